@@ -1,0 +1,301 @@
+"""LabelSpace: integer label ids inside the engine, URIs at the edges.
+
+A label space maps ids ``0 .. n_labels-1`` to URIs and carries what a vocabulary
+knows about each label: preferred and alternative names per language, a notation,
+a description, broader (parent) labels and a deprecated flag.
+
+Ids are positions and never move: when a vocabulary is reloaded with additions and
+removals, :meth:`LabelSpace.updated` keeps every known URI on its old id, appends
+new URIs, and keeps removed ones as deprecated slots, so a model trained on the old
+space stays valid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tagsmith.exceptions import InvalidParameterError, VocabularyError
+
+
+@dataclass
+class Label:
+    """Everything known about one label; only ``uri`` is required."""
+
+    uri: str
+    pref_labels: dict[str, str] = field(default_factory=dict)
+    alt_labels: dict[str, list[str]] = field(default_factory=dict)
+    notation: str | None = None
+    description: dict[str, str] = field(default_factory=dict)
+    broader: list[str] = field(default_factory=list)
+    deprecated: bool = False
+
+    def to_dict(self) -> dict:
+        out: dict = {"uri": self.uri}
+        if self.pref_labels:
+            out["pref_labels"] = dict(self.pref_labels)
+        if self.alt_labels:
+            out["alt_labels"] = {k: list(v) for k, v in self.alt_labels.items()}
+        if self.notation is not None:
+            out["notation"] = self.notation
+        if self.description:
+            out["description"] = dict(self.description)
+        if self.broader:
+            out["broader"] = list(self.broader)
+        if self.deprecated:
+            out["deprecated"] = True
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Label:
+        return cls(
+            uri=str(data["uri"]),
+            pref_labels=dict(data.get("pref_labels", {})),
+            alt_labels={k: list(v) for k, v in data.get("alt_labels", {}).items()},
+            notation=data.get("notation"),
+            description=dict(data.get("description", {})),
+            broader=list(data.get("broader", [])),
+            deprecated=bool(data.get("deprecated", False)),
+        )
+
+
+def strip_brackets(key: str) -> str:
+    """``<http://x/1>`` -> ``http://x/1``; anything else is returned stripped.
+
+    >>> strip_brackets(" <http://x/1> ")
+    'http://x/1'
+    """
+    key = key.strip()
+    if len(key) >= 2 and key[0] == "<" and key[-1] == ">":
+        return key[1:-1].strip()
+    return key
+
+
+class LabelSpace(Sequence[Label]):
+    """An ordered, immutable set of labels; a label's id is its position.
+
+    >>> space = LabelSpace.from_uris(["http://x/a", "http://x/b"])
+    >>> len(space), space.id_of("<http://x/b>"), space.uri_of(0)
+    (2, 1, 'http://x/a')
+    """
+
+    def __init__(self, labels: Iterable[Label], *, name: str | None = None):
+        self._labels: list[Label] = list(labels)
+        self.name = name
+        self._by_uri: dict[str, int] = {}
+        for i, label in enumerate(self._labels):
+            if not label.uri:
+                raise VocabularyError(f"label number {i} has an empty URI")
+            if label.uri in self._by_uri:
+                raise VocabularyError(f"duplicate label URI {label.uri!r}")
+            self._by_uri[label.uri] = i
+        self._by_name: dict[str, int] | None = None
+        self._fingerprint: str | None = None
+
+    # -- construction ------------------------------------------------------------------
+    @classmethod
+    def from_uris(cls, uris: Iterable[str], *, names: Mapping[str, str] | None = None,
+                  lang: str = "en") -> LabelSpace:
+        """Build a space from URIs (brackets optional) with optional ``uri -> name``."""
+        labels = []
+        for uri in uris:
+            uri = strip_brackets(uri)
+            pref = {lang: names[uri]} if names and uri in names else {}
+            labels.append(Label(uri=uri, pref_labels=pref))
+        return cls(labels)
+
+    # -- sequence protocol ---------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._labels)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return self._labels[index]
+
+    def __iter__(self) -> Iterator[Label]:
+        return iter(self._labels)
+
+    def __contains__(self, uri: object) -> bool:
+        return isinstance(uri, str) and strip_brackets(uri) in self._by_uri
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LabelSpace) and self.to_dict()["labels"] == other.to_dict()["labels"]
+
+    def __repr__(self) -> str:
+        return f"LabelSpace(n_labels={len(self)}, fingerprint={self.fingerprint[:12]!r})"
+
+    @property
+    def n_labels(self) -> int:
+        return len(self._labels)
+
+    @property
+    def uris(self) -> list[str]:
+        return [label.uri for label in self._labels]
+
+    # -- lookups ---------------------------------------------------------------------------
+    def id_of(self, uri: str) -> int:
+        """The id of a URI (angle brackets allowed); ``KeyError`` if unknown."""
+        return self._by_uri[strip_brackets(uri)]
+
+    def uri_of(self, label_id: int) -> str:
+        return self._labels[label_id].uri
+
+    def lookup(self, key: str, *, by_name: bool = True) -> int | None:
+        """Resolve a corpus label key to an id, or ``None`` when unknown.
+
+        ``<uri>`` is looked up as a URI only. A bare key is tried as a URI, then
+        (when ``by_name``) as a preferred name in any language, then as a notation.
+
+        >>> space = LabelSpace.from_uris(["http://x/a"], names={"http://x/a": "apple"})
+        >>> space.lookup("<http://x/a>"), space.lookup("apple"), space.lookup("pear")
+        (0, 0, None)
+        """
+        key = key.strip()
+        if key.startswith("<") and key.endswith(">"):
+            return self._by_uri.get(key[1:-1].strip())
+        found = self._by_uri.get(key)
+        if found is not None or not by_name:
+            return found
+        if self._by_name is None:
+            self._by_name = self._build_name_index()
+        return self._by_name.get(key)
+
+    def _build_name_index(self) -> dict[str, int]:
+        index: dict[str, int] = {}
+        for i, label in enumerate(self._labels):
+            if label.notation:
+                index.setdefault(label.notation, i)
+        # preferred names win over notations when both collide
+        for i, label in enumerate(self._labels):
+            for name in label.pref_labels.values():
+                index.setdefault(name, i)
+        return index
+
+    def name_of(self, label_id: int, lang: str = "en") -> str:
+        """Preferred name in ``lang``, else in any language, else the URI."""
+        label = self._labels[label_id]
+        if lang in label.pref_labels:
+            return label.pref_labels[lang]
+        for name in label.pref_labels.values():
+            return name
+        return label.uri
+
+    def names(self, lang: str = "en") -> list[str]:
+        return [self.name_of(i, lang) for i in range(len(self))]
+
+    @property
+    def languages(self) -> list[str]:
+        langs: set[str] = set()
+        for label in self._labels:
+            langs.update(label.pref_labels)
+        return sorted(langs)
+
+    @property
+    def deprecated_mask(self) -> np.ndarray:
+        """Boolean array, ``True`` for deprecated labels (shape ``(n_labels,)``)."""
+        return np.fromiter((lab.deprecated for lab in self._labels), dtype=bool, count=len(self))
+
+    # -- hierarchy ------------------------------------------------------------------------
+    def broader_ids(self, label_id: int) -> list[int]:
+        """Ids of the label's broader labels that are in this space."""
+        return [self._by_uri[u] for u in self._labels[label_id].broader if u in self._by_uri]
+
+    def narrower_ids(self, label_id: int) -> list[int]:
+        return self._narrower_index().get(label_id, [])
+
+    def _narrower_index(self) -> dict[int, list[int]]:
+        cached = getattr(self, "_narrower", None)
+        if cached is None:
+            cached = {}
+            for child in range(len(self)):
+                for parent in self.broader_ids(child):
+                    cached.setdefault(parent, []).append(child)
+            self._narrower = cached
+        return cached
+
+    @property
+    def has_hierarchy(self) -> bool:
+        return any(label.broader for label in self._labels)
+
+    def roots(self) -> list[int]:
+        """Ids of labels with no broader label inside this space."""
+        return [i for i in range(len(self)) if not self.broader_ids(i)]
+
+    # -- identity ---------------------------------------------------------------------------
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 over the id -> URI mapping: equal fingerprints mean equal ids.
+
+        Names and descriptions are not part of it, since a model stays valid when
+        they change; ids are.
+        """
+        if self._fingerprint is None:
+            digest = hashlib.sha256()
+            for label in self._labels:
+                digest.update(label.uri.encode("utf-8"))
+                digest.update(b"\n")
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
+
+    def is_compatible_prefix_of(self, other: LabelSpace) -> bool:
+        """True when ``other`` keeps every id of this space on the same URI."""
+        return len(other) >= len(self) and all(
+            a.uri == b.uri for a, b in zip(self._labels, other._labels, strict=False)
+        )
+
+    # -- updates ----------------------------------------------------------------------------
+    def updated(self, new: LabelSpace) -> LabelSpace:
+        """Merge a reloaded vocabulary into this space keeping ids stable.
+
+        URIs in both keep their id (and take the new names and relations); URIs only
+        in ``new`` are appended in ``new``'s order; URIs only in ``self`` stay as
+        deprecated slots.
+
+        >>> old = LabelSpace.from_uris(["u:a", "u:b", "u:c"])
+        >>> merged = old.updated(LabelSpace.from_uris(["u:d", "u:c", "u:a"]))
+        >>> merged.uris, [lab.deprecated for lab in merged]
+        (['u:a', 'u:b', 'u:c', 'u:d'], [False, True, False, False])
+        """
+        new_by_uri = {label.uri: label for label in new}
+        merged: list[Label] = []
+        for label in self._labels:
+            if label.uri in new_by_uri:
+                merged.append(new_by_uri[label.uri])
+            else:
+                kept = Label.from_dict(label.to_dict())
+                kept.deprecated = True
+                merged.append(kept)
+        merged.extend(label for label in new if label.uri not in self._by_uri)
+        return LabelSpace(merged, name=new.name or self.name)
+
+    def subset_mask(self, uris: Iterable[str]) -> np.ndarray:
+        """Boolean mask over ids for the given URIs; unknown URIs raise a clear error."""
+        mask = np.zeros(len(self), dtype=bool)
+        for uri in uris:
+            label_id = self.lookup(uri)
+            if label_id is None:
+                raise InvalidParameterError("uris", "labels of this label space", uri)
+            mask[label_id] = True
+        return mask
+
+    # -- serialisation ------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {"name": self.name, "labels": [label.to_dict() for label in self._labels]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> LabelSpace:
+        try:
+            labels = [Label.from_dict(item) for item in data["labels"]]
+        except (KeyError, TypeError) as exc:
+            raise VocabularyError(f"not a serialised label space ({exc})") from exc
+        return cls(labels, name=data.get("name"))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> LabelSpace:
+        return cls.from_dict(json.loads(text))

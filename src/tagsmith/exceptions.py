@@ -1,0 +1,111 @@
+"""The one exception hierarchy of tagsmith.
+
+Every error a user can cause derives from :class:`TagsmithError`. Messages name the
+file, line or parameter, what was expected and what was found. This module imports
+nothing heavy and nothing from the delivery layer (click, web frameworks), so every
+layer can use it.
+
+Exit codes used by the CLI (documented in the README) are attached to the classes,
+so the delivery layer maps exceptions to codes without a table of its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class TagsmithError(Exception):
+    """Base class of all errors raised on purpose by tagsmith."""
+
+    exit_code = 1
+
+
+class InvalidParameterError(TagsmithError, ValueError):
+    """A parameter has a value outside what it accepts.
+
+    >>> str(InvalidParameterError("k", "an integer >= 1", 0))
+    "parameter 'k' must be an integer >= 1, got 0"
+    """
+
+    exit_code = 2
+
+    def __init__(self, name: str, expected: str, got: object):
+        self.name = name
+        self.expected = expected
+        self.got = got
+        super().__init__(f"parameter {name!r} must be {expected}, got {got!r}")
+
+
+class DataError(TagsmithError):
+    """Input data (a corpus, a vocabulary) could not be read as promised.
+
+    ``path`` and ``line`` locate the problem when known; ``line`` counts from 1.
+
+    >>> str(DataError("expected 2 columns, found 1", path="train.tsv", line=7))
+    'train.tsv:7: expected 2 columns, found 1'
+    """
+
+    exit_code = 3
+
+    def __init__(self, message: str, *, path: str | Path | None = None, line: int | None = None):
+        self.path = None if path is None else str(path)
+        self.line = line
+        self.reason = message
+        where = ""
+        if self.path is not None:
+            where = self.path if line is None else f"{self.path}:{line}"
+            where += ": "
+        super().__init__(where + message)
+
+
+class CorpusFormatError(DataError):
+    """A corpus line or file is malformed."""
+
+
+class VocabularyError(DataError):
+    """A vocabulary file is malformed or inconsistent."""
+
+
+class UnknownLabelError(DataError):
+    """A corpus names a label that is not in the label space."""
+
+    def __init__(self, label: str, *, path: str | Path | None = None, line: int | None = None):
+        self.label = label
+        super().__init__(f"unknown label {label!r} (not in the vocabulary)", path=path, line=line)
+
+
+class UnsupportedFormatError(DataError):
+    """A file's format could not be detected from its name, or is not supported."""
+
+
+class BundleError(TagsmithError):
+    """A model bundle is missing, damaged or incompatible with this tagsmith."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, path: str | Path | None = None):
+        self.path = None if path is None else str(path)
+        super().__init__(f"{self.path}: {message}" if self.path else message)
+
+
+class NotFittedError(TagsmithError, AttributeError):
+    """A model or featurizer was used before ``fit``."""
+
+    exit_code = 1
+
+
+class MissingDependencyError(TagsmithError, ImportError):
+    """An optional feature needs a package that is not installed.
+
+    >>> str(MissingDependencyError("rdflib", extra="skos", feature="reading SKOS vocabularies"))
+    "reading SKOS vocabularies needs the package 'rdflib': pip install 'tagsmith[skos]'"
+    """
+
+    exit_code = 5
+
+    def __init__(self, package: str, *, extra: str, feature: str):
+        self.package = package
+        self.extra = extra
+        super().__init__(
+            f"{feature} needs the package {package!r}: pip install 'tagsmith[{extra}]'"
+        )
