@@ -122,7 +122,9 @@ class LabelSpace(Sequence[Label]):
         return isinstance(uri, str) and strip_brackets(uri) in self._by_uri
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, LabelSpace) and self.to_dict()["labels"] == other.to_dict()["labels"]
+        if not isinstance(other, LabelSpace):
+            return NotImplemented
+        return self.to_dict()["labels"] == other.to_dict()["labels"]
 
     def __repr__(self) -> str:
         return f"LabelSpace(n_labels={len(self)}, fingerprint={self.fingerprint[:12]!r})"

@@ -1,1 +1,37 @@
-"""tagsmith.models."""
+"""Model families, registered by name and imported lazily.
+
+>>> sorted(available_models())
+['linear']
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from tagsmith.exceptions import InvalidParameterError
+
+# name -> "module:Class"; modules load only when a model of that family is used
+_REGISTRY: dict[str, str] = {
+    "linear": "tagsmith.models.linear:LinearOVR",
+}
+
+
+def available_models() -> list[str]:
+    return list(_REGISTRY)
+
+
+def register_model(name: str, target: str) -> None:
+    """Register a model family as ``"package.module:ClassName"``."""
+    _REGISTRY[name] = target
+
+
+def get_model_class(name: str):
+    """The class registered under ``name``; a clear error lists the known names."""
+    if name not in _REGISTRY:
+        raise InvalidParameterError("model", f"one of {sorted(_REGISTRY)}", name)
+    module_name, class_name = _REGISTRY[name].split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def make_model(name: str, **params):
+    return get_model_class(name)(**params)

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Set up .venv with the test extras and run the whole test suite (what CI runs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh test
+.venv/bin/python -m pytest "$@"

@@ -1,0 +1,156 @@
+"""Decision thresholds tuned on held-out data, from sparse top-k scores.
+
+A global threshold maximises micro F-beta; per-label thresholds maximise each
+label's F-beta, and labels with too few held-out positives back off to the global
+one. Everything is computed from the (document, label, score) entries of a
+:class:`~tagsmith.topk.TopK`, sorted once, so the cost is ``O(n k log(n k))`` at any
+label-space size. Positives outside the top-k count as misses at every threshold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.topk import TopK
+
+
+@dataclass
+class Thresholds:
+    """Per-label thresholds (shape ``(n_labels,)``) and how each was chosen."""
+
+    per_label: np.ndarray
+    global_threshold: float
+    tuned_mask: np.ndarray  # True where the label's own threshold is used
+    min_labels: int = 0
+
+    def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        meta = {"global_threshold": float(self.global_threshold), "min_labels": self.min_labels}
+        return meta, {"per_label": self.per_label.astype(np.float32),
+                      "tuned_mask": self.tuned_mask.astype(bool)}
+
+    @classmethod
+    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> Thresholds:
+        return cls(arrays["per_label"].astype(np.float32), float(meta["global_threshold"]),
+                   arrays["tuned_mask"].astype(bool), int(meta.get("min_labels", 0)))
+
+    @classmethod
+    def constant(cls, n_labels: int, value: float = 0.5) -> Thresholds:
+        return cls(np.full(n_labels, value, np.float32), value, np.zeros(n_labels, bool))
+
+
+def _hits(y_true: sp.csr_matrix, topk: TopK) -> np.ndarray:
+    """Boolean n x k: is each top-k entry a true label of its document?"""
+    n, k = topk.indices.shape
+    y_true = sp.csr_matrix(y_true)
+    rows = np.repeat(np.arange(n), k)
+    cols = topk.indices.ravel()
+    valid = cols >= 0
+    keys_true = (np.repeat(np.arange(n, dtype=np.int64), np.diff(y_true.indptr)) * topk.n_labels
+                 + y_true.indices)
+    keys_pred = rows.astype(np.int64) * topk.n_labels + np.where(valid, cols, 0)
+    return (np.isin(keys_pred, keys_true) & valid).reshape(n, k)
+
+
+def _fbeta(tp, fp, fn, beta: float) -> np.ndarray:
+    b2 = beta * beta
+    denom = (1 + b2) * tp + b2 * fn + fp
+    return np.divide((1 + b2) * tp, denom, out=np.zeros_like(denom, dtype=np.float64),
+                     where=denom > 0)
+
+
+def _cut_between(scores: np.ndarray, best: int) -> float:
+    """Midway between the chosen score and the next lower one (robust to small shifts)."""
+    if best + 1 < len(scores):
+        return float((scores[best] + scores[best + 1]) / 2.0)
+    return float(scores[best]) - 1e-6
+
+
+def best_global_threshold(y_true, topk: TopK, *, beta: float = 1.0) -> float:
+    """Threshold maximising micro F-beta over all top-k entries."""
+    hits = _hits(y_true, topk)
+    valid = topk.valid
+    scores, is_hit = topk.scores[valid], hits[valid]
+    n_pos = int(sp.csr_matrix(y_true).getnnz())
+    if scores.size == 0 or n_pos == 0:
+        return 0.5
+    order = np.argsort(-scores, kind="stable")
+    scores, is_hit = scores[order], is_hit[order]
+    tp = np.cumsum(is_hit)
+    fp = np.arange(1, len(scores) + 1) - tp
+    f = _fbeta(tp, fp, n_pos - tp, beta)
+    # only cut where the next score differs (ties go together)
+    boundary = np.append(scores[1:] != scores[:-1], True)
+    f[~boundary] = -1.0
+    return _cut_between(scores, int(np.argmax(f)))
+
+
+def tune_thresholds(y_true, topk: TopK, *, beta: float = 1.0, min_support: int = 5,
+                    tune_min_labels: bool = True) -> Thresholds:
+    """Per-label F-beta thresholds with back-off to the global threshold.
+
+    ``y_true``: sparse (n_docs x n_labels) held-out labels; ``topk``: the model's
+    scores on the same documents. Labels with fewer than ``min_support`` held-out
+    positives use the global threshold. With ``tune_min_labels``, also decides
+    whether always giving each document its best label raises micro F1.
+
+    >>> topk = TopK.from_scores(np.array([[0.9, 0.2], [0.6, 0.7], [0.1, 0.8]]), k=2)
+    >>> y = sp.csr_matrix(np.array([[1, 0], [1, 1], [0, 1]]))
+    >>> tune_thresholds(y, topk, min_support=1, tune_min_labels=False).per_label.round(2)
+    array([0.35, 0.45], dtype=float32)
+    """
+    if beta <= 0:
+        raise InvalidParameterError("beta", "a number > 0", beta)
+    y_true = sp.csr_matrix(y_true)
+    if y_true.shape != (len(topk), topk.n_labels):
+        raise InvalidParameterError("y_true", f"shape {(len(topk), topk.n_labels)}",
+                                    y_true.shape)
+    global_thr = best_global_threshold(y_true, topk, beta=beta)
+    per_label = np.full(topk.n_labels, global_thr, dtype=np.float32)
+    support = np.bincount(y_true.indices, minlength=topk.n_labels)
+    own = _per_label_best(y_true, topk, support, beta)
+    tuned = (support >= min_support) & ~np.isnan(own)
+    per_label[tuned] = own[tuned]
+    result = Thresholds(per_label, global_thr, tuned)
+    if tune_min_labels:
+        result.min_labels = _best_min_labels(y_true, topk, per_label)
+    return result
+
+
+def _per_label_best(y_true, topk: TopK, support: np.ndarray, beta: float) -> np.ndarray:
+    hits = _hits(y_true, topk)
+    valid = topk.valid
+    labels, scores, is_hit = topk.indices[valid], topk.scores[valid], hits[valid]
+    out = np.full(topk.n_labels, np.nan, dtype=np.float32)
+    if labels.size == 0:
+        return out
+    order = np.lexsort((-scores, labels))
+    labels, scores, is_hit = labels[order], scores[order], is_hit[order]
+    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
+    group = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(labels)]))
+    tp_all = np.cumsum(is_hit)
+    base = np.r_[0, tp_all][starts][group]
+    tp = tp_all - base
+    seen = np.arange(len(labels)) - starts[group] + 1
+    f = _fbeta(tp, seen - tp, support[labels] - tp, beta)
+    last_in_group = np.r_[labels[1:] != labels[:-1], True]
+    boundary = last_in_group | np.r_[scores[1:] != scores[:-1], True]
+    f[~boundary] = -1.0
+    best_order = np.lexsort((-f, group))  # best F first within each group
+    best = best_order[np.flatnonzero(np.r_[True, group[best_order][1:] !=
+                                           group[best_order][:-1]])]
+    next_scores = np.where(last_in_group[best], scores[best] - 1e-6,
+                           scores[np.minimum(best + 1, len(scores) - 1)])
+    cut = np.where(f[best] > 0, (scores[best] + next_scores) / 2.0, np.nan)  # no hit: back off
+    out[labels[best]] = cut
+    return out
+
+
+def _best_min_labels(y_true, topk: TopK, per_label: np.ndarray) -> int:
+    from tagsmith.metrics import f1_micro
+
+    scores = [f1_micro(y_true, topk.label_sets(per_label, min_labels=m)) for m in (0, 1)]
+    return int(np.argmax(scores))

@@ -1,0 +1,64 @@
+"""The ``tagsmith`` command line.
+
+Commands are thin: parse options, call one pipeline function, format the result.
+Heavy modules are imported inside the commands so ``tagsmith --help`` stays fast.
+
+Exit codes: 0 success; 1 unexpected error; 2 bad usage or parameter; 3 bad input
+data (corpus or vocabulary); 4 model bundle missing, damaged or incompatible;
+5 an optional dependency is missing; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import click
+
+from tagsmith import __version__
+from tagsmith.exceptions import TagsmithError
+
+EXIT_INTERRUPTED = 130
+
+
+class _TagsmithGroup(click.Group):
+    """Maps tagsmith errors to a one-line message and a documented exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except TagsmithError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+
+
+@click.group(cls=_TagsmithGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tagsmith")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr; no progress bars.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
+    """tagsmith: give each document a set of labels, and say how sure it is."""
+    level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s",
+                        stream=sys.stderr)
+    logging.getLogger("tagsmith").setLevel(level)
+    ctx.obj = {"quiet": quiet}
+
+
+def _register_commands() -> None:
+    from tagsmith.cli import commands  # noqa: F401  (registers the subcommands)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    _register_commands()
+    cli.main(args=argv, prog_name="tagsmith")
+
+
+def print_json(obj) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False))

@@ -1,0 +1,191 @@
+"""The tagsmith subcommands (see ``tagsmith COMMAND --help``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from itertools import islice
+
+import click
+
+from tagsmith.cli import cli, print_json
+from tagsmith.exceptions import InvalidParameterError
+
+ERROR_POLICY = click.Choice(["fail", "skip"])
+
+
+def _parse_params(pairs: tuple[str, ...], option: str) -> dict:
+    params = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise InvalidParameterError(option, "KEY=VALUE", pair)
+        try:
+            params[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key] = raw
+    return params
+
+
+@cli.command()
+@click.argument("corpus")
+@click.option("-o", "--output", required=True, help="Directory to write the model bundle to.")
+@click.option("--vocab", help="Vocabulary (TSV, CSV or SKOS); default: derived from the corpus.")
+@click.option("--model", default="linear", show_default=True, help="Model family.")
+@click.option("--dev", help="Labelled corpus for tuning thresholds.")
+@click.option("--dev-fraction", type=float, default=0.1, show_default=True,
+              help="Without --dev, hold out this fraction of CORPUS to tune thresholds.")
+@click.option("--no-refit", is_flag=True, help="Do not refit on all data after tuning.")
+@click.option("-p", "--param", multiple=True, help="Model parameter KEY=VALUE (JSON value).")
+@click.option("--feature-param", multiple=True, help="Featurizer parameter KEY=VALUE.")
+@click.option("--on-error", type=ERROR_POLICY, default="fail", show_default=True,
+              help="Malformed corpus lines: fail, or skip and count.")
+@click.option("--unknown-labels", type=ERROR_POLICY, default="fail", show_default=True,
+              help="Labels not in the vocabulary: fail, or drop and count.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.pass_obj
+def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param, feature_param,
+          on_error, unknown_labels, seed):
+    """Train a model on CORPUS (.tsv, .csv, .jsonl, optionally .gz) into a bundle."""
+    from tagsmith.pipeline.io import read_labelled, resolve_label_space
+    from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+    paths = [corpus] + ([dev] if dev and not vocab else [])
+    label_space = resolve_label_space(paths, vocab, on_error=on_error)
+    data = read_labelled(corpus, label_space, on_error=on_error, unknown_labels=unknown_labels)
+    dev_data = (read_labelled(dev, label_space, on_error=on_error, unknown_labels=unknown_labels)
+                if dev else None)
+    options = TrainOptions(model=model, model_params=_parse_params(param, "--param"),
+                           featurizer_params=_parse_params(feature_param, "--feature-param"),
+                           dev_fraction=dev_fraction, refit=not no_refit, seed=seed,
+                           show_progress=not obj["quiet"])
+    classifier = train_classifier(
+        data.texts, data.Y, label_space, options=options,
+        dev_texts=dev_data.texts if dev_data else None, dev_Y=dev_data.Y if dev_data else None)
+    classifier.save(output)
+    heldout = classifier.manifest["metrics"].get("heldout")
+    click.echo(f"trained {model} on {len(data)} documents, {len(label_space)} labels "
+               f"in {classifier.manifest['training']['seconds']:.1f}s -> {output}")
+    if heldout:
+        m = heldout["metrics"]
+        click.echo(f"held-out ({heldout['source']}, {heldout['n_docs']} docs): "
+                   f"P@1 {m['p@1']:.4f}  nDCG@5 {m['ndcg@5']:.4f}  "
+                   f"micro-F1 {m['micro_f1']:.4f}  macro-F1 {m['macro_f1']:.4f}")
+
+
+def _read_documents(files: tuple[str, ...], whole_file: bool):
+    """Yield (doc_id, text): one document per non-empty line, or per file."""
+    from tagsmith.data.textio import open_text
+
+    if not files:
+        for number, line in enumerate(sys.stdin, start=1):
+            if line.strip():
+                yield f"stdin:{number}", line.rstrip("\n")
+        return
+    for name in files:
+        with open_text(name) as handle:
+            if whole_file:
+                yield name, handle.read()
+                continue
+            for number, line in enumerate(handle, start=1):
+                if line.strip():
+                    yield f"{name}:{number}", line.rstrip("\n").split("\t", 1)[0]
+
+
+def _batches(iterable, size: int):
+    iterator = iter(iterable)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+@cli.command()
+@click.argument("bundle")
+@click.argument("files", nargs=-1)
+@click.option("-k", "--k", "k", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Candidates per document.")
+@click.option("--threshold", type=float, default=None,
+              help="Keep candidates scoring at least this; default: the tuned thresholds.")
+@click.option("--format", "fmt", type=click.Choice(["json", "tsv"]), default="json",
+              show_default=True)
+@click.option("--whole-file", is_flag=True, help="Each FILE is one document (not one per line).")
+@click.option("--lang", default="en", show_default=True, help="Language of label names.")
+def suggest(bundle, files, k, threshold, fmt, whole_file, lang):
+    """Suggest labels for documents in FILES (one per line; '-' or none: stdin)."""
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    classifier = TextClassifier.load(bundle)
+    files = tuple(f for f in files if f != "-")
+    for batch in _batches(_read_documents(files, whole_file), 512):
+        results = classifier.suggest([text for _, text in batch], k=k, threshold=threshold,
+                                     lang=lang)
+        for (doc_id, _), suggestions in zip(batch, results, strict=True):
+            if fmt == "json":
+                print_json({"doc": doc_id, "suggestions": [s.to_dict() for s in suggestions]})
+            else:
+                for s in suggestions:
+                    click.echo(f"{doc_id}\t<{s.uri}>\t{s.label}\t{s.score:.6f}")
+
+
+@cli.command(name="eval")
+@click.argument("bundle")
+@click.argument("corpus")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
+@click.option("--threshold", type=float, default=None,
+              help="One global threshold for the set metrics; default: the tuned thresholds.")
+@click.option("--on-error", type=ERROR_POLICY, default="fail", show_default=True)
+@click.option("--unknown-labels", type=ERROR_POLICY, default="fail", show_default=True)
+def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels):
+    """Evaluate BUNDLE on the labelled CORPUS."""
+    from tagsmith.pipeline.classifier import TextClassifier
+    from tagsmith.pipeline.evaluate import evaluate_classifier
+    from tagsmith.pipeline.io import read_labelled
+
+    classifier = TextClassifier.load(bundle)
+    data = read_labelled(corpus, classifier.label_space, on_error=on_error,
+                         unknown_labels=unknown_labels)
+    metrics = evaluate_classifier(classifier, data.texts, data.Y, threshold=threshold)
+    if as_json:
+        print_json(metrics)
+        return
+    width = max(len(key) for key in metrics)
+    for key, value in metrics.items():
+        shown = f"{value:.4f}" if isinstance(value, float) else str(value)
+        click.echo(f"{key:<{width}}  {shown}")
+
+
+@cli.command()
+@click.argument("vocab")
+@click.option("--lang", default="en", show_default=True, help="Language of the names shown.")
+@click.option("--show", type=click.IntRange(min=0), default=10, show_default=True,
+              help="How many labels to list.")
+@click.option("--json", "as_json", is_flag=True, help="Summary as one JSON object.")
+def vocab(vocab, lang, show, as_json):
+    """Inspect a vocabulary file (TSV, CSV or SKOS)."""
+    from tagsmith.data.vocab import load_vocabulary
+
+    space = load_vocabulary(vocab, language=lang)
+    summary = {
+        "path": vocab, "n_labels": len(space), "languages": space.languages,
+        "n_deprecated": int(space.deprecated_mask.sum()),
+        "has_hierarchy": space.has_hierarchy, "n_roots": len(space.roots()),
+        "fingerprint": space.fingerprint,
+        "labels": [{"id": i, "uri": space.uri_of(i), "label": space.name_of(i, lang)}
+                   for i in range(min(show, len(space)))],
+    }
+    if as_json:
+        print_json(summary)
+        return
+    for key in ("path", "n_labels", "languages", "n_deprecated", "has_hierarchy", "n_roots",
+                "fingerprint"):
+        click.echo(f"{key:<14} {summary[key]}")
+    for item in summary["labels"]:
+        click.echo(f"{item['id']:>8}  <{item['uri']}>  {item['label']}")
+
+
+@cli.command()
+@click.argument("bundle")
+def info(bundle):
+    """Show a model bundle's manifest (versions, fingerprints, held-out metrics)."""
+    from tagsmith.store.bundle import Bundle
+
+    click.echo(json.dumps(Bundle(bundle).manifest, indent=2, ensure_ascii=False))

@@ -1,0 +1,207 @@
+"""TF-IDF features over word and character n-grams, saved without pickle.
+
+scikit-learn's vectorizers do the tokenising and counting; the idf weighting is
+ours, so the whole fitted state is a vocabulary (JSON) and an idf vector (npz) and a
+bundle can be loaded without executing code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from tagsmith.exceptions import InvalidParameterError, NotFittedError
+
+# one- and two-letter tokens matter in short texts ("ok", "no", "i")
+WORD_TOKEN_PATTERN = r"(?u)\b\w+\b"
+
+
+def _check_range(name: str, value) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    try:
+        low, high = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise InvalidParameterError(name, "a pair (min_n, max_n) or None", value) from None
+    if not 1 <= low <= high:
+        raise InvalidParameterError(name, "1 <= min_n <= max_n", value)
+    return (low, high)
+
+
+class TfidfFeaturizer:
+    """Sublinear TF-IDF over word n-grams and (optionally) character n-grams.
+
+    Each block is L2-normalised and the blocks are scaled so that every row has
+    unit norm overall. Output: CSR ``float32`` of shape ``(n_docs, n_features)``.
+
+    >>> feats = TfidfFeaturizer(char_ngrams=None, min_df=1).fit(["a cat", "a dog"])
+    >>> X = feats.transform(["cat cat dog"])
+    >>> X.shape, round(float(X.multiply(X).sum()), 4)
+    ((1, 5), 1.0)
+    """
+
+    def __init__(self, *, word_ngrams=(1, 2), char_ngrams=(2, 5), min_df: int = 2,
+                 max_word_features: int | None = 400_000,
+                 max_char_features: int | None = 400_000,
+                 lowercase: bool = True, sublinear_tf: bool = True):
+        self.word_ngrams = word_ngrams
+        self.char_ngrams = char_ngrams
+        self.min_df = min_df
+        self.max_word_features = max_word_features
+        self.max_char_features = max_char_features
+        self.lowercase = lowercase
+        self.sublinear_tf = sublinear_tf
+
+    # -- parameters ----------------------------------------------------------------------
+    def get_params(self) -> dict:
+        return {
+            "word_ngrams": None if self.word_ngrams is None else list(self.word_ngrams),
+            "char_ngrams": None if self.char_ngrams is None else list(self.char_ngrams),
+            "min_df": self.min_df,
+            "max_word_features": self.max_word_features,
+            "max_char_features": self.max_char_features,
+            "lowercase": self.lowercase,
+            "sublinear_tf": self.sublinear_tf,
+        }
+
+    def _blocks_spec(self) -> list[tuple[str, tuple[int, int], int | None]]:
+        word = _check_range("word_ngrams", self.word_ngrams)
+        char = _check_range("char_ngrams", self.char_ngrams)
+        if word is None and char is None:
+            raise InvalidParameterError("word_ngrams/char_ngrams", "at least one not None", None)
+        if isinstance(self.min_df, bool) or not isinstance(self.min_df, int) or self.min_df < 1:
+            raise InvalidParameterError("min_df", "an integer >= 1", self.min_df)
+        spec = []
+        if word is not None:
+            spec.append(("word", word, self.max_word_features))
+        if char is not None:
+            spec.append(("char_wb", char, self.max_char_features))
+        return spec
+
+    def _counter(self, analyzer: str, ngrams, vocabulary=None, max_features=None, min_df=1):
+        from sklearn.feature_extraction.text import CountVectorizer
+
+        kwargs = {"token_pattern": WORD_TOKEN_PATTERN} if analyzer == "word" else {}
+        return CountVectorizer(analyzer=analyzer, ngram_range=tuple(ngrams),
+                               lowercase=self.lowercase, vocabulary=vocabulary,
+                               min_df=min_df, max_features=max_features, dtype=np.float32,
+                               **kwargs)
+
+    # -- fitting -------------------------------------------------------------------------
+    def fit(self, texts: Iterable[str]) -> TfidfFeaturizer:
+        self.fit_transform(texts)
+        return self
+
+    def fit_transform(self, texts: Iterable[str]) -> sp.csr_matrix:
+        texts = _as_list(texts)
+        if not texts:
+            raise InvalidParameterError("texts", "at least one document", "none")
+        self.blocks_ = []
+        outputs = []
+        for analyzer, ngrams, max_features in self._blocks_spec():
+            min_df = min(self.min_df, len(texts))
+            counter = self._counter(analyzer, ngrams, max_features=max_features, min_df=min_df)
+            try:
+                counts = counter.fit_transform(texts).tocsr()
+            except ValueError:  # every term pruned (tiny corpora): an empty block
+                self.blocks_.append(_Block(analyzer, ngrams, [], np.zeros(0, np.float32)))
+                outputs.append(sp.csr_matrix((len(texts), 0), dtype=np.float32))
+                continue
+            terms = [None] * len(counter.vocabulary_)
+            for term, index in counter.vocabulary_.items():
+                terms[index] = term
+            df = np.bincount(counts.indices, minlength=counts.shape[1])
+            idf = (np.log((1.0 + len(texts)) / (1.0 + df)) + 1.0).astype(np.float32)
+            block = _Block(analyzer, ngrams, terms, idf)
+            self.blocks_.append(block)
+            outputs.append(self._weight(counts, block))
+        return self._combine(outputs)
+
+    # -- transforming ------------------------------------------------------------------------
+    def transform(self, texts: Iterable[str]) -> sp.csr_matrix:
+        if not hasattr(self, "blocks_"):
+            raise NotFittedError("TfidfFeaturizer is not fitted: call fit() or load a bundle")
+        texts = _as_list(texts)
+        outputs = []
+        for block in self.blocks_:
+            if not block.terms:
+                outputs.append(sp.csr_matrix((len(texts), 0), dtype=np.float32))
+                continue
+            counts = block.counter(self).transform(texts).tocsr()
+            outputs.append(self._weight(counts, block))
+        return self._combine(outputs)
+
+    def _weight(self, counts: sp.csr_matrix, block: _Block) -> sp.csr_matrix:
+        counts = counts.astype(np.float32)
+        if self.sublinear_tf:
+            np.log(counts.data, out=counts.data)
+            counts.data += 1.0
+        counts.data *= block.idf[counts.indices]
+        return _l2_normalize_rows(counts)
+
+    def _combine(self, outputs: Sequence[sp.csr_matrix]) -> sp.csr_matrix:
+        if len(outputs) == 1:
+            return outputs[0]
+        combined = sp.hstack(outputs, format="csr", dtype=np.float32)
+        combined.data /= np.float32(np.sqrt(len(outputs)))
+        return _l2_normalize_rows(combined)
+
+    @property
+    def n_features(self) -> int:
+        return sum(len(block.terms) for block in self.blocks_)
+
+    # -- state ---------------------------------------------------------------------------
+    def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """JSON-able config + vocabularies, and the idf arrays."""
+        meta = {"params": self.get_params(),
+                "blocks": [{"analyzer": b.analyzer, "ngrams": list(b.ngrams), "terms": b.terms}
+                           for b in self.blocks_]}
+        arrays = {f"idf_{i}": b.idf for i, b in enumerate(self.blocks_)}
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> TfidfFeaturizer:
+        params = dict(meta["params"])
+        featurizer = cls(**params)
+        featurizer.blocks_ = []
+        for i, block in enumerate(meta["blocks"]):
+            idf = np.asarray(arrays[f"idf_{i}"], dtype=np.float32)
+            if idf.shape != (len(block["terms"]),):
+                raise ValueError(f"block {i}: idf has shape {idf.shape}, "
+                                 f"vocabulary has {len(block['terms'])} terms")
+            featurizer.blocks_.append(_Block(block["analyzer"], tuple(block["ngrams"]),
+                                             list(block["terms"]), idf))
+        return featurizer
+
+
+class _Block:
+    """One fitted n-gram block: analyzer, vocabulary in column order, idf weights."""
+
+    def __init__(self, analyzer: str, ngrams, terms: list[str], idf: np.ndarray):
+        self.analyzer = analyzer
+        self.ngrams = tuple(ngrams)
+        self.terms = terms
+        self.idf = idf
+        self._counter = None
+
+    def counter(self, featurizer: TfidfFeaturizer):
+        if self._counter is None:
+            vocabulary = {term: i for i, term in enumerate(self.terms)}
+            self._counter = featurizer._counter(self.analyzer, self.ngrams, vocabulary=vocabulary)
+        return self._counter
+
+
+def _as_list(texts: Iterable[str]) -> list[str]:
+    texts = texts if isinstance(texts, list) else list(texts)
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise InvalidParameterError(f"texts[{i}]", "a str", type(text).__name__)
+    return texts
+
+
+def _l2_normalize_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    from sklearn.preprocessing import normalize
+
+    return normalize(matrix, norm="l2", copy=False).astype(np.float32, copy=False)

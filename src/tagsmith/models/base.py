@@ -1,0 +1,122 @@
+"""The estimator contract every tagsmith model family follows.
+
+Like scikit-learn's: the constructor stores keyword-only hyper-parameters verbatim
+and validates nothing; ``fit(X, Y, sample_weight=None)`` validates, learns state in
+attributes ending in ``_`` and returns ``self``; ``predict_topk(X, k)`` returns a
+:class:`~tagsmith.topk.TopK`. Optional capabilities are declared in
+``capabilities`` rather than assumed. ``to_state``/``from_state`` give the fitted
+state as JSON-able metadata plus numpy arrays, so bundles never need pickle.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from tagsmith.exceptions import InvalidParameterError, NotFittedError
+from tagsmith.topk import TopK
+
+#: capability names a model may declare
+SAMPLE_WEIGHT = "sample_weight"
+SOFT_TARGETS = "soft_targets"
+PARTIAL_FIT = "partial_fit"
+NEW_LABELS = "new_labels"
+
+
+class BaseModel:
+    """Base class: parameter handling, input validation and the fitted check."""
+
+    name: ClassVar[str] = "base"
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+
+    # -- parameters (sklearn style) ----------------------------------------------------
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        signature = inspect.signature(cls.__init__)
+        return [p.name for p in signature.parameters.values()
+                if p.name != "self" and p.kind == p.KEYWORD_ONLY]
+
+    def get_params(self) -> dict:
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params) -> BaseModel:
+        valid = set(self._param_names())
+        for key, value in params.items():
+            if key not in valid:
+                raise InvalidParameterError(key, f"one of {sorted(valid)}", key)
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # -- contract ----------------------------------------------------------------------
+    def fit(self, X, Y, sample_weight=None) -> BaseModel:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def predict_topk(self, X, k: int) -> TopK:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> BaseModel:  # pragma: no cover
+        raise NotImplementedError
+
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, "n_labels_")
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(f"{type(self).__name__} is not fitted: call fit() first")
+
+
+def check_features(X, *, n_features: int | None = None) -> sp.csr_matrix:
+    """Validate a feature matrix and return it as CSR float32."""
+    if sp.issparse(X):
+        X = sp.csr_matrix(X, dtype=np.float32)
+    else:
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 2:
+            raise InvalidParameterError("X", "a 2-D feature matrix", f"{X.ndim}-D array")
+        X = sp.csr_matrix(X)
+    if X.nnz and not np.all(np.isfinite(X.data)):
+        raise InvalidParameterError("X", "finite feature values", "NaN or infinity")
+    if n_features is not None and X.shape[1] != n_features:
+        raise InvalidParameterError("X", f"{n_features} feature columns", X.shape[1])
+    return X
+
+
+def check_targets(Y, n_docs: int, *, soft_ok: bool) -> sp.csr_matrix:
+    """Validate a targets matrix (docs x labels) with values in [0, 1]."""
+    Y = sp.csr_matrix(Y, dtype=np.float32)
+    if Y.shape[0] != n_docs:
+        raise InvalidParameterError("Y", f"{n_docs} rows (one per document)", Y.shape[0])
+    if Y.shape[1] < 1:
+        raise InvalidParameterError("Y", "at least one label column", Y.shape[1])
+    Y.sum_duplicates()
+    if Y.nnz and (Y.data.min() < 0 or Y.data.max() > 1 or not np.all(np.isfinite(Y.data))):
+        raise InvalidParameterError("Y", "target values in [0, 1]",
+                                    f"range [{Y.data.min()}, {Y.data.max()}]")
+    if not soft_ok and Y.nnz and np.any((Y.data > 0) & (Y.data < 1)):
+        raise InvalidParameterError("Y", "binary targets (this model has no soft targets)",
+                                    "values strictly between 0 and 1")
+    return Y
+
+
+def check_sample_weight(sample_weight, n_docs: int) -> np.ndarray | None:
+    if sample_weight is None:
+        return None
+    weights = np.asarray(sample_weight, dtype=np.float64)
+    if weights.shape != (n_docs,):
+        raise InvalidParameterError("sample_weight", f"shape ({n_docs},)", weights.shape)
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise InvalidParameterError("sample_weight", "finite non-negative weights",
+                                    "negative or non-finite values")
+    return weights

@@ -1,0 +1,229 @@
+"""One-vs-rest linear classifier on sparse features (the baseline family).
+
+One binary L2-regularised linear model per label, trained with LIBLINEAR (through
+scikit-learn) in parallel threads, weights pruned and kept as one sparse
+features x labels matrix. Good for up to a few thousand labels; the label-tree
+engine covers extreme label spaces.
+
+Soft targets ``y`` in (0, 1) are trained exactly: a document with target ``y`` and
+weight ``w`` contributes ``w*y`` of a positive and ``w*(1-y)`` of a negative example,
+which for the logistic loss is the cross-entropy with a soft label.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import scipy.sparse as sp
+
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.models.base import (
+    SAMPLE_WEIGHT,
+    SOFT_TARGETS,
+    BaseModel,
+    check_features,
+    check_sample_weight,
+    check_targets,
+)
+from tagsmith.progress import progress_bar
+from tagsmith.topk import TopK
+
+logger = logging.getLogger("tagsmith")
+
+LOSSES = ("logistic", "squared_hinge")
+# a label with no positive (or no negative) training example gets a constant score
+CONSTANT_BIAS = 12.0
+# below this many float32 entries (256 MB) the weights are densified for prediction
+DENSE_WEIGHTS_LIMIT = 64_000_000
+
+
+def sigmoid(values: np.ndarray) -> np.ndarray:
+    """Numerically safe logistic function, float32 in and out."""
+    values = np.clip(values, -60.0, 60.0)
+    return (1.0 / (1.0 + np.exp(-values))).astype(np.float32)
+
+
+class LinearOVR(BaseModel):
+    """One-vs-rest linear classifier; scores are ``sigmoid(x @ w_l + b_l)`` in [0, 1].
+
+    Parameters (keyword-only): ``loss`` ("logistic" or "squared_hinge"), ``C``
+    (inverse regularisation strength), ``tol``, ``max_iter``, ``prune_threshold``
+    (weights with smaller magnitude are dropped), ``n_jobs`` (threads; ``None`` =
+    all cores), ``random_state``, ``show_progress``.
+
+    >>> import numpy as np
+    >>> X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.1], [0.1, 1.0]])
+    >>> Y = np.array([[1, 0], [0, 1], [1, 0], [0, 1]])
+    >>> model = LinearOVR(C=10.0).fit(X, Y)
+    >>> model.predict_topk(np.array([[0.9, 0.0]]), k=1).indices.tolist()
+    [[0]]
+    """
+
+    name = "linear"
+    capabilities = frozenset({SAMPLE_WEIGHT, SOFT_TARGETS})
+
+    def __init__(self, *, loss: str = "logistic", C: float = 4.0, tol: float = 1e-3,
+                 max_iter: int = 200, prune_threshold: float = 1e-4, n_jobs: int | None = None,
+                 random_state: int = 0, show_progress: bool = False):
+        self.loss = loss
+        self.C = C
+        self.tol = tol
+        self.max_iter = max_iter
+        self.prune_threshold = prune_threshold
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.show_progress = show_progress
+
+    # -- validation --------------------------------------------------------------------
+    def _validate_params(self) -> None:
+        if self.loss not in LOSSES:
+            raise InvalidParameterError("loss", f"one of {LOSSES}", self.loss)
+        if not (isinstance(self.C, (int, float)) and self.C > 0):
+            raise InvalidParameterError("C", "a number > 0", self.C)
+        if not (isinstance(self.tol, (int, float)) and self.tol > 0):
+            raise InvalidParameterError("tol", "a number > 0", self.tol)
+        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, int) \
+                or self.max_iter < 1:
+            raise InvalidParameterError("max_iter", "an integer >= 1", self.max_iter)
+        if not (isinstance(self.prune_threshold, (int, float)) and self.prune_threshold >= 0):
+            raise InvalidParameterError("prune_threshold", "a number >= 0", self.prune_threshold)
+        if self.n_jobs is not None and (not isinstance(self.n_jobs, int) or self.n_jobs == 0):
+            raise InvalidParameterError("n_jobs", "None, a positive integer or -1", self.n_jobs)
+
+    def _n_threads(self) -> int:
+        if self.n_jobs is None or self.n_jobs < 0:
+            return os.cpu_count() or 1
+        return self.n_jobs
+
+    # -- fitting -----------------------------------------------------------------------------
+    def fit(self, X, Y, sample_weight=None) -> LinearOVR:
+        """Fit on features ``X`` (n_docs x n_features) and targets ``Y`` (n_docs x n_labels)."""
+        self._validate_params()
+        X = check_features(X)
+        Y = check_targets(Y, X.shape[0], soft_ok=True).tocsc()
+        weights = check_sample_weight(sample_weight, X.shape[0])
+        n_labels = Y.shape[1]
+        columns: list[tuple[np.ndarray, np.ndarray]] = [None] * n_labels  # type: ignore[list-item]
+        intercepts = np.zeros(n_labels, dtype=np.float32)
+
+        def work(label: int) -> int:
+            target = np.zeros(X.shape[0], dtype=np.float64)
+            start, end = Y.indptr[label], Y.indptr[label + 1]
+            target[Y.indices[start:end]] = Y.data[start:end]
+            columns[label], intercepts[label] = self._fit_one(X, target, weights)
+            return label
+
+        with ThreadPoolExecutor(max_workers=self._n_threads()) as pool, \
+                progress_bar(total=n_labels, desc="training labels", unit="label",
+                             enabled=self.show_progress) as bar:
+            for _ in pool.map(work, range(n_labels)):
+                bar.update(1)
+        self.coef_ = _columns_to_csc(columns, X.shape[1])
+        self.intercept_ = intercepts
+        self.n_features_ = X.shape[1]
+        self.n_labels_ = n_labels
+        self._dense_coef = None
+        return self
+
+    def _fit_one(self, X: sp.csr_matrix, target: np.ndarray, weights: np.ndarray | None):
+        base = np.ones(X.shape[0]) if weights is None else weights
+        pos_weight = base * target
+        neg_weight = base * (1.0 - target)
+        if pos_weight.sum() <= 0 or neg_weight.sum() <= 0:
+            sign = 1.0 if pos_weight.sum() > 0 else -1.0
+            return (np.zeros(0, np.int32), np.zeros(0, np.float32)), sign * CONSTANT_BIAS
+        pos_rows = np.flatnonzero(pos_weight > 0)
+        neg_rows = np.flatnonzero(neg_weight > 0)
+        if len(pos_rows) + len(neg_rows) == X.shape[0] and np.all((target == 0) | (target == 1)):
+            rows_X, labels, row_weights = X, (target > 0).astype(np.int32), base
+        else:  # soft targets or zero weights: positive and negative copies of the rows
+            rows = np.concatenate([pos_rows, neg_rows])
+            rows_X = X[rows]
+            labels = np.concatenate([np.ones(len(pos_rows)), np.zeros(len(neg_rows))]).astype(
+                np.int32)
+            row_weights = np.concatenate([pos_weight[pos_rows], neg_weight[neg_rows]])
+        classifier = self._make_solver(rows_X.shape)
+        fit_weights = None if np.all(row_weights == 1.0) else row_weights
+        classifier.fit(rows_X, labels, sample_weight=fit_weights)
+        coef = classifier.coef_.ravel().astype(np.float32)
+        keep = np.flatnonzero(np.abs(coef) > self.prune_threshold).astype(np.int32)
+        return (keep, coef[keep]), float(classifier.intercept_[0])
+
+    def _make_solver(self, shape: tuple[int, int]):
+        dual = shape[1] > shape[0]  # LIBLINEAR's advice: dual when features outnumber docs
+        if self.loss == "logistic":
+            from sklearn.linear_model import LogisticRegression
+
+            return LogisticRegression(C=self.C, solver="liblinear", dual=dual, tol=self.tol,
+                                      max_iter=self.max_iter, random_state=self.random_state)
+        from sklearn.svm import LinearSVC
+
+        return LinearSVC(C=self.C, loss="squared_hinge", dual=dual, tol=self.tol,
+                         max_iter=self.max_iter, random_state=self.random_state)
+
+    # -- prediction ----------------------------------------------------------------------------
+    def decision_function(self, X) -> np.ndarray:
+        """Raw margins ``X @ W + b`` as a dense float32 array (n_docs x n_labels)."""
+        self._check_fitted()
+        X = check_features(X, n_features=self.n_features_)
+        weights = self._prediction_weights()
+        margins = X @ weights
+        margins = margins.toarray() if sp.issparse(margins) else np.asarray(margins)
+        return (margins + self.intercept_).astype(np.float32)
+
+    def predict_scores(self, X) -> np.ndarray:
+        """Scores in [0, 1], dense (n_docs x n_labels): use only for small label spaces."""
+        return sigmoid(self.decision_function(X))
+
+    def predict_topk(self, X, k: int) -> TopK:
+        """The ``k`` best labels per document (scores in [0, 1]), in batches of rows."""
+        self._check_fitted()
+        X = check_features(X, n_features=self.n_features_)
+        batch = max(1, 2 ** 24 // max(1, self.n_labels_))
+        parts = [TopK.from_scores(sigmoid(self.decision_function(X[start:start + batch])), k)
+                 for start in range(0, X.shape[0], batch)]
+        if not parts:
+            return TopK.from_scores(np.zeros((0, self.n_labels_), np.float32), k)
+        return TopK.concatenate(parts)
+
+    def _prediction_weights(self):
+        if self.n_features_ * self.n_labels_ > DENSE_WEIGHTS_LIMIT:
+            return self.coef_
+        if getattr(self, "_dense_coef", None) is None:
+            self._dense_coef = self.coef_.toarray()
+        return self._dense_coef
+
+    # -- state ---------------------------------------------------------------------------------
+    def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        self._check_fitted()
+        meta = {"params": self.get_params(), "n_features": int(self.n_features_),
+                "n_labels": int(self.n_labels_)}
+        arrays = {"coef_data": self.coef_.data, "coef_indices": self.coef_.indices,
+                  "coef_indptr": self.coef_.indptr, "intercept": self.intercept_}
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> LinearOVR:
+        model = cls(**meta["params"])
+        shape = (int(meta["n_features"]), int(meta["n_labels"]))
+        model.coef_ = sp.csc_matrix((arrays["coef_data"].astype(np.float32),
+                                     arrays["coef_indices"], arrays["coef_indptr"]), shape=shape)
+        model.intercept_ = arrays["intercept"].astype(np.float32)
+        if model.intercept_.shape != (shape[1],):
+            raise ValueError(f"intercept has shape {model.intercept_.shape}, "
+                             f"expected ({shape[1]},)")
+        model.n_features_, model.n_labels_ = shape
+        model._dense_coef = None
+        return model
+
+
+def _columns_to_csc(columns, n_features: int) -> sp.csc_matrix:
+    lengths = np.array([len(indices) for indices, _ in columns], dtype=np.int64)
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    indices = np.concatenate([c[0] for c in columns]) if columns else np.zeros(0, np.int32)
+    data = np.concatenate([c[1] for c in columns]) if columns else np.zeros(0, np.float32)
+    return sp.csc_matrix((data.astype(np.float32), indices.astype(np.int32), indptr),
+                         shape=(n_features, len(columns)))

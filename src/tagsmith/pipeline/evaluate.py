@@ -1,0 +1,52 @@
+"""Evaluation of a trained classifier on labelled documents."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from tagsmith.topk import TopK
+
+#: label spaces up to this size are scored in full (exact set metrics and LRAP)
+FULL_RANKING_LIMIT = 1000
+DEFAULT_KS = (1, 3, 5)
+
+
+def tuning_k(n_labels: int) -> int:
+    """How many candidates per document to score when tuning or evaluating."""
+    return n_labels if n_labels <= FULL_RANKING_LIMIT else 100
+
+
+def propensities_for(classifier) -> np.ndarray | None:
+    """Jain et al. propensities from the training label counts, if recorded."""
+    if not classifier.n_train_docs:
+        return None
+    import scipy.sparse as sp
+
+    from tagsmith.metrics import propensities
+
+    counts = classifier.label_counts
+    # propensities() takes a label matrix; a 1-row summary with the counts as data is
+    # not equivalent, so build the column sums it needs directly
+    fake = sp.csr_matrix((counts.astype(np.float32), np.arange(len(counts)),
+                          [0, len(counts)]), shape=(1, len(counts)))
+    return propensities(fake, n_docs=classifier.n_train_docs)
+
+
+def evaluate_topk(classifier, Y, topk: TopK, *, ks: Sequence[int] = DEFAULT_KS,
+                  threshold: float | None = None) -> dict:
+    """Ranking metrics from ``topk`` and set metrics from the classifier's thresholds."""
+    from tagsmith.metrics import evaluate
+
+    y_pred = classifier.label_sets(topk, threshold)
+    return evaluate(Y, topk, y_pred, ks=tuple(ks), propensity=propensities_for(classifier))
+
+
+def evaluate_classifier(classifier, texts: Sequence[str], Y, *,
+                        ks: Sequence[int] = DEFAULT_KS,
+                        threshold: float | None = None) -> dict:
+    """Predict ``texts`` and score against ``Y`` (n_docs x n_labels sparse)."""
+    k = max(tuning_k(classifier.n_labels), max(ks))
+    topk = classifier.predict_topk(texts, k)
+    return evaluate_topk(classifier, Y, topk, ks=ks, threshold=threshold)

@@ -1,0 +1,49 @@
+"""File-level helpers shared by the CLI and scripts: read corpora into arrays."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import scipy.sparse as sp
+
+from tagsmith.data.labelspace import LabelSpace
+
+logger = logging.getLogger("tagsmith")
+
+
+@dataclass
+class LabelledData:
+    """Texts with their labels as a sparse (n_docs x n_labels) matrix."""
+
+    texts: list[str]
+    Y: sp.csr_matrix
+    report: object  # the reader's ReadReport
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def read_labelled(path: str | Path, label_space: LabelSpace, *, on_error: str = "fail",
+                  unknown_labels: str = "fail") -> LabelledData:
+    """Stream a corpus file once into texts and a label matrix over ``label_space``."""
+    from tagsmith.data.corpus import Corpus, collect
+
+    corpus = Corpus(path, label_space, on_error=on_error, unknown_labels=unknown_labels)
+    texts, Y = collect(corpus)
+    return LabelledData(texts, Y, corpus.report)
+
+
+def resolve_label_space(corpus_paths: list[str | Path], vocab: str | Path | None, *,
+                        on_error: str = "fail") -> LabelSpace:
+    """The vocabulary file's label space, or one derived from the corpora."""
+    if vocab is not None:
+        from tagsmith.data.vocab import load_vocabulary
+
+        return load_vocabulary(vocab)
+    from tagsmith.data.corpus import derive_label_space
+
+    logger.info("no vocabulary given: deriving the label space from %s",
+                ", ".join(str(p) for p in corpus_paths))
+    return derive_label_space(corpus_paths, on_error=on_error)

@@ -1,0 +1,157 @@
+"""Training: fit featurizer and model, tune thresholds on held-out data, record it all.
+
+Thresholds are tuned on a dev set when one is given; otherwise a seeded fraction of
+the training data is held out, the model is fitted on the rest and tuned on it, and
+(with ``refit``) featurizer and model are then fitted again on all the data, keeping
+the tuned thresholds. The held-out metrics in the manifest always come from a model
+that did not see those documents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
+from tagsmith.data.labelspace import LabelSpace
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.features.tfidf import TfidfFeaturizer
+from tagsmith.models import make_model
+from tagsmith.pipeline.classifier import TextClassifier
+from tagsmith.pipeline.evaluate import evaluate_topk, tuning_k
+
+logger = logging.getLogger("tagsmith")
+
+#: below this many documents no dev split is carved out (thresholds stay at 0.5)
+MIN_DOCS_FOR_DEV_SPLIT = 20
+
+
+@dataclass
+class TrainOptions:
+    """How to train; every field has a sane default."""
+
+    model: str = "linear"
+    model_params: dict = field(default_factory=dict)
+    featurizer_params: dict = field(default_factory=dict)
+    dev_fraction: float = 0.1
+    refit: bool = True
+    seed: int = 0
+    beta: float = 1.0
+    min_support: int = 5
+    show_progress: bool = False
+
+    def validate(self) -> None:
+        if not 0.0 <= self.dev_fraction < 1.0:
+            raise InvalidParameterError("dev_fraction", "a number in [0, 1)", self.dev_fraction)
+        if self.beta <= 0:
+            raise InvalidParameterError("beta", "a number > 0", self.beta)
+
+
+def data_fingerprint(texts: Sequence[str], Y: sp.csr_matrix) -> str:
+    """SHA-256 over texts and label ids: the same data gives the same fingerprint."""
+    digest = hashlib.sha256()
+    Y = sp.csr_matrix(Y)
+    for row, text in enumerate(texts):
+        digest.update(text.encode("utf-8"))
+        digest.update(b"\t")
+        digest.update(np.sort(Y.indices[Y.indptr[row]:Y.indptr[row + 1]]).astype("<i4").tobytes())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def _fit(texts, Y, options: TrainOptions, stage: str):
+    started = time.perf_counter()
+    logger.info("%s: features for %d documents", stage, len(texts))
+    featurizer = TfidfFeaturizer(**options.featurizer_params)
+    X = featurizer.fit_transform(texts)
+    params = dict(options.model_params)
+    model = make_model(options.model, **params)
+    if "show_progress" in model.get_params() and "show_progress" not in params:
+        model.set_params(show_progress=options.show_progress)
+    logger.info("%s: fitting %s on %d x %d features, %d labels", stage, options.model,
+                X.shape[0], X.shape[1], Y.shape[1])
+    model.fit(X, Y)
+    return featurizer, model, time.perf_counter() - started
+
+
+def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
+                     dev_texts: Sequence[str] | None = None, dev_Y=None,
+                     options: TrainOptions | None = None) -> TextClassifier:
+    """Train a :class:`TextClassifier` on ``texts`` with labels ``Y`` (n_docs x n_labels).
+
+    >>> space = LabelSpace.from_uris(["u:pos", "u:neg"])
+    >>> texts = ["good fine great", "bad awful poor"] * 10
+    >>> Y = sp.csr_matrix(np.array([[1, 0], [0, 1]] * 10))
+    >>> clf = train_classifier(texts, Y, space, options=TrainOptions(dev_fraction=0.0,
+    ...     featurizer_params={"char_ngrams": None, "min_df": 1}))
+    >>> clf.predict_topk(["great"], k=1).indices.tolist()
+    [[0]]
+    """
+    options = options or TrainOptions()
+    options.validate()
+    texts = list(texts)
+    Y = sp.csr_matrix(Y, dtype=np.float32)
+    if Y.shape != (len(texts), len(label_space)):
+        raise InvalidParameterError("Y", f"shape ({len(texts)}, {len(label_space)})", Y.shape)
+    started = time.perf_counter()
+    heldout = _heldout(texts, Y, dev_texts, dev_Y, options)
+    report: dict = {}
+    if heldout is None:
+        featurizer, model, fit_seconds = _fit(texts, Y, options, "train")
+        thresholds = Thresholds.constant(len(label_space))
+        report["heldout"] = None
+    else:
+        fit_idx, dev_part_texts, dev_part_Y, source = heldout
+        fit_texts = texts if fit_idx is None else [texts[i] for i in fit_idx]
+        fit_Y = Y if fit_idx is None else Y[fit_idx]
+        featurizer, model, fit_seconds = _fit(fit_texts, fit_Y, options, "train")
+        clf = TextClassifier(label_space, featurizer, model)
+        topk = clf.predict_topk(dev_part_texts, tuning_k(len(label_space)))
+        thresholds = tune_thresholds(dev_part_Y, topk, beta=options.beta,
+                                     min_support=options.min_support)
+        clf.thresholds = thresholds
+        report["heldout"] = {"source": source, "n_docs": len(dev_part_texts),
+                             "metrics": evaluate_topk(clf, dev_part_Y, topk)}
+        if fit_idx is not None and options.refit:
+            featurizer, model, fit_seconds = _fit(texts, Y, options, "refit on all data")
+    label_counts = np.bincount(Y.indices, minlength=len(label_space)).astype(np.int64)
+    manifest = {
+        "training": {
+            "n_docs": len(texts), "seconds": round(time.perf_counter() - started, 3),
+            "final_fit_seconds": round(fit_seconds, 3),
+            "data_fingerprint": data_fingerprint(texts, Y),
+            "options": {"dev_fraction": options.dev_fraction, "refit": options.refit,
+                        "seed": options.seed, "beta": options.beta,
+                        "min_support": options.min_support},
+        },
+        "thresholds": {"global": thresholds.global_threshold,
+                       "n_tuned_labels": int(thresholds.tuned_mask.sum()),
+                       "min_labels": thresholds.min_labels},
+        "metrics": report,
+    }
+    return TextClassifier(label_space, featurizer, model, thresholds, label_counts=label_counts,
+                          n_train_docs=len(texts), manifest=manifest)
+
+
+def _heldout(texts, Y, dev_texts, dev_Y, options: TrainOptions):
+    """(fit indices or None, dev texts, dev labels, source) or None for no tuning."""
+    if dev_texts is not None:
+        dev_texts = list(dev_texts)
+        dev_Y = sp.csr_matrix(dev_Y, dtype=np.float32)
+        if dev_Y.shape != (len(dev_texts), Y.shape[1]):
+            raise InvalidParameterError("dev_Y", f"shape ({len(dev_texts)}, {Y.shape[1]})",
+                                        dev_Y.shape)
+        return None, dev_texts, dev_Y, "dev corpus"
+    n_dev = int(round(len(texts) * options.dev_fraction))
+    if options.dev_fraction == 0 or len(texts) < MIN_DOCS_FOR_DEV_SPLIT or n_dev < 1:
+        return None
+    order = np.random.default_rng(options.seed).permutation(len(texts))
+    dev_idx, fit_idx = np.sort(order[:n_dev]), np.sort(order[n_dev:])
+    return (fit_idx, [texts[i] for i in dev_idx], Y[dev_idx],
+            f"{options.dev_fraction:g} of the training data (seed {options.seed})")

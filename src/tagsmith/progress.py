@@ -1,0 +1,65 @@
+"""Progress reporting: a tqdm bar on a terminal, structured log lines otherwise."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from contextlib import contextmanager
+
+logger = logging.getLogger("tagsmith")
+
+
+class _LogProgress:
+    """Logs ``desc: done/total (pct%)`` at most every ``every`` seconds and at the end."""
+
+    def __init__(self, total: int | None, desc: str, unit: str, every: float = 10.0):
+        self.total, self.desc, self.unit, self.every = total, desc, unit, every
+        self.done = 0
+        self._last = time.monotonic()
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        now = time.monotonic()
+        if now - self._last >= self.every:
+            self._last = now
+            self._log()
+
+    def _log(self) -> None:
+        if self.total:
+            logger.info("%s: %d/%d %s (%.0f%%)", self.desc, self.done, self.total, self.unit,
+                        100.0 * self.done / self.total)
+        else:
+            logger.info("%s: %d %s", self.desc, self.done, self.unit)
+
+    def close(self) -> None:
+        self._log()
+
+
+class _NoProgress:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@contextmanager
+def progress_bar(*, total: int | None, desc: str, unit: str = "it", enabled: bool = True):
+    """A context manager yielding an object with ``update(n)``.
+
+    >>> with progress_bar(total=3, desc="demo", enabled=False) as bar:
+    ...     bar.update(3)
+    """
+    if not enabled:
+        bar = _NoProgress()
+    elif sys.stderr.isatty():
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True)
+    else:
+        bar = _LogProgress(total, desc, unit)
+    try:
+        yield bar
+    finally:
+        bar.close()

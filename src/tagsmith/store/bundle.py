@@ -1,0 +1,184 @@
+"""Model bundles: a directory of JSON and ``.npz`` files described by ``manifest.json``.
+
+Loading a bundle never executes code: JSON is parsed and arrays are read with
+``allow_pickle=False``. Every file's SHA-256 is recorded in the manifest and checked
+on load, so a damaged or half-copied bundle is refused with a clear message.
+
+Saving is atomic: the bundle is written to a temporary sibling directory and then
+renamed into place; an existing bundle is moved aside first and deleted only after
+the new one is in place, so a crash never leaves a half-written bundle under the
+target name (at worst the old one survives as ``NAME.old-*``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from tagsmith import __version__
+from tagsmith.exceptions import BundleError
+
+FORMAT_NAME = "tagsmith-bundle"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class BundleWriter:
+    """Collects a bundle's files in memory-light form, then :meth:`commit` writes them."""
+
+    path: Path
+    manifest: dict = field(default_factory=dict)
+    _json: dict[str, object] = field(default_factory=dict)
+    _arrays: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+
+    def add_json(self, name: str, obj: object) -> None:
+        _check_name(name, ".json")
+        self._json[name] = obj
+
+    def add_arrays(self, name: str, arrays: dict[str, np.ndarray]) -> None:
+        _check_name(name, ".npz")
+        for key, value in arrays.items():
+            if np.asarray(value).dtype == object:
+                raise BundleError(f"array {key!r} in {name} has dtype object, which needs pickle")
+        self._arrays[name] = arrays
+
+    def commit(self) -> Path:
+        """Write everything to a temporary directory, then atomically move it into place."""
+        target = Path(self.path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        try:
+            checksums = {}
+            for name, obj in self._json.items():
+                checksums[name] = _write_bytes(staging / name, _json_bytes(obj))
+            for name, arrays in self._arrays.items():
+                buffer = io.BytesIO()
+                np.savez(buffer, **arrays)
+                checksums[name] = _write_bytes(staging / name, buffer.getvalue())
+            manifest = {
+                "format": FORMAT_NAME,
+                "format_version": FORMAT_VERSION,
+                "tagsmith_version": __version__,
+                "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                **self.manifest,
+                "files": checksums,
+            }
+            _write_bytes(staging / MANIFEST, _json_bytes(manifest))
+            _replace_directory(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return target
+
+
+class Bundle:
+    """A verified, read-only view of a bundle directory."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise BundleError("no such model bundle", path=self.path)
+        if not self.path.is_dir():
+            raise BundleError("a model bundle is a directory, this is a file", path=self.path)
+        self.manifest = self._read_manifest()
+        self._verify_files()
+
+    def _read_manifest(self) -> dict:
+        manifest_path = self.path / MANIFEST
+        if not manifest_path.exists():
+            raise BundleError(f"{MANIFEST} is missing: not a tagsmith model bundle", path=self.path)
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise BundleError(f"{MANIFEST} is damaged ({exc})", path=self.path) from exc
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+            raise BundleError(f"{MANIFEST} does not describe a {FORMAT_NAME}", path=self.path)
+        version = manifest.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise BundleError(
+                f"bundle format version {version!r} is newer than this tagsmith "
+                f"({__version__}) reads (up to {FORMAT_VERSION}); upgrade tagsmith",
+                path=self.path)
+        return manifest
+
+    def _verify_files(self) -> None:
+        files = self.manifest.get("files")
+        if not isinstance(files, dict):
+            raise BundleError(f"{MANIFEST} lists no files", path=self.path)
+        for name, expected in files.items():
+            _check_name(name, Path(name).suffix)
+            file_path = self.path / name
+            if not file_path.is_file():
+                raise BundleError(f"file {name} is missing", path=self.path)
+            if _sha256(file_path) != expected:
+                raise BundleError(f"file {name} is damaged (checksum mismatch)", path=self.path)
+
+    def has(self, name: str) -> bool:
+        return name in self.manifest["files"]
+
+    def read_json(self, name: str):
+        self._require(name)
+        return json.loads((self.path / name).read_text(encoding="utf-8"))
+
+    def read_arrays(self, name: str) -> dict[str, np.ndarray]:
+        self._require(name)
+        try:
+            with np.load(self.path / name, allow_pickle=False) as archive:
+                return {key: archive[key] for key in archive.files}
+        except ValueError as exc:  # e.g. an object array, which would need pickle
+            raise BundleError(f"{name} cannot be read safely ({exc})", path=self.path) from exc
+
+    def _require(self, name: str) -> None:
+        if name not in self.manifest["files"]:
+            raise BundleError(f"the bundle has no {name}", path=self.path)
+
+
+def _check_name(name: str, suffix: str) -> None:
+    if not name.endswith(suffix) or "/" in name or "\\" in name or name.startswith("."):
+        raise BundleError(f"invalid bundle file name {name!r}")
+
+
+def _json_bytes(obj: object) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _write_bytes(path: Path, payload: bytes) -> str:
+    with open(path, "wb") as handle:
+        handle.write(payload)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return hashlib.sha256(payload).hexdigest()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _replace_directory(staging: Path, target: Path) -> None:
+    if target.exists() and not target.is_dir():
+        raise BundleError("exists and is not a directory; refusing to overwrite", path=target)
+    if target.exists() and not (target / MANIFEST).exists() and any(target.iterdir()):
+        raise BundleError("exists, is not empty and is not a model bundle; refusing to "
+                          "overwrite it", path=target)
+    backup = None
+    if target.exists():
+        backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        backup.rmdir()
+        os.rename(target, backup)
+    os.rename(staging, target)
+    if backup is not None:
+        shutil.rmtree(backup, ignore_errors=True)

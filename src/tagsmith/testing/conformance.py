@@ -1,0 +1,225 @@
+"""The conformance suite every tagsmith model family must pass.
+
+Each ``check_*`` function takes a zero-argument factory returning a fresh, unfitted
+model and raises ``AssertionError`` (or the model's own error) when the model
+breaks the contract in :mod:`tagsmith.models.base`. Run them all with
+:func:`run_conformance`, or parametrize a test over :data:`CHECKS`, as
+``tests/test_conformance.py`` does for every registered family.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+
+import numpy as np
+import scipy.sparse as sp
+
+from tagsmith.exceptions import InvalidParameterError, NotFittedError
+from tagsmith.models.base import SAMPLE_WEIGHT, SOFT_TARGETS
+from tagsmith.topk import TopK
+
+Factory = Callable[[], object]
+
+
+def make_problem(n_docs: int = 160, n_features: int = 60, n_labels: int = 6, seed: int = 0):
+    """A learnable synthetic multi-label problem: (X csr float32, Y csr float32).
+
+    Each label owns a few features; a document with the label shows some of them.
+    """
+    rng = np.random.default_rng(seed)
+    owned = np.array_split(rng.permutation(n_features), n_labels)
+    rows, cols, Y_rows, Y_cols = [], [], [], []
+    for doc in range(n_docs):
+        labels = rng.choice(n_labels, size=rng.integers(1, 3), replace=False)
+        for label in labels:
+            feats = rng.choice(owned[label], size=min(4, len(owned[label])), replace=False)
+            rows += [doc] * len(feats)
+            cols += feats.tolist()
+            Y_rows.append(doc)
+            Y_cols.append(label)
+        noise = rng.choice(n_features, size=2, replace=False)
+        rows += [doc, doc]
+        cols += noise.tolist()
+    X = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n_docs, n_features))
+    X.sum_duplicates()
+    Y = sp.csr_matrix((np.ones(len(Y_rows), np.float32), (Y_rows, Y_cols)),
+                      shape=(n_docs, n_labels))
+    return X, Y
+
+
+def _scores(model, X, k=None) -> TopK:
+    return model.predict_topk(X, k or model.n_labels_)
+
+
+def _assert_same_topk(a: TopK, b: TopK, what: str) -> None:
+    np.testing.assert_array_equal(a.indices, b.indices, err_msg=f"{what}: label order differs")
+    np.testing.assert_allclose(a.scores, b.scores, rtol=1e-5, atol=1e-6,
+                               err_msg=f"{what}: scores differ")
+
+
+def check_params_stored_verbatim(factory: Factory) -> None:
+    model = factory()
+    params = model.get_params()
+    assert params, "get_params() returned nothing"
+    clone = type(model)(**params)
+    assert clone.get_params() == params, "constructor does not store parameters verbatim"
+    try:
+        model.set_params(no_such_parameter=1)
+    except InvalidParameterError:
+        pass
+    else:
+        raise AssertionError("set_params accepted an unknown parameter")
+
+
+def check_not_fitted(factory: Factory) -> None:
+    X, _ = make_problem()
+    try:
+        factory().predict_topk(X, 3)
+    except NotFittedError:
+        return
+    raise AssertionError("predict_topk before fit did not raise NotFittedError")
+
+
+def check_fit_predict_shapes(factory: Factory) -> None:
+    X, Y = make_problem()
+    model = factory()
+    assert model.fit(X, Y) is model, "fit must return self"
+    topk = model.predict_topk(X, 3)
+    assert isinstance(topk, TopK) and topk.indices.shape == (X.shape[0], 3)
+    assert topk.n_labels == Y.shape[1]
+    assert np.all(np.diff(topk.scores, axis=1) <= 0), "scores are not sorted best-first"
+    for row in topk.indices:
+        real = row[row >= 0]
+        assert len(set(real.tolist())) == len(real), "a label appears twice in one row"
+
+
+def check_learns(factory: Factory) -> None:
+    X, Y = make_problem(seed=1)
+    X_test, Y_test = make_problem(seed=1, n_docs=60)  # same label->feature map (same seed)
+    model = factory().fit(X, Y)
+    top1 = model.predict_topk(X_test, 1).indices[:, 0]
+    precision = np.asarray(Y_test[np.arange(len(top1)), top1]).ravel().mean()
+    assert precision >= 0.9, f"P@1 {precision:.2f} on an easy synthetic problem"
+
+
+def check_deterministic(factory: Factory) -> None:
+    X, Y = make_problem()
+    _assert_same_topk(_scores(factory().fit(X, Y), X), _scores(factory().fit(X, Y), X),
+                      "two fits with the same seed")
+
+
+def check_state_roundtrip(factory: Factory) -> None:
+    X, Y = make_problem()
+    model = factory().fit(X, Y)
+    meta, arrays = model.to_state()
+    meta = json.loads(json.dumps(meta))  # must be JSON-able
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    buffer.seek(0)
+    with np.load(buffer, allow_pickle=False) as archive:  # must not need pickle
+        loaded_arrays = {key: archive[key] for key in archive.files}
+    restored = type(model).from_state(meta, loaded_arrays)
+    _assert_same_topk(_scores(model, X), _scores(restored, X), "after to_state/from_state")
+
+
+def check_dense_and_sparse_input(factory: Factory) -> None:
+    X, Y = make_problem()
+    model = factory().fit(X, Y)
+    _assert_same_topk(_scores(model, X), _scores(model, X.toarray()), "dense vs sparse input")
+    dense_fit = factory().fit(X.toarray(), Y.toarray())
+    _assert_same_topk(_scores(model, X), _scores(dense_fit, X), "fit on dense vs sparse")
+
+
+def check_empty_documents(factory: Factory) -> None:
+    X, Y = make_problem()
+    model = factory().fit(X, Y)
+    empty = sp.csr_matrix((3, X.shape[1]), dtype=np.float32)
+    topk = model.predict_topk(empty, 2)
+    assert topk.indices.shape == (3, 2)
+    assert np.all(np.isfinite(topk.scores[topk.valid])), "non-finite score for empty documents"
+    assert len(model.predict_topk(sp.csr_matrix((0, X.shape[1])), 2)) == 0
+
+
+def check_label_without_positives(factory: Factory) -> None:
+    X, Y = make_problem()
+    Y = sp.hstack([Y, sp.csr_matrix((Y.shape[0], 1))], format="csr")  # a label never seen
+    model = factory().fit(X, Y)
+    topk = model.predict_topk(X, Y.shape[1])
+    assert topk.n_labels == Y.shape[1]
+    assert not np.any(topk.indices[:, 0] == Y.shape[1] - 1), "unseen label ranked first"
+
+
+def check_k_larger_than_labels(factory: Factory) -> None:
+    X, Y = make_problem()
+    model = factory().fit(X, Y)
+    topk = model.predict_topk(X[:5], Y.shape[1] + 10)
+    assert topk.k <= Y.shape[1]
+    assert np.all(topk.indices < Y.shape[1])
+
+
+def check_bad_input(factory: Factory) -> None:
+    X, Y = make_problem()
+    for bad_X, bad_Y, what in [(X, Y[:-1], "Y with too few rows"),
+                               (X, Y * 2.0, "targets above 1")]:
+        try:
+            factory().fit(bad_X, bad_Y)
+        except InvalidParameterError:
+            continue
+        raise AssertionError(f"fit accepted {what}")
+    model = factory().fit(X, Y)
+    for bad, what in [(X[:, :-1], "too few feature columns")]:
+        try:
+            model.predict_topk(bad, 2)
+        except InvalidParameterError:
+            continue
+        raise AssertionError(f"predict_topk accepted {what}")
+    try:
+        model.predict_topk(X, 0)
+    except InvalidParameterError:
+        return
+    raise AssertionError("predict_topk accepted k=0")
+
+
+def check_sample_weight(factory: Factory) -> None:
+    model = factory()
+    if SAMPLE_WEIGHT not in model.capabilities:
+        return
+    X, Y = make_problem()
+    weights = np.ones(X.shape[0])
+    weights[::4] = 0.0
+    weighted = factory().fit(X, Y, sample_weight=weights)
+    kept = weights > 0
+    dropped = factory().fit(X[kept], Y[kept])
+    _assert_same_topk(_scores(weighted, X), _scores(dropped, X),
+                      "zero sample weights vs rows removed")
+
+
+def check_soft_targets(factory: Factory) -> None:
+    model = factory()
+    if SOFT_TARGETS not in model.capabilities:
+        return
+    X, Y = make_problem()
+    soft = Y.copy()
+    soft.data = np.where(np.arange(soft.nnz) % 3 == 0, 0.6, 1.0).astype(np.float32)
+    fitted = factory().fit(X, soft)
+    topk = fitted.predict_topk(X, 2)
+    assert np.all(np.isfinite(topk.scores))
+    hard = factory().fit(X, Y)
+    soft_as_hard = factory().fit(X, Y.astype(np.float64))
+    _assert_same_topk(_scores(hard, X), _scores(soft_as_hard, X), "binary targets as floats")
+
+
+CHECKS = [
+    check_params_stored_verbatim, check_not_fitted, check_fit_predict_shapes, check_learns,
+    check_deterministic, check_state_roundtrip, check_dense_and_sparse_input,
+    check_empty_documents, check_label_without_positives, check_k_larger_than_labels,
+    check_bad_input, check_sample_weight, check_soft_targets,
+]
+
+
+def run_conformance(factory: Factory) -> None:
+    """Run every check; the first failure raises."""
+    for check in CHECKS:
+        check(factory)

@@ -1,0 +1,85 @@
+import json
+
+import numpy as np
+import pytest
+
+from tagsmith.exceptions import BundleError
+from tagsmith.store.bundle import Bundle, BundleWriter
+
+
+def write(path, value=1.0):
+    writer = BundleWriter(path)
+    writer.manifest = {"note": "test"}
+    writer.add_json("meta.json", {"a": value})
+    writer.add_arrays("arrays.npz", {"x": np.arange(5, dtype=np.float32) * value})
+    return writer.commit()
+
+
+def test_round_trip_and_checksums(tmp_path):
+    path = write(tmp_path / "b")
+    bundle = Bundle(path)
+    assert bundle.manifest["note"] == "test"
+    assert bundle.manifest["format"] == "tagsmith-bundle"
+    assert bundle.read_json("meta.json") == {"a": 1.0}
+    np.testing.assert_array_equal(bundle.read_arrays("arrays.npz")["x"], np.arange(5))
+
+
+def test_overwrite_is_atomic_and_leaves_no_temporaries(tmp_path):
+    write(tmp_path / "b", 1.0)
+    write(tmp_path / "b", 2.0)
+    assert Bundle(tmp_path / "b").read_json("meta.json") == {"a": 2.0}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+
+
+def test_failed_write_keeps_the_old_bundle(tmp_path):
+    write(tmp_path / "b", 1.0)
+    writer = BundleWriter(tmp_path / "b")
+    writer.add_json("meta.json", {"bad": object()})  # not JSON-serialisable
+    with pytest.raises(TypeError):
+        writer.commit()
+    assert Bundle(tmp_path / "b").read_json("meta.json") == {"a": 1.0}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+
+
+def test_object_arrays_are_refused(tmp_path):
+    writer = BundleWriter(tmp_path / "b")
+    with pytest.raises(BundleError, match="pickle"):
+        writer.add_arrays("x.npz", {"o": np.array([{"a": 1}], dtype=object)})
+
+
+def test_damaged_and_incompatible_bundles_are_refused(tmp_path):
+    path = write(tmp_path / "b")
+    (path / "arrays.npz").write_bytes(b"garbage")
+    with pytest.raises(BundleError, match="arrays.npz is damaged"):
+        Bundle(path)
+    path = write(tmp_path / "c")
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["format_version"] = 99
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="newer than this tagsmith"):
+        Bundle(path)
+    with pytest.raises(BundleError, match="no such model bundle"):
+        Bundle(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BundleError, match="manifest.json is missing"):
+        Bundle(tmp_path / "empty")
+
+
+def test_refuses_to_overwrite_a_non_bundle_directory(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "precious.txt").write_text("keep me")
+    with pytest.raises(BundleError, match="not a model bundle"):
+        write(tmp_path / "docs")
+    assert (tmp_path / "docs" / "precious.txt").read_text() == "keep me"
+
+
+def test_pickled_npz_is_not_loaded(tmp_path):
+    path = write(tmp_path / "b")
+    np.savez(path / "arrays.npz", x=np.array([{"evil": 1}], dtype=object))
+    manifest = json.loads((path / "manifest.json").read_text())
+    import hashlib
+
+    manifest["files"]["arrays.npz"] = hashlib.sha256((path / "arrays.npz").read_bytes()).hexdigest()
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="cannot be read safely"):
+        Bundle(path).read_arrays("arrays.npz")

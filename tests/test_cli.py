@@ -1,0 +1,110 @@
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+from conftest import ROOT
+
+import tagsmith.cli as tagsmith_cli
+
+tagsmith_cli._register_commands()
+FAST = ["--feature-param", "char_ngrams=null", "--feature-param", "min_df=1"]
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(tagsmith_cli.cli, ["-q", *map(str, args)], input=input)
+
+
+@pytest.fixture(scope="module")
+def bundle(goemotions_small, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "model"
+    result = run("train", goemotions_small["train"], "--output", out, "--vocab",
+                 goemotions_small["vocab"], "--dev", goemotions_small["dev"], *FAST)
+    assert result.exit_code == 0, result.output
+    assert "held-out (dev corpus" in result.output
+    return out
+
+
+def test_eval_json_has_the_contract_keys(bundle, goemotions_small):
+    result = run("eval", bundle, goemotions_small["test"], "--json")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output)
+    for key in ("p@1", "p@3", "p@5", "ndcg@5", "micro_f1", "macro_f1", "n_docs"):
+        assert key in metrics
+    assert metrics["n_docs"] == 600
+
+
+def test_eval_table(bundle, goemotions_small):
+    result = run("eval", bundle, goemotions_small["test"])
+    assert result.exit_code == 0 and "micro_f1" in result.output
+
+
+def test_suggest_from_stdin_json_and_file_tsv(bundle, tmp_path):
+    result = run("suggest", bundle, "--k", "3", "--threshold", "0",
+                 input="Thanks a lot, you are great!\n\nThis is so sad.\n")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert [line["doc"] for line in lines] == ["stdin:1", "stdin:3"]
+    assert all(len(line["suggestions"]) == 3 for line in lines)
+    assert lines[0]["suggestions"][0]["label"] == "gratitude"
+    docs = tmp_path / "docs.txt"
+    docs.write_text("I am so angry right now\n")
+    result = run("suggest", bundle, docs, "--format", "tsv", "--k", "2", "--threshold", "0")
+    rows = [row.split("\t") for row in result.output.splitlines()]
+    assert len(rows) == 2 and rows[0][0] == f"{docs}:1" and rows[0][1].startswith("<urn:")
+
+
+def test_train_derives_vocabulary_when_none_given(goemotions_small, tmp_path):
+    out = tmp_path / "derived"
+    result = run("train", goemotions_small["dev"], "--output", out, *FAST)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["label_space"]["n_labels"] == 28
+
+
+def test_failed_training_keeps_the_good_bundle(bundle, goemotions_small, tmp_path):
+    before = (bundle / "manifest.json").read_text()
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("fine text\t<urn:goemotions:joy>\ntoo\tmany\tcolumns\n")
+    result = run("train", bad, "--output", bundle, "--vocab", goemotions_small["vocab"])
+    assert result.exit_code == 3
+    assert f"{bad}:2" in result.output
+    assert (bundle / "manifest.json").read_text() == before
+
+
+def test_unknown_label_is_reported_with_line(goemotions_small, tmp_path):
+    bad = tmp_path / "unknown.tsv"
+    bad.write_text("a\t<urn:goemotions:joy>\nb\t<urn:goemotions:nope>\n")
+    result = run("train", bad, "--output", tmp_path / "m", "--vocab", goemotions_small["vocab"])
+    assert result.exit_code == 3 and f"{bad}:2" in result.output and "nope" in result.output
+
+
+def test_documented_exit_codes(tmp_path, goemotions_small):
+    assert run("eval", tmp_path / "no-bundle", goemotions_small["test"]).exit_code == 4
+    missing = run("train", tmp_path / "missing.tsv", "--output", tmp_path / "m")
+    assert missing.exit_code == 3 and "missing.tsv" in missing.output
+    bad_model = run("train", goemotions_small["dev"], "--output", tmp_path / "m",
+                    "--model", "nope", *FAST)
+    assert bad_model.exit_code == 2 and "nope" in bad_model.output
+    assert run("suggest").exit_code == 2  # click usage error
+
+
+def test_vocab_command(goemotions_small):
+    result = run("vocab", goemotions_small["vocab"], "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["n_labels"] == 28 and summary["labels"][0]["label"] == "admiration"
+
+
+def test_vocab_command_on_skos():
+    result = run("vocab", ROOT / "tests" / "data" / "stw-slice.ttl")
+    assert result.exit_code == 0, result.output
+    assert "has_hierarchy  True" in result.output
+
+
+def test_console_script_runs(bundle):
+    out = subprocess.run([sys.executable, "-m", "tagsmith", "info", str(bundle)],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["format"] == "tagsmith-bundle"

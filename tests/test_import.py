@@ -1,0 +1,19 @@
+"""Importing tagsmith and running `tagsmith --help` must stay cheap."""
+
+import subprocess
+import sys
+
+HEAVY = ["torch", "rdflib", "fastapi", "sklearn", "scipy", "sentence_transformers", "tqdm"]
+
+
+def test_import_and_help_load_no_heavy_modules():
+    code = (
+        "import sys, tagsmith, tagsmith.cli as cli\n"
+        "cli._register_commands()\n"
+        "try:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+        f"print('LOADED:' + ','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = out.stdout.rsplit("LOADED:", 1)[1].strip()
+    assert "Usage" in out.stdout
+    assert loaded == "", f"heavy modules imported by `tagsmith --help`: {loaded}"

@@ -1,0 +1,110 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from conftest import FAST_FEATURES
+from sklearn.metrics import f1_score, ndcg_score
+from tagsmith.data.vocab import load_vocabulary
+
+from tagsmith.exceptions import BundleError
+from tagsmith.pipeline.classifier import TextClassifier
+from tagsmith.pipeline.evaluate import evaluate_classifier
+from tagsmith.pipeline.io import read_labelled
+from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+
+@pytest.fixture(scope="module")
+def trained(goemotions_small):
+    space = load_vocabulary(goemotions_small["vocab"])
+    train = read_labelled(goemotions_small["train"], space)
+    dev = read_labelled(goemotions_small["dev"], space)
+    options = TrainOptions(featurizer_params=FAST_FEATURES, model_params={"C": 1.0})
+    clf = train_classifier(train.texts, train.Y, space, dev_texts=dev.texts, dev_Y=dev.Y,
+                           options=options)
+    test = read_labelled(goemotions_small["test"], space)
+    return clf, test
+
+
+def test_learns_better_than_the_majority_label(trained):
+    clf, test = trained
+    metrics = evaluate_classifier(clf, test.texts, test.Y)
+    majority = np.asarray(test.Y.sum(axis=0)).ravel().max() / test.Y.shape[0]
+    assert metrics["p@1"] > majority + 0.05
+    assert metrics["n_docs"] == len(test.texts)
+    assert 0 < metrics["micro_f1"] < 1
+
+
+def test_eval_figures_equal_sklearn(trained):
+    clf, test = trained
+    metrics = evaluate_classifier(clf, test.texts, test.Y)
+    topk = clf.predict_topk(test.texts, clf.n_labels)
+    y_true = test.Y.toarray() > 0
+    y_pred = clf.label_sets(topk).toarray()
+    dense_scores = topk.to_csr().toarray()
+    assert metrics["micro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="micro"))
+    present = np.flatnonzero(y_true.any(0) | y_pred.any(0))
+    assert metrics["macro_f1"] == pytest.approx(
+        f1_score(y_true, y_pred, average="macro", labels=present, zero_division=0))
+    assert metrics["ndcg@5"] == pytest.approx(ndcg_score(y_true, dense_scores, k=5), abs=1e-6)
+
+
+def test_manifest_records_provenance(trained):
+    clf, _ = trained
+    manifest = clf.manifest
+    assert len(manifest["training"]["data_fingerprint"]) == 64
+    assert manifest["metrics"]["heldout"]["source"] == "dev corpus"
+    assert manifest["thresholds"]["n_tuned_labels"] > 0
+
+
+def test_save_load_round_trip_gives_identical_scores(trained, tmp_path):
+    clf, test = trained
+    path = clf.save(tmp_path / "bundle")
+    loaded = TextClassifier.load(path)
+    a, b = clf.predict_topk(test.texts, 5), loaded.predict_topk(test.texts, 5)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_array_equal(a.scores, b.scores)
+    np.testing.assert_array_equal(loaded.thresholds.per_label, clf.thresholds.per_label)
+    assert loaded.label_space == clf.label_space
+    assert loaded.manifest["label_space"]["fingerprint"] == clf.label_space.fingerprint
+
+
+def test_bundle_with_tampered_label_space_is_refused(trained, tmp_path):
+    clf, _ = trained
+    path = clf.save(tmp_path / "bundle")
+    import hashlib
+    import json
+
+    space = json.loads((path / "label_space.json").read_text())
+    space["labels"][0]["uri"] = "urn:other"
+    (path / "label_space.json").write_text(json.dumps(space))
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["files"]["label_space.json"] = hashlib.sha256(
+        (path / "label_space.json").read_bytes()).hexdigest()
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="fingerprint"):
+        TextClassifier.load(path)
+
+
+def test_suggest_uses_tuned_thresholds_and_names(trained):
+    clf, _ = trained
+    [suggestions] = clf.suggest(["Thank you so much, that is really kind of you!"], k=5)
+    assert suggestions and suggestions[0].label == "gratitude"
+    assert suggestions[0].uri == "urn:goemotions:gratitude"
+    [all_five] = clf.suggest(["ok"], k=5, threshold=0.0)
+    assert len(all_five) == 5
+
+
+def test_dev_split_is_carved_when_no_dev_given(goemotions_small):
+    space = load_vocabulary(goemotions_small["vocab"])
+    train = read_labelled(goemotions_small["train"], space)
+    clf = train_classifier(train.texts[:800], train.Y[:800], space, options=TrainOptions(
+        featurizer_params=FAST_FEATURES, dev_fraction=0.25, refit=False))
+    heldout = clf.manifest["metrics"]["heldout"]
+    assert heldout["n_docs"] == 200
+    assert "0.25 of the training data" in heldout["source"]
+    assert clf.n_train_docs == 800
+
+
+def test_soft_targets_and_shapes_are_checked(goemotions_small):
+    space = load_vocabulary(goemotions_small["vocab"])
+    with pytest.raises(Exception, match="shape"):
+        train_classifier(["a", "b"], sp.csr_matrix((3, len(space))), space)

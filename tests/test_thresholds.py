@@ -1,0 +1,74 @@
+import numpy as np
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tagsmith.calibration.thresholds import best_global_threshold, tune_thresholds
+from tagsmith.topk import TopK
+
+
+def f1(y, pred):
+    tp = np.sum(y & pred)
+    denom = y.sum() + pred.sum()
+    return 0.0 if denom == 0 else 2 * tp / denom
+
+
+def brute_best_f1(y, scores):
+    candidates = np.unique(scores)
+    return max(f1(y, scores >= t) for t in candidates)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000))
+def test_per_label_thresholds_reach_the_best_f1(seed):
+    rng = np.random.default_rng(seed)
+    n, n_labels = 40, 5
+    scores = rng.random((n, n_labels)).astype(np.float32)
+    y = rng.random((n, n_labels)) < 0.3
+    topk = TopK.from_scores(scores, n_labels)
+    result = tune_thresholds(sp.csr_matrix(y), topk, min_support=1, tune_min_labels=False)
+    for label in range(n_labels):
+        if y[:, label].sum() == 0:
+            continue
+        got = f1(y[:, label], scores[:, label] >= result.per_label[label])
+        assert np.isclose(got, brute_best_f1(y[:, label], scores[:, label])), label
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10_000))
+def test_global_threshold_reaches_best_micro_f1(seed):
+    rng = np.random.default_rng(seed)
+    scores = rng.random((30, 4)).astype(np.float32)
+    y = rng.random((30, 4)) < 0.4
+    threshold = best_global_threshold(sp.csr_matrix(y), TopK.from_scores(scores, 4))
+    assert np.isclose(f1(y, scores >= threshold), brute_best_f1(y.ravel(), scores.ravel()))
+
+
+def test_rare_labels_back_off_to_global():
+    rng = np.random.default_rng(0)
+    scores = rng.random((50, 3)).astype(np.float32)
+    y = np.zeros((50, 3), dtype=bool)
+    y[:20, 0] = True
+    y[:2, 2] = True  # only two positives: backs off
+    result = tune_thresholds(sp.csr_matrix(y), TopK.from_scores(scores, 3), min_support=5)
+    assert result.tuned_mask.tolist() == [True, False, False]
+    assert result.per_label[2] == np.float32(result.global_threshold)
+
+
+def test_positives_outside_topk_count_as_misses():
+    scores = np.array([[0.9, 0.8, 0.1]] * 4, dtype=np.float32)
+    y = sp.csr_matrix(np.array([[0, 0, 1]] * 4))
+    topk = TopK.from_scores(scores, 2)  # label 2 never in the top 2
+    result = tune_thresholds(y, topk, min_support=1, tune_min_labels=False)
+    assert not result.tuned_mask[2]
+
+
+def test_state_round_trip():
+    rng = np.random.default_rng(1)
+    scores = rng.random((20, 3)).astype(np.float32)
+    y = sp.csr_matrix(rng.random((20, 3)) < 0.5)
+    result = tune_thresholds(y, TopK.from_scores(scores, 3), min_support=1)
+    meta, arrays = result.to_state()
+    again = type(result).from_state(meta, arrays)
+    np.testing.assert_array_equal(again.per_label, result.per_label)
+    assert again.min_labels == result.min_labels
