@@ -47,7 +47,7 @@ def test_suggest_from_stdin_json_and_file_tsv(bundle, tmp_path):
     lines = [json.loads(line) for line in result.output.splitlines()]
     assert [line["doc"] for line in lines] == ["stdin:1", "stdin:3"]
     assert all(len(line["suggestions"]) == 3 for line in lines)
-    assert lines[0]["suggestions"][0]["label"] == "gratitude"
+    assert "gratitude" in [s["label"] for s in lines[0]["suggestions"]]
     docs = tmp_path / "docs.txt"
     docs.write_text("I am so angry right now\n")
     result = run("suggest", bundle, docs, "--format", "tsv", "--k", "2", "--threshold", "0")

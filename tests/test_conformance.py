@@ -5,11 +5,13 @@ import pytest
 from tagsmith.models import available_models, make_model
 from tagsmith.testing.conformance import CHECKS
 
-# small, fast settings per family; a new family adds a line here
-FAST_PARAMS = {"linear": {"C": 4.0, "n_jobs": 1}}
+# every registered family at its defaults (single-threaded), plus notable variants
+CONFIGS = {name: (name, {"n_jobs": 1}) for name in available_models()}
+CONFIGS["linear-logistic"] = ("linear", {"n_jobs": 1, "loss": "logistic", "C": 4.0})
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda check: check.__name__)
-@pytest.mark.parametrize("name", available_models())
-def test_model_conformance(name, check):
-    check(lambda: make_model(name, **FAST_PARAMS.get(name, {})))
+@pytest.mark.parametrize("config", sorted(CONFIGS))
+def test_model_conformance(config, check):
+    name, params = CONFIGS[config]
+    check(lambda: make_model(name, **params))

@@ -79,7 +79,7 @@ class TopK:
         if k == 0 or n_docs == 0:
             return cls.empty(n_docs, k, n_labels)
         if k < n_labels:
-            part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+            part = _top_k_columns(scores, k)
         else:
             part = np.broadcast_to(np.arange(n_labels), (n_docs, n_labels))
         part_scores = np.take_along_axis(scores, part, axis=1)
@@ -190,6 +190,16 @@ class TopK:
         indptr = np.concatenate([[0], np.cumsum(keep.sum(axis=1))])
         data = np.ones(int(indptr[-1]), dtype=bool)
         return sp.csr_matrix((data, self.indices[keep], indptr), shape=(len(self), self.n_labels))
+
+
+def _top_k_columns(scores: np.ndarray, k: int) -> np.ndarray:
+    """Column ids of each row's k best scores; ties at the cut go to lower ids."""
+    kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1:k]
+    above = scores > kth
+    tied = scores == kth
+    needed = k - above.sum(axis=1, keepdims=True)
+    chosen = above | (tied & (np.cumsum(tied, axis=1) <= needed))
+    return np.nonzero(chosen)[1].reshape(scores.shape[0], k)
 
 
 def _check_k(k, n_labels: int | None) -> int:

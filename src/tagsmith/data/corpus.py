@@ -1,0 +1,398 @@
+"""Corpora: re-iterable streams of :class:`Document` over a corpus file.
+
+A :class:`Corpus` reads its file again on every iteration (nothing is kept in
+memory) and resolves label keys to ids through a :class:`LabelSpace`. Two policies
+decide what happens to bad input: ``on_error`` for malformed lines and
+``unknown_labels`` for labels missing from the label space; each either fails with
+an error naming the file and line, or skips and counts. After every complete pass,
+``corpus.report`` holds a :class:`ReadReport` of what was skipped.
+
+The file formats are described in :mod:`tagsmith.data.readers`; the readers are
+re-exported here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import logging
+import os
+import tempfile
+from array import array
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from tagsmith.data.document import Document
+from tagsmith.data.labelspace import LabelSpace, strip_brackets
+from tagsmith.data.readers import (
+    FORMATS,
+    Record,
+    _check_format,
+    detect_format,
+    one_line,
+    read_csv,
+    read_directory,
+    read_jsonl,
+    read_records,
+    read_tsv,
+    split_label_cell,
+)
+from tagsmith.exceptions import CorpusFormatError, InvalidParameterError, UnknownLabelError
+
+__all__ = [
+    "FORMATS", "Corpus", "ReadReport", "Record", "collect", "derive_label_space",
+    "detect_format", "labels_matrix", "one_line", "open_corpus", "read_csv",
+    "read_directory", "read_jsonl", "read_records", "read_tsv", "split_label_cell",
+    "write_tsv",
+]
+
+logger = logging.getLogger("tagsmith")
+
+#: how many skipped lines a report keeps as examples
+MAX_EXAMPLES = 20
+_POLICIES = ("fail", "skip")
+
+
+@dataclass
+class ReadReport:
+    """What one pass over a corpus read and skipped.
+
+    >>> report = ReadReport(source="train.tsv", n_docs=3)
+    >>> report.skip_line(CorpusFormatError("empty text", path="train.tsv", line=2))
+    >>> report.add_unknown("<http://x/9>")
+    >>> report.summary()
+    "train.tsv: 3 documents; 1 malformed line skipped (first at line 2: empty text); \
+1 unknown label occurrence skipped (1 distinct, most often '<http://x/9>' x1)"
+    """
+
+    source: str | None = None
+    n_docs: int = 0
+    n_skipped_lines: int = 0
+    #: the first :data:`MAX_EXAMPLES` skipped lines as ``(line, reason)``
+    skipped_lines: list[tuple[int | None, str]] = field(default_factory=list)
+    #: occurrences of unknown labels that were dropped
+    n_unknown_labels: int = 0
+    unknown_labels: Counter[str] = field(default_factory=Counter)
+    n_docs_without_labels: int = 0
+    n_empty_texts: int = 0
+
+    @property
+    def has_skips(self) -> bool:
+        """True when a line or a label was skipped."""
+        return bool(self.n_skipped_lines or self.n_unknown_labels)
+
+    def skip_line(self, error: CorpusFormatError) -> None:
+        """Count a malformed line (the ``on_error`` callback of the readers)."""
+        self.n_skipped_lines += 1
+        if len(self.skipped_lines) < MAX_EXAMPLES:
+            self.skipped_lines.append((error.line, error.reason))
+
+    def add_unknown(self, key: str) -> None:
+        """Count one dropped occurrence of an unknown label."""
+        self.n_unknown_labels += 1
+        self.unknown_labels[key] += 1
+
+    def add_doc(self, doc: Document) -> None:
+        """Count a document that was yielded."""
+        self.n_docs += 1
+        self.n_docs_without_labels += not doc.label_ids
+        self.n_empty_texts += not doc.text
+
+    def summary(self) -> str:
+        """A one-line account for logs and the CLI."""
+        parts = [f"{self.n_docs:,} document{_s(self.n_docs)}"]
+        if self.n_skipped_lines:
+            line, reason = self.skipped_lines[0]
+            parts.append(f"{self.n_skipped_lines:,} malformed line{_s(self.n_skipped_lines)} "
+                         f"skipped (first at line {line}: {reason})")
+        if self.n_unknown_labels:
+            key, count = self.unknown_labels.most_common(1)[0]
+            parts.append(f"{self.n_unknown_labels:,} unknown label occurrence"
+                         f"{_s(self.n_unknown_labels)} skipped ({len(self.unknown_labels):,} "
+                         f"distinct, most often {key!r} x{count})")
+        if self.n_docs_without_labels:
+            parts.append(f"{self.n_docs_without_labels:,} without labels")
+        if self.n_empty_texts:
+            parts.append(f"{self.n_empty_texts:,} with an empty text")
+        prefix = f"{self.source}: " if self.source else ""
+        return prefix + "; ".join(parts)
+
+
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"
+
+
+def _check_policy(name: str, value: str) -> str:
+    if value not in _POLICIES:
+        raise InvalidParameterError(name, "'fail' or 'skip'", value)
+    return value
+
+
+class Corpus:
+    """A re-iterable stream of :class:`Document` read from a corpus file.
+
+    >>> space = LabelSpace.from_uris(["http://x/a", "http://x/b"])
+    >>> corpus = Corpus.from_documents([Document("one", (1,)), Document("two")], space)
+    >>> [doc.label_ids for doc in corpus], corpus.report.n_docs_without_labels
+    ([(1,), ()], 1)
+    """
+
+    def __init__(self, path: str | Path, label_space: LabelSpace, *, format: str | None = None,
+                 on_error: str = "fail", unknown_labels: str = "fail"):
+        self.on_error = _check_policy("on_error", on_error)
+        self.unknown_labels = _check_policy("unknown_labels", unknown_labels)
+        self.path: Path | None = Path(path)
+        self.format = detect_format(path) if format is None else _check_format(format)
+        if not self.path.exists():
+            raise CorpusFormatError("file not found", path=path)
+        self.label_space = label_space
+        self.report: ReadReport | None = None
+        self._documents: list[Document] | None = None
+
+    @classmethod
+    def from_documents(cls, docs: Iterable[Document], label_space: LabelSpace) -> Corpus:
+        """An in-memory corpus over ``docs`` (for tests and the Python API)."""
+        corpus = cls.__new__(cls)
+        corpus.on_error = corpus.unknown_labels = "fail"
+        corpus.path, corpus.format, corpus.label_space = None, "memory", label_space
+        corpus.report = None
+        corpus._documents = list(docs)
+        n = len(label_space)
+        for doc in corpus._documents:
+            bad = [i for i in doc.label_ids if not 0 <= i < n]
+            if bad:
+                raise InvalidParameterError("docs", f"label ids between 0 and {n - 1}", bad[0])
+        return corpus
+
+    @property
+    def source(self) -> str:
+        """The corpus path, or ``"<memory>"``."""
+        return "<memory>" if self.path is None else str(self.path)
+
+    def __repr__(self) -> str:
+        return f"Corpus({self.source!r}, format={self.format!r}, n_labels={len(self.label_space)})"
+
+    def __iter__(self) -> Iterator[Document]:
+        report = ReadReport(source=self.source)
+        if self._documents is not None:
+            docs: Iterator[Document] = iter(self._documents)
+        else:
+            docs = (self._resolve(record, report) for record in self._records(report))
+        for doc in docs:
+            report.add_doc(doc)
+            yield doc
+        self.report = report
+        if report.has_skips:
+            logger.warning("%s", report.summary())
+
+    def records(self) -> Iterator[Record]:
+        """The raw records (labels unresolved), malformed lines handled by ``on_error``."""
+        return self._records(ReadReport(source=self.source))
+
+    def texts(self) -> Iterator[str]:
+        """The texts only; labels are not resolved (so unknown labels do not matter)."""
+        return (record.text for record in self.records())
+
+    def count(self) -> int:
+        """The number of documents (reads the whole corpus, labels unresolved)."""
+        return sum(1 for _ in self.records())
+
+    def _records(self, report: ReadReport) -> Iterator[Record]:
+        if self._documents is not None:
+            uri_of = self.label_space.uri_of
+            return (Record(doc.text, tuple(f"<{uri_of(i)}>" for i in doc.label_ids),
+                           doc.doc_id, number, self.source, doc.metadata)
+                    for number, doc in enumerate(self._documents, 1))
+        on_error = report.skip_line if self.on_error == "skip" else "fail"
+        return read_records(self.path, self.format, on_error=on_error)
+
+    def _resolve(self, record: Record, report: ReadReport) -> Document:
+        ids = []
+        for key in record.labels:
+            label_id = self.label_space.lookup(key)
+            if label_id is not None:
+                ids.append(label_id)
+            elif self.unknown_labels == "skip":
+                report.add_unknown(key)
+            else:
+                line = None if self.format == "dir" else record.line
+                raise UnknownLabelError(key, path=record.source, line=line)
+        return Document(record.text, tuple(dict.fromkeys(ids)), record.doc_id, record.metadata)
+
+
+def open_corpus(path: str | Path, label_space: LabelSpace | None = None,
+                **kw) -> tuple[Corpus, LabelSpace]:
+    """A :class:`Corpus` over ``path`` and its label space (derived from it when ``None``).
+
+    ``kw`` goes to :class:`Corpus` (``format``, ``on_error``, ``unknown_labels``).
+    """
+    if label_space is None:
+        label_space = derive_label_space(path, format=kw.get("format"),
+                                         on_error=kw.get("on_error", "fail"))
+    return Corpus(path, label_space, **kw), label_space
+
+
+def derive_label_space(path_or_paths: str | Path | Iterable[str | Path], *,
+                       format: str | None = None, on_error: str = "fail",
+                       min_count: int = 1) -> LabelSpace:
+    """The label space of every label used in the corpora, URIs sorted.
+
+    One streaming pass per corpus. ``<uri>`` keys give the URI, bare keys are used as
+    URIs as they are. URIs are sorted so that the same corpus always gives the same
+    ids whatever its line order; labels in fewer than ``min_count`` documents are
+    left out.
+    """
+    if isinstance(path_or_paths, str | os.PathLike):
+        paths = [path_or_paths]
+    else:
+        paths = list(path_or_paths)
+    if not paths:
+        raise InvalidParameterError("path_or_paths", "at least one corpus path", paths)
+    if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
+        raise InvalidParameterError("min_count", "an integer >= 1", min_count)
+    _check_policy("on_error", on_error)
+    counts: Counter[str] = Counter()
+    for path in paths:
+        report = ReadReport(source=str(path))
+        policy = report.skip_line if on_error == "skip" else "fail"
+        for record in read_records(path, format, on_error=policy):
+            counts.update({strip_brackets(key) for key in record.labels})
+        if report.has_skips:
+            logger.warning("deriving labels: %s", report.summary())
+    uris = sorted(uri for uri, n in counts.items() if n >= min_count)
+    if not uris:
+        logger.warning("no labels found in %s", ", ".join(str(p) for p in paths))
+    return LabelSpace.from_uris(uris)
+
+
+class _RowBuilder:
+    """Builds a binary CSR label matrix row by row, never dense."""
+
+    def __init__(self, n_labels: int):
+        self.n_labels = n_labels
+        self.indptr = array("q", [0])
+        self.indices = array("i")
+
+    def add(self, label_ids: Iterable[int]) -> None:
+        row = sorted(set(label_ids))
+        if row and (row[0] < 0 or row[-1] >= self.n_labels):
+            bad = row[0] if row[0] < 0 else row[-1]
+            raise InvalidParameterError("label id", f"between 0 and {self.n_labels - 1}", bad)
+        self.indices.extend(row)
+        self.indptr.append(len(self.indices))
+
+    def build(self) -> sp.csr_matrix:
+        indices = np.frombuffer(self.indices, dtype=np.int32) if self.indices else \
+            np.zeros(0, dtype=np.int32)
+        indptr = np.frombuffer(self.indptr, dtype=np.int64)
+        data = np.ones(len(indices), dtype=np.float32)
+        shape = (len(indptr) - 1, self.n_labels)
+        return sp.csr_matrix((data, indices.copy(), indptr.copy()), shape=shape)
+
+
+def labels_matrix(corpus_or_docs: Iterable[Document], n_labels: int) -> sp.csr_matrix:
+    """The ``(n_docs, n_labels)`` float32 CSR matrix of ones at each document's labels.
+
+    >>> labels_matrix([Document("a", (2, 0)), Document("b")], 3).toarray()
+    array([[1., 0., 1.],
+           [0., 0., 0.]], dtype=float32)
+    """
+    rows = _RowBuilder(n_labels)
+    for doc in corpus_or_docs:
+        rows.add(doc.label_ids)
+    return rows.build()
+
+
+def collect(corpus: Corpus | Iterable[Document],
+            n_labels: int | None = None) -> tuple[list[str], sp.csr_matrix]:
+    """Texts and label matrix of a corpus in one pass.
+
+    ``n_labels`` defaults to the size of the corpus's label space.
+    """
+    if n_labels is None:
+        if not isinstance(corpus, Corpus):
+            raise InvalidParameterError("n_labels", "given when collecting plain documents",
+                                        None)
+        n_labels = len(corpus.label_space)
+    texts: list[str] = []
+    rows = _RowBuilder(n_labels)
+    for doc in corpus:
+        texts.append(doc.text)
+        rows.add(doc.label_ids)
+    return texts, rows.build()
+
+
+def write_tsv(records_or_docs: Iterable[Document | Record], path: str | Path,
+              label_space: LabelSpace | None = None) -> int:
+    """Write an Annif TSV corpus atomically; returns the number of lines written.
+
+    Documents' labels are written as ``<uri>`` (``label_space`` is required for
+    them); record keys are resolved to ``<uri>`` through ``label_space`` when given,
+    else written as they are. Tabs and line breaks inside texts become spaces, since
+    a TSV line cannot hold them. The file is written to a temporary file in the same
+    directory and then renamed over ``path``, so ``path`` is never left half written;
+    ``.gz`` paths are gzip-compressed.
+    """
+    path = Path(path)
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with open(fd, "wb") as raw:
+            lines = (_tsv_line(item, label_space, n, path)
+                     for n, item in enumerate(records_or_docs, 1))
+            written = _write_lines(raw, lines, gz=path.suffix.lower() == ".gz")
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return written
+
+
+def _write_lines(raw, lines: Iterable[str], *, gz: bool) -> int:
+    written = 0
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)) \
+            if gz else raw
+        for line in lines:
+            out.write(line.encode("utf-8"))
+            written += 1
+    return written
+
+
+def _tsv_line(item: Document | Record, label_space: LabelSpace | None, n: int,
+              path: Path) -> str:
+    if isinstance(item, Document):
+        if label_space is None:
+            raise InvalidParameterError("label_space", "given when writing Documents", None)
+        keys = [f"<{label_space.uri_of(i)}>" for i in item.label_ids]
+    elif isinstance(item, Record):
+        keys = [_record_key(key, item, label_space) for key in item.labels]
+    else:
+        raise InvalidParameterError("records_or_docs", "Document or Record items",
+                                    type(item).__name__)
+    text = one_line(item.text).strip()
+    if not text:
+        raise CorpusFormatError("document has an empty text, which a TSV line cannot hold; "
+                                "leave such documents out", path=path, line=n)
+    return text + ("\t" + " ".join(dict.fromkeys(keys)) if keys else "") + "\n"
+
+
+def _record_key(key: str, record: Record, label_space: LabelSpace | None) -> str:
+    if label_space is not None:
+        label_id = label_space.lookup(key)
+        if label_id is None:
+            raise UnknownLabelError(key, path=record.source, line=record.line)
+        return f"<{label_space.uri_of(label_id)}>"
+    if len(key.split()) != 1:
+        raise CorpusFormatError(f"label {key!r} contains whitespace; pass a label_space to "
+                                "write it as a URI", path=record.source, line=record.line)
+    return key

@@ -1,0 +1,406 @@
+"""Streaming readers for corpus files: TSV (Annif), CSV, JSONL and document directories.
+
+Every reader yields :class:`Record` objects one at a time and never loads a whole
+file; ``.gz`` files are decompressed on the fly. Files are read as UTF-8 (a leading
+byte-order mark is ignored). Labels are kept as written: ``<uri>`` keys keep their
+angle brackets so :meth:`LabelSpace.lookup` treats them as URIs, bare keys are
+resolved as a URI, then a preferred name, then a notation.
+
+Formats:
+
+* **TSV** (Annif): ``text<TAB>labels``; labels are whitespace-separated tokens,
+  ``<uri>`` or bare. A line without a TAB is a document without labels. Blank lines
+  are skipped (line numbers stay true file line numbers).
+* **CSV**: a header row with a ``text`` column (required), ``labels`` and ``id``
+  (optional); other columns go to the record's metadata. Labels are separated by
+  ``|`` when the cell contains one (so names with spaces work), else by whitespace.
+  A record's ``line`` is the line where it starts (quoted fields may span lines).
+* **JSONL**: one object per line with ``text`` (string, required), ``labels`` (list
+  of strings or integers, optional) and ``id`` (string or integer, optional); other
+  keys go to the metadata.
+* **Directory** (Annif document directory): ``*.txt`` files in name order, labels
+  from a sidecar ``<stem>.tsv`` or ``<stem>.key`` (first tab-separated column of each
+  line); no sidecar means no labels. ``doc_id`` is the file stem, ``line`` the
+  1-based position of the document in the directory.
+
+Texts are stripped of surrounding whitespace. An empty text is a malformed line in
+TSV (the text column is missing); in JSONL, CSV and directories, where the text field
+is explicitly present, it is accepted as an empty document (real corpora such as
+Reuters-21578 contain some).
+
+Malformed lines are handled by ``on_error``: ``"fail"`` raises
+:class:`~tagsmith.exceptions.CorpusFormatError` naming the file and line, ``"skip"``
+drops the line silently, a callable receives the error and reading goes on.
+Problems that make the rest of a file unreadable (a damaged gzip stream, invalid
+UTF-8 or a broken quote in CSV, a missing ``text`` column) always raise.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import re
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import IO
+
+from tagsmith.exceptions import CorpusFormatError, InvalidParameterError, UnsupportedFormatError
+
+FORMATS = ("tsv", "csv", "jsonl", "dir")
+_SUFFIXES = {".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+_EMPTY: Mapping[str, object] = MappingProxyType({})
+
+ErrorPolicy = str | Callable[[CorpusFormatError], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One document as read from a corpus file, labels not yet resolved.
+
+    >>> Record("Rain", ("<http://x/1>", "weather"), None, 3, "a.tsv").labels
+    ('<http://x/1>', 'weather')
+    """
+
+    text: str
+    labels: tuple[str, ...]
+    doc_id: str | None
+    line: int
+    source: str
+    metadata: Mapping[str, object] = field(default_factory=lambda: _EMPTY)
+
+
+class _Malformed(Exception):
+    """A line cannot be read; ``args[0]`` is the reason."""
+
+
+def detect_format(path: str | Path) -> str:
+    """The corpus format of ``path``: ``"tsv"``, ``"csv"``, ``"jsonl"`` or ``"dir"``.
+
+    Decided from the suffix (optionally followed by ``.gz``); an existing directory
+    is ``"dir"``.
+
+    >>> detect_format("a.tsv.gz"), detect_format("b.CSV"), detect_format("c.ndjson")
+    ('tsv', 'csv', 'jsonl')
+    """
+    path = Path(path)
+    if path.is_dir():
+        return "dir"
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+    if suffixes and suffixes[-1] in _SUFFIXES:
+        return _SUFFIXES[suffixes[-1]]
+    if not path.exists():
+        raise CorpusFormatError("file not found", path=path)
+    accepted = ", ".join(sorted(_SUFFIXES)) + " (each optionally .gz) or a directory"
+    raise UnsupportedFormatError(f"cannot tell the corpus format; expected {accepted}",
+                                 path=path)
+
+
+def read_records(path: str | Path, format: str | None = None, *,
+                 on_error: ErrorPolicy = "fail") -> Iterator[Record]:
+    """Stream the records of a corpus in any supported format (detected when ``None``)."""
+    fmt = detect_format(path) if format is None else _check_format(format)
+    return _READERS[fmt](path, on_error=on_error)
+
+
+def read_tsv(path: str | Path, *, on_error: ErrorPolicy = "fail") -> Iterator[Record]:
+    """Stream an Annif TSV corpus (``text<TAB><uri> <uri> ...``).
+
+    >>> import os, tempfile
+    >>> name = os.path.join(tempfile.mkdtemp(), "c.tsv")
+    >>> _ = open(name, "w").write("Rain today\\t<http://x/1> snow\\n\\nno labels\\n")
+    >>> [(r.line, r.text, r.labels) for r in read_tsv(name)]
+    [(1, 'Rain today', ('<http://x/1>', 'snow')), (3, 'no labels', ())]
+    """
+    path = _check_file(path)
+    return _tsv_records(path, _error_handler(on_error))
+
+
+def read_jsonl(path: str | Path, *, on_error: ErrorPolicy = "fail") -> Iterator[Record]:
+    """Stream a JSONL corpus (``{"id": ..., "text": ..., "labels": [...]}`` per line)."""
+    path = _check_file(path)
+    return _jsonl_records(path, _error_handler(on_error))
+
+
+def read_csv(path: str | Path, *, on_error: ErrorPolicy = "fail") -> Iterator[Record]:
+    """Stream a CSV corpus with a header row (``text`` required, ``labels``, ``id``)."""
+    path = _check_file(path)
+    return _csv_records(path, _error_handler(on_error))
+
+
+def read_directory(path: str | Path, *, on_error: ErrorPolicy = "fail") -> Iterator[Record]:
+    """Stream an Annif document directory (``*.txt`` plus ``.tsv``/``.key`` sidecars)."""
+    path = Path(path)
+    if not path.exists():
+        raise CorpusFormatError("file not found", path=path)
+    if not path.is_dir():
+        raise CorpusFormatError("expected a directory of .txt files", path=path)
+    return _directory_records(path, _error_handler(on_error))
+
+
+# -- shared plumbing -------------------------------------------------------------------------
+def _check_format(format: str) -> str:
+    if format not in FORMATS:
+        raise InvalidParameterError("format", f"one of {', '.join(FORMATS)}", format)
+    return format
+
+
+def _check_file(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise CorpusFormatError("file not found", path=path)
+    if path.is_dir():
+        raise CorpusFormatError("is a directory, expected a file", path=path)
+    return path
+
+
+def _error_handler(on_error: ErrorPolicy) -> Callable[[CorpusFormatError], None]:
+    if callable(on_error):
+        return on_error
+    if on_error == "fail":
+        def fail(error: CorpusFormatError) -> None:
+            raise error
+        return fail
+    if on_error == "skip":
+        return lambda error: None
+    raise InvalidParameterError("on_error", "'fail', 'skip' or a callable", on_error)
+
+
+def _open_binary(path: Path) -> IO[bytes]:
+    if path.suffix.lower() == ".gz":
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def _raw_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """``(line number, bytes)`` pairs; a damaged file raises naming the line."""
+    with _open_binary(path) as handle:
+        lines = iter(handle)
+        number = 0
+        while True:
+            try:
+                raw = next(lines)
+            except StopIteration:
+                return
+            except (OSError, EOFError, zlib.error) as exc:
+                raise CorpusFormatError(f"cannot read the file ({exc})", path=path,
+                                        line=number + 1) from exc
+            number += 1
+            yield number, raw
+
+
+def _decode(raw: bytes, number: int) -> str:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Malformed(f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    return text.removeprefix("\ufeff") if number == 1 else text
+
+
+def _line_records(path: Path, parse: Callable[[str, int], Record | None],
+                  on_error: Callable[[CorpusFormatError], None]) -> Iterator[Record]:
+    """Records of a one-record-per-line file; ``parse`` returns ``None`` for blank lines."""
+    for number, raw in _raw_lines(path):
+        try:
+            record = parse(_decode(raw, number).rstrip("\r\n"), number)
+        except _Malformed as exc:
+            on_error(CorpusFormatError(exc.args[0], path=path, line=number))
+            continue
+        if record is not None:
+            yield record
+
+
+# -- TSV ----------------------------------------------------------------------------------------
+def _tsv_records(path: Path, on_error) -> Iterator[Record]:
+    source = str(path)
+
+    def parse(line: str, number: int) -> Record | None:
+        if not line.strip():
+            return None
+        columns = line.split("\t")
+        if len(columns) > 2:
+            raise _Malformed(f"expected 1 or 2 tab-separated columns, found {len(columns)}")
+        text = columns[0].strip()
+        if not text:
+            raise _Malformed("empty text")
+        labels = tuple(columns[1].split()) if len(columns) == 2 else ()
+        return Record(text, labels, None, number, source)
+
+    return _line_records(path, parse, on_error)
+
+
+# -- JSONL --------------------------------------------------------------------------------------
+def _jsonl_records(path: Path, on_error) -> Iterator[Record]:
+    source = str(path)
+
+    def parse(line: str, number: int) -> Record | None:
+        if not line.strip():
+            return None
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise _Malformed(f"invalid JSON: {exc}") from exc
+        if not isinstance(obj, dict):
+            raise _Malformed(f"expected a JSON object, found {type(obj).__name__}")
+        text = obj.get("text")
+        if not isinstance(text, str):
+            raise _Malformed("missing 'text'" if text is None else
+                             f"'text' must be a string, found {type(text).__name__}")
+        metadata = {k: v for k, v in obj.items() if k not in ("text", "labels", "id")}
+        return Record(text.strip(), _json_labels(obj.get("labels")), _json_id(obj.get("id")),
+                      number, source, MappingProxyType(metadata) if metadata else _EMPTY)
+
+    return _line_records(path, parse, on_error)
+
+
+def _json_labels(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise _Malformed(f"'labels' must be a list, found {type(value).__name__}")
+    labels = []
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, str | int):
+            raise _Malformed(f"labels must be strings or integers, found {item!r}")
+        key = str(item).strip()
+        if key:
+            labels.append(key)
+    return tuple(labels)
+
+
+def _json_id(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise _Malformed(f"'id' must be a string or an integer, found {value!r}")
+    return str(value)
+
+
+# -- CSV ----------------------------------------------------------------------------------------
+def split_label_cell(cell: str) -> tuple[str, ...]:
+    """Split a CSV ``labels`` cell: on ``|`` when present, else on whitespace.
+
+    >>> split_label_cell("<http://x/1> <http://x/2>"), split_label_cell("climate change|rain")
+    (('<http://x/1>', '<http://x/2>'), ('climate change', 'rain'))
+    """
+    if "|" in cell:
+        return tuple(part.strip() for part in cell.split("|") if part.strip())
+    return tuple(cell.split())
+
+
+def _decoded_lines(path: Path) -> Iterator[str]:
+    for number, raw in _raw_lines(path):
+        try:
+            yield _decode(raw, number)
+        except _Malformed as exc:
+            raise CorpusFormatError(exc.args[0], path=path, line=number) from None
+
+
+def _csv_records(path: Path, on_error) -> Iterator[Record]:
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 28))
+    reader = csv.reader(_decoded_lines(path))
+    header = _csv_next(reader, path)
+    if header is None:
+        raise CorpusFormatError("empty file, expected a header row with a 'text' column",
+                                path=path, line=1)
+    columns = _csv_columns(header, path)
+    source = str(path)
+    while True:
+        start = reader.line_num + 1
+        row = _csv_next(reader, path)
+        if row is None:
+            return
+        if not row:
+            continue
+        try:
+            yield _csv_record(row, columns, len(header), start, source)
+        except _Malformed as exc:
+            on_error(CorpusFormatError(exc.args[0], path=path, line=start))
+
+
+def _csv_next(reader, path: Path) -> list[str] | None:
+    try:
+        return next(reader)
+    except StopIteration:
+        return None
+    except csv.Error as exc:
+        raise CorpusFormatError(f"invalid CSV ({exc})", path=path, line=reader.line_num) from exc
+
+
+def _csv_columns(header: list[str], path: Path) -> dict[str, int]:
+    names = [name.strip() for name in header]
+    lowered = [name.lower() for name in names]
+    if "text" not in lowered:
+        found = ", ".join(repr(name) for name in names) or "none"
+        raise CorpusFormatError(f"no 'text' column in the header; found columns: {found}",
+                                path=path, line=1)
+    columns = {key: lowered.index(key) for key in ("text", "labels", "id") if key in lowered}
+    for i, name in enumerate(names):
+        if lowered[i] not in columns:
+            columns.setdefault(name, i)
+    return columns
+
+
+def _csv_record(row: list[str], columns: dict[str, int], width: int, line: int,
+                source: str) -> Record:
+    if len(row) != width:
+        raise _Malformed(f"expected {width} columns as in the header, found {len(row)}")
+    labels = split_label_cell(row[columns["labels"]]) if "labels" in columns else ()
+    doc_id = (row[columns["id"]].strip() or None) if "id" in columns else None
+    metadata = {name: row[i] for name, i in columns.items() if name not in ("text", "labels", "id")}
+    return Record(row[columns["text"]].strip(), labels, doc_id, line, source,
+                  MappingProxyType(metadata) if metadata else _EMPTY)
+
+
+# -- document directories -----------------------------------------------------------------------
+def _directory_records(path: Path, on_error) -> Iterator[Record]:
+    files = sorted(p for p in path.iterdir()
+                   if p.suffix == ".txt" and p.is_file() and not p.name.startswith("."))
+    for index, txt in enumerate(files, 1):
+        try:
+            text = _read_utf8(txt)
+            labels = _sidecar_labels(txt)
+        except _Malformed as exc:
+            on_error(CorpusFormatError(f"{txt.name}: {exc.args[0]}", path=path, line=index))
+            continue
+        yield Record(text.strip(), labels, txt.stem, index, str(txt))
+
+
+def _read_utf8(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise _Malformed(f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
+
+
+def _sidecar_labels(txt: Path) -> tuple[str, ...]:
+    for suffix in (".tsv", ".key"):
+        sidecar = txt.with_suffix(suffix)
+        if sidecar.is_file():
+            return tuple(_first_columns(_read_utf8(sidecar).splitlines()))
+    return ()
+
+
+def _first_columns(lines: Iterable[str]) -> Iterator[str]:
+    for line in lines:
+        key = line.split("\t", 1)[0].strip()
+        if key:
+            yield key
+
+
+_READERS = {"tsv": read_tsv, "csv": read_csv, "jsonl": read_jsonl, "dir": read_directory}
+_BREAKS = re.compile(r"[\t\r\n]")
+
+
+def one_line(text: str) -> str:
+    """``text`` with tabs and line breaks replaced by spaces, for one TSV line.
+
+    >>> one_line("a\\tb\\r\\nc")
+    'a b  c'
+    """
+    return _BREAKS.sub(" ", text)

@@ -1,0 +1,391 @@
+"""Vocabulary files -> :class:`~tagsmith.data.labelspace.LabelSpace`.
+
+Three formats, detected from the file name (each may be gzipped, ``.gz``):
+
+``.tsv`` -- Annif's TSV vocabulary: one ``<uri><TAB>label`` per line, in the language
+    given by ``language``. Angle brackets and the label are optional; a third column, if
+    present, is the notation; further columns are ignored. Blank lines and lines starting
+    with ``#`` are skipped.
+``.csv`` -- Annif's CSV vocabulary: a header row naming a ``uri`` column and
+    ``label_xx`` columns (one per language), optionally ``notation``, ``broader``
+    (space-separated URIs), ``altlabel_xx`` (several separated by ``|``),
+    ``description_xx`` and ``deprecated`` (true/false/1/0/yes/no). Column names are
+    case-insensitive, cells are stripped, unknown columns are ignored, and a bare
+    ``label`` column is read as ``label_<language>``.
+``.ttl .rdf .xml .owl .nt .jsonld`` -- SKOS, read with rdflib (``pip install
+    'tagsmith[skos]'``). Concepts are the URI subjects typed ``skos:Concept`` or a class
+    the file declares ``rdfs:subClassOf*`` it (STW's ``zbwext:Descriptor``), sorted by URI
+    so ids are reproducible. Each gets its ``skos:prefLabel`` per language (else
+    ``rdfs:label``), sorted ``skos:altLabel``, first ``skos:notation``, description
+    (``skos:definition``, else ``skos:scopeNote``), broader concepts (``skos:broader``
+    and inverse ``skos:narrower``, within the vocabulary) and ``owl:deprecated``.
+    Untagged literals count as ``language``.
+
+Malformed TSV/CSV lines (no usable URI, a bad ``deprecated`` cell) and repeated URIs raise
+:class:`~tagsmith.exceptions.VocabularyError` naming ``file:line``; with
+``on_error="skip"`` they are skipped (the first of repeated URIs is kept) and counted in
+one warning on the ``tagsmith`` logger.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import logging
+import os
+import secrets
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tagsmith.data.labelspace import Label, LabelSpace, strip_brackets
+from tagsmith.exceptions import (
+    InvalidParameterError,
+    MissingDependencyError,
+    UnsupportedFormatError,
+    VocabularyError,
+)
+
+logger = logging.getLogger("tagsmith")
+
+#: file suffix (before any ``.gz``) -> vocabulary format
+SUFFIXES = {".tsv": "tsv", ".csv": "csv", ".ttl": "skos", ".rdf": "skos", ".xml": "skos",
+            ".owl": "skos", ".nt": "skos", ".jsonld": "skos"}
+#: file suffix -> rdflib parser name
+RDF_FORMATS = {".ttl": "turtle", ".rdf": "xml", ".xml": "xml", ".owl": "xml", ".nt": "nt",
+               ".jsonld": "json-ld"}
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+_LANG_COLUMNS = ("label", "altlabel", "description")
+
+Row = tuple[int, "Label | str"]  # (line number, the label or why the line is malformed)
+
+
+# -- public API -------------------------------------------------------------------------------
+def load_vocabulary(path: str | Path, *, format: str | None = None, language: str = "en",
+                    on_error: str = "fail") -> LabelSpace:
+    """Read a TSV, CSV or SKOS vocabulary file into a label space (see the module doc).
+
+    ``format`` (``"tsv"``, ``"csv"`` or ``"skos"``) overrides detection from the suffix;
+    ``language`` is the language of TSV labels and of untagged literals; ``on_error`` is
+    ``"fail"`` or ``"skip"`` for malformed TSV/CSV lines.
+
+    >>> import os, tempfile
+    >>> name = os.path.join(tempfile.mkdtemp(), "vocab.tsv")
+    >>> _ = open(name, "w").write("<http://x/a>\\tapple\\nhttp://x/b\\tpear\\tP1\\n")
+    >>> space = load_vocabulary(name)
+    >>> space.uris, space.names(), space[1].notation
+    (['http://x/a', 'http://x/b'], ['apple', 'pear'], 'P1')
+    """
+    if on_error not in ("fail", "skip"):
+        raise InvalidParameterError("on_error", "'fail' or 'skip'", on_error)
+    if format not in (None, "tsv", "csv", "skos"):
+        raise InvalidParameterError("format", "'tsv', 'csv', 'skos' or None", format)
+    path = Path(path)
+    if not path.exists():
+        raise VocabularyError("vocabulary file not found", path=path)
+    if not path.is_file():
+        raise VocabularyError("is not a file", path=path)
+    kind = format or detect_format(path)
+    if kind == "skos":
+        labels = _read_skos(path, language)
+    else:
+        rows = _tsv_rows(path, language) if kind == "tsv" else _csv_rows(path, language)
+        labels = _collect(rows, path, on_error)
+    return LabelSpace(labels, name=_stem(path))
+
+
+def load_or_update(path: str | Path, previous: LabelSpace | None = None, **kw) -> LabelSpace:
+    """Load a vocabulary; with ``previous``, merge it in keeping ``previous``'s ids stable.
+
+    Keyword arguments go to :func:`load_vocabulary`; see :meth:`LabelSpace.updated`.
+    """
+    loaded = load_vocabulary(path, **kw)
+    return loaded if previous is None else previous.updated(loaded)
+
+
+def detect_format(path: str | Path) -> str:
+    """``"tsv"``, ``"csv"`` or ``"skos"`` from the file name (a ``.gz`` is looked through).
+
+    >>> detect_format("stw.ttl.gz"), detect_format("vocab.TSV")
+    ('skos', 'tsv')
+    """
+    suffix = _suffix(Path(path))
+    if suffix not in SUFFIXES:
+        accepted = " ".join(SUFFIXES)
+        raise UnsupportedFormatError(
+            f"unknown vocabulary format {suffix or '(no suffix)'!r}; accepted suffixes: "
+            f"{accepted} (each optionally .gz), or pass format='tsv'|'csv'|'skos'", path=path)
+    return SUFFIXES[suffix]
+
+
+def save_vocabulary_tsv(space: LabelSpace, path: str | Path, language: str = "en") -> Path:
+    """Write ``<uri><TAB>label[<TAB>notation]`` lines (atomically; ``.gz`` compresses).
+
+    The label is the preferred name in ``language`` (empty if it has none); tabs and line
+    breaks inside names become spaces. Other fields are not part of the TSV format.
+    """
+    with _atomic_text(path) as out:
+        for label in space:
+            cols = [f"<{label.uri}>", _one_line(label.pref_labels.get(language, ""))]
+            if label.notation:
+                cols.append(_one_line(label.notation))
+            out.write("\t".join(cols) + "\n")
+    return Path(path)
+
+
+def save_vocabulary_csv(space: LabelSpace, path: str | Path) -> Path:
+    """Write the CSV vocabulary format with every field a label carries (atomically).
+
+    Columns: ``uri``, ``label_xx`` per language, then ``altlabel_xx``, ``description_xx``,
+    ``notation``, ``broader`` and ``deprecated`` where any label has them. Alternative
+    labels must not contain ``|``.
+
+    >>> import os, tempfile
+    >>> name = os.path.join(tempfile.mkdtemp(), "v.csv")
+    >>> space = LabelSpace([Label("u:a", {"en": "a, b", "fi": "ä"}, {"en": ["x", "y"]})])
+    >>> _ = save_vocabulary_csv(space, name)
+    >>> print(open(name, encoding="utf-8").read(), end="")
+    uri,label_en,label_fi,altlabel_en
+    u:a,"a, b",ä,x|y
+    >>> load_vocabulary(name) == space
+    True
+    """
+    columns = ["uri"]
+    for kind, attr in zip(_LANG_COLUMNS, ("pref_labels", "alt_labels", "description"),
+                          strict=True):
+        langs = sorted({lang for label in space for lang in getattr(label, attr)})
+        columns += [f"{kind}_{lang}" for lang in langs]
+    columns += [name for name in ("notation", "broader", "deprecated")
+                if any(getattr(label, name) for label in space)]
+    with _atomic_text(path) as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([_csv_cell(label, column) for column in columns] for label in space)
+    return Path(path)
+
+
+# -- TSV and CSV ------------------------------------------------------------------------------
+def _tsv_rows(path: Path, language: str) -> Iterator[Row]:
+    with _reading(path) as handle:
+        for number, raw in enumerate(handle, 1):
+            line = raw.rstrip("\r\n")
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            cols = line.split("\t")
+            uri = strip_brackets(cols[0])
+            if not _valid_uri(uri):
+                yield number, f"expected <uri><TAB>label, found {line[:80]!r}"
+                continue
+            name = cols[1].strip() if len(cols) > 1 else ""
+            notation = cols[2].strip() if len(cols) > 2 else ""
+            yield number, Label(uri, pref_labels={language: name} if name else {},
+                                notation=notation or None)
+
+
+def _csv_rows(path: Path, language: str) -> Iterator[Row]:
+    with _reading(path, newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            raise VocabularyError("empty file, expected a CSV header with a 'uri' column",
+                                  path=path)
+        columns = [_csv_column(name, language) for name in header]
+        if ("uri", None) not in columns:
+            raise VocabularyError(f"no 'uri' column in the CSV header; columns found: {header}",
+                                  path=path, line=1)
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                yield reader.line_num, _csv_label(columns, row)
+
+
+def _csv_column(name: str, language: str) -> tuple[str, str | None]:
+    """``label_en`` -> ``("label", "en")``; ``URI`` -> ``("uri", None)``; unknown -> ``""``."""
+    name = name.strip().lstrip("\ufeff")
+    kind, _, lang = name.partition("_")
+    kind = kind.lower()
+    if kind in _LANG_COLUMNS:
+        return kind, lang or language
+    if not lang and kind in ("uri", "notation", "broader", "deprecated"):
+        return kind, None
+    return "", None
+
+
+def _csv_label(columns: list[tuple[str, str | None]], row: list[str]) -> Label | str:
+    label = Label(uri="")
+    for (kind, lang), cell in zip(columns, row, strict=False):
+        cell = cell.strip()
+        if not cell or not kind:
+            continue
+        if kind == "uri":
+            label.uri = strip_brackets(cell)
+        elif kind == "label":
+            label.pref_labels[lang] = cell
+        elif kind == "altlabel":
+            label.alt_labels[lang] = [alt.strip() for alt in cell.split("|") if alt.strip()]
+        elif kind == "description":
+            label.description[lang] = cell
+        elif kind == "notation":
+            label.notation = cell
+        elif kind == "broader":
+            label.broader = [strip_brackets(uri) for uri in cell.split()]
+        elif cell.lower() in _BOOLEANS:
+            label.deprecated = _BOOLEANS[cell.lower()]
+        else:
+            return f"'deprecated' must be true/false/1/0/yes/no, found {cell!r}"
+    if not _valid_uri(label.uri):
+        return f"missing or malformed URI {label.uri!r}"
+    return label
+
+
+def _csv_cell(label: Label, column: str) -> str:
+    kind, _, lang = column.partition("_")
+    if kind == "label":
+        return label.pref_labels.get(lang, "")
+    if kind == "altlabel":
+        return "|".join(label.alt_labels.get(lang, []))
+    if kind == "description":
+        return label.description.get(lang, "")
+    if kind == "broader":
+        return " ".join(label.broader)
+    if kind == "deprecated":
+        return "true" if label.deprecated else "false"
+    return getattr(label, kind) or ""
+
+
+def _collect(rows: Iterable[Row], path: Path, on_error: str) -> list[Label]:
+    """Labels from parsed rows; malformed and repeated ones raise or are skipped and counted."""
+    labels: list[Label] = []
+    first_line: dict[str, int] = {}
+    skipped: list[int] = []
+    for line, item in rows:
+        if isinstance(item, Label) and item.uri in first_line:
+            item = f"duplicate URI <{item.uri}> (first on line {first_line[item.uri]})"
+        if isinstance(item, str):
+            if on_error == "fail":
+                raise VocabularyError(item, path=path, line=line)
+            skipped.append(line)
+            continue
+        first_line[item.uri] = line
+        labels.append(item)
+    if skipped:
+        shown = ", ".join(map(str, skipped[:5])) + (", ..." if len(skipped) > 5 else "")
+        logger.warning("%s: skipped %d malformed or duplicate line(s) (lines %s)",
+                       path, len(skipped), shown)
+    return labels
+
+
+# -- SKOS ---------------------------------------------------------------------------------------
+def _read_skos(path: Path, language: str) -> list[Label]:
+    try:
+        import rdflib
+        from rdflib.namespace import OWL, RDF, RDFS, SKOS
+    except ImportError as exc:
+        raise MissingDependencyError("rdflib", extra="skos",
+                                     feature="reading SKOS vocabularies") from exc
+    graph = _parse_rdf(rdflib, path)
+    classes = set(graph.transitive_subjects(RDFS.subClassOf, SKOS.Concept))
+    uris = sorted({str(s) for cls in classes for s in graph.subjects(RDF.type, cls)
+                   if isinstance(s, rdflib.URIRef)})
+    labels = {uri: Label(uri) for uri in uris}
+
+    def texts(pred) -> dict[str, dict[str, list[str]]]:
+        """concept -> language -> sorted literal values of ``pred``."""
+        out: dict[str, dict[str, list[str]]] = {}
+        for s, o in graph.subject_objects(pred):
+            if str(s) in labels and isinstance(o, rdflib.Literal):
+                out.setdefault(str(s), {}).setdefault(o.language or language, []).append(str(o))
+        return {s: {lang: sorted(set(v)) for lang, v in d.items()} for s, d in out.items()}
+
+    pref, fallback = texts(SKOS.prefLabel), texts(RDFS.label)
+    alt, notes = texts(SKOS.altLabel), texts(SKOS.scopeNote)
+    definitions = texts(SKOS.definition)
+    for uri, label in labels.items():
+        label.pref_labels = {lang: v[0] for lang, v in pref.get(uri, fallback.get(uri, {})).items()}
+        label.alt_labels = alt.get(uri, {})
+        described = {**notes.get(uri, {}), **definitions.get(uri, {})}
+        label.description = {lang: "\n".join(v) for lang, v in described.items()}
+    for uri, values in texts(SKOS.notation).items():
+        labels[uri].notation = min(v for vs in values.values() for v in vs)
+    parents: dict[str, set[str]] = {uri: set() for uri in labels}
+    for s, o in graph.subject_objects(SKOS.broader):
+        parents.get(str(s), set()).add(str(o))
+    for s, o in graph.subject_objects(SKOS.narrower):
+        parents.get(str(o), set()).add(str(s))
+    for s, o in graph.subject_objects(OWL.deprecated):
+        if str(s) in labels and str(o).strip().lower() in ("true", "1"):
+            labels[str(s)].deprecated = True
+    for uri, label in labels.items():
+        label.broader = sorted(p for p in parents[uri] if p in labels and p != uri)
+    return list(labels.values())
+
+
+def _parse_rdf(rdflib, path: Path):
+    """The file's RDF graph; syntax errors become a :class:`VocabularyError`."""
+    suffix = _suffix(path)
+    fmt = RDF_FORMATS.get(suffix) or rdflib.util.guess_format(f"x{suffix}") or "turtle"
+    try:
+        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError) as exc:
+        raise VocabularyError(f"cannot read: {exc}", path=path) from exc
+    graph = rdflib.Graph()
+    base = path.with_suffix("") if path.suffix == ".gz" else path
+    try:
+        graph.parse(data=data, format=fmt, publicID=base.resolve().as_uri())
+    except Exception as exc:  # rdflib's parsers raise many unrelated types
+        raise VocabularyError(f"not valid RDF ({fmt}): {exc}", path=path) from exc
+    return graph
+
+
+# -- files ------------------------------------------------------------------------------------
+def _suffix(path: Path) -> str:
+    """The format suffix, lower-case, looking through a trailing ``.gz``."""
+    name = path.name.lower()
+    name = name[:-3] if name.endswith(".gz") else name
+    return Path(name).suffix
+
+
+def _stem(path: Path) -> str:
+    name = path.name[:-3] if path.name.lower().endswith(".gz") else path.name
+    return Path(name).stem
+
+
+def _valid_uri(uri: str) -> bool:
+    return bool(uri) and not any(c.isspace() or c in '<>"' for c in uri)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.replace("\t", " ").splitlines())
+
+
+@contextmanager
+def _reading(path: Path, newline: str | None = None) -> Iterator[io.TextIOBase]:
+    """Open for text reading (``.gz`` aware, BOM tolerant); read errors name the file."""
+    try:
+        if path.suffix == ".gz":
+            handle = gzip.open(path, "rt", encoding="utf-8-sig", newline=newline)
+        else:
+            handle = open(path, encoding="utf-8-sig", newline=newline)
+        with handle:
+            yield handle
+    except UnicodeDecodeError as exc:
+        raise VocabularyError(f"not UTF-8 text ({exc})", path=path) from exc
+    except (OSError, EOFError, csv.Error) as exc:
+        raise VocabularyError(f"cannot read: {exc}", path=path) from exc
+
+
+@contextmanager
+def _atomic_text(path: str | Path) -> Iterator[io.TextIOBase]:
+    """A text stream that replaces ``path`` only once fully written (gzip for ``.gz``)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "xb") as raw:
+            stream = (gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0)
+                      if path.suffix == ".gz" else raw)
+            with io.TextIOWrapper(stream, encoding="utf-8", newline="") as text:
+                yield text
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

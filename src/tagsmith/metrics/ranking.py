@@ -1,0 +1,263 @@
+"""Ranking metrics of a :class:`~tagsmith.topk.TopK` against the true label sets.
+
+``y_true`` is an ``n_docs x n_labels`` label matrix (scipy sparse of any format and
+dtype, nonzero = relevant; or a dense 0/1 array); ``topk`` holds each document's
+candidates best first, padded with ``-1``. Only the CSR structure of ``y_true`` and
+the ``n x k`` top-k arrays are touched: whether ``topk.indices[i, j]`` is relevant is
+a vectorised lookup of the key ``i * n_labels + label`` among the sorted keys of
+``y_true``'s nonzeros, so nothing ``n_docs x n_labels`` is ever densified.
+
+Conventions shared by all ``@k`` metrics:
+
+* padding entries are never hits, and a ``k`` larger than ``topk.k`` treats the
+  missing columns as padding (P@k still divides by ``k``);
+* every metric is a mean over documents returned as a Python ``float``; with no
+  documents at all the result is ``0.0``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.metrics.sets import _safe_div, _to_csr, as_label_matrix
+from tagsmith.topk import TopK
+
+__all__ = [
+    "f1_at_k",
+    "lrap",
+    "ndcg_at_k",
+    "precision_at_k",
+    "propensities",
+    "psp_at_k",
+    "recall_at_k",
+]
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    """Top-k hits of a batch: the shared intermediate of every ranking metric."""
+
+    indices: np.ndarray  # n x K int32, -1 = padding
+    valid: np.ndarray  # n x K bool, real candidates
+    hits: np.ndarray  # n x K bool, real candidates that are true labels
+    n_true: np.ndarray  # n int64, |y_i|
+    y: sp.csr_matrix  # canonical boolean y_true
+    n_labels: int
+
+
+def _check_k(k) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InvalidParameterError("k", "an integer >= 1", k)
+    return int(k)
+
+
+def _hit_mask(y: sp.csr_matrix, indices: np.ndarray) -> np.ndarray:
+    """Boolean ``n x K``: is ``indices[i, j]`` a nonzero of row ``i`` of ``y``?"""
+    n, n_labels = y.shape
+    valid = indices >= 0
+    if y.nnz == 0 or indices.size == 0:
+        return np.zeros(indices.shape, dtype=bool)
+    # canonical CSR (rows in order, sorted column indices) => keys are sorted ascending
+    keys = np.repeat(np.arange(n, dtype=np.int64), np.diff(y.indptr)) * n_labels + y.indices
+    query = np.arange(n, dtype=np.int64)[:, None] * n_labels + indices.astype(np.int64)
+    pos = np.minimum(np.searchsorted(keys, query), keys.size - 1)
+    return valid & (keys[pos] == query)
+
+
+def _ranked(y_true, topk: TopK, k_max: int | None = None) -> _Ranked:
+    if not isinstance(topk, TopK):
+        raise InvalidParameterError("topk", "a tagsmith.topk.TopK", type(topk).__name__)
+    y = as_label_matrix(y_true, "y_true")
+    if y.shape[0] != len(topk):
+        raise InvalidParameterError("y_true", f"{len(topk)} rows (one per topk document)",
+                                    f"{y.shape[0]} rows")
+    if y.shape[1] != topk.n_labels:
+        raise InvalidParameterError("y_true", f"{topk.n_labels} columns (topk.n_labels)",
+                                    f"{y.shape[1]} columns")
+    indices = topk.indices if k_max is None else topk.indices[:, :k_max]
+    return _Ranked(indices, indices >= 0, _hit_mask(y, indices),
+                   np.diff(y.indptr).astype(np.int64), y, topk.n_labels)
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(values.mean()) if values.size else 0.0
+
+
+def _precision(r: _Ranked, k: int) -> float:
+    return _mean(r.hits[:, :k].sum(axis=1) / k)
+
+
+def _recall(r: _Ranked, k: int) -> float:
+    has_true = r.n_true > 0
+    return _mean(r.hits[has_true, :k].sum(axis=1) / r.n_true[has_true])
+
+
+def _ndcg(r: _Ranked, k: int) -> float:
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    hits = r.hits[:, :k]
+    dcg = hits @ discount[: hits.shape[1]]
+    ideal = np.concatenate([[0.0], np.cumsum(discount)])[np.minimum(r.n_true, k)]
+    return _mean(_safe_div(dcg, ideal))
+
+
+def _f1(r: _Ranked, k: int) -> float:
+    size_pred = r.valid[:, :k].sum(axis=1)
+    return _mean(_safe_div(2 * r.hits[:, :k].sum(axis=1), size_pred + r.n_true))
+
+
+def _inverse_propensities(values, n_labels: int) -> np.ndarray:
+    p = np.asarray(values, dtype=np.float64)
+    if p.shape != (n_labels,):
+        raise InvalidParameterError("propensities", f"an array of shape ({n_labels},)",
+                                    f"shape {p.shape}")
+    if p.size and not (np.isfinite(p).all() and (p > 0).all()):
+        raise InvalidParameterError("propensities", "finite values > 0",
+                                    f"range [{p.min()}, {p.max()}]")
+    return 1.0 / p
+
+
+def _psp(r: _Ranked, k: int, inv_p: np.ndarray) -> float:
+    hits = r.hits[:, :k]
+    gained = (inv_p[np.where(hits, r.indices[:, :k], 0)] * hits).sum()
+    # best achievable: the k largest 1/p_l among each document's true labels
+    y = r.y
+    row = np.repeat(np.arange(y.shape[0]), np.diff(y.indptr))
+    weights = inv_p[y.indices]
+    order = np.lexsort((-weights, row))  # row is the primary key: rows keep their ranges
+    rank = np.arange(y.nnz) - np.repeat(y.indptr[:-1], np.diff(y.indptr))
+    best = weights[order][rank < k].sum()
+    return float(_safe_div(gained, best))
+
+
+def _lrap(r: _Ranked) -> float:
+    if r.hits.shape[0] == 0:
+        return 0.0
+    rank = np.arange(1, r.hits.shape[1] + 1)
+    precision_at_hits = np.cumsum(r.hits, axis=1) / rank * r.hits
+    score = _safe_div(precision_at_hits.sum(axis=1), r.n_true)
+    score[(r.n_true == 0) | (r.n_true == r.n_labels)] = 1.0
+    return float(score.mean())
+
+
+# -- public API ------------------------------------------------------------------------------
+def precision_at_k(y_true, topk: TopK, k: int) -> float:
+    """P@k: hits among each document's top ``k`` divided by ``k``, averaged over documents.
+
+    Standard XMC convention: the divisor is ``k`` even when a row has fewer real
+    candidates or fewer true labels; documents without true labels count as 0.
+
+    >>> topk = TopK.from_scores([[0.9, 0.1, 0.5], [0.2, 0.8, 0.3]], k=2)
+    >>> precision_at_k([[1, 0, 1], [1, 0, 0]], topk, k=2)
+    0.5
+    """
+    k = _check_k(k)
+    return _precision(_ranked(y_true, topk, k), k)
+
+
+def recall_at_k(y_true, topk: TopK, k: int) -> float:
+    """R@k: hits among the top ``k`` divided by ``|y_i|``, averaged over documents.
+
+    Documents without true labels are left out of the mean (0.0 if all are).
+
+    >>> topk = TopK.from_scores([[0.9, 0.1, 0.5], [0.2, 0.8, 0.3]], k=2)
+    >>> recall_at_k([[1, 1, 1], [0, 0, 0]], topk, k=2)
+    0.6666666666666666
+    """
+    k = _check_k(k)
+    return _recall(_ranked(y_true, topk, k), k)
+
+
+def ndcg_at_k(y_true, topk: TopK, k: int) -> float:
+    """nDCG@k with binary relevance, averaged over documents.
+
+    ``DCG@k = sum_{r=1..k} rel_r / log2(r + 1)`` and the ideal
+    ``IDCG@k = sum_{r=1..min(k, |y_i|)} 1 / log2(r + 1)``. Documents without true labels
+    score 0 and count in the mean. Without score ties this equals
+    ``sklearn.metrics.ndcg_score(y_true, scores, k=k)``.
+
+    >>> topk = TopK.from_scores([[0.9, 0.1, 0.5], [0.2, 0.8, 0.3]], k=2)
+    >>> round(ndcg_at_k([[0, 0, 1], [0, 1, 0]], topk, k=2), 4)
+    0.8155
+    """
+    k = _check_k(k)
+    return _ndcg(_ranked(y_true, topk, k), k)
+
+
+def f1_at_k(y_true, topk: TopK, k: int) -> float:
+    """F1@k: per document ``2 hits / (min(k, real candidates) + |y_i|)``, averaged.
+
+    The predicted set is the row's top ``k`` real (non-padding) candidates. Documents
+    without true labels score 0 (also when their predicted set is empty).
+
+    >>> topk = TopK.from_scores([[0.9, 0.1, 0.5], [0.2, 0.8, 0.3]], k=1)
+    >>> f1_at_k([[1, 0, 1], [1, 0, 0]], topk, k=1)
+    0.3333333333333333
+    """
+    k = _check_k(k)
+    return _f1(_ranked(y_true, topk, k), k)
+
+
+def psp_at_k(y_true, topk: TopK, k: int, propensities) -> float:
+    """Propensity-scored precision PSP@k (Jain et al. 2016), as pyxclib computes it.
+
+    Each hit on label ``l`` gains ``1 / p_l`` (``propensities``: shape ``(n_labels,)``,
+    values in ``(0, 1]``, e.g. from :func:`propensities`). With ``PSP_i = (sum of
+    1/p_l over the hits in the top k) / k`` and ``best_i = (sum of the k largest 1/p_l
+    among the true labels of document i) / k``, the result is the ratio of the means
+    ``mean_i PSP_i / mean_i best_i`` -- not a mean of per-document ratios. It is 1.0
+    for a perfect ranking and 0.0 when no document has a true label.
+
+    >>> topk = TopK.from_scores([[0.9, 0.1, 0.5], [0.2, 0.8, 0.3]], k=1)
+    >>> psp_at_k([[1, 0, 1], [0, 1, 0]], topk, 1, propensities=[0.5, 1.0, 0.25])
+    0.6
+    """
+    k = _check_k(k)
+    r = _ranked(y_true, topk, k)
+    return _psp(r, k, _inverse_propensities(propensities, r.n_labels))
+
+
+def lrap(y_true, topk: TopK) -> float:
+    """Label ranking average precision over the ranking in ``topk``.
+
+    For document ``i`` and each true label at rank ``r`` (1-based), precision is the
+    number of true labels at ranks ``<= r`` divided by ``r``; the document's score is
+    the mean over its true labels, and the result the mean over documents. As in
+    ``sklearn.metrics.label_ranking_average_precision_score``, a document with no or
+    with all ``n_labels`` true labels scores 1.0. When ``topk`` covers every label
+    (``k == n_labels``, no ties, no padding) this equals sklearn exactly; otherwise
+    true labels missing from the top-k contribute precision 0, so the result is a
+    lower bound of the full-ranking LRAP.
+
+    >>> topk = TopK.from_scores([[0.9, 0.1, 0.5], [0.2, 0.8, 0.3]], k=3)
+    >>> lrap([[0, 1, 1], [0, 1, 0]], topk)
+    0.7916666666666666
+    """
+    return _lrap(_ranked(y_true, topk))
+
+
+def propensities(y_train, A: float = 0.55, B: float = 1.5, *,
+                 n_docs: int | None = None) -> np.ndarray:
+    """Per-label propensities ``p_l`` of Jain et al. (2016), float64 of shape ``(n_labels,)``.
+
+    ``p_l = 1 / (1 + C exp(-A log(N_l + B)))`` with ``C = (log N - 1) (B + 1)^A``, where
+    ``N`` is the number of training documents (``y_train``'s rows, or ``n_docs``) and
+    ``N_l`` the column sums of ``y_train`` -- the label frequencies for a 0/1 matrix
+    (entries are summed as in pyxclib, so a matrix of label counts works too).
+    Usual constants: ``A=0.55, B=1.5`` for most data sets, ``A=0.6, B=2.6`` for
+    Amazon and ``A=0.5, B=0.4`` for Wikipedia. For ``N < e`` the formula gives
+    ``C < 0``; ``C`` is then clipped to 0, i.e. all propensities are 1.
+
+    >>> propensities([[1, 0], [1, 0], [1, 1], [1, 0]]).round(3).tolist()
+    [0.8, 0.721]
+    """
+    y = _to_csr(y_train, "y_train").astype(np.float64)
+    n = y.shape[0] if n_docs is None else n_docs
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise InvalidParameterError("n_docs", "an integer >= 1 (training documents)", n)
+    freq = np.bincount(y.indices, weights=y.data, minlength=y.shape[1])
+    c = max((np.log(n) - 1.0) * (B + 1.0) ** A, 0.0)
+    return 1.0 / (1.0 + c * np.exp(-A * np.log(freq + B)))

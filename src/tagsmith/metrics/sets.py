@@ -1,0 +1,225 @@
+"""Set metrics on predicted label sets: micro, macro and per-sample F1.
+
+``y_true`` and ``y_pred`` are ``n_docs x n_labels`` label matrices: scipy sparse
+(any format, any dtype; a nonzero entry means "in the set"), a dense 0/1 or boolean
+array, or anything :class:`scipy.sparse.csr_matrix` accepts. Nothing is densified:
+true positives come from an elementwise product of the two CSR matrices, and per
+label / per document counts from ``np.bincount`` on the column indices and from the
+row pointers, so the cost is ``O(nnz)`` at any label-space size.
+
+Zero denominators follow scikit-learn with ``zero_division=0``: a precision, recall
+or F1 whose denominator is 0 is 0 (``f1_samples`` lets you choose the value for a
+document whose true and predicted sets are both empty).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from tagsmith.exceptions import InvalidParameterError
+
+__all__ = [
+    "as_label_matrix",
+    "f1_macro",
+    "f1_micro",
+    "f1_samples",
+    "per_label_f1",
+    "precision_micro",
+    "recall_micro",
+]
+
+
+def as_label_matrix(y, name: str = "y_true") -> sp.csr_matrix:
+    """A canonical boolean CSR copy of a label matrix (nonzero = in the set).
+
+    Duplicate entries are summed first (scipy's convention), explicit zeros dropped,
+    column indices sorted. Raises :class:`InvalidParameterError` naming ``name`` when
+    ``y`` is not a 2-D matrix.
+
+    >>> as_label_matrix([[0, 2], [0, 0]]).toarray().tolist()
+    [[False, True], [False, False]]
+    """
+    matrix = _to_csr(y, name)
+    matrix.sum_duplicates()
+    out = sp.csr_matrix((matrix.data != 0, matrix.indices, matrix.indptr), shape=matrix.shape)
+    out.eliminate_zeros()
+    return out
+
+
+def _to_csr(y, name: str) -> sp.csr_matrix:
+    if sp.issparse(y):
+        if len(y.shape) != 2:
+            raise InvalidParameterError(name, "a 2-D label matrix", f"shape {y.shape}")
+        return sp.csr_matrix(y, copy=True)
+    try:
+        arr = np.asarray(y)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(name, "a sparse or dense 2-D label matrix",
+                                    type(y).__name__) from exc
+    if arr.ndim != 2:
+        raise InvalidParameterError(name, "a 2-D label matrix", f"{arr.ndim}-D array")
+    try:
+        return sp.csr_matrix(arr)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(name, "a numeric or boolean label matrix",
+                                    f"dtype {arr.dtype}") from exc
+
+
+def _safe_div(num, den) -> np.ndarray:
+    """``num / den`` elementwise, 0 where ``den`` is 0 (float64)."""
+    num = np.asarray(num, dtype=np.float64)
+    den = np.asarray(den, dtype=np.float64)
+    return np.divide(num, den, out=np.zeros(np.broadcast(num, den).shape), where=den != 0)
+
+
+@dataclass(frozen=True)
+class _Counts:
+    """True-positive, predicted and true counts per label and per document."""
+
+    tp_label: np.ndarray
+    pred_label: np.ndarray
+    true_label: np.ndarray
+    tp_doc: np.ndarray
+    pred_doc: np.ndarray
+    true_doc: np.ndarray
+
+    @property
+    def present(self) -> np.ndarray:
+        """Labels that occur in ``y_true`` or ``y_pred``."""
+        return (self.pred_label + self.true_label) > 0
+
+
+def _counts(y_true, y_pred) -> _Counts:
+    y_true = as_label_matrix(y_true, "y_true")
+    y_pred = as_label_matrix(y_pred, "y_pred")
+    if y_pred.shape != y_true.shape:
+        raise InvalidParameterError("y_pred", f"a label matrix of shape {y_true.shape} "
+                                    "(like y_true)", f"shape {y_pred.shape}")
+    tp = sp.csr_matrix(y_true.multiply(y_pred))
+    tp.eliminate_zeros()
+    n_labels = y_true.shape[1]
+
+    def per_label(m):
+        return np.bincount(m.indices, minlength=n_labels).astype(np.int64)
+
+    def per_doc(m):
+        return np.diff(m.indptr).astype(np.int64)
+
+    return _Counts(per_label(tp), per_label(y_pred), per_label(y_true),
+                   per_doc(tp), per_doc(y_pred), per_doc(y_true))
+
+
+def _precision_micro(c: _Counts) -> float:
+    return float(_safe_div(c.tp_label.sum(), c.pred_label.sum()))
+
+
+def _recall_micro(c: _Counts) -> float:
+    return float(_safe_div(c.tp_label.sum(), c.true_label.sum()))
+
+
+def _f1_micro(c: _Counts) -> float:
+    return float(_safe_div(2 * c.tp_label.sum(), c.pred_label.sum() + c.true_label.sum()))
+
+
+def precision_micro(y_true, y_pred) -> float:
+    """Micro precision: all true positives / all predicted labels (0 if none predicted).
+
+    >>> precision_micro([[1, 0, 1], [0, 1, 0]], [[1, 1, 0], [0, 1, 0]])
+    0.6666666666666666
+    """
+    return _precision_micro(_counts(y_true, y_pred))
+
+
+def recall_micro(y_true, y_pred) -> float:
+    """Micro recall: all true positives / all true labels (0 if there are none).
+
+    >>> recall_micro([[1, 0, 1], [0, 1, 0]], [[1, 1, 0], [0, 1, 0]])
+    0.6666666666666666
+    """
+    return _recall_micro(_counts(y_true, y_pred))
+
+
+def f1_micro(y_true, y_pred) -> float:
+    """Micro F1: ``2 TP / (|predicted| + |true|)`` pooled over all documents and labels.
+
+    0 when both are empty (sklearn ``f1_score(average="micro", zero_division=0)``).
+
+    >>> f1_micro([[1, 0, 1], [0, 1, 0]], [[1, 1, 0], [0, 1, 0]])
+    0.6666666666666666
+    """
+    return _f1_micro(_counts(y_true, y_pred))
+
+
+def per_label_f1(y_true, y_pred) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-label ``(precision, recall, f1, support)``, each of shape ``(n_labels,)``.
+
+    precision = TP / predicted, recall = TP / true, F1 = 2 TP / (predicted + true),
+    each 0 where its denominator is 0 (sklearn ``precision_recall_fscore_support``
+    with ``average=None, zero_division=0``); support is the number of true documents
+    (int64).
+
+    >>> p, r, f, s = per_label_f1([[1, 0, 1], [1, 1, 0]], [[1, 1, 0], [0, 1, 0]])
+    >>> p.tolist(), r.tolist(), f.round(3).tolist(), s.tolist()
+    ([1.0, 0.5, 0.0], [0.5, 1.0, 0.0], [0.667, 0.667, 0.0], [2, 1, 1])
+    """
+    c = _counts(y_true, y_pred)
+    return (_safe_div(c.tp_label, c.pred_label), _safe_div(c.tp_label, c.true_label),
+            _safe_div(2 * c.tp_label, c.pred_label + c.true_label), c.true_label)
+
+
+def _macro(c: _Counts, labels: str) -> float:
+    f1 = _safe_div(2 * c.tp_label, c.pred_label + c.true_label)
+    if labels == "present":
+        f1 = f1[c.present]
+    elif labels != "all":
+        raise InvalidParameterError("labels", '"present" or "all"', labels)
+    return float(f1.mean()) if f1.size else 0.0
+
+
+def f1_macro(y_true, y_pred, labels: str = "present") -> float:
+    """Macro F1: the unweighted mean of per-label F1.
+
+    ``labels="present"`` (default) averages over the labels that occur in ``y_true``
+    or ``y_pred`` -- F1 is undefined (0/0) for the others -- which equals sklearn
+    ``f1_score(average="macro", labels=<those labels>, zero_division=0)``; 0.0 if no
+    label occurs. ``labels="all"`` averages over all ``n_labels`` columns, counting
+    empty ones as 0 (sklearn ``f1_score(average="macro", zero_division=0)``).
+
+    >>> y_true, y_pred = [[1, 0, 0], [1, 1, 0]], [[1, 0, 0], [0, 0, 0]]
+    >>> f1_macro(y_true, y_pred), f1_macro(y_true, y_pred, labels="all")
+    (0.3333333333333333, 0.2222222222222222)
+    """
+    return _macro(_counts(y_true, y_pred), labels)
+
+
+def _samples(c: _Counts, zero_division: float) -> float:
+    if c.tp_doc.size == 0:
+        return 0.0
+    den = c.pred_doc + c.true_doc
+    f1 = _safe_div(2 * c.tp_doc, den)
+    pass
+    return float(f1.mean())
+
+
+def f1_samples(y_true, y_pred, zero_division: float = 0.0) -> float:
+    """Per-document F1 ``2 TP_i / (|pred_i| + |true_i|)``, averaged over documents.
+
+    A document whose true and predicted sets are both empty scores ``zero_division``
+    (sklearn ``f1_score(average="samples", zero_division=...)``); 0.0 for no documents.
+
+    >>> f1_samples([[1, 0], [0, 0]], [[1, 1], [0, 0]]), f1_samples(
+    ...     [[1, 0], [0, 0]], [[1, 1], [0, 0]], zero_division=1.0)
+    (0.3333333333333333, 0.8333333333333333)
+    """
+    return _samples(_counts(y_true, y_pred), _check_zero_division(zero_division))
+
+
+def _check_zero_division(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError("zero_division", "a number (usually 0.0 or 1.0)",
+                                    value) from exc

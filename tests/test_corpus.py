@@ -1,0 +1,396 @@
+"""Corpus readers: formats, policies, line numbers, label spaces, matrices, writing."""
+
+import csv
+import gzip
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tagsmith.data.corpus import (
+    Corpus,
+    Record,
+    collect,
+    derive_label_space,
+    detect_format,
+    labels_matrix,
+    open_corpus,
+    read_csv,
+    read_directory,
+    read_jsonl,
+    read_records,
+    read_tsv,
+    write_tsv,
+)
+from tagsmith.data.document import Document
+from tagsmith.data.labelspace import LabelSpace
+from tagsmith.exceptions import (
+    CorpusFormatError,
+    InvalidParameterError,
+    UnknownLabelError,
+    UnsupportedFormatError,
+)
+
+DATA = Path(__file__).parent / "data"
+REUTERS = DATA / "reuters-sample.jsonl.gz"
+YSO = DATA / "yso-sample.tsv.gz"
+
+U = "http://example.org/c/"
+SPACE = LabelSpace.from_uris([U + "a", U + "b", U + "c"], names={U + "c": "cherry"})
+#: (doc id, text, label keys) written in every format below
+DOCS = [
+    ("d1", "Apples and bananas", [f"<{U}a>", f"<{U}b>"]),
+    ("d2", "Only cherries here", ["cherry"]),
+    ("d3", "Nothing known about this one", []),
+    ("d4", "Bananas, apples, cherries", [f"<{U}b>", f"<{U}c>", f"<{U}a>"]),
+]
+EXPECTED = [("Apples and bananas", (0, 1)), ("Only cherries here", (2,)),
+            ("Nothing known about this one", ()), ("Bananas, apples, cherries", (1, 2, 0))]
+
+
+def write(path: Path, content: str) -> Path:
+    """Write text (gzip-compressed when the name ends in .gz)."""
+    if path.suffix == ".gz":
+        with gzip.open(path, "wt", encoding="utf-8", newline="") as handle:
+            handle.write(content)
+    else:
+        path.write_text(content, encoding="utf-8", newline="")
+    return path
+
+
+def make_corpus(tmp_path: Path, fmt: str, gz: bool = False) -> Path:
+    suffix = ".gz" if gz else ""
+    if fmt == "tsv":
+        lines = [text + ("\t" + " ".join(keys) if keys else "") for _, text, keys in DOCS]
+        return write(tmp_path / f"c.tsv{suffix}", "\n".join(lines) + "\n")
+    if fmt == "jsonl":
+        lines = [json.dumps({"id": i, "text": t, "labels": k, "src": "x"}) for i, t, k in DOCS]
+        return write(tmp_path / f"c.jsonl{suffix}", "\n".join(lines) + "\n")
+    if fmt == "csv":
+        rows = [["id", "text", "labels", "year"]]
+        rows += [[i, t, " ".join(k), "2024"] for i, t, k in DOCS]
+        return write(tmp_path / f"c.csv{suffix}", _csv_text(rows))
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for doc_id, text, keys in DOCS:
+        (folder / f"{doc_id}.txt").write_text(text + "\n", encoding="utf-8")
+        if keys:
+            sidecar = ".tsv" if doc_id == "d1" else ".key"
+            (folder / f"{doc_id}{sidecar}").write_text(
+                "".join(f"{k}\tsome name\n" for k in keys), encoding="utf-8")
+    return folder
+
+
+def _csv_text(rows) -> str:
+    import io
+
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    return out.getvalue()
+
+
+def pairs(corpus):
+    return [(doc.text, doc.label_ids) for doc in corpus]
+
+
+# -- formats --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fmt,gz", [("tsv", False), ("tsv", True), ("csv", False),
+                                    ("csv", True), ("jsonl", False), ("jsonl", True),
+                                    ("dir", False)])
+def test_every_format_gives_the_same_documents(tmp_path, fmt, gz):
+    path = make_corpus(tmp_path, fmt, gz)
+    assert detect_format(path) == fmt
+    corpus = Corpus(path, SPACE)
+    assert pairs(corpus) == EXPECTED
+    assert corpus.report.n_docs == 4 and corpus.report.n_docs_without_labels == 1
+    assert not corpus.report.has_skips
+
+
+def test_ids_and_metadata_per_format(tmp_path):
+    jsonl = list(Corpus(make_corpus(tmp_path, "jsonl"), SPACE))
+    assert [d.doc_id for d in jsonl] == ["d1", "d2", "d3", "d4"]
+    assert dict(jsonl[0].metadata) == {"src": "x"}
+    csv_docs = list(Corpus(make_corpus(tmp_path, "csv"), SPACE))
+    assert csv_docs[1].doc_id == "d2" and dict(csv_docs[1].metadata) == {"year": "2024"}
+    dir_records = list(read_directory(make_corpus(tmp_path, "dir")))
+    assert [(r.doc_id, r.line) for r in dir_records] == [("d1", 1), ("d2", 2), ("d3", 3),
+                                                         ("d4", 4)]
+    assert dir_records[0].labels == (f"<{U}a>", f"<{U}b>")
+    assert [d.doc_id for d in Corpus(make_corpus(tmp_path, "tsv"), SPACE)] == [None] * 4
+
+
+def test_records_keep_label_keys_as_written(tmp_path):
+    path = write(tmp_path / "r.tsv", f"Some text\t<{U}a>  cherry\n")
+    [record] = read_tsv(path)
+    assert record == Record("Some text", (f"<{U}a>", "cherry"), None, 1, str(path))
+
+
+def test_duplicate_labels_removed_in_order(tmp_path):
+    path = write(tmp_path / "dup.tsv", f"text\t<{U}b> <{U}a> <{U}b> {U}a cherry <{U}c>\n")
+    assert pairs(Corpus(path, SPACE)) == [("text", (1, 0, 2))]
+
+
+def test_detect_format_errors(tmp_path):
+    with pytest.raises(UnsupportedFormatError, match=r"\.jsonl"):
+        detect_format(write(tmp_path / "corpus.txt", "x\n"))
+    with pytest.raises(CorpusFormatError, match="missing.txt: file not found"):
+        detect_format(tmp_path / "missing.txt")
+    with pytest.raises(CorpusFormatError, match="file not found"):
+        Corpus(tmp_path / "missing.tsv", SPACE)
+    assert detect_format("x.NDJSON.gz") == "jsonl"
+
+
+# -- re-iteration and streaming -----------------------------------------------------------------
+def test_corpus_is_reiterable(tmp_path):
+    corpus = Corpus(make_corpus(tmp_path, "jsonl", gz=True), SPACE)
+    first, second = list(corpus), list(corpus)
+    assert first == second and len(first) == 4
+    assert corpus.count() == 4 and list(corpus.texts()) == [t for t, _ in EXPECTED]
+
+
+@pytest.mark.parametrize("name", ["big.tsv", "big.tsv.gz", "big.jsonl", "big.csv"])
+def test_reading_streams(tmp_path, name):
+    """A malformed last line does not matter until the reader gets there."""
+    fmt = detect_format(name)
+    good = {"tsv": f"text {{}}\t<{U}a>", "jsonl": '{{"text": "text {}"}}',
+            "csv": "text {}"}[fmt]
+    bad = {"tsv": "a\tb\tc", "jsonl": "{not json", "csv": "x,y"}[fmt]
+    header = ["text"] if fmt == "csv" else []
+    path = write(tmp_path / name, "\n".join(header + [good.format(i) for i in range(20000)]
+                                            + [bad]) + "\n")
+    corpus = Corpus(path, SPACE)
+    assert next(iter(corpus)).text == "text 0"
+    with pytest.raises(CorpusFormatError) as info:
+        list(corpus)
+    assert info.value.line == 20001 + len(header)
+
+
+def test_report_only_after_a_full_pass(tmp_path):
+    corpus = Corpus(make_corpus(tmp_path, "tsv"), SPACE)
+    assert corpus.report is None
+    next(iter(corpus))
+    assert corpus.report is None
+    list(corpus)
+    assert corpus.report.n_docs == 4
+
+
+# -- malformed lines ----------------------------------------------------------------------------
+def tsv_with_problems(tmp_path) -> Path:
+    return write(tmp_path / "bad.tsv", "\n".join([
+        f"good one\t<{U}a>",          # 1
+        "",                           # 2 blank: skipped silently
+        "three\tcolumns\there",      # 3
+        f"\t<{U}b>",                  # 4 empty text
+        "no labels at all",           # 5
+    ]) + "\n")
+
+
+def test_malformed_line_fails_with_file_and_line(tmp_path):
+    path = tsv_with_problems(tmp_path)
+    with pytest.raises(CorpusFormatError) as info:
+        list(Corpus(path, SPACE))
+    assert info.value.line == 3 and info.value.path == str(path)
+    assert str(info.value) == f"{path}:3: expected 1 or 2 tab-separated columns, found 3"
+
+
+def test_malformed_lines_skipped_and_counted(tmp_path, caplog):
+    corpus = Corpus(tsv_with_problems(tmp_path), SPACE, on_error="skip")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        assert pairs(corpus) == [("good one", (0,)), ("no labels at all", ())]
+    report = corpus.report
+    assert report.n_skipped_lines == 2
+    assert report.skipped_lines == [(3, "expected 1 or 2 tab-separated columns, found 3"),
+                                    (4, "empty text")]
+    assert "2 malformed lines skipped (first at line 3" in report.summary()
+    assert any("malformed" in r.getMessage() for r in caplog.records)
+
+
+def test_invalid_utf8_names_the_line(tmp_path):
+    path = tmp_path / "latin.tsv"
+    path.write_bytes(b"fine\n" + "caf\u00e9\n".encode("latin-1") + b"also fine\n")
+    with pytest.raises(CorpusFormatError, match=r"latin.tsv:2: not valid UTF-8"):
+        list(read_tsv(path))
+    corpus = Corpus(path, SPACE, on_error="skip")
+    assert [d.text for d in corpus] == ["fine", "also fine"]
+    assert corpus.report.skipped_lines[0][0] == 2
+
+
+def test_damaged_gzip_is_a_format_error(tmp_path):
+    path = tmp_path / "broken.tsv.gz"
+    path.write_bytes(gzip.compress(b"one\ntwo\n" * 1000)[:-40])
+    with pytest.raises(CorpusFormatError, match="broken.tsv.gz"):
+        list(read_tsv(path))
+
+
+def test_jsonl_errors(tmp_path):
+    path = write(tmp_path / "bad.jsonl", "\n".join([
+        '{"id": 7, "text": "ok", "labels": ["cherry", 3]}',
+        '{"text": "unterminated',
+        '{"text": "x", "labels": "cherry"}',
+        '["not", "an", "object"]',
+        '{"labels": []}',
+        '{"id": 8, "text": ""}',
+    ]) + "\n")
+    with pytest.raises(CorpusFormatError, match=r"bad.jsonl:2: invalid JSON: Unterminated"):
+        list(read_jsonl(path))
+    errors = []
+    records = list(read_jsonl(path, on_error=errors.append))
+    assert [(e.line, e.reason.split(",")[0]) for e in errors] == [
+        (2, "invalid JSON: Unterminated string starting at: line 1 column 10 (char 9)"),
+        (3, "'labels' must be a list"), (4, "expected a JSON object"), (5, "missing 'text'")]
+    assert records[0] == Record("ok", ("cherry", "3"), "7", 1, str(path))
+    assert records[1].text == "" and records[1].doc_id == "8"  # empty text is allowed
+
+
+def test_csv_requires_a_text_column(tmp_path):
+    path = write(tmp_path / "notext.csv", "body,labels\nhello,x\n")
+    with pytest.raises(CorpusFormatError) as info:
+        list(read_csv(path))
+    assert info.value.path == str(path) and info.value.line == 1
+    assert "no 'text' column" in str(info.value) and "'body', 'labels'" in str(info.value)
+
+
+def test_csv_multiline_fields_keep_starting_lines(tmp_path):
+    path = write(tmp_path / "multi.csv", _csv_text([
+        ["text", "labels"],
+        ["first line\nsecond line\nthird line", f"<{U}a>|cherry"],   # lines 2-4
+        ["single", ""],                                             # line 5
+        ["also\nsplit", f"<{U}b> <{U}c>"],                            # lines 6-7
+        ["too", "many", "columns"],                                 # line 8
+    ]))
+    errors = []
+    records = list(read_csv(path, on_error=errors.append))
+    assert [(r.line, r.labels) for r in records] == [
+        (2, (f"<{U}a>", "cherry")), (5, ()), (6, (f"<{U}b>", f"<{U}c>"))]
+    assert records[0].text == "first line\nsecond line\nthird line"
+    assert [(e.line, e.reason) for e in errors] == [
+        (8, "expected 2 columns as in the header, found 3")]
+
+
+# -- unknown labels -----------------------------------------------------------------------------
+def test_unknown_labels_fail_or_skip(tmp_path, caplog):
+    path = write(tmp_path / "unk.tsv",
+                 f"one\t<{U}a> <{U}zzz>\ntwo\tpear <{U}zzz>\nthree\tpear\n")
+    with pytest.raises(UnknownLabelError) as info:
+        list(Corpus(path, SPACE))
+    assert (info.value.label, info.value.line) == (f"<{U}zzz>", 1)
+    assert str(info.value).startswith(f"{path}:1: unknown label")
+    corpus = Corpus(path, SPACE, unknown_labels="skip")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        assert pairs(corpus) == [("one", (0,)), ("two", ()), ("three", ())]
+    assert corpus.report.n_unknown_labels == 4
+    assert corpus.report.unknown_labels == {"pear": 2, f"<{U}zzz>": 2}
+    assert corpus.report.n_docs_without_labels == 2
+    assert "4 unknown label occurrences" in caplog.text
+    assert list(Corpus(path, SPACE).texts()) == ["one", "two", "three"]
+
+
+def test_invalid_policies_are_rejected(tmp_path):
+    path = make_corpus(tmp_path, "tsv")
+    with pytest.raises(InvalidParameterError, match="on_error"):
+        Corpus(path, SPACE, on_error="ignore")
+    with pytest.raises(InvalidParameterError, match="unknown_labels"):
+        Corpus(path, SPACE, unknown_labels="keep")
+    with pytest.raises(InvalidParameterError, match="format"):
+        Corpus(path, SPACE, format="xml")
+
+
+# -- label spaces and matrices ------------------------------------------------------------------
+def test_derive_label_space_sorted_deterministic_min_count(tmp_path):
+    lines = [f"t1\t<{U}z> <{U}m>", f"t2\t<{U}m> bare-label", f"t3\t<{U}a> <{U}m>"]
+    forward = write(tmp_path / "f.tsv", "\n".join(lines) + "\n")
+    backward = write(tmp_path / "b.tsv", "\n".join(reversed(lines)) + "\n")
+    space = derive_label_space(forward)
+    assert space.uris == sorted([U + "a", U + "m", U + "z", "bare-label"])
+    assert derive_label_space(backward) == space
+    assert derive_label_space([forward], min_count=2).uris == [U + "m"]
+    assert derive_label_space([forward, backward], min_count=2).uris == space.uris
+    with pytest.raises(InvalidParameterError, match="min_count"):
+        derive_label_space(forward, min_count=0)
+
+
+def test_open_corpus_derives_the_space(tmp_path):
+    corpus, space = open_corpus(make_corpus(tmp_path, "jsonl"))
+    assert space.uris == sorted([U + "a", U + "b", U + "c", "cherry"])
+    assert [len(d.label_ids) for d in corpus] == [2, 1, 0, 3]
+
+
+def test_real_reuters_sample():
+    corpus, space = open_corpus(REUTERS)
+    docs = list(corpus)
+    assert len(docs) == 200 and corpus.report.n_docs == 200
+    assert docs[0].doc_id == "1" and docs[0].text.startswith("BAHIA COCOA REVIEW")
+    assert [space.uri_of(i) for i in docs[0].label_ids] == ["cocoa"]
+    assert [space.uri_of(i) for i in docs[1].label_ids] == [
+        "grain", "wheat", "corn", "barley", "oat", "sorghum"]
+    assert corpus.report.n_empty_texts == 7  # real Reuters docs without a body
+    texts, Y = collect(corpus)
+    assert len(space) == 51 and len(texts) == 200 and Y.shape == (200, 51)
+    assert Y.nnz == 294 and Y.dtype == np.float32
+
+
+def test_real_yso_sample_labels_are_yso_uris():
+    corpus, space = open_corpus(YSO)
+    docs = list(corpus)
+    assert len(docs) == 200 and len(space) == 584
+    assert all(uri.startswith("http://www.yso.fi/onto/yso/p") for uri in space.uris)
+    assert docs[1].text == "The age of ecology : a global history"
+    assert space.uri_of(docs[1].label_ids[0]) == "http://www.yso.fi/onto/yso/p10"
+
+
+def test_labels_matrix_shape_and_values(tmp_path):
+    docs = list(Corpus(make_corpus(tmp_path, "tsv"), SPACE))
+    Y = labels_matrix(docs, len(SPACE))
+    assert Y.shape == (4, 3) and Y.nnz == 6 and Y.dtype == np.float32
+    assert Y.toarray().tolist() == [[1, 1, 0], [0, 0, 1], [0, 0, 0], [1, 1, 1]]
+    assert labels_matrix([], 5).shape == (0, 5)
+    with pytest.raises(InvalidParameterError):
+        labels_matrix(docs, 2)
+
+
+def test_in_memory_corpus():
+    docs = [Document("a", (2, 0), doc_id="x"), Document("b")]
+    corpus = Corpus.from_documents(docs, SPACE)
+    assert list(corpus) == docs and corpus.report.n_docs == 2
+    assert [r.labels for r in corpus.records()] == [(f"<{U}c>", f"<{U}a>"), ()]
+    with pytest.raises(InvalidParameterError):
+        Corpus.from_documents([Document("a", (3,))], SPACE)
+
+
+# -- writing --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["out.tsv", "out.tsv.gz"])
+def test_write_tsv_round_trip(tmp_path, name):
+    corpus, space = open_corpus(YSO)
+    docs = list(corpus) + [Document("tab\there\nand newline", (0,))]
+    assert write_tsv(docs, tmp_path / name, space) == 201
+    back = list(Corpus(tmp_path / name, space))
+    assert [d.label_ids for d in back] == [d.label_ids for d in docs]
+    assert [d.text for d in back[:200]] == [d.text for d in docs[:200]]
+    assert back[200].text == "tab here and newline"
+
+
+def test_write_tsv_from_records_resolves_names(tmp_path):
+    records = list(read_records(make_corpus(tmp_path, "jsonl")))
+    out = tmp_path / "out.tsv"
+    write_tsv(records, out, SPACE)
+    assert out.read_text().splitlines()[1] == f"Only cherries here\t<{U}c>"
+    assert pairs(Corpus(out, SPACE)) == EXPECTED
+
+
+def test_write_tsv_is_atomic(tmp_path):
+    target = write(tmp_path / "keep.tsv", "original content\n")
+
+    def failing():
+        yield Document("one", (0,))
+        yield Document("two", (1,))
+        raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        write_tsv(failing(), target, SPACE)
+    assert target.read_text() == "original content\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.tsv"]
+    with pytest.raises(CorpusFormatError, match="empty text"):
+        write_tsv([Document("  ")], target, SPACE)
+    assert target.read_text() == "original content\n"

@@ -1,0 +1,440 @@
+"""tagsmith.metrics against slow dense reference loops and against scikit-learn."""
+
+import math
+import tracemalloc
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from sklearn.metrics import (
+    f1_score,
+    label_ranking_average_precision_score,
+    ndcg_score,
+    precision_recall_fscore_support,
+    precision_score,
+    recall_score,
+)
+
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.metrics import (
+    evaluate,
+    f1_at_k,
+    f1_macro,
+    f1_micro,
+    f1_samples,
+    lrap,
+    ndcg_at_k,
+    per_label_f1,
+    precision_at_k,
+    precision_micro,
+    propensities,
+    psp_at_k,
+    recall_at_k,
+    recall_micro,
+)
+from tagsmith.topk import TopK
+
+# -- slow references: plain loops over dense arrays, written from the definitions ----------
+
+
+def ref_ranking(scores, candidate, k):
+    """Per document, its candidate labels by decreasing score, the first k."""
+    out = []
+    for i in range(scores.shape[0]):
+        labels = [lab for lab in range(scores.shape[1]) if candidate[i][lab]]
+        labels.sort(key=lambda lab, i=i: -scores[i][lab])
+        out.append(labels[:k])
+    return out
+
+
+def mean(values):
+    return sum(values) / len(values) if values else 0.0
+
+
+def ref_precision(Y, ranking, k):
+    return mean([sum(1 for lab in ranking[i][:k] if Y[i][lab]) / k for i in range(len(Y))])
+
+
+def ref_recall(Y, ranking, k):
+    per_doc = []
+    for i in range(len(Y)):
+        n_true = sum(1 for v in Y[i] if v)
+        if n_true:
+            per_doc.append(sum(1 for lab in ranking[i][:k] if Y[i][lab]) / n_true)
+    return mean(per_doc)
+
+
+def ref_ndcg(Y, ranking, k):
+    per_doc = []
+    for i in range(len(Y)):
+        dcg = sum(1 / math.log2(r + 2) for r, lab in enumerate(ranking[i][:k]) if Y[i][lab])
+        n_true = sum(1 for v in Y[i] if v)
+        idcg = sum(1 / math.log2(r + 2) for r in range(min(k, n_true)))
+        per_doc.append(dcg / idcg if idcg else 0.0)
+    return mean(per_doc)
+
+
+def ref_f1_at_k(Y, ranking, k):
+    per_doc = []
+    for i in range(len(Y)):
+        predicted = ranking[i][:k]
+        n_true = sum(1 for v in Y[i] if v)
+        hits = sum(1 for lab in predicted if Y[i][lab])
+        size = len(predicted) + n_true
+        per_doc.append(2 * hits / size if size and n_true else 0.0)
+    return mean(per_doc)
+
+
+def ref_psp(Y, ranking, k, p):
+    gained = best = 0.0
+    for i in range(len(Y)):
+        gained += sum(1 / p[lab] for lab in ranking[i][:k] if Y[i][lab]) / k
+        weights = sorted((1 / p[lab] for lab in range(len(Y[i])) if Y[i][lab]), reverse=True)
+        best += sum(weights[:k]) / k
+    return gained / best if best else 0.0
+
+
+def ref_lrap(Y, ranking):
+    per_doc = []
+    for i in range(len(Y)):
+        true = [lab for lab in range(len(Y[i])) if Y[i][lab]]
+        if not true or len(true) == len(Y[i]):
+            per_doc.append(1.0)
+            continue
+        total = 0.0
+        for lab in true:
+            if lab in ranking[i]:
+                r = ranking[i].index(lab) + 1
+                total += sum(1 for other in ranking[i][:r] if Y[i][other]) / r
+        per_doc.append(total / len(true))
+    return mean(per_doc)
+
+
+def ref_propensities(Y, A, B):
+    n = len(Y)
+    c = (math.log(n) - 1) * (B + 1) ** A
+    out = []
+    for lab in range(len(Y[0])):
+        freq = sum(1 for i in range(n) if Y[i][lab])
+        out.append(1 / (1 + c * math.exp(-A * math.log(freq + B))))
+    return out
+
+
+def ref_set_counts(Y, P, n_labels):
+    """Per-label and per-document (tp, predicted, true) counts."""
+    n = len(Y)
+    label = [[0, 0, 0] for _ in range(n_labels)]
+    doc = [[0, 0, 0] for _ in range(n)]
+    for i in range(n):
+        for lab in range(n_labels):
+            for slot, flag in enumerate((Y[i][lab] and P[i][lab], P[i][lab], Y[i][lab])):
+                if flag:
+                    label[lab][slot] += 1
+                    doc[i][slot] += 1
+    return label, doc
+
+
+def ratio(a, b):
+    return a / b if b else 0.0
+
+
+def ref_set_metrics(Y, P, n_labels, zero_division):
+    label, doc = ref_set_counts(Y, P, n_labels)
+    tp, pred, true = (sum(c[s] for c in label) for s in range(3))
+    f1_labels = [ratio(2 * t, p + y) for t, p, y in label]
+    present = [f for f, (_, p, y) in zip(f1_labels, label, strict=True) if p + y]
+    samples = [ratio(2 * t, p + y) if p + y else zero_division for t, p, y in doc]
+    return {"micro_p": ratio(tp, pred), "micro_r": ratio(tp, true),
+            "micro_f1": ratio(2 * tp, pred + true), "macro_present": mean(present),
+            "macro_all": mean(f1_labels), "samples": mean(samples),
+            "per_label": [(ratio(t, p), ratio(t, y), ratio(2 * t, p + y), y)
+                          for t, p, y in label]}
+
+
+# -- generated inputs ---------------------------------------------------------------------
+
+
+@st.composite
+def ranking_cases(draw):
+    """(Y, scores, candidate mask, TopK k) with distinct scores; some rows padded."""
+    n = draw(st.integers(0, 7))
+    n_labels = draw(st.integers(1, 9))
+    Y = draw(arrays(bool, (n, n_labels)))
+    order = draw(st.permutations(range(n * n_labels)))
+    scores = np.array(order, dtype=np.float32).reshape(n, n_labels) + 1  # > 0, no ties
+    padded = draw(st.booleans())
+    candidate = draw(arrays(bool, (n, n_labels))) if padded else np.ones((n, n_labels), bool)
+    k = draw(st.integers(1, n_labels + 3))
+    return Y, scores, candidate, k
+
+
+def build_topk(scores, candidate, k):
+    if candidate.all():
+        return TopK.from_scores(scores, k)
+    return TopK.from_csr(sp.csr_matrix(np.where(candidate, scores, 0)), k)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ranking_cases(), st.integers(1, 12), st.floats(0.05, 1.0))
+def test_ranking_metrics_equal_reference(case, k, p_scale):
+    Y, scores, candidate, topk_k = case
+    topk = build_topk(scores, candidate, topk_k)
+    ranking = ref_ranking(scores, candidate, topk_k)
+    Yl = Y.tolist()
+    p = p_scale * (np.arange(Y.shape[1]) + 1) / Y.shape[1]
+    close = dict(rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(precision_at_k(Y, topk, k), ref_precision(Yl, ranking, k), **close)
+    np.testing.assert_allclose(recall_at_k(Y, topk, k), ref_recall(Yl, ranking, k), **close)
+    np.testing.assert_allclose(ndcg_at_k(Y, topk, k), ref_ndcg(Yl, ranking, k), **close)
+    np.testing.assert_allclose(f1_at_k(Y, topk, k), ref_f1_at_k(Yl, ranking, k), **close)
+    np.testing.assert_allclose(psp_at_k(Y, topk, k, p), ref_psp(Yl, ranking, k, p), **close)
+    np.testing.assert_allclose(lrap(Y, topk), ref_lrap(Yl, ranking), **close)
+
+
+def test_ranking_metrics_on_seeded_cases_with_full_and_empty_rows():
+    rng = np.random.default_rng(0)
+    for n, n_labels, topk_k in [(30, 12, 5), (25, 6, 6), (20, 8, 20), (15, 40, 3)]:
+        Y = rng.random((n, n_labels)) < rng.uniform(0.05, 0.6)
+        Y[0], Y[1] = False, True
+        scores = rng.permutation(n * n_labels).reshape(n, n_labels).astype(np.float32) + 1
+        for candidate in (np.ones_like(Y), rng.random((n, n_labels)) < 0.6):
+            topk = build_topk(scores, candidate, topk_k)
+            ranking = ref_ranking(scores, candidate, topk_k)
+            for k in (1, 3, 5, 10):
+                assert precision_at_k(Y, topk, k) == pytest.approx(
+                    ref_precision(Y.tolist(), ranking, k))
+                assert ndcg_at_k(Y, topk, k) == pytest.approx(ref_ndcg(Y.tolist(), ranking, k))
+                assert recall_at_k(Y, topk, k) == pytest.approx(
+                    ref_recall(Y.tolist(), ranking, k))
+            assert lrap(Y, topk) == pytest.approx(ref_lrap(Y.tolist(), ranking))
+
+
+def test_hand_computed_values():
+    topk = TopK(np.array([[2, 0, -1], [1, -1, -1]]), np.array([[0.9, 0.5, -np.inf],
+                                                               [0.7, -np.inf, -np.inf]]), 4)
+    Y = np.array([[1, 0, 1, 1], [0, 0, 0, 0]])
+    assert precision_at_k(Y, topk, 3) == pytest.approx((2 / 3 + 0) / 2)
+    assert recall_at_k(Y, topk, 3) == pytest.approx(2 / 3)  # empty row left out
+    assert f1_at_k(Y, topk, 3) == pytest.approx((2 * 2 / (2 + 3) + 0) / 2)
+    assert ndcg_at_k(Y, topk, 2) == pytest.approx(1 / 2)  # perfect first row, empty second
+    assert lrap(Y, topk) == pytest.approx(((1 + 1 + 0) / 3 + 1) / 2)
+
+
+def test_propensities_equal_reference_and_accept_counts():
+    rng = np.random.default_rng(1)
+    Y = rng.random((50, 7)) < 0.3
+    Y[:, 3] = False
+    for A, B in ((0.55, 1.5), (0.6, 2.6), (0.5, 0.4)):
+        got = propensities(sp.csr_matrix(Y), A=A, B=B)
+        assert got.dtype == np.float64 and got.shape == (7,)
+        np.testing.assert_allclose(got, ref_propensities(Y.tolist(), A, B), rtol=1e-12)
+    counts = sp.csr_matrix(Y.sum(axis=0, keepdims=True).astype(np.float32))
+    np.testing.assert_allclose(propensities(counts, n_docs=50), propensities(Y), rtol=1e-12)
+    assert (propensities(Y[:2]) == 1.0).all()  # N < e: C clipped to 0
+
+
+# -- set metrics -------------------------------------------------------------------------
+
+
+@st.composite
+def set_cases(draw):
+    n = draw(st.integers(0, 7))
+    n_labels = draw(st.integers(1, 8))
+    return draw(arrays(bool, (n, n_labels))), draw(arrays(bool, (n, n_labels)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(set_cases(), st.sampled_from([0.0, 1.0]))
+def test_set_metrics_equal_reference(case, zero_division):
+    Y, P = case
+    ref = ref_set_metrics(Y.tolist(), P.tolist(), Y.shape[1], zero_division)
+    y_true, y_pred = sp.csr_matrix(Y.astype(np.int8)), sp.coo_matrix(P)
+    assert precision_micro(y_true, y_pred) == pytest.approx(ref["micro_p"])
+    assert recall_micro(y_true, y_pred) == pytest.approx(ref["micro_r"])
+    assert f1_micro(y_true, y_pred) == pytest.approx(ref["micro_f1"])
+    assert f1_macro(y_true, y_pred) == pytest.approx(ref["macro_present"])
+    assert f1_macro(y_true, y_pred, labels="all") == pytest.approx(ref["macro_all"])
+    assert f1_samples(y_true, y_pred, zero_division) == pytest.approx(ref["samples"])
+    got = np.column_stack(per_label_f1(y_true, y_pred))
+    np.testing.assert_allclose(got, np.array(ref["per_label"]).reshape(got.shape))
+
+
+def random_sets(rng, n, n_labels):
+    Y = rng.random((n, n_labels)) < 0.3
+    P = Y ^ (rng.random((n, n_labels)) < 0.25)
+    Y[0], P[0] = False, False  # both empty
+    Y[1], P[2] = True, False
+    P[:, 0] = False  # a true label never predicted
+    Y[:, 1] = P[:, 1] = False  # an absent label
+    return Y, P
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_set_metrics_equal_sklearn(seed):
+    rng = np.random.default_rng(seed)
+    Y, P = random_sets(rng, 40, 9)
+    y_true, y_pred = sp.csr_matrix(Y), sp.csr_matrix(P)
+    present = np.flatnonzero(Y.any(0) | P.any(0))
+    assert f1_micro(y_true, y_pred) == pytest.approx(f1_score(Y, P, average="micro"))
+    assert precision_micro(y_true, y_pred) == pytest.approx(
+        precision_score(Y, P, average="micro"))
+    assert recall_micro(y_true, y_pred) == pytest.approx(recall_score(Y, P, average="micro"))
+    assert f1_macro(y_true, y_pred) == pytest.approx(
+        f1_score(Y, P, average="macro", labels=present, zero_division=0))
+    assert f1_macro(y_true, y_pred, labels="all") == pytest.approx(
+        f1_score(Y, P, average="macro", zero_division=0))
+    for zd in (0.0, 1.0):
+        assert f1_samples(y_true, y_pred, zero_division=zd) == pytest.approx(
+            f1_score(Y, P, average="samples", zero_division=zd))
+    expected = precision_recall_fscore_support(Y, P, average=None, zero_division=0)
+    for got, want in zip(per_label_f1(y_true, y_pred), expected, strict=True):
+        np.testing.assert_allclose(got, want)
+
+
+# -- ranking metrics against sklearn ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_ndcg_and_lrap_equal_sklearn(seed):
+    rng = np.random.default_rng(seed)
+    n, n_labels = 40, 11
+    Y = (rng.random((n, n_labels)) < 0.25).astype(int)
+    Y[0], Y[1] = 0, 1
+    scores = rng.permutation(n * n_labels).reshape(n, n_labels).astype(np.float32) / 7 - 30
+    for topk_k in (5, n_labels, n_labels + 4):
+        topk = TopK.from_scores(scores, topk_k)
+        for k in (1, 3, 5):
+            assert ndcg_at_k(sp.csr_matrix(Y), topk, k) == pytest.approx(
+                ndcg_score(Y, scores, k=k), rel=1e-6)
+    full = TopK.from_scores(scores, n_labels)
+    assert lrap(Y, full) == pytest.approx(
+        label_ranking_average_precision_score(Y, scores), rel=1e-6)
+    partial = TopK.from_scores(scores, 4)
+    assert lrap(Y, partial) <= lrap(Y, full) + 1e-12
+
+
+# -- input handling and evaluate ------------------------------------------------------------
+
+
+def test_input_formats_agree():
+    Y = np.array([[1, 0, 1, 0], [0, 0, 0, 0], [1, 1, 1, 1]])
+    topk = TopK.from_scores(np.arange(12, dtype=np.float32).reshape(3, 4), 3)
+    with_explicit = sp.csr_matrix((np.array([2.0, 0.0, 0.5, 1, 1, 1, 1]),
+                                   np.array([0, 1, 2, 0, 1, 2, 3]), [0, 3, 3, 7]), shape=(3, 4))
+    duplicated = sp.coo_matrix((np.ones(8), ([0, 0, 0, 2, 2, 2, 2, 2],
+                                             [0, 2, 2, 0, 1, 2, 3, 3])), shape=(3, 4))
+    expected = evaluate(Y, topk, Y)
+    for variant in (Y.tolist(), Y.astype(bool), with_explicit, duplicated, sp.csr_array(Y),
+                    sp.csc_matrix(Y)):
+        assert evaluate(variant, topk, variant) == expected
+    assert with_explicit.nnz == 7 and duplicated.nnz == 8  # inputs not modified
+
+
+def test_evaluate_keys_and_values():
+    rng = np.random.default_rng(3)
+    Y = sp.csr_matrix(rng.random((30, 10)) < 0.3)
+    topk = TopK.from_scores(rng.random((30, 10)), 6)
+    y_pred = topk.label_sets(0.6)
+    p = propensities(Y)
+    report = evaluate(Y, topk, y_pred, ks=(1, 3, 5), propensity=p)
+    ranking_keys = [f"{m}@{k}" for m in ("p", "r", "ndcg", "f1", "psp") for k in (1, 3, 5)]
+    set_keys = ["micro_f1", "macro_f1", "samples_f1", "micro_precision", "micro_recall"]
+    assert list(report) == ranking_keys + ["lrap"] + set_keys + ["n_docs",
+                                                                 "n_labels_evaluated"]
+    for k in (1, 3, 5):
+        assert report[f"p@{k}"] == precision_at_k(Y, topk, k)
+        assert report[f"r@{k}"] == recall_at_k(Y, topk, k)
+        assert report[f"ndcg@{k}"] == ndcg_at_k(Y, topk, k)
+        assert report[f"f1@{k}"] == f1_at_k(Y, topk, k)
+        assert report[f"psp@{k}"] == psp_at_k(Y, topk, k, p)
+    assert report["lrap"] == lrap(Y, topk)
+    assert report["macro_f1"] == f1_macro(Y, y_pred)
+    assert report["samples_f1"] == f1_samples(Y, y_pred)
+    assert report["micro_f1"] == f1_micro(Y, y_pred)
+    assert report["n_docs"] == 30 and isinstance(report["n_docs"], int)
+    present = np.asarray(Y.sum(0)).ravel() + np.asarray(y_pred.sum(0)).ravel() > 0
+    assert report["n_labels_evaluated"] == present.sum()
+    short = evaluate(Y, topk, ks=(2,))
+    assert list(short) == ["p@2", "r@2", "ndcg@2", "f1@2", "lrap", "n_docs",
+                           "n_labels_evaluated"]
+    assert short["n_labels_evaluated"] == (np.asarray(Y.sum(0)).ravel() > 0).sum()
+
+
+def test_k_beyond_topk_and_no_documents():
+    topk = TopK.from_scores([[0.3, 0.9]], 1)
+    assert precision_at_k([[1, 1]], topk, 5) == pytest.approx(1 / 5)
+    assert f1_at_k([[1, 1]], topk, 5) == pytest.approx(2 * 1 / (1 + 2))
+    empty = TopK.empty(0, 3, 4)
+    report = evaluate(np.zeros((0, 4)), empty, np.zeros((0, 4)))
+    assert report["n_docs"] == 0 and report["p@1"] == 0.0 and report["samples_f1"] == 0.0
+
+
+def test_large_label_ids_do_not_overflow():
+    n_labels = 2**31 - 1
+    Y = sp.csr_matrix((np.ones(3), [n_labels - 1, 5, n_labels - 2], [0, 1, 2, 3]),
+                      shape=(3, n_labels))
+    topk = TopK(np.array([[n_labels - 1, 5], [n_labels - 1, 5], [4, -1]]),
+                np.array([[2.0, 1.0], [2.0, 1.0], [1.0, -np.inf]]), n_labels)
+    assert precision_at_k(Y, topk, 1) == pytest.approx(1 / 3)
+    assert recall_at_k(Y, topk, 2) == pytest.approx(2 / 3)
+
+
+# -- validation -----------------------------------------------------------------------------
+
+
+def test_parameter_validation():
+    topk = TopK.from_scores(np.eye(3), 2)
+    Y = np.eye(3)
+
+    def raises(name, fn, *args, **kwargs):
+        with pytest.raises(InvalidParameterError) as info:
+            fn(*args, **kwargs)
+        assert info.value.name == name
+
+    raises("y_true", precision_at_k, np.eye(4, 3), topk, 1)
+    raises("y_true", ndcg_at_k, np.eye(3, 4), topk, 1)
+    raises("y_true", lrap, np.ones(3), topk)
+    raises("topk", recall_at_k, Y, Y, 1)
+    for bad_k in (0, -1, 1.5, True, "3"):
+        raises("k", precision_at_k, Y, topk, bad_k)
+        raises("k", psp_at_k, Y, topk, bad_k, np.ones(3))
+    raises("ks", evaluate, Y, topk, ks=(1, 0))
+    raises("propensities", psp_at_k, Y, topk, 1, np.ones(4))
+    raises("propensities", psp_at_k, Y, topk, 1, np.array([1.0, 0.0, 0.5]))
+    raises("propensities", evaluate, Y, topk, propensity=np.ones(2))
+    raises("y_pred", f1_micro, Y, np.eye(3, 4))
+    raises("y_pred", evaluate, Y, topk, np.eye(2, 3))
+    raises("labels", f1_macro, Y, Y, labels="some")
+    raises("zero_division", f1_samples, Y, Y, zero_division="warn")
+    raises("n_docs", propensities, Y, n_docs=0)
+
+
+# -- scale ---------------------------------------------------------------------------------
+
+
+def test_sparse_scale_smoke_without_densifying():
+    rng = np.random.default_rng(7)
+    n, n_labels, k = 1000, 200_000, 10
+    per_doc = rng.integers(1, 20, n)
+    rows = np.repeat(np.arange(n), per_doc)
+    cols = rng.integers(0, n_labels, per_doc.sum())
+    Y = sp.csr_matrix((np.ones(rows.size, np.float32), (rows, cols)), shape=(n, n_labels))
+    indices = rng.integers(0, n_labels, (n, k))
+    indices[:, 0] = cols[np.concatenate([[0], np.cumsum(per_doc)[:-1]])]  # a sure hit
+    scores = -np.sort(-rng.random((n, k)), axis=1)
+    indices[::3, -2:], scores[::3, -2:] = -1, -np.inf
+    topk = TopK(indices, scores, n_labels)
+    y_pred = topk.label_sets(0.5)
+    p = propensities(Y)
+    tracemalloc.start()
+    try:
+        report = evaluate(Y, topk, y_pred, ks=(1, 3, 5, 10), propensity=p)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 30e6  # a dense boolean n x n_labels alone would be 200 MB
+    assert all(np.isfinite(v) for v in report.values())
+    assert report["p@1"] == 1.0 and 0 < report["lrap"] < 1
