@@ -200,7 +200,7 @@ def _samples(c: _Counts, zero_division: float) -> float:
         return 0.0
     den = c.pred_doc + c.true_doc
     f1 = _safe_div(2 * c.tp_doc, den)
-    pass
+    f1[den == 0] = zero_division
     return float(f1.mean())
 
 

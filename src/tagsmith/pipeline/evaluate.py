@@ -26,12 +26,9 @@ def propensities_for(classifier) -> np.ndarray | None:
 
     from tagsmith.metrics import propensities
 
-    counts = classifier.label_counts
-    # propensities() takes a label matrix; a 1-row summary with the counts as data is
-    # not equivalent, so build the column sums it needs directly
-    fake = sp.csr_matrix((counts.astype(np.float32), np.arange(len(counts)),
-                          [0, len(counts)]), shape=(1, len(counts)))
-    return propensities(fake, n_docs=classifier.n_train_docs)
+    # one row holding the label counts: propensities() sums columns
+    counts = sp.csr_matrix(classifier.label_counts[None, :].astype(np.float64))
+    return propensities(counts, n_docs=classifier.n_train_docs)
 
 
 def evaluate_topk(classifier, Y, topk: TopK, *, ks: Sequence[int] = DEFAULT_KS,

@@ -1,0 +1,408 @@
+"""Vocabulary loaders: TSV, CSV and SKOS (a real STW slice) into a LabelSpace."""
+
+import gzip
+import importlib.util
+import logging
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tagsmith.data.labelspace import Label, LabelSpace
+from tagsmith.data.vocab import (
+    load_or_update,
+    load_vocabulary,
+    save_vocabulary_csv,
+    save_vocabulary_tsv,
+)
+from tagsmith.exceptions import (
+    InvalidParameterError,
+    MissingDependencyError,
+    UnsupportedFormatError,
+    VocabularyError,
+)
+
+DATA = Path(__file__).parent / "data"
+SLICE = DATA / "stw-slice.ttl"
+SLICE_TSV = DATA / "stw-slice-en.tsv"
+CSV = DATA / "vocab.csv"
+STW = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "stw"
+S = "http://zbw.eu/stw/"
+#: what make_stw_slice.py wrote: 173 skos:Concept + 12 deprecated zbwext:Descriptor-only
+SLICE_CONCEPTS = 185
+
+needs_rdflib = pytest.mark.skipif(importlib.util.find_spec("rdflib") is None,
+                                  reason="rdflib not installed")
+
+
+def _gzip_copy(src: Path, dst: Path) -> Path:
+    dst.write_bytes(gzip.compress(src.read_bytes()))
+    return dst
+
+
+@pytest.fixture(scope="module")
+def slice_graph():
+    rdflib = pytest.importorskip("rdflib")
+    graph = rdflib.Graph()
+    graph.parse(SLICE, format="turtle")
+    return graph
+
+
+@pytest.fixture(scope="module")
+def stw_slice():
+    pytest.importorskip("rdflib")
+    return load_vocabulary(SLICE)
+
+
+# -- SKOS -----------------------------------------------------------------------------------
+def _sparql_set(graph, query: str) -> set:
+    prefixes = ("PREFIX skos: <http://www.w3.org/2004/02/skos/core#>\n"
+                "PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>\n"
+                "PREFIX owl: <http://www.w3.org/2002/07/owl#>\n")
+    return {tuple(str(v) for v in row) for row in graph.query(prefixes + query)}
+
+
+def test_skos_slice_concepts_counted_independently(stw_slice, slice_graph):
+    concepts = _sparql_set(slice_graph, "SELECT DISTINCT ?c WHERE "
+                           "{ ?c a/rdfs:subClassOf* skos:Concept FILTER(isIRI(?c)) }")
+    assert len(stw_slice) == len(concepts) == SLICE_CONCEPTS
+    assert set(stw_slice.uris) == {c for (c,) in concepts}
+    assert stw_slice.uris == sorted(stw_slice.uris)  # ids are reproducible: sorted by URI
+    assert stw_slice.name == "stw-slice" and stw_slice.languages == ["de", "en"]
+
+
+def test_skos_known_concept_has_real_labels(stw_slice):
+    label = stw_slice[stw_slice.id_of(S + "descriptor/10176-6")]
+    assert label.pref_labels == {"en": "Household production", "de": "Haushaltsproduktion"}
+    assert label.alt_labels == {"en": ["Home production"]}
+    assert label.description["en"] == "Goods and services produced by households for their own use."
+    assert label.broader == [S + "descriptor/10177-4", S + "thsys/70814"]
+    family = stw_slice[stw_slice.id_of(S + "descriptor/10173-5")]
+    assert family.alt_labels["de"] == ["Familienökonomie", "Ökonomische Theorie der Familie"]
+    assert len(family.alt_labels["en"]) == 5
+    households = stw_slice[stw_slice.id_of(S + "thsys/70814")]
+    assert households.notation == "W.33" and households.pref_labels["en"] == "W.33  Households"
+    assert stw_slice.lookup("Household production") == stw_slice.id_of(S + "descriptor/10176-6")
+
+
+def test_skos_hierarchy_matches_the_file(stw_slice, slice_graph):
+    pairs = _sparql_set(slice_graph, "SELECT ?c ?p WHERE { { ?c skos:broader ?p } UNION "
+                        "{ ?p skos:narrower ?c } }")
+    loaded = {(label.uri, parent) for label in stw_slice for parent in label.broader}
+    assert loaded == pairs and len(pairs) > 200
+    for child in range(len(stw_slice)):
+        for parent in stw_slice.broader_ids(child):
+            assert child in stw_slice.narrower_ids(parent)
+    n_narrower = sum(len(stw_slice.narrower_ids(i)) for i in range(len(stw_slice)))
+    assert n_narrower == len(pairs)
+    top = stw_slice.id_of(S + "thsys/w")
+    assert stw_slice.broader_ids(top) == [] and top in stw_slice.roots()
+    assert {stw_slice.uri_of(i) for i in stw_slice.narrower_ids(top)} == {
+        S + "thsys/70814", S + "thsys/70818", S + "thsys/70819", S + "thsys/70823"}
+
+
+def test_skos_deprecated_concepts(stw_slice, slice_graph):
+    deprecated = _sparql_set(slice_graph, "SELECT ?c WHERE { ?c owl:deprecated true }")
+    assert {stw_slice.uri_of(i) for i in range(len(stw_slice)) if stw_slice.deprecated_mask[i]} \
+        == {c for (c,) in deprecated}
+    assert stw_slice.deprecated_mask.sum() == 13
+    waste = stw_slice[stw_slice.id_of(S + "thsys/70818")]  # W.32, deprecated in STW 9.06
+    assert waste.deprecated and waste.notation == "W.32"
+    # typed zbwext:Descriptor only, no prefLabel: named from rdfs:label
+    old = stw_slice[stw_slice.id_of(S + "descriptor/10613-3")]
+    assert old.deprecated
+    assert old.pref_labels == {"en": "Labour migration", "de": "Arbeitsmigration"}
+
+
+def test_skos_fingerprint_deterministic(stw_slice):
+    again = load_vocabulary(SLICE)
+    assert again == stw_slice and again.fingerprint == stw_slice.fingerprint
+
+
+def test_skos_slice_agrees_with_its_tsv(stw_slice):
+    tsv = load_vocabulary(SLICE_TSV)
+    current = [label.uri for label in stw_slice if not label.deprecated]
+    assert tsv.uris == current and len(tsv) == 172
+    assert tsv.names("en") == [stw_slice.name_of(stw_slice.id_of(u), "en") for u in current]
+
+
+@needs_rdflib
+def test_skos_details_on_inline_turtle(tmp_path):
+    path = tmp_path / "tiny.ttl"
+    path.write_text("""
+@prefix skos: <http://www.w3.org/2004/02/skos/core#> .
+@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
+@prefix ex: <http://example.org/> .
+ex:Sub rdfs:subClassOf ex:Mid . ex:Mid rdfs:subClassOf skos:Concept .
+ex:b a skos:Concept ; skos:prefLabel "bee" ; skos:notation "2", "10" ;
+    skos:scopeNote "a note"@en ; skos:definition "a definition"@en ; skos:scopeNote "Notiz"@de ;
+    skos:narrower ex:a .
+ex:a a ex:Sub ; skos:prefLabel "ay"@en ; skos:broader ex:outside ;
+    skos:altLabel "z"@en, "y"@en .
+ex:notaconcept skos:prefLabel "nope"@en .
+_:blank a skos:Concept ; skos:prefLabel "anonymous"@en .
+""", encoding="utf-8")
+    space = load_vocabulary(path, language="fi")
+    assert space.uris == ["http://example.org/a", "http://example.org/b"]
+    a, b = space
+    assert a.broader == ["http://example.org/b"]  # inverse narrower; outside URI dropped
+    assert a.alt_labels == {"en": ["y", "z"]}
+    assert b.pref_labels == {"fi": "bee"}  # untagged literal: the given language
+    assert b.notation == "10"  # the first in sorted order
+    assert b.description == {"en": "a definition", "de": "Notiz"}
+
+
+@needs_rdflib
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:rdflib")  # rdflib's own JSON-LD parser
+@pytest.mark.parametrize("suffix, rdf_format", [(".rdf", "xml"), (".nt", "nt"),
+                                                (".jsonld", "json-ld"), (".owl", "xml")])
+def test_skos_other_rdf_syntaxes(stw_slice, slice_graph, tmp_path, suffix, rdf_format):
+    path = tmp_path / f"stw{suffix}"
+    slice_graph.serialize(path, format=rdf_format, encoding="utf-8")
+    assert load_vocabulary(path) == stw_slice
+
+
+def test_skos_gz_and_explicit_format(stw_slice, tmp_path):
+    assert load_vocabulary(_gzip_copy(SLICE, tmp_path / "stw.ttl.gz")) == stw_slice
+    shutil.copy(SLICE, tmp_path / "stw.data")
+    assert load_vocabulary(tmp_path / "stw.data", format="skos") == stw_slice
+
+
+def test_skos_through_csv_keeps_every_field(stw_slice, tmp_path):
+    path = save_vocabulary_csv(stw_slice, tmp_path / "stw.csv")
+    back = load_vocabulary(path)
+    assert back == stw_slice and back.fingerprint == stw_slice.fingerprint
+
+
+# -- TSV and CSV --------------------------------------------------------------------------------
+def test_tsv_loads_names_and_notation(tmp_path):
+    space = load_vocabulary(SLICE_TSV)
+    assert space.name_of(space.id_of(S + "descriptor/10176-6")) == "Household production"
+    assert space[space.id_of(S + "thsys/70814")].pref_labels == {"en": "W.33  Households"}
+    path = tmp_path / "v.tsv"
+    path.write_text("# comment\n\n<http://x/a>\tapple\tA1\textra\nhttp://x/b\n"
+                    "<http://x/c>\t\tC\n", encoding="utf-8")
+    space = load_vocabulary(path, language="fi")
+    assert [lab.pref_labels for lab in space] == [{"fi": "apple"}, {}, {}]
+    assert [lab.notation for lab in space] == ["A1", None, "C"]
+    assert space.name_of(1) == "http://x/b"
+
+
+def test_tsv_round_trip(tmp_path):
+    space = load_vocabulary(SLICE_TSV)
+    out = save_vocabulary_tsv(space, tmp_path / "out.tsv")
+    assert out.read_text(encoding="utf-8") == SLICE_TSV.read_text(encoding="utf-8")
+    back = load_vocabulary(out)
+    assert back == space and back.fingerprint == space.fingerprint
+    notated = LabelSpace([Label("u:a", {"de": "Ä\tb"}, notation="N1"), Label("u:b")])
+    back = load_vocabulary(save_vocabulary_tsv(notated, tmp_path / "n.tsv", "de"), language="de")
+    assert [lab.notation for lab in back] == ["N1", None]
+    assert back.names("de") == ["Ä b", "u:b"]
+
+
+def test_csv_loads_every_column():
+    space = load_vocabulary(CSV)
+    assert len(space) == 6 and space.languages == ["de", "en"]
+    econ = space[space.id_of(S + "descriptor/10177-4")]  # <bracketed> URI in the file
+    assert econ.pref_labels == {"en": "Household economics", "de": "Haushaltsökonomik"}
+    assert econ.alt_labels == {"en": ["Household decision making",
+                                      "Household economic behaviour"],
+                               "de": ["Haushaltsökonomie"]}
+    assert space[space.id_of(S + "thsys/70814")].notation == "W.33"
+    production = space[space.id_of(S + "descriptor/10176-6")]
+    assert production.broader == [S + "descriptor/10177-4", S + "thsys/70814"]
+    assert production.description == {
+        "en": "Goods and services produced by households for their own use."}
+    old = space[space.id_of(S + "descriptor/11032-4")]
+    assert old.deprecated and old.description["en"] == \
+        'Deprecated, replaced by "Household survey"'
+    assert space.deprecated_mask.tolist() == [False] * 5 + [True]
+    assert space.narrower_ids(space.id_of(S + "thsys/70814")) == [2, 3, 4]
+
+
+def test_csv_round_trip(tmp_path):
+    space = load_vocabulary(CSV)
+    first = save_vocabulary_csv(space, tmp_path / "a.csv")
+    back = load_vocabulary(first)
+    assert back == space and back.fingerprint == space.fingerprint
+    second = save_vocabulary_csv(back, tmp_path / "b.csv")
+    assert second.read_bytes() == first.read_bytes()
+    assert first.read_text(encoding="utf-8").splitlines()[0] == (
+        "uri,label_de,label_en,altlabel_de,altlabel_en,description_en,notation,broader,deprecated")
+
+
+def test_csv_lenient_header(tmp_path):
+    path = tmp_path / "v.csv"
+    path.write_text("\ufeffURI,Label,Label_fi,comment\nhttp://x/a,apple,omena,ignored\n"
+                    "\nhttp://x/b,,,\n", encoding="utf-8")
+    space = load_vocabulary(path, language="en")
+    assert [lab.pref_labels for lab in space] == [{"en": "apple", "fi": "omena"}, {}]
+
+
+def test_gz_files_load_identically(tmp_path):
+    for src in (SLICE_TSV, CSV):
+        gz = _gzip_copy(src, tmp_path / (src.name + ".gz"))
+        assert load_vocabulary(gz) == load_vocabulary(src)
+    space = load_vocabulary(CSV)
+    out = save_vocabulary_csv(space, tmp_path / "out.csv.gz")
+    assert out.read_bytes()[:2] == b"\x1f\x8b" and load_vocabulary(out) == space
+    assert save_vocabulary_csv(space, tmp_path / "again.csv.gz").read_bytes() == out.read_bytes()
+
+
+# -- stable ids -------------------------------------------------------------------------------
+@needs_rdflib
+def test_load_or_update_keeps_ids(stw_slice, slice_graph, tmp_path):
+    import rdflib
+
+    removed = [S + "descriptor/10176-6", S + "thsys/70819"]
+    graph = rdflib.Graph()
+    for triple in slice_graph:
+        if str(triple[0]) not in removed and str(triple[2]) not in removed:
+            graph.add(triple)
+    skos = rdflib.namespace.SKOS
+    for uri, name in [("http://example.org/new/2", "Zebra"), ("http://example.org/new/1", "Ant")]:
+        graph.add((rdflib.URIRef(uri), rdflib.RDF.type, skos.Concept))
+        graph.add((rdflib.URIRef(uri), skos.prefLabel, rdflib.Literal(name, lang="en")))
+    path = tmp_path / "stw-next.ttl"
+    graph.serialize(path, format="turtle")
+
+    merged = load_or_update(path, stw_slice)
+    assert merged.is_compatible_prefix_of(merged) and stw_slice.is_compatible_prefix_of(merged)
+    assert len(merged) == len(stw_slice) + 2
+    for uri in stw_slice.uris:
+        assert merged.id_of(uri) == stw_slice.id_of(uri)
+    for uri in removed:
+        assert merged[merged.id_of(uri)].deprecated
+    assert merged.uris[-2:] == ["http://example.org/new/1", "http://example.org/new/2"]
+    assert merged.name_of(len(merged) - 1) == "Zebra"
+    assert merged.deprecated_mask.sum() == stw_slice.deprecated_mask.sum() + 2
+    assert load_or_update(path, None) == load_vocabulary(path)
+
+
+# -- errors -----------------------------------------------------------------------------------
+def test_duplicate_uri_reports_both_lines(tmp_path):
+    path = tmp_path / "dup.tsv"
+    path.write_text("<http://x/a>\ta\n<http://x/b>\tb\n\n<http://x/a>\tagain\n", encoding="utf-8")
+    with pytest.raises(VocabularyError) as err:
+        load_vocabulary(path)
+    assert err.value.line == 4 and str(err.value).startswith(f"{path}:4: ")
+    assert "http://x/a" in str(err.value) and "line 1" in str(err.value)
+
+
+def test_malformed_line_fails_or_is_skipped(tmp_path, caplog):
+    path = tmp_path / "bad.tsv"
+    path.write_text("<http://x/a>\ta\n\tno uri\n<http://x/b c>\tspace\n<http://x/d>\td\n"
+                    "<http://x/a>\tdup\n", encoding="utf-8")
+    with pytest.raises(VocabularyError, match=r"bad\.tsv:2: ") as err:
+        load_vocabulary(path)
+    assert err.value.path == str(path) and err.value.line == 2
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        space = load_vocabulary(path, on_error="skip")
+    assert space.uris == ["http://x/a", "http://x/d"] and space.names() == ["a", "d"]
+    assert "skipped 3" in caplog.text and "lines 2, 3, 5" in caplog.text
+
+
+def test_csv_errors(tmp_path):
+    path = tmp_path / "nouri.csv"
+    path.write_text("id,label_en\nhttp://x/a,a\n", encoding="utf-8")
+    with pytest.raises(VocabularyError, match=r"nouri\.csv:1: .*'id', 'label_en'"):
+        load_vocabulary(path)
+    bad = tmp_path / "bad.csv"
+    bad.write_text('uri,label_en,deprecated\nhttp://x/a,"multi\nline",maybe\nhttp://x/b,b,0\n',
+                   encoding="utf-8")
+    with pytest.raises(VocabularyError, match=r"bad\.csv:3: .*'maybe'"):
+        load_vocabulary(bad)
+    assert load_vocabulary(bad, on_error="skip").uris == ["http://x/b"]
+    empty = tmp_path / "empty.csv"
+    empty.write_text("", encoding="utf-8")
+    with pytest.raises(VocabularyError, match="empty"):
+        load_vocabulary(empty)
+
+
+def test_unknown_suffix_and_missing_file(tmp_path):
+    odd = tmp_path / "vocab.txt"
+    odd.write_text("<http://x/a>\ta\n", encoding="utf-8")
+    with pytest.raises(UnsupportedFormatError) as err:
+        load_vocabulary(odd)
+    assert str(odd) in str(err.value) and ".tsv" in str(err.value) and ".ttl" in str(err.value)
+    assert load_vocabulary(odd, format="tsv").uris == ["http://x/a"]
+    missing = tmp_path / "missing.tsv"
+    with pytest.raises(VocabularyError, match="missing.tsv"):
+        load_vocabulary(missing)
+    with pytest.raises(VocabularyError, match="not a file"):
+        load_vocabulary(tmp_path, format="tsv")
+    with pytest.raises(InvalidParameterError):
+        load_vocabulary(odd, on_error="ignore")
+    with pytest.raises(InvalidParameterError):
+        load_vocabulary(odd, format="xlsx")
+
+
+def test_unreadable_files(tmp_path):
+    latin = tmp_path / "latin.tsv"
+    latin.write_bytes("<http://x/a>\tÖl\n".encode("latin-1"))
+    with pytest.raises(VocabularyError, match=r"latin\.tsv: not UTF-8"):
+        load_vocabulary(latin)
+    fake_gz = tmp_path / "fake.tsv.gz"
+    fake_gz.write_bytes(b"not gzip")
+    with pytest.raises(VocabularyError, match=r"fake\.tsv\.gz"):
+        load_vocabulary(fake_gz)
+
+
+@needs_rdflib
+def test_broken_turtle_names_the_file(tmp_path):
+    path = tmp_path / "broken.ttl"
+    path.write_text(SLICE.read_text(encoding="utf-8")[:5000] + "\n<http://x/a> skos:prefLabel .\n",
+                    encoding="utf-8")
+    with pytest.raises(VocabularyError, match=r"broken\.ttl: not valid RDF \(turtle\)") as err:
+        load_vocabulary(path)
+    assert err.value.path == str(path)
+    gz = _gzip_copy(path, tmp_path / "broken.ttl.gz")
+    with pytest.raises(VocabularyError, match=r"broken\.ttl\.gz"):
+        load_vocabulary(gz)
+
+
+def test_missing_rdflib_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "rdflib", None)
+    with pytest.raises(MissingDependencyError, match=r"tagsmith\[skos\]"):
+        load_vocabulary(SLICE)
+
+
+def test_import_does_not_load_rdflib():
+    code = "import sys, tagsmith.data.vocab; print('rdflib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_failed_save_leaves_the_old_file(tmp_path):
+    path = save_vocabulary_tsv(LabelSpace.from_uris(["u:a"]), tmp_path / "v.tsv")
+    before = path.read_bytes()
+    broken = LabelSpace([Label("u:b", notation=42)])  # not a str: writing fails midway
+    with pytest.raises(AttributeError):
+        save_vocabulary_tsv(broken, path)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["v.tsv"]
+
+
+# -- the full STW ---------------------------------------------------------------------------------
+@needs_rdflib
+def test_full_stw(stw_slice):
+    if not (STW / "stw-skos.ttl.gz").exists():
+        pytest.skip("the STW dataset is not available")
+    start = time.perf_counter()
+    space = load_vocabulary(STW / "stw-skos.ttl.gz")
+    assert time.perf_counter() - start < 30
+    tsv = load_vocabulary(STW / "stw-en.tsv.gz")
+    # all concepts incl. deprecated ones; the README's 6,243 are the current ones (= the TSV)
+    assert len(space) == 7394 and (~space.deprecated_mask).sum() == 6243 == len(tsv)
+    current = [label for label in space if not label.deprecated]
+    assert [label.uri for label in current] == sorted(tsv.uris)
+    assert all(label.pref_labels["en"] == tsv.name_of(tsv.id_of(label.uri)) for label in current)
+    assert space.languages == ["de", "en"] and space.has_hierarchy
+    for uri in stw_slice.uris:  # the slice is a faithful excerpt
+        label = space[space.id_of(uri)]
+        sliced = stw_slice[stw_slice.id_of(uri)]
+        assert (label.pref_labels, label.alt_labels, label.deprecated) == \
+            (sliced.pref_labels, sliced.alt_labels, sliced.deprecated)
+        assert set(sliced.broader) <= set(label.broader)
