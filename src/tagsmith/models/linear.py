@@ -109,6 +109,8 @@ class LinearOVR(BaseModel):
         self._validate_params()
         X = check_features(X)
         Y = check_targets(Y, X.shape[0], soft_ok=True).tocsc()
+        # LIBLINEAR works in float64: convert once, not once per label
+        X64 = X.astype(np.float64)
         weights = check_sample_weight(sample_weight, X.shape[0])
         n_labels = Y.shape[1]
         columns: list[tuple[np.ndarray, np.ndarray]] = [None] * n_labels  # type: ignore[list-item]
@@ -118,7 +120,7 @@ class LinearOVR(BaseModel):
             target = np.zeros(X.shape[0], dtype=np.float64)
             start, end = Y.indptr[label], Y.indptr[label + 1]
             target[Y.indices[start:end]] = Y.data[start:end]
-            columns[label], intercepts[label] = self._fit_one(X, target, weights)
+            columns[label], intercepts[label] = self._fit_one(X64, target, weights)
             return label
 
         with ThreadPoolExecutor(max_workers=self._n_threads()) as pool, \
