@@ -13,11 +13,8 @@ re-exported here.
 
 from __future__ import annotations
 
-import contextlib
-import gzip
 import logging
 import os
-import tempfile
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -42,6 +39,7 @@ from tagsmith.data.readers import (
     read_tsv,
     split_label_cell,
 )
+from tagsmith.data.textio import atomic_text_writer
 from tagsmith.exceptions import CorpusFormatError, InvalidParameterError, UnknownLabelError
 
 __all__ = [
@@ -339,31 +337,10 @@ def write_tsv(records_or_docs: Iterable[Document | Record], path: str | Path,
     ``.gz`` paths are gzip-compressed.
     """
     path = Path(path)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with open(fd, "wb") as raw:
-            lines = (_tsv_line(item, label_space, n, path)
-                     for n, item in enumerate(records_or_docs, 1))
-            written = _write_lines(raw, lines, gz=path.suffix.lower() == ".gz")
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return written
-
-
-def _write_lines(raw, lines: Iterable[str], *, gz: bool) -> int:
     written = 0
-    with contextlib.ExitStack() as stack:
-        out = stack.enter_context(gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)) \
-            if gz else raw
-        for line in lines:
-            out.write(line.encode("utf-8"))
+    with atomic_text_writer(path) as out:
+        for number, item in enumerate(records_or_docs, 1):
+            out.write(_tsv_line(item, label_space, number, path))
             written += 1
     return written
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tagsmith.exceptions import DataError
@@ -29,3 +34,41 @@ def open_text(path: str | Path, *, newline: str | None = None) -> io.TextIOBase:
     if path.suffix == ".gz":
         return gzip.open(path, "rt", encoding="utf-8", newline=newline)
     return open(path, encoding="utf-8", newline=newline)
+
+
+@contextmanager
+def atomic_text_writer(path: str | Path) -> Iterator[io.TextIOBase]:
+    """A UTF-8 text stream that replaces ``path`` only once fully written.
+
+    Writes go to a temporary file in the same directory, which is synced and renamed
+    over ``path`` on success and removed on any error, so ``path`` is never left half
+    written. ``.gz`` paths are gzip-compressed with a fixed timestamp (same content,
+    same bytes); an existing file's permissions are kept.
+
+    >>> import tempfile, os
+    >>> name = os.path.join(tempfile.mkdtemp(), "out.txt")
+    >>> with atomic_text_writer(name) as out:
+    ...     _ = out.write("done\\n")
+    >>> open(name).read()
+    'done\\n'
+    """
+    path = Path(path)
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with open(fd, "wb") as raw:
+            stream = (gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0)
+                      if path.suffix.lower() == ".gz" else raw)
+            with io.TextIOWrapper(stream, encoding="utf-8", newline="") as text:
+                yield text
+                text.flush()
+                if stream is not raw:
+                    stream.close()
+                raw.flush()
+                os.fsync(raw.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

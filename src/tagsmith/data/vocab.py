@@ -33,13 +33,12 @@ import csv
 import gzip
 import io
 import logging
-import os
-import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from tagsmith.data.labelspace import Label, LabelSpace, strip_brackets
+from tagsmith.data.textio import atomic_text_writer
 from tagsmith.exceptions import (
     InvalidParameterError,
     MissingDependencyError,
@@ -125,7 +124,7 @@ def save_vocabulary_tsv(space: LabelSpace, path: str | Path, language: str = "en
     The label is the preferred name in ``language`` (empty if it has none); tabs and line
     breaks inside names become spaces. Other fields are not part of the TSV format.
     """
-    with _atomic_text(path) as out:
+    with atomic_text_writer(path) as out:
         for label in space:
             cols = [f"<{label.uri}>", _one_line(label.pref_labels.get(language, ""))]
             if label.notation:
@@ -158,7 +157,7 @@ def save_vocabulary_csv(space: LabelSpace, path: str | Path) -> Path:
         columns += [f"{kind}_{lang}" for lang in langs]
     columns += [name for name in ("notation", "broader", "deprecated")
                 if any(getattr(label, name) for label in space)]
-    with _atomic_text(path) as out:
+    with atomic_text_writer(path) as out:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(columns)
         writer.writerows([_csv_cell(label, column) for column in columns] for label in space)
@@ -374,18 +373,3 @@ def _reading(path: Path, newline: str | None = None) -> Iterator[io.TextIOBase]:
         raise VocabularyError(f"cannot read: {exc}", path=path) from exc
 
 
-@contextmanager
-def _atomic_text(path: str | Path) -> Iterator[io.TextIOBase]:
-    """A text stream that replaces ``path`` only once fully written (gzip for ``.gz``)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "xb") as raw:
-            stream = (gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0)
-                      if path.suffix == ".gz" else raw)
-            with io.TextIOWrapper(stream, encoding="utf-8", newline="") as text:
-                yield text
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
