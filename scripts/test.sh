@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up .venv with the test extras and run the whole test suite (what CI runs).
+# Set up .venv with the test extras, lint, and run the whole test suite (what CI runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
+.venv/bin/ruff check src tests benchmarks examples
 .venv/bin/python -m pytest "$@"
