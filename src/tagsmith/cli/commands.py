@@ -10,6 +10,7 @@ import click
 
 from tagsmith.cli import cli, print_json
 from tagsmith.exceptions import InvalidParameterError
+from tagsmith.models import available_models
 
 ERROR_POLICY = click.Choice(["fail", "skip"])
 
@@ -31,7 +32,8 @@ def _parse_params(pairs: tuple[str, ...], option: str) -> dict:
 @click.argument("corpus")
 @click.option("-o", "--output", required=True, help="Directory to write the model bundle to.")
 @click.option("--vocab", help="Vocabulary (TSV, CSV or SKOS); default: derived from the corpus.")
-@click.option("--model", default="linear", show_default=True, help="Model family.")
+@click.option("--model", type=click.Choice(available_models()), default="linear",
+              show_default=True, help="Model family.")
 @click.option("--dev", help="Labelled corpus for tuning thresholds.")
 @click.option("--dev-fraction", type=float, default=0.1, show_default=True,
               help="Without --dev, hold out this fraction of CORPUS to tune thresholds.")
@@ -42,7 +44,8 @@ def _parse_params(pairs: tuple[str, ...], option: str) -> dict:
               help="Malformed corpus lines: fail, or skip and count.")
 @click.option("--unknown-labels", type=ERROR_POLICY, default="fail", show_default=True,
               help="Labels not in the vocabulary: fail, or drop and count.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed for the dev split and the solver.")
 @click.pass_obj
 def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param, feature_param,
           on_error, unknown_labels, seed):

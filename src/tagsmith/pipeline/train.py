@@ -72,8 +72,9 @@ def _fit(texts, Y, options: TrainOptions, stage: str):
     X = featurizer.fit_transform(texts)
     params = dict(options.model_params)
     model = make_model(options.model, **params)
-    if "show_progress" in model.get_params() and "show_progress" not in params:
-        model.set_params(show_progress=options.show_progress)
+    defaults = {"show_progress": options.show_progress, "random_state": options.seed}
+    model.set_params(**{key: value for key, value in defaults.items()
+                        if key in model.get_params() and key not in params})
     logger.info("%s: fitting %s on %d x %d features, %d labels", stage, options.model,
                 X.shape[0], X.shape[1], Y.shape[1])
     model.fit(X, Y)
