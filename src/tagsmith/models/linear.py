@@ -123,11 +123,17 @@ class LinearOVR(BaseModel):
             columns[label], intercepts[label] = self._fit_one(X64, target, weights)
             return label
 
-        with ThreadPoolExecutor(max_workers=self._n_threads()) as pool, \
-                progress_bar(total=n_labels, desc="training labels", unit="label",
-                             enabled=self.show_progress) as bar:
-            for _ in pool.map(work, range(n_labels)):
-                bar.update(1)
+        pool = ThreadPoolExecutor(max_workers=self._n_threads())
+        try:
+            with progress_bar(total=n_labels, desc="training labels", unit="label",
+                              enabled=self.show_progress) as bar:
+                for _ in pool.map(work, range(n_labels)):
+                    bar.update(1)
+        except BaseException:
+            # Ctrl-C or a failed label: drop the queued labels instead of finishing them
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
         self.coef_ = _columns_to_csc(columns, X.shape[1])
         self.intercept_ = intercepts
         self.n_features_ = X.shape[1]
