@@ -4,9 +4,10 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT
 
 import tagsmith.cli as tagsmith_cli
+
+from conftest import ROOT
 
 tagsmith_cli._register_commands()
 FAST = ["--feature-param", "char_ngrams=null", "--feature-param", "min_df=1"]

@@ -1,15 +1,16 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import FAST_FEATURES
 from sklearn.metrics import f1_score, ndcg_score
-from tagsmith.data.vocab import load_vocabulary
 
+from tagsmith.data.vocab import load_vocabulary
 from tagsmith.exceptions import BundleError
 from tagsmith.pipeline.classifier import TextClassifier
 from tagsmith.pipeline.evaluate import evaluate_classifier
 from tagsmith.pipeline.io import read_labelled
 from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+from conftest import FAST_FEATURES
 
 
 @pytest.fixture(scope="module")
