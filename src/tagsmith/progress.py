@@ -51,12 +51,14 @@ def progress_bar(*, total: int | None, desc: str, unit: str = "it", enabled: boo
     >>> with progress_bar(total=3, desc="demo", enabled=False) as bar:
     ...     bar.update(3)
     """
+    bar: _NoProgress | _LogProgress
     if not enabled:
         bar = _NoProgress()
     elif sys.stderr.isatty():
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True)
+        bar = tqdm(total=total, desc=desc, unit=unit, leave=False,
+                   dynamic_ncols=True)
     else:
         bar = _LogProgress(total, desc, unit)
     try:

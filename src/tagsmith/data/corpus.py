@@ -207,6 +207,7 @@ class Corpus:
                            doc.doc_id, number, self.source, doc.metadata)
                     for number, doc in enumerate(self._documents, 1))
         on_error = report.skip_line if self.on_error == "skip" else "fail"
+        assert self.path is not None  # a corpus has either documents or a path
         return read_records(self.path, self.format, on_error=on_error)
 
     def _resolve(self, record: Record, report: ReadReport) -> Document:

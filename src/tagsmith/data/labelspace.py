@@ -112,7 +112,7 @@ class LabelSpace(Sequence[Label]):
     def __len__(self) -> int:
         return len(self._labels)
 
-    def __getitem__(self, index):  # type: ignore[override]
+    def __getitem__(self, index):
         return self._labels[index]
 
     def __iter__(self) -> Iterator[Label]:

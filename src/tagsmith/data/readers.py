@@ -173,7 +173,7 @@ def _error_handler(on_error: ErrorPolicy) -> Callable[[CorpusFormatError], None]
 
 def _open_binary(path: Path) -> IO[bytes]:
     if path.suffix.lower() == ".gz":
-        return gzip.open(path, "rb")
+        return gzip.GzipFile(path, "rb")  # type: ignore[return-value]  # GzipFile is IO[bytes]
     return open(path, "rb")
 
 
@@ -339,7 +339,8 @@ def _csv_columns(header: list[str], path: Path) -> dict[str, int]:
         found = ", ".join(repr(name) for name in names) or "none"
         raise CorpusFormatError(f"no 'text' column in the header; found columns: {found}",
                                 path=path, line=1)
-    columns = {key: lowered.index(key) for key in ("text", "labels", "id") if key in lowered}
+    columns: dict[str, int] = {key: lowered.index(key) for key in ("text", "labels", "id")
+                               if key in lowered}
     for i, name in enumerate(names):
         if lowered[i] not in columns:
             columns.setdefault(name, i)

@@ -216,6 +216,7 @@ def _csv_label(columns: list[tuple[str, str | None]], row: list[str]) -> Label |
         cell = cell.strip()
         if not cell or not kind:
             continue
+        lang = lang or ""
         if kind == "uri":
             label.uri = strip_brackets(cell)
         elif kind == "label":

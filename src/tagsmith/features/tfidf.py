@@ -109,7 +109,7 @@ class TfidfFeaturizer:
                 self.blocks_.append(_Block(analyzer, ngrams, [], np.zeros(0, np.float32)))
                 outputs.append(sp.csr_matrix((len(texts), 0), dtype=np.float32))
                 continue
-            terms = [None] * len(counter.vocabulary_)
+            terms = [""] * len(counter.vocabulary_)
             for term, index in counter.vocabulary_.items():
                 terms[index] = term
             df = np.bincount(counts.indices, minlength=counts.shape[1])

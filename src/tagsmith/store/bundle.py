@@ -63,7 +63,7 @@ class BundleWriter:
                 checksums[name] = _write_bytes(staging / name, _json_bytes(obj))
             for name, arrays in self._arrays.items():
                 buffer = io.BytesIO()
-                np.savez(buffer, **arrays)
+                np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy stub quirk
                 checksums[name] = _write_bytes(staging / name, buffer.getvalue())
             manifest = {
                 "format": FORMAT_NAME,

@@ -17,10 +17,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith.exceptions import InvalidParameterError, NotFittedError
-from tagsmith.models.base import SAMPLE_WEIGHT, SOFT_TARGETS
+from tagsmith.models.base import SAMPLE_WEIGHT, SOFT_TARGETS, BaseModel
 from tagsmith.topk import TopK
 
-Factory = Callable[[], object]
+Factory = Callable[[], BaseModel]
 
 
 def make_problem(n_docs: int = 160, n_features: int = 60, n_labels: int = 6, seed: int = 0):
@@ -116,7 +116,7 @@ def check_state_roundtrip(factory: Factory) -> None:
     meta, arrays = model.to_state()
     meta = json.loads(json.dumps(meta))  # must be JSON-able
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy stub quirk
     buffer.seek(0)
     with np.load(buffer, allow_pickle=False) as archive:  # must not need pickle
         loaded_arrays = {key: archive[key] for key in archive.files}
