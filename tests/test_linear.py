@@ -1,0 +1,40 @@
+"""Behaviour of the one-vs-rest linear model beyond the shared conformance suite."""
+
+import numpy as np
+import scipy.sparse as sp
+
+from tagsmith.models.linear import LinearOVR
+
+
+def test_soft_targets_are_learned_as_probabilities():
+    # two groups of identical documents; in group A the label's soft target is 0.8,
+    # in group B 0.1: the cross-entropy minimiser predicts those means
+    X = sp.csr_matrix(np.array([[1.0, 0.0]] * 20 + [[0.0, 1.0]] * 20))
+    Y = sp.csr_matrix(np.array([[0.8]] * 20 + [[0.1]] * 20))
+    model = LinearOVR(loss="logistic", C=1000.0, tol=1e-8, max_iter=10_000, n_jobs=1).fit(X, Y)
+    scores = model.predict_scores(np.array([[1.0, 0.0], [0.0, 1.0]]))[:, 0]
+    np.testing.assert_allclose(scores, [0.8, 0.1], atol=0.02)
+
+
+def test_integer_sample_weights_equal_duplicated_rows():
+    rng = np.random.default_rng(0)
+    X = sp.csr_matrix(rng.random((60, 8)) * (rng.random((60, 8)) < 0.5))
+    Y = sp.csr_matrix((rng.random((60, 2)) < 0.4).astype(np.float32))
+    weights = rng.integers(1, 4, size=60)
+    params = {"loss": "logistic", "C": 2.0, "tol": 1e-9, "max_iter": 10_000, "n_jobs": 1,
+              "prune_threshold": 0.0}
+    weighted = LinearOVR(**params).fit(X, Y, sample_weight=weights)
+    rows = np.repeat(np.arange(60), weights)
+    duplicated = LinearOVR(**params).fit(X[rows], Y[rows])
+    np.testing.assert_allclose(weighted.predict_scores(X), duplicated.predict_scores(X),
+                               atol=2e-3)
+
+
+def test_weights_are_pruned_and_kept_sparse():
+    rng = np.random.default_rng(1)
+    X = sp.random(200, 500, density=0.02, format="csr", random_state=1)
+    Y = sp.csr_matrix((rng.random((200, 3)) < 0.3).astype(np.float32))
+    dense = LinearOVR(prune_threshold=0.0, n_jobs=1).fit(X, Y)
+    pruned = LinearOVR(prune_threshold=0.05, n_jobs=1).fit(X, Y)
+    assert sp.issparse(pruned.coef_) and pruned.coef_.nnz < dense.coef_.nnz
+    assert np.all(np.abs(pruned.coef_.data) > 0.05)
