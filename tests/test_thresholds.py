@@ -72,3 +72,18 @@ def test_state_round_trip():
     again = type(result).from_state(meta, arrays)
     np.testing.assert_array_equal(again.per_label, result.per_label)
     assert again.min_labels == result.min_labels
+
+
+def test_explicit_zeros_in_y_true_are_not_labels():
+    rng = np.random.default_rng(2)
+    scores = rng.random((30, 3)).astype(np.float32)
+    y = (rng.random((30, 3)) < 0.4).astype(np.float32)
+    # every cell stored, the empty ones as explicit zeros
+    n, n_labels = y.shape
+    with_zeros = sp.csr_matrix((y.ravel(), np.tile(np.arange(n_labels), n),
+                                np.arange(0, n * n_labels + 1, n_labels)), shape=y.shape)
+    assert with_zeros.nnz > sp.csr_matrix(y).nnz  # the zeros really are stored
+    topk = TopK.from_scores(scores, 3)
+    a = tune_thresholds(sp.csr_matrix(y), topk, min_support=1)
+    b = tune_thresholds(with_zeros, topk, min_support=1)
+    np.testing.assert_array_equal(a.per_label, b.per_label)

@@ -15,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith.exceptions import InvalidParameterError
+from tagsmith.metrics import as_label_matrix, f1_micro, topk_hits
 from tagsmith.topk import TopK
 
 
@@ -42,19 +43,6 @@ class Thresholds:
         return cls(np.full(n_labels, value, np.float32), value, np.zeros(n_labels, bool))
 
 
-def _hits(y_true: sp.csr_matrix, topk: TopK) -> np.ndarray:
-    """Boolean n x k: is each top-k entry a true label of its document?"""
-    n, k = topk.indices.shape
-    y_true = sp.csr_matrix(y_true)
-    rows = np.repeat(np.arange(n), k)
-    cols = topk.indices.ravel()
-    valid = cols >= 0
-    keys_true = (np.repeat(np.arange(n, dtype=np.int64), np.diff(y_true.indptr)) * topk.n_labels
-                 + y_true.indices)
-    keys_pred = rows.astype(np.int64) * topk.n_labels + np.where(valid, cols, 0)
-    return (np.isin(keys_pred, keys_true) & valid).reshape(n, k)
-
-
 def _fbeta(tp, fp, fn, beta: float) -> np.ndarray:
     b2 = beta * beta
     denom = (1 + b2) * tp + b2 * fn + fp
@@ -69,12 +57,17 @@ def _cut_between(scores: np.ndarray, best: int) -> float:
     return float(scores[best]) - 1e-6
 
 
-def best_global_threshold(y_true, topk: TopK, *, beta: float = 1.0) -> float:
-    """Threshold maximising micro F-beta over all top-k entries."""
-    hits = _hits(y_true, topk)
+def best_global_threshold(y_true, topk: TopK, *, beta: float = 1.0,
+                          hits: np.ndarray | None = None) -> float:
+    """Threshold maximising micro F-beta over all top-k entries.
+
+    ``hits`` (n x k, from :func:`tagsmith.metrics.topk_hits`) may be passed when the
+    caller already has it.
+    """
+    hits = topk_hits(y_true, topk) if hits is None else hits
     valid = topk.valid
     scores, is_hit = topk.scores[valid], hits[valid]
-    n_pos = int(sp.csr_matrix(y_true).getnnz())
+    n_pos = int(as_label_matrix(y_true).nnz)
     if scores.size == 0 or n_pos == 0:
         return 0.5
     order = np.argsort(-scores, kind="stable")
@@ -108,10 +101,11 @@ def tune_thresholds(y_true, topk: TopK, *, beta: float = 1.0, min_support: int =
     if y_true.shape != (len(topk), topk.n_labels):
         raise InvalidParameterError("y_true", f"shape {(len(topk), topk.n_labels)}",
                                     y_true.shape)
-    global_thr = best_global_threshold(y_true, topk, beta=beta)
+    hits = topk_hits(y_true, topk)  # computed once, used by both searches
+    global_thr = best_global_threshold(y_true, topk, beta=beta, hits=hits)
     per_label = np.full(topk.n_labels, global_thr, dtype=np.float32)
-    support = np.bincount(y_true.indices, minlength=topk.n_labels)
-    own = _per_label_best(y_true, topk, support, beta)
+    support = np.bincount(as_label_matrix(y_true).indices, minlength=topk.n_labels)
+    own = _per_label_best(topk, hits, support, beta)
     tuned = (support >= min_support) & ~np.isnan(own)
     per_label[tuned] = own[tuned]
     result = Thresholds(per_label, global_thr, tuned)
@@ -120,8 +114,8 @@ def tune_thresholds(y_true, topk: TopK, *, beta: float = 1.0, min_support: int =
     return result
 
 
-def _per_label_best(y_true, topk: TopK, support: np.ndarray, beta: float) -> np.ndarray:
-    hits = _hits(y_true, topk)
+def _per_label_best(topk: TopK, hits: np.ndarray, support: np.ndarray,
+                    beta: float) -> np.ndarray:
     valid = topk.valid
     labels, scores, is_hit = topk.indices[valid], topk.scores[valid], hits[valid]
     out = np.full(topk.n_labels, np.nan, dtype=np.float32)
@@ -150,7 +144,5 @@ def _per_label_best(y_true, topk: TopK, support: np.ndarray, beta: float) -> np.
 
 
 def _best_min_labels(y_true, topk: TopK, per_label: np.ndarray) -> int:
-    from tagsmith.metrics import f1_micro
-
     scores = [f1_micro(y_true, topk.label_sets(per_label, min_labels=m)) for m in (0, 1)]
     return int(np.argmax(scores))

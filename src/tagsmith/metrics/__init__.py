@@ -29,6 +29,7 @@ from tagsmith.metrics.ranking import (
     propensities,
     psp_at_k,
     recall_at_k,
+    topk_hits,
 )
 from tagsmith.metrics.sets import (
     _counts,
@@ -63,6 +64,7 @@ __all__ = [
     "psp_at_k",
     "recall_at_k",
     "recall_micro",
+    "topk_hits",
 ]
 
 

@@ -68,6 +68,18 @@ def _hit_mask(y: sp.csr_matrix, indices: np.ndarray) -> np.ndarray:
     return valid & (keys[pos] == query)
 
 
+def topk_hits(y_true, topk: TopK) -> np.ndarray:
+    """Boolean ``n x k``: is each top-k entry a true label of its document?
+
+    Padding entries are never hits; explicit zeros in ``y_true`` are not labels.
+
+    >>> topk = TopK.from_scores([[0.9, 0.1, 0.5]], k=2)
+    >>> topk_hits([[1, 1, 0]], topk).tolist()
+    [[True, False]]
+    """
+    return _ranked(y_true, topk).hits
+
+
 def _ranked(y_true, topk: TopK, k_max: int | None = None) -> _Ranked:
     if not isinstance(topk, TopK):
         raise InvalidParameterError("topk", "a tagsmith.topk.TopK", type(topk).__name__)
