@@ -109,3 +109,14 @@ def test_console_script_runs(bundle):
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["format"] == "tagsmith-bundle"
+
+
+def test_mistyped_parameters_are_clear_errors(goemotions_small, tmp_path):
+    model_typo = run("train", goemotions_small["dev"], "--output", tmp_path / "m", "-p", "CC=2")
+    assert model_typo.exit_code == 2
+    assert "'CC'" in model_typo.output and "LinearOVR" in model_typo.output
+    assert "Traceback" not in model_typo.output
+    feature_typo = run("train", goemotions_small["dev"], "--output", tmp_path / "m",
+                       "--feature-param", "min_dff=3")
+    assert feature_typo.exit_code == 2 and "'min_dff'" in feature_typo.output
+    assert not (tmp_path / "m").exists()

@@ -53,15 +53,16 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
     from tagsmith.pipeline.io import read_labelled, resolve_label_space
     from tagsmith.pipeline.train import TrainOptions, train_classifier
 
+    options = TrainOptions(model=model, model_params=_parse_params(param, "--param"),
+                           featurizer_params=_parse_params(feature_param, "--feature-param"),
+                           dev_fraction=dev_fraction, refit=not no_refit, seed=seed,
+                           show_progress=not obj["quiet"])
+    options.validate()  # fail on a mistyped parameter before reading any data
     paths = [corpus] + ([dev] if dev and not vocab else [])
     label_space = resolve_label_space(paths, vocab, on_error=on_error)
     data = read_labelled(corpus, label_space, on_error=on_error, unknown_labels=unknown_labels)
     dev_data = (read_labelled(dev, label_space, on_error=on_error, unknown_labels=unknown_labels)
                 if dev else None)
-    options = TrainOptions(model=model, model_params=_parse_params(param, "--param"),
-                           featurizer_params=_parse_params(feature_param, "--feature-param"),
-                           dev_fraction=dev_fraction, refit=not no_refit, seed=seed,
-                           show_progress=not obj["quiet"])
     classifier = train_classifier(
         data.texts, data.Y, label_space, options=options,
         dev_texts=dev_data.texts if dev_data else None, dev_Y=dev_data.Y if dev_data else None)

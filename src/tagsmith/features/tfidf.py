@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith._params import check_param_names
 from tagsmith.exceptions import InvalidParameterError, NotFittedError
 
 # one- and two-letter tokens matter in short texts ("ok", "no", "i")
@@ -53,6 +54,12 @@ class TfidfFeaturizer:
         self.max_char_features = max_char_features
         self.lowercase = lowercase
         self.sublinear_tf = sublinear_tf
+
+    @classmethod
+    def from_params(cls, **params) -> TfidfFeaturizer:
+        """A new featurizer; unknown parameter names are a clear error."""
+        check_param_names(cls, params)
+        return cls(**params)
 
     # -- parameters ----------------------------------------------------------------------
     def get_params(self) -> dict:

@@ -34,4 +34,9 @@ def get_model_class(name: str):
 
 
 def make_model(name: str, **params):
-    return get_model_class(name)(**params)
+    """A new model of family ``name``; unknown parameter names are a clear error."""
+    from tagsmith._params import check_param_names
+
+    model_class = get_model_class(name)
+    check_param_names(model_class, params)
+    return model_class(**params)

@@ -10,12 +10,12 @@ state as JSON-able metadata plus numpy arrays, so bundles never need pickle.
 
 from __future__ import annotations
 
-import inspect
 from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith._params import check_param_names, keyword_params
 from tagsmith.exceptions import InvalidParameterError, NotFittedError
 from tagsmith.topk import TopK
 
@@ -35,18 +35,14 @@ class BaseModel:
     # -- parameters (sklearn style) ----------------------------------------------------
     @classmethod
     def _param_names(cls) -> list[str]:
-        signature = inspect.signature(cls.__init__)
-        return [p.name for p in signature.parameters.values()
-                if p.name != "self" and p.kind == p.KEYWORD_ONLY]
+        return keyword_params(cls)
 
     def get_params(self) -> dict:
         return {name: getattr(self, name) for name in self._param_names()}
 
     def set_params(self, **params) -> BaseModel:
-        valid = set(self._param_names())
+        check_param_names(type(self), params)
         for key, value in params.items():
-            if key not in valid:
-                raise InvalidParameterError(key, f"one of {sorted(valid)}", key)
             setattr(self, key, value)
         return self
 

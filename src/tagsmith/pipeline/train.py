@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith._params import check_param_names
 from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.features.tfidf import TfidfFeaturizer
-from tagsmith.models import make_model
+from tagsmith.models import get_model_class, make_model
 from tagsmith.pipeline.classifier import TextClassifier
 from tagsmith.pipeline.evaluate import evaluate_topk, tuning_k
 
@@ -51,6 +52,8 @@ class TrainOptions:
             raise InvalidParameterError("dev_fraction", "a number in [0, 1)", self.dev_fraction)
         if self.beta <= 0:
             raise InvalidParameterError("beta", "a number > 0", self.beta)
+        check_param_names(get_model_class(self.model), self.model_params)
+        check_param_names(TfidfFeaturizer, self.featurizer_params)
 
 
 def data_fingerprint(texts: Sequence[str], Y: sp.csr_matrix) -> str:
@@ -68,7 +71,7 @@ def data_fingerprint(texts: Sequence[str], Y: sp.csr_matrix) -> str:
 def _fit(texts, Y, options: TrainOptions, stage: str):
     started = time.perf_counter()
     logger.info("%s: features for %d documents", stage, len(texts))
-    featurizer = TfidfFeaturizer(**options.featurizer_params)
+    featurizer = TfidfFeaturizer.from_params(**options.featurizer_params)
     X = featurizer.fit_transform(texts)
     params = dict(options.model_params)
     model = make_model(options.model, **params)
