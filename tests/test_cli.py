@@ -120,3 +120,11 @@ def test_mistyped_parameters_are_clear_errors(goemotions_small, tmp_path):
                        "--feature-param", "min_dff=3")
     assert feature_typo.exit_code == 2 and "'min_dff'" in feature_typo.output
     assert not (tmp_path / "m").exists()
+
+
+def test_suggest_ignores_labels_after_a_tab(bundle):
+    plain = run("suggest", bundle, "--threshold", "0", "--k", "2", input="so sad today\n")
+    labelled = run("suggest", bundle, "--threshold", "0", "--k", "2",
+                   input="so sad today\t<urn:goemotions:sadness>\n")
+    assert plain.exit_code == labelled.exit_code == 0
+    assert plain.output == labelled.output

@@ -50,6 +50,8 @@ def test_label_sets_threshold_min_and_max():
 
 
 def test_invalid_inputs_are_reported():
+    with pytest.raises(InvalidParameterError, match="NaN"):
+        TopK.from_scores(np.array([[0.1, np.nan, 0.3]]), 2)
     with pytest.raises(InvalidParameterError, match="'k'"):
         TopK.from_scores(np.zeros((2, 3)), 0)
     with pytest.raises(InvalidParameterError, match="indices"):

@@ -74,6 +74,9 @@ class TopK:
         scores = np.asarray(scores, dtype=np.float32)
         if scores.ndim != 2:
             raise InvalidParameterError("scores", "a 2-D array", f"{scores.ndim}-D")
+        if np.isnan(scores).any():
+            raise InvalidParameterError("scores", "numbers (no NaN)",
+                                        f"{int(np.isnan(scores).sum())} NaN values")
         n_docs, n_labels = scores.shape
         k = _check_k(k, n_labels)
         if k == 0 or n_docs == 0:

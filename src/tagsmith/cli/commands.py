@@ -77,6 +77,11 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
                    f"micro-F1 {m['micro_f1']:.4f}  macro-F1 {m['macro_f1']:.4f}")
 
 
+def _text_column(line: str) -> str:
+    """The text of a line: everything before the first TAB (labels may follow)."""
+    return line.rstrip("\r\n").split("\t", 1)[0]
+
+
 def _read_documents(files: tuple[str, ...], whole_file: bool):
     """Yield (doc_id, text): one document per non-empty line, or per file."""
     from tagsmith.data.textio import open_text
@@ -84,7 +89,7 @@ def _read_documents(files: tuple[str, ...], whole_file: bool):
     if not files:
         for number, line in enumerate(sys.stdin, start=1):
             if line.strip():
-                yield f"stdin:{number}", line.rstrip("\n")
+                yield f"stdin:{number}", _text_column(line)
         return
     for name in files:
         with open_text(name) as handle:
@@ -93,7 +98,7 @@ def _read_documents(files: tuple[str, ...], whole_file: bool):
                 continue
             for number, line in enumerate(handle, start=1):
                 if line.strip():
-                    yield f"{name}:{number}", line.rstrip("\n").split("\t", 1)[0]
+                    yield f"{name}:{number}", _text_column(line)
 
 
 def _batches(iterable, size: int):
@@ -114,7 +119,11 @@ def _batches(iterable, size: int):
 @click.option("--whole-file", is_flag=True, help="Each FILE is one document (not one per line).")
 @click.option("--lang", default="en", show_default=True, help="Language of label names.")
 def suggest(bundle, files, k, threshold, fmt, whole_file, lang):
-    """Suggest labels for documents in FILES (one per line; '-' or none: stdin)."""
+    """Suggest labels for documents in FILES (one per line; '-' or none: stdin).
+
+    On a line, a TAB and whatever follows it are ignored, so a labelled TSV corpus
+    can be given as it is.
+    """
     from tagsmith.pipeline.classifier import TextClassifier
 
     classifier = TextClassifier.load(bundle)
