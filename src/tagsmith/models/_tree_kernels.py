@@ -1,0 +1,195 @@
+"""Compiled beam search over a trained label tree (see :mod:`tagsmith.models.tree`).
+
+Each tree node stores the weights of its children's classifiers as a small CSR
+matrix *by feature*: the sorted feature ids the node uses, and for each feature the
+(child, weight) entries. A document's sorted features are merged with a node's by
+galloping binary search, so scoring a node costs about ``nnz(x) * log(features of
+the node)`` plus the entries touched, whatever the node's size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+SCORE_SIGMOID = 0
+SCORE_L2_HINGE = 1
+SCORE_L3_HINGE = 2
+SCORE_CODES = {"sigmoid": SCORE_SIGMOID, "l2-hinge": SCORE_L2_HINGE, "l3-hinge": SCORE_L3_HINGE}
+
+
+@njit(nogil=True, cache=True, inline="always", error_model="numpy")
+def _log_score(margin, score):
+    if score == SCORE_SIGMOID:
+        if margin >= 0.0:
+            return -np.log1p(np.exp(-margin))
+        return margin - np.log1p(np.exp(margin))
+    gap = 1.0 - margin
+    if gap <= 0.0:
+        return 0.0
+    if score == SCORE_L2_HINGE:
+        return -gap * gap
+    return -gap * gap * gap
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _node_margins(x_data, x_indices, start, end, fs, fe, feat_ids, feat_entry_ptr,
+                  entry_child, entry_val, margins):
+    lo = fs
+    for p in range(start, end):
+        f = x_indices[p]
+        hi = fe
+        # galloping: the document's features are sorted, so lo only moves forward
+        step = 1
+        probe = lo
+        while probe < fe and feat_ids[probe] < f:
+            lo = probe + 1
+            probe = lo + step
+            step *= 2
+        if probe < fe:
+            hi = probe + 1
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if feat_ids[mid] < f:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo >= fe:
+            break
+        if feat_ids[lo] == f:
+            v = x_data[p]
+            for e in range(feat_entry_ptr[lo], feat_entry_ptr[lo + 1]):
+                margins[entry_child[e]] += v * entry_val[e]
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def beam_search(x_data, x_indices, x_indptr, node_slot_ptr, slot_target, slot_is_label,
+                slot_bias, node_feat_ptr, feat_ids, feat_entry_ptr, entry_child, entry_val,
+                max_children, beam_width, k, score, out_idx, out_score):
+    """Top-``k`` labels of every row of a CSR matrix (with sorted column indices)."""
+    n_docs = x_indptr.shape[0] - 1
+    for d in prange(n_docs):
+        start, end = x_indptr[d], x_indptr[d + 1]
+        beam_nodes = np.empty(beam_width, np.int64)
+        beam_scores = np.empty(beam_width, np.float64)
+        cand_nodes = np.empty(beam_width * max_children, np.int64)
+        cand_scores = np.empty(beam_width * max_children, np.float64)
+        margins = np.empty(max_children, np.float64)
+        top_label = np.full(k, -1, np.int64)
+        top_score = np.full(k, -np.inf, np.float64)
+        n_top = 0
+        beam_nodes[0] = 0
+        beam_scores[0] = 0.0
+        n_beam = 1
+        while n_beam > 0:
+            n_cand = 0
+            for b in range(n_beam):
+                node = beam_nodes[b]
+                s0 = node_slot_ptr[node]
+                n_children = node_slot_ptr[node + 1] - s0
+                for j in range(n_children):
+                    margins[j] = slot_bias[s0 + j]
+                _node_margins(x_data, x_indices, start, end, node_feat_ptr[node],
+                              node_feat_ptr[node + 1], feat_ids, feat_entry_ptr, entry_child,
+                              entry_val, margins)
+                for j in range(n_children):
+                    value = beam_scores[b] + _log_score(margins[j], score)
+                    if slot_is_label[s0 + j]:
+                        if n_top < k or value > top_score[n_top - 1]:
+                            # insertion into the sorted top-k list
+                            pos = n_top if n_top < k else k - 1
+                            while pos > 0 and top_score[pos - 1] < value:
+                                if pos < k:
+                                    top_score[pos] = top_score[pos - 1]
+                                    top_label[pos] = top_label[pos - 1]
+                                pos -= 1
+                            top_score[pos] = value
+                            top_label[pos] = slot_target[s0 + j]
+                            if n_top < k:
+                                n_top += 1
+                    else:
+                        cand_nodes[n_cand] = slot_target[s0 + j]
+                        cand_scores[n_cand] = value
+                        n_cand += 1
+            if n_cand <= beam_width:
+                for c in range(n_cand):
+                    beam_nodes[c] = cand_nodes[c]
+                    beam_scores[c] = cand_scores[c]
+                n_beam = n_cand
+            else:
+                order = np.argsort(-cand_scores[:n_cand])
+                for c in range(beam_width):
+                    beam_nodes[c] = cand_nodes[order[c]]
+                    beam_scores[c] = cand_scores[order[c]]
+                n_beam = beam_width
+        for j in range(k):
+            if j < n_top:
+                out_idx[d, j] = top_label[j]
+                out_score[d, j] = np.exp(top_score[j])
+            else:
+                out_idx[d, j] = -1
+                out_score[d, j] = -np.inf
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def balanced_two_means(data, indices, indptr, rows, n_iter, seed, local):
+    """Balanced spherical 2-means of the CSR rows ``rows`` (L2-normalised).
+
+    Returns a boolean mask: True for the rows of the first half (``ceil(n/2)`` rows).
+    ``local`` (int32, n_features) is scratch that must be -1 on entry; it is left so.
+    """
+    n = rows.shape[0]
+    half = (n + 1) // 2
+    n_used = 0
+    for r in range(n):
+        row = rows[r]
+        for p in range(indptr[row], indptr[row + 1]):
+            f = indices[p]
+            if local[f] < 0:
+                local[f] = n_used
+                n_used += 1
+    centroids = np.zeros((2, n_used), np.float64)
+    state = np.uint64(seed) * np.uint64(2654435761) + np.uint64(1442695040888963407)
+    state ^= state >> np.uint64(33)
+    first = np.int64(state % np.uint64(n))
+    state = state * np.uint64(6364136223846793005) + np.uint64(1)
+    second = np.int64((state >> np.uint64(11)) % np.uint64(n - 1))
+    if second >= first:
+        second += 1
+    for side, pick in ((0, first), (1, second)):
+        row = rows[pick]
+        for p in range(indptr[row], indptr[row + 1]):
+            centroids[side, local[indices[p]]] = data[p]
+    difference = np.empty(n, np.float64)
+    left = np.zeros(n, np.bool_)
+    previous = np.zeros(n, np.bool_)
+    for iteration in range(n_iter):
+        for r in range(n):
+            row = rows[r]
+            total = 0.0
+            for p in range(indptr[row], indptr[row + 1]):
+                j = local[indices[p]]
+                total += data[p] * (centroids[0, j] - centroids[1, j])
+            difference[r] = -total
+        order = np.argsort(difference, kind="mergesort")
+        left[:] = False
+        for r in range(half):
+            left[order[r]] = True
+        if iteration > 0 and np.array_equal(left, previous):
+            break
+        previous[:] = left
+        centroids[:] = 0.0
+        for r in range(n):
+            side = 0 if left[r] else 1
+            row = rows[r]
+            for p in range(indptr[row], indptr[row + 1]):
+                centroids[side, local[indices[p]]] += data[p]
+        for side in range(2):
+            norm = np.sqrt(np.sum(centroids[side] ** 2))
+            if norm > 0.0:
+                centroids[side] /= norm
+    for r in range(n):
+        row = rows[r]
+        for p in range(indptr[row], indptr[row + 1]):
+            local[indices[p]] = -1
+    return left

@@ -1,0 +1,576 @@
+"""Label tree for extreme label spaces (the Parabel / Bonsai / XR-Linear family).
+
+Training:
+
+1. **Label representations**: each label is the normalised sum of its positive
+   documents' feature vectors (PIFA), optionally concatenated with features of the
+   label's names (``fit(..., label_features=...)``, weighted by ``label_feature_weight``).
+2. **Tree**: recursive balanced spherical 2-means over those representations.
+   ``branching`` (a power of two) collapses ``log2(branching)`` binary splits into
+   one tree level, so ``branching=2`` is Parabel's binary tree and ``branching=16``
+   or more gives the shallow, wide trees of Bonsai and XR-Linear. A cluster of at
+   most ``leaf_size`` labels is a leaf, whose children are the labels themselves.
+3. **Node classifiers**: every node trains one binary linear classifier per child on
+   the documents that reach the node (those with a label below it). A child's
+   positives are the documents with a label below the child, its negatives the
+   node's other documents — the hard negatives that reached the node. The compiled
+   dual coordinate descent solver of :mod:`tagsmith.models._solver` trains the
+   classifiers of a tree level in parallel threads, with sample weights and soft
+   targets; weights below ``prune_threshold`` are dropped.
+
+Prediction is beam search: keep the ``beam_width`` best nodes per level, where a
+node's score is the product of its path's classifier scores; a label's score is its
+leaf path's product, in [0, 1].
+
+Memory stays bounded by the data: the features matrix, the label matrix, the label
+representations (pruned to ``max_rep_features`` per label) and per-level index
+arrays the size of the label matrix; nothing dense of docs x labels or features x
+labels is ever built.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import scipy.sparse as sp
+
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.models.base import (
+    SAMPLE_WEIGHT,
+    SOFT_TARGETS,
+    BaseModel,
+    check_features,
+    check_sample_weight,
+    check_targets,
+)
+from tagsmith.progress import progress_bar
+from tagsmith.topk import TopK, _check_k
+
+logger = logging.getLogger("tagsmith")
+
+LOSSES = ("squared_hinge", "logistic")
+SCORES = ("sigmoid", "l2-hinge", "l3-hinge")
+# documents per prediction call (bounds the output and keeps progress moving)
+PREDICT_BATCH = 65_536
+# margin of a child that was never trained (no training document reaches its node)
+UNREACHED_BIAS = 12.0
+
+
+class LabelTree(BaseModel):
+    """Label tree with linear node classifiers and beam search; scores in [0, 1].
+
+    Parameters (keyword-only): ``branching`` (children per internal node, a power of
+    two), ``leaf_size`` (most labels per leaf), ``max_depth``, ``beam_width``,
+    ``loss`` ("squared_hinge" or "logistic"), ``C``, ``tol`` and ``max_iter`` of the
+    solver, ``prune_threshold`` (smaller weights are dropped), ``score`` (how a margin
+    becomes a path score: "sigmoid", "l2-hinge" = exp(-max(0, 1-m)^2), "l3-hinge"),
+    ``max_rep_features`` (features kept per label representation for clustering),
+    ``label_feature_weight`` (weight of label-name features in the representation),
+    ``cluster_iter``, ``n_jobs`` (threads; ``None`` = all cores), ``random_state``,
+    ``show_progress``.
+
+    >>> import numpy as np
+    >>> X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.1], [0.1, 1.0]])
+    >>> Y = np.array([[1, 0], [0, 1], [1, 0], [0, 1]])
+    >>> model = LabelTree(C=10.0).fit(X, Y)
+    >>> model.predict_topk(np.array([[0.9, 0.0]]), k=1).indices.tolist()
+    [[0]]
+    """
+
+    name = "tree"
+    capabilities = frozenset({SAMPLE_WEIGHT, SOFT_TARGETS})
+
+    def __init__(self, *, branching: int = 16, leaf_size: int = 100, max_depth: int = 20,
+                 beam_width: int = 10, loss: str = "squared_hinge", C: float = 1.0,
+                 tol: float = 0.1, max_iter: int = 20, prune_threshold: float = 0.01,
+                 score: str = "sigmoid", max_rep_features: int | None = 2000,
+                 label_feature_weight: float = 0.0, cluster_iter: int = 20,
+                 n_jobs: int | None = None, random_state: int = 0,
+                 show_progress: bool = False):
+        self.branching = branching
+        self.leaf_size = leaf_size
+        self.max_depth = max_depth
+        self.beam_width = beam_width
+        self.loss = loss
+        self.C = C
+        self.tol = tol
+        self.max_iter = max_iter
+        self.prune_threshold = prune_threshold
+        self.score = score
+        self.max_rep_features = max_rep_features
+        self.label_feature_weight = label_feature_weight
+        self.cluster_iter = cluster_iter
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.show_progress = show_progress
+
+    # -- validation --------------------------------------------------------------------
+    def _validate_params(self) -> None:
+        def positive_int(name: str, minimum: int = 1) -> None:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise InvalidParameterError(name, f"an integer >= {minimum}", value)
+
+        positive_int("branching", 2)
+        if self.branching & (self.branching - 1):
+            raise InvalidParameterError("branching", "a power of two (2, 4, 8, 16, ...)",
+                                        self.branching)
+        positive_int("leaf_size", 2)
+        positive_int("max_depth")
+        positive_int("beam_width")
+        positive_int("max_iter")
+        positive_int("cluster_iter")
+        if self.loss not in LOSSES:
+            raise InvalidParameterError("loss", f"one of {LOSSES}", self.loss)
+        if self.score not in SCORES:
+            raise InvalidParameterError("score", f"one of {SCORES}", self.score)
+        for name, low in (("C", 0.0), ("tol", 0.0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= low:
+                raise InvalidParameterError(name, f"a number > {low}", value)
+        for name in ("prune_threshold", "label_feature_weight"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise InvalidParameterError(name, "a number >= 0", value)
+        if self.max_rep_features is not None:
+            positive_int("max_rep_features")
+        if self.n_jobs is not None and (isinstance(self.n_jobs, bool)
+                                        or not isinstance(self.n_jobs, int) or self.n_jobs == 0):
+            raise InvalidParameterError("n_jobs", "None, a positive integer or -1", self.n_jobs)
+
+    def _n_threads(self) -> int:
+        if self.n_jobs is None or self.n_jobs < 0:
+            return os.cpu_count() or 1
+        return self.n_jobs
+
+    # -- fitting -----------------------------------------------------------------------------
+    def fit(self, X, Y, sample_weight=None, *, label_features=None) -> LabelTree:
+        """Fit on features ``X`` (docs x features) and targets ``Y`` (docs x labels).
+
+        ``label_features`` (labels x features, e.g. the featurized label names) joins
+        the label representations used to build the tree when ``label_feature_weight``
+        is above 0.
+        """
+        self._validate_params()
+        X = check_features(X)
+        Y = check_targets(Y, X.shape[0], soft_ok=True)
+        weights = check_sample_weight(sample_weight, X.shape[0])
+        n_labels = Y.shape[1]
+        if label_features is not None:
+            label_features = check_features(label_features, n_features=X.shape[1])
+            if label_features.shape[0] != n_labels:
+                raise InvalidParameterError("label_features", f"{n_labels} rows (one per label)",
+                                            label_features.shape[0])
+        started = time.perf_counter()
+        reps = self._label_representations(
+            X, Y if weights is None else sp.csr_matrix(sp.diags(weights) @ Y), label_features)
+        nodes, node_labels = build_tree(reps, branching=self.branching, leaf_size=self.leaf_size,
+                                        max_depth=self.max_depth, n_iter=self.cluster_iter,
+                                        seed=self.random_state, n_threads=self._n_threads())
+        del reps
+        logger.info("label tree: %d labels in %d nodes, depth %d (%.1f s)", n_labels,
+                    len(nodes), _depth(nodes), time.perf_counter() - started)
+        self._build_structure(nodes)
+        self._train_nodes(X, Y, weights, nodes, node_labels)
+        self.n_features_ = X.shape[1]
+        self.n_labels_ = n_labels
+        return self
+
+    def _label_representations(self, X: sp.csr_matrix, Y: sp.csr_matrix,
+                               label_features: sp.csr_matrix | None) -> sp.csr_matrix:
+        """Row-normalised PIFA (+ label-name features), at most max_rep_features per row."""
+        Yc = Y.tocsc()
+        parts = []
+        chunk = 2048
+        for lo in range(0, Yc.shape[1], chunk):
+            block = (Yc[:, lo:lo + chunk].T.tocsr() @ X).tocsr()
+            parts.append(_normalize_rows(_prune_rows(block, self.max_rep_features)))
+        reps = sp.vstack(parts, format="csr") if parts else sp.csr_matrix((0, X.shape[1]))
+        if label_features is not None and self.label_feature_weight > 0:
+            names = _normalize_rows(label_features.tocsr()) * self.label_feature_weight
+            reps = _normalize_rows(sp.hstack([reps, names], format="csr"))
+        return reps.astype(np.float32)
+
+    def _build_structure(self, nodes: list) -> None:
+        slot_ptr = np.zeros(len(nodes) + 1, np.int64)
+        for i, (_, children) in enumerate(nodes):
+            slot_ptr[i + 1] = slot_ptr[i] + len(children)
+        self.node_slot_ptr_ = slot_ptr
+        self.slot_target_ = np.concatenate([children for _, children in nodes]).astype(np.int32)
+        self.slot_is_label_ = np.concatenate(
+            [np.full(len(children), is_leaf, np.uint8) for is_leaf, children in nodes])
+
+    def _train_nodes(self, X, Y, weights, nodes, node_labels) -> None:
+        from tagsmith.models._solver import LOSS_CODES, train_block
+
+        n_docs, n_labels = Y.shape
+        depth_of = _node_depths(nodes)
+        data = X.data
+        indices = X.indices
+        indptr = X.indptr.astype(np.int64)
+        Ycoo = Y.tocoo()
+        # documents of weight 0 are left out, exactly as if they were not there
+        keep = slice(None) if weights is None else weights[Ycoo.row] > 0
+        doc_of, label_of, value_of = (Ycoo.row[keep].astype(np.int64),
+                                      Ycoo.col[keep].astype(np.int64),
+                                      Ycoo.data[keep].astype(np.float64))
+        del Ycoo
+        doc_weight = np.ones(n_docs) if weights is None else weights
+        loss = LOSS_CODES[self.loss]
+        pool_buffers = _LocalMaps(X.shape[1])
+        n_threads = self._n_threads()
+        results: dict[int, list] = {}
+        n_slots = len(self.slot_target_)
+        with progress_bar(total=n_slots, desc="training tree nodes", unit="classifier",
+                          enabled=self.show_progress) as bar, \
+                ThreadPoolExecutor(max_workers=n_threads) as pool:
+            for depth in range(int(depth_of.max()) + 1):
+                blocks = _depth_blocks(depth, depth_of, nodes, node_labels, doc_of, label_of,
+                                       value_of, n_labels)
+                tasks = _split_tasks(blocks, nodes, indptr, n_threads)
+
+                def work(task, blocks=blocks):
+                    node, lo, hi = task
+                    rows, row_ptr, row_child, row_target = blocks[node]
+                    local = pool_buffers.get()
+                    out = train_block(data, indices, indptr, rows, row_ptr, row_child,
+                                      row_target, doc_weight[rows], len(nodes[node][1]), lo, hi,
+                                      float(self.C), 1.0, loss, float(self.tol),
+                                      int(self.max_iter), float(self.prune_threshold),
+                                      int(self.random_state) * 1_000_003 + node * 131 + lo,
+                                      local)
+                    return node, lo, out
+
+                futures = [pool.submit(work, task) for task in tasks]
+                try:
+                    for future in futures:
+                        node, lo, out = future.result()
+                        results.setdefault(node, []).append((lo, out))
+                        bar.update(len(out[3]))
+                except BaseException:
+                    for future in futures:
+                        future.cancel()
+                    raise
+                del blocks
+        self._assemble(results, nodes)
+
+    def _assemble(self, results: dict[int, list], nodes: list) -> None:
+        """Per node: its weights as a CSR matrix by feature, and one bias per child."""
+        n_nodes = len(nodes)
+        # children of nodes no training document reaches are never chosen
+        slot_bias = np.full(len(self.slot_target_), -UNREACHED_BIAS, np.float32)
+        feat_parts, ptr_parts, child_parts, val_parts = [], [], [], []
+        node_feat_ptr = np.zeros(n_nodes + 1, np.int64)
+        n_entries = 0
+        for node in range(n_nodes):
+            pieces = sorted(results.get(node, []), key=lambda item: item[0])
+            s0 = self.node_slot_ptr_[node]
+            if pieces:
+                child = np.concatenate([out[0] for _, out in pieces])
+                feat = np.concatenate([out[1] for _, out in pieces])
+                val = np.concatenate([out[2] for _, out in pieces])
+                for lo, out in pieces:
+                    slot_bias[s0 + lo:s0 + lo + len(out[3])] = out[3]
+            else:
+                child = feat = np.zeros(0, np.int32)
+                val = np.zeros(0, np.float32)
+            order = np.lexsort((child, feat))
+            child, feat, val = child[order], feat[order], val[order]
+            unique_feat, starts = np.unique(feat, return_index=True)
+            feat_parts.append(unique_feat.astype(np.int32))
+            ptr_parts.append(starts.astype(np.int64) + n_entries)
+            child_parts.append(child.astype(np.int32))
+            val_parts.append(val.astype(np.float32))
+            n_entries += len(child)
+            node_feat_ptr[node + 1] = node_feat_ptr[node] + len(unique_feat)
+        self.node_feat_ptr_ = node_feat_ptr
+        self.feat_ids_ = np.concatenate(feat_parts)
+        self.feat_entry_ptr_ = np.concatenate(ptr_parts + [np.array([n_entries], np.int64)])
+        self.entry_child_ = np.concatenate(child_parts)
+        self.entry_val_ = np.concatenate(val_parts)
+        self.slot_bias_ = slot_bias
+
+    # -- prediction ----------------------------------------------------------------------------
+    def predict_topk(self, X, k: int) -> TopK:
+        """The ``k`` best labels per document by beam search; scores in [0, 1]."""
+        from tagsmith.models._tree_kernels import SCORE_CODES, beam_search
+
+        self._check_fitted()
+        k = _check_k(k, self.n_labels_)
+        X = check_features(X, n_features=self.n_features_)
+        if not X.has_sorted_indices:
+            X = X.copy()
+            X.sort_indices()
+        n_docs = X.shape[0]
+        out_idx = np.full((n_docs, k), -1, np.int32)
+        out_score = np.full((n_docs, k), -np.inf, np.float32)
+        slot_ptr = self.node_slot_ptr_
+        max_children = int(np.diff(slot_ptr).max()) if len(slot_ptr) > 1 else 1
+        beam = max(int(self.beam_width), 1)
+        indptr = X.indptr.astype(np.int64)
+        with progress_bar(total=n_docs, desc="predicting", unit="doc",
+                          enabled=self.show_progress and n_docs > PREDICT_BATCH) as bar:
+            for lo in range(0, n_docs, PREDICT_BATCH):
+                hi = min(n_docs, lo + PREDICT_BATCH)
+                sub_ptr = indptr[lo:hi + 1] - indptr[lo]
+                a, b = indptr[lo], indptr[hi]
+                beam_search(X.data[a:b], X.indices[a:b], sub_ptr, slot_ptr, self.slot_target_,
+                            self.slot_is_label_, self.slot_bias_, self.node_feat_ptr_,
+                            self.feat_ids_, self.feat_entry_ptr_, self.entry_child_,
+                            self.entry_val_, max_children, beam, k, SCORE_CODES[self.score],
+                            out_idx[lo:hi], out_score[lo:hi])
+                bar.update(hi - lo)
+        return TopK(out_idx, out_score, self.n_labels_)
+
+    # -- state ---------------------------------------------------------------------------------
+    _ARRAYS = ("node_slot_ptr_", "slot_target_", "slot_is_label_", "slot_bias_",
+               "node_feat_ptr_", "feat_ids_", "feat_entry_ptr_", "entry_child_", "entry_val_")
+    _DTYPES = (np.int64, np.int32, np.uint8, np.float32, np.int64, np.int32, np.int64, np.int32,
+               np.float32)
+
+    def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        self._check_fitted()
+        meta = {"params": self.get_params(), "n_features": int(self.n_features_),
+                "n_labels": int(self.n_labels_)}
+        arrays = {name.rstrip("_"): getattr(self, name) for name in self._ARRAYS}
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> LabelTree:
+        model = cls(**meta["params"])
+        for name, dtype in zip(cls._ARRAYS, cls._DTYPES, strict=True):
+            key = name.rstrip("_")
+            if key not in arrays:
+                raise ValueError(f"tree state lacks the array {key!r}")
+            setattr(model, name, np.ascontiguousarray(arrays[key], dtype=dtype))
+        model.n_features_ = int(meta["n_features"])
+        model.n_labels_ = int(meta["n_labels"])
+        model._check_state()
+        return model
+
+    def _check_state(self) -> None:
+        """Cheap consistency checks so a damaged state fails here, not inside numba."""
+        n_nodes = len(self.node_slot_ptr_) - 1
+        n_slots = len(self.slot_target_)
+        problems = []
+        if n_nodes < 1 or self.node_slot_ptr_[-1] != n_slots:
+            problems.append("slot pointers do not match the slots")
+        if len(self.slot_is_label_) != n_slots or len(self.slot_bias_) != n_slots:
+            problems.append("slot arrays differ in length")
+        labels = self.slot_target_[self.slot_is_label_ == 1]
+        inner = self.slot_target_[self.slot_is_label_ == 0]
+        if labels.size and (labels.min() < 0 or labels.max() >= self.n_labels_):
+            problems.append("label ids out of range")
+        if inner.size and (inner.min() <= 0 or inner.max() >= n_nodes):
+            problems.append("child node ids out of range")
+        if len(self.node_feat_ptr_) != n_nodes + 1 or \
+                self.node_feat_ptr_[-1] != len(self.feat_ids_) or \
+                len(self.feat_entry_ptr_) != len(self.feat_ids_) + 1 or \
+                self.feat_entry_ptr_[-1] != len(self.entry_child_) or \
+                len(self.entry_val_) != len(self.entry_child_):
+            problems.append("weight arrays are inconsistent")
+        if self.feat_ids_.size and (self.feat_ids_.min() < 0
+                                    or self.feat_ids_.max() >= self.n_features_):
+            problems.append("feature ids out of range")
+        if self.entry_child_.size:
+            width = np.diff(self.node_slot_ptr_)
+            owner = np.repeat(np.arange(n_nodes), np.diff(self.node_feat_ptr_))
+            per_entry = np.repeat(width[owner], np.diff(self.feat_entry_ptr_))
+            if self.entry_child_.min() < 0 or np.any(self.entry_child_ >= per_entry):
+                problems.append("child indices out of range")
+        if problems:
+            raise ValueError("damaged tree state: " + "; ".join(problems))
+
+
+# -- tree construction ----------------------------------------------------------------------
+def _normalize_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    matrix = matrix.tocsr()
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return sp.csr_matrix(sp.diags(1.0 / norms) @ matrix)
+
+
+def _prune_rows(matrix: sp.csr_matrix, keep: int | None) -> sp.csr_matrix:
+    """Keep the ``keep`` largest entries of every row."""
+    matrix = matrix.tocsr()
+    lengths = np.diff(matrix.indptr)
+    if keep is None or lengths.max(initial=0) <= keep:
+        return matrix
+    rows = np.repeat(np.arange(matrix.shape[0]), lengths)
+    # order entries by row, then by decreasing magnitude; keep each row's first `keep`
+    order = np.lexsort((-np.abs(matrix.data), rows))
+    rank = np.arange(len(order)) - np.repeat(matrix.indptr[:-1], lengths)
+    selected = order[rank < keep]
+    selected.sort()
+    counts = np.minimum(lengths, keep)
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    return sp.csr_matrix((matrix.data[selected], matrix.indices[selected], indptr),
+                         shape=matrix.shape)
+
+
+def build_tree(reps: sp.csr_matrix, *, branching: int, leaf_size: int, max_depth: int,
+               n_iter: int, seed: int, n_threads: int = 1) -> tuple[list, list]:
+    """Balanced hierarchical clustering of label representations into a tree.
+
+    Returns ``nodes`` (a list of ``(is_leaf, children)``, node 0 the root; a leaf's
+    children are label ids, an internal node's children are node ids) and the label
+    ids under each node. The binary splits of one round run in parallel threads.
+    """
+    from tagsmith.models._tree_kernels import balanced_two_means
+
+    splits = int(round(math.log2(branching)))
+    n_labels = reps.shape[0]
+    reps = reps.tocsr()
+    data, indices = reps.data.astype(np.float32), reps.indices.astype(np.int32)
+    indptr = reps.indptr.astype(np.int64)
+    scratch = _LocalMaps(reps.shape[1])
+
+    def split(job: tuple[int, np.ndarray]) -> list[np.ndarray]:
+        salt, part = job
+        if len(part) <= leaf_size:
+            return [part]
+        left = balanced_two_means(data, indices, indptr, part.astype(np.int64), n_iter,
+                                  seed * 7_919 + salt, scratch.get())
+        return [part[left], part[~left]]
+
+    nodes: list = [None]
+    node_labels: list[np.ndarray] = [np.arange(n_labels)]
+    frontier = [(0, 0)]
+    n_jobs = 0
+    with ThreadPoolExecutor(max_workers=max(1, n_threads)) as pool:
+        while frontier:
+            expanding = []
+            for node, depth in frontier:
+                labels = node_labels[node]
+                if len(labels) <= leaf_size or depth >= max_depth:
+                    nodes[node] = (True, labels.astype(np.int32))
+                else:
+                    expanding.append((node, depth, [labels]))
+            # log2(branching) rounds of binary splits, every expanding node's parts at once
+            for _ in range(splits):
+                owners, jobs = [], []
+                for i, (_, _, parts) in enumerate(expanding):
+                    for part in parts:
+                        owners.append(i)
+                        jobs.append((n_jobs, part))
+                        n_jobs += 1
+                results = list(pool.map(split, jobs))
+                for _, _, parts in expanding:
+                    parts.clear()
+                for i, pieces in zip(owners, results, strict=True):
+                    expanding[i][2].extend(pieces)
+            frontier = []
+            for node, depth, parts in expanding:
+                children = []
+                for part in parts:
+                    children.append(len(nodes))
+                    nodes.append(None)
+                    node_labels.append(part)
+                    frontier.append((len(nodes) - 1, depth + 1))
+                nodes[node] = (False, np.array(children, np.int32))
+    return nodes, node_labels
+
+
+class _LocalMaps:
+    """Per-thread int32 feature maps (all -1) for the compiled kernels."""
+
+    def __init__(self, n_features: int):
+        self.n_features = n_features
+        self._local = threading.local()
+
+    def get(self) -> np.ndarray:
+        buffer = getattr(self._local, "buffer", None)
+        if buffer is None:
+            buffer = np.full(self.n_features, -1, np.int32)
+            self._local.buffer = buffer
+        return buffer
+
+
+def _node_depths(nodes: list) -> np.ndarray:
+    depth = np.zeros(len(nodes), np.int64)
+    for node, (is_leaf, children) in enumerate(nodes):
+        if not is_leaf:
+            depth[children] = depth[node] + 1
+    return depth
+
+
+def _depth(nodes: list) -> int:
+    return int(_node_depths(nodes).max()) + 1
+
+
+def _depth_blocks(depth, depth_of, nodes, node_labels, doc_of, label_of, value_of, n_labels):
+    """Training blocks of the nodes at one depth: node -> (rows, row_ptr, child, target).
+
+    A document is a row of a node when it has a label below the node; it is a
+    positive of each child with a label of it below that child, with the largest such
+    target (soft targets stay soft).
+    """
+    label_node = np.full(n_labels, -1, np.int64)
+    label_child = np.full(n_labels, -1, np.int64)
+    at_depth = np.flatnonzero(depth_of == depth)
+    for node in at_depth:
+        is_leaf, children = nodes[node]
+        if is_leaf:
+            label_node[children] = node
+            label_child[children] = np.arange(len(children))
+        else:
+            for j, child in enumerate(children):
+                label_node[node_labels[child]] = node
+                label_child[node_labels[child]] = j
+    node = label_node[label_of]
+    keep = node >= 0
+    node, doc, child = node[keep], doc_of[keep], label_child[label_of[keep]]
+    value = value_of[keep]
+    order = np.lexsort((child, doc, node))
+    node, doc, child, value = node[order], doc[order], child[order], value[order]
+    # one entry per (node, doc, child), the largest target
+    new_entry = np.ones(len(node), dtype=bool)
+    new_entry[1:] = (node[1:] != node[:-1]) | (doc[1:] != doc[:-1]) | (child[1:] != child[:-1])
+    starts = np.flatnonzero(new_entry)
+    value = np.maximum.reduceat(value, starts) if len(starts) else value
+    node, doc, child = node[starts], doc[starts], child[starts]
+    new_row = np.ones(len(node), dtype=bool)
+    new_row[1:] = (node[1:] != node[:-1]) | (doc[1:] != doc[:-1])
+    row_starts = np.flatnonzero(new_row)
+    row_node, row_doc = node[row_starts], doc[row_starts]
+    blocks = {}
+    node_bounds = np.searchsorted(row_node, at_depth, side="left"), \
+        np.searchsorted(row_node, at_depth, side="right")
+    for position, current in enumerate(at_depth):
+        lo, hi = node_bounds[0][position], node_bounds[1][position]
+        entry_lo = row_starts[lo] if lo < len(row_starts) else len(node)
+        entry_hi = row_starts[hi] if hi < len(row_starts) else len(node)
+        row_ptr = np.append(row_starts[lo:hi], entry_hi) - entry_lo
+        blocks[int(current)] = (row_doc[lo:hi].astype(np.int64), row_ptr.astype(np.int64),
+                                child[entry_lo:entry_hi].astype(np.int32),
+                                value[entry_lo:entry_hi].astype(np.float64))
+    return blocks
+
+
+def _split_tasks(blocks: dict, nodes: list, indptr: np.ndarray,
+                 n_threads: int) -> list[tuple[int, int, int]]:
+    """(node, child_lo, child_hi) tasks of about equal work, biggest first."""
+    from_children = {}
+    work = {}
+    for node, (rows, _, _, _) in blocks.items():
+        n_children = len(nodes[node][1])
+        from_children[node] = n_children
+        work[node] = float((indptr[rows + 1] - indptr[rows]).sum() + len(rows)) * n_children
+    total = sum(work.values())
+    target = max(total / (8 * max(n_threads, 1)), 1.0)
+    tasks = []
+    for node in sorted(work, key=lambda n: -work[n]):
+        n_children = from_children[node]
+        if n_children == 0:
+            continue
+        pieces = int(min(n_children, max(1, math.ceil(work[node] / target))))
+        bounds = np.linspace(0, n_children, pieces + 1).round().astype(int)
+        tasks.extend((node, int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:],
+                                                                strict=True) if hi > lo)
+    return tasks

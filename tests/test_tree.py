@@ -1,0 +1,228 @@
+"""The compiled linear solver and the label tree."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.models._solver import LOSS_CODES, train_block
+from tagsmith.models.tree import LabelTree, build_tree
+
+
+def _problem(n_docs=600, n_features=120, n_labels=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = sp.random(n_docs, n_features, density=0.08, random_state=seed, format="csr",
+                  dtype=np.float32)
+    truth = rng.normal(size=(n_features, n_labels))
+    Y = (X @ truth + 0.05 * rng.normal(size=(n_docs, n_labels)) > 0.1).astype(np.float32)
+    return X, sp.csr_matrix(Y)
+
+
+def _solve(X, Y, *, loss="squared_hinge", C=1.0, weights=None, tol=1e-7, lo=0, hi=None):
+    """Weights (features x labels) and biases from one block of all rows."""
+    Y = sp.csr_matrix(Y)
+    hi = Y.shape[1] if hi is None else hi
+    rows = np.arange(X.shape[0], dtype=np.int64)
+    weights = np.ones(X.shape[0]) if weights is None else np.asarray(weights, np.float64)
+    child, feat, val, bias = train_block(
+        X.data, X.indices, X.indptr.astype(np.int64), rows, Y.indptr.astype(np.int64),
+        Y.indices.astype(np.int32), Y.data.astype(np.float64), weights, Y.shape[1], lo, hi, C,
+        1.0, LOSS_CODES[loss], tol, 5000, 0.0, 0, np.full(X.shape[1], -1, np.int32))
+    W = np.zeros((X.shape[1], Y.shape[1]))
+    W[feat, child] = val
+    return W, bias
+
+
+@pytest.mark.parametrize("loss", ["squared_hinge", "logistic"])
+def test_solver_matches_liblinear(loss):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import LinearSVC
+
+    X, Y = _problem()
+    W, bias = _solve(X, Y, loss=loss, C=2.0)
+    for label in range(Y.shape[1]):
+        y = Y[:, label].toarray().ravel()
+        if loss == "logistic":
+            ref = LogisticRegression(C=2.0, solver="liblinear", dual=True, tol=1e-8,
+                                     max_iter=100_000).fit(X, y)
+        else:
+            ref = LinearSVC(C=2.0, dual=True, tol=1e-8, max_iter=100_000).fit(X, y)
+        np.testing.assert_allclose(W[:, label], ref.coef_.ravel(), atol=2e-4)
+        assert bias[label] == pytest.approx(ref.intercept_[0], abs=2e-4)
+
+
+def test_solver_integer_weights_equal_duplicated_rows():
+    X, Y = _problem(n_docs=300)
+    counts = np.random.default_rng(1).integers(1, 4, size=X.shape[0])
+    weighted, bias_w = _solve(X, Y, weights=counts)
+    repeat = np.repeat(np.arange(X.shape[0]), counts)
+    duplicated, bias_d = _solve(X[repeat], Y[repeat])
+    np.testing.assert_allclose(weighted, duplicated, atol=1e-3)
+    np.testing.assert_allclose(bias_w, bias_d, atol=1e-3)
+
+
+@pytest.mark.parametrize("loss", ["squared_hinge", "logistic"])
+def test_solver_soft_target_is_a_split_row(loss):
+    X, Y = _problem(n_docs=300, n_labels=1)
+    soft = Y.toarray()
+    soft[::3, 0] = 0.3  # every third document is 30% positive
+    W_soft, b_soft = _solve(X, sp.csr_matrix(soft), loss=loss)
+    # the same as a positive copy with weight 0.3 plus a negative copy with weight 0.7
+    n = X.shape[0]
+    X2 = sp.vstack([X, X], format="csr")
+    Y2 = np.concatenate([(soft > 0).astype(np.float32), np.zeros_like(soft)])
+    w2 = np.concatenate([np.where(soft[:, 0] > 0, soft[:, 0], 0.0),
+                         1.0 - soft[:, 0]])
+    keep = w2 > 0
+    W_split, b_split = _solve(X2[keep], sp.csr_matrix(Y2[keep]), loss=loss, weights=w2[keep])
+    assert n < keep.sum()
+    np.testing.assert_allclose(W_soft, W_split, atol=1e-3)
+    np.testing.assert_allclose(b_soft, b_split, atol=1e-3)
+
+
+def test_solver_child_range_equals_whole_block():
+    X, Y = _problem(n_labels=4)
+    whole, bias = _solve(X, Y)
+    part, part_bias = _solve(X, Y, lo=1, hi=3)
+    np.testing.assert_allclose(part[:, 1:3], whole[:, 1:3], atol=1e-4)
+    np.testing.assert_allclose(part_bias, bias[1:3], atol=1e-4)
+    assert not part[:, [0, 3]].any()
+
+
+def _clustered_problem(n_labels=60, n_docs=3000, n_features=400, seed=3):
+    """Documents of a few topics; each label belongs to a topic and to some words."""
+    rng = np.random.default_rng(seed)
+    label_words = [rng.choice(n_features, size=6, replace=False) for _ in range(n_labels)]
+    rows, cols, vals, ys = [], [], [], []
+    for doc in range(n_docs):
+        labels = rng.choice(n_labels, size=rng.integers(1, 3), replace=False)
+        words = np.concatenate([rng.choice(label_words[l], size=3) for l in labels]
+                               + [rng.integers(0, n_features, size=3)])
+        rows.extend([doc] * len(words))
+        cols.extend(words)
+        vals.extend(np.ones(len(words)))
+        ys.append(labels)
+    X = sp.csr_matrix((vals, (rows, cols)), shape=(n_docs, n_features), dtype=np.float32)
+    X.sum_duplicates()
+    norms = np.sqrt(X.multiply(X).sum(axis=1)).A1
+    X = sp.csr_matrix(sp.diags(1 / norms) @ X, dtype=np.float32)
+    Y = sp.lil_matrix((n_docs, n_labels), dtype=np.float32)
+    for doc, labels in enumerate(ys):
+        Y[doc, labels] = 1
+    return X, Y.tocsr()
+
+
+def test_build_tree_is_balanced_and_covers_every_label_once():
+    X, Y = _clustered_problem()
+    reps = sp.csr_matrix(Y.T @ X)
+    nodes, node_labels = build_tree(reps, branching=4, leaf_size=5, max_depth=10, n_iter=10,
+                                    seed=0, n_threads=2)
+    leaves = [children for is_leaf, children in nodes if is_leaf]
+    assert sorted(np.concatenate(leaves).tolist()) == list(range(Y.shape[1]))
+    assert all(len(leaf) <= 5 for leaf in leaves)
+    for is_leaf, children in nodes:
+        if not is_leaf:
+            assert 2 <= len(children) <= 4
+            sizes = [len(node_labels[c]) for c in children]
+            assert max(sizes) - min(sizes) <= 2  # balanced splits
+    again, _ = build_tree(reps, branching=4, leaf_size=5, max_depth=10, n_iter=10, seed=0,
+                          n_threads=1)
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(nodes, again, strict=True))
+
+
+def _exhaustive_scores(model: LabelTree, x: np.ndarray) -> np.ndarray:
+    """Every label's path score, by walking the whole tree in Python."""
+    from tagsmith.models._tree_kernels import SCORE_CODES, _log_score
+
+    scores = np.full(model.n_labels_, -np.inf)
+    stack = [(0, 0.0)]
+    while stack:
+        node, acc = stack.pop()
+        s0, s1 = model.node_slot_ptr_[node], model.node_slot_ptr_[node + 1]
+        margins = model.slot_bias_[s0:s1].astype(np.float64)
+        for f_pos in range(model.node_feat_ptr_[node], model.node_feat_ptr_[node + 1]):
+            f = model.feat_ids_[f_pos]
+            for e in range(model.feat_entry_ptr_[f_pos], model.feat_entry_ptr_[f_pos + 1]):
+                margins[model.entry_child_[e]] += x[f] * model.entry_val_[e]
+        for j, margin in enumerate(margins):
+            value = acc + _log_score(margin, SCORE_CODES[model.score])
+            if model.slot_is_label_[s0 + j]:
+                scores[model.slot_target_[s0 + j]] = np.exp(value)
+            else:
+                stack.append((model.slot_target_[s0 + j], value))
+    return scores
+
+
+@pytest.mark.parametrize("score", ["sigmoid", "l2-hinge"])
+def test_wide_beam_equals_exhaustive_search(score):
+    X, Y = _clustered_problem()
+    model = LabelTree(branching=4, leaf_size=6, beam_width=1000, score=score,
+                      n_jobs=2).fit(X, Y)
+    topk = model.predict_topk(X[:40], k=5)
+    dense = X[:40].toarray()
+    for row in range(40):
+        expected = _exhaustive_scores(model, dense[row])
+        order = np.argsort(-expected, kind="stable")[:5]
+        np.testing.assert_allclose(topk.scores[row], expected[order], rtol=1e-4)
+        assert set(topk.indices[row]) == set(order) or \
+            np.allclose(np.sort(expected[topk.indices[row]]), np.sort(expected[order]))
+
+
+def test_tree_is_close_to_flat_one_vs_rest():
+    X, Y = _clustered_problem()
+    X_test, Y_test = X[2500:], Y[2500:]
+    flat = LabelTree(leaf_size=1000).fit(X[:2500], Y[:2500])
+    tree = LabelTree(branching=4, leaf_size=6).fit(X[:2500], Y[:2500])
+    assert len(flat.node_slot_ptr_) == 2 and len(tree.node_slot_ptr_) > 5
+
+    def p_at_1(model):
+        top = model.predict_topk(X_test, 1).indices[:, 0]
+        return Y_test[np.arange(len(top)), top].mean()
+
+    assert p_at_1(flat) > 0.8
+    assert p_at_1(tree) > p_at_1(flat) - 0.05
+
+
+def test_state_round_trip_and_damage_detection():
+    X, Y = _clustered_problem()
+    model = LabelTree(branching=4, leaf_size=6).fit(X, Y)
+    meta, arrays = model.to_state()
+    again = LabelTree.from_state(meta, dict(arrays))
+    a, b = model.predict_topk(X[:100], 5), again.predict_topk(X[:100], 5)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_array_equal(a.scores, b.scores)
+    broken = dict(arrays)
+    broken["entry_child"] = broken["entry_child"].copy()
+    broken["entry_child"][0] = 10_000
+    with pytest.raises(ValueError, match="child indices"):
+        LabelTree.from_state(meta, broken)
+    broken = dict(arrays)
+    del broken["feat_ids"]
+    with pytest.raises(ValueError, match="feat_ids"):
+        LabelTree.from_state(meta, broken)
+
+
+def test_unreached_labels_rank_last():
+    X, Y = _clustered_problem()
+    Y = sp.hstack([Y, sp.csr_matrix((Y.shape[0], 3))], format="csr")  # 3 labels, no documents
+    model = LabelTree(branching=2, leaf_size=4).fit(X, Y)
+    top = model.predict_topk(X[:50], 5)
+    assert not np.isin(top.indices, [60, 61, 62]).any()
+
+
+@pytest.mark.parametrize("params", [{"branching": 3}, {"branching": 1}, {"leaf_size": 1},
+                                    {"loss": "hinge"}, {"score": "exp"}, {"C": 0},
+                                    {"max_rep_features": 0}, {"beam_width": 0}])
+def test_bad_parameters_are_named(params):
+    X, Y = _problem()
+    name = next(iter(params))
+    with pytest.raises(InvalidParameterError, match=name):
+        LabelTree(**params).fit(X, Y)
+
+
+def test_label_features_shape_is_checked():
+    X, Y = _problem()
+    with pytest.raises(InvalidParameterError, match="label_features"):
+        LabelTree(label_feature_weight=1.0).fit(X, Y, label_features=X[:2])
+    model = LabelTree(label_feature_weight=1.0).fit(X, Y, label_features=X[:3])
+    assert model.predict_topk(X[:2], 2).indices.shape == (2, 2)
