@@ -1,9 +1,10 @@
 """One-vs-rest linear classifier on sparse features (the baseline family).
 
-One binary L2-regularised linear model per label, trained with LIBLINEAR (through
-scikit-learn) in parallel threads, weights pruned and kept as one sparse
-features x labels matrix. Good for up to a few thousand labels; the label-tree
-engine covers extreme label spaces.
+One binary L2-regularised linear model per label, trained by the compiled dual
+coordinate descent solver of :mod:`tagsmith.models._solver` (LIBLINEAR's algorithm)
+on blocks of labels in parallel threads, weights pruned and kept as one sparse
+features x labels matrix. Every label sees every document, so this suits up to a
+few thousand labels; the label tree covers extreme label spaces.
 
 Soft targets ``y`` in (0, 1) are trained exactly: a document with target ``y`` and
 weight ``w`` contributes ``w*y`` of a positive and ``w*(1-y)`` of a negative example,
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -34,8 +36,8 @@ from tagsmith.topk import TopK
 logger = logging.getLogger("tagsmith")
 
 LOSSES = ("logistic", "squared_hinge")
-# a label with no positive (or no negative) training example gets a constant score
-CONSTANT_BIAS = 12.0
+# most float32 entries of one task's dense weight block (features used x labels)
+BLOCK_WEIGHTS_LIMIT = 16_000_000
 # below this many float32 entries (256 MB) the weights are densified for prediction
 DENSE_WEIGHTS_LIMIT = 64_000_000
 
@@ -106,76 +108,64 @@ class LinearOVR(BaseModel):
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X, Y, sample_weight=None) -> LinearOVR:
         """Fit on features ``X`` (n_docs x n_features) and targets ``Y`` (n_docs x n_labels)."""
+        from tagsmith.models._solver import LOSS_CODES, train_block
+
         self._validate_params()
         X = check_features(X)
-        Y = check_targets(Y, X.shape[0], soft_ok=True).tocsc()
-        # LIBLINEAR works in float64: convert once, not once per label
-        X64 = X.astype(np.float64)
+        Y = check_targets(Y, X.shape[0], soft_ok=True)
         weights = check_sample_weight(sample_weight, X.shape[0])
-        n_labels = Y.shape[1]
-        columns: list[tuple[np.ndarray, np.ndarray]] = [None] * n_labels  # type: ignore[list-item]
-        intercepts = np.zeros(n_labels, dtype=np.float32)
+        n_docs, n_labels = Y.shape
+        # rows of weight 0 are left out, exactly as if they were not there
+        rows = np.arange(n_docs, dtype=np.int64) if weights is None else \
+            np.flatnonzero(weights > 0).astype(np.int64)
+        row_weight = np.ones(n_docs) if weights is None else weights[rows]
+        Y_rows = Y if weights is None else Y[rows]
+        indptr = X.indptr.astype(np.int64)
+        label_ptr = Y_rows.indptr.astype(np.int64)
+        label_ids = Y_rows.indices.astype(np.int32)
+        targets = Y_rows.data.astype(np.float64)
+        # labels per task: enough tasks to share out, and a weight matrix of bounded size
+        used = max(1, int(np.count_nonzero(np.bincount(X.indices, minlength=X.shape[1]))))
+        width = max(1, min(64, BLOCK_WEIGHTS_LIMIT // used,
+                           -(-n_labels // (4 * self._n_threads()))))
+        tasks = [(lo, min(n_labels, lo + width)) for lo in range(0, n_labels, width)]
+        maps = threading.local()
 
-        def work(label: int) -> int:
-            target = np.zeros(X.shape[0], dtype=np.float64)
-            start, end = Y.indptr[label], Y.indptr[label + 1]
-            target[Y.indices[start:end]] = Y.data[start:end]
-            columns[label], intercepts[label] = self._fit_one(X64, target, weights)
-            return label
+        def work(task: tuple[int, int]):
+            local = getattr(maps, "buffer", None)
+            if local is None:
+                local = maps.buffer = np.full(X.shape[1], -1, np.int32)
+            lo, hi = task
+            return lo, train_block(X.data, X.indices, indptr, rows, label_ptr, label_ids,
+                                   targets, row_weight, n_labels, lo, hi, float(self.C), 1.0,
+                                   LOSS_CODES[self.loss], float(self.tol), int(self.max_iter),
+                                   float(self.prune_threshold),
+                                   int(self.random_state) * 7_919 + lo, local)
 
+        parts = []
         pool = ThreadPoolExecutor(max_workers=self._n_threads())
         try:
             with progress_bar(total=n_labels, desc="training labels", unit="label",
                               enabled=self.show_progress) as bar:
-                for _ in pool.map(work, range(n_labels)):
-                    bar.update(1)
+                for _, out in pool.map(work, tasks):
+                    parts.append(out)
+                    bar.update(len(out[3]))
         except BaseException:
-            # Ctrl-C or a failed label: drop the queued labels instead of finishing them
+            # Ctrl-C or a failed task: drop the queued ones instead of finishing them
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         pool.shutdown()
-        self.coef_ = _columns_to_csc(columns, X.shape[1])
-        self.intercept_ = intercepts
+        child = np.concatenate([out[0] for out in parts]) if parts else np.zeros(0, np.int32)
+        feat = np.concatenate([out[1] for out in parts]) if parts else np.zeros(0, np.int32)
+        val = np.concatenate([out[2] for out in parts]) if parts else np.zeros(0, np.float32)
+        self.coef_ = sp.csc_matrix((val, (feat, child)), shape=(X.shape[1], n_labels),
+                                   dtype=np.float32)
+        self.coef_.sort_indices()
+        self.intercept_ = np.concatenate([out[3] for out in parts]).astype(np.float32)
         self.n_features_ = X.shape[1]
         self.n_labels_ = n_labels
         self._dense_coef = None
         return self
-
-    def _fit_one(self, X: sp.csr_matrix, target: np.ndarray, weights: np.ndarray | None):
-        base = np.ones(X.shape[0]) if weights is None else weights
-        pos_weight = base * target
-        neg_weight = base * (1.0 - target)
-        if pos_weight.sum() <= 0 or neg_weight.sum() <= 0:
-            sign = 1.0 if pos_weight.sum() > 0 else -1.0
-            return (np.zeros(0, np.int32), np.zeros(0, np.float32)), sign * CONSTANT_BIAS
-        pos_rows = np.flatnonzero(pos_weight > 0)
-        neg_rows = np.flatnonzero(neg_weight > 0)
-        if len(pos_rows) + len(neg_rows) == X.shape[0] and np.all((target == 0) | (target == 1)):
-            rows_X, labels, row_weights = X, (target > 0).astype(np.int32), base
-        else:  # soft targets or zero weights: positive and negative copies of the rows
-            rows = np.concatenate([pos_rows, neg_rows])
-            rows_X = X[rows]
-            labels = np.concatenate([np.ones(len(pos_rows)), np.zeros(len(neg_rows))]).astype(
-                np.int32)
-            row_weights = np.concatenate([pos_weight[pos_rows], neg_weight[neg_rows]])
-        classifier = self._make_solver(rows_X.shape)
-        fit_weights = None if np.all(row_weights == 1.0) else row_weights
-        classifier.fit(rows_X, labels, sample_weight=fit_weights)
-        coef = classifier.coef_.ravel().astype(np.float32)
-        keep = np.flatnonzero(np.abs(coef) > self.prune_threshold).astype(np.int32)
-        return (keep, coef[keep]), float(classifier.intercept_[0])
-
-    def _make_solver(self, shape: tuple[int, int]):
-        dual = shape[1] > shape[0]  # LIBLINEAR's advice: dual when features outnumber docs
-        if self.loss == "logistic":
-            from sklearn.linear_model import LogisticRegression
-
-            return LogisticRegression(C=self.C, solver="liblinear", dual=dual, tol=self.tol,
-                                      max_iter=self.max_iter, random_state=self.random_state)
-        from sklearn.svm import LinearSVC
-
-        return LinearSVC(C=self.C, loss="squared_hinge", dual=dual, tol=self.tol,
-                         max_iter=self.max_iter, random_state=self.random_state)
 
     # -- prediction ----------------------------------------------------------------------------
     def decision_function(self, X) -> np.ndarray:

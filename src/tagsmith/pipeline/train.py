@@ -80,7 +80,19 @@ def data_fingerprint(texts: Sequence[str], Y: sp.csr_matrix) -> str:
     return digest.hexdigest()
 
 
-def _fit(texts, Y, options: TrainOptions, stage: str):
+def label_texts(label_space: LabelSpace) -> list[str]:
+    """One text per label: its preferred and alternative names in every language."""
+    texts = []
+    for i in range(len(label_space)):
+        label = label_space[i]
+        names = list(label.pref_labels.values())
+        for alternatives in label.alt_labels.values():
+            names.extend(alternatives)
+        texts.append(" ; ".join(names) if names else "")
+    return texts
+
+
+def _fit(texts, Y, options: TrainOptions, stage: str, label_space: LabelSpace | None = None):
     started = time.perf_counter()
     logger.info("%s: features for %d documents", stage, len(texts))
     featurizer = TfidfFeaturizer.from_params(**options.featurizer_params)
@@ -92,7 +104,11 @@ def _fit(texts, Y, options: TrainOptions, stage: str):
                         if key in model.get_params() and key not in params})
     logger.info("%s: fitting %s on %d x %d features, %d labels", stage, options.model,
                 X.shape[0], X.shape[1], Y.shape[1])
-    model.fit(X, Y)
+    if label_space is not None and getattr(model, "label_feature_weight", 0) > 0:
+        # label-name features join the label representations the model clusters
+        model.fit(X, Y, label_features=featurizer.transform(label_texts(label_space)))
+    else:
+        model.fit(X, Y)
     return featurizer, model, time.perf_counter() - started
 
 
@@ -119,14 +135,14 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
     heldout = _heldout(texts, Y, dev_texts, dev_Y, options)
     report: dict = {}
     if heldout is None:
-        featurizer, model, fit_seconds = _fit(texts, Y, options, "train")
+        featurizer, model, fit_seconds = _fit(texts, Y, options, "train", label_space)
         thresholds = Thresholds.constant(len(label_space))
         report["heldout"] = None
     else:
         fit_idx, dev_part_texts, dev_part_Y, source = heldout
         fit_texts = texts if fit_idx is None else [texts[i] for i in fit_idx]
         fit_Y = Y if fit_idx is None else Y[fit_idx]
-        featurizer, model, fit_seconds = _fit(fit_texts, fit_Y, options, "train")
+        featurizer, model, fit_seconds = _fit(fit_texts, fit_Y, options, "train", label_space)
         clf = TextClassifier(label_space, featurizer, model)
         topk = clf.predict_topk(dev_part_texts, tuning_k(len(label_space)))
         thresholds = tune_thresholds(dev_part_Y, topk, beta=options.beta,
@@ -135,7 +151,8 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
         report["heldout"] = {"source": source, "n_docs": len(dev_part_texts),
                              "metrics": evaluate_topk(clf, dev_part_Y, topk)}
         if fit_idx is not None and options.refit:
-            featurizer, model, fit_seconds = _fit(texts, Y, options, "refit on all data")
+            featurizer, model, fit_seconds = _fit(texts, Y, options, "refit on all data",
+                                                 label_space)
     label_counts = np.bincount(Y.indices, minlength=len(label_space)).astype(np.int64)
     manifest = {
         "training": {
