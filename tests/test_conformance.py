@@ -8,6 +8,11 @@ from tagsmith.testing.conformance import CHECKS
 # every registered family at its defaults (single-threaded), plus notable variants
 CONFIGS = {name: (name, {"n_jobs": 1}) for name in available_models()}
 CONFIGS["linear-logistic"] = ("linear", {"n_jobs": 1, "loss": "logistic", "C": 4.0})
+CONFIGS["knn-exact"] = ("knn", {"n_jobs": 1, "max_posting": None, "n_neighbors": 10})
+# most features are "frequent" here: exercises the skip-then-complete search
+CONFIGS["knn-skip-pruned"] = ("knn", {"n_jobs": 1, "max_posting": 5, "max_features_per_doc": 4})
+CONFIGS["ensemble-weighted"] = ("ensemble", {"n_jobs": 1, "weights": [1.0, 3.0], "k_member": 2,
+                                             "members": [["linear", {}], ["knn", {}]]})
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda check: check.__name__)

@@ -3,7 +3,8 @@
 import subprocess
 import sys
 
-HEAVY = ["torch", "rdflib", "fastapi", "sklearn", "scipy", "sentence_transformers", "tqdm"]
+HEAVY = ["torch", "rdflib", "fastapi", "sklearn", "scipy", "sentence_transformers", "tqdm",
+         "numba"]
 
 
 def test_import_and_help_load_no_heavy_modules():

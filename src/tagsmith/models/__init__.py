@@ -1,7 +1,7 @@
 """Model families, registered by name and imported lazily.
 
 >>> sorted(available_models())
-['linear']
+['ensemble', 'knn', 'linear', 'tree']
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ from tagsmith.exceptions import InvalidParameterError
 # name -> "module:Class"; modules load only when a model of that family is used
 _REGISTRY: dict[str, str] = {
     "linear": "tagsmith.models.linear:LinearOVR",
+    "tree": "tagsmith.models.tree:LabelTree",
+    "knn": "tagsmith.models.knn:KNNModel",
+    "ensemble": "tagsmith.models.ensemble:EnsembleModel",
 }
 
 

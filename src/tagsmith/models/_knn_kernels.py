@@ -1,0 +1,235 @@
+"""Compiled kernels of the nearest-neighbour model: neighbour search, voting, pruning.
+
+All run without the GIL (the model gives each thread a block of queries) and are
+cached on disk, so the compile cost is paid once per installation.
+
+Feature ids inside the index are ranked by document frequency, most frequent
+first, so "features held by more than ``max_posting`` documents" is the id range
+``[0, n_frequent)`` and the frequent part of every training row is a prefix of it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(nogil=True, cache=True)
+def _worse(key_a, id_a, key_b, id_b):
+    """Whether entry a ranks below b: lower key, ties to the higher id."""
+    return key_a < key_b or (key_a == key_b and id_a > id_b)
+
+
+@njit(nogil=True, cache=True)
+def _sift_down(heap_key, heap_id, size, pos):
+    # a min-heap on rank: the root is the worst entry kept
+    while True:
+        child = 2 * pos + 1
+        if child >= size:
+            return
+        if child + 1 < size and _worse(heap_key[child + 1], heap_id[child + 1],
+                                       heap_key[child], heap_id[child]):
+            child += 1
+        if not _worse(heap_key[child], heap_id[child], heap_key[pos], heap_id[pos]):
+            return
+        heap_key[pos], heap_key[child] = heap_key[child], heap_key[pos]
+        heap_id[pos], heap_id[child] = heap_id[child], heap_id[pos]
+        pos = child
+
+
+@njit(nogil=True, cache=True)
+def _sift_up(heap_key, heap_id, pos):
+    while pos > 0:
+        parent = (pos - 1) // 2
+        if not _worse(heap_key[pos], heap_id[pos], heap_key[parent], heap_id[parent]):
+            return
+        heap_key[pos], heap_key[parent] = heap_key[parent], heap_key[pos]
+        heap_id[pos], heap_id[parent] = heap_id[parent], heap_id[pos]
+        pos = parent
+
+
+@njit(nogil=True, cache=True)
+def heap_offer(heap_key, heap_id, size, capacity, key, item):
+    """Offer (key, item) to a heap keeping the ``capacity`` best; returns its new size."""
+    if size < capacity:
+        heap_key[size] = key
+        heap_id[size] = item
+        _sift_up(heap_key, heap_id, size)
+        return size + 1
+    if capacity > 0 and _worse(heap_key[0], heap_id[0], key, item):
+        heap_key[0] = key
+        heap_id[0] = item
+        _sift_down(heap_key, heap_id, size, 0)
+    return size
+
+
+@njit(nogil=True, cache=True)
+def heap_drain(heap_key, heap_id, size, out_key, out_id):
+    """Empty the heap into ``out_key[:size]``, ``out_id[:size]``, best first."""
+    while size > 0:
+        size -= 1
+        out_key[size] = heap_key[0]
+        out_id[size] = heap_id[0]
+        heap_key[0] = heap_key[size]
+        heap_id[0] = heap_id[size]
+        _sift_down(heap_key, heap_id, size, 0)
+
+
+@njit(nogil=True, cache=True)
+def neighbors_kernel(q_indptr, q_indices, q_data, x_indptr, x_indices, x_data,
+                     r_indptr, r_indices, r_data, n_frequent, out_doc, out_sim):
+    """The ``out_doc.shape[1]`` most similar documents of each query, best first.
+
+    Queries are CSR rows with sorted feature ids; the training documents are an
+    inverted index ``x`` (CSC: per feature, the documents holding it) and rows ``r``
+    (CSR, sorted ids). A query's features are read rarest first, the frequent ones
+    (id below ``n_frequent``) only until as many documents as neighbours have been
+    found. The neighbours are the documents most similar on the features read; their
+    similarities are then completed with the features skipped, read from their rows,
+    so the similarities returned are exact cosines. Only documents with a positive
+    similarity are neighbours; missing places hold doc ``-1``, sim ``0``.
+    """
+    n_docs = len(r_indptr) - 1
+    n_neighbors = out_doc.shape[1]
+    acc = np.zeros(n_docs, np.float32)
+    touched = np.empty(n_docs, np.int32)
+    heap_sim = np.empty(n_neighbors, np.float32)
+    heap_doc = np.empty(n_neighbors, np.int32)
+    found_sim = np.empty(n_neighbors, np.float32)
+    found_doc = np.empty(n_neighbors, np.int32)
+    frequent_query = np.zeros(n_frequent, np.float32)
+    for q in range(len(q_indptr) - 1):
+        n_touched = 0
+        skipped_end = q_indptr[q]  # entries [q_indptr[q], skipped_end) are not read
+        for p in range(q_indptr[q + 1] - 1, q_indptr[q] - 1, -1):
+            feature = q_indices[p]
+            if feature < n_frequent and n_touched >= n_neighbors:
+                skipped_end = p + 1
+                break
+            weight = q_data[p]
+            for r in range(x_indptr[feature], x_indptr[feature + 1]):
+                doc = x_indices[r]
+                if acc[doc] == 0.0 and n_touched < n_docs:
+                    touched[n_touched] = doc
+                    n_touched += 1
+                acc[doc] += weight * x_data[r]
+        size = 0
+        for t in range(n_touched):
+            doc = touched[t]
+            sim = acc[doc]
+            acc[doc] = 0.0  # reset for the next query; a doc listed twice then reads 0
+            if sim > 0.0:
+                size = heap_offer(heap_sim, heap_doc, size, n_neighbors, sim, doc)
+        if skipped_end > q_indptr[q]:
+            size = _complete(q_indptr[q], skipped_end, q_indices, q_data, r_indptr, r_indices,
+                             r_data, n_frequent, frequent_query, heap_sim, heap_doc, size,
+                             found_sim, found_doc)
+        for j in range(size, n_neighbors):
+            out_doc[q, j] = -1
+            out_sim[q, j] = 0.0
+        heap_drain(heap_sim, heap_doc, size, out_sim[q], out_doc[q])
+
+
+@njit(nogil=True, cache=True)
+def _complete(q_start, q_end, q_indices, q_data, r_indptr, r_indices, r_data, n_frequent,
+              frequent_query, heap_sim, heap_doc, size, found_sim, found_doc):
+    """Add the skipped query entries ``[q_start, q_end)`` to the similarities in the heap."""
+    for p in range(q_start, q_end):
+        frequent_query[q_indices[p]] = q_data[p]
+    n_found = size
+    heap_drain(heap_sim, heap_doc, n_found, found_sim, found_doc)
+    size = 0
+    for c in range(n_found):
+        doc = found_doc[c]
+        sim = found_sim[c]
+        for r in range(r_indptr[doc], r_indptr[doc + 1]):
+            feature = r_indices[r]
+            if feature >= n_frequent:  # ids are sorted: the frequent ones come first
+                break
+            sim += frequent_query[feature] * r_data[r]
+        if sim > 0.0:
+            size = heap_offer(heap_sim, heap_doc, size, n_found, sim, doc)
+    for p in range(q_start, q_end):
+        frequent_query[q_indices[p]] = 0.0
+    return size
+
+
+@njit(nogil=True, cache=True)
+def vote_kernel(nb_doc, nb_sim, power, y_indptr, y_indices, y_data, doc_weight, label_order,
+                out_indices, out_scores):
+    """Similarity-weighted label votes of each query's neighbours; top-k, best first.
+
+    The score of a label is ``sum sim**power * weight * y / sum sim**power * weight``
+    over the neighbours. Ties go to the lower label id; labels without votes follow
+    with score 0 in ``label_order`` (most frequent first).
+    """
+    n_labels = len(label_order)
+    k = out_indices.shape[1]
+    votes = np.zeros(n_labels, np.float64)
+    voted = np.zeros(n_labels, np.bool_)
+    candidates = np.empty(n_labels, np.int32)
+    heap_score = np.empty(k, np.float64)
+    heap_label = np.empty(k, np.int32)
+    best_score = np.empty(k, np.float64)
+    for q in range(nb_doc.shape[0]):
+        n_candidates = 0
+        total = 0.0
+        for j in range(nb_doc.shape[1]):
+            doc = nb_doc[q, j]
+            if doc < 0:
+                break
+            sim = np.float64(nb_sim[q, j])
+            strength = (sim if power == 1.0 else sim ** power) * doc_weight[doc]
+            total += strength
+            for r in range(y_indptr[doc], y_indptr[doc + 1]):
+                label = y_indices[r]
+                if not voted[label]:
+                    voted[label] = True
+                    candidates[n_candidates] = label
+                    n_candidates += 1
+                votes[label] += strength * y_data[r]
+        size = 0
+        for c in range(n_candidates):
+            label = candidates[c]
+            score = votes[label] / total if total > 0.0 else 0.0
+            size = heap_offer(heap_score, heap_label, size, k, score, label)
+        filled = size
+        heap_drain(heap_score, heap_label, size, best_score, out_indices[q])
+        for c in range(filled):
+            out_scores[q, c] = best_score[c]
+        position = 0
+        while filled < k:
+            label = label_order[position]
+            position += 1
+            if not voted[label]:
+                out_indices[q, filled] = label
+                out_scores[q, filled] = 0.0
+                filled += 1
+        for c in range(n_candidates):
+            votes[candidates[c]] = 0.0
+            voted[candidates[c]] = False
+
+
+@njit(nogil=True, cache=True)
+def prune_rows_kernel(indptr, indices, data, max_features):
+    """Keep each CSR row's ``max_features`` largest-magnitude entries (ties: lower column)."""
+    n_rows = len(indptr) - 1
+    new_indptr = np.zeros(n_rows + 1, np.int64)
+    for row in range(n_rows):
+        new_indptr[row + 1] = new_indptr[row] + min(indptr[row + 1] - indptr[row], max_features)
+    new_indices = np.empty(new_indptr[-1], indices.dtype)
+    new_data = np.empty(new_indptr[-1], data.dtype)
+    for row in range(n_rows):
+        start, end, out = indptr[row], indptr[row + 1], new_indptr[row]
+        if end - start <= max_features:
+            new_indices[out:out + end - start] = indices[start:end]
+            new_data[out:out + end - start] = data[start:end]
+            continue
+        row_indices = indices[start:end]
+        row_data = data[start:end]
+        # columns are sorted within the row, so a stable sort keeps ties in column order
+        keep = np.sort(np.argsort(-np.abs(row_data), kind="mergesort")[:max_features])
+        for j in range(max_features):
+            new_indices[out + j] = row_indices[keep[j]]
+            new_data[out + j] = row_data[keep[j]]
+    return new_indptr, new_indices, new_data

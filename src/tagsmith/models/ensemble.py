@@ -1,0 +1,278 @@
+"""Score-level ensemble of model families, fitted on the same features and labels.
+
+Each member proposes its ``k_member`` best labels with scores; the ensemble score of
+a label is the weighted sum of the members' scores, a label outside a member's
+proposals counting 0 for that member. With weights summing to 1 and members scoring
+in [0, 1], so does the ensemble. The combination is one sparse matrix over the union
+of the proposals, so it costs ``O(n_docs * k_member * n_members)`` whatever the size of
+the label space.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from tagsmith._params import keyword_params
+from tagsmith.exceptions import InvalidParameterError, NotFittedError
+from tagsmith.models.base import (
+    SAMPLE_WEIGHT,
+    SOFT_TARGETS,
+    BaseModel,
+    check_features,
+    check_sample_weight,
+    check_targets,
+)
+from tagsmith.topk import TopK
+
+logger = logging.getLogger("tagsmith")
+
+#: members when none are given: (registered model name, parameters)
+DEFAULT_MEMBERS: tuple[tuple[str, dict], ...] = (("tree", {}), ("knn", {}))
+DEFAULT_K_MEMBER = 50
+# ensemble settings handed to every member that has the parameter and does not set it
+SHARED_PARAMS = ("n_jobs", "show_progress", "random_state")
+# documents per round of member predictions: bounds the candidate arrays' memory
+PREDICT_BATCH = 65_536
+
+
+class EnsembleModel(BaseModel):
+    """Weighted sum of member models' top-k scores.
+
+    Parameters (keyword-only): ``members``, a list of ``[name, params]`` pairs naming
+    registered model families (``None`` = ``[["tree", {}], ["knn", {}]]``);
+    ``weights``, one positive number per member (``None`` = equal), normalised to sum
+    to 1; ``k_member``, how many labels each member proposes per document (``None``
+    = ``max(k, 50)``; never fewer than ``k``); ``n_jobs``, ``show_progress`` and
+    ``random_state``, given to each member that has the parameter and does not set
+    it itself (``None`` leaves the members' own defaults).
+
+    Capabilities (sample weights, soft targets) are those all members share.
+
+    >>> import numpy as np
+    >>> X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.1], [0.1, 1.0]])
+    >>> Y = np.array([[1, 0], [0, 1], [1, 0], [0, 1]])
+    >>> model = EnsembleModel(members=[["linear", {"C": 10.0}], ["knn", {"n_neighbors": 2}]],
+    ...                       weights=[1, 3], n_jobs=1).fit(X, Y)
+    >>> model.predict_topk(np.array([[0.9, 0.0]]), k=1).indices.tolist()
+    [[0]]
+    """
+
+    name = "ensemble"
+
+    def __init__(self, *, members: Sequence | None = None, weights: Sequence[float] | None = None,
+                 k_member: int | None = None, n_jobs: int | None = None,
+                 show_progress: bool | None = None, random_state: int | None = None):
+        self.members = members
+        self.weights = weights
+        self.k_member = k_member
+        self.n_jobs = n_jobs
+        self.show_progress = show_progress
+        self.random_state = random_state
+
+    # -- members and parameters --------------------------------------------------------------
+    def _member_specs(self) -> list[tuple[str, dict]]:
+        """``members`` checked: (name, params) pairs of registered families, known params."""
+        from tagsmith.models import available_models, get_model_class
+
+        members = DEFAULT_MEMBERS if self.members is None else self.members
+        if isinstance(members, (str, bytes, dict)) or not isinstance(members, Sequence) \
+                or len(members) == 0:
+            raise InvalidParameterError("members", "a non-empty list of [name, params] pairs",
+                                        members)
+        specs = []
+        for i, member in enumerate(members):
+            if isinstance(member, str) or not isinstance(member, Sequence) or len(member) != 2:
+                raise InvalidParameterError(f"members[{i}]", "a [name, params] pair", member)
+            name, params = member
+            if not isinstance(name, str) or name not in available_models():
+                raise InvalidParameterError(f"members[{i}]",
+                                            f"a registered model name: one of "
+                                            f"{sorted(available_models())}", name)
+            if not isinstance(params, dict):
+                raise InvalidParameterError(f"members[{i}] ({name}) params", "a dict", params)
+            valid = keyword_params(get_model_class(name))
+            for key in params:
+                if key not in valid:
+                    raise InvalidParameterError(f"members[{i}] ({name}) parameter {key!r}",
+                                                f"one of {valid}", key)
+            specs.append((name, dict(params)))
+        return specs
+
+    def _normalized_weights(self, n_members: int) -> np.ndarray:
+        if self.weights is None:
+            return np.full(n_members, 1.0 / n_members)
+        try:
+            weights = np.asarray(self.weights, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InvalidParameterError("weights", "a list of numbers", self.weights) from None
+        if weights.shape != (n_members,):
+            raise InvalidParameterError("weights", f"{n_members} numbers (one per member)",
+                                        self.weights)
+        if not np.all(np.isfinite(weights)) or np.any(weights <= 0):
+            raise InvalidParameterError("weights", "finite numbers > 0", self.weights)
+        return weights / weights.sum()
+
+    def _validate_params(self) -> list[tuple[str, dict]]:
+        specs = self._member_specs()
+        self._normalized_weights(len(specs))
+        if self.k_member is not None and (isinstance(self.k_member, bool)
+                                          or not isinstance(self.k_member, int)
+                                          or self.k_member < 1):
+            raise InvalidParameterError("k_member", "an integer >= 1 or None", self.k_member)
+        if self.n_jobs is not None and (isinstance(self.n_jobs, bool)
+                                        or not isinstance(self.n_jobs, int) or self.n_jobs == 0):
+            raise InvalidParameterError("n_jobs", "None, a positive integer or -1", self.n_jobs)
+        return specs
+
+    def _make_member(self, name: str, params: dict) -> BaseModel:
+        from tagsmith.models import get_model_class
+
+        model_class = get_model_class(name)
+        accepted = keyword_params(model_class)
+        for key in SHARED_PARAMS:
+            value = getattr(self, key)
+            if value is not None and key in accepted and key not in params:
+                params = {**params, key: value}
+        return model_class(**params)
+
+    @property  # the members decide, so per instance rather than per class
+    def capabilities(self) -> frozenset[str]:  # type: ignore[override]
+        """The capabilities every member has."""
+        from tagsmith.models import get_model_class
+
+        if self.is_fitted:
+            sets = [member.capabilities for member in self.members_]
+        else:
+            sets = [get_model_class(name).capabilities for name, _ in self._member_specs()]
+        return frozenset.intersection(*sets)
+
+    # -- fitting -----------------------------------------------------------------------------
+    def fit(self, X, Y, sample_weight=None) -> EnsembleModel:
+        """Fit every member on ``X`` (n_docs x n_features) and ``Y`` (n_docs x n_labels).
+
+        ``sample_weight`` goes to the members that accept sample weights.
+        """
+        specs = self._validate_params()
+        X = check_features(X)
+        capabilities = self.capabilities
+        Y = check_targets(Y, X.shape[0], soft_ok=SOFT_TARGETS in capabilities)
+        weights = check_sample_weight(sample_weight, X.shape[0])
+        members = []
+        for name, params in specs:
+            member = self._make_member(name, params)
+            if weights is not None and SAMPLE_WEIGHT in member.capabilities:
+                member.fit(X, Y, sample_weight=weights)
+            else:
+                if weights is not None:
+                    logger.warning("ensemble member %r has no sample weights: fitted without",
+                                   name)
+                member.fit(X, Y)
+            members.append(member)
+        self._set_members(members, X.shape[1])
+        return self
+
+    def _set_members(self, members: list[BaseModel], n_features: int | None) -> None:
+        self.members_ = members
+        self.weights_ = self._normalized_weights(len(members))
+        self.n_features_ = n_features
+        self.n_labels_ = members[0].n_labels_  # type: ignore[attr-defined]
+
+    @classmethod
+    def from_fitted(cls, models: Sequence[BaseModel], weights: Sequence[float] | None = None, *,
+                    k_member: int | None = None) -> EnsembleModel:
+        """An ensemble of models already fitted on the same features and label space."""
+        models = list(models)
+        if not models:
+            raise InvalidParameterError("models", "at least one fitted model", "an empty list")
+        for i, model in enumerate(models):
+            if not isinstance(model, BaseModel) or not model.is_fitted:
+                raise NotFittedError(f"models[{i}] ({type(model).__name__}) is not a fitted "
+                                     f"tagsmith model")
+        n_labels = {int(model.n_labels_) for model in models}  # type: ignore[attr-defined]
+        if len(n_labels) > 1:
+            raise InvalidParameterError("models", "models over one label space",
+                                        f"label counts {sorted(n_labels)}")
+        n_features = {int(model.n_features_) for model in models  # type: ignore[attr-defined]
+                      if getattr(model, "n_features_", None) is not None}
+        if len(n_features) > 1:
+            raise InvalidParameterError("models", "models over one feature space",
+                                        f"feature counts {sorted(n_features)}")
+        ensemble = cls(members=[[model.name, model.get_params()] for model in models],
+                       weights=None if weights is None else list(weights), k_member=k_member)
+        ensemble._validate_params()
+        ensemble._set_members(models, n_features.pop() if n_features else None)
+        return ensemble
+
+    # -- prediction --------------------------------------------------------------------------
+    def predict_topk(self, X, k: int) -> TopK:
+        """The ``k`` best labels per document by weighted member score, best first."""
+        self._check_fitted()
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise InvalidParameterError("k", "an integer >= 1", k)
+        X = check_features(X, n_features=self.n_features_)
+        k = int(min(k, self.n_labels_))
+        k_member = max(k, DEFAULT_K_MEMBER if self.k_member is None else self.k_member)
+        parts = [self._predict_batch(X[start:start + PREDICT_BATCH], k, k_member)
+                 for start in range(0, X.shape[0], PREDICT_BATCH)]
+        if not parts:
+            return TopK.empty(0, k, self.n_labels_)
+        return parts[0] if len(parts) == 1 else TopK.concatenate(parts)
+
+    def _predict_batch(self, X: sp.csr_matrix, k: int, k_member: int) -> TopK:
+        return TopK.from_csr(self.combined_scores(X, k_member), k)
+
+    def combined_scores(self, X, k_member: int) -> sp.csr_matrix:
+        """Weighted member scores on the union of their top ``k_member`` labels.
+
+        A sparse ``n_docs x n_labels`` matrix; a label proposed by any member is an
+        entry (possibly 0), a label proposed by none is missing.
+        """
+        rows, cols, values = [], [], []
+        for member, weight in zip(self.members_, self.weights_, strict=True):
+            topk = member.predict_topk(X, k_member)
+            valid = topk.valid
+            rows.append(np.nonzero(valid)[0])
+            cols.append(topk.indices[valid])
+            values.append(weight * topk.scores[valid].astype(np.float64))
+        n_docs = X.shape[0]
+        # duplicates (a label proposed by several members) are summed on conversion
+        combined = sp.coo_matrix((np.concatenate(values), (np.concatenate(rows),
+                                                           np.concatenate(cols))),
+                                 shape=(n_docs, self.n_labels_)).tocsr()
+        return sp.csr_matrix(combined, dtype=np.float32)
+
+    # -- state -------------------------------------------------------------------------------
+    def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        self._check_fitted()
+        member_metas = []
+        arrays: dict[str, np.ndarray] = {}
+        for i, member in enumerate(self.members_):
+            member_meta, member_arrays = member.to_state()
+            member_metas.append({"model": member.name, "state": member_meta})
+            arrays.update({f"m{i}.{key}": value for key, value in member_arrays.items()})
+        meta = {"params": self.get_params(), "members": member_metas,
+                "n_features": self.n_features_, "n_labels": int(self.n_labels_)}
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> EnsembleModel:
+        from tagsmith.models import get_model_class
+
+        model = cls(**meta["params"])
+        members = []
+        for i, entry in enumerate(meta["members"]):
+            prefix = f"m{i}."
+            member_arrays = {key[len(prefix):]: value for key, value in arrays.items()
+                             if key.startswith(prefix)}
+            members.append(get_model_class(entry["model"]).from_state(entry["state"],
+                                                                      member_arrays))
+        if not members:
+            raise ValueError("ensemble state has no members")
+        model._set_members(members, meta["n_features"])
+        if model.n_labels_ != int(meta["n_labels"]):
+            raise ValueError(f"members have {model.n_labels_} labels, expected {meta['n_labels']}")
+        return model

@@ -1,0 +1,308 @@
+"""Sparse cosine nearest neighbours with label voting, for extreme label spaces.
+
+``fit`` keeps the (optionally pruned) L2-normalised training rows twice: as an
+inverted index (features x documents) and as rows, with the training labels.
+``predict_topk`` scores each query against the training documents by walking the
+posting lists of its features into a dense per-thread accumulator (only touched
+documents are read back; never a queries x documents matrix), keeps the most
+similar documents in a small heap and lets the ``n_neighbors`` best vote: the score
+of label ``l`` is
+
+    sum_n sim_n**power * w_n * y_nl  /  sum_n sim_n**power * w_n
+
+over the neighbours ``n`` with positive similarity, ``w_n`` the sample weight and
+``y_nl`` the (soft) target, so scores lie in [0, 1]. Labels no neighbour votes for
+fill the rest of the ``k`` places with score 0, most frequent first.
+
+Search cost is dominated by features that most documents share (short character
+n-grams, "the", "of"), which also discriminate least. Features held by more than
+``max_posting`` training documents are therefore read only until ``n_neighbors``
+documents have been found: the neighbours are the documents most similar on the
+rarer features, and their similarities are then completed exactly from their rows,
+so the votes are weighted by true cosines. ``max_posting=None`` searches exactly.
+On short titles with 200k training documents (yso-finna) the default makes the
+search 40-70x faster than exact search at better P@1; where frequent words
+carry the signal (GoEmotions) exact search is about 3 points of P@1 better.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import scipy.sparse as sp
+
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.models._knn_kernels import neighbors_kernel, prune_rows_kernel, vote_kernel
+from tagsmith.models.base import (
+    SAMPLE_WEIGHT,
+    SOFT_TARGETS,
+    BaseModel,
+    check_features,
+    check_sample_weight,
+    check_targets,
+)
+from tagsmith.progress import progress_bar
+from tagsmith.topk import TopK
+
+# queries per kernel call: large enough to amortise the per-call accumulators,
+# small enough to keep the progress bar moving and the threads balanced
+QUERY_BLOCK = 2048
+
+
+def l2_normalize(X: sp.csr_matrix) -> sp.csr_matrix:
+    """Rows scaled to unit L2 norm (empty rows stay empty), CSR float32, zeros dropped."""
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1), dtype=np.float64).ravel())
+    scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    X = sp.csr_matrix(sp.diags(scale) @ X, dtype=np.float32)
+    X.eliminate_zeros()
+    return X
+
+
+def prune_rows(X, max_features: int | None) -> sp.csr_matrix:
+    """Each row's ``max_features`` largest-magnitude entries (all of them for ``None``).
+
+    >>> X = sp.csr_matrix(np.array([[0.1, 0.5, 0.3], [0.0, 0.2, 0.0]], np.float32))
+    >>> pruned = prune_rows(X, 2)
+    >>> pruned.indptr.tolist(), pruned.indices.tolist()
+    ([0, 2, 3], [1, 2, 1])
+    """
+    X = sp.csr_matrix(X, dtype=np.float32)
+    X.sum_duplicates()  # also sorts the column indices
+    if max_features is None or X.shape[0] == 0:
+        return X
+    indptr, indices, data = prune_rows_kernel(X.indptr.astype(np.int64),
+                                              X.indices.astype(np.int32), X.data,
+                                              np.int64(max_features))
+    return sp.csr_matrix((data, indices, indptr), shape=X.shape)
+
+
+def _check_int(name: str, value, *, minimum: int, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        expected = f"an integer >= {minimum}" + (" or None" if allow_none else "")
+        raise InvalidParameterError(name, expected, value)
+
+
+class KNNModel(BaseModel):
+    """Cosine k-nearest-neighbour classifier on sparse features; scores in [0, 1].
+
+    Parameters (keyword-only): ``n_neighbors`` (documents that vote), ``power``
+    (similarity exponent of a vote: 0 is an unweighted vote, larger values favour
+    the closest documents), ``max_features_per_doc`` (training rows keep only their
+    largest weights, then are renormalised; ``None`` keeps all), ``max_posting``
+    (features held by more training documents than this are read only until
+    ``n_neighbors`` documents have been found; ``None`` = exact search), ``n_jobs``
+    (threads; ``None`` = all cores), ``show_progress``.
+
+    >>> import numpy as np
+    >>> X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.1], [0.1, 1.0]])
+    >>> Y = np.array([[1, 0], [0, 1], [1, 0], [0, 1]])
+    >>> model = KNNModel(n_neighbors=2).fit(X, Y)
+    >>> topk = model.predict_topk(np.array([[0.9, 0.0]]), k=2)
+    >>> topk.indices.tolist(), topk.scores.tolist()
+    ([[0, 1]], [[1.0, 0.0]])
+    """
+
+    name = "knn"
+    capabilities = frozenset({SAMPLE_WEIGHT, SOFT_TARGETS})
+
+    def __init__(self, *, n_neighbors: int = 50, power: float = 2.0,
+                 max_features_per_doc: int | None = None, max_posting: int | None = 500,
+                 n_jobs: int | None = None, show_progress: bool = False):
+        self.n_neighbors = n_neighbors
+        self.power = power
+        self.max_features_per_doc = max_features_per_doc
+        self.max_posting = max_posting
+        self.n_jobs = n_jobs
+        self.show_progress = show_progress
+
+    # -- validation --------------------------------------------------------------------------
+    def _validate_params(self) -> None:
+        _check_int("n_neighbors", self.n_neighbors, minimum=1)
+        if isinstance(self.power, bool) or not isinstance(self.power, (int, float)) \
+                or not 0 <= self.power < float("inf"):
+            raise InvalidParameterError("power", "a finite number >= 0", self.power)
+        _check_int("max_features_per_doc", self.max_features_per_doc, minimum=1,
+                   allow_none=True)
+        _check_int("max_posting", self.max_posting, minimum=1, allow_none=True)
+        if self.n_jobs is not None and (isinstance(self.n_jobs, bool)
+                                        or not isinstance(self.n_jobs, int) or self.n_jobs == 0):
+            raise InvalidParameterError("n_jobs", "None, a positive integer or -1", self.n_jobs)
+
+    def _n_threads(self) -> int:
+        if self.n_jobs is None or self.n_jobs < 0:
+            return os.cpu_count() or 1
+        return self.n_jobs
+
+    # -- fitting -----------------------------------------------------------------------------
+    def fit(self, X, Y, sample_weight=None) -> KNNModel:
+        """Index ``X`` (n_docs x n_features) with its targets ``Y`` (n_docs x n_labels).
+
+        Documents with sample weight 0 are left out; the others vote with their weight.
+        """
+        self._validate_params()
+        X = check_features(X)
+        Y = check_targets(Y, X.shape[0], soft_ok=True)
+        weights = check_sample_weight(sample_weight, X.shape[0])
+        if weights is None:
+            weights = np.ones(X.shape[0])
+        kept = np.flatnonzero(weights > 0)
+        if len(kept) < X.shape[0]:
+            X, Y, weights = X[kept], Y[kept], weights[kept]
+        X = l2_normalize(prune_rows(X, self.max_features_per_doc))
+        # feature ids ranked by document frequency, most frequent first (see _knn_kernels)
+        doc_freq = np.bincount(X.indices, minlength=X.shape[1])
+        feature_rank = np.empty(X.shape[1], np.int32)
+        feature_rank[np.argsort(-doc_freq, kind="stable")] = np.arange(X.shape[1])
+        index = sp.csr_matrix((X.data, feature_rank[X.indices], X.indptr), shape=X.shape).tocsc()
+        Y = sp.csr_matrix(Y, dtype=np.float32)
+        Y.eliminate_zeros()
+        self._set_state(index, feature_rank, Y, weights, kept.astype(np.int32))
+        return self
+
+    def _set_state(self, index, feature_rank: np.ndarray, Y: sp.csr_matrix, weights: np.ndarray,
+                   row_ids: np.ndarray) -> None:
+        self.index_ = sp.csc_matrix(index, dtype=np.float32)  # docs x ranked features
+        self.index_.sort_indices()
+        self.feature_rank_ = feature_rank
+        self.targets_ = Y
+        self.targets_.sort_indices()
+        self.doc_weight_ = np.asarray(weights, dtype=np.float64)
+        self.row_ids_ = row_ids
+        prior = np.asarray(Y.T @ self.doc_weight_, dtype=np.float64).ravel()
+        self.label_order_ = np.argsort(-prior, kind="stable").astype(np.int32)
+        self.n_docs_, self.n_features_ = index.shape
+        self.n_labels_ = Y.shape[1]
+        self._doc_freq = np.diff(self.index_.indptr)  # non-increasing by construction
+        rows = self.index_.tocsr()
+        rows.sort_indices()
+        # kernel views, converted once: int64 offsets, int32 ids, float32 values
+        self._kernel_arrays = (
+            self.index_.indptr.astype(np.int64), self.index_.indices.astype(np.int32, copy=False),
+            self.index_.data, rows.indptr.astype(np.int64),
+            rows.indices.astype(np.int32, copy=False), rows.data)
+        self._target_arrays = (Y.indptr.astype(np.int64), Y.indices.astype(np.int32, copy=False),
+                               Y.data)
+
+    # -- prediction --------------------------------------------------------------------------
+    def _queries(self, X) -> sp.csr_matrix:
+        """Validated, L2-normalised queries over the ranked feature ids."""
+        X = l2_normalize(check_features(X, n_features=self.n_features_))
+        X = sp.csr_matrix((X.data, self.feature_rank_[X.indices], X.indptr), shape=X.shape)
+        X.has_sorted_indices = False
+        X.sort_indices()  # the kernel reads each query's features rarest first
+        return X
+
+    def _n_frequent(self) -> int:
+        if self.max_posting is None:
+            return 0
+        return int(np.count_nonzero(self._doc_freq > self.max_posting))
+
+    def _run_blocks(self, n_queries: int, work) -> None:
+        """Call ``work(start, end)`` on blocks of query rows, in threads."""
+        threads = max(1, min(self._n_threads(), -(-n_queries // 64)))
+        # a few blocks per thread keep the threads busy to the end
+        block = min(QUERY_BLOCK, max(64, -(-n_queries // (4 * threads))))
+        starts = range(0, n_queries, block)
+        with progress_bar(total=n_queries, desc="knn queries", unit="doc",
+                          enabled=self.show_progress and n_queries > QUERY_BLOCK) as bar:
+            if threads == 1:
+                for start in starts:
+                    bar.update(work(start, min(start + block, n_queries)))
+                return
+            pool = ThreadPoolExecutor(max_workers=threads)
+            try:
+                for done in pool.map(lambda s: work(s, min(s + block, n_queries)), starts):
+                    bar.update(done)
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            pool.shutdown()
+
+    def _neighbors(self, X: sp.csr_matrix, n_neighbors: int, n_frequent: int):
+        out_doc = np.empty((X.shape[0], n_neighbors), np.int32)
+        out_sim = np.empty((X.shape[0], n_neighbors), np.float32)
+        neighbors_kernel(X.indptr.astype(np.int64), X.indices.astype(np.int32), X.data,
+                         *self._kernel_arrays, np.int64(n_frequent), out_doc, out_sim)
+        return out_doc, out_sim
+
+    def kneighbors(self, X, n_neighbors: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The most similar training documents of each row of ``X``, best first.
+
+        Returns ``(rows, sims)``, both ``n x n_neighbors``: row numbers in the
+        training matrix given to ``fit`` (int32) and cosine similarities (float32).
+        Places with no document of positive similarity hold row ``-1`` and 0.
+        """
+        self._check_fitted()
+        self._validate_params()
+        n_neighbors = self.n_neighbors if n_neighbors is None else n_neighbors
+        _check_int("n_neighbors", n_neighbors, minimum=1)
+        X = self._queries(X)
+        n_frequent = self._n_frequent()
+        rows = np.full((X.shape[0], n_neighbors), -1, np.int32)
+        sims = np.zeros((X.shape[0], n_neighbors), np.float32)
+
+        def work(start: int, end: int) -> int:
+            docs, block_sims = self._neighbors(X[start:end], n_neighbors, n_frequent)
+            found = docs >= 0
+            rows[start:end][found] = self.row_ids_[docs[found]]
+            sims[start:end] = block_sims
+            return end - start
+
+        self._run_blocks(X.shape[0], work)
+        return rows, sims
+
+    def predict_topk(self, X, k: int) -> TopK:
+        """The ``k`` best labels per document (scores in [0, 1]), best first."""
+        self._check_fitted()
+        self._validate_params()
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise InvalidParameterError("k", "an integer >= 1", k)
+        k = int(min(k, self.n_labels_))
+        X = self._queries(X)
+        n_frequent = self._n_frequent()
+        indices = np.empty((X.shape[0], k), np.int32)
+        scores = np.empty((X.shape[0], k), np.float32)
+        power = float(self.power)
+
+        def work(start: int, end: int) -> int:
+            docs, sims = self._neighbors(X[start:end], int(self.n_neighbors), n_frequent)
+            vote_kernel(docs, sims, power, *self._target_arrays, self.doc_weight_,
+                        self.label_order_, indices[start:end], scores[start:end])
+            return end - start
+
+        self._run_blocks(X.shape[0], work)
+        return TopK(indices, scores, self.n_labels_)
+
+    # -- state -------------------------------------------------------------------------------
+    def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        self._check_fitted()
+        meta = {"params": self.get_params(), "n_features": int(self.n_features_),
+                "n_labels": int(self.n_labels_), "n_docs": int(self.n_docs_)}
+        arrays = {"index_data": self.index_.data, "index_indices": self.index_.indices,
+                  "index_indptr": self.index_.indptr, "feature_rank": self.feature_rank_,
+                  "targets_data": self.targets_.data, "targets_indices": self.targets_.indices,
+                  "targets_indptr": self.targets_.indptr, "doc_weight": self.doc_weight_,
+                  "row_ids": self.row_ids_}
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> KNNModel:
+        model = cls(**meta["params"])
+        n_features, n_labels, n_docs = (int(meta["n_features"]), int(meta["n_labels"]),
+                                        int(meta["n_docs"]))
+        index = sp.csc_matrix((arrays["index_data"].astype(np.float32), arrays["index_indices"],
+                               arrays["index_indptr"]), shape=(n_docs, n_features))
+        targets = sp.csr_matrix((arrays["targets_data"].astype(np.float32),
+                                 arrays["targets_indices"], arrays["targets_indptr"]),
+                                shape=(n_docs, n_labels))
+        for name, size in (("doc_weight", n_docs), ("row_ids", n_docs),
+                           ("feature_rank", n_features)):
+            if arrays[name].shape != (size,):
+                raise ValueError(f"{name} has shape {arrays[name].shape}, expected ({size},)")
+        model._set_state(index, arrays["feature_rank"].astype(np.int32), targets,
+                         arrays["doc_weight"], arrays["row_ids"].astype(np.int32))
+        return model

@@ -1,0 +1,170 @@
+"""The score-level ensemble: its combination rule, state, validation and pipeline use."""
+
+import io
+import logging
+
+import numpy as np
+import pytest
+
+import tagsmith.models.knn as knn_module
+from tagsmith.data.vocab import load_vocabulary
+from tagsmith.exceptions import InvalidParameterError, NotFittedError
+from tagsmith.models import make_model
+from tagsmith.models.base import SAMPLE_WEIGHT, SOFT_TARGETS
+from tagsmith.models.ensemble import EnsembleModel
+from tagsmith.models.knn import KNNModel
+from tagsmith.models.linear import LinearOVR
+from tagsmith.pipeline.classifier import TextClassifier
+from tagsmith.pipeline.io import read_labelled
+from tagsmith.pipeline.train import TrainOptions, train_classifier
+from tagsmith.testing.conformance import make_problem
+
+from conftest import FAST_FEATURES
+
+MEMBERS = [["linear", {"C": 2.0}], ["knn", {"n_neighbors": 5}]]
+
+
+@pytest.fixture(scope="module")
+def problem():
+    X, Y = make_problem(n_docs=200, n_features=60, n_labels=8, seed=4)
+    X_test, _ = make_problem(n_docs=40, n_features=60, n_labels=8, seed=4)
+    return X, Y, X_test
+
+
+def _expected(members, weights, X, k, k_member):
+    """Hand computation: dense weighted sum over each member's top-k_member, then top-k."""
+    n_labels = members[0].n_labels_
+    total = np.zeros((X.shape[0], n_labels))
+    proposed = np.zeros((X.shape[0], n_labels), bool)
+    for member, weight in zip(members, np.asarray(weights) / np.sum(weights), strict=True):
+        topk = member.predict_topk(X, k_member)
+        for q in range(X.shape[0]):
+            for label, score in zip(topk.indices[q], topk.scores[q], strict=True):
+                if label >= 0:
+                    total[q, label] += weight * score
+                    proposed[q, label] = True
+    indices = np.full((X.shape[0], k), -1)
+    scores = np.full((X.shape[0], k), -np.inf)
+    for q in range(X.shape[0]):
+        labels = np.flatnonzero(proposed[q])
+        order = labels[np.lexsort((labels, -total[q, labels]))][:k]
+        indices[q, :len(order)] = order
+        scores[q, :len(order)] = total[q, order]
+    return indices, scores
+
+
+@pytest.mark.parametrize("k, k_member", [(3, 2), (4, 8), (8, 3)])
+def test_equals_hand_computed_weighted_combination(problem, k, k_member):
+    X, Y, X_test = problem
+    members = [LinearOVR(C=2.0, n_jobs=1).fit(X, Y), KNNModel(n_neighbors=5, n_jobs=1).fit(X, Y)]
+    ensemble = EnsembleModel.from_fitted(members, weights=[1.0, 3.0], k_member=k_member)
+    topk = ensemble.predict_topk(X_test, k)
+    indices, scores = _expected(members, [1.0, 3.0], X_test, k, max(k, k_member))
+    np.testing.assert_array_equal(topk.indices, indices)
+    np.testing.assert_allclose(topk.scores, scores, rtol=1e-6)
+
+
+def test_fit_equals_from_fitted_and_shares_settings(problem):
+    X, Y, X_test = problem
+    ensemble = EnsembleModel(members=MEMBERS, weights=[2, 1], n_jobs=1).fit(X, Y)
+    assert [member.n_jobs for member in ensemble.members_] == [1, 1]
+    members = [LinearOVR(C=2.0, n_jobs=1).fit(X, Y), KNNModel(n_neighbors=5, n_jobs=1).fit(X, Y)]
+    by_hand = EnsembleModel.from_fitted(members, weights=[2, 1])
+    a, b = ensemble.predict_topk(X_test, 5), by_hand.predict_topk(X_test, 5)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_allclose(a.scores, b.scores, rtol=1e-6)
+    assert np.all((a.scores >= 0) & (a.scores <= 1))
+
+
+def test_state_roundtrip_nests_members(problem):
+    X, Y, X_test = problem
+    ensemble = EnsembleModel(members=MEMBERS, n_jobs=1).fit(X, Y)
+    meta, arrays = ensemble.to_state()
+    assert [entry["model"] for entry in meta["members"]] == ["linear", "knn"]
+    assert {key.split(".", 1)[0] for key in arrays} == {"m0", "m1"}
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
+    buffer.seek(0)
+    with np.load(buffer, allow_pickle=False) as archive:
+        restored = EnsembleModel.from_state(meta, {key: archive[key] for key in archive.files})
+    before, after = ensemble.predict_topk(X_test, 6), restored.predict_topk(X_test, 6)
+    np.testing.assert_array_equal(before.indices, after.indices)
+    np.testing.assert_array_equal(before.scores, after.scores)
+
+
+@pytest.mark.parametrize("params, name", [
+    ({"members": []}, "members"),
+    ({"members": "knn"}, "members"),
+    ({"members": [["knn"]]}, "members[0]"),
+    ({"members": [["linear", {}], ["no-such-model", {}]]}, "members[1]"),
+    ({"members": [["knn", 5]]}, "members[0] (knn) params"),
+    ({"members": [["knn", {"n_neigbors": 5}]]}, "members[0] (knn) parameter 'n_neigbors'"),
+    ({"members": MEMBERS, "weights": [1.0]}, "weights"),
+    ({"members": MEMBERS, "weights": [1.0, -1.0]}, "weights"),
+    ({"members": MEMBERS, "weights": [1.0, "a"]}, "weights"),
+    ({"k_member": 0}, "k_member"),
+    ({"n_jobs": 0}, "n_jobs"),
+])
+def test_bad_parameters_are_named(problem, params, name):
+    X, Y, _ = problem
+    with pytest.raises(InvalidParameterError) as info:
+        EnsembleModel(**params).fit(X, Y)
+    assert info.value.name == name
+
+
+def test_member_errors_surface_before_any_fitting(problem):
+    X, Y, _ = problem
+    with pytest.raises(InvalidParameterError) as info:
+        EnsembleModel(members=[["linear", {}], ["knn", {"power": -1}]], n_jobs=1).fit(X, Y)
+    assert info.value.name == "power"
+
+
+def test_from_fitted_checks_its_models(problem):
+    X, Y, _ = problem
+    with pytest.raises(InvalidParameterError):
+        EnsembleModel.from_fitted([])
+    with pytest.raises(NotFittedError):
+        EnsembleModel.from_fitted([KNNModel(n_jobs=1).fit(X, Y), KNNModel()])
+    with pytest.raises(InvalidParameterError) as info:
+        EnsembleModel.from_fitted([KNNModel(n_jobs=1).fit(X, Y),
+                                   KNNModel(n_jobs=1).fit(X, Y[:, :4])])
+    assert info.value.name == "models"
+
+
+class _NoWeightKNN(KNNModel):
+    name = "knn-no-weights"
+    capabilities = frozenset({SOFT_TARGETS})
+
+
+def test_capabilities_are_the_members_intersection(problem, monkeypatch, caplog):
+    from tagsmith import models
+
+    monkeypatch.setattr(knn_module, "_NoWeightKNN", _NoWeightKNN, raising=False)
+    monkeypatch.setitem(models._REGISTRY, "knn-no-weights", "tagsmith.models.knn:_NoWeightKNN")
+    both = EnsembleModel(members=MEMBERS)
+    assert both.capabilities == {SAMPLE_WEIGHT, SOFT_TARGETS}
+    mixed = EnsembleModel(members=[["knn", {}], ["knn-no-weights", {}]], n_jobs=1)
+    assert mixed.capabilities == {SOFT_TARGETS}
+    X, Y, _ = problem
+    weights = np.linspace(0.5, 1.5, X.shape[0])
+    caplog.set_level(logging.WARNING, logger="tagsmith")
+    mixed.fit(X, Y, sample_weight=weights)
+    assert "no sample weights" in caplog.text
+    # the capable member got the weights, the other did not
+    assert np.allclose(mixed.members_[0].doc_weight_, weights)
+    assert np.allclose(mixed.members_[1].doc_weight_, 1.0)
+
+
+def test_trains_saves_and_loads_through_the_pipeline(goemotions_small, tmp_path):
+    space = load_vocabulary(goemotions_small["vocab"])
+    train = read_labelled(goemotions_small["train"], space)
+    options = TrainOptions(model="ensemble", featurizer_params=FAST_FEATURES,
+                           model_params={"members": [["linear", {}], ["knn", {}]],
+                                         "n_jobs": 1}, refit=False)
+    clf = train_classifier(train.texts, train.Y, space, options=options)
+    clf.save(tmp_path / "bundle")
+    loaded = TextClassifier.load(tmp_path / "bundle")
+    texts = train.texts[:50]
+    np.testing.assert_array_equal(clf.predict_topk(texts, 5).indices,
+                                  loaded.predict_topk(texts, 5).indices)
+    assert make_model("ensemble").get_params()["members"] is None

@@ -1,0 +1,192 @@
+"""The nearest-neighbour model against a brute-force dense reference, and its options."""
+
+import io
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from tagsmith.data.vocab import load_vocabulary
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.features.tfidf import TfidfFeaturizer
+from tagsmith.models.knn import KNNModel
+from tagsmith.pipeline.io import read_labelled
+
+from conftest import FAST_FEATURES
+
+
+def _random_problem(n_docs=300, n_features=40, n_labels=12, n_queries=40, seed=0):
+    rng = np.random.default_rng(seed)
+    X = sp.random(n_docs, n_features, density=0.12, random_state=seed, format="csr",
+                  dtype=np.float32)
+    Q = sp.random(n_queries, n_features, density=0.12, random_state=seed + 1, format="csr",
+                  dtype=np.float32)
+    Y = sp.random(n_docs, n_labels, density=0.15, random_state=seed + 2, format="csr",
+                  dtype=np.float32)  # soft targets in (0, 1)
+    weights = rng.uniform(0.2, 3.0, size=n_docs)
+    return X, Y, Q, weights
+
+
+def _unit_rows(X) -> np.ndarray:
+    dense = np.asarray(X.todense(), dtype=np.float64)
+    norms = np.linalg.norm(dense, axis=1, keepdims=True)
+    return np.divide(dense, norms, out=np.zeros_like(dense), where=norms > 0)
+
+
+def _brute_force(X, Y, Q, weights, n_neighbors, power):
+    """Exact neighbours (sim desc, then row asc) and vote scores, with dense numpy."""
+    sims = _unit_rows(Q) @ _unit_rows(X).T
+    rows = np.full((Q.shape[0], n_neighbors), -1)
+    top_sims = np.zeros((Q.shape[0], n_neighbors))
+    scores = np.zeros((Q.shape[0], Y.shape[1]))
+    dense_Y = Y.toarray()
+    for q in range(Q.shape[0]):
+        positive = np.flatnonzero(sims[q] > 0)
+        order = positive[np.lexsort((positive, -sims[q, positive]))][:n_neighbors]
+        rows[q, :len(order)] = order
+        top_sims[q, :len(order)] = sims[q, order]
+        strength = sims[q, order] ** power * weights[order]
+        if strength.sum() > 0:
+            scores[q] = strength @ dense_Y[order] / strength.sum()
+    return rows, top_sims, scores
+
+
+@pytest.mark.parametrize("power", [0.0, 1.0, 2.5])
+def test_exact_search_equals_brute_force(power):
+    X, Y, Q, weights = _random_problem()
+    model = KNNModel(n_neighbors=7, power=power, max_posting=None, n_jobs=1)
+    model.fit(X, Y, sample_weight=weights)
+    rows, sims = model.kneighbors(Q)
+    ref_rows, ref_sims, ref_scores = _brute_force(X, Y, Q, weights, 7, power)
+    np.testing.assert_array_equal(rows, ref_rows)
+    np.testing.assert_allclose(sims, ref_sims, rtol=1e-5, atol=1e-6)
+    topk = model.predict_topk(Q, Y.shape[1])
+    np.testing.assert_allclose(topk.to_csr().toarray(), ref_scores, rtol=1e-5, atol=1e-6)
+    assert np.all(np.diff(topk.scores, axis=1) <= 0)
+    # voted labels come first, best first; the unvoted fill in with score 0
+    for q in range(Q.shape[0]):
+        n_voted = np.count_nonzero(ref_scores[q] > 0)
+        expected = np.lexsort((np.arange(Y.shape[1]), -ref_scores[q]))[:n_voted]
+        np.testing.assert_array_equal(topk.indices[q, :n_voted], expected)
+
+
+def test_skipping_frequent_features_keeps_similarities_exact():
+    X, Y, Q, weights = _random_problem(n_docs=400, seed=3)
+    doc_freq = np.bincount(X.indices, minlength=X.shape[1])
+    cut = int(np.median(doc_freq))  # about half the features are "frequent"
+    model = KNNModel(n_neighbors=5, max_posting=cut, n_jobs=1).fit(X, Y)
+    rows, sims = model.kneighbors(Q)
+    exact = _unit_rows(Q) @ _unit_rows(X).T
+    found = rows >= 0
+    assert found.all(), "every query finds neighbours (frequent features as a fallback)"
+    true_sims = np.take_along_axis(exact, np.where(found, rows, 0), axis=1)
+    np.testing.assert_allclose(sims, true_sims, rtol=1e-5, atol=1e-6)
+    assert np.all(np.diff(sims, axis=1) <= 1e-7)
+    # a cut above every document frequency is exact search
+    wide = KNNModel(n_neighbors=5, max_posting=int(doc_freq.max()), n_jobs=1).fit(X, Y)
+    np.testing.assert_array_equal(wide.kneighbors(Q)[0],
+                                  KNNModel(n_neighbors=5, max_posting=None, n_jobs=1)
+                                  .fit(X, Y).kneighbors(Q)[0])
+
+
+def test_query_of_only_frequent_features_still_finds_neighbours():
+    X = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 1], [1, 1, 1], [0, 0, 1]], np.float32))
+    Y = sp.csr_matrix(np.eye(4, dtype=np.float32))
+    model = KNNModel(n_neighbors=2, max_posting=1, n_jobs=1).fit(X, Y)
+    rows, sims = model.kneighbors(np.array([[1.0, 0.0, 0.0]]))
+    assert rows[0].tolist() == [0, 1]  # ties go to the lower row
+    np.testing.assert_allclose(sims[0], [np.sqrt(0.5), np.sqrt(0.5)], rtol=1e-6)
+
+
+def test_soft_targets_and_sample_weights_vote():
+    X = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    Y = np.array([[1.0, 0.0], [0.5, 1.0], [0.0, 1.0]])
+    model = KNNModel(n_neighbors=2, n_jobs=1).fit(X, Y, sample_weight=[2.0, 1.0, 1.0])
+    topk = model.predict_topk(np.array([[3.0, 0.0]]), 2)
+    assert topk.indices.tolist() == [[0, 1]]
+    # label 0: (2 * 1 + 1 * 0.5) / 3, label 1: (1 * 1) / 3
+    np.testing.assert_allclose(topk.scores[0], [2.5 / 3, 1 / 3], rtol=1e-6)
+
+
+def test_zero_weight_rows_are_left_out_and_rows_map_back():
+    X, Y, Q, _ = _random_problem(seed=5)
+    weights = np.ones(X.shape[0])
+    weights[::3] = 0.0
+    model = KNNModel(n_neighbors=4, max_posting=None, n_jobs=1).fit(X, Y, sample_weight=weights)
+    assert model.n_docs_ == np.count_nonzero(weights)
+    rows, _ = model.kneighbors(Q)
+    assert not np.any(rows[rows >= 0] % 3 == 0)
+    kept = np.flatnonzero(weights)
+    ref_rows, _, _ = _brute_force(X[kept], Y[kept], Q, weights[kept], 4, 2.0)
+    np.testing.assert_array_equal(rows, np.where(ref_rows >= 0, kept[ref_rows], -1))
+
+
+def test_max_features_per_doc_prunes_and_renormalises():
+    X, Y, _, _ = _random_problem(n_features=80, seed=7)
+    model = KNNModel(max_features_per_doc=3, n_jobs=1).fit(X, Y)
+    rows = model.index_.tocsr()
+    assert np.diff(rows.indptr).max() <= 3
+    norms = np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel())
+    np.testing.assert_allclose(norms[norms > 0], 1.0, rtol=1e-6)
+    # the kept entries are each row's largest (index columns are ranked feature ids)
+    original_id = np.argsort(model.feature_rank_)
+    dense = X.toarray()
+    for row in range(X.shape[0]):
+        largest = np.argsort(-dense[row], kind="stable")[:3]
+        largest = largest[dense[row, largest] > 0]
+        kept = original_id[rows.indices[rows.indptr[row]:rows.indptr[row + 1]]]
+        assert set(kept.tolist()) == set(largest.tolist())
+
+
+@pytest.fixture(scope="module")
+def goemotions(goemotions_small):
+    space = load_vocabulary(goemotions_small["vocab"])
+    train = read_labelled(goemotions_small["train"], space)
+    test = read_labelled(goemotions_small["test"], space)
+    featurizer = TfidfFeaturizer(**FAST_FEATURES)
+    return featurizer.fit_transform(train.texts), train.Y, featurizer.transform(test.texts), test.Y
+
+
+def test_learns_goemotions_and_threads_agree(goemotions):
+    X, Y, X_test, Y_test = goemotions
+    model = KNNModel(n_jobs=1).fit(X, Y)
+    topk = model.predict_topk(X_test, 5)
+    precision = np.asarray(Y_test[np.arange(len(topk)), topk.indices[:, 0]]).mean()
+    majority = np.asarray(Y_test.sum(axis=0)).max() / Y_test.shape[0]
+    assert precision > majority + 0.05
+    threaded = KNNModel(n_jobs=2).fit(X, Y).predict_topk(X_test, 5)
+    np.testing.assert_array_equal(threaded.indices, topk.indices)
+    np.testing.assert_array_equal(threaded.scores, topk.scores)
+
+
+def test_state_roundtrip_gives_identical_predictions(goemotions):
+    X, Y, X_test, _ = goemotions
+    weights = np.linspace(0.0, 2.0, X.shape[0])
+    model = KNNModel(max_features_per_doc=20, n_jobs=1).fit(X, Y, sample_weight=weights)
+    meta, arrays = model.to_state()
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
+    buffer.seek(0)
+    with np.load(buffer, allow_pickle=False) as archive:
+        restored = KNNModel.from_state(meta, {key: archive[key] for key in archive.files})
+    before, after = model.predict_topk(X_test, 10), restored.predict_topk(X_test, 10)
+    np.testing.assert_array_equal(before.indices, after.indices)
+    np.testing.assert_array_equal(before.scores, after.scores)
+    np.testing.assert_array_equal(model.kneighbors(X_test[:20])[0],
+                                  restored.kneighbors(X_test[:20])[0])
+
+
+@pytest.mark.parametrize("params, name", [
+    ({"n_neighbors": 0}, "n_neighbors"),
+    ({"n_neighbors": 2.5}, "n_neighbors"),
+    ({"power": -1.0}, "power"),
+    ({"power": float("nan")}, "power"),
+    ({"max_features_per_doc": 0}, "max_features_per_doc"),
+    ({"max_posting": 0}, "max_posting"),
+    ({"n_jobs": 0}, "n_jobs"),
+])
+def test_bad_parameters_are_named(params, name):
+    X, Y, _, _ = _random_problem()
+    with pytest.raises(InvalidParameterError) as info:
+        KNNModel(**params).fit(X, Y)
+    assert info.value.name == name
