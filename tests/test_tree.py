@@ -96,7 +96,7 @@ def _clustered_problem(n_labels=60, n_docs=3000, n_features=400, seed=3):
     rows, cols, vals, ys = [], [], [], []
     for doc in range(n_docs):
         labels = rng.choice(n_labels, size=rng.integers(1, 3), replace=False)
-        words = np.concatenate([rng.choice(label_words[l], size=3) for l in labels]
+        words = np.concatenate([rng.choice(label_words[lab], size=3) for lab in labels]
                                + [rng.integers(0, n_features, size=3)])
         rows.extend([doc] * len(words))
         cols.extend(words)

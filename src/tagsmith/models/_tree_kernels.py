@@ -161,6 +161,7 @@ def balanced_two_means(data, indices, indptr, rows, n_iter, seed, local):
         for p in range(indptr[row], indptr[row + 1]):
             centroids[side, local[indices[p]]] = data[p]
     difference = np.empty(n, np.float64)
+    best = -np.inf
     left = np.zeros(n, np.bool_)
     previous = np.zeros(n, np.bool_)
     for iteration in range(n_iter):
@@ -177,6 +178,16 @@ def balanced_two_means(data, indices, indptr, rows, n_iter, seed, local):
             left[order[r]] = True
         if iteration > 0 and np.array_equal(left, previous):
             break
+        # stop when the objective (similarity to the own centroid) no longer improves
+        objective = 0.0
+        for r in range(n):
+            row = rows[r]
+            side = 0 if left[r] else 1
+            for p in range(indptr[row], indptr[row + 1]):
+                objective += data[p] * centroids[side, local[indices[p]]]
+        if iteration > 0 and objective - best <= 1e-4 * abs(best):
+            break
+        best = objective
         previous[:] = left
         centroids[:] = 0.0
         for r in range(n):

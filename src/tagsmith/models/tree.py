@@ -58,6 +58,8 @@ LOSSES = ("squared_hinge", "logistic")
 SCORES = ("sigmoid", "l2-hinge", "l3-hinge")
 # documents per prediction call (bounds the output and keeps progress moving)
 PREDICT_BATCH = 65_536
+# fewest children a node's training task is split down to
+MIN_TASK_CHILDREN = 8
 # margin of a child that was never trained (no training document reaches its node)
 UNREACHED_BIAS = 12.0
 
@@ -88,8 +90,8 @@ class LabelTree(BaseModel):
 
     def __init__(self, *, branching: int = 16, leaf_size: int = 100, max_depth: int = 20,
                  beam_width: int = 10, loss: str = "squared_hinge", C: float = 1.0,
-                 tol: float = 0.1, max_iter: int = 20, prune_threshold: float = 0.01,
-                 score: str = "sigmoid", max_rep_features: int | None = 2000,
+                 tol: float = 0.1, max_iter: int = 10, prune_threshold: float = 0.05,
+                 score: str = "l3-hinge", max_rep_features: int | None = 500,
                  label_feature_weight: float = 0.0, cluster_iter: int = 20,
                  n_jobs: int | None = None, random_state: int = 0,
                  show_progress: bool = False):
@@ -231,6 +233,7 @@ class LabelTree(BaseModel):
                           enabled=self.show_progress) as bar, \
                 ThreadPoolExecutor(max_workers=n_threads) as pool:
             for depth in range(int(depth_of.max()) + 1):
+                depth_started = time.perf_counter()
                 blocks = _depth_blocks(depth, depth_of, nodes, node_labels, doc_of, label_of,
                                        value_of, n_labels)
                 tasks = _split_tasks(blocks, nodes, indptr, n_threads)
@@ -257,6 +260,9 @@ class LabelTree(BaseModel):
                     for future in futures:
                         future.cancel()
                     raise
+                logger.info("label tree depth %d: %d nodes, %d rows, %d tasks (%.1f s)", depth,
+                            len(blocks), sum(len(b[0]) for b in blocks.values()), len(tasks),
+                            time.perf_counter() - depth_started)
                 del blocks
         self._assemble(results, nodes)
 
@@ -563,13 +569,16 @@ def _split_tasks(blocks: dict, nodes: list, indptr: np.ndarray,
         from_children[node] = n_children
         work[node] = float((indptr[rows + 1] - indptr[rows]).sum() + len(rows)) * n_children
     total = sum(work.values())
-    target = max(total / (8 * max(n_threads, 1)), 1.0)
-    tasks = []
+    target = max(total / (2 * max(n_threads, 1)), 1.0)
+    tasks: list[tuple[int, int, int]] = []
     for node in sorted(work, key=lambda n: -work[n]):
         n_children = from_children[node]
         if n_children == 0:
             continue
-        pieces = int(min(n_children, max(1, math.ceil(work[node] / target))))
+        # a task solves its children together over shared rows (the solver's strength),
+        # so a node is split only as far as needed to keep every thread busy
+        pieces = int(min(max(1, n_children // MIN_TASK_CHILDREN), max(1, n_threads),
+                         max(1, math.ceil(work[node] / target))))
         bounds = np.linspace(0, n_children, pieces + 1).round().astype(int)
         tasks.extend((node, int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:],
                                                                 strict=True) if hi > lo)
