@@ -226,3 +226,26 @@ def test_label_features_shape_is_checked():
         LabelTree(label_feature_weight=1.0).fit(X, Y, label_features=X[:2])
     model = LabelTree(label_feature_weight=1.0).fit(X, Y, label_features=X[:3])
     assert model.predict_topk(X[:2], 2).indices.shape == (2, 2)
+
+
+def test_several_trees_average_their_scores_and_round_trip():
+    X, Y = _clustered_problem()
+    forest = LabelTree(n_trees=3, branching=4, leaf_size=6).fit(X[:2500], Y[:2500])
+    assert len(forest.trees_) == 3
+    # the trees come from different clusterings
+    assert not all(np.array_equal(forest.trees_[0]["slot_target_"], t["slot_target_"])
+                   for t in forest.trees_[1:])
+    top = forest.predict_topk(X[2500:], 3)
+    singles = []
+    queries = X[2500:].tocsr()
+    queries.sort_indices()  # the kernel expects sorted features; predict_topk sorts them
+    for tree in range(3):
+        forest._use_tree(tree)
+        singles.append(forest._predict_tree(queries, 20).to_csr())
+    forest._use_tree(0)
+    mean = (singles[0] + singles[1] + singles[2]) / 3
+    rows = np.arange(top.indices.shape[0])[:, None]
+    np.testing.assert_allclose(top.scores, mean.toarray()[rows, top.indices], rtol=1e-5)
+    meta, arrays = forest.to_state()
+    again = LabelTree.from_state(meta, dict(arrays))
+    np.testing.assert_array_equal(again.predict_topk(X[2500:], 3).indices, top.indices)

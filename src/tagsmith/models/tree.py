@@ -67,8 +67,10 @@ UNREACHED_BIAS = 12.0
 class LabelTree(BaseModel):
     """Label tree with linear node classifiers and beam search; scores in [0, 1].
 
-    Parameters (keyword-only): ``branching`` (children per internal node, a power of
-    two), ``leaf_size`` (most labels per leaf), ``max_depth``, ``beam_width``,
+    Parameters (keyword-only): ``n_trees`` (trees built from differently seeded
+    clusterings; their label scores are averaged, as in Parabel), ``branching``
+    (children per internal node, a power of two), ``leaf_size`` (most labels per
+    leaf), ``max_depth``, ``beam_width``,
     ``loss`` ("squared_hinge" or "logistic"), ``C``, ``tol`` and ``max_iter`` of the
     solver, ``prune_threshold`` (smaller weights are dropped), ``score`` (how a margin
     becomes a path score: "sigmoid", "l2-hinge" = exp(-max(0, 1-m)^2), "l3-hinge"),
@@ -88,13 +90,15 @@ class LabelTree(BaseModel):
     name = "tree"
     capabilities = frozenset({SAMPLE_WEIGHT, SOFT_TARGETS})
 
-    def __init__(self, *, branching: int = 16, leaf_size: int = 100, max_depth: int = 20,
+    def __init__(self, *, n_trees: int = 1, branching: int = 16, leaf_size: int = 100,
+                 max_depth: int = 20,
                  beam_width: int = 10, loss: str = "squared_hinge", C: float = 1.0,
                  tol: float = 0.1, max_iter: int = 10, prune_threshold: float = 0.05,
                  score: str = "l3-hinge", max_rep_features: int | None = 500,
                  label_feature_weight: float = 0.0, cluster_iter: int = 20,
                  n_jobs: int | None = None, random_state: int = 0,
                  show_progress: bool = False):
+        self.n_trees = n_trees
         self.branching = branching
         self.leaf_size = leaf_size
         self.max_depth = max_depth
@@ -119,6 +123,7 @@ class LabelTree(BaseModel):
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise InvalidParameterError(name, f"an integer >= {minimum}", value)
 
+        positive_int("n_trees")
         positive_int("branching", 2)
         if self.branching & (self.branching - 1):
             raise InvalidParameterError("branching", "a power of two (2, 4, 8, 16, ...)",
@@ -169,20 +174,32 @@ class LabelTree(BaseModel):
             if label_features.shape[0] != n_labels:
                 raise InvalidParameterError("label_features", f"{n_labels} rows (one per label)",
                                             label_features.shape[0])
-        started = time.perf_counter()
         reps = self._label_representations(
             X, Y if weights is None else sp.csr_matrix(sp.diags(weights) @ Y), label_features)
-        nodes, node_labels = build_tree(reps, branching=self.branching, leaf_size=self.leaf_size,
-                                        max_depth=self.max_depth, n_iter=self.cluster_iter,
-                                        seed=self.random_state, n_threads=self._n_threads())
+        trees = []
+        for tree in range(self.n_trees):
+            started = time.perf_counter()
+            nodes, node_labels = build_tree(reps, branching=self.branching,
+                                            leaf_size=self.leaf_size, max_depth=self.max_depth,
+                                            n_iter=self.cluster_iter,
+                                            seed=self.random_state + 1_000 * tree,
+                                            n_threads=self._n_threads())
+            logger.info("label tree %d: %d labels in %d nodes, depth %d (%.1f s)", tree,
+                        n_labels, len(nodes), _depth(nodes), time.perf_counter() - started)
+            self._build_structure(nodes)
+            self._train_nodes(X, Y, weights, nodes, node_labels)
+            trees.append({name: getattr(self, name) for name in self._ARRAYS})
         del reps
-        logger.info("label tree: %d labels in %d nodes, depth %d (%.1f s)", n_labels,
-                    len(nodes), _depth(nodes), time.perf_counter() - started)
-        self._build_structure(nodes)
-        self._train_nodes(X, Y, weights, nodes, node_labels)
+        self.trees_ = trees
+        self._use_tree(0)
         self.n_features_ = X.shape[1]
         self.n_labels_ = n_labels
         return self
+
+    def _use_tree(self, tree: int) -> None:
+        """Point the per-tree attributes (``node_slot_ptr_``, ...) at tree ``tree``."""
+        for name, value in self.trees_[tree].items():
+            setattr(self, name, value)
 
     def _label_representations(self, X: sp.csr_matrix, Y: sp.csr_matrix,
                                label_features: sp.csr_matrix | None) -> sp.csr_matrix:
@@ -305,14 +322,26 @@ class LabelTree(BaseModel):
     # -- prediction ----------------------------------------------------------------------------
     def predict_topk(self, X, k: int) -> TopK:
         """The ``k`` best labels per document by beam search; scores in [0, 1]."""
-        from tagsmith.models._tree_kernels import SCORE_CODES, beam_search
-
         self._check_fitted()
         k = _check_k(k, self.n_labels_)
         X = check_features(X, n_features=self.n_features_)
         if not X.has_sorted_indices:
             X = X.copy()
             X.sort_indices()
+        if len(self.trees_) == 1:
+            return self._predict_tree(X, k)
+        # average over the trees; a label outside a tree's top candidates counts 0 there
+        k_tree = min(self.n_labels_, max(2 * k, 20))
+        parts = []
+        for tree in range(len(self.trees_)):
+            self._use_tree(tree)
+            parts.append(self._predict_tree(X, k_tree).to_csr())
+        self._use_tree(0)
+        return TopK.from_csr(sum(parts[1:], parts[0]) / len(parts), k)
+
+    def _predict_tree(self, X: sp.csr_matrix, k: int) -> TopK:
+        from tagsmith.models._tree_kernels import SCORE_CODES, beam_search
+
         n_docs = X.shape[0]
         out_idx = np.full((n_docs, k), -1, np.int32)
         out_score = np.full((n_docs, k), -np.inf, np.float32)
@@ -343,21 +372,32 @@ class LabelTree(BaseModel):
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         self._check_fitted()
         meta = {"params": self.get_params(), "n_features": int(self.n_features_),
-                "n_labels": int(self.n_labels_)}
-        arrays = {name.rstrip("_"): getattr(self, name) for name in self._ARRAYS}
+                "n_labels": int(self.n_labels_), "n_trees": len(self.trees_)}
+        arrays = {}
+        for tree, tree_arrays in enumerate(self.trees_):
+            prefix = "" if tree == 0 else f"t{tree}_"
+            arrays.update({prefix + name.rstrip("_"): value
+                           for name, value in tree_arrays.items()})
         return meta, arrays
 
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> LabelTree:
         model = cls(**meta["params"])
-        for name, dtype in zip(cls._ARRAYS, cls._DTYPES, strict=True):
-            key = name.rstrip("_")
-            if key not in arrays:
-                raise ValueError(f"tree state lacks the array {key!r}")
-            setattr(model, name, np.ascontiguousarray(arrays[key], dtype=dtype))
         model.n_features_ = int(meta["n_features"])
         model.n_labels_ = int(meta["n_labels"])
-        model._check_state()
+        model.trees_ = []
+        for tree in range(int(meta.get("n_trees", 1))):
+            prefix = "" if tree == 0 else f"t{tree}_"
+            tree_arrays = {}
+            for name, dtype in zip(cls._ARRAYS, cls._DTYPES, strict=True):
+                key = prefix + name.rstrip("_")
+                if key not in arrays:
+                    raise ValueError(f"tree state lacks the array {key!r}")
+                tree_arrays[name] = np.ascontiguousarray(arrays[key], dtype=dtype)
+            model.trees_.append(tree_arrays)
+            model._use_tree(tree)
+            model._check_state()
+        model._use_tree(0)
         return model
 
     def _check_state(self) -> None:
