@@ -72,8 +72,8 @@ class LinearOVR(BaseModel):
     name = "linear"
     capabilities = frozenset({SAMPLE_WEIGHT, SOFT_TARGETS})
 
-    def __init__(self, *, loss: str = "squared_hinge", C: float = 1.0, tol: float = 1e-3,
-                 max_iter: int = 200, prune_threshold: float = 1e-4, n_jobs: int | None = None,
+    def __init__(self, *, loss: str = "squared_hinge", C: float = 1.0, tol: float = 0.1,
+                 max_iter: int = 100, prune_threshold: float = 1e-4, n_jobs: int | None = None,
                  random_state: int = 0, show_progress: bool = False):
         self.loss = loss
         self.C = C
@@ -127,7 +127,7 @@ class LinearOVR(BaseModel):
         # labels per task: enough tasks to share out, and a weight matrix of bounded size
         used = max(1, int(np.count_nonzero(np.bincount(X.indices, minlength=X.shape[1]))))
         width = max(1, min(64, BLOCK_WEIGHTS_LIMIT // used,
-                           -(-n_labels // (4 * self._n_threads()))))
+                           -(-n_labels // self._n_threads())))
         tasks = [(lo, min(n_labels, lo + width)) for lo in range(0, n_labels, width)]
         maps = threading.local()
 

@@ -68,7 +68,8 @@ class LabelTree(BaseModel):
     """Label tree with linear node classifiers and beam search; scores in [0, 1].
 
     Parameters (keyword-only): ``n_trees`` (trees built from differently seeded
-    clusterings; their label scores are averaged, as in Parabel), ``branching``
+    clusterings; their label scores are averaged, as in Parabel; one when all labels
+    fit in a leaf), ``branching``
     (children per internal node, a power of two), ``leaf_size`` (most labels per
     leaf), ``max_depth``, ``beam_width``,
     ``loss`` ("squared_hinge" or "logistic"), ``C``, ``tol`` and ``max_iter`` of the
@@ -177,7 +178,9 @@ class LabelTree(BaseModel):
         reps = self._label_representations(
             X, Y if weights is None else sp.csr_matrix(sp.diags(weights) @ Y), label_features)
         trees = []
-        for tree in range(self.n_trees):
+        # a label space that fits in one leaf gives the same flat model whatever the seed
+        n_trees = 1 if n_labels <= self.leaf_size else self.n_trees
+        for tree in range(n_trees):
             started = time.perf_counter()
             nodes, node_labels = build_tree(reps, branching=self.branching,
                                             leaf_size=self.leaf_size, max_depth=self.max_depth,
@@ -292,7 +295,8 @@ class LabelTree(BaseModel):
         node_feat_ptr = np.zeros(n_nodes + 1, np.int64)
         n_entries = 0
         for node in range(n_nodes):
-            pieces = sorted(results.get(node, []), key=lambda item: item[0])
+            # pop: each node's raw output is freed as soon as it is assembled
+            pieces = sorted(results.pop(node, []), key=lambda item: item[0])
             s0 = self.node_slot_ptr_[node]
             if pieces:
                 child = np.concatenate([out[0] for _, out in pieces])
