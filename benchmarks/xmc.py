@@ -1,0 +1,749 @@
+"""Extreme-classification benchmark: tagsmith's engines against XMC peers, same features.
+
+    python benchmarks/xmc.py --dataset goemotions [--runs 3] [--results-md]
+    python benchmarks/xmc.py --dataset yso-finna-en --max-train-docs 20000 --slice random \\
+        --systems tagsmith-tree --peers omikuji-parabel,pecos,annif-tfidf --runs 1
+
+Steps:
+
+1. Read the split (tagsmith's own readers), fit ``TfidfFeaturizer`` on the training
+   texts once (``FEATURES`` below, or ``--features word|word+char``) and cache X (CSR
+   float32), Y, the featurizer state and the label space in the work directory
+   (default ``benchmarks/work/xmc/<dataset>/``), keyed by dataset + feature
+   parameters + ``--max-train-docs``.
+2. Run every system as its own subprocess under ``/usr/bin/time -v`` (peak RSS, wall
+   time), ``--runs`` times: tagsmith systems through ``xmc_tagsmith_runner.py`` (the
+   repo's python); Omikuji, PECOS and LibMultiLabel through ``xmc_peer_runner.py``,
+   each with the python of its own virtual environment under
+   ``<work>/venvs/<family>`` (created and installed on first use); Annif through its
+   own CLI. All but Annif get exactly the same TF-IDF matrices; Annif does its own
+   preprocessing. Each run writes its top-10 predictions for every test document.
+3. Compute every metric here, identically for all systems, with ``tagsmith.metrics``
+   (P@k, nDCG@k, PSP@k with Jain et al. propensities A=0.55, B=1.5 from the training
+   label counts), and print one JSON line per system (medians over runs).
+
+A system that fails (install, crash, ``--peer-timeout``) gets an ``"error"`` and the
+harness goes on. ``--max-train-docs N`` trains on the first N training documents, or
+with ``--slice random`` on a seeded random sample of N (a slice: never written to
+RESULTS.md; yso-finna-en's training file is sorted by label, so take a random slice there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DATASETS = ("reuters21578", "goemotions", "yso-finna-en")
+K = 10
+
+# -- systems -----------------------------------------------------------------------------------
+#: tagsmith systems: name -> (model family in tagsmith.models, parameters)
+TAGSMITH_SYSTEMS: dict[str, tuple[str, dict]] = {
+    "tagsmith-linear": ("linear", {}),
+    # three trees, as Omikuji's Parabel default; a label space that fits one leaf
+    # (Reuters, GoEmotions) gives a single flat one-vs-rest node
+    "tagsmith-tree": ("tree", {"n_trees": 3, "prune_threshold": 0.1}),
+    "tagsmith-knn": ("knn", {}),
+    "tagsmith-ensemble": ("ensemble", {"members": [["tree", {"n_trees": 3,
+                                                             "prune_threshold": 0.1}],
+                                                    ["knn", {}]],
+                                        "weights": [3, 1]}),
+}
+
+#: peers: name -> (family, settings); the family names the virtual environment and runner
+PEERS: dict[str, tuple[str, dict]] = {
+    # Parabel: omikuji.Model.default_hyper_param() (balanced 2-means, max_depth 20, 3 trees)
+    "omikuji-parabel": ("omikuji", {}),
+    # Bonsai as in Omikuji's README: regular (unbalanced) k-means, k=100, max_depth=3
+    "omikuji-bonsai": ("omikuji", {"cluster_balanced": False, "cluster_k": 100, "max_depth": 3}),
+    "pecos": ("pecos", {"nr_splits": 16}),
+    "libmultilabel-tree": ("libmultilabel", {"method": "tree"}),
+    "libmultilabel-ovr": ("libmultilabel", {"method": "1vsrest"}),
+    "annif-omikuji": ("annif", {"backend": "omikuji"}),
+    "annif-tfidf": ("annif", {"backend": "tfidf"}),
+}
+
+#: systems left out of the default lists per dataset (one-vs-rest is too slow there);
+#: naming them explicitly still runs them
+DEFAULT_SKIP: dict[str, set[str]] = {
+    "yso-finna-en": {"tagsmith-linear", "libmultilabel-ovr"},
+}
+
+#: per peer family: pip requirements (PEERS.md) and the import that proves it works;
+#: numpy/scipy are only for the runner to read the shared .npz matrices
+PEER_ENVS: dict[str, dict] = {
+    "omikuji": {"packages": ["omikuji==0.5.2", "numpy", "scipy"],
+                "check": "import omikuji, numpy, scipy.sparse", "dist": "omikuji"},
+    "pecos": {"packages": ["torch==2.13.0", "libpecos", "transformers<4.50"],
+              "check": "import pecos.xmc.xlinear.model, scipy.sparse", "dist": "libpecos"},
+    "libmultilabel": {"packages": ["libmultilabel[nn]", "torch==2.13.0", "setuptools<81"],
+                      "check": "import libmultilabel.linear, scipy.sparse",
+                      "dist": "libmultilabel"},
+    "annif": {"packages": ["annif[omikuji,fasttext]==1.4.3"], "check": "import annif",
+              "dist": "annif"},
+}
+
+# -- features ----------------------------------------------------------------------------------
+#: TfidfFeaturizer parameters of the two feature sets
+FEATURE_SETS: dict[str, dict] = {
+    "word": {"word_ngrams": [1, 2], "char_ngrams": None},
+    "word+char": {"word_ngrams": [1, 2], "char_ngrams": [2, 5]},  # the class default
+}
+#: the feature set and any other TfidfFeaturizer parameters per dataset
+FEATURES: dict[str, dict] = {
+    "reuters21578": {"set": "word+char", "params": {"min_df": 2}},
+    "goemotions": {"set": "word+char", "params": {"min_df": 2}},
+    # word n-grams only: character n-grams multiply the non-zeros per title by 12 (21 ->
+    # 244) and with them every system's training time, beyond a 2-core benchmark run
+    "yso-finna-en": {"set": "word", "params": {"min_df": 2}},
+}
+FEATURE_CACHE_VERSION = 2
+
+
+# -- logging -----------------------------------------------------------------------------------
+_STARTED = time.perf_counter()
+
+
+def log(message: str) -> None:
+    stamp = datetime.datetime.now().strftime("%H:%M:%S")
+    print(f"[{stamp} +{time.perf_counter() - _STARTED:7.1f}s] {message}", file=sys.stderr,
+          flush=True)
+
+
+# -- data --------------------------------------------------------------------------------------
+def read_splits(dataset: str, data_dir: Path, work: Path, max_train_docs: int | None,
+                slice_mode: str = "first") -> dict:
+    """Label space and ``{split: (texts, Y)}`` for train, dev and test.
+
+    With ``max_train_docs``, train is its first N documents (``slice_mode="first"``) or
+    a seeded random sample of N, kept in file order (``"random"``).
+    """
+    from tagsmith.data.corpus import Corpus, collect
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.data.vocab import load_vocabulary
+
+    notes: list[str] = []
+    first_n = max_train_docs if slice_mode == "first" else None
+
+    def read(path: Path, space, limit: int | None = None, unknown: str = "fail"):
+        corpus = Corpus(path, space, unknown_labels=unknown)
+        docs = iter(corpus) if limit is None else islice(iter(corpus), limit)
+        texts, Y = collect(docs, len(space))
+        if corpus.report is not None and corpus.report.has_skips:
+            notes.append(corpus.report.summary())
+        return texts, Y
+
+    if dataset == "reuters21578":
+        base = data_dir / "reuters21578"
+        names = (base / "labels.txt").read_text(encoding="utf-8").split()
+        uris = [f"urn:reuters21578:{name}" for name in names]
+        space = LabelSpace.from_uris(uris, names=dict(zip(uris, names, strict=True)))
+        train = read(base / "modapte-train.jsonl.gz", space, first_n)
+        test = read(base / "modapte-test.jsonl.gz", space)
+        # dev: a seeded 10% of train, for tuning only (training uses all of train)
+        rng = np.random.default_rng(0)
+        rows = np.sort(rng.choice(len(train[0]), size=max(1, len(train[0]) // 10),
+                                  replace=False))
+        dev = ([train[0][i] for i in rows], train[1][rows])
+        notes.append("dev = a seeded 10% sample of train (tuning only); training uses all "
+                     "of ModApte train")
+    elif dataset == "goemotions":
+        sys.path.insert(0, str(ROOT / "examples"))
+        from make_goemotions import convert
+
+        source = work / "source"
+        if not (source / "vocab.tsv").exists():
+            convert(data_dir, source)
+        space = load_vocabulary(source / "vocab.tsv")
+        train = read(source / "train.tsv.gz", space, first_n)
+        dev = read(source / "dev.tsv.gz", space)
+        test = read(source / "test.tsv.gz", space)
+    elif dataset == "yso-finna-en":
+        base = data_dir / "yso-finna-en"
+        space = load_vocabulary(base / "yso-en-labels.tsv.gz")
+        train = read(base / "clean-train.tsv.gz", space, first_n, "skip")
+        dev = read(base / "clean-dev.tsv.gz", space, unknown="skip")
+        test = read(base / "clean-test.tsv.gz", space, unknown="skip")
+    else:
+        raise SystemExit(f"unknown --dataset {dataset!r}: use one of {', '.join(DATASETS)}")
+    if max_train_docs is not None and slice_mode == "random" and max_train_docs < len(train[0]):
+        rows = np.sort(np.random.default_rng(0).choice(len(train[0]), size=max_train_docs,
+                                                       replace=False))
+        train = ([train[0][i] for i in rows], train[1][rows])
+        notes.append(f"train = a seeded random sample of {max_train_docs:,} documents")
+    return {"label_space": space, "train": train, "dev": dev, "test": test, "notes": notes}
+
+
+def feature_params(dataset: str, override: str | None) -> tuple[str, dict]:
+    spec = FEATURES[dataset]
+    name = override or spec["set"]
+    return name, {**FEATURE_SETS[name], **spec["params"]}
+
+
+def prepare_features(args, work: Path) -> Path:
+    """Featurize once and cache; returns the cache directory (``meta.json`` inside)."""
+    set_name, params = feature_params(args.dataset, args.features)
+    key_data = {"dataset": args.dataset, "features": params, "max_train_docs": args.max_train_docs,
+                "version": FEATURE_CACHE_VERSION}
+    if args.max_train_docs is not None and args.slice == "random":
+        key_data["slice"] = "random"
+    key = hashlib.sha1(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:10]
+    size = "full" if args.max_train_docs is None else f"{args.slice}{args.max_train_docs}"
+    cache = work / f"features-{set_name}-{size}-{key}"
+    if (cache / "meta.json").exists():
+        log(f"features: cached in {cache}")
+        return cache
+    from tagsmith.data.corpus import Document, write_tsv
+    from tagsmith.features.tfidf import TfidfFeaturizer
+
+    log(f"reading {args.dataset} from {args.data_dir}")
+    data = read_splits(args.dataset, args.data_dir, work, args.max_train_docs, args.slice)
+    space = data["label_space"]
+    sizes = {split: len(data[split][0]) for split in ("train", "dev", "test")}
+    log(f"read: {sizes}, {len(space):,} labels")
+    tmp = cache.with_name(cache.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    log(f"fitting TfidfFeaturizer({params}) on {sizes['train']:,} training texts")
+    started = time.perf_counter()
+    featurizer = TfidfFeaturizer.from_params(**params)
+    matrices = {"train": featurizer.fit_transform(data["train"][0])}
+    fit_s = time.perf_counter() - started
+    for split in ("dev", "test"):
+        matrices[split] = featurizer.transform(data[split][0])
+    transform_s = time.perf_counter() - started - fit_s
+    log(f"features: {featurizer.n_features:,} columns, fit {fit_s:.1f}s, "
+        f"dev+test transform {transform_s:.1f}s")
+    for split, X in matrices.items():
+        X = sp.csr_matrix(X, dtype=np.float32)
+        X.sort_indices()
+        sp.save_npz(tmp / f"X_{split}.npz", X, compressed=False)
+        Y = sp.csr_matrix(data[split][1], dtype=np.float32)
+        Y.sort_indices()
+        sp.save_npz(tmp / f"Y_{split}.npz", Y, compressed=False)
+    feat_meta, feat_arrays = featurizer.to_state()
+    (tmp / "featurizer.json").write_text(json.dumps(feat_meta), encoding="utf-8")
+    np.savez(tmp / "featurizer.npz", **feat_arrays)
+    (tmp / "label_space.json").write_text(json.dumps(space.to_dict()), encoding="utf-8")
+    (tmp / "test_texts.json").write_text(json.dumps(data["test"][0]), encoding="utf-8")
+    # Annif's inputs: its own TSV training corpus, a JSONL test file, a vocabulary
+    train_docs = [Document(text, tuple(data["train"][1].indices[a:b].tolist()))
+                  for text, a, b in zip(data["train"][0], data["train"][1].indptr[:-1],
+                                        data["train"][1].indptr[1:], strict=True)]
+    kept = [doc for doc in train_docs if doc.text.strip() and doc.label_ids]
+    write_tsv(kept, tmp / "annif-train.tsv", space)
+    # one line per test document, no TAB: Annif reads each line as one document without
+    # subjects (its JSONL reader validates every line with jsonschema, which is slower)
+    with open(tmp / "annif-test.tsv", "w", encoding="utf-8") as out:
+        for text in data["test"][0]:
+            out.write(" ".join(text.split()) + "\n")
+    with open(tmp / "annif-vocab.tsv", "w", encoding="utf-8") as out:
+        for label in space:
+            name = label.pref_labels.get("en") or label.uri.rsplit(":", 1)[-1]
+            out.write(f"<{label.uri}>\t{' '.join(name.split())}\n")
+    Y_train = sp.csr_matrix(data["train"][1])
+    meta = {
+        "dataset": args.dataset, "feature_set": set_name, "feature_params": params,
+        "max_train_docs": args.max_train_docs, "sizes": sizes, "n_labels": len(space),
+        "n_labels_in_train": int(np.count_nonzero(np.bincount(
+            Y_train.indices, minlength=len(space)))),
+        "n_features": int(featurizer.n_features),
+        "nnz_per_doc": {split: round(X.nnz / max(1, X.shape[0]), 1)
+                        for split, X in matrices.items()},
+        "labels_per_doc": {split: round(data[split][1].nnz / max(1, len(data[split][0])), 2)
+                           for split in sizes},
+        "featurize_fit_seconds": round(fit_s, 1),
+        "annif_train_docs": len(kept), "notes": data["notes"],
+    }
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    shutil.rmtree(cache, ignore_errors=True)
+    tmp.rename(cache)
+    log(f"features cached in {cache}")
+    return cache
+
+
+def write_xc_train(cache: Path) -> dict:
+    """Omikuji's input: the Extreme-Classification text format of the training split.
+
+    Rows without features or without labels are dropped (Omikuji rejects them).
+    """
+    path = cache / "omikuji-train.txt"
+    info_path = cache / "omikuji-train.json"
+    if info_path.exists():
+        return json.loads(info_path.read_text())
+    log("writing the Extreme-Classification training file for Omikuji")
+    X = sp.load_npz(cache / "X_train.npz").tocsr()
+    Y = sp.load_npz(cache / "Y_train.npz").tocsr()
+    keep = (np.diff(X.indptr) > 0) & (np.diff(Y.indptr) > 0)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", encoding="ascii") as out:
+        out.write(f"{int(keep.sum())} {X.shape[1]} {Y.shape[1]}\n")
+        for row in np.flatnonzero(keep):
+            labels = ",".join(map(str, Y.indices[Y.indptr[row]:Y.indptr[row + 1]].tolist()))
+            a, b = X.indptr[row], X.indptr[row + 1]
+            feats = " ".join(f"{f}:{v:.6g}" for f, v in zip(X.indices[a:b].tolist(),
+                                                              X.data[a:b].tolist(), strict=True))
+            out.write(f"{labels} {feats}\n")
+    tmp.rename(path)
+    info = {"rows": int(keep.sum()), "dropped_no_features": int((np.diff(X.indptr) == 0).sum()),
+            "dropped_no_labels": int((np.diff(Y.indptr) == 0).sum()),
+            "dropped_rows": int((~keep).sum())}
+    info_path.write_text(json.dumps(info))
+    log(f"omikuji training file: {info}")
+    return info
+
+
+# -- processes ---------------------------------------------------------------------------------
+def timed(cmd: list[str], log_path: Path, timeout: float | None, env: dict | None = None,
+          cwd: Path | None = None) -> dict:
+    """Run ``cmd`` under ``/usr/bin/time -v``: wall seconds and peak RSS (MB).
+
+    Returns ``{"rc", "wall_s", "peak_rss_mb", "timed_out"}``; the command's stdout and
+    stderr (and time's report) go to ``log_path``.
+    """
+    full = ["/usr/bin/time", "-v", *cmd] if Path("/usr/bin/time").exists() else cmd
+    started = time.perf_counter()
+    timed_out = False
+    with open(log_path, "w") as handle:
+        proc = subprocess.Popen(full, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                                start_new_session=True)
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            os.killpg(proc.pid, signal.SIGKILL)
+            rc = proc.wait()
+    wall = time.perf_counter() - started
+    text = log_path.read_text(errors="replace")
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
+    elapsed = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", text)
+    if elapsed:
+        parts = [float(p) for p in elapsed.group(1).split(":")]
+        wall = sum(p * 60 ** i for i, p in enumerate(reversed(parts)))
+    return {"rc": rc, "wall_s": wall, "peak_rss_mb": int(rss.group(1)) / 1024 if rss else None,
+            "timed_out": timed_out}
+
+
+def tail(path: Path, lines: int = 6) -> str:
+    text = path.read_text(errors="replace").splitlines() if path.exists() else []
+    text = [line for line in text if not line.startswith("\t")]  # drop time -v's report
+    return " | ".join(line.strip() for line in text[-lines:])[-800:]
+
+
+# -- peer environments ---------------------------------------------------------------------------
+def base_python() -> str:
+    return shutil.which("python3.11") or getattr(sys, "_base_executable", sys.executable)
+
+
+def ensure_env(family: str, venvs: Path) -> dict:
+    """The peer family's virtual environment, created and installed when missing."""
+    spec = PEER_ENVS[family]
+    env_dir = venvs / family
+    python = env_dir / "bin" / "python"
+    record_path = venvs / f"{family}.json"
+    record = json.loads(record_path.read_text()) if record_path.exists() else {}
+
+    def works() -> bool:
+        return python.exists() and subprocess.run(
+            [str(python), "-c", spec["check"]], capture_output=True).returncode == 0
+
+    if works():
+        return {"python": str(python), **record}
+    log(f"installing {family} into {env_dir}: pip install {' '.join(spec['packages'])}")
+    shutil.rmtree(env_dir, ignore_errors=True)
+    venvs.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    install_log = venvs / f"{family}.install.log"
+    with open(install_log, "w") as handle:
+        steps = [[base_python(), "-m", "venv", str(env_dir)],
+                 [str(python), "-m", "pip", "install", *spec["packages"]]]
+        for step in steps:
+            handle.write("$ " + " ".join(step) + "\n")
+            handle.flush()
+            rc = subprocess.run(step, stdout=handle, stderr=subprocess.STDOUT).returncode
+            if rc != 0:
+                raise RuntimeError(f"install of {family} failed ({rc}); see {install_log}: "
+                                   f"{tail(install_log, 3)}")
+    seconds = time.perf_counter() - started
+    if not works():
+        raise RuntimeError(f"{family} installed but `{spec['check']}` fails in {python}")
+    version = subprocess.run(
+        [str(python), "-c", f"import importlib.metadata as m; print(m.version({spec['dist']!r}))"],
+        capture_output=True, text=True).stdout.strip()
+    record = {"install_seconds": round(seconds, 1), "version": version,
+              "packages": spec["packages"]}
+    record_path.write_text(json.dumps(record))
+    log(f"installed {family} {version} in {seconds:.0f}s")
+    return {"python": str(python), **record}
+
+
+def env_version(env: dict, family: str) -> str | None:
+    if env.get("version"):
+        return env["version"]
+    dist = PEER_ENVS[family]["dist"]
+    out = subprocess.run(
+        [env["python"], "-c", f"import importlib.metadata as m; print(m.version({dist!r}))"],
+        capture_output=True, text=True)
+    return out.stdout.strip() or None
+
+
+# -- running systems ---------------------------------------------------------------------------
+def run_runner(python: str, script: str, cache: Path, out: Path, name: str, family: str,
+               params: dict, timeout: float | None) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in ("predictions.npz", "result.json"):
+        (out / stale).unlink(missing_ok=True)
+    cmd = [python, str(HERE / script), "--features", str(cache), "--out", str(out),
+           "--family", family, "--params", json.dumps(params)]
+    proc = timed(cmd, out / "run.log", timeout)
+    if proc["timed_out"]:
+        raise RuntimeError(f"timed out after {timeout:.0f}s; see {out / 'run.log'}")
+    if proc["rc"] != 0 or not (out / "result.json").exists():
+        raise RuntimeError(f"exit {proc['rc']}: {tail(out / 'run.log')}")
+    result = json.loads((out / "result.json").read_text())
+    preds = np.load(out / "predictions.npz")
+    return {**result, "indices": preds["indices"], "scores": preds["scores"],
+            "peak_rss_mb": proc["peak_rss_mb"], "wall_seconds": proc["wall_s"]}
+
+
+def nltk_stub(work: Path) -> Path:
+    """An NLTK_DATA folder with an empty (untrained) punkt_tab model for English.
+
+    Annif's analyzers look for ``punkt_tab`` and try to download it when missing (no
+    network here); empty parameter files give Punkt's untrained sentence splitter.
+    """
+    folder = work / "nltk_data"
+    english = folder / "tokenizers" / "punkt_tab" / "english"
+    english.mkdir(parents=True, exist_ok=True)
+    for name in ("collocations.tab", "sent_starters.txt", "abbrev_types.txt",
+                 "ortho_context.tab"):
+        (english / name).touch()
+    return folder
+
+
+ANNIF_CONFIG = """[{project}]
+name={project}
+language=en
+backend={backend}
+analyzer=snowball(english)
+vocab=xmcvocab(en)
+limit=100
+"""
+
+
+def run_annif(env: dict, cache: Path, out: Path, backend: str, timeout: float | None,
+              work: Path) -> dict:
+    """Annif's CLI: load-vocab, train (timed), index the test TSV (timed), parse."""
+    out.mkdir(parents=True, exist_ok=True)
+    annif = str(Path(env["python"]).parent / "annif")
+    project = f"xmc-{backend}"
+    (out / "projects.cfg").write_text(ANNIF_CONFIG.format(project=project, backend=backend))
+    shutil.rmtree(out / "data", ignore_errors=True)
+    environ = {**os.environ, "NLTK_DATA": str(nltk_stub(work)), "ANNIF_PROJECTS":
+               str(out / "projects.cfg"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    steps = {}
+    for step, cmd in (
+            ("load_vocab", [annif, "load-vocab", "xmcvocab", str(cache / "annif-vocab.tsv"),
+                            "--language", "en", "--force"]),
+            ("train", [annif, "train", project, str(cache / "annif-train.tsv")]),
+            ("predict", [annif, "index", project, str(cache / "annif-test.tsv"),
+                         "--limit", str(K), "--threshold", "0", "--no-include-doc",
+                         "--force", "--output", str(out / "suggestions.jsonl")])):
+        proc = timed(cmd, out / f"{step}.log", timeout, env=environ, cwd=out)
+        if proc["timed_out"]:
+            raise RuntimeError(f"annif {step} timed out after {timeout:.0f}s")
+        if proc["rc"] != 0:
+            raise RuntimeError(f"annif {step} exit {proc['rc']}: {tail(out / f'{step}.log')}")
+        steps[step] = proc
+    space = json.loads((cache / "label_space.json").read_text())
+    labels = space["labels"] if isinstance(space, dict) else space
+    id_of = {label["uri"]: i for i, label in enumerate(labels)}
+    n_test = json.loads((cache / "meta.json").read_text())["sizes"]["test"]
+    indices = np.full((n_test, K), -1, np.int32)
+    scores = np.full((n_test, K), -np.inf, np.float32)
+    with open(out / "suggestions.jsonl", encoding="utf-8") as handle:
+        lines = handle.readlines()
+    if len(lines) != n_test:  # one output line per input line, in order
+        raise RuntimeError(f"annif index wrote {len(lines)} results for {n_test} documents")
+    for row, line in enumerate(lines):
+        hits = [(id_of[h["uri"]], h["score"]) for h in json.loads(line)["results"]
+                if h["uri"] in id_of]
+        for j, (label, score) in enumerate(hits[:K]):
+            indices[row, j], scores[row, j] = label, score
+    return {"indices": indices, "scores": scores,
+            "train_seconds": steps["train"]["wall_s"],
+            "predict_seconds": steps["predict"]["wall_s"], "n_test": n_test,
+            "peak_rss_mb": max(steps[s]["peak_rss_mb"] or 0 for s in ("train", "predict")),
+            "wall_seconds": sum(s["wall_s"] for s in steps.values()),
+            "load_vocab_seconds": steps["load_vocab"]["wall_s"],
+            "train_peak_rss_mb": steps["train"]["peak_rss_mb"],
+            "predict_peak_rss_mb": steps["predict"]["peak_rss_mb"]}
+
+
+# -- metrics -----------------------------------------------------------------------------------
+def score_run(run: dict, Y_test: sp.csr_matrix, inv_prop: np.ndarray) -> dict:
+    from tagsmith.metrics import ndcg_at_k, precision_at_k, psp_at_k
+    from tagsmith.topk import TopK
+
+    indices = np.asarray(run["indices"], np.int32)
+    scores = np.where(indices >= 0, np.asarray(run["scores"], np.float32), -np.inf)
+    topk = TopK(indices, scores, Y_test.shape[1])
+    return {"p@1": precision_at_k(Y_test, topk, 1), "p@3": precision_at_k(Y_test, topk, 3),
+            "p@5": precision_at_k(Y_test, topk, 5), "ndcg@5": ndcg_at_k(Y_test, topk, 5),
+            "psp@5": psp_at_k(Y_test, topk, 5, inv_prop)}
+
+
+METRICS = ("p@1", "p@3", "p@5", "ndcg@5", "psp@5")
+
+
+def summarise(name: str, dataset: str, runs: list[dict], extra: dict) -> dict:
+    med = statistics.median
+    line = {"system": name, "dataset": dataset}
+    line.update({m: round(med(r[m] for r in runs), 4) for m in METRICS})
+    line["train_seconds"] = round(med(r["train_seconds"] for r in runs), 2)
+    line["predict_docs_per_second"] = round(med(r["predict_docs_per_second"] for r in runs), 1)
+    rss = [r["peak_rss_mb"] for r in runs if r.get("peak_rss_mb") is not None]
+    line["peak_rss_mb"] = round(med(rss)) if rss else None
+    line["wall_seconds"] = round(med(r["wall_seconds"] for r in runs), 1)
+    line["runs"] = len(runs)
+    line.update(extra)
+    line["run_values"] = [{k: (round(v, 4) if isinstance(v, float) else v)
+                           for k, v in r.items()} for r in runs]
+    return line
+
+
+def run_system(name: str, args, cache: Path, work: Path, Y_test, propensity) -> dict:
+    """All runs of one system; the JSON line (with ``"error"`` on failure)."""
+    meta = json.loads((cache / "meta.json").read_text())
+    extra: dict = {}
+    runs: list[dict] = []
+    try:
+        if name in TAGSMITH_SYSTEMS:
+            family, params = TAGSMITH_SYSTEMS[name]
+            from tagsmith.models import available_models
+
+            if family not in available_models():
+                raise RuntimeError(f"model {family!r} is not registered in tagsmith.models "
+                                   f"(available: {', '.join(available_models())}); skipped")
+            python, script = sys.executable, "xmc_tagsmith_runner.py"
+            extra["note"] = ("predict_docs_per_second: loaded bundle, raw test texts "
+                             "(featurization included); model_predict_docs_per_second: "
+                             "model only, on the shared test matrix")
+            extra["params"] = params
+        else:
+            family, params = PEERS[name]
+            env = ensure_env(family, args.work_dir / "venvs")
+            extra["version"] = env_version(env, family)
+            extra["install_seconds"] = env.get("install_seconds")
+            python, script = env["python"], "xmc_peer_runner.py"
+            extra["params"] = params
+            if family == "omikuji":
+                extra["omikuji_train_file"] = write_xc_train(cache)
+                params = {**params, "train_file": str(cache / "omikuji-train.txt")}
+            if family == "annif":
+                extra["note"] = ("Annif's own preprocessing (snowball(english) analyzer, its "
+                                 "own vectorizer), not the shared TF-IDF matrices; train and "
+                                 "predict times are whole CLI commands (startup included); "
+                                 f"trained on {meta['annif_train_docs']:,} docs with text "
+                                 "and labels")
+            else:
+                extra["note"] = "predict_docs_per_second excludes featurization (shared matrix)"
+        for run in range(args.runs):
+            out = work / "runs" / cache.name / name / f"run{run}"
+            log(f"{name}: run {run + 1}/{args.runs}")
+            timeout = args.peer_timeout if name in PEERS else None
+            if name in PEERS and PEERS[name][0] == "annif":
+                result = run_annif(env, cache, out, params["backend"], timeout, work)
+            else:
+                result = run_runner(python, script, cache, out, name, family, params, timeout)
+            n_test = result["n_test"]
+            values = {"train_seconds": result["train_seconds"],
+                      "predict_docs_per_second": n_test / max(result["predict_seconds"], 1e-9),
+                      "peak_rss_mb": result["peak_rss_mb"],
+                      "wall_seconds": result["wall_seconds"]}
+            values.update({k: v for k, v in result.items()
+                           if k not in ("indices", "scores", "n_test", "predict_seconds")
+                           and k not in values})
+            values.update(score_run(result, Y_test, propensity))
+            log(f"{name}: run {run + 1}: P@1 {values['p@1']:.4f} nDCG@5 {values['ndcg@5']:.4f} "
+                f"train {values['train_seconds']:.1f}s, "
+                f"{values['predict_docs_per_second']:.0f} docs/s, "
+                f"peak RSS {values['peak_rss_mb'] or 0:.0f} MB")
+            runs.append(values)
+    except Exception as exc:  # any failure of one system is reported, the others go on
+        log(f"{name}: FAILED: {exc}")
+        line = {"system": name, "dataset": args.dataset, "error": str(exc), **extra}
+        if runs:
+            line["completed_runs"] = len(runs)
+        return line
+    return summarise(name, args.dataset, runs, extra)
+
+
+# -- RESULTS.md --------------------------------------------------------------------------------
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+        mem = f", {kb / 1024 ** 2:.0f} GiB"
+    except (OSError, AttributeError):
+        pass
+    return f"{os.cpu_count()} cores ({cpu}){mem}, Python {platform.python_version()}"
+
+
+def write_results_md(lines: list[dict], args, meta: dict, command: str,
+                     path: Path = HERE / "RESULTS.md") -> None:
+    title = f"## Extreme-scale engine (issue 3): {args.dataset}"
+    rows = ["| system | P@1 | P@3 | P@5 | nDCG@5 | PSP@5 | train s | predict docs/s "
+            "| peak RSS MB | runs |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for line in lines:
+        if "error" in line:
+            rows.append(f"| {line['system']} | failed: {line['error'][:120]} "
+                        "| | | | | | | | |")
+            continue
+        rows.append(
+            f"| {line['system']} | {line['p@1']:.4f} | {line['p@3']:.4f} | {line['p@5']:.4f} "
+            f"| {line['ndcg@5']:.4f} | {line['psp@5']:.4f} | {line['train_seconds']:.1f} "
+            f"| {line['predict_docs_per_second']:,.0f} | {line['peak_rss_mb'] or '–'} "
+            f"| {line['runs']} |")
+    versions = ", ".join(f"{line['system']} {line['version']}" for line in lines
+                         if line.get("version"))
+    sizes = meta["sizes"]
+    section = "\n".join([
+        title, "",
+        f"- **Command**: `{command}`",
+        f"- **Machine**: {machine()}",
+        f"- **Date**: {datetime.date.today().isoformat()}",
+        f"- **Split**: {sizes['train']:,} train / {sizes['dev']:,} dev / {sizes['test']:,} "
+        f"test documents, {meta['n_labels']:,} labels ({meta['n_labels_in_train']:,} seen in "
+        f"train)",
+        f"- **Features** (shared by every system but Annif): `TfidfFeaturizer"
+        f"({json.dumps(meta['feature_params'])})`, {meta['n_features']:,} columns, "
+        f"{meta['nnz_per_doc']['train']} nonzeros per training document",
+        f"- **Peer versions**: {versions or '–'}",
+        "- Metrics computed by the harness with `tagsmith.metrics` from each system's top-10 "
+        "predictions; PSP@5 with propensities A=0.55, B=1.5 from the training label counts. "
+        "Train time is measured inside each process (data loading excluded; Annif: the "
+        "`annif train` command). Predict docs/s: tagsmith from a loaded bundle on raw texts "
+        "(featurization included), Omikuji/PECOS/LibMultiLabel on the shared test matrix, "
+        "Annif the `annif index` command. Peak RSS from `/usr/bin/time -v`; medians over runs.",
+        "", *rows, ""])
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
+    pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    log(f"wrote section {title!r} to {path}")
+
+
+# -- main --------------------------------------------------------------------------------------
+def choose(requested: str | None, known: dict, dataset: str, what: str) -> list[str]:
+    if requested is None:
+        return [name for name in known if name not in DEFAULT_SKIP.get(dataset, set())]
+    names = [n.strip() for n in requested.split(",") if n.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise SystemExit(f"unknown {what}: {', '.join(unknown)}; known: {', '.join(known)}")
+    return names
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", required=True, choices=DATASETS)
+    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "datasets")
+    parser.add_argument("--systems", help="comma-separated tagsmith systems "
+                        f"({', '.join(TAGSMITH_SYSTEMS)}); default: all registered; "
+                        "'' for none")
+    parser.add_argument("--peers", help=f"comma-separated peers ({', '.join(PEERS)}); "
+                        "default: all; '' for none")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--work-dir", type=Path, default=HERE / "work" / "xmc")
+    parser.add_argument("--max-train-docs", type=int, default=None,
+                        help="train on the first N training documents (a slice)")
+    parser.add_argument("--slice", choices=["first", "random"], default="first",
+                        help="with --max-train-docs: the first N documents (default) or a "
+                        "seeded random sample of N (yso-finna-en's file is sorted by label)")
+    parser.add_argument("--features", choices=sorted(FEATURE_SETS),
+                        help="override the dataset's feature set")
+    parser.add_argument("--peer-timeout", type=float, default=3600.0,
+                        help="seconds per peer subprocess (default 3600)")
+    parser.add_argument("--results-md", action="store_true",
+                        help="write the section of benchmarks/RESULTS.md (never for a slice)")
+    args = parser.parse_args()
+    command = "python benchmarks/xmc.py " + " ".join(sys.argv[1:])
+    systems = choose(args.systems, TAGSMITH_SYSTEMS, args.dataset, "systems")
+    if args.systems is None:  # the default: the registered ones only
+        from tagsmith.models import available_models
+
+        missing = [s for s in systems if TAGSMITH_SYSTEMS[s][0] not in available_models()]
+        if missing:
+            log(f"skipped (model not registered in tagsmith.models): {', '.join(missing)}")
+        systems = [s for s in systems if s not in missing]
+    peers = choose(args.peers, PEERS, args.dataset, "peers")
+    args.work_dir = args.work_dir.resolve()
+    work = args.work_dir / args.dataset
+    work.mkdir(parents=True, exist_ok=True)
+    log(f"{args.dataset}: systems {systems}, peers {peers}, runs {args.runs}, work {work}")
+
+    cache = prepare_features(args, work)
+    meta = json.loads((cache / "meta.json").read_text())
+    from tagsmith.metrics import propensities
+
+    Y_train = sp.load_npz(cache / "Y_train.npz").tocsr()
+    Y_test = sp.load_npz(cache / "Y_test.npz").tocsr()
+    propensity = propensities(Y_train, A=0.55, B=1.5)
+    del Y_train
+    common = {"n_train": meta["sizes"]["train"], "n_test": meta["sizes"]["test"],
+              "n_labels": meta["n_labels"], "features": meta["feature_set"]}
+    if args.max_train_docs is not None:
+        how = "first" if args.slice == "first" else "a random sample of"
+        common["slice"] = f"{how} {args.max_train_docs} training documents"
+        if args.dataset == "yso-finna-en" and args.slice == "first":
+            log("warning: yso-finna-en's training file is sorted by label URI, so its first "
+                "documents cover only part of the label space; --slice random gives a "
+                "representative slice")
+    lines = []
+    for name in [*systems, *peers]:
+        line = run_system(name, args, cache, work, Y_test, propensity)
+        line.update({k: v for k, v in common.items() if k not in line})
+        lines.append(line)
+    if args.results_md:
+        if args.max_train_docs is not None:
+            log("--max-train-docs given: a slice, RESULTS.md left as it is")
+        else:
+            write_results_md(lines, args, meta, command)
+    log("done")
+    for line in lines:
+        line["process_wall_seconds"] = round(time.perf_counter() - _STARTED, 1)
+        print(json.dumps(line), flush=True)
+
+
+if __name__ == "__main__":
+    main()

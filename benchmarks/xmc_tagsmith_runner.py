@@ -1,0 +1,106 @@
+"""One run of a tagsmith system for ``benchmarks/xmc.py`` (run it with the repo's python).
+
+    python benchmarks/xmc_tagsmith_runner.py --features CACHE --out DIR --family tree \\
+        --params '{}'
+
+Loads the shared training matrices, fits ``tagsmith.models.make_model(family, **params)``
+(timed), builds and saves a real bundle (``TextClassifier`` with the cached featurizer
+and label space), loads it back and times ``predict_topk(test_texts, 10)`` on the raw
+test texts, featurization included. Also times the model alone on the shared test
+matrix. Writes ``predictions.npz`` (indices int32 n x 10, -1 padded; scores float32)
+and ``result.json`` (timings) to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+K = 10
+
+
+def log(message: str) -> None:
+    print(f"[runner] {message}", file=sys.stderr, flush=True)
+
+
+def dir_size_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2 ** 20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--features", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--family", required=True)
+    parser.add_argument("--params", default="{}")
+    args = parser.parse_args()
+
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.features.tfidf import TfidfFeaturizer
+    from tagsmith.models import make_model
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    cache = args.features
+    started = time.perf_counter()
+    X = sp.load_npz(cache / "X_train.npz").tocsr()
+    Y = sp.load_npz(cache / "Y_train.npz").tocsr()
+    space = LabelSpace.from_dict(json.loads((cache / "label_space.json").read_text()))
+    featurizer = TfidfFeaturizer.from_state(json.loads((cache / "featurizer.json").read_text()),
+                                            dict(np.load(cache / "featurizer.npz")))
+    load_s = time.perf_counter() - started
+    log(f"loaded {X.shape[0]:,} x {X.shape[1]:,} features, {Y.shape[1]:,} labels "
+        f"in {load_s:.1f}s")
+
+    model = make_model(args.family, **json.loads(args.params))
+    started = time.perf_counter()
+    model.fit(X, Y)
+    train_s = time.perf_counter() - started
+    log(f"trained {args.family} in {train_s:.1f}s")
+
+    X_test = sp.load_npz(cache / "X_test.npz").tocsr()
+    started = time.perf_counter()
+    model.predict_topk(X_test, K)
+    model_predict_s = time.perf_counter() - started
+    n_test = X_test.shape[0]
+    del X_test
+
+    bundle = args.out / "bundle"
+    shutil.rmtree(bundle, ignore_errors=True)
+    label_counts = np.bincount(Y.indices, minlength=Y.shape[1]).astype(np.int64)
+    clf = TextClassifier(space, featurizer, model, label_counts=label_counts,
+                         n_train_docs=X.shape[0])
+    started = time.perf_counter()
+    clf.save(bundle)
+    save_s = time.perf_counter() - started
+    del clf, model, X, Y
+    gc.collect()
+
+    texts = json.loads((cache / "test_texts.json").read_text())
+    started = time.perf_counter()
+    loaded = TextClassifier.load(bundle)
+    bundle_load_s = time.perf_counter() - started
+    started = time.perf_counter()
+    topk = loaded.predict_topk(texts, K).padded_to(K)
+    predict_s = time.perf_counter() - started
+    log(f"predicted {len(texts):,} texts from the loaded bundle in {predict_s:.1f}s")
+
+    np.savez(args.out / "predictions.npz", indices=topk.indices.astype(np.int32),
+             scores=topk.scores.astype(np.float32))
+    result = {"train_seconds": train_s, "predict_seconds": predict_s, "n_test": len(texts),
+              "model_predict_docs_per_second": n_test / max(model_predict_s, 1e-9),
+              "data_load_seconds": load_s, "bundle_save_seconds": save_s,
+              "bundle_load_seconds": bundle_load_s, "bundle_mb": dir_size_mb(bundle)}
+    (args.out / "result.json").write_text(json.dumps(result))
+    shutil.rmtree(bundle, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
