@@ -128,3 +128,29 @@ def test_suggest_ignores_labels_after_a_tab(bundle):
                    input="so sad today\t<urn:goemotions:sadness>\n")
     assert plain.exit_code == labelled.exit_code == 0
     assert plain.output == labelled.output
+
+
+def test_tree_and_ensemble_train_save_and_serve_through_the_cli(tmp_path):
+    """An extreme-style label space (584 labels, 200 titles) through train/eval/suggest."""
+    corpus = ROOT / "tests" / "data" / "yso-sample.tsv.gz"
+    for name, params in [("tree", ["-p", "leaf_size=20", "-p", "branching=4",
+                                   "-p", "n_trees=2"]),
+                         ("ensemble", ["-p", 'members=[["tree", {"leaf_size": 20}], '
+                                             '["knn", {"n_neighbors": 5}]]',
+                                       "-p", "weights=[2, 1]"])]:
+        out = tmp_path / name
+        result = run("train", corpus, "--output", out, "--model", name, "--dev-fraction", "0.2",
+                     *params, *FAST)
+        assert result.exit_code == 0, result.output
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["model"]["name"] == name
+        result = run("eval", out, corpus, "--json")
+        assert result.exit_code == 0, result.output
+        metrics = json.loads(result.output)
+        assert metrics["p@1"] > 0.5  # it has seen these documents
+        result = run("suggest", out, "--k", "3", "--threshold", "0",
+                     input="Zero waste home : the ultimate guide\n")
+        assert result.exit_code == 0, result.output
+        suggestions = json.loads(result.output.splitlines()[0])["suggestions"]
+        assert len(suggestions) == 3
+        assert all(s["uri"].startswith("http://www.yso.fi/onto/yso/") for s in suggestions)

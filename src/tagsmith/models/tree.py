@@ -280,6 +280,9 @@ class LabelTree(BaseModel):
                     for future in futures:
                         future.cancel()
                     raise
+                # a finished future keeps its result: drop them so that only `results`
+                # holds the raw weights, which assembly then frees node by node
+                futures.clear()
                 logger.info("label tree depth %d: %d nodes, %d rows, %d tasks (%.1f s)", depth,
                             len(blocks), sum(len(b[0]) for b in blocks.values()), len(tasks),
                             time.perf_counter() - depth_started)
@@ -289,6 +292,8 @@ class LabelTree(BaseModel):
     def _assemble(self, results: dict[int, list], nodes: list) -> None:
         """Per node: its weights as a CSR matrix by feature, and one bias per child."""
         n_nodes = len(nodes)
+        # a node has at most max(branching, leaf_size) children: uint8 or uint16 suffices
+        child_dtype = _child_dtype(int(np.diff(self.node_slot_ptr_).max()))
         # children of nodes no training document reaches are never chosen
         slot_bias = np.full(len(self.slot_target_), -UNREACHED_BIAS, np.float32)
         feat_parts, ptr_parts, child_parts, val_parts = [], [], [], []
@@ -312,7 +317,7 @@ class LabelTree(BaseModel):
             unique_feat, starts = np.unique(feat, return_index=True)
             feat_parts.append(unique_feat.astype(np.int32))
             ptr_parts.append(starts.astype(np.int64) + n_entries)
-            child_parts.append(child.astype(np.int32))
+            child_parts.append(child.astype(child_dtype))
             val_parts.append(val.astype(np.float32))
             n_entries += len(child)
             node_feat_ptr[node + 1] = node_feat_ptr[node] + len(unique_feat)
@@ -397,7 +402,11 @@ class LabelTree(BaseModel):
                 key = prefix + name.rstrip("_")
                 if key not in arrays:
                     raise ValueError(f"tree state lacks the array {key!r}")
-                tree_arrays[name] = np.ascontiguousarray(arrays[key], dtype=dtype)
+                stored = np.dtype(arrays[key].dtype)
+                # child indices are stored as narrow as the widest node allows
+                wanted = stored if name == "entry_child_" and stored in (
+                    np.dtype(np.uint8), np.dtype(np.uint16)) else np.dtype(dtype)
+                tree_arrays[name] = np.ascontiguousarray(arrays[key], dtype=wanted)
             model.trees_.append(tree_arrays)
             model._use_tree(tree)
             model._check_state()
@@ -436,6 +445,12 @@ class LabelTree(BaseModel):
                 problems.append("child indices out of range")
         if problems:
             raise ValueError("damaged tree state: " + "; ".join(problems))
+
+
+def _child_dtype(n_children: int):
+    if n_children <= 256:
+        return np.uint8
+    return np.uint16 if n_children <= 65_536 else np.int32
 
 
 # -- tree construction ----------------------------------------------------------------------
