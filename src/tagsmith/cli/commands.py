@@ -46,9 +46,12 @@ def _parse_params(pairs: tuple[str, ...], option: str) -> dict:
               help="Labels not in the vocabulary: fail, or drop and count.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed for the dev split and the solver.")
+@click.option("--crossfit-folds", type=int, default=0, show_default=True,
+              help="Also store out-of-fold scores of the training documents from N folds "
+              "(N >= 2; for calibration and label audits); 0 for none.")
 @click.pass_obj
 def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param, feature_param,
-          on_error, unknown_labels, seed):
+          on_error, unknown_labels, seed, crossfit_folds):
     """Train a model on CORPUS (.tsv, .csv, .jsonl, optionally .gz) into a bundle."""
     from tagsmith.pipeline.io import read_labelled, resolve_label_space
     from tagsmith.pipeline.train import TrainOptions, train_classifier
@@ -56,7 +59,7 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
     options = TrainOptions(model=model, model_params=_parse_params(param, "--param"),
                            featurizer_params=_parse_params(feature_param, "--feature-param"),
                            dev_fraction=dev_fraction, refit=not no_refit, seed=seed,
-                           show_progress=not obj["quiet"])
+                           crossfit_folds=crossfit_folds, show_progress=not obj["quiet"])
     options.validate()  # fail on a mistyped parameter before reading any data
     paths = [corpus] + ([dev] if dev and not vocab else [])
     label_space = resolve_label_space(paths, vocab, on_error=on_error)

@@ -17,6 +17,7 @@ from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import BundleError, InvalidParameterError
 from tagsmith.features.tfidf import TfidfFeaturizer
 from tagsmith.models import get_model_class
+from tagsmith.pipeline.crossfit import CROSSFIT_ARRAYS, CROSSFIT_META, CrossFitScores
 from tagsmith.store.bundle import Bundle, BundleWriter
 from tagsmith.topk import TopK
 
@@ -50,7 +51,7 @@ class TextClassifier:
     def __init__(self, label_space: LabelSpace, featurizer: TfidfFeaturizer, model,
                  thresholds: Thresholds | None = None, *,
                  label_counts: np.ndarray | None = None, n_train_docs: int = 0,
-                 manifest: dict | None = None):
+                 manifest: dict | None = None, crossfit: CrossFitScores | None = None):
         if model.n_labels_ != len(label_space):
             raise InvalidParameterError("model", f"a model over {len(label_space)} labels",
                                         f"{model.n_labels_} labels")
@@ -62,6 +63,8 @@ class TextClassifier:
                              else np.asarray(label_counts, dtype=np.int64))
         self.n_train_docs = n_train_docs
         self.manifest = manifest or {}
+        # out-of-fold scores of the training documents, when training computed them
+        self.crossfit = crossfit
 
     @property
     def n_labels(self) -> int:
@@ -113,6 +116,10 @@ class TextClassifier:
         writer.add_arrays(THRESHOLDS_ARRAYS, thr_arrays)
         writer.add_arrays(STATS_ARRAYS, {"label_counts": self.label_counts,
                                          "n_train_docs": np.array(self.n_train_docs)})
+        if self.crossfit is not None:
+            cf_meta, cf_arrays = self.crossfit.to_state()
+            writer.add_json(CROSSFIT_META, cf_meta)
+            writer.add_arrays(CROSSFIT_ARRAYS, cf_arrays)
         writer.manifest = {
             **self.manifest,
             "model": {"name": self.model.name, "params": self.model.get_params()},
@@ -136,6 +143,9 @@ class TextClassifier:
             thresholds = Thresholds.from_state(bundle.read_json(THRESHOLDS_META),
                                                bundle.read_arrays(THRESHOLDS_ARRAYS))
             stats = bundle.read_arrays(STATS_ARRAYS)
+            crossfit = (CrossFitScores.from_state(bundle.read_json(CROSSFIT_META),
+                                                  bundle.read_arrays(CROSSFIT_ARRAYS))
+                        if bundle.has(CROSSFIT_META) else None)
         except BundleError:
             raise
         except (KeyError, ValueError, TypeError) as exc:
@@ -147,4 +157,4 @@ class TextClassifier:
                               path=path)
         return cls(label_space, featurizer, model, thresholds,
                    label_counts=stats["label_counts"], n_train_docs=int(stats["n_train_docs"]),
-                   manifest=bundle.manifest)
+                   manifest=bundle.manifest, crossfit=crossfit)

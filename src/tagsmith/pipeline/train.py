@@ -45,6 +45,9 @@ class TrainOptions:
     seed: int = 0
     beta: float = 1.0
     min_support: int = 5
+    #: folds for out-of-fold scores of the training data, stored in the bundle (0: none)
+    crossfit_folds: int = 0
+    crossfit_k: int | None = None
     show_progress: bool = False
 
     def validate(self) -> None:
@@ -52,6 +55,9 @@ class TrainOptions:
             raise InvalidParameterError("dev_fraction", "a number in [0, 1)", self.dev_fraction)
         if self.beta <= 0:
             raise InvalidParameterError("beta", "a number > 0", self.beta)
+        if self.crossfit_folds == 1 or self.crossfit_folds < 0:
+            raise InvalidParameterError("crossfit_folds", "0 (none) or an integer >= 2",
+                                        self.crossfit_folds)
         check_param_names(get_model_class(self.model), self.model_params)
         check_param_names(TfidfFeaturizer, self.featurizer_params)
 
@@ -109,7 +115,7 @@ def _fit(texts, Y, options: TrainOptions, stage: str, label_space: LabelSpace | 
         model.fit(X, Y, label_features=featurizer.transform(label_texts(label_space)))
     else:
         model.fit(X, Y)
-    return featurizer, model, time.perf_counter() - started
+    return featurizer, model, time.perf_counter() - started, X
 
 
 def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
@@ -135,14 +141,16 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
     heldout = _heldout(texts, Y, dev_texts, dev_Y, options)
     report: dict = {}
     if heldout is None:
-        featurizer, model, fit_seconds = _fit(texts, Y, options, "train", label_space)
+        featurizer, model, fit_seconds, X_all = _fit(texts, Y, options, "train", label_space)
         thresholds = Thresholds.constant(len(label_space))
         report["heldout"] = None
     else:
         fit_idx, dev_part_texts, dev_part_Y, source = heldout
         fit_texts = texts if fit_idx is None else [texts[i] for i in fit_idx]
         fit_Y = Y if fit_idx is None else Y[fit_idx]
-        featurizer, model, fit_seconds = _fit(fit_texts, fit_Y, options, "train", label_space)
+        featurizer, model, fit_seconds, X_fit = _fit(fit_texts, fit_Y, options, "train",
+                                                     label_space)
+        X_all = X_fit if fit_idx is None else None
         clf = TextClassifier(label_space, featurizer, model)
         topk = clf.predict_topk(dev_part_texts, tuning_k(len(label_space)))
         thresholds = tune_thresholds(dev_part_Y, topk, beta=options.beta,
@@ -151,8 +159,15 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
         report["heldout"] = {"source": source, "n_docs": len(dev_part_texts),
                              "metrics": evaluate_topk(clf, dev_part_Y, topk)}
         if fit_idx is not None and options.refit:
-            featurizer, model, fit_seconds = _fit(texts, Y, options, "refit on all data",
-                                                 label_space)
+            featurizer, model, fit_seconds, X_all = _fit(texts, Y, options,
+                                                         "refit on all data", label_space)
+    crossfit = None
+    if options.crossfit_folds:
+        if X_all is None:  # the final model saw only part of the texts
+            X_all = featurizer.transform(texts)
+        crossfit = _cross_fit(featurizer, X_all, Y, options, label_space)
+        report["crossfit"] = {"n_folds": crossfit.n_folds, "k": crossfit.topk.k,
+                              "seconds": round(crossfit.seconds, 3)}
     label_counts = np.bincount(Y.indices, minlength=len(label_space)).astype(np.int64)
     manifest = {
         "training": {
@@ -169,7 +184,23 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
         "metrics": report,
     }
     return TextClassifier(label_space, featurizer, model, thresholds, label_counts=label_counts,
-                          n_train_docs=len(texts), manifest=manifest)
+                          n_train_docs=len(texts), manifest=manifest, crossfit=crossfit)
+
+
+def _cross_fit(featurizer, X, Y, options: TrainOptions, label_space: LabelSpace):
+    """Out-of-fold scores of the training documents (features ``X``) with the options' model."""
+    from tagsmith.pipeline.crossfit import cross_fit_topk
+
+    params = dict(options.model_params)
+    model_params = get_model_class(options.model)._param_names()
+    if "show_progress" in model_params and "show_progress" not in params:
+        params["show_progress"] = options.show_progress
+    label_features = None
+    if params.get("label_feature_weight", 0):
+        label_features = featurizer.transform(label_texts(label_space))
+    return cross_fit_topk(X, Y, options.model, params, n_folds=options.crossfit_folds,
+                          k=options.crossfit_k, seed=options.seed,
+                          label_features=label_features, show_progress=options.show_progress)
 
 
 def _heldout(texts, Y, dev_texts, dev_Y, options: TrainOptions):

@@ -1,0 +1,164 @@
+"""Cross-fitted (out-of-sample) top-k scores for a training corpus.
+
+Calibration, conformal prediction and label audits all need scores that a model
+gives to documents it did *not* learn from: a model scores its own training data
+far too confidently. K-fold cross-fitting splits the documents into ``n_folds``
+seeded random folds, fits one model per fold on the other folds and scores the
+held-out fold with it, so every document gets a sparse :class:`~tagsmith.topk.TopK`
+row from a model that never saw it. The fold models are dropped once they have
+scored their fold; only the ``n_docs x k`` scores are kept (never a dense docs x
+labels array), and they can be stored next to the model in its bundle.
+
+Features are computed once, on all documents, before the folds are drawn (the
+TF-IDF vocabulary and idf see every document, the model does not): refitting the
+featurizer per fold would cost a second pass over the texts for a negligible gain
+in honesty, since document frequencies carry no label information.
+
+>>> import numpy as np, scipy.sparse as sp
+>>> X = sp.csr_matrix(np.tile(np.eye(3), (6, 1)))
+>>> Y = sp.csr_matrix(np.tile(np.eye(3), (6, 1)))
+>>> scores = cross_fit_topk(X, Y, "linear", {"C": 10.0, "n_jobs": 1}, n_folds=3, k=2)
+>>> scores.topk.indices[:3, 0].tolist(), scores.fold.shape
+([0, 1, 2], (18,))
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.models import make_model
+from tagsmith.models.base import check_features, check_sample_weight, check_targets
+from tagsmith.progress import progress_bar
+from tagsmith.topk import TopK
+
+logger = logging.getLogger("tagsmith")
+
+#: top-k width kept per document: every label for small label spaces, else this many
+DEFAULT_K = 50
+#: label spaces up to this size keep every label's score (k = n_labels)
+FULL_SCORES_UP_TO = 100
+CROSSFIT_META, CROSSFIT_ARRAYS = "crossfit.json", "crossfit.npz"
+
+
+@dataclass
+class CrossFitScores:
+    """Out-of-fold scores of every training document.
+
+    ``topk`` (``n_docs x k``) holds each document's scores from the model of its
+    fold; ``fold`` (``n_docs``, int16) says which fold held it out. ``model`` and
+    ``params`` name the model family that produced them.
+    """
+
+    topk: TopK
+    fold: np.ndarray
+    n_folds: int
+    seed: int
+    model: str
+    params: dict
+    seconds: float = 0.0
+
+    def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        meta = {"n_folds": self.n_folds, "seed": self.seed, "model": self.model,
+                "params": self.params, "n_labels": self.topk.n_labels,
+                "seconds": round(self.seconds, 3)}
+        return meta, {"indices": self.topk.indices, "scores": self.topk.scores,
+                      "fold": self.fold.astype(np.int16)}
+
+    @classmethod
+    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> CrossFitScores:
+        topk = TopK(arrays["indices"], arrays["scores"], int(meta["n_labels"]))
+        fold = np.asarray(arrays["fold"], dtype=np.int16)
+        if fold.shape != (len(topk),):
+            raise ValueError(f"cross-fit folds have shape {fold.shape}, expected ({len(topk)},)")
+        return cls(topk, fold, int(meta["n_folds"]), int(meta["seed"]), str(meta["model"]),
+                   dict(meta["params"]), float(meta.get("seconds", 0.0)))
+
+
+def fold_assignment(n_docs: int, n_folds: int, seed: int = 0) -> np.ndarray:
+    """Seeded random folds of (nearly) equal size: ``fold[i]`` in ``[0, n_folds)``.
+
+    >>> fold_assignment(7, 3, seed=1).tolist().count(0) in (2, 3)
+    True
+    """
+    order = np.random.default_rng(seed).permutation(n_docs)
+    fold = np.empty(n_docs, np.int16)
+    fold[order] = np.arange(n_docs) % n_folds
+    return fold
+
+
+def default_k(n_labels: int) -> int:
+    """Every label's score for small label spaces, else the best ``DEFAULT_K``."""
+    return n_labels if n_labels <= FULL_SCORES_UP_TO else min(DEFAULT_K, n_labels)
+
+
+def cross_fit_topk(X, Y, model: str, params: dict | None = None, *, n_folds: int = 5,
+                   k: int | None = None, seed: int = 0, sample_weight=None,
+                   label_features=None, show_progress: bool = False) -> CrossFitScores:
+    """Out-of-fold :class:`TopK` scores for every row of ``X`` (docs x features).
+
+    ``Y`` (docs x labels, sparse, values in [0, 1]) are the targets; ``model`` and
+    ``params`` name the family and its parameters (as for
+    :func:`tagsmith.models.make_model`); ``k`` defaults to :func:`default_k`.
+    ``label_features`` is passed to models that use label-name features.
+    Each fold model sees ``(n_folds - 1) / n_folds`` of the documents, so the whole
+    costs about ``n_folds - 1`` full trainings.
+    """
+    if isinstance(n_folds, bool) or not isinstance(n_folds, int) or n_folds < 2:
+        raise InvalidParameterError("n_folds", "an integer >= 2", n_folds)
+    X = check_features(X)
+    Y = check_targets(Y, X.shape[0], soft_ok=True)
+    weights = check_sample_weight(sample_weight, X.shape[0])
+    n_docs, n_labels = Y.shape
+    if n_docs < n_folds:
+        raise InvalidParameterError("n_folds", f"at most the number of documents ({n_docs})",
+                                    n_folds)
+    k = default_k(n_labels) if k is None else int(k)
+    params = dict(params or {})
+    make_model(model, **params)  # a mistyped parameter fails before any fitting
+    fold = fold_assignment(n_docs, n_folds, seed)
+    indices = np.full((n_docs, min(k, n_labels)), -1, np.int32)
+    scores = np.full(indices.shape, -np.inf, np.float32)
+    started = time.perf_counter()
+    with progress_bar(total=n_folds, desc="cross-fitting", unit="fold",
+                      enabled=show_progress) as bar:
+        for f in range(n_folds):
+            held_out = np.flatnonzero(fold == f)
+            kept = np.flatnonzero(fold != f)
+            fold_model = make_model(model, **params)
+            if "random_state" in fold_model.get_params() and "random_state" not in params:
+                fold_model.set_params(random_state=seed)
+            fit_kwargs = {}
+            if label_features is not None and fold_model.get_params().get("label_feature_weight"):
+                fit_kwargs["label_features"] = label_features
+            fold_model.fit(X[kept], Y[kept], None if weights is None else weights[kept],
+                           **fit_kwargs)
+            part = fold_model.predict_topk(X[held_out], k).padded_to(indices.shape[1])
+            indices[held_out] = part.indices
+            scores[held_out] = part.scores
+            del fold_model
+            logger.info("cross-fit fold %d/%d: %d held-out documents (%.1f s so far)", f + 1,
+                        n_folds, len(held_out), time.perf_counter() - started)
+            bar.update(1)
+    return CrossFitScores(TopK(indices, scores, n_labels), fold, n_folds, seed, model, params,
+                          time.perf_counter() - started)
+
+
+def heldout_topk(X_fit, Y_fit, X_heldout, model: str, params: dict | None = None, *,
+                 k: int | None = None, seed: int = 0, sample_weight=None) -> TopK:
+    """Scores for a held-out split (e.g. a calibration set) from a model fitted on the rest.
+
+    ``X_fit``/``Y_fit`` train the model, ``X_heldout`` (docs x features) is scored.
+    """
+    Y_fit = sp.csr_matrix(Y_fit)
+    k = default_k(Y_fit.shape[1]) if k is None else int(k)
+    fitted = make_model(model, **dict(params or {}))
+    if "random_state" in fitted.get_params() and "random_state" not in (params or {}):
+        fitted.set_params(random_state=seed)
+    fitted.fit(X_fit, Y_fit, sample_weight)
+    return fitted.predict_topk(X_heldout, k)

@@ -1,0 +1,94 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from tagsmith.data.vocab import load_vocabulary
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.features.tfidf import TfidfFeaturizer
+from tagsmith.metrics import precision_at_k
+from tagsmith.models import make_model
+from tagsmith.pipeline.classifier import TextClassifier
+from tagsmith.pipeline.crossfit import cross_fit_topk, fold_assignment, heldout_topk
+from tagsmith.pipeline.io import read_labelled
+from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+from conftest import FAST_FEATURES
+
+
+@pytest.fixture(scope="module")
+def goemotions_features(goemotions_small):
+    space = load_vocabulary(goemotions_small["vocab"])
+    train = read_labelled(goemotions_small["train"], space)
+    featurizer = TfidfFeaturizer.from_params(**FAST_FEATURES)
+    X = featurizer.fit_transform(train.texts)
+    return X, train.Y, space
+
+
+def test_folds_are_balanced_and_seeded():
+    fold = fold_assignment(1003, 5, seed=3)
+    counts = np.bincount(fold)
+    assert counts.max() - counts.min() <= 1 and counts.sum() == 1003
+    assert np.array_equal(fold, fold_assignment(1003, 5, seed=3))
+    assert not np.array_equal(fold, fold_assignment(1003, 5, seed=4))
+
+
+def test_out_of_fold_scores_are_honest(goemotions_features):
+    """In-sample scores overstate accuracy; out-of-fold ones match a held-out split's."""
+    X, Y, _ = goemotions_features
+    params = {"n_jobs": 1}
+    crossfit = cross_fit_topk(X, Y, "linear", params, n_folds=3, seed=0)
+    assert crossfit.topk.k == Y.shape[1]  # small label space: every label scored
+    assert np.all(crossfit.topk.indices >= 0)
+    in_sample = make_model("linear", **params).fit(X, Y).predict_topk(X, 5)
+    p1_in = precision_at_k(Y, in_sample, 1)
+    p1_oof = precision_at_k(Y, crossfit.topk, 1)
+    # an honest held-out estimate: train on the first 2/3, score the last 1/3
+    cut = 2 * X.shape[0] // 3
+    held = heldout_topk(X[:cut], Y[:cut], X[cut:], "linear", params)
+    p1_held = precision_at_k(Y[cut:], held, 1)
+    assert p1_in > p1_oof + 0.1
+    assert abs(p1_oof - p1_held) < 0.06
+
+
+def test_each_document_is_scored_by_a_model_that_never_saw_it():
+    """A label seen only in one document cannot be predicted for it out of fold."""
+    rng = np.random.default_rng(0)
+    X = sp.csr_matrix(rng.random((60, 8)))
+    Y = np.zeros((60, 3))
+    Y[:, 0] = 1
+    Y[7, 2] = 1  # a label carried by one document only
+    X = sp.hstack([X, sp.csr_matrix((np.ones(1), ([7], [0])), shape=(60, 1))]).tocsr()
+    crossfit = cross_fit_topk(X, sp.csr_matrix(Y), "linear", {"n_jobs": 1}, n_folds=4, k=3)
+    row = dict(zip(crossfit.topk.indices[7].tolist(), crossfit.topk.scores[7].tolist(),
+                   strict=True))
+    in_sample = make_model("linear", n_jobs=1).fit(X, sp.csr_matrix(Y)).predict_topk(X[7], 3)
+    in_row = dict(zip(in_sample.indices[0].tolist(), in_sample.scores[0].tolist(), strict=True))
+    assert row[2] < in_row[2]
+    assert row[2] < 0.01  # its fold model had no positive for label 2
+
+
+def test_bad_folds_are_clear_errors(goemotions_features):
+    X, Y, _ = goemotions_features
+    with pytest.raises(InvalidParameterError, match="n_folds"):
+        cross_fit_topk(X, Y, "linear", n_folds=1)
+    with pytest.raises(InvalidParameterError, match="n_folds"):
+        cross_fit_topk(X[:3], Y[:3], "linear", n_folds=5)
+    with pytest.raises(InvalidParameterError, match="Cx"):
+        cross_fit_topk(X, Y, "linear", {"Cx": 1.0}, n_folds=2)
+
+
+def test_train_stores_crossfit_in_the_bundle(goemotions_small, tmp_path):
+    space = load_vocabulary(goemotions_small["vocab"])
+    train = read_labelled(goemotions_small["train"], space)
+    options = TrainOptions(featurizer_params=FAST_FEATURES, model="tree",
+                           model_params={"n_jobs": 1}, dev_fraction=0.0, crossfit_folds=2)
+    clf = train_classifier(train.texts[:800], train.Y[:800], space, options=options)
+    assert clf.crossfit is not None and len(clf.crossfit.topk) == 800
+    assert clf.manifest["metrics"]["crossfit"]["n_folds"] == 2
+    loaded = TextClassifier.load(clf.save(tmp_path / "bundle"))
+    assert loaded.crossfit is not None
+    assert np.array_equal(loaded.crossfit.topk.indices, clf.crossfit.topk.indices)
+    assert np.array_equal(loaded.crossfit.fold, clf.crossfit.fold)
+    assert loaded.crossfit.model == "tree"
+    with pytest.raises(InvalidParameterError, match="crossfit_folds"):
+        TrainOptions(crossfit_folds=1).validate()
