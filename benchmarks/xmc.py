@@ -115,7 +115,7 @@ FEATURES: dict[str, dict] = {
     # 244) and with them every system's training time, beyond a 2-core benchmark run
     "yso-finna-en": {"set": "word", "params": {"min_df": 2}},
 }
-FEATURE_CACHE_VERSION = 2
+FEATURE_CACHE_VERSION = 3
 
 
 # -- logging -----------------------------------------------------------------------------------
@@ -243,7 +243,8 @@ def prepare_features(args, work: Path) -> Path:
     (tmp / "featurizer.json").write_text(json.dumps(feat_meta), encoding="utf-8")
     np.savez(tmp / "featurizer.npz", **feat_arrays)
     (tmp / "label_space.json").write_text(json.dumps(space.to_dict()), encoding="utf-8")
-    (tmp / "test_texts.json").write_text(json.dumps(data["test"][0]), encoding="utf-8")
+    for split in ("dev", "test"):
+        (tmp / f"{split}_texts.json").write_text(json.dumps(data[split][0]), encoding="utf-8")
     # Annif's inputs: its own TSV training corpus, a JSONL test file, a vocabulary
     train_docs = [Document(text, tuple(data["train"][1].indices[a:b].tolist()))
                   for text, a, b in zip(data["train"][0], data["train"][1].indptr[:-1],
@@ -252,9 +253,10 @@ def prepare_features(args, work: Path) -> Path:
     write_tsv(kept, tmp / "annif-train.tsv", space)
     # one line per test document, no TAB: Annif reads each line as one document without
     # subjects (its JSONL reader validates every line with jsonschema, which is slower)
-    with open(tmp / "annif-test.tsv", "w", encoding="utf-8") as out:
-        for text in data["test"][0]:
-            out.write(" ".join(text.split()) + "\n")
+    for split in ("dev", "test"):
+        with open(tmp / f"annif-{split}.tsv", "w", encoding="utf-8") as out:
+            for text in data[split][0]:
+                out.write(" ".join(text.split()) + "\n")
     with open(tmp / "annif-vocab.tsv", "w", encoding="utf-8") as out:
         for label in space:
             name = label.pref_labels.get("en") or label.uri.rsplit(":", 1)[-1]
@@ -407,12 +409,12 @@ def env_version(env: dict, family: str) -> str | None:
 
 # -- running systems ---------------------------------------------------------------------------
 def run_runner(python: str, script: str, cache: Path, out: Path, name: str, family: str,
-               params: dict, timeout: float | None) -> dict:
+               params: dict, timeout: float | None, split: str = "test") -> dict:
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("predictions.npz", "result.json"):
         (out / stale).unlink(missing_ok=True)
     cmd = [python, str(HERE / script), "--features", str(cache), "--out", str(out),
-           "--family", family, "--params", json.dumps(params)]
+           "--family", family, "--params", json.dumps(params), "--split", split]
     proc = timed(cmd, out / "run.log", timeout)
     if proc["timed_out"]:
         raise RuntimeError(f"timed out after {timeout:.0f}s; see {out / 'run.log'}")
@@ -450,7 +452,7 @@ limit=100
 
 
 def run_annif(env: dict, cache: Path, out: Path, backend: str, timeout: float | None,
-              work: Path) -> dict:
+              work: Path, split: str = "test") -> dict:
     """Annif's CLI: load-vocab, train (timed), index the test TSV (timed), parse."""
     out.mkdir(parents=True, exist_ok=True)
     annif = str(Path(env["python"]).parent / "annif")
@@ -464,7 +466,7 @@ def run_annif(env: dict, cache: Path, out: Path, backend: str, timeout: float | 
             ("load_vocab", [annif, "load-vocab", "xmcvocab", str(cache / "annif-vocab.tsv"),
                             "--language", "en", "--force"]),
             ("train", [annif, "train", project, str(cache / "annif-train.tsv")]),
-            ("predict", [annif, "index", project, str(cache / "annif-test.tsv"),
+            ("predict", [annif, "index", project, str(cache / f"annif-{split}.tsv"),
                          "--limit", str(K), "--threshold", "0", "--no-include-doc",
                          "--force", "--output", str(out / "suggestions.jsonl")])):
         proc = timed(cmd, out / f"{step}.log", timeout, env=environ, cwd=out)
@@ -476,7 +478,7 @@ def run_annif(env: dict, cache: Path, out: Path, backend: str, timeout: float | 
     space = json.loads((cache / "label_space.json").read_text())
     labels = space["labels"] if isinstance(space, dict) else space
     id_of = {label["uri"]: i for i, label in enumerate(labels)}
-    n_test = json.loads((cache / "meta.json").read_text())["sizes"]["test"]
+    n_test = json.loads((cache / "meta.json").read_text())["sizes"][split]
     indices = np.full((n_test, K), -1, np.int32)
     scores = np.full((n_test, K), -np.inf, np.float32)
     with open(out / "suggestions.jsonl", encoding="utf-8") as handle:
@@ -567,13 +569,15 @@ def run_system(name: str, args, cache: Path, work: Path, Y_test, propensity) -> 
             else:
                 extra["note"] = "predict_docs_per_second excludes featurization (shared matrix)"
         for run in range(args.runs):
-            out = work / "runs" / cache.name / name / f"run{run}"
+            out = work / "runs" / cache.name / args.eval_split / name / f"run{run}"
             log(f"{name}: run {run + 1}/{args.runs}")
             timeout = args.peer_timeout if name in PEERS else None
             if name in PEERS and PEERS[name][0] == "annif":
-                result = run_annif(env, cache, out, params["backend"], timeout, work)
+                result = run_annif(env, cache, out, params["backend"], timeout, work,
+                                   args.eval_split)
             else:
-                result = run_runner(python, script, cache, out, name, family, params, timeout)
+                result = run_runner(python, script, cache, out, name, family, params, timeout,
+                                    args.eval_split)
             n_test = result["n_test"]
             values = {"train_seconds": result["train_seconds"],
                       "predict_docs_per_second": n_test / max(result["predict_seconds"], 1e-9),
@@ -694,6 +698,8 @@ def main() -> None:
                         help="override the dataset's feature set")
     parser.add_argument("--peer-timeout", type=float, default=3600.0,
                         help="seconds per peer subprocess (default 3600)")
+    parser.add_argument("--eval-split", choices=["test", "dev"], default="test",
+                        help="split to evaluate on: dev for tuning, test (default) for figures")
     parser.add_argument("--results-md", action="store_true",
                         help="write the section of benchmarks/RESULTS.md (never for a slice)")
     args = parser.parse_args()
@@ -717,10 +723,11 @@ def main() -> None:
     from tagsmith.metrics import propensities
 
     Y_train = sp.load_npz(cache / "Y_train.npz").tocsr()
-    Y_test = sp.load_npz(cache / "Y_test.npz").tocsr()
+    Y_test = sp.load_npz(cache / f"Y_{args.eval_split}.npz").tocsr()
     propensity = propensities(Y_train, A=0.55, B=1.5)
     del Y_train
-    common = {"n_train": meta["sizes"]["train"], "n_test": meta["sizes"]["test"],
+    common = {"n_train": meta["sizes"]["train"], "eval_split": args.eval_split,
+              "n_test": meta["sizes"][args.eval_split],
               "n_labels": meta["n_labels"], "features": meta["feature_set"]}
     if args.max_train_docs is not None:
         how = "first" if args.slice == "first" else "a random sample of"
@@ -737,6 +744,8 @@ def main() -> None:
     if args.results_md:
         if args.max_train_docs is not None:
             log("--max-train-docs given: a slice, RESULTS.md left as it is")
+        elif args.eval_split != "test":
+            log("--eval-split dev: tuning figures, RESULTS.md left as it is")
         else:
             write_results_md(lines, args, meta, command)
     log("done")

@@ -66,7 +66,7 @@ def top_k_of_rows(scores, offset: int, indices: np.ndarray, values: np.ndarray,
 
 
 # -- Omikuji -----------------------------------------------------------------------------------
-def run_omikuji(cache: Path, params: dict) -> dict:
+def run_omikuji(cache: Path, params: dict, split: str = "test") -> dict:
     import omikuji
 
     hyper = omikuji.Model.default_hyper_param()
@@ -93,7 +93,7 @@ def run_omikuji(cache: Path, params: dict) -> dict:
     del dataset
     log(f"omikuji trained in {info['train_seconds']:.1f}s")
 
-    X_test = load(cache, "X_test")
+    X_test = load(cache, f"X_{split}")
     n_features = model.n_features
     indices = np.full((X_test.shape[0], K), -1, np.int32)
     scores = np.full((X_test.shape[0], K), -np.inf, np.float32)
@@ -112,7 +112,7 @@ def run_omikuji(cache: Path, params: dict) -> dict:
 
 
 # -- PECOS -------------------------------------------------------------------------------------
-def run_pecos(cache: Path, params: dict) -> dict:
+def run_pecos(cache: Path, params: dict, split: str = "test") -> dict:
     from pecos.xmc import Indexer, LabelEmbeddingFactory
     from pecos.xmc.xlinear.model import XLinearModel
 
@@ -128,7 +128,7 @@ def run_pecos(cache: Path, params: dict) -> dict:
     train_s = time.perf_counter() - started
     log(f"pecos trained in {train_s:.1f}s")
     del X, Y
-    X_test = load(cache, "X_test")
+    X_test = load(cache, f"X_{split}")
     started = time.perf_counter()
     pred = model.predict(X_test, only_topk=K, threads=THREADS)
     predict_s = time.perf_counter() - started
@@ -140,7 +140,7 @@ def run_pecos(cache: Path, params: dict) -> dict:
 
 
 # -- LibMultiLabel -----------------------------------------------------------------------------
-def run_libmultilabel(cache: Path, params: dict) -> dict:
+def run_libmultilabel(cache: Path, params: dict, split: str = "test") -> dict:
     import libmultilabel.linear as linear
 
     X, Y = load(cache, "X_train"), load(cache, "Y_train")
@@ -159,7 +159,7 @@ def run_libmultilabel(cache: Path, params: dict) -> dict:
     train_s = time.perf_counter() - started
     log(f"libmultilabel {method} trained in {train_s:.1f}s")
     del X, Y
-    X_test = load(cache, "X_test")
+    X_test = load(cache, f"X_{split}")
     indices = np.full((X_test.shape[0], K), -1, np.int32)
     scores = np.full((X_test.shape[0], K), -np.inf, np.float32)
     # predict_values gives a dense docs x labels block: predict in chunks
@@ -185,9 +185,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--family", required=True, choices=sorted(RUNNERS))
     parser.add_argument("--params", default="{}")
+    parser.add_argument("--split", default="test", choices=["test", "dev"])
     args = parser.parse_args()
     run, dist = RUNNERS[args.family]
-    result = run(args.features, json.loads(args.params))
+    result = run(args.features, json.loads(args.params), args.split)
     n_test = result["indices"].shape[0]
     np.savez(args.out / "predictions.npz", indices=result.pop("indices"),
              scores=result.pop("scores"))

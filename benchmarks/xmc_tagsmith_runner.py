@@ -41,6 +41,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--family", required=True)
     parser.add_argument("--params", default="{}")
+    parser.add_argument("--split", default="test", choices=["test", "dev"])
     args = parser.parse_args()
 
     from tagsmith.data.labelspace import LabelSpace
@@ -65,7 +66,7 @@ def main() -> None:
     train_s = time.perf_counter() - started
     log(f"trained {args.family} in {train_s:.1f}s")
 
-    X_test = sp.load_npz(cache / "X_test.npz").tocsr()
+    X_test = sp.load_npz(cache / f"X_{args.split}.npz").tocsr()
     started = time.perf_counter()
     model.predict_topk(X_test, K)
     model_predict_s = time.perf_counter() - started
@@ -83,7 +84,7 @@ def main() -> None:
     del clf, model, X, Y
     gc.collect()
 
-    texts = json.loads((cache / "test_texts.json").read_text())
+    texts = json.loads((cache / f"{args.split}_texts.json").read_text())
     started = time.perf_counter()
     loaded = TextClassifier.load(bundle)
     bundle_load_s = time.perf_counter() - started

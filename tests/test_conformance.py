@@ -11,6 +11,9 @@ CONFIGS["linear-logistic"] = ("linear", {"n_jobs": 1, "loss": "logistic", "C": 4
 CONFIGS["knn-exact"] = ("knn", {"n_jobs": 1, "max_posting": None, "n_neighbors": 10})
 # most features are "frequent" here: exercises the skip-then-complete search
 CONFIGS["knn-skip-pruned"] = ("knn", {"n_jobs": 1, "max_posting": 5, "max_features_per_doc": 4})
+# a real hierarchy on the suite's small label spaces, with matcher-aware negatives
+CONFIGS["tree-deep"] = ("tree", {"n_jobs": 1, "branching": 2, "leaf_size": 2,
+                                 "negative_beam": 2, "n_trees": 2})
 CONFIGS["ensemble-weighted"] = ("ensemble", {"n_jobs": 1, "weights": [1.0, 3.0], "k_member": 2,
                                              "members": [["linear", {}], ["knn", {}]]})
 

@@ -122,7 +122,9 @@ def test_build_tree_is_balanced_and_covers_every_label_once():
     assert all(len(leaf) <= 5 for leaf in leaves)
     for is_leaf, children in nodes:
         if not is_leaf:
-            assert 2 <= len(children) <= 4
+            # a node whose labels fit into leaves one round later splits into up to
+            # twice the branching, straight into leaves
+            assert 2 <= len(children) <= 8
             sizes = [len(node_labels[c]) for c in children]
             assert max(sizes) - min(sizes) <= 2  # balanced splits
     again, _ = build_tree(reps, branching=4, leaf_size=5, max_depth=10, n_iter=10, seed=0,
@@ -249,3 +251,75 @@ def test_several_trees_average_their_scores_and_round_trip():
     meta, arrays = forest.to_state()
     again = LabelTree.from_state(meta, dict(arrays))
     np.testing.assert_array_equal(again.predict_topk(X[2500:], 3).indices, top.indices)
+
+
+def test_depth_blocks_take_routed_documents_as_negatives():
+    from tagsmith.models.tree import _depth_blocks
+
+    # root (node 0) -> nodes 1 and 2 (leaves with labels {0, 1} and {2, 3})
+    nodes = [(False, np.array([1, 2])), (True, np.array([0, 1])), (True, np.array([2, 3]))]
+    node_labels = [np.arange(4), np.array([0, 1]), np.array([2, 3])]
+    depth_of = np.array([0, 1, 1])
+    doc_of, label_of = np.array([0, 1, 2]), np.array([0, 3, 1])  # docs 0, 2 in leaf 1
+    value_of = np.ones(3)
+    plain = _depth_blocks(1, depth_of, nodes, node_labels, doc_of, label_of, value_of, 4)
+    assert plain[1][0].tolist() == [0, 2] and plain[2][0].tolist() == [1]
+    # beam search also takes doc 1 to leaf 1 and doc 0 to leaf 2 (and doc 0 to leaf 1,
+    # where it is already a row)
+    reached = (np.array([1, 2, 1]), np.array([1, 0, 0]))
+    blocks = _depth_blocks(1, depth_of, nodes, node_labels, doc_of, label_of, value_of, 4,
+                           reached)
+    rows, row_ptr, child, target = blocks[1]
+    assert rows.tolist() == [0, 1, 2]
+    positives = [sorted(c for c in child[row_ptr[i]:row_ptr[i + 1]] if c >= 0)
+                 for i in range(3)]
+    assert positives == [[0], [], [1]]  # doc 1 is a negative of every child of leaf 1
+    assert blocks[2][0].tolist() == [0, 1]
+
+
+def test_expand_beam_keeps_the_best_child_nodes():
+    from tagsmith.models._tree_kernels import SCORE_CODES, _log_score, expand_beam
+
+    X, Y = _clustered_problem()
+    model = LabelTree(branching=4, leaf_size=6, n_jobs=1).fit(X, Y)
+    X = X[:30]
+    X.sort_indices()
+    out_nodes = np.empty((30, 2), np.int32)
+    out_scores = np.empty((30, 2))
+    expand_beam(X.data, X.indices, X.indptr.astype(np.int64), np.zeros((30, 1), np.int32),
+                np.zeros((30, 1)), model.node_slot_ptr_, model.slot_target_,
+                model.slot_is_label_, model.slot_bias_, model.node_feat_ptr_, model.feat_ids_,
+                model.feat_entry_ptr_, model.entry_child_, model.entry_val_, 16,
+                SCORE_CODES[model.score], out_nodes, out_scores)
+    s0, s1 = model.node_slot_ptr_[0], model.node_slot_ptr_[1]
+    dense = X.toarray()
+    for row in range(30):
+        margins = model.slot_bias_[s0:s1].astype(np.float64)
+        for f_pos in range(model.node_feat_ptr_[0], model.node_feat_ptr_[1]):
+            f = model.feat_ids_[f_pos]
+            for e in range(model.feat_entry_ptr_[f_pos], model.feat_entry_ptr_[f_pos + 1]):
+                margins[model.entry_child_[e]] += dense[row, f] * model.entry_val_[e]
+        logs = np.array([_log_score(m, SCORE_CODES[model.score]) for m in margins])
+        best = np.argsort(-logs, kind="stable")[:2]
+        np.testing.assert_allclose(out_scores[row], logs[best], rtol=1e-5, atol=1e-9)
+        assert set(out_nodes[row]) == set(model.slot_target_[s0 + best])
+
+
+def test_negative_beam_trains_on_routed_documents_and_stays_accurate():
+    X, Y = _clustered_problem()
+    X_test, Y_test = X[2500:], Y[2500:]
+    plain = LabelTree(branching=4, leaf_size=6, n_jobs=2).fit(X[:2500], Y[:2500])
+    mined = LabelTree(branching=4, leaf_size=6, n_jobs=2,
+                      negative_beam=3).fit(X[:2500], Y[:2500])
+
+    def p_at_1(model):
+        top = model.predict_topk(X_test, 1).indices[:, 0]
+        return Y_test[np.arange(len(top)), top].mean()
+
+    assert p_at_1(mined) >= p_at_1(plain) - 0.02
+    # the extra negatives change the leaf classifiers, so the models differ
+    assert not np.array_equal(plain.entry_val_, mined.entry_val_)
+    again = LabelTree(branching=4, leaf_size=6, n_jobs=1,
+                      negative_beam=3).fit(X[:2500], Y[:2500])
+    np.testing.assert_allclose(again.predict_topk(X_test, 5).scores,
+                               mined.predict_topk(X_test, 5).scores, rtol=1e-5)

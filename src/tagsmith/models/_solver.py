@@ -100,7 +100,8 @@ def train_block(data, indices, indptr, rows, row_ptr, row_child, row_target, row
     (features used by the rows) x (children), so a visit of a row computes every
     child's margin from contiguous memory, and each child runs its own dual
     coordinate descent on its own variables. Returns ``(child, feature, value,
-    biases)``: the kept weights as parallel arrays and one bias per trained child.
+    biases)``: the kept weights as parallel arrays sorted by (feature, child), and
+    one bias per trained child.
     """
     n_rows = rows.shape[0]
     width = child_hi - child_lo
@@ -357,8 +358,11 @@ def train_block(data, indices, indptr, rows, row_ptr, row_child, row_target, row
     out_child = np.empty(size, np.int32)
     out_feat = np.empty(size, np.int32)
     out_val = np.empty(size, np.float32)
+    # entries come out sorted by (feature id, child): callers need no sort to build CSR
+    by_id = np.argsort(used)
     size = 0
-    for j in range(n_used):
+    for i in range(n_used):
+        j = by_id[i]
         for c in range(width):
             value = weights[j, c]
             if abs(value) > prune:

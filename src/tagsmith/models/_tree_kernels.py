@@ -204,3 +204,54 @@ def balanced_two_means(data, indices, indptr, rows, n_iter, seed, local):
         for p in range(indptr[row], indptr[row + 1]):
             local[indices[p]] = -1
     return left
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def expand_beam(x_data, x_indices, x_indptr, beam_nodes, beam_scores, node_slot_ptr,
+                slot_target, slot_is_label, slot_bias, node_feat_ptr, feat_ids, feat_entry_ptr,
+                entry_child, entry_val, max_children, score, out_nodes, out_scores):
+    """One level of beam search for every row: the best child nodes of each row's beam.
+
+    ``beam_nodes`` (n x b_in, -1 padded) and ``beam_scores`` (log path scores) are the
+    rows' current nodes; the children of those nodes that are nodes themselves (not
+    labels) compete for the ``b_out`` places of ``out_nodes``/``out_scores`` (-1 and
+    -inf where fewer). Used in training to find the nodes a document would reach.
+    """
+    n_docs = x_indptr.shape[0] - 1
+    b_in = beam_nodes.shape[1]
+    b_out = out_nodes.shape[1]
+    for d in prange(n_docs):
+        start, end = x_indptr[d], x_indptr[d + 1]
+        margins = np.empty(max_children, np.float64)
+        best_nodes = np.full(b_out, -1, np.int64)
+        best_scores = np.full(b_out, -np.inf, np.float64)
+        n_best = 0
+        for b in range(b_in):
+            node = beam_nodes[d, b]
+            if node < 0:
+                continue
+            s0 = node_slot_ptr[node]
+            n_children = node_slot_ptr[node + 1] - s0
+            for j in range(n_children):
+                margins[j] = slot_bias[s0 + j]
+            _node_margins(x_data, x_indices, start, end, node_feat_ptr[node],
+                          node_feat_ptr[node + 1], feat_ids, feat_entry_ptr, entry_child,
+                          entry_val, margins)
+            for j in range(n_children):
+                if slot_is_label[s0 + j]:
+                    continue
+                value = beam_scores[d, b] + _log_score(margins[j], score)
+                if n_best < b_out or value > best_scores[n_best - 1]:
+                    pos = n_best if n_best < b_out else b_out - 1
+                    while pos > 0 and best_scores[pos - 1] < value:
+                        if pos < b_out:
+                            best_scores[pos] = best_scores[pos - 1]
+                            best_nodes[pos] = best_nodes[pos - 1]
+                        pos -= 1
+                    best_scores[pos] = value
+                    best_nodes[pos] = slot_target[s0 + j]
+                    if n_best < b_out:
+                        n_best += 1
+        for j in range(b_out):
+            out_nodes[d, j] = best_nodes[j]
+            out_scores[d, j] = best_scores[j]

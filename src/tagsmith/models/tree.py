@@ -97,6 +97,7 @@ class LabelTree(BaseModel):
                  tol: float = 0.1, max_iter: int = 10, prune_threshold: float = 0.05,
                  score: str = "l3-hinge", max_rep_features: int | None = 500,
                  label_feature_weight: float = 0.0, cluster_iter: int = 20,
+                 negative_beam: int = 0,
                  n_jobs: int | None = None, random_state: int = 0,
                  show_progress: bool = False):
         self.n_trees = n_trees
@@ -113,6 +114,7 @@ class LabelTree(BaseModel):
         self.max_rep_features = max_rep_features
         self.label_feature_weight = label_feature_weight
         self.cluster_iter = cluster_iter
+        self.negative_beam = negative_beam
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.show_progress = show_progress
@@ -134,6 +136,7 @@ class LabelTree(BaseModel):
         positive_int("beam_width")
         positive_int("max_iter")
         positive_int("cluster_iter")
+        positive_int("negative_beam", 0)
         if self.loss not in LOSSES:
             raise InvalidParameterError("loss", f"one of {LOSSES}", self.loss)
         if self.score not in SCORES:
@@ -249,13 +252,29 @@ class LabelTree(BaseModel):
         n_threads = self._n_threads()
         results: dict[int, list] = {}
         n_slots = len(self.slot_target_)
+        # a node has at most max(branching, leaf_size) children: uint8 or uint16 suffices
+        child_dtype = _child_dtype(int(np.diff(self.node_slot_ptr_).max()))
+        max_depth = int(depth_of.max())
+        # matcher-aware negatives: the nodes each document reaches by beam search over
+        # the levels trained so far (every document starts at the root)
+        beam = None
+        if self.negative_beam and max_depth > 0:
+            live = np.flatnonzero(doc_weight > 0)
+            beam = (live, np.zeros((len(live), 1), np.int32), np.zeros((len(live), 1)))
         with progress_bar(total=n_slots, desc="training tree nodes", unit="classifier",
                           enabled=self.show_progress) as bar, \
                 ThreadPoolExecutor(max_workers=n_threads) as pool:
-            for depth in range(int(depth_of.max()) + 1):
+            for depth in range(max_depth + 1):
                 depth_started = time.perf_counter()
+                reached = None
+                if beam is not None and depth > 0:
+                    live, beam_nodes, _ = beam
+                    valid = beam_nodes >= 0
+                    reached = (beam_nodes[valid].astype(np.int64),
+                               np.broadcast_to(live[:, None], beam_nodes.shape)[valid])
                 blocks = _depth_blocks(depth, depth_of, nodes, node_labels, doc_of, label_of,
-                                       value_of, n_labels)
+                                       value_of, n_labels, reached)
+                del reached
                 tasks = _split_tasks(blocks, nodes, indptr, n_threads)
 
                 def work(task, blocks=blocks):
@@ -268,14 +287,15 @@ class LabelTree(BaseModel):
                                       int(self.max_iter), float(self.prune_threshold),
                                       int(self.random_state) * 1_000_003 + node * 131 + lo,
                                       local)
-                    return node, lo, out
+                    return node, lo, _compact(out, child_dtype)
 
                 futures = [pool.submit(work, task) for task in tasks]
                 try:
                     for future in futures:
                         node, lo, out = future.result()
                         results.setdefault(node, []).append((lo, out))
-                        bar.update(len(out[3]))
+                        bar.update(len(out[4]))
+                        del out
                 except BaseException:
                     for future in futures:
                         future.cancel()
@@ -286,47 +306,51 @@ class LabelTree(BaseModel):
                 logger.info("label tree depth %d: %d nodes, %d rows, %d tasks (%.1f s)", depth,
                             len(blocks), sum(len(b[0]) for b in blocks.values()), len(tasks),
                             time.perf_counter() - depth_started)
+                if beam is not None and depth < max_depth:
+                    started = time.perf_counter()
+                    beam = self._expand_beam(X, beam, results, blocks, child_dtype)
+                    logger.info("label tree depth %d: beam of %d training documents (%.1f s)",
+                                depth + 1, len(beam[0]), time.perf_counter() - started)
                 del blocks
-        self._assemble(results, nodes)
+        self._assemble(results, nodes, child_dtype)
 
-    def _assemble(self, results: dict[int, list], nodes: list) -> None:
+    def _expand_beam(self, X, beam, results, blocks, child_dtype):
+        """Each training document's best ``negative_beam`` nodes one level further down.
+
+        Uses the classifiers just trained at the current depth (``blocks`` names its
+        nodes), packed without disturbing ``results``.
+        """
+        from tagsmith.models._tree_kernels import SCORE_CODES, expand_beam
+
+        live, beam_nodes, beam_scores = beam
+        level = {node: results[node] for node in blocks if node in results}
+        packed = _pack_nodes(level, len(self.node_slot_ptr_) - 1, self.node_slot_ptr_,
+                             child_dtype)
+        X_live = X if len(live) == X.shape[0] else X[live]
+        if not X_live.has_sorted_indices:  # the kernel merges sorted feature lists
+            X_live = X_live.copy() if X_live is X else X_live
+            X_live.sort_indices()
+        out_nodes = np.empty((len(live), int(self.negative_beam)), np.int32)
+        out_scores = np.empty((len(live), int(self.negative_beam)), np.float64)
+        max_children = int(np.diff(self.node_slot_ptr_).max())
+        expand_beam(X_live.data, X_live.indices, X_live.indptr.astype(np.int64), beam_nodes,
+                    beam_scores, self.node_slot_ptr_, self.slot_target_, self.slot_is_label_,
+                    packed["slot_bias"], packed["node_feat_ptr"], packed["feat_ids"],
+                    packed["feat_entry_ptr"], packed["entry_child"], packed["entry_val"],
+                    max_children, SCORE_CODES[self.score], out_nodes, out_scores)
+        return live, out_nodes, out_scores
+
+    def _assemble(self, results: dict[int, list], nodes: list, child_dtype) -> None:
         """Per node: its weights as a CSR matrix by feature, and one bias per child."""
-        n_nodes = len(nodes)
-        # a node has at most max(branching, leaf_size) children: uint8 or uint16 suffices
-        child_dtype = _child_dtype(int(np.diff(self.node_slot_ptr_).max()))
-        # children of nodes no training document reaches are never chosen
-        slot_bias = np.full(len(self.slot_target_), -UNREACHED_BIAS, np.float32)
-        feat_parts, ptr_parts, child_parts, val_parts = [], [], [], []
-        node_feat_ptr = np.zeros(n_nodes + 1, np.int64)
-        n_entries = 0
-        for node in range(n_nodes):
-            # pop: each node's raw output is freed as soon as it is assembled
-            pieces = sorted(results.pop(node, []), key=lambda item: item[0])
-            s0 = self.node_slot_ptr_[node]
-            if pieces:
-                child = np.concatenate([out[0] for _, out in pieces])
-                feat = np.concatenate([out[1] for _, out in pieces])
-                val = np.concatenate([out[2] for _, out in pieces])
-                for lo, out in pieces:
-                    slot_bias[s0 + lo:s0 + lo + len(out[3])] = out[3]
-            else:
-                child = feat = np.zeros(0, np.int32)
-                val = np.zeros(0, np.float32)
-            order = np.lexsort((child, feat))
-            child, feat, val = child[order], feat[order], val[order]
-            unique_feat, starts = np.unique(feat, return_index=True)
-            feat_parts.append(unique_feat.astype(np.int32))
-            ptr_parts.append(starts.astype(np.int64) + n_entries)
-            child_parts.append(child.astype(child_dtype))
-            val_parts.append(val.astype(np.float32))
-            n_entries += len(child)
-            node_feat_ptr[node + 1] = node_feat_ptr[node] + len(unique_feat)
-        self.node_feat_ptr_ = node_feat_ptr
-        self.feat_ids_ = np.concatenate(feat_parts)
-        self.feat_entry_ptr_ = np.concatenate(ptr_parts + [np.array([n_entries], np.int64)])
-        self.entry_child_ = np.concatenate(child_parts)
-        self.entry_val_ = np.concatenate(val_parts)
-        self.slot_bias_ = slot_bias
+        packed = _pack_nodes(results, len(nodes), self.node_slot_ptr_, child_dtype)
+        self.node_feat_ptr_ = packed["node_feat_ptr"]
+        self.feat_ids_ = packed["feat_ids"]
+        self.feat_entry_ptr_ = packed["feat_entry_ptr"]
+        self.entry_child_ = packed["entry_child"]
+        self.entry_val_ = packed["entry_val"]
+        self.slot_bias_ = packed["slot_bias"]
+        logger.info("label tree: %d weights in %d nodes (%.0f MB)", len(self.entry_val_),
+                    len(nodes), sum(value.nbytes for value in packed.values()) / 2 ** 20)
 
     # -- prediction ----------------------------------------------------------------------------
     def predict_topk(self, X, k: int) -> TopK:
@@ -447,6 +471,73 @@ class LabelTree(BaseModel):
             raise ValueError("damaged tree state: " + "; ".join(problems))
 
 
+def _pack_nodes(results: dict[int, list], n_nodes: int, node_slot_ptr: np.ndarray,
+                child_dtype) -> dict[str, np.ndarray]:
+    """The model arrays (weights as CSR by feature per node, slot biases) of ``results``.
+
+    ``results[node]`` holds the node's compacted task outputs (see :func:`_compact`),
+    each sorted by feature. They are popped from ``results`` and copied into
+    preallocated arrays node by node, so packing needs little beyond the packed size.
+    Nodes without results get no weights and a bias that never chooses them.
+    """
+    # children of nodes no training document reaches are never chosen
+    slot_bias = np.full(int(node_slot_ptr[-1]), -UNREACHED_BIAS, np.float32)
+    n_entries = sum(len(piece[3]) for pieces in results.values() for _, piece in pieces)
+    n_feats = sum(len(piece[0]) for pieces in results.values() for _, piece in pieces)
+    entry_child = np.empty(n_entries, child_dtype)
+    entry_val = np.empty(n_entries, np.float32)
+    feat_ids = np.empty(n_feats, np.int32)  # an upper bound: split nodes share features
+    feat_entry_ptr = np.empty(n_feats + 1, np.int64)
+    node_feat_ptr = np.zeros(n_nodes + 1, np.int64)
+    at_entry = at_feat = 0
+    for node in range(n_nodes):
+        pieces = sorted(results.pop(node, []), key=lambda item: item[0])
+        s0 = node_slot_ptr[node]
+        for lo, (_, _, _, _, biases) in pieces:
+            slot_bias[s0 + lo:s0 + lo + len(biases)] = biases
+        if len(pieces) == 1:
+            unique_feat, counts, child, val, _ = pieces[0][1]
+        elif pieces:  # several child ranges: merge them by feature, children in order
+            feat = np.concatenate([np.repeat(p[0], p[1]) for _, p in pieces])
+            order = np.argsort(feat, kind="stable")
+            child = np.concatenate([p[2] for _, p in pieces])[order]
+            val = np.concatenate([p[3] for _, p in pieces])[order]
+            unique_feat, counts = np.unique(feat, return_counts=True)
+            del feat, order
+        else:
+            unique_feat = counts = np.zeros(0, np.int64)
+            child, val = np.zeros(0, child_dtype), np.zeros(0, np.float32)
+        n_here, f_here = len(child), len(unique_feat)
+        entry_child[at_entry:at_entry + n_here] = child
+        entry_val[at_entry:at_entry + n_here] = val
+        feat_ids[at_feat:at_feat + f_here] = unique_feat
+        if f_here:
+            feat_entry_ptr[at_feat:at_feat + f_here] = at_entry + np.concatenate(
+                [[0], np.cumsum(counts)[:-1]])
+        at_entry += n_here
+        at_feat += f_here
+        node_feat_ptr[node + 1] = at_feat
+        del pieces, child, val
+    feat_entry_ptr[at_feat] = at_entry
+    return {"node_feat_ptr": node_feat_ptr, "feat_ids": feat_ids[:at_feat].copy(),
+            "feat_entry_ptr": feat_entry_ptr[:at_feat + 1].copy(), "entry_child": entry_child,
+            "entry_val": entry_val, "slot_bias": slot_bias}
+
+
+def _compact(out: tuple, child_dtype) -> tuple:
+    """A solver output ``(child, feature, value, biases)``, sorted by feature, made compact.
+
+    Returns ``(unique features, entries per feature, child, value, biases)`` with
+    children in ``child_dtype``: 5-6 bytes per weight instead of 12.
+    """
+    child, feat, val, biases = out
+    new_feature = np.ones(len(feat), bool)
+    new_feature[1:] = feat[1:] != feat[:-1]
+    starts = np.flatnonzero(new_feature)
+    counts = np.diff(np.append(starts, len(feat)))
+    return feat[starts], counts, child.astype(child_dtype), val, biases
+
+
 def _child_dtype(n_children: int):
     if n_children <= 256:
         return np.uint8
@@ -516,22 +607,25 @@ def build_tree(reps: sp.csr_matrix, *, branching: int, leaf_size: int, max_depth
                 if len(labels) <= leaf_size or depth >= max_depth:
                     nodes[node] = (True, labels.astype(np.int32))
                 else:
-                    expanding.append((node, depth, [labels]))
-            # log2(branching) rounds of binary splits, every expanding node's parts at once
-            for _ in range(splits):
+                    expanding.append((node, depth, [labels], _split_rounds(len(labels),
+                                                                           leaf_size, splits)))
+            # rounds of binary splits, every expanding node's parts at once
+            for round_ in range(max((item[3] for item in expanding), default=0)):
                 owners, jobs = [], []
-                for i, (_, _, parts) in enumerate(expanding):
+                for i, (_, _, parts, rounds) in enumerate(expanding):
+                    if round_ >= rounds:
+                        continue
                     for part in parts:
                         owners.append(i)
                         jobs.append((n_jobs, part))
                         n_jobs += 1
                 results = list(pool.map(split, jobs))
-                for _, _, parts in expanding:
-                    parts.clear()
+                for i in set(owners):
+                    expanding[i][2].clear()
                 for i, pieces in zip(owners, results, strict=True):
                     expanding[i][2].extend(pieces)
             frontier = []
-            for node, depth, parts in expanding:
+            for node, depth, parts, _ in expanding:
                 children = []
                 for part in parts:
                     children.append(len(nodes))
@@ -540,6 +634,21 @@ def build_tree(reps: sp.csr_matrix, *, branching: int, leaf_size: int, max_depth
                     frontier.append((len(nodes) - 1, depth + 1))
                 nodes[node] = (False, np.array(children, np.int32))
     return nodes, node_labels
+
+
+def _split_rounds(n_labels: int, leaf_size: int, splits: int) -> int:
+    """Binary split rounds for a node of ``n_labels`` labels (``splits`` = log2(branching)).
+
+    A node whose labels fit into leaves within one round more than a full level
+    splits straight into leaves (up to ``2 * branching`` of them) rather than
+    leaving a thin last level of two-child nodes, which would add one more
+    classifier to every path for nothing.
+
+    >>> _split_rounds(27_754, 100, 4), _split_rounds(1_734, 100, 4), _split_rounds(150, 100, 4)
+    (4, 5, 1)
+    """
+    needed = math.ceil(math.log2(n_labels / leaf_size))
+    return needed if needed <= splits + 1 else splits
 
 
 class _LocalMaps:
@@ -569,12 +678,15 @@ def _depth(nodes: list) -> int:
     return int(_node_depths(nodes).max()) + 1
 
 
-def _depth_blocks(depth, depth_of, nodes, node_labels, doc_of, label_of, value_of, n_labels):
+def _depth_blocks(depth, depth_of, nodes, node_labels, doc_of, label_of, value_of, n_labels,
+                  reached=None):
     """Training blocks of the nodes at one depth: node -> (rows, row_ptr, child, target).
 
     A document is a row of a node when it has a label below the node; it is a
     positive of each child with a label of it below that child, with the largest such
-    target (soft targets stay soft).
+    target (soft targets stay soft). ``reached`` = (nodes, docs) adds the documents
+    that beam search takes to a node as rows too: negatives of every child they have
+    no label under (entries with child -1, which the solver skips).
     """
     label_node = np.full(n_labels, -1, np.int64)
     label_child = np.full(n_labels, -1, np.int64)
@@ -592,6 +704,11 @@ def _depth_blocks(depth, depth_of, nodes, node_labels, doc_of, label_of, value_o
     keep = node >= 0
     node, doc, child = node[keep], doc_of[keep], label_child[label_of[keep]]
     value = value_of[keep]
+    if reached is not None:
+        node = np.concatenate([node, reached[0]])
+        doc = np.concatenate([doc, reached[1]])
+        child = np.concatenate([child, np.full(len(reached[0]), -1, np.int64)])
+        value = np.concatenate([value, np.zeros(len(reached[0]))])
     order = np.lexsort((child, doc, node))
     node, doc, child, value = node[order], doc[order], child[order], value[order]
     # one entry per (node, doc, child), the largest target
