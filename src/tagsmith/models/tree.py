@@ -69,15 +69,19 @@ class LabelTree(BaseModel):
 
     Parameters (keyword-only): ``n_trees`` (trees built from differently seeded
     clusterings; their label scores are averaged, as in Parabel; one when all labels
-    fit in a leaf), ``branching``
-    (children per internal node, a power of two), ``leaf_size`` (most labels per
-    leaf), ``max_depth``, ``beam_width``,
-    ``loss`` ("squared_hinge" or "logistic"), ``C``, ``tol`` and ``max_iter`` of the
-    solver, ``prune_threshold`` (smaller weights are dropped), ``score`` (how a margin
-    becomes a path score: "sigmoid", "l2-hinge" = exp(-max(0, 1-m)^2), "l3-hinge"),
-    ``max_rep_features`` (features kept per label representation for clustering),
-    ``label_feature_weight`` (weight of label-name features in the representation),
-    ``cluster_iter``, ``n_jobs`` (threads; ``None`` = all cores), ``random_state``,
+    fit in a leaf), ``branching`` (children per internal node, a power of two; a node
+    whose labels fit into leaves one binary split later splits straight into up to
+    ``2 * branching`` leaves), ``leaf_size`` (most labels per leaf), ``max_depth``,
+    ``beam_width``, ``loss`` ("squared_hinge" or "logistic"), ``C``, ``tol`` and
+    ``max_iter`` of the solver, ``prune_threshold`` (smaller weights are dropped),
+    ``score`` (how a margin becomes a path score: "sigmoid", "l2-hinge" =
+    exp(-max(0, 1-m)^2), "l3-hinge"), ``max_rep_features`` (features kept per label
+    representation for clustering), ``label_feature_weight`` (weight of label-name
+    features in the representation), ``cluster_iter``, ``negative_beam``
+    (matcher-aware negatives, as PECOS's MAN: the ``negative_beam`` nodes per level
+    that beam search over the levels trained so far takes a training document to
+    join those nodes' training as negatives; 0 = only the documents with a label
+    below a node), ``n_jobs`` (threads; ``None`` = all cores), ``random_state``,
     ``show_progress``.
 
     >>> import numpy as np
@@ -93,7 +97,7 @@ class LabelTree(BaseModel):
 
     def __init__(self, *, n_trees: int = 1, branching: int = 16, leaf_size: int = 100,
                  max_depth: int = 20,
-                 beam_width: int = 10, loss: str = "squared_hinge", C: float = 1.0,
+                 beam_width: int = 10, loss: str = "squared_hinge", C: float = 0.5,
                  tol: float = 0.1, max_iter: int = 10, prune_threshold: float = 0.05,
                  score: str = "l3-hinge", max_rep_features: int | None = 500,
                  label_feature_weight: float = 0.0, cluster_iter: int = 20,

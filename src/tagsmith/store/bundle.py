@@ -13,7 +13,6 @@ target name (at worst the old one survives as ``NAME.old-*``).
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -62,9 +61,12 @@ class BundleWriter:
             for name, obj in self._json.items():
                 checksums[name] = _write_bytes(staging / name, _json_bytes(obj))
             for name, arrays in self._arrays.items():
-                buffer = io.BytesIO()
-                np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy stub quirk
-                checksums[name] = _write_bytes(staging / name, buffer.getvalue())
+                # straight to the file: an in-memory archive would hold the model twice
+                with open(staging / name, "wb") as handle:
+                    np.savez(handle, **arrays)  # type: ignore[arg-type]  # numpy stub quirk
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                checksums[name] = _sha256(staging / name)
             manifest = {
                 "format": FORMAT_NAME,
                 "format_version": FORMAT_VERSION,
