@@ -56,12 +56,20 @@ class SentenceEncoder:
             raise InvalidParameterError("batch_size", "an integer >= 1", batch_size)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         try:
             import torch
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
             raise MissingDependencyError("sentence-transformers", extra="embed",
                                          feature="zero-shot labeling") from exc
+        try:  # tagsmith shows its own progress; the library's bars would clutter stderr
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+            hf_logging.set_verbosity_error()
+        except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
+            pass
         path = Path(model_path) if model_path is not None else packaged_model_path()
         if not path.is_dir():
             raise InvalidParameterError("model_path", "a sentence-transformers model directory",
