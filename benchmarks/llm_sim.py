@@ -54,11 +54,19 @@ class SimulatedTeacher:
                 confidences = rng.uniform(0.6, 1.0, len(labels))
             items = [{"label": names[j], "confidence": round(float(c), 3)}
                      for j, c in zip(labels, confidences, strict=True)]
-            self.answers.setdefault(texts[i].strip(), json.dumps({"labels": items}))
+            self.answers.setdefault(self.key(texts[i]), json.dumps({"labels": items}))
+
+    @staticmethod
+    def key(text: str) -> str:
+        """Prompts carry at most the first 4,000 characters of a document."""
+        return text[:4000].strip()
 
     def __call__(self, body: dict) -> str:
-        doc = read_data_section(user_prompt(body), "DOCUMENT").strip()
-        return self.answers.get(doc, '{"labels": []}')
+        doc = self.key(read_data_section(user_prompt(body), "DOCUMENT"))
+        answer = self.answers.get(doc)
+        if answer is None:
+            raise KeyError(f"the simulated teacher does not know this document: {doc[:80]!r}")
+        return answer
 
 
 def _words(texts) -> Counter:
