@@ -17,7 +17,9 @@ API. Steps:
    back with the same labels, and every label given in the labeling pass is one of them.
 3. Active distillation (GoEmotions, Reuters): a simulated teacher (true labels, wrong on
    ``--easy-error`` of easy and ``--hard-error`` of hard documents; hard = a 5-fold
-   cross-fitted linear model's best label is not a true one) labels documents chosen by
+   cross-fitted linear model's best label is not a true one, and with
+   ``--hardness ambiguous`` also its two best scores are in the closest quarter) labels
+   documents chosen by
    ``robust``, ``uncertainty`` or ``random`` selection, in 4 rounds per budget; the
    teacher's reliability is estimated on 300 human-labelled dev documents. The student
    (logistic one-vs-rest on word TF-IDF) is scored by micro-F1 on the test split;
@@ -189,6 +191,9 @@ def main() -> None:
     parser.add_argument("--budgets", default="500,1000,2000")
     parser.add_argument("--easy-error", type=float, default=0.1)
     parser.add_argument("--hard-error", type=float, default=0.5)
+    parser.add_argument("--hardness", default="disagree", choices=["disagree", "ambiguous"],
+                        help="hard documents: where a cross-fitted model's best label is "
+                        "wrong, or also where its two best scores are closest (lowest 25%%)")
     parser.add_argument("--index", default="auto", choices=["auto", "exact", "hnsw"])
     parser.add_argument("--compare-hnsw", action="store_true",
                         help="also time an HNSW index against exact label search")

@@ -36,17 +36,19 @@ def run_active(space, train, dev, test, budgets, args, work, log) -> dict:
                                    _stack(pool_Y, dev_Y),
                                    names, _stack_topk(oof.topk, dev_texts, featurizer,
                                                       pool_Y, X_pool),
-                                   easy_error=args.easy_error, hard_error=args.hard_error)
+                                   easy_error=args.easy_error, hard_error=args.hard_error,
+                                   hardness=args.hardness)
     n_pool = len(pool_texts)
     hard, wrong = teacher_sim.hard[:n_pool], teacher_sim.wrong[:n_pool]
     log(f"teacher: {hard.mean():.1%} hard documents, {wrong.mean():.1%} answers wrong "
         f"({wrong[~hard].mean():.1%} easy, {wrong[hard].mean():.1%} hard)")
-    out: dict = {"teacher": {"easy_error": args.easy_error, "hard_error": args.hard_error,
+    out: dict = {"teacher": {"hardness": args.hardness, "easy_error": args.easy_error,
+                             "hard_error": args.hard_error,
                              "hard_share": float(hard.mean()),
                              "wrong_share": float(wrong.mean())}}
     options = LabelingOptions(n_workers=4)
     with LocalChatServer(teacher_sim) as server:
-        client = make_client(server.base_url, "simulated-teacher",
+        client = make_client(server.base_url, f"simulated-teacher-{args.hardness}",
                              cache=work / "teacher-cache.sqlite", backoff_base=0.01)
         reliability_docs = dev_texts[:300]
         sample = label_documents(reliability_docs, space, client, options)
@@ -63,6 +65,7 @@ def run_active(space, train, dev, test, budgets, args, work, log) -> dict:
                     result = active_distill(pool_texts, space, teach, ActiveOptions(
                         budget=budget, strategy=strategy, rounds=4, seed=seed,
                         teacher_error_rate=reliability.doc_error_rate,
+                        teacher_precision=reliability.precision,
                         featurizer_params=FEATURES), X_pool=X_pool, featurizer=featurizer)
                     clf = result.classifier
                     topk = clf.model.predict_topk(X_test, min(len(space), 100))

@@ -1,9 +1,12 @@
 """Simulated LLMs for benchmarks/llm.py, served over real HTTP by LocalChatServer.
 
 - :class:`SimulatedTeacher`: answers labeling prompts with the document's true labels,
-  corrupted with a known error rate that is higher on hard documents (those where a
-  cross-fitted model's best label is not a true one). A wrong answer swaps one true label
-  for the label the cross-fitted model found most plausible (a realistic confusion).
+  corrupted with a known error rate that is higher on hard documents: those where a
+  cross-fitted model's best label is not a true one (``hardness="disagree"``), or also
+  those where its two best scores are closest (the lowest quarter of margins:
+  ``hardness="ambiguous"``: ambiguous documents, where annotators disagree too). A
+  wrong answer swaps one true label for the label the cross-fitted model found most
+  plausible (a realistic confusion).
 - :class:`ScriptedTaxonomist`: answers the taxonomy prompts (summaries, generate, update,
   review) from word counts of the data it is shown, breaking the limits on purpose now
   and then so the pipeline's checks and repairs run; and labels documents by the words
@@ -32,12 +35,18 @@ class SimulatedTeacher:
     """Deterministic noisy teacher over a pool (texts -> answer JSON)."""
 
     def __init__(self, texts, Y, names, oof_topk, *, easy_error: float, hard_error: float,
-                 seed: int = 12345):
+                 hardness: str = "disagree", seed: int = 12345):
         rng = np.random.default_rng(seed)
         n = len(texts)
         truth = [Y.indices[Y.indptr[i]:Y.indptr[i + 1]] for i in range(n)]
         top = oof_topk.indices[:, 0]
         self.hard = np.array([top[i] not in set(truth[i].tolist()) for i in range(n)])
+        if hardness == "ambiguous":  # also where the cross-fitted model is torn
+            scores = np.where(oof_topk.valid, oof_topk.scores, 0.0)
+            margin = scores[:, 0] - scores[:, 1]
+            self.hard |= margin < np.quantile(margin, 0.25)
+        elif hardness != "disagree":
+            raise ValueError(f"hardness must be 'disagree' or 'ambiguous', got {hardness!r}")
         rates = np.where(self.hard, hard_error, easy_error)
         self.wrong = rng.random(n) < rates
         self.answers: dict[str, str] = {}

@@ -19,6 +19,12 @@ because that is where a teacher's mistakes do the most harm.
 
 A batch of exactly ``b`` documents is then drawn with these inclusion probabilities by
 systematic (Madow) sampling in a random order.
+
+Where the teacher's per-label precision is known (a human-labelled sample), the gain
+of a document is its uncertainty times the chance that the teacher answers it right
+(:func:`teacher_error_risk`): the adversary's ``k`` mistakes come on top of the
+mistakes already expected. This is our extension of the game to a teacher whose
+reliability differs by label; without precisions it is the game above.
 """
 
 from __future__ import annotations
@@ -36,28 +42,55 @@ MIN_GAIN = 1e-6
 def uncertainty_gains(topk: TopK, kind: str = "margin") -> np.ndarray:
     """Student uncertainty per document in (0, 1] (shape ``(n_docs,)``).
 
-    ``"margin"``: ``1 - (q1 - q2)`` with ``q`` the scores normalised over the row's
-    top-k (multi-class style); ``"binary"``: mean over the row's top-5 labels of the
-    binary uncertainty ``1 - |2s - 1|`` (scores in [0, 1], multi-label style).
+    Scores are clipped to [0, 1] (tagsmith's models score in [0, 1]). ``"margin"``:
+    ``1 - (s1 - s2)``, the gap between the row's two best scores; ``"normalised"``: the
+    same on scores normalised to sum to 1 over the row (multi-class style);
+    ``"binary"``: mean over the row's top-5 labels of the binary uncertainty
+    ``1 - |2s - 1|`` (multi-label style).
 
     >>> topk = TopK.from_scores(np.array([[0.9, 0.1, 0.0], [0.5, 0.5, 0.0]]), k=3)
     >>> uncertainty_gains(topk).round(2).tolist()
     [0.2, 1.0]
     """
     scores = np.where(topk.valid, np.clip(topk.scores, 0.0, 1.0), 0.0).astype(np.float64)
+    second = scores[:, 1] if scores.shape[1] > 1 else np.zeros(len(scores))
     if kind == "margin":
+        gains = 1.0 - (scores[:, 0] - second) if scores.shape[1] else np.ones(len(scores))
+    elif kind == "normalised":
         total = scores.sum(axis=1, keepdims=True)
         q = np.divide(scores, total, out=np.full_like(scores, 0.0), where=total > 0)
-        second = q[:, 1] if q.shape[1] > 1 else np.zeros(len(q))
-        gains = 1.0 - (q[:, 0] - second)
+        gains = 1.0 - (q[:, 0] - (q[:, 1] if q.shape[1] > 1 else 0.0))
         gains[total[:, 0] == 0] = 1.0
     elif kind == "binary":
         top = scores[:, :5]
         gains = (1.0 - np.abs(2.0 * top - 1.0)).mean(axis=1) if top.shape[1] else \
             np.ones(len(scores))
     else:
-        raise InvalidParameterError("kind", "'margin' or 'binary'", kind)
+        raise InvalidParameterError("kind", "'margin', 'normalised' or 'binary'", kind)
     return np.clip(gains, MIN_GAIN, 1.0)
+
+
+def teacher_error_risk(topk: TopK, precision: np.ndarray) -> np.ndarray:
+    """Expected chance that the teacher gets a document wrong (shape ``(n_docs,)``).
+
+    The teacher's per-label precision (from a human-labelled sample,
+    :class:`~tagsmith.labeling.reliability.Reliability`) averaged over the labels the
+    student expects, weighted by the student's scores over its top labels.
+
+    >>> topk = TopK(np.array([[0, 1], [1, 0]]), np.array([[0.9, 0.1], [1.0, 0.0]]), 2)
+    >>> teacher_error_risk(topk, np.array([0.9, 0.5])).round(2).tolist()
+    [0.14, 0.5]
+    """
+    precision = np.asarray(precision, dtype=np.float64)
+    if precision.shape != (topk.n_labels,):
+        raise InvalidParameterError("precision", f"shape ({topk.n_labels},)", precision.shape)
+    scores = np.where(topk.valid, np.clip(topk.scores, 0.0, 1.0), 0.0).astype(np.float64)
+    total = scores.sum(axis=1, keepdims=True)
+    weights = np.divide(scores, total, out=np.zeros_like(scores), where=total > 0)
+    miss = 1.0 - precision[np.where(topk.valid, topk.indices, 0)]
+    risk = (weights * miss).sum(axis=1)
+    risk[total[:, 0] == 0] = float(np.mean(1.0 - precision))
+    return np.clip(risk, 0.0, 1.0)
 
 
 def _check(gains, budget: int, n_mistakes: float) -> np.ndarray:

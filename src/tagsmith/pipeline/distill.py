@@ -74,6 +74,9 @@ class ActiveOptions:
     initial_fraction: float = 0.25
     #: expected share of the teacher's answers that are wrong (for robust selection)
     teacher_error_rate: float = 0.2
+    #: the teacher's per-label precision (``Reliability.precision``): robust selection
+    #: then discounts each document's gain by the chance the teacher gets it wrong
+    teacher_precision: np.ndarray | None = None
     gain: str = "margin"
     model: str = "linear"
     model_params: dict = field(default_factory=dict)
@@ -142,7 +145,7 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     ``teacher(indices)`` labels pool documents (e.g. :func:`llm_teacher`). ``X_pool``
     and a fitted ``featurizer`` may be passed to reuse features across runs.
     """
-    from tagsmith.labeling.selection import select_batch, uncertainty_gains
+    from tagsmith.labeling.selection import select_batch, teacher_error_risk, uncertainty_gains
 
     options = options or ActiveOptions()
     n_pool = len(pool_texts)
@@ -168,6 +171,9 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
         else:
             topk = model.predict_topk(X_pool[candidates], min(n_labels, 10))
             gains = uncertainty_gains(topk, options.gain)
+            if options.strategy == "robust" and options.teacher_precision is not None:
+                gains = np.clip(gains * (1.0 - teacher_error_risk(
+                    topk, options.teacher_precision)), 1e-6, 1.0)
             n_mistakes = options.teacher_error_rate * len(candidates)
             chosen = candidates[select_batch(options.strategy, gains, size,
                                              n_mistakes=n_mistakes, rng=rng)]
