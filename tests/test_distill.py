@@ -51,8 +51,10 @@ def noisy_teacher(Y, error_rate, seed=0):
 @pytest.mark.parametrize("strategy", ["robust", "uncertainty", "random"])
 def test_active_distill_spends_exactly_the_budget(data, strategy):
     space, train, test = data
+    precision = np.linspace(0.5, 1.0, len(space)) if strategy == "robust" else None
     options = ActiveOptions(budget=300, strategy=strategy, rounds=3, seed=1,
-                            featurizer_params=FAST_FEATURES, teacher_error_rate=0.2)
+                            featurizer_params=FAST_FEATURES, teacher_error_rate=0.2,
+                            teacher_precision=precision)
     result = active_distill(train.texts, space, noisy_teacher(train.Y, 0.2), options)
     assert len(result.selected) == 300 == len(np.unique(result.selected))
     assert result.Y_teacher.shape == (300, len(space))
