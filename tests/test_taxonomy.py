@@ -185,3 +185,17 @@ def test_labeling_with_generated_taxonomy_only_uses_its_labels():
         result = label_documents(texts()[:40], space, client)
     assert result.Y.shape == (40, len(space)) and result.report.n_unknown_labels == 40
     assert result.Y.nnz > 0
+
+
+def test_map_generated_labels_onto_an_existing_vocabulary():
+    from tagsmith.data.labelspace import Label, LabelSpace
+    from tagsmith.pipeline.llm import map_to_vocabulary
+
+    generated = LabelSpace([Label("urn:g:1", {"en": "Gratitude"}),
+                            Label("urn:g:2", {"en": "Angry complaints"}),
+                            Label("urn:g:3", {"en": "Quantum chromodynamics"})])
+    existing = load_vocabulary(ROOT / "examples" / "goemotions" / "vocab.tsv")
+    matches = map_to_vocabulary(generated, existing, min_similarity=0.15)
+    assert matches[0]["match_label"] == "gratitude"
+    assert matches[1]["match_label"] in ("anger", "annoyance")
+    assert matches[2]["match_uri"] is None
