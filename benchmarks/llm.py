@@ -225,8 +225,37 @@ def main() -> None:
         budgets = [int(b) for b in args.budgets.split(",")]
         result.update(run_active(space, train, dev, test, budgets, args, work, log))
     result["wall_seconds"] = round(time.perf_counter() - started, 1)
-    (work / "result.json").write_text(json.dumps(result, indent=2))
+    name = "result.json" if "active" in skip else f"result-{args.hardness}.json"
+    (work / name).write_text(json.dumps(result, indent=2))
+    print(markdown(result), file=sys.stderr)
     print(json.dumps(result))
+
+
+def markdown(result: dict) -> str:
+    """The figures as markdown tables (for RESULTS.md)."""
+    lines = []
+    if "zeroshot_p@1" in result:
+        lines += ["| docs | label texts | index | P@1 | P@5 | macro-F1 | micro-F1 | s / 1,000 docs "
+                  "| of which search |", "|---|---|---|---|---|---|---|---|---|",
+                  f"| {result['zeroshot_docs']:,} | {result['zeroshot_label_texts']:,} | "
+                  f"{result['zeroshot_index']} | {result['zeroshot_p@1']:.4f} | "
+                  f"{result['zeroshot_p@5']:.4f} | {result['zeroshot_macro_f1']:.4f} | "
+                  f"{result['zeroshot_micro_f1']:.4f} | "
+                  f"{result['zeroshot_seconds_per_1000']:.2f} | "
+                  f"{result['zeroshot_search_seconds_per_1000']:.3f} |", ""]
+    budgets = sorted(int(key.split("=")[1]) for key in result if key.startswith("budget="))
+    if budgets:
+        lines += ["| budget | robust | uncertainty | random | teacher wrong on chosen "
+                  "(robust / uncertainty / random) |", "|---|---|---|---|---|"]
+        for budget in budgets:
+            e = result[f"budget={budget}"]
+            best = max(e["robust"], e["uncertainty"], e["random"])
+            cells = [f"**{e[s]:.4f}**" if e[s] == best else f"{e[s]:.4f}"
+                     for s in ("robust", "uncertainty", "random")]
+            wrong = " / ".join(f"{e[f'{s}_teacher_wrong']:.1%}"
+                               for s in ("robust", "uncertainty", "random"))
+            lines.append(f"| {budget:,} | {' | '.join(cells)} | {wrong} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
