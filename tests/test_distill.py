@@ -131,3 +131,29 @@ def test_cli_label_then_distill_through_a_local_server(goemotions_small, tmp_pat
     assert "accuracy against human labels" in result.output
     student = TextClassifier.load(bundle)
     assert student.suggest(["thank you so much"], k=1)[0][0].label == "gratitude"
+
+
+def test_cli_label_with_a_budget_saves_labels_and_student(goemotions_small, tmp_path):
+    space = load_vocabulary(goemotions_small["vocab"])
+    data = read_labelled(goemotions_small["train"], space)
+    truth = {text.strip(): [space.name_of(int(i)) for i in row.indices]
+             for text, row in zip(data.texts, data.Y, strict=True)}
+
+    def teacher(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT").strip()
+        return json.dumps({"labels": [{"label": n, "confidence": 0.8}
+                                      for n in truth.get(doc, ["neutral"])]})
+
+    labels, student = tmp_path / "labels.jsonl", tmp_path / "student"
+    with LocalChatServer(teacher) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "label", str(goemotions_small["train"]), "--vocab",
+            str(goemotions_small["vocab"]), "-o", str(labels), "--budget", "200",
+            "--rounds", "2", "--student", str(student), "--base-url", server.base_url,
+            "--llm", "sim", "--cache", str(tmp_path / "c.sqlite")])
+        assert result.exit_code == 0, result.output
+        assert len(server.requests) == 200  # exactly the budget was spent
+    assert len(labels.read_text().splitlines()) == 200
+    assert TextClassifier.load(student).n_labels == len(space)
+    summary = json.loads(result.stderr.strip().splitlines()[-1])
+    assert summary["active"]["budget"] == 200 and summary["usage"]["requests"] == 200

@@ -128,18 +128,29 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
 @click.option("--human", help="Human-labelled corpus (same vocabulary) to estimate the LLM's "
               "per-label reliability; labels become reliability-weighted soft targets.")
 @click.option("--limit", type=click.IntRange(min=1), help="Label only the first N documents.")
+@click.option("--budget", type=click.IntRange(min=1),
+              help="Label only this many documents, chosen in rounds by --strategy while a "
+              "student model is distilled (active distillation).")
+@click.option("--strategy", type=click.Choice(["robust", "uncertainty", "random"]),
+              default="robust", show_default=True, help="How --budget documents are chosen.")
+@click.option("--rounds", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--student", help="With --budget: save the distilled student bundle here.")
+@click.option("--seed", type=int, default=0, show_default=True)
 @llm_options
 @click.pass_obj
 def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shortlist_k, votes,
-          max_labels, use_case, human, limit, **llm):
+          max_labels, use_case, human, limit, budget, strategy, rounds, student, seed, **llm):
     """Label the documents of CORPUS with an LLM; write soft labels as JSONL.
 
     Interrupt at any time: answers are cached, a rerun resumes where it stopped.
     """
     from tagsmith.data.vocab import load_vocabulary
-    from tagsmith.labeling.labeler import LabelingOptions, label_documents
-    from tagsmith.pipeline.llm import write_soft_labels
+    from tagsmith.labeling.labeler import LabelingOptions
+    from tagsmith.pipeline.io import read_labelled
+    from tagsmith.pipeline.llm import label_corpus, write_soft_labels
 
+    if student and not budget:
+        raise click.UsageError("--student needs --budget")
     space = load_vocabulary(vocab)
     options = LabelingOptions(max_labels=max_labels, votes=votes, use_case=use_case,
                               shortlist_k=shortlist_k, n_workers=llm["concurrency"],
@@ -150,14 +161,18 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
         ids, texts = ids[:limit], texts[:limit]
     shortlist = _shortlist(texts, space, shortlist_bundle, shortlist_zeroshot, shortlist_k,
                            not obj["quiet"])
+    human_data = read_labelled(human, space) if human else None
     client = _client(**llm)
-    result = label_documents(texts, space, client, options, shortlist=shortlist)
-    Y = result.Y
-    summary = {"labeling": result.report.to_dict()}
-    if human:
-        Y, summary["reliability"] = _with_reliability(human, space, client, options, Y)
-    written = write_soft_labels(output, texts, Y, space, doc_ids=ids, answered=result.answered)
-    summary["usage"] = client.usage.to_dict()
+    result = label_corpus(texts, space, client, options, shortlist=shortlist,
+                          human=(human_data.texts, human_data.Y) if human_data else None,
+                          budget=budget, strategy=strategy, rounds=rounds, seed=seed)
+    rows = result["rows"]
+    written = write_soft_labels(output, [texts[i] for i in rows], result["Y"], space,
+                                doc_ids=[ids[i] for i in rows])
+    if student:
+        result["student"].save(student)
+        click.echo(f"student distilled from {written} documents -> {student}")
+    summary = {**result["summary"], "usage": client.usage.to_dict()}
     click.echo(f"labelled {written} of {len(texts)} documents -> {output}")
     click.echo(json.dumps(summary, ensure_ascii=False), err=True)
 
@@ -180,17 +195,6 @@ def _shortlist(texts, space, bundle, zeroshot, k, show_progress):
         scorer = ZeroShotClassifier(space, SentenceEncoder(), show_progress=show_progress)
         return scorer.predict_topk(texts, k)
     return None
-
-
-def _with_reliability(human, space, client, options, Y):
-    from tagsmith.labeling.labeler import label_documents
-    from tagsmith.labeling.reliability import estimate_reliability
-    from tagsmith.pipeline.io import read_labelled
-
-    data = read_labelled(human, space)
-    sample = label_documents(data.texts, space, client, options)
-    reliability = estimate_reliability(sample.Y, data.Y)
-    return reliability.soft_targets(Y), reliability.to_dict()
 
 
 @cli.command()

@@ -151,3 +151,49 @@ def map_to_vocabulary(generated: LabelSpace, vocabulary: LabelSpace, *, encoder=
 
 def _describe(space: LabelSpace, label_id: int, lang: str) -> str:
     return space.name_of(label_id, lang)
+
+
+def label_corpus(texts: Sequence[str], label_space: LabelSpace, client, options, *,
+                 shortlist=None, human: tuple[Sequence[str], sp.csr_matrix] | None = None,
+                 budget: int | None = None, strategy: str = "robust", rounds: int = 4,
+                 seed: int = 0) -> dict:
+    """Label documents with the LLM: all of them, or a budget chosen by active selection.
+
+    ``human`` (texts, labels) is a human-labelled sample: the LLM labels it too, its
+    per-label reliability is estimated and its answers become reliability-weighted soft
+    targets (and, with a budget, robust selection knows the teacher's error rate and
+    per-label precision). Returns ``{"rows": pool indices labelled, "Y": soft targets
+    (rows x labels), "summary": dict, "student": TextClassifier or None}``; with a
+    budget, ``student`` is the model distilled along the way.
+    """
+    from tagsmith.labeling.labeler import label_documents
+    from tagsmith.labeling.reliability import estimate_reliability
+
+    summary: dict = {}
+    reliability = None
+    if human is not None:
+        sample = label_documents(list(human[0]), label_space, client, options)
+        reliability = estimate_reliability(sample.Y, human[1])
+        summary["reliability"] = reliability.to_dict()
+    if budget is None:
+        result = label_documents(list(texts), label_space, client, options,
+                                 shortlist=shortlist)
+        Y = result.Y if reliability is None else reliability.soft_targets(result.Y)
+        rows = np.flatnonzero(result.answered)
+        summary["labeling"] = result.report.to_dict()
+        return {"rows": rows, "Y": sp.csr_matrix(Y)[rows], "summary": summary,
+                "student": None}
+    from tagsmith.pipeline.distill import ActiveOptions, active_distill, llm_teacher
+
+    active = ActiveOptions(budget=min(budget, len(texts)), strategy=strategy, rounds=rounds,
+                           seed=seed)
+    if reliability is not None:
+        active.teacher_error_rate = min(reliability.doc_error_rate, 0.95)
+        active.teacher_precision = reliability.precision
+    teacher = llm_teacher(list(texts), label_space, client, options, reliability=reliability,
+                          shortlist=shortlist)
+    distilled = active_distill(list(texts), label_space, teacher, active)
+    summary["active"] = {"strategy": strategy, "budget": active.budget,
+                         "rounds": distilled.rounds}
+    return {"rows": distilled.selected, "Y": distilled.Y_teacher, "summary": summary,
+            "student": distilled.classifier}
