@@ -195,3 +195,24 @@ def test_bad_parameters_are_named(kw):
 def test_bad_base_url():
     with pytest.raises(InvalidParameterError, match="base_url"):
         OpenAIChatClient("ftp://x", "m")
+
+
+def test_plain_http_proxy_from_the_environment(monkeypatch):
+    """The endpoint is reached through the proxy named in HTTP_PROXY (the local server
+    plays the proxy and sees the absolute URL in the request line)."""
+    paths = []
+    with LocalChatServer(lambda body: "via proxy") as proxy:
+        original = proxy._httpd.RequestHandlerClass.do_POST
+
+        def spy(handler):
+            paths.append(handler.path)
+            original(handler)
+
+        proxy._httpd.RequestHandlerClass.do_POST = spy
+        for name in ("HTTP_PROXY", "http_proxy"):
+            monkeypatch.setenv(name, proxy.base_url.rsplit("/v1", 1)[0])
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        client = OpenAIChatClient("http://llm.example.invalid/v1", "m", max_retries=0)
+        assert client.complete(request()).text == "via proxy"
+    assert paths == ["http://llm.example.invalid/v1/chat/completions"]

@@ -7,7 +7,8 @@
   (OpenAI, vLLM, Ollama, llama.cpp server, gateways), on the standard library's
   ``http.client``: timeouts, retries with exponential backoff and jitter on 408/425/429,
   5xx, timeouts and broken connections (``Retry-After`` honoured), a concurrency limit,
-  token and cost accounting, the API key from an environment variable.
+  token and cost accounting, the API key from an environment variable, the proxy from
+  ``HTTPS_PROXY`` / ``HTTP_PROXY`` (``NO_PROXY`` and loopback hosts go direct).
 - :class:`ScriptedLLM`: the in-process test double, answering with a Python function.
 - :class:`~tagsmith.labeling.cache.CachedClient` wraps either with the SQLite cache.
 
@@ -269,12 +270,20 @@ class OpenAIChatClient:
         connection = getattr(self._local, "connection", None)
         if connection is None:
             host, port = self._parts.hostname or "", self._parts.port
+            proxy = _proxy_for(self._parts.scheme, host)
+            target_host, target_port = (proxy.hostname or "", proxy.port) if proxy else \
+                (host, port)
             if self._parts.scheme == "https":
                 connection = http.client.HTTPSConnection(
-                    host, port, timeout=self.timeout, context=ssl.create_default_context())
+                    target_host, target_port, timeout=self.timeout,
+                    context=ssl.create_default_context())
+                if proxy is not None:  # CONNECT tunnel through the proxy
+                    connection.set_tunnel(host, port)
             else:
-                connection = http.client.HTTPConnection(host, port, timeout=self.timeout)
+                connection = http.client.HTTPConnection(target_host, target_port,
+                                                        timeout=self.timeout)
             self._local.connection = connection
+            self._local.absolute = proxy is not None and self._parts.scheme == "http"
         return connection
 
     def _drop_connection(self) -> None:
@@ -294,7 +303,10 @@ class OpenAIChatClient:
     def _post(self, body: bytes) -> ChatResponse:
         connection = self._connection()
         try:
-            connection.request("POST", self._path, body=body, headers=self._headers())
+            # a plain-HTTP proxy wants the absolute URL in the request line
+            path = f"{self.base_url}/chat/completions" if getattr(self._local, "absolute",
+                                                                  False) else self._path
+            connection.request("POST", path, body=body, headers=self._headers())
             reply = connection.getresponse()
             status, raw = reply.status, reply.read()
             retry_after = _retry_after(reply.getheader("Retry-After"))
@@ -314,6 +326,20 @@ class OpenAIChatClient:
                 hint = f" (is the API key in ${self.api_key_env} right?)"
             raise LLMError(f"{self.base_url}: HTTP {status}{hint}: {_snippet(raw)}")
         return _parse_completion(raw)
+
+
+def _proxy_for(scheme: str, host: str):
+    """The proxy URL (split) from the environment (``HTTPS_PROXY`` ...), unless ``NO_PROXY``
+    or a loopback host says to go direct."""
+    from urllib.request import getproxies, proxy_bypass
+
+    if host in ("127.0.0.1", "localhost", "::1"):
+        return None
+    url = getproxies().get(scheme)
+    if not url or proxy_bypass(host):
+        return None
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    return parts if parts.hostname else None
 
 
 def _snippet(raw: bytes, limit: int = 200) -> str:
