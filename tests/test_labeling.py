@@ -156,3 +156,20 @@ def test_reliability_and_soft_targets():
     soft = rel.soft_targets(sp.csr_matrix(np.ones((1, 3), np.float32)), use_confidence=False)
     assert soft.toarray()[0, 2] < soft.toarray()[0, 0]
     assert 0 < rel.doc_error_rate < 1
+
+
+def test_hierarchy_is_shown_and_ancestors_can_be_added():
+    tree = LabelSpace([Label("u:animal", {"en": "animals"}),
+                       Label("u:cat", {"en": "cats"}, broader=["u:animal"]),
+                       Label("u:kitten", {"en": "kittens"}, broader=["u:cat"])])
+    prompts = []
+
+    def llm(request):
+        prompts.append(request.messages[1]["content"])
+        return answer(("kittens", 0.7))
+
+    result = label_documents(["a kitten"], tree, ScriptedLLM(llm),
+                             LabelingOptions(add_ancestors=True))
+    listed = read_data_section(prompts[0], "LABELS")
+    assert listed[2] == {"label": "kittens", "broader": ["cats"]}
+    assert result.Y.toarray()[0].tolist() == pytest.approx([0.7, 0.7, 0.7])

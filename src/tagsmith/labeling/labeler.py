@@ -45,6 +45,10 @@ class LabelingOptions:
     shortlist_k: int = 30
     full_list_up_to: int = 100
     with_descriptions: bool = True
+    #: show each label's broader labels (hierarchical vocabularies, METHODS.md 13a "DH")
+    with_broader: bool = True
+    #: give a document every broader label of the labels the LLM chose (path consistency)
+    add_ancestors: bool = False
     n_workers: int = 4
     lang: str = "en"
     show_progress: bool = False
@@ -117,10 +121,13 @@ def offered_labels(n_docs: int, label_space: LabelSpace, shortlist: TopK | None,
 def _label_list(label_space: LabelSpace, ids: np.ndarray, options: LabelingOptions) -> list[dict]:
     items = []
     for label_id in ids:
-        item = {"label": label_space.name_of(int(label_id), options.lang)}
+        item: dict[str, object] = {"label": label_space.name_of(int(label_id), options.lang)}
         description = label_space[int(label_id)].description.get(options.lang)
         if options.with_descriptions and description:
             item["description"] = description
+        broader = label_space.broader_ids(int(label_id)) if options.with_broader else []
+        if broader:
+            item["broader"] = [label_space.name_of(b, options.lang) for b in broader]
         items.append(item)
     return items
 
@@ -179,6 +186,8 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
         for label_id, confidence in zip(parsed.label_ids, parsed.confidences, strict=True):
             if confidence > 0:
                 sums[(doc, label_id)] = sums.get((doc, label_id), 0.0) + confidence
+    if options.add_ancestors and label_space.has_hierarchy:
+        sums = _with_ancestors(sums, label_space)
     Y = _soft_matrix(sums, good_votes, len(texts), len(label_space))
     answered = good_votes > 0
     report.n_docs_without_labels = int(np.count_nonzero(answered & (np.diff(Y.indptr) == 0)))
@@ -187,6 +196,23 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
                        "%d failed calls", report.n_unknown_labels, report.n_malformed_answers,
                        report.n_failed_calls)
     return LLMLabels(Y, answered, report)
+
+
+def _with_ancestors(sums: dict[tuple[int, int], float], label_space: LabelSpace
+                    ) -> dict[tuple[int, int], float]:
+    """Each chosen label's ancestors get at least its (vote-summed) confidence."""
+    out = dict(sums)
+    for (doc, label_id), value in sums.items():
+        seen: set[int] = set()
+        stack = label_space.broader_ids(label_id)
+        while stack:
+            parent = stack.pop()
+            if parent in seen:
+                continue
+            seen.add(parent)
+            out[(doc, parent)] = max(out.get((doc, parent), 0.0), value)
+            stack.extend(label_space.broader_ids(parent))
+    return out
 
 
 def _soft_matrix(sums: dict[tuple[int, int], float], good_votes: np.ndarray, n_docs: int,
