@@ -5,7 +5,9 @@ from __future__ import annotations
 import statistics
 import time
 
-STRATEGIES = ("robust", "uncertainty", "random")
+#: name -> (selection strategy, where the adversary's mistakes fall)
+STRATEGIES = {"robust": ("robust", "pool"), "uncertainty": ("uncertainty", "pool"),
+              "random": ("random", "pool"), "robust_batch_k": ("robust", "batch")}
 FEATURES = {"word_ngrams": [1, 2], "char_ngrams": None, "min_df": 2}
 
 
@@ -59,11 +61,11 @@ def run_active(space, train, dev, test, budgets, args, work, log) -> dict:
         teach = llm_teacher(pool_texts, space, client, options, reliability=reliability)
         runs = []
         for budget in budgets:
-            for strategy in STRATEGIES:
+            for strategy, (rule, scope) in STRATEGIES.items():
                 for seed in range(args.seeds):
                     t0 = time.perf_counter()
                     result = active_distill(pool_texts, space, teach, ActiveOptions(
-                        budget=budget, strategy=strategy, rounds=4, seed=seed,
+                        budget=budget, strategy=rule, mistakes_scope=scope, rounds=4, seed=seed,
                         teacher_error_rate=reliability.doc_error_rate,
                         teacher_precision=reliability.precision,
                         featurizer_params=FEATURES), X_pool=X_pool, featurizer=featurizer)

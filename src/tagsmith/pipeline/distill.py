@@ -74,6 +74,10 @@ class ActiveOptions:
     initial_fraction: float = 0.25
     #: expected share of the teacher's answers that are wrong (for robust selection)
     teacher_error_rate: float = 0.2
+    #: where the adversary's k mistakes may fall: ``"pool"`` (k = rate x unlabelled pool,
+    #: METHODS.md section 2) or ``"batch"`` (k = rate x batch size: only the mistakes the
+    #: teacher is expected to make on what it is sent; a less pessimistic game)
+    mistakes_scope: str = "pool"
     #: the teacher's per-label precision (``Reliability.precision``): robust selection
     #: then discounts each document's gain by the chance the teacher gets it wrong
     teacher_precision: np.ndarray | None = None
@@ -98,6 +102,9 @@ class ActiveOptions:
         if not 0.0 < self.initial_fraction <= 1.0:
             raise InvalidParameterError("initial_fraction", "a number in (0, 1]",
                                         self.initial_fraction)
+        if self.mistakes_scope not in ("pool", "batch"):
+            raise InvalidParameterError("mistakes_scope", "'pool' or 'batch'",
+                                        self.mistakes_scope)
         if not 0.0 <= self.teacher_error_rate < 1.0:
             raise InvalidParameterError("teacher_error_rate", "a number in [0, 1)",
                                         self.teacher_error_rate)
@@ -174,7 +181,8 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
             if options.strategy == "robust" and options.teacher_precision is not None:
                 gains = np.clip(gains * (1.0 - teacher_error_risk(
                     topk, options.teacher_precision)), 1e-6, 1.0)
-            n_mistakes = options.teacher_error_rate * len(candidates)
+            scope = len(candidates) if options.mistakes_scope == "pool" else size
+            n_mistakes = options.teacher_error_rate * scope
             chosen = candidates[select_batch(options.strategy, gains, size,
                                              n_mistakes=n_mistakes, rng=rng)]
         Y_batch, answered = teacher(chosen)
