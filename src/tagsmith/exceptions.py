@@ -109,3 +109,20 @@ class MissingDependencyError(TagsmithError, ImportError):
         super().__init__(
             f"{feature} needs the package {package!r}: pip install 'tagsmith[{extra}]'"
         )
+
+
+class LLMError(TagsmithError):
+    """An LLM endpoint failed for good: bad configuration, refused request, or
+    transient errors that outlasted every retry. The message names the endpoint."""
+
+    exit_code = 6
+
+
+class LLMConfigError(LLMError):
+    """The endpoint refuses every request alike (bad key, unknown model or path): no
+    point in going on with other documents."""
+
+
+class LLMOutputError(LLMError):
+    """An LLM answer that does not follow the requested format (broken JSON, wrong
+    shape). The labeling engine counts these rather than stopping a run."""

@@ -16,7 +16,11 @@ class _LogProgress:
     def __init__(self, total: int | None, desc: str, unit: str, every: float = 10.0):
         self.total, self.desc, self.unit, self.every = total, desc, unit, every
         self.done = 0
+        self.postfix = ""
         self._last = time.monotonic()
+
+    def set_postfix_str(self, text: str, refresh: bool = False) -> None:
+        self.postfix = text
 
     def update(self, n: int = 1) -> None:
         self.done += n
@@ -27,10 +31,13 @@ class _LogProgress:
 
     def _log(self) -> None:
         if self.total:
-            logger.info("%s: %d/%d %s (%.0f%%)", self.desc, self.done, self.total, self.unit,
-                        100.0 * self.done / self.total)
+            logger.info("%s: %d/%d %s (%.0f%%)%s", self.desc, self.done, self.total, self.unit,
+                        100.0 * self.done / self.total, self._suffix())
         else:
-            logger.info("%s: %d %s", self.desc, self.done, self.unit)
+            logger.info("%s: %d %s%s", self.desc, self.done, self.unit, self._suffix())
+
+    def _suffix(self) -> str:
+        return f" {self.postfix}" if self.postfix else ""
 
     def close(self) -> None:
         self._log()
@@ -40,13 +47,16 @@ class _NoProgress:
     def update(self, n: int = 1) -> None:
         pass
 
+    def set_postfix_str(self, text: str, refresh: bool = False) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
 
 @contextmanager
 def progress_bar(*, total: int | None, desc: str, unit: str = "it", enabled: bool = True):
-    """A context manager yielding an object with ``update(n)``.
+    """A context manager yielding an object with ``update(n)`` and ``set_postfix_str(text)``.
 
     >>> with progress_bar(total=3, desc="demo", enabled=False) as bar:
     ...     bar.update(3)

@@ -374,3 +374,58 @@ def _reading(path: Path, newline: str | None = None) -> Iterator[io.TextIOBase]:
         raise VocabularyError(f"cannot read: {exc}", path=path) from exc
 
 
+
+
+def save_vocabulary_skos(space: LabelSpace, path: str | Path, *,
+                         scheme_uri: str | None = None, title: str | None = None) -> Path:
+    """Write the label space as a SKOS concept scheme in Turtle (atomically; needs rdflib).
+
+    Each label becomes a ``skos:Concept`` ``skos:inScheme`` the scheme, with its
+    ``skos:prefLabel`` and ``skos:altLabel`` per language, ``skos:definition``,
+    ``skos:notation``, ``skos:broader`` and ``owl:deprecated``; labels without a broader
+    label are the scheme's top concepts. :func:`load_vocabulary` reads it back.
+    """
+    try:
+        import rdflib
+        from rdflib.namespace import DCTERMS, OWL, RDF, SKOS, XSD
+    except ImportError as exc:
+        raise MissingDependencyError("rdflib", extra="skos",
+                                     feature="writing SKOS vocabularies") from exc
+    graph = rdflib.Graph()
+    graph.bind("skos", SKOS)
+    graph.bind("dct", DCTERMS)
+    graph.bind("owl", OWL)
+    scheme = rdflib.URIRef(scheme_uri or _scheme_uri(space))
+    graph.add((scheme, RDF.type, SKOS.ConceptScheme))
+    if title or space.name:
+        graph.add((scheme, DCTERMS.title, rdflib.Literal(title or space.name)))
+    for label_id, label in enumerate(space):
+        concept = rdflib.URIRef(label.uri)
+        graph.add((concept, RDF.type, SKOS.Concept))
+        graph.add((concept, SKOS.inScheme, scheme))
+        for lang, name in label.pref_labels.items():
+            graph.add((concept, SKOS.prefLabel, rdflib.Literal(name, lang=lang)))
+        for lang, names in label.alt_labels.items():
+            for name in names:
+                graph.add((concept, SKOS.altLabel, rdflib.Literal(name, lang=lang)))
+        for lang, text in label.description.items():
+            graph.add((concept, SKOS.definition, rdflib.Literal(text, lang=lang)))
+        if label.notation:
+            graph.add((concept, SKOS.notation, rdflib.Literal(label.notation)))
+        for parent in label.broader:
+            graph.add((concept, SKOS.broader, rdflib.URIRef(parent)))
+        if not space.broader_ids(label_id):
+            graph.add((scheme, SKOS.hasTopConcept, concept))
+        if label.deprecated:
+            graph.add((concept, OWL.deprecated, rdflib.Literal(True, datatype=XSD.boolean)))
+    with atomic_text_writer(path) as out:
+        out.write(graph.serialize(format="turtle"))
+    return Path(path)
+
+
+def _scheme_uri(space: LabelSpace) -> str:
+    first = space.uri_of(0) if len(space) else "urn:tagsmith:"
+    for sep in ("#", "/", ":"):
+        if sep in first.rstrip(sep):
+            return first.rsplit(sep, 1)[0] + sep + "scheme"
+    return "urn:tagsmith:scheme"

@@ -1,0 +1,302 @@
+"""LLM-assisted and zero-shot subcommands: taxonomy, label, distill, zeroshot."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+from tagsmith.cli import cli, print_json
+from tagsmith.cli.commands import _batches, _parse_params, _read_documents
+from tagsmith.models import available_models
+
+
+def llm_options(func):
+    """The options every command that calls an LLM shares."""
+    options = [
+        click.option("--base-url", envvar="TAGSMITH_LLM_BASE_URL", required=True,
+                     help="OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1 "
+                     "(env TAGSMITH_LLM_BASE_URL)."),
+        click.option("--llm", "llm_model", envvar="TAGSMITH_LLM_MODEL", required=True,
+                     help="Model name sent to the endpoint (env TAGSMITH_LLM_MODEL)."),
+        click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True,
+                     help="Environment variable holding the API key (none sent if unset)."),
+        click.option("--cache", default=".tagsmith-llm-cache.sqlite", show_default=True,
+                     help="SQLite response cache: reruns and resumed runs cost nothing."),
+        click.option("--concurrency", type=click.IntRange(min=1), default=4, show_default=True,
+                     help="Requests in flight at once."),
+        click.option("--timeout", type=float, default=60.0, show_default=True,
+                     help="Seconds per request."),
+        click.option("--max-retries", type=click.IntRange(min=0), default=5, show_default=True),
+        click.option("--price-prompt", type=float, default=0.0, show_default=True,
+                     help="Price per million prompt tokens (for the cost shown)."),
+        click.option("--price-completion", type=float, default=0.0, show_default=True,
+                     help="Price per million completion tokens."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _client(base_url, llm_model, api_key_env, cache, concurrency, timeout, max_retries,
+            price_prompt, price_completion):
+    from tagsmith.pipeline.llm import make_client
+
+    return make_client(base_url, llm_model, cache=cache, api_key_env=api_key_env,
+                       timeout=timeout, max_retries=max_retries, max_concurrency=concurrency,
+                       price_prompt=price_prompt, price_completion=price_completion)
+
+
+def _read_texts(path: str) -> tuple[list[str], list[str]]:
+    """(ids, texts) of a corpus file (labels ignored), or of a plain text file, one per line."""
+    from tagsmith.data.corpus import detect_format, read_records
+    from tagsmith.exceptions import UnsupportedFormatError
+
+    try:
+        detect_format(path)
+    except UnsupportedFormatError:
+        pass  # a plain text file
+    else:
+        records = list(read_records(path))
+        return ([r.doc_id or f"{path}:{r.line}" for r in records], [r.text for r in records])
+    pairs = list(_read_documents((path,), whole_file=False))
+    return [doc_id for doc_id, _ in pairs], [text for _, text in pairs]
+
+
+@cli.command()
+@click.argument("corpus")
+@click.option("--use-case", required=True, help="What the labels are for, in a sentence.")
+@click.option("-o", "--output", required=True, help="Vocabulary to write (.csv or .tsv).")
+@click.option("--skos", help="Also write the taxonomy as SKOS Turtle to this path.")
+@click.option("--max-labels", type=click.IntRange(min=1), default=25, show_default=True)
+@click.option("--name-words", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--description-words", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--sample", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Documents sampled for the taxonomy.")
+@click.option("--minibatch", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Summaries per generate/update call.")
+@click.option("--no-summaries", is_flag=True, help="Use (cut) texts instead of summaries.")
+@click.option("--base-uri", default="urn:tagsmith:taxonomy:", show_default=True)
+@click.option("--map-to", help="Existing vocabulary to map the generated labels onto.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@llm_options
+@click.pass_obj
+def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, description_words,
+             sample, minibatch, no_summaries, base_uri, map_to, seed, **llm):
+    """Generate a label taxonomy from the texts of CORPUS with an LLM (TnT-LLM phase 1).
+
+    CORPUS is any corpus file (labels ignored) or a text file with one document per line.
+    """
+    from tagsmith.labeling.taxonomy import TaxonomyOptions
+    from tagsmith.pipeline.llm import map_to_vocabulary, run_taxonomy
+
+    options = TaxonomyOptions(use_case=use_case, max_labels=max_labels, name_words=name_words,
+                              description_words=description_words, sample_size=sample,
+                              minibatch_size=minibatch, summarise=not no_summaries, seed=seed,
+                              n_workers=llm["concurrency"], show_progress=not obj["quiet"])
+    options.validate()
+    _, texts = _read_texts(corpus)
+    client = _client(**llm)
+    space, report = run_taxonomy(texts, client, options, output, skos=skos, base_uri=base_uri)
+    click.echo(f"taxonomy of {len(space)} labels -> {output}" + (f" and {skos}" if skos else ""))
+    for i in range(len(space)):
+        description = space[i].description.get("en", "")
+        click.echo(f"  {space.name_of(i)}: {description}")
+    if map_to:
+        from tagsmith.data.vocab import load_vocabulary
+
+        for match in map_to_vocabulary(space, load_vocabulary(map_to)):
+            click.echo(f"  map {match['label']!r} -> {match['match_label']!r} "
+                       f"({match['similarity']:.2f})")
+    click.echo(f"LLM usage: {client.usage.summary()}", err=True)
+
+
+@cli.command()
+@click.argument("corpus")
+@click.option("--vocab", required=True, help="Label set (TSV, CSV or SKOS), e.g. from taxonomy.")
+@click.option("-o", "--output", required=True, help="JSONL of soft labels to write.")
+@click.option("--shortlist", "shortlist_bundle",
+              help="Model bundle whose top labels are offered per document (large label sets).")
+@click.option("--shortlist-zeroshot", is_flag=True,
+              help="Offer the zero-shot top labels per document (needs tagsmith[embed]).")
+@click.option("--shortlist-k", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--votes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Self-consistency: ask each document this many times.")
+@click.option("--max-labels", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--use-case", help="What the labels are for (shown to the LLM).")
+@click.option("--human", help="Human-labelled corpus (same vocabulary) to estimate the LLM's "
+              "per-label reliability; labels become reliability-weighted soft targets.")
+@click.option("--limit", type=click.IntRange(min=1), help="Label only the first N documents.")
+@click.option("--budget", type=click.IntRange(min=1),
+              help="Label only this many documents, chosen in rounds by --strategy while a "
+              "student model is distilled (active distillation).")
+@click.option("--strategy", type=click.Choice(["robust", "uncertainty", "random"]),
+              default="robust", show_default=True, help="How --budget documents are chosen.")
+@click.option("--rounds", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--student", help="With --budget: save the distilled student bundle here.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@llm_options
+@click.pass_obj
+def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shortlist_k, votes,
+          max_labels, use_case, human, limit, budget, strategy, rounds, student, seed, **llm):
+    """Label the documents of CORPUS with an LLM; write soft labels as JSONL.
+
+    Interrupt at any time: answers are cached, a rerun resumes where it stopped.
+    """
+    from tagsmith.data.vocab import load_vocabulary
+    from tagsmith.labeling.labeler import LabelingOptions
+    from tagsmith.pipeline.io import read_labelled
+    from tagsmith.pipeline.llm import label_corpus, write_soft_labels
+
+    if student and not budget:
+        raise click.UsageError("--student needs --budget")
+    space = load_vocabulary(vocab)
+    options = LabelingOptions(max_labels=max_labels, votes=votes, use_case=use_case,
+                              shortlist_k=shortlist_k, n_workers=llm["concurrency"],
+                              show_progress=not obj["quiet"])
+    options.validate()
+    ids, texts = _read_texts(corpus)
+    if limit:
+        ids, texts = ids[:limit], texts[:limit]
+    shortlist = _shortlist(texts, space, shortlist_bundle, shortlist_zeroshot, shortlist_k,
+                           not obj["quiet"])
+    human_data = read_labelled(human, space) if human else None
+    client = _client(**llm)
+    result = label_corpus(texts, space, client, options, shortlist=shortlist,
+                          human=(human_data.texts, human_data.Y) if human_data else None,
+                          budget=budget, strategy=strategy, rounds=rounds, seed=seed)
+    rows = result["rows"]
+    written = write_soft_labels(output, [texts[i] for i in rows], result["Y"], space,
+                                doc_ids=[ids[i] for i in rows])
+    if student:
+        result["student"].save(student)
+        click.echo(f"student distilled from {written} documents -> {student}")
+    summary = {**result["summary"], "usage": client.usage.to_dict()}
+    click.echo(f"labelled {written} of {len(texts)} documents -> {output}")
+    click.echo(json.dumps(summary, ensure_ascii=False), err=True)
+
+
+def _shortlist(texts, space, bundle, zeroshot, k, show_progress):
+    if bundle:
+        from tagsmith.pipeline.classifier import TextClassifier
+
+        classifier = TextClassifier.load(bundle)
+        if classifier.label_space.fingerprint != space.fingerprint:
+            from tagsmith.exceptions import InvalidParameterError
+
+            raise InvalidParameterError("--shortlist", "a bundle over the same vocabulary",
+                                        bundle)
+        return classifier.predict_topk(texts, k)
+    if zeroshot:
+        from tagsmith.zeroshot.encoder import SentenceEncoder
+        from tagsmith.zeroshot.scorer import ZeroShotClassifier
+
+        scorer = ZeroShotClassifier(space, SentenceEncoder(), show_progress=show_progress)
+        return scorer.predict_topk(texts, k)
+    return None
+
+
+@cli.command()
+@click.argument("labels")
+@click.option("--vocab", required=True, help="The vocabulary the labels use.")
+@click.option("-o", "--output", required=True, help="Directory to write the student bundle to.")
+@click.option("--model", type=click.Choice(available_models()), default="linear",
+              show_default=True)
+@click.option("-p", "--param", multiple=True, help="Model parameter KEY=VALUE (JSON value).")
+@click.option("--feature-param", multiple=True, help="Featurizer parameter KEY=VALUE.")
+@click.option("--human", help="Human-labelled corpus to report the student's accuracy on.")
+@click.option("--dev-fraction", type=float, default=0.1, show_default=True,
+              help="Teacher-labelled share held out for agreement and thresholds.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.pass_obj
+def distill(obj, labels, vocab, output, model, param, feature_param, human, dev_fraction, seed):
+    """Train a fast model on the LLM's soft LABELS (JSONL from `tagsmith label`)."""
+    from tagsmith.data.vocab import load_vocabulary
+    from tagsmith.pipeline.distill import distill_classifier
+    from tagsmith.pipeline.io import read_labelled
+    from tagsmith.pipeline.llm import read_soft_labels
+    from tagsmith.pipeline.train import TrainOptions
+
+    options = TrainOptions(model=model, model_params=_parse_params(param, "--param"),
+                           featurizer_params=_parse_params(feature_param, "--feature-param"),
+                           dev_fraction=dev_fraction, seed=seed,
+                           show_progress=not obj["quiet"])
+    options.validate()
+    space = load_vocabulary(vocab)
+    texts, Y = read_soft_labels(labels, space)
+    human_data = read_labelled(human, space) if human else None
+    classifier, report = distill_classifier(
+        texts, Y, space, options=options,
+        human_texts=human_data.texts if human_data else None,
+        human_Y=human_data.Y if human_data else None)
+    classifier.save(output)
+    click.echo(f"distilled {model} from {len(texts)} LLM-labelled documents -> {output}")
+    for key, title in (("teacher_agreement", "agreement with the teacher (held out)"),
+                       ("human_accuracy", "accuracy against human labels")):
+        metrics = report.get(key)
+        if metrics:
+            click.echo(f"{title}: P@1 {metrics['p@1']:.4f}  micro-F1 {metrics['micro_f1']:.4f}"
+                       f"  macro-F1 {metrics['macro_f1']:.4f}")
+
+
+@cli.command()
+@click.argument("vocab")
+@click.argument("files", nargs=-1)
+@click.option("-k", "--k", "k", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--bundle", help="Trained bundle to blend with (its vocabulary ids a prefix of "
+              "VOCAB's; labels it never saw are scored zero-shot alone).")
+@click.option("--weight", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Zero-shot share of the blended score.")
+@click.option("--index", type=click.Choice(["auto", "exact", "hnsw"]), default="auto",
+              show_default=True, help="Label search (hnsw: approximate, for huge vocabularies).")
+@click.option("--template", default="{}", show_default=True,
+              help="Text each label name is put in, e.g. 'This text is about {}.'")
+@click.option("--cache-dir", default=os.path.join(os.path.expanduser("~"), ".cache",
+                                                  "tagsmith", "embeddings"),
+              show_default=True, help="Where label embeddings are cached.")
+@click.option("--format", "fmt", type=click.Choice(["json", "tsv"]), default="json",
+              show_default=True)
+@click.option("--whole-file", is_flag=True, help="Each FILE is one document.")
+@click.option("--lang", default="en", show_default=True)
+@click.pass_obj
+def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, fmt, whole_file,
+             lang):
+    """Suggest labels of VOCAB for documents in FILES without training data or an LLM.
+
+    Scores are embedding similarities between documents and label names, alternative
+    labels and descriptions (the packaged all-MiniLM-L6-v2; needs tagsmith[embed]).
+    """
+    import numpy as np
+
+    from tagsmith.data.vocab import load_or_update
+    from tagsmith.zeroshot.encoder import SentenceEncoder
+    from tagsmith.zeroshot.scorer import ZeroShotClassifier, blend_topk
+
+    classifier = None
+    if bundle:
+        from tagsmith.pipeline.classifier import TextClassifier
+
+        classifier = TextClassifier.load(bundle)
+    space = load_or_update(vocab, classifier.label_space if classifier else None, language=lang)
+    scorer = ZeroShotClassifier(space, SentenceEncoder(), lang=lang, template=template,
+                                index=index, cache_dir=cache_dir, show_progress=not obj["quiet"])
+    known = None
+    if classifier is not None:  # labels with training documents; new ones go zero-shot
+        known = np.zeros(len(space), bool)
+        known[:classifier.n_labels] = classifier.label_counts > 0
+    files = tuple(f for f in files if f != "-")
+    for batch in _batches(_read_documents(files, whole_file), 256):
+        texts = [text for _, text in batch]
+        topk = scorer.predict_topk(texts, k)
+        if classifier is not None:
+            topk = blend_topk(classifier.predict_topk(texts, k), topk, weight=weight, k=k,
+                              known_labels=known)
+        for (doc_id, _), (ids, scores) in zip(batch, topk.rows(), strict=True):
+            items = [{"uri": space.uri_of(int(i)), "label": space.name_of(int(i), lang),
+                      "score": round(float(s), 6)} for i, s in zip(ids, scores, strict=True)]
+            if fmt == "json":
+                print_json({"doc": doc_id, "suggestions": items})
+            else:
+                for item in items:
+                    click.echo(f"{doc_id}\t<{item['uri']}>\t{item['label']}\t{item['score']:.6f}")

@@ -1,0 +1,10 @@
+"""LLM-assisted labeling: client, response cache, prompts, strict parsing, taxonomy
+generation (TnT-LLM phase 1), LLM labeling (phase 2), teacher reliability and
+budgeted selection of documents to label (robust active distillation).
+
+Everything that talks to an LLM goes through the small :class:`~tagsmith.labeling.client.LLMClient`
+interface: :class:`~tagsmith.labeling.client.OpenAIChatClient` for any OpenAI-compatible
+chat-completions endpoint, :class:`~tagsmith.labeling.client.ScriptedLLM` as the
+in-process test double, and :class:`~tagsmith.labeling.cache.CachedClient` in front of
+either so reruns cost nothing.
+"""

@@ -1,0 +1,99 @@
+"""A persistent SQLite cache of LLM responses, keyed by model + prompt + parameters.
+
+Every response is committed as soon as it arrives, so an interrupted run resumes where
+it stopped: the requests already answered are served from the cache and cost nothing.
+The database is in WAL mode and each thread uses its own connection, so concurrent
+workers can read and write it.
+
+>>> import os, tempfile
+>>> from tagsmith.labeling.client import ChatRequest, ChatResponse
+>>> cache = ResponseCache(os.path.join(tempfile.mkdtemp(), "llm.sqlite"))
+>>> request = ChatRequest(model="m", messages=({"role": "user", "content": "hi"},))
+>>> cache.get(request) is None
+True
+>>> cache.put(request, ChatResponse(text="hello", prompt_tokens=3, completion_tokens=1))
+>>> cache.get(request).text, len(cache)
+('hello', 1)
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tagsmith.exceptions import DataError
+
+if TYPE_CHECKING:
+    from tagsmith.labeling.client import ChatRequest, ChatResponse
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    request TEXT NOT NULL,
+    text TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    created REAL NOT NULL
+)
+"""
+
+
+class ResponseCache:
+    """SQLite-backed ``request key -> response`` store (see the module doc)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if self.path.exists() and self.path.is_dir():
+            raise DataError("is a directory, expected an SQLite cache file", path=self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        try:
+            connection = self._connection()
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute(SCHEMA)
+            connection.commit()
+        except sqlite3.DatabaseError as exc:
+            raise DataError(f"not a usable SQLite cache ({exc})", path=self.path) from exc
+
+    def _connection(self) -> sqlite3.Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self.path, timeout=60.0)
+            connection.execute("PRAGMA synchronous=NORMAL")
+            self._local.connection = connection
+        return connection
+
+    def get(self, request: ChatRequest) -> ChatResponse | None:
+        """The cached response to ``request``, or ``None``."""
+        from tagsmith.labeling.client import ChatResponse
+
+        row = self._connection().execute(
+            "SELECT text, prompt_tokens, completion_tokens FROM responses WHERE key = ?",
+            (request.cache_key(),)).fetchone()
+        if row is None:
+            return None
+        return ChatResponse(text=row[0], prompt_tokens=row[1], completion_tokens=row[2],
+                            cached=True)
+
+    def put(self, request: ChatRequest, response: ChatResponse) -> None:
+        """Store (or replace) the response to ``request`` and commit at once."""
+        connection = self._connection()
+        connection.execute(
+            "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (request.cache_key(), request.model, json.dumps(request.payload(), sort_keys=True),
+             response.text, response.prompt_tokens, response.completion_tokens, time.time()))
+        connection.commit()
+
+    def __len__(self) -> int:
+        return int(self._connection().execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+
+    def close(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None

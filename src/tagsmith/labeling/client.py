@@ -1,0 +1,456 @@
+"""LLM clients behind one small interface (DESIGN.md rule 3).
+
+:class:`LLMClient` is the protocol: ``complete(request) -> ChatResponse`` plus a shared
+:class:`Usage` account. Implementations:
+
+- :class:`OpenAIChatClient`: any OpenAI-compatible ``/chat/completions`` endpoint
+  (OpenAI, vLLM, Ollama, llama.cpp server, gateways), on the standard library's
+  ``http.client``: timeouts, retries with exponential backoff and jitter on 408/425/429,
+  5xx, timeouts and broken connections (``Retry-After`` honoured), a concurrency limit,
+  token and cost accounting, the API key from an environment variable, the proxy from
+  ``HTTPS_PROXY`` / ``HTTP_PROXY`` (``NO_PROXY`` and loopback hosts go direct).
+- :class:`ScriptedLLM`: the in-process test double, answering with a Python function.
+- :class:`~tagsmith.labeling.cache.CachedClient` wraps either with the SQLite cache.
+
+:func:`complete_all` runs many requests on a bounded thread pool, in order, with a
+progress bar that shows calls, cache hits and cost.
+
+>>> llm = ScriptedLLM(lambda request: "pong")
+>>> llm.complete(ChatRequest(model="any", messages=({"role": "user", "content": "ping"},))).text
+'pong'
+>>> llm.usage.n_requests
+1
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import http.client
+import json
+import logging
+import os
+import random
+import ssl
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from tagsmith.exceptions import InvalidParameterError, LLMConfigError, LLMError
+from tagsmith.progress import progress_bar
+
+logger = logging.getLogger("tagsmith")
+
+#: HTTP statuses worth retrying: timeouts, conflicts, rate limits and server errors
+RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+USER_AGENT = "tagsmith-llm-client"
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One chat-completions request; its :meth:`cache_key` covers everything sent."""
+
+    model: str
+    messages: tuple[dict, ...]
+    temperature: float = 0.0
+    max_tokens: int | None = None
+    seed: int | None = None
+    json_mode: bool = False
+
+    def payload(self) -> dict:
+        """The JSON body sent to ``/chat/completions``."""
+        body: dict = {"model": self.model, "messages": [dict(m) for m in self.messages],
+                      "temperature": self.temperature}
+        if self.max_tokens is not None:
+            body["max_tokens"] = self.max_tokens
+        if self.seed is not None:
+            body["seed"] = self.seed
+        if self.json_mode:
+            body["response_format"] = {"type": "json_object"}
+        return body
+
+    def cache_key(self) -> str:
+        """SHA-256 over the canonical JSON payload (model + prompt + parameters)."""
+        canonical = json.dumps(self.payload(), sort_keys=True, ensure_ascii=False,
+                               separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class ChatResponse:
+    """The assistant's text and the tokens it cost (``cached``: served from the cache)."""
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached: bool = False
+
+
+@dataclass
+class Usage:
+    """Thread-safe account of calls, tokens and cost (prices per million tokens).
+
+    >>> usage = Usage(price_prompt=1.0, price_completion=2.0)
+    >>> usage.add(ChatResponse("x", prompt_tokens=1_000_000, completion_tokens=500_000))
+    >>> usage.cost, usage.n_requests
+    (2.0, 1)
+    """
+
+    price_prompt: float = 0.0
+    price_completion: float = 0.0
+    n_requests: int = 0
+    n_cached: int = 0
+    n_retries: int = 0
+    n_failed: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, response: ChatResponse) -> None:
+        with self._lock:
+            if response.cached:
+                self.n_cached += 1
+                return
+            self.n_requests += 1
+            self.prompt_tokens += response.prompt_tokens
+            self.completion_tokens += response.completion_tokens
+
+    def count(self, what: str) -> None:
+        """Count a retry (``"retry"``) or a request that failed for good (``"failed"``)."""
+        with self._lock:
+            if what == "retry":
+                self.n_retries += 1
+            else:
+                self.n_failed += 1
+
+    @property
+    def cost(self) -> float:
+        return (self.prompt_tokens * self.price_prompt
+                + self.completion_tokens * self.price_completion) / 1e6
+
+    def to_dict(self) -> dict:
+        return {"requests": self.n_requests, "cached": self.n_cached,
+                "retries": self.n_retries, "failed": self.n_failed,
+                "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens, "cost": round(self.cost, 6)}
+
+    def summary(self) -> str:
+        return (f"{self.n_requests} calls, {self.n_cached} cached, {self.n_retries} retries, "
+                f"{self.n_failed} failed, {self.prompt_tokens + self.completion_tokens:,} "
+                f"tokens, cost {self.cost:.4f}")
+
+
+class LLMClient(Protocol):
+    """What the labeling engine needs from an LLM."""
+
+    model: str
+    usage: Usage
+
+    def complete(self, request: ChatRequest) -> ChatResponse:
+        """The assistant's answer to ``request``; raises :class:`LLMError` on failure."""
+        ...
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough token count (4 characters per token) where an endpoint reports none."""
+    return max(1, len(text) // 4)
+
+
+class ScriptedLLM:
+    """In-process test double: ``responder(request) -> str`` plays the model.
+
+    A responder may raise :class:`LLMError` to play a failing endpoint.
+    """
+
+    def __init__(self, responder: Callable[[ChatRequest], str], *, model: str = "scripted",
+                 usage: Usage | None = None):
+        self.responder = responder
+        self.model = model
+        self.usage = usage or Usage()
+
+    def complete(self, request: ChatRequest) -> ChatResponse:
+        text = self.responder(request)
+        prompt = sum(estimate_tokens(str(m.get("content", ""))) for m in request.messages)
+        response = ChatResponse(text, prompt, estimate_tokens(text))
+        self.usage.add(response)
+        return response
+
+
+class _Transient(Exception):
+    """A failure worth retrying; ``retry_after`` is the server's wish, in seconds."""
+
+    def __init__(self, reason: str, retry_after: float | None = None):
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class OpenAIChatClient:
+    """Client for an OpenAI-compatible chat-completions endpoint.
+
+    ``base_url`` is the API root (``https://api.openai.com/v1``,
+    ``http://127.0.0.1:8000/v1``); requests go to ``{base_url}/chat/completions``.
+    The API key is read from the environment variable ``api_key_env`` (none is sent
+    when it is unset, as local servers need none). ``timeout`` is per request in
+    seconds; a request is tried ``1 + max_retries`` times, waiting
+    ``min(backoff_max, backoff_base * 2**attempt)`` times a random factor in [0.5, 1]
+    between tries, or the server's ``Retry-After``. At most ``max_concurrency``
+    requests are in flight at once, however many threads call :meth:`complete`.
+    Prices are per million prompt / completion tokens.
+    """
+
+    def __init__(self, base_url: str, model: str, *, api_key_env: str = "OPENAI_API_KEY",
+                 timeout: float = 60.0, max_retries: int = 5, backoff_base: float = 1.0,
+                 backoff_max: float = 60.0, max_concurrency: int = 4,
+                 price_prompt: float = 0.0, price_completion: float = 0.0,
+                 seed: int | None = None):
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidParameterError("base_url", "an http:// or https:// URL", base_url)
+        if not model:
+            raise InvalidParameterError("model", "a model name", model)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise InvalidParameterError("timeout", "a number of seconds > 0", timeout)
+        for name, value in (("backoff_base", backoff_base), ("backoff_max", backoff_max)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise InvalidParameterError(name, "a number of seconds >= 0", value)
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise InvalidParameterError("max_retries", "an integer >= 0", max_retries)
+        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) \
+                or max_concurrency < 1:
+            raise InvalidParameterError("max_concurrency", "an integer >= 1", max_concurrency)
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.api_key_env = api_key_env
+        self.timeout = float(timeout)
+        self.max_retries = max_retries
+        self.backoff_base = float(backoff_base)
+        self.backoff_max = float(backoff_max)
+        self.max_concurrency = max_concurrency
+        self.usage = Usage(price_prompt=price_prompt, price_completion=price_completion)
+        self._parts = parts
+        self._path = (parts.path.rstrip("/") or "") + "/chat/completions"
+        self._slots = threading.BoundedSemaphore(max_concurrency)
+        self._local = threading.local()
+        self._random = random.Random(seed)
+
+    def __repr__(self) -> str:
+        return f"OpenAIChatClient({self.base_url!r}, model={self.model!r})"
+
+    # -- one request ------------------------------------------------------------------------
+    def complete(self, request: ChatRequest) -> ChatResponse:
+        body = json.dumps(request.payload(), ensure_ascii=False).encode("utf-8")
+        last: _Transient | None = None
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                self.usage.count("retry")
+                time.sleep(self._delay(attempt - 1, last))
+            try:
+                with self._slots:
+                    response = self._post(body)
+                self.usage.add(response)
+                return response
+            except _Transient as exc:
+                last = exc
+                logger.debug("%s: try %d failed: %s", self.base_url, attempt + 1, exc)
+        self.usage.count("failed")
+        raise LLMError(f"{self.base_url}: no answer after {self.max_retries + 1} tries "
+                       f"(last: {last})")
+
+    def _delay(self, attempt: int, error: _Transient | None) -> float:
+        if error is not None and error.retry_after is not None:
+            return min(max(error.retry_after, 0.0), max(self.backoff_max, 1.0) * 5)
+        return min(self.backoff_max, self.backoff_base * 2 ** attempt) \
+            * (0.5 + 0.5 * self._random.random())
+
+    def _connection(self) -> http.client.HTTPConnection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            host, port = self._parts.hostname or "", self._parts.port
+            proxy = _proxy_for(self._parts.scheme, host)
+            target_host, target_port = (proxy.hostname or "", proxy.port) if proxy else \
+                (host, port)
+            if self._parts.scheme == "https":
+                connection = http.client.HTTPSConnection(
+                    target_host, target_port, timeout=self.timeout,
+                    context=ssl.create_default_context())
+                if proxy is not None:  # CONNECT tunnel through the proxy
+                    connection.set_tunnel(host, port)
+            else:
+                connection = http.client.HTTPConnection(target_host, target_port,
+                                                        timeout=self.timeout)
+            self._local.connection = connection
+            self._local.absolute = proxy is not None and self._parts.scheme == "http"
+        return connection
+
+    def _drop_connection(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json",
+                   "User-Agent": USER_AGENT}
+        key = os.environ.get(self.api_key_env, "") if self.api_key_env else ""
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        return headers
+
+    def _post(self, body: bytes) -> ChatResponse:
+        connection = self._connection()
+        try:
+            # a plain-HTTP proxy wants the absolute URL in the request line
+            path = f"{self.base_url}/chat/completions" if getattr(self._local, "absolute",
+                                                                  False) else self._path
+            connection.request("POST", path, body=body, headers=self._headers())
+            reply = connection.getresponse()
+            status, raw = reply.status, reply.read()
+            retry_after = _retry_after(reply.getheader("Retry-After"))
+            if reply.getheader("Connection", "").lower() == "close":
+                self._drop_connection()
+        except TimeoutError as exc:
+            self._drop_connection()
+            raise _Transient(f"timed out after {self.timeout:g} s") from exc
+        except (ConnectionError, http.client.HTTPException, OSError) as exc:
+            self._drop_connection()
+            raise _Transient(f"connection failed: {type(exc).__name__}: {exc}") from exc
+        if status in RETRY_STATUSES:
+            raise _Transient(f"HTTP {status}: {_snippet(raw)}", retry_after)
+        if status != 200:
+            hint = ""
+            if status in (401, 403):
+                hint = f" (is the API key in ${self.api_key_env} right?)"
+            elif status == 404:
+                hint = f" (is the base URL right, and does it serve model {self.model!r}?)"
+            error = LLMConfigError if status in (401, 403, 404) else LLMError
+            raise error(f"{self.base_url}: HTTP {status}{hint}: {_snippet(raw)}")
+        return _parse_completion(raw)
+
+
+def _proxy_for(scheme: str, host: str):
+    """The proxy URL (split) from the environment (``HTTPS_PROXY`` ...), unless ``NO_PROXY``
+    or a loopback host says to go direct."""
+    from urllib.request import getproxies, proxy_bypass
+
+    if host in ("127.0.0.1", "localhost", "::1"):
+        return None
+    url = getproxies().get(scheme)
+    if not url or proxy_bypass(host):
+        return None
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    return parts if parts.hostname else None
+
+
+def _snippet(raw: bytes, limit: int = 200) -> str:
+    return raw[:limit].decode("utf-8", "replace").replace("\n", " ")
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (a number or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _parse_completion(raw: bytes) -> ChatResponse:
+    """Text and token counts of a chat-completions reply; garbage is worth a retry."""
+    try:
+        data = json.loads(raw)
+        message = data["choices"][0]["message"]
+        text = message.get("content")
+        if not isinstance(text, str):
+            raise TypeError(f"content is {type(text).__name__}")
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise _Transient(f"malformed chat-completions reply ({exc}): {_snippet(raw)}") from exc
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    prompt = usage.get("prompt_tokens")
+    completion = usage.get("completion_tokens")
+    return ChatResponse(text,
+                        prompt if isinstance(prompt, int) else 0,
+                        completion if isinstance(completion, int) else estimate_tokens(text))
+
+
+def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_workers: int = 4,
+                 show_progress: bool = False, desc: str = "LLM calls",
+                 max_consecutive_failures: int = 10) -> list[ChatResponse | LLMError]:
+    """Answer every request (in order) on ``n_workers`` threads.
+
+    A request that fails for good gives its :class:`LLMError` in its slot instead of
+    stopping the others. But the run stops with an :class:`LLMError` at once when the
+    endpoint refuses a request for a reason that applies to all
+    (:class:`~tagsmith.exceptions.LLMConfigError`: bad key, wrong URL or model), or after
+    ``max_consecutive_failures`` requests in a row failed for good (the endpoint is
+    down): answers received so far stay in the cache, so a rerun resumes. Ctrl-C cancels
+    what has not started. The progress bar shows calls made, cache hits and the cost.
+    """
+    results: list[ChatResponse | LLMError | None] = [None] * len(requests)
+    state = {"failures": 0}
+    lock = threading.Lock()
+
+    def one(index: int) -> int:
+        try:
+            results[index] = client.complete(requests[index])
+            with lock:
+                state["failures"] = 0
+        except LLMConfigError:
+            raise
+        except LLMError as exc:
+            results[index] = exc
+            with lock:
+                state["failures"] += 1
+                if state["failures"] >= max_consecutive_failures:
+                    raise LLMError(f"{state['failures']} requests in a row failed; stopping "
+                                   f"(answers so far are cached). Last: {exc}") from exc
+        return index
+
+    if not requests:
+        return []
+    pool = ThreadPoolExecutor(max_workers=max(1, min(n_workers, len(requests))))
+    try:
+        with progress_bar(total=len(requests), desc=desc, unit="doc",
+                          enabled=show_progress) as bar:
+            for _ in pool.map(one, range(len(requests))):
+                bar.update(1)
+                usage = client.usage
+                bar.set_postfix_str(f"calls {usage.n_requests} cached {usage.n_cached} "
+                                    f"cost {usage.cost:.4f}", refresh=False)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return [r if r is not None else LLMError("no result") for r in results]
+
+
+class CachedClient:
+    """Any :class:`LLMClient` with the persistent response cache in front of it.
+
+    A cache hit costs nothing and is counted in ``usage.n_cached``; a new answer is
+    stored (and committed) before it is returned.
+    """
+
+    def __init__(self, inner: LLMClient, cache):
+        self.inner = inner
+        self.cache = cache
+        self.model = inner.model
+        self.usage = inner.usage
+
+    def complete(self, request: ChatRequest) -> ChatResponse:
+        hit = self.cache.get(request)
+        if hit is not None:
+            self.usage.add(hit)
+            return hit
+        response = self.inner.complete(request)
+        self.cache.put(request, response)
+        return response

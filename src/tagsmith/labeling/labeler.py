@@ -1,0 +1,228 @@
+"""LLM labeling (TnT-LLM phase 2): every applicable label, with a confidence.
+
+Each document is sent with the label set -- the whole taxonomy for small label spaces,
+or a per-document shortlist (a :class:`~tagsmith.topk.TopK` from a trained tagsmith
+model or from zero-shot retrieval) for large ones. Answers are parsed strictly and
+validated against the labels offered (:mod:`tagsmith.labeling.parsing`); unknown labels,
+invalid items, malformed answers and failed calls are counted in the report. With
+``votes > 1`` each document is asked several times with different seeds at
+``vote_temperature`` (self-consistency) and a label's soft target is its mean
+confidence over the votes (0 for a vote that did not name it).
+
+The result is a sparse ``n_docs x n_labels`` matrix of soft targets in [0, 1].
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from tagsmith.data.labelspace import LabelSpace
+from tagsmith.exceptions import InvalidParameterError, LLMError, LLMOutputError
+from tagsmith.labeling import prompts
+from tagsmith.labeling.client import ChatRequest, LLMClient, complete_all
+from tagsmith.labeling.parsing import LabelResolver, parse_label_answer
+from tagsmith.topk import TopK
+
+logger = logging.getLogger("tagsmith")
+
+
+@dataclass
+class LabelingOptions:
+    """How documents are labelled by the LLM."""
+
+    max_labels: int = 10
+    votes: int = 1
+    vote_temperature: float = 0.7
+    temperature: float = 0.0
+    use_case: str | None = None
+    max_doc_chars: int = 4000
+    #: shortlist width for label spaces larger than ``full_list_up_to``
+    shortlist_k: int = 30
+    full_list_up_to: int = 100
+    with_descriptions: bool = True
+    #: show each label's broader labels (hierarchical vocabularies, METHODS.md 13a "DH")
+    with_broader: bool = True
+    #: give a document every broader label of the labels the LLM chose (path consistency)
+    add_ancestors: bool = False
+    n_workers: int = 4
+    lang: str = "en"
+    show_progress: bool = False
+
+    def validate(self) -> None:
+        for name in ("max_labels", "votes", "max_doc_chars", "shortlist_k", "n_workers"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidParameterError(name, "an integer >= 1", value)
+
+
+@dataclass
+class LabelingReport:
+    """Counts of what happened while labeling."""
+
+    n_docs: int = 0
+    n_calls: int = 0
+    n_failed_calls: int = 0
+    n_malformed_answers: int = 0
+    n_invalid_items: int = 0
+    n_unknown_labels: int = 0
+    unknown_labels: Counter[str] = field(default_factory=Counter)
+    n_docs_without_labels: int = 0
+
+    def to_dict(self) -> dict:
+        return {"n_docs": self.n_docs, "n_calls": self.n_calls,
+                "n_failed_calls": self.n_failed_calls,
+                "n_malformed_answers": self.n_malformed_answers,
+                "n_invalid_items": self.n_invalid_items,
+                "n_unknown_labels": self.n_unknown_labels,
+                "top_unknown_labels": self.unknown_labels.most_common(10),
+                "n_docs_without_labels": self.n_docs_without_labels}
+
+
+@dataclass
+class LLMLabels:
+    """Soft targets from the LLM (``Y``: n_docs x n_labels CSR, values in (0, 1]).
+
+    ``answered`` (bool, n_docs) is False where every vote failed or was malformed:
+    such a document has no usable teacher labels and should not train a student.
+    """
+
+    Y: sp.csr_matrix
+    answered: np.ndarray
+    report: LabelingReport
+
+
+def offered_labels(n_docs: int, label_space: LabelSpace, shortlist: TopK | None,
+                   options: LabelingOptions) -> list[np.ndarray]:
+    """Label ids shown to the model for each document."""
+    n_labels = len(label_space)
+    active = np.flatnonzero(~label_space.deprecated_mask)
+    if shortlist is None:
+        if n_labels > options.full_list_up_to:
+            raise InvalidParameterError(
+                "shortlist", f"a TopK shortlist for a label space of {n_labels} labels (more "
+                f"than full_list_up_to={options.full_list_up_to}); use a trained model or "
+                "zero-shot retrieval", None)
+        return [active] * n_docs
+    if len(shortlist) != n_docs or shortlist.n_labels != n_labels:
+        raise InvalidParameterError("shortlist", f"a TopK over {n_docs} docs x {n_labels} labels",
+                                    f"{len(shortlist)} x {shortlist.n_labels}")
+    deprecated = label_space.deprecated_mask
+    out = []
+    for ids, _ in shortlist.head(options.shortlist_k).rows():
+        out.append(ids[~deprecated[ids]])
+    return out
+
+
+def _label_list(label_space: LabelSpace, ids: np.ndarray, options: LabelingOptions) -> list[dict]:
+    items = []
+    for label_id in ids:
+        item: dict[str, object] = {"label": label_space.name_of(int(label_id), options.lang)}
+        description = label_space[int(label_id)].description.get(options.lang)
+        if options.with_descriptions and description:
+            item["description"] = description
+        broader = label_space.broader_ids(int(label_id)) if options.with_broader else []
+        if broader:
+            item["broader"] = [label_space.name_of(b, options.lang) for b in broader]
+        items.append(item)
+    return items
+
+
+def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient,
+                    options: LabelingOptions | None = None, *,
+                    shortlist: TopK | None = None) -> LLMLabels:
+    """Ask the LLM for every applicable label of each text (see the module doc).
+
+    >>> from tagsmith.labeling.client import ScriptedLLM
+    >>> space = LabelSpace.from_uris(["u:a", "u:b"], names={"u:a": "sports", "u:b": "music"})
+    >>> llm = ScriptedLLM(lambda r: '{"labels": [{"label": "Music", "confidence": 0.9}]}')
+    >>> result = label_documents(["a concert"], space, llm)
+    >>> result.Y.toarray().astype(float).round(2).tolist(), result.report.n_unknown_labels
+    ([[0.0, 0.9]], 0)
+    """
+    options = options or LabelingOptions()
+    options.validate()
+    texts = list(texts)
+    offered = offered_labels(len(texts), label_space, shortlist, options)
+    requests, owners = [], []
+    for doc, ids in enumerate(offered):
+        messages = prompts.label_prompt(texts[doc], _label_list(label_space, ids, options),
+                                        max_labels=options.max_labels, use_case=options.use_case,
+                                        max_chars=options.max_doc_chars)
+        for vote in range(options.votes):
+            several = options.votes > 1
+            requests.append(ChatRequest(
+                model=client.model, messages=messages, json_mode=True,
+                temperature=options.vote_temperature if several else options.temperature,
+                seed=vote if several else None))
+            owners.append(doc)
+    answers = complete_all(client, requests, n_workers=options.n_workers,
+                           show_progress=options.show_progress, desc="LLM labeling")
+    report = LabelingReport(n_docs=len(texts), n_calls=len(requests))
+    sums: dict[tuple[int, int], float] = {}
+    good_votes = np.zeros(len(texts), np.int32)
+    resolvers: dict[int, LabelResolver] = {}
+    for doc, answer in zip(owners, answers, strict=True):
+        if isinstance(answer, LLMError):
+            report.n_failed_calls += 1
+            continue
+        key = id(offered[doc])
+        if key not in resolvers:  # documents sharing one offered list share a resolver
+            resolvers[key] = LabelResolver(label_space, offered[doc], options.lang)
+        try:
+            parsed = parse_label_answer(answer.text, resolvers[key],
+                                        max_labels=options.max_labels)
+        except LLMOutputError:
+            report.n_malformed_answers += 1
+            continue
+        good_votes[doc] += 1
+        report.n_invalid_items += parsed.n_invalid_items
+        report.n_unknown_labels += len(parsed.unknown)
+        report.unknown_labels.update(parsed.unknown)
+        for label_id, confidence in zip(parsed.label_ids, parsed.confidences, strict=True):
+            if confidence > 0:
+                sums[(doc, label_id)] = sums.get((doc, label_id), 0.0) + confidence
+    if options.add_ancestors and label_space.has_hierarchy:
+        sums = _with_ancestors(sums, label_space)
+    Y = _soft_matrix(sums, good_votes, len(texts), len(label_space))
+    answered = good_votes > 0
+    report.n_docs_without_labels = int(np.count_nonzero(answered & (np.diff(Y.indptr) == 0)))
+    if report.n_unknown_labels or report.n_malformed_answers or report.n_failed_calls:
+        logger.warning("LLM labeling: %d unknown labels rejected, %d malformed answers, "
+                       "%d failed calls", report.n_unknown_labels, report.n_malformed_answers,
+                       report.n_failed_calls)
+    return LLMLabels(Y, answered, report)
+
+
+def _with_ancestors(sums: dict[tuple[int, int], float], label_space: LabelSpace
+                    ) -> dict[tuple[int, int], float]:
+    """Each chosen label's ancestors get at least its (vote-summed) confidence."""
+    out = dict(sums)
+    for (doc, label_id), value in sums.items():
+        seen: set[int] = set()
+        stack = label_space.broader_ids(label_id)
+        while stack:
+            parent = stack.pop()
+            if parent in seen:
+                continue
+            seen.add(parent)
+            out[(doc, parent)] = max(out.get((doc, parent), 0.0), value)
+            stack.extend(label_space.broader_ids(parent))
+    return out
+
+
+def _soft_matrix(sums: dict[tuple[int, int], float], good_votes: np.ndarray, n_docs: int,
+                 n_labels: int) -> sp.csr_matrix:
+    if not sums:
+        return sp.csr_matrix((n_docs, n_labels), dtype=np.float32)
+    keys = np.array(list(sums.keys()), dtype=np.int64)
+    values = np.fromiter(sums.values(), dtype=np.float64, count=len(sums))
+    values /= np.maximum(good_votes[keys[:, 0]], 1)
+    Y = sp.csr_matrix((np.clip(values, 0.0, 1.0).astype(np.float32), (keys[:, 0], keys[:, 1])),
+                      shape=(n_docs, n_labels))
+    Y.sort_indices()
+    return Y

@@ -1,0 +1,93 @@
+"""How far to trust the LLM: per-label reliability from a human-labelled sample.
+
+On documents labelled by both the LLM and people, each label's precision (how often
+the LLM's label is right) and recall (how often a true label is named) are counted
+and smoothed toward the overall figures with a Beta prior of ``prior_strength``
+pseudo-documents, so rare labels borrow from the rest. :meth:`Reliability.soft_targets`
+turns LLM labels into soft targets: a named label gets the probability that it is right
+(its precision), scaled by the answer's confidence relative to that label's usual
+confidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from tagsmith.exceptions import InvalidParameterError
+
+
+@dataclass
+class Reliability:
+    """Per-label precision / recall of the teacher (shape ``(n_labels,)`` each)."""
+
+    precision: np.ndarray
+    recall: np.ndarray
+    mean_confidence: np.ndarray
+    support: np.ndarray
+    micro_precision: float
+    micro_recall: float
+    micro_f1: float
+    doc_error_rate: float
+    n_docs: int
+
+    def soft_targets(self, Y_llm, *, use_confidence: bool = True) -> sp.csr_matrix:
+        """Soft targets in (0, 1] for the LLM's labels ``Y_llm`` (docs x labels, CSR).
+
+        >>> rel = estimate_reliability(sp.csr_matrix([[1.0, 0], [1, 0], [0, 1]]),
+        ...                            sp.csr_matrix([[1, 0], [0, 1], [0, 1]]), prior_strength=0)
+        >>> rel.soft_targets(sp.csr_matrix([[1.0, 1.0]])).toarray().tolist()
+        [[0.5, 1.0]]
+        """
+        Y = sp.csr_matrix(Y_llm, dtype=np.float32, copy=True)
+        if Y.shape[1] != len(self.precision):
+            raise InvalidParameterError("Y_llm", f"{len(self.precision)} label columns",
+                                        Y.shape[1])
+        Y.eliminate_zeros()
+        values = self.precision[Y.indices].astype(np.float64)
+        if use_confidence:
+            relative = Y.data / np.maximum(self.mean_confidence[Y.indices], 1e-6)
+            values = values * np.minimum(relative, 1.0 / np.maximum(values, 1e-6))
+        Y.data = np.clip(values, 1e-3, 1.0).astype(np.float32)
+        return Y
+
+    def to_dict(self) -> dict:
+        return {"n_docs": self.n_docs, "micro_precision": round(self.micro_precision, 4),
+                "micro_recall": round(self.micro_recall, 4), "micro_f1": round(self.micro_f1, 4),
+                "doc_error_rate": round(self.doc_error_rate, 4)}
+
+
+def estimate_reliability(Y_llm, Y_human, *, prior_strength: float = 5.0) -> Reliability:
+    """Reliability of LLM labels ``Y_llm`` (soft, > 0 = named) against ``Y_human``.
+
+    Both are ``n_docs x n_labels``; a document counts as an error (``doc_error_rate``)
+    when the LLM's label set differs from the human one in any label.
+    """
+    llm = sp.csr_matrix(Y_llm, dtype=np.float32)
+    human = sp.csr_matrix(Y_human, dtype=np.float32)
+    if llm.shape != human.shape:
+        raise InvalidParameterError("Y_human", f"shape {llm.shape}", human.shape)
+    if prior_strength < 0:
+        raise InvalidParameterError("prior_strength", "a number >= 0", prior_strength)
+    named = (llm > 0).astype(np.float32)
+    truth = (human > 0).astype(np.float32)
+    hits = named.multiply(truth)
+    tp = np.asarray(hits.sum(axis=0)).ravel()
+    n_named = np.asarray(named.sum(axis=0)).ravel()
+    n_true = np.asarray(truth.sum(axis=0)).ravel()
+    micro_p = float(tp.sum() / max(n_named.sum(), 1))
+    micro_r = float(tp.sum() / max(n_true.sum(), 1))
+    micro_f1 = 2 * micro_p * micro_r / max(micro_p + micro_r, 1e-12)
+    precision = (tp + prior_strength * micro_p) / np.maximum(n_named + prior_strength, 1e-12)
+    recall = (tp + prior_strength * micro_r) / np.maximum(n_true + prior_strength, 1e-12)
+    confidence_sum = np.asarray(llm.sum(axis=0)).ravel()
+    overall_confidence = float(llm.data.mean()) if llm.nnz else 1.0
+    mean_confidence = (confidence_sum + prior_strength * overall_confidence) / \
+        np.maximum(n_named + prior_strength, 1e-12)
+    differs = np.asarray(abs(named - truth).sum(axis=1)).ravel() > 0
+    return Reliability(precision.astype(np.float32), recall.astype(np.float32),
+                       mean_confidence.astype(np.float32), n_true.astype(np.int64),
+                       micro_p, micro_r, micro_f1,
+                       float(differs.mean()) if len(differs) else 0.0, int(llm.shape[0]))

@@ -1,0 +1,281 @@
+"""Taxonomy generation from raw texts (TnT-LLM phase 1).
+
+1. *Summarise* a random sample of documents for the stated use case (batched calls).
+2. *Generate* a label set from the first random minibatch of summaries, then *update*
+   it with each following minibatch (the previous table goes into every update call).
+3. *Review* the result against the requirements.
+
+Every answer is parsed strictly and checked against the limits (label count, words per
+name and description, no duplicate names). An answer that breaks them is sent back once
+with the problems listed; if the repair fails too, an update step keeps the previous
+table (counted in ``rejected_steps``), and the first or final table is cleaned
+mechanically (duplicates and over-long names dropped, descriptions cut, list cut to the
+limit), so the result always obeys the limits.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tagsmith.data.labelspace import Label, LabelSpace
+from tagsmith.exceptions import InvalidParameterError, LLMError, LLMOutputError
+from tagsmith.labeling import prompts
+from tagsmith.labeling.client import ChatRequest, LLMClient, complete_all
+from tagsmith.labeling.parsing import normalise_name, parse_summaries, parse_taxonomy_answer
+
+logger = logging.getLogger("tagsmith")
+
+
+@dataclass
+class TaxonomyOptions:
+    """Parameters of taxonomy generation (defaults follow the TnT-LLM ports)."""
+
+    use_case: str = "classify the documents by their main topic"
+    max_labels: int = 25
+    name_words: int = 5
+    description_words: int = 30
+    sample_size: int = 200
+    minibatch_size: int = 50
+    summarise: bool = True
+    summary_words: int = 20
+    summary_batch: int = 10
+    review: bool = True
+    temperature: float = 0.0
+    seed: int = 0
+    max_doc_chars: int = 2000
+    n_workers: int = 4
+    show_progress: bool = False
+
+    def validate(self) -> None:
+        for name in ("max_labels", "name_words", "description_words", "sample_size",
+                     "minibatch_size", "summary_words", "summary_batch", "max_doc_chars",
+                     "n_workers"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidParameterError(name, "an integer >= 1", value)
+        if not self.use_case.strip():
+            raise InvalidParameterError("use_case", "a description of what the labels are for",
+                                        self.use_case)
+
+
+@dataclass
+class Taxonomy:
+    """A generated label set: ``(name, description)`` pairs plus how it was made."""
+
+    labels: list[tuple[str, str]]
+    use_case: str
+    ratings: list[int] = field(default_factory=list)
+    rejected_steps: int = 0
+    repaired_answers: int = 0
+    cleaned: dict = field(default_factory=dict)
+
+    def to_label_space(self, base_uri: str = "urn:tagsmith:taxonomy:", lang: str = "en",
+                       name: str | None = "taxonomy") -> LabelSpace:
+        """A label space: one label per entry, URI ``base_uri + slug(name)``."""
+        labels, used = [], set()
+        for label_name, description in self.labels:
+            slug = slugify(label_name)
+            candidate, n = slug, 2
+            while candidate in used:
+                candidate, n = f"{slug}-{n}", n + 1
+            used.add(candidate)
+            labels.append(Label(uri=base_uri + candidate, pref_labels={lang: label_name},
+                                description={lang: description} if description else {}))
+        return LabelSpace(labels, name=name)
+
+
+def slugify(name: str) -> str:
+    """A URI-safe slug of a label name.
+
+    >>> slugify("Refund & Billing issues!")
+    'refund-billing-issues'
+    """
+    slug = re.sub(r"[^0-9a-z]+", "-", name.casefold()).strip("-")
+    return slug or "label"
+
+
+def check_taxonomy(labels: list[tuple[str, str]], max_labels: int, name_words: int,
+                   description_words: int) -> list[str]:
+    """Problems of a label table with respect to the limits (empty when it obeys them).
+
+    >>> for problem in check_taxonomy([("Refund", "money back"), ("refund", "x"),
+    ...                                ("a b c", "d")], 2, 2, 5):
+    ...     print(problem)
+    3 labels, at most 2 allowed
+    duplicate name 'refund'
+    name 'a b c' has 3 words, at most 2
+    """
+    problems = []
+    if not labels:
+        problems.append("no labels")
+    if len(labels) > max_labels:
+        problems.append(f"{len(labels)} labels, at most {max_labels} allowed")
+    seen: set[str] = set()
+    for name, description in labels:
+        key = normalise_name(name)
+        if key in seen:
+            problems.append(f"duplicate name {name!r}")
+        seen.add(key)
+        if len(name.split()) > name_words:
+            problems.append(f"name {name!r} has {len(name.split())} words, at most {name_words}")
+        if len(description.split()) > description_words:
+            problems.append(f"description of {name!r} has {len(description.split())} words, "
+                            f"at most {description_words}")
+        if not description.strip():
+            problems.append(f"label {name!r} has no description")
+    return problems
+
+
+def clean_taxonomy(labels: list[tuple[str, str]], options: TaxonomyOptions
+                   ) -> tuple[list[tuple[str, str]], dict]:
+    """Force a table within the limits; returns it and counts of what was changed."""
+    out, seen = [], set()
+    counts = {"duplicates": 0, "long_names": 0, "cut_descriptions": 0, "over_limit": 0}
+    for name, description in labels:
+        key = normalise_name(name)
+        if key in seen:
+            counts["duplicates"] += 1
+            continue
+        if len(name.split()) > options.name_words:
+            counts["long_names"] += 1
+            continue
+        words = description.split()
+        if len(words) > options.description_words:
+            counts["cut_descriptions"] += 1
+            description = " ".join(words[:options.description_words])
+        seen.add(key)
+        out.append((name, description or name))
+    counts["over_limit"] = max(0, len(out) - options.max_labels)
+    return out[:options.max_labels], counts
+
+
+def _table(labels: list[tuple[str, str]]) -> list[dict]:
+    return [{"name": name, "description": description} for name, description in labels]
+
+
+def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOptions | None = None
+                      ) -> Taxonomy:
+    """Build a taxonomy for ``options.use_case`` from a random sample of ``texts``.
+
+    Makes ``ceil(sample / summary_batch)`` summary calls, one generation call, one
+    update call per further minibatch and one review call (plus at most one repair
+    call each).
+    """
+    options = options or TaxonomyOptions()
+    options.validate()
+    if not texts:
+        raise InvalidParameterError("texts", "at least one document", "none")
+    rng = np.random.default_rng(options.seed)
+    sample = rng.permutation(len(texts))[:options.sample_size]
+    docs = [texts[i][:options.max_doc_chars] for i in sample]
+    summaries = _summarise(docs, client, options) if options.summarise else docs
+    order = rng.permutation(len(summaries))
+    batches = [[summaries[i] for i in order[start:start + options.minibatch_size]]
+               for start in range(0, len(order), options.minibatch_size)]
+    taxonomy = Taxonomy(labels=[], use_case=options.use_case)
+    limits = (options.max_labels, options.name_words, options.description_words)
+    first = prompts.generate_prompt(batches[0], options.use_case, *limits)
+    labels = _ask_table(client, first, options, taxonomy)
+    if labels is None:
+        raise LLMError("the model never produced a usable first label set (see the log)")
+    labels = _clean(labels, options, taxonomy)
+    for number, batch in enumerate(batches[1:], 2):
+        update = prompts.update_prompt(_table(labels), batch, options.use_case, *limits)
+        revised = _ask_table(client, update, options, taxonomy)
+        if revised is None or check_taxonomy(revised, *limits):
+            taxonomy.rejected_steps += 1
+            logger.warning("taxonomy update %d rejected: keeping the previous table", number)
+            continue
+        labels = revised
+    if options.review:
+        revised = _ask_table(client, prompts.review_prompt(_table(labels), options.use_case,
+                                                           *limits), options, taxonomy)
+        if revised is not None:
+            labels = _clean(revised, options, taxonomy)
+        else:
+            taxonomy.rejected_steps += 1
+    taxonomy.labels = labels
+    assert not check_taxonomy(labels, *limits)
+    return taxonomy
+
+
+def _clean(labels, options: TaxonomyOptions, taxonomy: Taxonomy):
+    cleaned, counts = clean_taxonomy(labels, options)
+    for key, value in counts.items():
+        taxonomy.cleaned[key] = taxonomy.cleaned.get(key, 0) + value
+    if not cleaned:
+        raise LLMError("the model's label set was empty after enforcing the limits")
+    return cleaned
+
+
+def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyOptions,
+               taxonomy: Taxonomy) -> list[tuple[str, str]] | None:
+    """One table from the model, with one repair round; ``None`` if both fail."""
+    limits = (options.max_labels, options.name_words, options.description_words)
+    for attempt in range(2):
+        request = ChatRequest(model=client.model, messages=messages,
+                              temperature=options.temperature, json_mode=True)
+        answer = client.complete(request).text
+        try:
+            labels = parse_taxonomy_answer(answer)
+            problems = check_taxonomy(labels, *limits)
+        except LLMOutputError as exc:
+            labels, problems = None, [str(exc)]
+        _record_rating(answer, taxonomy)
+        if not problems:
+            return labels
+        if attempt == 0:
+            taxonomy.repaired_answers += 1
+            logger.info("taxonomy answer broke %d requirement(s); asking again", len(problems))
+            messages = prompts.repair_prompt(messages, answer, problems)
+        elif labels is not None:
+            return labels  # still out of limits: the caller decides (clean or reject)
+    return None
+
+
+def _record_rating(answer: str, taxonomy: Taxonomy) -> None:
+    from tagsmith.labeling.parsing import extract_json_object
+
+    try:
+        rating = extract_json_object(answer).get("rating")
+    except LLMOutputError:
+        return
+    if isinstance(rating, int) and not isinstance(rating, bool):
+        taxonomy.ratings.append(rating)
+
+
+def _summarise(docs: list[str], client: LLMClient, options: TaxonomyOptions) -> list[str]:
+    """Use-case summaries of the documents; a document whose summary fails keeps its
+    (cut) text, so no document drops out of the sample."""
+    ids = [f"d{i + 1}" for i in range(len(docs))]
+    batches = [list(range(start, min(len(docs), start + options.summary_batch)))
+               for start in range(0, len(docs), options.summary_batch)]
+    requests = [ChatRequest(model=client.model, temperature=options.temperature, json_mode=True,
+                            messages=prompts.summarise_prompt(
+                                [{"id": ids[i], "text": docs[i]} for i in batch],
+                                options.use_case, options.summary_words))
+                for batch in batches]
+    answers = complete_all(client, requests, n_workers=options.n_workers,
+                           show_progress=options.show_progress, desc="summarising")
+    summaries = [" ".join(doc.split()[:options.summary_words * 3]) for doc in docs]
+    n_missing = 0
+    for batch, answer in zip(batches, answers, strict=True):
+        found: dict[str, str] = {}
+        if not isinstance(answer, LLMError):
+            try:
+                found = parse_summaries(answer.text, [ids[i] for i in batch])
+            except LLMOutputError:
+                found = {}
+        for i in batch:
+            if ids[i] in found and found[ids[i]]:
+                summaries[i] = found[ids[i]]
+            else:
+                n_missing += 1
+    if n_missing:
+        logger.warning("%d of %d summaries missing or malformed: their texts are used",
+                       n_missing, len(docs))
+    return summaries

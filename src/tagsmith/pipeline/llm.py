@@ -1,0 +1,199 @@
+"""LLM-assisted labeling as file-level jobs for the CLI and scripts.
+
+- :func:`make_client`: an OpenAI-compatible client behind the SQLite response cache.
+- :func:`run_taxonomy`: generate a taxonomy from texts and write it as a vocabulary
+  (CSV with names and descriptions, optionally SKOS Turtle and TSV).
+- :func:`write_soft_labels` / :func:`read_soft_labels`: the LLM's labels as JSONL,
+  ``{"id", "text", "labels": [uri, ...], "scores": [soft target, ...]}`` per line,
+  a corpus every tagsmith reader accepts (the scores ride along as metadata).
+- :func:`map_to_vocabulary`: match generated labels to an existing vocabulary.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from tagsmith.data.labelspace import LabelSpace
+from tagsmith.data.textio import atomic_text_writer
+from tagsmith.exceptions import CorpusFormatError, InvalidParameterError
+
+
+def make_client(base_url: str, model: str, *, cache: str | Path | None, **client_params):
+    """:class:`~tagsmith.labeling.client.OpenAIChatClient` with the response cache in
+    front (``cache=None`` for none)."""
+    from tagsmith.labeling.cache import ResponseCache
+    from tagsmith.labeling.client import CachedClient, OpenAIChatClient
+
+    client = OpenAIChatClient(base_url, model, **client_params)
+    return client if cache is None else CachedClient(client, ResponseCache(cache))
+
+
+def run_taxonomy(texts: Sequence[str], client, options, output: str | Path, *,
+                 skos: str | Path | None = None, base_uri: str = "urn:tagsmith:taxonomy:",
+                 lang: str = "en") -> tuple[LabelSpace, dict]:
+    """Generate a taxonomy and write it (CSV, or TSV by suffix; SKOS when asked)."""
+    from tagsmith.data.vocab import (
+        detect_format,
+        save_vocabulary_csv,
+        save_vocabulary_skos,
+        save_vocabulary_tsv,
+    )
+    from tagsmith.labeling.taxonomy import generate_taxonomy
+
+    kind = detect_format(output)
+    if kind == "skos":
+        raise InvalidParameterError("output", "a .csv or .tsv path (use skos= for Turtle)",
+                                    str(output))
+    taxonomy = generate_taxonomy(list(texts), client, options)
+    space = taxonomy.to_label_space(base_uri, lang)
+    (save_vocabulary_csv if kind == "csv" else save_vocabulary_tsv)(space, output)
+    if skos is not None:
+        save_vocabulary_skos(space, skos, title=f"Taxonomy for: {options.use_case}")
+    report = {"n_labels": len(space), "ratings": taxonomy.ratings,
+              "rejected_steps": taxonomy.rejected_steps,
+              "repaired_answers": taxonomy.repaired_answers, "cleaned": taxonomy.cleaned,
+              "usage": client.usage.to_dict()}
+    return space, report
+
+
+def write_soft_labels(path: str | Path, texts: Sequence[str], Y: sp.csr_matrix,
+                      label_space: LabelSpace, *, doc_ids: Sequence[str] | None = None,
+                      answered: np.ndarray | None = None) -> int:
+    """Write one JSONL line per answered document (atomically); returns lines written."""
+    Y = sp.csr_matrix(Y)
+    written = 0
+    with atomic_text_writer(path) as out:
+        for row, text in enumerate(texts):
+            if answered is not None and not answered[row]:
+                continue
+            start, end = Y.indptr[row], Y.indptr[row + 1]
+            order = np.argsort(-Y.data[start:end], kind="stable")
+            ids = Y.indices[start:end][order]
+            record = {"id": doc_ids[row] if doc_ids is not None else str(row + 1),
+                      "text": text, "labels": [label_space.uri_of(int(i)) for i in ids],
+                      "scores": [round(float(s), 4) for s in Y.data[start:end][order]]}
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            written += 1
+    return written
+
+
+def read_soft_labels(path: str | Path, label_space: LabelSpace
+                     ) -> tuple[list[str], sp.csr_matrix]:
+    """Texts and soft targets from :func:`write_soft_labels`'s JSONL (or any corpus:
+    labels without ``scores`` count 1)."""
+    from tagsmith.data.corpus import Corpus
+
+    corpus = Corpus(path, label_space)
+    texts, rows, cols, vals = [], [], [], []
+    for number, record in enumerate(corpus.records()):
+        scores = record.metadata.get("scores")
+        if scores is not None and (not isinstance(scores, list)
+                                   or len(scores) != len(record.labels)
+                                   or not all(isinstance(s, (int, float)) and 0 <= s <= 1
+                                              for s in scores)):
+            raise CorpusFormatError("'scores' must be a list of numbers in [0, 1], one per "
+                                    "label", path=path, line=record.line)
+        for position, key in enumerate(record.labels):
+            label_id = label_space.lookup(key)
+            if label_id is None:
+                from tagsmith.exceptions import UnknownLabelError
+
+                raise UnknownLabelError(key, path=path, line=record.line)
+            rows.append(number)
+            cols.append(label_id)
+            vals.append(1.0 if scores is None else float(scores[position]))
+        texts.append(record.text)
+    Y = sp.csr_matrix((np.asarray(vals, np.float32), (rows, cols)),
+                      shape=(len(texts), len(label_space)))
+    Y.eliminate_zeros()
+    return texts, Y
+
+
+def map_to_vocabulary(generated: LabelSpace, vocabulary: LabelSpace, *, encoder=None,
+                      min_similarity: float = 0.5, lang: str = "en") -> list[dict]:
+    """Best match in ``vocabulary`` for each generated label.
+
+    With a sentence ``encoder`` similarity is embedding cosine over names and
+    descriptions; without, cosine of character n-gram TF-IDF of the names. Matches below
+    ``min_similarity`` are reported with ``"uri": None``.
+    """
+    gen_texts = [_describe(generated, i, lang) for i in range(len(generated))]
+    voc_names = vocabulary.names(lang)
+    if encoder is not None:
+        from tagsmith.zeroshot.scorer import ZeroShotClassifier
+
+        scorer = ZeroShotClassifier(vocabulary, encoder, lang=lang)
+        topk = scorer.predict_topk(gen_texts, 1)
+    else:
+        from tagsmith.features.tfidf import TfidfFeaturizer
+
+        featurizer = TfidfFeaturizer(word_ngrams=None, char_ngrams=(2, 4), min_df=1)
+        V = featurizer.fit_transform(voc_names + gen_texts)
+        sims = (V[len(voc_names):] @ V[:len(voc_names)].T).toarray()
+        from tagsmith.topk import TopK
+
+        topk = TopK.from_scores(sims, 1)
+    out = []
+    for i in range(len(generated)):
+        best, score = int(topk.indices[i, 0]), float(topk.scores[i, 0])
+        matched = best >= 0 and score >= min_similarity
+        out.append({"uri": generated.uri_of(i), "label": generated.name_of(i, lang),
+                    "match_uri": vocabulary.uri_of(best) if matched else None,
+                    "match_label": vocabulary.name_of(best, lang) if matched else None,
+                    "similarity": round(score, 4)})
+    return out
+
+
+def _describe(space: LabelSpace, label_id: int, lang: str) -> str:
+    return space.name_of(label_id, lang)
+
+
+def label_corpus(texts: Sequence[str], label_space: LabelSpace, client, options, *,
+                 shortlist=None, human: tuple[Sequence[str], sp.csr_matrix] | None = None,
+                 budget: int | None = None, strategy: str = "robust", rounds: int = 4,
+                 seed: int = 0) -> dict:
+    """Label documents with the LLM: all of them, or a budget chosen by active selection.
+
+    ``human`` (texts, labels) is a human-labelled sample: the LLM labels it too, its
+    per-label reliability is estimated and its answers become reliability-weighted soft
+    targets (and, with a budget, robust selection knows the teacher's error rate and
+    per-label precision). Returns ``{"rows": pool indices labelled, "Y": soft targets
+    (rows x labels), "summary": dict, "student": TextClassifier or None}``; with a
+    budget, ``student`` is the model distilled along the way.
+    """
+    from tagsmith.labeling.labeler import label_documents
+    from tagsmith.labeling.reliability import estimate_reliability
+
+    summary: dict = {}
+    reliability = None
+    if human is not None:
+        sample = label_documents(list(human[0]), label_space, client, options)
+        reliability = estimate_reliability(sample.Y, human[1])
+        summary["reliability"] = reliability.to_dict()
+    if budget is None:
+        result = label_documents(list(texts), label_space, client, options,
+                                 shortlist=shortlist)
+        Y = result.Y if reliability is None else reliability.soft_targets(result.Y)
+        rows = np.flatnonzero(result.answered)
+        summary["labeling"] = result.report.to_dict()
+        return {"rows": rows, "Y": sp.csr_matrix(Y)[rows], "summary": summary,
+                "student": None}
+    from tagsmith.pipeline.distill import ActiveOptions, active_distill, llm_teacher
+
+    active = ActiveOptions(budget=min(budget, len(texts)), strategy=strategy, rounds=rounds,
+                           seed=seed)
+    if reliability is not None:
+        active.teacher_error_rate = min(reliability.doc_error_rate, 0.95)
+        active.teacher_precision = reliability.precision
+    teacher = llm_teacher(list(texts), label_space, client, options, reliability=reliability,
+                          shortlist=shortlist)
+    distilled = active_distill(list(texts), label_space, teacher, active)
+    summary["active"] = {"strategy": strategy, "budget": active.budget,
+                         "rounds": distilled.rounds}
+    return {"rows": distilled.selected, "Y": distilled.Y_teacher, "summary": summary,
+            "student": distilled.classifier}

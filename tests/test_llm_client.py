@@ -1,0 +1,235 @@
+"""The real OpenAI-compatible client against a real local HTTP server."""
+
+import threading
+import time
+
+import pytest
+
+from tagsmith.exceptions import InvalidParameterError, LLMError
+from tagsmith.labeling.cache import ResponseCache
+from tagsmith.labeling.client import (
+    CachedClient,
+    ChatRequest,
+    OpenAIChatClient,
+    complete_all,
+)
+from tagsmith.testing.llm_server import LocalChatServer, Reply, user_prompt
+
+
+def request(text="hi", **kw):
+    return ChatRequest(model="m", messages=({"role": "user", "content": text},), **kw)
+
+
+def client_for(server, **kw):
+    params = {"backoff_base": 0.01, "backoff_max": 0.05, "timeout": 2.0, **kw}
+    return OpenAIChatClient(server.base_url, "m", **params)
+
+
+def test_answer_tokens_cost_and_api_key(monkeypatch):
+    seen = []
+
+    def behaviour(body):
+        seen.append(body)
+        return "answer to " + user_prompt(body)
+
+    monkeypatch.setenv("TEST_LLM_KEY", "sekret")
+    with LocalChatServer(behaviour) as server:
+        client = client_for(server, api_key_env="TEST_LLM_KEY", price_prompt=2.0,
+                            price_completion=4.0)
+        response = client.complete(request("hello", temperature=0.3, seed=7, json_mode=True))
+    assert response.text == "answer to hello" and not response.cached
+    assert seen[0]["temperature"] == 0.3 and seen[0]["seed"] == 7
+    assert seen[0]["response_format"] == {"type": "json_object"}
+    usage = client.usage
+    assert usage.n_requests == 1 and usage.prompt_tokens > 0 and usage.completion_tokens > 0
+    assert usage.cost == pytest.approx((usage.prompt_tokens * 2 + usage.completion_tokens * 4)
+                                       / 1e6)
+
+
+def test_authorization_header_sent_only_when_key_set(monkeypatch):
+    headers = []
+    with LocalChatServer(lambda body: "ok") as server:
+        original = server._httpd.RequestHandlerClass.do_POST
+
+        def spy(handler):
+            headers.append(handler.headers.get("Authorization"))
+            original(handler)
+
+        server._httpd.RequestHandlerClass.do_POST = spy
+        monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
+        client_for(server, api_key_env="NO_SUCH_KEY_VAR").complete(request())
+        monkeypatch.setenv("SOME_KEY_VAR", "k1")
+        client_for(server, api_key_env="SOME_KEY_VAR").complete(request())
+    assert headers == [None, "Bearer k1"]
+
+
+def _flaky(failures):
+    """Answers with each failure in turn, then succeeds."""
+    state = {"n": 0}
+
+    def behaviour(body):
+        state["n"] += 1
+        if state["n"] <= len(failures):
+            return failures[state["n"] - 1]
+        return "finally"
+    return behaviour, state
+
+
+@pytest.mark.parametrize("failure", [
+    Reply("slow down", status=429),
+    Reply("overloaded", status=503),
+    Reply("boom", status=500),
+    Reply(raw=b"<html>bad gateway</html>"),
+    Reply(raw=b'{"choices": []}'),
+])
+def test_transient_failures_are_retried(failure):
+    behaviour, state = _flaky([failure, failure])
+    with LocalChatServer(behaviour) as server:
+        client = client_for(server)
+        assert client.complete(request()).text == "finally"
+    assert state["n"] == 3 and client.usage.n_retries == 2
+
+
+def test_retry_after_is_honoured():
+    behaviour, _ = _flaky([Reply("wait", status=429, headers={"Retry-After": "0.4"})])
+    with LocalChatServer(behaviour) as server:
+        client = client_for(server)
+        started = time.perf_counter()
+        client.complete(request())
+    assert time.perf_counter() - started >= 0.35
+
+
+def test_timeout_is_retried_then_succeeds():
+    behaviour, state = _flaky([Reply("late", delay=1.0)])
+    with LocalChatServer(behaviour) as server:
+        client = client_for(server, timeout=0.3)
+        assert client.complete(request()).text == "finally"
+    assert client.usage.n_retries == 1
+
+
+def test_gives_up_after_max_retries_with_clear_error():
+    with LocalChatServer(lambda body: Reply("down", status=502)) as server:
+        client = client_for(server, max_retries=2)
+        with pytest.raises(LLMError, match="no answer after 3 tries.*HTTP 502"):
+            client.complete(request())
+    assert client.usage.n_failed == 1 and len(server.requests) == 3
+
+
+def test_client_errors_are_not_retried():
+    with LocalChatServer(lambda body: Reply("bad key", status=401)) as server:
+        client = client_for(server)
+        with pytest.raises(LLMError, match="HTTP 401.*API key"):
+            client.complete(request())
+    assert len(server.requests) <= 2  # the one refused, and one the worker had started
+
+
+def test_unreachable_endpoint_fails_cleanly():
+    with LocalChatServer(lambda body: "x") as server:
+        url = server.base_url
+    client = OpenAIChatClient(url, "m", max_retries=1, backoff_base=0.01, timeout=1.0)
+    with pytest.raises(LLMError, match="connection failed"):
+        client.complete(request())
+
+
+def test_concurrency_limit_holds():
+    lock = threading.Lock()
+    state = {"now": 0, "max": 0}
+
+    def behaviour(body):
+        with lock:
+            state["now"] += 1
+            state["max"] = max(state["max"], state["now"])
+        time.sleep(0.05)
+        with lock:
+            state["now"] -= 1
+        return "ok"
+
+    with LocalChatServer(behaviour) as server:
+        client = client_for(server, max_concurrency=2)
+        results = complete_all(client, [request(str(i)) for i in range(12)], n_workers=6)
+    assert all(r.text == "ok" for r in results)
+    assert state["max"] <= 2
+
+
+def test_cache_makes_reruns_free_and_keys_cover_parameters(tmp_path):
+    with LocalChatServer(lambda body: "v" + str(body.get("seed"))) as server:
+        cache = ResponseCache(tmp_path / "cache.sqlite")
+        client = CachedClient(client_for(server), cache)
+        first = [client.complete(request("a")), client.complete(request("a", seed=1))]
+        assert len(server.requests) == 2
+        again = CachedClient(client_for(server), ResponseCache(tmp_path / "cache.sqlite"))
+        second = [again.complete(request("a")), again.complete(request("a", seed=1))]
+    assert len(server.requests) == 2  # nothing new was sent
+    assert [r.text for r in first] == [r.text for r in second] == ["vNone", "v1"]
+    assert all(r.cached for r in second) and again.usage.n_cached == 2
+    assert again.usage.cost == 0
+
+
+def test_failures_do_not_stop_the_batch_and_a_rerun_resumes(tmp_path):
+    broken = {"on": True}
+
+    def behaviour(body):
+        if broken["on"] and "fail" in user_prompt(body):
+            return Reply("down", status=500)
+        return "ok " + user_prompt(body)
+
+    with LocalChatServer(behaviour) as server:
+        cache = ResponseCache(tmp_path / "c.sqlite")
+        client = CachedClient(client_for(server, max_retries=1), cache)
+        texts = ["a", "fail b", "c", "fail d"]
+        results = complete_all(client, [request(t) for t in texts], n_workers=2)
+        assert [isinstance(r, LLMError) for r in results] == [False, True, False, True]
+        sent_before = len(server.requests)
+        broken["on"] = False
+        results = complete_all(client, [request(t) for t in texts], n_workers=2)
+    assert [r.text for r in results] == ["ok a", "ok fail b", "ok c", "ok fail d"]
+    assert len(server.requests) - sent_before == 2  # only the failed ones were asked again
+
+
+@pytest.mark.parametrize("kw", [{"timeout": 0}, {"max_retries": -1}, {"max_concurrency": 0}])
+def test_bad_parameters_are_named(kw):
+    with pytest.raises(InvalidParameterError, match=next(iter(kw))):
+        OpenAIChatClient("http://127.0.0.1:9/v1", "m", **kw)
+
+
+def test_bad_base_url():
+    with pytest.raises(InvalidParameterError, match="base_url"):
+        OpenAIChatClient("ftp://x", "m")
+
+
+def test_plain_http_proxy_from_the_environment(monkeypatch):
+    """The endpoint is reached through the proxy named in HTTP_PROXY (the local server
+    plays the proxy and sees the absolute URL in the request line)."""
+    paths = []
+    with LocalChatServer(lambda body: "via proxy") as proxy:
+        original = proxy._httpd.RequestHandlerClass.do_POST
+
+        def spy(handler):
+            paths.append(handler.path)
+            original(handler)
+
+        proxy._httpd.RequestHandlerClass.do_POST = spy
+        for name in ("HTTP_PROXY", "http_proxy"):
+            monkeypatch.setenv(name, proxy.base_url.rsplit("/v1", 1)[0])
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        client = OpenAIChatClient("http://llm.example.invalid/v1", "m", max_retries=0)
+        assert client.complete(request()).text == "via proxy"
+    assert paths == ["http://llm.example.invalid/v1/chat/completions"]
+
+
+def test_a_refused_key_stops_the_whole_batch_at_once():
+    from tagsmith.exceptions import LLMConfigError
+
+    with LocalChatServer(lambda body: Reply("bad key", status=401)) as server:
+        with pytest.raises(LLMConfigError, match="401"):
+            complete_all(client_for(server), [request(str(i)) for i in range(50)], n_workers=1)
+    assert len(server.requests) <= 2  # the one refused, and one the worker had started
+
+
+def test_an_endpoint_that_stays_down_stops_the_batch():
+    with LocalChatServer(lambda body: Reply("down", status=503)) as server:
+        with pytest.raises(LLMError, match="3 requests in a row failed"):
+            complete_all(client_for(server, max_retries=0), [request(str(i)) for i in range(50)],
+                         n_workers=1, max_consecutive_failures=3)
+    assert len(server.requests) <= 4  # 3 failures, and one the worker had started

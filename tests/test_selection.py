@@ -1,0 +1,101 @@
+"""Robust active distillation's selection program (METHODS.md section 2 checks)."""
+
+import numpy as np
+import pytest
+
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.labeling.selection import (
+    rad_closed_form,
+    rad_lp,
+    rad_probabilities,
+    rad_value,
+    select_batch,
+    systematic_sample,
+    uncertainty_gains,
+)
+from tagsmith.pipeline.distill import round_sizes
+from tagsmith.topk import TopK
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_closed_form_equals_the_lp(seed):
+    rng = np.random.default_rng(seed)
+    gains = rng.uniform(0.01, 1.0, 60)
+    k = int(rng.integers(1, 25))
+    closed = rad_closed_form(gains, 10, k)
+    assert closed is not None
+    assert rad_value(closed, gains, k) == pytest.approx(rad_value(rad_lp(gains, 10, k), gains, k),
+                                                        abs=1e-6)
+
+
+def test_no_mistakes_means_top_b():
+    gains = np.array([0.2, 0.9, 0.5, 0.7])
+    assert rad_probabilities(gains, 2, 0).tolist() == [0, 1, 0, 1]
+
+
+def test_binding_cap_falls_back_to_the_lp():
+    rng = np.random.default_rng(3)
+    gains = rng.uniform(0.01, 1.0, 30)
+    assert rad_closed_form(gains, 25, 2) is None  # b close to n: the cap binds
+    p = rad_probabilities(gains, 25, 2)
+    assert p.sum() == pytest.approx(25) and p.max() <= 1 + 1e-9 and p.min() >= -1e-9
+    assert rad_value(p, gains, 2) == pytest.approx(rad_value(rad_lp(gains, 25, 2), gains, 2))
+
+
+@pytest.mark.parametrize("k", [0, 1, 5, 40, 100])
+def test_probabilities_are_valid(k):
+    gains = np.random.default_rng(k).uniform(0.01, 1.0, 80)
+    p = rad_probabilities(gains, 12, k)
+    assert p.sum() == pytest.approx(12) and np.all((p >= 0) & (p <= 1 + 1e-9))
+
+
+def test_robust_beats_top_b_against_the_adversary():
+    gains = np.random.default_rng(1).uniform(0.01, 1.0, 200)
+    k = 15
+    top = np.zeros(200)
+    top[np.argsort(-gains)[:20]] = 1
+    assert rad_value(rad_probabilities(gains, 20, k), gains, k) > rad_value(top, gains, k)
+
+
+def test_systematic_sampling_matches_inclusion_probabilities():
+    rng = np.random.default_rng(0)
+    p = rad_probabilities(rng.uniform(0.05, 1.0, 12), 4, 2)
+    counts = np.zeros(12)
+    draws = 10_000
+    for _ in range(draws):
+        chosen = systematic_sample(p, rng)
+        assert len(chosen) == 4 and len(set(chosen)) == 4
+        counts[chosen] += 1
+    expected = p * draws
+    used = expected > 0
+    chi2 = (((counts - expected)[used]) ** 2 / expected[used]).sum()
+    assert chi2 < 35  # 11 degrees of freedom: p < 0.001 above ~31.3
+    assert counts[~used].sum() == 0
+
+
+def test_select_batch_strategies():
+    rng = np.random.default_rng(0)
+    gains = np.linspace(0.01, 1.0, 100)
+    assert select_batch("uncertainty", gains, 5, rng=rng).tolist() == [95, 96, 97, 98, 99]
+    robust = select_batch("robust", gains, 5, n_mistakes=20, rng=rng)
+    assert len(robust) == 5 and len(set(robust)) == 5
+    assert len(select_batch("random", gains, 5, rng=rng)) == 5
+    assert len(select_batch("robust", gains[:3], 5, rng=rng)) == 3
+    with pytest.raises(InvalidParameterError, match="strategy"):
+        select_batch("greedy", gains, 5, rng=rng)
+    with pytest.raises(InvalidParameterError, match="gains"):
+        select_batch("robust", np.array([0.0, 0.5]), 1, rng=rng)
+
+
+def test_gains():
+    topk = TopK.from_scores(np.array([[0.9, 0.05, 0.05], [0.4, 0.4, 0.2], [0, 0, 0]]), k=3)
+    margin = uncertainty_gains(topk)
+    assert margin[1] == pytest.approx(1.0) and margin[0] < 0.3 and margin[2] == 1.0
+    binary = uncertainty_gains(topk, "binary")
+    assert np.all((binary > 0) & (binary <= 1))
+
+
+def test_round_sizes_add_up():
+    for budget in (1, 7, 500, 1999):
+        for rounds in (1, 3, 5):
+            assert sum(round_sizes(budget, rounds, 0.3)) == budget

@@ -1,0 +1,201 @@
+"""Taxonomy generation end to end against a local chat-completions server.
+
+The server is a scripted stand-in for a remote LLM (a test double for the API): it
+summarises by cutting texts, proposes topics found by keywords, sometimes breaks the
+limits or the JSON, and obeys nothing inside the data. The pipeline code is the real one.
+"""
+
+import json
+import re
+
+import pytest
+from click.testing import CliRunner
+
+import tagsmith.cli as tagsmith_cli
+from tagsmith.data.vocab import load_vocabulary
+from tagsmith.labeling.client import OpenAIChatClient
+from tagsmith.labeling.labeler import label_documents
+from tagsmith.labeling.prompts import read_data_section
+from tagsmith.labeling.taxonomy import TaxonomyOptions, check_taxonomy, generate_taxonomy
+from tagsmith.testing.llm_server import LocalChatServer, user_prompt
+
+from conftest import ROOT
+
+tagsmith_cli._register_commands()
+SAMPLE = ROOT / "tests" / "data" / "reuters-sample.jsonl.gz"
+TOPICS = {
+    "cocoa": ("Cocoa market", "Cocoa crops, prices and trade."),
+    "coffee": ("Coffee market", "Coffee harvests, exports and prices."),
+    "oil": ("Oil and energy", "Crude oil, refining, OPEC and energy prices."),
+    "grain": ("Grain trade", "Wheat, corn and other grain crops and sales."),
+    "acquire": ("Mergers and acquisitions", "Companies buying, selling or merging."),
+    "dividend": ("Dividends", "Dividend declarations and payouts."),
+    "profit": ("Earnings", "Company results, profits and losses."),
+    "bank": ("Banking and money", "Banks, interest rates and money markets."),
+}
+
+
+class ScriptedTaxonomist:
+    """Plays the LLM for every prompt kind; records the update prompts it saw."""
+
+    def __init__(self, break_first=True, break_update=True):
+        self.break_first = break_first
+        self.break_update = break_update
+        self.updates_seen = []
+        self.kinds = []
+
+    def topics(self, texts):
+        found = []
+        for text in texts:
+            for key, topic in TOPICS.items():
+                if key in text.lower() and topic not in found:
+                    found.append(topic)
+        return found
+
+    def table(self, labels, **extra):
+        return json.dumps({**extra, "labels": [{"name": n, "description": d}
+                                               for n, d in labels]})
+
+    def __call__(self, body):
+        prompt = user_prompt(body)
+        if prompt.startswith("Your answer broke"):
+            self.kinds.append("repair")
+            previous = body["messages"][1]["content"]
+            current = read_data_section(previous, "LABELS") if "<<<LABELS" in previous else []
+            data = read_data_section(previous, "DATA") if "<<<DATA" in previous else []
+            merged = [(x["name"], x["description"]) for x in current]
+            merged += [t for t in self.topics(data) if t not in merged]
+            return self.table(merged[:6], rating=6)
+        if "<<<DOCUMENTS" in prompt:
+            self.kinds.append("summarise")
+            docs = read_data_section(prompt, "DOCUMENTS")
+            return json.dumps({"summaries": [{"id": d["id"], "summary": " ".join(
+                re.findall(r"\w+", d["text"])[:15])} for d in docs]})
+        if "<<<DOCUMENT\n" in prompt:
+            self.kinds.append("label")
+            doc = read_data_section(prompt, "DOCUMENT").lower()
+            offered = [x["label"] for x in read_data_section(prompt, "LABELS")]
+            names = [topic[0] for key, topic in TOPICS.items() if key in doc]
+            chosen = [n for n in names if n in offered] + ["Miscellaneous news"]
+            return json.dumps({"labels": [{"label": n, "confidence": 0.8} for n in chosen]})
+        if prompt.startswith("# Context\nGoal: build"):
+            self.kinds.append("generate")
+            found = self.topics(read_data_section(prompt, "DATA"))
+            if self.break_first:
+                self.break_first = False
+                bad = found + [found[0], ("A name that is much too long for the limit", "x")]
+                return self.table(bad)
+            return self.table(found)
+        if prompt.startswith("# Context\nGoal: improve"):
+            self.kinds.append("update")
+            current = read_data_section(prompt, "LABELS")
+            self.updates_seen.append([x["name"] for x in current])
+            if self.break_update:
+                self.break_update = False
+                return '{"rating": 3, "labels": [{"name": "Oops"'
+            merged = [(x["name"], x["description"]) for x in current]
+            merged += [t for t in self.topics(read_data_section(prompt, "DATA"))
+                       if t not in merged]
+            return self.table(merged, rating=7, edits=["added topics"])
+        if prompt.startswith("# Context\nReview"):
+            self.kinds.append("review")
+            current = read_data_section(prompt, "LABELS")
+            return self.table([(x["name"], x["description"]) for x in current], rating=8)
+        return "I do not understand"
+
+
+def texts():
+    import gzip
+
+    with gzip.open(SAMPLE, "rt", encoding="utf-8") as handle:
+        return [json.loads(line)["text"] for line in handle]
+
+
+def test_taxonomy_is_built_updated_with_the_previous_table_and_valid():
+    llm = ScriptedTaxonomist()
+    options = TaxonomyOptions(use_case="route newswire stories to desks", max_labels=6,
+                              sample_size=120, minibatch_size=40, summary_batch=20)
+    with LocalChatServer(llm) as server:
+        client = OpenAIChatClient(server.base_url, "scripted", backoff_base=0.01)
+        taxonomy = generate_taxonomy(texts(), client, options)
+    assert not check_taxonomy(taxonomy.labels, 6, 5, 30)
+    assert llm.kinds.count("summarise") == 6 and llm.kinds.count("generate") == 1
+    assert llm.kinds.count("update") == 2 and llm.kinds.count("review") == 1
+    assert taxonomy.repaired_answers >= 2  # the first table and the broken update
+    # every update call carried the table as it stood
+    assert llm.updates_seen[0] and all(llm.updates_seen)
+    names = [name for name, _ in taxonomy.labels]
+    assert len(set(n.lower() for n in names)) == len(names) <= 6
+    assert 8 in taxonomy.ratings
+
+
+def test_cli_taxonomy_skos_csv_and_labeling_pass(tmp_path):
+    llm = ScriptedTaxonomist(break_update=False)
+    vocab, skos, out = tmp_path / "tax.csv", tmp_path / "tax.ttl", tmp_path / "labels.jsonl"
+    runner = CliRunner()
+    with LocalChatServer(llm) as server:
+        common = ["--base-url", server.base_url, "--llm", "scripted",
+                  "--cache", str(tmp_path / "cache.sqlite")]
+        result = runner.invoke(tagsmith_cli.cli, [
+            "-q", "taxonomy", str(SAMPLE), "--use-case", "route newswire stories",
+            "-o", str(vocab), "--skos", str(skos), "--max-labels", "8", "--sample", "80",
+            "--minibatch", "40", *common])
+        assert result.exit_code == 0, result.output
+        result = runner.invoke(tagsmith_cli.cli, [
+            "-q", "label", str(SAMPLE), "--vocab", str(vocab), "-o", str(out),
+            "--limit", "60", *common])
+        assert result.exit_code == 0, result.output
+    from_csv, from_skos = load_vocabulary(vocab), load_vocabulary(skos)
+    assert sorted(from_csv.uris) == from_skos.uris  # SKOS sorts concepts by URI
+    assert not check_taxonomy([(lab.pref_labels["en"], lab.description["en"])
+                               for lab in from_skos], 8, 5, 30)
+    assert all(lab.description.get("en") for lab in from_skos)
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(lines) == 60
+    used = {uri for line in lines for uri in line["labels"]}
+    assert used and used <= set(from_csv.uris)  # only labels from the taxonomy
+    assert '"n_unknown_labels": 60' in result.output  # "Miscellaneous news" each time
+
+
+def test_cli_errors_are_clear(tmp_path):
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "taxonomy", str(SAMPLE), "--use-case", "x", "-o", str(tmp_path / "t.csv"),
+        "--base-url", "http://127.0.0.1:9/v1", "--llm", "m", "--max-retries", "0",
+        "--timeout", "1", "--cache", str(tmp_path / "c.sqlite"), "--no-summaries"])
+    assert result.exit_code == 6 and "connection failed" in result.output
+    assert not (tmp_path / "t.csv").exists()
+
+
+def test_unusable_first_table_fails_clearly():
+    from tagsmith.exceptions import LLMError
+    from tagsmith.labeling.client import ScriptedLLM
+
+    with pytest.raises(LLMError, match="first label set"):
+        generate_taxonomy(["a text"], ScriptedLLM(lambda r: "no json"),
+                          TaxonomyOptions(summarise=False))
+
+
+def test_labeling_with_generated_taxonomy_only_uses_its_labels():
+    llm = ScriptedTaxonomist(break_first=False, break_update=False)
+    with LocalChatServer(llm) as server:
+        client = OpenAIChatClient(server.base_url, "scripted", backoff_base=0.01)
+        taxonomy = generate_taxonomy(texts(), client, TaxonomyOptions(
+            use_case="desks", sample_size=60, minibatch_size=30, max_labels=8))
+        space = taxonomy.to_label_space()
+        result = label_documents(texts()[:40], space, client)
+    assert result.Y.shape == (40, len(space)) and result.report.n_unknown_labels == 40
+    assert result.Y.nnz > 0
+
+
+def test_map_generated_labels_onto_an_existing_vocabulary():
+    from tagsmith.data.labelspace import Label, LabelSpace
+    from tagsmith.pipeline.llm import map_to_vocabulary
+
+    generated = LabelSpace([Label("urn:g:1", {"en": "Gratitude"}),
+                            Label("urn:g:2", {"en": "Angry complaints"}),
+                            Label("urn:g:3", {"en": "Quantum chromodynamics"})])
+    existing = load_vocabulary(ROOT / "examples" / "goemotions" / "vocab.tsv")
+    matches = map_to_vocabulary(generated, existing, min_similarity=0.15)
+    assert matches[0]["match_label"] == "gratitude"
+    assert matches[1]["match_label"] in ("anger", "annoyance")
+    assert matches[2]["match_uri"] is None

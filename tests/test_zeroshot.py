@@ -1,0 +1,136 @@
+"""Zero-shot labeling with the packaged sentence encoder (loaded once per session)."""
+
+import json
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from click.testing import CliRunner
+
+import tagsmith.cli as tagsmith_cli
+from tagsmith.data.labelspace import Label, LabelSpace
+from tagsmith.data.vocab import load_vocabulary
+from tagsmith.metrics import evaluate
+from tagsmith.pipeline.io import read_labelled
+from tagsmith.topk import TopK
+from tagsmith.zeroshot.index import ExactIndex, HnswIndex
+from tagsmith.zeroshot.scorer import (
+    ZeroShotClassifier,
+    blend_topk,
+    label_sets_by_margin,
+)
+
+from conftest import GOEMOTIONS
+
+tagsmith_cli._register_commands()
+pytest.importorskip("sentence_transformers")
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    from tagsmith.zeroshot.encoder import SentenceEncoder
+
+    return SentenceEncoder(n_threads=2)
+
+
+@pytest.fixture(scope="session")
+def goemotions_dev():
+    space = load_vocabulary(GOEMOTIONS / "vocab.tsv")
+    data = read_labelled(GOEMOTIONS / "dev.tsv.gz", space)
+    return space, data.texts[:300], data.Y[:300]
+
+
+def test_encoder_gives_unit_vectors(encoder):
+    vectors = encoder.encode(["a happy day", "", "tax law reform"])
+    assert vectors.shape == (3, encoder.dim) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+
+
+def test_zeroshot_beats_chance_on_goemotions(encoder, goemotions_dev, tmp_path):
+    space, texts, Y = goemotions_dev
+    scorer = ZeroShotClassifier(space, encoder, cache_dir=tmp_path)
+    topk = scorer.predict_topk(texts, 5)
+    report = evaluate(Y, topk, label_sets_by_margin(topk), ks=(1, 5))
+    majority = np.bincount(Y.indices, minlength=len(space)).max() / len(texts)
+    assert report["p@1"] > 0.12 and report["p@5"] > 1.5 / 28
+    assert report["macro_f1"] > 1 / 28
+    assert majority > 0  # sanity: labels read
+    assert topk.scores.max() <= 1.0 + 1e-5 and topk.scores.min() >= -1.0 - 1e-5
+    # label embeddings were cached, and the cache is used on the next build
+    cached = list(tmp_path.glob("labels-*.npz"))
+    assert len(cached) == 1
+    before = cached[0].stat().st_mtime_ns
+    again = ZeroShotClassifier(space, encoder, cache_dir=tmp_path)
+    assert cached[0].stat().st_mtime_ns == before
+    np.testing.assert_array_equal(again.label_vectors, scorer.label_vectors)
+
+
+def test_alt_labels_and_descriptions_count(encoder):
+    space = LabelSpace([
+        Label("u:a", {"en": "felines"}, {"en": ["cats", "kittens"]}),
+        Label("u:b", {"en": "finance"}, description={"en": "banks, loans and interest rates"}),
+        Label("u:c", {"en": "weather"}),
+    ])
+    scorer = ZeroShotClassifier(space, encoder)
+    topk = scorer.predict_topk(["my kitten sleeps all day", "the bank raised loan rates"], 3)
+    assert topk.indices[:, 0].tolist() == [0, 1]
+    assert set(topk.indices[0].tolist()) == {0, 1, 2}  # one entry per label, no duplicates
+
+
+def test_hnsw_agrees_with_exact_search():
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(3000, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    queries = vectors[:200] + 0.1 * rng.normal(size=(200, 32)).astype(np.float32)
+    exact_ids, exact_sims = ExactIndex(vectors).search(queries, 10)
+    ann_ids, ann_sims = HnswIndex(vectors).search(queries, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact_ids, ann_ids,
+                                                                strict=True)])
+    assert recall > 0.95
+    np.testing.assert_allclose(ann_sims[:, 0], exact_sims[:, 0], atol=1e-4)
+
+
+def test_blend_suggests_a_brand_new_label(encoder, goemotions_small, tmp_path):
+    from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+    from conftest import FAST_FEATURES
+
+    space = load_vocabulary(goemotions_small["vocab"])
+    train = read_labelled(goemotions_small["train"], space)
+    clf = train_classifier(train.texts, train.Y, space, options=TrainOptions(
+        dev_fraction=0.0, featurizer_params=FAST_FEATURES))
+    bigger = space.updated(LabelSpace(list(space) + [
+        Label("urn:new:football", {"en": "football"},
+              description={"en": "soccer matches, goals and football clubs"})]))
+    texts = ["What a goal in the football match last night!", "Thank you so much!"]
+    zs = ZeroShotClassifier(bigger, encoder).predict_topk(texts, 5)
+    blended = blend_topk(clf.predict_topk(texts, 5), zs, weight=0.5, k=3)
+    new_id = len(space)
+    assert new_id in blended.indices[0].tolist()  # never trained on, still suggested
+    assert blended.n_labels == len(bigger)
+    assert clf.label_space.name_of(int(blended.indices[1, 0])) == "gratitude"
+
+
+def test_blend_validates():
+    zs = TopK(np.array([[0]]), np.array([[0.5]]), 2)
+    with pytest.raises(Exception, match="weight"):
+        blend_topk(None, zs, weight=2)
+    assert blend_topk(None, zs, k=1).indices.tolist() == [[0]]
+
+
+def test_cli_zeroshot_with_new_label(tmp_path):
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en,description_en\nu:sport,sport,games and athletes\n"
+                     "u:food,food,cooking and eating\n")
+    docs = tmp_path / "docs.txt"
+    docs.write_text("I baked bread and a cake\nThe team won the final\n")
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "zeroshot", str(vocab), str(docs), "--k", "2", "--cache-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["suggestions"][0]["label"] for line in lines] == ["food", "sport"]
+
+
+def test_margin_label_sets():
+    topk = TopK(np.array([[1, 0, 2]]), np.array([[0.5, 0.49, 0.1]]), 3)
+    assert sp.csr_matrix(label_sets_by_margin(topk, 0.0)).indices.tolist() == [1]
