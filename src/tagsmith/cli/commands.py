@@ -39,6 +39,10 @@ def _parse_params(pairs: tuple[str, ...], option: str) -> dict:
               help="Without --dev, hold out this fraction of CORPUS to tune thresholds.")
 @click.option("--no-refit", is_flag=True, help="Do not refit on all data after tuning.")
 @click.option("-p", "--param", multiple=True, help="Model parameter KEY=VALUE (JSON value).")
+@click.option("--featurizer", type=click.Choice(["tfidf", "embedding", "views"]),
+              default="tfidf", show_default=True,
+              help="Features: TF-IDF n-grams, sentence embeddings (tagsmith[embed]), or "
+              "several named views (--feature-param NAME='{\"kind\": ...}' each).")
 @click.option("--feature-param", multiple=True, help="Featurizer parameter KEY=VALUE.")
 @click.option("--on-error", type=ERROR_POLICY, default="fail", show_default=True,
               help="Malformed corpus lines: fail, or skip and count.")
@@ -50,13 +54,14 @@ def _parse_params(pairs: tuple[str, ...], option: str) -> dict:
               help="Also store out-of-fold scores of the training documents from N folds "
               "(N >= 2; for calibration and label audits); 0 for none.")
 @click.pass_obj
-def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param, feature_param,
-          on_error, unknown_labels, seed, crossfit_folds):
+def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param, featurizer,
+          feature_param, on_error, unknown_labels, seed, crossfit_folds):
     """Train a model on CORPUS (.tsv, .csv, .jsonl, optionally .gz) into a bundle."""
     from tagsmith.pipeline.io import read_labelled, resolve_label_space
     from tagsmith.pipeline.train import TrainOptions, train_classifier
 
     options = TrainOptions(model=model, model_params=_parse_params(param, "--param"),
+                           featurizer=featurizer,
                            featurizer_params=_parse_params(feature_param, "--feature-param"),
                            dev_fraction=dev_fraction, refit=not no_refit, seed=seed,
                            crossfit_folds=crossfit_folds, show_progress=not obj["quiet"])

@@ -43,6 +43,8 @@ class TfidfFeaturizer:
     ((1, 5), 1.0)
     """
 
+    kind = "tfidf"
+
     def __init__(self, *, word_ngrams=(1, 2), char_ngrams=(2, 5), min_df: int = 2,
                  max_word_features: int | None = 400_000,
                  max_char_features: int | None = 400_000,
@@ -162,7 +164,7 @@ class TfidfFeaturizer:
     # -- state ---------------------------------------------------------------------------
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         """JSON-able config + vocabularies, and the idf arrays."""
-        meta = {"params": self.get_params(),
+        meta = {"kind": self.kind, "params": self.get_params(),
                 "blocks": [{"analyzer": b.analyzer, "ngrams": list(b.ngrams), "terms": b.terms}
                            for b in self.blocks_]}
         arrays = {f"idf_{i}": b.idf for i, b in enumerate(self.blocks_)}

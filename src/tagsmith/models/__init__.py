@@ -1,7 +1,7 @@
 """Model families, registered by name and imported lazily.
 
 >>> sorted(available_models())
-['ensemble', 'knn', 'linear', 'tree']
+['dense_knn', 'ensemble', 'knn', 'linear', 'tree']
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ _REGISTRY: dict[str, str] = {
     "linear": "tagsmith.models.linear:LinearOVR",
     "tree": "tagsmith.models.tree:LabelTree",
     "knn": "tagsmith.models.knn:KNNModel",
+    "dense_knn": "tagsmith.models.dense_knn:DenseKNNModel",
     "ensemble": "tagsmith.models.ensemble:EnsembleModel",
 }
 

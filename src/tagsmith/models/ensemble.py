@@ -43,12 +43,17 @@ class EnsembleModel(BaseModel):
     """Weighted sum of member models' top-k scores.
 
     Parameters (keyword-only): ``members``, a list of ``[name, params]`` pairs naming
-    registered model families (``None`` = ``[["tree", {}], ["knn", {}]]``);
-    ``weights``, one positive number per member (``None`` = equal), normalised to sum
-    to 1; ``k_member``, how many labels each member proposes per document (``None``
-    = ``max(k, 50)``; never fewer than ``k``); ``n_jobs``, ``show_progress`` and
-    ``random_state``, given to each member that has the parameter and does not set
-    it itself (``None`` leaves the members' own defaults).
+    registered model families (``None`` = ``[["tree", {}], ["knn", {}]]``), or
+    ``[name, params, view]`` triples when the features are several
+    :class:`~tagsmith.features.views.Views` (each member fits and scores on its own
+    view); ``weights``, one positive number per member (``None`` = equal), normalised
+    to sum to 1; ``powers``, one exponent per member applied to its scores before
+    weighting (``None`` = 1; below 1 spreads out scores that are products of path
+    probabilities, such as a tree's, so they mix with a vote share); ``k_member``,
+    how many labels each member proposes per document (``None`` = ``max(k, 50)``;
+    never fewer than ``k``); ``n_jobs``, ``show_progress`` and ``random_state``,
+    given to each member that has the parameter and does not set it itself
+    (``None`` leaves the members' own defaults).
 
     Capabilities (sample weights, soft targets) are those all members share.
 
@@ -64,10 +69,12 @@ class EnsembleModel(BaseModel):
     name = "ensemble"
 
     def __init__(self, *, members: Sequence | None = None, weights: Sequence[float] | None = None,
-                 k_member: int | None = None, n_jobs: int | None = None,
-                 show_progress: bool | None = None, random_state: int | None = None):
+                 powers: Sequence[float] | None = None, k_member: int | None = None,
+                 n_jobs: int | None = None, show_progress: bool | None = None,
+                 random_state: int | None = None):
         self.members = members
         self.weights = weights
+        self.powers = powers
         self.k_member = k_member
         self.n_jobs = n_jobs
         self.show_progress = show_progress
@@ -85,9 +92,14 @@ class EnsembleModel(BaseModel):
                                         members)
         specs = []
         for i, member in enumerate(members):
-            if isinstance(member, str) or not isinstance(member, Sequence) or len(member) != 2:
-                raise InvalidParameterError(f"members[{i}]", "a [name, params] pair", member)
-            name, params = member
+            if isinstance(member, str) or not isinstance(member, Sequence) \
+                    or len(member) not in (2, 3):
+                raise InvalidParameterError(f"members[{i}]",
+                                            "a [name, params] pair or [name, params, view]",
+                                            member)
+            name, params = member[0], member[1]
+            if len(member) == 3 and (not isinstance(member[2], str) or not member[2]):
+                raise InvalidParameterError(f"members[{i}] view", "a view name", member[2])
             if not isinstance(name, str) or name not in available_models():
                 raise InvalidParameterError(f"members[{i}]",
                                             f"a registered model name: one of "
@@ -101,6 +113,29 @@ class EnsembleModel(BaseModel):
                                                 f"one of {valid}", key)
             specs.append((name, dict(params)))
         return specs
+
+    def _member_views(self) -> list[str | None]:
+        members: Sequence = DEFAULT_MEMBERS if self.members is None else self.members
+        return [member[2] if len(member) == 3 else None for member in members]
+
+    @staticmethod
+    def _view_of(X, view: str | None, position: int):
+        """The features member ``position`` sees: its named view of ``X``."""
+        from tagsmith.features.views import Views
+
+        if isinstance(X, Views):
+            if view is None:
+                if len(X) == 1:
+                    return X[next(iter(X))]
+                raise InvalidParameterError(f"members[{position}]",
+                                            f"a view name (one of {sorted(X)}) as third entry",
+                                            "no view")
+            return X[view]
+        if view is not None:
+            raise InvalidParameterError(f"members[{position}] view",
+                                        "several feature views (a multi-view featurizer)",
+                                        f"one feature matrix for view {view!r}")
+        return X
 
     def _normalized_weights(self, n_members: int) -> np.ndarray:
         if self.weights is None:
@@ -116,9 +151,23 @@ class EnsembleModel(BaseModel):
             raise InvalidParameterError("weights", "finite numbers > 0", self.weights)
         return weights / weights.sum()
 
+    def _powers(self, n_members: int) -> np.ndarray:
+        if self.powers is None:
+            return np.ones(n_members)
+        try:
+            powers = np.asarray(self.powers, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InvalidParameterError("powers", "a list of numbers", self.powers) from None
+        if powers.shape != (n_members,) or not np.all(np.isfinite(powers)) \
+                or np.any(powers <= 0):
+            raise InvalidParameterError("powers", f"{n_members} numbers > 0 (one per member)",
+                                        self.powers)
+        return powers
+
     def _validate_params(self) -> list[tuple[str, dict]]:
         specs = self._member_specs()
         self._normalized_weights(len(specs))
+        self._powers(len(specs))
         if self.k_member is not None and (isinstance(self.k_member, bool)
                                           or not isinstance(self.k_member, int)
                                           or self.k_member < 1):
@@ -156,35 +205,48 @@ class EnsembleModel(BaseModel):
 
         ``sample_weight`` goes to the members that accept sample weights.
         """
+        from tagsmith.features.views import Views
+
         specs = self._validate_params()
-        X = check_features(X)
+        views = self._member_views()
+        if not isinstance(X, Views):
+            X = check_features(X)
+        n_docs = X.n_docs if isinstance(X, Views) else X.shape[0]
         capabilities = self.capabilities
-        Y = check_targets(Y, X.shape[0], soft_ok=SOFT_TARGETS in capabilities)
-        weights = check_sample_weight(sample_weight, X.shape[0])
+        Y = check_targets(Y, n_docs, soft_ok=SOFT_TARGETS in capabilities)
+        weights = check_sample_weight(sample_weight, n_docs)
         members = []
-        for name, params in specs:
+        for position, ((name, params), view) in enumerate(zip(specs, views, strict=True)):
             member = self._make_member(name, params)
+            member_X = self._view_of(X, view, position)
             if weights is not None and SAMPLE_WEIGHT in member.capabilities:
-                member.fit(X, Y, sample_weight=weights)
+                member.fit(member_X, Y, sample_weight=weights)
             else:
                 if weights is not None:
                     logger.warning("ensemble member %r has no sample weights: fitted without",
                                    name)
-                member.fit(X, Y)
+                member.fit(member_X, Y)
             members.append(member)
-        self._set_members(members, X.shape[1])
+        self._set_members(members, None if isinstance(X, Views) else X.shape[1])
         return self
 
     def _set_members(self, members: list[BaseModel], n_features: int | None) -> None:
         self.members_ = members
         self.weights_ = self._normalized_weights(len(members))
+        self.powers_ = self._powers(len(members))
+        self.views_ = self._member_views()
         self.n_features_ = n_features
         self.n_labels_ = members[0].n_labels_  # type: ignore[attr-defined]
 
     @classmethod
     def from_fitted(cls, models: Sequence[BaseModel], weights: Sequence[float] | None = None, *,
-                    k_member: int | None = None) -> EnsembleModel:
-        """An ensemble of models already fitted on the same features and label space."""
+                    k_member: int | None = None, powers: Sequence[float] | None = None,
+                    views: Sequence[str] | None = None) -> EnsembleModel:
+        """An ensemble of models already fitted on the same label space.
+
+        The models share one feature space, or, with ``views`` (one view name per
+        model), each was fitted on its own view of :class:`~tagsmith.features.views.Views`.
+        """
         models = list(models)
         if not models:
             raise InvalidParameterError("models", "at least one fitted model", "an empty list")
@@ -198,13 +260,20 @@ class EnsembleModel(BaseModel):
                                         f"label counts {sorted(n_labels)}")
         n_features = {int(model.n_features_) for model in models  # type: ignore[attr-defined]
                       if getattr(model, "n_features_", None) is not None}
-        if len(n_features) > 1:
+        if len(n_features) > 1 and views is None:
             raise InvalidParameterError("models", "models over one feature space",
                                         f"feature counts {sorted(n_features)}")
-        ensemble = cls(members=[[model.name, model.get_params()] for model in models],
-                       weights=None if weights is None else list(weights), k_member=k_member)
+        if views is not None and len(views) != len(models):
+            raise InvalidParameterError("views", f"{len(models)} view names (one per model)",
+                                        views)
+        members = [[model.name, model.get_params()] if views is None
+                   else [model.name, model.get_params(), views[i]]
+                   for i, model in enumerate(models)]
+        ensemble = cls(members=members, weights=None if weights is None else list(weights),
+                       powers=None if powers is None else list(powers), k_member=k_member)
         ensemble._validate_params()
-        ensemble._set_members(models, n_features.pop() if n_features else None)
+        ensemble._set_members(models, None if views is not None or not n_features
+                              else n_features.pop())
         return ensemble
 
     # -- prediction --------------------------------------------------------------------------
@@ -213,11 +282,17 @@ class EnsembleModel(BaseModel):
         self._check_fitted()
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise InvalidParameterError("k", "an integer >= 1", k)
-        X = check_features(X, n_features=self.n_features_)
+        from tagsmith.features.views import Views
+
+        if isinstance(X, Views):
+            n_docs, rows_of = X.n_docs, X.take
+        else:
+            X = check_features(X, n_features=self.n_features_)
+            n_docs, rows_of = X.shape[0], X.__getitem__
         k = int(min(k, self.n_labels_))
         k_member = max(k, DEFAULT_K_MEMBER if self.k_member is None else self.k_member)
-        parts = [self._predict_batch(X[start:start + PREDICT_BATCH], k, k_member)
-                 for start in range(0, X.shape[0], PREDICT_BATCH)]
+        parts = [self._predict_batch(rows_of(slice(start, start + PREDICT_BATCH)), k, k_member)
+                 for start in range(0, n_docs, PREDICT_BATCH)]
         if not parts:
             return TopK.empty(0, k, self.n_labels_)
         return parts[0] if len(parts) == 1 else TopK.concatenate(parts)
@@ -232,13 +307,16 @@ class EnsembleModel(BaseModel):
         entry (possibly 0), a label proposed by none is missing.
         """
         rows, cols, values = [], [], []
-        for member, weight in zip(self.members_, self.weights_, strict=True):
-            topk = member.predict_topk(X, k_member)
+        for position, (member, weight, power) in enumerate(
+                zip(self.members_, self.weights_, self.powers_, strict=True)):
+            topk = member.predict_topk(self._view_of(X, self.views_[position], position),
+                                       k_member)
             valid = topk.valid
             rows.append(np.nonzero(valid)[0])
             cols.append(topk.indices[valid])
-            values.append(weight * topk.scores[valid].astype(np.float64))
-        n_docs = X.shape[0]
+            scores = np.maximum(topk.scores[valid].astype(np.float64), 0.0)
+            values.append(weight * (scores if power == 1.0 else scores ** power))
+        n_docs = len(topk)
         # duplicates (a label proposed by several members) are summed on conversion
         combined = sp.coo_matrix((np.concatenate(values), (np.concatenate(rows),
                                                            np.concatenate(cols))),

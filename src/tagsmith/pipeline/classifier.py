@@ -15,7 +15,7 @@ import numpy as np
 from tagsmith.calibration.thresholds import Thresholds
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import BundleError, InvalidParameterError
-from tagsmith.features.tfidf import TfidfFeaturizer
+from tagsmith.features.views import featurizer_from_state
 from tagsmith.models import get_model_class
 from tagsmith.pipeline.crossfit import CROSSFIT_ARRAYS, CROSSFIT_META, CrossFitScores
 from tagsmith.store.bundle import Bundle, BundleWriter
@@ -48,7 +48,7 @@ class TextClassifier:
     label frequencies, used for propensity-scored metrics.
     """
 
-    def __init__(self, label_space: LabelSpace, featurizer: TfidfFeaturizer, model,
+    def __init__(self, label_space: LabelSpace, featurizer, model,
                  thresholds: Thresholds | None = None, *,
                  label_counts: np.ndarray | None = None, n_train_docs: int = 0,
                  manifest: dict | None = None, crossfit: CrossFitScores | None = None):
@@ -123,7 +123,8 @@ class TextClassifier:
         writer.manifest = {
             **self.manifest,
             "model": {"name": self.model.name, "params": self.model.get_params()},
-            "featurizer": {"name": "tfidf", "params": self.featurizer.get_params()},
+            "featurizer": {"name": getattr(self.featurizer, "kind", "tfidf"),
+                           "params": self.featurizer.get_params()},
             "label_space": {"fingerprint": self.label_space.fingerprint,
                             "n_labels": self.n_labels},
         }
@@ -135,8 +136,8 @@ class TextClassifier:
         bundle = Bundle(path)
         try:
             label_space = LabelSpace.from_dict(bundle.read_json(LABEL_SPACE_FILE))
-            featurizer = TfidfFeaturizer.from_state(bundle.read_json(FEATURIZER_META),
-                                                    bundle.read_arrays(FEATURIZER_ARRAYS))
+            featurizer = featurizer_from_state(bundle.read_json(FEATURIZER_META),
+                                               bundle.read_arrays(FEATURIZER_ARRAYS))
             model_meta = bundle.read_json(MODEL_META)
             model_class = get_model_class(model_meta["name"])
             model = model_class.from_state(model_meta, bundle.read_arrays(MODEL_ARRAYS))

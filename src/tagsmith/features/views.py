@@ -1,0 +1,137 @@
+"""Several feature views of the same documents, and featurizers by kind.
+
+A :class:`MultiViewFeaturizer` applies several named featurizers to the same texts
+(say sparse TF-IDF and dense sentence embeddings) and returns :class:`Views`, one
+matrix per name. An ensemble whose members name their view
+(``members=[["tree", {}, "tfidf"], ["dense_knn", {}, "embedding"]]``) then fits
+and scores each member on its own view, so models of different kinds of features
+combine in one bundle.
+
+>>> import numpy as np
+>>> views = Views({"a": np.ones((3, 2)), "b": np.zeros((3, 5))})
+>>> views.n_docs, sorted(views), views.take([0, 2])["b"].shape
+(3, ['a', 'b'], (2, 5))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+
+import numpy as np
+
+from tagsmith.exceptions import InvalidParameterError
+
+#: featurizer kinds: name -> "module:Class" (imported when used)
+FEATURIZERS = {
+    "tfidf": "tagsmith.features.tfidf:TfidfFeaturizer",
+    "embedding": "tagsmith.features.embedding:EmbeddingFeaturizer",
+}
+
+
+class Views(Mapping):
+    """Named feature matrices over the same documents (rows align across views)."""
+
+    def __init__(self, matrices: Mapping):
+        if not matrices:
+            raise InvalidParameterError("views", "at least one feature view", "none")
+        self._matrices = dict(matrices)
+        sizes = {name: m.shape[0] for name, m in self._matrices.items()}
+        if len(set(sizes.values())) != 1:
+            raise InvalidParameterError("views", "matrices with the same number of rows",
+                                        sizes)
+        self.n_docs = next(iter(sizes.values()))
+
+    def __getitem__(self, name: str):
+        if name not in self._matrices:
+            raise InvalidParameterError("view", f"one of {sorted(self._matrices)}", name)
+        return self._matrices[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._matrices)
+
+    def __len__(self) -> int:
+        return len(self._matrices)
+
+    def take(self, rows) -> Views:
+        """The same views for a subset of rows (an index array, mask or slice)."""
+        return Views({name: m[rows] for name, m in self._matrices.items()})
+
+
+def featurizer_class(kind: str):
+    import importlib
+
+    if kind not in FEATURIZERS:
+        raise InvalidParameterError("featurizer", f"one of {sorted(FEATURIZERS)} or 'views'",
+                                    kind)
+    module, name = FEATURIZERS[kind].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def make_featurizer(kind: str = "tfidf", **params):
+    """A new featurizer of ``kind`` (``"tfidf"``, ``"embedding"`` or ``"views"``).
+
+    For ``"views"``, ``params`` maps each view's name to ``{"kind": ..., **params}``.
+    """
+    if kind == "views":
+        return MultiViewFeaturizer({name: make_featurizer(**dict(spec))
+                                    for name, spec in params.items()})
+    return featurizer_class(kind).from_params(**params)
+
+
+def featurizer_from_state(meta: dict, arrays: dict[str, np.ndarray]):
+    """The saved featurizer of any kind (bundles before views have no kind: TF-IDF)."""
+    kind = meta.get("kind", "tfidf")
+    if kind == "views":
+        return MultiViewFeaturizer.from_state(meta, arrays)
+    return featurizer_class(kind).from_state(meta, arrays)
+
+
+class MultiViewFeaturizer:
+    """Named featurizers applied to the same texts; ``transform`` gives :class:`Views`."""
+
+    kind = "views"
+
+    def __init__(self, featurizers: Mapping):
+        if not featurizers:
+            raise InvalidParameterError("views", "at least one named featurizer", "none")
+        for name in featurizers:
+            if not isinstance(name, str) or not name or "." in name:
+                raise InvalidParameterError("view name", "a non-empty name without '.'", name)
+        self.featurizers = dict(featurizers)
+
+    def get_params(self) -> dict:
+        return {name: {"kind": f.kind, **f.get_params()} for name, f in self.featurizers.items()}
+
+    def fit_transform(self, texts: Iterable[str]) -> Views:
+        texts = texts if isinstance(texts, list) else list(texts)
+        return Views({name: f.fit_transform(texts) for name, f in self.featurizers.items()})
+
+    def fit(self, texts: Iterable[str]) -> MultiViewFeaturizer:
+        self.fit_transform(texts)
+        return self
+
+    def transform(self, texts: Iterable[str]) -> Views:
+        texts = texts if isinstance(texts, list) else list(texts)
+        return Views({name: f.transform(texts) for name, f in self.featurizers.items()})
+
+    @property
+    def n_features(self) -> dict[str, int]:
+        return {name: f.n_features for name, f in self.featurizers.items()}
+
+    def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        metas, arrays = {}, {}
+        for name, featurizer in self.featurizers.items():
+            meta, view_arrays = featurizer.to_state()
+            metas[name] = {"kind": featurizer.kind, **meta}
+            arrays.update({f"{name}.{key}": value for key, value in view_arrays.items()})
+        return {"kind": self.kind, "views": metas}, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> MultiViewFeaturizer:
+        featurizers = {}
+        for name, view_meta in meta["views"].items():
+            prefix = name + "."
+            view_arrays = {key[len(prefix):]: value for key, value in arrays.items()
+                           if key.startswith(prefix)}
+            featurizers[name] = featurizer_from_state(view_meta, view_arrays)
+        return cls(featurizers)

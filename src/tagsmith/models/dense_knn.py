@@ -1,0 +1,213 @@
+"""Nearest neighbours on dense embeddings with label voting.
+
+The dense counterpart of :mod:`tagsmith.models.knn` for sentence embeddings (or any
+dense feature rows): training rows are L2-normalised and kept as float16 (half the
+memory of float32, and cosines stay within 1e-3); a query's neighbours are found by
+exact search, blocked matrix products against float32 copies of slices of the index,
+and vote exactly as in ``knn``: the score of label ``l`` is
+
+    sum_n sim_n**power * w_n * y_nl  /  sum_n sim_n**power * w_n
+
+over the ``n_neighbors`` most similar training documents with positive similarity.
+Exact search costs ``n_queries x n_docs x dim`` multiply-adds: on two cores about
+4 ms per query against 590k training documents of 384 dimensions, small next to
+embedding the query text itself.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import scipy.sparse as sp
+
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.models._knn_kernels import vote_kernel
+from tagsmith.models.base import (
+    SAMPLE_WEIGHT,
+    SOFT_TARGETS,
+    BaseModel,
+    check_sample_weight,
+    check_targets,
+)
+from tagsmith.models.knn import _check_int
+from tagsmith.progress import progress_bar
+from tagsmith.topk import TopK
+
+#: queries per search block and index rows per slice (bounds the block's score matrix)
+QUERY_BLOCK = 1024
+INDEX_SLICE = 32_768
+
+
+def check_dense_features(X, *, n_features: int | None = None) -> np.ndarray:
+    """A dense, finite float32 matrix (sparse input is densified only if small)."""
+    if sp.issparse(X):
+        if X.shape[0] * X.shape[1] > 50_000_000:
+            raise InvalidParameterError("X", "dense feature rows (e.g. sentence embeddings)",
+                                        f"a large sparse matrix {X.shape}")
+        X = X.toarray()
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 2:
+        raise InvalidParameterError("X", "a 2-D feature matrix", f"{X.ndim}-D array")
+    if not np.all(np.isfinite(X)):
+        raise InvalidParameterError("X", "finite feature values", "NaN or infinity")
+    if n_features is not None and X.shape[1] != n_features:
+        raise InvalidParameterError("X", f"{n_features} feature columns", X.shape[1])
+    return X
+
+
+def _unit_rows(X: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    return np.divide(X, norms, out=np.zeros_like(X), where=norms > 0)
+
+
+class DenseKNNModel(BaseModel):
+    """Cosine k-nearest-neighbour classifier on dense rows; scores in [0, 1].
+
+    Parameters (keyword-only): ``n_neighbors`` (documents that vote), ``power``
+    (similarity exponent of a vote), ``n_jobs`` (threads; ``None`` = all cores),
+    ``show_progress``.
+
+    >>> X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.1], [0.1, 1.0]])
+    >>> Y = np.array([[1, 0], [0, 1], [1, 0], [0, 1]])
+    >>> model = DenseKNNModel(n_neighbors=2).fit(X, Y)
+    >>> model.predict_topk(np.array([[0.9, 0.0]]), k=2).indices.tolist()
+    [[0, 1]]
+    """
+
+    name = "dense_knn"
+    capabilities = frozenset({SAMPLE_WEIGHT, SOFT_TARGETS})
+
+    def __init__(self, *, n_neighbors: int = 50, power: float = 4.0, n_jobs: int | None = None,
+                 show_progress: bool = False):
+        self.n_neighbors = n_neighbors
+        self.power = power
+        self.n_jobs = n_jobs
+        self.show_progress = show_progress
+
+    def _validate_params(self) -> None:
+        _check_int("n_neighbors", self.n_neighbors, minimum=1)
+        if isinstance(self.power, bool) or not isinstance(self.power, (int, float)) \
+                or not 0 <= self.power < float("inf"):
+            raise InvalidParameterError("power", "a finite number >= 0", self.power)
+        if self.n_jobs is not None and (isinstance(self.n_jobs, bool)
+                                        or not isinstance(self.n_jobs, int) or self.n_jobs == 0):
+            raise InvalidParameterError("n_jobs", "None, a positive integer or -1", self.n_jobs)
+
+    def _n_threads(self) -> int:
+        if self.n_jobs is None or self.n_jobs < 0:
+            return os.cpu_count() or 1
+        return self.n_jobs
+
+    def fit(self, X, Y, sample_weight=None) -> DenseKNNModel:
+        """Index ``X`` (n_docs x dim, dense) with its targets ``Y`` (n_docs x n_labels)."""
+        self._validate_params()
+        X = check_dense_features(X)
+        Y = check_targets(Y, X.shape[0], soft_ok=True)
+        weights = check_sample_weight(sample_weight, X.shape[0])
+        if weights is None:
+            weights = np.ones(X.shape[0])
+        kept = np.flatnonzero(weights > 0)
+        if len(kept) < X.shape[0]:
+            X, Y, weights = X[kept], Y[kept], weights[kept]
+        self._set_state(_unit_rows(X).astype(np.float16), sp.csr_matrix(Y, dtype=np.float32),
+                        weights)
+        return self
+
+    def _set_state(self, index: np.ndarray, Y: sp.csr_matrix, weights: np.ndarray) -> None:
+        self.index_ = np.ascontiguousarray(index, dtype=np.float16)
+        Y.eliminate_zeros()
+        Y.sort_indices()
+        self.targets_ = Y
+        self.doc_weight_ = np.asarray(weights, dtype=np.float64)
+        prior = np.asarray(Y.T @ self.doc_weight_, dtype=np.float64).ravel()
+        self.label_order_ = np.argsort(-prior, kind="stable").astype(np.int32)
+        self.n_docs_, self.n_features_ = self.index_.shape
+        self.n_labels_ = Y.shape[1]
+        self._target_arrays = (Y.indptr.astype(np.int64), Y.indices.astype(np.int32), Y.data)
+
+    def kneighbors(self, X, n_neighbors: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, sims)``, both ``n x n_neighbors``, best first; row -1 where none > 0."""
+        self._check_fitted()
+        n_neighbors = self.n_neighbors if n_neighbors is None else n_neighbors
+        _check_int("n_neighbors", n_neighbors, minimum=1)
+        queries = _unit_rows(check_dense_features(X, n_features=self.n_features_))
+        n = min(int(n_neighbors), self.n_docs_)
+        rows = np.full((len(queries), n_neighbors), -1, np.int32)
+        sims = np.zeros((len(queries), n_neighbors), np.float32)
+        starts = range(0, len(queries), QUERY_BLOCK)
+
+        def work(start: int) -> int:
+            block = queries[start:start + QUERY_BLOCK]
+            ids, best = self._search(block, n)
+            ids[best <= 0] = -1
+            rows[start:start + len(block), :n] = ids
+            sims[start:start + len(block), :n] = np.maximum(best, 0)
+            return len(block)
+
+        with progress_bar(total=len(queries), desc="dense knn queries", unit="doc",
+                          enabled=self.show_progress and len(queries) > QUERY_BLOCK) as bar:
+            # numpy's matrix products release the GIL, so query blocks run side by side
+            with ThreadPoolExecutor(max_workers=max(1, self._n_threads())) as pool:
+                for done in pool.map(work, starts):
+                    bar.update(done)
+        return rows, sims
+
+    def _search(self, queries: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-``n`` rows of the index for each query, best first."""
+        best_ids = np.zeros((len(queries), 0), np.int64)
+        best_sims = np.zeros((len(queries), 0), np.float32)
+        for lo in range(0, self.n_docs_, INDEX_SLICE):
+            part = self.index_[lo:lo + INDEX_SLICE].astype(np.float32)
+            scores = queries @ part.T
+            take = min(n, scores.shape[1])
+            cut = np.argpartition(-scores, take - 1, axis=1)[:, :take]
+            best_ids = np.hstack([best_ids, cut + lo])
+            best_sims = np.hstack([best_sims, np.take_along_axis(scores, cut, axis=1)])
+            if best_ids.shape[1] > n:
+                keep = np.argpartition(-best_sims, n - 1, axis=1)[:, :n]
+                best_ids = np.take_along_axis(best_ids, keep, axis=1)
+                best_sims = np.take_along_axis(best_sims, keep, axis=1)
+        # best first; equal similarities go to the lower row
+        order = np.lexsort((best_ids, -best_sims), axis=1)
+        return np.take_along_axis(best_ids, order, axis=1), np.take_along_axis(best_sims, order,
+                                                                              axis=1)
+
+    def predict_topk(self, X, k: int) -> TopK:
+        """The ``k`` best labels per document (scores in [0, 1]), best first."""
+        self._check_fitted()
+        self._validate_params()
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise InvalidParameterError("k", "an integer >= 1", k)
+        k = int(min(k, self.n_labels_))
+        rows, sims = self.kneighbors(X)
+        indices = np.empty((len(rows), k), np.int32)
+        scores = np.empty((len(rows), k), np.float32)
+        vote_kernel(rows, sims, float(self.power), *self._target_arrays, self.doc_weight_,
+                    self.label_order_, indices, scores)
+        return TopK(indices, scores, self.n_labels_)
+
+    def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        self._check_fitted()
+        meta = {"params": self.get_params(), "n_features": int(self.n_features_),
+                "n_labels": int(self.n_labels_), "n_docs": int(self.n_docs_)}
+        return meta, {"index": self.index_, "targets_data": self.targets_.data,
+                      "targets_indices": self.targets_.indices,
+                      "targets_indptr": self.targets_.indptr, "doc_weight": self.doc_weight_}
+
+    @classmethod
+    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> DenseKNNModel:
+        model = cls(**meta["params"])
+        n_docs, n_labels = int(meta["n_docs"]), int(meta["n_labels"])
+        index = np.asarray(arrays["index"])
+        if index.shape != (n_docs, int(meta["n_features"])):
+            raise ValueError(f"index has shape {index.shape}, expected "
+                             f"({n_docs}, {meta['n_features']})")
+        if arrays["doc_weight"].shape != (n_docs,):
+            raise ValueError(f"doc_weight has shape {arrays['doc_weight'].shape}")
+        targets = sp.csr_matrix((arrays["targets_data"].astype(np.float32),
+                                 arrays["targets_indices"], arrays["targets_indptr"]),
+                                shape=(n_docs, n_labels))
+        model._set_state(index, targets, arrays["doc_weight"])
+        return model

@@ -1,0 +1,154 @@
+"""Dense nearest neighbours, feature views and multi-view ensembles."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from tagsmith.data.vocab import load_vocabulary
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.features.tfidf import TfidfFeaturizer
+from tagsmith.features.views import MultiViewFeaturizer, Views, featurizer_from_state
+from tagsmith.metrics import precision_at_k
+from tagsmith.models import make_model
+from tagsmith.models.dense_knn import DenseKNNModel
+from tagsmith.models.ensemble import EnsembleModel
+from tagsmith.pipeline.classifier import TextClassifier
+from tagsmith.pipeline.io import read_labelled
+from tagsmith.pipeline.train import TrainOptions, train_classifier
+from tagsmith.testing.conformance import make_problem
+
+from conftest import FAST_FEATURES
+
+
+def _dense_problem(n_docs=400, dim=16, n_labels=5, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_labels, dim))
+    labels = rng.integers(0, n_labels, size=n_docs)
+    X = centres[labels] + 0.8 * rng.normal(size=(n_docs, dim))
+    Y = sp.csr_matrix((np.ones(n_docs), (np.arange(n_docs), labels)), shape=(n_docs, n_labels))
+    return X.astype(np.float32), Y
+
+
+def test_dense_knn_finds_the_exact_neighbours(monkeypatch):
+    import tagsmith.models.dense_knn as dense_knn
+
+    monkeypatch.setattr(dense_knn, "INDEX_SLICE", 37)  # many slices, merged top lists
+    monkeypatch.setattr(dense_knn, "QUERY_BLOCK", 16)
+    X, Y = _dense_problem()
+    model = DenseKNNModel(n_neighbors=7, n_jobs=2).fit(X[:300], Y[:300])
+    rows, sims = model.kneighbors(X[300:])
+    unit = X / np.linalg.norm(X, axis=1, keepdims=True)
+    index = unit[:300].astype(np.float16).astype(np.float32)
+    expected = unit[300:] @ index.T
+    for q in range(100):
+        order = np.argsort(-expected[q], kind="stable")[:7]
+        positive = expected[q, order] > 0
+        np.testing.assert_array_equal(rows[q][positive], order[positive])
+        np.testing.assert_allclose(sims[q][positive], expected[q, order][positive], atol=1e-5)
+        assert np.all(rows[q][~positive] == -1)
+
+
+def test_dense_knn_votes_like_sparse_knn():
+    """The same neighbours give the same votes as the sparse model's kernel."""
+    X, Y = _dense_problem()
+    dense = DenseKNNModel(n_neighbors=10, power=2.0).fit(X[:300], Y[:300])
+    sparse = make_model("knn", n_neighbors=10, power=2.0, max_posting=None).fit(
+        sp.csr_matrix(X[:300]), Y[:300])
+    a = dense.predict_topk(X[300:], 3)
+    b = sparse.predict_topk(sp.csr_matrix(X[300:]), 3)
+    same = (a.indices[:, 0] == b.indices[:, 0]).mean()
+    assert same > 0.97  # float16 index: near-ties may swap
+    assert precision_at_k(Y[300:], a, 1) > 0.8
+
+
+def test_dense_knn_rejects_bad_input():
+    X, Y = _dense_problem(n_docs=20)
+    model = DenseKNNModel().fit(X, Y)
+    with pytest.raises(InvalidParameterError, match="16 feature columns"):
+        model.predict_topk(X[:, :5], 2)
+    with pytest.raises(InvalidParameterError, match="finite"):
+        model.predict_topk(np.full((1, 16), np.nan), 2)
+
+
+def test_views_slice_rows_together():
+    views = Views({"a": sp.csr_matrix(np.eye(4)), "b": np.arange(8.0).reshape(4, 2)})
+    part = views.take(np.array([1, 3]))
+    assert part.n_docs == 2 and part["b"].tolist() == [[2.0, 3.0], [6.0, 7.0]]
+    with pytest.raises(InvalidParameterError, match="same number of rows"):
+        Views({"a": np.ones((2, 2)), "b": np.ones((3, 2))})
+    with pytest.raises(InvalidParameterError, match="view"):
+        views["c"]
+
+
+def test_ensemble_combines_members_on_their_own_views():
+    X, Y = make_problem(n_docs=200)
+    E, _ = _dense_problem(n_docs=200, n_labels=Y.shape[1])
+    views = Views({"words": X, "meaning": E})
+    members = [["linear", {"n_jobs": 1}, "words"], ["dense_knn", {"n_neighbors": 5}, "meaning"]]
+    model = EnsembleModel(members=members, weights=[2, 1], powers=[0.5, 1.0]).fit(views, Y)
+    linear = make_model("linear", n_jobs=1).fit(X, Y)
+    knn = DenseKNNModel(n_neighbors=5).fit(E, Y)
+    top = model.predict_topk(views, 6)
+    expected = (2 / 3) * linear.predict_topk(X, 6).to_csr().power(0.5) \
+        + (1 / 3) * knn.predict_topk(E, 6).to_csr()
+    np.testing.assert_allclose(top.to_csr().toarray(), expected.toarray(), rtol=1e-5,
+                               atol=1e-6)
+    again = EnsembleModel.from_state(*model.to_state())
+    np.testing.assert_array_equal(again.predict_topk(views, 6).indices, top.indices)
+    combined = EnsembleModel.from_fitted([linear, knn], [2, 1], powers=[0.5, 1.0],
+                                         views=["words", "meaning"])
+    np.testing.assert_allclose(combined.predict_topk(views, 6).scores, top.scores, rtol=1e-6)
+
+
+def test_ensemble_names_a_missing_or_unneeded_view():
+    X, Y = make_problem(n_docs=60)
+    two = Views({"a": X, "b": X})
+    with pytest.raises(InvalidParameterError, match="view"):
+        EnsembleModel(members=[["linear", {}]]).fit(two, Y)
+    with pytest.raises(InvalidParameterError, match="several feature views"):
+        EnsembleModel(members=[["linear", {}, "a"]]).fit(X, Y)
+    with pytest.raises(InvalidParameterError, match="powers"):
+        EnsembleModel(members=[["linear", {}]], powers=[0]).fit(X, Y)
+
+
+def test_multi_view_featurizer_round_trips():
+    texts = ["a red cat", "a blue dog", "red and blue"]
+    featurizer = MultiViewFeaturizer({
+        "words": TfidfFeaturizer(char_ngrams=None, min_df=1),
+        "chars": TfidfFeaturizer(word_ngrams=None, char_ngrams=(2, 3), min_df=1)})
+    views = featurizer.fit_transform(texts)
+    again = featurizer_from_state(*featurizer.to_state())
+    for name in ("words", "chars"):
+        np.testing.assert_allclose(again.transform(texts)[name].toarray(),
+                                   views[name].toarray())
+    with pytest.raises(InvalidParameterError, match="view name"):
+        MultiViewFeaturizer({"a.b": TfidfFeaturizer()})
+
+
+def test_train_a_tfidf_plus_embedding_ensemble_end_to_end(goemotions_small, tmp_path):
+    """A real multi-view bundle: TF-IDF tree + sentence-embedding neighbours."""
+    space = load_vocabulary(goemotions_small["vocab"])
+    train = read_labelled(goemotions_small["train"], space)
+    test = read_labelled(goemotions_small["test"], space)
+    n = 1500
+    features = {"words": {"kind": "tfidf", **FAST_FEATURES},
+                "meaning": {"kind": "embedding", "n_threads": 2}}
+    members = [["tree", {"C": 0.25}, "words"], ["dense_knn", {"n_neighbors": 20}, "meaning"]]
+    options = TrainOptions(model="ensemble", featurizer="views", featurizer_params=features,
+                           model_params={"members": members, "weights": [1, 1],
+                                         "powers": [0.5, 1.0], "n_jobs": 2}, dev_fraction=0.0)
+    clf = train_classifier(train.texts[:n], train.Y[:n], space, options=options)
+    words_only = train_classifier(
+        train.texts[:n], train.Y[:n], space,
+        options=TrainOptions(model="tree", model_params={"C": 0.25}, dev_fraction=0.0,
+                             featurizer_params=FAST_FEATURES))
+    topk = clf.predict_topk(test.texts, 5)
+    assert precision_at_k(test.Y, topk, 1) > precision_at_k(
+        test.Y, words_only.predict_topk(test.texts, 5), 1)
+    loaded = TextClassifier.load(clf.save(tmp_path / "bundle"))
+    assert loaded.manifest["featurizer"]["name"] == "views"
+    again = loaded.predict_topk(test.texts[:50], 5)
+    np.testing.assert_array_equal(again.indices, topk.indices[:50])
+    np.testing.assert_allclose(again.scores, topk.scores[:50], rtol=1e-5)
+    with pytest.raises(InvalidParameterError, match="kind"):
+        TrainOptions(featurizer="views", featurizer_params={"x": {}}).validate()
