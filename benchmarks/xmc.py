@@ -68,6 +68,12 @@ TAGSMITH_SYSTEMS: dict[str, tuple[str, dict]] = {
                                         "weights": [3, 1]}),
 }
 
+#: extra feature views of multi-view systems, next to the shared TF-IDF matrix (view
+#: "tfidf"): name -> {view name: {"kind": ..., **featurizer params}}
+SYSTEM_VIEWS: dict[str, dict[str, dict]] = {
+    "tagsmith-ensemble": {"embedding": {"kind": "embedding", "max_seq_length": 128}},
+}
+
 #: parameters tuned per dataset on its dev split (``--eval-split dev``), merged over the
 #: system's own; the figures behind each choice are in benchmarks/RESULTS.md
 TUNED: dict[str, dict[str, dict]] = {
@@ -292,6 +298,18 @@ def prepare_features(args, work: Path) -> Path:
     return cache
 
 
+def ensure_train_texts(cache: Path, args, work: Path) -> None:
+    """The training texts next to the cached features (multi-view systems embed them)."""
+    path = cache / "train_texts.json"
+    if path.exists():
+        return
+    log("writing the training texts for multi-view systems")
+    data = read_splits(args.dataset, args.data_dir, work, args.max_train_docs, args.slice)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data["train"][0]), encoding="utf-8")
+    tmp.rename(path)
+
+
 def write_xc_train(cache: Path) -> dict:
     """Omikuji's input: the Extreme-Classification text format of the training split.
 
@@ -419,12 +437,15 @@ def env_version(env: dict, family: str) -> str | None:
 
 # -- running systems ---------------------------------------------------------------------------
 def run_runner(python: str, script: str, cache: Path, out: Path, name: str, family: str,
-               params: dict, timeout: float | None, split: str = "test") -> dict:
+               params: dict, timeout: float | None, split: str = "test",
+               views: dict | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("predictions.npz", "result.json"):
         (out / stale).unlink(missing_ok=True)
     cmd = [python, str(HERE / script), "--features", str(cache), "--out", str(out),
            "--family", family, "--params", json.dumps(params), "--split", split]
+    if views:
+        cmd += ["--views", json.dumps(views)]
     proc = timed(cmd, out / "run.log", timeout)
     if proc["timed_out"]:
         raise RuntimeError(f"timed out after {timeout:.0f}s; see {out / 'run.log'}")
@@ -561,6 +582,9 @@ def run_system(name: str, args, cache: Path, work: Path, Y_test, propensity) -> 
                              "(featurization included); model_predict_docs_per_second: "
                              "model only, on the shared test matrix")
             extra["params"] = params
+            if name in SYSTEM_VIEWS:
+                extra["views"] = SYSTEM_VIEWS[name]
+                ensure_train_texts(cache, args, work)
         else:
             family, params = PEERS[name]
             env = ensure_env(family, args.work_dir / "venvs")
@@ -588,7 +612,7 @@ def run_system(name: str, args, cache: Path, work: Path, Y_test, propensity) -> 
                                    args.eval_split)
             else:
                 result = run_runner(python, script, cache, out, name, family, params, timeout,
-                                    args.eval_split)
+                                    args.eval_split, SYSTEM_VIEWS.get(name))
             n_test = result["n_test"]
             values = {"train_seconds": result["train_seconds"],
                       "predict_docs_per_second": n_test / max(result["predict_seconds"], 1e-9),

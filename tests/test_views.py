@@ -130,7 +130,7 @@ def test_train_a_tfidf_plus_embedding_ensemble_end_to_end(goemotions_small, tmp_
     space = load_vocabulary(goemotions_small["vocab"])
     train = read_labelled(goemotions_small["train"], space)
     test = read_labelled(goemotions_small["test"], space)
-    n = 1500
+    n = 1200
     features = {"words": {"kind": "tfidf", **FAST_FEATURES},
                 "meaning": {"kind": "embedding", "n_threads": 2}}
     members = [["tree", {"C": 0.25}, "words"], ["dense_knn", {"n_neighbors": 20}, "meaning"]]
