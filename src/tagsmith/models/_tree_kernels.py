@@ -32,6 +32,23 @@ def _log_score(margin, score):
     return -gap * gap * gap
 
 
+@njit(nogil=True, cache=True, inline="always", error_model="numpy")
+def _insert_sorted(scores, items, size, value, item):
+    """Insert ``(value, item)`` into the descending list of ``size`` entries (capacity
+    ``len(scores)``), dropping the last when full; returns the new size."""
+    capacity = scores.shape[0]
+    if size == capacity and value <= scores[size - 1]:
+        return size
+    pos = size if size < capacity else capacity - 1
+    while pos > 0 and scores[pos - 1] < value:
+        scores[pos] = scores[pos - 1]
+        items[pos] = items[pos - 1]
+        pos -= 1
+    scores[pos] = value
+    items[pos] = item
+    return size + 1 if size < capacity else size
+
+
 @njit(nogil=True, cache=True, error_model="numpy")
 def _node_margins(x_data, x_indices, start, end, fs, fe, feat_ids, feat_entry_ptr,
                   entry_child, entry_val, margins):
@@ -95,18 +112,8 @@ def beam_search(x_data, x_indices, x_indptr, node_slot_ptr, slot_target, slot_is
                 for j in range(n_children):
                     value = beam_scores[b] + _log_score(margins[j], score)
                     if slot_is_label[s0 + j]:
-                        if n_top < k or value > top_score[n_top - 1]:
-                            # insertion into the sorted top-k list
-                            pos = n_top if n_top < k else k - 1
-                            while pos > 0 and top_score[pos - 1] < value:
-                                if pos < k:
-                                    top_score[pos] = top_score[pos - 1]
-                                    top_label[pos] = top_label[pos - 1]
-                                pos -= 1
-                            top_score[pos] = value
-                            top_label[pos] = slot_target[s0 + j]
-                            if n_top < k:
-                                n_top += 1
+                        n_top = _insert_sorted(top_score, top_label, n_top, value,
+                                               slot_target[s0 + j])
                     else:
                         cand_nodes[n_cand] = slot_target[s0 + j]
                         cand_scores[n_cand] = value
@@ -241,17 +248,8 @@ def expand_beam(x_data, x_indices, x_indptr, beam_nodes, beam_scores, node_slot_
                 if slot_is_label[s0 + j]:
                     continue
                 value = beam_scores[d, b] + _log_score(margins[j], score)
-                if n_best < b_out or value > best_scores[n_best - 1]:
-                    pos = n_best if n_best < b_out else b_out - 1
-                    while pos > 0 and best_scores[pos - 1] < value:
-                        if pos < b_out:
-                            best_scores[pos] = best_scores[pos - 1]
-                            best_nodes[pos] = best_nodes[pos - 1]
-                        pos -= 1
-                    best_scores[pos] = value
-                    best_nodes[pos] = slot_target[s0 + j]
-                    if n_best < b_out:
-                        n_best += 1
+                n_best = _insert_sorted(best_scores, best_nodes, n_best, value,
+                                        slot_target[s0 + j])
         for j in range(b_out):
             out_nodes[d, j] = best_nodes[j]
             out_scores[d, j] = best_scores[j]

@@ -10,6 +10,7 @@ state as JSON-able metadata plus numpy arrays, so bundles never need pickle.
 
 from __future__ import annotations
 
+import os
 from typing import ClassVar
 
 import numpy as np
@@ -71,6 +72,20 @@ class BaseModel:
     def _check_fitted(self) -> None:
         if not self.is_fitted:
             raise NotFittedError(f"{type(self).__name__} is not fitted: call fit() first")
+
+    # -- threads (for models with an ``n_jobs`` parameter) ---------------------------------
+    def _check_n_jobs(self) -> None:
+        n_jobs = getattr(self, "n_jobs", None)
+        if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, int)
+                                   or n_jobs == 0):
+            raise InvalidParameterError("n_jobs", "None, a positive integer or -1", n_jobs)
+
+    def _n_threads(self) -> int:
+        """Threads to use: ``n_jobs``, or every core for ``None`` and negative values."""
+        n_jobs = getattr(self, "n_jobs", None)
+        if n_jobs is None or n_jobs < 0:
+            return os.cpu_count() or 1
+        return n_jobs
 
 
 def check_features(X, *, n_features: int | None = None) -> sp.csr_matrix:

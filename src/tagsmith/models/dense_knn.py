@@ -16,7 +16,6 @@ embedding the query text itself.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -91,14 +90,7 @@ class DenseKNNModel(BaseModel):
         if isinstance(self.power, bool) or not isinstance(self.power, (int, float)) \
                 or not 0 <= self.power < float("inf"):
             raise InvalidParameterError("power", "a finite number >= 0", self.power)
-        if self.n_jobs is not None and (isinstance(self.n_jobs, bool)
-                                        or not isinstance(self.n_jobs, int) or self.n_jobs == 0):
-            raise InvalidParameterError("n_jobs", "None, a positive integer or -1", self.n_jobs)
-
-    def _n_threads(self) -> int:
-        if self.n_jobs is None or self.n_jobs < 0:
-            return os.cpu_count() or 1
-        return self.n_jobs
+        self._check_n_jobs()
 
     def fit(self, X, Y, sample_weight=None) -> DenseKNNModel:
         """Index ``X`` (n_docs x dim, dense) with its targets ``Y`` (n_docs x n_labels)."""

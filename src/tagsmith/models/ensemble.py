@@ -172,9 +172,7 @@ class EnsembleModel(BaseModel):
                                           or not isinstance(self.k_member, int)
                                           or self.k_member < 1):
             raise InvalidParameterError("k_member", "an integer >= 1 or None", self.k_member)
-        if self.n_jobs is not None and (isinstance(self.n_jobs, bool)
-                                        or not isinstance(self.n_jobs, int) or self.n_jobs == 0):
-            raise InvalidParameterError("n_jobs", "None, a positive integer or -1", self.n_jobs)
+        self._check_n_jobs()
         return specs
 
     def _make_member(self, name: str, params: dict) -> BaseModel:

@@ -27,7 +27,6 @@ carry the signal (GoEmotions) exact search is about 3 points of P@1 better.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -128,14 +127,7 @@ class KNNModel(BaseModel):
         _check_int("max_features_per_doc", self.max_features_per_doc, minimum=1,
                    allow_none=True)
         _check_int("max_posting", self.max_posting, minimum=1, allow_none=True)
-        if self.n_jobs is not None and (isinstance(self.n_jobs, bool)
-                                        or not isinstance(self.n_jobs, int) or self.n_jobs == 0):
-            raise InvalidParameterError("n_jobs", "None, a positive integer or -1", self.n_jobs)
-
-    def _n_threads(self) -> int:
-        if self.n_jobs is None or self.n_jobs < 0:
-            return os.cpu_count() or 1
-        return self.n_jobs
+        self._check_n_jobs()
 
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X, Y, sample_weight=None) -> KNNModel:

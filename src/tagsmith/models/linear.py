@@ -14,7 +14,6 @@ which for the logistic loss is the cross-entropy with a soft label.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -97,13 +96,7 @@ class LinearOVR(BaseModel):
             raise InvalidParameterError("max_iter", "an integer >= 1", self.max_iter)
         if not (isinstance(self.prune_threshold, (int, float)) and self.prune_threshold >= 0):
             raise InvalidParameterError("prune_threshold", "a number >= 0", self.prune_threshold)
-        if self.n_jobs is not None and (not isinstance(self.n_jobs, int) or self.n_jobs == 0):
-            raise InvalidParameterError("n_jobs", "None, a positive integer or -1", self.n_jobs)
-
-    def _n_threads(self) -> int:
-        if self.n_jobs is None or self.n_jobs < 0:
-            return os.cpu_count() or 1
-        return self.n_jobs
+        self._check_n_jobs()
 
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X, Y, sample_weight=None) -> LinearOVR:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -155,14 +154,7 @@ class LabelTree(BaseModel):
                 raise InvalidParameterError(name, "a number >= 0", value)
         if self.max_rep_features is not None:
             positive_int("max_rep_features")
-        if self.n_jobs is not None and (isinstance(self.n_jobs, bool)
-                                        or not isinstance(self.n_jobs, int) or self.n_jobs == 0):
-            raise InvalidParameterError("n_jobs", "None, a positive integer or -1", self.n_jobs)
-
-    def _n_threads(self) -> int:
-        if self.n_jobs is None or self.n_jobs < 0:
-            return os.cpu_count() or 1
-        return self.n_jobs
+        self._check_n_jobs()
 
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X, Y, sample_weight=None, *, label_features=None) -> LabelTree:
