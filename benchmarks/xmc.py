@@ -668,6 +668,8 @@ def machine() -> str:
 def write_results_md(lines: list[dict], args, meta: dict, command: str,
                      path: Path = HERE / "RESULTS.md") -> None:
     title = f"## Extreme-scale engine (issue 3): {args.dataset}"
+    if args.results_tag:
+        title += f" ({args.results_tag})"
     rows = ["| system | P@1 | P@3 | P@5 | nDCG@5 | PSP@5 | train s | predict docs/s "
             "| peak RSS MB | runs |", "|---|---|---|---|---|---|---|---|---|---|"]
     for line in lines:
@@ -745,6 +747,9 @@ def main() -> None:
                         help="seconds per peer subprocess (default 3600)")
     parser.add_argument("--eval-split", choices=["test", "dev"], default="test",
                         help="split to evaluate on: dev for tuning, test (default) for figures")
+    parser.add_argument("--results-tag", default="",
+                        help="suffix of the RESULTS.md section title, so that runs of other "
+                        "systems or run counts get their own section")
     parser.add_argument("--results-md", action="store_true",
                         help="write the section of benchmarks/RESULTS.md (never for a slice)")
     args = parser.parse_args()
