@@ -69,6 +69,16 @@ def test_active_distill_validates(data):
     with pytest.raises(InvalidParameterError, match="budget"):
         active_distill(train.texts[:10], space, noisy_teacher(train.Y, 0), ActiveOptions(
             budget=20))
+    with pytest.raises(InvalidParameterError, match="mistakes_scope"):
+        active_distill(train.texts[:10], space, noisy_teacher(train.Y, 0), ActiveOptions(
+            budget=5, mistakes_scope="everywhere"))
+
+
+def test_batch_scope_adversary_runs(data):
+    space, train, _ = data
+    result = active_distill(train.texts, space, noisy_teacher(train.Y, 0.2), ActiveOptions(
+        budget=120, rounds=2, mistakes_scope="batch", featurizer_params=FAST_FEATURES))
+    assert result.rounds[1]["n_mistakes_assumed"] == pytest.approx(0.2 * 90, abs=0.1)
 
 
 def test_distill_reports_teacher_agreement_and_human_accuracy(data):
