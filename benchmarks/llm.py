@@ -22,10 +22,10 @@ API. Steps:
    documents chosen by
    ``robust``, ``uncertainty`` or ``random`` selection, in 4 rounds per budget; the
    teacher's reliability is estimated on 300 human-labelled dev documents.
-   ``robust`` is the selection game of METHODS.md section 2 with the adversary's ``k``
-   mistakes anywhere in the unlabelled pool; ``robust_batch_k`` the same game with
-   ``k`` = the mistakes expected in the batch sent (a less pessimistic adversary). The
-   student
+   ``robust`` is tagsmith's default robust selection: the game of METHODS.md section 2
+   with ``k`` = the mistakes expected in the batch sent; ``robust_pool_k`` the same game
+   with ``k`` = the mistakes expected in the whole unlabelled pool (METHODS' choice, a
+   far more pessimistic adversary). The student
    (logistic one-vs-rest on word TF-IDF) is scored by micro-F1 on the test split;
    medians over ``--seeds`` seeds.
 
@@ -249,7 +249,7 @@ def markdown(result: dict) -> str:
                   f"{result['zeroshot_search_seconds_per_1000']:.3f} |", ""]
     budgets = sorted(int(key.split("=")[1]) for key in result if key.startswith("budget="))
     if budgets:
-        names = [s for s in ("robust", "uncertainty", "random", "robust_batch_k")
+        names = [s for s in ("robust", "uncertainty", "random", "robust_pool_k")
                  if s in result[f"budget={budgets[0]}"]]
         lines += [f"| budget | {' | '.join(names)} | teacher wrong on chosen "
                   f"({' / '.join(names)}) |", "|---" * (len(names) + 2) + "|"]

@@ -6,8 +6,8 @@ import statistics
 import time
 
 #: name -> (selection strategy, where the adversary's mistakes fall)
-STRATEGIES = {"robust": ("robust", "pool"), "uncertainty": ("uncertainty", "pool"),
-              "random": ("random", "pool"), "robust_batch_k": ("robust", "batch")}
+STRATEGIES = {"robust": ("robust", "batch"), "uncertainty": ("uncertainty", "batch"),
+              "random": ("random", "batch"), "robust_pool_k": ("robust", "pool")}
 FEATURES = {"word_ngrams": [1, 2], "char_ngrams": None, "min_df": 2}
 
 
