@@ -118,6 +118,11 @@ class LLMError(TagsmithError):
     exit_code = 6
 
 
+class LLMConfigError(LLMError):
+    """The endpoint refuses every request alike (bad key, unknown model or path): no
+    point in going on with other documents."""
+
+
 class LLMOutputError(LLMError):
     """An LLM answer that does not follow the requested format (broken JSON, wrong
     shape). The labeling engine counts these rather than stopping a run."""

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from tagsmith.exceptions import InvalidParameterError, LLMError
+from tagsmith.exceptions import InvalidParameterError, LLMConfigError, LLMError
 from tagsmith.progress import progress_bar
 
 logger = logging.getLogger("tagsmith")
@@ -324,7 +324,10 @@ class OpenAIChatClient:
             hint = ""
             if status in (401, 403):
                 hint = f" (is the API key in ${self.api_key_env} right?)"
-            raise LLMError(f"{self.base_url}: HTTP {status}{hint}: {_snippet(raw)}")
+            elif status == 404:
+                hint = f" (is the base URL right, and does it serve model {self.model!r}?)"
+            error = LLMConfigError if status in (401, 403, 404) else LLMError
+            raise error(f"{self.base_url}: HTTP {status}{hint}: {_snippet(raw)}")
         return _parse_completion(raw)
 
 
@@ -381,20 +384,35 @@ def _parse_completion(raw: bytes) -> ChatResponse:
 
 def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_workers: int = 4,
                  show_progress: bool = False, desc: str = "LLM calls",
-                 ) -> list[ChatResponse | LLMError]:
+                 max_consecutive_failures: int = 10) -> list[ChatResponse | LLMError]:
     """Answer every request (in order) on ``n_workers`` threads.
 
     A request that fails for good gives its :class:`LLMError` in its slot instead of
-    stopping the others; Ctrl-C cancels what has not started. The progress bar shows
-    calls made, cache hits and the cost so far.
+    stopping the others. But the run stops with an :class:`LLMError` at once when the
+    endpoint refuses a request for a reason that applies to all
+    (:class:`~tagsmith.exceptions.LLMConfigError`: bad key, wrong URL or model), or after
+    ``max_consecutive_failures`` requests in a row failed for good (the endpoint is
+    down): answers received so far stay in the cache, so a rerun resumes. Ctrl-C cancels
+    what has not started. The progress bar shows calls made, cache hits and the cost.
     """
     results: list[ChatResponse | LLMError | None] = [None] * len(requests)
+    state = {"failures": 0}
+    lock = threading.Lock()
 
     def one(index: int) -> int:
         try:
             results[index] = client.complete(requests[index])
+            with lock:
+                state["failures"] = 0
+        except LLMConfigError:
+            raise
         except LLMError as exc:
             results[index] = exc
+            with lock:
+                state["failures"] += 1
+                if state["failures"] >= max_consecutive_failures:
+                    raise LLMError(f"{state['failures']} requests in a row failed; stopping "
+                                   f"(answers so far are cached). Last: {exc}") from exc
         return index
 
     if not requests:
