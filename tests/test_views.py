@@ -152,3 +152,26 @@ def test_train_a_tfidf_plus_embedding_ensemble_end_to_end(goemotions_small, tmp_
     np.testing.assert_allclose(again.scores, topk.scores[:50], rtol=1e-5)
     with pytest.raises(InvalidParameterError, match="kind"):
         TrainOptions(featurizer="views", featurizer_params={"x": {}}).validate()
+
+
+def test_auto_weights_favour_the_member_that_knows():
+    X, Y = make_problem(n_docs=600, seed=3)
+    noise = np.random.default_rng(0).normal(size=(600, 8)).astype(np.float32)
+    views = Views({"words": X, "noise": noise})
+    members = [["linear", {"n_jobs": 1}, "words"], ["dense_knn", {"n_neighbors": 5}, "noise"]]
+    model = EnsembleModel(members=members, weights="auto", tune_fraction=0.2,
+                          random_state=0).fit(views, Y)
+    assert model.weights_[0] >= 0.7 and model.tuning_["n_docs"] == 120
+    assert model.tuning_["n_tried"] == 9 * 4  # 0.1 weight grid x two powers per member
+    again = EnsembleModel.from_state(*model.to_state())
+    np.testing.assert_allclose(again.weights_, model.weights_)
+    np.testing.assert_allclose(again.powers_, model.powers_)
+    np.testing.assert_array_equal(again.predict_topk(views, 3).indices,
+                                  model.predict_topk(views, 3).indices)
+    fixed = EnsembleModel(members=members, weights="auto", powers=[1.0, 1.0],
+                          tune_fraction=0.2).fit(views, Y)
+    assert fixed.powers_.tolist() == [1.0, 1.0] and fixed.tuning_["n_tried"] == 9
+    with pytest.raises(InvalidParameterError, match="weights"):
+        EnsembleModel(members=members, weights="best").fit(views, Y)
+    with pytest.raises(InvalidParameterError, match="tune_fraction"):
+        EnsembleModel(members=members, weights="auto", tune_fraction=1.5).fit(views, Y)

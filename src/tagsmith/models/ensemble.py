@@ -37,6 +37,8 @@ DEFAULT_K_MEMBER = 50
 SHARED_PARAMS = ("n_jobs", "show_progress", "random_state")
 # documents per round of member predictions: bounds the candidate arrays' memory
 PREDICT_BATCH = 65_536
+#: with ``weights="auto"``: held-out documents for tuning, at least and at most
+MIN_TUNE_DOCS, MAX_TUNE_DOCS = 50, 20_000
 
 
 class EnsembleModel(BaseModel):
@@ -47,7 +49,11 @@ class EnsembleModel(BaseModel):
     ``[name, params, view]`` triples when the features are several
     :class:`~tagsmith.features.views.Views` (each member fits and scores on its own
     view); ``weights``, one positive number per member (``None`` = equal), normalised
-    to sum to 1; ``powers``, one exponent per member applied to its scores before
+    to sum to 1, or ``"auto"``: the members are first fitted without a seeded
+    ``tune_fraction`` of the documents (at most 20,000), the weights (on a 0.1 grid)
+    and, unless given, the powers (0.5 or 1 each) that give the best mean of P@1 and
+    nDCG@5 on those documents are kept, and the members are fitted again on all
+    documents; ``powers``, one exponent per member applied to its scores before
     weighting (``None`` = 1; below 1 spreads out scores that are products of path
     probabilities, such as a tree's, so they mix with a vote share); ``k_member``,
     how many labels each member proposes per document (``None`` = ``max(k, 50)``;
@@ -68,13 +74,15 @@ class EnsembleModel(BaseModel):
 
     name = "ensemble"
 
-    def __init__(self, *, members: Sequence | None = None, weights: Sequence[float] | None = None,
-                 powers: Sequence[float] | None = None, k_member: int | None = None,
-                 n_jobs: int | None = None, show_progress: bool | None = None,
-                 random_state: int | None = None):
+    def __init__(self, *, members: Sequence | None = None,
+                 weights: Sequence[float] | str | None = None,
+                 powers: Sequence[float] | None = None, tune_fraction: float = 0.05,
+                 k_member: int | None = None, n_jobs: int | None = None,
+                 show_progress: bool | None = None, random_state: int | None = None):
         self.members = members
         self.weights = weights
         self.powers = powers
+        self.tune_fraction = tune_fraction
         self.k_member = k_member
         self.n_jobs = n_jobs
         self.show_progress = show_progress
@@ -138,7 +146,7 @@ class EnsembleModel(BaseModel):
         return X
 
     def _normalized_weights(self, n_members: int) -> np.ndarray:
-        if self.weights is None:
+        if self.weights is None or self.weights == "auto":
             return np.full(n_members, 1.0 / n_members)
         try:
             weights = np.asarray(self.weights, dtype=np.float64)
@@ -173,6 +181,14 @@ class EnsembleModel(BaseModel):
                                           or self.k_member < 1):
             raise InvalidParameterError("k_member", "an integer >= 1 or None", self.k_member)
         self._check_n_jobs()
+        if isinstance(self.weights, str) and self.weights != "auto":
+            raise InvalidParameterError("weights", "a list of numbers, None or 'auto'",
+                                        self.weights)
+        if isinstance(self.tune_fraction, bool) or not isinstance(self.tune_fraction,
+                                                                  (int, float)) \
+                or not 0 < self.tune_fraction < 1:
+            raise InvalidParameterError("tune_fraction", "a number in (0, 1)",
+                                        self.tune_fraction)
         return specs
 
     def _make_member(self, name: str, params: dict) -> BaseModel:
@@ -213,6 +229,14 @@ class EnsembleModel(BaseModel):
         capabilities = self.capabilities
         Y = check_targets(Y, n_docs, soft_ok=SOFT_TARGETS in capabilities)
         weights = check_sample_weight(sample_weight, n_docs)
+        tuned = None
+        if self.weights == "auto":
+            tuned = self._tune(X, Y, weights, specs, views)
+        members = self._fit_members(X, Y, weights, specs, views)
+        self._set_members(members, None if isinstance(X, Views) else X.shape[1], tuned)
+        return self
+
+    def _fit_members(self, X, Y, weights, specs, views) -> list[BaseModel]:
         members = []
         for position, ((name, params), view) in enumerate(zip(specs, views, strict=True)):
             member = self._make_member(name, params)
@@ -225,13 +249,45 @@ class EnsembleModel(BaseModel):
                                    name)
                 member.fit(member_X, Y)
             members.append(member)
-        self._set_members(members, None if isinstance(X, Views) else X.shape[1])
-        return self
+        return members
 
-    def _set_members(self, members: list[BaseModel], n_features: int | None) -> None:
+    def _tune(self, X, Y, weights, specs, views) -> dict:
+        """Weights and powers chosen on held-out documents (see ``weights="auto"``)."""
+        from tagsmith.features.views import Views
+        from tagsmith.models._ensemble_tuning import tune_combination
+
+        n_docs = Y.shape[0]
+        n_hold = int(min(MAX_TUNE_DOCS, max(MIN_TUNE_DOCS, round(self.tune_fraction * n_docs))))
+        if n_hold >= n_docs // 2:
+            raise InvalidParameterError("weights", "'auto' only with at least "
+                                        f"{2 * MIN_TUNE_DOCS} training documents", n_docs)
+        order = np.random.default_rng(self.random_state or 0).permutation(n_docs)
+        hold, rest = np.sort(order[:n_hold]), np.sort(order[n_hold:])
+        rows_of = X.take if isinstance(X, Views) else X.__getitem__
+        members = self._fit_members(rows_of(rest), Y[rest],
+                                    None if weights is None else weights[rest], specs, views)
+        held_X = rows_of(hold)
+        k_member = DEFAULT_K_MEMBER if self.k_member is None else self.k_member
+        topks = [member.predict_topk(self._view_of(held_X, view, position), k_member)
+                 for position, (member, view) in enumerate(zip(members, views, strict=True))]
+        del members
+        result = tune_combination(topks, Y[hold],
+                                  powers=None if self.powers is None else self._powers(len(specs)))
+        logger.info("ensemble weights %s, powers %s: P@1 %.4f, nDCG@5 %.4f on %d held-out "
+                    "documents", result["weights"], result["powers"], result["p@1"],
+                    result["ndcg@5"], n_hold)
+        return result
+
+    def _set_members(self, members: list[BaseModel], n_features: int | None,
+                     tuned: dict | None = None) -> None:
         self.members_ = members
-        self.weights_ = self._normalized_weights(len(members))
-        self.powers_ = self._powers(len(members))
+        if tuned is not None:
+            self.weights_ = np.asarray(tuned["weights"], dtype=np.float64)
+            self.powers_ = np.asarray(tuned["powers"], dtype=np.float64)
+            self.tuning_ = tuned
+        else:
+            self.weights_ = self._normalized_weights(len(members))
+            self.powers_ = self._powers(len(members))
         self.views_ = self._member_views()
         self.n_features_ = n_features
         self.n_labels_ = members[0].n_labels_  # type: ignore[attr-defined]
@@ -331,6 +387,8 @@ class EnsembleModel(BaseModel):
             member_metas.append({"model": member.name, "state": member_meta})
             arrays.update({f"m{i}.{key}": value for key, value in member_arrays.items()})
         meta = {"params": self.get_params(), "members": member_metas,
+                "weights": self.weights_.tolist(), "powers": self.powers_.tolist(),
+                "tuning": getattr(self, "tuning_", None),
                 "n_features": self.n_features_, "n_labels": int(self.n_labels_)}
         return meta, arrays
 
@@ -348,7 +406,10 @@ class EnsembleModel(BaseModel):
                                                                       member_arrays))
         if not members:
             raise ValueError("ensemble state has no members")
-        model._set_members(members, meta["n_features"])
+        tuned = None
+        if model.weights == "auto":
+            tuned = meta.get("tuning") or {"weights": meta["weights"], "powers": meta["powers"]}
+        model._set_members(members, meta["n_features"], tuned)
         if model.n_labels_ != int(meta["n_labels"]):
             raise ValueError(f"members have {model.n_labels_} labels, expected {meta['n_labels']}")
         return model
