@@ -63,7 +63,6 @@ TAGSMITH_SYSTEMS: dict[str, tuple[str, dict]] = {
     "tagsmith-tree": ("tree", {"n_trees": 4}),
     "tagsmith-knn": ("knn", {}),
     # the tree forest on TF-IDF plus nearest neighbours on sentence embeddings of the
-    # raw texts (see SYSTEM_VIEWS)
     # raw texts (see SYSTEM_VIEWS); weights and score powers tuned inside fit on a
     # held-out 5% of the training documents
     "tagsmith-ensemble": ("ensemble", {"members": [["tree", {"n_trees": 4}, "tfidf"],
