@@ -17,7 +17,9 @@ that the label is true, learned on held-out documents the model never saw:
   scaling, Alexandari et al. 2020).
 
 ``shrinkage`` is the prior's strength in entries of average information: larger
-means rare labels lean more on their band.
+means rare labels lean more on their band. No probability is exactly 0 or 1: each
+label's are kept ``1 / (2 (n + shrinkage + 1))`` away from them (``n`` its held-out
+entries), the most certainty that many observations can support.
 
 **Labels outside a document's top-k** have no score. Each label gets a *tail
 probability* ``tail[l]``: the rate at which it was true in held-out documents whose
@@ -38,17 +40,16 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tagsmith.calibration._entries import Entries, collect_entries
-from tagsmith.calibration._isotonic import (
-    IsotonicKnots,
-    evaluate_isotonic,
-    fit_isotonic_groups,
-)
 from tagsmith.calibration.bands import FrequencyBands
 from tagsmith.exceptions import InvalidParameterError
+
+if TYPE_CHECKING:
+    from tagsmith.calibration._isotonic import IsotonicKnots
 from tagsmith.topk import TopK
 
 METHODS = ("platt", "isotonic", "temperature")
@@ -90,6 +91,7 @@ class Calibrator:
     knots: IsotonicKnots | None = None
     label_weight: np.ndarray | None = None
     band_weight: np.ndarray | None = None
+    margin: np.ndarray | None = None  # (n_labels,) distance kept from 0 and 1
 
     @property
     def n_labels(self) -> int:
@@ -101,6 +103,8 @@ class Calibrator:
         labels = np.asarray(labels, dtype=np.int64)
         z = _features(scores, self.transform)
         if self.method == "isotonic":
+            from tagsmith.calibration._isotonic import evaluate_isotonic  # numba, lazily
+
             assert self.knots is not None and self.label_weight is not None
             assert self.band_weight is not None
             band = self.bands.band_of[labels].astype(np.int64)
@@ -111,10 +115,14 @@ class Calibrator:
             wb = self.band_weight[band]
             pooled = np.where(np.isnan(pooled), overall, wb * pooled + (1 - wb) * overall)
             wl = self.label_weight[labels]
-            return np.where(np.isnan(own), pooled, wl * own + (1 - wl) * pooled)
-        assert self.label_params is not None
-        a, b = self.label_params[labels, 0], self.label_params[labels, 1]
-        return _sigmoid(a * z + b)
+            probs = np.where(np.isnan(own), pooled, wl * own + (1 - wl) * pooled)
+        else:
+            assert self.label_params is not None
+            probs = _sigmoid(self.label_params[labels, 0] * z + self.label_params[labels, 1])
+        if self.margin is not None:
+            margin = self.margin[labels]
+            probs = np.clip(probs, margin, 1.0 - margin)
+        return probs
 
     def apply(self, topk: TopK) -> TopK:
         """``topk`` with calibrated probabilities, re-sorted best first (padding kept)."""
@@ -138,6 +146,7 @@ class Calibrator:
         band_meta, band_arrays = self.bands.to_state()
         meta["bands"] = band_meta
         arrays = {"tail": self.tail.astype(np.float64),
+                  **({} if self.margin is None else {"margin": self.margin}),
                   "source_prior": self.source_prior.astype(np.float64),
                   **{f"bands_{key}": value for key, value in band_arrays.items()}}
         if self.label_params is not None:
@@ -157,13 +166,16 @@ class Calibrator:
             meta["bands"], {key[6:]: value for key, value in arrays.items()
                             if key.startswith("bands_")})
         isotonic = meta["method"] == "isotonic"
+        if isotonic:
+            from tagsmith.calibration._isotonic import IsotonicKnots
         out = cls(meta["method"], meta["transform"], bands, arrays["tail"],
                   arrays["source_prior"], int(meta["n_docs"]), int(meta["k"]),
                   float(meta["shrinkage"]),
                   label_params=None if isotonic else arrays["label_params"],
                   knots=IsotonicKnots.from_arrays(arrays, "knots") if isotonic else None,
                   label_weight=arrays["label_weight"] if isotonic else None,
-                  band_weight=arrays["band_weight"] if isotonic else None)
+                  band_weight=arrays["band_weight"] if isotonic else None,
+                  margin=arrays.get("margin"))
         if out.n_labels != int(meta["n_labels"]) or bands.n_labels != out.n_labels:
             raise ValueError("calibrator arrays do not match its label count")
         return out
@@ -203,9 +215,11 @@ def fit_calibrator(y_true, topk: TopK, *, method: str = "platt",
     else:
         fitted["label_params"] = _fit_platt(entries.label, z, y, bands, shrinkage,
                                             per_label=method == "platt")
+    listed = np.bincount(entries.label, minlength=entries.n_labels)
+    margin = 0.5 / (listed + shrinkage + 1.0)
     calibrator = Calibrator(method, transform, bands, np.zeros(entries.n_labels),
                             np.zeros(entries.n_labels), entries.n_docs, topk.k,
-                            float(shrinkage), **fitted)
+                            float(shrinkage), margin=margin, **fitted)
     calibrator.tail = _tail_rates(entries, bands, counts)
     probs = calibrator.probabilities(entries.label, entries.score)
     calibrator.source_prior = _mean_probability(entries, probs, calibrator.tail)
@@ -329,6 +343,8 @@ def _newton_logistic(group, z, y, n_groups: int, prior_mean: np.ndarray,
 
 # -- isotonic ------------------------------------------------------------------------------
 def _fit_isotonic(entries: Entries, z, y, bands: FrequencyBands, shrinkage: float) -> dict:
+    from tagsmith.calibration._isotonic import fit_isotonic_groups
+
     n_labels, n_bands = entries.n_labels, bands.n_bands
     label = entries.label
     band = bands.band_of.astype(np.int64)[label]

@@ -51,7 +51,7 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
 
 
 def _register_commands() -> None:
-    from tagsmith.cli import commands  # noqa: F401  (registers the subcommands)
+    from tagsmith.cli import commands, confidence  # noqa: F401  (registers the subcommands)
 
 
 def main(argv: list[str] | None = None) -> None:

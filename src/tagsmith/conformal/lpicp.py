@@ -77,7 +77,8 @@ class PowersetSets:
     label sets (a lower bound where ``capped``); ``credibility`` the p-value of ``Ŷ``
     (the smallest over bands); ``confidence`` one minus the second largest p-value;
     ``empty`` documents whose prediction set is empty (nothing is typical enough);
-    ``abstain`` those empty or with more than ``max_sets`` sets.
+    ``abstain`` those empty, with more than ``max_set_size`` possible labels or, if
+    given, more than ``max_sets`` label sets.
     """
 
     icp: PowersetICP
@@ -199,10 +200,14 @@ class PowersetICP:
     scores: np.ndarray
     n_labels: int
     band_of: np.ndarray | None = None
+    mean_true_labels: float = 1.0
 
     @property
     def n_groups(self) -> int:
         return int(self.indptr.size - 1)
+
+    def default_max_set_size(self) -> int:
+        return max(3, int(np.ceil(3 * self.mean_true_labels)))
 
     def group_of(self) -> np.ndarray:
         return (np.zeros(self.n_labels, np.int64) if self.band_of is None
@@ -237,12 +242,14 @@ class PowersetICP:
             out[:, g] = (at_least + 1) / (cal.size + 1)
         return out
 
-    def predict(self, topk: TopK, epsilon: float, *, max_sets: int | None = None,
-                count_cap: int = COUNT_CAP) -> PowersetSets:
+    def predict(self, topk: TopK, epsilon: float, *, max_set_size: int | None = None,
+                max_sets: int | None = None, count_cap: int = COUNT_CAP) -> PowersetSets:
         """Prediction sets at significance ``epsilon`` for calibrated ``topk`` (all labels).
 
-        ``max_sets`` (default: none) flags documents with more label sets as abstain;
-        documents with an empty prediction set are always flagged.
+        Documents are flagged abstain when their prediction set is empty (nothing is
+        typical enough), when more than ``max_set_size`` labels are possible (default:
+        3 x the calibration documents' mean number of labels, at least 3) or when
+        there are more than ``max_sets`` label sets (default: no limit).
         """
         if topk.n_labels != self.n_labels:
             raise InvalidParameterError("topk", f"probabilities over {self.n_labels} labels",
@@ -277,13 +284,17 @@ class PowersetICP:
         p_second = self.p_values(best_scores + cheapest)
         credibility = p_best.min(axis=1)
         confidence = 1.0 - p_second.max(axis=1)
-        abstain = empty | (n_sets > max_sets if max_sets is not None else False)
+        limit = self.default_max_set_size() if max_set_size is None else int(max_set_size)
+        abstain = empty | (possible.sum(axis=1) > limit)
+        if max_sets is not None:
+            abstain |= n_sets > max_sets
         return PowersetSets(self, o, predicted & ~empty[:, None], certain, possible, n_sets,
                             capped, credibility, confidence, empty, np.asarray(abstain, bool),
                             epsilon, budget)
 
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
-        meta = {"n_labels": self.n_labels, "per_band": self.band_of is not None}
+        meta = {"n_labels": self.n_labels, "per_band": self.band_of is not None,
+                "mean_true_labels": self.mean_true_labels}
         arrays = {"indptr": self.indptr.astype(np.int64), "scores": self.scores}
         if self.band_of is not None:
             arrays["band_of"] = self.band_of.astype(np.int16)
@@ -292,7 +303,8 @@ class PowersetICP:
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> PowersetICP:
         out = cls(arrays["indptr"].astype(np.int64), arrays["scores"].astype(np.float64),
-                  int(meta["n_labels"]), arrays["band_of"] if meta.get("per_band") else None)
+                  int(meta["n_labels"]), arrays["band_of"] if meta.get("per_band") else None,
+                  float(meta.get("mean_true_labels", 1.0)))
         if out.indptr[-1] != out.scores.size:
             raise ValueError("LP-ICP calibration arrays are inconsistent")
         return out
@@ -317,4 +329,6 @@ def fit_powerset_icp(y_true, topk: TopK, *, bands: FrequencyBands | None = None)
     scores = icp.nonconformity(dense_probabilities(topk), y.toarray())
     icp.scores = np.concatenate([np.sort(scores[:, g]) for g in range(n_groups)])
     icp.indptr = np.arange(n_groups + 1, dtype=np.int64) * scores.shape[0]
+    n_true = np.diff(y.indptr)
+    icp.mean_true_labels = float(n_true[n_true > 0].mean()) if (n_true > 0).any() else 1.0
     return icp
