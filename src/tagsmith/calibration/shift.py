@@ -162,7 +162,8 @@ def _check_prior(source_prior, n_labels: int) -> np.ndarray:
 def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "em",
                          source_y=None, source_topk: TopK | None = None,
                          max_iter: int = 1000, tol: float = 1e-7,
-                         min_positives: int = 20, min_gap: float = 0.1) -> LabelShift:
+                         min_positives: int = 20, min_gap: float = 0.1,
+                         prior_strength: float = 0.0) -> LabelShift:
     """Target label priors of the unlabelled documents in ``topk`` (calibrated probabilities).
 
     ``source_prior`` (``(n_labels,)``): priors the probabilities were calibrated under;
@@ -170,6 +171,9 @@ def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "
     top-k. ``"bbse"`` also needs labelled source documents: ``source_y`` and their
     calibrated ``source_topk``; labels with fewer than ``min_positives`` source
     positives or a gap ``E[p|y=1] - E[p|y=0]`` below ``min_gap`` use EM's estimate.
+    ``prior_strength`` (pseudo-documents at the source prior, default 0) regularises
+    EM toward no shift: worth setting when there are few documents per label.
+    ``max_iter`` counts EM steps.
     """
     if method not in METHODS:
         raise InvalidParameterError("method", f"one of {', '.join(METHODS)}", method)
@@ -185,8 +189,10 @@ def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "
     labels = topk.indices[valid].astype(np.int64)
     p = topk.scores[valid].astype(np.float64)
     absent = n_docs - np.bincount(labels, minlength=n_labels)
-    target, iterations, converged = _em(labels, p, absent, tail_arr, prior, n_docs, max_iter,
-                                        tol)
+    if prior_strength < 0:
+        raise InvalidParameterError("prior_strength", "a number >= 0", prior_strength)
+    target, iterations, converged = _EM(labels, p, absent, tail_arr, prior, n_docs,
+                                        float(prior_strength)).run(max_iter, tol)
     shift = LabelShift("em", prior, target, n_docs, iterations, converged)
     if method == "bbse":
         if source_y is None or source_topk is None:
@@ -201,25 +207,72 @@ def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "
     return shift
 
 
-def _em(labels, p, absent, tail, prior, n_docs, max_iter, tol):
-    """Saerens EM on per-label binary priors; returns (priors, iterations, converged)."""
-    n_labels = prior.size
-    source = np.clip(prior, _CLIP, 1 - _CLIP)
-    target = source.copy()
-    for iteration in range(1, max_iter + 1):
-        w1, w0 = target / source, (1.0 - target) / (1.0 - source)
-        num = w1[labels] * p
-        r = np.divide(num, num + w0[labels] * (1.0 - p), out=np.zeros_like(p),
-                      where=(num + w0[labels] * (1.0 - p)) > 0)
-        tail_num = w1 * tail
-        tail_den = tail_num + w0 * (1.0 - tail)
-        r_tail = np.divide(tail_num, tail_den, out=np.zeros(n_labels), where=tail_den > 0)
-        new = (np.bincount(labels, weights=r, minlength=n_labels) + absent * r_tail) / n_docs
-        moved = float(np.max(np.abs(new - target))) if n_labels else 0.0
-        target = new
-        if moved < tol:
-            return target, iteration, True
-    return target, max_iter, False
+class _EM:
+    """Saerens EM on per-label binary priors, with an optional Beta prior (MAP).
+
+    The labels' problems are independent, so each is accelerated by its own SQUAREM
+    extrapolation (Varadhan & Roland 2008), kept only where it raises that label's
+    likelihood: plain EM creeps toward tiny priors over thousands of iterations.
+    """
+
+    def __init__(self, labels, p, absent, tail, prior, n_docs, strength):
+        self.labels, self.p, self.absent, self.tail = labels, p, absent, tail
+        self.source = np.clip(prior, _CLIP, 1 - _CLIP)
+        self.n_docs, self.strength = n_docs, strength
+        self.n_labels = prior.size
+
+    def _ratios(self, target):
+        return target / self.source, (1.0 - target) / (1.0 - self.source)
+
+    def step(self, target: np.ndarray) -> np.ndarray:
+        w1, w0 = self._ratios(target)
+        num = w1[self.labels] * self.p
+        den = num + w0[self.labels] * (1.0 - self.p)
+        r = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+        tail_num = w1 * self.tail
+        tail_den = tail_num + w0 * (1.0 - self.tail)
+        r_tail = np.divide(tail_num, tail_den, out=np.zeros(self.n_labels), where=tail_den > 0)
+        summed = np.bincount(self.labels, weights=r, minlength=self.n_labels) \
+            + self.absent * r_tail
+        return (summed + self.strength * self.source) / (self.n_docs + self.strength)
+
+    def objective(self, target: np.ndarray) -> np.ndarray:
+        """Per-label log-likelihood (+ log Beta prior) of the target priors."""
+        w1, w0 = self._ratios(target)
+        mix = w1[self.labels] * self.p + w0[self.labels] * (1.0 - self.p)
+        tail_mix = w1 * self.tail + w0 * (1.0 - self.tail)
+        with np.errstate(divide="ignore"):
+            out = np.bincount(self.labels, weights=np.log(np.maximum(mix, 1e-300)),
+                              minlength=self.n_labels) \
+                + self.absent * np.log(np.maximum(tail_mix, 1e-300))
+            if self.strength:
+                t = np.clip(target, 1e-300, 1.0)
+                out += self.strength * (self.source * np.log(t)
+                                        + (1 - self.source) * np.log1p(-np.minimum(t, 1 - 1e-16)))
+        return out
+
+    def run(self, max_iter: int, tol: float) -> tuple[np.ndarray, int, bool]:
+        target = self.source.copy()
+        steps = 0
+        while steps < max_iter:
+            first = self.step(target)
+            second = self.step(first)
+            steps += 2
+            r = first - target
+            v = second - first - r
+            norm_v = np.abs(v)
+            alpha = np.where(norm_v > 0, -np.abs(r) / np.where(norm_v > 0, norm_v, 1.0), -1.0)
+            alpha = np.minimum(alpha, -1.0)
+            jump = np.clip(target - 2 * alpha * r + alpha * alpha * v, 0.0, 1.0)
+            candidate = self.step(jump)
+            steps += 1
+            keep = self.objective(candidate) >= self.objective(second)
+            new = np.where(keep, candidate, second)
+            moved = float(np.max(np.abs(new - target))) if self.n_labels else 0.0
+            target = new
+            if moved < tol:
+                return target, steps, True
+        return target, steps, False
 
 
 def _bbse(source_y, source_topk: TopK, tail, mean_target, min_positives, min_gap):
