@@ -204,3 +204,14 @@ def test_cli_calibrate_refuses_what_would_mislead(cli_bundle, goemotions_small, 
     assert run("eval", cli_bundle, goemotions_small["test"], "--alpha", "0.1").exit_code == 2
     assert run("calibrate", cli_bundle, "--data", goemotions_small["dev"], "--alpha",
                "1.5").exit_code == 2
+
+
+def test_calibrator_from_out_of_fold_scores_keeps_every_heldout_doc_for_sets(data):
+    options = TrainOptions(featurizer_params=FAST_FEATURES, model_params={"n_jobs": 1},
+                           dev_fraction=0.0, calibration_fraction=0.2, crossfit_folds=2,
+                           confidence=ConfidenceOptions(calibrator_source="crossfit"))
+    clf = train_classifier(data["train"].texts, data["train"].Y, data["space"], options=options)
+    calibration = clf.manifest["calibration"]
+    assert calibration["calibrator_source"] == "crossfit"
+    assert calibration["n_calibrator_docs"] == 2400 and calibration["n_conformal_docs"] == 600
+    assert calibration["calibrated"]["ece"] < calibration["raw"]["ece"] / 3
