@@ -25,6 +25,13 @@ Estimators of ``pi_t`` from *unlabelled* target documents:
 Labels outside a document's top-k take their tail probability (their adjusted
 tail is ``r`` of it), so the estimates cover every label without a dense matrix.
 
+Few documents cannot tell a rare label's prior: per-label maximum likelihood then
+drives many priors to 0 and inflates others, which hurts more than it helps (on
+yso-finna-en, 25k labels, EM on 33k unshifted test documents moved the estimated
+label distribution *away* from the truth and cost 9 points of micro-F1). So only
+labels with a soft count ``sum_n p_n`` of at least ``min_count`` in the target
+documents are re-estimated; the others keep their source prior (``frozen``).
+
 >>> rng = np.random.default_rng(0)
 >>> y = rng.random((4000, 2)) < [0.6, 0.2]     # target priors 0.6 and 0.2
 >>> x = rng.normal(np.where(y, 1.0, -1.0))     # x | y ~ N(+-1, 1): likelihood ratio e^(2x)
@@ -70,6 +77,7 @@ class LabelShift:
     iterations: int = 0
     converged: bool = True
     estimated_by_em: np.ndarray | None = None  # bbse: labels that fell back to EM
+    frozen: np.ndarray | None = None  # labels with too little evidence, kept at the source
 
     @property
     def n_labels(self) -> int:
@@ -123,6 +131,7 @@ class LabelShift:
         return {"method": self.method, "n_docs": self.n_docs,
                 "total_variation": round(self.total_variation(), 6),
                 "iterations": self.iterations, "converged": self.converged,
+                "n_labels_frozen": 0 if self.frozen is None else int(self.frozen.sum()),
                 "labels_per_doc_source": round(float(self.source_prior.sum()), 4),
                 "labels_per_doc_target": round(float(self.target_prior.sum()), 4),
                 "largest_changes": [
@@ -137,6 +146,8 @@ class LabelShift:
         arrays = {"source_prior": self.source_prior, "target_prior": self.target_prior}
         if self.estimated_by_em is not None:
             arrays["estimated_by_em"] = self.estimated_by_em.astype(bool)
+        if self.frozen is not None:
+            arrays["frozen"] = self.frozen.astype(bool)
         return meta, arrays
 
     @classmethod
@@ -144,7 +155,7 @@ class LabelShift:
         out = cls(str(meta["method"]), arrays["source_prior"].astype(np.float64),
                   arrays["target_prior"].astype(np.float64), int(meta["n_docs"]),
                   int(meta.get("iterations", 0)), bool(meta.get("converged", True)),
-                  arrays.get("estimated_by_em"))
+                  arrays.get("estimated_by_em"), arrays.get("frozen"))
         if out.target_prior.shape != out.source_prior.shape or out.n_labels != meta["n_labels"]:
             raise ValueError("label-shift priors do not match their metadata")
         return out
@@ -163,7 +174,7 @@ def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "
                          source_y=None, source_topk: TopK | None = None,
                          max_iter: int = 1000, tol: float = 1e-7,
                          min_positives: int = 20, min_gap: float = 0.1,
-                         prior_strength: float = 0.0) -> LabelShift:
+                         min_count: float = 50.0, prior_strength: float = 0.0) -> LabelShift:
     """Target label priors of the unlabelled documents in ``topk`` (calibrated probabilities).
 
     ``source_prior`` (``(n_labels,)``): priors the probabilities were calibrated under;
@@ -171,9 +182,10 @@ def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "
     top-k. ``"bbse"`` also needs labelled source documents: ``source_y`` and their
     calibrated ``source_topk``; labels with fewer than ``min_positives`` source
     positives or a gap ``E[p|y=1] - E[p|y=0]`` below ``min_gap`` use EM's estimate.
-    ``prior_strength`` (pseudo-documents at the source prior, default 0) regularises
-    EM toward no shift: worth setting when there are few documents per label.
-    ``max_iter`` counts EM steps.
+    Labels whose soft count in the target (sum of their probabilities) is below
+    ``min_count`` keep their source prior. ``prior_strength`` (pseudo-documents at the
+    source prior, default 0) also pulls EM toward no shift. ``max_iter`` counts EM
+    steps.
     """
     if method not in METHODS:
         raise InvalidParameterError("method", f"one of {', '.join(METHODS)}", method)
@@ -191,20 +203,21 @@ def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "
     absent = n_docs - np.bincount(labels, minlength=n_labels)
     if prior_strength < 0:
         raise InvalidParameterError("prior_strength", "a number >= 0", prior_strength)
+    if method == "bbse" and (source_y is None or source_topk is None):
+        raise InvalidParameterError("source_y", "labelled source documents for BBSE "
+                                    "(source_y and source_topk)", None)
     target, iterations, converged = _EM(labels, p, absent, tail_arr, prior, n_docs,
                                         float(prior_strength)).run(max_iter, tol)
-    shift = LabelShift("em", prior, target, n_docs, iterations, converged)
+    soft_count = np.bincount(labels, weights=p, minlength=n_labels) + absent * tail_arr
+    frozen = soft_count < min_count
+    fallback = None
     if method == "bbse":
-        if source_y is None or source_topk is None:
-            raise InvalidParameterError("source_y", "labelled source documents for BBSE "
-                                        "(source_y and source_topk)", None)
-        mean_target = (np.bincount(labels, weights=p, minlength=n_labels)
-                       + absent * tail_arr) / n_docs
-        estimate, usable = _bbse(source_y, source_topk, tail_arr, mean_target, min_positives,
-                                 min_gap)
-        shift = LabelShift("bbse", prior, np.where(usable, estimate, target), n_docs,
-                           iterations, converged, ~usable)
-    return shift
+        assert source_topk is not None
+        estimate, usable = _bbse(source_y, source_topk, tail_arr, soft_count / n_docs,
+                                 min_positives, min_gap)
+        target, fallback = np.where(usable, estimate, target), ~usable
+    return LabelShift(method, prior, np.where(frozen, prior, target), n_docs, iterations,
+                      converged, fallback, frozen)
 
 
 class _EM:

@@ -303,8 +303,9 @@ def evaluate_confidence(classifier, texts, Y, *, alphas=(0.05, 0.1, 0.2),
     shown = k if reliability_k is None else min(int(reliability_k), k)
     raw_report = reliability_report(Y, _unit_scores(raw.head(shown)))
     probs_shown = classifier.to_probabilities(raw.head(shown), adjust_shift=False)
-    cal_report = reliability_report(Y, probs_shown, bands=classifier.calibrator.bands,
-                                    tail=classifier.calibrator.tail)
+    cal_report = reliability_report(Y, probs_shown, bands=classifier.calibrator.bands)
+    # tail probabilities are for labels outside the calibration width k
+    cal_report.tail = reliability_report(Y, probs, tail=classifier.calibrator.tail).tail
     out: dict = {"k": shown, "raw": {"ece": round(raw_report.ece, 6),
                                      "brier": round(raw_report.brier, 6),
                                      "top1_ece": round(raw_report.top1_ece, 6)},
