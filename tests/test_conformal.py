@@ -242,3 +242,22 @@ def test_lpicp_needs_every_label():
     y = sp.csr_matrix(np.eye(5, dtype=bool))
     with pytest.raises(InvalidParameterError, match="small label spaces"):
         fit_powerset_icp(y, TopK.from_scores(np.random.default_rng(0).random((5, 5)), 3))
+
+
+def test_a_listed_label_is_judged_by_its_own_probability_not_its_tail():
+    probs = TopK(np.array([[0, 2], [1, 0]]), np.array([[0.9, 0.1], [0.8, 0.6]], np.float32), 3)
+    y = sp.csr_matrix(np.array([[1, 0, 0], [0, 1, 1]], dtype=bool))
+    tail = np.array([0.0, 0.0, 0.5])  # label 2 is likely whenever it is not listed
+    crc = fit_recall_control(y, probs, tail=tail)
+    assert crc.thresholds(0.99)[0] == np.float32(0.9)  # only the surest label survives
+    crc_sets = crc.predict(probs, 0.4)
+    t = crc_sets.thresholds[0]
+    assert t == 0.5  # the tail label enters where it is not listed, not where it is
+    expected = [{lab for lab, p in zip(row, score, strict=True) if p >= t}
+                | ({2} if tail[2] >= t and 2 not in row else set())
+                for row, score in zip(probs.indices.tolist(), probs.scores.tolist(), strict=True)]
+    dense = crc_sets.to_csr().toarray()
+    assert [set(np.flatnonzero(r)) for r in dense] == expected
+    assert [set(crc_sets.labels(i).tolist()) for i in range(2)] == expected
+    assert crc_sets.size.tolist() == [len(e) for e in expected]
+    assert expected == [{0}, {0, 1, 2}]

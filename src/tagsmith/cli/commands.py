@@ -240,7 +240,7 @@ def _print_confidence(report: dict) -> None:
         click.echo("  " + line)
     if "tail" in cal:
         tail = cal["tail"]
-        click.echo(f"  true labels outside the top {report['k']}: "
+        click.echo(f"  true labels outside the top {report['calibration_k']}: "
                    f"{tail['observed_positives_outside_topk']} "
                    f"(expected {tail['expected_positives_outside_topk']:.1f})")
     for alpha, methods in report["sets"].items():

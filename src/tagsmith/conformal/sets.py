@@ -85,12 +85,21 @@ class LabelSets:
                                 self.topk.indices[self.in_set],
                                 np.r_[0, np.cumsum(self.in_set.sum(axis=1))]),
                                shape=(n, n_labels))
-        if not self.tail_in.any():
+        tail = np.flatnonzero(self.tail_in)
+        if not tail.size:
             return listed
-        tail = sp.csr_matrix(np.broadcast_to(self.tail_in, (1, n_labels)))
-        everyone = sp.vstack([tail] * n, format="csr") if n else listed
-        out = (listed + everyone).astype(bool)
-        return sp.csr_matrix(out)
+        everyone = sp.csr_matrix((np.ones(n * tail.size, dtype=np.int8), np.tile(tail, n),
+                                  np.arange(n + 1) * tail.size), shape=(n, n_labels))
+        # a listed label is scored by its own probability, never by its tail one
+        valid = self.topk.valid
+        listed_tail = valid & self.tail_in[np.where(valid, self.topk.indices, 0)]
+        shadowed = sp.csr_matrix((np.ones(int(listed_tail.sum()), dtype=np.int8),
+                                  self.topk.indices[listed_tail],
+                                  np.r_[0, np.cumsum(listed_tail.sum(axis=1))]),
+                                 shape=(n, n_labels))
+        out = sp.csr_matrix(listed.astype(np.int8) + everyone - shadowed)
+        out.eliminate_zeros()
+        return sp.csr_matrix(out.astype(bool))
 
     def recall(self, y_true) -> np.ndarray:
         """Per document, the share of its true labels in its set (NaN without labels)."""

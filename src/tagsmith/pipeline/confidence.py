@@ -306,7 +306,7 @@ def evaluate_confidence(classifier, texts, Y, *, alphas=(0.05, 0.1, 0.2),
     cal_report = reliability_report(Y, probs_shown, bands=classifier.calibrator.bands)
     # tail probabilities are for labels outside the calibration width k
     cal_report.tail = reliability_report(Y, probs, tail=classifier.calibrator.tail).tail
-    out: dict = {"k": shown, "raw": {"ece": round(raw_report.ece, 6),
+    out: dict = {"k": shown, "calibration_k": k, "raw": {"ece": round(raw_report.ece, 6),
                                      "brier": round(raw_report.brier, 6),
                                      "top1_ece": round(raw_report.top1_ece, 6)},
                  "calibrated": cal_report.to_dict(), "sets": {}}

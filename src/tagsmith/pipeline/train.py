@@ -232,7 +232,8 @@ def _calibrate(classifier: TextClassifier, calibration, crossfit_Y, options: Tra
     source = (f"{options.calibration_fraction:g} of the training data set aside "
               f"(seed {options.seed})")
     heldout = HeldoutScores(topk, cal_Y, cal_rows, source)
-    confidence = options.confidence or ConfidenceOptions(seed=options.seed)
+    confidence = options.confidence or ConfidenceOptions(
+        seed=options.seed, beta=options.beta, min_support=options.min_support)
     calibrate_classifier(classifier, heldout, options=confidence, crossfit_Y=crossfit_Y)
 
 
