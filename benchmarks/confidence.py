@@ -159,6 +159,11 @@ def main() -> None:  # noqa: C901 - one linear script
                         choices=["isotonic", "platt", "temperature"])
     parser.add_argument("--shrinkage", type=float, default=30.0)
     parser.add_argument("--no-mapie", action="store_true")
+    parser.add_argument("--k", type=int, default=None,
+                        help="Candidates per document (default: every label up to 100, "
+                        "else 100).")
+    parser.add_argument("--model-param", action="append", default=[],
+                        help="KEY=VALUE (JSON) for the model, e.g. beam_width=30.")
     parser.add_argument("--max-train-docs", type=int, default=None,
                         help="Development only: train on a seeded sample of N documents.")
     args = parser.parse_args()
@@ -175,7 +180,11 @@ def main() -> None:  # noqa: C901 - one linear script
     from tagsmith.pipeline.crossfit import heldout_split
     from tagsmith.topk import TopK
 
-    settings = SETTINGS[args.dataset]
+    settings = dict(SETTINGS[args.dataset])
+    settings["params"] = {**settings["params"], **{
+        key: json.loads(value) for key, _, value in (p.partition("=") for p in args.model_param)}}
+    if args.k is not None:
+        settings["k"] = args.k
     work = args.work_dir / args.dataset
     work.mkdir(parents=True, exist_ok=True)
     log(f"reading {args.dataset} from {args.data_dir}")
