@@ -180,6 +180,15 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
 
     ``label_counts`` (training label frequencies) define the frequency bands.
     Returns ``(calibrator, thresholds, conformal, report)``.
+
+    >>> rng = np.random.default_rng(0)
+    >>> scores = rng.random((400, 3))
+    >>> heldout = HeldoutScores(TopK.from_scores(scores, 3),
+    ...                         sp.csr_matrix(rng.random((400, 3)) < scores ** 2),
+    ...                         np.arange(400), "demo")
+    >>> calibrator, thresholds, conformal, report = fit_confidence(heldout)
+    >>> report["n_calibrator_docs"], report["n_conformal_docs"], conformal.methods()
+    (200, 200, ['recall', 'mondrian', 'lpicp'])
     """
     options = options or ConfidenceOptions()
     options.validate()
