@@ -183,6 +183,9 @@ def test_cli_calibrate_eval_suggest_and_shift(cli_bundle, goemotions_small, tmp_
     tsv = run("suggest", cli_bundle, "--sets", "--alpha", "0.3", "--format", "tsv",
               "--set-method", "lpicp", input="Thank you so much!\n")
     assert tsv.exit_code == 0 and all(len(r.split("\t")) == 6 for r in tsv.output.splitlines())
+    unsure = run("suggest", cli_bundle, "--sets", "--min-confidence", "1", "--format", "json",
+                 input="Thank you so much!\nugh\n")
+    assert all(json.loads(line)["set"]["abstain"] for line in unsure.output.splitlines())
     shifted = run("shift", cli_bundle, goemotions_small["test"], "--json", "--save")
     assert shifted.exit_code == 0, shifted.output
     assert json.loads(shifted.output)["total_variation"] >= 0

@@ -146,8 +146,11 @@ def _batches(iterable, size: int):
               "within each frequency band; lpicp: the whole label set with prob. 1-alpha.")
 @click.option("--max-set-size", type=click.IntRange(min=1), default=None,
               help="With --sets: larger sets abstain (default: the bundle's).")
+@click.option("--min-confidence", type=click.FloatRange(0, 1), default=0.0,
+              help="With --sets: abstain when the best label's probability (LP-ICP: the best "
+              "label set's credibility) is below this.")
 def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set_method,
-            max_set_size):
+            max_set_size, min_confidence):
     """Suggest labels for documents in FILES (one per line; '-' or none: stdin).
 
     On a line, a TAB and whatever follows it are ignored, so a labelled TSV corpus
@@ -155,15 +158,17 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
     """
     from tagsmith.pipeline.classifier import TextClassifier
 
-    if not sets and (alpha is not None or max_set_size is not None):
-        raise InvalidParameterError("--alpha/--max-set-size", "used with --sets", "no --sets")
+    if not sets and (alpha is not None or max_set_size is not None or min_confidence):
+        raise InvalidParameterError("--alpha/--max-set-size/--min-confidence",
+                                    "used with --sets", "no --sets")
     classifier = TextClassifier.load(bundle)
     files = tuple(f for f in files if f != "-")
     for batch in _batches(_read_documents(files, whole_file), 512):
         texts = [text for _, text in batch]
         results = classifier.suggest(texts, k=k, threshold=threshold, lang=lang)
         label_sets = (classifier.suggest_sets(texts, alpha=alpha, method=set_method, lang=lang,
-                                              max_set_size=max_set_size)
+                                              max_set_size=max_set_size,
+                                              min_confidence=min_confidence)
                       if sets else [None] * len(batch))
         for (doc_id, _), suggestions, doc_set in zip(batch, results, label_sets, strict=True):
             if fmt == "json":

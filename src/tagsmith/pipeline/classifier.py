@@ -198,13 +198,14 @@ class TextClassifier:
 
     def suggest_sets(self, texts: Sequence[str], *, alpha: float | None = None,
                      method: str = "recall", lang: str = "en",
-                     max_set_size: int | None = None, max_members: int = 1000
-                     ) -> list[DocumentSet]:
+                     max_set_size: int | None = None, min_confidence: float = 0.0,
+                     max_members: int = 1000) -> list[DocumentSet]:
         """Each text's conformal label set (see :meth:`predict_sets`), members best first.
 
         At most ``max_members`` members are listed per document (``size`` is exact).
         """
-        sets = self.predict_sets(texts, alpha=alpha, method=method, max_set_size=max_set_size)
+        sets = self.predict_sets(texts, alpha=alpha, method=method, max_set_size=max_set_size,
+                                 min_confidence=min_confidence)
         tail = self.tail_probability(adjust_shift=False)
         out = []
         for i in range(len(sets)):

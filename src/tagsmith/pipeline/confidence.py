@@ -118,7 +118,10 @@ class ConformalModel:
             return self.mondrian.predict(probabilities, alpha, max_set_size=limit,
                                          min_confidence=min_confidence)
         if method == "lpicp" and self.lpicp is not None:
-            return self.lpicp.predict(probabilities, alpha, max_set_size=limit)
+            sets = self.lpicp.predict(probabilities, alpha, max_set_size=limit)
+            if min_confidence > 0:  # LP-ICP's own measure: the best label set's p-value
+                sets.abstain |= sets.credibility < min_confidence
+            return sets
         raise InvalidParameterError("method", f"one of {', '.join(self.methods())} "
                                     "(the ones this model was calibrated for)", method)
 
