@@ -159,6 +159,8 @@ def main() -> None:  # noqa: C901 - one linear script
                         choices=["isotonic", "platt", "temperature"])
     parser.add_argument("--shrinkage", type=float, default=30.0)
     parser.add_argument("--no-mapie", action="store_true")
+    parser.add_argument("--mapie-grid-step", type=float, default=0.01,
+                        help="Spacing of MAPIE's thresholds (its default grid: 0.01).")
     parser.add_argument("--k", type=int, default=None,
                         help="Candidates per document (default: every label up to 100, "
                         "else 100).")
@@ -301,7 +303,7 @@ def main() -> None:  # noqa: C901 - one linear script
     if small and not args.no_mapie:
         dense = pool_probs.to_csr().toarray()
         labelled = np.diff(Y_pool.indptr) > 0  # MAPIE requires a label on every document
-        grid = np.arange(0, 1, 0.01)  # MAPIE's default thresholds
+        grid = np.arange(0, 1, args.mapie_grid_step)  # 0.01: MAPIE's default thresholds
         log(f"MAPIE {MAPIE_PACKAGE} on the same probabilities and splits")
         mapie = run_mapie(work, dense[labelled], Y_pool.toarray()[labelled] > 0,
                           splits[:, labelled], grid)
@@ -389,6 +391,7 @@ def main() -> None:  # noqa: C901 - one linear script
                 "train_seconds": round(train_seconds, 2)})
     if mapie is not None:
         out["mapie_version"] = mapie["version"]
+        out["mapie_grid_step"] = args.mapie_grid_step
         out["mapie_seconds_per_split"] = round(float(np.median(mapie["seconds"])), 2)
     out["machine"] = f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}, " \
                      f"Python {platform.python_version()}"
