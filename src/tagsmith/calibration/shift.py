@@ -206,10 +206,13 @@ def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "
     if method == "bbse" and (source_y is None or source_topk is None):
         raise InvalidParameterError("source_y", "labelled source documents for BBSE "
                                     "(source_y and source_topk)", None)
-    target, iterations, converged = _EM(labels, p, absent, tail_arr, prior, n_docs,
-                                        float(prior_strength)).run(max_iter, tol)
     soft_count = np.bincount(labels, weights=p, minlength=n_labels) + absent * tail_arr
     frozen = soft_count < min_count
+    # the labels are independent problems: EM only reads the entries of the others
+    active = ~frozen[labels]
+    target, iterations, converged = _EM(labels[active], p[active], absent, tail_arr, prior,
+                                        n_docs, float(prior_strength), ~frozen
+                                        ).run(max_iter, tol)
     fallback = None
     if method == "bbse":
         assert source_topk is not None
@@ -228,8 +231,9 @@ class _EM:
     likelihood: plain EM creeps toward tiny priors over thousands of iterations.
     """
 
-    def __init__(self, labels, p, absent, tail, prior, n_docs, strength):
+    def __init__(self, labels, p, absent, tail, prior, n_docs, strength, watched):
         self.labels, self.p, self.absent, self.tail = labels, p, absent, tail
+        self.watched = watched  # labels whose convergence counts
         self.source = np.clip(prior, _CLIP, 1 - _CLIP)
         self.n_docs, self.strength = n_docs, strength
         self.n_labels = prior.size
@@ -281,7 +285,7 @@ class _EM:
             steps += 1
             keep = self.objective(candidate) >= self.objective(second)
             new = np.where(keep, candidate, second)
-            moved = float(np.max(np.abs(new - target))) if self.n_labels else 0.0
+            moved = float(np.max(np.abs(new - target)[self.watched], initial=0.0))
             target = new
             if moved < tol:
                 return target, steps, True
