@@ -29,3 +29,32 @@ def goemotions_small(tmp_path_factory):
 
 #: word features only, so tests train in about a second
 FAST_FEATURES = {"char_ngrams": None, "min_df": 1}
+
+
+def simulate_scores(n_docs: int, n_labels: int, *, seed: int, priors=None,
+                    separation: float = 2.0, distort: bool = True):
+    """Multi-label data whose true probabilities are known.
+
+    Each label is true with its prior; a document's evidence for label ``l`` is
+    ``x ~ N(+-separation/2, 1)``, so the exact posterior is ``sigmoid(logit(prior) +
+    separation * x)``. Raw scores distort that posterior per label (a different slope
+    and bias on the logit scale), as an uncalibrated model would.
+    Returns ``(Y csr bool, true probabilities, raw scores)``, dense ``n x L`` floats.
+    """
+    import numpy as np
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(seed)
+    if priors is None:
+        priors = np.geomspace(0.3, 0.01, n_labels)
+    priors = np.asarray(priors, dtype=np.float64)
+    y = rng.random((n_docs, n_labels)) < priors
+    x = rng.normal(np.where(y, separation / 2, -separation / 2), 1.0)
+    logit = np.log(priors / (1 - priors)) + separation * x
+    true_p = 1 / (1 + np.exp(-logit))
+    if not distort:
+        return sp.csr_matrix(y), true_p, true_p.astype(np.float32)
+    slope = np.random.default_rng(seed + 1).uniform(0.4, 2.0, n_labels)
+    bias = np.random.default_rng(seed + 2).uniform(-2.0, 1.5, n_labels)
+    raw = 1 / (1 + np.exp(-(slope * logit + bias)))
+    return sp.csr_matrix(y), true_p, raw.astype(np.float32)

@@ -87,3 +87,49 @@ def test_explicit_zeros_in_y_true_are_not_labels():
     a = tune_thresholds(sp.csr_matrix(y), topk, min_support=1)
     b = tune_thresholds(with_zeros, topk, min_support=1)
     np.testing.assert_array_equal(a.per_label, b.per_label)
+
+
+def test_rare_labels_back_off_to_their_band_first():
+    from tagsmith.calibration.bands import FrequencyBands
+    from tagsmith.calibration.thresholds import FROM_BAND, FROM_GLOBAL, FROM_LABEL
+
+    rng = np.random.default_rng(3)
+    n = 400
+    y = np.zeros((n, 4), dtype=bool)
+    y[:, 0] = rng.random(n) < 0.5           # frequent, own threshold
+    y[:, 1] = rng.random(n) < 0.5           # frequent, own threshold
+    y[:3, 2] = True                         # rare, shares a band with label 3
+    y[:3, 3] = True
+    scores = rng.random((n, 4)).astype(np.float32)
+    scores[:, 0] = np.where(y[:, 0], 0.2 + 0.1 * scores[:, 0], 0.1 * scores[:, 0])
+    scores[:, 1] = np.where(y[:, 1], 0.9 + 0.1 * scores[:, 1], 0.6 * scores[:, 1])
+    scores[:, 2:] = np.where(y[:, 2:], 0.7 + 0.3 * scores[:, 2:], 0.5 * scores[:, 2:])
+    bands = FrequencyBands(np.array([1, 1, 0, 0]), np.array([0, 50, 10**9]))
+    result = tune_thresholds(sp.csr_matrix(y), TopK.from_scores(scores, 4), min_support=5,
+                             bands=bands, tune_min_labels=False)
+    assert result.source.tolist() == [FROM_LABEL, FROM_LABEL, FROM_BAND, FROM_BAND]
+    assert 0.5 <= result.per_label[2] <= 0.7  # the band's cut separates its six positives
+    assert result.summary()["n_band_labels"] == 2
+    # without enough positives in the band either: the global threshold
+    lone = FrequencyBands(np.array([1, 1, 0, 2]), np.array([0, 2, 50, 10**9]))
+    y[:, 2] = False
+    y[:3, 2] = True
+    y[3:, 3] = False
+    result = tune_thresholds(sp.csr_matrix(y), TopK.from_scores(scores, 4), min_support=5,
+                             bands=lone, tune_min_labels=False)
+    assert result.source[2] == FROM_GLOBAL
+
+
+def test_set_size_limit_is_kept_and_stored():
+    rng = np.random.default_rng(4)
+    scores = rng.random((60, 6)).astype(np.float32)
+    y = sp.csr_matrix(rng.random((60, 6)) < 0.6)
+    topk = TopK.from_scores(scores, 6)
+    result = tune_thresholds(y, topk, min_support=1, max_labels=2)
+    assert result.label_sets(topk).sum(axis=1).max() <= 2
+    meta, arrays = result.to_state()
+    again = type(result).from_state(meta, arrays)
+    assert again.max_labels == 2 and np.array_equal(again.source, result.source)
+    old_meta = {k: v for k, v in meta.items() if k != "max_labels"}
+    old = type(result).from_state(old_meta, {k: v for k, v in arrays.items() if k != "source"})
+    assert old.max_labels is None and old.source is not None  # bundles from before still load

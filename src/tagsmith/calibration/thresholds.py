@@ -1,10 +1,13 @@
 """Decision thresholds tuned on held-out data, from sparse top-k scores.
 
 A global threshold maximises micro F-beta; per-label thresholds maximise each
-label's F-beta, and labels with too few held-out positives back off to the global
-one. Everything is computed from the (document, label, score) entries of a
-:class:`~tagsmith.topk.TopK`, sorted once, so the cost is ``O(n k log(n k))`` at any
-label-space size. Positives outside the top-k count as misses at every threshold.
+label's F-beta. Labels with too few held-out positives back off to their frequency
+band's threshold (micro F-beta over the band's labels, when ``bands`` are given and
+the band has enough positives) or else to the global one. An optional ``max_labels``
+caps the set size. Everything is computed from the (document, label, score) entries
+of a :class:`~tagsmith.topk.TopK`, sorted once, so the cost is ``O(n k log(n k))``
+at any label-space size. Positives outside the top-k count as misses at every
+threshold.
 """
 
 from __future__ import annotations
@@ -14,29 +17,61 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith.calibration.bands import FrequencyBands
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.metrics import as_label_matrix, f1_micro, topk_hits
 from tagsmith.topk import TopK
 
+#: where a label's threshold came from (:attr:`Thresholds.source`)
+FROM_GLOBAL, FROM_BAND, FROM_LABEL = 0, 1, 2
+
 
 @dataclass
 class Thresholds:
-    """Per-label thresholds (shape ``(n_labels,)``) and how each was chosen."""
+    """Per-label thresholds (shape ``(n_labels,)``) and how each was chosen.
+
+    ``source`` (int8, ``(n_labels,)``) says where each came from: ``FROM_LABEL``,
+    ``FROM_BAND`` or ``FROM_GLOBAL``; ``max_labels`` caps the set size (None: no cap).
+    """
 
     per_label: np.ndarray
     global_threshold: float
     tuned_mask: np.ndarray  # True where the label's own threshold is used
     min_labels: int = 0
+    max_labels: int | None = None
+    source: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.source is None:
+            self.source = np.where(self.tuned_mask, FROM_LABEL, FROM_GLOBAL).astype(np.int8)
+
+    def label_sets(self, topk: TopK):
+        """Boolean sparse label sets of ``topk`` under these thresholds."""
+        return topk.label_sets(self.per_label, min_labels=self.min_labels,
+                               max_labels=self.max_labels)
+
+    def summary(self) -> dict:
+        assert self.source is not None
+        return {"global": float(self.global_threshold), "min_labels": self.min_labels,
+                "max_labels": self.max_labels,
+                "n_tuned_labels": int(np.count_nonzero(self.source == FROM_LABEL)),
+                "n_band_labels": int(np.count_nonzero(self.source == FROM_BAND))}
 
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
-        meta = {"global_threshold": float(self.global_threshold), "min_labels": self.min_labels}
+        assert self.source is not None
+        meta = {"global_threshold": float(self.global_threshold), "min_labels": self.min_labels,
+                "max_labels": self.max_labels}
         return meta, {"per_label": self.per_label.astype(np.float32),
-                      "tuned_mask": self.tuned_mask.astype(bool)}
+                      "tuned_mask": self.tuned_mask.astype(bool),
+                      "source": self.source.astype(np.int8)}
 
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> Thresholds:
+        max_labels = meta.get("max_labels")
         return cls(arrays["per_label"].astype(np.float32), float(meta["global_threshold"]),
-                   arrays["tuned_mask"].astype(bool), int(meta.get("min_labels", 0)))
+                   arrays["tuned_mask"].astype(bool), int(meta.get("min_labels", 0)),
+                   None if max_labels is None else int(max_labels),
+                   arrays["source"].astype(np.int8) if "source" in arrays else None)
 
     @classmethod
     def constant(cls, n_labels: int, value: float = 0.5) -> Thresholds:
@@ -82,13 +117,17 @@ def best_global_threshold(y_true, topk: TopK, *, beta: float = 1.0,
 
 
 def tune_thresholds(y_true, topk: TopK, *, beta: float = 1.0, min_support: int = 5,
-                    tune_min_labels: bool = True) -> Thresholds:
-    """Per-label F-beta thresholds with back-off to the global threshold.
+                    tune_min_labels: bool = True, bands: FrequencyBands | None = None,
+                    max_labels: int | None = None) -> Thresholds:
+    """Per-label F-beta thresholds with back-off to the band or global threshold.
 
     ``y_true``: sparse (n_docs x n_labels) held-out labels; ``topk``: the model's
     scores on the same documents. Labels with fewer than ``min_support`` held-out
-    positives use the global threshold. With ``tune_min_labels``, also decides
-    whether always giving each document its best label raises micro F1.
+    positives use their band's threshold when ``bands`` are given and the band has
+    at least ``min_support`` positives, else the global threshold. With
+    ``tune_min_labels``, also decides whether always giving each document its best
+    label raises micro F1. ``max_labels`` caps every set (applied while tuning, so
+    the thresholds suit the cap).
 
     >>> topk = TopK.from_scores(np.array([[0.9, 0.2], [0.6, 0.7], [0.1, 0.8]]), k=2)
     >>> y = sp.csr_matrix(np.array([[1, 0], [1, 1], [0, 1]]))
@@ -97,6 +136,10 @@ def tune_thresholds(y_true, topk: TopK, *, beta: float = 1.0, min_support: int =
     """
     if beta <= 0:
         raise InvalidParameterError("beta", "a number > 0", beta)
+    if max_labels is not None and (isinstance(max_labels, bool) or max_labels < 1):
+        raise InvalidParameterError("max_labels", "None or an integer >= 1", max_labels)
+    if max_labels is not None:
+        topk = topk.head(max_labels)
     y_true = sp.csr_matrix(y_true)
     if y_true.shape != (len(topk), topk.n_labels):
         raise InvalidParameterError("y_true", f"shape {(len(topk), topk.n_labels)}",
@@ -105,20 +148,39 @@ def tune_thresholds(y_true, topk: TopK, *, beta: float = 1.0, min_support: int =
     global_thr = best_global_threshold(y_true, topk, beta=beta, hits=hits)
     per_label = np.full(topk.n_labels, global_thr, dtype=np.float32)
     support = np.bincount(as_label_matrix(y_true).indices, minlength=topk.n_labels)
-    own = _per_label_best(topk, hits, support, beta)
+    source = np.full(topk.n_labels, FROM_GLOBAL, dtype=np.int8)
+    valid = topk.valid
+    if bands is not None:
+        if bands.n_labels != topk.n_labels:
+            raise InvalidParameterError("bands", f"bands over {topk.n_labels} labels",
+                                        f"{bands.n_labels} labels")
+        band_of = bands.band_of.astype(np.int64)
+        band_support = np.bincount(band_of, weights=support, minlength=bands.n_bands)
+        band_best = _grouped_best(band_of[topk.indices[valid]], topk.scores[valid],
+                                  hits[valid], band_support, bands.n_bands, beta)
+        usable = (band_support >= min_support) & ~np.isnan(band_best)
+        from_band = usable[band_of]
+        per_label[from_band] = band_best[band_of[from_band]]
+        source[from_band] = FROM_BAND
+    own = _grouped_best(topk.indices[valid], topk.scores[valid], hits[valid], support,
+                        topk.n_labels, beta)
     tuned = (support >= min_support) & ~np.isnan(own)
     per_label[tuned] = own[tuned]
-    result = Thresholds(per_label, global_thr, tuned)
+    source[tuned] = FROM_LABEL
+    result = Thresholds(per_label, global_thr, tuned, max_labels=max_labels, source=source)
     if tune_min_labels:
         result.min_labels = _best_min_labels(y_true, topk, per_label)
     return result
 
 
-def _per_label_best(topk: TopK, hits: np.ndarray, support: np.ndarray,
-                    beta: float) -> np.ndarray:
-    valid = topk.valid
-    labels, scores, is_hit = topk.indices[valid], topk.scores[valid], hits[valid]
-    out = np.full(topk.n_labels, np.nan, dtype=np.float32)
+def _grouped_best(labels: np.ndarray, scores: np.ndarray, is_hit: np.ndarray,
+                  support: np.ndarray, n_groups: int, beta: float) -> np.ndarray:
+    """Best F-beta cut per group id of the entries (NaN where the group has no hit).
+
+    ``labels`` are the entries' group ids (a label, or its band), ``support`` the
+    positives of each group (those outside the top-k included).
+    """
+    out = np.full(n_groups, np.nan, dtype=np.float32)
     if labels.size == 0:
         return out
     order = np.lexsort((-scores, labels))

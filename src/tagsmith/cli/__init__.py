@@ -51,7 +51,11 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
 
 
 def _register_commands() -> None:
-    from tagsmith.cli import commands, llm_commands  # noqa: F401  (registers the subcommands)
+    from tagsmith.cli import (  # noqa: F401  (registers the subcommands)
+        commands,
+        confidence,
+        llm_commands,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -53,10 +53,17 @@ def _parse_params(pairs: tuple[str, ...], option: str) -> dict:
 @click.option("--crossfit-folds", type=int, default=0, show_default=True,
               help="Also store out-of-fold scores of the training documents from N folds "
               "(N >= 2; for calibration and label audits); 0 for none.")
+@click.option("--calibration-fraction", type=float, default=0.0, show_default=True,
+              help="Set this share of CORPUS aside (never trained on) and calibrate on it: "
+              "probabilities, thresholds on them, conformal sets (see tagsmith calibrate).")
+@click.option("--calibration-method", type=click.Choice(["isotonic", "platt", "temperature"]),
+              default="isotonic", show_default=True, help="With --calibration-fraction.")
 @click.pass_obj
 def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param, featurizer,
-          feature_param, on_error, unknown_labels, seed, crossfit_folds):
+          feature_param, on_error, unknown_labels, seed, crossfit_folds, calibration_fraction,
+          calibration_method):
     """Train a model on CORPUS (.tsv, .csv, .jsonl, optionally .gz) into a bundle."""
+    from tagsmith.pipeline.confidence import ConfidenceOptions
     from tagsmith.pipeline.io import read_labelled, resolve_label_space
     from tagsmith.pipeline.train import TrainOptions, train_classifier
 
@@ -64,7 +71,9 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
                            featurizer=featurizer,
                            featurizer_params=_parse_params(feature_param, "--feature-param"),
                            dev_fraction=dev_fraction, refit=not no_refit, seed=seed,
-                           crossfit_folds=crossfit_folds, show_progress=not obj["quiet"])
+                           crossfit_folds=crossfit_folds, show_progress=not obj["quiet"],
+                           calibration_fraction=calibration_fraction,
+                           confidence=ConfidenceOptions(method=calibration_method, seed=seed))
     options.validate()  # fail on a mistyped parameter before reading any data
     paths = [corpus] + ([dev] if dev and not vocab else [])
     label_space = resolve_label_space(paths, vocab, on_error=on_error)
@@ -83,6 +92,12 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
         click.echo(f"held-out ({heldout['source']}, {heldout['n_docs']} docs): "
                    f"P@1 {m['p@1']:.4f}  nDCG@5 {m['ndcg@5']:.4f}  "
                    f"micro-F1 {m['micro_f1']:.4f}  macro-F1 {m['macro_f1']:.4f}")
+    calibration = classifier.manifest.get("calibration")
+    if calibration:
+        click.echo(f"calibrated ({calibration['method']}) on "
+                   f"{calibration['n_calibrator_docs']} set-aside documents, conformal sets on "
+                   f"{calibration['n_conformal_docs']}: ECE {calibration['raw']['ece']:.4f} -> "
+                   f"{calibration['calibrated']['ece']:.4f}")
 
 
 def _text_column(line: str) -> str:
@@ -126,22 +141,51 @@ def _batches(iterable, size: int):
               show_default=True)
 @click.option("--whole-file", is_flag=True, help="Each FILE is one document (not one per line).")
 @click.option("--lang", default="en", show_default=True, help="Language of label names.")
-def suggest(bundle, files, k, threshold, fmt, whole_file, lang):
+@click.option("--sets", is_flag=True, help="Conformal label sets with a guarantee, their size "
+              "and an abstain flag (a calibrated bundle).")
+@click.option("--alpha", type=float, default=None,
+              help="With --sets: allowed miss rate (default: the bundle's, usually 0.1).")
+@click.option("--set-method", type=click.Choice(["recall", "mondrian", "lpicp"]),
+              default="recall", show_default=True,
+              help="recall: >= 1-alpha of a document's labels on average; mondrian: the same "
+              "within each frequency band; lpicp: the whole label set with prob. 1-alpha.")
+@click.option("--max-set-size", type=click.IntRange(min=1), default=None,
+              help="With --sets: larger sets abstain (default: the bundle's).")
+@click.option("--min-confidence", type=click.FloatRange(0, 1), default=0.0,
+              help="With --sets: abstain when the best label's probability (LP-ICP: the best "
+              "label set's credibility) is below this.")
+def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set_method,
+            max_set_size, min_confidence):
     """Suggest labels for documents in FILES (one per line; '-' or none: stdin).
 
     On a line, a TAB and whatever follows it are ignored, so a labelled TSV corpus
-    can be given as it is.
+    can be given as it is. A calibrated bundle's scores are probabilities.
     """
     from tagsmith.pipeline.classifier import TextClassifier
 
+    if not sets and (alpha is not None or max_set_size is not None or min_confidence):
+        raise InvalidParameterError("--alpha/--max-set-size/--min-confidence",
+                                    "used with --sets", "no --sets")
     classifier = TextClassifier.load(bundle)
     files = tuple(f for f in files if f != "-")
     for batch in _batches(_read_documents(files, whole_file), 512):
-        results = classifier.suggest([text for _, text in batch], k=k, threshold=threshold,
-                                     lang=lang)
-        for (doc_id, _), suggestions in zip(batch, results, strict=True):
+        texts = [text for _, text in batch]
+        results = classifier.suggest(texts, k=k, threshold=threshold, lang=lang)
+        label_sets = (classifier.suggest_sets(texts, alpha=alpha, method=set_method, lang=lang,
+                                              max_set_size=max_set_size,
+                                              min_confidence=min_confidence)
+                      if sets else [None] * len(batch))
+        for (doc_id, _), suggestions, doc_set in zip(batch, results, label_sets, strict=True):
             if fmt == "json":
-                print_json({"doc": doc_id, "suggestions": [s.to_dict() for s in suggestions]})
+                line = {"doc": doc_id, "suggestions": [s.to_dict() for s in suggestions]}
+                if doc_set is not None:
+                    line["set"] = doc_set.to_dict()
+                print_json(line)
+            elif doc_set is not None:
+                flag = "abstain" if doc_set.abstain else "ok"
+                for s in doc_set.labels:
+                    click.echo(f"{doc_id}\t<{s.uri}>\t{s.label}\t{s.score:.6f}\t"
+                               f"{doc_set.size}\t{flag}")
             else:
                 for s in suggestions:
                     click.echo(f"{doc_id}\t<{s.uri}>\t{s.label}\t{s.score:.6f}")
@@ -155,23 +199,74 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang):
               help="One global threshold for the set metrics; default: the tuned thresholds.")
 @click.option("--on-error", type=ERROR_POLICY, default="fail", show_default=True)
 @click.option("--unknown-labels", type=ERROR_POLICY, default="fail", show_default=True)
-def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels):
+@click.option("--calibration", is_flag=True, help="Also report reliability (ECE, Brier, per "
+              "band; raw vs calibrated) and conformal sets (a calibrated bundle).")
+@click.option("--alpha", "alphas", type=float, multiple=True,
+              help="With --calibration: miss rates for the sets (default 0.05, 0.1, 0.2).")
+@click.option("--reliability-k", type=click.IntRange(min=1), default=None,
+              help="With --calibration: reliability over each document's top K (default: "
+              "the calibration width).")
+@click.option("--reliability-png", help="With --calibration: write a reliability diagram.")
+def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calibration, alphas,
+             reliability_k, reliability_png):
     """Evaluate BUNDLE on the labelled CORPUS."""
     from tagsmith.pipeline.classifier import TextClassifier
     from tagsmith.pipeline.evaluate import evaluate_classifier
     from tagsmith.pipeline.io import read_labelled
 
+    if not calibration and (alphas or reliability_k or reliability_png):
+        raise InvalidParameterError("--alpha/--reliability-*", "used with --calibration",
+                                    "no --calibration")
     classifier = TextClassifier.load(bundle)
     data = read_labelled(corpus, classifier.label_space, on_error=on_error,
                          unknown_labels=unknown_labels)
     metrics = evaluate_classifier(classifier, data.texts, data.Y, threshold=threshold)
+    report = None
+    if calibration:
+        from tagsmith.pipeline.confidence import evaluate_confidence
+
+        report = evaluate_confidence(classifier, data.texts, data.Y,
+                                     alphas=alphas or (0.05, 0.1, 0.2),
+                                     reliability_k=reliability_k, png=reliability_png)
     if as_json:
-        print_json(metrics)
+        print_json(metrics if report is None else {**metrics, "calibration": report})
         return
     width = max(len(key) for key in metrics)
     for key, value in metrics.items():
         shown = f"{value:.4f}" if isinstance(value, float) else str(value)
         click.echo(f"{key:<{width}}  {shown}")
+    if report is not None:
+        _print_confidence(report)
+
+
+def _print_confidence(report: dict) -> None:
+    from tagsmith.cli.confidence import _band_table
+
+    raw, cal = report["raw"], report["calibrated"]
+    click.echo(f"\nreliability over each document's top {report['k']}:")
+    click.echo(f"  ECE {raw['ece']:.4f} -> {cal['ece']:.4f}   Brier {raw['brier']:.4f} -> "
+               f"{cal['brier']:.4f}   top-1 ECE {raw['top1_ece']:.4f} -> {cal['top1_ece']:.4f}")
+    for line in _band_table(cal["bands"]):
+        click.echo("  " + line)
+    if "tail" in cal:
+        tail = cal["tail"]
+        click.echo(f"  true labels outside the top {report['calibration_k']}: "
+                   f"{tail['observed_positives_outside_topk']} "
+                   f"(expected {tail['expected_positives_outside_topk']:.1f})")
+    for alpha, methods in report["sets"].items():
+        for method, summary in methods.items():
+            if method == "lpicp":
+                click.echo(f"{alpha} {method:<8} coverage {summary['coverage']:.4f}  "
+                           f"label sets {summary['n_sets_mean']:.1f} (median "
+                           f"{summary['n_sets_median']:g})  abstain "
+                           f"{summary['abstain_rate']:.3f}")
+            else:
+                click.echo(f"{alpha} {method:<8} recall {summary['recall_mean']:.4f}  set size "
+                           f"{summary['set_size_mean']:.2f} (median "
+                           f"{summary['set_size_median']:g})  abstain "
+                           f"{summary['abstain_rate']:.3f}")
+    if "reliability_png" in report:
+        click.echo(f"reliability diagram -> {report['reliability_png']}")
 
 
 @cli.command()

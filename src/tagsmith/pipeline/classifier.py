@@ -1,7 +1,10 @@
 """TextClassifier: featurizer + model + thresholds + label space, as one bundle.
 
 This façade is what the CLI and the Python API use: give it texts, get ranked
-suggestions with scores, or label sets from the tuned thresholds.
+suggestions with scores, or label sets from the tuned thresholds. A calibrated
+classifier (see :mod:`tagsmith.pipeline.confidence`) also carries a calibrator (its
+scores are then probabilities), conformal statistics (label sets with a guarantee),
+the held-out scores they were fitted on and, optionally, an estimated label shift.
 """
 
 from __future__ import annotations
@@ -12,12 +15,21 @@ from pathlib import Path
 
 import numpy as np
 
+from tagsmith.calibration.scaling import Calibrator
+from tagsmith.calibration.shift import LabelShift
 from tagsmith.calibration.thresholds import Thresholds
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import BundleError, InvalidParameterError
 from tagsmith.features.views import featurizer_from_state
 from tagsmith.models import get_model_class
-from tagsmith.pipeline.crossfit import CROSSFIT_ARRAYS, CROSSFIT_META, CrossFitScores
+from tagsmith.pipeline.crossfit import (
+    CROSSFIT_ARRAYS,
+    CROSSFIT_META,
+    HELDOUT_ARRAYS,
+    HELDOUT_META,
+    CrossFitScores,
+    HeldoutScores,
+)
 from tagsmith.store.bundle import Bundle, BundleWriter
 from tagsmith.topk import TopK
 
@@ -26,6 +38,9 @@ FEATURIZER_META, FEATURIZER_ARRAYS = "featurizer.json", "featurizer.npz"
 MODEL_META, MODEL_ARRAYS = "model.json", "model.npz"
 THRESHOLDS_META, THRESHOLDS_ARRAYS = "thresholds.json", "thresholds.npz"
 STATS_ARRAYS = "label_stats.npz"
+CALIBRATOR_META, CALIBRATOR_ARRAYS = "calibrator.json", "calibrator.npz"
+CONFORMAL_META, CONFORMAL_ARRAYS = "conformal.json", "conformal.npz"
+SHIFT_META, SHIFT_ARRAYS = "label_shift.json", "label_shift.npz"
 
 
 @dataclass(frozen=True)
@@ -41,17 +56,45 @@ class Suggestion:
         return {"uri": self.uri, "label": self.label, "score": round(self.score, 6)}
 
 
+@dataclass
+class DocumentSet:
+    """A document's conformal label set: its members, size and abstain flag.
+
+    For LP-ICP the members are the labels in some label set of the prediction set
+    (``extra`` adds the number of label sets, the labels in all of them, credibility
+    and confidence).
+    """
+
+    labels: list[Suggestion]
+    size: int
+    abstain: bool
+    alpha: float
+    method: str
+    extra: dict
+
+    def to_dict(self, max_members: int = 100) -> dict:
+        return {"alpha": self.alpha, "method": self.method, "size": self.size,
+                "abstain": self.abstain,
+                "labels": [s.to_dict() for s in self.labels[:max_members]],
+                "truncated": len(self.labels) > max_members or self.size > len(self.labels),
+                **self.extra}
+
+
 class TextClassifier:
     """A trained classifier over texts.
 
     ``label_counts`` (shape ``(n_labels,)``) and ``n_train_docs`` record the training
-    label frequencies, used for propensity-scored metrics.
+    label frequencies, used for propensity-scored metrics and frequency bands.
+    ``calibrator``, ``conformal`` (a :class:`~tagsmith.pipeline.confidence.ConformalModel`),
+    ``heldout`` and ``label_shift`` are set by calibration and shift estimation.
     """
 
     def __init__(self, label_space: LabelSpace, featurizer, model,
                  thresholds: Thresholds | None = None, *,
                  label_counts: np.ndarray | None = None, n_train_docs: int = 0,
-                 manifest: dict | None = None, crossfit: CrossFitScores | None = None):
+                 manifest: dict | None = None, crossfit: CrossFitScores | None = None,
+                 calibrator: Calibrator | None = None, conformal=None,
+                 heldout: HeldoutScores | None = None, label_shift: LabelShift | None = None):
         if model.n_labels_ != len(label_space):
             raise InvalidParameterError("model", f"a model over {len(label_space)} labels",
                                         f"{model.n_labels_} labels")
@@ -65,26 +108,76 @@ class TextClassifier:
         self.manifest = manifest or {}
         # out-of-fold scores of the training documents, when training computed them
         self.crossfit = crossfit
+        self.calibrator = calibrator
+        self.conformal = conformal
+        self.heldout = heldout
+        self.label_shift = label_shift
 
     @property
     def n_labels(self) -> int:
         return len(self.label_space)
 
+    @property
+    def is_calibrated(self) -> bool:
+        return self.calibrator is not None
+
     # -- prediction ----------------------------------------------------------------------
-    def predict_topk(self, texts: Iterable[str], k: int = 10) -> TopK:
-        """Top ``k`` labels for each text (``TopK`` of shape n_docs x k)."""
-        return self.model.predict_topk(self.featurizer.transform(texts), k)
+    def predict_topk(self, texts: Iterable[str], k: int = 10, *, calibrated: bool = True,
+                     adjust_shift: bool = True) -> TopK:
+        """Top ``k`` labels for each text (``TopK`` of shape n_docs x k).
+
+        A calibrated classifier returns probabilities (the model's top ``k`` re-ranked
+        by them), adjusted for the stored label shift if there is one; with
+        ``calibrated=False`` the model's raw scores.
+        """
+        raw = self.model.predict_topk(self.featurizer.transform(texts), k)
+        return self.to_probabilities(raw, adjust_shift=adjust_shift) if calibrated else raw
+
+    def to_probabilities(self, raw: TopK, *, adjust_shift: bool = True) -> TopK:
+        """Raw model scores -> calibrated (and shift-adjusted) probabilities, if calibrated."""
+        if self.calibrator is None:
+            return raw
+        probs = self.calibrator.apply(raw)
+        if adjust_shift and self.label_shift is not None:
+            probs = self.label_shift.adjust(probs)
+        return probs
+
+    def tail_probability(self, *, adjust_shift: bool = True) -> np.ndarray:
+        """Probability of each label when it is outside a document's top-k, ``(n_labels,)``."""
+        if self.calibrator is None:
+            return np.zeros(self.n_labels)
+        tail = self.calibrator.tail
+        if adjust_shift and self.label_shift is not None:
+            tail = self.label_shift.adjust_tail(tail)
+        return tail
+
+    def predict_sets(self, texts: Sequence[str], *, alpha: float | None = None,
+                     method: str = "recall", max_set_size: int | None = None,
+                     min_confidence: float = 0.0):
+        """Conformal label sets (``LabelSets``, or ``PowersetSets`` for ``"lpicp"``).
+
+        ``method``: ``"recall"`` (at least 1 - alpha of a document's labels on
+        average), ``"mondrian"`` (the same within every frequency band) or ``"lpicp"``
+        (the whole label set covered with probability 1 - alpha; small label spaces).
+        Sets use the calibrated probabilities without any label-shift adjustment: the
+        guarantee is for documents like the calibration documents.
+        """
+        if self.conformal is None or self.calibrator is None:
+            raise InvalidParameterError("classifier", "a calibrated model (tagsmith calibrate) "
+                                        "for conformal sets", "an uncalibrated one")
+        probs = self.predict_topk(texts, self.conformal.k, adjust_shift=False)
+        return self.conformal.predict(probs, alpha=alpha, method=method,
+                                      max_set_size=max_set_size, min_confidence=min_confidence)
 
     def label_sets(self, topk: TopK, threshold: float | None = None):
         """Boolean sparse label sets from the tuned thresholds, or one global ``threshold``."""
         if threshold is None:
-            return topk.label_sets(self.thresholds.per_label,
-                                   min_labels=self.thresholds.min_labels)
+            return self.thresholds.label_sets(topk)
         return topk.label_sets(threshold)
 
     def suggest(self, texts: Sequence[str], *, k: int = 10, threshold: float | None = None,
                 lang: str = "en") -> list[list[Suggestion]]:
-        """Ranked suggestions per text.
+        """Ranked suggestions per text (scores are probabilities once calibrated).
 
         ``threshold=None`` keeps the labels that pass the tuned per-label thresholds
         (so a document may get none); a number keeps top-k labels scoring at least it
@@ -95,9 +188,47 @@ class TextClassifier:
         out = []
         for row, (ids, scores) in enumerate(topk.rows()):
             keep = set(chosen.indices[chosen.indptr[row]:chosen.indptr[row + 1]].tolist())
-            out.append([Suggestion(int(i), self.label_space.uri_of(int(i)),
-                                   self.label_space.name_of(int(i), lang), float(s))
+            out.append([self._suggestion(int(i), float(s), lang)
                         for i, s in zip(ids, scores, strict=True) if int(i) in keep])
+        return out
+
+    def _suggestion(self, label_id: int, score: float, lang: str) -> Suggestion:
+        return Suggestion(label_id, self.label_space.uri_of(label_id),
+                          self.label_space.name_of(label_id, lang), score)
+
+    def suggest_sets(self, texts: Sequence[str], *, alpha: float | None = None,
+                     method: str = "recall", lang: str = "en",
+                     max_set_size: int | None = None, min_confidence: float = 0.0,
+                     max_members: int = 1000) -> list[DocumentSet]:
+        """Each text's conformal label set (see :meth:`predict_sets`), members best first.
+
+        At most ``max_members`` members are listed per document (``size`` is exact).
+        """
+        sets = self.predict_sets(texts, alpha=alpha, method=method, max_set_size=max_set_size,
+                                 min_confidence=min_confidence)
+        tail = self.tail_probability(adjust_shift=False)
+        out = []
+        for i in range(len(sets)):
+            if method == "lpicp":
+                ids = np.flatnonzero(sets.possible[i])
+                probs = sets.probabilities[i, ids]
+                extra = {"n_label_sets": int(sets.n_sets[i]),
+                         "certain": [self.label_space.uri_of(int(j))
+                                     for j in np.flatnonzero(sets.certain[i])],
+                         "credibility": round(float(sets.credibility[i]), 6),
+                         "confidence": round(float(sets.confidence[i]), 6)}
+            else:
+                ids = sets.labels(i)[:max_members]
+                row = dict(zip(sets.topk.indices[i].tolist(), sets.topk.scores[i].tolist(),
+                               strict=True))
+                probs = np.array([row.get(int(j), tail[j]) for j in ids])
+                extra = {}
+            order = np.argsort(-probs, kind="stable")
+            members = [self._suggestion(int(ids[j]), float(probs[j]), lang) for j in order]
+            size = len(ids) if method == "lpicp" else int(sets.size[i])
+            out.append(DocumentSet(members, size, bool(sets.abstain[i]),
+                                   float(sets.epsilon if method == "lpicp" else sets.alpha),
+                                   method, extra))
         return out
 
     # -- persistence -------------------------------------------------------------------------
@@ -120,6 +251,15 @@ class TextClassifier:
             cf_meta, cf_arrays = self.crossfit.to_state()
             writer.add_json(CROSSFIT_META, cf_meta)
             writer.add_arrays(CROSSFIT_ARRAYS, cf_arrays)
+        for part, meta_name, arrays_name in (
+                (self.calibrator, CALIBRATOR_META, CALIBRATOR_ARRAYS),
+                (self.conformal, CONFORMAL_META, CONFORMAL_ARRAYS),
+                (self.heldout, HELDOUT_META, HELDOUT_ARRAYS),
+                (self.label_shift, SHIFT_META, SHIFT_ARRAYS)):
+            if part is not None:
+                part_meta, part_arrays = part.to_state()
+                writer.add_json(meta_name, part_meta)
+                writer.add_arrays(arrays_name, part_arrays)
         writer.manifest = {
             **self.manifest,
             "model": {"name": self.model.name, "params": self.model.get_params()},
@@ -147,6 +287,7 @@ class TextClassifier:
             crossfit = (CrossFitScores.from_state(bundle.read_json(CROSSFIT_META),
                                                   bundle.read_arrays(CROSSFIT_ARRAYS))
                         if bundle.has(CROSSFIT_META) else None)
+            parts = _load_confidence(bundle)
         except BundleError:
             raise
         except (KeyError, ValueError, TypeError) as exc:
@@ -156,6 +297,36 @@ class TextClassifier:
         if recorded != label_space.fingerprint:
             raise BundleError("the label space does not match the fingerprint in the manifest",
                               path=path)
+        for name, part in parts.items():
+            if part is not None and part_labels(part) != len(label_space):
+                raise BundleError(f"the {name} covers {part_labels(part)} labels, the label "
+                                  f"space {len(label_space)}", path=path)
         return cls(label_space, featurizer, model, thresholds,
                    label_counts=stats["label_counts"], n_train_docs=int(stats["n_train_docs"]),
-                   manifest=bundle.manifest, crossfit=crossfit)
+                   manifest=bundle.manifest, crossfit=crossfit, **parts)
+
+
+def part_labels(part) -> int:
+    """Number of labels a stored calibration part covers."""
+    if isinstance(part, HeldoutScores):
+        return part.topk.n_labels
+    if hasattr(part, "recall"):  # ConformalModel
+        return part.recall.n_labels
+    return int(part.n_labels)
+
+
+def _load_confidence(bundle: Bundle) -> dict:
+    def conformal_model(meta, arrays):
+        from tagsmith.pipeline.confidence import ConformalModel  # numba only when needed
+
+        return ConformalModel.from_state(meta, arrays)
+
+    out: dict = {}
+    for key, load, meta_name, arrays_name in (
+            ("calibrator", Calibrator.from_state, CALIBRATOR_META, CALIBRATOR_ARRAYS),
+            ("conformal", conformal_model, CONFORMAL_META, CONFORMAL_ARRAYS),
+            ("heldout", HeldoutScores.from_state, HELDOUT_META, HELDOUT_ARRAYS),
+            ("label_shift", LabelShift.from_state, SHIFT_META, SHIFT_ARRAYS)):
+        out[key] = (load(bundle.read_json(meta_name), bundle.read_arrays(arrays_name))
+                    if bundle.has(meta_name) else None)
+    return out

@@ -169,3 +169,69 @@ def heldout_topk(X_fit, Y_fit, X_heldout, model: str, params: dict | None = None
         fitted.set_params(random_state=seed)
     fitted.fit(X_fit, Y_fit, sample_weight)
     return fitted.predict_topk(X_heldout, k)
+
+
+HELDOUT_META, HELDOUT_ARRAYS = "calibration_split.json", "calibration_split.npz"
+
+
+@dataclass
+class HeldoutScores:
+    """Scores of a held-out calibration split by the *final* model, with the true labels.
+
+    Unlike :class:`CrossFitScores` (each document scored by a fold model), these come
+    from the model that is shipped, on documents it never saw, so they are what
+    calibration and conformal sets need. ``topk`` (``n_docs x k``) and ``Y`` (sparse
+    ``n_docs x n_labels``) are row-aligned; ``rows`` (``n_docs``, int64) locates the
+    documents in their source (e.g. the training corpus), ``source`` says what that is.
+    """
+
+    topk: TopK
+    Y: sp.csr_matrix
+    rows: np.ndarray
+    source: str
+
+    def __post_init__(self):
+        self.Y = sp.csr_matrix(self.Y, dtype=np.float32)
+        self.rows = np.asarray(self.rows, dtype=np.int64)
+        shape = (len(self.topk), self.topk.n_labels)
+        if self.Y.shape != shape or self.rows.shape != (len(self.topk),):
+            raise InvalidParameterError("Y", f"labels of shape {shape} and one row id per "
+                                        "document", f"{self.Y.shape} and {self.rows.shape}")
+
+    def __len__(self) -> int:
+        return len(self.topk)
+
+    def subset(self, rows: np.ndarray) -> HeldoutScores:
+        """The documents at positions ``rows`` (an index array)."""
+        return HeldoutScores(self.topk[rows], self.Y[rows], self.rows[rows], self.source)
+
+    def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        y = sp.csr_matrix(self.Y)
+        return ({"source": self.source, "n_labels": self.topk.n_labels},
+                {"indices": self.topk.indices, "scores": self.topk.scores,
+                 "rows": self.rows, "y_indptr": y.indptr.astype(np.int64),
+                 "y_indices": y.indices.astype(np.int32), "y_data": y.data.astype(np.float32)})
+
+    @classmethod
+    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> HeldoutScores:
+        topk = TopK(arrays["indices"], arrays["scores"], int(meta["n_labels"]))
+        y = sp.csr_matrix((arrays["y_data"], arrays["y_indices"], arrays["y_indptr"]),
+                          shape=(len(topk), topk.n_labels))
+        return cls(topk, y, arrays["rows"], str(meta["source"]))
+
+
+def heldout_split(n_docs: int, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded ``(fit rows, held-out rows)``, each sorted; ``fraction`` of the docs held out.
+
+    >>> fit, held = heldout_split(10, 0.2, seed=0)
+    >>> len(fit), len(held), sorted(set(fit) | set(held)) == list(range(10))
+    (8, 2, True)
+    """
+    if not 0.0 < fraction < 1.0:
+        raise InvalidParameterError("fraction", "a number in (0, 1)", fraction)
+    n_held = int(round(n_docs * fraction))
+    if n_held < 1 or n_held >= n_docs:
+        raise InvalidParameterError("fraction", f"a share of the {n_docs} documents leaving at "
+                                    "least one on each side", fraction)
+    order = np.random.default_rng(seed).permutation(n_docs)
+    return np.sort(order[n_held:]), np.sort(order[:n_held])

@@ -5,6 +5,11 @@ the training data is held out, the model is fitted on the rest and tuned on it, 
 (with ``refit``) featurizer and model are then fitted again on all the data, keeping
 the tuned thresholds. The held-out metrics in the manifest always come from a model
 that did not see those documents.
+
+With ``calibration_fraction``, a seeded share of the documents is set aside first and
+never trained on; the final model scores it and the classifier is calibrated on
+those scores (probabilities, thresholds on them, conformal sets; see
+:mod:`tagsmith.pipeline.confidence`), and the scores are kept in the bundle.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from tagsmith.features.tfidf import TfidfFeaturizer
 from tagsmith.features.views import make_featurizer
 from tagsmith.models import get_model_class, make_model
 from tagsmith.pipeline.classifier import TextClassifier
+from tagsmith.pipeline.confidence import ConfidenceOptions, calibrate_classifier
+from tagsmith.pipeline.crossfit import HeldoutScores, default_k, heldout_split
 from tagsmith.pipeline.evaluate import evaluate_topk, tuning_k
 
 logger = logging.getLogger("tagsmith")
@@ -52,6 +59,12 @@ class TrainOptions:
     #: folds for out-of-fold scores of the training data, stored in the bundle (0: none)
     crossfit_folds: int = 0
     crossfit_k: int | None = None
+    #: share of the documents set aside (never trained on) to calibrate the model (0: none)
+    calibration_fraction: float = 0.0
+    #: top-k width of the calibration split's scores (default: every label up to 100, else 50)
+    calibration_k: int | None = None
+    #: how to calibrate on that split (None: the defaults of ConfidenceOptions)
+    confidence: ConfidenceOptions | None = None
     show_progress: bool = False
 
     def validate(self) -> None:
@@ -62,6 +75,14 @@ class TrainOptions:
         if self.crossfit_folds == 1 or self.crossfit_folds < 0:
             raise InvalidParameterError("crossfit_folds", "0 (none) or an integer >= 2",
                                         self.crossfit_folds)
+        if not 0.0 <= self.calibration_fraction < 1.0:
+            raise InvalidParameterError("calibration_fraction", "a number in [0, 1)",
+                                        self.calibration_fraction)
+        if self.calibration_k is not None and self.calibration_k < 1:
+            raise InvalidParameterError("calibration_k", "None or an integer >= 1",
+                                        self.calibration_k)
+        if self.confidence is not None:
+            self.confidence.validate()
         check_param_names(get_model_class(self.model), self.model_params)
         _check_featurizer(self.featurizer, self.featurizer_params)
 
@@ -159,6 +180,15 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
     if Y.shape != (len(texts), len(label_space)):
         raise InvalidParameterError("Y", f"shape ({len(texts)}, {len(label_space)})", Y.shape)
     started = time.perf_counter()
+    fingerprint = data_fingerprint(texts, Y)
+    calibration = None
+    if options.calibration_fraction:
+        fit_rows, cal_rows = heldout_split(len(texts), options.calibration_fraction,
+                                           options.seed)
+        calibration = ([texts[i] for i in cal_rows], Y[cal_rows], cal_rows)
+        texts, Y = [texts[i] for i in fit_rows], Y[fit_rows]
+        logger.info("calibration split: %d documents set aside (never trained on)",
+                    len(cal_rows))
     heldout = _heldout(texts, Y, dev_texts, dev_Y, options)
     report: dict = {}
     if heldout is None:
@@ -194,7 +224,8 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
         "training": {
             "n_docs": len(texts), "seconds": round(time.perf_counter() - started, 3),
             "final_fit_seconds": round(fit_seconds, 3),
-            "data_fingerprint": data_fingerprint(texts, Y),
+            "n_calibration_docs": 0 if calibration is None else len(calibration[0]),
+            "data_fingerprint": fingerprint,
             "options": {"dev_fraction": options.dev_fraction, "refit": options.refit,
                         "seed": options.seed, "beta": options.beta,
                         "min_support": options.min_support},
@@ -204,8 +235,27 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
                        "min_labels": thresholds.min_labels},
         "metrics": report,
     }
-    return TextClassifier(label_space, featurizer, model, thresholds, label_counts=label_counts,
-                          n_train_docs=len(texts), manifest=manifest, crossfit=crossfit)
+    classifier = TextClassifier(label_space, featurizer, model, thresholds,
+                                label_counts=label_counts, n_train_docs=len(texts),
+                                manifest=manifest, crossfit=crossfit)
+    if calibration is not None:
+        _calibrate(classifier, calibration, Y if crossfit is not None else None, options)
+        classifier.manifest["thresholds"] = classifier.thresholds.summary()
+        classifier.manifest["training"]["seconds"] = round(time.perf_counter() - started, 3)
+    return classifier
+
+
+def _calibrate(classifier: TextClassifier, calibration, crossfit_Y, options: TrainOptions):
+    """Score the set-aside documents with the final model and calibrate on them."""
+    cal_texts, cal_Y, cal_rows = calibration
+    k = options.calibration_k or default_k(classifier.n_labels)
+    topk = classifier.predict_topk(cal_texts, k, calibrated=False)
+    source = (f"{options.calibration_fraction:g} of the training data set aside "
+              f"(seed {options.seed})")
+    heldout = HeldoutScores(topk, cal_Y, cal_rows, source)
+    confidence = options.confidence or ConfidenceOptions(
+        seed=options.seed, beta=options.beta, min_support=options.min_support)
+    calibrate_classifier(classifier, heldout, options=confidence, crossfit_Y=crossfit_Y)
 
 
 def _cross_fit(featurizer, X, Y, options: TrainOptions, label_space: LabelSpace):

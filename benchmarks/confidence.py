@@ -1,0 +1,403 @@
+"""Confidence figures (issue 4): calibration, conformal label sets, label shift.
+
+    python benchmarks/confidence.py --dataset goemotions [--data-dir DIR] [--splits 20]
+    python benchmarks/confidence.py --dataset reuters21578
+    python benchmarks/confidence.py --dataset yso-finna-en
+
+What it does, with tagsmith's Python API on the shared datasets:
+
+1. Sets a seeded share of the training split aside (the *calibration split*, never
+   trained on), featurizes, trains the model on the rest (``linear`` on Reuters and
+   GoEmotions, a one-tree ``tree`` on yso-finna-en) and times that fit
+   (``train_seconds``).
+2. Scores the calibration split and fits the calibrator (isotonic by default) and
+   the F1 thresholds on it; ECE/Brier of raw vs calibrated scores on the test split.
+3. Pools the evaluation documents (GoEmotions and yso-finna-en: dev + test; Reuters:
+   test), draws ``--splits`` random halves (calibration / test) and for each fits
+   recall control (CRC), its Mondrian variant and, for small label spaces, LP-ICP on
+   one half and measures the other: mean recall and set size (CRC), coverage and
+   label-set counts (LP-ICP), for alpha in {0.05, 0.1, 0.2}. On small label spaces
+   MAPIE's multi-label CRC (own venv under the work directory, a subprocess
+   exchanging .npz files) runs on the same probabilities and splits.
+4. Label shift: the test split is resampled to a shifted label distribution; EM
+   (and BBSE on small label spaces) estimate the new priors from the unlabelled
+   resample; total variation to the true priors and micro-F1 with and without the
+   adjustment.
+5. ``fit_seconds``: calibrator + thresholds + conformal fitting (one split), given the
+   scores; scoring the calibration split is reported apart (``scoring_seconds``).
+
+Ends by printing one JSON object with every figure. Work files go under
+``benchmarks/work/confidence/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+ALPHAS = (0.05, 0.1, 0.2)
+MAPIE_PACKAGE = "mapie==1.6.0"
+_STARTED = time.perf_counter()
+
+#: per dataset: model, its parameters, features, calibration split, top-k width
+SETTINGS = {
+    "reuters21578": {"model": "linear", "params": {"n_jobs": 2},
+                     "features": {"min_df": 2}, "calibration_fraction": 0.15, "k": None,
+                     "ece_k": None, "pool": ("test",)},
+    "goemotions": {"model": "linear", "params": {"n_jobs": 2},
+                   "features": {"min_df": 2}, "calibration_fraction": 0.1, "k": None,
+                   "ece_k": None, "pool": ("dev", "test")},
+    "yso-finna-en": {"model": "tree", "params": {"n_trees": 1, "n_jobs": 2},
+                     "features": {"word_ngrams": [1, 2], "char_ngrams": None, "min_df": 2},
+                     "calibration_fraction": 0.05, "k": 100, "ece_k": 10,
+                     "pool": ("dev", "test")},
+}
+
+
+def log(message: str) -> None:
+    stamp = datetime.datetime.now().strftime("%H:%M:%S")
+    print(f"[{stamp} +{time.perf_counter() - _STARTED:7.1f}s] {message}", file=sys.stderr,
+          flush=True)
+
+
+# -- data --------------------------------------------------------------------------------------
+def read_dataset(name: str, data_dir: Path, work: Path) -> dict:
+    from tagsmith.data.corpus import Corpus, collect
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.data.vocab import load_vocabulary
+
+    def read(path: Path, space, unknown: str = "fail"):
+        corpus = Corpus(path, space, unknown_labels=unknown)
+        return collect(corpus)
+
+    if name == "reuters21578":
+        base = data_dir / "reuters21578"
+        names = (base / "labels.txt").read_text(encoding="utf-8").split()
+        uris = [f"urn:reuters21578:{n}" for n in names]
+        space = LabelSpace.from_uris(uris, names=dict(zip(uris, names, strict=True)))
+        return {"space": space, "train": read(base / "modapte-train.jsonl.gz", space),
+                "test": read(base / "modapte-test.jsonl.gz", space)}
+    if name == "goemotions":
+        sys.path.insert(0, str(ROOT / "examples"))
+        from make_goemotions import convert
+
+        source = work / "source"
+        if not (source / "vocab.tsv").exists():
+            convert(data_dir, source)
+        space = load_vocabulary(source / "vocab.tsv")
+        return {"space": space, **{split: read(source / f"{split}.tsv.gz", space)
+                                   for split in ("train", "dev", "test")}}
+    if name == "yso-finna-en":
+        base = data_dir / "yso-finna-en"
+        space = load_vocabulary(base / "yso-en-labels.tsv.gz")
+        return {"space": space, **{split: read(base / f"clean-{split}.tsv.gz", space, "skip")
+                                   for split in ("train", "dev", "test")}}
+    raise SystemExit(f"unknown --dataset {name!r}: use one of {', '.join(SETTINGS)}")
+
+
+# -- MAPIE -------------------------------------------------------------------------------------
+def mapie_python(work: Path) -> Path:
+    venv = work.parent / "venvs" / "mapie"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        log(f"creating MAPIE's venv in {venv}")
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", MAPIE_PACKAGE],
+                       check=True)
+    return python
+
+
+def run_mapie(work: Path, probs: np.ndarray, y: np.ndarray, splits: np.ndarray,
+              grid: np.ndarray) -> dict:
+    python = mapie_python(work)
+    source, target = work / "mapie-in.npz", work / "mapie-out.npz"
+    np.savez(source, probs=probs.astype(np.float32), y=y.astype(bool), splits=splits,
+             alphas=np.array(ALPHAS), grid=grid)
+    subprocess.run([str(python), str(HERE / "confidence_mapie_runner.py"), str(source),
+                    str(target)], check=True)
+    out = np.load(target)
+    version = subprocess.run([str(python), "-c", "import mapie; print(mapie.__version__)"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    return {"size": out["size"], "recall": out["recall"], "threshold": out["threshold"],
+            "seconds": out["seconds"], "version": version}
+
+
+# -- label shift -------------------------------------------------------------------------------
+def shifted_resample(Y: sp.csr_matrix, seed: int, strength: float = 1.0) -> np.ndarray:
+    """Rows of a resample of ``Y`` (same size) whose label frequencies are shifted.
+
+    Each label gets a random log-odds multiplier ``exp(strength * z)``, ``z ~ N(0, 1)``;
+    a document is drawn with probability proportional to the product over its labels.
+    """
+    rng = np.random.default_rng(seed)
+    multiplier = np.exp(strength * rng.normal(size=Y.shape[1]))
+    logw = np.asarray(sp.csr_matrix(Y, dtype=np.float64) @ np.log(multiplier)).ravel()
+    weights = np.exp(logw - logw.max())
+    return rng.choice(Y.shape[0], size=Y.shape[0], replace=True, p=weights / weights.sum())
+
+
+# -- main --------------------------------------------------------------------------------------
+def main() -> None:  # noqa: C901 - one linear script
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", required=True, choices=list(SETTINGS))
+    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "datasets")
+    parser.add_argument("--work-dir", type=Path, default=HERE / "work" / "confidence")
+    parser.add_argument("--splits", type=int, default=20)
+    parser.add_argument("--method", default="isotonic",
+                        choices=["isotonic", "platt", "temperature"])
+    parser.add_argument("--shrinkage", type=float, default=30.0)
+    parser.add_argument("--no-mapie", action="store_true")
+    parser.add_argument("--mapie-grid-step", type=float, default=0.01,
+                        help="Spacing of MAPIE's thresholds (its default grid: 0.01).")
+    parser.add_argument("--k", type=int, default=None,
+                        help="Candidates per document (default: every label up to 100, "
+                        "else 100).")
+    parser.add_argument("--model-param", action="append", default=[],
+                        help="KEY=VALUE (JSON) for the model, e.g. beam_width=30.")
+    parser.add_argument("--max-train-docs", type=int, default=None,
+                        help="Development only: train on a seeded sample of N documents.")
+    args = parser.parse_args()
+
+    from tagsmith.calibration.reliability import reliability_report
+    from tagsmith.calibration.scaling import fit_calibrator
+    from tagsmith.calibration.shift import estimate_label_shift, prior_distance
+    from tagsmith.calibration.thresholds import tune_thresholds
+    from tagsmith.conformal.lpicp import fit_powerset_icp
+    from tagsmith.conformal.risk import fit_recall_control
+    from tagsmith.features.tfidf import TfidfFeaturizer
+    from tagsmith.metrics import evaluate, f1_macro, f1_micro
+    from tagsmith.models import make_model
+    from tagsmith.pipeline.crossfit import heldout_split
+    from tagsmith.topk import TopK
+
+    settings = dict(SETTINGS[args.dataset])
+    settings["params"] = {**settings["params"], **{
+        key: json.loads(value) for key, _, value in (p.partition("=") for p in args.model_param)}}
+    if args.k is not None:
+        settings["k"] = args.k
+    work = args.work_dir / args.dataset
+    work.mkdir(parents=True, exist_ok=True)
+    log(f"reading {args.dataset} from {args.data_dir}")
+    data = read_dataset(args.dataset, args.data_dir, work)
+    space = data["space"]
+    n_labels = len(space)
+    train_texts, train_Y = data["train"]
+    if args.max_train_docs and args.max_train_docs < len(train_texts):
+        rows = np.sort(np.random.default_rng(0).choice(len(train_texts), args.max_train_docs,
+                                                       replace=False))
+        train_texts, train_Y = [train_texts[i] for i in rows], train_Y[rows]
+    fit_rows, cal_rows = heldout_split(len(train_texts), settings["calibration_fraction"], 0)
+    log(f"{len(train_texts):,} training documents: {len(fit_rows):,} to train, "
+        f"{len(cal_rows):,} set aside for calibration; {n_labels:,} labels")
+
+    featurizer = TfidfFeaturizer.from_params(**settings["features"])
+    X_fit = featurizer.fit_transform([train_texts[i] for i in fit_rows])
+    Y_fit = train_Y[fit_rows]
+    X_cal = featurizer.transform([train_texts[i] for i in cal_rows])
+    Y_cal = train_Y[cal_rows]
+    pool_parts = [data[name] for name in settings["pool"]]
+    X_pool = sp.vstack([featurizer.transform(texts) for texts, _ in pool_parts]).tocsr()
+    Y_pool = sp.vstack([Y for _, Y in pool_parts]).tocsr()
+    test_texts, test_Y = data["test"]
+    test_rows = np.arange(Y_pool.shape[0] - len(test_texts), Y_pool.shape[0])
+    log(f"features: {X_fit.shape[1]:,} columns; evaluation pool {Y_pool.shape[0]:,} "
+        f"documents ({' + '.join(settings['pool'])})")
+
+    model = make_model(settings["model"], **settings["params"])
+    started = time.perf_counter()
+    model.fit(X_fit, Y_fit)
+    train_seconds = time.perf_counter() - started
+    log(f"trained {settings['model']} in {train_seconds:.1f}s")
+
+    k = n_labels if settings["k"] is None else settings["k"]
+    started = time.perf_counter()
+    cal_raw = model.predict_topk(X_cal, k)
+    scoring_seconds = time.perf_counter() - started
+    pool_raw = model.predict_topk(X_pool, k)
+    log(f"scored: calibration split in {scoring_seconds:.1f}s, pool (k={k})")
+
+    label_counts = np.bincount(Y_fit.indices, minlength=n_labels)
+    started = time.perf_counter()
+    calibrator = fit_calibrator(Y_cal, cal_raw, method=args.method, label_counts=label_counts,
+                                shrinkage=args.shrinkage)
+    cal_probs = calibrator.apply(cal_raw)
+    thresholds = tune_thresholds(Y_cal, cal_probs, bands=calibrator.bands)
+    calibrator_seconds = time.perf_counter() - started
+    pool_probs = calibrator.apply(pool_raw)
+    log(f"calibrator ({args.method}) and thresholds fitted in {calibrator_seconds:.2f}s")
+
+    # -- reliability on the test split ---------------------------------------------------------
+    ece_k = settings["ece_k"] or k
+    test_raw, test_probs = pool_raw[test_rows], pool_probs[test_rows]
+
+    def clip01(topk):
+        return TopK(topk.indices, np.where(topk.valid, np.clip(topk.scores, 0, 1), -np.inf),
+                    topk.n_labels)
+
+    raw_head = test_raw.head(ece_k)
+    raw_report = reliability_report(test_Y, clip01(raw_head))
+    cal_report = reliability_report(test_Y, calibrator.apply(raw_head), bands=calibrator.bands)
+    full_raw = reliability_report(test_Y, clip01(test_raw))
+    # tail probabilities are for labels outside the calibration width k
+    full_cal = reliability_report(test_Y, test_probs, tail=calibrator.tail)
+    ranking = evaluate(test_Y, test_raw, thresholds.label_sets(test_probs))
+    log(f"test ECE over the top {ece_k}: raw {raw_report.ece:.4f} -> calibrated "
+        f"{cal_report.ece:.4f}; micro-F1 {ranking['micro_f1']:.4f}")
+
+    # -- conformal sets over random re-splits --------------------------------------------------
+    rng = np.random.default_rng(0)
+    n_pool = Y_pool.shape[0]
+    splits = np.zeros((args.splits, n_pool), dtype=bool)
+    small = k >= n_labels and n_labels <= 100
+    per = {a: {"recall": [], "size": [], "mondrian_recall": [], "mondrian_size": [],
+               "mondrian_band_recall_min": [], "coverage": [], "n_sets": [],
+               "lpicp_possible": [], "abstain": []} for a in ALPHAS}
+    conformal_seconds = []
+    for s in range(args.splits):
+        order = rng.permutation(n_pool)
+        cal, test = np.sort(order[: n_pool // 2]), np.sort(order[n_pool // 2:])
+        splits[s, cal] = True
+        started = time.perf_counter()
+        crc = fit_recall_control(Y_pool[cal], pool_probs[cal], tail=calibrator.tail)
+        mondrian = fit_recall_control(Y_pool[cal], pool_probs[cal], tail=calibrator.tail,
+                                      bands=calibrator.bands)
+        icp = fit_powerset_icp(Y_pool[cal], pool_probs[cal]) if small else None
+        conformal_seconds.append(time.perf_counter() - started)
+        y_test, probs_test = Y_pool[test], pool_probs[test]
+        labelled = np.diff(y_test.indptr) > 0
+        for alpha in ALPHAS:
+            sets = crc.predict(probs_test, alpha)
+            per[alpha]["recall"].append(float(np.nanmean(sets.recall(y_test))))
+            per[alpha]["size"].append(float(sets.size[labelled].mean()))
+            per[alpha]["abstain"].append(float(sets.abstain.mean()))
+            msets = mondrian.predict(probs_test, alpha)
+            per[alpha]["mondrian_recall"].append(float(np.nanmean(msets.recall(y_test))))
+            per[alpha]["mondrian_size"].append(float(msets.size[labelled].mean()))
+            band_recalls = []
+            for b in range(calibrator.bands.n_bands):
+                in_band = calibrator.bands.band_of == b
+                y_band = sp.csr_matrix(y_test.multiply(in_band[None, :]))
+                band_recalls.append(float(np.nanmean(msets.recall(y_band))))
+            per[alpha]["mondrian_band_recall_min"].append(min(band_recalls))
+            if icp is not None:
+                psets = icp.predict(probs_test, alpha)
+                per[alpha]["coverage"].append(float(psets.covers(y_test).mean()))
+                per[alpha]["n_sets"].append(float(psets.n_sets.mean()))
+                per[alpha]["lpicp_possible"].append(float(psets.possible.sum(axis=1).mean()))
+        log(f"split {s + 1}/{args.splits}: recall at alpha=0.1 {per[0.1]['recall'][-1]:.4f}, "
+            f"set size {per[0.1]['size'][-1]:.2f}")
+
+    mapie = None
+    if small and not args.no_mapie:
+        dense = pool_probs.to_csr().toarray()
+        labelled = np.diff(Y_pool.indptr) > 0  # MAPIE requires a label on every document
+        grid = np.arange(0, 1, args.mapie_grid_step)  # 0.01: MAPIE's default thresholds
+        log(f"MAPIE {MAPIE_PACKAGE} on the same probabilities and splits")
+        mapie = run_mapie(work, dense[labelled], Y_pool.toarray()[labelled] > 0,
+                          splits[:, labelled], grid)
+
+    # -- label shift ---------------------------------------------------------------------------
+    resample = shifted_resample(test_Y, seed=1)
+    shifted_Y = test_Y[resample]
+    shifted_probs = test_probs[resample]
+    true_prior = np.asarray(shifted_Y.astype(bool).sum(axis=0)).ravel() / len(resample)
+    train_prior = label_counts / len(fit_rows)
+    started = time.perf_counter()
+    shift = estimate_label_shift(shifted_probs, source_prior=calibrator.source_prior,
+                                 tail=calibrator.tail)
+    shift_seconds = time.perf_counter() - started
+    adjusted = shift.adjust(shifted_probs)
+    unadjusted_sets = thresholds.label_sets(shifted_probs)
+    adjusted_sets = thresholds.label_sets(adjusted)
+    shift_out = {
+        "shift_tv_true": round(prior_distance(train_prior, true_prior), 4),
+        "shift_tv_estimated": round(prior_distance(shift.target_prior, true_prior), 4),
+        "shift_tv_train": round(prior_distance(train_prior, true_prior), 4),
+        "shift_tv_calibration_prior": round(prior_distance(calibrator.source_prior,
+                                                           true_prior), 4),
+        "f1_shift_adjusted": round(f1_micro(shifted_Y, adjusted_sets), 4),
+        "f1_shift_unadjusted": round(f1_micro(shifted_Y, unadjusted_sets), 4),
+        "macro_f1_shift_adjusted": round(f1_macro(shifted_Y, adjusted_sets), 4),
+        "macro_f1_shift_unadjusted": round(f1_macro(shifted_Y, unadjusted_sets), 4),
+        "shift_em_iterations": shift.iterations, "shift_seconds": round(shift_seconds, 2),
+    }
+    if small:
+        bbse = estimate_label_shift(shifted_probs, source_prior=calibrator.source_prior,
+                                    tail=calibrator.tail, method="bbse", source_y=Y_cal,
+                                    source_topk=cal_probs)
+        shift_out["shift_tv_bbse"] = round(prior_distance(bbse.target_prior, true_prior), 4)
+        shift_out["f1_shift_adjusted_bbse"] = round(
+            f1_micro(shifted_Y, thresholds.label_sets(bbse.adjust(shifted_probs))), 4)
+    log(f"label shift: TV estimated {shift_out['shift_tv_estimated']} vs train "
+        f"{shift_out['shift_tv_train']}; micro-F1 {shift_out['f1_shift_unadjusted']} -> "
+        f"{shift_out['f1_shift_adjusted']}")
+
+    # -- report --------------------------------------------------------------------------------
+    out: dict = {
+        "dataset": args.dataset, "model": settings["model"], "model_params": settings["params"],
+        "method": args.method, "shrinkage": args.shrinkage, "n_labels": n_labels,
+        "n_train_docs": len(fit_rows), "n_calibration_docs": len(cal_rows),
+        "n_pool_docs": n_pool, "n_test_docs": len(test_texts), "k": k, "splits": args.splits,
+        "ece_k": ece_k, "ece_raw": round(raw_report.ece, 4),
+        "ece_calibrated": round(cal_report.ece, 4),
+        "brier_raw": round(raw_report.brier, 5), "brier_calibrated": round(cal_report.brier, 5),
+        "top1_ece_raw": round(raw_report.top1_ece, 4),
+        "top1_ece_calibrated": round(cal_report.top1_ece, 4),
+        "ece_raw_all_k": round(full_raw.ece, 4), "ece_calibrated_all_k": round(full_cal.ece, 4),
+        "ece_bands": {row["band"]: row["ece"] for row in cal_report.bands},
+        "tail_check": full_cal.tail,
+        "p@1": round(ranking["p@1"], 4), "micro_f1_calibrated_thresholds":
+            round(ranking["micro_f1"], 4),
+    }
+    for a_index, alpha in enumerate(ALPHAS):
+        stats = per[alpha]
+        entry = {"recall_mean": round(float(np.mean(stats["recall"])), 4),
+                 "recall_min": round(float(np.min(stats["recall"])), 4),
+                 "set_size_mean": round(float(np.mean(stats["size"])), 3),
+                 "abstain_rate": round(float(np.mean(stats["abstain"])), 4),
+                 "mondrian_recall_mean": round(float(np.mean(stats["mondrian_recall"])), 4),
+                 "mondrian_band_recall_min": round(float(np.min(
+                     stats["mondrian_band_recall_min"])), 4),
+                 "mondrian_set_size_mean": round(float(np.mean(stats["mondrian_size"])), 3)}
+        if stats["coverage"]:
+            entry.update({"coverage_mean": round(float(np.mean(stats["coverage"])), 4),
+                          "coverage_min": round(float(np.min(stats["coverage"])), 4),
+                          "lpicp_label_sets_mean": round(float(np.mean(stats["n_sets"])), 2),
+                          "lpicp_possible_labels_mean": round(float(np.mean(
+                              stats["lpicp_possible"])), 3)})
+        if mapie is not None:
+            entry.update({"mapie_set_size_mean": round(float(mapie["size"][:, a_index].mean()),
+                                                       3),
+                          "mapie_recall_mean": round(float(mapie["recall"][:, a_index].mean()),
+                                                     4)})
+        out[f"alpha={alpha}"] = entry
+    out.update(shift_out)
+    out.update({"fit_seconds": round(calibrator_seconds + float(np.median(conformal_seconds)), 2),
+                "calibrator_seconds": round(calibrator_seconds, 2),
+                "conformal_seconds": round(float(np.median(conformal_seconds)), 2),
+                "scoring_seconds": round(scoring_seconds, 2),
+                "train_seconds": round(train_seconds, 2)})
+    if mapie is not None:
+        out["mapie_version"] = mapie["version"]
+        out["mapie_grid_step"] = args.mapie_grid_step
+        out["mapie_seconds_per_split"] = round(float(np.median(mapie["seconds"])), 2)
+    out["machine"] = f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}, " \
+                     f"Python {platform.python_version()}"
+    out["date"] = datetime.date.today().isoformat()
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

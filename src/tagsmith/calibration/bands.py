@@ -1,0 +1,111 @@
+"""Frequency bands: labels grouped by how often they occur in training.
+
+Rare labels have too little held-out data for a calibrator, a threshold or a
+conformal guarantee of their own. Bands pool them: per-label estimates shrink
+toward their band's, thresholds back off to the band's, and Mondrian conformal
+sets give each band its own guarantee. Band edges are chosen so that every band
+holds about the same number of label *occurrences* (not labels), so each band has
+about as much evidence as the others; the rare band then holds many labels.
+
+>>> bands = FrequencyBands.from_counts(np.array([5, 5, 10, 10, 20, 50]), n_bands=3)
+>>> bands.band_of.tolist(), bands.names()
+([0, 0, 0, 0, 1, 2], ['0-19', '20-49', '50+'])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tagsmith.exceptions import InvalidParameterError
+
+
+@dataclass(frozen=True)
+class FrequencyBands:
+    """``band_of`` (``(n_labels,)`` int16) and ``edges`` (``(n_bands + 1,)`` int64).
+
+    Band ``b`` holds labels whose training count ``c`` satisfies
+    ``edges[b] <= c < edges[b + 1]``; ``edges[-1]`` is a sentinel above every count.
+    """
+
+    band_of: np.ndarray
+    edges: np.ndarray
+
+    def __post_init__(self):
+        band_of = np.ascontiguousarray(self.band_of, dtype=np.int16)
+        edges = np.asarray(self.edges, dtype=np.int64)
+        if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
+            raise InvalidParameterError("edges", "an increasing array of at least 2 counts",
+                                        edges.tolist())
+        if band_of.size and (band_of.min() < 0 or band_of.max() >= edges.size - 1):
+            raise InvalidParameterError("band_of", f"band ids in [0, {edges.size - 1})",
+                                        f"range [{band_of.min()}, {band_of.max()}]")
+        object.__setattr__(self, "band_of", band_of)
+        object.__setattr__(self, "edges", edges)
+
+    @property
+    def n_bands(self) -> int:
+        return int(self.edges.size - 1)
+
+    @property
+    def n_labels(self) -> int:
+        return int(self.band_of.size)
+
+    @classmethod
+    def single(cls, n_labels: int) -> FrequencyBands:
+        """One band holding every label."""
+        return cls(np.zeros(n_labels, np.int16), np.array([0, np.iinfo(np.int64).max]))
+
+    @classmethod
+    def from_counts(cls, counts, n_bands: int = 4) -> FrequencyBands:
+        """Bands of about equal total occurrences from per-label ``counts``.
+
+        Edges fall on count values, so labels with equal counts share a band and
+        fewer than ``n_bands`` bands result when the counts allow no finer split.
+        """
+        if isinstance(n_bands, bool) or not isinstance(n_bands, (int, np.integer)) \
+                or n_bands < 1:
+            raise InvalidParameterError("n_bands", "an integer >= 1", n_bands)
+        counts = np.asarray(counts, dtype=np.int64)
+        if counts.ndim != 1 or (counts.size and counts.min() < 0):
+            raise InvalidParameterError("counts", "a 1-D array of non-negative counts",
+                                        f"shape {counts.shape}")
+        top = np.iinfo(np.int64).max
+        if counts.size == 0 or counts.sum() == 0 or n_bands == 1:
+            return cls(np.zeros(counts.size, np.int16), np.array([0, top]))
+        ordered = np.sort(counts)
+        mass = np.cumsum(ordered)
+        targets = mass[-1] * np.arange(1, n_bands) / n_bands
+        # the label whose occurrences cross a target starts the next band
+        cuts = ordered[np.minimum(np.searchsorted(mass, targets, side="right"),
+                                  ordered.size - 1)]
+        edges = np.unique(np.concatenate([[0], cuts[cuts > 0], [top]]))
+        band_of = np.searchsorted(edges, counts, side="right") - 1
+        lower = edges[np.unique(band_of)]  # drop bands no label falls in
+        lower[0] = 0
+        edges = np.r_[lower, top]
+        band_of = np.searchsorted(edges, counts, side="right") - 1
+        return cls(band_of.astype(np.int16), edges)
+
+    def names(self) -> list[str]:
+        """Human-readable count ranges, e.g. ``['0-9', '10-99', '100+']``."""
+        out = []
+        for b in range(self.n_bands):
+            low, high = int(self.edges[b]), int(self.edges[b + 1])
+            out.append(f"{low}+" if b == self.n_bands - 1 else f"{low}-{high - 1}")
+        return out
+
+    def sizes(self) -> np.ndarray:
+        """Labels per band, ``(n_bands,)``."""
+        return np.bincount(self.band_of, minlength=self.n_bands)
+
+    def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        return {"n_bands": self.n_bands}, {"band_of": self.band_of, "edges": self.edges}
+
+    @classmethod
+    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> FrequencyBands:
+        bands = cls(arrays["band_of"], arrays["edges"])
+        if bands.n_bands != int(meta["n_bands"]):
+            raise ValueError(f"bands: {bands.n_bands} edges stored, {meta['n_bands']} recorded")
+        return bands

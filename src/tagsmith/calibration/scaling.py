@@ -1,0 +1,362 @@
+"""Calibrated probabilities from sparse top-k scores.
+
+A model's scores rank well but mean little: a squared-hinge score of 0.7 may be
+right half the time for one label and always for another. A :class:`Calibrator`
+maps each (label, score) entry of a :class:`~tagsmith.topk.TopK` to the probability
+that the label is true, learned on held-out documents the model never saw:
+
+* ``"platt"`` (default): per label, ``p = sigmoid(a_l * z + b_l)`` on
+  ``z = logit(score)`` (scores in [0, 1]) or the raw score, fitted by Newton's
+  method with a Gaussian prior centred on the label's frequency band's pooled
+  ``(a, b)``; the band's fit is itself shrunk toward one pooled fit over all labels.
+  A label with little held-out evidence therefore gets its band's calibrator.
+* ``"isotonic"``: per label, a non-decreasing step function, blended with its band's
+  (and the band's with the global one) by the weight ``n / (n + shrinkage)``, with
+  ``n = min(positives, negatives)`` of the label (or band).
+* ``"temperature"``: one ``(a, b)`` for every label (bias-corrected temperature
+  scaling, Alexandari et al. 2020).
+
+``shrinkage`` is the prior's strength in entries of average information: larger
+means rare labels lean more on their band. No probability is exactly 0 or 1: each
+label's are kept ``1 / (2 (n + shrinkage + 1))`` away from them (``n`` its held-out
+entries), the most certainty that many observations can support.
+
+**Labels outside a document's top-k** have no score. Each label gets a *tail
+probability* ``tail[l]``: the rate at which it was true in held-out documents whose
+top-k did not list it, shrunk toward its band's rate scaled by the label's training
+frequency. It is the calibrated probability of any unlisted label, so every
+(document, label) pair has one, and conformal sets can reach beyond the top-k.
+When the top-k lists every label (small label spaces), the tail is 0.
+
+>>> import scipy.sparse as sp
+>>> rng = np.random.default_rng(0)
+>>> raw = rng.random((400, 3)).astype(np.float32)
+>>> y = sp.csr_matrix(rng.random((400, 3)) < raw ** 3)  # true rate = score cubed
+>>> cal = fit_calibrator(y, TopK.from_scores(raw, 3), method="isotonic")
+>>> bool(abs(cal.probabilities(np.array([0]), np.array([0.9]))[0] - 0.73) < 0.15)
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from tagsmith.calibration._entries import Entries, collect_entries
+from tagsmith.calibration.bands import FrequencyBands
+from tagsmith.exceptions import InvalidParameterError
+
+if TYPE_CHECKING:
+    from tagsmith.calibration._isotonic import IsotonicKnots
+from tagsmith.topk import TopK
+
+METHODS = ("platt", "isotonic", "temperature")
+_EPS = 1e-7
+
+
+def _features(scores: np.ndarray, transform: str) -> np.ndarray:
+    scores = np.asarray(scores, dtype=np.float64)
+    if transform == "logit":
+        clipped = np.clip(scores, _EPS, 1.0 - _EPS)
+        return np.log(clipped) - np.log1p(-clipped)
+    return scores
+
+
+def _sigmoid(values: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * values))  # overflow-free logistic
+
+
+@dataclass
+class Calibrator:
+    """A fitted score -> probability map for every label; see the module docstring.
+
+    ``label_params`` (``(n_labels, 2)``, Platt and temperature) or ``knots`` with
+    ``label_weight`` / ``band_weight`` (isotonic) hold the curves; ``tail``
+    (``(n_labels,)``) the probability of a label outside the top-k; ``source_prior``
+    (``(n_labels,)``) each label's mean calibrated probability on the fitting
+    documents (the starting point of label-shift estimation).
+    """
+
+    method: str
+    transform: str
+    bands: FrequencyBands
+    tail: np.ndarray
+    source_prior: np.ndarray
+    n_docs: int
+    k: int
+    shrinkage: float
+    label_params: np.ndarray | None = None
+    knots: IsotonicKnots | None = None
+    label_weight: np.ndarray | None = None
+    band_weight: np.ndarray | None = None
+    margin: np.ndarray | None = None  # (n_labels,) distance kept from 0 and 1
+
+    @property
+    def n_labels(self) -> int:
+        return int(self.tail.size)
+
+    # -- applying ------------------------------------------------------------------------
+    def probabilities(self, labels, scores) -> np.ndarray:
+        """Calibrated probability of each (label, score) pair (1-D arrays, float64)."""
+        labels = np.asarray(labels, dtype=np.int64)
+        z = _features(scores, self.transform)
+        if self.method == "isotonic":
+            from tagsmith.calibration._isotonic import evaluate_isotonic  # numba, lazily
+
+            assert self.knots is not None and self.label_weight is not None
+            assert self.band_weight is not None
+            band = self.bands.band_of[labels].astype(np.int64)
+            n_labels, n_bands = self.n_labels, self.bands.n_bands
+            own = evaluate_isotonic(self.knots, labels, z)
+            pooled = evaluate_isotonic(self.knots, n_labels + band, z)
+            overall = evaluate_isotonic(self.knots, np.full_like(labels, n_labels + n_bands), z)
+            wb = self.band_weight[band]
+            pooled = np.where(np.isnan(pooled), overall, wb * pooled + (1 - wb) * overall)
+            wl = self.label_weight[labels]
+            probs = np.where(np.isnan(own), pooled, wl * own + (1 - wl) * pooled)
+        else:
+            assert self.label_params is not None
+            probs = _sigmoid(self.label_params[labels, 0] * z + self.label_params[labels, 1])
+        if self.margin is not None:
+            margin = self.margin[labels]
+            probs = np.clip(probs, margin, 1.0 - margin)
+        return probs
+
+    def apply(self, topk: TopK) -> TopK:
+        """``topk`` with calibrated probabilities, re-sorted best first (padding kept)."""
+        self._check(topk)
+        valid = topk.valid
+        probs = np.full(topk.scores.shape, -np.inf, dtype=np.float32)
+        probs[valid] = self.probabilities(topk.indices[valid], topk.scores[valid])
+        order = np.lexsort((topk.indices, -probs), axis=1)
+        return TopK(np.take_along_axis(topk.indices, order, axis=1),
+                    np.take_along_axis(probs, order, axis=1), topk.n_labels)
+
+    def _check(self, topk: TopK) -> None:
+        if topk.n_labels != self.n_labels:
+            raise InvalidParameterError("topk", f"scores over {self.n_labels} labels",
+                                        f"{topk.n_labels} labels")
+
+    # -- persistence ---------------------------------------------------------------------
+    def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        meta = {"method": self.method, "transform": self.transform, "n_docs": self.n_docs,
+                "k": self.k, "shrinkage": self.shrinkage, "n_labels": self.n_labels}
+        band_meta, band_arrays = self.bands.to_state()
+        meta["bands"] = band_meta
+        arrays = {"tail": self.tail.astype(np.float64),
+                  **({} if self.margin is None else {"margin": self.margin}),
+                  "source_prior": self.source_prior.astype(np.float64),
+                  **{f"bands_{key}": value for key, value in band_arrays.items()}}
+        if self.label_params is not None:
+            arrays["label_params"] = self.label_params.astype(np.float64)
+        if self.knots is not None:
+            assert self.label_weight is not None and self.band_weight is not None
+            arrays.update(self.knots.to_arrays("knots"))
+            arrays["label_weight"] = self.label_weight.astype(np.float64)
+            arrays["band_weight"] = self.band_weight.astype(np.float64)
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> Calibrator:
+        if meta["method"] not in METHODS:
+            raise ValueError(f"unknown calibration method {meta['method']!r}")
+        bands = FrequencyBands.from_state(
+            meta["bands"], {key[6:]: value for key, value in arrays.items()
+                            if key.startswith("bands_")})
+        isotonic = meta["method"] == "isotonic"
+        if isotonic:
+            from tagsmith.calibration._isotonic import IsotonicKnots
+        out = cls(meta["method"], meta["transform"], bands, arrays["tail"],
+                  arrays["source_prior"], int(meta["n_docs"]), int(meta["k"]),
+                  float(meta["shrinkage"]),
+                  label_params=None if isotonic else arrays["label_params"],
+                  knots=IsotonicKnots.from_arrays(arrays, "knots") if isotonic else None,
+                  label_weight=arrays["label_weight"] if isotonic else None,
+                  band_weight=arrays["band_weight"] if isotonic else None,
+                  margin=arrays.get("margin"))
+        if out.n_labels != int(meta["n_labels"]) or bands.n_labels != out.n_labels:
+            raise ValueError("calibrator arrays do not match its label count")
+        return out
+
+
+# -- fitting ---------------------------------------------------------------------------------
+def fit_calibrator(y_true, topk: TopK, *, method: str = "platt",
+                   bands: FrequencyBands | None = None, label_counts=None, n_bands: int = 4,
+                   shrinkage: float = 30.0) -> Calibrator:
+    """Fit a :class:`Calibrator` on held-out scores ``topk`` and labels ``y_true``.
+
+    ``y_true`` is ``n_docs x n_labels`` (sparse); ``topk`` the model's scores for the
+    same documents, which it must not have been trained on. ``label_counts``
+    (training label frequencies, ``(n_labels,)``) define the frequency bands (and
+    order the tail); without them the held-out counts are used. ``bands`` overrides
+    ``n_bands``.
+    """
+    if method not in METHODS:
+        raise InvalidParameterError("method", f"one of {', '.join(METHODS)}", method)
+    if not np.isfinite(shrinkage) or shrinkage < 0:
+        raise InvalidParameterError("shrinkage", "a number >= 0", shrinkage)
+    entries = collect_entries(y_true, topk)
+    if entries.score.size and not np.all(np.isfinite(entries.score)):
+        raise InvalidParameterError("topk", "finite scores", "NaN or infinite scores")
+    counts = _label_counts(label_counts, entries)
+    bands = FrequencyBands.from_counts(counts, n_bands) if bands is None else bands
+    if bands.n_labels != entries.n_labels:
+        raise InvalidParameterError("bands", f"bands over {entries.n_labels} labels",
+                                    f"{bands.n_labels} labels")
+    in_unit = entries.score.size == 0 or (entries.score.min() >= 0 and entries.score.max() <= 1)
+    transform = "logit" if in_unit else "identity"
+    z = _features(entries.score, transform)
+    y = entries.hit.astype(np.float64)
+    fitted: dict = {}
+    if method == "isotonic":
+        fitted.update(_fit_isotonic(entries, z, y, bands, shrinkage))
+    else:
+        fitted["label_params"] = _fit_platt(entries.label, z, y, bands, shrinkage,
+                                            per_label=method == "platt")
+    listed = np.bincount(entries.label, minlength=entries.n_labels)
+    margin = 0.5 / (listed + shrinkage + 1.0)
+    calibrator = Calibrator(method, transform, bands, np.zeros(entries.n_labels),
+                            np.zeros(entries.n_labels), entries.n_docs, topk.k,
+                            float(shrinkage), margin=margin, **fitted)
+    calibrator.tail = _tail_rates(entries, bands, counts)
+    probs = calibrator.probabilities(entries.label, entries.score)
+    calibrator.source_prior = _mean_probability(entries, probs, calibrator.tail)
+    return calibrator
+
+
+def _label_counts(label_counts, entries: Entries) -> np.ndarray:
+    if label_counts is None:
+        return np.bincount(entries.y.indices, minlength=entries.n_labels).astype(np.int64)
+    counts = np.asarray(label_counts, dtype=np.int64)
+    if counts.shape != (entries.n_labels,):
+        raise InvalidParameterError("label_counts", f"shape ({entries.n_labels},)", counts.shape)
+    return counts
+
+
+def _mean_probability(entries: Entries, probs: np.ndarray, tail: np.ndarray) -> np.ndarray:
+    """Mean calibrated probability per label over the documents, tail included."""
+    n = max(entries.n_docs, 1)
+    listed = np.bincount(entries.label, minlength=entries.n_labels)
+    summed = np.bincount(entries.label, weights=probs, minlength=entries.n_labels)
+    return (summed + (entries.n_docs - listed) * tail) / n
+
+
+def _tail_rates(entries: Entries, bands: FrequencyBands, counts: np.ndarray) -> np.ndarray:
+    """P(label true | not in the top-k), shrunk toward the band rate x relative frequency."""
+    n_labels = entries.n_labels
+    positives = np.bincount(entries.y.indices, minlength=n_labels)
+    caught = np.bincount(entries.label[entries.hit], minlength=n_labels)
+    missed = (positives - caught).astype(np.float64)
+    absent = (entries.n_docs - np.bincount(entries.label, minlength=n_labels)).astype(np.float64)
+    band = bands.band_of.astype(np.int64)
+    band_missed = np.bincount(band, weights=missed, minlength=bands.n_bands)
+    band_absent = np.bincount(band, weights=absent, minlength=bands.n_bands)
+    band_rate = np.divide(band_missed, band_absent, out=np.zeros(bands.n_bands),
+                          where=band_absent > 0)
+    band_mean_count = np.bincount(band, weights=counts, minlength=bands.n_bands) \
+        / np.maximum(bands.sizes(), 1)
+    prior = band_rate[band] * (counts + 1.0) / (band_mean_count[band] + 1.0)
+    strength = float(max(entries.n_docs, 1))  # the prior weighs as much as one full pass
+    tail = (missed + strength * prior) / (absent + strength)
+    return np.clip(np.where(absent > 0, tail, 0.0), 0.0, 1.0)
+
+
+# -- Platt ---------------------------------------------------------------------------------
+def _fit_platt(label, z, y, bands: FrequencyBands, shrinkage: float, *,
+               per_label: bool) -> np.ndarray:
+    """``(n_labels, 2)`` slopes and intercepts: global -> band -> label, each shrunk."""
+    n_labels = bands.n_labels
+    zeros = np.zeros(z.size, dtype=np.int64)
+    flat_prior = np.array([[1.0, 0.0]])
+    # a whisper of prior keeps the global fit finite on separable data
+    glob = _newton_logistic(zeros, z, y, 1, flat_prior, np.full((1, 2), 1e-6))
+    if not per_label:
+        return np.repeat(glob, n_labels, axis=0)
+    band = bands.band_of.astype(np.int64)[label]
+    band_prior = np.repeat(glob, bands.n_bands, axis=0)
+    band_prec = shrinkage * _mean_information(band, z, glob[zeros], bands.n_bands)
+    band_params = _newton_logistic(band, z, y, bands.n_bands, band_prior, band_prec)
+    label_prior = band_params[bands.band_of.astype(np.int64)]
+    info = _mean_information(band, z, band_params[band], bands.n_bands)
+    label_prec = shrinkage * info[bands.band_of.astype(np.int64)]
+    return _newton_logistic(label, z, y, n_labels, label_prior, label_prec)
+
+
+def _mean_information(group, z, params, n_groups: int) -> np.ndarray:
+    """Mean per-entry Fisher information of (a, b) in each group, ``(n_groups, 2)``."""
+    p = _sigmoid(params[:, 0] * z + params[:, 1])
+    w = p * (1.0 - p)
+    n = np.maximum(np.bincount(group, minlength=n_groups), 1)
+    info = np.stack([np.bincount(group, weights=w * z * z, minlength=n_groups) / n,
+                     np.bincount(group, weights=w, minlength=n_groups) / n], axis=1)
+    # a group without entries (or with only certain ones) still needs a proper prior
+    return np.maximum(info, 1e-3)
+
+
+def _newton_logistic(group, z, y, n_groups: int, prior_mean: np.ndarray,
+                     prior_prec: np.ndarray, max_iter: int = 100,
+                     tol: float = 1e-7) -> np.ndarray:
+    """MAP ``(a, b)`` per group of ``p = sigmoid(a z + b)`` under independent Gaussian
+    priors; Newton steps with per-group step halving, all groups at once."""
+    theta = prior_mean.astype(np.float64).copy()
+
+    def objective(params):
+        m = params[group, 0] * z + params[group, 1]
+        loss = np.bincount(group, weights=np.logaddexp(0.0, m) - y * m, minlength=n_groups)
+        return loss + 0.5 * np.sum(prior_prec * (params - prior_mean) ** 2, axis=1)
+
+    current = objective(theta)
+    for _ in range(max_iter):
+        a, b = theta[group, 0], theta[group, 1]
+        p = _sigmoid(a * z + b)
+        r, w = p - y, np.maximum(p * (1.0 - p), 1e-12)
+        ga = np.bincount(group, weights=r * z, minlength=n_groups) \
+            + prior_prec[:, 0] * (theta[:, 0] - prior_mean[:, 0])
+        gb = np.bincount(group, weights=r, minlength=n_groups) \
+            + prior_prec[:, 1] * (theta[:, 1] - prior_mean[:, 1])
+        haa = np.bincount(group, weights=w * z * z, minlength=n_groups) + prior_prec[:, 0]
+        hab = np.bincount(group, weights=w * z, minlength=n_groups)
+        hbb = np.bincount(group, weights=w, minlength=n_groups) + prior_prec[:, 1]
+        det = np.maximum(haa * hbb - hab * hab, 1e-300)
+        step = np.stack([(hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det], axis=1)
+        scale = np.ones(n_groups)
+        candidate = theta - step
+        new = objective(candidate)
+        for _ in range(30):  # halve the step of groups whose objective rose
+            worse = new > current + 1e-12 * (1.0 + np.abs(current))
+            if not worse.any():
+                break
+            scale[worse] *= 0.5
+            candidate = theta - scale[:, None] * step
+            new = objective(candidate)
+        worse = new > current
+        candidate[worse] = theta[worse]
+        new[worse] = current[worse]
+        moved = np.max(np.abs(candidate - theta)) if n_groups else 0.0
+        theta, current = candidate, new
+        if moved < tol:
+            break
+    return theta
+
+
+# -- isotonic ------------------------------------------------------------------------------
+def _fit_isotonic(entries: Entries, z, y, bands: FrequencyBands, shrinkage: float) -> dict:
+    from tagsmith.calibration._isotonic import fit_isotonic_groups
+
+    n_labels, n_bands = entries.n_labels, bands.n_bands
+    label = entries.label
+    band = bands.band_of.astype(np.int64)[label]
+    group = np.concatenate([label, n_labels + band, np.full(label.size, n_labels + n_bands)])
+    knots = fit_isotonic_groups(group, np.tile(z, 3), np.tile(y, 3), n_labels + n_bands + 1)
+
+    def weight(groups, n_groups):
+        pos = np.bincount(groups, weights=y, minlength=n_groups)
+        neg = np.bincount(groups, weights=1.0 - y, minlength=n_groups)
+        n_eff = np.minimum(pos, neg)
+        return n_eff / (n_eff + shrinkage) if shrinkage > 0 else np.ones(n_groups)
+
+    return {"knots": knots, "label_weight": weight(label, n_labels),
+            "band_weight": weight(band, n_bands)}
+

@@ -1,0 +1,196 @@
+"""``tagsmith calibrate`` and ``tagsmith shift``: confidence you can trust."""
+
+from __future__ import annotations
+
+import click
+
+from tagsmith.cli import cli, print_json
+from tagsmith.exceptions import InvalidParameterError
+
+ERROR_POLICY = click.Choice(["fail", "skip"])
+
+
+def _band_table(rows: list[dict]) -> list[str]:
+    lines = [f"{'band (train count)':<20} {'labels':>7} {'entries':>9} {'positives':>9} "
+             f"{'mean p':>7} {'rate':>7} {'ECE':>7}"]
+    for row in rows:
+        mean = "-" if row["mean_probability"] is None else f"{row['mean_probability']:.4f}"
+        rate = "-" if row["observed_rate"] is None else f"{row['observed_rate']:.4f}"
+        lines.append(f"{row['band']:<20} {row['n_labels']:>7} {row['n_entries']:>9} "
+                     f"{row['n_positive']:>9} {mean:>7} {rate:>7} {row['ece']:>7.4f}")
+    return lines
+
+
+@cli.command()
+@click.argument("bundle")
+@click.option("--data", help="Labelled corpus the model was NOT trained on; default: the "
+              "calibration split stored by train --calibration-fraction.")
+@click.option("-o", "--output", help="Write the calibrated bundle here (default: in place).")
+@click.option("--method", type=click.Choice(["isotonic", "platt", "temperature"]),
+              default="isotonic", show_default=True, help="Score-to-probability map.")
+@click.option("--bands", "n_bands", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Label frequency bands (shrinkage, threshold back-off, Mondrian sets).")
+@click.option("--shrinkage", type=click.FloatRange(min=0), default=30.0, show_default=True,
+              help="Strength of the pull of rare labels toward their band.")
+@click.option("--calibrator-source", type=click.Choice(["split", "same"]), default="split",
+              show_default=True, help="split: calibrator and conformal sets on disjoint "
+              "parts (exact guarantee); same: both on all of it (approximate).")
+@click.option("--conformal-fraction", type=float, default=0.5, show_default=True,
+              help="Share of the held-out documents for the conformal sets.")
+@click.option("--alpha", type=float, default=0.1, show_default=True,
+              help="Default miss rate of conformal sets (suggest --sets).")
+@click.option("--max-set-size", type=click.IntRange(min=1), default=None,
+              help="Sets larger than this abstain (default: 3 x mean labels per document).")
+@click.option("--lpicp/--no-lpicp", default=None,
+              help="Label-powerset sets (default: for label spaces up to 100 labels).")
+@click.option("--beta", type=float, default=1.0, show_default=True,
+              help="Thresholds maximise F-beta.")
+@click.option("--max-labels", type=click.IntRange(min=1), default=None,
+              help="Cap the thresholded label sets at this size.")
+@click.option("--k", "k", type=click.IntRange(min=1), default=None,
+              help="Candidates scored per held-out document (default: every label up to "
+              "100, else 50); with --data only.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--reliability-png", help="Write a reliability diagram (needs matplotlib).")
+@click.option("--json", "as_json", is_flag=True, help="The full report as one JSON object.")
+@click.option("--on-error", type=ERROR_POLICY, default="fail", show_default=True)
+@click.option("--unknown-labels", type=ERROR_POLICY, default="fail", show_default=True)
+def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_source,
+              conformal_fraction, alpha, max_set_size, lpicp, beta, max_labels, k, seed,
+              reliability_png, as_json, on_error, unknown_labels):
+    """Calibrate BUNDLE: probabilities, thresholds on them, conformal label sets.
+
+    Uses documents the model never saw: --data CORPUS, or the calibration split the
+    bundle stores. The report compares raw and calibrated reliability on the part
+    of them the calibrator did not see.
+    """
+    from tagsmith.pipeline.classifier import TextClassifier
+    from tagsmith.pipeline.confidence import (
+        ConfidenceOptions,
+        calibrate_classifier,
+        heldout_from_corpus,
+    )
+
+    options = ConfidenceOptions(method=method, n_bands=n_bands, shrinkage=shrinkage,
+                                calibrator_source=calibrator_source,
+                                conformal_fraction=conformal_fraction, alpha=alpha,
+                                lpicp=lpicp, beta=beta, max_labels=max_labels,
+                                max_set_size=max_set_size, seed=seed)
+    options.validate()
+    classifier = TextClassifier.load(bundle)
+    if data:
+        heldout = _heldout_corpus(classifier, data, k, on_error, unknown_labels,
+                                  heldout_from_corpus)
+    elif classifier.heldout is not None:
+        if k is not None:
+            raise InvalidParameterError("--k", "only with --data (the stored split keeps its "
+                                        "own width)", k)
+        heldout = classifier.heldout
+    else:
+        raise InvalidParameterError("--data", "a labelled corpus the model was not trained on "
+                                    "(the bundle stores no calibration split: train with "
+                                    "--calibration-fraction to keep one)", None)
+    report = calibrate_classifier(classifier, heldout, options=options)
+    if reliability_png:
+        _diagram(classifier, heldout, report, reliability_png)
+    classifier.save(output or bundle)
+    if as_json:
+        print_json(report)
+        return
+    raw, cal = report["raw"], report["calibrated"]
+    click.echo(f"calibrated ({method}) on {report['n_calibrator_docs']} documents; conformal "
+               f"sets on {report['n_conformal_docs']} ({report['calibrator_source']}), "
+               f"{report['seconds']:.1f}s -> {output or bundle}")
+    click.echo(f"held-out reliability over the top {report['k']}: ECE {raw['ece']:.4f} -> "
+               f"{cal['ece']:.4f}, Brier {raw['brier']:.4f} -> {cal['brier']:.4f}, "
+               f"top-1 ECE {raw['top1_ece']:.4f} -> {cal['top1_ece']:.4f}")
+    for line in _band_table(cal["bands"]):
+        click.echo("  " + line)
+    thr = report["thresholds"]
+    click.echo(f"thresholds: {thr['n_tuned_labels']} labels own, {thr['n_band_labels']} "
+               f"from their band, the rest global ({thr['global']:.4f})")
+    click.echo(f"conformal sets: {', '.join(report['conformal']['methods'])} "
+               f"(default alpha {alpha:g})")
+
+
+def _heldout_corpus(classifier, data, k, on_error, unknown_labels, heldout_from_corpus):
+    from tagsmith.pipeline.io import read_labelled
+    from tagsmith.pipeline.train import data_fingerprint
+
+    corpus = read_labelled(data, classifier.label_space, on_error=on_error,
+                           unknown_labels=unknown_labels)
+    trained_on = classifier.manifest.get("training", {}).get("data_fingerprint")
+    if trained_on and data_fingerprint(corpus.texts, corpus.Y) == trained_on:
+        raise InvalidParameterError("--data", "documents the model was not trained on",
+                                    f"{data} (the training corpus itself)")
+    return heldout_from_corpus(classifier, corpus.texts, corpus.Y, k=k, source=str(data))
+
+
+def _diagram(classifier, heldout, report, path) -> None:
+    from tagsmith.calibration.reliability import reliability_diagram, reliability_report
+    from tagsmith.pipeline.confidence import _split, _unit_scores
+
+    _, part, _ = _split(heldout, _options_from(report), None, None)
+    reliability_diagram(
+        {"raw": reliability_report(part.Y, _unit_scores(part.topk)),
+         "calibrated": reliability_report(part.Y, classifier.calibrator.apply(part.topk))},
+        path, title=f"Reliability on {len(part)} held-out documents")
+    click.echo(f"reliability diagram -> {path}")
+
+
+def _options_from(report):
+    from tagsmith.pipeline.confidence import ConfidenceOptions
+
+    return ConfidenceOptions(**report["options"])
+
+
+@cli.command()
+@click.argument("bundle")
+@click.argument("files", nargs=-1)
+@click.option("--method", type=click.Choice(["em", "bbse"]), default="em", show_default=True,
+              help="em: Saerens EM; bbse: black-box shift estimation (needs the stored "
+              "calibration documents; small label spaces).")
+@click.option("--whole-file", is_flag=True, help="Each FILE is one document.")
+@click.option("--save", is_flag=True, help="Store the shift in BUNDLE: suggestions and "
+              "thresholded sets then use the adjusted probabilities.")
+@click.option("--clear", is_flag=True, help="Remove a stored shift from BUNDLE and exit.")
+@click.option("--top", type=click.IntRange(min=0), default=10, show_default=True,
+              help="Labels with the largest change to list.")
+@click.option("--lang", default="en", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="The report as one JSON object.")
+def shift(bundle, files, method, whole_file, save, clear, top, lang, as_json):
+    """Estimate how label frequencies in FILES (unlabelled) differ from calibration.
+
+    Reads one document per line (or per file with --whole-file; stdin without FILES).
+    """
+    from tagsmith.cli.commands import _read_documents
+    from tagsmith.pipeline.classifier import TextClassifier
+    from tagsmith.pipeline.confidence import estimate_shift
+
+    classifier = TextClassifier.load(bundle)
+    if clear:
+        classifier.label_shift = None
+        classifier.save(bundle)
+        click.echo(f"label shift removed from {bundle}")
+        return
+    texts = [text for _, text in _read_documents(tuple(f for f in files if f != "-"),
+                                                 whole_file)]
+    if not texts:
+        raise InvalidParameterError("FILES", "at least one document", "none")
+    estimated = estimate_shift(classifier, texts, method=method)
+    names = [classifier.label_space.name_of(i, lang) for i in range(classifier.n_labels)]
+    report = estimated.report(names, top=top)
+    if save:
+        classifier.label_shift = estimated
+        classifier.save(bundle)
+        report["saved"] = str(bundle)
+    if as_json:
+        print_json(report)
+        return
+    click.echo(f"{method}: {report['n_docs']} documents, estimated shift (total variation of "
+               f"label frequencies) {report['total_variation']:.4f}; labels per document "
+               f"{report['labels_per_doc_source']:.3f} -> {report['labels_per_doc_target']:.3f}")
+    for row in report["largest_changes"]:
+        click.echo(f"  {row['source_prior']:.4f} -> {row['target_prior']:.4f}  {row['label']}")
+    if save:
+        click.echo(f"saved in {bundle}: probabilities are now adjusted to this shift")

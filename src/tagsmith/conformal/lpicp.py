@@ -1,0 +1,334 @@
+"""Label-powerset inductive conformal prediction (LP-ICP) with pruning.
+
+Each label *set* is a candidate answer (Maltoudoglou et al., Pattern Recognition
+122, 2022). With calibrated probabilities ``o(x)`` the nonconformity of a label set
+``Y`` is the L1 distance ``a(x, Y) = sum_l |Y_l - o_l(x)|``. With ``q`` calibration
+documents' scores ``a_i``, the p-value of ``Y`` is ``(#{a_i >= a(x, Y)} + 1) /
+(q + 1)`` and the prediction set at significance ``epsilon`` is every ``Y`` with
+p-value above ``epsilon``. **Guarantee**: the true label set is in the prediction
+set with probability at least ``1 - epsilon`` (for exchangeable documents).
+
+Pruning, exact: ``p(Y) > epsilon`` iff ``a(x, Y) <= a_(m)``, the ``m``-th largest
+calibration score with ``m = floor(epsilon (q + 1))``. Since ``a(x, Y) = a(x, Ŷ) +
+sum of flip costs |1 - 2 o_l|`` over the labels where ``Y`` differs from ``Ŷ = {l :
+o_l >= 0.5}``, the set is ``Ŷ`` with every combination of flips whose total cost
+fits the budget ``a_(m) - a(x, Ŷ)``: labels costlier than the budget never flip.
+So the labels in *every* set (``certain``) and in *some* set (``possible``) come
+from one comparison per label, and the number of sets from a depth-first count
+over the cheap flips (capped) — never an enumeration of ``2^L`` sets.
+
+Per-band variant (``bands``): the labels are split by frequency band and each band
+gets its own nonconformity, calibration scores and threshold, so each band's part
+of the label set is covered with probability ``1 - epsilon`` (rare labels get their
+own guarantee; the whole set is covered with probability at least ``1 - B epsilon``
+for ``B`` bands). The prediction set is the product of the bands' sets.
+
+Needs every label's probability (``topk.k == n_labels``): it is meant for small
+label spaces; use recall control (:mod:`tagsmith.conformal.risk`) for large ones.
+
+>>> import scipy.sparse as sp
+>>> rng = np.random.default_rng(0)
+>>> probs = TopK.from_scores(rng.random((2000, 4)), k=4)
+>>> y = sp.csr_matrix(rng.random((2000, 4)) < probs.to_csr().toarray())
+>>> icp = fit_powerset_icp(y[:1000], probs[:1000])
+>>> sets = icp.predict(probs[1000:], 0.2)
+>>> bool(abs(sets.covers(y[1000:]).mean() - 0.8) < 0.04)
+True
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from tagsmith.calibration._entries import check_labels
+from tagsmith.calibration.bands import FrequencyBands
+from tagsmith.conformal.risk import check_alpha
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.metrics import as_label_matrix
+from tagsmith.topk import TopK
+
+#: tolerance of nonconformity comparisons (sums of floats)
+TOL = 1e-9
+#: label-set counting stops here (the count is then a lower bound)
+COUNT_CAP = 1_000_000
+
+
+def dense_probabilities(topk: TopK) -> np.ndarray:
+    """``n x n_labels`` probabilities from a top-k listing every label (small spaces)."""
+    if topk.k < topk.n_labels or not topk.valid.all():
+        raise InvalidParameterError(
+            "topk", f"every label's probability (k = n_labels = {topk.n_labels}); LP-ICP is "
+            "for small label spaces, use recall control for large ones", f"k = {topk.k}")
+    out = np.zeros((len(topk), topk.n_labels), dtype=np.float64)
+    np.put_along_axis(out, topk.indices.astype(np.int64), topk.scores.astype(np.float64), 1)
+    return out
+
+
+@dataclass
+class PowersetSets:
+    """LP-ICP prediction sets of a batch (dense ``n x n_labels`` bools: small spaces).
+
+    ``predicted`` is the most credible set ``Ŷ``; ``certain`` the labels in every set
+    of the prediction set; ``possible`` those in some set; ``n_sets`` the number of
+    label sets (a lower bound where ``capped``); ``credibility`` the p-value of ``Ŷ``
+    (the smallest over bands); ``confidence`` one minus the second largest p-value;
+    ``empty`` documents whose prediction set is empty (nothing is typical enough);
+    ``abstain`` those empty, with more than ``max_set_size`` possible labels or, if
+    given, more than ``max_sets`` label sets.
+    """
+
+    icp: PowersetICP
+    probabilities: np.ndarray
+    predicted: np.ndarray
+    certain: np.ndarray
+    possible: np.ndarray
+    n_sets: np.ndarray
+    capped: np.ndarray
+    credibility: np.ndarray
+    confidence: np.ndarray
+    empty: np.ndarray
+    abstain: np.ndarray
+    epsilon: float
+    budget: np.ndarray  # (n, n_groups) flip budget per band
+
+    def __len__(self) -> int:
+        return int(self.predicted.shape[0])
+
+    @property
+    def size(self) -> np.ndarray:
+        return self.n_sets
+
+    def covers(self, y_true) -> np.ndarray:
+        """Per document: is its true label set in its prediction set?"""
+        y = as_label_matrix(y_true)
+        if y.shape != self.predicted.shape:
+            raise InvalidParameterError("y_true", f"a label matrix of shape "
+                                        f"{self.predicted.shape}", f"shape {y.shape}")
+        scores = self.icp.nonconformity(self.probabilities, y.toarray())
+        thresholds = self.icp.thresholds(self.epsilon)
+        return np.all(scores <= thresholds[None, :] + TOL, axis=1)
+
+    def label_sets(self, i: int, limit: int = 20) -> list[np.ndarray]:
+        """Up to ``limit`` label sets of document ``i``, cheapest (most credible) first."""
+        if self.empty[i]:
+            return []
+        per_group = []
+        group_of = self.icp.group_of()
+        for g in range(self.icp.n_groups):
+            labels = np.flatnonzero(group_of == g)
+            costs = np.abs(1.0 - 2.0 * self.probabilities[i, labels])
+            per_group.append(_flip_sets(labels, costs, self.budget[i, g], limit))
+        base = self.predicted[i].copy()
+        out = []
+        for combo in itertools.islice(itertools.product(*per_group), limit):
+            chosen = base.copy()
+            for cost_and_flips in combo:
+                chosen[list(cost_and_flips[1])] ^= True
+            out.append((sum(c for c, _ in combo), np.flatnonzero(chosen)))
+        return [labels for _, labels in sorted(out, key=lambda item: item[0])]
+
+    def summary(self, y_true=None) -> dict:
+        out = {"epsilon": self.epsilon, "n_docs": len(self),
+               "n_sets_mean": float(self.n_sets.mean()) if len(self) else 0.0,
+               "n_sets_median": float(np.median(self.n_sets)) if len(self) else 0.0,
+               "possible_labels_mean": float(self.possible.sum(axis=1).mean()) if len(self)
+               else 0.0,
+               "certain_labels_mean": float(self.certain.sum(axis=1).mean()) if len(self)
+               else 0.0,
+               "empty_rate": float(self.empty.mean()) if len(self) else 0.0,
+               "abstain_rate": float(self.abstain.mean()) if len(self) else 0.0}
+        if y_true is not None:
+            out["coverage"] = float(self.covers(y_true).mean()) if len(self) else 0.0
+        return out
+
+
+def _flip_sets(labels: np.ndarray, costs: np.ndarray, budget: float,
+               limit: int) -> list[tuple[float, tuple[int, ...]]]:
+    """(total cost, flipped labels) of flip combinations within budget, up to limit."""
+    order = np.argsort(costs, kind="stable")
+    costs, labels = costs[order], labels[order]
+    found: list[tuple[float, tuple[int, ...]]] = [(0.0, ())]
+    stack: list[tuple[int, float, float, tuple[int, ...]]] = [(0, budget + TOL, 0.0, ())]
+    while stack and len(found) < limit:
+        start, remaining, spent, flips = stack.pop()
+        for j in range(start, costs.size):
+            if costs[j] > remaining or len(found) >= limit:
+                break
+            chosen = (*flips, int(labels[j]))
+            found.append((spent + float(costs[j]), chosen))
+            stack.append((j + 1, remaining - float(costs[j]), spent + float(costs[j]), chosen))
+    return found
+
+
+@numba.njit(cache=True)
+def _count_within(costs, budgets, cap):  # pragma: no cover - compiled
+    """Per row: subsets of the (ascending) costs whose sum fits the budget, capped."""
+    n, m = costs.shape
+    out = np.zeros(n, np.int64)
+    idx = np.empty(m + 1, np.int64)
+    rem = np.empty(m + 1)
+    for r in range(n):
+        if budgets[r] < 0:
+            continue
+        count = 1  # no flip: Ŷ itself
+        top = 0
+        idx[0] = 0
+        rem[0] = budgets[r]
+        while top >= 0 and count < cap:
+            i = idx[top]
+            if i >= m or costs[r, i] > rem[top]:
+                top -= 1
+                continue
+            count += 1
+            idx[top] = i + 1
+            top += 1
+            idx[top] = i + 1
+            rem[top] = rem[top - 1] - costs[r, i]
+        out[r] = min(count, cap)
+    return out
+
+
+@dataclass
+class PowersetICP:
+    """Calibration scores (ascending) per band group: ``scores[indptr[g]:indptr[g+1]]``."""
+
+    indptr: np.ndarray
+    scores: np.ndarray
+    n_labels: int
+    band_of: np.ndarray | None = None
+    mean_true_labels: float = 1.0
+
+    @property
+    def n_groups(self) -> int:
+        return int(self.indptr.size - 1)
+
+    def default_max_set_size(self) -> int:
+        return max(3, int(np.ceil(3 * self.mean_true_labels)))
+
+    def group_of(self) -> np.ndarray:
+        return (np.zeros(self.n_labels, np.int64) if self.band_of is None
+                else self.band_of.astype(np.int64))
+
+    def _one_hot(self) -> np.ndarray:
+        onehot = np.zeros((self.n_labels, self.n_groups))
+        onehot[np.arange(self.n_labels), self.group_of()] = 1.0
+        return onehot
+
+    def nonconformity(self, probabilities: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``(n, n_groups)`` L1 nonconformity of label sets ``y`` (dense 0/1)."""
+        return np.abs(np.asarray(y, np.float64) - probabilities) @ self._one_hot()
+
+    def thresholds(self, epsilon: float) -> np.ndarray:
+        """Largest admissible nonconformity per group (``+inf``: every set; ``-inf``: none)."""
+        epsilon = check_alpha(epsilon, "epsilon")
+        out = np.empty(self.n_groups)
+        for g in range(self.n_groups):
+            scores = self.scores[self.indptr[g]:self.indptr[g + 1]]
+            m = int(np.floor(epsilon * (scores.size + 1)))
+            out[g] = np.inf if m <= 0 else (-np.inf if m > scores.size
+                                            else scores[scores.size - m])
+        return out
+
+    def p_values(self, scores: np.ndarray) -> np.ndarray:
+        """p-values of nonconformity scores ``(n, n_groups)``."""
+        out = np.empty_like(scores, dtype=np.float64)
+        for g in range(self.n_groups):
+            cal = self.scores[self.indptr[g]:self.indptr[g + 1]]
+            at_least = cal.size - np.searchsorted(cal, scores[:, g] - TOL, side="left")
+            out[:, g] = (at_least + 1) / (cal.size + 1)
+        return out
+
+    def predict(self, topk: TopK, epsilon: float, *, max_set_size: int | None = None,
+                max_sets: int | None = None, count_cap: int = COUNT_CAP) -> PowersetSets:
+        """Prediction sets at significance ``epsilon`` for calibrated ``topk`` (all labels).
+
+        Documents are flagged abstain when their prediction set is empty (nothing is
+        typical enough), when more than ``max_set_size`` labels are possible (default:
+        3 x the calibration documents' mean number of labels, at least 3) or when
+        there are more than ``max_sets`` label sets (default: no limit).
+        """
+        if topk.n_labels != self.n_labels:
+            raise InvalidParameterError("topk", f"probabilities over {self.n_labels} labels",
+                                        f"{topk.n_labels} labels")
+        epsilon = check_alpha(epsilon, "epsilon")
+        o = dense_probabilities(topk)
+        predicted = o >= 0.5
+        costs = np.abs(1.0 - 2.0 * o)
+        best_scores = self.nonconformity(o, predicted)
+        thresholds = self.thresholds(epsilon)
+        budget = thresholds[None, :] - best_scores + TOL
+        group = self.group_of()
+        label_budget = budget[:, group]
+        empty = np.any(budget < 0, axis=1)
+        flippable = (costs <= label_budget) & ~empty[:, None]
+        certain = predicted & ~flippable & ~empty[:, None]
+        possible = (predicted | flippable) & ~empty[:, None]
+        n_sets = np.ones(len(topk), dtype=np.int64)
+        for g in range(self.n_groups):
+            members = np.flatnonzero(group == g)
+            sorted_costs = np.sort(costs[:, members], axis=1)
+            counts = _count_within(sorted_costs, np.minimum(budget[:, g], 1e300), count_cap)
+            n_sets = np.minimum(n_sets * counts, count_cap)
+        n_sets[empty] = 0
+        capped = n_sets >= count_cap
+        p_best = self.p_values(best_scores)
+        cheapest = np.full((len(topk), self.n_groups), np.inf)
+        for g in range(self.n_groups):
+            members = np.flatnonzero(group == g)
+            if members.size:
+                cheapest[:, g] = costs[:, members].min(axis=1)
+        p_second = self.p_values(best_scores + cheapest)
+        credibility = p_best.min(axis=1)
+        confidence = 1.0 - p_second.max(axis=1)
+        limit = self.default_max_set_size() if max_set_size is None else int(max_set_size)
+        abstain = empty | (possible.sum(axis=1) > limit)
+        if max_sets is not None:
+            abstain |= n_sets > max_sets
+        return PowersetSets(self, o, predicted & ~empty[:, None], certain, possible, n_sets,
+                            capped, credibility, confidence, empty, np.asarray(abstain, bool),
+                            epsilon, budget)
+
+    def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        meta = {"n_labels": self.n_labels, "per_band": self.band_of is not None,
+                "mean_true_labels": self.mean_true_labels}
+        arrays = {"indptr": self.indptr.astype(np.int64), "scores": self.scores}
+        if self.band_of is not None:
+            arrays["band_of"] = self.band_of.astype(np.int16)
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> PowersetICP:
+        out = cls(arrays["indptr"].astype(np.int64), arrays["scores"].astype(np.float64),
+                  int(meta["n_labels"]), arrays["band_of"] if meta.get("per_band") else None,
+                  float(meta.get("mean_true_labels", 1.0)))
+        if out.indptr[-1] != out.scores.size:
+            raise ValueError("LP-ICP calibration arrays are inconsistent")
+        return out
+
+
+def fit_powerset_icp(y_true, topk: TopK, *, bands: FrequencyBands | None = None) -> PowersetICP:
+    """Calibration scores of the true label sets of held-out documents.
+
+    ``topk`` holds their calibrated probabilities for every label; ``y_true`` their
+    labels. The documents must be unseen by the model and by the calibrator.
+    """
+    y = check_labels(y_true, topk)
+    band_of = None
+    if bands is not None:
+        if bands.n_labels != topk.n_labels:
+            raise InvalidParameterError("bands", f"bands over {topk.n_labels} labels",
+                                        f"{bands.n_labels} labels")
+        band_of = bands.band_of
+    icp = PowersetICP(np.zeros(2, np.int64), np.zeros(0), topk.n_labels, band_of)
+    n_groups = 1 if band_of is None else bands.n_bands  # type: ignore[union-attr]
+    icp.indptr = np.zeros(n_groups + 1, np.int64)
+    scores = icp.nonconformity(dense_probabilities(topk), y.toarray())
+    icp.scores = np.concatenate([np.sort(scores[:, g]) for g in range(n_groups)])
+    icp.indptr = np.arange(n_groups + 1, dtype=np.int64) * scores.shape[0]
+    n_true = np.diff(y.indptr)
+    icp.mean_true_labels = float(n_true[n_true > 0].mean()) if (n_true > 0).any() else 1.0
+    return icp

@@ -1,0 +1,221 @@
+"""Recall control: conformal risk control (CRC) of the false-negative rate.
+
+Guarantee (Angelopoulos, Bates, Fisch, Lei & Schuster, "Conformal Risk Control",
+2022): for a calibration set of ``n`` documents with at least one true label and a
+new document exchangeable with them,
+
+    E[ 1 - |Y ∩ C(X)| / |Y| ]  <=  alpha,
+
+i.e. *on average, at least 1 - alpha of each document's true labels are in its set*.
+Sets are ``C_t(x) = {l : s(x, l) >= t}`` for a score ``s`` fixed before calibration;
+the loss is non-increasing as ``t`` falls and bounded by 1, and ``t`` is the largest
+value whose calibration loss satisfies ``(n R(t) + 1) / (n + 1) <= alpha``.
+
+Scores: a label in a document's top-k scores its (calibrated) probability; a label
+outside it scores its *tail probability* ``tail[l]`` (see
+:mod:`tagsmith.calibration.scaling`), the same for every document. Sets can thus
+reach beyond the top-k, and the guarantee holds at any ``alpha`` even when the top-k
+alone cannot reach the recall asked for: the set then includes labels by tail
+probability, which is honest but large (a flag says so). Without tail
+probabilities (``tail=None``) an unlisted label scores ``-inf`` and enters only
+when the set must be the whole label space.
+
+Mondrian variant (``bands``): each frequency band gets its own threshold, fitted on
+the documents with a true label in that band with the loss restricted to the
+band's labels, so the recall guarantee holds *within every band*: rare labels are
+not sacrificed to frequent ones.
+
+Cost: fitting sorts the true labels' scores once (``O(nnz log nnz)``); any
+``alpha`` is then a binary search, so one fitted object serves every alpha.
+
+>>> import scipy.sparse as sp
+>>> probs = TopK.from_scores(np.array([[0.9, 0.5, 0.1], [0.8, 0.3, 0.2]]), k=3)
+>>> y = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 1]]))
+>>> crc = fit_recall_control(y, probs)
+>>> crc.thresholds(0.5).tolist()  # misses allowed: (2 * R + 1) / 3 <= 0.5
+[0.5]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tagsmith.calibration._entries import collect_entries
+from tagsmith.calibration.bands import FrequencyBands
+from tagsmith.conformal.sets import LabelSets
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.topk import TopK
+
+
+def check_alpha(alpha, name: str = "alpha") -> float:
+    """``alpha`` as a float in (0, 1), else a clear error."""
+    try:
+        value = float(alpha)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(name, "a number in (0, 1)", alpha) from exc
+    if not 0.0 < value < 1.0:
+        raise InvalidParameterError(name, "a number in (0, 1)", alpha)
+    return value
+
+
+@dataclass
+class RecallControl:
+    """Fitted calibration statistics of CRC; see the module docstring.
+
+    Per group ``g`` (one group, or one per band): the true labels' scores sorted
+    ascending ``scores[indptr[g]:indptr[g+1]]`` with loss weights ``weights`` (``1 /
+    |Y_i ∩ g|``), and ``n_docs[g]`` calibration documents with a true label in ``g``.
+    ``tail`` (``(n_labels,)``) scores unlisted labels; ``band_of`` maps labels to
+    groups (``None``: one group). ``k`` is the calibration top-k width: predict with
+    at least as many candidates.
+    """
+
+    indptr: np.ndarray
+    scores: np.ndarray
+    weights: np.ndarray
+    n_docs: np.ndarray
+    tail: np.ndarray
+    k: int
+    band_of: np.ndarray | None = None
+    mean_true_labels: float = 1.0
+
+    @property
+    def n_labels(self) -> int:
+        return int(self.tail.size)
+
+    @property
+    def n_groups(self) -> int:
+        return int(self.n_docs.size)
+
+    @property
+    def mondrian(self) -> bool:
+        return self.band_of is not None
+
+    def _group_of(self) -> np.ndarray:
+        return (np.zeros(self.n_labels, np.int64) if self.band_of is None
+                else self.band_of.astype(np.int64))
+
+    def thresholds(self, alpha: float) -> np.ndarray:
+        """Score threshold per group for miss rate ``alpha`` (``(n_groups,)``).
+
+        ``-inf`` means the set is every label (too few calibration documents for this
+        alpha: ``n < 1/alpha - 1``); ``+inf`` that an empty set already meets it.
+        """
+        alpha = check_alpha(alpha)
+        out = np.empty(self.n_groups, dtype=np.float64)
+        for g in range(self.n_groups):
+            scores = self.scores[self.indptr[g]:self.indptr[g + 1]]
+            weights = self.weights[self.indptr[g]:self.indptr[g + 1]]
+            out[g] = _crc_threshold(scores, weights, int(self.n_docs[g]), alpha)
+        return out
+
+    def predict(self, topk: TopK, alpha: float, *, max_set_size: int | None = None,
+                min_confidence: float = 0.0) -> LabelSets:
+        """Label sets of the documents in ``topk`` (calibrated probabilities, best first).
+
+        A document is flagged ``abstain`` when its set has more than ``max_set_size``
+        labels (default: 3 x the calibration documents' mean number of true labels,
+        at least 3) or its best probability is below ``min_confidence``.
+        """
+        if topk.n_labels != self.n_labels:
+            raise InvalidParameterError("topk", f"probabilities over {self.n_labels} labels",
+                                        f"{topk.n_labels} labels")
+        thresholds = self.thresholds(alpha)
+        group = self._group_of()
+        valid = topk.valid
+        safe = np.where(valid, topk.indices, 0)
+        entry_thr = thresholds[group[safe]]
+        in_set = valid & (topk.scores >= entry_thr)
+        # unlisted labels above their group's threshold join from the tail
+        tail_in = self.tail >= thresholds[group]
+        listed_tail_in = (valid & tail_in[safe]).sum(axis=1)
+        size = in_set.sum(axis=1) + int(tail_in.sum()) - listed_tail_in
+        limit = self.default_max_set_size() if max_set_size is None else int(max_set_size)
+        best = np.where(valid[:, 0], topk.scores[:, 0], 0.0) if topk.k else np.zeros(len(topk))
+        abstain = (size > limit) | (best < min_confidence)
+        return LabelSets(topk, in_set, tail_in, size.astype(np.int64), abstain,
+                         alpha=check_alpha(alpha), method="mondrian" if self.mondrian
+                         else "recall", thresholds=thresholds, group_of=group)
+
+    def default_max_set_size(self) -> int:
+        return max(3, int(np.ceil(3 * self.mean_true_labels)))
+
+    # -- persistence -------------------------------------------------------------------
+    def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        meta = {"k": self.k, "n_labels": self.n_labels, "mondrian": self.mondrian,
+                "mean_true_labels": self.mean_true_labels}
+        arrays = {"indptr": self.indptr.astype(np.int64), "scores": self.scores,
+                  "weights": self.weights, "n_docs": self.n_docs.astype(np.int64),
+                  "tail": self.tail}
+        if self.band_of is not None:
+            arrays["band_of"] = self.band_of.astype(np.int16)
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> RecallControl:
+        out = cls(arrays["indptr"].astype(np.int64), arrays["scores"].astype(np.float64),
+                  arrays["weights"].astype(np.float64), arrays["n_docs"].astype(np.int64),
+                  arrays["tail"].astype(np.float64), int(meta["k"]),
+                  arrays["band_of"] if meta.get("mondrian") else None,
+                  float(meta.get("mean_true_labels", 1.0)))
+        if out.n_labels != int(meta["n_labels"]) or out.indptr.size != out.n_groups + 1:
+            raise ValueError("recall-control arrays do not match their metadata")
+        return out
+
+
+def _crc_threshold(scores: np.ndarray, weights: np.ndarray, n: int, alpha: float) -> float:
+    """Largest ``t`` with ``(sum of weights of scores < t) + 1 <= alpha (n + 1)``."""
+    if n == 0:
+        return -np.inf  # nothing to calibrate on: no guarantee short of every label
+    budget = alpha * (n + 1) - 1.0
+    if budget < 0:
+        return -np.inf
+    if scores.size == 0 or weights.sum() <= budget * (1 + 1e-12):
+        return np.inf
+    # unique ascending scores and the weight strictly below each
+    heads = np.flatnonzero(np.r_[True, scores[1:] != scores[:-1]])
+    below = np.r_[0.0, np.cumsum(weights)][heads]
+    last = int(np.searchsorted(below, budget * (1 + 1e-12), side="right")) - 1
+    return float(scores[heads[last]])
+
+
+def fit_recall_control(y_true, topk: TopK, *, tail=None,
+                       bands: FrequencyBands | None = None) -> RecallControl:
+    """Fit CRC on calibration documents: ``topk`` holds their calibrated probabilities.
+
+    ``y_true`` (n_docs x n_labels) are their labels; documents without a true label
+    carry no loss and are left out (the guarantee is for documents with labels).
+    ``tail`` (``(n_labels,)``) scores labels outside a document's top-k (default
+    ``-inf``); ``bands`` gives the Mondrian variant. The calibration documents must
+    be unseen by the model *and* by whatever produced the probabilities (e.g. fit
+    the calibrator on other held-out data).
+    """
+    entries = collect_entries(y_true, topk)
+    n_labels = entries.n_labels
+    tail_arr = np.full(n_labels, -np.inf) if tail is None else np.asarray(tail, np.float64)
+    if tail_arr.shape != (n_labels,):
+        raise InvalidParameterError("tail", f"shape ({n_labels},)", tail_arr.shape)
+    band_of = None
+    group = np.zeros(n_labels, np.int64)
+    n_groups = 1
+    if bands is not None:
+        if bands.n_labels != n_labels:
+            raise InvalidParameterError("bands", f"bands over {n_labels} labels",
+                                        f"{bands.n_labels} labels")
+        band_of, group, n_groups = bands.band_of, bands.band_of.astype(np.int64), bands.n_bands
+    true_scores = entries.true_scores(topk.scores, tail_arr)
+    true_group = group[entries.y.indices]
+    rows = entries.true_row
+    # |Y_i ∩ g| for each true label's (document, group)
+    pair = rows * n_groups + true_group
+    per_pair = np.bincount(pair, minlength=entries.n_docs * n_groups)
+    weights = 1.0 / per_pair[pair]
+    n_docs = np.bincount(np.unique(pair) % n_groups, minlength=n_groups)
+    order = np.lexsort((true_scores, true_group))
+    indptr = np.searchsorted(true_group[order], np.arange(n_groups + 1)).astype(np.int64)
+    labelled = np.diff(entries.y.indptr) > 0
+    mean_true = float(np.diff(entries.y.indptr)[labelled].mean()) if labelled.any() else 1.0
+    return RecallControl(indptr, true_scores[order], weights[order], n_docs.astype(np.int64),
+                         tail_arr, topk.k, band_of, mean_true)

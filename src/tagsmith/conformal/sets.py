@@ -1,0 +1,132 @@
+"""Conformal label sets of a batch: the set, its size and an abstain flag per document.
+
+A set is the document's listed candidates that pass its threshold plus, possibly,
+*tail* labels (not in the document's top-k, but whose tail probability passes).
+Tail labels are the same for every document, so they are kept implicitly as one
+boolean mask over the label space; nothing of size documents x labels is built
+unless :meth:`LabelSets.to_csr` is asked for it.
+
+>>> from tagsmith.topk import TopK
+>>> probs = TopK.from_scores(np.array([[0.9, 0.4, 0.1]]), k=2)
+>>> sets = LabelSets(probs, probs.scores >= 0.3, np.zeros(3, bool), np.array([2]),
+...                  np.array([False]), alpha=0.1, method="recall")
+>>> sets.labels(0).tolist(), sets.to_csr().toarray().astype(int).tolist()
+([0, 1], [[1, 1, 0]])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from tagsmith.calibration._entries import collect_entries
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.topk import TopK
+
+#: materialising more set members than this in one call is refused
+MAX_MATERIALISED = 50_000_000
+
+
+@dataclass
+class LabelSets:
+    """Conformal sets of ``len(topk)`` documents.
+
+    ``in_set`` (``n x k`` bool) marks listed candidates in the set; ``tail_in``
+    (``(n_labels,)`` bool) the labels that join every set from the tail when not
+    listed; ``size`` (``(n,)``) counts both; ``abstain`` (``(n,)`` bool) flags
+    documents whose set is too large or too uncertain. ``thresholds`` and
+    ``group_of`` record the per-group thresholds used.
+    """
+
+    topk: TopK
+    in_set: np.ndarray
+    tail_in: np.ndarray
+    size: np.ndarray
+    abstain: np.ndarray
+    alpha: float
+    method: str
+    thresholds: np.ndarray | None = None
+    group_of: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.topk)
+
+    @property
+    def n_tail(self) -> np.ndarray:
+        """Tail labels in each set, ``(n,)``."""
+        listed = np.where(self.topk.valid, self.topk.indices, 0)
+        listed_tail = (self.topk.valid & self.tail_in[listed]).sum(axis=1)
+        return int(self.tail_in.sum()) - listed_tail
+
+    def labels(self, i: int) -> np.ndarray:
+        """Label ids in document ``i``'s set: listed members first (best first), then tail."""
+        listed = self.topk.indices[i][self.in_set[i]]
+        if not self.tail_in.any():
+            return listed
+        tail = np.flatnonzero(self.tail_in)
+        return np.concatenate([listed, tail[~np.isin(tail, self.topk.indices[i])]])
+
+    def to_csr(self, max_entries: int = MAX_MATERIALISED) -> sp.csr_matrix:
+        """The sets as a boolean sparse ``n x n_labels`` matrix.
+
+        Refused (clear error) when that would hold more than ``max_entries`` members,
+        which happens when many tail labels are in every set.
+        """
+        total = int(self.size.sum())
+        if total > max_entries:
+            raise InvalidParameterError(
+                "max_entries", f"at least the {total:,} set members to materialise "
+                "(sets include many tail labels; use a larger alpha or read sizes instead)",
+                max_entries)
+        n, n_labels = len(self.topk), self.topk.n_labels
+        listed = sp.csr_matrix((np.ones(int(self.in_set.sum()), dtype=bool),
+                                self.topk.indices[self.in_set],
+                                np.r_[0, np.cumsum(self.in_set.sum(axis=1))]),
+                               shape=(n, n_labels))
+        tail = np.flatnonzero(self.tail_in)
+        if not tail.size:
+            return listed
+        everyone = sp.csr_matrix((np.ones(n * tail.size, dtype=np.int8), np.tile(tail, n),
+                                  np.arange(n + 1) * tail.size), shape=(n, n_labels))
+        # a listed label is scored by its own probability, never by its tail one
+        valid = self.topk.valid
+        listed_tail = valid & self.tail_in[np.where(valid, self.topk.indices, 0)]
+        shadowed = sp.csr_matrix((np.ones(int(listed_tail.sum()), dtype=np.int8),
+                                  self.topk.indices[listed_tail],
+                                  np.r_[0, np.cumsum(listed_tail.sum(axis=1))]),
+                                 shape=(n, n_labels))
+        out = sp.csr_matrix(listed.astype(np.int8) + everyone - shadowed)
+        out.eliminate_zeros()
+        return sp.csr_matrix(out.astype(bool))
+
+    def recall(self, y_true) -> np.ndarray:
+        """Per document, the share of its true labels in its set (NaN without labels)."""
+        entries = collect_entries(y_true, self.topk)
+        cols = entries.true_col
+        rows = entries.true_row
+        inside = cols >= 0
+        caught = np.zeros(cols.size, dtype=bool)
+        caught[inside] = self.in_set[rows[inside], cols[inside]]
+        caught[~inside] = self.tail_in[entries.y.indices[~inside]]
+        n_true = np.diff(entries.y.indptr)
+        hits = np.bincount(rows, weights=caught, minlength=len(self.topk))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(n_true > 0, hits / n_true, np.nan)
+
+    def summary(self, y_true=None) -> dict:
+        """Mean and distribution of set sizes, abstain rate and, with labels, recall."""
+        out = {"alpha": self.alpha, "method": self.method, "n_docs": len(self),
+               "set_size_mean": float(self.size.mean()) if len(self) else 0.0,
+               "set_size_median": float(np.median(self.size)) if len(self) else 0.0,
+               "set_size_max": int(self.size.max()) if len(self) else 0,
+               "empty_sets": int(np.count_nonzero(self.size == 0)),
+               "abstain_rate": float(self.abstain.mean()) if len(self) else 0.0,
+               "tail_labels": int(self.tail_in.sum())}
+        if y_true is not None:
+            recall = self.recall(y_true)
+            labelled = ~np.isnan(recall)
+            out["recall_mean"] = float(recall[labelled].mean()) if labelled.any() else None
+            out["n_labelled_docs"] = int(labelled.sum())
+        return out

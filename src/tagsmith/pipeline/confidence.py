@@ -1,0 +1,360 @@
+"""Trustworthy confidence for a trained classifier: calibrate, tune, fit conformal sets.
+
+:func:`calibrate_classifier` turns held-out scores of the shipped model (a
+:class:`~tagsmith.pipeline.crossfit.HeldoutScores`, e.g. the calibration split that
+``train`` keeps aside, or a labelled corpus the model never saw) into:
+
+1. a :class:`~tagsmith.calibration.scaling.Calibrator` (scores -> probabilities,
+   with tail probabilities for unlisted labels) and per-label F-beta thresholds on
+   those probabilities (band / global back-off, optional set-size cap), fitted on one
+   part of the held-out documents;
+2. conformal statistics (:class:`ConformalModel`: recall control, its Mondrian
+   per-band variant and, for small label spaces, LP-ICP) fitted on the *other*
+   part, scored through the now fixed calibrator, so the guarantees hold exactly.
+
+The split is seeded (``conformal_fraction`` of the documents go to the conformal
+part). ``calibrator_source="crossfit"`` fits the calibrator on the training
+documents' out-of-fold scores instead and keeps every held-out document for the
+conformal part; ``"same"`` uses all held-out documents for both (more data for each,
+but the conformal guarantee is then only approximate). The report compares raw
+and calibrated reliability on the conformal part, which the calibrator never saw.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from tagsmith.calibration.reliability import reliability_report
+from tagsmith.calibration.scaling import METHODS, Calibrator, fit_calibrator
+from tagsmith.calibration.thresholds import tune_thresholds
+from tagsmith.conformal.lpicp import PowersetICP, fit_powerset_icp
+from tagsmith.conformal.risk import RecallControl, check_alpha, fit_recall_control
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.pipeline.crossfit import CrossFitScores, HeldoutScores
+from tagsmith.topk import TopK
+
+logger = logging.getLogger("tagsmith")
+
+#: LP-ICP is fitted by default up to this many labels (it needs every label's probability)
+LPICP_MAX_LABELS = 100
+SOURCES = ("auto", "split", "crossfit", "same")
+SET_METHODS = ("recall", "mondrian", "lpicp")
+
+
+@dataclass
+class ConfidenceOptions:
+    """How to calibrate; every field has a sane default."""
+
+    method: str = "isotonic"
+    n_bands: int = 4
+    shrinkage: float = 30.0
+    calibrator_source: str = "auto"
+    conformal_fraction: float = 0.5
+    alpha: float = 0.1
+    lpicp: bool | None = None  # None: when the label space has <= LPICP_MAX_LABELS labels
+    beta: float = 1.0
+    min_support: int = 5
+    max_labels: int | None = None
+    max_set_size: int | None = None
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.method not in METHODS:
+            raise InvalidParameterError("method", f"one of {', '.join(METHODS)}", self.method)
+        if self.calibrator_source not in SOURCES:
+            raise InvalidParameterError("calibrator_source", f"one of {', '.join(SOURCES)}",
+                                        self.calibrator_source)
+        if not 0.0 < self.conformal_fraction < 1.0:
+            raise InvalidParameterError("conformal_fraction", "a number in (0, 1)",
+                                        self.conformal_fraction)
+        if isinstance(self.n_bands, bool) or not isinstance(self.n_bands, int) \
+                or self.n_bands < 1:
+            raise InvalidParameterError("n_bands", "an integer >= 1", self.n_bands)
+        if self.shrinkage < 0:
+            raise InvalidParameterError("shrinkage", "a number >= 0", self.shrinkage)
+        if self.beta <= 0:
+            raise InvalidParameterError("beta", "a number > 0", self.beta)
+        if self.max_set_size is not None and self.max_set_size < 1:
+            raise InvalidParameterError("max_set_size", "None or an integer >= 1",
+                                        self.max_set_size)
+        check_alpha(self.alpha)
+
+
+@dataclass
+class ConformalModel:
+    """The conformal statistics a bundle keeps: any alpha can be asked for later."""
+
+    recall: RecallControl
+    mondrian: RecallControl | None
+    lpicp: PowersetICP | None
+    alpha: float
+    max_set_size: int | None = None
+    n_docs: int = 0
+
+    @property
+    def k(self) -> int:
+        """Candidates per document the sets were calibrated with (predict with these)."""
+        return self.recall.k
+
+    def methods(self) -> list[str]:
+        return [name for name, part in (("recall", self.recall), ("mondrian", self.mondrian),
+                                        ("lpicp", self.lpicp)) if part is not None]
+
+    def predict(self, probabilities: TopK, *, alpha: float | None = None,
+                method: str = "recall", max_set_size: int | None = None,
+                min_confidence: float = 0.0):
+        """Sets for calibrated ``probabilities`` (k = :attr:`k` candidates per document)."""
+        alpha = self.alpha if alpha is None else check_alpha(alpha)
+        limit = self.max_set_size if max_set_size is None else max_set_size
+        if method == "recall":
+            return self.recall.predict(probabilities, alpha, max_set_size=limit,
+                                       min_confidence=min_confidence)
+        if method == "mondrian" and self.mondrian is not None:
+            return self.mondrian.predict(probabilities, alpha, max_set_size=limit,
+                                         min_confidence=min_confidence)
+        if method == "lpicp" and self.lpicp is not None:
+            sets = self.lpicp.predict(probabilities, alpha, max_set_size=limit)
+            if min_confidence > 0:  # LP-ICP's own measure: the best label set's p-value
+                sets.abstain |= sets.credibility < min_confidence
+            return sets
+        raise InvalidParameterError("method", f"one of {', '.join(self.methods())} "
+                                    "(the ones this model was calibrated for)", method)
+
+    def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        meta: dict = {"alpha": self.alpha, "max_set_size": self.max_set_size,
+                      "n_docs": self.n_docs}
+        arrays: dict[str, np.ndarray] = {}
+        for name, part in (("recall", self.recall), ("mondrian", self.mondrian),
+                           ("lpicp", self.lpicp)):
+            if part is None:
+                continue
+            part_meta, part_arrays = part.to_state()
+            meta[name] = part_meta
+            arrays.update({f"{name}__{key}": value for key, value in part_arrays.items()})
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> ConformalModel:
+        def part(name):
+            prefix = f"{name}__"
+            return {key[len(prefix):]: value for key, value in arrays.items()
+                    if key.startswith(prefix)}
+
+        return cls(RecallControl.from_state(meta["recall"], part("recall")),
+                   RecallControl.from_state(meta["mondrian"], part("mondrian"))
+                   if "mondrian" in meta else None,
+                   PowersetICP.from_state(meta["lpicp"], part("lpicp"))
+                   if "lpicp" in meta else None,
+                   float(meta["alpha"]), meta.get("max_set_size"), int(meta.get("n_docs", 0)))
+
+
+def _split(heldout: HeldoutScores, options: ConfidenceOptions, crossfit, crossfit_Y):
+    """(calibrator documents: (Y, topk), conformal documents: HeldoutScores, how)."""
+    source = options.calibrator_source
+    if source == "auto":
+        source = "split"
+    if source == "crossfit":
+        if crossfit is None or crossfit_Y is None:
+            raise InvalidParameterError("calibrator_source", "'crossfit' only with out-of-fold "
+                                        "scores and their labels", "none available")
+        return (sp.csr_matrix(crossfit_Y), crossfit.topk), heldout, "crossfit"
+    if source == "same":
+        return (heldout.Y, heldout.topk), heldout, "same"
+    n = len(heldout)
+    order = np.random.default_rng(options.seed).permutation(n)
+    n_conformal = int(round(n * options.conformal_fraction))
+    if n_conformal < 1 or n_conformal >= n:
+        raise InvalidParameterError("heldout", "enough held-out documents to split between "
+                                    "calibrator and conformal sets", f"{n} documents")
+    conformal = heldout.subset(np.sort(order[:n_conformal]))
+    fitting = heldout.subset(np.sort(order[n_conformal:]))
+    return (fitting.Y, fitting.topk), conformal, "split"
+
+
+def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None = None,
+                   label_counts=None, crossfit: CrossFitScores | None = None,
+                   crossfit_Y=None) -> tuple[Calibrator, object, ConformalModel, dict]:
+    """Calibrator, thresholds, conformal model and a report from held-out scores.
+
+    ``label_counts`` (training label frequencies) define the frequency bands.
+    Returns ``(calibrator, thresholds, conformal, report)``.
+
+    >>> rng = np.random.default_rng(0)
+    >>> scores = rng.random((400, 3))
+    >>> heldout = HeldoutScores(TopK.from_scores(scores, 3),
+    ...                         sp.csr_matrix(rng.random((400, 3)) < scores ** 2),
+    ...                         np.arange(400), "demo")
+    >>> calibrator, thresholds, conformal, report = fit_confidence(heldout)
+    >>> report["n_calibrator_docs"], report["n_conformal_docs"], conformal.methods()
+    (200, 200, ['recall', 'mondrian', 'lpicp'])
+    """
+    options = options or ConfidenceOptions()
+    options.validate()
+    started = time.perf_counter()
+    (fit_Y, fit_topk), conformal_part, how = _split(heldout, options, crossfit, crossfit_Y)
+    calibrator = fit_calibrator(fit_Y, fit_topk, method=options.method,
+                                label_counts=label_counts, n_bands=options.n_bands,
+                                shrinkage=options.shrinkage)
+    fit_probs = calibrator.apply(fit_topk)
+    thresholds = tune_thresholds(fit_Y, fit_probs, beta=options.beta,
+                                 min_support=options.min_support, bands=calibrator.bands,
+                                 max_labels=options.max_labels)
+    calibrator_seconds = time.perf_counter() - started
+    probs = calibrator.apply(conformal_part.topk)
+    recall = fit_recall_control(conformal_part.Y, probs, tail=calibrator.tail)
+    mondrian = None
+    if calibrator.bands.n_bands > 1:
+        mondrian = fit_recall_control(conformal_part.Y, probs, tail=calibrator.tail,
+                                      bands=calibrator.bands)
+    use_lpicp = options.lpicp
+    full = probs.k >= probs.n_labels and bool(probs.valid.all())
+    if use_lpicp is None:
+        use_lpicp = full and probs.n_labels <= LPICP_MAX_LABELS
+    lpicp = fit_powerset_icp(conformal_part.Y, probs) if use_lpicp else None
+    conformal = ConformalModel(recall, mondrian, lpicp, options.alpha, options.max_set_size,
+                               len(conformal_part))
+    seconds = time.perf_counter() - started
+    raw_report = reliability_report(conformal_part.Y, _unit_scores(conformal_part.topk))
+    cal_report = reliability_report(conformal_part.Y, probs, bands=calibrator.bands,
+                                    tail=calibrator.tail)
+    report = {
+        "options": asdict(options), "calibrator_source": how,
+        "n_calibrator_docs": int(fit_Y.shape[0]), "n_conformal_docs": len(conformal_part),
+        "k": int(conformal_part.topk.k), "seconds": round(seconds, 3),
+        "calibrator_seconds": round(calibrator_seconds, 3),
+        "raw": {"ece": round(raw_report.ece, 6), "brier": round(raw_report.brier, 6),
+                "top1_ece": round(raw_report.top1_ece, 6)} if raw_report else None,
+        "calibrated": cal_report.to_dict(), "thresholds": thresholds.summary(),
+        "conformal": {"methods": conformal.methods(), "alpha": options.alpha},
+    }
+    logger.info("calibrated (%s) on %d documents, conformal sets on %d: ECE %.4f -> %.4f "
+                "(held-out part) in %.1f s", options.method, fit_Y.shape[0],
+                len(conformal_part), raw_report.ece, cal_report.ece, seconds)
+    return calibrator, thresholds, conformal, report
+
+
+def _unit_scores(topk: TopK) -> TopK:
+    """Raw scores clipped to [0, 1] so the reliability of scores outside it can be read."""
+    scores = np.where(topk.valid, np.clip(topk.scores, 0.0, 1.0), -np.inf)
+    return TopK(topk.indices, scores, topk.n_labels)
+
+
+def calibrate_classifier(classifier, heldout: HeldoutScores, *,
+                         options: ConfidenceOptions | None = None,
+                         crossfit_Y=None) -> dict:
+    """Fit calibration and conformal sets on ``heldout`` and attach them to ``classifier``.
+
+    Replaces the classifier's thresholds by ones tuned on calibrated probabilities,
+    keeps ``heldout`` in it (saved in its bundle) and records the report in its
+    manifest. Returns the report.
+    """
+    if heldout.topk.n_labels != classifier.n_labels:
+        raise InvalidParameterError("heldout", f"scores over {classifier.n_labels} labels",
+                                    f"{heldout.topk.n_labels} labels")
+    counts = classifier.label_counts if classifier.n_train_docs else None
+    calibrator, thresholds, conformal, report = fit_confidence(
+        heldout, options=options, label_counts=counts, crossfit=classifier.crossfit,
+        crossfit_Y=crossfit_Y)
+    classifier.calibrator = calibrator
+    classifier.thresholds = thresholds
+    classifier.conformal = conformal
+    classifier.heldout = heldout
+    classifier.label_shift = None  # estimated for the old probabilities
+    classifier.manifest = {**classifier.manifest, "calibration": _manifest_summary(report)}
+    return report
+
+
+def _manifest_summary(report: dict) -> dict:
+    calibrated = report["calibrated"]
+    return {key: report[key] for key in ("calibrator_source", "n_calibrator_docs",
+                                         "n_conformal_docs", "k", "seconds", "raw",
+                                         "thresholds", "conformal")} | {
+        "method": report["options"]["method"],
+        "calibrated": {key: calibrated[key] for key in ("ece", "brier", "top1_ece")}}
+
+
+def heldout_from_corpus(classifier, texts, Y, *, k: int | None = None,
+                        source: str = "labelled corpus") -> HeldoutScores:
+    """Raw scores of the shipped model for labelled documents it never saw."""
+    from tagsmith.pipeline.crossfit import default_k
+
+    k = default_k(classifier.n_labels) if k is None else int(k)
+    topk = classifier.predict_topk(texts, k, calibrated=False)
+    return HeldoutScores(topk, sp.csr_matrix(Y), np.arange(len(topk)), source)
+
+
+def _require_calibrated(classifier) -> None:
+    if classifier.calibrator is None:
+        raise InvalidParameterError("bundle", "a calibrated model (run tagsmith calibrate, or "
+                                    "train with --calibration-fraction)", "an uncalibrated one")
+
+
+def evaluate_confidence(classifier, texts, Y, *, alphas=(0.05, 0.1, 0.2),
+                        reliability_k: int | None = None, png=None) -> dict:
+    """Reliability (raw vs calibrated) and conformal sets of ``classifier`` on labelled data.
+
+    ``Y`` is ``n_docs x n_labels``; the documents must be unseen by the model and its
+    calibration. Reliability is measured over each document's top ``reliability_k``
+    candidates (default: the calibration width, which is every label for small
+    label spaces); sets are reported per alpha and method (recall: mean recall and set
+    size; LP-ICP: coverage and number of label sets). ``png`` writes a reliability
+    diagram.
+    """
+    from tagsmith.calibration.reliability import reliability_diagram
+
+    _require_calibrated(classifier)
+    conformal = classifier.conformal
+    k = conformal.k if conformal is not None else classifier.calibrator.k
+    raw = classifier.predict_topk(texts, k, calibrated=False)
+    probs = classifier.to_probabilities(raw, adjust_shift=False)
+    shown = k if reliability_k is None else min(int(reliability_k), k)
+    raw_report = reliability_report(Y, _unit_scores(raw.head(shown)))
+    probs_shown = classifier.to_probabilities(raw.head(shown), adjust_shift=False)
+    cal_report = reliability_report(Y, probs_shown, bands=classifier.calibrator.bands)
+    # tail probabilities are for labels outside the calibration width k
+    cal_report.tail = reliability_report(Y, probs, tail=classifier.calibrator.tail).tail
+    out: dict = {"k": shown, "calibration_k": k, "raw": {"ece": round(raw_report.ece, 6),
+                                     "brier": round(raw_report.brier, 6),
+                                     "top1_ece": round(raw_report.top1_ece, 6)},
+                 "calibrated": cal_report.to_dict(), "sets": {}}
+    if conformal is not None:
+        for alpha in alphas:
+            entry = {}
+            for method in conformal.methods():
+                sets = conformal.predict(probs, alpha=alpha, method=method)
+                entry[method] = sets.summary(Y)
+            out["sets"][f"alpha={alpha:g}"] = entry
+    if png is not None:
+        out["reliability_png"] = str(reliability_diagram(
+            {"raw": raw_report, "calibrated": cal_report}, png,
+            title=f"Reliability ({len(raw)} documents, top {shown})"))
+    return out
+
+
+def estimate_shift(classifier, texts, *, method: str = "em", k: int | None = None):
+    """Estimated label shift of the unlabelled ``texts`` against the calibration data.
+
+    ``"bbse"`` uses the held-out documents stored with the calibration as labelled
+    source data. Returns a :class:`~tagsmith.calibration.shift.LabelShift`.
+    """
+    from tagsmith.calibration.shift import estimate_label_shift
+
+    _require_calibrated(classifier)
+    calibrator = classifier.calibrator
+    k = calibrator.k if k is None else int(k)
+    probs = classifier.predict_topk(texts, k, adjust_shift=False)
+    source_y = source_topk = None
+    if method == "bbse":
+        if classifier.heldout is None:
+            raise InvalidParameterError("method", "'em' (BBSE needs the held-out documents "
+                                        "stored at calibration)", method)
+        source_y = classifier.heldout.Y
+        source_topk = calibrator.apply(classifier.heldout.topk)
+    return estimate_label_shift(probs, source_prior=calibrator.source_prior,
+                                tail=calibrator.tail, method=method, source_y=source_y,
+                                source_topk=source_topk)

@@ -1,0 +1,203 @@
+"""Calibration: isotonic kernel, Platt/isotonic/temperature calibrators, reliability metrics."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.isotonic import IsotonicRegression
+from sklearn.metrics import brier_score_loss
+
+from tagsmith.calibration._isotonic import evaluate_isotonic, fit_isotonic_groups
+from tagsmith.calibration.bands import FrequencyBands
+from tagsmith.calibration.reliability import (
+    brier_score,
+    expected_calibration_error,
+    reliability_diagram,
+    reliability_report,
+)
+from tagsmith.calibration.scaling import Calibrator, fit_calibrator
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.topk import TopK
+
+from conftest import simulate_scores
+
+
+# -- reference implementations -------------------------------------------------------------
+def ece_reference(y, p, n_bins):
+    """Obviously-correct ECE: loop over bins, [low, high) with the last bin closed."""
+    total, n = 0.0, len(p)
+    for b in range(n_bins):
+        low, high = b / n_bins, (b + 1) / n_bins
+        members = [i for i in range(n) if low <= p[i] < high or (b == n_bins - 1 and p[i] == 1)]
+        if members:
+            conf = sum(p[i] for i in members) / len(members)
+            acc = sum(y[i] for i in members) / len(members)
+            total += len(members) / n * abs(acc - conf)
+    return total
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 20))
+def test_ece_and_brier_match_references(seed, n_bins):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 60))
+    p = rng.random(n)
+    p[rng.random(n) < 0.1] = 1.0  # the closed right edge
+    p = np.round(p, 2)  # values on bin edges
+    y = (rng.random(n) < p).astype(int)
+    assert expected_calibration_error(y, p, n_bins=n_bins) == pytest.approx(
+        ece_reference(y, p, n_bins), abs=1e-12)
+    assert brier_score(y, p) == pytest.approx(brier_score_loss(y, p), abs=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10_000))
+def test_grouped_isotonic_matches_sklearn(seed):
+    rng = np.random.default_rng(seed)
+    n_groups = 4
+    group = rng.integers(0, n_groups, 120)
+    x = np.round(rng.random(120) * 5, 1)  # ties
+    y = (rng.random(120) < x / 5).astype(float)
+    knots = fit_isotonic_groups(group, x, y, n_groups + 1)  # the last group is empty
+    queries = np.linspace(-1, 6, 57)
+    for g in range(n_groups):
+        mask = group == g
+        if not mask.any():
+            continue
+        reference = IsotonicRegression(out_of_bounds="clip").fit(x[mask], y[mask])
+        got = evaluate_isotonic(knots, np.full(queries.size, g), queries)
+        np.testing.assert_allclose(got, reference.predict(queries), atol=1e-12)
+    assert np.isnan(evaluate_isotonic(knots, np.array([n_groups]), np.array([1.0]))).all()
+
+
+def test_bands_hold_about_equal_occurrences():
+    counts = np.random.default_rng(0).zipf(1.6, 2000).clip(max=5000)
+    bands = FrequencyBands.from_counts(counts, n_bands=4)
+    mass = np.bincount(bands.band_of, weights=counts, minlength=bands.n_bands)
+    assert bands.n_bands >= 3
+    assert mass.max() < 0.6 * counts.sum()
+    # a band's labels are all rarer than the next band's
+    for b in range(bands.n_bands - 1):
+        assert counts[bands.band_of == b].max() < counts[bands.band_of == b + 1].min()
+    assert FrequencyBands.from_counts(np.full(10, 7), n_bands=4).n_bands == 1
+    with pytest.raises(InvalidParameterError, match="n_bands"):
+        FrequencyBands.from_counts(counts, n_bands=0)
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    y, true_p, raw = simulate_scores(6000, 12, seed=3)
+    n_labels = y.shape[1]
+    return {"cal": (y[:3000], TopK.from_scores(raw[:3000], n_labels)),
+            "test": (y[3000:], TopK.from_scores(raw[3000:], n_labels), true_p[3000:])}
+
+
+@pytest.mark.parametrize("method", ["platt", "isotonic"])
+def test_calibrated_probabilities_approach_the_truth(simulated, method):
+    y_cal, topk_cal = simulated["cal"]
+    y_test, topk_test, true_p = simulated["test"]
+    calibrator = fit_calibrator(y_cal, topk_cal, method=method)
+    probs = calibrator.apply(topk_test)
+    dense = probs.to_csr().toarray()
+    raw_report = reliability_report(y_test, topk_test)
+    report = reliability_report(y_test, probs)
+    assert raw_report.ece > 0.02  # the distortion is real
+    assert report.ece < min(0.008, raw_report.ece / 4)
+    # an oracle knowing the true probabilities scores about the same
+    oracle = reliability_report(y_test, TopK.from_scores(true_p, true_p.shape[1]))
+    assert report.brier < oracle.brier * 1.03
+    assert np.mean(np.abs(dense - true_p)) < 0.015
+
+
+def test_temperature_is_one_map_for_all_labels(simulated):
+    y_cal, topk_cal = simulated["cal"]
+    calibrator = fit_calibrator(y_cal, topk_cal, method="temperature")
+    assert calibrator.label_params is not None
+    assert np.ptp(calibrator.label_params, axis=0).max() == 0
+    # one map cannot undo per-label distortions as well as per-label ones do
+    y_test, topk_test, _ = simulated["test"]
+    platt = fit_calibrator(y_cal, topk_cal, method="platt")
+    assert reliability_report(y_test, platt.apply(topk_test)).brier < \
+        reliability_report(y_test, calibrator.apply(topk_test)).brier
+
+
+def test_rare_labels_shrink_toward_their_band():
+    """A label with two held-out positives gets (nearly) its band's curve, not its own."""
+    y, _, raw = simulate_scores(3000, 6, seed=5, priors=[0.3, 0.3, 0.3, 0.3, 0.3, 0.3])
+    y = y.tolil()
+    y[:, 5] = 0
+    y[:2, 5] = 1  # label 5: two positives only
+    y = y.tocsr()
+    raw[:, 5] = raw[:, 0]  # its scores look like label 0's
+    topk = TopK.from_scores(raw, 6)
+    bands = FrequencyBands.single(6)
+    shrunk = fit_calibrator(y, topk, method="platt", bands=bands, shrinkage=30)
+    alone = fit_calibrator(y, topk, method="platt", bands=bands, shrinkage=0)
+    grid = np.linspace(0.05, 0.95, 10)
+    band_like = shrunk.probabilities(np.zeros(10, int), grid)
+    assert np.abs(shrunk.probabilities(np.full(10, 5), grid) - band_like).max() < \
+        np.abs(alone.probabilities(np.full(10, 5), grid) - band_like).max()
+    assert alone.probabilities(np.array([5]), np.array([0.9]))[0] < 0.05  # overfit
+
+
+def test_tail_probability_counts_labels_outside_the_topk():
+    y, _, raw = simulate_scores(8000, 40, seed=7, priors=np.geomspace(0.2, 0.02, 40))
+    full = TopK.from_scores(raw, 40)
+    head = full.head(5)
+    calibrator = fit_calibrator(y[:4000], head[:4000])
+    report = reliability_report(y[4000:], calibrator.apply(head[4000:]), tail=calibrator.tail)
+    tail = report.tail
+    assert tail["observed_positives_outside_topk"] > 100
+    assert tail["expected_positives_outside_topk"] == pytest.approx(
+        tail["observed_positives_outside_topk"], rel=0.15)
+    # the listed entries stay calibrated
+    assert report.ece < 0.02
+    # no tail when every label is listed
+    assert fit_calibrator(y[:4000], full[:4000]).tail.max() == 0
+
+
+def test_apply_resorts_and_keeps_padding():
+    scores = np.array([[0.9, 0.5, -np.inf], [0.4, 0.3, 0.2]], dtype=np.float32)
+    topk = TopK(np.array([[0, 1, -1], [1, 0, 2]]), scores, 3)
+    y = sp.csr_matrix(np.array([[0, 1, 0], [1, 0, 0]]))
+    calibrator = fit_calibrator(y, topk, method="platt", shrinkage=1.0)
+    out = calibrator.apply(topk)
+    assert out.indices[0, 2] == -1 and out.scores[0, 2] == -np.inf
+    assert np.all(np.diff(out.scores[1]) <= 0)
+
+
+@pytest.mark.parametrize("method", ["platt", "isotonic", "temperature"])
+def test_state_round_trip(simulated, method):
+    y_cal, topk_cal = simulated["cal"]
+    calibrator = fit_calibrator(y_cal, topk_cal, method=method)
+    meta, arrays = calibrator.to_state()
+    again = Calibrator.from_state(meta, arrays)
+    _, topk_test, _ = simulated["test"]
+    np.testing.assert_array_equal(again.apply(topk_test).scores,
+                                  calibrator.apply(topk_test).scores)
+
+
+def test_bad_parameters_are_clear_errors(simulated):
+    y_cal, topk_cal = simulated["cal"]
+    with pytest.raises(InvalidParameterError, match="method"):
+        fit_calibrator(y_cal, topk_cal, method="beta")
+    with pytest.raises(InvalidParameterError, match="shrinkage"):
+        fit_calibrator(y_cal, topk_cal, shrinkage=-1)
+    with pytest.raises(InvalidParameterError, match="y_true"):
+        fit_calibrator(y_cal[:10], topk_cal)
+    with pytest.raises(InvalidParameterError, match="p"):
+        expected_calibration_error([1, 0], [0.5, 1.5])
+
+
+def test_reliability_report_bands_and_diagram(simulated, tmp_path):
+    pytest.importorskip("matplotlib")
+    y_cal, topk_cal = simulated["cal"]
+    y_test, topk_test, _ = simulated["test"]
+    calibrator = fit_calibrator(y_cal, topk_cal, n_bands=3)
+    report = reliability_report(y_test, calibrator.apply(topk_test), bands=calibrator.bands)
+    assert sum(row["n_entries"] for row in report.bands) == report.n_entries
+    assert sum(b["count"] for b in report.bins) == report.n_entries
+    path = reliability_diagram({"raw": reliability_report(y_test, topk_test),
+                                "calibrated": report}, tmp_path / "reliability.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

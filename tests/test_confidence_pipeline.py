@@ -1,0 +1,220 @@
+"""Calibration, conformal sets and label shift through TextClassifier, bundles and the CLI."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import tagsmith.cli as tagsmith_cli
+from tagsmith.calibration.thresholds import FROM_LABEL
+from tagsmith.data.vocab import load_vocabulary
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.pipeline.classifier import TextClassifier
+from tagsmith.pipeline.confidence import (
+    ConfidenceOptions,
+    calibrate_classifier,
+    estimate_shift,
+    evaluate_confidence,
+    heldout_from_corpus,
+)
+from tagsmith.pipeline.io import read_labelled
+from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+from conftest import FAST_FEATURES, ROOT
+
+tagsmith_cli._register_commands()
+FAST = ["--feature-param", "char_ngrams=null", "--feature-param", "min_df=1"]
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(tagsmith_cli.cli, ["-q", *map(str, args)], input=input)
+
+
+@pytest.fixture(scope="module")
+def data(goemotions_small):
+    space = load_vocabulary(goemotions_small["vocab"])
+    return {name: read_labelled(goemotions_small[name], space)
+            for name in ("train", "dev", "test")} | {"space": space}
+
+
+@pytest.fixture(scope="module")
+def calibrated(data):
+    options = TrainOptions(featurizer_params=FAST_FEATURES, model_params={"n_jobs": 1},
+                           dev_fraction=0.0, calibration_fraction=0.3)
+    return train_classifier(data["train"].texts, data["train"].Y, data["space"],
+                            options=options)
+
+
+def test_training_sets_aside_and_calibrates(calibrated, data):
+    clf = calibrated
+    assert clf.is_calibrated and clf.conformal is not None and clf.heldout is not None
+    assert len(clf.heldout) == 900 and clf.n_train_docs == 2100
+    # the set-aside documents are exactly the ones the model did not train on
+    assert clf.manifest["training"]["n_calibration_docs"] == 900
+    assert int(clf.label_counts.sum()) == int(np.delete(
+        data["train"].Y.toarray(), clf.heldout.rows, axis=0).astype(bool).sum())
+    calibration = clf.manifest["calibration"]
+    assert calibration["n_calibrator_docs"] + calibration["n_conformal_docs"] == 900
+    assert calibration["calibrated"]["ece"] < calibration["raw"]["ece"] / 5
+    assert set(clf.conformal.methods()) == {"recall", "mondrian", "lpicp"}
+    probs = clf.predict_topk(data["test"].texts, 28)
+    assert probs.scores.min() > 0 and probs.scores.max() < 1
+    assert (clf.thresholds.source == FROM_LABEL).any()
+
+
+def test_bundle_round_trip_keeps_probabilities_and_sets(calibrated, data, tmp_path):
+    loaded = TextClassifier.load(calibrated.save(tmp_path / "bundle"))
+    texts = data["test"].texts[:200]
+    np.testing.assert_array_equal(loaded.predict_topk(texts, 28).scores,
+                                  calibrated.predict_topk(texts, 28).scores)
+    for method in ("recall", "mondrian", "lpicp"):
+        a = loaded.predict_sets(texts, alpha=0.1, method=method)
+        b = calibrated.predict_sets(texts, alpha=0.1, method=method)
+        np.testing.assert_array_equal(a.size, b.size)
+    np.testing.assert_array_equal(loaded.heldout.topk.indices, calibrated.heldout.topk.indices)
+
+
+def test_sets_keep_their_promise_on_test_documents(calibrated, data):
+    test = data["test"]
+    for alpha in (0.1, 0.3):
+        sets = calibrated.predict_sets(test.texts, alpha=alpha)
+        recall = np.nanmean(sets.recall(test.Y))
+        # 600 test documents, 450 calibration ones: a loose check of the level
+        assert recall > 1 - alpha - 0.05
+        lpicp = calibrated.predict_sets(test.texts, alpha=alpha, method="lpicp")
+        assert lpicp.covers(test.Y).mean() > 1 - alpha - 0.05
+    loose, tight = (calibrated.predict_sets(test.texts, alpha=a).size.mean() for a in (0.3, 0.05))
+    assert loose < tight
+    suggestions = calibrated.suggest_sets(test.texts[:3], alpha=0.2)
+    assert all(s.size == len(s.labels) for s in suggestions)
+    assert all(np.all(np.diff([x.score for x in s.labels]) <= 0) for s in suggestions)
+    with pytest.raises(InvalidParameterError, match="method"):
+        calibrated.predict_sets(test.texts[:2], method="magic")
+
+
+def test_calibrating_a_trained_model_on_a_labelled_corpus(data):
+    options = TrainOptions(featurizer_params=FAST_FEATURES, model_params={"n_jobs": 1},
+                           dev_fraction=0.0)
+    clf = train_classifier(data["train"].texts, data["train"].Y, data["space"], options=options)
+    with pytest.raises(InvalidParameterError, match="calibrated"):
+        clf.predict_sets(["hello"])
+    heldout = heldout_from_corpus(clf, data["dev"].texts, data["dev"].Y)
+    report = calibrate_classifier(clf, heldout, options=ConfidenceOptions(method="platt"))
+    assert report["n_calibrator_docs"] + report["n_conformal_docs"] == 600
+    assert report["calibrated"]["ece"] < report["raw"]["ece"]
+    evaluation = evaluate_confidence(clf, data["test"].texts, data["test"].Y, alphas=(0.2,))
+    assert evaluation["calibrated"]["ece"] < evaluation["raw"]["ece"]
+    assert set(evaluation["sets"]["alpha=0.2"]) == {"recall", "mondrian", "lpicp"}
+    with pytest.raises(InvalidParameterError, match="calibrator_source"):
+        calibrate_classifier(clf, heldout, options=ConfidenceOptions(calibrator_source="crossfit"))
+
+
+def test_label_shift_estimate_is_stored_and_adjusts(calibrated, data, tmp_path):
+    test = data["test"]
+    counts = np.asarray(test.Y.sum(axis=0)).ravel()
+    # a deployment corpus heavy in one emotion: every test document of it, three times
+    label = int(np.argsort(counts)[-2])
+    rows = np.flatnonzero(test.Y[:, label].toarray().ravel())
+    texts = [test.texts[i] for i in np.r_[np.arange(200), np.repeat(rows, 3)]]
+    for method in ("em", "bbse"):
+        shift = estimate_shift(calibrated, texts, method=method)
+        assert shift.target_prior[label] > 2 * shift.source_prior[label]
+        assert shift.total_variation() > 0.05
+    before = calibrated.predict_topk(texts[:50], 28)
+    calibrated.label_shift = shift
+    try:
+        loaded = TextClassifier.load(calibrated.save(tmp_path / "shifted"))
+        after = loaded.predict_topk(texts[:50], 28)
+        raised = after.to_csr()[:, label].toarray() > before.to_csr()[:, label].toarray()
+        assert raised.mean() > 0.9
+        # sets ignore the shift: their guarantee is for calibration-like documents
+        assert np.array_equal(loaded.predict_sets(texts[:50]).size,
+                              calibrated.predict_sets(texts[:50]).size)
+    finally:
+        calibrated.label_shift = None
+
+
+def test_tree_on_a_large_label_space_calibrates_with_a_tail(tmp_path):
+    corpus = ROOT / "tests" / "data" / "yso-sample.tsv.gz"
+    result = run("train", corpus, "--output", tmp_path / "tree", "--model", "tree",
+                 "-p", "leaf_size=20", "-p", "branching=4", "--dev-fraction", "0",
+                 "--calibration-fraction", "0.4", *FAST)
+    assert result.exit_code == 0, result.output
+    clf = TextClassifier.load(tmp_path / "tree")
+    assert clf.conformal.lpicp is None  # 584 labels: LP-ICP is for small spaces
+    assert clf.conformal.k == 50 and clf.calibrator.tail.max() > 0
+    sets = clf.predict_sets(["Zero waste home : the ultimate guide"], alpha=0.05)
+    assert sets.size[0] > 50  # reaching 95% recall takes labels beyond the listed 50
+    assert sets.abstain[0]
+
+
+# -- CLI ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cli_bundle(goemotions_small, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli-confidence") / "model"
+    result = run("train", goemotions_small["train"], "--output", out, "--vocab",
+                 goemotions_small["vocab"], "--dev-fraction", "0", *FAST)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_cli_calibrate_eval_suggest_and_shift(cli_bundle, goemotions_small, tmp_path):
+    plain = run("suggest", cli_bundle, "--sets", input="so happy\n")
+    assert plain.exit_code == 2 and "calibrate" in plain.output
+    png = tmp_path / "reliability.png"
+    result = run("calibrate", cli_bundle, "--data", goemotions_small["dev"], "--method",
+                 "platt", "--reliability-png", png, "--alpha", "0.2")
+    assert result.exit_code == 0, result.output
+    assert "ECE" in result.output and png.read_bytes()[:4] == b"\x89PNG"
+    result = run("eval", cli_bundle, goemotions_small["test"], "--calibration", "--json",
+                 "--alpha", "0.1", "--alpha", "0.2")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)["calibration"]
+    assert set(report["sets"]) == {"alpha=0.1", "alpha=0.2"}
+    assert report["calibrated"]["ece"] < report["raw"]["ece"]
+    table = run("eval", cli_bundle, goemotions_small["test"], "--calibration")
+    assert table.exit_code == 0 and "coverage" in table.output and "recall" in table.output
+    result = run("suggest", cli_bundle, "--sets", input="Thank you so much!\nugh, again?\n")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert lines[0]["set"]["alpha"] == 0.2  # the default stored by calibrate
+    assert lines[0]["set"]["size"] == len(lines[0]["set"]["labels"])
+    tsv = run("suggest", cli_bundle, "--sets", "--alpha", "0.3", "--format", "tsv",
+              "--set-method", "lpicp", input="Thank you so much!\n")
+    assert tsv.exit_code == 0 and all(len(r.split("\t")) == 6 for r in tsv.output.splitlines())
+    unsure = run("suggest", cli_bundle, "--sets", "--min-confidence", "1", "--format", "json",
+                 input="Thank you so much!\nugh\n")
+    assert all(json.loads(line)["set"]["abstain"] for line in unsure.output.splitlines())
+    shifted = run("shift", cli_bundle, goemotions_small["test"], "--json", "--save")
+    assert shifted.exit_code == 0, shifted.output
+    assert json.loads(shifted.output)["total_variation"] >= 0
+    assert TextClassifier.load(cli_bundle).label_shift is not None
+    assert run("shift", cli_bundle, "--clear").exit_code == 0
+    assert TextClassifier.load(cli_bundle).label_shift is None
+
+
+def test_cli_calibrate_refuses_what_would_mislead(cli_bundle, goemotions_small, tmp_path):
+    before = (cli_bundle / "manifest.json").read_text()
+    on_train = run("calibrate", cli_bundle, "--data", goemotions_small["train"])
+    assert on_train.exit_code == 2 and "trained on" in on_train.output
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("fine\t<urn:goemotions:joy>\nbroken\t<urn:goemotions:nope>\n")
+    broken = run("calibrate", cli_bundle, "--data", bad)
+    assert broken.exit_code == 3 and f"{bad}:2" in broken.output
+    assert (cli_bundle / "manifest.json").read_text() == before  # nothing replaced
+    assert run("suggest", cli_bundle, "--alpha", "0.1", input="x\n").exit_code == 2
+    assert run("eval", cli_bundle, goemotions_small["test"], "--alpha", "0.1").exit_code == 2
+    assert run("calibrate", cli_bundle, "--data", goemotions_small["dev"], "--alpha",
+               "1.5").exit_code == 2
+
+
+def test_calibrator_from_out_of_fold_scores_keeps_every_heldout_doc_for_sets(data):
+    options = TrainOptions(featurizer_params=FAST_FEATURES, model_params={"n_jobs": 1},
+                           dev_fraction=0.0, calibration_fraction=0.2, crossfit_folds=2,
+                           confidence=ConfidenceOptions(calibrator_source="crossfit"))
+    clf = train_classifier(data["train"].texts, data["train"].Y, data["space"], options=options)
+    calibration = clf.manifest["calibration"]
+    assert calibration["calibrator_source"] == "crossfit"
+    assert calibration["n_calibrator_docs"] == 2400 and calibration["n_conformal_docs"] == 600
+    assert calibration["calibrated"]["ece"] < calibration["raw"]["ece"] / 3

@@ -1,0 +1,263 @@
+"""Conformal sets: the guarantees checked statistically, and exactness against brute force."""
+
+import itertools
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy import stats
+
+from tagsmith.calibration.bands import FrequencyBands
+from tagsmith.conformal.lpicp import PowersetICP, fit_powerset_icp
+from tagsmith.conformal.risk import RecallControl, fit_recall_control
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.topk import TopK
+
+from conftest import simulate_scores
+
+ALPHAS = (0.05, 0.1, 0.2)
+
+
+# -- recall control -------------------------------------------------------------------------
+def crc_reference(y, probs, alpha):
+    """Brute force: the largest candidate t with (n R(t) + 1) / (n + 1) <= alpha."""
+    y = np.asarray(y.toarray(), bool)
+    labelled = y.any(axis=1)
+    y, probs = y[labelled], probs[labelled]
+    n = len(y)
+    candidates = sorted(set(probs[y].tolist())) + [np.inf]
+    best = -np.inf
+    for t in candidates:
+        risk = np.mean([np.sum(y[i] & (probs[i] < t)) / y[i].sum() for i in range(n)])
+        if (n * risk + 1) / (n + 1) <= alpha:
+            best = t
+    return best
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_crc_threshold_matches_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    probs = np.round(rng.random((60, 7)), 2).astype(np.float32)  # ties, as stored
+    y = sp.csr_matrix(rng.random((60, 7)) < probs)
+    crc = fit_recall_control(y, TopK.from_scores(probs, 7))
+    for alpha in (0.02, 0.1, 0.3, 0.6):
+        assert crc.thresholds(alpha)[0] == crc_reference(y, probs, alpha), alpha
+
+
+def split_halves(n, rng):
+    order = rng.permutation(n)
+    return order[: n // 2], order[n // 2:]
+
+
+@pytest.fixture(scope="module")
+def calibrated_data():
+    y, true_p, _ = simulate_scores(8000, 40, seed=11, priors=np.geomspace(0.25, 0.01, 40),
+                                   distort=False)
+    return y, TopK.from_scores(true_p, 40)
+
+
+def test_recall_guarantee_holds_over_random_splits(calibrated_data):
+    """Mean test recall over 30 re-splits is within a point of 1 - alpha, each split close."""
+    y, probs = calibrated_data
+    rng = np.random.default_rng(0)
+    recalls = {alpha: [] for alpha in ALPHAS}
+    for _ in range(30):
+        cal, test = split_halves(len(probs), rng)
+        crc = fit_recall_control(y[cal], probs[cal])
+        for alpha in ALPHAS:
+            recall = crc.predict(probs[test], alpha).recall(y[test])
+            recalls[alpha].append(np.nanmean(recall))
+    for alpha, values in recalls.items():
+        assert abs(np.mean(values) - (1 - alpha)) < 0.01, (alpha, np.mean(values))
+        assert min(values) > 1 - alpha - 0.03, (alpha, min(values))
+
+
+def test_sets_reach_beyond_the_topk_through_the_tail(calibrated_data):
+    """With only 3 of 40 labels listed, small alphas pull tail labels in and still hold."""
+    y, probs = calibrated_data
+    head = probs.head(3)
+    # tail probability: the rate of true labels among unlisted ones, per label
+    listed = head.to_csr().astype(bool)
+    missed = np.asarray((y.astype(bool) > listed).sum(axis=0)).ravel()
+    tail = missed / (len(head) - np.asarray(listed.sum(axis=0)).ravel())
+    rng = np.random.default_rng(1)
+    means = []
+    for _ in range(10):
+        cal, test = split_halves(len(head), rng)
+        crc = fit_recall_control(y[cal], head[cal], tail=tail)
+        sets = crc.predict(head[test], 0.05)
+        means.append(np.nanmean(sets.recall(y[test])))
+        assert sets.tail_in.any()
+        dense = sets.to_csr().toarray()
+        assert np.array_equal(dense.sum(axis=1), sets.size)
+        assert all(set(np.flatnonzero(dense[i])) == set(sets.labels(i)) for i in range(20))
+    assert abs(np.mean(means) - 0.95) < 0.012
+    # without tail probabilities the only way to 95% is every label
+    crc = fit_recall_control(y, head)
+    assert crc.thresholds(0.05)[0] == -np.inf
+    assert crc.predict(head[:5], 0.05).size.tolist() == [40] * 5
+
+
+def band_recall(sets, y, labels):
+    """Mean recall over documents with a true label among ``labels``."""
+    restricted = sp.csr_matrix(y.toarray() * np.isin(np.arange(y.shape[1]), labels))
+    return np.nanmean(sets.recall(restricted))
+
+
+def test_mondrian_gives_each_band_its_guarantee():
+    """Rare labels with weak evidence are under-covered by one threshold, not per band."""
+    n_labels = 30
+    priors = np.r_[np.full(20, 0.15), np.full(10, 0.01)]
+    y, p_strong, _ = simulate_scores(12000, n_labels, seed=21, priors=priors, separation=3.0,
+                                     distort=False)
+    _, p_weak, _ = simulate_scores(12000, n_labels, seed=21, priors=priors, separation=1.0,
+                                   distort=False)
+    probs = np.c_[p_strong[:, :20], p_weak[:, 20:]]
+    topk = TopK.from_scores(probs, n_labels)
+    bands = FrequencyBands(np.r_[np.ones(20), np.zeros(10)].astype(int), np.array([0, 5, 10**9]))
+    rare = np.arange(20, 30)
+    rng = np.random.default_rng(2)
+    plain, mondrian = [], []
+    for _ in range(8):
+        cal, test = split_halves(len(topk), rng)
+        plain_sets = fit_recall_control(y[cal], topk[cal]).predict(topk[test], 0.1)
+        band_sets = fit_recall_control(y[cal], topk[cal], bands=bands).predict(topk[test], 0.1)
+        plain.append(band_recall(plain_sets, y[test], rare))
+        mondrian.append([band_recall(band_sets, y[test], rare),
+                         band_recall(band_sets, y[test], np.arange(20))])
+    assert np.mean(plain) < 0.8  # one threshold sacrifices the rare band
+    assert np.all(np.abs(np.mean(mondrian, axis=0) - 0.9) < 0.02)
+
+
+def test_abstain_flags_large_or_unsure_sets(calibrated_data):
+    y, probs = calibrated_data
+    crc = fit_recall_control(y[:4000], probs[:4000])
+    sets = crc.predict(probs[4000:], 0.05, max_set_size=4)
+    assert np.array_equal(sets.abstain, sets.size > 4)
+    unsure = crc.predict(probs[4000:], 0.2, max_set_size=100, min_confidence=0.9)
+    assert np.array_equal(unsure.abstain, probs[4000:].scores[:, 0] < 0.9)
+    summary = sets.summary(y[4000:])
+    assert summary["n_docs"] == 4000 and 0 < summary["abstain_rate"] < 1
+
+
+def test_recall_control_round_trip_and_errors(calibrated_data):
+    y, probs = calibrated_data
+    bands = FrequencyBands.from_counts(np.asarray(y.sum(axis=0)).ravel(), 3)
+    crc = fit_recall_control(y[:2000], probs[:2000], bands=bands)
+    again = RecallControl.from_state(*crc.to_state())
+    np.testing.assert_array_equal(again.thresholds(0.1), crc.thresholds(0.1))
+    assert again.mondrian
+    for bad in (0, 1, -0.1, "x"):
+        with pytest.raises(InvalidParameterError, match="alpha"):
+            crc.thresholds(bad)
+    with pytest.raises(InvalidParameterError, match="tail"):
+        fit_recall_control(y, probs, tail=np.zeros(3))
+
+
+# -- LP-ICP ---------------------------------------------------------------------------------
+def brute_force_sets(icp_scores, probs, epsilon):
+    """Every label set with p-value > epsilon, by enumerating all 2^L of them."""
+    q = icp_scores.size
+    n_labels = probs.size
+    out = []
+    for bits in itertools.product([0, 1], repeat=n_labels):
+        candidate = np.array(bits, dtype=float)
+        score = np.abs(candidate - probs).sum()
+        p_value = (np.sum(icp_scores >= score - 1e-9) + 1) / (q + 1)
+        if p_value > epsilon:
+            out.append((p_value, frozenset(np.flatnonzero(candidate).tolist())))
+    return out
+
+
+@pytest.mark.parametrize("epsilon", [0.05, 0.1, 0.2, 0.5])
+def test_pruned_lpicp_equals_brute_force(epsilon):
+    rng = np.random.default_rng(int(epsilon * 100))
+    n_labels = 8
+    probs = rng.beta(0.5, 0.5, (260, n_labels))  # many labels near 0 and 1, some uncertain
+    y = sp.csr_matrix(rng.random(probs.shape) < probs)
+    topk = TopK.from_scores(probs, n_labels)
+    icp = fit_powerset_icp(y[:200], topk[:200])
+    sets = icp.predict(topk[200:], epsilon)
+    dense = sets.probabilities
+    for i in range(60):
+        brute = brute_force_sets(icp.scores, dense[i], epsilon)
+        assert sets.n_sets[i] == len(brute)
+        assert sets.empty[i] == (not brute)
+        members = {s for _, s in brute}
+        listed = {frozenset(labels.tolist()) for labels in sets.label_sets(i, limit=10_000)}
+        assert listed == members
+        if brute:
+            union = set().union(*members)
+            inter = set.intersection(*map(set, members))
+            assert set(np.flatnonzero(sets.possible[i])) == union
+            assert set(np.flatnonzero(sets.certain[i])) == inter
+            p_sorted = sorted((p for p, _ in brute), reverse=True)
+            assert sets.credibility[i] == pytest.approx(p_sorted[0])
+            if len(p_sorted) > 1:
+                assert sets.confidence[i] == pytest.approx(1 - p_sorted[1])
+
+
+def test_lpicp_coverage_and_uniform_p_values():
+    y, true_p, _ = simulate_scores(6000, 10, seed=31, priors=np.geomspace(0.3, 0.03, 10),
+                                   distort=False)
+    topk = TopK.from_scores(true_p, 10)
+    rng = np.random.default_rng(3)
+    coverage = {eps: [] for eps in ALPHAS}
+    for _ in range(20):
+        cal, test = split_halves(len(topk), rng)
+        icp = fit_powerset_icp(y[cal], topk[cal])
+        for eps in ALPHAS:
+            coverage[eps].append(icp.predict(topk[test], eps).covers(y[test]).mean())
+    for eps, values in coverage.items():
+        assert abs(np.mean(values) - (1 - eps)) < 0.01, (eps, np.mean(values))
+        assert min(values) > 1 - eps - 0.03
+    # p-values of the true label sets are uniform
+    icp = fit_powerset_icp(y[:3000], topk[:3000])
+    from tagsmith.conformal.lpicp import dense_probabilities
+
+    scores = icp.nonconformity(dense_probabilities(topk[3000:]), y[3000:].toarray())
+    assert stats.kstest(icp.p_values(scores)[:, 0], "uniform").pvalue > 0.01
+
+
+def test_lpicp_per_band_covers_each_band():
+    y, true_p, _ = simulate_scores(6000, 9, seed=41, priors=np.geomspace(0.3, 0.02, 9),
+                                   distort=False)
+    topk = TopK.from_scores(true_p, 9)
+    bands = FrequencyBands(np.repeat([2, 1, 0], 3), np.array([0, 10, 100, 10**9]))
+    icp = fit_powerset_icp(y[:3000], topk[:3000], bands=bands)
+    sets = icp.predict(topk[3000:], 0.1)
+    y_test = y[3000:].toarray()
+    dense = sets.probabilities
+    thresholds = icp.thresholds(0.1)
+    for band in range(3):
+        labels = np.flatnonzero(bands.band_of == band)
+        score = np.abs(y_test[:, labels] - dense[:, labels]).sum(axis=1)
+        assert abs(np.mean(score <= thresholds[band] + 1e-9) - 0.9) < 0.025
+    assert sets.covers(y[3000:]).mean() > 1 - 3 * 0.1 - 0.02
+    again = PowersetICP.from_state(*icp.to_state())
+    assert np.array_equal(again.predict(topk[3000:], 0.1).n_sets, sets.n_sets)
+
+
+def test_lpicp_needs_every_label():
+    y = sp.csr_matrix(np.eye(5, dtype=bool))
+    with pytest.raises(InvalidParameterError, match="small label spaces"):
+        fit_powerset_icp(y, TopK.from_scores(np.random.default_rng(0).random((5, 5)), 3))
+
+
+def test_a_listed_label_is_judged_by_its_own_probability_not_its_tail():
+    probs = TopK(np.array([[0, 2], [1, 0]]), np.array([[0.9, 0.1], [0.8, 0.6]], np.float32), 3)
+    y = sp.csr_matrix(np.array([[1, 0, 0], [0, 1, 1]], dtype=bool))
+    tail = np.array([0.0, 0.0, 0.5])  # label 2 is likely whenever it is not listed
+    crc = fit_recall_control(y, probs, tail=tail)
+    assert crc.thresholds(0.99)[0] == np.float32(0.9)  # only the surest label survives
+    crc_sets = crc.predict(probs, 0.4)
+    t = crc_sets.thresholds[0]
+    assert t == 0.5  # the tail label enters where it is not listed, not where it is
+    expected = [{lab for lab, p in zip(row, score, strict=True) if p >= t}
+                | ({2} if tail[2] >= t and 2 not in row else set())
+                for row, score in zip(probs.indices.tolist(), probs.scores.tolist(), strict=True)]
+    dense = crc_sets.to_csr().toarray()
+    assert [set(np.flatnonzero(r)) for r in dense] == expected
+    assert [set(crc_sets.labels(i).tolist()) for i in range(2)] == expected
+    assert crc_sets.size.tolist() == [len(e) for e in expected]
+    assert expected == [{0}, {0, 1, 2}]

@@ -1,0 +1,133 @@
+"""Label shift: EM and BBSE recover resampled priors; adjusted decisions improve."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from tagsmith.calibration.shift import LabelShift, estimate_label_shift, prior_distance
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.metrics import f1_micro
+from tagsmith.topk import TopK
+
+SOURCE = np.array([0.30, 0.20, 0.10, 0.05, 0.02])
+
+
+def simulate(priors, n, seed, separation=2.0, source=SOURCE):
+    """Labels at ``priors``; probabilities calibrated for the ``source`` priors."""
+    rng = np.random.default_rng(seed)
+    y = rng.random((n, priors.size)) < priors
+    x = rng.normal(np.where(y, separation / 2, -separation / 2), 1.0)
+    logit = np.log(source / (1 - source)) + separation * x
+    return sp.csr_matrix(y), 1 / (1 + np.exp(-logit))
+
+
+@pytest.mark.parametrize("method", ["em", "bbse"])
+def test_estimates_recover_shifted_priors(method):
+    target = np.array([0.10, 0.35, 0.25, 0.01, 0.08])
+    y_t, p_t = simulate(target, 20000, seed=1)
+    y_s, p_s = simulate(SOURCE, 20000, seed=2)
+    shift = estimate_label_shift(TopK.from_scores(p_t, 5), source_prior=SOURCE, method=method,
+                                 source_y=y_s, source_topk=TopK.from_scores(p_s, 5),
+                                 min_positives=50)
+    assert np.abs(shift.target_prior - target).max() < 0.015
+    assert prior_distance(shift.target_prior, target) < 0.2 * prior_distance(SOURCE, target)
+    assert shift.total_variation() == pytest.approx(prior_distance(SOURCE, shift.target_prior))
+
+
+def test_no_shift_stays_at_the_source_and_em_is_a_fixed_point():
+    y, p = simulate(SOURCE, 30000, seed=3)
+    topk = TopK.from_scores(p, 5)
+    # the source prior EM needs is the probabilities' own mean on source data
+    shift = estimate_label_shift(topk, source_prior=p.mean(axis=0))
+    assert shift.converged
+    assert np.abs(shift.target_prior - p.mean(axis=0)).max() < 1e-6
+    y_t, p_t = simulate(np.array([0.5, 0.1, 0.1, 0.1, 0.1]), 5000, seed=4)
+    topk = TopK.from_scores(p_t, 5)
+    shift = estimate_label_shift(topk, source_prior=SOURCE, tol=1e-10)
+    adjusted = shift.adjust(topk).to_csr().toarray()
+    np.testing.assert_allclose(adjusted.mean(axis=0), shift.target_prior, atol=1e-6)
+
+
+def test_adjustment_raises_f1_under_shift_and_thresholds_agree():
+    target = np.array([0.6, 0.02, 0.3, 0.15, 0.001])
+    y, p = simulate(target, 8000, seed=5)
+    topk = TopK.from_scores(p, 5)
+    shift = estimate_label_shift(topk, source_prior=SOURCE)
+    thresholds = np.full(5, 0.5, dtype=np.float32)  # Bayes-optimal for accuracy
+    adjusted = shift.adjust(topk)
+    assert f1_micro(y, adjusted.label_sets(thresholds)) > f1_micro(y, topk.label_sets(thresholds))
+    # the equivalent thresholds on unadjusted probabilities make the same decisions
+    same = topk.label_sets(shift.adjust_thresholds(thresholds))
+    assert (same != adjusted.label_sets(thresholds)).nnz <= 2  # float rounding at the edge
+
+
+def test_tail_labels_take_part():
+    """Labels outside the top-k contribute their tail probability to the estimate."""
+    n_labels = 30
+    priors = np.full(n_labels, 0.05)
+    rng = np.random.default_rng(6)
+    y = rng.random((4000, n_labels)) < priors
+    p = np.where(y, 0.8, 0.01)
+    topk = TopK.from_scores(p, 3)  # most true labels listed, the rest tail
+    tail = np.full(n_labels, 0.01)
+    shift = estimate_label_shift(topk, source_prior=priors, tail=tail)
+    assert shift.target_prior.sum() == pytest.approx(y.sum(axis=1).mean(), rel=0.15)
+
+
+def test_state_round_trip_report_and_errors():
+    y, p = simulate(SOURCE, 500, seed=7)
+    topk = TopK.from_scores(p, 5)
+    shift = estimate_label_shift(topk, source_prior=SOURCE)
+    again = LabelShift.from_state(*shift.to_state())
+    np.testing.assert_array_equal(again.target_prior, shift.target_prior)
+    report = shift.report(names=list("abcde"), top=2)
+    assert len(report["largest_changes"]) == 2 and "label" in report["largest_changes"][0]
+    with pytest.raises(InvalidParameterError, match="method"):
+        estimate_label_shift(topk, source_prior=SOURCE, method="magic")
+    with pytest.raises(InvalidParameterError, match="source_prior"):
+        estimate_label_shift(topk, source_prior=SOURCE[:3])
+    with pytest.raises(InvalidParameterError, match="source_y"):
+        estimate_label_shift(topk, source_prior=SOURCE, method="bbse")
+
+
+def plain_em(p, source, iterations):
+    """Reference: textbook Saerens EM on a dense probability matrix."""
+    target = source.copy()
+    for _ in range(iterations):
+        w1, w0 = target / source, (1 - target) / (1 - source)
+        r = w1 * p / (w1 * p + w0 * (1 - p))
+        target = r.mean(axis=0)
+    return target
+
+
+def test_accelerated_em_reaches_the_textbook_fixed_point_faster():
+    target = np.array([0.05, 0.4, 0.002, 0.2, 0.01])
+    _, p = simulate(target, 3000, seed=8, separation=1.0)  # weak evidence: slow EM
+    reference = plain_em(p, SOURCE, 3000)
+    shift = estimate_label_shift(TopK.from_scores(p, 5), source_prior=SOURCE, tol=1e-10,
+                                 max_iter=20000)
+    assert shift.converged and shift.iterations < 2000
+    np.testing.assert_allclose(shift.target_prior, reference, atol=1e-6)
+
+
+def test_prior_strength_pulls_toward_no_shift():
+    target = np.array([0.10, 0.35, 0.25, 0.01, 0.08])
+    _, p = simulate(target, 400, seed=9)
+    topk = TopK.from_scores(p, 5)
+    free = estimate_label_shift(topk, source_prior=SOURCE)
+    held = estimate_label_shift(topk, source_prior=SOURCE, prior_strength=400)
+    assert held.total_variation() < free.total_variation()
+    assert np.all(np.abs(held.target_prior - SOURCE) <= np.abs(free.target_prior - SOURCE) + 1e-9)
+
+
+def test_rare_labels_without_evidence_keep_their_source_prior():
+    """Unshifted data, 150 rare labels: per-label EM wanders, the frozen default does not."""
+    priors = np.full(150, 0.003)
+    y, p = simulate(priors, 2000, seed=10, separation=1.5, source=priors)
+    topk = TopK.from_scores(p, 150)
+    truth = np.asarray(y.sum(axis=0)).ravel() / 2000
+    free = estimate_label_shift(topk, source_prior=priors, min_count=0)
+    kept = estimate_label_shift(topk, source_prior=priors)
+    assert kept.frozen.all() and np.array_equal(kept.target_prior, priors)
+    assert prior_distance(free.target_prior, truth) > prior_distance(priors, truth)
+    assert kept.report()["n_labels_frozen"] == 150
