@@ -74,14 +74,14 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
             if columns is None:
                 columns = list(record.metadata)
                 writer.writerow(["id", "text", "labels", *columns])
-            if set(record.metadata) != set(columns):
-                raise CorpusFormatError("a CSV needs the same columns in every row; this "
-                                        f"record has {sorted(record.metadata)}, the first had "
-                                        f"{sorted(columns)}", path=path, line=number + 1)
+            extra = set(record.metadata) - set(columns)
+            if extra:  # a streamed CSV cannot grow columns; missing ones stay empty
+                raise CorpusFormatError(f"a CSV has the columns of its first record; this one "
+                                        f"also has {sorted(extra)}", path=path, line=number + 1)
             separator = "|" if any(any(c.isspace() for c in key) for key in record.labels) \
                 else " "
             writer.writerow([record.doc_id or "", record.text, separator.join(record.labels),
-                             *[_cell(record.metadata[c]) for c in columns]])
+                             *[_cell(record.metadata.get(c, "")) for c in columns]])
             written += 1
     return written
 
