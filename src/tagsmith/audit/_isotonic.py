@@ -12,6 +12,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+#: entries sorted at a time (larger inputs go a range of groups at a time)
+CHUNK = 2_000_000
+
 
 @njit(nogil=True, cache=True)
 def _pava_groups(group_starts, values, weights, out, out_weight):
@@ -60,10 +63,29 @@ def grouped_isotonic(groups: np.ndarray, scores: np.ndarray, targets: np.ndarray
     step's mean ``s / w`` becomes ``(s + a / 2) / (w + a)``, so small steps of all
     ones or all zeros do not claim certainty.
 
+    Large inputs are processed a range of groups at a time (about ``CHUNK`` entries
+    each), so the sorting's temporary arrays stay small.
+
     >>> grouped_isotonic(np.array([0, 0, 0, 1, 1]), np.array([0.1, 0.2, 0.3, 0.5, 0.9]),
     ...                  np.array([0, 1, 0, 1, 0])).tolist()
     [0.0, 0.5, 0.5, 0.5, 0.5]
     """
+    groups = np.asarray(groups)
+    if len(groups) <= CHUNK:
+        return _grouped_isotonic(groups, scores, targets, smoothing)
+    sizes = np.bincount(groups)
+    # cut the group ids into ranges of about CHUNK entries
+    cuts = np.searchsorted(np.cumsum(sizes), np.arange(CHUNK, len(groups), CHUNK))
+    bounds = np.unique(np.r_[0, cuts + 1, len(sizes)])
+    out = np.empty(len(groups), np.float64)
+    for low, high in zip(bounds[:-1], bounds[1:], strict=True):
+        idx = np.flatnonzero((groups >= low) & (groups < high))
+        out[idx] = _grouped_isotonic(groups[idx], np.asarray(scores)[idx],
+                                     np.asarray(targets)[idx], smoothing)
+    return out
+
+
+def _grouped_isotonic(groups, scores, targets, smoothing: float) -> np.ndarray:
     groups = np.asarray(groups, dtype=np.int64)
     scores = np.asarray(scores, dtype=np.float64)
     targets = np.asarray(targets, dtype=np.float64)

@@ -27,6 +27,26 @@ def _find(indices, start, end, value):
 
 
 @njit(nogil=True, cache=True)
+def topk_position_kernel(topk_indices, rows, labels, out):
+    """Flat position ``row * k + j`` of each pair in the top-k, or -1 (a scan of k ids)."""
+    k = topk_indices.shape[1]
+    for p in range(len(rows)):
+        row, label = rows[p], labels[p]
+        out[p] = -1
+        for j in range(k):
+            if topk_indices[row, j] == label:
+                out[p] = row * k + j
+                break
+
+
+@njit(nogil=True, cache=True)
+def csr_contains_kernel(indptr, indices, rows, labels, out):
+    """Whether each pair is a nonzero of a CSR matrix with sorted column ids."""
+    for p in range(len(rows)):
+        out[p] = _find(indices, indptr[rows[p]], indptr[rows[p] + 1], labels[p]) >= 0
+
+
+@njit(nogil=True, cache=True)
 def centroid_cosine_kernel(x_indptr, x_indices, x_data, m_indptr, m_indices, m_data, m_norm2,
                            rows, labels, given, out):
     """Cosine between document ``rows[j]`` and the centroid of label ``labels[j]``.

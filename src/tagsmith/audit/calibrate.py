@@ -15,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith.audit._isotonic import grouped_isotonic
+from tagsmith.audit._kernels import csr_contains_kernel, topk_position_kernel
 from tagsmith.topk import TopK
 
 
@@ -23,43 +24,40 @@ class PairIndex:
 
     ``given_position`` (per nonzero of ``Y`` in CSR order): flat position of the pair
     in ``topk.indices`` or -1; ``is_given`` (``n x k`` bool): top-k entries that are
-    given labels; ``given_keys``: sorted ``row * n_labels + label`` keys of ``Y``.
+    given labels. Lookups scan a document's ``k`` top-k ids (compiled), so nothing of
+    the size of the top-k is sorted or copied.
 
     >>> Y = sp.csr_matrix(np.array([[1, 0, 1], [0, 1, 0]], bool))
     >>> index = PairIndex(Y, TopK.from_scores(np.array([[0.9, 0.1, 0.5], [0.2, 0.8, 0.3]]), 2))
     >>> index.given_position.tolist(), index.lookup(np.array([1, 1]), np.array([1, 0])).tolist()
     ([0, 1, 2], [2, -1])
+    >>> index.contains(np.array([0, 0]), np.array([2, 1])).tolist()
+    [True, False]
     """
 
     def __init__(self, Y: sp.csr_matrix, topk: TopK):
         n, k = topk.indices.shape
-        self.n_labels = topk.n_labels
-        self.k = k
-        flat = np.flatnonzero(topk.valid.ravel())
-        keys = (flat // max(k, 1)).astype(np.int64) * self.n_labels \
-            + topk.indices.ravel()[flat]
-        order = np.argsort(keys, kind="stable")
-        self._keys, self._flat = keys[order], flat[order]
-        self.given_keys = np.repeat(np.arange(n, dtype=np.int64), np.diff(Y.indptr)) \
-            * self.n_labels + Y.indices
-        self.given_position = self._find(self.given_keys)
+        self.topk_indices = topk.indices
+        self.Y = Y
+        rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(Y.indptr))
+        self.given_position = self.lookup(rows, Y.indices)
         is_given = np.zeros(n * k, dtype=bool)
         is_given[self.given_position[self.given_position >= 0]] = True
         self.is_given = is_given.reshape(n, k)
 
-    def _find(self, keys: np.ndarray) -> np.ndarray:
-        position = np.full(len(keys), -1, np.int64)
-        if self._keys.size == 0 or len(keys) == 0:
-            return position
-        where = np.minimum(np.searchsorted(self._keys, keys), self._keys.size - 1)
-        found = self._keys[where] == keys
-        position[found] = self._flat[where[found]]
-        return position
-
     def lookup(self, rows: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """Flat top-k position of each pair, or -1 when the pair is not in the top-k."""
-        return self._find(np.asarray(rows, np.int64) * self.n_labels
-                          + np.asarray(labels, np.int64))
+        out = np.empty(len(rows), np.int64)
+        topk_position_kernel(self.topk_indices, np.asarray(rows, np.int64),
+                             np.asarray(labels, np.int64), out)
+        return out
+
+    def contains(self, rows: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Whether each pair is a given label."""
+        out = np.empty(len(rows), np.bool_)
+        csr_contains_kernel(self.Y.indptr.astype(np.int64), self.Y.indices.astype(np.int64),
+                            np.asarray(rows, np.int64), np.asarray(labels, np.int64), out)
+        return out
 
 
 def calibration_groups(n_given: np.ndarray, band: np.ndarray, min_positives: int) -> np.ndarray:

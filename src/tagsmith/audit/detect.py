@@ -168,9 +168,9 @@ def _check_inputs(Y, topk: TopK) -> sp.csr_matrix:
 
 def _pairs_from_topk(mask: np.ndarray, topk: TopK, calibrated: np.ndarray,
                      given: bool) -> PairSet:
-    rows = np.nonzero(mask)[0]
-    return PairSet(rows, topk.indices[mask].astype(np.int64), np.full(len(rows), given),
-                  calibrated[mask], topk.scores[mask].astype(np.float64), np.ones(len(rows)))
+    rows = np.nonzero(mask)[0].astype(np.int32)
+    return PairSet(rows, topk.indices[mask], np.full(len(rows), given), calibrated[mask],
+                   topk.scores[mask], np.ones(len(rows), np.float32))
 
 
 def _background(Y: sp.csr_matrix, index: PairIndex, candidate_mask: np.ndarray,
@@ -185,25 +185,23 @@ def _background(Y: sp.csr_matrix, index: PairIndex, candidate_mask: np.ndarray,
     draws = int(min(n_sample, population) * 1.2) + 16
     rows = rng.integers(0, n, size=draws)
     labels = rng.integers(0, n_labels, size=draws)
-    keys = rows * n_labels + labels
-    keys, first = np.unique(keys, return_index=True)
+    _, first = np.unique(rows * n_labels + labels, return_index=True)
+    first = np.sort(first)  # distinct pairs in the order drawn, so truncating stays uniform
     rows, labels = rows[first], labels[first]
-    given_keys = index.given_keys
-    where = np.minimum(np.searchsorted(given_keys, keys), max(len(given_keys) - 1, 0))
-    is_given = given_keys[where] == keys if len(given_keys) else np.zeros(len(keys), bool)
+    is_given = index.contains(rows, labels)
     position = index.lookup(rows, labels)
     inside = position >= 0
-    is_candidate = np.zeros(len(keys), bool)
+    is_candidate = np.zeros(len(rows), bool)
     is_candidate[inside] = candidate_mask.ravel()[position[inside]]
     keep = ~is_given & ~is_candidate
-    rows, labels, position = rows[keep][:n_sample], labels[keep][:n_sample], \
-        position[keep][:n_sample]
+    rows, labels, position = rows[keep][:n_sample].astype(np.int32), \
+        labels[keep][:n_sample].astype(np.int32), position[keep][:n_sample]
     inside = position >= 0
-    cal = outside_p[labels].astype(np.float64)
+    cal = outside_p[labels].astype(np.float32)
     cal[inside] = calibrated.ravel()[position[inside]]
-    raw = np.full(len(rows), -np.inf)
+    raw = np.full(len(rows), -np.inf, np.float32)
     raw[inside] = topk.scores.ravel()[position[inside]]
-    weight = np.full(len(rows), population / max(len(rows), 1))
+    weight = np.full(len(rows), population / max(len(rows), 1), np.float32)
     return PairSet(rows, labels, np.zeros(len(rows), bool), cal, raw, weight)
 
 
@@ -323,11 +321,12 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
     calibrated, given_cal, outside_p = calibrate_scores(Y, topk, index, n_given, band,
                                                         calibration_min_positives)
     # -- the pairs: given, missing candidates, and a weighted background sample ------------
-    given_raw = np.full(Y.nnz, -np.inf)
+    given_raw = np.full(Y.nnz, -np.inf, np.float32)
     inside = index.given_position >= 0
     given_raw[inside] = topk.scores.ravel()[index.given_position[inside]]
-    pos = PairSet(np.repeat(np.arange(n), np.diff(Y.indptr)), Y.indices.astype(np.int64),
-                 np.ones(Y.nnz, bool), given_cal, given_raw, np.ones(Y.nnz))
+    pos = PairSet(np.repeat(np.arange(n, dtype=np.int32), np.diff(Y.indptr)),
+                  Y.indices.astype(np.int32), np.ones(Y.nnz, bool), given_cal.astype(np.float32),
+                  given_raw, np.ones(Y.nnz, np.float32))
     not_given = topk.valid & ~index.is_given
     candidate_mask = not_given & (np.cumsum(not_given, axis=1) <= max_missing_per_doc)
     cand = _pairs_from_topk(candidate_mask, topk, calibrated, given=False)

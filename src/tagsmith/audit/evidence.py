@@ -56,8 +56,8 @@ class PairEvidence:
         self.counts = np.bincount(Y.indices, minlength=Y.shape[1]).astype(np.float64)
         cooc = (Y.T @ Y).tocsr()
         cooc.sort_indices()
-        self.cooc = (cooc.indptr.astype(np.int64), cooc.indices.astype(np.int64),
-                     cooc.data.astype(np.float64))
+        # kernels read the arrays as they are (int32 ids, float32 values): no 64-bit copies
+        self.cooc = (cooc.indptr.astype(np.int64), cooc.indices, cooc.data)
         self.X = None
         if X is not None:
             X = l2_normalize(sp.csr_matrix(X, dtype=np.float32))
@@ -66,11 +66,9 @@ class PairEvidence:
             centroids.sort_indices()
             norm2 = np.asarray(centroids.multiply(centroids).sum(axis=1),
                                dtype=np.float64).ravel()
-            self.X = (X.indptr.astype(np.int64), X.indices.astype(np.int64),
-                      X.data.astype(np.float64))
-            self.centroids = (centroids.indptr.astype(np.int64),
-                              centroids.indices.astype(np.int64),
-                              centroids.data.astype(np.float64), norm2)
+            self.X = (X.indptr.astype(np.int64), X.indices, X.data)
+            self.centroids = (centroids.indptr.astype(np.int64), centroids.indices,
+                              centroids.data, norm2)
 
     @property
     def has_text(self) -> bool:
@@ -93,8 +91,8 @@ class PairEvidence:
         best = np.zeros(len(rows))
         others = np.zeros(len(rows), np.int64)
         run_in_threads(cooccurrence_kernel,
-                       (self.Y.indptr.astype(np.int64), self.Y.indices.astype(np.int64),
-                        *self.cooc, self.counts),
+                       (self.Y.indptr.astype(np.int64), self.Y.indices, *self.cooc,
+                        self.counts),
                        (rows, labels, given, best, others), self.n_threads)
         out["cooccurrence"] = best
         out["others"] = others

@@ -52,12 +52,13 @@ class PairSet:
 
     @classmethod
     def empty(cls) -> PairSet:
-        return cls(*(np.zeros(0, t) for t in (np.int64, np.int64, bool, float, float, float)))
+        return cls(*(np.zeros(0, t) for t in (np.int32, np.int32, bool, np.float32,
+                                               np.float32, np.float32)))
 
 
 def _design(evidence: PairEvidence, pairs: PairSet, idx: np.ndarray) -> np.ndarray:
     features = evidence.features(pairs.rows[idx], pairs.labels[idx], pairs.given[idx])
-    return design_matrix(pairs.calibrated[idx], features)
+    return design_matrix(pairs.calibrated[idx].astype(np.float64), features)
 
 
 def stack_probabilities(evidence: PairEvidence | None, groups: list[PairSet], *,
@@ -67,7 +68,7 @@ def stack_probabilities(evidence: PairEvidence | None, groups: list[PairSet], *,
     Without ``evidence`` the calibrated model scores are returned as they are.
     """
     if evidence is None:
-        return [g.calibrated.copy() for g in groups], {"stacked": False}
+        return [g.calibrated.astype(np.float64) for g in groups], {"stacked": False}
     rng = np.random.default_rng(seed)
     names = [n for n in FEATURE_NAMES if evidence.has_text or n != "centroid_cosine"]
     out = [np.empty(len(g)) for g in groups]
@@ -84,7 +85,7 @@ def stack_probabilities(evidence: PairEvidence | None, groups: list[PairSet], *,
                                                                       replace=False))
             designs.append(_design(evidence, g, take))
             targets.append(g.given[take])
-            weights.append(g.weight[take] * (len(m) / len(take)))
+            weights.append(g.weight[take].astype(np.float64) * (len(m) / len(take)))
         y = np.concatenate(targets).astype(np.float64)
         n_given = int(y.sum())
         if min(n_given, len(y) - n_given) < MIN_CLASS_PAIRS:

@@ -225,16 +225,20 @@ def _scores(source: str, X, Y, classifier, options: AuditOptions, featurizer, sp
                                         show_progress=options.show_progress)
 
 
-def _neighbors(scores: AuditScores, X, options: AuditOptions):
-    """Each document's nearest other documents, for near duplicates (and the index)."""
+def _knn_index(X, options: AuditOptions):
+    """A nearest-neighbour index over the documents (labels are not needed)."""
     from tagsmith.models.knn import KNNModel
 
     model = KNNModel(n_neighbors=5, show_progress=options.show_progress)
-    model.fit(X, sp.csr_matrix((X.shape[0], 1), dtype=np.float32))
+    return model.fit(X, sp.csr_matrix((X.shape[0], 1), dtype=np.float32))
+
+
+def _neighbors(scores: AuditScores, X, options: AuditOptions):
+    """Each document's nearest other documents, for near duplicates."""
     if scores.neighbors is not None:
-        return scores.neighbors, model
-    _, rows, sims = model.leave_one_out_topk(X, 1, return_neighbors=True)
-    return (rows, sims), model
+        return scores.neighbors
+    _, rows, sims = _knn_index(X, options).leave_one_out_topk(X, 1, return_neighbors=True)
+    return rows, sims
 
 
 def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
@@ -279,25 +283,27 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
         step("features")
         scores = _scores(source_name, X, Y, classifier, options, featurizer, label_space)
         step("scores")
+        hashes = dup.text_hashes(texts)
+        neighbors = _neighbors(scores, X, options) if options.near_duplicates else None
+        duplicates = dup.find_duplicates(texts, Y, neighbors, hashes=hashes,
+                                         threshold=options.near_duplicate_threshold)
+        scores.neighbors = neighbors = None  # n x m arrays: not needed any more
+        step("duplicates")
         issues = find_label_issues(Y, scores.topk, X=X, evidence=options.evidence,
                                    max_missing_per_doc=options.max_missing_per_doc,
                                    prior_strength=options.prior_strength,
                                    min_probability=options.min_probability,
                                    rates=options.rates, seed=options.seed)
         step("issues")
-        hashes = dup.text_hashes(texts)
-        neighbors, knn_index = (_neighbors(scores, X, options) if options.near_duplicates
-                                else (None, None))
-        duplicates = dup.find_duplicates(texts, Y, neighbors, hashes=hashes,
-                                         threshold=options.near_duplicate_threshold)
-        step("duplicates")
         leakage = {}
         if splits:
-            results = {name: dup.leakage(hashes, list(other), knn_model=knn_index,
+            index = _knn_index(X, options) if options.near_duplicates else None
+            results = {name: dup.leakage(hashes, list(other), knn_model=index,
                                          other_X=featurizer.transform(list(other))
-                                         if knn_index is not None else None,
+                                         if index is not None else None,
                                          threshold=options.near_duplicate_threshold)
                        for name, other in splits.items()}
+            del index
             leakage = health.leakage_section(results, texts,
                                              {k: list(v) for k, v in splits.items()})
             step("leakage")
