@@ -261,6 +261,8 @@ def _parse_splits(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--near-duplicate-threshold", type=click.FloatRange(0, 1, min_open=True),
               default=0.9, show_default=True, help="Cosine from which texts are near duplicates.")
 @click.option("--no-near-duplicates", is_flag=True, help="Only look for exact duplicates.")
+@click.option("--no-evidence", is_flag=True, help="Rank by the calibrated scores alone (no "
+              "label-centroid and co-occurrence evidence).")
 @click.option("--no-html", is_flag=True, help="Write the JSON report only.")
 @click.option("--no-plots", is_flag=True, help="HTML report without plots (no matplotlib).")
 @click.option("--on-error", type=ERROR_POLICY, default="fail", show_default=True,
@@ -269,8 +271,8 @@ def _parse_splits(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--lang", default="en", show_default=True, help="Language of label names.")
 @click.pass_obj
 def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, splits, review_format,
-          max_review, min_probability, near_duplicate_threshold, no_near_duplicates, no_html,
-          no_plots, on_error, seed, lang):
+          max_review, min_probability, near_duplicate_threshold, no_near_duplicates,
+          no_evidence, no_html, no_plots, on_error, seed, lang):
     """Audit CORPUS: missing and wrong labels, duplicates, leakage, a data health report.
 
     Writes OUTPUT/report.html, report.json, review.csv (or .jsonl) and labels.csv. Labels
@@ -283,7 +285,7 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
                            model_params=params if scores != "knn" else {},
                            knn_params=params if scores == "knn" else {},
                            min_probability=min_probability, max_review=max_review,
-                           near_duplicates=not no_near_duplicates,
+                           near_duplicates=not no_near_duplicates, evidence=not no_evidence,
                            near_duplicate_threshold=near_duplicate_threshold,
                            show_progress=not obj["quiet"])
     options.validate()
