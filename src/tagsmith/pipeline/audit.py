@@ -9,8 +9,9 @@ directory. The engine pieces live in :mod:`tagsmith.audit`.
 >>> from tagsmith.data.labelspace import LabelSpace
 >>> space = LabelSpace.from_uris(["u:rain", "u:sun"])
 >>> texts = ["rain and clouds", "sunny and warm", "heavy rain", "warm sun"] * 10
->>> Y = sp.csr_matrix(np.array([[1, 0], [0, 1], [1, 0], [0, 1]] * 10))
->>> Y[3, 1] = 0; Y[3, 0] = 1; Y.eliminate_zeros()  # "warm sun" labelled rain
+>>> labels = np.array([[1, 0], [0, 1], [1, 0], [0, 1]] * 10)
+>>> labels[3] = [1, 0]  # "warm sun" labelled rain
+>>> Y = sp.csr_matrix(labels)
 >>> result = audit_corpus(texts, Y, space, options=AuditOptions(scores="knn",
 ...     knn_params={"n_neighbors": 5}, featurizer_params={"char_ngrams": None, "min_df": 1}))
 >>> from tagsmith.audit.detect import WRONG
