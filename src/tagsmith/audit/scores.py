@@ -73,7 +73,8 @@ def knn_scores(X, Y, *, k: int, params: dict | None = None,
     topk, rows, sims = model.leave_one_out_topk(X, k, return_neighbors=True)
     seconds = time.perf_counter() - started
     logger.info("leave-one-out kNN scores of %d documents in %.1f s", X.shape[0], seconds)
-    return AuditScores(topk, "knn", {"model": "knn", "params": model.get_params()},
+    shown = {k: v for k, v in model.get_params().items() if k != "show_progress"}
+    return AuditScores(topk, "knn", {"model": "knn", "params": shown},
                        (rows, sims), seconds)
 
 
@@ -94,8 +95,9 @@ def crossfit_scores(X, Y, *, model: str, params: dict | None = None, n_folds: in
 
 def from_crossfit(crossfit, source: str) -> AuditScores:
     """Wrap :class:`~tagsmith.pipeline.crossfit.CrossFitScores` (computed or stored)."""
+    params = {k: v for k, v in crossfit.params.items() if k != "show_progress"}
     return AuditScores(crossfit.topk, source,
-                       {"model": crossfit.model, "params": crossfit.params,
+                       {"model": crossfit.model, "params": params,
                         "n_folds": crossfit.n_folds, "seed": crossfit.seed},
                        None, crossfit.seconds)
 
