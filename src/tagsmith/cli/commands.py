@@ -208,16 +208,23 @@ def info(bundle):
 
 
 def _label_space_for(corpus: str, vocab: str | None, bundle: str | None, on_error: str):
-    """The vocabulary's label space, else the bundle's, else one derived from the corpus."""
+    """The bundle's label space (and classifier), else the vocabulary's, else one derived
+    from the corpus. A vocabulary given with a bundle must be the bundle's."""
+    space = None
     if vocab:
         from tagsmith.data.vocab import load_vocabulary
 
-        return load_vocabulary(vocab), None
+        space = load_vocabulary(vocab)
     if bundle:
         from tagsmith.pipeline.classifier import TextClassifier
 
         classifier = TextClassifier.load(bundle)
+        if space is not None and space.fingerprint != classifier.label_space.fingerprint:
+            raise InvalidParameterError("--vocab", "the bundle's vocabulary (or leave it out)",
+                                        vocab)
         return classifier.label_space, classifier
+    if space is not None:
+        return space, None
     from tagsmith.pipeline.io import resolve_label_space
 
     return resolve_label_space([corpus], None, on_error=on_error), None
