@@ -183,3 +183,24 @@ def test_label_statistics():
     top = pairs["top_by_count"][0]
     assert (top["a"]["uri"], top["b"]["uri"], top["count"]) == ("u:a", "u:b", 6)
     assert pairs["top_by_npmi"][0]["count"] >= 2
+
+
+def test_audit_with_a_bundle_reuses_its_stored_scores(goemotions_small, tmp_path):
+    corpus = tmp_path / "small.tsv"
+    lines = goemotions_small["train"].read_text(encoding="utf-8").splitlines()[:600]
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    vocab = str(goemotions_small["vocab"])
+    bundle = tmp_path / "bundle"
+    assert run_cli(["-q", "train", str(corpus), "--vocab", vocab, "-o", str(bundle),
+                    "--dev-fraction", "0", "--crossfit-folds", "2", "-p", "n_jobs=1",
+                    "--feature-param", "char_ngrams=null"]) == 0
+    out = tmp_path / "audit"
+    assert run_cli(["-q", "audit", str(corpus), "--bundle", str(bundle), "-o", str(out),
+                    "--no-html", "--review-format", "jsonl"]) == 0
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["scores"]["source"] == "bundle" and report["scores"]["n_folds"] == 2
+    assert (out / "review.jsonl").exists() and not (out / "report.html").exists()
+    other_vocab = tmp_path / "vocab.tsv"
+    other_vocab.write_text("<urn:x:a>\ta\n", encoding="utf-8")
+    assert run_cli(["-q", "audit", str(corpus), "--bundle", str(bundle), "--vocab",
+                    str(other_vocab), "-o", str(out)]) == 2
