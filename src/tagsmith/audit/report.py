@@ -194,13 +194,19 @@ def _cooccurrence_html(section: dict) -> str:
                      {2, 3}))
 
 
-def _noise_html(noise: dict, candidates: list[dict]) -> str:
+def _noise_html(noise: dict, candidates: list[dict], scores: dict) -> str:
     parts = [f'<p>Estimated {_num(noise["est_wrong"])} wrong labels '
              f'({100 * noise["wrong_rate"]:.2f}% of given labels) and '
              f'{_num(noise["est_missing"])} missing ones ({100 * noise["missing_rate"]:.2f}% '
              f'of true labels). Flagged for review: {_num(noise["n_flagged_missing"])} missing, '
              f'{_num(noise["n_flagged_wrong"])} wrong, in '
-             f'{_num(noise["n_docs_with_flagged"])} documents.</p>']
+             f'{_num(noise["n_docs_with_flagged"])} documents.</p>'
+             '<p class="muted">These are confident-learning estimates: they count the pairs '
+             "the out-of-sample scores confidently disagree with, so a weak scorer inflates "
+             f'them (here P@1 against the given labels is {scores.get("p@1_vs_given", "?")}). '
+             "Compare labels and bands with them rather than reading them as the true noise "
+             "level; the review queue is ranked by the probability of each pair being an "
+             "error.</p>"]
     parts.append("<h3>By label frequency</h3>" + _table(
         ["documents per label", "labels", "given", "est. wrong rate", "est. missing rate",
          "flagged wrong", "flagged missing"],
@@ -264,7 +270,8 @@ def render_html(report: dict, *, plots: bool = True) -> str:
     sections.append(("Co-occurrence", _cooccurrence_html(report["cooccurrence"])))
     if report.get("noise"):
         sections.append(("Label noise", _noise_html(report["noise"],
-                                                    report.get("top_candidates", []))))
+                                                    report.get("top_candidates", []),
+                                                    report.get("scores", {}))))
     if report.get("duplicates"):
         sections.append(("Duplicates", _duplicates_html(report["duplicates"])))
     sections.append(("Leakage between splits", _leakage_html(report.get("leakage", {}))))
