@@ -29,8 +29,6 @@ from tagsmith.audit._kernels import centroid_cosine_kernel, cooccurrence_kernel,
 
 #: features kept per label centroid (as the label tree's label representations)
 CENTROID_FEATURES = 500
-#: documents whose implied labels are computed at a time
-IMPLIED_BLOCK = 65_536
 
 
 class PairEvidence:
@@ -95,20 +93,12 @@ class PairEvidence:
         cooc.setdiag(0)
         cooc.eliminate_zeros()
         rate = sp.diags((1.0 / np.maximum(self.counts - 1.0, 1.0)).astype(np.float32)) @ cooc
-        rate = prune_rows(rate, per_label)
-        rows, labels = [], []
-        for start in range(0, self.Y.shape[0], IMPLIED_BLOCK):  # bounded temporaries
-            given = self.Y[start:start + IMPLIED_BLOCK]
-            implied = (given @ rate).tocsr()
-            implied = implied - implied.multiply(given > 0)  # given labels are not candidates
-            implied.eliminate_zeros()
-            top = TopK.from_csr(implied, max(1, min(per_doc, n_labels)))
-            valid = top.valid
-            rows.append((np.nonzero(valid)[0] + start).astype(np.int32))
-            labels.append(top.indices[valid].astype(np.int32))
-        if not rows:
-            return np.zeros(0, np.int32), np.zeros(0, np.int32)
-        return np.concatenate(rows), np.concatenate(labels)
+        implied = (self.Y @ prune_rows(rate, per_label)).tocsr()
+        implied = implied - implied.multiply(self.Y > 0)  # given labels are not candidates
+        implied.eliminate_zeros()
+        top = TopK.from_csr(implied, max(1, min(per_doc, n_labels)))
+        valid = top.valid
+        return np.nonzero(valid)[0].astype(np.int32), top.indices[valid].astype(np.int32)
 
     def features(self, rows: np.ndarray, labels: np.ndarray, given: np.ndarray) -> dict:
         """Per pair: ``centroid`` cosine (when features were given), ``cooccurrence``
