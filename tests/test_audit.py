@@ -135,10 +135,6 @@ def _extreme_problem(n_docs=3000, n_labels=2000, seed=0):
     return X, Y
 
 
-def _in_topk(topk, rows, labels):
-    return (topk.indices[rows] == labels[:, None]).any(axis=1)
-
-
 def test_sparse_topk_at_a_large_label_space_finds_wrong_labels():
     """With k far below the label count (most given labels outside the top-k), the
     label-centroid and co-occurrence evidence still ranks injected wrong labels first."""
@@ -153,11 +149,6 @@ def test_sparse_topk_at_a_large_label_space_finds_wrong_labels():
     missing = issues.kind == MISSING
     hits = candidate_hits(issues.doc[missing], issues.label[missing], noise.removed)
     assert hits[:50].mean() > 0.3  # the best missing candidates are mostly real
-    # labels implied by co-occurrence reach beyond the top-k
-    without = find_label_issues(noise.Y, topk, X=X, max_implied_per_doc=0)
-    assert issues.details["n_missing_candidates"] > without.details["n_missing_candidates"]
-    outside = issues.label[missing][~_in_topk(topk, issues.doc[missing], issues.label[missing])]
-    assert len(outside) > 0
 
 
 def test_rare_labels_back_off_to_their_band():
