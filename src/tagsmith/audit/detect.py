@@ -205,18 +205,6 @@ def _background(Y: sp.csr_matrix, index: PairIndex, candidate_mask: np.ndarray,
     return PairSet(rows, labels, np.zeros(len(rows), bool), cal, raw, weight)
 
 
-def _implied(evidence: PairEvidence, index: PairIndex, outside_p: np.ndarray,
-             per_doc: int) -> PairSet:
-    """Missing candidates implied by co-occurrence among the pairs outside the top-k
-    (the top-k's own pairs are candidates by their rank, or were passed over)."""
-    rows, labels = evidence.implied_labels(per_doc)
-    outside = index.lookup(rows, labels) < 0
-    rows, labels = rows[outside], labels[outside]
-    # weight 0: the background sample already stands for these pairs in the stacking fit
-    return PairSet(rows, labels, np.zeros(len(rows), bool), outside_p[labels].astype(np.float32),
-                   np.full(len(rows), -np.inf, np.float32), np.zeros(len(rows), np.float32))
-
-
 def _confident_counts(n: int, n_given: np.ndarray, pos: PairSet, pos_p: np.ndarray,
                       cand: PairSet, cand_p: np.ndarray, back: PairSet, back_p: np.ndarray):
     """Confident learning's counts per label: (threshold, est. wrong, est. missing)."""
@@ -299,8 +287,7 @@ def _check_options(prior_strength, min_probability, max_missing_per_doc, rates) 
 
 
 def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
-                      max_missing_per_doc: int = 20, max_implied_per_doc: int = 10,
-                      prior_strength: float = 20.0,
+                      max_missing_per_doc: int = 20, prior_strength: float = 20.0,
                       min_probability: float = 0.5, rates: str = "global",
                       calibration_min_positives: int = 100, keep_probability: float = 1e-3,
                       n_background: int = 1_000_000, seed: int = 0,
@@ -313,11 +300,9 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
     ``X`` (``n_docs x n_features``, optional): the documents' features, for the
     label-centroid evidence; ``evidence=False`` uses the calibrated scores alone.
     The best ``max_missing_per_doc`` top-k labels a document is not given are its
-    missing candidates, and with evidence also the ``max_implied_per_doc`` labels its
-    given labels imply most strongly by co-occurrence. Candidates whose posterior error
-    probability reaches ``keep_probability`` are returned, flagged when they pass
-    pruning; ``rates`` is the level of the noise rates used for ranking (see the module
-    docstring).
+    missing candidates. Candidates whose posterior error probability reaches
+    ``keep_probability`` are returned, flagged when they pass pruning; ``rates`` is the
+    level of the noise rates used for ranking (see the module docstring).
 
     >>> rng = np.random.default_rng(0)
     >>> truth = (rng.random((400, 3)) < 0.3)
@@ -345,15 +330,12 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
     not_given = topk.valid & ~index.is_given
     candidate_mask = not_given & (np.cumsum(not_given, axis=1) <= max_missing_per_doc)
     cand = _pairs_from_topk(candidate_mask, topk, calibrated, given=False)
-    pair_evidence = None
-    if evidence:
-        pair_evidence = PairEvidence(Y, X, n_threads=n_threads or os.cpu_count())
-        if max_implied_per_doc:
-            cand = PairSet.concat([cand, _implied(pair_evidence, index, outside_p,
-                                                  max_implied_per_doc)])
     rng = np.random.default_rng(seed)
     back = _background(Y, index, candidate_mask, topk, calibrated, outside_p,
                        n_background if evidence else 0, rng)
+    pair_evidence = None
+    if evidence:
+        pair_evidence = PairEvidence(Y, X, n_threads=n_threads or os.cpu_count())
     (pos_p, cand_p, back_p), details = stack_probabilities(pair_evidence, [pos, cand, back],
                                                            seed=seed)
     # -- confident counts, noise rates, posteriors ------------------------------------------

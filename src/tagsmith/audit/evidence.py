@@ -74,32 +74,6 @@ class PairEvidence:
     def has_text(self) -> bool:
         return self.X is not None
 
-    def implied_labels(self, per_doc: int, per_label: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """Missing-label candidates implied by each document's given labels.
-
-        Each label ``a`` implies its ``per_label`` most frequent companions ``c`` with
-        weight ``P(c | a)``; a document's candidates are its ``per_doc`` best labels by
-        the summed weights of its given labels, its given labels excluded. Returns
-        ``(rows, labels)`` (int32). A model's top-k rarely reaches a rare subject that
-        a document's other subjects make likely; this does.
-        """
-        from tagsmith.models.knn import prune_rows
-        from tagsmith.topk import TopK
-
-        indptr, indices, data = self.cooc
-        n_labels = self.Y.shape[1]
-        # a copy: the arrays are shared with the co-occurrence kernel's view
-        cooc = sp.csr_matrix((data, indices, indptr), shape=(n_labels, n_labels), copy=True)
-        cooc.setdiag(0)
-        cooc.eliminate_zeros()
-        rate = sp.diags((1.0 / np.maximum(self.counts - 1.0, 1.0)).astype(np.float32)) @ cooc
-        implied = (self.Y @ prune_rows(rate, per_label)).tocsr()
-        implied = implied - implied.multiply(self.Y > 0)  # given labels are not candidates
-        implied.eliminate_zeros()
-        top = TopK.from_csr(implied, max(1, min(per_doc, n_labels)))
-        valid = top.valid
-        return np.nonzero(valid)[0].astype(np.int32), top.indices[valid].astype(np.int32)
-
     def features(self, rows: np.ndarray, labels: np.ndarray, given: np.ndarray) -> dict:
         """Per pair: ``centroid`` cosine (when features were given), ``cooccurrence``
         (``max P(label | other given label)``), ``log_lift`` (its log ratio to the

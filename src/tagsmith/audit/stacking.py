@@ -51,11 +51,6 @@ class PairSet:
         return np.isfinite(self.raw)
 
     @classmethod
-    def concat(cls, parts: list[PairSet]) -> PairSet:
-        return cls(*(np.concatenate([getattr(p, f) for p in parts])
-                     for f in ("rows", "labels", "given", "calibrated", "raw", "weight")))
-
-    @classmethod
     def empty(cls) -> PairSet:
         return cls(*(np.zeros(0, t) for t in (np.int32, np.int32, bool, np.float32,
                                                np.float32, np.float32)))
@@ -84,14 +79,13 @@ def stack_probabilities(evidence: PairEvidence | None, groups: list[PairSet], *,
             continue
         designs, targets, weights = [], [], []
         for g, m in zip(groups, members, strict=True):
-            fit = m[g.weight[m] > 0]  # pairs of weight 0 are scored, not fitted on
-            if len(fit) == 0:
+            if len(m) == 0:
                 continue
-            take = fit if len(fit) <= fit_sample else np.sort(rng.choice(fit, fit_sample,
-                                                                          replace=False))
+            take = m if len(m) <= fit_sample else np.sort(rng.choice(m, fit_sample,
+                                                                      replace=False))
             designs.append(_design(evidence, g, take))
             targets.append(g.given[take])
-            weights.append(g.weight[take].astype(np.float64) * (len(fit) / len(take)))
+            weights.append(g.weight[take].astype(np.float64) * (len(m) / len(take)))
         y = np.concatenate(targets).astype(np.float64)
         n_given = int(y.sum())
         if min(n_given, len(y) - n_given) < MIN_CLASS_PAIRS:
