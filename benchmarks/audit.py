@@ -385,8 +385,13 @@ def write_results_md(result: dict, args) -> None:
     """Write (or replace) this dataset's section of RESULTS.md."""
     title = f"## Label audit (issue 5): {args.dataset}"
     command = f"flock /tmp/tagsmith-heavy.lock python benchmarks/audit.py --dataset {args.dataset}"
+    if args.top_n != "injected":
+        command += f" --top-n {args.top_n}"
     lines = [title, "",
              f"- **Command**: `{command} --results-md`",
+             f"- **Peer**: cleanlab {result['cleanlab_version']} (its own venv)"
+             if "cleanlab_version" in result
+             else "- **Peer**: none (cleanlab needs scores for every label)",
              f"- **Machine**: {_cpu()}, Python {platform.python_version()}; other "
              "engineers' jobs share the machine (heavy jobs serialised by the lock)",
              f"- **Date**: {datetime.date.today().isoformat()}",
