@@ -74,6 +74,10 @@ class UnknownLabelError(DataError):
         super().__init__(f"unknown label {label!r} (not in the vocabulary)", path=path, line=line)
 
 
+class ReviewFormatError(DataError):
+    """A review file (audit candidates with decisions) is malformed or does not fit its corpus."""
+
+
 class UnsupportedFormatError(DataError):
     """A file's format could not be detected from its name, or is not supported."""
 

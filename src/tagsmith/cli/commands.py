@@ -305,3 +305,149 @@ def info(bundle):
     from tagsmith.store.bundle import Bundle
 
     click.echo(json.dumps(Bundle(bundle).manifest, indent=2, ensure_ascii=False))
+
+
+def _label_space_for(corpus: str, vocab: str | None, bundle: str | None, on_error: str):
+    """The bundle's label space (and classifier), else the vocabulary's, else one derived
+    from the corpus. A vocabulary given with a bundle must be the bundle's."""
+    space = None
+    if vocab:
+        from tagsmith.data.vocab import load_vocabulary
+
+        space = load_vocabulary(vocab)
+    if bundle:
+        from tagsmith.pipeline.classifier import TextClassifier
+
+        classifier = TextClassifier.load(bundle)
+        if space is not None and space.fingerprint != classifier.label_space.fingerprint:
+            raise InvalidParameterError("--vocab", "the bundle's vocabulary (or leave it out)",
+                                        vocab)
+        return classifier.label_space, classifier
+    if space is not None:
+        return space, None
+    from tagsmith.pipeline.io import resolve_label_space
+
+    return resolve_label_space([corpus], None, on_error=on_error), None
+
+
+def _parse_splits(pairs: tuple[str, ...]) -> dict[str, str]:
+    splits = {}
+    for pair in pairs:
+        name, sep, path = pair.partition("=")
+        if not sep or not name or not path:
+            raise InvalidParameterError("--split", "NAME=PATH (e.g. test=test.tsv)", pair)
+        splits[name] = path
+    return splits
+
+
+@cli.command()
+@click.argument("corpus")
+@click.option("-o", "--output", required=True, help="Directory for the report and review queue.")
+@click.option("--vocab", help="Vocabulary (TSV, CSV or SKOS); default: the bundle's, or derived "
+              "from the corpus.")
+@click.option("--bundle", help="A model bundle: its featurizer, model family and (when trained "
+              "on this corpus with --crossfit-folds) its stored out-of-fold scores.")
+@click.option("--scores", type=click.Choice(["auto", "knn", "crossfit", "bundle"]),
+              default="auto", show_default=True,
+              help="Out-of-sample scores: leave-one-out kNN (fast at any scale), K-fold "
+              "cross-fitting, or the bundle's stored ones; auto picks.")
+@click.option("--model", type=click.Choice(available_models()), default=None,
+              help="Model family for --scores crossfit (default: the bundle's, else linear).")
+@click.option("-p", "--param", multiple=True, help="Parameter KEY=VALUE of that model (or of "
+              "the kNN for --scores knn).")
+@click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True,
+              help="Folds for --scores crossfit.")
+@click.option("--split", "splits", multiple=True, help="Another split NAME=PATH to check for "
+              "leakage (duplicates of training documents); repeatable.")
+@click.option("--review-format", type=click.Choice(["csv", "jsonl"]), default="csv",
+              show_default=True)
+@click.option("--max-review", type=click.IntRange(min=0), default=None,
+              help="At most this many rows in the review queue (default: every flagged one).")
+@click.option("--min-probability", type=click.FloatRange(0, 1, min_open=True), default=0.5,
+              show_default=True, help="Flag candidates at least this likely to be errors.")
+@click.option("--near-duplicate-threshold", type=click.FloatRange(0, 1, min_open=True),
+              default=0.9, show_default=True, help="Cosine from which texts are near duplicates.")
+@click.option("--no-near-duplicates", is_flag=True, help="Only look for exact duplicates.")
+@click.option("--no-evidence", is_flag=True, help="Rank by the calibrated scores alone (no "
+              "label-centroid and co-occurrence evidence).")
+@click.option("--no-html", is_flag=True, help="Write the JSON report only.")
+@click.option("--no-plots", is_flag=True, help="HTML report without plots (no matplotlib).")
+@click.option("--on-error", type=ERROR_POLICY, default="fail", show_default=True,
+              help="Malformed corpus lines: fail, or skip and count.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--lang", default="en", show_default=True, help="Language of label names.")
+@click.pass_obj
+def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, splits, review_format,
+          max_review, min_probability, near_duplicate_threshold, no_near_duplicates,
+          no_evidence, no_html, no_plots, on_error, seed, lang):
+    """Audit CORPUS: missing and wrong labels, duplicates, leakage, a data health report.
+
+    Writes OUTPUT/report.html, report.json, review.csv (or .jsonl) and labels.csv. Labels
+    not in the vocabulary are counted in the report, not fatal.
+    """
+    from tagsmith.pipeline.audit import AuditOptions, audit_corpus, read_audit_corpus
+
+    params = _parse_params(param, "--param")
+    options = AuditOptions(scores=scores, model=model, n_folds=folds, seed=seed, lang=lang,
+                           model_params=params if scores != "knn" else {},
+                           knn_params=params if scores == "knn" else {},
+                           min_probability=min_probability, max_review=max_review,
+                           near_duplicates=not no_near_duplicates, evidence=not no_evidence,
+                           near_duplicate_threshold=near_duplicate_threshold,
+                           show_progress=not obj["quiet"])
+    options.validate()
+    if not no_html and not no_plots:
+        from tagsmith.audit.report import check_plotting
+
+        check_plotting()  # fail before the work, not after it
+    paths = _parse_splits(splits)
+    space, classifier = _label_space_for(corpus, vocab, bundle, on_error)
+    data = read_audit_corpus(corpus, space, on_error=on_error)
+    other = {name: read_audit_corpus(path, space, on_error=on_error).texts
+             for name, path in paths.items()}
+    result = audit_corpus(data.texts, data.Y, space, options=options, classifier=classifier,
+                          splits=other, unknown_labels=data.unknown_labels, lines=data.lines,
+                          doc_ids=data.doc_ids, source=corpus)
+    written = result.write(output, html=not no_html, plots=not no_plots,
+                           review_format=review_format)
+    report = result.report
+    noise, dups = report["noise"], report["duplicates"]
+    click.echo(f"audited {len(data.texts):,} documents, {len(space):,} labels "
+               f"({report['scores']['source']} scores) in {report['timing']['total']:.1f}s")
+    click.echo(f"estimated {100 * noise['wrong_rate']:.2f}% wrong and "
+               f"{100 * noise['missing_rate']:.2f}% missing labels; flagged "
+               f"{noise['n_flagged_wrong']:,} wrong and {noise['n_flagged_missing']:,} missing")
+    click.echo(f"duplicates: {dups['n_exact_pairs']:,} exact and {dups['n_near_pairs']:,} near "
+               f"pairs, {dups['n_conflicting_pairs']:,} with conflicting labels")
+    for name, leak in report["leakage"].items():
+        click.echo(f"leakage into {name}: {leak['n_exact']:,} exact, {leak['n_near']:,} near "
+                   f"duplicates of training documents (of {leak['n_docs']:,})")
+    for key, path in written.items():
+        click.echo(f"{key}: {path}")
+
+
+@cli.command(name="apply-review")
+@click.argument("corpus")
+@click.argument("review")
+@click.option("-o", "--output", required=True, help="The new corpus file (.tsv, .csv, .jsonl, "
+              "optionally .gz); never the original.")
+@click.option("--vocab", help="The vocabulary the audit used (default: the bundle's, or "
+              "derived from the corpus).")
+@click.option("--bundle", help="The bundle whose label space the audit used.")
+@click.option("--on-error", type=ERROR_POLICY, default="fail", show_default=True,
+              help="As given to the audit (document numbers count the documents read).")
+def apply_review_command(corpus, review, output, vocab, bundle, on_error):
+    """Write CORPUS with the accepted corrections of REVIEW applied to a new file.
+
+    REVIEW is the audit's review.csv or review.jsonl with the decision column filled
+    in (accept/reject, yes/no, y/n, 1/0, x; empty = not reviewed).
+    """
+    from tagsmith.audit.review import apply_review
+
+    space, _ = _label_space_for(corpus, vocab, bundle, on_error)
+    stats = apply_review(corpus, review, output, space, on_error=on_error)
+    click.echo(f"wrote {stats['n_docs']:,} documents to {output}: {stats['n_added']:,} labels "
+               f"added, {stats['n_removed']:,} removed in {stats['n_docs_changed']:,} documents "
+               f"({stats['review_accepted']:,} accepted, {stats['review_rejected']:,} rejected, "
+               f"{stats['review_undecided']:,} undecided; {stats['n_already_applied']:,} "
+               "already in place)")

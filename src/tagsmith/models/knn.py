@@ -298,3 +298,57 @@ class KNNModel(BaseModel):
         model._set_state(index, arrays["feature_rank"].astype(np.int32), targets,
                          arrays["doc_weight"], arrays["row_ids"].astype(np.int32))
         return model
+
+    # -- leave-one-out (appended for label audits) ------------------------------------------------
+    def leave_one_out_topk(self, X, k: int, *, return_neighbors: bool = False):
+        """Scores of the training documents, each voted by its neighbours but itself.
+
+        ``X`` is the matrix given to ``fit`` (same rows, same order). Each row is
+        searched for ``n_neighbors + 1`` neighbours, the row itself is dropped (or
+        the last one when the row was not indexed), and the rest vote as in
+        :meth:`predict_topk`: out-of-sample scores for every training document at
+        the cost of one prediction pass. With ``return_neighbors``, also returns the
+        ``(rows, sims)`` of :meth:`kneighbors` without the documents themselves.
+
+        >>> X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+        >>> Y = np.array([[1, 0], [1, 0], [0, 1], [1, 1]])
+        >>> topk = KNNModel(n_neighbors=1).fit(X, Y).leave_one_out_topk(X, k=2)
+        >>> topk.indices[:, 0].tolist(), topk.scores[:, 0].tolist()
+        ([0, 0, 0, 1], [1.0, 1.0, 1.0, 1.0])
+        """
+        self._check_fitted()
+        self._validate_params()
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise InvalidParameterError("k", "an integer >= 1", k)
+        k = int(min(k, self.n_labels_))
+        X = self._queries(X)
+        if X.shape[0] <= (int(self.row_ids_.max()) if len(self.row_ids_) else -1):
+            raise InvalidParameterError("X", "the training matrix given to fit",
+                                        f"{X.shape[0]} rows")
+        internal = np.full(X.shape[0], -1, np.int64)
+        internal[self.row_ids_] = np.arange(len(self.row_ids_))
+        n_neighbors, n_frequent = int(self.n_neighbors), self._n_frequent()
+        indices = np.empty((X.shape[0], k), np.int32)
+        scores = np.empty((X.shape[0], k), np.float32)
+        rows = np.full((X.shape[0], n_neighbors), -1, np.int32)
+        sims = np.zeros((X.shape[0], n_neighbors), np.float32)
+        power = float(self.power)
+
+        def work(start: int, end: int) -> int:
+            docs, block_sims = self._neighbors(X[start:end], n_neighbors + 1, n_frequent)
+            is_self = docs == internal[start:end, None]
+            # a stable sort on "is self" moves the document itself to the end
+            order = np.argsort(is_self, axis=1, kind="stable")[:, :n_neighbors]
+            docs = np.ascontiguousarray(np.take_along_axis(docs, order, axis=1))
+            block_sims = np.ascontiguousarray(np.take_along_axis(block_sims, order, axis=1))
+            vote_kernel(docs, block_sims, power, *self._target_arrays, self.doc_weight_,
+                        self.label_order_, indices[start:end], scores[start:end])
+            if return_neighbors:
+                found = docs >= 0
+                rows[start:end][found] = self.row_ids_[docs[found]]
+                sims[start:end] = block_sims
+            return end - start
+
+        self._run_blocks(X.shape[0], work)
+        topk = TopK(indices, scores, self.n_labels_)
+        return (topk, rows, sims) if return_neighbors else topk

@@ -1,0 +1,110 @@
+"""One measured step of benchmarks/audit.py, run as its own process (peak RSS per step).
+
+    python benchmarks/audit_runner.py train --corpus C --vocab V --dev D --test T \\
+        --model tree --params '{"n_trees": 3}' --features '{}' --out result.json
+    python benchmarks/audit_runner.py audit --corpus C --vocab V --split dev=D --split test=T \\
+        --options '{"scores": "knn"}' --out-dir DIR
+
+``train`` fits a classifier like ``tagsmith train --dev`` (featurizer + model, thresholds
+tuned on dev), times it without the data reading, and writes the P@1/P@5 of its top-10
+predictions on the (clean) test split. ``audit`` runs the label audit like ``tagsmith
+audit`` (same function, same outputs: report.json, report.html with plots, review.csv,
+labels.csv), times it without the data reading, and adds ``issues.npz`` (every candidate
+with its kind, probability and flag, and the out-of-sample top-k) for the harness.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def train(args) -> None:
+    from tagsmith.data.vocab import load_vocabulary
+    from tagsmith.metrics import precision_at_k
+    from tagsmith.pipeline.io import read_labelled
+    from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+    space = load_vocabulary(args.vocab)
+    data = read_labelled(args.corpus, space)
+    dev = read_labelled(args.dev, space)
+    test = read_labelled(args.test, space)
+    options = TrainOptions(model=args.model, model_params=json.loads(args.params),
+                           featurizer_params=json.loads(args.features), seed=args.seed)
+    started = time.perf_counter()
+    classifier = train_classifier(data.texts, data.Y, space, dev_texts=dev.texts, dev_Y=dev.Y,
+                                  options=options)
+    seconds = time.perf_counter() - started
+    topk = classifier.predict_topk(test.texts, 10)
+    result = {"train_seconds": round(seconds, 2), "n_docs": len(data.texts),
+              "n_assignments": int(data.Y.nnz),
+              "p1": round(precision_at_k(test.Y, topk, 1), 5),
+              "p5": round(precision_at_k(test.Y, topk, 5), 5)}
+    Path(args.out).write_text(json.dumps(result), encoding="utf-8")
+    print(json.dumps(result))
+
+
+def audit(args) -> None:
+    from tagsmith.data.vocab import load_vocabulary
+    from tagsmith.pipeline.audit import AuditOptions, audit_corpus, read_audit_corpus
+
+    space = load_vocabulary(args.vocab)
+    data = read_audit_corpus(args.corpus, space)
+    splits = {}
+    for pair in args.split:
+        name, _, path = pair.partition("=")
+        splits[name] = read_audit_corpus(path, space).texts
+    options = AuditOptions(**json.loads(args.options))
+    started = time.perf_counter()
+    result = audit_corpus(data.texts, data.Y, space, options=options, splits=splits,
+                          unknown_labels=data.unknown_labels, lines=data.lines,
+                          doc_ids=data.doc_ids, source=args.corpus)
+    out = Path(args.out_dir)
+    result.write(out)
+    seconds = time.perf_counter() - started
+    issues = result.issues
+    np.savez(out / "issues.npz", doc=issues.doc, label=issues.label, kind=issues.kind,
+             probability=issues.probability, flagged=issues.flagged,
+             doc_quality=issues.doc_quality, topk_indices=result.scores.topk.indices,
+             topk_scores=result.scores.topk.scores)
+    summary = {"audit_seconds": round(seconds, 2), "timing": result.report["timing"],
+               "scores": result.report["scores"], "noise": {
+                   k: v for k, v in result.report["noise"].items()
+                   if k in ("est_wrong", "est_missing", "wrong_rate", "missing_rate",
+                            "n_flagged_wrong", "n_flagged_missing", "method")},
+               "duplicates": {k: v for k, v in result.report["duplicates"].items()
+                              if k.startswith("n_")},
+               "leakage": {name: {k: v for k, v in leak.items() if k != "examples"}
+                           for name, leak in result.report["leakage"].items()}}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    print(json.dumps(summary))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="step", required=True)
+    t = sub.add_parser("train")
+    a = sub.add_parser("audit")
+    for p in (t, a):
+        p.add_argument("--corpus", required=True)
+        p.add_argument("--vocab", required=True)
+        p.add_argument("--seed", type=int, default=0)
+    t.add_argument("--dev", required=True)
+    t.add_argument("--test", required=True)
+    t.add_argument("--model", required=True)
+    t.add_argument("--params", default="{}")
+    t.add_argument("--features", default="{}")
+    t.add_argument("--out", required=True)
+    a.add_argument("--split", action="append", default=[])
+    a.add_argument("--options", default="{}")
+    a.add_argument("--out-dir", required=True)
+    args = parser.parse_args()
+    {"train": train, "audit": audit}[args.step](args)
+
+
+if __name__ == "__main__":
+    main()

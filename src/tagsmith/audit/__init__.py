@@ -1,0 +1,20 @@
+"""Label audits: find missing and wrong labels, and report on a collection's health.
+
+* :mod:`tagsmith.audit.scores`: out-of-sample scores (leave-one-out nearest neighbours,
+  nearly free at any scale; K-fold cross-fitting; a bundle's stored scores);
+* :mod:`tagsmith.audit.detect`: issue detection from those sparse
+  :class:`~tagsmith.topk.TopK` scores and the given labels (confident learning per
+  label, noise rates with back-off to frequency bands, pruning, posterior error
+  probabilities, a per-document quality score), with
+  :mod:`tagsmith.audit.calibrate` (scores to probabilities per label or band),
+  :mod:`tagsmith.audit.evidence` (label-centroid and co-occurrence evidence for any
+  pair) and :mod:`tagsmith.audit.stacking` (their combination);
+* :mod:`tagsmith.audit.health`, :mod:`tagsmith.audit.duplicates`: the data health
+  report (label statistics, duplicates and conflicts, leakage between splits);
+* :mod:`tagsmith.audit.report`: the report as JSON and as a self-contained HTML page;
+* :mod:`tagsmith.audit.review`: the review queue (CSV/JSONL) and applying accepted
+  corrections to a new corpus file;
+* :mod:`tagsmith.audit.simulate`: seeded label noise, to measure an audit.
+
+The whole audit as one call is :func:`tagsmith.pipeline.audit.audit_corpus`.
+"""

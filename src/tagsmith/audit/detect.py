@@ -1,0 +1,403 @@
+"""Missing and wrong labels from out-of-sample sparse scores and the given labels.
+
+Confident learning (Northcutt et al.; cleanlab's multi-label ``find_label_issues``)
+treats every label as its own binary problem, sets a per-label self-confidence
+threshold (the mean predicted probability of the label's given positives), counts
+the examples that confidently belong to the other side, calibrates those counts to
+the given-label totals into noise rates and prunes that many examples per label.
+cleanlab does this on a dense documents x labels probability matrix; here every step
+works on sparse pairs (a :class:`~tagsmith.topk.TopK` plus the given labels), so it
+runs at any label-space size:
+
+1. **Calibration** (:mod:`tagsmith.audit.calibrate`): raw scores become
+   ``P(given | score)`` by isotonic regression per label (labels with enough
+   positives) or per frequency band; a pair outside a document's top-k gets its
+   group's rate of given labels among such pairs.
+2. **Evidence** (:mod:`tagsmith.audit.evidence`, optional): at large label spaces
+   the top-k misses most given labels, so the calibrated score is stacked with
+   leave-one-out label-centroid similarity, label co-occurrence and label frequency
+   into one ``P(given | evidence)`` by logistic regression, fitted on the given pairs,
+   the missing candidates and a weighted random sample of all other pairs.
+3. **Confident counts per label** ``c``: threshold ``t_c`` = mean probability of its
+   given pairs, ``m_c`` = mean over the pairs where it is not given; a given label at
+   most ``m_c`` is confidently wrong, a missing candidate at least ``t_c`` confidently
+   missing; counts are scaled to the given totals (confident learning's calibration).
+4. **Noise rates with back-off**: pooled over all labels; per frequency band (labels
+   with ``2^(b-1)`` to ``2^b - 1`` given documents), shrunk toward the pooled rate;
+   per label, shrunk toward its band with ``prior_strength`` pseudo-documents, so a
+   label with two examples borrows its band's rates instead of trusting two numbers.
+5. **Posterior error probabilities**, one scale for both kinds and every label, with
+   ``p`` the probability from step 2 taken as the label's probability for the
+   document (as cleanlab uses its ``pred_probs``), ``rho_plus`` = P(missing | true) and
+   ``rho_minus`` = P(given | not true) of the label (pooled rates by default,
+   ``rates="global"``; ``"band"`` and ``"label"`` use the finer ones):
+   ``P(wrong) = (1-p) rho_minus / ((1-p) rho_minus + p (1-rho_plus))``,
+   ``P(missing) = p rho_plus / (p rho_plus + (1-p)(1-rho_minus))``. Pooled rates rank
+   best on our benchmarks: finer confident-learning estimates mostly say how hard a
+   label is for the model (a rare label the model cannot learn looks "noisy").
+6. **Pruning by the noise rates**: per label and kind at most the estimated number
+   of errors is flagged (most probable first), and only pairs whose posterior reaches
+   ``min_probability``.
+7. **Document quality**: the probability that all of a document's labels are right,
+   ``prod (1 - P(error))`` over its given labels and missing candidates.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from tagsmith.audit.calibrate import PairIndex, calibrate_scores
+from tagsmith.audit.evidence import PairEvidence
+from tagsmith.audit.stacking import PairSet, stack_probabilities
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.topk import TopK
+
+MISSING, WRONG = 0, 1
+KINDS = ("missing", "wrong")
+RATE_LEVELS = ("band", "label", "global")
+_EPS = 1e-12
+
+
+@dataclass
+class LabelIssues:
+    """Candidate pairs with their error probabilities, and per-label noise estimates.
+
+    Pair arrays (one entry per candidate, best first): ``doc`` and ``label`` (int32),
+    ``kind`` (int8: 0 missing, 1 wrong), ``probability`` (float32, posterior
+    probability that the pair is an error), ``score`` (float32, the estimated
+    ``P(given | evidence)``), ``flagged`` (bool: passed pruning). Per label (shape
+    ``(n_labels,)``): ``n_given``, ``band``, ``threshold`` (self-confidence threshold,
+    NaN for unused labels), ``wrong_rate`` (estimated fraction of its given labels that
+    are wrong), ``missing_rate`` (estimated fraction of its true labels that are
+    missing), ``est_wrong`` and ``est_missing`` (counts). ``doc_quality`` (shape
+    ``(n_docs,)``): probability that all of a document's labels are right. ``details``
+    records how the probabilities were estimated (JSON-able).
+    """
+
+    doc: np.ndarray
+    label: np.ndarray
+    kind: np.ndarray
+    probability: np.ndarray
+    score: np.ndarray
+    flagged: np.ndarray
+    n_given: np.ndarray
+    band: np.ndarray
+    threshold: np.ndarray
+    wrong_rate: np.ndarray
+    missing_rate: np.ndarray
+    est_wrong: np.ndarray
+    est_missing: np.ndarray
+    doc_quality: np.ndarray
+    n_docs: int
+    n_labels: int
+    details: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.doc)
+
+    @property
+    def n_flagged(self) -> int:
+        return int(self.flagged.sum())
+
+    def select(self, mask: np.ndarray) -> LabelIssues:
+        """The candidates where ``mask`` is true (per-label and per-document arrays kept)."""
+        return LabelIssues(self.doc[mask], self.label[mask], self.kind[mask],
+                           self.probability[mask], self.score[mask], self.flagged[mask],
+                           self.n_given, self.band, self.threshold, self.wrong_rate,
+                           self.missing_rate, self.est_wrong, self.est_missing,
+                           self.doc_quality, self.n_docs, self.n_labels, self.details)
+
+    def flagged_pairs(self) -> LabelIssues:
+        """Only the flagged candidates."""
+        return self.select(self.flagged)
+
+    def band_table(self) -> list[dict]:
+        """Noise estimates per frequency band (given counts ``min_count..max_count``)."""
+        rows = []
+        for b in np.unique(self.band):
+            in_band = self.band == b
+            n_given = float(self.n_given[in_band].sum())
+            wrong, missing = self.est_wrong[in_band].sum(), self.est_missing[in_band].sum()
+            low = int(2 ** (b - 1)) if b > 0 else 0
+            flagged_band = self.flagged & in_band[self.label]
+            rows.append({
+                "band": int(b), "min_count": low, "max_count": max(low, int(2 ** b) - 1),
+                "n_labels": int(in_band.sum()), "n_given": int(n_given),
+                "est_wrong": round(float(wrong), 1), "est_missing": round(float(missing), 1),
+                "wrong_rate": round(float(wrong / max(n_given, 1.0)), 5),
+                "missing_rate": round(float(missing / max(n_given - wrong + missing, 1.0)), 5),
+                "n_flagged_wrong": int(np.count_nonzero(flagged_band & (self.kind == WRONG))),
+                "n_flagged_missing": int(np.count_nonzero(flagged_band
+                                                          & (self.kind == MISSING))),
+            })
+        return rows
+
+
+def frequency_band(counts: np.ndarray) -> np.ndarray:
+    """Band of each label by its number of given documents: 0 for none, else
+    ``1 + floor(log2(count))`` (1: one document, 2: 2-3, 3: 4-7, ...).
+
+    >>> frequency_band(np.array([0, 1, 2, 3, 4, 100])).tolist()
+    [0, 1, 2, 2, 3, 7]
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    band = np.zeros(len(counts), np.int64)
+    positive = counts > 0
+    band[positive] = np.floor(np.log2(counts[positive])).astype(np.int64) + 1
+    return band
+
+
+def _check_inputs(Y, topk: TopK) -> sp.csr_matrix:
+    if not isinstance(topk, TopK):
+        raise InvalidParameterError("topk", "a TopK of out-of-sample scores", type(topk).__name__)
+    Y = sp.csr_matrix(Y)
+    if Y.shape != (len(topk), topk.n_labels):
+        raise InvalidParameterError("Y", f"shape {(len(topk), topk.n_labels)} (as the scores)",
+                                    Y.shape)
+    Y = sp.csr_matrix(Y != 0, dtype=bool)
+    Y.sum_duplicates()
+    Y.sort_indices()
+    if np.isnan(topk.scores[topk.valid]).any():
+        raise InvalidParameterError("topk", "scores without NaN", "NaN scores")
+    return Y
+
+
+def _pairs_from_topk(mask: np.ndarray, topk: TopK, calibrated: np.ndarray,
+                     given: bool) -> PairSet:
+    rows = np.nonzero(mask)[0].astype(np.int32)
+    return PairSet(rows, topk.indices[mask], np.full(len(rows), given), calibrated[mask],
+                   topk.scores[mask], np.ones(len(rows), np.float32))
+
+
+def _background(Y: sp.csr_matrix, index: PairIndex, candidate_mask: np.ndarray,
+                topk: TopK, calibrated: np.ndarray, outside_p: np.ndarray, n_sample: int,
+                rng: np.random.Generator) -> PairSet:
+    """A uniform sample of the pairs neither given nor missing candidates, weighted to
+    stand for all of them (so the stacked estimate is calibrated on every pair)."""
+    n, n_labels = Y.shape
+    population = n * n_labels - Y.nnz - int(candidate_mask.sum())
+    if population <= 0 or n_sample <= 0:
+        return PairSet.empty()
+    draws = int(min(n_sample, population) * 1.2) + 16
+    rows = rng.integers(0, n, size=draws)
+    labels = rng.integers(0, n_labels, size=draws)
+    _, first = np.unique(rows * n_labels + labels, return_index=True)
+    first = np.sort(first)  # distinct pairs in the order drawn, so truncating stays uniform
+    rows, labels = rows[first], labels[first]
+    is_given = index.contains(rows, labels)
+    position = index.lookup(rows, labels)
+    inside = position >= 0
+    is_candidate = np.zeros(len(rows), bool)
+    is_candidate[inside] = candidate_mask.ravel()[position[inside]]
+    keep = ~is_given & ~is_candidate
+    rows, labels, position = rows[keep][:n_sample].astype(np.int32), \
+        labels[keep][:n_sample].astype(np.int32), position[keep][:n_sample]
+    inside = position >= 0
+    cal = outside_p[labels].astype(np.float32)
+    cal[inside] = calibrated.ravel()[position[inside]]
+    raw = np.full(len(rows), -np.inf, np.float32)
+    raw[inside] = topk.scores.ravel()[position[inside]]
+    weight = np.full(len(rows), population / max(len(rows), 1), np.float32)
+    return PairSet(rows, labels, np.zeros(len(rows), bool), cal, raw, weight)
+
+
+def _confident_counts(n: int, n_given: np.ndarray, pos: PairSet, pos_p: np.ndarray,
+                      cand: PairSet, cand_p: np.ndarray, back: PairSet, back_p: np.ndarray):
+    """Confident learning's counts per label: (threshold, est. wrong, est. missing)."""
+    n_labels = len(n_given)
+    has_pos = n_given > 0
+    threshold = np.full(n_labels, np.inf)
+    threshold[has_pos] = (np.bincount(pos.labels, weights=pos_p, minlength=n_labels)[has_pos]
+                          / n_given[has_pos])
+    n_neg = np.maximum(n - n_given, 1)
+    neg_mean = (np.bincount(cand.labels, weights=cand_p, minlength=n_labels)
+                + np.bincount(back.labels, weights=back_p * back.weight, minlength=n_labels)
+                ) / n_neg
+    c10 = np.bincount(pos.labels[(pos_p <= neg_mean[pos.labels])
+                                 & (pos_p < threshold[pos.labels])], minlength=n_labels)
+    c11 = np.bincount(pos.labels[pos_p >= threshold[pos.labels]], minlength=n_labels)
+    c01 = np.bincount(cand.labels[(cand_p >= threshold[cand.labels])
+                                  & (cand_p > neg_mean[cand.labels])], minlength=n_labels)
+    c00 = np.maximum((n - n_given)
+                     - np.bincount(cand.labels[cand_p > neg_mean[cand.labels]],
+                                   minlength=n_labels), 0)
+    est_wrong = n_given * c10 / np.maximum(c10 + c11, 1)
+    est_missing = (n - n_given) * c01 / np.maximum(c01 + c00, 1)
+    return threshold, est_wrong, est_missing
+
+
+def _sums(values: np.ndarray, group: np.ndarray) -> np.ndarray:
+    return np.bincount(group, weights=values, minlength=int(group.max(initial=0)) + 1)
+
+
+def _noise_rates(n_given, band, est_wrong, est_missing, prior_strength: float):
+    """Rates per given label (wrong, missing) at three levels: ``global`` (pooled over
+    every label), ``band`` (pooled per frequency band, shrunk toward the global rate
+    with ``10 * prior_strength`` pseudo-documents) and ``label`` (shrunk toward its
+    band with ``prior_strength``)."""
+    base = n_given.astype(np.float64)
+    total = max(float(base.sum()), _EPS)
+    out: dict = {"global": [], "band": [], "label": []}
+    for counts in (est_wrong, est_missing):
+        global_rate = float(counts.sum()) / total
+        band_strength = 10 * prior_strength
+        band_rate = ((_sums(counts, band) + band_strength * global_rate)
+                     / (_sums(base, band) + band_strength))[band]
+        label_rate = (counts + prior_strength * band_rate) / (base + prior_strength)
+        out["global"].append(np.full(len(base), global_rate))
+        out["band"].append(band_rate)
+        out["label"].append(label_rate)
+    return {level: tuple(rates) for level, rates in out.items()}
+
+
+def _flip_rates(n: int, n_given, wrong_per_given, missing_per_given):
+    """(rho_plus, rho_minus): P(not given | true) and P(given | not true) per label."""
+    wrong = wrong_per_given * n_given
+    missing = missing_per_given * n_given
+    true_pos = np.maximum(n_given - wrong + missing, _EPS)
+    rho_plus = np.clip(missing / true_pos, 1e-9, 0.99)
+    rho_minus = np.clip(wrong / np.maximum(n - true_pos, 1.0), 1e-12, 0.99)
+    return rho_plus, np.minimum(rho_minus, 0.999 - rho_plus)
+
+
+def _posterior(p, rho_plus, rho_minus, *, given: bool) -> np.ndarray:
+    p = np.clip(p, 0.0, 1.0)
+    if given:
+        err = (1.0 - p) * rho_minus
+        return err / np.maximum(err + p * (1.0 - rho_plus), 1e-300)
+    err = p * rho_plus
+    return err / np.maximum(err + (1.0 - p) * (1.0 - rho_minus), 1e-300)
+
+
+def _check_options(prior_strength, min_probability, max_missing_per_doc, rates) -> None:
+    if isinstance(prior_strength, bool) or not prior_strength >= 0:
+        raise InvalidParameterError("prior_strength", "a number >= 0", prior_strength)
+    if not 0 < min_probability <= 1:
+        raise InvalidParameterError("min_probability", "a number in (0, 1]", min_probability)
+    if isinstance(max_missing_per_doc, bool) or not isinstance(max_missing_per_doc, int) \
+            or max_missing_per_doc < 0:
+        raise InvalidParameterError("max_missing_per_doc", "an integer >= 0",
+                                    max_missing_per_doc)
+    if rates not in RATE_LEVELS:
+        raise InvalidParameterError("rates", f"one of {', '.join(RATE_LEVELS)}", rates)
+
+
+def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
+                      max_missing_per_doc: int = 20, prior_strength: float = 20.0,
+                      min_probability: float = 0.5, rates: str = "global",
+                      calibration_min_positives: int = 100, keep_probability: float = 1e-3,
+                      n_background: int = 1_000_000, seed: int = 0,
+                      n_threads: int | None = None) -> LabelIssues:
+    """Missing and wrong label candidates from out-of-sample scores.
+
+    ``Y``: the given labels (``n_docs x n_labels``, sparse or dense, nonzero =
+    given); ``topk``: out-of-sample scores of the same documents (cross-fitted or
+    leave-one-out: a model's scores on its own training documents find nothing).
+    ``X`` (``n_docs x n_features``, optional): the documents' features, for the
+    label-centroid evidence; ``evidence=False`` uses the calibrated scores alone.
+    The best ``max_missing_per_doc`` top-k labels a document is not given are its
+    missing candidates. Candidates whose posterior error probability reaches
+    ``keep_probability`` are returned, flagged when they pass pruning; ``rates`` is the
+    level of the noise rates used for ranking (see the module docstring).
+
+    >>> rng = np.random.default_rng(0)
+    >>> truth = (rng.random((400, 3)) < 0.3)
+    >>> scores = np.clip(truth * 0.7 + rng.random((400, 3)) * 0.3, 0, 1)
+    >>> given = truth.copy(); given[:20, 0] = ~given[:20, 0]   # 20 errors on label 0
+    >>> issues = find_label_issues(sp.csr_matrix(given), TopK.from_scores(scores, k=3))
+    >>> sorted(issues.doc[:20].tolist()) == list(range(20)), set(issues.label[:20].tolist())
+    (True, {0})
+    """
+    _check_options(prior_strength, min_probability, max_missing_per_doc, rates)
+    Y = _check_inputs(Y, topk)
+    n, n_labels = Y.shape
+    n_given = np.bincount(Y.indices, minlength=n_labels).astype(np.int64)
+    band = frequency_band(n_given)
+    index = PairIndex(Y, topk)
+    calibrated, given_cal, outside_p = calibrate_scores(Y, topk, index, n_given, band,
+                                                        calibration_min_positives)
+    # -- the pairs: given, missing candidates, and a weighted background sample ------------
+    given_raw = np.full(Y.nnz, -np.inf, np.float32)
+    inside = index.given_position >= 0
+    given_raw[inside] = topk.scores.ravel()[index.given_position[inside]]
+    pos = PairSet(np.repeat(np.arange(n, dtype=np.int32), np.diff(Y.indptr)),
+                  Y.indices.astype(np.int32), np.ones(Y.nnz, bool), given_cal.astype(np.float32),
+                  given_raw, np.ones(Y.nnz, np.float32))
+    not_given = topk.valid & ~index.is_given
+    candidate_mask = not_given & (np.cumsum(not_given, axis=1) <= max_missing_per_doc)
+    cand = _pairs_from_topk(candidate_mask, topk, calibrated, given=False)
+    rng = np.random.default_rng(seed)
+    back = _background(Y, index, candidate_mask, topk, calibrated, outside_p,
+                       n_background if evidence else 0, rng)
+    pair_evidence = None
+    if evidence:
+        pair_evidence = PairEvidence(Y, X, n_threads=n_threads or os.cpu_count())
+    (pos_p, cand_p, back_p), details = stack_probabilities(pair_evidence, [pos, cand, back],
+                                                           seed=seed)
+    # -- confident counts, noise rates, posteriors ------------------------------------------
+    threshold, est_wrong_raw, est_missing_raw = _confident_counts(
+        n, n_given, pos, pos_p, cand, cand_p, back, back_p)
+    levels = _noise_rates(n_given, band, est_wrong_raw, est_missing_raw, prior_strength)
+    wrong_rate, missing_per_given = levels["label"]
+    rho_plus, rho_minus = _flip_rates(n, n_given, *levels[rates])
+    wrong_prob = _posterior(pos_p, rho_plus[pos.labels], rho_minus[pos.labels], given=True)
+    missing_prob = _posterior(cand_p, rho_plus[cand.labels], rho_minus[cand.labels],
+                              given=False)
+    label_rho_plus, _ = _flip_rates(n, n_given, wrong_rate, missing_per_given)
+    details.update({"rates": rates, "n_missing_candidates": len(cand),
+                    "n_background_pairs": len(back)})
+    issues = _collect(pos, pos_p, wrong_prob, cand, cand_p, missing_prob, keep_probability)
+    est_wrong, est_missing = wrong_rate * n_given, missing_per_given * n_given
+    flagged = (issues["probability"] >= min_probability) & _within_budget(
+        issues["label"], issues["kind"], np.stack([est_missing, est_wrong]))
+    quality = _doc_quality(n, pos.rows, wrong_prob, cand.rows, missing_prob)
+    return LabelIssues(issues["doc"], issues["label"], issues["kind"],
+                       issues["probability"], issues["score"], flagged, n_given, band,
+                       np.where(n_given > 0, threshold, np.nan), wrong_rate, label_rho_plus,
+                       est_wrong, est_missing, quality, n, n_labels, details)
+
+
+def _collect(pos: PairSet, pos_p, wrong_prob, cand: PairSet, cand_p, missing_prob,
+             keep_probability: float) -> dict:
+    """Candidates above ``keep_probability``, most probable first; ties go to the more
+    extreme raw model score (higher for missing, lower for wrong)."""
+    keep_pos = wrong_prob >= keep_probability
+    keep_cand = missing_prob >= keep_probability
+    prob = np.concatenate([missing_prob[keep_cand], wrong_prob[keep_pos]])
+    tie = np.concatenate([-cand.raw[keep_cand], pos.raw[keep_pos]])
+    doc = np.concatenate([cand.rows[keep_cand], pos.rows[keep_pos]]).astype(np.int32)
+    label = np.concatenate([cand.labels[keep_cand], pos.labels[keep_pos]]).astype(np.int32)
+    kind = np.concatenate([np.full(int(keep_cand.sum()), MISSING, np.int8),
+                           np.full(int(keep_pos.sum()), WRONG, np.int8)])
+    score = np.concatenate([cand_p[keep_cand], pos_p[keep_pos]])
+    order = np.lexsort((label, doc, tie, -prob))
+    return {"doc": doc[order], "label": label[order], "kind": kind[order],
+            "probability": prob[order].astype(np.float32),
+            "score": score[order].astype(np.float32)}
+
+
+def _doc_quality(n: int, pos_rows, wrong_prob, cand_rows, missing_prob) -> np.ndarray:
+    log_ok = (np.bincount(pos_rows, weights=np.log1p(-np.minimum(wrong_prob, 1 - 1e-7)),
+                          minlength=n)
+              + np.bincount(cand_rows, weights=np.log1p(-np.minimum(missing_prob, 1 - 1e-7)),
+                            minlength=n))
+    return np.exp(log_ok).astype(np.float32)
+
+
+def _within_budget(label: np.ndarray, kind: np.ndarray, budget: np.ndarray) -> np.ndarray:
+    """Whether each candidate (in ranking order) is within its label's and kind's
+    estimated error count (``budget``: 2 x n_labels, rounded)."""
+    if len(label) == 0:
+        return np.zeros(0, dtype=bool)
+    key = kind.astype(np.int64) * budget.shape[1] + label
+    order = np.argsort(key, kind="stable")  # keeps the ranking order within each key
+    sorted_key = key[order]
+    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+    rank = np.arange(len(key)) - np.repeat(starts, np.diff(np.r_[starts, len(key)]))
+    out = np.empty(len(key), dtype=bool)
+    out[order] = rank < np.rint(budget.ravel()[sorted_key])
+    return out

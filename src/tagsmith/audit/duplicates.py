@@ -1,0 +1,178 @@
+"""Exact and near-duplicate documents, conflicting labels among them, leakage between splits.
+
+* **Exact duplicates**: equal texts after case folding and collapsing whitespace,
+  found by hashing (linear time).
+* **Near duplicates**: pairs whose TF-IDF cosine reaches a threshold, found with the
+  nearest-neighbour index (:class:`tagsmith.models.knn.KNNModel`; an inverted index, so
+  sub-quadratic: each document meets only the documents sharing its rarer terms). The
+  leave-one-out scores of an audit already found every document's neighbours, so this
+  is free there.
+* **Conflicts**: duplicate pairs whose label sets differ (the same text labelled two
+  ways: at least one of them is wrong or incomplete).
+* **Leakage**: documents of another split (dev, test) that are exact or near
+  duplicates of training documents, which inflate evaluation figures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+#: cosine from which two documents count as near duplicates
+NEAR_DUPLICATE_THRESHOLD = 0.9
+
+
+def normalized_text(text: str) -> str:
+    """Case-folded text with runs of whitespace collapsed (what "exact" compares).
+
+    >>> normalized_text("  Rain\\tToday ")
+    'rain today'
+    """
+    return " ".join(text.casefold().split())
+
+
+def text_hashes(texts: Sequence[str]) -> np.ndarray:
+    """A 64-bit hash of each normalized text (uint64; stable across processes)."""
+    out = np.empty(len(texts), np.uint64)
+    for i, text in enumerate(texts):
+        digest = hashlib.blake2b(normalized_text(text).encode("utf-8"), digest_size=8).digest()
+        out[i] = int.from_bytes(digest, "little")
+    return out
+
+
+def exact_duplicate_pairs(hashes: np.ndarray) -> np.ndarray:
+    """``(m, 2)`` pairs ``(i, j)``, ``i < j``, linking each duplicate to its group's first.
+
+    >>> exact_duplicate_pairs(np.array([5, 7, 5, 5], np.uint64)).tolist()
+    [[0, 2], [0, 3]]
+    """
+    order = np.argsort(hashes, kind="stable")
+    sorted_hashes = hashes[order]
+    new_group = np.r_[True, sorted_hashes[1:] != sorted_hashes[:-1]]
+    first = order[np.flatnonzero(new_group)][np.cumsum(new_group) - 1]
+    dup = ~new_group
+    pairs = np.column_stack([first[dup], order[dup]])
+    pairs.sort(axis=1)
+    return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))].astype(np.int64)
+
+
+def near_duplicate_pairs(rows: np.ndarray, sims: np.ndarray,
+                         threshold: float = NEAR_DUPLICATE_THRESHOLD) -> tuple[np.ndarray,
+                                                                               np.ndarray]:
+    """Pairs ``(i, j)`` (``i < j``, each once) with cosine >= ``threshold``, and the cosines.
+
+    ``rows``/``sims`` (``n x m``): each document's nearest other documents (-1 = none).
+
+    >>> rows = np.array([[1, -1], [0, 2], [1, -1]])
+    >>> sims = np.array([[0.95, 0], [0.95, 0.5], [0.5, 0]])
+    >>> pairs, cos = near_duplicate_pairs(rows, sims)
+    >>> pairs.tolist(), cos.round(2).tolist()
+    ([[0, 1]], [0.95])
+    """
+    query = np.repeat(np.arange(rows.shape[0]), rows.shape[1]).reshape(rows.shape)
+    keep = (rows >= 0) & (sims >= threshold) & (rows != query)
+    a, b = query[keep], rows[keep].astype(np.int64)
+    pairs = np.column_stack([np.minimum(a, b), np.maximum(a, b)]).astype(np.int64)
+    values = sims[keep].astype(np.float64)
+    if len(pairs) == 0:
+        return pairs.reshape(0, 2), values
+    keys = pairs[:, 0] * rows.shape[0] + pairs[:, 1]
+    _, first = np.unique(keys, return_index=True)
+    return pairs[first], values[first]
+
+
+def label_sets_differ(Y: sp.csr_matrix, pairs: np.ndarray) -> np.ndarray:
+    """Per pair ``(i, j)``: do documents ``i`` and ``j`` have different label sets?"""
+    if len(pairs) == 0:
+        return np.zeros(0, bool)
+    Y = sp.csr_matrix(Y != 0, dtype=np.int8)
+    diff = Y[pairs[:, 0]] - Y[pairs[:, 1]]
+    return np.asarray(abs(diff).sum(axis=1)).ravel() > 0
+
+
+@dataclass
+class Duplicates:
+    """Duplicate pairs within one corpus (``pairs``: ``m x 2``, ``kind``: 'exact'/'near')."""
+
+    pairs: np.ndarray
+    cosine: np.ndarray
+    exact: np.ndarray  # bool per pair
+    conflicting: np.ndarray  # bool per pair: label sets differ
+    n_docs: int
+
+    def groups(self) -> np.ndarray:
+        """Connected component of each document over the pairs (-1 for no duplicate)."""
+        from scipy.sparse.csgraph import connected_components
+
+        n = self.n_docs
+        graph = sp.csr_matrix((np.ones(len(self.pairs)), (self.pairs[:, 0], self.pairs[:, 1])),
+                              shape=(n, n))
+        _, labels = connected_components(graph, directed=False)
+        involved = np.zeros(n, bool)
+        involved[self.pairs.ravel()] = True
+        return np.where(involved, labels, -1)
+
+    def summary(self) -> dict:
+        groups = self.groups()
+        exact, near = self.exact, ~self.exact
+        return {
+            "n_exact_pairs": int(exact.sum()), "n_near_pairs": int(near.sum()),
+            "n_docs_in_duplicate_groups": int((groups >= 0).sum()),
+            "n_duplicate_groups": int(len(np.unique(groups[groups >= 0]))),
+            "n_conflicting_pairs": int(self.conflicting.sum()),
+            "n_conflicting_exact_pairs": int((self.conflicting & exact).sum()),
+        }
+
+
+def find_duplicates(texts: Sequence[str], Y, neighbors: tuple[np.ndarray, np.ndarray] | None,
+                    *, threshold: float = NEAR_DUPLICATE_THRESHOLD,
+                    hashes: np.ndarray | None = None) -> Duplicates:
+    """Exact duplicates of ``texts`` and, with ``neighbors``, near duplicates.
+
+    >>> Y = sp.csr_matrix(np.array([[1, 0], [0, 1], [1, 0]]))
+    >>> dups = find_duplicates(["Rain today", "rain  today", "Sun"], Y, None)
+    >>> dups.pairs.tolist(), dups.conflicting.tolist()
+    ([[0, 1]], [True])
+    """
+    hashes = text_hashes(texts) if hashes is None else hashes
+    exact_pairs = exact_duplicate_pairs(hashes)
+    near, cosine = (near_duplicate_pairs(*neighbors, threshold) if neighbors is not None
+                    else (np.zeros((0, 2), np.int64), np.zeros(0)))
+    pairs = np.vstack([exact_pairs, near]) if len(near) else exact_pairs
+    cos = np.r_[np.ones(len(exact_pairs)), cosine]
+    is_exact = np.r_[np.ones(len(exact_pairs), bool), np.zeros(len(near), bool)]
+    if len(pairs):
+        keys = pairs[:, 0] * max(len(texts), 1) + pairs[:, 1]
+        _, first = np.unique(keys, return_index=True)  # an exact pair is also near: keep one
+        pairs, cos, is_exact = pairs[first], cos[first], is_exact[first]
+    return Duplicates(pairs.reshape(-1, 2), cos, is_exact, label_sets_differ(Y, pairs),
+                      len(texts))
+
+
+def leakage(train_hashes: np.ndarray, other_texts: Sequence[str], *, knn_model=None,
+            other_X=None, threshold: float = NEAR_DUPLICATE_THRESHOLD) -> dict:
+    """How many documents of another split duplicate a training document.
+
+    ``knn_model`` (a fitted :class:`~tagsmith.models.knn.KNNModel` over the training
+    features) and ``other_X`` (the other split's features) enable near duplicates.
+    Returns counts and, per leaking document, its nearest training row and cosine.
+    """
+    other_hashes = text_hashes(other_texts)
+    exact = np.isin(other_hashes, train_hashes)
+    near = np.zeros(len(other_texts), bool)
+    nearest = np.full(len(other_texts), -1, np.int64)
+    cosine = np.zeros(len(other_texts))
+    if knn_model is not None and other_X is not None and len(other_texts):
+        rows, sims = knn_model.kneighbors(other_X, 1)
+        nearest, cosine = rows[:, 0].astype(np.int64), sims[:, 0].astype(np.float64)
+        near = (cosine >= threshold) & ~exact
+    n = max(len(other_texts), 1)
+    return {"n_docs": len(other_texts), "n_exact": int(exact.sum()),
+            "n_near": int(near.sum()), "fraction_exact": round(float(exact.sum()) / n, 5),
+            "fraction_near": round(float(near.sum()) / n, 5),
+            "exact_mask": exact, "near_mask": near, "nearest_train": nearest,
+            "cosine": cosine}

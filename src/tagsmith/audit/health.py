@@ -1,0 +1,247 @@
+"""The data health report: a "nutrition label" for a multi-label collection, as JSON.
+
+:func:`health_report` gathers, from the label matrix and what the audit found:
+label cardinality and density, the long tail of label frequencies, the most frequent
+and the most strongly associated co-occurring pairs, unused, rare and deprecated
+labels, labels missing from the vocabulary, duplicates and conflicting labels among
+them, leakage between splits, and the estimated noise rates. Everything is computed
+from sparse matrices (the co-occurrence matrix is ``Y^T Y``, sparse); lists of
+examples are capped, so the report stays small at any label-space size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from tagsmith.data.labelspace import LabelSpace
+
+#: labels with fewer given documents than this are "rare"
+RARE_BELOW = 5
+#: examples listed per section
+MAX_EXAMPLES = 20
+#: rank-frequency points kept for the long-tail plot
+TAIL_POINTS = 400
+
+
+def _label_ref(space: LabelSpace, label_id: int, lang: str) -> dict:
+    return {"id": int(label_id), "uri": space.uri_of(int(label_id)),
+            "name": space.name_of(int(label_id), lang)}
+
+
+def _quantiles(values: np.ndarray, qs=(0.5, 0.9, 0.99)) -> dict:
+    if len(values) == 0:
+        return {f"p{int(q * 100)}": 0 for q in qs}
+    return {f"p{int(q * 100)}": round(float(np.quantile(values, q)), 3) for q in qs}
+
+
+def corpus_section(texts: Sequence[str], Y: sp.csr_matrix) -> dict:
+    """Document counts, text lengths, label cardinality and density.
+
+    >>> Y = sp.csr_matrix(np.array([[1, 1, 0], [0, 0, 0]], bool))
+    >>> section = corpus_section(["a b c", ""], Y)
+    >>> section["cardinality"], section["density"], section["n_docs_without_labels"]
+    (1.0, 0.333333, 1)
+    """
+    n, n_labels = Y.shape
+    per_doc = np.diff(Y.indptr)
+    words = np.fromiter((len(t.split()) for t in texts), dtype=np.int64, count=len(texts))
+    histogram = np.bincount(np.minimum(per_doc, 20), minlength=21)
+    return {
+        "n_docs": int(n), "n_labels_in_space": int(n_labels), "n_assignments": int(Y.nnz),
+        "cardinality": round(float(per_doc.mean()) if n else 0.0, 6),
+        "density": round(float(per_doc.mean() / n_labels) if n and n_labels else 0.0, 6),
+        "labels_per_doc": {"max": int(per_doc.max(initial=0)), **_quantiles(per_doc)},
+        "labels_per_doc_histogram": histogram.tolist(),  # index 20 = 20 or more
+        "n_docs_without_labels": int((per_doc == 0).sum()),
+        "n_empty_texts": int((words == 0).sum()),
+        "words_per_doc": {"mean": round(float(words.mean()) if n else 0.0, 2),
+                          **_quantiles(words)},
+        "n_distinct_label_sets": int(_n_distinct_rows(Y)),
+    }
+
+
+def _n_distinct_rows(Y: sp.csr_matrix) -> int:
+    if Y.shape[0] == 0:
+        return 0
+    rows = np.repeat(np.arange(Y.shape[0]), np.diff(Y.indptr))
+    # hash each row's sorted label ids into one 64-bit value (collisions negligible)
+    mixed = (Y.indices.astype(np.uint64) + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
+    mixed ^= mixed >> np.uint64(31)
+    row_hash = np.zeros(Y.shape[0], np.uint64)
+    np.add.at(row_hash, rows, mixed)
+    return len(np.unique(row_hash))
+
+
+def labels_section(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",
+                   unknown: dict | None = None) -> dict:
+    """Label frequencies: long tail, unused, rare, deprecated and unknown labels."""
+    n_labels = Y.shape[1]
+    counts = np.bincount(Y.indices, minlength=n_labels)
+    order = np.argsort(-counts, kind="stable")
+    used = counts > 0
+    deprecated = space.deprecated_mask
+    sorted_counts = counts[order][: int(used.sum())]
+    total = max(int(counts.sum()), 1)
+    n_used = max(len(sorted_counts), 1)
+    cumulative = np.cumsum(sorted_counts) / total if len(sorted_counts) else np.zeros(0)
+
+    def share_of_top(fraction: float) -> float:
+        top = max(1, int(round(fraction * n_used)))
+        return round(float(cumulative[min(top, len(cumulative)) - 1]), 4) if len(
+            cumulative) else 0.0
+
+    ranks = np.unique(np.geomspace(1, max(len(sorted_counts), 1), TAIL_POINTS).astype(int))
+    unused = np.flatnonzero(~used & ~deprecated)
+    rare = np.flatnonzero(used & (counts < RARE_BELOW))
+    deprecated_used = np.flatnonzero(used & deprecated)
+    return {
+        "n_used": int(used.sum()), "n_unused": int(len(unused)), "n_rare": int(len(rare)),
+        "rare_below": RARE_BELOW, "n_deprecated_in_use": int(len(deprecated_used)),
+        "count": {"max": int(counts.max(initial=0)), **_quantiles(sorted_counts)},
+        "share_of_assignments_top_1pct_labels": share_of_top(0.01),
+        "share_of_assignments_top_10pct_labels": share_of_top(0.10),
+        "gini": round(_gini(sorted_counts), 4),
+        "most_frequent": [{**_label_ref(space, i, lang), "count": int(counts[i])}
+                          for i in order[:MAX_EXAMPLES] if counts[i] > 0],
+        "unused_examples": [_label_ref(space, i, lang) for i in unused[:MAX_EXAMPLES]],
+        "rare_examples": [{**_label_ref(space, i, lang), "count": int(counts[i])}
+                          for i in rare[:MAX_EXAMPLES]],
+        "deprecated_in_use": [{**_label_ref(space, i, lang), "count": int(counts[i])}
+                              for i in deprecated_used[:MAX_EXAMPLES]],
+        "not_in_vocabulary": unknown or {"n_occurrences": 0, "n_distinct": 0, "examples": []},
+        "rank_frequency": {"rank": ranks.tolist(),
+                           "count": sorted_counts[ranks - 1].tolist() if len(sorted_counts)
+                           else []},
+    }
+
+
+def _gini(sorted_desc: np.ndarray) -> float:
+    """Gini coefficient of label frequencies (0: all equal, near 1: a few labels dominate)."""
+    if len(sorted_desc) == 0 or sorted_desc.sum() == 0:
+        return 0.0
+    values = np.sort(sorted_desc).astype(np.float64)
+    n = len(values)
+    return float((2 * np.arange(1, n + 1) - n - 1) @ values / (n * values.sum()))
+
+
+def cooccurrence_section(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",
+                         min_count: int = 5) -> dict:
+    """The most frequent co-occurring label pairs, and the most strongly associated ones
+    (normalised pointwise mutual information, pairs seen at least ``min_count`` times).
+
+    >>> space = LabelSpace.from_uris(["u:a", "u:b", "u:c"])
+    >>> Y = sp.csr_matrix(np.array([[1, 1, 0]] * 6 + [[0, 0, 1]] * 2, bool))
+    >>> cooccurrence_section(Y, space)["top_by_count"][0]["count"]
+    6
+    """
+    n = Y.shape[0]
+    Yf = sp.csr_matrix(Y, dtype=np.float32)
+    counts = np.bincount(Yf.indices, minlength=Y.shape[1]).astype(np.float64)
+    pairs = sp.triu(Yf.T @ Yf, k=1).tocoo()
+    a, b, c = pairs.row, pairs.col, pairs.data.astype(np.float64)
+    out: dict = {"n_pairs": int(len(c)), "top_by_count": [], "top_by_npmi": [],
+                 "npmi_min_count": min_count}
+    if len(c) == 0 or n == 0:
+        return out
+    top = np.argsort(-c, kind="stable")[:MAX_EXAMPLES]
+    out["top_by_count"] = [_pair(space, a[i], b[i], c[i], None, lang) for i in top]
+    pmi = np.log(n * c / (counts[a] * counts[b]))
+    npmi = np.where(c < n, pmi / -np.log(c / n), 1.0)
+    eligible = np.flatnonzero(c >= min_count)
+    top = eligible[np.argsort(-npmi[eligible], kind="stable")[:MAX_EXAMPLES]]
+    out["top_by_npmi"] = [_pair(space, a[i], b[i], c[i], npmi[i], lang) for i in top]
+    return out
+
+
+def _pair(space, a, b, count, npmi, lang) -> dict:
+    item = {"a": _label_ref(space, a, lang), "b": _label_ref(space, b, lang),
+            "count": int(count)}
+    if npmi is not None:
+        item["npmi"] = round(float(npmi), 4)
+    return item
+
+
+def noise_section(issues, space: LabelSpace, *, lang: str = "en", min_support: int = 20) -> dict:
+    """Estimated noise rates (overall, per frequency band, noisiest labels) and the
+    candidates found (:class:`~tagsmith.audit.detect.LabelIssues`)."""
+    from tagsmith.audit.detect import MISSING, WRONG
+
+    n_given = issues.n_given
+    total = max(float(n_given.sum()), 1.0)
+    wrong, missing = float(issues.est_wrong.sum()), float(issues.est_missing.sum())
+    supported = np.flatnonzero(n_given >= min_support)
+
+    def noisiest(rate: np.ndarray) -> list[dict]:
+        chosen = supported[np.argsort(-rate[supported], kind="stable")[:MAX_EXAMPLES]]
+        return [{**_label_ref(space, i, lang), "n_given": int(n_given[i]),
+                 "wrong_rate": round(float(issues.wrong_rate[i]), 4),
+                 "missing_rate": round(float(issues.missing_rate[i]), 4)} for i in chosen]
+
+    quality = issues.doc_quality
+    flagged = issues.flagged
+    return {
+        "est_wrong": round(wrong, 1), "est_missing": round(missing, 1),
+        "wrong_rate": round(wrong / total, 5),
+        "missing_rate": round(missing / max(total - wrong + missing, 1.0), 5),
+        "n_candidates": int(len(issues)),
+        "n_flagged_missing": int((flagged & (issues.kind == MISSING)).sum()),
+        "n_flagged_wrong": int((flagged & (issues.kind == WRONG)).sum()),
+        "n_docs_with_flagged": int(len(np.unique(issues.doc[flagged]))),
+        "bands": issues.band_table(),
+        "noisiest_by_wrong_rate": noisiest(issues.wrong_rate),
+        "noisiest_by_missing_rate": noisiest(issues.missing_rate),
+        "label_min_support": min_support,
+        "doc_quality": {"mean": round(float(quality.mean()) if len(quality) else 1.0, 4),
+                        "n_below_0.5": int((quality < 0.5).sum()),
+                        "histogram": np.histogram(quality, bins=20, range=(0, 1))[0].tolist()},
+        "method": issues.details,
+    }
+
+
+def duplicates_section(dups, texts: Sequence[str], Y: sp.csr_matrix, space: LabelSpace, *,
+                       lang: str = "en", threshold: float) -> dict:
+    """Duplicate counts and the first conflicting pairs with their label differences."""
+    out = {**dups.summary(), "near_duplicate_threshold": threshold, "conflict_examples": []}
+    conflicting = np.flatnonzero(dups.conflicting)
+    # exact conflicts first, then the most similar near ones
+    order = conflicting[np.lexsort((-dups.cosine[conflicting], ~dups.exact[conflicting]))]
+    for p in order[:MAX_EXAMPLES]:
+        i, j = (int(v) for v in dups.pairs[p])
+        labels_i = set(Y.indices[Y.indptr[i]:Y.indptr[i + 1]].tolist())
+        labels_j = set(Y.indices[Y.indptr[j]:Y.indptr[j + 1]].tolist())
+        out["conflict_examples"].append({
+            "doc_a": i, "doc_b": j, "exact": bool(dups.exact[p]),
+            "cosine": round(float(dups.cosine[p]), 4),
+            "text_a": _clip(texts[i]), "text_b": _clip(texts[j]),
+            "only_a": [_label_ref(space, c, lang) for c in sorted(labels_i - labels_j)],
+            "only_b": [_label_ref(space, c, lang) for c in sorted(labels_j - labels_i)],
+        })
+    return out
+
+
+def leakage_section(results: dict, train_texts: Sequence[str], other_texts: dict) -> dict:
+    """Per other split: exact and near duplicates of training documents, with examples."""
+    out = {}
+    for name, result in results.items():
+        texts = other_texts[name]
+        leaking = np.flatnonzero(result["exact_mask"] | result["near_mask"])
+        examples = []
+        for i in leaking[:MAX_EXAMPLES]:
+            nearest = int(result["nearest_train"][i])
+            examples.append({"doc": int(i), "text": _clip(texts[i]),
+                             "exact": bool(result["exact_mask"][i]),
+                             "cosine": round(float(result["cosine"][i]), 4),
+                             "train_doc": nearest,
+                             "train_text": _clip(train_texts[nearest]) if nearest >= 0
+                             else None})
+        out[name] = {key: value for key, value in result.items()
+                     if not isinstance(value, np.ndarray)} | {"examples": examples}
+    return out
+
+
+def _clip(text: str, limit: int = 240) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,288 @@
+"""The audit report as JSON (for machines) and as one self-contained HTML page (for people).
+
+The HTML page carries its plots inline (PNG as base64 ``data:`` URIs) and its style
+in the page, so it can be mailed or archived as one file. Plots need matplotlib,
+an optional extra (``pip install 'tagsmith[report]'``), imported only when a page
+with plots is rendered; :func:`check_plotting` fails early with the install hint.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+
+from tagsmith.data.textio import atomic_text_writer
+from tagsmith.exceptions import MissingDependencyError
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:72rem;
+color:#1d2330;line-height:1.45;padding:0 1rem}
+h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2.2rem;border-bottom:1px solid #d8dce5}
+.cards{display:flex;flex-wrap:wrap;gap:.8rem}.card{background:#f3f5f9;border-radius:8px;
+padding:.6rem .9rem;min-width:9rem}.card b{display:block;font-size:1.3rem}
+table{border-collapse:collapse;margin:.6rem 0;font-size:.9rem}td,th{border:1px solid #d8dce5;
+padding:.25rem .5rem;text-align:left;vertical-align:top}th{background:#f3f5f9}
+td.num{text-align:right;font-variant-numeric:tabular-nums}.plots{display:flex;flex-wrap:wrap;
+gap:1rem}.plots img{max-width:34rem;width:100%}.muted{color:#667}.kind-missing{color:#0a6}
+.kind-wrong{color:#c33}small{color:#667}
+"""
+
+
+def check_plotting() -> None:
+    """Raise :class:`MissingDependencyError` unless matplotlib can be imported."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as exc:
+        raise MissingDependencyError("matplotlib", extra="report",
+                                     feature="plots in the HTML audit report") from exc
+
+
+def write_json(report: dict, path: str | Path) -> Path:
+    """Write the report as indented JSON, atomically."""
+    path = Path(path)
+    with atomic_text_writer(path) as out:
+        json.dump(report, out, indent=1, ensure_ascii=False)
+        out.write("\n")
+    return path
+
+
+def write_html(report: dict, path: str | Path, *, plots: bool = True) -> Path:
+    """Render :func:`render_html` to ``path``, atomically."""
+    page = render_html(report, plots=plots)
+    path = Path(path)
+    with atomic_text_writer(path) as out:
+        out.write(page)
+    return path
+
+
+def _e(value) -> str:
+    return html.escape(str(value))
+
+
+def _num(value) -> str:
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 1 else f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return _e(value)
+
+
+def _table(headers: list[str], rows: list[list], numeric: set[int] | None = None) -> str:
+    numeric = numeric or set()
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f'<td class="num">{_num(v)}</td>' if i in numeric else f"<td>{v}</td>"
+                         for i, v in enumerate(row)) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _label(ref: dict) -> str:
+    return f'{_e(ref["name"])} <small>&lt;{_e(ref["uri"])}&gt;</small>'
+
+
+def _cards(report: dict) -> str:
+    corpus, labels = report["corpus"], report["labels"]
+    items = [("documents", _num(corpus["n_docs"])),
+             ("labels used", f'{_num(labels["n_used"])} / {_num(corpus["n_labels_in_space"])}'),
+             ("labels per document", f'{corpus["cardinality"]:.3g}'),
+             ("density", f'{corpus["density"]:.3g}')]
+    noise = report.get("noise")
+    if noise:
+        items += [("est. wrong labels", f'{100 * noise["wrong_rate"]:.1f}%'),
+                  ("est. missing labels", f'{100 * noise["missing_rate"]:.1f}%'),
+                  ("flagged", _num(noise["n_flagged_missing"] + noise["n_flagged_wrong"]))]
+    dups = report.get("duplicates")
+    if dups:
+        items.append(("duplicate pairs", _num(dups["n_exact_pairs"] + dups["n_near_pairs"])))
+    return '<div class="cards">' + "".join(
+        f'<div class="card"><b>{v}</b>{_e(k)}</div>' for k, v in items) + "</div>"
+
+
+def _plots(report: dict) -> str:
+    check_plotting()
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    images = []
+
+    def emit(fig) -> None:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+        plt.close(fig)
+        images.append(base64.b64encode(buffer.getvalue()).decode("ascii"))
+
+    tail = report["labels"]["rank_frequency"]
+    if tail["rank"]:
+        fig, ax = plt.subplots(figsize=(5.5, 3.4))
+        ax.loglog(tail["rank"], tail["count"], color="#2a5caa")
+        ax.set(xlabel="label rank", ylabel="documents", title="Long tail of label frequencies")
+        emit(fig)
+    hist = report["corpus"]["labels_per_doc_histogram"]
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    ax.bar(range(len(hist)), hist, color="#2a5caa")
+    ax.set(xlabel="labels per document (20 = 20+)", ylabel="documents",
+           title="Label cardinality")
+    emit(fig)
+    noise = report.get("noise")
+    if noise and noise["bands"]:
+        bands = [b for b in noise["bands"] if b["n_given"] > 0]
+        names = [f'{b["min_count"]}-{b["max_count"]}' for b in bands]
+        x = range(len(bands))
+        fig, ax = plt.subplots(figsize=(5.5, 3.4))
+        ax.bar([i - 0.2 for i in x], [b["wrong_rate"] for b in bands], 0.4, label="wrong",
+               color="#c33")
+        ax.bar([i + 0.2 for i in x], [b["missing_rate"] for b in bands], 0.4, label="missing",
+               color="#0a6")
+        ax.set_xticks(list(x), names, rotation=45, ha="right")
+        ax.set(xlabel="documents per label (band)", ylabel="estimated rate",
+               title="Estimated noise rates by label frequency")
+        ax.legend()
+        emit(fig)
+        quality = noise["doc_quality"]["histogram"]
+        fig, ax = plt.subplots(figsize=(5.5, 3.4))
+        ax.bar([(i + 0.5) / len(quality) for i in range(len(quality))], quality,
+               width=1 / len(quality), color="#2a5caa")
+        ax.set_yscale("log")
+        ax.set(xlabel="P(all labels right)", ylabel="documents", title="Document quality")
+        emit(fig)
+    return '<div class="plots">' + "".join(
+        f'<img alt="plot" src="data:image/png;base64,{img}">' for img in images) + "</div>"
+
+
+def _labels_html(labels: dict) -> str:
+    parts = [f'<p>{_num(labels["n_used"])} labels used; {_num(labels["n_unused"])} unused, '
+             f'{_num(labels["n_rare"])} rare (fewer than {labels["rare_below"]} documents), '
+             f'{_num(labels["n_deprecated_in_use"])} deprecated but in use. The top 1% of '
+             f'labels carry {100 * labels["share_of_assignments_top_1pct_labels"]:.1f}% of '
+             f'the assignments, the top 10% '
+             f'{100 * labels["share_of_assignments_top_10pct_labels"]:.1f}% '
+             f'(Gini {labels["gini"]}).</p>']
+    parts.append("<h3>Most frequent</h3>" + _table(
+        ["label", "documents"], [[_label(r), r["count"]] for r in labels["most_frequent"]], {1}))
+    for key, title in (("unused_examples", "Unused labels (first)"),
+                       ("rare_examples", "Rare labels (first)"),
+                       ("deprecated_in_use", "Deprecated labels in use")):
+        if labels[key]:
+            parts.append(f"<h3>{title}</h3>" + _table(
+                ["label", "documents"], [[_label(r), r.get("count", 0)] for r in labels[key]],
+                {1}))
+    unknown = labels["not_in_vocabulary"]
+    parts.append(f'<h3>Labels missing from the vocabulary</h3><p>{_num(unknown["n_occurrences"])}'
+                 f' occurrences of {_num(unknown["n_distinct"])} distinct keys.</p>')
+    if unknown["examples"]:
+        parts.append(_table(["key", "occurrences"],
+                            [[_e(r["key"]), r["count"]] for r in unknown["examples"]], {1}))
+    return "".join(parts)
+
+
+def _cooccurrence_html(section: dict) -> str:
+    def rows(items, with_npmi):
+        return [[_label(r["a"]), _label(r["b"]), r["count"]] + ([r["npmi"]] if with_npmi
+                                                                 else []) for r in items]
+
+    return (f'<p>{_num(section["n_pairs"])} distinct co-occurring pairs.</p>'
+            "<h3>Most frequent pairs</h3>"
+            + _table(["label", "label", "documents"], rows(section["top_by_count"], False), {2})
+            + f'<h3>Most strongly associated pairs (NPMI, at least {section["npmi_min_count"]}'
+            " documents)</h3>"
+            + _table(["label", "label", "documents", "NPMI"], rows(section["top_by_npmi"], True),
+                     {2, 3}))
+
+
+def _noise_html(noise: dict, candidates: list[dict], scores: dict) -> str:
+    parts = [f'<p>Estimated {_num(noise["est_wrong"])} wrong labels '
+             f'({100 * noise["wrong_rate"]:.2f}% of given labels) and '
+             f'{_num(noise["est_missing"])} missing ones ({100 * noise["missing_rate"]:.2f}% '
+             f'of true labels). Flagged for review: {_num(noise["n_flagged_missing"])} missing, '
+             f'{_num(noise["n_flagged_wrong"])} wrong, in '
+             f'{_num(noise["n_docs_with_flagged"])} documents.</p>'
+             '<p class="muted">These are confident-learning estimates: they count the pairs '
+             "the out-of-sample scores confidently disagree with, so a weak scorer inflates "
+             f'them (here P@1 against the given labels is {scores.get("p@1_vs_given", "?")}). '
+             "Compare labels and bands with them rather than reading them as the true noise "
+             "level; the review queue is ranked by the probability of each pair being an "
+             "error.</p>"]
+    parts.append("<h3>By label frequency</h3>" + _table(
+        ["documents per label", "labels", "given", "est. wrong rate", "est. missing rate",
+         "flagged wrong", "flagged missing"],
+        [[f'{b["min_count"]}–{b["max_count"]}', b["n_labels"], b["n_given"], b["wrong_rate"],
+          b["missing_rate"], b["n_flagged_wrong"], b["n_flagged_missing"]]
+         for b in noise["bands"]], {1, 2, 3, 4, 5, 6}))
+    for key, title in (("noisiest_by_wrong_rate", "Labels most often given wrongly"),
+                       ("noisiest_by_missing_rate", "Labels most often missing")):
+        parts.append(f'<h3>{title} (at least {noise["label_min_support"]} documents)</h3>'
+                     + _table(["label", "given", "est. wrong rate", "est. missing rate"],
+                              [[_label(r), r["n_given"], r["wrong_rate"], r["missing_rate"]]
+                               for r in noise[key]], {1, 2, 3}))
+    if candidates:
+        parts.append("<h3>Top review candidates</h3>" + _table(
+            ["#", "kind", "label", "probability", "given labels", "text"],
+            [[c["rank"], f'<span class="kind-{c["kind"]}">{c["kind"]}</span>',
+              f'{_e(c["label_name"])} <small>&lt;{_e(c["label_uri"])}&gt;</small>',
+              c["probability"], _e(", ".join(c["given_names"])), _e(c["text"])]
+             for c in candidates], {0, 3}))
+    return "".join(parts)
+
+
+def _duplicates_html(dups: dict) -> str:
+    parts = [f'<p>{_num(dups["n_exact_pairs"])} exact and {_num(dups["n_near_pairs"])} near '
+             f'duplicate pairs (cosine at least {dups["near_duplicate_threshold"]}) in '
+             f'{_num(dups["n_duplicate_groups"])} groups; {_num(dups["n_conflicting_pairs"])} '
+             f'pairs carry different labels ({_num(dups["n_conflicting_exact_pairs"])} of them '
+             "exact duplicates).</p>"]
+    if dups["conflict_examples"]:
+        parts.append(_table(
+            ["documents", "cosine", "text", "labels only on the first", "only on the second"],
+            [[f'{c["doc_a"]} / {c["doc_b"]}', c["cosine"],
+              _e(c["text_a"]) + ("" if c["exact"] else "<br><small>" + _e(c["text_b"])
+                                 + "</small>"),
+              ", ".join(_label(r) for r in c["only_a"]),
+              ", ".join(_label(r) for r in c["only_b"])] for c in dups["conflict_examples"]],
+            {1}))
+    return "".join(parts)
+
+
+def _leakage_html(leakage: dict) -> str:
+    if not leakage:
+        return '<p class="muted">No other splits given (use --split NAME=PATH).</p>'
+    parts = [_table(["split", "documents", "exact duplicates of training documents",
+                     "near duplicates"],
+                    [[_e(name), r["n_docs"], r["n_exact"], r["n_near"]]
+                     for name, r in leakage.items()], {1, 2, 3})]
+    for name, result in leakage.items():
+        if result["examples"]:
+            parts.append(f"<h3>{_e(name)}: first leaking documents</h3>" + _table(
+                ["doc", "cosine", "text", "training document"],
+                [[r["doc"], r["cosine"], _e(r["text"]), _e(r["train_text"] or "")]
+                 for r in result["examples"]], {0, 1}))
+    return "".join(parts)
+
+
+def render_html(report: dict, *, plots: bool = True) -> str:
+    """The report (as built by :func:`tagsmith.pipeline.audit.audit_corpus`) as one page."""
+    sections = [("Overview", _cards(report) + (_plots(report) if plots else ""))]
+    sections.append(("Labels", _labels_html(report["labels"])))
+    sections.append(("Co-occurrence", _cooccurrence_html(report["cooccurrence"])))
+    if report.get("noise"):
+        sections.append(("Label noise", _noise_html(report["noise"],
+                                                    report.get("top_candidates", []),
+                                                    report.get("scores", {}))))
+    if report.get("duplicates"):
+        sections.append(("Duplicates", _duplicates_html(report["duplicates"])))
+    sections.append(("Leakage between splits", _leakage_html(report.get("leakage", {}))))
+    meta = report.get("meta", {})
+    scores = report.get("scores", {})
+    footer = (f'<p class="muted">Corpus {_e(meta.get("corpus", ""))}; scores: '
+              f'{_e(scores.get("source", "none"))} ({_e(scores.get("model", ""))}); '
+              f'tagsmith {_e(meta.get("tagsmith_version", ""))}, {_e(meta.get("created", ""))}.'
+              "</p>")
+    body = "".join(f"<h2>{_e(title)}</h2>{content}" for title, content in sections)
+    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<title>tagsmith data health report</title>"
+            f"<style>{_STYLE}</style></head><body><h1>Data health report</h1>"
+            f"{body}{footer}</body></html>\n")

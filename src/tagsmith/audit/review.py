@@ -1,0 +1,272 @@
+"""The review queue: audit candidates for people to decide, and applying their decisions.
+
+:func:`review_rows` turns the ranked candidates into rows with everything a reviewer
+needs (the document's text, the label's URI and name, what kind of error is
+suspected, the probability, the labels the document has now), and
+:func:`write_review` writes them as CSV (for a spreadsheet) or JSONL. A reviewer fills
+the ``decision`` column with ``accept`` or ``reject`` (also ``yes``/``no``, ``y``/``n``,
+``1``/``0``, ``x`` for accept; empty means not reviewed).
+
+:func:`apply_review` reads the decisions back and writes a **new** corpus file with the
+accepted corrections applied: an accepted *missing* candidate adds the label, an
+accepted *wrong* one removes it. The original corpus is never modified (writing to its
+own path is refused) and the new file appears only once complete. Each row names its
+document by position and by a fingerprint of its text, so a review applied to a
+changed corpus fails with the review file's line instead of editing the wrong
+document.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tagsmith.audit.detect import KINDS, MISSING
+from tagsmith.data.labelspace import LabelSpace
+from tagsmith.data.textio import atomic_text_writer, open_text
+from tagsmith.exceptions import InvalidParameterError, ReviewFormatError
+
+COLUMNS = ("rank", "decision", "kind", "action", "label_uri", "label_name", "probability",
+           "model_score", "doc", "line", "doc_id", "doc_key", "given_labels", "given_names",
+           "text")
+REQUIRED = ("decision", "kind", "label_uri", "doc", "doc_key")
+ACCEPT = frozenset({"accept", "accepted", "yes", "y", "1", "true", "x"})
+REJECT = frozenset({"reject", "rejected", "no", "n", "0", "false"})
+
+
+def doc_key(text: str) -> str:
+    """A short fingerprint of a document's text (first 16 hex digits of SHA-256).
+
+    >>> doc_key("Rain today")
+    '689510f8623b48c1'
+    """
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def review_rows(issues, texts: Sequence[str], Y, space: LabelSpace, *, lang: str = "en",
+                lines: Sequence[int] | None = None, doc_ids: Sequence[str | None] | None = None,
+                limit: int | None = None, flagged_only: bool = True) -> list[dict]:
+    """Rows of the review queue, best candidate first (see :data:`COLUMNS`).
+
+    ``issues``: :class:`~tagsmith.audit.detect.LabelIssues`; ``texts`` and ``Y`` (the
+    given labels, CSR) of the audited corpus; ``lines``/``doc_ids``: where each
+    document is in its file. ``limit`` caps the number of rows.
+    """
+    chosen = np.flatnonzero(issues.flagged) if flagged_only else np.arange(len(issues))
+    if limit is not None:
+        chosen = chosen[:limit]
+    rows = []
+    for rank, j in enumerate(chosen, 1):
+        doc, label, kind = int(issues.doc[j]), int(issues.label[j]), int(issues.kind[j])
+        given = Y.indices[Y.indptr[doc]:Y.indptr[doc + 1]]
+        rows.append({
+            "rank": rank, "decision": "", "kind": KINDS[kind],
+            "action": "add" if kind == MISSING else "remove",
+            "label_uri": space.uri_of(label), "label_name": space.name_of(label, lang),
+            "probability": round(float(issues.probability[j]), 6),
+            "model_score": round(float(issues.score[j]), 6), "doc": doc,
+            "line": None if lines is None else lines[doc],
+            "doc_id": None if doc_ids is None else doc_ids[doc],
+            "doc_key": doc_key(texts[doc]),
+            "given_labels": [space.uri_of(int(g)) for g in given],
+            "given_names": [space.name_of(int(g), lang) for g in given],
+            "text": texts[doc],
+        })
+    return rows
+
+
+def review_format(path: str | Path) -> str:
+    """``"csv"`` or ``"jsonl"`` from a review file's name (optionally ``.gz``)."""
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+    if suffixes and suffixes[-1] in (".csv", ".jsonl", ".ndjson"):
+        return "csv" if suffixes[-1] == ".csv" else "jsonl"
+    raise InvalidParameterError("review file", "a name ending in .csv or .jsonl", str(path))
+
+
+def write_review(rows: list[dict], path: str | Path) -> Path:
+    """Write review rows as CSV or JSONL (by the suffix), atomically."""
+    fmt = review_format(path)
+    path = Path(path)
+    with atomic_text_writer(path) as out:
+        if fmt == "jsonl":
+            for row in rows:
+                out.write(json.dumps({**row, "decision": None}, ensure_ascii=False) + "\n")
+            return path
+        writer = csv.DictWriter(out, fieldnames=list(COLUMNS), lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "given_labels": " ".join(row["given_labels"]),
+                             "given_names": " | ".join(row["given_names"]),
+                             "line": "" if row["line"] is None else row["line"],
+                             "doc_id": row["doc_id"] or ""})
+    return path
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One accepted correction: add (``missing``) or remove (``wrong``) a label."""
+
+    doc: int
+    kind: str
+    label_id: int
+    doc_key: str
+    line: int  # in the review file
+
+
+def _review_records(path: Path):
+    """``(line, dict)`` per review row, CSV or JSONL."""
+    if review_format(path) == "jsonl":
+        with open_text(path) as handle:
+            for number, text in enumerate(handle, 1):
+                if not text.strip():
+                    continue
+                try:
+                    obj = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise ReviewFormatError(f"invalid JSON: {exc.msg}", path=path,
+                                            line=number) from exc
+                if not isinstance(obj, dict):
+                    raise ReviewFormatError("expected a JSON object", path=path, line=number)
+                yield number, obj
+        return
+    with open_text(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ReviewFormatError(f"missing column(s) {', '.join(missing)}; the header "
+                                    f"has {reader.fieldnames}", path=path, line=1)
+        try:
+            for row in reader:
+                yield reader.line_num, row
+        except csv.Error as exc:
+            raise ReviewFormatError(f"invalid CSV ({exc})", path=path,
+                                    line=reader.line_num) from exc
+
+
+def read_decisions(path: str | Path, space: LabelSpace) -> tuple[list[Decision], dict]:
+    """The accepted corrections of a review file, and counts of every decision.
+
+    Raises :class:`ReviewFormatError` naming the file and line of a malformed row.
+    """
+    path = Path(path)
+    accepted: dict[tuple[int, int], Decision] = {}
+    counts = {"accepted": 0, "rejected": 0, "undecided": 0}
+    for line, row in _review_records(path):
+        for column in REQUIRED:
+            if column not in row:
+                raise ReviewFormatError(f"missing field {column!r}", path=path, line=line)
+        decision = "" if row["decision"] is None else str(row["decision"]).strip().lower()
+        if decision in ("", "none", "null"):
+            counts["undecided"] += 1
+            continue
+        if decision not in ACCEPT | REJECT:
+            raise ReviewFormatError(f"decision must be accept or reject (or empty), found "
+                                    f"{row['decision']!r}", path=path, line=line)
+        if decision in REJECT:
+            counts["rejected"] += 1
+            continue
+        kind = str(row["kind"]).strip()
+        if kind not in KINDS:
+            raise ReviewFormatError(f"kind must be one of {', '.join(KINDS)}, found {kind!r}",
+                                    path=path, line=line)
+        try:
+            doc = int(row["doc"])
+        except (TypeError, ValueError):
+            raise ReviewFormatError(f"doc must be a document number, found {row['doc']!r}",
+                                    path=path, line=line) from None
+        if doc < 0:
+            raise ReviewFormatError(f"doc must be >= 0, found {doc}", path=path, line=line)
+        label_id = space.lookup(f"<{str(row['label_uri']).strip().strip('<>')}>")
+        if label_id is None:
+            raise ReviewFormatError(f"unknown label {row['label_uri']!r} (not in the "
+                                    "vocabulary)", path=path, line=line)
+        previous = accepted.get((doc, label_id))
+        if previous is not None and previous.kind != kind:
+            raise ReviewFormatError(f"contradicts line {previous.line}: both adding and "
+                                    "removing this label", path=path, line=line)
+        accepted[(doc, label_id)] = Decision(doc, kind, label_id, str(row["doc_key"]).strip(),
+                                             line)
+        counts["accepted"] += 1
+    return sorted(accepted.values(), key=lambda d: (d.doc, d.line)), counts
+
+
+def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
+                 space: LabelSpace, *, on_error: str = "fail", format: str | None = None) -> dict:
+    """Write ``corpus`` with the review's accepted corrections to the new file ``output``.
+
+    ``on_error`` must be the policy the audit read the corpus with (document numbers
+    count the documents read). ``format`` (``tsv``, ``csv``, ``jsonl``) defaults to
+    the output's suffix. Returns counts: documents written and changed, labels added
+    and removed, corrections already in place, and the review's decisions.
+    """
+    from tagsmith.data.corpus import Corpus
+    from tagsmith.data.writers import output_format, write_records
+
+    corpus, review, output = Path(corpus), Path(review), Path(output)
+    output_format(output, format)
+    if output.resolve() == corpus.resolve() or (
+            output.exists() and os.path.samefile(output, corpus)):
+        raise InvalidParameterError("output", "a new file (the corpus is never edited in "
+                                    "place)", str(output))
+    decisions, counts = read_decisions(review, space)
+    source = Corpus(corpus, space, on_error=on_error)
+    stats = {"n_docs": 0, "n_docs_changed": 0, "n_added": 0, "n_removed": 0,
+             "n_already_applied": 0, **{f"review_{k}": v for k, v in counts.items()}}
+    by_doc: dict[int, list[Decision]] = {}
+    for decision in decisions:
+        by_doc.setdefault(decision.doc, []).append(decision)
+
+    def changed_records():
+        for number, record in enumerate(source.records()):
+            stats["n_docs"] += 1
+            todo = by_doc.pop(number, None)
+            if todo:
+                record = _apply(record, todo, space, review, stats)
+            yield record
+        if by_doc:  # raised inside the atomic writer: no output file appears
+            first = min((d for ds in by_doc.values() for d in ds), key=lambda d: d.line)
+            raise ReviewFormatError(f"document {first.doc} does not exist: the corpus has "
+                                    f"{stats['n_docs']} documents", path=review,
+                                    line=first.line)
+
+    write_records(changed_records(), output, format)
+    return stats
+
+
+def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, stats: dict):
+    if doc_key(record.text) != decisions[0].doc_key:
+        raise ReviewFormatError(f"document {decisions[0].doc} ({record.source}:{record.line}) "
+                                "has a different text than when it was audited; was the "
+                                "corpus changed?", path=review, line=decisions[0].line)
+    keys = list(record.labels)
+    ids = [space.lookup(key) for key in keys]
+    changed = False
+    for decision in decisions:
+        present = [i for i, label_id in enumerate(ids) if label_id == decision.label_id]
+        if decision.kind == "missing":
+            if present:
+                stats["n_already_applied"] += 1
+                continue
+            keys.append(f"<{space.uri_of(decision.label_id)}>")
+            ids.append(decision.label_id)
+            stats["n_added"] += 1
+        else:
+            if not present:
+                stats["n_already_applied"] += 1
+                continue
+            keys = [k for i, k in enumerate(keys) if i not in present]
+            ids = [j for i, j in enumerate(ids) if i not in present]
+            stats["n_removed"] += 1
+        changed = True
+    stats["n_docs_changed"] += changed
+    return dataclasses.replace(record, labels=tuple(keys)) if changed else record

@@ -1,0 +1,172 @@
+"""Stacking: one estimate of ``P(given | evidence)`` for every (document, label) pair.
+
+A weighted logistic regression (Newton's method; a handful of features, so a tiny
+dense solve per iteration) over the features of :func:`tagsmith.audit.evidence.design_matrix`,
+fitted on the given pairs (target 1), the missing candidates and a weighted random
+sample of all other pairs (target 0), so its probabilities hold for every pair.
+Pairs a model ranks in its top-k and pairs it does not are different regimes (a
+ranked pair has a real score, an unranked one only its label group's base rate), so
+each gets its own regression. Fitting uses at most ``fit_sample`` pairs of each kind
+per regime (weighted to stand for all of them), and prediction runs in chunks, so
+memory stays bounded at tens of millions of pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tagsmith.audit.evidence import FEATURE_NAMES, PairEvidence, design_matrix
+
+#: pairs per chunk when computing features for prediction
+CHUNK = 1_000_000
+#: fewest pairs of each class (given, not given) in a regime to fit its regression;
+#: below it the calibrated model scores are used as they are
+MIN_CLASS_PAIRS = 200
+#: ridge penalty per unit of the smaller class's weight, on standardised features
+L2 = 0.1
+
+
+@dataclass
+class PairSet:
+    """(document, label) pairs with their stacking inputs.
+
+    ``raw`` is the model's score, ``-inf`` for pairs outside the top-k; ``calibrated``
+    the calibrated ``P(given | score)``; ``weight`` how many pairs each one stands for.
+    """
+
+    rows: np.ndarray
+    labels: np.ndarray
+    given: np.ndarray
+    calibrated: np.ndarray
+    raw: np.ndarray
+    weight: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def ranked(self) -> np.ndarray:
+        return np.isfinite(self.raw)
+
+    @classmethod
+    def empty(cls) -> PairSet:
+        return cls(*(np.zeros(0, t) for t in (np.int32, np.int32, bool, np.float32,
+                                               np.float32, np.float32)))
+
+
+def _design(evidence: PairEvidence, pairs: PairSet, idx: np.ndarray) -> np.ndarray:
+    features = evidence.features(pairs.rows[idx], pairs.labels[idx], pairs.given[idx])
+    return design_matrix(pairs.calibrated[idx].astype(np.float64), features)
+
+
+def stack_probabilities(evidence: PairEvidence | None, groups: list[PairSet], *,
+                        fit_sample: int = 500_000, seed: int = 0) -> tuple[list, dict]:
+    """``P(given | evidence)`` for every pair of every group, and a JSON-able account.
+
+    Without ``evidence`` the calibrated model scores are returned as they are.
+    """
+    if evidence is None:
+        return [g.calibrated.astype(np.float64) for g in groups], {"stacked": False}
+    rng = np.random.default_rng(seed)
+    names = [n for n in FEATURE_NAMES if evidence.has_text or n != "centroid_cosine"]
+    out = [np.empty(len(g)) for g in groups]
+    details: dict = {"stacked": True, "regimes": {}}
+    for regime, want_ranked in (("ranked", True), ("unranked", False)):
+        members = [np.flatnonzero(g.ranked == want_ranked) for g in groups]
+        if sum(len(m) for m in members) == 0:
+            continue
+        designs, targets, weights = [], [], []
+        for g, m in zip(groups, members, strict=True):
+            if len(m) == 0:
+                continue
+            take = m if len(m) <= fit_sample else np.sort(rng.choice(m, fit_sample,
+                                                                      replace=False))
+            designs.append(_design(evidence, g, take))
+            targets.append(g.given[take])
+            weights.append(g.weight[take].astype(np.float64) * (len(m) / len(take)))
+        y = np.concatenate(targets).astype(np.float64)
+        n_given = int(y.sum())
+        if min(n_given, len(y) - n_given) < MIN_CLASS_PAIRS:
+            # too few pairs to learn weights (a tiny corpus separates perfectly and the
+            # regression would overrule the model): keep the calibrated scores
+            for g, m, o in zip(groups, members, out, strict=True):
+                o[m] = g.calibrated[m]
+            details["regimes"][regime] = {"stacked": False, "n_pairs": int(len(y))}
+            continue
+        coef = fit_logistic(np.vstack(designs), y, np.concatenate(weights))
+        details["regimes"][regime] = {
+            "coefficients": dict(zip(names + ["intercept"], np.round(coef, 5).tolist(),
+                                     strict=True)),
+            "n_fit_pairs": int(len(y))}
+        for g, m, o in zip(groups, members, out, strict=True):
+            for start in range(0, len(m), CHUNK):
+                idx = m[start:start + CHUNK]
+                o[idx] = predict_logistic(_design(evidence, g, idx), coef)
+    return out, details
+
+
+def fit_logistic(Z: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None, *,
+                 l2: float = L2, max_iter: int = 50, tol: float = 1e-7) -> np.ndarray:
+    """Weighted L2-regularised logistic regression by Newton's method.
+
+    ``Z`` (``n x d`` float), ``y`` (0/1), ``weight`` (per row, default 1). Features
+    are standardised internally; returns ``d + 1`` coefficients (intercept last) on
+    the original scale, for :func:`predict_logistic`.
+
+    >>> Z = np.array([[0.0], [1.0], [2.0], [3.0]]); y = np.array([0, 0, 1, 1])
+    >>> coef = fit_logistic(Z, y, l2=0.1)
+    >>> (predict_logistic(Z, coef) > 0.5).tolist()
+    [False, False, True, True]
+    """
+    Z = np.asarray(Z, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    w = np.ones(len(y)) if weight is None else np.asarray(weight, dtype=np.float64)
+    total = w.sum()
+    mean = (w[:, None] * Z).sum(axis=0) / total
+    std = np.sqrt((w[:, None] * (Z - mean) ** 2).sum(axis=0) / total)
+    std[std < 1e-12] = 1.0
+    A = np.column_stack([(Z - mean) / std, np.ones(len(y))])
+    beta = np.zeros(A.shape[1])
+    prior = np.clip((w * y).sum() / total, 1e-12, 1 - 1e-12)
+    beta[-1] = np.log(prior / (1 - prior))
+    # scaled by the smaller class's weight: the background pairs' large weights would
+    # otherwise let the penalty swamp the likelihood of the rare class
+    minority = min(float(w[y > 0.5].sum()), float(w[y <= 0.5].sum()))
+    penalty = np.full(A.shape[1], l2 * max(minority, 1.0))
+    penalty[-1] = 0.0
+    def objective(b: np.ndarray) -> float:
+        z = A @ b
+        return float((w * (np.logaddexp(0.0, z) - y * z)).sum() + 0.5 * (penalty * b * b).sum())
+
+    current = objective(beta)
+    for _ in range(max_iter):
+        p = _sigmoid(A @ beta)
+        gradient = A.T @ (w * (y - p)) - penalty * beta
+        hessian = (A * (w * p * (1 - p))[:, None]).T @ A + np.diag(penalty) \
+            + 1e-9 * max(minority, 1.0) * np.eye(A.shape[1])
+        step = np.linalg.solve(hessian, gradient)
+        scale = 1.0
+        while scale > 1e-4:  # backtracking: Newton overshoots on nearly separable data
+            trial = objective(beta + scale * step)
+            if trial <= current:
+                break
+            scale /= 2
+        beta += scale * step
+        current = objective(beta)
+        if np.max(np.abs(scale * step)) < tol:
+            break
+    coef = np.empty(A.shape[1])
+    coef[:-1] = beta[:-1] / std
+    coef[-1] = beta[-1] - (beta[:-1] * mean / std).sum()
+    return coef
+
+
+def predict_logistic(Z: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """Probabilities of the rows of ``Z`` under :func:`fit_logistic`'s coefficients."""
+    return _sigmoid(np.asarray(Z, dtype=np.float64) @ coef[:-1] + coef[-1])
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0)))

@@ -1,0 +1,90 @@
+"""Writing corpora: TSV (Annif), CSV and JSONL, streamed and atomic.
+
+:func:`write_records` writes raw :class:`~tagsmith.data.readers.Record` objects
+(labels as their keys were written, metadata kept) in the format given by the path's
+suffix, so a corpus read, changed and written again keeps everything it had. The file
+is written under a temporary name and renamed into place, so the target is never
+left half written; ``.gz`` paths are compressed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from tagsmith.data.corpus import write_tsv
+from tagsmith.data.readers import Record, _check_format, detect_format
+from tagsmith.data.textio import atomic_text_writer
+from tagsmith.exceptions import CorpusFormatError, UnsupportedFormatError
+
+
+def output_format(path: str | Path, format: str | None = None) -> str:
+    """The format to write ``path`` in: ``format`` if given, else from the suffix.
+
+    >>> output_format("fixed.jsonl.gz"), output_format("x.txt", "tsv")
+    ('jsonl', 'tsv')
+    """
+    fmt = _check_format(format) if format is not None else _format_from_suffix(path)
+    if fmt == "dir":
+        raise UnsupportedFormatError("cannot write a document directory; write a .tsv, "
+                                     ".csv or .jsonl file", path=path)
+    return fmt
+
+
+def _format_from_suffix(path: str | Path) -> str:
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+    if suffixes and suffixes[-1] in (".tsv", ".csv", ".jsonl", ".ndjson"):
+        return detect_format(Path("x" + suffixes[-1]))
+    raise UnsupportedFormatError("cannot tell the output format; expected a name ending in "
+                                 ".tsv, .csv or .jsonl (each optionally .gz)", path=path)
+
+
+def write_records(records: Iterable[Record], path: str | Path, format: str | None = None) -> int:
+    """Write records to ``path`` atomically; returns the number written.
+
+    >>> import os, tempfile
+    >>> name = os.path.join(tempfile.mkdtemp(), "c.jsonl")
+    >>> write_records([Record("Rain", ("<http://x/1>",), "d1", 1, "in.tsv")], name)
+    1
+    >>> open(name).read()
+    '{"id": "d1", "text": "Rain", "labels": ["<http://x/1>"]}\\n'
+    """
+    fmt = output_format(path, format)
+    if fmt == "tsv":
+        return write_tsv(records, path)
+    path = Path(path)
+    written = 0
+    with atomic_text_writer(path) as out:
+        if fmt == "jsonl":
+            for record in records:
+                obj: dict[str, object] = ({"id": record.doc_id} if record.doc_id is not None
+                                          else {})
+                obj.update({"text": record.text, "labels": list(record.labels),
+                            **dict(record.metadata)})
+                out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+                written += 1
+            return written
+        writer = csv.writer(out, lineterminator="\n")
+        columns: list[str] | None = None
+        for number, record in enumerate(records, 1):
+            if columns is None:
+                columns = list(record.metadata)
+                writer.writerow(["id", "text", "labels", *columns])
+            extra = set(record.metadata) - set(columns)
+            if extra:  # a streamed CSV cannot grow columns; missing ones stay empty
+                raise CorpusFormatError(f"a CSV has the columns of its first record; this one "
+                                        f"also has {sorted(extra)}", path=path, line=number + 1)
+            separator = "|" if any(any(c.isspace() for c in key) for key in record.labels) \
+                else " "
+            writer.writerow([record.doc_id or "", record.text, separator.join(record.labels),
+                             *[_cell(record.metadata.get(c, "")) for c in columns]])
+            written += 1
+    return written
+
+
+def _cell(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

@@ -1,0 +1,401 @@
+"""The label audit as one call: scores, issues, duplicates, leakage, report, review queue.
+
+:func:`audit_corpus` takes a labelled corpus (texts and a label matrix) and returns an
+:class:`AuditResult`; :meth:`AuditResult.write` puts the report (JSON and a
+self-contained HTML page), the review queue (CSV or JSONL) and a per-label table in a
+directory. The engine pieces live in :mod:`tagsmith.audit`.
+
+>>> import numpy as np, scipy.sparse as sp
+>>> from tagsmith.data.labelspace import LabelSpace
+>>> space = LabelSpace.from_uris(["u:rain", "u:sun"])
+>>> texts = ["rain and clouds", "sunny and warm", "heavy rain", "warm sun"] * 10
+>>> labels = np.array([[1, 0], [0, 1], [1, 0], [0, 1]] * 10)
+>>> labels[3] = [1, 0]  # "warm sun" labelled rain
+>>> Y = sp.csr_matrix(labels)
+>>> result = audit_corpus(texts, Y, space, options=AuditOptions(scores="knn",
+...     knn_params={"n_neighbors": 5}, featurizer_params={"char_ngrams": None, "min_df": 1}))
+>>> from tagsmith.audit.detect import WRONG
+>>> issues = result.issues  # every candidate, most probable first
+>>> int(issues.doc[0]), int(issues.kind[0]) == WRONG, space.uri_of(int(issues.label[0]))
+(3, True, 'u:rain')
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from tagsmith import __version__
+from tagsmith.audit.detect import LabelIssues, find_label_issues
+from tagsmith.audit.duplicates import NEAR_DUPLICATE_THRESHOLD
+from tagsmith.audit.scores import AuditScores, check_source
+from tagsmith.data.labelspace import LabelSpace
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.progress import progress_bar
+
+logger = logging.getLogger("tagsmith")
+
+#: beyond this many documents the audit's own features are word n-grams only
+#: (character n-grams multiply the non-zeros, and with them the search cost, ~12x)
+WORD_ONLY_ABOVE = 100_000
+#: label spaces up to this size are cross-fitted by default (every label gets a score)
+CROSSFIT_UP_TO_LABELS = 100
+#: and corpora up to this size
+CROSSFIT_UP_TO_DOCS = 200_000
+#: candidates shown in the HTML report
+HTML_CANDIDATES = 50
+
+
+@dataclass
+class AuditOptions:
+    """How to audit; every field has a sane default.
+
+    ``scores``: ``auto`` (a bundle's stored cross-fitted scores when they are of this
+    corpus; else K-fold cross-fitting for small label spaces and corpora, else
+    leave-one-out kNN), ``knn``, ``crossfit`` or ``bundle`` (see
+    :mod:`tagsmith.audit.scores`). ``model``/``model_params``/``n_folds``: the
+    cross-fitted model (default: the bundle's, else ``linear`` with the logistic loss);
+    ``knn_params``: the
+    leave-one-out kNN's. ``k``: top-k width (default: every label up to 100 labels,
+    else 50). The rest is passed to :func:`tagsmith.audit.detect.find_label_issues` or
+    controls duplicates, the review queue (``max_review`` rows, all flagged by
+    default) and progress.
+    """
+
+    scores: str = "auto"
+    model: str | None = None
+    model_params: dict = field(default_factory=dict)
+    n_folds: int = 5
+    knn_params: dict = field(default_factory=dict)
+    k: int | None = None
+    featurizer_params: dict | None = None
+    evidence: bool = True
+    max_missing_per_doc: int = 20
+    min_probability: float = 0.5
+    prior_strength: float = 20.0
+    rates: str = "global"
+    near_duplicates: bool = True
+    near_duplicate_threshold: float = NEAR_DUPLICATE_THRESHOLD
+    max_review: int | None = None
+    seed: int = 0
+    lang: str = "en"
+    show_progress: bool = False
+
+    def validate(self) -> None:
+        check_source(self.scores)
+        if isinstance(self.n_folds, bool) or not isinstance(self.n_folds, int) \
+                or self.n_folds < 2:
+            raise InvalidParameterError("n_folds", "an integer >= 2", self.n_folds)
+        if not 0 < self.near_duplicate_threshold <= 1:
+            raise InvalidParameterError("near_duplicate_threshold", "a number in (0, 1]",
+                                        self.near_duplicate_threshold)
+        if self.max_review is not None and (isinstance(self.max_review, bool) or not
+                                            isinstance(self.max_review, int)
+                                            or self.max_review < 0):
+            raise InvalidParameterError("max_review", "None or an integer >= 0",
+                                        self.max_review)
+
+
+@dataclass
+class AuditResult:
+    """What an audit found: ``issues``, the JSON-able ``report``, the ``review`` rows."""
+
+    issues: LabelIssues
+    report: dict
+    review: list[dict]
+    scores: AuditScores
+    label_space: LabelSpace
+
+    def write(self, directory: str | Path, *, html: bool = True, plots: bool = True,
+              review_format: str = "csv") -> dict[str, Path]:
+        """Write ``report.json``, ``report.html``, ``review.<csv|jsonl>`` and
+        ``labels.csv`` into ``directory`` (created); returns the paths."""
+        from tagsmith.audit.report import write_html, write_json
+        from tagsmith.audit.review import write_review
+
+        if review_format not in ("csv", "jsonl"):
+            raise InvalidParameterError("review_format", "'csv' or 'jsonl'", review_format)
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        paths = {"report_json": write_json(self.report, directory / "report.json"),
+                 "review": write_review(self.review, directory / f"review.{review_format}"),
+                 "labels": self._write_labels(directory / "labels.csv")}
+        if html:
+            paths["report_html"] = write_html(self.report, directory / "report.html",
+                                              plots=plots)
+        return paths
+
+    def _write_labels(self, path: Path) -> Path:
+        """Per-label noise estimates of every label that is used or flagged."""
+        import csv
+
+        from tagsmith.audit.detect import MISSING, WRONG
+        from tagsmith.data.textio import atomic_text_writer
+
+        issues, space = self.issues, self.label_space
+        flagged = issues.flagged
+        n_labels = issues.n_labels
+        wrong = np.bincount(issues.label[flagged & (issues.kind == WRONG)], minlength=n_labels)
+        missing = np.bincount(issues.label[flagged & (issues.kind == MISSING)],
+                              minlength=n_labels)
+        with atomic_text_writer(path) as out:
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(["id", "uri", "name", "n_given", "band", "threshold", "est_wrong",
+                             "est_missing", "wrong_rate", "missing_rate", "n_flagged_wrong",
+                             "n_flagged_missing"])
+            for i in np.flatnonzero((issues.n_given > 0) | (wrong > 0) | (missing > 0)):
+                writer.writerow([int(i), space.uri_of(int(i)),
+                                 space.name_of(int(i), self.report["meta"]["lang"]),
+                                 int(issues.n_given[i]), int(issues.band[i]),
+                                 _round(issues.threshold[i]), _round(issues.est_wrong[i], 3),
+                                 _round(issues.est_missing[i], 3),
+                                 _round(issues.wrong_rate[i]), _round(issues.missing_rate[i]),
+                                 int(wrong[i]), int(missing[i])])
+        return path
+
+
+def _round(value, digits: int = 6):
+    value = float(value)
+    return "" if np.isnan(value) else round(value, digits)
+
+
+def _features(texts, classifier, options: AuditOptions):
+    if classifier is not None:
+        return classifier.featurizer, classifier.featurizer.transform(texts)
+    from tagsmith.features.tfidf import TfidfFeaturizer
+
+    params = options.featurizer_params
+    if params is None:
+        params = {"char_ngrams": None} if len(texts) > WORD_ONLY_ABOVE else {}
+    featurizer = TfidfFeaturizer.from_params(**params)
+    return featurizer, featurizer.fit_transform(texts)
+
+
+def _choose_source(options: AuditOptions, classifier, texts, Y) -> str:
+    from tagsmith.pipeline.train import data_fingerprint
+
+    stored = classifier is not None and classifier.crossfit is not None
+    matches = stored and classifier.manifest.get("training", {}).get(
+        "data_fingerprint") == data_fingerprint(texts, Y)
+    if options.scores == "bundle":
+        if not stored:
+            raise InvalidParameterError("scores", "'bundle' only with a bundle trained with "
+                                        "--crossfit-folds", "a bundle without stored scores")
+        if not matches:
+            raise InvalidParameterError("scores", "'bundle' only for the corpus the bundle "
+                                        "was trained on", "a different corpus (fingerprint)")
+        return "bundle"
+    if options.scores != "auto":
+        return options.scores
+    if matches:
+        return "bundle"
+    small = Y.shape[1] <= CROSSFIT_UP_TO_LABELS and len(texts) <= CROSSFIT_UP_TO_DOCS
+    return "crossfit" if small else "knn"
+
+
+def _scores(source: str, X, Y, classifier, options: AuditOptions, featurizer, space):
+    from tagsmith.audit import scores as audit_scores
+    from tagsmith.pipeline.crossfit import default_k
+
+    k = options.k or default_k(Y.shape[1])
+    if source == "bundle":
+        return audit_scores.from_crossfit(classifier.crossfit, "bundle")
+    if source == "knn":
+        return audit_scores.knn_scores(X, Y, k=k, params=options.knn_params,
+                                       show_progress=options.show_progress)
+    model = options.model or (classifier.model.name if classifier is not None else "linear")
+    params = dict(options.model_params)
+    if not options.model and classifier is not None:
+        params = {key: value for key, value in classifier.model.get_params().items()
+                  if key != "show_progress"}
+    elif model == "linear" and not params:
+        # probability-like scores rank errors better than squashed SVM margins
+        # (GoEmotions, benchmarks/audit.py: PR-AUC 0.36 against 0.33)
+        params = {"loss": "logistic"}
+    label_features = None
+    if params.get("label_feature_weight"):
+        from tagsmith.pipeline.train import label_texts
+
+        label_features = featurizer.transform(label_texts(space))
+    return audit_scores.crossfit_scores(X, Y, model=model, params=params,
+                                        n_folds=options.n_folds, k=k, seed=options.seed,
+                                        label_features=label_features,
+                                        show_progress=options.show_progress)
+
+
+def _knn_index(X, options: AuditOptions):
+    """A nearest-neighbour index over the documents (labels are not needed)."""
+    from tagsmith.models.knn import KNNModel
+
+    model = KNNModel(n_neighbors=5, show_progress=options.show_progress)
+    return model.fit(X, sp.csr_matrix((X.shape[0], 1), dtype=np.float32))
+
+
+def _neighbors(scores: AuditScores, X, options: AuditOptions):
+    """Each document's nearest other documents, for near duplicates."""
+    if scores.neighbors is not None:
+        return scores.neighbors
+    _, rows, sims = _knn_index(X, options).leave_one_out_topk(X, 1, return_neighbors=True)
+    return rows, sims
+
+
+def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
+                 options: AuditOptions | None = None, classifier=None,
+                 splits: dict[str, Sequence[str]] | None = None,
+                 unknown_labels: Counter | None = None, lines: Sequence[int] | None = None,
+                 doc_ids: Sequence[str | None] | None = None,
+                 source: str | None = None) -> AuditResult:
+    """Audit ``texts`` with labels ``Y`` (``n_docs x n_labels``) over ``label_space``.
+
+    ``classifier`` (a :class:`~tagsmith.pipeline.classifier.TextClassifier`) lends its
+    featurizer, its model family for cross-fitting and its stored cross-fitted scores.
+    ``splits`` maps names (``dev``, ``test``) to texts checked for leakage;
+    ``unknown_labels`` counts labels the reader dropped as not in the vocabulary;
+    ``lines``/``doc_ids`` locate documents in their file for the review queue.
+    """
+    from tagsmith.audit import duplicates as dup
+    from tagsmith.audit import health
+    from tagsmith.audit.review import review_rows
+
+    options = options or AuditOptions()
+    options.validate()
+    texts = list(texts)
+    Y = sp.csr_matrix(Y)
+    if Y.shape != (len(texts), len(label_space)):
+        raise InvalidParameterError("Y", f"shape ({len(texts)}, {len(label_space)})", Y.shape)
+    Y = sp.csr_matrix(Y != 0, dtype=bool)
+    Y.sort_indices()
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    n_steps = 5 + bool(splits)
+    with progress_bar(total=n_steps, desc="audit", unit="step",
+                      enabled=options.show_progress) as bar:
+        def step(name: str) -> None:
+            now = time.perf_counter()
+            seconds[name] = round(now - started - sum(seconds.values()), 3)
+            logger.info("audit: %s done (%.1f s)", name, seconds[name])
+            bar.update(1)
+
+        source_name = _choose_source(options, classifier, texts, Y)
+        featurizer, X = _features(texts, classifier, options)
+        step("features")
+        scores = _scores(source_name, X, Y, classifier, options, featurizer, label_space)
+        step("scores")
+        hashes = dup.text_hashes(texts)
+        neighbors = _neighbors(scores, X, options) if options.near_duplicates else None
+        duplicates = dup.find_duplicates(texts, Y, neighbors, hashes=hashes,
+                                         threshold=options.near_duplicate_threshold)
+        scores.neighbors = neighbors = None  # n x m arrays: not needed any more
+        step("duplicates")
+        issues = find_label_issues(Y, scores.topk, X=X, evidence=options.evidence,
+                                   max_missing_per_doc=options.max_missing_per_doc,
+                                   prior_strength=options.prior_strength,
+                                   min_probability=options.min_probability,
+                                   rates=options.rates, seed=options.seed)
+        step("issues")
+        leakage = {}
+        if splits:
+            index = _knn_index(X, options) if options.near_duplicates else None
+            results = {name: dup.leakage(hashes, list(other), knn_model=index,
+                                         other_X=featurizer.transform(list(other))
+                                         if index is not None else None,
+                                         threshold=options.near_duplicate_threshold)
+                       for name, other in splits.items()}
+            del index
+            leakage = health.leakage_section(results, texts,
+                                             {k: list(v) for k, v in splits.items()})
+            step("leakage")
+        review = review_rows(issues, texts, Y, label_space, lang=options.lang, lines=lines,
+                             doc_ids=doc_ids, limit=options.max_review)
+        lang = options.lang
+        report = {
+            "meta": {"tagsmith_version": __version__, "lang": lang, "corpus": source,
+                     "created": datetime.datetime.now(datetime.UTC).isoformat(
+                         timespec="seconds"),
+                     "options": {k: v for k, v in asdict(options).items()
+                                 if k != "show_progress"}},
+            "corpus": health.corpus_section(texts, Y),
+            "labels": health.labels_section(Y, label_space, lang=lang,
+                                            unknown=_unknown(unknown_labels)),
+            "cooccurrence": health.cooccurrence_section(Y, label_space, lang=lang),
+            "noise": health.noise_section(issues, label_space, lang=lang),
+            "duplicates": health.duplicates_section(
+                duplicates, texts, Y, label_space, lang=lang,
+                threshold=options.near_duplicate_threshold),
+            "leakage": leakage,
+            "scores": {**scores.describe(), **_scores_quality(Y, scores)},
+            "top_candidates": [_short(row) for row in review[:HTML_CANDIDATES]],
+        }
+        step("report")
+    report["timing"] = {**seconds, "total": round(time.perf_counter() - started, 3)}
+    return AuditResult(issues, report, review, scores, label_space)
+
+
+def _scores_quality(Y, scores: AuditScores) -> dict:
+    """How well the out-of-sample scores agree with the given labels (a sanity check)."""
+    from tagsmith.metrics import precision_at_k, recall_at_k
+
+    return {"p@1_vs_given": round(precision_at_k(Y, scores.topk, 1), 4),
+            "r@10_vs_given": round(recall_at_k(Y, scores.topk, 10), 4)}
+
+
+def _unknown(counter: Counter | None) -> dict:
+    counter = counter or Counter()
+    return {"n_occurrences": int(sum(counter.values())), "n_distinct": len(counter),
+            "examples": [{"key": key, "count": int(n)} for key, n in counter.most_common(20)]}
+
+
+def _short(row: dict) -> dict:
+    text = " ".join(row["text"].split())
+    return {**row, "text": text if len(text) <= 200 else text[:199] + "…"}
+
+
+@dataclass
+class AuditCorpus:
+    """A corpus read for an audit: texts, labels, where each document is, and what the
+    reader dropped (``unknown_labels``: label keys not in the vocabulary, counted)."""
+
+    texts: list[str]
+    Y: sp.csr_matrix
+    lines: list[int]
+    doc_ids: list[str | None]
+    unknown_labels: Counter
+    n_skipped_lines: int
+
+
+def read_audit_corpus(path: str | Path, label_space: LabelSpace, *,
+                      on_error: str = "fail") -> AuditCorpus:
+    """Read a corpus keeping line numbers; unknown labels are counted, not fatal."""
+    from tagsmith.data.corpus import ReadReport, labels_matrix
+    from tagsmith.data.document import Document
+    from tagsmith.data.readers import read_records
+
+    if on_error not in ("fail", "skip"):
+        raise InvalidParameterError("on_error", "'fail' or 'skip'", on_error)
+    report = ReadReport(source=str(path))
+    policy = report.skip_line if on_error == "skip" else "fail"
+    texts, lines, doc_ids, docs = [], [], [], []
+    for record in read_records(path, on_error=policy):
+        ids = []
+        for key in record.labels:
+            label_id = label_space.lookup(key)
+            if label_id is None:
+                report.add_unknown(key)
+            else:
+                ids.append(label_id)
+        texts.append(record.text)
+        lines.append(record.line)
+        doc_ids.append(record.doc_id)
+        docs.append(Document(record.text, tuple(dict.fromkeys(ids))))
+    if report.n_unknown_labels:
+        logger.warning("%s", report.summary())
+    return AuditCorpus(texts, labels_matrix(docs, len(label_space)), lines, doc_ids,
+                       report.unknown_labels, report.n_skipped_lines)

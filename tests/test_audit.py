@@ -1,0 +1,176 @@
+"""Label audit engine: noise injection, leave-one-out scores, calibration, detection."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.isotonic import IsotonicRegression
+
+from tagsmith.audit._isotonic import grouped_isotonic
+from tagsmith.audit.detect import MISSING, WRONG, find_label_issues, frequency_band
+from tagsmith.audit.simulate import average_precision, candidate_hits, inject_label_noise
+from tagsmith.data.vocab import load_vocabulary
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.features.tfidf import TfidfFeaturizer
+from tagsmith.models.knn import KNNModel
+from tagsmith.pipeline.crossfit import cross_fit_topk
+from tagsmith.pipeline.io import read_labelled
+from tagsmith.topk import TopK
+
+from conftest import FAST_FEATURES
+
+
+def _score_against_truth(issues, noise):
+    """Average precision of the whole ranking, and precision of flagged pairs per kind."""
+    missing = candidate_hits(issues.doc, issues.label, noise.removed) & (issues.kind == MISSING)
+    wrong = candidate_hits(issues.doc, issues.label, noise.added) & (issues.kind == WRONG)
+    hits = missing | wrong
+    ap = average_precision(-np.arange(len(hits)), hits, noise.n_removed + noise.n_added)
+    flagged = issues.flagged
+    precision = {name: hits[flagged & (issues.kind == kind)].mean()
+                 for name, kind in (("missing", MISSING), ("wrong", WRONG))
+                 if (flagged & (issues.kind == kind)).any()}
+    return ap, precision, hits
+
+
+def test_grouped_isotonic_matches_sklearn_per_group():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        n = int(rng.integers(1, 300))
+        groups = rng.integers(0, 5, n)
+        scores = rng.integers(0, 30, n).astype(float)  # many ties
+        targets = (rng.random(n) < 0.3).astype(float)
+        fitted = grouped_isotonic(groups, scores, targets)
+        for g in np.unique(groups):
+            m = groups == g
+            expected = IsotonicRegression().fit(scores[m], targets[m]).predict(scores[m])
+            np.testing.assert_allclose(fitted[m], expected, atol=1e-12)
+
+
+def test_injected_noise_is_seeded_and_disjoint():
+    rng = np.random.default_rng(1)
+    Y = sp.csr_matrix(rng.random((500, 40)) < 0.08)
+    noise = inject_label_noise(Y, missing_rate=0.1, wrong_rate=0.05, seed=3)
+    assert noise.n_removed == round(0.1 * Y.nnz) and noise.n_added == round(0.05 * Y.nnz)
+    assert noise.removed.multiply(Y).nnz == noise.n_removed  # removed were given
+    assert noise.added.multiply(Y).nnz == 0  # added were not
+    assert noise.Y.nnz == Y.nnz - noise.n_removed + noise.n_added
+    again = inject_label_noise(Y, missing_rate=0.1, wrong_rate=0.05, seed=3)
+    assert (again.Y != noise.Y).nnz == 0
+    with pytest.raises(InvalidParameterError, match="missing_rate"):
+        inject_label_noise(Y, missing_rate=1.5)
+
+
+def test_leave_one_out_knn_equals_refitting_without_the_document():
+    rng = np.random.default_rng(2)
+    X = sp.random(120, 30, density=0.2, random_state=2, format="csr", dtype=np.float32)
+    Y = sp.csr_matrix(rng.random((120, 6)) < 0.3, dtype=np.float32)
+    model = KNNModel(n_neighbors=7, max_posting=None).fit(X, Y)
+    loo, rows, _ = model.leave_one_out_topk(X, 6, return_neighbors=True)
+    assert not np.any(rows == np.arange(120)[:, None])  # nobody is its own neighbour
+    for i in (0, 17, 64, 119):
+        keep = np.flatnonzero(np.arange(120) != i)
+        refit = KNNModel(n_neighbors=7, max_posting=None).fit(X[keep], Y[keep])
+        expected = refit.predict_topk(X[i], 6)
+        np.testing.assert_allclose(loo.scores[i], expected.scores[0], atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def noisy_goemotions(goemotions_small):
+    space = load_vocabulary(goemotions_small["vocab"])
+    train = read_labelled(goemotions_small["train"], space)
+    noise = inject_label_noise(train.Y, missing_rate=0.10, wrong_rate=0.05, seed=0)
+    X = TfidfFeaturizer.from_params(**FAST_FEATURES).fit_transform(train.texts)
+    crossfit = cross_fit_topk(X, noise.Y, "linear", {"n_jobs": 1}, n_folds=3, seed=0)
+    return X, noise, crossfit.topk
+
+
+def test_injected_errors_are_found_well_above_chance(noisy_goemotions):
+    """On a real slice, the ranking finds injected errors far above chance, and flagged
+    wrong labels are injected ones several times more often than a random given label."""
+    X, noise, topk = noisy_goemotions
+    issues = find_label_issues(noise.Y, topk, X=X)
+    ap, precision, _ = _score_against_truth(issues, noise)
+    n_pairs = noise.Y.shape[0] * noise.Y.shape[1]
+    chance = (noise.n_removed + noise.n_added) / n_pairs
+    assert ap > 15 * chance
+    base_rate = noise.n_added / noise.Y.nnz  # about 1 in 20 given labels is wrong
+    assert precision["wrong"] > 3 * base_rate
+    # without the extra evidence (the same inputs as cleanlab) it still works
+    plain = find_label_issues(noise.Y, topk, evidence=False)
+    assert _score_against_truth(plain, noise)[0] > 10 * chance
+
+
+def test_candidates_are_sorted_and_consistent(noisy_goemotions):
+    X, noise, topk = noisy_goemotions
+    issues = find_label_issues(noise.Y, topk, X=X)
+    assert np.all(np.diff(issues.probability) <= 1e-7)
+    given = noise.Y.tocsr()
+    is_given = candidate_hits(issues.doc, issues.label, given != 0)
+    assert np.array_equal(is_given, issues.kind == WRONG)  # wrong = given, missing = not
+    assert issues.doc_quality.shape == (given.shape[0],)
+    assert np.all((issues.doc_quality >= 0) & (issues.doc_quality <= 1))
+    # documents with flagged candidates have lower quality than the rest
+    flagged_docs = np.unique(issues.doc[issues.flagged])
+    others = np.setdiff1d(np.arange(given.shape[0]), flagged_docs)
+    assert issues.doc_quality[flagged_docs].mean() < issues.doc_quality[others].mean()
+
+
+def _extreme_problem(n_docs=3000, n_labels=2000, seed=0):
+    """Documents whose features are their labels' signature terms (plus noise): a
+    synthetic extreme label space where the labels are learnable from the text."""
+    rng = np.random.default_rng(seed)
+    signature = rng.integers(0, 6000, size=(n_labels, 4))
+    popularity = rng.pareto(1.2, n_labels) + 1
+    labels = [rng.choice(n_labels, size=rng.integers(1, 4), replace=False,
+                         p=popularity / popularity.sum()) for _ in range(n_docs)]
+    rows, cols = [], []
+    for i, ls in enumerate(labels):
+        terms = np.concatenate([signature[ls].ravel(), rng.integers(0, 6000, 3)])
+        rows += [i] * len(terms)
+        cols += terms.tolist()
+    X = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n_docs, 6000))
+    Y = sp.csr_matrix((np.ones(sum(map(len, labels)), np.float32),
+                       (np.repeat(np.arange(n_docs), [len(ls) for ls in labels]),
+                        np.concatenate(labels))), shape=(n_docs, n_labels))
+    return X, Y
+
+
+def test_sparse_topk_at_a_large_label_space_finds_wrong_labels():
+    """With k far below the label count (most given labels outside the top-k), the
+    label-centroid and co-occurrence evidence still ranks injected wrong labels first."""
+    X, Y = _extreme_problem()
+    noise = inject_label_noise(Y, seed=1)
+    topk = KNNModel(n_neighbors=20).fit(X, noise.Y).leave_one_out_topk(X, 10)
+    assert topk.k == 10 and topk.n_labels == 2000
+    issues = find_label_issues(noise.Y, topk, X=X)
+    wrong = issues.kind == WRONG
+    hits = candidate_hits(issues.doc[wrong], issues.label[wrong], noise.added)
+    assert average_precision(-np.arange(wrong.sum()), hits, noise.n_added) > 0.4
+    missing = issues.kind == MISSING
+    hits = candidate_hits(issues.doc[missing], issues.label[missing], noise.removed)
+    assert hits[:50].mean() > 0.3  # the best missing candidates are mostly real
+
+
+def test_rare_labels_back_off_to_their_band():
+    X, Y = _extreme_problem(n_docs=1500, n_labels=800, seed=4)
+    topk = KNNModel(n_neighbors=20).fit(X, Y).leave_one_out_topk(X, 10)
+    issues = find_label_issues(Y, topk, X=X, prior_strength=20.0)
+    single = np.flatnonzero(issues.n_given == 1)
+    assert len(single) > 5
+    band_rate = issues.est_wrong[issues.band == 1].sum() / issues.n_given[issues.band == 1].sum()
+    # one example cannot move a label's rate far from its band's
+    assert np.all(np.abs(issues.wrong_rate[single] - band_rate) <= 1.0 / 21 + 1e-9)
+    assert frequency_band(np.array([0, 1, 3, 4, 1000])).tolist() == [0, 1, 2, 3, 10]
+
+
+def test_bad_inputs_are_clear_errors():
+    topk = TopK.from_scores(np.random.default_rng(0).random((5, 3)), k=2)
+    with pytest.raises(InvalidParameterError, match="Y"):
+        find_label_issues(sp.csr_matrix((4, 3)), topk)
+    with pytest.raises(InvalidParameterError, match="min_probability"):
+        find_label_issues(sp.csr_matrix((5, 3)), topk, min_probability=0)
+    with pytest.raises(InvalidParameterError, match="rates"):
+        find_label_issues(sp.csr_matrix((5, 3)), topk, rates="per-doc")
+    # no labels at all: nothing to find, no crash
+    issues = find_label_issues(sp.csr_matrix((5, 3)), topk)
+    assert issues.n_flagged == 0

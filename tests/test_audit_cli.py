@@ -1,0 +1,206 @@
+"""`tagsmith audit` and `tagsmith apply-review` end to end, the report, duplicates, leakage."""
+
+import csv
+import json
+import re
+import sys
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from tagsmith.audit.duplicates import find_duplicates, leakage, text_hashes
+from tagsmith.audit.health import cooccurrence_section, labels_section
+from tagsmith.audit.report import check_plotting
+from tagsmith.cli import main
+from tagsmith.data.labelspace import LabelSpace
+from tagsmith.data.vocab import load_vocabulary
+from tagsmith.exceptions import InvalidParameterError, MissingDependencyError
+from tagsmith.models.knn import KNNModel
+from tagsmith.pipeline.audit import AuditOptions, audit_corpus, read_audit_corpus
+from tagsmith.pipeline.io import read_labelled
+from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+from conftest import FAST_FEATURES
+
+
+def run_cli(argv):
+    try:
+        main(argv)
+    except SystemExit as exit_:
+        return exit_.code or 0
+    return 0
+
+
+@pytest.fixture(scope="module")
+def corpus_with_problems(goemotions_small, tmp_path_factory):
+    """The GoEmotions slice plus an exact duplicate with other labels, a near duplicate,
+    a label missing from the vocabulary, and a dev split that leaks a training text."""
+    base = tmp_path_factory.mktemp("audit-cli")
+    lines = goemotions_small["train"].read_text(encoding="utf-8").splitlines()[:1500]
+    text0 = lines[0].split("\t")[0]
+    lines.append(f"{text0.upper()}\t<urn:goemotions:anger>")  # exact duplicate, new labels
+    lines.append("Thank you so much for this, it really made my day today\t"
+                 "<urn:goemotions:gratitude> <urn:goemotions:not-a-label>")
+    lines.append("Thank you so much for this, it really made my day today!!\t"
+                 "<urn:goemotions:gratitude>")
+    corpus = base / "train.tsv"
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    dev = base / "dev.tsv"
+    dev_lines = goemotions_small["dev"].read_text(encoding="utf-8").splitlines()[:200]
+    dev.write_text("\n".join(dev_lines + [lines[5]]) + "\n", encoding="utf-8")
+    return {"corpus": corpus, "dev": dev, "vocab": goemotions_small["vocab"], "base": base}
+
+
+@pytest.fixture(scope="module")
+def audited(corpus_with_problems):
+    paths = corpus_with_problems
+    out = paths["base"] / "audit"
+    code = run_cli(["-q", "audit", str(paths["corpus"]), "--vocab", str(paths["vocab"]),
+                    "-o", str(out), "--split", f"dev={paths['dev']}", "--scores", "crossfit",
+                    "--folds", "3", "-p", "n_jobs=1"])
+    assert code == 0
+    return out
+
+
+def test_audit_writes_report_review_and_label_table(audited):
+    report = json.loads((audited / "report.json").read_text(encoding="utf-8"))
+    assert report["corpus"]["n_docs"] == 1503
+    assert report["labels"]["not_in_vocabulary"]["examples"][0]["key"] == \
+        "<urn:goemotions:not-a-label>"
+    assert report["duplicates"]["n_conflicting_exact_pairs"] >= 1
+    assert report["duplicates"]["n_near_pairs"] >= 1
+    leak = report["leakage"]["dev"]
+    assert leak["n_exact"] >= 1 and 200 in [e["doc"] for e in leak["examples"]]  # planted
+    assert report["scores"]["source"] == "crossfit" and report["scores"]["k"] == 28
+    assert 0 < report["noise"]["wrong_rate"] < 0.5
+    with open(audited / "review.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == report["noise"]["n_flagged_missing"] + report["noise"]["n_flagged_wrong"]
+    assert {row["kind"] for row in rows} <= {"missing", "wrong"}
+    probabilities = [float(row["probability"]) for row in rows]
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert all(row["text"] and row["label_uri"].startswith("urn:goemotions:") for row in rows)
+    with open(audited / "labels.csv", newline="", encoding="utf-8") as handle:
+        assert len(list(csv.DictReader(handle))) == 28
+
+
+def test_html_report_is_self_contained(audited):
+    page = (audited / "report.html").read_text(encoding="utf-8")
+    assert page.count("data:image/png;base64,") == 4
+    assert not re.search(r'(src|href)="(https?:)?//', page)  # nothing fetched from elsewhere
+    for section in ("Labels", "Co-occurrence", "Label noise", "Duplicates",
+                    "Leakage between splits"):
+        assert f"<h2>{section}</h2>" in page
+
+
+def test_accepting_the_review_writes_a_corrected_copy(audited, corpus_with_problems, tmp_path):
+    corpus = corpus_with_problems["corpus"]
+    before = corpus.read_bytes()
+    with open(audited / "review.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows[:10]:
+        row["decision"] = "accept"
+    review = tmp_path / "decided.csv"
+    with open(review, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    out = tmp_path / "fixed.tsv.gz"
+    vocab = str(corpus_with_problems["vocab"])
+    assert run_cli(["apply-review", str(corpus), str(review), "-o", str(out),
+                    "--vocab", vocab]) == 0
+    assert corpus.read_bytes() == before
+    space = load_vocabulary(vocab)
+    old = read_audit_corpus(corpus, space).Y
+    new = read_audit_corpus(out, space).Y
+    assert (old != new).nnz == 10
+    for row in rows[:10]:
+        doc, label = int(row["doc"]), space.id_of(f"<{row['label_uri']}>")
+        assert new[doc, label] == (1 if row["kind"] == "missing" else 0)
+    rows[0]["decision"] = "perhaps"
+    with open(review, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert run_cli(["apply-review", str(corpus), str(review), "-o", str(tmp_path / "x.tsv"),
+                    "--vocab", vocab]) == 3  # bad input data
+
+
+def test_bundle_scores_are_reused_only_for_their_own_corpus(goemotions_small):
+    space = load_vocabulary(goemotions_small["vocab"])
+    data = read_labelled(goemotions_small["train"], space)
+    texts, Y = data.texts[:800], data.Y[:800]
+    classifier = train_classifier(texts, Y, space, options=TrainOptions(
+        dev_fraction=0.0, crossfit_folds=2, featurizer_params=FAST_FEATURES,
+        model_params={"n_jobs": 1}))
+    fast = AuditOptions(near_duplicates=False)
+    result = audit_corpus(texts, Y, space, classifier=classifier, options=fast)
+    assert result.scores.source == "bundle"
+    np.testing.assert_array_equal(result.scores.topk.indices, classifier.crossfit.topk.indices)
+    other = audit_corpus(texts[:400], Y[:400], space, classifier=classifier, options=fast)
+    assert other.scores.source == "crossfit"  # another corpus: the stored scores do not fit
+    with pytest.raises(InvalidParameterError, match="trained on"):
+        audit_corpus(texts[:400], Y[:400], space, classifier=classifier,
+                     options=AuditOptions(scores="bundle"))
+
+
+def test_missing_matplotlib_is_a_friendly_error(monkeypatch, corpus_with_problems, tmp_path):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(MissingDependencyError, match=r"tagsmith\[report\]"):
+        check_plotting()
+    paths = corpus_with_problems
+    code = run_cli(["-q", "audit", str(paths["corpus"]), "--vocab", str(paths["vocab"]),
+                    "-o", str(tmp_path / "out"), "--scores", "knn"])
+    assert code == 5 and not (tmp_path / "out").exists()  # failed before doing the work
+
+
+def test_duplicates_conflicts_and_leakage():
+    texts = ["Rain in Paris today", "rain in  paris TODAY", "Sunny skies over Rome",
+             "Sunny skies over Rome again", "Snow"]
+    Y = sp.csr_matrix(np.array([[1, 0], [0, 1], [0, 1], [0, 1], [1, 0]], bool))
+    X = sp.csr_matrix(np.array([[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 0.1], [0, 0, 1, 0.12],
+                                [0, 0, 0, 1]], np.float32))
+    model = KNNModel(n_neighbors=2, max_posting=None).fit(X, Y)
+    _, rows, sims = model.leave_one_out_topk(X, 1, return_neighbors=True)
+    dups = find_duplicates(texts, Y, (rows, sims))
+    assert dups.pairs.tolist() == [[0, 1], [2, 3]]
+    assert dups.exact.tolist() == [True, False] and dups.conflicting.tolist() == [True, False]
+    assert dups.summary()["n_duplicate_groups"] == 2
+    result = leakage(text_hashes(texts), ["SNOW", "Fog"], knn_model=model,
+                     other_X=sp.csr_matrix(np.array([[0, 0, 0, 1], [0, 0, 1, 0.11]],
+                                                    np.float32)))
+    assert (result["n_exact"], result["n_near"]) == (1, 1)
+
+
+def test_label_statistics():
+    space = LabelSpace.from_uris(["u:a", "u:b", "u:c", "u:d"])
+    Y = sp.csr_matrix(np.array([[1, 1, 0, 0]] * 6 + [[1, 0, 1, 0]] * 2, bool))
+    labels = labels_section(Y, space)
+    assert (labels["n_used"], labels["n_unused"], labels["n_rare"]) == (3, 1, 1)
+    assert labels["unused_examples"][0]["uri"] == "u:d"
+    pairs = cooccurrence_section(Y, space, min_count=2)
+    top = pairs["top_by_count"][0]
+    assert (top["a"]["uri"], top["b"]["uri"], top["count"]) == ("u:a", "u:b", 6)
+    assert pairs["top_by_npmi"][0]["count"] >= 2
+
+
+def test_audit_with_a_bundle_reuses_its_stored_scores(goemotions_small, tmp_path):
+    corpus = tmp_path / "small.tsv"
+    lines = goemotions_small["train"].read_text(encoding="utf-8").splitlines()[:600]
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    vocab = str(goemotions_small["vocab"])
+    bundle = tmp_path / "bundle"
+    assert run_cli(["-q", "train", str(corpus), "--vocab", vocab, "-o", str(bundle),
+                    "--dev-fraction", "0", "--crossfit-folds", "2", "-p", "n_jobs=1",
+                    "--feature-param", "char_ngrams=null"]) == 0
+    out = tmp_path / "audit"
+    assert run_cli(["-q", "audit", str(corpus), "--bundle", str(bundle), "-o", str(out),
+                    "--no-html", "--review-format", "jsonl"]) == 0
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["scores"]["source"] == "bundle" and report["scores"]["n_folds"] == 2
+    assert (out / "review.jsonl").exists() and not (out / "report.html").exists()
+    other_vocab = tmp_path / "vocab.tsv"
+    other_vocab.write_text("<urn:x:a>\ta\n", encoding="utf-8")
+    assert run_cli(["-q", "audit", str(corpus), "--bundle", str(bundle), "--vocab",
+                    str(other_vocab), "-o", str(out)]) == 2

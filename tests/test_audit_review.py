@@ -1,0 +1,157 @@
+"""Review queue export and applying accepted corrections to a new corpus file."""
+
+import csv
+import json
+
+import pytest
+
+from tagsmith.audit.review import apply_review, doc_key, read_decisions, write_review
+from tagsmith.data.corpus import Corpus, collect
+from tagsmith.data.labelspace import LabelSpace
+from tagsmith.data.readers import Record, read_records
+from tagsmith.data.writers import write_records
+from tagsmith.exceptions import InvalidParameterError, ReviewFormatError, UnsupportedFormatError
+
+SPACE = LabelSpace.from_uris(["http://x/rain", "http://x/sun", "http://x/snow"],
+                             names={"http://x/rain": "rain", "http://x/sun": "sun",
+                                    "http://x/snow": "snow"})
+CORPUS = ("Heavy rain all day\t<http://x/rain>\n"
+          "Bright sun and heat\t<http://x/rain> <http://x/sun>\n"
+          "Snowfall in the hills\n"
+          "Cold sun on fresh snow\t<http://x/snow> unknown-key\n")
+
+
+@pytest.fixture()
+def corpus(tmp_path):
+    path = tmp_path / "corpus.tsv"
+    path.write_text(CORPUS, encoding="utf-8")
+    return path
+
+
+def _row(doc, kind, uri, text, decision="accept"):
+    return {"rank": 1, "decision": decision, "kind": kind,
+            "action": "add" if kind == "missing" else "remove", "label_uri": uri,
+            "label_name": uri.rsplit("/", 1)[1], "probability": 0.9, "model_score": 0.1,
+            "doc": doc, "line": doc + 1, "doc_id": None, "doc_key": doc_key(text),
+            "given_labels": [], "given_names": [], "text": text}
+
+
+def _review(tmp_path, rows, fmt="csv"):
+    path = tmp_path / f"review.{fmt}"
+    write_review(rows, path)
+    return path
+
+
+def test_accepted_corrections_go_to_a_new_file_and_the_original_is_untouched(tmp_path, corpus):
+    before = corpus.read_bytes()
+    rows = [_row(1, "wrong", "http://x/rain", "Bright sun and heat"),
+            _row(2, "missing", "http://x/snow", "Snowfall in the hills"),
+            _row(0, "missing", "http://x/sun", "Heavy rain all day", decision="reject"),
+            _row(3, "wrong", "http://x/snow", "Cold sun on fresh snow", decision="")]
+    review = _review(tmp_path, rows)
+    out = tmp_path / "fixed.tsv"
+    stats = apply_review(corpus, review, out, SPACE)
+    assert corpus.read_bytes() == before
+    assert stats["n_added"] == 1 and stats["n_removed"] == 1 and stats["n_docs_changed"] == 2
+    assert stats["review_rejected"] == 1 and stats["review_undecided"] == 1
+    records = list(read_records(out))
+    assert [r.labels for r in records] == [("<http://x/rain>",), ("<http://x/sun>",),
+                                           ("<http://x/snow>",),
+                                           ("<http://x/snow>", "unknown-key")]
+    # applying the same review again changes nothing more
+    again = apply_review(out, review, tmp_path / "again.tsv", SPACE)
+    assert again["n_already_applied"] == 2 and again["n_docs_changed"] == 0
+
+
+def test_jsonl_review_and_other_output_formats_keep_metadata(tmp_path):
+    source = tmp_path / "c.jsonl"
+    source.write_text('{"id": "a", "text": "Heavy rain", "labels": ["rain"], "year": 2020}\n'
+                      '{"id": "b", "text": "Sun", "labels": []}\n', encoding="utf-8")
+    review = _review(tmp_path, [_row(1, "missing", "http://x/sun", "Sun")], fmt="jsonl")
+    assert json.loads(review.read_text().splitlines()[0])["decision"] is None
+    text = review.read_text().replace('"decision": null', '"decision": "yes"')
+    review.write_text(text, encoding="utf-8")
+    apply_review(source, review, tmp_path / "out.jsonl.gz", SPACE)
+    records = list(read_records(tmp_path / "out.jsonl.gz"))
+    assert records[0].metadata == {"year": 2020} and records[0].doc_id == "a"
+    assert records[1].labels == ("<http://x/sun>",)
+    apply_review(source, review, tmp_path / "out.csv", SPACE)
+    texts, Y = collect(Corpus(tmp_path / "out.csv", SPACE))
+    assert texts == ["Heavy rain", "Sun"] and Y.toarray().tolist() == [[1, 0, 0], [0, 1, 0]]
+
+
+def test_the_original_path_is_refused(tmp_path, corpus):
+    review = _review(tmp_path, [_row(2, "missing", "http://x/snow", "Snowfall in the hills")])
+    with pytest.raises(InvalidParameterError, match="never edited in place"):
+        apply_review(corpus, review, corpus, SPACE)
+    with pytest.raises(InvalidParameterError, match="never edited in place"):
+        apply_review(corpus, review, tmp_path / "." / "corpus.tsv", SPACE)
+    with pytest.raises(UnsupportedFormatError):
+        apply_review(corpus, review, tmp_path / "fixed.txt", SPACE)
+
+
+@pytest.mark.parametrize("column, value, message", [
+    ("decision", "maybe", "decision must be accept or reject"),
+    ("kind", "odd", "kind must be one of"),
+    ("doc", "first", "doc must be a document number"),
+    ("label_uri", "http://x/hail", "unknown label"),
+])
+def test_malformed_review_rows_name_file_and_line(tmp_path, corpus, column, value, message):
+    rows = [_row(2, "missing", "http://x/snow", "Snowfall in the hills"),
+            _row(1, "wrong", "http://x/rain", "Bright sun and heat")]
+    rows[1][column] = value
+    review = _review(tmp_path, rows)
+    out = tmp_path / "fixed.tsv"
+    with pytest.raises(ReviewFormatError, match=message) as error:
+        apply_review(corpus, review, out, SPACE)
+    assert str(error.value).startswith(f"{review}:3: ")  # header is line 1
+    assert not out.exists()
+
+
+def test_review_that_does_not_fit_the_corpus_writes_nothing(tmp_path, corpus):
+    out = tmp_path / "fixed.tsv"
+    changed = _review(tmp_path, [_row(1, "wrong", "http://x/rain", "Another text")])
+    with pytest.raises(ReviewFormatError, match="different text") as error:
+        apply_review(corpus, changed, out, SPACE)
+    assert ":2: " in str(error.value) and not out.exists()
+    beyond = _review(tmp_path, [_row(9, "missing", "http://x/rain", "Whatever")])
+    with pytest.raises(ReviewFormatError, match="document 9 does not exist"):
+        apply_review(corpus, beyond, out, SPACE)
+    assert not out.exists()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("rank,kind\n1,missing\n", encoding="utf-8")
+    with pytest.raises(ReviewFormatError, match="missing column"):
+        read_decisions(bad, SPACE)
+    broken = tmp_path / "bad.jsonl"
+    broken.write_text('{"decision": "accept"}\n{not json\n', encoding="utf-8")
+    with pytest.raises(ReviewFormatError, match=r"bad.jsonl:1: missing field"):
+        read_decisions(broken, SPACE)
+
+
+def test_contradicting_decisions_are_an_error(tmp_path):
+    rows = [_row(0, "missing", "http://x/sun", "Heavy rain all day"),
+            _row(0, "wrong", "http://x/sun", "Heavy rain all day")]
+    with pytest.raises(ReviewFormatError, match="contradicts line 2"):
+        read_decisions(_review(tmp_path, rows), SPACE)
+
+
+def test_review_csv_opens_as_a_spreadsheet_would_read_it(tmp_path):
+    rows = [_row(0, "missing", "http://x/sun", 'Text with "quotes", commas\nand a newline',
+                 decision="")]
+    path = _review(tmp_path, rows)
+    with open(path, newline="", encoding="utf-8") as handle:
+        (read,) = list(csv.DictReader(handle))
+    assert read["text"] == rows[0]["text"] and read["decision"] == ""
+
+
+def test_write_records_round_trips_each_format(tmp_path):
+    records = [Record("One", ("<http://x/a>", "b c"), "d1", 1, "s", {"lang": "en"}),
+               Record("Two", (), None, 2, "s", {"lang": "fi"})]
+    for name in ("out.jsonl", "out.csv"):
+        write_records(records, tmp_path / name)
+        back = list(read_records(tmp_path / name))
+        assert [(r.text, r.labels, r.metadata["lang"]) for r in back] == \
+            [("One", ("<http://x/a>", "b c"), "en"), ("Two", (), "fi")]
+    tsv = [Record("One", ("<http://x/a>",), None, 1, "s")]
+    write_records(tsv, tmp_path / "out.tsv.gz")
+    assert [r.labels for r in read_records(tmp_path / "out.tsv.gz")] == [("<http://x/a>",)]
