@@ -30,7 +30,7 @@ from tagsmith.models.base import (
     check_sample_weight,
     check_targets,
 )
-from tagsmith.models.knn import _check_int
+from tagsmith.models.knn import _check_int, _check_power
 from tagsmith.progress import progress_bar
 from tagsmith.topk import TopK
 
@@ -87,9 +87,7 @@ class DenseKNNModel(BaseModel):
 
     def _validate_params(self) -> None:
         _check_int("n_neighbors", self.n_neighbors, minimum=1)
-        if isinstance(self.power, bool) or not isinstance(self.power, (int, float)) \
-                or not 0 <= self.power < float("inf"):
-            raise InvalidParameterError("power", "a finite number >= 0", self.power)
+        _check_power(self.power)
         self._check_n_jobs()
 
     def fit(self, X, Y, sample_weight=None) -> DenseKNNModel:

@@ -85,6 +85,13 @@ def _check_int(name: str, value, *, minimum: int, allow_none: bool = False) -> N
         raise InvalidParameterError(name, expected, value)
 
 
+def _check_power(value) -> None:
+    """A vote's similarity exponent: a finite number >= 0 (shared by the kNN families)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not 0 <= value < float("inf"):
+        raise InvalidParameterError("power", "a finite number >= 0", value)
+
+
 class KNNModel(BaseModel):
     """Cosine k-nearest-neighbour classifier on sparse features; scores in [0, 1].
 
@@ -121,9 +128,7 @@ class KNNModel(BaseModel):
     # -- validation --------------------------------------------------------------------------
     def _validate_params(self) -> None:
         _check_int("n_neighbors", self.n_neighbors, minimum=1)
-        if isinstance(self.power, bool) or not isinstance(self.power, (int, float)) \
-                or not 0 <= self.power < float("inf"):
-            raise InvalidParameterError("power", "a finite number >= 0", self.power)
+        _check_power(self.power)
         _check_int("max_features_per_doc", self.max_features_per_doc, minimum=1,
                    allow_none=True)
         _check_int("max_posting", self.max_posting, minimum=1, allow_none=True)
