@@ -27,12 +27,11 @@ from tagsmith.models.base import (
     SAMPLE_WEIGHT,
     SOFT_TARGETS,
     BaseModel,
-    check_sample_weight,
     check_targets,
 )
-from tagsmith.models.knn import _check_int, _check_power
+from tagsmith.models.knn import _check_int, _check_power, _voters
 from tagsmith.progress import progress_bar
-from tagsmith.topk import TopK
+from tagsmith.topk import TopK, _check_k
 
 #: queries per search block and index rows per slice (bounds the block's score matrix)
 QUERY_BLOCK = 1024
@@ -95,12 +94,7 @@ class DenseKNNModel(BaseModel):
         self._validate_params()
         X = check_dense_features(X)
         Y = check_targets(Y, X.shape[0], soft_ok=True)
-        weights = check_sample_weight(sample_weight, X.shape[0])
-        if weights is None:
-            weights = np.ones(X.shape[0])
-        kept = np.flatnonzero(weights > 0)
-        if len(kept) < X.shape[0]:
-            X, Y, weights = X[kept], Y[kept], weights[kept]
+        X, Y, weights, _ = _voters(X, Y, sample_weight)
         self._set_state(_unit_rows(X).astype(np.float16), sp.csr_matrix(Y, dtype=np.float32),
                         weights)
         return self
@@ -168,9 +162,7 @@ class DenseKNNModel(BaseModel):
         """The ``k`` best labels per document (scores in [0, 1]), best first."""
         self._check_fitted()
         self._validate_params()
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise InvalidParameterError("k", "an integer >= 1", k)
-        k = int(min(k, self.n_labels_))
+        k = _check_k(k, self.n_labels_)
         rows, sims = self.kneighbors(X)
         indices = np.empty((len(rows), k), np.int32)
         scores = np.empty((len(rows), k), np.float32)

@@ -26,7 +26,7 @@ from tagsmith.models.base import (
     check_sample_weight,
     check_targets,
 )
-from tagsmith.topk import TopK
+from tagsmith.topk import TopK, _check_k
 
 logger = logging.getLogger("tagsmith")
 
@@ -334,8 +334,7 @@ class EnsembleModel(BaseModel):
     def predict_topk(self, X, k: int) -> TopK:
         """The ``k`` best labels per document by weighted member score, best first."""
         self._check_fitted()
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise InvalidParameterError("k", "an integer >= 1", k)
+        _check_k(k, None)
         from tagsmith.features.views import Views
 
         if isinstance(X, Views):

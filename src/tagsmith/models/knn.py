@@ -43,7 +43,7 @@ from tagsmith.models.base import (
     check_targets,
 )
 from tagsmith.progress import progress_bar
-from tagsmith.topk import TopK
+from tagsmith.topk import TopK, _check_k
 
 # queries per kernel call: large enough to amortise the per-call accumulators,
 # small enough to keep the progress bar moving and the threads balanced
@@ -90,6 +90,19 @@ def _check_power(value) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) \
             or not 0 <= value < float("inf"):
         raise InvalidParameterError("power", "a finite number >= 0", value)
+
+
+def _voters(X, Y, sample_weight):
+    """Rows of ``X``/``Y`` that vote, their weights and their original row numbers.
+
+    A document with sample weight 0 is left out."""
+    weights = check_sample_weight(sample_weight, X.shape[0])
+    if weights is None:
+        weights = np.ones(X.shape[0])
+    kept = np.flatnonzero(weights > 0)
+    if len(kept) < X.shape[0]:
+        X, Y, weights = X[kept], Y[kept], weights[kept]
+    return X, Y, weights, kept
 
 
 class KNNModel(BaseModel):
@@ -143,12 +156,7 @@ class KNNModel(BaseModel):
         self._validate_params()
         X = check_features(X)
         Y = check_targets(Y, X.shape[0], soft_ok=True)
-        weights = check_sample_weight(sample_weight, X.shape[0])
-        if weights is None:
-            weights = np.ones(X.shape[0])
-        kept = np.flatnonzero(weights > 0)
-        if len(kept) < X.shape[0]:
-            X, Y, weights = X[kept], Y[kept], weights[kept]
+        X, Y, weights, kept = _voters(X, Y, sample_weight)
         X = l2_normalize(prune_rows(X, self.max_features_per_doc))
         # feature ids ranked by document frequency, most frequent first (see _knn_kernels)
         doc_freq = np.bincount(X.indices, minlength=X.shape[1])
@@ -256,9 +264,7 @@ class KNNModel(BaseModel):
         """The ``k`` best labels per document (scores in [0, 1]), best first."""
         self._check_fitted()
         self._validate_params()
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise InvalidParameterError("k", "an integer >= 1", k)
-        k = int(min(k, self.n_labels_))
+        k = _check_k(k, self.n_labels_)
         X = self._queries(X)
         n_frequent = self._n_frequent()
         indices = np.empty((X.shape[0], k), np.int32)
@@ -323,9 +329,7 @@ class KNNModel(BaseModel):
         """
         self._check_fitted()
         self._validate_params()
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise InvalidParameterError("k", "an integer >= 1", k)
-        k = int(min(k, self.n_labels_))
+        k = _check_k(k, self.n_labels_)
         X = self._queries(X)
         if X.shape[0] <= (int(self.row_ids_.max()) if len(self.row_ids_) else -1):
             raise InvalidParameterError("X", "the training matrix given to fit",
