@@ -51,6 +51,9 @@ def main() -> None:
     parser.add_argument("--params", default="{}", help="JSON parameters shared by all points")
     parser.add_argument("--grid", default="{}", help="JSON {parameter: [values]}")
     parser.add_argument("--features", choices=sorted(xmc.FEATURE_SETS))
+    parser.add_argument("--label-features", action="store_true",
+                        help="pass the featurized label names to fit (for models with "
+                        "label_feature_weight > 0)")
     args = parser.parse_args()
     args.max_train_docs, args.slice = None, "first"
     args.work_dir = args.work_dir.resolve()
@@ -71,12 +74,23 @@ def main() -> None:
         keep = np.setdiff1d(np.arange(X.shape[0]), rows)
         X, Y = X[keep], Y[keep]
     propensity = propensities(Y, A=0.55, B=1.5)
+    fit_kwargs = {}
+    if args.label_features:
+        from tagsmith.data.labelspace import LabelSpace
+        from tagsmith.features.tfidf import TfidfFeaturizer
+        from tagsmith.pipeline.train import label_texts
+
+        space = LabelSpace.from_dict(json.loads((cache / "label_space.json").read_text()))
+        featurizer = TfidfFeaturizer.from_state(
+            json.loads((cache / "featurizer.json").read_text()),
+            dict(np.load(cache / "featurizer.npz")))
+        fit_kwargs["label_features"] = featurizer.transform(label_texts(space))
     shared = json.loads(args.params)
     for point in grid_points(json.loads(args.grid)):
         params = {**shared, **point}
         model = make_model(args.family, **params)
         started = time.perf_counter()
-        model.fit(X, Y)
+        model.fit(X, Y, **fit_kwargs)
         fit_s = time.perf_counter() - started
         started = time.perf_counter()
         topk = model.predict_topk(X_dev, xmc.K)

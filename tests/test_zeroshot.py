@@ -10,6 +10,7 @@ from click.testing import CliRunner
 import tagsmith.cli as tagsmith_cli
 from tagsmith.data.labelspace import Label, LabelSpace
 from tagsmith.data.vocab import load_vocabulary
+from tagsmith.exceptions import InvalidParameterError
 from tagsmith.metrics import evaluate
 from tagsmith.pipeline.io import read_labelled
 from tagsmith.topk import TopK
@@ -75,6 +76,11 @@ def test_alt_labels_and_descriptions_count(encoder):
     topk = scorer.predict_topk(["my kitten sleeps all day", "the bank raised loan rates"], 3)
     assert topk.indices[:, 0].tolist() == [0, 1]
     assert set(topk.indices[0].tolist()) == {0, 1, 2}  # one entry per label, no duplicates
+    # k may be a numpy integer (e.g. from an array of settings); nonsense is refused
+    assert scorer.predict_topk(["my kitten"], np.int64(2)).indices.shape == (1, 2)
+    for bad in (0, True, 1.5):
+        with pytest.raises(InvalidParameterError, match="k"):
+            scorer.predict_topk(["my kitten"], bad)
 
 
 def test_hnsw_agrees_with_exact_search():

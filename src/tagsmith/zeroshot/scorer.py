@@ -24,7 +24,7 @@ import scipy.sparse as sp
 
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import InvalidParameterError
-from tagsmith.topk import TopK
+from tagsmith.topk import TopK, _check_k
 from tagsmith.zeroshot.index import build_index
 
 logger = logging.getLogger("tagsmith")
@@ -133,8 +133,7 @@ class ZeroShotClassifier:
 
     def topk_from_embeddings(self, doc_vectors: np.ndarray, k: int) -> TopK:
         """As :meth:`predict_topk`, from document embeddings (``n_docs x dim``)."""
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise InvalidParameterError("k", "an integer >= 1", k)
+        k = _check_k(k, None)
         n_docs = len(doc_vectors)
         if n_docs == 0:
             return TopK.empty(0, min(k, self.n_labels), self.n_labels)
