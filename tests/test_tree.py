@@ -132,6 +132,32 @@ def test_build_tree_is_balanced_and_covers_every_label_once():
     assert all(np.array_equal(a[1], b[1]) for a, b in zip(nodes, again, strict=True))
 
 
+def test_unbalanced_splits_follow_the_clusters():
+    # 30 labels around one direction, 10 around an orthogonal one: a balanced split
+    # must mix them (20/20); with a low balance floor the first split separates them
+    rng = np.random.default_rng(0)
+    centers = np.eye(2, 50)
+    rows = [centers[0] + 0.05 * rng.random(50) for _ in range(30)]
+    rows += [centers[1] + 0.05 * rng.random(50) for _ in range(10)]
+    reps = sp.csr_matrix(np.array(rows) / np.linalg.norm(rows, axis=1, keepdims=True))
+    for balance, expected in ((0.5, [20, 20]), (0.1, [10, 30])):
+        nodes, node_labels = build_tree(reps, branching=2, leaf_size=8, max_depth=10,
+                                        n_iter=10, seed=0, balance=balance)
+        root_children = nodes[0][1]
+        assert sorted(len(node_labels[c]) for c in root_children) == expected
+        leaves = [children for is_leaf, children in nodes if is_leaf]
+        assert sorted(np.concatenate(leaves).tolist()) == list(range(40))
+        assert all(len(leaf) <= 8 for leaf in leaves)
+    small = min(root_children, key=lambda c: len(node_labels[c]))
+    assert set(node_labels[small].tolist()) == set(range(30, 40))
+    # a floor keeps a split from cutting off a sliver
+    nodes, node_labels = build_tree(reps, branching=2, leaf_size=8, max_depth=10, n_iter=10,
+                                    seed=0, balance=0.4)
+    assert sorted(len(node_labels[c]) for c in nodes[0][1]) == [16, 24]
+    with pytest.raises(InvalidParameterError, match="cluster_balance"):
+        LabelTree(cluster_balance=0.0).fit(np.eye(3), np.eye(3))
+
+
 def _exhaustive_scores(model: LabelTree, x: np.ndarray) -> np.ndarray:
     """Every label's path score, by walking the whole tree in Python."""
     from tagsmith.models._tree_kernels import SCORE_CODES, _log_score

@@ -139,14 +139,18 @@ def beam_search(x_data, x_indices, x_indptr, node_slot_ptr, slot_target, slot_is
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def balanced_two_means(data, indices, indptr, rows, n_iter, seed, local):
-    """Balanced spherical 2-means of the CSR rows ``rows`` (L2-normalised).
+def balanced_two_means(data, indices, indptr, rows, n_iter, seed, local, min_side):
+    """Spherical 2-means of the CSR rows ``rows`` (L2-normalised), with each side
+    holding at least ``min_side`` rows.
 
-    Returns a boolean mask: True for the rows of the first half (``ceil(n/2)`` rows).
+    Returns a boolean mask: True for the rows of the first side. With ``2 * min_side
+    >= n`` the split is exactly balanced (``ceil(n/2)`` rows first); otherwise each
+    row goes to its nearer centroid, as far as the ``min_side`` floor allows.
     ``local`` (int32, n_features) is scratch that must be -1 on entry; it is left so.
     """
     n = rows.shape[0]
     half = (n + 1) // 2
+    balanced = 2 * min_side >= n
     n_used = 0
     for r in range(n):
         row = rows[r]
@@ -180,8 +184,15 @@ def balanced_two_means(data, indices, indptr, rows, n_iter, seed, local):
                 total += data[p] * (centroids[0, j] - centroids[1, j])
             difference[r] = -total
         order = np.argsort(difference, kind="mergesort")
+        n_left = half
+        if not balanced:  # nearer centroid (difference < 0: closer to the first)
+            n_left = 0
+            for r in range(n):
+                if difference[r] < 0.0:
+                    n_left += 1
+            n_left = min(max(n_left, min_side), n - min_side)
         left[:] = False
-        for r in range(half):
+        for r in range(n_left):
             left[order[r]] = True
         if iteration > 0 and np.array_equal(left, previous):
             break

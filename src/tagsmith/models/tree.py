@@ -76,7 +76,9 @@ class LabelTree(BaseModel):
     ``score`` (how a margin becomes a path score: "sigmoid", "l2-hinge" =
     exp(-max(0, 1-m)^2), "l3-hinge"), ``max_rep_features`` (features kept per label
     representation for clustering), ``label_feature_weight`` (weight of label-name
-    features in the representation), ``cluster_iter``, ``negative_beam``
+    features in the representation), ``cluster_iter``, ``cluster_balance`` (the
+    smallest share of a node's labels each side of a 2-means split gets: 0.5 =
+    balanced; less lets clusters follow the data), ``negative_beam``
     (matcher-aware negatives, as PECOS's MAN: the ``negative_beam`` nodes per level
     that beam search over the levels trained so far takes a training document to
     join those nodes' training as negatives; 0 = only the documents with a label
@@ -100,7 +102,7 @@ class LabelTree(BaseModel):
                  tol: float = 0.1, max_iter: int = 10, prune_threshold: float = 0.05,
                  score: str = "l3-hinge", max_rep_features: int | None = 500,
                  label_feature_weight: float = 0.0, cluster_iter: int = 20,
-                 negative_beam: int = 0,
+                 cluster_balance: float = 0.5, negative_beam: int = 0,
                  n_jobs: int | None = None, random_state: int = 0,
                  show_progress: bool = False):
         self.n_trees = n_trees
@@ -117,6 +119,7 @@ class LabelTree(BaseModel):
         self.max_rep_features = max_rep_features
         self.label_feature_weight = label_feature_weight
         self.cluster_iter = cluster_iter
+        self.cluster_balance = cluster_balance
         self.negative_beam = negative_beam
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -152,6 +155,10 @@ class LabelTree(BaseModel):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise InvalidParameterError(name, "a number >= 0", value)
+        balance = self.cluster_balance
+        if isinstance(balance, bool) or not isinstance(balance, int | float) \
+                or not 0 < balance <= 0.5:
+            raise InvalidParameterError("cluster_balance", "a number in (0, 0.5]", balance)
         if self.max_rep_features is not None:
             positive_int("max_rep_features")
         self._check_n_jobs()
@@ -184,6 +191,7 @@ class LabelTree(BaseModel):
             nodes, node_labels = build_tree(reps, branching=self.branching,
                                             leaf_size=self.leaf_size, max_depth=self.max_depth,
                                             n_iter=self.cluster_iter,
+                                            balance=self.cluster_balance,
                                             seed=self.random_state + 1_000 * tree,
                                             n_threads=self._n_threads())
             logger.info("label tree %d: %d labels in %d nodes, depth %d (%.1f s)", tree,
@@ -567,8 +575,14 @@ def _prune_rows(matrix: sp.csr_matrix, keep: int | None) -> sp.csr_matrix:
 
 
 def build_tree(reps: sp.csr_matrix, *, branching: int, leaf_size: int, max_depth: int,
-               n_iter: int, seed: int, n_threads: int = 1) -> tuple[list, list]:
-    """Balanced hierarchical clustering of label representations into a tree.
+               n_iter: int, seed: int, n_threads: int = 1,
+               balance: float = 0.5) -> tuple[list, list]:
+    """Hierarchical clustering of label representations into a tree by 2-means splits.
+
+    ``balance`` is the smallest share of a node's labels either side of a split
+    takes: 0.5 splits exactly in half (Parabel); less lets each label go to its
+    nearer centroid down to that floor, so clusters follow the data (in the spirit
+    of Bonsai's unconstrained k-means) and the tree's depth varies.
 
     Returns ``nodes`` (a list of ``(is_leaf, children)``, node 0 the root; a leaf's
     children are label ids, an internal node's children are node ids) and the label
@@ -588,7 +602,8 @@ def build_tree(reps: sp.csr_matrix, *, branching: int, leaf_size: int, max_depth
         if len(part) <= leaf_size:
             return [part]
         left = balanced_two_means(data, indices, indptr, part.astype(np.int64), n_iter,
-                                  seed * 7_919 + salt, scratch.get())
+                                  seed * 7_919 + salt, scratch.get(),
+                                  max(1, math.ceil(balance * len(part))))
         return [part[left], part[~left]]
 
     nodes: list = [None]
