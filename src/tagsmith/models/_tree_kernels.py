@@ -79,6 +79,20 @@ def _node_margins(x_data, x_indices, start, end, fs, fe, feat_ids, feat_entry_pt
                 margins[entry_child[e]] += v * entry_val[e]
 
 
+@njit(nogil=True, cache=True, inline="always", error_model="numpy")
+def _child_margins(node, x_data, x_indices, start, end, node_slot_ptr, slot_bias,
+                   node_feat_ptr, feat_ids, feat_entry_ptr, entry_child, entry_val, margins):
+    """Margins of ``node``'s children for one document into ``margins``; returns the
+    node's first slot and its number of children."""
+    s0 = node_slot_ptr[node]
+    n_children = node_slot_ptr[node + 1] - s0
+    for j in range(n_children):
+        margins[j] = slot_bias[s0 + j]
+    _node_margins(x_data, x_indices, start, end, node_feat_ptr[node], node_feat_ptr[node + 1],
+                  feat_ids, feat_entry_ptr, entry_child, entry_val, margins)
+    return s0, n_children
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
 def beam_search(x_data, x_indices, x_indptr, node_slot_ptr, slot_target, slot_is_label,
                 slot_bias, node_feat_ptr, feat_ids, feat_entry_ptr, entry_child, entry_val,
@@ -101,14 +115,10 @@ def beam_search(x_data, x_indices, x_indptr, node_slot_ptr, slot_target, slot_is
         while n_beam > 0:
             n_cand = 0
             for b in range(n_beam):
-                node = beam_nodes[b]
-                s0 = node_slot_ptr[node]
-                n_children = node_slot_ptr[node + 1] - s0
-                for j in range(n_children):
-                    margins[j] = slot_bias[s0 + j]
-                _node_margins(x_data, x_indices, start, end, node_feat_ptr[node],
-                              node_feat_ptr[node + 1], feat_ids, feat_entry_ptr, entry_child,
-                              entry_val, margins)
+                s0, n_children = _child_margins(beam_nodes[b], x_data, x_indices, start, end,
+                                                node_slot_ptr, slot_bias, node_feat_ptr,
+                                                feat_ids, feat_entry_ptr, entry_child,
+                                                entry_val, margins)
                 for j in range(n_children):
                     value = beam_scores[b] + _log_score(margins[j], score)
                     if slot_is_label[s0 + j]:
@@ -248,13 +258,9 @@ def expand_beam(x_data, x_indices, x_indptr, beam_nodes, beam_scores, node_slot_
             node = beam_nodes[d, b]
             if node < 0:
                 continue
-            s0 = node_slot_ptr[node]
-            n_children = node_slot_ptr[node + 1] - s0
-            for j in range(n_children):
-                margins[j] = slot_bias[s0 + j]
-            _node_margins(x_data, x_indices, start, end, node_feat_ptr[node],
-                          node_feat_ptr[node + 1], feat_ids, feat_entry_ptr, entry_child,
-                          entry_val, margins)
+            s0, n_children = _child_margins(node, x_data, x_indices, start, end,
+                                            node_slot_ptr, slot_bias, node_feat_ptr, feat_ids,
+                                            feat_entry_ptr, entry_child, entry_val, margins)
             for j in range(n_children):
                 if slot_is_label[s0 + j]:
                     continue
