@@ -1,5 +1,7 @@
 """The compiled linear solver and the label tree."""
 
+import json
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -277,6 +279,28 @@ def test_several_trees_average_their_scores_and_round_trip():
     meta, arrays = forest.to_state()
     again = LabelTree.from_state(meta, dict(arrays))
     np.testing.assert_array_equal(again.predict_topk(X[2500:], 3).indices, top.indices)
+
+
+def test_trees_of_a_forest_can_take_their_own_shapes():
+    X, Y = _clustered_problem()
+    n_labels = Y.shape[1]
+    forest = LabelTree(n_trees=3, branching=[2, 8], leaf_size=[4, 4, 12]).fit(X[:2500],
+                                                                               Y[:2500])
+    widths = [int(np.diff(t["node_slot_ptr_"])[0]) for t in forest.trees_]
+    leaf_sizes = [int(np.diff(t["node_slot_ptr_"])[t["slot_is_label_"].astype(bool)[
+        t["node_slot_ptr_"][:-1]]].max()) for t in forest.trees_]
+    assert widths[0] == 2 and widths[1] > 2  # branching cycles: 2, 8, 2
+    assert leaf_sizes[0] <= 4 and leaf_sizes[1] <= 4 and 4 < leaf_sizes[2] <= 12
+    assert forest.predict_topk(X[2500:], 3).indices.shape == (X.shape[0] - 2500, 3)
+    meta, arrays = forest.to_state()
+    again = LabelTree.from_state(json.loads(json.dumps(meta)), dict(arrays))
+    np.testing.assert_array_equal(again.predict_topk(X[2500:], 3).indices,
+                                  forest.predict_topk(X[2500:], 3).indices)
+    assert n_labels > 4
+    for bad in ({"branching": [16, 3]}, {"branching": []}, {"leaf_size": [100, 1]},
+                {"leaf_size": [True]}):
+        with pytest.raises(InvalidParameterError, match=next(iter(bad))):
+            LabelTree(**bad).fit(X[:50], Y[:50])
 
 
 def test_depth_blocks_take_routed_documents_as_negatives():

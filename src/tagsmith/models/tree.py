@@ -70,9 +70,11 @@ class LabelTree(BaseModel):
     clusterings; their label scores are averaged, as in Parabel; one when all labels
     fit in a leaf), ``branching`` (children per internal node, a power of two; a node
     whose labels fit into leaves one binary split later splits straight into up to
-    ``2 * branching`` leaves), ``leaf_size`` (most labels per leaf), ``max_depth``,
-    ``beam_width``, ``loss`` ("squared_hinge" or "logistic"), ``C``, ``tol`` and
-    ``max_iter`` of the solver, ``prune_threshold`` (smaller weights are dropped),
+    ``2 * branching`` leaves), ``leaf_size`` (most labels per leaf) -- both may be
+    lists, one value per tree (cycled), for a forest of differently shaped and so
+    more diverse trees --, ``max_depth``, ``beam_width``, ``loss`` ("squared_hinge"
+    or "logistic"), ``C``, ``tol`` and ``max_iter`` of the solver,
+    ``prune_threshold`` (smaller weights are dropped),
     ``score`` (how a margin becomes a path score: "sigmoid", "l2-hinge" =
     exp(-max(0, 1-m)^2), "l3-hinge"), ``max_rep_features`` (features kept per label
     representation for clustering), ``label_feature_weight`` (weight of label-name
@@ -96,7 +98,8 @@ class LabelTree(BaseModel):
     name = "tree"
     capabilities = frozenset({SAMPLE_WEIGHT, SOFT_TARGETS})
 
-    def __init__(self, *, n_trees: int = 1, branching: int = 16, leaf_size: int = 100,
+    def __init__(self, *, n_trees: int = 1, branching: int | list[int] = 16,
+                 leaf_size: int | list[int] = 100,
                  max_depth: int = 20,
                  beam_width: int = 10, loss: str = "squared_hinge", C: float = 0.5,
                  tol: float = 0.1, max_iter: int = 10, prune_threshold: float = 0.05,
@@ -133,11 +136,15 @@ class LabelTree(BaseModel):
                 raise InvalidParameterError(name, f"an integer >= {minimum}", value)
 
         positive_int("n_trees")
-        positive_int("branching", 2)
-        if self.branching & (self.branching - 1):
-            raise InvalidParameterError("branching", "a power of two (2, 4, 8, 16, ...)",
-                                        self.branching)
-        positive_int("leaf_size", 2)
+        for value in _per_tree(self.branching, "branching"):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 2 \
+                    or value & (value - 1):
+                raise InvalidParameterError("branching", "a power of two (2, 4, 8, 16, ...) "
+                                            "or a list of them, one per tree", self.branching)
+        for value in _per_tree(self.leaf_size, "leaf_size"):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+                raise InvalidParameterError("leaf_size", "an integer >= 2 or a list of them, "
+                                            "one per tree", self.leaf_size)
         positive_int("max_depth")
         positive_int("beam_width")
         positive_int("max_iter")
@@ -185,11 +192,14 @@ class LabelTree(BaseModel):
             X, Y if weights is None else sp.csr_matrix(sp.diags(weights) @ Y), label_features)
         trees = []
         # a label space that fits in one leaf gives the same flat model whatever the seed
-        n_trees = 1 if n_labels <= self.leaf_size else self.n_trees
+        branchings = _per_tree(self.branching, "branching")
+        leaf_sizes = _per_tree(self.leaf_size, "leaf_size")
+        n_trees = 1 if n_labels <= min(leaf_sizes) else self.n_trees
         for tree in range(n_trees):
             started = time.perf_counter()
-            nodes, node_labels = build_tree(reps, branching=self.branching,
-                                            leaf_size=self.leaf_size, max_depth=self.max_depth,
+            nodes, node_labels = build_tree(reps, branching=branchings[tree % len(branchings)],
+                                            leaf_size=leaf_sizes[tree % len(leaf_sizes)],
+                                            max_depth=self.max_depth,
                                             n_iter=self.cluster_iter,
                                             balance=self.cluster_balance,
                                             seed=self.random_state + 1_000 * tree,
@@ -540,6 +550,19 @@ def _compact(out: tuple, child_dtype) -> tuple:
     starts = np.flatnonzero(new_feature)
     counts = np.diff(np.append(starts, len(feat)))
     return feat[starts], counts, child.astype(child_dtype), val, biases
+
+
+def _per_tree(value, name: str) -> list:
+    """A shape parameter as a list of per-tree values (tree ``t`` takes item ``t % len``).
+
+    >>> _per_tree(16, "branching"), _per_tree([16, 32], "branching")
+    ([16], [16, 32])
+    """
+    if isinstance(value, list | tuple):
+        if not value:
+            raise InvalidParameterError(name, "a value or a non-empty list", value)
+        return list(value)
+    return [value]
 
 
 def _child_dtype(n_children: int):
