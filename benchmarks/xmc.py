@@ -87,8 +87,15 @@ TUNED: dict[str, dict[str, dict]] = {
     "goemotions": {"tagsmith-linear": {"C": 0.2}, "tagsmith-tree": {"C": 0.2}},
     # tree C in {0.25, 0.5, 1, 2, 4}: P@1 .370 .382 .373 .362 .349 (0.5 is the default);
     # max_iter 5 gives the same P@1 as 10 (.3818 / .3816) in 5/6 of the time; 4 trees
-    # .3900 (3: .3883, 5: .3901)
-    "yso-finna-en": {"tagsmith-tree": {"max_iter": 5},
+    # .3900 (3: .3883, 5: .3901); a fifth tree would pass Parabel's peak memory.
+    # Trees of different shapes make a more diverse forest: 16/16/32-way trees plus one
+    # with 200-label leaves .3895 / nDCG@5 .4078 against .3880 / .4072 for four 16-way
+    # ones (same code, 12-01); 1 tree: 32-way .3804, 64-way .3807, 200-label leaves
+    # .3806, 50 .3765, unbalanced 2-means (cluster_balance .25/.1) .3760/.3752,
+    # label-name features in the clustering (weight .3/1) .3777/.3797, leaf C .25/1
+    # .3787/.3808 (all against .3818)
+    "yso-finna-en": {"tagsmith-tree": {"max_iter": 5, "branching": [16, 16, 32, 16],
+                                       "leaf_size": [100, 100, 100, 200]},
                      "tagsmith-ensemble": {"members": [
                          ["tree", {"n_trees": 4, "max_iter": 5}, "tfidf"],
                          ["dense_knn", {"n_neighbors": 50}, "embedding"]]}},
