@@ -35,6 +35,10 @@ runs at any label-space size:
    ``P(missing) = p rho_plus / (p rho_plus + (1-p)(1-rho_minus))``. Pooled rates rank
    best on our benchmarks: finer confident-learning estimates mostly say how hard a
    label is for the model (a rare label the model cannot learn looks "noisy").
+5b. **Documents given no label**: in a corpus where (nearly) every document carries
+   labels, a document given none is missing at least one. Its candidates' posterior
+   is at least ``P(true | the document has some true label)``: each probability
+   divided by the document's chance of having any true label at all.
 6. **Pruning by the noise rates**: per label and kind at most the estimated number
    of errors is flagged (most probable first), and only pairs whose posterior reaches
    ``min_probability``.
@@ -59,6 +63,10 @@ from tagsmith.topk import TopK
 MISSING, WRONG = 0, 1
 KINDS = ("missing", "wrong")
 RATE_LEVELS = ("band", "label", "global")
+#: with ``every_doc_labelled=None``, documents are expected to carry a label when at
+#: least this share of them does (a corpus with many unlabelled documents holds an
+#: unlabelled pool, not indexing gaps)
+LABELLED_SHARE = 0.8
 _EPS = 1e-12
 
 
@@ -289,6 +297,7 @@ def _check_options(prior_strength, min_probability, max_missing_per_doc, rates) 
 def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
                       max_missing_per_doc: int = 20, prior_strength: float = 20.0,
                       min_probability: float = 0.5, rates: str = "global",
+                      every_doc_labelled: bool | None = None,
                       calibration_min_positives: int = 100, keep_probability: float = 1e-3,
                       n_background: int = 1_000_000, seed: int = 0,
                       n_threads: int | None = None) -> LabelIssues:
@@ -303,6 +312,10 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
     missing candidates. Candidates whose posterior error probability reaches
     ``keep_probability`` are returned, flagged when they pass pruning; ``rates`` is the
     level of the noise rates used for ranking (see the module docstring).
+    ``every_doc_labelled``: whether every document should carry at least one label, so
+    that a document given none is missing at least one (step 5b of the module
+    docstring); ``None`` decides from the corpus: yes when at least
+    ``LABELLED_SHARE`` of the documents have a label.
 
     >>> rng = np.random.default_rng(0)
     >>> truth = (rng.random((400, 3)) < 0.3)
@@ -348,8 +361,17 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
     missing_prob = _posterior(cand_p, rho_plus[cand.labels], rho_minus[cand.labels],
                               given=False)
     label_rho_plus, _ = _flip_rates(n, n_given, wrong_rate, missing_per_given)
+    per_doc = np.diff(Y.indptr)
+    if every_doc_labelled is None:
+        every_doc_labelled = bool(n > 0 and np.mean(per_doc > 0) >= LABELLED_SHARE)
+    n_unlabelled = int(np.count_nonzero(per_doc == 0))
+    if every_doc_labelled and n_unlabelled:
+        missing_prob = np.maximum(missing_prob, _unlabelled_posterior(
+            per_doc, cand, cand_p, back, back_p, n_labels))
     details.update({"rates": rates, "n_missing_candidates": len(cand),
-                    "n_background_pairs": len(back)})
+                    "n_background_pairs": len(back),
+                    "every_doc_labelled": bool(every_doc_labelled),
+                    "n_unlabelled_docs": n_unlabelled})
     issues = _collect(pos, pos_p, wrong_prob, cand, cand_p, missing_prob, keep_probability)
     est_wrong, est_missing = wrong_rate * n_given, missing_per_given * n_given
     flagged = (issues["probability"] >= min_probability) & _within_budget(
@@ -359,6 +381,40 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
                        issues["probability"], issues["score"], flagged, n_given, band,
                        np.where(n_given > 0, threshold, np.nan), wrong_rate, label_rho_plus,
                        est_wrong, est_missing, quality, n, n_labels, details)
+
+
+def _unlabelled_posterior(per_doc: np.ndarray, cand: PairSet, cand_p: np.ndarray,
+                          back: PairSet, back_p: np.ndarray, n_labels: int) -> np.ndarray:
+    """``P(label true | the document has at least one true label)`` for the missing
+    candidates of documents given no label (0 for the other candidates).
+
+    With ``p_j`` the probability of each pair, taken as independent, the document's
+    chance of having any true label is ``1 - prod_j (1 - p_j)``: its candidates
+    count one by one, the labels outside them by their expected number, the mean
+    probability of the background pairs of unlabelled documents times their count
+    (Poisson). Conditioning on at least one true label divides each ``p_j`` by it: a
+    document's best candidate stays as uncertain as the model is, but no longer has
+    to compete with "the document has no label at all"."""
+    out = np.zeros(len(cand))
+    unlabelled = per_doc == 0
+    mine = unlabelled[cand.rows]
+    if not mine.any():
+        return out
+    back_mine = unlabelled[back.rows] if len(back) else np.zeros(0, bool)
+    if back_mine.sum() >= 100:
+        outside_mean = float(np.average(back_p[back_mine], weights=back.weight[back_mine]))
+    elif len(back):
+        outside_mean = float(np.average(back_p, weights=back.weight))
+    else:
+        outside_mean = 0.0
+    n_cands = np.bincount(cand.rows[mine], minlength=len(per_doc))
+    p = np.clip(cand_p[mine], 0.0, 1.0 - 1e-9)
+    outside = outside_mean * np.maximum(n_labels - n_cands, 0).astype(np.float64)
+    log_none = np.bincount(cand.rows[mine], weights=np.log1p(-p),
+                           minlength=len(per_doc)) - outside
+    any_true = -np.expm1(log_none)
+    out[mine] = np.minimum(p / np.maximum(any_true[cand.rows[mine]], 1e-12), 1.0)
+    return out
 
 
 def _collect(pos: PairSet, pos_p, wrong_prob, cand: PairSet, cand_p, missing_prob,
