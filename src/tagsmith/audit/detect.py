@@ -366,8 +366,9 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
         every_doc_labelled = bool(n > 0 and np.mean(per_doc > 0) >= LABELLED_SHARE)
     n_unlabelled = int(np.count_nonzero(per_doc == 0))
     if every_doc_labelled and n_unlabelled:
-        missing_prob = np.maximum(missing_prob, _unlabelled_posterior(
-            per_doc, cand, cand_p, back, back_p, n_labels))
+        mine, conditioned = _unlabelled_posterior(per_doc, cand, cand_p, back, back_p,
+                                                  n_labels)
+        missing_prob[mine] = np.maximum(missing_prob[mine], conditioned)
     details.update({"rates": rates, "n_missing_candidates": len(cand),
                     "n_background_pairs": len(back),
                     "every_doc_labelled": bool(every_doc_labelled),
@@ -384,9 +385,10 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
 
 
 def _unlabelled_posterior(per_doc: np.ndarray, cand: PairSet, cand_p: np.ndarray,
-                          back: PairSet, back_p: np.ndarray, n_labels: int) -> np.ndarray:
+                          back: PairSet, back_p: np.ndarray, n_labels: int
+                          ) -> tuple[np.ndarray, np.ndarray]:
     """``P(label true | the document has at least one true label)`` for the missing
-    candidates of documents given no label (0 for the other candidates).
+    candidates of documents given no label: (their positions, the probabilities).
 
     With ``p_j`` the probability of each pair, taken as independent, the document's
     chance of having any true label is ``1 - prod_j (1 - p_j)``: its candidates
@@ -395,11 +397,10 @@ def _unlabelled_posterior(per_doc: np.ndarray, cand: PairSet, cand_p: np.ndarray
     (Poisson). Conditioning on at least one true label divides each ``p_j`` by it: a
     document's best candidate stays as uncertain as the model is, but no longer has
     to compete with "the document has no label at all"."""
-    out = np.zeros(len(cand))
     unlabelled = per_doc == 0
-    mine = unlabelled[cand.rows]
-    if not mine.any():
-        return out
+    mine = np.flatnonzero(unlabelled[cand.rows])
+    if len(mine) == 0:
+        return mine, np.zeros(0)
     back_mine = unlabelled[back.rows] if len(back) else np.zeros(0, bool)
     if back_mine.sum() >= 100:
         outside_mean = float(np.average(back_p[back_mine], weights=back.weight[back_mine]))
@@ -413,8 +414,7 @@ def _unlabelled_posterior(per_doc: np.ndarray, cand: PairSet, cand_p: np.ndarray
     log_none = np.bincount(cand.rows[mine], weights=np.log1p(-p),
                            minlength=len(per_doc)) - outside
     any_true = -np.expm1(log_none)
-    out[mine] = np.minimum(p / np.maximum(any_true[cand.rows[mine]], 1e-12), 1.0)
-    return out
+    return mine, np.minimum(p / np.maximum(any_true[cand.rows[mine]], 1e-12), 1.0)
 
 
 def _collect(pos: PairSet, pos_p, wrong_prob, cand: PairSet, cand_p, missing_prob,
