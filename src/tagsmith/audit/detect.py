@@ -346,11 +346,14 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
     rng = np.random.default_rng(seed)
     back = _background(Y, index, candidate_mask, topk, calibrated, outside_p,
                        n_background if evidence else 0, rng)
+    # n x k arrays not needed any more: the audit's peak memory is in what follows
+    del calibrated, given_cal, candidate_mask, not_given, index
     pair_evidence = None
     if evidence:
         pair_evidence = PairEvidence(Y, X, n_threads=n_threads or os.cpu_count())
     (pos_p, cand_p, back_p), details = stack_probabilities(pair_evidence, [pos, cand, back],
                                                            seed=seed)
+    del pair_evidence  # a normalised copy of X, label centroids, co-occurrence counts
     # -- confident counts, noise rates, posteriors ------------------------------------------
     threshold, est_wrong_raw, est_missing_raw = _confident_counts(
         n, n_given, pos, pos_p, cand, cand_p, back, back_p)
@@ -373,11 +376,11 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
                     "n_background_pairs": len(back),
                     "every_doc_labelled": bool(every_doc_labelled),
                     "n_unlabelled_docs": n_unlabelled})
+    quality = _doc_quality(n, pos.rows, wrong_prob, cand.rows, missing_prob)
     issues = _collect(pos, pos_p, wrong_prob, cand, cand_p, missing_prob, keep_probability)
     est_wrong, est_missing = wrong_rate * n_given, missing_per_given * n_given
     flagged = (issues["probability"] >= min_probability) & _within_budget(
         issues["label"], issues["kind"], np.stack([est_missing, est_wrong]))
-    quality = _doc_quality(n, pos.rows, wrong_prob, cand.rows, missing_prob)
     return LabelIssues(issues["doc"], issues["label"], issues["kind"],
                        issues["probability"], issues["score"], flagged, n_given, band,
                        np.where(n_given > 0, threshold, np.nan), wrong_rate, label_rho_plus,
@@ -420,20 +423,34 @@ def _unlabelled_posterior(per_doc: np.ndarray, cand: PairSet, cand_p: np.ndarray
 def _collect(pos: PairSet, pos_p, wrong_prob, cand: PairSet, cand_p, missing_prob,
              keep_probability: float) -> dict:
     """Candidates above ``keep_probability``, most probable first; ties go to the more
-    extreme raw model score (higher for missing, lower for wrong)."""
+    extreme raw model score (higher for missing, lower for wrong). Built one array at a
+    time (tens of millions of candidates at 10^4+ labels)."""
     keep_pos = wrong_prob >= keep_probability
     keep_cand = missing_prob >= keep_probability
-    prob = np.concatenate([missing_prob[keep_cand], wrong_prob[keep_pos]])
+    n_cand = int(keep_cand.sum())
+    neg_prob = np.concatenate([-missing_prob[keep_cand], -wrong_prob[keep_pos]])
     tie = np.concatenate([-cand.raw[keep_cand], pos.raw[keep_pos]])
-    doc = np.concatenate([cand.rows[keep_cand], pos.rows[keep_pos]]).astype(np.int32)
-    label = np.concatenate([cand.labels[keep_cand], pos.labels[keep_pos]]).astype(np.int32)
-    kind = np.concatenate([np.full(int(keep_cand.sum()), MISSING, np.int8),
-                           np.full(int(keep_pos.sum()), WRONG, np.int8)])
-    score = np.concatenate([cand_p[keep_cand], pos_p[keep_pos]])
-    order = np.lexsort((label, doc, tie, -prob))
-    return {"doc": doc[order], "label": label[order], "kind": kind[order],
-            "probability": prob[order].astype(np.float32),
-            "score": score[order].astype(np.float32)}
+    doc = np.concatenate([cand.rows[keep_cand], pos.rows[keep_pos]]).astype(np.int32,
+                                                                             copy=False)
+    label = np.concatenate([cand.labels[keep_cand], pos.labels[keep_pos]]).astype(
+        np.int32, copy=False)
+    order = np.lexsort((label, doc, tie, neg_prob))
+    del tie
+    out = {"doc": doc[order]}
+    del doc
+    out["label"] = label[order]
+    del label
+    # missing candidates come first before sorting: kind is 1 (WRONG) from n_cand on
+    out["kind"] = (order >= n_cand).astype(np.int8) * np.int8(WRONG - MISSING) \
+        + np.int8(MISSING)
+    prob = neg_prob[order]
+    del neg_prob
+    out["probability"] = np.negative(prob, out=prob).astype(np.float32)
+    del prob
+    score = np.concatenate([cand_p[keep_cand].astype(np.float32),
+                            pos_p[keep_pos].astype(np.float32)])
+    out["score"] = score[order]
+    return out
 
 
 def _doc_quality(n: int, pos_rows, wrong_prob, cand_rows, missing_prob) -> np.ndarray:
