@@ -6,7 +6,13 @@ import scipy.sparse as sp
 from sklearn.isotonic import IsotonicRegression
 
 from tagsmith.audit._isotonic import grouped_isotonic
-from tagsmith.audit.detect import MISSING, WRONG, find_label_issues, frequency_band
+from tagsmith.audit.detect import (
+    MISSING,
+    WRONG,
+    _within_budget,
+    find_label_issues,
+    frequency_band,
+)
 from tagsmith.audit.simulate import average_precision, candidate_hits, inject_label_noise
 from tagsmith.data.vocab import load_vocabulary
 from tagsmith.exceptions import InvalidParameterError
@@ -192,6 +198,22 @@ def test_unlabelled_pool_is_not_read_as_missing_labels():
     off = find_label_issues(Y, topk, X=X, every_doc_labelled=False)
     assert auto.details["every_doc_labelled"] is False
     np.testing.assert_array_equal(auto.probability, off.probability)
+
+
+def test_within_budget_counts_each_label_and_kind_in_ranking_order():
+    rng = np.random.default_rng(3)
+    label = rng.integers(0, 7, 500)
+    kind = rng.integers(0, 2, 500).astype(np.int8)
+    budget = np.array([rng.uniform(-1, 40, 7), rng.uniform(0, 40, 7)])
+    budget[0, 2] = np.nan
+    seen: dict = {}
+    expected = []
+    for lab, k in zip(label.tolist(), kind.tolist(), strict=True):
+        rank = seen.get((k, lab), 0)
+        seen[(k, lab)] = rank + 1
+        expected.append(bool(rank < np.rint(budget[k, lab])))
+    assert _within_budget(label, kind, budget).tolist() == expected
+    assert _within_budget(label[:0], kind[:0], budget).shape == (0,)
 
 
 def test_rare_labels_back_off_to_their_band():

@@ -463,14 +463,27 @@ def _doc_quality(n: int, pos_rows, wrong_prob, cand_rows, missing_prob) -> np.nd
 
 def _within_budget(label: np.ndarray, kind: np.ndarray, budget: np.ndarray) -> np.ndarray:
     """Whether each candidate (in ranking order) is within its label's and kind's
-    estimated error count (``budget``: 2 x n_labels, rounded)."""
-    if len(label) == 0:
+    estimated error count (``budget``: 2 x n_labels, rounded).
+
+    A candidate at position ``i`` of its group's run in key order (stable, so in
+    ranking order within the group) is within budget when ``i`` is below the group's
+    start plus its budget; 32-bit positions when they fit (tens of millions of
+    candidates at 10^4+ labels)."""
+    n = len(label)
+    if n == 0:
         return np.zeros(0, dtype=bool)
-    key = kind.astype(np.int64) * budget.shape[1] + label
+    small = max(n, budget.size) < 2**31 - 1
+    dtype: type = np.int32 if small else np.int64
+    key = kind.astype(dtype) * budget.shape[1]
+    key += label.astype(dtype, copy=False)
     order = np.argsort(key, kind="stable")  # keeps the ranking order within each key
     sorted_key = key[order]
+    del key
     starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
-    rank = np.arange(len(key)) - np.repeat(starts, np.diff(np.r_[starts, len(key)]))
-    out = np.empty(len(key), dtype=bool)
-    out[order] = rank < np.rint(budget.ravel()[sorted_key])
+    allowed = np.nan_to_num(np.rint(budget.ravel()[sorted_key[starts]]), nan=0.0)
+    del sorted_key
+    limit = np.minimum(starts + np.clip(allowed, 0, n), n).astype(dtype)
+    within = np.arange(n, dtype=dtype) < np.repeat(limit, np.diff(np.r_[starts, n]))
+    out = np.empty(n, dtype=bool)
+    out[order] = within
     return out
