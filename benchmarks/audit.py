@@ -225,9 +225,15 @@ def repaired_labels(Y_noisy, issues, hits, top_n: int) -> tuple[sp.csr_matrix, d
         Y[int(d), int(lab)] = 1.0 if k == MISSING else 0.0
     Y = sp.csr_matrix(Y)
     Y.eliminate_zeros()
+    # missing labels restored to documents the noise left without any label (a label
+    # tree does not train on those at all)
+    unlabelled = np.diff(sp.csr_matrix(Y_noisy).indptr) == 0
+    restored = unlabelled[issues["doc"][accept]] & (kinds == MISSING)
     return Y, {"top_n": int(len(chosen)), "accepted": int(len(accept)),
                "accepted_missing": int((kinds == MISSING).sum()),
-               "accepted_wrong": int((kinds != MISSING).sum())}
+               "accepted_wrong": int((kinds != MISSING).sum()),
+               "accepted_missing_in_unlabelled_docs": int(restored.sum()),
+               "unlabelled_docs_relabelled": int(len(np.unique(issues["doc"][accept][restored])))}
 
 
 def cleanlab_venv(work: Path) -> Path:

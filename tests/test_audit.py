@@ -6,7 +6,13 @@ import scipy.sparse as sp
 from sklearn.isotonic import IsotonicRegression
 
 from tagsmith.audit._isotonic import grouped_isotonic
-from tagsmith.audit.detect import MISSING, WRONG, find_label_issues, frequency_band
+from tagsmith.audit.detect import (
+    MISSING,
+    WRONG,
+    _within_budget,
+    find_label_issues,
+    frequency_band,
+)
 from tagsmith.audit.simulate import average_precision, candidate_hits, inject_label_noise
 from tagsmith.data.vocab import load_vocabulary
 from tagsmith.exceptions import InvalidParameterError
@@ -149,6 +155,65 @@ def test_sparse_topk_at_a_large_label_space_finds_wrong_labels():
     missing = issues.kind == MISSING
     hits = candidate_hits(issues.doc[missing], issues.label[missing], noise.removed)
     assert hits[:50].mean() > 0.3  # the best missing candidates are mostly real
+
+
+def test_documents_given_no_label_rank_their_candidates_as_missing():
+    """In a corpus where every document carries labels, a document left without any
+    is missing one: its best candidates rank as missing well ahead of the rest."""
+    X, Y = _extreme_problem(seed=2)
+    noise = inject_label_noise(Y, missing_rate=0.2, wrong_rate=0.0, seed=3)
+    per_doc = np.diff(noise.Y.indptr)
+    unlabelled = per_doc == 0
+    assert 100 < unlabelled.sum() < 0.2 * len(per_doc)
+    topk = KNNModel(n_neighbors=20).fit(X, noise.Y).leave_one_out_topk(X, 10)
+    found = {}
+    for setting in (False, True, None):
+        issues = find_label_issues(noise.Y, topk, X=X, every_doc_labelled=setting)
+        missing = issues.kind == MISSING
+        hits = candidate_hits(issues.doc, issues.label, noise.removed) & missing
+        of_unlabelled = missing & unlabelled[issues.doc]
+        top = noise.n_removed
+        found[setting] = (hits[:top].sum(), (hits & of_unlabelled)[:top].sum(),
+                          issues.probability[of_unlabelled].max())
+        assert issues.details["every_doc_labelled"] is (setting is not False)
+        assert issues.details["n_unlabelled_docs"] == unlabelled.sum()
+    assert found[None] == found[True]  # auto: this corpus expects a label everywhere
+    # the unlabelled documents' candidates move up (within a budget of as many
+    # candidates as removed labels, more of theirs are found), and no others are lost
+    assert found[True][1] >= found[False][1] + 10
+    assert found[True][0] > found[False][0]
+    assert found[True][2] <= 1.0 and found[True][2] > found[False][2]
+
+
+def test_unlabelled_pool_is_not_read_as_missing_labels():
+    """A corpus where half the documents have no labels holds an unlabelled pool:
+    ``every_doc_labelled=None`` leaves its documents alone."""
+    X, Y = _extreme_problem(n_docs=1200, n_labels=300, seed=5)
+    Y = sp.lil_matrix(Y)
+    Y[::2] = 0
+    Y = sp.csr_matrix(Y)
+    Y.eliminate_zeros()
+    topk = KNNModel(n_neighbors=20).fit(X, Y).leave_one_out_topk(X, 10)
+    auto = find_label_issues(Y, topk, X=X)
+    off = find_label_issues(Y, topk, X=X, every_doc_labelled=False)
+    assert auto.details["every_doc_labelled"] is False
+    np.testing.assert_array_equal(auto.probability, off.probability)
+
+
+def test_within_budget_counts_each_label_and_kind_in_ranking_order():
+    rng = np.random.default_rng(3)
+    label = rng.integers(0, 7, 500)
+    kind = rng.integers(0, 2, 500).astype(np.int8)
+    budget = np.array([rng.uniform(-1, 40, 7), rng.uniform(0, 40, 7)])
+    budget[0, 2] = np.nan
+    seen: dict = {}
+    expected = []
+    for lab, k in zip(label.tolist(), kind.tolist(), strict=True):
+        rank = seen.get((k, lab), 0)
+        seen[(k, lab)] = rank + 1
+        expected.append(bool(rank < np.rint(budget[k, lab])))
+    assert _within_budget(label, kind, budget).tolist() == expected
+    assert _within_budget(label[:0], kind[:0], budget).shape == (0,)
 
 
 def test_rare_labels_back_off_to_their_band():

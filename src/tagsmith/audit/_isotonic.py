@@ -54,11 +54,11 @@ def _pava_groups(group_starts, values, weights, out, out_weight):
 
 
 def grouped_isotonic(groups: np.ndarray, scores: np.ndarray, targets: np.ndarray, *,
-                     smoothing: float = 0.0) -> np.ndarray:
+                     smoothing: float = 0.0, dtype=np.float64) -> np.ndarray:
     """Per group, the increasing step function of ``scores`` closest to ``targets``.
 
     ``groups`` (int), ``scores`` (float) and ``targets`` (0/1 or fractions) are
-    arrays of one length; returns the fitted value of every entry (float64). Entries
+    arrays of one length; returns the fitted value of every entry (``dtype``). Entries
     with equal group and score get the same value. With ``smoothing`` ``a > 0`` each
     step's mean ``s / w`` becomes ``(s + a / 2) / (w + a)``, so small steps of all
     ones or all zeros do not claim certainty.
@@ -72,12 +72,12 @@ def grouped_isotonic(groups: np.ndarray, scores: np.ndarray, targets: np.ndarray
     """
     groups = np.asarray(groups)
     if len(groups) <= CHUNK:
-        return _grouped_isotonic(groups, scores, targets, smoothing)
+        return _grouped_isotonic(groups, scores, targets, smoothing).astype(dtype, copy=False)
     sizes = np.bincount(groups)
     # cut the group ids into ranges of about CHUNK entries
     cuts = np.searchsorted(np.cumsum(sizes), np.arange(CHUNK, len(groups), CHUNK))
     bounds = np.unique(np.r_[0, cuts + 1, len(sizes)])
-    out = np.empty(len(groups), np.float64)
+    out = np.empty(len(groups), dtype)
     for low, high in zip(bounds[:-1], bounds[1:], strict=True):
         idx = np.flatnonzero((groups >= low) & (groups < high))
         out[idx] = _grouped_isotonic(groups[idx], np.asarray(scores)[idx],

@@ -83,11 +83,16 @@ def calibrate_scores(Y: sp.csr_matrix, topk: TopK, index: PairIndex, n_given: np
     valid = topk.valid
     labels = topk.indices[valid]
     group_of = calibration_groups(n_given, band, min_positives)
-    calibrated = np.full(topk.indices.shape, np.nan, dtype=np.float32)
-    calibrated[valid] = grouped_isotonic(group_of[labels], topk.scores[valid],
-                                         index.is_given[valid], smoothing=1.0)
     in_topk = np.bincount(labels, minlength=n_labels)
     given_in_topk = np.bincount(labels[index.is_given[valid]], minlength=n_labels)
+    # every top-k entry's group, 32-bit: this is the audit's largest temporary
+    groups = group_of.astype(np.int32 if group_of.max(initial=0) < 2**31 - 1
+                             else np.int64)[labels]
+    del labels
+    calibrated = np.full(topk.indices.shape, np.nan, dtype=np.float32)
+    calibrated[valid] = grouped_isotonic(groups, topk.scores[valid], index.is_given[valid],
+                                         smoothing=1.0, dtype=np.float32)
+    del groups
     n_groups = n_labels + int(np.max(band, initial=0)) + 1
     out_given = np.bincount(group_of, weights=n_given - given_in_topk, minlength=n_groups)
     out_pairs = np.bincount(group_of, weights=n - in_topk, minlength=n_groups)

@@ -35,6 +35,10 @@ runs at any label-space size:
    ``P(missing) = p rho_plus / (p rho_plus + (1-p)(1-rho_minus))``. Pooled rates rank
    best on our benchmarks: finer confident-learning estimates mostly say how hard a
    label is for the model (a rare label the model cannot learn looks "noisy").
+5b. **Documents given no label**: in a corpus where (nearly) every document carries
+   labels, a document given none is missing at least one. Its candidates' posterior
+   is at least ``P(true | the document has some true label)``: each probability
+   divided by the document's chance of having any true label at all.
 6. **Pruning by the noise rates**: per label and kind at most the estimated number
    of errors is flagged (most probable first), and only pairs whose posterior reaches
    ``min_probability``.
@@ -59,6 +63,10 @@ from tagsmith.topk import TopK
 MISSING, WRONG = 0, 1
 KINDS = ("missing", "wrong")
 RATE_LEVELS = ("band", "label", "global")
+#: with ``every_doc_labelled=None``, documents are expected to carry a label when at
+#: least this share of them does (a corpus with many unlabelled documents holds an
+#: unlabelled pool, not indexing gaps)
+LABELLED_SHARE = 0.8
 _EPS = 1e-12
 
 
@@ -289,6 +297,7 @@ def _check_options(prior_strength, min_probability, max_missing_per_doc, rates) 
 def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
                       max_missing_per_doc: int = 20, prior_strength: float = 20.0,
                       min_probability: float = 0.5, rates: str = "global",
+                      every_doc_labelled: bool | None = None,
                       calibration_min_positives: int = 100, keep_probability: float = 1e-3,
                       n_background: int = 1_000_000, seed: int = 0,
                       n_threads: int | None = None) -> LabelIssues:
@@ -303,6 +312,10 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
     missing candidates. Candidates whose posterior error probability reaches
     ``keep_probability`` are returned, flagged when they pass pruning; ``rates`` is the
     level of the noise rates used for ranking (see the module docstring).
+    ``every_doc_labelled``: whether every document should carry at least one label, so
+    that a document given none is missing at least one (step 5b of the module
+    docstring); ``None`` decides from the corpus: yes when at least
+    ``LABELLED_SHARE`` of the documents have a label.
 
     >>> rng = np.random.default_rng(0)
     >>> truth = (rng.random((400, 3)) < 0.3)
@@ -333,11 +346,14 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
     rng = np.random.default_rng(seed)
     back = _background(Y, index, candidate_mask, topk, calibrated, outside_p,
                        n_background if evidence else 0, rng)
+    # n x k arrays not needed any more: the audit's peak memory is in what follows
+    del calibrated, given_cal, candidate_mask, not_given, index
     pair_evidence = None
     if evidence:
         pair_evidence = PairEvidence(Y, X, n_threads=n_threads or os.cpu_count())
     (pos_p, cand_p, back_p), details = stack_probabilities(pair_evidence, [pos, cand, back],
                                                            seed=seed)
+    del pair_evidence  # a normalised copy of X, label centroids, co-occurrence counts
     # -- confident counts, noise rates, posteriors ------------------------------------------
     threshold, est_wrong_raw, est_missing_raw = _confident_counts(
         n, n_given, pos, pos_p, cand, cand_p, back, back_p)
@@ -348,36 +364,93 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
     missing_prob = _posterior(cand_p, rho_plus[cand.labels], rho_minus[cand.labels],
                               given=False)
     label_rho_plus, _ = _flip_rates(n, n_given, wrong_rate, missing_per_given)
+    per_doc = np.diff(Y.indptr)
+    if every_doc_labelled is None:
+        every_doc_labelled = bool(n > 0 and np.mean(per_doc > 0) >= LABELLED_SHARE)
+    n_unlabelled = int(np.count_nonzero(per_doc == 0))
+    if every_doc_labelled and n_unlabelled:
+        mine, conditioned = _unlabelled_posterior(per_doc, cand, cand_p, back, back_p,
+                                                  n_labels)
+        missing_prob[mine] = np.maximum(missing_prob[mine], conditioned)
     details.update({"rates": rates, "n_missing_candidates": len(cand),
-                    "n_background_pairs": len(back)})
+                    "n_background_pairs": len(back),
+                    "every_doc_labelled": bool(every_doc_labelled),
+                    "n_unlabelled_docs": n_unlabelled})
+    quality = _doc_quality(n, pos.rows, wrong_prob, cand.rows, missing_prob)
     issues = _collect(pos, pos_p, wrong_prob, cand, cand_p, missing_prob, keep_probability)
     est_wrong, est_missing = wrong_rate * n_given, missing_per_given * n_given
     flagged = (issues["probability"] >= min_probability) & _within_budget(
         issues["label"], issues["kind"], np.stack([est_missing, est_wrong]))
-    quality = _doc_quality(n, pos.rows, wrong_prob, cand.rows, missing_prob)
     return LabelIssues(issues["doc"], issues["label"], issues["kind"],
                        issues["probability"], issues["score"], flagged, n_given, band,
                        np.where(n_given > 0, threshold, np.nan), wrong_rate, label_rho_plus,
                        est_wrong, est_missing, quality, n, n_labels, details)
 
 
+def _unlabelled_posterior(per_doc: np.ndarray, cand: PairSet, cand_p: np.ndarray,
+                          back: PairSet, back_p: np.ndarray, n_labels: int
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """``P(label true | the document has at least one true label)`` for the missing
+    candidates of documents given no label: (their positions, the probabilities).
+
+    With ``p_j`` the probability of each pair, taken as independent, the document's
+    chance of having any true label is ``1 - prod_j (1 - p_j)``: its candidates
+    count one by one, the labels outside them by their expected number, the mean
+    probability of the background pairs of unlabelled documents times their count
+    (Poisson). Conditioning on at least one true label divides each ``p_j`` by it: a
+    document's best candidate stays as uncertain as the model is, but no longer has
+    to compete with "the document has no label at all"."""
+    unlabelled = per_doc == 0
+    mine = np.flatnonzero(unlabelled[cand.rows])
+    if len(mine) == 0:
+        return mine, np.zeros(0)
+    back_mine = unlabelled[back.rows] if len(back) else np.zeros(0, bool)
+    if back_mine.sum() >= 100:
+        outside_mean = float(np.average(back_p[back_mine], weights=back.weight[back_mine]))
+    elif len(back):
+        outside_mean = float(np.average(back_p, weights=back.weight))
+    else:
+        outside_mean = 0.0
+    n_cands = np.bincount(cand.rows[mine], minlength=len(per_doc))
+    p = np.clip(cand_p[mine], 0.0, 1.0 - 1e-9)
+    outside = outside_mean * np.maximum(n_labels - n_cands, 0).astype(np.float64)
+    log_none = np.bincount(cand.rows[mine], weights=np.log1p(-p),
+                           minlength=len(per_doc)) - outside
+    any_true = -np.expm1(log_none)
+    return mine, np.minimum(p / np.maximum(any_true[cand.rows[mine]], 1e-12), 1.0)
+
+
 def _collect(pos: PairSet, pos_p, wrong_prob, cand: PairSet, cand_p, missing_prob,
              keep_probability: float) -> dict:
     """Candidates above ``keep_probability``, most probable first; ties go to the more
-    extreme raw model score (higher for missing, lower for wrong)."""
+    extreme raw model score (higher for missing, lower for wrong). Built one array at a
+    time (tens of millions of candidates at 10^4+ labels)."""
     keep_pos = wrong_prob >= keep_probability
     keep_cand = missing_prob >= keep_probability
-    prob = np.concatenate([missing_prob[keep_cand], wrong_prob[keep_pos]])
+    n_cand = int(keep_cand.sum())
+    neg_prob = np.concatenate([-missing_prob[keep_cand], -wrong_prob[keep_pos]])
     tie = np.concatenate([-cand.raw[keep_cand], pos.raw[keep_pos]])
-    doc = np.concatenate([cand.rows[keep_cand], pos.rows[keep_pos]]).astype(np.int32)
-    label = np.concatenate([cand.labels[keep_cand], pos.labels[keep_pos]]).astype(np.int32)
-    kind = np.concatenate([np.full(int(keep_cand.sum()), MISSING, np.int8),
-                           np.full(int(keep_pos.sum()), WRONG, np.int8)])
-    score = np.concatenate([cand_p[keep_cand], pos_p[keep_pos]])
-    order = np.lexsort((label, doc, tie, -prob))
-    return {"doc": doc[order], "label": label[order], "kind": kind[order],
-            "probability": prob[order].astype(np.float32),
-            "score": score[order].astype(np.float32)}
+    doc = np.concatenate([cand.rows[keep_cand], pos.rows[keep_pos]]).astype(np.int32,
+                                                                             copy=False)
+    label = np.concatenate([cand.labels[keep_cand], pos.labels[keep_pos]]).astype(
+        np.int32, copy=False)
+    order = np.lexsort((label, doc, tie, neg_prob))
+    del tie
+    out = {"doc": doc[order]}
+    del doc
+    out["label"] = label[order]
+    del label
+    # missing candidates come first before sorting: kind is 1 (WRONG) from n_cand on
+    out["kind"] = (order >= n_cand).astype(np.int8) * np.int8(WRONG - MISSING) \
+        + np.int8(MISSING)
+    prob = neg_prob[order]
+    del neg_prob
+    out["probability"] = np.negative(prob, out=prob).astype(np.float32)
+    del prob
+    score = np.concatenate([cand_p[keep_cand].astype(np.float32),
+                            pos_p[keep_pos].astype(np.float32)])
+    out["score"] = score[order]
+    return out
 
 
 def _doc_quality(n: int, pos_rows, wrong_prob, cand_rows, missing_prob) -> np.ndarray:
@@ -390,14 +463,27 @@ def _doc_quality(n: int, pos_rows, wrong_prob, cand_rows, missing_prob) -> np.nd
 
 def _within_budget(label: np.ndarray, kind: np.ndarray, budget: np.ndarray) -> np.ndarray:
     """Whether each candidate (in ranking order) is within its label's and kind's
-    estimated error count (``budget``: 2 x n_labels, rounded)."""
-    if len(label) == 0:
+    estimated error count (``budget``: 2 x n_labels, rounded).
+
+    A candidate at position ``i`` of its group's run in key order (stable, so in
+    ranking order within the group) is within budget when ``i`` is below the group's
+    start plus its budget; 32-bit positions when they fit (tens of millions of
+    candidates at 10^4+ labels)."""
+    n = len(label)
+    if n == 0:
         return np.zeros(0, dtype=bool)
-    key = kind.astype(np.int64) * budget.shape[1] + label
+    small = max(n, budget.size) < 2**31 - 1
+    dtype: type = np.int32 if small else np.int64
+    key = kind.astype(dtype) * budget.shape[1]
+    key += label.astype(dtype, copy=False)
     order = np.argsort(key, kind="stable")  # keeps the ranking order within each key
     sorted_key = key[order]
+    del key
     starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
-    rank = np.arange(len(key)) - np.repeat(starts, np.diff(np.r_[starts, len(key)]))
-    out = np.empty(len(key), dtype=bool)
-    out[order] = rank < np.rint(budget.ravel()[sorted_key])
+    allowed = np.nan_to_num(np.rint(budget.ravel()[sorted_key[starts]]), nan=0.0)
+    del sorted_key
+    limit = np.minimum(starts + np.clip(allowed, 0, n), n).astype(dtype)
+    within = np.arange(n, dtype=dtype) < np.repeat(limit, np.diff(np.r_[starts, n]))
+    out = np.empty(n, dtype=bool)
+    out[order] = within
     return out

@@ -82,6 +82,7 @@ class AuditOptions:
     min_probability: float = 0.5
     prior_strength: float = 20.0
     rates: str = "global"
+    every_doc_labelled: bool | None = None
     near_duplicates: bool = True
     near_duplicate_threshold: float = NEAR_DUPLICATE_THRESHOLD
     max_review: int | None = None
@@ -299,7 +300,9 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
                                    max_missing_per_doc=options.max_missing_per_doc,
                                    prior_strength=options.prior_strength,
                                    min_probability=options.min_probability,
-                                   rates=options.rates, seed=options.seed)
+                                   rates=options.rates,
+                                   every_doc_labelled=options.every_doc_labelled,
+                                   seed=options.seed)
         step("issues")
         leakage = {}
         if splits:
