@@ -29,6 +29,21 @@ LOSS_CODES = {"squared_hinge": LOSS_SQUARED_HINGE, "logistic": LOSS_LOGISTIC}
 NO_POSITIVE_MARGIN = 12.0
 
 
+@njit(nogil=True, cache=True, inline="always")
+def assign_local_ids(indices, indptr, rows, local):
+    """Number the features used by CSR rows ``rows`` 0, 1, ... in order of first use,
+    into ``local`` (int32, n_features; -1 = not yet numbered); returns how many."""
+    n_used = 0
+    for r in range(rows.shape[0]):
+        row = rows[r]
+        for p in range(indptr[row], indptr[row + 1]):
+            f = indices[p]
+            if local[f] < 0:
+                local[f] = n_used
+                n_used += 1
+    return n_used
+
+
 @njit(nogil=True, cache=True, error_model="numpy")
 def _next_random(state: np.uint64) -> np.uint64:
     # xorshift64*: fast, deterministic, good enough for shuffling
@@ -115,14 +130,7 @@ def train_block(data, indices, indptr, rows, row_ptr, row_child, row_target, row
                     has_positive[c] = True
     # local ids for the features the block's rows use, most frequent first so that the
     # hot rows of the weight matrix share cache lines
-    n_used = 0
-    for r in range(n_rows):
-        row = rows[r]
-        for p in range(indptr[row], indptr[row + 1]):
-            f = indices[p]
-            if local[f] < 0:
-                local[f] = n_used
-                n_used += 1
+    n_used = assign_local_ids(indices, indptr, rows, local)
     used = np.empty(n_used, np.int32)
     frequency = np.zeros(n_used, np.int64)
     for r in range(n_rows):

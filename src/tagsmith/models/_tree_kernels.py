@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from tagsmith.models._solver import assign_local_ids
+
 SCORE_SIGMOID = 0
 SCORE_L2_HINGE = 1
 SCORE_L3_HINGE = 2
@@ -161,14 +163,7 @@ def balanced_two_means(data, indices, indptr, rows, n_iter, seed, local, min_sid
     n = rows.shape[0]
     half = (n + 1) // 2
     balanced = 2 * min_side >= n
-    n_used = 0
-    for r in range(n):
-        row = rows[r]
-        for p in range(indptr[row], indptr[row + 1]):
-            f = indices[p]
-            if local[f] < 0:
-                local[f] = n_used
-                n_used += 1
+    n_used = assign_local_ids(indices, indptr, rows, local)
     centroids = np.zeros((2, n_used), np.float64)
     state = np.uint64(seed) * np.uint64(2654435761) + np.uint64(1442695040888963407)
     state ^= state >> np.uint64(33)
