@@ -279,6 +279,15 @@ def test_several_trees_average_their_scores_and_round_trip():
     meta, arrays = forest.to_state()
     again = LabelTree.from_state(meta, dict(arrays))
     np.testing.assert_array_equal(again.predict_topk(X[2500:], 3).indices, top.indices)
+    # entry offsets are kept in 32 bits; a state with 64-bit offsets (older bundles)
+    # loads and predicts the same
+    assert arrays["feat_entry_ptr"].dtype == np.uint32
+    assert again.trees_[1]["feat_entry_ptr_"].dtype == np.uint32
+    wide = {key: value.astype(np.int64) if key.endswith("feat_entry_ptr") else value
+            for key, value in arrays.items()}
+    older = LabelTree.from_state(meta, wide)
+    assert older.trees_[0]["feat_entry_ptr_"].dtype == np.int64
+    np.testing.assert_array_equal(older.predict_topk(X[2500:], 3).indices, top.indices)
 
 
 def test_trees_of_a_forest_can_take_their_own_shapes():

@@ -441,9 +441,11 @@ class LabelTree(BaseModel):
                 if key not in arrays:
                     raise ValueError(f"tree state lacks the array {key!r}")
                 stored = np.dtype(arrays[key].dtype)
-                # child indices are stored as narrow as the widest node allows
-                wanted = stored if name == "entry_child_" and stored in (
-                    np.dtype(np.uint8), np.dtype(np.uint16)) else np.dtype(dtype)
+                # child indices are stored as narrow as the widest node allows, entry
+                # offsets in 32 bits where they fit (older bundles: int32 / int64)
+                narrow = {"entry_child_": (np.dtype(np.uint8), np.dtype(np.uint16)),
+                          "feat_entry_ptr_": (np.dtype(np.uint32),)}.get(name, ())
+                wanted = stored if stored in narrow else np.dtype(dtype)
                 tree_arrays[name] = np.ascontiguousarray(arrays[key], dtype=wanted)
             model.trees_.append(tree_arrays)
             model._use_tree(tree)
@@ -501,7 +503,9 @@ def _pack_nodes(results: dict[int, list], n_nodes: int, node_slot_ptr: np.ndarra
     entry_child = np.empty(n_entries, child_dtype)
     entry_val = np.empty(n_entries, np.float32)
     feat_ids = np.empty(n_feats, np.int32)  # an upper bound: split nodes share features
-    feat_entry_ptr = np.empty(n_feats + 1, np.int64)
+    # entry offsets: 32 bits while a tree has fewer than 2^32 weights (4 bytes saved on
+    # every (node, feature) pair: about 43 MB of a yso-finna-en tree's 340)
+    feat_entry_ptr = np.empty(n_feats + 1, np.uint32 if n_entries < 2**32 else np.int64)
     node_feat_ptr = np.zeros(n_nodes + 1, np.int64)
     at_entry = at_feat = 0
     for node in range(n_nodes):
