@@ -288,6 +288,13 @@ def test_several_trees_average_their_scores_and_round_trip():
     older = LabelTree.from_state(meta, wide)
     assert older.trees_[0]["feat_entry_ptr_"].dtype == np.int64
     np.testing.assert_array_equal(older.predict_topk(X[2500:], 3).indices, top.indices)
+    # a damaged offset array is refused with a clear error (an unsigned offset that
+    # decreases must not wrap into a huge allocation)
+    broken = dict(arrays)
+    broken["t1_feat_entry_ptr"] = arrays["t1_feat_entry_ptr"].copy()
+    broken["t1_feat_entry_ptr"][5] = broken["t1_feat_entry_ptr"][7] + 1
+    with pytest.raises(ValueError, match="damaged tree state: feat_entry_ptr"):
+        LabelTree.from_state(meta, broken)
 
 
 def test_trees_of_a_forest_can_take_their_own_shapes():

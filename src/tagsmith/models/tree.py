@@ -468,6 +468,12 @@ class LabelTree(BaseModel):
             problems.append("label ids out of range")
         if inner.size and (inner.min() <= 0 or inner.max() >= n_nodes):
             problems.append("child node ids out of range")
+        for name in ("node_slot_ptr_", "node_feat_ptr_", "feat_entry_ptr_"):
+            # checked first: a decreasing unsigned offset would wrap into a huge count
+            pointers = getattr(self, name)
+            if len(pointers) and (pointers[0] != 0 or np.any(pointers[1:] < pointers[:-1])):
+                raise ValueError(f"damaged tree state: {name.rstrip('_')} is not a run of "
+                                 "increasing offsets from 0")
         if len(self.node_feat_ptr_) != n_nodes + 1 or \
                 self.node_feat_ptr_[-1] != len(self.feat_ids_) or \
                 len(self.feat_entry_ptr_) != len(self.feat_ids_) + 1 or \
