@@ -183,6 +183,8 @@ def test_documents_given_no_label_rank_their_candidates_as_missing():
     assert found[True][1] >= found[False][1] + 10
     assert found[True][0] > found[False][0]
     assert found[True][2] <= 1.0 and found[True][2] > found[False][2]
+    with pytest.raises(InvalidParameterError, match="every_doc_labelled"):
+        find_label_issues(noise.Y, topk, X=X, every_doc_labelled="yes")
 
 
 def test_unlabelled_pool_is_not_read_as_missing_labels():

@@ -85,6 +85,23 @@ def test_audit_writes_report_review_and_label_table(audited):
         assert len(list(csv.DictReader(handle))) == 28
 
 
+def test_every_doc_labelled_can_be_set_from_the_cli(audited, corpus_with_problems):
+    # every document of the GoEmotions slice carries a label: auto reads "yes"
+    report = json.loads((audited / "report.json").read_text(encoding="utf-8"))
+    assert report["noise"]["method"]["every_doc_labelled"] is True
+    paths = corpus_with_problems
+    out = paths["base"] / "audit-no"
+    assert run_cli(["-q", "audit", str(paths["corpus"]), "--vocab", str(paths["vocab"]),
+                    "-o", str(out), "--scores", "knn", "--no-html",
+                    "--every-doc-labelled", "no"]) == 0
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["noise"]["method"]["every_doc_labelled"] is False
+    assert run_cli(["-q", "audit", str(paths["corpus"]), "--vocab", str(paths["vocab"]),
+                    "-o", str(out), "--every-doc-labelled", "maybe"]) == 2
+    with pytest.raises(InvalidParameterError, match="every_doc_labelled"):
+        AuditOptions(every_doc_labelled="no").validate()
+
+
 def test_html_report_is_self_contained(audited):
     page = (audited / "report.html").read_text(encoding="utf-8")
     assert page.count("data:image/png;base64,") == 4

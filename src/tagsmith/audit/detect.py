@@ -281,7 +281,11 @@ def _posterior(p, rho_plus, rho_minus, *, given: bool) -> np.ndarray:
     return err / np.maximum(err + (1.0 - p) * (1.0 - rho_minus), 1e-300)
 
 
-def _check_options(prior_strength, min_probability, max_missing_per_doc, rates) -> None:
+def _check_options(prior_strength, min_probability, max_missing_per_doc, rates,
+                   every_doc_labelled=None) -> None:
+    if every_doc_labelled is not None and not isinstance(every_doc_labelled, bool | np.bool_):
+        raise InvalidParameterError("every_doc_labelled", "True, False or None (decide from "
+                                    "the corpus)", every_doc_labelled)
     if isinstance(prior_strength, bool) or not prior_strength >= 0:
         raise InvalidParameterError("prior_strength", "a number >= 0", prior_strength)
     if not 0 < min_probability <= 1:
@@ -325,7 +329,8 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
     >>> sorted(issues.doc[:20].tolist()) == list(range(20)), set(issues.label[:20].tolist())
     (True, {0})
     """
-    _check_options(prior_strength, min_probability, max_missing_per_doc, rates)
+    _check_options(prior_strength, min_probability, max_missing_per_doc, rates,
+                   every_doc_labelled)
     Y = _check_inputs(Y, topk)
     n, n_labels = Y.shape
     n_given = np.bincount(Y.indices, minlength=n_labels).astype(np.int64)
@@ -441,8 +446,7 @@ def _collect(pos: PairSet, pos_p, wrong_prob, cand: PairSet, cand_p, missing_pro
     out["label"] = label[order]
     del label
     # missing candidates come first before sorting: kind is 1 (WRONG) from n_cand on
-    out["kind"] = (order >= n_cand).astype(np.int8) * np.int8(WRONG - MISSING) \
-        + np.int8(MISSING)
+    out["kind"] = np.where(order >= n_cand, np.int8(WRONG), np.int8(MISSING))
     prob = neg_prob[order]
     del neg_prob
     out["probability"] = np.negative(prob, out=prob).astype(np.float32)

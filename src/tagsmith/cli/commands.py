@@ -370,6 +370,9 @@ def _parse_splits(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--no-near-duplicates", is_flag=True, help="Only look for exact duplicates.")
 @click.option("--no-evidence", is_flag=True, help="Rank by the calibrated scores alone (no "
               "label-centroid and co-occurrence evidence).")
+@click.option("--every-doc-labelled", type=click.Choice(["auto", "yes", "no"]), default="auto",
+              show_default=True, help="Whether a document given no label is missing one "
+              "(auto: yes when at least 80%% of the documents carry labels).")
 @click.option("--no-html", is_flag=True, help="Write the JSON report only.")
 @click.option("--no-plots", is_flag=True, help="HTML report without plots (no matplotlib).")
 @click.option("--on-error", type=ERROR_POLICY, default="fail", show_default=True,
@@ -379,7 +382,7 @@ def _parse_splits(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.pass_obj
 def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, splits, review_format,
           max_review, min_probability, near_duplicate_threshold, no_near_duplicates,
-          no_evidence, no_html, no_plots, on_error, seed, lang):
+          no_evidence, every_doc_labelled, no_html, no_plots, on_error, seed, lang):
     """Audit CORPUS: missing and wrong labels, duplicates, leakage, a data health report.
 
     Writes OUTPUT/report.html, report.json, review.csv (or .jsonl) and labels.csv. Labels
@@ -393,6 +396,8 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
                            knn_params=params if scores == "knn" else {},
                            min_probability=min_probability, max_review=max_review,
                            near_duplicates=not no_near_duplicates, evidence=not no_evidence,
+                           every_doc_labelled={"auto": None, "yes": True,
+                                               "no": False}[every_doc_labelled],
                            near_duplicate_threshold=near_duplicate_threshold,
                            show_progress=not obj["quiet"])
     options.validate()

@@ -103,6 +103,10 @@ class AuditOptions:
                                             or self.max_review < 0):
             raise InvalidParameterError("max_review", "None or an integer >= 0",
                                         self.max_review)
+        if self.every_doc_labelled is not None and not isinstance(self.every_doc_labelled,
+                                                                  bool):
+            raise InvalidParameterError("every_doc_labelled", "True, False or None (decide "
+                                        "from the corpus)", self.every_doc_labelled)
 
 
 @dataclass
