@@ -35,6 +35,17 @@ def dir_size_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2 ** 20
 
 
+def load_text_side(cache: Path):
+    """The label space and fitted TF-IDF featurizer cached next to the feature matrices."""
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.features.tfidf import TfidfFeaturizer
+
+    space = LabelSpace.from_dict(json.loads((cache / "label_space.json").read_text()))
+    featurizer = TfidfFeaturizer.from_state(json.loads((cache / "featurizer.json").read_text()),
+                                            dict(np.load(cache / "featurizer.npz")))
+    return space, featurizer
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--features", type=Path, required=True)
@@ -47,8 +58,6 @@ def main() -> None:
                         "the raw texts (timed as training) next to the cached TF-IDF 'tfidf'")
     args = parser.parse_args()
 
-    from tagsmith.data.labelspace import LabelSpace
-    from tagsmith.features.tfidf import TfidfFeaturizer
     from tagsmith.models import make_model
     from tagsmith.pipeline.classifier import TextClassifier
 
@@ -56,9 +65,7 @@ def main() -> None:
     started = time.perf_counter()
     X = sp.load_npz(cache / "X_train.npz").tocsr()
     Y = sp.load_npz(cache / "Y_train.npz").tocsr()
-    space = LabelSpace.from_dict(json.loads((cache / "label_space.json").read_text()))
-    featurizer = TfidfFeaturizer.from_state(json.loads((cache / "featurizer.json").read_text()),
-                                            dict(np.load(cache / "featurizer.npz")))
+    space, featurizer = load_text_side(cache)
     load_s = time.perf_counter() - started
     log(f"loaded {X.shape[0]:,} x {X.shape[1]:,} features, {Y.shape[1]:,} labels "
         f"in {load_s:.1f}s")

@@ -76,14 +76,11 @@ def main() -> None:
     propensity = propensities(Y, A=0.55, B=1.5)
     fit_kwargs = {}
     if args.label_features:
-        from tagsmith.data.labelspace import LabelSpace
-        from tagsmith.features.tfidf import TfidfFeaturizer
+        from xmc_tagsmith_runner import load_text_side
+
         from tagsmith.pipeline.train import label_texts
 
-        space = LabelSpace.from_dict(json.loads((cache / "label_space.json").read_text()))
-        featurizer = TfidfFeaturizer.from_state(
-            json.loads((cache / "featurizer.json").read_text()),
-            dict(np.load(cache / "featurizer.npz")))
+        space, featurizer = load_text_side(cache)
         fit_kwargs["label_features"] = featurizer.transform(label_texts(space))
     shared = json.loads(args.params)
     for point in grid_points(json.loads(args.grid)):
