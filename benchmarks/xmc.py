@@ -97,6 +97,8 @@ TUNED: dict[str, dict[str, dict]] = {
     # Five mixed trees (16/16/32/16/32-way, the fourth with 200-label leaves): .3901 /
     # nDCG@5 .4087 on dev against .3895 / .4078 for four, but on test P@1 .3890 (four:
     # .3895) at a peak of 2,892 MB, too close to Parabel's 2,781-2,930: four it is
+    # No gain either (dev, RESULTS.md): frequency priors, path-score powers, PIFA-centroid
+    # blends, logistic loss, prune 0.02, max_rep_features 100/2000
     "yso-finna-en": {"tagsmith-tree": {"max_iter": 5, "branching": [16, 16, 32, 16],
                                        "leaf_size": [100, 100, 100, 200]},
                      "tagsmith-ensemble": {"members": [
