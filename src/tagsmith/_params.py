@@ -1,9 +1,14 @@
-"""Keyword-only hyper-parameters: list them and reject unknown names clearly."""
+"""Parameter checks: keyword-only hyper-parameters (list them, reject unknown names
+clearly) and the numeric checks every estimator and option class shares
+(:func:`check_int`, :func:`check_number`)."""
 
 from __future__ import annotations
 
 import inspect
+import math
+import numbers
 from collections.abc import Mapping
+from typing import Literal, TypeGuard, overload
 
 from tagsmith.exceptions import InvalidParameterError
 
@@ -30,3 +35,128 @@ def check_param_names(cls: type, params: Mapping[str, object]) -> None:
         if key not in valid:
             raise InvalidParameterError(key, f"a parameter of {cls.__name__} ({', '.join(valid)})",
                                         key)
+
+
+# -- numeric checks ------------------------------------------------------------------------
+# One definition of "an integer >= 1", "a number > 0" and the like, so every parameter
+# rejects the same things with the same words. ``bool`` is never a number here (True
+# would pass as 1). Without ``numpy=True`` only Python ``int`` and ``float`` pass (and
+# ``np.float64``, a float subclass), so values kept in configs and bundles stay plain
+# Python numbers; with it numpy scalars pass too, through the ``numbers`` ABCs numpy
+# registers with (no numpy import here: the LLM client does without numpy).
+
+
+def _is_int(value: object, numpy: bool) -> TypeGuard[int]:
+    return not isinstance(value, bool) and isinstance(value, numbers.Integral if numpy else int)
+
+
+def _is_number(value: object, numpy: bool) -> TypeGuard[float]:
+    return not isinstance(value, bool) and isinstance(value, numbers.Real if numpy
+                                                      else int | float)
+
+
+@overload
+def check_int(name: str, value: object, minimum: int = ..., *,
+              allow_none: Literal[False] = ..., numpy: bool = ...) -> int: ...
+@overload
+def check_int(name: str, value: object, minimum: int = ..., *,
+              allow_none: bool, numpy: bool = ...) -> int | None: ...
+def check_int(name: str, value: object, minimum: int = 1, *, allow_none: bool = False,
+              numpy: bool = False) -> int | None:
+    """``value`` as an ``int`` when it is an integer >= ``minimum``; otherwise raise
+    :class:`InvalidParameterError` ("an integer >= 1", "None or an integer >= 0").
+
+    ``bool`` and floats are rejected, numpy integers unless ``numpy=True``, ``None``
+    unless ``allow_none=True`` (then it is returned as is).
+
+    >>> import numpy as np
+    >>> check_int("k", 5), check_int("k", 0, 0), check_int("k", None, allow_none=True)
+    (5, 0, None)
+    >>> check_int("k", np.int64(3), numpy=True)
+    3
+    >>> def show(*args, **kwargs):
+    ...     try:
+    ...         check_int(*args, **kwargs)
+    ...     except InvalidParameterError as exc:
+    ...         print(exc)
+    >>> for bad in (0, True, 2.0, "3", None, np.int64(3)):
+    ...     show("k", bad)
+    parameter 'k' must be an integer >= 1, got 0
+    parameter 'k' must be an integer >= 1, got True
+    parameter 'k' must be an integer >= 1, got 2.0
+    parameter 'k' must be an integer >= 1, got '3'
+    parameter 'k' must be an integer >= 1, got None
+    parameter 'k' must be an integer >= 1, got np.int64(3)
+    >>> show("k", np.bool_(True), numpy=True)
+    parameter 'k' must be an integer >= 1, got np.True_
+    >>> show("n_folds", 1, 2)
+    parameter 'n_folds' must be an integer >= 2, got 1
+    >>> show("limit", -1, 0, allow_none=True)
+    parameter 'limit' must be None or an integer >= 0, got -1
+    """
+    if value is None and allow_none:
+        return None
+    if not _is_int(value, numpy) or value < minimum:
+        expected = f"an integer >= {minimum}"
+        raise InvalidParameterError(name, f"None or {expected}" if allow_none else expected,
+                                    value)
+    return int(value)
+
+
+@overload
+def check_number(name: str, value: object, minimum: float = ..., *, strict: bool = ...,
+                 finite: bool = ..., allow_none: Literal[False] = ..., numpy: bool = ...,
+                 unit: str | None = ...) -> float: ...
+@overload
+def check_number(name: str, value: object, minimum: float = ..., *, strict: bool = ...,
+                 finite: bool = ..., allow_none: bool, numpy: bool = ...,
+                 unit: str | None = ...) -> float | None: ...
+def check_number(name: str, value: object, minimum: float = 0, *, strict: bool = False,
+                 finite: bool = False, allow_none: bool = False, numpy: bool = False,
+                 unit: str | None = None) -> float | None:
+    """``value`` as a ``float`` when it is a number >= ``minimum`` (> with ``strict``);
+    otherwise raise :class:`InvalidParameterError` ("a number >= 0", "a number > 0",
+    "a number of seconds > 0" with ``unit="seconds"``).
+
+    ``bool`` and NaN are always rejected, infinity only with ``finite=True``; ints
+    pass; numpy scalars other than ``np.float64`` only with ``numpy=True``; ``None``
+    only with ``allow_none=True`` (then it is returned as is). ``minimum`` appears in
+    the message as written (0 or 0.0).
+
+    >>> import numpy as np
+    >>> check_number("beta", 1), check_number("beta", 0.5, strict=True)
+    (1.0, 0.5)
+    >>> check_number("C", np.float32(2), strict=True, numpy=True), check_number("C", float("inf"))
+    (2.0, inf)
+    >>> def show(*args, **kwargs):
+    ...     try:
+    ...         check_number(*args, **kwargs)
+    ...     except InvalidParameterError as exc:
+    ...         print(exc)
+    >>> for bad in (-1, True, float("nan"), "1", None, np.float32(1)):
+    ...     show("shrinkage", bad)
+    parameter 'shrinkage' must be a number >= 0, got -1
+    parameter 'shrinkage' must be a number >= 0, got True
+    parameter 'shrinkage' must be a number >= 0, got nan
+    parameter 'shrinkage' must be a number >= 0, got '1'
+    parameter 'shrinkage' must be a number >= 0, got None
+    parameter 'shrinkage' must be a number >= 0, got np.float32(1.0)
+    >>> show("shrinkage", float("inf"), finite=True)
+    parameter 'shrinkage' must be a number >= 0, got inf
+    >>> show("tol", 0.0, 0.0, strict=True)
+    parameter 'tol' must be a number > 0.0, got 0.0
+    >>> show("timeout", 0, strict=True, unit="seconds")
+    parameter 'timeout' must be a number of seconds > 0, got 0
+    >>> show("rate", -0.5, allow_none=True)
+    parameter 'rate' must be None or a number >= 0, got -0.5
+    """
+    if value is None and allow_none:
+        return None
+    # NaN fails both comparisons; +inf is the one non-finite value left after them
+    if not _is_number(value, numpy) or not (value > minimum if strict else value >= minimum) \
+            or finite and value == math.inf:
+        expected = "a number" + (f" of {unit}" if unit else "") \
+            + (" > " if strict else " >= ") + str(minimum)
+        raise InvalidParameterError(name, f"None or {expected}" if allow_none else expected,
+                                    value)
+    return float(value)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith._params import check_int
 from tagsmith.exceptions import InvalidParameterError
 
 PAD = -1
@@ -206,6 +207,5 @@ def _top_k_columns(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 def _check_k(k, n_labels: int | None) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InvalidParameterError("k", "an integer >= 1", k)
-    return int(k) if n_labels is None else int(min(k, n_labels))
+    k = check_int("k", k, 1, numpy=True)
+    return k if n_labels is None else int(min(k, n_labels))

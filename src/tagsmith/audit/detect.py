@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith._params import check_int, check_number
 from tagsmith.audit.calibrate import PairIndex, calibrate_scores
 from tagsmith.audit.evidence import PairEvidence
 from tagsmith.audit.stacking import PairSet, stack_probabilities
@@ -286,14 +287,10 @@ def _check_options(prior_strength, min_probability, max_missing_per_doc, rates,
     if every_doc_labelled is not None and not isinstance(every_doc_labelled, bool | np.bool_):
         raise InvalidParameterError("every_doc_labelled", "True, False or None (decide from "
                                     "the corpus)", every_doc_labelled)
-    if isinstance(prior_strength, bool) or not prior_strength >= 0:
-        raise InvalidParameterError("prior_strength", "a number >= 0", prior_strength)
+    check_number("prior_strength", prior_strength, 0, numpy=True)
     if not 0 < min_probability <= 1:
         raise InvalidParameterError("min_probability", "a number in (0, 1]", min_probability)
-    if isinstance(max_missing_per_doc, bool) or not isinstance(max_missing_per_doc, int) \
-            or max_missing_per_doc < 0:
-        raise InvalidParameterError("max_missing_per_doc", "an integer >= 0",
-                                    max_missing_per_doc)
+    check_int("max_missing_per_doc", max_missing_per_doc, 0)
     if rates not in RATE_LEVELS:
         raise InvalidParameterError("rates", f"one of {', '.join(RATE_LEVELS)}", rates)
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tagsmith._params import check_int
 from tagsmith.exceptions import InvalidParameterError
 
 
@@ -64,9 +65,7 @@ class FrequencyBands:
         Edges fall on count values, so labels with equal counts share a band and
         fewer than ``n_bands`` bands result when the counts allow no finer split.
         """
-        if isinstance(n_bands, bool) or not isinstance(n_bands, (int, np.integer)) \
-                or n_bands < 1:
-            raise InvalidParameterError("n_bands", "an integer >= 1", n_bands)
+        check_int("n_bands", n_bands, 1, numpy=True)
         counts = np.asarray(counts, dtype=np.int64)
         if counts.ndim != 1 or (counts.size and counts.min() < 0):
             raise InvalidParameterError("counts", "a 1-D array of non-negative counts",

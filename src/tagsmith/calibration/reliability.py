@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tagsmith._params import check_int
 from tagsmith.calibration._entries import collect_entries
 from tagsmith.calibration.bands import FrequencyBands
 from tagsmith.exceptions import InvalidParameterError, MissingDependencyError
@@ -37,8 +38,7 @@ DEFAULT_BINS = 15
 
 
 def _bin_stats(y: np.ndarray, p: np.ndarray, n_bins: int):
-    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
-        raise InvalidParameterError("n_bins", "an integer >= 1", n_bins)
+    check_int("n_bins", n_bins, 1, numpy=True)
     y = np.asarray(y, dtype=np.float64).ravel()
     p = np.asarray(p, dtype=np.float64).ravel()
     if y.shape != p.shape:

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tagsmith._params import check_number
 from tagsmith.calibration._entries import Entries, collect_entries
 from tagsmith.calibration.bands import FrequencyBands
 from tagsmith.exceptions import InvalidParameterError
@@ -195,8 +196,7 @@ def fit_calibrator(y_true, topk: TopK, *, method: str = "platt",
     """
     if method not in METHODS:
         raise InvalidParameterError("method", f"one of {', '.join(METHODS)}", method)
-    if not np.isfinite(shrinkage) or shrinkage < 0:
-        raise InvalidParameterError("shrinkage", "a number >= 0", shrinkage)
+    check_number("shrinkage", shrinkage, 0, finite=True, numpy=True)
     entries = collect_entries(y_true, topk)
     if entries.score.size and not np.all(np.isfinite(entries.score)):
         raise InvalidParameterError("topk", "finite scores", "NaN or infinite scores")

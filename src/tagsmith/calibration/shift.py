@@ -47,6 +47,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tagsmith._params import check_number
 from tagsmith.calibration._entries import collect_entries
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import TopK
@@ -201,8 +202,7 @@ def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "
     labels = topk.indices[valid].astype(np.int64)
     p = topk.scores[valid].astype(np.float64)
     absent = n_docs - np.bincount(labels, minlength=n_labels)
-    if prior_strength < 0:
-        raise InvalidParameterError("prior_strength", "a number >= 0", prior_strength)
+    check_number("prior_strength", prior_strength, 0, numpy=True)
     if method == "bbse" and (source_y is None or source_topk is None):
         raise InvalidParameterError("source_y", "labelled source documents for BBSE "
                                     "(source_y and source_topk)", None)

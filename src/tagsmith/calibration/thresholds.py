@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith._params import check_int, check_number
 from tagsmith.calibration.bands import FrequencyBands
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.metrics import as_label_matrix, f1_micro, topk_hits
@@ -134,10 +135,8 @@ def tune_thresholds(y_true, topk: TopK, *, beta: float = 1.0, min_support: int =
     >>> tune_thresholds(y, topk, min_support=1, tune_min_labels=False).per_label.round(2)
     array([0.35, 0.45], dtype=float32)
     """
-    if beta <= 0:
-        raise InvalidParameterError("beta", "a number > 0", beta)
-    if max_labels is not None and (isinstance(max_labels, bool) or max_labels < 1):
-        raise InvalidParameterError("max_labels", "None or an integer >= 1", max_labels)
+    check_number("beta", beta, 0, strict=True, numpy=True)
+    check_int("max_labels", max_labels, 1, allow_none=True, numpy=True)
     if max_labels is not None:
         topk = topk.head(max_labels)
     y_true = sp.csr_matrix(y_true)

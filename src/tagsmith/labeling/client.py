@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from tagsmith._params import check_int, check_number
 from tagsmith.exceptions import InvalidParameterError, LLMConfigError, LLMError
 from tagsmith.progress import progress_bar
 
@@ -212,16 +213,11 @@ class OpenAIChatClient:
             raise InvalidParameterError("base_url", "an http:// or https:// URL", base_url)
         if not model:
             raise InvalidParameterError("model", "a model name", model)
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise InvalidParameterError("timeout", "a number of seconds > 0", timeout)
-        for name, value in (("backoff_base", backoff_base), ("backoff_max", backoff_max)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise InvalidParameterError(name, "a number of seconds >= 0", value)
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise InvalidParameterError("max_retries", "an integer >= 0", max_retries)
-        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) \
-                or max_concurrency < 1:
-            raise InvalidParameterError("max_concurrency", "an integer >= 1", max_concurrency)
+        check_number("timeout", timeout, 0, strict=True, unit="seconds")
+        check_number("backoff_base", backoff_base, 0, unit="seconds")
+        check_number("backoff_max", backoff_max, 0, unit="seconds")
+        check_int("max_retries", max_retries, 0)
+        check_int("max_concurrency", max_concurrency, 1)
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.api_key_env = api_key_env

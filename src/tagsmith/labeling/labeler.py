@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith._params import check_int
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import InvalidParameterError, LLMError, LLMOutputError
 from tagsmith.labeling import prompts
@@ -55,9 +56,7 @@ class LabelingOptions:
 
     def validate(self) -> None:
         for name in ("max_labels", "votes", "max_doc_chars", "shortlist_k", "n_workers"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidParameterError(name, "an integer >= 1", value)
+            check_int(name, getattr(self, name), 1)
 
 
 @dataclass

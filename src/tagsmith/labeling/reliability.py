@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith._params import check_number
 from tagsmith.exceptions import InvalidParameterError
 
 
@@ -69,8 +70,7 @@ def estimate_reliability(Y_llm, Y_human, *, prior_strength: float = 5.0) -> Reli
     human = sp.csr_matrix(Y_human, dtype=np.float32)
     if llm.shape != human.shape:
         raise InvalidParameterError("Y_human", f"shape {llm.shape}", human.shape)
-    if prior_strength < 0:
-        raise InvalidParameterError("prior_strength", "a number >= 0", prior_strength)
+    check_number("prior_strength", prior_strength, 0, numpy=True)
     named = (llm > 0).astype(np.float32)
     truth = (human > 0).astype(np.float32)
     hits = named.multiply(truth)

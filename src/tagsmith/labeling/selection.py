@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith._params import check_int, check_number
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import TopK
 
@@ -100,10 +101,8 @@ def _check(gains, budget: int, n_mistakes: float) -> np.ndarray:
     if not np.all(np.isfinite(gains)) or gains.min() <= 0 or gains.max() > 1:
         raise InvalidParameterError("gains", "values in (0, 1]",
                                     f"range [{gains.min()}, {gains.max()}]")
-    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
-        raise InvalidParameterError("budget", "an integer >= 1", budget)
-    if not np.isfinite(n_mistakes) or n_mistakes < 0:
-        raise InvalidParameterError("n_mistakes", "a number >= 0", n_mistakes)
+    check_int("budget", budget, 1, numpy=True)
+    check_number("n_mistakes", n_mistakes, 0, finite=True, numpy=True)
     return gains
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tagsmith._params import check_int
 from tagsmith.data.labelspace import Label, LabelSpace
 from tagsmith.exceptions import InvalidParameterError, LLMError, LLMOutputError
 from tagsmith.labeling import prompts
@@ -54,9 +55,7 @@ class TaxonomyOptions:
         for name in ("max_labels", "name_words", "description_words", "sample_size",
                      "minibatch_size", "summary_words", "summary_batch", "max_doc_chars",
                      "n_workers"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidParameterError(name, "an integer >= 1", value)
+            check_int(name, getattr(self, name), 1)
         if not self.use_case.strip():
             raise InvalidParameterError("use_case", "a description of what the labels are for",
                                         self.use_case)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith._params import check_int
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.metrics.sets import _safe_div, _to_csr, as_label_matrix
 from tagsmith.topk import TopK
@@ -50,9 +51,7 @@ class _Ranked:
 
 
 def _check_k(k) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InvalidParameterError("k", "an integer >= 1", k)
-    return int(k)
+    return check_int("k", k, 1, numpy=True)
 
 
 def _hit_mask(y: sp.csr_matrix, indices: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith._params import check_int, check_number
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.models.base import (
     SAMPLE_WEIGHT,
@@ -87,15 +88,10 @@ class LinearOVR(BaseModel):
     def _validate_params(self) -> None:
         if self.loss not in LOSSES:
             raise InvalidParameterError("loss", f"one of {LOSSES}", self.loss)
-        if not (isinstance(self.C, (int, float)) and self.C > 0):
-            raise InvalidParameterError("C", "a number > 0", self.C)
-        if not (isinstance(self.tol, (int, float)) and self.tol > 0):
-            raise InvalidParameterError("tol", "a number > 0", self.tol)
-        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, int) \
-                or self.max_iter < 1:
-            raise InvalidParameterError("max_iter", "an integer >= 1", self.max_iter)
-        if not (isinstance(self.prune_threshold, (int, float)) and self.prune_threshold >= 0):
-            raise InvalidParameterError("prune_threshold", "a number >= 0", self.prune_threshold)
+        check_number("C", self.C, 0, strict=True)
+        check_number("tol", self.tol, 0, strict=True)
+        check_int("max_iter", self.max_iter, 1)
+        check_number("prune_threshold", self.prune_threshold, 0)
         self._check_n_jobs()
 
     # -- fitting -----------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith._params import check_int, check_number
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.models.base import (
     SAMPLE_WEIGHT,
@@ -130,12 +131,7 @@ class LabelTree(BaseModel):
 
     # -- validation --------------------------------------------------------------------
     def _validate_params(self) -> None:
-        def positive_int(name: str, minimum: int = 1) -> None:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise InvalidParameterError(name, f"an integer >= {minimum}", value)
-
-        positive_int("n_trees")
+        check_int("n_trees", self.n_trees, 1)
         for value in _per_tree(self.branching, "branching"):
             if isinstance(value, bool) or not isinstance(value, int) or value < 2 \
                     or value & (value - 1):
@@ -145,29 +141,25 @@ class LabelTree(BaseModel):
             if isinstance(value, bool) or not isinstance(value, int) or value < 2:
                 raise InvalidParameterError("leaf_size", "an integer >= 2 or a list of them, "
                                             "one per tree", self.leaf_size)
-        positive_int("max_depth")
-        positive_int("beam_width")
-        positive_int("max_iter")
-        positive_int("cluster_iter")
-        positive_int("negative_beam", 0)
+        check_int("max_depth", self.max_depth, 1)
+        check_int("beam_width", self.beam_width, 1)
+        check_int("max_iter", self.max_iter, 1)
+        check_int("cluster_iter", self.cluster_iter, 1)
+        check_int("negative_beam", self.negative_beam, 0)
         if self.loss not in LOSSES:
             raise InvalidParameterError("loss", f"one of {LOSSES}", self.loss)
         if self.score not in SCORES:
             raise InvalidParameterError("score", f"one of {SCORES}", self.score)
-        for name, low in (("C", 0.0), ("tol", 0.0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= low:
-                raise InvalidParameterError(name, f"a number > {low}", value)
-        for name in ("prune_threshold", "label_feature_weight"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise InvalidParameterError(name, "a number >= 0", value)
+        check_number("C", self.C, 0.0, strict=True)
+        check_number("tol", self.tol, 0.0, strict=True)
+        check_number("prune_threshold", self.prune_threshold, 0)
+        check_number("label_feature_weight", self.label_feature_weight, 0)
         balance = self.cluster_balance
         if isinstance(balance, bool) or not isinstance(balance, int | float) \
                 or not 0 < balance <= 0.5:
             raise InvalidParameterError("cluster_balance", "a number in (0, 0.5]", balance)
         if self.max_rep_features is not None:
-            positive_int("max_rep_features")
+            check_int("max_rep_features", self.max_rep_features, 1)
         self._check_n_jobs()
 
     # -- fitting -----------------------------------------------------------------------------

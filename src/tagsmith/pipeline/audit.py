@@ -34,6 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith import __version__
+from tagsmith._params import check_int
 from tagsmith.audit.detect import LabelIssues, find_label_issues
 from tagsmith.audit.duplicates import NEAR_DUPLICATE_THRESHOLD
 from tagsmith.audit.scores import AuditScores, check_source
@@ -92,17 +93,11 @@ class AuditOptions:
 
     def validate(self) -> None:
         check_source(self.scores)
-        if isinstance(self.n_folds, bool) or not isinstance(self.n_folds, int) \
-                or self.n_folds < 2:
-            raise InvalidParameterError("n_folds", "an integer >= 2", self.n_folds)
+        check_int("n_folds", self.n_folds, 2)
         if not 0 < self.near_duplicate_threshold <= 1:
             raise InvalidParameterError("near_duplicate_threshold", "a number in (0, 1]",
                                         self.near_duplicate_threshold)
-        if self.max_review is not None and (isinstance(self.max_review, bool) or not
-                                            isinstance(self.max_review, int)
-                                            or self.max_review < 0):
-            raise InvalidParameterError("max_review", "None or an integer >= 0",
-                                        self.max_review)
+        check_int("max_review", self.max_review, 0, allow_none=True)
         if self.every_doc_labelled is not None and not isinstance(self.every_doc_labelled,
                                                                   bool):
             raise InvalidParameterError("every_doc_labelled", "True, False or None (decide "

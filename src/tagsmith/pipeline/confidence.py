@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith._params import check_int, check_number
 from tagsmith.calibration.reliability import reliability_report
 from tagsmith.calibration.scaling import METHODS, Calibrator, fit_calibrator
 from tagsmith.calibration.thresholds import tune_thresholds
@@ -72,16 +73,10 @@ class ConfidenceOptions:
         if not 0.0 < self.conformal_fraction < 1.0:
             raise InvalidParameterError("conformal_fraction", "a number in (0, 1)",
                                         self.conformal_fraction)
-        if isinstance(self.n_bands, bool) or not isinstance(self.n_bands, int) \
-                or self.n_bands < 1:
-            raise InvalidParameterError("n_bands", "an integer >= 1", self.n_bands)
-        if self.shrinkage < 0:
-            raise InvalidParameterError("shrinkage", "a number >= 0", self.shrinkage)
-        if self.beta <= 0:
-            raise InvalidParameterError("beta", "a number > 0", self.beta)
-        if self.max_set_size is not None and self.max_set_size < 1:
-            raise InvalidParameterError("max_set_size", "None or an integer >= 1",
-                                        self.max_set_size)
+        check_int("n_bands", self.n_bands, 1)
+        check_number("shrinkage", self.shrinkage, 0, numpy=True)
+        check_number("beta", self.beta, 0, strict=True, numpy=True)
+        check_int("max_set_size", self.max_set_size, 1, allow_none=True, numpy=True)
         check_alpha(self.alpha)
 
 

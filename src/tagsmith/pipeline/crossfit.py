@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith._params import check_int
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.models import make_model
 from tagsmith.models.base import check_features, check_sample_weight, check_targets
@@ -110,8 +111,7 @@ def cross_fit_topk(X, Y, model: str, params: dict | None = None, *, n_folds: int
     Each fold model sees ``(n_folds - 1) / n_folds`` of the documents, so the whole
     costs about ``n_folds - 1`` full trainings.
     """
-    if isinstance(n_folds, bool) or not isinstance(n_folds, int) or n_folds < 2:
-        raise InvalidParameterError("n_folds", "an integer >= 2", n_folds)
+    check_int("n_folds", n_folds, 2)
     from tagsmith.features.views import Views
 
     if isinstance(X, Views):

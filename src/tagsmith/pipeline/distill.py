@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith._params import check_int
 from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import InvalidParameterError
@@ -100,8 +101,7 @@ class ActiveOptions:
                 or not 1 <= self.budget <= n_pool:
             raise InvalidParameterError("budget", f"an integer in [1, {n_pool}] (the pool size)",
                                         self.budget)
-        if isinstance(self.rounds, bool) or not isinstance(self.rounds, int) or self.rounds < 1:
-            raise InvalidParameterError("rounds", "an integer >= 1", self.rounds)
+        check_int("rounds", self.rounds, 1)
         if not 0.0 < self.initial_fraction <= 1.0:
             raise InvalidParameterError("initial_fraction", "a number in (0, 1]",
                                         self.initial_fraction)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_param_names
+from tagsmith._params import check_int, check_number, check_param_names
 from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import InvalidParameterError
@@ -70,17 +70,14 @@ class TrainOptions:
     def validate(self) -> None:
         if not 0.0 <= self.dev_fraction < 1.0:
             raise InvalidParameterError("dev_fraction", "a number in [0, 1)", self.dev_fraction)
-        if self.beta <= 0:
-            raise InvalidParameterError("beta", "a number > 0", self.beta)
+        check_number("beta", self.beta, 0, strict=True, numpy=True)
         if self.crossfit_folds == 1 or self.crossfit_folds < 0:
             raise InvalidParameterError("crossfit_folds", "0 (none) or an integer >= 2",
                                         self.crossfit_folds)
         if not 0.0 <= self.calibration_fraction < 1.0:
             raise InvalidParameterError("calibration_fraction", "a number in [0, 1)",
                                         self.calibration_fraction)
-        if self.calibration_k is not None and self.calibration_k < 1:
-            raise InvalidParameterError("calibration_k", "None or an integer >= 1",
-                                        self.calibration_k)
+        check_int("calibration_k", self.calibration_k, 1, allow_none=True, numpy=True)
         if self.confidence is not None:
             self.confidence.validate()
         check_param_names(get_model_class(self.model), self.model_params)

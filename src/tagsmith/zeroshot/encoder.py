@@ -15,6 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
+from tagsmith._params import check_int
 from tagsmith.exceptions import InvalidParameterError, MissingDependencyError
 from tagsmith.progress import progress_bar
 
@@ -52,8 +53,7 @@ class SentenceEncoder:
     def __init__(self, model_path: str | Path | None = None, *, batch_size: int = 64,
                  n_threads: int | None = None, max_seq_length: int | None = 256,
                  device: str = "cpu"):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise InvalidParameterError("batch_size", "an integer >= 1", batch_size)
+        check_int("batch_size", batch_size, 1)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

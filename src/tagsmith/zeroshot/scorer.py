@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith._params import check_number
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import TopK, _check_k
@@ -181,8 +182,7 @@ def softmax_scores(topk: TopK, temperature: float = 0.05) -> TopK:
     >>> softmax_scores(topk, 0.1).scores.astype(float).round(3).tolist()
     [[0.731, 0.269]]
     """
-    if temperature <= 0:
-        raise InvalidParameterError("temperature", "a number > 0", temperature)
+    check_number("temperature", temperature, 0, strict=True, numpy=True)
     valid = topk.valid
     scaled = np.where(valid, topk.scores / temperature, -np.inf)
     scaled -= np.max(np.where(valid, scaled, -np.inf), axis=1, keepdims=True, initial=-1e30)
