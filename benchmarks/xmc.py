@@ -98,7 +98,8 @@ TUNED: dict[str, dict[str, dict]] = {
     # nDCG@5 .4087 on dev against .3895 / .4078 for four, but on test P@1 .3890 (four:
     # .3895) at a peak of 2,892 MB, too close to Parabel's 2,781-2,930: four it is
     # No gain either (dev, RESULTS.md): frequency priors, path-score powers, PIFA-centroid
-    # blends, logistic loss, prune 0.02, max_rep_features 100/2000
+    # blends, logistic loss, prune 0.02, max_rep_features 100/2000, bias 0.3/3, trees on
+    # sqrt-transformed features
     "yso-finna-en": {"tagsmith-tree": {"max_iter": 5, "branching": [16, 16, 32, 16],
                                        "leaf_size": [100, 100, 100, 200]},
                      "tagsmith-ensemble": {"members": [
