@@ -389,3 +389,36 @@ def test_negative_beam_trains_on_routed_documents_and_stays_accurate():
                       negative_beam=3).fit(X[:2500], Y[:2500])
     np.testing.assert_allclose(again.predict_topk(X_test, 5).scores,
                                mined.predict_topk(X_test, 5).scores, rtol=1e-5)
+
+
+def test_negative_beam_per_tree_applies_to_its_own_tree_only():
+    X, Y = _clustered_problem()
+    mixed = LabelTree(n_trees=2, branching=4, leaf_size=6, n_jobs=1,
+                      negative_beam=[3, 0]).fit(X[:1500], Y[:1500])
+    plain = LabelTree(n_trees=2, branching=4, leaf_size=6, n_jobs=1,
+                      negative_beam=0).fit(X[:1500], Y[:1500])
+    # same seeds, so the same clusterings: only the first tree's classifiers differ
+    assert not np.array_equal(mixed.trees_[0]["entry_val_"], plain.trees_[0]["entry_val_"])
+    for name, value in plain.trees_[1].items():
+        np.testing.assert_array_equal(mixed.trees_[1][name], value, err_msg=name)
+    with pytest.raises(InvalidParameterError, match="negative_beam"):
+        LabelTree(negative_beam=[2, -1]).fit(X[:50], Y[:50])
+    with pytest.raises(InvalidParameterError, match="negative_beam"):
+        LabelTree(negative_beam=[]).fit(X[:50], Y[:50])
+
+
+def test_negative_levels_leaves_keeps_routing_classifiers_as_without_negatives():
+    X, Y = _clustered_problem()
+    params = {"branching": 4, "leaf_size": 6, "n_jobs": 1}
+    plain = LabelTree(**params).fit(X[:1500], Y[:1500])
+    leaves = LabelTree(**params, negative_beam=3).fit(X[:1500], Y[:1500])
+    every = LabelTree(**params, negative_beam=3, negative_levels="all").fit(X[:1500], Y[:1500])
+    assert leaves.negative_levels == "leaves"  # the default
+    routing = plain.slot_is_label_ == 0
+    assert routing.any() and (~routing).any()
+    # same clustering; routing nodes train on the same rows, label classifiers on more
+    np.testing.assert_array_equal(leaves.slot_bias_[routing], plain.slot_bias_[routing])
+    assert not np.array_equal(leaves.slot_bias_[~routing], plain.slot_bias_[~routing])
+    assert not np.array_equal(every.slot_bias_[routing], plain.slot_bias_[routing])
+    with pytest.raises(InvalidParameterError, match="negative_levels"):
+        LabelTree(negative_levels="leaf").fit(X[:50], Y[:50])

@@ -56,6 +56,8 @@ logger = logging.getLogger("tagsmith")
 
 LOSSES = ("squared_hinge", "logistic")
 SCORES = ("sigmoid", "l2-hinge", "l3-hinge")
+#: which nodes matcher-aware negatives join: those whose children are labels, or all
+NEGATIVE_LEVELS = ("leaves", "all")
 # documents per prediction call (bounds the output and keeps progress moving)
 PREDICT_BATCH = 65_536
 # fewest children a node's training task is split down to
@@ -85,7 +87,10 @@ class LabelTree(BaseModel):
     (matcher-aware negatives, as PECOS's MAN: the ``negative_beam`` nodes per level
     that beam search over the levels trained so far takes a training document to
     join those nodes' training as negatives; 0 = only the documents with a label
-    below a node), ``n_jobs`` (threads; ``None`` = all cores), ``random_state``,
+    below a node; also one value per tree, so that some trees of a forest use them
+    and others do not), ``negative_levels`` ("leaves": only the nodes whose children
+    are labels take them, so routing stays as without them; "all": every level),
+    ``n_jobs`` (threads; ``None`` = all cores), ``random_state``,
     ``show_progress``.
 
     >>> import numpy as np
@@ -106,7 +111,8 @@ class LabelTree(BaseModel):
                  tol: float = 0.1, max_iter: int = 10, prune_threshold: float = 0.05,
                  score: str = "l3-hinge", max_rep_features: int | None = 500,
                  label_feature_weight: float = 0.0, cluster_iter: int = 20,
-                 cluster_balance: float = 0.5, negative_beam: int = 0,
+                 cluster_balance: float = 0.5, negative_beam: int | list[int] = 0,
+                 negative_levels: str = "leaves",
                  n_jobs: int | None = None, random_state: int = 0,
                  show_progress: bool = False):
         self.n_trees = n_trees
@@ -125,6 +131,7 @@ class LabelTree(BaseModel):
         self.cluster_iter = cluster_iter
         self.cluster_balance = cluster_balance
         self.negative_beam = negative_beam
+        self.negative_levels = negative_levels
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.show_progress = show_progress
@@ -145,7 +152,11 @@ class LabelTree(BaseModel):
         check_int("beam_width", self.beam_width, 1)
         check_int("max_iter", self.max_iter, 1)
         check_int("cluster_iter", self.cluster_iter, 1)
-        check_int("negative_beam", self.negative_beam, 0)
+        for value in _per_tree(self.negative_beam, "negative_beam"):
+            check_int("negative_beam", value, 0)
+        if self.negative_levels not in NEGATIVE_LEVELS:
+            raise InvalidParameterError("negative_levels", f"one of {NEGATIVE_LEVELS}",
+                                        self.negative_levels)
         if self.loss not in LOSSES:
             raise InvalidParameterError("loss", f"one of {LOSSES}", self.loss)
         if self.score not in SCORES:
@@ -186,6 +197,7 @@ class LabelTree(BaseModel):
         # a label space that fits in one leaf gives the same flat model whatever the seed
         branchings = _per_tree(self.branching, "branching")
         leaf_sizes = _per_tree(self.leaf_size, "leaf_size")
+        negative_beams = _per_tree(self.negative_beam, "negative_beam")
         n_trees = 1 if n_labels <= min(leaf_sizes) else self.n_trees
         for tree in range(n_trees):
             started = time.perf_counter()
@@ -199,7 +211,8 @@ class LabelTree(BaseModel):
             logger.info("label tree %d: %d labels in %d nodes, depth %d (%.1f s)", tree,
                         n_labels, len(nodes), _depth(nodes), time.perf_counter() - started)
             self._build_structure(nodes)
-            self._train_nodes(X, Y, weights, nodes, node_labels)
+            self._train_nodes(X, Y, weights, nodes, node_labels,
+                              negative_beams[tree % len(negative_beams)])
             trees.append({name: getattr(self, name) for name in self._ARRAYS})
         del reps
         self.trees_ = trees
@@ -237,7 +250,7 @@ class LabelTree(BaseModel):
         self.slot_is_label_ = np.concatenate(
             [np.full(len(children), is_leaf, np.uint8) for is_leaf, children in nodes])
 
-    def _train_nodes(self, X, Y, weights, nodes, node_labels) -> None:
+    def _train_nodes(self, X, Y, weights, nodes, node_labels, negative_beam: int) -> None:
         from tagsmith.models._solver import LOSS_CODES, train_block
 
         n_docs, n_labels = Y.shape
@@ -264,7 +277,8 @@ class LabelTree(BaseModel):
         # matcher-aware negatives: the nodes each document reaches by beam search over
         # the levels trained so far (every document starts at the root)
         beam = None
-        if self.negative_beam and max_depth > 0:
+        if negative_beam and max_depth > 0:
+            is_leaf_node = np.array([bool(is_leaf) for is_leaf, _ in nodes])
             live = np.flatnonzero(doc_weight > 0)
             beam = (live, np.zeros((len(live), 1), np.int32), np.zeros((len(live), 1)))
         with progress_bar(total=n_slots, desc="training tree nodes", unit="classifier",
@@ -278,6 +292,11 @@ class LabelTree(BaseModel):
                     valid = beam_nodes >= 0
                     reached = (beam_nodes[valid].astype(np.int64),
                                np.broadcast_to(live[:, None], beam_nodes.shape)[valid])
+                    if self.negative_levels == "leaves":
+                        # only the label classifiers get them; routing nodes keep
+                        # their plain training (the beam still passes through them)
+                        on_leaf = is_leaf_node[reached[0]]
+                        reached = (reached[0][on_leaf], reached[1][on_leaf])
                 blocks = _depth_blocks(depth, depth_of, nodes, node_labels, doc_of, label_of,
                                        value_of, n_labels, reached)
                 del reached
@@ -314,13 +333,14 @@ class LabelTree(BaseModel):
                             time.perf_counter() - depth_started)
                 if beam is not None and depth < max_depth:
                     started = time.perf_counter()
-                    beam = self._expand_beam(X, beam, results, blocks, child_dtype)
+                    beam = self._expand_beam(X, beam, results, blocks, child_dtype,
+                                             negative_beam)
                     logger.info("label tree depth %d: beam of %d training documents (%.1f s)",
                                 depth + 1, len(beam[0]), time.perf_counter() - started)
                 del blocks
         self._assemble(results, nodes, child_dtype)
 
-    def _expand_beam(self, X, beam, results, blocks, child_dtype):
+    def _expand_beam(self, X, beam, results, blocks, child_dtype, negative_beam: int):
         """Each training document's best ``negative_beam`` nodes one level further down.
 
         Uses the classifiers just trained at the current depth (``blocks`` names its
@@ -336,8 +356,8 @@ class LabelTree(BaseModel):
         if not X_live.has_sorted_indices:  # the kernel merges sorted feature lists
             X_live = X_live.copy() if X_live is X else X_live
             X_live.sort_indices()
-        out_nodes = np.empty((len(live), int(self.negative_beam)), np.int32)
-        out_scores = np.empty((len(live), int(self.negative_beam)), np.float64)
+        out_nodes = np.empty((len(live), int(negative_beam)), np.int32)
+        out_scores = np.empty((len(live), int(negative_beam)), np.float64)
         max_children = int(np.diff(self.node_slot_ptr_).max())
         expand_beam(X_live.data, X_live.indices, X_live.indptr.astype(np.int64), beam_nodes,
                     beam_scores, self.node_slot_ptr_, self.slot_target_, self.slot_is_label_,
