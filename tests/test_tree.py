@@ -295,6 +295,18 @@ def test_several_trees_average_their_scores_and_round_trip():
     broken["t1_feat_entry_ptr"][5] = broken["t1_feat_entry_ptr"][7] + 1
     with pytest.raises(ValueError, match="damaged tree state: feat_entry_ptr"):
         LabelTree.from_state(meta, broken)
+    # a weight entry naming a child its node does not have (each dtype the state uses)
+    for key in ("entry_child", "t2_entry_child"):
+        broken = dict(arrays)
+        broken[key] = arrays[key].copy()
+        broken[key][len(broken[key]) // 2] = np.iinfo(broken[key].dtype).max
+        with pytest.raises(ValueError, match="child indices out of range"):
+            LabelTree.from_state(meta, broken)
+    # inconsistent lengths are reported before the entries are walked
+    broken = dict(arrays)
+    broken["entry_child"] = arrays["entry_child"][:-3]
+    with pytest.raises(ValueError, match="weight arrays are inconsistent"):
+        LabelTree.from_state(meta, broken)
 
 
 def test_trees_of_a_forest_can_take_their_own_shapes():

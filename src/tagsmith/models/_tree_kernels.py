@@ -265,3 +265,21 @@ def expand_beam(x_data, x_indices, x_indptr, beam_nodes, beam_scores, node_slot_
         for j in range(b_out):
             out_nodes[d, j] = best_nodes[j]
             out_scores[d, j] = best_scores[j]
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def children_in_range(node_slot_ptr, node_feat_ptr, feat_entry_ptr, entry_child):
+    """Whether every weight entry names a child its node has (``0 <= child < width``).
+
+    Walks the entries once instead of expanding per-entry node widths (an int64 array
+    as long as the weights: hundreds of MB for a large tree, at load time). The
+    pointers must already be known consistent (increasing, ending at the array ends).
+    """
+    for node in range(len(node_feat_ptr) - 1):
+        width = node_slot_ptr[node + 1] - node_slot_ptr[node]
+        for f in range(node_feat_ptr[node], node_feat_ptr[node + 1]):
+            for e in range(feat_entry_ptr[f], feat_entry_ptr[f + 1]):
+                child = entry_child[e]
+                if child < 0 or child >= width:
+                    return False
+    return True

@@ -495,11 +495,12 @@ class LabelTree(BaseModel):
         if self.feat_ids_.size and (self.feat_ids_.min() < 0
                                     or self.feat_ids_.max() >= self.n_features_):
             problems.append("feature ids out of range")
-        if self.entry_child_.size:
-            width = np.diff(self.node_slot_ptr_)
-            owner = np.repeat(np.arange(n_nodes), np.diff(self.node_feat_ptr_))
-            per_entry = np.repeat(width[owner], np.diff(self.feat_entry_ptr_))
-            if self.entry_child_.min() < 0 or np.any(self.entry_child_ >= per_entry):
+        if not problems and self.entry_child_.size:
+            from tagsmith.models._tree_kernels import children_in_range
+
+            # the kernel trusts the pointers, so only once they have passed the checks above
+            if not children_in_range(self.node_slot_ptr_, self.node_feat_ptr_,
+                                     self.feat_entry_ptr_, self.entry_child_):
                 problems.append("child indices out of range")
         if problems:
             raise ValueError("damaged tree state: " + "; ".join(problems))
