@@ -38,6 +38,7 @@ import os
 import platform
 import re
 import shutil
+import shlex
 import signal
 import statistics
 import subprocess
@@ -775,7 +776,7 @@ def main() -> None:
     parser.add_argument("--results-md", action="store_true",
                         help="write the section of benchmarks/RESULTS.md (never for a slice)")
     args = parser.parse_args()
-    command = "python benchmarks/xmc.py " + " ".join(sys.argv[1:])
+    command = "python benchmarks/xmc.py " + shlex.join(sys.argv[1:])
     systems = choose(args.systems, TAGSMITH_SYSTEMS, args.dataset, "systems")
     if args.systems is None:  # the default: the registered ones only
         from tagsmith.models import available_models
