@@ -37,8 +37,8 @@ import json
 import os
 import platform
 import re
-import shutil
 import shlex
+import shutil
 import signal
 import statistics
 import subprocess
