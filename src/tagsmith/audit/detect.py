@@ -282,11 +282,17 @@ def _posterior(p, rho_plus, rho_minus, *, given: bool) -> np.ndarray:
     return err / np.maximum(err + (1.0 - p) * (1.0 - rho_minus), 1e-300)
 
 
+def check_every_doc_labelled(value) -> None:
+    """``every_doc_labelled`` must be True, False or None (a string such as "no" would
+    otherwise read as true)."""
+    if value is not None and not isinstance(value, bool | np.bool_):
+        raise InvalidParameterError("every_doc_labelled", "True, False or None (decide from "
+                                    "the corpus)", value)
+
+
 def _check_options(prior_strength, min_probability, max_missing_per_doc, rates,
                    every_doc_labelled=None) -> None:
-    if every_doc_labelled is not None and not isinstance(every_doc_labelled, bool | np.bool_):
-        raise InvalidParameterError("every_doc_labelled", "True, False or None (decide from "
-                                    "the corpus)", every_doc_labelled)
+    check_every_doc_labelled(every_doc_labelled)
     check_number("prior_strength", prior_strength, 0, numpy=True)
     if not 0 < min_probability <= 1:
         raise InvalidParameterError("min_probability", "a number in (0, 1]", min_probability)

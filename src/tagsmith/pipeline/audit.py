@@ -35,7 +35,7 @@ import scipy.sparse as sp
 
 from tagsmith import __version__
 from tagsmith._params import check_int
-from tagsmith.audit.detect import LabelIssues, find_label_issues
+from tagsmith.audit.detect import LabelIssues, check_every_doc_labelled, find_label_issues
 from tagsmith.audit.duplicates import NEAR_DUPLICATE_THRESHOLD
 from tagsmith.audit.scores import AuditScores, check_source
 from tagsmith.data.labelspace import LabelSpace
@@ -98,10 +98,7 @@ class AuditOptions:
             raise InvalidParameterError("near_duplicate_threshold", "a number in (0, 1]",
                                         self.near_duplicate_threshold)
         check_int("max_review", self.max_review, 0, allow_none=True)
-        if self.every_doc_labelled is not None and not isinstance(self.every_doc_labelled,
-                                                                  bool):
-            raise InvalidParameterError("every_doc_labelled", "True, False or None (decide "
-                                        "from the corpus)", self.every_doc_labelled)
+        check_every_doc_labelled(self.every_doc_labelled)
 
 
 @dataclass
