@@ -86,25 +86,15 @@ TUNED: dict[str, dict[str, dict]] = {
     "reuters21578": {"tagsmith-linear": {"C": 2.0}, "tagsmith-tree": {"C": 2.0}},
     # C in {0.1, 0.15, 0.2, 0.25, 0.35, 0.5, 1, 2}: P@1 peaks at 0.2 (.614; C=1 .592)
     "goemotions": {"tagsmith-linear": {"C": 0.2}, "tagsmith-tree": {"C": 0.2}},
-    # tree C in {0.25, 0.5, 1, 2, 4}: P@1 .370 .382 .373 .362 .349 (0.5 is the default);
-    # max_iter 5 gives the same P@1 as 10 (.3818 / .3816) in 5/6 of the time; 4 trees
-    # .3900 (3: .3883, 5: .3901); a fifth tree would pass Parabel's peak memory.
-    # Trees of different shapes make a more diverse forest: 16/16/32-way trees plus one
-    # with 200-label leaves .3895 / nDCG@5 .4078 against .3880 / .4072 for four 16-way
-    # ones (same code, 12-01); 1 tree: 32-way .3804, 64-way .3807, 200-label leaves
-    # .3806, 50 .3765, unbalanced 2-means (cluster_balance .25/.1) .3760/.3752,
-    # label-name features in the clustering (weight .3/1) .3777/.3797, leaf C .25/1
-    # .3787/.3808 (all against .3818); the mixed forest at C .35 / .75: .3862 / .3890
-    # Five mixed trees (16/16/32/16/32-way, the fourth with 200-label leaves): .3901 /
-    # nDCG@5 .4087 on dev against .3895 / .4078 for four, but on test P@1 .3890 (four:
-    # .3895) at a peak of 2,892 MB, too close to Parabel's 2,781-2,930: four it is
-    # No gain either (dev, RESULTS.md): frequency priors, path-score powers, PIFA-centroid
-    # blends, logistic loss, prune 0.02, max_rep_features 100/2000, bias 0.3/3, trees on
-    # sqrt-transformed features
-    # Matcher-aware negatives at the label classifiers only (negative_levels "leaves",
-    # negative_beam 2) in three of the four trees: .3931 / nDCG@5 .4072 against .3890 /
-    # .4077 without (two trees: .3920 / .4075; all four: .3926 / .4054; every level, two
-    # trees: .3919 / .4067); each such tree alone gains .2-.5 points of P@1 (12-01 evening)
+    # yso-finna-en dev P@1 / nDCG@5 (every figure and what else was tried: RESULTS.md,
+    # "yso-finna-en dev, single-model ideas not adopted" and the sections before it):
+    # - tree C {0.25, 0.5, 1, 2, 4}: P@1 .370 .382 .373 .362 .349; max_iter 5 as good as 10
+    # - four trees of mixed shapes (16/16/32-way, one with 200-label leaves) .3895 / .4078;
+    #   more trees add nothing and five came too close to Parabel's peak memory
+    # - matcher-aware negatives at the label classifiers (negative_beam 2, negative_levels
+    #   "leaves") in two / three of the four trees .3916 / .4074 and .3928 / .4070 (all
+    #   four, scratch: .3926 / .4054), from xmc_tune.py --family tree --params '<these,
+    #   without negative_beam>' --grid '{"negative_beam": [0, [2, 2, 0, 0], [2, 2, 2, 0]]}'
     "yso-finna-en": {"tagsmith-tree": {"max_iter": 5, "branching": [16, 16, 32, 16],
                                        "leaf_size": [100, 100, 100, 200],
                                        "negative_beam": [2, 2, 2, 0]},
