@@ -26,7 +26,8 @@ API. Steps:
    with ``k`` = the mistakes expected in the batch sent; ``robust_pool_k`` the same game
    with ``k`` = the mistakes expected in the whole unlabelled pool (METHODS' choice, a
    far more pessimistic adversary). The student
-   (logistic one-vs-rest on word TF-IDF) is scored by micro-F1 on the test split;
+   (tagsmith ``linear``: squared-hinge one-vs-rest, C=1, on word 1-2-gram TF-IDF,
+   fitted on soft targets) is scored by micro-F1 on the test split;
    medians over ``--seeds`` seeds.
 
 Ends by printing one JSON object. Work files go to benchmarks/work/llm/<dataset>/.

@@ -372,7 +372,7 @@ def _parse_splits(pairs: tuple[str, ...]) -> dict[str, str]:
               "label-centroid and co-occurrence evidence).")
 @click.option("--every-doc-labelled", type=click.Choice(["auto", "yes", "no"]), default="auto",
               show_default=True, help="Whether a document given no label is missing one "
-              "(auto: yes when at least 80%% of the documents carry labels).")
+              "(auto: yes when at least 80% of the documents carry labels).")
 @click.option("--no-html", is_flag=True, help="Write the JSON report only.")
 @click.option("--no-plots", is_flag=True, help="HTML report without plots (no matplotlib).")
 @click.option("--on-error", type=ERROR_POLICY, default="fail", show_default=True,
