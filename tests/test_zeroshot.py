@@ -83,6 +83,61 @@ def test_alt_labels_and_descriptions_count(encoder):
             scorer.predict_topk(["my kitten"], bad)
 
 
+def _csls_reference(scorer, docs, background, neighbors):
+    """Brute force: each label's best row by cos - r/2, r = mean of the row's top
+    ``neighbors`` cosines to the background."""
+    rows = docs @ scorer.label_vectors.T
+    r = np.sort(scorer.label_vectors @ background.T, axis=1)[:, -neighbors:].mean(axis=1)
+    rows = rows - r / 2
+    best = np.full((len(docs), scorer.n_labels), -np.inf)
+    for row, owner in enumerate(scorer.owners):
+        best[:, owner] = np.maximum(best[:, owner], rows[:, row])
+    return best
+
+
+@pytest.mark.parametrize("index", ["exact", "hnsw"])
+def test_background_hubness_correction_ranks_by_csls(encoder, goemotions_dev, index):
+    pytest.importorskip("hnswlib")
+    space, texts, _ = goemotions_dev
+    docs, background = encoder.encode(texts[:100]), encoder.encode(texts[100:300])
+    scorer = ZeroShotClassifier(space, encoder, index=index)
+    plain = scorer.topk_from_embeddings(docs, 5)
+    assert scorer.fit_background(vectors=background, neighbors=10) is scorer
+    corrected = scorer.topk_from_embeddings(docs, 5)
+    reference = _csls_reference(scorer, docs, background, 10)
+    expected = np.argsort(-reference, axis=1, kind="stable")[:, :5]
+    assert np.mean(corrected.indices[:, 0] == expected[:, 0]) >= 0.98
+    np.testing.assert_allclose(corrected.scores[:, 0],
+                               np.take_along_axis(reference, expected[:, :1], 1)[:, 0],
+                               atol=1e-4)
+    # the correction changes the ranking, and the biggest hub wins fewer documents
+    assert (corrected.indices[:, 0] != plain.indices[:, 0]).any()
+    hub = int(scorer.owners[np.argmax(scorer.hubness)])
+    assert (corrected.indices[:, 0] == hub).sum() < max(1, (plain.indices[:, 0] == hub).sum())
+    # texts give the same correction as their vectors
+    again = ZeroShotClassifier(space, encoder, index=index).fit_background(texts[100:300])
+    np.testing.assert_allclose(again.hubness, scorer.hubness, atol=1e-5)
+
+
+def test_background_validates(encoder):
+    space = LabelSpace([Label("u:a", {"en": "cats"}), Label("u:b", {"en": "money"})])
+    scorer = ZeroShotClassifier(space, encoder)
+    with pytest.raises(InvalidParameterError, match="texts"):
+        scorer.fit_background()
+    with pytest.raises(InvalidParameterError, match="texts"):
+        scorer.fit_background(["a"], vectors=np.zeros((1, encoder.dim), np.float32))
+    with pytest.raises(InvalidParameterError, match="background"):
+        scorer.fit_background(vectors=np.zeros((0, encoder.dim), np.float32))
+    with pytest.raises(InvalidParameterError, match="background"):
+        scorer.fit_background(vectors=np.zeros((3, 5), np.float32))
+    with pytest.raises(InvalidParameterError, match="neighbors"):
+        scorer.fit_background(["a"], neighbors=0)
+    # more neighbours than background documents: all of them
+    scorer.fit_background(["my cat", "my dog"], neighbors=50)
+    assert scorer.hubness.shape == (2,)
+    assert scorer.predict_topk(["a tabby cat"], 1).indices.tolist() == [[0]]
+
+
 def test_hnsw_agrees_with_exact_search():
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(3000, 32)).astype(np.float32)
@@ -135,6 +190,21 @@ def test_cli_zeroshot_with_new_label(tmp_path):
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["suggestions"][0]["label"] for line in lines] == ["food", "sport"]
+    background = tmp_path / "background.tsv"
+    background.write_text("Pasta with tomato sauce\t<u:food>\nA marathon runner\n\n"
+                          "Soup for dinner\n")
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "zeroshot", str(vocab), str(docs), "--k", "2", "--cache-dir", str(tmp_path),
+        "--background", str(background), "--background-sample", "2"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["suggestions"][0]["label"] for line in lines] == ["food", "sport"]
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n")
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "zeroshot", str(vocab), str(docs), "--cache-dir", str(tmp_path),
+        "--background", str(empty)])
+    assert result.exit_code != 0 and "--background" in result.output
 
 
 def test_margin_label_sets():
