@@ -210,3 +210,17 @@ def test_cli_zeroshot_with_new_label(tmp_path):
 def test_margin_label_sets():
     topk = TopK(np.array([[1, 0, 2]]), np.array([[0.5, 0.49, 0.1]]), 3)
     assert sp.csr_matrix(label_sets_by_margin(topk, 0.0)).indices.tolist() == [1]
+
+
+def test_zeroshot_shortlist_uses_its_documents_as_background(encoder, goemotions_dev):
+    from tagsmith.cli.llm_commands import MIN_BACKGROUND, _shortlist
+
+    space, texts, _ = goemotions_dev
+    few, many = texts[:MIN_BACKGROUND - 1], texts[:MIN_BACKGROUND + 50]
+    plain = ZeroShotClassifier(space, encoder)
+    np.testing.assert_array_equal(_shortlist(few, space, None, True, 5, False).indices,
+                                  plain.predict_topk(few, 5).indices)
+    corrected = ZeroShotClassifier(space, encoder).fit_background(many)
+    shortlist = _shortlist(many, space, None, True, 5, False)
+    np.testing.assert_array_equal(shortlist.indices, corrected.predict_topk(many, 5).indices)
+    assert (shortlist.indices != plain.predict_topk(many, 5).indices).any()

@@ -11,6 +11,11 @@ from tagsmith.cli import cli, print_json
 from tagsmith.cli.commands import _batches, _parse_params, _read_documents
 from tagsmith.models import available_models
 
+#: documents a zero-shot shortlist needs before they serve as their own background
+#: (hubness correction), and the most it uses
+MIN_BACKGROUND = 100
+BACKGROUND_SAMPLE = 5000
+
 
 def llm_options(func):
     """The options every command that calls an LLM shares."""
@@ -119,7 +124,9 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
 @click.option("--shortlist", "shortlist_bundle",
               help="Model bundle whose top labels are offered per document (large label sets).")
 @click.option("--shortlist-zeroshot", is_flag=True,
-              help="Offer the zero-shot top labels per document (needs tagsmith[embed]).")
+              help="Offer the zero-shot top labels per document (needs tagsmith[embed]); "
+              "with 100 or more documents, corrected for hub labels with the documents "
+              "themselves as background.")
 @click.option("--shortlist-k", type=click.IntRange(min=1), default=30, show_default=True)
 @click.option("--votes", type=click.IntRange(min=1), default=1, show_default=True,
               help="Self-consistency: ask each document this many times.")
@@ -193,8 +200,18 @@ def _shortlist(texts, space, bundle, zeroshot, k, show_progress):
         from tagsmith.zeroshot.scorer import ZeroShotClassifier
 
         scorer = ZeroShotClassifier(space, SentenceEncoder(), show_progress=show_progress)
-        return scorer.predict_topk(texts, k)
+        vectors = scorer.embed(texts)
+        if len(texts) >= MIN_BACKGROUND:
+            scorer.fit_background(vectors=vectors[_sample_rows(len(texts), BACKGROUND_SAMPLE)])
+        return scorer.topk_from_embeddings(vectors, k)
     return None
+
+
+def _sample_rows(n: int, most: int):
+    """Sorted rows of a seeded random sample of at most ``most`` of ``n``."""
+    import numpy as np
+
+    return np.sort(np.random.default_rng(0).permutation(n)[:most])
 
 
 @cli.command()
@@ -262,7 +279,7 @@ def distill(obj, labels, vocab, output, model, param, feature_param, human, dev_
               help="Unlabelled documents of the collection (one per line; of a TSV "
               "corpus, the text before the first tab), to correct for labels that are "
               "close to every document (CSLS hubness correction); repeatable.")
-@click.option("--background-sample", type=click.IntRange(min=1), default=5000,
+@click.option("--background-sample", type=click.IntRange(min=1), default=BACKGROUND_SAMPLE,
               show_default=True, help="At most this many background documents (a seeded "
               "random sample).")
 @click.option("--hubness-neighbors", type=click.IntRange(min=1), default=10, show_default=True,
@@ -298,9 +315,7 @@ def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, f
         if not texts:
             raise click.BadParameter("no document in " + ", ".join(background),
                                      param_hint="--background")
-        if len(texts) > background_sample:
-            rows = np.random.default_rng(0).choice(len(texts), background_sample, replace=False)
-            texts = [texts[i] for i in np.sort(rows)]
+        texts = [texts[i] for i in _sample_rows(len(texts), background_sample)]
         scorer.fit_background(texts, neighbors=hubness_neighbors)
     known = None
     if classifier is not None:  # labels with training documents; new ones go zero-shot
