@@ -115,7 +115,7 @@ class ZeroShotClassifier:
     ``index``: ``"auto"``, ``"exact"`` or ``"hnsw"`` (see :mod:`tagsmith.zeroshot.index`).
     Scores in the returned :class:`TopK` are cosine similarities in [-1, 1]; after
     :meth:`fit_background`, cosines less half each label row's hubness (module
-    docstring), in [-1.5, 1].
+    docstring), in [-1.5, 1.5].
     """
 
     def __init__(self, label_space: LabelSpace, encoder, *, lang: str = "en",
