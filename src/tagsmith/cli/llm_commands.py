@@ -294,7 +294,8 @@ def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, f
     labels and descriptions (the packaged all-MiniLM-L6-v2; needs tagsmith[embed]).
     With --background, each label's score is lowered by half its mean similarity to
     its nearest background documents, so generic labels stop winning everywhere
-    (+0.6 to +1.4 points of P@1 from names only on GoEmotions and YSO; benchmarks/RESULTS.md).
+    (+0.7 to +1.2 points of P@1 from names only on GoEmotions, Reuters and YSO test;
+    benchmarks/RESULTS.md).
     """
     import numpy as np
 
