@@ -278,7 +278,8 @@ def distill(obj, labels, vocab, output, model, param, feature_param, human, dev_
 @click.option("--background", "background", multiple=True,
               help="Unlabelled documents of the collection (one per line; of a TSV "
               "corpus, the text before the first tab), to correct for labels that are "
-              "close to every document (CSLS hubness correction); repeatable.")
+              "close to every document (CSLS hubness correction); may be FILES "
+              "themselves; repeatable.")
 @click.option("--background-sample", type=click.IntRange(min=1), default=BACKGROUND_SAMPLE,
               show_default=True, help="At most this many background documents (a seeded "
               "random sample).")
