@@ -224,3 +224,19 @@ def test_zeroshot_shortlist_uses_its_documents_as_background(encoder, goemotions
     shortlist = _shortlist(many, space, None, True, 5, False)
     np.testing.assert_array_equal(shortlist.indices, corrected.predict_topk(many, 5).indices)
     assert (shortlist.indices != plain.predict_topk(many, 5).indices).any()
+
+
+def test_clear_background_and_bad_index(encoder):
+    space = LabelSpace([Label("u:a", {"en": "cats"}), Label("u:b", {"en": "money"})])
+    with pytest.raises(InvalidParameterError, match="index"):
+        ZeroShotClassifier(space, encoder, index="faiss")
+    scorer = ZeroShotClassifier(space, encoder)
+    texts = ["a tabby cat", "bank interest rates"]
+    plain = scorer.predict_topk(texts, 2)
+    scorer.fit_background(["my cat sleeps", "cats and kittens", "the stock market"])
+    assert scorer.index.vectors.shape[1] == encoder.dim + 1
+    assert not np.allclose(scorer.predict_topk(texts, 2).scores, plain.scores)
+    assert scorer.clear_background() is scorer and scorer.hubness is None
+    again = scorer.predict_topk(texts, 2)
+    np.testing.assert_array_equal(again.indices, plain.indices)
+    np.testing.assert_allclose(again.scores, plain.scores, atol=1e-6)

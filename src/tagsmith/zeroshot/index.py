@@ -15,6 +15,7 @@ from tagsmith.exceptions import InvalidParameterError, MissingDependencyError
 
 #: above this many label rows ``"auto"`` builds an HNSW index
 HNSW_FROM_ROWS = 200_000
+INDEX_KINDS = ("auto", "exact", "hnsw")
 #: query rows per block of exact search (bounds the block's similarity matrix)
 BLOCK_ENTRIES = 2 ** 24
 
@@ -84,7 +85,7 @@ class HnswIndex:
 
 def build_index(vectors: np.ndarray, kind: str = "auto", **params):
     """``"exact"``, ``"hnsw"``, or ``"auto"`` (HNSW above :data:`HNSW_FROM_ROWS` rows)."""
-    if kind not in ("auto", "exact", "hnsw"):
+    if kind not in INDEX_KINDS:
         raise InvalidParameterError("index", "'auto', 'exact' or 'hnsw'", kind)
     if kind == "auto":
         kind = "hnsw" if len(vectors) > HNSW_FROM_ROWS else "exact"

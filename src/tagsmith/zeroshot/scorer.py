@@ -35,7 +35,7 @@ from tagsmith._params import check_int, check_number
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import TopK, _check_k
-from tagsmith.zeroshot.index import build_index
+from tagsmith.zeroshot.index import INDEX_KINDS, build_index
 
 logger = logging.getLogger("tagsmith")
 
@@ -132,11 +132,33 @@ class ZeroShotClassifier:
             raise InvalidParameterError("label_space", "at least one label with a name", 0)
         self.label_vectors = embed_cached(encoder, texts, cache_dir, show_progress=show_progress)
         self.index_kind = index
-        self.index = build_index(self.label_vectors, index)
         self.rows_per_label = max(1, int(np.bincount(self.owners).max()))
         #: per label row, mean cosine to its nearest background documents (None: no
         #: hubness correction)
         self.hubness: np.ndarray | None = None
+        self._index = None
+        if index not in INDEX_KINDS:
+            raise InvalidParameterError("index", "'auto', 'exact' or 'hnsw'", index)
+
+    @property
+    def index(self):
+        """The label search index, built on first use (over the corrected vectors after
+        :meth:`fit_background`)."""
+        if self._index is None:
+            vectors = self.label_vectors if self.hubness is None else np.hstack(
+                [self.label_vectors, (-0.5 * self.hubness)[:, None]]).astype(np.float32)
+            self._index = build_index(vectors, self.index_kind)
+        return self._index
+
+    @index.setter
+    def index(self, index) -> None:
+        self._index = index
+
+    def clear_background(self) -> ZeroShotClassifier:
+        """Drop the hubness correction: plain cosines again. Returns ``self``."""
+        self.hubness = None
+        self._index = None
+        return self
 
     def fit_background(self, texts=None, *, vectors: np.ndarray | None = None,
                        neighbors: int = 10) -> ZeroShotClassifier:
@@ -169,8 +191,7 @@ class ZeroShotClassifier:
                 sims = np.partition(sims, sims.shape[1] - neighbors, axis=1)[:, -neighbors:]
             hubness[start:start + block] = sims.mean(axis=1)
         self.hubness = hubness
-        augmented = np.hstack([labels, (-0.5 * hubness)[:, None]])
-        self.index = build_index(augmented, self.index_kind)
+        self._index = None
         logger.info("zero-shot hubness from %d background documents: median %.3f, "
                     "max %.3f", len(vectors), float(np.median(hubness)), float(hubness.max()))
         return self
