@@ -243,6 +243,8 @@ def main() -> None:
                         "zero-shot figures; 0 skips them")
     parser.add_argument("--skip", default="", help="comma-separated: zeroshot,taxonomy,active")
     args = parser.parse_args()
+    if args.zeroshot_background < 0:
+        parser.error(f"--zeroshot-background must be 0 or more, not {args.zeroshot_background}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     skip = set(filter(None, args.skip.split(",")))
     if args.dataset == "yso-finna-en":
