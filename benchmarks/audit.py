@@ -414,19 +414,36 @@ def _cpu() -> str:
     return f"{os.cpu_count()} cores ({model})"
 
 
+def results_command(argv: list[str]) -> str:
+    """The command line as run (every option, shell-quoted), without ``--from-json``.
+
+    >>> print(results_command(["--dataset", "goemotions", "--audit-options", '{"k": 5}',
+    ...                        "--from-json", "r.json"]).split("audit.py ")[1])
+    --dataset goemotions --audit-options '{"k": 5}' --results-md
+    """
+    import shlex
+
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--from-json":
+            skip = True
+        elif not arg.startswith("--from-json="):
+            kept.append(arg)
+    if "--results-md" not in kept:
+        kept.append("--results-md")
+    return "flock /tmp/tagsmith-heavy.lock python benchmarks/audit.py " + shlex.join(kept)
+
+
 def write_results_md(result: dict, args) -> None:
     """Write (or replace) this dataset's section of RESULTS.md."""
     title = f"## Label audit (issue 5): {args.dataset}"
-    command = f"flock /tmp/tagsmith-heavy.lock python benchmarks/audit.py --dataset {args.dataset}"
-    if args.top_n != "injected":
-        command += f" --top-n {args.top_n}"
-    if args.seed != 0:
-        command += f" --seed {args.seed}"
     if args.train_seeds > 1:  # its own section: the single-seed one keeps its notes
         title += f" ({args.train_seeds} training seeds, noise seed {args.seed})"
-        command += f" --train-seeds {args.train_seeds}"
     lines = [title, "",
-             f"- **Command**: `{command} --results-md`",
+             f"- **Command**: `{results_command(sys.argv[1:])}`",
              f"- **Peer**: cleanlab {result['cleanlab_version']} (its own venv)"
              if "cleanlab_version" in result
              else "- **Peer**: none (cleanlab needs scores for every label)",
