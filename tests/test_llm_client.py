@@ -99,6 +99,18 @@ def test_retry_after_is_honoured():
     assert time.perf_counter() - started >= 0.35
 
 
+def test_retry_after_as_an_http_date():
+    import email.utils
+
+    from tagsmith.labeling.client import _retry_after
+
+    soon = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 25 <= _retry_after(soon) <= 30
+    assert _retry_after(email.utils.formatdate(time.time() - 60, usegmt=True)) == 0.0
+    assert _retry_after("2.5") == 2.5
+    assert _retry_after("not a date") is None and _retry_after(None) is None
+
+
 def test_timeout_is_retried_then_succeeds():
     behaviour, state = _flaky([Reply("late", delay=1.0)])
     with LocalChatServer(behaviour) as server:

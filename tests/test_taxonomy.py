@@ -199,3 +199,39 @@ def test_map_generated_labels_onto_an_existing_vocabulary():
     assert matches[0]["match_label"] == "gratitude"
     assert matches[1]["match_label"] in ("anger", "annoyance")
     assert matches[2]["match_uri"] is None
+
+
+def test_a_table_that_stays_out_of_limits_is_cleaned_and_counted():
+    """The model ignores the repair request: duplicates and long names are dropped, long
+    descriptions cut, the table truncated to the limit, and every change counted."""
+    import json as _json
+
+    from tagsmith.labeling.client import ScriptedLLM
+
+    long_description = " ".join(["word"] * 40)
+    stubborn = _json.dumps({"labels": [
+        {"name": "Refunds", "description": "Money back."},
+        {"name": "refunds", "description": "Same label, other case."},
+        {"name": "A name that is far too long", "description": "x"},
+        {"name": "Shipping", "description": long_description},
+        {"name": "Billing", "description": ""},
+        {"name": "Returns", "description": "Items sent back."},
+        {"name": "Other", "description": "Anything else."}]})
+    seen = []
+
+    def responder(request):
+        seen.append(request.messages[-1]["content"][:40])
+        return stubborn
+
+    options = TaxonomyOptions(use_case="support tickets", summarise=False, review=False,
+                              max_labels=3, name_words=3, description_words=20,
+                              sample_size=10, minibatch_size=10)
+    taxonomy = generate_taxonomy(["a ticket"] * 10, ScriptedLLM(responder), options)
+    assert len(seen) == 2 and seen[1].startswith("Your answer broke")  # one repair round
+    assert taxonomy.repaired_answers == 1
+    assert taxonomy.cleaned == {"duplicates": 1, "long_names": 1, "cut_descriptions": 1,
+                                "over_limit": 2}
+    assert [name for name, _ in taxonomy.labels] == ["Refunds", "Shipping", "Billing"]
+    assert len(taxonomy.labels[1][1].split()) == 20
+    assert taxonomy.labels[2][1] == "Billing"  # an empty description falls back to the name
+    assert not check_taxonomy(taxonomy.labels, 3, 3, 20)
