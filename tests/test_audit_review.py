@@ -31,7 +31,7 @@ def corpus(tmp_path):
 def _row(doc, kind, uri, text, decision="accept"):
     return {"rank": 1, "decision": decision, "kind": kind,
             "action": "add" if kind == "missing" else "remove", "label_uri": uri,
-            "label_name": uri.rsplit("/", 1)[1], "probability": 0.9, "model_score": 0.1,
+            "label_name": uri.rsplit("/", 1)[-1], "probability": 0.9, "model_score": 0.1,
             "doc": doc, "line": doc + 1, "doc_id": None, "doc_key": doc_key(text),
             "given_labels": [], "given_names": [], "text": text}
 
@@ -74,7 +74,8 @@ def test_jsonl_review_and_other_output_formats_keep_metadata(tmp_path):
     apply_review(source, review, tmp_path / "out.jsonl.gz", SPACE)
     records = list(read_records(tmp_path / "out.jsonl.gz"))
     assert records[0].metadata == {"year": 2020} and records[0].doc_id == "a"
-    assert records[1].labels == ("<http://x/sun>",)
+    # the corpus names its labels, so the added label is written by name too
+    assert records[1].labels == ("sun",)
     apply_review(source, review, tmp_path / "out.csv", SPACE)
     texts, Y = collect(Corpus(tmp_path / "out.csv", SPACE))
     assert texts == ["Heavy rain", "Sun"] and Y.toarray().tolist() == [[1, 0, 0], [0, 1, 0]]
@@ -155,3 +156,96 @@ def test_write_records_round_trips_each_format(tmp_path):
     tsv = [Record("One", ("<http://x/a>",), None, 1, "s")]
     write_records(tsv, tmp_path / "out.tsv.gz")
     assert [r.labels for r in read_records(tmp_path / "out.tsv.gz")] == [("<http://x/a>",)]
+
+
+def test_output_may_not_replace_the_review_an_input_or_an_existing_file(tmp_path, corpus):
+    review = _review(tmp_path, [_row(2, "missing", "http://x/snow", "Snowfall in the hills")])
+    decided = review.read_bytes()
+    with pytest.raises(InvalidParameterError, match="not the review file"):
+        apply_review(corpus, review, review, SPACE)
+    vocab = tmp_path / "vocab.csv"
+    vocab.write_text("uri,label\nhttp://x/rain,rain\n", encoding="utf-8")
+    with pytest.raises(InvalidParameterError, match="not an input of this run"):
+        apply_review(corpus, review, vocab, SPACE, keep=[vocab])
+    existing = tmp_path / "fixed.tsv"
+    existing.write_text("an earlier result\n", encoding="utf-8")
+    with pytest.raises(InvalidParameterError, match="--force"):
+        apply_review(corpus, review, existing, SPACE)
+    assert existing.read_text() == "an earlier result\n"
+    assert review.read_bytes() == decided
+    with pytest.raises(InvalidParameterError, match="existing folder"):
+        apply_review(corpus, review, tmp_path / "no" / "such" / "fixed.tsv", SPACE)
+    apply_review(corpus, review, existing, SPACE, overwrite=True)
+    assert "Snowfall in the hills\t<http://x/snow>" in existing.read_text()
+
+
+def test_a_single_label_name_with_spaces_survives_csv_and_tsv(tmp_path):
+    space = LabelSpace.from_uris(["http://x/gl", "http://x/po"],
+                                 names={"http://x/gl": "Greek language literature",
+                                        "http://x/po": "poetry"})
+    source = tmp_path / "c.jsonl"
+    source.write_text('{"text": "Archilochos", "labels": ["Greek language literature"]}\n'
+                      '{"text": "Sappho", "labels": ["poetry"]}\n', encoding="utf-8")
+    review = _review(tmp_path, [_row(1, "missing", "http://x/gl", "Sappho")])
+    for name in ("out.csv", "out.tsv"):
+        apply_review(source, review, tmp_path / name, space)
+        texts, Y = collect(Corpus(tmp_path / name, space))
+        assert Y.toarray().tolist() == [[1, 0], [1, 1]], name
+    # the added label is written by name, in the corpus's own style
+    assert [r.labels for r in read_records(tmp_path / "out.csv")] == \
+        [("Greek language literature",), ("poetry", "Greek language literature")]
+
+
+def test_added_labels_follow_a_bare_key_corpus(tmp_path):
+    source = tmp_path / "c.jsonl"
+    source.write_text('{"id": 1, "text": "Rates rise", "labels": ["money-fx"]}\n',
+                      encoding="utf-8")
+    space = LabelSpace.from_uris(["money-fx", "interest"])  # derived from a corpus
+    review = _review(tmp_path, [_row(0, "missing", "interest", "Rates rise")])
+    apply_review(source, review, tmp_path / "out.jsonl", space)
+    assert [r.labels for r in read_records(tmp_path / "out.jsonl")] == \
+        [("money-fx", "interest")]
+
+
+def test_an_action_that_contradicts_the_kind_is_an_error(tmp_path, corpus):
+    row = _row(1, "wrong", "http://x/rain", "Bright sun and heat")
+    row["action"] = "add"
+    with pytest.raises(ReviewFormatError, match="contradicts kind 'wrong'") as error:
+        read_decisions(_review(tmp_path, [row]), SPACE)
+    assert ":2: " in str(error.value)
+
+
+def test_a_spreadsheet_saved_review_is_read_or_refused_clearly(tmp_path, corpus):
+    rows = [_row(2, "missing", "http://x/snow", "Snowfall in the hills")]
+    text = _review(tmp_path, rows).read_text(encoding="utf-8")
+    header, rest = text.split("\n", 1)
+    capitalised = tmp_path / "capitalised.csv"
+    capitalised.write_text(header.title().replace(",", ", ") + "\n" + rest, encoding="utf-8")
+    decisions, counts = read_decisions(capitalised, SPACE)
+    assert counts["accepted"] == 1 and decisions[0].label_id == 2
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes((header + "\n" + rest.replace("Snowfall", "Schnéefall")).encode("cp1252"))
+    with pytest.raises(ReviewFormatError, match="not valid UTF-8") as error:
+        read_decisions(latin, SPACE)
+    assert str(error.value).startswith(f"{latin}:2: ")
+
+
+def test_formulas_in_free_text_cells_are_neutralised(tmp_path):
+    rows = [_row(0, "missing", "http://x/sun", '=HYPERLINK("http://evil","click")',
+                 decision="")]
+    with open(_review(tmp_path, rows), newline="", encoding="utf-8") as handle:
+        (read,) = list(csv.DictReader(handle))
+    assert read["text"] == "'" + rows[0]["text"]
+    jsonl = _review(tmp_path, rows, fmt="jsonl")
+    assert json.loads(jsonl.read_text())["text"] == rows[0]["text"]
+
+
+def test_an_empty_text_in_a_tsv_output_names_its_source(tmp_path):
+    source = tmp_path / "c.jsonl"
+    source.write_text('{"text": "Rain", "labels": ["rain"]}\n{"text": "", "labels": ["sun"]}\n',
+                      encoding="utf-8")
+    review = _review(tmp_path, [_row(0, "missing", "http://x/sun", "Rain")])
+    with pytest.raises(Exception, match=r"c.jsonl:2: document has an empty text"):
+        apply_review(source, review, tmp_path / "out.tsv", SPACE)
+    assert not (tmp_path / "out.tsv").exists()
+    apply_review(source, review, tmp_path / "out.jsonl", SPACE)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tagsmith.audit.detect import KINDS, MISSING
+from tagsmith.audit.detect import KINDS
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.textio import atomic_text_writer, open_text
 from tagsmith.exceptions import InvalidParameterError, ReviewFormatError
@@ -38,6 +38,8 @@ COLUMNS = ("rank", "decision", "kind", "action", "label_uri", "label_name", "pro
            "model_score", "doc", "line", "doc_id", "doc_key", "given_labels", "given_names",
            "text")
 REQUIRED = ("decision", "kind", "label_uri", "doc", "doc_key")
+#: what accepting a candidate of each kind does to the corpus
+ACTIONS = {"missing": "add", "wrong": "remove"}
 ACCEPT = frozenset({"accept", "accepted", "yes", "y", "1", "true", "x"})
 REJECT = frozenset({"reject", "rejected", "no", "n", "0", "false"})
 
@@ -69,7 +71,7 @@ def review_rows(issues, texts: Sequence[str], Y, space: LabelSpace, *, lang: str
         given = Y.indices[Y.indptr[doc]:Y.indptr[doc + 1]]
         rows.append({
             "rank": rank, "decision": "", "kind": KINDS[kind],
-            "action": "add" if kind == MISSING else "remove",
+            "action": ACTIONS[KINDS[kind]],
             "label_uri": space.uri_of(label), "label_name": space.name_of(label, lang),
             "probability": round(float(issues.probability[j]), 6),
             "model_score": round(float(issues.score[j]), 6), "doc": doc,
@@ -93,8 +95,28 @@ def review_format(path: str | Path) -> str:
     raise InvalidParameterError("review file", "a name ending in .csv or .jsonl", str(path))
 
 
+#: a spreadsheet reads a cell that starts with one of these as a formula
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FREE_TEXT = ("text", "label_name", "given_names", "doc_id")
+
+
+def _spreadsheet_safe(value: str) -> str:
+    """A free-text cell a spreadsheet shows as text, never runs as a formula (OWASP's
+    CSV injection advice: prefix such cells with ``'``).
+
+    >>> print(_spreadsheet_safe('=HYPERLINK("http://evil")'), _spreadsheet_safe("fine"))
+    '=HYPERLINK("http://evil") fine
+    """
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
 def write_review(rows: list[dict], path: str | Path) -> Path:
-    """Write review rows as CSV or JSONL (by the suffix), atomically."""
+    """Write review rows as CSV or JSONL (by the suffix), atomically.
+
+    In CSV, free-text cells (the text, label names, document ids) that a spreadsheet
+    would run as a formula get a leading ``'``; :func:`read_decisions` reads none of
+    them back. JSONL keeps them as they are.
+    """
     fmt = review_format(path)
     path = Path(path)
     with atomic_text_writer(path) as out:
@@ -105,10 +127,12 @@ def write_review(rows: list[dict], path: str | Path) -> Path:
         writer = csv.DictWriter(out, fieldnames=list(COLUMNS), lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow({**row, "given_labels": " ".join(row["given_labels"]),
-                             "given_names": " | ".join(row["given_names"]),
-                             "line": "" if row["line"] is None else row["line"],
-                             "doc_id": row["doc_id"] or ""})
+            cells = {**row, "given_labels": " ".join(row["given_labels"]),
+                     "given_names": " | ".join(row["given_names"]),
+                     "line": "" if row["line"] is None else row["line"],
+                     "doc_id": row["doc_id"] or ""}
+            writer.writerow({**cells, **{c: _spreadsheet_safe(str(cells[c]))
+                                         for c in _FREE_TEXT}})
     return path
 
 
@@ -123,8 +147,25 @@ class Decision:
     line: int  # in the review file
 
 
+def _check_utf8(path: Path) -> None:
+    """Refuse a review that is not UTF-8 (a spreadsheet's "CSV" may be cp1252), naming
+    the first bad line; decoding errors in a stream only know the block they hit."""
+    import gzip
+
+    if not path.is_file():
+        return  # open_text says what is wrong
+    raw = gzip.open(path).read() if path.suffix == ".gz" else path.read_bytes()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ReviewFormatError(f"not valid UTF-8 ({exc.reason}); save the review as UTF-8 "
+                                "CSV", path=path, line=raw.count(b"\n", 0, exc.start) + 1
+                                ) from exc
+
+
 def _review_records(path: Path):
     """``(line, dict)`` per review row, CSV or JSONL."""
+    _check_utf8(path)
     if review_format(path) == "jsonl":
         with open_text(path) as handle:
             for number, text in enumerate(handle, 1):
@@ -141,16 +182,20 @@ def _review_records(path: Path):
         return
     with open_text(path, newline="") as handle:
         reader = csv.DictReader(handle)
-        missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ReviewFormatError(f"missing column(s) {', '.join(missing)}; the header "
-                                    f"has {reader.fieldnames}", path=path, line=1)
         try:
+            header = reader.fieldnames or []
+            # a spreadsheet may capitalise or pad the header ("Decision ")
+            reader.fieldnames = [str(name).strip().lower() for name in header]
+            missing = [c for c in REQUIRED if c not in reader.fieldnames]
+            if missing:
+                raise ReviewFormatError(f"missing column(s) {', '.join(missing)}; the header "
+                                        f"has {header}", path=path, line=1)
             for row in reader:
                 yield reader.line_num, row
         except csv.Error as exc:
             raise ReviewFormatError(f"invalid CSV ({exc})", path=path,
                                     line=reader.line_num) from exc
+
 
 
 def read_decisions(path: str | Path, space: LabelSpace) -> tuple[list[Decision], dict]:
@@ -179,6 +224,12 @@ def read_decisions(path: str | Path, space: LabelSpace) -> tuple[list[Decision],
         if kind not in KINDS:
             raise ReviewFormatError(f"kind must be one of {', '.join(KINDS)}, found {kind!r}",
                                     path=path, line=line)
+        action = str(row.get("action") or "").strip().lower()
+        if action and action != ACTIONS[kind]:
+            raise ReviewFormatError(f"action {action!r} contradicts kind {kind!r}, whose "
+                                    f"accepted correction is to {ACTIONS[kind]} the label; "
+                                    "to do the opposite, reject this row", path=path,
+                                    line=line)
         try:
             doc = int(row["doc"])
         except (TypeError, ValueError):
@@ -200,24 +251,37 @@ def read_decisions(path: str | Path, space: LabelSpace) -> tuple[list[Decision],
     return sorted(accepted.values(), key=lambda d: (d.doc, d.line)), counts
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+
+
 def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
-                 space: LabelSpace, *, on_error: str = "fail", format: str | None = None) -> dict:
+                 space: LabelSpace, *, on_error: str = "fail", format: str | None = None,
+                 overwrite: bool = False, keep: Sequence[str | Path] = ()) -> dict:
     """Write ``corpus`` with the review's accepted corrections to the new file ``output``.
 
     ``on_error`` must be the policy the audit read the corpus with (document numbers
     count the documents read). ``format`` (``tsv``, ``csv``, ``jsonl``) defaults to
-    the output's suffix. Returns counts: documents written and changed, labels added
-    and removed, corrections already in place, and the review's decisions.
+    the output's suffix. ``output`` may never be the corpus, the review or a file in
+    ``keep`` (say, the vocabulary), and an existing ``output`` is replaced only with
+    ``overwrite``. Returns counts: documents written and changed, labels added and
+    removed, corrections already in place, and the review's decisions.
     """
     from tagsmith.data.corpus import Corpus
     from tagsmith.data.writers import output_format, write_records
 
     corpus, review, output = Path(corpus), Path(review), Path(output)
     output_format(output, format)
-    if output.resolve() == corpus.resolve() or (
-            output.exists() and os.path.samefile(output, corpus)):
-        raise InvalidParameterError("output", "a new file (the corpus is never edited in "
-                                    "place)", str(output))
+    for role, path in (("the corpus (never edited in place)", corpus),
+                       ("the review file", review),
+                       *(("an input of this run", Path(p)) for p in keep)):
+        if _same_file(output, path):
+            raise InvalidParameterError("output", f"a new file, not {role}", str(output))
+    if output.exists() and not overwrite:
+        raise InvalidParameterError("output", "a file that does not exist yet (pass "
+                                    "--force to replace it)", str(output))
+    if not output.parent.is_dir():
+        raise InvalidParameterError("output", "a file in an existing folder", str(output))
     decisions, counts = read_decisions(review, space)
     source = Corpus(corpus, space, on_error=on_error)
     stats = {"n_docs": 0, "n_docs_changed": 0, "n_added": 0, "n_removed": 0,
@@ -227,11 +291,14 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
         by_doc.setdefault(decision.doc, []).append(decision)
 
     def changed_records():
+        style: list[str] = []  # the key style of the last labelled record, for new keys
         for number, record in enumerate(source.records()):
             stats["n_docs"] += 1
+            if record.labels:
+                style = list(record.labels)
             todo = by_doc.pop(number, None)
             if todo:
-                record = _apply(record, todo, space, review, stats)
+                record = _apply(record, todo, space, review, stats, style)
             yield record
         if by_doc:  # raised inside the atomic writer: no output file appears
             first = min((d for ds in by_doc.values() for d in ds), key=lambda d: d.line)
@@ -239,11 +306,44 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                                     f"{stats['n_docs']} documents", path=review,
                                     line=first.line)
 
-    write_records(changed_records(), output, format)
+    write_records(changed_records(), output, format, label_space=space)
     return stats
 
 
-def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, stats: dict):
+def key_like(keys: Sequence[str], label_id: int, space: LabelSpace) -> str:
+    """The key to add ``label_id`` with, in the style of a record's ``keys``: ``<uri>``
+    unless the keys are bare URIs (a corpus of bare keys, its label space derived from
+    it) or preferred names, then the label's bare URI or its name in the same language,
+    so the corpus reads back the same under the vocabulary it was read with.
+
+    >>> from tagsmith.data.labelspace import Label
+    >>> space = LabelSpace([Label("urn:x:1", {"en": "rain"}), Label("urn:x:2", {"en": "sun"})])
+    >>> key_like(["rain"], 1, space), key_like(["urn:x:1"], 1, space), key_like([], 1, space)
+    ('sun', 'urn:x:2', '<urn:x:2>')
+    """
+    uri = space.uri_of(label_id)
+    for key in keys:
+        key = key.strip()
+        if key.startswith("<") and key.endswith(">"):
+            break
+        if space.lookup(key, by_name=False) is not None:
+            if not any(c.isspace() for c in uri):
+                return uri
+            break
+        known = space.lookup(key)
+        if known is None:
+            continue
+        for lang, name in space[known].pref_labels.items():
+            if name == key:
+                mine = space[label_id].pref_labels.get(lang)
+                if mine and space.lookup(mine) == label_id:
+                    return mine
+        break
+    return f"<{uri}>"
+
+
+def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, stats: dict,
+           style: Sequence[str] = ()):
     if doc_key(record.text) != decisions[0].doc_key:
         raise ReviewFormatError(f"document {decisions[0].doc} ({record.source}:{record.line}) "
                                 "has a different text than when it was audited; was the "
@@ -257,7 +357,7 @@ def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, s
             if present:
                 stats["n_already_applied"] += 1
                 continue
-            keys.append(f"<{space.uri_of(decision.label_id)}>")
+            keys.append(key_like(keys or style, decision.label_id, space))
             ids.append(decision.label_id)
             stats["n_added"] += 1
         else:

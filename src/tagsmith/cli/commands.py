@@ -441,7 +441,9 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
 @click.option("--bundle", help="The bundle whose label space the audit used.")
 @click.option("--on-error", type=ERROR_POLICY, default="fail", show_default=True,
               help="As given to the audit (document numbers count the documents read).")
-def apply_review_command(corpus, review, output, vocab, bundle, on_error):
+@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists (it may never be "
+              "CORPUS, REVIEW or the vocabulary).")
+def apply_review_command(corpus, review, output, vocab, bundle, on_error, force):
     """Write CORPUS with the accepted corrections of REVIEW applied to a new file.
 
     REVIEW is the audit's review.csv or review.jsonl with the decision column filled
@@ -450,7 +452,8 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error):
     from tagsmith.audit.review import apply_review
 
     space, _ = _label_space_for(corpus, vocab, bundle, on_error)
-    stats = apply_review(corpus, review, output, space, on_error=on_error)
+    stats = apply_review(corpus, review, output, space, on_error=on_error, overwrite=force,
+                         keep=[p for p in (vocab, bundle) if p])
     click.echo(f"wrote {stats['n_docs']:,} documents to {output}: {stats['n_added']:,} labels "
                f"added, {stats['n_removed']:,} removed in {stats['n_docs_changed']:,} documents "
                f"({stats['review_accepted']:,} accepted, {stats['review_rejected']:,} rejected, "

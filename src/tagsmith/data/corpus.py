@@ -331,11 +331,12 @@ def write_tsv(records_or_docs: Iterable[Document | Record], path: str | Path,
     """Write an Annif TSV corpus atomically; returns the number of lines written.
 
     Documents' labels are written as ``<uri>`` (``label_space`` is required for
-    them); record keys are resolved to ``<uri>`` through ``label_space`` when given,
-    else written as they are. Tabs and line breaks inside texts become spaces, since
-    a TSV line cannot hold them. The file is written to a temporary file in the same
-    directory and then renamed over ``path``, so ``path`` is never left half written;
-    ``.gz`` paths are gzip-compressed.
+    them); record keys are resolved to ``<uri>`` through ``label_space`` when given
+    (a single-word key the vocabulary does not know is kept as it is, as readers
+    report and skip it), else written as they are. Tabs and line breaks inside texts
+    become spaces, since a TSV line cannot hold them. The file is written to a
+    temporary file in the same directory and then renamed over ``path``, so ``path``
+    is never left half written; ``.gz`` paths are gzip-compressed.
     """
     path = Path(path)
     written = 0
@@ -359,6 +360,10 @@ def _tsv_line(item: Document | Record, label_space: LabelSpace | None, n: int,
                                     type(item).__name__)
     text = one_line(item.text).strip()
     if not text:
+        if isinstance(item, Record):  # name the document where it came from
+            raise CorpusFormatError(f"document has an empty text, which a TSV line cannot "
+                                    f"hold; leave it out or write {path.name} as .jsonl or "
+                                    ".csv instead", path=item.source, line=item.line)
         raise CorpusFormatError("document has an empty text, which a TSV line cannot hold; "
                                 "leave such documents out", path=path, line=n)
     return text + ("\t" + " ".join(dict.fromkeys(keys)) if keys else "") + "\n"
@@ -367,9 +372,11 @@ def _tsv_line(item: Document | Record, label_space: LabelSpace | None, n: int,
 def _record_key(key: str, record: Record, label_space: LabelSpace | None) -> str:
     if label_space is not None:
         label_id = label_space.lookup(key)
-        if label_id is None:
+        if label_id is not None:
+            return f"<{label_space.uri_of(label_id)}>"
+        if len(key.split()) != 1:
             raise UnknownLabelError(key, path=record.source, line=record.line)
-        return f"<{label_space.uri_of(label_id)}>"
+        return key  # unknown to the vocabulary: kept as it was, as a reader would skip it
     if len(key.split()) != 1:
         raise CorpusFormatError(f"label {key!r} contains whitespace; pass a label_space to "
                                 "write it as a URI", path=record.source, line=record.line)

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from tagsmith.data.corpus import write_tsv
+from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.readers import Record, _check_format, detect_format
 from tagsmith.data.textio import atomic_text_writer
 from tagsmith.exceptions import CorpusFormatError, UnsupportedFormatError
@@ -43,8 +44,13 @@ def _format_from_suffix(path: str | Path) -> str:
                                  ".tsv, .csv or .jsonl (each optionally .gz)", path=path)
 
 
-def write_records(records: Iterable[Record], path: str | Path, format: str | None = None) -> int:
+def write_records(records: Iterable[Record], path: str | Path, format: str | None = None,
+                  label_space: LabelSpace | None = None) -> int:
     """Write records to ``path`` atomically; returns the number written.
+
+    A TSV line cannot hold a label key with whitespace (a preferred name such as
+    "climate change"): given ``label_space``, such keys are written as ``<uri>``
+    (see :func:`~tagsmith.data.corpus.write_tsv`). CSV and JSONL keep keys as they are.
 
     >>> import os, tempfile
     >>> name = os.path.join(tempfile.mkdtemp(), "c.jsonl")
@@ -55,7 +61,7 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
     """
     fmt = output_format(path, format)
     if fmt == "tsv":
-        return write_tsv(records, path)
+        return write_tsv(records, path, label_space)
     path = Path(path)
     written = 0
     with atomic_text_writer(path) as out:
@@ -78,12 +84,26 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
             if extra:  # a streamed CSV cannot grow columns; missing ones stay empty
                 raise CorpusFormatError(f"a CSV has the columns of its first record; this one "
                                         f"also has {sorted(extra)}", path=path, line=number + 1)
-            separator = "|" if any(any(c.isspace() for c in key) for key in record.labels) \
-                else " "
-            writer.writerow([record.doc_id or "", record.text, separator.join(record.labels),
+            writer.writerow([record.doc_id or "", record.text, label_cell(record.labels),
                              *[_cell(record.metadata.get(c, "")) for c in columns]])
             written += 1
     return written
+
+
+def label_cell(keys: Iterable[str]) -> str:
+    """A CSV ``labels`` cell that :func:`~tagsmith.data.readers.split_label_cell` reads
+    back to ``keys``: space-separated, or ``|``-separated when a key has whitespace (a
+    single such key gets a trailing ``|``, or it would read back as several words).
+
+    >>> label_cell(["<http://x/1>", "rain"]), label_cell(["climate change", "rain"])
+    ('<http://x/1> rain', 'climate change|rain')
+    >>> label_cell(["climate change"])
+    'climate change|'
+    """
+    keys = list(keys)
+    if not any(any(c.isspace() for c in key) for key in keys):
+        return " ".join(keys)
+    return "|".join(keys) + ("|" if len(keys) == 1 else "")
 
 
 def _cell(value) -> str:
