@@ -245,3 +245,28 @@ def test_an_endpoint_that_stays_down_stops_the_batch():
             complete_all(client_for(server, max_retries=0), [request(str(i)) for i in range(50)],
                          n_workers=1, max_consecutive_failures=3)
     assert len(server.requests) <= 4  # 3 failures, and one the worker had started
+
+
+def test_tokens_are_estimated_when_the_endpoint_reports_no_usage():
+    body = b'{"choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}}]}'
+    with LocalChatServer(lambda b: Reply(raw=body)) as server:
+        client = client_for(server, price_prompt=10.0, price_completion=30.0)
+        response = client.complete(request("a fairly long prompt " * 50))
+    assert response.prompt_tokens >= 200 and response.completion_tokens >= 1
+    assert client.usage.prompt_tokens == response.prompt_tokens and client.usage.cost > 0.002
+
+
+def test_a_refused_request_is_counted_as_failed():
+    with LocalChatServer(lambda body: Reply("bad request", status=400)) as server:
+        client = client_for(server)
+        with pytest.raises(LLMError, match="HTTP 400"):
+            client.complete(request())
+    assert client.usage.n_failed == 1 and client.usage.n_retries == 0
+
+
+@pytest.mark.parametrize("option, value", [
+    ("timeout", float("inf")), ("timeout", 1e10), ("price_prompt", -5.0),
+    ("price_prompt", float("nan")), ("price_completion", float("inf"))])
+def test_client_options_out_of_range_are_named(option, value):
+    with pytest.raises(InvalidParameterError, match=option):
+        OpenAIChatClient("http://127.0.0.1:9/v1", "m", **{option: value})

@@ -49,6 +49,8 @@ logger = logging.getLogger("tagsmith")
 #: HTTP statuses worth retrying: timeouts, conflicts, rate limits and server errors
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 USER_AGENT = "tagsmith-llm-client"
+#: the longest per-request timeout accepted (a day), in seconds
+MAX_TIMEOUT = 86400.0
 
 
 @dataclass(frozen=True)
@@ -175,8 +177,7 @@ class ScriptedLLM:
 
     def complete(self, request: ChatRequest) -> ChatResponse:
         text = self.responder(request)
-        prompt = sum(estimate_tokens(str(m.get("content", ""))) for m in request.messages)
-        response = ChatResponse(text, prompt, estimate_tokens(text))
+        response = ChatResponse(text, _prompt_estimate(request), estimate_tokens(text))
         self.usage.add(response)
         return response
 
@@ -214,8 +215,12 @@ class OpenAIChatClient:
         if not model:
             raise InvalidParameterError("model", "a model name", model)
         check_number("timeout", timeout, 0, strict=True, unit="seconds")
+        if timeout > MAX_TIMEOUT:  # sockets overflow on huge timeouts (inf, 1e10)
+            raise InvalidParameterError("timeout", f"at most {MAX_TIMEOUT:g} seconds", timeout)
         check_number("backoff_base", backoff_base, 0, unit="seconds")
         check_number("backoff_max", backoff_max, 0, unit="seconds")
+        check_number("price_prompt", price_prompt, 0, finite=True)
+        check_number("price_completion", price_completion, 0, finite=True)
         check_int("max_retries", max_retries, 0)
         check_int("max_concurrency", max_concurrency, 1)
         self.base_url = base_url.rstrip("/")
@@ -246,12 +251,15 @@ class OpenAIChatClient:
                 time.sleep(self._delay(attempt - 1, last))
             try:
                 with self._slots:
-                    response = self._post(body)
+                    response = self._post(body, request)
                 self.usage.add(response)
                 return response
             except _Transient as exc:
                 last = exc
                 logger.debug("%s: try %d failed: %s", self.base_url, attempt + 1, exc)
+            except LLMError:  # refused for good (HTTP 400, 401, ...): not worth a retry
+                self.usage.count("failed")
+                raise
         self.usage.count("failed")
         raise LLMError(f"{self.base_url}: no answer after {self.max_retries + 1} tries "
                        f"(last: {last})")
@@ -296,7 +304,7 @@ class OpenAIChatClient:
             headers["Authorization"] = f"Bearer {key}"
         return headers
 
-    def _post(self, body: bytes) -> ChatResponse:
+    def _post(self, body: bytes, request: ChatRequest) -> ChatResponse:
         connection = self._connection()
         try:
             # a plain-HTTP proxy wants the absolute URL in the request line
@@ -324,7 +332,7 @@ class OpenAIChatClient:
                 hint = f" (is the base URL right, and does it serve model {self.model!r}?)"
             error = LLMConfigError if status in (401, 403, 404) else LLMError
             raise error(f"{self.base_url}: HTTP {status}{hint}: {_snippet(raw)}")
-        return _parse_completion(raw)
+        return _parse_completion(raw, request)
 
 
 def _proxy_for(scheme: str, host: str):
@@ -360,8 +368,11 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _parse_completion(raw: bytes) -> ChatResponse:
-    """Text and token counts of a chat-completions reply; garbage is worth a retry."""
+def _parse_completion(raw: bytes, request: ChatRequest) -> ChatResponse:
+    """Text and token counts of a chat-completions reply; garbage is worth a retry.
+
+    Token counts the endpoint does not report are estimated (from ``request`` for the
+    prompt), so costs never silently count completions only."""
     try:
         data = json.loads(raw)
         message = data["choices"][0]["message"]
@@ -373,9 +384,21 @@ def _parse_completion(raw: bytes) -> ChatResponse:
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
     prompt = usage.get("prompt_tokens")
     completion = usage.get("completion_tokens")
-    return ChatResponse(text,
-                        prompt if isinstance(prompt, int) else 0,
-                        completion if isinstance(completion, int) else estimate_tokens(text))
+    return ChatResponse(text, _count(prompt, _prompt_estimate(request)),
+                        _count(completion, estimate_tokens(text)))
+
+
+def _count(value: object, estimate: int) -> int:
+    """A reported token count, or ``estimate`` where it is missing or not a count."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return estimate
+
+
+def _prompt_estimate(request: ChatRequest) -> int:
+    """Prompt tokens of ``request`` by :func:`estimate_tokens`, for endpoints that do not
+    report usage (costs would otherwise count completions only)."""
+    return sum(estimate_tokens(str(m.get("content", ""))) for m in request.messages)
 
 
 def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_workers: int = 4,
@@ -415,7 +438,7 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
         return []
     pool = ThreadPoolExecutor(max_workers=max(1, min(n_workers, len(requests))))
     try:
-        with progress_bar(total=len(requests), desc=desc, unit="doc",
+        with progress_bar(total=len(requests), desc=desc, unit="call",
                           enabled=show_progress) as bar:
             for _ in pool.map(one, range(len(requests))):
                 bar.update(1)
