@@ -36,6 +36,24 @@ def open_text(path: str | Path, *, newline: str | None = None) -> io.TextIOBase:
     return open(path, encoding="utf-8", newline=newline)
 
 
+def check_writable(path: str | Path) -> Path:
+    """Refuse, naming ``path``, an output file that cannot be written: a directory, or
+    one in a folder that does not exist. Commands call it before long work, so a typo
+    in an output path costs nothing.
+
+    >>> check_writable("/no/such/folder/out.tsv")
+    Traceback (most recent call last):
+    ...
+    tagsmith.exceptions.DataError: /no/such/folder/out.tsv: the folder /no/such/folder does not exist
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise DataError("is a directory, expected a file to write", path=path)
+    if not path.parent.is_dir():
+        raise DataError(f"the folder {path.parent} does not exist", path=path)
+    return path
+
+
 @contextmanager
 def atomic_text_writer(path: str | Path) -> Iterator[io.TextIOBase]:
     """A UTF-8 text stream that replaces ``path`` only once fully written.
@@ -53,6 +71,7 @@ def atomic_text_writer(path: str | Path) -> Iterator[io.TextIOBase]:
     'done\\n'
     """
     path = Path(path)
+    check_writable(path)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
