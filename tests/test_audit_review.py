@@ -10,7 +10,12 @@ from tagsmith.data.corpus import Corpus, collect
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.readers import Record, read_records
 from tagsmith.data.writers import write_records
-from tagsmith.exceptions import InvalidParameterError, ReviewFormatError, UnsupportedFormatError
+from tagsmith.exceptions import (
+    DataError,
+    InvalidParameterError,
+    ReviewFormatError,
+    UnsupportedFormatError,
+)
 
 SPACE = LabelSpace.from_uris(["http://x/rain", "http://x/sun", "http://x/snow"],
                              names={"http://x/rain": "rain", "http://x/sun": "sun",
@@ -173,8 +178,11 @@ def test_output_may_not_replace_the_review_an_input_or_an_existing_file(tmp_path
         apply_review(corpus, review, existing, SPACE)
     assert existing.read_text() == "an earlier result\n"
     assert review.read_bytes() == decided
-    with pytest.raises(InvalidParameterError, match="existing folder"):
-        apply_review(corpus, review, tmp_path / "no" / "such" / "fixed.tsv", SPACE)
+    (tmp_path / "folder.tsv").mkdir()
+    with pytest.raises(DataError, match="is a directory"):
+        apply_review(corpus, review, tmp_path / "folder.tsv", SPACE, overwrite=True)
+    apply_review(corpus, review, tmp_path / "new" / "folder" / "fixed.tsv", SPACE)
+    assert (tmp_path / "new" / "folder" / "fixed.tsv").exists()
     apply_review(corpus, review, existing, SPACE, overwrite=True)
     assert "Snowfall in the hills\t<http://x/snow>" in existing.read_text()
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from tagsmith.audit.detect import KINDS
 from tagsmith.data.labelspace import LabelSpace
-from tagsmith.data.textio import atomic_text_writer, open_text
+from tagsmith.data.textio import atomic_text_writer, check_writable, open_text
 from tagsmith.exceptions import InvalidParameterError, ReviewFormatError
 
 COLUMNS = ("rank", "decision", "kind", "action", "label_uri", "label_name", "probability",
@@ -280,8 +280,7 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     if output.exists() and not overwrite:
         raise InvalidParameterError("output", "a file that does not exist yet (pass "
                                     "--force to replace it)", str(output))
-    if not output.parent.is_dir():
-        raise InvalidParameterError("output", "a file in an existing folder", str(output))
+    check_writable(output)
     decisions, counts = read_decisions(review, space)
     source = Corpus(corpus, space, on_error=on_error)
     stats = {"n_docs": 0, "n_docs_changed": 0, "n_added": 0, "n_removed": 0,

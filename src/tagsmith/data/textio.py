@@ -38,19 +38,23 @@ def open_text(path: str | Path, *, newline: str | None = None) -> io.TextIOBase:
 
 def check_writable(path: str | Path) -> Path:
     """Refuse, naming ``path``, an output file that cannot be written: a directory, or
-    one in a folder that does not exist. Commands call it before long work, so a typo
-    in an output path costs nothing.
+    one below a file. A missing folder is fine: writers create it, as bundles and
+    plots do. Commands call this before long work, so a typo costs nothing.
 
-    >>> check_writable("/no/such/folder/out.tsv")
+    >>> import tempfile
+    >>> check_writable(tempfile.gettempdir())
     Traceback (most recent call last):
     ...
-    tagsmith.exceptions.DataError: /no/such/folder/out.tsv: the folder /no/such/folder does not exist
+    tagsmith.exceptions.DataError: /tmp: is a directory, expected a file to write
     """
     path = Path(path)
     if path.is_dir():
         raise DataError("is a directory, expected a file to write", path=path)
-    if not path.parent.is_dir():
-        raise DataError(f"the folder {path.parent} does not exist", path=path)
+    for folder in path.parents:
+        if folder.exists():
+            if not folder.is_dir():
+                raise DataError(f"{folder} is a file, not a folder", path=path)
+            break
     return path
 
 
@@ -61,7 +65,7 @@ def atomic_text_writer(path: str | Path) -> Iterator[io.TextIOBase]:
     Writes go to a temporary file in the same directory, which is synced and renamed
     over ``path`` on success and removed on any error, so ``path`` is never left half
     written. ``.gz`` paths are gzip-compressed with a fixed timestamp (same content,
-    same bytes); an existing file's permissions are kept.
+    same bytes); an existing file's permissions are kept; missing folders are created.
 
     >>> import tempfile, os
     >>> name = os.path.join(tempfile.mkdtemp(), "out.txt")
@@ -72,6 +76,7 @@ def atomic_text_writer(path: str | Path) -> Iterator[io.TextIOBase]:
     """
     path = Path(path)
     check_writable(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
