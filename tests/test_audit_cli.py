@@ -8,7 +8,9 @@ import sys
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from click.testing import CliRunner
 
+import tagsmith.cli as tagsmith_cli
 from tagsmith.audit.duplicates import find_duplicates, leakage, text_hashes
 from tagsmith.audit.health import cooccurrence_section, labels_section
 from tagsmith.audit.report import check_plotting
@@ -30,6 +32,23 @@ def run_cli(argv):
     except SystemExit as exit_:
         return exit_.code or 0
     return 0
+
+
+tagsmith_cli._register_commands()
+
+
+def invoke(*args):
+    """``tagsmith -q ARGS`` in a CliRunner: exit code and output (stdout and stderr)."""
+    return CliRunner().invoke(tagsmith_cli.cli, ["-q", *map(str, args)])
+
+
+@pytest.fixture(scope="module")
+def small_corpus(goemotions_small, tmp_path_factory):
+    """300 GoEmotions documents: audits of it take a second or two."""
+    path = tmp_path_factory.mktemp("audit-small") / "small.tsv"
+    lines = goemotions_small["train"].read_text(encoding="utf-8").splitlines()[:300]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -221,3 +240,50 @@ def test_audit_with_a_bundle_reuses_its_stored_scores(goemotions_small, tmp_path
     other_vocab.write_text("<urn:x:a>\ta\n", encoding="utf-8")
     assert run_cli(["-q", "audit", str(corpus), "--bundle", str(bundle), "--vocab",
                     str(other_vocab), "-o", str(out)]) == 2
+
+
+def test_a_filled_in_review_is_not_overwritten_without_force(small_corpus, goemotions_small,
+                                                             tmp_path):
+    vocab, out = goemotions_small["vocab"], tmp_path / "audit"
+    fast = ["--vocab", vocab, "--scores", "knn", "--no-html"]
+    assert invoke("audit", small_corpus, "-o", out, *fast).exit_code == 0
+    review = out / "review.csv"
+    with open(review, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows
+    rows[0]["decision"] = "accept"
+    with open(review, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    reviewed = review.read_bytes()
+    result = invoke("audit", small_corpus, "-o", out, *fast)
+    assert result.exit_code == 3 and str(review) in result.output
+    assert "--force" in result.output and review.read_bytes() == reviewed
+    # checked before the work: the corpus is not even read
+    result = invoke("audit", tmp_path / "missing.tsv", "-o", out, *fast)
+    assert result.exit_code == 3 and str(review) in result.output
+    # a review in the other format is not what this run writes
+    assert invoke("audit", small_corpus, "-o", out, *fast,
+                  "--review-format", "jsonl").exit_code == 0
+    (out / "review.jsonl").write_text('{"decision": null, "kind": "missing"}\n'
+                                      '{"decision": "reject", "kind": "wrong"}\n',
+                                      encoding="utf-8")
+    result = invoke("audit", small_corpus, "-o", out, *fast, "--review-format", "jsonl")
+    assert result.exit_code == 3 and str(out / "review.jsonl") in result.output
+    assert invoke("audit", small_corpus, "-o", out, *fast, "--force").exit_code == 0
+    with open(review, newline="", encoding="utf-8") as handle:
+        assert not any(row["decision"] for row in csv.DictReader(handle))
+    # an undecided review is the audit's own output: rewritten without --force
+    assert invoke("audit", small_corpus, "-o", out, *fast).exit_code == 0
+
+
+def test_output_that_is_a_file_fails_before_the_audit(small_corpus, goemotions_small,
+                                                      tmp_path):
+    corpus = tmp_path / "corpus.tsv"
+    corpus.write_bytes(small_corpus.read_bytes())
+    result = invoke("audit", corpus, "-o", corpus, "--vocab", goemotions_small["vocab"],
+                    "--scores", "knn", "--no-html")
+    assert result.exit_code == 2 and "-o/--output" in result.output
+    assert str(corpus) in result.output and "audited" not in result.output
+    assert corpus.read_bytes() == small_corpus.read_bytes()

@@ -379,16 +379,23 @@ def _parse_splits(pairs: tuple[str, ...]) -> dict[str, str]:
               help="Malformed corpus lines: fail, or skip and count.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--lang", default="en", show_default=True, help="Language of label names.")
+@click.option("--force", is_flag=True, help="Overwrite a review file in OUTPUT whose decision "
+              "column has been filled in (the reviewer's work is lost).")
 @click.pass_obj
 def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, splits, review_format,
           max_review, min_probability, near_duplicate_threshold, no_near_duplicates,
-          no_evidence, every_doc_labelled, no_html, no_plots, on_error, seed, lang):
+          no_evidence, every_doc_labelled, no_html, no_plots, on_error, seed, lang, force):
     """Audit CORPUS: missing and wrong labels, duplicates, leakage, a data health report.
 
     Writes OUTPUT/report.html, report.json, review.csv (or .jsonl) and labels.csv. Labels
     not in the vocabulary are counted in the report, not fatal.
     """
-    from tagsmith.pipeline.audit import AuditOptions, audit_corpus, read_audit_corpus
+    from tagsmith.pipeline.audit import (
+        AuditOptions,
+        audit_corpus,
+        check_output,
+        read_audit_corpus,
+    )
 
     params = _parse_params(param, "--param")
     options = AuditOptions(scores=scores, model=model, n_folds=folds, seed=seed, lang=lang,
@@ -401,6 +408,8 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
                            near_duplicate_threshold=near_duplicate_threshold,
                            show_progress=not obj["quiet"])
     options.validate()
+    # fail before the work: an output that is a file, or a review someone has filled in
+    check_output(output, review_format=review_format, force=force, name="-o/--output")
     if not no_html and not no_plots:
         from tagsmith.audit.report import check_plotting
 
@@ -414,7 +423,7 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
                           splits=other, unknown_labels=data.unknown_labels, lines=data.lines,
                           doc_ids=data.doc_ids, source=corpus)
     written = result.write(output, html=not no_html, plots=not no_plots,
-                           review_format=review_format)
+                           review_format=review_format, force=force)
     report = result.report
     noise, dups = report["noise"], report["duplicates"]
     click.echo(f"audited {len(data.texts):,} documents, {len(space):,} labels "

@@ -39,7 +39,7 @@ from tagsmith.audit.detect import LabelIssues, check_every_doc_labelled, find_la
 from tagsmith.audit.duplicates import NEAR_DUPLICATE_THRESHOLD
 from tagsmith.audit.scores import AuditScores, check_source
 from tagsmith.data.labelspace import LabelSpace
-from tagsmith.exceptions import InvalidParameterError
+from tagsmith.exceptions import DataError, InvalidParameterError
 from tagsmith.progress import progress_bar
 
 logger = logging.getLogger("tagsmith")
@@ -112,15 +112,20 @@ class AuditResult:
     label_space: LabelSpace
 
     def write(self, directory: str | Path, *, html: bool = True, plots: bool = True,
-              review_format: str = "csv") -> dict[str, Path]:
+              review_format: str = "csv", force: bool = False) -> dict[str, Path]:
         """Write ``report.json``, ``report.html``, ``review.<csv|jsonl>`` and
-        ``labels.csv`` into ``directory`` (created); returns the paths."""
+        ``labels.csv`` into ``directory`` (created); returns the paths.
+
+        A review file there that already holds decisions is not overwritten unless
+        ``force`` (see :func:`check_output`).
+        """
         from tagsmith.audit.report import write_html, write_json
         from tagsmith.audit.review import write_review
 
         if review_format not in ("csv", "jsonl"):
             raise InvalidParameterError("review_format", "'csv' or 'jsonl'", review_format)
         directory = Path(directory)
+        check_output(directory, review_format=review_format, force=force)
         directory.mkdir(parents=True, exist_ok=True)
         paths = {"report_json": write_json(self.report, directory / "report.json"),
                  "review": write_review(self.review, directory / f"review.{review_format}"),
@@ -157,6 +162,54 @@ class AuditResult:
                                  _round(issues.wrong_rate[i]), _round(issues.missing_rate[i]),
                                  int(wrong[i]), int(missing[i])])
         return path
+
+
+def check_output(directory: str | Path, *, review_format: str = "csv", force: bool = False,
+                 name: str = "directory") -> None:
+    """Fail before an audit whose output could not or must not be written.
+
+    ``directory`` must be a directory or not exist yet (``name`` is how the error
+    calls it). Its ``review.<review_format>``, when it exists and a reviewer has filled
+    in any ``decision``, is not overwritten unless ``force``: the review would be lost.
+    A review file that cannot be read to tell is not overwritten either.
+    """
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise InvalidParameterError(name, "a directory (or a path to create one at)",
+                                    str(directory))
+    review = directory / f"review.{review_format}"
+    if force or not review.is_file():
+        return
+    n_decided = _n_decisions(review)
+    if n_decided:
+        raise DataError(f"{n_decided:,} review decision{'' if n_decided == 1 else 's'} "
+                        "already filled in; refusing to overwrite the reviewed file (apply it "
+                        "with tagsmith apply-review, move it away, write to another output "
+                        "directory, or give --force to overwrite it)", path=review)
+
+
+def _n_decisions(path: Path) -> int:
+    """How many rows of a review file have a non-empty ``decision``."""
+    import csv
+    import json
+
+    def decided(value) -> bool:
+        return value is not None and str(value).strip().lower() not in ("", "none", "null")
+
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            if path.suffix.lower() == ".jsonl":
+                rows = (json.loads(line) for line in handle if line.strip())
+                return sum(decided(row.get("decision")) if isinstance(row, dict) else 1
+                           for row in rows)
+            reader = csv.DictReader(handle)
+            if "decision" not in (reader.fieldnames or []):
+                raise ValueError(f"no decision column in the header {reader.fieldnames}")
+            return sum(decided(row.get("decision")) for row in reader)
+    except (OSError, UnicodeDecodeError, ValueError, csv.Error) as exc:
+        raise DataError(f"could not check it for review decisions ({exc}); refusing to "
+                        "overwrite it (move it away, or give --force to overwrite it)",
+                        path=path) from exc
 
 
 def _round(value, digits: int = 6):
