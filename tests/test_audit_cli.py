@@ -287,3 +287,61 @@ def test_output_that_is_a_file_fails_before_the_audit(small_corpus, goemotions_s
     assert result.exit_code == 2 and "-o/--output" in result.output
     assert str(corpus) in result.output and "audited" not in result.output
     assert corpus.read_bytes() == small_corpus.read_bytes()
+
+
+def test_a_vocabulary_matching_no_label_or_a_corpus_without_labels_is_a_clear_error(
+        small_corpus, tmp_path):
+    vocab = tmp_path / "other_vocab.tsv"
+    vocab.write_text("<urn:x:a>\ta\n<urn:x:b>\tb\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = invoke("audit", small_corpus, "--vocab", vocab, "-o", out, "--scores", "knn")
+    assert result.exit_code == 3, result.output
+    assert "none of its" in result.output and "label occurrences are in" in result.output
+    assert str(small_corpus) in result.output and str(vocab) in result.output
+    assert not out.exists()
+    unlabelled = tmp_path / "unlabelled.tsv"
+    unlabelled.write_text("".join(line.split("\t")[0] + "\n" for line in
+                                  small_corpus.read_text(encoding="utf-8").splitlines()),
+                          encoding="utf-8")
+    result = invoke("audit", unlabelled, "--vocab", vocab, "-o", out, "--scores", "knn")
+    assert result.exit_code == 3 and "no document has a label" in result.output
+    assert str(unlabelled) in result.output and not out.exists()
+
+
+@pytest.fixture(scope="module")
+def small_result(small_corpus, goemotions_small):
+    space = load_vocabulary(goemotions_small["vocab"])
+    data = read_audit_corpus(small_corpus, space)
+    return audit_corpus(data.texts, data.Y, space, options=AuditOptions(scores="knn"))
+
+
+def test_report_of_no_used_label_renders(small_result):
+    from tagsmith.audit.report import render_html
+
+    space = small_result.label_space
+    labels = labels_section(sp.csr_matrix((3, len(space)), dtype=bool), space)
+    assert labels["rank_frequency"] == {"rank": [], "count": []}
+    report = {**small_result.report, "labels": labels}
+    page = render_html(report, plots=True)
+    assert page.count("data:image/png;base64,") == 3  # no long-tail curve
+
+
+def test_a_failed_write_leaves_no_half_written_folder(small_result, monkeypatch, tmp_path):
+    import tagsmith.audit.report as report_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("plotting failed")
+
+    out = tmp_path / "new"
+    monkeypatch.setattr(report_module, "render_html", broken)
+    with pytest.raises(RuntimeError, match="plotting failed"):
+        small_result.write(out)
+    assert not out.exists()
+    monkeypatch.undo()
+    old = tmp_path / "old"
+    small_result.write(old, html=False)
+    before = {p.name: p.read_bytes() for p in old.iterdir()}
+    monkeypatch.setattr(type(small_result), "_write_labels", broken)  # the third file
+    with pytest.raises(RuntimeError, match="plotting failed"):
+        small_result.write(old)
+    assert {p.name: p.read_bytes() for p in old.iterdir()} == before  # nothing replaced

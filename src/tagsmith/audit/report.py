@@ -117,7 +117,7 @@ def _plots(report: dict) -> str:
         images.append(base64.b64encode(buffer.getvalue()).decode("ascii"))
 
     tail = report["labels"]["rank_frequency"]
-    if tail["rank"]:
+    if tail["rank"] and len(tail["rank"]) == len(tail["count"]) and max(tail["count"]) > 0:
         fig, ax = plt.subplots(figsize=(5.5, 3.4))
         ax.loglog(tail["rank"], tail["count"], color="#2a5caa")
         ax.set(xlabel="label rank", ylabel="documents", title="Long tail of label frequencies")
@@ -129,8 +129,8 @@ def _plots(report: dict) -> str:
            title="Label cardinality")
     emit(fig)
     noise = report.get("noise")
-    if noise and noise["bands"]:
-        bands = [b for b in noise["bands"] if b["n_given"] > 0]
+    bands = [b for b in noise["bands"] if b["n_given"] > 0] if noise else []
+    if bands:
         names = [f'{b["min_count"]}-{b["max_count"]}' for b in bands]
         x = range(len(bands))
         fig, ax = plt.subplots(figsize=(5.5, 3.4))
@@ -143,7 +143,8 @@ def _plots(report: dict) -> str:
                title="Estimated noise rates by label frequency")
         ax.legend()
         emit(fig)
-        quality = noise["doc_quality"]["histogram"]
+    quality = noise["doc_quality"]["histogram"] if noise else []
+    if any(quality):  # a log scale needs a document
         fig, ax = plt.subplots(figsize=(5.5, 3.4))
         ax.bar([(i + 0.5) / len(quality) for i in range(len(quality))], quality,
                width=1 / len(quality), color="#2a5caa")

@@ -393,6 +393,7 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
     from tagsmith.pipeline.audit import (
         AuditOptions,
         audit_corpus,
+        check_audit_corpus,
         check_output,
         read_audit_corpus,
     )
@@ -417,6 +418,8 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
     paths = _parse_splits(splits)
     space, classifier = _label_space_for(corpus, vocab, bundle, on_error)
     data = read_audit_corpus(corpus, space, on_error=on_error)
+    check_audit_corpus(data, corpus=corpus,
+                       vocab=vocab or (f"the vocabulary of {bundle}" if bundle else None))
     other = {name: read_audit_corpus(path, space, on_error=on_error).texts
              for name, path in paths.items()}
     result = audit_corpus(data.texts, data.Y, space, options=options, classifier=classifier,

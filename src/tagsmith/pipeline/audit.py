@@ -24,6 +24,9 @@ from __future__ import annotations
 
 import datetime
 import logging
+import os
+import shutil
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -119,20 +122,39 @@ class AuditResult:
         A review file there that already holds decisions is not overwritten unless
         ``force`` (see :func:`check_output`).
         """
-        from tagsmith.audit.report import write_html, write_json
+        from tagsmith.audit.report import render_html, write_json
         from tagsmith.audit.review import write_review
+        from tagsmith.data.textio import atomic_text_writer
 
         if review_format not in ("csv", "jsonl"):
             raise InvalidParameterError("review_format", "'csv' or 'jsonl'", review_format)
         directory = Path(directory)
         check_output(directory, review_format=review_format, force=force)
+        # everything is built before anything is written (a plot that fails must not leave
+        # a half-written folder), then written to a staging folder and moved in at once
+        page = render_html(self.report, plots=plots) if html else None
+        created = not directory.exists()
         directory.mkdir(parents=True, exist_ok=True)
-        paths = {"report_json": write_json(self.report, directory / "report.json"),
-                 "review": write_review(self.review, directory / f"review.{review_format}"),
-                 "labels": self._write_labels(directory / "labels.csv")}
-        if html:
-            paths["report_html"] = write_html(self.report, directory / "report.html",
-                                              plots=plots)
+        staging = Path(tempfile.mkdtemp(dir=directory, prefix=".audit-"))
+        names = {"report_json": "report.json", "review": f"review.{review_format}",
+                 "labels": "labels.csv"} | ({"report_html": "report.html"} if html else {})
+        try:
+            write_json(self.report, staging / names["report_json"])
+            write_review(self.review, staging / names["review"])
+            self._write_labels(staging / names["labels"])
+            if page is not None:
+                with atomic_text_writer(staging / names["report_html"]) as out:
+                    out.write(page)
+            paths = {}
+            for key, name in names.items():
+                os.replace(staging / name, directory / name)
+                paths[key] = directory / name
+        except BaseException:
+            if created:
+                shutil.rmtree(directory, ignore_errors=True)
+            raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         return paths
 
     def _write_labels(self, path: Path) -> Path:
@@ -323,6 +345,11 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
         raise InvalidParameterError("Y", f"shape ({len(texts)}, {len(label_space)})", Y.shape)
     Y = sp.csr_matrix(Y != 0, dtype=bool)
     Y.sort_indices()
+    if len(texts) and len(label_space) and Y.nnz == 0:
+        n_unknown = sum((unknown_labels or Counter()).values())
+        raise DataError(f"none of the {n_unknown:,} label occurrences are in the label space"
+                        if n_unknown else "no document has a label; an audit needs labels",
+                        path=source)
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     n_steps = 5 + bool(splits)
@@ -421,6 +448,22 @@ class AuditCorpus:
     doc_ids: list[str | None]
     unknown_labels: Counter
     n_skipped_lines: int
+
+
+def check_audit_corpus(data: AuditCorpus, *, corpus: str | Path,
+                       vocab: str | Path | None = None) -> None:
+    """Fail with a :class:`DataError` naming the files when ``data`` (read from
+    ``corpus`` with the labels of ``vocab``) has no label to audit."""
+    if data.Y.nnz or not data.texts:
+        return
+    n_unknown = sum(data.unknown_labels.values())
+    if n_unknown:
+        key, count = data.unknown_labels.most_common(1)[0]
+        raise DataError(f"none of its {n_unknown:,} label occurrences are in "
+                        f"{vocab or 'the vocabulary'} (most often {key!r} x{count:,}); is "
+                        "it the vocabulary of this corpus?", path=corpus)
+    raise DataError("no document has a label; an audit needs labelled documents",
+                    path=corpus)
 
 
 def read_audit_corpus(path: str | Path, label_space: LabelSpace, *,
