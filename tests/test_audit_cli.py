@@ -345,3 +345,17 @@ def test_a_failed_write_leaves_no_half_written_folder(small_result, monkeypatch,
     with pytest.raises(RuntimeError, match="plotting failed"):
         small_result.write(old)
     assert {p.name: p.read_bytes() for p in old.iterdir()} == before  # nothing replaced
+
+
+def test_an_empty_or_repeated_split_is_a_clear_error(small_corpus, goemotions_small, tmp_path):
+    empty = tmp_path / "empty.tsv"
+    empty.write_text("", encoding="utf-8")
+    out = tmp_path / "out"
+    fast = ["--vocab", goemotions_small["vocab"], "--scores", "knn", "--no-html"]
+    result = invoke("audit", small_corpus, "-o", out, *fast, "--split", f"test={empty}")
+    assert result.exit_code == 3 and str(empty) in result.output
+    assert "'test'" in result.output and not out.exists()
+    result = invoke("audit", small_corpus, "-o", out, *fast, "--split",
+                    f"test={goemotions_small['test']}", "--split", f"test={empty}")
+    assert result.exit_code == 2 and "--split" in result.output and "'test'" in result.output
+    assert not out.exists()

@@ -9,7 +9,7 @@ from itertools import islice
 import click
 
 from tagsmith.cli import cli, print_json
-from tagsmith.exceptions import InvalidParameterError
+from tagsmith.exceptions import DataError, InvalidParameterError
 from tagsmith.models import available_models
 
 ERROR_POLICY = click.Choice(["fail", "skip"])
@@ -331,11 +331,14 @@ def _label_space_for(corpus: str, vocab: str | None, bundle: str | None, on_erro
 
 
 def _parse_splits(pairs: tuple[str, ...]) -> dict[str, str]:
-    splits = {}
+    splits: dict[str, str] = {}
     for pair in pairs:
         name, sep, path = pair.partition("=")
         if not sep or not name or not path:
             raise InvalidParameterError("--split", "NAME=PATH (e.g. test=test.tsv)", pair)
+        if name in splits:
+            raise InvalidParameterError("--split", f"one PATH per NAME (split {name!r} is "
+                                        f"{splits[name]})", pair)
         splits[name] = path
     return splits
 
@@ -422,6 +425,10 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
                        vocab=vocab or (f"the vocabulary of {bundle}" if bundle else None))
     other = {name: read_audit_corpus(path, space, on_error=on_error).texts
              for name, path in paths.items()}
+    for name, texts in other.items():
+        if not texts:
+            raise DataError(f"no documents in the split {name!r} (--split {name}=...) to "
+                            "check for leakage", path=paths[name])
     result = audit_corpus(data.texts, data.Y, space, options=options, classifier=classifier,
                           splits=other, unknown_labels=data.unknown_labels, lines=data.lines,
                           doc_ids=data.doc_ids, source=corpus)

@@ -350,6 +350,9 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
         raise DataError(f"none of the {n_unknown:,} label occurrences are in the label space"
                         if n_unknown else "no document has a label; an audit needs labels",
                         path=source)
+    for name, other in (splits or {}).items():
+        if not len(other):
+            raise DataError(f"the split {name!r} has no documents to check for leakage")
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     n_steps = 5 + bool(splits)
