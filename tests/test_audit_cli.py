@@ -359,3 +359,28 @@ def test_an_empty_or_repeated_split_is_a_clear_error(small_corpus, goemotions_sm
                     f"test={goemotions_small['test']}", "--split", f"test={empty}")
     assert result.exit_code == 2 and "--split" in result.output and "'test'" in result.output
     assert not out.exists()
+
+
+def test_exact_leakage_names_its_training_document_and_empty_texts_are_no_duplicates():
+    from tagsmith.audit.health import leakage_section
+
+    train = ["Rain in Paris", "", "Sun over Rome", "  ", "sun over rome", "Snow"]
+    Y = sp.csr_matrix(np.array([[1, 0], [1, 0], [0, 1], [0, 1], [0, 1], [1, 0]], bool))
+    dups = find_duplicates(train, Y, None)
+    assert dups.pairs.tolist() == [[2, 4]]  # the two empty texts are not duplicates
+    X = sp.csr_matrix(np.array([[1, 0, 0], [0, 0, 0], [0, 1, 0], [0, 0, 0], [0, 1, 0],
+                                [0, 0, 1]], np.float32))
+    model = KNNModel(n_neighbors=2, max_posting=None).fit(X, Y)
+    near = find_duplicates(train, Y, model.leave_one_out_topk(X, 1, return_neighbors=True)[1:])
+    assert not (near.pairs == 1).any() and not (near.pairs == 3).any()
+    other = ["SUN OVER ROME", "", "Snow!", "Fog"]
+    # the exact duplicate's features meet no training document (as when the index prunes)
+    other_X = sp.csr_matrix(np.array([[0, 0, 0], [0, 0, 0], [0, 0, 1], [0, 0, 0]],
+                                     np.float32))
+    result = leakage(text_hashes(train), other, knn_model=model, other_X=other_X)
+    assert (result["n_exact"], result["n_near"]) == (1, 1)
+    examples = leakage_section({"test": result}, train, {"test": other})["test"]["examples"]
+    exact = [e for e in examples if e["exact"]]
+    assert [(e["doc"], e["train_doc"], e["cosine"], e["train_text"]) for e in exact] == \
+        [(0, 2, 1.0, "Sun over Rome")]
+    assert [e["doc"] for e in examples] == [0, 2]  # the empty text leaks nothing
