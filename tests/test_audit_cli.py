@@ -384,3 +384,36 @@ def test_exact_leakage_names_its_training_document_and_empty_texts_are_no_duplic
     assert [(e["doc"], e["train_doc"], e["cosine"], e["train_text"]) for e in exact] == \
         [(0, 2, 1.0, "Sun over Rome")]
     assert [e["doc"] for e in examples] == [0, 2]  # the empty text leaks nothing
+
+
+def test_degenerate_inputs_are_data_errors_naming_the_file(small_corpus, goemotions_small,
+                                                           tmp_path):
+    vocab, out = goemotions_small["vocab"], tmp_path / "out"
+    empty = tmp_path / "empty.tsv"
+    empty.write_text("", encoding="utf-8")
+    result = invoke("audit", empty, "--vocab", vocab, "-o", out)
+    assert result.exit_code == 3 and f"{empty}: no documents" in result.output
+    empty_vocab = tmp_path / "vocab.tsv"
+    empty_vocab.write_text("", encoding="utf-8")
+    result = invoke("audit", small_corpus, "--vocab", empty_vocab, "-o", out)
+    assert result.exit_code == 3 and f"{empty_vocab}: the vocabulary has no labels" in \
+        result.output
+    lines = small_corpus.read_text(encoding="utf-8").splitlines()
+    three = tmp_path / "three.tsv"
+    three.write_text("\n".join(lines[:3]) + "\n", encoding="utf-8")
+    result = invoke("audit", three, "--vocab", vocab, "-o", out)
+    assert result.exit_code == 3 and str(three) in result.output
+    assert "too small for --folds 5" in result.output and "at least 5 documents" in \
+        result.output and "n_folds' must" not in result.output
+    one = tmp_path / "one.tsv"
+    one.write_text(lines[0] + "\n", encoding="utf-8")
+    result = invoke("audit", one, "--vocab", vocab, "-o", out, "--folds", "2")
+    assert result.exit_code == 3 and "too small" in result.output
+    assert "at least 2" in result.output
+    assert not out.exists()
+    # two documents sharing no term: no features, yet the audit runs
+    two = tmp_path / "two.tsv"
+    two.write_text("Rain today\t<urn:goemotions:anger>\nSunny\t<urn:goemotions:joy>\n",
+                   encoding="utf-8")
+    assert invoke("audit", two, "--vocab", vocab, "-o", out, "--folds", "2",
+                  "--no-html").exit_code == 0

@@ -345,7 +345,11 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
         raise InvalidParameterError("Y", f"shape ({len(texts)}, {len(label_space)})", Y.shape)
     Y = sp.csr_matrix(Y != 0, dtype=bool)
     Y.sort_indices()
-    if len(texts) and len(label_space) and Y.nnz == 0:
+    if not texts:
+        raise DataError("no documents to audit", path=source)
+    if not len(label_space):
+        raise DataError("the label space has no labels", path=source)
+    if Y.nnz == 0:
         n_unknown = sum((unknown_labels or Counter()).values())
         raise DataError(f"none of the {n_unknown:,} label occurrences are in the label space"
                         if n_unknown else "no document has a label; an audit needs labels",
@@ -365,6 +369,7 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
             bar.update(1)
 
         source_name = _choose_source(options, classifier, texts, Y)
+        _check_enough_documents(source_name, len(texts), options.n_folds, source)
         featurizer, X = _features(texts, classifier, options)
         step("features")
         scores = _scores(source_name, X, Y, classifier, options, featurizer, label_space)
@@ -421,6 +426,22 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
     return AuditResult(issues, report, review, scores, label_space)
 
 
+def _check_enough_documents(source_name: str, n_docs: int, n_folds: int,
+                            corpus: str | None) -> None:
+    """K-fold cross-fitting needs at least K documents (and K is at least 2)."""
+    if source_name != "crossfit" or n_docs >= n_folds:
+        return
+    s = "" if n_docs == 1 else "s"
+    if n_docs < 2:
+        raise DataError(f"the corpus is too small: {n_docs} document{s}, and cross-fitting "
+                        "needs at least 2 (with --folds 2; n_folds in AuditOptions)",
+                        path=corpus)
+    raise DataError(f"the corpus is too small for --folds {n_folds} (n_folds in "
+                    f"AuditOptions): {n_folds}-fold cross-fitting needs at least {n_folds} "
+                    f"documents, it has {n_docs}; give more documents or --folds {n_docs} "
+                    "or fewer", path=corpus)
+
+
 def _scores_quality(Y, scores: AuditScores) -> dict:
     """How well the out-of-sample scores agree with the given labels (a sanity check)."""
     from tagsmith.metrics import precision_at_k, recall_at_k
@@ -456,8 +477,18 @@ class AuditCorpus:
 def check_audit_corpus(data: AuditCorpus, *, corpus: str | Path,
                        vocab: str | Path | None = None) -> None:
     """Fail with a :class:`DataError` naming the files when ``data`` (read from
-    ``corpus`` with the labels of ``vocab``) has no label to audit."""
-    if data.Y.nnz or not data.texts:
+    ``corpus`` with the labels of ``vocab``) has no document or no label to audit."""
+    if not data.texts:
+        skipped = (f" ({data.n_skipped_lines:,} malformed line"
+                   f"{'' if data.n_skipped_lines == 1 else 's'} skipped)"
+                   if data.n_skipped_lines else "")
+        raise DataError(f"no documents to audit{skipped}", path=corpus)
+    if data.Y.shape[1] == 0:
+        if vocab:
+            raise DataError("the vocabulary has no labels", path=vocab)
+        raise DataError("no document has a label; an audit needs labelled documents",
+                        path=corpus)
+    if data.Y.nnz:
         return
     n_unknown = sum(data.unknown_labels.values())
     if n_unknown:
