@@ -417,3 +417,40 @@ def test_degenerate_inputs_are_data_errors_naming_the_file(small_corpus, goemoti
                    encoding="utf-8")
     assert invoke("audit", two, "--vocab", vocab, "-o", out, "--folds", "2",
                   "--no-html").exit_code == 0
+
+
+def test_skipped_lines_and_the_read_policy_are_in_the_report(small_corpus, goemotions_small,
+                                                             tmp_path, caplog):
+    lines = small_corpus.read_text(encoding="utf-8").splitlines()
+    lines[10] = "\t<urn:goemotions:joy>"  # no text: malformed
+    lines[20] = lines[20].split("\t")[0] + "\t<urn:goemotions:joy> <urn:goemotions:nope>"
+    lines[30] = "\t<urn:goemotions:anger>"
+    corpus = tmp_path / "corpus.tsv"
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    dev = tmp_path / "dev.tsv"
+    dev.write_text("Fine\t<urn:goemotions:joy>\n\t<urn:goemotions:joy>\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = invoke("audit", corpus, "--vocab", goemotions_small["vocab"], "-o", out,
+                    "--scores", "knn", "--no-plots", "--on-error", "skip", "--split",
+                    f"dev={dev}")
+    assert result.exit_code == 0, result.output
+    read = json.loads((out / "report.json").read_text(encoding="utf-8"))["meta"]["read"]
+    assert read["on_error"] == "skip" and read["n_skipped_lines"] == 3
+    assert [(r["file"], r["line"]) for r in read["skipped_lines"]] == \
+        [(str(corpus), 11), (str(corpus), 31), (str(dev), 2)]
+    assert all(r["reason"] for r in read["skipped_lines"])
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "--on-error skip" in page and f"{corpus}:31" in page and f"{dev}:2" in page
+    assert "give apply-review --on-error skip" in result.output
+    space = load_vocabulary(goemotions_small["vocab"])
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        data = read_audit_corpus(corpus, space, on_error="skip")
+    assert len(data.texts) == 298 and data.on_error == "skip"
+    warning = [r.getMessage() for r in caplog.records if "unknown label" in r.getMessage()]
+    assert warning and "298 documents" in warning[0]
+    from tagsmith.data.corpus import derive_label_space
+
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        derive_label_space(corpus, on_error="skip")
+    assert any("298 documents" in r.getMessage() for r in caplog.records)

@@ -27,7 +27,8 @@ table{border-collapse:collapse;margin:.6rem 0;font-size:.9rem}td,th{border:1px s
 padding:.25rem .5rem;text-align:left;vertical-align:top}th{background:#f3f5f9}
 td.num{text-align:right;font-variant-numeric:tabular-nums}.plots{display:flex;flex-wrap:wrap;
 gap:1rem}.plots img{max-width:34rem;width:100%}.muted{color:#667}.kind-missing{color:#0a6}
-.kind-wrong{color:#c33}small{color:#667}
+.kind-wrong{color:#c33}small{color:#667}.warn{background:#fff4d6;border-left:4px solid #d90;
+padding:.4rem .7rem}
 """
 
 
@@ -264,9 +265,29 @@ def _leakage_html(leakage: dict) -> str:
     return "".join(parts)
 
 
+def _read_html(read: dict) -> str:
+    """How the files were read: the --on-error policy and the lines it skipped."""
+    if not read:
+        return ""
+    policy = _e(read.get("on_error", "fail"))
+    n = read.get("n_skipped_lines", 0)
+    if not n:
+        return f'<p class="muted">Read with --on-error {policy}; no line skipped.</p>'
+    shown = read.get("skipped_lines", [])
+    parts = [f'<p class="warn">Read with --on-error {policy}: {_num(n)} malformed line'
+             f'{"" if n == 1 else "s"} skipped (the first {len(shown)} below). Document '
+             "numbers count the documents read: give apply-review the same --on-error "
+             f"{policy}.</p>"]
+    parts.append(_table(["where", "reason"],
+                        [[f'{_e(r["file"])}:{_e(r["line"])}', _e(r["reason"])]
+                         for r in shown]))
+    return "".join(parts)
+
+
 def render_html(report: dict, *, plots: bool = True) -> str:
     """The report (as built by :func:`tagsmith.pipeline.audit.audit_corpus`) as one page."""
-    sections = [("Overview", _cards(report) + (_plots(report) if plots else ""))]
+    sections = [("Overview", _cards(report) + _read_html(report.get("meta", {}).get("read", {}))
+                 + (_plots(report) if plots else ""))]
     sections.append(("Labels", _labels_html(report["labels"])))
     sections.append(("Co-occurrence", _cooccurrence_html(report["cooccurrence"])))
     if report.get("noise"):

@@ -399,6 +399,7 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
         check_audit_corpus,
         check_output,
         read_audit_corpus,
+        read_summary,
     )
 
     params = _parse_params(param, "--param")
@@ -423,15 +424,18 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
     data = read_audit_corpus(corpus, space, on_error=on_error)
     check_audit_corpus(data, corpus=corpus,
                        vocab=vocab or (f"the vocabulary of {bundle}" if bundle else None))
-    other = {name: read_audit_corpus(path, space, on_error=on_error).texts
-             for name, path in paths.items()}
+    split_data = {name: read_audit_corpus(path, space, on_error=on_error)
+                  for name, path in paths.items()}
+    other = {name: split.texts for name, split in split_data.items()}
     for name, texts in other.items():
         if not texts:
             raise DataError(f"no documents in the split {name!r} (--split {name}=...) to "
                             "check for leakage", path=paths[name])
     result = audit_corpus(data.texts, data.Y, space, options=options, classifier=classifier,
                           splits=other, unknown_labels=data.unknown_labels, lines=data.lines,
-                          doc_ids=data.doc_ids, source=corpus)
+                          doc_ids=data.doc_ids, source=corpus,
+                          read=read_summary({corpus: data, **{paths[name]: split for name, split
+                                                              in split_data.items()}}, on_error))
     written = result.write(output, html=not no_html, plots=not no_plots,
                            review_format=review_format, force=force)
     report = result.report
@@ -446,6 +450,10 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
     for name, leak in report["leakage"].items():
         click.echo(f"leakage into {name}: {leak['n_exact']:,} exact, {leak['n_near']:,} near "
                    f"duplicates of training documents (of {leak['n_docs']:,})")
+    read = report["meta"]["read"]
+    if read["n_skipped_lines"]:
+        click.echo(f"skipped {read['n_skipped_lines']:,} malformed lines (--on-error skip): "
+                   "give apply-review --on-error skip too")
     for key, path in written.items():
         click.echo(f"{key}: {path}")
 

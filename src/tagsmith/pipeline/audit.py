@@ -324,14 +324,15 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
                  splits: dict[str, Sequence[str]] | None = None,
                  unknown_labels: Counter | None = None, lines: Sequence[int] | None = None,
                  doc_ids: Sequence[str | None] | None = None,
-                 source: str | None = None) -> AuditResult:
+                 source: str | None = None, read: dict | None = None) -> AuditResult:
     """Audit ``texts`` with labels ``Y`` (``n_docs x n_labels``) over ``label_space``.
 
     ``classifier`` (a :class:`~tagsmith.pipeline.classifier.TextClassifier`) lends its
     featurizer, its model family for cross-fitting and its stored cross-fitted scores.
     ``splits`` maps names (``dev``, ``test``) to texts checked for leakage;
     ``unknown_labels`` counts labels the reader dropped as not in the vocabulary;
-    ``lines``/``doc_ids`` locate documents in their file for the review queue.
+    ``lines``/``doc_ids`` locate documents in their file for the review queue;
+    ``read`` (:func:`read_summary`) records how the files were read in the report's meta.
     """
     from tagsmith.audit import duplicates as dup
     from tagsmith.audit import health
@@ -405,6 +406,7 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
         lang = options.lang
         report = {
             "meta": {"tagsmith_version": __version__, "lang": lang, "corpus": source,
+                     "read": read or {},
                      "created": datetime.datetime.now(datetime.UTC).isoformat(
                          timespec="seconds"),
                      "options": {k: v for k, v in asdict(options).items()
@@ -472,6 +474,24 @@ class AuditCorpus:
     doc_ids: list[str | None]
     unknown_labels: Counter
     n_skipped_lines: int
+    #: the first skipped lines as ``(line, reason)`` (``--on-error skip``)
+    skipped_lines: list[tuple[int | None, str]] = field(default_factory=list)
+    on_error: str = "fail"
+
+
+#: skipped lines listed in the report (all are counted)
+MAX_SKIPPED_SHOWN = 20
+
+
+def read_summary(corpora: dict[str, AuditCorpus], on_error: str) -> dict:
+    """How the audited files were read, for the report: the ``on_error`` policy (which
+    ``apply-review`` must be given too), how many malformed lines were skipped and the
+    first :data:`MAX_SKIPPED_SHOWN` as ``file``, ``line``, ``reason``."""
+    skipped = [{"file": str(path), "line": line, "reason": reason}
+               for path, data in corpora.items() for line, reason in data.skipped_lines]
+    return {"on_error": on_error,
+            "n_skipped_lines": sum(data.n_skipped_lines for data in corpora.values()),
+            "skipped_lines": skipped[:MAX_SKIPPED_SHOWN]}
 
 
 def check_audit_corpus(data: AuditCorpus, *, corpus: str | Path,
@@ -524,7 +544,9 @@ def read_audit_corpus(path: str | Path, label_space: LabelSpace, *,
         lines.append(record.line)
         doc_ids.append(record.doc_id)
         docs.append(Document(record.text, tuple(dict.fromkeys(ids))))
-    if report.n_unknown_labels:
+        report.add_doc(docs[-1])
+    if report.has_skips:
         logger.warning("%s", report.summary())
     return AuditCorpus(texts, labels_matrix(docs, len(label_space)), lines, doc_ids,
-                       report.unknown_labels, report.n_skipped_lines)
+                       report.unknown_labels, report.n_skipped_lines,
+                       list(report.skipped_lines), on_error)
