@@ -454,3 +454,28 @@ def test_skipped_lines_and_the_read_policy_are_in_the_report(small_corpus, goemo
     with caplog.at_level("WARNING", logger="tagsmith"):
         derive_label_space(corpus, on_error="skip")
     assert any("298 documents" in r.getMessage() for r in caplog.records)
+
+
+def test_scores_without_signal_are_flagged_as_unreliable(small_corpus, goemotions_small,
+                                                         tmp_path, caplog):
+    space = load_vocabulary(goemotions_small["vocab"])
+    rng = np.random.default_rng(0)
+    noise = tmp_path / "random_labels.tsv"
+    noise.write_text("".join(f"{line.split(chr(9))[0]}\t<{space.uri_of(int(rng.integers(28)))}>\n"
+                             for line in small_corpus.read_text(encoding="utf-8").splitlines()),
+                     encoding="utf-8")
+    out = tmp_path / "out"
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        assert run_cli(["audit", str(noise), "--vocab", str(goemotions_small["vocab"]), "-o",
+                        str(out), "--scores", "knn", "--no-plots"]) == 0
+    scores = json.loads((out / "report.json").read_text(encoding="utf-8"))["scores"]
+    assert scores["p@1_vs_given"] < scores["min_p@1_vs_given"] == 0.1
+    assert 0 <= scores["r@10_vs_given"] <= 1
+    assert "candidates are unreliable" in scores["warning"]
+    assert any("candidates are unreliable" in r.getMessage() for r in caplog.records)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert '<p class="warn"><b>Warning:</b> the scores recover few given labels' in page
+    assert run_cli(["-q", "audit", str(small_corpus), "--vocab", str(goemotions_small["vocab"]),
+                    "-o", str(tmp_path / "good"), "--no-html"]) == 0
+    good = json.loads((tmp_path / "good" / "report.json").read_text(encoding="utf-8"))["scores"]
+    assert good["p@1_vs_given"] >= 0.1 and "warning" not in good

@@ -98,8 +98,20 @@ def _cards(report: dict) -> str:
     dups = report.get("duplicates")
     if dups:
         items.append(("duplicate pairs", _num(dups["n_exact_pairs"] + dups["n_near_pairs"])))
+    scores = report.get("scores", {})
+    if "p@1_vs_given" in scores:
+        items.append(("scores' P@1 vs given labels", f'{scores["p@1_vs_given"]:.3f}'))
     return '<div class="cards">' + "".join(
-        f'<div class="card"><b>{v}</b>{_e(k)}</div>' for k, v in items) + "</div>"
+        f'<div class="card"><b>{v}</b>{_e(k)}</div>' for k, v in items) + "</div>" + \
+        _signal_html(scores)
+
+
+def _signal_html(scores: dict) -> str:
+    """A highlighted warning when the out-of-sample scores recover few given labels."""
+    if not scores.get("warning"):
+        return ""
+    return f'<p class="warn"><b>Warning:</b> {_e(scores["warning"])}.</p>'
+
 
 
 def _plots(report: dict) -> str:
@@ -205,10 +217,11 @@ def _noise_html(noise: dict, candidates: list[dict], scores: dict) -> str:
              f'{_num(noise["n_docs_with_flagged"])} documents.</p>'
              '<p class="muted">These are confident-learning estimates: they count the pairs '
              "the out-of-sample scores confidently disagree with, so a weak scorer inflates "
-             f'them (here P@1 against the given labels is {scores.get("p@1_vs_given", "?")}). '
+             f'them (here P@1 against the given labels is {scores.get("p@1_vs_given", "?")}, '
+             f'recall@10 {scores.get("r@10_vs_given", "?")}). '
              "Compare labels and bands with them rather than reading them as the true noise "
              "level; the review queue is ranked by the probability of each pair being an "
-             "error.</p>"]
+             "error.</p>" + _signal_html(scores)]
     parts.append("<h3>By label frequency</h3>" + _table(
         ["documents per label", "labels", "given", "est. wrong rate", "est. missing rate",
          "flagged wrong", "flagged missing"],

@@ -56,6 +56,12 @@ CROSSFIT_UP_TO_LABELS = 100
 CROSSFIT_UP_TO_DOCS = 200_000
 #: candidates shown in the HTML report
 HTML_CANDIDATES = 50
+#: below this precision@1 of the out-of-sample scores against the given labels, the
+#: scores carry little signal and the report warns that its candidates are unreliable
+MIN_SCORES_P_AT_1 = 0.1
+LOW_SIGNAL_WARNING = ("the scores recover few given labels (out-of-sample P@1 {p1:.3f} < "
+                      "{threshold}); candidates are unreliable - use more documents or a "
+                      "better model")
 
 
 @dataclass
@@ -404,6 +410,7 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
         review = review_rows(issues, texts, Y, label_space, lang=options.lang, lines=lines,
                              doc_ids=doc_ids, limit=options.max_review)
         lang = options.lang
+        quality = _scores_quality(Y, scores)
         report = {
             "meta": {"tagsmith_version": __version__, "lang": lang, "corpus": source,
                      "read": read or {},
@@ -420,11 +427,13 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
                 duplicates, texts, Y, label_space, lang=lang,
                 threshold=options.near_duplicate_threshold),
             "leakage": leakage,
-            "scores": {**scores.describe(), **_scores_quality(Y, scores)},
+            "scores": {**scores.describe(), **quality},
             "top_candidates": [_short(row) for row in review[:HTML_CANDIDATES]],
         }
         step("report")
     report["timing"] = {**seconds, "total": round(time.perf_counter() - started, 3)}
+    if "warning" in quality:
+        logger.warning("audit%s: %s", f" of {source}" if source else "", quality["warning"])
     return AuditResult(issues, report, review, scores, label_space)
 
 
@@ -448,8 +457,12 @@ def _scores_quality(Y, scores: AuditScores) -> dict:
     """How well the out-of-sample scores agree with the given labels (a sanity check)."""
     from tagsmith.metrics import precision_at_k, recall_at_k
 
-    return {"p@1_vs_given": round(precision_at_k(Y, scores.topk, 1), 4),
-            "r@10_vs_given": round(recall_at_k(Y, scores.topk, 10), 4)}
+    p1 = round(precision_at_k(Y, scores.topk, 1), 4)
+    quality: dict = {"p@1_vs_given": p1, "r@10_vs_given": round(recall_at_k(Y, scores.topk, 10), 4),
+               "min_p@1_vs_given": MIN_SCORES_P_AT_1}
+    if p1 < MIN_SCORES_P_AT_1:
+        quality["warning"] = LOW_SIGNAL_WARNING.format(p1=p1, threshold=MIN_SCORES_P_AT_1)
+    return quality
 
 
 def _unknown(counter: Counter | None) -> dict:
