@@ -8,7 +8,9 @@ import sys
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from click.testing import CliRunner
 
+import tagsmith.cli as tagsmith_cli
 from tagsmith.audit.duplicates import find_duplicates, leakage, text_hashes
 from tagsmith.audit.health import cooccurrence_section, labels_section
 from tagsmith.audit.report import check_plotting
@@ -30,6 +32,23 @@ def run_cli(argv):
     except SystemExit as exit_:
         return exit_.code or 0
     return 0
+
+
+tagsmith_cli._register_commands()
+
+
+def invoke(*args):
+    """``tagsmith -q ARGS`` in a CliRunner: exit code and output (stdout and stderr)."""
+    return CliRunner().invoke(tagsmith_cli.cli, ["-q", *map(str, args)])
+
+
+@pytest.fixture(scope="module")
+def small_corpus(goemotions_small, tmp_path_factory):
+    """300 GoEmotions documents: audits of it take a second or two."""
+    path = tmp_path_factory.mktemp("audit-small") / "small.tsv"
+    lines = goemotions_small["train"].read_text(encoding="utf-8").splitlines()[:300]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -221,3 +240,242 @@ def test_audit_with_a_bundle_reuses_its_stored_scores(goemotions_small, tmp_path
     other_vocab.write_text("<urn:x:a>\ta\n", encoding="utf-8")
     assert run_cli(["-q", "audit", str(corpus), "--bundle", str(bundle), "--vocab",
                     str(other_vocab), "-o", str(out)]) == 2
+
+
+def test_a_filled_in_review_is_not_overwritten_without_force(small_corpus, goemotions_small,
+                                                             tmp_path):
+    vocab, out = goemotions_small["vocab"], tmp_path / "audit"
+    fast = ["--vocab", vocab, "--scores", "knn", "--no-html"]
+    assert invoke("audit", small_corpus, "-o", out, *fast).exit_code == 0
+    review = out / "review.csv"
+    with open(review, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows
+    rows[0]["decision"] = "accept"
+    with open(review, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    reviewed = review.read_bytes()
+    result = invoke("audit", small_corpus, "-o", out, *fast)
+    assert result.exit_code == 3 and str(review) in result.output
+    assert "--force" in result.output and review.read_bytes() == reviewed
+    # checked before the work: the corpus is not even read
+    result = invoke("audit", tmp_path / "missing.tsv", "-o", out, *fast)
+    assert result.exit_code == 3 and str(review) in result.output
+    # a review in the other format is not what this run writes
+    assert invoke("audit", small_corpus, "-o", out, *fast,
+                  "--review-format", "jsonl").exit_code == 0
+    (out / "review.jsonl").write_text('{"decision": null, "kind": "missing"}\n'
+                                      '{"decision": "reject", "kind": "wrong"}\n',
+                                      encoding="utf-8")
+    result = invoke("audit", small_corpus, "-o", out, *fast, "--review-format", "jsonl")
+    assert result.exit_code == 3 and str(out / "review.jsonl") in result.output
+    assert invoke("audit", small_corpus, "-o", out, *fast, "--force").exit_code == 0
+    with open(review, newline="", encoding="utf-8") as handle:
+        assert not any(row["decision"] for row in csv.DictReader(handle))
+    # an undecided review is the audit's own output: rewritten without --force
+    assert invoke("audit", small_corpus, "-o", out, *fast).exit_code == 0
+
+
+def test_output_that_is_a_file_fails_before_the_audit(small_corpus, goemotions_small,
+                                                      tmp_path):
+    corpus = tmp_path / "corpus.tsv"
+    corpus.write_bytes(small_corpus.read_bytes())
+    result = invoke("audit", corpus, "-o", corpus, "--vocab", goemotions_small["vocab"],
+                    "--scores", "knn", "--no-html")
+    assert result.exit_code == 2 and "-o/--output" in result.output
+    assert str(corpus) in result.output and "audited" not in result.output
+    assert corpus.read_bytes() == small_corpus.read_bytes()
+
+
+def test_a_vocabulary_matching_no_label_or_a_corpus_without_labels_is_a_clear_error(
+        small_corpus, tmp_path):
+    vocab = tmp_path / "other_vocab.tsv"
+    vocab.write_text("<urn:x:a>\ta\n<urn:x:b>\tb\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = invoke("audit", small_corpus, "--vocab", vocab, "-o", out, "--scores", "knn")
+    assert result.exit_code == 3, result.output
+    assert "none of its" in result.output and "label occurrences are in" in result.output
+    assert str(small_corpus) in result.output and str(vocab) in result.output
+    assert not out.exists()
+    unlabelled = tmp_path / "unlabelled.tsv"
+    unlabelled.write_text("".join(line.split("\t")[0] + "\n" for line in
+                                  small_corpus.read_text(encoding="utf-8").splitlines()),
+                          encoding="utf-8")
+    result = invoke("audit", unlabelled, "--vocab", vocab, "-o", out, "--scores", "knn")
+    assert result.exit_code == 3 and "no document has a label" in result.output
+    assert str(unlabelled) in result.output and not out.exists()
+
+
+@pytest.fixture(scope="module")
+def small_result(small_corpus, goemotions_small):
+    space = load_vocabulary(goemotions_small["vocab"])
+    data = read_audit_corpus(small_corpus, space)
+    return audit_corpus(data.texts, data.Y, space, options=AuditOptions(scores="knn"))
+
+
+def test_report_of_no_used_label_renders(small_result):
+    from tagsmith.audit.report import render_html
+
+    space = small_result.label_space
+    labels = labels_section(sp.csr_matrix((3, len(space)), dtype=bool), space)
+    assert labels["rank_frequency"] == {"rank": [], "count": []}
+    report = {**small_result.report, "labels": labels}
+    page = render_html(report, plots=True)
+    assert page.count("data:image/png;base64,") == 3  # no long-tail curve
+
+
+def test_a_failed_write_leaves_no_half_written_folder(small_result, monkeypatch, tmp_path):
+    import tagsmith.audit.report as report_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("plotting failed")
+
+    out = tmp_path / "new"
+    monkeypatch.setattr(report_module, "render_html", broken)
+    with pytest.raises(RuntimeError, match="plotting failed"):
+        small_result.write(out)
+    assert not out.exists()
+    monkeypatch.undo()
+    old = tmp_path / "old"
+    small_result.write(old, html=False)
+    before = {p.name: p.read_bytes() for p in old.iterdir()}
+    monkeypatch.setattr(type(small_result), "_write_labels", broken)  # the third file
+    with pytest.raises(RuntimeError, match="plotting failed"):
+        small_result.write(old)
+    assert {p.name: p.read_bytes() for p in old.iterdir()} == before  # nothing replaced
+
+
+def test_an_empty_or_repeated_split_is_a_clear_error(small_corpus, goemotions_small, tmp_path):
+    empty = tmp_path / "empty.tsv"
+    empty.write_text("", encoding="utf-8")
+    out = tmp_path / "out"
+    fast = ["--vocab", goemotions_small["vocab"], "--scores", "knn", "--no-html"]
+    result = invoke("audit", small_corpus, "-o", out, *fast, "--split", f"test={empty}")
+    assert result.exit_code == 3 and str(empty) in result.output
+    assert "'test'" in result.output and not out.exists()
+    result = invoke("audit", small_corpus, "-o", out, *fast, "--split",
+                    f"test={goemotions_small['test']}", "--split", f"test={empty}")
+    assert result.exit_code == 2 and "--split" in result.output and "'test'" in result.output
+    assert not out.exists()
+
+
+def test_exact_leakage_names_its_training_document_and_empty_texts_are_no_duplicates():
+    from tagsmith.audit.health import leakage_section
+
+    train = ["Rain in Paris", "", "Sun over Rome", "  ", "sun over rome", "Snow"]
+    Y = sp.csr_matrix(np.array([[1, 0], [1, 0], [0, 1], [0, 1], [0, 1], [1, 0]], bool))
+    dups = find_duplicates(train, Y, None)
+    assert dups.pairs.tolist() == [[2, 4]]  # the two empty texts are not duplicates
+    X = sp.csr_matrix(np.array([[1, 0, 0], [0, 0, 0], [0, 1, 0], [0, 0, 0], [0, 1, 0],
+                                [0, 0, 1]], np.float32))
+    model = KNNModel(n_neighbors=2, max_posting=None).fit(X, Y)
+    near = find_duplicates(train, Y, model.leave_one_out_topk(X, 1, return_neighbors=True)[1:])
+    assert not (near.pairs == 1).any() and not (near.pairs == 3).any()
+    other = ["SUN OVER ROME", "", "Snow!", "Fog"]
+    # the exact duplicate's features meet no training document (as when the index prunes)
+    other_X = sp.csr_matrix(np.array([[0, 0, 0], [0, 0, 0], [0, 0, 1], [0, 0, 0]],
+                                     np.float32))
+    result = leakage(text_hashes(train), other, knn_model=model, other_X=other_X)
+    assert (result["n_exact"], result["n_near"]) == (1, 1)
+    examples = leakage_section({"test": result}, train, {"test": other})["test"]["examples"]
+    exact = [e for e in examples if e["exact"]]
+    assert [(e["doc"], e["train_doc"], e["cosine"], e["train_text"]) for e in exact] == \
+        [(0, 2, 1.0, "Sun over Rome")]
+    assert [e["doc"] for e in examples] == [0, 2]  # the empty text leaks nothing
+
+
+def test_degenerate_inputs_are_data_errors_naming_the_file(small_corpus, goemotions_small,
+                                                           tmp_path):
+    vocab, out = goemotions_small["vocab"], tmp_path / "out"
+    empty = tmp_path / "empty.tsv"
+    empty.write_text("", encoding="utf-8")
+    result = invoke("audit", empty, "--vocab", vocab, "-o", out)
+    assert result.exit_code == 3 and f"{empty}: no documents" in result.output
+    empty_vocab = tmp_path / "vocab.tsv"
+    empty_vocab.write_text("", encoding="utf-8")
+    result = invoke("audit", small_corpus, "--vocab", empty_vocab, "-o", out)
+    assert result.exit_code == 3 and f"{empty_vocab}: the vocabulary has no labels" in \
+        result.output
+    lines = small_corpus.read_text(encoding="utf-8").splitlines()
+    three = tmp_path / "three.tsv"
+    three.write_text("\n".join(lines[:3]) + "\n", encoding="utf-8")
+    result = invoke("audit", three, "--vocab", vocab, "-o", out)
+    assert result.exit_code == 3 and str(three) in result.output
+    assert "too small for --folds 5" in result.output and "at least 5 documents" in \
+        result.output and "n_folds' must" not in result.output
+    one = tmp_path / "one.tsv"
+    one.write_text(lines[0] + "\n", encoding="utf-8")
+    result = invoke("audit", one, "--vocab", vocab, "-o", out, "--folds", "2")
+    assert result.exit_code == 3 and "too small" in result.output
+    assert "at least 2" in result.output
+    assert not out.exists()
+    # two documents sharing no term: no features, yet the audit runs
+    two = tmp_path / "two.tsv"
+    two.write_text("Rain today\t<urn:goemotions:anger>\nSunny\t<urn:goemotions:joy>\n",
+                   encoding="utf-8")
+    assert invoke("audit", two, "--vocab", vocab, "-o", out, "--folds", "2",
+                  "--no-html").exit_code == 0
+
+
+def test_skipped_lines_and_the_read_policy_are_in_the_report(small_corpus, goemotions_small,
+                                                             tmp_path, caplog):
+    lines = small_corpus.read_text(encoding="utf-8").splitlines()
+    lines[10] = "\t<urn:goemotions:joy>"  # no text: malformed
+    lines[20] = lines[20].split("\t")[0] + "\t<urn:goemotions:joy> <urn:goemotions:nope>"
+    lines[30] = "\t<urn:goemotions:anger>"
+    corpus = tmp_path / "corpus.tsv"
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    dev = tmp_path / "dev.tsv"
+    dev.write_text("Fine\t<urn:goemotions:joy>\n\t<urn:goemotions:joy>\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = invoke("audit", corpus, "--vocab", goemotions_small["vocab"], "-o", out,
+                    "--scores", "knn", "--no-plots", "--on-error", "skip", "--split",
+                    f"dev={dev}")
+    assert result.exit_code == 0, result.output
+    read = json.loads((out / "report.json").read_text(encoding="utf-8"))["meta"]["read"]
+    assert read["on_error"] == "skip" and read["n_skipped_lines"] == 3
+    assert [(r["file"], r["line"]) for r in read["skipped_lines"]] == \
+        [(str(corpus), 11), (str(corpus), 31), (str(dev), 2)]
+    assert all(r["reason"] for r in read["skipped_lines"])
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "--on-error skip" in page and f"{corpus}:31" in page and f"{dev}:2" in page
+    assert "give apply-review --on-error skip" in result.output
+    space = load_vocabulary(goemotions_small["vocab"])
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        data = read_audit_corpus(corpus, space, on_error="skip")
+    assert len(data.texts) == 298 and data.on_error == "skip"
+    warning = [r.getMessage() for r in caplog.records if "unknown label" in r.getMessage()]
+    assert warning and "298 documents" in warning[0]
+    from tagsmith.data.corpus import derive_label_space
+
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        derive_label_space(corpus, on_error="skip")
+    assert any("298 documents" in r.getMessage() for r in caplog.records)
+
+
+def test_scores_without_signal_are_flagged_as_unreliable(small_corpus, goemotions_small,
+                                                         tmp_path, caplog):
+    space = load_vocabulary(goemotions_small["vocab"])
+    rng = np.random.default_rng(0)
+    noise = tmp_path / "random_labels.tsv"
+    noise.write_text("".join(f"{line.split(chr(9))[0]}\t<{space.uri_of(int(rng.integers(28)))}>\n"
+                             for line in small_corpus.read_text(encoding="utf-8").splitlines()),
+                     encoding="utf-8")
+    out = tmp_path / "out"
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        assert run_cli(["audit", str(noise), "--vocab", str(goemotions_small["vocab"]), "-o",
+                        str(out), "--scores", "knn", "--no-plots"]) == 0
+    scores = json.loads((out / "report.json").read_text(encoding="utf-8"))["scores"]
+    assert scores["p@1_vs_given"] < scores["min_p@1_vs_given"] == 0.1
+    assert 0 <= scores["r@10_vs_given"] <= 1
+    assert "candidates are unreliable" in scores["warning"]
+    assert any("candidates are unreliable" in r.getMessage() for r in caplog.records)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert '<p class="warn"><b>Warning:</b> the scores recover few given labels' in page
+    assert run_cli(["-q", "audit", str(small_corpus), "--vocab", str(goemotions_small["vocab"]),
+                    "-o", str(tmp_path / "good"), "--no-html"]) == 0
+    good = json.loads((tmp_path / "good" / "report.json").read_text(encoding="utf-8"))["scores"]
+    assert good["p@1_vs_given"] >= 0.1 and "warning" not in good

@@ -44,6 +44,11 @@ def text_hashes(texts: Sequence[str]) -> np.ndarray:
     return out
 
 
+#: the hash of an empty or whitespace-only text: such texts are no one's duplicates (they
+#: are counted apart, as empty texts)
+EMPTY_HASH = text_hashes([""])[0]
+
+
 def exact_duplicate_pairs(hashes: np.ndarray) -> np.ndarray:
     """``(m, 2)`` pairs ``(i, j)``, ``i < j``, linking each duplicate to its group's first.
 
@@ -139,9 +144,13 @@ def find_duplicates(texts: Sequence[str], Y, neighbors: tuple[np.ndarray, np.nda
     ([[0, 1]], [True])
     """
     hashes = text_hashes(texts) if hashes is None else hashes
+    empty = hashes == EMPTY_HASH
     exact_pairs = exact_duplicate_pairs(hashes)
+    exact_pairs = exact_pairs[~empty[exact_pairs[:, 0]]]  # a group is empty as a whole
     near, cosine = (near_duplicate_pairs(*neighbors, threshold) if neighbors is not None
                     else (np.zeros((0, 2), np.int64), np.zeros(0)))
+    keep = ~(empty[near[:, 0]] | empty[near[:, 1]])
+    near, cosine = near[keep], cosine[keep]
     pairs = np.vstack([exact_pairs, near]) if len(near) else exact_pairs
     cos = np.r_[np.ones(len(exact_pairs)), cosine]
     is_exact = np.r_[np.ones(len(exact_pairs), bool), np.zeros(len(near), bool)]
@@ -159,17 +168,31 @@ def leakage(train_hashes: np.ndarray, other_texts: Sequence[str], *, knn_model=N
 
     ``knn_model`` (a fitted :class:`~tagsmith.models.knn.KNNModel` over the training
     features) and ``other_X`` (the other split's features) enable near duplicates.
-    Returns counts and, per leaking document, its nearest training row and cosine.
+    Returns counts and, per leaking document, its training document (for an exact
+    duplicate the first training document with its text, cosine 1) and cosine. Empty
+    texts leak nothing.
+
+    >>> result = leakage(text_hashes(["Rain", "Sun", "sun", ""]), ["SUN", " ", "Fog"])
+    >>> result["exact_mask"].tolist(), result["nearest_train"].tolist()
+    ([True, False, False], [1, -1, -1])
     """
     other_hashes = text_hashes(other_texts)
-    exact = np.isin(other_hashes, train_hashes)
+    candidates = np.flatnonzero(train_hashes != EMPTY_HASH)
+    unique, first = np.unique(train_hashes[candidates], return_index=True)
+    at = np.minimum(np.searchsorted(unique, other_hashes), max(len(unique) - 1, 0))
+    other_empty = other_hashes == EMPTY_HASH
+    exact = ((unique[at] == other_hashes) if len(unique) else np.zeros(len(other_texts), bool))
+    exact &= ~other_empty
     near = np.zeros(len(other_texts), bool)
     nearest = np.full(len(other_texts), -1, np.int64)
     cosine = np.zeros(len(other_texts))
     if knn_model is not None and other_X is not None and len(other_texts):
         rows, sims = knn_model.kneighbors(other_X, 1)
         nearest, cosine = rows[:, 0].astype(np.int64), sims[:, 0].astype(np.float64)
-        near = (cosine >= threshold) & ~exact
+        near = (cosine >= threshold) & ~exact & ~other_empty
+    # an exact duplicate's training document is its hash match, not the nearest neighbour
+    nearest[exact] = candidates[first[at[exact]]]
+    cosine[exact] = 1.0
     n = max(len(other_texts), 1)
     return {"n_docs": len(other_texts), "n_exact": int(exact.sum()),
             "n_near": int(near.sum()), "fraction_exact": round(float(exact.sum()) / n, 5),

@@ -93,7 +93,8 @@ def labels_section(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",
         return round(float(cumulative[min(top, len(cumulative)) - 1]), 4) if len(
             cumulative) else 0.0
 
-    ranks = np.unique(np.geomspace(1, max(len(sorted_counts), 1), TAIL_POINTS).astype(int))
+    ranks = (np.unique(np.geomspace(1, len(sorted_counts), TAIL_POINTS).astype(int))
+             if len(sorted_counts) else np.zeros(0, np.int64))  # no label used: no curve
     unused = np.flatnonzero(~used & ~deprecated)
     rare = np.flatnonzero(used & (counts < RARE_BELOW))
     deprecated_used = np.flatnonzero(used & deprecated)
@@ -112,9 +113,7 @@ def labels_section(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",
         "deprecated_in_use": [{**_label_ref(space, i, lang), "count": int(counts[i])}
                               for i in deprecated_used[:MAX_EXAMPLES]],
         "not_in_vocabulary": unknown or {"n_occurrences": 0, "n_distinct": 0, "examples": []},
-        "rank_frequency": {"rank": ranks.tolist(),
-                           "count": sorted_counts[ranks - 1].tolist() if len(sorted_counts)
-                           else []},
+        "rank_frequency": {"rank": ranks.tolist(), "count": sorted_counts[ranks - 1].tolist()},
     }
 
 

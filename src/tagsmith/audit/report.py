@@ -27,7 +27,8 @@ table{border-collapse:collapse;margin:.6rem 0;font-size:.9rem}td,th{border:1px s
 padding:.25rem .5rem;text-align:left;vertical-align:top}th{background:#f3f5f9}
 td.num{text-align:right;font-variant-numeric:tabular-nums}.plots{display:flex;flex-wrap:wrap;
 gap:1rem}.plots img{max-width:34rem;width:100%}.muted{color:#667}.kind-missing{color:#0a6}
-.kind-wrong{color:#c33}small{color:#667}
+.kind-wrong{color:#c33}small{color:#667}.warn{background:#fff4d6;border-left:4px solid #d90;
+padding:.4rem .7rem}
 """
 
 
@@ -97,8 +98,20 @@ def _cards(report: dict) -> str:
     dups = report.get("duplicates")
     if dups:
         items.append(("duplicate pairs", _num(dups["n_exact_pairs"] + dups["n_near_pairs"])))
+    scores = report.get("scores", {})
+    if "p@1_vs_given" in scores:
+        items.append(("scores' P@1 vs given labels", f'{scores["p@1_vs_given"]:.3f}'))
     return '<div class="cards">' + "".join(
-        f'<div class="card"><b>{v}</b>{_e(k)}</div>' for k, v in items) + "</div>"
+        f'<div class="card"><b>{v}</b>{_e(k)}</div>' for k, v in items) + "</div>" + \
+        _signal_html(scores)
+
+
+def _signal_html(scores: dict) -> str:
+    """A highlighted warning when the out-of-sample scores recover few given labels."""
+    if not scores.get("warning"):
+        return ""
+    return f'<p class="warn"><b>Warning:</b> {_e(scores["warning"])}.</p>'
+
 
 
 def _plots(report: dict) -> str:
@@ -117,7 +130,7 @@ def _plots(report: dict) -> str:
         images.append(base64.b64encode(buffer.getvalue()).decode("ascii"))
 
     tail = report["labels"]["rank_frequency"]
-    if tail["rank"]:
+    if tail["rank"] and len(tail["rank"]) == len(tail["count"]) and max(tail["count"]) > 0:
         fig, ax = plt.subplots(figsize=(5.5, 3.4))
         ax.loglog(tail["rank"], tail["count"], color="#2a5caa")
         ax.set(xlabel="label rank", ylabel="documents", title="Long tail of label frequencies")
@@ -129,8 +142,8 @@ def _plots(report: dict) -> str:
            title="Label cardinality")
     emit(fig)
     noise = report.get("noise")
-    if noise and noise["bands"]:
-        bands = [b for b in noise["bands"] if b["n_given"] > 0]
+    bands = [b for b in noise["bands"] if b["n_given"] > 0] if noise else []
+    if bands:
         names = [f'{b["min_count"]}-{b["max_count"]}' for b in bands]
         x = range(len(bands))
         fig, ax = plt.subplots(figsize=(5.5, 3.4))
@@ -143,7 +156,8 @@ def _plots(report: dict) -> str:
                title="Estimated noise rates by label frequency")
         ax.legend()
         emit(fig)
-        quality = noise["doc_quality"]["histogram"]
+    quality = noise["doc_quality"]["histogram"] if noise else []
+    if any(quality):  # a log scale needs a document
         fig, ax = plt.subplots(figsize=(5.5, 3.4))
         ax.bar([(i + 0.5) / len(quality) for i in range(len(quality))], quality,
                width=1 / len(quality), color="#2a5caa")
@@ -203,10 +217,11 @@ def _noise_html(noise: dict, candidates: list[dict], scores: dict) -> str:
              f'{_num(noise["n_docs_with_flagged"])} documents.</p>'
              '<p class="muted">These are confident-learning estimates: they count the pairs '
              "the out-of-sample scores confidently disagree with, so a weak scorer inflates "
-             f'them (here P@1 against the given labels is {scores.get("p@1_vs_given", "?")}). '
+             f'them (here P@1 against the given labels is {scores.get("p@1_vs_given", "?")}, '
+             f'recall@10 {scores.get("r@10_vs_given", "?")}). '
              "Compare labels and bands with them rather than reading them as the true noise "
              "level; the review queue is ranked by the probability of each pair being an "
-             "error.</p>"]
+             "error.</p>" + _signal_html(scores)]
     parts.append("<h3>By label frequency</h3>" + _table(
         ["documents per label", "labels", "given", "est. wrong rate", "est. missing rate",
          "flagged wrong", "flagged missing"],
@@ -263,9 +278,29 @@ def _leakage_html(leakage: dict) -> str:
     return "".join(parts)
 
 
+def _read_html(read: dict) -> str:
+    """How the files were read: the --on-error policy and the lines it skipped."""
+    if not read:
+        return ""
+    policy = _e(read.get("on_error", "fail"))
+    n = read.get("n_skipped_lines", 0)
+    if not n:
+        return f'<p class="muted">Read with --on-error {policy}; no line skipped.</p>'
+    shown = read.get("skipped_lines", [])
+    parts = [f'<p class="warn">Read with --on-error {policy}: {_num(n)} malformed line'
+             f'{"" if n == 1 else "s"} skipped (the first {len(shown)} below). Document '
+             "numbers count the documents read: give apply-review the same --on-error "
+             f"{policy}.</p>"]
+    parts.append(_table(["where", "reason"],
+                        [[f'{_e(r["file"])}:{_e(r["line"])}', _e(r["reason"])]
+                         for r in shown]))
+    return "".join(parts)
+
+
 def render_html(report: dict, *, plots: bool = True) -> str:
     """The report (as built by :func:`tagsmith.pipeline.audit.audit_corpus`) as one page."""
-    sections = [("Overview", _cards(report) + (_plots(report) if plots else ""))]
+    sections = [("Overview", _cards(report) + _read_html(report.get("meta", {}).get("read", {}))
+                 + (_plots(report) if plots else ""))]
     sections.append(("Labels", _labels_html(report["labels"])))
     sections.append(("Co-occurrence", _cooccurrence_html(report["cooccurrence"])))
     if report.get("noise"):

@@ -9,7 +9,7 @@ from itertools import islice
 import click
 
 from tagsmith.cli import cli, print_json
-from tagsmith.exceptions import InvalidParameterError
+from tagsmith.exceptions import DataError, InvalidParameterError
 from tagsmith.models import available_models
 
 ERROR_POLICY = click.Choice(["fail", "skip"])
@@ -331,11 +331,14 @@ def _label_space_for(corpus: str, vocab: str | None, bundle: str | None, on_erro
 
 
 def _parse_splits(pairs: tuple[str, ...]) -> dict[str, str]:
-    splits = {}
+    splits: dict[str, str] = {}
     for pair in pairs:
         name, sep, path = pair.partition("=")
         if not sep or not name or not path:
             raise InvalidParameterError("--split", "NAME=PATH (e.g. test=test.tsv)", pair)
+        if name in splits:
+            raise InvalidParameterError("--split", f"one PATH per NAME (split {name!r} is "
+                                        f"{splits[name]})", pair)
         splits[name] = path
     return splits
 
@@ -379,16 +382,25 @@ def _parse_splits(pairs: tuple[str, ...]) -> dict[str, str]:
               help="Malformed corpus lines: fail, or skip and count.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--lang", default="en", show_default=True, help="Language of label names.")
+@click.option("--force", is_flag=True, help="Overwrite a review file in OUTPUT whose decision "
+              "column has been filled in (the reviewer's work is lost).")
 @click.pass_obj
 def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, splits, review_format,
           max_review, min_probability, near_duplicate_threshold, no_near_duplicates,
-          no_evidence, every_doc_labelled, no_html, no_plots, on_error, seed, lang):
+          no_evidence, every_doc_labelled, no_html, no_plots, on_error, seed, lang, force):
     """Audit CORPUS: missing and wrong labels, duplicates, leakage, a data health report.
 
     Writes OUTPUT/report.html, report.json, review.csv (or .jsonl) and labels.csv. Labels
     not in the vocabulary are counted in the report, not fatal.
     """
-    from tagsmith.pipeline.audit import AuditOptions, audit_corpus, read_audit_corpus
+    from tagsmith.pipeline.audit import (
+        AuditOptions,
+        audit_corpus,
+        check_audit_corpus,
+        check_output,
+        read_audit_corpus,
+        read_summary,
+    )
 
     params = _parse_params(param, "--param")
     options = AuditOptions(scores=scores, model=model, n_folds=folds, seed=seed, lang=lang,
@@ -401,6 +413,8 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
                            near_duplicate_threshold=near_duplicate_threshold,
                            show_progress=not obj["quiet"])
     options.validate()
+    # fail before the work: an output that is a file, or a review someone has filled in
+    check_output(output, review_format=review_format, force=force, name="-o/--output")
     if not no_html and not no_plots:
         from tagsmith.audit.report import check_plotting
 
@@ -408,13 +422,22 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
     paths = _parse_splits(splits)
     space, classifier = _label_space_for(corpus, vocab, bundle, on_error)
     data = read_audit_corpus(corpus, space, on_error=on_error)
-    other = {name: read_audit_corpus(path, space, on_error=on_error).texts
-             for name, path in paths.items()}
+    check_audit_corpus(data, corpus=corpus,
+                       vocab=vocab or (f"the vocabulary of {bundle}" if bundle else None))
+    split_data = {name: read_audit_corpus(path, space, on_error=on_error)
+                  for name, path in paths.items()}
+    other = {name: split.texts for name, split in split_data.items()}
+    for name, texts in other.items():
+        if not texts:
+            raise DataError(f"no documents in the split {name!r} (--split {name}=...) to "
+                            "check for leakage", path=paths[name])
     result = audit_corpus(data.texts, data.Y, space, options=options, classifier=classifier,
                           splits=other, unknown_labels=data.unknown_labels, lines=data.lines,
-                          doc_ids=data.doc_ids, source=corpus)
+                          doc_ids=data.doc_ids, source=corpus,
+                          read=read_summary({corpus: data, **{paths[name]: split for name, split
+                                                              in split_data.items()}}, on_error))
     written = result.write(output, html=not no_html, plots=not no_plots,
-                           review_format=review_format)
+                           review_format=review_format, force=force)
     report = result.report
     noise, dups = report["noise"], report["duplicates"]
     click.echo(f"audited {len(data.texts):,} documents, {len(space):,} labels "
@@ -427,6 +450,10 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
     for name, leak in report["leakage"].items():
         click.echo(f"leakage into {name}: {leak['n_exact']:,} exact, {leak['n_near']:,} near "
                    f"duplicates of training documents (of {leak['n_docs']:,})")
+    read = report["meta"]["read"]
+    if read["n_skipped_lines"]:
+        click.echo(f"skipped {read['n_skipped_lines']:,} malformed lines (--on-error skip): "
+                   "give apply-review --on-error skip too")
     for key, path in written.items():
         click.echo(f"{key}: {path}")
 

@@ -260,6 +260,7 @@ def derive_label_space(path_or_paths: str | Path | Iterable[str | Path], *,
         report = ReadReport(source=str(path))
         policy = report.skip_line if on_error == "skip" else "fail"
         for record in read_records(path, format, on_error=policy):
+            report.n_docs += 1
             counts.update({strip_brackets(key) for key in record.labels})
         if report.has_skips:
             logger.warning("deriving labels: %s", report.summary())

@@ -212,4 +212,6 @@ def _as_list(texts: Iterable[str]) -> list[str]:
 def _l2_normalize_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
     from sklearn.preprocessing import normalize
 
+    if matrix.shape[1] == 0:  # every term pruned (tiny corpora): nothing to normalise
+        return sp.csr_matrix(matrix, dtype=np.float32)
     return normalize(matrix, norm="l2", copy=False).astype(np.float32, copy=False)

@@ -24,6 +24,9 @@ from __future__ import annotations
 
 import datetime
 import logging
+import os
+import shutil
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -39,7 +42,7 @@ from tagsmith.audit.detect import LabelIssues, check_every_doc_labelled, find_la
 from tagsmith.audit.duplicates import NEAR_DUPLICATE_THRESHOLD
 from tagsmith.audit.scores import AuditScores, check_source
 from tagsmith.data.labelspace import LabelSpace
-from tagsmith.exceptions import InvalidParameterError
+from tagsmith.exceptions import DataError, InvalidParameterError
 from tagsmith.progress import progress_bar
 
 logger = logging.getLogger("tagsmith")
@@ -53,6 +56,12 @@ CROSSFIT_UP_TO_LABELS = 100
 CROSSFIT_UP_TO_DOCS = 200_000
 #: candidates shown in the HTML report
 HTML_CANDIDATES = 50
+#: below this precision@1 of the out-of-sample scores against the given labels, the
+#: scores carry little signal and the report warns that its candidates are unreliable
+MIN_SCORES_P_AT_1 = 0.1
+LOW_SIGNAL_WARNING = ("the scores recover few given labels (out-of-sample P@1 {p1:.3f} < "
+                      "{threshold}); candidates are unreliable - use more documents or a "
+                      "better model")
 
 
 @dataclass
@@ -112,22 +121,46 @@ class AuditResult:
     label_space: LabelSpace
 
     def write(self, directory: str | Path, *, html: bool = True, plots: bool = True,
-              review_format: str = "csv") -> dict[str, Path]:
+              review_format: str = "csv", force: bool = False) -> dict[str, Path]:
         """Write ``report.json``, ``report.html``, ``review.<csv|jsonl>`` and
-        ``labels.csv`` into ``directory`` (created); returns the paths."""
-        from tagsmith.audit.report import write_html, write_json
+        ``labels.csv`` into ``directory`` (created); returns the paths.
+
+        A review file there that already holds decisions is not overwritten unless
+        ``force`` (see :func:`check_output`).
+        """
+        from tagsmith.audit.report import render_html, write_json
         from tagsmith.audit.review import write_review
+        from tagsmith.data.textio import atomic_text_writer
 
         if review_format not in ("csv", "jsonl"):
             raise InvalidParameterError("review_format", "'csv' or 'jsonl'", review_format)
         directory = Path(directory)
+        check_output(directory, review_format=review_format, force=force)
+        # everything is built before anything is written (a plot that fails must not leave
+        # a half-written folder), then written to a staging folder and moved in at once
+        page = render_html(self.report, plots=plots) if html else None
+        created = not directory.exists()
         directory.mkdir(parents=True, exist_ok=True)
-        paths = {"report_json": write_json(self.report, directory / "report.json"),
-                 "review": write_review(self.review, directory / f"review.{review_format}"),
-                 "labels": self._write_labels(directory / "labels.csv")}
-        if html:
-            paths["report_html"] = write_html(self.report, directory / "report.html",
-                                              plots=plots)
+        staging = Path(tempfile.mkdtemp(dir=directory, prefix=".audit-"))
+        names = {"report_json": "report.json", "review": f"review.{review_format}",
+                 "labels": "labels.csv"} | ({"report_html": "report.html"} if html else {})
+        try:
+            write_json(self.report, staging / names["report_json"])
+            write_review(self.review, staging / names["review"])
+            self._write_labels(staging / names["labels"])
+            if page is not None:
+                with atomic_text_writer(staging / names["report_html"]) as out:
+                    out.write(page)
+            paths = {}
+            for key, name in names.items():
+                os.replace(staging / name, directory / name)
+                paths[key] = directory / name
+        except BaseException:
+            if created:
+                shutil.rmtree(directory, ignore_errors=True)
+            raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         return paths
 
     def _write_labels(self, path: Path) -> Path:
@@ -157,6 +190,54 @@ class AuditResult:
                                  _round(issues.wrong_rate[i]), _round(issues.missing_rate[i]),
                                  int(wrong[i]), int(missing[i])])
         return path
+
+
+def check_output(directory: str | Path, *, review_format: str = "csv", force: bool = False,
+                 name: str = "directory") -> None:
+    """Fail before an audit whose output could not or must not be written.
+
+    ``directory`` must be a directory or not exist yet (``name`` is how the error
+    calls it). Its ``review.<review_format>``, when it exists and a reviewer has filled
+    in any ``decision``, is not overwritten unless ``force``: the review would be lost.
+    A review file that cannot be read to tell is not overwritten either.
+    """
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise InvalidParameterError(name, "a directory (or a path to create one at)",
+                                    str(directory))
+    review = directory / f"review.{review_format}"
+    if force or not review.is_file():
+        return
+    n_decided = _n_decisions(review)
+    if n_decided:
+        raise DataError(f"{n_decided:,} review decision{'' if n_decided == 1 else 's'} "
+                        "already filled in; refusing to overwrite the reviewed file (apply it "
+                        "with tagsmith apply-review, move it away, write to another output "
+                        "directory, or give --force to overwrite it)", path=review)
+
+
+def _n_decisions(path: Path) -> int:
+    """How many rows of a review file have a non-empty ``decision``."""
+    import csv
+    import json
+
+    def decided(value) -> bool:
+        return value is not None and str(value).strip().lower() not in ("", "none", "null")
+
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            if path.suffix.lower() == ".jsonl":
+                rows = (json.loads(line) for line in handle if line.strip())
+                return sum(decided(row.get("decision")) if isinstance(row, dict) else 1
+                           for row in rows)
+            reader = csv.DictReader(handle)
+            if "decision" not in (reader.fieldnames or []):
+                raise ValueError(f"no decision column in the header {reader.fieldnames}")
+            return sum(decided(row.get("decision")) for row in reader)
+    except (OSError, UnicodeDecodeError, ValueError, csv.Error) as exc:
+        raise DataError(f"could not check it for review decisions ({exc}); refusing to "
+                        "overwrite it (move it away, or give --force to overwrite it)",
+                        path=path) from exc
 
 
 def _round(value, digits: int = 6):
@@ -249,14 +330,15 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
                  splits: dict[str, Sequence[str]] | None = None,
                  unknown_labels: Counter | None = None, lines: Sequence[int] | None = None,
                  doc_ids: Sequence[str | None] | None = None,
-                 source: str | None = None) -> AuditResult:
+                 source: str | None = None, read: dict | None = None) -> AuditResult:
     """Audit ``texts`` with labels ``Y`` (``n_docs x n_labels``) over ``label_space``.
 
     ``classifier`` (a :class:`~tagsmith.pipeline.classifier.TextClassifier`) lends its
     featurizer, its model family for cross-fitting and its stored cross-fitted scores.
     ``splits`` maps names (``dev``, ``test``) to texts checked for leakage;
     ``unknown_labels`` counts labels the reader dropped as not in the vocabulary;
-    ``lines``/``doc_ids`` locate documents in their file for the review queue.
+    ``lines``/``doc_ids`` locate documents in their file for the review queue;
+    ``read`` (:func:`read_summary`) records how the files were read in the report's meta.
     """
     from tagsmith.audit import duplicates as dup
     from tagsmith.audit import health
@@ -270,6 +352,18 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
         raise InvalidParameterError("Y", f"shape ({len(texts)}, {len(label_space)})", Y.shape)
     Y = sp.csr_matrix(Y != 0, dtype=bool)
     Y.sort_indices()
+    if not texts:
+        raise DataError("no documents to audit", path=source)
+    if not len(label_space):
+        raise DataError("the label space has no labels", path=source)
+    if Y.nnz == 0:
+        n_unknown = sum((unknown_labels or Counter()).values())
+        raise DataError(f"none of the {n_unknown:,} label occurrences are in the label space"
+                        if n_unknown else "no document has a label; an audit needs labels",
+                        path=source)
+    for name, other in (splits or {}).items():
+        if not len(other):
+            raise DataError(f"the split {name!r} has no documents to check for leakage")
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     n_steps = 5 + bool(splits)
@@ -282,6 +376,7 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
             bar.update(1)
 
         source_name = _choose_source(options, classifier, texts, Y)
+        _check_enough_documents(source_name, len(texts), options.n_folds, source)
         featurizer, X = _features(texts, classifier, options)
         step("features")
         scores = _scores(source_name, X, Y, classifier, options, featurizer, label_space)
@@ -315,8 +410,10 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
         review = review_rows(issues, texts, Y, label_space, lang=options.lang, lines=lines,
                              doc_ids=doc_ids, limit=options.max_review)
         lang = options.lang
+        quality = _scores_quality(Y, scores)
         report = {
             "meta": {"tagsmith_version": __version__, "lang": lang, "corpus": source,
+                     "read": read or {},
                      "created": datetime.datetime.now(datetime.UTC).isoformat(
                          timespec="seconds"),
                      "options": {k: v for k, v in asdict(options).items()
@@ -330,20 +427,42 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
                 duplicates, texts, Y, label_space, lang=lang,
                 threshold=options.near_duplicate_threshold),
             "leakage": leakage,
-            "scores": {**scores.describe(), **_scores_quality(Y, scores)},
+            "scores": {**scores.describe(), **quality},
             "top_candidates": [_short(row) for row in review[:HTML_CANDIDATES]],
         }
         step("report")
     report["timing"] = {**seconds, "total": round(time.perf_counter() - started, 3)}
+    if "warning" in quality:
+        logger.warning("audit%s: %s", f" of {source}" if source else "", quality["warning"])
     return AuditResult(issues, report, review, scores, label_space)
+
+
+def _check_enough_documents(source_name: str, n_docs: int, n_folds: int,
+                            corpus: str | None) -> None:
+    """K-fold cross-fitting needs at least K documents (and K is at least 2)."""
+    if source_name != "crossfit" or n_docs >= n_folds:
+        return
+    s = "" if n_docs == 1 else "s"
+    if n_docs < 2:
+        raise DataError(f"the corpus is too small: {n_docs} document{s}, and cross-fitting "
+                        "needs at least 2 (with --folds 2; n_folds in AuditOptions)",
+                        path=corpus)
+    raise DataError(f"the corpus is too small for --folds {n_folds} (n_folds in "
+                    f"AuditOptions): {n_folds}-fold cross-fitting needs at least {n_folds} "
+                    f"documents, it has {n_docs}; give more documents or --folds {n_docs} "
+                    "or fewer", path=corpus)
 
 
 def _scores_quality(Y, scores: AuditScores) -> dict:
     """How well the out-of-sample scores agree with the given labels (a sanity check)."""
     from tagsmith.metrics import precision_at_k, recall_at_k
 
-    return {"p@1_vs_given": round(precision_at_k(Y, scores.topk, 1), 4),
-            "r@10_vs_given": round(recall_at_k(Y, scores.topk, 10), 4)}
+    p1 = round(precision_at_k(Y, scores.topk, 1), 4)
+    quality: dict = {"p@1_vs_given": p1, "r@10_vs_given": round(recall_at_k(Y, scores.topk, 10), 4),
+               "min_p@1_vs_given": MIN_SCORES_P_AT_1}
+    if p1 < MIN_SCORES_P_AT_1:
+        quality["warning"] = LOW_SIGNAL_WARNING.format(p1=p1, threshold=MIN_SCORES_P_AT_1)
+    return quality
 
 
 def _unknown(counter: Counter | None) -> dict:
@@ -368,6 +487,50 @@ class AuditCorpus:
     doc_ids: list[str | None]
     unknown_labels: Counter
     n_skipped_lines: int
+    #: the first skipped lines as ``(line, reason)`` (``--on-error skip``)
+    skipped_lines: list[tuple[int | None, str]] = field(default_factory=list)
+    on_error: str = "fail"
+
+
+#: skipped lines listed in the report (all are counted)
+MAX_SKIPPED_SHOWN = 20
+
+
+def read_summary(corpora: dict[str, AuditCorpus], on_error: str) -> dict:
+    """How the audited files were read, for the report: the ``on_error`` policy (which
+    ``apply-review`` must be given too), how many malformed lines were skipped and the
+    first :data:`MAX_SKIPPED_SHOWN` as ``file``, ``line``, ``reason``."""
+    skipped = [{"file": str(path), "line": line, "reason": reason}
+               for path, data in corpora.items() for line, reason in data.skipped_lines]
+    return {"on_error": on_error,
+            "n_skipped_lines": sum(data.n_skipped_lines for data in corpora.values()),
+            "skipped_lines": skipped[:MAX_SKIPPED_SHOWN]}
+
+
+def check_audit_corpus(data: AuditCorpus, *, corpus: str | Path,
+                       vocab: str | Path | None = None) -> None:
+    """Fail with a :class:`DataError` naming the files when ``data`` (read from
+    ``corpus`` with the labels of ``vocab``) has no document or no label to audit."""
+    if not data.texts:
+        skipped = (f" ({data.n_skipped_lines:,} malformed line"
+                   f"{'' if data.n_skipped_lines == 1 else 's'} skipped)"
+                   if data.n_skipped_lines else "")
+        raise DataError(f"no documents to audit{skipped}", path=corpus)
+    if data.Y.shape[1] == 0:
+        if vocab:
+            raise DataError("the vocabulary has no labels", path=vocab)
+        raise DataError("no document has a label; an audit needs labelled documents",
+                        path=corpus)
+    if data.Y.nnz:
+        return
+    n_unknown = sum(data.unknown_labels.values())
+    if n_unknown:
+        key, count = data.unknown_labels.most_common(1)[0]
+        raise DataError(f"none of its {n_unknown:,} label occurrences are in "
+                        f"{vocab or 'the vocabulary'} (most often {key!r} x{count:,}); is "
+                        "it the vocabulary of this corpus?", path=corpus)
+    raise DataError("no document has a label; an audit needs labelled documents",
+                    path=corpus)
 
 
 def read_audit_corpus(path: str | Path, label_space: LabelSpace, *,
@@ -394,7 +557,9 @@ def read_audit_corpus(path: str | Path, label_space: LabelSpace, *,
         lines.append(record.line)
         doc_ids.append(record.doc_id)
         docs.append(Document(record.text, tuple(dict.fromkeys(ids))))
-    if report.n_unknown_labels:
+        report.add_doc(docs[-1])
+    if report.has_skips:
         logger.warning("%s", report.summary())
     return AuditCorpus(texts, labels_matrix(docs, len(label_space)), lines, doc_ids,
-                       report.unknown_labels, report.n_skipped_lines)
+                       report.unknown_labels, report.n_skipped_lines,
+                       list(report.skipped_lines), on_error)
