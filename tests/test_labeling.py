@@ -1,11 +1,14 @@
 """LLM labeling against a local chat-completions server, with hostile answers."""
 
 import json
+import re
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from click.testing import CliRunner
 
+import tagsmith.cli as tagsmith_cli
 from tagsmith.data.labelspace import Label, LabelSpace
 from tagsmith.exceptions import LLMOutputError
 from tagsmith.labeling.cache import ResponseCache
@@ -16,6 +19,10 @@ from tagsmith.labeling.prompts import read_data_section
 from tagsmith.labeling.reliability import estimate_reliability
 from tagsmith.testing.llm_server import LocalChatServer, Reply, user_prompt
 from tagsmith.topk import TopK
+
+from conftest import FAST_FEATURES
+
+tagsmith_cli._register_commands()
 
 SPACE = LabelSpace([
     Label("u:sport", {"en": "sport"}, {"en": ["sports", "athletics"]},
@@ -173,3 +180,67 @@ def test_hierarchy_is_shown_and_ancestors_can_be_added():
     listed = read_data_section(prompts[0], "LABELS")
     assert listed[2] == {"label": "kittens", "broader": ["cats"]}
     assert result.Y.toarray()[0].tolist() == pytest.approx([0.7, 0.7, 0.7])
+
+
+# -- the `label` command ------------------------------------------------------------------------
+N_BIG = 120  # more labels than are shown whole: a shortlist is needed
+
+
+def topic_teacher(body):
+    """Names topic N for a document that mentions wordN, if it was offered."""
+    doc = read_data_section(user_prompt(body), "DOCUMENT")
+    offered = [item["label"] for item in read_data_section(user_prompt(body), "LABELS")]
+    wanted = [f"topic{n}" for n in re.findall(r"word(\d+)", doc)]
+    return answer(*[(name, 0.9) for name in wanted if name in offered])
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    """A vocabulary of N_BIG labels, a bundle trained over it, a corpus and a human sample."""
+    from tagsmith.data.vocab import load_vocabulary
+    from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+    base = tmp_path_factory.mktemp("big")
+    vocab = base / "big.tsv"
+    vocab.write_text("".join(f"<u:t{i}>\ttopic{i}\n" for i in range(N_BIG)))
+    space = load_vocabulary(vocab)
+    texts = [f"word{i % N_BIG} filler{i % 7}" for i in range(2 * N_BIG)]
+    Y = sp.csr_matrix((np.ones(len(texts)), (np.arange(len(texts)),
+                                             np.arange(len(texts)) % N_BIG)),
+                      shape=(len(texts), N_BIG))
+    train_classifier(texts, Y, space, options=TrainOptions(
+        dev_fraction=0.0, featurizer_params=FAST_FEATURES)).save(base / "bundle")
+    corpus = base / "docs.txt"
+    corpus.write_text("".join(f"word{i} again\n" for i in range(0, 40, 3)))
+    human = base / "human.tsv"
+    human.write_text("".join(f"word{i} seen\t<u:t{i}>\n" for i in range(1, 40, 4)))
+    return {"vocab": vocab, "bundle": base / "bundle", "corpus": corpus, "human": human,
+            "space": space}
+
+
+def run_label(server, tmp_path, *args):
+    return CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "label", *map(str, args), "--base-url", server.base_url, "--llm", "t",
+        "--max-retries", "0", "--cache", str(tmp_path / "c.sqlite")])
+
+
+def test_cli_label_human_sample_of_a_large_vocabulary_gets_a_shortlist(big, tmp_path):
+    out = tmp_path / "o.jsonl"
+    with LocalChatServer(topic_teacher) as server:
+        result = run_label(server, tmp_path, big["corpus"], "--vocab", big["vocab"], "-o", out,
+                           "--shortlist", big["bundle"], "--human", big["human"])
+        assert result.exit_code == 0, result.output
+        offered = [len(read_data_section(user_prompt(b), "LABELS")) for b in server.requests]
+    assert len(offered) == 14 + 10 and max(offered) == 30  # shortlists, also for the sample
+    summary = json.loads(result.stderr.strip().splitlines()[-1])
+    assert summary["reliability"]["micro_f1"] == 1.0
+    assert len(out.read_text().splitlines()) == 14
+
+
+def test_cli_label_large_vocabulary_without_shortlist_names_the_options(big, tmp_path):
+    with LocalChatServer(topic_teacher) as server:
+        result = run_label(server, tmp_path, big["corpus"], "--vocab", big["vocab"], "-o",
+                           tmp_path / "o.jsonl", "--human", big["human"])
+        assert not server.requests
+    assert result.exit_code == 2
+    assert "--shortlist" in result.output and "--shortlist-zeroshot" in result.output

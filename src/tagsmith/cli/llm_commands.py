@@ -166,12 +166,20 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
     ids, texts = _read_texts(corpus)
     if limit:
         ids, texts = ids[:limit], texts[:limit]
-    shortlist = _shortlist(texts, space, shortlist_bundle, shortlist_zeroshot, shortlist_k,
-                           not obj["quiet"])
+    if not (shortlist_bundle or shortlist_zeroshot) \
+            and len(space) > options.full_list_up_to:
+        raise click.UsageError(
+            f"the vocabulary has {len(space)} labels, more than the "
+            f"{options.full_list_up_to} that are shown whole: pass --shortlist BUNDLE (a "
+            "trained model's top labels) or --shortlist-zeroshot")
     human_data = read_labelled(human, space) if human else None
+    shortlist, human_shortlist = _shortlists(
+        texts, space, shortlist_bundle, shortlist_zeroshot, shortlist_k, not obj["quiet"],
+        human_texts=human_data.texts if human_data else None)
     client = _client(**llm)
     result = label_corpus(texts, space, client, options, shortlist=shortlist,
                           human=(human_data.texts, human_data.Y) if human_data else None,
+                          human_shortlist=human_shortlist,
                           budget=budget, strategy=strategy, rounds=rounds, seed=seed)
     rows = result["rows"]
     written = write_soft_labels(output, [texts[i] for i in rows], result["Y"], space,
@@ -185,6 +193,14 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
 
 
 def _shortlist(texts, space, bundle, zeroshot, k, show_progress):
+    """The per-document shortlist of ``texts`` (``None`` without a shortlist option)."""
+    return _shortlists(texts, space, bundle, zeroshot, k, show_progress)[0]
+
+
+def _shortlists(texts, space, bundle, zeroshot, k, show_progress, human_texts=None):
+    """Shortlists of ``texts`` and of ``human_texts`` (the ``--human`` sample), both from
+    the same bundle or zero-shot scorer (``(None, None)`` without a shortlist option; the
+    second is ``None`` without ``human_texts``)."""
     if bundle:
         from tagsmith.pipeline.classifier import TextClassifier
 
@@ -194,7 +210,8 @@ def _shortlist(texts, space, bundle, zeroshot, k, show_progress):
 
             raise InvalidParameterError("--shortlist", "a bundle over the same vocabulary",
                                         bundle)
-        return classifier.predict_topk(texts, k)
+        return (classifier.predict_topk(texts, k),
+                None if human_texts is None else classifier.predict_topk(human_texts, k))
     if zeroshot:
         from tagsmith.zeroshot.encoder import SentenceEncoder
         from tagsmith.zeroshot.scorer import ZeroShotClassifier
@@ -203,8 +220,9 @@ def _shortlist(texts, space, bundle, zeroshot, k, show_progress):
         vectors = scorer.embed(texts)
         if len(texts) >= MIN_BACKGROUND:
             scorer.fit_background(vectors=vectors[_sample_rows(len(texts), BACKGROUND_SAMPLE)])
-        return scorer.topk_from_embeddings(vectors, k)
-    return None
+        return (scorer.topk_from_embeddings(vectors, k),
+                None if human_texts is None else scorer.predict_topk(human_texts, k))
+    return None, None
 
 
 def _sample_rows(n: int, most: int):

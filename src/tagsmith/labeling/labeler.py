@@ -104,8 +104,8 @@ def offered_labels(n_docs: int, label_space: LabelSpace, shortlist: TopK | None,
         if n_labels > options.full_list_up_to:
             raise InvalidParameterError(
                 "shortlist", f"a TopK shortlist for a label space of {n_labels} labels (more "
-                f"than full_list_up_to={options.full_list_up_to}); use a trained model or "
-                "zero-shot retrieval", None)
+                f"than full_list_up_to={options.full_list_up_to}) from a trained model or "
+                "zero-shot retrieval (CLI: --shortlist BUNDLE or --shortlist-zeroshot)", None)
         return [active] * n_docs
     if len(shortlist) != n_docs or shortlist.n_labels != n_labels:
         raise InvalidParameterError("shortlist", f"a TopK over {n_docs} docs x {n_labels} labels",

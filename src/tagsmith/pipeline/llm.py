@@ -155,15 +155,17 @@ def _describe(space: LabelSpace, label_id: int, lang: str) -> str:
 
 def label_corpus(texts: Sequence[str], label_space: LabelSpace, client, options, *,
                  shortlist=None, human: tuple[Sequence[str], sp.csr_matrix] | None = None,
-                 budget: int | None = None, strategy: str = "robust", rounds: int = 4,
-                 seed: int = 0) -> dict:
+                 human_shortlist=None, budget: int | None = None, strategy: str = "robust",
+                 rounds: int = 4, seed: int = 0) -> dict:
     """Label documents with the LLM: all of them, or a budget chosen by active selection.
 
     ``human`` (texts, labels) is a human-labelled sample: the LLM labels it too, its
     per-label reliability is estimated and its answers become reliability-weighted soft
     targets (and, with a budget, robust selection knows the teacher's error rate and
-    per-label precision). Returns ``{"rows": pool indices labelled, "Y": soft targets
-    (rows x labels), "summary": dict, "student": TextClassifier or None}``; with a
+    per-label precision). ``human_shortlist`` is the sample's own shortlist (from the
+    same model or zero-shot scorer as ``shortlist``), needed like ``shortlist`` for
+    label spaces too large to show whole. Returns ``{"rows": pool indices labelled, "Y":
+    soft targets (rows x labels), "summary": dict, "student": TextClassifier or None}``; with a
     budget, ``student`` is the model distilled along the way.
     """
     from tagsmith.labeling.labeler import label_documents
@@ -172,7 +174,8 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client, options,
     summary: dict = {}
     reliability = None
     if human is not None:
-        sample = label_documents(list(human[0]), label_space, client, options)
+        sample = label_documents(list(human[0]), label_space, client, options,
+                                 shortlist=human_shortlist)
         reliability = estimate_reliability(sample.Y, human[1])
         summary["reliability"] = reliability.to_dict()
     if budget is None:
