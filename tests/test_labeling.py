@@ -244,3 +244,27 @@ def test_cli_label_large_vocabulary_without_shortlist_names_the_options(big, tmp
         assert not server.requests
     assert result.exit_code == 2
     assert "--shortlist" in result.output and "--shortlist-zeroshot" in result.output
+
+
+def test_malformed_answers_are_not_replayed_from_the_cache(tmp_path):
+    state = {"broken": True}
+
+    def flaky(body):
+        if state["broken"]:
+            return '{"labels": [{"label": "sport", "confidence": 0.9}'  # cut JSON
+        return answer(("sport", 0.9))
+
+    texts = ["sport one", "sport two"]
+    with LocalChatServer(flaky) as server:
+        first = label_documents(texts, SPACE, client(server, tmp_path))
+        assert first.report.n_malformed_answers == 2 and not first.answered.any()
+        state["broken"] = False  # the endpoint is fixed: the rerun must ask again
+        again = client(server, tmp_path)
+        second = label_documents(texts, SPACE, again)
+    assert len(server.requests) == 4 and again.usage.n_cached == 0
+    assert second.report.n_malformed_answers == 0 and second.answered.all()
+    assert second.Y.toarray()[:, 0].tolist() == pytest.approx([0.9, 0.9])
+    offline = ScriptedLLM(lambda r: pytest.fail("asked again"), model="teacher")
+    third = label_documents(texts, SPACE, CachedClient(offline,
+                                                       ResponseCache(tmp_path / "c.db")))
+    assert third.answered.all()  # good answers stay cached

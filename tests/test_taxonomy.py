@@ -235,3 +235,22 @@ def test_a_table_that_stays_out_of_limits_is_cleaned_and_counted():
     assert len(taxonomy.labels[1][1].split()) == 20
     assert taxonomy.labels[2][1] == "Billing"  # an empty description falls back to the name
     assert not check_taxonomy(taxonomy.labels, 3, 3, 20)
+
+
+def test_cli_taxonomy_rerun_asks_again_after_broken_answers(tmp_path):
+    llm = ScriptedTaxonomist(break_first=False, break_update=False)
+    state = {"broken": True}
+
+    def behaviour(body):
+        return "{labels: [" if state["broken"] else llm(body)
+
+    args = ["-q", "taxonomy", str(SAMPLE), "--use-case", "route newswire stories",
+            "-o", str(tmp_path / "t.csv"), "--sample", "20", "--no-summaries",
+            "--cache", str(tmp_path / "c.sqlite"), "--llm", "m"]
+    with LocalChatServer(behaviour) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+        assert result.exit_code == 6, result.output
+        state["broken"] = False
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    assert len(load_vocabulary(tmp_path / "t.csv")) > 0

@@ -25,6 +25,7 @@ from tagsmith._params import check_int
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import InvalidParameterError, LLMError, LLMOutputError
 from tagsmith.labeling import prompts
+from tagsmith.labeling.cache import discard_cached
 from tagsmith.labeling.client import ChatRequest, LLMClient, complete_all
 from tagsmith.labeling.parsing import LabelResolver, parse_label_answer
 from tagsmith.topk import TopK
@@ -165,7 +166,7 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     sums: dict[tuple[int, int], float] = {}
     good_votes = np.zeros(len(texts), np.int32)
     resolvers: dict[int, LabelResolver] = {}
-    for doc, answer in zip(owners, answers, strict=True):
+    for doc, request, answer in zip(owners, requests, answers, strict=True):
         if isinstance(answer, LLMError):
             report.n_failed_calls += 1
             continue
@@ -177,6 +178,7 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
                                         max_labels=options.max_labels)
         except LLMOutputError:
             report.n_malformed_answers += 1
+            discard_cached(client, request)  # a rerun asks again instead of replaying it
             continue
         good_votes[doc] += 1
         report.n_invalid_items += parsed.n_invalid_items

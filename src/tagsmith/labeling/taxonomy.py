@@ -25,6 +25,7 @@ from tagsmith._params import check_int
 from tagsmith.data.labelspace import Label, LabelSpace
 from tagsmith.exceptions import InvalidParameterError, LLMError, LLMOutputError
 from tagsmith.labeling import prompts
+from tagsmith.labeling.cache import discard_cached
 from tagsmith.labeling.client import ChatRequest, LLMClient, complete_all
 from tagsmith.labeling.parsing import normalise_name, parse_summaries, parse_taxonomy_answer
 
@@ -224,6 +225,7 @@ def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyO
             problems = check_taxonomy(labels, *limits)
         except LLMOutputError as exc:
             labels, problems = None, [str(exc)]
+            discard_cached(client, request)  # a rerun asks again instead of replaying it
         _record_rating(answer, taxonomy)
         if not problems:
             return labels
@@ -262,13 +264,14 @@ def _summarise(docs: list[str], client: LLMClient, options: TaxonomyOptions) -> 
                            show_progress=options.show_progress, desc="summarising")
     summaries = [" ".join(doc.split()[:options.summary_words * 3]) for doc in docs]
     n_missing = 0
-    for batch, answer in zip(batches, answers, strict=True):
+    for batch, request, answer in zip(batches, requests, answers, strict=True):
         found: dict[str, str] = {}
         if not isinstance(answer, LLMError):
             try:
                 found = parse_summaries(answer.text, [ids[i] for i in batch])
             except LLMOutputError:
                 found = {}
+                discard_cached(client, request)
         for i in batch:
             if ids[i] in found and found[ids[i]]:
                 summaries[i] = found[ids[i]]
