@@ -268,3 +268,28 @@ def test_malformed_answers_are_not_replayed_from_the_cache(tmp_path):
     third = label_documents(texts, SPACE, CachedClient(offline,
                                                        ResponseCache(tmp_path / "c.db")))
     assert third.answered.all()  # good answers stay cached
+
+
+def test_cli_label_fails_when_no_document_was_answered(tmp_path):
+    corpus, out = tmp_path / "docs.txt", tmp_path / "o.jsonl"
+    corpus.write_text("sport one\nmusic two\nsport three\n")
+    out.write_text("earlier output\n")
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    with LocalChatServer(lambda body: Reply("rate limited", status=429)) as server:
+        result = run_label(server, tmp_path, corpus, "--vocab", vocab, "-o", out)
+    assert result.exit_code == 6
+    assert "none of the 3 documents" in result.output and "HTTP 429" in result.output
+    assert out.read_text() == "earlier output\n"  # left untouched
+
+    def half(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        return Reply("overloaded", status=500) if "music" in doc else answer(("sport", 0.9))
+
+    with LocalChatServer(half) as server:
+        result = run_label(server, tmp_path, corpus, "--vocab", vocab, "-o", out)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stderr.strip().splitlines()[-1])
+    assert summary["labeling"]["n_failed_calls"] == 1
+    assert "HTTP 500" in summary["labeling"]["last_error"]
+    assert len(out.read_text().splitlines()) == 2

@@ -182,6 +182,20 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
                           human_shortlist=human_shortlist,
                           budget=budget, strategy=strategy, rounds=rounds, seed=seed)
     rows = result["rows"]
+    labeling = result["summary"].get("labeling", {})
+    if texts and not len(rows):  # every call failed: say why, keep any earlier output
+        from tagsmith.exceptions import LLMError
+
+        last = labeling.get("last_error") or f"usage: {client.usage.summary()}"
+        raise LLMError(f"the LLM answered none of the {len(texts)} documents "
+                       f"({labeling.get('n_failed_calls', 0)} failed calls, "
+                       f"{labeling.get('n_malformed_answers', 0)} malformed answers); "
+                       f"{output} was not written. Last error: {last}")
+    if labeling.get("last_error") and not obj["quiet"]:
+        click.secho(f"warning: {labeling['n_failed_calls']} failed calls, "
+                    f"{labeling['n_malformed_answers']} malformed answers; first error: "
+                    f"{labeling['first_error']}; last: {labeling['last_error']}",
+                    fg="yellow", err=True)
     written = write_soft_labels(output, [texts[i] for i in rows], result["Y"], space,
                                 doc_ids=[ids[i] for i in rows])
     if student:

@@ -72,6 +72,15 @@ class LabelingReport:
     n_unknown_labels: int = 0
     unknown_labels: Counter[str] = field(default_factory=Counter)
     n_docs_without_labels: int = 0
+    #: the first and the last failed call or malformed answer, as messages (None: none)
+    first_error: str | None = None
+    last_error: str | None = None
+
+    def error(self, message: str) -> None:
+        """Remember a failed call's or malformed answer's message."""
+        if self.first_error is None:
+            self.first_error = message
+        self.last_error = message
 
     def to_dict(self) -> dict:
         return {"n_docs": self.n_docs, "n_calls": self.n_calls,
@@ -80,7 +89,8 @@ class LabelingReport:
                 "n_invalid_items": self.n_invalid_items,
                 "n_unknown_labels": self.n_unknown_labels,
                 "top_unknown_labels": self.unknown_labels.most_common(10),
-                "n_docs_without_labels": self.n_docs_without_labels}
+                "n_docs_without_labels": self.n_docs_without_labels,
+                "first_error": self.first_error, "last_error": self.last_error}
 
 
 @dataclass
@@ -169,6 +179,7 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     for doc, request, answer in zip(owners, requests, answers, strict=True):
         if isinstance(answer, LLMError):
             report.n_failed_calls += 1
+            report.error(str(answer))
             continue
         key = id(offered[doc])
         if key not in resolvers:  # documents sharing one offered list share a resolver
@@ -176,8 +187,9 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
         try:
             parsed = parse_label_answer(answer.text, resolvers[key],
                                         max_labels=options.max_labels)
-        except LLMOutputError:
+        except LLMOutputError as exc:
             report.n_malformed_answers += 1
+            report.error(f"malformed answer: {exc}")
             discard_cached(client, request)  # a rerun asks again instead of replaying it
             continue
         good_votes[doc] += 1
