@@ -293,3 +293,18 @@ def test_cli_label_fails_when_no_document_was_answered(tmp_path):
     assert summary["labeling"]["n_failed_calls"] == 1
     assert "HTTP 500" in summary["labeling"]["last_error"]
     assert len(out.read_text().splitlines()) == 2
+
+
+def test_cli_label_reliability_leaves_out_unanswered_human_documents(tmp_path):
+    corpus, human, vocab = tmp_path / "docs.txt", tmp_path / "human.tsv", tmp_path / "v.tsv"
+    corpus.write_text("sport one\nmusic two\n")
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    human.write_text("sport game\t<u:sport>\nmusic show\t<u:music>\nsport broken\t<u:sport>\n"
+                     "music server error\t<u:music>\nsport match\t<u:sport>\n")
+    with LocalChatServer(teacher) as server:
+        result = run_label(server, tmp_path, corpus, "--vocab", vocab, "-o",
+                           tmp_path / "o.jsonl", "--human", human)
+    assert result.exit_code == 0, result.output
+    reliability = json.loads(result.stderr.strip().splitlines()[-1])["reliability"]
+    assert reliability["micro_f1"] == 1.0  # the two unanswered documents are not misses
+    assert reliability["n_docs"] == 3 and reliability["n_left_out"] == 2

@@ -160,7 +160,8 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client, options,
     """Label documents with the LLM: all of them, or a budget chosen by active selection.
 
     ``human`` (texts, labels) is a human-labelled sample: the LLM labels it too, its
-    per-label reliability is estimated and its answers become reliability-weighted soft
+    per-label reliability is estimated (over the documents it answered: failed calls and
+    malformed answers are left out and counted) and its answers become reliability-weighted soft
     targets (and, with a budget, robust selection knows the teacher's error rate and
     per-label precision). ``human_shortlist`` is the sample's own shortlist (from the
     same model or zero-shot scorer as ``shortlist``), needed like ``shortlist`` for
@@ -176,8 +177,19 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client, options,
     if human is not None:
         sample = label_documents(list(human[0]), label_space, client, options,
                                  shortlist=human_shortlist)
-        reliability = estimate_reliability(sample.Y, human[1])
-        summary["reliability"] = reliability.to_dict()
+        # a failed or malformed answer is no evidence that the LLM names no label
+        answered = np.flatnonzero(sample.answered)
+        if not len(answered):
+            from tagsmith.exceptions import LLMError
+
+            raise LLMError(f"the LLM answered none of the {len(sample.answered)} documents "
+                           "of the human sample, so its reliability cannot be estimated. "
+                           f"Last error: {sample.report.last_error}")
+        reliability = estimate_reliability(sample.Y[answered],
+                                           sp.csr_matrix(human[1])[answered])
+        summary["reliability"] = {**reliability.to_dict(),
+                                  "n_left_out": int(len(sample.answered) - len(answered))}
+        summary["human_labeling"] = sample.report.to_dict()
     if budget is None:
         result = label_documents(list(texts), label_space, client, options,
                                  shortlist=shortlist)
