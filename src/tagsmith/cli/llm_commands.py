@@ -293,10 +293,13 @@ def distill(obj, labels, vocab, output, model, param, feature_param, human, dev_
 @click.argument("vocab")
 @click.argument("files", nargs=-1)
 @click.option("-k", "--k", "k", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--bundle", help="Trained bundle to blend with (its vocabulary ids a prefix of "
-              "VOCAB's; labels it never saw are scored zero-shot alone).")
+@click.option("--bundle", help="Trained bundle to blend with: each label scores (1 - weight) "
+              "x model + weight x zero-shot, matched by URI; labels of VOCAB the bundle "
+              "never trained on have model score 0, labels not in VOCAB are never "
+              "suggested.")
 @click.option("--weight", type=click.FloatRange(0, 1), default=0.5, show_default=True,
-              help="Zero-shot share of the blended score.")
+              help="Zero-shot share of the blended score: 0 the model alone, 1 zero-shot "
+              "alone.")
 @click.option("--index", type=click.Choice(["auto", "exact", "hnsw"]), default="auto",
               show_default=True, help="Label search (hnsw: approximate, for huge vocabularies).")
 @click.option("--template", default="{}", show_default=True,
@@ -355,13 +358,18 @@ def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, f
     if classifier is not None:  # labels with training documents; new ones go zero-shot
         known = np.zeros(len(space), bool)
         known[:classifier.n_labels] = classifier.label_counts > 0
+        known &= ~space.deprecated_mask
+        if not known[:classifier.n_labels].any():
+            click.secho(f"warning: the bundle {bundle} and {vocab} share no label URI (with "
+                        "training documents): the model adds nothing, the suggestions are "
+                        "zero-shot alone", fg="yellow", err=True)
     files = tuple(f for f in files if f != "-")
     for batch in _batches(_read_documents(files, whole_file), 256):
         texts = [text for _, text in batch]
         topk = scorer.predict_topk(texts, k)
         if classifier is not None:
             topk = blend_topk(classifier.predict_topk(texts, k), topk, weight=weight, k=k,
-                              known_labels=known)
+                              known_labels=known, exclude=space.deprecated_mask)
         for (doc_id, _), (ids, scores) in zip(batch, topk.rows(), strict=True):
             items = [{"uri": space.uri_of(int(i)), "label": space.name_of(int(i), lang),
                       "score": round(float(s), 6)} for i, s in zip(ids, scores, strict=True)]
