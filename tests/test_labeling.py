@@ -308,3 +308,19 @@ def test_cli_label_reliability_leaves_out_unanswered_human_documents(tmp_path):
     reliability = json.loads(result.stderr.strip().splitlines()[-1])["reliability"]
     assert reliability["micro_f1"] == 1.0  # the two unanswered documents are not misses
     assert reliability["n_docs"] == 3 and reliability["n_left_out"] == 2
+
+
+@pytest.mark.parametrize("where", ["nodir/o.jsonl", "adir", "student"])
+def test_cli_label_checks_output_paths_before_any_call(tmp_path, where):
+    corpus, vocab = tmp_path / "docs.txt", tmp_path / "v.tsv"
+    corpus.write_text("sport one\n")
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "afile").write_text("x")
+    extra = ["--budget", "1", "--student", tmp_path / "afile"] if where == "student" else []
+    out = tmp_path / ("o.jsonl" if where == "student" else where)
+    with LocalChatServer(teacher) as server:
+        result = run_label(server, tmp_path, corpus, "--vocab", vocab, "-o", out, *extra)
+        assert not server.requests
+    assert result.exit_code == 3, result.output
+    assert ("--student" if where == "student" else "--output") in result.output

@@ -254,3 +254,39 @@ def test_cli_taxonomy_rerun_asks_again_after_broken_answers(tmp_path):
         result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
     assert result.exit_code == 0, result.output
     assert len(load_vocabulary(tmp_path / "t.csv")) > 0
+
+
+@pytest.mark.parametrize("case", ["output_folder", "output_is_dir", "skos_folder", "map_to"])
+def test_cli_taxonomy_checks_every_path_before_any_call(tmp_path, case):
+    llm = ScriptedTaxonomist(break_first=False, break_update=False)
+    (tmp_path / "adir").mkdir()
+    out = {"output_folder": tmp_path / "nodir" / "t.csv",
+           "output_is_dir": tmp_path / "adir"}.get(case, tmp_path / "t.csv")
+    extra = {"skos_folder": ["--skos", str(tmp_path / "nodir" / "t.ttl")],
+             "map_to": ["--map-to", str(tmp_path / "nofile.tsv")]}.get(case, [])
+    with LocalChatServer(llm) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "taxonomy", str(SAMPLE), "--use-case", "x", "-o", str(out), *extra,
+            "--sample", "20", "--no-summaries", "--base-url", server.base_url, "--llm", "m",
+            "--cache", str(tmp_path / "c.sqlite")])
+        assert not server.requests  # nothing paid for
+    assert result.exit_code == 3, result.output
+    assert "nodir" in result.output or "adir" in result.output or "nofile" in result.output
+    assert not (tmp_path / "t.csv").exists()
+
+
+def test_taxonomy_outputs_are_written_together(tmp_path, monkeypatch):
+    import tagsmith.data.vocab as vocab_module
+    from tagsmith.labeling.client import ScriptedLLM
+    from tagsmith.pipeline.llm import run_taxonomy
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(vocab_module, "save_vocabulary_skos", broken)
+    table = json.dumps({"labels": [{"name": "Refunds", "description": "Money back."}]})
+    options = TaxonomyOptions(use_case="tickets", summarise=False, review=False)
+    with pytest.raises(OSError, match="disk full"):
+        run_taxonomy(["a ticket"], ScriptedLLM(lambda r: table), options, tmp_path / "t.csv",
+                     skos=tmp_path / "t.ttl")
+    assert list(tmp_path.iterdir()) == []  # no CSV without its SKOS, no temporary file

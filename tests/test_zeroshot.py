@@ -292,3 +292,12 @@ def test_cli_zeroshot_blend_keeps_to_vocab_and_warns_on_no_shared_label(tmp_path
         "-q", "zeroshot", str(other), str(docs), "--cache-dir", str(tmp_path),
         "--bundle", str(tmp_path / "b")])
     assert result.exit_code == 0 and "share no label URI" in result.stderr
+
+
+def test_cli_zeroshot_cache_dir_that_is_a_file_fails_first(tmp_path):
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en\nu:sport,sport\n")
+    (tmp_path / "afile").write_text("x")
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "zeroshot", str(vocab), str(vocab), "--cache-dir", str(tmp_path / "afile")])
+    assert result.exit_code == 3 and "--cache-dir" in result.output

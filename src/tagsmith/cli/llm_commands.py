@@ -53,6 +53,42 @@ def _client(base_url, llm_model, api_key_env, cache, concurrency, timeout, max_r
                        price_prompt=price_prompt, price_completion=price_completion)
 
 
+def _check_output_file(path: str | None, option: str) -> None:
+    """Fail before any work (and any LLM call) when ``path`` cannot be written as a file:
+    an existing directory, a missing or read-only folder."""
+    if not path:
+        return
+    from pathlib import Path
+
+    from tagsmith.exceptions import DataError
+
+    target = Path(path)
+    if target.is_dir():
+        raise DataError(f"{option}: is a directory, expected a file to write", path=path)
+    folder = target.parent
+    if not folder.is_dir():
+        raise DataError(f"{option}: the folder {str(folder)!r} does not exist", path=path)
+    if not os.access(folder, os.W_OK | os.X_OK) or (target.exists()
+                                                     and not os.access(target, os.W_OK)):
+        raise DataError(f"{option}: not writable", path=path)
+
+
+def _check_output_dir(path: str | None, option: str) -> None:
+    """Fail before any work when ``path`` (a directory to create or fill) is a file."""
+    if not path:
+        return
+    from pathlib import Path
+
+    from tagsmith.exceptions import DataError
+
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise DataError(f"{option}: is a file, expected a directory", path=path)
+    existing = next((p for p in (target, *target.parents) if p.exists()), None)
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise DataError(f"{option}: {str(existing)!r} is not writable", path=path)
+
+
 def _read_texts(path: str) -> tuple[list[str], list[str]]:
     """(ids, texts) of a corpus file (labels ignored), or of a plain text file, one per line."""
     from tagsmith.data.corpus import detect_format, read_records
@@ -101,6 +137,23 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
                               minibatch_size=minibatch, summarise=not no_summaries, seed=seed,
                               n_workers=llm["concurrency"], show_progress=not obj["quiet"])
     options.validate()
+    _check_output_file(output, "--output")
+    _check_output_file(skos, "--skos")
+    if skos and os.path.abspath(skos) == os.path.abspath(output):
+        raise click.BadParameter("must differ from --output", param_hint="--skos")
+    if skos:
+        import importlib.util
+
+        from tagsmith.exceptions import MissingDependencyError
+
+        if importlib.util.find_spec("rdflib") is None:
+            raise MissingDependencyError("rdflib", extra="skos",
+                                         feature="writing SKOS vocabularies (--skos)")
+    target = None
+    if map_to:
+        from tagsmith.data.vocab import load_vocabulary
+
+        target = load_vocabulary(map_to)
     _, texts = _read_texts(corpus)
     client = _client(**llm)
     space, report = run_taxonomy(texts, client, options, output, skos=skos, base_uri=base_uri)
@@ -108,10 +161,8 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
     for i in range(len(space)):
         description = space[i].description.get("en", "")
         click.echo(f"  {space.name_of(i)}: {description}")
-    if map_to:
-        from tagsmith.data.vocab import load_vocabulary
-
-        for match in map_to_vocabulary(space, load_vocabulary(map_to)):
+    if target is not None:
+        for match in map_to_vocabulary(space, target):
             click.echo(f"  map {match['label']!r} -> {match['match_label']!r} "
                        f"({match['similarity']:.2f})")
     click.echo(f"LLM usage: {client.usage.summary()}", err=True)
@@ -158,6 +209,8 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
 
     if student and not budget:
         raise click.UsageError("--student needs --budget")
+    _check_output_file(output, "--output")
+    _check_output_dir(student, "--student")
     space = load_vocabulary(vocab)
     options = LabelingOptions(max_labels=max_labels, votes=votes, use_case=use_case,
                               shortlist_k=shortlist_k, n_workers=llm["concurrency"],
@@ -272,6 +325,7 @@ def distill(obj, labels, vocab, output, model, param, feature_param, human, dev_
                            dev_fraction=dev_fraction, seed=seed,
                            show_progress=not obj["quiet"])
     options.validate()
+    _check_output_dir(output, "--output")
     space = load_vocabulary(vocab)
     texts, Y = read_soft_labels(labels, space)
     human_data = read_labelled(human, space) if human else None
@@ -339,6 +393,7 @@ def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, f
     from tagsmith.zeroshot.encoder import SentenceEncoder
     from tagsmith.zeroshot.scorer import ZeroShotClassifier, blend_topk
 
+    _check_output_dir(cache_dir, "--cache-dir")
     classifier = None
     if bundle:
         from tagsmith.pipeline.classifier import TextClassifier

@@ -51,14 +51,39 @@ def run_taxonomy(texts: Sequence[str], client, options, output: str | Path, *,
                                     str(output))
     taxonomy = generate_taxonomy(list(texts), client, options)
     space = taxonomy.to_label_space(base_uri, lang)
-    (save_vocabulary_csv if kind == "csv" else save_vocabulary_tsv)(space, output)
+    # every file is written beside its target first and moved in place only when all
+    # were written, so a failure leaves no output half done
+    writes = [(Path(output), lambda path: (save_vocabulary_csv if kind == "csv"
+                                           else save_vocabulary_tsv)(space, path))]
     if skos is not None:
-        save_vocabulary_skos(space, skos, title=f"Taxonomy for: {options.use_case}")
+        writes.append((Path(skos), lambda path: save_vocabulary_skos(
+            space, path, title=f"Taxonomy for: {options.use_case}")))
+    _write_together(writes)
     report = {"n_labels": len(space), "ratings": taxonomy.ratings,
               "rejected_steps": taxonomy.rejected_steps,
               "repaired_answers": taxonomy.repaired_answers, "cleaned": taxonomy.cleaned,
               "usage": client.usage.to_dict()}
     return space, report
+
+
+def _write_together(writes) -> None:
+    """``[(path, write(path))]``: write each to a temporary file beside ``path``, then
+    rename them all into place; on any error no temporary file is left and no ``path``
+    replaced."""
+    import os
+
+    done: list[tuple[Path, Path]] = []
+    try:
+        for path, write in writes:
+            temporary = path.with_name(f".{path.name}.partial{''.join(path.suffixes)}")
+            done.append((temporary, path))
+            write(temporary)
+    except BaseException:
+        for temporary, _ in done:
+            temporary.unlink(missing_ok=True)
+        raise
+    for temporary, path in done:
+        os.replace(temporary, path)
 
 
 def write_soft_labels(path: str | Path, texts: Sequence[str], Y: sp.csr_matrix,
