@@ -290,3 +290,42 @@ def test_taxonomy_outputs_are_written_together(tmp_path, monkeypatch):
         run_taxonomy(["a ticket"], ScriptedLLM(lambda r: table), options, tmp_path / "t.csv",
                      skos=tmp_path / "t.ttl")
     assert list(tmp_path.iterdir()) == []  # no CSV without its SKOS, no temporary file
+
+
+def test_cli_taxonomy_prints_what_it_changed_and_why_it_failed(tmp_path):
+    stubborn = json.dumps({"rating": 4, "labels": [
+        {"name": "Refunds", "description": "Money back."},
+        {"name": "refunds", "description": "Same label, other case."},
+        {"name": "Shipping", "description": "Parcels."}]})
+    state = {"answer": stubborn}
+    args = ["taxonomy", str(SAMPLE), "--use-case", "tickets", "-o", str(tmp_path / "t.csv"),
+            "--sample", "10", "--no-summaries", "--cache", str(tmp_path / "c.sqlite"),
+            "--llm", "m", "--max-retries", "0"]
+    with LocalChatServer(lambda body: state["answer"]) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.stderr.strip().splitlines()[-1])
+        assert report["cleaned"]["duplicates"] >= 1 and 4 in report["ratings"]
+        assert "changes: 2 answers sent back for repair" in result.stderr
+        state["answer"] = '{"labels": "none"}'
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url,
+                                                       "--cache", str(tmp_path / "c2.sqlite")])
+    assert result.exit_code == 6
+    assert "non-empty 'labels' list" in result.stderr  # the problem, not "see the log"
+    assert "LLM usage: 2 calls" in result.stderr
+
+
+def test_summary_progress_counts_batches(caplog):
+    from tagsmith.labeling.client import ScriptedLLM
+
+    def responder(request):
+        if "<<<DOCUMENTS" in request.messages[-1]["content"]:
+            return json.dumps({"summaries": []})
+        return json.dumps({"labels": [{"name": "Tickets", "description": "All of them."}]})
+
+    options = TaxonomyOptions(use_case="tickets", sample_size=25, summary_batch=10,
+                              review=False, show_progress=True)
+    with caplog.at_level("INFO", logger="tagsmith"):
+        generate_taxonomy([f"ticket {i}" for i in range(25)], ScriptedLLM(responder), options)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("summarising")]
+    assert lines and "3/3 batch" in lines[-1]

@@ -156,7 +156,11 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
         target = load_vocabulary(map_to)
     _, texts = _read_texts(corpus)
     client = _client(**llm)
-    space, report = run_taxonomy(texts, client, options, output, skos=skos, base_uri=base_uri)
+    try:
+        space, report = run_taxonomy(texts, client, options, output, skos=skos,
+                                     base_uri=base_uri)
+    finally:  # what was spent, also when the run failed
+        click.echo(f"LLM usage: {client.usage.summary()}", err=True)
     click.echo(f"taxonomy of {len(space)} labels -> {output}" + (f" and {skos}" if skos else ""))
     for i in range(len(space)):
         description = space[i].description.get("en", "")
@@ -165,7 +169,14 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
         for match in map_to_vocabulary(space, target):
             click.echo(f"  map {match['label']!r} -> {match['match_label']!r} "
                        f"({match['similarity']:.2f})")
-    click.echo(f"LLM usage: {client.usage.summary()}", err=True)
+    cleaned = {key: value for key, value in report["cleaned"].items() if value}
+    if not obj["quiet"]:
+        click.echo(f"changes: {report['repaired_answers']} answers sent back for repair, "
+                   f"{report['rejected_steps']} steps rejected (previous table kept), "
+                   "cleaned: " + (", ".join(f"{value} {key.replace('_', ' ')}"
+                                            for key, value in cleaned.items()) or "nothing")
+                   + f"; ratings {report['ratings']}", err=True)
+    click.echo(json.dumps(report, ensure_ascii=False), err=True)
 
 
 @cli.command()
