@@ -167,3 +167,22 @@ def test_cli_label_with_a_budget_saves_labels_and_student(goemotions_small, tmp_
     assert TextClassifier.load(student).n_labels == len(space)
     summary = json.loads(result.stderr.strip().splitlines()[-1])
     assert summary["active"]["budget"] == 200 and summary["usage"]["requests"] == 200
+
+
+@pytest.mark.parametrize("command", ["label", "taxonomy", "distill"])
+def test_cli_empty_input_is_a_data_error_naming_the_file(tmp_path, command, goemotions_small):
+    empty = tmp_path / ("empty.jsonl" if command == "distill" else "empty.txt")
+    empty.write_text("" if command == "distill" else "\n\n")
+    vocab = str(goemotions_small["vocab"])
+    llm = ["--base-url", "http://127.0.0.1:9/v1", "--llm", "m", "--cache",
+           str(tmp_path / "c.sqlite")]
+    args = {"label": ["label", str(empty), "--vocab", vocab, "-o", str(tmp_path / "o.jsonl"),
+                      *llm],
+            "taxonomy": ["taxonomy", str(empty), "--use-case", "x", "-o",
+                         str(tmp_path / "t.csv"), *llm],
+            "distill": ["distill", str(empty), "--vocab", vocab, "-o",
+                        str(tmp_path / "student")]}[command]
+    result = CliRunner().invoke(tagsmith_cli.cli, ["-q", *args])
+    assert result.exit_code == 3, result.output
+    assert f"{empty}: no documents" in result.output
+    assert not (tmp_path / "o.jsonl").exists()

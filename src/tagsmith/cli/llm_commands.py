@@ -92,17 +92,20 @@ def _check_output_dir(path: str | None, option: str) -> None:
 def _read_texts(path: str) -> tuple[list[str], list[str]]:
     """(ids, texts) of a corpus file (labels ignored), or of a plain text file, one per line."""
     from tagsmith.data.corpus import detect_format, read_records
-    from tagsmith.exceptions import UnsupportedFormatError
+    from tagsmith.exceptions import CorpusFormatError, UnsupportedFormatError
 
     try:
         detect_format(path)
     except UnsupportedFormatError:
-        pass  # a plain text file
+        pairs = list(_read_documents((path,), whole_file=False))  # a plain text file
+        ids, texts = [doc_id for doc_id, _ in pairs], [text for _, text in pairs]
     else:
         records = list(read_records(path))
-        return ([r.doc_id or f"{path}:{r.line}" for r in records], [r.text for r in records])
-    pairs = list(_read_documents((path,), whole_file=False))
-    return [doc_id for doc_id, _ in pairs], [text for _, text in pairs]
+        ids = [r.doc_id or f"{path}:{r.line}" for r in records]
+        texts = [r.text for r in records]
+    if not texts:
+        raise CorpusFormatError("no documents in the file", path=path)
+    return ids, texts
 
 
 @cli.command()

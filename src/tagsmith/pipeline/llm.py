@@ -133,6 +133,8 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace
             cols.append(label_id)
             vals.append(1.0 if scores is None else float(scores[position]))
         texts.append(record.text)
+    if not texts:
+        raise CorpusFormatError("no documents in the file", path=path)
     Y = sp.csr_matrix((np.asarray(vals, np.float32), (rows, cols)),
                       shape=(len(texts), len(label_space)))
     Y.eliminate_zeros()
