@@ -245,3 +245,19 @@ def test_an_endpoint_that_stays_down_stops_the_batch():
             complete_all(client_for(server, max_retries=0), [request(str(i)) for i in range(50)],
                          n_workers=1, max_consecutive_failures=3)
     assert len(server.requests) <= 4  # 3 failures, and one the worker had started
+
+
+@pytest.mark.parametrize("price", ["-5", "nan", "inf"])
+@pytest.mark.parametrize("option", ["--price-prompt", "--price-completion"])
+def test_cli_prices_must_be_finite_and_not_negative(tmp_path, option, price):
+    from click.testing import CliRunner
+
+    import tagsmith.cli as tagsmith_cli
+
+    tagsmith_cli._register_commands()
+    docs = tmp_path / "d.txt"
+    docs.write_text("a text\n")
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "label", str(docs), "--vocab", "v.tsv", "-o", str(tmp_path / "o.jsonl"),
+        "--base-url", "http://127.0.0.1:9/v1", "--llm", "m", option, price])
+    assert result.exit_code == 2 and option in result.output

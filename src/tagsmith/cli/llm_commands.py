@@ -17,6 +17,15 @@ MIN_BACKGROUND = 100
 BACKGROUND_SAMPLE = 5000
 
 
+def _check_price(ctx, param, value):
+    """A price is a finite number >= 0 (a NaN would make the cost line invalid JSON)."""
+    import math
+
+    if value is not None and (not math.isfinite(value) or value < 0):
+        raise click.BadParameter(f"must be a finite number >= 0, got {value}")
+    return value
+
+
 def llm_options(func):
     """The options every command that calls an LLM shares."""
     options = [
@@ -35,9 +44,10 @@ def llm_options(func):
                      help="Seconds per request."),
         click.option("--max-retries", type=click.IntRange(min=0), default=5, show_default=True),
         click.option("--price-prompt", type=float, default=0.0, show_default=True,
+                     callback=_check_price,
                      help="Price per million prompt tokens (for the cost shown)."),
         click.option("--price-completion", type=float, default=0.0, show_default=True,
-                     help="Price per million completion tokens."),
+                     callback=_check_price, help="Price per million completion tokens."),
     ]
     for option in reversed(options):
         func = option(func)
