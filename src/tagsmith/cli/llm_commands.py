@@ -352,6 +352,11 @@ def distill(obj, labels, vocab, output, model, param, feature_param, human, dev_
     _check_output_dir(output, "--output")
     space = load_vocabulary(vocab)
     texts, Y = read_soft_labels(labels, space)
+    if not Y.nnz:
+        from tagsmith.exceptions import CorpusFormatError
+
+        raise CorpusFormatError(f"none of the {len(texts)} documents has a label (with a "
+                                "score above 0): nothing to distill from", path=labels)
     human_data = read_labelled(human, space) if human else None
     classifier, report = distill_classifier(
         texts, Y, space, options=options,

@@ -119,7 +119,8 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace
         scores = record.metadata.get("scores")
         if scores is not None and (not isinstance(scores, list)
                                    or len(scores) != len(record.labels)
-                                   or not all(isinstance(s, (int, float)) and 0 <= s <= 1
+                                   or not all(isinstance(s, (int, float))
+                                              and not isinstance(s, bool) and 0 <= s <= 1
                                               for s in scores)):
             raise CorpusFormatError("'scores' must be a list of numbers in [0, 1], one per "
                                     "label", path=path, line=record.line)
