@@ -329,3 +329,40 @@ def test_summary_progress_counts_batches(caplog):
         generate_taxonomy([f"ticket {i}" for i in range(25)], ScriptedLLM(responder), options)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("summarising")]
     assert lines and "3/3 batch" in lines[-1]
+
+
+def test_cli_label_shortlist_bundle_matches_a_skos_vocabulary_by_uri(tmp_path):
+    import numpy as np
+    import scipy.sparse as sp
+
+    from tagsmith.data.vocab import save_vocabulary_skos
+    from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+    from conftest import FAST_FEATURES
+
+    csv = tmp_path / "tax.csv"
+    csv.write_text("uri,label_en,description_en\nurn:t:zeta,Zeta,Last letter.\n"
+                   "urn:t:alpha,Alpha,First letter.\nurn:t:mid,Middle,In between.\n")
+    space = load_vocabulary(csv)
+    save_vocabulary_skos(space, tmp_path / "tax.ttl")
+    assert load_vocabulary(tmp_path / "tax.ttl").uris != space.uris  # SKOS sorts by URI
+    texts = ["zeta omega end", "alpha start first", "middle centre half"] * 6
+    Y = sp.csr_matrix(np.tile(np.eye(3, dtype=np.float32), (6, 1)))
+    train_classifier(texts, Y, space, options=TrainOptions(
+        dev_fraction=0.0, featurizer_params=FAST_FEATURES)).save(tmp_path / "taxstud")
+    docs = tmp_path / "docs.txt"
+    docs.write_text("alpha start again\nzeta omega there\n")
+
+    def teacher(body):
+        offered = [x["label"] for x in read_data_section(user_prompt(body), "LABELS")]
+        return json.dumps({"labels": [{"label": offered[0], "confidence": 0.9}]})
+
+    with LocalChatServer(teacher) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "label", str(docs), "--vocab", str(tmp_path / "tax.ttl"), "-o",
+            str(tmp_path / "o.jsonl"), "--shortlist", str(tmp_path / "taxstud"),
+            "--shortlist-k", "1", "--base-url", server.base_url, "--llm", "m",
+            "--cache", str(tmp_path / "c.sqlite")])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert [line["labels"] for line in lines] == [["urn:t:alpha"], ["urn:t:zeta"]]

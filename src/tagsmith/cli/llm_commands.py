@@ -236,6 +236,11 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
     _check_output_file(output, "--output")
     _check_output_dir(student, "--student")
     space = load_vocabulary(vocab)
+    if shortlist_bundle:  # match the bundle's labels to VOCAB's by URI, not by position
+        from tagsmith.pipeline.classifier import TextClassifier
+
+        shortlist_bundle = TextClassifier.load(shortlist_bundle)
+        space = _bundle_space(shortlist_bundle, space, vocab)
     options = LabelingOptions(max_labels=max_labels, votes=votes, use_case=use_case,
                               shortlist_k=shortlist_k, n_workers=llm["concurrency"],
                               show_progress=not obj["quiet"])
@@ -294,15 +299,20 @@ def _shortlists(texts, space, bundle, zeroshot, k, show_progress, human_texts=No
     second is ``None`` without ``human_texts``)."""
     if bundle:
         from tagsmith.pipeline.classifier import TextClassifier
+        from tagsmith.topk import TopK
 
-        classifier = TextClassifier.load(bundle)
-        if classifier.label_space.fingerprint != space.fingerprint:
+        classifier = TextClassifier.load(bundle) if isinstance(bundle, str) else bundle
+        if not classifier.label_space.is_compatible_prefix_of(space):
             from tagsmith.exceptions import InvalidParameterError
 
-            raise InvalidParameterError("--shortlist", "a bundle over the same vocabulary",
-                                        bundle)
-        return (classifier.predict_topk(texts, k),
-                None if human_texts is None else classifier.predict_topk(human_texts, k))
+            raise InvalidParameterError("--shortlist", "a bundle over the same vocabulary "
+                                        "(see _bundle_space)", str(bundle))
+
+        def topk(some_texts):  # the bundle's ids are a prefix of the space's
+            found = classifier.predict_topk(some_texts, k)
+            return TopK(found.indices, found.scores, len(space))
+
+        return topk(texts), None if human_texts is None else topk(human_texts)
     if zeroshot:
         from tagsmith.zeroshot.encoder import SentenceEncoder
         from tagsmith.zeroshot.scorer import ZeroShotClassifier
@@ -314,6 +324,28 @@ def _shortlists(texts, space, bundle, zeroshot, k, show_progress, human_texts=No
         return (scorer.topk_from_embeddings(vectors, k),
                 None if human_texts is None else scorer.predict_topk(human_texts, k))
     return None, None
+
+
+def _bundle_space(classifier, space, vocab: str):
+    """VOCAB's label space with the bundle's ids: labels matched by URI (a SKOS export
+    lists the labels of its CSV in another order), the bundle's labels that VOCAB lacks
+    kept as deprecated slots (never offered), VOCAB's labels that the bundle lacks
+    appended (never shortlisted: warned about)."""
+    from tagsmith.exceptions import InvalidParameterError
+
+    trained = classifier.label_space
+    if trained.fingerprint == space.fingerprint:
+        return space
+    shared = set(trained.uris) & set(space.uris)
+    if not shared:
+        raise InvalidParameterError("--shortlist", f"a bundle over the labels of {vocab} "
+                                    "(matched by URI; none is shared)", trained.name)
+    merged = trained.updated(space)
+    missing = len(space) - len(shared)
+    if missing:
+        click.secho(f"warning: {missing} labels of {vocab} are not in the --shortlist bundle "
+                    "and are never offered to the LLM", fg="yellow", err=True)
+    return merged
 
 
 def _sample_rows(n: int, most: int):
