@@ -324,3 +324,32 @@ def test_cli_label_checks_output_paths_before_any_call(tmp_path, where):
         assert not server.requests
     assert result.exit_code == 3, result.output
     assert ("--student" if where == "student" else "--output") in result.output
+
+
+def test_labels_sharing_a_name_are_told_apart_and_each_can_be_assigned():
+    space = LabelSpace([Label("http://x/p1", {"en": "Bank"}, broader=["http://x/f"]),
+                        Label("http://x/p2", {"en": "bank"}, broader=["http://x/r"]),
+                        Label("http://x/f", {"en": "finance"}),
+                        Label("http://x/r", {"en": "rivers"}),
+                        Label("http://x/c1", {"en": "Crane"}, notation="C1"),
+                        Label("http://x/c2", {"en": "crane"}, notation="C2")])
+    shown = []
+
+    def llm(request):
+        listed = [item["label"] for item in read_data_section(request.messages[1]["content"],
+                                                              "LABELS")]
+        shown.append(listed)
+        doc = read_data_section(request.messages[1]["content"], "DOCUMENT")
+        return {"river": answer(("bank (rivers)", 0.8), ("crane (C2)", 0.7)),
+                "money": answer(("Bank (finance)", 0.9)),
+                "vague": answer(("bank", 0.9), ("crane", 0.5))}[doc]
+
+    result = label_documents(["river", "money", "vague"], space, ScriptedLLM(llm),
+                             LabelingOptions(n_workers=1))
+    assert len({name.casefold() for name in shown[0]}) == 6  # every label named apart
+    Y = result.Y.toarray()
+    assert Y[0].tolist() == pytest.approx([0, 0.8, 0, 0, 0, 0.7])  # the second of each pair
+    assert Y[1].tolist() == pytest.approx([0.9, 0, 0, 0, 0, 0])
+    assert Y[2].sum() == 0  # a plain shared name is resolved to neither label ...
+    assert result.report.n_ambiguous_labels == 2  # ... but counted
+    assert result.report.n_unknown_labels == 0
