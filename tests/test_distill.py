@@ -18,7 +18,9 @@ from tagsmith.pipeline.llm import read_soft_labels, write_soft_labels
 from tagsmith.pipeline.train import TrainOptions
 from tagsmith.testing.llm_server import LocalChatServer, user_prompt
 
-from conftest import FAST_FEATURES
+from conftest import FAST_FEATURES, GOEMOTIONS
+
+GOEMOTIONS_VOCAB = GOEMOTIONS / "vocab.tsv"
 
 tagsmith_cli._register_commands()
 
@@ -167,3 +169,41 @@ def test_cli_label_with_a_budget_saves_labels_and_student(goemotions_small, tmp_
     assert TextClassifier.load(student).n_labels == len(space)
     summary = json.loads(result.stderr.strip().splitlines()[-1])
     assert summary["active"]["budget"] == 200 and summary["usage"]["requests"] == 200
+
+
+@pytest.mark.parametrize("command", ["label", "taxonomy", "distill"])
+def test_cli_empty_input_is_a_data_error_naming_the_file(tmp_path, command, goemotions_small):
+    empty = tmp_path / ("empty.jsonl" if command == "distill" else "empty.txt")
+    empty.write_text("" if command == "distill" else "\n\n")
+    vocab = str(goemotions_small["vocab"])
+    llm = ["--base-url", "http://127.0.0.1:9/v1", "--llm", "m", "--cache",
+           str(tmp_path / "c.sqlite")]
+    args = {"label": ["label", str(empty), "--vocab", vocab, "-o", str(tmp_path / "o.jsonl"),
+                      *llm],
+            "taxonomy": ["taxonomy", str(empty), "--use-case", "x", "-o",
+                         str(tmp_path / "t.csv"), *llm],
+            "distill": ["distill", str(empty), "--vocab", vocab, "-o",
+                        str(tmp_path / "student")]}[command]
+    result = CliRunner().invoke(tagsmith_cli.cli, ["-q", *args])
+    assert result.exit_code == 3, result.output
+    assert f"{empty}: no documents" in result.output
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_soft_labels_refuse_booleans_and_distill_refuses_a_file_without_labels(data, tmp_path):
+    space = data[0]
+    bad = tmp_path / "bool.jsonl"
+    bad.write_text(json.dumps({"text": "x", "labels": [space.uri_of(0)], "scores": [0.5]})
+                   + "\n" + json.dumps({"text": "y", "labels": [space.uri_of(0)],
+                                        "scores": [True]}) + "\n")
+    with pytest.raises(CorpusFormatError, match="bool.jsonl:2"):
+        read_soft_labels(bad, space)
+    unlabelled = tmp_path / "nolab.jsonl"
+    unlabelled.write_text("".join(json.dumps({"text": f"doc {i}", "labels": [], "scores": []})
+                                  + "\n" for i in range(5)))
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "distill", str(unlabelled), "--vocab", str(GOEMOTIONS_VOCAB), "-o",
+        str(tmp_path / "student")])
+    assert result.exit_code == 3 and "nolab.jsonl" in result.output
+    assert "none of the 5 documents has a label" in result.output
+    assert not (tmp_path / "student").exists()

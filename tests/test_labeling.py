@@ -1,11 +1,14 @@
 """LLM labeling against a local chat-completions server, with hostile answers."""
 
 import json
+import re
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from click.testing import CliRunner
 
+import tagsmith.cli as tagsmith_cli
 from tagsmith.data.labelspace import Label, LabelSpace
 from tagsmith.exceptions import LLMOutputError
 from tagsmith.labeling.cache import ResponseCache
@@ -16,6 +19,10 @@ from tagsmith.labeling.prompts import read_data_section
 from tagsmith.labeling.reliability import estimate_reliability
 from tagsmith.testing.llm_server import LocalChatServer, Reply, user_prompt
 from tagsmith.topk import TopK
+
+from conftest import FAST_FEATURES
+
+tagsmith_cli._register_commands()
 
 SPACE = LabelSpace([
     Label("u:sport", {"en": "sport"}, {"en": ["sports", "athletics"]},
@@ -173,3 +180,176 @@ def test_hierarchy_is_shown_and_ancestors_can_be_added():
     listed = read_data_section(prompts[0], "LABELS")
     assert listed[2] == {"label": "kittens", "broader": ["cats"]}
     assert result.Y.toarray()[0].tolist() == pytest.approx([0.7, 0.7, 0.7])
+
+
+# -- the `label` command ------------------------------------------------------------------------
+N_BIG = 120  # more labels than are shown whole: a shortlist is needed
+
+
+def topic_teacher(body):
+    """Names topic N for a document that mentions wordN, if it was offered."""
+    doc = read_data_section(user_prompt(body), "DOCUMENT")
+    offered = [item["label"] for item in read_data_section(user_prompt(body), "LABELS")]
+    wanted = [f"topic{n}" for n in re.findall(r"word(\d+)", doc)]
+    return answer(*[(name, 0.9) for name in wanted if name in offered])
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    """A vocabulary of N_BIG labels, a bundle trained over it, a corpus and a human sample."""
+    from tagsmith.data.vocab import load_vocabulary
+    from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+    base = tmp_path_factory.mktemp("big")
+    vocab = base / "big.tsv"
+    vocab.write_text("".join(f"<u:t{i}>\ttopic{i}\n" for i in range(N_BIG)))
+    space = load_vocabulary(vocab)
+    texts = [f"word{i % N_BIG} filler{i % 7}" for i in range(2 * N_BIG)]
+    Y = sp.csr_matrix((np.ones(len(texts)), (np.arange(len(texts)),
+                                             np.arange(len(texts)) % N_BIG)),
+                      shape=(len(texts), N_BIG))
+    train_classifier(texts, Y, space, options=TrainOptions(
+        dev_fraction=0.0, featurizer_params=FAST_FEATURES)).save(base / "bundle")
+    corpus = base / "docs.txt"
+    corpus.write_text("".join(f"word{i} again\n" for i in range(0, 40, 3)))
+    human = base / "human.tsv"
+    human.write_text("".join(f"word{i} seen\t<u:t{i}>\n" for i in range(1, 40, 4)))
+    return {"vocab": vocab, "bundle": base / "bundle", "corpus": corpus, "human": human,
+            "space": space}
+
+
+def run_label(server, tmp_path, *args):
+    return CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "label", *map(str, args), "--base-url", server.base_url, "--llm", "t",
+        "--max-retries", "0", "--cache", str(tmp_path / "c.sqlite")])
+
+
+def test_cli_label_human_sample_of_a_large_vocabulary_gets_a_shortlist(big, tmp_path):
+    out = tmp_path / "o.jsonl"
+    with LocalChatServer(topic_teacher) as server:
+        result = run_label(server, tmp_path, big["corpus"], "--vocab", big["vocab"], "-o", out,
+                           "--shortlist", big["bundle"], "--human", big["human"])
+        assert result.exit_code == 0, result.output
+        offered = [len(read_data_section(user_prompt(b), "LABELS")) for b in server.requests]
+    assert len(offered) == 14 + 10 and max(offered) == 30  # shortlists, also for the sample
+    summary = json.loads(result.stderr.strip().splitlines()[-1])
+    assert summary["reliability"]["micro_f1"] == 1.0
+    assert len(out.read_text().splitlines()) == 14
+
+
+def test_cli_label_large_vocabulary_without_shortlist_names_the_options(big, tmp_path):
+    with LocalChatServer(topic_teacher) as server:
+        result = run_label(server, tmp_path, big["corpus"], "--vocab", big["vocab"], "-o",
+                           tmp_path / "o.jsonl", "--human", big["human"])
+        assert not server.requests
+    assert result.exit_code == 2
+    assert "--shortlist" in result.output and "--shortlist-zeroshot" in result.output
+
+
+def test_malformed_answers_are_not_replayed_from_the_cache(tmp_path):
+    state = {"broken": True}
+
+    def flaky(body):
+        if state["broken"]:
+            return '{"labels": [{"label": "sport", "confidence": 0.9}'  # cut JSON
+        return answer(("sport", 0.9))
+
+    texts = ["sport one", "sport two"]
+    with LocalChatServer(flaky) as server:
+        first = label_documents(texts, SPACE, client(server, tmp_path))
+        assert first.report.n_malformed_answers == 2 and not first.answered.any()
+        state["broken"] = False  # the endpoint is fixed: the rerun must ask again
+        again = client(server, tmp_path)
+        second = label_documents(texts, SPACE, again)
+    assert len(server.requests) == 4 and again.usage.n_cached == 0
+    assert second.report.n_malformed_answers == 0 and second.answered.all()
+    assert second.Y.toarray()[:, 0].tolist() == pytest.approx([0.9, 0.9])
+    offline = ScriptedLLM(lambda r: pytest.fail("asked again"), model="teacher")
+    third = label_documents(texts, SPACE, CachedClient(offline,
+                                                       ResponseCache(tmp_path / "c.db")))
+    assert third.answered.all()  # good answers stay cached
+
+
+def test_cli_label_fails_when_no_document_was_answered(tmp_path):
+    corpus, out = tmp_path / "docs.txt", tmp_path / "o.jsonl"
+    corpus.write_text("sport one\nmusic two\nsport three\n")
+    out.write_text("earlier output\n")
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    with LocalChatServer(lambda body: Reply("rate limited", status=429)) as server:
+        result = run_label(server, tmp_path, corpus, "--vocab", vocab, "-o", out)
+    assert result.exit_code == 6
+    assert "none of the 3 documents" in result.output and "HTTP 429" in result.output
+    assert out.read_text() == "earlier output\n"  # left untouched
+
+    def half(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        return Reply("overloaded", status=500) if "music" in doc else answer(("sport", 0.9))
+
+    with LocalChatServer(half) as server:
+        result = run_label(server, tmp_path, corpus, "--vocab", vocab, "-o", out)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stderr.strip().splitlines()[-1])
+    assert summary["labeling"]["n_failed_calls"] == 1
+    assert "HTTP 500" in summary["labeling"]["last_error"]
+    assert len(out.read_text().splitlines()) == 2
+
+
+def test_cli_label_reliability_leaves_out_unanswered_human_documents(tmp_path):
+    corpus, human, vocab = tmp_path / "docs.txt", tmp_path / "human.tsv", tmp_path / "v.tsv"
+    corpus.write_text("sport one\nmusic two\n")
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    human.write_text("sport game\t<u:sport>\nmusic show\t<u:music>\nsport broken\t<u:sport>\n"
+                     "music server error\t<u:music>\nsport match\t<u:sport>\n")
+    with LocalChatServer(teacher) as server:
+        result = run_label(server, tmp_path, corpus, "--vocab", vocab, "-o",
+                           tmp_path / "o.jsonl", "--human", human)
+    assert result.exit_code == 0, result.output
+    reliability = json.loads(result.stderr.strip().splitlines()[-1])["reliability"]
+    assert reliability["micro_f1"] == 1.0  # the two unanswered documents are not misses
+    assert reliability["n_docs"] == 3 and reliability["n_left_out"] == 2
+
+
+@pytest.mark.parametrize("where", ["nodir/o.jsonl", "adir", "student"])
+def test_cli_label_checks_output_paths_before_any_call(tmp_path, where):
+    corpus, vocab = tmp_path / "docs.txt", tmp_path / "v.tsv"
+    corpus.write_text("sport one\n")
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "afile").write_text("x")
+    extra = ["--budget", "1", "--student", tmp_path / "afile"] if where == "student" else []
+    out = tmp_path / ("o.jsonl" if where == "student" else where)
+    with LocalChatServer(teacher) as server:
+        result = run_label(server, tmp_path, corpus, "--vocab", vocab, "-o", out, *extra)
+        assert not server.requests
+    assert result.exit_code == 3, result.output
+    assert ("--student" if where == "student" else "--output") in result.output
+
+
+def test_labels_sharing_a_name_are_told_apart_and_each_can_be_assigned():
+    space = LabelSpace([Label("http://x/p1", {"en": "Bank"}, broader=["http://x/f"]),
+                        Label("http://x/p2", {"en": "bank"}, broader=["http://x/r"]),
+                        Label("http://x/f", {"en": "finance"}),
+                        Label("http://x/r", {"en": "rivers"}),
+                        Label("http://x/c1", {"en": "Crane"}, notation="C1"),
+                        Label("http://x/c2", {"en": "crane"}, notation="C2")])
+    shown = []
+
+    def llm(request):
+        listed = [item["label"] for item in read_data_section(request.messages[1]["content"],
+                                                              "LABELS")]
+        shown.append(listed)
+        doc = read_data_section(request.messages[1]["content"], "DOCUMENT")
+        return {"river": answer(("bank (rivers)", 0.8), ("crane (C2)", 0.7)),
+                "money": answer(("Bank (finance)", 0.9)),
+                "vague": answer(("bank", 0.9), ("crane", 0.5))}[doc]
+
+    result = label_documents(["river", "money", "vague"], space, ScriptedLLM(llm),
+                             LabelingOptions(n_workers=1))
+    assert len({name.casefold() for name in shown[0]}) == 6  # every label named apart
+    Y = result.Y.toarray()
+    assert Y[0].tolist() == pytest.approx([0, 0.8, 0, 0, 0, 0.7])  # the second of each pair
+    assert Y[1].tolist() == pytest.approx([0.9, 0, 0, 0, 0, 0])
+    assert Y[2].sum() == 0  # a plain shared name is resolved to neither label ...
+    assert result.report.n_ambiguous_labels == 2  # ... but counted
+    assert result.report.n_unknown_labels == 0

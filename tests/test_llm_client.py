@@ -270,3 +270,19 @@ def test_a_refused_request_is_counted_as_failed():
 def test_client_options_out_of_range_are_named(option, value):
     with pytest.raises(InvalidParameterError, match=option):
         OpenAIChatClient("http://127.0.0.1:9/v1", "m", **{option: value})
+
+
+@pytest.mark.parametrize("price", ["-5", "nan", "inf"])
+@pytest.mark.parametrize("option", ["--price-prompt", "--price-completion"])
+def test_cli_prices_must_be_finite_and_not_negative(tmp_path, option, price):
+    from click.testing import CliRunner
+
+    import tagsmith.cli as tagsmith_cli
+
+    tagsmith_cli._register_commands()
+    docs = tmp_path / "d.txt"
+    docs.write_text("a text\n")
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "label", str(docs), "--vocab", "v.tsv", "-o", str(tmp_path / "o.jsonl"),
+        "--base-url", "http://127.0.0.1:9/v1", "--llm", "m", option, price])
+    assert result.exit_code == 2 and option in result.output

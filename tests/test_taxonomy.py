@@ -235,3 +235,134 @@ def test_a_table_that_stays_out_of_limits_is_cleaned_and_counted():
     assert len(taxonomy.labels[1][1].split()) == 20
     assert taxonomy.labels[2][1] == "Billing"  # an empty description falls back to the name
     assert not check_taxonomy(taxonomy.labels, 3, 3, 20)
+
+
+def test_cli_taxonomy_rerun_asks_again_after_broken_answers(tmp_path):
+    llm = ScriptedTaxonomist(break_first=False, break_update=False)
+    state = {"broken": True}
+
+    def behaviour(body):
+        return "{labels: [" if state["broken"] else llm(body)
+
+    args = ["-q", "taxonomy", str(SAMPLE), "--use-case", "route newswire stories",
+            "-o", str(tmp_path / "t.csv"), "--sample", "20", "--no-summaries",
+            "--cache", str(tmp_path / "c.sqlite"), "--llm", "m"]
+    with LocalChatServer(behaviour) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+        assert result.exit_code == 6, result.output
+        state["broken"] = False
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    assert len(load_vocabulary(tmp_path / "t.csv")) > 0
+
+
+@pytest.mark.parametrize("case", ["output_folder", "output_is_dir", "skos_folder", "map_to"])
+def test_cli_taxonomy_checks_every_path_before_any_call(tmp_path, case):
+    llm = ScriptedTaxonomist(break_first=False, break_update=False)
+    (tmp_path / "adir").mkdir()
+    out = {"output_folder": tmp_path / "nodir" / "t.csv",
+           "output_is_dir": tmp_path / "adir"}.get(case, tmp_path / "t.csv")
+    extra = {"skos_folder": ["--skos", str(tmp_path / "nodir" / "t.ttl")],
+             "map_to": ["--map-to", str(tmp_path / "nofile.tsv")]}.get(case, [])
+    with LocalChatServer(llm) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "taxonomy", str(SAMPLE), "--use-case", "x", "-o", str(out), *extra,
+            "--sample", "20", "--no-summaries", "--base-url", server.base_url, "--llm", "m",
+            "--cache", str(tmp_path / "c.sqlite")])
+        assert not server.requests  # nothing paid for
+    assert result.exit_code == 3, result.output
+    assert "nodir" in result.output or "adir" in result.output or "nofile" in result.output
+    assert not (tmp_path / "t.csv").exists()
+
+
+def test_taxonomy_outputs_are_written_together(tmp_path, monkeypatch):
+    import tagsmith.data.vocab as vocab_module
+    from tagsmith.labeling.client import ScriptedLLM
+    from tagsmith.pipeline.llm import run_taxonomy
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(vocab_module, "save_vocabulary_skos", broken)
+    table = json.dumps({"labels": [{"name": "Refunds", "description": "Money back."}]})
+    options = TaxonomyOptions(use_case="tickets", summarise=False, review=False)
+    with pytest.raises(OSError, match="disk full"):
+        run_taxonomy(["a ticket"], ScriptedLLM(lambda r: table), options, tmp_path / "t.csv",
+                     skos=tmp_path / "t.ttl")
+    assert list(tmp_path.iterdir()) == []  # no CSV without its SKOS, no temporary file
+
+
+def test_cli_taxonomy_prints_what_it_changed_and_why_it_failed(tmp_path):
+    stubborn = json.dumps({"rating": 4, "labels": [
+        {"name": "Refunds", "description": "Money back."},
+        {"name": "refunds", "description": "Same label, other case."},
+        {"name": "Shipping", "description": "Parcels."}]})
+    state = {"answer": stubborn}
+    args = ["taxonomy", str(SAMPLE), "--use-case", "tickets", "-o", str(tmp_path / "t.csv"),
+            "--sample", "10", "--no-summaries", "--cache", str(tmp_path / "c.sqlite"),
+            "--llm", "m", "--max-retries", "0"]
+    with LocalChatServer(lambda body: state["answer"]) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.stderr.strip().splitlines()[-1])
+        assert report["cleaned"]["duplicates"] >= 1 and 4 in report["ratings"]
+        assert "changes: 2 answers sent back for repair" in result.stderr
+        state["answer"] = '{"labels": "none"}'
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url,
+                                                       "--cache", str(tmp_path / "c2.sqlite")])
+    assert result.exit_code == 6
+    assert "non-empty 'labels' list" in result.stderr  # the problem, not "see the log"
+    assert "LLM usage: 2 calls" in result.stderr
+
+
+def test_summary_progress_counts_batches(caplog):
+    from tagsmith.labeling.client import ScriptedLLM
+
+    def responder(request):
+        if "<<<DOCUMENTS" in request.messages[-1]["content"]:
+            return json.dumps({"summaries": []})
+        return json.dumps({"labels": [{"name": "Tickets", "description": "All of them."}]})
+
+    options = TaxonomyOptions(use_case="tickets", sample_size=25, summary_batch=10,
+                              review=False, show_progress=True)
+    with caplog.at_level("INFO", logger="tagsmith"):
+        generate_taxonomy([f"ticket {i}" for i in range(25)], ScriptedLLM(responder), options)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("summarising")]
+    assert lines and "3/3 batch" in lines[-1]
+
+
+def test_cli_label_shortlist_bundle_matches_a_skos_vocabulary_by_uri(tmp_path):
+    import numpy as np
+    import scipy.sparse as sp
+
+    from tagsmith.data.vocab import save_vocabulary_skos
+    from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+    from conftest import FAST_FEATURES
+
+    csv = tmp_path / "tax.csv"
+    csv.write_text("uri,label_en,description_en\nurn:t:zeta,Zeta,Last letter.\n"
+                   "urn:t:alpha,Alpha,First letter.\nurn:t:mid,Middle,In between.\n")
+    space = load_vocabulary(csv)
+    save_vocabulary_skos(space, tmp_path / "tax.ttl")
+    assert load_vocabulary(tmp_path / "tax.ttl").uris != space.uris  # SKOS sorts by URI
+    texts = ["zeta omega end", "alpha start first", "middle centre half"] * 6
+    Y = sp.csr_matrix(np.tile(np.eye(3, dtype=np.float32), (6, 1)))
+    train_classifier(texts, Y, space, options=TrainOptions(
+        dev_fraction=0.0, featurizer_params=FAST_FEATURES)).save(tmp_path / "taxstud")
+    docs = tmp_path / "docs.txt"
+    docs.write_text("alpha start again\nzeta omega there\n")
+
+    def teacher(body):
+        offered = [x["label"] for x in read_data_section(user_prompt(body), "LABELS")]
+        return json.dumps({"labels": [{"label": offered[0], "confidence": 0.9}]})
+
+    with LocalChatServer(teacher) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "label", str(docs), "--vocab", str(tmp_path / "tax.ttl"), "-o",
+            str(tmp_path / "o.jsonl"), "--shortlist", str(tmp_path / "taxstud"),
+            "--shortlist-k", "1", "--base-url", server.base_url, "--llm", "m",
+            "--cache", str(tmp_path / "c.sqlite")])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert [line["labels"] for line in lines] == [["urn:t:alpha"], ["urn:t:zeta"]]

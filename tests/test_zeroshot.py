@@ -240,3 +240,64 @@ def test_clear_background_and_bad_index(encoder):
     again = scorer.predict_topk(texts, 2)
     np.testing.assert_array_equal(again.indices, plain.indices)
     np.testing.assert_allclose(again.scores, plain.scores, atol=1e-6)
+
+
+def test_blend_weight_applies_to_every_label_alike():
+    model = TopK(np.array([[0, 1]]), np.array([[0.6, 0.3]]), 3)
+    zs = TopK(np.array([[2, 1, 0]]), np.array([[0.9, 0.2, 0.1]]), 3)
+    known = np.array([True, True, False])  # label 2: never trained on
+    only_model = blend_topk(model, zs, weight=0.0, k=3, known_labels=known)
+    assert only_model.indices.tolist() == [[0, 1, -1]]  # the new label gets no free share
+    np.testing.assert_allclose(only_model.scores[0, :2], [0.6, 0.3], atol=1e-6)
+    only_zs = blend_topk(model, zs, weight=1.0, k=3, known_labels=known)
+    assert only_zs.indices[0, 0] == 2 and only_zs.indices.tolist() == \
+        blend_topk(None, zs, k=3).indices.tolist()
+    half = blend_topk(model, zs, weight=0.5, k=3, known_labels=known)
+    scores = dict(zip(half.indices[0].tolist(), half.scores[0].tolist(), strict=True))
+    assert scores[2] <= 0.5 + 1e-6  # its zero-shot share only
+    excluded = blend_topk(model, zs, weight=0.5, k=3, known_labels=known,
+                          exclude=np.array([True, False, False]))
+    assert 0 not in excluded.indices.tolist()[0]
+    with pytest.raises(InvalidParameterError, match="exclude"):
+        blend_topk(model, zs, exclude=np.zeros(2, bool))
+
+
+def test_cli_zeroshot_blend_keeps_to_vocab_and_warns_on_no_shared_label(tmp_path):
+    from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+    from conftest import FAST_FEATURES
+
+    trained = LabelSpace([Label("u:sport", {"en": "sport"}), Label("u:old", {"en": "old"})])
+    texts = ["the team won the final", "an old story", "a marathon race", "old times"] * 5
+    Y = sp.csr_matrix(np.array([[1, 0], [0, 1], [1, 0], [0, 1]] * 5, np.float32))
+    train_classifier(texts, Y, trained, options=TrainOptions(
+        dev_fraction=0.0, featurizer_params=FAST_FEATURES)).save(tmp_path / "b")
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en\nu:sport,sport\nu:food,food\n")
+    docs = tmp_path / "docs.txt"
+    docs.write_text("old times were good\nI baked bread\n")
+    for weight in ("0", "0.5", "1"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "zeroshot", str(vocab), str(docs), "--k", "3", "--cache-dir", str(tmp_path),
+            "--bundle", str(tmp_path / "b"), "--weight", weight])
+        assert result.exit_code == 0, result.output
+        uris = {s["uri"] for line in result.stdout.splitlines()
+                for s in json.loads(line)["suggestions"]}
+        assert "u:old" not in uris  # a bundle label not in VOCAB is never suggested
+        if weight == "0":
+            assert uris == {"u:sport"}  # the model alone: the new label gets no share
+    other = tmp_path / "other.csv"
+    other.write_text("uri,label_en\nu:x,cooking\nu:y,football\n")
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "zeroshot", str(other), str(docs), "--cache-dir", str(tmp_path),
+        "--bundle", str(tmp_path / "b")])
+    assert result.exit_code == 0 and "share no label URI" in result.stderr
+
+
+def test_cli_zeroshot_cache_dir_that_is_a_file_fails_first(tmp_path):
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en\nu:sport,sport\n")
+    (tmp_path / "afile").write_text("x")
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "zeroshot", str(vocab), str(vocab), "--cache-dir", str(tmp_path / "afile")])
+    assert result.exit_code == 3 and "--cache-dir" in result.output

@@ -17,6 +17,15 @@ MIN_BACKGROUND = 100
 BACKGROUND_SAMPLE = 5000
 
 
+def _check_price(ctx, param, value):
+    """A price is a finite number >= 0 (a NaN would make the cost line invalid JSON)."""
+    import math
+
+    if value is not None and (not math.isfinite(value) or value < 0):
+        raise click.BadParameter(f"must be a finite number >= 0, got {value}")
+    return value
+
+
 def llm_options(func):
     """The options every command that calls an LLM shares."""
     options = [
@@ -35,9 +44,10 @@ def llm_options(func):
                      help="Seconds per request."),
         click.option("--max-retries", type=click.IntRange(min=0), default=5, show_default=True),
         click.option("--price-prompt", type=float, default=0.0, show_default=True,
+                     callback=_check_price,
                      help="Price per million prompt tokens (for the cost shown)."),
         click.option("--price-completion", type=float, default=0.0, show_default=True,
-                     help="Price per million completion tokens."),
+                     callback=_check_price, help="Price per million completion tokens."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -53,20 +63,59 @@ def _client(base_url, llm_model, api_key_env, cache, concurrency, timeout, max_r
                        price_prompt=price_prompt, price_completion=price_completion)
 
 
+def _check_output_file(path: str | None, option: str) -> None:
+    """Fail before any work (and any LLM call) when ``path`` cannot be written as a file:
+    an existing directory, a missing or read-only folder."""
+    if not path:
+        return
+    from pathlib import Path
+
+    from tagsmith.exceptions import DataError
+
+    target = Path(path)
+    if target.is_dir():
+        raise DataError(f"{option}: is a directory, expected a file to write", path=path)
+    folder = target.parent
+    if not folder.is_dir():
+        raise DataError(f"{option}: the folder {str(folder)!r} does not exist", path=path)
+    if not os.access(folder, os.W_OK | os.X_OK) or (target.exists()
+                                                     and not os.access(target, os.W_OK)):
+        raise DataError(f"{option}: not writable", path=path)
+
+
+def _check_output_dir(path: str | None, option: str) -> None:
+    """Fail before any work when ``path`` (a directory to create or fill) is a file."""
+    if not path:
+        return
+    from pathlib import Path
+
+    from tagsmith.exceptions import DataError
+
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise DataError(f"{option}: is a file, expected a directory", path=path)
+    existing = next((p for p in (target, *target.parents) if p.exists()), None)
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise DataError(f"{option}: {str(existing)!r} is not writable", path=path)
+
+
 def _read_texts(path: str) -> tuple[list[str], list[str]]:
     """(ids, texts) of a corpus file (labels ignored), or of a plain text file, one per line."""
     from tagsmith.data.corpus import detect_format, read_records
-    from tagsmith.exceptions import UnsupportedFormatError
+    from tagsmith.exceptions import CorpusFormatError, UnsupportedFormatError
 
     try:
         detect_format(path)
     except UnsupportedFormatError:
-        pass  # a plain text file
+        pairs = list(_read_documents((path,), whole_file=False))  # a plain text file
+        ids, texts = [doc_id for doc_id, _ in pairs], [text for _, text in pairs]
     else:
         records = list(read_records(path))
-        return ([r.doc_id or f"{path}:{r.line}" for r in records], [r.text for r in records])
-    pairs = list(_read_documents((path,), whole_file=False))
-    return [doc_id for doc_id, _ in pairs], [text for _, text in pairs]
+        ids = [r.doc_id or f"{path}:{r.line}" for r in records]
+        texts = [r.text for r in records]
+    if not texts:
+        raise CorpusFormatError("no documents in the file", path=path)
+    return ids, texts
 
 
 @cli.command()
@@ -101,20 +150,46 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
                               minibatch_size=minibatch, summarise=not no_summaries, seed=seed,
                               n_workers=llm["concurrency"], show_progress=not obj["quiet"])
     options.validate()
+    _check_output_file(output, "--output")
+    _check_output_file(skos, "--skos")
+    if skos and os.path.abspath(skos) == os.path.abspath(output):
+        raise click.BadParameter("must differ from --output", param_hint="--skos")
+    if skos:
+        import importlib.util
+
+        from tagsmith.exceptions import MissingDependencyError
+
+        if importlib.util.find_spec("rdflib") is None:
+            raise MissingDependencyError("rdflib", extra="skos",
+                                         feature="writing SKOS vocabularies (--skos)")
+    target = None
+    if map_to:
+        from tagsmith.data.vocab import load_vocabulary
+
+        target = load_vocabulary(map_to)
     _, texts = _read_texts(corpus)
     client = _client(**llm)
-    space, report = run_taxonomy(texts, client, options, output, skos=skos, base_uri=base_uri)
+    try:
+        space, report = run_taxonomy(texts, client, options, output, skos=skos,
+                                     base_uri=base_uri)
+    finally:  # what was spent, also when the run failed
+        click.echo(f"LLM usage: {client.usage.summary()}", err=True)
     click.echo(f"taxonomy of {len(space)} labels -> {output}" + (f" and {skos}" if skos else ""))
     for i in range(len(space)):
         description = space[i].description.get("en", "")
         click.echo(f"  {space.name_of(i)}: {description}")
-    if map_to:
-        from tagsmith.data.vocab import load_vocabulary
-
-        for match in map_to_vocabulary(space, load_vocabulary(map_to)):
+    if target is not None:
+        for match in map_to_vocabulary(space, target):
             click.echo(f"  map {match['label']!r} -> {match['match_label']!r} "
                        f"({match['similarity']:.2f})")
-    click.echo(f"LLM usage: {client.usage.summary()}", err=True)
+    cleaned = {key: value for key, value in report["cleaned"].items() if value}
+    if not obj["quiet"]:
+        click.echo(f"changes: {report['repaired_answers']} answers sent back for repair, "
+                   f"{report['rejected_steps']} steps rejected (previous table kept), "
+                   "cleaned: " + (", ".join(f"{value} {key.replace('_', ' ')}"
+                                            for key, value in cleaned.items()) or "nothing")
+                   + f"; ratings {report['ratings']}", err=True)
+    click.echo(json.dumps(report, ensure_ascii=False), err=True)
 
 
 @cli.command()
@@ -158,7 +233,14 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
 
     if student and not budget:
         raise click.UsageError("--student needs --budget")
+    _check_output_file(output, "--output")
+    _check_output_dir(student, "--student")
     space = load_vocabulary(vocab)
+    if shortlist_bundle:  # match the bundle's labels to VOCAB's by URI, not by position
+        from tagsmith.pipeline.classifier import TextClassifier
+
+        shortlist_bundle = TextClassifier.load(shortlist_bundle)
+        space = _bundle_space(shortlist_bundle, space, vocab)
     options = LabelingOptions(max_labels=max_labels, votes=votes, use_case=use_case,
                               shortlist_k=shortlist_k, n_workers=llm["concurrency"],
                               show_progress=not obj["quiet"])
@@ -166,14 +248,36 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
     ids, texts = _read_texts(corpus)
     if limit:
         ids, texts = ids[:limit], texts[:limit]
-    shortlist = _shortlist(texts, space, shortlist_bundle, shortlist_zeroshot, shortlist_k,
-                           not obj["quiet"])
+    if not (shortlist_bundle or shortlist_zeroshot) \
+            and len(space) > options.full_list_up_to:
+        raise click.UsageError(
+            f"the vocabulary has {len(space)} labels, more than the "
+            f"{options.full_list_up_to} that are shown whole: pass --shortlist BUNDLE (a "
+            "trained model's top labels) or --shortlist-zeroshot")
     human_data = read_labelled(human, space) if human else None
+    shortlist, human_shortlist = _shortlists(
+        texts, space, shortlist_bundle, shortlist_zeroshot, shortlist_k, not obj["quiet"],
+        human_texts=human_data.texts if human_data else None)
     client = _client(**llm)
     result = label_corpus(texts, space, client, options, shortlist=shortlist,
                           human=(human_data.texts, human_data.Y) if human_data else None,
+                          human_shortlist=human_shortlist,
                           budget=budget, strategy=strategy, rounds=rounds, seed=seed)
     rows = result["rows"]
+    labeling = result["summary"].get("labeling", {})
+    if texts and not len(rows):  # every call failed: say why, keep any earlier output
+        from tagsmith.exceptions import LLMError
+
+        last = labeling.get("last_error") or f"usage: {client.usage.summary()}"
+        raise LLMError(f"the LLM answered none of the {len(texts)} documents "
+                       f"({labeling.get('n_failed_calls', 0)} failed calls, "
+                       f"{labeling.get('n_malformed_answers', 0)} malformed answers); "
+                       f"{output} was not written. Last error: {last}")
+    if labeling.get("last_error") and not obj["quiet"]:
+        click.secho(f"warning: {labeling['n_failed_calls']} failed calls, "
+                    f"{labeling['n_malformed_answers']} malformed answers; first error: "
+                    f"{labeling['first_error']}; last: {labeling['last_error']}",
+                    fg="yellow", err=True)
     written = write_soft_labels(output, [texts[i] for i in rows], result["Y"], space,
                                 doc_ids=[ids[i] for i in rows])
     if student:
@@ -185,16 +289,30 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
 
 
 def _shortlist(texts, space, bundle, zeroshot, k, show_progress):
+    """The per-document shortlist of ``texts`` (``None`` without a shortlist option)."""
+    return _shortlists(texts, space, bundle, zeroshot, k, show_progress)[0]
+
+
+def _shortlists(texts, space, bundle, zeroshot, k, show_progress, human_texts=None):
+    """Shortlists of ``texts`` and of ``human_texts`` (the ``--human`` sample), both from
+    the same bundle or zero-shot scorer (``(None, None)`` without a shortlist option; the
+    second is ``None`` without ``human_texts``)."""
     if bundle:
         from tagsmith.pipeline.classifier import TextClassifier
+        from tagsmith.topk import TopK
 
-        classifier = TextClassifier.load(bundle)
-        if classifier.label_space.fingerprint != space.fingerprint:
+        classifier = TextClassifier.load(bundle) if isinstance(bundle, str) else bundle
+        if not classifier.label_space.is_compatible_prefix_of(space):
             from tagsmith.exceptions import InvalidParameterError
 
-            raise InvalidParameterError("--shortlist", "a bundle over the same vocabulary",
-                                        bundle)
-        return classifier.predict_topk(texts, k)
+            raise InvalidParameterError("--shortlist", "a bundle over the same vocabulary "
+                                        "(see _bundle_space)", str(bundle))
+
+        def topk(some_texts):  # the bundle's ids are a prefix of the space's
+            found = classifier.predict_topk(some_texts, k)
+            return TopK(found.indices, found.scores, len(space))
+
+        return topk(texts), None if human_texts is None else topk(human_texts)
     if zeroshot:
         from tagsmith.zeroshot.encoder import SentenceEncoder
         from tagsmith.zeroshot.scorer import ZeroShotClassifier
@@ -203,8 +321,31 @@ def _shortlist(texts, space, bundle, zeroshot, k, show_progress):
         vectors = scorer.embed(texts)
         if len(texts) >= MIN_BACKGROUND:
             scorer.fit_background(vectors=vectors[_sample_rows(len(texts), BACKGROUND_SAMPLE)])
-        return scorer.topk_from_embeddings(vectors, k)
-    return None
+        return (scorer.topk_from_embeddings(vectors, k),
+                None if human_texts is None else scorer.predict_topk(human_texts, k))
+    return None, None
+
+
+def _bundle_space(classifier, space, vocab: str):
+    """VOCAB's label space with the bundle's ids: labels matched by URI (a SKOS export
+    lists the labels of its CSV in another order), the bundle's labels that VOCAB lacks
+    kept as deprecated slots (never offered), VOCAB's labels that the bundle lacks
+    appended (never shortlisted: warned about)."""
+    from tagsmith.exceptions import InvalidParameterError
+
+    trained = classifier.label_space
+    if trained.fingerprint == space.fingerprint:
+        return space
+    shared = set(trained.uris) & set(space.uris)
+    if not shared:
+        raise InvalidParameterError("--shortlist", f"a bundle over the labels of {vocab} "
+                                    "(matched by URI; none is shared)", trained.name)
+    merged = trained.updated(space)
+    missing = len(space) - len(shared)
+    if missing:
+        click.secho(f"warning: {missing} labels of {vocab} are not in the --shortlist bundle "
+                    "and are never offered to the LLM", fg="yellow", err=True)
+    return merged
 
 
 def _sample_rows(n: int, most: int):
@@ -240,8 +381,14 @@ def distill(obj, labels, vocab, output, model, param, feature_param, human, dev_
                            dev_fraction=dev_fraction, seed=seed,
                            show_progress=not obj["quiet"])
     options.validate()
+    _check_output_dir(output, "--output")
     space = load_vocabulary(vocab)
     texts, Y = read_soft_labels(labels, space)
+    if not Y.nnz:
+        from tagsmith.exceptions import CorpusFormatError
+
+        raise CorpusFormatError(f"none of the {len(texts)} documents has a label (with a "
+                                "score above 0): nothing to distill from", path=labels)
     human_data = read_labelled(human, space) if human else None
     classifier, report = distill_classifier(
         texts, Y, space, options=options,
@@ -261,10 +408,13 @@ def distill(obj, labels, vocab, output, model, param, feature_param, human, dev_
 @click.argument("vocab")
 @click.argument("files", nargs=-1)
 @click.option("-k", "--k", "k", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--bundle", help="Trained bundle to blend with (its vocabulary ids a prefix of "
-              "VOCAB's; labels it never saw are scored zero-shot alone).")
+@click.option("--bundle", help="Trained bundle to blend with: each label scores (1 - weight) "
+              "x model + weight x zero-shot, matched by URI; labels of VOCAB the bundle "
+              "never trained on have model score 0, labels not in VOCAB are never "
+              "suggested.")
 @click.option("--weight", type=click.FloatRange(0, 1), default=0.5, show_default=True,
-              help="Zero-shot share of the blended score.")
+              help="Zero-shot share of the blended score: 0 the model alone, 1 zero-shot "
+              "alone.")
 @click.option("--index", type=click.Choice(["auto", "exact", "hnsw"]), default="auto",
               show_default=True, help="Label search (hnsw: approximate, for huge vocabularies).")
 @click.option("--template", default="{}", show_default=True,
@@ -304,6 +454,7 @@ def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, f
     from tagsmith.zeroshot.encoder import SentenceEncoder
     from tagsmith.zeroshot.scorer import ZeroShotClassifier, blend_topk
 
+    _check_output_dir(cache_dir, "--cache-dir")
     classifier = None
     if bundle:
         from tagsmith.pipeline.classifier import TextClassifier
@@ -323,13 +474,18 @@ def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, f
     if classifier is not None:  # labels with training documents; new ones go zero-shot
         known = np.zeros(len(space), bool)
         known[:classifier.n_labels] = classifier.label_counts > 0
+        known &= ~space.deprecated_mask
+        if not known[:classifier.n_labels].any():
+            click.secho(f"warning: the bundle {bundle} and {vocab} share no label URI (with "
+                        "training documents): the model adds nothing, the suggestions are "
+                        "zero-shot alone", fg="yellow", err=True)
     files = tuple(f for f in files if f != "-")
     for batch in _batches(_read_documents(files, whole_file), 256):
         texts = [text for _, text in batch]
         topk = scorer.predict_topk(texts, k)
         if classifier is not None:
             topk = blend_topk(classifier.predict_topk(texts, k), topk, weight=weight, k=k,
-                              known_labels=known)
+                              known_labels=known, exclude=space.deprecated_mask)
         for (doc_id, _), (ids, scores) in zip(batch, topk.rows(), strict=True):
             items = [{"uri": space.uri_of(int(i)), "label": space.name_of(int(i), lang),
                       "score": round(float(s), 6)} for i, s in zip(ids, scores, strict=True)]

@@ -14,6 +14,13 @@ True
 >>> cache.put(request, ChatResponse(text="hello", prompt_tokens=3, completion_tokens=1))
 >>> cache.get(request).text, len(cache)
 ('hello', 1)
+
+An answer that turns out unusable (it does not parse, or breaks the requested shape)
+should not be replayed by the next run: :meth:`ResponseCache.discard` deletes it, and
+:func:`discard_cached` does so through whatever client holds the cache.
+
+>>> cache.discard(request), cache.get(request) is None
+(True, True)
 """
 
 from __future__ import annotations
@@ -89,6 +96,15 @@ class ResponseCache:
              response.text, response.prompt_tokens, response.completion_tokens, time.time()))
         connection.commit()
 
+    def discard(self, request: ChatRequest) -> bool:
+        """Delete the cached response to ``request`` (so the next run asks again);
+        returns whether there was one."""
+        connection = self._connection()
+        cursor = connection.execute("DELETE FROM responses WHERE key = ?",
+                                    (request.cache_key(),))
+        connection.commit()
+        return cursor.rowcount > 0
+
     def __len__(self) -> int:
         return int(self._connection().execute("SELECT COUNT(*) FROM responses").fetchone()[0])
 
@@ -97,3 +113,21 @@ class ResponseCache:
         if connection is not None:
             connection.close()
             self._local.connection = None
+
+
+def discard_cached(client, request: ChatRequest) -> bool:
+    """Delete the cached answer to ``request`` from the response cache that ``client``
+    (a :class:`~tagsmith.labeling.client.CachedClient`, or a wrapper of one with an
+    ``inner`` client) answers from; ``False`` when it has no cache or none was stored.
+
+    Callers use it when an answer fails parsing or validation, so a rerun asks the model
+    again instead of replaying the failure from the cache.
+    """
+    seen = 0
+    while client is not None and seen < 8:  # wrappers of wrappers, but no endless loop
+        cache = getattr(client, "cache", None)
+        discard = getattr(cache, "discard", None)
+        if callable(discard):
+            return bool(discard(request))
+        client, seen = getattr(client, "inner", None), seen + 1
+    return False

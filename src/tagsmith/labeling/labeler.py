@@ -25,8 +25,9 @@ from tagsmith._params import check_int
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import InvalidParameterError, LLMError, LLMOutputError
 from tagsmith.labeling import prompts
+from tagsmith.labeling.cache import discard_cached
 from tagsmith.labeling.client import ChatRequest, LLMClient, complete_all
-from tagsmith.labeling.parsing import LabelResolver, parse_label_answer
+from tagsmith.labeling.parsing import LabelResolver, display_names, parse_label_answer
 from tagsmith.topk import TopK
 
 logger = logging.getLogger("tagsmith")
@@ -70,7 +71,18 @@ class LabelingReport:
     n_invalid_items: int = 0
     n_unknown_labels: int = 0
     unknown_labels: Counter[str] = field(default_factory=Counter)
+    #: answers naming a name that several offered labels share (resolved to none)
+    n_ambiguous_labels: int = 0
     n_docs_without_labels: int = 0
+    #: the first and the last failed call or malformed answer, as messages (None: none)
+    first_error: str | None = None
+    last_error: str | None = None
+
+    def error(self, message: str) -> None:
+        """Remember a failed call's or malformed answer's message."""
+        if self.first_error is None:
+            self.first_error = message
+        self.last_error = message
 
     def to_dict(self) -> dict:
         return {"n_docs": self.n_docs, "n_calls": self.n_calls,
@@ -79,7 +91,9 @@ class LabelingReport:
                 "n_invalid_items": self.n_invalid_items,
                 "n_unknown_labels": self.n_unknown_labels,
                 "top_unknown_labels": self.unknown_labels.most_common(10),
-                "n_docs_without_labels": self.n_docs_without_labels}
+                "n_ambiguous_labels": self.n_ambiguous_labels,
+                "n_docs_without_labels": self.n_docs_without_labels,
+                "first_error": self.first_error, "last_error": self.last_error}
 
 
 @dataclass
@@ -104,8 +118,8 @@ def offered_labels(n_docs: int, label_space: LabelSpace, shortlist: TopK | None,
         if n_labels > options.full_list_up_to:
             raise InvalidParameterError(
                 "shortlist", f"a TopK shortlist for a label space of {n_labels} labels (more "
-                f"than full_list_up_to={options.full_list_up_to}); use a trained model or "
-                "zero-shot retrieval", None)
+                f"than full_list_up_to={options.full_list_up_to}) from a trained model or "
+                "zero-shot retrieval (CLI: --shortlist BUNDLE or --shortlist-zeroshot)", None)
         return [active] * n_docs
     if len(shortlist) != n_docs or shortlist.n_labels != n_labels:
         raise InvalidParameterError("shortlist", f"a TopK over {n_docs} docs x {n_labels} labels",
@@ -118,9 +132,10 @@ def offered_labels(n_docs: int, label_space: LabelSpace, shortlist: TopK | None,
 
 
 def _label_list(label_space: LabelSpace, ids: np.ndarray, options: LabelingOptions) -> list[dict]:
+    names = display_names(label_space, ids, options.lang)  # labels sharing a name told apart
     items = []
     for label_id in ids:
-        item: dict[str, object] = {"label": label_space.name_of(int(label_id), options.lang)}
+        item: dict[str, object] = {"label": names[int(label_id)]}
         description = label_space[int(label_id)].description.get(options.lang)
         if options.with_descriptions and description:
             item["description"] = description
@@ -148,8 +163,11 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     texts = list(texts)
     offered = offered_labels(len(texts), label_space, shortlist, options)
     requests, owners = [], []
+    listed: dict[int, list[dict]] = {}  # documents sharing one offered list share its text
     for doc, ids in enumerate(offered):
-        messages = prompts.label_prompt(texts[doc], _label_list(label_space, ids, options),
+        if id(ids) not in listed:
+            listed[id(ids)] = _label_list(label_space, ids, options)
+        messages = prompts.label_prompt(texts[doc], listed[id(ids)],
                                         max_labels=options.max_labels, use_case=options.use_case,
                                         max_chars=options.max_doc_chars)
         for vote in range(options.votes):
@@ -165,9 +183,10 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     sums: dict[tuple[int, int], float] = {}
     good_votes = np.zeros(len(texts), np.int32)
     resolvers: dict[int, LabelResolver] = {}
-    for doc, answer in zip(owners, answers, strict=True):
+    for doc, request, answer in zip(owners, requests, answers, strict=True):
         if isinstance(answer, LLMError):
             report.n_failed_calls += 1
+            report.error(str(answer))
             continue
         key = id(offered[doc])
         if key not in resolvers:  # documents sharing one offered list share a resolver
@@ -175,13 +194,16 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
         try:
             parsed = parse_label_answer(answer.text, resolvers[key],
                                         max_labels=options.max_labels)
-        except LLMOutputError:
+        except LLMOutputError as exc:
             report.n_malformed_answers += 1
+            report.error(f"malformed answer: {exc}")
+            discard_cached(client, request)  # a rerun asks again instead of replaying it
             continue
         good_votes[doc] += 1
         report.n_invalid_items += parsed.n_invalid_items
         report.n_unknown_labels += len(parsed.unknown)
         report.unknown_labels.update(parsed.unknown)
+        report.n_ambiguous_labels += len(parsed.ambiguous)
         for label_id, confidence in zip(parsed.label_ids, parsed.confidences, strict=True):
             if confidence > 0:
                 sums[(doc, label_id)] = sums.get((doc, label_id), 0.0) + confidence

@@ -66,8 +66,59 @@ def extract_json_object(text: str) -> dict:
     raise LLMOutputError(f"no JSON object in the answer: {text[:120]!r}")
 
 
+def display_names(label_space: LabelSpace, ids: Iterable[int], lang: str = "en"
+                  ) -> dict[int, str]:
+    """The name each offered label is shown to the model with: its preferred name, made
+    unique where offered labels share one (case- and space-insensitively; YSO has
+    over a hundred such pairs) by adding, in parentheses, the first of its notation,
+    its broader label's name, the tail of its URI or its whole URI that tells each of
+    them apart.
+
+    >>> from tagsmith.data.labelspace import Label
+    >>> space = LabelSpace([Label("http://x/p1", {"en": "Bank"}, broader=["http://x/f"]),
+    ...                     Label("http://x/p2", {"en": "bank"}, broader=["http://x/r"]),
+    ...                     Label("http://x/f", {"en": "finance"}),
+    ...                     Label("http://x/r", {"en": "rivers"})])
+    >>> display_names(space, [0, 1, 2])
+    {0: 'Bank (finance)', 1: 'bank (rivers)', 2: 'finance'}
+    """
+    ids = [int(i) for i in ids]
+    names = {i: label_space.name_of(i, lang) for i in ids}
+    groups: dict[str, list[int]] = {}
+    for label_id in ids:
+        groups.setdefault(normalise_name(names[label_id]), []).append(label_id)
+    taken = set(groups)
+    out = dict(names)
+
+    def broader(label_id: int) -> str:
+        parents = label_space.broader_ids(label_id)
+        return label_space.name_of(parents[0], lang) if parents else ""
+
+    def uri_tail(label_id: int) -> str:
+        return re.split(r"[/#:]", label_space.uri_of(label_id).rstrip("/#:"))[-1]
+
+    strategies = (lambda i: label_space[i].notation or "", broader, uri_tail,
+                  label_space.uri_of)
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        for strategy in strategies:
+            candidates = {i: f"{names[i]} ({strategy(i)})" for i in group}
+            keys = {normalise_name(c) for c in candidates.values()}
+            if all(strategy(i) for i in group) and len(keys) == len(group) \
+                    and not keys & taken:
+                out.update(candidates)
+                taken |= keys
+                break
+    return out
+
+
 class LabelResolver:
     """Maps names the model may answer with to label ids, within the offered labels.
+
+    The names the labels were shown with (:func:`display_names`) and URIs resolve
+    first; then preferred and alternative labels, unless they name several offered
+    labels: such an answer is *ambiguous* (:meth:`is_ambiguous`), resolved to none.
 
     >>> space = LabelSpace.from_uris(["u:joy", "u:anger"], names={"u:joy": "joy",
     ...                                                        "u:anger": "anger"})
@@ -80,18 +131,35 @@ class LabelResolver:
                  lang: str = "en"):
         ids = range(len(label_space)) if offered is None else offered
         self.offered = sorted(set(int(i) for i in ids))
+        self.names = display_names(label_space, self.offered, lang)
         self._index: dict[str, int] = {}
         for label_id in self.offered:
+            self._index[normalise_name(self.names[label_id])] = label_id
+            self._index[normalise_name(label_space[label_id].uri)] = label_id
+        others: dict[str, set[int]] = {}
+        for label_id in self.offered:
             label = label_space[label_id]
-            names = [label_space.name_of(label_id, lang), label.uri]
+            names = [label_space.name_of(label_id, lang)]
             names += [name for name in label.pref_labels.values()]
             for alternatives in label.alt_labels.values():
                 names += alternatives
             for name in names:
-                self._index.setdefault(normalise_name(name), label_id)
+                others.setdefault(normalise_name(name), set()).add(label_id)
+        self._ambiguous: set[str] = set()
+        for key, owners in others.items():
+            if key in self._index:
+                continue
+            if len(owners) == 1:
+                self._index[key] = next(iter(owners))
+            else:
+                self._ambiguous.add(key)
 
     def resolve(self, name: str) -> int | None:
         return self._index.get(normalise_name(name))
+
+    def is_ambiguous(self, name: str) -> bool:
+        """Whether ``name`` is shared by several offered labels (and resolves to none)."""
+        return normalise_name(name) in self._ambiguous
 
 
 @dataclass
@@ -101,6 +169,8 @@ class ParsedLabels:
     label_ids: list[int] = field(default_factory=list)
     confidences: list[float] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
+    #: names shared by several offered labels, so resolved to none of them
+    ambiguous: list[str] = field(default_factory=list)
     n_invalid_items: int = 0
 
 
@@ -136,7 +206,10 @@ def parse_label_answer(text: str, resolver: LabelResolver, *,
             continue
         label_id = resolver.resolve(name)
         if label_id is None:
-            parsed.unknown.append(name[:100])
+            if resolver.is_ambiguous(name):
+                parsed.ambiguous.append(name[:100])
+            else:
+                parsed.unknown.append(name[:100])
             continue
         best[label_id] = max(best.get(label_id, 0.0), float(confidence))
     ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))

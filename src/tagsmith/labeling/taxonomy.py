@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,8 +26,10 @@ from tagsmith._params import check_int
 from tagsmith.data.labelspace import Label, LabelSpace
 from tagsmith.exceptions import InvalidParameterError, LLMError, LLMOutputError
 from tagsmith.labeling import prompts
+from tagsmith.labeling.cache import discard_cached
 from tagsmith.labeling.client import ChatRequest, LLMClient, complete_all
 from tagsmith.labeling.parsing import normalise_name, parse_summaries, parse_taxonomy_answer
+from tagsmith.progress import progress_bar
 
 logger = logging.getLogger("tagsmith")
 
@@ -71,6 +74,8 @@ class Taxonomy:
     rejected_steps: int = 0
     repaired_answers: int = 0
     cleaned: dict = field(default_factory=dict)
+    #: what was wrong with the last unusable table answer (empty when none was)
+    last_problems: list[str] = field(default_factory=list)
 
     def to_label_space(self, base_uri: str = "urn:tagsmith:taxonomy:", lang: str = "en",
                        name: str | None = "taxonomy") -> LabelSpace:
@@ -180,7 +185,9 @@ def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOpti
     first = prompts.generate_prompt(batches[0], options.use_case, *limits)
     labels = _ask_table(client, first, options, taxonomy)
     if labels is None:
-        raise LLMError("the model never produced a usable first label set (see the log)")
+        raise LLMError("the model never produced a usable first label set (nor after a "
+                       "repair request); the last answer: "
+                       + "; ".join(taxonomy.last_problems[:5]))
     labels = _clean(labels, options, taxonomy)
     for number, batch in enumerate(batches[1:], 2):
         update = prompts.update_prompt(_table(labels), batch, options.use_case, *limits)
@@ -224,9 +231,11 @@ def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyO
             problems = check_taxonomy(labels, *limits)
         except LLMOutputError as exc:
             labels, problems = None, [str(exc)]
+            discard_cached(client, request)  # a rerun asks again instead of replaying it
         _record_rating(answer, taxonomy)
         if not problems:
             return labels
+        taxonomy.last_problems = list(problems)
         if attempt == 0:
             taxonomy.repaired_answers += 1
             logger.info("taxonomy answer broke %d requirement(s); asking again", len(problems))
@@ -247,6 +256,27 @@ def _record_rating(answer: str, taxonomy: Taxonomy) -> None:
         taxonomy.ratings.append(rating)
 
 
+class _Counted:
+    """``client`` that moves a progress bar by one per request answered or failed."""
+
+    def __init__(self, inner: LLMClient, bar):
+        self.inner = inner
+        self.model = inner.model
+        self.usage = inner.usage
+        self._bar = bar
+        self._lock = threading.Lock()
+
+    def complete(self, request: ChatRequest):
+        try:
+            return self.inner.complete(request)
+        finally:
+            with self._lock:
+                self._bar.update(1)
+                usage = self.usage
+                self._bar.set_postfix_str(f"calls {usage.n_requests} cached {usage.n_cached} "
+                                          f"cost {usage.cost:.4f}", refresh=False)
+
+
 def _summarise(docs: list[str], client: LLMClient, options: TaxonomyOptions) -> list[str]:
     """Use-case summaries of the documents; a document whose summary fails keeps its
     (cut) text, so no document drops out of the sample."""
@@ -258,17 +288,21 @@ def _summarise(docs: list[str], client: LLMClient, options: TaxonomyOptions) -> 
                                 [{"id": ids[i], "text": docs[i]} for i in batch],
                                 options.use_case, options.summary_words))
                 for batch in batches]
-    answers = complete_all(client, requests, n_workers=options.n_workers,
-                           show_progress=options.show_progress, desc="summarising")
+    # complete_all's own bar counts "docs"; these are batches of documents
+    with progress_bar(total=len(requests), desc="summarising", unit="batch",
+                      enabled=options.show_progress) as bar:
+        answers = complete_all(_Counted(client, bar), requests, n_workers=options.n_workers,
+                               show_progress=False)
     summaries = [" ".join(doc.split()[:options.summary_words * 3]) for doc in docs]
     n_missing = 0
-    for batch, answer in zip(batches, answers, strict=True):
+    for batch, request, answer in zip(batches, requests, answers, strict=True):
         found: dict[str, str] = {}
         if not isinstance(answer, LLMError):
             try:
                 found = parse_summaries(answer.text, [ids[i] for i in batch])
             except LLMOutputError:
                 found = {}
+                discard_cached(client, request)
         for i in batch:
             if ids[i] in found and found[ids[i]]:
                 summaries[i] = found[ids[i]]

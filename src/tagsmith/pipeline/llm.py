@@ -51,14 +51,39 @@ def run_taxonomy(texts: Sequence[str], client, options, output: str | Path, *,
                                     str(output))
     taxonomy = generate_taxonomy(list(texts), client, options)
     space = taxonomy.to_label_space(base_uri, lang)
-    (save_vocabulary_csv if kind == "csv" else save_vocabulary_tsv)(space, output)
+    # every file is written beside its target first and moved in place only when all
+    # were written, so a failure leaves no output half done
+    writes = [(Path(output), lambda path: (save_vocabulary_csv if kind == "csv"
+                                           else save_vocabulary_tsv)(space, path))]
     if skos is not None:
-        save_vocabulary_skos(space, skos, title=f"Taxonomy for: {options.use_case}")
+        writes.append((Path(skos), lambda path: save_vocabulary_skos(
+            space, path, title=f"Taxonomy for: {options.use_case}")))
+    _write_together(writes)
     report = {"n_labels": len(space), "ratings": taxonomy.ratings,
               "rejected_steps": taxonomy.rejected_steps,
               "repaired_answers": taxonomy.repaired_answers, "cleaned": taxonomy.cleaned,
               "usage": client.usage.to_dict()}
     return space, report
+
+
+def _write_together(writes) -> None:
+    """``[(path, write(path))]``: write each to a temporary file beside ``path``, then
+    rename them all into place; on any error no temporary file is left and no ``path``
+    replaced."""
+    import os
+
+    done: list[tuple[Path, Path]] = []
+    try:
+        for path, write in writes:
+            temporary = path.with_name(f".{path.name}.partial{''.join(path.suffixes)}")
+            done.append((temporary, path))
+            write(temporary)
+    except BaseException:
+        for temporary, _ in done:
+            temporary.unlink(missing_ok=True)
+        raise
+    for temporary, path in done:
+        os.replace(temporary, path)
 
 
 def write_soft_labels(path: str | Path, texts: Sequence[str], Y: sp.csr_matrix,
@@ -94,7 +119,8 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace
         scores = record.metadata.get("scores")
         if scores is not None and (not isinstance(scores, list)
                                    or len(scores) != len(record.labels)
-                                   or not all(isinstance(s, (int, float)) and 0 <= s <= 1
+                                   or not all(isinstance(s, (int, float))
+                                              and not isinstance(s, bool) and 0 <= s <= 1
                                               for s in scores)):
             raise CorpusFormatError("'scores' must be a list of numbers in [0, 1], one per "
                                     "label", path=path, line=record.line)
@@ -108,6 +134,8 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace
             cols.append(label_id)
             vals.append(1.0 if scores is None else float(scores[position]))
         texts.append(record.text)
+    if not texts:
+        raise CorpusFormatError("no documents in the file", path=path)
     Y = sp.csr_matrix((np.asarray(vals, np.float32), (rows, cols)),
                       shape=(len(texts), len(label_space)))
     Y.eliminate_zeros()
@@ -155,15 +183,18 @@ def _describe(space: LabelSpace, label_id: int, lang: str) -> str:
 
 def label_corpus(texts: Sequence[str], label_space: LabelSpace, client, options, *,
                  shortlist=None, human: tuple[Sequence[str], sp.csr_matrix] | None = None,
-                 budget: int | None = None, strategy: str = "robust", rounds: int = 4,
-                 seed: int = 0) -> dict:
+                 human_shortlist=None, budget: int | None = None, strategy: str = "robust",
+                 rounds: int = 4, seed: int = 0) -> dict:
     """Label documents with the LLM: all of them, or a budget chosen by active selection.
 
     ``human`` (texts, labels) is a human-labelled sample: the LLM labels it too, its
-    per-label reliability is estimated and its answers become reliability-weighted soft
+    per-label reliability is estimated (over the documents it answered: failed calls and
+    malformed answers are left out and counted) and its answers become reliability-weighted soft
     targets (and, with a budget, robust selection knows the teacher's error rate and
-    per-label precision). Returns ``{"rows": pool indices labelled, "Y": soft targets
-    (rows x labels), "summary": dict, "student": TextClassifier or None}``; with a
+    per-label precision). ``human_shortlist`` is the sample's own shortlist (from the
+    same model or zero-shot scorer as ``shortlist``), needed like ``shortlist`` for
+    label spaces too large to show whole. Returns ``{"rows": pool indices labelled, "Y":
+    soft targets (rows x labels), "summary": dict, "student": TextClassifier or None}``; with a
     budget, ``student`` is the model distilled along the way.
     """
     from tagsmith.labeling.labeler import label_documents
@@ -172,9 +203,21 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client, options,
     summary: dict = {}
     reliability = None
     if human is not None:
-        sample = label_documents(list(human[0]), label_space, client, options)
-        reliability = estimate_reliability(sample.Y, human[1])
-        summary["reliability"] = reliability.to_dict()
+        sample = label_documents(list(human[0]), label_space, client, options,
+                                 shortlist=human_shortlist)
+        # a failed or malformed answer is no evidence that the LLM names no label
+        answered = np.flatnonzero(sample.answered)
+        if not len(answered):
+            from tagsmith.exceptions import LLMError
+
+            raise LLMError(f"the LLM answered none of the {len(sample.answered)} documents "
+                           "of the human sample, so its reliability cannot be estimated. "
+                           f"Last error: {sample.report.last_error}")
+        reliability = estimate_reliability(sample.Y[answered],
+                                           sp.csr_matrix(human[1])[answered])
+        summary["reliability"] = {**reliability.to_dict(),
+                                  "n_left_out": int(len(sample.answered) - len(answered))}
+        summary["human_labeling"] = sample.report.to_dict()
     if budget is None:
         result = label_documents(list(texts), label_space, client, options,
                                  shortlist=shortlist)

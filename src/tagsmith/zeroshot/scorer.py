@@ -15,9 +15,10 @@ Conneau et al., ICLR 2018; the document's own term is the same for every label, 
 dropped). The correction is folded into the search vectors (``[label, -r/2]`` against
 ``[document, 1]``), so exact and HNSW search rank by the corrected score directly.
 
-:func:`blend_topk` mixes zero-shot scores with a trained model's, and lets labels the
-model has never seen (a brand-new label with no training document) be suggested on
-their zero-shot score alone.
+:func:`blend_topk` mixes zero-shot scores with a trained model's, ``(1 - weight) *
+model + weight * zero-shot`` for every label, and lets labels the model has never seen
+(a brand-new label with no training document, model score 0) be suggested on their
+share of the zero-shot score.
 """
 
 from __future__ import annotations
@@ -274,45 +275,66 @@ def softmax_scores(topk: TopK, temperature: float = 0.05) -> TopK:
 
 def blend_topk(model_topk: TopK | None, zeroshot_topk: TopK, *, weight: float = 0.5,
                k: int = 10, known_labels: np.ndarray | None = None,
-               temperature: float = 0.05) -> TopK:
+               temperature: float = 0.05, exclude: np.ndarray | None = None) -> TopK:
     """``(1 - weight) * model + weight * zero-shot`` over the union of candidates.
 
     Zero-shot cosines first become a distribution over each document's candidates
-    (:func:`softmax_scores`). Labels outside ``known_labels`` (boolean, ``(n_labels,)``;
-    labels the model was never trained on, e.g. added to the vocabulary after training)
-    take their zero-shot score alone, so a brand-new label can be suggested before it
-    has a single training document. ``model_topk`` may cover fewer labels (an older
-    label space whose ids are a prefix of the new one).
+    (:func:`softmax_scores`). The weight applies to every label alike: ``weight=0`` is
+    the model alone, ``weight=1`` zero-shot alone. Labels outside ``known_labels``
+    (boolean, ``(n_labels,)``; labels the model was never trained on, e.g. added to the
+    vocabulary after training) have a model score of 0, so they rank on
+    ``weight * zero-shot``: a brand-new label can be suggested before it has a single
+    training document whenever the zero-shot share is above 0. ``model_topk`` may cover
+    fewer labels (an older label space whose ids are a prefix of the new one).
+    ``exclude`` (boolean, ``(n_labels,)``; e.g. the label space's ``deprecated_mask``)
+    labels are never suggested.
 
     >>> model = TopK(np.array([[0, 1]]), np.array([[0.9, 0.2]]), 2)
     >>> zs = TopK(np.array([[2, 1]]), np.array([[0.7, 0.3]]), 3)
     >>> out = blend_topk(model, zs, weight=0.5, k=3, known_labels=np.array([1, 1, 0], bool))
     >>> out.indices.tolist()
     [[2, 0, 1]]
+    >>> blend_topk(model, zs, weight=0.0, k=3).indices.tolist()  # the model alone
+    [[0, 1, -1]]
     """
     if not 0.0 <= weight <= 1.0:
         raise InvalidParameterError("weight", "a number in [0, 1]", weight)
     n_labels = zeroshot_topk.n_labels
     zs = softmax_scores(zeroshot_topk, temperature).to_csr()
-    if known_labels is None:
-        known = np.ones(n_labels, bool)
-        if model_topk is not None:
-            known[model_topk.n_labels:] = False
-    else:
-        known = np.asarray(known_labels, dtype=bool)
-        if known.shape != (n_labels,):
-            raise InvalidParameterError("known_labels", f"shape ({n_labels},)", known.shape)
+    known = _label_mask("known_labels", known_labels, n_labels, default=True)
+    if known_labels is None and model_topk is not None:
+        known[model_topk.n_labels:] = False
+    allowed = ~_label_mask("exclude", exclude, n_labels, default=False)
     if model_topk is None:
-        return TopK.from_csr(zs, k)
-    if len(model_topk) != len(zeroshot_topk) or model_topk.n_labels > n_labels:
-        raise InvalidParameterError("model_topk", "one row per document, labels a prefix of "
-                                    "the zero-shot label space", model_topk.n_labels)
-    model = model_topk.to_csr()
-    model = sp.csr_matrix((np.clip(model.data, 0, 1), model.indices, model.indptr),
-                          shape=(len(model_topk), n_labels))
-    factor = np.where(known, weight, 1.0).astype(np.float32)
-    blended = (model * (1.0 - weight)) + zs @ sp.diags(factor)
-    blended = sp.csr_matrix(blended)
+        blended = zs
+    else:
+        if len(model_topk) != len(zeroshot_topk) or model_topk.n_labels > n_labels:
+            raise InvalidParameterError("model_topk", "one row per document, labels a prefix "
+                                        "of the zero-shot label space", model_topk.n_labels)
+        model = model_topk.to_csr()
+        model = sp.csr_matrix((np.clip(model.data, 0, 1), model.indices, model.indptr),
+                              shape=(len(model_topk), n_labels))
+        model = sp.csr_matrix(model @ sp.diags(known.astype(np.float32)))
+        model.eliminate_zeros()  # a label the model never trained on is no model candidate
+        if weight == 0.0:
+            blended = model
+        elif weight == 1.0:
+            blended = zs
+        else:
+            blended = model * (1.0 - weight) + zs * weight
+    blended = sp.csr_matrix(blended, dtype=np.float64, copy=True)
     blended.data += 1e-6  # keep zero blends as candidates
-    topk = TopK.from_csr(blended, k)
+    blended = sp.csr_matrix(blended @ sp.diags(allowed.astype(np.float64)))
+    blended.eliminate_zeros()  # excluded labels are no candidates at all
+    topk = TopK.from_csr(blended, min(k, n_labels))
     return TopK(topk.indices, np.where(topk.valid, topk.scores - 1e-6, -np.inf), n_labels)
+
+
+def _label_mask(name: str, mask: np.ndarray | None, n_labels: int, *, default: bool
+                ) -> np.ndarray:
+    if mask is None:
+        return np.full(n_labels, default, bool)
+    out = np.array(mask, dtype=bool)
+    if out.shape != (n_labels,):
+        raise InvalidParameterError(name, f"shape ({n_labels},)", out.shape)
+    return out
