@@ -310,7 +310,7 @@ def test_cli_label_reliability_leaves_out_unanswered_human_documents(tmp_path):
     assert reliability["n_docs"] == 3 and reliability["n_left_out"] == 2
 
 
-@pytest.mark.parametrize("where", ["nodir/o.jsonl", "adir", "student"])
+@pytest.mark.parametrize("where", ["afile/o.jsonl", "adir", "student"])
 def test_cli_label_checks_output_paths_before_any_call(tmp_path, where):
     corpus, vocab = tmp_path / "docs.txt", tmp_path / "v.tsv"
     corpus.write_text("sport one\n")

@@ -260,9 +260,10 @@ def test_cli_taxonomy_rerun_asks_again_after_broken_answers(tmp_path):
 def test_cli_taxonomy_checks_every_path_before_any_call(tmp_path, case):
     llm = ScriptedTaxonomist(break_first=False, break_update=False)
     (tmp_path / "adir").mkdir()
-    out = {"output_folder": tmp_path / "nodir" / "t.csv",
+    (tmp_path / "afile").write_text("a file, not a folder")
+    out = {"output_folder": tmp_path / "afile" / "t.csv",
            "output_is_dir": tmp_path / "adir"}.get(case, tmp_path / "t.csv")
-    extra = {"skos_folder": ["--skos", str(tmp_path / "nodir" / "t.ttl")],
+    extra = {"skos_folder": ["--skos", str(tmp_path / "afile" / "t.ttl")],
              "map_to": ["--map-to", str(tmp_path / "nofile.tsv")]}.get(case, [])
     with LocalChatServer(llm) as server:
         result = CliRunner().invoke(tagsmith_cli.cli, [
@@ -271,7 +272,7 @@ def test_cli_taxonomy_checks_every_path_before_any_call(tmp_path, case):
             "--cache", str(tmp_path / "c.sqlite")])
         assert not server.requests  # nothing paid for
     assert result.exit_code == 3, result.output
-    assert "nodir" in result.output or "adir" in result.output or "nofile" in result.output
+    assert "afile" in result.output or "adir" in result.output or "nofile" in result.output
     assert not (tmp_path / "t.csv").exists()
 
 

@@ -65,19 +65,21 @@ def _client(base_url, llm_model, api_key_env, cache, concurrency, timeout, max_r
 
 def _check_output_file(path: str | None, option: str) -> None:
     """Fail before any work (and any LLM call) when ``path`` cannot be written as a file:
-    an existing directory, a missing or read-only folder."""
+    an existing directory, a path below a file, a read-only folder. A missing folder
+    is created when the file is written, as everywhere else."""
     if not path:
         return
     from pathlib import Path
 
+    from tagsmith.data.textio import check_writable
     from tagsmith.exceptions import DataError
 
     target = Path(path)
-    if target.is_dir():
-        raise DataError(f"{option}: is a directory, expected a file to write", path=path)
-    folder = target.parent
-    if not folder.is_dir():
-        raise DataError(f"{option}: the folder {str(folder)!r} does not exist", path=path)
+    try:
+        check_writable(target)
+    except DataError as exc:
+        raise DataError(f"{option}: {exc.reason}", path=path) from None
+    folder = next(p for p in target.parents if p.exists())
     if not os.access(folder, os.W_OK | os.X_OK) or (target.exists()
                                                      and not os.access(target, os.W_OK)):
         raise DataError(f"{option}: not writable", path=path)

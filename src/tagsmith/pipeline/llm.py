@@ -75,6 +75,7 @@ def _write_together(writes) -> None:
     done: list[tuple[Path, Path]] = []
     try:
         for path, write in writes:
+            path.parent.mkdir(parents=True, exist_ok=True)
             temporary = path.with_name(f".{path.name}.partial{''.join(path.suffixes)}")
             done.append((temporary, path))
             write(temporary)
