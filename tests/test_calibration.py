@@ -201,3 +201,36 @@ def test_reliability_report_bands_and_diagram(simulated, tmp_path):
     path = reliability_diagram({"raw": reliability_report(y_test, topk_test),
                                 "calibrated": report}, tmp_path / "reliability.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_reliability_diagram_refuses_bad_paths_and_leaves_no_temporary_file(simulated,
+                                                                           tmp_path,
+                                                                           monkeypatch):
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    from tagsmith.exceptions import DataError
+
+    y_test, topk_test, _ = simulated["test"]
+    reports = {"raw": reliability_report(y_test, topk_test)}
+    folder = tmp_path / "taken.png"
+    folder.mkdir()
+    a_file = tmp_path / "a_file"
+    a_file.write_text("keep me\n")
+    for bad in (folder, a_file / "below.png"):
+        with pytest.raises(DataError, match="taken.png|a_file"):
+            reliability_diagram(reports, bad)
+    existing = tmp_path / "old.png"
+    existing.write_bytes(b"old")
+
+    def broken(self, *args, **kwargs):
+        args[0].write(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Figure, "savefig", broken)
+    with pytest.raises(OSError, match="disk full"):
+        reliability_diagram(reports, existing)
+    assert existing.read_bytes() == b"old"
+    assert a_file.read_text() == "keep me\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "old.png", "taken.png"]
+    assert not any(folder.iterdir())

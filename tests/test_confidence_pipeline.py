@@ -218,3 +218,43 @@ def test_calibrator_from_out_of_fold_scores_keeps_every_heldout_doc_for_sets(dat
     assert calibration["calibrator_source"] == "crossfit"
     assert calibration["n_calibrator_docs"] == 2400 and calibration["n_conformal_docs"] == 600
     assert calibration["calibrated"]["ece"] < calibration["raw"]["ece"] / 3
+
+
+@pytest.fixture(scope="module")
+def calibrated_cli_bundle(goemotions_small, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli-calibrated") / "model"
+    result = run("train", goemotions_small["dev"], "--output", out, "--vocab",
+                 goemotions_small["vocab"], "--dev-fraction", "0", "--calibration-fraction",
+                 "0.3", *FAST)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_reliability_png_never_overwrites_an_input(calibrated_cli_bundle, goemotions_small,
+                                                   tmp_path):
+    bundle = calibrated_cli_bundle
+    corpus = tmp_path / "test.tsv"
+    corpus.write_bytes(goemotions_small["test"].read_bytes())
+    vocab = tmp_path / "vocab.tsv"
+    vocab.write_bytes(goemotions_small["vocab"].read_bytes())
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x\n")
+    (tmp_path / "folder.png").mkdir()
+    before = {p: p.read_bytes() for p in (corpus, vocab, *sorted(bundle.iterdir()))}
+    cases = [(corpus, 2), (vocab, 2), (bundle / "model.npz", 2), (bundle / "diagram.png", 2),
+             (tmp_path / "folder.png", 3), (a_file / "x.png", 3)]
+    for png, code in cases:
+        for args in (("eval", bundle, corpus, "--calibration"),
+                     ("calibrate", bundle, "--data", corpus)):
+            result = run(*args, "--reliability-png", png)
+            assert result.exit_code == code, (args, png, result.output)
+            assert "--reliability-png" in result.output and str(png) in result.output
+            assert "Traceback" not in result.output
+    assert {p: p.read_bytes() for p in before} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "folder.png", "test.tsv",
+                                                          "vocab.tsv"]
+    assert not any(p.name.endswith(".tmp") for p in bundle.iterdir())
+    good = tmp_path / "plots" / "reliability.png"
+    result = run("eval", bundle, corpus, "--calibration", "--reliability-png", good)
+    assert result.exit_code == 0, result.output
+    assert good.read_bytes()[:4] == b"\x89PNG"

@@ -23,6 +23,9 @@ choose ``k`` to say which (e.g. the 10 shown to users).
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,8 +159,13 @@ def reliability_diagram(reports: dict[str, ReliabilityReport], path: str | Path,
                         title: str = "Reliability") -> Path:
     """Write a reliability diagram (PNG) of one or more reports, e.g. raw and calibrated.
 
-    Needs matplotlib (``pip install 'tagsmith[plot]'``); written atomically.
+    Needs matplotlib (``pip install 'tagsmith[plot]'``); written atomically: a
+    directory or a path below a file is refused before drawing, and on any failure
+    the temporary file is removed and ``path`` is left as it was.
     """
+    from tagsmith.data.textio import check_writable
+
+    path = check_writable(path)
     try:
         import matplotlib
 
@@ -166,7 +174,6 @@ def reliability_diagram(reports: dict[str, ReliabilityReport], path: str | Path,
     except ImportError as exc:
         raise MissingDependencyError("matplotlib", extra="plot",
                                      feature="writing reliability diagrams") from exc
-    path = Path(path)
     fig, (curve, hist) = plt.subplots(2, 1, figsize=(5.5, 7), sharex=True,
                                       gridspec_kw={"height_ratios": [3, 1]})
     curve.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect")
@@ -184,9 +191,19 @@ def reliability_diagram(reports: dict[str, ReliabilityReport], path: str | Path,
     hist.set_xlabel("predicted probability")
     hist.set_ylabel("entries")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                fig.savefig(out, format="png", dpi=110)
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+    finally:
+        plt.close(fig)
     return path

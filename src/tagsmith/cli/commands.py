@@ -206,7 +206,8 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
 @click.option("--reliability-k", type=click.IntRange(min=1), default=None,
               help="With --calibration: reliability over each document's top K (default: "
               "the calibration width).")
-@click.option("--reliability-png", help="With --calibration: write a reliability diagram.")
+@click.option("--reliability-png", help="With --calibration: write a reliability diagram to "
+              "this .png file (never an input).")
 def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calibration, alphas,
              reliability_k, reliability_png):
     """Evaluate BUNDLE on the labelled CORPUS."""
@@ -217,6 +218,10 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
     if not calibration and (alphas or reliability_k or reliability_png):
         raise InvalidParameterError("--alpha/--reliability-*", "used with --calibration",
                                     "no --calibration")
+    from tagsmith.cli.confidence import check_png_output
+
+    check_png_output(reliability_png, "--reliability-png",
+                     {"the corpus": corpus, "the bundle": bundle})
     classifier = TextClassifier.load(bundle)
     data = read_labelled(corpus, classifier.label_space, on_error=on_error,
                          unknown_labels=unknown_labels)

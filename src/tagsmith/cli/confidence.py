@@ -51,7 +51,8 @@ def _band_table(rows: list[dict]) -> list[str]:
               help="Candidates scored per held-out document (default: every label up to "
               "100, else 50); with --data only.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--reliability-png", help="Write a reliability diagram (needs matplotlib).")
+@click.option("--reliability-png", help="Write a reliability diagram to this new .png file "
+              "(never an input; needs matplotlib).")
 @click.option("--json", "as_json", is_flag=True, help="The full report as one JSON object.")
 @click.option("--on-error", type=ERROR_POLICY, default="fail", show_default=True)
 @click.option("--unknown-labels", type=ERROR_POLICY, default="fail", show_default=True)
@@ -77,6 +78,9 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
                                 lpicp=lpicp, beta=beta, max_labels=max_labels,
                                 max_set_size=max_set_size, seed=seed)
     options.validate()
+    check_png_output(reliability_png, "--reliability-png",
+                     {"the bundle": bundle, "the --data corpus": data,
+                      "the output bundle": output})
     classifier = TextClassifier.load(bundle)
     if data:
         heldout = _heldout_corpus(classifier, data, k, on_error, unknown_labels,
@@ -136,6 +140,40 @@ def _diagram(classifier, heldout, report, path) -> None:
          "calibrated": reliability_report(part.Y, classifier.calibrator.apply(part.topk))},
         path, title=f"Reliability on {len(part)} held-out documents")
     click.echo(f"reliability diagram -> {path}")
+
+
+def check_png_output(path: str | None, option: str, inputs: dict[str, str | None]) -> None:
+    """Refuse, before any work, a diagram path that would destroy an input or cannot be
+    written: no ``.png`` suffix (so a corpus or vocabulary is never overwritten by
+    mistake), one of ``inputs`` (role -> path; a file inside an input directory such
+    as a bundle counts), a directory, or a path below a file."""
+    if not path:
+        return
+    import os
+    from pathlib import Path
+
+    from tagsmith.data.textio import check_writable
+    from tagsmith.exceptions import DataError
+
+    target = Path(path)
+    if target.suffix.lower() != ".png":
+        raise InvalidParameterError(option, "a file name ending in .png", str(path))
+    resolved = target.resolve()
+    for role, source in inputs.items():
+        if not source:
+            continue
+        source_path = Path(source)
+        inside = source_path.is_dir() and resolved.is_relative_to(source_path.resolve())
+        same = resolved == source_path.resolve() or (
+            target.exists() and source_path.exists() and os.path.samefile(target, source_path))
+        if inside or same:
+            raise InvalidParameterError(option, f"a new file, not {role}"
+                                        + (" or a file inside it" if inside and not same
+                                           else ""), str(path))
+    try:
+        check_writable(target)
+    except DataError as exc:
+        raise DataError(f"{option}: {exc.reason}", path=path) from None
 
 
 def _options_from(report):
