@@ -188,7 +188,7 @@ def test_cli_calibrate_eval_suggest_and_shift(cli_bundle, goemotions_small, tmp_
     assert all(json.loads(line)["set"]["abstain"] for line in unsure.output.splitlines())
     shifted = run("shift", cli_bundle, goemotions_small["test"], "--json", "--save")
     assert shifted.exit_code == 0, shifted.output
-    assert json.loads(shifted.output)["total_variation"] >= 0
+    assert json.loads(shifted.stdout)["total_variation"] >= 0  # stderr: a warning
     assert TextClassifier.load(cli_bundle).label_shift is not None
     assert run("shift", cli_bundle, "--clear").exit_code == 0
     assert TextClassifier.load(cli_bundle).label_shift is None
@@ -258,3 +258,26 @@ def test_reliability_png_never_overwrites_an_input(calibrated_cli_bundle, goemot
     result = run("eval", bundle, corpus, "--calibration", "--reliability-png", good)
     assert result.exit_code == 0, result.output
     assert good.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_shift_says_when_labels_lack_evidence_and_refuses_to_save_nothing(
+        calibrated_cli_bundle, goemotions_small, tmp_path):
+    few = tmp_path / "few.txt"
+    few.write_text("".join(goemotions_small["test"].read_text().splitlines(True)[:74]))
+    before = (calibrated_cli_bundle / "manifest.json").read_text()
+    saved = run("shift", calibrated_cli_bundle, few, "--save")
+    assert saved.exit_code == 2, saved.output
+    assert "--save" in saved.output and "28 of 28 labels" in saved.output
+    assert "--min-count 50" in saved.output
+    assert (calibrated_cli_bundle / "manifest.json").read_text() == before
+    assert TextClassifier.load(calibrated_cli_bundle).label_shift is None
+    shown = run("shift", calibrated_cli_bundle, few)
+    assert shown.exit_code == 0, shown.output
+    assert "28 of 28 labels left at their calibration share" in shown.output
+    assert "warning: most labels were not estimated" in shown.output
+    report = json.loads(run("shift", calibrated_cli_bundle, few, "--json", "--min-count",
+                            "0").stdout)
+    assert (report["n_labels_estimated"], report["min_count"]) == (28, 0.0)
+    for bad in ("nan", "inf", "-1"):
+        result = run("shift", calibrated_cli_bundle, few, "--min-count", bad)
+        assert result.exit_code == 2 and "--min-count" in result.output

@@ -131,3 +131,23 @@ def test_rare_labels_without_evidence_keep_their_source_prior():
     assert kept.frozen.all() and np.array_equal(kept.target_prior, priors)
     assert prior_distance(free.target_prior, truth) > prior_distance(priors, truth)
     assert kept.report()["n_labels_frozen"] == 150
+
+
+def test_report_says_how_many_labels_were_estimated_and_with_what_evidence():
+    y, p = simulate(SOURCE, 300, seed=11)
+    topk = TopK.from_scores(p, 5)
+    shift = estimate_label_shift(topk, source_prior=SOURCE, min_count=20)
+    # soft counts: about 90, 60, 30, 15 and 6 of 300 documents
+    assert shift.frozen.tolist() == [False, False, False, True, True]
+    assert (shift.n_estimated, shift.n_frozen, shift.min_count) == (3, 2, 20.0)
+    report = shift.report()
+    assert (report["n_labels"], report["n_labels_estimated"], report["n_labels_frozen"],
+            report["min_count"]) == (5, 3, 2, 20.0)
+    again = LabelShift.from_state(*shift.to_state())
+    assert again.min_count == 20.0 and again.n_estimated == 3
+    few = TopK.from_scores(simulate(SOURCE, 60, seed=12)[1], 5)
+    nothing = estimate_label_shift(few, source_prior=SOURCE)  # default min_count 50
+    assert (nothing.min_count, nothing.n_estimated, nothing.total_variation()) == (50.0, 0, 0.0)
+    for bad in (float("nan"), float("inf"), -1):
+        with pytest.raises(InvalidParameterError, match="min_count"):
+            estimate_label_shift(topk, source_prior=SOURCE, min_count=bad)

@@ -53,6 +53,9 @@ from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import TopK
 
 METHODS = ("em", "bbse")
+#: soft count (sum of a label's probabilities over the target documents) below which a
+#: label keeps its source prior
+DEFAULT_MIN_COUNT = 50.0
 _CLIP = 1e-9
 
 
@@ -79,10 +82,21 @@ class LabelShift:
     converged: bool = True
     estimated_by_em: np.ndarray | None = None  # bbse: labels that fell back to EM
     frozen: np.ndarray | None = None  # labels with too little evidence, kept at the source
+    min_count: float | None = None  # the evidence a label needed to be re-estimated
 
     @property
     def n_labels(self) -> int:
         return int(self.source_prior.size)
+
+    @property
+    def n_frozen(self) -> int:
+        """Labels left at their source prior for lack of evidence (soft count < min_count)."""
+        return 0 if self.frozen is None else int(np.count_nonzero(self.frozen))
+
+    @property
+    def n_estimated(self) -> int:
+        """Labels whose target prior was actually estimated."""
+        return self.n_labels - self.n_frozen
 
     def ratios(self) -> tuple[np.ndarray, np.ndarray]:
         source = np.clip(self.source_prior, _CLIP, 1 - _CLIP)
@@ -132,7 +146,9 @@ class LabelShift:
         return {"method": self.method, "n_docs": self.n_docs,
                 "total_variation": round(self.total_variation(), 6),
                 "iterations": self.iterations, "converged": self.converged,
-                "n_labels_frozen": 0 if self.frozen is None else int(self.frozen.sum()),
+                "n_labels": self.n_labels, "n_labels_estimated": self.n_estimated,
+                "n_labels_frozen": self.n_frozen,
+                **({} if self.min_count is None else {"min_count": self.min_count}),
                 "labels_per_doc_source": round(float(self.source_prior.sum()), 4),
                 "labels_per_doc_target": round(float(self.target_prior.sum()), 4),
                 "largest_changes": [
@@ -144,6 +160,8 @@ class LabelShift:
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         meta = {"method": self.method, "n_docs": self.n_docs, "iterations": self.iterations,
                 "converged": self.converged, "n_labels": self.n_labels}
+        if self.min_count is not None:
+            meta["min_count"] = self.min_count
         arrays = {"source_prior": self.source_prior, "target_prior": self.target_prior}
         if self.estimated_by_em is not None:
             arrays["estimated_by_em"] = self.estimated_by_em.astype(bool)
@@ -156,7 +174,8 @@ class LabelShift:
         out = cls(str(meta["method"]), arrays["source_prior"].astype(np.float64),
                   arrays["target_prior"].astype(np.float64), int(meta["n_docs"]),
                   int(meta.get("iterations", 0)), bool(meta.get("converged", True)),
-                  arrays.get("estimated_by_em"), arrays.get("frozen"))
+                  arrays.get("estimated_by_em"), arrays.get("frozen"),
+                  None if meta.get("min_count") is None else float(meta["min_count"]))
         if out.target_prior.shape != out.source_prior.shape or out.n_labels != meta["n_labels"]:
             raise ValueError("label-shift priors do not match their metadata")
         return out
@@ -175,7 +194,8 @@ def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "
                          source_y=None, source_topk: TopK | None = None,
                          max_iter: int = 1000, tol: float = 1e-7,
                          min_positives: int = 20, min_gap: float = 0.1,
-                         min_count: float = 50.0, prior_strength: float = 0.0) -> LabelShift:
+                         min_count: float = DEFAULT_MIN_COUNT,
+                         prior_strength: float = 0.0) -> LabelShift:
     """Target label priors of the unlabelled documents in ``topk`` (calibrated probabilities).
 
     ``source_prior`` (``(n_labels,)``): priors the probabilities were calibrated under;
@@ -184,7 +204,9 @@ def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "
     calibrated ``source_topk``; labels with fewer than ``min_positives`` source
     positives or a gap ``E[p|y=1] - E[p|y=0]`` below ``min_gap`` use EM's estimate.
     Labels whose soft count in the target (sum of their probabilities) is below
-    ``min_count`` keep their source prior. ``prior_strength`` (pseudo-documents at the
+    ``min_count`` (default 50; 0 estimates every label) keep their source prior: the
+    result's ``frozen`` marks them and ``n_estimated`` counts the others (0 when the
+    documents are too few to tell anything). ``prior_strength`` (pseudo-documents at the
     source prior, default 0) also pulls EM toward no shift. ``max_iter`` counts EM
     steps.
     """
@@ -203,6 +225,7 @@ def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "
     p = topk.scores[valid].astype(np.float64)
     absent = n_docs - np.bincount(labels, minlength=n_labels)
     check_number("prior_strength", prior_strength, 0, numpy=True)
+    min_count = check_number("min_count", min_count, 0, finite=True, numpy=True)
     if method == "bbse" and (source_y is None or source_topk is None):
         raise InvalidParameterError("source_y", "labelled source documents for BBSE "
                                     "(source_y and source_topk)", None)
@@ -220,7 +243,7 @@ def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "
                                  min_positives, min_gap)
         target, fallback = np.where(usable, estimate, target), ~usable
     return LabelShift(method, prior, np.where(frozen, prior, target), n_docs, iterations,
-                      converged, fallback, frozen)
+                      converged, fallback, frozen, min_count)
 
 
 class _EM:

@@ -64,5 +64,33 @@ def main(argv: list[str] | None = None) -> None:
     cli.main(args=argv, prog_name="tagsmith")
 
 
+def finite_number(minimum: float | None = None, maximum: float | None = None):
+    """A click callback accepting a finite number within [minimum, maximum] (or None).
+
+    ``click.FloatRange`` lets NaN through (every comparison with it is false), and a
+    NaN threshold silently keeps nothing; this refuses it, naming the option.
+    """
+    import math
+
+    def check(ctx: click.Context, param: click.Parameter, value: float | None):
+        if value is None:
+            return None
+        low = -math.inf if minimum is None else minimum
+        high = math.inf if maximum is None else maximum
+        if not math.isfinite(value) or not low <= value <= high:
+            if minimum is not None and maximum is not None:
+                expected = f"a number in [{minimum:g}, {maximum:g}]"
+            elif minimum is not None:
+                expected = f"a finite number >= {minimum:g}"
+            else:
+                expected = "a finite number" if maximum is None \
+                    else f"a finite number <= {maximum:g}"
+            raise click.BadParameter(f"expected {expected}, got {value!r}", ctx=ctx,
+                                     param=param)
+        return value
+
+    return check
+
+
 def print_json(obj) -> None:
     click.echo(json.dumps(obj, ensure_ascii=False))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tagsmith.cli import cli, print_json
+from tagsmith.cli import cli, finite_number, print_json
 from tagsmith.exceptions import InvalidParameterError
 
 ERROR_POLICY = click.Choice(["fail", "skip"])
@@ -194,12 +194,19 @@ def _options_from(report):
 @click.option("--clear", is_flag=True, help="Remove a stored shift from BUNDLE and exit.")
 @click.option("--top", type=click.IntRange(min=0), default=10, show_default=True,
               help="Labels with the largest change to list.")
+@click.option("--min-count", type=float, callback=finite_number(0), default=50.0,
+              show_default=True,
+              help="Evidence a label needs to be re-estimated: its expected number of "
+              "occurrences in FILES (sum of its probabilities). Labels below it keep their "
+              "calibration share; 0 estimates every label (noisy on few documents).")
 @click.option("--lang", default="en", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="The report as one JSON object.")
-def shift(bundle, files, method, whole_file, save, clear, top, lang, as_json):
+def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, as_json):
     """Estimate how label frequencies in FILES (unlabelled) differ from calibration.
 
     Reads one document per line (or per file with --whole-file; stdin without FILES).
+    Only labels with at least --min-count expected occurrences in FILES are
+    re-estimated; the report says how many, and --save is refused when none is.
     """
     from tagsmith.cli.commands import _read_documents
     from tagsmith.pipeline.classifier import TextClassifier
@@ -215,9 +222,21 @@ def shift(bundle, files, method, whole_file, save, clear, top, lang, as_json):
                                                  whole_file)]
     if not texts:
         raise InvalidParameterError("FILES", "at least one document", "none")
-    estimated = estimate_shift(classifier, texts, method=method)
+    estimated = estimate_shift(classifier, texts, method=method, min_count=min_count)
     names = [classifier.label_space.name_of(i, lang) for i in range(classifier.n_labels)]
     report = estimated.report(names, top=top)
+    unestimated = (f"{estimated.n_frozen} of {estimated.n_labels} labels left at their "
+                   f"calibration share: their expected count in these {estimated.n_docs} "
+                   f"documents is below --min-count {min_count:g}")
+    if save and estimated.n_estimated == 0:
+        raise InvalidParameterError(
+            "--save", "a shift estimated for at least one label (nothing saved: "
+            f"{unestimated}; give more documents or a lower --min-count)", "none estimated")
+    if estimated.n_frozen * 2 > estimated.n_labels:
+        click.secho(f"warning: most labels were not estimated for lack of evidence "
+                    f"({unestimated}); the shift covers only {estimated.n_estimated} labels "
+                    "(more documents or a lower --min-count would cover more)",
+                    fg="yellow", err=True)
     if save:
         classifier.label_shift = estimated
         classifier.save(bundle)
@@ -228,6 +247,8 @@ def shift(bundle, files, method, whole_file, save, clear, top, lang, as_json):
     click.echo(f"{method}: {report['n_docs']} documents, estimated shift (total variation of "
                f"label frequencies) {report['total_variation']:.4f}; labels per document "
                f"{report['labels_per_doc_source']:.3f} -> {report['labels_per_doc_target']:.3f}")
+    if estimated.n_frozen:
+        click.echo(f"{unestimated}, so not estimated")
     for row in report["largest_changes"]:
         click.echo(f"  {row['source_prior']:.4f} -> {row['target_prior']:.4f}  {row['label']}")
     if save:

@@ -331,13 +331,16 @@ def evaluate_confidence(classifier, texts, Y, *, alphas=(0.05, 0.1, 0.2),
     return out
 
 
-def estimate_shift(classifier, texts, *, method: str = "em", k: int | None = None):
+def estimate_shift(classifier, texts, *, method: str = "em", k: int | None = None,
+                   min_count: float | None = None):
     """Estimated label shift of the unlabelled ``texts`` against the calibration data.
 
     ``"bbse"`` uses the held-out documents stored with the calibration as labelled
-    source data. Returns a :class:`~tagsmith.calibration.shift.LabelShift`.
+    source data. Labels with a soft count below ``min_count`` (default
+    :data:`~tagsmith.calibration.shift.DEFAULT_MIN_COUNT`) in ``texts`` keep their
+    calibration prior. Returns a :class:`~tagsmith.calibration.shift.LabelShift`.
     """
-    from tagsmith.calibration.shift import estimate_label_shift
+    from tagsmith.calibration.shift import DEFAULT_MIN_COUNT, estimate_label_shift
 
     _require_calibrated(classifier)
     calibrator = classifier.calibrator
@@ -352,4 +355,5 @@ def estimate_shift(classifier, texts, *, method: str = "em", k: int | None = Non
         source_topk = calibrator.apply(classifier.heldout.topk)
     return estimate_label_shift(probs, source_prior=calibrator.source_prior,
                                 tail=calibrator.tail, method=method, source_y=source_y,
-                                source_topk=source_topk)
+                                source_topk=source_topk,
+                                min_count=DEFAULT_MIN_COUNT if min_count is None else min_count)
