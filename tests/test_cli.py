@@ -154,3 +154,25 @@ def test_tree_and_ensemble_train_save_and_serve_through_the_cli(tmp_path):
         suggestions = json.loads(result.output.splitlines()[0])["suggestions"]
         assert len(suggestions) == 3
         assert all(s["uri"].startswith("http://www.yso.fi/onto/yso/") for s in suggestions)
+
+
+def test_thresholds_must_be_finite_numbers_in_the_unit_interval(bundle, goemotions_small):
+    from tagsmith.exceptions import InvalidParameterError
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    commands = {"--threshold": [("suggest", bundle), ("eval", bundle, goemotions_small["test"])],
+                "--min-confidence": [("suggest", bundle, "--sets")]}
+    for option, invocations in commands.items():
+        for args in invocations:
+            for bad in ("nan", "inf", "-inf", "1.5", "-1"):
+                result = run(*args, f"{option}={bad}", input="so happy\n")
+                assert result.exit_code == 2, (args, option, bad, result.output)
+                assert option in result.output and "[0, 1]" in result.output
+    for good in ("0", "1"):
+        result = run("suggest", bundle, "--threshold", good, "--k", "2", input="so happy\n")
+        assert result.exit_code == 0, result.output
+    classifier = TextClassifier.load(bundle)
+    for bad in (float("nan"), float("inf"), 1.5, -0.1):
+        with pytest.raises(InvalidParameterError, match="threshold"):
+            classifier.suggest(["so happy"], threshold=bad)
+    assert len(classifier.suggest(["so happy"], k=3, threshold=0.0)[0]) == 3

@@ -8,7 +8,7 @@ from itertools import islice
 
 import click
 
-from tagsmith.cli import cli, print_json
+from tagsmith.cli import cli, finite_number, print_json
 from tagsmith.exceptions import DataError, InvalidParameterError
 from tagsmith.models import available_models
 
@@ -135,8 +135,9 @@ def _batches(iterable, size: int):
 @click.argument("files", nargs=-1)
 @click.option("-k", "--k", "k", type=click.IntRange(min=1), default=10, show_default=True,
               help="Candidates per document.")
-@click.option("--threshold", type=float, default=None,
-              help="Keep candidates scoring at least this; default: the tuned thresholds.")
+@click.option("--threshold", type=float, default=None, callback=finite_number(0, 1),
+              help="Keep candidates scoring at least this (in [0, 1]); default: the tuned "
+              "thresholds.")
 @click.option("--format", "fmt", type=click.Choice(["json", "tsv"]), default="json",
               show_default=True)
 @click.option("--whole-file", is_flag=True, help="Each FILE is one document (not one per line).")
@@ -151,7 +152,7 @@ def _batches(iterable, size: int):
               "within each frequency band; lpicp: the whole label set with prob. 1-alpha.")
 @click.option("--max-set-size", type=click.IntRange(min=1), default=None,
               help="With --sets: larger sets abstain (default: the bundle's).")
-@click.option("--min-confidence", type=click.FloatRange(0, 1), default=0.0,
+@click.option("--min-confidence", type=float, callback=finite_number(0, 1), default=0.0,
               help="With --sets: abstain when the best label's probability (LP-ICP: the best "
               "label set's credibility) is below this.")
 def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set_method,
@@ -195,8 +196,9 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
 @click.argument("bundle")
 @click.argument("corpus")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
-@click.option("--threshold", type=float, default=None,
-              help="One global threshold for the set metrics; default: the tuned thresholds.")
+@click.option("--threshold", type=float, default=None, callback=finite_number(0, 1),
+              help="One global threshold in [0, 1] for the set metrics; default: the tuned "
+              "thresholds.")
 @click.option("--on-error", type=ERROR_POLICY, default="fail", show_default=True)
 @click.option("--unknown-labels", type=ERROR_POLICY, default="fail", show_default=True)
 @click.option("--calibration", is_flag=True, help="Also report reliability (ECE, Brier, per "

@@ -180,9 +180,16 @@ class TextClassifier:
         """Ranked suggestions per text (scores are probabilities once calibrated).
 
         ``threshold=None`` keeps the labels that pass the tuned per-label thresholds
-        (so a document may get none); a number keeps top-k labels scoring at least it
-        (``0`` keeps all ``k``).
+        (so a document may get none); a number in [0, 1] keeps top-k labels scoring at
+        least it (``0`` keeps all ``k``; NaN, infinity and numbers outside [0, 1] are
+        refused: scores are in [0, 1]).
         """
+        if threshold is not None:
+            from tagsmith._params import check_number
+
+            value = check_number("threshold", threshold, 0, finite=True, numpy=True)
+            if value > 1:
+                raise InvalidParameterError("threshold", "a number in [0, 1]", threshold)
         topk = self.predict_topk(texts, k)
         chosen = self.label_sets(topk, threshold)
         out = []
