@@ -1,3 +1,4 @@
+import gzip
 import json
 import subprocess
 import sys
@@ -176,3 +177,28 @@ def test_thresholds_must_be_finite_numbers_in_the_unit_interval(bundle, goemotio
         with pytest.raises(InvalidParameterError, match="threshold"):
             classifier.suggest(["so happy"], threshold=bad)
     assert len(classifier.suggest(["so happy"], k=3, threshold=0.0)[0]) == 3
+
+
+def test_suggest_and_shift_report_undecodable_or_missing_inputs_before_any_output(bundle,
+                                                                                   tmp_path):
+    binary = tmp_path / "bin.dat"
+    binary.write_bytes((bundle / "model.npz").read_bytes()[:3000])
+    for args in (("suggest", bundle, binary), ("suggest", bundle, "--whole-file", binary),
+                 ("shift", bundle, binary)):
+        result = run(*args)
+        assert result.exit_code == 3, (args, result.output)
+        assert f"{binary}:1: not valid UTF-8" in result.output
+        assert "Traceback" not in result.output
+    piped = run("suggest", bundle, input=b"fine line\n\xff\xfe broken\n")
+    assert piped.exit_code == 3 and "stdin:2: not valid UTF-8" in piped.output
+    docs = tmp_path / "docs.txt"
+    docs.write_text("".join(f"document number {i}, so happy\n" for i in range(600)))
+    for missing in (tmp_path / "nofile.txt", tmp_path):
+        result = run("suggest", bundle, docs, missing, "--threshold", "0")
+        assert result.exit_code == 3 and str(missing) in result.output
+        assert result.stdout == ""  # nothing printed for the first file
+    damaged = tmp_path / "damaged.txt.gz"
+    damaged.write_bytes(gzip.compress(docs.read_bytes())[:300])
+    result = run("suggest", bundle, damaged)
+    assert result.exit_code == 3 and f"{damaged}:" in result.output
+    assert "cannot read the file" in result.output

@@ -106,22 +106,102 @@ def _text_column(line: str) -> str:
 
 
 def _read_documents(files: tuple[str, ...], whole_file: bool):
-    """Yield (doc_id, text): one document per non-empty line, or per file."""
-    from tagsmith.data.textio import open_text
+    """(doc_id, text) pairs: one document per non-empty line, or per file (per stdin).
 
+    Every file is checked first (it exists, is a file and can be read), so a typo in a
+    later name fails before anything is printed. Bytes that are not UTF-8 and damaged
+    ``.gz`` streams fail naming ``file:line`` (exit 3), as the corpus readers do.
+    """
+    for name in files:
+        _check_input_file(name)
+    return _documents(files, whole_file)
+
+
+def _check_input_file(name: str) -> None:
+    import os
+    from pathlib import Path
+
+    path = Path(name)
+    if not path.exists():
+        raise DataError("file not found", path=name)
+    if path.is_dir():
+        raise DataError("is a directory, expected a file", path=name)
+    if not os.access(path, os.R_OK):
+        raise DataError("cannot be read (permission denied)", path=name)
+
+
+def _documents(files: tuple[str, ...], whole_file: bool):
     if not files:
-        for number, line in enumerate(sys.stdin, start=1):
+        stdin = getattr(sys.stdin, "buffer", None)
+        if stdin is None:  # a text-only stream (embedded use): nothing to decode
+            lines = enumerate((line.encode("utf-8") for line in sys.stdin), start=1)
+        else:
+            lines = enumerate(stdin, start=1)
+        for number, line in _decoded(lines, "stdin"):
             if line.strip():
                 yield f"stdin:{number}", _text_column(line)
         return
     for name in files:
-        with open_text(name) as handle:
+        with _open_binary(name) as handle:
             if whole_file:
-                yield name, handle.read()
+                yield name, _decode_all(_read_all(handle, name), name)
                 continue
-            for number, line in enumerate(handle, start=1):
+            for number, line in _decoded(_numbered(handle, name), name):
                 if line.strip():
                     yield f"{name}:{number}", _text_column(line)
+
+
+def _open_binary(name: str):
+    import gzip
+
+    return gzip.open(name, "rb") if name.lower().endswith(".gz") else open(name, "rb")
+
+
+def _numbered(handle, name: str):
+    """``(line number, bytes)`` pairs; a damaged (gzip) file raises naming the line."""
+    import zlib
+
+    lines = iter(handle)
+    number = 0
+    while True:
+        try:
+            raw = next(lines)
+        except StopIteration:
+            return
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataError(f"cannot read the file ({exc})", path=name,
+                            line=number + 1) from None
+        number += 1
+        yield number, raw
+
+
+def _read_all(handle, name: str) -> bytes:
+    import zlib
+
+    try:
+        return handle.read()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"cannot read the file ({exc})", path=name) from None
+
+
+def _decoded(lines, name: str):
+    for number, raw in lines:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})", path=name,
+                            line=number) from None
+        yield number, text.removeprefix("\ufeff") if number == 1 else text
+
+
+def _decode_all(raw: bytes, name: str) -> str:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        raise DataError(f"not valid UTF-8 ({exc.reason} at byte {exc.start - line_start})",
+                        path=name, line=raw.count(b"\n", 0, exc.start) + 1) from None
+    return text.removeprefix("\ufeff").replace("\r\n", "\n")
 
 
 def _batches(iterable, size: int):
