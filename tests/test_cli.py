@@ -202,3 +202,28 @@ def test_suggest_and_shift_report_undecodable_or_missing_inputs_before_any_outpu
     result = run("suggest", bundle, damaged)
     assert result.exit_code == 3 and f"{damaged}:" in result.output
     assert "cannot read the file" in result.output
+
+
+def test_large_sets_are_cut_alike_in_json_and_tsv_and_say_so(tmp_path):
+    corpus = ROOT / "tests" / "data" / "yso-sample.tsv.gz"
+    out = tmp_path / "yso"
+    result = run("train", corpus, "--output", out, "--dev-fraction", "0",
+                 "--calibration-fraction", "0.4", *FAST)
+    assert result.exit_code == 0, result.output
+    args = ("suggest", out, "--sets", "--alpha", "0.01")
+    line = json.loads(run(*args, input="Zero waste home\n").stdout)
+    size = line["set"]["size"]
+    assert size > 100 and len(line["set"]["labels"]) == 100 and line["set"]["truncated"]
+    rows = [r.split("\t") for r in run(*args, "--format", "tsv",
+                                        input="Zero waste home\n").stdout.splitlines()]
+    assert len(rows) == 101 and all(len(r) == 6 and r[4] == str(size) for r in rows)
+    assert [r[1] for r in rows[:100]] == [f"<{s['uri']}>" for s in line["set"]["labels"]]
+    assert rows[100][1:4] == ["", f"... {size - 100} more not listed", ""]
+
+
+def test_whole_file_applies_to_stdin(bundle):
+    result = run("suggest", bundle, "--whole-file", "--k", "2", "--threshold", "0",
+                 input="Thanks a lot, you are great!\nThis is so sad.\n")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["doc"] for line in lines] == ["stdin"]

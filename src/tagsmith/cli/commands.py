@@ -100,6 +100,10 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
                    f"{calibration['calibrated']['ece']:.4f}")
 
 
+#: suggest --sets lists at most this many members of a set (the most probable first)
+SET_MEMBERS_LISTED = 100
+
+
 def _text_column(line: str) -> str:
     """The text of a line: everything before the first TAB (labels may follow)."""
     return line.rstrip("\r\n").split("\t", 1)[0]
@@ -137,6 +141,11 @@ def _documents(files: tuple[str, ...], whole_file: bool):
             lines = enumerate((line.encode("utf-8") for line in sys.stdin), start=1)
         else:
             lines = enumerate(stdin, start=1)
+        if whole_file:
+            text = _decode_all(b"".join(raw for _, raw in lines), "stdin")
+            if text.strip():
+                yield "stdin", text
+            return
         for number, line in _decoded(lines, "stdin"):
             if line.strip():
                 yield f"stdin:{number}", _text_column(line)
@@ -219,8 +228,11 @@ def _batches(iterable, size: int):
               help="Keep candidates scoring at least this (in [0, 1]); default: the tuned "
               "thresholds.")
 @click.option("--format", "fmt", type=click.Choice(["json", "tsv"]), default="json",
-              show_default=True)
-@click.option("--whole-file", is_flag=True, help="Each FILE is one document (not one per line).")
+              show_default=True, help="With --sets, a set lists at most its 100 most probable "
+              "members: JSON then says truncated: true, TSV ends the set with a row whose URI "
+              "column is empty and whose label column says how many more there are.")
+@click.option("--whole-file", is_flag=True, help="Each FILE (or stdin) is one document, not "
+              "one per line.")
 @click.option("--lang", default="en", show_default=True, help="Language of label names.")
 @click.option("--sets", is_flag=True, help="Conformal label sets with a guarantee, their size "
               "and an abstain flag (a calibrated bundle).")
@@ -254,19 +266,24 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
         results = classifier.suggest(texts, k=k, threshold=threshold, lang=lang)
         label_sets = (classifier.suggest_sets(texts, alpha=alpha, method=set_method, lang=lang,
                                               max_set_size=max_set_size,
-                                              min_confidence=min_confidence)
+                                              min_confidence=min_confidence,
+                                              max_members=SET_MEMBERS_LISTED)
                       if sets else [None] * len(batch))
         for (doc_id, _), suggestions, doc_set in zip(batch, results, label_sets, strict=True):
             if fmt == "json":
                 line = {"doc": doc_id, "suggestions": [s.to_dict() for s in suggestions]}
                 if doc_set is not None:
-                    line["set"] = doc_set.to_dict()
+                    line["set"] = doc_set.to_dict(SET_MEMBERS_LISTED)
                 print_json(line)
             elif doc_set is not None:
                 flag = "abstain" if doc_set.abstain else "ok"
-                for s in doc_set.labels:
+                listed = doc_set.labels[:SET_MEMBERS_LISTED]
+                for s in listed:
                     click.echo(f"{doc_id}\t<{s.uri}>\t{s.label}\t{s.score:.6f}\t"
                                f"{doc_set.size}\t{flag}")
+                if doc_set.size > len(listed):  # the marker row of a truncated set
+                    click.echo(f"{doc_id}\t\t... {doc_set.size - len(listed)} more not "
+                               f"listed\t\t{doc_set.size}\t{flag}")
             else:
                 for s in suggestions:
                     click.echo(f"{doc_id}\t<{s.uri}>\t{s.label}\t{s.score:.6f}")
