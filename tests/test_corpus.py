@@ -394,3 +394,29 @@ def test_write_tsv_is_atomic(tmp_path):
     with pytest.raises(CorpusFormatError, match="empty text"):
         write_tsv([Document("  ")], target, SPACE)
     assert target.read_text() == "original content\n"
+
+
+def test_unlabelled_tsv_lines_ending_in_uris_are_read_but_counted(tmp_path, caplog):
+    path = tmp_path / "c.tsv"
+    path.write_text("Fine\t<urn:goemotions:joy>\n"
+                    "Great job mate <urn:goemotions:admiration>\n"
+                    "no labels at all\n"
+                    "So cool <urn:x:a> <urn:x:b>\n"
+                    "ends in <br>\n")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        records = list(read_tsv(path))
+    assert [r.labels for r in records] == [("<urn:goemotions:joy>",), (), (), (), ()]
+    assert records[1].text == "Great job mate <urn:goemotions:admiration>"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "2 line(s) without a TAB" in warnings[0] and f"{path}:2" in warnings[0]
+    caplog.clear()
+    clean = tmp_path / "clean.tsv"
+    clean.write_text("Fine\t<urn:goemotions:joy>\nno labels at all\nends in <br>\n")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        assert len(list(read_tsv(clean))) == 3
+    assert not caplog.records
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):  # read again: no repeat
+        assert len(list(read_tsv(path))) == 5
+    assert not caplog.records

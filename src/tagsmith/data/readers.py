@@ -10,7 +10,11 @@ Formats:
 
 * **TSV** (Annif): ``text<TAB>labels``; labels are whitespace-separated tokens,
   ``<uri>`` or bare. A line without a TAB is a document without labels. Blank lines
-  are skipped (line numbers stay true file line numbers).
+  are skipped (line numbers stay true file line numbers). Lines without a TAB whose
+  text ends in ``<scheme:...>`` tokens (labels typed after a space instead of a TAB)
+  are still read as unlabelled, but counted: once the file has been read, one warning
+  on the ``tagsmith`` logger gives their number and the first ``file:line`` (not
+  repeated when the same unchanged file is read again).
 * **CSV**: a header row with a ``text`` column (required), ``labels`` and ``id``
   (optional); other columns go to the record's metadata. Labels are separated by
   ``|`` when the cell contains one (so names with spaces work), else by whitespace.
@@ -40,6 +44,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import logging
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -49,6 +54,8 @@ from types import MappingProxyType
 from typing import IO
 
 from tagsmith.exceptions import CorpusFormatError, InvalidParameterError, UnsupportedFormatError
+
+logger = logging.getLogger("tagsmith")
 
 FORMATS = ("tsv", "csv", "jsonl", "dir")
 _SUFFIXES = {".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -216,8 +223,13 @@ def _line_records(path: Path, parse: Callable[[str, int], Record | None],
 
 
 # -- TSV ----------------------------------------------------------------------------------------
+#: a text ending in ``<scheme:...>`` tokens: labels typed after a space instead of a TAB?
+_TRAILING_URIS = re.compile(r"(?:^|\s)<[A-Za-z][A-Za-z0-9+.-]*:[^\s<>]*>$")
+
+
 def _tsv_records(path: Path, on_error) -> Iterator[Record]:
     source = str(path)
+    suspicious: list[int] = []  # line numbers of unlabelled lines that end in <uri> tokens
 
     def parse(line: str, number: int) -> Record | None:
         if not line.strip():
@@ -229,9 +241,33 @@ def _tsv_records(path: Path, on_error) -> Iterator[Record]:
         if not text:
             raise _Malformed("empty text")
         labels = tuple(columns[1].split()) if len(columns) == 2 else ()
+        if len(columns) == 1 and _TRAILING_URIS.search(text):
+            suspicious.append(number)
         return Record(text, labels, None, number, source)
 
-    return _line_records(path, parse, on_error)
+    def records() -> Iterator[Record]:
+        yield from _line_records(path, parse, on_error)
+        if not suspicious:
+            return
+        key = (source, _modified(path), len(suspicious), suspicious[0])
+        if key not in _WARNED:  # a file read twice (label space, then data): one warning
+            _WARNED.add(key)
+            logger.warning("%s: %d line(s) without a TAB end in <uri> tokens and were read "
+                           "as unlabelled text (first: %s:%d); if those are labels, separate "
+                           "them from the text with a TAB", source, len(suspicious), source,
+                           suspicious[0])
+
+    return records()
+
+
+_WARNED: set[tuple] = set()
+
+
+def _modified(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
 
 
 # -- JSONL --------------------------------------------------------------------------------------
