@@ -406,3 +406,36 @@ def test_full_stw(stw_slice):
         assert (label.pref_labels, label.alt_labels, label.deprecated) == \
             (sliced.pref_labels, sliced.alt_labels, sliced.deprecated)
         assert set(sliced.broader) <= set(label.broader)
+
+
+def test_csv_broader_cycles_are_refused_and_outside_links_dropped(tmp_path, caplog):
+    from tagsmith.exceptions import VocabularyError
+
+    cases = {"uri,label_en,broader\nhttp://x/a,Apple,http://x/b\nhttp://x/b,Pear,http://x/a\n":
+             (2, "<http://x/a> -> <http://x/b> -> <http://x/a>"),
+             "uri,broader\nhttp://x/r,\nhttp://x/c,http://x/d\nhttp://x/d,http://x/r "
+             "http://x/e\nhttp://x/e,http://x/c\n":
+             (3, "<http://x/c> -> <http://x/d> -> <http://x/e> -> <http://x/c>"),
+             "uri,broader\nhttp://x/a,\nhttp://x/s,http://x/s\n": (3, "<http://x/s> -> <http://x/s>")}
+    for i, (text, (line, cycle)) in enumerate(cases.items()):
+        path = tmp_path / f"cycle{i}.csv"
+        path.write_text(text)
+        with pytest.raises(VocabularyError) as info:
+            load_vocabulary(path)
+        assert str(info.value) == (f"{path}:{line}: broader cycle: {cycle} (a label cannot be "
+                                   "its own ancestor)")
+    dangling = tmp_path / "dangling.csv"
+    dangling.write_text("uri,label_en,broader\nhttp://x/a,Apple,http://x/zzz\n"
+                        "http://x/b,Pear,http://x/zzz http://x/yyy\n")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        space = load_vocabulary(dangling)
+    assert [label.broader for label in space] == [[], []]
+    assert not space.has_hierarchy and len(space.roots()) == 2
+    assert any(f"{dangling}:2: broader <http://x/zzz> is not in the vocabulary" in r.getMessage()
+               and "3 broader link(s)" in r.getMessage() for r in caplog.records)
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("uri,broader\nhttp://x/a,http://x/b http://x/out\nhttp://x/b,\n")
+    space = load_vocabulary(mixed)
+    assert space.has_hierarchy and space.roots() == [1] and space[0].broader == ["http://x/b"]
+    # has_hierarchy counts only links within the space, however the labels were made
+    assert not LabelSpace([Label("http://x/a", broader=["http://x/gone"])]).has_hierarchy

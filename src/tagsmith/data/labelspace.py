@@ -220,7 +220,9 @@ class LabelSpace(Sequence[Label]):
 
     @property
     def has_hierarchy(self) -> bool:
-        return any(label.broader for label in self._labels)
+        """Whether some label has a broader label inside this space (links to URIs
+        outside it do not count)."""
+        return bool(self._narrower_index())
 
     def roots(self) -> list[int]:
         """Ids of labels with no broader label inside this space."""

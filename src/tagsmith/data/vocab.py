@@ -21,6 +21,11 @@ Three formats, detected from the file name (each may be gzipped, ``.gz``):
     and inverse ``skos:narrower``, within the vocabulary) and ``owl:deprecated``.
     Untagged literals count as ``language``.
 
+A CSV ``broader`` URI that is not in the vocabulary is dropped with one warning naming
+``file:line`` (as SKOS keeps only broader concepts within the vocabulary); a ``broader``
+cycle (a label its own ancestor) raises :class:`~tagsmith.exceptions.VocabularyError`
+naming ``file:line`` and the cycle.
+
 Malformed TSV/CSV lines (no usable URI, a bad ``deprecated`` cell) and repeated URIs raise
 :class:`~tagsmith.exceptions.VocabularyError` naming ``file:line``; with
 ``on_error="skip"`` they are skipped (the first of repeated URIs is kept) and counted in
@@ -272,7 +277,50 @@ def _collect(rows: Iterable[Row], path: Path, on_error: str) -> list[Label]:
         shown = ", ".join(map(str, skipped[:5])) + (", ..." if len(skipped) > 5 else "")
         logger.warning("%s: skipped %d malformed or duplicate line(s) (lines %s)",
                        path, len(skipped), shown)
+    _check_hierarchy(labels, first_line, path)
     return labels
+
+
+def _check_hierarchy(labels: list[Label], line_of: dict[str, int], path: Path) -> None:
+    """Drop ``broader`` URIs outside the vocabulary (one warning naming the first
+    file:line); refuse a cycle, naming the line of its first label in the file."""
+    dangling: list[tuple[int, str]] = []
+    for label in labels:
+        kept = []
+        for parent in label.broader:
+            if parent in line_of:
+                kept.append(parent)
+            else:
+                dangling.append((line_of[label.uri], parent))
+        label.broader = kept
+    if dangling:
+        line, uri = min(dangling)
+        logger.warning("%s:%d: broader <%s> is not in the vocabulary; dropped %d broader "
+                       "link(s) to labels outside it", path, line, uri, len(dangling))
+    parents = {label.uri: label.broader for label in labels}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for start in parents:
+        if state.get(start):
+            continue
+        path_uris = [start]
+        todo = [iter(parents[start])]
+        state[start] = 1
+        while todo:
+            step = next(todo[-1], None)
+            if step is None:
+                state[path_uris.pop()] = 2
+                todo.pop()
+            elif state.get(step) == 1:
+                cycle = path_uris[path_uris.index(step):]
+                first = min(range(len(cycle)), key=lambda i: line_of[cycle[i]])
+                cycle = cycle[first:] + cycle[:first]
+                shown = " -> ".join(f"<{uri}>" for uri in [*cycle, cycle[0]])
+                raise VocabularyError(f"broader cycle: {shown} (a label cannot be its own "
+                                      "ancestor)", path=path, line=line_of[cycle[0]])
+            elif not state.get(step):
+                state[step] = 1
+                path_uris.append(step)
+                todo.append(iter(parents[step]))
 
 
 # -- SKOS ---------------------------------------------------------------------------------------
