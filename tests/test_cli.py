@@ -154,3 +154,22 @@ def test_tree_and_ensemble_train_save_and_serve_through_the_cli(tmp_path):
         suggestions = json.loads(result.output.splitlines()[0])["suggestions"]
         assert len(suggestions) == 3
         assert all(s["uri"].startswith("http://www.yso.fi/onto/yso/") for s in suggestions)
+
+
+def test_empty_inputs_are_clear_errors_naming_the_file(bundle, goemotions_small, tmp_path):
+    empty = tmp_path / "empty.tsv"
+    empty.write_text("")
+    for args in (["eval", bundle, empty], ["calibrate", bundle, "--data", empty],
+                 ["train", empty, "--output", tmp_path / "m", "--vocab",
+                  goemotions_small["vocab"]],
+                 ["train", goemotions_small["dev"], "--output", tmp_path / "m", "--vocab",
+                  empty]):
+        result = run(*args)
+        assert result.exit_code == 3, (args, result.output)
+        assert f"{empty}: no " in result.output and "Traceback" not in result.output
+    no_concepts = tmp_path / "none.ttl"
+    no_concepts.write_text("@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n"
+                           "<http://x/a> a skos:Collection .\n")
+    result = run("vocab", no_concepts)
+    assert result.exit_code == 3 and f"{no_concepts}: no labels" in result.output
+    assert not (tmp_path / "m").exists()
