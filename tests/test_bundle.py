@@ -83,3 +83,54 @@ def test_pickled_npz_is_not_loaded(tmp_path):
     (path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="cannot be read safely"):
         Bundle(path).read_arrays("arrays.npz")
+
+
+def _rehash(path, name):
+    import hashlib
+
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["files"][name] = hashlib.sha256((path / name).read_bytes()).hexdigest()
+    (path / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_truncated_npz_with_a_recomputed_checksum_is_a_bundle_error(tmp_path):
+    path = write(tmp_path / "b")
+    data = (path / "arrays.npz").read_bytes()
+    (path / "arrays.npz").write_bytes(data[: len(data) // 2])
+    _rehash(path, "arrays.npz")
+    with pytest.raises(BundleError, match="arrays.npz is damaged") as info:
+        Bundle(path).read_arrays("arrays.npz")
+    assert str(path) in str(info.value)
+
+
+def test_invalid_file_name_in_the_manifest_names_the_bundle(tmp_path):
+    path = write(tmp_path / "b")
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["files"]["../../etc/passwd"] = "0" * 64
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="invalid bundle file name") as info:
+        Bundle(path)
+    assert str(info.value).startswith(f"{path}: ")
+
+
+def test_thresholds_of_the_wrong_shape_are_refused_on_load(tmp_path):
+    import scipy.sparse as sp
+
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.pipeline.classifier import TextClassifier
+    from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+    space = LabelSpace.from_uris(["u:pos", "u:neg"])
+    Y = sp.csr_matrix(np.array([[1, 0], [0, 1]] * 10))
+    clf = train_classifier(["good fine great", "bad awful poor"] * 10, Y, space,
+                           options=TrainOptions(dev_fraction=0.0, featurizer_params={
+                               "char_ngrams": None, "min_df": 1}))
+    path = clf.save(tmp_path / "m")
+    TextClassifier.load(path)
+    arrays = dict(np.load(path / "thresholds.npz"))
+    arrays["per_label"] = np.full(5, 0.5, np.float32)
+    np.savez(path / "thresholds.npz", **arrays)
+    _rehash(path, "thresholds.npz")
+    with pytest.raises(BundleError, match=r"per_label has shape \(5,\), expected \(2,\)") as info:
+        TextClassifier.load(path)
+    assert str(path) in str(info.value)

@@ -293,6 +293,7 @@ class TextClassifier:
         except (KeyError, ValueError, TypeError) as exc:
             raise BundleError(f"incompatible or damaged contents ({type(exc).__name__}: {exc})",
                               path=path) from exc
+        _check_shapes(path, len(label_space), thresholds, stats)
         recorded = bundle.manifest.get("label_space", {}).get("fingerprint")
         if recorded != label_space.fingerprint:
             raise BundleError("the label space does not match the fingerprint in the manifest",
@@ -304,6 +305,22 @@ class TextClassifier:
         return cls(label_space, featurizer, model, thresholds,
                    label_counts=stats["label_counts"], n_train_docs=int(stats["n_train_docs"]),
                    manifest=bundle.manifest, crossfit=crossfit, **parts)
+
+
+def _check_shapes(path, n_labels: int, thresholds: Thresholds, stats: dict) -> None:
+    """Per-label arrays must have one entry per label, else predictions fail much later."""
+    arrays = {f"{THRESHOLDS_ARRAYS} per_label": thresholds.per_label,
+              f"{THRESHOLDS_ARRAYS} tuned_mask": thresholds.tuned_mask,
+              f"{STATS_ARRAYS} label_counts": stats.get("label_counts")}
+    if thresholds.source is not None:
+        arrays[f"{THRESHOLDS_ARRAYS} source"] = thresholds.source
+    for name, array in arrays.items():
+        shape = None if array is None else np.shape(array)
+        if shape != (n_labels,):
+            raise BundleError(f"{name} has shape {shape}, expected ({n_labels},) for the "
+                              f"{n_labels} labels of its label space", path=path)
+    if "n_train_docs" not in stats:
+        raise BundleError(f"{STATS_ARRAYS} has no n_train_docs", path=path)
 
 
 def part_labels(part) -> int:

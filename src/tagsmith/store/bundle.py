@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -118,7 +119,7 @@ class Bundle:
         if not isinstance(files, dict):
             raise BundleError(f"{MANIFEST} lists no files", path=self.path)
         for name, expected in files.items():
-            _check_name(name, Path(name).suffix)
+            _check_name(name, Path(name).suffix, bundle=self.path)
             file_path = self.path / name
             if not file_path.is_file():
                 raise BundleError(f"file {name} is missing", path=self.path)
@@ -139,15 +140,19 @@ class Bundle:
                 return {key: archive[key] for key in archive.files}
         except ValueError as exc:  # e.g. an object array, which would need pickle
             raise BundleError(f"{name} cannot be read safely ({exc})", path=self.path) from exc
+        except (zipfile.BadZipFile, EOFError, OSError) as exc:  # truncated or not an archive
+            raise BundleError(f"file {name} is damaged ({type(exc).__name__}: {exc})",
+                              path=self.path) from exc
 
     def _require(self, name: str) -> None:
         if name not in self.manifest["files"]:
             raise BundleError(f"the bundle has no {name}", path=self.path)
 
 
-def _check_name(name: str, suffix: str) -> None:
+def _check_name(name: str, suffix: str, *, bundle: Path | None = None) -> None:
     if not name.endswith(suffix) or "/" in name or "\\" in name or name.startswith("."):
-        raise BundleError(f"invalid bundle file name {name!r}")
+        where = f" listed in its {MANIFEST}" if bundle is not None else ""
+        raise BundleError(f"invalid bundle file name {name!r}{where}", path=bundle)
 
 
 def _json_bytes(obj: object) -> bytes:
