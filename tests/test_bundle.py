@@ -134,3 +134,25 @@ def test_thresholds_of_the_wrong_shape_are_refused_on_load(tmp_path):
     with pytest.raises(BundleError, match=r"per_label has shape \(5,\), expected \(2,\)") as info:
         TextClassifier.load(path)
     assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, OSError])
+def test_interrupt_between_the_renames_puts_the_old_bundle_back(tmp_path, monkeypatch, error):
+    import tagsmith.store.bundle as bundle_module
+
+    write(tmp_path / "b", 1.0)
+    real_rename = bundle_module.os.rename
+    calls = []
+
+    def rename(src, dst):
+        calls.append(src)
+        if len(calls) == 2:  # the new bundle into place
+            raise error("interrupted")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(bundle_module.os, "rename", rename)
+    with pytest.raises(error):
+        write(tmp_path / "b", 2.0)
+    monkeypatch.setattr(bundle_module.os, "rename", real_rename)
+    assert Bundle(tmp_path / "b").read_json("meta.json") == {"a": 1.0}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]

@@ -7,7 +7,8 @@ on load, so a damaged or half-copied bundle is refused with a clear message.
 Saving is atomic: the bundle is written to a temporary sibling directory and then
 renamed into place; an existing bundle is moved aside first and deleted only after
 the new one is in place, so a crash never leaves a half-written bundle under the
-target name (at worst the old one survives as ``NAME.old-*``).
+target name; an error or interrupt between the two renames moves the old one back
+(only a hard crash there can leave it as ``.NAME.old-*``).
 """
 
 from __future__ import annotations
@@ -182,10 +183,18 @@ def _replace_directory(staging: Path, target: Path) -> None:
         raise BundleError("exists, is not empty and is not a model bundle; refusing to "
                           "overwrite it", path=target)
     backup = None
-    if target.exists():
-        backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-        backup.rmdir()
-        os.rename(target, backup)
-    os.rename(staging, target)
+    try:
+        if target.exists():
+            backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            backup.rmdir()
+            os.rename(target, backup)
+        os.rename(staging, target)
+    except BaseException:  # an error or an interrupt between the renames: roll back
+        if backup is not None and backup.exists():
+            if staging.exists() and not target.exists():
+                os.rename(backup, target)  # the new bundle never got in place
+            elif not staging.exists():
+                shutil.rmtree(backup, ignore_errors=True)  # it did: the old one can go
+        raise
     if backup is not None:
         shutil.rmtree(backup, ignore_errors=True)
