@@ -156,3 +156,21 @@ def test_interrupt_between_the_renames_puts_the_old_bundle_back(tmp_path, monkey
     monkeypatch.setattr(bundle_module.os, "rename", real_rename)
     assert Bundle(tmp_path / "b").read_json("meta.json") == {"a": 1.0}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+
+
+def test_bundle_directory_mode_follows_the_umask_or_the_replaced_bundle(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = write(tmp_path / "b")
+        assert stat.S_IMODE(path.stat().st_mode) == 0o755  # as mkdir would make it
+        assert {stat.S_IMODE(p.stat().st_mode) for p in path.iterdir()} == {0o644}
+        os.umask(0o077)
+        os.chmod(path, 0o750)
+        write(tmp_path / "b", 2.0)  # in place, e.g. calibrate or shift --save
+        assert stat.S_IMODE(path.stat().st_mode) == 0o750
+        assert {stat.S_IMODE(p.stat().st_mode) for p in path.iterdir()} == {0o640}
+    finally:
+        os.umask(old)

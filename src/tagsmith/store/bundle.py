@@ -59,6 +59,8 @@ class BundleWriter:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
         try:
+            # mkdtemp makes it 0700: give it a replaced bundle's mode, else what mkdir gives
+            os.chmod(staging, _directory_mode(target))
             checksums = {}
             for name, obj in self._json.items():
                 checksums[name] = _write_bytes(staging / name, _json_bytes(obj))
@@ -78,6 +80,9 @@ class BundleWriter:
                 "files": checksums,
             }
             _write_bytes(staging / MANIFEST, _json_bytes(manifest))
+            mode = staging.stat().st_mode & 0o777
+            for name in (*checksums, MANIFEST):  # files readable by whoever reads the folder
+                os.chmod(staging / name, mode & 0o666)
             _replace_directory(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -154,6 +159,18 @@ def _check_name(name: str, suffix: str, *, bundle: Path | None = None) -> None:
     if not name.endswith(suffix) or "/" in name or "\\" in name or name.startswith("."):
         where = f" listed in its {MANIFEST}" if bundle is not None else ""
         raise BundleError(f"invalid bundle file name {name!r}{where}", path=bundle)
+
+
+def _directory_mode(target: Path) -> int:
+    """The mode of the bundle ``target`` replaces, else ``0o777`` less the umask."""
+    try:
+        if target.is_dir():
+            return target.stat().st_mode & 0o7777
+    except OSError:
+        pass
+    umask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(umask)
+    return 0o777 & ~umask
 
 
 def _json_bytes(obj: object) -> bytes:
