@@ -174,3 +174,15 @@ def test_bundle_directory_mode_follows_the_umask_or_the_replaced_bundle(tmp_path
         assert {stat.S_IMODE(p.stat().st_mode) for p in path.iterdir()} == {0o640}
     finally:
         os.umask(old)
+
+
+def test_unwritable_bundle_folder_is_a_bundle_error(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    with pytest.raises(BundleError, match="cannot create the folder") as info:
+        write(tmp_path / "sub" / "b")
+    assert str(tmp_path / "sub" / "b") in str(info.value)

@@ -173,3 +173,22 @@ def test_empty_inputs_are_clear_errors_naming_the_file(bundle, goemotions_small,
     result = run("vocab", no_concepts)
     assert result.exit_code == 3 and f"{no_concepts}: no labels" in result.output
     assert not (tmp_path / "m").exists()
+
+
+def test_train_and_calibrate_check_the_output_before_reading_any_data(bundle, tmp_path):
+    existing = tmp_path / "corpus.tsv"
+    existing.write_text("keep me\t<urn:goemotions:joy>\n")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "notes.txt").write_text("keep me")
+    missing = tmp_path / "missing.tsv"  # reading it would fail with exit 3
+    for output, reason in ((existing, "is not a directory"),
+                           (existing / "model", f"{existing} is a file, not a folder"),
+                           (tmp_path / "docs", "is not a model bundle")):
+        for args in (["train", missing, "--output", output],
+                     ["calibrate", bundle, "--data", missing, "-o", output]):
+            result = run(*args)
+            assert result.exit_code == 4, (args, result.output)
+            assert f"{output}: " in result.output and reason in result.output
+            assert "Traceback" not in result.output
+    assert existing.read_text() == "keep me\t<urn:goemotions:joy>\n"
+    assert (tmp_path / "docs" / "notes.txt").read_text() == "keep me"

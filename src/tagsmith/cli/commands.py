@@ -75,6 +75,9 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
                            calibration_fraction=calibration_fraction,
                            confidence=ConfidenceOptions(method=calibration_method, seed=seed))
     options.validate()  # fail on a mistyped parameter before reading any data
+    from tagsmith.store.bundle import check_bundle_target
+
+    check_bundle_target(output)  # and on an output the bundle cannot be written to
     paths = [corpus] + ([dev] if dev and not vocab else [])
     label_space = resolve_label_space(paths, vocab, on_error=on_error)
     data = read_labelled(corpus, label_space, on_error=on_error, unknown_labels=unknown_labels)

@@ -77,6 +77,10 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
                                 lpicp=lpicp, beta=beta, max_labels=max_labels,
                                 max_set_size=max_set_size, seed=seed)
     options.validate()
+    if output:
+        from tagsmith.store.bundle import check_bundle_target
+
+        check_bundle_target(output)  # before the work, not after it
     classifier = TextClassifier.load(bundle)
     if data:
         heldout = _heldout_corpus(classifier, data, k, on_error, unknown_labels,

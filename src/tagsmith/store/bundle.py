@@ -55,8 +55,12 @@ class BundleWriter:
 
     def commit(self) -> Path:
         """Write everything to a temporary directory, then atomically move it into place."""
-        target = Path(self.path)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target = check_bundle_target(self.path)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BundleError(f"cannot create the folder {target.parent} "
+                              f"({exc.strerror or exc})", path=target) from exc
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
         try:
             # mkdtemp makes it 0700: give it a replaced bundle's mode, else what mkdir gives
@@ -193,12 +197,32 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _replace_directory(staging: Path, target: Path) -> None:
+def check_bundle_target(path: str | Path) -> Path:
+    """Refuse, naming ``path``, a place a bundle cannot be written to (or replace).
+
+    An existing file, a folder that is not empty and not a bundle, a path below a
+    file, or a read-only folder are refused; a missing folder is fine (it is
+    created). The writer applies the same rule, so commands call this before long
+    work and a typo costs nothing.
+    """
+    target = Path(path)
     if target.exists() and not target.is_dir():
         raise BundleError("exists and is not a directory; refusing to overwrite", path=target)
-    if target.exists() and not (target / MANIFEST).exists() and any(target.iterdir()):
+    if target.is_dir() and not (target / MANIFEST).exists() and any(target.iterdir()):
         raise BundleError("exists, is not empty and is not a model bundle; refusing to "
                           "overwrite it", path=target)
+    for folder in target.parents:
+        if folder.exists():
+            if not folder.is_dir():
+                raise BundleError(f"{folder} is a file, not a folder", path=target)
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise BundleError(f"the folder {folder} is not writable", path=target)
+            break
+    return target
+
+
+def _replace_directory(staging: Path, target: Path) -> None:
+    check_bundle_target(target)
     backup = None
     try:
         if target.exists():
