@@ -192,3 +192,38 @@ def test_train_and_calibrate_check_the_output_before_reading_any_data(bundle, tm
             assert "Traceback" not in result.output
     assert existing.read_text() == "keep me\t<urn:goemotions:joy>\n"
     assert (tmp_path / "docs" / "notes.txt").read_text() == "keep me"
+
+
+def test_no_known_label_fails_before_replacing_a_good_bundle(bundle, goemotions_small,
+                                                              tmp_path):
+    before = (bundle / "manifest.json").read_text()
+    foreign = tmp_path / "foreign.tsv"
+    foreign.write_text("".join(f"text number {i}\t<http://other/{i % 3}>\n" for i in range(40)))
+    result = run("train", foreign, "--output", bundle, "--vocab", goemotions_small["vocab"],
+                 "--unknown-labels", "skip", *FAST)
+    assert result.exit_code == 3, result.output
+    assert f"{foreign}: no document carries a label" in result.output
+    assert "40 unknown label occurrences skipped" in result.output
+    assert (bundle / "manifest.json").read_text() == before
+
+
+def test_calibrate_refuses_held_out_data_without_positives_or_too_few(bundle, goemotions_small,
+                                                                       tmp_path, caplog):
+    before = (bundle / "manifest.json").read_text()
+    unlabelled = tmp_path / "unlabelled.tsv"
+    unlabelled.write_text("".join(f"some text {i}\n" for i in range(50)))
+    result = run("calibrate", bundle, "--data", unlabelled)
+    assert result.exit_code == 3, result.output
+    assert "carry no label" in result.output and str(unlabelled) in result.output
+    lines = goemotions_small["test"].read_text().splitlines(keepends=True)
+    tiny = tmp_path / "tiny.tsv"
+    tiny.write_text("".join(lines[:5]))
+    result = run("calibrate", bundle, "--data", tiny)
+    assert result.exit_code == 3 and "only 5 held-out documents" in result.output
+    assert (bundle / "manifest.json").read_text() == before
+    few = tmp_path / "few.tsv"
+    few.write_text("".join(lines[:40]))
+    result = CliRunner().invoke(tagsmith_cli.cli, ["calibrate", str(bundle), "--data", str(few),
+                                                   "-o", str(tmp_path / "calibrated")])
+    assert result.exit_code == 0, result.output
+    assert "calibrating on only 40 held-out documents" in caplog.text

@@ -80,8 +80,10 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
     check_bundle_target(output)  # and on an output the bundle cannot be written to
     paths = [corpus] + ([dev] if dev and not vocab else [])
     label_space = resolve_label_space(paths, vocab, on_error=on_error)
-    data = read_labelled(corpus, label_space, on_error=on_error, unknown_labels=unknown_labels)
-    dev_data = (read_labelled(dev, label_space, on_error=on_error, unknown_labels=unknown_labels)
+    data = read_labelled(corpus, label_space, on_error=on_error,
+                         unknown_labels=unknown_labels).require_labels(corpus)
+    dev_data = (read_labelled(dev, label_space, on_error=on_error,
+                              unknown_labels=unknown_labels).require_labels(dev)
                 if dev else None)
     classifier = train_classifier(
         data.texts, data.Y, label_space, options=options,

@@ -25,6 +25,17 @@ class LabelledData:
     def __len__(self) -> int:
         return len(self.texts)
 
+    def require_labels(self, path: str | Path) -> LabelledData:
+        """Refuse, naming ``path``, a corpus in which no document keeps a known label
+        (e.g. every label dropped by ``unknown_labels="skip"``): a model trained or
+        tuned on it would predict nothing."""
+        if self.Y.count_nonzero() == 0:
+            skipped = getattr(self.report, "n_unknown_labels", 0)
+            raise DataError(f"no document carries a label of the vocabulary ({len(self):,} "
+                            f"documents, {skipped:,} unknown label occurrences skipped); is "
+                            "it the right vocabulary?", path=path)
+        return self
+
 
 def read_labelled(path: str | Path, label_space: LabelSpace, *, on_error: str = "fail",
                   unknown_labels: str = "fail") -> LabelledData:

@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from tagsmith._params import check_int, check_number, check_param_names
 from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
 from tagsmith.data.labelspace import LabelSpace
-from tagsmith.exceptions import InvalidParameterError
+from tagsmith.exceptions import DataError, InvalidParameterError
 from tagsmith.features.tfidf import TfidfFeaturizer
 from tagsmith.features.views import make_featurizer
 from tagsmith.models import get_model_class, make_model
@@ -176,6 +176,7 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
     Y = sp.csr_matrix(Y, dtype=np.float32)
     if Y.shape != (len(texts), len(label_space)):
         raise InvalidParameterError("Y", f"shape ({len(texts)}, {len(label_space)})", Y.shape)
+    _check_positives(Y)
     started = time.perf_counter()
     fingerprint = data_fingerprint(texts, Y)
     calibration = None
@@ -240,6 +241,18 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
         classifier.manifest["thresholds"] = classifier.thresholds.summary()
         classifier.manifest["training"]["seconds"] = round(time.perf_counter() - started, 3)
     return classifier
+
+
+def _check_positives(Y: sp.csr_matrix) -> None:
+    """No positive label at all is an error; labels without one are worth a warning."""
+    support = np.bincount(Y.indices[Y.data != 0], minlength=Y.shape[1])
+    if not support.any():
+        raise DataError(f"none of the {Y.shape[0]:,} training documents carries a label of "
+                        "the label space: the model would predict nothing")
+    n_missing = int((support == 0).sum())
+    if n_missing:
+        logger.warning("%d of %d labels have no positive training document and will never "
+                       "be predicted", n_missing, Y.shape[1])
 
 
 def _calibrate(classifier: TextClassifier, calibration, crossfit_Y, options: TrainOptions):
