@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -82,6 +83,10 @@ class TrainOptions:
             self.confidence.validate()
         check_param_names(get_model_class(self.model), self.model_params)
         _check_featurizer(self.featurizer, self.featurizer_params)
+        if self.model == "dense_knn" and self.featurizer != "embedding":
+            raise InvalidParameterError(
+                "featurizer", "'embedding' for model 'dense_knn', which needs dense rows "
+                "(--featurizer embedding)", self.featurizer)
 
 
 def _check_featurizer(kind: str, params: dict) -> None:
@@ -136,10 +141,27 @@ def label_texts(label_space: LabelSpace) -> list[str]:
     return texts
 
 
-def _fit(texts, Y, options: TrainOptions, stage: str, label_space: LabelSpace | None = None):
+def _featurizer_parts(featurizer, params: dict) -> list[tuple[Any, dict]]:
+    """(featurizer, its params) for a featurizer or each view of a multi-view one."""
+    views = getattr(featurizer, "featurizers", None)
+    if isinstance(views, dict):
+        return [(part, params.get(name, {})) for name, part in views.items()]
+    return [(featurizer, params)]
+
+
+def _fit(texts, Y, options: TrainOptions, stage: str, label_space: LabelSpace | None = None,
+         previous=None):
     started = time.perf_counter()
     logger.info("%s: features for %d documents", stage, len(texts))
     featurizer = make_featurizer(options.featurizer, **options.featurizer_params)
+    parts = _featurizer_parts(featurizer, options.featurizer_params)
+    old_parts = [] if previous is None else _featurizer_parts(previous, {})
+    for i, (part, params) in enumerate(parts):
+        if hasattr(part, "show_progress") and "show_progress" not in params:
+            part.show_progress = options.show_progress  # embeddings: the main cost
+        encoder = getattr(old_parts[i][0], "_encoder_model", None) if old_parts else None
+        if encoder is not None:  # an encoder learns nothing from the texts: load it once
+            part._encoder_model = encoder
     X = featurizer.fit_transform(texts)
     params = dict(options.model_params)
     model = make_model(options.model, **params)
@@ -209,7 +231,8 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
                              "metrics": evaluate_topk(clf, dev_part_Y, topk)}
         if fit_idx is not None and options.refit:
             featurizer, model, fit_seconds, X_all = _fit(texts, Y, options,
-                                                         "refit on all data", label_space)
+                                                         "refit on all data", label_space,
+                                                         previous=featurizer)
     crossfit = None
     if options.crossfit_folds:
         if X_all is None:  # the final model saw only part of the texts
@@ -240,6 +263,9 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
         _calibrate(classifier, calibration, Y if crossfit is not None else None, options)
         classifier.manifest["thresholds"] = classifier.thresholds.summary()
         classifier.manifest["training"]["seconds"] = round(time.perf_counter() - started, 3)
+    for part, params in _featurizer_parts(featurizer, options.featurizer_params):
+        if hasattr(part, "show_progress") and "show_progress" not in params:
+            part.show_progress = False  # a training-time setting, not the bundle's
     return classifier
 
 
