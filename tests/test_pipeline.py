@@ -112,6 +112,7 @@ def test_soft_targets_and_shapes_are_checked(goemotions_small):
 
 
 def test_training_without_any_positive_label_is_refused(caplog):
+    caplog.set_level("WARNING", logger="tagsmith")
     from tagsmith.data.labelspace import LabelSpace
     from tagsmith.exceptions import DataError
 
