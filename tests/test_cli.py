@@ -227,3 +227,41 @@ def test_calibrate_refuses_held_out_data_without_positives_or_too_few(bundle, go
                                                    "-o", str(tmp_path / "calibrated")])
     assert result.exit_code == 0, result.output
     assert "calibrating on only 40 held-out documents" in caplog.text
+
+
+def test_held_out_data_overlapping_the_training_data_is_refused(bundle, goemotions_small,
+                                                                tmp_path, caplog):
+    train_lines = goemotions_small["train"].read_text().splitlines(keepends=True)
+    dev_lines = goemotions_small["dev"].read_text().splitlines(keepends=True)
+    shuffled = tmp_path / "shuffled.tsv"  # a reordered subset of the training corpus
+    shuffled.write_text("".join(reversed(train_lines[:300])))
+    result = run("calibrate", bundle, "--data", shuffled, "-o", tmp_path / "cal")
+    assert result.exit_code == 2, result.output
+    assert f"{shuffled} (300 of its 300 documents are training documents)" in result.output
+    assert "not trained on" in result.output and not (tmp_path / "cal").exists()
+    result = run("train", goemotions_small["train"], "--output", tmp_path / "m", "--vocab",
+                 goemotions_small["vocab"], "--dev", shuffled, *FAST)
+    assert result.exit_code == 2 and "'--dev'" in result.output, result.output
+    assert f"{shuffled} (300 of its 300" in result.output
+    assert not (tmp_path / "m").exists()
+    partly = tmp_path / "partly.tsv"
+    partly.write_text("".join(train_lines[:20] + dev_lines[:180]))
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "calibrate", str(bundle), "--data", str(partly), "-o", str(tmp_path / "cal")])
+    assert result.exit_code == 0, result.output
+    assert f"{partly}: 20 of its 200 documents are also training documents" in caplog.text
+
+
+def test_bundles_without_training_hashes_still_load(bundle, tmp_path):
+    import shutil
+
+    from tagsmith.pipeline.classifier import TRAIN_HASHES, TextClassifier
+
+    assert TextClassifier.load(bundle).train_hashes.size > 2000
+    old = tmp_path / "old"
+    shutil.copytree(bundle, old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    del manifest["files"][TRAIN_HASHES]
+    (old / TRAIN_HASHES).unlink()
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    assert TextClassifier.load(old).train_hashes is None

@@ -87,7 +87,8 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
                 if dev else None)
     classifier = train_classifier(
         data.texts, data.Y, label_space, options=options,
-        dev_texts=dev_data.texts if dev_data else None, dev_Y=dev_data.Y if dev_data else None)
+        dev_texts=dev_data.texts if dev_data else None, dev_Y=dev_data.Y if dev_data else None,
+        dev_name="--dev", dev_source=str(dev))
     classifier.save(output)
     heldout = classifier.manifest["metrics"].get("heldout")
     click.echo(f"trained {model} on {len(data)} documents, {len(label_space)} labels "

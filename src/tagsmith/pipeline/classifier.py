@@ -41,6 +41,8 @@ STATS_ARRAYS = "label_stats.npz"
 CALIBRATOR_META, CALIBRATOR_ARRAYS = "calibrator.json", "calibrator.npz"
 CONFORMAL_META, CONFORMAL_ARRAYS = "conformal.json", "conformal.npz"
 SHIFT_META, SHIFT_ARRAYS = "label_shift.json", "label_shift.npz"
+#: 8-byte hashes of the training texts (bundles before it have none)
+TRAIN_HASHES = "train_texts.npz"
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,8 @@ class TextClassifier:
                  label_counts: np.ndarray | None = None, n_train_docs: int = 0,
                  manifest: dict | None = None, crossfit: CrossFitScores | None = None,
                  calibrator: Calibrator | None = None, conformal=None,
-                 heldout: HeldoutScores | None = None, label_shift: LabelShift | None = None):
+                 heldout: HeldoutScores | None = None, label_shift: LabelShift | None = None,
+                 train_hashes: np.ndarray | None = None):
         if model.n_labels_ != len(label_space):
             raise InvalidParameterError("model", f"a model over {len(label_space)} labels",
                                         f"{model.n_labels_} labels")
@@ -112,6 +115,9 @@ class TextClassifier:
         self.conformal = conformal
         self.heldout = heldout
         self.label_shift = label_shift
+        # sorted 8-byte hashes of the training texts (see pipeline.train.text_hashes), to
+        # refuse held-out data that overlaps them; None for bundles that predate them
+        self.train_hashes = train_hashes
 
     @property
     def n_labels(self) -> int:
@@ -247,6 +253,8 @@ class TextClassifier:
         writer.add_arrays(THRESHOLDS_ARRAYS, thr_arrays)
         writer.add_arrays(STATS_ARRAYS, {"label_counts": self.label_counts,
                                          "n_train_docs": np.array(self.n_train_docs)})
+        if self.train_hashes is not None:
+            writer.add_arrays(TRAIN_HASHES, {"hashes": np.asarray(self.train_hashes, "<u8")})
         if self.crossfit is not None:
             cf_meta, cf_arrays = self.crossfit.to_state()
             writer.add_json(CROSSFIT_META, cf_meta)
@@ -288,6 +296,8 @@ class TextClassifier:
                                                   bundle.read_arrays(CROSSFIT_ARRAYS))
                         if bundle.has(CROSSFIT_META) else None)
             parts = _load_confidence(bundle)
+            train_hashes = (bundle.read_arrays(TRAIN_HASHES)["hashes"]
+                            if bundle.has(TRAIN_HASHES) else None)
         except BundleError:
             raise
         except (KeyError, ValueError, TypeError) as exc:
@@ -304,7 +314,8 @@ class TextClassifier:
                                   f"space {len(label_space)}", path=path)
         return cls(label_space, featurizer, model, thresholds,
                    label_counts=stats["label_counts"], n_train_docs=int(stats["n_train_docs"]),
-                   manifest=bundle.manifest, crossfit=crossfit, **parts)
+                   manifest=bundle.manifest, crossfit=crossfit, train_hashes=train_hashes,
+                   **parts)
 
 
 def _check_shapes(path, n_labels: int, thresholds: Thresholds, stats: dict) -> None:

@@ -129,6 +129,49 @@ def data_fingerprint(texts: Sequence[str], Y: sp.csr_matrix) -> str:
     return digest.hexdigest()
 
 
+#: held-out data of which at least this share is training documents is refused
+MAX_OVERLAP = 0.5
+
+
+def text_hashes(texts: Sequence[str]) -> np.ndarray:
+    """Sorted unique 8-byte hashes of the texts (whitespace collapsed, case folded).
+
+    A compact, order-free record of which documents a model was trained on, so that
+    held-out data can be checked for overlap whatever its order or subset.
+
+    >>> text_hashes(["A  b", "a b", "c"]).size
+    2
+    """
+    return np.unique(_hashes(texts))
+
+
+def _hashes(texts: Sequence[str]) -> np.ndarray:
+    digests = b"".join(hashlib.blake2b(" ".join(text.split()).casefold().encode("utf-8"),
+                                       digest_size=8).digest() for text in texts)
+    return np.frombuffer(digests, dtype="<u8")
+
+
+def check_overlap(train_hashes: np.ndarray | None, texts: Sequence[str], *,
+                  name: str, source: str) -> int:
+    """How many of ``texts`` (held-out documents) are training documents.
+
+    Refuses (an :class:`InvalidParameterError` for parameter ``name``) when at least
+    :data:`MAX_OVERLAP` of them are, warns with the count when some are; ``source``
+    names the documents (e.g. their file).
+    """
+    if train_hashes is None or not len(texts):
+        return 0
+    n_overlap = int(np.isin(_hashes(texts), train_hashes).sum())
+    if n_overlap >= MAX_OVERLAP * len(texts):
+        raise InvalidParameterError(
+            name, "documents the model was not trained on",
+            f"{source} ({n_overlap:,} of its {len(texts):,} documents are training documents)")
+    if n_overlap:
+        logger.warning("%s: %d of its %d documents are also training documents (%s); "
+                       "held-out results are optimistic", source, n_overlap, len(texts), name)
+    return n_overlap
+
+
 def label_texts(label_space: LabelSpace) -> list[str]:
     """One text per label: its preferred and alternative names in every language."""
     texts = []
@@ -181,7 +224,9 @@ def _fit(texts, Y, options: TrainOptions, stage: str, label_space: LabelSpace | 
 
 def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
                      dev_texts: Sequence[str] | None = None, dev_Y=None,
-                     options: TrainOptions | None = None) -> TextClassifier:
+                     options: TrainOptions | None = None,
+                     dev_name: str = "dev_texts", dev_source: str = "the dev corpus",
+                     ) -> TextClassifier:
     """Train a :class:`TextClassifier` on ``texts`` with labels ``Y`` (n_docs x n_labels).
 
     >>> space = LabelSpace.from_uris(["u:pos", "u:neg"])
@@ -209,6 +254,10 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
         texts, Y = [texts[i] for i in fit_rows], Y[fit_rows]
         logger.info("calibration split: %d documents set aside (never trained on)",
                     len(cal_rows))
+    train_hashes = text_hashes(texts)
+    if dev_texts is not None:  # a dev corpus that is (mostly) training data tunes nothing
+        dev_texts = list(dev_texts)
+        check_overlap(train_hashes, dev_texts, name=dev_name, source=dev_source)
     heldout = _heldout(texts, Y, dev_texts, dev_Y, options)
     report: dict = {}
     if heldout is None:
@@ -229,6 +278,8 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
         clf.thresholds = thresholds
         report["heldout"] = {"source": source, "n_docs": len(dev_part_texts),
                              "metrics": evaluate_topk(clf, dev_part_Y, topk)}
+        if fit_idx is not None and not options.refit:
+            train_hashes = text_hashes(fit_texts)  # the final model saw only these
         if fit_idx is not None and options.refit:
             featurizer, model, fit_seconds, X_all = _fit(texts, Y, options,
                                                          "refit on all data", label_space,
@@ -258,7 +309,8 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
     }
     classifier = TextClassifier(label_space, featurizer, model, thresholds,
                                 label_counts=label_counts, n_train_docs=len(texts),
-                                manifest=manifest, crossfit=crossfit)
+                                manifest=manifest, crossfit=crossfit,
+                                train_hashes=train_hashes)
     if calibration is not None:
         _calibrate(classifier, calibration, Y if crossfit is not None else None, options)
         classifier.manifest["thresholds"] = classifier.thresholds.summary()
