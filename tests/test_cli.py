@@ -227,3 +227,114 @@ def test_whole_file_applies_to_stdin(bundle):
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["doc"] for line in lines] == ["stdin"]
+
+
+def test_empty_inputs_are_clear_errors_naming_the_file(bundle, goemotions_small, tmp_path):
+    empty = tmp_path / "empty.tsv"
+    empty.write_text("")
+    for args in (["eval", bundle, empty], ["calibrate", bundle, "--data", empty],
+                 ["train", empty, "--output", tmp_path / "m", "--vocab",
+                  goemotions_small["vocab"]],
+                 ["train", goemotions_small["dev"], "--output", tmp_path / "m", "--vocab",
+                  empty]):
+        result = run(*args)
+        assert result.exit_code == 3, (args, result.output)
+        assert f"{empty}: no " in result.output and "Traceback" not in result.output
+    no_concepts = tmp_path / "none.ttl"
+    no_concepts.write_text("@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n"
+                           "<http://x/a> a skos:Collection .\n")
+    result = run("vocab", no_concepts)
+    assert result.exit_code == 3 and f"{no_concepts}: no labels" in result.output
+    assert not (tmp_path / "m").exists()
+
+
+def test_train_and_calibrate_check_the_output_before_reading_any_data(bundle, tmp_path):
+    existing = tmp_path / "corpus.tsv"
+    existing.write_text("keep me\t<urn:goemotions:joy>\n")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "notes.txt").write_text("keep me")
+    missing = tmp_path / "missing.tsv"  # reading it would fail with exit 3
+    for output, reason in ((existing, "is not a directory"),
+                           (existing / "model", f"{existing} is a file, not a folder"),
+                           (tmp_path / "docs", "is not a model bundle")):
+        for args in (["train", missing, "--output", output],
+                     ["calibrate", bundle, "--data", missing, "-o", output]):
+            result = run(*args)
+            assert result.exit_code == 4, (args, result.output)
+            assert f"{output}: " in result.output and reason in result.output
+            assert "Traceback" not in result.output
+    assert existing.read_text() == "keep me\t<urn:goemotions:joy>\n"
+    assert (tmp_path / "docs" / "notes.txt").read_text() == "keep me"
+
+
+def test_no_known_label_fails_before_replacing_a_good_bundle(bundle, goemotions_small,
+                                                              tmp_path):
+    before = (bundle / "manifest.json").read_text()
+    foreign = tmp_path / "foreign.tsv"
+    foreign.write_text("".join(f"text number {i}\t<http://other/{i % 3}>\n" for i in range(40)))
+    result = run("train", foreign, "--output", bundle, "--vocab", goemotions_small["vocab"],
+                 "--unknown-labels", "skip", *FAST)
+    assert result.exit_code == 3, result.output
+    assert f"{foreign}: no document carries a label" in result.output
+    assert "40 unknown label occurrences skipped" in result.output
+    assert (bundle / "manifest.json").read_text() == before
+
+
+def test_calibrate_refuses_held_out_data_without_positives_or_too_few(bundle, goemotions_small,
+                                                                       tmp_path, caplog):
+    before = (bundle / "manifest.json").read_text()
+    unlabelled = tmp_path / "unlabelled.tsv"
+    unlabelled.write_text("".join(f"some text {i}\n" for i in range(50)))
+    result = run("calibrate", bundle, "--data", unlabelled)
+    assert result.exit_code == 3, result.output
+    assert "carry no label" in result.output and str(unlabelled) in result.output
+    lines = goemotions_small["test"].read_text().splitlines(keepends=True)
+    tiny = tmp_path / "tiny.tsv"
+    tiny.write_text("".join(lines[:5]))
+    result = run("calibrate", bundle, "--data", tiny)
+    assert result.exit_code == 3 and "only 5 held-out documents" in result.output
+    assert (bundle / "manifest.json").read_text() == before
+    few = tmp_path / "few.tsv"
+    few.write_text("".join(lines[:40]))
+    result = CliRunner().invoke(tagsmith_cli.cli, ["calibrate", str(bundle), "--data", str(few),
+                                                   "-o", str(tmp_path / "calibrated")])
+    assert result.exit_code == 0, result.output
+    assert "calibrating on only 40 held-out documents" in caplog.text
+
+
+def test_held_out_data_overlapping_the_training_data_is_refused(bundle, goemotions_small,
+                                                                tmp_path, caplog):
+    train_lines = goemotions_small["train"].read_text().splitlines(keepends=True)
+    dev_lines = goemotions_small["dev"].read_text().splitlines(keepends=True)
+    shuffled = tmp_path / "shuffled.tsv"  # a reordered subset of the training corpus
+    shuffled.write_text("".join(reversed(train_lines[:300])))
+    result = run("calibrate", bundle, "--data", shuffled, "-o", tmp_path / "cal")
+    assert result.exit_code == 2, result.output
+    assert f"{shuffled} (300 of its 300 documents are training documents)" in result.output
+    assert "not trained on" in result.output and not (tmp_path / "cal").exists()
+    result = run("train", goemotions_small["train"], "--output", tmp_path / "m", "--vocab",
+                 goemotions_small["vocab"], "--dev", shuffled, *FAST)
+    assert result.exit_code == 2 and "'--dev'" in result.output, result.output
+    assert f"{shuffled} (300 of its 300" in result.output
+    assert not (tmp_path / "m").exists()
+    partly = tmp_path / "partly.tsv"
+    partly.write_text("".join(train_lines[:20] + dev_lines[:180]))
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "calibrate", str(bundle), "--data", str(partly), "-o", str(tmp_path / "cal")])
+    assert result.exit_code == 0, result.output
+    assert f"{partly}: 20 of its 200 documents are also training documents" in caplog.text
+
+
+def test_bundles_without_training_hashes_still_load(bundle, tmp_path):
+    import shutil
+
+    from tagsmith.pipeline.classifier import TRAIN_HASHES, TextClassifier
+
+    assert TextClassifier.load(bundle).train_hashes.size > 2000
+    old = tmp_path / "old"
+    shutil.copytree(bundle, old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    del manifest["files"][TRAIN_HASHES]
+    (old / TRAIN_HASHES).unlink()
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    assert TextClassifier.load(old).train_hashes is None

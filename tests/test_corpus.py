@@ -420,3 +420,37 @@ def test_unlabelled_tsv_lines_ending_in_uris_are_read_but_counted(tmp_path, capl
     with caplog.at_level(logging.WARNING, logger="tagsmith"):  # read again: no repeat
         assert len(list(read_tsv(path))) == 5
     assert not caplog.records
+
+
+def _shared_names_space():
+    from tagsmith.data.labelspace import Label
+
+    return LabelSpace([
+        Label(U + "old", {"en": "Bank"}, deprecated=True),  # first, but deprecated
+        Label(U + "bank", {"en": "Bank"}),
+        Label(U + "river", {"en": "Shore"}, notation="S1"),
+        Label(U + "sea", {"en": "Shore"}),
+        Label(U + "s1", {"en": "S1"}),  # a name equal to another label's notation
+    ])
+
+
+def test_a_shared_name_prefers_the_live_concept_and_never_picks_among_live_ones(tmp_path):
+    from tagsmith.exceptions import AmbiguousLabelError
+
+    space = _shared_names_space()
+    assert space.lookup("Bank") == 1
+    assert space.lookup(f"<{U}old>") == 0 and space.lookup(f"{U}sea") == 3  # URIs as before
+    assert space.lookup("S1") == 2  # notations as before
+    with pytest.raises(AmbiguousLabelError, match="'Shore' is ambiguous: 2 concepts") as info:
+        space.lookup("Shore")
+    assert f"<{U}river>" in str(info.value) and f"<{U}sea>" in str(info.value)
+    path = tmp_path / "c.tsv"
+    path.write_text(f"money\tBank\nwaves\tShore <{U}sea>\n")
+    with pytest.raises(UnknownLabelError, match="ambiguous") as info:
+        collect(Corpus(path, space))
+    assert str(info.value).startswith(f"{path}:2: ") and "<uri>" in str(info.value)
+    corpus = Corpus(path, space, unknown_labels="skip")
+    texts, Y = collect(corpus)
+    assert Y.toarray()[:, [1, 3]].tolist() == [[1, 0], [0, 1]]
+    assert corpus.report.n_unknown_labels == 1 and corpus.report.n_ambiguous_labels == 1
+    assert "1 of them ambiguous" in corpus.report.summary()

@@ -109,3 +109,18 @@ def test_soft_targets_and_shapes_are_checked(goemotions_small):
     space = load_vocabulary(goemotions_small["vocab"])
     with pytest.raises(Exception, match="shape"):
         train_classifier(["a", "b"], sp.csr_matrix((3, len(space))), space)
+
+
+def test_training_without_any_positive_label_is_refused(caplog):
+    caplog.set_level("WARNING", logger="tagsmith")
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.exceptions import DataError
+
+    space = LabelSpace.from_uris(["u:a", "u:b", "u:c"])
+    options = TrainOptions(dev_fraction=0.0, featurizer_params=FAST_FEATURES)
+    with pytest.raises(DataError, match="none of the 4 training documents carries a label"):
+        train_classifier(["one", "two", "three", "four"], sp.csr_matrix((4, 3)), space,
+                         options=options)
+    Y = sp.csr_matrix(np.array([[1, 0, 0], [0, 1, 0]] * 2))
+    train_classifier(["good day", "bad day"] * 2, Y, space, options=options)
+    assert "1 of 3 labels have no positive training document" in caplog.text

@@ -176,3 +176,34 @@ def test_auto_weights_favour_the_member_that_knows():
         EnsembleModel(members=members, weights="best").fit(views, Y)
     with pytest.raises(InvalidParameterError, match="tune_fraction"):
         EnsembleModel(members=members, weights="auto", tune_fraction=1.5).fit(views, Y)
+
+
+def test_training_shows_embedding_progress_and_loads_the_encoder_once(monkeypatch):
+    import tagsmith.zeroshot.encoder as encoder_module
+
+    loaded, progress = [], []
+
+    class FakeEncoder:
+        dim = 4
+
+        def __init__(self, *args, **kwargs):
+            loaded.append(1)
+
+        def encode(self, texts, *, show_progress=False):
+            progress.append(show_progress)
+            return np.array([[len(t), t.count("a"), t.count("e"), 1.0] for t in texts],
+                            np.float32)
+
+    monkeypatch.setattr(encoder_module, "SentenceEncoder", FakeEncoder)
+    texts = [f"{word} {i}" for i in range(30) for word in ("apple", "eel")][:40]
+    Y = sp.csr_matrix(np.array([[1, 0], [0, 1]] * 20))
+    from tagsmith.data.labelspace import LabelSpace
+
+    options = TrainOptions(model="dense_knn", featurizer="embedding", dev_fraction=0.25,
+                           model_params={"n_neighbors": 3}, show_progress=True)
+    clf = train_classifier(texts, Y, LabelSpace.from_uris(["u:a", "u:e"]), options=options)
+    assert len(loaded) == 1  # dev fit and refit share the encoder
+    assert progress and all(progress)
+    assert clf.featurizer.show_progress is False  # not stored as the bundle's setting
+    with pytest.raises(InvalidParameterError, match="--featurizer embedding"):
+        TrainOptions(model="dense_knn").validate()

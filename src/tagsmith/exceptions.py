@@ -74,6 +74,29 @@ class UnknownLabelError(DataError):
         super().__init__(f"unknown label {label!r} (not in the vocabulary)", path=path, line=line)
 
 
+class AmbiguousLabelError(UnknownLabelError):
+    """A bare label name that several live concepts of the vocabulary share.
+
+    >>> str(AmbiguousLabelError("Bank", ["http://x/1", "http://x/2"], path="a.tsv", line=3))
+    "a.tsv:3: label name 'Bank' is ambiguous: 2 concepts have it (<http://x/1>, \
+<http://x/2>); write the one meant as its <uri>"
+    """
+
+    def __init__(self, label: str, candidates: list[str], *, path: str | Path | None = None,
+                 line: int | None = None):
+        self.label = label
+        self.candidates = list(candidates)
+        shown = ", ".join(f"<{uri}>" for uri in self.candidates[:5])
+        more = f" and {len(self.candidates) - 5} more" if len(self.candidates) > 5 else ""
+        DataError.__init__(self, f"label name {label!r} is ambiguous: {len(self.candidates)} "
+                           f"concepts have it ({shown}{more}); write the one meant as its "
+                           "<uri>", path=path, line=line)
+
+    def located(self, path: str | Path | None, line: int | None) -> AmbiguousLabelError:
+        """The same error, placed at ``path:line``."""
+        return AmbiguousLabelError(self.label, self.candidates, path=path, line=line)
+
+
 class ReviewFormatError(DataError):
     """A review file (audit candidates with decisions) is malformed or does not fit its corpus."""
 

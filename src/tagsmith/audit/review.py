@@ -32,7 +32,7 @@ import numpy as np
 from tagsmith.audit.detect import KINDS
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.textio import atomic_text_writer, check_writable, open_text
-from tagsmith.exceptions import InvalidParameterError, ReviewFormatError
+from tagsmith.exceptions import AmbiguousLabelError, InvalidParameterError, ReviewFormatError
 
 COLUMNS = ("rank", "decision", "kind", "action", "label_uri", "label_name", "probability",
            "model_score", "doc", "line", "doc_id", "doc_key", "given_labels", "given_names",
@@ -309,6 +309,15 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     return stats
 
 
+def _resolve(space: LabelSpace, key: str) -> int | None:
+    """The label id of a key; a name several concepts share is unresolved, as the audit
+    counted it (see :meth:`LabelSpace.lookup`)."""
+    try:
+        return space.lookup(key)
+    except AmbiguousLabelError:
+        return None
+
+
 def key_like(keys: Sequence[str], label_id: int, space: LabelSpace) -> str:
     """The key to add ``label_id`` with, in the style of a record's ``keys``: ``<uri>``
     unless the keys are bare URIs (a corpus of bare keys, its label space derived from
@@ -329,13 +338,13 @@ def key_like(keys: Sequence[str], label_id: int, space: LabelSpace) -> str:
             if not any(c.isspace() for c in uri):
                 return uri
             break
-        known = space.lookup(key)
+        known = _resolve(space, key)
         if known is None:
             continue
         for lang, name in space[known].pref_labels.items():
             if name == key:
                 mine = space[label_id].pref_labels.get(lang)
-                if mine and space.lookup(mine) == label_id:
+                if mine and _resolve(space, mine) == label_id:
                     return mine
         break
     return f"<{uri}>"
@@ -348,7 +357,7 @@ def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, s
                                 "has a different text than when it was audited; was the "
                                 "corpus changed?", path=review, line=decisions[0].line)
     keys = list(record.labels)
-    ids = [space.lookup(key) for key in keys]
+    ids = [_resolve(space, key) for key in keys]
     changed = False
     for decision in decisions:
         present = [i for i, label_id in enumerate(ids) if label_id == decision.label_id]

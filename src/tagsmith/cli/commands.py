@@ -75,14 +75,20 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
                            calibration_fraction=calibration_fraction,
                            confidence=ConfidenceOptions(method=calibration_method, seed=seed))
     options.validate()  # fail on a mistyped parameter before reading any data
+    from tagsmith.store.bundle import check_bundle_target
+
+    check_bundle_target(output)  # and on an output the bundle cannot be written to
     paths = [corpus] + ([dev] if dev and not vocab else [])
     label_space = resolve_label_space(paths, vocab, on_error=on_error)
-    data = read_labelled(corpus, label_space, on_error=on_error, unknown_labels=unknown_labels)
-    dev_data = (read_labelled(dev, label_space, on_error=on_error, unknown_labels=unknown_labels)
+    data = read_labelled(corpus, label_space, on_error=on_error,
+                         unknown_labels=unknown_labels).require_labels(corpus)
+    dev_data = (read_labelled(dev, label_space, on_error=on_error,
+                              unknown_labels=unknown_labels).require_labels(dev)
                 if dev else None)
     classifier = train_classifier(
         data.texts, data.Y, label_space, options=options,
-        dev_texts=dev_data.texts if dev_data else None, dev_Y=dev_data.Y if dev_data else None)
+        dev_texts=dev_data.texts if dev_data else None, dev_Y=dev_data.Y if dev_data else None,
+        dev_name="--dev", dev_source=str(dev))
     classifier.save(output)
     heldout = classifier.manifest["metrics"].get("heldout")
     click.echo(f"trained {model} on {len(data)} documents, {len(label_space)} labels "

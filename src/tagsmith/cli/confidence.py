@@ -81,6 +81,10 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
     check_png_output(reliability_png, "--reliability-png",
                      {"the bundle": bundle, "the --data corpus": data,
                       "the output bundle": output})
+    if output:
+        from tagsmith.store.bundle import check_bundle_target
+
+        check_bundle_target(output)  # before the work, not after it
     classifier = TextClassifier.load(bundle)
     if data:
         heldout = _heldout_corpus(classifier, data, k, on_error, unknown_labels,
@@ -119,10 +123,13 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
 
 def _heldout_corpus(classifier, data, k, on_error, unknown_labels, heldout_from_corpus):
     from tagsmith.pipeline.io import read_labelled
-    from tagsmith.pipeline.train import data_fingerprint
+    from tagsmith.pipeline.train import check_overlap, data_fingerprint
 
     corpus = read_labelled(data, classifier.label_space, on_error=on_error,
                            unknown_labels=unknown_labels)
+    # shuffled copies and subsets too: per-text hashes (bundles that predate them have
+    # only the fingerprint of the whole training corpus)
+    check_overlap(classifier.train_hashes, corpus.texts, name="--data", source=str(data))
     trained_on = classifier.manifest.get("training", {}).get("data_fingerprint")
     if trained_on and data_fingerprint(corpus.texts, corpus.Y) == trained_on:
         raise InvalidParameterError("--data", "documents the model was not trained on",

@@ -41,7 +41,12 @@ from tagsmith.data.readers import (
     split_label_cell,
 )
 from tagsmith.data.textio import atomic_text_writer
-from tagsmith.exceptions import CorpusFormatError, InvalidParameterError, UnknownLabelError
+from tagsmith.exceptions import (
+    AmbiguousLabelError,
+    CorpusFormatError,
+    InvalidParameterError,
+    UnknownLabelError,
+)
 
 __all__ = [
     "FORMATS", "Corpus", "ReadReport", "Record", "collect", "derive_label_space",
@@ -77,6 +82,8 @@ class ReadReport:
     #: occurrences of unknown labels that were dropped
     n_unknown_labels: int = 0
     unknown_labels: Counter[str] = field(default_factory=Counter)
+    #: how many of those were names several concepts share (see LabelSpace.lookup)
+    n_ambiguous_labels: int = 0
     n_docs_without_labels: int = 0
     n_empty_texts: int = 0
 
@@ -91,10 +98,11 @@ class ReadReport:
         if len(self.skipped_lines) < MAX_EXAMPLES:
             self.skipped_lines.append((error.line, error.reason))
 
-    def add_unknown(self, key: str) -> None:
-        """Count one dropped occurrence of an unknown label."""
+    def add_unknown(self, key: str, *, ambiguous: bool = False) -> None:
+        """Count one dropped occurrence of an unknown (or ambiguous) label."""
         self.n_unknown_labels += 1
         self.unknown_labels[key] += 1
+        self.n_ambiguous_labels += ambiguous
 
     def add_doc(self, doc: Document) -> None:
         """Count a document that was yielded."""
@@ -114,6 +122,9 @@ class ReadReport:
             parts.append(f"{self.n_unknown_labels:,} unknown label occurrence"
                          f"{_s(self.n_unknown_labels)} skipped ({len(self.unknown_labels):,} "
                          f"distinct, most often {key!r} x{count})")
+            if self.n_ambiguous_labels:
+                parts[-1] += (f", {self.n_ambiguous_labels:,} of them ambiguous names (write "
+                              "their <uri>)")
         if self.n_docs_without_labels:
             parts.append(f"{self.n_docs_without_labels:,} without labels")
         if self.n_empty_texts:
@@ -214,7 +225,14 @@ class Corpus:
     def _resolve(self, record: Record, report: ReadReport) -> Document:
         ids = []
         for key in record.labels:
-            label_id = self.label_space.lookup(key)
+            try:
+                label_id = self.label_space.lookup(key)
+            except AmbiguousLabelError as exc:  # a name several concepts share
+                if self.unknown_labels != "skip":
+                    line = None if self.format == "dir" else record.line
+                    raise exc.located(record.source, line) from None
+                report.add_unknown(key, ambiguous=True)
+                continue
             if label_id is not None:
                 ids.append(label_id)
             elif self.unknown_labels == "skip":
@@ -372,7 +390,10 @@ def _tsv_line(item: Document | Record, label_space: LabelSpace | None, n: int,
 
 def _record_key(key: str, record: Record, label_space: LabelSpace | None) -> str:
     if label_space is not None:
-        label_id = label_space.lookup(key)
+        try:
+            label_id = label_space.lookup(key)
+        except AmbiguousLabelError as exc:
+            raise exc.located(record.source, record.line) from None
         if label_id is not None:
             return f"<{label_space.uri_of(label_id)}>"
         if len(key.split()) != 1:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tagsmith.exceptions import InvalidParameterError, VocabularyError
+from tagsmith.exceptions import AmbiguousLabelError, InvalidParameterError, VocabularyError
 
 
 @dataclass
@@ -94,6 +94,7 @@ class LabelSpace(Sequence[Label]):
                 raise VocabularyError(f"duplicate label URI {label.uri!r}")
             self._by_uri[label.uri] = i
         self._by_name: dict[str, int] | None = None
+        self._ambiguous: dict[str, list[int]] = {}
         self._fingerprint: str | None = None
 
     # -- construction ------------------------------------------------------------------
@@ -149,7 +150,10 @@ class LabelSpace(Sequence[Label]):
         """Resolve a corpus label key to an id, or ``None`` when unknown.
 
         ``<uri>`` is looked up as a URI only. A bare key is tried as a URI, then
-        (when ``by_name``) as a preferred name in any language, then as a notation.
+        (when ``by_name``) as a notation, then as a preferred name in any language. A
+        name several concepts share resolves to the one that is not deprecated; when
+        several live ones share it, :class:`AmbiguousLabelError` is raised rather than
+        one picked silently.
 
         >>> space = LabelSpace.from_uris(["http://x/a"], names={"http://x/a": "apple"})
         >>> space.lookup("<http://x/a>"), space.lookup("apple"), space.lookup("pear")
@@ -162,19 +166,32 @@ class LabelSpace(Sequence[Label]):
         if found is not None or not by_name:
             return found
         if self._by_name is None:
-            self._by_name = self._build_name_index()
-        return self._by_name.get(key)
+            self._by_name, self._ambiguous = self._build_name_index()
+        found = self._by_name.get(key)
+        if found is None and key in self._ambiguous:
+            raise AmbiguousLabelError(key, [self.uri_of(i) for i in self._ambiguous[key]])
+        return found
 
-    def _build_name_index(self) -> dict[str, int]:
+    def _build_name_index(self) -> tuple[dict[str, int], dict[str, list[int]]]:
+        """(name or notation -> id, ambiguous name -> the ids that share it)."""
         index: dict[str, int] = {}
         for i, label in enumerate(self._labels):
             if label.notation:
                 index.setdefault(label.notation, i)
-        # preferred names win over notations when both collide
+        by_name: dict[str, list[int]] = {}
         for i, label in enumerate(self._labels):
-            for name in label.pref_labels.values():
-                index.setdefault(name, i)
-        return index
+            for name in dict.fromkeys(label.pref_labels.values()):
+                by_name.setdefault(name, []).append(i)
+        ambiguous: dict[str, list[int]] = {}
+        for name, ids in by_name.items():
+            if name in index:
+                continue  # a notation keeps its label
+            live = [i for i in ids if not self._labels[i].deprecated]
+            if len(ids) == 1 or len(live) == 1:
+                index[name] = ids[0] if len(ids) == 1 else live[0]
+            else:
+                ambiguous[name] = live or ids
+        return index, ambiguous
 
     def name_of(self, label_id: int, lang: str = "en") -> str:
         """Preferred name in ``lang``, else in any language, else the URI."""

@@ -96,6 +96,9 @@ def load_vocabulary(path: str | Path, *, format: str | None = None, language: st
     else:
         rows = _tsv_rows(path, language) if kind == "tsv" else _csv_rows(path, language)
         labels = _collect(rows, path, on_error)
+    if not labels:  # a 0-label space only fails later, with no file name
+        raise VocabularyError("no labels in the vocabulary" + (
+            " (no skos:Concept found)" if kind == "skos" else ""), path=path)
     return LabelSpace(labels, name=_stem(path))
 
 

@@ -42,7 +42,7 @@ from tagsmith.audit.detect import LabelIssues, check_every_doc_labelled, find_la
 from tagsmith.audit.duplicates import NEAR_DUPLICATE_THRESHOLD
 from tagsmith.audit.scores import AuditScores, check_source
 from tagsmith.data.labelspace import LabelSpace
-from tagsmith.exceptions import DataError, InvalidParameterError
+from tagsmith.exceptions import AmbiguousLabelError, DataError, InvalidParameterError
 from tagsmith.progress import progress_bar
 
 logger = logging.getLogger("tagsmith")
@@ -548,7 +548,11 @@ def read_audit_corpus(path: str | Path, label_space: LabelSpace, *,
     for record in read_records(path, on_error=policy):
         ids = []
         for key in record.labels:
-            label_id = label_space.lookup(key)
+            try:
+                label_id = label_space.lookup(key)
+            except AmbiguousLabelError:  # a name several concepts share: not resolved
+                report.add_unknown(key, ambiguous=True)
+                continue
             if label_id is None:
                 report.add_unknown(key)
             else:

@@ -41,6 +41,8 @@ STATS_ARRAYS = "label_stats.npz"
 CALIBRATOR_META, CALIBRATOR_ARRAYS = "calibrator.json", "calibrator.npz"
 CONFORMAL_META, CONFORMAL_ARRAYS = "conformal.json", "conformal.npz"
 SHIFT_META, SHIFT_ARRAYS = "label_shift.json", "label_shift.npz"
+#: 8-byte hashes of the training texts (bundles before it have none)
+TRAIN_HASHES = "train_texts.npz"
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,8 @@ class TextClassifier:
                  label_counts: np.ndarray | None = None, n_train_docs: int = 0,
                  manifest: dict | None = None, crossfit: CrossFitScores | None = None,
                  calibrator: Calibrator | None = None, conformal=None,
-                 heldout: HeldoutScores | None = None, label_shift: LabelShift | None = None):
+                 heldout: HeldoutScores | None = None, label_shift: LabelShift | None = None,
+                 train_hashes: np.ndarray | None = None):
         if model.n_labels_ != len(label_space):
             raise InvalidParameterError("model", f"a model over {len(label_space)} labels",
                                         f"{model.n_labels_} labels")
@@ -112,6 +115,9 @@ class TextClassifier:
         self.conformal = conformal
         self.heldout = heldout
         self.label_shift = label_shift
+        # sorted 8-byte hashes of the training texts (see pipeline.train.text_hashes), to
+        # refuse held-out data that overlaps them; None for bundles that predate them
+        self.train_hashes = train_hashes
 
     @property
     def n_labels(self) -> int:
@@ -254,6 +260,8 @@ class TextClassifier:
         writer.add_arrays(THRESHOLDS_ARRAYS, thr_arrays)
         writer.add_arrays(STATS_ARRAYS, {"label_counts": self.label_counts,
                                          "n_train_docs": np.array(self.n_train_docs)})
+        if self.train_hashes is not None:
+            writer.add_arrays(TRAIN_HASHES, {"hashes": np.asarray(self.train_hashes, "<u8")})
         if self.crossfit is not None:
             cf_meta, cf_arrays = self.crossfit.to_state()
             writer.add_json(CROSSFIT_META, cf_meta)
@@ -295,11 +303,14 @@ class TextClassifier:
                                                   bundle.read_arrays(CROSSFIT_ARRAYS))
                         if bundle.has(CROSSFIT_META) else None)
             parts = _load_confidence(bundle)
+            train_hashes = (bundle.read_arrays(TRAIN_HASHES)["hashes"]
+                            if bundle.has(TRAIN_HASHES) else None)
         except BundleError:
             raise
         except (KeyError, ValueError, TypeError) as exc:
             raise BundleError(f"incompatible or damaged contents ({type(exc).__name__}: {exc})",
                               path=path) from exc
+        _check_shapes(path, len(label_space), thresholds, stats)
         recorded = bundle.manifest.get("label_space", {}).get("fingerprint")
         if recorded != label_space.fingerprint:
             raise BundleError("the label space does not match the fingerprint in the manifest",
@@ -310,7 +321,24 @@ class TextClassifier:
                                   f"space {len(label_space)}", path=path)
         return cls(label_space, featurizer, model, thresholds,
                    label_counts=stats["label_counts"], n_train_docs=int(stats["n_train_docs"]),
-                   manifest=bundle.manifest, crossfit=crossfit, **parts)
+                   manifest=bundle.manifest, crossfit=crossfit, train_hashes=train_hashes,
+                   **parts)
+
+
+def _check_shapes(path, n_labels: int, thresholds: Thresholds, stats: dict) -> None:
+    """Per-label arrays must have one entry per label, else predictions fail much later."""
+    arrays = {f"{THRESHOLDS_ARRAYS} per_label": thresholds.per_label,
+              f"{THRESHOLDS_ARRAYS} tuned_mask": thresholds.tuned_mask,
+              f"{STATS_ARRAYS} label_counts": stats.get("label_counts")}
+    if thresholds.source is not None:
+        arrays[f"{THRESHOLDS_ARRAYS} source"] = thresholds.source
+    for name, array in arrays.items():
+        shape = None if array is None else np.shape(array)
+        if shape != (n_labels,):
+            raise BundleError(f"{name} has shape {shape}, expected ({n_labels},) for the "
+                              f"{n_labels} labels of its label space", path=path)
+    if "n_train_docs" not in stats:
+        raise BundleError(f"{STATS_ARRAYS} has no n_train_docs", path=path)
 
 
 def part_labels(part) -> int:

@@ -35,7 +35,7 @@ from tagsmith.calibration.scaling import METHODS, Calibrator, fit_calibrator
 from tagsmith.calibration.thresholds import tune_thresholds
 from tagsmith.conformal.lpicp import PowersetICP, fit_powerset_icp
 from tagsmith.conformal.risk import RecallControl, check_alpha, fit_recall_control
-from tagsmith.exceptions import InvalidParameterError
+from tagsmith.exceptions import DataError, InvalidParameterError
 from tagsmith.pipeline.crossfit import CrossFitScores, HeldoutScores
 from tagsmith.topk import TopK
 
@@ -43,6 +43,11 @@ logger = logging.getLogger("tagsmith")
 
 #: LP-ICP is fitted by default up to this many labels (it needs every label's probability)
 LPICP_MAX_LABELS = 100
+#: calibration on fewer held-out documents than this is refused
+MIN_HELDOUT_DOCS = 10
+#: below this many held-out documents calibration warns: probabilities and conformal
+#: guarantees fitted on so few are noisy
+FEW_HELDOUT_DOCS = 100
 SOURCES = ("auto", "split", "crossfit", "same")
 SET_METHODS = ("recall", "mondrian", "lpicp")
 
@@ -251,6 +256,7 @@ def calibrate_classifier(classifier, heldout: HeldoutScores, *,
     if heldout.topk.n_labels != classifier.n_labels:
         raise InvalidParameterError("heldout", f"scores over {classifier.n_labels} labels",
                                     f"{heldout.topk.n_labels} labels")
+    check_heldout(heldout)
     counts = classifier.label_counts if classifier.n_train_docs else None
     calibrator, thresholds, conformal, report = fit_confidence(
         heldout, options=options, label_counts=counts, crossfit=classifier.crossfit,
@@ -262,6 +268,30 @@ def calibrate_classifier(classifier, heldout: HeldoutScores, *,
     classifier.label_shift = None  # estimated for the old probabilities
     classifier.manifest = {**classifier.manifest, "calibration": _manifest_summary(report)}
     return report
+
+
+def check_heldout(heldout: HeldoutScores) -> None:
+    """Refuse held-out documents that cannot calibrate anything; warn when they are few.
+
+    No positive label at all would map every score to ~0 and report a perfect ECE;
+    fewer than :data:`MIN_HELDOUT_DOCS` documents are refused, fewer than
+    :data:`FEW_HELDOUT_DOCS` give a warning.
+    """
+    n_docs = len(heldout)
+    n_positive = int(np.count_nonzero(sp.csr_matrix(heldout.Y).data))
+    if n_positive == 0:
+        raise DataError(f"the {n_docs:,} held-out documents ({heldout.source}) carry no label "
+                        "of the model's label space: calibrating on them would make every "
+                        "probability ~0; give labelled documents the model was not trained on")
+    if n_docs < MIN_HELDOUT_DOCS:
+        raise DataError(f"only {n_docs} held-out documents ({heldout.source}): calibration "
+                        f"needs at least {MIN_HELDOUT_DOCS} (and {FEW_HELDOUT_DOCS} or more "
+                        "for reliable probabilities)")
+    if n_docs < FEW_HELDOUT_DOCS:
+        logger.warning("calibrating on only %d held-out documents (%s, %d label occurrences): "
+                       "probabilities and conformal guarantees from so few are unreliable "
+                       "(%d or more recommended)", n_docs, heldout.source, n_positive,
+                       FEW_HELDOUT_DOCS)
 
 
 def _manifest_summary(report: dict) -> dict:

@@ -9,6 +9,7 @@ from pathlib import Path
 import scipy.sparse as sp
 
 from tagsmith.data.labelspace import LabelSpace
+from tagsmith.exceptions import DataError
 
 logger = logging.getLogger("tagsmith")
 
@@ -24,14 +25,33 @@ class LabelledData:
     def __len__(self) -> int:
         return len(self.texts)
 
+    def require_labels(self, path: str | Path) -> LabelledData:
+        """Refuse, naming ``path``, a corpus in which no document keeps a known label
+        (e.g. every label dropped by ``unknown_labels="skip"``): a model trained or
+        tuned on it would predict nothing."""
+        if self.Y.count_nonzero() == 0:
+            skipped = getattr(self.report, "n_unknown_labels", 0)
+            raise DataError(f"no document carries a label of the vocabulary ({len(self):,} "
+                            f"documents, {skipped:,} unknown label occurrences skipped); is "
+                            "it the right vocabulary?", path=path)
+        return self
+
 
 def read_labelled(path: str | Path, label_space: LabelSpace, *, on_error: str = "fail",
                   unknown_labels: str = "fail") -> LabelledData:
-    """Stream a corpus file once into texts and a label matrix over ``label_space``."""
+    """Stream a corpus file once into texts and a label matrix over ``label_space``.
+
+    A file with no documents (empty, or every line skipped) is a :class:`DataError`
+    naming it: nothing can be trained, evaluated or calibrated on it.
+    """
     from tagsmith.data.corpus import Corpus, collect
 
     corpus = Corpus(path, label_space, on_error=on_error, unknown_labels=unknown_labels)
     texts, Y = collect(corpus)
+    if not texts:
+        skipped = getattr(corpus.report, "n_skipped_lines", 0)
+        raise DataError("no documents in the corpus" + (
+            f" ({skipped:,} malformed lines skipped)" if skipped else ""), path=path)
     return LabelledData(texts, Y, corpus.report)
 
 

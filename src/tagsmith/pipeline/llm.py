@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.textio import atomic_text_writer
-from tagsmith.exceptions import CorpusFormatError, InvalidParameterError
+from tagsmith.exceptions import AmbiguousLabelError, CorpusFormatError, InvalidParameterError
 
 
 def make_client(base_url: str, model: str, *, cache: str | Path | None, **client_params):
@@ -126,7 +126,10 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace
             raise CorpusFormatError("'scores' must be a list of numbers in [0, 1], one per "
                                     "label", path=path, line=record.line)
         for position, key in enumerate(record.labels):
-            label_id = label_space.lookup(key)
+            try:
+                label_id = label_space.lookup(key)
+            except AmbiguousLabelError as exc:
+                raise exc.located(path, record.line) from None
             if label_id is None:
                 from tagsmith.exceptions import UnknownLabelError
 

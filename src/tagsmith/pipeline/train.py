@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,7 +27,7 @@ import scipy.sparse as sp
 from tagsmith._params import check_int, check_number, check_param_names
 from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
 from tagsmith.data.labelspace import LabelSpace
-from tagsmith.exceptions import InvalidParameterError
+from tagsmith.exceptions import DataError, InvalidParameterError
 from tagsmith.features.tfidf import TfidfFeaturizer
 from tagsmith.features.views import make_featurizer
 from tagsmith.models import get_model_class, make_model
@@ -82,6 +83,10 @@ class TrainOptions:
             self.confidence.validate()
         check_param_names(get_model_class(self.model), self.model_params)
         _check_featurizer(self.featurizer, self.featurizer_params)
+        if self.model == "dense_knn" and self.featurizer != "embedding":
+            raise InvalidParameterError(
+                "featurizer", "'embedding' for model 'dense_knn', which needs dense rows "
+                "(--featurizer embedding)", self.featurizer)
 
 
 def _check_featurizer(kind: str, params: dict) -> None:
@@ -124,6 +129,49 @@ def data_fingerprint(texts: Sequence[str], Y: sp.csr_matrix) -> str:
     return digest.hexdigest()
 
 
+#: held-out data of which at least this share is training documents is refused
+MAX_OVERLAP = 0.5
+
+
+def text_hashes(texts: Sequence[str]) -> np.ndarray:
+    """Sorted unique 8-byte hashes of the texts (whitespace collapsed, case folded).
+
+    A compact, order-free record of which documents a model was trained on, so that
+    held-out data can be checked for overlap whatever its order or subset.
+
+    >>> text_hashes(["A  b", "a b", "c"]).size
+    2
+    """
+    return np.unique(_hashes(texts))
+
+
+def _hashes(texts: Sequence[str]) -> np.ndarray:
+    digests = b"".join(hashlib.blake2b(" ".join(text.split()).casefold().encode("utf-8"),
+                                       digest_size=8).digest() for text in texts)
+    return np.frombuffer(digests, dtype="<u8")
+
+
+def check_overlap(train_hashes: np.ndarray | None, texts: Sequence[str], *,
+                  name: str, source: str) -> int:
+    """How many of ``texts`` (held-out documents) are training documents.
+
+    Refuses (an :class:`InvalidParameterError` for parameter ``name``) when at least
+    :data:`MAX_OVERLAP` of them are, warns with the count when some are; ``source``
+    names the documents (e.g. their file).
+    """
+    if train_hashes is None or not len(texts):
+        return 0
+    n_overlap = int(np.isin(_hashes(texts), train_hashes).sum())
+    if n_overlap >= MAX_OVERLAP * len(texts):
+        raise InvalidParameterError(
+            name, "documents the model was not trained on",
+            f"{source} ({n_overlap:,} of its {len(texts):,} documents are training documents)")
+    if n_overlap:
+        logger.warning("%s: %d of its %d documents are also training documents (%s); "
+                       "held-out results are optimistic", source, n_overlap, len(texts), name)
+    return n_overlap
+
+
 def label_texts(label_space: LabelSpace) -> list[str]:
     """One text per label: its preferred and alternative names in every language."""
     texts = []
@@ -136,10 +184,27 @@ def label_texts(label_space: LabelSpace) -> list[str]:
     return texts
 
 
-def _fit(texts, Y, options: TrainOptions, stage: str, label_space: LabelSpace | None = None):
+def _featurizer_parts(featurizer, params: dict) -> list[tuple[Any, dict]]:
+    """(featurizer, its params) for a featurizer or each view of a multi-view one."""
+    views = getattr(featurizer, "featurizers", None)
+    if isinstance(views, dict):
+        return [(part, params.get(name, {})) for name, part in views.items()]
+    return [(featurizer, params)]
+
+
+def _fit(texts, Y, options: TrainOptions, stage: str, label_space: LabelSpace | None = None,
+         previous=None):
     started = time.perf_counter()
     logger.info("%s: features for %d documents", stage, len(texts))
     featurizer = make_featurizer(options.featurizer, **options.featurizer_params)
+    parts = _featurizer_parts(featurizer, options.featurizer_params)
+    old_parts = [] if previous is None else _featurizer_parts(previous, {})
+    for i, (part, params) in enumerate(parts):
+        if hasattr(part, "show_progress") and "show_progress" not in params:
+            part.show_progress = options.show_progress  # embeddings: the main cost
+        encoder = getattr(old_parts[i][0], "_encoder_model", None) if old_parts else None
+        if encoder is not None:  # an encoder learns nothing from the texts: load it once
+            part._encoder_model = encoder
     X = featurizer.fit_transform(texts)
     params = dict(options.model_params)
     model = make_model(options.model, **params)
@@ -159,7 +224,9 @@ def _fit(texts, Y, options: TrainOptions, stage: str, label_space: LabelSpace | 
 
 def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
                      dev_texts: Sequence[str] | None = None, dev_Y=None,
-                     options: TrainOptions | None = None) -> TextClassifier:
+                     options: TrainOptions | None = None,
+                     dev_name: str = "dev_texts", dev_source: str = "the dev corpus",
+                     ) -> TextClassifier:
     """Train a :class:`TextClassifier` on ``texts`` with labels ``Y`` (n_docs x n_labels).
 
     >>> space = LabelSpace.from_uris(["u:pos", "u:neg"])
@@ -176,6 +243,7 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
     Y = sp.csr_matrix(Y, dtype=np.float32)
     if Y.shape != (len(texts), len(label_space)):
         raise InvalidParameterError("Y", f"shape ({len(texts)}, {len(label_space)})", Y.shape)
+    _check_positives(Y)
     started = time.perf_counter()
     fingerprint = data_fingerprint(texts, Y)
     calibration = None
@@ -186,6 +254,10 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
         texts, Y = [texts[i] for i in fit_rows], Y[fit_rows]
         logger.info("calibration split: %d documents set aside (never trained on)",
                     len(cal_rows))
+    train_hashes = text_hashes(texts)
+    if dev_texts is not None:  # a dev corpus that is (mostly) training data tunes nothing
+        dev_texts = list(dev_texts)
+        check_overlap(train_hashes, dev_texts, name=dev_name, source=dev_source)
     heldout = _heldout(texts, Y, dev_texts, dev_Y, options)
     report: dict = {}
     if heldout is None:
@@ -206,9 +278,12 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
         clf.thresholds = thresholds
         report["heldout"] = {"source": source, "n_docs": len(dev_part_texts),
                              "metrics": evaluate_topk(clf, dev_part_Y, topk)}
+        if fit_idx is not None and not options.refit:
+            train_hashes = text_hashes(fit_texts)  # the final model saw only these
         if fit_idx is not None and options.refit:
             featurizer, model, fit_seconds, X_all = _fit(texts, Y, options,
-                                                         "refit on all data", label_space)
+                                                         "refit on all data", label_space,
+                                                         previous=featurizer)
     crossfit = None
     if options.crossfit_folds:
         if X_all is None:  # the final model saw only part of the texts
@@ -234,12 +309,28 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
     }
     classifier = TextClassifier(label_space, featurizer, model, thresholds,
                                 label_counts=label_counts, n_train_docs=len(texts),
-                                manifest=manifest, crossfit=crossfit)
+                                manifest=manifest, crossfit=crossfit,
+                                train_hashes=train_hashes)
     if calibration is not None:
         _calibrate(classifier, calibration, Y if crossfit is not None else None, options)
         classifier.manifest["thresholds"] = classifier.thresholds.summary()
         classifier.manifest["training"]["seconds"] = round(time.perf_counter() - started, 3)
+    for part, params in _featurizer_parts(featurizer, options.featurizer_params):
+        if hasattr(part, "show_progress") and "show_progress" not in params:
+            part.show_progress = False  # a training-time setting, not the bundle's
     return classifier
+
+
+def _check_positives(Y: sp.csr_matrix) -> None:
+    """No positive label at all is an error; labels without one are worth a warning."""
+    support = np.bincount(Y.indices[Y.data != 0], minlength=Y.shape[1])
+    if not support.any():
+        raise DataError(f"none of the {Y.shape[0]:,} training documents carries a label of "
+                        "the label space: the model would predict nothing")
+    n_missing = int((support == 0).sum())
+    if n_missing:
+        logger.warning("%d of %d labels have no positive training document and will never "
+                       "be predicted", n_missing, Y.shape[1])
 
 
 def _calibrate(classifier: TextClassifier, calibration, crossfit_Y, options: TrainOptions):

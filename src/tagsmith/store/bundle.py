@@ -7,7 +7,8 @@ on load, so a damaged or half-copied bundle is refused with a clear message.
 Saving is atomic: the bundle is written to a temporary sibling directory and then
 renamed into place; an existing bundle is moved aside first and deleted only after
 the new one is in place, so a crash never leaves a half-written bundle under the
-target name (at worst the old one survives as ``NAME.old-*``).
+target name; an error or interrupt between the two renames moves the old one back
+(only a hard crash there can leave it as ``.NAME.old-*``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,10 +55,16 @@ class BundleWriter:
 
     def commit(self) -> Path:
         """Write everything to a temporary directory, then atomically move it into place."""
-        target = Path(self.path)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target = check_bundle_target(self.path)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BundleError(f"cannot create the folder {target.parent} "
+                              f"({exc.strerror or exc})", path=target) from exc
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
         try:
+            # mkdtemp makes it 0700: give it a replaced bundle's mode, else what mkdir gives
+            os.chmod(staging, _directory_mode(target))
             checksums = {}
             for name, obj in self._json.items():
                 checksums[name] = _write_bytes(staging / name, _json_bytes(obj))
@@ -76,6 +84,9 @@ class BundleWriter:
                 "files": checksums,
             }
             _write_bytes(staging / MANIFEST, _json_bytes(manifest))
+            mode = staging.stat().st_mode & 0o777
+            for name in (*checksums, MANIFEST):  # files readable by whoever reads the folder
+                os.chmod(staging / name, mode & 0o666)
             _replace_directory(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -118,7 +129,7 @@ class Bundle:
         if not isinstance(files, dict):
             raise BundleError(f"{MANIFEST} lists no files", path=self.path)
         for name, expected in files.items():
-            _check_name(name, Path(name).suffix)
+            _check_name(name, Path(name).suffix, bundle=self.path)
             file_path = self.path / name
             if not file_path.is_file():
                 raise BundleError(f"file {name} is missing", path=self.path)
@@ -139,15 +150,31 @@ class Bundle:
                 return {key: archive[key] for key in archive.files}
         except ValueError as exc:  # e.g. an object array, which would need pickle
             raise BundleError(f"{name} cannot be read safely ({exc})", path=self.path) from exc
+        except (zipfile.BadZipFile, EOFError, OSError) as exc:  # truncated or not an archive
+            raise BundleError(f"file {name} is damaged ({type(exc).__name__}: {exc})",
+                              path=self.path) from exc
 
     def _require(self, name: str) -> None:
         if name not in self.manifest["files"]:
             raise BundleError(f"the bundle has no {name}", path=self.path)
 
 
-def _check_name(name: str, suffix: str) -> None:
+def _check_name(name: str, suffix: str, *, bundle: Path | None = None) -> None:
     if not name.endswith(suffix) or "/" in name or "\\" in name or name.startswith("."):
-        raise BundleError(f"invalid bundle file name {name!r}")
+        where = f" listed in its {MANIFEST}" if bundle is not None else ""
+        raise BundleError(f"invalid bundle file name {name!r}{where}", path=bundle)
+
+
+def _directory_mode(target: Path) -> int:
+    """The mode of the bundle ``target`` replaces, else ``0o777`` less the umask."""
+    try:
+        if target.is_dir():
+            return target.stat().st_mode & 0o7777
+    except OSError:
+        pass
+    umask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(umask)
+    return 0o777 & ~umask
 
 
 def _json_bytes(obj: object) -> bytes:
@@ -170,17 +197,45 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _replace_directory(staging: Path, target: Path) -> None:
+def check_bundle_target(path: str | Path) -> Path:
+    """Refuse, naming ``path``, a place a bundle cannot be written to (or replace).
+
+    An existing file, a folder that is not empty and not a bundle, a path below a
+    file, or a read-only folder are refused; a missing folder is fine (it is
+    created). The writer applies the same rule, so commands call this before long
+    work and a typo costs nothing.
+    """
+    target = Path(path)
     if target.exists() and not target.is_dir():
         raise BundleError("exists and is not a directory; refusing to overwrite", path=target)
-    if target.exists() and not (target / MANIFEST).exists() and any(target.iterdir()):
+    if target.is_dir() and not (target / MANIFEST).exists() and any(target.iterdir()):
         raise BundleError("exists, is not empty and is not a model bundle; refusing to "
                           "overwrite it", path=target)
+    for folder in target.parents:
+        if folder.exists():
+            if not folder.is_dir():
+                raise BundleError(f"{folder} is a file, not a folder", path=target)
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise BundleError(f"the folder {folder} is not writable", path=target)
+            break
+    return target
+
+
+def _replace_directory(staging: Path, target: Path) -> None:
+    check_bundle_target(target)
     backup = None
-    if target.exists():
-        backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-        backup.rmdir()
-        os.rename(target, backup)
-    os.rename(staging, target)
+    try:
+        if target.exists():
+            backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            backup.rmdir()
+            os.rename(target, backup)
+        os.rename(staging, target)
+    except BaseException:  # an error or an interrupt between the renames: roll back
+        if backup is not None and backup.exists():
+            if staging.exists() and not target.exists():
+                os.rename(backup, target)  # the new bundle never got in place
+            elif not staging.exists():
+                shutil.rmtree(backup, ignore_errors=True)  # it did: the old one can go
+        raise
     if backup is not None:
         shutil.rmtree(backup, ignore_errors=True)
