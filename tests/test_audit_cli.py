@@ -396,7 +396,7 @@ def test_degenerate_inputs_are_data_errors_naming_the_file(small_corpus, goemoti
     empty_vocab = tmp_path / "vocab.tsv"
     empty_vocab.write_text("", encoding="utf-8")
     result = invoke("audit", small_corpus, "--vocab", empty_vocab, "-o", out)
-    assert result.exit_code == 3 and f"{empty_vocab}: the vocabulary has no labels" in \
+    assert result.exit_code == 3 and f"{empty_vocab}: no labels in the vocabulary" in \
         result.output
     lines = small_corpus.read_text(encoding="utf-8").splitlines()
     three = tmp_path / "three.tsv"
