@@ -23,9 +23,6 @@ choose ``k`` to say which (e.g. the 10 shown to users).
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -163,7 +160,7 @@ def reliability_diagram(reports: dict[str, ReliabilityReport], path: str | Path,
     directory or a path below a file is refused before drawing, and on any failure
     the temporary file is removed and ``path`` is left as it was.
     """
-    from tagsmith.data.textio import check_writable
+    from tagsmith.data.textio import atomic_binary_writer, check_writable
 
     path = check_writable(path)
     try:
@@ -192,18 +189,8 @@ def reliability_diagram(reports: dict[str, ReliabilityReport], path: str | Path,
     hist.set_ylabel("entries")
     fig.tight_layout()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                fig.savefig(out, format="png", dpi=110)
-            os.chmod(tmp, mode)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        with atomic_binary_writer(path) as out:
+            fig.savefig(out, format="png", dpi=110)
     finally:
         plt.close(fig)
     return path

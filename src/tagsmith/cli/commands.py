@@ -156,38 +156,16 @@ def _documents(files: tuple[str, ...], whole_file: bool):
             if line.strip():
                 yield f"stdin:{number}", _text_column(line)
         return
+    from tagsmith.data.readers import numbered_lines, open_binary
+
     for name in files:
-        with _open_binary(name) as handle:
+        with open_binary(name) as handle:
             if whole_file:
                 yield name, _decode_all(_read_all(handle, name), name)
                 continue
-            for number, line in _decoded(_numbered(handle, name), name):
+            for number, line in _decoded(numbered_lines(handle, name), name):
                 if line.strip():
                     yield f"{name}:{number}", _text_column(line)
-
-
-def _open_binary(name: str):
-    import gzip
-
-    return gzip.open(name, "rb") if name.lower().endswith(".gz") else open(name, "rb")
-
-
-def _numbered(handle, name: str):
-    """``(line number, bytes)`` pairs; a damaged (gzip) file raises naming the line."""
-    import zlib
-
-    lines = iter(handle)
-    number = 0
-    while True:
-        try:
-            raw = next(lines)
-        except StopIteration:
-            return
-        except (OSError, EOFError, zlib.error) as exc:
-            raise DataError(f"cannot read the file ({exc})", path=name,
-                            line=number + 1) from None
-        number += 1
-        yield number, raw
 
 
 def _read_all(handle, name: str) -> bytes:

@@ -178,27 +178,35 @@ def _error_handler(on_error: ErrorPolicy) -> Callable[[CorpusFormatError], None]
     raise InvalidParameterError("on_error", "'fail', 'skip' or a callable", on_error)
 
 
-def _open_binary(path: Path) -> IO[bytes]:
+def open_binary(path: str | Path) -> IO[bytes]:
+    """``path`` opened for reading bytes, ``.gz`` decompressed transparently."""
+    path = Path(path)
     if path.suffix.lower() == ".gz":
         return gzip.GzipFile(path, "rb")  # type: ignore[return-value]  # GzipFile is IO[bytes]
     return open(path, "rb")
 
 
+def numbered_lines(handle: Iterable[bytes], path: str | Path) -> Iterator[tuple[int, bytes]]:
+    """``(line number, bytes)`` pairs of an open binary file; a damaged (gzip) file
+    raises :class:`CorpusFormatError` naming ``path`` and the line."""
+    lines = iter(handle)
+    number = 0
+    while True:
+        try:
+            raw = next(lines)
+        except StopIteration:
+            return
+        except (OSError, EOFError, zlib.error) as exc:
+            raise CorpusFormatError(f"cannot read the file ({exc})", path=path,
+                                    line=number + 1) from exc
+        number += 1
+        yield number, raw
+
+
 def _raw_lines(path: Path) -> Iterator[tuple[int, bytes]]:
     """``(line number, bytes)`` pairs; a damaged file raises naming the line."""
-    with _open_binary(path) as handle:
-        lines = iter(handle)
-        number = 0
-        while True:
-            try:
-                raw = next(lines)
-            except StopIteration:
-                return
-            except (OSError, EOFError, zlib.error) as exc:
-                raise CorpusFormatError(f"cannot read the file ({exc})", path=path,
-                                        line=number + 1) from exc
-            number += 1
-            yield number, raw
+    with open_binary(path) as handle:
+        yield from numbered_lines(handle, path)
 
 
 def _decode(raw: bytes, number: int) -> str:

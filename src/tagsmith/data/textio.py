@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from tagsmith.exceptions import DataError
 
@@ -59,13 +60,44 @@ def check_writable(path: str | Path) -> Path:
 
 
 @contextmanager
-def atomic_text_writer(path: str | Path) -> Iterator[io.TextIOBase]:
-    """A UTF-8 text stream that replaces ``path`` only once fully written.
+def atomic_binary_writer(path: str | Path) -> Iterator[BinaryIO]:
+    """A binary stream that replaces ``path`` only once fully written.
 
     Writes go to a temporary file in the same directory, which is synced and renamed
-    over ``path`` on success and removed on any error, so ``path`` is never left half
-    written. ``.gz`` paths are gzip-compressed with a fixed timestamp (same content,
-    same bytes); an existing file's permissions are kept; missing folders are created.
+    over ``path`` on success and removed on any error (Ctrl-C included), so ``path``
+    is never left half written; an existing file's permissions are kept; missing
+    folders are created.
+
+    >>> import tempfile, os
+    >>> name = os.path.join(tempfile.mkdtemp(), "out.bin")
+    >>> with atomic_binary_writer(name) as out:
+    ...     _ = out.write(b"done")
+    >>> open(name, "rb").read()
+    b'done'
+    """
+    path = Path(path)
+    check_writable(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with open(fd, "wb") as raw:
+            yield raw
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextmanager
+def atomic_text_writer(path: str | Path) -> Iterator[io.TextIOBase]:
+    """A UTF-8 text stream that replaces ``path`` only once fully written
+    (:func:`atomic_binary_writer` underneath). ``.gz`` paths are gzip-compressed with a
+    fixed timestamp (same content, same bytes).
 
     >>> import tempfile, os
     >>> name = os.path.join(tempfile.mkdtemp(), "out.txt")
@@ -75,24 +107,14 @@ def atomic_text_writer(path: str | Path) -> Iterator[io.TextIOBase]:
     'done\\n'
     """
     path = Path(path)
-    check_writable(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with open(fd, "wb") as raw:
-            stream = (gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0)
-                      if path.suffix.lower() == ".gz" else raw)
-            with io.TextIOWrapper(stream, encoding="utf-8", newline="") as text:
-                yield text
-                text.flush()
-                if stream is not raw:
-                    stream.close()
-                raw.flush()
-                os.fsync(raw.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_binary_writer(path) as raw:
+        stream = (gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0)
+                  if path.suffix.lower() == ".gz" else raw)
+        text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
+        try:
+            yield text
+            text.flush()
+        finally:
+            text.detach()  # the binary writer closes the file, not the wrapper
+            if stream is not raw:
+                stream.close()  # writes the gzip trailer; leaves ``raw`` open
