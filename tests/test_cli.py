@@ -338,3 +338,18 @@ def test_bundles_without_training_hashes_still_load(bundle, tmp_path):
     (old / TRAIN_HASHES).unlink()
     (old / "manifest.json").write_text(json.dumps(manifest))
     assert TextClassifier.load(old).train_hashes is None
+
+
+def test_library_evaluation_refuses_a_threshold_outside_the_unit_interval(bundle):
+    import scipy.sparse as sp
+
+    from tagsmith.exceptions import InvalidParameterError
+    from tagsmith.pipeline.classifier import TextClassifier
+    from tagsmith.pipeline.evaluate import evaluate_classifier
+
+    classifier = TextClassifier.load(bundle)
+    Y = sp.csr_matrix((1, classifier.n_labels))
+    for bad in (float("nan"), 1.5, -0.5):
+        with pytest.raises(InvalidParameterError, match="threshold"):
+            evaluate_classifier(classifier, ["so happy"], Y, threshold=bad)
+    assert "micro_f1" in evaluate_classifier(classifier, ["so happy"], Y, threshold=0.5)

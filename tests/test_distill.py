@@ -207,3 +207,20 @@ def test_soft_labels_refuse_booleans_and_distill_refuses_a_file_without_labels(d
     assert result.exit_code == 3 and "nolab.jsonl" in result.output
     assert "none of the 5 documents has a label" in result.output
     assert not (tmp_path / "student").exists()
+
+
+def test_distill_checks_its_bundle_output_before_any_work(tmp_path):
+    from click.testing import CliRunner
+
+    import tagsmith.cli as tagsmith_cli
+
+    tagsmith_cli._register_commands()
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "notes.txt").write_text("keep me")
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "distill", str(tmp_path / "no-such-labels.jsonl"), "--vocab", str(tmp_path / "v.tsv"),
+        "-o", str(taken)])
+    assert result.exit_code == 4, result.output  # before the missing inputs are read
+    assert "is not a model bundle" in result.output
+    assert (taken / "notes.txt").read_text() == "keep me"

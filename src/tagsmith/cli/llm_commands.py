@@ -236,7 +236,10 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
     if student and not budget:
         raise click.UsageError("--student needs --budget")
     _check_output_file(output, "--output")
-    _check_output_dir(student, "--student")
+    if student:
+        from tagsmith.store.bundle import check_bundle_target
+
+        check_bundle_target(student)  # a bundle: the bundle writer's own rule
     space = load_vocabulary(vocab)
     if shortlist_bundle:  # match the bundle's labels to VOCAB's by URI, not by position
         from tagsmith.pipeline.classifier import TextClassifier
@@ -383,7 +386,9 @@ def distill(obj, labels, vocab, output, model, param, feature_param, human, dev_
                            dev_fraction=dev_fraction, seed=seed,
                            show_progress=not obj["quiet"])
     options.validate()
-    _check_output_dir(output, "--output")
+    from tagsmith.store.bundle import check_bundle_target
+
+    check_bundle_target(output)  # the bundle writer's own rule, before any work
     space = load_vocabulary(vocab)
     texts, Y = read_soft_labels(labels, space)
     if not Y.nnz:

@@ -176,10 +176,11 @@ class TextClassifier:
                                       max_set_size=max_set_size, min_confidence=min_confidence)
 
     def label_sets(self, topk: TopK, threshold: float | None = None):
-        """Boolean sparse label sets from the tuned thresholds, or one global ``threshold``."""
+        """Boolean sparse label sets from the tuned thresholds, or one global ``threshold``
+        (a number in [0, 1])."""
         if threshold is None:
             return self.thresholds.label_sets(topk)
-        return topk.label_sets(threshold)
+        return topk.label_sets(_check_threshold(threshold))
 
     def suggest(self, texts: Sequence[str], *, k: int = 10, threshold: float | None = None,
                 lang: str = "en") -> list[list[Suggestion]]:
@@ -190,12 +191,7 @@ class TextClassifier:
         least it (``0`` keeps all ``k``; NaN, infinity and numbers outside [0, 1] are
         refused: scores are in [0, 1]).
         """
-        if threshold is not None:
-            from tagsmith._params import check_number
-
-            value = check_number("threshold", threshold, 0, finite=True, numpy=True)
-            if value > 1:
-                raise InvalidParameterError("threshold", "a number in [0, 1]", threshold)
+        _check_threshold(threshold)
         topk = self.predict_topk(texts, k)
         chosen = self.label_sets(topk, threshold)
         out = []
@@ -365,3 +361,16 @@ def _load_confidence(bundle: Bundle) -> dict:
         out[key] = (load(bundle.read_json(meta_name), bundle.read_arrays(arrays_name))
                     if bundle.has(meta_name) else None)
     return out
+
+
+def _check_threshold(threshold: float | None) -> float | None:
+    """``threshold`` if it is ``None`` or a finite number in [0, 1] (scores are in
+    [0, 1]; NaN would silently keep nothing), else :class:`InvalidParameterError`."""
+    if threshold is None:
+        return None
+    from tagsmith._params import check_number
+
+    value = check_number("threshold", threshold, 0, finite=True, numpy=True)
+    if value > 1:
+        raise InvalidParameterError("threshold", "a number in [0, 1]", threshold)
+    return value
