@@ -213,6 +213,8 @@ def test_added_labels_follow_a_bare_key_corpus(tmp_path):
     apply_review(source, review, tmp_path / "out.jsonl", space)
     assert [r.labels for r in read_records(tmp_path / "out.jsonl")] == \
         [("money-fx", "interest")]
+    # an integer id stays an integer
+    assert json.loads((tmp_path / "out.jsonl").read_text())["id"] == 1
 
 
 def test_an_action_that_contradicts_the_kind_is_an_error(tmp_path, corpus):

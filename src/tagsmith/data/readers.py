@@ -78,6 +78,8 @@ class Record:
     line: int
     source: str
     metadata: Mapping[str, object] = field(default_factory=lambda: _EMPTY)
+    #: a JSONL ``id`` given as an integer, so a rewritten corpus keeps it one
+    int_id: int | None = field(default=None, compare=False)
 
 
 class _Malformed(Exception):
@@ -296,8 +298,11 @@ def _jsonl_records(path: Path, on_error) -> Iterator[Record]:
             raise _Malformed("missing 'text'" if text is None else
                              f"'text' must be a string, found {type(text).__name__}")
         metadata = {k: v for k, v in obj.items() if k not in ("text", "labels", "id")}
-        return Record(text.strip(), _json_labels(obj.get("labels")), _json_id(obj.get("id")),
-                      number, source, MappingProxyType(metadata) if metadata else _EMPTY)
+        raw_id = obj.get("id")
+        return Record(text.strip(), _json_labels(obj.get("labels")), _json_id(raw_id),
+                      number, source, MappingProxyType(metadata) if metadata else _EMPTY,
+                      raw_id if isinstance(raw_id, int) and not isinstance(raw_id, bool)
+                      else None)
 
     return _line_records(path, parse, on_error)
 

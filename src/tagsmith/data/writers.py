@@ -67,8 +67,8 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
     with atomic_text_writer(path) as out:
         if fmt == "jsonl":
             for record in records:
-                obj: dict[str, object] = ({"id": record.doc_id} if record.doc_id is not None
-                                          else {})
+                doc_id = record.int_id if record.int_id is not None else record.doc_id
+                obj: dict[str, object] = {"id": doc_id} if doc_id is not None else {}
                 obj.update({"text": record.text, "labels": list(record.labels),
                             **dict(record.metadata)})
                 out.write(json.dumps(obj, ensure_ascii=False) + "\n")
