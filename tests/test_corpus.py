@@ -440,7 +440,7 @@ def test_a_shared_name_prefers_the_live_concept_and_never_picks_among_live_ones(
     space = _shared_names_space()
     assert space.lookup("Bank") == 1
     assert space.lookup(f"<{U}old>") == 0 and space.lookup(f"{U}sea") == 3  # URIs as before
-    assert space.lookup("S1") == 2  # notations as before
+    assert space.lookup("S1") == 4  # a preferred name wins over a notation, as before
     with pytest.raises(AmbiguousLabelError, match="'Shore' is ambiguous: 2 concepts") as info:
         space.lookup("Shore")
     assert f"<{U}river>" in str(info.value) and f"<{U}sea>" in str(info.value)

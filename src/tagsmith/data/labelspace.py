@@ -150,7 +150,7 @@ class LabelSpace(Sequence[Label]):
         """Resolve a corpus label key to an id, or ``None`` when unknown.
 
         ``<uri>`` is looked up as a URI only. A bare key is tried as a URI, then
-        (when ``by_name``) as a notation, then as a preferred name in any language. A
+        (when ``by_name``) as a preferred name in any language, then as a notation. A
         name several concepts share resolves to the one that is not deprecated; when
         several live ones share it, :class:`AmbiguousLabelError` is raised rather than
         one picked silently.
@@ -175,22 +175,21 @@ class LabelSpace(Sequence[Label]):
     def _build_name_index(self) -> tuple[dict[str, int], dict[str, list[int]]]:
         """(name or notation -> id, ambiguous name -> the ids that share it)."""
         index: dict[str, int] = {}
-        for i, label in enumerate(self._labels):
-            if label.notation:
-                index.setdefault(label.notation, i)
         by_name: dict[str, list[int]] = {}
         for i, label in enumerate(self._labels):
             for name in dict.fromkeys(label.pref_labels.values()):
                 by_name.setdefault(name, []).append(i)
         ambiguous: dict[str, list[int]] = {}
         for name, ids in by_name.items():
-            if name in index:
-                continue  # a notation keeps its label
             live = [i for i in ids if not self._labels[i].deprecated]
             if len(ids) == 1 or len(live) == 1:
                 index[name] = ids[0] if len(ids) == 1 else live[0]
             else:
                 ambiguous[name] = live or ids
+        # preferred names win over notations when both collide
+        for i, label in enumerate(self._labels):
+            if label.notation and label.notation not in ambiguous:
+                index.setdefault(label.notation, i)
         return index, ambiguous
 
     def name_of(self, label_id: int, lang: str = "en") -> str:
