@@ -260,6 +260,12 @@ def test_a_filled_in_review_is_not_overwritten_without_force(small_corpus, goemo
     result = invoke("audit", small_corpus, "-o", out, *fast)
     assert result.exit_code == 3 and str(review) in result.output
     assert "--force" in result.output and review.read_bytes() == reviewed
+    # a header a spreadsheet capitalised is read as apply-review reads it
+    header, rest = reviewed.decode("utf-8").split("\n", 1)
+    review.write_text(header.title() + "\n" + rest, encoding="utf-8")
+    result = invoke("audit", small_corpus, "-o", out, *fast)
+    assert result.exit_code == 3 and "1 review decision already filled in" in result.output
+    review.write_bytes(reviewed)
     # checked before the work: the corpus is not even read
     result = invoke("audit", tmp_path / "missing.tsv", "-o", out, *fast)
     assert result.exit_code == 3 and str(review) in result.output

@@ -198,6 +198,17 @@ def _review_records(path: Path):
 
 
 
+def _decided(value: object) -> bool:
+    return value is not None and str(value).strip().lower() not in ("", "none", "null")
+
+
+def count_decisions(path: str | Path) -> int:
+    """How many rows of a review file have a decision filled in (accept or reject).
+
+    Raises :class:`ReviewFormatError` for a file that is not a readable review."""
+    return sum(_decided(row.get("decision")) for _, row in _review_records(Path(path)))
+
+
 def read_decisions(path: str | Path, space: LabelSpace) -> tuple[list[Decision], dict]:
     """The accepted corrections of a review file, and counts of every decision.
 
@@ -210,10 +221,10 @@ def read_decisions(path: str | Path, space: LabelSpace) -> tuple[list[Decision],
         for column in REQUIRED:
             if column not in row:
                 raise ReviewFormatError(f"missing field {column!r}", path=path, line=line)
-        decision = "" if row["decision"] is None else str(row["decision"]).strip().lower()
-        if decision in ("", "none", "null"):
+        if not _decided(row["decision"]):
             counts["undecided"] += 1
             continue
+        decision = str(row["decision"]).strip().lower()
         if decision not in ACCEPT | REJECT:
             raise ReviewFormatError(f"decision must be accept or reject (or empty), found "
                                     f"{row['decision']!r}", path=path, line=line)

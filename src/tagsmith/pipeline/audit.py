@@ -217,24 +217,14 @@ def check_output(directory: str | Path, *, review_format: str = "csv", force: bo
 
 
 def _n_decisions(path: Path) -> int:
-    """How many rows of a review file have a non-empty ``decision``."""
-    import csv
-    import json
-
-    def decided(value) -> bool:
-        return value is not None and str(value).strip().lower() not in ("", "none", "null")
+    """How many rows of a review file have a non-empty ``decision`` (read as
+    ``apply-review`` reads it: a capitalised header is fine)."""
+    from tagsmith.audit.review import count_decisions
+    from tagsmith.exceptions import ReviewFormatError
 
     try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            if path.suffix.lower() == ".jsonl":
-                rows = (json.loads(line) for line in handle if line.strip())
-                return sum(decided(row.get("decision")) if isinstance(row, dict) else 1
-                           for row in rows)
-            reader = csv.DictReader(handle)
-            if "decision" not in (reader.fieldnames or []):
-                raise ValueError(f"no decision column in the header {reader.fieldnames}")
-            return sum(decided(row.get("decision")) for row in reader)
-    except (OSError, UnicodeDecodeError, ValueError, csv.Error) as exc:
+        return count_decisions(path)
+    except (OSError, ReviewFormatError) as exc:
         raise DataError(f"could not check it for review decisions ({exc}); refusing to "
                         "overwrite it (move it away, or give --force to overwrite it)",
                         path=path) from exc
