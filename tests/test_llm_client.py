@@ -245,6 +245,12 @@ def test_an_endpoint_that_stays_down_stops_the_batch():
             complete_all(client_for(server, max_retries=0), [request(str(i)) for i in range(50)],
                          n_workers=1, max_consecutive_failures=3)
     assert len(server.requests) <= 4  # 3 failures, and one the worker had started
+    with LocalChatServer(lambda body: Reply("down", status=503)) as server:
+        with pytest.raises(LLMError, match="requests in a row failed"):
+            complete_all(client_for(server, max_retries=0), [request(str(i)) for i in range(200)],
+                         n_workers=4, max_consecutive_failures=10)
+    # once stopping, no new request is sent: the 10 failures and what was in flight
+    assert len(server.requests) <= 10 + 4
 
 
 def test_tokens_are_estimated_when_the_endpoint_reports_no_usage():

@@ -416,20 +416,26 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
     """
     results: list[ChatResponse | LLMError | None] = [None] * len(requests)
     state = {"failures": 0}
+    stop = threading.Event()  # set on the first stopping failure: no new request is sent
     lock = threading.Lock()
 
     def one(index: int) -> int:
+        if stop.is_set():
+            results[index] = LLMError("not sent: the run was stopping")
+            return index
         try:
             results[index] = client.complete(requests[index])
             with lock:
                 state["failures"] = 0
         except LLMConfigError:
+            stop.set()
             raise
         except LLMError as exc:
             results[index] = exc
             with lock:
                 state["failures"] += 1
                 if state["failures"] >= max_consecutive_failures:
+                    stop.set()
                     raise LLMError(f"{state['failures']} requests in a row failed; stopping "
                                    f"(answers so far are cached). Last: {exc}") from exc
         return index
