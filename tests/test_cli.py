@@ -353,3 +353,23 @@ def test_library_evaluation_refuses_a_threshold_outside_the_unit_interval(bundle
         with pytest.raises(InvalidParameterError, match="threshold"):
             evaluate_classifier(classifier, ["so happy"], Y, threshold=bad)
     assert "micro_f1" in evaluate_classifier(classifier, ["so happy"], Y, threshold=0.5)
+
+
+LLM = ["--base-url", "http://127.0.0.1:9/v1", "--llm", "m"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["shift", "m", "d.txt", "--save", "--clear"], "--save and --clear cannot be combined"),
+    (["calibrate", "m", "--calibrator-source", "same", "--conformal-fraction", "0.3"],
+     "--conformal-fraction only applies with --calibrator-source split"),
+    (["label", "d.txt", "--vocab", "v.tsv", "-o", "o.jsonl", "--strategy", "random", *LLM],
+     "--strategy only applies with --budget"),
+    (["label", "d.txt", "--vocab", "v.tsv", "-o", "o.jsonl", "--student", "s", *LLM],
+     "--student only applies with --budget"),
+    (["zeroshot", "v.tsv", "d.txt", "--weight", "0.2"], "--weight only applies with --bundle"),
+    (["zeroshot", "v.tsv", "d.txt", "--hubness-neighbors", "5"],
+     "--hubness-neighbors only applies with --background"),
+])
+def test_options_that_would_be_ignored_are_refused(args, message):
+    result = run(*args)
+    assert result.exit_code == 2 and message in result.output, result.output

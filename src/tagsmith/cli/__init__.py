@@ -92,5 +92,19 @@ def finite_number(minimum: float | None = None, maximum: float | None = None):
     return check
 
 
+def refuse_unused(needs: str, present: bool, *options: str) -> None:
+    """A :class:`click.UsageError` when any of ``options`` (parameter names) was given
+    on the command line although ``needs`` (an option, or a description) is absent:
+    an option that would be silently ignored is a mistake worth saying so."""
+    if present:
+        return
+    ctx = click.get_current_context()
+    given = [f"--{name.replace('_', '-')}" for name in options
+             if ctx.get_parameter_source(name) in (click.core.ParameterSource.COMMANDLINE,
+                                                   click.core.ParameterSource.ENVIRONMENT)]
+    if given:
+        raise click.UsageError(f"{', '.join(given)} only applies with {needs}")
+
+
 def print_json(obj) -> None:
     click.echo(json.dumps(obj, ensure_ascii=False))

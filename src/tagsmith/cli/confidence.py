@@ -65,6 +65,7 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
     bundle stores. The report compares raw and calibrated reliability on the part
     of them the calibrator did not see.
     """
+    from tagsmith.cli import refuse_unused
     from tagsmith.pipeline.classifier import TextClassifier
     from tagsmith.pipeline.confidence import (
         ConfidenceOptions,
@@ -72,6 +73,8 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
         heldout_from_corpus,
     )
 
+    refuse_unused("--calibrator-source split", calibrator_source == "split",
+                  "conformal_fraction")
     options = ConfidenceOptions(method=method, n_bands=n_bands, shrinkage=shrinkage,
                                 calibrator_source=calibrator_source,
                                 conformal_fraction=conformal_fraction, alpha=alpha,
@@ -219,6 +222,8 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
     from tagsmith.pipeline.classifier import TextClassifier
     from tagsmith.pipeline.confidence import estimate_shift
 
+    if save and clear:
+        raise click.UsageError("--save and --clear cannot be combined")
     classifier = TextClassifier.load(bundle)
     if clear:
         classifier.label_shift = None

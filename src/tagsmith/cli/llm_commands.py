@@ -228,13 +228,13 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
 
     Interrupt at any time: answers are cached, a rerun resumes where it stopped.
     """
+    from tagsmith.cli import refuse_unused
     from tagsmith.data.vocab import load_vocabulary
     from tagsmith.labeling.labeler import LabelingOptions
     from tagsmith.pipeline.io import read_labelled
     from tagsmith.pipeline.llm import label_corpus, write_soft_labels
 
-    if student and not budget:
-        raise click.UsageError("--student needs --budget")
+    refuse_unused("--budget", bool(budget), "strategy", "rounds", "student")
     _check_output_file(output, "--output")
     if student:
         from tagsmith.store.bundle import check_bundle_target
@@ -457,9 +457,13 @@ def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, f
     """
     import numpy as np
 
+    from tagsmith.cli import refuse_unused
     from tagsmith.data.vocab import load_or_update
     from tagsmith.zeroshot.encoder import SentenceEncoder
     from tagsmith.zeroshot.scorer import ZeroShotClassifier, blend_topk
+
+    refuse_unused("--bundle", bool(bundle), "weight")
+    refuse_unused("--background", bool(background), "background_sample", "hubness_neighbors")
 
     _check_output_dir(cache_dir, "--cache-dir")
     classifier = None
