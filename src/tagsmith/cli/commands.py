@@ -91,8 +91,11 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
         dev_name="--dev", dev_source=str(dev))
     classifier.save(output)
     heldout = classifier.manifest["metrics"].get("heldout")
-    click.echo(f"trained {model} on {len(data)} documents, {len(label_space)} labels "
-               f"in {classifier.manifest['training']['seconds']:.1f}s -> {output}")
+    training = classifier.manifest["training"]
+    aside = training.get("n_calibration_docs") or 0
+    click.echo(f"trained {model} on {training['n_docs']:,} documents"
+               + (f" ({aside:,} more set aside for calibration)" if aside else "")
+               + f", {len(label_space)} labels in {training['seconds']:.1f}s -> {output}")
     if heldout:
         m = heldout["metrics"]
         click.echo(f"held-out ({heldout['source']}, {heldout['n_docs']} docs): "
