@@ -439,3 +439,52 @@ def test_csv_broader_cycles_are_refused_and_outside_links_dropped(tmp_path, capl
     assert space.has_hierarchy and space.roots() == [1] and space[0].broader == ["http://x/b"]
     # has_hierarchy counts only links within the space, however the labels were made
     assert not LabelSpace([Label("http://x/a", broader=["http://x/gone"])]).has_hierarchy
+
+
+RDF_HEAD = ('<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+            'xmlns:skos="http://www.w3.org/2004/02/skos/core#">')
+
+
+@pytest.mark.parametrize("doctype, uses, message", [
+    ('<!ENTITY a0 "lol"><!ENTITY a1 "&a0;&a0;&a0;">', "&a1;", "nested entities are refused"),
+    ('<!ENTITY ext SYSTEM "file:///etc/hostname">', "&ext;", "external entities are refused"),
+    (f'<!ENTITY big "{"x" * 4096}">', "&big;" * 5000, "expand to"),
+])
+def test_rdf_xml_entity_attacks_are_refused_before_parsing(tmp_path, doctype, uses, message):
+    path = tmp_path / "v.rdf"
+    path.write_text(f'<?xml version="1.0"?><!DOCTYPE rdf:RDF [{doctype}]>{RDF_HEAD}'
+                    f'<skos:Concept rdf:about="http://x/a"><skos:prefLabel>w{uses}'
+                    '</skos:prefLabel></skos:Concept></rdf:RDF>')
+    started = time.perf_counter()
+    with pytest.raises(VocabularyError, match=message):
+        load_vocabulary(path)
+    assert time.perf_counter() - started < 5  # refused, not expanded
+
+
+def test_rdf_xml_namespace_entities_still_load(tmp_path):
+    pytest.importorskip("rdflib")
+    path = tmp_path / "v.rdf"
+    path.write_text('<?xml version="1.0"?><!DOCTYPE rdf:RDF ['
+                    '<!ENTITY ex "http://x/">]>' + RDF_HEAD +
+                    '<skos:Concept rdf:about="&ex;a"><skos:prefLabel xml:lang="en">apple'
+                    '</skos:prefLabel></skos:Concept></rdf:RDF>')
+    space = load_vocabulary(path)
+    assert space.uris == ["http://x/a"] and space.name_of(0) == "apple"
+
+
+def test_json_ld_with_a_remote_context_is_refused_and_inline_ones_load(tmp_path):
+    pytest.importorskip("rdflib")
+    remote = tmp_path / "r.jsonld"
+    remote.write_text('{"@context": "http://127.0.0.1:9/ctx.json", "@id": "http://x/a"}')
+    with pytest.raises(VocabularyError, match="remote document"):
+        load_vocabulary(remote)
+    listed = tmp_path / "l.jsonld"
+    listed.write_text('{"@context": [{"skos": "http://www.w3.org/2004/02/skos/core#"}, '
+                      '"file:///etc/hostname"], "@id": "http://x/a"}')
+    with pytest.raises(VocabularyError, match="remote document"):
+        load_vocabulary(listed)
+    inline = tmp_path / "i.jsonld"
+    inline.write_text('{"@context": {"skos": "http://www.w3.org/2004/02/skos/core#"}, '
+                      '"@id": "http://x/a", "@type": "skos:Concept", '
+                      '"skos:prefLabel": {"@value": "apple", "@language": "en"}}')
+    assert load_vocabulary(inline).uris == ["http://x/a"]

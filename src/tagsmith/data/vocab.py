@@ -37,7 +37,9 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -371,16 +373,99 @@ def _read_skos(path: Path, language: str) -> list[Label]:
     return list(labels.values())
 
 
+#: the most bytes an RDF vocabulary may decompress to (a gzip bomb stops here)
+MAX_RDF_BYTES = 4 << 30
+#: RDF/XML internal entities may add at most this many bytes when expanded
+#: (billion laughs and quadratic blow-up documents are refused before parsing)
+MAX_ENTITY_EXPANSION = 16 << 20
+_ENTITY = re.compile(rb"<!ENTITY\s+(%\s+)?([^\s%;\"'<>]+)\s+"
+                     rb"(?:(SYSTEM|PUBLIC)\b[^>]*|\"([^\"]*)\"|'([^']*)')\s*>")
+
+
+def _check_entities(data: bytes, path: Path) -> None:
+    """Refuse RDF/XML whose DOCTYPE declares entities that nest, are external or expand
+    to more than :data:`MAX_ENTITY_EXPANSION` bytes. Plain namespace shortcuts
+    (``<!ENTITY owl "http://...#">``, common in Protege exports) pass.
+
+    >>> _check_entities(b'<!DOCTYPE r [<!ENTITY owl "http://www.w3.org/2002/07/owl#">]>'
+    ...                 b'<r a="&owl;x"/>', Path("v.rdf"))
+    >>> _check_entities(b'<!DOCTYPE r [<!ENTITY a "lol"><!ENTITY b "&a;&a;">]>',
+    ...                 Path("v.rdf"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    tagsmith.exceptions.VocabularyError: v.rdf: entity 'b' refers to other entities; ...
+    """
+    if b"<!ENTITY" not in data:
+        return
+    expansion = 0
+    for match in _ENTITY.finditer(data):
+        name = match.group(2).decode("utf-8", "replace")
+        if match.group(3):
+            raise VocabularyError(f"entity {name!r} is external; external entities are "
+                                  "refused", path=path)
+        value = match.group(4) if match.group(4) is not None else match.group(5)
+        if b"&" in value or b"%" in value:
+            raise VocabularyError(f"entity {name!r} refers to other entities; nested "
+                                  "entities are refused (entity expansion attack)", path=path)
+        expansion += len(value) * data.count(b"&" + match.group(2) + b";")
+    if data.count(b"<!ENTITY") != len(_ENTITY.findall(data)):
+        raise VocabularyError("an entity declaration it cannot check safely; remove the "
+                              "DOCTYPE's entities", path=path)
+    if expansion > MAX_ENTITY_EXPANSION:
+        raise VocabularyError(f"its entities expand to {expansion:,} bytes, more than "
+                              f"{MAX_ENTITY_EXPANSION:,}; refused (entity expansion attack)",
+                              path=path)
+
+
+def _check_json_ld(data: bytes, path: Path) -> None:
+    """Refuse JSON-LD that would make the parser fetch a document: a ``@context`` given
+    by URL (or a list holding one) or an ``@import``; inline contexts are fine."""
+    try:
+        document = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise VocabularyError(f"not valid JSON-LD: {exc}", path=path) from None
+    todo = [document]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, list):
+            todo.extend(node)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                contexts = value if key == "@context" and isinstance(value, list) else [value]
+                if key == "@import" or (key == "@context"
+                                        and any(isinstance(c, str) for c in contexts)):
+                    raise VocabularyError(f"{key} refers to a remote document "
+                                          f"({str(value)[:80]!r}); tagsmith reads no URL at "
+                                          "run time: inline the context", path=path)
+                todo.append(value)
+
+
 def _parse_rdf(rdflib, path: Path):
-    """The file's RDF graph; syntax errors become a :class:`VocabularyError`."""
+    """The file's RDF graph; syntax errors become a :class:`VocabularyError`.
+
+    Nothing is fetched: JSON-LD with a remote ``@context`` and RDF/XML with nested or
+    external entities are refused, and a ``.gz`` file may not inflate beyond
+    :data:`MAX_RDF_BYTES`."""
     suffix = _suffix(path)
     fmt = RDF_FORMATS.get(suffix) or rdflib.util.guess_format(f"x{suffix}") or "turtle"
+    compressed = path.name.lower().endswith(".gz")
     try:
-        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        if compressed:
+            with gzip.open(path, "rb") as handle:
+                data = handle.read(MAX_RDF_BYTES + 1)
+        else:
+            data = path.read_bytes()
     except (OSError, EOFError) as exc:
         raise VocabularyError(f"cannot read: {exc}", path=path) from exc
+    if len(data) > MAX_RDF_BYTES:
+        raise VocabularyError(f"inflates to more than {MAX_RDF_BYTES:,} bytes; refused",
+                              path=path)
+    if fmt == "xml":
+        _check_entities(data, path)
+    elif fmt == "json-ld":
+        _check_json_ld(data, path)
     graph = rdflib.Graph()
-    base = path.with_suffix("") if path.suffix == ".gz" else path
+    base = Path(str(path)[:-3]) if compressed else path
     try:
         graph.parse(data=data, format=fmt, publicID=base.resolve().as_uri())
     except Exception as exc:  # rdflib's parsers raise many unrelated types
