@@ -259,3 +259,15 @@ def test_an_empty_text_in_a_tsv_output_names_its_source(tmp_path):
         apply_review(source, review, tmp_path / "out.tsv", SPACE)
     assert not (tmp_path / "out.tsv").exists()
     apply_review(source, review, tmp_path / "out.jsonl", SPACE)
+
+
+def test_a_label_uri_that_looks_like_a_formula_is_escaped_and_read_back(tmp_path):
+    space = LabelSpace.from_uris(["=cmd|'/c calc'!A0", "http://x/ok"])
+    row = _row(0, "missing", "=cmd|'/c calc'!A0", "Some text")
+    row["given_labels"] = ["=cmd|'/c calc'!A0"]
+    path = _review(tmp_path, [row])
+    with open(path, newline="", encoding="utf-8") as handle:
+        (read,) = list(csv.DictReader(handle))
+    assert read["label_uri"].startswith("'=") and read["given_labels"].startswith("'=")
+    decisions, _ = read_decisions(path, space)
+    assert [d.label_id for d in decisions] == [0]

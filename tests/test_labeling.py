@@ -357,3 +357,10 @@ def test_labels_sharing_a_name_are_told_apart_and_each_can_be_assigned():
     assert Y[2].sum() == 0  # a plain shared name is resolved to neither label ...
     assert result.report.n_ambiguous_labels == 2  # ... but counted
     assert result.report.n_unknown_labels == 0
+
+
+@pytest.mark.parametrize("hostile", ['{"labels": ' + "[" * 100_000 + "]" * 100_000 + "}",
+                                     '{"a":"' * 50_000, "x" * 1_100_000])
+def test_absurd_answers_are_malformed_not_crashes(hostile):
+    result = label_documents(["a text"], SPACE, ScriptedLLM(lambda request: hostile))
+    assert result.report.n_malformed_answers == 1 and result.Y.nnz == 0

@@ -292,3 +292,24 @@ def test_cli_prices_must_be_finite_and_not_negative(tmp_path, option, price):
         "label", str(docs), "--vocab", "v.tsv", "-o", str(tmp_path / "o.jsonl"),
         "--base-url", "http://127.0.0.1:9/v1", "--llm", "m", option, price])
     assert result.exit_code == 2 and option in result.output
+
+
+def test_an_oversized_reply_is_refused_unread(monkeypatch):
+    import tagsmith.labeling.client as client_module
+
+    monkeypatch.setattr(client_module, "MAX_RESPONSE_BYTES", 10_000)
+    with LocalChatServer(lambda body: "x" * 20_000) as server:
+        client = client_for(server, max_retries=0)
+        with pytest.raises(LLMError, match="over 10,000 bytes"):
+            client.complete(request())
+    assert client.usage.n_failed == 1 and client.usage.completion_tokens == 0
+
+
+def test_credentials_in_the_base_url_never_reach_messages():
+    with LocalChatServer(lambda body: Reply("nope", status=400)) as server:
+        url = server.base_url.replace("http://", "http://user:s3cret@") + "?key=abc"
+        client = OpenAIChatClient(url, "m", max_retries=0)
+        with pytest.raises(LLMError) as error:
+            client.complete(request())
+    assert "s3cret" not in str(error.value) and "key=abc" not in str(error.value)
+    assert "s3cret" not in repr(client)

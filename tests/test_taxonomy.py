@@ -230,7 +230,7 @@ def test_a_table_that_stays_out_of_limits_is_cleaned_and_counted():
     assert len(seen) == 2 and seen[1].startswith("Your answer broke")  # one repair round
     assert taxonomy.repaired_answers == 1
     assert taxonomy.cleaned == {"duplicates": 1, "long_names": 1, "cut_descriptions": 1,
-                                "over_limit": 2}
+                                "over_limit": 2, "formula_names": 0}
     assert [name for name, _ in taxonomy.labels] == ["Refunds", "Shipping", "Billing"]
     assert len(taxonomy.labels[1][1].split()) == 20
     assert taxonomy.labels[2][1] == "Billing"  # an empty description falls back to the name
@@ -367,3 +367,23 @@ def test_cli_label_shortlist_bundle_matches_a_skos_vocabulary_by_uri(tmp_path):
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
     assert [line["labels"] for line in lines] == [["urn:t:alpha"], ["urn:t:zeta"]]
+
+
+def test_a_name_that_would_run_as_a_spreadsheet_formula_is_cleaned():
+    from tagsmith.labeling.client import ScriptedLLM
+
+    hostile = json.dumps({"labels": [
+        {"name": '=HYPERLINK("http://evil")', "description": "Click."},
+        {"name": "Refunds", "description": "Money back."}]})
+    options = TaxonomyOptions(use_case="tickets", summarise=False, review=False,
+                              name_words=5)
+    assert check_taxonomy(json_table(hostile), 25, 5, 30)[0].endswith("runs as a formula")
+    taxonomy = generate_taxonomy(["a ticket"], ScriptedLLM(lambda r: hostile), options)
+    assert taxonomy.cleaned["formula_names"] == 1
+    assert [name for name, _ in taxonomy.labels] == ['HYPERLINK("http://evil")', "Refunds"]
+
+
+def json_table(text):
+    from tagsmith.labeling.parsing import parse_taxonomy_answer
+
+    return parse_taxonomy_answer(text)

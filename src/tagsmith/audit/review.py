@@ -97,17 +97,23 @@ def review_format(path: str | Path) -> str:
 
 #: a spreadsheet reads a cell that starts with one of these as a formula
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_FREE_TEXT = ("text", "label_name", "given_names", "doc_id")
+_FREE_TEXT = ("text", "label_name", "given_names", "doc_id", "label_uri", "given_labels")
 
 
-def _spreadsheet_safe(value: str) -> str:
+def spreadsheet_safe(value: str) -> str:
     """A free-text cell a spreadsheet shows as text, never runs as a formula (OWASP's
     CSV injection advice: prefix such cells with ``'``).
 
-    >>> print(_spreadsheet_safe('=HYPERLINK("http://evil")'), _spreadsheet_safe("fine"))
+    >>> print(spreadsheet_safe('=HYPERLINK("http://evil")'), spreadsheet_safe("fine"))
     '=HYPERLINK("http://evil") fine
     """
     return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def _unquoted(value: str) -> str:
+    """A cell as written before :func:`spreadsheet_safe` (for the columns read back)."""
+    return value[1:] if value.startswith("'") and value[1:].startswith(_FORMULA_START) \
+        else value
 
 
 def write_review(rows: list[dict], path: str | Path) -> Path:
@@ -131,7 +137,7 @@ def write_review(rows: list[dict], path: str | Path) -> Path:
                      "given_names": " | ".join(row["given_names"]),
                      "line": "" if row["line"] is None else row["line"],
                      "doc_id": row["doc_id"] or ""}
-            writer.writerow({**cells, **{c: _spreadsheet_safe(str(cells[c]))
+            writer.writerow({**cells, **{c: spreadsheet_safe(str(cells[c]))
                                          for c in _FREE_TEXT}})
     return path
 
@@ -248,7 +254,8 @@ def read_decisions(path: str | Path, space: LabelSpace) -> tuple[list[Decision],
                                     path=path, line=line) from None
         if doc < 0:
             raise ReviewFormatError(f"doc must be >= 0, found {doc}", path=path, line=line)
-        label_id = space.lookup(f"<{str(row['label_uri']).strip().strip('<>')}>")
+        uri = _unquoted(str(row["label_uri"]).strip())
+        label_id = space.lookup(f"<{uri.strip('<>')}>")
         if label_id is None:
             raise ReviewFormatError(f"unknown label {row['label_uri']!r} (not in the "
                                     "vocabulary)", path=path, line=line)

@@ -51,6 +51,8 @@ RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 USER_AGENT = "tagsmith-llm-client"
 #: the longest per-request timeout accepted (a day), in seconds
 MAX_TIMEOUT = 86400.0
+#: the largest reply body read (a chat answer is a few kilobytes)
+MAX_RESPONSE_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -224,6 +226,8 @@ class OpenAIChatClient:
         check_int("max_retries", max_retries, 0)
         check_int("max_concurrency", max_concurrency, 1)
         self.base_url = base_url.rstrip("/")
+        #: the URL as messages and logs show it: no user:password, no query string
+        self.shown_url = _redact(self.base_url)
         self.model = model
         self.api_key_env = api_key_env
         self.timeout = float(timeout)
@@ -239,7 +243,7 @@ class OpenAIChatClient:
         self._random = random.Random(seed)
 
     def __repr__(self) -> str:
-        return f"OpenAIChatClient({self.base_url!r}, model={self.model!r})"
+        return f"OpenAIChatClient({self.shown_url!r}, model={self.model!r})"
 
     # -- one request ------------------------------------------------------------------------
     def complete(self, request: ChatRequest) -> ChatResponse:
@@ -256,12 +260,12 @@ class OpenAIChatClient:
                 return response
             except _Transient as exc:
                 last = exc
-                logger.debug("%s: try %d failed: %s", self.base_url, attempt + 1, exc)
+                logger.debug("%s: try %d failed: %s", self.shown_url, attempt + 1, exc)
             except LLMError:  # refused for good (HTTP 400, 401, ...): not worth a retry
                 self.usage.count("failed")
                 raise
         self.usage.count("failed")
-        raise LLMError(f"{self.base_url}: no answer after {self.max_retries + 1} tries "
+        raise LLMError(f"{self.shown_url}: no answer after {self.max_retries + 1} tries "
                        f"(last: {last})")
 
     def _delay(self, attempt: int, error: _Transient | None) -> float:
@@ -312,7 +316,7 @@ class OpenAIChatClient:
                                                                   False) else self._path
             connection.request("POST", path, body=body, headers=self._headers())
             reply = connection.getresponse()
-            status, raw = reply.status, reply.read()
+            status, raw = reply.status, reply.read(MAX_RESPONSE_BYTES + 1)
             retry_after = _retry_after(reply.getheader("Retry-After"))
             if reply.getheader("Connection", "").lower() == "close":
                 self._drop_connection()
@@ -322,6 +326,10 @@ class OpenAIChatClient:
         except (ConnectionError, http.client.HTTPException, OSError) as exc:
             self._drop_connection()
             raise _Transient(f"connection failed: {type(exc).__name__}: {exc}") from exc
+        if len(raw) > MAX_RESPONSE_BYTES:
+            self._drop_connection()  # the rest of the body is never read
+            raise LLMError(f"{self.shown_url}: a reply over {MAX_RESPONSE_BYTES:,} bytes; "
+                           "refused unread")
         if status in RETRY_STATUSES:
             raise _Transient(f"HTTP {status}: {_snippet(raw)}", retry_after)
         if status != 200:
@@ -331,7 +339,7 @@ class OpenAIChatClient:
             elif status == 404:
                 hint = f" (is the base URL right, and does it serve model {self.model!r}?)"
             error = LLMConfigError if status in (401, 403, 404) else LLMError
-            raise error(f"{self.base_url}: HTTP {status}{hint}: {_snippet(raw)}")
+            raise error(f"{self.shown_url}: HTTP {status}{hint}: {_snippet(raw)}")
         return _parse_completion(raw, request)
 
 
@@ -347,6 +355,20 @@ def _proxy_for(scheme: str, host: str):
         return None
     parts = urlsplit(url if "://" in url else f"http://{url}")
     return parts if parts.hostname else None
+
+
+def _redact(url: str) -> str:
+    """``url`` without credentials or query string, for messages and logs.
+
+    >>> _redact("https://user:secret@api.example.com:8443/v1?key=abc")
+    'https://api.example.com:8443/v1'
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc, query="", fragment="").geturl()
 
 
 def _snippet(raw: bytes, limit: int = 200) -> str:

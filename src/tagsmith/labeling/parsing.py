@@ -32,6 +32,12 @@ def normalise_name(name: str) -> str:
     return _SPACES.sub(" ", name).strip().casefold()
 
 
+#: longest answer parsed (characters); a label set or a taxonomy is far shorter
+MAX_ANSWER_CHARS = 1_000_000
+#: how many ``{`` an answer's object may start at after prose (each try may scan the rest)
+MAX_JSON_STARTS = 64
+
+
 def extract_json_object(text: str) -> dict:
     """The JSON object in an answer (optionally fenced or surrounded by prose).
 
@@ -44,20 +50,25 @@ def extract_json_object(text: str) -> dict:
     """
     if not isinstance(text, str):
         raise LLMOutputError(f"expected text, got {type(text).__name__}")
+    if len(text) > MAX_ANSWER_CHARS:
+        raise LLMOutputError(f"answer of {len(text):,} characters, more than "
+                             f"{MAX_ANSWER_CHARS:,}: refused unread")
     fenced = _FENCE.match(text)
     candidate = fenced.group(1) if fenced else text
     try:
         value = json.loads(candidate)
         if isinstance(value, dict):
             return value
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         pass
     decoder = json.JSONDecoder()
     start = candidate.find("{")
-    while start != -1:
+    for _ in range(MAX_JSON_STARTS):  # each try may scan to the end: bounded, not n^2
+        if start == -1:
+            break
         try:
             value, _ = decoder.raw_decode(candidate, start)
-        except ValueError:
+        except (ValueError, RecursionError):
             start = candidate.find("{", start + 1)
             continue
         if isinstance(value, dict):

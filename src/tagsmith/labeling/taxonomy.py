@@ -102,6 +102,10 @@ def slugify(name: str) -> str:
     return slug or "label"
 
 
+#: a name starting with one of these runs as a formula when the CSV opens in a spreadsheet
+_FORMULA_START = ("=", "+", "-", "@")
+
+
 def check_taxonomy(labels: list[tuple[str, str]], max_labels: int, name_words: int,
                    description_words: int) -> list[str]:
     """Problems of a label table with respect to the limits (empty when it obeys them).
@@ -131,6 +135,9 @@ def check_taxonomy(labels: list[tuple[str, str]], max_labels: int, name_words: i
                             f"at most {description_words}")
         if not description.strip():
             problems.append(f"label {name!r} has no description")
+        if name.startswith(_FORMULA_START):
+            problems.append(f"name {name!r} starts with {name[0]!r}, which a spreadsheet "
+                            "runs as a formula")
     return problems
 
 
@@ -138,8 +145,14 @@ def clean_taxonomy(labels: list[tuple[str, str]], options: TaxonomyOptions
                    ) -> tuple[list[tuple[str, str]], dict]:
     """Force a table within the limits; returns it and counts of what was changed."""
     out, seen = [], set()
-    counts = {"duplicates": 0, "long_names": 0, "cut_descriptions": 0, "over_limit": 0}
+    counts = {"duplicates": 0, "long_names": 0, "cut_descriptions": 0, "over_limit": 0,
+              "formula_names": 0}
     for name, description in labels:
+        if name.startswith(_FORMULA_START):  # "=HYPERLINK(...)" from a hostile document
+            counts["formula_names"] += 1
+            name = name.lstrip("=+-@ \t")
+            if not name:
+                continue
         key = normalise_name(name)
         if key in seen:
             counts["duplicates"] += 1

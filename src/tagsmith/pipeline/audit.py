@@ -168,6 +168,7 @@ class AuditResult:
         import csv
 
         from tagsmith.audit.detect import MISSING, WRONG
+        from tagsmith.audit.review import spreadsheet_safe
         from tagsmith.data.textio import atomic_text_writer
 
         issues, space = self.issues, self.label_space
@@ -182,8 +183,9 @@ class AuditResult:
                              "est_missing", "wrong_rate", "missing_rate", "n_flagged_wrong",
                              "n_flagged_missing"])
             for i in np.flatnonzero((issues.n_given > 0) | (wrong > 0) | (missing > 0)):
-                writer.writerow([int(i), space.uri_of(int(i)),
-                                 space.name_of(int(i), self.report["meta"]["lang"]),
+                writer.writerow([int(i), spreadsheet_safe(space.uri_of(int(i))),
+                                 spreadsheet_safe(space.name_of(int(i),
+                                                                self.report["meta"]["lang"])),
                                  int(issues.n_given[i]), int(issues.band[i]),
                                  _round(issues.threshold[i]), _round(issues.est_wrong[i], 3),
                                  _round(issues.est_missing[i], 3),
