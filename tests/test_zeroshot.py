@@ -430,3 +430,15 @@ def test_sentence_encoder_identity_covers_the_model_directory(encoder):
 
     assert encoder.identity == model_identity(packaged_model_path(),
                                               encoder.model.max_seq_length)
+
+
+def test_cli_zeroshot_tsv_escapes_control_characters(tmp_path):
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<u:a>\tsport\x1b]0;pwned\x07\n<u:b>\tfood\n", encoding="utf-8")
+    docs = tmp_path / "docs.txt"
+    docs.write_text("The team won the final\n")
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "zeroshot", str(vocab), str(docs), "--k", "2", "--format", "tsv",
+        "--cache-dir", str(tmp_path / "cache")])
+    assert result.exit_code == 0, result.output
+    assert "\tsport\\x1b]0;pwned\\x07\t" in result.stdout and "\x1b" not in result.stdout
