@@ -373,3 +373,37 @@ LLM = ["--base-url", "http://127.0.0.1:9/v1", "--llm", "m"]
 def test_options_that_would_be_ignored_are_refused(args, message):
     result = run(*args)
     assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_text_output_escapes_terminal_control_characters(tmp_path):
+    """Label names, document ids and error messages from files reach the terminal with
+    their control characters escaped (OSC/CSI sequences, 8-bit C1 controls, DEL)."""
+    evil = "\x1b]0;pwned\x07\x1b[31mRED\x9b2J\x7f"
+    shown = "\\x1b]0;pwned\\x07\\x1b[31mRED\\x9b2J\\x7f"
+    vocab = tmp_path / "ansi.tsv"
+    vocab.write_text(f"<u:evil>\t{evil}\n<u:calm>\tcalm\n", encoding="utf-8")
+    result = run("vocab", vocab)
+    assert result.exit_code == 0, result.output
+    assert shown in result.output
+    assert not any(ch in result.output for ch in "\x1b\x07\x9b\x7f")
+    result = run("vocab", vocab, "--json")  # JSON escapes them too, DEL and C1 included
+    assert not any(ch in result.output for ch in "\x1b\x07\x9b\x7f")
+    assert json.loads(result.output)["labels"][0]["label"] == evil
+    corpus = tmp_path / "corpus.tsv"
+    corpus.write_text("".join(f"{text} {i}\t<u:evil>\n" for i, text in enumerate(
+        ["angry words", "shouting loud", "very angry"] * 4)) + "".join(
+        f"{text} {i}\t<u:calm>\n" for i, text in enumerate(
+            ["quiet lake", "calm morning", "soft rain"] * 4)), encoding="utf-8")
+    model = tmp_path / "model"
+    result = run("train", corpus, "--output", model, "--vocab", vocab, "--dev-fraction", "0",
+                 *FAST)
+    assert result.exit_code == 0, result.output
+    docs = tmp_path / "docs\x1b[2J.txt"
+    docs.write_text("very angry words\n")
+    result = run("suggest", model, docs, "--format", "tsv", "--k", "2", "--threshold", "0")
+    assert result.exit_code == 0, result.output
+    assert shown in result.output and "docs\\x1b[2J.txt:1\t" in result.output
+    assert not any(ch in result.output for ch in "\x1b\x07\x9b\x7f")
+    result = run("vocab", tmp_path / "missing\x1b]0;x\x07.tsv")
+    assert result.exit_code != 0 and "missing\\x1b]0;x\\x07.tsv" in result.output
+    assert "\x1b]" not in result.output

@@ -488,3 +488,54 @@ def test_json_ld_with_a_remote_context_is_refused_and_inline_ones_load(tmp_path)
                       '"@id": "http://x/a", "@type": "skos:Concept", '
                       '"skos:prefLabel": {"@value": "apple", "@language": "en"}}')
     assert load_vocabulary(inline).uris == ["http://x/a"]
+
+
+def test_gz_suffix_is_recognised_in_any_case(tmp_path):
+    """detect_format looked through '.GZ' but the reader opened the file as plain text."""
+    for src in (SLICE_TSV, CSV):
+        gz = _gzip_copy(src, tmp_path / (src.stem + src.suffix.upper() + ".GZ"))
+        assert load_vocabulary(gz) == load_vocabulary(src)
+        assert load_vocabulary(gz).name == src.stem
+
+
+def test_csv_field_limit_is_set_by_the_vocabulary_reader_itself(tmp_path):
+    """csv.field_size_limit is process-wide: a long description must load whether or
+    not a corpus was read before (the corpus reader raises the limit too)."""
+    import csv
+
+    from tagsmith.data.csvlimits import CSV_FIELD_LIMIT
+
+    path = tmp_path / "long.csv"
+    description = "word " * 40_000  # 200,000 characters, above csv's default 131,072
+    path.write_text(f"uri,label_en,description_en\nu:a,apple,{description}\n",
+                    encoding="utf-8")
+    previous = csv.field_size_limit(131072)  # as in a fresh process
+    try:
+        space = load_vocabulary(path)
+        assert space[0].description["en"] == description.strip()
+        assert csv.field_size_limit() == CSV_FIELD_LIMIT
+    finally:
+        csv.field_size_limit(previous)
+
+
+@pytest.mark.parametrize("suffix", [".tsv", ".csv"])
+def test_overlong_label_names_are_refused_with_file_and_line(tmp_path, caplog, suffix):
+    long_name = "x" * 10_001
+    path = tmp_path / f"long{suffix}"
+    if suffix == ".tsv":
+        path.write_text(f"<u:a>\tapple\n<u:b>\t{long_name}\n<u:c>\tpear\n", encoding="utf-8")
+    else:
+        path.write_text(f"uri,label_en,altlabel_en\nu:a,apple,\nu:b,banana,{long_name}\n"
+                        "u:c,pear,\n", encoding="utf-8")
+    line = 2 if suffix == ".tsv" else 3
+    with pytest.raises(VocabularyError, match=rf"long\{suffix}:{line}: .*10,001 characters "
+                       r"\(at most 10,000\)") as err:
+        load_vocabulary(path)
+    assert err.value.line == line
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        space = load_vocabulary(path, on_error="skip")
+    assert space.uris == ["u:a", "u:c"] and "skipped 1" in caplog.text
+    ok = tmp_path / f"ok{suffix}"
+    ok.write_text(path.read_text(encoding="utf-8").replace(long_name, "x" * 10_000),
+                  encoding="utf-8")
+    assert len(load_vocabulary(ok)) == 3

@@ -301,3 +301,144 @@ def test_cli_zeroshot_cache_dir_that_is_a_file_fails_first(tmp_path):
     result = CliRunner().invoke(tagsmith_cli.cli, [
         "-q", "zeroshot", str(vocab), str(vocab), "--cache-dir", str(tmp_path / "afile")])
     assert result.exit_code == 3 and "--cache-dir" in result.output
+
+
+class _CountingEncoder:
+    """A deterministic stand-in encoder (unit rows from a hash of each text) that counts
+    the texts it embeds."""
+
+    dim = 8
+
+    def __init__(self, name="model", identity=None):
+        self.name = name
+        if identity is not None:
+            self.identity = identity
+        self.calls = 0
+
+    def encode(self, texts, *, show_progress=False):
+        self.calls += 1
+        rows = [np.random.default_rng(abs(hash(text)) % 2 ** 32).normal(size=self.dim)
+                for text in texts]
+        out = np.asarray(rows, np.float32).reshape(len(texts), self.dim)
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def _rewrite(path, **arrays):
+    with path.open("wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def _tamper_scaled(path):
+    with np.load(path) as data:
+        arrays = dict(data)
+    arrays["vectors"][1] = 10 * arrays["vectors"][0]
+    _rewrite(path, **arrays)
+
+
+def _tamper_nan(path):
+    with np.load(path) as data:
+        arrays = dict(data)
+    arrays["vectors"][:] = np.nan
+    _rewrite(path, **arrays)
+
+
+def _tamper_truncated(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _tamper_dtype(path):
+    with np.load(path) as data:
+        arrays = dict(data)
+    arrays["vectors"] = arrays["vectors"].astype(str)
+    _rewrite(path, **arrays)
+
+
+def _tamper_float64(path):
+    with np.load(path) as data:
+        arrays = dict(data)
+    arrays["vectors"] = arrays["vectors"].astype(np.float64)
+    _rewrite(path, **arrays)
+
+
+def _tamper_other_encoder(path):
+    # a valid cache written by another model, copied over this one's file
+    from tagsmith.zeroshot.scorer import embed_cached
+
+    other = path.parent / "other"
+    embed_cached(_CountingEncoder(identity="another model"), ["x", "y", "z"], other)
+    (next(other.glob("labels-*.npz"))).replace(path)
+
+
+def _tamper_old_format(path):
+    # the format before the cache recorded its encoder: vectors alone
+    with np.load(path) as data:
+        vectors = data["vectors"]
+    _rewrite(path, vectors=vectors)
+
+
+@pytest.mark.parametrize("tamper", [_tamper_scaled, _tamper_nan, _tamper_truncated,
+                                    _tamper_dtype, _tamper_float64, _tamper_other_encoder,
+                                    _tamper_old_format])
+def test_damaged_embedding_cache_is_a_miss_and_rewritten(tmp_path, tamper, caplog):
+    space = LabelSpace([Label("u:a", {"en": "cats"}), Label("u:b", {"en": "dogs"}),
+                        Label("u:c", {"en": "tax law"})])
+    fresh = ZeroShotClassifier(space, _CountingEncoder(), index="exact")
+    encoder = _CountingEncoder()
+    ZeroShotClassifier(space, encoder, cache_dir=tmp_path)
+    assert encoder.calls == 1
+    (path,) = tmp_path.glob("labels-*.npz")
+    tamper(path)
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        again = ZeroShotClassifier(space, encoder, cache_dir=tmp_path, index="exact")
+    assert encoder.calls == 2  # embedded again, not read from the damaged file
+    assert sum("ignoring the zero-shot embedding cache" in r.message
+               for r in caplog.records) == 1
+    np.testing.assert_array_equal(again.label_vectors, fresh.label_vectors)
+    docs = np.asarray(fresh.embed(["cats and dogs", "income tax"]))
+    expected, got = fresh.topk_from_embeddings(docs, 3), again.topk_from_embeddings(docs, 3)
+    np.testing.assert_array_equal(got.indices, expected.indices)
+    np.testing.assert_array_equal(got.scores, expected.scores)
+    assert np.abs(got.scores).max() <= 1.0 + 1e-5
+    # the file was rewritten: the next build reads it without embedding
+    assert [p.name for p in tmp_path.glob("labels-*.npz")] == [path.name]
+    ZeroShotClassifier(space, encoder, cache_dir=tmp_path)
+    assert encoder.calls == 2
+
+
+def test_embedding_cache_keyed_by_encoder_identity_not_name(tmp_path):
+    from tagsmith.zeroshot.encoder import model_identity
+
+    first, second = tmp_path / "a" / "model", tmp_path / "b" / "model"
+    for folder, weights in ((first, b"1" * 10), (second, b"2" * 11)):
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text("{}")
+        (folder / "model.safetensors").write_bytes(weights)
+    assert model_identity(first) != model_identity(second)
+    assert model_identity(first) == model_identity(first)
+    assert model_identity(first, 128) != model_identity(first, 256)
+    space = LabelSpace([Label("u:a", {"en": "cats"})])
+    one = _CountingEncoder(identity=model_identity(first))
+    two = _CountingEncoder(identity=model_identity(second))
+    ZeroShotClassifier(space, one, cache_dir=tmp_path / "cache")
+    ZeroShotClassifier(space, two, cache_dir=tmp_path / "cache")
+    assert one.calls == two.calls == 1  # same folder name, yet no shared entry
+    assert len(list((tmp_path / "cache").glob("labels-*.npz"))) == 2
+
+
+def test_sentence_encoder_identity_covers_the_model_directory(encoder):
+    from tagsmith.zeroshot.encoder import model_identity, packaged_model_path
+
+    assert encoder.identity == model_identity(packaged_model_path(),
+                                              encoder.model.max_seq_length)
+
+
+def test_cli_zeroshot_tsv_escapes_control_characters(tmp_path):
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<u:a>\tsport\x1b]0;pwned\x07\n<u:b>\tfood\n", encoding="utf-8")
+    docs = tmp_path / "docs.txt"
+    docs.write_text("The team won the final\n")
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "zeroshot", str(vocab), str(docs), "--k", "2", "--format", "tsv",
+        "--cache-dir", str(tmp_path / "cache")])
+    assert result.exit_code == 0, result.output
+    assert "\tsport\\x1b]0;pwned\\x07\t" in result.stdout and "\x1b" not in result.stdout

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 
 import click
@@ -29,7 +30,7 @@ class _TagsmithGroup(click.Group):
         try:
             return super().invoke(ctx)
         except TagsmithError as exc:
-            click.secho(f"error: {exc}", fg="red", err=True)
+            click.secho(f"error: {printable(exc, keep_layout=True)}", fg="red", err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -106,5 +107,44 @@ def refuse_unused(needs: str, present: bool, *options: str) -> None:
         raise click.UsageError(f"{', '.join(given)} only applies with {needs}")
 
 
+#: C0 controls, DEL and C1 controls: what a terminal may take for (part of) an escape
+#: sequence (ESC starts CSI/OSC sequences, U+009B is an 8-bit CSI, U+009D an 8-bit OSC)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROL_NO_LAYOUT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_NAMED_CONTROLS = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _escape_control(match: re.Match) -> str:
+    char = match.group()
+    return _NAMED_CONTROLS.get(char) or f"\\x{ord(char):02x}"
+
+
+def printable(value: object, *, keep_layout: bool = False) -> str:
+    r"""``str(value)`` safe to print on a terminal: every C0 control character, DEL and
+    every C1 control character written as an escape (``\x1b``, ``\t``), so label names,
+    document ids, texts and LLM answers from files or servers cannot move the cursor,
+    retitle the window or hide output. Tab and newline are escaped too (one value stays
+    one TSV field on one line) unless ``keep_layout`` (whole messages).
+
+    >>> printable("a\x1b]0;pwned\x07\tb\x9b")
+    'a\\x1b]0;pwned\\x07\\tb\\x9b'
+    >>> printable("two\nlines\x1b", keep_layout=True)
+    'two\nlines\\x1b'
+    """
+    pattern = _CONTROL_NO_LAYOUT if keep_layout else _CONTROL
+    return pattern.sub(_escape_control, str(value))
+
+
+def json_text(obj, *, indent: int | None = None) -> str:
+    r"""``obj`` as JSON (non-ASCII kept) with DEL and C1 controls written as ``\u``
+    escapes as well: :func:`json.dumps` escapes C0 controls only.
+
+    >>> json_text({"name": "a\x1b\x9b"})
+    '{"name": "a\\u001b\\u009b"}'
+    """
+    text = json.dumps(obj, ensure_ascii=False, indent=indent)
+    return re.sub("[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def print_json(obj) -> None:
-    click.echo(json.dumps(obj, ensure_ascii=False))
+    click.echo(json_text(obj))

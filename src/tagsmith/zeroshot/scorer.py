@@ -4,7 +4,8 @@ Each label contributes one row per text that names it -- its preferred name, eac
 alternative label, and ``"name: description"`` when it has a description -- and its
 score for a document is the best cosine similarity over its rows (as TELEClass scores
 a class by its best term). Label embeddings are cached on disk (``.npz``, keyed by the
-encoder and the exact label texts), so a vocabulary is embedded once.
+encoder's identity and the exact label texts, both also recorded in the file and checked
+with the vectors on every read), so a vocabulary is embedded once.
 
 Hubness correction (:meth:`ZeroShotClassifier.fit_background`): some label texts sit
 close to almost every document (GoEmotions' "neutral", generic YSO concepts) and win
@@ -77,33 +78,110 @@ def label_texts(label_space: LabelSpace, *, lang: str = "en", template: str = "{
     return texts, np.asarray(owners, dtype=np.int32)
 
 
-def _cache_file(cache_dir: Path, encoder_name: str, texts: list[str]) -> Path:
-    digest = hashlib.sha256(encoder_name.encode("utf-8"))
+#: a cached row's L2 norm may differ from 1 by this much (the encoder normalises rows;
+#: float32 rounding leaves about 1e-7)
+CACHE_NORM_TOLERANCE = 1e-3
+
+
+def encoder_identity(encoder) -> str:
+    """What the cache records of the encoder: its ``identity`` attribute when it has
+    one (:class:`~tagsmith.zeroshot.encoder.SentenceEncoder` hashes its resolved model
+    directory and files), else its class, ``name`` and ``dim``."""
+    identity = getattr(encoder, "identity", None)
+    if isinstance(identity, str) and identity:
+        return identity
+    kind = type(encoder)
+    return f"{kind.__module__}.{kind.__qualname__}:{encoder.name}:{encoder.dim}"
+
+
+def _texts_digest(texts: list[str]) -> str:
+    digest = hashlib.sha256()
     for text in texts:
-        digest.update(text.encode("utf-8"))
+        digest.update(text.encode("utf-8", "surrogatepass"))
         digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+def _cache_file(cache_dir: Path, identity: str, texts_digest: str) -> Path:
+    digest = hashlib.sha256(identity.encode("utf-8", "surrogatepass"))
+    digest.update(b"\x00" + texts_digest.encode("ascii"))
     return cache_dir / f"labels-{digest.hexdigest()[:32]}.npz"
+
+
+def _read_cache(path: Path, identity: str, texts_digest: str, shape: tuple[int, int]
+                ) -> np.ndarray:
+    """The cached vectors, or :class:`ValueError` saying why the file is not usable."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        if names != {"vectors.npy", "encoder.npy", "texts.npy"}:
+            raise ValueError(f"unexpected members {sorted(names)}")
+        # np.savez stores uncompressed: a member larger than the expected array (plus
+        # its header) is not ours, and is not decompressed
+        limit = {"vectors.npy": shape[0] * shape[1] * 4 + 4096,
+                 "encoder.npy": 4 * (len(identity) + 1) + 4096,
+                 "texts.npy": 4 * 64 + 4096}
+        for info in archive.infolist():
+            if info.file_size > limit[info.filename]:
+                raise ValueError(f"{info.filename} is {info.file_size} bytes")
+    with np.load(path, allow_pickle=False) as data:
+        stored_identity = str(data["encoder"][()])
+        stored_texts = str(data["texts"][()])
+        vectors = data["vectors"]
+    if stored_identity != identity:
+        raise ValueError("written by another encoder")
+    if stored_texts != texts_digest:
+        raise ValueError("written for other label texts")
+    if vectors.dtype != np.float32:
+        raise ValueError(f"vectors of dtype {vectors.dtype}, not float32")
+    if vectors.shape != shape:
+        raise ValueError(f"vectors of shape {vectors.shape}, not {shape}")
+    if not np.isfinite(vectors).all():
+        raise ValueError("vectors with NaN or infinite values")
+    norms = np.linalg.norm(vectors.astype(np.float64), axis=1)
+    if len(norms) and np.abs(norms - 1.0).max() > CACHE_NORM_TOLERANCE:
+        raise ValueError("vectors that are not unit length")
+    return vectors
 
 
 def embed_cached(encoder, texts: list[str], cache_dir: str | Path | None, *,
                  show_progress: bool = False) -> np.ndarray:
-    """Embeddings of ``texts``, read from / written to ``cache_dir`` when given."""
+    """Embeddings of ``texts``, read from / written to ``cache_dir`` when given.
+
+    A cache file records the encoder's identity (:func:`encoder_identity`) and a digest
+    of the texts, and is used only when both match and its vectors are float32, one
+    finite unit-length row per text of the encoder's dimension. Any other file -- damaged,
+    truncated, tampered with, written by another model -- is a cache miss: a warning,
+    the texts are embedded again and the file is rewritten (atomically).
+    """
     if cache_dir is None:
         return encoder.encode(texts, show_progress=show_progress)
     cache_dir = Path(cache_dir)
-    path = _cache_file(cache_dir, encoder.name, texts)
+    identity = encoder_identity(encoder)
+    texts_digest = _texts_digest(texts)
+    path = _cache_file(cache_dir, identity, texts_digest)
     if path.exists():
-        with np.load(path, allow_pickle=False) as data:
-            vectors = data["vectors"]
-        if vectors.shape == (len(texts), encoder.dim):
-            return vectors
+        try:
+            return _read_cache(path, identity, texts_digest, (len(texts), encoder.dim))
+        except Exception as exc:  # noqa: BLE001 - any unreadable cache is only a miss
+            logger.warning("ignoring the zero-shot embedding cache %s (%s: %s); embedding "
+                           "the label texts again", path, type(exc).__name__, exc)
     vectors = encoder.encode(texts, show_progress=show_progress)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".npz.tmp")
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".npz.tmp")
+    except OSError as exc:
+        logger.warning("cannot write the zero-shot embedding cache in %s: %s", cache_dir, exc)
+        return vectors
     try:
         with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, vectors=vectors)
+            np.savez(handle, vectors=np.asarray(vectors, dtype=np.float32),
+                     encoder=np.str_(identity), texts=np.str_(texts_digest))
         os.replace(tmp, path)
+    except OSError as exc:  # a full disk costs the cache, not the results
+        Path(tmp).unlink(missing_ok=True)
+        logger.warning("cannot write the zero-shot embedding cache %s: %s", path, exc)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
