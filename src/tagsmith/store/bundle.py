@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
 from tagsmith import __version__
 from tagsmith.exceptions import BundleError
@@ -157,6 +158,113 @@ class Bundle:
     def _require(self, name: str) -> None:
         if name not in self.manifest["files"]:
             raise BundleError(f"the bundle has no {name}", path=self.path)
+
+
+# -- checks of arrays read from a bundle ------------------------------------------------------
+# scipy's ``csr_matrix((data, indices, indptr))`` and the compiled kernels trust their
+# index arrays: an index out of range reads or writes outside the arrays (a crash, or
+# worse). Every ``from_state`` that builds a sparse matrix or hands index arrays to a
+# kernel checks them here first; the errors are ValueErrors, which the bundle loader
+# reports as a BundleError naming the bundle.
+
+
+def check_pointers(name: str, indptr, *, length: int | None = None,
+                   end: int | None = None) -> np.ndarray:
+    """``indptr`` as int64 when it is a 1-D integer array of offsets: starting at 0,
+    non-decreasing, ``length`` long and ending at ``end`` (when given); else ValueError.
+
+    >>> check_pointers("p", np.array([0, 2, 2, 5]), end=5).tolist()
+    [0, 2, 2, 5]
+    >>> check_pointers("p", np.array([0, 3, 2]))
+    Traceback (most recent call last):
+    ...
+    ValueError: p is not a run of non-decreasing offsets from 0
+    """
+    indptr = np.asarray(indptr)
+    if indptr.ndim != 1 or not np.issubdtype(indptr.dtype, np.integer) or indptr.size < 1:
+        raise ValueError(f"{name} is not a 1-D integer array of offsets "
+                         f"(dtype {indptr.dtype}, shape {indptr.shape})")
+    if np.issubdtype(indptr.dtype, np.unsignedinteger) and indptr.size \
+            and int(indptr.max()) > np.iinfo(np.int64).max:
+        raise ValueError(f"{name} holds offsets out of range")
+    indptr = indptr.astype(np.int64, copy=False)
+    if indptr[0] != 0 or np.any(indptr[1:] < indptr[:-1]):
+        raise ValueError(f"{name} is not a run of non-decreasing offsets from 0")
+    if length is not None and indptr.size != length:
+        raise ValueError(f"{name} has {indptr.size} offsets, expected {length}")
+    if end is not None and indptr[-1] != end:
+        raise ValueError(f"{name} ends at {int(indptr[-1])}, expected {end}")
+    return indptr
+
+
+def check_ids(name: str, ids, upper: int, *, lower: int = 0,
+              shape: tuple[int, ...] | None = None, dtype=np.int64) -> np.ndarray:
+    """``ids`` as ``dtype`` when it is an integer array (of ``shape``, when given) with
+    every value in ``[lower, upper)``; else ValueError. For index arrays a bundle hands
+    to compiled code or to scipy, which do not check ranges.
+
+    >>> check_ids("rows", np.array([0, 4]), 5).tolist()
+    [0, 4]
+    >>> check_ids("rows", np.array([0, 5]), 5)
+    Traceback (most recent call last):
+    ...
+    ValueError: rows holds ids in [0, 5], expected them in [0, 5)
+    """
+    ids = np.asarray(ids)
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(f"{name} is not an integer array (dtype {ids.dtype})")
+    if shape is not None and ids.shape != shape:
+        raise ValueError(f"{name} has shape {ids.shape}, expected {shape}")
+    if ids.size:
+        low, high = int(ids.min()), int(ids.max())  # Python ints: no unsigned wrap-around
+        if low < lower or high >= upper:
+            raise ValueError(f"{name} holds ids in [{low}, {high}], expected them in "
+                             f"[{lower}, {upper})")
+    return ids.astype(dtype, copy=False)
+
+
+def sparse_from_state(name: str, fmt: str, data, indices, indptr,
+                      shape: tuple[int, int]) -> sp.csr_matrix | sp.csc_matrix:
+    """A CSR (``fmt="csr"``) or CSC matrix of ``shape`` from a bundle's
+    ``(data, indices, indptr)`` triple, float32, once the triple is known to be
+    consistent: ``indptr`` offsets from 0 to ``len(indices) == len(data)``, one per
+    row (CSR) or column (CSC) plus one, and every index inside the other dimension.
+    Anything else is a ValueError naming ``name``.
+
+    >>> m = sparse_from_state("w", "csr", np.ones(2), np.array([1, 0]), np.array([0, 1, 2]),
+    ...                       (2, 2))
+    >>> m.toarray().tolist()
+    [[0.0, 1.0], [1.0, 0.0]]
+    >>> sparse_from_state("w", "csr", np.ones(1), np.array([2_000_000_000]),
+    ...                   np.array([0, 1, 1]), (2, 2))
+    Traceback (most recent call last):
+    ...
+    ValueError: w: indices holds ids in [2000000000, 2000000000], expected them in [0, 2)
+    """
+    if fmt not in ("csr", "csc"):
+        raise ValueError(f"unknown sparse format {fmt!r}")
+    if len(shape) != 2 or any(isinstance(n, bool) or not isinstance(n, (int, np.integer))
+                              or n < 0 for n in shape):
+        raise ValueError(f"{name}: shape {shape!r} is not two non-negative integers")
+    n_rows, n_cols = int(shape[0]), int(shape[1])
+    major, minor = (n_rows, n_cols) if fmt == "csr" else (n_cols, n_rows)
+    data = np.asarray(data)
+    if data.ndim != 1 or not (np.issubdtype(data.dtype, np.number)
+                              or data.dtype == np.bool_):
+        raise ValueError(f"{name}: data is not a 1-D numeric array "
+                         f"(dtype {data.dtype}, shape {data.shape})")
+    indices = np.asarray(indices)
+    if indices.ndim != 1:
+        raise ValueError(f"{name}: indices has shape {indices.shape}, expected 1-D")
+    if indices.size != data.size:
+        raise ValueError(f"{name}: {indices.size} indices for {data.size} values")
+    indptr = check_pointers(f"{name}: indptr", indptr, length=major + 1, end=data.size)
+    wide = max(n_rows, n_cols, data.size) > np.iinfo(np.int32).max
+    index_dtype = np.int64 if wide else np.int32
+    indices = check_ids(f"{name}: indices", indices, minor, dtype=index_dtype)
+    build = sp.csr_matrix if fmt == "csr" else sp.csc_matrix
+    return build((data.astype(np.float32, copy=False), indices,
+                  indptr.astype(index_dtype, copy=False)), shape=(n_rows, n_cols))
 
 
 def _check_name(name: str, suffix: str, *, bundle: Path | None = None) -> None:
