@@ -360,3 +360,85 @@ def test_dense_knn_state_with_bad_targets_is_refused():
     bad = dict(arrays, doc_weight=-np.ones(6))
     with pytest.raises(ValueError, match="doc_weight"):
         DenseKNNModel.from_state(meta, bad)
+
+
+# -- .npz members that would unpack to far more than they hold --------------------------------
+def _write_npz(path, members: dict[str, bytes], compression=None):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression or zipfile.ZIP_STORED) as archive:
+        for member, payload in members.items():
+            archive.writestr(member, payload)
+
+
+def _npy(array, shape=None) -> bytes:
+    """``array`` as .npy bytes, its header optionally claiming another ``shape``."""
+    import io
+
+    header = {"descr": np.lib.format.dtype_to_descr(array.dtype), "fortran_order": False,
+              "shape": array.shape if shape is None else shape}
+    out = io.BytesIO()
+    np.lib.format.write_array_header_1_0(out, header)
+    return out.getvalue() + array.tobytes()
+
+
+def test_decompression_bomb_member_is_refused_before_it_is_unpacked(tmp_path, monkeypatch):
+    import zipfile
+
+    path = write(tmp_path / "b")
+    # 200 MB of zeros deflate to about 200 kB: refused from the sizes in the zip directory
+    zeros = np.zeros(25_000_000, np.float64)
+    _write_npz(path / "arrays.npz", {"x.npy": _npy(zeros)}, zipfile.ZIP_DEFLATED)
+    _rehash(path, "arrays.npz")
+    del zeros
+    loaded = []
+    monkeypatch.setattr(np, "load", lambda *a, **k: loaded.append(a))
+    with pytest.raises(BundleError, match="decompression bomb") as info:
+        Bundle(path).read_arrays("arrays.npz")
+    assert str(path) in str(info.value) and not loaded
+
+
+def test_array_larger_than_the_limit_is_refused(tmp_path, monkeypatch):
+    path = write(tmp_path / "b")
+    monkeypatch.setenv("TAGSMITH_MAX_ARRAY_BYTES", "100")
+    with pytest.raises(BundleError, match="more than the limit of 100"):
+        Bundle(path).read_arrays("arrays.npz")
+    monkeypatch.setenv("TAGSMITH_MAX_ARRAY_BYTES", "1000")
+    assert Bundle(path).read_arrays("arrays.npz")["x"].shape == (5,)
+
+
+@pytest.mark.parametrize("shape", [(10**13,), (10**10, 10**10), (3,), (6,)])
+def test_npy_header_must_match_the_bytes_held(tmp_path, shape):
+    path = write(tmp_path / "b")
+    _write_npz(path / "arrays.npz", {"x.npy": _npy(np.arange(5, dtype=np.float32), shape)})
+    _rehash(path, "arrays.npz")
+    with pytest.raises(BundleError, match="declares shape") as info:
+        Bundle(path).read_arrays("arrays.npz")
+    assert str(path) in str(info.value)
+
+
+def test_unexpected_npz_members_are_refused(tmp_path):
+    path = write(tmp_path / "b")
+    x = _npy(np.arange(5, dtype=np.float32))
+    _write_npz(path / "arrays.npz", {"x.npy": x, "notes.txt": b"hello"})
+    _rehash(path, "arrays.npz")
+    with pytest.raises(BundleError, match="unexpected member 'notes.txt'"):
+        Bundle(path).read_arrays("arrays.npz")
+    _write_npz(path / "arrays.npz", {"x.npy": x, "y.npy": x})
+    _rehash(path, "arrays.npz")
+    assert set(Bundle(path).read_arrays("arrays.npz")) == {"x", "y"}
+    with pytest.raises(BundleError, match="unexpected array 'y'"):
+        Bundle(path).read_arrays("arrays.npz", keys=["x"])
+    with pytest.raises(BundleError, match="lacks the arrays z"):
+        Bundle(path).read_arrays("arrays.npz", keys=["x", "y", "z"])
+
+
+def test_memory_error_while_loading_is_a_bundle_error(tmp_path, monkeypatch):
+    path = write(tmp_path / "b")
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(np, "load", exhausted)
+    with pytest.raises(BundleError, match="too large for this machine's memory"):
+        Bundle(path).read_arrays("arrays.npz")

@@ -299,7 +299,7 @@ class TextClassifier:
                                                   bundle.read_arrays(CROSSFIT_ARRAYS))
                         if bundle.has(CROSSFIT_META) else None)
             parts = _load_confidence(bundle)
-            train_hashes = (bundle.read_arrays(TRAIN_HASHES)["hashes"]
+            train_hashes = (bundle.read_arrays(TRAIN_HASHES, keys=("hashes",))["hashes"]
                             if bundle.has(TRAIN_HASHES) else None)
         except BundleError:
             raise

@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +33,14 @@ from tagsmith.exceptions import BundleError
 FORMAT_NAME = "tagsmith-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+
+#: the most bytes one array of a bundle may hold once unpacked (64 GiB); the
+#: environment variable ``TAGSMITH_MAX_ARRAY_BYTES`` sets another limit
+MAX_ARRAY_BYTES = 64 * 2 ** 30
+#: the most a compressed ``.npz`` member may inflate: tagsmith writes them uncompressed
+#: (ratio 1), so a member that unpacks to 1,000 times its stored size is a decompression
+#: bomb, not a model
+MAX_COMPRESSION_RATIO = 100
 
 
 @dataclass
@@ -144,14 +153,31 @@ class Bundle:
         self._require(name)
         return json.loads((self.path / name).read_text(encoding="utf-8"))
 
-    def read_arrays(self, name: str) -> dict[str, np.ndarray]:
+    def read_arrays(self, name: str, keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+        """The arrays of the ``.npz`` file ``name``, checked before any is unpacked.
+
+        Each member must be a ``KEY.npy`` (one of ``keys``, when given) whose ``.npy``
+        header declares exactly the bytes the member holds, at most
+        :data:`MAX_ARRAY_BYTES` (``TAGSMITH_MAX_ARRAY_BYTES``) and at most
+        :data:`MAX_COMPRESSION_RATIO` times its compressed size: a decompression bomb or
+        a header claiming a huge shape is a :class:`BundleError`, not gigabytes of
+        memory or a MemoryError.
+        """
         self._require(name)
         try:
+            with zipfile.ZipFile(self.path / name) as archive:
+                _check_members(archive, name, None if keys is None else set(keys))
             with np.load(self.path / name, allow_pickle=False) as archive:
                 return {key: archive[key] for key in archive.files}
+        except BundleError as exc:
+            raise BundleError(str(exc), path=self.path) from exc
+        except MemoryError as exc:
+            raise BundleError(f"{name} holds arrays too large for this machine's memory",
+                              path=self.path) from exc
         except ValueError as exc:  # e.g. an object array, which would need pickle
             raise BundleError(f"{name} cannot be read safely ({exc})", path=self.path) from exc
-        except (zipfile.BadZipFile, EOFError, OSError) as exc:  # truncated or not an archive
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError,
+                NotImplementedError) as exc:  # truncated, not an archive, odd compression
             raise BundleError(f"file {name} is damaged ({type(exc).__name__}: {exc})",
                               path=self.path) from exc
 
@@ -265,6 +291,66 @@ def sparse_from_state(name: str, fmt: str, data, indices, indptr,
     build = sp.csr_matrix if fmt == "csr" else sp.csc_matrix
     return build((data.astype(np.float32, copy=False), indices,
                   indptr.astype(index_dtype, copy=False)), shape=(n_rows, n_cols))
+
+
+def max_array_bytes() -> int:
+    """:data:`MAX_ARRAY_BYTES`, or the ``TAGSMITH_MAX_ARRAY_BYTES`` environment variable."""
+    value = os.environ.get("TAGSMITH_MAX_ARRAY_BYTES", "").strip()
+    if not value:
+        return MAX_ARRAY_BYTES
+    try:
+        limit = int(value)
+    except ValueError:
+        limit = -1
+    if limit < 1:
+        raise BundleError(f"TAGSMITH_MAX_ARRAY_BYTES must be a number of bytes >= 1, got "
+                          f"{value!r}")
+    return limit
+
+
+def _check_members(archive: zipfile.ZipFile, name: str, keys: set[str] | None) -> None:
+    """Refuse an ``.npz`` whose members could not be unpacked safely (see read_arrays)."""
+    limit = max_array_bytes()
+    seen = set()
+    for info in archive.infolist():
+        member = info.filename
+        key = member.removesuffix(".npy")
+        if not member.endswith(".npy") or "/" in member or key in seen:
+            raise BundleError(f"{name} holds an unexpected member {member!r}")
+        if keys is not None and key not in keys:
+            raise BundleError(f"{name} holds an unexpected array {key!r} (expected "
+                              f"{', '.join(sorted(keys))})")
+        seen.add(key)
+        if info.file_size > limit:
+            raise BundleError(f"{name}: array {key!r} unpacks to {info.file_size:,} bytes, "
+                              f"more than the limit of {limit:,} (TAGSMITH_MAX_ARRAY_BYTES)")
+        if info.compress_type != zipfile.ZIP_STORED and \
+                info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1024):
+            raise BundleError(f"{name}: array {key!r} unpacks to {info.file_size:,} bytes from "
+                              f"{info.compress_size:,}: a decompression bomb, not a model")
+        with archive.open(info) as member_file:
+            try:
+                version = np.lib.format.read_magic(member_file)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(member_file)
+                elif version == (2, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(member_file)
+                else:
+                    raise ValueError(f"unsupported .npy format version {version}")
+            except ValueError as exc:
+                raise BundleError(f"{name}: array {key!r} has a damaged header ({exc})") from exc
+            header = member_file.tell()
+        if dtype.hasobject:
+            raise BundleError(f"{name} cannot be read safely: array {key!r} has dtype object, "
+                              "which needs pickle")
+        size = dtype.itemsize
+        for n in shape:  # Python ints: a huge declared shape cannot overflow
+            size *= int(n)
+        if header + size != info.file_size:
+            raise BundleError(f"{name}: array {key!r} declares shape {tuple(shape)} of "
+                              f"{dtype} ({size:,} bytes) but holds {info.file_size - header:,}")
+    if keys is not None and not keys <= seen:
+        raise BundleError(f"{name} lacks the arrays {', '.join(sorted(keys - seen))}")
 
 
 def _check_name(name: str, suffix: str, *, bundle: Path | None = None) -> None:
