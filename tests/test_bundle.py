@@ -442,3 +442,43 @@ def test_memory_error_while_loading_is_a_bundle_error(tmp_path, monkeypatch):
     monkeypatch.setattr(np, "load", exhausted)
     with pytest.raises(BundleError, match="too large for this machine's memory"):
         Bundle(path).read_arrays("arrays.npz")
+
+
+# -- malformed JSON -----------------------------------------------------------------------------
+_DEEP = "[" * 100_000 + "]" * 100_000
+_BIG = "9" * 5000
+
+
+@pytest.mark.parametrize("payload", [_DEEP, '{"format": ' + _BIG + "}", b"\xff\xfe"])
+def test_malformed_manifest_is_a_bundle_error(tmp_path, payload):
+    path = write(tmp_path / "b")
+    target = path / "manifest.json"
+    target.write_bytes(payload if isinstance(payload, bytes) else payload.encode())
+    with pytest.raises(BundleError, match="manifest.json is damaged") as info:
+        Bundle(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("payload", [_DEEP, '{"a": ' + _BIG + "}"])
+def test_malformed_json_file_is_a_bundle_error(tmp_path, payload):
+    path = write(tmp_path / "b")
+    (path / "meta.json").write_text(payload)
+    _rehash(path, "meta.json")
+    with pytest.raises(BundleError, match="meta.json is damaged") as info:
+        Bundle(path).read_json("meta.json")
+    assert str(path) in str(info.value)
+
+
+def test_deeply_nested_model_json_fails_load_with_a_bundle_error(small_bundles, tmp_path):
+    import shutil
+
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    path = tmp_path / "b"
+    shutil.copytree(small_bundles["knn"], path)
+    (path / "model.json").write_text('{"name": "knn", "params": ' + _DEEP + "}")
+    _rehash(path, "model.json")
+    with pytest.raises(BundleError, match="model.json is damaged"):
+        TextClassifier.load(path)
+    code, stderr = _cli_exit(path, tmp_path)
+    assert code == 4 and "nested too deeply" in stderr

@@ -244,6 +244,26 @@ def test_jsonl_errors(tmp_path):
     assert records[1].text == "" and records[1].doc_id == "8"  # empty text is allowed
 
 
+def test_jsonl_deep_nesting_and_huge_integers_are_malformed_lines(tmp_path):
+    # json.loads raises RecursionError and ValueError (int digit limit) on these: they
+    # used to escape as tracebacks, even with on_error="skip"
+    path = write(tmp_path / "evil.jsonl", "\n".join([
+        '{"text": "first"}',
+        '{"text": "deep", "x": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        '{"text": "big", "id": ' + "9" * 5000 + "}",
+        '{"text": "last"}',
+    ]) + "\n")
+    errors = []
+    records = list(read_jsonl(path, on_error=errors.append))
+    assert [r.text for r in records] == ["first", "last"]
+    assert [(e.line, e.reason[:13]) for e in errors] == [(2, "invalid JSON:"),
+                                                         (3, "invalid JSON:")]
+    assert "nested too deeply" in errors[0].reason
+    with pytest.raises(CorpusFormatError, match=r"evil.jsonl:2: invalid JSON"):
+        list(read_jsonl(path))
+    assert [r.text for r in read_jsonl(path, on_error="skip")] == ["first", "last"]
+
+
 def test_csv_requires_a_text_column(tmp_path):
     path = write(tmp_path / "notext.csv", "body,labels\nhello,x\n")
     with pytest.raises(CorpusFormatError) as info:

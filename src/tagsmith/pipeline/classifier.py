@@ -303,7 +303,7 @@ class TextClassifier:
                             if bundle.has(TRAIN_HASHES) else None)
         except BundleError:
             raise
-        except (KeyError, ValueError, TypeError) as exc:
+        except (KeyError, ValueError, TypeError, RecursionError) as exc:
             raise BundleError(f"incompatible or damaged contents ({type(exc).__name__}: {exc})",
                               path=path) from exc
         _check_shapes(path, len(label_space), thresholds, stats)

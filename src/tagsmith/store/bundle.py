@@ -120,10 +120,7 @@ class Bundle:
         manifest_path = self.path / MANIFEST
         if not manifest_path.exists():
             raise BundleError(f"{MANIFEST} is missing: not a tagsmith model bundle", path=self.path)
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BundleError(f"{MANIFEST} is damaged ({exc})", path=self.path) from exc
+        manifest = _parse_json(manifest_path, MANIFEST, self.path)
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
             raise BundleError(f"{MANIFEST} does not describe a {FORMAT_NAME}", path=self.path)
         version = manifest.get("format_version")
@@ -151,7 +148,7 @@ class Bundle:
 
     def read_json(self, name: str):
         self._require(name)
-        return json.loads((self.path / name).read_text(encoding="utf-8"))
+        return _parse_json(self.path / name, name, self.path)
 
     def read_arrays(self, name: str, keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
         """The arrays of the ``.npz`` file ``name``, checked before any is unpacked.
@@ -291,6 +288,22 @@ def sparse_from_state(name: str, fmt: str, data, indices, indptr,
     build = sp.csr_matrix if fmt == "csr" else sp.csc_matrix
     return build((data.astype(np.float32, copy=False), indices,
                   indptr.astype(index_dtype, copy=False)), shape=(n_rows, n_cols))
+
+
+def _parse_json(path: Path, name: str, bundle: Path):
+    """``path`` parsed as JSON; malformed JSON is a BundleError naming the bundle.
+
+    Besides syntax errors that covers what json.loads raises on crafted input:
+    arrays nested 100,000 deep (RecursionError) and integers of more than 4,300
+    digits (ValueError).
+    """
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError as exc:
+        raise BundleError(f"{name} is damaged (nested too deeply to read)",
+                          path=bundle) from exc
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, a 5,000-digit int
+        raise BundleError(f"{name} is damaged ({exc})", path=bundle) from exc
 
 
 def max_array_bytes() -> int:
