@@ -482,3 +482,51 @@ def test_deeply_nested_model_json_fails_load_with_a_bundle_error(small_bundles, 
         TextClassifier.load(path)
     code, stderr = _cli_exit(path, tmp_path)
     assert code == 4 and "nested too deeply" in stderr
+
+
+# -- format version, symbolic links, encoder names --------------------------------------------
+@pytest.mark.parametrize("version", [-5, 0, True, 1.0, "1", None])
+def test_invalid_format_version_is_refused(tmp_path, version):
+    path = write(tmp_path / "b")
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["format_version"] = version
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="invalid format version"):
+        Bundle(path)
+
+
+def test_symlinked_bundle_files_are_refused(tmp_path):
+    import os
+
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"a": "secret"}')
+    path = write(tmp_path / "b")
+    (path / "meta.json").unlink()
+    os.symlink(secret, path / "meta.json")
+    _rehash(path, "meta.json")  # the checksum of what the link points to
+    with pytest.raises(BundleError, match="meta.json is a symbolic link"):
+        Bundle(path)
+    path = write(tmp_path / "c")
+    (path / "meta.json").unlink()
+    os.mkfifo(path / "meta.json")
+    with pytest.raises(BundleError, match="meta.json is not a regular file"):
+        Bundle(path)
+    path = write(tmp_path / "d")
+    real = tmp_path / "manifest.json"
+    (path / "manifest.json").rename(real)
+    os.symlink(real, path / "manifest.json")
+    with pytest.raises(BundleError, match="manifest.json is a symbolic link"):
+        Bundle(path)
+
+
+def test_bundle_featurizer_may_name_only_the_packaged_encoder(tmp_path):
+    from tagsmith.features.embedding import DEFAULT_ENCODER, EmbeddingFeaturizer
+    from tagsmith.features.views import featurizer_from_state
+
+    meta = {"kind": "embedding", "params": EmbeddingFeaturizer().get_params(), "dim": 384}
+    assert featurizer_from_state(meta, {}).encoder == DEFAULT_ENCODER
+    evil = {**meta, "params": {**meta["params"], "encoder": str(tmp_path)}}
+    with pytest.raises(ValueError, match="only the packaged"):
+        featurizer_from_state(evil, {})
+    with pytest.raises(ValueError, match="only the packaged"):  # inside a multi-view one
+        featurizer_from_state({"kind": "views", "views": {"e": evil}}, {})

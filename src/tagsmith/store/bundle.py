@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 import zipfile
 from collections.abc import Iterable
@@ -120,11 +121,15 @@ class Bundle:
         manifest_path = self.path / MANIFEST
         if not manifest_path.exists():
             raise BundleError(f"{MANIFEST} is missing: not a tagsmith model bundle", path=self.path)
+        _check_regular(manifest_path, MANIFEST, self.path)
         manifest = _parse_json(manifest_path, MANIFEST, self.path)
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
             raise BundleError(f"{MANIFEST} does not describe a {FORMAT_NAME}", path=self.path)
         version = manifest.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise BundleError(f"{MANIFEST} has an invalid format version {version!r} "
+                              f"(an integer from 1 to {FORMAT_VERSION} expected)", path=self.path)
+        if version > FORMAT_VERSION:
             raise BundleError(
                 f"bundle format version {version!r} is newer than this tagsmith "
                 f"({__version__}) reads (up to {FORMAT_VERSION}); upgrade tagsmith",
@@ -138,8 +143,7 @@ class Bundle:
         for name, expected in files.items():
             _check_name(name, Path(name).suffix, bundle=self.path)
             file_path = self.path / name
-            if not file_path.is_file():
-                raise BundleError(f"file {name} is missing", path=self.path)
+            _check_regular(file_path, name, self.path)
             if _sha256(file_path) != expected:
                 raise BundleError(f"file {name} is damaged (checksum mismatch)", path=self.path)
 
@@ -288,6 +292,23 @@ def sparse_from_state(name: str, fmt: str, data, indices, indptr,
     build = sp.csr_matrix if fmt == "csr" else sp.csc_matrix
     return build((data.astype(np.float32, copy=False), indices,
                   indptr.astype(index_dtype, copy=False)), shape=(n_rows, n_cols))
+
+
+def _check_regular(path: Path, name: str, bundle: Path) -> None:
+    """Refuse a bundle file that is missing, a symbolic link or not a regular file: a
+    link would make the bundle read (and checksum) a file anywhere on the machine."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        raise BundleError(f"file {name} is missing", path=bundle) from None
+    except OSError as exc:
+        raise BundleError(f"file {name} cannot be read ({exc.strerror or exc})",
+                          path=bundle) from exc
+    if stat.S_ISLNK(mode):
+        raise BundleError(f"file {name} is a symbolic link; a bundle holds only regular files",
+                          path=bundle)
+    if not stat.S_ISREG(mode):
+        raise BundleError(f"file {name} is not a regular file", path=bundle)
 
 
 def _parse_json(path: Path, name: str, bundle: Path):
