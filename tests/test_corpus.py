@@ -474,3 +474,27 @@ def test_a_shared_name_prefers_the_live_concept_and_never_picks_among_live_ones(
     assert Y.toarray()[:, [1, 3]].tolist() == [[1, 0], [0, 1]]
     assert corpus.report.n_unknown_labels == 1 and corpus.report.n_ambiguous_labels == 1
     assert "1 of them ambiguous" in corpus.report.summary()
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002, 0o077])
+def test_atomic_writer_gives_new_files_the_umask_mode_and_keeps_existing_modes(tmp_path, umask):
+    import os
+
+    from tagsmith.data.textio import atomic_binary_writer, atomic_text_writer
+
+    old = os.umask(umask)
+    try:
+        with atomic_binary_writer(tmp_path / "new.bin") as out:
+            out.write(b"x")
+        with atomic_text_writer(tmp_path / "new.txt") as out:
+            out.write("x")
+        existing = tmp_path / "old.txt"
+        existing.write_text("old")
+        existing.chmod(0o640)
+        with atomic_text_writer(existing) as out:
+            out.write("new")
+    finally:
+        assert os.umask(old) == umask  # the writer left the umask as it was
+    for name in ("new.bin", "new.txt"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask
+    assert existing.stat().st_mode & 0o777 == 0o640 and existing.read_text() == "new"

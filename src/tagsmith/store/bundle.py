@@ -400,9 +400,9 @@ def _directory_mode(target: Path) -> int:
             return target.stat().st_mode & 0o7777
     except OSError:
         pass
-    umask = os.umask(0o022)  # reading the umask means setting it; put it straight back
-    os.umask(umask)
-    return 0o777 & ~umask
+    from tagsmith.data.textio import current_umask
+
+    return 0o777 & ~current_umask()
 
 
 def _json_bytes(obj: object) -> bytes:
