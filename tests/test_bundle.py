@@ -186,3 +186,347 @@ def test_unwritable_bundle_folder_is_a_bundle_error(tmp_path, monkeypatch):
     with pytest.raises(BundleError, match="cannot create the folder") as info:
         write(tmp_path / "sub" / "b")
     assert str(tmp_path / "sub" / "b") in str(info.value)
+
+
+# -- crafted bundles: index arrays out of range -----------------------------------------------
+# scipy builds sparse matrices and the compiled kernels index arrays without checking
+# ranges, so a crafted (re-signed) bundle used to crash the process. Each case edits one
+# array of a real bundle, re-signs the manifest and expects exit code 4 (BundleError)
+# from the CLI, run in a subprocess: without the checks the process dies of a segfault.
+
+_CORPUS = ["good fine great", "bad awful poor", "good great fine fine", "poor bad bad awful",
+           "fine good", "awful poor"] * 6
+
+
+def _train_bundle(path, model="linear", params=None, **options):
+    import scipy.sparse as sp
+
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+    space = LabelSpace.from_uris(["u:pos", "u:neg", "u:odd"])
+    rows = [[1, 0, 0], [0, 1, 0], [1, 0, 1], [0, 1, 1], [1, 0, 0], [0, 1, 0]] * 6
+    clf = train_classifier(_CORPUS, sp.csr_matrix(np.array(rows)), space, options=TrainOptions(
+        model=model, model_params=params or {}, dev_fraction=0.0, min_support=1,
+        featurizer_params={"char_ngrams": None, "min_df": 1}, **options))
+    return clf.save(path)
+
+
+def _tamper(src, dst, name, edit):
+    """Copy bundle ``src`` to ``dst``, apply ``edit`` to the arrays of ``name``, re-sign."""
+    import shutil
+
+    shutil.copytree(src, dst)
+    arrays = dict(np.load(dst / name))
+    edit(arrays)
+    with open(dst / name, "wb") as handle:
+        np.savez(handle, **arrays)
+    _rehash(dst, name)
+    return dst
+
+
+def _cli_exit(path, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    doc = tmp_path / "doc.txt"
+    doc.write_text("good fine\nbad poor\n")
+    env = {**os.environ, "PYTHONFAULTHANDLER": ""}
+    done = subprocess.run([sys.executable, "-m", "tagsmith", "suggest", str(path), str(doc)],
+                          capture_output=True, text=True, timeout=300, env=env)
+    return done.returncode, done.stderr
+
+
+def _set(key, index, value):
+    def edit(arrays):
+        array = arrays[key].copy()
+        array[index] = value
+        arrays[key] = array
+    return edit
+
+
+def _replace(key, value):
+    def edit(arrays):
+        arrays[key] = value
+    return edit
+
+
+@pytest.fixture(scope="module")
+def small_bundles(tmp_path_factory):
+    root = tmp_path_factory.mktemp("families")
+    members = [["linear", {}], ["knn", {"n_neighbors": 3}]]
+    return {
+        "linear": _train_bundle(root / "linear", crossfit_folds=2,
+                                calibration_fraction=0.3),
+        "knn": _train_bundle(root / "knn", "knn", {"n_neighbors": 3}),
+        "tree": _train_bundle(root / "tree", "tree", {"leaf_size": 2, "branching": 2}),
+        "ensemble": _train_bundle(root / "ensemble", "ensemble",
+                                  {"members": members, "weights": [1, 1]}),
+    }
+
+
+TAMPERED = {
+    "linear-index": ("linear", "model.npz", _set("coef_indices", 0, 2_000_000_000)),
+    "linear-negative-index": ("linear", "model.npz", _set("coef_indices", 0, -7)),
+    "linear-indptr": ("linear", "model.npz", _set("coef_indptr", -1, 10**9)),
+    "linear-indptr-decreasing": ("linear", "model.npz", _set("coef_indptr", 1, 10**6)),
+    "knn-index": ("knn", "model.npz", _set("index_indices", 0, 2_000_000_000)),
+    "knn-targets": ("knn", "model.npz", _set("targets_indices", 0, 2_000_000_000)),
+    "knn-targets-indptr": ("knn", "model.npz", _set("targets_indptr", -1, 10**8)),
+    "knn-feature-rank": ("knn", "model.npz", _set("feature_rank", 0, 10**8)),
+    "knn-feature-rank-repeat": ("knn", "model.npz", _set("feature_rank", 0, 1)),
+    "knn-row-ids": ("knn", "model.npz", _set("row_ids", 0, -3)),
+    "knn-doc-weight": ("knn", "model.npz", _set("doc_weight", 0, np.nan)),
+    "tree-label-flag": ("tree", "model.npz", _replace("slot_is_label", None)),
+    "tree-2d": ("tree", "model.npz", None),
+    "ensemble-member": ("ensemble", "model.npz", _set("m1.index_indices", 0, 2_000_000_000)),
+    "crossfit-fold": ("linear", "crossfit.npz", _set("fold", 0, 99)),
+    "heldout-labels": ("linear", "calibration_split.npz",
+                       _set("y_indices", 0, 2_000_000_000)),
+    "conformal-bands": ("linear", "conformal.npz", _set("mondrian__band_of", 0, 40)),
+    "conformal-indptr": ("linear", "conformal.npz", _set("lpicp__indptr", 0, -5)),
+    "calibrator-knots": ("linear", "calibrator.npz", _set("knots_indptr", 1, 10**9)),
+}
+
+
+def _tree_edits(case):
+    def flag(arrays):  # flag 2: neither label nor inner node, read as a label by the kernel
+        flags = arrays["slot_is_label"].copy()
+        targets = arrays["slot_target"].copy()
+        inner = np.flatnonzero(flags == 0)
+        assert inner.size, "the test tree has no inner nodes"
+        flags[inner[0]] = 2
+        targets[inner[0]] = 1_000_000
+        arrays["slot_is_label"], arrays["slot_target"] = flags, targets
+
+    def two_d(arrays):
+        arrays["node_slot_ptr"] = arrays["node_slot_ptr"][None, :]
+
+    return {"tree-label-flag": flag, "tree-2d": two_d}[case]
+
+
+@pytest.mark.parametrize("case", sorted(TAMPERED))
+def test_crafted_index_arrays_are_a_bundle_error_not_a_crash(small_bundles, tmp_path, case):
+    family, name, edit = TAMPERED[case]
+    if family == "tree":
+        edit = _tree_edits(case)
+    assert (small_bundles[family] / name).exists(), f"{family} bundle has no {name}"
+    path = _tamper(small_bundles[family], tmp_path / "b", name, edit)
+    code, stderr = _cli_exit(path, tmp_path)
+    assert code == 4, stderr
+    assert str(path) in stderr
+
+
+def test_untampered_small_bundles_predict(small_bundles, tmp_path):
+    for path in small_bundles.values():
+        code, stderr = _cli_exit(path, tmp_path)
+        assert code == 0, stderr
+
+
+def test_sparse_state_checks():
+    from tagsmith.store.bundle import check_ids, check_pointers, sparse_from_state
+
+    ok = sparse_from_state("m", "csc", np.ones(2), np.array([0, 2]), np.array([0, 1, 2]), (3, 2))
+    assert ok.format == "csc" and ok.shape == (3, 2)
+    for data, indices, indptr, shape, match in [
+            (np.ones(2), np.array([0, 3]), np.array([0, 1, 2]), (3, 2), "ids in"),
+            (np.ones(2), np.array([0, 1]), np.array([1, 1, 2]), (3, 2), "from 0"),
+            (np.ones(2), np.array([0, 1]), np.array([0, 1]), (3, 2), "offsets, expected 3"),
+            (np.ones(3), np.array([0, 1]), np.array([0, 1, 2]), (3, 2), "2 indices for 3"),
+            (np.ones(2), np.array([0.0, 1.0]), np.array([0, 1, 2]), (3, 2), "not an integer"),
+            (np.ones(2), np.array([0, 1]), np.array([0.0, 1, 2]), (3, 2), "integer array"),
+            (np.ones(2), np.array([0, 1]), np.array([0, 1, 2]), (-3, 2), "non-negative"),
+            (np.ones((2, 1)), np.array([0, 1]), np.array([0, 1, 2]), (3, 2), "1-D numeric")]:
+        with pytest.raises(ValueError, match=match):
+            sparse_from_state("m", "csc", data, indices, indptr, shape)
+    with pytest.raises(ValueError, match="ids in"):
+        check_ids("x", np.array([2**63], np.uint64), 10)
+    with pytest.raises(ValueError, match="out of range"):
+        check_pointers("p", np.array([0, 2**64 - 1], np.uint64))
+
+
+def test_dense_knn_state_with_bad_targets_is_refused():
+    from tagsmith.models.dense_knn import DenseKNNModel
+
+    rng = np.random.default_rng(0)
+    model = DenseKNNModel(n_neighbors=2).fit(rng.normal(size=(6, 4)),
+                                             np.eye(3)[[0, 1, 2, 0, 1, 2]])
+    meta, arrays = model.to_state()
+    DenseKNNModel.from_state(meta, arrays)
+    bad = dict(arrays, targets_indices=np.array([0, 1, 2, 0, 1, 2_000_000_000]))
+    with pytest.raises(ValueError, match="targets: indices"):
+        DenseKNNModel.from_state(meta, bad)
+    bad = dict(arrays, doc_weight=-np.ones(6))
+    with pytest.raises(ValueError, match="doc_weight"):
+        DenseKNNModel.from_state(meta, bad)
+
+
+# -- .npz members that would unpack to far more than they hold --------------------------------
+def _write_npz(path, members: dict[str, bytes], compression=None):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression or zipfile.ZIP_STORED) as archive:
+        for member, payload in members.items():
+            archive.writestr(member, payload)
+
+
+def _npy(array, shape=None) -> bytes:
+    """``array`` as .npy bytes, its header optionally claiming another ``shape``."""
+    import io
+
+    header = {"descr": np.lib.format.dtype_to_descr(array.dtype), "fortran_order": False,
+              "shape": array.shape if shape is None else shape}
+    out = io.BytesIO()
+    np.lib.format.write_array_header_1_0(out, header)
+    return out.getvalue() + array.tobytes()
+
+
+def test_decompression_bomb_member_is_refused_before_it_is_unpacked(tmp_path, monkeypatch):
+    import zipfile
+
+    path = write(tmp_path / "b")
+    # 200 MB of zeros deflate to about 200 kB: refused from the sizes in the zip directory
+    zeros = np.zeros(25_000_000, np.float64)
+    _write_npz(path / "arrays.npz", {"x.npy": _npy(zeros)}, zipfile.ZIP_DEFLATED)
+    _rehash(path, "arrays.npz")
+    del zeros
+    loaded = []
+    monkeypatch.setattr(np, "load", lambda *a, **k: loaded.append(a))
+    with pytest.raises(BundleError, match="decompression bomb") as info:
+        Bundle(path).read_arrays("arrays.npz")
+    assert str(path) in str(info.value) and not loaded
+
+
+def test_array_larger_than_the_limit_is_refused(tmp_path, monkeypatch):
+    path = write(tmp_path / "b")
+    monkeypatch.setenv("TAGSMITH_MAX_ARRAY_BYTES", "100")
+    with pytest.raises(BundleError, match="more than the limit of 100"):
+        Bundle(path).read_arrays("arrays.npz")
+    monkeypatch.setenv("TAGSMITH_MAX_ARRAY_BYTES", "1000")
+    assert Bundle(path).read_arrays("arrays.npz")["x"].shape == (5,)
+
+
+@pytest.mark.parametrize("shape", [(10**13,), (10**10, 10**10), (3,), (6,)])
+def test_npy_header_must_match_the_bytes_held(tmp_path, shape):
+    path = write(tmp_path / "b")
+    _write_npz(path / "arrays.npz", {"x.npy": _npy(np.arange(5, dtype=np.float32), shape)})
+    _rehash(path, "arrays.npz")
+    with pytest.raises(BundleError, match="declares shape") as info:
+        Bundle(path).read_arrays("arrays.npz")
+    assert str(path) in str(info.value)
+
+
+def test_unexpected_npz_members_are_refused(tmp_path):
+    path = write(tmp_path / "b")
+    x = _npy(np.arange(5, dtype=np.float32))
+    _write_npz(path / "arrays.npz", {"x.npy": x, "notes.txt": b"hello"})
+    _rehash(path, "arrays.npz")
+    with pytest.raises(BundleError, match="unexpected member 'notes.txt'"):
+        Bundle(path).read_arrays("arrays.npz")
+    _write_npz(path / "arrays.npz", {"x.npy": x, "y.npy": x})
+    _rehash(path, "arrays.npz")
+    assert set(Bundle(path).read_arrays("arrays.npz")) == {"x", "y"}
+    with pytest.raises(BundleError, match="unexpected array 'y'"):
+        Bundle(path).read_arrays("arrays.npz", keys=["x"])
+    with pytest.raises(BundleError, match="lacks the arrays z"):
+        Bundle(path).read_arrays("arrays.npz", keys=["x", "y", "z"])
+
+
+def test_memory_error_while_loading_is_a_bundle_error(tmp_path, monkeypatch):
+    path = write(tmp_path / "b")
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(np, "load", exhausted)
+    with pytest.raises(BundleError, match="too large for this machine's memory"):
+        Bundle(path).read_arrays("arrays.npz")
+
+
+# -- malformed JSON -----------------------------------------------------------------------------
+_DEEP = "[" * 100_000 + "]" * 100_000
+_BIG = "9" * 5000
+
+
+@pytest.mark.parametrize("payload", [_DEEP, '{"format": ' + _BIG + "}", b"\xff\xfe"])
+def test_malformed_manifest_is_a_bundle_error(tmp_path, payload):
+    path = write(tmp_path / "b")
+    target = path / "manifest.json"
+    target.write_bytes(payload if isinstance(payload, bytes) else payload.encode())
+    with pytest.raises(BundleError, match="manifest.json is damaged") as info:
+        Bundle(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("payload", [_DEEP, '{"a": ' + _BIG + "}"])
+def test_malformed_json_file_is_a_bundle_error(tmp_path, payload):
+    path = write(tmp_path / "b")
+    (path / "meta.json").write_text(payload)
+    _rehash(path, "meta.json")
+    with pytest.raises(BundleError, match="meta.json is damaged") as info:
+        Bundle(path).read_json("meta.json")
+    assert str(path) in str(info.value)
+
+
+def test_deeply_nested_model_json_fails_load_with_a_bundle_error(small_bundles, tmp_path):
+    import shutil
+
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    path = tmp_path / "b"
+    shutil.copytree(small_bundles["knn"], path)
+    (path / "model.json").write_text('{"name": "knn", "params": ' + _DEEP + "}")
+    _rehash(path, "model.json")
+    with pytest.raises(BundleError, match="model.json is damaged"):
+        TextClassifier.load(path)
+    code, stderr = _cli_exit(path, tmp_path)
+    assert code == 4 and "nested too deeply" in stderr
+
+
+# -- format version, symbolic links, encoder names --------------------------------------------
+@pytest.mark.parametrize("version", [-5, 0, True, 1.0, "1", None])
+def test_invalid_format_version_is_refused(tmp_path, version):
+    path = write(tmp_path / "b")
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["format_version"] = version
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="invalid format version"):
+        Bundle(path)
+
+
+def test_symlinked_bundle_files_are_refused(tmp_path):
+    import os
+
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"a": "secret"}')
+    path = write(tmp_path / "b")
+    (path / "meta.json").unlink()
+    os.symlink(secret, path / "meta.json")
+    _rehash(path, "meta.json")  # the checksum of what the link points to
+    with pytest.raises(BundleError, match="meta.json is a symbolic link"):
+        Bundle(path)
+    path = write(tmp_path / "c")
+    (path / "meta.json").unlink()
+    os.mkfifo(path / "meta.json")
+    with pytest.raises(BundleError, match="meta.json is not a regular file"):
+        Bundle(path)
+    path = write(tmp_path / "d")
+    real = tmp_path / "manifest.json"
+    (path / "manifest.json").rename(real)
+    os.symlink(real, path / "manifest.json")
+    with pytest.raises(BundleError, match="manifest.json is a symbolic link"):
+        Bundle(path)
+
+
+def test_bundle_featurizer_may_name_only_the_packaged_encoder(tmp_path):
+    from tagsmith.features.embedding import DEFAULT_ENCODER, EmbeddingFeaturizer
+    from tagsmith.features.views import featurizer_from_state
+
+    meta = {"kind": "embedding", "params": EmbeddingFeaturizer().get_params(), "dim": 384}
+    assert featurizer_from_state(meta, {}).encoder == DEFAULT_ENCODER
+    evil = {**meta, "params": {**meta["params"], "encoder": str(tmp_path)}}
+    with pytest.raises(ValueError, match="only the packaged"):
+        featurizer_from_state(evil, {})
+    with pytest.raises(ValueError, match="only the packaged"):  # inside a multi-view one
+        featurizer_from_state({"kind": "views", "views": {"e": evil}}, {})

@@ -244,6 +244,26 @@ def test_jsonl_errors(tmp_path):
     assert records[1].text == "" and records[1].doc_id == "8"  # empty text is allowed
 
 
+def test_jsonl_deep_nesting_and_huge_integers_are_malformed_lines(tmp_path):
+    # json.loads raises RecursionError and ValueError (int digit limit) on these: they
+    # used to escape as tracebacks, even with on_error="skip"
+    path = write(tmp_path / "evil.jsonl", "\n".join([
+        '{"text": "first"}',
+        '{"text": "deep", "x": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        '{"text": "big", "id": ' + "9" * 5000 + "}",
+        '{"text": "last"}',
+    ]) + "\n")
+    errors = []
+    records = list(read_jsonl(path, on_error=errors.append))
+    assert [r.text for r in records] == ["first", "last"]
+    assert [(e.line, e.reason[:13]) for e in errors] == [(2, "invalid JSON:"),
+                                                         (3, "invalid JSON:")]
+    assert "nested too deeply" in errors[0].reason
+    with pytest.raises(CorpusFormatError, match=r"evil.jsonl:2: invalid JSON"):
+        list(read_jsonl(path))
+    assert [r.text for r in read_jsonl(path, on_error="skip")] == ["first", "last"]
+
+
 def test_csv_requires_a_text_column(tmp_path):
     path = write(tmp_path / "notext.csv", "body,labels\nhello,x\n")
     with pytest.raises(CorpusFormatError) as info:
@@ -454,3 +474,27 @@ def test_a_shared_name_prefers_the_live_concept_and_never_picks_among_live_ones(
     assert Y.toarray()[:, [1, 3]].tolist() == [[1, 0], [0, 1]]
     assert corpus.report.n_unknown_labels == 1 and corpus.report.n_ambiguous_labels == 1
     assert "1 of them ambiguous" in corpus.report.summary()
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002, 0o077])
+def test_atomic_writer_gives_new_files_the_umask_mode_and_keeps_existing_modes(tmp_path, umask):
+    import os
+
+    from tagsmith.data.textio import atomic_binary_writer, atomic_text_writer
+
+    old = os.umask(umask)
+    try:
+        with atomic_binary_writer(tmp_path / "new.bin") as out:
+            out.write(b"x")
+        with atomic_text_writer(tmp_path / "new.txt") as out:
+            out.write("x")
+        existing = tmp_path / "old.txt"
+        existing.write_text("old")
+        existing.chmod(0o640)
+        with atomic_text_writer(existing) as out:
+            out.write("new")
+    finally:
+        assert os.umask(old) == umask  # the writer left the umask as it was
+    for name in ("new.bin", "new.txt"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask
+    assert existing.stat().st_mode & 0o777 == 0o640 and existing.read_text() == "new"

@@ -41,12 +41,16 @@ class IsotonicKnots:
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str) -> IsotonicKnots:
-        knots = cls(np.asarray(arrays[f"{prefix}_indptr"], np.int64),
-                    np.asarray(arrays[f"{prefix}_x"], np.float64),
-                    np.asarray(arrays[f"{prefix}_y"], np.float64))
-        if knots.indptr[-1] != knots.x.size or knots.x.size != knots.y.size:
+        from tagsmith.store.bundle import check_pointers
+
+        x = np.asarray(arrays[f"{prefix}_x"], np.float64)
+        y = np.asarray(arrays[f"{prefix}_y"], np.float64)
+        if x.ndim != 1 or x.shape != y.shape:
             raise ValueError(f"isotonic knots {prefix!r} are inconsistent")
-        return knots
+        # the compiled evaluation trusts the offsets
+        indptr = check_pointers(f"isotonic knots {prefix!r} indptr",
+                                arrays[f"{prefix}_indptr"], end=x.size)
+        return cls(indptr, x, y)
 
 
 @numba.njit(cache=True)

@@ -179,6 +179,10 @@ class Calibrator:
                   margin=arrays.get("margin"))
         if out.n_labels != int(meta["n_labels"]) or bands.n_labels != out.n_labels:
             raise ValueError("calibrator arrays do not match its label count")
+        # one curve per label, per band and overall, read by group id in compiled code
+        if out.knots is not None and out.knots.n_groups != out.n_labels + bands.n_bands + 1:
+            raise ValueError(f"calibrator has {out.knots.n_groups} isotonic curves, expected "
+                             f"{out.n_labels + bands.n_bands + 1}")
         return out
 
 

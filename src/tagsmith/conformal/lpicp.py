@@ -302,11 +302,17 @@ class PowersetICP:
 
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> PowersetICP:
-        out = cls(arrays["indptr"].astype(np.int64), arrays["scores"].astype(np.float64),
+        from tagsmith.store.bundle import check_ids, check_pointers
+
+        out = cls(check_pointers("LP-ICP indptr", arrays["indptr"]),
+                  arrays["scores"].astype(np.float64),
                   int(meta["n_labels"]), arrays["band_of"] if meta.get("per_band") else None,
                   float(meta.get("mean_true_labels", 1.0)))
         if out.indptr[-1] != out.scores.size:
             raise ValueError("LP-ICP calibration arrays are inconsistent")
+        if out.band_of is not None:
+            out.band_of = check_ids("LP-ICP band_of", out.band_of, out.n_groups,
+                                    shape=(out.n_labels,), dtype=np.int16)
         return out
 
 

@@ -155,13 +155,19 @@ class RecallControl:
 
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> RecallControl:
-        out = cls(arrays["indptr"].astype(np.int64), arrays["scores"].astype(np.float64),
+        from tagsmith.store.bundle import check_ids, check_pointers
+
+        out = cls(check_pointers("recall-control indptr", arrays["indptr"]),
+                  arrays["scores"].astype(np.float64),
                   arrays["weights"].astype(np.float64), arrays["n_docs"].astype(np.int64),
                   arrays["tail"].astype(np.float64), int(meta["k"]),
                   arrays["band_of"] if meta.get("mondrian") else None,
                   float(meta.get("mean_true_labels", 1.0)))
         if out.n_labels != int(meta["n_labels"]) or out.indptr.size != out.n_groups + 1:
             raise ValueError("recall-control arrays do not match their metadata")
+        if out.band_of is not None:
+            out.band_of = check_ids("recall-control band_of", out.band_of, out.n_groups,
+                                    shape=(out.n_labels,), dtype=np.int16)
         return out
 
 

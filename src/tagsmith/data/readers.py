@@ -289,7 +289,9 @@ def _jsonl_records(path: Path, on_error) -> Iterator[Record]:
             return None
         try:
             obj = json.loads(line)
-        except json.JSONDecodeError as exc:
+        except RecursionError as exc:  # arrays nested thousands deep
+            raise _Malformed("invalid JSON: nested too deeply") from exc
+        except ValueError as exc:  # JSONDecodeError, or an integer of over 4,300 digits
             raise _Malformed(f"invalid JSON: {exc}") from exc
         if not isinstance(obj, dict):
             raise _Malformed(f"expected a JSON object, found {type(obj).__name__}")

@@ -7,6 +7,7 @@ import gzip
 import io
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,14 +60,27 @@ def check_writable(path: str | Path) -> Path:
     return path
 
 
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask. Reading it means setting it, so it is set and put straight
+    back under a lock (two threads reading at once would otherwise leave it at 0)."""
+    with _UMASK_LOCK:
+        umask = os.umask(0o077)
+        os.umask(umask)
+    return umask
+
+
 @contextmanager
 def atomic_binary_writer(path: str | Path) -> Iterator[BinaryIO]:
     """A binary stream that replaces ``path`` only once fully written.
 
     Writes go to a temporary file in the same directory, which is synced and renamed
     over ``path`` on success and removed on any error (Ctrl-C included), so ``path``
-    is never left half written; an existing file's permissions are kept; missing
-    folders are created.
+    is never left half written; an existing file's permissions are kept, a new file
+    gets what :func:`open` would give it (``0o666`` less the umask); missing folders
+    are created.
 
     >>> import tempfile, os
     >>> name = os.path.join(tempfile.mkdtemp(), "out.bin")
@@ -78,7 +92,7 @@ def atomic_binary_writer(path: str | Path) -> Iterator[BinaryIO]:
     path = Path(path)
     check_writable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~current_umask()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with open(fd, "wb") as raw:

@@ -110,5 +110,10 @@ class EmbeddingFeaturizer:
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> EmbeddingFeaturizer:
         featurizer = cls(**meta["params"])
+        # a bundle names only the packaged encoder: any other name is a folder on this
+        # machine, which a crafted bundle could point anywhere
+        if featurizer.encoder != DEFAULT_ENCODER:
+            raise ValueError(f"the featurizer names the encoder {featurizer.encoder!r}; a "
+                             f"bundle may use only the packaged {DEFAULT_ENCODER!r}")
         featurizer.dim_ = int(meta["dim"])  # the encoder loads on first use
         return featurizer

@@ -29,8 +29,9 @@ from tagsmith.models.base import (
     BaseModel,
     check_targets,
 )
-from tagsmith.models.knn import _check_int, _check_power, _voters
+from tagsmith.models.knn import _check_int, _check_power, _voters, check_doc_weight
 from tagsmith.progress import progress_bar
+from tagsmith.store.bundle import sparse_from_state
 from tagsmith.topk import TopK, _check_k
 
 #: queries per search block and index rows per slice (bounds the block's score matrix)
@@ -186,10 +187,10 @@ class DenseKNNModel(BaseModel):
         if index.shape != (n_docs, int(meta["n_features"])):
             raise ValueError(f"index has shape {index.shape}, expected "
                              f"({n_docs}, {meta['n_features']})")
-        if arrays["doc_weight"].shape != (n_docs,):
-            raise ValueError(f"doc_weight has shape {arrays['doc_weight'].shape}")
-        targets = sp.csr_matrix((arrays["targets_data"].astype(np.float32),
-                                 arrays["targets_indices"], arrays["targets_indptr"]),
-                                shape=(n_docs, n_labels))
-        model._set_state(index, targets, arrays["doc_weight"])
+        if not np.issubdtype(index.dtype, np.number):
+            raise ValueError(f"index has dtype {index.dtype}, expected numbers")
+        targets = sparse_from_state("targets", "csr", arrays["targets_data"],
+                                    arrays["targets_indices"], arrays["targets_indptr"],
+                                    (n_docs, n_labels))
+        model._set_state(index, targets, check_doc_weight(arrays["doc_weight"], n_docs))
         return model

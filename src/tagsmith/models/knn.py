@@ -43,6 +43,7 @@ from tagsmith.models.base import (
     check_targets,
 )
 from tagsmith.progress import progress_bar
+from tagsmith.store.bundle import check_ids, sparse_from_state
 from tagsmith.topk import TopK, _check_k
 
 # queries per kernel call: large enough to amortise the per-call accumulators,
@@ -103,6 +104,18 @@ def _voters(X, Y, sample_weight):
     if len(kept) < X.shape[0]:
         X, Y, weights = X[kept], Y[kept], weights[kept]
     return X, Y, weights, kept
+
+
+def check_doc_weight(weights, n_docs: int) -> np.ndarray:
+    """A bundle's vote weights: ``n_docs`` finite non-negative numbers, else ValueError."""
+    weights = np.asarray(weights)
+    if weights.shape != (n_docs,) or not np.issubdtype(weights.dtype, np.number):
+        raise ValueError(f"doc_weight has shape {weights.shape} (dtype {weights.dtype}), "
+                         f"expected ({n_docs},) numbers")
+    weights = weights.astype(np.float64)
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise ValueError("doc_weight holds negative or non-finite weights")
+    return weights
 
 
 class KNNModel(BaseModel):
@@ -297,17 +310,20 @@ class KNNModel(BaseModel):
         model = cls(**meta["params"])
         n_features, n_labels, n_docs = (int(meta["n_features"]), int(meta["n_labels"]),
                                         int(meta["n_docs"]))
-        index = sp.csc_matrix((arrays["index_data"].astype(np.float32), arrays["index_indices"],
-                               arrays["index_indptr"]), shape=(n_docs, n_features))
-        targets = sp.csr_matrix((arrays["targets_data"].astype(np.float32),
-                                 arrays["targets_indices"], arrays["targets_indptr"]),
-                                shape=(n_docs, n_labels))
-        for name, size in (("doc_weight", n_docs), ("row_ids", n_docs),
-                           ("feature_rank", n_features)):
-            if arrays[name].shape != (size,):
-                raise ValueError(f"{name} has shape {arrays[name].shape}, expected ({size},)")
-        model._set_state(index, arrays["feature_rank"].astype(np.int32), targets,
-                         arrays["doc_weight"], arrays["row_ids"].astype(np.int32))
+        index = sparse_from_state("index", "csc", arrays["index_data"], arrays["index_indices"],
+                                  arrays["index_indptr"], (n_docs, n_features))
+        targets = sparse_from_state("targets", "csr", arrays["targets_data"],
+                                    arrays["targets_indices"], arrays["targets_indptr"],
+                                    (n_docs, n_labels))
+        # the kernels index the posting lists by ranked feature id: a permutation
+        feature_rank = check_ids("feature_rank", arrays["feature_rank"], n_features,
+                                 shape=(n_features,), dtype=np.int32)
+        if np.any(np.bincount(feature_rank, minlength=n_features) != 1):
+            raise ValueError("feature_rank is not a permutation of the feature ids")
+        row_ids = check_ids("row_ids", arrays["row_ids"], np.iinfo(np.int32).max,
+                            shape=(n_docs,), dtype=np.int32)
+        model._set_state(index, feature_rank, targets,
+                         check_doc_weight(arrays["doc_weight"], n_docs), row_ids)
         return model
 
     # -- leave-one-out (appended for label audits) ------------------------------------------------

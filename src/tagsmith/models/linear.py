@@ -31,6 +31,7 @@ from tagsmith.models.base import (
     check_targets,
 )
 from tagsmith.progress import progress_bar
+from tagsmith.store.bundle import sparse_from_state
 from tagsmith.topk import TopK
 
 logger = logging.getLogger("tagsmith")
@@ -201,9 +202,9 @@ class LinearOVR(BaseModel):
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> LinearOVR:
         model = cls(**meta["params"])
         shape = (int(meta["n_features"]), int(meta["n_labels"]))
-        model.coef_ = sp.csc_matrix((arrays["coef_data"].astype(np.float32),
-                                     arrays["coef_indices"], arrays["coef_indptr"]), shape=shape)
-        model.intercept_ = arrays["intercept"].astype(np.float32)
+        model.coef_ = sparse_from_state("coef", "csc", arrays["coef_data"],
+                                        arrays["coef_indices"], arrays["coef_indptr"], shape)
+        model.intercept_ = np.asarray(arrays["intercept"]).astype(np.float32)
         if model.intercept_.shape != (shape[1],):
             raise ValueError(f"intercept has shape {model.intercept_.shape}, "
                              f"expected ({shape[1]},)")

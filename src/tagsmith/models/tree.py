@@ -458,6 +458,9 @@ class LabelTree(BaseModel):
                 narrow = {"entry_child_": (np.dtype(np.uint8), np.dtype(np.uint16)),
                           "feat_entry_ptr_": (np.dtype(np.uint32),)}.get(name, ())
                 wanted = stored if stored in narrow else np.dtype(dtype)
+                if np.ndim(arrays[key]) != 1:
+                    raise ValueError(f"tree state array {key!r} has shape "
+                                     f"{np.shape(arrays[key])}, expected 1-D")
                 tree_arrays[name] = np.ascontiguousarray(arrays[key], dtype=wanted)
             model.trees_.append(tree_arrays)
             model._use_tree(tree)
@@ -473,9 +476,11 @@ class LabelTree(BaseModel):
         if n_nodes < 1 or self.node_slot_ptr_[-1] != n_slots:
             problems.append("slot pointers do not match the slots")
         if len(self.slot_is_label_) != n_slots or len(self.slot_bias_) != n_slots:
-            problems.append("slot arrays differ in length")
-        labels = self.slot_target_[self.slot_is_label_ == 1]
-        inner = self.slot_target_[self.slot_is_label_ == 0]
+            raise ValueError("damaged tree state: slot arrays differ in length")
+        # the kernels read any non-zero flag as "a label", so only 0 marks an inner node
+        is_label = self.slot_is_label_ != 0
+        labels = self.slot_target_[is_label]
+        inner = self.slot_target_[~is_label]
         if labels.size and (labels.min() < 0 or labels.max() >= self.n_labels_):
             problems.append("label ids out of range")
         if inner.size and (inner.min() <= 0 or inner.max() >= n_nodes):
@@ -492,6 +497,12 @@ class LabelTree(BaseModel):
                 self.feat_entry_ptr_[-1] != len(self.entry_child_) or \
                 len(self.entry_val_) != len(self.entry_child_):
             problems.append("weight arrays are inconsistent")
+        if not problems and inner.size:
+            # children are numbered after their parent, so every path down ends; a child
+            # pointing back up would send the beam search round in circles
+            parent = np.repeat(np.arange(n_nodes, dtype=np.int64), np.diff(self.node_slot_ptr_))
+            if np.any(self.slot_target_[~is_label] <= parent[~is_label]):
+                problems.append("a child node is numbered before its parent")
         if self.feat_ids_.size and (self.feat_ids_.min() < 0
                                     or self.feat_ids_.max() >= self.n_features_):
             problems.append("feature ids out of range")

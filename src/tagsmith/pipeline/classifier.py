@@ -299,11 +299,11 @@ class TextClassifier:
                                                   bundle.read_arrays(CROSSFIT_ARRAYS))
                         if bundle.has(CROSSFIT_META) else None)
             parts = _load_confidence(bundle)
-            train_hashes = (bundle.read_arrays(TRAIN_HASHES)["hashes"]
+            train_hashes = (bundle.read_arrays(TRAIN_HASHES, keys=("hashes",))["hashes"]
                             if bundle.has(TRAIN_HASHES) else None)
         except BundleError:
             raise
-        except (KeyError, ValueError, TypeError) as exc:
+        except (KeyError, ValueError, TypeError, RecursionError) as exc:
             raise BundleError(f"incompatible or damaged contents ({type(exc).__name__}: {exc})",
                               path=path) from exc
         _check_shapes(path, len(label_space), thresholds, stats)

@@ -36,6 +36,7 @@ from tagsmith.exceptions import InvalidParameterError
 from tagsmith.models import make_model
 from tagsmith.models.base import check_features, check_sample_weight, check_targets
 from tagsmith.progress import progress_bar
+from tagsmith.store.bundle import check_ids, sparse_from_state
 from tagsmith.topk import TopK
 
 logger = logging.getLogger("tagsmith")
@@ -74,10 +75,11 @@ class CrossFitScores:
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> CrossFitScores:
         topk = TopK(arrays["indices"], arrays["scores"], int(meta["n_labels"]))
-        fold = np.asarray(arrays["fold"], dtype=np.int16)
-        if fold.shape != (len(topk),):
-            raise ValueError(f"cross-fit folds have shape {fold.shape}, expected ({len(topk)},)")
-        return cls(topk, fold, int(meta["n_folds"]), int(meta["seed"]), str(meta["model"]),
+        n_folds = int(meta["n_folds"])
+        fold = check_ids("cross-fit folds", arrays["fold"],
+                         min(n_folds, np.iinfo(np.int16).max + 1), shape=(len(topk),),
+                         dtype=np.int16)
+        return cls(topk, fold, n_folds, int(meta["seed"]), str(meta["model"]),
                    dict(meta["params"]), float(meta.get("seconds", 0.0)))
 
 
@@ -215,8 +217,8 @@ class HeldoutScores:
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> HeldoutScores:
         topk = TopK(arrays["indices"], arrays["scores"], int(meta["n_labels"]))
-        y = sp.csr_matrix((arrays["y_data"], arrays["y_indices"], arrays["y_indptr"]),
-                          shape=(len(topk), topk.n_labels))
+        y = sparse_from_state("held-out labels", "csr", arrays["y_data"], arrays["y_indices"],
+                              arrays["y_indptr"], (len(topk), topk.n_labels))
         return cls(topk, y, arrays["rows"], str(meta["source"]))
 
 

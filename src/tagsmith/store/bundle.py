@@ -17,13 +17,16 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
 from tagsmith import __version__
 from tagsmith.exceptions import BundleError
@@ -31,6 +34,14 @@ from tagsmith.exceptions import BundleError
 FORMAT_NAME = "tagsmith-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+
+#: the most bytes one array of a bundle may hold once unpacked (64 GiB); the
+#: environment variable ``TAGSMITH_MAX_ARRAY_BYTES`` sets another limit
+MAX_ARRAY_BYTES = 64 * 2 ** 30
+#: the most a compressed ``.npz`` member may inflate: tagsmith writes them uncompressed
+#: (ratio 1), so a member that unpacks to 1,000 times its stored size is a decompression
+#: bomb, not a model
+MAX_COMPRESSION_RATIO = 100
 
 
 @dataclass
@@ -110,14 +121,15 @@ class Bundle:
         manifest_path = self.path / MANIFEST
         if not manifest_path.exists():
             raise BundleError(f"{MANIFEST} is missing: not a tagsmith model bundle", path=self.path)
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BundleError(f"{MANIFEST} is damaged ({exc})", path=self.path) from exc
+        _check_regular(manifest_path, MANIFEST, self.path)
+        manifest = _parse_json(manifest_path, MANIFEST, self.path)
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
             raise BundleError(f"{MANIFEST} does not describe a {FORMAT_NAME}", path=self.path)
         version = manifest.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise BundleError(f"{MANIFEST} has an invalid format version {version!r} "
+                              f"(an integer from 1 to {FORMAT_VERSION} expected)", path=self.path)
+        if version > FORMAT_VERSION:
             raise BundleError(
                 f"bundle format version {version!r} is newer than this tagsmith "
                 f"({__version__}) reads (up to {FORMAT_VERSION}); upgrade tagsmith",
@@ -131,8 +143,7 @@ class Bundle:
         for name, expected in files.items():
             _check_name(name, Path(name).suffix, bundle=self.path)
             file_path = self.path / name
-            if not file_path.is_file():
-                raise BundleError(f"file {name} is missing", path=self.path)
+            _check_regular(file_path, name, self.path)
             if _sha256(file_path) != expected:
                 raise BundleError(f"file {name} is damaged (checksum mismatch)", path=self.path)
 
@@ -141,22 +152,239 @@ class Bundle:
 
     def read_json(self, name: str):
         self._require(name)
-        return json.loads((self.path / name).read_text(encoding="utf-8"))
+        return _parse_json(self.path / name, name, self.path)
 
-    def read_arrays(self, name: str) -> dict[str, np.ndarray]:
+    def read_arrays(self, name: str, keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+        """The arrays of the ``.npz`` file ``name``, checked before any is unpacked.
+
+        Each member must be a ``KEY.npy`` (one of ``keys``, when given) whose ``.npy``
+        header declares exactly the bytes the member holds, at most
+        :data:`MAX_ARRAY_BYTES` (``TAGSMITH_MAX_ARRAY_BYTES``) and at most
+        :data:`MAX_COMPRESSION_RATIO` times its compressed size: a decompression bomb or
+        a header claiming a huge shape is a :class:`BundleError`, not gigabytes of
+        memory or a MemoryError.
+        """
         self._require(name)
         try:
+            with zipfile.ZipFile(self.path / name) as archive:
+                _check_members(archive, name, None if keys is None else set(keys))
             with np.load(self.path / name, allow_pickle=False) as archive:
                 return {key: archive[key] for key in archive.files}
+        except BundleError as exc:
+            raise BundleError(str(exc), path=self.path) from exc
+        except MemoryError as exc:
+            raise BundleError(f"{name} holds arrays too large for this machine's memory",
+                              path=self.path) from exc
         except ValueError as exc:  # e.g. an object array, which would need pickle
             raise BundleError(f"{name} cannot be read safely ({exc})", path=self.path) from exc
-        except (zipfile.BadZipFile, EOFError, OSError) as exc:  # truncated or not an archive
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError,
+                NotImplementedError) as exc:  # truncated, not an archive, odd compression
             raise BundleError(f"file {name} is damaged ({type(exc).__name__}: {exc})",
                               path=self.path) from exc
 
     def _require(self, name: str) -> None:
         if name not in self.manifest["files"]:
             raise BundleError(f"the bundle has no {name}", path=self.path)
+
+
+# -- checks of arrays read from a bundle ------------------------------------------------------
+# scipy's ``csr_matrix((data, indices, indptr))`` and the compiled kernels trust their
+# index arrays: an index out of range reads or writes outside the arrays (a crash, or
+# worse). Every ``from_state`` that builds a sparse matrix or hands index arrays to a
+# kernel checks them here first; the errors are ValueErrors, which the bundle loader
+# reports as a BundleError naming the bundle.
+
+
+def check_pointers(name: str, indptr, *, length: int | None = None,
+                   end: int | None = None) -> np.ndarray:
+    """``indptr`` as int64 when it is a 1-D integer array of offsets: starting at 0,
+    non-decreasing, ``length`` long and ending at ``end`` (when given); else ValueError.
+
+    >>> check_pointers("p", np.array([0, 2, 2, 5]), end=5).tolist()
+    [0, 2, 2, 5]
+    >>> check_pointers("p", np.array([0, 3, 2]))
+    Traceback (most recent call last):
+    ...
+    ValueError: p is not a run of non-decreasing offsets from 0
+    """
+    indptr = np.asarray(indptr)
+    if indptr.ndim != 1 or not np.issubdtype(indptr.dtype, np.integer) or indptr.size < 1:
+        raise ValueError(f"{name} is not a 1-D integer array of offsets "
+                         f"(dtype {indptr.dtype}, shape {indptr.shape})")
+    if np.issubdtype(indptr.dtype, np.unsignedinteger) and indptr.size \
+            and int(indptr.max()) > np.iinfo(np.int64).max:
+        raise ValueError(f"{name} holds offsets out of range")
+    indptr = indptr.astype(np.int64, copy=False)
+    if indptr[0] != 0 or np.any(indptr[1:] < indptr[:-1]):
+        raise ValueError(f"{name} is not a run of non-decreasing offsets from 0")
+    if length is not None and indptr.size != length:
+        raise ValueError(f"{name} has {indptr.size} offsets, expected {length}")
+    if end is not None and indptr[-1] != end:
+        raise ValueError(f"{name} ends at {int(indptr[-1])}, expected {end}")
+    return indptr
+
+
+def check_ids(name: str, ids, upper: int, *, lower: int = 0,
+              shape: tuple[int, ...] | None = None, dtype=np.int64) -> np.ndarray:
+    """``ids`` as ``dtype`` when it is an integer array (of ``shape``, when given) with
+    every value in ``[lower, upper)``; else ValueError. For index arrays a bundle hands
+    to compiled code or to scipy, which do not check ranges.
+
+    >>> check_ids("rows", np.array([0, 4]), 5).tolist()
+    [0, 4]
+    >>> check_ids("rows", np.array([0, 5]), 5)
+    Traceback (most recent call last):
+    ...
+    ValueError: rows holds ids in [0, 5], expected them in [0, 5)
+    """
+    ids = np.asarray(ids)
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(f"{name} is not an integer array (dtype {ids.dtype})")
+    if shape is not None and ids.shape != shape:
+        raise ValueError(f"{name} has shape {ids.shape}, expected {shape}")
+    if ids.size:
+        low, high = int(ids.min()), int(ids.max())  # Python ints: no unsigned wrap-around
+        if low < lower or high >= upper:
+            raise ValueError(f"{name} holds ids in [{low}, {high}], expected them in "
+                             f"[{lower}, {upper})")
+    return ids.astype(dtype, copy=False)
+
+
+def sparse_from_state(name: str, fmt: str, data, indices, indptr,
+                      shape: tuple[int, int]) -> sp.csr_matrix | sp.csc_matrix:
+    """A CSR (``fmt="csr"``) or CSC matrix of ``shape`` from a bundle's
+    ``(data, indices, indptr)`` triple, float32, once the triple is known to be
+    consistent: ``indptr`` offsets from 0 to ``len(indices) == len(data)``, one per
+    row (CSR) or column (CSC) plus one, and every index inside the other dimension.
+    Anything else is a ValueError naming ``name``.
+
+    >>> m = sparse_from_state("w", "csr", np.ones(2), np.array([1, 0]), np.array([0, 1, 2]),
+    ...                       (2, 2))
+    >>> m.toarray().tolist()
+    [[0.0, 1.0], [1.0, 0.0]]
+    >>> sparse_from_state("w", "csr", np.ones(1), np.array([2_000_000_000]),
+    ...                   np.array([0, 1, 1]), (2, 2))
+    Traceback (most recent call last):
+    ...
+    ValueError: w: indices holds ids in [2000000000, 2000000000], expected them in [0, 2)
+    """
+    if fmt not in ("csr", "csc"):
+        raise ValueError(f"unknown sparse format {fmt!r}")
+    if len(shape) != 2 or any(isinstance(n, bool) or not isinstance(n, (int, np.integer))
+                              or n < 0 for n in shape):
+        raise ValueError(f"{name}: shape {shape!r} is not two non-negative integers")
+    n_rows, n_cols = int(shape[0]), int(shape[1])
+    major, minor = (n_rows, n_cols) if fmt == "csr" else (n_cols, n_rows)
+    data = np.asarray(data)
+    if data.ndim != 1 or not (np.issubdtype(data.dtype, np.number)
+                              or data.dtype == np.bool_):
+        raise ValueError(f"{name}: data is not a 1-D numeric array "
+                         f"(dtype {data.dtype}, shape {data.shape})")
+    indices = np.asarray(indices)
+    if indices.ndim != 1:
+        raise ValueError(f"{name}: indices has shape {indices.shape}, expected 1-D")
+    if indices.size != data.size:
+        raise ValueError(f"{name}: {indices.size} indices for {data.size} values")
+    indptr = check_pointers(f"{name}: indptr", indptr, length=major + 1, end=data.size)
+    wide = max(n_rows, n_cols, data.size) > np.iinfo(np.int32).max
+    index_dtype = np.int64 if wide else np.int32
+    indices = check_ids(f"{name}: indices", indices, minor, dtype=index_dtype)
+    build = sp.csr_matrix if fmt == "csr" else sp.csc_matrix
+    return build((data.astype(np.float32, copy=False), indices,
+                  indptr.astype(index_dtype, copy=False)), shape=(n_rows, n_cols))
+
+
+def _check_regular(path: Path, name: str, bundle: Path) -> None:
+    """Refuse a bundle file that is missing, a symbolic link or not a regular file: a
+    link would make the bundle read (and checksum) a file anywhere on the machine."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        raise BundleError(f"file {name} is missing", path=bundle) from None
+    except OSError as exc:
+        raise BundleError(f"file {name} cannot be read ({exc.strerror or exc})",
+                          path=bundle) from exc
+    if stat.S_ISLNK(mode):
+        raise BundleError(f"file {name} is a symbolic link; a bundle holds only regular files",
+                          path=bundle)
+    if not stat.S_ISREG(mode):
+        raise BundleError(f"file {name} is not a regular file", path=bundle)
+
+
+def _parse_json(path: Path, name: str, bundle: Path):
+    """``path`` parsed as JSON; malformed JSON is a BundleError naming the bundle.
+
+    Besides syntax errors that covers what json.loads raises on crafted input:
+    arrays nested 100,000 deep (RecursionError) and integers of more than 4,300
+    digits (ValueError).
+    """
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError as exc:
+        raise BundleError(f"{name} is damaged (nested too deeply to read)",
+                          path=bundle) from exc
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, a 5,000-digit int
+        raise BundleError(f"{name} is damaged ({exc})", path=bundle) from exc
+
+
+def max_array_bytes() -> int:
+    """:data:`MAX_ARRAY_BYTES`, or the ``TAGSMITH_MAX_ARRAY_BYTES`` environment variable."""
+    value = os.environ.get("TAGSMITH_MAX_ARRAY_BYTES", "").strip()
+    if not value:
+        return MAX_ARRAY_BYTES
+    try:
+        limit = int(value)
+    except ValueError:
+        limit = -1
+    if limit < 1:
+        raise BundleError(f"TAGSMITH_MAX_ARRAY_BYTES must be a number of bytes >= 1, got "
+                          f"{value!r}")
+    return limit
+
+
+def _check_members(archive: zipfile.ZipFile, name: str, keys: set[str] | None) -> None:
+    """Refuse an ``.npz`` whose members could not be unpacked safely (see read_arrays)."""
+    limit = max_array_bytes()
+    seen = set()
+    for info in archive.infolist():
+        member = info.filename
+        key = member.removesuffix(".npy")
+        if not member.endswith(".npy") or "/" in member or key in seen:
+            raise BundleError(f"{name} holds an unexpected member {member!r}")
+        if keys is not None and key not in keys:
+            raise BundleError(f"{name} holds an unexpected array {key!r} (expected "
+                              f"{', '.join(sorted(keys))})")
+        seen.add(key)
+        if info.file_size > limit:
+            raise BundleError(f"{name}: array {key!r} unpacks to {info.file_size:,} bytes, "
+                              f"more than the limit of {limit:,} (TAGSMITH_MAX_ARRAY_BYTES)")
+        if info.compress_type != zipfile.ZIP_STORED and \
+                info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1024):
+            raise BundleError(f"{name}: array {key!r} unpacks to {info.file_size:,} bytes from "
+                              f"{info.compress_size:,}: a decompression bomb, not a model")
+        with archive.open(info) as member_file:
+            try:
+                version = np.lib.format.read_magic(member_file)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(member_file)
+                elif version == (2, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(member_file)
+                else:
+                    raise ValueError(f"unsupported .npy format version {version}")
+            except ValueError as exc:
+                raise BundleError(f"{name}: array {key!r} has a damaged header ({exc})") from exc
+            header = member_file.tell()
+        if dtype.hasobject:
+            raise BundleError(f"{name} cannot be read safely: array {key!r} has dtype object, "
+                              "which needs pickle")
+        size = dtype.itemsize
+        for n in shape:  # Python ints: a huge declared shape cannot overflow
+            size *= int(n)
+        if header + size != info.file_size:
+            raise BundleError(f"{name}: array {key!r} declares shape {tuple(shape)} of "
+                              f"{dtype} ({size:,} bytes) but holds {info.file_size - header:,}")
+    if keys is not None and not keys <= seen:
+        raise BundleError(f"{name} lacks the arrays {', '.join(sorted(keys - seen))}")
 
 
 def _check_name(name: str, suffix: str, *, bundle: Path | None = None) -> None:
@@ -172,9 +400,9 @@ def _directory_mode(target: Path) -> int:
             return target.stat().st_mode & 0o7777
     except OSError:
         pass
-    umask = os.umask(0o022)  # reading the umask means setting it; put it straight back
-    os.umask(umask)
-    return 0o777 & ~umask
+    from tagsmith.data.textio import current_umask
+
+    return 0o777 & ~current_umask()
 
 
 def _json_bytes(obj: object) -> bytes:
