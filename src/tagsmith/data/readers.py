@@ -53,6 +53,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import IO
 
+from tagsmith.data.csvlimits import raise_csv_field_limit
 from tagsmith.exceptions import CorpusFormatError, InvalidParameterError, UnsupportedFormatError
 
 logger = logging.getLogger("tagsmith")
@@ -353,7 +354,7 @@ def _decoded_lines(path: Path) -> Iterator[str]:
 
 
 def _csv_records(path: Path, on_error) -> Iterator[Record]:
-    csv.field_size_limit(max(csv.field_size_limit(), 1 << 28))
+    raise_csv_field_limit()
     reader = csv.reader(_decoded_lines(path))
     header = _csv_next(reader, path)
     if header is None:

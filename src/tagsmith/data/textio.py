@@ -33,7 +33,7 @@ def open_text(path: str | Path, *, newline: str | None = None) -> io.TextIOBase:
         raise DataError("file not found", path=path)
     if path.is_dir():
         raise DataError("is a directory, expected a file", path=path)
-    if path.suffix == ".gz":
+    if path.suffix.lower() == ".gz":
         return gzip.open(path, "rt", encoding="utf-8", newline=newline)
     return open(path, encoding="utf-8", newline=newline)
 
