@@ -124,3 +124,30 @@ def test_training_without_any_positive_label_is_refused(caplog):
     Y = sp.csr_matrix(np.array([[1, 0, 0], [0, 1, 0]] * 2))
     train_classifier(["good day", "bad day"] * 2, Y, space, options=options)
     assert "1 of 3 labels have no positive training document" in caplog.text
+
+
+def test_a_bare_string_or_a_non_str_document_is_refused(trained):
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.exceptions import InvalidParameterError
+
+    clf, _ = trained
+    # a str iterates as its characters: it used to give one row per character
+    with pytest.raises(InvalidParameterError, match="'texts' must be a list of str"):
+        clf.predict_topk("I love it", k=3)
+    with pytest.raises(InvalidParameterError, match="'texts' must be a list of str"):
+        clf.suggest("I love it")
+    assert clf.predict_topk(("I love it",), k=3).indices.shape == (1, 3)
+    space = LabelSpace.from_uris(["u:a", "u:b", "u:c"])
+    Y = sp.csr_matrix(np.eye(3))
+    options = TrainOptions(dev_fraction=0.0, featurizer_params=FAST_FEATURES)
+    with pytest.raises(InvalidParameterError, match="'texts' must be a list of str"):
+        train_classifier("abc", Y, space, options=options)
+    # None among the texts is named, not an AttributeError from the fingerprint
+    with pytest.raises(InvalidParameterError, match=r"'texts\[1\]' must be a str"):
+        train_classifier(["a", None, "c"], Y, space, options=options)
+    with pytest.raises(InvalidParameterError, match="'dev_texts' must be a list of str"):
+        train_classifier(["a", "b", "c"], Y, space, dev_texts="a", dev_Y=Y[:1],
+                         options=options)
+    with pytest.raises(InvalidParameterError, match=r"'dev_texts\[0\]' must be a str"):
+        train_classifier(["a", "b", "c"], Y, space, dev_texts=[b"a"], dev_Y=Y[:1],
+                         options=options)

@@ -201,11 +201,17 @@ class _Block:
         return self._counter
 
 
-def _as_list(texts: Iterable[str]) -> list[str]:
+def _as_list(texts: Iterable[str], name: str = "texts") -> list[str]:
+    """``texts`` as a list, every item a ``str``; a bare ``str`` (or bytes) is refused,
+    where iterating it would give one document per character."""
+    if isinstance(texts, str | bytes):
+        shown = texts if len(texts) <= 60 else texts[:57] + "..."
+        raise InvalidParameterError(name, "a list of str (one str per document, not a bare "
+                                    "str)", shown)
     texts = texts if isinstance(texts, list) else list(texts)
     for i, text in enumerate(texts):
         if not isinstance(text, str):
-            raise InvalidParameterError(f"texts[{i}]", "a str", type(text).__name__)
+            raise InvalidParameterError(f"{name}[{i}]", "a str", type(text).__name__)
     return texts
 
 

@@ -28,7 +28,7 @@ from tagsmith._params import check_int, check_number, check_param_names
 from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import DataError, InvalidParameterError
-from tagsmith.features.tfidf import TfidfFeaturizer
+from tagsmith.features.tfidf import TfidfFeaturizer, _as_list
 from tagsmith.features.views import make_featurizer
 from tagsmith.models import get_model_class, make_model
 from tagsmith.pipeline.classifier import TextClassifier
@@ -239,7 +239,11 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
     """
     options = options or TrainOptions()
     options.validate()
-    texts = list(texts)
+    # a bare str would be one document per character; None among the texts would fail
+    # deep in the fingerprint: every document must be a str
+    texts = _as_list(texts)
+    if dev_texts is not None:
+        dev_texts = _as_list(dev_texts, "dev_texts")
     Y = sp.csr_matrix(Y, dtype=np.float32)
     if Y.shape != (len(texts), len(label_space)):
         raise InvalidParameterError("Y", f"shape ({len(texts)}, {len(label_space)})", Y.shape)
