@@ -151,3 +151,15 @@ def test_a_bare_string_or_a_non_str_document_is_refused(trained):
     with pytest.raises(InvalidParameterError, match=r"'dev_texts\[0\]' must be a str"):
         train_classifier(["a", "b", "c"], Y, space, dev_texts=[b"a"], dev_Y=Y[:1],
                          options=options)
+
+
+def test_an_empty_batch_gives_empty_results(trained):
+    clf, _ = trained
+    # scikit-learn's normalize refused 0 rows ("Found array with 0 sample(s)")
+    X = clf.featurizer.transform([])
+    assert X.shape == (0, clf.featurizer.n_features)
+    top = clf.predict_topk([], k=3)
+    assert top.indices.shape == top.scores.shape == (0, 3)
+    assert clf.predict_topk(iter([]), k=3).indices.shape == (0, 3)
+    assert clf.suggest([]) == []
+    assert clf.label_sets(top).shape == (0, clf.n_labels)

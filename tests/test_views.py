@@ -236,3 +236,8 @@ def test_featurizers_refuse_a_bare_string_and_give_no_rows_for_no_texts(monkeypa
         TfidfFeaturizer(char_ngrams=None, min_df=1).fit("a cat")
     with pytest.raises(InvalidParameterError, match="'texts' must be a list of str"):
         views.fit_transform("a cat")
+    # no texts: no rows, every view with its width
+    empty = views.transform([])
+    assert empty.n_docs == 0
+    assert empty["tfidf"].shape == (0, tfidf.n_features)
+    assert empty["embedding"].shape == (0, 3)

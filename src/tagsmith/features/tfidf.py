@@ -218,6 +218,8 @@ def _as_list(texts: Iterable[str], name: str = "texts") -> list[str]:
 def _l2_normalize_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
     from sklearn.preprocessing import normalize
 
-    if matrix.shape[1] == 0:  # every term pruned (tiny corpora): nothing to normalise
+    if matrix.shape[0] == 0 or matrix.shape[1] == 0:
+        # no documents (an empty batch) or every term pruned (tiny corpora): nothing to
+        # normalise (scikit-learn refuses 0 rows)
         return sp.csr_matrix(matrix, dtype=np.float32)
     return normalize(matrix, norm="l2", copy=False).astype(np.float32, copy=False)
