@@ -99,6 +99,16 @@ def test_calibrating_a_trained_model_on_a_labelled_corpus(data):
     clf = train_classifier(data["train"].texts, data["train"].Y, data["space"], options=options)
     with pytest.raises(InvalidParameterError, match="calibrated"):
         clf.predict_sets(["hello"])
+    # the training documents are refused, as the CLI does (Python took them silently)
+    with pytest.raises(InvalidParameterError, match="'texts' must be documents the model "
+                       "was not trained on"):
+        heldout_from_corpus(clf, data["train"].texts[:300], data["train"].Y[:300])
+    # k=2.7 was truncated to 2
+    for k in (2.7, 0, "5"):
+        with pytest.raises(InvalidParameterError, match="'k' must be an integer >= 1"):
+            heldout_from_corpus(clf, data["dev"].texts, data["dev"].Y, k=k)
+    assert heldout_from_corpus(clf, data["dev"].texts[:20], data["dev"].Y[:20],
+                               k=np.int64(3)).topk.k == 3
     heldout = heldout_from_corpus(clf, data["dev"].texts, data["dev"].Y)
     report = calibrate_classifier(clf, heldout, options=ConfidenceOptions(method="platt"))
     assert report["n_calibrator_docs"] + report["n_conformal_docs"] == 600

@@ -305,10 +305,19 @@ def _manifest_summary(report: dict) -> dict:
 
 def heldout_from_corpus(classifier, texts, Y, *, k: int | None = None,
                         source: str = "labelled corpus") -> HeldoutScores:
-    """Raw scores of the shipped model for labelled documents it never saw."""
-    from tagsmith.pipeline.crossfit import default_k
+    """Raw scores of the shipped model for labelled documents it never saw.
 
-    k = default_k(classifier.n_labels) if k is None else int(k)
+    Documents the model was trained on are refused (at least half of them; fewer draw
+    a warning), as the CLI does: calibrating on them makes the probabilities and the
+    conformal guarantees optimistic.
+    """
+    from tagsmith.features.tfidf import _as_list
+    from tagsmith.pipeline.crossfit import default_k
+    from tagsmith.pipeline.train import check_overlap
+
+    k = default_k(classifier.n_labels) if k is None else check_int("k", k, 1, numpy=True)
+    texts = _as_list(texts)
+    check_overlap(classifier.train_hashes, texts, name="texts", source=source)
     topk = classifier.predict_topk(texts, k, calibrated=False)
     return HeldoutScores(topk, sp.csr_matrix(Y), np.arange(len(topk)), source)
 
