@@ -291,3 +291,30 @@ def test_shift_says_when_labels_lack_evidence_and_refuses_to_save_nothing(
     for bad in ("nan", "inf", "-1"):
         result = run("shift", calibrated_cli_bundle, few, "--min-count", bad)
         assert result.exit_code == 2 and "--min-count" in result.output
+
+
+def test_a_classifier_refuses_parts_of_another_size(calibrated, tmp_path):
+    import scipy.sparse as sp
+
+    from tagsmith.calibration.scaling import fit_calibrator
+    from tagsmith.calibration.thresholds import Thresholds
+    from tagsmith.pipeline.crossfit import HeldoutScores
+    from tagsmith.topk import TopK
+
+    clf = calibrated
+    base = (clf.label_space, clf.featurizer, clf.model)
+    rng = np.random.default_rng(0)
+    small = TopK.from_scores(rng.random((200, 3)), 3)
+    small_Y = sp.csr_matrix(rng.random((200, 3)) < 0.3)
+    # each was accepted and saved a bundle that load refuses
+    wrong = {"label_counts": {"label_counts": np.ones(3)},
+             "thresholds.per_label": {"thresholds": Thresholds.constant(3)},
+             "calibrator": {"calibrator": fit_calibrator(small_Y, small)},
+             "heldout": {"heldout": HeldoutScores(small, small_Y, np.arange(200), "toy")}}
+    for name, parts in wrong.items():
+        with pytest.raises(InvalidParameterError, match=f"'{name}' must be"):
+            TextClassifier(*base, **parts)
+    whole = TextClassifier(*base, clf.thresholds, label_counts=clf.label_counts,
+                           calibrator=clf.calibrator, conformal=clf.conformal,
+                           heldout=clf.heldout)
+    assert TextClassifier.load(whole.save(tmp_path / "whole")).is_calibrated
