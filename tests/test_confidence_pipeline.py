@@ -318,3 +318,29 @@ def test_a_classifier_refuses_parts_of_another_size(calibrated, tmp_path):
                            calibrator=clf.calibrator, conformal=clf.conformal,
                            heldout=clf.heldout)
     assert TextClassifier.load(whole.save(tmp_path / "whole")).is_calibrated
+
+
+def test_set_options_are_checked(calibrated):
+    from tagsmith.conformal.risk import check_alpha
+
+    probs = calibrated.predict_topk(["hello there"], calibrated.conformal.k,
+                                    adjust_shift=False)
+    # NaN or above 1 flagged every set, a max_set_size of 0 every set but the empty
+    # one, and a string alpha was converted
+    for kwargs in ({"min_confidence": float("nan")}, {"min_confidence": 1.5},
+                   {"min_confidence": -0.1}, {"min_confidence": "0.5"}, {"max_set_size": 0},
+                   {"max_set_size": 2.5}, {"alpha": "0.1"}, {"alpha": True},
+                   {"alpha": float("nan")}):
+        name = next(iter(kwargs))
+        for method in ("recall", "lpicp"):
+            with pytest.raises(InvalidParameterError, match=f"'{name}' must be"):
+                calibrated.predict_sets(["hello there"], method=method, **kwargs)
+            with pytest.raises(InvalidParameterError, match=f"'{name}' must be"):
+                calibrated.conformal.predict(probs, method=method, **kwargs)
+    with pytest.raises(InvalidParameterError, match="'alpha'"):
+        check_alpha("0.1")
+    with pytest.raises(InvalidParameterError, match="'alpha'"):
+        ConfidenceOptions(alpha="0.1").validate()
+    sets = calibrated.predict_sets(["hello there"], alpha=np.float64(0.2),
+                                   max_set_size=np.int64(3), min_confidence=1)
+    assert bool(sets.abstain[0])

@@ -175,6 +175,8 @@ class TextClassifier:
         if self.conformal is None or self.calibrator is None:
             raise InvalidParameterError("classifier", "a calibrated model (tagsmith calibrate) "
                                         "for conformal sets", "an uncalibrated one")
+        # checked before any text is scored
+        self.conformal.check_options(alpha, max_set_size, min_confidence)
         probs = self.predict_topk(texts, self.conformal.k, adjust_shift=False)
         return self.conformal.predict(probs, alpha=alpha, method=method,
                                       max_set_size=max_set_size, min_confidence=min_confidence)

@@ -23,6 +23,7 @@ and calibrated reliability on the conformal part, which the calibrator never saw
 from __future__ import annotations
 
 import logging
+import numbers
 import time
 from dataclasses import asdict, dataclass
 
@@ -105,11 +106,24 @@ class ConformalModel:
         return [name for name, part in (("recall", self.recall), ("mondrian", self.mondrian),
                                         ("lpicp", self.lpicp)) if part is not None]
 
+    def check_options(self, alpha, max_set_size, min_confidence):
+        """``(alpha, max_set_size, min_confidence)`` of :meth:`predict`, checked: alpha in
+        (0, 1) (None: the calibrated one), max_set_size None or an integer >= 1,
+        min_confidence a probability (NaN or above 1 flagged every set, below 0 none)."""
+        alpha = self.alpha if alpha is None else check_alpha(alpha)
+        max_set_size = check_int("max_set_size", max_set_size, 1, allow_none=True,
+                                 numpy=True)
+        if isinstance(min_confidence, bool) or not isinstance(min_confidence, numbers.Real) \
+                or not 0.0 <= min_confidence <= 1.0:
+            raise InvalidParameterError("min_confidence", "a number in [0, 1]", min_confidence)
+        return alpha, max_set_size, float(min_confidence)
+
     def predict(self, probabilities: TopK, *, alpha: float | None = None,
                 method: str = "recall", max_set_size: int | None = None,
                 min_confidence: float = 0.0):
         """Sets for calibrated ``probabilities`` (k = :attr:`k` candidates per document)."""
-        alpha = self.alpha if alpha is None else check_alpha(alpha)
+        alpha, max_set_size, min_confidence = self.check_options(alpha, max_set_size,
+                                                                 min_confidence)
         limit = self.max_set_size if max_set_size is None else max_set_size
         if method == "recall":
             return self.recall.predict(probabilities, alpha, max_set_size=limit,
