@@ -99,6 +99,16 @@ def test_calibrating_a_trained_model_on_a_labelled_corpus(data):
     clf = train_classifier(data["train"].texts, data["train"].Y, data["space"], options=options)
     with pytest.raises(InvalidParameterError, match="calibrated"):
         clf.predict_sets(["hello"])
+    # the training documents are refused, as the CLI does (Python took them silently)
+    with pytest.raises(InvalidParameterError, match="'texts' must be documents the model "
+                       "was not trained on"):
+        heldout_from_corpus(clf, data["train"].texts[:300], data["train"].Y[:300])
+    # k=2.7 was truncated to 2
+    for k in (2.7, 0, "5"):
+        with pytest.raises(InvalidParameterError, match="'k' must be an integer >= 1"):
+            heldout_from_corpus(clf, data["dev"].texts, data["dev"].Y, k=k)
+    assert heldout_from_corpus(clf, data["dev"].texts[:20], data["dev"].Y[:20],
+                               k=np.int64(3)).topk.k == 3
     heldout = heldout_from_corpus(clf, data["dev"].texts, data["dev"].Y)
     report = calibrate_classifier(clf, heldout, options=ConfidenceOptions(method="platt"))
     assert report["n_calibrator_docs"] + report["n_conformal_docs"] == 600
@@ -281,3 +291,56 @@ def test_shift_says_when_labels_lack_evidence_and_refuses_to_save_nothing(
     for bad in ("nan", "inf", "-1"):
         result = run("shift", calibrated_cli_bundle, few, "--min-count", bad)
         assert result.exit_code == 2 and "--min-count" in result.output
+
+
+def test_a_classifier_refuses_parts_of_another_size(calibrated, tmp_path):
+    import scipy.sparse as sp
+
+    from tagsmith.calibration.scaling import fit_calibrator
+    from tagsmith.calibration.thresholds import Thresholds
+    from tagsmith.pipeline.crossfit import HeldoutScores
+    from tagsmith.topk import TopK
+
+    clf = calibrated
+    base = (clf.label_space, clf.featurizer, clf.model)
+    rng = np.random.default_rng(0)
+    small = TopK.from_scores(rng.random((200, 3)), 3)
+    small_Y = sp.csr_matrix(rng.random((200, 3)) < 0.3)
+    # each was accepted and saved a bundle that load refuses
+    wrong = {"label_counts": {"label_counts": np.ones(3)},
+             "thresholds.per_label": {"thresholds": Thresholds.constant(3)},
+             "calibrator": {"calibrator": fit_calibrator(small_Y, small)},
+             "heldout": {"heldout": HeldoutScores(small, small_Y, np.arange(200), "toy")}}
+    for name, parts in wrong.items():
+        with pytest.raises(InvalidParameterError, match=f"'{name}' must be"):
+            TextClassifier(*base, **parts)
+    whole = TextClassifier(*base, clf.thresholds, label_counts=clf.label_counts,
+                           calibrator=clf.calibrator, conformal=clf.conformal,
+                           heldout=clf.heldout)
+    assert TextClassifier.load(whole.save(tmp_path / "whole")).is_calibrated
+
+
+def test_set_options_are_checked(calibrated):
+    from tagsmith.conformal.risk import check_alpha
+
+    probs = calibrated.predict_topk(["hello there"], calibrated.conformal.k,
+                                    adjust_shift=False)
+    # NaN or above 1 flagged every set, a max_set_size of 0 every set but the empty
+    # one, and a string alpha was converted
+    for kwargs in ({"min_confidence": float("nan")}, {"min_confidence": 1.5},
+                   {"min_confidence": -0.1}, {"min_confidence": "0.5"}, {"max_set_size": 0},
+                   {"max_set_size": 2.5}, {"alpha": "0.1"}, {"alpha": True},
+                   {"alpha": float("nan")}):
+        name = next(iter(kwargs))
+        for method in ("recall", "lpicp"):
+            with pytest.raises(InvalidParameterError, match=f"'{name}' must be"):
+                calibrated.predict_sets(["hello there"], method=method, **kwargs)
+            with pytest.raises(InvalidParameterError, match=f"'{name}' must be"):
+                calibrated.conformal.predict(probs, method=method, **kwargs)
+    with pytest.raises(InvalidParameterError, match="'alpha'"):
+        check_alpha("0.1")
+    with pytest.raises(InvalidParameterError, match="'alpha'"):
+        ConfidenceOptions(alpha="0.1").validate()
+    sets = calibrated.predict_sets(["hello there"], alpha=np.float64(0.2),
+                                   max_set_size=np.int64(3), min_confidence=1)
+    assert bool(sets.abstain[0])

@@ -124,3 +124,85 @@ def test_training_without_any_positive_label_is_refused(caplog):
     Y = sp.csr_matrix(np.array([[1, 0, 0], [0, 1, 0]] * 2))
     train_classifier(["good day", "bad day"] * 2, Y, space, options=options)
     assert "1 of 3 labels have no positive training document" in caplog.text
+
+
+def test_a_bare_string_or_a_non_str_document_is_refused(trained):
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.exceptions import InvalidParameterError
+
+    clf, _ = trained
+    # a str iterates as its characters: it used to give one row per character
+    with pytest.raises(InvalidParameterError, match="'texts' must be a list of str"):
+        clf.predict_topk("I love it", k=3)
+    with pytest.raises(InvalidParameterError, match="'texts' must be a list of str"):
+        clf.suggest("I love it")
+    assert clf.predict_topk(("I love it",), k=3).indices.shape == (1, 3)
+    space = LabelSpace.from_uris(["u:a", "u:b", "u:c"])
+    Y = sp.csr_matrix(np.eye(3))
+    options = TrainOptions(dev_fraction=0.0, featurizer_params=FAST_FEATURES)
+    with pytest.raises(InvalidParameterError, match="'texts' must be a list of str"):
+        train_classifier("abc", Y, space, options=options)
+    # None among the texts is named, not an AttributeError from the fingerprint
+    with pytest.raises(InvalidParameterError, match=r"'texts\[1\]' must be a str"):
+        train_classifier(["a", None, "c"], Y, space, options=options)
+    with pytest.raises(InvalidParameterError, match="'dev_texts' must be a list of str"):
+        train_classifier(["a", "b", "c"], Y, space, dev_texts="a", dev_Y=Y[:1],
+                         options=options)
+    with pytest.raises(InvalidParameterError, match=r"'dev_texts\[0\]' must be a str"):
+        train_classifier(["a", "b", "c"], Y, space, dev_texts=[b"a"], dev_Y=Y[:1],
+                         options=options)
+
+
+def test_an_empty_batch_gives_empty_results(trained):
+    clf, _ = trained
+    # scikit-learn's normalize refused 0 rows ("Found array with 0 sample(s)")
+    X = clf.featurizer.transform([])
+    assert X.shape == (0, clf.featurizer.n_features)
+    top = clf.predict_topk([], k=3)
+    assert top.indices.shape == top.scores.shape == (0, 3)
+    assert clf.predict_topk(iter([]), k=3).indices.shape == (0, 3)
+    assert clf.suggest([]) == []
+    assert clf.label_sets(top).shape == (0, clf.n_labels)
+
+
+def test_train_options_and_dev_data_are_checked():
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.exceptions import InvalidParameterError
+
+    # each failed inside numpy or was silently taken
+    for field, value in (("seed", "1"), ("seed", 1.5), ("seed", -1), ("min_support", -1),
+                         ("min_support", 2.5), ("crossfit_folds", "3"),
+                         ("crossfit_folds", 2.0), ("crossfit_folds", 1), ("crossfit_k", 0),
+                         ("dev_fraction", "0.1"), ("calibration_fraction", None)):
+        with pytest.raises(InvalidParameterError, match=f"'{field}'"):
+            TrainOptions(**{field: value}).validate()
+    TrainOptions(seed=0, min_support=0, crossfit_folds=2, crossfit_k=5).validate()
+    space = LabelSpace.from_uris(["u:a", "u:b"])
+    texts = ["good day", "bad day"] * 5
+    Y = sp.csr_matrix(np.array([[1, 0], [0, 1]] * 5))
+    options = TrainOptions(featurizer_params=FAST_FEATURES)
+    # a dev corpus needs both its texts and its labels (one alone was ignored)
+    with pytest.raises(InvalidParameterError, match="'dev_texts' must be given together"):
+        train_classifier(texts, Y, space, dev_Y=Y[:2], options=options)
+    with pytest.raises(InvalidParameterError, match="'dev_Y' must be given together"):
+        train_classifier(texts, Y, space, dev_texts=["fine day", "sad day"], options=options)
+    with pytest.raises(InvalidParameterError, match="'dev_Y' must be labels 0 or 1"):
+        train_classifier(texts, Y, space, dev_texts=["fine day", "sad day"],
+                         dev_Y=sp.csr_matrix(np.array([[0.5, 0], [0, 2]])), options=options)
+    clf = train_classifier(texts, Y, space, dev_texts=["good", "bad"], dev_Y=Y[:2],
+                           options=options)
+    assert clf.manifest["metrics"]["heldout"]["source"] == "dev corpus"
+
+
+def test_a_featurizer_without_features_is_a_clear_error():
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.exceptions import InvalidParameterError
+
+    space = LabelSpace.from_uris(["u:a", "u:b"])
+    texts = [f"good day {i}" if i % 2 else f"bad night {i}" for i in range(40)]
+    Y = sp.csr_matrix(np.array([[0, 1], [1, 0]] * 20))
+    # no term is in every document: it trained a model of biases alone
+    options = TrainOptions(dev_fraction=0.0, featurizer_params={"char_ngrams": None,
+                                                                "min_df": 10_000})
+    with pytest.raises(InvalidParameterError, match="0 features from 40 documents"):
+        train_classifier(texts, Y, space, options=options)

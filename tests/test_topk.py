@@ -68,3 +68,75 @@ def test_concatenate_and_select():
     assert both.indices.tolist() == [[1, 0], [1, -1]]
     assert both[1:].indices.tolist() == [[1, -1]]
     assert [ids.tolist() for ids, _ in both.rows()] == [[1, 0], [1]]
+
+
+def test_malformed_contents_are_refused():
+    # each used to be accepted and give silently wrong answers downstream
+    bad = {
+        "repeated id": ([[0, 0, 1]], [[0.9, 0.8, 0.7]], 3, "distinct label ids"),
+        "repeated id, wide row": ([list(range(9)) + [3]], [[0.5] * 10], 10, "label 3 repeated"),
+        "float ids": ([[0.7, 1.2]], [[0.9, 0.1]], 2, "integer label ids"),
+        "2**32 wraps to 0": ([[2**32]], [[0.9]], 3, r"label ids in \[0, 3\)"),
+        "below -1": ([[-2]], [[0.9]], 3, "label ids"),
+        "NaN score": ([[0]], [[np.nan]], 1, "finite"),
+        "inf score for a label": ([[0, 1]], [[np.inf, 0.1]], 2, "finite"),
+        "NaN in padding": ([[0, -1]], [[0.5, np.nan]], 2, "finite"),
+        "n_labels float": ([[0]], [[0.5]], 3.5, "n_labels"),
+        "n_labels negative": (np.zeros((1, 0), np.int32), np.zeros((1, 0)), -1, "n_labels"),
+        "n_labels bool": ([[0]], [[0.5]], True, "n_labels"),
+        "scores of text": ([[0]], [["a"]], 1, "scores"),
+    }
+    for name, (indices, scores, n_labels, message) in bad.items():
+        with pytest.raises(InvalidParameterError, match=message):
+            TopK(np.array(indices), np.array(scores), n_labels)
+            pytest.fail(name)
+    # padding (-1, -inf) may repeat; ids of any integer dtype in range are kept
+    ok = TopK(np.array([[2, -1, -1]], np.int64), np.array([[0.5, -np.inf, -np.inf]]),
+              np.int64(3))
+    assert ok.indices.dtype == np.int32 and ok.n_labels == 3 and type(ok.n_labels) is int
+    assert TopK(np.zeros((0, 2)), np.zeros((0, 2)), 0).indices.shape == (0, 2)
+    # a repeated id within a row, not across rows
+    assert len(TopK(np.array([[0, 1, 2, 3, 4, 5], [5, 4, 3, 2, 1, 0]]),
+                    np.ones((2, 6)), 6)) == 2
+    assert len(TopK(np.array([[1, 0], [0, 1]]), np.ones((2, 2)), 2)) == 2
+
+
+def test_label_sets_and_from_csr_check_their_arguments():
+    topk = TopK.from_scores(np.array([[0.1, 0.9, 0.4]]), k=3)
+    # max_labels=-1 used to drop the last column, min_labels=-1 to force all but it in
+    for kwargs, name in (({"max_labels": -1}, "max_labels"), ({"min_labels": -1}, "min_labels"),
+                         ({"min_labels": 1.5}, "min_labels"), ({"max_labels": "2"}, "max_labels")):
+        with pytest.raises(InvalidParameterError, match=name):
+            topk.label_sets(0.0, **kwargs)
+    for threshold in (float("nan"), np.array([0.1, np.nan, 0.2]), "high"):
+        with pytest.raises(InvalidParameterError, match="threshold"):
+            topk.label_sets(threshold)
+    assert topk.label_sets(0.0, max_labels=0).nnz == 0
+    assert topk.label_sets(0.99, min_labels=np.int64(1)).nnz == 1
+    # from_scores refused NaN, from_csr took it
+    with pytest.raises(InvalidParameterError, match="NaN"):
+        TopK.from_csr(sp.csr_matrix(np.array([[np.nan, 0.5, 0]])), 2)
+    with pytest.raises(InvalidParameterError, match="infinite"):
+        TopK.from_scores(np.array([[np.inf, 0.5]]), 2)
+    with pytest.raises(InvalidParameterError, match="'k'"):
+        TopK.from_csr(sp.csr_matrix((2, 3)), 2.5)
+
+
+def test_checked_construction_stays_cheap():
+    rng = np.random.default_rng(0)
+    n_docs, k, n_labels = 20_000, 100, 5_000
+    indices = np.argsort(rng.random((n_docs // 100, n_labels)), axis=1)[:, :k]
+    indices = np.tile(indices, (100, 1)).astype(np.int32)
+    scores = np.sort(rng.random((n_docs, k), np.float32), axis=1)[:, ::-1]
+    best = min(_timed(lambda: TopK(indices, scores, n_labels)) for _ in range(3))
+    # a few ms (2M entries; 100k x 100 takes about 20 ms): a generous bound that a
+    # Python loop over rows would break
+    assert best < 0.25
+
+
+def _timed(function) -> float:
+    import time
+
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started

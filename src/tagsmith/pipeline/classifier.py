@@ -107,6 +107,10 @@ class TextClassifier:
         self.thresholds = thresholds or Thresholds.constant(len(label_space))
         self.label_counts = (np.zeros(len(label_space), np.int64) if label_counts is None
                              else np.asarray(label_counts, dtype=np.int64))
+        # per-label parts of another size would save a bundle that cannot be loaded
+        _check_label_parts(len(label_space), self.thresholds, self.label_counts,
+                           {"calibrator": calibrator, "conformal": conformal,
+                            "heldout": heldout, "label_shift": label_shift})
         self.n_train_docs = n_train_docs
         self.manifest = manifest or {}
         # out-of-fold scores of the training documents, when training computed them
@@ -171,6 +175,8 @@ class TextClassifier:
         if self.conformal is None or self.calibrator is None:
             raise InvalidParameterError("classifier", "a calibrated model (tagsmith calibrate) "
                                         "for conformal sets", "an uncalibrated one")
+        # checked before any text is scored
+        self.conformal.check_options(alpha, max_set_size, min_confidence)
         probs = self.predict_topk(texts, self.conformal.k, adjust_shift=False)
         return self.conformal.predict(probs, alpha=alpha, method=method,
                                       max_set_size=max_set_size, min_confidence=min_confidence)
@@ -335,6 +341,24 @@ def _check_shapes(path, n_labels: int, thresholds: Thresholds, stats: dict) -> N
                               f"{n_labels} labels of its label space", path=path)
     if "n_train_docs" not in stats:
         raise BundleError(f"{STATS_ARRAYS} has no n_train_docs", path=path)
+
+
+def _check_label_parts(n_labels: int, thresholds: Thresholds, label_counts: np.ndarray,
+                       parts: dict) -> None:
+    """The per-label arrays and calibration parts given to :class:`TextClassifier` cover
+    its ``n_labels`` labels (the checks ``load`` makes, as parameter errors)."""
+    arrays = {"label_counts": label_counts, "thresholds.per_label": thresholds.per_label,
+              "thresholds.tuned_mask": thresholds.tuned_mask}
+    if thresholds.source is not None:
+        arrays["thresholds.source"] = thresholds.source
+    for name, array in arrays.items():
+        if np.shape(array) != (n_labels,):
+            raise InvalidParameterError(name, f"an array of shape ({n_labels},), one entry "
+                                        "per label", f"shape {np.shape(array)}")
+    for name, part in parts.items():
+        if part is not None and part_labels(part) != n_labels:
+            raise InvalidParameterError(name, f"one covering the {n_labels} labels",
+                                        f"one covering {part_labels(part)} labels")
 
 
 def part_labels(part) -> int:

@@ -23,6 +23,7 @@ and calibrated reliability on the conformal part, which the calibrator never saw
 from __future__ import annotations
 
 import logging
+import numbers
 import time
 from dataclasses import asdict, dataclass
 
@@ -105,11 +106,24 @@ class ConformalModel:
         return [name for name, part in (("recall", self.recall), ("mondrian", self.mondrian),
                                         ("lpicp", self.lpicp)) if part is not None]
 
+    def check_options(self, alpha, max_set_size, min_confidence):
+        """``(alpha, max_set_size, min_confidence)`` of :meth:`predict`, checked: alpha in
+        (0, 1) (None: the calibrated one), max_set_size None or an integer >= 1,
+        min_confidence a probability (NaN or above 1 flagged every set, below 0 none)."""
+        alpha = self.alpha if alpha is None else check_alpha(alpha)
+        max_set_size = check_int("max_set_size", max_set_size, 1, allow_none=True,
+                                 numpy=True)
+        if isinstance(min_confidence, bool) or not isinstance(min_confidence, numbers.Real) \
+                or not 0.0 <= min_confidence <= 1.0:
+            raise InvalidParameterError("min_confidence", "a number in [0, 1]", min_confidence)
+        return alpha, max_set_size, float(min_confidence)
+
     def predict(self, probabilities: TopK, *, alpha: float | None = None,
                 method: str = "recall", max_set_size: int | None = None,
                 min_confidence: float = 0.0):
         """Sets for calibrated ``probabilities`` (k = :attr:`k` candidates per document)."""
-        alpha = self.alpha if alpha is None else check_alpha(alpha)
+        alpha, max_set_size, min_confidence = self.check_options(alpha, max_set_size,
+                                                                 min_confidence)
         limit = self.max_set_size if max_set_size is None else max_set_size
         if method == "recall":
             return self.recall.predict(probabilities, alpha, max_set_size=limit,
@@ -305,10 +319,19 @@ def _manifest_summary(report: dict) -> dict:
 
 def heldout_from_corpus(classifier, texts, Y, *, k: int | None = None,
                         source: str = "labelled corpus") -> HeldoutScores:
-    """Raw scores of the shipped model for labelled documents it never saw."""
-    from tagsmith.pipeline.crossfit import default_k
+    """Raw scores of the shipped model for labelled documents it never saw.
 
-    k = default_k(classifier.n_labels) if k is None else int(k)
+    Documents the model was trained on are refused (at least half of them; fewer draw
+    a warning), as the CLI does: calibrating on them makes the probabilities and the
+    conformal guarantees optimistic.
+    """
+    from tagsmith.features.tfidf import _as_list
+    from tagsmith.pipeline.crossfit import default_k
+    from tagsmith.pipeline.train import check_overlap
+
+    k = default_k(classifier.n_labels) if k is None else check_int("k", k, 1, numpy=True)
+    texts = _as_list(texts)
+    check_overlap(classifier.train_hashes, texts, name="texts", source=source)
     topk = classifier.predict_topk(texts, k, calibrated=False)
     return HeldoutScores(topk, sp.csr_matrix(Y), np.arange(len(topk)), source)
 

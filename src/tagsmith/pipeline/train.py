@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import numbers
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from tagsmith._params import check_int, check_number, check_param_names
 from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import DataError, InvalidParameterError
-from tagsmith.features.tfidf import TfidfFeaturizer
+from tagsmith.features.tfidf import TfidfFeaturizer, _as_list
 from tagsmith.features.views import make_featurizer
 from tagsmith.models import get_model_class, make_model
 from tagsmith.pipeline.classifier import TextClassifier
@@ -69,15 +70,20 @@ class TrainOptions:
     show_progress: bool = False
 
     def validate(self) -> None:
-        if not 0.0 <= self.dev_fraction < 1.0:
-            raise InvalidParameterError("dev_fraction", "a number in [0, 1)", self.dev_fraction)
+        for name in ("dev_fraction", "calibration_fraction"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                    or not 0.0 <= float(value) < 1.0:
+                raise InvalidParameterError(name, "a number in [0, 1)", value)
         check_number("beta", self.beta, 0, strict=True, numpy=True)
-        if self.crossfit_folds == 1 or self.crossfit_folds < 0:
-            raise InvalidParameterError("crossfit_folds", "0 (none) or an integer >= 2",
-                                        self.crossfit_folds)
-        if not 0.0 <= self.calibration_fraction < 1.0:
-            raise InvalidParameterError("calibration_fraction", "a number in [0, 1)",
-                                        self.calibration_fraction)
+        # plain ints: they are written to the bundle's manifest (seed="1" or 1.5 failed
+        # inside numpy, -1 too)
+        check_int("seed", self.seed, 0)
+        check_int("min_support", self.min_support, 0)
+        folds = self.crossfit_folds
+        if isinstance(folds, bool) or not isinstance(folds, int) or folds == 1 or folds < 0:
+            raise InvalidParameterError("crossfit_folds", "0 (none) or an integer >= 2", folds)
+        check_int("crossfit_k", self.crossfit_k, 1, allow_none=True, numpy=True)
         check_int("calibration_k", self.calibration_k, 1, allow_none=True, numpy=True)
         if self.confidence is not None:
             self.confidence.validate()
@@ -206,6 +212,7 @@ def _fit(texts, Y, options: TrainOptions, stage: str, label_space: LabelSpace | 
         if encoder is not None:  # an encoder learns nothing from the texts: load it once
             part._encoder_model = encoder
     X = featurizer.fit_transform(texts)
+    _check_some_features(featurizer, X, len(texts), options)
     params = dict(options.model_params)
     model = make_model(options.model, **params)
     defaults = {"show_progress": options.show_progress, "random_state": options.seed}
@@ -220,6 +227,19 @@ def _fit(texts, Y, options: TrainOptions, stage: str, label_space: LabelSpace | 
     else:
         model.fit(X, Y)
     return featurizer, model, time.perf_counter() - started, X
+
+
+def _check_some_features(featurizer, X, n_docs: int, options: TrainOptions) -> None:
+    """A featurizer that kept no feature (say min_df above what the texts reach) would
+    train a model of biases alone, predicting the same labels for every text."""
+    views = X.items() if hasattr(X, "items") else [(None, X)]
+    for name, matrix in views:
+        if matrix.shape[1] == 0:
+            where = "" if name is None else f" (view {name!r})"
+            raise InvalidParameterError(
+                "featurizer_params", "settings that keep some features of the training texts",
+                f"0 features from {n_docs:,} documents{where} with "
+                f"{options.featurizer_params or 'the defaults'} (a lower min_df keeps more)")
 
 
 def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
@@ -239,7 +259,16 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
     """
     options = options or TrainOptions()
     options.validate()
-    texts = list(texts)
+    # a bare str would be one document per character; None among the texts would fail
+    # deep in the fingerprint: every document must be a str
+    texts = _as_list(texts)
+    if (dev_texts is None) != (dev_Y is None):  # one without the other tuned nothing
+        raise InvalidParameterError("dev_Y" if dev_texts is not None else "dev_texts",
+                                    "given together with "
+                                    + ("dev_texts" if dev_texts is not None else "dev_Y"),
+                                    None)
+    if dev_texts is not None:
+        dev_texts = _as_list(dev_texts, "dev_texts")
     Y = sp.csr_matrix(Y, dtype=np.float32)
     if Y.shape != (len(texts), len(label_space)):
         raise InvalidParameterError("Y", f"shape ({len(texts)}, {len(label_space)})", Y.shape)
@@ -370,6 +399,11 @@ def _heldout(texts, Y, dev_texts, dev_Y, options: TrainOptions):
         if dev_Y.shape != (len(dev_texts), Y.shape[1]):
             raise InvalidParameterError("dev_Y", f"shape ({len(dev_texts)}, {Y.shape[1]})",
                                         dev_Y.shape)
+        # thresholds are tuned and metrics counted on true/false labels
+        other = dev_Y.data[(dev_Y.data != 0) & (dev_Y.data != 1)]
+        if other.size:
+            raise InvalidParameterError("dev_Y", "labels 0 or 1",
+                                        f"{other.size} other values, e.g. {other[0]:g}")
         return None, dev_texts, dev_Y, "dev corpus"
     n_dev = int(round(len(texts) * options.dev_fraction))
     if options.dev_fraction == 0 or len(texts) < MIN_DOCS_FOR_DEV_SPLIT or n_dev < 1:
