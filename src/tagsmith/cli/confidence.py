@@ -126,18 +126,18 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
 
 def _heldout_corpus(classifier, data, k, on_error, unknown_labels, heldout_from_corpus):
     from tagsmith.pipeline.io import read_labelled
-    from tagsmith.pipeline.train import check_overlap, data_fingerprint
+    from tagsmith.pipeline.train import data_fingerprint
 
     corpus = read_labelled(data, classifier.label_space, on_error=on_error,
                            unknown_labels=unknown_labels)
-    # shuffled copies and subsets too: per-text hashes (bundles that predate them have
-    # only the fingerprint of the whole training corpus)
-    check_overlap(classifier.train_hashes, corpus.texts, name="--data", source=str(data))
+    # heldout_from_corpus refuses shuffled copies and subsets by per-text hashes; bundles
+    # that predate them have only the fingerprint of the whole training corpus
     trained_on = classifier.manifest.get("training", {}).get("data_fingerprint")
     if trained_on and data_fingerprint(corpus.texts, corpus.Y) == trained_on:
         raise InvalidParameterError("--data", "documents the model was not trained on",
                                     f"{data} (the training corpus itself)")
-    return heldout_from_corpus(classifier, corpus.texts, corpus.Y, k=k, source=str(data))
+    return heldout_from_corpus(classifier, corpus.texts, corpus.Y, k=k, source=str(data),
+                               name="--data")
 
 
 def _diagram(classifier, heldout, report, path) -> None:

@@ -318,12 +318,13 @@ def _manifest_summary(report: dict) -> dict:
 
 
 def heldout_from_corpus(classifier, texts, Y, *, k: int | None = None,
-                        source: str = "labelled corpus") -> HeldoutScores:
+                        source: str = "labelled corpus", name: str = "texts") -> HeldoutScores:
     """Raw scores of the shipped model for labelled documents it never saw.
 
     Documents the model was trained on are refused (at least half of them; fewer draw
-    a warning), as the CLI does: calibrating on them makes the probabilities and the
-    conformal guarantees optimistic.
+    a warning): calibrating on them makes the probabilities and the conformal
+    guarantees optimistic. ``name`` is the parameter the messages name (the CLI's
+    ``--data``).
     """
     from tagsmith.features.tfidf import _as_list
     from tagsmith.pipeline.crossfit import default_k
@@ -331,7 +332,7 @@ def heldout_from_corpus(classifier, texts, Y, *, k: int | None = None,
 
     k = default_k(classifier.n_labels) if k is None else check_int("k", k, 1, numpy=True)
     texts = _as_list(texts)
-    check_overlap(classifier.train_hashes, texts, name="texts", source=source)
+    check_overlap(classifier.train_hashes, texts, name=name, source=source)
     topk = classifier.predict_topk(texts, k, calibrated=False)
     return HeldoutScores(topk, sp.csr_matrix(Y), np.arange(len(topk)), source)
 
