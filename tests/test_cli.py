@@ -407,3 +407,20 @@ def test_text_output_escapes_terminal_control_characters(tmp_path):
     result = run("vocab", tmp_path / "missing\x1b]0;x\x07.tsv")
     assert result.exit_code != 0 and "missing\\x1b]0;x\\x07.tsv" in result.output
     assert "\x1b]" not in result.output
+
+
+def test_log_lines_escape_terminal_control_characters(tmp_path):
+    import subprocess
+    import sys
+
+    corpus = tmp_path / "c\x1b]0;pwned\x07.tsv"  # the warning names the file
+    corpus.write_text("a text\t<urn:x:known>\nanother\t<urn:x:other>\n" * 3,
+                      encoding="utf-8")
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<urn:x:known>\tknown\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "tagsmith", "train", str(corpus), "--vocab", str(vocab),
+         "-o", str(tmp_path / "m"), "--unknown-labels", "skip", "--dev-fraction", "0"],
+        capture_output=True, text=True, timeout=300)
+    assert "unknown label" in result.stderr, result.stderr
+    assert "\x1b" not in result.stderr and "\\x1b]0;pwned\\x07" in result.stderr

@@ -23,6 +23,14 @@ from tagsmith.exceptions import TagsmithError
 EXIT_INTERRUPTED = 130
 
 
+class _PrintableFormatter(logging.Formatter):
+    """Log lines with control characters escaped (see :func:`printable`): warnings quote
+    file names, label keys and LLM errors, which must not drive the terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record), keep_layout=True)
+
+
 class _TagsmithGroup(click.Group):
     """Maps tagsmith errors to a one-line message and a documented exit code."""
 
@@ -47,6 +55,9 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s",
                         stream=sys.stderr)
+    for handler in logging.getLogger().handlers:  # log lines quote file names and texts
+        if not isinstance(handler.formatter, _PrintableFormatter):
+            handler.setFormatter(_PrintableFormatter("%(asctime)s %(levelname)s %(message)s"))
     logging.getLogger("tagsmith").setLevel(level)
     ctx.obj = {"quiet": quiet}
 
