@@ -153,55 +153,53 @@ class Decision:
     line: int  # in the review file
 
 
-def _check_utf8(path: Path) -> None:
-    """Refuse a review that is not UTF-8 (a spreadsheet's "CSV" may be cp1252), naming
-    the first bad line; decoding errors in a stream only know the block they hit."""
-    import gzip
+def _text_lines(path: Path):
+    """``(line number, text)`` of a review file (``.gz`` aware), decoded line by line,
+    so a file that is not UTF-8 (a spreadsheet's "CSV" may be cp1252) fails naming its
+    first bad line, in one pass."""
+    from tagsmith.data.readers import numbered_lines, open_binary
 
-    if not path.is_file():
-        return  # open_text says what is wrong
-    raw = gzip.open(path).read() if path.suffix == ".gz" else path.read_bytes()
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ReviewFormatError(f"not valid UTF-8 ({exc.reason}); save the review as UTF-8 "
-                                "CSV", path=path, line=raw.count(b"\n", 0, exc.start) + 1
-                                ) from exc
+    open_text(path).close()  # a missing file or a directory: the usual clear error
+    with open_binary(path) as handle:
+        for number, raw in numbered_lines(handle, path):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ReviewFormatError(f"not valid UTF-8 ({exc.reason}); save the review "
+                                        "as UTF-8 CSV", path=path, line=number) from None
+            yield number, text.removeprefix("\ufeff") if number == 1 else text
 
 
 def _review_records(path: Path):
     """``(line, dict)`` per review row, CSV or JSONL."""
-    _check_utf8(path)
+    lines = _text_lines(path)
     if review_format(path) == "jsonl":
-        with open_text(path) as handle:
-            for number, text in enumerate(handle, 1):
-                if not text.strip():
-                    continue
-                try:
-                    obj = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    raise ReviewFormatError(f"invalid JSON: {exc.msg}", path=path,
-                                            line=number) from exc
-                if not isinstance(obj, dict):
-                    raise ReviewFormatError("expected a JSON object", path=path, line=number)
-                yield number, obj
+        for number, text in lines:
+            if not text.strip():
+                continue
+            try:
+                obj = json.loads(text)
+            except (ValueError, RecursionError) as exc:
+                raise ReviewFormatError(f"invalid JSON: {exc}", path=path,
+                                        line=number) from None
+            if not isinstance(obj, dict):
+                raise ReviewFormatError("expected a JSON object", path=path, line=number)
+            yield number, obj
         return
-    with open_text(path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        try:
-            header = reader.fieldnames or []
-            # a spreadsheet may capitalise or pad the header ("Decision ")
-            reader.fieldnames = [str(name).strip().lower() for name in header]
-            missing = [c for c in REQUIRED if c not in reader.fieldnames]
-            if missing:
-                raise ReviewFormatError(f"missing column(s) {', '.join(missing)}; the header "
-                                        f"has {header}", path=path, line=1)
-            for row in reader:
-                yield reader.line_num, row
-        except csv.Error as exc:
-            raise ReviewFormatError(f"invalid CSV ({exc})", path=path,
-                                    line=reader.line_num) from exc
-
+    reader = csv.DictReader(text for _, text in lines)  # csv joins quoted multi-line cells
+    try:
+        header = reader.fieldnames or []
+        # a spreadsheet may capitalise or pad the header ("Decision ")
+        reader.fieldnames = [str(name).strip().lower() for name in header]
+        missing = [c for c in REQUIRED if c not in reader.fieldnames]
+        if missing:
+            raise ReviewFormatError(f"missing column(s) {', '.join(missing)}; the header "
+                                    f"has {header}", path=path, line=1)
+        for row in reader:
+            yield reader.line_num, row
+    except csv.Error as exc:
+        raise ReviewFormatError(f"invalid CSV ({exc})", path=path,
+                                line=reader.line_num) from exc
 
 
 def _decided(value: object) -> bool:
