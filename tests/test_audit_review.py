@@ -271,3 +271,17 @@ def test_a_label_uri_that_looks_like_a_formula_is_escaped_and_read_back(tmp_path
     assert read["label_uri"].startswith("'=") and read["given_labels"].startswith("'=")
     decisions, _ = read_decisions(path, space)
     assert [d.label_id for d in decisions] == [0]
+
+
+def test_a_tsv_output_keeps_the_corpus_keys_and_resolves_only_what_tsv_cannot_hold(tmp_path):
+    space = LabelSpace.from_uris(["http://x/gl", "http://x/po"],
+                                 names={"http://x/gl": "Greek literature",
+                                        "http://x/po": "poetry"})
+    source = tmp_path / "c.jsonl"
+    source.write_text('{"text": "Sappho", "labels": ["poetry"]}\n'
+                      '{"text": "Homer", "labels": ["poetry"]}\n', encoding="utf-8")
+    review = _review(tmp_path, [_row(0, "missing", "http://x/gl", "Sappho")])
+    apply_review(source, review, tmp_path / "out.tsv", space)
+    # the untouched document keeps its bare key; the added name with a space becomes <uri>
+    assert (tmp_path / "out.tsv").read_text().splitlines() == [
+        "Sappho\tpoetry <http://x/gl>", "Homer\tpoetry"]

@@ -424,3 +424,9 @@ def test_log_lines_escape_terminal_control_characters(tmp_path):
         capture_output=True, text=True, timeout=300)
     assert "unknown label" in result.stderr, result.stderr
     assert "\x1b" not in result.stderr and "\\x1b]0;pwned\\x07" in result.stderr
+
+
+def test_audit_min_probability_nan_is_refused_before_any_work(tmp_path):
+    result = run("audit", tmp_path / "missing.tsv", "-o", tmp_path / "a",
+                 "--min-probability", "nan")
+    assert result.exit_code == 2 and "--min-probability" in result.output

@@ -206,3 +206,17 @@ def test_a_featurizer_without_features_is_a_clear_error():
                                                                 "min_df": 10_000})
     with pytest.raises(InvalidParameterError, match="0 features from 40 documents"):
         train_classifier(texts, Y, space, options=options)
+
+
+def test_a_bundle_can_only_be_trained_with_the_packaged_encoder():
+    from tagsmith.exceptions import InvalidParameterError
+    from tagsmith.pipeline.train import TrainOptions
+
+    options = TrainOptions(featurizer="embedding", model="dense_knn",
+                           featurizer_params={"encoder": "/my/own/model"})
+    with pytest.raises(InvalidParameterError, match="encoder"):
+        options.validate()  # refused before training, not at load time
+    views = TrainOptions(featurizer="views", featurizer_params={
+        "dense": {"kind": "embedding", "encoder": "/my/own/model"}})
+    with pytest.raises(InvalidParameterError, match="encoder"):
+        views.validate()

@@ -132,7 +132,7 @@ class Calibrator:
         probs = np.full(topk.scores.shape, -np.inf, dtype=np.float32)
         probs[valid] = self.probabilities(topk.indices[valid], topk.scores[valid])
         order = np.lexsort((topk.indices, -probs), axis=1)
-        return TopK(np.take_along_axis(topk.indices, order, axis=1),
+        return TopK._trusted(np.take_along_axis(topk.indices, order, axis=1),
                     np.take_along_axis(probs, order, axis=1), topk.n_labels)
 
     def _check(self, topk: TopK) -> None:

@@ -121,7 +121,7 @@ class LabelShift:
         probs = np.full(topk.scores.shape, -np.inf, dtype=np.float32)
         probs[valid] = self.adjust_probabilities(topk.indices[valid], topk.scores[valid])
         order = np.lexsort((topk.indices, -probs), axis=1)
-        return TopK(np.take_along_axis(topk.indices, order, axis=1),
+        return TopK._trusted(np.take_along_axis(topk.indices, order, axis=1),
                     np.take_along_axis(probs, order, axis=1), topk.n_labels)
 
     def adjust_tail(self, tail: np.ndarray) -> np.ndarray:

@@ -460,6 +460,7 @@ def _parse_splits(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--max-review", type=click.IntRange(min=0), default=None,
               help="At most this many rows in the review queue (default: every flagged one).")
 @click.option("--min-probability", type=click.FloatRange(0, 1, min_open=True), default=0.5,
+              callback=finite_number(0, 1),  # FloatRange lets NaN through
               show_default=True, help="Flag candidates at least this likely to be errors.")
 @click.option("--near-duplicate-threshold", type=click.FloatRange(0, 1, min_open=True),
               default=0.9, show_default=True, help="Cosine from which texts are near duplicates.")

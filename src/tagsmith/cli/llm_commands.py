@@ -6,7 +6,7 @@ import os
 
 import click
 
-from tagsmith.cli import cli, json_text, print_json, printable
+from tagsmith.cli import cli, finite_number, json_text, print_json, printable
 from tagsmith.cli.commands import _batches, _parse_params, _read_documents
 from tagsmith.models import available_models
 
@@ -15,14 +15,6 @@ from tagsmith.models import available_models
 MIN_BACKGROUND = 100
 BACKGROUND_SAMPLE = 5000
 
-
-def _check_price(ctx, param, value):
-    """A price is a finite number >= 0 (a NaN would make the cost line invalid JSON)."""
-    import math
-
-    if value is not None and (not math.isfinite(value) or value < 0):
-        raise click.BadParameter(f"must be a finite number >= 0, got {value}")
-    return value
 
 
 def llm_options(func):
@@ -43,10 +35,10 @@ def llm_options(func):
                      help="Seconds per request."),
         click.option("--max-retries", type=click.IntRange(min=0), default=5, show_default=True),
         click.option("--price-prompt", type=float, default=0.0, show_default=True,
-                     callback=_check_price,
+                     callback=finite_number(0),
                      help="Price per million prompt tokens (for the cost shown)."),
         click.option("--price-completion", type=float, default=0.0, show_default=True,
-                     callback=_check_price, help="Price per million completion tokens."),
+                     callback=finite_number(0), help="Price per million completion tokens."),
     ]
     for option in reversed(options):
         func = option(func)

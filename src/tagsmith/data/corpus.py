@@ -346,7 +346,7 @@ def collect(corpus: Corpus | Iterable[Document],
 
 
 def write_tsv(records_or_docs: Iterable[Document | Record], path: str | Path,
-              label_space: LabelSpace | None = None) -> int:
+              label_space: LabelSpace | None = None, *, resolve_all: bool = True) -> int:
     """Write an Annif TSV corpus atomically; returns the number of lines written.
 
     Documents' labels are written as ``<uri>`` (``label_space`` is required for
@@ -355,25 +355,27 @@ def write_tsv(records_or_docs: Iterable[Document | Record], path: str | Path,
     report and skip it), else written as they are. Tabs and line breaks inside texts
     become spaces, since a TSV line cannot hold them. The file is written to a
     temporary file in the same directory and then renamed over ``path``, so ``path``
-    is never left half written; ``.gz`` paths are gzip-compressed.
+    is never left half written; ``.gz`` paths are gzip-compressed. With
+    ``resolve_all=False`` only keys a TSV line cannot hold (with whitespace) are
+    resolved; the others are written as they are.
     """
     path = Path(path)
     written = 0
     with atomic_text_writer(path) as out:
         for number, item in enumerate(records_or_docs, 1):
-            out.write(_tsv_line(item, label_space, number, path))
+            out.write(_tsv_line(item, label_space, number, path, resolve_all))
             written += 1
     return written
 
 
 def _tsv_line(item: Document | Record, label_space: LabelSpace | None, n: int,
-              path: Path) -> str:
+              path: Path, resolve_all: bool = True) -> str:
     if isinstance(item, Document):
         if label_space is None:
             raise InvalidParameterError("label_space", "given when writing Documents", None)
         keys = [f"<{label_space.uri_of(i)}>" for i in item.label_ids]
     elif isinstance(item, Record):
-        keys = [_record_key(key, item, label_space) for key in item.labels]
+        keys = [_record_key(key, item, label_space, resolve_all) for key in item.labels]
     else:
         raise InvalidParameterError("records_or_docs", "Document or Record items",
                                     type(item).__name__)
@@ -388,8 +390,9 @@ def _tsv_line(item: Document | Record, label_space: LabelSpace | None, n: int,
     return text + ("\t" + " ".join(dict.fromkeys(keys)) if keys else "") + "\n"
 
 
-def _record_key(key: str, record: Record, label_space: LabelSpace | None) -> str:
-    if label_space is not None:
+def _record_key(key: str, record: Record, label_space: LabelSpace | None,
+                resolve_all: bool = True) -> str:
+    if label_space is not None and (resolve_all or len(key.split()) != 1):
         try:
             label_id = label_space.lookup(key)
         except AmbiguousLabelError as exc:

@@ -61,7 +61,7 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
     """
     fmt = output_format(path, format)
     if fmt == "tsv":
-        return write_tsv(records, path, label_space)
+        return write_tsv(records, path, label_space, resolve_all=False)
     path = Path(path)
     written = 0
     with atomic_text_writer(path) as out:

@@ -169,7 +169,7 @@ class DenseKNNModel(BaseModel):
         scores = np.empty((len(rows), k), np.float32)
         vote_kernel(rows, sims, float(self.power), *self._target_arrays, self.doc_weight_,
                     self.label_order_, indices, scores)
-        return TopK(indices, scores, self.n_labels_)
+        return TopK._trusted(indices, scores, self.n_labels_)
 
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         self._check_fitted()

@@ -291,7 +291,7 @@ class KNNModel(BaseModel):
             return end - start
 
         self._run_blocks(X.shape[0], work)
-        return TopK(indices, scores, self.n_labels_)
+        return TopK._trusted(indices, scores, self.n_labels_)
 
     # -- state -------------------------------------------------------------------------------
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
@@ -375,5 +375,5 @@ class KNNModel(BaseModel):
             return end - start
 
         self._run_blocks(X.shape[0], work)
-        topk = TopK(indices, scores, self.n_labels_)
+        topk = TopK._trusted(indices, scores, self.n_labels_)
         return (topk, rows, sims) if return_neighbors else topk

@@ -422,7 +422,7 @@ class LabelTree(BaseModel):
                             t["entry_val_"], max_children, beam, k, SCORE_CODES[self.score],
                             out_idx[lo:hi], out_score[lo:hi])
                 bar.update(hi - lo)
-        return TopK(out_idx, out_score, self.n_labels_)
+        return TopK._trusted(out_idx, out_score, self.n_labels_)
 
     # -- state ---------------------------------------------------------------------------------
     _ARRAYS = ("node_slot_ptr_", "slot_target_", "slot_is_label_", "slot_bias_",
@@ -447,7 +447,10 @@ class LabelTree(BaseModel):
         model.n_features_ = int(meta["n_features"])
         model.n_labels_ = int(meta["n_labels"])
         model.trees_ = []
-        for tree in range(int(meta.get("n_trees", 1))):
+        n_trees = int(meta.get("n_trees", 1))
+        if n_trees < 1:
+            raise ValueError(f"n_trees is {n_trees}; a forest has at least one tree")
+        for tree in range(n_trees):
             prefix = "" if tree == 0 else f"t{tree}_"
             tree_arrays = {}
             for name, dtype in zip(cls._ARRAYS, cls._DTYPES, strict=True):

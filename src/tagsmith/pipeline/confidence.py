@@ -255,7 +255,7 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
 def _unit_scores(topk: TopK) -> TopK:
     """Raw scores clipped to [0, 1] so the reliability of scores outside it can be read."""
     scores = np.where(topk.valid, np.clip(topk.scores, 0.0, 1.0), -np.inf)
-    return TopK(topk.indices, scores, topk.n_labels)
+    return TopK._trusted(topk.indices, scores, topk.n_labels)
 
 
 def calibrate_classifier(classifier, heldout: HeldoutScores, *,

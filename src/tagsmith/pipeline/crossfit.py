@@ -154,7 +154,8 @@ def cross_fit_topk(X, Y, model: str, params: dict | None = None, *, n_folds: int
             logger.info("cross-fit fold %d/%d: %d held-out documents (%.1f s so far)", f + 1,
                         n_folds, len(held_out), time.perf_counter() - started)
             bar.update(1)
-    return CrossFitScores(TopK(indices, scores, n_labels), fold, n_folds, seed, model, params,
+    return CrossFitScores(TopK._trusted(indices, scores, n_labels), fold, n_folds, seed, model,
+                          params,
                           time.perf_counter() - started)
 
 

@@ -207,6 +207,10 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client, options,
     summary: dict = {}
     reliability = None
     if human is not None:
+        Y_human = sp.csr_matrix(human[1])
+        if Y_human.shape != (len(human[0]), len(label_space)):  # before paying for answers
+            raise InvalidParameterError("human", f"labels of shape ({len(human[0])}, "
+                                        f"{len(label_space)}) for its texts", Y_human.shape)
         sample = label_documents(list(human[0]), label_space, client, options,
                                  shortlist=human_shortlist)
         # a failed or malformed answer is no evidence that the LLM names no label
@@ -218,7 +222,7 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client, options,
                            "of the human sample, so its reliability cannot be estimated. "
                            f"Last error: {sample.report.last_error}")
         reliability = estimate_reliability(sample.Y[answered],
-                                           sp.csr_matrix(human[1])[answered])
+                                           Y_human[answered])
         summary["reliability"] = {**reliability.to_dict(),
                                   "n_left_out": int(len(sample.answered) - len(answered))}
         summary["human_labeling"] = sample.report.to_dict()

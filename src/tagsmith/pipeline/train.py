@@ -97,10 +97,15 @@ class TrainOptions:
 
 def _check_featurizer(kind: str, params: dict) -> None:
     """Unknown featurizer kinds or parameters are clear errors before any data is read."""
+    from tagsmith.features.embedding import DEFAULT_ENCODER
     from tagsmith.features.views import featurizer_class
 
     if kind != "views":
         check_param_names(featurizer_class(kind), params)
+        if kind == "embedding" and params.get("encoder", DEFAULT_ENCODER) != DEFAULT_ENCODER:
+            # a bundle loads only the packaged encoder (from_state): refuse before training
+            raise InvalidParameterError("encoder", f"the packaged {DEFAULT_ENCODER!r} when "
+                                        "training a bundle", params["encoder"])
         return
     if not params:
         raise InvalidParameterError("featurizer_params", "one {\"kind\": ...} entry per view",
@@ -283,9 +288,9 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
         texts, Y = [texts[i] for i in fit_rows], Y[fit_rows]
         logger.info("calibration split: %d documents set aside (never trained on)",
                     len(cal_rows))
-    train_hashes = text_hashes(texts)
+    hashes = _hashes(texts)
+    train_hashes = np.unique(hashes)
     if dev_texts is not None:  # a dev corpus that is (mostly) training data tunes nothing
-        dev_texts = list(dev_texts)
         check_overlap(train_hashes, dev_texts, name=dev_name, source=dev_source)
     heldout = _heldout(texts, Y, dev_texts, dev_Y, options)
     report: dict = {}
@@ -308,7 +313,7 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
         report["heldout"] = {"source": source, "n_docs": len(dev_part_texts),
                              "metrics": evaluate_topk(clf, dev_part_Y, topk)}
         if fit_idx is not None and not options.refit:
-            train_hashes = text_hashes(fit_texts)  # the final model saw only these
+            train_hashes = np.unique(hashes[fit_idx])  # the final model saw only these
         if fit_idx is not None and options.refit:
             featurizer, model, fit_seconds, X_all = _fit(texts, Y, options,
                                                          "refit on all data", label_space,

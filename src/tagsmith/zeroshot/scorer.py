@@ -202,6 +202,8 @@ class ZeroShotClassifier:
                  use_alt_labels: bool = True, use_descriptions: bool = True,
                  show_progress: bool = False):
         self.label_space = label_space
+        if index not in INDEX_KINDS:  # before minutes of embedding, not after
+            raise InvalidParameterError("index", "'auto', 'exact' or 'hnsw'", index)
         self.encoder = encoder
         self.show_progress = show_progress
         texts, self.owners = label_texts(label_space, lang=lang, template=template,
@@ -216,8 +218,6 @@ class ZeroShotClassifier:
         #: hubness correction)
         self.hubness: np.ndarray | None = None
         self._index = None
-        if index not in INDEX_KINDS:
-            raise InvalidParameterError("index", "'auto', 'exact' or 'hnsw'", index)
 
     @property
     def index(self):
@@ -312,7 +312,7 @@ class ZeroShotClassifier:
                                shape=(n_docs, self.n_labels))
         topk = TopK.from_csr(matrix, min(k, self.n_labels))
         scores = np.where(topk.valid, topk.scores - shift, -np.inf)
-        return TopK(topk.indices, scores, self.n_labels)
+        return TopK._trusted(topk.indices, scores, self.n_labels)
 
 
 def label_sets_by_margin(topk: TopK, margin: float = 0.0, min_score: float | None = None
@@ -348,7 +348,8 @@ def softmax_scores(topk: TopK, temperature: float = 0.05) -> TopK:
     weights = np.where(valid, np.exp(scaled), 0.0)
     total = weights.sum(axis=1, keepdims=True)
     probs = np.divide(weights, total, out=np.zeros_like(weights), where=total > 0)
-    return TopK(topk.indices, np.where(valid, probs, -np.inf).astype(np.float32), topk.n_labels)
+    return TopK._trusted(topk.indices, np.where(valid, probs, -np.inf).astype(np.float32),
+                         topk.n_labels)
 
 
 def blend_topk(model_topk: TopK | None, zeroshot_topk: TopK, *, weight: float = 0.5,
@@ -405,7 +406,7 @@ def blend_topk(model_topk: TopK | None, zeroshot_topk: TopK, *, weight: float = 
     blended = sp.csr_matrix(blended @ sp.diags(allowed.astype(np.float64)))
     blended.eliminate_zeros()  # excluded labels are no candidates at all
     topk = TopK.from_csr(blended, min(k, n_labels))
-    return TopK(topk.indices, np.where(topk.valid, topk.scores - 1e-6, -np.inf), n_labels)
+    return TopK._trusted(topk.indices, np.where(topk.valid, topk.scores - 1e-6, -np.inf), n_labels)
 
 
 def _label_mask(name: str, mask: np.ndarray | None, n_labels: int, *, default: bool
