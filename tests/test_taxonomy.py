@@ -387,3 +387,22 @@ def json_table(text):
     from tagsmith.labeling.parsing import parse_taxonomy_answer
 
     return parse_taxonomy_answer(text)
+
+
+def test_an_answer_a_successful_repair_was_built_on_stays_cached(tmp_path):
+    from tagsmith.labeling.cache import ResponseCache
+    from tagsmith.labeling.client import CachedClient, ScriptedLLM
+
+    good = json.dumps({"labels": [{"name": "Refunds", "description": "Money back."}]})
+    calls = []
+
+    def llm(request):
+        calls.append(request)
+        return '{"labels": [{"name": "Ref' if len(calls) == 1 else good
+
+    options = TaxonomyOptions(use_case="tickets", summarise=False, review=False)
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    generate_taxonomy(["a ticket"], CachedClient(ScriptedLLM(llm), cache), options)
+    assert len(calls) == 2 and len(cache) == 2  # the broken first answer is kept
+    again = generate_taxonomy(["a ticket"], CachedClient(ScriptedLLM(llm), cache), options)
+    assert len(calls) == 2 and [n for n, _ in again.labels] == ["Refunds"]  # all replayed

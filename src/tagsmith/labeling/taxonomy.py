@@ -235,6 +235,7 @@ def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyO
                taxonomy: Taxonomy) -> list[tuple[str, str]] | None:
     """One table from the model, with one repair round; ``None`` if both fail."""
     limits = (options.max_labels, options.name_words, options.description_words)
+    unparsed: list[ChatRequest] = []
     for attempt in range(2):
         request = ChatRequest(model=client.model, messages=messages,
                               temperature=options.temperature, json_mode=True)
@@ -244,7 +245,7 @@ def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyO
             problems = check_taxonomy(labels, *limits)
         except LLMOutputError as exc:
             labels, problems = None, [str(exc)]
-            discard_cached(client, request)  # a rerun asks again instead of replaying it
+            unparsed.append(request)
         _record_rating(answer, taxonomy)
         if not problems:
             return labels
@@ -255,6 +256,10 @@ def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyO
             messages = prompts.repair_prompt(messages, answer, problems)
         elif labels is not None:
             return labels  # still out of limits: the caller decides (clean or reject)
+    # nothing usable: a rerun asks again instead of replaying these answers (an answer a
+    # usable repair was built on stays cached, so a rerun replays the repair too)
+    for request in unparsed:
+        discard_cached(client, request)
     return None
 
 
