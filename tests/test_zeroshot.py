@@ -442,3 +442,17 @@ def test_cli_zeroshot_tsv_escapes_control_characters(tmp_path):
         "--cache-dir", str(tmp_path / "cache")])
     assert result.exit_code == 0, result.output
     assert "\tsport\\x1b]0;pwned\\x07\t" in result.stdout and "\x1b" not in result.stdout
+
+
+def test_vectors_the_cache_would_refuse_are_not_written(tmp_path):
+    from tagsmith.zeroshot.scorer import embed_cached
+
+    class Unnormalised(_CountingEncoder):
+        def encode(self, texts, *, show_progress=False):
+            return np.asarray(super().encode(texts), np.float64) * 3.0
+
+    encoder = Unnormalised()
+    first = embed_cached(encoder, ["a", "b"], tmp_path)
+    assert first.dtype == np.float32 and not list(tmp_path.iterdir())  # nothing cached
+    embed_cached(encoder, ["a", "b"], tmp_path)
+    assert encoder.calls == 2

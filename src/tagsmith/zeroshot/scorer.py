@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -108,31 +106,9 @@ def _cache_file(cache_dir: Path, identity: str, texts_digest: str) -> Path:
     return cache_dir / f"labels-{digest.hexdigest()[:32]}.npz"
 
 
-def _read_cache(path: Path, identity: str, texts_digest: str, shape: tuple[int, int]
-                ) -> np.ndarray:
-    """The cached vectors, or :class:`ValueError` saying why the file is not usable."""
-    import zipfile
-
-    with zipfile.ZipFile(path) as archive:
-        names = set(archive.namelist())
-        if names != {"vectors.npy", "encoder.npy", "texts.npy"}:
-            raise ValueError(f"unexpected members {sorted(names)}")
-        # np.savez stores uncompressed: a member larger than the expected array (plus
-        # its header) is not ours, and is not decompressed
-        limit = {"vectors.npy": shape[0] * shape[1] * 4 + 4096,
-                 "encoder.npy": 4 * (len(identity) + 1) + 4096,
-                 "texts.npy": 4 * 64 + 4096}
-        for info in archive.infolist():
-            if info.file_size > limit[info.filename]:
-                raise ValueError(f"{info.filename} is {info.file_size} bytes")
-    with np.load(path, allow_pickle=False) as data:
-        stored_identity = str(data["encoder"][()])
-        stored_texts = str(data["texts"][()])
-        vectors = data["vectors"]
-    if stored_identity != identity:
-        raise ValueError("written by another encoder")
-    if stored_texts != texts_digest:
-        raise ValueError("written for other label texts")
+def _check_vectors(vectors: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``vectors`` if they are float32 of ``shape``, finite and of unit length (what the
+    encoder gives and the cache stores), else :class:`ValueError` saying why."""
     if vectors.dtype != np.float32:
         raise ValueError(f"vectors of dtype {vectors.dtype}, not float32")
     if vectors.shape != shape:
@@ -145,6 +121,31 @@ def _read_cache(path: Path, identity: str, texts_digest: str, shape: tuple[int, 
     return vectors
 
 
+def _read_cache(path: Path, identity: str, texts_digest: str, shape: tuple[int, int]
+                ) -> np.ndarray:
+    """The cached vectors, or :class:`ValueError` saying why the file is not usable."""
+    with np.load(path, allow_pickle=False) as data:  # one open of the archive
+        infos = data.zip.infolist()
+        if {info.filename for info in infos} != {"vectors.npy", "encoder.npy", "texts.npy"}:
+            raise ValueError(f"unexpected members {sorted(i.filename for i in infos)}")
+        # np.savez stores uncompressed: a member larger than the expected array (plus
+        # its header) is not ours, and is not decompressed
+        limit = {"vectors.npy": shape[0] * shape[1] * 4 + 4096,
+                 "encoder.npy": 4 * (len(identity) + 1) + 4096,
+                 "texts.npy": 4 * 64 + 4096}
+        for info in infos:
+            if info.file_size > limit[info.filename]:
+                raise ValueError(f"{info.filename} is {info.file_size} bytes")
+        stored_identity = str(data["encoder"][()])
+        stored_texts = str(data["texts"][()])
+        vectors = data["vectors"]
+    if stored_identity != identity:
+        raise ValueError("written by another encoder")
+    if stored_texts != texts_digest:
+        raise ValueError("written for other label texts")
+    return _check_vectors(vectors, shape)
+
+
 def embed_cached(encoder, texts: list[str], cache_dir: str | Path | None, *,
                  show_progress: bool = False) -> np.ndarray:
     """Embeddings of ``texts``, read from / written to ``cache_dir`` when given.
@@ -153,38 +154,37 @@ def embed_cached(encoder, texts: list[str], cache_dir: str | Path | None, *,
     of the texts, and is used only when both match and its vectors are float32, one
     finite unit-length row per text of the encoder's dimension. Any other file -- damaged,
     truncated, tampered with, written by another model -- is a cache miss: a warning,
-    the texts are embedded again and the file is rewritten (atomically).
+    the texts are embedded again and the file is rewritten (atomically). Vectors that
+    would fail those checks are not written (they would be refused on every read).
     """
     if cache_dir is None:
         return encoder.encode(texts, show_progress=show_progress)
+    from tagsmith.data.textio import atomic_binary_writer
+    from tagsmith.exceptions import DataError
+
     cache_dir = Path(cache_dir)
     identity = encoder_identity(encoder)
     texts_digest = _texts_digest(texts)
     path = _cache_file(cache_dir, identity, texts_digest)
+    shape = (len(texts), encoder.dim)
     if path.exists():
         try:
-            return _read_cache(path, identity, texts_digest, (len(texts), encoder.dim))
+            return _read_cache(path, identity, texts_digest, shape)
         except Exception as exc:  # noqa: BLE001 - any unreadable cache is only a miss
             logger.warning("ignoring the zero-shot embedding cache %s (%s: %s); embedding "
                            "the label texts again", path, type(exc).__name__, exc)
-    vectors = encoder.encode(texts, show_progress=show_progress)
+    vectors = np.asarray(encoder.encode(texts, show_progress=show_progress), dtype=np.float32)
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".npz.tmp")
-    except OSError as exc:
-        logger.warning("cannot write the zero-shot embedding cache in %s: %s", cache_dir, exc)
+        _check_vectors(vectors, shape)
+    except ValueError as exc:
+        logger.warning("not caching the label embeddings (%s)", exc)
         return vectors
     try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, vectors=np.asarray(vectors, dtype=np.float32),
-                     encoder=np.str_(identity), texts=np.str_(texts_digest))
-        os.replace(tmp, path)
-    except OSError as exc:  # a full disk costs the cache, not the results
-        Path(tmp).unlink(missing_ok=True)
+        with atomic_binary_writer(path) as out:
+            np.savez(out, vectors=vectors, encoder=np.str_(identity),
+                     texts=np.str_(texts_digest))
+    except (OSError, DataError) as exc:  # a full disk costs the cache, not the results
         logger.warning("cannot write the zero-shot embedding cache %s: %s", path, exc)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return vectors
 
 
