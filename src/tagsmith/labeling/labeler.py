@@ -27,7 +27,7 @@ from tagsmith.exceptions import InvalidParameterError, LLMError, LLMOutputError
 from tagsmith.labeling import prompts
 from tagsmith.labeling.cache import discard_cached
 from tagsmith.labeling.client import ChatRequest, LLMClient, complete_all
-from tagsmith.labeling.parsing import LabelResolver, display_names, parse_label_answer
+from tagsmith.labeling.parsing import LabelResolver, parse_label_answer
 from tagsmith.topk import TopK
 
 logger = logging.getLogger("tagsmith")
@@ -131,8 +131,10 @@ def offered_labels(n_docs: int, label_space: LabelSpace, shortlist: TopK | None,
     return out
 
 
-def _label_list(label_space: LabelSpace, ids: np.ndarray, options: LabelingOptions) -> list[dict]:
-    names = display_names(label_space, ids, options.lang)  # labels sharing a name told apart
+def _label_list(label_space: LabelSpace, ids: np.ndarray, options: LabelingOptions,
+                names: dict[int, str]) -> list[dict]:
+    """The offered labels as the prompt lists them, by the resolver's display names (so
+    labels sharing a name are told apart, and the model's answer resolves)."""
     items = []
     for label_id in ids:
         item: dict[str, object] = {"label": names[int(label_id)]}
@@ -163,10 +165,13 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     texts = list(texts)
     offered = offered_labels(len(texts), label_space, shortlist, options)
     requests, owners = [], []
-    listed: dict[int, list[dict]] = {}  # documents sharing one offered list share its text
+    # documents sharing one offered list share its text and its resolver
+    listed: dict[int, list[dict]] = {}
+    resolvers: dict[int, LabelResolver] = {}
     for doc, ids in enumerate(offered):
         if id(ids) not in listed:
-            listed[id(ids)] = _label_list(label_space, ids, options)
+            resolvers[id(ids)] = LabelResolver(label_space, ids, options.lang)
+            listed[id(ids)] = _label_list(label_space, ids, options, resolvers[id(ids)].names)
         messages = prompts.label_prompt(texts[doc], listed[id(ids)],
                                         max_labels=options.max_labels, use_case=options.use_case,
                                         max_chars=options.max_doc_chars)
@@ -182,17 +187,13 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     report = LabelingReport(n_docs=len(texts), n_calls=len(requests))
     sums: dict[tuple[int, int], float] = {}
     good_votes = np.zeros(len(texts), np.int32)
-    resolvers: dict[int, LabelResolver] = {}
     for doc, request, answer in zip(owners, requests, answers, strict=True):
         if isinstance(answer, LLMError):
             report.n_failed_calls += 1
             report.error(str(answer))
             continue
-        key = id(offered[doc])
-        if key not in resolvers:  # documents sharing one offered list share a resolver
-            resolvers[key] = LabelResolver(label_space, offered[doc], options.lang)
         try:
-            parsed = parse_label_answer(answer.text, resolvers[key],
+            parsed = parse_label_answer(answer.text, resolvers[id(offered[doc])],
                                         max_labels=options.max_labels)
         except LLMOutputError as exc:
             report.n_malformed_answers += 1

@@ -83,7 +83,8 @@ def display_names(label_space: LabelSpace, ids: Iterable[int], lang: str = "en"
     unique where offered labels share one (case- and space-insensitively; YSO has
     over a hundred such pairs) by adding, in parentheses, the first of its notation,
     its broader label's name, the tail of its URI or its whole URI that tells each of
-    them apart.
+    them apart. The names do not depend on the order of ``ids`` (the prompt lists
+    labels by score, the resolver sorts them).
 
     >>> from tagsmith.data.labelspace import Label
     >>> space = LabelSpace([Label("http://x/p1", {"en": "Bank"}, broader=["http://x/f"]),
@@ -93,7 +94,7 @@ def display_names(label_space: LabelSpace, ids: Iterable[int], lang: str = "en"
     >>> display_names(space, [0, 1, 2])
     {0: 'Bank (finance)', 1: 'bank (rivers)', 2: 'finance'}
     """
-    ids = [int(i) for i in ids]
+    ids = sorted({int(i) for i in ids})
     names = {i: label_space.name_of(i, lang) for i in ids}
     groups: dict[str, list[int]] = {}
     for label_id in ids:
