@@ -293,6 +293,10 @@ def test_output_that_is_a_file_fails_before_the_audit(small_corpus, goemotions_s
     assert result.exit_code == 2 and "-o/--output" in result.output
     assert str(corpus) in result.output and "audited" not in result.output
     assert corpus.read_bytes() == small_corpus.read_bytes()
+    # a folder below a file could only fail after the whole audit: refused first
+    result = invoke("audit", tmp_path / "missing.tsv", "-o", corpus / "audit")
+    assert result.exit_code == 3 and "is a file, not a folder" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_a_vocabulary_matching_no_label_or_a_corpus_without_labels_is_a_clear_error(

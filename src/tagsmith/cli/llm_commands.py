@@ -76,22 +76,6 @@ def _check_output_file(path: str | None, option: str) -> None:
         raise DataError(f"{option}: not writable", path=path)
 
 
-def _check_output_dir(path: str | None, option: str) -> None:
-    """Fail before any work when ``path`` (a directory to create or fill) is a file."""
-    if not path:
-        return
-    from pathlib import Path
-
-    from tagsmith.exceptions import DataError
-
-    target = Path(path)
-    if target.exists() and not target.is_dir():
-        raise DataError(f"{option}: is a file, expected a directory", path=path)
-    existing = next((p for p in (target, *target.parents) if p.exists()), None)
-    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
-        raise DataError(f"{option}: {str(existing)!r} is not writable", path=path)
-
-
 def _read_texts(path: str) -> tuple[list[str], list[str]]:
     """(ids, texts) of a corpus file (labels ignored), or of a plain text file, one per line."""
     from tagsmith.data.corpus import detect_format, read_records
@@ -457,7 +441,10 @@ def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, f
     refuse_unused("--bundle", bool(bundle), "weight")
     refuse_unused("--background", bool(background), "background_sample", "hubness_neighbors")
 
-    _check_output_dir(cache_dir, "--cache-dir")
+    if cache_dir:
+        from tagsmith.data.textio import check_writable_dir
+
+        check_writable_dir(cache_dir, "--cache-dir")
     classifier = None
     if bundle:
         from tagsmith.pipeline.classifier import TextClassifier

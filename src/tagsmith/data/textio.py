@@ -72,6 +72,34 @@ def current_umask() -> int:
     return umask
 
 
+def check_writable_dir(path: str | Path, option: str | None = None) -> Path:
+    """Refuse, naming ``path`` (and ``option``), a folder that cannot be created or
+    filled: an existing file, a path below a file, or one whose nearest existing folder
+    is not writable. Commands call it before long work.
+
+    >>> import tempfile, os
+    >>> afile = os.path.join(tempfile.mkdtemp(), "afile")
+    >>> _ = open(afile, "w").write("x")
+    >>> check_writable_dir(afile + "/out", "-o")
+    Traceback (most recent call last):
+    ...
+    tagsmith.exceptions.DataError: ...afile/out: -o: ...afile is a file, not a folder
+    """
+    path = Path(path)
+    prefix = f"{option}: " if option else ""
+    if path.exists() and not path.is_dir():
+        raise DataError(f"{prefix}is a file, expected a folder", path=path)
+    for folder in path.parents:
+        if folder.exists():
+            if not folder.is_dir():
+                raise DataError(f"{prefix}{folder} is a file, not a folder", path=path)
+            break
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise DataError(f"{prefix}{existing} is not writable", path=path)
+    return path
+
+
 @contextmanager
 def atomic_binary_writer(path: str | Path) -> Iterator[BinaryIO]:
     """A binary stream that replaces ``path`` only once fully written.

@@ -203,10 +203,13 @@ def check_output(directory: str | Path, *, review_format: str = "csv", force: bo
     in any ``decision``, is not overwritten unless ``force``: the review would be lost.
     A review file that cannot be read to tell is not overwritten either.
     """
+    from tagsmith.data.textio import check_writable_dir
+
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise InvalidParameterError(name, "a directory (or a path to create one at)",
                                     str(directory))
+    check_writable_dir(directory)  # below a file, read-only: not after the whole audit
     review = directory / f"review.{review_format}"
     if force or not review.is_file():
         return
