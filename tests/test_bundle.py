@@ -136,7 +136,7 @@ def test_thresholds_of_the_wrong_shape_are_refused_on_load(tmp_path):
     arrays["per_label"] = np.full(5, 0.5, np.float32)
     np.savez(path / "thresholds.npz", **arrays)
     _rehash(path, "thresholds.npz")
-    with pytest.raises(BundleError, match=r"per_label has shape \(5,\), expected \(2,\)") as info:
+    with pytest.raises(BundleError, match=r"per_label.*shape \(2,\).*shape \(5,\)") as info:
         TextClassifier.load(path)
     assert str(path) in str(info.value)
 
@@ -532,3 +532,31 @@ def test_bundle_featurizer_may_name_only_the_packaged_encoder(tmp_path):
         featurizer_from_state(evil, {})
     with pytest.raises(ValueError, match="only the packaged"):  # inside a multi-view one
         featurizer_from_state({"kind": "views", "views": {"e": evil}}, {})
+
+
+def _edit_json(path, name, edit):
+    data = json.loads((path / name).read_text())
+    edit(data)
+    (path / name).write_text(json.dumps(data))
+    _rehash(path, name)
+
+
+@pytest.mark.parametrize("name, edit, message", [
+    ("crossfit.json", lambda meta: meta.update(n_labels=meta["n_labels"] + 5), "crossfit"),
+    ("model.json", None, "n_trees"),
+])
+def test_parts_that_disagree_with_the_label_space_are_bundle_errors(small_bundles, tmp_path,
+                                                                    name, edit, message):
+    import shutil
+
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    family = "linear" if name == "crossfit.json" else "tree"
+    path = tmp_path / family
+    shutil.copytree(small_bundles[family], path)
+    if edit is None:  # a forest of no trees
+        edit = lambda meta: meta.update(n_trees=0)  # noqa: E731
+    _edit_json(path, name, edit)
+    with pytest.raises(BundleError, match=message) as info:
+        TextClassifier.load(path)
+    assert str(path) in str(info.value)

@@ -110,7 +110,8 @@ class TextClassifier:
         # per-label parts of another size would save a bundle that cannot be loaded
         _check_label_parts(len(label_space), self.thresholds, self.label_counts,
                            {"calibrator": calibrator, "conformal": conformal,
-                            "heldout": heldout, "label_shift": label_shift})
+                            "heldout": heldout, "label_shift": label_shift,
+                            "crossfit": crossfit})
         self.n_train_docs = n_train_docs
         self.manifest = manifest or {}
         # out-of-fold scores of the training documents, when training computed them
@@ -312,35 +313,23 @@ class TextClassifier:
         except (KeyError, ValueError, TypeError, RecursionError) as exc:
             raise BundleError(f"incompatible or damaged contents ({type(exc).__name__}: {exc})",
                               path=path) from exc
-        _check_shapes(path, len(label_space), thresholds, stats)
         recorded = bundle.manifest.get("label_space", {}).get("fingerprint")
         if recorded != label_space.fingerprint:
             raise BundleError("the label space does not match the fingerprint in the manifest",
                               path=path)
-        for name, part in parts.items():
-            if part is not None and part_labels(part) != len(label_space):
-                raise BundleError(f"the {name} covers {part_labels(part)} labels, the label "
-                                  f"space {len(label_space)}", path=path)
-        return cls(label_space, featurizer, model, thresholds,
-                   label_counts=stats["label_counts"], n_train_docs=int(stats["n_train_docs"]),
-                   manifest=bundle.manifest, crossfit=crossfit, train_hashes=train_hashes,
-                   **parts)
-
-
-def _check_shapes(path, n_labels: int, thresholds: Thresholds, stats: dict) -> None:
-    """Per-label arrays must have one entry per label, else predictions fail much later."""
-    arrays = {f"{THRESHOLDS_ARRAYS} per_label": thresholds.per_label,
-              f"{THRESHOLDS_ARRAYS} tuned_mask": thresholds.tuned_mask,
-              f"{STATS_ARRAYS} label_counts": stats.get("label_counts")}
-    if thresholds.source is not None:
-        arrays[f"{THRESHOLDS_ARRAYS} source"] = thresholds.source
-    for name, array in arrays.items():
-        shape = None if array is None else np.shape(array)
-        if shape != (n_labels,):
-            raise BundleError(f"{name} has shape {shape}, expected ({n_labels},) for the "
-                              f"{n_labels} labels of its label space", path=path)
-    if "n_train_docs" not in stats:
-        raise BundleError(f"{STATS_ARRAYS} has no n_train_docs", path=path)
+        for name in ("label_counts", "n_train_docs"):
+            if name not in stats:
+                raise BundleError(f"{STATS_ARRAYS} has no {name}", path=path)
+        if np.size(stats["n_train_docs"]) != 1:
+            raise BundleError(f"{STATS_ARRAYS} n_train_docs is not one number", path=path)
+        try:  # the constructor checks every per-label part against the label space
+            return cls(label_space, featurizer, model, thresholds,
+                       label_counts=stats["label_counts"],
+                       n_train_docs=int(np.asarray(stats["n_train_docs"]).reshape(())),
+                       manifest=bundle.manifest, crossfit=crossfit, train_hashes=train_hashes,
+                       **parts)
+        except (InvalidParameterError, TypeError, ValueError) as exc:
+            raise BundleError(f"incompatible parts: {exc}", path=path) from exc
 
 
 def _check_label_parts(n_labels: int, thresholds: Thresholds, label_counts: np.ndarray,
@@ -351,6 +340,10 @@ def _check_label_parts(n_labels: int, thresholds: Thresholds, label_counts: np.n
               "thresholds.tuned_mask": thresholds.tuned_mask}
     if thresholds.source is not None:
         arrays["thresholds.source"] = thresholds.source
+    crossfit = parts.pop("crossfit", None)
+    if crossfit is not None and crossfit.topk.n_labels != n_labels:
+        raise InvalidParameterError("crossfit", f"scores over the {n_labels} labels",
+                                    f"scores over {crossfit.topk.n_labels} labels")
     for name, array in arrays.items():
         if np.shape(array) != (n_labels,):
             raise InvalidParameterError(name, f"an array of shape ({n_labels},), one entry "
