@@ -456,3 +456,16 @@ def test_vectors_the_cache_would_refuse_are_not_written(tmp_path):
     assert first.dtype == np.float32 and not list(tmp_path.iterdir())  # nothing cached
     embed_cached(encoder, ["a", "b"], tmp_path)
     assert encoder.calls == 2
+
+
+@pytest.mark.parametrize("kwargs", [{"k": None}, {"k": "10"}, {"k": 0}, {"weight": None},
+                                    {"weight": True}, {"weight": 1.5}])
+def test_blend_parameters_are_named(kwargs):
+    from tagsmith.exceptions import InvalidParameterError
+    from tagsmith.topk import TopK
+    from tagsmith.zeroshot.scorer import blend_topk
+
+    zs = TopK(np.array([[1, 0]]), np.array([[0.7, 0.3]], np.float32), 2)
+    name = next(iter(kwargs))
+    with pytest.raises(InvalidParameterError, match=name):
+        blend_topk(None, zs, **{"k": 2, **kwargs})

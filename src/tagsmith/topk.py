@@ -9,7 +9,6 @@ documents x labels array when the label space is large.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -238,10 +237,7 @@ def _check_k(k, n_labels: int | None) -> int:
 
 
 def _check_n_labels(n_labels) -> int:
-    if isinstance(n_labels, bool) or not isinstance(n_labels, numbers.Integral) \
-            or n_labels < 0:
-        raise InvalidParameterError("n_labels", "an integer >= 0", n_labels)
-    return int(n_labels)
+    return check_int("n_labels", n_labels, 0, numpy=True)
 
 
 def _check_indices(indices, n_labels: int) -> np.ndarray:

@@ -376,9 +376,11 @@ def blend_topk(model_topk: TopK | None, zeroshot_topk: TopK, *, weight: float = 
     >>> blend_topk(model, zs, weight=0.0, k=3).indices.tolist()  # the model alone
     [[0, 1, -1]]
     """
-    if not 0.0 <= weight <= 1.0:
+    weight = check_number("weight", weight, 0, numpy=True)
+    if weight > 1.0:
         raise InvalidParameterError("weight", "a number in [0, 1]", weight)
     n_labels = zeroshot_topk.n_labels
+    k = min(check_int("k", k, 1, numpy=True), n_labels)  # before any work
     zs = softmax_scores(zeroshot_topk, temperature).to_csr()
     known = _label_mask("known_labels", known_labels, n_labels, default=True)
     if known_labels is None and model_topk is not None:
@@ -405,7 +407,7 @@ def blend_topk(model_topk: TopK | None, zeroshot_topk: TopK, *, weight: float = 
     blended.data += 1e-6  # keep zero blends as candidates
     blended = sp.csr_matrix(blended @ sp.diags(allowed.astype(np.float64)))
     blended.eliminate_zeros()  # excluded labels are no candidates at all
-    topk = TopK.from_csr(blended, min(k, n_labels))
+    topk = TopK.from_csr(blended, k)
     return TopK._trusted(topk.indices, np.where(topk.valid, topk.scores - 1e-6, -np.inf), n_labels)
 
 
