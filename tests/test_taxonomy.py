@@ -406,3 +406,19 @@ def test_an_answer_a_successful_repair_was_built_on_stays_cached(tmp_path):
     assert len(calls) == 2 and len(cache) == 2  # the broken first answer is kept
     again = generate_taxonomy(["a ticket"], CachedClient(ScriptedLLM(llm), cache), options)
     assert len(calls) == 2 and [n for n, _ in again.labels] == ["Refunds"]  # all replayed
+
+
+def test_rewritten_taxonomy_outputs_keep_their_permissions(tmp_path):
+    import os
+
+    from tagsmith.labeling.client import ScriptedLLM
+    from tagsmith.pipeline.llm import run_taxonomy
+
+    table = json.dumps({"labels": [{"name": "Refunds", "description": "Money back."}]})
+    options = TaxonomyOptions(use_case="tickets", summarise=False, review=False)
+    out = tmp_path / "t.csv"
+    out.write_text("old\n")
+    os.chmod(out, 0o640)
+    run_taxonomy(["a ticket"], ScriptedLLM(lambda r: table), options, out)
+    assert out.stat().st_mode & 0o777 == 0o640 and "Refunds" in out.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]  # no temporary left

@@ -71,14 +71,21 @@ def _write_together(writes) -> None:
     rename them all into place; on any error no temporary file is left and no ``path``
     replaced."""
     import os
+    import tempfile
 
     done: list[tuple[Path, Path]] = []
     try:
         for path, write in writes:
             path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_name(f".{path.name}.partial{''.join(path.suffixes)}")
-            done.append((temporary, path))
-            write(temporary)
+            # a unique name keeping the suffixes the writer goes by (two runs never share)
+            fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                        suffix="".join(path.suffixes))
+            os.close(fd)
+            done.append((Path(name), path))
+            write(Path(name))
+            mode = path.stat().st_mode & 0o777 if path.exists() else None
+            if mode is not None:  # a replaced output keeps its permissions
+                os.chmod(name, mode)
     except BaseException:
         for temporary, _ in done:
             temporary.unlink(missing_ok=True)
