@@ -490,17 +490,15 @@ class LabelTree(BaseModel):
             problems.append("label ids out of range")
         if inner.size and (inner.min() <= 0 or inner.max() >= n_nodes):
             problems.append("child node ids out of range")
-        for name in ("node_slot_ptr_", "node_feat_ptr_", "feat_entry_ptr_"):
-            # checked first: a decreasing unsigned offset would wrap into a huge count
-            pointers = getattr(self, name)
-            if len(pointers) and (pointers[0] != 0 or np.any(pointers[1:] < pointers[:-1])):
-                raise ValueError(f"damaged tree state: {name.rstrip('_')} is not a run of "
-                                 "increasing offsets from 0")
-        if len(self.node_feat_ptr_) != n_nodes + 1 or \
-                self.node_feat_ptr_[-1] != len(self.feat_ids_) or \
-                len(self.feat_entry_ptr_) != len(self.feat_ids_) + 1 or \
-                self.feat_entry_ptr_[-1] != len(self.entry_child_) or \
-                len(self.entry_val_) != len(self.entry_child_):
+        from tagsmith.store.bundle import check_pointers
+
+        # offsets checked first: a decreasing unsigned offset would wrap into a huge count
+        check_pointers("damaged tree state: node_slot_ptr", self.node_slot_ptr_)
+        check_pointers("damaged tree state: node_feat_ptr", self.node_feat_ptr_,
+                       length=n_nodes + 1, end=len(self.feat_ids_))
+        check_pointers("damaged tree state: feat_entry_ptr", self.feat_entry_ptr_,
+                       length=len(self.feat_ids_) + 1, end=len(self.entry_child_))
+        if len(self.entry_val_) != len(self.entry_child_):
             problems.append("weight arrays are inconsistent")
         if not problems and inner.size:
             # children are numbered after their parent, so every path down ends; a child
