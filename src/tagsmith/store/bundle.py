@@ -29,7 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith import __version__
-from tagsmith.exceptions import BundleError
+from tagsmith.exceptions import BundleError, DataError
 
 FORMAT_NAME = "tagsmith-bundle"
 FORMAT_VERSION = 1
@@ -439,13 +439,12 @@ def check_bundle_target(path: str | Path) -> Path:
     if target.is_dir() and not (target / MANIFEST).exists() and any(target.iterdir()):
         raise BundleError("exists, is not empty and is not a model bundle; refusing to "
                           "overwrite it", path=target)
-    for folder in target.parents:
-        if folder.exists():
-            if not folder.is_dir():
-                raise BundleError(f"{folder} is a file, not a folder", path=target)
-            if not os.access(folder, os.W_OK | os.X_OK):
-                raise BundleError(f"the folder {folder} is not writable", path=target)
-            break
+    from tagsmith.data.textio import check_writable_dir
+
+    try:  # below a file, or in a read-only folder
+        check_writable_dir(target)
+    except DataError as exc:
+        raise BundleError(exc.reason, path=target) from None
     return target
 
 
