@@ -38,3 +38,17 @@ def test_weights_are_pruned_and_kept_sparse():
     pruned = LinearOVR(prune_threshold=0.05, n_jobs=1).fit(X, Y)
     assert sp.issparse(pruned.coef_) and pruned.coef_.nnz < dense.coef_.nnz
     assert np.all(np.abs(pruned.coef_.data) > 0.05)
+
+
+def test_the_model_does_not_depend_on_the_number_of_threads():
+    # the same seed must give the same model on a 1-core laptop and a 16-core server:
+    # the labels are trained in blocks whose size follows the thread count
+    rng = np.random.default_rng(4)
+    X = sp.random(300, 200, density=0.05, format="csr", random_state=4, dtype=np.float32)
+    Y = sp.csr_matrix((rng.random((300, 11)) < 0.2).astype(np.float32))
+    for loss in ("squared_hinge", "logistic"):
+        models = [LinearOVR(loss=loss, n_jobs=n_jobs, max_iter=5).fit(X, Y)
+                  for n_jobs in (1, 2, 3, 11)]
+        for other in models[1:]:
+            assert (other.coef_ != models[0].coef_).nnz == 0, loss
+            np.testing.assert_array_equal(other.intercept_, models[0].intercept_)

@@ -457,3 +457,18 @@ def test_negative_levels_leaves_keeps_routing_classifiers_as_without_negatives()
     assert not np.array_equal(every.slot_bias_[routing], plain.slot_bias_[routing])
     with pytest.raises(InvalidParameterError, match="negative_levels"):
         LabelTree(negative_levels="leaf").fit(X[:50], Y[:50])
+
+
+@pytest.mark.parametrize("shape", [{"leaf_size": 1000}, {"branching": 2, "leaf_size": 40},
+                                   {"branching": 4, "leaf_size": 12, "negative_beam": 2}])
+def test_the_tree_does_not_depend_on_the_number_of_threads(shape):
+    # nodes are split into tasks by the thread count: the trained weights must not be
+    X, Y = _clustered_problem(n_labels=80, n_docs=1500)
+    params = {"max_iter": 5, **shape}
+    models = [LabelTree(n_jobs=n_jobs, **params).fit(X, Y) for n_jobs in (1, 2, 5)]
+    for other in models[1:]:
+        for name in ("slot_target_", "node_slot_ptr_"):
+            np.testing.assert_array_equal(getattr(other, name), getattr(models[0], name))
+        first, second = models[0].predict_topk(X[:200], 10), other.predict_topk(X[:200], 10)
+        np.testing.assert_array_equal(first.indices, second.indices)
+        np.testing.assert_array_equal(first.scores, second.scores)

@@ -109,7 +109,12 @@ def train_block(data, indices, indptr, rows, row_ptr, row_child, row_target, row
     positive of children ``row_child[row_ptr[r]:row_ptr[r+1]]`` with targets
     ``row_target[...]`` in (0, 1]; ``row_weight`` (per entry of ``rows``) scales the
     cost. ``local`` (int32, n_features) is a per-thread scratch buffer that must be -1
-    everywhere on entry and is left so.
+    everywhere on entry and is left so. ``seed`` draws the order the rows are visited
+    in, epoch by epoch, shared by all the block's children.
+
+    A child's weights depend only on its own targets, the rows and ``seed``, never on
+    which other children share its block: callers split children into blocks by the
+    number of threads, and the model must not change with it.
 
     All the block's classifiers are solved together: the weights are one matrix of
     (features used by the rows) x (children), so a visit of a row computes every
@@ -242,11 +247,13 @@ def train_block(data, indices, indptr, rows, row_ptr, row_child, row_target, row
                     for c in range(width):
                         margin[c] += v * weights[j, c]
             else:
+                # rounded to float32 at each step exactly as the dense loop above, so
+                # that a child's margins do not depend on which loop its block takes
                 for i in range(n_chosen):
                     c = chosen[i]
-                    total = weights[n_used, c] * bias
+                    total = np.float32(weights[n_used, c] * bias)
                     for p in range(start, end):
-                        total += data[p] * weights[local[indices[p]], c]
+                        total = np.float32(total + data[p] * weights[local[indices[p]], c])
                     margin[c] = total
             quad = row_norm[r]
             n_changed = 0

@@ -130,7 +130,7 @@ class LinearOVR(BaseModel):
                                    targets, row_weight, n_labels, lo, hi, float(self.C), 1.0,
                                    LOSS_CODES[self.loss], float(self.tol), int(self.max_iter),
                                    float(self.prune_threshold),
-                                   int(self.random_state) * 7_919 + lo, local)
+                                   int(self.random_state) * 7_919, local)
 
         parts = []
         pool = ThreadPoolExecutor(max_workers=self._n_threads())

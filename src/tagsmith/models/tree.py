@@ -310,7 +310,7 @@ class LabelTree(BaseModel):
                                       row_target, doc_weight[rows], len(nodes[node][1]), lo, hi,
                                       float(self.C), 1.0, loss, float(self.tol),
                                       int(self.max_iter), float(self.prune_threshold),
-                                      int(self.random_state) * 1_000_003 + node * 131 + lo,
+                                      int(self.random_state) * 1_000_003 + node * 131,
                                       local)
                     return node, lo, _compact(out, child_dtype)
 
