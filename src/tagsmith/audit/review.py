@@ -157,17 +157,17 @@ def _text_lines(path: Path):
     """``(line number, text)`` of a review file (``.gz`` aware), decoded line by line,
     so a file that is not UTF-8 (a spreadsheet's "CSV" may be cp1252) fails naming its
     first bad line, in one pass."""
-    from tagsmith.data.readers import numbered_lines, open_binary
+    from tagsmith.data.readers import NotUTF8, decode_line, numbered_lines, open_binary
 
     open_text(path).close()  # a missing file or a directory: the usual clear error
     with open_binary(path) as handle:
         for number, raw in numbered_lines(handle, path):
             try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise ReviewFormatError(f"not valid UTF-8 ({exc.reason}); save the review "
-                                        "as UTF-8 CSV", path=path, line=number) from None
-            yield number, text.removeprefix("\ufeff") if number == 1 else text
+                text = decode_line(raw, number)
+            except NotUTF8 as exc:
+                raise ReviewFormatError(f"{exc.args[0]}; save the review as UTF-8 CSV",
+                                        path=path, line=number) from None
+            yield number, text
 
 
 def _review_records(path: Path):

@@ -181,13 +181,14 @@ def _read_all(handle, name: str) -> bytes:
 
 
 def _decoded(lines, name: str):
+    from tagsmith.data.readers import NotUTF8, decode_line
+
     for number, raw in lines:
         try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise DataError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})", path=name,
-                            line=number) from None
-        yield number, text.removeprefix("\ufeff") if number == 1 else text
+            text = decode_line(raw, number)
+        except NotUTF8 as exc:
+            raise DataError(exc.args[0], path=name, line=number) from None
+        yield number, text
 
 
 def _decode_all(raw: bytes, name: str) -> str:

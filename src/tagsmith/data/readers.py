@@ -212,12 +212,28 @@ def _raw_lines(path: Path) -> Iterator[tuple[int, bytes]]:
         yield from numbered_lines(handle, path)
 
 
-def _decode(raw: bytes, number: int) -> str:
+class NotUTF8(ValueError):
+    """A line is not UTF-8; ``args[0]`` says where in the line."""
+
+
+def decode_line(raw: bytes, number: int) -> str:
+    """Line ``number`` (1-based) of a file as text: UTF-8, a BOM on line 1 dropped.
+
+    Raises :class:`NotUTF8` with the reason and byte offset, for the caller to name
+    the file and line in its own error.
+    """
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _Malformed(f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
+        raise NotUTF8(f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
     return text.removeprefix("\ufeff") if number == 1 else text
+
+
+def _decode(raw: bytes, number: int) -> str:
+    try:
+        return decode_line(raw, number)
+    except NotUTF8 as exc:
+        raise _Malformed(exc.args[0]) from None
 
 
 def _line_records(path: Path, parse: Callable[[str, int], Record | None],
