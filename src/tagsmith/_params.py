@@ -106,17 +106,18 @@ def check_int(name: str, value: object, minimum: int = 1, *, allow_none: bool = 
 @overload
 def check_number(name: str, value: object, minimum: float = ..., *, strict: bool = ...,
                  finite: bool = ..., allow_none: Literal[False] = ..., numpy: bool = ...,
-                 unit: str | None = ...) -> float: ...
+                 unit: str | None = ..., maximum: float | None = ...) -> float: ...
 @overload
 def check_number(name: str, value: object, minimum: float = ..., *, strict: bool = ...,
                  finite: bool = ..., allow_none: bool, numpy: bool = ...,
-                 unit: str | None = ...) -> float | None: ...
+                 unit: str | None = ..., maximum: float | None = ...) -> float | None: ...
 def check_number(name: str, value: object, minimum: float = 0, *, strict: bool = False,
                  finite: bool = False, allow_none: bool = False, numpy: bool = False,
-                 unit: str | None = None) -> float | None:
-    """``value`` as a ``float`` when it is a number >= ``minimum`` (> with ``strict``);
-    otherwise raise :class:`InvalidParameterError` ("a number >= 0", "a number > 0",
-    "a number of seconds > 0" with ``unit="seconds"``).
+                 unit: str | None = None, maximum: float | None = None) -> float | None:
+    """``value`` as a ``float`` when it is a number >= ``minimum`` (> with ``strict``)
+    and <= ``maximum`` (if given); otherwise raise :class:`InvalidParameterError`
+    ("a number >= 0", "a number > 0", "a number of seconds > 0" with ``unit="seconds"``,
+    "a number in [0, 1]" with ``maximum=1``).
 
     ``bool`` and NaN are always rejected, infinity only with ``finite=True``; ints
     pass; numpy scalars other than ``np.float64`` only with ``numpy=True``; ``None``
@@ -149,14 +150,24 @@ def check_number(name: str, value: object, minimum: float = 0, *, strict: bool =
     parameter 'timeout' must be a number of seconds > 0, got 0
     >>> show("rate", -0.5, allow_none=True)
     parameter 'rate' must be None or a number >= 0, got -0.5
+    >>> check_number("weight", 1, maximum=1)
+    1.0
+    >>> for bad in (1.5, float("nan"), -0.1):
+    ...     show("weight", bad, maximum=1)
+    parameter 'weight' must be a number in [0, 1], got 1.5
+    parameter 'weight' must be a number in [0, 1], got nan
+    parameter 'weight' must be a number in [0, 1], got -0.1
     """
     if value is None and allow_none:
         return None
     # NaN fails both comparisons; +inf is the one non-finite value left after them
     if not _is_number(value, numpy) or not (value > minimum if strict else value >= minimum) \
-            or finite and value == math.inf:
-        expected = "a number" + (f" of {unit}" if unit else "") \
-            + (" > " if strict else " >= ") + str(minimum)
+            or finite and value == math.inf or maximum is not None and value > maximum:
+        expected = "a number" + (f" of {unit}" if unit else "")
+        if maximum is not None:
+            expected += f" in {'(' if strict else '['}{minimum}, {maximum}]"
+        else:
+            expected += (" > " if strict else " >= ") + str(minimum)
         raise InvalidParameterError(name, f"None or {expected}" if allow_none else expected,
                                     value)
     return float(value)

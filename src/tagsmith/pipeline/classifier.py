@@ -387,7 +387,4 @@ def _check_threshold(threshold: float | None) -> float | None:
         return None
     from tagsmith._params import check_number
 
-    value = check_number("threshold", threshold, 0, finite=True, numpy=True)
-    if value > 1:
-        raise InvalidParameterError("threshold", "a number in [0, 1]", threshold)
-    return value
+    return check_number("threshold", threshold, 0, maximum=1, numpy=True)

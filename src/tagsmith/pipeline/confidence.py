@@ -23,7 +23,6 @@ and calibrated reliability on the conformal part, which the calibrator never saw
 from __future__ import annotations
 
 import logging
-import numbers
 import time
 from dataclasses import asdict, dataclass
 
@@ -113,10 +112,9 @@ class ConformalModel:
         alpha = self.alpha if alpha is None else check_alpha(alpha)
         max_set_size = check_int("max_set_size", max_set_size, 1, allow_none=True,
                                  numpy=True)
-        if isinstance(min_confidence, bool) or not isinstance(min_confidence, numbers.Real) \
-                or not 0.0 <= min_confidence <= 1.0:
-            raise InvalidParameterError("min_confidence", "a number in [0, 1]", min_confidence)
-        return alpha, max_set_size, float(min_confidence)
+        min_confidence = check_number("min_confidence", min_confidence, 0, maximum=1,
+                                      numpy=True)
+        return alpha, max_set_size, min_confidence
 
     def predict(self, probabilities: TopK, *, alpha: float | None = None,
                 method: str = "recall", max_set_size: int | None = None,

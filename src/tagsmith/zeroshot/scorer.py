@@ -376,9 +376,7 @@ def blend_topk(model_topk: TopK | None, zeroshot_topk: TopK, *, weight: float = 
     >>> blend_topk(model, zs, weight=0.0, k=3).indices.tolist()  # the model alone
     [[0, 1, -1]]
     """
-    weight = check_number("weight", weight, 0, numpy=True)
-    if weight > 1.0:
-        raise InvalidParameterError("weight", "a number in [0, 1]", weight)
+    weight = check_number("weight", weight, 0, maximum=1, numpy=True)
     n_labels = zeroshot_topk.n_labels
     k = min(check_int("k", k, 1, numpy=True), n_labels)  # before any work
     zs = softmax_scores(zeroshot_topk, temperature).to_csr()
