@@ -460,7 +460,8 @@ def test_negative_levels_leaves_keeps_routing_classifiers_as_without_negatives()
 
 
 @pytest.mark.parametrize("shape", [{"leaf_size": 1000}, {"branching": 2, "leaf_size": 40},
-                                   {"branching": 4, "leaf_size": 12, "negative_beam": 2}])
+                                   {"branching": 4, "leaf_size": 12, "negative_beam": 2},
+                                   {"n_trees": 2, "branching": [2, 4], "leaf_size": 20}])
 def test_the_tree_does_not_depend_on_the_number_of_threads(shape):
     # nodes are split into tasks by the thread count: the trained weights must not be
     X, Y = _clustered_problem(n_labels=80, n_docs=1500)
