@@ -47,6 +47,19 @@ def _review(tmp_path, rows, fmt="csv"):
     return path
 
 
+def _jsonl_corpus(tmp_path, *records):
+    """``c.jsonl`` holding ``records`` (dicts), one per line."""
+    path = tmp_path / "c.jsonl"
+    path.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+    return path
+
+
+def _literature_space(greek_name):
+    """Two concepts with URIs; the first is named ``greek_name`` (it may hold spaces)."""
+    return LabelSpace.from_uris(["http://x/gl", "http://x/po"],
+                                names={"http://x/gl": greek_name, "http://x/po": "poetry"})
+
+
 def test_accepted_corrections_go_to_a_new_file_and_the_original_is_untouched(tmp_path, corpus):
     before = corpus.read_bytes()
     rows = [_row(1, "wrong", "http://x/rain", "Bright sun and heat"),
@@ -188,12 +201,10 @@ def test_output_may_not_replace_the_review_an_input_or_an_existing_file(tmp_path
 
 
 def test_a_single_label_name_with_spaces_survives_csv_and_tsv(tmp_path):
-    space = LabelSpace.from_uris(["http://x/gl", "http://x/po"],
-                                 names={"http://x/gl": "Greek language literature",
-                                        "http://x/po": "poetry"})
-    source = tmp_path / "c.jsonl"
-    source.write_text('{"text": "Archilochos", "labels": ["Greek language literature"]}\n'
-                      '{"text": "Sappho", "labels": ["poetry"]}\n', encoding="utf-8")
+    space = _literature_space("Greek language literature")
+    source = _jsonl_corpus(tmp_path,
+                           {"text": "Archilochos", "labels": ["Greek language literature"]},
+                           {"text": "Sappho", "labels": ["poetry"]})
     review = _review(tmp_path, [_row(1, "missing", "http://x/gl", "Sappho")])
     for name in ("out.csv", "out.tsv"):
         apply_review(source, review, tmp_path / name, space)
@@ -205,9 +216,7 @@ def test_a_single_label_name_with_spaces_survives_csv_and_tsv(tmp_path):
 
 
 def test_added_labels_follow_a_bare_key_corpus(tmp_path):
-    source = tmp_path / "c.jsonl"
-    source.write_text('{"id": 1, "text": "Rates rise", "labels": ["money-fx"]}\n',
-                      encoding="utf-8")
+    source = _jsonl_corpus(tmp_path, {"id": 1, "text": "Rates rise", "labels": ["money-fx"]})
     space = LabelSpace.from_uris(["money-fx", "interest"])  # derived from a corpus
     review = _review(tmp_path, [_row(0, "missing", "interest", "Rates rise")])
     apply_review(source, review, tmp_path / "out.jsonl", space)
@@ -274,12 +283,9 @@ def test_a_label_uri_that_looks_like_a_formula_is_escaped_and_read_back(tmp_path
 
 
 def test_a_tsv_output_keeps_the_corpus_keys_and_resolves_only_what_tsv_cannot_hold(tmp_path):
-    space = LabelSpace.from_uris(["http://x/gl", "http://x/po"],
-                                 names={"http://x/gl": "Greek literature",
-                                        "http://x/po": "poetry"})
-    source = tmp_path / "c.jsonl"
-    source.write_text('{"text": "Sappho", "labels": ["poetry"]}\n'
-                      '{"text": "Homer", "labels": ["poetry"]}\n', encoding="utf-8")
+    space = _literature_space("Greek literature")
+    source = _jsonl_corpus(tmp_path, {"text": "Sappho", "labels": ["poetry"]},
+                           {"text": "Homer", "labels": ["poetry"]})
     review = _review(tmp_path, [_row(0, "missing", "http://x/gl", "Sappho")])
     apply_review(source, review, tmp_path / "out.tsv", space)
     # the untouched document keeps its bare key; the added name with a space becomes <uri>
