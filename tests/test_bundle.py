@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -71,6 +72,22 @@ def test_refuses_to_overwrite_a_non_bundle_directory(tmp_path):
     with pytest.raises(BundleError, match="not a model bundle"):
         write(tmp_path / "docs")
     assert (tmp_path / "docs" / "precious.txt").read_text() == "keep me"
+
+
+def test_replacing_a_bundle_needs_a_writable_parent_folder(tmp_path, monkeypatch):
+    # the new bundle is staged beside the old one and renamed into place: a writable
+    # bundle in a read-only folder must be refused before the long work, not after it
+    import tagsmith.data.textio as textio
+    from tagsmith.store.bundle import check_bundle_target
+
+    folder = tmp_path / "models"
+    write(folder / "bundle")
+    real_access = textio.os.access
+    monkeypatch.setattr(textio.os, "access", lambda path, mode: Path(path) != folder
+                        and real_access(path, mode))  # tests run as root: chmod is ignored
+    with pytest.raises(BundleError, match="models is not writable"):
+        check_bundle_target(folder / "bundle")
+    check_bundle_target(tmp_path / "elsewhere" / "bundle")
 
 
 def test_pickled_npz_is_not_loaded(tmp_path):

@@ -39,8 +39,8 @@ MANIFEST = "manifest.json"
 #: environment variable ``TAGSMITH_MAX_ARRAY_BYTES`` sets another limit
 MAX_ARRAY_BYTES = 64 * 2 ** 30
 #: the most a compressed ``.npz`` member may inflate: tagsmith writes them uncompressed
-#: (ratio 1), so a member that unpacks to 1,000 times its stored size is a decompression
-#: bomb, not a model
+#: (ratio 1), so a member that unpacks to more than 100 times its stored size is a
+#: decompression bomb, not a model
 MAX_COMPRESSION_RATIO = 100
 
 
@@ -441,8 +441,9 @@ def check_bundle_target(path: str | Path) -> Path:
                           "overwrite it", path=target)
     from tagsmith.data.textio import check_writable_dir
 
-    try:  # below a file, or in a read-only folder
-        check_writable_dir(target)
+    try:  # below a file, or in a read-only folder: the bundle is staged next to the
+        # target and renamed into place, so it is the parent folder that must be writable
+        check_writable_dir(target.parent)
     except DataError as exc:
         raise BundleError(exc.reason, path=target) from None
     return target
