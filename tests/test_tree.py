@@ -230,6 +230,15 @@ def test_state_round_trip_and_damage_detection():
     del broken["feat_ids"]
     with pytest.raises(ValueError, match="feat_ids"):
         LabelTree.from_state(meta, broken)
+    # a label in two slots would come out twice in a document's top k
+    broken = dict(arrays)
+    broken["slot_target"] = broken["slot_target"].copy()
+    label_slots = np.flatnonzero(broken["slot_is_label"])
+    broken["slot_target"][label_slots[1]] = broken["slot_target"][label_slots[0]]
+    with pytest.raises(ValueError, match="two slots"):
+        LabelTree.from_state(meta, broken)
+    with pytest.raises(ValueError, match="n_trees"):
+        LabelTree.from_state({**meta, "n_trees": 2.5}, dict(arrays))
 
 
 def test_unreached_labels_rank_last():

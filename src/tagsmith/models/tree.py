@@ -447,9 +447,7 @@ class LabelTree(BaseModel):
         model.n_features_ = int(meta["n_features"])
         model.n_labels_ = int(meta["n_labels"])
         model.trees_ = []
-        n_trees = int(meta.get("n_trees", 1))
-        if n_trees < 1:
-            raise ValueError(f"n_trees is {n_trees}; a forest has at least one tree")
+        n_trees = check_int("n_trees", meta.get("n_trees", 1), 1)
         for tree in range(n_trees):
             prefix = "" if tree == 0 else f"t{tree}_"
             tree_arrays = {}
@@ -490,6 +488,11 @@ class LabelTree(BaseModel):
             problems.append("label ids out of range")
         if inner.size and (inner.min() <= 0 or inner.max() >= n_nodes):
             problems.append("child node ids out of range")
+        # one slot per label and per child node: predictions are built as trusted TopKs,
+        # so a label reachable twice would come out twice in a document's top k
+        if not problems and (labels.size and np.bincount(labels).max() > 1
+                             or inner.size and np.bincount(inner).max() > 1):
+            problems.append("a label or node sits in two slots")
         from tagsmith.store.bundle import check_pointers
 
         # offsets checked first: a decreasing unsigned offset would wrap into a huge count
