@@ -249,6 +249,23 @@ def test_a_spreadsheet_saved_review_is_read_or_refused_clearly(tmp_path, corpus)
     assert str(error.value).startswith(f"{latin}:2: ")
 
 
+def test_old_mac_line_ends_and_a_damaged_gz_review(tmp_path):
+    import gzip
+
+    rows = [_row(0, "missing", "http://x/sun", "Heavy rain all day"),
+            _row(1, "wrong", "http://x/rain", "Bright sun and heat", decision="reject")]
+    text = _review(tmp_path, rows).read_text(encoding="utf-8")
+    mac = tmp_path / "mac.csv"
+    mac.write_bytes(text.replace("\r\n", "\r").replace("\n", "\r").encode("utf-8"))
+    decisions, counts = read_decisions(mac, SPACE)
+    assert counts["accepted"] == 1 and counts["rejected"] == 1
+    assert [d.label_id for d in decisions] == [1]
+    damaged = tmp_path / "review.csv.gz"
+    damaged.write_bytes(gzip.compress(text.encode("utf-8") * 50)[:-20])
+    with pytest.raises(ReviewFormatError, match="review.csv.gz"):
+        read_decisions(damaged, SPACE)
+
+
 def test_formulas_in_free_text_cells_are_neutralised(tmp_path):
     rows = [_row(0, "missing", "http://x/sun", '=HYPERLINK("http://evil","click")',
                  decision="")]

@@ -23,6 +23,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,9 +120,9 @@ def _unquoted(value: str) -> str:
 def write_review(rows: list[dict], path: str | Path) -> Path:
     """Write review rows as CSV or JSONL (by the suffix), atomically.
 
-    In CSV, free-text cells (the text, label names, document ids) that a spreadsheet
-    would run as a formula get a leading ``'``; :func:`read_decisions` reads none of
-    them back. JSONL keeps them as they are.
+    In CSV, cells that a spreadsheet would run as a formula (the text, label names,
+    document ids, label URIs) get a leading ``'``; :func:`read_decisions` strips it
+    from the label URI, the one such cell it reads back. JSONL keeps them as they are.
     """
     fmt = review_format(path)
     path = Path(path)
@@ -158,16 +159,28 @@ def _text_lines(path: Path):
     so a file that is not UTF-8 (a spreadsheet's "CSV" may be cp1252) fails naming its
     first bad line, in one pass."""
     from tagsmith.data.readers import NotUTF8, decode_line, numbered_lines, open_binary
+    from tagsmith.exceptions import CorpusFormatError
 
     open_text(path).close()  # a missing file or a directory: the usual clear error
     with open_binary(path) as handle:
-        for number, raw in numbered_lines(handle, path):
+        lines = numbered_lines(handle, path)
+        while True:
+            try:  # a damaged .gz is a damaged review, with the review's own error
+                number, raw = next(lines)
+            except StopIteration:
+                return
+            except CorpusFormatError as exc:
+                raise ReviewFormatError(exc.reason, path=path, line=exc.line) from None
             try:
                 text = decode_line(raw, number)
             except NotUTF8 as exc:
                 raise ReviewFormatError(f"{exc.args[0]}; save the review as UTF-8 CSV",
                                         path=path, line=number) from None
             yield number, text
+
+
+#: a carriage return not followed by a line feed: the row end of an old Mac CSV
+_LONE_CR = re.compile(r"(?<=\r)(?!\n)")
 
 
 def _review_records(path: Path):
@@ -186,7 +199,9 @@ def _review_records(path: Path):
                 raise ReviewFormatError("expected a JSON object", path=path, line=number)
             yield number, obj
         return
-    reader = csv.DictReader(text for _, text in lines)  # csv joins quoted multi-line cells
+    # csv joins quoted multi-line cells; rows ended by a lone \r are split first, as
+    # text mode with newline="" would
+    reader = csv.DictReader(part for _, text in lines for part in _LONE_CR.split(text))
     try:
         header = reader.fieldnames or []
         # a spreadsheet may capitalise or pad the header ("Decision ")
@@ -199,7 +214,7 @@ def _review_records(path: Path):
             yield reader.line_num, row
     except csv.Error as exc:
         raise ReviewFormatError(f"invalid CSV ({exc})", path=path,
-                                line=reader.line_num) from exc
+                                line=max(reader.line_num, 1)) from exc
 
 
 def _decided(value: object) -> bool:
