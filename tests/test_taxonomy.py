@@ -422,3 +422,10 @@ def test_rewritten_taxonomy_outputs_keep_their_permissions(tmp_path):
     run_taxonomy(["a ticket"], ScriptedLLM(lambda r: table), options, out)
     assert out.stat().st_mode & 0o777 == 0o640 and "Refunds" in out.read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]  # no temporary left
+    # a new output gets the umask's permissions, not the temporary file's 0600
+    old_umask = os.umask(0o022)
+    try:
+        run_taxonomy(["a ticket"], ScriptedLLM(lambda r: table), options, tmp_path / "n.csv")
+    finally:
+        os.umask(old_umask)
+    assert (tmp_path / "n.csv").stat().st_mode & 0o777 == 0o644

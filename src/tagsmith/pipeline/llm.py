@@ -73,6 +73,8 @@ def _write_together(writes) -> None:
     import os
     import tempfile
 
+    from tagsmith.data.textio import current_umask
+
     done: list[tuple[Path, Path]] = []
     try:
         for path, write in writes:
@@ -83,9 +85,10 @@ def _write_together(writes) -> None:
             os.close(fd)
             done.append((Path(name), path))
             write(Path(name))
-            mode = path.stat().st_mode & 0o777 if path.exists() else None
-            if mode is not None:  # a replaced output keeps its permissions
-                os.chmod(name, mode)
+            # a replaced output keeps its permissions, a new one gets the umask's (the
+            # writer kept mkstemp's 0600 on the file it found)
+            os.chmod(name, path.stat().st_mode & 0o777 if path.exists()
+                     else 0o666 & ~current_umask())
     except BaseException:
         for temporary, _ in done:
             temporary.unlink(missing_ok=True)
