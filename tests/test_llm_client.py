@@ -207,6 +207,10 @@ def test_bad_parameters_are_named(kw):
 def test_bad_base_url():
     with pytest.raises(InvalidParameterError, match="base_url"):
         OpenAIChatClient("ftp://x", "m")
+    for port in ("99999", "abc"):  # refused up front, naming the port but not the key
+        with pytest.raises(InvalidParameterError, match=f"port {port}") as error:
+            OpenAIChatClient(f"http://user:s3cret@h:{port}/v1", "m")
+        assert "s3cret" not in str(error.value)
 
 
 def test_plain_http_proxy_from_the_environment(monkeypatch):

@@ -214,6 +214,12 @@ class OpenAIChatClient:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InvalidParameterError("base_url", "an http:// or https:// URL", base_url)
+        try:
+            parts.port  # noqa: B018 - urllib checks the port only when it is read
+        except ValueError:  # the value shown is the port alone: the URL may hold a secret
+            raise InvalidParameterError(
+                "base_url", "a URL whose port is a number in 0-65535",
+                "port " + parts.netloc.rpartition("@")[2].rpartition(":")[2]) from None
         if not model:
             raise InvalidParameterError("model", "a model name", model)
         check_number("timeout", timeout, 0, strict=True, unit="seconds")
