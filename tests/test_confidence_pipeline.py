@@ -91,6 +91,10 @@ def test_sets_keep_their_promise_on_test_documents(calibrated, data):
     assert all(np.all(np.diff([x.score for x in s.labels]) <= 0) for s in suggestions)
     with pytest.raises(InvalidParameterError, match="method"):
         calibrated.predict_sets(test.texts[:2], method="magic")
+    # a bad method is refused before any text is scored (a bare string would be refused
+    # by the scoring itself, naming texts)
+    with pytest.raises(InvalidParameterError, match="method"):
+        calibrated.predict_sets("not a list", method="magic")
 
 
 def test_calibrating_a_trained_model_on_a_labelled_corpus(data):

@@ -177,7 +177,8 @@ class TextClassifier:
             raise InvalidParameterError("classifier", "a calibrated model (tagsmith calibrate) "
                                         "for conformal sets", "an uncalibrated one")
         # checked before any text is scored
-        self.conformal.check_options(alpha, max_set_size, min_confidence)
+        alpha, max_set_size, min_confidence = self.conformal.check_options(
+            alpha, max_set_size, min_confidence, method)
         probs = self.predict_topk(texts, self.conformal.k, adjust_shift=False)
         return self.conformal.predict(probs, alpha=alpha, method=method,
                                       max_set_size=max_set_size, min_confidence=min_confidence)

@@ -105,10 +105,14 @@ class ConformalModel:
         return [name for name, part in (("recall", self.recall), ("mondrian", self.mondrian),
                                         ("lpicp", self.lpicp)) if part is not None]
 
-    def check_options(self, alpha, max_set_size, min_confidence):
+    def check_options(self, alpha, max_set_size, min_confidence, method="recall"):
         """``(alpha, max_set_size, min_confidence)`` of :meth:`predict`, checked: alpha in
         (0, 1) (None: the calibrated one), max_set_size None or an integer >= 1,
-        min_confidence a probability (NaN or above 1 flagged every set, below 0 none)."""
+        min_confidence a probability (NaN or above 1 flagged every set, below 0 none),
+        method one this model was calibrated for."""
+        if method not in self.methods():
+            raise InvalidParameterError("method", f"one of {', '.join(self.methods())} "
+                                        "(the ones this model was calibrated for)", method)
         alpha = self.alpha if alpha is None else check_alpha(alpha)
         max_set_size = check_int("max_set_size", max_set_size, 1, allow_none=True,
                                  numpy=True)
@@ -121,7 +125,7 @@ class ConformalModel:
                 min_confidence: float = 0.0):
         """Sets for calibrated ``probabilities`` (k = :attr:`k` candidates per document)."""
         alpha, max_set_size, min_confidence = self.check_options(alpha, max_set_size,
-                                                                 min_confidence)
+                                                                 min_confidence, method)
         limit = self.max_set_size if max_set_size is None else max_set_size
         if method == "recall":
             return self.recall.predict(probabilities, alpha, max_set_size=limit,
@@ -134,8 +138,7 @@ class ConformalModel:
             if min_confidence > 0:  # LP-ICP's own measure: the best label set's p-value
                 sets.abstain |= sets.credibility < min_confidence
             return sets
-        raise InvalidParameterError("method", f"one of {', '.join(self.methods())} "
-                                    "(the ones this model was calibrated for)", method)
+        raise AssertionError(f"unreachable: {method!r} passed check_options")
 
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         meta: dict = {"alpha": self.alpha, "max_set_size": self.max_set_size,
