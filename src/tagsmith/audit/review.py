@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from tagsmith.audit.detect import KINDS
+from tagsmith.data.csvlimits import FORMULA_START, spreadsheet_safe
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.textio import atomic_text_writer, check_writable, open_text
 from tagsmith.exceptions import AmbiguousLabelError, InvalidParameterError, ReviewFormatError
@@ -96,24 +97,12 @@ def review_format(path: str | Path) -> str:
     raise InvalidParameterError("review file", "a name ending in .csv or .jsonl", str(path))
 
 
-#: a spreadsheet reads a cell that starts with one of these as a formula
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _FREE_TEXT = ("text", "label_name", "given_names", "doc_id", "label_uri", "given_labels")
-
-
-def spreadsheet_safe(value: str) -> str:
-    """A free-text cell a spreadsheet shows as text, never runs as a formula (OWASP's
-    CSV injection advice: prefix such cells with ``'``).
-
-    >>> print(spreadsheet_safe('=HYPERLINK("http://evil")'), spreadsheet_safe("fine"))
-    '=HYPERLINK("http://evil") fine
-    """
-    return "'" + value if value.startswith(_FORMULA_START) else value
 
 
 def _unquoted(value: str) -> str:
     """A cell as written before :func:`spreadsheet_safe` (for the columns read back)."""
-    return value[1:] if value.startswith("'") and value[1:].startswith(_FORMULA_START) \
+    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_START) \
         else value
 
 

@@ -1,4 +1,5 @@
-"""One process-wide CSV field limit for every tagsmith CSV reader.
+"""One process-wide CSV field limit for every tagsmith CSV reader, and the one rule for
+cells a spreadsheet would run as formulas.
 
 :func:`csv.field_size_limit` is global to the process: a reader that raised it would
 silently change what every later reader accepts, so a vocabulary with a long field
@@ -25,3 +26,17 @@ def raise_csv_field_limit() -> int:
     limit = max(csv.field_size_limit(), CSV_FIELD_LIMIT)
     csv.field_size_limit(limit)
     return limit
+
+
+#: a spreadsheet reads a cell that starts with one of these as a formula
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: str) -> str:
+    """A free-text cell a spreadsheet shows as text, never runs as a formula (OWASP's
+    CSV injection advice: prefix such cells with ``'``).
+
+    >>> print(spreadsheet_safe('=HYPERLINK("http://evil")'), spreadsheet_safe("fine"))
+    '=HYPERLINK("http://evil") fine
+    """
+    return "'" + value if value.startswith(FORMULA_START) else value

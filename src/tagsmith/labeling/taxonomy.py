@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tagsmith._params import check_int
+from tagsmith.data.csvlimits import FORMULA_START
 from tagsmith.data.labelspace import Label, LabelSpace
 from tagsmith.exceptions import InvalidParameterError, LLMError, LLMOutputError
 from tagsmith.labeling import prompts
@@ -102,10 +103,6 @@ def slugify(name: str) -> str:
     return slug or "label"
 
 
-#: a name starting with one of these runs as a formula when the CSV opens in a spreadsheet
-_FORMULA_START = ("=", "+", "-", "@")
-
-
 def check_taxonomy(labels: list[tuple[str, str]], max_labels: int, name_words: int,
                    description_words: int) -> list[str]:
     """Problems of a label table with respect to the limits (empty when it obeys them).
@@ -135,7 +132,7 @@ def check_taxonomy(labels: list[tuple[str, str]], max_labels: int, name_words: i
                             f"at most {description_words}")
         if not description.strip():
             problems.append(f"label {name!r} has no description")
-        if name.startswith(_FORMULA_START):
+        if name.startswith(FORMULA_START):
             problems.append(f"name {name!r} starts with {name[0]!r}, which a spreadsheet "
                             "runs as a formula")
     return problems
@@ -148,9 +145,9 @@ def clean_taxonomy(labels: list[tuple[str, str]], options: TaxonomyOptions
     counts = {"duplicates": 0, "long_names": 0, "cut_descriptions": 0, "over_limit": 0,
               "formula_names": 0}
     for name, description in labels:
-        if name.startswith(_FORMULA_START):  # "=HYPERLINK(...)" from a hostile document
+        if name.startswith(FORMULA_START):  # "=HYPERLINK(...)" from a hostile document
             counts["formula_names"] += 1
-            name = name.lstrip("=+-@ \t")
+            name = name.lstrip("".join(FORMULA_START) + " ")
             if not name:
                 continue
         key = normalise_name(name)

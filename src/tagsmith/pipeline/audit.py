@@ -168,7 +168,7 @@ class AuditResult:
         import csv
 
         from tagsmith.audit.detect import MISSING, WRONG
-        from tagsmith.audit.review import spreadsheet_safe
+        from tagsmith.data.csvlimits import spreadsheet_safe
         from tagsmith.data.textio import atomic_text_writer
 
         issues, space = self.issues, self.label_space
