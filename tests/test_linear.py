@@ -52,3 +52,16 @@ def test_the_model_does_not_depend_on_the_number_of_threads():
         for other in models[1:]:
             assert (other.coef_ != models[0].coef_).nnz == 0, loss
             np.testing.assert_array_equal(other.intercept_, models[0].intercept_)
+
+
+def test_sample_weights_must_be_numbers():
+    import pytest
+
+    from tagsmith.exceptions import InvalidParameterError
+
+    X = sp.csr_matrix(np.eye(4, dtype=np.float32))
+    Y = sp.csr_matrix(np.eye(4, 2, dtype=np.float32))
+    for bad in (np.array(["1", "2", "1", "1"]), [1.0, -1.0, 1.0, 1.0], [1.0, 1.0]):
+        with pytest.raises(InvalidParameterError, match="sample_weight"):
+            LinearOVR(n_jobs=1).fit(X, Y, sample_weight=bad)
+    LinearOVR(n_jobs=1).fit(X, Y, sample_weight=np.array([True, True, False, True]))

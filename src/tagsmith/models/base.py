@@ -121,13 +121,20 @@ def check_targets(Y, n_docs: int, *, soft_ok: bool) -> sp.csr_matrix:
     return Y
 
 
-def check_sample_weight(sample_weight, n_docs: int) -> np.ndarray | None:
+def check_sample_weight(sample_weight, n_docs: int, name: str = "sample_weight"
+                        ) -> np.ndarray | None:
+    """``n_docs`` finite non-negative numbers as float64 (``None`` passes), else
+    :class:`InvalidParameterError` naming ``name`` (also used for the vote weights a
+    kNN bundle stores). Strings are refused, not parsed."""
     if sample_weight is None:
         return None
-    weights = np.asarray(sample_weight, dtype=np.float64)
-    if weights.shape != (n_docs,):
-        raise InvalidParameterError("sample_weight", f"shape ({n_docs},)", weights.shape)
+    weights = np.asarray(sample_weight)
+    if weights.shape != (n_docs,) or not (np.issubdtype(weights.dtype, np.number)
+                                          or weights.dtype == np.bool_):
+        raise InvalidParameterError(name, f"shape ({n_docs},) numbers",
+                                    f"shape {weights.shape} (dtype {weights.dtype})")
+    weights = weights.astype(np.float64)
     if not np.all(np.isfinite(weights)) or np.any(weights < 0):
-        raise InvalidParameterError("sample_weight", "finite non-negative weights",
+        raise InvalidParameterError(name, "finite non-negative weights",
                                     "negative or non-finite values")
     return weights

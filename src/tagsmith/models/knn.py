@@ -107,15 +107,12 @@ def _voters(X, Y, sample_weight):
 
 
 def check_doc_weight(weights, n_docs: int) -> np.ndarray:
-    """A bundle's vote weights: ``n_docs`` finite non-negative numbers, else ValueError."""
-    weights = np.asarray(weights)
-    if weights.shape != (n_docs,) or not np.issubdtype(weights.dtype, np.number):
-        raise ValueError(f"doc_weight has shape {weights.shape} (dtype {weights.dtype}), "
-                         f"expected ({n_docs},) numbers")
-    weights = weights.astype(np.float64)
-    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
-        raise ValueError("doc_weight holds negative or non-finite weights")
-    return weights
+    """A bundle's vote weights: ``n_docs`` finite non-negative numbers, else a
+    ValueError (:class:`InvalidParameterError`) naming ``doc_weight``."""
+    checked = check_sample_weight(weights, n_docs, name="doc_weight")
+    if checked is None:
+        raise ValueError("doc_weight is missing")
+    return checked
 
 
 class KNNModel(BaseModel):
