@@ -87,14 +87,12 @@ def check_writable_dir(path: str | Path, option: str | None = None) -> Path:
     """
     path = Path(path)
     prefix = f"{option}: " if option else ""
-    if path.exists() and not path.is_dir():
-        raise DataError(f"{prefix}is a file, expected a folder", path=path)
-    for folder in path.parents:
-        if folder.exists():
-            if not folder.is_dir():
-                raise DataError(f"{prefix}{folder} is a file, not a folder", path=path)
-            break
+    # the nearest existing path, in one walk up: a file there is refused, a folder
+    # must be writable
     existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise DataError(f"{prefix}is a file, expected a folder" if existing == path
+                        else f"{prefix}{existing} is a file, not a folder", path=path)
     if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
         raise DataError(f"{prefix}{existing} is not writable", path=path)
     return path

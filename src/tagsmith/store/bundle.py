@@ -442,8 +442,8 @@ def check_bundle_target(path: str | Path) -> Path:
     from tagsmith.data.textio import check_writable_dir
 
     try:  # below a file, or in a read-only folder: the bundle is staged next to the
-        # target and renamed into place, so it is the parent folder that must be writable
-        check_writable_dir(target.parent)
+        # target and renamed into place, so an existing bundle's folder must be writable
+        check_writable_dir(target.parent if target.exists() else target)
     except DataError as exc:
         raise BundleError(exc.reason, path=target) from None
     return target
