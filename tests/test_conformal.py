@@ -197,6 +197,32 @@ def test_pruned_lpicp_equals_brute_force(epsilon):
                 assert sets.confidence[i] == pytest.approx(1 - p_sorted[1])
 
 
+@pytest.mark.parametrize("per_band", [False, True])
+def test_lpicp_label_sets_with_a_limit_are_the_most_credible(per_band):
+    # DFS order listed every single flip before any pair, and the product over bands
+    # exhausted the last band first: a limit returned sets less credible than ones left out
+    rng = np.random.default_rng(5)
+    n_labels = 8
+    probs = rng.beta(0.5, 0.5, (400, n_labels))
+    y = sp.csr_matrix(rng.random(probs.shape) < probs)
+    bands = FrequencyBands(np.repeat([0, 1], 4), np.array([0, 10, 10**9])) if per_band else None
+    icp = fit_powerset_icp(y[:300], TopK.from_scores(probs[:300], n_labels), bands=bands)
+    test = np.array([[0.45, 0.44, 0.43, 0.40, 0.62, 0.38, 0.58, 0.36]])
+    sets = icp.predict(TopK.from_scores(test, n_labels), 0.01)
+    every = sets.label_sets(0, limit=10_000)
+    assert len(every) == sets.n_sets[0] > 12
+
+    def cost(labels):
+        chosen = np.zeros(n_labels)
+        chosen[labels] = 1.0
+        return float(np.abs(chosen - test[0]).sum())
+
+    cheapest = sorted(cost(labels) for labels in every)
+    for limit in (1, 5, 12):
+        got = [cost(labels) for labels in sets.label_sets(0, limit=limit)]
+        assert got == pytest.approx(cheapest[:limit])
+
+
 def test_lpicp_coverage_and_uniform_p_values():
     y, true_p, _ = simulate_scores(6000, 10, seed=31, priors=np.geomspace(0.3, 0.03, 10),
                                    distort=False)
