@@ -348,3 +348,16 @@ def test_set_options_are_checked(calibrated):
     sets = calibrated.predict_sets(["hello there"], alpha=np.float64(0.2),
                                    max_set_size=np.int64(3), min_confidence=1)
     assert bool(sets.abstain[0])
+
+
+def test_confidence_options_check_seed_support_and_cap_before_any_work(tmp_path):
+    # a negative seed failed inside numpy (bare ValueError, exit 1) after the calibrator
+    # search began; min_support and max_labels were not checked at all
+    for kwargs in ({"seed": -1}, {"seed": 1.5}, {"seed": "1"}, {"min_support": -1},
+                   {"min_support": 2.5}, {"max_labels": 0}):
+        name = next(iter(kwargs))
+        with pytest.raises(InvalidParameterError, match=f"'{name}' must be"):
+            ConfidenceOptions(**kwargs).validate()
+    ConfidenceOptions(seed=3, min_support=0, max_labels=np.int64(2)).validate()
+    result = run("calibrate", tmp_path / "no-bundle", "--seed", "-1")
+    assert result.exit_code == 2 and "seed" in result.output

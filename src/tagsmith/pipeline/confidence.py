@@ -82,6 +82,11 @@ class ConfidenceOptions:
         check_number("shrinkage", self.shrinkage, 0, numpy=True)
         check_number("beta", self.beta, 0, strict=True, numpy=True)
         check_int("max_set_size", self.max_set_size, 1, allow_none=True, numpy=True)
+        check_int("max_labels", self.max_labels, 1, allow_none=True, numpy=True)
+        # as TrainOptions checks them: -1 or 1.5 failed inside numpy's seeding (a bare
+        # ValueError or TypeError) once the calibrator split began
+        check_int("seed", self.seed, 0)
+        check_int("min_support", self.min_support, 0)
         check_alpha(self.alpha)
 
 
