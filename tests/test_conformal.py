@@ -264,6 +264,26 @@ def test_lpicp_per_band_covers_each_band():
     assert np.array_equal(again.predict(topk[3000:], 0.1).n_sets, sets.n_sets)
 
 
+def test_lpicp_per_band_confidence_is_that_of_the_second_most_credible_set():
+    # a label set's p-value is its smallest over the bands (as credibility says); the
+    # runner-up flips one band's cheapest label, so its p-value is also capped by the
+    # other bands' p-values: taking the largest per-band runner-up overstated it
+    rng = np.random.default_rng(7)
+    n_labels = 6
+    probs = rng.beta(0.5, 0.5, (300, n_labels))
+    y = sp.csr_matrix(rng.random(probs.shape) < probs)
+    bands = FrequencyBands(np.repeat([0, 1], 3), np.array([0, 10, 10**9]))
+    icp = fit_powerset_icp(y[:200], TopK.from_scores(probs[:200], n_labels), bands=bands)
+    sets = icp.predict(TopK.from_scores(probs[200:], n_labels), 0.1)
+    candidates = np.array(list(itertools.product([0.0, 1.0], repeat=n_labels)))
+    for i in range(len(sets)):
+        scores = icp.nonconformity(np.repeat(sets.probabilities[i:i + 1], len(candidates), 0),
+                                   candidates)
+        p_sorted = np.sort(icp.p_values(scores).min(axis=1))[::-1]
+        assert sets.credibility[i] == pytest.approx(p_sorted[0])
+        assert sets.confidence[i] == pytest.approx(1 - p_sorted[1])
+
+
 def test_lpicp_needs_every_label():
     y = sp.csr_matrix(np.eye(5, dtype=bool))
     with pytest.raises(InvalidParameterError, match="small label spaces"):

@@ -294,7 +294,12 @@ class PowersetICP:
             members = np.flatnonzero(group == g)
             if members.size:
                 cheapest[:, g] = costs[:, members].min(axis=1)
+        # a set's p-value is its smallest over the bands; the runner-up to Ŷ flips the
+        # cheapest label of one band, so the other bands' p-values of Ŷ cap its own
         p_second = self.p_values(best_scores + cheapest)
+        for g in range(self.n_groups if self.n_groups > 1 else 0):
+            p_second[:, g] = np.minimum(p_second[:, g], np.delete(p_best, g, axis=1).min(axis=1))
+        p_second[:, np.bincount(group, minlength=self.n_groups) == 0] = 0.0  # no label to flip
         credibility = p_best.min(axis=1)
         confidence = 1.0 - p_second.max(axis=1)
         limit = self.default_max_set_size() if max_set_size is None else int(max_set_size)
