@@ -151,3 +151,18 @@ def test_report_says_how_many_labels_were_estimated_and_with_what_evidence():
     for bad in (float("nan"), float("inf"), -1):
         with pytest.raises(InvalidParameterError, match="min_count"):
             estimate_label_shift(topk, source_prior=SOURCE, min_count=bad)
+
+
+def test_bbse_source_documents_of_another_shape_are_refused_by_name():
+    # source scores over other labels failed as a bare numpy broadcasting ValueError
+    # after the whole EM run; labels of another shape were blamed on 'y_true'
+    y_t, p_t = simulate(SOURCE, 200, seed=3)
+    y_s, p_s = simulate(SOURCE, 200, seed=4)
+    target = TopK.from_scores(p_t, 5)
+    cases = [(y_s[:, :4], TopK.from_scores(p_s[:, :4], 4), "source_topk"),
+             (y_s[:150], TopK.from_scores(p_s, 5), "source_y"),
+             (y_s[:, :4], TopK.from_scores(p_s, 5), "source_y")]
+    for source_y, source_topk, name in cases:
+        with pytest.raises(InvalidParameterError, match=f"'{name}' must be"):
+            estimate_label_shift(target, source_prior=SOURCE, method="bbse", min_count=0,
+                                 source_y=source_y, source_topk=source_topk)

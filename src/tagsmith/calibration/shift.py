@@ -48,7 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tagsmith._params import check_number
-from tagsmith.calibration._entries import collect_entries
+from tagsmith.calibration._entries import check_labels, collect_entries
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import TopK
 
@@ -226,9 +226,16 @@ def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "
     absent = n_docs - np.bincount(labels, minlength=n_labels)
     check_number("prior_strength", prior_strength, 0, numpy=True)
     min_count = check_number("min_count", min_count, 0, finite=True, numpy=True)
-    if method == "bbse" and (source_y is None or source_topk is None):
-        raise InvalidParameterError("source_y", "labelled source documents for BBSE "
-                                    "(source_y and source_topk)", None)
+    if method == "bbse":
+        if source_y is None or source_topk is None:
+            raise InvalidParameterError("source_y", "labelled source documents for BBSE "
+                                        "(source_y and source_topk)", None)
+        if not isinstance(source_topk, TopK) or source_topk.n_labels != n_labels:
+            raise InvalidParameterError(
+                "source_topk", f"a TopK of probabilities over the {n_labels} labels",
+                f"{source_topk.n_labels} labels" if isinstance(source_topk, TopK)
+                else type(source_topk).__name__)
+        source_y = check_labels(source_y, source_topk, "source_y")  # before the EM run
     soft_count = np.bincount(labels, weights=p, minlength=n_labels) + absent * tail_arr
     frozen = soft_count < min_count
     # the labels are independent problems: EM only reads the entries of the others
