@@ -361,3 +361,22 @@ def test_confidence_options_check_seed_support_and_cap_before_any_work(tmp_path)
     ConfidenceOptions(seed=3, min_support=0, max_labels=np.int64(2)).validate()
     result = run("calibrate", tmp_path / "no-bundle", "--seed", "-1")
     assert result.exit_code == 2 and "seed" in result.output
+
+
+def test_evaluate_confidence_and_estimate_shift_check_their_options_before_scoring():
+    # reliability_k=0 was blamed on 'k', 2.5 silently became 2; estimate_shift truncated
+    # k=2.5 too and scored every text before refusing an unknown method
+    from types import SimpleNamespace
+
+    def never(*args, **kwargs):
+        raise AssertionError("texts were scored before the options were checked")
+
+    classifier = SimpleNamespace(calibrator=SimpleNamespace(k=5), conformal=None,
+                                 heldout=None, predict_topk=never)
+    for value in (0, 2.5, "3"):
+        with pytest.raises(InvalidParameterError, match="'reliability_k' must be"):
+            evaluate_confidence(classifier, ["a"], np.zeros((1, 3)), reliability_k=value)
+        with pytest.raises(InvalidParameterError, match="'k' must be"):
+            estimate_shift(classifier, ["a"], k=value)
+    with pytest.raises(InvalidParameterError, match="'method' must be"):
+        estimate_shift(classifier, ["a"], method="ml")

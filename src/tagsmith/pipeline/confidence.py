@@ -362,12 +362,13 @@ def evaluate_confidence(classifier, texts, Y, *, alphas=(0.05, 0.1, 0.2),
     """
     from tagsmith.calibration.reliability import reliability_diagram
 
+    reliability_k = check_int("reliability_k", reliability_k, 1, allow_none=True, numpy=True)
     _require_calibrated(classifier)
     conformal = classifier.conformal
     k = conformal.k if conformal is not None else classifier.calibrator.k
     raw = classifier.predict_topk(texts, k, calibrated=False)
     probs = classifier.to_probabilities(raw, adjust_shift=False)
-    shown = k if reliability_k is None else min(int(reliability_k), k)
+    shown = k if reliability_k is None else min(reliability_k, k)
     raw_report = reliability_report(Y, _unit_scores(raw.head(shown)))
     probs_shown = classifier.to_probabilities(raw.head(shown), adjust_shift=False)
     cal_report = reliability_report(Y, probs_shown, bands=classifier.calibrator.bands)
@@ -400,11 +401,14 @@ def estimate_shift(classifier, texts, *, method: str = "em", k: int | None = Non
     :data:`~tagsmith.calibration.shift.DEFAULT_MIN_COUNT`) in ``texts`` keep their
     calibration prior. Returns a :class:`~tagsmith.calibration.shift.LabelShift`.
     """
-    from tagsmith.calibration.shift import DEFAULT_MIN_COUNT, estimate_label_shift
+    from tagsmith.calibration.shift import DEFAULT_MIN_COUNT, METHODS, estimate_label_shift
 
+    if method not in METHODS:  # before every text is scored
+        raise InvalidParameterError("method", f"one of {', '.join(METHODS)}", method)
+    k = check_int("k", k, 1, allow_none=True, numpy=True)
     _require_calibrated(classifier)
     calibrator = classifier.calibrator
-    k = calibrator.k if k is None else int(k)
+    k = calibrator.k if k is None else k
     probs = classifier.predict_topk(texts, k, adjust_shift=False)
     source_y = source_topk = None
     if method == "bbse":
