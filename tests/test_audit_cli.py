@@ -181,6 +181,25 @@ def test_bundle_scores_are_reused_only_for_their_own_corpus(goemotions_small):
                      options=AuditOptions(scores="bundle"))
 
 
+def test_bundle_scores_of_a_calibration_split_bundle_are_not_used_for_the_whole_corpus(
+        goemotions_small):
+    # the manifest's fingerprint is the whole corpus's, but the stored cross-fitted scores
+    # cover only the documents left after the calibration split: they do not line up
+    space = load_vocabulary(goemotions_small["vocab"])
+    data = read_labelled(goemotions_small["train"], space)
+    texts, Y = data.texts[:800], data.Y[:800]
+    classifier = train_classifier(texts, Y, space, options=TrainOptions(
+        dev_fraction=0.0, crossfit_folds=2, calibration_fraction=0.25,
+        featurizer_params=FAST_FEATURES, model_params={"n_jobs": 1}))
+    assert len(classifier.crossfit.topk) == 600
+    fast = AuditOptions(near_duplicates=False, evidence=False)
+    result = audit_corpus(texts, Y, space, classifier=classifier, options=fast)
+    assert result.scores.source == "crossfit" and len(result.scores.topk) == 800
+    with pytest.raises(InvalidParameterError, match="600 of the 800 documents"):
+        audit_corpus(texts, Y, space, classifier=classifier,
+                     options=AuditOptions(scores="bundle", near_duplicates=False))
+
+
 def test_missing_matplotlib_is_a_friendly_error(monkeypatch, corpus_with_problems, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(MissingDependencyError, match=r"tagsmith\[report\]"):

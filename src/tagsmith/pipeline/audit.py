@@ -258,6 +258,9 @@ def _choose_source(options: AuditOptions, classifier, texts, Y) -> str:
     stored = classifier is not None and classifier.crossfit is not None
     matches = stored and classifier.manifest.get("training", {}).get(
         "data_fingerprint") == data_fingerprint(texts, Y)
+    # the fingerprint is the whole training corpus's; with a calibration split the stored
+    # scores cover only the documents the models were fitted on, not one per document here
+    covered = len(classifier.crossfit.topk) if stored else 0
     if options.scores == "bundle":
         if not stored:
             raise InvalidParameterError("scores", "'bundle' only with a bundle trained with "
@@ -265,7 +268,13 @@ def _choose_source(options: AuditOptions, classifier, texts, Y) -> str:
         if not matches:
             raise InvalidParameterError("scores", "'bundle' only for the corpus the bundle "
                                         "was trained on", "a different corpus (fingerprint)")
+        if covered != len(texts):
+            raise InvalidParameterError(
+                "scores", "'bundle' only when its stored scores cover every document",
+                f"scores of {covered:,} of the {len(texts):,} documents (the rest were set "
+                "aside for calibration); use 'crossfit' or 'knn'")
         return "bundle"
+    matches = matches and covered == len(texts)
     if options.scores != "auto":
         return options.scores
     if matches:
