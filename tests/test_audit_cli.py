@@ -200,6 +200,19 @@ def test_bundle_scores_of_a_calibration_split_bundle_are_not_used_for_the_whole_
                      options=AuditOptions(scores="bundle", near_duplicates=False))
 
 
+def test_model_params_given_with_a_bundle_are_used_by_the_cross_fit(goemotions_small):
+    space = load_vocabulary(goemotions_small["vocab"])
+    data = read_labelled(goemotions_small["train"], space)
+    texts, Y = data.texts[:400], data.Y[:400]
+    classifier = train_classifier(texts, Y, space, options=TrainOptions(
+        dev_fraction=0.0, featurizer_params=FAST_FEATURES, model_params={"n_jobs": 1}))
+    fast = AuditOptions(scores="crossfit", n_folds=2, near_duplicates=False, evidence=False,
+                        model_params={"C": 0.25})
+    result = audit_corpus(texts, Y, space, classifier=classifier, options=fast)
+    params = result.report["scores"]["params"]
+    assert params["C"] == 0.25 and params["n_jobs"] == 1  # the bundle's, with the override
+
+
 def test_missing_matplotlib_is_a_friendly_error(monkeypatch, corpus_with_problems, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(MissingDependencyError, match=r"tagsmith\[report\]"):

@@ -296,8 +296,9 @@ def _scores(source: str, X, Y, classifier, options: AuditOptions, featurizer, sp
     model = options.model or (classifier.model.name if classifier is not None else "linear")
     params = dict(options.model_params)
     if not options.model and classifier is not None:
+        # the bundle's parameters, with the ones given here taking precedence
         params = {key: value for key, value in classifier.model.get_params().items()
-                  if key != "show_progress"}
+                  if key != "show_progress"} | params
     elif model == "linear" and not params:
         # probability-like scores rank errors better than squashed SVM margins
         # (GoEmotions, benchmarks/audit.py: PR-AUC 0.36 against 0.33)
