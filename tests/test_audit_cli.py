@@ -213,6 +213,28 @@ def test_model_params_given_with_a_bundle_are_used_by_the_cross_fit(goemotions_s
     assert params["C"] == 0.25 and params["n_jobs"] == 1  # the bundle's, with the override
 
 
+def test_auto_scores_refuse_a_model_or_parameters_they_would_ignore(tmp_path):
+    # 120 labels: auto picks leave-one-out kNN, which --model and its --param do not
+    # reach; kNN parameters on a small label space (auto: cross-fitting) neither
+    space = LabelSpace.from_uris([f"u:{i}" for i in range(120)])
+    texts = [f"word{i % 120} other{i % 7} text" for i in range(240)]
+    Y = sp.csr_matrix((np.ones(240, bool), (np.arange(240), np.arange(240) % 120)),
+                      shape=(240, 120))
+    for options in (AuditOptions(model="linear"), AuditOptions(model_params={"C": 2.0})):
+        with pytest.raises(InvalidParameterError, match="chose knn scores"):
+            audit_corpus(texts, Y, space, options=options)
+    small = LabelSpace.from_uris(["u:a", "u:b"])
+    Y2 = sp.csr_matrix(np.array([[1, 0], [0, 1]] * 10, bool))
+    with pytest.raises(InvalidParameterError, match="knn_params is given"):
+        audit_corpus(texts[:20], Y2, small, options=AuditOptions(knn_params={"n_neighbors": 3}))
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text("".join(f"{t}\t<u:{i % 120}>\n" for i, t in enumerate(texts)),
+                      encoding="utf-8")
+    result = invoke("audit", corpus, "-o", tmp_path / "out", "--model", "linear", "--no-html")
+    assert result.exit_code == 2 and "--model" in result.output
+    assert not (tmp_path / "out").exists()
+
+
 def test_missing_matplotlib_is_a_friendly_error(monkeypatch, corpus_with_problems, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(MissingDependencyError, match=r"tagsmith\[report\]"):

@@ -70,7 +70,8 @@ class AuditOptions:
 
     ``scores``: ``auto`` (a bundle's stored cross-fitted scores when they are of this
     corpus; else K-fold cross-fitting for small label spaces and corpora, else
-    leave-one-out kNN), ``knn``, ``crossfit`` or ``bundle`` (see
+    leave-one-out kNN; a model or parameters for a source it does not pick are refused,
+    not ignored), ``knn``, ``crossfit`` or ``bundle`` (see
     :mod:`tagsmith.audit.scores`). ``model``/``model_params``/``n_folds``: the
     cross-fitted model (default: the bundle's, else ``linear`` with the logistic loss);
     ``knn_params``: the
@@ -277,10 +278,20 @@ def _choose_source(options: AuditOptions, classifier, texts, Y) -> str:
     matches = matches and covered == len(texts)
     if options.scores != "auto":
         return options.scores
-    if matches:
-        return "bundle"
     small = Y.shape[1] <= CROSSFIT_UP_TO_LABELS and len(texts) <= CROSSFIT_UP_TO_DOCS
-    return "crossfit" if small else "knn"
+    chosen = "bundle" if matches else "crossfit" if small else "knn"
+    # a model or parameters for the source auto did not pick would be ignored silently
+    unused = ([name for name, given in (("model (--model)", options.model),
+                                        ("model_params (--param)", options.model_params))
+               if given and chosen != "crossfit"]
+              + (["knn_params"] if options.knn_params and chosen != "knn" else []))
+    if unused:
+        raise InvalidParameterError(
+            "scores", f"'crossfit' or 'knn', not 'auto', when {' and '.join(unused)} "
+            f"{'is' if len(unused) == 1 else 'are'} given (auto chose {chosen} scores for "
+            f"{len(texts):,} documents and {Y.shape[1]:,} labels, which would ignore "
+            f"{'it' if len(unused) == 1 else 'them'})", options.scores)
+    return chosen
 
 
 def _scores(source: str, X, Y, classifier, options: AuditOptions, featurizer, space):
