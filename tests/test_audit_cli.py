@@ -235,6 +235,23 @@ def test_auto_scores_refuse_a_model_or_parameters_they_would_ignore(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("option, value", [("k", -1), ("k", 0), ("rates", "labels"),
+                                           ("max_missing_per_doc", -1),
+                                           ("prior_strength", -1.0),
+                                           ("min_probability", 0.0)])
+def test_audit_options_are_checked_before_the_scores(option, value, monkeypatch):
+    import tagsmith.pipeline.audit as audit_module
+
+    def no_scores(*args, **kwargs):
+        raise AssertionError("scored before refusing the options")
+
+    monkeypatch.setattr(audit_module, "_scores", no_scores)
+    space = LabelSpace.from_uris(["u:a", "u:b"])
+    Y = sp.csr_matrix(np.array([[1, 0], [0, 1]] * 5, bool))
+    with pytest.raises(InvalidParameterError, match=f"'{option}'"):
+        audit_corpus(["rain", "sun"] * 5, Y, space, options=AuditOptions(**{option: value}))
+
+
 def test_missing_matplotlib_is_a_friendly_error(monkeypatch, corpus_with_problems, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(MissingDependencyError, match=r"tagsmith\[report\]"):

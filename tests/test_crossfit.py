@@ -92,3 +92,10 @@ def test_train_stores_crossfit_in_the_bundle(goemotions_small, tmp_path):
     assert loaded.crossfit.model == "tree"
     with pytest.raises(InvalidParameterError, match="crossfit_folds"):
         TrainOptions(crossfit_folds=1).validate()
+
+
+@pytest.mark.parametrize("k", [0, -1, 2.5])
+def test_a_bad_k_is_refused_naming_it(k):
+    X = sp.csr_matrix(np.tile(np.eye(3), (4, 1)))
+    with pytest.raises(InvalidParameterError, match="'k'"):
+        cross_fit_topk(X, X, "linear", {"n_jobs": 1}, n_folds=2, k=k)

@@ -290,8 +290,9 @@ def check_every_doc_labelled(value) -> None:
                                     "the corpus)", value)
 
 
-def _check_options(prior_strength, min_probability, max_missing_per_doc, rates,
-                   every_doc_labelled=None) -> None:
+def check_label_issue_options(prior_strength, min_probability, max_missing_per_doc, rates,
+                              every_doc_labelled=None) -> None:
+    """Refuse options :func:`find_label_issues` cannot use (before any scoring is done)."""
     check_every_doc_labelled(every_doc_labelled)
     check_number("prior_strength", prior_strength, 0, numpy=True)
     if not 0 < min_probability <= 1:
@@ -332,8 +333,8 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
     >>> sorted(issues.doc[:20].tolist()) == list(range(20)), set(issues.label[:20].tolist())
     (True, {0})
     """
-    _check_options(prior_strength, min_probability, max_missing_per_doc, rates,
-                   every_doc_labelled)
+    check_label_issue_options(prior_strength, min_probability, max_missing_per_doc, rates,
+                              every_doc_labelled)
     Y = _check_inputs(Y, topk)
     n, n_labels = Y.shape
     n_given = np.bincount(Y.indices, minlength=n_labels).astype(np.int64)

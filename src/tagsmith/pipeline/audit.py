@@ -38,7 +38,7 @@ import scipy.sparse as sp
 
 from tagsmith import __version__
 from tagsmith._params import check_int
-from tagsmith.audit.detect import LabelIssues, check_every_doc_labelled, find_label_issues
+from tagsmith.audit.detect import LabelIssues, check_label_issue_options, find_label_issues
 from tagsmith.audit.duplicates import NEAR_DUPLICATE_THRESHOLD
 from tagsmith.audit.scores import AuditScores, check_source
 from tagsmith.data.labelspace import LabelSpace
@@ -108,7 +108,11 @@ class AuditOptions:
             raise InvalidParameterError("near_duplicate_threshold", "a number in (0, 1]",
                                         self.near_duplicate_threshold)
         check_int("max_review", self.max_review, 0, allow_none=True)
-        check_every_doc_labelled(self.every_doc_labelled)
+        check_int("k", self.k, 1, allow_none=True, numpy=True)
+        # find_label_issues' own options, checked here too: it runs after the scores
+        check_label_issue_options(self.prior_strength, self.min_probability,
+                                  self.max_missing_per_doc, self.rates,
+                                  self.every_doc_labelled)
 
 
 @dataclass
@@ -298,7 +302,7 @@ def _scores(source: str, X, Y, classifier, options: AuditOptions, featurizer, sp
     from tagsmith.audit import scores as audit_scores
     from tagsmith.pipeline.crossfit import default_k
 
-    k = options.k or default_k(Y.shape[1])
+    k = default_k(Y.shape[1]) if options.k is None else options.k
     if source == "bundle":
         return audit_scores.from_crossfit(classifier.crossfit, "bundle")
     if source == "knn":

@@ -127,7 +127,7 @@ def cross_fit_topk(X, Y, model: str, params: dict | None = None, *, n_folds: int
     if n_docs < n_folds:
         raise InvalidParameterError("n_folds", f"at most the number of documents ({n_docs})",
                                     n_folds)
-    k = default_k(n_labels) if k is None else int(k)
+    k = default_k(n_labels) if k is None else check_int("k", k, 1, numpy=True)
     params = dict(params or {})
     make_model(model, **params)  # a mistyped parameter fails before any fitting
     fold = fold_assignment(n_docs, n_folds, seed)
