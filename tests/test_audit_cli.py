@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 import tagsmith.cli as tagsmith_cli
 from tagsmith.audit.duplicates import find_duplicates, leakage, text_hashes
-from tagsmith.audit.health import cooccurrence_section, labels_section
+from tagsmith.audit.health import cooccurrence_section, corpus_section, labels_section
 from tagsmith.audit.report import check_plotting
 from tagsmith.cli import main
 from tagsmith.data.labelspace import LabelSpace
@@ -278,6 +278,19 @@ def test_duplicates_conflicts_and_leakage():
                      other_X=sp.csr_matrix(np.array([[0, 0, 0, 1], [0, 0, 1, 0.11]],
                                                     np.float32)))
     assert (result["n_exact"], result["n_near"]) == (1, 1)
+
+
+def test_distinct_label_sets_are_counted_exactly():
+    # {55, 166} and {106, 115} had the same row hash; all pairs of 300 labels are distinct
+    Y = sp.lil_matrix((4, 200), dtype=bool)
+    for row, labels in enumerate([[55, 166], [106, 115], [], [55, 166]]):
+        Y[row, labels] = True
+    assert corpus_section(["a"] * 4, sp.csr_matrix(Y))["n_distinct_label_sets"] == 3
+    a, b = np.triu_indices(300, 1)
+    pairs = sp.csr_matrix((np.ones(2 * len(a), bool),
+                           (np.repeat(np.arange(len(a)), 2), np.column_stack([a, b]).ravel())),
+                          shape=(len(a), 300))
+    assert corpus_section([""] * len(a), pairs)["n_distinct_label_sets"] == len(a)
 
 
 def test_label_statistics():
