@@ -252,6 +252,26 @@ def test_audit_options_are_checked_before_the_scores(option, value, monkeypatch)
         audit_corpus(["rain", "sun"] * 5, Y, space, options=AuditOptions(**{option: value}))
 
 
+def test_a_multi_view_bundle_can_be_audited(goemotions_small):
+    # its features are Views: cross-fitting uses them, the neighbour search (kNN scores,
+    # duplicates, leakage) and the label evidence need one matrix of their own
+    space = load_vocabulary(goemotions_small["vocab"])
+    data = read_labelled(goemotions_small["train"], space)
+    texts, Y = data.texts[:400], data.Y[:400]
+    views = {"words": {"kind": "tfidf", **FAST_FEATURES},
+             "more": {"kind": "tfidf", **FAST_FEATURES}}
+    members = [["linear", {"n_jobs": 1}, "words"], ["knn", {"n_neighbors": 10}, "more"]]
+    classifier = train_classifier(texts, Y, space, options=TrainOptions(
+        model="ensemble", featurizer="views", featurizer_params=views,
+        model_params={"members": members, "n_jobs": 1}, dev_fraction=0.0))
+    for source in ("crossfit", "knn"):
+        result = audit_corpus(texts, Y, space, classifier=classifier,
+                              splits={"dev": texts[:5] + ["something else entirely"]},
+                              options=AuditOptions(scores=source, n_folds=2))
+        assert result.scores.source == source and len(result.scores.topk) == 400
+        assert result.report["leakage"]["dev"]["n_exact"] == 5
+
+
 def test_missing_matplotlib_is_a_friendly_error(monkeypatch, corpus_with_problems, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(MissingDependencyError, match=r"tagsmith\[report\]"):

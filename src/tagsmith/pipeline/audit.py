@@ -43,6 +43,7 @@ from tagsmith.audit.duplicates import NEAR_DUPLICATE_THRESHOLD
 from tagsmith.audit.scores import AuditScores, check_source
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import AmbiguousLabelError, DataError, InvalidParameterError
+from tagsmith.features.views import Views
 from tagsmith.progress import progress_bar
 
 logger = logging.getLogger("tagsmith")
@@ -246,6 +247,7 @@ def _round(value, digits: int = 6):
 
 
 def _features(texts, classifier, options: AuditOptions):
+    """The model's featurizer and features: the classifier's when given, else TF-IDF."""
     if classifier is not None:
         return classifier.featurizer, classifier.featurizer.transform(texts)
     from tagsmith.features.tfidf import TfidfFeaturizer
@@ -354,7 +356,9 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
     """Audit ``texts`` with labels ``Y`` (``n_docs x n_labels``) over ``label_space``.
 
     ``classifier`` (a :class:`~tagsmith.pipeline.classifier.TextClassifier`) lends its
-    featurizer, its model family for cross-fitting and its stored cross-fitted scores.
+    featurizer, its model family for cross-fitting and its stored cross-fitted scores
+    (a multi-view featurizer's views are cross-fitted on; the neighbour search and the
+    label evidence then use TF-IDF features of their own).
     ``splits`` maps names (``dev``, ``test``) to texts checked for leakage;
     ``unknown_labels`` counts labels the reader dropped as not in the vocabulary;
     ``lines``/``doc_ids`` locate documents in their file for the review queue;
@@ -397,9 +401,16 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
 
         source_name = _choose_source(options, classifier, texts, Y)
         _check_enough_documents(source_name, len(texts), options.n_folds, source)
-        featurizer, X = _features(texts, classifier, options)
+        model_featurizer, model_X = _features(texts, classifier, options)
+        featurizer, X = model_featurizer, model_X
+        if isinstance(model_X, Views):
+            # a multi-view model is cross-fitted on its views; nearest neighbours (kNN
+            # scores, duplicates, leakage) and the label evidence need one matrix
+            featurizer, X = _features(texts, None, options)
         step("features")
-        scores = _scores(source_name, X, Y, classifier, options, featurizer, label_space)
+        scores = _scores(source_name, model_X if source_name == "crossfit" else X, Y,
+                         classifier, options, model_featurizer, label_space)
+        del model_X
         step("scores")
         hashes = dup.text_hashes(texts)
         neighbors = _neighbors(scores, X, options) if options.near_duplicates else None
