@@ -221,6 +221,16 @@ def test_large_sets_are_cut_alike_in_json_and_tsv_and_say_so(tmp_path):
     assert rows[100][1:4] == ["", f"... {size - 100} more not listed", ""]
 
 
+def test_a_dash_among_files_reads_stdin_in_its_place(bundle, tmp_path):
+    docs = tmp_path / "docs.txt"
+    docs.write_text("I am so angry right now\n")
+    result = run("suggest", bundle, docs, "-", "--k", "1", "--threshold", "0",
+                 input="This is so sad.\n")
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["doc"] for line in result.stdout.splitlines()] == \
+        [f"{docs}:1", "stdin:1"]
+
+
 def test_whole_file_applies_to_stdin(bundle):
     result = run("suggest", bundle, "--whole-file", "--k", "2", "--threshold", "0",
                  input="Thanks a lot, you are great!\nThis is so sad.\n")

@@ -121,12 +121,15 @@ def _text_column(line: str) -> str:
 def _read_documents(files: tuple[str, ...], whole_file: bool):
     """(doc_id, text) pairs: one document per non-empty line, or per file (per stdin).
 
-    Every file is checked first (it exists, is a file and can be read), so a typo in a
-    later name fails before anything is printed. Bytes that are not UTF-8 and damaged
-    ``.gz`` streams fail naming ``file:line`` (exit 3), as the corpus readers do.
+    ``-`` among ``files`` reads stdin in its place; no files at all read stdin. Every
+    file is checked first (it exists, is a file and can be read), so a typo in a later
+    name fails before anything is printed. Bytes that are not UTF-8 and damaged ``.gz``
+    streams fail naming ``file:line`` (exit 3), as the corpus readers do.
     """
+    files = files or ("-",)
     for name in files:
-        _check_input_file(name)
+        if name != "-":
+            _check_input_file(name)
     return _documents(files, whole_file)
 
 
@@ -144,24 +147,12 @@ def _check_input_file(name: str) -> None:
 
 
 def _documents(files: tuple[str, ...], whole_file: bool):
-    if not files:
-        stdin = getattr(sys.stdin, "buffer", None)
-        if stdin is None:  # a text-only stream (embedded use): nothing to decode
-            lines = enumerate((line.encode("utf-8") for line in sys.stdin), start=1)
-        else:
-            lines = enumerate(stdin, start=1)
-        if whole_file:
-            text = _decode_all(b"".join(raw for _, raw in lines), "stdin")
-            if text.strip():
-                yield "stdin", text
-            return
-        for number, line in _decoded(lines, "stdin"):
-            if line.strip():
-                yield f"stdin:{number}", _text_column(line)
-        return
     from tagsmith.data.readers import numbered_lines, open_binary
 
     for name in files:
+        if name == "-":
+            yield from _stdin_documents(whole_file)
+            continue
         with open_binary(name) as handle:
             if whole_file:
                 yield name, _decode_all(_read_all(handle, name), name)
@@ -169,6 +160,22 @@ def _documents(files: tuple[str, ...], whole_file: bool):
             for number, line in _decoded(numbered_lines(handle, name), name):
                 if line.strip():
                     yield f"{name}:{number}", _text_column(line)
+
+
+def _stdin_documents(whole_file: bool):
+    stdin = getattr(sys.stdin, "buffer", None)
+    if stdin is None:  # a text-only stream (embedded use): nothing to decode
+        lines = enumerate((line.encode("utf-8") for line in sys.stdin), start=1)
+    else:
+        lines = enumerate(stdin, start=1)
+    if whole_file:
+        text = _decode_all(b"".join(raw for _, raw in lines), "stdin")
+        if text.strip():
+            yield "stdin", text
+        return
+    for number, line in _decoded(lines, "stdin"):
+        if line.strip():
+            yield f"stdin:{number}", _text_column(line)
 
 
 def _read_all(handle, name: str) -> bytes:
@@ -248,7 +255,6 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
         raise InvalidParameterError("--alpha/--max-set-size/--min-confidence",
                                     "used with --sets", "no --sets")
     classifier = TextClassifier.load(bundle)
-    files = tuple(f for f in files if f != "-")
     for batch in _batches(_read_documents(files, whole_file), 512):
         texts = [text for _, text in batch]
         results = classifier.suggest(texts, k=k, threshold=threshold, lang=lang)

@@ -230,8 +230,7 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
         classifier.save(bundle)
         click.echo(f"label shift removed from {bundle}")
         return
-    texts = [text for _, text in _read_documents(tuple(f for f in files if f != "-"),
-                                                 whole_file)]
+    texts = [text for _, text in _read_documents(files, whole_file)]
     if not texts:
         raise InvalidParameterError("FILES", "at least one document", "none")
     estimated = estimate_shift(classifier, texts, method=method, min_count=min_count)

@@ -469,7 +469,6 @@ def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, f
             click.secho(f"warning: the bundle {bundle} and {vocab} share no label URI (with "
                         "training documents): the model adds nothing, the suggestions are "
                         "zero-shot alone", fg="yellow", err=True)
-    files = tuple(f for f in files if f != "-")
     for batch in _batches(_read_documents(files, whole_file), 256):
         texts = [text for _, text in batch]
         topk = scorer.predict_topk(texts, k)
