@@ -31,7 +31,10 @@ API. Steps:
    far more pessimistic adversary). The student
    (tagsmith ``linear``: squared-hinge one-vs-rest, C=1, on word 1-2-gram TF-IDF,
    fitted on soft targets) is scored by micro-F1 on the test split;
-   medians over ``--seeds`` seeds.
+   medians over ``--seeds`` seeds. ``--evaluate-on dev`` scores the students on
+   held-out training documents instead (GoEmotions' dev split minus the reliability
+   sample; 1,000 Reuters pool documents), to choose between methods without
+   looking at the test split; ``--strategies`` limits the comparison.
 
 Ends by printing one JSON object. Work files go to benchmarks/work/llm/<dataset>/.
 """
@@ -241,8 +244,20 @@ def main() -> None:
     parser.add_argument("--zeroshot-background", type=int, default=5000,
                         help="training texts (labels unused) for the hubness-corrected "
                         "zero-shot figures; 0 skips them")
+    parser.add_argument("--strategies", default="robust,uncertainty,random,robust_pool_k",
+                        help="comma-separated selection strategies to compare")
+    parser.add_argument("--evaluate-on", default="test", choices=["test", "dev"],
+                        help="dev: score students on held-out training documents instead "
+                        "of the test split (GoEmotions dev minus the reliability sample; "
+                        "1,000 Reuters pool documents), for choosing methods")
     parser.add_argument("--skip", default="", help="comma-separated: zeroshot,taxonomy,active")
     args = parser.parse_args()
+    args.strategies = args.strategies.split(",")
+    from llm_active import STRATEGIES
+
+    if unknown := sorted(set(args.strategies) - set(STRATEGIES)):
+        parser.error(f"unknown --strategies {', '.join(unknown)}: choose from "
+                     f"{', '.join(STRATEGIES)}")
     if args.zeroshot_background < 0:
         parser.error(f"--zeroshot-background must be 0 or more, not {args.zeroshot_background}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -253,11 +268,21 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     space, train, dev, test = load(args.dataset, args.data_dir, work, need_train=True)
+    if args.evaluate_on == "dev":
+        if args.dataset == "goemotions":
+            test = (dev[0][300:], dev[1][300:])
+        else:
+            texts, Y = train
+            test = (texts[-1000:], Y[-1000:])
+            train = (texts[:-1000], Y[:-1000])
+        work = work / "dev"
+        work.mkdir(exist_ok=True)
     log(f"{args.dataset}: {len(space):,} labels, test {len(test[0]):,} docs")
     result: dict = {"dataset": args.dataset, "machine": f"{os.cpu_count()} cores, "
                     f"{platform.processor() or platform.machine()}, Python "
                     f"{platform.python_version()}",
-                    "date": datetime.now(UTC).strftime("%Y-%m-%d")}
+                    "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+                    "evaluated_on": args.evaluate_on}
     if "zeroshot" not in skip:
         result.update(zeroshot(space, test, args, work, train[0]))
         log(f"zero-shot: {json.dumps({k: v for k, v in result.items() if 'zeroshot' in k})}")

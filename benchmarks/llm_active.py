@@ -61,7 +61,8 @@ def run_active(space, train, dev, test, budgets, args, work, log) -> dict:
         teach = llm_teacher(pool_texts, space, client, options, reliability=reliability)
         runs = []
         for budget in budgets:
-            for strategy, (rule, scope) in STRATEGIES.items():
+            for strategy in args.strategies:
+                rule, scope = STRATEGIES[strategy]
                 for seed in range(args.seeds):
                     t0 = time.perf_counter()
                     result = active_distill(pool_texts, space, teach, ActiveOptions(
@@ -85,7 +86,7 @@ def run_active(space, train, dev, test, budgets, args, work, log) -> dict:
         out["teacher"]["usage"] = client.usage.to_dict()
     for budget in budgets:
         entry = {}
-        for strategy in STRATEGIES:
+        for strategy in args.strategies:
             mine = [r for r in runs if r["budget"] == budget and r["strategy"] == strategy]
             entry[strategy] = statistics.median(r["micro_f1"] for r in mine)
             entry[f"{strategy}_macro_f1"] = statistics.median(r["macro_f1"] for r in mine)
