@@ -346,6 +346,35 @@ def test_audit_with_a_bundle_reuses_its_stored_scores(goemotions_small, tmp_path
                     str(other_vocab), "-o", str(out)]) == 2
 
 
+def test_audit_without_a_vocabulary_reads_the_corpus_once_and_matches_a_derived_one(
+        small_corpus, tmp_path, monkeypatch):
+    import tagsmith.data.corpus as corpus_module
+    import tagsmith.data.readers as readers
+    from tagsmith.data.corpus import derive_label_space
+    from tagsmith.data.vocab import save_vocabulary_tsv
+
+    vocab = save_vocabulary_tsv(derive_label_space(small_corpus), tmp_path / "derived.tsv")
+    fast = ["--scores", "knn", "--no-html"]
+    assert invoke("audit", small_corpus, "-o", tmp_path / "given", "--vocab", vocab,
+                  *fast).exit_code == 0
+    opened = []
+    real = readers.read_records
+    for module in (readers, corpus_module):
+        monkeypatch.setattr(module, "read_records", lambda path, *a, **kw:
+                            opened.append(str(path)) or real(path, *a, **kw))
+    result = invoke("audit", small_corpus, "-o", tmp_path / "derived", *fast)
+    assert result.exit_code == 0, result.output
+    assert opened == [str(small_corpus)]
+
+    def figures(folder):
+        report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+        return report["noise"], report["corpus"]["n_labels_in_space"]
+
+    assert figures(tmp_path / "derived") == figures(tmp_path / "given")
+    assert (tmp_path / "derived" / "review.csv").read_bytes() == \
+        (tmp_path / "given" / "review.csv").read_bytes()
+
+
 def test_a_filled_in_review_is_not_overwritten_without_force(small_corpus, goemotions_small,
                                                              tmp_path):
     vocab, out = goemotions_small["vocab"], tmp_path / "audit"

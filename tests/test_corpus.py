@@ -331,6 +331,33 @@ def test_derive_label_space_sorted_deterministic_min_count(tmp_path):
         derive_label_space(forward, min_count=0)
 
 
+def test_corpora_read_once_while_deriving_give_the_two_pass_result(tmp_path, monkeypatch):
+    import tagsmith.data.corpus as corpus_module
+    from tagsmith.pipeline.io import read_labelled, read_labelled_corpora, resolve_label_space
+
+    train = write(tmp_path / "train.tsv", f"t1\t<{U}z> <{U}m> <{U}z>\nbroken\tline\textra\n"
+                  f"t2\tbare-label {U}m\nt3\t\n")
+    dev = write(tmp_path / "dev.tsv", f"d1\t<{U}a> <{U}m>\nd2\t<{U}b>\n")
+    paths = [train, dev]
+    space = resolve_label_space(paths, None, on_error="skip")
+    expected = [read_labelled(p, space, on_error="skip") for p in paths]
+    opened = []
+    real = corpus_module.read_records
+    monkeypatch.setattr(corpus_module, "read_records",
+                        lambda path, *a, **kw: opened.append(path) or real(path, *a, **kw))
+    derived, read = read_labelled_corpora(paths, None, on_error="skip")
+    assert opened == paths  # each corpus read once
+    assert derived == space and derived.uris == sorted([U + "a", U + "b", U + "m", U + "z",
+                                                        "bare-label"])
+    for got, want in zip(read, expected, strict=True):
+        assert got.texts == want.texts
+        assert got.Y.shape == want.Y.shape and got.Y.has_sorted_indices
+        assert (got.Y != want.Y).nnz == 0
+        assert got.report.n_skipped_lines == want.report.n_skipped_lines
+    assert read[0].report.n_skipped_lines == 1
+    assert read[0].Y.toarray().sum(axis=1).tolist() == [2, 2, 0]
+
+
 def test_open_corpus_derives_the_space(tmp_path):
     corpus, space = open_corpus(make_corpus(tmp_path, "jsonl"))
     assert space.uris == sorted([U + "a", U + "b", U + "c", "cherry"])

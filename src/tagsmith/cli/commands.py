@@ -64,7 +64,7 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
           calibration_method):
     """Train a model on CORPUS (.tsv, .csv, .jsonl, optionally .gz) into a bundle."""
     from tagsmith.pipeline.confidence import ConfidenceOptions
-    from tagsmith.pipeline.io import read_labelled, resolve_label_space
+    from tagsmith.pipeline.io import read_labelled_corpora
     from tagsmith.pipeline.train import TrainOptions, train_classifier
 
     options = TrainOptions(model=model, model_params=_parse_params(param, "--param"),
@@ -78,13 +78,11 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
     from tagsmith.store.bundle import check_bundle_target
 
     check_bundle_target(output)  # and on an output the bundle cannot be written to
-    paths = [corpus] + ([dev] if dev and not vocab else [])
-    label_space = resolve_label_space(paths, vocab, on_error=on_error)
-    data = read_labelled(corpus, label_space, on_error=on_error,
-                         unknown_labels=unknown_labels).require_labels(corpus)
-    dev_data = (read_labelled(dev, label_space, on_error=on_error,
-                              unknown_labels=unknown_labels).require_labels(dev)
-                if dev else None)
+    paths = [corpus] + ([dev] if dev else [])
+    label_space, read = read_labelled_corpora(paths, vocab, on_error=on_error,
+                                              unknown_labels=unknown_labels)
+    data = read[0].require_labels(corpus)
+    dev_data = read[1].require_labels(dev) if dev else None
     classifier = train_classifier(
         data.texts, data.Y, label_space, options=options,
         dev_texts=dev_data.texts if dev_data else None, dev_Y=dev_data.Y if dev_data else None,
@@ -407,9 +405,11 @@ def info(bundle):
     click.echo(json_text(Bundle(bundle).manifest, indent=2))
 
 
-def _label_space_for(corpus: str, vocab: str | None, bundle: str | None, on_error: str):
+def _label_space_for(corpus: str, vocab: str | None, bundle: str | None, on_error: str,
+                     derive: bool = True):
     """The bundle's label space (and classifier), else the vocabulary's, else one derived
-    from the corpus. A vocabulary given with a bundle must be the bundle's."""
+    from the corpus (``None`` with ``derive=False``: the caller derives it while reading).
+    A vocabulary given with a bundle must be the bundle's."""
     space = None
     if vocab:
         from tagsmith.data.vocab import load_vocabulary
@@ -423,7 +423,7 @@ def _label_space_for(corpus: str, vocab: str | None, bundle: str | None, on_erro
             raise InvalidParameterError("--vocab", "the bundle's vocabulary (or leave it out)",
                                         vocab)
         return classifier.label_space, classifier
-    if space is not None:
+    if space is not None or not derive:
         return space, None
     from tagsmith.pipeline.io import resolve_label_space
 
@@ -521,8 +521,18 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
 
         check_plotting()  # fail before the work, not after it
     paths = _parse_splits(splits)
-    space, classifier = _label_space_for(corpus, vocab, bundle, on_error)
-    data = read_audit_corpus(corpus, space, on_error=on_error)
+    space, classifier = _label_space_for(corpus, vocab, bundle, on_error, derive=False)
+    if space is None:  # derived while reading: the corpus is read once, not twice
+        from dataclasses import replace
+
+        from tagsmith.data.corpus import DerivingLabels
+
+        deriving = DerivingLabels()
+        data = read_audit_corpus(corpus, deriving, on_error=on_error)
+        space, reindex = deriving.finish()
+        data = replace(data, Y=reindex(data.Y))
+    else:
+        data = read_audit_corpus(corpus, space, on_error=on_error)
     check_audit_corpus(data, corpus=corpus,
                        vocab=vocab or (f"the vocabulary of {bundle}" if bundle else None))
     split_data = {name: read_audit_corpus(path, space, on_error=on_error)

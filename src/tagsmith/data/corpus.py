@@ -17,7 +17,7 @@ import logging
 import os
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,8 +49,8 @@ from tagsmith.exceptions import (
 )
 
 __all__ = [
-    "FORMATS", "Corpus", "ReadReport", "Record", "collect", "derive_label_space",
-    "detect_format", "labels_matrix", "one_line", "open_corpus", "read_csv",
+    "FORMATS", "Corpus", "DerivingLabels", "ReadReport", "Record", "collect",
+    "derive_label_space", "detect_format", "labels_matrix", "one_line", "open_corpus", "read_csv",
     "read_directory", "read_jsonl", "read_records", "read_tsv", "split_label_cell",
     "write_tsv",
 ]
@@ -152,8 +152,9 @@ class Corpus:
     ([(1,), ()], 1)
     """
 
-    def __init__(self, path: str | Path, label_space: LabelSpace, *, format: str | None = None,
-                 on_error: str = "fail", unknown_labels: str = "fail"):
+    def __init__(self, path: str | Path, label_space: LabelSpace | DerivingLabels, *,
+                 format: str | None = None, on_error: str = "fail",
+                 unknown_labels: str = "fail"):
         self.on_error = _check_policy("on_error", on_error)
         self.unknown_labels = _check_policy("unknown_labels", unknown_labels)
         self.path: Path | None = Path(path)
@@ -214,6 +215,7 @@ class Corpus:
 
     def _records(self, report: ReadReport) -> Iterator[Record]:
         if self._documents is not None:
+            assert isinstance(self.label_space, LabelSpace)  # from_documents takes one
             uri_of = self.label_space.uri_of
             return (Record(doc.text, tuple(f"<{uri_of(i)}>" for i in doc.label_ids),
                            doc.doc_id, number, self.source, doc.metadata)
@@ -288,6 +290,54 @@ def derive_label_space(path_or_paths: str | Path | Iterable[str | Path], *,
     return LabelSpace.from_uris(uris)
 
 
+class DerivingLabels:
+    """Stands in for a label space while corpora are read without a vocabulary, so
+    that they are read once instead of twice (once by :func:`derive_label_space`).
+
+    Every label key gets an id in order of first appearance (``<uri>`` and bare keys
+    alike are URIs, as in :func:`derive_label_space`). :meth:`finish` then gives the
+    label space :func:`derive_label_space` would have derived from the same corpora
+    (URIs sorted) and re-indexes label matrices read meanwhile onto it.
+
+    >>> labels = DerivingLabels()
+    >>> [labels.lookup(key) for key in ("<http://x/b>", "a", "http://x/b")]
+    [0, 1, 0]
+    >>> space, reindex = labels.finish()
+    >>> space.uris, reindex(sp.csr_matrix([[1.0, 1.0], [1.0, 0.0]])).toarray().tolist()
+    (['a', 'http://x/b'], [[1.0, 1.0], [0.0, 1.0]])
+    """
+
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def lookup(self, key: str, *, by_name: bool = True) -> int:
+        uri = strip_brackets(key)
+        found = self._ids.get(uri)
+        if found is None:
+            found = self._ids[uri] = len(self._ids)
+        return found
+
+    def finish(self) -> tuple[LabelSpace, Callable[[sp.csr_matrix], sp.csr_matrix]]:
+        """The derived space, and a function moving a matrix's columns onto it."""
+        uris = sorted(self._ids)
+        if not uris:
+            logger.warning("no labels found in the corpus")
+        position = np.empty(len(uris), dtype=np.int32)
+        position[[self._ids[uri] for uri in uris]] = np.arange(len(uris), dtype=np.int32)
+
+        def reindex(Y: sp.csr_matrix) -> sp.csr_matrix:
+            Y = sp.csr_matrix(Y)
+            out = sp.csr_matrix((Y.data, position[Y.indices], Y.indptr),
+                                shape=(Y.shape[0], len(uris)))
+            out.sort_indices()
+            return out
+
+        return LabelSpace.from_uris(uris), reindex
+
+
 class _RowBuilder:
     """Builds a binary CSR label matrix row by row, never dense."""
 
@@ -337,6 +387,8 @@ def collect(corpus: Corpus | Iterable[Document],
             raise InvalidParameterError("n_labels", "given when collecting plain documents",
                                         None)
         n_labels = len(corpus.label_space)
+        if isinstance(corpus.label_space, DerivingLabels):  # it grows while reading
+            n_labels = int(np.iinfo(np.int32).max)
     texts: list[str] = []
     rows = _RowBuilder(n_labels)
     for doc in corpus:

@@ -41,6 +41,7 @@ from tagsmith._params import check_int
 from tagsmith.audit.detect import LabelIssues, check_label_issue_options, find_label_issues
 from tagsmith.audit.duplicates import NEAR_DUPLICATE_THRESHOLD
 from tagsmith.audit.scores import AuditScores, check_source
+from tagsmith.data.corpus import DerivingLabels
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import AmbiguousLabelError, DataError, InvalidParameterError
 from tagsmith.features.views import Views
@@ -564,7 +565,7 @@ def check_audit_corpus(data: AuditCorpus, *, corpus: str | Path,
                     path=corpus)
 
 
-def read_audit_corpus(path: str | Path, label_space: LabelSpace, *,
+def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels, *,
                       on_error: str = "fail") -> AuditCorpus:
     """Read a corpus keeping line numbers; unknown labels are counted, not fatal."""
     from tagsmith.data.corpus import ReadReport, labels_matrix

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import scipy.sparse as sp
 
+from tagsmith.data.corpus import DerivingLabels
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import DataError
 
@@ -37,8 +38,8 @@ class LabelledData:
         return self
 
 
-def read_labelled(path: str | Path, label_space: LabelSpace, *, on_error: str = "fail",
-                  unknown_labels: str = "fail") -> LabelledData:
+def read_labelled(path: str | Path, label_space: LabelSpace | DerivingLabels, *,
+                  on_error: str = "fail", unknown_labels: str = "fail") -> LabelledData:
     """Stream a corpus file once into texts and a label matrix over ``label_space``.
 
     A file with no documents (empty, or every line skipped) is a :class:`DataError`
@@ -53,6 +54,30 @@ def read_labelled(path: str | Path, label_space: LabelSpace, *, on_error: str = 
         raise DataError("no documents in the corpus" + (
             f" ({skipped:,} malformed lines skipped)" if skipped else ""), path=path)
     return LabelledData(texts, Y, corpus.report)
+
+
+def read_labelled_corpora(paths: list[str | Path], vocab: str | Path | None, *,
+                          on_error: str = "fail", unknown_labels: str = "fail"
+                          ) -> tuple[LabelSpace, list[LabelledData]]:
+    """The vocabulary's label space, or one derived from the corpora, and each corpus
+    read over it (as :func:`read_labelled`).
+
+    Without a vocabulary the label space is derived while the corpora are read, so each
+    is read once (:func:`resolve_label_space` then :func:`read_labelled` read them twice);
+    the result is the same.
+    """
+    if vocab is not None:
+        space = resolve_label_space(paths, vocab)
+        return space, [read_labelled(path, space, on_error=on_error,
+                                     unknown_labels=unknown_labels) for path in paths]
+    from tagsmith.data.corpus import DerivingLabels
+
+    logger.info("no vocabulary given: deriving the label space from %s",
+                ", ".join(str(p) for p in paths))
+    deriving = DerivingLabels()
+    read = [read_labelled(path, deriving, on_error=on_error) for path in paths]
+    space, reindex = deriving.finish()
+    return space, [LabelledData(data.texts, reindex(data.Y), data.report) for data in read]
 
 
 def resolve_label_space(corpus_paths: list[str | Path], vocab: str | Path | None, *,
