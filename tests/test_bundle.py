@@ -577,3 +577,25 @@ def test_parts_that_disagree_with_the_label_space_are_bundle_errors(small_bundle
     with pytest.raises(BundleError, match=message) as info:
         TextClassifier.load(path)
     assert str(path) in str(info.value)
+
+
+def test_replacing_never_deletes_files_that_are_not_part_of_the_bundle(tmp_path):
+    # another program's manifest.json does not make a folder a bundle
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "manifest.json").write_text('{"name": "my web app"}')
+    (app / "index.html").write_text("keep me")
+    with pytest.raises(BundleError, match="not a tagsmith bundle's"):
+        write(app)
+    assert (app / "index.html").read_text() == "keep me"
+    # a bundle with a corpus put beside the model is not replaced (it would be deleted)
+    bundle = write(tmp_path / "model", 1.0)
+    (bundle / "train.tsv").write_text("text\t<u:1>\n")
+    with pytest.raises(BundleError, match=r"also holds 1 file\(s\) it does not list "
+                                          r"\('train.tsv'\)"):
+        write(bundle, 2.0)
+    assert (bundle / "train.tsv").read_text() == "text\t<u:1>\n"
+    assert Bundle(bundle).read_json("meta.json") == {"a": 1.0}
+    (bundle / "train.tsv").unlink()
+    write(bundle, 2.0)  # a bundle holding only its own files is replaced as before
+    assert Bundle(bundle).read_json("meta.json") == {"a": 2.0}

@@ -436,9 +436,8 @@ def check_bundle_target(path: str | Path) -> Path:
     target = Path(path)
     if target.exists() and not target.is_dir():
         raise BundleError("exists and is not a directory; refusing to overwrite", path=target)
-    if target.is_dir() and not (target / MANIFEST).exists() and any(target.iterdir()):
-        raise BundleError("exists, is not empty and is not a model bundle; refusing to "
-                          "overwrite it", path=target)
+    if target.is_dir():
+        _check_replaceable(target)
     from tagsmith.data.textio import check_writable_dir
 
     try:  # below a file, or in a read-only folder: the bundle is staged next to the
@@ -447,6 +446,36 @@ def check_bundle_target(path: str | Path) -> Path:
     except DataError as exc:
         raise BundleError(exc.reason, path=target) from None
     return target
+
+
+def _check_replaceable(target: Path) -> None:
+    """Refuse an existing folder whose replacement would delete more than a bundle: one
+    that is not empty and holds no tagsmith manifest (another program's
+    ``manifest.json`` does not count), or a bundle that also holds files its manifest
+    does not list (a corpus or notes put beside the model)."""
+    entries = sorted(entry.name for entry in target.iterdir())
+    if not entries:
+        return
+    if MANIFEST not in entries:
+        raise BundleError("exists, is not empty and is not a model bundle; refusing to "
+                          "overwrite it", path=target)
+    try:
+        manifest = json.loads((target / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        manifest = None
+    if not isinstance(manifest, dict):
+        manifest = {}
+    files = manifest.get("files")
+    if manifest.get("format") != FORMAT_NAME or not isinstance(files, dict):
+        raise BundleError(f"holds a {MANIFEST} that is not a tagsmith bundle's; refusing to "
+                          "overwrite it", path=target)
+    foreign = [name for name in entries if name != MANIFEST and name not in files]
+    if foreign:
+        shown = ", ".join(repr(name) for name in foreign[:5]) + (", ..." if len(foreign) > 5
+                                                                 else "")
+        raise BundleError(f"is a model bundle but also holds {len(foreign)} file(s) it does "
+                          f"not list ({shown}), which replacing it would delete; move them "
+                          "out or write the bundle elsewhere", path=target)
 
 
 def _replace_directory(staging: Path, target: Path) -> None:
