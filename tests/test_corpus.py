@@ -418,6 +418,23 @@ def test_write_tsv_round_trip(tmp_path, name):
     assert back[200].text == "tab here and newline"
 
 
+def test_write_tsv_refuses_a_label_with_whitespace_instead_of_splitting_it(tmp_path):
+    # a CSV corpus's bare labels become the URIs of a derived label space; written as
+    # "<climate change>" they would read back as the unknown labels "<climate", "change>"
+    source = tmp_path / "c.csv"
+    source.write_text('text,labels\nRain again,climate change|rain\n')
+    corpus, space = open_corpus(source)
+    assert space.uris == ["climate change", "rain"]
+    out = tmp_path / "out.tsv"
+    with pytest.raises(CorpusFormatError, match="'climate change' contains whitespace") as info:
+        write_tsv(list(corpus), out, space)
+    assert str(info.value).startswith(f"{out}:1: ")
+    with pytest.raises(CorpusFormatError, match="whitespace") as info:
+        write_tsv(read_records(source), out, space, resolve_all=False)
+    assert str(info.value).startswith(f"{source}:2: ")
+    assert not out.exists()
+
+
 def test_write_tsv_from_records_resolves_names(tmp_path):
     records = list(read_records(make_corpus(tmp_path, "jsonl")))
     out = tmp_path / "out.tsv"

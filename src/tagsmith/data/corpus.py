@@ -425,7 +425,7 @@ def _tsv_line(item: Document | Record, label_space: LabelSpace | None, n: int,
     if isinstance(item, Document):
         if label_space is None:
             raise InvalidParameterError("label_space", "given when writing Documents", None)
-        keys = [f"<{label_space.uri_of(i)}>" for i in item.label_ids]
+        keys = [_uri_key(label_space.uri_of(i), path, n) for i in item.label_ids]
     elif isinstance(item, Record):
         keys = [_record_key(key, item, label_space, resolve_all) for key in item.labels]
     else:
@@ -450,7 +450,7 @@ def _record_key(key: str, record: Record, label_space: LabelSpace | None,
         except AmbiguousLabelError as exc:
             raise exc.located(record.source, record.line) from None
         if label_id is not None:
-            return f"<{label_space.uri_of(label_id)}>"
+            return _uri_key(label_space.uri_of(label_id), record.source, record.line)
         if len(key.split()) != 1:
             raise UnknownLabelError(key, path=record.source, line=record.line)
         return key  # unknown to the vocabulary: kept as it was, as a reader would skip it
@@ -458,3 +458,14 @@ def _record_key(key: str, record: Record, label_space: LabelSpace | None,
         raise CorpusFormatError(f"label {key!r} contains whitespace; pass a label_space to "
                                 "write it as a URI", path=record.source, line=record.line)
     return key
+
+
+def _uri_key(uri: str, source: str | Path, line: int | None) -> str:
+    """``<uri>`` for a TSV line; a URI with whitespace (a bare label such as "climate
+    change" that a CSV or JSONL corpus gave a derived label space) cannot be one token
+    there, and would be read back as several unknown labels."""
+    if len(uri.split()) != 1:
+        raise CorpusFormatError(f"label {uri!r} contains whitespace, which a TSV line "
+                                "cannot hold; write the corpus as .jsonl or .csv instead",
+                                path=source, line=line)
+    return f"<{uri}>"
