@@ -358,6 +358,21 @@ def test_corpora_read_once_while_deriving_give_the_two_pass_result(tmp_path, mon
     assert read[0].Y.toarray().sum(axis=1).tolist() == [2, 2, 0]
 
 
+def test_an_empty_uri_is_reported_at_its_line_not_by_the_derived_label_space(tmp_path):
+    path = tmp_path / "c.tsv"
+    path.write_text(f"fine\t<{U}a>\nbroken\t<> <{U}b>\n")
+    space = derive_label_space(path)
+    assert space.uris == [U + "a", U + "b"]
+    with pytest.raises(UnknownLabelError, match="<>") as info:
+        collect(Corpus(path, space))
+    assert str(info.value).startswith(f"{path}:2: ")
+    from tagsmith.pipeline.io import read_labelled_corpora
+
+    with pytest.raises(UnknownLabelError, match="<>") as info:  # derived while reading
+        read_labelled_corpora([path], None)
+    assert str(info.value).startswith(f"{path}:2: ")
+
+
 def test_open_corpus_derives_the_space(tmp_path):
     corpus, space = open_corpus(make_corpus(tmp_path, "jsonl"))
     assert space.uris == sorted([U + "a", U + "b", U + "c", "cherry"])

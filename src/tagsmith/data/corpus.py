@@ -281,7 +281,9 @@ def derive_label_space(path_or_paths: str | Path | Iterable[str | Path], *,
         policy = report.skip_line if on_error == "skip" else "fail"
         for record in read_records(path, format, on_error=policy):
             report.n_docs += 1
-            counts.update({strip_brackets(key) for key in record.labels})
+            # an empty "<>" is no URI: left out here, the corpus read reports it as an
+            # unknown label at its file:line (a label space refuses an empty URI unnamed)
+            counts.update({uri for uri in map(strip_brackets, record.labels) if uri})
         if report.has_skips:
             logger.warning("deriving labels: %s", report.summary())
     uris = sorted(uri for uri, n in counts.items() if n >= min_count)
@@ -313,8 +315,10 @@ class DerivingLabels:
     def __len__(self) -> int:
         return len(self._ids)
 
-    def lookup(self, key: str, *, by_name: bool = True) -> int:
+    def lookup(self, key: str, *, by_name: bool = True) -> int | None:
         uri = strip_brackets(key)
+        if not uri:  # "<>" is no URI: unknown, as derive_label_space leaves it out
+            return None
         found = self._ids.get(uri)
         if found is None:
             found = self._ids[uri] = len(self._ids)
