@@ -289,6 +289,21 @@ def test_csv_multiline_fields_keep_starting_lines(tmp_path):
         (8, "expected 2 columns as in the header, found 3")]
 
 
+def test_csv_quote_left_open_raises_instead_of_swallowing_the_rest_of_the_file(tmp_path):
+    # the third line opens a quote it never closes: every later line used to become
+    # part of its labels cell, silently (fields matched the header's width)
+    path = write(tmp_path / "open.csv", 'text,labels\nfine,rain\nstray,"snow\n'
+                 'lost one,wind\nlost two,sun\n')
+    with pytest.raises(CorpusFormatError, match=r"invalid CSV \(unexpected end of data\) "
+                       r"in the record that starts on line 3") as info:
+        list(read_csv(path, on_error="skip"))
+    assert info.value.path == str(path) and info.value.line == 5
+    # ... or until a later quote, after which the merged field went on
+    path = write(tmp_path / "stray.csv", 'text,labels\n"fine,rain\nnext,"wind"\n')
+    with pytest.raises(CorpusFormatError, match="invalid CSV .* starts on line 2"):
+        list(read_csv(path))
+
+
 # -- unknown labels -----------------------------------------------------------------------------
 def test_unknown_labels_fail_or_skip(tmp_path, caplog):
     path = write(tmp_path / "unk.tsv",

@@ -371,7 +371,9 @@ def _decoded_lines(path: Path) -> Iterator[str]:
 
 def _csv_records(path: Path, on_error) -> Iterator[Record]:
     raise_csv_field_limit()
-    reader = csv.reader(_decoded_lines(path))
+    # strict: a quote left open would otherwise swallow every later line into one
+    # field, silently, up to the next quote or the end of the file
+    reader = csv.reader(_decoded_lines(path), strict=True)
     header = _csv_next(reader, path)
     if header is None:
         raise CorpusFormatError("empty file, expected a header row with a 'text' column",
@@ -380,7 +382,7 @@ def _csv_records(path: Path, on_error) -> Iterator[Record]:
     source = str(path)
     while True:
         start = reader.line_num + 1
-        row = _csv_next(reader, path)
+        row = _csv_next(reader, path, start)
         if row is None:
             return
         if not row:
@@ -391,13 +393,16 @@ def _csv_records(path: Path, on_error) -> Iterator[Record]:
             on_error(CorpusFormatError(exc.args[0], path=path, line=start))
 
 
-def _csv_next(reader, path: Path) -> list[str] | None:
+def _csv_next(reader, path: Path, start: int = 1) -> list[str] | None:
     try:
         return next(reader)
     except StopIteration:
         return None
     except csv.Error as exc:
-        raise CorpusFormatError(f"invalid CSV ({exc})", path=path, line=reader.line_num) from exc
+        where = f" in the record that starts on line {start}" \
+            if reader.line_num > start else ""
+        raise CorpusFormatError(f"invalid CSV ({exc}){where}", path=path,
+                                line=reader.line_num) from exc
 
 
 def _csv_columns(header: list[str], path: Path) -> dict[str, int]:
