@@ -321,6 +321,18 @@ def test_csv_errors(tmp_path):
         load_vocabulary(empty)
 
 
+def test_csv_quote_left_open_is_an_error_naming_the_line_not_lost_concepts(tmp_path):
+    # line 3 opens a quote it never closes: the concepts after it used to become part
+    # of its label, silently (with on_error="skip" too)
+    path = tmp_path / "open.csv"
+    path.write_text('uri,label_en\nhttp://x/a,apple\nhttp://x/b,"banana\n'
+                    "http://x/c,cherry\nhttp://x/d,date\n", encoding="utf-8")
+    for on_error in ("fail", "skip"):
+        with pytest.raises(VocabularyError, match=r"open\.csv:5: invalid CSV \(unexpected "
+                           r"end of data\) in the row that starts on line 3"):
+            load_vocabulary(path, on_error=on_error)
+
+
 def test_unknown_suffix_and_missing_file(tmp_path):
     odd = tmp_path / "vocab.txt"
     odd.write_text("<http://x/a>\ta\n", encoding="utf-8")

@@ -208,8 +208,10 @@ def _tsv_rows(path: Path, language: str) -> Iterator[Row]:
 def _csv_rows(path: Path, language: str) -> Iterator[Row]:
     raise_csv_field_limit()
     with _reading(path, newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
+        # strict: a quote left open would otherwise swallow every later row into one
+        # cell, silently, up to the next quote or the end of the file
+        reader = csv.reader(handle, strict=True)
+        header = _csv_row(reader, path, 1)
         if header is None:
             raise VocabularyError("empty file, expected a CSV header with a 'uri' column",
                                   path=path)
@@ -217,9 +219,21 @@ def _csv_rows(path: Path, language: str) -> Iterator[Row]:
         if ("uri", None) not in columns:
             raise VocabularyError(f"no 'uri' column in the CSV header; columns found: {header}",
                                   path=path, line=1)
-        for row in reader:
+        while (row := _csv_row(reader, path, reader.line_num + 1)) is not None:
             if any(cell.strip() for cell in row):
                 yield reader.line_num, _csv_label(columns, row)
+
+
+def _csv_row(reader, path: Path, start: int) -> list[str] | None:
+    """The next CSV row, or None at the end; a CSV error names the file and line."""
+    try:
+        return next(reader)
+    except StopIteration:
+        return None
+    except csv.Error as exc:
+        where = f" in the row that starts on line {start}" if reader.line_num > start else ""
+        raise VocabularyError(f"invalid CSV ({exc}){where}", path=path,
+                              line=reader.line_num) from exc
 
 
 def _csv_column(name: str, language: str) -> tuple[str, str | None]:
