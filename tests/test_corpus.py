@@ -550,6 +550,21 @@ def test_a_shared_name_prefers_the_live_concept_and_never_picks_among_live_ones(
     assert "1 of them ambiguous" in corpus.report.summary()
 
 
+def test_a_shared_notation_is_resolved_as_a_shared_name_not_by_file_order():
+    from tagsmith.data.labelspace import Label
+    from tagsmith.exceptions import AmbiguousLabelError
+
+    old, new = Label(U + "old", notation="X1", deprecated=True), Label(U + "new", notation="X1")
+    for labels in ([old, new], [new, old]):  # the live concept, whatever the order
+        space = LabelSpace([*labels, Label(U + "c", {"en": "Y1"}, notation="N3")])
+        assert space.uri_of(space.lookup("X1")) == U + "new"
+    space = LabelSpace([Label(U + "a", notation="X2"), Label(U + "b", notation="X2"),
+                        Label(U + "c", {"en": "X3"}), Label(U + "d", notation="X3")])
+    with pytest.raises(AmbiguousLabelError, match="'X2' is ambiguous: 2 concepts"):
+        space.lookup("X2")
+    assert space.lookup("X3") == 2  # a preferred name still wins over a notation
+
+
 @pytest.mark.parametrize("umask", [0o022, 0o027, 0o002, 0o077])
 def test_atomic_writer_gives_new_files_the_umask_mode_and_keeps_existing_modes(tmp_path, umask):
     import os

@@ -151,9 +151,9 @@ class LabelSpace(Sequence[Label]):
 
         ``<uri>`` is looked up as a URI only. A bare key is tried as a URI, then
         (when ``by_name``) as a preferred name in any language, then as a notation. A
-        name several concepts share resolves to the one that is not deprecated; when
-        several live ones share it, :class:`AmbiguousLabelError` is raised rather than
-        one picked silently.
+        name or notation several concepts share resolves to the one that is not
+        deprecated; when several live ones share it, :class:`AmbiguousLabelError` is
+        raised rather than one picked silently.
 
         >>> space = LabelSpace.from_uris(["http://x/a"], names={"http://x/a": "apple"})
         >>> space.lookup("<http://x/a>"), space.lookup("apple"), space.lookup("pear")
@@ -176,20 +176,24 @@ class LabelSpace(Sequence[Label]):
         """(name or notation -> id, ambiguous name -> the ids that share it)."""
         index: dict[str, int] = {}
         by_name: dict[str, list[int]] = {}
+        by_notation: dict[str, list[int]] = {}
         for i, label in enumerate(self._labels):
             for name in dict.fromkeys(label.pref_labels.values()):
                 by_name.setdefault(name, []).append(i)
+            if label.notation:
+                by_notation.setdefault(label.notation, []).append(i)
         ambiguous: dict[str, list[int]] = {}
-        for name, ids in by_name.items():
-            live = [i for i in ids if not self._labels[i].deprecated]
-            if len(ids) == 1 or len(live) == 1:
-                index[name] = ids[0] if len(ids) == 1 else live[0]
-            else:
-                ambiguous[name] = live or ids
-        # preferred names win over notations when both collide
-        for i, label in enumerate(self._labels):
-            if label.notation and label.notation not in ambiguous:
-                index.setdefault(label.notation, i)
+        # preferred names win over notations when both collide; a notation several
+        # concepts share is resolved as a shared name is, never by file order
+        for keys, names in ((by_name, True), (by_notation, False)):
+            for key, ids in keys.items():
+                if not names and (key in index or key in ambiguous):
+                    continue
+                live = [i for i in ids if not self._labels[i].deprecated]
+                if len(ids) == 1 or len(live) == 1:
+                    index[key] = ids[0] if len(ids) == 1 else live[0]
+                else:
+                    ambiguous[key] = live or ids
         return index, ambiguous
 
     def name_of(self, label_id: int, lang: str = "en") -> str:
