@@ -76,6 +76,17 @@ def test_active_distill_validates(data):
             budget=5, mistakes_scope="everywhere"))
 
 
+@pytest.mark.parametrize("strategy", ["robust", "uncertainty", "random"])
+def test_a_budget_smaller_than_the_rounds_fills_fewer_rounds(data, strategy):
+    # budget 3 in 4 rounds used to plan an empty last round, which selection refused
+    # (InvalidParameterError "budget ... got 0") after the teacher had been paid
+    space, train, _ = data
+    result = active_distill(train.texts, space, noisy_teacher(train.Y, 0.2), ActiveOptions(
+        budget=3, rounds=4, strategy=strategy, featurizer_params=FAST_FEATURES))
+    assert [r["asked"] for r in result.rounds] == [1, 1, 1]
+    assert len(np.unique(result.selected)) == 3
+
+
 def test_batch_scope_adversary_runs(data):
     space, train, _ = data
     result = active_distill(train.texts, space, noisy_teacher(train.Y, 0.2), ActiveOptions(

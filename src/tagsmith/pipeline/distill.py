@@ -124,19 +124,24 @@ class ActiveResult:
 
 
 def round_sizes(budget: int, rounds: int, initial_fraction: float) -> list[int]:
-    """Batch size per round: an initial random batch, the rest split evenly.
+    """Batch size per round: an initial random batch, the rest split evenly. A budget
+    too small for ``rounds`` non-empty batches fills fewer rounds (an empty round would
+    select nothing, and selection refuses a batch of none).
 
     >>> round_sizes(1000, 4, 0.25)
     [250, 250, 250, 250]
     >>> round_sizes(10, 3, 0.5)
     [5, 3, 2]
+    >>> round_sizes(3, 4, 0.25)
+    [1, 1, 1]
     """
     first = max(1, min(budget, int(round(budget * initial_fraction))))
     rest = budget - first
     if rounds == 1 or rest == 0:
         return [budget]
     n = rounds - 1
-    return [first] + [rest // n + (1 if i < rest % n else 0) for i in range(n)]
+    sizes = [rest // n + (1 if i < rest % n else 0) for i in range(n)]
+    return [first] + [size for size in sizes if size]
 
 
 def _fit_student(X, Y, options: ActiveOptions):
