@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from tagsmith.exceptions import InvalidParameterError, LLMError
+from tagsmith.exceptions import InvalidParameterError, LLMConfigError, LLMError
 from tagsmith.labeling.cache import ResponseCache
 from tagsmith.labeling.client import (
     CachedClient,
@@ -317,3 +317,25 @@ def test_credentials_in_the_base_url_never_reach_messages():
             client.complete(request())
     assert "s3cret" not in str(error.value) and "key=abc" not in str(error.value)
     assert "s3cret" not in repr(client)
+
+
+def test_an_api_key_with_a_line_break_is_trimmed_or_refused_without_showing_it(monkeypatch):
+    # a key from a CRLF .env ends in "\r": http.client refused the header with a
+    # ValueError quoting it whole ("Invalid header value b'Bearer sk-...\r'")
+    headers = []
+    with LocalChatServer(lambda body: "ok") as server:
+        original = server._httpd.RequestHandlerClass.do_POST
+
+        def spy(handler):
+            headers.append(handler.headers.get("Authorization"))
+            original(handler)
+
+        server._httpd.RequestHandlerClass.do_POST = spy
+        monkeypatch.setenv("CRLF_KEY", "sk-trailing-7f3a\r\n")
+        assert client_for(server, api_key_env="CRLF_KEY").complete(request()).text == "ok"
+        monkeypatch.setenv("BROKEN_KEY", "sk-inner-9c2e\rX-Evil: 1")
+        client = client_for(server, api_key_env="BROKEN_KEY")
+        with pytest.raises(LLMConfigError, match="BROKEN_KEY") as error:
+            client.complete(request())
+    assert headers == ["Bearer sk-trailing-7f3a"]
+    assert "sk-inner-9c2e" not in str(error.value) and client.usage.n_failed == 1

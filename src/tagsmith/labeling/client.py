@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import random
+import re
 import ssl
 import threading
 import time
@@ -53,6 +54,8 @@ USER_AGENT = "tagsmith-llm-client"
 MAX_TIMEOUT = 86400.0
 #: the largest reply body read (a chat answer is a few kilobytes)
 MAX_RESPONSE_BYTES = 16 << 20
+#: what an API key may hold: visible ASCII and inner spaces
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
 
 
 @dataclass(frozen=True)
@@ -309,8 +312,15 @@ class OpenAIChatClient:
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json",
                    "User-Agent": USER_AGENT}
-        key = os.environ.get(self.api_key_env, "") if self.api_key_env else ""
+        # a key from a file or a CRLF .env ends in a line break: never part of the key
+        key = os.environ.get(self.api_key_env, "").strip() if self.api_key_env else ""
         if key:
+            if not _HEADER_SAFE.fullmatch(key):
+                # http.client would refuse it with the whole header, key and all, in the
+                # message; this one names the variable, never its value
+                raise LLMConfigError(f"${self.api_key_env} holds characters an HTTP header "
+                                     "cannot carry (a line break or a non-ASCII character "
+                                     "inside the key?)")
             headers["Authorization"] = f"Bearer {key}"
         return headers
 
