@@ -364,3 +364,25 @@ def test_labels_sharing_a_name_are_told_apart_and_each_can_be_assigned():
 def test_absurd_answers_are_malformed_not_crashes(hostile):
     result = label_documents(["a text"], SPACE, ScriptedLLM(lambda request: hostile))
     assert result.report.n_malformed_answers == 1 and result.Y.nnz == 0
+
+
+def test_an_emoji_cut_in_half_neither_in_a_document_nor_in_an_answer_stops_the_run(tmp_path):
+    # a JSON corpus yields "\ud83d" for an emoji cut in half; so may a reply. Neither
+    # the request body, the cache key nor SQLite could encode it: UnicodeEncodeError
+    # ended the whole run
+    prompts = []
+
+    def model(body):
+        prompts.append(read_data_section(user_prompt(body), "DOCUMENT"))
+        # the server escapes the lone half in its JSON body; the client decodes it back
+        return answer(("music", 0.8)) + " (loved it \ud83d)"
+
+    with LocalChatServer(model) as server:
+        client = CachedClient(OpenAIChatClient(server.base_url, "m", max_retries=0),
+                              ResponseCache(tmp_path / "cache.sqlite"))
+        result = label_documents(["great gig \ud83d", "a concert"], SPACE, client)
+        again = label_documents(["great gig \ud83d", "a concert"], SPACE, client)
+    assert prompts == ["great gig \ufffd", "a concert"]
+    assert result.Y.toarray().tolist() == again.Y.toarray().tolist() == \
+        [[0.0, pytest.approx(0.8), 0.0]] * 2
+    assert client.usage.n_requests == 2 and client.usage.n_cached == 2

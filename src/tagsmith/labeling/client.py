@@ -54,6 +54,9 @@ USER_AGENT = "tagsmith-llm-client"
 MAX_TIMEOUT = 86400.0
 #: the largest reply body read (a chat answer is a few kilobytes)
 MAX_RESPONSE_BYTES = 16 << 20
+#: code points UTF-8 cannot encode: halves of a surrogate pair (a Python str never
+#: holds a whole pair, so any of these is alone)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 #: what an API key may hold: visible ASCII and inner spaces
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
 
@@ -71,7 +74,9 @@ class ChatRequest:
 
     def payload(self) -> dict:
         """The JSON body sent to ``/chat/completions``."""
-        body: dict = {"model": self.model, "messages": [dict(m) for m in self.messages],
+        messages = [{key: _valid_text(value) for key, value in m.items()}
+                    for m in self.messages]
+        body: dict = {"model": self.model, "messages": messages,
                       "temperature": self.temperature}
         if self.max_tokens is not None:
             body["max_tokens"] = self.max_tokens
@@ -150,6 +155,18 @@ class Usage:
         return (f"{self.n_requests} calls, {self.n_cached} cached, {self.n_retries} retries, "
                 f"{self.n_failed} failed, {self.prompt_tokens + self.completion_tokens:,} "
                 f"tokens, cost {self.cost:.4f}")
+
+
+def _valid_text(value):
+    """``value`` with any lone surrogate as U+FFFD when it is a string (else as it is).
+
+    A JSON corpus with an emoji cut in half (``"\\ud83d"``) gives a string that neither
+    the request body, the cache key nor SQLite can encode as UTF-8.
+
+    >>> _valid_text("ok \\ud83d cut") == "ok \\ufffd cut", _valid_text(3)
+    (True, 3)
+    """
+    return _SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
 
 
 class LLMClient(Protocol):
@@ -422,6 +439,7 @@ def _parse_completion(raw: bytes, request: ChatRequest) -> ChatResponse:
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
     prompt = usage.get("prompt_tokens")
     completion = usage.get("completion_tokens")
+    text = _valid_text(text)  # a reply may escape a lone surrogate too ("\\udc00")
     return ChatResponse(text, _count(prompt, _prompt_estimate(request)),
                         _count(completion, estimate_tokens(text)))
 
