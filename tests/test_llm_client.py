@@ -111,6 +111,20 @@ def test_retry_after_as_an_http_date():
     assert _retry_after("not a date") is None and _retry_after(None) is None
 
 
+@pytest.mark.parametrize("value", ["NaN", "nan", "-nan", "inf", "1e400"])
+def test_a_retry_after_that_is_no_number_of_seconds_falls_back_to_backoff(value):
+    # float() reads "nan": time.sleep(nan) raised ValueError, no LLMError, which
+    # ended a whole complete_all run
+    from tagsmith.labeling.client import _retry_after
+
+    assert _retry_after(value) is None
+    behaviour, state = _flaky([Reply("busy", status=503, headers={"Retry-After": value})])
+    with LocalChatServer(behaviour) as server:
+        client = client_for(server)
+        assert client.complete(request()).text == "finally"
+    assert state["n"] == 2 and client.usage.n_retries == 1
+
+
 def test_timeout_is_retried_then_succeeds():
     behaviour, state = _flaky([Reply("late", delay=1.0)])
     with LocalChatServer(behaviour) as server:

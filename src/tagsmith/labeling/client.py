@@ -29,6 +29,7 @@ import hashlib
 import http.client
 import json
 import logging
+import math
 import os
 import random
 import re
@@ -413,9 +414,11 @@ def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return float(value)
+        seconds = float(value)
     except ValueError:
         pass
+    else:  # float() also reads "nan" and "inf", which time.sleep refuses or never ends
+        return seconds if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
