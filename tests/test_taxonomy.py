@@ -429,3 +429,19 @@ def test_rewritten_taxonomy_outputs_keep_their_permissions(tmp_path):
     finally:
         os.umask(old_umask)
     assert (tmp_path / "n.csv").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_missing_description_is_filled_within_the_description_limit():
+    # a name stood in for a missing description whole, breaking description_words
+    # when names may be longer: AssertionError after every call had been paid for
+    table = json.dumps({"labels": [
+        {"name": "Late parcel delivery complaints", "description": ""},
+        {"name": "Refunds", "description": "Money back."}]})
+    options = TaxonomyOptions(use_case="tickets", summarise=False, review=False,
+                              name_words=5, description_words=3)
+    with LocalChatServer(lambda body: table) as server:
+        client = OpenAIChatClient(server.base_url, "m", max_retries=0)
+        taxonomy = generate_taxonomy(["a ticket"], client, options)
+    assert taxonomy.labels == [("Late parcel delivery complaints", "Late parcel delivery"),
+                               ("Refunds", "Money back.")]
+    assert not check_taxonomy(taxonomy.labels, 25, 5, 3)

@@ -162,7 +162,10 @@ def clean_taxonomy(labels: list[tuple[str, str]], options: TaxonomyOptions
             counts["cut_descriptions"] += 1
             description = " ".join(words[:options.description_words])
         seen.add(key)
-        out.append((name, description or name))
+        # no description: the name stands in, cut like one (a name may have more words
+        # than a description may: --name-words 5 --description-words 3)
+        out.append((name, description
+                    or " ".join(name.split()[:options.description_words])))
     counts["over_limit"] = max(0, len(out) - options.max_labels)
     return out[:options.max_labels], counts
 
