@@ -81,6 +81,7 @@ def _flaky(failures):
     Reply("boom", status=500),
     Reply(raw=b"<html>bad gateway</html>"),
     Reply(raw=b'{"choices": []}'),
+    Reply(raw=b"[" * 100_000 + b"]" * 100_000),  # RecursionError in json.loads
 ])
 def test_transient_failures_are_retried(failure):
     behaviour, state = _flaky([failure, failure])

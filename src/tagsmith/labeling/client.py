@@ -437,7 +437,8 @@ def _parse_completion(raw: bytes, request: ChatRequest) -> ChatResponse:
         text = message.get("content")
         if not isinstance(text, str):
             raise TypeError(f"content is {type(text).__name__}")
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError,
+            RecursionError) as exc:  # RecursionError: a body of absurdly nested arrays
         raise _Transient(f"malformed chat-completions reply ({exc}): {_snippet(raw)}") from exc
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
     prompt = usage.get("prompt_tokens")
