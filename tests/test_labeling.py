@@ -182,6 +182,23 @@ def test_hierarchy_is_shown_and_ancestors_can_be_added():
     assert result.Y.toarray()[0].tolist() == pytest.approx([0.7, 0.7, 0.7])
 
 
+def test_added_ancestors_average_over_the_votes_like_any_label(tmp_path):
+    # each vote names another child of "animals": every vote implies "animals", so its
+    # soft target is the mean of 0.8 and 0.6 -- not the larger child's mean (0.4), which
+    # came of adding ancestors to the vote-summed confidences
+    tree = LabelSpace([Label("u:animal", {"en": "animals"}),
+                       Label("u:cat", {"en": "cats"}, broader=["u:animal"]),
+                       Label("u:dog", {"en": "dogs"}, broader=["u:animal"])])
+
+    def voter(body):
+        return answer(("cats", 0.8)) if body["seed"] == 0 else answer(("dogs", 0.6))
+
+    with LocalChatServer(voter) as running:
+        result = label_documents(["pets"], tree, client(running, tmp_path),
+                                 LabelingOptions(votes=2, add_ancestors=True))
+    assert result.Y.toarray()[0].tolist() == pytest.approx([0.7, 0.4, 0.3])
+
+
 # -- the `label` command ------------------------------------------------------------------------
 N_BIG = 120  # more labels than are shown whole: a shortlist is needed
 

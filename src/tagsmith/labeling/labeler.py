@@ -205,11 +205,12 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
         report.n_unknown_labels += len(parsed.unknown)
         report.unknown_labels.update(parsed.unknown)
         report.n_ambiguous_labels += len(parsed.ambiguous)
-        for label_id, confidence in zip(parsed.label_ids, parsed.confidences, strict=True):
-            if confidence > 0:
-                sums[(doc, label_id)] = sums.get((doc, label_id), 0.0) + confidence
-    if options.add_ancestors and label_space.has_hierarchy:
-        sums = _with_ancestors(sums, label_space)
+        named = {label_id: confidence for label_id, confidence
+                 in zip(parsed.label_ids, parsed.confidences, strict=True) if confidence > 0}
+        if options.add_ancestors and label_space.has_hierarchy:
+            named = _with_ancestors(named, label_space)  # per vote: each vote is a path
+        for label_id, confidence in named.items():
+            sums[(doc, label_id)] = sums.get((doc, label_id), 0.0) + confidence
     Y = _soft_matrix(sums, good_votes, len(texts), len(label_space))
     answered = good_votes > 0
     report.n_docs_without_labels = int(np.count_nonzero(answered & (np.diff(Y.indptr) == 0)))
@@ -220,11 +221,14 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     return LLMLabels(Y, answered, report)
 
 
-def _with_ancestors(sums: dict[tuple[int, int], float], label_space: LabelSpace
-                    ) -> dict[tuple[int, int], float]:
-    """Each chosen label's ancestors get at least its (vote-summed) confidence."""
-    out = dict(sums)
-    for (doc, label_id), value in sums.items():
+def _with_ancestors(vote: dict[int, float], label_space: LabelSpace) -> dict[int, float]:
+    """One vote's labels, each chosen label's ancestors with at least its confidence.
+
+    Applied per vote, before the votes are averaged: a vote that names a label names
+    its ancestors too, so an ancestor's soft target is its mean over the votes of the
+    best confidence each gave it (directly or through a descendant)."""
+    out = dict(vote)
+    for label_id, value in vote.items():
         seen: set[int] = set()
         stack = label_space.broader_ids(label_id)
         while stack:
@@ -232,7 +236,7 @@ def _with_ancestors(sums: dict[tuple[int, int], float], label_space: LabelSpace
             if parent in seen:
                 continue
             seen.add(parent)
-            out[(doc, parent)] = max(out.get((doc, parent), 0.0), value)
+            out[parent] = max(out.get(parent, 0.0), value)
             stack.extend(label_space.broader_ids(parent))
     return out
 
