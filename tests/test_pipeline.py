@@ -220,3 +220,23 @@ def test_a_bundle_can_only_be_trained_with_the_packaged_encoder():
         "dense": {"kind": "embedding", "encoder": "/my/own/model"}})
     with pytest.raises(InvalidParameterError, match="encoder"):
         views.validate()
+
+
+def test_data_fingerprint_is_the_digest_of_the_whole_corpus_whatever_the_chunking(
+        monkeypatch):
+    import hashlib
+
+    import scipy.sparse as sp
+
+    import tagsmith.pipeline.train as train_module
+    from tagsmith.pipeline.train import data_fingerprint
+
+    texts = ["plain", "naïve café", "", "emoji 🙂 here", "x" * 50, "ascii again", "ß"]
+    Y = sp.csr_matrix(np.eye(7, 3, dtype=np.float32))
+    encoded = [text.encode("utf-8") for text in texts]  # the definition, in one piece
+    expected = hashlib.sha256(
+        np.array([len(b) for b in encoded], "<i8").tobytes() + b"".join(encoded)
+        + Y.indptr.astype("<i8").tobytes() + Y.indices.astype("<i4").tobytes()).hexdigest()
+    for chunk in (1, 2, 3, 4096):
+        monkeypatch.setattr(train_module, "FINGERPRINT_CHUNK", chunk)
+        assert data_fingerprint(texts, Y) == expected

@@ -119,8 +119,10 @@ def _check_featurizer(kind: str, params: dict) -> None:
 def data_fingerprint(texts: Sequence[str], Y: sp.csr_matrix) -> str:
     """SHA-256 over texts and label ids: the same data gives the same fingerprint.
 
-    Hashes the texts' UTF-8 bytes with their lengths (so boundaries count) and the
-    label matrix's canonical CSR arrays, in a few bulk updates rather than per document.
+    Hashes the texts' UTF-8 byte lengths (so boundaries count), then their UTF-8 bytes
+    in chunks of documents, then the label matrix's canonical CSR arrays: bulk updates
+    rather than one per document, without ever holding every text encoded at once (on
+    a corpus of long texts that doubled the memory of the texts).
 
     >>> Y = sp.csr_matrix(np.array([[1, 0], [0, 1]]))
     >>> data_fingerprint(["a", "b"], Y) == data_fingerprint(["a", "b"], Y.tocsc())
@@ -128,16 +130,22 @@ def data_fingerprint(texts: Sequence[str], Y: sp.csr_matrix) -> str:
     >>> data_fingerprint(["a", "b"], Y) == data_fingerprint(["ab", ""], Y)
     False
     """
-    encoded = [text.encode("utf-8") for text in texts]
-    lengths = np.fromiter(map(len, encoded), dtype="<i8", count=len(encoded))
+    lengths = np.fromiter((len(text) if text.isascii() else len(text.encode("utf-8"))
+                           for text in texts), dtype="<i8", count=len(texts))
+    digest = hashlib.sha256(lengths.tobytes())
+    for start in range(0, len(texts), FINGERPRINT_CHUNK):
+        digest.update(b"".join(text.encode("utf-8")
+                               for text in texts[start:start + FINGERPRINT_CHUNK]))
     labels = sp.csr_matrix(Y, copy=True)
     labels.eliminate_zeros()
     labels.sum_duplicates()  # canonical: sorted column ids, no duplicates
-    digest = hashlib.sha256()
-    for part in (lengths.tobytes(), b"".join(encoded), labels.indptr.astype("<i8").tobytes(),
-                 labels.indices.astype("<i4").tobytes()):
-        digest.update(part)
+    digest.update(labels.indptr.astype("<i8").tobytes())
+    digest.update(labels.indices.astype("<i4").tobytes())
     return digest.hexdigest()
+
+
+#: documents encoded at a time by :func:`data_fingerprint`
+FINGERPRINT_CHUNK = 4096
 
 
 #: held-out data of which at least this share is training documents is refused
