@@ -77,6 +77,22 @@ def test_bad_folds_are_clear_errors(goemotions_features):
         cross_fit_topk(X, Y, "linear", {"Cx": 1.0}, n_folds=2)
 
 
+def test_more_folds_than_int16_holds_are_refused():
+    # fold numbers are int16: fold 32768 wrapped to -32768, a fold no model held out,
+    # so its documents were trained on by every fold model and scored by none
+    with pytest.raises(InvalidParameterError, match="32767"):
+        fold_assignment(40000, 40000)
+    assert fold_assignment(40000, 32767).min() == 0
+    X = sp.csr_matrix(np.tile(np.eye(3), (4, 1)))
+    with pytest.raises(InvalidParameterError, match=r"n_folds.*32767"):
+        cross_fit_topk(X, X, "linear", {"n_jobs": 1}, n_folds=40000)
+    with pytest.raises(InvalidParameterError, match=r"crossfit_folds.*32767"):
+        TrainOptions(crossfit_folds=40000).validate()
+    from tagsmith.pipeline.audit import AuditOptions
+    with pytest.raises(InvalidParameterError, match=r"n_folds.*32767"):
+        AuditOptions(n_folds=40000).validate()
+
+
 def test_train_stores_crossfit_in_the_bundle(goemotions_small, tmp_path):
     space = load_vocabulary(goemotions_small["vocab"])
     train = read_labelled(goemotions_small["train"], space)

@@ -104,8 +104,10 @@ class AuditOptions:
     show_progress: bool = False
 
     def validate(self) -> None:
+        from tagsmith.pipeline.crossfit import check_n_folds
+
         check_source(self.scores)
-        check_int("n_folds", self.n_folds, 2)
+        check_n_folds("n_folds", self.n_folds)
         if not 0 < self.near_duplicate_threshold <= 1:
             raise InvalidParameterError("near_duplicate_threshold", "a number in (0, 1]",
                                         self.near_duplicate_threshold)

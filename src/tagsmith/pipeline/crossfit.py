@@ -46,6 +46,26 @@ DEFAULT_K = 50
 #: label spaces up to this size keep every label's score (k = n_labels)
 FULL_SCORES_UP_TO = 100
 CROSSFIT_META, CROSSFIT_ARRAYS = "crossfit.json", "crossfit.npz"
+#: most folds cross-fitting takes: fold numbers are stored as int16
+MAX_FOLDS = int(np.iinfo(np.int16).max)
+
+
+def check_n_folds(name: str, n_folds: object) -> int:
+    """``n_folds`` as an ``int`` in ``[2, MAX_FOLDS]``, else :class:`InvalidParameterError`.
+
+    Fold numbers are int16 (in bundles too): more folds would wrap to negative
+    numbers, whose documents every fold model trains on and none scores.
+
+    >>> try:
+    ...     check_n_folds("n_folds", 40000)
+    ... except InvalidParameterError as exc:
+    ...     print(exc)
+    parameter 'n_folds' must be an integer in [2, 32767], got 40000
+    """
+    value = check_int(name, n_folds, 2)
+    if value > MAX_FOLDS:
+        raise InvalidParameterError(name, f"an integer in [2, {MAX_FOLDS}]", value)
+    return value
 
 
 @dataclass
@@ -89,6 +109,7 @@ def fold_assignment(n_docs: int, n_folds: int, seed: int = 0) -> np.ndarray:
     >>> fold_assignment(7, 3, seed=1).tolist().count(0) in (2, 3)
     True
     """
+    check_n_folds("n_folds", n_folds)
     order = np.random.default_rng(seed).permutation(n_docs)
     fold = np.empty(n_docs, np.int16)
     fold[order] = np.arange(n_docs) % n_folds
@@ -113,7 +134,7 @@ def cross_fit_topk(X, Y, model: str, params: dict | None = None, *, n_folds: int
     Each fold model sees ``(n_folds - 1) / n_folds`` of the documents, so the whole
     costs about ``n_folds - 1`` full trainings.
     """
-    check_int("n_folds", n_folds, 2)
+    check_n_folds("n_folds", n_folds)
     from tagsmith.features.views import Views
 
     if isinstance(X, Views):

@@ -34,7 +34,7 @@ from tagsmith.features.views import make_featurizer
 from tagsmith.models import get_model_class, make_model
 from tagsmith.pipeline.classifier import TextClassifier
 from tagsmith.pipeline.confidence import ConfidenceOptions, calibrate_classifier
-from tagsmith.pipeline.crossfit import HeldoutScores, default_k, heldout_split
+from tagsmith.pipeline.crossfit import MAX_FOLDS, HeldoutScores, default_k, heldout_split
 from tagsmith.pipeline.evaluate import evaluate_topk, tuning_k
 
 logger = logging.getLogger("tagsmith")
@@ -81,8 +81,10 @@ class TrainOptions:
         check_int("seed", self.seed, 0)
         check_int("min_support", self.min_support, 0)
         folds = self.crossfit_folds
-        if isinstance(folds, bool) or not isinstance(folds, int) or folds == 1 or folds < 0:
-            raise InvalidParameterError("crossfit_folds", "0 (none) or an integer >= 2", folds)
+        if (isinstance(folds, bool) or not isinstance(folds, int) or folds == 1 or folds < 0
+                or folds > MAX_FOLDS):
+            raise InvalidParameterError("crossfit_folds",
+                                        f"0 (none) or an integer in [2, {MAX_FOLDS}]", folds)
         check_int("crossfit_k", self.crossfit_k, 1, allow_none=True, numpy=True)
         check_int("calibration_k", self.calibration_k, 1, allow_none=True, numpy=True)
         if self.confidence is not None:
