@@ -490,6 +490,19 @@ def test_a_failed_write_leaves_no_half_written_folder(small_result, monkeypatch,
     assert {p.name: p.read_bytes() for p in old.iterdir()} == before  # nothing replaced
 
 
+def test_a_json_only_rewrite_removes_the_earlier_audits_page_only(small_result, tmp_path):
+    out = tmp_path / "out"
+    small_result.write(out, plots=False)
+    assert (out / "report.html").is_file()
+    paths = small_result.write(out, html=False)  # the old page would disagree with the json
+    assert "report_html" not in paths and not (out / "report.html").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["labels.csv", "report.json", "review.csv"]
+    mine = "<html><body>my own notes</body></html>\n"
+    (out / "report.html").write_text(mine, encoding="utf-8")  # not the audit's: kept
+    small_result.write(out, html=False)
+    assert (out / "report.html").read_text(encoding="utf-8") == mine
+
+
 def test_an_empty_or_repeated_split_is_a_clear_error(small_corpus, goemotions_small, tmp_path):
     empty = tmp_path / "empty.tsv"
     empty.write_text("", encoding="utf-8")

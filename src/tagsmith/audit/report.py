@@ -297,6 +297,25 @@ def _read_html(read: dict) -> str:
     return "".join(parts)
 
 
+#: how every page :func:`render_html` writes begins (:func:`is_report_html` looks for it)
+HTML_START = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+              "<title>tagsmith data health report</title>")
+
+
+def is_report_html(path: str | Path) -> bool:
+    """Whether ``path`` is a plain file that :func:`render_html` wrote (it begins with
+    :data:`HTML_START`): a page an audit may replace or remove, unlike a user's own."""
+    path = Path(path)
+    if path.is_symlink() or not path.is_file():
+        return False
+    start = HTML_START.encode("utf-8")
+    try:
+        with open(path, "rb") as file:
+            return file.read(len(start)) == start
+    except OSError:
+        return False
+
+
 def render_html(report: dict, *, plots: bool = True) -> str:
     """The report (as built by :func:`tagsmith.pipeline.audit.audit_corpus`) as one page."""
     sections = [("Overview", _cards(report) + _read_html(report.get("meta", {}).get("read", {}))
@@ -317,7 +336,5 @@ def render_html(report: dict, *, plots: bool = True) -> str:
               f'tagsmith {_e(meta.get("tagsmith_version", ""))}, {_e(meta.get("created", ""))}.'
               "</p>")
     body = "".join(f"<h2>{_e(title)}</h2>{content}" for title, content in sections)
-    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<title>tagsmith data health report</title>"
-            f"<style>{_STYLE}</style></head><body><h1>Data health report</h1>"
+    return (f"{HTML_START}<style>{_STYLE}</style></head><body><h1>Data health report</h1>"
             f"{body}{footer}</body></html>\n")

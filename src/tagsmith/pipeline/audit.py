@@ -135,9 +135,11 @@ class AuditResult:
         ``labels.csv`` into ``directory`` (created); returns the paths.
 
         A review file there that already holds decisions is not overwritten unless
-        ``force`` (see :func:`check_output`).
+        ``force`` (see :func:`check_output`). Without ``html``, a ``report.html`` an
+        earlier audit wrote there is removed (it would disagree with the new
+        ``report.json``); a file of that name the audit did not write is left alone.
         """
-        from tagsmith.audit.report import render_html, write_json
+        from tagsmith.audit.report import is_report_html, render_html, write_json
         from tagsmith.audit.review import write_review
         from tagsmith.data.textio import atomic_text_writer
 
@@ -160,6 +162,10 @@ class AuditResult:
             if page is not None:
                 with atomic_text_writer(staging / names["report_html"]) as out:
                     out.write(page)
+            elif is_report_html(directory / "report.html"):
+                # moved into the staging folder (deleted with it) before the new files
+                # move in, so the folder never holds a new report.json with an old page
+                os.replace(directory / "report.html", staging / "stale-report.html")
             paths = {}
             for key, name in names.items():
                 os.replace(staging / name, directory / name)
