@@ -147,6 +147,18 @@ def test_review_that_does_not_fit_the_corpus_writes_nothing(tmp_path, corpus):
         read_decisions(broken, SPACE)
 
 
+def test_every_row_of_a_document_is_checked_against_its_text(tmp_path, corpus):
+    # the first row of document 1 fits; the second was audited on another text (say, a
+    # row whose doc number was edited) and must not be applied to document 1
+    rows = [_row(1, "wrong", "http://x/rain", "Bright sun and heat"),
+            _row(1, "missing", "http://x/snow", "Snowfall in the hills")]
+    review = _review(tmp_path, rows)
+    out = tmp_path / "fixed.tsv"
+    with pytest.raises(ReviewFormatError, match="document 1 .*different text") as error:
+        apply_review(corpus, review, out, SPACE)
+    assert str(error.value).startswith(f"{review}:3: ") and not out.exists()
+
+
 def test_contradicting_decisions_are_an_error(tmp_path):
     rows = [_row(0, "missing", "http://x/sun", "Heavy rain all day"),
             _row(0, "wrong", "http://x/sun", "Heavy rain all day")]

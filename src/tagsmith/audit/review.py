@@ -372,10 +372,12 @@ def key_like(keys: Sequence[str], label_id: int, space: LabelSpace) -> str:
 
 def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, stats: dict,
            style: Sequence[str] = ()):
-    if doc_key(record.text) != decisions[0].doc_key:
-        raise ReviewFormatError(f"document {decisions[0].doc} ({record.source}:{record.line}) "
-                                "has a different text than when it was audited; was the "
-                                "corpus changed?", path=review, line=decisions[0].line)
+    key = doc_key(record.text)
+    for decision in decisions:  # every row: one with a stray doc number must not slip by
+        if decision.doc_key != key:
+            raise ReviewFormatError(f"document {decision.doc} ({record.source}:{record.line}) "
+                                    "has a different text than when it was audited; was the "
+                                    "corpus changed?", path=review, line=decision.line)
     keys = list(record.labels)
     ids = [_resolve(space, key) for key in keys]
     changed = False
