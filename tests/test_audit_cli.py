@@ -300,6 +300,22 @@ def test_duplicates_conflicts_and_leakage():
     assert (result["n_exact"], result["n_near"]) == (1, 1)
 
 
+def test_identical_vectors_are_near_duplicates_at_threshold_one():
+    # two different texts with the same TF-IDF row: their float32 cosine is 0.9999993
+    v = np.random.default_rng(0).random(2000).astype(np.float32)
+    X = sp.csr_matrix(np.vstack([v, v, np.r_[v[:1000], np.zeros(1000, np.float32)]]))
+    Y = sp.csr_matrix(np.eye(3, 2, dtype=bool))
+    model = KNNModel(n_neighbors=2, max_posting=None).fit(X, Y)
+    _, rows, sims = model.leave_one_out_topk(X, 1, return_neighbors=True)
+    assert sims[0, 0] < 1  # what the tolerance is for
+    texts = ["rain, in paris", "paris: in rain", "rain"]
+    dups = find_duplicates(texts, Y, (rows, sims), threshold=1.0)
+    assert dups.pairs.tolist() == [[0, 1]] and dups.exact.tolist() == [False]
+    result = leakage(text_hashes(texts), ["in paris rain"], knn_model=model, other_X=X[:1],
+                     threshold=1.0)
+    assert (result["n_exact"], result["n_near"]) == (0, 1)
+
+
 def test_distinct_label_sets_are_counted_exactly():
     # {55, 166} and {106, 115} had the same row hash; all pairs of 300 labels are distinct
     Y = sp.lil_matrix((4, 200), dtype=bool)

@@ -24,6 +24,10 @@ import scipy.sparse as sp
 
 #: cosine from which two documents count as near duplicates
 NEAR_DUPLICATE_THRESHOLD = 0.9
+#: slack of the threshold comparison: cosines are float32 sums, and two identical TF-IDF
+#: rows of a few thousand terms come out up to ~1e-5 below 1 (more for longer rows), so a
+#: threshold of 1 would miss them
+COSINE_TOLERANCE = 1e-4
 
 
 def normalized_text(text: str) -> str:
@@ -71,6 +75,7 @@ def near_duplicate_pairs(rows: np.ndarray, sims: np.ndarray,
     """Pairs ``(i, j)`` (``i < j``, each once) with cosine >= ``threshold``, and the cosines.
 
     ``rows``/``sims`` (``n x m``): each document's nearest other documents (-1 = none).
+    The comparison allows :data:`COSINE_TOLERANCE` for float32 rounding.
 
     >>> rows = np.array([[1, -1], [0, 2], [1, -1]])
     >>> sims = np.array([[0.95, 0], [0.95, 0.5], [0.5, 0]])
@@ -79,7 +84,7 @@ def near_duplicate_pairs(rows: np.ndarray, sims: np.ndarray,
     ([[0, 1]], [0.95])
     """
     query = np.repeat(np.arange(rows.shape[0]), rows.shape[1]).reshape(rows.shape)
-    keep = (rows >= 0) & (sims >= threshold) & (rows != query)
+    keep = (rows >= 0) & (sims >= threshold - COSINE_TOLERANCE) & (rows != query)
     a, b = query[keep], rows[keep].astype(np.int64)
     pairs = np.column_stack([np.minimum(a, b), np.maximum(a, b)]).astype(np.int64)
     values = sims[keep].astype(np.float64)
@@ -189,7 +194,7 @@ def leakage(train_hashes: np.ndarray, other_texts: Sequence[str], *, knn_model=N
     if knn_model is not None and other_X is not None and len(other_texts):
         rows, sims = knn_model.kneighbors(other_X, 1)
         nearest, cosine = rows[:, 0].astype(np.int64), sims[:, 0].astype(np.float64)
-        near = (cosine >= threshold) & ~exact & ~other_empty
+        near = (cosine >= threshold - COSINE_TOLERANCE) & ~exact & ~other_empty
     # an exact duplicate's training document is its hash match, not the nearest neighbour
     nearest[exact] = candidates[first[at[exact]]]
     cosine[exact] = 1.0
