@@ -197,6 +197,29 @@ def test_pruned_lpicp_equals_brute_force(epsilon):
                 assert sets.confidence[i] == pytest.approx(1 - p_sorted[1])
 
 
+@pytest.mark.parametrize("epsilon", [0.29, 0.57, 0.58])
+def test_lpicp_threshold_survives_rounding_of_epsilon_times_q_plus_one(epsilon):
+    # 0.29 * 100 = 28.999999999999996 in floats: m was floored to 28, one short, and a
+    # label set whose p-value is exactly epsilon (29 / 100) was in the set
+    q = 99
+    assert epsilon * (q + 1) < round(epsilon * (q + 1))  # the rounding this is about
+    m = round(epsilon * (q + 1))
+    icp = PowersetICP(np.array([0, q]), np.arange(q, dtype=np.float64), n_labels=2)
+    threshold = icp.thresholds(epsilon)[0]
+    assert threshold == q - m  # the m-th largest calibration score
+    # consistent with the p-values: a score at the threshold is above epsilon, the next not
+    p = icp.p_values(np.array([[threshold], [threshold + 0.5]]))[:, 0]
+    assert p[0] > epsilon and not p[1] > epsilon
+    rng = np.random.default_rng(3)
+    probs = rng.beta(0.5, 0.5, (q + 40, 6))
+    y = sp.csr_matrix(rng.random(probs.shape) < probs)
+    fitted = fit_powerset_icp(y[:q], TopK.from_scores(probs, 6)[:q])
+    sets = fitted.predict(TopK.from_scores(probs, 6)[q:], epsilon)
+    for i in range(40):
+        assert sets.n_sets[i] == len(brute_force_sets(fitted.scores, sets.probabilities[i],
+                                                      epsilon))
+
+
 @pytest.mark.parametrize("per_band", [False, True])
 def test_lpicp_label_sets_with_a_limit_are_the_most_credible(per_band):
     # DFS order listed every single flip before any pair, and the product over bands

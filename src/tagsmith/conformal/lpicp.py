@@ -241,7 +241,14 @@ class PowersetICP:
         out = np.empty(self.n_groups)
         for g in range(self.n_groups):
             scores = self.scores[self.indptr[g]:self.indptr[g + 1]]
-            m = int(np.floor(epsilon * (scores.size + 1)))
+            # m = floor(epsilon (q + 1)) with risk.py's 1e-12 relative tolerance, so
+            # 0.29 * 100 = 28.999... is 29. A smaller m is the conservative side (a
+            # larger threshold, larger sets); without the tolerance m came out one short,
+            # and sets held label sets whose p-value is exactly epsilon, which
+            # p_values() and "p-value above epsilon" exclude. The tolerance never lifts m
+            # past epsilon (q + 1) for the epsilon asked for (its decimal value): only
+            # an epsilon within 1e-12 (relative) below m / (q + 1) is read as that value.
+            m = int(np.floor(epsilon * (scores.size + 1) * (1 + 1e-12)))
             out[g] = np.inf if m <= 0 else (-np.inf if m > scores.size
                                             else scores[scores.size - m])
         return out
