@@ -178,6 +178,18 @@ def test_state_round_trip(simulated, method):
                                   calibrator.apply(topk_test).scores)
 
 
+@pytest.mark.parametrize(("method", "name"), [("platt", "label_params"),
+                                              ("isotonic", "label_weight"),
+                                              ("isotonic", "band_weight"),
+                                              ("platt", "margin")])
+def test_a_state_with_a_short_array_is_a_load_error(simulated, method, name):
+    # a crafted state loaded, then failed with an IndexError when applied
+    y_cal, topk_cal = simulated["cal"]
+    meta, arrays = fit_calibrator(y_cal, topk_cal, method=method).to_state()
+    with pytest.raises(ValueError, match=f"calibrator {name} has shape"):
+        Calibrator.from_state(meta, {**arrays, name: arrays[name][:-1]})
+
+
 def test_bad_parameters_are_clear_errors(simulated):
     y_cal, topk_cal = simulated["cal"]
     with pytest.raises(InvalidParameterError, match="method"):

@@ -140,6 +140,25 @@ def test_abstain_flags_large_or_unsure_sets(calibrated_data):
     assert summary["n_docs"] == 4000 and 0 < summary["abstain_rate"] < 1
 
 
+@pytest.mark.parametrize("crafted", ["indptr", "weights"])
+def test_recall_control_state_must_pair_its_offsets_scores_and_weights(calibrated_data,
+                                                                       crafted):
+    # a crafted state loaded, then failed with an IndexError when thresholds were computed
+    y, probs = calibrated_data
+    bands = FrequencyBands.from_counts(np.asarray(y.sum(axis=0)).ravel(), 3)
+    meta, arrays = fit_recall_control(y[:2000], probs[:2000], bands=bands).to_state()
+    if crafted == "indptr":
+        indptr = arrays["indptr"].copy()
+        indptr[-1] += 5
+        bad = {**arrays, "indptr": indptr}
+        message = "indptr ends at"
+    else:
+        bad = {**arrays, "weights": arrays["weights"][:-5]}
+        message = "not one weight per score"
+    with pytest.raises(ValueError, match=message):
+        RecallControl.from_state(meta, bad)
+
+
 def test_recall_control_round_trip_and_errors(calibrated_data):
     y, probs = calibrated_data
     bands = FrequencyBands.from_counts(np.asarray(y.sum(axis=0)).ravel(), 3)

@@ -179,6 +179,16 @@ class Calibrator:
                   margin=arrays.get("margin"))
         if out.n_labels != int(meta["n_labels"]) or bands.n_labels != out.n_labels:
             raise ValueError("calibrator arrays do not match its label count")
+        # read by label (or band) id when applied: a short one is an IndexError there
+        n_labels, n_bands = out.n_labels, bands.n_bands
+        for name, array, shape in (("label_params", out.label_params, (n_labels, 2)),
+                                   ("label_weight", out.label_weight, (n_labels,)),
+                                   ("band_weight", out.band_weight, (n_bands,)),
+                                   ("margin", out.margin, (n_labels,)),
+                                   ("source_prior", out.source_prior, (n_labels,))):
+            if array is not None and np.shape(array) != shape:
+                raise ValueError(f"calibrator {name} has shape {np.shape(array)}, "
+                                 f"expected {shape}")
         # one curve per label, per band and overall, read by group id in compiled code
         if out.knots is not None and out.knots.n_groups != out.n_labels + bands.n_bands + 1:
             raise ValueError(f"calibrator has {out.knots.n_groups} isotonic curves, expected "

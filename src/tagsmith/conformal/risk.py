@@ -162,9 +162,16 @@ class RecallControl:
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> RecallControl:
         from tagsmith.store.bundle import check_ids, check_pointers
 
-        out = cls(check_pointers("recall-control indptr", arrays["indptr"]),
-                  arrays["scores"].astype(np.float64),
-                  arrays["weights"].astype(np.float64), arrays["n_docs"].astype(np.int64),
+        scores = arrays["scores"].astype(np.float64)
+        # one weight per score, and the groups' offsets ending at the last score: each
+        # group's slices of the two are paired by position when thresholds are computed
+        if scores.ndim != 1 or np.shape(arrays["weights"]) != scores.shape:
+            raise ValueError(f"recall-control scores (shape {scores.shape}) and weights "
+                             f"(shape {np.shape(arrays['weights'])}) are not one weight "
+                             "per score")
+        out = cls(check_pointers("recall-control indptr", arrays["indptr"], end=scores.size),
+                  scores, arrays["weights"].astype(np.float64),
+                  arrays["n_docs"].astype(np.int64),
                   arrays["tail"].astype(np.float64), int(meta["k"]),
                   arrays["band_of"] if meta.get("mondrian") else None,
                   float(meta.get("mean_true_labels", 1.0)))
