@@ -133,3 +133,28 @@ def test_set_size_limit_is_kept_and_stored():
     old_meta = {k: v for k, v in meta.items() if k != "max_labels"}
     old = type(result).from_state(old_meta, {k: v for k, v in arrays.items() if k != "source"})
     assert old.max_labels is None and old.source is not None  # bundles from before still load
+
+
+def test_the_cut_between_adjacent_float32_scores_stays_above_the_lower():
+    # the float32 midpoint of 1 and the next float32 rounds (half to even) onto 1, which
+    # let the lower, wrong entries through the label, band and global thresholds alike
+    from tagsmith.calibration.bands import FrequencyBands
+
+    lower = np.float32(1.0)
+    upper = np.nextafter(lower, np.float32(2))
+    topk = TopK(np.array([[0], [0], [1], [1]]),
+                np.array([[upper], [lower], [upper], [lower]], np.float32), 2)
+    y = sp.csr_matrix(np.array([[1, 0], [0, 0], [0, 1], [0, 0]]))
+    expected = y.toarray().astype(bool).tolist()
+    assert topk.label_sets(best_global_threshold(y, topk)).toarray().tolist() == expected
+    bands = FrequencyBands.from_counts(np.array([1, 1]), 1)
+    for min_support, source in ((1, 2), (2, 1), (3, 0)):  # the label's own, its band's, global
+        result = tune_thresholds(y, topk, min_support=min_support, tune_min_labels=False,
+                                 bands=bands)
+        assert result.source.tolist() == [source, source]
+        assert topk.label_sets(result.per_label).toarray().tolist() == expected
+    # the last entry of a label keeps its cut below it, even where 1e-6 is below an ulp
+    big = TopK(np.zeros((1, 1), np.int64), np.array([[100.0]], np.float32), 1)
+    result = tune_thresholds(sp.csr_matrix(np.array([[1]])), big, min_support=1,
+                             tune_min_labels=False)
+    assert big.label_sets(result.per_label).toarray().tolist() == [[True]]

@@ -86,10 +86,28 @@ def _fbeta(tp, fp, fn, beta: float) -> np.ndarray:
                      where=denom > 0)
 
 
+def _midway(upper, lower) -> np.ndarray:
+    """float32 cut midway between scores ``upper`` > ``lower``, strictly above ``lower``.
+
+    Thresholds are float32 and an entry passes with ``score >= cut``: the midpoint of
+    two adjacent float32 scores rounds to one of them, and onto ``lower`` it would let
+    that entry through, so the cut is at least the next float32 above ``lower`` (and
+    at most ``upper``: a ``lower`` of ``upper - 1e-6`` that rounded to ``upper``
+    must not shut the chosen entry out).
+
+    >>> lower = np.float32(1.0)
+    >>> bool(_midway(np.nextafter(lower, np.float32(2)), lower) > lower)
+    True
+    """
+    upper, lower = np.asarray(upper, np.float32), np.asarray(lower, np.float32)
+    mid = ((upper.astype(np.float64) + lower) / 2.0).astype(np.float32)
+    return np.minimum(np.maximum(mid, np.nextafter(lower, np.float32(np.inf))), upper)
+
+
 def _cut_between(scores: np.ndarray, best: int) -> float:
     """Midway between the chosen score and the next lower one (robust to small shifts)."""
     if best + 1 < len(scores):
-        return float((scores[best] + scores[best + 1]) / 2.0)
+        return float(_midway(scores[best], scores[best + 1]))
     return float(scores[best]) - 1e-6
 
 
@@ -199,7 +217,7 @@ def _grouped_best(labels: np.ndarray, scores: np.ndarray, is_hit: np.ndarray,
                                            group[best_order][:-1]])]
     next_scores = np.where(last_in_group[best], scores[best] - 1e-6,
                            scores[np.minimum(best + 1, len(scores) - 1)])
-    cut = np.where(f[best] > 0, (scores[best] + next_scores) / 2.0, np.nan)  # no hit: back off
+    cut = np.where(f[best] > 0, _midway(scores[best], next_scores), np.nan)  # no hit: back off
     out[labels[best]] = cut
     return out
 
