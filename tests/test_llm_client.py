@@ -354,3 +354,36 @@ def test_an_api_key_with_a_line_break_is_trimmed_or_refused_without_showing_it(m
             client.complete(request())
     assert headers == ["Bearer sk-trailing-7f3a"]
     assert "sk-inner-9c2e" not in str(error.value) and client.usage.n_failed == 1
+
+
+def test_a_kept_alive_connection_the_server_closed_is_reopened_without_a_retry():
+    with LocalChatServer(lambda body: Reply("ok", hang_up=True)) as server:
+        client = client_for(server, max_retries=0)
+        assert [client.complete(request(f"q{i}")).text for i in range(3)] == ["ok"] * 3
+    assert len(server.requests) == 3
+    assert client.usage.n_retries == 0 and client.usage.n_failed == 0
+
+
+def test_a_reply_without_text_is_retried_and_its_tokens_are_billed():
+    import json
+
+    empty = json.dumps({"choices": [{"message": {"role": "assistant", "content": None}}],
+                        "usage": {"prompt_tokens": 100, "completion_tokens": 40}}).encode()
+    replies = iter([Reply(raw=empty), Reply(raw=empty), "fine"])
+    with LocalChatServer(lambda body: next(replies)) as server:
+        client = client_for(server)
+        assert client.complete(request()).text == "fine"
+    usage = client.usage
+    assert usage.n_requests == 1 and usage.n_retries == 2
+    assert usage.prompt_tokens > 200 and usage.completion_tokens >= 80 + 1
+
+
+def test_an_api_key_echoed_by_the_server_is_masked_in_errors(monkeypatch):
+    key = "sk-test-" + "x" * 40
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    with LocalChatServer(lambda body: Reply(f"invalid key {key} for this model",
+                                            status=401)) as server:
+        client = client_for(server)
+        with pytest.raises(LLMConfigError) as info:
+            client.complete(request())
+    assert key not in str(info.value) and "[API key]" in str(info.value)

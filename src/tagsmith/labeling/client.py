@@ -133,6 +133,13 @@ class Usage:
             self.prompt_tokens += response.prompt_tokens
             self.completion_tokens += response.completion_tokens
 
+    def bill(self, prompt_tokens: int, completion_tokens: int) -> None:
+        """Tokens of a reply that could not be used (no text in it): the provider bills
+        them all the same, so costs count them."""
+        with self._lock:
+            self.prompt_tokens += prompt_tokens
+            self.completion_tokens += completion_tokens
+
     def count(self, what: str) -> None:
         """Count a retry (``"retry"``) or a request that failed for good (``"failed"``)."""
         with self._lock:
@@ -206,11 +213,20 @@ class ScriptedLLM:
 
 
 class _Transient(Exception):
-    """A failure worth retrying; ``retry_after`` is the server's wish, in seconds."""
+    """A failure worth retrying; ``retry_after`` is the server's wish, in seconds;
+    ``billed`` the (prompt, completion) tokens a reply without usable text reported."""
 
-    def __init__(self, reason: str, retry_after: float | None = None):
+    def __init__(self, reason: str, retry_after: float | None = None,
+                 billed: tuple[int, int] | None = None):
         super().__init__(reason)
         self.retry_after = retry_after
+        self.billed = billed
+
+
+#: how a kept-alive connection the server closed while it sat idle fails on reuse
+#: (vLLM, uvicorn and most gateways close idle connections after a few seconds)
+_STALE_CONNECTION = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
+                     ConnectionAbortedError)
 
 
 class OpenAIChatClient:
@@ -287,6 +303,8 @@ class OpenAIChatClient:
                 return response
             except _Transient as exc:
                 last = exc
+                if exc.billed:
+                    self.usage.bill(*exc.billed)
                 logger.debug("%s: try %d failed: %s", self.shown_url, attempt + 1, exc)
             except LLMError:  # refused for good (HTTP 400, 401, ...): not worth a retry
                 self.usage.count("failed")
@@ -330,8 +348,7 @@ class OpenAIChatClient:
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json",
                    "User-Agent": USER_AGENT}
-        # a key from a file or a CRLF .env ends in a line break: never part of the key
-        key = os.environ.get(self.api_key_env, "").strip() if self.api_key_env else ""
+        key = self._api_key()
         if key:
             if not _HEADER_SAFE.fullmatch(key):
                 # http.client would refuse it with the whole header, key and all, in the
@@ -342,7 +359,17 @@ class OpenAIChatClient:
             headers["Authorization"] = f"Bearer {key}"
         return headers
 
+    def _api_key(self) -> str:
+        # a key from a file or a CRLF .env ends in a line break: never part of the key
+        return os.environ.get(self.api_key_env, "").strip() if self.api_key_env else ""
+
+    def _snippet(self, raw: bytes) -> str:
+        """The start of a reply body for a message, the API key masked should the server
+        echo it (some gateways quote the request's headers in their errors)."""
+        return _snippet(raw, secret=self._api_key())
+
     def _post(self, body: bytes, request: ChatRequest) -> ChatResponse:
+        reused = getattr(self._local, "connection", None) is not None
         connection = self._connection()
         try:
             # a plain-HTTP proxy wants the absolute URL in the request line
@@ -359,13 +386,19 @@ class OpenAIChatClient:
             raise _Transient(f"timed out after {self.timeout:g} s") from exc
         except (ConnectionError, http.client.HTTPException, OSError) as exc:
             self._drop_connection()
+            if reused and isinstance(exc, _STALE_CONNECTION):
+                # closed by the server while idle: send again on a fresh connection, once
+                # and without counting a retry (the next failure is a real one)
+                logger.debug("%s: kept-alive connection closed by the server (%s); "
+                             "reconnecting", self.shown_url, type(exc).__name__)
+                return self._post(body, request)
             raise _Transient(f"connection failed: {type(exc).__name__}: {exc}") from exc
         if len(raw) > MAX_RESPONSE_BYTES:
             self._drop_connection()  # the rest of the body is never read
             raise LLMError(f"{self.shown_url}: a reply over {MAX_RESPONSE_BYTES:,} bytes; "
                            "refused unread")
         if status in RETRY_STATUSES:
-            raise _Transient(f"HTTP {status}: {_snippet(raw)}", retry_after)
+            raise _Transient(f"HTTP {status}: {self._snippet(raw)}", retry_after)
         if status != 200:
             hint = ""
             if status in (401, 403):
@@ -373,8 +406,8 @@ class OpenAIChatClient:
             elif status == 404:
                 hint = f" (is the base URL right, and does it serve model {self.model!r}?)"
             error = LLMConfigError if status in (401, 403, 404) else LLMError
-            raise error(f"{self.shown_url}: HTTP {status}{hint}: {_snippet(raw)}")
-        return _parse_completion(raw, request)
+            raise error(f"{self.shown_url}: HTTP {status}{hint}: {self._snippet(raw)}")
+        return _parse_completion(raw, request, secret=self._api_key())
 
 
 def _proxy_for(scheme: str, host: str):
@@ -405,8 +438,16 @@ def _redact(url: str) -> str:
     return parts._replace(netloc=netloc, query="", fragment="").geturl()
 
 
-def _snippet(raw: bytes, limit: int = 200) -> str:
-    return raw[:limit].decode("utf-8", "replace").replace("\n", " ")
+def _snippet(raw: bytes, limit: int = 200, secret: str = "") -> str:
+    """The first ``limit`` characters of a reply body on one line, ``secret`` masked.
+
+    >>> _snippet(b'{"error": "bad key sk-123456789"}', limit=24, secret="sk-123456789")
+    '{"error": "bad key [API '
+    """
+    text = raw[:4 * limit + 4 * len(secret)].decode("utf-8", "replace")
+    if secret:
+        text = text.replace(secret, "[API key]")
+    return text[:limit].replace("\n", " ")
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -426,11 +467,14 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _parse_completion(raw: bytes, request: ChatRequest) -> ChatResponse:
+def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> ChatResponse:
     """Text and token counts of a chat-completions reply; garbage is worth a retry.
 
     Token counts the endpoint does not report are estimated (from ``request`` for the
-    prompt), so costs never silently count completions only."""
+    prompt), so costs never silently count completions only. A well-formed reply with
+    no text (a refusal, or a reasoning model out of ``max_tokens``) carries the tokens
+    it reported to the retry, to be billed."""
+    data = None
     try:
         data = json.loads(raw)
         message = data["choices"][0]["message"]
@@ -439,7 +483,13 @@ def _parse_completion(raw: bytes, request: ChatRequest) -> ChatResponse:
             raise TypeError(f"content is {type(text).__name__}")
     except (ValueError, KeyError, IndexError, TypeError, AttributeError,
             RecursionError) as exc:  # RecursionError: a body of absurdly nested arrays
-        raise _Transient(f"malformed chat-completions reply ({exc}): {_snippet(raw)}") from exc
+        usage = data.get("usage") if isinstance(data, dict) else None
+        billed = None
+        if isinstance(usage, dict):
+            billed = (_count(usage.get("prompt_tokens"), 0),
+                      _count(usage.get("completion_tokens"), 0))
+        raise _Transient(f"malformed chat-completions reply ({exc}): "
+                         f"{_snippet(raw, secret=secret)}", billed=billed) from exc
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
     prompt = usage.get("prompt_tokens")
     completion = usage.get("completion_tokens")

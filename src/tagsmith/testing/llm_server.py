@@ -32,6 +32,9 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     raw: bytes | None = None
+    #: close the connection after answering without saying so (no ``Connection:
+    #: close``), as servers drop kept-alive connections that sit idle
+    hang_up: bool = False
 
 
 Behaviour = Callable[[dict], "str | Reply"]
@@ -99,6 +102,8 @@ class LocalChatServer:
                     payload = json.dumps({"error": {"message": reply.content or "error"}}
                                          ).encode("utf-8")
                 self._send(reply.status, payload, reply.headers)
+                if reply.hang_up:
+                    self.close_connection = True
 
             def _send(self, status: int, payload: bytes, headers: dict[str, str]):
                 try:
