@@ -195,6 +195,16 @@ def test_malformed_line_fails_with_file_and_line(tmp_path):
     assert str(info.value) == f"{path}:3: expected 1 or 2 tab-separated columns, found 3"
 
 
+def test_trailing_tabs_are_no_extra_column(tmp_path):
+    path = write(tmp_path / "c.tsv", f"one\t<{U}a>\t\ntwo\t<{U}a> <{U}b>\t \t\r\n"
+                 f"three\t\t<{U}b>\n")
+    records = read_tsv(path, on_error="skip")
+    got = [(r.text, r.labels) for r in records]
+    assert got == [("one", (f"<{U}a>",)), ("two", (f"<{U}a>", f"<{U}b>"))]
+    with pytest.raises(CorpusFormatError, match="found 3"):  # a label in a third column
+        list(read_tsv(path))
+
+
 def test_malformed_lines_skipped_and_counted(tmp_path, caplog):
     corpus = Corpus(tsv_with_problems(tmp_path), SPACE, on_error="skip")
     with caplog.at_level(logging.WARNING, logger="tagsmith"):

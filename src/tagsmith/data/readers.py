@@ -262,6 +262,8 @@ def _tsv_records(path: Path, on_error) -> Iterator[Record]:
         if not line.strip():
             return None
         columns = line.split("\t")
+        while len(columns) > 2 and not columns[-1].strip():
+            columns.pop()  # trailing tabs (spreadsheet exports; Annif reads them too)
         if len(columns) > 2:
             raise _Malformed(f"expected 1 or 2 tab-separated columns, found {len(columns)}")
         text = columns[0].strip()
