@@ -403,3 +403,24 @@ def test_an_emoji_cut_in_half_neither_in_a_document_nor_in_an_answer_stops_the_r
     assert result.Y.toarray().tolist() == again.Y.toarray().tolist() == \
         [[0.0, pytest.approx(0.8), 0.0]] * 2
     assert client.usage.n_requests == 2 and client.usage.n_cached == 2
+
+
+@pytest.mark.parametrize("option, value", [("temperature", -0.1), ("temperature", 2.5),
+                                           ("vote_temperature", float("nan")),
+                                           ("full_list_up_to", -1), ("full_list_up_to", 2.5)])
+def test_labeling_options_out_of_range_are_named(option, value):
+    from tagsmith.exceptions import InvalidParameterError
+    from tagsmith.labeling.labeler import LabelingOptions
+
+    with pytest.raises(InvalidParameterError, match=option):
+        LabelingOptions(**{option: value}).validate()
+
+
+@pytest.mark.parametrize("option, value", [("temperature", 3.0), ("seed", -1),
+                                           ("seed", 1.5)])
+def test_taxonomy_options_out_of_range_are_named(option, value):
+    from tagsmith.exceptions import InvalidParameterError
+    from tagsmith.labeling.taxonomy import TaxonomyOptions
+
+    with pytest.raises(InvalidParameterError, match=option):
+        TaxonomyOptions(**{option: value}).validate()

@@ -55,6 +55,8 @@ USER_AGENT = "tagsmith-llm-client"
 MAX_TIMEOUT = 86400.0
 #: the largest reply body read (a chat answer is a few kilobytes)
 MAX_RESPONSE_BYTES = 16 << 20
+#: the highest sampling temperature chat-completions endpoints accept
+MAX_TEMPERATURE = 2.0
 #: code points UTF-8 cannot encode: halves of a surrogate pair (a Python str never
 #: holds a whole pair, so any of these is alone)
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_int
+from tagsmith._params import check_int, check_number
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import InvalidParameterError, LLMError, LLMOutputError
 from tagsmith.labeling import prompts
 from tagsmith.labeling.cache import discard_cached
-from tagsmith.labeling.client import ChatRequest, LLMClient, complete_all
+from tagsmith.labeling.client import MAX_TEMPERATURE, ChatRequest, LLMClient, complete_all
 from tagsmith.labeling.parsing import LabelResolver, parse_label_answer
 from tagsmith.topk import TopK
 
@@ -58,6 +58,9 @@ class LabelingOptions:
     def validate(self) -> None:
         for name in ("max_labels", "votes", "max_doc_chars", "shortlist_k", "n_workers"):
             check_int(name, getattr(self, name), 1)
+        check_int("full_list_up_to", self.full_list_up_to, 0)
+        for name in ("temperature", "vote_temperature"):  # chat-completions: [0, 2]
+            check_number(name, getattr(self, name), 0, maximum=MAX_TEMPERATURE)
 
 
 @dataclass

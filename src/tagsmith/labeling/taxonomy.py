@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tagsmith._params import check_int
+from tagsmith._params import check_int, check_number
 from tagsmith.data.csvlimits import FORMULA_START
 from tagsmith.data.labelspace import Label, LabelSpace
 from tagsmith.exceptions import InvalidParameterError, LLMError, LLMOutputError
 from tagsmith.labeling import prompts
 from tagsmith.labeling.cache import discard_cached
-from tagsmith.labeling.client import ChatRequest, LLMClient, complete_all
+from tagsmith.labeling.client import MAX_TEMPERATURE, ChatRequest, LLMClient, complete_all
 from tagsmith.labeling.parsing import normalise_name, parse_summaries, parse_taxonomy_answer
 from tagsmith.progress import progress_bar
 
@@ -60,6 +60,8 @@ class TaxonomyOptions:
                      "minibatch_size", "summary_words", "summary_batch", "max_doc_chars",
                      "n_workers"):
             check_int(name, getattr(self, name), 1)
+        check_int("seed", self.seed, 0)
+        check_number("temperature", self.temperature, 0, maximum=MAX_TEMPERATURE)
         if not self.use_case.strip():
             raise InvalidParameterError("use_case", "a description of what the labels are for",
                                         self.use_case)
