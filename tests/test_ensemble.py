@@ -112,11 +112,20 @@ def test_bad_parameters_are_named(problem, params, name):
     assert info.value.name == name
 
 
-def test_member_errors_surface_before_any_fitting(problem):
+@pytest.mark.parametrize("bad, name", [
+    (["knn", {"power": -1}], "power"),
+    (["tree", {"branching": 3}], "branching"),
+    (["linear", {"loss": "hinge"}], "loss"),
+])
+def test_member_errors_surface_before_any_fitting(problem, monkeypatch, bad, name):
     X, Y, _ = problem
+    fitted = []
+    monkeypatch.setattr(LinearOVR, "fit", lambda self, *args, **kwargs: fitted.append(self))
     with pytest.raises(InvalidParameterError) as info:
-        EnsembleModel(members=[["linear", {}], ["knn", {"power": -1}]], n_jobs=1).fit(X, Y)
-    assert info.value.name == "power"
+        EnsembleModel(members=[["linear", {}], bad], n_jobs=1).fit(X, Y)
+    assert info.value.name == name
+    # the first member's training would be thrown away: a bad value fails before it
+    assert fitted == []
 
 
 def test_from_fitted_checks_its_models(problem):

@@ -122,6 +122,14 @@ class EnsembleModel(BaseModel):
             specs.append((name, dict(params)))
         return specs
 
+    def _check_member_values(self, specs: list[tuple[str, dict]]) -> None:
+        """Each member's parameter values, as that member's ``fit`` would check them:
+        a bad value in the last member fails before the first one trains."""
+        for name, params in specs:
+            validate = getattr(self._make_member(name, params), "_validate_params", None)
+            if validate is not None:
+                validate()
+
     def _member_views(self) -> list[str | None]:
         members: Sequence = DEFAULT_MEMBERS if self.members is None else self.members
         return [member[2] if len(member) == 3 else None for member in members]
@@ -189,6 +197,7 @@ class EnsembleModel(BaseModel):
                 or not 0 < self.tune_fraction < 1:
             raise InvalidParameterError("tune_fraction", "a number in (0, 1)",
                                         self.tune_fraction)
+        self._check_member_values(specs)
         return specs
 
     def _make_member(self, name: str, params: dict) -> BaseModel:
