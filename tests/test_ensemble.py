@@ -5,6 +5,7 @@ import logging
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 import tagsmith.models.knn as knn_module
 from tagsmith.data.vocab import load_vocabulary
@@ -90,6 +91,47 @@ def test_state_roundtrip_nests_members(problem):
     before, after = ensemble.predict_topk(X_test, 6), restored.predict_topk(X_test, 6)
     np.testing.assert_array_equal(before.indices, after.indices)
     np.testing.assert_array_equal(before.scores, after.scores)
+
+
+@pytest.fixture(scope="module")
+def tampered_states(problem):
+    """what -> (meta, arrays): ensemble states that disagree with themselves."""
+    import copy
+
+    X, Y, _ = problem
+    meta, arrays = EnsembleModel(members=MEMBERS, n_jobs=1).fit(X, Y).to_state()
+
+    def with_second_member(member) -> tuple[dict, dict]:
+        member_meta, member_arrays = member.to_state()
+        tampered = copy.deepcopy(meta)
+        tampered["members"][1] = {"model": member.name, "state": member_meta}
+        tampered_arrays = {key: value for key, value in arrays.items() if key.startswith("m0.")}
+        tampered_arrays.update({"m1." + key: value for key, value in member_arrays.items()})
+        return tampered, tampered_arrays
+
+    extra_member = copy.deepcopy(meta)
+    extra_member["members"].append(copy.deepcopy(meta["members"][1]))
+    extra_arrays = dict(arrays)
+    extra_arrays.update({"m2." + key[3:]: value for key, value in arrays.items()
+                         if key.startswith("m1.")})
+    auto = copy.deepcopy(meta)
+    auto["params"]["weights"] = "auto"
+    auto["tuning"] = {"weights": [0.5, 0.3, 0.2], "powers": [1.0, 1.0]}
+    auto_nan = copy.deepcopy(auto)
+    auto_nan["tuning"] = {"weights": [float("nan"), 0.5], "powers": [1.0, 1.0]}
+    return {"more labels": with_second_member(KNNModel(n_jobs=1).fit(X, sp.hstack([Y, Y]))),
+            "fewer features": with_second_member(KNNModel(n_jobs=1).fit(X[:, :30], Y)),
+            "extra member": (extra_member, extra_arrays), "tuned weights": (auto, arrays),
+            "NaN weight": (auto_nan, arrays)}
+
+
+@pytest.mark.parametrize("what", ["more labels", "fewer features", "extra member",
+                                  "tuned weights", "NaN weight"])
+def test_from_state_refuses_inconsistent_states(tampered_states, what):
+    """Each of these loaded, then crashed at prediction (or mixed label spaces)."""
+    meta, arrays = tampered_states[what]
+    with pytest.raises(ValueError):
+        EnsembleModel.from_state(meta, arrays)
 
 
 @pytest.mark.parametrize("params, name", [

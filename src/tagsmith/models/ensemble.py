@@ -414,10 +414,29 @@ class EnsembleModel(BaseModel):
                                                                       member_arrays))
         if not members:
             raise ValueError("ensemble state has no members")
+        # prediction zips the members with the parameters' member list (views, weights,
+        # powers) and adds their label ids into one matrix: a state that disagrees with
+        # itself is refused here rather than crashing (or mixing label spaces) later
+        specs = model._validate_params()
+        if len(specs) != len(members):
+            raise ValueError(f"ensemble state has {len(members)} members, its parameters "
+                             f"list {len(specs)}")
+        n_labels, n_features = int(meta["n_labels"]), meta["n_features"]
+        for i, member in enumerate(members):
+            if int(member.n_labels_) != n_labels:
+                raise ValueError(f"member {i} has {member.n_labels_} labels, "
+                                 f"expected {n_labels}")
+            if n_features is not None and getattr(member, "n_features_", None) != n_features:
+                raise ValueError(f"member {i} has {getattr(member, 'n_features_', None)} "
+                                 f"features, expected {n_features}")
         tuned = None
         if model.weights == "auto":
             tuned = meta.get("tuning") or {"weights": meta["weights"], "powers": meta["powers"]}
-        model._set_members(members, meta["n_features"], tuned)
-        if model.n_labels_ != int(meta["n_labels"]):
-            raise ValueError(f"members have {model.n_labels_} labels, expected {meta['n_labels']}")
+            for key in ("weights", "powers"):
+                values = np.asarray(tuned[key], dtype=np.float64)
+                if values.shape != (len(members),) or not np.all(np.isfinite(values)) \
+                        or np.any(values <= 0):
+                    raise ValueError(f"tuned {key} {tuned[key]!r} are not {len(members)} "
+                                     "finite numbers > 0")
+        model._set_members(members, n_features, tuned)
         return model
