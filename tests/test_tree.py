@@ -239,6 +239,10 @@ def test_state_round_trip_and_damage_detection():
         LabelTree.from_state(meta, broken)
     with pytest.raises(ValueError, match="n_trees"):
         LabelTree.from_state({**meta, "n_trees": 2.5}, dict(arrays))
+    # the parameters prediction reads are checked at load, not at the first prediction
+    for bad in ({"score": "exp"}, {"beam_width": "10"}):
+        with pytest.raises(InvalidParameterError, match=next(iter(bad))):
+            LabelTree.from_state({**meta, "params": {**meta["params"], **bad}}, dict(arrays))
 
 
 def test_unreached_labels_rank_last():

@@ -444,6 +444,9 @@ class LabelTree(BaseModel):
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> LabelTree:
         model = cls(**meta["params"])
+        # beam search reads score and beam_width: a bad one is a damaged state now, not
+        # a KeyError at the first prediction
+        model._validate_params()
         model.n_features_ = int(meta["n_features"])
         model.n_labels_ = int(meta["n_labels"])
         model.trees_ = []
