@@ -65,3 +65,30 @@ def test_sample_weights_must_be_numbers():
         with pytest.raises(InvalidParameterError, match="sample_weight"):
             LinearOVR(n_jobs=1).fit(X, Y, sample_weight=bad)
     LinearOVR(n_jobs=1).fit(X, Y, sample_weight=np.array([True, True, False, True]))
+
+
+def test_duplicate_entries_train_as_their_sum():
+    """A CSR matrix may hold a (row, column) entry several times, meaning their sum.
+
+    The solver's step size uses each row's squared norm, computed entry by entry: with
+    a value split into duplicates it was too small and training took other steps.
+    """
+    rng = np.random.default_rng(2)
+    X = sp.csr_matrix((rng.random((80, 10)) * (rng.random((80, 10)) < 0.5)).astype(np.float32))
+    Y = sp.csr_matrix((rng.random((80, 3)) < 0.4).astype(np.float32))
+    # every entry stored as four quarters (exact in float32), then as the matrix holds it
+    indptr = X.indptr * 4
+    split = sp.csr_matrix((np.repeat(X.data / 4, 4), np.repeat(X.indices, 4), indptr),
+                          shape=X.shape)
+    stored = (split.data.copy(), split.indices.copy(), split.indptr.copy())
+    assert split.nnz == 4 * X.nnz and not split.has_canonical_format
+    for loss in ("squared_hinge", "logistic"):
+        plain = LinearOVR(loss=loss, n_jobs=1).fit(X, Y)
+        duplicated = LinearOVR(loss=loss, n_jobs=1).fit(split, Y)
+        np.testing.assert_array_equal(duplicated.coef_.toarray(), plain.coef_.toarray())
+        np.testing.assert_array_equal(duplicated.intercept_, plain.intercept_)
+        np.testing.assert_array_equal(duplicated.decision_function(split),
+                                      plain.decision_function(X))
+    # the caller's matrix is left as it was given
+    for before, after in zip(stored, (split.data, split.indices, split.indptr), strict=True):
+        np.testing.assert_array_equal(before, after)

@@ -92,6 +92,14 @@ def check_features(X, *, n_features: int | None = None) -> sp.csr_matrix:
     """Validate a feature matrix and return it as CSR float32."""
     if sp.issparse(X):
         X = sp.csr_matrix(X, dtype=np.float32)
+        if not X.has_canonical_format:
+            # an entry stored twice means the sum, but the compiled kernels read entries
+            # one by one (the solver's row norms squared each part): sum them, on a copy
+            # (the arrays may be the caller's), and keep the caller's order otherwise
+            summed = X.copy()
+            summed.sum_duplicates()
+            if summed.nnz != X.nnz:
+                X = summed
     else:
         X = np.asarray(X, dtype=np.float32)
         if X.ndim != 2:
