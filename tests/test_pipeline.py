@@ -240,3 +240,21 @@ def test_data_fingerprint_is_the_digest_of_the_whole_corpus_whatever_the_chunkin
     for chunk in (1, 2, 3, 4096):
         monkeypatch.setattr(train_module, "FINGERPRINT_CHUNK", chunk)
         assert data_fingerprint(texts, Y) == expected
+
+
+def test_a_model_over_other_feature_columns_is_refused(trained, tmp_path):
+    """A classifier (or a bundle) whose model reads other columns than its featurizer
+    writes was accepted, then failed on every text it was asked about."""
+    from tagsmith.exceptions import InvalidParameterError
+    from tagsmith.features.tfidf import TfidfFeaturizer
+
+    clf, _ = trained
+    narrow = TfidfFeaturizer(char_ngrams=None, min_df=1).fit(["good day", "bad day"])
+    assert narrow.n_features != clf.model.n_features_
+    with pytest.raises(InvalidParameterError, match="'model'"):
+        TextClassifier(clf.label_space, narrow, clf.model)
+    # a bundle of the two (the attribute set after construction: save checks nothing)
+    replaced = TextClassifier.load(clf.save(tmp_path / "bundle"))
+    replaced.featurizer = narrow
+    with pytest.raises(BundleError, match="feature columns"):
+        TextClassifier.load(replaced.save(tmp_path / "other"))

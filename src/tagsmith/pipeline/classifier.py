@@ -101,6 +101,7 @@ class TextClassifier:
         if model.n_labels_ != len(label_space):
             raise InvalidParameterError("model", f"a model over {len(label_space)} labels",
                                         f"{model.n_labels_} labels")
+        _check_feature_spaces(featurizer, model)
         self.label_space = label_space
         self.featurizer = featurizer
         self.model = model
@@ -353,6 +354,32 @@ def _check_label_parts(n_labels: int, thresholds: Thresholds, label_counts: np.n
         if part is not None and part_labels(part) != n_labels:
             raise InvalidParameterError(name, f"one covering the {n_labels} labels",
                                         f"one covering {part_labels(part)} labels")
+
+
+def _check_feature_spaces(featurizer, model) -> None:
+    """The model reads the columns the featurizer writes (for a multi-view featurizer,
+    each ensemble member those of its view): a bundle whose parts disagree would load
+    and then fail on every text."""
+    given = getattr(featurizer, "n_features", None)  # None while unfitted
+    expected = getattr(model, "n_features_", None)
+    pairs = [("model", given, expected)]
+    if isinstance(given, dict):  # views: the members name theirs
+        pairs = [(f"model member {i} (view {view!r})", given.get(view),
+                  getattr(member, "n_features_", None))
+                 for i, (member, view) in enumerate(zip(getattr(model, "members_", []),
+                                                        getattr(model, "views_", []),
+                                                        strict=False))
+                 if view is not None]
+        missing = [view for view in getattr(model, "views_", []) if view is not None
+                   and view not in given]
+        if missing:
+            raise InvalidParameterError("model", f"members over the featurizer's views "
+                                        f"({', '.join(sorted(given))})", f"view {missing[0]!r}")
+    for name, columns, wanted in pairs:
+        if isinstance(columns, int | np.integer) and isinstance(wanted, int | np.integer) \
+                and columns != wanted:
+            raise InvalidParameterError(name, f"a model over the featurizer's {columns} "
+                                        "feature columns", f"{wanted} columns")
 
 
 def part_labels(part) -> int:
