@@ -176,6 +176,47 @@ def test_state_roundtrip_gives_identical_predictions(goemotions):
                                   restored.kneighbors(X_test[:20])[0])
 
 
+def _tampered(arrays: dict, key: str, value) -> dict:
+    out = dict(arrays)
+    out[key] = np.array(arrays[key], copy=True)
+    out[key].flat[0] = value
+    return out
+
+
+@pytest.mark.parametrize("family", ["knn", "dense_knn"])
+def test_from_state_refuses_targets_and_index_values_fit_refuses(family):
+    """A stored target of NaN or 7 loaded and came out as a label's score (NaN, or
+    above 1, in a TopK that is not checked); a NaN in the index hid its document."""
+    from tagsmith.models.dense_knn import DenseKNNModel
+
+    X, Y, Q, _ = _random_problem()
+    Y = sp.csr_matrix((Y > 0).astype(np.float32))
+    model_class = KNNModel if family == "knn" else DenseKNNModel
+    data = X if family == "knn" else X.toarray()
+    meta, arrays = model_class(n_neighbors=5, n_jobs=1).fit(data, Y).to_state()
+    index_key = "index_data" if family == "knn" else "index"
+    for key, value in (("targets_data", np.nan), ("targets_data", 7.0),
+                       ("targets_data", -1.0), (index_key, np.nan)):
+        with pytest.raises(ValueError):
+            model_class.from_state(meta, _tampered(arrays, key, value))
+            print(family, key, value, "was loaded")
+    # a label stored twice for one document: its values add up, within [0, 1] or not
+    twice = dict(arrays)
+    row = int(np.flatnonzero(np.diff(arrays["targets_indptr"]) == 1)[0])
+    start = int(arrays["targets_indptr"][row])
+    twice["targets_data"] = np.insert(arrays["targets_data"], start, 1.0)
+    twice["targets_indices"] = np.insert(arrays["targets_indices"], start,
+                                         arrays["targets_indices"][start])
+    twice["targets_indptr"] = arrays["targets_indptr"] + (np.arange(
+        len(arrays["targets_indptr"])) > row)
+    with pytest.raises(ValueError):
+        model_class.from_state(meta, twice)
+    restored = model_class.from_state(meta, arrays)
+    query = Q if family == "knn" else Q.toarray()
+    top = restored.predict_topk(query, 3)
+    assert np.all((top.scores >= 0) & (top.scores <= 1))
+
+
 @pytest.mark.parametrize("params, name", [
     ({"n_neighbors": 0}, "n_neighbors"),
     ({"n_neighbors": 2.5}, "n_neighbors"),

@@ -29,7 +29,13 @@ from tagsmith.models.base import (
     BaseModel,
     check_targets,
 )
-from tagsmith.models.knn import _check_int, _check_power, _voters, check_doc_weight
+from tagsmith.models.knn import (
+    _check_int,
+    _check_power,
+    _voters,
+    check_doc_weight,
+    check_stored_targets,
+)
 from tagsmith.progress import progress_bar
 from tagsmith.store.bundle import sparse_from_state
 from tagsmith.topk import TopK, _check_k
@@ -189,8 +195,11 @@ class DenseKNNModel(BaseModel):
                              f"({n_docs}, {meta['n_features']})")
         if not np.issubdtype(index.dtype, np.number):
             raise ValueError(f"index has dtype {index.dtype}, expected numbers")
+        if not np.all(np.isfinite(index)):
+            raise ValueError("index holds NaN or infinite values")
         targets = sparse_from_state("targets", "csr", arrays["targets_data"],
                                     arrays["targets_indices"], arrays["targets_indptr"],
                                     (n_docs, n_labels))
-        model._set_state(index, targets, check_doc_weight(arrays["doc_weight"], n_docs))
+        model._set_state(index, check_stored_targets(targets),
+                         check_doc_weight(arrays["doc_weight"], n_docs))
         return model

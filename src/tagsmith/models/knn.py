@@ -115,6 +115,19 @@ def check_doc_weight(weights, n_docs: int) -> np.ndarray:
     return checked
 
 
+def check_stored_targets(targets: sp.csr_matrix) -> sp.csr_matrix:
+    """A bundle's training targets: values in [0, 1] as ``fit`` accepts them, else a
+    ValueError. The votes are trusted (a NaN or a 7 came out as a label's score).
+    A label stored twice in a row counts once, with the sum of its values."""
+    if not targets.has_canonical_format:
+        targets = targets.copy()  # the arrays may be a live model's
+        targets.sum_duplicates()
+    data = targets.data
+    if data.size and not (np.all(np.isfinite(data)) and data.min() >= 0 and data.max() <= 1):
+        raise ValueError("targets hold values outside [0, 1] (NaN, infinite or out of range)")
+    return targets
+
+
 class KNNModel(BaseModel):
     """Cosine k-nearest-neighbour classifier on sparse features; scores in [0, 1].
 
@@ -309,6 +322,8 @@ class KNNModel(BaseModel):
                                         int(meta["n_docs"]))
         index = sparse_from_state("index", "csc", arrays["index_data"], arrays["index_indices"],
                                   arrays["index_indptr"], (n_docs, n_features))
+        if not np.all(np.isfinite(index.data)):
+            raise ValueError("index holds NaN or infinite values")
         targets = sparse_from_state("targets", "csr", arrays["targets_data"],
                                     arrays["targets_indices"], arrays["targets_indptr"],
                                     (n_docs, n_labels))
@@ -319,7 +334,7 @@ class KNNModel(BaseModel):
             raise ValueError("feature_rank is not a permutation of the feature ids")
         row_ids = check_ids("row_ids", arrays["row_ids"], np.iinfo(np.int32).max,
                             shape=(n_docs,), dtype=np.int32)
-        model._set_state(index, feature_rank, targets,
+        model._set_state(index, feature_rank, check_stored_targets(targets),
                          check_doc_weight(arrays["doc_weight"], n_docs), row_ids)
         return model
 
