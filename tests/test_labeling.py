@@ -399,7 +399,7 @@ def test_an_emoji_cut_in_half_neither_in_a_document_nor_in_an_answer_stops_the_r
                               ResponseCache(tmp_path / "cache.sqlite"))
         result = label_documents(["great gig \ud83d", "a concert"], SPACE, client)
         again = label_documents(["great gig \ud83d", "a concert"], SPACE, client)
-    assert prompts == ["great gig \ufffd", "a concert"]
+    assert sorted(prompts) == ["a concert", "great gig \ufffd"]  # sent on 4 threads
     assert result.Y.toarray().tolist() == again.Y.toarray().tolist() == \
         [[0.0, pytest.approx(0.8), 0.0]] * 2
     assert client.usage.n_requests == 2 and client.usage.n_cached == 2
