@@ -44,3 +44,11 @@ def make_model(name: str, **params):
     model_class = get_model_class(name)
     check_param_names(model_class, params)
     return model_class(**params)
+
+
+def check_model_params(name: str, params: dict) -> None:
+    """Refuse unknown parameter names *and* bad values of model family ``name``, as its
+    ``fit`` would, but before any data is read or any feature built."""
+    validate = getattr(make_model(name, **params), "_validate_params", None)
+    if validate is not None:
+        validate()

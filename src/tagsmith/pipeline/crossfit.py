@@ -33,7 +33,7 @@ import scipy.sparse as sp
 
 from tagsmith._params import check_int
 from tagsmith.exceptions import InvalidParameterError
-from tagsmith.models import make_model
+from tagsmith.models import check_model_params, make_model
 from tagsmith.models.base import check_features, check_sample_weight, check_targets
 from tagsmith.progress import progress_bar
 from tagsmith.store.bundle import check_ids, sparse_from_state
@@ -150,7 +150,7 @@ def cross_fit_topk(X, Y, model: str, params: dict | None = None, *, n_folds: int
                                     n_folds)
     k = default_k(n_labels) if k is None else check_int("k", k, 1, numpy=True)
     params = dict(params or {})
-    make_model(model, **params)  # a mistyped parameter fails before any fitting
+    check_model_params(model, params)  # a mistyped or bad parameter fails before any fit
     fold = fold_assignment(n_docs, n_folds, seed)
     indices = np.full((n_docs, min(k, n_labels)), -1, np.int32)
     scores = np.full(indices.shape, -np.inf, np.float32)

@@ -31,7 +31,7 @@ from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import DataError, InvalidParameterError
 from tagsmith.features.tfidf import TfidfFeaturizer, _as_list
 from tagsmith.features.views import make_featurizer
-from tagsmith.models import get_model_class, make_model
+from tagsmith.models import check_model_params, get_model_class, make_model
 from tagsmith.pipeline.classifier import TextClassifier
 from tagsmith.pipeline.confidence import ConfidenceOptions, calibrate_classifier
 from tagsmith.pipeline.crossfit import MAX_FOLDS, HeldoutScores, default_k, heldout_split
@@ -89,7 +89,7 @@ class TrainOptions:
         check_int("calibration_k", self.calibration_k, 1, allow_none=True, numpy=True)
         if self.confidence is not None:
             self.confidence.validate()
-        check_param_names(get_model_class(self.model), self.model_params)
+        check_model_params(self.model, self.model_params)  # names and values
         _check_featurizer(self.featurizer, self.featurizer_params)
         if self.model == "dense_knn" and self.featurizer != "embedding":
             raise InvalidParameterError(
