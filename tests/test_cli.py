@@ -122,9 +122,12 @@ def test_mistyped_parameters_are_clear_errors(goemotions_small, tmp_path):
     assert feature_typo.exit_code == 2 and "'min_dff'" in feature_typo.output
     assert not (tmp_path / "m").exists()
     # a bad value is refused before the corpus is read (it does not even exist here)
-    for model, param in (("linear", "C=-1"), ("tree", "beam_width=0"), ("knn", "power=-1")):
+    for model, option, param in (("linear", "-p", "C=-1"), ("tree", "-p", "beam_width=0"),
+                                 ("knn", "-p", "power=-1"),
+                                 ("linear", "--feature-param", "lowercase=False"),
+                                 ("linear", "--feature-param", "max_word_features=0")):
         bad_value = run("train", tmp_path / "no-such-corpus.tsv", "--output", tmp_path / "m",
-                        "--model", model, "-p", param)
+                        "--model", model, option, param)
         assert bad_value.exit_code == 2, bad_value.output
         assert f"'{param.split('=')[0]}'" in bad_value.output
 

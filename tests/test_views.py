@@ -241,3 +241,14 @@ def test_featurizers_refuse_a_bare_string_and_give_no_rows_for_no_texts(monkeypa
     assert empty.n_docs == 0
     assert empty["tfidf"].shape == (0, tfidf.n_features)
     assert empty["embedding"].shape == (0, 3)
+
+
+@pytest.mark.parametrize("setting", [{"lowercase": "False"}, {"sublinear_tf": 1},
+                                     {"max_word_features": 0}, {"max_char_features": -3}])
+def test_tfidf_settings_scikit_learn_would_refuse_are_refused_by_name(setting):
+    """They used to read as "every term pruned": an empty block, no error."""
+    from tagsmith.exceptions import InvalidParameterError
+
+    featurizer = TfidfFeaturizer(min_df=1, **setting)
+    with pytest.raises(InvalidParameterError, match=next(iter(setting))):
+        featurizer.fit_transform(["a cat", "a dog"])

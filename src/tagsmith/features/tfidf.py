@@ -75,12 +75,23 @@ class TfidfFeaturizer:
             "sublinear_tf": self.sublinear_tf,
         }
 
+    def validate(self) -> None:
+        """Refuse bad settings by name (fit calls it; so does training, before any text is
+        read). scikit-learn's own refusals would otherwise read as "every term pruned"
+        and give an empty block: ``lowercase="False"`` gave no features at all."""
+        self._blocks_spec()
+
     def _blocks_spec(self) -> list[tuple[str, tuple[int, int], int | None]]:
         word = _check_range("word_ngrams", self.word_ngrams)
         char = _check_range("char_ngrams", self.char_ngrams)
         if word is None and char is None:
             raise InvalidParameterError("word_ngrams/char_ngrams", "at least one not None", None)
         check_int("min_df", self.min_df, 1)
+        for name in ("max_word_features", "max_char_features"):
+            check_int(name, getattr(self, name), 1, allow_none=True)
+        for name in ("lowercase", "sublinear_tf"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidParameterError(name, "true or false", getattr(self, name))
         spec = []
         if word is not None:
             spec.append(("word", word, self.max_word_features))
