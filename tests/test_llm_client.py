@@ -25,6 +25,19 @@ def client_for(server, **kw):
     return OpenAIChatClient(server.base_url, "m", **params)
 
 
+def authorization_headers(server) -> list:
+    """The Authorization header of every request ``server`` gets from now on."""
+    headers: list = []
+    original = server._httpd.RequestHandlerClass.do_POST
+
+    def spy(handler):
+        headers.append(handler.headers.get("Authorization"))
+        original(handler)
+
+    server._httpd.RequestHandlerClass.do_POST = spy
+    return headers
+
+
 def test_answer_tokens_cost_and_api_key(monkeypatch):
     seen = []
 
@@ -47,15 +60,8 @@ def test_answer_tokens_cost_and_api_key(monkeypatch):
 
 
 def test_authorization_header_sent_only_when_key_set(monkeypatch):
-    headers = []
     with LocalChatServer(lambda body: "ok") as server:
-        original = server._httpd.RequestHandlerClass.do_POST
-
-        def spy(handler):
-            headers.append(handler.headers.get("Authorization"))
-            original(handler)
-
-        server._httpd.RequestHandlerClass.do_POST = spy
+        headers = authorization_headers(server)
         monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
         client_for(server, api_key_env="NO_SUCH_KEY_VAR").complete(request())
         monkeypatch.setenv("SOME_KEY_VAR", "k1")
@@ -337,15 +343,8 @@ def test_credentials_in_the_base_url_never_reach_messages():
 def test_an_api_key_with_a_line_break_is_trimmed_or_refused_without_showing_it(monkeypatch):
     # a key from a CRLF .env ends in "\r": http.client refused the header with a
     # ValueError quoting it whole ("Invalid header value b'Bearer sk-...\r'")
-    headers = []
     with LocalChatServer(lambda body: "ok") as server:
-        original = server._httpd.RequestHandlerClass.do_POST
-
-        def spy(handler):
-            headers.append(handler.headers.get("Authorization"))
-            original(handler)
-
-        server._httpd.RequestHandlerClass.do_POST = spy
+        headers = authorization_headers(server)
         monkeypatch.setenv("CRLF_KEY", "sk-trailing-7f3a\r\n")
         assert client_for(server, api_key_env="CRLF_KEY").complete(request()).text == "ok"
         monkeypatch.setenv("BROKEN_KEY", "sk-inner-9c2e\rX-Evil: 1")
