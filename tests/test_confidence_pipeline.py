@@ -75,6 +75,24 @@ def test_bundle_round_trip_keeps_probabilities_and_sets(calibrated, data, tmp_pa
     np.testing.assert_array_equal(loaded.heldout.topk.indices, calibrated.heldout.topk.indices)
 
 
+def test_a_smaller_k_gives_the_first_labels_of_a_larger_one(calibrated, data):
+    # probabilities re-rank the model's candidates: the best label is the most probable
+    # one whatever k is, and suggest(k=1) is the first suggestion of suggest(k=10)
+    texts = data["test"].texts[:300]
+    wide = calibrated.predict_topk(texts, 10)
+    for k in (1, 3):
+        narrow = calibrated.predict_topk(texts, k)
+        np.testing.assert_array_equal(narrow.indices, wide.indices[:, :k])
+        np.testing.assert_array_equal(narrow.scores, wide.scores[:, :k])
+    top1 = [[s.label_id for s in row] for row in calibrated.suggest(texts, k=1)]
+    top10 = [[s.label_id for s in row][:1] for row in calibrated.suggest(texts, k=10)]
+    assert top1 == top10
+    raw = calibrated.predict_topk(texts, 1, calibrated=False)  # raw scores: the model's top 1
+    np.testing.assert_array_equal(
+        raw.indices, calibrated.model.predict_topk(calibrated.featurizer.transform(texts),
+                                                   1).indices)
+
+
 def test_sets_keep_their_promise_on_test_documents(calibrated, data):
     test = data["test"]
     for alpha in (0.1, 0.3):

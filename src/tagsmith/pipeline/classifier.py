@@ -138,12 +138,22 @@ class TextClassifier:
                      adjust_shift: bool = True) -> TopK:
         """Top ``k`` labels for each text (``TopK`` of shape n_docs x k).
 
-        A calibrated classifier returns probabilities (the model's top ``k`` re-ranked
-        by them), adjusted for the stored label shift if there is one; with
+        A calibrated classifier returns the ``k`` most probable labels among the
+        model's top ``max(k, calibration k)`` (the candidates its calibrator and
+        thresholds were fitted on), adjusted for the stored label shift if there is
+        one, so a smaller ``k`` gives the first labels of a larger one; with
         ``calibrated=False`` the model's raw scores.
         """
-        raw = self.model.predict_topk(self.featurizer.transform(texts), k)
-        return self.to_probabilities(raw, adjust_shift=adjust_shift) if calibrated else raw
+        if not calibrated or self.calibrator is None:
+            return self.model.predict_topk(self.featurizer.transform(texts), k)
+        from tagsmith._params import check_int
+
+        k = check_int("k", k, 1, numpy=True)
+        # probabilities re-rank the candidates: scoring only the model's top k would drop
+        # a more probable label ranked just below it, and the best label would change with k
+        width = max(k, int(self.calibrator.k))
+        raw = self.model.predict_topk(self.featurizer.transform(texts), width)
+        return self.to_probabilities(raw, adjust_shift=adjust_shift).head(k)
 
     def to_probabilities(self, raw: TopK, *, adjust_shift: bool = True) -> TopK:
         """Raw model scores -> calibrated (and shift-adjusted) probabilities, if calibrated."""
