@@ -503,6 +503,49 @@ def test_deeply_nested_model_json_fails_load_with_a_bundle_error(small_bundles, 
     assert code == 4 and "nested too deeply" in stderr
 
 
+def _json_edit(name, edit):
+    def apply(path):
+        obj = json.loads((path / name).read_text())
+        (path / name).write_text(json.dumps(edit(obj)))
+        _rehash(path, name)
+    return apply
+
+
+def _alt_labels_as_list(space):
+    space["labels"][0]["alt_labels"] = []
+    return space
+
+
+def _duplicate_label(space):
+    space["labels"][1] = space["labels"][0]
+    return space
+
+
+@pytest.mark.parametrize("name, edit, message", [
+    ("featurizer.json", lambda meta: [], "AttributeError"),
+    ("featurizer.json", lambda meta: {"kind": "views", "views": []}, "AttributeError"),
+    ("thresholds.json", lambda meta: [], "AttributeError"),
+    ("label_space.json", _alt_labels_as_list, "AttributeError"),
+    ("label_space.json", _duplicate_label, "label_space.json: duplicate label URI"),
+    ("label_space.json", lambda space: [], "label_space.json: not a serialised label space"),
+])
+def test_json_parts_of_another_shape_are_a_bundle_error(small_bundles, tmp_path, name, edit,
+                                                        message):
+    """A JSON part with a list where an object belongs escaped load as an AttributeError
+    (exit code 1, a traceback), and a damaged label space as a vocabulary error without
+    the bundle's name (exit code 3)."""
+    import shutil
+
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    path = tmp_path / "b"
+    shutil.copytree(small_bundles["linear"], path)
+    _json_edit(name, edit)(path)
+    with pytest.raises(BundleError, match=message) as info:
+        TextClassifier.load(path)
+    assert str(path) in str(info.value)
+
+
 # -- format version, symbolic links, encoder names --------------------------------------------
 @pytest.mark.parametrize("version", [-5, 0, True, 1.0, "1", None])
 def test_invalid_format_version_is_refused(tmp_path, version):

@@ -19,7 +19,7 @@ from tagsmith.calibration.scaling import Calibrator
 from tagsmith.calibration.shift import LabelShift
 from tagsmith.calibration.thresholds import Thresholds
 from tagsmith.data.labelspace import LabelSpace
-from tagsmith.exceptions import BundleError, InvalidParameterError
+from tagsmith.exceptions import BundleError, DataError, InvalidParameterError
 from tagsmith.features.views import featurizer_from_state
 from tagsmith.models import get_model_class
 from tagsmith.pipeline.crossfit import (
@@ -305,7 +305,10 @@ class TextClassifier:
         """Load and check a bundle; raises :class:`BundleError` naming what is wrong."""
         bundle = Bundle(path)
         try:
-            label_space = LabelSpace.from_dict(bundle.read_json(LABEL_SPACE_FILE))
+            try:
+                label_space = LabelSpace.from_dict(bundle.read_json(LABEL_SPACE_FILE))
+            except DataError as exc:  # a vocabulary's error, but the bundle is what is wrong
+                raise BundleError(f"{LABEL_SPACE_FILE}: {exc.reason}", path=path) from exc
             featurizer = featurizer_from_state(bundle.read_json(FEATURIZER_META),
                                                bundle.read_arrays(FEATURIZER_ARRAYS))
             model_meta = bundle.read_json(MODEL_META)
@@ -322,7 +325,8 @@ class TextClassifier:
                             if bundle.has(TRAIN_HASHES) else None)
         except BundleError:
             raise
-        except (KeyError, ValueError, TypeError, RecursionError) as exc:
+        except (KeyError, ValueError, TypeError, AttributeError, RecursionError) as exc:
+            # AttributeError: a JSON part of another shape ([] where {} belongs)
             raise BundleError(f"incompatible or damaged contents ({type(exc).__name__}: {exc})",
                               path=path) from exc
         recorded = bundle.manifest.get("label_space", {}).get("fingerprint")
