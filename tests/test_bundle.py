@@ -546,6 +546,56 @@ def test_json_parts_of_another_shape_are_a_bundle_error(small_bundles, tmp_path,
     assert str(path) in str(info.value)
 
 
+def _min_labels(value):
+    def edit(meta):
+        meta["min_labels"] = value
+        return meta
+    return edit
+
+
+@pytest.mark.parametrize("name, edit, message", [
+    ("thresholds.json", _min_labels(-1), "thresholds.min_labels"),
+    ("thresholds.npz", _set("per_label", 0, np.nan), "thresholds.per_label"),
+    ("label_stats.npz", _set("label_counts", 0, -5), "label_counts"),
+    ("label_stats.npz", _replace("label_counts", np.full(3, 2.5)), "label_counts"),
+    ("label_stats.npz", _replace("n_train_docs", np.array(-3)), "n_train_docs"),
+    ("label_stats.npz", _replace("n_train_docs", np.array(2.5)), "n_train_docs"),
+])
+def test_crafted_thresholds_and_label_stats_are_refused_on_load(small_bundles, tmp_path, name,
+                                                                edit, message):
+    """These loaded, then every suggest failed naming a parameter nobody passed (exit code
+    2), the metrics gave NaN propensities, or a fraction was truncated silently."""
+    import shutil
+
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    if name.endswith(".json"):
+        path = tmp_path / "b"
+        shutil.copytree(small_bundles["linear"], path)
+        _json_edit(name, edit)(path)
+    else:
+        path = _tamper(small_bundles["linear"], tmp_path / "b", name, edit)
+    with pytest.raises(BundleError, match=message):
+        TextClassifier.load(path)
+
+
+def test_a_classifier_refuses_counts_that_are_not_counts(small_bundles):
+    from tagsmith.exceptions import InvalidParameterError
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    clf = TextClassifier.load(small_bundles["linear"])
+    parts = (clf.label_space, clf.featurizer, clf.model, clf.thresholds)
+    for bad in (-1, 2.5, True):
+        with pytest.raises(InvalidParameterError, match="n_train_docs"):
+            TextClassifier(*parts, label_counts=clf.label_counts, n_train_docs=bad)
+    with pytest.raises(InvalidParameterError, match="label_counts"):
+        TextClassifier(*parts, label_counts=-clf.label_counts - 1, n_train_docs=10)
+    # float counts that are whole numbers are counts
+    same = TextClassifier(*parts, label_counts=clf.label_counts.astype(float),
+                          n_train_docs=np.int64(clf.n_train_docs))
+    np.testing.assert_array_equal(same.label_counts, clf.label_counts)
+
+
 # -- format version, symbolic links, encoder names --------------------------------------------
 @pytest.mark.parametrize("version", [-5, 0, True, 1.0, "1", None])
 def test_invalid_format_version_is_refused(tmp_path, version):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tagsmith._params import check_int
 from tagsmith.calibration.scaling import Calibrator
 from tagsmith.calibration.shift import LabelShift
 from tagsmith.calibration.thresholds import Thresholds
@@ -107,13 +108,14 @@ class TextClassifier:
         self.model = model
         self.thresholds = thresholds or Thresholds.constant(len(label_space))
         self.label_counts = (np.zeros(len(label_space), np.int64) if label_counts is None
-                             else np.asarray(label_counts, dtype=np.int64))
+                             else _check_counts(label_counts))
         # per-label parts of another size would save a bundle that cannot be loaded
         _check_label_parts(len(label_space), self.thresholds, self.label_counts,
                            {"calibrator": calibrator, "conformal": conformal,
                             "heldout": heldout, "label_shift": label_shift,
                             "crossfit": crossfit})
-        self.n_train_docs = n_train_docs
+        # a negative or fractional count would load, then fail (or give NaN) in the metrics
+        self.n_train_docs = check_int("n_train_docs", n_train_docs, 0, numpy=True)
         self.manifest = manifest or {}
         # out-of-fold scores of the training documents, when training computed them
         self.crossfit = crossfit
@@ -146,8 +148,6 @@ class TextClassifier:
         """
         if not calibrated or self.calibrator is None:
             return self.model.predict_topk(self.featurizer.transform(texts), k)
-        from tagsmith._params import check_int
-
         k = check_int("k", k, 1, numpy=True)
         # probabilities re-rank the candidates: scoring only the model's top k would drop
         # a more probable label ranked just below it, and the best label would change with k
@@ -341,7 +341,7 @@ class TextClassifier:
         try:  # the constructor checks every per-label part against the label space
             return cls(label_space, featurizer, model, thresholds,
                        label_counts=stats["label_counts"],
-                       n_train_docs=int(np.asarray(stats["n_train_docs"]).reshape(())),
+                       n_train_docs=np.asarray(stats["n_train_docs"]).reshape(()).item(),
                        manifest=bundle.manifest, crossfit=crossfit, train_hashes=train_hashes,
                        **parts)
         except (InvalidParameterError, TypeError, ValueError) as exc:
@@ -364,10 +364,32 @@ def _check_label_parts(n_labels: int, thresholds: Thresholds, label_counts: np.n
         if np.shape(array) != (n_labels,):
             raise InvalidParameterError(name, f"an array of shape ({n_labels},), one entry "
                                         "per label", f"shape {np.shape(array)}")
+    # what label_sets refuses, refused here: a bundle holding it would load and then fail
+    # on every text with an error about a parameter nobody passed
+    check_int("thresholds.min_labels", thresholds.min_labels, 0, numpy=True)
+    check_int("thresholds.max_labels", thresholds.max_labels, 0, allow_none=True, numpy=True)
+    if np.isnan(np.asarray(thresholds.per_label, dtype=np.float64)).any():
+        raise InvalidParameterError("thresholds.per_label", "numbers (no NaN)",
+                                    "NaN for some labels")
     for name, part in parts.items():
         if part is not None and part_labels(part) != n_labels:
             raise InvalidParameterError(name, f"one covering the {n_labels} labels",
                                         f"one covering {part_labels(part)} labels")
+
+
+def _check_counts(label_counts) -> np.ndarray:
+    """``label_counts`` as int64 when every entry is a whole number >= 0."""
+    counts = np.asarray(label_counts)
+    if counts.dtype.kind not in "iu":
+        whole = counts.dtype.kind == "f" and bool(np.all(np.isfinite(counts))) \
+            and bool(np.all(counts == np.round(counts)))
+        if not whole:
+            raise InvalidParameterError("label_counts", "counts (whole numbers >= 0)",
+                                        f"an array of {counts.dtype}")
+    if counts.size and counts.min() < 0:
+        raise InvalidParameterError("label_counts", "counts (whole numbers >= 0)",
+                                    f"a count of {counts.min()}")
+    return counts.astype(np.int64)
 
 
 def _check_feature_spaces(featurizer, model) -> None:
