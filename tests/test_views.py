@@ -252,3 +252,35 @@ def test_tfidf_settings_scikit_learn_would_refuse_are_refused_by_name(setting):
     featurizer = TfidfFeaturizer(min_df=1, **setting)
     with pytest.raises(InvalidParameterError, match=next(iter(setting))):
         featurizer.fit_transform(["a cat", "a dog"])
+
+
+@pytest.mark.parametrize("setting, name", [
+    ({"n_threads": -1}, "n_threads"), ({"n_threads": 2.5}, "n_threads"),
+    ({"n_threads": True}, "n_threads"), ({"show_progress": "no"}, "show_progress"),
+    ({"batch_size": 0}, "batch_size"), ({"max_seq_length": 0}, "max_seq_length")])
+def test_embedding_settings_are_refused_by_name_before_training_and_on_load(setting, name):
+    """torch refused a bad n_threads with a RuntimeError naming nothing (after the corpus
+    was read), a bundle holding one loaded and failed at its first text, and a
+    show_progress of "no" drew progress bars."""
+    from tagsmith.features.embedding import EmbeddingFeaturizer
+
+    with pytest.raises(InvalidParameterError, match=f"'{name}'"):
+        TrainOptions(featurizer="embedding", featurizer_params=setting,
+                     model="dense_knn").validate()
+    with pytest.raises(InvalidParameterError, match=f"'{name}'"):
+        EmbeddingFeaturizer(**setting).fit()  # refused before the encoder loads
+    meta = {"kind": "embedding", "params": {**EmbeddingFeaturizer().get_params(), **setting},
+            "dim": 384}
+    with pytest.raises(ValueError, match=f"'{name}'"):
+        featurizer_from_state(meta, {})
+
+
+def test_embedding_state_needs_a_whole_dimension():
+    from tagsmith.features.embedding import EmbeddingFeaturizer
+
+    meta = {"kind": "embedding", "params": EmbeddingFeaturizer(n_threads=0).get_params(),
+            "dim": 384}
+    assert featurizer_from_state(meta, {}).n_features == 384  # 0 threads: torch's choice
+    for dim in (384.7, True, 0, "384"):
+        with pytest.raises(ValueError, match="dimension"):
+            featurizer_from_state({**meta, "dim": dim}, {})

@@ -54,9 +54,16 @@ class EmbeddingFeaturizer:
                 "batch_size": self.batch_size, "n_threads": self.n_threads,
                 "show_progress": self.show_progress}
 
-    def _validate(self) -> None:
+    def validate(self) -> None:
+        """Refuse bad settings by name (loading the encoder calls it; so do training,
+        before any text is read, and ``from_state``): torch refused a bad ``n_threads``
+        with a RuntimeError that named no parameter."""
         for name in ("max_seq_length", "batch_size"):
             check_int(name, getattr(self, name), 1)
+        # 0, like None, leaves torch's own choice (as it always did)
+        check_int("n_threads", self.n_threads, 0, allow_none=True)
+        if not isinstance(self.show_progress, bool):
+            raise InvalidParameterError("show_progress", "true or false", self.show_progress)
         if not isinstance(self.encoder, str) or not self.encoder:
             raise InvalidParameterError("encoder", "the packaged encoder's name or a model "
                                         "directory", self.encoder)
@@ -66,7 +73,7 @@ class EmbeddingFeaturizer:
         if model is None:
             from tagsmith.zeroshot.encoder import SentenceEncoder
 
-            self._validate()
+            self.validate()
             path = None if self.encoder == DEFAULT_ENCODER else self.encoder
             model = SentenceEncoder(path, batch_size=self.batch_size, n_threads=self.n_threads,
                                     max_seq_length=self.max_seq_length)
@@ -113,5 +120,9 @@ class EmbeddingFeaturizer:
         if featurizer.encoder != DEFAULT_ENCODER:
             raise ValueError(f"the featurizer names the encoder {featurizer.encoder!r}; a "
                              f"bundle may use only the packaged {DEFAULT_ENCODER!r}")
-        featurizer.dim_ = int(meta["dim"])  # the encoder loads on first use
+        featurizer.validate()  # a bad setting is a damaged state, not a first-use failure
+        dim = meta["dim"]
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+            raise ValueError(f"the featurizer's dimension {dim!r} is not an integer >= 1")
+        featurizer.dim_ = dim  # the encoder loads on first use
         return featurizer

@@ -104,7 +104,7 @@ def _check_featurizer(kind: str, params: dict) -> None:
 
     if kind != "views":
         check_param_names(featurizer_class(kind), params)
-        if kind == "tfidf":  # the values too
+        if kind in ("tfidf", "embedding"):  # the values too
             featurizer_class(kind)(**params).validate()
         if kind == "embedding" and params.get("encoder", DEFAULT_ENCODER) != DEFAULT_ENCODER:
             # a bundle loads only the packaged encoder (from_state): refuse before training
