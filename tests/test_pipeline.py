@@ -258,3 +258,22 @@ def test_a_model_over_other_feature_columns_is_refused(trained, tmp_path):
     replaced.featurizer = narrow
     with pytest.raises(BundleError, match="feature columns"):
         TextClassifier.load(replaced.save(tmp_path / "other"))
+
+
+def test_evaluate_classifier_checks_ks_and_threshold_before_scoring(trained, monkeypatch):
+    """ks=() failed with a bare "max() arg is an empty sequence", and a bad k or threshold
+    was refused only after every text had been scored."""
+    from tagsmith.exceptions import InvalidParameterError
+
+    clf, test = trained
+    texts, Y = test.texts[:20], test.Y[:20]
+    report = evaluate_classifier(clf, texts, Y, ks=())
+    assert "p@1" not in report and "micro_f1" in report
+    scored = []
+    monkeypatch.setattr(clf, "predict_topk", lambda *a, **kw: scored.append(1))
+    for bad in ((0,), (2.5,), [True]):
+        with pytest.raises(InvalidParameterError, match="'ks'"):
+            evaluate_classifier(clf, texts, Y, ks=bad)
+    with pytest.raises(InvalidParameterError, match="'threshold'"):
+        evaluate_classifier(clf, texts, Y, threshold=float("nan"))
+    assert not scored

@@ -43,7 +43,15 @@ def evaluate_topk(classifier, Y, topk: TopK, *, ks: Sequence[int] = DEFAULT_KS,
 def evaluate_classifier(classifier, texts: Sequence[str], Y, *,
                         ks: Sequence[int] = DEFAULT_KS,
                         threshold: float | None = None) -> dict:
-    """Predict ``texts`` and score against ``Y`` (n_docs x n_labels sparse)."""
-    k = max(tuning_k(classifier.n_labels), max(ks))
+    """Predict ``texts`` and score against ``Y`` (n_docs x n_labels sparse).
+
+    ``ks`` and ``threshold`` are checked before any text is scored.
+    """
+    from tagsmith.metrics import _check_ks
+    from tagsmith.pipeline.classifier import _check_threshold
+
+    ks = _check_ks(ks)  # () is no ranking metric at all, as evaluate() has it
+    _check_threshold(threshold)
+    k = max((tuning_k(classifier.n_labels), *ks))
     topk = classifier.predict_topk(texts, k)
     return evaluate_topk(classifier, Y, topk, ks=ks, threshold=threshold)
