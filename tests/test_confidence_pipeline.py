@@ -179,6 +179,16 @@ def test_tree_on_a_large_label_space_calibrates_with_a_tail(tmp_path):
     sets = clf.predict_sets(["Zero waste home : the ultimate guide"], alpha=0.05)
     assert sets.size[0] > 50  # reaching 95% recall takes labels beyond the listed 50
     assert sets.abstain[0]
+    # a set cut to max_members lists its most probable members (tail ones were cut by
+    # label id, so the list skipped more probable members for less probable ones)
+    texts = ["Zero waste home : the ultimate guide", "History of Finnish forests"]
+    full = clf.suggest_sets(texts, alpha=0.05, max_members=10_000)
+    for cut in (5, 60):
+        for whole, part in zip(full, clf.suggest_sets(texts, alpha=0.05, max_members=cut),
+                               strict=True):
+            assert part.size == whole.size > cut
+            assert [(s.label_id, s.score) for s in part.labels] == \
+                [(s.label_id, s.score) for s in whole.labels[:cut]]
 
 
 # -- CLI ---------------------------------------------------------------------------------------

@@ -246,12 +246,20 @@ class TextClassifier:
                          "credibility": round(float(sets.credibility[i]), 6),
                          "confidence": round(float(sets.confidence[i]), 6)}
             else:
-                ids = sets.labels(i)[:max_members]
+                # every member's probability first, then the best max_members: labels()
+                # lists the top-k members and then the tail ones by id, so cutting it
+                # kept the lowest ids, not the most probable members
+                ids = sets.labels(i)
+                probs = np.asarray(tail, dtype=np.float64)[ids]
                 row = dict(zip(sets.topk.indices[i].tolist(), sets.topk.scores[i].tolist(),
                                strict=True))
-                probs = np.array([row.get(int(j), tail[j]) for j in ids])
+                for n, j in enumerate(ids[:sets.topk.k].tolist()):  # listed ones come first
+                    if j in row:
+                        probs[n] = row[j]
                 extra = {}
             order = np.argsort(-probs, kind="stable")
+            if method != "lpicp":
+                order = order[:max_members]
             members = [self._suggestion(int(ids[j]), float(probs[j]), lang) for j in order]
             size = len(ids) if method == "lpicp" else int(sets.size[i])
             out.append(DocumentSet(members, size, bool(sets.abstain[i]),
