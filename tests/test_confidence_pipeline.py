@@ -262,6 +262,19 @@ def test_calibrator_from_out_of_fold_scores_keeps_every_heldout_doc_for_sets(dat
     assert calibration["calibrated"]["ece"] < calibration["raw"]["ece"] / 3
 
 
+def test_calibrate_json_with_a_diagram_prints_one_json_object(calibrated_cli_bundle,
+                                                              tmp_path):
+    png = tmp_path / "reliability.png"
+    result = run("calibrate", calibrated_cli_bundle, "-o", tmp_path / "model",
+                 "--reliability-png", png, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)  # the diagram's line is not printed before it
+    assert report["reliability_png"] == str(png) and png.read_bytes()[:4] == b"\x89PNG"
+    text = run("calibrate", calibrated_cli_bundle, "-o", tmp_path / "model",
+               "--reliability-png", png)
+    assert text.exit_code == 0 and f"reliability diagram -> {png}" in text.stdout
+
+
 @pytest.fixture(scope="module")
 def calibrated_cli_bundle(goemotions_small, tmp_path_factory):
     out = tmp_path_factory.mktemp("cli-calibrated") / "model"

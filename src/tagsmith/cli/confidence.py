@@ -104,6 +104,7 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
     report = calibrate_classifier(classifier, heldout, options=options)
     if reliability_png:
         _diagram(classifier, heldout, report, reliability_png)
+        report["reliability_png"] = str(reliability_png)  # --json: stdout is one object
     classifier.save(output or bundle)
     if as_json:
         print_json(report)
@@ -122,6 +123,8 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
                f"from their band, the rest global ({thr['global']:.4f})")
     click.echo(f"conformal sets: {', '.join(report['conformal']['methods'])} "
                f"(default alpha {alpha:g})")
+    if reliability_png:
+        click.echo(f"reliability diagram -> {printable(reliability_png)}")
 
 
 def _heldout_corpus(classifier, data, k, on_error, unknown_labels, heldout_from_corpus):
@@ -149,7 +152,6 @@ def _diagram(classifier, heldout, report, path) -> None:
         {"raw": reliability_report(part.Y, _unit_scores(part.topk)),
          "calibrated": reliability_report(part.Y, classifier.calibrator.apply(part.topk))},
         path, title=f"Reliability on {len(part)} held-out documents")
-    click.echo(f"reliability diagram -> {printable(path)}")
 
 
 def check_png_output(path: str | None, option: str, inputs: dict[str, str | None]) -> None:
