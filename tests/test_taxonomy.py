@@ -276,6 +276,19 @@ def test_cli_taxonomy_checks_every_path_before_any_call(tmp_path, case):
     assert not (tmp_path / "t.csv").exists()
 
 
+@pytest.mark.parametrize("name", ["t.tsv", "t.csv", "t.rdf"])
+def test_cli_taxonomy_skos_must_be_a_turtle_file_name(tmp_path, name):
+    llm = ScriptedTaxonomist(break_first=False, break_update=False)
+    with LocalChatServer(llm) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "taxonomy", str(SAMPLE), "--use-case", "x", "-o", str(tmp_path / "v.csv"),
+            "--skos", str(tmp_path / name), "--sample", "20", "--no-summaries",
+            "--base-url", server.base_url, "--llm", "m", "--cache", str(tmp_path / "c.db")])
+        assert not server.requests  # refused before anything is paid for
+    assert result.exit_code == 2 and "--skos" in result.output and name in result.output
+    assert not (tmp_path / name).exists() and not (tmp_path / "v.csv").exists()
+
+
 def test_taxonomy_outputs_are_written_together(tmp_path, monkeypatch):
     import tagsmith.data.vocab as vocab_module
     from tagsmith.labeling.client import ScriptedLLM

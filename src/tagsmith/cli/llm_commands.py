@@ -99,7 +99,7 @@ def _read_texts(path: str) -> tuple[list[str], list[str]]:
 @click.argument("corpus")
 @click.option("--use-case", required=True, help="What the labels are for, in a sentence.")
 @click.option("-o", "--output", required=True, help="Vocabulary to write (.csv or .tsv).")
-@click.option("--skos", help="Also write the taxonomy as SKOS Turtle to this path.")
+@click.option("--skos", help="Also write the taxonomy as SKOS Turtle to this .ttl path.")
 @click.option("--max-labels", type=click.IntRange(min=1), default=25, show_default=True)
 @click.option("--name-words", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--description-words", type=click.IntRange(min=1), default=30, show_default=True)
@@ -135,6 +135,9 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
         import importlib.util
 
         from tagsmith.exceptions import MissingDependencyError
+        from tagsmith.pipeline.llm import check_turtle_path
+
+        check_turtle_path(skos, "--skos")  # before any call, not after the last
 
         if importlib.util.find_spec("rdflib") is None:
             raise MissingDependencyError("rdflib", extra="skos",

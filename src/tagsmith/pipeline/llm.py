@@ -49,6 +49,8 @@ def run_taxonomy(texts: Sequence[str], client, options, output: str | Path, *,
     if kind == "skos":
         raise InvalidParameterError("output", "a .csv or .tsv path (use skos= for Turtle)",
                                     str(output))
+    if skos is not None:
+        check_turtle_path(skos, "skos")
     taxonomy = generate_taxonomy(list(texts), client, options)
     space = taxonomy.to_label_space(base_uri, lang)
     # every file is written beside its target first and moved in place only when all
@@ -64,6 +66,17 @@ def run_taxonomy(texts: Sequence[str], client, options, output: str | Path, *,
               "repaired_answers": taxonomy.repaired_answers, "cleaned": taxonomy.cleaned,
               "usage": client.usage.to_dict()}
     return space, report
+
+
+def check_turtle_path(path: str | Path, name: str) -> None:
+    """Refuse a SKOS output path whose suffix is not ``.ttl`` (optionally ``.gz``): the
+    scheme is written as Turtle, and a vocabulary file is read by its suffix, so a
+    ``.tsv``, ``.csv`` or ``.rdf`` name would hold Turtle that no reader accepts."""
+    from tagsmith.data.vocab import _suffix
+
+    if _suffix(Path(path)) != ".ttl":
+        raise InvalidParameterError(name, "a .ttl path (the taxonomy is written as Turtle; "
+                                    ".ttl.gz compresses it)", str(path))
 
 
 def _write_together(writes) -> None:
