@@ -276,6 +276,14 @@ def test_cli_taxonomy_checks_every_path_before_any_call(tmp_path, case):
     assert not (tmp_path / "t.csv").exists()
 
 
+def test_cli_taxonomy_output_in_turtle_points_to_skos(tmp_path):
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "taxonomy", str(SAMPLE), "--use-case", "x", "-o", str(tmp_path / "v.ttl"),
+        "--base-url", "http://127.0.0.1:9/v1", "--llm", "m", "--cache", str(tmp_path / "c.db")])
+    assert result.exit_code == 2 and "--output" in result.output
+    assert "--skos" in result.output and "skos=" not in result.output
+
+
 @pytest.mark.parametrize("name", ["t.tsv", "t.csv", "t.rdf"])
 def test_cli_taxonomy_skos_must_be_a_turtle_file_name(tmp_path, name):
     llm = ScriptedTaxonomist(break_first=False, break_update=False)

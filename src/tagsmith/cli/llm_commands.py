@@ -128,6 +128,11 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
                               n_workers=llm["concurrency"], show_progress=not obj["quiet"])
     options.validate()
     _check_output_file(output, "--output")
+    from tagsmith.data.vocab import detect_format
+
+    if detect_format(output) == "skos":  # run_taxonomy's message names its skos= argument
+        raise click.BadParameter("a .csv or .tsv vocabulary (--skos FILE.ttl adds Turtle)",
+                                 param_hint="-o/--output")
     _check_output_file(skos, "--skos")
     if skos and os.path.abspath(skos) == os.path.abspath(output):
         raise click.BadParameter("must differ from --output", param_hint="--skos")
