@@ -99,6 +99,14 @@ def test_vocab_command(goemotions_small):
     assert summary["n_labels"] == 28 and summary["labels"][0]["label"] == "admiration"
 
 
+def test_a_vocabulary_of_unknown_suffix_is_told_what_a_cli_user_can_do(tmp_path):
+    odd = tmp_path / "vocab.txt"
+    odd.write_text("<http://x/a>\ta\n", encoding="utf-8")
+    result = run("vocab", odd)
+    assert result.exit_code == 3 and str(odd) in result.output and "rename" in result.output
+    assert "or pass format=" not in result.output  # the CLI has no such option
+
+
 def test_vocab_command_on_skos():
     result = run("vocab", ROOT / "tests" / "data" / "stw-slice.ttl")
     assert result.exit_code == 0, result.output

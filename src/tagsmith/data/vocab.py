@@ -137,7 +137,8 @@ def detect_format(path: str | Path) -> str:
         accepted = " ".join(SUFFIXES)
         raise UnsupportedFormatError(
             f"unknown vocabulary format {suffix or '(no suffix)'!r}; accepted suffixes: "
-            f"{accepted} (each optionally .gz), or pass format='tsv'|'csv'|'skos'", path=path)
+            f"{accepted} (each optionally .gz): rename the file (from Python, "
+            "load_vocabulary also takes format='tsv'|'csv'|'skos')", path=path)
     return SUFFIXES[suffix]
 
 
