@@ -396,6 +396,12 @@ LLM = ["--base-url", "http://127.0.0.1:9/v1", "--llm", "m"]
     (["zeroshot", "v.tsv", "d.txt", "--weight", "0.2"], "--weight only applies with --bundle"),
     (["zeroshot", "v.tsv", "d.txt", "--hubness-neighbors", "5"],
      "--hubness-neighbors only applies with --background"),
+    (["train", "c.tsv", "-o", "m", "--calibration-method", "platt"],
+     "--calibration-method only applies with --calibration-fraction"),
+    (["train", "c.tsv", "-o", "m", "--dev", "d.tsv", "--dev-fraction", "0.2"],
+     "--dev-fraction only applies with a share of CORPUS held out (no --dev)"),
+    (["train", "c.tsv", "-o", "m", "--dev", "d.tsv", "--no-refit"],
+     "--no-refit only applies with a share of CORPUS held out (no --dev)"),
 ])
 def test_options_that_would_be_ignored_are_refused(args, message):
     result = run(*args)

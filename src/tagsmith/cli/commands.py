@@ -63,7 +63,12 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
           feature_param, on_error, unknown_labels, seed, crossfit_folds, calibration_fraction,
           calibration_method):
     """Train a model on CORPUS (.tsv, .csv, .jsonl, optionally .gz) into a bundle."""
+    from tagsmith.cli import refuse_unused
     from tagsmith.pipeline.confidence import ConfidenceOptions
+
+    refuse_unused("--calibration-fraction", calibration_fraction > 0, "calibration_method")
+    # --dev is the held-out set as it is: nothing is split off CORPUS, nothing refitted
+    refuse_unused("a share of CORPUS held out (no --dev)", not dev, "dev_fraction", "no_refit")
     from tagsmith.pipeline.io import read_labelled_corpora
     from tagsmith.pipeline.train import TrainOptions, train_classifier
 
