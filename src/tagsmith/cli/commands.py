@@ -8,7 +8,7 @@ from itertools import islice
 
 import click
 
-from tagsmith.cli import cli, finite_number, json_text, print_json, printable
+from tagsmith.cli import cli, finite_number, json_text, print_json, printable, refuse_unused
 from tagsmith.exceptions import DataError, InvalidParameterError
 from tagsmith.models import available_models
 
@@ -63,7 +63,6 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
           feature_param, on_error, unknown_labels, seed, crossfit_folds, calibration_fraction,
           calibration_method):
     """Train a model on CORPUS (.tsv, .csv, .jsonl, optionally .gz) into a bundle."""
-    from tagsmith.cli import refuse_unused
     from tagsmith.pipeline.confidence import ConfidenceOptions
 
     refuse_unused("--calibration-fraction", calibration_fraction > 0, "calibration_method")
@@ -508,6 +507,11 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
         read_summary,
     )
 
+    # scores auto refuses what its choice ignores (pipeline.audit); these are by name
+    refuse_unused("--scores crossfit (or auto)", scores in ("crossfit", "auto"), "model", "folds")
+    refuse_unused("--scores crossfit or knn (or auto)", scores != "bundle", "param")
+    refuse_unused("near-duplicate search (not with --no-near-duplicates)",
+                  not no_near_duplicates, "near_duplicate_threshold")
     params = _parse_params(param, "--param")
     options = AuditOptions(scores=scores, model=model, n_folds=folds, seed=seed, lang=lang,
                            model_params=params if scores != "knn" else {},
