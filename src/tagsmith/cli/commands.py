@@ -253,9 +253,7 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
     """
     from tagsmith.pipeline.classifier import TextClassifier
 
-    if not sets and (alpha is not None or max_set_size is not None or min_confidence):
-        raise InvalidParameterError("--alpha/--max-set-size/--min-confidence",
-                                    "used with --sets", "no --sets")
+    refuse_unused("--sets", sets, "alpha", "set_method", "max_set_size", "min_confidence")
     classifier = TextClassifier.load(bundle)
     for batch in _batches(_read_documents(files, whole_file), 512):
         texts = [text for _, text in batch]
