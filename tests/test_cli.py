@@ -387,6 +387,9 @@ LLM = ["--base-url", "http://127.0.0.1:9/v1", "--llm", "m"]
 
 @pytest.mark.parametrize("args, message", [
     (["shift", "m", "d.txt", "--save", "--clear"], "--save and --clear cannot be combined"),
+    (["shift", "m", "d.txt", "--clear"], "FILES only apply without --clear"),
+    (["shift", "m", "--clear", "--method", "bbse"],
+     "--method only applies with an estimate (not with --clear)"),
     (["calibrate", "m", "--calibrator-source", "same", "--conformal-fraction", "0.3"],
      "--conformal-fraction only applies with --calibrator-source split"),
     (["label", "d.txt", "--vocab", "v.tsv", "-o", "o.jsonl", "--strategy", "random", *LLM],

@@ -220,12 +220,18 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
     Only labels with at least --min-count expected occurrences in FILES are
     re-estimated; the report says how many, and --save is refused when none is.
     """
+    from tagsmith.cli import refuse_unused
     from tagsmith.cli.commands import _read_documents
     from tagsmith.pipeline.classifier import TextClassifier
     from tagsmith.pipeline.confidence import estimate_shift
 
     if save and clear:
         raise click.UsageError("--save and --clear cannot be combined")
+    if clear and files:
+        raise click.UsageError("FILES only apply without --clear (it removes the stored "
+                               "shift and estimates nothing)")
+    refuse_unused("an estimate (not with --clear)", not clear, "method", "whole_file", "top",
+                  "min_count")
     classifier = TextClassifier.load(bundle)
     if clear:
         classifier.label_shift = None
