@@ -473,6 +473,23 @@ def test_log_lines_escape_terminal_control_characters(tmp_path):
     assert "\x1b" not in result.stderr and "\\x1b]0;pwned\\x07" in result.stderr
 
 
+def test_a_single_v_gives_more_log_output_than_none(goemotions_small):
+    import logging
+
+    logger = logging.getLogger("tagsmith")
+    before = logger.level
+    try:
+        levels = {}
+        for flags in ((), ("-v",), ("-q",)):
+            result = CliRunner().invoke(tagsmith_cli.cli,
+                                        [*flags, "vocab", str(goemotions_small["vocab"])])
+            assert result.exit_code == 0, result.output
+            levels[flags] = logger.getEffectiveLevel()
+        assert levels[("-v",)] < levels[()] < levels[("-q",)]  # -v was the default, INFO
+    finally:
+        logger.setLevel(before)
+
+
 def test_audit_min_probability_nan_is_refused_before_any_work(tmp_path):
     result = run("audit", tmp_path / "missing.tsv", "-o", tmp_path / "a",
                  "--min-probability", "nan")

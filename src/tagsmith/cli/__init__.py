@@ -47,13 +47,17 @@ class _TagsmithGroup(click.Group):
 
 @click.group(cls=_TagsmithGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tagsmith")
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-v", "--verbose", count=True, help="More log output: -v tagsmith's debug "
+              "messages, -vv those of the libraries it uses too.")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr; no progress bars.")
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     """tagsmith: give each document a set of labels, and say how sure it is."""
-    level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s",
+    # INFO is the default (it carries progress when stderr is no terminal), so -v is
+    # tagsmith's DEBUG and -vv everyone's
+    level = logging.ERROR if quiet else (logging.DEBUG if verbose else logging.INFO)
+    root_level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    logging.basicConfig(level=root_level, format="%(asctime)s %(levelname)s %(message)s",
                         stream=sys.stderr)
     for handler in logging.getLogger().handlers:  # log lines quote file names and texts
         if not isinstance(handler.formatter, _PrintableFormatter):
