@@ -5,7 +5,7 @@ Heavy modules are imported inside the commands so ``tagsmith --help`` stays fast
 
 Exit codes: 0 success; 1 unexpected error; 2 bad usage or parameter; 3 bad input
 data (corpus or vocabulary); 4 model bundle missing, damaged or incompatible;
-5 an optional dependency is missing; 130 interrupted.
+5 an optional dependency is missing; 6 the LLM endpoint failed; 130 interrupted.
 """
 
 from __future__ import annotations
