@@ -494,3 +494,26 @@ def test_audit_min_probability_nan_is_refused_before_any_work(tmp_path):
     result = run("audit", tmp_path / "missing.tsv", "-o", tmp_path / "a",
                  "--min-probability", "nan")
     assert result.exit_code == 2 and "--min-probability" in result.output
+
+
+def test_quiet_turns_off_every_progress_bar_even_ones_a_bundle_asks_for(bundle, monkeypatch):
+    """A model stores show_progress=True when trained without -q; -q at predict time
+    used to draw its bar on a terminal anyway."""
+    import io
+
+    from tagsmith import progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(progress.sys, "stderr", Terminal())
+    try:
+        assert run("info", bundle).exit_code == 0  # run() gives -q
+        with progress.progress_bar(total=3, desc="x", enabled=True) as bar:
+            assert type(bar).__name__ == "_NoProgress"
+        assert CliRunner().invoke(tagsmith_cli.cli, ["info", str(bundle)]).exit_code == 0
+        with progress.progress_bar(total=3, desc="x", enabled=True) as bar:
+            assert type(bar).__name__ != "_NoProgress"  # a tqdm bar on the terminal
+    finally:
+        progress.silence(False)

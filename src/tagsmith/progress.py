@@ -54,6 +54,17 @@ class _NoProgress:
         pass
 
 
+#: set by the CLI's ``-q``: no bar at all, whatever a caller (or a loaded bundle's stored
+#: ``show_progress``) asks for
+_silenced = False
+
+
+def silence(flag: bool = True) -> None:
+    """Turn every progress bar off (``flag=True``) or let callers decide again."""
+    global _silenced
+    _silenced = bool(flag)
+
+
 @contextmanager
 def progress_bar(*, total: int | None, desc: str, unit: str = "it", enabled: bool = True):
     """A context manager yielding an object with ``update(n)`` and ``set_postfix_str(text)``.
@@ -62,7 +73,7 @@ def progress_bar(*, total: int | None, desc: str, unit: str = "it", enabled: boo
     ...     bar.update(3)
     """
     bar: _NoProgress | _LogProgress
-    if not enabled:
+    if not enabled or _silenced:
         bar = _NoProgress()
     elif sys.stderr.isatty():
         from tqdm.auto import tqdm

@@ -63,6 +63,9 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
         if not isinstance(handler.formatter, _PrintableFormatter):
             handler.setFormatter(_PrintableFormatter("%(asctime)s %(levelname)s %(message)s"))
     logging.getLogger("tagsmith").setLevel(level)
+    from tagsmith import progress
+
+    progress.silence(quiet)  # also the bars a loaded bundle's models would draw
     ctx.obj = {"quiet": quiet}
 
 
