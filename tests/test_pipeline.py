@@ -277,3 +277,29 @@ def test_evaluate_classifier_checks_ks_and_threshold_before_scoring(trained, mon
     with pytest.raises(InvalidParameterError, match="'threshold'"):
         evaluate_classifier(clf, texts, Y, threshold=float("nan"))
     assert not scored
+
+
+def test_predicting_many_texts_under_a_progress_bar_gives_the_same_result(trained,
+                                                                          monkeypatch):
+    import tagsmith.pipeline.classifier as classifier_module
+
+    clf, test = trained
+    texts = test.texts[:50]
+    expected = clf.predict_topk(texts, 5)
+    bars = []
+    real = classifier_module.progress_bar
+
+    def spy(**kw):
+        bars.append(kw["total"])
+        return real(**kw)
+
+    monkeypatch.setattr(classifier_module, "progress_bar", spy)
+    monkeypatch.setattr(classifier_module, "PREDICT_CHUNK", 7)
+    clf.show_progress = True
+    try:
+        got = clf.predict_topk(iter(texts), 5)  # any iterable, as before
+    finally:
+        clf.show_progress = False
+    assert bars == [50]
+    assert np.array_equal(got.indices, expected.indices)
+    assert np.array_equal(got.scores, expected.scores)

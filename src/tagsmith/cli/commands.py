@@ -318,6 +318,7 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
     check_png_output(reliability_png, "--reliability-png",
                      {"the corpus": corpus, "the bundle": bundle})
     classifier = TextClassifier.load(bundle)
+    classifier.show_progress = True  # -q turns every bar off
     data = read_labelled(corpus, classifier.label_space, on_error=on_error,
                          unknown_labels=unknown_labels)
     metrics = evaluate_classifier(classifier, data.texts, data.Y, threshold=threshold)

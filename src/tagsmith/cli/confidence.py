@@ -89,6 +89,7 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
 
         check_bundle_target(output)  # before the work, not after it
     classifier = TextClassifier.load(bundle)
+    classifier.show_progress = True  # -q turns every bar off
     if data:
         heldout = _heldout_corpus(classifier, data, k, on_error, unknown_labels,
                                   heldout_from_corpus)
@@ -233,6 +234,7 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
     refuse_unused("an estimate (not with --clear)", not clear, "method", "whole_file", "top",
                   "min_count")
     classifier = TextClassifier.load(bundle)
+    classifier.show_progress = True  # -q turns every bar off
     if clear:
         classifier.label_shift = None
         classifier.save(bundle)

@@ -31,6 +31,7 @@ from tagsmith.pipeline.crossfit import (
     CrossFitScores,
     HeldoutScores,
 )
+from tagsmith.progress import progress_bar
 from tagsmith.store.bundle import Bundle, BundleWriter
 from tagsmith.topk import TopK
 
@@ -44,6 +45,8 @@ CONFORMAL_META, CONFORMAL_ARRAYS = "conformal.json", "conformal.npz"
 SHIFT_META, SHIFT_ARRAYS = "label_shift.json", "label_shift.npz"
 #: 8-byte hashes of the training texts (bundles before it have none)
 TRAIN_HASHES = "train_texts.npz"
+#: texts scored at a time under :attr:`TextClassifier.show_progress`
+PREDICT_CHUNK = 8192
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,9 @@ class TextClassifier:
         # sorted 8-byte hashes of the training texts (see pipeline.train.text_hashes), to
         # refuse held-out data that overlaps them; None for bundles that predate them
         self.train_hashes = train_hashes
+        #: a progress bar over :meth:`predict_topk` calls on more than
+        #: :data:`PREDICT_CHUNK` texts (the CLI turns it on; never stored in a bundle)
+        self.show_progress = False
 
     @property
     def n_labels(self) -> int:
@@ -144,8 +150,23 @@ class TextClassifier:
         model's top ``max(k, calibration k)`` (the candidates its calibrator and
         thresholds were fitted on), adjusted for the stored label shift if there is
         one, so a smaller ``k`` gives the first labels of a larger one; with
-        ``calibrated=False`` the model's raw scores.
+        ``calibrated=False`` the model's raw scores. With :attr:`show_progress`, many
+        texts are scored in chunks under a progress bar (the same result).
         """
+        texts = texts if isinstance(texts, Sequence) else list(texts)
+        if not self.show_progress or len(texts) <= PREDICT_CHUNK:
+            return self._predict_topk(texts, k, calibrated, adjust_shift)
+        check_int("k", k, 1, numpy=True)
+        parts = []
+        with progress_bar(total=len(texts), desc="predicting", unit="doc") as bar:
+            for start in range(0, len(texts), PREDICT_CHUNK):
+                chunk = texts[start:start + PREDICT_CHUNK]
+                parts.append(self._predict_topk(chunk, k, calibrated, adjust_shift))
+                bar.update(len(chunk))
+        return TopK.concatenate(parts)
+
+    def _predict_topk(self, texts: Sequence[str], k: int, calibrated: bool,
+                      adjust_shift: bool) -> TopK:
         if not calibrated or self.calibrator is None:
             return self.model.predict_topk(self.featurizer.transform(texts), k)
         k = check_int("k", k, 1, numpy=True)
