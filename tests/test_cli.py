@@ -517,3 +517,13 @@ def test_quiet_turns_off_every_progress_bar_even_ones_a_bundle_asks_for(bundle, 
             assert type(bar).__name__ != "_NoProgress"  # a tqdm bar on the terminal
     finally:
         progress.silence(False)
+
+
+def test_a_miss_rate_outside_zero_one_is_refused_naming_the_option(bundle, goemotions_small):
+    for args in (("suggest", bundle, "--sets", "--alpha", "2"),  # even with no document
+                 ("suggest", bundle, "--sets", "--alpha", "nan"),
+                 ("eval", bundle, goemotions_small["test"], "--calibration", "--alpha", "0"),
+                 ("calibrate", bundle, "--alpha", "1")):
+        result = run(*args, input="")
+        assert result.exit_code == 2, (args, result.output)
+        assert "--alpha" in result.output and "(0, 1)" in result.output

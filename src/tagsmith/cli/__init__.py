@@ -83,6 +83,18 @@ def main(argv: list[str] | None = None) -> None:
     cli.main(args=argv, prog_name="tagsmith")
 
 
+def miss_rate(ctx: click.Context, param: click.Parameter, value):
+    """A click callback for ``--alpha`` (one value, several or None): each in (0, 1),
+    refused naming the option before any work (the library's check named 'alpha' and
+    ran only once there was a document to build a set for)."""
+    values = value if isinstance(value, tuple) else (value,)
+    for one in values:
+        if one is not None and not 0.0 < one < 1.0:  # NaN fails the comparison
+            raise click.BadParameter(f"expected a number in (0, 1), got {one!r}", ctx=ctx,
+                                     param=param)
+    return value
+
+
 def finite_number(minimum: float | None = None, maximum: float | None = None):
     """A click callback accepting a finite number within [minimum, maximum] (or None).
 

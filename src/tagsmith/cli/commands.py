@@ -8,7 +8,15 @@ from itertools import islice
 
 import click
 
-from tagsmith.cli import cli, finite_number, json_text, print_json, printable, refuse_unused
+from tagsmith.cli import (
+    cli,
+    finite_number,
+    json_text,
+    miss_rate,
+    print_json,
+    printable,
+    refuse_unused,
+)
 from tagsmith.exceptions import DataError, InvalidParameterError
 from tagsmith.models import available_models
 
@@ -233,7 +241,7 @@ def _batches(iterable, size: int):
 @click.option("--lang", default="en", show_default=True, help="Language of label names.")
 @click.option("--sets", is_flag=True, help="Conformal label sets with a guarantee, their size "
               "and an abstain flag (a calibrated bundle).")
-@click.option("--alpha", type=float, default=None,
+@click.option("--alpha", type=float, default=None, callback=miss_rate,
               help="With --sets: allowed miss rate (default: the bundle's, usually 0.1).")
 @click.option("--set-method", type=click.Choice(["recall", "mondrian", "lpicp"]),
               default="recall", show_default=True,
@@ -296,7 +304,7 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
 @click.option("--unknown-labels", type=ERROR_POLICY, default="fail", show_default=True)
 @click.option("--calibration", is_flag=True, help="Also report reliability (ECE, Brier, per "
               "band; raw vs calibrated) and conformal sets (a calibrated bundle).")
-@click.option("--alpha", "alphas", type=float, multiple=True,
+@click.option("--alpha", "alphas", type=float, multiple=True, callback=miss_rate,
               help="With --calibration: miss rates for the sets (default 0.05, 0.1, 0.2).")
 @click.option("--reliability-k", type=click.IntRange(min=1), default=None,
               help="With --calibration: reliability over each document's top K (default: "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tagsmith.cli import cli, finite_number, print_json, printable
+from tagsmith.cli import cli, finite_number, miss_rate, print_json, printable
 from tagsmith.exceptions import InvalidParameterError
 
 ERROR_POLICY = click.Choice(["fail", "skip"])
@@ -37,7 +37,7 @@ def _band_table(rows: list[dict]) -> list[str]:
               "parts (exact guarantee); same: both on all of it (approximate).")
 @click.option("--conformal-fraction", type=float, default=0.5, show_default=True,
               help="Share of the held-out documents for the conformal sets.")
-@click.option("--alpha", type=float, default=0.1, show_default=True,
+@click.option("--alpha", type=float, default=0.1, show_default=True, callback=miss_rate,
               help="Default miss rate of conformal sets (suggest --sets).")
 @click.option("--max-set-size", type=click.IntRange(min=1), default=None,
               help="Sets larger than this abstain (default: 3 x mean labels per document).")
