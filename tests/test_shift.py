@@ -82,6 +82,9 @@ def test_state_round_trip_report_and_errors():
     np.testing.assert_array_equal(again.target_prior, shift.target_prior)
     report = shift.report(names=list("abcde"), top=2)
     assert len(report["largest_changes"]) == 2 and "label" in report["largest_changes"][0]
+    # labels kept at their prior (too little evidence) are no change to list
+    frozen = estimate_label_shift(topk, source_prior=SOURCE, min_count=10_000)
+    assert frozen.n_estimated == 0 and frozen.report(top=5)["largest_changes"] == []
     with pytest.raises(InvalidParameterError, match="method"):
         estimate_label_shift(topk, source_prior=SOURCE, method="magic")
     with pytest.raises(InvalidParameterError, match="source_prior"):

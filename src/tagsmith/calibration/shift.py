@@ -143,6 +143,7 @@ class LabelShift:
         """Summary: the shift's size and the labels whose share changed most."""
         change = self.target_prior - self.source_prior
         order = np.argsort(-np.abs(change), kind="stable")[:top]
+        order = order[change[order] != 0]  # labels left at their prior did not change
         return {"method": self.method, "n_docs": self.n_docs,
                 "total_variation": round(self.total_variation(), 6),
                 "iterations": self.iterations, "converged": self.converged,
