@@ -241,3 +241,28 @@ def test_bad_inputs_are_clear_errors():
     # no labels at all: nothing to find, no crash
     issues = find_label_issues(sp.csr_matrix((5, 3)), topk)
     assert issues.n_flagged == 0
+
+
+def test_prior_strength_zero_keeps_every_rate_finite():
+    """Without shrinkage a label (and a band) with no given documents has no rate of
+    its own: it takes the rate it backs off to instead of 0/0 = NaN, which made the
+    report's totals and band table NaN (invalid JSON); infinity is refused."""
+    rng = np.random.default_rng(0)
+    truth = rng.random((400, 4)) < 0.3
+    truth[:, 3] = False  # an unused label
+    scores = np.clip(truth * 0.7 + rng.random((400, 4)) * 0.3, 0, 1)
+    given = truth.copy()
+    given[:20, 0] = ~given[:20, 0]
+    topk = TopK.from_scores(scores, k=4)
+    issues = find_label_issues(sp.csr_matrix(given), topk, prior_strength=0, rates="label")
+    for name in ("wrong_rate", "missing_rate", "est_wrong", "est_missing", "doc_quality"):
+        assert np.isfinite(getattr(issues, name)).all(), name
+    assert np.isfinite(issues.probability).all()
+    assert issues.est_wrong[3] == 0 and issues.est_missing[3] == 0
+    for row in issues.band_table():
+        assert all(np.isfinite(v) for v in row.values())
+    # no shrinkage: a used label keeps its own confident-learning rate
+    shrunk = find_label_issues(sp.csr_matrix(given), topk, prior_strength=1e-9)
+    np.testing.assert_allclose(issues.est_wrong, shrunk.est_wrong, atol=1e-6)
+    with pytest.raises(InvalidParameterError, match="prior_strength"):
+        find_label_issues(sp.csr_matrix(given), topk, prior_strength=float("inf"))

@@ -254,9 +254,15 @@ def _noise_rates(n_given, band, est_wrong, est_missing, prior_strength: float):
     for counts in (est_wrong, est_missing):
         global_rate = float(counts.sum()) / total
         band_strength = 10 * prior_strength
-        band_rate = ((_sums(counts, band) + band_strength * global_rate)
-                     / (_sums(base, band) + band_strength))[band]
-        label_rate = (counts + prior_strength * band_rate) / (base + prior_strength)
+        # with prior_strength 0 a group without given labels (the unused labels' band,
+        # an unused label) has no evidence and no prior: it takes the rate it backs off to
+        band_base = _sums(base, band) + band_strength
+        band_rate = np.divide(_sums(counts, band) + band_strength * global_rate, band_base,
+                              out=np.full(len(band_base), global_rate),
+                              where=band_base > 0)[band]
+        label_base = base + prior_strength
+        label_rate = np.divide(counts + prior_strength * band_rate, label_base,
+                               out=band_rate.copy(), where=label_base > 0)
         out["global"].append(np.full(len(base), global_rate))
         out["band"].append(band_rate)
         out["label"].append(label_rate)
@@ -294,7 +300,7 @@ def check_label_issue_options(prior_strength, min_probability, max_missing_per_d
                               every_doc_labelled=None) -> None:
     """Refuse options :func:`find_label_issues` cannot use (before any scoring is done)."""
     check_every_doc_labelled(every_doc_labelled)
-    check_number("prior_strength", prior_strength, 0, numpy=True)
+    check_number("prior_strength", prior_strength, 0, finite=True, numpy=True)
     if not 0 < min_probability <= 1:
         raise InvalidParameterError("min_probability", "a number in (0, 1]", min_probability)
     check_int("max_missing_per_doc", max_missing_per_doc, 0)
