@@ -300,6 +300,22 @@ def test_duplicates_conflicts_and_leakage():
     assert (result["n_exact"], result["n_near"]) == (1, 1)
 
 
+def test_three_copies_of_a_text_are_exact_pairs_only():
+    """The second and third copy are each other's nearest neighbours (cosine 1); both
+    are already linked to the first copy, so that pair is no near duplicate (it made
+    '2 exact and 1 near' pairs of three equal texts, and a conflict among exact copies
+    count as a near one)."""
+    texts = ["Rain in Paris", "rain in  paris", "RAIN IN PARIS", "Sun over Rome"]
+    Y = sp.csr_matrix(np.array([[1, 0], [1, 0], [0, 1], [0, 1]], bool))
+    X = sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 0], [1, 1, 0], [0, 0, 1]], np.float32))
+    model = KNNModel(n_neighbors=3, max_posting=None).fit(X, Y)
+    _, rows, sims = model.leave_one_out_topk(X, 2, return_neighbors=True)
+    dups = find_duplicates(texts, Y, (rows, sims))
+    assert dups.pairs.tolist() == [[0, 1], [0, 2]] and dups.exact.all()
+    assert dups.summary() == find_duplicates(texts, Y, None).summary()
+    assert dups.summary()["n_conflicting_exact_pairs"] == dups.summary()["n_conflicting_pairs"]
+
+
 def test_identical_vectors_are_near_duplicates_at_threshold_one():
     # two different texts with the same TF-IDF row: their float32 cosine is 0.9999993
     v = np.random.default_rng(0).random(2000).astype(np.float32)

@@ -154,7 +154,9 @@ def find_duplicates(texts: Sequence[str], Y, neighbors: tuple[np.ndarray, np.nda
     exact_pairs = exact_pairs[~empty[exact_pairs[:, 0]]]  # a group is empty as a whole
     near, cosine = (near_duplicate_pairs(*neighbors, threshold) if neighbors is not None
                     else (np.zeros((0, 2), np.int64), np.zeros(0)))
-    keep = ~(empty[near[:, 0]] | empty[near[:, 1]])
+    # two equal texts are already linked through their exact group's first document (a
+    # third copy's neighbours include the second one, at cosine 1): not a near pair
+    keep = ~(empty[near[:, 0]] | empty[near[:, 1]]) & (hashes[near[:, 0]] != hashes[near[:, 1]])
     near, cosine = near[keep], cosine[keep]
     pairs = np.vstack([exact_pairs, near]) if len(near) else exact_pairs
     cos = np.r_[np.ones(len(exact_pairs)), cosine]
