@@ -320,3 +320,18 @@ def test_a_tsv_output_keeps_the_corpus_keys_and_resolves_only_what_tsv_cannot_ho
     # the untouched document keeps its bare key; the added name with a space becomes <uri>
     assert (tmp_path / "out.tsv").read_text().splitlines() == [
         "Sappho\tpoetry <http://x/gl>", "Homer\tpoetry"]
+
+
+def test_a_review_of_a_long_document_reads_back(tmp_path, monkeypatch):
+    """The text column holds the whole document: a review of one longer than the csv
+    module's default field limit (128 Ki characters) must read back, as a corpus CSV
+    does, even in a process where nothing else raised the limit."""
+    text = "word " * 40_000
+    review = _review(tmp_path, [_row(0, "missing", "http://x/sun", text)])
+    default = csv.field_size_limit()
+    try:
+        csv.field_size_limit(131_072)
+        decisions, counts = read_decisions(review, SPACE)
+    finally:
+        csv.field_size_limit(default)
+    assert counts["accepted"] == 1 and decisions[0].doc_key == doc_key(text)

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from tagsmith.audit.detect import KINDS
-from tagsmith.data.csvlimits import FORMULA_START, spreadsheet_safe
+from tagsmith.data.csvlimits import FORMULA_START, raise_csv_field_limit, spreadsheet_safe
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.textio import atomic_text_writer, check_writable, open_text
 from tagsmith.exceptions import AmbiguousLabelError, InvalidParameterError, ReviewFormatError
@@ -188,6 +188,7 @@ def _review_records(path: Path):
                 raise ReviewFormatError("expected a JSON object", path=path, line=number)
             yield number, obj
         return
+    raise_csv_field_limit()  # the text column holds whole documents, as a corpus CSV does
     # csv joins quoted multi-line cells; rows ended by a lone \r are split first, as
     # text mode with newline="" would
     reader = csv.DictReader(part for _, text in lines for part in _LONE_CR.split(text))
