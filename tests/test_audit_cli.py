@@ -490,6 +490,21 @@ def small_result(small_corpus, goemotions_small):
     return audit_corpus(data.texts, data.Y, space, options=AuditOptions(scores="knn"))
 
 
+def test_numpy_options_are_written_to_the_json_report(small_corpus, goemotions_small,
+                                                     tmp_path):
+    """The option checks accept numpy numbers (k, prior_strength); the report records
+    the options, and writing it failed with 'int64 is not JSON serializable' after
+    the whole audit had run."""
+    space = load_vocabulary(goemotions_small["vocab"])
+    data = read_audit_corpus(small_corpus, space)
+    options = AuditOptions(scores="knn", k=np.int64(5), prior_strength=np.float32(20))
+    result = audit_corpus(data.texts, data.Y, space, options=options)
+    result.write(tmp_path / "out", plots=False)
+    report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    assert report["meta"]["options"]["k"] == 5
+    assert report["meta"]["options"]["prior_strength"] == 20
+
+
 def test_report_of_no_used_label_renders(small_result):
     from tagsmith.audit.report import render_html
 

@@ -41,11 +41,21 @@ def check_plotting() -> None:
                                      feature="plots in the HTML audit report") from exc
 
 
+def _plain(value):
+    """A numpy scalar or array as the Python value JSON can hold (an option such as
+    ``k`` or ``prior_strength`` may be a numpy number, which the checks accept)."""
+    import numpy as np
+
+    if isinstance(value, np.generic | np.ndarray):
+        return value.tolist()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def write_json(report: dict, path: str | Path) -> Path:
     """Write the report as indented JSON, atomically."""
     path = Path(path)
     with atomic_text_writer(path) as out:
-        json.dump(report, out, indent=1, ensure_ascii=False)
+        json.dump(report, out, indent=1, ensure_ascii=False, default=_plain)
         out.write("\n")
     return path
 
