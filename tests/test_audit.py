@@ -234,8 +234,10 @@ def test_bad_inputs_are_clear_errors():
     topk = TopK.from_scores(np.random.default_rng(0).random((5, 3)), k=2)
     with pytest.raises(InvalidParameterError, match="Y"):
         find_label_issues(sp.csr_matrix((4, 3)), topk)
-    with pytest.raises(InvalidParameterError, match="min_probability"):
-        find_label_issues(sp.csr_matrix((5, 3)), topk, min_probability=0)
+    # a bool read as 1.0, a string failed with a bare TypeError from the comparison
+    for bad in (0, 1.5, True, "0.5", None):
+        with pytest.raises(InvalidParameterError, match=r"min_probability.*\(0, 1\]"):
+            find_label_issues(sp.csr_matrix((5, 3)), topk, min_probability=bad)
     with pytest.raises(InvalidParameterError, match="rates"):
         find_label_issues(sp.csr_matrix((5, 3)), topk, rates="per-doc")
     # no labels at all: nothing to find, no crash
