@@ -335,3 +335,20 @@ def test_a_review_of_a_long_document_reads_back(tmp_path, monkeypatch):
     finally:
         csv.field_size_limit(default)
     assert counts["accepted"] == 1 and decisions[0].doc_key == doc_key(text)
+
+
+def test_a_row_with_a_multi_line_text_is_named_by_its_first_line(tmp_path):
+    """Texts span lines in a review CSV; an error names the line the row starts on (its
+    decision is there), not the line its text ends on, as the corpus readers do."""
+    rows = [_row(0, "missing", "http://x/sun", "Heavy rain\nall\nday"),
+            _row(1, "wrong", "http://x/rain", "Bright sun\nand heat", decision="maybe")]
+    review = _review(tmp_path, rows)
+    assert review.read_text(encoding="utf-8").splitlines()[4].startswith("1,maybe,")
+    with pytest.raises(ReviewFormatError, match="decision must be") as error:
+        read_decisions(review, SPACE)
+    assert f"{review}:5: " in str(error.value)
+    rows[1] = _row(0, "wrong", "http://x/sun", "Heavy rain\nall\nday")
+    rows.insert(1, _row(2, "missing", "http://x/snow", "Snow\n\nfall", decision=""))
+    with pytest.raises(ReviewFormatError, match="contradicts line 2") as error:
+        read_decisions(_review(tmp_path, rows), SPACE)
+    assert f"{review}:8: " in str(error.value)

@@ -191,17 +191,25 @@ def _review_records(path: Path):
     raise_csv_field_limit()  # the text column holds whole documents, as a corpus CSV does
     # csv joins quoted multi-line cells; rows ended by a lone \r are split first, as
     # text mode with newline="" would
-    reader = csv.DictReader(part for _, text in lines for part in _LONE_CR.split(text))
+    reader = csv.reader(part for _, text in lines for part in _LONE_CR.split(text))
     try:
-        header = reader.fieldnames or []
+        header = next(reader, None) or []
         # a spreadsheet may capitalise or pad the header ("Decision ")
-        reader.fieldnames = [str(name).strip().lower() for name in header]
-        missing = [c for c in REQUIRED if c not in reader.fieldnames]
+        names = [str(name).strip().lower() for name in header]
+        missing = [c for c in REQUIRED if c not in names]
         if missing:
             raise ReviewFormatError(f"missing column(s) {', '.join(missing)}; the header "
                                     f"has {header}", path=path, line=1)
-        for row in reader:
-            yield reader.line_num, row
+        while True:
+            # a row is named by the line it starts on (a quoted text may span lines), as
+            # the corpus readers name records
+            start = reader.line_num + 1
+            cells = next(reader, None)
+            if cells is None:
+                return
+            if cells:  # blank lines are no rows; a short row's missing cells are empty
+                padded: list[str | None] = [*cells, *[None] * (len(names) - len(cells))]
+                yield start, dict(zip(names, padded[:len(names)], strict=True))
     except csv.Error as exc:
         raise ReviewFormatError(f"invalid CSV ({exc})", path=path,
                                 line=max(reader.line_num, 1)) from exc
