@@ -195,6 +195,20 @@ def test_malformed_line_fails_with_file_and_line(tmp_path):
     assert str(info.value) == f"{path}:3: expected 1 or 2 tab-separated columns, found 3"
 
 
+def test_a_jsonl_string_with_half_a_character_is_a_malformed_line(tmp_path):
+    """json.loads accepts a lone surrogate escape; the string then fails only when
+    something writes it (the audit's review, a TSV), after all the work."""
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"text": "an emoji \\ud83d\\ude00 whole", "labels": ["a"]}\n'
+                    '{"text": "cut \\ud83d here", "labels": ["a"]}\n'
+                    '{"text": "fine", "labels": ["a"], "note": "\\udc00"}\n', encoding="utf-8")
+    with pytest.raises(CorpusFormatError, match="lone surrogate") as info:
+        list(read_jsonl(path))
+    assert info.value.line == 2
+    kept = list(read_jsonl(path, on_error="skip"))
+    assert [r.text for r in kept] == ["an emoji \U0001F600 whole"]
+
+
 def test_trailing_tabs_are_no_extra_column(tmp_path):
     path = write(tmp_path / "c.tsv", f"one\t<{U}a>\t\ntwo\t<{U}a> <{U}b>\t \t\r\n"
                  f"three\t\t<{U}b>\n")

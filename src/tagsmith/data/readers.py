@@ -314,6 +314,11 @@ def _jsonl_records(path: Path, on_error) -> Iterator[Record]:
             raise _Malformed(f"invalid JSON: {exc}") from exc
         if not isinstance(obj, dict):
             raise _Malformed(f"expected a JSON object, found {type(obj).__name__}")
+        if "\\ud" in line.lower() and _holds_lone_surrogate(obj):
+            # JSON may escape half of a surrogate pair; such a string is no Unicode text
+            # and fails only when written (the audit's review.csv, a TSV, a bundle)
+            raise _Malformed("a string holds a lone surrogate escape (\\udXXX, half of a "
+                             "character cut in two): not valid Unicode")
         text = obj.get("text")
         if not isinstance(text, str):
             raise _Malformed("missing 'text'" if text is None else
@@ -326,6 +331,28 @@ def _jsonl_records(path: Path, on_error) -> Iterator[Record]:
                       else None)
 
     return _line_records(path, parse, on_error)
+
+
+def _holds_lone_surrogate(value: object) -> bool:
+    """Whether a parsed JSON value holds a string with a lone surrogate (any depth).
+
+    >>> _holds_lone_surrogate(json.loads(r'{"text": "an emoji \\ud83d\\ude00"}'))
+    False
+    >>> _holds_lone_surrogate(json.loads(r'{"text": "ok", "meta": ["cut \\ud83d"]}'))
+    True
+    """
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_holds_lone_surrogate(k) or _holds_lone_surrogate(v)
+                   for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_lone_surrogate(v) for v in value)
+    return False
+
+
+#: code points UTF-8 cannot encode (a Python str never holds a whole surrogate pair)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _json_labels(value: object) -> tuple[str, ...]:
