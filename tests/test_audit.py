@@ -185,6 +185,15 @@ def test_documents_given_no_label_rank_their_candidates_as_missing():
     assert found[True][2] <= 1.0 and found[True][2] > found[False][2]
     with pytest.raises(InvalidParameterError, match="every_doc_labelled"):
         find_label_issues(noise.Y, topk, X=X, every_doc_labelled="yes")
+    # a document given no label is missing one for certain, even one without any score
+    # (an empty text): its quality is the lowest, not 1.0
+    blank = unlabelled.nonzero()[0][0]
+    topk.indices[blank] = -1  # padding only: no candidate at all
+    topk.scores[blank] = 0.0
+    quality = find_label_issues(noise.Y, topk, X=X, every_doc_labelled=True).doc_quality
+    assert quality[blank] == 0.0 and np.all(quality[unlabelled] == 0.0)
+    assert find_label_issues(noise.Y, topk, X=X,
+                             every_doc_labelled=False).doc_quality[blank] == 1.0
 
 
 def test_unlabelled_pool_is_not_read_as_missing_labels():

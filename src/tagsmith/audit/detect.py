@@ -391,6 +391,10 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
                     "every_doc_labelled": bool(every_doc_labelled),
                     "n_unlabelled_docs": n_unlabelled})
     quality = _doc_quality(n, pos.rows, wrong_prob, cand.rows, missing_prob)
+    if every_doc_labelled:
+        # a document given no label misses one for certain, with or without candidates
+        # (one with no scores at all, an empty text say, came out as flawless: 1.0)
+        quality[per_doc == 0] = 0.0
     issues = _collect(pos, pos_p, wrong_prob, cand, cand_p, missing_prob, keep_probability)
     est_wrong, est_missing = wrong_rate * n_given, missing_per_given * n_given
     flagged = (issues["probability"] >= min_probability) & _within_budget(
