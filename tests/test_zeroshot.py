@@ -469,3 +469,36 @@ def test_blend_parameters_are_named(kwargs):
     name = next(iter(kwargs))
     with pytest.raises(InvalidParameterError, match=name):
         blend_topk(None, zs, **{"k": 2, **kwargs})
+
+
+class _TableEncoder:
+    """A stand-in encoder that looks each text's unit vector up in ``table``."""
+
+    name = "table"
+    dim = 4
+
+    def __init__(self, table):
+        self.table = {text: np.asarray(v, np.float32) / np.linalg.norm(v)
+                      for text, v in table.items()}
+
+    def encode(self, texts, *, show_progress=False):
+        return np.asarray([self.table[text] for text in texts], np.float32).reshape(-1, 4)
+
+
+@pytest.mark.parametrize("index", ["exact", "hnsw"])
+def test_label_with_many_close_alt_labels_does_not_crowd_out_the_others(index):
+    pytest.importorskip("hnswlib")
+    alts = [f"cat {i}" for i in range(10)]
+    table = {"cats": [1, 0, 0, 0], "dogs": [0.5, 1, 0, 0], "money": [0.2, 0, 1, 0],
+             **{alt: [1, 0.01 * (i + 1), 0, 0] for i, alt in enumerate(alts)}}
+    space = LabelSpace([Label("u:a", {"en": "cats"}, {"en": alts}),
+                        Label("u:b", {"en": "dogs"}), Label("u:c", {"en": "money"})])
+    scorer = ZeroShotClassifier(space, _TableEncoder(table), index=index)
+    query = np.array([[1, 0, 0, 0], [0.1, 0, 1, 0]], np.float32)
+    query /= np.linalg.norm(query, axis=1, keepdims=True)
+    topk = scorer.topk_from_embeddings(query, 3)
+    # the 3 x 3 label rows fetched were all the cat's: dogs and money went missing
+    assert topk.indices.tolist() == [[0, 1, 2], [2, 0, 1]]
+    expected = np.maximum.reduceat(query @ scorer.label_vectors.T, [0, 11, 12], axis=1)
+    np.testing.assert_allclose(topk.scores, np.take_along_axis(expected, topk.indices, 1),
+                               atol=1e-5)

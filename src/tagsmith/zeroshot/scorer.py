@@ -216,6 +216,8 @@ class ZeroShotClassifier:
         self.label_vectors = embed_cached(encoder, texts, cache_dir, show_progress=show_progress)
         self.index_kind = index
         self.rows_per_label = max(1, int(np.bincount(self.owners).max()))
+        #: ids of the labels that own label rows (not deprecated)
+        self.live_labels = np.unique(self.owners)
         #: per label row, mean cosine to its nearest background documents (None: no
         #: hubness correction)
         self.hubness: np.ndarray | None = None
@@ -288,22 +290,48 @@ class ZeroShotClassifier:
         """Top ``k`` labels per text (``n_docs x k``), best cosine first."""
         return self.topk_from_embeddings(self.embed(texts), k)
 
+    def _search_labels(self, doc_vectors: np.ndarray, fetch: int, k: int
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(doc, owner label, similarity) of the best label rows of each document: its
+        ``fetch`` best, or more until they name ``k`` distinct labels (or all of them).
+
+        A label owns several rows (alternative labels, description), and one with many
+        rows close to a document can fill all ``fetch`` of them; the labels after it
+        would then be missing, or ranked on lesser rows. Once the best rows name ``k``
+        labels, those are the ``k`` best labels (a label's score is its best row)."""
+        n_rows = len(self.owners)
+        want = min(k, len(self.live_labels))
+        pending = np.arange(len(doc_vectors))
+        parts = []
+        while len(pending):
+            rows, sims = self.index.search(doc_vectors[pending], fetch)
+            labels = self.owners[rows]
+            if fetch >= n_rows:
+                done = np.ones(len(pending), bool)
+            else:
+                ordered = np.sort(labels, axis=1)
+                distinct = 1 + (ordered[:, 1:] != ordered[:, :-1]).sum(axis=1)
+                done = distinct >= want
+            parts.append((np.repeat(pending[done], rows.shape[1]), labels[done].ravel(),
+                          sims[done].ravel()))
+            pending = pending[~done]
+            fetch = min(n_rows, 2 * fetch)
+        docs, labels, sims = (np.concatenate(arrays) for arrays in zip(*parts, strict=True))
+        return docs, labels, sims
+
     def topk_from_embeddings(self, doc_vectors: np.ndarray, k: int) -> TopK:
         """As :meth:`predict_topk`, from document embeddings (``n_docs x dim``)."""
         k = _check_k(k, None)
+        doc_vectors = np.asarray(doc_vectors, np.float32)
         n_docs = len(doc_vectors)
         if n_docs == 0:
             return TopK.empty(0, min(k, self.n_labels), self.n_labels)
         fetch = min(len(self.owners), k * (ROW_EXPANSION if self.rows_per_label > 1 else 1))
         shift = 1.0 + 1e-6
         if self.hubness is not None:
-            doc_vectors = np.hstack([np.asarray(doc_vectors, np.float32),
-                                     np.ones((n_docs, 1), np.float32)])
+            doc_vectors = np.hstack([doc_vectors, np.ones((n_docs, 1), np.float32)])
             shift += 0.5 * max(0.0, float(self.hubness.max()))
-        rows, sims = self.index.search(doc_vectors, fetch)
-        labels = self.owners[rows].ravel()
-        docs = np.repeat(np.arange(n_docs), rows.shape[1])
-        sims = sims.ravel()
+        docs, labels, sims = self._search_labels(doc_vectors, fetch, k)
         # keep each (doc, label)'s best row: sort by doc, label, -sim and take firsts
         order = np.lexsort((-sims, labels, docs))
         docs, labels, sims = docs[order], labels[order], sims[order]
