@@ -502,3 +502,17 @@ def test_label_with_many_close_alt_labels_does_not_crowd_out_the_others(index):
     expected = np.maximum.reduceat(query @ scorer.label_vectors.T, [0, 11, 12], axis=1)
     np.testing.assert_allclose(topk.scores, np.take_along_axis(expected, topk.indices, 1),
                                atol=1e-5)
+
+
+def test_a_bare_string_is_refused_not_scored_per_character(encoder):
+    space = LabelSpace([Label("u:a", {"en": "cats"}), Label("u:b", {"en": "money"})])
+    scorer = ZeroShotClassifier(space, encoder)
+    with pytest.raises(InvalidParameterError, match="texts"):
+        scorer.predict_topk("my cat sleeps", 1)  # was 13 rows, one per character
+    with pytest.raises(InvalidParameterError, match="texts"):
+        scorer.fit_background("my cat sleeps")
+    with pytest.raises(InvalidParameterError, match="texts"):
+        encoder.encode("my cat sleeps")
+    with pytest.raises(InvalidParameterError, match=r"texts\[1\]"):
+        scorer.predict_topk(["my cat", None], 1)
+    assert scorer.predict_topk(("my cat", "a loan"), 1).indices.tolist() == [[0], [1]]

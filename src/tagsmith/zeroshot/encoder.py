@@ -127,7 +127,10 @@ class SentenceEncoder:
         self.batch_size = batch_size
 
     def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
-        texts = [text if text.strip() else "." for text in texts]
+        from tagsmith.features.tfidf import _as_list
+
+        # a bare str would be embedded one character per row
+        texts = [text if text.strip() else "." for text in _as_list(texts)]
         out = np.zeros((len(texts), self.dim), np.float32)
         with progress_bar(total=len(texts), desc="embedding", unit="text",
                           enabled=show_progress) as bar:

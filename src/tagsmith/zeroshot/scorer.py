@@ -284,7 +284,11 @@ class ZeroShotClassifier:
         return len(self.label_space)
 
     def embed(self, texts) -> np.ndarray:
-        return self.encoder.encode(list(texts), show_progress=self.show_progress)
+        """Embeddings of ``texts`` (a list of str; a bare str is refused, where iterating
+        it scored one document per character)."""
+        from tagsmith.features.tfidf import _as_list
+
+        return self.encoder.encode(_as_list(texts), show_progress=self.show_progress)
 
     def predict_topk(self, texts, k: int = 10) -> TopK:
         """Top ``k`` labels per text (``n_docs x k``), best cosine first."""
