@@ -516,3 +516,14 @@ def test_a_bare_string_is_refused_not_scored_per_character(encoder):
     with pytest.raises(InvalidParameterError, match=r"texts\[1\]"):
         scorer.predict_topk(["my cat", None], 1)
     assert scorer.predict_topk(("my cat", "a loan"), 1).indices.tolist() == [[0], [1]]
+
+
+@pytest.mark.parametrize("template", ["{{}}", "{} {x}", "{}{}", "{} }", "{0}", "{:>10}", 3])
+def test_template_must_have_exactly_one_plain_field(template):
+    from tagsmith.zeroshot.scorer import label_texts
+
+    space = LabelSpace([Label("u:a", {"en": "cats"}), Label("u:b", {"en": "money"})])
+    with pytest.raises(InvalidParameterError, match="template"):
+        label_texts(space, template=template)  # '{{}}' gave both labels the text '{}'
+    assert label_texts(space, template="a {} {{json}}")[0] == ["a cats {json}",
+                                                              "a money {json}"]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import string
 from pathlib import Path
 
 import numpy as np
@@ -56,9 +57,7 @@ def label_texts(label_space: LabelSpace, *, lang: str = "en", template: str = "{
     >>> label_texts(space)
     (['cats', 'felines', 'cats: small pets'], array([0, 0, 0], dtype=int32))
     """
-    if "{}" not in template:
-        raise InvalidParameterError("template", "a string with one '{}' for the label text",
-                                    template)
+    _check_template(template)
     texts: list[str] = []
     owners: list[int] = []
     deprecated = label_space.deprecated_mask
@@ -74,6 +73,21 @@ def label_texts(label_space: LabelSpace, *, lang: str = "en", template: str = "{
         texts += [template.format(text) for text in dict.fromkeys(names)]
         owners += [label_id] * len(dict.fromkeys(names))
     return texts, np.asarray(owners, dtype=np.int32)
+
+
+def _check_template(template) -> None:
+    """Refuse a template that is not one ``{}`` for the label text in literal text (``{{``
+    and ``}}`` for braces): ``'{{}}'`` gave every label the same text ``'{}'``, and
+    ``'{} {x}'`` a KeyError."""
+    try:
+        fields = [(name, spec, conversion) for _, name, spec, conversion
+                  in string.Formatter().parse(template) if name is not None] \
+            if isinstance(template, str) else None
+    except ValueError:
+        fields = None
+    if fields != [("", "", None)]:
+        raise InvalidParameterError("template", "a string with one '{}' for the label text "
+                                    "('{{' and '}}' for literal braces)", template)
 
 
 #: a cached row's L2 norm may differ from 1 by this much (the encoder normalises rows;
