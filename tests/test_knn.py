@@ -231,3 +231,31 @@ def test_bad_parameters_are_named(params, name):
     with pytest.raises(InvalidParameterError) as info:
         KNNModel(**params).fit(X, Y)
     assert info.value.name == name
+
+
+@pytest.mark.parametrize("index_slice", [16_384, 700])
+def test_dense_neighbours_among_duplicates_do_not_depend_on_the_batch(index_slice,
+                                                                     monkeypatch):
+    """Of training documents with equal similarity (duplicate texts), the earlier ones
+    vote, whatever else is queried: argpartition kept an arbitrary few of them, and
+    float32 products gave duplicates cosines an ulp apart depending on their place in
+    the BLAS tiles, so a document's labels changed with its batch."""
+    import tagsmith.models.dense_knn as dense_knn
+
+    monkeypatch.setattr(dense_knn, "INDEX_SLICE", index_slice)
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(50, 8))
+    which = rng.integers(0, 50, 5000)
+    X = base[which]
+    Y = (rng.random((5000, 20)) < 0.2).astype(np.float32)
+    model = dense_knn.DenseKNNModel(n_neighbors=10, n_jobs=1).fit(X, Y)
+    queries = base[rng.integers(0, 50, 300)]
+    rows, _ = model.kneighbors(queries)
+    for query, found in zip(queries, rows, strict=True):
+        duplicates = np.flatnonzero((X == query).all(axis=1))
+        assert found.tolist() == duplicates[:10].tolist()
+    batch = model.predict_topk(queries, 5)
+    for i in range(0, 300, 7):
+        alone = model.predict_topk(queries[i:i + 1], 5)
+        np.testing.assert_array_equal(alone.indices[0], batch.indices[i])
+        np.testing.assert_array_equal(alone.scores[0], batch.scores[i])

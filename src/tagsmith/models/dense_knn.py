@@ -3,14 +3,16 @@
 The dense counterpart of :mod:`tagsmith.models.knn` for sentence embeddings (or any
 dense feature rows): training rows are L2-normalised and kept as float16 (half the
 memory of float32, and cosines stay within 1e-3); a query's neighbours are found by
-exact search, blocked matrix products against float32 copies of slices of the index,
+exact search, blocked matrix products against float64 copies of slices of the index
+(rounded to float32, so a similarity does not depend on the documents queried with it),
 and vote exactly as in ``knn``: the score of label ``l`` is
 
     sum_n sim_n**power * w_n * y_nl  /  sum_n sim_n**power * w_n
 
-over the ``n_neighbors`` most similar training documents with positive similarity.
+over the ``n_neighbors`` most similar training documents with positive similarity
+(of equally similar ones, such as duplicate training texts, the earlier documents).
 Exact search costs ``n_queries x n_docs x dim`` multiply-adds: on two cores about
-4 ms per query against 590k training documents of 384 dimensions, small next to
+5 ms per query against 590k training documents of 384 dimensions, small next to
 embedding the query text itself.
 """
 
@@ -42,7 +44,7 @@ from tagsmith.topk import TopK, _check_k
 
 #: queries per search block and index rows per slice (bounds the block's score matrix)
 QUERY_BLOCK = 1024
-INDEX_SLICE = 32_768
+INDEX_SLICE = 16_384
 
 
 def check_dense_features(X, *, n_features: int | None = None) -> np.ndarray:
@@ -65,6 +67,25 @@ def check_dense_features(X, *, n_features: int | None = None) -> np.ndarray:
 def _unit_rows(X: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(X, axis=1, keepdims=True)
     return np.divide(X, norms, out=np.zeros_like(X), where=norms > 0)
+
+
+def _best_n(sims: np.ndarray, ids: np.ndarray | None, n: int
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """``(ids, sims)`` of the ``n`` best entries of each row of ``sims`` (in no order),
+    ties at the cut going to the lower id (``ids``: the entries' ids, default their
+    columns). ``argpartition`` alone keeps an arbitrary few of equal entries, chosen by
+    the rest of the row, so a document's neighbours among duplicate training texts (and
+    its votes) changed with the documents it was queried with."""
+    take = min(n, sims.shape[1])
+    cut = np.argpartition(-sims, take - 1, axis=1)[:, :take]
+    if take < sims.shape[1]:
+        kth = np.take_along_axis(sims, cut, axis=1).min(axis=1, keepdims=True)
+        for row in np.flatnonzero((sims >= kth).sum(axis=1) > take):
+            candidates = np.flatnonzero(sims[row] >= kth[row])
+            keys = candidates if ids is None else ids[row, candidates]
+            cut[row] = candidates[np.lexsort((keys, -sims[row, candidates]))[:take]]
+    cut_sims = np.take_along_axis(sims, cut, axis=1)
+    return (cut if ids is None else np.take_along_axis(ids, cut, axis=1)), cut_sims
 
 
 class DenseKNNModel(BaseModel):
@@ -146,20 +167,23 @@ class DenseKNNModel(BaseModel):
         return rows, sims
 
     def _search(self, queries: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Exact top-``n`` rows of the index for each query, best first."""
+        """Exact top-``n`` rows of the index for each query, best first; of rows with
+        equal similarity (duplicate training texts), the lower rows."""
         best_ids = np.zeros((len(queries), 0), np.int64)
         best_sims = np.zeros((len(queries), 0), np.float32)
+        queries64 = queries.astype(np.float64)
         for lo in range(0, self.n_docs_, INDEX_SLICE):
-            part = self.index_[lo:lo + INDEX_SLICE].astype(np.float32)
-            scores = queries @ part.T
-            take = min(n, scores.shape[1])
-            cut = np.argpartition(-scores, take - 1, axis=1)[:, :take]
-            best_ids = np.hstack([best_ids, cut + lo])
-            best_sims = np.hstack([best_sims, np.take_along_axis(scores, cut, axis=1)])
+            # in float64, rounded to float32: the rounding of a float32 product depends on
+            # where its row and column fall in the BLAS kernel's tiles, so one training
+            # text's duplicates got cosines an ulp apart, ordered by the batch a document
+            # came in with; float64 errors (1e-16) almost never survive the rounding
+            part = self.index_[lo:lo + INDEX_SLICE].astype(np.float64)
+            scores = (queries64 @ part.T).astype(np.float32)
+            ids, sims = _best_n(scores, None, n)
+            best_ids = np.hstack([best_ids, ids + lo])
+            best_sims = np.hstack([best_sims, sims])
             if best_ids.shape[1] > n:
-                keep = np.argpartition(-best_sims, n - 1, axis=1)[:, :n]
-                best_ids = np.take_along_axis(best_ids, keep, axis=1)
-                best_sims = np.take_along_axis(best_sims, keep, axis=1)
+                best_ids, best_sims = _best_n(best_sims, best_ids, n)
         # best first; equal similarities go to the lower row
         order = np.lexsort((best_ids, -best_sims), axis=1)
         return np.take_along_axis(best_ids, order, axis=1), np.take_along_axis(best_sims, order,
