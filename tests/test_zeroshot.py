@@ -527,3 +527,24 @@ def test_template_must_have_exactly_one_plain_field(template):
         label_texts(space, template=template)  # '{{}}' gave both labels the text '{}'
     assert label_texts(space, template="a {} {{json}}")[0] == ["a cats {json}",
                                                               "a money {json}"]
+
+
+def test_labels_without_any_text_are_left_out_not_embedded_by_uri(caplog):
+    from tagsmith.zeroshot.scorer import label_texts
+
+    space = LabelSpace([Label("u:a", {"en": "cats"}), Label("http://x.org/p123"),
+                        Label("u:c", {"fi": "raha"}),
+                        Label("u:d", alt_labels={"en": ["loans"]}),
+                        Label("u:e", description={"en": "weather and rain"}),
+                        Label("u:f", {"en": ""})])
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        texts, owners = label_texts(space)
+    # the URIs 'http://x.org/p123' and 'u:f' were embedded as if they were names
+    assert texts == ["cats", "raha", "loans", "weather and rain"]
+    assert owners.tolist() == [0, 2, 3, 4]
+    assert "2 label(s)" in caplog.text and "http://x.org/p123" in caplog.text
+    scorer = ZeroShotClassifier(space, _CountingEncoder())
+    topk = scorer.predict_topk(["http://x.org/p123"], 6)
+    assert {1, 5}.isdisjoint(topk.indices.ravel().tolist())
+    with pytest.raises(InvalidParameterError, match="label_space"):
+        ZeroShotClassifier(LabelSpace([Label("u:x")]), _CountingEncoder())

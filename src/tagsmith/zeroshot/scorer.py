@@ -51,6 +51,11 @@ def label_texts(label_space: LabelSpace, *, lang: str = "en", template: str = "{
                 ) -> tuple[list[str], np.ndarray]:
     """(texts, owner label id per text) for every non-deprecated label.
 
+    A label's name is its preferred name in ``lang``, else in another language; a label
+    without any name, alternative label (in ``lang``) or description has no text to
+    embed and is left out with a warning (embedding its URI would rank it by the look
+    of the URI).
+
     >>> from tagsmith.data.labelspace import Label
     >>> space = LabelSpace([Label("u:a", {"en": "cats"}, {"en": ["felines"]},
     ...                           description={"en": "small pets"})])
@@ -61,17 +66,27 @@ def label_texts(label_space: LabelSpace, *, lang: str = "en", template: str = "{
     texts: list[str] = []
     owners: list[int] = []
     deprecated = label_space.deprecated_mask
+    nameless: list[str] = []
     for label_id, label in enumerate(label_space):
         if deprecated[label_id]:
             continue
-        name = label_space.name_of(label_id, lang)
-        names = [name]
+        name = label.pref_labels.get(lang) or next(
+            (other for other in label.pref_labels.values() if other), "")
+        names = [name] if name else []
         if use_alt_labels:
-            names += [alt for alt in label.alt_labels.get(lang, []) if alt != name]
+            names += [alt for alt in label.alt_labels.get(lang, []) if alt and alt != name]
         if use_descriptions and label.description.get(lang):
-            names.append(f"{name}: {label.description[lang]}")
+            described = label.description[lang]
+            names.append(f"{name}: {described}" if name else described)
+        if not names:
+            nameless.append(label.uri)
+            continue
         texts += [template.format(text) for text in dict.fromkeys(names)]
         owners += [label_id] * len(dict.fromkeys(names))
+    if nameless:
+        logger.warning("%d label(s) without a name, alternative label or description are "
+                       "never suggested zero-shot, e.g. %s", len(nameless),
+                       ", ".join(nameless[:3]))
     return texts, np.asarray(owners, dtype=np.int32)
 
 
