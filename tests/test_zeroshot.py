@@ -548,3 +548,18 @@ def test_labels_without_any_text_are_left_out_not_embedded_by_uri(caplog):
     assert {1, 5}.isdisjoint(topk.indices.ravel().tolist())
     with pytest.raises(InvalidParameterError, match="label_space"):
         ZeroShotClassifier(LabelSpace([Label("u:x")]), _CountingEncoder())
+
+
+def test_a_language_no_label_is_named_in_is_warned_about(caplog):
+    from tagsmith.zeroshot.scorer import label_texts
+
+    space = LabelSpace([Label("u:a", {"en": "cats"}, {"en": ["felines"]}),
+                        Label("u:b", {"en": "dogs", "de": "Hunde"})])
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        texts, _ = label_texts(space, lang="fr")  # a mistyped or absent language
+    assert texts == ["cats", "dogs"]
+    assert "no label has a name in language 'fr'" in caplog.text and "'en'" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        label_texts(space, lang="de")  # one label named in it: a partial vocabulary
+    assert "no label has a name" not in caplog.text

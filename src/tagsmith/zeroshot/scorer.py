@@ -67,9 +67,12 @@ def label_texts(label_space: LabelSpace, *, lang: str = "en", template: str = "{
     owners: list[int] = []
     deprecated = label_space.deprecated_mask
     nameless: list[str] = []
+    n_in_lang = n_named = 0
     for label_id, label in enumerate(label_space):
         if deprecated[label_id]:
             continue
+        n_in_lang += bool(label.pref_labels.get(lang))
+        n_named += any(label.pref_labels.values())
         name = label.pref_labels.get(lang) or next(
             (other for other in label.pref_labels.values() if other), "")
         names = [name] if name else []
@@ -83,6 +86,11 @@ def label_texts(label_space: LabelSpace, *, lang: str = "en", template: str = "{
             continue
         texts += [template.format(text) for text in dict.fromkeys(names)]
         owners += [label_id] * len(dict.fromkeys(names))
+    if n_named and not n_in_lang:  # a mistyped --lang, or a vocabulary in other languages
+        languages = sorted({code for label in label_space for code in label.pref_labels})
+        logger.warning("no label has a name in language %r: names in %s are used instead, "
+                       "and alternative labels and descriptions (read in %r only) are not",
+                       lang, ", ".join(map(repr, languages[:10])), lang)
     if nameless:
         logger.warning("%d label(s) without a name, alternative label or description are "
                        "never suggested zero-shot, e.g. %s", len(nameless),
