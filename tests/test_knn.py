@@ -259,3 +259,24 @@ def test_dense_neighbours_among_duplicates_do_not_depend_on_the_batch(index_slic
         alone = model.predict_topk(queries[i:i + 1], 5)
         np.testing.assert_array_equal(alone.indices[0], batch.indices[i])
         np.testing.assert_array_equal(alone.scores[0], batch.scores[i])
+
+
+@pytest.mark.parametrize("name", ["knn", "linear", "tree", "dense_knn"])
+def test_fitting_leaves_the_callers_matrices_as_they_were(name):
+    """Checks summed duplicates, dropped zeros and sorted indices in place, on arrays
+    that could be the caller's."""
+    from tagsmith.models import make_model
+
+    rng = np.random.default_rng(0)
+    X = sp.random(60, 30, density=0.3, format="csr", random_state=1, dtype=np.float32)
+    X.indices[X.indptr[0]:X.indptr[1]] = X.indices[X.indptr[0]:X.indptr[1]][::-1]  # unsorted
+    X.has_sorted_indices = False
+    Y = sp.csr_matrix(np.maximum(np.eye(60, 4), rng.random((60, 4)) < 0.4).astype(np.float32))
+    Y.data[::3] = 0.0  # explicit zeros
+    Y.indices[Y.indptr[1]:Y.indptr[2]] = Y.indices[Y.indptr[1]:Y.indptr[2]][::-1]
+    Y.has_sorted_indices = False
+    before = [a.copy() for a in (X.data, X.indices, X.indptr, Y.data, Y.indices, Y.indptr)]
+    features = X.toarray() if name == "dense_knn" else X
+    make_model(name).fit(features, Y)
+    after = (X.data, X.indices, X.indptr, Y.data, Y.indices, Y.indptr)
+    assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))

@@ -113,8 +113,11 @@ def check_features(X, *, n_features: int | None = None) -> sp.csr_matrix:
 
 
 def check_targets(Y, n_docs: int, *, soft_ok: bool) -> sp.csr_matrix:
-    """Validate a targets matrix (docs x labels) with values in [0, 1]."""
-    Y = sp.csr_matrix(Y, dtype=np.float32)
+    """Validate a targets matrix (docs x labels) with values in [0, 1].
+
+    Returns a matrix of its own: models sum duplicates, drop zeros and sort in place,
+    which must not touch the caller's arrays."""
+    Y = sp.csr_matrix(Y, dtype=np.float32, copy=True)
     if Y.shape[0] != n_docs:
         raise InvalidParameterError("Y", f"{n_docs} rows (one per document)", Y.shape[0])
     if Y.shape[1] < 1:

@@ -69,7 +69,9 @@ def prune_rows(X, max_features: int | None) -> sp.csr_matrix:
     ([0, 2, 3], [1, 2, 1])
     """
     X = sp.csr_matrix(X, dtype=np.float32)
-    X.sum_duplicates()  # also sorts the column indices
+    if not X.has_canonical_format:  # on a copy: the arrays may be the caller's
+        X = X.copy()
+        X.sum_duplicates()  # also sorts the column indices
     if max_features is None or X.shape[0] == 0:
         return X
     indptr, indices, data = prune_rows_kernel(X.indptr.astype(np.int64),
