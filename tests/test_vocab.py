@@ -546,3 +546,13 @@ def test_overlong_label_names_are_refused_with_file_and_line(tmp_path, caplog, s
     ok.write_text(path.read_text(encoding="utf-8").replace(long_name, "x" * 10_000),
                   encoding="utf-8")
     assert len(load_vocabulary(ok)) == 3
+
+
+def test_csv_save_refuses_an_alt_label_holding_the_separator(tmp_path):
+    path = tmp_path / "v.csv"
+    space = LabelSpace([Label("u:a", {"en": "a"}, {"en": ["C|C++", "cee"]})])
+    with pytest.raises(VocabularyError, match=r"<u:a>: alternative label 'C\|C\+\+' \(en\)"):
+        save_vocabulary_csv(space, path)
+    assert not path.exists() and list(tmp_path.iterdir()) == []
+    fine = LabelSpace([Label("u:a", {"en": "a|b"}, {"en": ["x", "y"]})])  # a name may
+    assert load_vocabulary(save_vocabulary_csv(fine, path)) == fine

@@ -161,8 +161,9 @@ def save_vocabulary_csv(space: LabelSpace, path: str | Path) -> Path:
     """Write the CSV vocabulary format with every field a label carries (atomically).
 
     Columns: ``uri``, ``label_xx`` per language, then ``altlabel_xx``, ``description_xx``,
-    ``notation``, ``broader`` and ``deprecated`` where any label has them. Alternative
-    labels must not contain ``|``.
+    ``notation``, ``broader`` and ``deprecated`` where any label has them. An alternative
+    label containing ``|`` (the format's separator, which has no escape) raises
+    :class:`~tagsmith.exceptions.VocabularyError` naming it, before anything is written.
 
     >>> import os, tempfile
     >>> name = os.path.join(tempfile.mkdtemp(), "v.csv")
@@ -174,6 +175,15 @@ def save_vocabulary_csv(space: LabelSpace, path: str | Path) -> Path:
     >>> load_vocabulary(name) == space
     True
     """
+    for label in space:
+        for lang, names in label.alt_labels.items():
+            for name in names:
+                if "|" in name:
+                    raise VocabularyError(
+                        f"concept <{label.uri[:200]}>: alternative label {name[:80]!r} "
+                        f"({lang}) contains '|', the CSV format's separator of alternative "
+                        "labels; it would be read back as several labels: save as SKOS "
+                        "or rename the label", path=path)
     columns = ["uri"]
     for kind, attr in zip(_LANG_COLUMNS, ("pref_labels", "alt_labels", "description"),
                           strict=True):
