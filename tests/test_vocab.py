@@ -15,6 +15,7 @@ from tagsmith.data.vocab import (
     load_or_update,
     load_vocabulary,
     save_vocabulary_csv,
+    save_vocabulary_skos,
     save_vocabulary_tsv,
 )
 from tagsmith.exceptions import (
@@ -556,3 +557,17 @@ def test_csv_save_refuses_an_alt_label_holding_the_separator(tmp_path):
     assert not path.exists() and list(tmp_path.iterdir()) == []
     fine = LabelSpace([Label("u:a", {"en": "a|b"}, {"en": ["x", "y"]})])  # a name may
     assert load_vocabulary(save_vocabulary_csv(fine, path)) == fine
+
+
+@needs_rdflib
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:rdflib")  # rdflib's own JSON-LD parser
+@pytest.mark.parametrize("suffix", [".ttl", ".rdf", ".xml", ".owl", ".nt", ".jsonld",
+                                    ".jsonld.gz", ".NT"])
+def test_skos_save_writes_the_syntax_its_suffix_is_read_as(tmp_path, suffix):
+    space = LabelSpace([Label("http://x/b", {"en": "B", "de": "Be"}, {"en": ["bee"]}, "N2",
+                              {"en": "two\nlines"}, ["http://x/a"]),
+                        Label("http://x/a", {"en": "A"}, deprecated=True)])
+    back = load_vocabulary(save_vocabulary_skos(space, tmp_path / f"v{suffix}"))
+    assert back == LabelSpace(sorted(space, key=lambda label: label.uri))
+    with pytest.raises(UnsupportedFormatError, match="cannot write SKOS as '.csv'"):
+        save_vocabulary_skos(space, tmp_path / "v.csv")

@@ -574,13 +574,23 @@ def _reading(path: Path, newline: str | None = None) -> Iterator[io.TextIOBase]:
 
 def save_vocabulary_skos(space: LabelSpace, path: str | Path, *,
                          scheme_uri: str | None = None, title: str | None = None) -> Path:
-    """Write the label space as a SKOS concept scheme in Turtle (atomically; needs rdflib).
+    """Write the label space as a SKOS concept scheme (atomically; needs rdflib).
+
+    The RDF syntax follows the suffix, as :func:`load_vocabulary` reads it: Turtle for
+    ``.ttl``, RDF/XML for ``.rdf .xml .owl``, N-Triples for ``.nt``, JSON-LD for
+    ``.jsonld`` (each optionally ``.gz``); another suffix raises
+    :class:`~tagsmith.exceptions.UnsupportedFormatError`.
 
     Each label becomes a ``skos:Concept`` ``skos:inScheme`` the scheme, with its
     ``skos:prefLabel`` and ``skos:altLabel`` per language, ``skos:definition``,
     ``skos:notation``, ``skos:broader`` and ``owl:deprecated``; labels without a broader
     label are the scheme's top concepts. :func:`load_vocabulary` reads it back.
     """
+    suffix = _suffix(Path(path))
+    if suffix not in RDF_FORMATS:
+        raise UnsupportedFormatError(
+            f"cannot write SKOS as {suffix or '(no suffix)'!r}; accepted suffixes: "
+            f"{' '.join(RDF_FORMATS)} (each optionally .gz)", path=path)
     try:
         import rdflib
         from rdflib.namespace import DCTERMS, OWL, RDF, SKOS, XSD
@@ -615,7 +625,7 @@ def save_vocabulary_skos(space: LabelSpace, path: str | Path, *,
         if label.deprecated:
             graph.add((concept, OWL.deprecated, rdflib.Literal(True, datatype=XSD.boolean)))
     with atomic_text_writer(path) as out:
-        out.write(graph.serialize(format="turtle"))
+        out.write(graph.serialize(format=RDF_FORMATS[suffix]))
     return Path(path)
 
 
