@@ -313,7 +313,7 @@ def test_csv_errors(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text('uri,label_en,deprecated\nhttp://x/a,"multi\nline",maybe\nhttp://x/b,b,0\n',
                    encoding="utf-8")
-    with pytest.raises(VocabularyError, match=r"bad\.csv:3: .*'maybe'"):
+    with pytest.raises(VocabularyError, match=r"bad\.csv:2: .*'maybe'"):
         load_vocabulary(bad)
     assert load_vocabulary(bad, on_error="skip").uris == ["http://x/b"]
     empty = tmp_path / "empty.csv"
@@ -571,3 +571,18 @@ def test_skos_save_writes_the_syntax_its_suffix_is_read_as(tmp_path, suffix):
     assert back == LabelSpace(sorted(space, key=lambda label: label.uri))
     with pytest.raises(UnsupportedFormatError, match="cannot write SKOS as '.csv'"):
         save_vocabulary_skos(space, tmp_path / "v.csv")
+
+
+def test_csv_rows_spanning_lines_are_named_by_the_line_they_start_on(tmp_path):
+    path = tmp_path / "v.csv"
+    head = "uri,label_en,description_en,broader,deprecated\n"
+    cases = {'http://x/a,A,"one\ntwo\nthree",,maybe\n': (2, "'deprecated' must be"),
+             'http://x/a,A,"one\ntwo",,\nhttp://x/a,B,x,,\n':
+                 (4, "duplicate URI <http://x/a> (first on line 2)"),
+             'http://x/a,A,"one\ntwo",http://x/b,\nhttp://x/b,B,"x\ny",http://x/a,\n':
+                 (2, "broader cycle: <http://x/a> -> <http://x/b> -> <http://x/a>")}
+    for text, (line, message) in cases.items():
+        path.write_text(head + text, encoding="utf-8")
+        with pytest.raises(VocabularyError) as info:
+            load_vocabulary(path)
+        assert str(info.value).startswith(f"{path}:{line}: {message}")

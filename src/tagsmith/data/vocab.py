@@ -230,9 +230,12 @@ def _csv_rows(path: Path, language: str) -> Iterator[Row]:
         if ("uri", None) not in columns:
             raise VocabularyError(f"no 'uri' column in the CSV header; columns found: {header}",
                                   path=path, line=1)
-        while (row := _csv_row(reader, path, reader.line_num + 1)) is not None:
+        # a row is named by the line it starts on: a quoted cell (a description, say,
+        # which save_vocabulary_csv writes over several lines) may span lines, and
+        # reader.line_num is then the row's last line
+        while (row := _csv_row(reader, path, start := reader.line_num + 1)) is not None:
             if any(cell.strip() for cell in row):
-                yield reader.line_num, _csv_label(columns, row)
+                yield start, _csv_label(columns, row)
 
 
 def _csv_row(reader, path: Path, start: int) -> list[str] | None:
