@@ -11,6 +11,7 @@ from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.readers import Record, read_records
 from tagsmith.data.writers import write_records
 from tagsmith.exceptions import (
+    CorpusFormatError,
     DataError,
     InvalidParameterError,
     ReviewFormatError,
@@ -186,6 +187,16 @@ def test_write_records_round_trips_each_format(tmp_path):
     tsv = [Record("One", ("<http://x/a>",), None, 1, "s")]
     write_records(tsv, tmp_path / "out.tsv.gz")
     assert [r.labels for r in read_records(tmp_path / "out.tsv.gz")] == [("<http://x/a>",)]
+
+
+def test_write_records_refuses_a_csv_label_key_holding_the_separator(tmp_path):
+    records = [Record("One", ("<http://x/a>",), "d1", 1, "in.jsonl"),
+               Record("Two", ("C|C++", "b"), "d2", 2, "in.jsonl")]
+    with pytest.raises(CorpusFormatError, match=r"^in\.jsonl:2: label key 'C\|C\+\+'"):
+        write_records(records, tmp_path / "out.csv")
+    assert list(tmp_path.iterdir()) == []
+    write_records(records, tmp_path / "out.jsonl")  # JSONL holds any key
+    assert [r.labels for r in read_records(tmp_path / "out.jsonl")][1] == ("C|C++", "b")
 
 
 def test_output_may_not_replace_the_review_an_input_or_an_existing_file(tmp_path, corpus):

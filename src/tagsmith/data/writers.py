@@ -50,7 +50,10 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
 
     A TSV line cannot hold a label key with whitespace (a preferred name such as
     "climate change"): given ``label_space``, such keys are written as ``<uri>``
-    (see :func:`~tagsmith.data.corpus.write_tsv`). CSV and JSONL keep keys as they are.
+    (see :func:`~tagsmith.data.corpus.write_tsv`). CSV and JSONL keep keys as they are;
+    a key containing ``|``, which a CSV ``labels`` cell splits on, raises
+    :class:`~tagsmith.exceptions.CorpusFormatError` naming the record's file and line
+    (nothing is written).
 
     >>> import os, tempfile
     >>> name = os.path.join(tempfile.mkdtemp(), "c.jsonl")
@@ -84,6 +87,12 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
             if extra:  # a streamed CSV cannot grow columns; missing ones stay empty
                 raise CorpusFormatError(f"a CSV has the columns of its first record; this one "
                                         f"also has {sorted(extra)}", path=path, line=number + 1)
+            piped = [key for key in record.labels if "|" in key]
+            if piped:  # split_label_cell would read it back as several keys
+                raise CorpusFormatError(
+                    f"label key {piped[0][:80]!r} contains '|', which a CSV labels cell "
+                    "splits on; write this corpus as .jsonl or .tsv instead",
+                    path=record.source, line=record.line)
             writer.writerow([record.doc_id or "", record.text, label_cell(record.labels),
                              *[_cell(record.metadata.get(c, "")) for c in columns]])
             written += 1
