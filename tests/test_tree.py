@@ -486,3 +486,22 @@ def test_the_tree_does_not_depend_on_the_number_of_threads(shape):
         first, second = models[0].predict_topk(X[:200], 10), other.predict_topk(X[:200], 10)
         np.testing.assert_array_equal(first.indices, second.indices)
         np.testing.assert_array_equal(first.scores, second.scores)
+
+
+def test_stored_zero_targets_change_nothing():
+    # an explicit 0 in the targets is no label: it used to make its document a row,
+    # and so a negative, of every node above that label
+    X, Y = _problem(n_docs=200, n_features=40, n_labels=12, seed=2)
+    Y = Y.tolil()
+    Yz = Y.copy()
+    for d in range(0, 200, 3):
+        for label in range(12):
+            if Y[d, label] == 0:
+                Yz[d, label] = 1.0
+    Y, Yz = Y.tocsr(), Yz.tocsr()
+    Yz.data[np.asarray(Y[Yz.nonzero()]).ravel() == 0] = 0.0
+    assert (Yz != Y).nnz == 0 and Yz.nnz > Y.nnz
+    params = dict(leaf_size=3, branching=2, n_jobs=1)
+    plain, zeros = LabelTree(**params).fit(X, Y), LabelTree(**params).fit(X, Yz)
+    for name in LabelTree._ARRAYS:
+        np.testing.assert_array_equal(getattr(plain, name), getattr(zeros, name), err_msg=name)

@@ -259,8 +259,12 @@ class LabelTree(BaseModel):
         indices = X.indices
         indptr = X.indptr.astype(np.int64)
         Ycoo = Y.tocoo()
-        # documents of weight 0 are left out, exactly as if they were not there
-        keep = slice(None) if weights is None else weights[Ycoo.row] > 0
+        # documents of weight 0 are left out, exactly as if they were not there; so are
+        # stored zero targets: a zero entry would make its document a row (a negative)
+        # of every node above the label, unlike the same matrix without it
+        keep = Ycoo.data > 0
+        if weights is not None:
+            keep &= weights[Ycoo.row] > 0
         doc_of, label_of, value_of = (Ycoo.row[keep].astype(np.int64),
                                       Ycoo.col[keep].astype(np.int64),
                                       Ycoo.data[keep].astype(np.float64))
