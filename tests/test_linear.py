@@ -92,3 +92,31 @@ def test_duplicate_entries_train_as_their_sum():
     # the caller's matrix is left as it was given
     for before, after in zip(stored, (split.data, split.indices, split.indptr), strict=True):
         np.testing.assert_array_equal(before, after)
+
+
+def test_task_size_is_bounded_by_the_rows_too(monkeypatch):
+    # the solver keeps two float64 dual variables and a flag per (row, label) of a task:
+    # the labels per task must shrink with the documents, not only with the features
+    import tagsmith.models._solver as solver
+    import tagsmith.models.linear as linear
+
+    widths = []
+    train_block = solver.train_block
+
+    def recording(*args):
+        widths.append((len(args[3]), args[10] - args[9]))
+        return train_block(*args)
+
+    monkeypatch.setattr(solver, "train_block", recording)
+    monkeypatch.setattr(linear, "BLOCK_WEIGHTS_LIMIT", 40_000)
+    rng = np.random.default_rng(5)
+    X = sp.random(2_000, 30, density=0.2, format="csr", random_state=5, dtype=np.float32)
+    Y = sp.csr_matrix((rng.random((2_000, 40)) < 0.1).astype(np.float32))
+    model = LinearOVR(n_jobs=1, max_iter=3).fit(X, Y)
+    assert sum(width for _, width in widths) == 40
+    assert all(width * 4 * n_rows <= 40_000 for n_rows, width in widths)
+    # the block size does not change the model
+    monkeypatch.setattr(linear, "BLOCK_WEIGHTS_LIMIT", 10**9)
+    unbounded = LinearOVR(n_jobs=1, max_iter=3).fit(X, Y)
+    assert (unbounded.coef_ != model.coef_).nnz == 0
+    np.testing.assert_array_equal(unbounded.intercept_, model.intercept_)

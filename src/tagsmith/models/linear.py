@@ -37,7 +37,7 @@ from tagsmith.topk import TopK
 logger = logging.getLogger("tagsmith")
 
 LOSSES = ("logistic", "squared_hinge")
-# most float32 entries of one task's dense weight block (features used x labels)
+# most float32-sized entries of one task's solver state (weights and dual variables)
 BLOCK_WEIGHTS_LIMIT = 16_000_000
 # below this many float32 entries (256 MB) the weights are densified for prediction
 DENSE_WEIGHTS_LIMIT = 64_000_000
@@ -114,9 +114,14 @@ class LinearOVR(BaseModel):
         label_ptr = Y_rows.indptr.astype(np.int64)
         label_ids = Y_rows.indices.astype(np.int32)
         targets = Y_rows.data.astype(np.float64)
-        # labels per task: enough tasks to share out, and a weight matrix of bounded size
+        # labels per task: enough tasks to share out, and solver state of bounded size.
+        # Per label a task holds its weights over the used features (float32) and, per
+        # row, two float64 dual variables and an active flag (17 bytes, about four
+        # float32 entries): with many documents the latter dominate (a million rows
+        # and 64 labels held 1.1 GB per thread)
         used = max(1, int(np.count_nonzero(np.bincount(X.indices, minlength=X.shape[1]))))
-        width = max(1, min(64, BLOCK_WEIGHTS_LIMIT // used,
+        per_label = used + 4 * len(rows)
+        width = max(1, min(64, BLOCK_WEIGHTS_LIMIT // per_label,
                            -(-n_labels // self._n_threads())))
         tasks = [(lo, min(n_labels, lo + width)) for lo in range(0, n_labels, width)]
         maps = threading.local()
