@@ -505,3 +505,20 @@ def test_stored_zero_targets_change_nothing():
     plain, zeros = LabelTree(**params).fit(X, Y), LabelTree(**params).fit(X, Yz)
     for name in LabelTree._ARRAYS:
         np.testing.assert_array_equal(getattr(plain, name), getattr(zeros, name), err_msg=name)
+
+
+def test_forest_keeps_labels_every_tree_scores_zero():
+    # labels without positives score 0.0 (an underflowed path product); one tree returns
+    # them, and the forest's average used to drop them (a CSR sum drops zero entries),
+    # giving fewer than k labels although every tree proposed k
+    X, Y = _problem(n_docs=200, n_features=30, n_labels=12, seed=4)
+    Y = Y.tolil()
+    Y[:, 6:] = 0
+    Y = Y.tocsr()
+    Y.eliminate_zeros()
+    params = dict(leaf_size=2, branching=2, beam_width=20, n_jobs=1)
+    single = LabelTree(**params).fit(X, Y).predict_topk(X[:5], 12)
+    assert single.valid.all() and np.any(single.scores == 0)
+    forest = LabelTree(n_trees=2, **params).fit(X, Y).predict_topk(X[:5], 12)
+    assert forest.valid.all()
+    assert np.all(forest.scores[:, :-1] >= forest.scores[:, 1:])

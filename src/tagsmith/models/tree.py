@@ -399,7 +399,16 @@ class LabelTree(BaseModel):
         # average over the trees; a label outside a tree's top candidates counts 0 there
         k_tree = min(self.n_labels_, max(2 * k, 20))
         parts = [self._predict_tree(X, k_tree, tree).to_csr() for tree in self.trees_]
-        return TopK.from_csr(sum(parts[1:], parts[0]) / len(parts), k)
+        total = sum(parts[1:], parts[0]).tocoo()
+        # adding CSR matrices drops the sums that are 0, so a label every tree proposed
+        # with a score of 0 (underflow) went missing: every proposal is added back as a
+        # 0 entry (exact in any order, so the other scores stay as they were)
+        rows = np.concatenate([total.row] + [np.repeat(np.arange(part.shape[0]),
+                                                       np.diff(part.indptr)) for part in parts])
+        cols = np.concatenate([total.col] + [part.indices for part in parts])
+        values = np.concatenate([total.data, np.zeros(len(rows) - total.nnz, total.dtype)])
+        total = sp.coo_matrix((values, (rows, cols)), shape=total.shape).tocsr()
+        return TopK.from_csr(total / len(parts), k)
 
     def _predict_tree(self, X: sp.csr_matrix, k: int,
                       tree: dict[str, np.ndarray] | None = None) -> TopK:
