@@ -235,3 +235,15 @@ def test_distill_checks_its_bundle_output_before_any_work(tmp_path):
     assert result.exit_code == 4, result.output  # before the missing inputs are read
     assert "is not a model bundle" in result.output
     assert (taken / "notes.txt").read_text() == "keep me"
+
+
+def test_soft_labels_naming_a_label_twice_keep_its_highest_score(data, tmp_path):
+    space = data[0]
+    path = tmp_path / "twice.jsonl"
+    path.write_text(
+        json.dumps({"text": "x", "labels": [space.uri_of(0), space.uri_of(0)],
+                    "scores": [0.8, 0.7]}) + "\n"
+        + json.dumps({"text": "y", "labels": [space.uri_of(1), space.name_of(1)]}) + "\n")
+    _, Y = read_soft_labels(path, space)
+    assert Y[0, 0] == pytest.approx(0.8) and Y[1, 1] == pytest.approx(1.0)
+    assert Y.max() <= 1.0 and Y.nnz == 2

@@ -163,8 +163,14 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace
         texts.append(record.text)
     if not texts:
         raise CorpusFormatError("no documents in the file", path=path)
-    Y = sp.csr_matrix((np.asarray(vals, np.float32), (rows, cols)),
-                      shape=(len(texts), len(label_space)))
+    # a label listed twice in a line (by URI and by name, say) keeps its highest score,
+    # as the labeler keeps a label's best confidence: summed, the target left [0, 1]
+    best: dict[tuple[int, int], float] = {}
+    for cell, value in zip(zip(rows, cols, strict=True), vals, strict=True):
+        best[cell] = max(best.get(cell, 0.0), value)
+    keys = np.asarray(list(best), np.int64).reshape(-1, 2)
+    Y = sp.csr_matrix((np.fromiter(best.values(), np.float32, count=len(best)),
+                       (keys[:, 0], keys[:, 1])), shape=(len(texts), len(label_space)))
     Y.eliminate_zeros()
     return texts, Y
 
