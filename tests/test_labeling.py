@@ -424,3 +424,16 @@ def test_taxonomy_options_out_of_range_are_named(option, value):
 
     with pytest.raises(InvalidParameterError, match=option):
         TaxonomyOptions(**{option: value}).validate()
+
+
+def test_a_label_name_answered_in_another_unicode_normal_form_resolves():
+    import unicodedata
+
+    decomposed = unicodedata.normalize("NFD", "Käsityö")  # as a macOS-made file holds it
+    space = LabelSpace.from_uris(["u:craft", "u:music"],
+                                 names={"u:craft": decomposed, "u:music": "music"})
+    composed = unicodedata.normalize("NFC", "käsityö")  # as models write it
+    with LocalChatServer(lambda body: answer((composed, 0.8))) as server:
+        result = label_documents(["knitting"], space, client(server))
+    assert result.report.n_unknown_labels == 0
+    assert result.Y.toarray()[0].tolist() == pytest.approx([0.8, 0.0])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -24,12 +25,15 @@ _SPACES = re.compile(r"\s+")
 
 
 def normalise_name(name: str) -> str:
-    """Case- and whitespace-insensitive form of a label name.
+    """Case-, whitespace- and Unicode-normal-form-insensitive form of a label name (a
+    vocabulary may hold "ä" as "a" + combining diaeresis, a model answers with "ä").
 
     >>> normalise_name("  Gratitude \\n and  Thanks ")
     'gratitude and thanks'
+    >>> normalise_name("Ka\\u0308sityo\\u0308") == normalise_name("k\\u00e4sity\\u00f6")
+    True
     """
-    return _SPACES.sub(" ", name).strip().casefold()
+    return unicodedata.normalize("NFC", _SPACES.sub(" ", name).strip().casefold())
 
 
 #: longest answer parsed (characters); a label set or a taxonomy is far shorter
