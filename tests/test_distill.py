@@ -247,3 +247,32 @@ def test_soft_labels_naming_a_label_twice_keep_its_highest_score(data, tmp_path)
     _, Y = read_soft_labels(path, space)
     assert Y[0, 0] == pytest.approx(0.8) and Y[1, 1] == pytest.approx(1.0)
     assert Y.max() <= 1.0 and Y.nnz == 2
+
+
+def test_label_corpus_with_a_budget_reports_what_went_wrong_with_the_calls(tmp_path):
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.labeling.client import OpenAIChatClient
+    from tagsmith.labeling.labeler import LabelingOptions
+    from tagsmith.pipeline.llm import label_corpus
+
+    space = LabelSpace.from_uris(["u:sport", "u:music"],
+                                 names={"u:sport": "sport", "u:music": "music"})
+    texts = [f"{'sport' if i % 2 else 'music'} story {i}" for i in range(30)]
+
+    def teacher(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        if doc.endswith("3"):
+            return '{"labels": ['  # cut JSON: malformed
+        name = "sport" if "sport" in doc else "music"
+        return json.dumps({"labels": [{"label": name, "confidence": 0.9},
+                                      {"label": "weather", "confidence": 0.5}]})
+
+    with LocalChatServer(teacher) as server:
+        client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=5.0)
+        result = label_corpus(texts, space, client, LabelingOptions(n_workers=2),
+                              budget=30, rounds=2)
+    labeling = result["summary"]["labeling"]  # as without a budget
+    assert labeling["n_docs"] == labeling["n_calls"] == 30
+    assert labeling["n_malformed_answers"] == 3  # docs 3, 13 and 23
+    assert labeling["n_unknown_labels"] == 27 and labeling["first_error"]
+    assert len(result["rows"]) == 27

@@ -87,6 +87,18 @@ class LabelingReport:
             self.first_error = message
         self.last_error = message
 
+    def merge(self, other: LabelingReport) -> None:
+        """Add the counts of ``other`` (a later batch of the same run) to this report."""
+        for name in ("n_docs", "n_calls", "n_failed_calls", "n_malformed_answers",
+                     "n_invalid_items", "n_unknown_labels", "n_ambiguous_labels",
+                     "n_docs_without_labels"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.unknown_labels.update(other.unknown_labels)
+        if other.first_error is not None:
+            if self.first_error is None:
+                self.first_error = other.first_error
+            self.last_error = other.last_error
+
     def to_dict(self) -> dict:
         return {"n_docs": self.n_docs, "n_calls": self.n_calls,
                 "n_failed_calls": self.n_failed_calls,

@@ -240,11 +240,13 @@ def _student_thresholds(X, Y, options: ActiveOptions, n_labels: int) -> Threshol
 
 
 def llm_teacher(texts: Sequence[str], label_space: LabelSpace, client, labeling_options=None,
-                *, reliability=None, shortlist: TopK | None = None) -> Teacher:
+                *, reliability=None, shortlist: TopK | None = None, report=None) -> Teacher:
     """A :data:`Teacher` that labels pool documents with the LLM.
 
     With a :class:`~tagsmith.labeling.reliability.Reliability`, confidences become
-    reliability-weighted soft targets.
+    reliability-weighted soft targets. With a
+    :class:`~tagsmith.labeling.labeler.LabelingReport`, every batch's counts (failed
+    calls, malformed answers, unknown labels) are added to it.
     """
     from tagsmith.labeling.labeler import label_documents
 
@@ -252,6 +254,8 @@ def llm_teacher(texts: Sequence[str], label_space: LabelSpace, client, labeling_
         batch_shortlist = None if shortlist is None else shortlist[indices]
         result = label_documents([texts[i] for i in indices], label_space, client,
                                  labeling_options, shortlist=batch_shortlist)
+        if report is not None:
+            report.merge(result.report)
         Y = result.Y if reliability is None else reliability.soft_targets(result.Y)
         return Y, result.answered
 

@@ -230,7 +230,7 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client, options,
     soft targets (rows x labels), "summary": dict, "student": TextClassifier or None}``; with a
     budget, ``student`` is the model distilled along the way.
     """
-    from tagsmith.labeling.labeler import label_documents
+    from tagsmith.labeling.labeler import LabelingReport, label_documents
     from tagsmith.labeling.reliability import estimate_reliability
 
     summary: dict = {}
@@ -270,9 +270,13 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client, options,
     if reliability is not None:
         active.teacher_error_rate = min(reliability.doc_error_rate, 0.95)
         active.teacher_precision = reliability.precision
+    # the teacher's calls are counted as without a budget: the CLI warns about failed
+    # calls and malformed answers, and names the last error, from this report
+    report = LabelingReport()
     teacher = llm_teacher(list(texts), label_space, client, options, reliability=reliability,
-                          shortlist=shortlist)
+                          shortlist=shortlist, report=report)
     distilled = active_distill(list(texts), label_space, teacher, active)
+    summary["labeling"] = report.to_dict()
     summary["active"] = {"strategy": strategy, "budget": active.budget,
                          "rounds": distilled.rounds}
     return {"rows": distilled.selected, "Y": distilled.Y_teacher, "summary": summary,
