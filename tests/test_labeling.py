@@ -437,3 +437,23 @@ def test_a_label_name_answered_in_another_unicode_normal_form_resolves():
         result = label_documents(["knitting"], space, client(server))
     assert result.report.n_unknown_labels == 0
     assert result.Y.toarray()[0].tolist() == pytest.approx([0.8, 0.0])
+
+
+def test_a_document_offered_only_deprecated_labels_is_not_sent(caplog):
+    """It was sent with an empty label list, paid for, and counted as answered with no
+    label, so a student trained on it as a negative for every label."""
+    space = LabelSpace([Label("u:a", {"en": "sports"}), Label("u:b", {"en": "music"},
+                                                             deprecated=True)])
+    shortlist = TopK(np.array([[1, -1], [0, 1]]), np.array([[0.9, 0.0], [0.8, 0.3]]), 2)
+    asked = []
+
+    def llm(request):
+        asked.append(request)
+        return '{"labels": [{"label": "sports", "confidence": 0.9}]}'
+
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        result = label_documents(["a concert", "a match"], space, ScriptedLLM(llm),
+                                 shortlist=shortlist)
+    assert len(asked) == 1 and result.answered.tolist() == [False, True]
+    assert result.Y.toarray().tolist() == [[0.0, 0.0], [pytest.approx(0.9), 0.0]]
+    assert "1 document(s) not sent" in caplog.text

@@ -183,7 +183,11 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     # documents sharing one offered list share its text and its resolver
     listed: dict[int, list[dict]] = {}
     resolvers: dict[int, LabelResolver] = {}
+    unoffered = 0
     for doc, ids in enumerate(offered):
+        if not len(ids):  # a shortlist of deprecated labels only: nothing to ask about
+            unoffered += 1  # (a paid call answering 'no label' would train as negative)
+            continue
         if id(ids) not in listed:
             resolvers[id(ids)] = LabelResolver(label_space, ids, options.lang)
             listed[id(ids)] = _label_list(label_space, ids, options, resolvers[id(ids)].names)
@@ -197,6 +201,9 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
                 temperature=options.vote_temperature if several else options.temperature,
                 seed=vote if several else None))
             owners.append(doc)
+    if unoffered:
+        logger.warning("%d document(s) not sent: their shortlist held only deprecated "
+                       "labels (left unanswered)", unoffered)
     answers = complete_all(client, requests, n_workers=options.n_workers,
                            show_progress=options.show_progress, desc="LLM labeling")
     report = LabelingReport(n_docs=len(texts), n_calls=len(requests))
