@@ -142,6 +142,18 @@ def test_calibrating_a_trained_model_on_a_labelled_corpus(data):
         calibrate_classifier(clf, heldout, options=ConfidenceOptions(calibrator_source="crossfit"))
 
 
+def test_calibrating_a_trained_model_records_its_new_thresholds_in_the_manifest(data, tmp_path):
+    # calibrate replaced the thresholds but the manifest kept those tuned on raw scores
+    options = TrainOptions(featurizer_params=FAST_FEATURES, model_params={"n_jobs": 1})
+    clf = train_classifier(data["train"].texts, data["train"].Y, data["space"], options=options)
+    raw = clf.manifest["thresholds"]
+    calibrate_classifier(clf, heldout_from_corpus(clf, data["dev"].texts, data["dev"].Y))
+    assert clf.manifest["thresholds"] == clf.thresholds.summary()
+    assert clf.manifest["thresholds"]["global"] != raw["global"]
+    loaded = TextClassifier.load(clf.save(tmp_path / "bundle"))
+    assert loaded.manifest["thresholds"] == loaded.thresholds.summary()
+
+
 def test_label_shift_estimate_is_stored_and_adjusts(calibrated, data, tmp_path):
     test = data["test"]
     counts = np.asarray(test.Y.sum(axis=0)).ravel()

@@ -286,7 +286,9 @@ def calibrate_classifier(classifier, heldout: HeldoutScores, *,
     classifier.conformal = conformal
     classifier.heldout = heldout
     classifier.label_shift = None  # estimated for the old probabilities
-    classifier.manifest = {**classifier.manifest, "calibration": _manifest_summary(report)}
+    # the manifest describes the thresholds the bundle now holds, not the raw-score ones
+    classifier.manifest = {**classifier.manifest, "thresholds": report["thresholds"],
+                           "calibration": _manifest_summary(report)}
     return report
 
 

@@ -359,7 +359,6 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
                                 train_hashes=train_hashes)
     if calibration is not None:
         _calibrate(classifier, calibration, Y if crossfit is not None else None, options)
-        classifier.manifest["thresholds"] = classifier.thresholds.summary()
         classifier.manifest["training"]["seconds"] = round(time.perf_counter() - started, 3)
     for part, params in _featurizer_parts(featurizer, options.featurizer_params):
         if hasattr(part, "show_progress") and "show_progress" not in params:
