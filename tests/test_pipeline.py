@@ -126,6 +126,26 @@ def test_training_without_any_positive_label_is_refused(caplog):
     assert "1 of 3 labels have no positive training document" in caplog.text
 
 
+def test_stored_zero_targets_are_not_counted_as_training_labels():
+    # label_counts counted every stored entry, so an explicit 0 raised a label's training
+    # frequency (propensities, calibration bands) while the fingerprint ignored it
+    from tagsmith.data.labelspace import LabelSpace
+
+    space = LabelSpace.from_uris(["u:a", "u:b"])
+    texts = ["good day", "bad day"] * 4
+    dense = np.array([[1, 0], [0, 1]] * 4, dtype=np.float32)
+    zeros = sp.csr_matrix((np.r_[np.ones(8), np.zeros(4)],
+                           (np.r_[np.arange(8), [1, 3, 5, 7]],
+                            np.r_[[0, 1] * 4, [0, 0, 0, 0]])), shape=(8, 2))
+    assert zeros.nnz == 12 and (zeros.toarray() == dense).all()
+    options = TrainOptions(dev_fraction=0.0, featurizer_params=FAST_FEATURES)
+    clf = train_classifier(texts, zeros, space, options=options)
+    assert clf.label_counts.tolist() == [4, 4]
+    assert clf.manifest["training"]["data_fingerprint"] == train_classifier(
+        texts, sp.csr_matrix(dense), space, options=options).manifest["training"][
+        "data_fingerprint"]
+
+
 def test_a_bare_string_or_a_non_str_document_is_refused(trained):
     from tagsmith.data.labelspace import LabelSpace
     from tagsmith.exceptions import InvalidParameterError

@@ -337,7 +337,14 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
         crossfit = _cross_fit(featurizer, X_all, Y, options, label_space)
         report["crossfit"] = {"n_folds": crossfit.n_folds, "k": crossfit.topk.k,
                               "seconds": round(crossfit.seconds, 3)}
-    label_counts = np.bincount(Y.indices, minlength=len(label_space)).astype(np.int64)
+    # documents carrying each label, from the canonical matrix the fingerprint hashes: a
+    # stored 0 is no positive and a duplicate entry one document (a copy: Y may be the
+    # caller's)
+    positives = sp.csr_matrix(Y, copy=True)
+    positives.sum_duplicates()
+    positives.eliminate_zeros()
+    label_counts = np.bincount(positives.indices,
+                               minlength=len(label_space)).astype(np.int64)
     manifest = {
         "training": {
             "n_docs": len(texts), "seconds": round(time.perf_counter() - started, 3),
