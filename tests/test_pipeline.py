@@ -146,6 +146,20 @@ def test_stored_zero_targets_are_not_counted_as_training_labels():
         "data_fingerprint"]
 
 
+def test_a_dev_fraction_taking_every_document_names_dev_fraction():
+    # 0.98 of 20 documents rounds to all 20: the model was fitted on none and the error
+    # named 'texts', which the caller gave 20 of
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.exceptions import InvalidParameterError
+
+    space = LabelSpace.from_uris(["u:a", "u:b"])
+    Y = sp.csr_matrix(np.array([[1, 0], [0, 1]] * 10))
+    with pytest.raises(InvalidParameterError, match="'dev_fraction' must be a share of the "
+                       "20 documents leaving at least one to fit on, got 0.98"):
+        train_classifier(["good day", "bad day"] * 10, Y, space, options=TrainOptions(
+            dev_fraction=0.98, featurizer_params=FAST_FEATURES))
+
+
 def test_a_bare_string_or_a_non_str_document_is_refused(trained):
     from tagsmith.data.labelspace import LabelSpace
     from tagsmith.exceptions import InvalidParameterError

@@ -431,6 +431,9 @@ def _heldout(texts, Y, dev_texts, dev_Y, options: TrainOptions):
     n_dev = int(round(len(texts) * options.dev_fraction))
     if options.dev_fraction == 0 or len(texts) < MIN_DOCS_FOR_DEV_SPLIT or n_dev < 1:
         return None
+    if n_dev >= len(texts):  # else the model was fitted on no document: an error about 'texts'
+        raise InvalidParameterError("dev_fraction", f"a share of the {len(texts):,} documents "
+                                    "leaving at least one to fit on", options.dev_fraction)
     order = np.random.default_rng(options.seed).permutation(len(texts))
     dev_idx, fit_idx = np.sort(order[:n_dev]), np.sort(order[n_dev:])
     return (fit_idx, [texts[i] for i in dev_idx], Y[dev_idx],
