@@ -25,6 +25,23 @@ def test_round_trip_and_checksums(tmp_path):
     np.testing.assert_array_equal(bundle.read_arrays("arrays.npz")["x"], np.arange(5))
 
 
+def test_a_resaved_manifest_names_the_writer_not_the_bundle_it_was_loaded_from(tmp_path):
+    # TextClassifier.save passes the loaded manifest back in: its tagsmith_version and
+    # format fields overrode the writer's, so a bundle calibrated by a newer tagsmith
+    # claimed the version (and format) of the one that trained it
+    from tagsmith import __version__
+    from tagsmith.store.bundle import FORMAT_NAME, FORMAT_VERSION
+
+    writer = BundleWriter(tmp_path / "b")
+    writer.manifest = {"format": "old", "format_version": 0, "tagsmith_version": "0.0.1",
+                       "training": {"n_docs": 3}}
+    writer.add_json("meta.json", {"a": 1})
+    manifest = Bundle(writer.commit()).manifest
+    assert (manifest["format"], manifest["format_version"], manifest["tagsmith_version"]) \
+        == (FORMAT_NAME, FORMAT_VERSION, __version__)
+    assert manifest["training"] == {"n_docs": 3}
+
+
 def test_overwrite_is_atomic_and_leaves_no_temporaries(tmp_path):
     write(tmp_path / "b", 1.0)
     write(tmp_path / "b", 2.0)

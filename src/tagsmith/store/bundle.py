@@ -87,11 +87,13 @@ class BundleWriter:
                     os.fsync(handle.fileno())
                 checksums[name] = _sha256(staging / name)
             manifest = {
+                "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                **self.manifest,
+                # the writer's facts: a manifest passed back from a loaded bundle must
+                # not restate the format or version of the tagsmith that wrote that one
                 "format": FORMAT_NAME,
                 "format_version": FORMAT_VERSION,
                 "tagsmith_version": __version__,
-                "created": datetime.now(UTC).isoformat(timespec="seconds"),
-                **self.manifest,
                 "files": checksums,
             }
             _write_bytes(staging / MANIFEST, _json_bytes(manifest))
