@@ -165,6 +165,18 @@ def test_reliability_and_soft_targets():
     assert 0 < rel.doc_error_rate < 1
 
 
+def test_reliability_from_a_tiny_sample_is_shrunk_not_taken_at_face_value():
+    # the LLM named nothing on the two documents: no evidence of its precision, which
+    # must not become 0 (every label it gives the corpus cut to 0.001)
+    silent = estimate_reliability(sp.csr_matrix((2, 3)), sp.csr_matrix(np.eye(2, 3)))
+    assert np.all(silent.precision > 0.3)
+    soft = silent.soft_targets(sp.csr_matrix([[0.9, 0.9, 0.9]]), use_confidence=False)
+    assert soft.toarray().min() > 0.3
+    # one agreeing document is no proof that every label, never named, is always right
+    lucky = estimate_reliability(sp.csr_matrix([[1.0, 0, 0]]), sp.csr_matrix([[1.0, 0, 0]]))
+    assert np.all(lucky.precision < 1.0) and lucky.micro_precision == 1.0
+
+
 def test_hierarchy_is_shown_and_ancestors_can_be_added():
     tree = LabelSpace([Label("u:animal", {"en": "animals"}),
                        Label("u:cat", {"en": "cats"}, broader=["u:animal"]),

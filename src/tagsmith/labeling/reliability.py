@@ -3,7 +3,9 @@
 On documents labelled by both the LLM and people, each label's precision (how often
 the LLM's label is right) and recall (how often a true label is named) are counted
 and smoothed toward the overall figures with a Beta prior of ``prior_strength``
-pseudo-documents, so rare labels borrow from the rest. :meth:`Reliability.soft_targets`
+pseudo-documents, so rare labels borrow from the rest (whose overall figures are in
+turn smoothed toward 1/2 with as many pseudo-documents, so a tiny sample is not taken at
+face value). :meth:`Reliability.soft_targets`
 turns LLM labels into soft targets: a named label gets the probability that it is right
 (its precision), scaled by the answer's confidence relative to that label's usual
 confidence.
@@ -80,8 +82,13 @@ def estimate_reliability(Y_llm, Y_human, *, prior_strength: float = 5.0) -> Reli
     micro_p = float(tp.sum() / max(n_named.sum(), 1))
     micro_r = float(tp.sum() / max(n_true.sum(), 1))
     micro_f1 = 2 * micro_p * micro_r / max(micro_p + micro_r, 1e-12)
-    precision = (tp + prior_strength * micro_p) / np.maximum(n_named + prior_strength, 1e-12)
-    recall = (tp + prior_strength * micro_r) / np.maximum(n_true + prior_strength, 1e-12)
+    # the overall rates the labels borrow from are themselves shrunk toward 1/2 (no
+    # evidence either way): a sample where the LLM named nothing would otherwise give
+    # every label precision 0, and one lucky document precision 1
+    base_p = (tp.sum() + prior_strength / 2) / max(n_named.sum() + prior_strength, 1e-12)
+    base_r = (tp.sum() + prior_strength / 2) / max(n_true.sum() + prior_strength, 1e-12)
+    precision = (tp + prior_strength * base_p) / np.maximum(n_named + prior_strength, 1e-12)
+    recall = (tp + prior_strength * base_r) / np.maximum(n_true + prior_strength, 1e-12)
     confidence_sum = np.asarray(llm.sum(axis=0)).ravel()
     overall_confidence = float(llm.data.mean()) if llm.nnz else 1.0
     mean_confidence = (confidence_sum + prior_strength * overall_confidence) / \
