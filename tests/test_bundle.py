@@ -572,7 +572,7 @@ def _min_labels(value):
 
 @pytest.mark.parametrize("name, edit, message", [
     ("thresholds.json", _min_labels(-1), "thresholds.min_labels"),
-    ("thresholds.json", _min_labels(2.7), "min_labels must be a whole number"),
+    ("thresholds.json", _min_labels(2.7), "'thresholds.min_labels' must be an integer"),
     ("thresholds.npz", _set("per_label", 0, np.nan), "thresholds.per_label"),
     ("label_stats.npz", _set("label_counts", 0, -5), "label_counts"),
     ("label_stats.npz", _replace("label_counts", np.full(3, 2.5)), "label_counts"),

@@ -282,5 +282,5 @@ def test_embedding_state_needs_a_whole_dimension():
             "dim": 384}
     assert featurizer_from_state(meta, {}).n_features == 384  # 0 threads: torch's choice
     for dim in (384.7, True, 0, "384"):
-        with pytest.raises(ValueError, match="dimension"):
+        with pytest.raises(ValueError, match="'dim' must be an integer >= 1"):
             featurizer_from_state({**meta, "dim": dim}, {})

@@ -70,11 +70,9 @@ class Thresholds:
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> Thresholds:
         # whole numbers as stored: int() would read a crafted 2.7 as 2 (a ValueError is a
         # damaged bundle to the loader)
-        min_labels = meta.get("min_labels", 0)
-        max_labels = meta.get("max_labels")
-        for name, value in (("min_labels", min_labels), ("max_labels", max_labels)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-                raise ValueError(f"thresholds: {name} must be a whole number, got {value!r}")
+        min_labels = check_int("thresholds.min_labels", meta.get("min_labels", 0), 0)
+        max_labels = check_int("thresholds.max_labels", meta.get("max_labels"), 0,
+                               allow_none=True)
         return cls(arrays["per_label"].astype(np.float32), float(meta["global_threshold"]),
                    arrays["tuned_mask"].astype(bool), min_labels, max_labels,
                    arrays["source"].astype(np.int8) if "source" in arrays else None)

@@ -121,8 +121,5 @@ class EmbeddingFeaturizer:
             raise ValueError(f"the featurizer names the encoder {featurizer.encoder!r}; a "
                              f"bundle may use only the packaged {DEFAULT_ENCODER!r}")
         featurizer.validate()  # a bad setting is a damaged state, not a first-use failure
-        dim = meta["dim"]
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-            raise ValueError(f"the featurizer's dimension {dim!r} is not an integer >= 1")
-        featurizer.dim_ = dim  # the encoder loads on first use
+        featurizer.dim_ = check_int("dim", meta["dim"], 1)  # the encoder loads on first use
         return featurizer
