@@ -43,6 +43,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from tagsmith._params import check_int, check_number
+from tagsmith.data.readers import _SURROGATE
 from tagsmith.exceptions import InvalidParameterError, LLMConfigError, LLMError
 from tagsmith.progress import progress_bar
 
@@ -57,9 +58,6 @@ MAX_TIMEOUT = 86400.0
 MAX_RESPONSE_BYTES = 16 << 20
 #: the highest sampling temperature chat-completions endpoints accept
 MAX_TEMPERATURE = 2.0
-#: code points UTF-8 cannot encode: halves of a surrogate pair (a Python str never
-#: holds a whole pair, so any of these is alone)
-_SURROGATE = re.compile("[\ud800-\udfff]")
 #: what an API key may hold: visible ASCII and inner spaces
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
 
