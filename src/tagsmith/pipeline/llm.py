@@ -165,12 +165,13 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace
         raise CorpusFormatError("no documents in the file", path=path)
     # a label listed twice in a line (by URI and by name, say) keeps its highest score,
     # as the labeler keeps a label's best confidence: summed, the target left [0, 1]
-    best: dict[tuple[int, int], float] = {}
-    for cell, value in zip(zip(rows, cols, strict=True), vals, strict=True):
-        best[cell] = max(best.get(cell, 0.0), value)
-    keys = np.asarray(list(best), np.int64).reshape(-1, 2)
-    Y = sp.csr_matrix((np.fromiter(best.values(), np.float32, count=len(best)),
-                       (keys[:, 0], keys[:, 1])), shape=(len(texts), len(label_space)))
+    r, c = np.asarray(rows, np.int64), np.asarray(cols, np.int64)
+    v = np.asarray(vals, np.float32)
+    order = np.lexsort((v, c, r))  # by cell, its highest score last
+    r, c, v = r[order], c[order], v[order]
+    last = np.ones(len(r), bool)
+    last[:-1] = (r[1:] != r[:-1]) | (c[1:] != c[:-1])
+    Y = sp.csr_matrix((v[last], (r[last], c[last])), shape=(len(texts), len(label_space)))
     Y.eliminate_zeros()
     return texts, Y
 
