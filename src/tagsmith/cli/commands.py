@@ -265,7 +265,9 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
     classifier = TextClassifier.load(bundle)
     for batch in _batches(_read_documents(files, whole_file), 512):
         texts = [text for _, text in batch]
-        results = classifier.suggest(texts, k=k, threshold=threshold, lang=lang)
+        # the text rows of --sets list the sets alone: no ranking to score for them
+        results = (classifier.suggest(texts, k=k, threshold=threshold, lang=lang)
+                   if fmt == "json" or not sets else [None] * len(batch))
         label_sets = (classifier.suggest_sets(texts, alpha=alpha, method=set_method, lang=lang,
                                               max_set_size=max_set_size,
                                               min_confidence=min_confidence,
