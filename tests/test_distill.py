@@ -243,10 +243,13 @@ def test_soft_labels_naming_a_label_twice_keep_its_highest_score(data, tmp_path)
     path.write_text(
         json.dumps({"text": "x", "labels": [space.uri_of(0), space.uri_of(0)],
                     "scores": [0.8, 0.7]}) + "\n"
-        + json.dumps({"text": "y", "labels": [space.uri_of(1), space.name_of(1)]}) + "\n")
+        + json.dumps({"text": "y", "labels": [space.uri_of(1), space.name_of(1)]}) + "\n"
+        + json.dumps({"text": "z", "labels": [space.uri_of(0), space.uri_of(0)],
+                      "scores": [0.3, 0.6]}) + "\n")  # the highest, not the first
     _, Y = read_soft_labels(path, space)
     assert Y[0, 0] == pytest.approx(0.8) and Y[1, 1] == pytest.approx(1.0)
-    assert Y.max() <= 1.0 and Y.nnz == 2
+    assert Y[2, 0] == pytest.approx(0.6)
+    assert Y.max() <= 1.0 and Y.nnz == 3
 
 
 def test_label_corpus_with_a_budget_reports_what_went_wrong_with_the_calls(tmp_path):
