@@ -197,9 +197,8 @@ def test_from_state_refuses_targets_and_index_values_fit_refuses(family):
     index_key = "index_data" if family == "knn" else "index"
     for key, value in (("targets_data", np.nan), ("targets_data", 7.0),
                        ("targets_data", -1.0), (index_key, np.nan)):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError):  # loading it is the failure
             model_class.from_state(meta, _tampered(arrays, key, value))
-            print(family, key, value, "was loaded")
     # a label stored twice for one document: its values add up, within [0, 1] or not
     twice = dict(arrays)
     row = int(np.flatnonzero(np.diff(arrays["targets_indptr"]) == 1)[0])
