@@ -54,6 +54,7 @@ from types import MappingProxyType
 from typing import IO
 
 from tagsmith.data.csvlimits import raise_csv_field_limit
+from tagsmith.data.textio import LONE_SURROGATE
 from tagsmith.exceptions import CorpusFormatError, InvalidParameterError, UnsupportedFormatError
 
 logger = logging.getLogger("tagsmith")
@@ -342,17 +343,13 @@ def _holds_lone_surrogate(value: object) -> bool:
     True
     """
     if isinstance(value, str):
-        return _SURROGATE.search(value) is not None
+        return LONE_SURROGATE.search(value) is not None
     if isinstance(value, dict):
         return any(_holds_lone_surrogate(k) or _holds_lone_surrogate(v)
                    for k, v in value.items())
     if isinstance(value, list):
         return any(_holds_lone_surrogate(v) for v in value)
     return False
-
-
-#: code points UTF-8 cannot encode (a Python str never holds a whole surrogate pair)
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _json_labels(value: object) -> tuple[str, ...]:

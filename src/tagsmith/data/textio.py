@@ -6,6 +6,7 @@ import contextlib
 import gzip
 import io
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -14,6 +15,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from tagsmith.exceptions import DataError
+
+#: code points UTF-8 cannot encode: halves of a surrogate pair (a Python str never holds
+#: a whole pair, so any of these is alone; JSON can escape one, ``"\\ud83d"``)
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def open_text(path: str | Path, *, newline: str | None = None) -> io.TextIOBase:

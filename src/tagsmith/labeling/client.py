@@ -43,7 +43,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from tagsmith._params import check_int, check_number
-from tagsmith.data.readers import _SURROGATE
+from tagsmith.data.textio import LONE_SURROGATE
 from tagsmith.exceptions import InvalidParameterError, LLMConfigError, LLMError
 from tagsmith.progress import progress_bar
 
@@ -174,7 +174,7 @@ def _valid_text(value):
     >>> _valid_text("ok \\ud83d cut") == "ok \\ufffd cut", _valid_text(3)
     (True, 3)
     """
-    return _SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
+    return LONE_SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
 
 
 class LLMClient(Protocol):
