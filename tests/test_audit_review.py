@@ -272,6 +272,20 @@ def test_a_spreadsheet_saved_review_is_read_or_refused_clearly(tmp_path, corpus)
     assert str(error.value).startswith(f"{latin}:2: ")
 
 
+def test_a_quote_left_open_in_a_review_is_refused_not_swallowed(tmp_path):
+    # without strict parsing the open quote ran to the end of the file, and the later
+    # rows (with their decisions) vanished into one text cell
+    rows = [_row(0, "missing", "http://x/sun", "Heavy rain all day"),
+            _row(1, "wrong", "http://x/rain", "Bright sun and heat", decision="reject")]
+    text = _review(tmp_path, rows).read_text(encoding="utf-8")
+    opened = tmp_path / "opened.csv"
+    opened.write_text(text.replace("Heavy rain all day", '"Heavy rain all day'),
+                      encoding="utf-8")
+    with pytest.raises(ReviewFormatError, match="invalid CSV.*starts on line 2") as error:
+        read_decisions(opened, SPACE)
+    assert str(error.value).startswith(f"{opened}:")
+
+
 def test_old_mac_line_ends_and_a_damaged_gz_review(tmp_path):
     import gzip
 

@@ -191,7 +191,11 @@ def _review_records(path: Path):
     raise_csv_field_limit()  # the text column holds whole documents, as a corpus CSV does
     # csv joins quoted multi-line cells; rows ended by a lone \r are split first, as
     # text mode with newline="" would
-    reader = csv.reader(part for _, text in lines for part in _LONE_CR.split(text))
+    # strict: a quote left open would otherwise swallow every later row (and its
+    # decision) into one cell, silently, as the corpus and vocabulary readers refuse
+    reader = csv.reader((part for _, text in lines for part in _LONE_CR.split(text)),
+                        strict=True)
+    start = 1
     try:
         header = next(reader, None) or []
         # a spreadsheet may capitalise or pad the header ("Decision ")
@@ -211,7 +215,8 @@ def _review_records(path: Path):
                 padded: list[str | None] = [*cells, *[None] * (len(names) - len(cells))]
                 yield start, dict(zip(names, padded[:len(names)], strict=True))
     except csv.Error as exc:
-        raise ReviewFormatError(f"invalid CSV ({exc})", path=path,
+        where = f" in the row that starts on line {start}" if reader.line_num > start else ""
+        raise ReviewFormatError(f"invalid CSV ({exc}){where}", path=path,
                                 line=max(reader.line_num, 1)) from exc
 
 
