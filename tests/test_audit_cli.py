@@ -238,7 +238,9 @@ def test_auto_scores_refuse_a_model_or_parameters_they_would_ignore(tmp_path):
 @pytest.mark.parametrize("option, value", [("k", -1), ("k", 0), ("rates", "labels"),
                                            ("max_missing_per_doc", -1),
                                            ("prior_strength", -1.0),
-                                           ("min_probability", 0.0)])
+                                           ("min_probability", 0.0),
+                                           ("near_duplicate_threshold", 0.0),
+                                           ("near_duplicate_threshold", "0.9")])
 def test_audit_options_are_checked_before_the_scores(option, value, monkeypatch):
     import tagsmith.pipeline.audit as audit_module
 

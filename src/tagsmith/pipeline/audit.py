@@ -37,7 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith import __version__
-from tagsmith._params import check_int
+from tagsmith._params import check_int, check_number
 from tagsmith.audit.detect import LabelIssues, check_label_issue_options, find_label_issues
 from tagsmith.audit.duplicates import NEAR_DUPLICATE_THRESHOLD
 from tagsmith.audit.scores import AuditScores, check_source
@@ -108,9 +108,8 @@ class AuditOptions:
 
         check_source(self.scores)
         check_n_folds("n_folds", self.n_folds)
-        if not 0 < self.near_duplicate_threshold <= 1:
-            raise InvalidParameterError("near_duplicate_threshold", "a number in (0, 1]",
-                                        self.near_duplicate_threshold)
+        check_number("near_duplicate_threshold", self.near_duplicate_threshold, 0,
+                     strict=True, maximum=1, numpy=True)
         check_int("max_review", self.max_review, 0, allow_none=True)
         check_int("k", self.k, 1, allow_none=True, numpy=True)
         # find_label_issues' own options, checked here too: it runs after the scores
