@@ -70,8 +70,6 @@ def read_labelled_corpora(paths: list[str | Path], vocab: str | Path | None, *,
         space = resolve_label_space(paths, vocab)
         return space, [read_labelled(path, space, on_error=on_error,
                                      unknown_labels=unknown_labels) for path in paths]
-    from tagsmith.data.corpus import DerivingLabels
-
     logger.info("no vocabulary given: deriving the label space from %s",
                 ", ".join(str(p) for p in paths))
     deriving = DerivingLabels()
