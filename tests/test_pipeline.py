@@ -102,7 +102,34 @@ def test_dev_split_is_carved_when_no_dev_given(goemotions_small):
     heldout = clf.manifest["metrics"]["heldout"]
     assert heldout["n_docs"] == 200
     assert "0.25 of the training data" in heldout["source"]
-    assert clf.n_train_docs == 800
+    assert heldout["model"] == "final" and "psp@1" in heldout["metrics"]
+    # without a refit the final model saw only the other 600: size and counts are theirs
+    assert clf.n_train_docs == 600 == clf.manifest["training"]["n_docs"]
+    fit_rows = np.sort(np.random.default_rng(0).permutation(800)[200:])
+    fitted = sp.csr_matrix(train.Y[:800])[fit_rows]
+    np.testing.assert_array_equal(clf.label_counts, np.asarray((fitted != 0).sum(0)).ravel())
+    assert clf.label_counts.sum() < np.count_nonzero(train.Y[:800].toarray())
+
+
+def test_heldout_metrics_after_calibration_are_those_of_the_calibrated_classifier(
+        goemotions_small):
+    space = load_vocabulary(goemotions_small["vocab"])
+    train = read_labelled(goemotions_small["train"], space)
+    dev = read_labelled(goemotions_small["dev"], space)
+    clf = train_classifier(train.texts, train.Y, space, dev_texts=dev.texts, dev_Y=dev.Y,
+                           options=TrainOptions(featurizer_params=FAST_FEATURES,
+                                                calibration_fraction=0.2))
+    heldout = clf.manifest["metrics"]["heldout"]
+    assert heldout["thresholds"].startswith("calibrated")
+    assert heldout["metrics"] == evaluate_classifier(clf, dev.texts, dev.Y)
+    assert heldout["metrics_before_calibration"] != heldout["metrics"]
+    # with a refit on the split's documents they cannot be measured again, and say so
+    carved = train_classifier(train.texts, train.Y, space, options=TrainOptions(
+        featurizer_params=FAST_FEATURES, dev_fraction=0.2, calibration_fraction=0.2))
+    entry = carved.manifest["metrics"]["heldout"]
+    assert entry["model"].startswith("fitted before the refit")
+    assert "before calibration replaced them" in entry["thresholds"]
+    assert "metrics_before_calibration" not in entry
 
 
 def test_soft_targets_and_shapes_are_checked(goemotions_small):

@@ -306,6 +306,7 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
         check_overlap(train_hashes, dev_texts, name=dev_name, source=dev_source)
     heldout = _heldout(texts, Y, dev_texts, dev_Y, options)
     report: dict = {}
+    final_Y, n_final = Y, len(texts)  # what the final model is fitted on
     if heldout is None:
         featurizer, model, fit_seconds, X_all = _fit(texts, Y, options, "train", label_space)
         thresholds = Thresholds.constant(len(label_space))
@@ -317,16 +318,25 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
         featurizer, model, fit_seconds, X_fit = _fit(fit_texts, fit_Y, options, "train",
                                                      label_space)
         X_all = X_fit if fit_idx is None else None
-        clf = TextClassifier(label_space, featurizer, model)
+        # the counts of the documents fitted on give the held-out metrics their PSP@k
+        clf = TextClassifier(label_space, featurizer, model,
+                             label_counts=_label_counts(fit_Y, len(label_space)),
+                             n_train_docs=len(fit_texts))
         topk = clf.predict_topk(dev_part_texts, tuning_k(len(label_space)))
         thresholds = tune_thresholds(dev_part_Y, topk, beta=options.beta,
                                      min_support=options.min_support)
         clf.thresholds = thresholds
+        refit = fit_idx is not None and options.refit
         report["heldout"] = {"source": source, "n_docs": len(dev_part_texts),
-                             "metrics": evaluate_topk(clf, dev_part_Y, topk)}
+                             "metrics": evaluate_topk(clf, dev_part_Y, topk),
+                             "model": ("fitted before the refit on all the data" if refit
+                                       else "final"),
+                             "thresholds": "tuned on these documents"}
         if fit_idx is not None and not options.refit:
-            train_hashes = np.unique(hashes[fit_idx])  # the final model saw only these
-        if fit_idx is not None and options.refit:
+            # the final model saw only these: its hashes, counts and size are theirs
+            train_hashes = np.unique(hashes[fit_idx])
+            final_Y, n_final = fit_Y, len(fit_texts)
+        if refit:
             featurizer, model, fit_seconds, X_all = _fit(texts, Y, options,
                                                          "refit on all data", label_space,
                                                          previous=featurizer)
@@ -337,17 +347,10 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
         crossfit = _cross_fit(featurizer, X_all, Y, options, label_space)
         report["crossfit"] = {"n_folds": crossfit.n_folds, "k": crossfit.topk.k,
                               "seconds": round(crossfit.seconds, 3)}
-    # documents carrying each label, from the canonical matrix the fingerprint hashes: a
-    # stored 0 is no positive and a duplicate entry one document (a copy: Y may be the
-    # caller's)
-    positives = sp.csr_matrix(Y, copy=True)
-    positives.sum_duplicates()
-    positives.eliminate_zeros()
-    label_counts = np.bincount(positives.indices,
-                               minlength=len(label_space)).astype(np.int64)
+    label_counts = _label_counts(final_Y, len(label_space))
     manifest = {
         "training": {
-            "n_docs": len(texts), "seconds": round(time.perf_counter() - started, 3),
+            "n_docs": n_final, "seconds": round(time.perf_counter() - started, 3),
             "final_fit_seconds": round(fit_seconds, 3),
             "n_calibration_docs": 0 if calibration is None else len(calibration[0]),
             "data_fingerprint": fingerprint,
@@ -361,11 +364,13 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
         "metrics": report,
     }
     classifier = TextClassifier(label_space, featurizer, model, thresholds,
-                                label_counts=label_counts, n_train_docs=len(texts),
+                                label_counts=label_counts, n_train_docs=n_final,
                                 manifest=manifest, crossfit=crossfit,
                                 train_hashes=train_hashes)
     if calibration is not None:
         _calibrate(classifier, calibration, Y if crossfit is not None else None, options)
+        if heldout is not None:
+            _heldout_after_calibration(classifier, heldout, report["heldout"], options)
         classifier.manifest["training"]["seconds"] = round(time.perf_counter() - started, 3)
     for part, params in _featurizer_parts(featurizer, options.featurizer_params):
         if hasattr(part, "show_progress") and "show_progress" not in params:
@@ -383,6 +388,35 @@ def _check_positives(Y: sp.csr_matrix) -> None:
     if n_missing:
         logger.warning("%d of %d labels have no positive training document and will never "
                        "be predicted", n_missing, Y.shape[1])
+
+
+def _label_counts(Y, n_labels: int) -> np.ndarray:
+    """Documents carrying each label, from the canonical matrix the fingerprint hashes: a
+    stored 0 is no positive and a duplicate entry one document (a copy: Y may be the
+    caller's)."""
+    positives = sp.csr_matrix(Y, copy=True)
+    positives.sum_duplicates()
+    positives.eliminate_zeros()
+    return np.bincount(positives.indices, minlength=n_labels).astype(np.int64)
+
+
+def _heldout_after_calibration(classifier: TextClassifier, heldout, entry: dict,
+                               options: TrainOptions) -> None:
+    """Calibration replaced the thresholds the held-out metrics were counted with.
+
+    Where the final model never trained on the held-out documents (a dev corpus, or no
+    refit) they are measured again as the calibrated classifier predicts them; otherwise
+    the figures stay those of the model fitted before the refit, and say so.
+    """
+    fit_idx, dev_part_texts, dev_part_Y, _ = heldout
+    if fit_idx is not None and options.refit:
+        entry["thresholds"] = ("tuned on these documents, before calibration replaced "
+                               "them")
+        return
+    topk = classifier.predict_topk(dev_part_texts, tuning_k(classifier.n_labels))
+    entry["metrics_before_calibration"] = entry["metrics"]
+    entry["metrics"] = evaluate_topk(classifier, dev_part_Y, topk)
+    entry["thresholds"] = "calibrated, tuned on the calibration split"
 
 
 def _calibrate(classifier: TextClassifier, calibration, crossfit_Y, options: TrainOptions):
