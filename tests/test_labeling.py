@@ -122,6 +122,72 @@ def test_votes_average_confidences_and_use_distinct_seeds(tmp_path):
     assert result.Y.toarray()[0].tolist() == pytest.approx([1.6 / 3, 0.6 / 3, 0.0])
 
 
+def test_identical_documents_are_asked_once_and_share_their_votes():
+    # every request draws a new answer (as a sampled vote would): a copy asked again
+    # would get other labels than the document it copies
+    import itertools
+    import threading
+
+    drawn, lock = itertools.count(1), threading.Lock()
+
+    def sampler(body):
+        with lock:
+            k = next(drawn)
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        return answer(("sport" if "sport" in doc else "music", k / 100))
+
+    texts = ["sport x", "music y", "sport x", "sport x", "music y"]
+    with LocalChatServer(sampler) as running:
+        llm = client(running)
+        result = label_documents(texts, SPACE, llm, LabelingOptions(votes=2, n_workers=3))
+        assert len(running.requests) == 4  # 2 distinct prompts x 2 votes
+        assert sorted(body["seed"] for body in running.requests) == [0, 0, 1, 1]
+    Y = result.Y.toarray()
+    assert Y[0].tolist() == Y[2].tolist() == Y[3].tolist() and Y[0, 0] > 0
+    assert Y[1].tolist() == Y[4].tolist() and Y[1, 1] > 0 and Y[1, 0] == 0
+    assert result.answered.all()
+    report = result.report.to_dict()
+    assert report["n_docs"] == 5 and report["n_calls"] == 4 and report["n_duplicate_docs"] == 3
+    assert llm.usage.n_requests == 4
+
+
+def test_a_duplicate_costs_no_tokens_and_leaves_the_other_documents_as_they_were(server):
+    unique = ["sport and music", "politics today", "nothing at all"]
+    alone = client(server)
+    single = label_documents(unique, SPACE, alone)
+    sent = len(server.requests)
+    doubled = client(server)
+    texts = [unique[0], unique[1], unique[0], unique[2], unique[1], unique[2]]
+    result = label_documents(texts, SPACE, doubled)
+    assert len(server.requests) - sent == 3
+    assert (doubled.usage.prompt_tokens, doubled.usage.completion_tokens) == \
+        (alone.usage.prompt_tokens, alone.usage.completion_tokens)
+    assert result.Y.toarray().tolist() == single.Y.toarray()[[0, 1, 0, 2, 1, 2]].tolist()
+    # answers are counted once, like the calls; documents without labels per document
+    assert result.report.n_calls == 3 and result.report.n_docs == 6
+    assert result.report.n_unknown_labels == single.report.n_unknown_labels == 3
+    assert result.report.n_duplicate_docs == 3 and single.report.n_duplicate_docs == 0
+    assert result.report.n_docs_without_labels == 2 and result.answered.all()
+
+
+def test_a_duplicate_prompt_offering_other_labels_resolves_among_its_own():
+    # two labels no prompt tells apart (same name, nothing else shown): one shortlist
+    # offers the first, the other the second, so both documents' prompts are identical
+    space = LabelSpace([Label("u:bank1", {"en": "bank"}), Label("u:bank2", {"en": "bank"}),
+                        Label("u:x", {"en": "other"})])
+    asked = []
+
+    def llm(request):
+        asked.append(request)
+        return answer(("bank", 0.8))
+
+    shortlist = TopK(np.array([[0], [1]]), np.array([[0.9], [0.9]]), 3)
+    result = label_documents(["money", "money"], space, ScriptedLLM(llm),
+                             LabelingOptions(shortlist_k=1), shortlist=shortlist)
+    assert len(asked) == 1 and result.report.n_duplicate_docs == 1
+    assert result.Y.toarray().ravel().tolist() == pytest.approx([0.8, 0, 0, 0, 0.8, 0])
+
+
 def test_interrupted_labeling_resumes_from_the_cache(server, tmp_path):
     texts = [f"sport item {i}" for i in range(6)]
     first = client(server, tmp_path)

@@ -9,6 +9,10 @@ invalid items, malformed answers and failed calls are counted in the report. Wit
 ``vote_temperature`` (self-consistency) and a label's soft target is its mean
 confidence over the votes (0 for a vote that did not name it).
 
+Documents whose prompts are identical (the same text, up to ``max_doc_chars``, with the
+same labels offered) are asked once per run: later copies get the first one's answers,
+votes included, and are counted in ``n_duplicate_docs``, not in the calls.
+
 The result is a sparse ``n_docs x n_labels`` matrix of soft targets in [0, 1].
 """
 
@@ -27,7 +31,7 @@ from tagsmith.exceptions import InvalidParameterError, LLMError, LLMOutputError
 from tagsmith.labeling import prompts
 from tagsmith.labeling.cache import discard_cached
 from tagsmith.labeling.client import MAX_TEMPERATURE, ChatRequest, LLMClient, complete_all
-from tagsmith.labeling.parsing import LabelResolver, parse_label_answer
+from tagsmith.labeling.parsing import LabelResolver, ParsedLabels, parse_label_answer
 from tagsmith.topk import TopK
 
 logger = logging.getLogger("tagsmith")
@@ -77,6 +81,9 @@ class LabelingReport:
     #: answers naming a name that several offered labels share (resolved to none)
     n_ambiguous_labels: int = 0
     n_docs_without_labels: int = 0
+    #: documents not sent because an earlier document of the run had the same prompt:
+    #: they share its answers (and its votes) and cost no call of their own
+    n_duplicate_docs: int = 0
     #: the first and the last failed call or malformed answer, as messages (None: none)
     first_error: str | None = None
     last_error: str | None = None
@@ -91,7 +98,7 @@ class LabelingReport:
         """Add the counts of ``other`` (a later batch of the same run) to this report."""
         for name in ("n_docs", "n_calls", "n_failed_calls", "n_malformed_answers",
                      "n_invalid_items", "n_unknown_labels", "n_ambiguous_labels",
-                     "n_docs_without_labels"):
+                     "n_docs_without_labels", "n_duplicate_docs"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.unknown_labels.update(other.unknown_labels)
         if other.first_error is not None:
@@ -108,6 +115,7 @@ class LabelingReport:
                 "top_unknown_labels": self.unknown_labels.most_common(10),
                 "n_ambiguous_labels": self.n_ambiguous_labels,
                 "n_docs_without_labels": self.n_docs_without_labels,
+                "n_duplicate_docs": self.n_duplicate_docs,
                 "first_error": self.first_error, "last_error": self.last_error}
 
 
@@ -184,6 +192,8 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     listed: dict[int, list[dict]] = {}
     resolvers: dict[int, LabelResolver] = {}
     unoffered = 0
+    first_asking: dict[str, int] = {}  # prompt (its cache key) -> the first document
+    copies: dict[int, list[int]] = {}  # that document -> later ones with the same prompt
     for doc, ids in enumerate(offered):
         if not len(ids):  # a shortlist of deprecated labels only: nothing to ask about
             unoffered += 1  # (a paid call answering 'no label' would train as negative)
@@ -194,45 +204,60 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
         messages = prompts.label_prompt(texts[doc], listed[id(ids)],
                                         max_labels=options.max_labels, use_case=options.use_case,
                                         max_chars=options.max_doc_chars)
-        for vote in range(options.votes):
-            several = options.votes > 1
-            requests.append(ChatRequest(
-                model=client.model, messages=messages, json_mode=True,
-                temperature=options.vote_temperature if several else options.temperature,
-                seed=vote if several else None))
-            owners.append(doc)
+        several = options.votes > 1
+        asked = [ChatRequest(model=client.model, messages=messages, json_mode=True,
+                             temperature=options.vote_temperature if several
+                             else options.temperature, seed=vote if several else None)
+                 for vote in range(options.votes)]
+        # an identical prompt was asked already: share its answers (and its votes)
+        # instead of paying for them again
+        first = first_asking.setdefault(asked[0].cache_key(), doc)
+        if first != doc:
+            copies.setdefault(first, []).append(doc)
+            continue
+        requests.extend(asked)
+        owners.extend([doc] * len(asked))
+    if copies:
+        logger.info("%d document(s) share the prompt of an earlier one: asked once",
+                    sum(map(len, copies.values())))
     if unoffered:
         logger.warning("%d document(s) not sent: their shortlist held only deprecated "
                        "labels (left unanswered)", unoffered)
     answers = complete_all(client, requests, n_workers=options.n_workers,
                            show_progress=options.show_progress, desc="LLM labeling")
-    report = LabelingReport(n_docs=len(texts), n_calls=len(requests))
+    report = LabelingReport(n_docs=len(texts), n_calls=len(requests),
+                            n_duplicate_docs=sum(map(len, copies.values())))
     sums: dict[tuple[int, int], float] = {}
     good_votes = np.zeros(len(texts), np.int32)
     for doc, request, answer in zip(owners, requests, answers, strict=True):
         if isinstance(answer, LLMError):
-            report.n_failed_calls += 1
+            report.n_failed_calls += 1  # counted once, as the call was made once
             report.error(str(answer))
             continue
+        resolver = resolvers[id(offered[doc])]
         try:
-            parsed = parse_label_answer(answer.text, resolvers[id(offered[doc])],
-                                        max_labels=options.max_labels)
+            parsed = parse_label_answer(answer.text, resolver, max_labels=options.max_labels)
         except LLMOutputError as exc:
             report.n_malformed_answers += 1
             report.error(f"malformed answer: {exc}")
             discard_cached(client, request)  # a rerun asks again instead of replaying it
             continue
-        good_votes[doc] += 1
         report.n_invalid_items += parsed.n_invalid_items
         report.n_unknown_labels += len(parsed.unknown)
         report.unknown_labels.update(parsed.unknown)
         report.n_ambiguous_labels += len(parsed.ambiguous)
-        named = {label_id: confidence for label_id, confidence
-                 in zip(parsed.label_ids, parsed.confidences, strict=True) if confidence > 0}
-        if options.add_ancestors and label_space.has_hierarchy:
-            named = _with_ancestors(named, label_space)  # per vote: each vote is a path
-        for label_id, confidence in named.items():
-            sums[(doc, label_id)] = sums.get((doc, label_id), 0.0) + confidence
+        for reader in (doc, *copies.get(doc, ())):
+            own = resolvers[id(offered[reader])]
+            if own is not resolver and own.offered != resolver.offered:
+                # the same prompt can offer other labels (ones no name, description
+                # or broader label shown tells apart): names resolve among the reader's.
+                # It parses where the first did: the answer's shape is all that can fail
+                own_parsed = parse_label_answer(answer.text, own,
+                                                max_labels=options.max_labels)
+            else:
+                own_parsed = parsed
+            good_votes[reader] += 1
+            _add_vote(sums, reader, own_parsed, label_space, options)
     Y = _soft_matrix(sums, good_votes, len(texts), len(label_space))
     answered = good_votes > 0
     report.n_docs_without_labels = int(np.count_nonzero(answered & (np.diff(Y.indptr) == 0)))
@@ -241,6 +266,17 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
                        "%d failed calls", report.n_unknown_labels, report.n_malformed_answers,
                        report.n_failed_calls)
     return LLMLabels(Y, answered, report)
+
+
+def _add_vote(sums: dict[tuple[int, int], float], doc: int, parsed: ParsedLabels,
+              label_space: LabelSpace, options: LabelingOptions) -> None:
+    """Add one vote's labels of ``doc`` to the confidence ``sums``."""
+    named = {label_id: confidence for label_id, confidence
+             in zip(parsed.label_ids, parsed.confidences, strict=True) if confidence > 0}
+    if options.add_ancestors and label_space.has_hierarchy:
+        named = _with_ancestors(named, label_space)  # per vote: each vote is a path
+    for label_id, confidence in named.items():
+        sums[(doc, label_id)] = sums.get((doc, label_id), 0.0) + confidence
 
 
 def _with_ancestors(vote: dict[int, float], label_space: LabelSpace) -> dict[int, float]:
