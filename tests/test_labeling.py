@@ -243,6 +243,25 @@ def test_reliability_from_a_tiny_sample_is_shrunk_not_taken_at_face_value():
     assert np.all(lucky.precision < 1.0) and lucky.micro_precision == 1.0
 
 
+def test_document_error_rate_is_shrunk_toward_a_half_like_the_overall_rates():
+    # two documents both right are no proof that the teacher never errs: robust
+    # selection would expect no teacher mistakes at all
+    right = estimate_reliability(sp.csr_matrix(np.eye(2, 3)), sp.csr_matrix(np.eye(2, 3)))
+    assert 0 < right.doc_error_rate < 0.5
+    wrong = estimate_reliability(sp.csr_matrix(np.eye(2, 3)), sp.csr_matrix((2, 3)))
+    assert 0.5 < wrong.doc_error_rate < 1
+    assert estimate_reliability(sp.csr_matrix(np.eye(2, 3)), sp.csr_matrix(np.eye(2, 3)),
+                                prior_strength=0).doc_error_rate == 0.0
+    # a large sample is barely moved
+    rng = np.random.default_rng(1)
+    human = sp.csr_matrix(rng.random((2000, 3)) < 0.3, dtype=np.float32)
+    llm = human.toarray()
+    llm[rng.random(2000) < 0.1, 0] = 1
+    raw = estimate_reliability(sp.csr_matrix(llm), human, prior_strength=0).doc_error_rate
+    shrunk = estimate_reliability(sp.csr_matrix(llm), human).doc_error_rate
+    assert 0.05 < raw < 0.1 and raw < shrunk < raw + 0.003
+
+
 def test_hierarchy_is_shown_and_ancestors_can_be_added():
     tree = LabelSpace([Label("u:animal", {"en": "animals"}),
                        Label("u:cat", {"en": "cats"}, broader=["u:animal"]),

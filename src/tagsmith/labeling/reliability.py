@@ -5,7 +5,7 @@ the LLM's label is right) and recall (how often a true label is named) are count
 and smoothed toward the overall figures with a Beta prior of ``prior_strength``
 pseudo-documents, so rare labels borrow from the rest (whose overall figures are in
 turn smoothed toward 1/2 with as many pseudo-documents, so a tiny sample is not taken at
-face value). :meth:`Reliability.soft_targets`
+face value, and so is the share of documents the LLM gets wrong). :meth:`Reliability.soft_targets`
 turns LLM labels into soft targets: a named label gets the probability that it is right
 (its precision), scaled by the answer's confidence relative to that label's usual
 confidence.
@@ -66,7 +66,13 @@ def estimate_reliability(Y_llm, Y_human, *, prior_strength: float = 5.0) -> Reli
     """Reliability of LLM labels ``Y_llm`` (soft, > 0 = named) against ``Y_human``.
 
     Both are ``n_docs x n_labels``; a document counts as an error (``doc_error_rate``)
-    when the LLM's label set differs from the human one in any label.
+    when the LLM's label set differs from the human one in any label, and the share of
+    errors is shrunk toward 1/2 with ``prior_strength`` pseudo-documents.
+
+    >>> rel = estimate_reliability(sp.csr_matrix([[1.0, 0], [0, 1]]),
+    ...                            sp.csr_matrix([[1.0, 0], [0, 1]]), prior_strength=2)
+    >>> rel.doc_error_rate  # no error in 2 documents: (0 + 1) / (2 + 2)
+    0.25
     """
     llm = sp.csr_matrix(Y_llm, dtype=np.float32)
     human = sp.csr_matrix(Y_human, dtype=np.float32)
@@ -94,7 +100,10 @@ def estimate_reliability(Y_llm, Y_human, *, prior_strength: float = 5.0) -> Reli
     mean_confidence = (confidence_sum + prior_strength * overall_confidence) / \
         np.maximum(n_named + prior_strength, 1e-12)
     differs = np.asarray(abs(named - truth).sum(axis=1)).ravel() > 0
+    # shrunk toward 1/2 like the overall rates: two right documents are no proof that
+    # the teacher never errs (robust selection would then expect no mistakes at all)
+    doc_error_rate = (differs.sum() + prior_strength / 2) / \
+        max(len(differs) + prior_strength, 1e-12)
     return Reliability(precision.astype(np.float32), recall.astype(np.float32),
                        mean_confidence.astype(np.float32), n_true.astype(np.int64),
-                       micro_p, micro_r, micro_f1,
-                       float(differs.mean()) if len(differs) else 0.0, int(llm.shape[0]))
+                       micro_p, micro_r, micro_f1, float(doc_error_rate), int(llm.shape[0]))
