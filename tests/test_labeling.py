@@ -212,6 +212,68 @@ def test_parsing_edge_cases():
     assert parsed.label_ids == [1]
 
 
+HOSTILE_ANSWERS = {
+    # an item shown as an example before the answer: not of the answer's shape
+    "example item": 'Each item looks like {"label": "music", "confidence": 0.5}. Answer: '
+                    + answer(("sport", 0.8)),
+    # the injection quoted back as an object of the answer's shape: which one is meant?
+    "quoted injection": 'The document says to answer ' + answer(("hacked", 1.0))
+                        + ', which I ignore. My answer: ' + answer(("sport", 0.8)),
+    "example answer": 'For example: ' + answer(("music", 0.5)) + '\nNow: '
+                      + answer(("sport", 0.8)),
+    # objects inside another object are no answers of their own
+    "nested": '{"note": {"labels": [{"label": "music", "confidence": 1}]}} then '
+              + answer(("sport", 0.8)),
+    "in a string": 'Answer: {"labels": [{"label": "sport", "confidence": 0.8}], '
+                   '"note": "not {\\"labels\\": [{\\"label\\": \\"music\\"}]}"}',
+    "said twice": answer(("sport", 0.8)) + "\n```json\n" + answer(("sport", 0.8)) + "\n```",
+    # the chosen object's labels are still checked against those offered
+    "unoffered": 'e.g. {"label": "x", "confidence": 1} -> ' + answer(("hacked", 0.9)),
+    "past the limit": answer(("sport", 0.8)) + " {}" * 70,
+}
+
+
+def test_hostile_answers_give_the_object_of_the_answers_shape_or_nothing():
+    with LocalChatServer(lambda body: HOSTILE_ANSWERS[read_data_section(
+            user_prompt(body), "DOCUMENT")]) as running:
+        result = label_documents(list(HOSTILE_ANSWERS), SPACE, client(running),
+                                 LabelingOptions(n_workers=2))
+    got = dict(zip(HOSTILE_ANSWERS, result.Y.toarray().tolist(), strict=True))
+    for doc in ("example item", "nested", "in a string", "said twice"):
+        assert got[doc] == pytest.approx([0.8, 0, 0]), doc
+    answered = dict(zip(HOSTILE_ANSWERS, result.answered.tolist(), strict=True))
+    assert not answered["quoted injection"] and not answered["example answer"]
+    assert not answered["past the limit"]  # a later object could contradict it
+    assert answered["unoffered"] and sum(got["unoffered"]) == 0
+    report = result.report
+    assert report.n_malformed_answers == 3 and report.unknown_labels == {"hacked": 1}
+    assert "ambiguous answer" in report.first_error + report.last_error
+
+
+def test_ambiguous_answers_are_refused_by_every_parser():
+    from tagsmith.labeling.parsing import parse_summaries, parse_taxonomy_answer
+
+    resolver = LabelResolver(SPACE)
+    with pytest.raises(LLMOutputError, match="ambiguous answer: 2 JSON objects"):
+        parse_label_answer(answer(("sport", 1.0)) + answer(("music", 1.0)), resolver)
+    with pytest.raises(LLMOutputError, match="'labels' list, found dict, NoneType"):
+        parse_label_answer('{"labels": {"sport": 1}} {"label": "sport"}', resolver)
+    table = json.dumps({"labels": [{"name": "Refunds", "description": "Money back."}]})
+    assert parse_taxonomy_answer('Rows look like {"name": "X", "description": "Y"}. '
+                                 + table) == [("Refunds", "Money back.")]
+    assert parse_taxonomy_answer('Not {"labels": []} but ' + table) == [("Refunds",
+                                                                         "Money back.")]
+    with pytest.raises(LLMOutputError, match="ambiguous"):
+        parse_taxonomy_answer(table + ' (was: {"labels": [{"name": "Old"}]})')
+    with pytest.raises(LLMOutputError, match="non-empty 'labels' list, found an empty list"):
+        parse_taxonomy_answer('{"labels": []}')
+    summaries = json.dumps({"summaries": [{"id": "d1", "summary": "late parcel"}]})
+    assert parse_summaries('Format: {"id": "d1", "summary": "..."}\n' + summaries,
+                           ["d1"]) == {"d1": "late parcel"}
+    with pytest.raises(LLMOutputError, match="ambiguous"):
+        parse_summaries('{"summaries": []} ' + summaries, ["d1"])
+
+
 def test_large_label_space_needs_a_shortlist():
     big = LabelSpace.from_uris([f"u:{i}" for i in range(150)])
     with pytest.raises(Exception, match="shortlist"):
