@@ -466,3 +466,19 @@ def test_a_missing_description_is_filled_within_the_description_limit():
     assert taxonomy.labels == [("Late parcel delivery complaints", "Late parcel delivery"),
                                ("Refunds", "Money back.")]
     assert not check_taxonomy(taxonomy.labels, 25, 5, 3)
+
+
+def test_the_rating_recorded_is_that_of_the_table_used_not_of_an_example_before_it():
+    class ExampleFirst(ScriptedTaxonomist):
+        def __call__(self, body):
+            answer = super().__call__(body)
+            if self.kinds[-1] == "review":  # a scale example precedes the real table
+                return 'A rating looks like {"rating": 1}. Here is mine: ' + answer
+            return answer
+
+    with LocalChatServer(ExampleFirst(break_first=False, break_update=False)) as server:
+        client = OpenAIChatClient(server.base_url, "scripted", backoff_base=0.01)
+        taxonomy = generate_taxonomy(texts(), client, TaxonomyOptions(
+            use_case="route newswire stories to desks", max_labels=6, sample_size=120,
+            minibatch_size=40, summary_batch=20))
+    assert 8 in taxonomy.ratings and 1 not in taxonomy.ratings

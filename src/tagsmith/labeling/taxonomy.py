@@ -268,8 +268,8 @@ def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyO
 def _record_rating(answer: str, taxonomy: Taxonomy) -> None:
     from tagsmith.labeling.parsing import extract_json_object
 
-    try:
-        rating = extract_json_object(answer).get("rating")
+    try:  # the rating of the table the answer gave, not of an example before it
+        rating = extract_json_object(answer, key="labels", non_empty=True).get("rating")
     except LLMOutputError:
         return
     if isinstance(rating, int) and not isinstance(rating, bool):
