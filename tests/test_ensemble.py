@@ -219,3 +219,87 @@ def test_trains_saves_and_loads_through_the_pipeline(goemotions_small, tmp_path)
     np.testing.assert_array_equal(clf.predict_topk(texts, 5).indices,
                                   loaded.predict_topk(texts, 5).indices)
     assert make_model("ensemble").get_params()["members"] is None
+
+
+def _tuning_problem(n_members, n_docs=150, n_labels=30, seed=0):
+    """Held-out top-k scores of ``n_members`` noisy members on different scales."""
+    from tagsmith.topk import TopK
+
+    rng = np.random.default_rng(seed)
+    Y = (rng.random((n_docs, n_labels)) < 0.08).astype(np.float32)
+    Y[np.arange(n_docs), rng.integers(0, n_labels, n_docs)] = 1
+    topks = []
+    for i in range(n_members):
+        quality = rng.uniform(0.05, 0.5)
+        raw = quality * Y + rng.random((n_docs, n_labels))
+        topks.append(TopK.from_scores((raw / raw.max()) ** (1 + 2 * (i % 3)), 8))
+    return topks, sp.csr_matrix(Y)
+
+
+@pytest.mark.parametrize("n_members, powers, expected", [
+    (2, None, ([0.1, 0.9], [1.0, 1.0], 0.74, 0.5471735094202341, 36)),
+    (2, [1.0, 1.0], ([0.1, 0.9], [1.0, 1.0], 0.74, 0.5471735094202341, 9)),
+    (3, None, ([0.1, 0.4, 0.5], [1.0, 1.0, 1.0], 0.8, 0.6615078429639573, 288)),
+    (4, [1.0] * 4, ([0.1, 0.4, 0.4, 0.1], [1.0] * 4, 0.8066666666666666,
+                    0.6632520200865716, 84)),
+])
+def test_small_ensembles_still_search_the_whole_grid(n_members, powers, expected):
+    """What the exhaustive grid chose before coordinate ascent existed, unchanged."""
+    from tagsmith.models._ensemble_tuning import tune_combination, weight_grid
+
+    topks, Y = _tuning_problem(n_members)
+    result = tune_combination(topks, Y, powers=powers)
+    weights, chosen_powers, p1, ndcg, n_tried = expected
+    assert result["weights"] == weights and result["powers"] == chosen_powers
+    assert result["p@1"] == pytest.approx(p1) and result["ndcg@5"] == pytest.approx(ndcg)
+    assert result["n_tried"] == n_tried and "n_sweeps" not in result
+    assert weight_grid(3, 0.25).tolist() == [[0.25, 0.25, 0.5], [0.25, 0.5, 0.25],
+                                             [0.5, 0.25, 0.25]]
+
+
+def test_many_members_tune_by_coordinate_ascent():
+    """12 members: a 9 ** 12 grid walk (with no point summing to 1) hung; coordinate
+    ascent from equal weights ends at least as good as them, deterministically."""
+    from tagsmith.metrics import ndcg_at_k, precision_at_k
+    from tagsmith.models._ensemble_tuning import (
+        MAX_SWEEPS,
+        POWER_CHOICES,
+        combine,
+        tune_combination,
+        weight_grid,
+    )
+    from tagsmith.topk import TopK
+
+    assert weight_grid(12).shape == (0, 12)  # enumerated directly, not by filtering
+    topks, Y = _tuning_problem(12)
+    result = tune_combination(topks, Y)
+    assert len(result["weights"]) == 12 and min(result["weights"]) > 0
+    assert sum(result["weights"]) == pytest.approx(1.0)
+    assert set(result["powers"]) <= set(POWER_CHOICES)
+    assert 1 <= result["n_sweeps"] <= MAX_SWEEPS
+    # a sweep tries 9 weights x 2 powers per member (less the current one)
+    assert result["n_tried"] <= 1 + result["n_sweeps"] * 12 * 17
+    equal = TopK.from_csr(combine([topk.to_csr() for topk in topks], [1 / 12] * 12,
+                                  [1.0] * 12), 5)
+    equal_objective = (precision_at_k(Y, equal, 1) + ndcg_at_k(Y, equal, 5)) / 2
+    chosen = TopK.from_csr(combine([topk.to_csr() for topk in topks], result["weights"],
+                                   result["powers"]), 5)
+    objective = (precision_at_k(Y, chosen, 1) + ndcg_at_k(Y, chosen, 5)) / 2
+    assert objective == pytest.approx((result["p@1"] + result["ndcg@5"]) / 2)
+    assert objective > equal_objective  # strictly here: these members differ a lot
+    assert tune_combination(topks, Y) == result
+    fixed = tune_combination(topks, Y, powers=[0.5] * 12)
+    assert fixed["powers"] == [0.5] * 12
+
+
+def test_an_ensemble_of_twelve_members_fits_with_auto_weights(problem):
+    X, Y, X_test = problem
+    members = [["knn", {"n_neighbors": n}] for n in range(1, 13)]
+    model = EnsembleModel(members=members, weights="auto", tune_fraction=0.25, n_jobs=1,
+                          random_state=0).fit(X, Y)
+    assert model.weights_.shape == (12,) and np.all(model.weights_ > 0)
+    assert model.weights_.sum() == pytest.approx(1.0)
+    assert model.tuning_["n_docs"] == 50 and model.tuning_["n_sweeps"] >= 1
+    again = EnsembleModel.from_state(*model.to_state())
+    np.testing.assert_array_equal(again.predict_topk(X_test, 3).indices,
+                                  model.predict_topk(X_test, 3).indices)

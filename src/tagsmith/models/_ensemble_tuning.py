@@ -3,9 +3,13 @@
 Members' scores live on different scales (a tree's path products are mostly tiny, a
 vote share is not), so fixed weights rarely suit a new dataset. Given each member's
 top-k scores for held-out documents and their true labels, :func:`tune_combination`
-tries every weight vector on a simplex grid and every power from a short list per
-member, and keeps the combination with the best mean of P@1 and nDCG@5. Everything
-is computed on sparse top-k scores, so it costs the same at any label-space size.
+keeps the combination of weights and powers (one exponent from a short list per
+member) with the best mean of P@1 and nDCG@5. Up to :data:`EXHAUSTIVE_MAX_MEMBERS`
+members it tries every weight vector on a simplex grid with every power set; the grid
+and the power sets grow exponentially with the members (and a 0.1 simplex grid has no
+point at all past 10 members), so larger ensembles get a coordinate ascent over the
+same per-member values instead (see :func:`tune_combination`). Everything is computed
+on sparse top-k scores, so it costs the same at any label-space size.
 """
 
 from __future__ import annotations
@@ -22,6 +26,11 @@ from tagsmith.topk import TopK
 WEIGHT_STEP = 0.1
 #: score exponents tried per member when powers are tuned too
 POWER_CHOICES = (0.5, 1.0)
+#: the most members whose weight grid and power sets are searched exhaustively
+#: (4 members: 84 weight vectors x 16 power sets = 1,344 combinations)
+EXHAUSTIVE_MAX_MEMBERS = 4
+#: coordinate ascent (more members): the most sweeps over the members
+MAX_SWEEPS = 10
 
 
 def weight_grid(n_members: int, step: float = WEIGHT_STEP) -> np.ndarray:
@@ -31,11 +40,22 @@ def weight_grid(n_members: int, step: float = WEIGHT_STEP) -> np.ndarray:
     [[0.25, 0.75], [0.5, 0.5], [0.75, 0.25]]
     """
     units = int(round(1.0 / step))
-    rows = [combo for combo in itertools.product(range(1, units), repeat=n_members)
-            if sum(combo) == units]
     if n_members == 1:
-        rows = [(units,)]
-    return np.array(rows, dtype=np.float64) / units
+        return np.array([[1.0]])
+
+    def compositions(total: int, parts: int):
+        # lexicographic, as filtering itertools.product(range(1, units)) would give, but
+        # without walking its (units - 1) ** n_members tuples
+        if parts == 1:
+            if 1 <= total < units:
+                yield (total,)
+            return
+        for first in range(1, min(units - 1, total - parts + 1) + 1):
+            for rest in compositions(total - first, parts - 1):
+                yield (first, *rest)
+
+    rows = list(compositions(units, n_members))
+    return np.array(rows, dtype=np.float64).reshape(len(rows), n_members) / units
 
 
 def combine(scores: list[sp.csr_matrix], weights, powers) -> sp.csr_matrix:
@@ -57,10 +77,24 @@ def tune_combination(topks: list[TopK], Y, *, powers=None, step: float = WEIGHT_
 
     ``topks`` holds each member's top-k scores for the same held-out documents, ``Y``
     (docs x labels) their true labels. Returns ``{"weights", "powers", "p@1",
-    "ndcg@5", "n_docs", "n_tried"}``.
+    "ndcg@5", "n_docs", "n_tried"}``, plus ``"n_sweeps"`` after a coordinate ascent.
+
+    Up to :data:`EXHAUSTIVE_MAX_MEMBERS` members, every weight vector of
+    :func:`weight_grid` is tried with every power set (``POWER_CHOICES`` per member),
+    the first best kept. With more members, a deterministic coordinate ascent: each
+    member's weight takes the grid's values (multiples of ``step`` below 1, the vector
+    normalised to sum 1) and its power one of ``POWER_CHOICES``; starting from equal
+    weights and powers 1 (or the given powers), each sweep visits the members in order
+    and gives each the value (and power) that scores best with the others held, moving
+    only on a strict improvement; it stops after a sweep with no move or after
+    :data:`MAX_SWEEPS` sweeps. A sweep tries ``len(grid values) * len(power choices)``
+    combinations per member, so its cost grows linearly with the members, and the
+    result never scores below equal weights.
     """
     scores = [topk.to_csr() for topk in topks]
     n_members = len(scores)
+    if n_members > EXHAUSTIVE_MAX_MEMBERS:
+        return _coordinate_ascent(scores, Y, powers, step)
     power_sets = [tuple(powers)] if powers is not None else \
         list(itertools.product(POWER_CHOICES, repeat=n_members))
     best: dict = {}
@@ -77,3 +111,80 @@ def tune_combination(topks: list[TopK], Y, *, powers=None, step: float = WEIGHT_
                         "p@1": float(p1), "ndcg@5": float(ndcg)}
     best.update({"n_docs": int(Y.shape[0]), "n_tried": tried})
     return best
+
+
+def _coordinate_ascent(scores: list[sp.csr_matrix], Y, powers, step: float) -> dict:
+    """:func:`tune_combination` for many members (see there)."""
+    n_members = len(scores)
+    units = int(round(1.0 / step))
+    values = range(1, units)  # a member's weight, in units of ``step`` before normalising
+    # every member's entries placed once on the union of all entries (stored zeros
+    # included), so a candidate costs one pass over the union, not a sum of matrices
+    n_docs, n_labels = scores[0].shape
+    coos = [matrix.tocoo() for matrix in scores]
+    for coo in coos:
+        coo.sum_duplicates()  # one entry per (document, label), as in a TopK
+    member_keys = [coo.row.astype(np.int64) * n_labels + coo.col for coo in coos]
+    union_keys = np.unique(np.concatenate(member_keys))
+    indptr = np.searchsorted(union_keys, np.arange(n_docs + 1, dtype=np.int64) * n_labels)
+    union = sp.csr_matrix((np.zeros(len(union_keys)), (union_keys % n_labels).astype(np.int32),
+                           indptr), shape=(n_docs, n_labels))
+    positions = [np.searchsorted(union_keys, keys) for keys in member_keys]
+    transformed = []
+    for i, coo in enumerate(coos):
+        base = np.maximum(coo.data.astype(np.float64), 0.0)
+        member_powers = POWER_CHOICES if powers is None else (float(powers[i]),)
+        transformed.append({power: base if power == 1.0 else base ** power
+                            for power in member_powers})
+
+    def objective(data: np.ndarray) -> tuple[float, float]:
+        # as combine(): an entry summing to 0 is no candidate
+        # (a copy: eliminate_zeros rewrites the index arrays in place, and they are the union's)
+        matrix = sp.csr_matrix((data, union.indices, union.indptr), shape=union.shape,
+                               copy=True)
+        matrix.eliminate_zeros()
+        top = TopK.from_csr(matrix, 5)
+        return float(precision_at_k(Y, top, 1)), float(ndcg_at_k(Y, top, 5))
+
+    current = [units // 2] * n_members
+    current_powers = [1.0] * n_members if powers is None else [float(p) for p in powers]
+    tried, sweeps = 0, 0
+    p1, ndcg = objective(_scattered(union.nnz, positions, transformed, current,
+                                    current_powers))
+    tried += 1
+    while sweeps < MAX_SWEEPS:
+        sweeps += 1
+        moved = False
+        for i in range(n_members):
+            others = _scattered(union.nnz, positions, transformed, current, current_powers,
+                                skip=i)
+            here = (p1 + ndcg) / 2
+            best: tuple[int, float, tuple[float, float]] | None = None
+            for power in transformed[i]:
+                for value in values:
+                    if value == current[i] and power == current_powers[i]:
+                        continue
+                    data = others.copy()
+                    data[positions[i]] += value * transformed[i][power]
+                    scored = objective(data)
+                    tried += 1
+                    if (scored[0] + scored[1]) / 2 > here + 1e-12:
+                        best, here = (value, power, scored), (scored[0] + scored[1]) / 2
+            if best is not None:
+                current[i], current_powers[i], (p1, ndcg) = best
+                moved = True
+        if not moved:
+            break
+    weights = np.asarray(current, dtype=np.float64)
+    return {"weights": (weights / weights.sum()).tolist(), "powers": current_powers,
+            "p@1": p1, "ndcg@5": ndcg, "n_docs": int(Y.shape[0]), "n_tried": tried,
+            "n_sweeps": sweeps}
+
+
+def _scattered(size: int, positions, transformed, weights, powers, skip: int = -1):
+    """``sum_j weights[j] * transformed[j][powers[j]]`` on the union's entries, ``j != skip``."""
+    data = np.zeros(size)
+    for j, (where, weight, power) in enumerate(zip(positions, weights, powers, strict=True)):
+        if j != skip:
+            data[where] += weight * transformed[j][power]
+    return data

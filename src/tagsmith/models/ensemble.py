@@ -53,7 +53,12 @@ class EnsembleModel(BaseModel):
     ``tune_fraction`` of the documents (at most 20,000), the weights (on a 0.1 grid)
     and, unless given, the powers (0.5 or 1 each) that give the best mean of P@1 and
     nDCG@5 on those documents are kept, and the members are fitted again on all
-    documents; ``powers``, one exponent per member applied to its scores before
+    documents (up to 4 members every combination is tried; with more, where the grid
+    grows exponentially, a deterministic coordinate ascent from equal weights gives
+    each member in turn its best grid weight and power, until a sweep changes
+    nothing or after 10 sweeps, so a sweep costs time linear in the members: see
+    :func:`~tagsmith.models._ensemble_tuning.tune_combination`); ``powers``, one
+    exponent per member applied to its scores before
     weighting (``None`` = 1; below 1 spreads out scores that are products of path
     probabilities, such as a tree's, so they mix with a vote share); ``k_member``,
     how many labels each member proposes per document (``None`` = ``max(k, 50)``;
