@@ -115,3 +115,66 @@ def test_a_bad_k_is_refused_naming_it(k):
     X = sp.csr_matrix(np.tile(np.eye(3), (4, 1)))
     with pytest.raises(InvalidParameterError, match="'k'"):
         cross_fit_topk(X, X, "linear", {"n_jobs": 1}, n_folds=2, k=k)
+
+
+def test_numpy_integer_folds_are_accepted_and_stored_as_ints(tmp_path):
+    """crossfit_folds=np.int64(2) (say, from an array of settings) was refused, as were
+    numpy seeds and supports; numpy numbers that passed (a float32 dev_fraction or
+    beta, a numpy max_labels or alpha for calibration) failed the bundle's JSON save
+    after the whole training had run."""
+    import json
+
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.pipeline.confidence import ConfidenceOptions
+
+    space = LabelSpace.from_uris(["u:a", "u:b", "u:c"])
+    words = ["alpha", "beta", "gamma"]
+    texts = [f"{words[i % 3]} word{i % 7} thing{i % 5}" for i in range(120)]
+    Y = sp.csr_matrix(np.eye(3, dtype=np.float32)[[i % 3 for i in range(120)]])
+    confidence = ConfidenceOptions(n_bands=np.int64(2), seed=np.int64(2),
+                                   min_support=np.int64(1), max_labels=np.int64(2),
+                                   alpha=np.float32(0.25), conformal_fraction=np.float32(0.5))
+    options = TrainOptions(featurizer_params=FAST_FEATURES, model_params={"n_jobs": 1},
+                           crossfit_folds=np.int64(2), crossfit_k=np.int64(2),
+                           seed=np.int64(1), min_support=np.int64(2),
+                           dev_fraction=np.float32(0.25), beta=np.float32(1.0),
+                           calibration_fraction=np.float32(0.3), calibration_k=np.int64(3),
+                           confidence=confidence)
+    clf = train_classifier(texts, Y, space, options=options)
+    assert clf.crossfit is not None and clf.crossfit.n_folds == 2
+    assert type(clf.crossfit.n_folds) is int
+    for name in ("crossfit_folds", "crossfit_k", "seed", "min_support", "calibration_k"):
+        assert type(getattr(options, name)) is int, name
+    for name in ("dev_fraction", "beta", "calibration_fraction"):
+        assert type(getattr(options, name)) is float, name
+    for name in ("n_bands", "seed", "min_support", "max_labels"):
+        assert type(getattr(confidence, name)) is int, name
+    assert type(confidence.alpha) is float and type(confidence.conformal_fraction) is float
+    json.dumps(clf.manifest)
+    loaded = TextClassifier.load(clf.save(tmp_path / "bundle"))
+    assert loaded.crossfit is not None and loaded.crossfit.n_folds == 2
+    assert loaded.manifest["training"]["options"]["seed"] == 1
+    scores = cross_fit_topk(sp.csr_matrix(np.tile(np.eye(3), (4, 1))),
+                            sp.csr_matrix(np.tile(np.eye(3), (4, 1))), "linear",
+                            {"n_jobs": 1}, n_folds=np.int64(3))
+    assert type(scores.n_folds) is int and json.dumps(scores.to_state()[0])
+    # still refused: not integers, or outside [2, 32767] (0 meaning none)
+    for bad in (np.int64(1), np.int64(40000), np.float64(2.0), np.bool_(True)):
+        with pytest.raises(InvalidParameterError, match="crossfit_folds"):
+            TrainOptions(crossfit_folds=bad).validate()
+
+
+def test_audit_options_take_numpy_integers_and_check_the_seed():
+    from tagsmith.pipeline.audit import AuditOptions
+
+    options = AuditOptions(n_folds=np.int64(3), max_review=np.int64(5),
+                           max_missing_per_doc=np.int64(4), seed=np.int64(1),
+                           k=np.int64(5), prior_strength=np.float32(20))
+    options.validate()
+    for name in ("n_folds", "max_review", "max_missing_per_doc", "seed", "k"):
+        assert type(getattr(options, name)) is int, name
+    assert type(options.prior_strength) is float
+    # a negative seed failed inside numpy once the folds were drawn
+    for bad in (-1, 1.5, "1"):
+        with pytest.raises(InvalidParameterError, match="'seed'"):
+            AuditOptions(seed=bad).validate()

@@ -302,7 +302,7 @@ def check_label_issue_options(prior_strength, min_probability, max_missing_per_d
     check_every_doc_labelled(every_doc_labelled)
     check_number("prior_strength", prior_strength, 0, finite=True, numpy=True)
     check_number("min_probability", min_probability, 0, strict=True, maximum=1, numpy=True)
-    check_int("max_missing_per_doc", max_missing_per_doc, 0)
+    check_int("max_missing_per_doc", max_missing_per_doc, 0, numpy=True)
     if rates not in RATE_LEVELS:
         raise InvalidParameterError("rates", f"one of {', '.join(RATE_LEVELS)}", rates)
 

@@ -104,18 +104,27 @@ class AuditOptions:
     show_progress: bool = False
 
     def validate(self) -> None:
+        """Refuse a bad field; numpy numbers pass and are kept as plain Python ones,
+        as :meth:`TrainOptions.validate` keeps them."""
         from tagsmith.pipeline.crossfit import check_n_folds
 
         check_source(self.scores)
-        check_n_folds("n_folds", self.n_folds)
-        check_number("near_duplicate_threshold", self.near_duplicate_threshold, 0,
-                     strict=True, maximum=1, numpy=True)
-        check_int("max_review", self.max_review, 0, allow_none=True)
-        check_int("k", self.k, 1, allow_none=True, numpy=True)
+        self.n_folds = check_n_folds("n_folds", self.n_folds)
+        self.near_duplicate_threshold = check_number(
+            "near_duplicate_threshold", self.near_duplicate_threshold, 0, strict=True,
+            maximum=1, numpy=True)
+        self.max_review = check_int("max_review", self.max_review, 0, allow_none=True,
+                                    numpy=True)
+        self.k = check_int("k", self.k, 1, allow_none=True, numpy=True)
+        # it seeds the folds and the label-issue sampling: -1 failed inside numpy
+        self.seed = check_int("seed", self.seed, 0, numpy=True)
         # find_label_issues' own options, checked here too: it runs after the scores
         check_label_issue_options(self.prior_strength, self.min_probability,
                                   self.max_missing_per_doc, self.rates,
                                   self.every_doc_labelled)
+        self.prior_strength = float(self.prior_strength)
+        self.min_probability = float(self.min_probability)
+        self.max_missing_per_doc = int(self.max_missing_per_doc)
 
 
 @dataclass

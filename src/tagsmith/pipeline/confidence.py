@@ -70,24 +70,27 @@ class ConfidenceOptions:
     seed: int = 0
 
     def validate(self) -> None:
+        """Refuse a bad field; numpy numbers pass and are kept as plain Python ones
+        (the options are written to the bundle's manifest, JSON: a numpy ``max_labels``
+        or ``alpha`` failed the save after the whole calibration had run)."""
         if self.method not in METHODS:
             raise InvalidParameterError("method", f"one of {', '.join(METHODS)}", self.method)
         if self.calibrator_source not in SOURCES:
             raise InvalidParameterError("calibrator_source", f"one of {', '.join(SOURCES)}",
                                         self.calibrator_source)
-        if not 0.0 < self.conformal_fraction < 1.0:
-            raise InvalidParameterError("conformal_fraction", "a number in (0, 1)",
-                                        self.conformal_fraction)
-        check_int("n_bands", self.n_bands, 1)
-        check_number("shrinkage", self.shrinkage, 0, numpy=True)
-        check_number("beta", self.beta, 0, strict=True, numpy=True)
-        check_int("max_set_size", self.max_set_size, 1, allow_none=True, numpy=True)
-        check_int("max_labels", self.max_labels, 1, allow_none=True, numpy=True)
+        self.conformal_fraction = check_alpha(self.conformal_fraction, "conformal_fraction")
+        self.n_bands = check_int("n_bands", self.n_bands, 1, numpy=True)
+        self.shrinkage = check_number("shrinkage", self.shrinkage, 0, numpy=True)
+        self.beta = check_number("beta", self.beta, 0, strict=True, numpy=True)
+        self.max_set_size = check_int("max_set_size", self.max_set_size, 1, allow_none=True,
+                                      numpy=True)
+        self.max_labels = check_int("max_labels", self.max_labels, 1, allow_none=True,
+                                    numpy=True)
         # as TrainOptions checks them: -1 or 1.5 failed inside numpy's seeding (a bare
         # ValueError or TypeError) once the calibrator split began
-        check_int("seed", self.seed, 0)
-        check_int("min_support", self.min_support, 0)
-        check_alpha(self.alpha)
+        self.seed = check_int("seed", self.seed, 0, numpy=True)
+        self.min_support = check_int("min_support", self.min_support, 0, numpy=True)
+        self.alpha = check_alpha(self.alpha)
 
 
 @dataclass

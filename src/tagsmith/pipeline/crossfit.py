@@ -62,7 +62,7 @@ def check_n_folds(name: str, n_folds: object) -> int:
     ...     print(exc)
     parameter 'n_folds' must be an integer in [2, 32767], got 40000
     """
-    value = check_int(name, n_folds, 2)
+    value = check_int(name, n_folds, 2, numpy=True)
     if value > MAX_FOLDS:
         raise InvalidParameterError(name, f"an integer in [2, {MAX_FOLDS}]", value)
     return value
@@ -109,7 +109,7 @@ def fold_assignment(n_docs: int, n_folds: int, seed: int = 0) -> np.ndarray:
     >>> fold_assignment(7, 3, seed=1).tolist().count(0) in (2, 3)
     True
     """
-    check_n_folds("n_folds", n_folds)
+    n_folds = check_n_folds("n_folds", n_folds)
     order = np.random.default_rng(seed).permutation(n_docs)
     fold = np.empty(n_docs, np.int16)
     fold[order] = np.arange(n_docs) % n_folds
@@ -134,7 +134,7 @@ def cross_fit_topk(X, Y, model: str, params: dict | None = None, *, n_folds: int
     Each fold model sees ``(n_folds - 1) / n_folds`` of the documents, so the whole
     costs about ``n_folds - 1`` full trainings.
     """
-    check_n_folds("n_folds", n_folds)
+    n_folds = check_n_folds("n_folds", n_folds)  # a plain int: it is stored in bundles
     from tagsmith.features.views import Views
 
     if isinstance(X, Views):

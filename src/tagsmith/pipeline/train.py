@@ -70,23 +70,34 @@ class TrainOptions:
     show_progress: bool = False
 
     def validate(self) -> None:
+        """Refuse a bad field; numpy numbers pass and are kept as plain Python ones.
+
+        The options are written to the bundle's manifest (JSON), so a numpy scalar kept
+        as such failed the save after the whole training had run (seed="1" or 1.5 failed
+        inside numpy, -1 too).
+        """
         for name in ("dev_fraction", "calibration_fraction"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Real) \
                     or not 0.0 <= float(value) < 1.0:
                 raise InvalidParameterError(name, "a number in [0, 1)", value)
-        check_number("beta", self.beta, 0, strict=True, numpy=True)
-        # plain ints: they are written to the bundle's manifest (seed="1" or 1.5 failed
-        # inside numpy, -1 too)
-        check_int("seed", self.seed, 0)
-        check_int("min_support", self.min_support, 0)
-        folds = self.crossfit_folds
-        if (isinstance(folds, bool) or not isinstance(folds, int) or folds == 1 or folds < 0
-                or folds > MAX_FOLDS):
-            raise InvalidParameterError("crossfit_folds",
-                                        f"0 (none) or an integer in [2, {MAX_FOLDS}]", folds)
-        check_int("crossfit_k", self.crossfit_k, 1, allow_none=True, numpy=True)
-        check_int("calibration_k", self.calibration_k, 1, allow_none=True, numpy=True)
+            setattr(self, name, float(value))
+        self.beta = check_number("beta", self.beta, 0, strict=True, numpy=True)
+        self.seed = check_int("seed", self.seed, 0, numpy=True)
+        self.min_support = check_int("min_support", self.min_support, 0, numpy=True)
+        expected = f"0 (none) or an integer in [2, {MAX_FOLDS}]"
+        try:
+            folds = check_int("crossfit_folds", self.crossfit_folds, 0, numpy=True)
+        except InvalidParameterError:
+            raise InvalidParameterError("crossfit_folds", expected,
+                                        self.crossfit_folds) from None
+        if folds == 1 or folds > MAX_FOLDS:
+            raise InvalidParameterError("crossfit_folds", expected, folds)
+        self.crossfit_folds = folds
+        self.crossfit_k = check_int("crossfit_k", self.crossfit_k, 1, allow_none=True,
+                                    numpy=True)
+        self.calibration_k = check_int("calibration_k", self.calibration_k, 1,
+                                       allow_none=True, numpy=True)
         if self.confidence is not None:
             self.confidence.validate()
         check_model_params(self.model, self.model_params)  # names and values
