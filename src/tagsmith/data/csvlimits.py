@@ -1,5 +1,6 @@
-"""One process-wide CSV field limit for every tagsmith CSV reader, and the one rule for
-cells a spreadsheet would run as formulas.
+"""One process-wide CSV field limit for every tagsmith CSV reader, the one way its
+readers take a row (:func:`next_csv_row`), and the one rule for cells a spreadsheet
+would run as formulas.
 
 :func:`csv.field_size_limit` is global to the process: a reader that raised it would
 silently change what every later reader accepts, so a vocabulary with a long field
@@ -11,6 +12,9 @@ would load after a corpus had been read and fail on its own. Readers call
 from __future__ import annotations
 
 import csv
+from pathlib import Path
+
+from tagsmith.exceptions import DataError
 
 #: the longest CSV field tagsmith reads, in characters (256 Mi): a whole document in a
 #: corpus cell, a long description in a vocabulary
@@ -26,6 +30,34 @@ def raise_csv_field_limit() -> int:
     limit = max(csv.field_size_limit(), CSV_FIELD_LIMIT)
     csv.field_size_limit(limit)
     return limit
+
+
+def next_csv_row(reader, path: str | Path, start: int, error: type[DataError],
+                 unit: str = "row") -> list[str] | None:
+    """The next row of ``reader`` (a :func:`csv.reader`), or None at the end.
+
+    A CSV error (an unclosed quote under ``strict=True``, a field over the limit)
+    raises ``error`` (a :class:`~tagsmith.exceptions.DataError` class) naming ``path``
+    and the line the reader stopped on, and, when that is past ``start`` (a quoted cell
+    may span lines), the line the ``unit`` ("row", "record") starts on.
+
+    >>> import io
+    >>> reader = csv.reader(io.StringIO('a,b\\n"open,c\\nd\\n'), strict=True)
+    >>> next_csv_row(reader, "x.csv", 1, DataError)
+    ['a', 'b']
+    >>> try:
+    ...     next_csv_row(reader, "x.csv", 2, DataError, "record")
+    ... except DataError as exc:
+    ...     print(exc)
+    x.csv:3: invalid CSV (unexpected end of data) in the record that starts on line 2
+    """
+    try:
+        return next(reader)
+    except StopIteration:
+        return None
+    except csv.Error as exc:
+        where = f" in the {unit} that starts on line {start}" if reader.line_num > start else ""
+        raise error(f"invalid CSV ({exc}){where}", path=path, line=reader.line_num) from exc
 
 
 #: a spreadsheet reads a cell that starts with one of these as a formula

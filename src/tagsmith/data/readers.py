@@ -53,7 +53,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import IO
 
-from tagsmith.data.csvlimits import raise_csv_field_limit
+from tagsmith.data.csvlimits import next_csv_row, raise_csv_field_limit
 from tagsmith.data.textio import LONE_SURROGATE
 from tagsmith.exceptions import CorpusFormatError, InvalidParameterError, UnsupportedFormatError
 
@@ -400,7 +400,7 @@ def _csv_records(path: Path, on_error) -> Iterator[Record]:
     # strict: a quote left open would otherwise swallow every later line into one
     # field, silently, up to the next quote or the end of the file
     reader = csv.reader(_decoded_lines(path), strict=True)
-    header = _csv_next(reader, path)
+    header = next_csv_row(reader, path, 1, CorpusFormatError, "record")
     if header is None:
         raise CorpusFormatError("empty file, expected a header row with a 'text' column",
                                 path=path, line=1)
@@ -408,7 +408,7 @@ def _csv_records(path: Path, on_error) -> Iterator[Record]:
     source = str(path)
     while True:
         start = reader.line_num + 1
-        row = _csv_next(reader, path, start)
+        row = next_csv_row(reader, path, start, CorpusFormatError, "record")
         if row is None:
             return
         if not row:
@@ -417,18 +417,6 @@ def _csv_records(path: Path, on_error) -> Iterator[Record]:
             yield _csv_record(row, columns, len(header), start, source)
         except _Malformed as exc:
             on_error(CorpusFormatError(exc.args[0], path=path, line=start))
-
-
-def _csv_next(reader, path: Path, start: int = 1) -> list[str] | None:
-    try:
-        return next(reader)
-    except StopIteration:
-        return None
-    except csv.Error as exc:
-        where = f" in the record that starts on line {start}" \
-            if reader.line_num > start else ""
-        raise CorpusFormatError(f"invalid CSV ({exc}){where}", path=path,
-                                line=reader.line_num) from exc
 
 
 def _csv_columns(header: list[str], path: Path) -> dict[str, int]:

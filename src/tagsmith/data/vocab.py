@@ -50,7 +50,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tagsmith.data.csvlimits import raise_csv_field_limit
+from tagsmith.data.csvlimits import next_csv_row, raise_csv_field_limit
 from tagsmith.data.labelspace import Label, LabelSpace, strip_brackets
 from tagsmith.data.textio import atomic_text_writer
 from tagsmith.exceptions import (
@@ -222,7 +222,7 @@ def _csv_rows(path: Path, language: str) -> Iterator[Row]:
         # strict: a quote left open would otherwise swallow every later row into one
         # cell, silently, up to the next quote or the end of the file
         reader = csv.reader(handle, strict=True)
-        header = _csv_row(reader, path, 1)
+        header = next_csv_row(reader, path, 1, VocabularyError)
         if header is None:
             raise VocabularyError("empty file, expected a CSV header with a 'uri' column",
                                   path=path)
@@ -233,21 +233,10 @@ def _csv_rows(path: Path, language: str) -> Iterator[Row]:
         # a row is named by the line it starts on: a quoted cell (a description, say,
         # which save_vocabulary_csv writes over several lines) may span lines, and
         # reader.line_num is then the row's last line
-        while (row := _csv_row(reader, path, start := reader.line_num + 1)) is not None:
+        while (row := next_csv_row(reader, path, start := reader.line_num + 1,
+                                   VocabularyError)) is not None:
             if any(cell.strip() for cell in row):
                 yield start, _csv_label(columns, row)
-
-
-def _csv_row(reader, path: Path, start: int) -> list[str] | None:
-    """The next CSV row, or None at the end; a CSV error names the file and line."""
-    try:
-        return next(reader)
-    except StopIteration:
-        return None
-    except csv.Error as exc:
-        where = f" in the row that starts on line {start}" if reader.line_num > start else ""
-        raise VocabularyError(f"invalid CSV ({exc}){where}", path=path,
-                              line=reader.line_num) from exc
 
 
 def _csv_column(name: str, language: str) -> tuple[str, str | None]:
