@@ -230,7 +230,8 @@ def test_a_table_that_stays_out_of_limits_is_cleaned_and_counted():
     assert len(seen) == 2 and seen[1].startswith("Your answer broke")  # one repair round
     assert taxonomy.repaired_answers == 1
     assert taxonomy.cleaned == {"duplicates": 1, "long_names": 1, "cut_descriptions": 1,
-                                "over_limit": 2, "formula_names": 0}
+                                "over_limit": 2, "formula_names": 0,
+                                "formula_descriptions": 0}
     assert [name for name, _ in taxonomy.labels] == ["Refunds", "Shipping", "Billing"]
     assert len(taxonomy.labels[1][1].split()) == 20
     assert taxonomy.labels[2][1] == "Billing"  # an empty description falls back to the name
@@ -482,3 +483,53 @@ def test_the_rating_recorded_is_that_of_the_table_used_not_of_an_example_before_
             use_case="route newswire stories to desks", max_labels=6, sample_size=120,
             minibatch_size=40, summary_batch=20))
     assert 8 in taxonomy.ratings and 1 not in taxonomy.ratings
+
+
+def test_descriptions_that_would_run_as_spreadsheet_formulas_never_reach_the_csv(tmp_path):
+    """Names were cleaned of a leading =, +, -, @ but descriptions went into the CSV
+    vocabulary as the model wrote them. The CSV is Annif's format and read back, so
+    it is not escaped (a ' would stay in the description): the description is cleaned
+    as a name is, and the file still round-trips."""
+    import csv
+
+    from tagsmith.data.csvlimits import FORMULA_START
+    from tagsmith.labeling.client import ScriptedLLM
+    from tagsmith.pipeline.llm import run_taxonomy
+
+    hostile = json.dumps({"labels": [
+        {"name": "Refunds", "description": '=HYPERLINK("http://evil","Click")'},
+        {"name": "Billing", "description": "-1 invoices"},
+        {"name": "Shipping", "description": "@everyone parcels"},
+        {"name": "Login", "description": "+ passwords"},
+        {"name": "Other", "description": "="}]})
+    options = TaxonomyOptions(use_case="tickets", summarise=False, review=False)
+    problems = check_taxonomy(json_table(hostile), 25, 5, 30)
+    assert len(problems) == 5 and all(p.endswith("runs as a formula") for p in problems)
+    space, report = run_taxonomy(["a ticket"], ScriptedLLM(lambda r: hostile), options,
+                                 tmp_path / "tax.csv")
+    assert report["cleaned"]["formula_descriptions"] == 5
+    assert [space[i].description["en"] for i in range(len(space))] == [
+        'HYPERLINK("http://evil","Click")', "1 invoices", "everyone parcels", "passwords",
+        "Other"]  # nothing left: the name stands in, as for an empty description
+    with open(tmp_path / "tax.csv", encoding="utf-8", newline="") as handle:
+        cells = [cell for row in csv.reader(handle) for cell in row]
+    assert cells and not [cell for cell in cells if cell.startswith(FORMULA_START)]
+    assert load_vocabulary(tmp_path / "tax.csv") == space
+
+
+def test_an_update_with_a_formula_description_is_rejected():
+    from tagsmith.labeling.client import ScriptedLLM
+
+    good = json.dumps({"labels": [{"name": "Refunds", "description": "Money back."}]})
+    hostile = json.dumps({"labels": [{"name": "Refunds", "description": "=1+1"}]})
+    calls = []
+
+    def llm(request):
+        calls.append(request)
+        return good if len(calls) == 1 else hostile  # the update and its repair
+
+    options = TaxonomyOptions(use_case="tickets", summarise=False, review=False,
+                              sample_size=2, minibatch_size=1)
+    taxonomy = generate_taxonomy(["a ticket", "another"], ScriptedLLM(llm), options)
+    assert len(calls) == 3 and taxonomy.rejected_steps == 1
+    assert taxonomy.labels == [("Refunds", "Money back.")]

@@ -164,6 +164,10 @@ def save_vocabulary_csv(space: LabelSpace, path: str | Path) -> Path:
     ``notation``, ``broader`` and ``deprecated`` where any label has them. An alternative
     label containing ``|`` (the format's separator, which has no escape) raises
     :class:`~tagsmith.exceptions.VocabularyError` naming it, before anything is written.
+    Cells are written as they are, with no spreadsheet formula escaping (unlike review
+    files): the file is read back, by :func:`load_vocabulary` and by Annif, and an escape
+    would stay in the value; text from an untrusted source is cleaned where it is made
+    (a generated taxonomy's names and descriptions never start with a formula character).
 
     >>> import os, tempfile
     >>> name = os.path.join(tempfile.mkdtemp(), "v.csv")

@@ -6,11 +6,18 @@
 3. *Review* the result against the requirements.
 
 Every answer is parsed strictly and checked against the limits (label count, words per
-name and description, no duplicate names). An answer that breaks them is sent back once
+name and description, no duplicate names, no name or description starting with a
+character a spreadsheet runs as a formula). An answer that breaks them is sent back once
 with the problems listed; if the repair fails too, an update step keeps the previous
 table (counted in ``rejected_steps``), and the first or final table is cleaned
-mechanically (duplicates and over-long names dropped, descriptions cut, list cut to the
-limit), so the result always obeys the limits.
+mechanically (duplicates and over-long names dropped, descriptions cut, formula
+characters stripped from the start of names and descriptions, list cut to the limit),
+so the result always obeys the limits.
+
+The formula rule is enforced here, on the model's text, rather than by escaping cells
+when the vocabulary is written: the CSV vocabulary is Annif's format, read back by
+tagsmith and by Annif, so a ``'`` prefix (as review files get) would become part of
+the description for every reader.
 """
 
 from __future__ import annotations
@@ -137,6 +144,9 @@ def check_taxonomy(labels: list[tuple[str, str]], max_labels: int, name_words: i
         if name.startswith(FORMULA_START):
             problems.append(f"name {name!r} starts with {name[0]!r}, which a spreadsheet "
                             "runs as a formula")
+        if description.startswith(FORMULA_START):
+            problems.append(f"description of {name!r} starts with {description[0]!r}, which "
+                            "a spreadsheet runs as a formula")
     return problems
 
 
@@ -145,13 +155,16 @@ def clean_taxonomy(labels: list[tuple[str, str]], options: TaxonomyOptions
     """Force a table within the limits; returns it and counts of what was changed."""
     out, seen = [], set()
     counts = {"duplicates": 0, "long_names": 0, "cut_descriptions": 0, "over_limit": 0,
-              "formula_names": 0}
+              "formula_names": 0, "formula_descriptions": 0}
     for name, description in labels:
         if name.startswith(FORMULA_START):  # "=HYPERLINK(...)" from a hostile document
             counts["formula_names"] += 1
             name = name.lstrip("".join(FORMULA_START) + " ")
             if not name:
                 continue
+        if description.startswith(FORMULA_START):  # as a name: the CSV is written verbatim
+            counts["formula_descriptions"] += 1
+            description = description.lstrip("".join(FORMULA_START) + " ")
         key = normalise_name(name)
         if key in seen:
             counts["duplicates"] += 1
