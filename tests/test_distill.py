@@ -279,3 +279,89 @@ def test_label_corpus_with_a_budget_reports_what_went_wrong_with_the_calls(tmp_p
     assert labeling["n_malformed_answers"] == 3  # docs 3, 13 and 23
     assert labeling["n_unknown_labels"] == 27 and labeling["first_error"]
     assert len(result["rows"]) == 27
+
+
+def _unpaid_teacher(indices):
+    raise AssertionError("the teacher was asked before the options were checked")
+
+
+@pytest.mark.parametrize("field, value, name", [
+    ("seed", -1, "seed"),                      # failed inside numpy's seeding
+    ("seed", 1.5, "seed"),
+    ("seed", "1", "seed"),
+    ("threshold_folds", 1, "threshold_folds"),  # failed as 'n_folds' after every round
+    ("threshold_folds", "3", "threshold_folds"),  # a TypeError in max(2, "3")
+    ("threshold_folds", np.float64(3.0), "threshold_folds"),
+    ("gain", "entropy", "gain"),               # first used after the first round
+    ("model", "no-such-model", "model"),       # first built after the first round
+    ("model_params", {"C": -1.0}, "C"),
+    ("featurizer_params", {"min_dfx": 1}, "min_dfx"),
+    ("budget", "3", "budget"),
+    ("budget", np.int64(11), "budget"),        # more than the pool
+    ("rounds", np.float64(2.0), "rounds"),
+    ("initial_fraction", "0.5", "initial_fraction"),  # a TypeError in the comparison
+    ("teacher_error_rate", "0.2", "teacher_error_rate"),
+    ("teacher_error_rate", float("nan"), "teacher_error_rate"),
+    ("teacher_precision", np.full(3, 0.9), "teacher_precision"),  # not one per label
+    ("teacher_precision", "high", "teacher_precision"),
+])
+def test_active_options_are_checked_before_the_teacher_is_asked(data, field, value, name):
+    space, train, _ = data
+    options = ActiveOptions(budget=8, rounds=2, featurizer_params=FAST_FEATURES,
+                            teacher_precision=np.full(len(space), 0.8))
+    setattr(options, field, value)
+    with pytest.raises(InvalidParameterError, match=f"'{name}'"):
+        active_distill(train.texts[:10], space, _unpaid_teacher, options)
+
+
+def test_teacher_precision_outside_0_1_is_refused(data):
+    space, train, _ = data
+    for bad in (np.full(len(space), 1.5), np.full(len(space), np.nan)):
+        with pytest.raises(InvalidParameterError, match="'teacher_precision'"):
+            active_distill(train.texts[:10], space, _unpaid_teacher, ActiveOptions(
+                budget=8, teacher_precision=bad, featurizer_params=FAST_FEATURES))
+
+
+def test_numpy_numbers_in_active_options_pass_and_the_student_saves(data, tmp_path):
+    """budget=np.int64(40) was refused; once accepted, a numpy budget is written to the
+    student's manifest, which must stay JSON."""
+    space, train, _ = data
+    options = ActiveOptions(budget=np.int64(40), rounds=np.int64(2),
+                            initial_fraction=np.float32(0.5),
+                            teacher_error_rate=np.float32(0.2), threshold_folds=np.int64(2),
+                            seed=np.int64(1), featurizer_params=FAST_FEATURES,
+                            teacher_precision=[0.8] * len(space))
+    result = active_distill(train.texts, space, noisy_teacher(train.Y, 0.2), options)
+    assert len(result.selected) == 40
+    for name in ("budget", "rounds", "threshold_folds", "seed"):
+        assert type(getattr(options, name)) is int, name
+    for name in ("initial_fraction", "teacher_error_rate"):
+        assert type(getattr(options, name)) is float, name
+    assert result.classifier.manifest["distillation"]["budget"] == 40
+    json.dumps(result.classifier.manifest)
+    loaded = TextClassifier.load(result.classifier.save(tmp_path / "student"))
+    assert loaded.manifest["distillation"]["budget"] == 40
+
+
+@pytest.mark.parametrize("bad", [{"seed": -1}, {"budget": "3"}, {"rounds": 0},
+                                 {"strategy": "greedy"}])
+def test_label_corpus_checks_the_budget_options_before_the_human_sample(bad):
+    # the human sample was labelled (paid for) before the budget's options were checked
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.labeling.client import ScriptedLLM
+    from tagsmith.pipeline.llm import label_corpus
+
+    space = LabelSpace.from_uris(["u:sport", "u:music"],
+                                 names={"u:sport": "sport", "u:music": "music"})
+    asked = []
+
+    def responder(request):
+        asked.append(request)
+        return json.dumps({"labels": [{"label": "sport", "confidence": 0.9}]})
+
+    texts = [f"story {i}" for i in range(20)]
+    human = (["a match", "a concert"], sp.csr_matrix(np.eye(2, dtype=np.float32)))
+    kwargs = {"budget": 5, **bad}
+    with pytest.raises(InvalidParameterError, match=f"'{next(iter(bad))}'"):
+        label_corpus(texts, space, ScriptedLLM(responder), None, human=human, **kwargs)
+    assert not asked

@@ -37,6 +37,8 @@ from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import TopK
 
 STRATEGIES = ("robust", "uncertainty", "random")
+#: the kinds of :func:`uncertainty_gains`
+GAINS = ("margin", "normalised", "binary")
 MIN_GAIN = 1e-6
 
 

@@ -17,6 +17,7 @@ against the teacher's labels.
 from __future__ import annotations
 
 import logging
+import numbers
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,12 +25,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_int
+from tagsmith._params import check_int, check_number
 from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.features.tfidf import TfidfFeaturizer
-from tagsmith.models import make_model
+from tagsmith.models import check_model_params, make_model
 from tagsmith.pipeline.classifier import TextClassifier
 from tagsmith.pipeline.evaluate import evaluate_classifier
 from tagsmith.pipeline.train import TrainOptions, train_classifier
@@ -92,25 +93,64 @@ class ActiveOptions:
     threshold_folds: int = 3
     seed: int = 0
 
-    def validate(self, n_pool: int) -> None:
-        from tagsmith.labeling.selection import STRATEGIES
+    def validate(self, n_pool: int, n_labels: int | None = None) -> None:
+        """Refuse a bad field before any feature is built or any teacher call is paid
+        for; numpy numbers pass and are kept as plain Python ones (``budget`` is written
+        to the student's manifest, JSON, and ``seed`` seeds numpy: -1 failed inside it).
+
+        ``n_labels``, when given, is the length ``teacher_precision`` must have. The
+        student's model, its parameters, ``gain`` and ``threshold_folds`` were first used
+        after the teacher had answered a round (or all of them): they are checked here.
+        """
+        from tagsmith.labeling.selection import GAINS, STRATEGIES
+        from tagsmith.pipeline.crossfit import check_n_folds
+        from tagsmith.pipeline.train import _check_featurizer
 
         if self.strategy not in STRATEGIES:
             raise InvalidParameterError("strategy", f"one of {STRATEGIES}", self.strategy)
-        if isinstance(self.budget, bool) or not isinstance(self.budget, int) \
-                or not 1 <= self.budget <= n_pool:
-            raise InvalidParameterError("budget", f"an integer in [1, {n_pool}] (the pool size)",
-                                        self.budget)
-        check_int("rounds", self.rounds, 1)
-        if not 0.0 < self.initial_fraction <= 1.0:
-            raise InvalidParameterError("initial_fraction", "a number in (0, 1]",
-                                        self.initial_fraction)
+        expected = f"an integer in [1, {n_pool}] (the pool size)"
+        try:
+            budget = check_int("budget", self.budget, 1, numpy=True)
+        except InvalidParameterError:
+            raise InvalidParameterError("budget", expected, self.budget) from None
+        if budget > n_pool:
+            raise InvalidParameterError("budget", expected, budget)
+        self.budget = budget
+        self.rounds = check_int("rounds", self.rounds, 1, numpy=True)
+        self.initial_fraction = check_number("initial_fraction", self.initial_fraction, 0,
+                                             strict=True, maximum=1, numpy=True)
         if self.mistakes_scope not in ("pool", "batch"):
             raise InvalidParameterError("mistakes_scope", "'pool' or 'batch'",
                                         self.mistakes_scope)
-        if not 0.0 <= self.teacher_error_rate < 1.0:
-            raise InvalidParameterError("teacher_error_rate", "a number in [0, 1)",
-                                        self.teacher_error_rate)
+        rate = self.teacher_error_rate
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) \
+                or not 0.0 <= float(rate) < 1.0:  # NaN fails the comparison
+            raise InvalidParameterError("teacher_error_rate", "a number in [0, 1)", rate)
+        self.teacher_error_rate = float(rate)
+        if self.teacher_precision is not None:
+            self.teacher_precision = _check_precision(self.teacher_precision, n_labels)
+        if self.gain not in GAINS:
+            raise InvalidParameterError("gain", f"one of {GAINS}", self.gain)
+        check_model_params(self.model, self.model_params)  # names and values
+        _check_featurizer("tfidf", self.featurizer_params)
+        self.threshold_folds = check_n_folds("threshold_folds", self.threshold_folds)
+        self.seed = check_int("seed", self.seed, 0, numpy=True)
+
+
+def _check_precision(precision, n_labels: int | None) -> np.ndarray:
+    """The teacher's per-label precision as a float array of values in [0, 1]."""
+    expected = "per-label values in [0, 1]" + ("" if n_labels is None
+                                                else f", {n_labels} of them")
+    try:
+        values = np.asarray(precision, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidParameterError("teacher_precision", expected, precision) from None
+    if values.ndim != 1 or n_labels is not None and len(values) != n_labels:
+        raise InvalidParameterError("teacher_precision", expected, f"shape {values.shape}")
+    if not np.all((values >= 0) & (values <= 1)):  # NaN fails both
+        raise InvalidParameterError("teacher_precision", expected,
+                                    f"range [{values.min()}, {values.max()}]")
+    return values
 
 
 @dataclass
@@ -164,7 +204,7 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
 
     options = options or ActiveOptions()
     n_pool = len(pool_texts)
-    options.validate(n_pool)
+    options.validate(n_pool, len(label_space))
     rng = np.random.default_rng(options.seed)
     if X_pool is None or featurizer is None:
         featurizer = TfidfFeaturizer.from_params(**options.featurizer_params)

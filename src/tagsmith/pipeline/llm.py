@@ -14,13 +14,18 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith._params import check_int
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.textio import atomic_text_writer
 from tagsmith.exceptions import AmbiguousLabelError, CorpusFormatError, InvalidParameterError
+
+if TYPE_CHECKING:
+    from tagsmith.pipeline.distill import ActiveOptions
 
 
 def make_client(base_url: str, model: str, *, cache: str | Path | None, **client_params):
@@ -235,6 +240,14 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client, options,
     from tagsmith.labeling.reliability import estimate_reliability
 
     summary: dict = {}
+    active: ActiveOptions | None = None
+    if budget is not None:  # checked before the human sample is paid for
+        from tagsmith.pipeline.distill import ActiveOptions
+
+        budget = check_int("budget", budget, 1, numpy=True)
+        active = ActiveOptions(budget=min(budget, len(texts)), strategy=strategy,
+                               rounds=rounds, seed=seed)
+        active.validate(len(texts), len(label_space))
     reliability = None
     if human is not None:
         Y_human = sp.csr_matrix(human[1])
@@ -256,7 +269,7 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client, options,
         summary["reliability"] = {**reliability.to_dict(),
                                   "n_left_out": int(len(sample.answered) - len(answered))}
         summary["human_labeling"] = sample.report.to_dict()
-    if budget is None:
+    if active is None:
         result = label_documents(list(texts), label_space, client, options,
                                  shortlist=shortlist)
         Y = result.Y if reliability is None else reliability.soft_targets(result.Y)
@@ -264,10 +277,8 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client, options,
         summary["labeling"] = result.report.to_dict()
         return {"rows": rows, "Y": sp.csr_matrix(Y)[rows], "summary": summary,
                 "student": None}
-    from tagsmith.pipeline.distill import ActiveOptions, active_distill, llm_teacher
+    from tagsmith.pipeline.distill import active_distill, llm_teacher
 
-    active = ActiveOptions(budget=min(budget, len(texts)), strategy=strategy, rounds=rounds,
-                           seed=seed)
     if reliability is not None:
         active.teacher_error_rate = min(reliability.doc_error_rate, 0.95)
         active.teacher_precision = reliability.precision
