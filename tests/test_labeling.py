@@ -616,3 +616,45 @@ def test_a_document_offered_only_deprecated_labels_is_not_sent(caplog):
     assert len(asked) == 1 and result.answered.tolist() == [False, True]
     assert result.Y.toarray().tolist() == [[0.0, 0.0], [pytest.approx(0.9), 0.0]]
     assert "1 document(s) not sent" in caplog.text
+
+
+def test_labeling_options_take_numpy_numbers_and_keep_them_plain():
+    """numpy integers were refused (max_labels=np.int64(2) from an array of settings), and
+    a float32 temperature would have failed each request's JSON (its cache key)."""
+    bodies = []
+
+    def responder(request):
+        bodies.append(json.dumps(request.payload()))
+        return answer(("music", 0.9))
+
+    options = LabelingOptions(max_labels=np.int64(2), votes=np.int64(2),
+                              vote_temperature=np.float32(0.5), temperature=np.float64(0.0),
+                              max_doc_chars=np.int64(100), shortlist_k=np.int64(5),
+                              full_list_up_to=np.int64(10), n_workers=np.int64(1))
+    result = label_documents(["a concert"], SPACE, ScriptedLLM(responder), options)
+    assert result.Y.toarray()[0].tolist() == pytest.approx([0.0, 0.9, 0.0])
+    for name in ("max_labels", "votes", "max_doc_chars", "shortlist_k", "full_list_up_to",
+                 "n_workers"):
+        assert type(getattr(options, name)) is int, name
+    assert type(options.vote_temperature) is float and type(options.temperature) is float
+    assert len(bodies) == 2 and all(json.loads(b)["temperature"] == 0.5 for b in bodies)
+
+
+def test_an_int_temperature_keeps_its_request_and_cache_key():
+    # kept as given, not turned into 0.0: "temperature": 0 is in the cached requests' keys
+    options = LabelingOptions(temperature=0, vote_temperature=1)
+    options.validate()
+    assert type(options.temperature) is int and type(options.vote_temperature) is int
+
+
+@pytest.mark.parametrize("field, value", [
+    ("use_case", 5), ("lang", None), ("lang", ""), ("with_descriptions", "no"),
+    ("with_broader", None), ("add_ancestors", 1), ("show_progress", np.bool_(True)),
+    ("temperature", "0"), ("vote_temperature", np.float32(2.5)),
+    ("max_labels", np.float64(2.0)), ("full_list_up_to", np.int64(-1)),
+])
+def test_labeling_options_refuse_each_bad_field_by_name(field, value):
+    from tagsmith.exceptions import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match=f"'{field}'"):
+        LabelingOptions(**{field: value}).validate()

@@ -533,3 +533,46 @@ def test_an_update_with_a_formula_description_is_rejected():
     taxonomy = generate_taxonomy(["a ticket", "another"], ScriptedLLM(llm), options)
     assert len(calls) == 3 and taxonomy.rejected_steps == 1
     assert taxonomy.labels == [("Refunds", "Money back.")]
+
+
+def test_taxonomy_options_take_numpy_numbers_and_keep_them_plain():
+    """numpy integers were refused (max_labels=np.int64(3)); a float32 temperature would
+    have failed each request's JSON."""
+    import numpy as np
+
+    from tagsmith.labeling.client import ScriptedLLM
+
+    bodies = []
+
+    def responder(request):
+        bodies.append(json.dumps(request.payload()))
+        return json.dumps({"labels": [{"name": "Refunds", "description": "Money back."},
+                                      {"name": "Shipping", "description": "Parcels."}]})
+
+    options = TaxonomyOptions(use_case="support tickets", summarise=False, review=False,
+                              max_labels=np.int64(3), name_words=np.int64(3),
+                              description_words=np.int64(20), sample_size=np.int64(10),
+                              minibatch_size=np.int64(10), summary_words=np.int64(20),
+                              summary_batch=np.int64(5), max_doc_chars=np.int64(500),
+                              n_workers=np.int64(1), seed=np.int64(2),
+                              temperature=np.float32(0.25))
+    taxonomy = generate_taxonomy(["a ticket"] * 10, ScriptedLLM(responder), options)
+    assert [name for name, _ in taxonomy.labels] == ["Refunds", "Shipping"]
+    for name in ("max_labels", "name_words", "description_words", "sample_size",
+                 "minibatch_size", "summary_words", "summary_batch", "max_doc_chars",
+                 "n_workers", "seed"):
+        assert type(getattr(options, name)) is int, name
+    assert type(options.temperature) is float
+    assert bodies and all(json.loads(b)["temperature"] == 0.25 for b in bodies)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("use_case", None),          # an AttributeError on .strip()
+    ("use_case", "  "), ("summarise", "no"), ("review", None), ("show_progress", 0),
+    ("seed", -1), ("temperature", "0.2"), ("sample_size", 2.0),
+])
+def test_taxonomy_options_refuse_each_bad_field_by_name(field, value):
+    from tagsmith.exceptions import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match=f"'{field}'"):
+        TaxonomyOptions(**{field: value}).validate()

@@ -171,3 +171,21 @@ def check_number(name: str, value: object, minimum: float = 0, *, strict: bool =
         raise InvalidParameterError(name, f"None or {expected}" if allow_none else expected,
                                     value)
     return float(value)
+
+
+def check_bool(name: str, value: object) -> bool:
+    """``value`` when it is ``True`` or ``False``; otherwise raise
+    :class:`InvalidParameterError` ("true or false"). Numbers, strings such as
+    ``"no"`` (truthy) and ``None`` are refused rather than read by their truth value.
+
+    >>> check_bool("review", False)
+    False
+    >>> try:
+    ...     check_bool("review", "no")
+    ... except InvalidParameterError as exc:
+    ...     print(exc)
+    parameter 'review' must be true or false, got 'no'
+    """
+    if not isinstance(value, bool):
+        raise InvalidParameterError(name, "true or false", value)
+    return value

@@ -62,6 +62,23 @@ MAX_TEMPERATURE = 2.0
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
 
 
+def check_temperature(name: str, value: object) -> float:
+    """``value`` as a sampling temperature in [0, :data:`MAX_TEMPERATURE`], for an
+    option to keep; otherwise raise :class:`InvalidParameterError`.
+
+    Numpy numbers pass and come back as a ``float`` (a ``float32`` failed the request's
+    JSON); a Python ``int`` comes back unchanged, so the request, and with it the
+    response cache's key, stays what it was (``"temperature": 0``, not ``0.0``) and a
+    rerun still finds the answers it paid for.
+
+    >>> import numpy as np
+    >>> check_temperature("temperature", np.float32(0.5)), check_temperature("t", 0)
+    (0.5, 0)
+    """
+    number = check_number(name, value, 0, maximum=MAX_TEMPERATURE, numpy=True)
+    return value if type(value) is int else number
+
+
 @dataclass(frozen=True)
 class ChatRequest:
     """One chat-completions request; its :meth:`cache_key` covers everything sent."""

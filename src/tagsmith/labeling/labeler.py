@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_int, check_number
+from tagsmith._params import check_bool, check_int
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import InvalidParameterError, LLMError, LLMOutputError
 from tagsmith.labeling import prompts
 from tagsmith.labeling.cache import discard_cached
-from tagsmith.labeling.client import MAX_TEMPERATURE, ChatRequest, LLMClient, complete_all
+from tagsmith.labeling.client import ChatRequest, LLMClient, check_temperature, complete_all
 from tagsmith.labeling.parsing import LabelResolver, ParsedLabels, parse_label_answer
 from tagsmith.topk import TopK
 
@@ -60,11 +60,22 @@ class LabelingOptions:
     show_progress: bool = False
 
     def validate(self) -> None:
+        """Refuse a bad field before any call; numpy numbers pass and are kept as plain
+        Python ones (they go into every request's JSON: a ``float32`` temperature failed
+        it, and numpy integers were refused)."""
         for name in ("max_labels", "votes", "max_doc_chars", "shortlist_k", "n_workers"):
-            check_int(name, getattr(self, name), 1)
-        check_int("full_list_up_to", self.full_list_up_to, 0)
+            setattr(self, name, check_int(name, getattr(self, name), 1, numpy=True))
+        self.full_list_up_to = check_int("full_list_up_to", self.full_list_up_to, 0,
+                                         numpy=True)
         for name in ("temperature", "vote_temperature"):  # chat-completions: [0, 2]
-            check_number(name, getattr(self, name), 0, maximum=MAX_TEMPERATURE)
+            setattr(self, name, check_temperature(name, getattr(self, name)))
+        if self.use_case is not None and not isinstance(self.use_case, str):
+            raise InvalidParameterError("use_case", "None or a description of what the "
+                                        "labels are for", self.use_case)
+        if not isinstance(self.lang, str) or not self.lang:
+            raise InvalidParameterError("lang", "a language tag such as 'en'", self.lang)
+        for name in ("with_descriptions", "with_broader", "add_ancestors", "show_progress"):
+            check_bool(name, getattr(self, name))
 
 
 @dataclass

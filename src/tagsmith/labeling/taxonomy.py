@@ -29,13 +29,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tagsmith._params import check_int, check_number
+from tagsmith._params import check_bool, check_int
 from tagsmith.data.csvlimits import FORMULA_START
 from tagsmith.data.labelspace import Label, LabelSpace
 from tagsmith.exceptions import InvalidParameterError, LLMError, LLMOutputError
 from tagsmith.labeling import prompts
 from tagsmith.labeling.cache import discard_cached
-from tagsmith.labeling.client import MAX_TEMPERATURE, ChatRequest, LLMClient, complete_all
+from tagsmith.labeling.client import ChatRequest, LLMClient, check_temperature, complete_all
 from tagsmith.labeling.parsing import normalise_name, parse_summaries, parse_taxonomy_answer
 from tagsmith.progress import progress_bar
 
@@ -63,15 +63,21 @@ class TaxonomyOptions:
     show_progress: bool = False
 
     def validate(self) -> None:
+        """Refuse a bad field before any call; numpy numbers pass and are kept as plain
+        Python ones (they go into the prompts and requests: a ``float32`` temperature
+        failed the request's JSON, and numpy integers were refused)."""
         for name in ("max_labels", "name_words", "description_words", "sample_size",
                      "minibatch_size", "summary_words", "summary_batch", "max_doc_chars",
                      "n_workers"):
-            check_int(name, getattr(self, name), 1)
-        check_int("seed", self.seed, 0)
-        check_number("temperature", self.temperature, 0, maximum=MAX_TEMPERATURE)
-        if not self.use_case.strip():
+            setattr(self, name, check_int(name, getattr(self, name), 1, numpy=True))
+        self.seed = check_int("seed", self.seed, 0, numpy=True)
+        self.temperature = check_temperature("temperature", self.temperature)
+        # None failed as an AttributeError on .strip()
+        if not isinstance(self.use_case, str) or not self.use_case.strip():
             raise InvalidParameterError("use_case", "a description of what the labels are for",
                                         self.use_case)
+        for name in ("summarise", "review", "show_progress"):
+            check_bool(name, getattr(self, name))
 
 
 @dataclass
