@@ -286,6 +286,26 @@ def test_a_quote_left_open_in_a_review_is_refused_not_swallowed(tmp_path):
     assert str(error.value).startswith(f"{opened}:")
 
 
+def test_review_csv_errors_name_the_row_as_the_corpus_readers_do(tmp_path):
+    # the review reader shares next_csv_row with the corpus and vocabulary readers: an
+    # error names the line the reader stopped on and the line its row starts on
+    rows = [_row(0, "missing", "http://x/sun", "Heavy rain all day")]
+    text = _review(tmp_path, rows).read_text(encoding="utf-8")
+    header, rest = text.split("\n", 1)
+    opened = tmp_path / "header.csv"
+    opened.write_text('"' + header + "\n" + rest, encoding="utf-8")  # never closed
+    with pytest.raises(ReviewFormatError) as error:
+        read_decisions(opened, SPACE)
+    last = len(text.splitlines())
+    assert str(error.value) == (f"{opened}:{last}: invalid CSV (unexpected end of data) in "
+                                "the row that starts on line 1")
+    one_line = tmp_path / "one.csv"
+    one_line.write_text(header + "\n" + rest.rstrip("\n") + ',"x\n', encoding="utf-8")
+    with pytest.raises(ReviewFormatError) as error:
+        read_decisions(one_line, SPACE)
+    assert str(error.value) == f"{one_line}:2: invalid CSV (unexpected end of data)"
+
+
 def test_old_mac_line_ends_and_a_damaged_gz_review(tmp_path):
     import gzip
 

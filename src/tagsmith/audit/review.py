@@ -31,7 +31,12 @@ from pathlib import Path
 import numpy as np
 
 from tagsmith.audit.detect import KINDS
-from tagsmith.data.csvlimits import FORMULA_START, raise_csv_field_limit, spreadsheet_safe
+from tagsmith.data.csvlimits import (
+    FORMULA_START,
+    next_csv_row,
+    raise_csv_field_limit,
+    spreadsheet_safe,
+)
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.textio import atomic_text_writer, check_writable, open_text
 from tagsmith.exceptions import AmbiguousLabelError, InvalidParameterError, ReviewFormatError
@@ -195,29 +200,23 @@ def _review_records(path: Path):
     # decision) into one cell, silently, as the corpus and vocabulary readers refuse
     reader = csv.reader((part for _, text in lines for part in _LONE_CR.split(text)),
                         strict=True)
-    start = 1
-    try:
-        header = next(reader, None) or []
-        # a spreadsheet may capitalise or pad the header ("Decision ")
-        names = [str(name).strip().lower() for name in header]
-        missing = [c for c in REQUIRED if c not in names]
-        if missing:
-            raise ReviewFormatError(f"missing column(s) {', '.join(missing)}; the header "
-                                    f"has {header}", path=path, line=1)
-        while True:
-            # a row is named by the line it starts on (a quoted text may span lines), as
-            # the corpus readers name records
-            start = reader.line_num + 1
-            cells = next(reader, None)
-            if cells is None:
-                return
-            if cells:  # blank lines are no rows; a short row's missing cells are empty
-                padded: list[str | None] = [*cells, *[None] * (len(names) - len(cells))]
-                yield start, dict(zip(names, padded[:len(names)], strict=True))
-    except csv.Error as exc:
-        where = f" in the row that starts on line {start}" if reader.line_num > start else ""
-        raise ReviewFormatError(f"invalid CSV ({exc}){where}", path=path,
-                                line=max(reader.line_num, 1)) from exc
+    # a row is named by the line it starts on (a quoted text may span lines), as the
+    # corpus and vocabulary readers name theirs, with their error
+    header = next_csv_row(reader, path, 1, ReviewFormatError) or []
+    # a spreadsheet may capitalise or pad the header ("Decision ")
+    names = [str(name).strip().lower() for name in header]
+    missing = [c for c in REQUIRED if c not in names]
+    if missing:
+        raise ReviewFormatError(f"missing column(s) {', '.join(missing)}; the header "
+                                f"has {header}", path=path, line=1)
+    while True:
+        start = reader.line_num + 1
+        cells = next_csv_row(reader, path, start, ReviewFormatError)
+        if cells is None:
+            return
+        if cells:  # blank lines are no rows; a short row's missing cells are empty
+            padded: list[str | None] = [*cells, *[None] * (len(names) - len(cells))]
+            yield start, dict(zip(names, padded[:len(names)], strict=True))
 
 
 def _decided(value: object) -> bool:
