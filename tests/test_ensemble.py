@@ -303,3 +303,48 @@ def test_an_ensemble_of_twelve_members_fits_with_auto_weights(problem):
     again = EnsembleModel.from_state(*model.to_state())
     np.testing.assert_array_equal(again.predict_topk(X_test, 3).indices,
                                   model.predict_topk(X_test, 3).indices)
+
+
+class _Proposes:
+    """A fitted member stand-in: proposes the same top-k scores for any input."""
+
+    def __init__(self, topk):
+        self.topk = topk
+
+    def predict_topk(self, X, k):
+        return self.topk
+
+
+@pytest.mark.parametrize("n_members", [2, 6])  # the whole grid; coordinate ascent
+def test_tuning_scores_the_candidates_prediction_ranks(n_members):
+    """A label every member proposes with a score of 0 (a kNN with no neighbour votes
+    fills its top-k with 0s) stays a candidate at prediction (combined_scores, as the
+    tree and kNN models keep theirs); tuning dropped it, so the P@1 and nDCG@5 it
+    reported (and stored with the weights) were not those of the ensemble it chose."""
+    from tagsmith.metrics import ndcg_at_k, precision_at_k
+    from tagsmith.models._ensemble_tuning import tune_combination
+    from tagsmith.topk import TopK
+
+    rng = np.random.default_rng(3)
+    n_docs, n_labels, k = 80, 12, 4
+    truth = rng.integers(0, n_labels, n_docs)
+    truth[:20] = 0  # documents no member has evidence for: the first zero wins at prediction
+    Y = sp.csr_matrix((np.ones(n_docs), (np.arange(n_docs), truth)), shape=(n_docs, n_labels))
+    topks = []
+    for i in range(n_members):
+        scores = rng.random((n_docs, n_labels)) * 0.5
+        scores[np.arange(n_docs), truth] += rng.uniform(0.0, 0.6) * (i % 2 + 0.5)
+        scores[:20] = 0.0
+        topks.append(TopK.from_scores(scores, k))
+    result = tune_combination(topks, Y)
+
+    model = EnsembleModel(members=[["knn", {}]] * n_members)
+    model.members_ = [_Proposes(topk) for topk in topks]
+    model.weights_ = np.asarray(result["weights"])
+    model.powers_ = np.asarray(result["powers"])
+    model.views_ = [None] * n_members
+    model.n_labels_ = n_labels
+    predicted = TopK.from_csr(model.combined_scores(sp.csr_matrix((n_docs, 1)), k), 5)
+    assert predicted.valid[:20, 0].all()  # zeros, still candidates
+    assert result["p@1"] == pytest.approx(precision_at_k(Y, predicted, 1))
+    assert result["ndcg@5"] == pytest.approx(ndcg_at_k(Y, predicted, 5))

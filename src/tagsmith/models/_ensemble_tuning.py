@@ -59,17 +59,23 @@ def weight_grid(n_members: int, step: float = WEIGHT_STEP) -> np.ndarray:
 
 
 def combine(scores: list[sp.csr_matrix], weights, powers) -> sp.csr_matrix:
-    """``sum_i weights[i] * max(scores_i, 0) ** powers[i]`` over the union of entries."""
-    total = None
+    """``sum_i weights[i] * max(scores_i, 0) ** powers[i]`` over the union of entries,
+    as :meth:`~tagsmith.models.ensemble.EnsembleModel.combined_scores` adds them at
+    prediction: in float64, and an entry that sums to 0 (a label every member proposing
+    it scored 0) stays an entry, a candidate ranked after the positive ones, as it is
+    there (sparse addition would drop it)."""
+    rows, cols, values = [], [], []
     for matrix, weight, power in zip(scores, weights, powers, strict=True):
-        part = matrix.copy()
-        np.maximum(part.data, 0, out=part.data)
-        if power != 1.0:
-            part.data **= power
-        part.data *= weight
-        total = part if total is None else total + part
-    assert total is not None
-    return total
+        coo = sp.coo_matrix(matrix)
+        data = np.maximum(coo.data.astype(np.float64), 0.0)
+        rows.append(coo.row)
+        cols.append(coo.col)
+        values.append(weight * (data if power == 1.0 else data ** power))
+    if not values:
+        raise ValueError("combine needs at least one member's scores")
+    # duplicates (a label proposed by several members) are summed on conversion
+    return sp.coo_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
+                         shape=scores[0].shape).tocsr()
 
 
 def tune_combination(topks: list[TopK], Y, *, powers=None, step: float = WEIGHT_STEP) -> dict:
@@ -138,11 +144,8 @@ def _coordinate_ascent(scores: list[sp.csr_matrix], Y, powers, step: float) -> d
                             for power in member_powers})
 
     def objective(data: np.ndarray) -> tuple[float, float]:
-        # as combine(): an entry summing to 0 is no candidate
-        # (a copy: eliminate_zeros rewrites the index arrays in place, and they are the union's)
-        matrix = sp.csr_matrix((data, union.indices, union.indptr), shape=union.shape,
-                               copy=True)
-        matrix.eliminate_zeros()
+        # as combine() and prediction: an entry summing to 0 is still a candidate
+        matrix = sp.csr_matrix((data, union.indices, union.indptr), shape=union.shape)
         top = TopK.from_csr(matrix, 5)
         return float(precision_at_k(Y, top, 1)), float(ndcg_at_k(Y, top, 5))
 
