@@ -284,3 +284,141 @@ def test_embedding_state_needs_a_whole_dimension():
     for dim in (384.7, True, 0, "384"):
         with pytest.raises(ValueError, match="'dim' must be an integer >= 1"):
             featurizer_from_state({**meta, "dim": dim}, {})
+
+
+def _fake_encoder(monkeypatch, loaded=None):
+    """The sentence encoder replaced by a 4-dimension stand-in (no model is loaded)."""
+    import tagsmith.zeroshot.encoder as encoder_module
+
+    class FakeEncoder:
+        dim = 4
+
+        def __init__(self, *args, **kwargs):
+            if loaded is not None:
+                loaded.append(kwargs)
+
+        def encode(self, texts, *, show_progress=False):
+            return np.array([[len(t), t.count("a"), t.count("e"), 1.0] for t in texts],
+                            np.float32)
+
+    monkeypatch.setattr(encoder_module, "SentenceEncoder", FakeEncoder)
+
+
+def _toy_corpus():
+    from tagsmith.data.labelspace import LabelSpace
+
+    texts = [f"{word} {i}" for i in range(30) for word in ("apple", "eel")][:40]
+    Y = sp.csr_matrix(np.array([[1, 0], [0, 1]] * 20))
+    return texts, Y, LabelSpace.from_uris(["u:a", "u:e"])
+
+
+def _assert_plain(value):
+    """Only JSON's own types: no numpy scalar (json.dumps refuses np.int64)."""
+    if isinstance(value, dict):
+        for item in value.values():
+            _assert_plain(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _assert_plain(item)
+    else:
+        assert value is None or type(value) in (bool, int, float, str), (value, type(value))
+
+
+def test_tfidf_with_numpy_settings_trains_saves_and_loads_a_bundle(tmp_path):
+    """numpy integers (a grid of settings from an array) were refused by name, or for
+    the n-gram bounds kept as such and failed the bundle's JSON after the training."""
+    import json
+
+    texts, Y, space = _toy_corpus()
+    params = {"word_ngrams": np.array([1, 2]), "char_ngrams": (np.int64(2), np.int32(3)),
+              "min_df": np.int64(1), "max_word_features": np.int32(1000),
+              "max_char_features": np.uint16(500)}
+    options = TrainOptions(featurizer_params=params, model="knn", dev_fraction=0.25,
+                           model_params={"n_neighbors": 3})
+    clf = train_classifier(texts, Y, space, options=options)
+    expected = {"word_ngrams": [1, 2], "char_ngrams": [2, 3], "min_df": 1,
+                "max_word_features": 1000, "max_char_features": 500, "lowercase": True,
+                "sublinear_tf": True}
+    assert clf.featurizer.get_params() == expected
+    _assert_plain(clf.featurizer.get_params())
+    path = clf.save(tmp_path / "bundle")
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["featurizer"]["params"] == expected
+    loaded = TextClassifier.load(path)
+    assert loaded.featurizer.get_params() == expected
+    a, b = clf.predict_topk(texts, 2), loaded.predict_topk(texts, 2)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_array_equal(a.scores, b.scores)
+
+
+def test_embedding_with_numpy_settings_trains_saves_and_loads_a_bundle(monkeypatch, tmp_path):
+    """Training hands the dev fit's encoder to the refit, which then skipped the check:
+    fit itself now checks (and stores plain ints) whatever encoder it is given."""
+    import json
+
+    from tagsmith.features.embedding import EmbeddingFeaturizer
+
+    loaded_encoders: list = []
+    _fake_encoder(monkeypatch, loaded_encoders)
+    texts, Y, space = _toy_corpus()
+    params = {"max_seq_length": np.int64(64), "batch_size": np.int32(16),
+              "n_threads": np.int64(0)}
+    options = TrainOptions(model="dense_knn", featurizer="embedding", dev_fraction=0.25,
+                           featurizer_params=params, model_params={"n_neighbors": 3})
+    clf = train_classifier(texts, Y, space, options=options)
+    assert len(loaded_encoders) == 1  # the refit reused the dev fit's encoder
+    assert loaded_encoders[0] == {"batch_size": 16, "n_threads": 0, "max_seq_length": 64}
+    _assert_plain(loaded_encoders[0])
+    _assert_plain(clf.featurizer.get_params())
+    path = clf.save(tmp_path / "bundle")
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["featurizer"]["params"]["batch_size"] == 16
+    loaded = TextClassifier.load(path)
+    assert loaded.featurizer.get_params() == clf.featurizer.get_params()
+    # the same for a featurizer fitted by hand, alone and as a view
+    featurizer = EmbeddingFeaturizer(**params, show_progress=False).fit()
+    views = MultiViewFeaturizer({"dense": featurizer, "sparse": TfidfFeaturizer(
+        char_ngrams=None, min_df=np.int64(1)).fit(texts)})
+    for part in (featurizer, views):
+        meta, arrays = part.to_state()
+        _assert_plain(meta)
+        again = featurizer_from_state(json.loads(json.dumps(meta)), arrays)
+        assert again.get_params() == part.get_params()
+
+
+@pytest.mark.parametrize("setting, message", [
+    ({"word_ngrams": (1.5, 2)}, "'word_ngrams' must be a pair"),
+    ({"word_ngrams": (1.0, 2.0)}, "'word_ngrams' must be a pair"),  # cut to ints before
+    ({"word_ngrams": "12"}, "'word_ngrams' must be a pair"),  # read as (1, 2) before
+    ({"char_ngrams": (True, 2)}, "'char_ngrams' must be a pair"),
+    ({"char_ngrams": np.array([2, 3, 4])}, "'char_ngrams' must be a pair"),
+    ({"char_ngrams": (np.int64(0), 2)}, r"'char_ngrams' must be 1 <= min_n <= max_n"),
+    ({"word_ngrams": (3, np.int64(2))}, r"'word_ngrams' must be 1 <= min_n <= max_n"),
+    ({"min_df": np.float32(2)}, "'min_df' must be an integer >= 1"),
+    ({"min_df": np.int64(0)}, "'min_df' must be an integer >= 1"),
+    ({"max_word_features": np.float64(10)}, "'max_word_features' must be None or an integer"),
+    ({"lowercase": np.bool_(True)}, "'lowercase' must be true or false"),
+    ({"sublinear_tf": 0}, "'sublinear_tf' must be true or false")])
+def test_tfidf_bad_settings_name_the_parameter(setting, message):
+    from tagsmith.exceptions import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match=message):
+        TrainOptions(featurizer_params={"min_df": 1, **setting}).validate()
+    featurizer = TfidfFeaturizer(**{"min_df": 1, **setting})
+    with pytest.raises(InvalidParameterError, match=message):
+        featurizer.fit(["a cat", "a dog"])
+
+
+@pytest.mark.parametrize("setting, message", [
+    ({"batch_size": np.float64(8)}, "'batch_size' must be an integer >= 1"),
+    ({"max_seq_length": np.int64(0)}, "'max_seq_length' must be an integer >= 1"),
+    ({"n_threads": np.float32(2)}, "'n_threads' must be None or an integer >= 0"),
+    ({"show_progress": np.bool_(False)}, "'show_progress' must be true or false")])
+def test_embedding_bad_numpy_settings_name_the_parameter(monkeypatch, setting, message):
+    from tagsmith.features.embedding import EmbeddingFeaturizer
+
+    loaded: list = []
+    _fake_encoder(monkeypatch, loaded)
+    with pytest.raises(InvalidParameterError, match=message):
+        EmbeddingFeaturizer(**setting).fit()
+    assert not loaded  # refused before any encoder loads

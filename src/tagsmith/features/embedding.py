@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from tagsmith._params import check_int, check_param_names
+from tagsmith._params import check_bool, check_int, check_param_names
 from tagsmith.exceptions import InvalidParameterError, NotFittedError
 from tagsmith.features.tfidf import _as_list
 
@@ -55,18 +55,24 @@ class EmbeddingFeaturizer:
                 "show_progress": self.show_progress}
 
     def validate(self) -> None:
-        """Refuse bad settings by name (loading the encoder calls it; so do training,
+        """Refuse bad settings by name (loading the encoder calls it; so do fit, training,
         before any text is read, and ``from_state``): torch refused a bad ``n_threads``
-        with a RuntimeError that named no parameter."""
-        for name in ("max_seq_length", "batch_size"):
-            check_int(name, getattr(self, name), 1)
+        with a RuntimeError that named no parameter.
+
+        numpy integers pass and are stored back as plain ints (the settings go into the
+        bundle's JSON, where a numpy value failed the save after a whole training run).
+        """
+        max_seq_length = check_int("max_seq_length", self.max_seq_length, 1, numpy=True)
+        batch_size = check_int("batch_size", self.batch_size, 1, numpy=True)
         # 0, like None, leaves torch's own choice (as it always did)
-        check_int("n_threads", self.n_threads, 0, allow_none=True)
-        if not isinstance(self.show_progress, bool):
-            raise InvalidParameterError("show_progress", "true or false", self.show_progress)
+        n_threads = check_int("n_threads", self.n_threads, 0, allow_none=True, numpy=True)
+        show_progress = check_bool("show_progress", self.show_progress)
         if not isinstance(self.encoder, str) or not self.encoder:
             raise InvalidParameterError("encoder", "the packaged encoder's name or a model "
                                         "directory", self.encoder)
+        # every field checked: only now store them back
+        self.max_seq_length, self.batch_size = max_seq_length, batch_size
+        self.n_threads, self.show_progress = n_threads, show_progress
 
     def _model(self):
         model = getattr(self, "_encoder_model", None)
@@ -87,6 +93,7 @@ class EmbeddingFeaturizer:
     # -- fitting and transforming ------------------------------------------------------------
     def fit(self, texts: Iterable[str] | None = None) -> EmbeddingFeaturizer:
         """Load the encoder (nothing is learned from ``texts``)."""
+        self.validate()  # also when training handed over an encoder already loaded
         self.dim_ = int(self._model().dim)
         return self
 

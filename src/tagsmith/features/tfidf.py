@@ -7,12 +7,13 @@ bundle can be loaded without executing code.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_int, check_param_names
+from tagsmith._params import check_bool, check_int, check_param_names
 from tagsmith.exceptions import InvalidParameterError, NotFittedError
 
 # one- and two-letter tokens matter in short texts ("ok", "no", "i")
@@ -20,15 +21,36 @@ WORD_TOKEN_PATTERN = r"(?u)\b\w+\b"
 
 
 def _check_range(name: str, value) -> tuple[int, int] | None:
+    """``value`` as a pair of plain ints ``(min_n, max_n)``, or ``None``.
+
+    numpy integers pass (an array works), and are kept as plain ints (the pair goes
+    into the bundle's JSON); floats, bools and strings are refused rather than cut to
+    ints ("12" used to read as (1, 2)).
+    """
     if value is None:
         return None
+    expected = "a pair (min_n, max_n) or None"
+    if isinstance(value, str | bytes):
+        raise InvalidParameterError(name, expected, value)
     try:
-        low, high = (int(v) for v in value)
-    except (TypeError, ValueError):
-        raise InvalidParameterError(name, "a pair (min_n, max_n) or None", value) from None
-    if not 1 <= low <= high:
+        pair = list(value)
+    except TypeError:
+        raise InvalidParameterError(name, expected, value) from None
+    if len(pair) != 2:
+        raise InvalidParameterError(name, expected, value)
+    try:
+        low, high = (check_int(name, v, 1, numpy=True) for v in pair)
+    except InvalidParameterError:
+        if all(_is_integer(v) for v in pair):  # an integer < 1
+            raise InvalidParameterError(name, "1 <= min_n <= max_n", value) from None
+        raise InvalidParameterError(name, expected, value) from None
+    if not low <= high:
         raise InvalidParameterError(name, "1 <= min_n <= max_n", value)
     return (low, high)
+
+
+def _is_integer(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, numbers.Integral)
 
 
 class TfidfFeaturizer:
@@ -78,25 +100,34 @@ class TfidfFeaturizer:
     def validate(self) -> None:
         """Refuse bad settings by name (fit calls it; so does training, before any text is
         read). scikit-learn's own refusals would otherwise read as "every term pruned"
-        and give an empty block: ``lowercase="False"`` gave no features at all."""
-        self._blocks_spec()
+        and give an empty block: ``lowercase="False"`` gave no features at all.
 
-    def _blocks_spec(self) -> list[tuple[str, tuple[int, int], int | None]]:
+        numpy integers pass and are stored back as plain ints (the settings go into the
+        bundle's JSON, where a numpy value failed the save after a whole training run).
+        """
         word = _check_range("word_ngrams", self.word_ngrams)
         char = _check_range("char_ngrams", self.char_ngrams)
         if word is None and char is None:
             raise InvalidParameterError("word_ngrams/char_ngrams", "at least one not None", None)
-        check_int("min_df", self.min_df, 1)
-        for name in ("max_word_features", "max_char_features"):
-            check_int(name, getattr(self, name), 1, allow_none=True)
-        for name in ("lowercase", "sublinear_tf"):
-            if not isinstance(getattr(self, name), bool):
-                raise InvalidParameterError(name, "true or false", getattr(self, name))
+        min_df = check_int("min_df", self.min_df, 1, numpy=True)
+        max_word = check_int("max_word_features", self.max_word_features, 1, allow_none=True,
+                             numpy=True)
+        max_char = check_int("max_char_features", self.max_char_features, 1, allow_none=True,
+                             numpy=True)
+        lowercase = check_bool("lowercase", self.lowercase)
+        sublinear_tf = check_bool("sublinear_tf", self.sublinear_tf)
+        # every field checked: only now store them back
+        self.word_ngrams, self.char_ngrams, self.min_df = word, char, min_df
+        self.max_word_features, self.max_char_features = max_word, max_char
+        self.lowercase, self.sublinear_tf = lowercase, sublinear_tf
+
+    def _blocks_spec(self) -> list[tuple[str, tuple[int, int], int | None]]:
+        self.validate()
         spec = []
-        if word is not None:
-            spec.append(("word", word, self.max_word_features))
-        if char is not None:
-            spec.append(("char_wb", char, self.max_char_features))
+        if self.word_ngrams is not None:
+            spec.append(("word", self.word_ngrams, self.max_word_features))
+        if self.char_ngrams is not None:
+            spec.append(("char_wb", self.char_ngrams, self.max_char_features))
         return spec
 
     def _counter(self, analyzer: str, ngrams, vocabulary=None, max_features=None, min_df=1):
