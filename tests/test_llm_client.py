@@ -3,6 +3,7 @@
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from tagsmith.exceptions import InvalidParameterError, LLMConfigError, LLMError
@@ -223,6 +224,52 @@ def test_failures_do_not_stop_the_batch_and_a_rerun_resumes(tmp_path):
 def test_bad_parameters_are_named(kw):
     with pytest.raises(InvalidParameterError, match=next(iter(kw))):
         OpenAIChatClient("http://127.0.0.1:9/v1", "m", **kw)
+
+
+def test_numpy_numbers_are_taken_and_kept_as_plain_values():
+    """numpy integers (settings from an array) were refused for max_retries and
+    max_concurrency, a float32 for the timeouts and prices, and random.Random refused a
+    numpy seed naming nothing; a float32 price made the usage report's cost a float32,
+    which JSON refuses."""
+    import json
+
+    calls: list = []
+
+    def busy_once(body):
+        calls.append(body)
+        return Reply("busy", status=503) if len(calls) == 1 else "ok"
+
+    with LocalChatServer(busy_once) as server:
+        client = OpenAIChatClient(
+            server.base_url, "m", timeout=np.float32(2), max_retries=np.int64(2),
+            backoff_base=np.float32(0.01), backoff_max=np.int64(1),
+            max_concurrency=np.int32(3), price_prompt=np.float32(1.5),
+            price_completion=np.int64(2), seed=np.int64(7))
+        assert client.complete(request()).text == "ok"  # after one retry
+    assert client.usage.n_retries == 1
+    for name, kind in (("timeout", float), ("backoff_base", float), ("backoff_max", float),
+                       ("max_retries", int), ("max_concurrency", int)):
+        assert type(getattr(client, name)) is kind, name
+    assert (client.timeout, client.max_retries, client.max_concurrency) == (2.0, 2, 3)
+    assert type(client.usage.price_prompt) is type(client.usage.price_completion) is float
+    report = json.loads(json.dumps(client.usage.to_dict()))
+    assert report["cost"] == pytest.approx(client.usage.cost) and client.usage.cost > 0
+    # the seed drives the backoff's jitter: a numpy seed draws as the same int does
+    delays = [OpenAIChatClient("http://127.0.0.1:9/v1", "m", seed=seed)._delay(3, None)
+              for seed in (np.int64(7), 7)]
+    assert delays[0] == delays[1]
+
+
+@pytest.mark.parametrize("option, value", [
+    ("max_retries", True), ("max_retries", "2"), ("max_retries", 2.0),
+    ("max_retries", np.float64(2)), ("max_retries", np.bool_(True)),
+    ("max_concurrency", np.int64(0)), ("max_concurrency", 1.5),
+    ("timeout", "5"), ("timeout", True), ("timeout", np.float32("nan")),
+    ("backoff_base", "1"), ("backoff_max", np.float64(-1)), ("price_prompt", np.float32(-1)),
+    ("seed", "7"), ("seed", 1.5), ("seed", True)])
+def test_client_settings_of_the_wrong_type_are_named(option, value):
+    with pytest.raises(InvalidParameterError, match=f"'{option}' must be"):
+        OpenAIChatClient("http://127.0.0.1:9/v1", "m", **{option: value})
 
 
 def test_bad_base_url():

@@ -68,5 +68,8 @@ def test_numpy_scalars_pass_where_they_passed_before():
     ConfidenceOptions(shrinkage=np.float32(2), beta=np.float64(1), max_set_size=np.int64(3)
                       ).validate()
     LabelTree(C=np.float64(1.0))._validate_params()  # np.float64 is a float
+    # the client refused numpy integers (Python ints only): they now pass, kept as ints
+    client = OpenAIChatClient(URL, "m", max_retries=np.int64(3))
+    assert client.max_retries == 3 and type(client.max_retries) is int
     with pytest.raises(InvalidParameterError, match="max_retries"):
-        OpenAIChatClient(URL, "m", max_retries=np.int64(3))  # Python ints only, as before
+        OpenAIChatClient(URL, "m", max_retries=np.float64(3))  # floats stay refused

@@ -30,6 +30,7 @@ import http.client
 import json
 import logging
 import math
+import numbers
 import os
 import random
 import re
@@ -276,24 +277,33 @@ class OpenAIChatClient:
                 "port " + parts.netloc.rpartition("@")[2].rpartition(":")[2]) from None
         if not model:
             raise InvalidParameterError("model", "a model name", model)
-        check_number("timeout", timeout, 0, strict=True, unit="seconds")
+        # numpy numbers pass and are kept as plain Python ones (the costs they make go
+        # into JSON reports); bools, strings and (for counts) floats are refused
+        timeout = check_number("timeout", timeout, 0, strict=True, unit="seconds",
+                               numpy=True)
         if timeout > MAX_TIMEOUT:  # sockets overflow on huge timeouts (inf, 1e10)
             raise InvalidParameterError("timeout", f"at most {MAX_TIMEOUT:g} seconds", timeout)
-        check_number("backoff_base", backoff_base, 0, unit="seconds")
-        check_number("backoff_max", backoff_max, 0, unit="seconds")
-        check_number("price_prompt", price_prompt, 0, finite=True)
-        check_number("price_completion", price_completion, 0, finite=True)
-        check_int("max_retries", max_retries, 0)
-        check_int("max_concurrency", max_concurrency, 1)
+        backoff_base = check_number("backoff_base", backoff_base, 0, unit="seconds",
+                                    numpy=True)
+        backoff_max = check_number("backoff_max", backoff_max, 0, unit="seconds", numpy=True)
+        price_prompt = check_number("price_prompt", price_prompt, 0, finite=True, numpy=True)
+        price_completion = check_number("price_completion", price_completion, 0, finite=True,
+                                        numpy=True)
+        max_retries = check_int("max_retries", max_retries, 0, numpy=True)
+        max_concurrency = check_int("max_concurrency", max_concurrency, 1, numpy=True)
+        if seed is not None:  # random.Random refused a numpy integer, naming no parameter
+            if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+                raise InvalidParameterError("seed", "None or an integer", seed)
+            seed = int(seed)
         self.base_url = base_url.rstrip("/")
         #: the URL as messages and logs show it: no user:password, no query string
         self.shown_url = _redact(self.base_url)
         self.model = model
         self.api_key_env = api_key_env
-        self.timeout = float(timeout)
+        self.timeout = timeout
         self.max_retries = max_retries
-        self.backoff_base = float(backoff_base)
-        self.backoff_max = float(backoff_max)
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
         self.max_concurrency = max_concurrency
         self.usage = Usage(price_prompt=price_prompt, price_completion=price_completion)
         self._parts = parts
