@@ -16,6 +16,7 @@ from tagsmith.labeling.selection import select_batch
 from tagsmith.models.linear import LinearOVR
 from tagsmith.models.tree import LabelTree
 from tagsmith.pipeline.confidence import ConfidenceOptions
+from tagsmith.pipeline.distill import ActiveOptions
 from tagsmith.topk import TopK
 
 URL = "http://127.0.0.1:9/v1"
@@ -73,3 +74,120 @@ def test_numpy_scalars_pass_where_they_passed_before():
     assert client.max_retries == 3 and type(client.max_retries) is int
     with pytest.raises(InvalidParameterError, match="max_retries"):
         OpenAIChatClient(URL, "m", max_retries=np.float64(3))  # floats stay refused
+
+
+# -- choices ---------------------------------------------------------------------------------
+def _choice_calls():
+    """(parameter, call with a bad value) for every option checked against a list of
+    names. ``value in ("a", "b")`` compared a numpy array with each name, whose truth
+    value numpy refused ("ambiguous"), and a list in a dict of names was a TypeError
+    (unhashable): neither named the parameter."""
+    import scipy.sparse as sp
+
+    from tagsmith.audit.detect import check_label_issue_options
+    from tagsmith.audit.scores import check_source
+    from tagsmith.audit.simulate import inject_label_noise
+    from tagsmith.calibration.scaling import fit_calibrator
+    from tagsmith.calibration.shift import estimate_label_shift
+    from tagsmith.data.corpus import Corpus
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.data.vocab import load_vocabulary
+    from tagsmith.features.views import featurizer_from_state, make_featurizer
+    from tagsmith.models import make_model
+    from tagsmith.pipeline.audit import AuditOptions, AuditResult, read_audit_corpus
+    from tagsmith.pipeline.confidence import ConformalModel, estimate_shift
+    from tagsmith.pipeline.train import TrainOptions
+    from tagsmith.zeroshot.index import build_index
+    from tagsmith.zeroshot.scorer import ZeroShotClassifier
+
+    Y = sp.csr_matrix(np.eye(2))
+    space = LabelSpace.from_uris(["u:a", "u:b"])
+    rng = np.random.default_rng(0)
+    def active(**bad):
+        return ActiveOptions(**bad).validate(5000)
+
+    def corpus(**bad):
+        return Corpus("nowhere.tsv", space, **bad)
+
+    return {
+        "strategy": ("strategy", lambda bad: active(strategy=bad)),
+        "mistakes_scope": ("mistakes_scope", lambda bad: active(mistakes_scope=bad)),
+        "gain": ("gain", lambda bad: active(gain=bad)),
+        "select strategy": ("strategy",
+                            lambda bad: select_batch(bad, np.array([0.5]), 1, rng=rng)),
+        "method": ("method", lambda bad: ConfidenceOptions(method=bad).validate()),
+        "calibrator_source": ("calibrator_source",
+                              lambda bad: ConfidenceOptions(calibrator_source=bad).validate()),
+        "sets method": ("method", lambda bad: ConformalModel(
+            object(), None, None, 0.1).check_options(None, None, 0.0, method=bad)),
+        "shift method": ("method", lambda bad: estimate_shift(None, ["a text"], method=bad)),
+        "estimate_label_shift method": ("method", lambda bad: estimate_label_shift(
+            TOPK, source_prior=[0.5, 0.5], method=bad)),
+        "fit_calibrator method": ("method",
+                                  lambda bad: fit_calibrator(Y[:1], TOPK, method=bad)),
+        "model": ("model", lambda bad: TrainOptions(model=bad).validate()),
+        "make_model": ("model", make_model),
+        "featurizer": ("featurizer", lambda bad: TrainOptions(featurizer=bad).validate()),
+        "make_featurizer": ("featurizer", make_featurizer),
+        "featurizer state": ("featurizer",
+                             lambda bad: featurizer_from_state({"kind": bad}, {})),
+        "loss": ("loss", lambda bad: LinearOVR(loss=bad)._validate_params()),
+        "tree loss": ("loss", lambda bad: LabelTree(loss=bad)._validate_params()),
+        "negative_levels": ("negative_levels",
+                            lambda bad: LabelTree(negative_levels=bad)._validate_params()),
+        "score": ("score", lambda bad: LabelTree(score=bad)._validate_params()),
+        "scores": ("scores", lambda bad: AuditOptions(scores=bad).validate()),
+        "check_source": ("scores", check_source),
+        "rates": ("rates", lambda bad: AuditOptions(rates=bad).validate()),
+        "rates of find_label_issues": ("rates",
+                                       lambda bad: check_label_issue_options(20.0, 0.5, 1, bad)),
+        "review_format": ("review_format", lambda bad: AuditResult(
+            None, {}, [], None, space).write("nowhere", review_format=bad)),
+        "audit on_error": ("on_error",
+                           lambda bad: read_audit_corpus("nowhere.tsv", space, on_error=bad)),
+        "wrong_labels": ("wrong_labels", lambda bad: inject_label_noise(Y, wrong_labels=bad)),
+        "vocabulary format": ("format", lambda bad: load_vocabulary("nowhere.tsv", format=bad)),
+        "vocabulary on_error": ("on_error",
+                                lambda bad: load_vocabulary("nowhere.tsv", on_error=bad)),
+        "corpus format": ("format", lambda bad: corpus(format=bad)),
+        "corpus on_error": ("on_error", lambda bad: corpus(on_error=bad)),
+        "unknown_labels": ("unknown_labels", lambda bad: corpus(unknown_labels=bad)),
+        "index": ("index", lambda bad: build_index(np.eye(2, dtype=np.float32), bad)),
+        "zero-shot index": ("index", lambda bad: ZeroShotClassifier(space, None, index=bad)),
+    }
+
+
+CHOICE_CALLS = _choice_calls()
+
+
+BAD_CHOICES = {"array": np.array(["a", "b"]), "list": ["a"], "one-item array": np.array(["a"]),
+               "None": None, "int": 1}
+#: None is a choice of these: the format found from the file name
+NONE_ALLOWED = {"corpus format", "vocabulary format"}
+
+
+@pytest.mark.parametrize("where, bad", [
+    pytest.param(where, bad, id=f"{where}-{kind}") for where in sorted(CHOICE_CALLS)
+    for kind, bad in BAD_CHOICES.items() if not (bad is None and where in NONE_ALLOWED)])
+def test_choices_refuse_any_non_string_naming_the_parameter(where, bad):
+    name, call = CHOICE_CALLS[where]
+    message = _message(lambda: call(bad))
+    assert message.startswith(f"parameter '{name}' must be "), message
+    assert message.endswith(", got " + repr(bad)), message
+
+
+def test_choice_messages_list_the_choices():
+    assert _message(lambda: ActiveOptions(mistakes_scope=np.array(["pool", "batch"])
+                                          ).validate(5000)).startswith(
+        "parameter 'mistakes_scope' must be 'pool' or 'batch', got array(")
+    assert _message(lambda: ActiveOptions(gain=["margin"]).validate(5000)) == (
+        "parameter 'gain' must be one of 'margin', 'normalised', 'binary', got ['margin']")
+    assert _message(lambda: LinearOVR(loss="hinge")._validate_params()) == (
+        "parameter 'loss' must be 'logistic' or 'squared_hinge', got 'hinge'")
+
+
+def test_a_numpy_string_choice_is_kept_as_a_plain_str():
+    options = ActiveOptions(strategy=np.str_("random"), gain=np.str_("binary"))
+    options.validate(5000)
+    assert type(options.strategy) is str and type(options.gain) is str
+    LinearOVR(loss=np.str_("logistic"))._validate_params()

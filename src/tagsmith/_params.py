@@ -1,13 +1,13 @@
 """Parameter checks: keyword-only hyper-parameters (list them, reject unknown names
-clearly) and the numeric checks every estimator and option class shares
-(:func:`check_int`, :func:`check_number`)."""
+clearly) and the checks every estimator and option class shares (:func:`check_int`,
+:func:`check_number`, :func:`check_bool`, :func:`check_choice`)."""
 
 from __future__ import annotations
 
 import inspect
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Literal, TypeGuard, overload
 
 from tagsmith.exceptions import InvalidParameterError
@@ -189,3 +189,63 @@ def check_bool(name: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise InvalidParameterError(name, "true or false", value)
     return value
+
+
+# -- choices -------------------------------------------------------------------------------
+# ``value in ("a", "b")`` compares ``value == "a"``: for a numpy array that is an array,
+# whose truth value numpy refuses ("The truth value of an array ... is ambiguous"), and a
+# set or dict of choices raises TypeError for an unhashable value (a list). The type is
+# checked first, so every bad value gets the same message naming the parameter.
+
+
+def describe_choices(choices: Iterable[object]) -> str:
+    """``"'a' or 'b'"``, ``"one of 'a', 'b', 'c'"`` (``None`` shown as None).
+
+    >>> describe_choices(["fail", "skip"]), describe_choices(("tsv", "csv", None))
+    ("'fail' or 'skip'", "one of 'tsv', 'csv', None")
+    """
+    shown = [repr(choice) for choice in choices]
+    if len(shown) == 1:
+        return shown[0]
+    if len(shown) == 2:
+        return f"{shown[0]} or {shown[1]}"
+    return "one of " + (", ".join(shown) if shown else "(none available)")
+
+
+@overload
+def check_choice(name: str, value: object, choices: Iterable[str], *,
+                 note: str | None = ...) -> str: ...
+@overload
+def check_choice(name: str, value: object, choices: Iterable[str | None], *,
+                 note: str | None = ...) -> str | None: ...
+def check_choice(name: str, value: object, choices: Iterable[str | None], *,
+                 note: str | None = None) -> str | None:
+    """``value`` (as a plain ``str``) when it is a string among ``choices`` (or ``None``
+    when ``None`` is one of them); otherwise raise :class:`InvalidParameterError` listing
+    the choices, with ``note`` after them in parentheses.
+
+    >>> import numpy as np
+    >>> check_choice("on_error", "skip", ("fail", "skip"))
+    'skip'
+    >>> def show(*args, **kwargs):
+    ...     try:
+    ...         check_choice(*args, **kwargs)
+    ...     except InvalidParameterError as exc:
+    ...         print(exc)
+    >>> for bad in ("Skip", None, ["skip"], np.array(["fail", "skip"])):
+    ...     show("on_error", bad, ("fail", "skip"))
+    parameter 'on_error' must be 'fail' or 'skip', got 'Skip'
+    parameter 'on_error' must be 'fail' or 'skip', got None
+    parameter 'on_error' must be 'fail' or 'skip', got ['skip']
+    parameter 'on_error' must be 'fail' or 'skip', got array(['fail', 'skip'], dtype='<U4')
+    >>> show("method", "lpicp", ["recall"], note="the ones this model was calibrated for")
+    parameter 'method' must be 'recall' (the ones this model was calibrated for), got 'lpicp'
+    """
+    choices = tuple(choices)
+    if value is None and None in choices:
+        return None
+    # only a str is compared with the choices: == on anything else may not give a bool
+    if isinstance(value, str) and value in choices:
+        return str(value)  # a str subclass (np.str_) as a plain str
+    expected = describe_choices(choices)
+    raise InvalidParameterError(name, f"{expected} ({note})" if note else expected, value)

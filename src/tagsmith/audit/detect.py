@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_int, check_number
+from tagsmith._params import check_choice, check_int, check_number
 from tagsmith.audit.calibrate import PairIndex, calibrate_scores
 from tagsmith.audit.evidence import PairEvidence
 from tagsmith.audit.stacking import PairSet, stack_probabilities
@@ -303,8 +303,7 @@ def check_label_issue_options(prior_strength, min_probability, max_missing_per_d
     check_number("prior_strength", prior_strength, 0, finite=True, numpy=True)
     check_number("min_probability", min_probability, 0, strict=True, maximum=1, numpy=True)
     check_int("max_missing_per_doc", max_missing_per_doc, 0, numpy=True)
-    if rates not in RATE_LEVELS:
-        raise InvalidParameterError("rates", f"one of {', '.join(RATE_LEVELS)}", rates)
+    check_choice("rates", rates, RATE_LEVELS)
 
 
 def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,

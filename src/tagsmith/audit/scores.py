@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tagsmith.exceptions import InvalidParameterError
+from tagsmith._params import check_choice
 from tagsmith.topk import TopK
 
 logger = logging.getLogger("tagsmith")
@@ -103,6 +103,4 @@ def from_crossfit(crossfit, source: str) -> AuditScores:
 
 
 def check_source(source: str) -> str:
-    if source not in SOURCES:
-        raise InvalidParameterError("scores", f"one of {', '.join(SOURCES)}", source)
-    return source
+    return check_choice("scores", source, SOURCES)

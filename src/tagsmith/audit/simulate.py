@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith._params import check_choice
 from tagsmith.exceptions import InvalidParameterError
 
 
@@ -72,8 +73,7 @@ def inject_label_noise(Y, *, missing_rate: float = 0.10, wrong_rate: float = 0.0
     """
     missing_rate = _check_rate("missing_rate", missing_rate)
     wrong_rate = _check_rate("wrong_rate", wrong_rate)
-    if wrong_labels not in ("prior", "uniform"):
-        raise InvalidParameterError("wrong_labels", "'prior' or 'uniform'", wrong_labels)
+    wrong_labels = check_choice("wrong_labels", wrong_labels, ("prior", "uniform"))
     Y = sp.csr_matrix(Y, dtype=np.float32)
     Y.eliminate_zeros()
     Y.sum_duplicates()

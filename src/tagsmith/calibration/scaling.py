@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tagsmith._params import check_number
+from tagsmith._params import check_choice, check_number
 from tagsmith.calibration._entries import Entries, collect_entries
 from tagsmith.calibration.bands import FrequencyBands
 from tagsmith.exceptions import InvalidParameterError
@@ -208,8 +208,7 @@ def fit_calibrator(y_true, topk: TopK, *, method: str = "platt",
     order the tail); without them the held-out counts are used. ``bands`` overrides
     ``n_bands``.
     """
-    if method not in METHODS:
-        raise InvalidParameterError("method", f"one of {', '.join(METHODS)}", method)
+    method = check_choice("method", method, METHODS)
     check_number("shrinkage", shrinkage, 0, finite=True, numpy=True)
     entries = collect_entries(y_true, topk)
     if entries.score.size and not np.all(np.isfinite(entries.score)):

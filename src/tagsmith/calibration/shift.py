@@ -47,7 +47,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tagsmith._params import check_number
+from tagsmith._params import check_choice, check_number
 from tagsmith.calibration._entries import check_labels, collect_entries
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import TopK
@@ -211,8 +211,7 @@ def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "
     source prior, default 0) also pulls EM toward no shift. ``max_iter`` counts EM
     steps.
     """
-    if method not in METHODS:
-        raise InvalidParameterError("method", f"one of {', '.join(METHODS)}", method)
+    method = check_choice("method", method, METHODS)
     n_labels = topk.n_labels
     prior = _check_prior(source_prior, n_labels)
     tail_arr = np.zeros(n_labels) if tail is None else np.asarray(tail, dtype=np.float64)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_int
+from tagsmith._params import check_choice, check_int
 from tagsmith.data.document import Document
 from tagsmith.data.labelspace import LabelSpace, strip_brackets
 from tagsmith.data.readers import (
@@ -138,9 +138,7 @@ def _s(n: int) -> str:
 
 
 def _check_policy(name: str, value: str) -> str:
-    if value not in _POLICIES:
-        raise InvalidParameterError(name, "'fail' or 'skip'", value)
-    return value
+    return check_choice(name, value, _POLICIES)
 
 
 class Corpus:

@@ -53,6 +53,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import IO
 
+from tagsmith._params import check_choice
 from tagsmith.data.csvlimits import next_csv_row, raise_csv_field_limit
 from tagsmith.data.textio import LONE_SURROGATE
 from tagsmith.exceptions import CorpusFormatError, InvalidParameterError, UnsupportedFormatError
@@ -156,9 +157,7 @@ def read_directory(path: str | Path, *, on_error: ErrorPolicy = "fail") -> Itera
 
 # -- shared plumbing -------------------------------------------------------------------------
 def _check_format(format: str) -> str:
-    if format not in FORMATS:
-        raise InvalidParameterError("format", f"one of {', '.join(FORMATS)}", format)
-    return format
+    return check_choice("format", format, FORMATS)
 
 
 def _check_file(path: str | Path) -> Path:

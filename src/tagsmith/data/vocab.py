@@ -50,11 +50,11 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tagsmith._params import check_choice
 from tagsmith.data.csvlimits import next_csv_row, raise_csv_field_limit
 from tagsmith.data.labelspace import Label, LabelSpace, strip_brackets
 from tagsmith.data.textio import atomic_text_writer
 from tagsmith.exceptions import (
-    InvalidParameterError,
     MissingDependencyError,
     UnsupportedFormatError,
     VocabularyError,
@@ -92,10 +92,8 @@ def load_vocabulary(path: str | Path, *, format: str | None = None, language: st
     >>> space.uris, space.names(), space[1].notation
     (['http://x/a', 'http://x/b'], ['apple', 'pear'], 'P1')
     """
-    if on_error not in ("fail", "skip"):
-        raise InvalidParameterError("on_error", "'fail' or 'skip'", on_error)
-    if format not in (None, "tsv", "csv", "skos"):
-        raise InvalidParameterError("format", "'tsv', 'csv', 'skos' or None", format)
+    on_error = check_choice("on_error", on_error, ("fail", "skip"))
+    format = check_choice("format", format, ("tsv", "csv", "skos", None))
     path = Path(path)
     if not path.exists():
         raise VocabularyError("vocabulary file not found", path=path)

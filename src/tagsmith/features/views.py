@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 
 import numpy as np
 
+from tagsmith._params import check_choice
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.features.tfidf import _as_list
 
@@ -58,12 +59,19 @@ class Views(Mapping):
         return Views({name: m[rows] for name, m in self._matrices.items()})
 
 
+def check_kind(kind: object) -> str:
+    """``kind`` as a plain ``str`` when it names a featurizer kind or ``"views"``; a clear
+    error listing them otherwise (a numpy array or a list included, where comparing it
+    with each name failed inside numpy or Python)."""
+    return check_choice("featurizer", kind, (*sorted(FEATURIZERS), "views"))
+
+
 def featurizer_class(kind: str):
     import importlib
 
-    if kind not in FEATURIZERS:
-        raise InvalidParameterError("featurizer", f"one of {sorted(FEATURIZERS)} or 'views'",
-                                    kind)
+    kind = check_kind(kind)
+    if kind == "views":
+        return MultiViewFeaturizer
     module, name = FEATURIZERS[kind].split(":")
     return getattr(importlib.import_module(module), name)
 
@@ -73,7 +81,7 @@ def make_featurizer(kind: str = "tfidf", **params):
 
     For ``"views"``, ``params`` maps each view's name to ``{"kind": ..., **params}``.
     """
-    if kind == "views":
+    if check_kind(kind) == "views":
         return MultiViewFeaturizer({name: make_featurizer(**dict(spec))
                                     for name, spec in params.items()})
     return featurizer_class(kind).from_params(**params)
@@ -81,7 +89,7 @@ def make_featurizer(kind: str = "tfidf", **params):
 
 def featurizer_from_state(meta: dict, arrays: dict[str, np.ndarray]):
     """The saved featurizer of any kind (bundles before views have no kind: TF-IDF)."""
-    kind = meta.get("kind", "tfidf")
+    kind = check_kind(meta.get("kind", "tfidf"))
     if kind == "views":
         return MultiViewFeaturizer.from_state(meta, arrays)
     return featurizer_class(kind).from_state(meta, arrays)

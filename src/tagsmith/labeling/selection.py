@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_int, check_number
+from tagsmith._params import check_choice, check_int, check_number
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import TopK
 
@@ -222,8 +222,7 @@ def select_batch(strategy: str, gains, budget: int, *, n_mistakes: float = 0.0,
     ``"robust"`` draws with :func:`rad_probabilities`, ``"uncertainty"`` takes the
     ``budget`` largest gains, ``"random"`` a uniform sample.
     """
-    if strategy not in STRATEGIES:
-        raise InvalidParameterError("strategy", f"one of {STRATEGIES}", strategy)
+    strategy = check_choice("strategy", strategy, STRATEGIES)
     gains = _check(gains, budget, n_mistakes)
     n = len(gains)
     if budget >= n:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from tagsmith.exceptions import InvalidParameterError
+from tagsmith._params import check_choice
 
 # name -> "module:Class"; modules load only when a model of that family is used
 _REGISTRY: dict[str, str] = {
@@ -31,8 +31,7 @@ def register_model(name: str, target: str) -> None:
 
 def get_model_class(name: str):
     """The class registered under ``name``; a clear error lists the known names."""
-    if name not in _REGISTRY:
-        raise InvalidParameterError("model", f"one of {sorted(_REGISTRY)}", name)
+    name = check_choice("model", name, sorted(_REGISTRY))
     module_name, class_name = _REGISTRY[name].split(":")
     return getattr(importlib.import_module(module_name), class_name)
 

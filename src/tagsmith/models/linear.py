@@ -20,8 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_int, check_number
-from tagsmith.exceptions import InvalidParameterError
+from tagsmith._params import check_choice, check_int, check_number
 from tagsmith.models.base import (
     SAMPLE_WEIGHT,
     SOFT_TARGETS,
@@ -87,8 +86,7 @@ class LinearOVR(BaseModel):
 
     # -- validation --------------------------------------------------------------------
     def _validate_params(self) -> None:
-        if self.loss not in LOSSES:
-            raise InvalidParameterError("loss", f"one of {LOSSES}", self.loss)
+        check_choice("loss", self.loss, LOSSES)
         check_number("C", self.C, 0, strict=True)
         check_number("tol", self.tol, 0, strict=True)
         check_int("max_iter", self.max_iter, 1)

@@ -39,7 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_int, check_number
+from tagsmith._params import check_choice, check_int, check_number
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.models.base import (
     SAMPLE_WEIGHT,
@@ -154,13 +154,9 @@ class LabelTree(BaseModel):
         check_int("cluster_iter", self.cluster_iter, 1)
         for value in _per_tree(self.negative_beam, "negative_beam"):
             check_int("negative_beam", value, 0)
-        if self.negative_levels not in NEGATIVE_LEVELS:
-            raise InvalidParameterError("negative_levels", f"one of {NEGATIVE_LEVELS}",
-                                        self.negative_levels)
-        if self.loss not in LOSSES:
-            raise InvalidParameterError("loss", f"one of {LOSSES}", self.loss)
-        if self.score not in SCORES:
-            raise InvalidParameterError("score", f"one of {SCORES}", self.score)
+        check_choice("negative_levels", self.negative_levels, NEGATIVE_LEVELS)
+        check_choice("loss", self.loss, LOSSES)
+        check_choice("score", self.score, SCORES)
         check_number("C", self.C, 0.0, strict=True)
         check_number("tol", self.tol, 0.0, strict=True)
         check_number("prune_threshold", self.prune_threshold, 0)

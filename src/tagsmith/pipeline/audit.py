@@ -37,7 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith import __version__
-from tagsmith._params import check_int, check_number
+from tagsmith._params import check_choice, check_int, check_number
 from tagsmith.audit.detect import LabelIssues, check_label_issue_options, find_label_issues
 from tagsmith.audit.duplicates import NEAR_DUPLICATE_THRESHOLD
 from tagsmith.audit.scores import AuditScores, check_source
@@ -108,7 +108,7 @@ class AuditOptions:
         as :meth:`TrainOptions.validate` keeps them."""
         from tagsmith.pipeline.crossfit import check_n_folds
 
-        check_source(self.scores)
+        self.scores = check_source(self.scores)
         self.n_folds = check_n_folds("n_folds", self.n_folds)
         self.near_duplicate_threshold = check_number(
             "near_duplicate_threshold", self.near_duplicate_threshold, 0, strict=True,
@@ -151,8 +151,7 @@ class AuditResult:
         from tagsmith.audit.review import write_review
         from tagsmith.data.textio import atomic_text_writer
 
-        if review_format not in ("csv", "jsonl"):
-            raise InvalidParameterError("review_format", "'csv' or 'jsonl'", review_format)
+        review_format = check_choice("review_format", review_format, ("csv", "jsonl"))
         directory = Path(directory)
         check_output(directory, review_format=review_format, force=force)
         # everything is built before anything is written (a plot that fails must not leave
@@ -588,8 +587,7 @@ def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels
     from tagsmith.data.document import Document
     from tagsmith.data.readers import read_records
 
-    if on_error not in ("fail", "skip"):
-        raise InvalidParameterError("on_error", "'fail' or 'skip'", on_error)
+    on_error = check_choice("on_error", on_error, ("fail", "skip"))
     report = ReadReport(source=str(path))
     policy = report.skip_line if on_error == "skip" else "fail"
     texts, lines, doc_ids, docs = [], [], [], []

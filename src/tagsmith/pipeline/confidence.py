@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_int, check_number
+from tagsmith._params import check_choice, check_int, check_number
 from tagsmith.calibration.reliability import reliability_report
 from tagsmith.calibration.scaling import METHODS, Calibrator, fit_calibrator
 from tagsmith.calibration.thresholds import tune_thresholds
@@ -73,11 +73,9 @@ class ConfidenceOptions:
         """Refuse a bad field; numpy numbers pass and are kept as plain Python ones
         (the options are written to the bundle's manifest, JSON: a numpy ``max_labels``
         or ``alpha`` failed the save after the whole calibration had run)."""
-        if self.method not in METHODS:
-            raise InvalidParameterError("method", f"one of {', '.join(METHODS)}", self.method)
-        if self.calibrator_source not in SOURCES:
-            raise InvalidParameterError("calibrator_source", f"one of {', '.join(SOURCES)}",
-                                        self.calibrator_source)
+        self.method = check_choice("method", self.method, METHODS)
+        self.calibrator_source = check_choice("calibrator_source", self.calibrator_source,
+                                              SOURCES)
         self.conformal_fraction = check_alpha(self.conformal_fraction, "conformal_fraction")
         self.n_bands = check_int("n_bands", self.n_bands, 1, numpy=True)
         self.shrinkage = check_number("shrinkage", self.shrinkage, 0, numpy=True)
@@ -118,9 +116,8 @@ class ConformalModel:
         (0, 1) (None: the calibrated one), max_set_size None or an integer >= 1,
         min_confidence a probability (NaN or above 1 flagged every set, below 0 none),
         method one this model was calibrated for."""
-        if method not in self.methods():
-            raise InvalidParameterError("method", f"one of {', '.join(self.methods())} "
-                                        "(the ones this model was calibrated for)", method)
+        check_choice("method", method, self.methods(),
+                     note="the ones this model was calibrated for")
         alpha = self.alpha if alpha is None else check_alpha(alpha)
         max_set_size = check_int("max_set_size", max_set_size, 1, allow_none=True,
                                  numpy=True)
@@ -408,8 +405,7 @@ def estimate_shift(classifier, texts, *, method: str = "em", k: int | None = Non
     """
     from tagsmith.calibration.shift import DEFAULT_MIN_COUNT, METHODS, estimate_label_shift
 
-    if method not in METHODS:  # before every text is scored
-        raise InvalidParameterError("method", f"one of {', '.join(METHODS)}", method)
+    method = check_choice("method", method, METHODS)  # before every text is scored
     k = check_int("k", k, 1, allow_none=True, numpy=True)
     _require_calibrated(classifier)
     calibrator = classifier.calibrator

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_int, check_number
+from tagsmith._params import check_choice, check_int, check_number
 from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import InvalidParameterError
@@ -106,8 +106,7 @@ class ActiveOptions:
         from tagsmith.pipeline.crossfit import check_n_folds
         from tagsmith.pipeline.train import _check_featurizer
 
-        if self.strategy not in STRATEGIES:
-            raise InvalidParameterError("strategy", f"one of {STRATEGIES}", self.strategy)
+        self.strategy = check_choice("strategy", self.strategy, STRATEGIES)
         expected = f"an integer in [1, {n_pool}] (the pool size)"
         try:
             budget = check_int("budget", self.budget, 1, numpy=True)
@@ -119,9 +118,8 @@ class ActiveOptions:
         self.rounds = check_int("rounds", self.rounds, 1, numpy=True)
         self.initial_fraction = check_number("initial_fraction", self.initial_fraction, 0,
                                              strict=True, maximum=1, numpy=True)
-        if self.mistakes_scope not in ("pool", "batch"):
-            raise InvalidParameterError("mistakes_scope", "'pool' or 'batch'",
-                                        self.mistakes_scope)
+        self.mistakes_scope = check_choice("mistakes_scope", self.mistakes_scope,
+                                           ("pool", "batch"))
         rate = self.teacher_error_rate
         if isinstance(rate, bool) or not isinstance(rate, numbers.Real) \
                 or not 0.0 <= float(rate) < 1.0:  # NaN fails the comparison
@@ -129,8 +127,7 @@ class ActiveOptions:
         self.teacher_error_rate = float(rate)
         if self.teacher_precision is not None:
             self.teacher_precision = _check_precision(self.teacher_precision, n_labels)
-        if self.gain not in GAINS:
-            raise InvalidParameterError("gain", f"one of {GAINS}", self.gain)
+        self.gain = check_choice("gain", self.gain, GAINS)
         check_model_params(self.model, self.model_params)  # names and values
         _check_featurizer("tfidf", self.featurizer_params)
         self.threshold_folds = check_n_folds("threshold_folds", self.threshold_folds)

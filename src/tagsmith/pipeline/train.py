@@ -111,9 +111,9 @@ class TrainOptions:
 def _check_featurizer(kind: str, params: dict) -> None:
     """Unknown featurizer kinds or parameters are clear errors before any data is read."""
     from tagsmith.features.embedding import DEFAULT_ENCODER
-    from tagsmith.features.views import featurizer_class
+    from tagsmith.features.views import check_kind, featurizer_class
 
-    if kind != "views":
+    if check_kind(kind) != "views":
         check_param_names(featurizer_class(kind), params)
         if kind in ("tfidf", "embedding"):  # the values too
             featurizer_class(kind)(**params).validate()

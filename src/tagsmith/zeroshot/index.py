@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tagsmith.exceptions import InvalidParameterError, MissingDependencyError
+from tagsmith._params import check_choice
+from tagsmith.exceptions import MissingDependencyError
 
 #: above this many label rows ``"auto"`` builds an HNSW index
 HNSW_FROM_ROWS = 200_000
@@ -90,8 +91,7 @@ class HnswIndex:
 
 def build_index(vectors: np.ndarray, kind: str = "auto", **params):
     """``"exact"``, ``"hnsw"``, or ``"auto"`` (HNSW above :data:`HNSW_FROM_ROWS` rows)."""
-    if kind not in INDEX_KINDS:
-        raise InvalidParameterError("index", "'auto', 'exact' or 'hnsw'", kind)
+    kind = check_choice("index", kind, INDEX_KINDS)
     if kind == "auto":
         kind = "hnsw" if len(vectors) > HNSW_FROM_ROWS else "exact"
     return HnswIndex(vectors, **params) if kind == "hnsw" else ExactIndex(vectors)

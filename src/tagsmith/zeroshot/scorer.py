@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_int, check_number
+from tagsmith._params import check_choice, check_int, check_number
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import TopK, _check_k
@@ -241,8 +241,7 @@ class ZeroShotClassifier:
                  use_alt_labels: bool = True, use_descriptions: bool = True,
                  show_progress: bool = False):
         self.label_space = label_space
-        if index not in INDEX_KINDS:  # before minutes of embedding, not after
-            raise InvalidParameterError("index", "'auto', 'exact' or 'hnsw'", index)
+        index = check_choice("index", index, INDEX_KINDS)  # before minutes of embedding
         self.encoder = encoder
         self.show_progress = show_progress
         texts, self.owners = label_texts(label_space, lang=lang, template=template,
