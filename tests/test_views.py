@@ -422,3 +422,11 @@ def test_embedding_bad_numpy_settings_name_the_parameter(monkeypatch, setting, m
     with pytest.raises(InvalidParameterError, match=message):
         EmbeddingFeaturizer(**setting).fit()
     assert not loaded  # refused before any encoder loads
+
+
+def test_views_answer_membership_and_get_like_a_mapping():
+    views = Views({"a": sp.csr_matrix((2, 3)), "b": np.zeros((2, 4))})
+    assert "a" in views and "c" not in views and views.get("c") is None
+    assert views.get("b").shape == (2, 4) and views.get("c", 5) == 5
+    with pytest.raises(InvalidParameterError, match="view"):
+        views["c"]

@@ -48,6 +48,14 @@ class Views(Mapping):
             raise InvalidParameterError("view", f"one of {sorted(self._matrices)}", name)
         return self._matrices[name]
 
+    def __contains__(self, name: object) -> bool:
+        # Mapping's own 'in' and get() catch only KeyError; a missing view raises the
+        # clearer InvalidParameterError, so both answer from the dict instead
+        return name in self._matrices
+
+    def get(self, name, default=None):
+        return self._matrices.get(name, default)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._matrices)
 
