@@ -649,7 +649,7 @@ def test_an_int_temperature_keeps_its_request_and_cache_key():
 
 @pytest.mark.parametrize("field, value", [
     ("use_case", 5), ("lang", None), ("lang", ""), ("with_descriptions", "no"),
-    ("with_broader", None), ("add_ancestors", 1), ("show_progress", np.bool_(True)),
+    ("with_broader", None), ("add_ancestors", 1), ("show_progress", np.int64(1)),
     ("temperature", "0"), ("vote_temperature", np.float32(2.5)),
     ("max_labels", np.float64(2.0)), ("full_list_up_to", np.int64(-1)),
 ])

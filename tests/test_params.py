@@ -191,3 +191,37 @@ def test_a_numpy_string_choice_is_kept_as_a_plain_str():
     options.validate(5000)
     assert type(options.strategy) is str and type(options.gain) is str
     LinearOVR(loss=np.str_("logistic"))._validate_params()
+
+
+# -- flags -----------------------------------------------------------------------------------
+def test_numpy_bools_pass_as_flags_and_are_kept_as_plain_bools():
+    """LabelingOptions and TaxonomyOptions took any flag before check_bool: a numpy bool
+    (a setting read from an array, a comparison's result) worked, and check_bool turned
+    it away as "must be true or false". It is a bool: it passes, stored as a plain one
+    (the options go into JSON summaries), for the featurizers' flags too."""
+    from tagsmith.features.embedding import EmbeddingFeaturizer
+    from tagsmith.features.tfidf import TfidfFeaturizer
+    from tagsmith.labeling.taxonomy import TaxonomyOptions
+
+    labeling = LabelingOptions(with_descriptions=np.bool_(False), with_broader=np.bool_(True),
+                               add_ancestors=np.bool_(True), show_progress=np.bool_(False))
+    labeling.validate()
+    taxonomy = TaxonomyOptions(summarise=np.bool_(False), review=np.bool_(True),
+                               show_progress=np.bool_(False))
+    taxonomy.validate()
+    tfidf = TfidfFeaturizer(lowercase=np.bool_(False), sublinear_tf=np.bool_(True))
+    tfidf.validate()
+    embedding = EmbeddingFeaturizer(show_progress=np.bool_(True))
+    embedding.validate()
+    flags = [(labeling, "with_descriptions", False), (labeling, "with_broader", True),
+             (labeling, "add_ancestors", True), (labeling, "show_progress", False),
+             (taxonomy, "summarise", False), (taxonomy, "review", True),
+             (taxonomy, "show_progress", False), (tfidf, "lowercase", False),
+             (tfidf, "sublinear_tf", True), (embedding, "show_progress", True)]
+    for options, name, expected in flags:
+        value = getattr(options, name)
+        assert type(value) is bool and value is expected, name
+    # numbers and strings stay refused, numpy's included
+    for bad in (1, 0.0, np.int64(1), "yes", None):
+        assert _message(lambda bad=bad: LabelingOptions(add_ancestors=bad).validate()) == (
+            f"parameter 'add_ancestors' must be true or false, got {bad!r}")

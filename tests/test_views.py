@@ -397,7 +397,7 @@ def test_embedding_with_numpy_settings_trains_saves_and_loads_a_bundle(monkeypat
     ({"min_df": np.float32(2)}, "'min_df' must be an integer >= 1"),
     ({"min_df": np.int64(0)}, "'min_df' must be an integer >= 1"),
     ({"max_word_features": np.float64(10)}, "'max_word_features' must be None or an integer"),
-    ({"lowercase": np.bool_(True)}, "'lowercase' must be true or false"),
+    ({"lowercase": np.int64(1)}, "'lowercase' must be true or false"),
     ({"sublinear_tf": 0}, "'sublinear_tf' must be true or false")])
 def test_tfidf_bad_settings_name_the_parameter(setting, message):
     from tagsmith.exceptions import InvalidParameterError
@@ -413,7 +413,7 @@ def test_tfidf_bad_settings_name_the_parameter(setting, message):
     ({"batch_size": np.float64(8)}, "'batch_size' must be an integer >= 1"),
     ({"max_seq_length": np.int64(0)}, "'max_seq_length' must be an integer >= 1"),
     ({"n_threads": np.float32(2)}, "'n_threads' must be None or an integer >= 0"),
-    ({"show_progress": np.bool_(False)}, "'show_progress' must be true or false")])
+    ({"show_progress": np.int64(0)}, "'show_progress' must be true or false")])
 def test_embedding_bad_numpy_settings_name_the_parameter(monkeypatch, setting, message):
     from tagsmith.features.embedding import EmbeddingFeaturizer
 

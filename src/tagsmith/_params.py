@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Literal, TypeGuard, overload
 
@@ -174,21 +175,28 @@ def check_number(name: str, value: object, minimum: float = 0, *, strict: bool =
 
 
 def check_bool(name: str, value: object) -> bool:
-    """``value`` when it is ``True`` or ``False``; otherwise raise
+    """``value`` as a plain ``bool`` when it is ``True`` or ``False`` (a numpy bool
+    too: a flag taken from an array, or a comparison's result); otherwise raise
     :class:`InvalidParameterError` ("true or false"). Numbers, strings such as
     ``"no"`` (truthy) and ``None`` are refused rather than read by their truth value.
 
-    >>> check_bool("review", False)
-    False
+    >>> import numpy as np
+    >>> check_bool("review", False), check_bool("review", np.bool_(True))
+    (False, True)
+    >>> type(check_bool("review", np.bool_(True)))
+    <class 'bool'>
     >>> try:
     ...     check_bool("review", "no")
     ... except InvalidParameterError as exc:
     ...     print(exc)
     parameter 'review' must be true or false, got 'no'
     """
-    if not isinstance(value, bool):
+    # numpy's bool is no bool subclass and no number; numpy is looked up, not imported
+    # (a value can only be a numpy bool once numpy is loaded)
+    numpy = sys.modules.get("numpy")
+    if not (isinstance(value, bool) or numpy is not None and isinstance(value, numpy.bool_)):
         raise InvalidParameterError(name, "true or false", value)
-    return value
+    return bool(value)
 
 
 # -- choices -------------------------------------------------------------------------------

@@ -75,7 +75,7 @@ class LabelingOptions:
         if not isinstance(self.lang, str) or not self.lang:
             raise InvalidParameterError("lang", "a language tag such as 'en'", self.lang)
         for name in ("with_descriptions", "with_broader", "add_ancestors", "show_progress"):
-            check_bool(name, getattr(self, name))
+            setattr(self, name, check_bool(name, getattr(self, name)))
 
 
 @dataclass

@@ -77,7 +77,7 @@ class TaxonomyOptions:
             raise InvalidParameterError("use_case", "a description of what the labels are for",
                                         self.use_case)
         for name in ("summarise", "review", "show_progress"):
-            check_bool(name, getattr(self, name))
+            setattr(self, name, check_bool(name, getattr(self, name)))
 
 
 @dataclass
