@@ -364,3 +364,20 @@ def test_predicting_many_texts_under_a_progress_bar_gives_the_same_result(traine
     assert bars == [50]
     assert np.array_equal(got.indices, expected.indices)
     assert np.array_equal(got.scores, expected.scores)
+
+
+def test_calibrating_a_bundle_later_says_its_heldout_thresholds_were_replaced(goemotions_small):
+    from tagsmith.pipeline.confidence import calibrate_classifier, heldout_from_corpus
+
+    space = load_vocabulary(goemotions_small["vocab"])
+    train = read_labelled(goemotions_small["train"], space)
+    dev = read_labelled(goemotions_small["dev"], space)
+    clf = train_classifier(train.texts, train.Y, space, dev_texts=dev.texts, dev_Y=dev.Y,
+                           options=TrainOptions(featurizer_params=FAST_FEATURES))
+    before = clf.manifest["metrics"]["heldout"]
+    assert before["thresholds"] == "tuned on these documents"
+    calibrate_classifier(clf, heldout_from_corpus(clf, dev.texts, dev.Y))
+    after = clf.manifest["metrics"]["heldout"]
+    assert after["thresholds"].endswith("before calibration replaced them")
+    assert after["metrics"] == before["metrics"]
+    assert before["thresholds"] == "tuned on these documents"  # the old dict untouched

@@ -289,7 +289,22 @@ def calibrate_classifier(classifier, heldout: HeldoutScores, *,
     # the manifest describes the thresholds the bundle now holds, not the raw-score ones
     classifier.manifest = {**classifier.manifest, "thresholds": report["thresholds"],
                            "calibration": _manifest_summary(report)}
+    _mark_replaced_thresholds(classifier.manifest)
     return report
+
+
+#: how training notes the held-out metrics' thresholds, and what calibration makes of it
+TUNED_HERE = "tuned on these documents"
+REPLACED = TUNED_HERE + ", before calibration replaced them"
+
+
+def _mark_replaced_thresholds(manifest: dict) -> None:
+    """The training-time held-out metrics were counted with thresholds the bundle no
+    longer holds: say so (a copy: the manifest's dicts may be shared)."""
+    metrics = manifest.get("metrics")
+    entry = metrics.get("heldout") if isinstance(metrics, dict) else None
+    if isinstance(entry, dict) and entry.get("thresholds") == TUNED_HERE:
+        manifest["metrics"] = {**metrics, "heldout": {**entry, "thresholds": REPLACED}}
 
 
 def check_heldout(heldout: HeldoutScores) -> None:

@@ -33,7 +33,7 @@ from tagsmith.features.tfidf import TfidfFeaturizer, _as_list
 from tagsmith.features.views import make_featurizer
 from tagsmith.models import check_model_params, get_model_class, make_model
 from tagsmith.pipeline.classifier import TextClassifier
-from tagsmith.pipeline.confidence import ConfidenceOptions, calibrate_classifier
+from tagsmith.pipeline.confidence import TUNED_HERE, ConfidenceOptions, calibrate_classifier
 from tagsmith.pipeline.crossfit import MAX_FOLDS, HeldoutScores, default_k, heldout_split
 from tagsmith.pipeline.evaluate import evaluate_topk, tuning_k
 
@@ -342,7 +342,7 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
                              "metrics": evaluate_topk(clf, dev_part_Y, topk),
                              "model": ("fitted before the refit on all the data" if refit
                                        else "final"),
-                             "thresholds": "tuned on these documents"}
+                             "thresholds": TUNED_HERE}
         if fit_idx is not None and not options.refit:
             # the final model saw only these: its hashes, counts and size are theirs
             train_hashes = np.unique(hashes[fit_idx])
@@ -381,7 +381,9 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
     if calibration is not None:
         _calibrate(classifier, calibration, Y if crossfit is not None else None, options)
         if heldout is not None:
-            _heldout_after_calibration(classifier, heldout, report["heldout"], options)
+            # calibration rewrote the manifest: the held-out entry is its copy now
+            _heldout_after_calibration(classifier, heldout,
+                                       classifier.manifest["metrics"]["heldout"], options)
         classifier.manifest["training"]["seconds"] = round(time.perf_counter() - started, 3)
     for part, params in _featurizer_parts(featurizer, options.featurizer_params):
         if hasattr(part, "show_progress") and "show_progress" not in params:
@@ -421,9 +423,7 @@ def _heldout_after_calibration(classifier: TextClassifier, heldout, entry: dict,
     """
     fit_idx, dev_part_texts, dev_part_Y, _ = heldout
     if fit_idx is not None and options.refit:
-        entry["thresholds"] = ("tuned on these documents, before calibration replaced "
-                               "them")
-        return
+        return  # calibrate_classifier noted that the thresholds were replaced
     topk = classifier.predict_topk(dev_part_texts, tuning_k(classifier.n_labels))
     entry["metrics_before_calibration"] = entry["metrics"]
     entry["metrics"] = evaluate_topk(classifier, dev_part_Y, topk)
