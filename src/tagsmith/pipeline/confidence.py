@@ -302,7 +302,9 @@ def _mark_replaced_thresholds(manifest: dict) -> None:
     """The training-time held-out metrics were counted with thresholds the bundle no
     longer holds: say so (a copy: the manifest's dicts may be shared)."""
     metrics = manifest.get("metrics")
-    entry = metrics.get("heldout") if isinstance(metrics, dict) else None
+    if not isinstance(metrics, dict):
+        return
+    entry = metrics.get("heldout")
     if isinstance(entry, dict) and entry.get("thresholds") == TUNED_HERE:
         manifest["metrics"] = {**metrics, "heldout": {**entry, "thresholds": REPLACED}}
 
