@@ -551,6 +551,11 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
     down): answers received so far stay in the cache, so a rerun resumes. Ctrl-C cancels
     what has not started. The progress bar shows calls made, cache hits and the cost.
     """
+    # checked by name before any request (a 0 stopped the run at the first failure,
+    # a string failed inside the thread pool); numpy integers pass, as plain ints
+    n_workers = check_int("n_workers", n_workers, 1, numpy=True)
+    max_consecutive_failures = check_int("max_consecutive_failures",
+                                         max_consecutive_failures, 1, numpy=True)
     results: list[ChatResponse | LLMError | None] = [None] * len(requests)
     state = {"failures": 0}
     stop = threading.Event()  # set on the first stopping failure: no new request is sent

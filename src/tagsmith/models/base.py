@@ -10,6 +10,7 @@ state as JSON-able metadata plus numpy arrays, so bundles never need pickle.
 
 from __future__ import annotations
 
+import numbers
 import os
 from typing import ClassVar
 
@@ -75,10 +76,14 @@ class BaseModel:
 
     # -- threads (for models with an ``n_jobs`` parameter) ---------------------------------
     def _check_n_jobs(self) -> None:
+        """Refuse a bad ``n_jobs`` by name; a numpy integer passes and is stored back as
+        a plain int (``get_params()`` goes into the bundle's JSON)."""
         n_jobs = getattr(self, "n_jobs", None)
-        if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, int)
-                                   or n_jobs == 0):
+        if n_jobs is None:
+            return
+        if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
             raise InvalidParameterError("n_jobs", "None, a positive integer or -1", n_jobs)
+        self.n_jobs: int | None = int(n_jobs)
 
     def _n_threads(self) -> int:
         """Threads to use: ``n_jobs``, or every core for ``None`` and negative values."""

@@ -113,9 +113,11 @@ class DenseKNNModel(BaseModel):
         self.show_progress = show_progress
 
     def _validate_params(self) -> None:
-        _check_int("n_neighbors", self.n_neighbors, minimum=1)
-        _check_power(self.power)
+        n_neighbors = _check_int("n_neighbors", self.n_neighbors, minimum=1)
+        power = _check_power(self.power)
         self._check_n_jobs()
+        # every field checked: store plain values back (get_params() goes into bundles)
+        self.n_neighbors, self.power = n_neighbors, power
 
     def fit(self, X, Y, sample_weight=None) -> DenseKNNModel:
         """Index ``X`` (n_docs x dim, dense) with its targets ``Y`` (n_docs x n_labels)."""
@@ -143,7 +145,7 @@ class DenseKNNModel(BaseModel):
         """``(rows, sims)``, both ``n x n_neighbors``, best first; row -1 where none > 0."""
         self._check_fitted()
         n_neighbors = self.n_neighbors if n_neighbors is None else n_neighbors
-        _check_int("n_neighbors", n_neighbors, minimum=1)
+        n_neighbors = _check_int("n_neighbors", n_neighbors, minimum=1)
         queries = _unit_rows(check_dense_features(X, n_features=self.n_features_))
         n = min(int(n_neighbors), self.n_docs_)
         rows = np.full((len(queries), n_neighbors), -1, np.int32)

@@ -11,12 +11,13 @@ the label space.
 from __future__ import annotations
 
 import logging
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import keyword_params
+from tagsmith._params import check_int, keyword_params
 from tagsmith.exceptions import InvalidParameterError, NotFittedError
 from tagsmith.models.base import (
     SAMPLE_WEIGHT,
@@ -129,11 +130,27 @@ class EnsembleModel(BaseModel):
 
     def _check_member_values(self, specs: list[tuple[str, dict]]) -> None:
         """Each member's parameter values, as that member's ``fit`` would check them:
-        a bad value in the last member fails before the first one trains."""
+        a bad value in the last member fails before the first one trains.
+
+        The values each member keeps (numpy numbers as plain ones) replace the given
+        ones, in ``specs`` and in ``members``: ``get_params()`` goes into the bundle's
+        JSON, which refuses numpy values."""
+        changed = False
         for name, params in specs:
-            validate = getattr(self._make_member(name, params), "_validate_params", None)
-            if validate is not None:
-                validate()
+            member = self._make_member(name, params)
+            validate = getattr(member, "_validate_params", None)
+            if validate is None:
+                continue
+            validate()
+            for key, value in params.items():
+                kept = getattr(member, key)
+                if kept is not value:
+                    params[key], changed = kept, True
+        if changed and self.members is not None:
+            members = [type(member)([member[0], params, *member[2:]])
+                       if isinstance(member, tuple) else [member[0], params, *member[2:]]
+                       for member, (_, params) in zip(self.members, specs, strict=True)]
+            self.members = tuple(members) if isinstance(self.members, tuple) else members
 
     def _member_views(self) -> list[str | None]:
         members: Sequence = DEFAULT_MEMBERS if self.members is None else self.members
@@ -159,7 +176,7 @@ class EnsembleModel(BaseModel):
         return X
 
     def _normalized_weights(self, n_members: int) -> np.ndarray:
-        if self.weights is None or self.weights == "auto":
+        if self.weights is None or isinstance(self.weights, str) and self.weights == "auto":
             return np.full(n_members, 1.0 / n_members)
         try:
             weights = np.asarray(self.weights, dtype=np.float64)
@@ -186,11 +203,13 @@ class EnsembleModel(BaseModel):
         return powers
 
     def _validate_params(self) -> list[tuple[str, dict]]:
+        """Refuse bad values by name; numpy numbers pass and are stored back as plain
+        ones (``get_params()`` goes into the bundle's JSON, which refuses numpy values)."""
         specs = self._member_specs()
         self._normalized_weights(len(specs))
         self._powers(len(specs))
         if self.k_member is not None and (isinstance(self.k_member, bool)
-                                          or not isinstance(self.k_member, int)
+                                          or not isinstance(self.k_member, numbers.Integral)
                                           or self.k_member < 1):
             raise InvalidParameterError("k_member", "an integer >= 1 or None", self.k_member)
         self._check_n_jobs()
@@ -198,10 +217,19 @@ class EnsembleModel(BaseModel):
             raise InvalidParameterError("weights", "a list of numbers, None or 'auto'",
                                         self.weights)
         if isinstance(self.tune_fraction, bool) or not isinstance(self.tune_fraction,
-                                                                  (int, float)) \
+                                                                  numbers.Real) \
                 or not 0 < self.tune_fraction < 1:
             raise InvalidParameterError("tune_fraction", "a number in (0, 1)",
                                         self.tune_fraction)
+        random_state = check_int("random_state", self.random_state, 0, allow_none=True,
+                                 numpy=True)
+        # every field of the ensemble checked: store plain values back
+        self.k_member = None if self.k_member is None else int(self.k_member)
+        self.tune_fraction, self.random_state = float(self.tune_fraction), random_state
+        if self.weights is not None and not isinstance(self.weights, str):
+            self.weights = _plain_numbers(self.weights)
+        if self.powers is not None:
+            self.powers = _plain_numbers(self.powers)
         self._check_member_values(specs)
         return specs
 
@@ -244,7 +272,7 @@ class EnsembleModel(BaseModel):
         Y = check_targets(Y, n_docs, soft_ok=SOFT_TARGETS in capabilities)
         weights = check_sample_weight(sample_weight, n_docs)
         tuned = None
-        if self.weights == "auto":
+        if isinstance(self.weights, str):  # "auto": the only string validation lets by
             tuned = self._tune(X, Y, weights, specs, views)
         members = self._fit_members(X, Y, weights, specs, views)
         self._set_members(members, None if isinstance(X, Views) else X.shape[1], tuned)
@@ -445,3 +473,9 @@ class EnsembleModel(BaseModel):
                                      "finite numbers > 0")
         model._set_members(members, n_features, tuned)
         return model
+
+
+def _plain_numbers(values) -> list:
+    """Checked weights or powers as a list of plain numbers (ints kept ints)."""
+    return [int(value) if isinstance(value, numbers.Integral) else float(value)
+            for value in np.asarray(values).ravel().tolist()]

@@ -27,7 +27,9 @@ carry the signal (GoEmotions) exact search is about 3 points of P@1 better.
 
 from __future__ import annotations
 
+import numbers
 from concurrent.futures import ThreadPoolExecutor
+from typing import Literal, overload
 
 import numpy as np
 import scipy.sparse as sp
@@ -80,19 +82,28 @@ def prune_rows(X, max_features: int | None) -> sp.csr_matrix:
     return sp.csr_matrix((data, indices, indptr), shape=X.shape)
 
 
-def _check_int(name: str, value, *, minimum: int, allow_none: bool = False) -> None:
+@overload
+def _check_int(name: str, value, *, minimum: int, allow_none: Literal[False] = ...) -> int: ...
+@overload
+def _check_int(name: str, value, *, minimum: int, allow_none: bool) -> int | None: ...
+def _check_int(name: str, value, *, minimum: int, allow_none: bool = False) -> int | None:
+    """``value`` as a plain ``int`` (numpy integers pass; ``get_params()`` goes into the
+    bundle's JSON), or ``None`` when allowed; else :class:`InvalidParameterError`."""
     if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         expected = f"an integer >= {minimum}" + (" or None" if allow_none else "")
         raise InvalidParameterError(name, expected, value)
+    return int(value)
 
 
-def _check_power(value) -> None:
-    """A vote's similarity exponent: a finite number >= 0 (shared by the kNN families)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not 0 <= value < float("inf"):
+def _check_power(value) -> float:
+    """A vote's similarity exponent: a finite number >= 0 (shared by the kNN families),
+    numpy numbers included, as a plain ``float``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not 0 <= float(value) < float("inf"):
         raise InvalidParameterError("power", "a finite number >= 0", value)
+    return float(value)
 
 
 def _voters(X, Y, sample_weight):
@@ -165,12 +176,15 @@ class KNNModel(BaseModel):
 
     # -- validation --------------------------------------------------------------------------
     def _validate_params(self) -> None:
-        _check_int("n_neighbors", self.n_neighbors, minimum=1)
-        _check_power(self.power)
-        _check_int("max_features_per_doc", self.max_features_per_doc, minimum=1,
-                   allow_none=True)
-        _check_int("max_posting", self.max_posting, minimum=1, allow_none=True)
+        n_neighbors = _check_int("n_neighbors", self.n_neighbors, minimum=1)
+        power = _check_power(self.power)
+        max_features_per_doc = _check_int("max_features_per_doc", self.max_features_per_doc,
+                                          minimum=1, allow_none=True)
+        max_posting = _check_int("max_posting", self.max_posting, minimum=1, allow_none=True)
         self._check_n_jobs()
+        # every field checked: store plain values back (get_params() goes into bundles)
+        self.n_neighbors, self.power = n_neighbors, power
+        self.max_features_per_doc, self.max_posting = max_features_per_doc, max_posting
 
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X, Y, sample_weight=None) -> KNNModel:
@@ -269,7 +283,7 @@ class KNNModel(BaseModel):
         self._check_fitted()
         self._validate_params()
         n_neighbors = self.n_neighbors if n_neighbors is None else n_neighbors
-        _check_int("n_neighbors", n_neighbors, minimum=1)
+        n_neighbors = _check_int("n_neighbors", n_neighbors, minimum=1)
         X = self._queries(X)
         n_frequent = self._n_frequent()
         rows = np.full((X.shape[0], n_neighbors), -1, np.int32)

@@ -86,12 +86,18 @@ class LinearOVR(BaseModel):
 
     # -- validation --------------------------------------------------------------------
     def _validate_params(self) -> None:
-        check_choice("loss", self.loss, LOSSES)
-        check_number("C", self.C, 0, strict=True)
-        check_number("tol", self.tol, 0, strict=True)
-        check_int("max_iter", self.max_iter, 1)
-        check_number("prune_threshold", self.prune_threshold, 0)
+        """Refuse bad values by name; numpy numbers pass and are stored back as plain
+        ones (``get_params()`` goes into the bundle's JSON, which refuses numpy values)."""
+        loss = check_choice("loss", self.loss, LOSSES)
+        C = check_number("C", self.C, 0, strict=True, numpy=True)
+        tol = check_number("tol", self.tol, 0, strict=True, numpy=True)
+        max_iter = check_int("max_iter", self.max_iter, 1, numpy=True)
+        prune_threshold = check_number("prune_threshold", self.prune_threshold, 0, numpy=True)
+        random_state = check_int("random_state", self.random_state, 0, numpy=True)
         self._check_n_jobs()
+        # every field checked: only now store them back
+        self.loss, self.C, self.tol, self.max_iter = loss, C, tol, max_iter
+        self.prune_threshold, self.random_state = prune_threshold, random_state
 
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X, Y, sample_weight=None) -> LinearOVR:

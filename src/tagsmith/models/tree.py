@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -138,36 +139,50 @@ class LabelTree(BaseModel):
 
     # -- validation --------------------------------------------------------------------
     def _validate_params(self) -> None:
-        check_int("n_trees", self.n_trees, 1)
-        for value in _per_tree(self.branching, "branching"):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 2 \
-                    or value & (value - 1):
-                raise InvalidParameterError("branching", "a power of two (2, 4, 8, 16, ...) "
-                                            "or a list of them, one per tree", self.branching)
-        for value in _per_tree(self.leaf_size, "leaf_size"):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 2:
-                raise InvalidParameterError("leaf_size", "an integer >= 2 or a list of them, "
-                                            "one per tree", self.leaf_size)
-        check_int("max_depth", self.max_depth, 1)
-        check_int("beam_width", self.beam_width, 1)
-        check_int("max_iter", self.max_iter, 1)
-        check_int("cluster_iter", self.cluster_iter, 1)
-        for value in _per_tree(self.negative_beam, "negative_beam"):
-            check_int("negative_beam", value, 0)
-        check_choice("negative_levels", self.negative_levels, NEGATIVE_LEVELS)
-        check_choice("loss", self.loss, LOSSES)
-        check_choice("score", self.score, SCORES)
-        check_number("C", self.C, 0.0, strict=True)
-        check_number("tol", self.tol, 0.0, strict=True)
-        check_number("prune_threshold", self.prune_threshold, 0)
-        check_number("label_feature_weight", self.label_feature_weight, 0)
+        """Refuse bad values by name; numpy numbers pass and are stored back as plain
+        ones (``get_params()`` goes into the bundle's JSON, which refuses numpy values)."""
+        n_trees = check_int("n_trees", self.n_trees, 1, numpy=True)
+        branching = [_plain_int(value) for value in _per_tree(self.branching, "branching")]
+        if any(value is None or value < 2 or value & (value - 1) for value in branching):
+            raise InvalidParameterError("branching", "a power of two (2, 4, 8, 16, ...) "
+                                        "or a list of them, one per tree", self.branching)
+        leaf_size = [_plain_int(value) for value in _per_tree(self.leaf_size, "leaf_size")]
+        if any(value is None or value < 2 for value in leaf_size):
+            raise InvalidParameterError("leaf_size", "an integer >= 2 or a list of them, "
+                                        "one per tree", self.leaf_size)
+        max_depth = check_int("max_depth", self.max_depth, 1, numpy=True)
+        beam_width = check_int("beam_width", self.beam_width, 1, numpy=True)
+        max_iter = check_int("max_iter", self.max_iter, 1, numpy=True)
+        cluster_iter = check_int("cluster_iter", self.cluster_iter, 1, numpy=True)
+        negative_beam = [check_int("negative_beam", value, 0, numpy=True)
+                         for value in _per_tree(self.negative_beam, "negative_beam")]
+        negative_levels = check_choice("negative_levels", self.negative_levels,
+                                       NEGATIVE_LEVELS)
+        loss = check_choice("loss", self.loss, LOSSES)
+        score = check_choice("score", self.score, SCORES)
+        C = check_number("C", self.C, 0.0, strict=True, numpy=True)
+        tol = check_number("tol", self.tol, 0.0, strict=True, numpy=True)
+        prune_threshold = check_number("prune_threshold", self.prune_threshold, 0, numpy=True)
+        label_feature_weight = check_number("label_feature_weight", self.label_feature_weight,
+                                            0, numpy=True)
         balance = self.cluster_balance
-        if isinstance(balance, bool) or not isinstance(balance, int | float) \
+        if isinstance(balance, bool) or not isinstance(balance, numbers.Real) \
                 or not 0 < balance <= 0.5:
             raise InvalidParameterError("cluster_balance", "a number in (0, 0.5]", balance)
-        if self.max_rep_features is not None:
-            check_int("max_rep_features", self.max_rep_features, 1)
+        max_rep_features = None if self.max_rep_features is None else \
+            check_int("max_rep_features", self.max_rep_features, 1, numpy=True)
+        random_state = check_int("random_state", self.random_state, 0, numpy=True)
         self._check_n_jobs()
+        # every field checked: only now store them back, a list kept a list
+        self.n_trees, self.max_depth, self.beam_width = n_trees, max_depth, beam_width
+        self.branching = _same_shape(self.branching, branching)
+        self.leaf_size = _same_shape(self.leaf_size, leaf_size)
+        self.negative_beam = _same_shape(self.negative_beam, negative_beam)
+        self.max_iter, self.cluster_iter = max_iter, cluster_iter
+        self.negative_levels, self.loss, self.score = negative_levels, loss, score
+        self.C, self.tol, self.prune_threshold = C, tol, prune_threshold
+        self.label_feature_weight, self.cluster_balance = label_feature_weight, float(balance)
+        self.max_rep_features, self.random_state = max_rep_features, random_state
 
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X, Y, sample_weight=None, *, label_features=None) -> LabelTree:
@@ -615,6 +630,18 @@ def _per_tree(value, name: str) -> list:
             raise InvalidParameterError(name, "a value or a non-empty list", value)
         return list(value)
     return [value]
+
+
+def _plain_int(value) -> int | None:
+    """``value`` as a plain ``int`` when it is an integer (numpy ones too, not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        return None
+    return int(value)
+
+
+def _same_shape(given, values: list):
+    """Checked per-tree ``values`` in the shape they were given: one value, or a list."""
+    return list(values) if isinstance(given, list | tuple) else values[0]
 
 
 def _child_dtype(n_children: int):

@@ -88,7 +88,12 @@ class SentenceEncoder:
     def __init__(self, model_path: str | Path | None = None, *, batch_size: int = 64,
                  n_threads: int | None = None, max_seq_length: int | None = 256,
                  device: str = "cpu"):
-        check_int("batch_size", batch_size, 1)
+        # checked before any model loads; numpy integers pass, kept as plain ints
+        batch_size = check_int("batch_size", batch_size, 1, numpy=True)
+        # 0, like None, leaves torch's threads and the model's length as they are
+        n_threads = check_int("n_threads", n_threads, 0, allow_none=True, numpy=True)
+        max_seq_length = check_int("max_seq_length", max_seq_length, 0, allow_none=True,
+                                   numpy=True)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
