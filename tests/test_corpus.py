@@ -412,6 +412,18 @@ def test_an_empty_uri_is_reported_at_its_line_not_by_the_derived_label_space(tmp
     assert str(info.value).startswith(f"{path}:2: ")
 
 
+def test_reading_once_while_deriving_honours_unknown_labels_skip(tmp_path):
+    from tagsmith.pipeline.io import read_labelled, read_labelled_corpora, resolve_label_space
+
+    path = tmp_path / "c.tsv"
+    path.write_text(f"fine\t<{U}a>\nbroken\t<> <{U}b>\n")
+    want = read_labelled(path, resolve_label_space([path], None), unknown_labels="skip")
+    space, (got,) = read_labelled_corpora([path], None, unknown_labels="skip")
+    assert space.uris == [U + "a", U + "b"]
+    assert got.Y.toarray().tolist() == want.Y.toarray().tolist() == [[1, 0], [0, 1]]
+    assert got.report.unknown_labels == want.report.unknown_labels == {"<>": 1}
+
+
 def test_open_corpus_derives_the_space(tmp_path):
     corpus, space = open_corpus(make_corpus(tmp_path, "jsonl"))
     assert space.uris == sorted([U + "a", U + "b", U + "c", "cherry"])

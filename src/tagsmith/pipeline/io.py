@@ -73,7 +73,9 @@ def read_labelled_corpora(paths: list[str | Path], vocab: str | Path | None, *,
     logger.info("no vocabulary given: deriving the label space from %s",
                 ", ".join(str(p) for p in paths))
     deriving = DerivingLabels()
-    read = [read_labelled(path, deriving, on_error=on_error) for path in paths]
+    # unknown_labels too: an empty "<>" is unknown here, as to a derived space
+    read = [read_labelled(path, deriving, on_error=on_error, unknown_labels=unknown_labels)
+            for path in paths]
     space, reindex = deriving.finish()
     return space, [LabelledData(data.texts, reindex(data.Y), data.report) for data in read]
 
