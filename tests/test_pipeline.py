@@ -112,13 +112,21 @@ def test_dev_split_is_carved_when_no_dev_given(goemotions_small):
 
 
 def test_heldout_metrics_after_calibration_are_those_of_the_calibrated_classifier(
-        goemotions_small):
+        goemotions_small, monkeypatch):
     space = load_vocabulary(goemotions_small["vocab"])
     train = read_labelled(goemotions_small["train"], space)
     dev = read_labelled(goemotions_small["dev"], space)
+    scored = []  # the texts each model scoring was given
+    real = TextClassifier.predict_topk
+    monkeypatch.setattr(TextClassifier, "predict_topk",
+                        lambda self, texts, *a, **kw: scored.append(texts) or
+                        real(self, texts, *a, **kw))
     clf = train_classifier(train.texts, train.Y, space, dev_texts=dev.texts, dev_Y=dev.Y,
                            options=TrainOptions(featurizer_params=FAST_FEATURES,
                                                 calibration_fraction=0.2))
+    # the dev corpus is scored once: the tuning scores are calibrated, not recomputed
+    assert sum(texts == dev.texts for texts in scored) == 1
+    monkeypatch.undo()
     heldout = clf.manifest["metrics"]["heldout"]
     assert heldout["thresholds"].startswith("calibrated")
     assert heldout["metrics"] == evaluate_classifier(clf, dev.texts, dev.Y)

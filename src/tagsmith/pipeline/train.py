@@ -36,6 +36,7 @@ from tagsmith.pipeline.classifier import TextClassifier
 from tagsmith.pipeline.confidence import TUNED_HERE, ConfidenceOptions, calibrate_classifier
 from tagsmith.pipeline.crossfit import MAX_FOLDS, HeldoutScores, default_k, heldout_split
 from tagsmith.pipeline.evaluate import evaluate_topk, tuning_k
+from tagsmith.topk import TopK
 
 logger = logging.getLogger("tagsmith")
 
@@ -318,6 +319,7 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
     heldout = _heldout(texts, Y, dev_texts, dev_Y, options)
     report: dict = {}
     final_Y, n_final = Y, len(texts)  # what the final model is fitted on
+    dev_raw = None  # the raw scores of the held-out documents
     if heldout is None:
         featurizer, model, fit_seconds, X_all = _fit(texts, Y, options, "train", label_space)
         thresholds = Thresholds.constant(len(label_space))
@@ -333,7 +335,7 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
         clf = TextClassifier(label_space, featurizer, model,
                              label_counts=_label_counts(fit_Y, len(label_space)),
                              n_train_docs=len(fit_texts))
-        topk = clf.predict_topk(dev_part_texts, tuning_k(len(label_space)))
+        topk = dev_raw = clf.predict_topk(dev_part_texts, tuning_k(len(label_space)))
         thresholds = tune_thresholds(dev_part_Y, topk, beta=options.beta,
                                      min_support=options.min_support)
         clf.thresholds = thresholds
@@ -382,7 +384,7 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
         _calibrate(classifier, calibration, Y if crossfit is not None else None, options)
         if heldout is not None:
             # calibration rewrote the manifest: the held-out entry is its copy now
-            _heldout_after_calibration(classifier, heldout,
+            _heldout_after_calibration(classifier, heldout, dev_raw,
                                        classifier.manifest["metrics"]["heldout"], options)
         classifier.manifest["training"]["seconds"] = round(time.perf_counter() - started, 3)
     for part, params in _featurizer_parts(featurizer, options.featurizer_params):
@@ -413,18 +415,27 @@ def _label_counts(Y, n_labels: int) -> np.ndarray:
     return np.bincount(positives.indices, minlength=n_labels).astype(np.int64)
 
 
-def _heldout_after_calibration(classifier: TextClassifier, heldout, entry: dict,
-                               options: TrainOptions) -> None:
+def _heldout_after_calibration(classifier: TextClassifier, heldout, raw: TopK | None,
+                               entry: dict, options: TrainOptions) -> None:
     """Calibration replaced the thresholds the held-out metrics were counted with.
 
     Where the final model never trained on the held-out documents (a dev corpus, or no
     refit) they are measured again as the calibrated classifier predicts them; otherwise
     the figures stay those of the model fitted before the refit, and say so.
+
+    The final model is then the one that scored them for tuning: its ``raw`` scores are
+    calibrated as :meth:`TextClassifier.predict_topk` would, not computed again (unless
+    the calibrator reads more candidates than were kept).
     """
     fit_idx, dev_part_texts, dev_part_Y, _ = heldout
     if fit_idx is not None and options.refit:
         return  # calibrate_classifier noted that the thresholds were replaced
-    topk = classifier.predict_topk(dev_part_texts, tuning_k(classifier.n_labels))
+    k = tuning_k(classifier.n_labels)
+    width = k if classifier.calibrator is None else max(k, int(classifier.calibrator.k))
+    if raw is not None and classifier.calibrator is not None and raw.k >= width:
+        topk = classifier.to_probabilities(raw.head(width)).head(k)
+    else:
+        topk = classifier.predict_topk(dev_part_texts, k)
     entry["metrics_before_calibration"] = entry["metrics"]
     entry["metrics"] = evaluate_topk(classifier, dev_part_Y, topk)
     entry["thresholds"] = "calibrated, tuned on the calibration split"
