@@ -658,3 +658,21 @@ def test_labeling_options_refuse_each_bad_field_by_name(field, value):
 
     with pytest.raises(InvalidParameterError, match=f"'{field}'"):
         LabelingOptions(**{field: value}).validate()
+
+
+def test_merging_reports_sums_every_count_and_keeps_the_errors_in_order():
+    from dataclasses import fields
+
+    from tagsmith.labeling.labeler import LabelingReport
+
+    counts = [f.name for f in fields(LabelingReport) if f.name.startswith("n_")]
+    first = LabelingReport(**{name: 1 for name in counts}, first_error="a", last_error="b")
+    second = LabelingReport(**{name: i + 2 for i, name in enumerate(counts)},
+                            first_error="c", last_error="d")
+    second.unknown_labels.update({"hacked": 2})
+    first.merge(second)
+    assert [getattr(first, name) for name in counts] == [i + 3 for i in range(len(counts))]
+    assert first.unknown_labels == {"hacked": 2}
+    assert (first.first_error, first.last_error) == ("a", "d")
+    first.merge(LabelingReport())  # a batch without errors keeps them
+    assert (first.first_error, first.last_error) == ("a", "d")

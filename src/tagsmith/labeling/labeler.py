@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import scipy.sparse as sp
@@ -107,9 +107,8 @@ class LabelingReport:
 
     def merge(self, other: LabelingReport) -> None:
         """Add the counts of ``other`` (a later batch of the same run) to this report."""
-        for name in ("n_docs", "n_calls", "n_failed_calls", "n_malformed_answers",
-                     "n_invalid_items", "n_unknown_labels", "n_ambiguous_labels",
-                     "n_docs_without_labels", "n_duplicate_docs"):
+        for name in (f.name for f in fields(self) if f.name.startswith("n_")):
+            # every count, so one added to the report later is summed too, not dropped
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.unknown_labels.update(other.unknown_labels)
         if other.first_error is not None:
