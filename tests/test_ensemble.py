@@ -348,3 +348,27 @@ def test_tuning_scores_the_candidates_prediction_ranks(n_members):
     assert predicted.valid[:20, 0].all()  # zeros, still candidates
     assert result["p@1"] == pytest.approx(precision_at_k(Y, predicted, 1))
     assert result["ndcg@5"] == pytest.approx(ndcg_at_k(Y, predicted, 5))
+
+
+@pytest.mark.parametrize("powers", [(1.0, 1.0, 1.0), (0.5, 1.0, 0.5)])
+def test_tuning_objective_ranks_as_prediction_does(powers):
+    """Tuning scores candidates on a padded per-document layout built once; each must
+    score exactly what combine() then TopK.from_csr gives (ties by label id, zeros
+    still candidates, documents with fewer than 5 entries padded)."""
+    from tagsmith.metrics import ndcg_at_k, precision_at_k
+    from tagsmith.models._ensemble_tuning import _Candidates, combine, weight_grid
+    from tagsmith.topk import TopK
+
+    rng = np.random.default_rng(7)
+    n_docs, n_labels = 60, 9
+    Y = sp.csr_matrix((rng.random((n_docs, n_labels)) < 0.3).astype(np.float32))
+    # scores on a coarse grid so that sums tie; some rows all zero; k=3 < 5
+    topks = [TopK.from_scores(np.round(rng.random((n_docs, n_labels)) * 4) / 4, 3)
+             for _ in powers]
+    topks[0].scores[:10] = 0.0
+    scores = [topk.to_csr() for topk in topks]
+    candidates = _Candidates(scores, Y, powers)
+    for weights in weight_grid(3, 0.25):
+        got = candidates.objective(candidates.scattered(weights, powers))
+        top = TopK.from_csr(combine(scores, weights, powers), 5)
+        assert got == (precision_at_k(Y, top, 1), ndcg_at_k(Y, top, 5))

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith.metrics import ndcg_at_k, precision_at_k
-from tagsmith.topk import TopK
+from tagsmith.topk import PAD, TopK
 
 #: spacing of the weight grid on the simplex
 WEIGHT_STEP = 0.1
@@ -99,68 +99,101 @@ def tune_combination(topks: list[TopK], Y, *, powers=None, step: float = WEIGHT_
     """
     scores = [topk.to_csr() for topk in topks]
     n_members = len(scores)
+    candidates = _Candidates(scores, Y, powers)
     if n_members > EXHAUSTIVE_MAX_MEMBERS:
-        return _coordinate_ascent(scores, Y, powers, step)
-    power_sets = [tuple(powers)] if powers is not None else \
+        return _coordinate_ascent(candidates, powers, step)
+    power_sets = [tuple(float(p) for p in powers)] if powers is not None else \
         list(itertools.product(POWER_CHOICES, repeat=n_members))
     best: dict = {}
     tried = 0
+    grid = weight_grid(n_members, step)
     for power_set in power_sets:
-        transformed = [combine([matrix], [1.0], [power]) for matrix, power in
-                       zip(scores, power_set, strict=True)]
-        for weights in weight_grid(n_members, step):
-            top = TopK.from_csr(combine(transformed, weights, [1.0] * n_members), 5)
-            p1, ndcg = precision_at_k(Y, top, 1), ndcg_at_k(Y, top, 5)
+        for weights in grid:
+            p1, ndcg = candidates.objective(candidates.scattered(weights, power_set))
             tried += 1
             if not best or (p1 + ndcg) / 2 > (best["p@1"] + best["ndcg@5"]) / 2 + 1e-12:
                 best = {"weights": weights.tolist(), "powers": list(power_set),
-                        "p@1": float(p1), "ndcg@5": float(ndcg)}
+                        "p@1": p1, "ndcg@5": ndcg}
     best.update({"n_docs": int(Y.shape[0]), "n_tried": tried})
     return best
 
 
-def _coordinate_ascent(scores: list[sp.csr_matrix], Y, powers, step: float) -> dict:
+class _Candidates:
+    """Every member's entries placed once on the union of all entries (stored zeros
+    included), each member's scores raised to each power it may take computed once:
+    a candidate combination then costs one pass over the union, not a sum of
+    matrices built from scratch. Shared by the grid search and the coordinate ascent."""
+
+    def __init__(self, scores: list[sp.csr_matrix], Y, powers) -> None:
+        self.Y = Y
+        n_docs, n_labels = scores[0].shape
+        coos = [matrix.tocoo() for matrix in scores]
+        for coo in coos:
+            coo.sum_duplicates()  # one entry per (document, label), as in a TopK
+        member_keys = [coo.row.astype(np.int64) * n_labels + coo.col for coo in coos]
+        union_keys = np.unique(np.concatenate(member_keys))
+        indptr = np.searchsorted(union_keys, np.arange(n_docs + 1, dtype=np.int64) * n_labels)
+        self.size = len(union_keys)
+        self.positions = [np.searchsorted(union_keys, keys) for keys in member_keys]
+        # the union laid out as one padded row per document (labels ascending, then pads
+        # of id -1): a candidate's top 5 is then a row-wise stable sort of at most
+        # (members x k) entries, where TopK.from_csr sorted every entry by three keys
+        row_len = np.diff(indptr)
+        self.k = min(5, n_labels)
+        width = max(int(row_len.max(initial=0)), self.k)
+        self._row = np.repeat(np.arange(n_docs), row_len)
+        self._slot = np.arange(len(union_keys)) - np.repeat(indptr[:-1], row_len)
+        self._labels = np.full((n_docs, width), PAD, np.int32)
+        self._labels[self._row, self._slot] = union_keys % n_labels
+        self.n_labels = n_labels
+        self.transformed: list[dict[float, np.ndarray]] = []
+        for i, coo in enumerate(coos):
+            base = np.maximum(coo.data.astype(np.float64), 0.0)
+            member_powers = POWER_CHOICES if powers is None else (float(powers[i]),)
+            self.transformed.append({power: base if power == 1.0 else base ** power
+                                     for power in member_powers})
+
+    def scattered(self, weights, powers, skip: int = -1) -> np.ndarray:
+        """``sum_j weights[j] * max(scores_j, 0) ** powers[j]`` on the union's entries,
+        ``j != skip``."""
+        data = np.zeros(self.size)
+        for j, (where, weight, power) in enumerate(zip(self.positions, weights, powers,
+                                                       strict=True)):
+            if j != skip:
+                data[where] += weight * self.transformed[j][power]
+        return data
+
+    def objective(self, data: np.ndarray) -> tuple[float, float]:
+        """P@1 and nDCG@5 of the union's entries scored ``data``; as combine() and
+        prediction, an entry summing to 0 is still a candidate."""
+        # ranked as TopK.from_csr ranks them: float32 scores, best first, equal scores
+        # by label id (the stable sort keeps the row's ascending labels), pads last
+        scores = np.full(self._labels.shape, -np.inf, np.float32)
+        scores[self._row, self._slot] = data
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :self.k]
+        top = TopK._trusted(np.take_along_axis(self._labels, order, axis=1),
+                            np.take_along_axis(scores, order, axis=1), self.n_labels)
+        return float(precision_at_k(self.Y, top, 1)), float(ndcg_at_k(self.Y, top, 5))
+
+
+def _coordinate_ascent(candidates: _Candidates, powers, step: float) -> dict:
     """:func:`tune_combination` for many members (see there)."""
-    n_members = len(scores)
+    n_members = len(candidates.positions)
     units = int(round(1.0 / step))
     values = range(1, units)  # a member's weight, in units of ``step`` before normalising
-    # every member's entries placed once on the union of all entries (stored zeros
-    # included), so a candidate costs one pass over the union, not a sum of matrices
-    n_docs, n_labels = scores[0].shape
-    coos = [matrix.tocoo() for matrix in scores]
-    for coo in coos:
-        coo.sum_duplicates()  # one entry per (document, label), as in a TopK
-    member_keys = [coo.row.astype(np.int64) * n_labels + coo.col for coo in coos]
-    union_keys = np.unique(np.concatenate(member_keys))
-    indptr = np.searchsorted(union_keys, np.arange(n_docs + 1, dtype=np.int64) * n_labels)
-    union = sp.csr_matrix((np.zeros(len(union_keys)), (union_keys % n_labels).astype(np.int32),
-                           indptr), shape=(n_docs, n_labels))
-    positions = [np.searchsorted(union_keys, keys) for keys in member_keys]
-    transformed = []
-    for i, coo in enumerate(coos):
-        base = np.maximum(coo.data.astype(np.float64), 0.0)
-        member_powers = POWER_CHOICES if powers is None else (float(powers[i]),)
-        transformed.append({power: base if power == 1.0 else base ** power
-                            for power in member_powers})
-
-    def objective(data: np.ndarray) -> tuple[float, float]:
-        # as combine() and prediction: an entry summing to 0 is still a candidate
-        matrix = sp.csr_matrix((data, union.indices, union.indptr), shape=union.shape)
-        top = TopK.from_csr(matrix, 5)
-        return float(precision_at_k(Y, top, 1)), float(ndcg_at_k(Y, top, 5))
+    positions, transformed = candidates.positions, candidates.transformed
+    objective = candidates.objective
 
     current = [units // 2] * n_members
     current_powers = [1.0] * n_members if powers is None else [float(p) for p in powers]
     tried, sweeps = 0, 0
-    p1, ndcg = objective(_scattered(union.nnz, positions, transformed, current,
-                                    current_powers))
+    p1, ndcg = objective(candidates.scattered(current, current_powers))
     tried += 1
     while sweeps < MAX_SWEEPS:
         sweeps += 1
         moved = False
         for i in range(n_members):
-            others = _scattered(union.nnz, positions, transformed, current, current_powers,
-                                skip=i)
+            others = candidates.scattered(current, current_powers, skip=i)
             here = (p1 + ndcg) / 2
             best: tuple[int, float, tuple[float, float]] | None = None
             for power in transformed[i]:
@@ -180,14 +213,6 @@ def _coordinate_ascent(scores: list[sp.csr_matrix], Y, powers, step: float) -> d
             break
     weights = np.asarray(current, dtype=np.float64)
     return {"weights": (weights / weights.sum()).tolist(), "powers": current_powers,
-            "p@1": p1, "ndcg@5": ndcg, "n_docs": int(Y.shape[0]), "n_tried": tried,
+            "p@1": p1, "ndcg@5": ndcg, "n_docs": int(candidates.Y.shape[0]), "n_tried": tried,
             "n_sweeps": sweeps}
 
-
-def _scattered(size: int, positions, transformed, weights, powers, skip: int = -1):
-    """``sum_j weights[j] * transformed[j][powers[j]]`` on the union's entries, ``j != skip``."""
-    data = np.zeros(size)
-    for j, (where, weight, power) in enumerate(zip(positions, weights, powers, strict=True)):
-        if j != skip:
-            data[where] += weight * transformed[j][power]
-    return data
