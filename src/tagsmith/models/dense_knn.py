@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith._params import check_int
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.models._knn_kernels import vote_kernel
 from tagsmith.models.base import (
@@ -32,7 +33,6 @@ from tagsmith.models.base import (
     check_targets,
 )
 from tagsmith.models.knn import (
-    _check_int,
     _check_power,
     _voters,
     check_doc_weight,
@@ -113,7 +113,7 @@ class DenseKNNModel(BaseModel):
         self.show_progress = show_progress
 
     def _validate_params(self) -> None:
-        n_neighbors = _check_int("n_neighbors", self.n_neighbors, minimum=1)
+        n_neighbors = check_int("n_neighbors", self.n_neighbors, 1, numpy=True)
         power = _check_power(self.power)
         self._check_n_jobs()
         # every field checked: store plain values back (get_params() goes into bundles)
@@ -145,7 +145,7 @@ class DenseKNNModel(BaseModel):
         """``(rows, sims)``, both ``n x n_neighbors``, best first; row -1 where none > 0."""
         self._check_fitted()
         n_neighbors = self.n_neighbors if n_neighbors is None else n_neighbors
-        n_neighbors = _check_int("n_neighbors", n_neighbors, minimum=1)
+        n_neighbors = check_int("n_neighbors", n_neighbors, 1, numpy=True)
         queries = _unit_rows(check_dense_features(X, n_features=self.n_features_))
         n = min(int(n_neighbors), self.n_docs_)
         rows = np.full((len(queries), n_neighbors), -1, np.int32)

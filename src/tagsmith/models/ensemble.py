@@ -208,10 +208,7 @@ class EnsembleModel(BaseModel):
         specs = self._member_specs()
         self._normalized_weights(len(specs))
         self._powers(len(specs))
-        if self.k_member is not None and (isinstance(self.k_member, bool)
-                                          or not isinstance(self.k_member, numbers.Integral)
-                                          or self.k_member < 1):
-            raise InvalidParameterError("k_member", "an integer >= 1 or None", self.k_member)
+        k_member = check_int("k_member", self.k_member, 1, allow_none=True, numpy=True)
         self._check_n_jobs()
         if isinstance(self.weights, str) and self.weights != "auto":
             raise InvalidParameterError("weights", "a list of numbers, None or 'auto'",
@@ -224,7 +221,7 @@ class EnsembleModel(BaseModel):
         random_state = check_int("random_state", self.random_state, 0, allow_none=True,
                                  numpy=True)
         # every field of the ensemble checked: store plain values back
-        self.k_member = None if self.k_member is None else int(self.k_member)
+        self.k_member = k_member
         self.tune_fraction, self.random_state = float(self.tune_fraction), random_state
         if self.weights is not None and not isinstance(self.weights, str):
             self.weights = _plain_numbers(self.weights)

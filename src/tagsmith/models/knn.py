@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import numbers
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal, overload
 
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith._params import check_int
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.models._knn_kernels import neighbors_kernel, prune_rows_kernel, vote_kernel
 from tagsmith.models.base import (
@@ -80,21 +80,6 @@ def prune_rows(X, max_features: int | None) -> sp.csr_matrix:
                                               X.indices.astype(np.int32), X.data,
                                               np.int64(max_features))
     return sp.csr_matrix((data, indices, indptr), shape=X.shape)
-
-
-@overload
-def _check_int(name: str, value, *, minimum: int, allow_none: Literal[False] = ...) -> int: ...
-@overload
-def _check_int(name: str, value, *, minimum: int, allow_none: bool) -> int | None: ...
-def _check_int(name: str, value, *, minimum: int, allow_none: bool = False) -> int | None:
-    """``value`` as a plain ``int`` (numpy integers pass; ``get_params()`` goes into the
-    bundle's JSON), or ``None`` when allowed; else :class:`InvalidParameterError`."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        expected = f"an integer >= {minimum}" + (" or None" if allow_none else "")
-        raise InvalidParameterError(name, expected, value)
-    return int(value)
 
 
 def _check_power(value) -> float:
@@ -176,11 +161,11 @@ class KNNModel(BaseModel):
 
     # -- validation --------------------------------------------------------------------------
     def _validate_params(self) -> None:
-        n_neighbors = _check_int("n_neighbors", self.n_neighbors, minimum=1)
+        n_neighbors = check_int("n_neighbors", self.n_neighbors, 1, numpy=True)
         power = _check_power(self.power)
-        max_features_per_doc = _check_int("max_features_per_doc", self.max_features_per_doc,
-                                          minimum=1, allow_none=True)
-        max_posting = _check_int("max_posting", self.max_posting, minimum=1, allow_none=True)
+        max_features_per_doc = check_int("max_features_per_doc", self.max_features_per_doc, 1,
+                                         allow_none=True, numpy=True)
+        max_posting = check_int("max_posting", self.max_posting, 1, allow_none=True, numpy=True)
         self._check_n_jobs()
         # every field checked: store plain values back (get_params() goes into bundles)
         self.n_neighbors, self.power = n_neighbors, power
@@ -283,7 +268,7 @@ class KNNModel(BaseModel):
         self._check_fitted()
         self._validate_params()
         n_neighbors = self.n_neighbors if n_neighbors is None else n_neighbors
-        n_neighbors = _check_int("n_neighbors", n_neighbors, minimum=1)
+        n_neighbors = check_int("n_neighbors", n_neighbors, 1, numpy=True)
         X = self._queries(X)
         n_frequent = self._n_frequent()
         rows = np.full((X.shape[0], n_neighbors), -1, np.int32)
