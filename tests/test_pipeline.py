@@ -181,6 +181,54 @@ def test_stored_zero_targets_are_not_counted_as_training_labels():
         "data_fingerprint"]
 
 
+@pytest.mark.parametrize("split", ["none", "refit", "no refit", "dev corpus",
+                                   "calibration"])
+def test_label_counts_are_those_of_the_final_models_documents_on_every_path(split):
+    # the counts are taken once per path (the held-out fit's, when it is the final model):
+    # each path must still count the documents the final model saw, a stored 0 as no
+    # label and a duplicate entry as one document
+    from tagsmith.data.labelspace import LabelSpace
+
+    space = LabelSpace.from_uris(["u:a", "u:b", "u:c"])
+    n = 40
+    texts = [f"{word} day {i}" for i, word in enumerate(["good", "bad", "odd", "fine"] * 10)]
+    rows = np.arange(n)
+    clean = sp.csr_matrix((np.ones(n), (rows, rows % 3)), shape=(n, 3))
+    # the same labels with an explicit 0 in every other row and every 5th row's 1 stored
+    # as two halves (csr arrays as given: (data, (row, col)) would sum them)
+    data, indices, indptr = [], [], [0]
+    for i in rows:
+        entries = [(i % 3, 0.5), (i % 3, 0.5)] if i % 5 == 0 else [(i % 3, 1.0)]
+        if i % 2 == 0:
+            entries.append(((i + 1) % 3, 0.0))
+        indices += [col for col, _ in entries]
+        data += [value for _, value in entries]
+        indptr.append(len(indices))
+    messy = sp.csr_matrix((np.array(data), np.array(indices), np.array(indptr)), shape=(n, 3))
+    assert (messy.toarray() == clean.toarray()).all() and messy.nnz > clean.nnz
+    kwargs: dict = {}
+    settings: dict = {"dev_fraction": 0.0}
+    if split in ("refit", "no refit"):
+        settings = {"dev_fraction": 0.25, "refit": split == "refit"}
+    elif split == "dev corpus":
+        kwargs = {"dev_texts": ["good day x", "bad day y"], "dev_Y": clean[:2]}
+    elif split == "calibration":
+        settings["calibration_fraction"] = 0.25
+    options = TrainOptions(featurizer_params=FAST_FEATURES, seed=3, **settings)
+    clf = train_classifier(texts, messy, space, options=options, **kwargs)
+    seen = np.arange(n)
+    if split == "calibration":
+        from tagsmith.pipeline.crossfit import heldout_split
+
+        seen = heldout_split(n, 0.25, 3)[0]
+    elif split == "no refit":
+        seen = np.sort(np.random.default_rng(3).permutation(n)[10:])
+    expected = np.bincount(rows[seen] % 3, minlength=3)
+    assert clf.n_train_docs == seen.size == clf.manifest["training"]["n_docs"]
+    assert clf.label_counts.tolist() == expected.tolist()
+    assert clf.label_counts.dtype == np.int64
+
+
 def test_a_dev_fraction_taking_every_document_names_dev_fraction():
     # 0.98 of 20 documents rounds to all 20: the model was fitted on none and the error
     # named 'texts', which the caller gave 20 of

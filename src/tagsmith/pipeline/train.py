@@ -318,7 +318,8 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
         check_overlap(train_hashes, dev_texts, name=dev_name, source=dev_source)
     heldout = _heldout(texts, Y, dev_texts, dev_Y, options)
     report: dict = {}
-    final_Y, n_final = Y, len(texts)  # what the final model is fitted on
+    n_final = len(texts)  # documents the final model is fitted on
+    label_counts = None  # theirs: counted once, by the held-out fit when it is the final one
     dev_raw = None  # the raw scores of the held-out documents
     if heldout is None:
         featurizer, model, fit_seconds, X_all = _fit(texts, Y, options, "train", label_space)
@@ -332,8 +333,8 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
                                                      label_space)
         X_all = X_fit if fit_idx is None else None
         # the counts of the documents fitted on give the held-out metrics their PSP@k
-        clf = TextClassifier(label_space, featurizer, model,
-                             label_counts=_label_counts(fit_Y, len(label_space)),
+        fit_counts = _label_counts(fit_Y, len(label_space))
+        clf = TextClassifier(label_space, featurizer, model, label_counts=fit_counts,
                              n_train_docs=len(fit_texts))
         topk = dev_raw = clf.predict_topk(dev_part_texts, tuning_k(len(label_space)))
         thresholds = tune_thresholds(dev_part_Y, topk, beta=options.beta,
@@ -345,14 +346,14 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
                              "model": ("fitted before the refit on all the data" if refit
                                        else "final"),
                              "thresholds": TUNED_HERE}
-        if fit_idx is not None and not options.refit:
-            # the final model saw only these: its hashes, counts and size are theirs
-            train_hashes = np.unique(hashes[fit_idx])
-            final_Y, n_final = fit_Y, len(fit_texts)
         if refit:
             featurizer, model, fit_seconds, X_all = _fit(texts, Y, options,
                                                          "refit on all data", label_space,
                                                          previous=featurizer)
+        else:  # the final model is this one: its counts and size are its data's
+            label_counts, n_final = fit_counts, len(fit_texts)
+            if fit_idx is not None:  # it saw only part of the texts: their hashes
+                train_hashes = np.unique(hashes[fit_idx])
     crossfit = None
     if options.crossfit_folds:
         if X_all is None:  # the final model saw only part of the texts
@@ -360,7 +361,8 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
         crossfit = _cross_fit(featurizer, X_all, Y, options, label_space)
         report["crossfit"] = {"n_folds": crossfit.n_folds, "k": crossfit.topk.k,
                               "seconds": round(crossfit.seconds, 3)}
-    label_counts = _label_counts(final_Y, len(label_space))
+    if label_counts is None:  # the final model was fitted on all of Y (no tuning, or a refit)
+        label_counts = _label_counts(Y, len(label_space))
     manifest = {
         "training": {
             "n_docs": n_final, "seconds": round(time.perf_counter() - started, 3),
