@@ -541,14 +541,10 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
     paths = _parse_splits(splits)
     space, classifier = _label_space_for(corpus, vocab, bundle, on_error, derive=False)
     if space is None:  # derived while reading: the corpus is read once, not twice
-        from dataclasses import replace
+        from tagsmith.pipeline.io import read_deriving_labels
 
-        from tagsmith.data.corpus import DerivingLabels
-
-        deriving = DerivingLabels()
-        data = read_audit_corpus(corpus, deriving, on_error=on_error)
-        space, reindex = deriving.finish()
-        data = replace(data, Y=reindex(data.Y))
+        space, (data,) = read_deriving_labels([corpus], lambda path, deriving: (
+            read_audit_corpus(path, deriving, on_error=on_error)))
     else:
         data = read_audit_corpus(corpus, space, on_error=on_error)
     check_audit_corpus(data, corpus=corpus,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import scipy.sparse as sp
 
@@ -13,6 +15,16 @@ from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import DataError
 
 logger = logging.getLogger("tagsmith")
+
+
+class _ReadCorpus(Protocol):
+    """A dataclass read from a corpus, its label matrix in the field ``Y``."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+    Y: sp.csr_matrix
+
+
+Read = TypeVar("Read", bound=_ReadCorpus)
 
 
 @dataclass
@@ -72,12 +84,25 @@ def read_labelled_corpora(paths: list[str | Path], vocab: str | Path | None, *,
                                      unknown_labels=unknown_labels) for path in paths]
     logger.info("no vocabulary given: deriving the label space from %s",
                 ", ".join(str(p) for p in paths))
-    deriving = DerivingLabels()
     # unknown_labels too: an empty "<>" is unknown here, as to a derived space
-    read = [read_labelled(path, deriving, on_error=on_error, unknown_labels=unknown_labels)
-            for path in paths]
+    return read_deriving_labels(paths, lambda path, deriving: read_labelled(
+        path, deriving, on_error=on_error, unknown_labels=unknown_labels))
+
+
+def read_deriving_labels(paths: Sequence[str | Path],
+                         read: Callable[[str | Path, DerivingLabels], Read]
+                         ) -> tuple[LabelSpace, list[Read]]:
+    """Read each corpus once with ``read(path, labels)`` over a label space derived from
+    them all (:class:`DerivingLabels`), then move each result's ``Y`` onto that space.
+
+    ``read`` returns a dataclass with the label matrix in its field ``Y`` (such as
+    :class:`LabelledData` or :class:`tagsmith.pipeline.audit.AuditCorpus`); the results
+    are copies of them with ``Y`` re-indexed, the other fields as read.
+    """
+    deriving = DerivingLabels()
+    read_ = [read(path, deriving) for path in paths]
     space, reindex = deriving.finish()
-    return space, [LabelledData(data.texts, reindex(data.Y), data.report) for data in read]
+    return space, [replace(data, Y=reindex(data.Y)) for data in read_]
 
 
 def resolve_label_space(corpus_paths: list[str | Path], vocab: str | Path | None, *,
