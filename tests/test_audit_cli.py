@@ -507,6 +507,26 @@ def test_numpy_options_are_written_to_the_json_report(small_corpus, goemotions_s
     assert report["meta"]["options"]["prior_strength"] == 20
 
 
+def test_numpy_values_recorded_as_given_are_written_to_the_json_report(
+        small_corpus, goemotions_small, tmp_path):
+    """validate() keeps k or prior_strength plain now, but model parameters and
+    every_doc_labelled are recorded as given, and the checks accept numpy values
+    there: write_json's numpy fallback (report._plain) is what writes them."""
+    space = load_vocabulary(goemotions_small["vocab"])
+    data = read_audit_corpus(small_corpus, space)
+    options = AuditOptions(scores="knn", knn_params={"n_neighbors": np.int64(10),
+                                                     "power": np.float32(2.0)},
+                           every_doc_labelled=np.bool_(True))
+    result = audit_corpus(data.texts, data.Y, space, options=options)
+    recorded = result.report["meta"]["options"]
+    assert isinstance(recorded["knn_params"]["n_neighbors"], np.integer)
+    assert isinstance(recorded["every_doc_labelled"], np.bool_)
+    result.write(tmp_path / "out", html=False)
+    report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    assert report["meta"]["options"]["knn_params"] == {"n_neighbors": 10, "power": 2.0}
+    assert report["meta"]["options"]["every_doc_labelled"] is True
+
+
 def test_report_of_no_used_label_renders(small_result):
     from tagsmith.audit.report import render_html
 

@@ -42,8 +42,12 @@ def check_plotting() -> None:
 
 
 def _plain(value):
-    """A numpy scalar or array as the Python value JSON can hold (an option such as
-    ``k`` or ``prior_strength`` may be a numpy number, which the checks accept)."""
+    """A numpy scalar or array as the Python value JSON can hold.
+
+    Still needed although :meth:`AuditOptions.validate` keeps its own numbers plain:
+    the report records ``model_params``, ``knn_params``, ``featurizer_params`` and
+    ``every_doc_labelled`` as given, and the checks accept numpy values there (say
+    ``{"C": np.float32(1)}`` or ``np.bool_(True)``)."""
     import numpy as np
 
     if isinstance(value, np.generic | np.ndarray):
