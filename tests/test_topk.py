@@ -120,3 +120,22 @@ def test_label_sets_and_from_csr_check_their_arguments():
         TopK.from_scores(np.array([[np.inf, 0.5]]), 2)
     with pytest.raises(InvalidParameterError, match="'k'"):
         TopK.from_csr(sp.csr_matrix((2, 3)), 2.5)
+
+
+def test_rescored_resorts_real_entries_and_keeps_padding_last():
+    # calibration (Platt/isotonic apply, label-shift adjust) rescores through this: new
+    # scores best first, ties by lower label id, padding untouched at the end
+    topk = TopK(np.array([[2, 0, 1], [1, -1, -1]]),
+                np.array([[0.9, 0.5, 0.4], [0.7, -np.inf, -np.inf]]), n_labels=3)
+    seen = []
+
+    def score(ids, scores):
+        seen.append((ids.tolist(), scores.astype(float).round(2).tolist()))
+        return np.array([0.3, 0.3, 0.8, 0.1], dtype=np.float32)
+
+    out = topk.rescored(score)
+    assert seen == [([2, 0, 1, 1], [0.9, 0.5, 0.4, 0.7])]  # the real entries only
+    assert out.indices.tolist() == [[1, 0, 2], [1, -1, -1]]
+    np.testing.assert_allclose(out.scores, [[0.8, 0.3, 0.3], [0.1, -np.inf, -np.inf]])
+    assert out.scores.dtype == np.float32 and out.n_labels == 3
+    np.testing.assert_array_equal(topk.scores[0], np.float32([0.9, 0.5, 0.4]))  # untouched

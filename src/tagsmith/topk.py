@@ -9,7 +9,7 @@ documents x labels array when the label space is large.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -164,6 +164,22 @@ class TopK:
         """The first ``k`` columns (all of them when ``k >= self.k``)."""
         k = _check_k(k, None)
         return TopK._trusted(self.indices[:, :k], self.scores[:, :k], self.n_labels)
+
+    def rescored(self, score: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> TopK:
+        """The real entries rescored by ``score(label_ids, scores)`` (1-D arrays of them),
+        re-sorted best first, ties by lower label id; padding stays last. For per-label
+        maps such as calibration, whose new scores need not keep the old order.
+
+        >>> topk = TopK.from_scores(np.array([[0.9, 0.4, 0.1]]), k=2)
+        >>> topk.rescored(lambda ids, s: s * np.array([0.2, 1.0, 1.0])[ids]).indices.tolist()
+        [[1, 0]]
+        """
+        valid = self.valid
+        scores = np.full(self.scores.shape, -np.inf, dtype=np.float32)
+        scores[valid] = score(self.indices[valid], self.scores[valid])
+        order = np.lexsort((self.indices, -scores), axis=1)
+        return TopK._trusted(np.take_along_axis(self.indices, order, axis=1),
+                             np.take_along_axis(scores, order, axis=1), self.n_labels)
 
     def padded_to(self, k: int) -> TopK:
         if k <= self.k:

@@ -128,12 +128,7 @@ class Calibrator:
     def apply(self, topk: TopK) -> TopK:
         """``topk`` with calibrated probabilities, re-sorted best first (padding kept)."""
         self._check(topk)
-        valid = topk.valid
-        probs = np.full(topk.scores.shape, -np.inf, dtype=np.float32)
-        probs[valid] = self.probabilities(topk.indices[valid], topk.scores[valid])
-        order = np.lexsort((topk.indices, -probs), axis=1)
-        return TopK._trusted(np.take_along_axis(topk.indices, order, axis=1),
-                    np.take_along_axis(probs, order, axis=1), topk.n_labels)
+        return topk.rescored(self.probabilities)
 
     def _check(self, topk: TopK) -> None:
         if topk.n_labels != self.n_labels:

@@ -117,12 +117,7 @@ class LabelShift:
         if topk.n_labels != self.n_labels:
             raise InvalidParameterError("topk", f"probabilities over {self.n_labels} labels",
                                         f"{topk.n_labels} labels")
-        valid = topk.valid
-        probs = np.full(topk.scores.shape, -np.inf, dtype=np.float32)
-        probs[valid] = self.adjust_probabilities(topk.indices[valid], topk.scores[valid])
-        order = np.lexsort((topk.indices, -probs), axis=1)
-        return TopK._trusted(np.take_along_axis(topk.indices, order, axis=1),
-                    np.take_along_axis(probs, order, axis=1), topk.n_labels)
+        return topk.rescored(self.adjust_probabilities)
 
     def adjust_tail(self, tail: np.ndarray) -> np.ndarray:
         return self.adjust_probabilities(np.arange(self.n_labels), tail)
