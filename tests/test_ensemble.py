@@ -134,6 +134,45 @@ def test_from_state_refuses_inconsistent_states(tampered_states, what):
         EnsembleModel.from_state(meta, arrays)
 
 
+@pytest.mark.parametrize("where", ["ensemble", "member"])
+def test_a_stored_negative_seed_still_loads_and_predicts_as_before(problem, where):
+    """Before random_state was checked (an integer >= 0), an ensemble with fixed weights
+    and no tree member fitted with a negative seed, given to the ensemble (and so to
+    its linear member) or to a member; its bundle must still load, and predict as the
+    members it holds. Fitting again refuses the seed, as for any new model."""
+    import copy
+    import json
+
+    X, Y, X_test = problem
+    fitted = EnsembleModel(members=MEMBERS, weights=[2, 1], n_jobs=1).fit(X, Y)
+    meta, arrays = fitted.to_state()
+    old = copy.deepcopy(meta)  # as the earlier version wrote it
+    if where == "ensemble":
+        old["params"]["random_state"] = -3
+    else:
+        old["params"]["members"][0][1]["random_state"] = -3
+    old["members"][0]["state"]["params"]["random_state"] = -3
+    loaded = EnsembleModel.from_state(json.loads(json.dumps(old)), arrays)
+    before, after = fitted.predict_topk(X_test, 6), loaded.predict_topk(X_test, 6)
+    np.testing.assert_array_equal(before.indices, after.indices)
+    np.testing.assert_array_equal(before.scores, after.scores)
+    # the stored values are kept: saved again, the bundle is the one that was loaded
+    assert loaded.get_params()["random_state"] == old["params"]["random_state"]
+    assert loaded.members_[0].random_state == -3
+    resaved, _ = loaded.to_state()
+    assert json.loads(json.dumps(resaved)) == json.loads(json.dumps(old))
+    again = EnsembleModel.from_state(resaved, arrays).predict_topk(X_test, 6)
+    np.testing.assert_array_equal(again.scores, before.scores)
+    with pytest.raises(InvalidParameterError, match="random_state"):
+        loaded.fit(X, Y)
+    # only an integer seed is tolerated: other stored values are refused as before
+    for bad in (1.5, True, "3"):
+        broken = copy.deepcopy(old)
+        broken["params"]["random_state"] = bad
+        with pytest.raises(InvalidParameterError, match="random_state"):
+            EnsembleModel.from_state(broken, arrays)
+
+
 @pytest.mark.parametrize("params, name", [
     ({"members": []}, "members"),
     ({"members": "knn"}, "members"),

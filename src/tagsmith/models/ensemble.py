@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import numbers
 from collections.abc import Sequence
+from typing import TypeGuard
 
 import numpy as np
 import scipy.sparse as sp
@@ -128,22 +129,30 @@ class EnsembleModel(BaseModel):
             specs.append((name, dict(params)))
         return specs
 
-    def _check_member_values(self, specs: list[tuple[str, dict]]) -> None:
+    def _check_member_values(self, specs: list[tuple[str, dict]], stored: bool = False) -> None:
         """Each member's parameter values, as that member's ``fit`` would check them:
         a bad value in the last member fails before the first one trains.
 
         The values each member keeps (numpy numbers as plain ones) replace the given
         ones, in ``specs`` and in ``members``: ``get_params()`` goes into the bundle's
-        JSON, which refuses numpy values."""
+        JSON, which refuses numpy values. With ``stored`` (parameters read from a
+        bundle), a negative integer ``random_state`` of a member, its own or the
+        ensemble's, is kept as it is (see :func:`_old_seed`); every other value is
+        checked as for fitting."""
         changed = False
         for name, params in specs:
             member = self._make_member(name, params)
             validate = getattr(member, "_validate_params", None)
             if validate is None:
                 continue
+            seed = getattr(member, "random_state", None)
+            old_seed = stored and _old_seed(seed)
+            if old_seed:
+                # a valid stand-in, so that the other values are checked
+                member.random_state = 0  # type: ignore[attr-defined]
             validate()
             for key, value in params.items():
-                kept = getattr(member, key)
+                kept = value if old_seed and key == "random_state" else getattr(member, key)
                 if kept is not value:
                     params[key], changed = kept, True
         if changed and self.members is not None:
@@ -202,9 +211,13 @@ class EnsembleModel(BaseModel):
                                         self.powers)
         return powers
 
-    def _validate_params(self) -> list[tuple[str, dict]]:
+    def _validate_params(self, stored: bool = False) -> list[tuple[str, dict]]:
         """Refuse bad values by name; numpy numbers pass and are stored back as plain
-        ones (``get_params()`` goes into the bundle's JSON, which refuses numpy values)."""
+        ones (``get_params()`` goes into the bundle's JSON, which refuses numpy values).
+
+        ``stored``: the parameters were read from a bundle (:meth:`from_state`), where a
+        negative integer ``random_state`` written before seeds were checked is kept
+        rather than refused (see :func:`_old_seed`); fitting checks it again."""
         specs = self._member_specs()
         self._normalized_weights(len(specs))
         self._powers(len(specs))
@@ -218,8 +231,11 @@ class EnsembleModel(BaseModel):
                 or not 0 < self.tune_fraction < 1:
             raise InvalidParameterError("tune_fraction", "a number in (0, 1)",
                                         self.tune_fraction)
-        random_state = check_int("random_state", self.random_state, 0, allow_none=True,
-                                 numpy=True)
+        if stored and _old_seed(self.random_state):
+            random_state: int | None = int(self.random_state)
+        else:
+            random_state = check_int("random_state", self.random_state, 0, allow_none=True,
+                                     numpy=True)
         # every field of the ensemble checked: store plain values back
         self.k_member = k_member
         self.tune_fraction, self.random_state = float(self.tune_fraction), random_state
@@ -227,7 +243,7 @@ class EnsembleModel(BaseModel):
             self.weights = _plain_numbers(self.weights)
         if self.powers is not None:
             self.powers = _plain_numbers(self.powers)
-        self._check_member_values(specs)
+        self._check_member_values(specs, stored)
         return specs
 
     def _make_member(self, name: str, params: dict) -> BaseModel:
@@ -447,7 +463,7 @@ class EnsembleModel(BaseModel):
         # prediction zips the members with the parameters' member list (views, weights,
         # powers) and adds their label ids into one matrix: a state that disagrees with
         # itself is refused here rather than crashing (or mixing label spaces) later
-        specs = model._validate_params()
+        specs = model._validate_params(stored=True)
         if len(specs) != len(members):
             raise ValueError(f"ensemble state has {len(members)} members, its parameters "
                              f"list {len(specs)}")
@@ -470,6 +486,18 @@ class EnsembleModel(BaseModel):
                                      "finite numbers > 0")
         model._set_members(members, n_features, tuned)
         return model
+
+
+def _old_seed(value: object) -> TypeGuard[int]:
+    """Whether ``value`` is a negative integer seed, which a bundle written before
+    ``random_state`` was checked (an integer >= 0) may hold.
+
+    With fixed weights and no tree member such an ensemble fitted: the ensemble itself
+    draws from its seed only to tune ``weights="auto"``, and its linear members took
+    the seed as given. Prediction never uses a seed, so loading keeps the stored value
+    as it is (``get_params()`` and a saved copy show it unchanged) and the members
+    predict exactly as they did; fitting such a model again refuses the seed by name."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value < 0
 
 
 def _plain_numbers(values) -> list:
