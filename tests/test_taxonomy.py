@@ -509,11 +509,48 @@ def test_descriptions_that_would_run_as_spreadsheet_formulas_never_reach_the_csv
                                  tmp_path / "tax.csv")
     assert report["cleaned"]["formula_descriptions"] == 5
     assert [space[i].description["en"] for i in range(len(space))] == [
-        'HYPERLINK("http://evil","Click")', "1 invoices", "everyone parcels", "passwords",
-        "Other"]  # nothing left: the name stands in, as for an empty description
+        'HYPERLINK("http://evil","Click")', "\u22121 invoices", "everyone parcels",
+        "passwords", "Other"]  # nothing left: the name stands in, as for an empty description
     with open(tmp_path / "tax.csv", encoding="utf-8", newline="") as handle:
         cells = [cell for row in csv.reader(handle) for cell in row]
     assert cells and not [cell for cell in cells if cell.startswith(FORMULA_START)]
+    assert load_vocabulary(tmp_path / "tax.csv") == space
+
+
+def test_a_signed_number_keeps_its_sign_through_the_csv_vocabulary(tmp_path):
+    """Stripping the leading formula characters turned "-1 invoices" into "1 invoices"
+    and "+5% growth" into "5% growth". A sign before a digit is now kept in a form no
+    spreadsheet runs (U+2212 MINUS SIGN, the word "plus"), in names as in descriptions,
+    and the CSV vocabulary reads it back unchanged."""
+    import csv
+
+    from tagsmith.data.csvlimits import FORMULA_START
+    from tagsmith.labeling.client import ScriptedLLM
+    from tagsmith.pipeline.llm import run_taxonomy
+
+    hostile = json.dumps({"labels": [
+        {"name": "Billing", "description": "-1 invoices"},
+        {"name": "Growth", "description": "+5% growth"},
+        {"name": "-1 ratings", "description": "Negative reviews."},
+        {"name": "+5 stars", "description": "Praise."},
+        {"name": "Bullets", "description": "- refunds, + returns"},
+        {"name": "Full", "description": "+5 " + "word " * 29}]})  # a 31st word won't fit
+    options = TaxonomyOptions(use_case="tickets", summarise=False, review=False)
+    space, report = run_taxonomy(["a ticket"], ScriptedLLM(lambda r: hostile), options,
+                                 tmp_path / "tax.csv")
+    assert report["cleaned"]["formula_names"] == 2
+    assert report["cleaned"]["formula_descriptions"] == 4
+    minus = "\u2212"
+    assert [(label.pref_labels["en"], label.description["en"]) for label in space] == [
+        ("Billing", minus + "1 invoices"), ("Growth", "plus 5% growth"),
+        (minus + "1 ratings", "Negative reviews."), ("plus 5 stars", "Praise."),
+        ("Bullets", "refunds, + returns"), ("Full", "5 " + " ".join(["word"] * 29))]
+    assert not check_taxonomy([(label.pref_labels["en"], label.description["en"])
+                               for label in space], 25, 5, 30)
+    with open(tmp_path / "tax.csv", encoding="utf-8", newline="") as handle:
+        cells = [cell for row in csv.reader(handle) for cell in row]
+    assert minus + "1 invoices" in cells and "plus 5% growth" in cells
+    assert not [cell for cell in cells if cell.startswith(FORMULA_START)]
     assert load_vocabulary(tmp_path / "tax.csv") == space
 
 

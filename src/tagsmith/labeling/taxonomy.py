@@ -11,8 +11,9 @@ character a spreadsheet runs as a formula). An answer that breaks them is sent b
 with the problems listed; if the repair fails too, an update step keeps the previous
 table (counted in ``rejected_steps``), and the first or final table is cleaned
 mechanically (duplicates and over-long names dropped, descriptions cut, formula
-characters stripped from the start of names and descriptions, list cut to the limit),
-so the result always obeys the limits.
+characters stripped from the start of names and descriptions, a signed number's sign
+kept as a minus sign or "plus": see :func:`defuse_formula_start`, list cut to the
+limit), so the result always obeys the limits.
 
 The formula rule is enforced here, on the model's text, rather than by escaping cells
 when the vocabulary is written: the CSV vocabulary is Annif's format, read back by
@@ -165,12 +166,12 @@ def clean_taxonomy(labels: list[tuple[str, str]], options: TaxonomyOptions
     for name, description in labels:
         if name.startswith(FORMULA_START):  # "=HYPERLINK(...)" from a hostile document
             counts["formula_names"] += 1
-            name = name.lstrip("".join(FORMULA_START) + " ")
+            name = defuse_formula_start(name, options.name_words)
             if not name:
                 continue
         if description.startswith(FORMULA_START):  # as a name: the CSV is written verbatim
             counts["formula_descriptions"] += 1
-            description = description.lstrip("".join(FORMULA_START) + " ")
+            description = defuse_formula_start(description, options.description_words)
         key = normalise_name(name)
         if key in seen:
             counts["duplicates"] += 1
@@ -189,6 +190,38 @@ def clean_taxonomy(labels: list[tuple[str, str]], options: TaxonomyOptions
                     or " ".join(name.split()[:options.description_words])))
     counts["over_limit"] = max(0, len(out) - options.max_labels)
     return out[:options.max_labels], counts
+
+
+def defuse_formula_start(text: str, max_words: int) -> str:
+    """``text`` made not to start with a character a spreadsheet runs as a formula,
+    keeping the meaning of a signed number.
+
+    A ``-`` directly before a digit becomes U+2212 MINUS SIGN (it reads the same and
+    keeps the word count), a ``+`` directly before a digit the word ``plus`` when one
+    more word stays within ``max_words``; otherwise (``=HYPERLINK(...)``, ``@everyone``,
+    a ``-`` bullet) the leading formula characters and spaces are stripped. Stripping
+    alone turned "-1 invoices" into "1 invoices". The result goes verbatim into the CSV
+    vocabulary, which reads it back unchanged.
+
+    >>> defuse_formula_start("-1 invoices", 30) == "\\u22121 invoices"
+    True
+    >>> for text, max_words in (("+5% growth", 30), ("+5% growth", 2), ("=1+1", 30),
+    ...                         ("- refunds", 30), ("@everyone", 30)):
+    ...     print(defuse_formula_start(text, max_words))
+    plus 5% growth
+    5% growth
+    1+1
+    refunds
+    everyone
+    """
+    if text[:1] == "-" and text[1:2] in _DIGITS:
+        return "\u2212" + text[1:]
+    if text[:1] == "+" and text[1:2] in _DIGITS and len(text.split()) < max_words:
+        return "plus " + text[1:]
+    return text.lstrip("".join(FORMULA_START) + " ")
+
+
+_DIGITS = frozenset("0123456789")
 
 
 def _table(labels: list[tuple[str, str]]) -> list[dict]:
