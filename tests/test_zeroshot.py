@@ -14,7 +14,7 @@ from tagsmith.exceptions import InvalidParameterError
 from tagsmith.metrics import evaluate
 from tagsmith.pipeline.io import read_labelled
 from tagsmith.topk import TopK
-from tagsmith.zeroshot.index import ExactIndex, HnswIndex
+from tagsmith.zeroshot.index import ExactIndex, HnswIndex, hnsw_search_depth
 from tagsmith.zeroshot.scorer import (
     ZeroShotClassifier,
     blend_topk,
@@ -149,6 +149,29 @@ def test_hnsw_agrees_with_exact_search():
                                                                 strict=True)])
     assert recall > 0.95
     np.testing.assert_allclose(ann_sims[:, 0], exact_sims[:, 0], atol=1e-4)
+
+
+def test_hnsw_searches_deeper_than_k_when_k_nears_ef():
+    """The search depth was max(ef, k): at k = ef = 200 the search kept no more
+    candidates than it returned, and recall fell to 0.955 on 20,000 random vectors.
+    It is now max(ef, 2k) (at most the rows held); up to k = ef / 2 the search is
+    exactly the one it was."""
+    pytest.importorskip("hnswlib")
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(20_000, 64)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    queries = rng.normal(size=(100, 64)).astype(np.float32)
+    index = HnswIndex(vectors, n_threads=1)  # one thread: the same graph every time
+    exact_ids, _ = ExactIndex(vectors).search(queries, 200)
+    ann_ids, _ = index.search(queries, 200)
+    recall = np.mean([len(set(a) & set(b)) / 200 for a, b in zip(exact_ids, ann_ids,
+                                                                 strict=True)])
+    assert recall > 0.98
+    assert [hnsw_search_depth(index.ef, k, 20_000) for k in (1, 10, 100, 101, 200, 15_000)] \
+        == [200, 200, 200, 202, 400, 20_000]
+    index.index.set_ef(200)  # the search of k = 100 as it was
+    before, _ = index.index.knn_query(queries, k=100, num_threads=1)
+    np.testing.assert_array_equal(index.search(queries, 100)[0], before)
 
 
 def test_blend_suggests_a_brand_new_label(encoder, goemotions_small, tmp_path):
