@@ -10,6 +10,7 @@ import tagsmith.cli as tagsmith_cli
 from tagsmith.calibration.thresholds import FROM_LABEL
 from tagsmith.data.vocab import load_vocabulary
 from tagsmith.exceptions import InvalidParameterError
+from tagsmith.models.base import NESTED_TOPK
 from tagsmith.pipeline.classifier import TextClassifier
 from tagsmith.pipeline.confidence import (
     ConfidenceOptions,
@@ -18,6 +19,7 @@ from tagsmith.pipeline.confidence import (
     evaluate_confidence,
     heldout_from_corpus,
 )
+from tagsmith.pipeline.evaluate import evaluate_classifier
 from tagsmith.pipeline.io import read_labelled
 from tagsmith.pipeline.train import TrainOptions, train_classifier
 
@@ -91,6 +93,67 @@ def test_a_smaller_k_gives_the_first_labels_of_a_larger_one(calibrated, data):
     np.testing.assert_array_equal(
         raw.indices, calibrated.model.predict_topk(calibrated.featurizer.transform(texts),
                                                    1).indices)
+
+
+def count_scoring(monkeypatch, classifier) -> dict:
+    """Calls of the classifier's featurizer and model (counted on their classes, so a
+    loaded copy counts too); the real methods run."""
+    calls = {"transform": 0, "predict_topk": 0}
+    for part, name in ((classifier.featurizer, "transform"), (classifier.model, "predict_topk")):
+        real = getattr(type(part), name)
+
+        def counted(self, *args, _real=real, _name=name, **kwargs):
+            calls[_name] += 1
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(type(part), name, counted)
+    return calls
+
+
+@pytest.mark.parametrize("nested", [True, False])
+def test_predict_topks_score_once_what_predict_topk_gives_apart(calibrated, data, monkeypatch,
+                                                                 nested):
+    texts = data["test"].texts[:200]
+    # model widths: 28 (the calibration width) for the calibrated ones, 28 and 5 raw
+    requests = [(3, True, True), (28, False, False), (5, False, False), (10, True, False)]
+    apart = [calibrated.predict_topk(texts, k, calibrated=cal, adjust_shift=shift)
+             for k, cal, shift in requests]
+    assert NESTED_TOPK in calibrated.model.capabilities  # a linear model's top-k nests
+    if not nested:  # one scoring per width: a wider top-k could rank otherwise
+        monkeypatch.setattr(type(calibrated.model), "capabilities", frozenset())
+    calls = count_scoring(monkeypatch, calibrated)
+    together = calibrated.predict_topks(texts, *requests)
+    assert calls == {"transform": 1, "predict_topk": 1 if nested else 2}
+    for a, b in zip(apart, together, strict=True):
+        np.testing.assert_array_equal(a.indices, b.indices)
+        np.testing.assert_array_equal(a.scores, b.scores)
+
+
+@pytest.fixture(scope="module")
+def calibrated_bundle(calibrated, tmp_path_factory):
+    return calibrated.save(tmp_path_factory.mktemp("calibrated") / "model")
+
+
+@pytest.mark.parametrize("options", [[], ["--reliability-k", "5", "--threshold", "0.3",
+                                          "--alpha", "0.1"]])
+def test_eval_calibration_scores_the_corpus_once(calibrated, calibrated_bundle,
+                                                 goemotions_small, monkeypatch, options):
+    # the metrics and the reliability report featurized and scored the corpus apart
+    calls = count_scoring(monkeypatch, calibrated)
+    result = run("eval", calibrated_bundle, goemotions_small["test"], "--calibration", "--json",
+                 *options)
+    assert result.exit_code == 0, result.output
+    assert calls == {"transform": 1, "predict_topk": 1}
+    monkeypatch.undo()
+    # the figures of the metrics and of the report computed apart
+    clf = TextClassifier.load(calibrated_bundle)
+    test = read_labelled(goemotions_small["test"], clf.label_space)
+    threshold = 0.3 if options else None
+    report = evaluate_confidence(clf, test.texts, test.Y, alphas=(0.1,) if options else
+                                 (0.05, 0.1, 0.2), reliability_k=5 if options else None)
+    expected = {**evaluate_classifier(clf, test.texts, test.Y, threshold=threshold),
+                "calibration": report}
+    assert json.loads(result.output) == json.loads(tagsmith_cli.json_text(expected))
 
 
 def test_sets_keep_their_promise_on_test_documents(calibrated, data):

@@ -331,14 +331,16 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
     classifier.show_progress = True  # -q turns every bar off
     data = read_labelled(corpus, classifier.label_space, on_error=on_error,
                          unknown_labels=unknown_labels)
-    metrics = evaluate_classifier(classifier, data.texts, data.Y, threshold=threshold)
     report = None
-    if calibration:
-        from tagsmith.pipeline.confidence import evaluate_confidence
+    if calibration:  # metrics and report from one scoring of the corpus
+        from tagsmith.pipeline.confidence import evaluate_with_confidence
 
-        report = evaluate_confidence(classifier, data.texts, data.Y,
-                                     alphas=alphas or (0.05, 0.1, 0.2),
-                                     reliability_k=reliability_k, png=reliability_png)
+        metrics, report = evaluate_with_confidence(
+            classifier, data.texts, data.Y, threshold=threshold,
+            alphas=alphas or (0.05, 0.1, 0.2), reliability_k=reliability_k,
+            png=reliability_png)
+    else:
+        metrics = evaluate_classifier(classifier, data.texts, data.Y, threshold=threshold)
     if as_json:
         print_json(metrics if report is None else {**metrics, "calibration": report})
         return

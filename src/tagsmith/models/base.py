@@ -26,6 +26,9 @@ SAMPLE_WEIGHT = "sample_weight"
 SOFT_TARGETS = "soft_targets"
 PARTIAL_FIT = "partial_fit"
 NEW_LABELS = "new_labels"
+#: ``predict_topk(X, k).head(j)`` is exactly ``predict_topk(X, j)`` for every ``j <= k``
+#: (ties included), so one scoring at the widest k serves several widths
+NESTED_TOPK = "nested_topk"
 
 
 class BaseModel:

@@ -27,6 +27,7 @@ from tagsmith._params import check_int
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.models._knn_kernels import vote_kernel
 from tagsmith.models.base import (
+    NESTED_TOPK,
     SAMPLE_WEIGHT,
     SOFT_TARGETS,
     BaseModel,
@@ -103,7 +104,7 @@ class DenseKNNModel(BaseModel):
     """
 
     name = "dense_knn"
-    capabilities = frozenset({SAMPLE_WEIGHT, SOFT_TARGETS})
+    capabilities = frozenset({SAMPLE_WEIGHT, SOFT_TARGETS, NESTED_TOPK})
 
     def __init__(self, *, n_neighbors: int = 50, power: float = 4.0, n_jobs: int | None = None,
                  show_progress: bool = False):

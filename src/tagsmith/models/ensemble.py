@@ -21,6 +21,7 @@ import scipy.sparse as sp
 from tagsmith._params import check_int, keyword_params
 from tagsmith.exceptions import InvalidParameterError, NotFittedError
 from tagsmith.models.base import (
+    NESTED_TOPK,
     SAMPLE_WEIGHT,
     SOFT_TARGETS,
     BaseModel,
@@ -259,14 +260,15 @@ class EnsembleModel(BaseModel):
 
     @property  # the members decide, so per instance rather than per class
     def capabilities(self) -> frozenset[str]:  # type: ignore[override]
-        """The capabilities every member has."""
+        """The capabilities every member has, but nested top-k: the members propose
+        ``max(k, k_member)`` labels each, so a wider k can change the best ones."""
         from tagsmith.models import get_model_class
 
         if self.is_fitted:
             sets = [member.capabilities for member in self.members_]
         else:
             sets = [get_model_class(name).capabilities for name, _ in self._member_specs()]
-        return frozenset.intersection(*sets)
+        return frozenset.intersection(*sets) - {NESTED_TOPK}
 
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X, Y, sample_weight=None) -> EnsembleModel:

@@ -37,6 +37,7 @@ from tagsmith._params import check_int
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.models._knn_kernels import neighbors_kernel, prune_rows_kernel, vote_kernel
 from tagsmith.models.base import (
+    NESTED_TOPK,
     SAMPLE_WEIGHT,
     SOFT_TARGETS,
     BaseModel,
@@ -147,7 +148,7 @@ class KNNModel(BaseModel):
     """
 
     name = "knn"
-    capabilities = frozenset({SAMPLE_WEIGHT, SOFT_TARGETS})
+    capabilities = frozenset({SAMPLE_WEIGHT, SOFT_TARGETS, NESTED_TOPK})
 
     def __init__(self, *, n_neighbors: int = 50, power: float = 2.0,
                  max_features_per_doc: int | None = None, max_posting: int | None = 500,

@@ -22,6 +22,7 @@ import scipy.sparse as sp
 
 from tagsmith._params import check_choice, check_int, check_number
 from tagsmith.models.base import (
+    NESTED_TOPK,
     SAMPLE_WEIGHT,
     SOFT_TARGETS,
     BaseModel,
@@ -70,7 +71,7 @@ class LinearOVR(BaseModel):
     """
 
     name = "linear"
-    capabilities = frozenset({SAMPLE_WEIGHT, SOFT_TARGETS})
+    capabilities = frozenset({SAMPLE_WEIGHT, SOFT_TARGETS, NESTED_TOPK})
 
     def __init__(self, *, loss: str = "squared_hinge", C: float = 1.0, tol: float = 0.1,
                  max_iter: int = 100, prune_threshold: float = 1e-4, n_jobs: int | None = None,

@@ -23,6 +23,7 @@ from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import BundleError, DataError, InvalidParameterError
 from tagsmith.features.views import featurizer_from_state
 from tagsmith.models import get_model_class
+from tagsmith.models.base import NESTED_TOPK
 from tagsmith.pipeline.crossfit import (
     CROSSFIT_ARRAYS,
     CROSSFIT_META,
@@ -153,28 +154,55 @@ class TextClassifier:
         ``calibrated=False`` the model's raw scores. With :attr:`show_progress`, many
         texts are scored in chunks under a progress bar (the same result).
         """
+        return self.predict_topks(texts, (k, calibrated, adjust_shift))[0]
+
+    def predict_topks(self, texts: Iterable[str],
+                      *requests: tuple[int, bool, bool]) -> list[TopK]:
+        """:meth:`predict_topk` of the same texts for each ``(k, calibrated, adjust_shift)``
+        of ``requests``, the texts featurized and scored once.
+
+        The model scores them once at the widest width needed when its top-k is nested
+        (:data:`~tagsmith.models.base.NESTED_TOPK`), else once per width; either way
+        each result is exactly what :meth:`predict_topk` returns for that request.
+        """
         texts = texts if isinstance(texts, Sequence) else list(texts)
+        if not requests:
+            return []
+        requests = tuple((check_int("k", k, 1, numpy=True), calibrated, adjust_shift)
+                         for k, calibrated, adjust_shift in requests)
         if not self.show_progress or len(texts) <= PREDICT_CHUNK:
-            return self._predict_topk(texts, k, calibrated, adjust_shift)
-        check_int("k", k, 1, numpy=True)
+            return self._predict_topks(texts, requests)
         parts = []
         with progress_bar(total=len(texts), desc="predicting", unit="doc") as bar:
             for start in range(0, len(texts), PREDICT_CHUNK):
                 chunk = texts[start:start + PREDICT_CHUNK]
-                parts.append(self._predict_topk(chunk, k, calibrated, adjust_shift))
+                parts.append(self._predict_topks(chunk, requests))
                 bar.update(len(chunk))
-        return TopK.concatenate(parts)
+        return [TopK.concatenate(list(part)) for part in zip(*parts, strict=True)]
 
-    def _predict_topk(self, texts: Sequence[str], k: int, calibrated: bool,
-                      adjust_shift: bool) -> TopK:
+    def _width(self, k: int, calibrated: bool) -> int:
+        """The model's candidates behind a top ``k``: probabilities re-rank them, so
+        scoring only the model's top k would drop a more probable label ranked just
+        below it, and the best label would change with k."""
         if not calibrated or self.calibrator is None:
-            return self.model.predict_topk(self.featurizer.transform(texts), k)
-        k = check_int("k", k, 1, numpy=True)
-        # probabilities re-rank the candidates: scoring only the model's top k would drop
-        # a more probable label ranked just below it, and the best label would change with k
-        width = max(k, int(self.calibrator.k))
-        raw = self.model.predict_topk(self.featurizer.transform(texts), width)
-        return self.to_probabilities(raw, adjust_shift=adjust_shift).head(k)
+            return k
+        return max(k, int(self.calibrator.k))
+
+    def _predict_topks(self, texts: Sequence[str], requests) -> list[TopK]:
+        X = self.featurizer.transform(texts)
+        widths = sorted({self._width(k, calibrated) for k, calibrated, _ in requests})
+        if NESTED_TOPK in self.model.capabilities:
+            widest = self.model.predict_topk(X, widths[-1])
+            raw = {width: widest.head(width) for width in widths}
+        else:
+            raw = {width: self.model.predict_topk(X, width) for width in widths}
+        out = []
+        for k, calibrated, adjust_shift in requests:
+            scores = raw[self._width(k, calibrated)]
+            if calibrated and self.calibrator is not None:
+                scores = self.to_probabilities(scores, adjust_shift=adjust_shift).head(k)
+            out.append(scores)
+        return out
 
     def to_probabilities(self, raw: TopK, *, adjust_shift: bool = True) -> TopK:
         """Raw model scores -> calibrated (and shift-adjusted) probabilities, if calibrated."""

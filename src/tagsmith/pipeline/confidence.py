@@ -379,13 +379,42 @@ def evaluate_confidence(classifier, texts, Y, *, alphas=(0.05, 0.1, 0.2),
     size; LP-ICP: coverage and number of label sets). ``png`` writes a reliability
     diagram.
     """
-    from tagsmith.calibration.reliability import reliability_diagram
+    k, reliability_k = _confidence_k(classifier, reliability_k)
+    raw = classifier.predict_topk(texts, k, calibrated=False)
+    return _confidence_report(classifier, raw, Y, k, alphas=alphas, reliability_k=reliability_k,
+                              png=png)
 
+
+def evaluate_with_confidence(classifier, texts, Y, *, threshold: float | None = None,
+                             alphas=(0.05, 0.1, 0.2), reliability_k: int | None = None,
+                             png=None) -> tuple[dict, dict]:
+    """``(evaluate_classifier(...), evaluate_confidence(...))`` of the same labelled
+    documents (the same results), featurized and scored once for both."""
+    from tagsmith.pipeline.evaluate import DEFAULT_KS, evaluate_topk, evaluation_k
+
+    ks, k = evaluation_k(classifier, DEFAULT_KS, threshold)
+    raw_k, reliability_k = _confidence_k(classifier, reliability_k)
+    topk, raw = classifier.predict_topks(texts, (k, True, True), (raw_k, False, False))
+    return (evaluate_topk(classifier, Y, topk, ks=ks, threshold=threshold),
+            _confidence_report(classifier, raw, Y, raw_k, alphas=alphas,
+                               reliability_k=reliability_k, png=png))
+
+
+def _confidence_k(classifier, reliability_k) -> tuple[int, int | None]:
+    """The raw candidates per document :func:`evaluate_confidence` reads (the calibration
+    width) and ``reliability_k``, both checked with the classifier before any scoring."""
     reliability_k = check_int("reliability_k", reliability_k, 1, allow_none=True, numpy=True)
     _require_calibrated(classifier)
     conformal = classifier.conformal
-    k = conformal.k if conformal is not None else classifier.calibrator.k
-    raw = classifier.predict_topk(texts, k, calibrated=False)
+    return (conformal.k if conformal is not None else classifier.calibrator.k), reliability_k
+
+
+def _confidence_report(classifier, raw: TopK, Y, k: int, *, alphas, reliability_k: int | None,
+                       png) -> dict:
+    """:func:`evaluate_confidence`'s report from the ``raw`` top-``k`` scores."""
+    from tagsmith.calibration.reliability import reliability_diagram
+
+    conformal = classifier.conformal
     probs = classifier.to_probabilities(raw, adjust_shift=False)
     shown = k if reliability_k is None else min(reliability_k, k)
     raw_report = reliability_report(Y, _unit_scores(raw.head(shown)))

@@ -47,11 +47,17 @@ def evaluate_classifier(classifier, texts: Sequence[str], Y, *,
 
     ``ks`` and ``threshold`` are checked before any text is scored.
     """
+    ks, k = evaluation_k(classifier, ks, threshold)
+    return evaluate_topk(classifier, Y, classifier.predict_topk(texts, k), ks=ks,
+                         threshold=threshold)
+
+
+def evaluation_k(classifier, ks: Sequence[int], threshold: float | None) -> tuple[tuple, int]:
+    """``ks`` checked, and the candidates to predict per document for
+    :func:`evaluate_topk`; ``threshold`` is checked too (all before any text is scored)."""
     from tagsmith.metrics import _check_ks
     from tagsmith.pipeline.classifier import _check_threshold
 
     ks = _check_ks(ks)  # () is no ranking metric at all, as evaluate() has it
     _check_threshold(threshold)
-    k = max((tuning_k(classifier.n_labels), *ks))
-    topk = classifier.predict_topk(texts, k)
-    return evaluate_topk(classifier, Y, topk, ks=ks, threshold=threshold)
+    return ks, max((tuning_k(classifier.n_labels), *ks))

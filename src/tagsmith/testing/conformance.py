@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith.exceptions import InvalidParameterError, NotFittedError
-from tagsmith.models.base import SAMPLE_WEIGHT, SOFT_TARGETS, BaseModel
+from tagsmith.models.base import NESTED_TOPK, SAMPLE_WEIGHT, SOFT_TARGETS, BaseModel
 from tagsmith.topk import TopK
 
 Factory = Callable[[], BaseModel]
@@ -211,11 +211,30 @@ def check_soft_targets(factory: Factory) -> None:
     _assert_same_topk(_scores(hard, X), _scores(soft_as_hard, X), "binary targets as floats")
 
 
+def check_nested_topk(factory: Factory) -> None:
+    """A model declaring nested top-k gives, for every k, the first k labels of its full
+    ranking: same labels, same order (ties too), same scores."""
+    model = factory()
+    if NESTED_TOPK not in model.capabilities:
+        return
+    X, Y = make_problem()
+    model.fit(X, Y)
+    # empty documents too: their scores tie
+    queries = sp.vstack([X[:20], sp.csr_matrix((3, X.shape[1]), dtype=np.float32)]).tocsr()
+    full = model.predict_topk(queries, Y.shape[1])
+    for k in range(1, Y.shape[1]):
+        topk = model.predict_topk(queries, k)
+        np.testing.assert_array_equal(topk.indices, full.head(k).indices,
+                                      err_msg=f"top-{k} is not the head of the full ranking")
+        np.testing.assert_array_equal(topk.scores, full.head(k).scores,
+                                      err_msg=f"top-{k} scores differ from the full ranking's")
+
+
 CHECKS = [
     check_params_stored_verbatim, check_not_fitted, check_fit_predict_shapes, check_learns,
     check_deterministic, check_state_roundtrip, check_dense_and_sparse_input,
     check_empty_documents, check_label_without_positives, check_k_larger_than_labels,
-    check_bad_input, check_sample_weight, check_soft_targets,
+    check_bad_input, check_sample_weight, check_soft_targets, check_nested_topk,
 ]
 
 
