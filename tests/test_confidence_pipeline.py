@@ -156,6 +156,30 @@ def test_eval_calibration_scores_the_corpus_once(calibrated, calibrated_bundle,
     assert json.loads(result.output) == json.loads(tagsmith_cli.json_text(expected))
 
 
+@pytest.mark.parametrize("options", [[], ["-k", "3", "--threshold", "0.1", "--set-method",
+                                          "lpicp", "--alpha", "0.3"]])
+def test_suggest_sets_json_scores_each_batch_once(calibrated, calibrated_bundle, data,
+                                                  monkeypatch, options):
+    # the ranking and the sets featurized and scored every batch apart
+    texts = data["test"].texts[:600]  # two batches of 512 and 88
+    calls = count_scoring(monkeypatch, calibrated)
+    result = run("suggest", calibrated_bundle, "--sets", *options, input="\n".join(texts) + "\n")
+    assert result.exit_code == 0, result.output
+    assert calls == {"transform": 2, "predict_topk": 2}
+    monkeypatch.undo()
+    # the suggestions and the sets made apart
+    clf = TextClassifier.load(calibrated_bundle)
+    k, threshold, method, alpha = (3, 0.1, "lpicp", 0.3) if options else (10, None, "recall",
+                                                                          None)
+    suggestions = clf.suggest(texts, k=k, threshold=threshold)
+    sets = clf.suggest_sets(texts, alpha=alpha, method=method, max_members=100)
+    expected = [{"doc": f"stdin:{i}", "suggestions": [s.to_dict() for s in doc],
+                 "set": doc_set.to_dict(100)}
+                for i, (doc, doc_set) in enumerate(zip(suggestions, sets, strict=True), 1)]
+    assert [json.loads(line) for line in result.output.splitlines()] == \
+        json.loads(tagsmith_cli.json_text(expected))
+
+
 def test_sets_keep_their_promise_on_test_documents(calibrated, data):
     test = data["test"]
     for alpha in (0.1, 0.3):

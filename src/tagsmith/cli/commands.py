@@ -265,14 +265,18 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
     classifier = TextClassifier.load(bundle)
     for batch in _batches(_read_documents(files, whole_file), 512):
         texts = [text for _, text in batch]
-        # the text rows of --sets list the sets alone: no ranking to score for them
-        results = (classifier.suggest(texts, k=k, threshold=threshold, lang=lang)
-                   if fmt == "json" or not sets else [None] * len(batch))
-        label_sets = (classifier.suggest_sets(texts, alpha=alpha, method=set_method, lang=lang,
-                                              max_set_size=max_set_size,
-                                              min_confidence=min_confidence,
-                                              max_members=SET_MEMBERS_LISTED)
-                      if sets else [None] * len(batch))
+        none = [None] * len(batch)
+        set_options = {"alpha": alpha, "method": set_method, "lang": lang,
+                       "max_set_size": max_set_size, "min_confidence": min_confidence,
+                       "max_members": SET_MEMBERS_LISTED}
+        if not sets:
+            results, label_sets = classifier.suggest(texts, k=k, threshold=threshold,
+                                                     lang=lang), none
+        elif fmt == "json":  # the ranking and the sets from one scoring of the batch
+            results, label_sets = classifier.suggest_with_sets(texts, k=k, threshold=threshold,
+                                                               **set_options)
+        else:  # the text rows of --sets list the sets alone: no ranking to score for them
+            results, label_sets = none, classifier.suggest_sets(texts, **set_options)
         for (doc_id, _), suggestions, doc_set in zip(batch, results, label_sets, strict=True):
             if fmt == "json":
                 line = {"doc": doc_id, "suggestions": [s.to_dict() for s in suggestions]}

@@ -233,15 +233,24 @@ class TextClassifier:
         Sets use the calibrated probabilities without any label-shift adjustment: the
         guarantee is for documents like the calibration documents.
         """
+        options = self._set_options(alpha, method, max_set_size, min_confidence)
+        probs = self.predict_topks(texts, self._set_request())[0]
+        return self.conformal.predict(probs, **options)
+
+    def _set_options(self, alpha, method, max_set_size, min_confidence) -> dict:
+        """The keyword arguments of ``conformal.predict``, checked before any text is scored."""
         if self.conformal is None or self.calibrator is None:
             raise InvalidParameterError("classifier", "a calibrated model (tagsmith calibrate) "
                                         "for conformal sets", "an uncalibrated one")
-        # checked before any text is scored
         alpha, max_set_size, min_confidence = self.conformal.check_options(
             alpha, max_set_size, min_confidence, method)
-        probs = self.predict_topk(texts, self.conformal.k, adjust_shift=False)
-        return self.conformal.predict(probs, alpha=alpha, method=method,
-                                      max_set_size=max_set_size, min_confidence=min_confidence)
+        return {"alpha": alpha, "method": method, "max_set_size": max_set_size,
+                "min_confidence": min_confidence}
+
+    def _set_request(self) -> tuple[int, bool, bool]:
+        """The :meth:`predict_topks` request of the sets' probabilities: the conformal
+        width, calibrated, without the label shift."""
+        return self.conformal.k, True, False
 
     def label_sets(self, topk: TopK, threshold: float | None = None):
         """Boolean sparse label sets from the tuned thresholds, or one global ``threshold``
@@ -260,7 +269,10 @@ class TextClassifier:
         refused: scores are in [0, 1]).
         """
         _check_threshold(threshold)
-        topk = self.predict_topk(texts, k)
+        return self._suggestions(self.predict_topk(texts, k), threshold, lang)
+
+    def _suggestions(self, topk: TopK, threshold: float | None,
+                     lang: str) -> list[list[Suggestion]]:
         chosen = self.label_sets(topk, threshold)
         out = []
         for row, (ids, scores) in enumerate(topk.rows()):
@@ -283,6 +295,25 @@ class TextClassifier:
         """
         sets = self.predict_sets(texts, alpha=alpha, method=method, max_set_size=max_set_size,
                                  min_confidence=min_confidence)
+        return self._document_sets(sets, method, lang, max_members)
+
+    def suggest_with_sets(self, texts: Sequence[str], *, k: int = 10,
+                          threshold: float | None = None, lang: str = "en",
+                          alpha: float | None = None, method: str = "recall",
+                          max_set_size: int | None = None, min_confidence: float = 0.0,
+                          max_members: int = 1000
+                          ) -> tuple[list[list[Suggestion]], list[DocumentSet]]:
+        """:meth:`suggest` and :meth:`suggest_sets` of the same texts (the same results),
+        the texts featurized and scored once for both."""
+        _check_threshold(threshold)
+        options = self._set_options(alpha, method, max_set_size, min_confidence)
+        topk, probs = self.predict_topks(texts, (k, True, True), self._set_request())
+        return (self._suggestions(topk, threshold, lang),
+                self._document_sets(self.conformal.predict(probs, **options), method, lang,
+                                    max_members))
+
+    def _document_sets(self, sets, method: str, lang: str,
+                       max_members: int) -> list[DocumentSet]:
         tail = self.tail_probability(adjust_shift=False)
         out = []
         for i in range(len(sets)):
