@@ -139,3 +139,18 @@ def test_rescored_resorts_real_entries_and_keeps_padding_last():
     np.testing.assert_allclose(out.scores, [[0.8, 0.3, 0.3], [0.1, -np.inf, -np.inf]])
     assert out.scores.dtype == np.float32 and out.n_labels == 3
     np.testing.assert_array_equal(topk.scores[0], np.float32([0.9, 0.5, 0.4]))  # untouched
+
+
+@pytest.mark.parametrize("returned, problem", [
+    (np.array([0.3, np.nan, 0.8, 0.1]), "NaN"),
+    (np.array([0.3, np.inf, 0.8, 0.1]), "infinite"),
+    (np.array([0.3, 0.8, 0.1]), "shape"),
+    (np.float32(0.5), "shape"),
+])
+def test_rescored_refuses_scores_a_topk_cannot_hold(returned, problem):
+    # rescored builds its result unchecked (trusted): a NaN from the scoring function
+    # went into the TopK (ranked anywhere), a wrong count was broadcast or failed in numpy
+    topk = TopK(np.array([[2, 0, 1], [1, -1, -1]]),
+                np.array([[0.9, 0.5, 0.4], [0.7, -np.inf, -np.inf]]), n_labels=3)
+    with pytest.raises(InvalidParameterError, match=f"'score'.*{problem}"):
+        topk.rescored(lambda ids, scores: returned)

@@ -175,8 +175,16 @@ class TopK:
         [[1, 0]]
         """
         valid = self.valid
+        n_real = int(valid.sum())
+        # the result is trusted: a NaN, an infinity or a wrong count from ``score`` would
+        # make a TopK the constructor refuses (a NaN sorts anywhere)
+        new = np.asarray(score(self.indices[valid], self.scores[valid]), dtype=np.float32)
+        if new.shape != (n_real,):
+            raise InvalidParameterError("score", f"a function returning {n_real} scores (one "
+                                        "per real entry)", f"shape {new.shape}")
+        _check_finite("score", new)
         scores = np.full(self.scores.shape, -np.inf, dtype=np.float32)
-        scores[valid] = score(self.indices[valid], self.scores[valid])
+        scores[valid] = new
         order = np.lexsort((self.indices, -scores), axis=1)
         return TopK._trusted(np.take_along_axis(self.indices, order, axis=1),
                              np.take_along_axis(scores, order, axis=1), self.n_labels)
