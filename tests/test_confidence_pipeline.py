@@ -180,6 +180,24 @@ def test_suggest_sets_json_scores_each_batch_once(calibrated, calibrated_bundle,
         json.loads(tagsmith_cli.json_text(expected))
 
 
+@pytest.mark.parametrize("bad", [-1, 2.5, None])
+def test_max_members_is_checked_before_any_text_is_scored(calibrated, data, monkeypatch, bad):
+    # max_members was never checked: -1 sliced from the end and dropped each set's least
+    # probable member, 2.5 failed in numpy after the whole batch had been scored
+    texts = data["test"].texts[:50]
+    calls = count_scoring(monkeypatch, calibrated)
+    with pytest.raises(InvalidParameterError, match="max_members"):
+        calibrated.suggest_sets(texts, alpha=0.1, max_members=bad)
+    with pytest.raises(InvalidParameterError, match="max_members"):
+        calibrated.suggest_with_sets(texts, alpha=0.1, max_members=bad)
+    assert calls == {"transform": 0, "predict_topk": 0}
+    monkeypatch.undo()
+    # a numpy count is a count, as elsewhere
+    plain = calibrated.suggest_sets(texts, alpha=0.1, max_members=3)
+    numpy = calibrated.suggest_with_sets(texts, alpha=0.1, max_members=np.int64(3))[1]
+    assert [d.to_dict(3) for d in plain] == [d.to_dict(3) for d in numpy]
+
+
 def test_sets_keep_their_promise_on_test_documents(calibrated, data):
     test = data["test"]
     for alpha in (0.1, 0.3):

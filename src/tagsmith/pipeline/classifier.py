@@ -293,6 +293,7 @@ class TextClassifier:
 
         At most ``max_members`` members are listed per document (``size`` is exact).
         """
+        max_members = _check_max_members(max_members)
         sets = self.predict_sets(texts, alpha=alpha, method=method, max_set_size=max_set_size,
                                  min_confidence=min_confidence)
         return self._document_sets(sets, method, lang, max_members)
@@ -306,6 +307,7 @@ class TextClassifier:
         """:meth:`suggest` and :meth:`suggest_sets` of the same texts (the same results),
         the texts featurized and scored once for both."""
         _check_threshold(threshold)
+        max_members = _check_max_members(max_members)
         options = self._set_options(alpha, method, max_set_size, min_confidence)
         topk, probs = self.predict_topks(texts, (k, True, True), self._set_request())
         return (self._suggestions(topk, threshold, lang),
@@ -540,3 +542,9 @@ def _check_threshold(threshold: float | None) -> float | None:
     from tagsmith._params import check_number
 
     return check_number("threshold", threshold, 0, maximum=1, numpy=True)
+
+
+def _check_max_members(max_members) -> int:
+    """``max_members`` of the document sets checked before any text is scored: a
+    negative count sliced from the end (-1 dropped the least probable member)."""
+    return check_int("max_members", max_members, 0, numpy=True)
