@@ -534,17 +534,21 @@ def test_a_signed_number_keeps_its_sign_through_the_csv_vocabulary(tmp_path):
         {"name": "-1 ratings", "description": "Negative reviews."},
         {"name": "+5 stars", "description": "Praise."},
         {"name": "Bullets", "description": "- refunds, + returns"},
-        {"name": "Full", "description": "+5 " + "word " * 29}]})  # a 31st word won't fit
+        {"name": "Full", "description": "+5 " + "word " * 29},  # a 31st word won't fit
+        {"name": "+5 word word word word", "description": "Five."}]})  # 6 words > 5
     options = TaxonomyOptions(use_case="tickets", summarise=False, review=False)
     space, report = run_taxonomy(["a ticket"], ScriptedLLM(lambda r: hostile), options,
                                  tmp_path / "tax.csv")
-    assert report["cleaned"]["formula_names"] == 2
+    assert report["cleaned"]["formula_names"] == 3
     assert report["cleaned"]["formula_descriptions"] == 4
     minus = "\u2212"
     assert [(label.pref_labels["en"], label.description["en"]) for label in space] == [
         ("Billing", minus + "1 invoices"), ("Growth", "plus 5% growth"),
         (minus + "1 ratings", "Negative reviews."), ("plus 5 stars", "Praise."),
-        ("Bullets", "refunds, + returns"), ("Full", "5 " + " ".join(["word"] * 29))]
+        ("Bullets", "refunds, + returns"),
+        # a description is cut to the limit anyway: its last word goes, not its sign
+        ("Full", "plus 5 " + " ".join(["word"] * 28)),
+        ("5 word word word word", "Five.")]
     assert not check_taxonomy([(label.pref_labels["en"], label.description["en"])
                                for label in space], 25, 5, 30)
     with open(tmp_path / "tax.csv", encoding="utf-8", newline="") as handle:

@@ -171,7 +171,9 @@ def clean_taxonomy(labels: list[tuple[str, str]], options: TaxonomyOptions
                 continue
         if description.startswith(FORMULA_START):  # as a name: the CSV is written verbatim
             counts["formula_descriptions"] += 1
-            description = defuse_formula_start(description, options.description_words)
+            # no word limit here: an over-long description is cut just below, which
+            # drops its last word rather than the sign of its first
+            description = defuse_formula_start(description, None)
         key = normalise_name(name)
         if key in seen:
             counts["duplicates"] += 1
@@ -192,16 +194,16 @@ def clean_taxonomy(labels: list[tuple[str, str]], options: TaxonomyOptions
     return out[:options.max_labels], counts
 
 
-def defuse_formula_start(text: str, max_words: int) -> str:
+def defuse_formula_start(text: str, max_words: int | None) -> str:
     """``text`` made not to start with a character a spreadsheet runs as a formula,
     keeping the meaning of a signed number.
 
     A ``-`` directly before a digit becomes U+2212 MINUS SIGN (it reads the same and
     keeps the word count), a ``+`` directly before a digit the word ``plus`` when one
-    more word stays within ``max_words``; otherwise (``=HYPERLINK(...)``, ``@everyone``,
-    a ``-`` bullet) the leading formula characters and spaces are stripped. Stripping
-    alone turned "-1 invoices" into "1 invoices". The result goes verbatim into the CSV
-    vocabulary, which reads it back unchanged.
+    more word stays within ``max_words`` (``None``: no limit); otherwise
+    (``=HYPERLINK(...)``, ``@everyone``, a ``-`` bullet) the leading formula characters
+    and spaces are stripped. Stripping alone turned "-1 invoices" into "1 invoices".
+    The result goes verbatim into the CSV vocabulary, which reads it back unchanged.
 
     >>> defuse_formula_start("-1 invoices", 30) == "\\u22121 invoices"
     True
@@ -216,7 +218,8 @@ def defuse_formula_start(text: str, max_words: int) -> str:
     """
     if text[:1] == "-" and text[1:2] in _DIGITS:
         return "\u2212" + text[1:]
-    if text[:1] == "+" and text[1:2] in _DIGITS and len(text.split()) < max_words:
+    if text[:1] == "+" and text[1:2] in _DIGITS and (max_words is None
+                                                      or len(text.split()) < max_words):
         return "plus " + text[1:]
     return text.lstrip("".join(FORMULA_START) + " ")
 
