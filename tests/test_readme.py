@@ -1,0 +1,274 @@
+"""README.md as a user copies it: its Python snippets run, its CLI options exist.
+
+Python snippets are run on small slices of the bundled GoEmotions data. The only
+change made to a snippet is the substitution of file paths, listed per snippet in
+``SNIPPETS`` (each substitution must apply, so a README edit that moves a path fails
+here instead of silently reading another file). A new Python snippet in the README
+fails ``test_every_python_snippet_is_covered`` until it is given an entry here.
+
+Every ``--option`` (and short option) on a ``tagsmith COMMAND`` line of a code block,
+and every ``--option`` in a prose span that starts with a command name (`` `suggest
+--sets` ``), must appear in that command's ``--help``; every other ``--option`` of the
+prose must appear in some command's help (or, next to a ``benchmarks/*.py`` script,
+in that script).
+"""
+
+import re
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+import tagsmith.cli as tagsmith_cli
+
+from conftest import GOEMOTIONS, ROOT, _slice
+
+tagsmith_cli._register_commands()
+
+README = ROOT / "README.md"
+FENCE = re.compile(r"^[ \t]*```(\w*)[ \t]*\n(.*?)^[ \t]*```[ \t]*$", re.S | re.M)
+
+
+def _blocks(lang: str) -> list[str]:
+    text = README.read_text(encoding="utf-8")
+    return [body for kind, body in FENCE.findall(text) if kind == lang]
+
+
+def _prose() -> str:
+    return FENCE.sub("", README.read_text(encoding="utf-8"))
+
+
+# ---------------------------------------------------------------- Python snippets
+
+#: per snippet, in README order: a line that identifies it, the README paths and the
+#: slice each stands for (keys of the ``data`` fixture), and the snippets whose
+#: namespace it continues (the confidence example continues the API example)
+SNIPPETS = {
+    "api": {
+        "marker": "clf = train_classifier(",
+        "paths": {
+            "examples/goemotions/vocab.tsv": "vocab",
+            "examples/goemotions/train.tsv.gz": "train",
+            "examples/goemotions/dev.tsv.gz": "dev",
+            "runs/goemotions": "bundle",
+        },
+        "continues": None,
+        "needs": [],
+    },
+    "confidence": {
+        "marker": "heldout = heldout_from_corpus(",
+        "paths": {
+            "examples/goemotions/test.tsv.gz": "test",
+            "runs/goemotions": "bundle",
+        },
+        "continues": "api",
+        "needs": [],
+    },
+    "audit": {
+        "marker": "result = audit_corpus(",
+        "paths": {
+            "vocab.tsv": "vocab",
+            "train.tsv": "audit_train",
+            "audit/": "audit_dir",
+        },
+        "continues": None,
+        # result.write renders report.html with plots: the [report] extra
+        "needs": ["matplotlib"],
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """Small slices: 1,500 training, 300 dev and test documents, 600 to audit."""
+    base = tmp_path_factory.mktemp("readme")
+    return {
+        "vocab": shutil.copy(GOEMOTIONS / "vocab.tsv", base / "vocab.tsv"),
+        "train": _slice(GOEMOTIONS / "train.tsv.gz", base / "train.tsv", 1500),
+        "dev": _slice(GOEMOTIONS / "dev.tsv.gz", base / "dev.tsv", 300),
+        "test": _slice(GOEMOTIONS / "test.tsv.gz", base / "test.tsv", 300),
+        "audit_train": _slice(GOEMOTIONS / "train.tsv.gz", base / "audit-train.tsv", 600),
+        "bundle": base / "runs" / "goemotions",
+        "audit_dir": base / "audit",
+    }
+
+
+def _snippet(name: str) -> str:
+    marker = SNIPPETS[name]["marker"]
+    found = [code for code in _blocks("python") if marker in code]
+    assert len(found) == 1, f"README has {len(found)} Python snippets with {marker!r}"
+    return found[0]
+
+
+def _substitute(code: str, paths: dict[str, str], data: dict) -> str:
+    """Replace the quoted README paths (whole string literals only) by the slices'."""
+    for readme_path, key in paths.items():
+        literal = f'"{readme_path}"'
+        assert literal in code, f"README snippet no longer uses {literal}"
+        code = code.replace(literal, repr(str(data[key])))
+    return code
+
+
+def _run(name: str, data: dict, namespaces: dict) -> dict:
+    spec = SNIPPETS[name]
+    for module in spec["needs"]:
+        pytest.importorskip(module, reason=f"README {name} snippet needs {module} "
+                                           "(an optional extra)")
+    namespace = dict(namespaces[spec["continues"]]) if spec["continues"] else {}
+    code = _substitute(_snippet(name), spec["paths"], data)
+    exec(compile(code, f"README.md:{name}", "exec"), namespace)
+    namespaces[name] = namespace
+    return namespace
+
+
+@pytest.fixture(scope="module")
+def namespaces():
+    return {}
+
+
+def test_every_python_snippet_is_covered():
+    blocks = _blocks("python")
+    covered = [name for name in SNIPPETS for code in blocks if SNIPPETS[name]["marker"] in code]
+    assert len(blocks) == len(SNIPPETS) == len(covered), (
+        "every Python snippet of README.md needs an entry in SNIPPETS")
+
+
+def test_api_snippet(data, namespaces):
+    ns = _run("api", data, namespaces)
+    assert (data["bundle"] / "manifest.json").is_file()
+    assert ns["topk"].indices.shape == (1, 10)
+    suggestions = ns["clf"].suggest(["Thank you, this made my day!"], k=3)
+    assert len(suggestions) == 1 and len(suggestions[0]) <= 3
+
+
+def test_confidence_snippet(data, namespaces):
+    if "api" not in namespaces:
+        _run("api", data, namespaces)
+    ns = _run("confidence", data, namespaces)
+    n = len(ns["texts"])
+    assert ns["probs"].scores.shape == (n, 10)
+    assert len(ns["sets"].size) == n and len(ns["sets"].abstain) == n
+    assert ns["sets"].recall(ns["Y"]).shape == (n,)
+    assert ns["clf"].label_shift is not None
+    from tagsmith.pipeline.classifier import TextClassifier
+    assert TextClassifier.load(data["bundle"]).label_shift is not None
+
+
+def test_audit_snippet(data, namespaces):
+    ns = _run("audit", data, namespaces)
+    assert "noise" in ns["result"].report
+    written = {p.name for p in data["audit_dir"].iterdir()}
+    assert {"report.html", "report.json", "review.csv", "labels.csv"} <= written
+
+
+# ---------------------------------------------------------------- CLI options
+
+OPTION = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*|-[a-z]{1,2})(?![\w-])")
+LONG_OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*(?![\w-])")
+
+
+def _help(*args: str) -> str:
+    result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def helps():
+    main = _help()
+    commands = re.findall(r"^  ([a-z][a-z-]*)  ", main.split("Commands:")[1], re.M)
+    assert "train" in commands and "apply-review" in commands
+    return {"": main, **{name: _help(name) for name in commands}}
+
+
+def _in_help(option: str, text: str) -> bool:
+    if option == "-vv":  # -v counted twice
+        option = "-v"
+    return re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", text) is not None
+
+
+def _command_lines(body: str) -> list[tuple[str, str]]:
+    """(command, rest of the line) of every ``tagsmith COMMAND`` in a bash block.
+
+    Lines continued with a backslash, or (in the synopsis) by an indented line that
+    starts with ``[``, are joined; comments are dropped.
+    """
+    body = re.sub(r"\\\n\s*", " ", body)
+    body = re.sub(r"\n\s+(?=\[)", " ", body)
+    found = []
+    for line in body.splitlines():
+        match = re.match(r"\s*tagsmith\s+([a-z][a-z-]*)(.*)", line.split("#", 1)[0])
+        if match:
+            found.append((match.group(1), match.group(2)))
+    return found
+
+
+def _code_commands() -> list[tuple[str, str]]:
+    """(command, rest of the line) of every ``tagsmith COMMAND`` in README code blocks."""
+    return [found for body in _blocks("bash") for found in _command_lines(body)]
+
+
+def test_code_block_options_exist(helps):
+    commands = _code_commands()
+    assert len(commands) >= 20  # the synopsis alone has 14
+    missing = []
+    for command, rest in commands:
+        assert command in helps, f"README runs 'tagsmith {command}': no such command"
+        rest = re.sub(r"'[^']*'|\"[^\"]*\"", "", rest)  # -p values, use cases
+        for option in OPTION.findall(rest):
+            if not _in_help(option, helps[command]):
+                missing.append(f"tagsmith {command} {option}")
+        # choices written as --opt a|b|c must be the command's choices
+        for option, choices in re.findall(r"(--[a-z-]+) ([a-z0-9-]+(?:\|[a-z0-9-]+)+)", rest):
+            for choice in choices.split("|"):
+                if not _in_help(choice, helps[command]):
+                    missing.append(f"tagsmith {command} {option} {choice}")
+    assert not missing, missing
+
+
+def test_prose_options_exist(helps):
+    prose = _prose()
+    missing = []
+    attributed = set()
+    for span in re.findall(r"`([^`\n]+)`", prose):
+        words = span.split()
+        if words and words[0] == "tagsmith" and len(words) > 1:
+            words = words[1:]
+        if words and words[0] in helps:
+            for option in LONG_OPTION.findall(span):
+                attributed.add(option)
+                if not _in_help(option, helps[words[0]]):
+                    missing.append(f"`{span}`: {words[0]} has no {option}")
+        script = re.search(r"benchmarks/\w+\.py", span)
+        if script:
+            source = (ROOT / script.group(0)).read_text(encoding="utf-8")
+            for option in LONG_OPTION.findall(span):
+                attributed.add(option)
+                if f'"{option}"' not in source:
+                    missing.append(f"`{span}`: {script.group(0)} has no {option}")
+    everything = "\n".join(helps.values())
+    for option in set(LONG_OPTION.findall(prose)) - attributed:
+        if not _in_help(option, everything):
+            missing.append(f"no command has {option}")
+    assert not missing, missing
+
+
+def test_defaults_quoted_in_the_synopsis():
+    """In the synopsis, ``[... --opt NUMBER ...]`` quotes the option's default."""
+    synopsis = [body for body in _blocks("bash") if "tagsmith info BUNDLE" in body]
+    assert len(synopsis) == 1
+    checked, wrong = 0, []
+    for name, rest in _command_lines(synopsis[0]):
+        command = tagsmith_cli.cli.commands[name]
+        params = {opt: param for param in command.params for opt in param.opts}
+        for bracket in re.findall(r"\[([^\]]*)", rest):
+            for option, value in re.findall(r"(--[a-z-]+) ([0-9][0-9.]*)(?![\w.])", bracket):
+                param, checked = params[option], checked + 1
+                if param.default is None:  # a default that depends on the bundle
+                    ok = value in (param.help or "")
+                else:
+                    ok = float(param.default) == float(value)
+                if not ok:
+                    wrong.append(f"tagsmith {name} {option} {value}: "
+                                 f"default {param.default!r}")
+    assert checked >= 5 and not wrong, (checked, wrong)
