@@ -2,6 +2,7 @@
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 
@@ -397,3 +398,39 @@ def test_a_row_with_a_multi_line_text_is_named_by_its_first_line(tmp_path):
     with pytest.raises(ReviewFormatError, match="contradicts line 2") as error:
         read_decisions(_review(tmp_path, rows), SPACE)
     assert f"{review}:8: " in str(error.value)
+
+
+def test_an_output_folder_that_is_not_writable_is_refused_before_the_work(tmp_path, corpus,
+                                                                          monkeypatch):
+    # an unwritable folder (chmod, a read-only mount) was found only when the new file
+    # was created: a PermissionError traceback instead of a message naming the output
+    import tagsmith.data.textio as textio
+
+    review = _review(tmp_path, [_row(2, "missing", "http://x/snow", "Snowfall in the hills")])
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = textio.os.access
+    monkeypatch.setattr(textio.os, "access", lambda path, mode: Path(path) != locked
+                        and real_access(path, mode))  # tests run as root: chmod is ignored
+    with pytest.raises(DataError, match="locked is not writable") as error:
+        apply_review(corpus, review, locked / "fixed.tsv", SPACE)
+    assert str(locked / "fixed.tsv") in str(error.value)
+    assert list(locked.iterdir()) == []
+
+
+def test_a_file_that_cannot_be_created_is_a_data_error_naming_it(tmp_path, monkeypatch):
+    # what no check beforehand can see (a read-only file system, a quota) fails with the
+    # path, not with an OSError traceback
+    import tagsmith.data.textio as textio
+
+    def refuse(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(textio.tempfile, "mkstemp", refuse)
+    target = tmp_path / "out.tsv"
+    with pytest.raises(DataError, match="cannot write the file \\(Read-only file system\\)"
+                       ) as error:
+        with textio.atomic_text_writer(target) as out:
+            out.write("never\n")
+    assert str(target) in str(error.value)
+    assert not target.exists()

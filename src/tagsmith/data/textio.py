@@ -44,9 +44,11 @@ def open_text(path: str | Path, *, newline: str | None = None) -> io.TextIOBase:
 
 
 def check_writable(path: str | Path) -> Path:
-    """Refuse, naming ``path``, an output file that cannot be written: a directory, or
-    one below a file. A missing folder is fine: writers create it, as bundles and
-    plots do. Commands call this before long work, so a typo costs nothing.
+    """Refuse, naming ``path``, an output file that cannot be written: a directory, one
+    below a file, or one whose nearest existing folder is not writable (the file is
+    written beside its target and renamed into place). A missing folder is fine:
+    writers create it, as bundles and plots do. Commands call this before long work,
+    so a typo costs nothing.
 
     >>> import tempfile
     >>> check_writable(tempfile.gettempdir())
@@ -61,6 +63,8 @@ def check_writable(path: str | Path) -> Path:
         if folder.exists():
             if not folder.is_dir():
                 raise DataError(f"{folder} is a file, not a folder", path=path)
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise DataError(f"{folder} is not writable", path=path)
             break
     return path
 
@@ -122,9 +126,12 @@ def atomic_binary_writer(path: str | Path) -> Iterator[BinaryIO]:
     """
     path = Path(path)
     check_writable(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~current_umask()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:  # a read-only file system, a folder made read-only since the check, quotas
+        path.parent.mkdir(parents=True, exist_ok=True)
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~current_umask()
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise DataError(f"cannot write the file ({exc.strerror or exc})", path=path) from None
     try:
         with open(fd, "wb") as raw:
             yield raw
