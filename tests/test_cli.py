@@ -2,6 +2,7 @@ import gzip
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -527,3 +528,17 @@ def test_a_miss_rate_outside_zero_one_is_refused_naming_the_option(bundle, goemo
         result = run(*args, input="")
         assert result.exit_code == 2, (args, result.output)
         assert "--alpha" in result.output and "(0, 1)" in result.output
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_output_to_a_full_disk_is_one_line_not_a_traceback(tmp_path):
+    # stdout redirected to a full disk (here /dev/full): an OSError traceback before
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("".join(f"<urn:x:{i}>\tlabel {i}\n" for i in range(50)), encoding="utf-8")
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "tagsmith", "vocab", str(vocab),
+                                 "--show", "50"], stdout=full, stderr=subprocess.PIPE,
+                                text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+    assert result.stderr.strip() == "error: writing the output: No space left on device"

@@ -10,6 +10,7 @@ data (corpus or vocabulary); 4 model bundle missing, damaged or incompatible;
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import re
@@ -43,6 +44,34 @@ class _TagsmithGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(EXIT_INTERRUPTED)
+        except OSError as exc:
+            # the machine's fault, not the program's: a full disk or quota, a read-only
+            # file system (stdout redirected to a full disk, say) deserve a line, not a
+            # traceback; any other OSError is unexpected and keeps its traceback
+            if exc.errno not in _ENVIRONMENT_ERRNOS:
+                raise
+            _drop_stdout()  # its unwritten buffer would fail again at exit
+            where = f"{exc.filename}: " if exc.filename else "writing the output: "
+            click.secho(f"error: {printable(where + (exc.strerror or str(exc)), keep_layout=True)}",
+                        fg="red", err=True)
+            ctx.exit(1)
+
+
+#: errno values of an OSError that says the machine cannot take the output
+_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+
+
+def _drop_stdout() -> None:
+    """Point stdout at the null device, so the interpreter's flush at exit does not
+    print a second error about the output that could not be written."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real stdout (embedded, tests)
+        pass
 
 
 @click.group(cls=_TagsmithGroup, context_settings={"help_option_names": ["-h", "--help"]})
