@@ -542,3 +542,47 @@ def test_output_to_a_full_disk_is_one_line_not_a_traceback(tmp_path):
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
     assert result.stderr.strip() == "error: writing the output: No space left on device"
+
+
+@pytest.mark.parametrize("merged", [False, True], ids=["stdout", "stdout-and-stderr"])
+def test_a_reader_that_goes_away_stops_tagsmith_quietly(bundle, tmp_path, merged):
+    # `tagsmith suggest ... | head -1`: exit 1 and nothing said before (click's own
+    # handling), or a BrokenPipeError traceback; now the documented 141, and no noise
+    docs = tmp_path / "docs.txt"
+    docs.write_text("I am so happy for you, thank you!\n" * 2000, encoding="utf-8")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tagsmith", "-q", "suggest", str(bundle), str(docs)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merged else subprocess.PIPE)
+    assert process.stdout is not None
+    first = process.stdout.readline()
+    process.stdout.close()  # far more output than a pipe buffer holds is still to come
+    stderr = b"" if merged else process.stderr.read()
+    assert process.wait(timeout=300) == 141, stderr
+    assert json.loads(first)["doc"] == f"{docs}:1"
+    assert stderr == b""
+
+
+def test_a_closed_pipe_stops_suggest_before_it_scores_the_rest(bundle, tmp_path, monkeypatch):
+    """The output streams batch by batch: a closed pipe ends the run at the next write,
+    not after every document has been scored."""
+    import errno
+
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    scored = []
+    original = TextClassifier.suggest
+
+    def counting(self, texts, **options):
+        scored.append(len(texts))
+        return original(self, texts, **options)
+
+    def closed_pipe(*args, **kwargs):
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+    monkeypatch.setattr(TextClassifier, "suggest", counting)
+    monkeypatch.setattr(tagsmith_cli.click, "echo", closed_pipe)
+    docs = tmp_path / "docs.txt"
+    docs.write_text("so sad today\n" * 2000, encoding="utf-8")
+    result = run("suggest", bundle, docs)
+    assert result.exit_code == 141, result.output
+    assert scored == [512]  # the first batch; the other three were never scored

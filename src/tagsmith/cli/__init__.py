@@ -5,7 +5,8 @@ Heavy modules are imported inside the commands so ``tagsmith --help`` stays fast
 
 Exit codes: 0 success; 1 unexpected error; 2 bad usage or parameter; 3 bad input
 data (corpus or vocabulary); 4 model bundle missing, damaged or incompatible;
-5 an optional dependency is missing; 6 the LLM endpoint failed; 130 interrupted.
+5 an optional dependency is missing; 6 the LLM endpoint failed; 130 interrupted;
+141 the reader of the output went away (``tagsmith suggest ... | head``), quietly.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from tagsmith import __version__
 from tagsmith.exceptions import TagsmithError
 
 EXIT_INTERRUPTED = 130
+#: 128 + SIGPIPE: what a shell reports for a C tool killed writing to a closed pipe, and
+#: what ``set -o pipefail`` scripts already expect from ``... | head``; 1 is "unexpected
+#: error" here, which a closed pipe is not
+EXIT_BROKEN_PIPE = 141
 
 
 class _PrintableFormatter(logging.Formatter):
@@ -45,6 +50,12 @@ class _TagsmithGroup(click.Group):
             click.echo("interrupted", err=True)
             ctx.exit(EXIT_INTERRUPTED)
         except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                # the reader went away (``| head``): stop at once, say nothing, as a Unix
+                # tool does; the output nobody reads is pointed at the null device so that
+                # the flush at exit does not fail again (an "Exception ignored" line)
+                _drop_stdout()
+                ctx.exit(EXIT_BROKEN_PIPE)
             # the machine's fault, not the program's: a full disk or quota, a read-only
             # file system (stdout redirected to a full disk, say) deserve a line, not a
             # traceback; any other OSError is unexpected and keeps its traceback
@@ -63,14 +74,30 @@ _ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 
 def _drop_stdout() -> None:
     """Point stdout at the null device, so the interpreter's flush at exit does not
-    print a second error about the output that could not be written."""
+    print a second error about the output that could not be written.
+
+    stderr too when it cannot be flushed either (``2>&1 | head``, or the JSON summary
+    ``label`` writes there): its unwritten buffer would make the exit status 120.
+    """
+    _to_devnull(sys.stdout)
+    try:
+        sys.stderr.flush()
+    except OSError:
+        _to_devnull(sys.stderr)
+    except (ValueError, AttributeError):  # closed or no stderr
+        pass
+
+
+def _to_devnull(stream) -> None:
     import os
 
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError, AttributeError):  # no real stdout (embedded, tests)
+        try:
+            os.dup2(devnull, stream.fileno())
+        finally:
+            os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file (embedded, tests)
         pass
 
 
