@@ -434,3 +434,51 @@ def test_a_file_that_cannot_be_created_is_a_data_error_naming_it(tmp_path, monke
             out.write("never\n")
     assert str(target) in str(error.value)
     assert not target.exists()
+
+
+def test_a_review_row_of_another_length_than_the_header_is_refused_naming_it(tmp_path,
+                                                                              corpus):
+    # a short row was read with None in its missing cells and failed as "doc must be a
+    # document number, found None"; a row with an extra cell (a comma in a cell that
+    # was not quoted) had its cells past that point under the wrong columns
+    rows = [_row(0, "missing", "http://x/sun", "Heavy rain all day"),
+            _row(2, "missing", "http://x/snow", "Snowfall in the hills")]
+    header, first, second = _review(tmp_path, rows).read_text(encoding="utf-8").splitlines()
+    n = len(header.split(","))
+    short = tmp_path / "short.csv"
+    short.write_text("\n".join([header, first, ",".join(second.split(",")[:5])]) + "\n",
+                     encoding="utf-8")
+    with pytest.raises(ReviewFormatError) as error:
+        read_decisions(short, SPACE)
+    assert str(error.value).startswith(f"{short}:3: 5 cells, the header has {n}: the row "
+                                       "is cut short")
+    # the same when the row is not decided: its cells cannot be trusted to say so
+    undecided = tmp_path / "undecided.csv"
+    undecided.write_text("\n".join([header, first, "1,"]) + "\n", encoding="utf-8")
+    with pytest.raises(ReviewFormatError, match=f"^{undecided}:3: 2 cells, the header has"):
+        read_decisions(undecided, SPACE)
+    # an unquoted comma in the label name: doc would be read from model_score's cell
+    shifted = tmp_path / "shifted.csv"
+    cells = second.split(",")
+    cells[5] = "snow, wet"
+    shifted.write_text("\n".join([header, first, ",".join(cells)]) + "\n", encoding="utf-8")
+    with pytest.raises(ReviewFormatError) as error:
+        read_decisions(shifted, SPACE)
+    assert str(error.value).startswith(f"{shifted}:3: {n + 1} cells, the header has {n}: "
+                                       "a comma in a cell that is not quoted")
+    assert not (tmp_path / "out.tsv").exists()
+    with pytest.raises(ReviewFormatError, match="cells, the header has"):
+        apply_review(corpus, shifted, tmp_path / "out.tsv", SPACE)
+    assert not (tmp_path / "out.tsv").exists()
+
+
+def test_a_spreadsheet_s_blank_padding_columns_are_no_misalignment(tmp_path):
+    rows = [_row(0, "missing", "http://x/sun", "Heavy rain all day")]
+    header, row = _review(tmp_path, rows).read_text(encoding="utf-8").splitlines()
+    for name, text in (("padded-rows.csv", f"{header}\n{row},, \n"),
+                       ("padded-header.csv", f"{header},,\n{row}\n"),
+                       ("both.csv", f"{header},\n{row},\n")):
+        padded = tmp_path / name
+        padded.write_text(text, encoding="utf-8")
+        decisions, counts = read_decisions(padded, SPACE)
+        assert counts["accepted"] == 1 and decisions[0].label_id == 1, name

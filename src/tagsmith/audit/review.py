@@ -209,14 +209,33 @@ def _review_records(path: Path):
     if missing:
         raise ReviewFormatError(f"missing column(s) {', '.join(missing)}; the header "
                                 f"has {header}", path=path, line=1)
+    # a spreadsheet may pad the header with unnamed columns; rows need not fill those
+    width = len(names)
+    while width and not names[width - 1]:
+        width -= 1
     while True:
         start = reader.line_num + 1
         cells = next_csv_row(reader, path, start, ReviewFormatError)
         if cells is None:
             return
-        if cells:  # blank lines are no rows; a short row's missing cells are empty
-            padded: list[str | None] = [*cells, *[None] * (len(names) - len(cells))]
-            yield start, dict(zip(names, padded[:len(names)], strict=True))
+        if not cells:  # blank lines are no rows
+            continue
+        # a row of another length than the header's has lost or gained a cell somewhere
+        # (a cut-off row, a comma in a cell that was not quoted): the cells after that
+        # point sit under the wrong columns, and reading it anyway would take a decision,
+        # a label or a document number from the wrong cell (a short row once failed as
+        # "doc must be a document number, found None"); blank cells past the end are
+        # a spreadsheet's padding
+        if len(cells) < width or any(cell.strip() for cell in cells[len(names):]):
+            raise ReviewFormatError(
+                f"{len(cells)} cells, the header has {width}: "
+                + ("the row is cut short" if len(cells) < width else
+                   "a comma in a cell that is not quoted shifts the cells after it")
+                + "; a decision read from it could land on the wrong label or document, "
+                "so fix the row (or save the review again from the spreadsheet)",
+                path=path, line=start)
+        padded = [*cells, *[""] * (len(names) - len(cells))]
+        yield start, dict(zip(names, padded[:len(names)], strict=True))
 
 
 def _decided(value: object) -> bool:
