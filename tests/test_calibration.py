@@ -51,6 +51,20 @@ def test_ece_and_brier_match_references(seed, n_bins):
     assert brier_score(y, p) == pytest.approx(brier_score_loss(y, p), abs=1e-12)
 
 
+@pytest.mark.parametrize("metric", [brier_score, expected_calibration_error])
+@pytest.mark.parametrize(("y", "p", "name"), [
+    ([1, 0], [0.9], "p"),               # numpy broadcast one probability over both
+    ([1, 0], [1.9, 0.1], "p"),          # not a probability
+    ([1, 0], [np.nan, 0.1], "p"),       # a NaN score
+    ([2, 0], [0.9, 0.1], "y"),          # not an outcome
+    ([1, np.nan], [0.9, 0.1], "y"),
+    (["a", "b"], [0.9, 0.1], "y"),      # numpy's "could not convert string to float"
+])
+def test_brier_and_ece_refuse_what_is_no_probability_or_outcome(metric, y, p, name):
+    with pytest.raises(InvalidParameterError, match=f"parameter '{name}'"):
+        metric(y, p)
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.integers(0, 10_000))
 def test_grouped_isotonic_matches_sklearn(seed):

@@ -37,15 +37,33 @@ from tagsmith.topk import TopK
 DEFAULT_BINS = 15
 
 
-def _bin_stats(y: np.ndarray, p: np.ndarray, n_bins: int):
-    check_int("n_bins", n_bins, 1, numpy=True)
-    y = np.asarray(y, dtype=np.float64).ravel()
-    p = np.asarray(p, dtype=np.float64).ravel()
+def _check_outcomes(y, p) -> tuple[np.ndarray, np.ndarray]:
+    """``y`` and ``p`` as flat float64 arrays of one length, ``p`` probabilities in
+    [0, 1] and ``y`` outcomes in [0, 1]; otherwise :class:`InvalidParameterError`."""
+    arrays = []
+    for name, values in (("y", y), ("p", p)):
+        try:
+            arrays.append(np.asarray(values, dtype=np.float64).ravel())
+        except (TypeError, ValueError):
+            raise InvalidParameterError(name, "an array of numbers",
+                                        type(values).__name__) from None
+    y, p = arrays
     if y.shape != p.shape:
         raise InvalidParameterError("p", f"{y.size} probabilities (one per label)", p.size)
-    if p.size and (np.nanmin(p) < 0 or np.nanmax(p) > 1 or np.isnan(p).any()):
-        raise InvalidParameterError("p", "probabilities in [0, 1]",
-                                    f"range [{np.nanmin(p)}, {np.nanmax(p)}]")
+    for name, values, expected in (("p", p, "probabilities in [0, 1]"),
+                                   ("y", y, "outcomes in [0, 1]")):
+        if values.size and (np.nanmin(values) < 0 or np.nanmax(values) > 1
+                            or np.isnan(values).any()):
+            n_nan = int(np.isnan(values).sum())
+            raise InvalidParameterError(
+                name, expected, f"{n_nan} NaN values" if n_nan
+                else f"range [{np.nanmin(values)}, {np.nanmax(values)}]")
+    return y, p
+
+
+def _bin_stats(y: np.ndarray, p: np.ndarray, n_bins: int):
+    check_int("n_bins", n_bins, 1, numpy=True)
+    y, p = _check_outcomes(y, p)
     bins = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
     count = np.bincount(bins, minlength=n_bins).astype(np.int64)
     sum_p = np.bincount(bins, weights=p, minlength=n_bins)
@@ -64,9 +82,12 @@ def expected_calibration_error(y, p, *, n_bins: int = DEFAULT_BINS) -> float:
 
 
 def brier_score(y, p) -> float:
-    """Mean squared difference between ``p`` and the outcomes ``y`` (0.0 if empty)."""
-    y = np.asarray(y, dtype=np.float64).ravel()
-    p = np.asarray(p, dtype=np.float64).ravel()
+    """Mean squared difference between ``p`` and the outcomes ``y`` (0.0 if empty).
+
+    Checked as :func:`expected_calibration_error` checks them: one probability in
+    [0, 1] per outcome in [0, 1] (numpy would broadcast a length-1 ``p`` and a NaN
+    would give a NaN score)."""
+    y, p = _check_outcomes(y, p)
     return float(np.mean((p - y) ** 2)) if y.size else 0.0
 
 
