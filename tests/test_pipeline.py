@@ -3,8 +3,9 @@ import pytest
 import scipy.sparse as sp
 from sklearn.metrics import f1_score, ndcg_score
 
+from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.vocab import load_vocabulary
-from tagsmith.exceptions import BundleError
+from tagsmith.exceptions import BundleError, InvalidParameterError
 from tagsmith.pipeline.classifier import TextClassifier
 from tagsmith.pipeline.evaluate import evaluate_classifier
 from tagsmith.pipeline.io import read_labelled
@@ -437,3 +438,17 @@ def test_calibrating_a_bundle_later_says_its_heldout_thresholds_were_replaced(go
     assert after["thresholds"].endswith("before calibration replaced them")
     assert after["metrics"] == before["metrics"]
     assert before["thresholds"] == "tuned on these documents"  # the old dict untouched
+
+
+@pytest.mark.parametrize(("Y", "dev_Y"), [
+    (np.ones((4, 2, 1)), None),                       # scipy: CSR arrays don't yet support 3D
+    (np.array([["yes", "no"]] * 4), None),            # numpy: could not convert string
+    (np.array([[1, 0], [0, 1]] * 2), np.ones((2, 2, 1))),
+])
+def test_train_refuses_label_matrices_that_are_not_2d_numbers_by_name(Y, dev_Y):
+    space = LabelSpace.from_uris(["u:a", "u:b"])
+    name = "Y" if dev_Y is None else "dev_Y"
+    dev = {} if dev_Y is None else {"dev_texts": ["other one", "other two"], "dev_Y": dev_Y}
+    with pytest.raises(InvalidParameterError, match=f"parameter '{name}'"):
+        train_classifier(["good fine", "bad awful", "nice good", "poor bad"], Y, space,
+                         options=TrainOptions(featurizer_params=FAST_FEATURES), **dev)

@@ -96,10 +96,38 @@ class BaseModel:
         return n_jobs
 
 
+def _describe(value) -> str:
+    shape = getattr(value, "shape", None)
+    dtype = getattr(value, "dtype", None)
+    if shape is not None:
+        return f"shape {shape}" + (f" (dtype {dtype})" if dtype is not None else "")
+    return type(value).__name__
+
+
+def as_float32_csr(value, name: str, expected: str, *, copy: bool = False) -> sp.csr_matrix:
+    """``value`` (sparse, dense or nested lists) as a float32 CSR matrix, or
+    :class:`InvalidParameterError` naming ``name`` when it is no 2-D matrix of numbers
+    (scipy's "CSR arrays don't yet support 3D", numpy's "could not convert string to
+    float" otherwise)."""
+    if not sp.issparse(value):
+        try:
+            dense = np.asarray(value)
+        except (TypeError, ValueError):
+            raise InvalidParameterError(name, expected, _describe(value)) from None
+        if dense.ndim > 2:
+            raise InvalidParameterError(name, expected, f"{dense.ndim}-D array")
+        if not (np.issubdtype(dense.dtype, np.number) or dense.dtype == np.bool_):
+            raise InvalidParameterError(name, expected + " of numbers", _describe(dense))
+    try:
+        return sp.csr_matrix(value, dtype=np.float32, copy=copy)
+    except (TypeError, ValueError):
+        raise InvalidParameterError(name, expected + " of numbers", _describe(value)) from None
+
+
 def check_features(X, *, n_features: int | None = None) -> sp.csr_matrix:
     """Validate a feature matrix and return it as CSR float32."""
     if sp.issparse(X):
-        X = sp.csr_matrix(X, dtype=np.float32)
+        X = as_float32_csr(X, "X", "a 2-D feature matrix")
         if not X.has_canonical_format:
             # an entry stored twice means the sum, but the compiled kernels read entries
             # one by one (the solver's row norms squared each part): sum them, on a copy
@@ -109,7 +137,11 @@ def check_features(X, *, n_features: int | None = None) -> sp.csr_matrix:
             if summed.nnz != X.nnz:
                 X = summed
     else:
-        X = np.asarray(X, dtype=np.float32)
+        try:
+            X = np.asarray(X, dtype=np.float32)
+        except (TypeError, ValueError):  # strings, ragged rows: numpy's words, not ours
+            raise InvalidParameterError("X", "a 2-D feature matrix of numbers",
+                                        _describe(X)) from None
         if X.ndim != 2:
             raise InvalidParameterError("X", "a 2-D feature matrix", f"{X.ndim}-D array")
         X = sp.csr_matrix(X)
@@ -125,7 +157,7 @@ def check_targets(Y, n_docs: int, *, soft_ok: bool) -> sp.csr_matrix:
 
     Returns a matrix of its own: models sum duplicates, drop zeros and sort in place,
     which must not touch the caller's arrays."""
-    Y = sp.csr_matrix(Y, dtype=np.float32, copy=True)
+    Y = as_float32_csr(Y, "Y", "a 2-D target matrix (documents x labels)", copy=True)
     if Y.shape[0] != n_docs:
         raise InvalidParameterError("Y", f"{n_docs} rows (one per document)", Y.shape[0])
     if Y.shape[1] < 1:

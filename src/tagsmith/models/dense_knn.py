@@ -55,7 +55,11 @@ def check_dense_features(X, *, n_features: int | None = None) -> np.ndarray:
             raise InvalidParameterError("X", "dense feature rows (e.g. sentence embeddings)",
                                         f"a large sparse matrix {X.shape}")
         X = X.toarray()
-    X = np.asarray(X, dtype=np.float32)
+    try:
+        X = np.asarray(X, dtype=np.float32)
+    except (TypeError, ValueError):  # strings, ragged rows: numpy's words, not ours
+        raise InvalidParameterError("X", "a 2-D feature matrix of numbers",
+                                    type(X).__name__) from None
     if X.ndim != 2:
         raise InvalidParameterError("X", "a 2-D feature matrix", f"{X.ndim}-D array")
     if not np.all(np.isfinite(X)):

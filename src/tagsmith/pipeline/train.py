@@ -32,6 +32,7 @@ from tagsmith.exceptions import DataError, InvalidParameterError
 from tagsmith.features.tfidf import TfidfFeaturizer, _as_list
 from tagsmith.features.views import make_featurizer
 from tagsmith.models import check_model_params, get_model_class, make_model
+from tagsmith.models.base import as_float32_csr
 from tagsmith.pipeline.classifier import TextClassifier
 from tagsmith.pipeline.confidence import TUNED_HERE, ConfidenceOptions, calibrate_classifier
 from tagsmith.pipeline.crossfit import MAX_FOLDS, HeldoutScores, default_k, heldout_split
@@ -298,7 +299,7 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
                                     None)
     if dev_texts is not None:
         dev_texts = _as_list(dev_texts, "dev_texts")
-    Y = sp.csr_matrix(Y, dtype=np.float32)
+    Y = as_float32_csr(Y, "Y", "a 2-D label matrix (documents x labels)")
     if Y.shape != (len(texts), len(label_space)):
         raise InvalidParameterError("Y", f"shape ({len(texts)}, {len(label_space)})", Y.shape)
     _check_positives(Y)
@@ -476,7 +477,7 @@ def _heldout(texts, Y, dev_texts, dev_Y, options: TrainOptions):
     """(fit indices or None, dev texts, dev labels, source) or None for no tuning."""
     if dev_texts is not None:
         dev_texts = list(dev_texts)
-        dev_Y = sp.csr_matrix(dev_Y, dtype=np.float32)
+        dev_Y = as_float32_csr(dev_Y, "dev_Y", "a 2-D label matrix (documents x labels)")
         if dev_Y.shape != (len(dev_texts), Y.shape[1]):
             raise InvalidParameterError("dev_Y", f"shape ({len(dev_texts)}, {Y.shape[1]})",
                                         dev_Y.shape)

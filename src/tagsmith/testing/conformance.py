@@ -161,8 +161,13 @@ def check_k_larger_than_labels(factory: Factory) -> None:
 
 def check_bad_input(factory: Factory) -> None:
     X, Y = make_problem()
+    # not just refused: refused by name (no scipy "CSR arrays don't yet support 3D",
+    # no numpy "could not convert string to float")
     for bad_X, bad_Y, what in [(X, Y[:-1], "Y with too few rows"),
-                               (X, Y * 2.0, "targets above 1")]:
+                               (X, Y * 2.0, "targets above 1"),
+                               (X, Y.toarray()[:, :, None], "a 3-D Y"),
+                               (X, np.where(Y.toarray() > 0, "yes", "no"), "a Y of strings"),
+                               (np.full(X.shape, "a"), Y, "an X of strings")]:
         try:
             factory().fit(bad_X, bad_Y)
         except InvalidParameterError:
