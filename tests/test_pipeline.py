@@ -452,3 +452,13 @@ def test_train_refuses_label_matrices_that_are_not_2d_numbers_by_name(Y, dev_Y):
     with pytest.raises(InvalidParameterError, match=f"parameter '{name}'"):
         train_classifier(["good fine", "bad awful", "nice good", "poor bad"], Y, space,
                          options=TrainOptions(featurizer_params=FAST_FEATURES), **dev)
+
+
+def test_train_refuses_an_empty_dev_corpus():
+    # it used to train and record held-out metrics of 0.0 "tuned on" 0 documents
+    space = LabelSpace.from_uris(["u:a", "u:b"])
+    with pytest.raises(InvalidParameterError, match="parameter 'dev_texts'"):
+        train_classifier(["good fine", "bad awful", "nice good", "poor bad"],
+                         np.array([[1, 0], [0, 1]] * 2), space, dev_texts=[],
+                         dev_Y=sp.csr_matrix((0, 2)),
+                         options=TrainOptions(featurizer_params=FAST_FEATURES))

@@ -477,6 +477,9 @@ def _heldout(texts, Y, dev_texts, dev_Y, options: TrainOptions):
     """(fit indices or None, dev texts, dev labels, source) or None for no tuning."""
     if dev_texts is not None:
         dev_texts = list(dev_texts)
+        if not dev_texts:  # thresholds "tuned" on nothing, P@1 0.0 recorded as measured
+            raise InvalidParameterError("dev_texts", "at least one held-out document "
+                                        "(or None for no tuning)", "none")
         dev_Y = as_float32_csr(dev_Y, "dev_Y", "a 2-D label matrix (documents x labels)")
         if dev_Y.shape != (len(dev_texts), Y.shape[1]):
             raise InvalidParameterError("dev_Y", f"shape ({len(dev_texts)}, {Y.shape[1]})",
