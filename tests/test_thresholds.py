@@ -1,9 +1,11 @@
 import numpy as np
+import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tagsmith.calibration.thresholds import best_global_threshold, tune_thresholds
+from tagsmith.calibration.thresholds import Thresholds, best_global_threshold, tune_thresholds
+from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import TopK
 
 
@@ -158,3 +160,16 @@ def test_the_cut_between_adjacent_float32_scores_stays_above_the_lower():
     result = tune_thresholds(sp.csr_matrix(np.array([[1]])), big, min_support=1,
                              tune_min_labels=False)
     assert big.label_sets(result.per_label).toarray().tolist() == [[True]]
+
+
+@pytest.mark.parametrize("beta", [0, -1, float("nan")])
+def test_best_global_threshold_refuses_a_beta_tune_thresholds_refuses(beta):
+    # F-beta squares beta: -1 silently tuned F1, 0 tuned precision alone
+    topk = TopK.from_scores(np.array([[0.9, 0.2], [0.4, 0.8]]), 2)
+    with pytest.raises(InvalidParameterError, match="parameter 'beta'"):
+        best_global_threshold(sp.csr_matrix(np.array([[1, 0], [0, 1]])), topk, beta=beta)
+
+
+def test_constant_thresholds_refuse_a_negative_label_count_by_name():
+    with pytest.raises(InvalidParameterError, match="parameter 'n_labels'"):
+        Thresholds.constant(-1)  # numpy: "negative dimensions are not allowed"

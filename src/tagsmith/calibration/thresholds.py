@@ -79,6 +79,7 @@ class Thresholds:
 
     @classmethod
     def constant(cls, n_labels: int, value: float = 0.5) -> Thresholds:
+        n_labels = check_int("n_labels", n_labels, 0, numpy=True)  # numpy: negative dimensions
         return cls(np.full(n_labels, value, np.float32), value, np.zeros(n_labels, bool))
 
 
@@ -121,6 +122,8 @@ def best_global_threshold(y_true, topk: TopK, *, beta: float = 1.0,
     ``hits`` (n x k, from :func:`tagsmith.metrics.topk_hits`) may be passed when the
     caller already has it.
     """
+    # as tune_thresholds: F-beta squares beta, so -1 silently meant 1 (and 0 precision)
+    beta = check_number("beta", beta, 0, strict=True, numpy=True)
     hits = topk_hits(y_true, topk) if hits is None else hits
     valid = topk.valid
     scores, is_hit = topk.scores[valid], hits[valid]
