@@ -349,3 +349,10 @@ def test_a_listed_label_is_judged_by_its_own_probability_not_its_tail():
     assert [set(crc_sets.labels(i).tolist()) for i in range(2)] == expected
     assert crc_sets.size.tolist() == [len(e) for e in expected]
     assert expected == [{0}, {0, 1, 2}]
+
+
+def test_recall_control_refuses_a_nan_tail():
+    topk = TopK.from_scores(np.array([[0.9, 0.2, 0.1], [0.4, 0.8, 0.3]]), 2)
+    y = sp.csr_matrix(np.array([[1, 0, 1], [0, 1, 0]]))
+    with pytest.raises(InvalidParameterError, match="parameter 'tail'"):
+        fit_recall_control(y, topk, tail=[0.01, np.nan, 0.01])

@@ -169,3 +169,11 @@ def test_bbse_source_documents_of_another_shape_are_refused_by_name():
         with pytest.raises(InvalidParameterError, match=f"'{name}' must be"):
             estimate_label_shift(target, source_prior=SOURCE, method="bbse", min_count=0,
                                  source_y=source_y, source_topk=source_topk)
+
+
+@pytest.mark.parametrize("tail", [[np.nan] * 3, [2.0] * 3, [-0.5, 0.1, 0.1]])
+def test_label_shift_refuses_a_tail_that_is_no_probability(tail):
+    # a tail of 2 was silently used as the probability of labels outside the top-k
+    topk = TopK.from_scores(np.array([[0.9, 0.2, 0.1], [0.4, 0.8, 0.3]]), 2)
+    with pytest.raises(InvalidParameterError, match="parameter 'tail'"):
+        estimate_label_shift(topk, source_prior=np.full(3, 0.3), tail=tail, min_count=0.1)

@@ -212,6 +212,10 @@ def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "
     tail_arr = np.zeros(n_labels) if tail is None else np.asarray(tail, dtype=np.float64)
     if tail_arr.shape != (n_labels,):
         raise InvalidParameterError("tail", f"shape ({n_labels},)", tail_arr.shape)
+    if not np.all((tail_arr >= 0) & (tail_arr <= 1)):  # NaN fails too
+        raise InvalidParameterError("tail", f"{n_labels} probabilities in [0, 1]",
+                                    f"range [{np.nanmin(tail_arr)}, {np.nanmax(tail_arr)}]"
+                                    if not np.isnan(tail_arr).all() else "NaN values")
     n_docs = len(topk)
     if n_docs == 0:
         raise InvalidParameterError("topk", "at least one document", "none")

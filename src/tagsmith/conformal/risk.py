@@ -215,6 +215,9 @@ def fit_recall_control(y_true, topk: TopK, *, tail=None,
     tail_arr = np.full(n_labels, -np.inf) if tail is None else np.asarray(tail, np.float64)
     if tail_arr.shape != (n_labels,):
         raise InvalidParameterError("tail", f"shape ({n_labels},)", tail_arr.shape)
+    if np.isnan(tail_arr).any():  # a NaN compares false with every threshold: silently out
+        raise InvalidParameterError("tail", "numbers (no NaN)",
+                                    f"{int(np.isnan(tail_arr).sum())} NaN values")
     band_of = None
     group = np.zeros(n_labels, np.int64)
     n_groups = 1
