@@ -433,3 +433,43 @@ def test_an_api_key_echoed_by_the_server_is_masked_in_errors(monkeypatch):
         with pytest.raises(LLMConfigError) as info:
             client.complete(request())
     assert key not in str(info.value) and "[API key]" in str(info.value)
+
+
+def test_ctrl_c_stops_the_requests_in_flight_at_once_without_retrying():
+    # Ctrl-C left a request to a hanging endpoint running in its worker thread, which
+    # the interpreter waits for at exit: it timed out and was retried, max_retries
+    # times, so the command took minutes to stop (and kept sending requests)
+    arrived = threading.Event()
+
+    def behaviour(body):
+        arrived.set()
+        return Reply("late", delay=5)
+
+    with LocalChatServer(behaviour) as server:
+        inner = client_for(server, timeout=3.0, max_retries=3)
+        finished: list[float] = []
+
+        class Interrupted:  # Ctrl-C while one request hangs
+            model, usage = inner.model, inner.usage
+
+            def __init__(self):
+                self.inner = inner
+
+            def complete(self, chat):
+                if user_prompt(chat.payload()) == "stop":
+                    arrived.wait(5)
+                    raise KeyboardInterrupt
+                try:
+                    return inner.complete(chat)
+                finally:
+                    finished.append(time.monotonic())
+
+        with pytest.raises(KeyboardInterrupt):
+            complete_all(Interrupted(), [request("stop"), request("hang")], n_workers=2)
+        start = time.monotonic()
+        while not finished and time.monotonic() - start < 10:
+            time.sleep(0.05)
+        assert finished and finished[0] - start < 1.5
+        assert len(server.requests) == 1  # not sent again
+        server.behaviour = lambda body: "fine"  # and later calls are answered as before
+        assert inner.complete(request("again")).text == "fine"

@@ -34,9 +34,11 @@ import numbers
 import os
 import random
 import re
+import socket
 import ssl
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -241,6 +243,10 @@ class _Transient(Exception):
         self.billed = billed
 
 
+class _Aborted(Exception):
+    """A call ended by :meth:`OpenAIChatClient.abort`."""
+
+
 #: how a kept-alive connection the server closed while it sat idle fails on reuse
 #: (vLLM, uvicorn and most gateways close idle connections after a few seconds)
 _STALE_CONNECTION = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
@@ -311,24 +317,62 @@ class OpenAIChatClient:
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self._local = threading.local()
         self._random = random.Random(seed)
+        # abort(): the connections open now (to shut down) and the event that the calls
+        # in flight watch (set once, then replaced, so later calls are not affected)
+        self._open: weakref.WeakSet[http.client.HTTPConnection] = weakref.WeakSet()
+        self._aborted = threading.Event()
+        self._abort_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"OpenAIChatClient({self.shown_url!r}, model={self.model!r})"
 
+    def abort(self) -> None:
+        """End the calls in flight now (Ctrl-C): their connections are shut down, a
+        call waiting to retry stops waiting, and each fails with :class:`LLMError`
+        without another try. Calls made afterwards are not affected.
+
+        :func:`complete_all` calls it when it is interrupted: otherwise its worker
+        threads, which the interpreter waits for at exit, went on waiting for a slow
+        endpoint and retrying, for up to ``(1 + max_retries) * timeout`` seconds.
+        """
+        with self._abort_lock:
+            aborted, self._aborted = self._aborted, threading.Event()
+            aborted.set()
+            connections = list(self._open)
+        for connection in connections:
+            sock = connection.sock
+            if sock is not None:
+                try:  # wakes a thread blocked reading from it (close alone does not)
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
     # -- one request ------------------------------------------------------------------------
     def complete(self, request: ChatRequest) -> ChatResponse:
         body = json.dumps(request.payload(), ensure_ascii=False).encode("utf-8")
+        aborted = self._aborted
         last: _Transient | None = None
         for attempt in range(self.max_retries + 1):
             if attempt:
                 self.usage.count("retry")
-                time.sleep(self._delay(attempt - 1, last))
+                aborted.wait(self._delay(attempt - 1, last))
             try:
+                if aborted.is_set():
+                    raise _Aborted()
                 with self._slots:
-                    response = self._post(body, request)
+                    if aborted.is_set():
+                        raise _Aborted()
+                    response = self._post(body, request, aborted)
                 self.usage.add(response)
                 return response
+            except _Aborted:
+                self.usage.count("failed")
+                raise LLMError(f"{self.shown_url}: request abandoned (interrupted)") from None
             except _Transient as exc:
+                if aborted.is_set():  # the failure abort() caused: no retry
+                    self.usage.count("failed")
+                    raise LLMError(f"{self.shown_url}: request abandoned (interrupted)"
+                                   ) from None
                 last = exc
                 if exc.billed:
                     self.usage.bill(*exc.billed)
@@ -363,6 +407,8 @@ class OpenAIChatClient:
                 connection = http.client.HTTPConnection(target_host, target_port,
                                                         timeout=self.timeout)
             self._local.connection = connection
+            with self._abort_lock:
+                self._open.add(connection)
             self._local.absolute = proxy is not None and self._parts.scheme == "http"
         return connection
 
@@ -395,7 +441,8 @@ class OpenAIChatClient:
         echo it (some gateways quote the request's headers in their errors)."""
         return _snippet(raw, secret=self._api_key())
 
-    def _post(self, body: bytes, request: ChatRequest) -> ChatResponse:
+    def _post(self, body: bytes, request: ChatRequest,
+              aborted: threading.Event | None = None) -> ChatResponse:
         reused = getattr(self._local, "connection", None) is not None
         connection = self._connection()
         try:
@@ -413,12 +460,14 @@ class OpenAIChatClient:
             raise _Transient(f"timed out after {self.timeout:g} s") from exc
         except (ConnectionError, http.client.HTTPException, OSError) as exc:
             self._drop_connection()
+            if aborted is not None and aborted.is_set():
+                raise _Aborted() from exc
             if reused and isinstance(exc, _STALE_CONNECTION):
                 # closed by the server while idle: send again on a fresh connection, once
                 # and without counting a retry (the next failure is a real one)
                 logger.debug("%s: kept-alive connection closed by the server (%s); "
                              "reconnecting", self.shown_url, type(exc).__name__)
-                return self._post(body, request)
+                return self._post(body, request, aborted)
             raise _Transient(f"connection failed: {type(exc).__name__}: {exc}") from exc
         if len(raw) > MAX_RESPONSE_BYTES:
             self._drop_connection()  # the rest of the body is never read
@@ -549,7 +598,9 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
     (:class:`~tagsmith.exceptions.LLMConfigError`: bad key, wrong URL or model), or after
     ``max_consecutive_failures`` requests in a row failed for good (the endpoint is
     down): answers received so far stay in the cache, so a rerun resumes. Ctrl-C cancels
-    what has not started. The progress bar shows calls made, cache hits and the cost.
+    what has not started and abandons the requests in flight (the client's ``abort``),
+    so the program stops at once rather than when a slow endpoint answers.
+    The progress bar shows calls made, cache hits and the cost.
     """
     # checked by name before any request (a 0 stopped the run at the first failure,
     # a string failed inside the thread pool); numpy integers pass, as plain ints
@@ -594,10 +645,24 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
                 bar.set_postfix_str(f"calls {usage.n_requests} cached {usage.n_cached} "
                                     f"cost {usage.cost:.4f}", refresh=False)
     except BaseException:
+        stop.set()
         pool.shutdown(wait=False, cancel_futures=True)
+        _abort(client)  # the interpreter waits for the worker threads at exit
         raise
     pool.shutdown()
     return [r if r is not None else LLMError("no result") for r in results]
+
+
+def _abort(client) -> None:
+    """End the calls in flight of ``client``, or of the client it wraps (``inner``, as
+    :class:`CachedClient` does), where one has an ``abort`` method."""
+    seen = 0
+    while client is not None and seen < 10:
+        abort = getattr(client, "abort", None)
+        if callable(abort):
+            abort()
+            return
+        client, seen = getattr(client, "inner", None), seen + 1
 
 
 class CachedClient:
