@@ -473,3 +473,15 @@ def test_ctrl_c_stops_the_requests_in_flight_at_once_without_retrying():
         assert len(server.requests) == 1  # not sent again
         server.behaviour = lambda body: "fine"  # and later calls are answered as before
         assert inner.complete(request("again")).text == "fine"
+
+
+def test_a_refused_request_without_a_key_says_the_variable_is_unset(monkeypatch):
+    # a misspelt --api-key-env sent no key, and the 401 asked whether the key "in $VAR"
+    # was right, as if there were one
+    monkeypatch.delenv("MY_MISSPELT_KEY", raising=False)
+    monkeypatch.setenv("MY_KEY", "sk-1")
+    with LocalChatServer(lambda body: Reply("missing key", status=401)) as server:
+        with pytest.raises(LLMConfigError, match=r"\$MY_MISSPELT_KEY is not set.*no API key"):
+            client_for(server, api_key_env="MY_MISSPELT_KEY").complete(request())
+        with pytest.raises(LLMConfigError, match=r"is the API key in \$MY_KEY right"):
+            client_for(server, api_key_env="MY_KEY").complete(request())

@@ -477,7 +477,11 @@ class OpenAIChatClient:
             raise _Transient(f"HTTP {status}: {self._snippet(raw)}", retry_after)
         if status != 200:
             hint = ""
-            if status in (401, 403):
+            if status in (401, 403) and not self._api_key():
+                hint = (f" (${self.api_key_env} is not set or empty, so no API key was "
+                        "sent; --api-key-env names the variable)" if self.api_key_env
+                        else " (no API key was sent)")
+            elif status in (401, 403):
                 hint = f" (is the API key in ${self.api_key_env} right?)"
             elif status == 404:
                 hint = f" (is the base URL right, and does it serve model {self.model!r}?)"
