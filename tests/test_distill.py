@@ -16,7 +16,7 @@ from tagsmith.pipeline.distill import ActiveOptions, active_distill, distill_cla
 from tagsmith.pipeline.io import read_labelled
 from tagsmith.pipeline.llm import read_soft_labels, write_soft_labels
 from tagsmith.pipeline.train import TrainOptions
-from tagsmith.testing.llm_server import LocalChatServer, user_prompt
+from tagsmith.testing.llm_server import LocalChatServer, Reply, user_prompt
 
 from conftest import FAST_FEATURES, GOEMOTIONS
 
@@ -365,3 +365,30 @@ def test_label_corpus_checks_the_budget_options_before_the_human_sample(bad):
     with pytest.raises(InvalidParameterError, match=f"'{next(iter(bad))}'"):
         label_corpus(texts, space, ScriptedLLM(responder), None, human=human, **kwargs)
     assert not asked
+
+
+def test_cli_label_that_fails_part_way_shows_what_was_spent(tmp_path):
+    # an endpoint that went down after some answers stopped `label` with an error and no
+    # word of the calls already paid for (taxonomy printed its usage)
+    docs = tmp_path / "docs.txt"
+    docs.write_text("".join(f"sport story {i}\n" for i in range(30)))
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    count = {"n": 0}
+
+    def flaky(body):
+        count["n"] += 1
+        if count["n"] > 5:
+            return Reply("down", status=503)
+        return json.dumps({"labels": [{"label": "sport", "confidence": 0.9}]})
+
+    with LocalChatServer(flaky) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "label", str(docs), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl"),
+            "--base-url", server.base_url, "--llm", "m", "--cache", str(tmp_path / "c.sqlite"),
+            "--max-retries", "0", "--concurrency", "1", "--price-prompt", "1000"])
+    assert result.exit_code == 6, result.output
+    assert "10 requests in a row failed" in result.stderr
+    assert "LLM usage: 5 calls, 0 cached, 0 retries, 10 failed" in result.stderr
+    assert "cost 0.0000" not in result.stderr
+    assert not (tmp_path / "o.jsonl").exists()

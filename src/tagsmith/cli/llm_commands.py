@@ -247,33 +247,37 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
         texts, space, shortlist_bundle, shortlist_zeroshot, shortlist_k, not obj["quiet"],
         human_texts=human_data.texts if human_data else None)
     client = _client(**llm)
-    result = label_corpus(texts, space, client, options, shortlist=shortlist,
-                          human=(human_data.texts, human_data.Y) if human_data else None,
-                          human_shortlist=human_shortlist,
-                          budget=budget, strategy=strategy, rounds=rounds, seed=seed)
-    rows = result["rows"]
-    labeling = result["summary"].get("labeling", {})
-    if texts and not len(rows):  # every call failed: say why, keep any earlier output
-        from tagsmith.exceptions import LLMError
+    try:
+        result = label_corpus(texts, space, client, options, shortlist=shortlist,
+                              human=(human_data.texts, human_data.Y) if human_data else None,
+                              human_shortlist=human_shortlist,
+                              budget=budget, strategy=strategy, rounds=rounds, seed=seed)
+        rows = result["rows"]
+        labeling = result["summary"].get("labeling", {})
+        if texts and not len(rows):  # every call failed: say why, keep any earlier output
+            from tagsmith.exceptions import LLMError
 
-        last = labeling.get("last_error") or f"usage: {client.usage.summary()}"
-        raise LLMError(f"the LLM answered none of the {len(texts)} documents "
-                       f"({labeling.get('n_failed_calls', 0)} failed calls, "
-                       f"{labeling.get('n_malformed_answers', 0)} malformed answers); "
-                       f"{output} was not written. Last error: {last}")
-    if labeling.get("last_error") and not obj["quiet"]:
-        click.secho(f"warning: {labeling['n_failed_calls']} failed calls, "
-                    f"{labeling['n_malformed_answers']} malformed answers; first error: "
-                    f"{printable(labeling['first_error'])}; last: "
-                    f"{printable(labeling['last_error'])}",
-                    fg="yellow", err=True)
-    written = write_soft_labels(output, [texts[i] for i in rows], result["Y"], space,
-                                doc_ids=[ids[i] for i in rows])
-    if student:
-        result["student"].save(student)
-        click.echo(f"student distilled from {written} documents -> {student}")
-    summary = {**result["summary"], "usage": client.usage.to_dict()}
-    click.echo(f"labelled {written} of {len(texts)} documents -> {output}")
+            last = labeling.get("last_error") or f"usage: {client.usage.summary()}"
+            raise LLMError(f"the LLM answered none of the {len(texts)} documents "
+                           f"({labeling.get('n_failed_calls', 0)} failed calls, "
+                           f"{labeling.get('n_malformed_answers', 0)} malformed answers); "
+                           f"{output} was not written. Last error: {last}")
+        if labeling.get("last_error") and not obj["quiet"]:
+            click.secho(f"warning: {labeling['n_failed_calls']} failed calls, "
+                        f"{labeling['n_malformed_answers']} malformed answers; first error: "
+                        f"{printable(labeling['first_error'])}; last: "
+                        f"{printable(labeling['last_error'])}",
+                        fg="yellow", err=True)
+        written = write_soft_labels(output, [texts[i] for i in rows], result["Y"], space,
+                                    doc_ids=[ids[i] for i in rows])
+        if student:
+            result["student"].save(student)
+            click.echo(f"student distilled from {written} documents -> {student}")
+        summary = {**result["summary"], "usage": client.usage.to_dict()}
+        click.echo(f"labelled {written} of {len(texts)} documents -> {output}")
+    except BaseException:  # what was spent, also when the run failed or was stopped
+        click.echo(f"LLM usage: {client.usage.summary()}", err=True)
+        raise
     click.echo(json_text(summary), err=True)
 
 
