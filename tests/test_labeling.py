@@ -256,7 +256,7 @@ def test_ambiguous_answers_are_refused_by_every_parser():
     resolver = LabelResolver(SPACE)
     with pytest.raises(LLMOutputError, match="ambiguous answer: 2 JSON objects"):
         parse_label_answer(answer(("sport", 1.0)) + answer(("music", 1.0)), resolver)
-    with pytest.raises(LLMOutputError, match="'labels' list, found dict, NoneType"):
+    with pytest.raises(LLMOutputError, match="'labels' list, found dict, no such key"):
         parse_label_answer('{"labels": {"sport": 1}} {"label": "sport"}', resolver)
     table = json.dumps({"labels": [{"name": "Refunds", "description": "Money back."}]})
     assert parse_taxonomy_answer('Rows look like {"name": "X", "description": "Y"}. '
@@ -676,3 +676,13 @@ def test_merging_reports_sums_every_count_and_keeps_the_errors_in_order():
     assert (first.first_error, first.last_error) == ("a", "d")
     first.merge(LabelingReport())  # a batch without errors keeps them
     assert (first.first_error, first.last_error) == ("a", "d")
+
+
+def test_an_answer_without_the_asked_key_says_so_not_nonetype():
+    """An answer whose objects lack the asked list was reported as "found NoneType"."""
+    from tagsmith.labeling.parsing import extract_json_object
+
+    with pytest.raises(LLMOutputError, match="'labels' list, found no such key"):
+        extract_json_object('{"answer": "joy"}', "labels")
+    with pytest.raises(LLMOutputError, match="'labels' list, found null"):
+        extract_json_object('{"labels": null}', "labels")

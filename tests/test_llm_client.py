@@ -485,3 +485,14 @@ def test_a_refused_request_without_a_key_says_the_variable_is_unset(monkeypatch)
             client_for(server, api_key_env="MY_MISSPELT_KEY").complete(request())
         with pytest.raises(LLMConfigError, match=r"is the API key in \$MY_KEY right"):
             client_for(server, api_key_env="MY_KEY").complete(request())
+
+
+def test_a_single_try_is_one_try_in_the_message():
+    """``max_retries=0`` said "no answer after 1 tries"."""
+    from tagsmith.labeling.client import ChatRequest, LLMError, OpenAIChatClient
+    from tagsmith.testing.llm_server import LocalChatServer, Reply
+
+    with LocalChatServer(lambda body: Reply("busy", status=503)) as server:
+        client = OpenAIChatClient(server.base_url, "m", max_retries=0)
+        with pytest.raises(LLMError, match="no answer after 1 try "):
+            client.complete(ChatRequest("m", ({"role": "user", "content": "hi"},)))

@@ -381,8 +381,9 @@ class OpenAIChatClient:
                 self.usage.count("failed")
                 raise
         self.usage.count("failed")
-        raise LLMError(f"{self.shown_url}: no answer after {self.max_retries + 1} tries "
-                       f"(last: {last})")
+        tries = self.max_retries + 1
+        raise LLMError(f"{self.shown_url}: no answer after {tries} "
+                       f"{'try' if tries == 1 else 'tries'} (last: {last})")
 
     def _delay(self, attempt: int, error: _Transient | None) -> float:
         if error is not None and error.retry_after is not None:

@@ -94,7 +94,7 @@ def extract_json_object(text: str, key: str | None = None, *,
               if isinstance(value.get(key), list) and (value[key] or not non_empty)]
     wanted = f"a {'non-empty ' if non_empty else ''}{key!r} list"
     if not shaped:
-        kinds = ", ".join(dict.fromkeys(_kind(value.get(key)) for value in found))
+        kinds = ", ".join(dict.fromkeys(_kind(value.get(key, _MISSING)) for value in found))
         raise LLMOutputError(f"expected {wanted}, found {kinds}: {text[:120]!r}")
     if any(value[key] != shaped[0][key] for value in shaped[1:]):
         raise LLMOutputError(f"ambiguous answer: {len(shaped)} JSON objects with {wanted} "
@@ -102,8 +102,15 @@ def extract_json_object(text: str, key: str | None = None, *,
     return shaped[0]
 
 
+_MISSING = object()
+
+
 def _kind(value) -> str:
     """What a value found where a list was expected is, for a message."""
+    if value is _MISSING:
+        return "no such key"
+    if value is None:
+        return "null"
     return "an empty list" if value == [] else type(value).__name__
 
 
