@@ -154,3 +154,22 @@ def test_rescored_refuses_scores_a_topk_cannot_hold(returned, problem):
                 np.array([[0.9, 0.5, 0.4], [0.7, -np.inf, -np.inf]]), n_labels=3)
     with pytest.raises(InvalidParameterError, match=f"'score'.*{problem}"):
         topk.rescored(lambda ids, scores: returned)
+
+
+def test_constructor_refuses_rows_not_sorted_best_first():
+    from tagsmith.metrics.ranking import precision_at_k
+
+    # metrics read column 0 as the best label: an unsorted row gave P@1 of the wrong label
+    with pytest.raises(InvalidParameterError, match="scores.*best first"):
+        TopK(np.array([[0, 1]]), np.array([[0.1, 0.9]]), 2)
+    with pytest.raises(InvalidParameterError, match="indices.*padding"):
+        TopK(np.array([[-1, 1]]), np.array([[-np.inf, 0.9]]), 2)
+    with pytest.raises(InvalidParameterError, match="row 1"):
+        TopK(np.array([[0, 1, -1], [2, -1, 0]]),
+             np.array([[0.9, 0.1, -np.inf], [0.8, -np.inf, 0.5]]), 3)
+    # ties in either order, trailing padding and a padding slot's finite score are fine
+    tied = TopK(np.array([[1, 0, -1], [0, 1, -1]]),
+                np.array([[0.5, 0.5, -np.inf], [0.7, 0.2, 0.0]]), 2)
+    assert precision_at_k(sp.csr_matrix(np.array([[1, 0], [1, 0]])), tied, 1) == 0.5
+    TopK(np.zeros((0, 3), np.int32), np.zeros((0, 3)), 2)
+    TopK(np.array([[-1, -1]]), np.full((1, 2), -np.inf), 2)

@@ -67,6 +67,7 @@ class TopK:
             )
         _check_scores(indices, scores)
         _check_distinct(indices)
+        _check_sorted(indices, scores)
         object.__setattr__(self, "indices", indices)
         object.__setattr__(self, "scores", scores)
         object.__setattr__(self, "n_labels", n_labels)
@@ -304,6 +305,27 @@ def _check_scores(indices: np.ndarray, scores: np.ndarray) -> None:
         raise InvalidParameterError(
             "scores", "finite numbers for every label id (padding: id -1, score -inf)",
             f"{scores[row, col]} for label {indices[row, col]} in row {row}")
+
+
+def _check_sorted(indices: np.ndarray, scores: np.ndarray) -> None:
+    """Each row best first: real entries' scores non-increasing (ties in any order) and
+    padding (id -1) only after the last real entry. Metrics read column 0 as the best label,
+    so an unsorted row silently gave a wrong P@1."""
+    if indices.shape[1] < 2 or indices.shape[0] == 0:
+        return
+    valid = indices >= 0
+    early_pad = ~valid[:, :-1] & valid[:, 1:]
+    if early_pad.any():
+        row, col = (int(x[0]) for x in np.nonzero(early_pad))
+        raise InvalidParameterError(
+            "indices", "padding (id -1) only after a row's real entries",
+            f"padding in column {col} before label {indices[row, col + 1]} in row {row}")
+    rising = valid[:, 1:] & (scores[:, 1:] > scores[:, :-1])
+    if rising.any():
+        row, col = (int(x[0]) for x in np.nonzero(rising))
+        raise InvalidParameterError(
+            "scores", "each row sorted best first (non-increasing scores; ties in any order)",
+            f"{scores[row, col]} then {scores[row, col + 1]} in row {row}")
 
 
 #: rows up to this width are checked for repeats by comparing column pairs, not sorting
