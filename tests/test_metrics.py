@@ -438,3 +438,16 @@ def test_sparse_scale_smoke_without_densifying():
     assert peak < 30e6  # a dense boolean n x n_labels alone would be 200 MB
     assert all(np.isfinite(v) for v in report.values())
     assert report["p@1"] == 1.0 and 0 < report["lrap"] < 1
+
+
+def test_f1_samples_zero_division_is_a_score_in_0_1_or_nan():
+    Y, P = np.array([[1, 0], [0, 0]]), np.array([[1, 1], [0, 0]])
+    # zero_division=2 averaged to an F1 above 1
+    for bad in (2, -0.5, np.inf, "1", None):
+        with pytest.raises(InvalidParameterError, match="zero_division"):
+            f1_samples(Y, P, zero_division=bad)
+    assert f1_samples(Y, P, zero_division=0.5) == pytest.approx((2 / 3 + 0.5) / 2)
+    # NaN as in sklearn: documents with both sets empty leave the average
+    assert f1_samples(Y, P, zero_division=np.nan) == pytest.approx(
+        f1_score(Y, P, average="samples", zero_division=np.nan))
+    assert np.isnan(f1_samples(np.zeros((2, 2)), np.zeros((2, 2)), zero_division=np.nan))

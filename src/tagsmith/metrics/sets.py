@@ -200,6 +200,9 @@ def _samples(c: _Counts, zero_division: float) -> float:
         return 0.0
     den = c.pred_doc + c.true_doc
     f1 = _safe_div(2 * c.tp_doc, den)
+    if np.isnan(zero_division):  # sklearn: such documents leave the average
+        f1 = f1[den > 0]
+        return float(f1.mean()) if f1.size else float("nan")
     f1[den == 0] = zero_division
     return float(f1.mean())
 
@@ -207,8 +210,10 @@ def _samples(c: _Counts, zero_division: float) -> float:
 def f1_samples(y_true, y_pred, zero_division: float = 0.0) -> float:
     """Per-document F1 ``2 TP_i / (|pred_i| + |true_i|)``, averaged over documents.
 
-    A document whose true and predicted sets are both empty scores ``zero_division``
-    (sklearn ``f1_score(average="samples", zero_division=...)``); 0.0 for no documents.
+    A document whose true and predicted sets are both empty scores ``zero_division``, a
+    number in [0, 1] (sklearn ``f1_score(average="samples", zero_division=...)`` allows
+    0.0 and 1.0); NaN, as in sklearn, leaves such documents out of the average (NaN if
+    every document is one). 0.0 for no documents.
 
     >>> f1_samples([[1, 0], [0, 0]], [[1, 1], [0, 0]]), f1_samples(
     ...     [[1, 0], [0, 0]], [[1, 1], [0, 0]], zero_division=1.0)
@@ -218,8 +223,12 @@ def f1_samples(y_true, y_pred, zero_division: float = 0.0) -> float:
 
 
 def _check_zero_division(value) -> float:
+    # an F1 is in [0, 1]: zero_division=2 gave an average F1 above 1
+    expected = "a number in [0, 1] (usually 0.0 or 1.0) or NaN"
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError) as exc:
-        raise InvalidParameterError("zero_division", "a number (usually 0.0 or 1.0)",
-                                    value) from exc
+        raise InvalidParameterError("zero_division", expected, value) from exc
+    if isinstance(value, str) or not (np.isnan(number) or 0.0 <= number <= 1.0):
+        raise InvalidParameterError("zero_division", expected, value)
+    return number
