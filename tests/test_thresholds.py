@@ -173,3 +173,23 @@ def test_best_global_threshold_refuses_a_beta_tune_thresholds_refuses(beta):
 def test_constant_thresholds_refuse_a_negative_label_count_by_name():
     with pytest.raises(InvalidParameterError, match="parameter 'n_labels'"):
         Thresholds.constant(-1)  # numpy: "negative dimensions are not allowed"
+
+
+def test_tune_thresholds_refuses_negative_support_and_labels_outside_0_1():
+    topk = TopK.from_scores(np.array([[0.9, 0.2], [0.6, 0.7], [0.1, 0.8]]), k=2)
+    y = np.array([[1, 0], [1, 1], [0, 1]])
+    with pytest.raises(InvalidParameterError, match="min_support"):
+        tune_thresholds(y, topk, min_support=-1)
+    for bad in (np.nan, 2.0, -1.0, np.inf):
+        wrong = y.astype(float)
+        wrong[0, 1] = bad  # was counted as a true label
+        with pytest.raises(InvalidParameterError, match="y_true"):
+            best_global_threshold(wrong, topk)
+        with pytest.raises(InvalidParameterError, match="y_true"):
+            tune_thresholds(sp.csr_matrix(wrong), topk, min_support=1)
+    with pytest.raises(InvalidParameterError, match="y_true"):
+        best_global_threshold(np.array([["1", "0"]] * 3), topk)
+    with pytest.raises(InvalidParameterError, match="topk"):
+        tune_thresholds(y, "topk")
+    assert best_global_threshold(y.astype(bool), topk) == best_global_threshold(y, topk)
+    tune_thresholds(y, topk, min_support=0)

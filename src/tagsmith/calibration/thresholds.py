@@ -115,15 +115,40 @@ def _cut_between(scores: np.ndarray, best: int) -> float:
     return float(scores[best]) - 1e-6
 
 
+def _check_y_true(y_true) -> sp.csr_matrix:
+    """``y_true`` as CSR once its values are labels in [0, 1] (nonzero = a true label).
+
+    A NaN or a 2 was counted as a true label, a -1 too: refused by name."""
+    y = sp.csr_matrix(y_true, copy=True) if sp.issparse(y_true) else None
+    if y is None:
+        from tagsmith.metrics.sets import _to_csr
+
+        y = _to_csr(y_true, "y_true")
+    if len(y.shape) != 2:
+        raise InvalidParameterError("y_true", "a 2-D label matrix", f"shape {y.shape}")
+    if y.dtype.kind not in "biuf":
+        raise InvalidParameterError("y_true", "a numeric or boolean label matrix",
+                                    f"dtype {y.dtype}")
+    y.sum_duplicates()
+    data = y.data.astype(np.float64)
+    bad = ~((data >= 0) & (data <= 1))  # NaN fails both
+    if bad.any():
+        raise InvalidParameterError("y_true", "labels in [0, 1] (0 or 1; no NaN)",
+                                    f"{int(bad.sum())} other values, e.g. {data[bad][0]:g}")
+    return y
+
+
 def best_global_threshold(y_true, topk: TopK, *, beta: float = 1.0,
                           hits: np.ndarray | None = None) -> float:
     """Threshold maximising micro F-beta over all top-k entries.
 
-    ``hits`` (n x k, from :func:`tagsmith.metrics.topk_hits`) may be passed when the
-    caller already has it.
+    ``y_true`` holds labels in [0, 1] (nonzero = a true label); NaN, negative values and
+    values above 1 are refused. ``hits`` (n x k, from :func:`tagsmith.metrics.topk_hits`)
+    may be passed when the caller already has it.
     """
     # as tune_thresholds: F-beta squares beta, so -1 silently meant 1 (and 0 precision)
     beta = check_number("beta", beta, 0, strict=True, numpy=True)
+    y_true = _check_y_true(y_true)
     hits = topk_hits(y_true, topk) if hits is None else hits
     valid = topk.valid
     scores, is_hit = topk.scores[valid], hits[valid]
@@ -147,7 +172,8 @@ def tune_thresholds(y_true, topk: TopK, *, beta: float = 1.0, min_support: int =
     """Per-label F-beta thresholds with back-off to the band or global threshold.
 
     ``y_true``: sparse (n_docs x n_labels) held-out labels; ``topk``: the model's
-    scores on the same documents. Labels with fewer than ``min_support`` held-out
+    scores on the same documents (labels in [0, 1], nonzero = true; NaN, negative
+    values and values above 1 are refused). Labels with fewer than ``min_support`` held-out
     positives use their band's threshold when ``bands`` are given and the band has
     at least ``min_support`` positives, else the global threshold. With
     ``tune_min_labels``, also decides whether always giving each document its best
@@ -161,9 +187,13 @@ def tune_thresholds(y_true, topk: TopK, *, beta: float = 1.0, min_support: int =
     """
     check_number("beta", beta, 0, strict=True, numpy=True)
     check_int("max_labels", max_labels, 1, allow_none=True, numpy=True)
+    # a negative support silently tuned every label on its own (as min_support=0)
+    check_int("min_support", min_support, 0, numpy=True)
+    if not isinstance(topk, TopK):
+        raise InvalidParameterError("topk", "a tagsmith.topk.TopK", type(topk).__name__)
     if max_labels is not None:
         topk = topk.head(max_labels)
-    y_true = sp.csr_matrix(y_true)
+    y_true = _check_y_true(y_true)
     if y_true.shape != (len(topk), topk.n_labels):
         raise InvalidParameterError("y_true", f"shape {(len(topk), topk.n_labels)}",
                                     y_true.shape)
