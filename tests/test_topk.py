@@ -173,3 +173,29 @@ def test_constructor_refuses_rows_not_sorted_best_first():
     assert precision_at_k(sp.csr_matrix(np.array([[1, 0], [1, 0]])), tied, 1) == 0.5
     TopK(np.zeros((0, 3), np.int32), np.zeros((0, 3)), 2)
     TopK(np.array([[-1, -1]]), np.full((1, 2), -np.inf), 2)
+
+
+def test_constructors_and_consumers_name_the_parameter_for_wrong_types():
+    from tagsmith.calibration.scaling import fit_calibrator
+
+    topk = TopK.from_scores(np.array([[0.9, 0.1], [0.2, 0.8]]), 2)
+    # numpy/scipy's words: 'setting an array element with a sequence', 'could not convert
+    # string to float', "CSR arrays don't yet support 3D"; AttributeErrors on .k/.n_labels
+    cases = [
+        ("scores", TopK.from_scores, (sp.csr_matrix(np.eye(2)), 1)),
+        ("scores", TopK.from_scores, ([["a", "b"]], 1)),
+        ("scores", TopK.from_scores, ([[1.0, 2.0], [3.0]], 1)),
+        ("matrix", TopK.from_csr, (np.zeros((2, 2, 2)), 1)),
+        ("matrix", TopK.from_csr, ([["a", "b"]], 1)),
+        ("matrix", TopK.from_csr, (np.zeros(3), 1)),  # was read as one row
+        ("parts", TopK.concatenate, ([topk, "x"],)),
+        ("parts", TopK.concatenate, ([np.zeros((2, 2)), topk],)),
+        ("topk", fit_calibrator, (np.eye(2), np.zeros((2, 2)))),
+    ]
+    for name, function, args in cases:
+        with pytest.raises(InvalidParameterError, match=f"parameter '{name}'"):
+            function(*args)
+    calibrator = fit_calibrator(np.eye(2), topk)
+    with pytest.raises(InvalidParameterError, match="parameter 'topk'"):
+        calibrator.apply(np.zeros((2, 2)))
+    assert len(TopK.concatenate((topk, topk))) == 4

@@ -94,7 +94,14 @@ class TopK:
     @classmethod
     def from_scores(cls, scores, k: int) -> TopK:
         """Top-k of a dense ``n x n_labels`` score array (``k`` is capped at n_labels)."""
-        scores = np.asarray(scores, dtype=np.float32)
+        if sp.issparse(scores):  # numpy: 'setting an array element with a sequence'
+            raise InvalidParameterError("scores", "a dense 2-D array (TopK.from_csr takes a "
+                                        "sparse matrix)", type(scores).__name__)
+        try:
+            scores = np.asarray(scores, dtype=np.float32)
+        except (TypeError, ValueError):  # strings, ragged rows: numpy's words, not ours
+            raise InvalidParameterError("scores", "a 2-D array of numbers",
+                                        _describe(scores)) from None
         if scores.ndim != 2:
             raise InvalidParameterError("scores", "a 2-D array", f"{scores.ndim}-D")
         _check_finite("scores", scores)
@@ -116,7 +123,14 @@ class TopK:
     @classmethod
     def from_csr(cls, matrix, k: int) -> TopK:
         """Top-k of each row of a sparse score matrix; missing entries are not candidates."""
-        matrix = sp.csr_matrix(matrix, dtype=np.float32)
+        shape = matrix.shape if sp.issparse(matrix) else np.shape(matrix)
+        if len(shape) != 2:  # scipy: 'CSR arrays don't yet support 3D'; 1-D made one row
+            raise InvalidParameterError("matrix", "a 2-D score matrix", f"shape {shape}")
+        try:
+            matrix = sp.csr_matrix(matrix, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise InvalidParameterError("matrix", "a 2-D matrix of numbers",
+                                        _describe(matrix)) from None
         n_docs, n_labels = matrix.shape
         k = _check_k(k, n_labels)
         out = cls.empty(n_docs, k, n_labels)
@@ -138,8 +152,14 @@ class TopK:
 
     @classmethod
     def concatenate(cls, parts: Sequence[TopK]) -> TopK:
-        if not parts:
-            raise InvalidParameterError("parts", "at least one TopK", "an empty list")
+        if isinstance(parts, TopK) or not isinstance(parts, Sequence) or not parts:
+            raise InvalidParameterError("parts", "a non-empty list of TopKs",
+                                        "an empty list" if isinstance(parts, Sequence)
+                                        else type(parts).__name__)
+        for i, part in enumerate(parts):
+            if not isinstance(part, TopK):
+                raise InvalidParameterError("parts", "a non-empty list of TopKs",
+                                            f"{type(part).__name__} at position {i}")
         n_labels = parts[0].n_labels
         k = max(p.k for p in parts)
         padded = [p.padded_to(k) for p in parts]
@@ -244,6 +264,20 @@ class TopK:
         indptr = np.concatenate([[0], np.cumsum(keep.sum(axis=1))])
         data = np.ones(int(indptr[-1]), dtype=bool)
         return sp.csr_matrix((data, self.indices[keep], indptr), shape=(len(self), self.n_labels))
+
+
+def _describe(value) -> str:
+    dtype = getattr(value, "dtype", None)
+    return f"{type(value).__name__} of dtype {dtype}" if dtype is not None \
+        else type(value).__name__
+
+
+def check_topk(topk, name: str = "topk") -> TopK:
+    """``topk`` once it is a :class:`TopK` (else an error naming ``name``, not an
+    AttributeError deep inside)."""
+    if not isinstance(topk, TopK):
+        raise InvalidParameterError(name, "a tagsmith.topk.TopK", type(topk).__name__)
+    return topk
 
 
 def _top_k_columns(scores: np.ndarray, k: int) -> np.ndarray:

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.metrics import as_label_matrix
-from tagsmith.topk import TopK
+from tagsmith.topk import TopK, check_topk
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,7 @@ class Entries:
 
 def check_labels(y_true, topk: TopK, name: str = "y_true") -> sp.csr_matrix:
     """Canonical boolean CSR of ``y_true``, which must be ``len(topk) x topk.n_labels``."""
+    check_topk(topk)  # else an AttributeError on .n_labels
     y = as_label_matrix(y_true, name)
     if y.shape != (len(topk), topk.n_labels):
         raise InvalidParameterError(name, f"a label matrix of shape {(len(topk), topk.n_labels)}",

@@ -51,7 +51,7 @@ from tagsmith.exceptions import InvalidParameterError
 
 if TYPE_CHECKING:
     from tagsmith.calibration._isotonic import IsotonicKnots
-from tagsmith.topk import TopK
+from tagsmith.topk import TopK, check_topk
 
 METHODS = ("platt", "isotonic", "temperature")
 _EPS = 1e-7
@@ -131,6 +131,7 @@ class Calibrator:
         return topk.rescored(self.probabilities)
 
     def _check(self, topk: TopK) -> None:
+        check_topk(topk)  # else an AttributeError on .n_labels
         if topk.n_labels != self.n_labels:
             raise InvalidParameterError("topk", f"scores over {self.n_labels} labels",
                                         f"{topk.n_labels} labels")
