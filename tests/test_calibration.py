@@ -260,3 +260,17 @@ def test_reliability_diagram_refuses_bad_paths_and_leaves_no_temporary_file(simu
     assert a_file.read_text() == "keep me\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "old.png", "taken.png"]
     assert not any(folder.iterdir())
+
+
+def test_fit_calibrator_refuses_labels_outside_0_1():
+    from tagsmith.calibration.scaling import fit_calibrator
+    from tagsmith.exceptions import InvalidParameterError
+    from tagsmith.topk import TopK
+
+    topk = TopK.from_scores(np.array([[0.9, 0.1], [0.2, 0.8]]), 2)
+    for bad in (np.nan, 2.0, -1.0):  # each was fitted on as a true label
+        y = np.eye(2)
+        y[0, 1] = bad
+        with pytest.raises(InvalidParameterError, match="parameter 'y_true'"):
+            fit_calibrator(y, topk)
+    fit_calibrator(np.eye(2, dtype=bool), topk)

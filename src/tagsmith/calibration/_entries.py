@@ -15,6 +15,7 @@ import scipy.sparse as sp
 
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.metrics import as_label_matrix
+from tagsmith.metrics.sets import check_label_values
 from tagsmith.topk import TopK, check_topk
 
 
@@ -55,7 +56,8 @@ class Entries:
 def check_labels(y_true, topk: TopK, name: str = "y_true") -> sp.csr_matrix:
     """Canonical boolean CSR of ``y_true``, which must be ``len(topk) x topk.n_labels``."""
     check_topk(topk)  # else an AttributeError on .n_labels
-    y = as_label_matrix(y_true, name)
+    # a NaN or a 2 was a true label, a -1 too
+    y = as_label_matrix(check_label_values(y_true, name), name)
     if y.shape != (len(topk), topk.n_labels):
         raise InvalidParameterError(name, f"a label matrix of shape {(len(topk), topk.n_labels)}",
                                     f"shape {y.shape}")

@@ -15,12 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
+import scipy.sparse as sp  # noqa: F401 (the doctests use it)
 
 from tagsmith._params import check_int, check_number
 from tagsmith.calibration.bands import FrequencyBands
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.metrics import as_label_matrix, f1_micro, topk_hits
+from tagsmith.metrics.sets import check_label_values
 from tagsmith.topk import TopK
 
 #: where a label's threshold came from (:attr:`Thresholds.source`)
@@ -115,29 +116,6 @@ def _cut_between(scores: np.ndarray, best: int) -> float:
     return float(scores[best]) - 1e-6
 
 
-def _check_y_true(y_true) -> sp.csr_matrix:
-    """``y_true`` as CSR once its values are labels in [0, 1] (nonzero = a true label).
-
-    A NaN or a 2 was counted as a true label, a -1 too: refused by name."""
-    y = sp.csr_matrix(y_true, copy=True) if sp.issparse(y_true) else None
-    if y is None:
-        from tagsmith.metrics.sets import _to_csr
-
-        y = _to_csr(y_true, "y_true")
-    if len(y.shape) != 2:
-        raise InvalidParameterError("y_true", "a 2-D label matrix", f"shape {y.shape}")
-    if y.dtype.kind not in "biuf":
-        raise InvalidParameterError("y_true", "a numeric or boolean label matrix",
-                                    f"dtype {y.dtype}")
-    y.sum_duplicates()
-    data = y.data.astype(np.float64)
-    bad = ~((data >= 0) & (data <= 1))  # NaN fails both
-    if bad.any():
-        raise InvalidParameterError("y_true", "labels in [0, 1] (0 or 1; no NaN)",
-                                    f"{int(bad.sum())} other values, e.g. {data[bad][0]:g}")
-    return y
-
-
 def best_global_threshold(y_true, topk: TopK, *, beta: float = 1.0,
                           hits: np.ndarray | None = None) -> float:
     """Threshold maximising micro F-beta over all top-k entries.
@@ -148,7 +126,7 @@ def best_global_threshold(y_true, topk: TopK, *, beta: float = 1.0,
     """
     # as tune_thresholds: F-beta squares beta, so -1 silently meant 1 (and 0 precision)
     beta = check_number("beta", beta, 0, strict=True, numpy=True)
-    y_true = _check_y_true(y_true)
+    y_true = check_label_values(y_true)
     hits = topk_hits(y_true, topk) if hits is None else hits
     valid = topk.valid
     scores, is_hit = topk.scores[valid], hits[valid]
@@ -193,7 +171,7 @@ def tune_thresholds(y_true, topk: TopK, *, beta: float = 1.0, min_support: int =
         raise InvalidParameterError("topk", "a tagsmith.topk.TopK", type(topk).__name__)
     if max_labels is not None:
         topk = topk.head(max_labels)
-    y_true = _check_y_true(y_true)
+    y_true = check_label_values(y_true)
     if y_true.shape != (len(topk), topk.n_labels):
         raise InvalidParameterError("y_true", f"shape {(len(topk), topk.n_labels)}",
                                     y_true.shape)

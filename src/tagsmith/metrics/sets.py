@@ -49,6 +49,25 @@ def as_label_matrix(y, name: str = "y_true") -> sp.csr_matrix:
     return out
 
 
+def check_label_values(y_true, name: str = "y_true") -> sp.csr_matrix:
+    """``y_true`` as a CSR copy once its values are labels in [0, 1] (nonzero = a true
+    label), else :class:`InvalidParameterError` naming ``name``.
+
+    For held-out labels that tune or fit something: a NaN or a 2 was counted as a true
+    label, a -1 too."""
+    y = _to_csr(y_true, name)
+    if y.dtype.kind not in "biuf":
+        raise InvalidParameterError(name, "a numeric or boolean label matrix",
+                                    f"dtype {y.dtype}")
+    y.sum_duplicates()
+    data = y.data.astype(np.float64)
+    bad = ~((data >= 0) & (data <= 1))  # NaN fails both
+    if bad.any():
+        raise InvalidParameterError(name, "labels in [0, 1] (0 or 1; no NaN)",
+                                    f"{int(bad.sum())} other values, e.g. {data[bad][0]:g}")
+    return y
+
+
 def _to_csr(y, name: str) -> sp.csr_matrix:
     if sp.issparse(y):
         if len(y.shape) != 2:
