@@ -11,6 +11,7 @@ from tagsmith.labeling.selection import (
     rad_value,
     select_batch,
     systematic_sample,
+    teacher_error_risk,
     uncertainty_gains,
 )
 from tagsmith.pipeline.distill import round_sizes
@@ -99,3 +100,36 @@ def test_round_sizes_add_up():
     for budget in (1, 7, 500, 1999):
         for rounds in (1, 3, 5):
             assert sum(round_sizes(budget, rounds, 0.3)) == budget
+
+
+_G = np.array([0.5, 0.2, 0.9, 0.1])
+_T = TopK.from_scores(np.array([[0.9, 0.1], [0.2, 0.8]]), 2)
+
+
+def _rng():
+    return np.random.default_rng(0)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: select_batch("robust", ["a"], 2, rng=_rng()), "gains"),
+    (lambda: rad_probabilities(["a", "b"], 1, 0.5), "gains"),
+    (lambda: select_batch("robust", _G, 2, rng=None), "rng"),
+    (lambda: select_batch("random", _G, 2, rng=3), "rng"),
+    (lambda: systematic_sample(np.array([np.nan, 0.5]), _rng()), "p"),
+    (lambda: systematic_sample(np.array([-1.0, 0.5, 0.5]), _rng()), "p"),
+    (lambda: systematic_sample(np.full((2, 2), 0.5), _rng()), "p"),
+    (lambda: systematic_sample(np.array([0.5, 0.5]), None), "rng"),
+    (lambda: uncertainty_gains(np.zeros((2, 2))), "topk"),
+    (lambda: teacher_error_risk(np.zeros((2, 2)), np.ones(2)), "topk"),
+    (lambda: teacher_error_risk(_T, np.array([np.nan, 1.0])), "precision"),
+    (lambda: teacher_error_risk(_T, np.array([2.0, 1.0])), "precision"),
+    (lambda: teacher_error_risk(_T, ["a", "b"]), "precision"),
+])
+def test_bad_selection_inputs_are_refused_by_name(call, name):
+    with pytest.raises(InvalidParameterError, match=f"'{name}'"):
+        call()
+
+
+def test_systematic_sample_tolerates_rounding_slips():
+    # the LP's rescaling can leave a probability a hair above 1: still a valid input
+    assert systematic_sample(np.array([1.0 + 1e-12, 1e-13, -1e-13]), _rng()).tolist() == [0]

@@ -34,12 +34,15 @@ import scipy.sparse as sp
 
 from tagsmith._params import check_choice, check_int, check_number
 from tagsmith.exceptions import InvalidParameterError
-from tagsmith.topk import TopK
+from tagsmith.topk import TopK, check_topk
 
 STRATEGIES = ("robust", "uncertainty", "random")
 #: the kinds of :func:`uncertainty_gains`
 GAINS = ("margin", "normalised", "binary")
 MIN_GAIN = 1e-6
+#: how far outside [0, 1] a probability of :func:`systematic_sample` may stray (the LP's
+#: rescaling and the closed form's cap check leave slips of ~1e-12) before it is refused
+_SLACK = 1e-6
 
 
 def uncertainty_gains(topk: TopK, kind: str = "margin") -> np.ndarray:
@@ -55,6 +58,7 @@ def uncertainty_gains(topk: TopK, kind: str = "margin") -> np.ndarray:
     >>> uncertainty_gains(topk).round(2).tolist()
     [0.2, 1.0]
     """
+    topk = check_topk(topk)
     scores = np.where(topk.valid, np.clip(topk.scores, 0.0, 1.0), 0.0).astype(np.float64)
     second = scores[:, 1] if scores.shape[1] > 1 else np.zeros(len(scores))
     if kind == "margin":
@@ -84,9 +88,17 @@ def teacher_error_risk(topk: TopK, precision: np.ndarray) -> np.ndarray:
     >>> teacher_error_risk(topk, np.array([0.9, 0.5])).round(2).tolist()
     [0.14, 0.5]
     """
-    precision = np.asarray(precision, dtype=np.float64)
+    topk = check_topk(topk)
+    try:
+        precision = np.asarray(precision, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidParameterError("precision", "an array of numbers in [0, 1]",
+                                    type(precision).__name__) from None
     if precision.shape != (topk.n_labels,):
         raise InvalidParameterError("precision", f"shape ({topk.n_labels},)", precision.shape)
+    if not np.all((precision >= 0) & (precision <= 1)):  # NaN fails both
+        raise InvalidParameterError("precision", "values in [0, 1] (no NaN)",
+                                    f"range [{precision.min()}, {precision.max()}]")
     scores = np.where(topk.valid, np.clip(topk.scores, 0.0, 1.0), 0.0).astype(np.float64)
     total = scores.sum(axis=1, keepdims=True)
     weights = np.divide(scores, total, out=np.zeros_like(scores), where=total > 0)
@@ -96,8 +108,21 @@ def teacher_error_risk(topk: TopK, precision: np.ndarray) -> np.ndarray:
     return np.clip(risk, 0.0, 1.0)
 
 
+def _check_rng(rng) -> np.random.Generator:
+    # a seed or None is refused rather than turned into a generator: the caller's
+    # generator carries on across rounds, a seed taken here would repeat its draws
+    if not isinstance(rng, np.random.Generator):
+        raise InvalidParameterError("rng", "a numpy.random.Generator (np.random.default_rng"
+                                    "(seed))", type(rng).__name__)
+    return rng
+
+
 def _check(gains, budget: int, n_mistakes: float) -> np.ndarray:
-    gains = np.asarray(gains, dtype=np.float64)
+    try:
+        gains = np.asarray(gains, dtype=np.float64)
+    except (TypeError, ValueError):  # strings, ragged lists: numpy's words, not ours
+        raise InvalidParameterError("gains", "a non-empty 1-D array of numbers in (0, 1]",
+                                    type(gains).__name__) from None
     if gains.ndim != 1 or not len(gains):
         raise InvalidParameterError("gains", "a non-empty 1-D array", gains.shape)
     if not np.all(np.isfinite(gains)) or gains.min() <= 0 or gains.max() > 1:
@@ -200,10 +225,25 @@ def systematic_sample(p, rng: np.random.Generator) -> np.ndarray:
 
     Madow's systematic sampling over a random order (sorted indices out).
 
+    ``p`` is a 1-D array of probabilities in [0, 1] (rounding slips of ``1e-6`` either
+    side are clipped away); ``rng`` a :class:`numpy.random.Generator` (a seed or
+    ``None`` is refused, not turned into one).
+
     >>> systematic_sample(np.array([1.0, 0.5, 0.5, 0.0]), np.random.default_rng(0)).size
     2
     """
-    p = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
+    rng = _check_rng(rng)
+    try:
+        p = np.asarray(p, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidParameterError("p", "a 1-D array of probabilities in [0, 1]",
+                                    type(p).__name__) from None
+    if p.ndim != 1:
+        raise InvalidParameterError("p", "a 1-D array of probabilities", f"shape {p.shape}")
+    if p.size and not np.all((p >= -_SLACK) & (p <= 1 + _SLACK)):  # NaN fails both
+        raise InvalidParameterError("p", "probabilities in [0, 1] (no NaN)",
+                                    f"range [{p.min()}, {p.max()}]")
+    p = np.clip(p, 0.0, 1.0)
     size = int(round(p.sum()))
     if size == 0:
         return np.zeros(0, np.int64)
@@ -220,9 +260,11 @@ def select_batch(strategy: str, gains, budget: int, *, n_mistakes: float = 0.0,
     """Indices of ``budget`` documents (fewer only if the pool is smaller).
 
     ``"robust"`` draws with :func:`rad_probabilities`, ``"uncertainty"`` takes the
-    ``budget`` largest gains, ``"random"`` a uniform sample.
+    ``budget`` largest gains, ``"random"`` a uniform sample. ``rng`` must be a
+    :class:`numpy.random.Generator` (a seed or ``None`` is refused, not turned into one).
     """
     strategy = check_choice("strategy", strategy, STRATEGIES)
+    rng = _check_rng(rng)
     gains = _check(gains, budget, n_mistakes)
     n = len(gains)
     if budget >= n:
