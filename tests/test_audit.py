@@ -277,3 +277,27 @@ def test_prior_strength_zero_keeps_every_rate_finite():
     np.testing.assert_allclose(issues.est_wrong, shrunk.est_wrong, atol=1e-6)
     with pytest.raises(InvalidParameterError, match="prior_strength"):
         find_label_issues(sp.csr_matrix(given), topk, prior_strength=float("inf"))
+
+
+_T2 = TopK.from_scores(np.array([[0.9, 0.1], [0.2, 0.8]]), 2)
+_Y2 = sp.csr_matrix(np.array([[1, 0], [0, 1]]))
+
+
+@pytest.mark.parametrize("Y, X, name", [
+    (np.array([[np.nan, 0], [0, 1]]), None, "Y"),   # was taken for a given label
+    (np.array([[2, 0], [0, 1]]), None, "Y"),        # likewise
+    (np.array([["1", "0"], ["0", "1"]]), None, "Y"),  # scipy's dtype error
+    (np.zeros((2, 2, 2)), None, "Y"),               # scipy's "don't yet support 3D"
+    (_Y2, np.zeros((3, 4)), "X"),                   # a matmul dimension mismatch
+    (_Y2, [["a"], ["b"]], "X"),                     # could not convert string to float
+    (_Y2, np.array([[np.nan], [1.0]]), "X"),        # went through
+])
+def test_find_label_issues_refuses_bad_labels_and_features(Y, X, name):
+    with pytest.raises(InvalidParameterError, match=f"'{name}'"):
+        find_label_issues(Y, _T2, X=X)
+
+
+def test_find_label_issues_accepts_soft_and_boolean_labels():
+    for Y in (np.array([[True, False], [False, True]]), np.array([[0.5, 0], [0, 1.0]])):
+        assert find_label_issues(Y, _T2, X=np.eye(2)).n_docs == 2
+

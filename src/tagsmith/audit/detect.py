@@ -160,10 +160,14 @@ def frequency_band(counts: np.ndarray) -> np.ndarray:
     return band
 
 
-def _check_inputs(Y, topk: TopK) -> sp.csr_matrix:
+def _check_inputs(Y, topk: TopK, X=None) -> sp.csr_matrix:
+    from tagsmith.metrics.sets import check_label_values
+    from tagsmith.models.base import check_features
+
     if not isinstance(topk, TopK):
         raise InvalidParameterError("topk", "a TopK of out-of-sample scores", type(topk).__name__)
-    Y = sp.csr_matrix(Y)
+    # a NaN or a 2 was taken for a given label, strings and 3-D arrays failed in scipy
+    Y = check_label_values(Y, "Y")
     if Y.shape != (len(topk), topk.n_labels):
         raise InvalidParameterError("Y", f"shape {(len(topk), topk.n_labels)} (as the scores)",
                                     Y.shape)
@@ -172,6 +176,13 @@ def _check_inputs(Y, topk: TopK) -> sp.csr_matrix:
     Y.sort_indices()
     if np.isnan(topk.scores[topk.valid]).any():
         raise InvalidParameterError("topk", "scores without NaN", "NaN scores")
+    if X is not None:
+        # checked only: the evidence reads ``X`` as given, so results do not move (strings
+        # failed in scipy, a wrong number of rows in a matmul, NaN went through)
+        n_rows = check_features(X).shape[0]
+        if n_rows != Y.shape[0]:
+            raise InvalidParameterError("X", f"{Y.shape[0]} rows (one per document of Y)",
+                                        n_rows)
     return Y
 
 
@@ -339,7 +350,7 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
     """
     check_label_issue_options(prior_strength, min_probability, max_missing_per_doc, rates,
                               every_doc_labelled)
-    Y = _check_inputs(Y, topk)
+    Y = _check_inputs(Y, topk, X if evidence else None)
     n, n_labels = Y.shape
     n_given = np.bincount(Y.indices, minlength=n_labels).astype(np.int64)
     band = frequency_band(n_given)
