@@ -301,3 +301,15 @@ def test_find_label_issues_accepts_soft_and_boolean_labels():
     for Y in (np.array([[True, False], [False, True]]), np.array([[0.5, 0], [0, 1.0]])):
         assert find_label_issues(Y, _T2, X=np.eye(2)).n_docs == 2
 
+
+@pytest.mark.parametrize("Y, seed, name", [
+    (np.array([[np.nan, 0], [0, 1]]), 0, "Y"),      # went through as a label
+    (np.array([[2.0, 0], [0, 1]]), 0, "Y"),
+    (np.zeros((2, 2, 2)), 0, "Y"),                  # scipy's "don't yet support 3D"
+    ([["a", "b"]], 0, "Y"),                         # could not convert string to float
+    (_Y2, -1, "seed"),                              # numpy's "expected non-negative integer"
+    (_Y2, 1.5, "seed"),
+])
+def test_inject_label_noise_refuses_bad_input(Y, seed, name):
+    with pytest.raises(InvalidParameterError, match=f"'{name}'"):
+        inject_label_noise(Y, seed=seed)

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_choice
+from tagsmith._params import check_choice, check_int
 from tagsmith.exceptions import InvalidParameterError
+from tagsmith.metrics.sets import check_label_values
 
 
 @dataclass
@@ -62,7 +63,8 @@ def inject_label_noise(Y, *, missing_rate: float = 0.10, wrong_rate: float = 0.0
     Each added label goes to a uniformly drawn document, with a label that document
     does not have, drawn in proportion to the labels' frequencies
     (``wrong_labels="prior"``: plausible labels, so a wrong label is not given away by
-    being rare) or uniformly (``"uniform"``). Seeded: same input, same noise.
+    being rare) or uniformly (``"uniform"``). Seeded (``seed``: an integer >= 0): same
+    input, same noise. ``Y``'s values must be labels in [0, 1].
 
     >>> Y = sp.csr_matrix(np.eye(40, 4, dtype=np.float32) + np.eye(40, 4, k=-4))
     >>> noise = inject_label_noise(Y, missing_rate=0.25, wrong_rate=0.25, seed=1)
@@ -74,6 +76,10 @@ def inject_label_noise(Y, *, missing_rate: float = 0.10, wrong_rate: float = 0.0
     missing_rate = _check_rate("missing_rate", missing_rate)
     wrong_rate = _check_rate("wrong_rate", wrong_rate)
     wrong_labels = check_choice("wrong_labels", wrong_labels, ("prior", "uniform"))
+    seed = check_int("seed", seed, 0, numpy=True)  # -1 was numpy's "non-negative integer"
+    # checked only (the noise is drawn on ``Y`` as before): a NaN went through as a
+    # label, strings and 3-D arrays failed in numpy / scipy
+    check_label_values(Y, "Y")
     Y = sp.csr_matrix(Y, dtype=np.float32)
     Y.eliminate_zeros()
     Y.sum_duplicates()
