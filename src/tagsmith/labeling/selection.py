@@ -77,6 +77,15 @@ def uncertainty_gains(topk: TopK, kind: str = "margin") -> np.ndarray:
     return np.clip(gains, MIN_GAIN, 1.0)
 
 
+def _floats(name: str, value, expected: str) -> np.ndarray:
+    """``value`` as a float64 array, or an error naming ``name`` (strings and ragged
+    lists raised numpy's ValueError, in numpy's words)."""
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidParameterError(name, expected, type(value).__name__) from None
+
+
 def teacher_error_risk(topk: TopK, precision: np.ndarray) -> np.ndarray:
     """Expected chance that the teacher gets a document wrong (shape ``(n_docs,)``).
 
@@ -89,11 +98,7 @@ def teacher_error_risk(topk: TopK, precision: np.ndarray) -> np.ndarray:
     [0.14, 0.5]
     """
     topk = check_topk(topk)
-    try:
-        precision = np.asarray(precision, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InvalidParameterError("precision", "an array of numbers in [0, 1]",
-                                    type(precision).__name__) from None
+    precision = _floats("precision", precision, "an array of numbers in [0, 1]")
     if precision.shape != (topk.n_labels,):
         raise InvalidParameterError("precision", f"shape ({topk.n_labels},)", precision.shape)
     if not np.all((precision >= 0) & (precision <= 1)):  # NaN fails both
@@ -118,11 +123,7 @@ def _check_rng(rng) -> np.random.Generator:
 
 
 def _check(gains, budget: int, n_mistakes: float) -> np.ndarray:
-    try:
-        gains = np.asarray(gains, dtype=np.float64)
-    except (TypeError, ValueError):  # strings, ragged lists: numpy's words, not ours
-        raise InvalidParameterError("gains", "a non-empty 1-D array of numbers in (0, 1]",
-                                    type(gains).__name__) from None
+    gains = _floats("gains", gains, "a non-empty 1-D array of numbers in (0, 1]")
     if gains.ndim != 1 or not len(gains):
         raise InvalidParameterError("gains", "a non-empty 1-D array", gains.shape)
     if not np.all(np.isfinite(gains)) or gains.min() <= 0 or gains.max() > 1:
@@ -233,11 +234,7 @@ def systematic_sample(p, rng: np.random.Generator) -> np.ndarray:
     2
     """
     rng = _check_rng(rng)
-    try:
-        p = np.asarray(p, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InvalidParameterError("p", "a 1-D array of probabilities in [0, 1]",
-                                    type(p).__name__) from None
+    p = _floats("p", p, "a 1-D array of probabilities in [0, 1]")
     if p.ndim != 1:
         raise InvalidParameterError("p", "a 1-D array of probabilities", f"shape {p.shape}")
     if p.size and not np.all((p >= -_SLACK) & (p <= 1 + _SLACK)):  # NaN fails both
