@@ -250,7 +250,12 @@ def _as_list(texts: Iterable[str], name: str = "texts") -> list[str]:
         shown = texts if len(texts) <= 60 else texts[:57] + "..."
         raise InvalidParameterError(name, "a list of str (one str per document, not a bare "
                                     "str)", shown)
-    texts = texts if isinstance(texts, list) else list(texts)
+    if not isinstance(texts, list):
+        try:
+            texts = list(texts)
+        except TypeError:  # None or a number: "'NoneType' object is not iterable"
+            raise InvalidParameterError(name, "a list of str (one str per document)",
+                                        type(texts).__name__) from None
     for i, text in enumerate(texts):
         if not isinstance(text, str):
             raise InvalidParameterError(f"{name}[{i}]", "a str", type(text).__name__)

@@ -26,16 +26,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import numbers
 import string
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_choice, check_int, check_number
+from tagsmith._params import check_bool, check_choice, check_int, check_number
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import InvalidParameterError
-from tagsmith.topk import TopK, _check_k
+from tagsmith.topk import TopK, _check_k, check_topk
 from tagsmith.zeroshot.index import INDEX_KINDS, build_index
 
 logger = logging.getLogger("tagsmith")
@@ -62,7 +63,13 @@ def label_texts(label_space: LabelSpace, *, lang: str = "en", template: str = "{
     >>> label_texts(space)
     (['cats', 'felines', 'cats: small pets'], array([0, 0, 0], dtype=int32))
     """
+    _check_label_space(label_space)
     _check_template(template)
+    if not isinstance(lang, str) or not lang:
+        # None or 5 matched no language and fell back to other names with a warning
+        raise InvalidParameterError("lang", "a language code (a non-empty str)", lang)
+    use_alt_labels = check_bool("use_alt_labels", use_alt_labels)
+    use_descriptions = check_bool("use_descriptions", use_descriptions)
     texts: list[str] = []
     owners: list[int] = []
     deprecated = label_space.deprecated_mask
@@ -96,6 +103,32 @@ def label_texts(label_space: LabelSpace, *, lang: str = "en", template: str = "{
                        "never suggested zero-shot, e.g. %s", len(nameless),
                        ", ".join(nameless[:3]))
     return texts, np.asarray(owners, dtype=np.int32)
+
+
+def _check_label_space(label_space) -> LabelSpace:
+    """``label_space`` once it is a :class:`LabelSpace` (None or a list of names was an
+    AttributeError deep inside)."""
+    if not isinstance(label_space, LabelSpace):
+        raise InvalidParameterError("label_space", "a tagsmith LabelSpace",
+                                    type(label_space).__name__)
+    return label_space
+
+
+def _check_doc_vectors(name: str, vectors, dim: int) -> np.ndarray:
+    """``vectors`` as float32 once they are a finite numeric ``n x dim`` matrix (a wrong
+    dimension was a matmul or broadcast error, strings numpy's ValueError, NaN a NaN
+    hubness for every label)."""
+    arr = np.asarray(vectors)
+    if arr.shape == (0,):  # no documents, e.g. an empty list: an empty result as before
+        arr = np.zeros((0, dim), np.float32)
+    if arr.dtype.kind not in "biuf" or arr.ndim != 2 or arr.shape[1] != dim:
+        raise InvalidParameterError(name, f"a numeric matrix n x {dim} (one embedding per "
+                                    "document)", f"shape {arr.shape}, dtype {arr.dtype}")
+    arr = arr.astype(np.float32, copy=False)
+    if not np.isfinite(arr).all():
+        raise InvalidParameterError(name, "finite numbers (no NaN or infinity)",
+                                    f"{int((~np.isfinite(arr)).sum())} other values")
+    return arr
 
 
 def _check_template(template) -> None:
@@ -240,7 +273,7 @@ class ZeroShotClassifier:
                  template: str = "{}", index: str = "auto", cache_dir: str | Path | None = None,
                  use_alt_labels: bool = True, use_descriptions: bool = True,
                  show_progress: bool = False):
-        self.label_space = label_space
+        self.label_space = _check_label_space(label_space)
         index = check_choice("index", index, INDEX_KINDS)  # before minutes of embedding
         self.encoder = encoder
         self.show_progress = show_progress
@@ -295,9 +328,9 @@ class ZeroShotClassifier:
                                         "of the two)", "both" if texts is not None else None)
         if vectors is None:
             vectors = self.embed(texts)
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         dim = self.label_vectors.shape[1]
-        if vectors.ndim != 2 or vectors.shape[1] != dim or not len(vectors):
+        vectors = np.ascontiguousarray(_check_doc_vectors("background", vectors, dim))
+        if not len(vectors):
             raise InvalidParameterError("background", f"at least one document (vectors of "
                                         f"dimension {dim})", vectors.shape)
         neighbors = min(neighbors, len(vectors))
@@ -362,7 +395,8 @@ class ZeroShotClassifier:
     def topk_from_embeddings(self, doc_vectors: np.ndarray, k: int) -> TopK:
         """As :meth:`predict_topk`, from document embeddings (``n_docs x dim``)."""
         k = _check_k(k, None)
-        doc_vectors = np.asarray(doc_vectors, np.float32)
+        doc_vectors = _check_doc_vectors("doc_vectors", doc_vectors,
+                                         self.label_vectors.shape[1])
         n_docs = len(doc_vectors)
         if n_docs == 0:
             return TopK.empty(0, min(k, self.n_labels), self.n_labels)
@@ -394,6 +428,12 @@ def label_sets_by_margin(topk: TopK, margin: float = 0.0, min_score: float | Non
     >>> label_sets_by_margin(topk, 0.05).toarray().astype(int).tolist()
     [[1, 0, 1]]
     """
+    topk = check_topk(topk)
+    # a negative margin kept the best label alone, NaN too; a str was a numpy error
+    margin = check_number("margin", margin, 0, numpy=True)
+    if min_score is not None and (isinstance(min_score, bool) or not isinstance(
+            min_score, numbers.Real) or np.isnan(min_score)):
+        raise InvalidParameterError("min_score", "None or a number (not NaN)", min_score)
     best = topk.scores[:, :1]
     keep = topk.valid & (topk.scores >= best - margin)
     if min_score is not None:
@@ -411,6 +451,7 @@ def softmax_scores(topk: TopK, temperature: float = 0.05) -> TopK:
     >>> softmax_scores(topk, 0.1).scores.astype(float).round(3).tolist()
     [[0.731, 0.269]]
     """
+    topk = check_topk(topk)
     check_number("temperature", temperature, 0, strict=True, numpy=True)
     valid = topk.valid
     scaled = np.where(valid, topk.scores / temperature, -np.inf)
@@ -447,6 +488,9 @@ def blend_topk(model_topk: TopK | None, zeroshot_topk: TopK, *, weight: float = 
     [[0, 1, -1]]
     """
     weight = check_number("weight", weight, 0, maximum=1, numpy=True)
+    zeroshot_topk = check_topk(zeroshot_topk, "zeroshot_topk")
+    if model_topk is not None:
+        model_topk = check_topk(model_topk, "model_topk")
     n_labels = zeroshot_topk.n_labels
     k = min(check_int("k", k, 1, numpy=True), n_labels)  # before any work
     zs = softmax_scores(zeroshot_topk, temperature).to_csr()
@@ -483,7 +527,12 @@ def _label_mask(name: str, mask: np.ndarray | None, n_labels: int, *, default: b
                 ) -> np.ndarray:
     if mask is None:
         return np.full(n_labels, default, bool)
-    out = np.array(mask, dtype=bool)
-    if out.shape != (n_labels,):
-        raise InvalidParameterError(name, f"shape ({n_labels},)", out.shape)
-    return out
+    arr = np.asarray(mask)
+    if arr.shape != (n_labels,):
+        raise InvalidParameterError(name, f"shape ({n_labels},)", arr.shape)
+    # a mask, not label ids nor weights: "no" or 0.5 was read as True, [0, 1, 2] too
+    if arr.dtype.kind not in "biuf" or not np.isin(arr, (0, 1)).all():
+        raise InvalidParameterError(name, f"a boolean mask of shape ({n_labels},)",
+                                    f"dtype {arr.dtype}" if arr.dtype.kind not in "biuf"
+                                    else f"values {np.unique(arr[~np.isin(arr, (0, 1))])[:3]}")
+    return arr.astype(bool)

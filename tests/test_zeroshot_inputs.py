@@ -1,0 +1,133 @@
+"""Bad input to the zero-shot API: a clear tagsmith error naming the parameter, never a
+numpy or attribute error, never a silently wrong result (stand-in encoder, no model)."""
+
+import numpy as np
+import pytest
+
+from tagsmith.data.labelspace import Label, LabelSpace
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.topk import TopK
+from tagsmith.zeroshot.scorer import (
+    ZeroShotClassifier,
+    blend_topk,
+    label_sets_by_margin,
+    label_texts,
+    softmax_scores,
+)
+
+
+class _HashEncoder:
+    name = "hash"
+    dim = 8
+
+    def encode(self, texts, *, show_progress=False):
+        rows = [np.random.default_rng(sum(map(ord, text))).normal(size=self.dim)
+                for text in texts]
+        out = np.asarray(rows, np.float32).reshape(len(texts), self.dim)
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+SPACE = LabelSpace([Label("u:a", {"en": "cats"}), Label("u:b", {"en": "dogs"}),
+                    Label("u:c", {"en": "money"})])
+
+
+@pytest.fixture()
+def scorer():
+    return ZeroShotClassifier(SPACE, _HashEncoder())
+
+
+def _raises(name):
+    return pytest.raises(InvalidParameterError, match=f"parameter '{name}'")
+
+
+@pytest.mark.parametrize("texts", [None, 5])
+def test_predict_topk_refuses_texts_that_are_no_list(scorer, texts):
+    with _raises("texts"):  # was TypeError: 'NoneType' object is not iterable
+        scorer.predict_topk(texts)
+
+
+def test_predict_topk_valid_texts_unchanged(scorer):
+    assert scorer.predict_topk([]).indices.shape == (0, 3)
+    from_gen = scorer.predict_topk(t for t in ["a cat", "money"])
+    from_list = scorer.predict_topk(["a cat", "money"])
+    assert np.array_equal(from_gen.indices, from_list.indices)
+    assert np.array_equal(from_gen.scores, from_list.scores)
+    assert scorer.topk_from_embeddings([], 2).indices.shape == (0, 2)
+
+
+@pytest.mark.parametrize("vectors", [np.ones((2, 5)), np.ones(8), np.ones((1, 2, 8)),
+                                     np.full((1, 8), "a"), np.full((1, 8), np.nan)],
+                         ids=["dim", "1d", "3d", "str", "nan"])
+def test_topk_from_embeddings_refuses_bad_vectors(scorer, vectors):
+    with _raises("doc_vectors"):  # were matmul/broadcast/axis errors, NaN named 'matrix'
+        scorer.topk_from_embeddings(vectors, 2)
+
+
+@pytest.mark.parametrize("vectors", [np.full((2, 8), np.nan), np.full((1, 8), "a"),
+                                     np.ones((2, 3))], ids=["nan", "str", "dim"])
+def test_fit_background_refuses_bad_vectors(scorer, vectors):
+    with _raises("background"):  # NaN gave every label a NaN hubness
+        scorer.fit_background(vectors=vectors)
+
+
+@pytest.mark.parametrize("space", [None, ["cats", "dogs"]])
+def test_refuses_what_is_no_label_space(space):
+    with _raises("label_space"):  # was AttributeError: no attribute 'deprecated_mask'
+        ZeroShotClassifier(space, _HashEncoder())
+    with _raises("label_space"):
+        label_texts(space)
+
+
+@pytest.mark.parametrize(("param", "value"), [("lang", None), ("lang", 5), ("lang", ""),
+                                              ("use_alt_labels", "no"),
+                                              ("use_descriptions", None)])
+def test_refuses_bad_label_text_options(param, value):
+    # lang=None matched no language and fell back silently; "no" was truthy
+    with _raises(param):
+        ZeroShotClassifier(SPACE, _HashEncoder(), **{param: value})
+
+
+TOPK = TopK(np.array([[0, 1, 2], [2, 0, 1]]), np.array([[0.6, 0.5, 0.1], [0.7, 0.2, 0.1]]), 3)
+
+
+@pytest.mark.parametrize("func", [
+    lambda bad: softmax_scores(bad), lambda bad: label_sets_by_margin(bad, 0.1)])
+def test_refuses_what_is_no_topk(func):
+    with _raises("topk"):  # was AttributeError
+        func(np.ones((2, 3)))
+
+
+@pytest.mark.parametrize(("param", "kwargs"), [
+    ("zeroshot_topk", {"model_topk": None, "zeroshot_topk": np.ones((2, 3))}),
+    ("model_topk", {"model_topk": np.ones((2, 3)), "zeroshot_topk": TOPK})])
+def test_blend_refuses_what_is_no_topk(param, kwargs):
+    with _raises(param):
+        blend_topk(**kwargs)
+
+
+@pytest.mark.parametrize("param", ["known_labels", "exclude"])
+@pytest.mark.parametrize("mask", [np.array([0.5, 1.0, 0.0]), np.array([0, 1, 2]),
+                                  np.array([1.0, np.nan, 0.0]), ["no", "no", "no"]],
+                         ids=["half", "ids", "nan", "str"])
+def test_blend_refuses_label_masks_that_are_no_mask(param, mask):
+    # each was cast to bool: 0.5, 2, NaN and "no" read as True
+    with _raises(param):
+        blend_topk(TOPK, TOPK, **{param: mask})
+
+
+def test_blend_masks_of_zeros_and_ones_unchanged():
+    as_bool = blend_topk(TOPK, TOPK, known_labels=np.array([True, False, True]),
+                         exclude=np.array([False, False, True]))
+    as_int = blend_topk(TOPK, TOPK, known_labels=[1, 0, 1], exclude=np.array([0., 0., 1.]))
+    assert np.array_equal(as_bool.indices, as_int.indices)
+    assert np.array_equal(as_bool.scores, as_int.scores)
+
+
+@pytest.mark.parametrize(("param", "kwargs"), [
+    ("margin", {"margin": -0.1}), ("margin", {"margin": float("nan")}),
+    ("margin", {"margin": "0.1"}), ("margin", {"margin": None}),
+    ("min_score", {"min_score": float("nan")}), ("min_score", {"min_score": "a"})])
+def test_label_sets_by_margin_refuses_bad_numbers(param, kwargs):
+    # a negative or NaN margin silently kept the best label alone; strings were numpy errors
+    with _raises(param):
+        label_sets_by_margin(TOPK, **kwargs)
