@@ -29,7 +29,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -37,7 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith import __version__
-from tagsmith._params import check_choice, check_int, check_number
+from tagsmith._params import check_bool, check_choice, check_int, check_number
 from tagsmith.audit.detect import LabelIssues, check_label_issue_options, find_label_issues
 from tagsmith.audit.duplicates import NEAR_DUPLICATE_THRESHOLD
 from tagsmith.audit.scores import AuditScores, check_source
@@ -125,6 +125,21 @@ class AuditOptions:
         self.prior_strength = float(self.prior_strength)
         self.min_probability = float(self.min_probability)
         self.max_missing_per_doc = int(self.max_missing_per_doc)
+        # "no" was read as True, lang=None as no language at all
+        for name in ("evidence", "near_duplicates", "show_progress"):
+            setattr(self, name, check_bool(name, getattr(self, name)))
+        if not isinstance(self.lang, str) or not self.lang:
+            raise InvalidParameterError("lang", "a language code (a non-empty str)", self.lang)
+        if self.model is not None:  # else refused only after the features were built
+            from tagsmith.models import _REGISTRY
+
+            self.model = check_choice("model", self.model, sorted(_REGISTRY))
+        for name in ("model_params", "knn_params", "featurizer_params"):
+            value = getattr(self, name)
+            if not isinstance(value, dict) and not (name == "featurizer_params"
+                                                    and value is None):
+                raise InvalidParameterError(name, "a dict of parameters" + (
+                    " or None" if name == "featurizer_params" else ""), type(value).__name__)
 
 
 @dataclass
@@ -383,14 +398,34 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
     from tagsmith.audit import duplicates as dup
     from tagsmith.audit import health
     from tagsmith.audit.review import review_rows
+    from tagsmith.features.tfidf import _as_list
+    from tagsmith.metrics.sets import check_label_values
 
+    if options is not None and not isinstance(options, AuditOptions):
+        raise InvalidParameterError("options", "an AuditOptions or None", type(options).__name__)
     options = options or AuditOptions()
     options.validate()
-    texts = list(texts)
-    Y = sp.csr_matrix(Y)
+    if not isinstance(label_space, LabelSpace):
+        raise InvalidParameterError("label_space", "a tagsmith LabelSpace",
+                                    type(label_space).__name__)
+    texts = _as_list(texts, "texts")  # a bare str was audited one character per document
+    # NaN, 2 or -1 were audited as given labels; strings, None or 3-D were scipy errors
+    Y = check_label_values(Y, "Y")
     if Y.shape != (len(texts), len(label_space)):
         raise InvalidParameterError("Y", f"shape ({len(texts)}, {len(label_space)})", Y.shape)
     Y = sp.csr_matrix(Y != 0, dtype=bool)
+    for name, where in (("lines", lines), ("doc_ids", doc_ids)):
+        # a short list was an IndexError in the review queue, a str read per character
+        if where is not None and (isinstance(where, str | bytes) or not hasattr(where, "__len__")
+                                  or len(where) != len(texts)):
+            raise InvalidParameterError(name, f"one entry per document ({len(texts)})",
+                                        type(where).__name__ if isinstance(where, str | bytes)
+                                        or not hasattr(where, "__len__") else len(where))
+    if splits is not None:
+        if not isinstance(splits, Mapping):  # a list was an AttributeError
+            raise InvalidParameterError("splits", "a dict of split name -> texts",
+                                        type(splits).__name__)
+        splits = {name: _as_list(other, f"splits[{name!r}]") for name, other in splits.items()}
     Y.sort_indices()
     if not texts:
         raise DataError("no documents to audit", path=source)
