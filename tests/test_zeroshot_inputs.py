@@ -131,3 +131,13 @@ def test_label_sets_by_margin_refuses_bad_numbers(param, kwargs):
     # a negative or NaN margin silently kept the best label alone; strings were numpy errors
     with _raises(param):
         label_sets_by_margin(TOPK, **kwargs)
+
+
+@pytest.mark.parametrize(("param", "kwargs"), [
+    ("encoder", {"encoder": None}), ("encoder", {"encoder": "all-MiniLM-L6-v2"}),
+    ("cache_dir", {"cache_dir": 5}), ("show_progress", {"show_progress": "no"})])
+def test_classifier_refuses_bad_encoder_cache_dir_and_flags(param, kwargs):
+    # None was an AttributeError on 'encode', 5 a pathlib TypeError, "no" read as True
+    args = {"encoder": _HashEncoder()} | kwargs
+    with _raises(param):
+        ZeroShotClassifier(SPACE, args.pop("encoder"), **args)

@@ -275,8 +275,18 @@ class ZeroShotClassifier:
                  show_progress: bool = False):
         self.label_space = _check_label_space(label_space)
         index = check_choice("index", index, INDEX_KINDS)  # before minutes of embedding
+        # None was an AttributeError on 'encode', cache_dir=5 a TypeError from pathlib,
+        # show_progress="no" read as True
+        if not callable(getattr(encoder, "encode", None)) or isinstance(
+                getattr(encoder, "dim", None), bool) or not isinstance(
+                getattr(encoder, "dim", None), int):
+            raise InvalidParameterError("encoder", "an encoder with encode(texts) and an int "
+                                        "dim", type(encoder).__name__)
+        if cache_dir is not None and not isinstance(cache_dir, str | Path):
+            raise InvalidParameterError("cache_dir", "None or a directory path",
+                                        type(cache_dir).__name__)
         self.encoder = encoder
-        self.show_progress = show_progress
+        self.show_progress = check_bool("show_progress", show_progress)
         texts, self.owners = label_texts(label_space, lang=lang, template=template,
                                          use_alt_labels=use_alt_labels,
                                          use_descriptions=use_descriptions)
