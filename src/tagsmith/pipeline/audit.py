@@ -131,9 +131,9 @@ class AuditOptions:
         if not isinstance(self.lang, str) or not self.lang:
             raise InvalidParameterError("lang", "a language code (a non-empty str)", self.lang)
         if self.model is not None:  # else refused only after the features were built
-            from tagsmith.models import _REGISTRY
+            from tagsmith.models import available_models
 
-            self.model = check_choice("model", self.model, sorted(_REGISTRY))
+            self.model = check_choice("model", self.model, sorted(available_models()))
         for name in ("model_params", "knn_params", "featurizer_params"):
             value = getattr(self, name)
             if not isinstance(value, dict) and not (name == "featurizer_params"
