@@ -416,11 +416,15 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
     Y = sp.csr_matrix(Y != 0, dtype=bool)
     for name, where in (("lines", lines), ("doc_ids", doc_ids)):
         # a short list was an IndexError in the review queue, a str read per character
-        if where is not None and (isinstance(where, str | bytes) or not hasattr(where, "__len__")
-                                  or len(where) != len(texts)):
-            raise InvalidParameterError(name, f"one entry per document ({len(texts)})",
-                                        type(where).__name__ if isinstance(where, str | bytes)
-                                        or not hasattr(where, "__len__") else len(where))
+        if where is None:
+            continue
+        if isinstance(where, str | bytes) or not hasattr(where, "__len__"):
+            found: object = type(where).__name__
+        elif len(where) != len(texts):
+            found = len(where)
+        else:
+            continue
+        raise InvalidParameterError(name, f"one entry per document ({len(texts)})", found)
     if splits is not None:
         if not isinstance(splits, Mapping):  # a list was an AttributeError
             raise InvalidParameterError("splits", "a dict of split name -> texts",
