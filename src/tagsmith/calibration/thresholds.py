@@ -22,7 +22,7 @@ from tagsmith.calibration.bands import FrequencyBands
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.metrics import as_label_matrix, f1_micro, topk_hits
 from tagsmith.metrics.sets import check_label_values
-from tagsmith.topk import TopK
+from tagsmith.topk import TopK, check_topk
 
 #: where a label's threshold came from (:attr:`Thresholds.source`)
 FROM_GLOBAL, FROM_BAND, FROM_LABEL = 0, 1, 2
@@ -128,9 +128,13 @@ def best_global_threshold(y_true, topk: TopK, *, beta: float = 1.0,
     beta = check_number("beta", beta, 0, strict=True, numpy=True)
     y_true = check_label_values(y_true)
     hits = topk_hits(y_true, topk) if hits is None else hits
+    return _global_threshold(topk, hits, int(as_label_matrix(y_true).nnz), beta)
+
+
+def _global_threshold(topk: TopK, hits: np.ndarray, n_pos: int, beta: float) -> float:
+    """:func:`best_global_threshold` on checked input, given the number of positives."""
     valid = topk.valid
     scores, is_hit = topk.scores[valid], hits[valid]
-    n_pos = int(as_label_matrix(y_true).nnz)
     if scores.size == 0 or n_pos == 0:
         return 0.5
     order = np.argsort(-scores, kind="stable")
@@ -163,12 +167,11 @@ def tune_thresholds(y_true, topk: TopK, *, beta: float = 1.0, min_support: int =
     >>> tune_thresholds(y, topk, min_support=1, tune_min_labels=False).per_label.round(2)
     array([0.35, 0.45], dtype=float32)
     """
-    check_number("beta", beta, 0, strict=True, numpy=True)
+    checked_beta = check_number("beta", beta, 0, strict=True, numpy=True)
     check_int("max_labels", max_labels, 1, allow_none=True, numpy=True)
     # a negative support silently tuned every label on its own (as min_support=0)
     check_int("min_support", min_support, 0, numpy=True)
-    if not isinstance(topk, TopK):
-        raise InvalidParameterError("topk", "a tagsmith.topk.TopK", type(topk).__name__)
+    check_topk(topk)
     if max_labels is not None:
         topk = topk.head(max_labels)
     y_true = check_label_values(y_true)
@@ -176,9 +179,11 @@ def tune_thresholds(y_true, topk: TopK, *, beta: float = 1.0, min_support: int =
         raise InvalidParameterError("y_true", f"shape {(len(topk), topk.n_labels)}",
                                     y_true.shape)
     hits = topk_hits(y_true, topk)  # computed once, used by both searches
-    global_thr = best_global_threshold(y_true, topk, beta=beta, hits=hits)
+    # y_true is checked: as a label set once (not re-checked and re-copied per use)
+    labels = as_label_matrix(y_true)
+    global_thr = _global_threshold(topk, hits, int(labels.nnz), checked_beta)
     per_label = np.full(topk.n_labels, global_thr, dtype=np.float32)
-    support = np.bincount(as_label_matrix(y_true).indices, minlength=topk.n_labels)
+    support = np.bincount(labels.indices, minlength=topk.n_labels)
     source = np.full(topk.n_labels, FROM_GLOBAL, dtype=np.int8)
     valid = topk.valid
     if bands is not None:
