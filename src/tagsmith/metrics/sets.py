@@ -60,7 +60,7 @@ def check_label_values(y_true, name: str = "y_true") -> sp.csr_matrix:
         raise InvalidParameterError(name, "a numeric or boolean label matrix",
                                     f"dtype {y.dtype}")
     y.sum_duplicates()
-    data = y.data.astype(np.float64)
+    data = y.data  # compared in its own dtype: no float64 copy of every entry
     bad = ~((data >= 0) & (data <= 1))  # NaN fails both
     if bad.any():
         raise InvalidParameterError(name, "labels in [0, 1] (0 or 1; no NaN)",
