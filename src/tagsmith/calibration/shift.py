@@ -214,8 +214,9 @@ def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "
         raise InvalidParameterError("tail", f"shape ({n_labels},)", tail_arr.shape)
     if not np.all((tail_arr >= 0) & (tail_arr <= 1)):  # NaN fails too
         raise InvalidParameterError("tail", f"{n_labels} probabilities in [0, 1]",
-                                    f"range [{np.nanmin(tail_arr)}, {np.nanmax(tail_arr)}]"
-                                    if not np.isnan(tail_arr).all() else "NaN values")
+                                    f"{int(np.isnan(tail_arr).sum())} NaN values"
+                                    if np.isnan(tail_arr).any()
+                                    else f"range [{tail_arr.min()}, {tail_arr.max()}]")
     n_docs = len(topk)
     if n_docs == 0:
         raise InvalidParameterError("topk", "at least one document", "none")
