@@ -496,3 +496,24 @@ def test_a_single_try_is_one_try_in_the_message():
         client = OpenAIChatClient(server.base_url, "m", max_retries=0)
         with pytest.raises(LLMError, match="no answer after 1 try "):
             client.complete(ChatRequest("m", ({"role": "user", "content": "hi"},)))
+
+
+def test_a_stopping_failure_lets_the_answers_in_flight_reach_the_cache(tmp_path):
+    # abandoning the requests in flight is for Ctrl-C: when the run stops on failures,
+    # an answer already on its way is kept (and cached) as before, not thrown away
+    def behaviour(body):
+        if user_prompt(body) == "slow":
+            return Reply("kept", delay=0.5)
+        return Reply("bad request", status=400)
+
+    with LocalChatServer(behaviour) as server:
+        cache = ResponseCache(tmp_path / "cache.sqlite")
+        client = CachedClient(client_for(server, max_retries=0), cache)
+        with pytest.raises(LLMError, match="in a row failed"):
+            complete_all(client, [request("bad"), request("slow")], n_workers=2,
+                         max_consecutive_failures=1)
+        start = time.monotonic()
+        while len(cache) == 0 and time.monotonic() - start < 5:
+            time.sleep(0.05)
+        cached = cache.get(request("slow"))
+        assert cached is not None and cached.text == "kept"

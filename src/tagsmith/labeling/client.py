@@ -649,10 +649,13 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
                 usage = client.usage
                 bar.set_postfix_str(f"calls {usage.n_requests} cached {usage.n_cached} "
                                     f"cost {usage.cost:.4f}", refresh=False)
-    except BaseException:
+    except BaseException as exc:
         stop.set()
         pool.shutdown(wait=False, cancel_futures=True)
-        _abort(client)  # the interpreter waits for the worker threads at exit
+        if not isinstance(exc, Exception):
+            # Ctrl-C: the interpreter waits for the worker threads at exit. A stopping
+            # failure (LLMError) lets the answers in flight arrive and reach the cache
+            _abort(client)
         raise
     pool.shutdown()
     return [r if r is not None else LLMError("no result") for r in results]
