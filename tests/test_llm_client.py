@@ -517,3 +517,25 @@ def test_a_stopping_failure_lets_the_answers_in_flight_reach_the_cache(tmp_path)
             time.sleep(0.05)
         cached = cache.get(request("slow"))
         assert cached is not None and cached.text == "kept"
+
+
+def test_an_abort_while_a_connection_opens_stops_the_request_before_it_is_sent(monkeypatch):
+    # abort() shuts down the sockets of the open connections; one registered but not
+    # yet connected had no socket to shut down, so its request was sent and waited for
+    # the whole timeout although the call was abandoned
+    import http.client
+
+    with LocalChatServer(lambda body: Reply("late", delay=3)) as server:
+        client = client_for(server, timeout=2.0, max_retries=3)
+        connect = http.client.HTTPConnection.connect
+
+        def abort_then_connect(self):
+            client.abort()  # Ctrl-C just before the socket exists
+            connect(self)
+
+        monkeypatch.setattr(http.client.HTTPConnection, "connect", abort_then_connect)
+        start = time.monotonic()
+        with pytest.raises(LLMError, match="abandoned"):
+            client.complete(request())
+        assert time.monotonic() - start < 1.0
+        assert not server.requests  # never sent

@@ -447,6 +447,14 @@ class OpenAIChatClient:
         reused = getattr(self._local, "connection", None) is not None
         connection = self._connection()
         try:
+            if connection.sock is None:
+                # connect before the abort check: abort() sets its event before it looks
+                # for sockets to shut down, so a call that sees no abort here has a
+                # socket abort() will find (one still opening had none: its request
+                # went out and waited the whole timeout)
+                connection.connect()
+            if aborted is not None and aborted.is_set():
+                raise _Aborted()
             # a plain-HTTP proxy wants the absolute URL in the request line
             path = f"{self.base_url}/chat/completions" if getattr(self._local, "absolute",
                                                                   False) else self._path
