@@ -141,3 +141,13 @@ def test_classifier_refuses_bad_encoder_cache_dir_and_flags(param, kwargs):
     args = {"encoder": _HashEncoder()} | kwargs
     with _raises(param):
         ZeroShotClassifier(SPACE, args.pop("encoder"), **args)
+
+
+def test_an_encoder_whose_dim_is_a_numpy_integer_is_accepted():
+    """The encoder check took only a Python int as ``dim``; numpy integers are accepted
+    everywhere else in tagsmith."""
+    encoder = _HashEncoder()
+    encoder.dim = np.int64(8)
+    plain = ZeroShotClassifier(SPACE, _HashEncoder()).predict_topk(["cats and dogs"], 2)
+    topk = ZeroShotClassifier(SPACE, encoder).predict_topk(["cats and dogs"], 2)
+    assert topk.indices.tolist() == plain.indices.tolist()

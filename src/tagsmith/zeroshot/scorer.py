@@ -277,9 +277,9 @@ class ZeroShotClassifier:
         index = check_choice("index", index, INDEX_KINDS)  # before minutes of embedding
         # None was an AttributeError on 'encode', cache_dir=5 a TypeError from pathlib,
         # show_progress="no" read as True
-        if not callable(getattr(encoder, "encode", None)) or isinstance(
-                getattr(encoder, "dim", None), bool) or not isinstance(
-                getattr(encoder, "dim", None), int):
+        dim = getattr(encoder, "dim", None)  # numpy integers too, as elsewhere
+        if not callable(getattr(encoder, "encode", None)) or isinstance(dim, bool) \
+                or not isinstance(dim, numbers.Integral):
             raise InvalidParameterError("encoder", "an encoder with encode(texts) and an int "
                                         "dim", type(encoder).__name__)
         if cache_dir is not None and not isinstance(cache_dir, str | Path):
