@@ -541,3 +541,52 @@ def test_an_abort_while_a_connection_opens_stops_the_request_before_it_is_sent(m
             client.complete(request())
         assert time.monotonic() - start < 5  # not the 10 s timeout
         assert not server.requests  # never sent
+
+
+def test_ctrl_c_counts_the_requests_in_flight_as_interrupted_and_a_rerun_resumes(tmp_path):
+    # the requests Ctrl-C abandoned were counted as failed ("LLM usage: ... 2 failed"),
+    # as if the endpoint had refused them; they are interrupted, and the answers that
+    # had arrived are in the cache, so a rerun asks only for the others
+    slow_arrived, fast_done = threading.Event(), threading.Event()
+
+    def behaviour(body):
+        if user_prompt(body) == "slow":
+            slow_arrived.set()
+            return Reply("late", delay=20)
+        return "quick"
+
+    with LocalChatServer(behaviour) as server:
+        inner = client_for(server, timeout=10.0, max_retries=3)
+        cached = CachedClient(inner, ResponseCache(tmp_path / "cache.sqlite"))
+
+        class Interrupted:  # Ctrl-C once one answer is in and one request hangs
+            model, usage = inner.model, inner.usage
+
+            def __init__(self):
+                self.inner = cached
+
+            def complete(self, chat):
+                if user_prompt(chat.payload()) == "stop":
+                    slow_arrived.wait(5)
+                    fast_done.wait(5)
+                    raise KeyboardInterrupt
+                try:
+                    return cached.complete(chat)
+                finally:
+                    if user_prompt(chat.payload()) == "fast":
+                        fast_done.set()
+
+        with pytest.raises(KeyboardInterrupt):
+            complete_all(Interrupted(), [request("stop"), request("fast"), request("slow")],
+                         n_workers=3)
+        # counted by the time complete_all has stopped, for the summary printed next
+        assert (inner.usage.n_interrupted, inner.usage.n_failed) == (1, 0)
+        assert inner.usage.n_requests == 1
+        assert "0 failed, 1 interrupted" in inner.usage.summary()
+        assert inner.usage.to_dict()["interrupted"] == 1
+        sent = len(server.requests)
+        server.behaviour = lambda body: "fine"
+        again = CachedClient(client_for(server), ResponseCache(tmp_path / "cache.sqlite"))
+        answers = complete_all(again, [request("fast"), request("slow")], n_workers=2)
+    assert [a.text for a in answers] == ["quick", "fine"]
+    assert again.usage.n_cached == 1 and len(server.requests) == sent + 1

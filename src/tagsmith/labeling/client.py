@@ -59,6 +59,8 @@ USER_AGENT = "tagsmith-llm-client"
 MAX_TIMEOUT = 86400.0
 #: the largest reply body read (a chat answer is a few kilobytes)
 MAX_RESPONSE_BYTES = 16 << 20
+#: the longest :func:`complete_all` waits, once interrupted, for the calls it aborted to end
+ABORT_GRACE = 5.0
 #: the highest sampling temperature chat-completions endpoints accept
 MAX_TEMPERATURE = 2.0
 #: what an API key may hold: visible ASCII and inner spaces
@@ -140,6 +142,8 @@ class Usage:
     n_cached: int = 0
     n_retries: int = 0
     n_failed: int = 0
+    #: calls abandoned by an abort (Ctrl-C): not failures, a rerun asks them again
+    n_interrupted: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -161,10 +165,13 @@ class Usage:
             self.completion_tokens += completion_tokens
 
     def count(self, what: str) -> None:
-        """Count a retry (``"retry"``) or a request that failed for good (``"failed"``)."""
+        """Count a retry (``"retry"``), a request that failed for good (``"failed"``) or
+        one abandoned by an abort (``"interrupted"``)."""
         with self._lock:
             if what == "retry":
                 self.n_retries += 1
+            elif what == "interrupted":
+                self.n_interrupted += 1
             else:
                 self.n_failed += 1
 
@@ -176,13 +183,14 @@ class Usage:
     def to_dict(self) -> dict:
         return {"requests": self.n_requests, "cached": self.n_cached,
                 "retries": self.n_retries, "failed": self.n_failed,
-                "prompt_tokens": self.prompt_tokens,
+                "interrupted": self.n_interrupted, "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens, "cost": round(self.cost, 6)}
 
     def summary(self) -> str:
+        interrupted = f", {self.n_interrupted} interrupted" if self.n_interrupted else ""
         return (f"{self.n_requests} calls, {self.n_cached} cached, {self.n_retries} retries, "
-                f"{self.n_failed} failed, {self.prompt_tokens + self.completion_tokens:,} "
-                f"tokens, cost {self.cost:.4f}")
+                f"{self.n_failed} failed{interrupted}, "
+                f"{self.prompt_tokens + self.completion_tokens:,} tokens, cost {self.cost:.4f}")
 
 
 def _valid_text(value):
@@ -329,7 +337,8 @@ class OpenAIChatClient:
     def abort(self) -> None:
         """End the calls in flight now (Ctrl-C): their connections are shut down, a
         call waiting to retry stops waiting, and each fails with :class:`LLMError`
-        without another try. Calls made afterwards are not affected.
+        without another try, counted as interrupted (``usage.n_interrupted``), not as
+        failed. Calls made afterwards are not affected.
 
         :func:`complete_all` calls it when it is interrupted: otherwise its worker
         threads, which the interpreter waits for at exit, went on waiting for a slow
@@ -366,11 +375,11 @@ class OpenAIChatClient:
                 self.usage.add(response)
                 return response
             except _Aborted:
-                self.usage.count("failed")
+                self.usage.count("interrupted")
                 raise LLMError(f"{self.shown_url}: request abandoned (interrupted)") from None
             except _Transient as exc:
                 if aborted.is_set():  # the failure abort() caused: no retry
-                    self.usage.count("failed")
+                    self.usage.count("interrupted")
                     raise LLMError(f"{self.shown_url}: request abandoned (interrupted)"
                                    ) from None
                 last = exc
@@ -612,7 +621,9 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
     ``max_consecutive_failures`` requests in a row failed for good (the endpoint is
     down): answers received so far stay in the cache, so a rerun resumes. Ctrl-C cancels
     what has not started and abandons the requests in flight (the client's ``abort``),
-    so the program stops at once rather than when a slow endpoint answers.
+    so the program stops at once rather than when a slow endpoint answers; the abandoned
+    requests are counted as interrupted (``usage.n_interrupted``), not as failed, and
+    the answers received before stay in the cache, so a rerun resumes.
     The progress bar shows calls made, cache hits and the cost.
     """
     # checked by name before any request (a 0 stopped the run at the first failure,
@@ -621,14 +632,25 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
     max_consecutive_failures = check_int("max_consecutive_failures",
                                          max_consecutive_failures, 1, numpy=True)
     results: list[ChatResponse | LLMError | None] = [None] * len(requests)
-    state = {"failures": 0}
+    state = {"failures": 0, "running": 0}
     stop = threading.Event()  # set on the first stopping failure: no new request is sent
     lock = threading.Lock()
+    idle = threading.Condition(lock)  # notified whenever a call in flight ends
 
     def one(index: int) -> int:
         if stop.is_set():
             results[index] = LLMError("not sent: the run was stopping")
             return index
+        with lock:
+            state["running"] += 1
+        try:
+            return call(index)
+        finally:
+            with lock:
+                state["running"] -= 1
+                idle.notify_all()
+
+    def call(index: int) -> int:
         try:
             results[index] = client.complete(requests[index])
             with lock:
@@ -660,25 +682,29 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
     except BaseException as exc:
         stop.set()
         pool.shutdown(wait=False, cancel_futures=True)
-        if not isinstance(exc, Exception):
+        if not isinstance(exc, Exception) and _abort(client):
             # Ctrl-C: the interpreter waits for the worker threads at exit. A stopping
-            # failure (LLMError) lets the answers in flight arrive and reach the cache
-            _abort(client)
+            # failure (LLMError) lets the answers in flight arrive and reach the cache.
+            # The aborted calls end within moments: wait for them (a while at most), so
+            # that the usage the caller reports next counts them as interrupted
+            with idle:
+                idle.wait_for(lambda: state["running"] == 0, timeout=ABORT_GRACE)
         raise
     pool.shutdown()
     return [r if r is not None else LLMError("no result") for r in results]
 
 
-def _abort(client) -> None:
+def _abort(client) -> bool:
     """End the calls in flight of ``client``, or of the client it wraps (``inner``, as
-    :class:`CachedClient` does), where one has an ``abort`` method."""
+    :class:`CachedClient` does), where one has an ``abort`` method; whether one had."""
     seen = 0
     while client is not None and seen < 10:
         abort = getattr(client, "abort", None)
         if callable(abort):
             abort()
-            return
+            return True
         client, seen = getattr(client, "inner", None), seen + 1
+    return False
 
 
 class CachedClient:
