@@ -590,3 +590,54 @@ def test_ctrl_c_counts_the_requests_in_flight_as_interrupted_and_a_rerun_resumes
         answers = complete_all(again, [request("fast"), request("slow")], n_workers=2)
     assert [a.text for a in answers] == ["quick", "fine"]
     assert again.usage.n_cached == 1 and len(server.requests) == sent + 1
+
+
+def test_an_abort_while_the_connection_attempt_hangs_returns_at_once():
+    # abort() shuts down the sockets of the open connections, but the socket of a
+    # connect still waiting for an answer (a blackholed host, a server whose backlog is
+    # full) did not exist for it yet: the call waited the whole timeout to stop
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    address = listener.getsockname()
+    fillers = []
+    try:
+        for _ in range(16):  # fill the accept queue: further connects get no answer
+            probe = socket.socket()
+            probe.settimeout(0.5)
+            try:
+                probe.connect(address)
+            except TimeoutError:
+                probe.close()
+                break
+            except OSError as exc:
+                probe.close()
+                pytest.skip(f"this system refuses connects to a full backlog ({exc})")
+            fillers.append(probe)
+        else:
+            pytest.skip("this system accepts every connect to a full backlog")
+        client = OpenAIChatClient(f"http://127.0.0.1:{address[1]}/v1", "m", timeout=10.0,
+                                  max_retries=3)
+        errors: list[Exception] = []
+
+        def call():
+            try:
+                client.complete(request())
+            except Exception as exc:  # noqa: BLE001 - checked below
+                errors.append(exc)
+
+        worker = threading.Thread(target=call, daemon=True)
+        worker.start()
+        time.sleep(0.5)  # the connect is waiting
+        start = time.monotonic()
+        client.abort()
+        worker.join(15)
+        assert time.monotonic() - start < 5  # not the 10 s timeout
+        assert len(errors) == 1 and "abandoned" in str(errors[0])
+        assert client.usage.n_interrupted == 1 and client.usage.n_retries == 0
+    finally:
+        for sock in fillers:
+            sock.close()
+        listener.close()

@@ -25,6 +25,7 @@ progress bar that shows calls, cache hits and cost.
 from __future__ import annotations
 
 import email.utils
+import errno
 import hashlib
 import http.client
 import json
@@ -34,6 +35,7 @@ import numbers
 import os
 import random
 import re
+import selectors
 import socket
 import ssl
 import threading
@@ -61,6 +63,9 @@ MAX_TIMEOUT = 86400.0
 MAX_RESPONSE_BYTES = 16 << 20
 #: the longest :func:`complete_all` waits, once interrupted, for the calls it aborted to end
 ABORT_GRACE = 5.0
+#: how often, in seconds, a connection attempt looks whether abort() was called (the
+#: socket a connect is waiting on does not exist for abort() to shut down until then)
+CONNECT_POLL = 0.1
 #: the highest sampling temperature chat-completions endpoints accept
 MAX_TEMPERATURE = 2.0
 #: what an API key may hold: visible ASCII and inner spaces
@@ -335,8 +340,9 @@ class OpenAIChatClient:
         return f"OpenAIChatClient({self.shown_url!r}, model={self.model!r})"
 
     def abort(self) -> None:
-        """End the calls in flight now (Ctrl-C): their connections are shut down, a
-        call waiting to retry stops waiting, and each fails with :class:`LLMError`
+        """End the calls in flight now (Ctrl-C): their connections are shut down, one
+        still being opened gives up within :data:`CONNECT_POLL` seconds, a call waiting
+        to retry stops waiting, and each fails with :class:`LLMError`
         without another try, counted as interrupted (``usage.n_interrupted``), not as
         failed. Calls made afterwards are not affected.
 
@@ -416,11 +422,38 @@ class OpenAIChatClient:
             else:
                 connection = http.client.HTTPConnection(target_host, target_port,
                                                         timeout=self.timeout)
+            # the TCP connect watches abort(): one to an address that never answers (a
+            # blackholed host, a server whose backlog is full) waited the whole timeout.
+            # http.client opens every connection through this attribute (not in typeshed)
+            connection._create_connection = self._open_socket  # type: ignore[attr-defined]
             self._local.connection = connection
             with self._abort_lock:
                 self._open.add(connection)
             self._local.absolute = proxy is not None and self._parts.scheme == "http"
         return connection
+
+    def _open_socket(self, address: tuple[str, int | None], timeout: float,
+                     source_address: tuple[str, int] | None = None) -> socket.socket:
+        """:func:`socket.create_connection` that gives up as soon as the call it opens
+        for is aborted: the connect is waited for in slices of :data:`CONNECT_POLL`
+        seconds (``http.client`` asks for the connection through this)."""
+        aborted: threading.Event | None = getattr(self._local, "aborted", None)
+        host, port = address
+        error: OSError | None = None
+        for family, kind, proto, _, sockaddr in socket.getaddrinfo(host, port, 0,
+                                                                   socket.SOCK_STREAM):
+            sock = socket.socket(family, kind, proto)
+            try:
+                if source_address:
+                    sock.bind(source_address)
+                _connect(sock, sockaddr, timeout, aborted)
+                return sock
+            except OSError as exc:
+                sock.close()
+                if aborted is not None and aborted.is_set():
+                    raise
+                error = exc
+        raise error or OSError(f"getaddrinfo found no address for {host}")
 
     def _drop_connection(self) -> None:
         connection = getattr(self._local, "connection", None)
@@ -454,6 +487,7 @@ class OpenAIChatClient:
     def _post(self, body: bytes, request: ChatRequest,
               aborted: threading.Event | None = None) -> ChatResponse:
         reused = getattr(self._local, "connection", None) is not None
+        self._local.aborted = aborted  # what a connection that opens now watches
         connection = self._connection()
         try:
             if connection.sock is None:
@@ -506,6 +540,32 @@ class OpenAIChatClient:
             error = LLMConfigError if status in (401, 403, 404) else LLMError
             raise error(f"{self.shown_url}: HTTP {status}{hint}: {self._snippet(raw)}")
         return _parse_completion(raw, request, secret=self._api_key())
+
+
+def _connect(sock: socket.socket, address, timeout: float,
+             aborted: threading.Event | None) -> None:
+    """Connect ``sock`` to ``address`` within ``timeout`` seconds (:class:`TimeoutError`
+    otherwise), or fail with :class:`ConnectionAbortedError` within
+    :data:`CONNECT_POLL` seconds of ``aborted`` being set; ``sock`` is left with
+    ``timeout`` as its timeout."""
+    deadline = time.monotonic() + timeout
+    sock.setblocking(False)
+    error = sock.connect_ex(address)
+    if error not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN):
+        raise OSError(error, os.strerror(error))
+    with selectors.DefaultSelector() as selector:  # reports a failed connect too
+        selector.register(sock, selectors.EVENT_WRITE)
+        while error:
+            if aborted is not None and aborted.is_set():
+                raise ConnectionAbortedError("connection attempt aborted")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("timed out")
+            if selector.select(min(left, CONNECT_POLL)):
+                error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if error:
+                    raise OSError(error, os.strerror(error))
+    sock.settimeout(timeout)
 
 
 def _proxy_for(scheme: str, host: str):
