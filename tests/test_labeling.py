@@ -686,3 +686,24 @@ def test_an_answer_without_the_asked_key_says_so_not_nonetype():
         extract_json_object('{"answer": "joy"}', "labels")
     with pytest.raises(LLMOutputError, match="'labels' list, found null"):
         extract_json_object('{"labels": null}', "labels")
+
+
+def test_cli_label_none_sent_says_why_and_prints_the_usage_once(big, tmp_path):
+    # every document's shortlist held only deprecated labels, so nothing was sent and no
+    # error was recorded: the message then ended in "Last error: usage: 0 calls, ...",
+    # printed right after the "LLM usage: 0 calls, ..." line, the usage twice
+    vocab = tmp_path / "deprecated.csv"
+    vocab.write_text("uri,label_en,deprecated\n" + "".join(
+        f"u:t{i},topic{i},{'true' if i == 5 else 'false'}\n" for i in range(N_BIG)))
+    docs = tmp_path / "docs.txt"
+    docs.write_text("word5 again\nword5 once more\n")
+    with LocalChatServer(topic_teacher) as server:
+        result = run_label(server, tmp_path, docs, "--vocab", vocab, "-o",
+                           tmp_path / "o.jsonl", "--shortlist", big["bundle"],
+                           "--shortlist-k", "1")
+        assert not server.requests
+    assert result.exit_code == 6, result.output
+    assert result.stderr.count("usage:") == 1, result.stderr
+    assert "LLM usage: 0 calls" in result.stderr
+    assert "No request was sent" in result.stderr and "Last error" not in result.stderr
+    assert not (tmp_path / "o.jsonl").exists()

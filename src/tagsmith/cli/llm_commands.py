@@ -257,11 +257,19 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
         if texts and not len(rows):  # every call failed: say why, keep any earlier output
             from tagsmith.exceptions import LLMError
 
-            last = labeling.get("last_error") or f"usage: {client.usage.summary()}"
+            # the usage is printed below, as on every failure: not in the message too
+            last = labeling.get("last_error")
+            if last:
+                why = f"Last error: {last}"
+            elif not labeling.get("n_calls"):
+                why = ("No request was sent: each document's shortlist held only labels "
+                       "deprecated in the vocabulary")
+            else:
+                why = "No error was reported"
             raise LLMError(f"the LLM answered none of the {len(texts)} documents "
                            f"({labeling.get('n_failed_calls', 0)} failed calls, "
                            f"{labeling.get('n_malformed_answers', 0)} malformed answers); "
-                           f"{output} was not written. Last error: {last}")
+                           f"{output} was not written. {why}")
         if labeling.get("last_error") and not obj["quiet"]:
             click.secho(f"warning: {labeling['n_failed_calls']} failed calls, "
                         f"{labeling['n_malformed_answers']} malformed answers; first error: "
