@@ -617,3 +617,22 @@ def test_taxonomy_options_refuse_each_bad_field_by_name(field, value):
 
     with pytest.raises(InvalidParameterError, match=f"'{field}'"):
         TaxonomyOptions(**{field: value}).validate()
+
+
+def test_cli_taxonomy_quiet_ends_with_its_json_summary_only(tmp_path):
+    # -q is "errors only" on stderr, but for the JSON summary the command ends with
+    # (README); the "LLM usage: ..." line was printed after a successful run all the
+    # same (the JSON has the usage), while label printed it only on failure
+    llm = ScriptedTaxonomist(break_first=False, break_update=False)
+    args = ["taxonomy", str(SAMPLE), "--use-case", "route newswire stories", "-o",
+            str(tmp_path / "t.csv"), "--sample", "20", "--no-summaries", "--llm", "m"]
+    with LocalChatServer(llm) as server:
+        quiet = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", *args, "--base-url", server.base_url, "--cache", str(tmp_path / "a.sqlite")])
+        loud = CliRunner().invoke(tagsmith_cli.cli, [
+            *args, "--base-url", server.base_url, "--cache", str(tmp_path / "b.sqlite")])
+    assert quiet.exit_code == 0 and loud.exit_code == 0, quiet.output + loud.output
+    lines = quiet.stderr.strip().splitlines()
+    assert len(lines) == 1, quiet.stderr
+    assert json.loads(lines[0])["usage"]["requests"] > 0
+    assert "LLM usage: " in loud.stderr  # without -q, as before

@@ -105,7 +105,8 @@ def _to_devnull(stream) -> None:
 @click.version_option(__version__, prog_name="tagsmith")
 @click.option("-v", "--verbose", count=True, help="More log output: -v tagsmith's debug "
               "messages, -vv those of the libraries it uses too.")
-@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr; no progress bars.")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr (and the JSON "
+              "summary that taxonomy and label end with); no progress bars.")
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     """tagsmith: give each document a set of labels, and say how sure it is."""

@@ -157,7 +157,10 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
     try:
         space, report = run_taxonomy(texts, client, options, output, skos=skos,
                                      base_uri=base_uri)
-    finally:  # what was spent, also when the run failed
+    except BaseException:  # what was spent, also when the run failed or was stopped
+        click.echo(f"LLM usage: {client.usage.summary()}", err=True)
+        raise
+    if not obj["quiet"]:  # -q: the JSON summary below has the usage
         click.echo(f"LLM usage: {client.usage.summary()}", err=True)
     click.echo(f"taxonomy of {len(space)} labels -> {output}" + (f" and {skos}" if skos else ""))
     for i in range(len(space)):
