@@ -77,6 +77,18 @@ def test_bad_folds_are_clear_errors(goemotions_features):
         cross_fit_topk(X, Y, "linear", {"Cx": 1.0}, n_folds=2)
 
 
+def test_an_all_zero_y_or_a_fold_with_nothing_to_learn_is_refused_naming_y():
+    # every fold model was fitted on no positive target, silently
+    X = sp.csr_matrix(np.eye(6, dtype=np.float32))
+    with pytest.raises(InvalidParameterError, match="'Y' must be at least one positive"):
+        cross_fit_topk(X, sp.csr_matrix((6, 2)), "linear", {"n_jobs": 1}, n_folds=3)
+    # one labelled document: the models of the other folds have nothing to learn
+    Y = sp.csr_matrix(([1.0], ([0], [0])), shape=(6, 2))
+    with pytest.raises(InvalidParameterError, match="'Y' must be positive targets outside "
+                       r"fold \d of 3 .*got '1 labelled documents'"):
+        cross_fit_topk(X, Y, "linear", {"n_jobs": 1}, n_folds=3)
+
+
 def test_more_folds_than_int16_holds_are_refused():
     # fold numbers are int16: fold 32768 wrapped to -32768, a fold no model held out,
     # so its documents were trained on by every fold model and scored by none

@@ -153,7 +153,11 @@ def check_features(X, *, n_features: int | None = None) -> sp.csr_matrix:
 
 
 def check_targets(Y, n_docs: int, *, soft_ok: bool) -> sp.csr_matrix:
-    """Validate a targets matrix (docs x labels) with values in [0, 1].
+    """Validate a targets matrix (docs x labels) with values in [0, 1] to fit on.
+
+    There must be something to learn: at least one document, and at least one
+    positive target among them (a model fitted on none, or on an all-zero ``Y``,
+    used to fit silently and rank labels by their column order).
 
     Returns a matrix of its own: models sum duplicates, drop zeros and sort in place,
     which must not touch the caller's arrays."""
@@ -162,6 +166,9 @@ def check_targets(Y, n_docs: int, *, soft_ok: bool) -> sp.csr_matrix:
         raise InvalidParameterError("Y", f"{n_docs} rows (one per document)", Y.shape[0])
     if Y.shape[1] < 1:
         raise InvalidParameterError("Y", "at least one label column", Y.shape[1])
+    if n_docs == 0:
+        raise InvalidParameterError("Y", "the targets of at least one document to fit on",
+                                    "0 rows")
     Y.sum_duplicates()
     if Y.nnz and (Y.data.min() < 0 or Y.data.max() > 1 or not np.all(np.isfinite(Y.data))):
         raise InvalidParameterError("Y", "target values in [0, 1]",
@@ -169,6 +176,10 @@ def check_targets(Y, n_docs: int, *, soft_ok: bool) -> sp.csr_matrix:
     if not soft_ok and Y.nnz and np.any((Y.data > 0) & (Y.data < 1)):
         raise InvalidParameterError("Y", "binary targets (this model has no soft targets)",
                                     "values strictly between 0 and 1")
+    if not np.any(Y.data):
+        raise InvalidParameterError("Y", "at least one positive target (a label of some "
+                                    "document) to fit on",
+                                    f"all zeros ({n_docs} documents x {Y.shape[1]} labels)")
     return Y
 
 

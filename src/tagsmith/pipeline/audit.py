@@ -363,11 +363,13 @@ def _scores(source: str, X, Y, classifier, options: AuditOptions, featurizer, sp
 
 
 def _knn_index(X, options: AuditOptions):
-    """A nearest-neighbour index over the documents (labels are not needed)."""
+    """A nearest-neighbour index over the documents (labels are not needed: one dummy
+    label that every document carries, since a fit refuses a Y without any positive;
+    targets do not move the neighbours)."""
     from tagsmith.models.knn import KNNModel
 
     model = KNNModel(n_neighbors=5, show_progress=options.show_progress)
-    return model.fit(X, sp.csr_matrix((X.shape[0], 1), dtype=np.float32))
+    return model.fit(X, sp.csr_matrix(np.ones((X.shape[0], 1), dtype=np.float32)))
 
 
 def _neighbors(scores: AuditScores, X, options: AuditOptions):

@@ -160,6 +160,12 @@ def cross_fit_topk(X, Y, model: str, params: dict | None = None, *, n_folds: int
         for f in range(n_folds):
             held_out = np.flatnonzero(fold == f)
             kept = np.flatnonzero(fold != f)
+            if not Y[kept].data.any():  # the fold model would have nothing to learn
+                raise InvalidParameterError(
+                    "Y", f"positive targets outside fold {f + 1} of {n_folds} (every "
+                    "labelled document fell in that fold: too few to cross-fit; use fewer "
+                    "folds or another seed)", f"{len(np.unique(Y.nonzero()[0]))} "
+                    "labelled documents")
             fold_model = make_model(model, **params)
             if "random_state" in fold_model.get_params() and "random_state" not in params:
                 fold_model.set_params(random_state=seed)

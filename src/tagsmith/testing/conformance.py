@@ -151,6 +151,21 @@ def check_label_without_positives(factory: Factory) -> None:
     assert not np.any(topk.indices[:, 0] == Y.shape[1] - 1), "unseen label ranked first"
 
 
+def check_nothing_to_learn(factory: Factory) -> None:
+    """No document, or no positive target at all, is refused naming ``Y``: such a fit
+    used to succeed and rank every document's labels in column order."""
+    X, Y = make_problem()
+    for bad_X, bad_Y, what in [(X[:0], Y[:0], "no document"),
+                               (X, sp.csr_matrix(Y.shape, dtype=np.float32), "an all-zero Y"),
+                               (X, Y * 0, "a Y of stored zeros")]:
+        try:
+            factory().fit(bad_X, bad_Y)
+        except InvalidParameterError as exc:
+            assert exc.name == "Y", f"{what} refused naming {exc.name!r}, not 'Y'"
+            continue
+        raise AssertionError(f"fit accepted {what}")
+
+
 def check_k_larger_than_labels(factory: Factory) -> None:
     X, Y = make_problem()
     model = factory().fit(X, Y)
@@ -238,8 +253,9 @@ def check_nested_topk(factory: Factory) -> None:
 CHECKS = [
     check_params_stored_verbatim, check_not_fitted, check_fit_predict_shapes, check_learns,
     check_deterministic, check_state_roundtrip, check_dense_and_sparse_input,
-    check_empty_documents, check_label_without_positives, check_k_larger_than_labels,
-    check_bad_input, check_sample_weight, check_soft_targets, check_nested_topk,
+    check_empty_documents, check_label_without_positives, check_nothing_to_learn,
+    check_k_larger_than_labels, check_bad_input, check_sample_weight, check_soft_targets,
+    check_nested_topk,
 ]
 
 
