@@ -162,6 +162,16 @@ def test_training_without_any_positive_label_is_refused(caplog):
     assert "1 of 3 labels have no positive training document" in caplog.text
 
 
+def test_training_on_an_empty_corpus_says_so():
+    # it was refused, but as "none of the 0 training documents carries a label"
+    from tagsmith.exceptions import DataError
+
+    space = LabelSpace.from_uris(["u:a", "u:b"])
+    with pytest.raises(DataError, match="no training documents: the corpus is empty"):
+        train_classifier([], sp.csr_matrix((0, 2)), space,
+                         options=TrainOptions(featurizer_params=FAST_FEATURES))
+
+
 def test_stored_zero_targets_are_not_counted_as_training_labels():
     # label_counts counted every stored entry, so an explicit 0 raised a label's training
     # frequency (propensities, calibration bands) while the fingerprint ignored it

@@ -398,6 +398,8 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
 
 def _check_positives(Y: sp.csr_matrix) -> None:
     """No positive label at all is an error; labels without one are worth a warning."""
+    if Y.shape[0] == 0:
+        raise DataError("no training documents: the corpus is empty")
     support = np.bincount(Y.indices[Y.data != 0], minlength=Y.shape[1])
     if not support.any():
         raise DataError(f"none of the {Y.shape[0]:,} training documents carries a label of "
