@@ -274,3 +274,11 @@ def test_fit_calibrator_refuses_labels_outside_0_1():
         with pytest.raises(InvalidParameterError, match="parameter 'y_true'"):
             fit_calibrator(y, topk)
     fit_calibrator(np.eye(2, dtype=bool), topk)
+
+
+def test_fit_calibrator_refuses_no_document_naming_y_true():
+    # it fitted a calibrator of defaults on nothing (n_docs=0), silently
+    empty = TopK.from_scores(np.zeros((0, 3)), k=2)
+    with pytest.raises(InvalidParameterError, match="'y_true' must be the labels of at least "
+                       "one held-out document to fit a calibrator on, got '0 documents'"):
+        fit_calibrator(sp.csr_matrix((0, 3)), empty)

@@ -356,3 +356,13 @@ def test_recall_control_refuses_a_nan_tail():
     y = sp.csr_matrix(np.array([[1, 0, 1], [0, 1, 0]]))
     with pytest.raises(InvalidParameterError, match="parameter 'tail'"):
         fit_recall_control(y, topk, tail=[0.01, np.nan, 0.01])
+
+
+@pytest.mark.parametrize("fit, k, what", [(fit_recall_control, 2, "a recall control"),
+                                           (fit_powerset_icp, 3, "a powerset ICP")])
+def test_conformal_fits_refuse_no_document_naming_y_true(fit, k, what):
+    # a recall control fitted on nothing put every label in every set, silently
+    empty = TopK.from_scores(np.zeros((0, 3)), k=k)
+    with pytest.raises(InvalidParameterError, match="'y_true' must be the labels of at least "
+                       f"one held-out document to fit {what} on, got '0 documents'"):
+        fit(sp.csr_matrix((0, 3)), empty)

@@ -64,6 +64,15 @@ def check_labels(y_true, topk: TopK, name: str = "y_true") -> sp.csr_matrix:
     return y
 
 
+def check_fit_documents(n_docs: int, what: str) -> None:
+    """Refuse fitting ``what`` on no held-out document, naming ``y_true`` (it was fitted
+    on nothing: a calibrator of defaults, a recall control whose sets were every
+    label)."""
+    if n_docs == 0:
+        raise InvalidParameterError("y_true", f"the labels of at least one held-out document "
+                                    f"to fit {what} on", "0 documents")
+
+
 def collect_entries(y_true, topk: TopK) -> Entries:
     """:class:`Entries` of ``topk`` against the labels ``y_true`` (n_docs x n_labels).
 

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tagsmith._params import check_choice, check_number
-from tagsmith.calibration._entries import Entries, collect_entries
+from tagsmith.calibration._entries import Entries, check_fit_documents, collect_entries
 from tagsmith.calibration.bands import FrequencyBands
 from tagsmith.exceptions import InvalidParameterError
 
@@ -207,6 +207,7 @@ def fit_calibrator(y_true, topk: TopK, *, method: str = "platt",
     method = check_choice("method", method, METHODS)
     check_number("shrinkage", shrinkage, 0, finite=True, numpy=True)
     entries = collect_entries(y_true, topk)
+    check_fit_documents(entries.n_docs, "a calibrator")
     if entries.score.size and not np.all(np.isfinite(entries.score)):
         raise InvalidParameterError("topk", "finite scores", "NaN or infinite scores")
     counts = _label_counts(label_counts, entries)

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from tagsmith.calibration._entries import check_labels
+from tagsmith.calibration._entries import check_fit_documents, check_labels
 from tagsmith.calibration.bands import FrequencyBands
 from tagsmith.conformal.risk import check_alpha
 from tagsmith.exceptions import InvalidParameterError
@@ -348,6 +348,7 @@ def fit_powerset_icp(y_true, topk: TopK, *, bands: FrequencyBands | None = None)
     labels. The documents must be unseen by the model and by the calibrator.
     """
     y = check_labels(y_true, topk)
+    check_fit_documents(y.shape[0], "a powerset ICP")
     band_of = None
     if bands is not None:
         if bands.n_labels != topk.n_labels:

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tagsmith.calibration._entries import collect_entries
+from tagsmith.calibration._entries import check_fit_documents, collect_entries
 from tagsmith.calibration.bands import FrequencyBands
 from tagsmith.conformal.sets import LabelSets
 from tagsmith.exceptions import InvalidParameterError
@@ -211,6 +211,7 @@ def fit_recall_control(y_true, topk: TopK, *, tail=None,
     the calibrator on other held-out data).
     """
     entries = collect_entries(y_true, topk)
+    check_fit_documents(entries.n_docs, "a recall control")
     n_labels = entries.n_labels
     tail_arr = np.full(n_labels, -np.inf) if tail is None else np.asarray(tail, np.float64)
     if tail_arr.shape != (n_labels,):
