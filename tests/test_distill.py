@@ -105,6 +105,18 @@ def test_distill_reports_teacher_agreement_and_human_accuracy(data):
     assert clf.manifest["distillation"]["n_docs"] == len(train.texts)
 
 
+def test_distill_tunes_and_calibrates_on_the_named_labels_of_soft_targets(data):
+    # held-out labels must be 0 or 1: training on soft targets tunes its thresholds and
+    # calibrates against their named labels (nonzero), as it always counted them
+    space, train, _ = data
+    Y_soft = train.Y.multiply(0.8).tocsr()
+    clf, report = distill_classifier(
+        train.texts, Y_soft, space, options=TrainOptions(
+            featurizer_params=FAST_FEATURES, calibration_fraction=0.3, crossfit_folds=2))
+    assert report["teacher_agreement"]["p@1"] > 0.3
+    assert clf.calibrator is not None
+
+
 def test_soft_label_files_round_trip_and_errors(data, tmp_path):
     space, train, _ = data
     Y = train.Y[:20].multiply(0.7).tocsr()

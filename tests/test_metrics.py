@@ -451,3 +451,16 @@ def test_f1_samples_zero_division_is_a_score_in_0_1_or_nan():
     assert f1_samples(Y, P, zero_division=np.nan) == pytest.approx(
         f1_score(Y, P, average="samples", zero_division=np.nan))
     assert np.isnan(f1_samples(np.zeros((2, 2)), np.zeros((2, 2)), zero_division=np.nan))
+
+
+def test_check_label_values_takes_fractions_only_where_soft_labels_are_meant():
+    from tagsmith.metrics.sets import check_label_values
+
+    soft = np.array([[0.5, 0], [0, 1.0]])
+    with pytest.raises(InvalidParameterError, match="'y_true' must be labels 0 or 1"):
+        check_label_values(soft)
+    assert check_label_values(soft, "Y", soft_ok=True).nnz == 2  # label audits
+    for bad in (np.nan, 2.0, -1.0):
+        with pytest.raises(InvalidParameterError, match=r"'Y' must be labels in \[0, 1\]"):
+            check_label_values(np.array([[bad, 0]]), "Y", soft_ok=True)
+    assert check_label_values(np.array([[True, False]])).nnz == 1

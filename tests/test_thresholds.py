@@ -193,3 +193,19 @@ def test_tune_thresholds_refuses_negative_support_and_labels_outside_0_1():
         tune_thresholds(y, "topk")
     assert best_global_threshold(y.astype(bool), topk) == best_global_threshold(y, topk)
     tune_thresholds(y, topk, min_support=0)
+
+
+def test_fractional_true_labels_are_refused_where_labels_tune_or_fit():
+    # 0.5 passed as a true label (only NaN and values outside [0, 1] were refused): a soft
+    # target is no held-out truth; its named labels (y != 0) are
+    from tagsmith.calibration.scaling import fit_calibrator
+    from tagsmith.conformal.risk import fit_recall_control
+
+    topk = TopK.from_scores(np.array([[0.9, 0.2], [0.6, 0.7], [0.1, 0.8]]), k=2)
+    soft = np.array([[1, 0], [0.5, 1], [0, 1]])
+    for fit in (best_global_threshold, tune_thresholds, fit_calibrator, fit_recall_control):
+        with pytest.raises(InvalidParameterError, match="'y_true' must be labels 0 or 1 "
+                           r"\(or true/false\), got '1 other values, e.g. 0.5'"):
+            fit(sp.csr_matrix(soft), topk)
+    named = soft != 0
+    assert best_global_threshold(named, topk) == best_global_threshold(named.astype(int), topk)

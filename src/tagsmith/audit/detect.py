@@ -167,7 +167,7 @@ def _check_inputs(Y, topk: TopK, X=None) -> sp.csr_matrix:
     if not isinstance(topk, TopK):
         raise InvalidParameterError("topk", "a TopK of out-of-sample scores", type(topk).__name__)
     # a NaN or a 2 was taken for a given label, strings and 3-D arrays failed in scipy
-    Y = check_label_values(Y, "Y")
+    Y = check_label_values(Y, "Y", soft_ok=True)
     if Y.shape != (len(topk), topk.n_labels):
         raise InvalidParameterError("Y", f"shape {(len(topk), topk.n_labels)} (as the scores)",
                                     Y.shape)

@@ -79,7 +79,7 @@ def inject_label_noise(Y, *, missing_rate: float = 0.10, wrong_rate: float = 0.0
     seed = check_int("seed", seed, 0, numpy=True)  # -1 was numpy's "non-negative integer"
     # checked only (the noise is drawn on ``Y`` as before): a NaN went through as a
     # label, strings and 3-D arrays failed in numpy / scipy
-    check_label_values(Y, "Y")
+    check_label_values(Y, "Y", soft_ok=True)
     Y = sp.csr_matrix(Y, dtype=np.float32)
     Y.eliminate_zeros()
     Y.sum_duplicates()

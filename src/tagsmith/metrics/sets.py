@@ -49,21 +49,38 @@ def as_label_matrix(y, name: str = "y_true") -> sp.csr_matrix:
     return out
 
 
-def check_label_values(y_true, name: str = "y_true") -> sp.csr_matrix:
-    """``y_true`` as a CSR copy once its values are labels in [0, 1] (nonzero = a true
-    label), else :class:`InvalidParameterError` naming ``name``.
+def check_label_values(y_true, name: str = "y_true", *, soft_ok: bool = False
+                       ) -> sp.csr_matrix:
+    """``y_true`` as a CSR copy once its values are labels 0 or 1 (booleans, or numbers
+    0 and 1; 1 = a true label), else :class:`InvalidParameterError` naming ``name``.
 
     For held-out labels that tune or fit something: a NaN or a 2 was counted as a true
-    label, a -1 too."""
+    label, a -1 too, and a fraction such as 0.5 (a soft target, whose true labels are
+    its nonzero entries: pass ``y != 0``). With ``soft_ok`` values in [0, 1] pass
+    (nonzero = a label): label audits take soft labels on purpose.
+
+    >>> check_label_values([[0, 1], [1, 0]]).toarray().tolist()
+    [[0, 1], [1, 0]]
+    >>> try:
+    ...     check_label_values([[0, 0.5]])
+    ... except InvalidParameterError as exc:
+    ...     print(exc)
+    parameter 'y_true' must be labels 0 or 1 (or true/false), got '1 other values, e.g. 0.5'
+    """
     y = _to_csr(y_true, name)
     if y.dtype.kind not in "biuf":
         raise InvalidParameterError(name, "a numeric or boolean label matrix",
                                     f"dtype {y.dtype}")
     y.sum_duplicates()
     data = y.data  # compared in its own dtype: no float64 copy of every entry
-    bad = ~((data >= 0) & (data <= 1))  # NaN fails both
+    if soft_ok:
+        bad = ~((data >= 0) & (data <= 1))  # NaN fails both
+        expected = "labels in [0, 1] (0 or 1; no NaN)"
+    else:
+        bad = ~((data == 0) | (data == 1))  # NaN fails both
+        expected = "labels 0 or 1 (or true/false)"
     if bad.any():
-        raise InvalidParameterError(name, "labels in [0, 1] (0 or 1; no NaN)",
+        raise InvalidParameterError(name, expected,
                                     f"{int(bad.sum())} other values, e.g. {data[bad][0]:g}")
     return y
 

@@ -412,7 +412,7 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
                                     type(label_space).__name__)
     texts = _as_list(texts, "texts")  # a bare str was audited one character per document
     # NaN, 2 or -1 were audited as given labels; strings, None or 3-D were scipy errors
-    Y = check_label_values(Y, "Y")
+    Y = check_label_values(Y, "Y", soft_ok=True)
     if Y.shape != (len(texts), len(label_space)):
         raise InvalidParameterError("Y", f"shape ({len(texts)}, {len(label_space)})", Y.shape)
     Y = sp.csr_matrix(Y != 0, dtype=bool)

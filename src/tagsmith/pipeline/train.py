@@ -309,7 +309,7 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
     if options.calibration_fraction:
         fit_rows, cal_rows = heldout_split(len(texts), options.calibration_fraction,
                                            options.seed)
-        calibration = ([texts[i] for i in cal_rows], Y[cal_rows], cal_rows)
+        calibration = ([texts[i] for i in cal_rows], _named(Y[cal_rows]), cal_rows)
         texts, Y = [texts[i] for i in fit_rows], Y[fit_rows]
         logger.info("calibration split: %d documents set aside (never trained on)",
                     len(cal_rows))
@@ -384,7 +384,8 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
                                 manifest=manifest, crossfit=crossfit,
                                 train_hashes=train_hashes)
     if calibration is not None:
-        _calibrate(classifier, calibration, Y if crossfit is not None else None, options)
+        _calibrate(classifier, calibration, _named(Y) if crossfit is not None else None,
+                   options)
         if heldout is not None:
             # calibration rewrote the manifest: the held-out entry is its copy now
             _heldout_after_calibration(classifier, heldout, dev_raw,
@@ -408,6 +409,17 @@ def _check_positives(Y: sp.csr_matrix) -> None:
     if n_missing:
         logger.warning("%d of %d labels have no positive training document and will never "
                        "be predicted", n_missing, Y.shape[1])
+
+
+def _named(Y: sp.csr_matrix) -> sp.csr_matrix:
+    """The labels that tune thresholds, count metrics and calibrate: 1 where a (soft)
+    target is nonzero. Soft targets (distillation) train the model; their held-out
+    documents' named labels are the truth they are measured against."""
+    named = sp.csr_matrix(Y, dtype=np.float32, copy=True)
+    named.sum_duplicates()
+    named.eliminate_zeros()
+    named.data[:] = 1.0
+    return named
 
 
 def _label_counts(Y, n_labels: int) -> np.ndarray:
@@ -500,5 +512,5 @@ def _heldout(texts, Y, dev_texts, dev_Y, options: TrainOptions):
                                     "leaving at least one to fit on", options.dev_fraction)
     order = np.random.default_rng(options.seed).permutation(len(texts))
     dev_idx, fit_idx = np.sort(order[:n_dev]), np.sort(order[n_dev:])
-    return (fit_idx, [texts[i] for i in dev_idx], Y[dev_idx],
+    return (fit_idx, [texts[i] for i in dev_idx], _named(Y[dev_idx]),
             f"{options.dev_fraction:g} of the training data (seed {options.seed})")
