@@ -225,3 +225,34 @@ def test_numpy_bools_pass_as_flags_and_are_kept_as_plain_bools():
     for bad in (1, 0.0, np.int64(1), "yes", None):
         assert _message(lambda bad=bad: LabelingOptions(add_ancestors=bad).validate()) == (
             f"parameter 'add_ancestors' must be true or false, got {bad!r}")
+
+
+def test_shares_in_0_1_are_checked_by_one_helper_with_one_message():
+    # four hand-written "[0, 1)" checks (train's two fractions, active distillation's
+    # teacher_error_rate, label-noise rates) now share tagsmith._params.check_fraction
+    import scipy.sparse as sp
+
+    from tagsmith._params import check_fraction
+    from tagsmith.audit.simulate import inject_label_noise
+    from tagsmith.pipeline.train import TrainOptions
+
+    assert check_fraction("x", np.float32(0.5), numpy=True) == 0.5
+    Y = sp.csr_matrix(np.eye(3))
+    for bad in (1, 1.0, -0.1, math.nan, True, "0.1"):
+        expected = f"must be a number in [0, 1), got {bad!r}"
+        for name, refuse in [
+            ("dev_fraction", lambda v: TrainOptions(dev_fraction=v).validate()),
+            ("calibration_fraction",
+             lambda v: TrainOptions(calibration_fraction=v).validate()),
+            ("teacher_error_rate",
+             lambda v: ActiveOptions(budget=5, teacher_error_rate=v).validate(10)),
+            ("missing_rate", lambda v: inject_label_noise(Y, missing_rate=v)),
+            ("wrong_rate", lambda v: inject_label_noise(Y, wrong_rate=v)),
+            ("x", lambda v: check_fraction("x", v, numpy=True)),
+        ]:
+            with pytest.raises(InvalidParameterError) as info:
+                refuse(bad)
+            assert str(info.value) == f"parameter {name!r} {expected}"
+    options = TrainOptions(dev_fraction=np.float32(0.25))
+    options.validate()
+    assert type(options.dev_fraction) is float and options.dev_fraction == 0.25

@@ -1,6 +1,6 @@
 """Parameter checks: keyword-only hyper-parameters (list them, reject unknown names
 clearly) and the checks every estimator and option class shares (:func:`check_int`,
-:func:`check_number`, :func:`check_bool`, :func:`check_choice`)."""
+:func:`check_number`, :func:`check_fraction`, :func:`check_bool`, :func:`check_choice`)."""
 
 from __future__ import annotations
 
@@ -171,6 +171,31 @@ def check_number(name: str, value: object, minimum: float = 0, *, strict: bool =
             expected += (" > " if strict else " >= ") + str(minimum)
         raise InvalidParameterError(name, f"None or {expected}" if allow_none else expected,
                                     value)
+    return float(value)
+
+
+def check_fraction(name: str, value: object, *, numpy: bool = False) -> float:
+    """``value`` as a ``float`` when it is a number in [0, 1): a share of something
+    that must leave some of it (documents held out, a rate of mistakes); otherwise
+    raise :class:`InvalidParameterError` ("a number in [0, 1)"). ``bool`` and NaN are
+    rejected; numpy scalars other than ``np.float64`` only with ``numpy=True``.
+
+    >>> check_fraction("dev_fraction", 0), check_fraction("dev_fraction", 0.25)
+    (0.0, 0.25)
+    >>> for bad in (1, 1.0, -0.1, float("nan"), True, "0.1"):
+    ...     try:
+    ...         check_fraction("dev_fraction", bad)
+    ...     except InvalidParameterError as exc:
+    ...         print(exc)
+    parameter 'dev_fraction' must be a number in [0, 1), got 1
+    parameter 'dev_fraction' must be a number in [0, 1), got 1.0
+    parameter 'dev_fraction' must be a number in [0, 1), got -0.1
+    parameter 'dev_fraction' must be a number in [0, 1), got nan
+    parameter 'dev_fraction' must be a number in [0, 1), got True
+    parameter 'dev_fraction' must be a number in [0, 1), got '0.1'
+    """
+    if not _is_number(value, numpy) or not 0 <= value < 1:  # NaN fails the comparison
+        raise InvalidParameterError(name, "a number in [0, 1)", value)
     return float(value)
 
 

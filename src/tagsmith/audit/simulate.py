@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_choice, check_int
+from tagsmith._params import check_choice, check_fraction, check_int
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.metrics.sets import check_label_values
 
@@ -41,9 +41,7 @@ class InjectedNoise:
 
 
 def _check_rate(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise InvalidParameterError(name, "a number in [0, 1)", value)
-    return float(value)
+    return check_fraction(name, value)
 
 
 def _pairs_matrix(rows: np.ndarray, cols: np.ndarray, shape) -> sp.csr_matrix:

@@ -17,7 +17,6 @@ against the teacher's labels.
 from __future__ import annotations
 
 import logging
-import numbers
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_choice, check_int, check_number
+from tagsmith._params import check_choice, check_fraction, check_int, check_number
 from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import InvalidParameterError
@@ -120,11 +119,8 @@ class ActiveOptions:
                                              strict=True, maximum=1, numpy=True)
         self.mistakes_scope = check_choice("mistakes_scope", self.mistakes_scope,
                                            ("pool", "batch"))
-        rate = self.teacher_error_rate
-        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) \
-                or not 0.0 <= float(rate) < 1.0:  # NaN fails the comparison
-            raise InvalidParameterError("teacher_error_rate", "a number in [0, 1)", rate)
-        self.teacher_error_rate = float(rate)
+        self.teacher_error_rate = check_fraction("teacher_error_rate",
+                                                 self.teacher_error_rate, numpy=True)
         if self.teacher_precision is not None:
             self.teacher_precision = _check_precision(self.teacher_precision, n_labels)
         self.gain = check_choice("gain", self.gain, GAINS)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import numbers
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_int, check_number, check_param_names
+from tagsmith._params import check_fraction, check_int, check_number, check_param_names
 from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import DataError, InvalidParameterError
@@ -79,11 +78,7 @@ class TrainOptions:
         inside numpy, -1 too).
         """
         for name in ("dev_fraction", "calibration_fraction"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-                    or not 0.0 <= float(value) < 1.0:
-                raise InvalidParameterError(name, "a number in [0, 1)", value)
-            setattr(self, name, float(value))
+            setattr(self, name, check_fraction(name, getattr(self, name), numpy=True))
         self.beta = check_number("beta", self.beta, 0, strict=True, numpy=True)
         self.seed = check_int("seed", self.seed, 0, numpy=True)
         self.min_support = check_int("min_support", self.min_support, 0, numpy=True)
