@@ -62,7 +62,7 @@ def inject_label_noise(Y, *, missing_rate: float = 0.10, wrong_rate: float = 0.0
     does not have, drawn in proportion to the labels' frequencies
     (``wrong_labels="prior"``: plausible labels, so a wrong label is not given away by
     being rare) or uniformly (``"uniform"``). Seeded (``seed``: an integer >= 0): same
-    input, same noise. ``Y``'s values must be labels in [0, 1].
+    input, same noise. ``Y``'s values must be labels in [0, 1] (nonzero = given).
 
     >>> Y = sp.csr_matrix(np.eye(40, 4, dtype=np.float32) + np.eye(40, 4, k=-4))
     >>> noise = inject_label_noise(Y, missing_rate=0.25, wrong_rate=0.25, seed=1)

@@ -120,9 +120,9 @@ def best_global_threshold(y_true, topk: TopK, *, beta: float = 1.0,
                           hits: np.ndarray | None = None) -> float:
     """Threshold maximising micro F-beta over all top-k entries.
 
-    ``y_true`` holds labels in [0, 1] (nonzero = a true label); NaN, negative values and
-    values above 1 are refused. ``hits`` (n x k, from :func:`tagsmith.metrics.topk_hits`)
-    may be passed when the caller already has it.
+    ``y_true`` holds labels 0 or 1 (or booleans); anything else (NaN, negative
+    values, fractions, values above 1) is refused. ``hits`` (n x k, from
+    :func:`tagsmith.metrics.topk_hits`) may be passed when the caller already has it.
     """
     # as tune_thresholds: F-beta squares beta, so -1 silently meant 1 (and 0 precision)
     beta = check_number("beta", beta, 0, strict=True, numpy=True)
@@ -154,8 +154,8 @@ def tune_thresholds(y_true, topk: TopK, *, beta: float = 1.0, min_support: int =
     """Per-label F-beta thresholds with back-off to the band or global threshold.
 
     ``y_true``: sparse (n_docs x n_labels) held-out labels; ``topk``: the model's
-    scores on the same documents (labels in [0, 1], nonzero = true; NaN, negative
-    values and values above 1 are refused). Labels with fewer than ``min_support`` held-out
+    scores on the same documents (labels 0 or 1, or booleans; NaN, negative values,
+    fractions and values above 1 are refused). Labels with fewer than ``min_support`` held-out
     positives use their band's threshold when ``bands`` are given and the band has
     at least ``min_support`` positives, else the global threshold. With
     ``tune_min_labels``, also decides whether always giving each document its best
