@@ -390,6 +390,16 @@ def main() -> None:
             (run["p1"] - train_noisy["p1"]) / lost, 3) if lost > 0 else None}
             for spec, run in repaired_runs.items()},
         "n_injected_missing": int(removed.nnz), "n_injected_wrong": int(added.nnz),
+        # the noise rates the audit reports against the injected ones (wrong per given
+        # label of the noisy corpus, missing per label of the clean one); the corpus's
+        # own errors come on top of the injected ones
+        "injected_wrong_rate": round(added.nnz / max(Y_noisy.nnz, 1), 5),
+        "injected_missing_rate": round(removed.nnz / max(Y_noisy.nnz - added.nnz
+                                                         + removed.nnz, 1), 5),
+        "cl_wrong_rate": audit["noise"]["wrong_rate"],
+        "cl_missing_rate": audit["noise"]["missing_rate"],
+        "wrong_rate_bound": (audit["noise"].get("bounds") or {}).get("wrong_rate"),
+        "missing_rate_bound": (audit["noise"].get("bounds") or {}).get("missing_rate"),
         "audit_scores": audit["scores"], "audit_timing": audit["timing"],
         "audit_noise_estimates": audit["noise"], "duplicates": audit["duplicates"],
         "leakage": audit["leakage"], "train_model": TRAIN[args.dataset][:2],
@@ -460,6 +470,8 @@ def write_results_md(result: dict, args) -> None:
              "", "| figure | value |", "|---|---|"]
     keys = ["missing_precision", "missing_recall", "wrong_precision", "wrong_recall", "pr_auc",
             "missing_pr_auc", "wrong_pr_auc", "n_flagged_missing", "n_flagged_wrong",
+            "injected_wrong_rate", "wrong_rate_bound", "cl_wrong_rate",
+            "injected_missing_rate", "missing_rate_bound", "cl_missing_rate",
             "cleanlab_pr_auc", "cleanlab_pr_auc_quality_only", "cleanlab_missing_precision",
             "cleanlab_missing_recall", "cleanlab_wrong_precision", "cleanlab_wrong_recall",
             "doc_pr_auc", "cleanlab_doc_pr_auc", "audit_seconds", "train_seconds",

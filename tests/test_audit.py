@@ -12,8 +12,10 @@ from tagsmith.audit.detect import (
     _within_budget,
     find_label_issues,
     frequency_band,
+    mixture_bounds,
 )
 from tagsmith.audit.simulate import average_precision, candidate_hits, inject_label_noise
+from tagsmith.audit.stacking import PairSet
 from tagsmith.data.vocab import load_vocabulary
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.features.tfidf import TfidfFeaturizer
@@ -139,6 +141,60 @@ def _extreme_problem(n_docs=3000, n_labels=2000, seed=0):
                        (np.repeat(np.arange(n_docs), [len(ls) for ls in labels]),
                         np.concatenate(labels))), shape=(n_docs, n_labels))
     return X, Y
+
+
+def _pairs(labels, p, weight=1.0) -> tuple[PairSet, np.ndarray]:
+    n = len(p)
+    return (PairSet(np.zeros(n, np.int32), np.asarray(labels, np.int32), np.zeros(n, bool),
+                    p, p, np.full(n, weight, np.float32)), np.asarray(p, np.float32))
+
+
+def test_mixture_bounds_recover_known_rates_when_the_scorer_separates():
+    """One label, 100,000 documents: 9,000 true given pairs and 1,000 true ones missing at
+    random (the same probabilities), 500 wrong given pairs that look like the 89,500
+    true negatives (a sample of 8,950 weighted 10). The bounds read the true rates: 500
+    wrong of 9,500 given, 1,000 missing of 10,000 true (a bit above: each count's
+    one-sided 95% limit; without them a chance dip in a thin tail set them 19% low)."""
+    rng = np.random.default_rng(0)
+    n_docs, n_given = 100_000, np.array([9_500])
+    pos_p = np.r_[rng.uniform(0.6, 1.0, 9_000), rng.uniform(0.0, 0.4, 500)]
+    missing = _pairs(np.zeros(1_000), rng.uniform(0.6, 1.0, 1_000))
+    negatives = _pairs(np.zeros(8_950), rng.uniform(0.0, 0.4, 8_950), weight=10.0)
+    bounds = mixture_bounds(n_docs, n_given, pos_p, [missing, negatives])
+    # one-sided count limits keep them at or a little above the truth
+    assert 0.98 * 500 / 9_500 <= bounds["wrong_rate"] <= 1.25 * 500 / 9_500
+    assert 0.98 * 0.1 <= bounds["missing_rate"] <= 1.25 * 0.1
+    assert bounds["est_wrong"] == pytest.approx(bounds["wrong_rate"] * 9_500, rel=1e-4)
+    # a scorer that cannot tell true from negative pairs bounds (almost) nothing
+    loose = mixture_bounds(n_docs, n_given, rng.uniform(0.0, 1.0, 9_500),
+                           [_pairs(np.zeros(1_000), rng.uniform(0.0, 1.0, 1_000)),
+                            _pairs(np.zeros(8_950), rng.uniform(0.0, 1.0, 8_950), 10.0)])
+    assert loose["missing_rate"] > 0.8 and loose["wrong_rate"] > 0.8
+
+
+def test_mixture_bounds_need_not_given_pairs_and_enough_given_ones():
+    p = np.linspace(0.5, 1.0, 50)
+    assert mixture_bounds(1_000, np.array([50]), p, [_pairs(np.zeros(10), np.full(10, .1))]) \
+        is None  # fewer than twice the 30 pairs a tail needs
+    many = np.linspace(0.5, 1.0, 500)
+    assert mixture_bounds(1_000, np.array([500]), many, [_pairs([], [])]) is None
+
+
+def test_audit_bounds_are_far_tighter_than_confident_counts(noisy_goemotions):
+    """On the real slice with 5% wrong and 10% missing labels injected, the bounds sit
+    above the injected rates (the corpus has errors of its own) and well below
+    confident learning's counts; without background pairs there are none."""
+    X, noise, topk = noisy_goemotions
+    issues = find_label_issues(noise.Y, topk, X=X)
+    bounds = issues.details["mixture_bounds"]
+    given = float(issues.n_given.sum())
+    cl_wrong = issues.est_wrong.sum() / given
+    cl_missing = issues.est_missing.sum() / (given - issues.est_wrong.sum()
+                                             + issues.est_missing.sum())
+    assert noise.n_added / noise.Y.nnz < bounds["wrong_rate"] < 0.75 * cl_wrong
+    assert noise.n_removed / (noise.Y.nnz - noise.n_added + noise.n_removed) \
+        < bounds["missing_rate"] < 0.75 * cl_missing
+    assert find_label_issues(noise.Y, topk, evidence=False).details["mixture_bounds"] is None
 
 
 def test_sparse_topk_at_a_large_label_space_finds_wrong_labels():

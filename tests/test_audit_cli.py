@@ -93,6 +93,10 @@ def test_audit_writes_report_review_and_label_table(audited):
     assert leak["n_exact"] >= 1 and 200 in [e["doc"] for e in leak["examples"]]  # planted
     assert report["scores"]["source"] == "crossfit" and report["scores"]["k"] == 28
     assert 0 < report["noise"]["wrong_rate"] < 0.5
+    bounds = report["noise"]["bounds"]
+    assert 0 < bounds["wrong_rate"] <= 1 and 0 < bounds["missing_rate"] <= 1
+    html = (audited / "report.html").read_text(encoding="utf-8")
+    assert "Upper bounds by mixture proportion" in html and "wrong labels, at most" in html
     with open(audited / "review.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == report["noise"]["n_flagged_missing"] + report["noise"]["n_flagged_wrong"]

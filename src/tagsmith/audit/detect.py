@@ -39,6 +39,14 @@ runs at any label-space size:
    labels, a document given none is missing at least one. Its candidates' posterior
    is at least ``P(true | the document has some true label)``: each probability
    divided by the document's chance of having any true label at all.
+5c. **Bounds on the noise rates** (:func:`mixture_bounds`): confident learning counts
+   every pair the scores confidently disagree with, so a weak scorer (most at 10^4+
+   labels) inflates its rates several-fold. The report adds tighter upper bounds by
+   mixture proportion estimation on the same probabilities: missing labels, taken as
+   missing at random, look like given ones, so at every threshold the share of not
+   given pairs above it bounds their number; wrong labels, at one rate for every
+   label, look like not-given pairs of their label, so the given pairs below any
+   threshold bound theirs. Reported, not used for ranking or pruning.
 6. **Pruning by the noise rates**: per label and kind at most the estimated number
    of errors is flagged (most probable first), and only pairs whose posterior reaches
    ``min_probability``.
@@ -69,6 +77,13 @@ RATE_LEVELS = ("band", "label", "global")
 #: unlabelled pool, not indexing gaps)
 LABELLED_SHARE = 0.8
 _EPS = 1e-12
+#: :func:`mixture_bounds`: the share of the given pairs (at least ``BOUND_MIN_PAIRS``)
+#: a tail must hold for its ratio to count, and the number of thresholds tried
+BOUND_TAIL = 0.01
+BOUND_MIN_PAIRS = 30
+BOUND_POINTS = 400
+#: pairs binned at a time by :func:`mixture_bounds` (tens of millions at 10^4+ labels)
+_BOUND_CHUNK = 1 << 20
 
 
 @dataclass
@@ -396,7 +411,12 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
         mine, conditioned = _unlabelled_posterior(per_doc, cand, cand_p, back, back_p,
                                                   n_labels)
         missing_prob[mine] = np.maximum(missing_prob[mine], conditioned)
+    # the candidates and the background stand for every pair not given only when the
+    # background was drawn (it is not without evidence)
+    bounds = mixture_bounds(n, n_given, pos_p, [(cand, cand_p), (back, back_p)]) \
+        if evidence else None
     details.update({"rates": rates, "n_missing_candidates": len(cand),
+                    "mixture_bounds": bounds,
                     "n_background_pairs": len(back),
                     "every_doc_labelled": bool(every_doc_labelled),
                     "n_unlabelled_docs": n_unlabelled})
@@ -413,6 +433,102 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
                        issues["probability"], issues["score"], flagged, n_given, band,
                        np.where(n_given > 0, threshold, np.nan), wrong_rate, label_rho_plus,
                        est_wrong, est_missing, quality, n, n_labels, details)
+
+
+def mixture_bounds(n_docs: int, n_given: np.ndarray, pos_p: np.ndarray,
+                   not_given: list[tuple[PairSet, np.ndarray]]) -> dict | None:
+    """Upper bounds on the shares of wrong and missing labels (step 5c of the module
+    docstring), from the probabilities ``P(given | evidence)`` of the given pairs
+    (``pos_p``) and of pair sets that together stand for every pair not given, each
+    with its probabilities and weights (the missing candidates and the weighted
+    background sample). ``None`` without not-given pairs (``evidence=False`` draws no
+    background) or with too few given pairs.
+
+    * Missing: if labels go missing at random (at rate ``r`` per given label), the
+      missing pairs' probabilities are distributed as the given pairs', so for any
+      threshold ``t``, ``r * G(p >= t) <= N(p >= t)`` (``G`` given, ``N`` not given
+      pairs): ``r <= min_t N(p >= t) / G(p >= t)``.
+    * Wrong: if every label is given wrongly at one rate ``a`` and a wrong pair looks
+      like a not-given pair of its label, the wrong pairs below ``t`` number ``a *
+      W(p <= t)``, with ``W`` the not-given pairs weighted by ``n_c / (n - n_c)``
+      (label ``c``'s share of wrong pairs), and they are given pairs:
+      ``a <= min_t G(p <= t) / W(p <= t)``.
+
+    Thresholds are ``BOUND_POINTS`` quantiles of ``pos_p``; a tail counts when it holds
+    at least ``BOUND_TAIL`` of the given pairs (``BOUND_MIN_PAIRS`` at least), and each
+    ratio is taken between one-sided 95% limits of its counts (numerator high,
+    denominator low; effective sample sizes for weighted pairs), so that the minimum
+    over thresholds is not set by a chance dip in a thin tail. Both
+    are bounds, not estimates: a not-given pair the scorer cannot tell from a given
+    one (a true label never given, or a confusable one) raises them; they are tight
+    only as far as the scorer separates labels. Returns the rates (``wrong_rate`` per
+    given label, ``missing_rate`` per true label as the report states both), the
+    counts (``est_wrong``, ``est_missing``) and the settings.
+    """
+    n_pos = len(pos_p)
+    m_min = max(BOUND_MIN_PAIRS, int(np.ceil(BOUND_TAIL * n_pos)))
+    if n_pos < 2 * m_min or not any(len(p) for _, p in not_given):
+        return None
+    given = np.sort(np.asarray(pos_p, dtype=np.float64))
+    ts = np.unique(np.quantile(given, np.linspace(0.0, 1.0, BOUND_POINTS + 1)))
+    n_t = len(ts)
+    share = n_given / np.maximum(n_docs - n_given, 1).astype(np.float64)
+    # weighted counts and sums of squared weights (for the effective sample sizes), by
+    # the number of thresholds <= p (above) and < p (below, weighted by the share)
+    above, above_sq = np.zeros(n_t + 1), np.zeros(n_t + 1)
+    below, below_sq = np.zeros(n_t + 1), np.zeros(n_t + 1)
+    for pairs, p in not_given:
+        for start in range(0, len(p), _BOUND_CHUNK):
+            part = slice(start, start + _BOUND_CHUNK)
+            chunk, weight = p[part], pairs.weight[part].astype(np.float64)
+            at = np.searchsorted(ts, chunk, side="right")
+            above += np.bincount(at, weights=weight, minlength=n_t + 1)
+            above_sq += np.bincount(at, weights=weight * weight, minlength=n_t + 1)
+            weight *= share[pairs.labels[part]]
+            at = np.searchsorted(ts, chunk, side="left")
+            below += np.bincount(at, weights=weight, minlength=n_t + 1)
+            below_sq += np.bincount(at, weights=weight * weight, minlength=n_t + 1)
+
+    def suffix(x):
+        return np.cumsum(x[::-1])[::-1][1:]
+
+    g_up = n_pos - np.searchsorted(given, ts, side="left")   # given pairs p >= ts[i]
+    # an empty tail's upper limit is that of no pair at the typical weight
+    typical = float(above_sq.sum() / max(above.sum(), _EPS))
+    n_up = _count_limit(suffix(above), suffix(above_sq), +1, typical)  # not given p >= t
+    g_low = np.searchsorted(given, ts, side="right")         # given pairs p <= ts[i]
+    w_low = _count_limit(np.cumsum(below)[:-1], np.cumsum(below_sq)[:-1], -1)
+    upper, lower = g_up >= m_min, (g_low >= m_min) & (w_low > 0)
+    if not upper.any() or not lower.any():
+        return None
+    # one-sided limits of each count (so a chance dip in a thin tail does not set the
+    # bound): the numerator's upper limit over the denominator's lower one
+    g_up, g_low = g_up.astype(np.float64), g_low.astype(np.float64)
+    n_up_ratio = n_up[upper] / _count_limit(g_up[upper], g_up[upper], -1)
+    w_low_ratio = _count_limit(g_low[lower], g_low[lower], +1) / w_low[lower]
+    missing_per_given = float(np.min(n_up_ratio))
+    wrong_per_given = min(float(np.min(w_low_ratio)), 1.0)
+    total = float(n_given.sum())
+    true_per_given = 1.0 - wrong_per_given + missing_per_given
+    return {"wrong_rate": round(wrong_per_given, 5),
+            "missing_rate": round(missing_per_given / max(true_per_given, _EPS), 5),
+            "est_wrong": round(wrong_per_given * total, 1),
+            "est_missing": round(missing_per_given * total, 1),
+            "tail": BOUND_TAIL, "thresholds": n_t}
+
+
+def _count_limit(total: np.ndarray, sum_sq: np.ndarray, side: int,
+                 empty_scale: float = 1.0) -> np.ndarray:
+    """One-sided 95% limit (``side`` +1 upper, -1 lower) of weighted counts with these
+    totals and sums of squared weights: a Poisson limit on the effective number of
+    pairs (``total^2 / sum_sq``), scaled back (unit weights: the count itself; an
+    empty count's weight is ``empty_scale``)."""
+    z = 1.645
+    n_eff = np.divide(total * total, sum_sq, out=np.zeros_like(total), where=sum_sq > 0)
+    scale = np.divide(sum_sq, total, out=np.full_like(total, empty_scale), where=total > 0)
+    if side > 0:
+        return scale * (np.sqrt(n_eff + 1.0) + z / 2) ** 2
+    return scale * np.maximum(np.sqrt(n_eff) - z / 2, 0.0) ** 2
 
 
 def _unlabelled_posterior(per_doc: np.ndarray, cand: PairSet, cand_p: np.ndarray,

@@ -190,6 +190,9 @@ def noise_section(issues, space: LabelSpace, *, lang: str = "en", min_support: i
         "est_wrong": round(wrong, 1), "est_missing": round(missing, 1),
         "wrong_rate": round(wrong / total, 5),
         "missing_rate": round(missing / max(total - wrong + missing, 1.0), 5),
+        # upper bounds by mixture proportion (tighter than confident learning's counts;
+        # None when the audit drew no background pairs)
+        "bounds": issues.details.get("mixture_bounds"),
         "n_candidates": int(len(issues)),
         "n_flagged_missing": int((flagged & (issues.kind == MISSING)).sum()),
         "n_flagged_wrong": int((flagged & (issues.kind == WRONG)).sum()),

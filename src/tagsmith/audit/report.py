@@ -106,9 +106,14 @@ def _cards(report: dict) -> str:
              ("density", f'{corpus["density"]:.3g}')]
     noise = report.get("noise")
     if noise:
-        items += [("est. wrong labels", f'{100 * noise["wrong_rate"]:.1f}%'),
-                  ("est. missing labels", f'{100 * noise["missing_rate"]:.1f}%'),
-                  ("flagged", _num(noise["n_flagged_missing"] + noise["n_flagged_wrong"]))]
+        bounds = noise.get("bounds")
+        if bounds:
+            items += [("wrong labels, at most", f'{100 * bounds["wrong_rate"]:.1f}%'),
+                      ("missing labels, at most", f'{100 * bounds["missing_rate"]:.1f}%')]
+        else:
+            items += [("est. wrong labels", f'{100 * noise["wrong_rate"]:.1f}%'),
+                      ("est. missing labels", f'{100 * noise["missing_rate"]:.1f}%')]
+        items.append(("flagged", _num(noise["n_flagged_missing"] + noise["n_flagged_wrong"])))
     dups = report.get("duplicates")
     if dups:
         items.append(("duplicate pairs", _num(dups["n_exact_pairs"] + dups["n_near_pairs"])))
@@ -222,6 +227,18 @@ def _cooccurrence_html(section: dict) -> str:
                      {2, 3}))
 
 
+def _bounds_html(bounds: dict | None) -> str:
+    if not bounds:
+        return ""
+    return (f'<p>Upper bounds by mixture proportion: at most {_num(bounds["est_wrong"])} '
+            f'wrong labels ({100 * bounds["wrong_rate"]:.2f}% of given labels) and '
+            f'{_num(bounds["est_missing"])} missing ones ({100 * bounds["missing_rate"]:.2f}% '
+            'of true labels). They compare the probabilities of given and not-given pairs '
+            '(missing labels taken as missing at random, wrong ones as equally likely for '
+            'every label) and are much tighter than the counts above, but they too include '
+            'the pairs the scorer cannot tell apart.</p>')
+
+
 def _noise_html(noise: dict, candidates: list[dict], scores: dict) -> str:
     parts = [f'<p>Estimated {_num(noise["est_wrong"])} wrong labels '
              f'({100 * noise["wrong_rate"]:.2f}% of given labels) and '
@@ -235,7 +252,7 @@ def _noise_html(noise: dict, candidates: list[dict], scores: dict) -> str:
              f'recall@10 {scores.get("r@10_vs_given", "?")}). '
              "Compare labels and bands with them rather than reading them as the true noise "
              "level; the review queue is ranked by the probability of each pair being an "
-             "error.</p>" + _signal_html(scores)]
+             "error.</p>" + _bounds_html(noise.get("bounds")) + _signal_html(scores)]
     parts.append("<h3>By label frequency</h3>" + _table(
         ["documents per label", "labels", "given", "est. wrong rate", "est. missing rate",
          "flagged wrong", "flagged missing"],

@@ -573,9 +573,17 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
     noise, dups = report["noise"], report["duplicates"]
     click.echo(f"audited {len(data.texts):,} documents, {len(space):,} labels "
                f"({report['scores']['source']} scores) in {report['timing']['total']:.1f}s")
-    click.echo(f"estimated {100 * noise['wrong_rate']:.2f}% wrong and "
-               f"{100 * noise['missing_rate']:.2f}% missing labels; flagged "
-               f"{noise['n_flagged_wrong']:,} wrong and {noise['n_flagged_missing']:,} missing")
+    bounds = noise.get("bounds")
+    if bounds:
+        click.echo(f"at most {100 * bounds['wrong_rate']:.2f}% wrong and "
+                   f"{100 * bounds['missing_rate']:.2f}% missing labels (mixture-proportion "
+                   f"bounds; confident learning counts {100 * noise['wrong_rate']:.2f}% and "
+                   f"{100 * noise['missing_rate']:.2f}%, inflated by the scores' own errors)")
+    else:
+        click.echo(f"estimated {100 * noise['wrong_rate']:.2f}% wrong and "
+                   f"{100 * noise['missing_rate']:.2f}% missing labels")
+    click.echo(f"flagged {noise['n_flagged_wrong']:,} wrong and "
+               f"{noise['n_flagged_missing']:,} missing")
     click.echo(f"duplicates: {dups['n_exact_pairs']:,} exact and {dups['n_near_pairs']:,} near "
                f"pairs, {dups['n_conflicting_pairs']:,} with conflicting labels")
     for name, leak in report["leakage"].items():
