@@ -1,6 +1,6 @@
 """One process-wide CSV field limit for every tagsmith CSV reader, the one way its
-readers take a row (:func:`next_csv_row`), and the one rule for cells a spreadsheet
-would run as formulas.
+readers take a row (:func:`next_csv_row`), the one way its writers write one
+(:func:`csv_writer`), and the one rule for cells a spreadsheet would run as formulas.
 
 :func:`csv.field_size_limit` is global to the process: a reader that raised it would
 silently change what every later reader accepts, so a vocabulary with a long field
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 from tagsmith.exceptions import DataError
 
@@ -58,6 +59,40 @@ def next_csv_row(reader, path: str | Path, start: int, error: type[DataError],
     except csv.Error as exc:
         where = f" in the {unit} that starts on line {start}" if reader.line_num > start else ""
         raise error(f"invalid CSV ({exc}){where}", path=path, line=reader.line_num) from exc
+
+
+class _LineFeedRows:
+    """A text stream for a :func:`csv.writer` with ``lineterminator="\\r\\n"`` that
+    ends each row with ``\\n`` instead (the writer writes one whole row per call)."""
+
+    def __init__(self, out):
+        self._out = out
+
+    def write(self, row: str) -> int:
+        return self._out.write(row[:-2] + "\n" if row.endswith("\r\n") else row)
+
+
+def csv_writer(out, **kw: Any):
+    """A :func:`csv.writer` on ``out`` whose rows end in ``\\n`` and whose cells holding
+    a carriage return or a line feed are quoted.
+
+    ``csv.writer(out, lineterminator="\\n")`` quotes only the characters of its line
+    terminator, so a cell with a lone ``\\r`` ("a\\rb", a Windows or old Mac line break
+    in a text) would be written bare, and every CSV reader (tagsmith's included) reads it
+    as a row break or refuses the file. ``kw`` goes to :func:`csv.writer`.
+
+    >>> import io
+    >>> out = io.StringIO()
+    >>> _ = csv_writer(out).writerow(["a\\rb", "c\\nd", "e"])
+    >>> out.getvalue()
+    '"a\\rb","c\\nd",e\\n'
+    """
+    return csv.writer(_LineFeedRows(out), lineterminator="\r\n", **kw)
+
+
+def csv_dict_writer(out, fieldnames, **kw: Any) -> csv.DictWriter:
+    """A :class:`csv.DictWriter` that writes as :func:`csv_writer` does."""
+    return csv.DictWriter(_LineFeedRows(out), fieldnames, lineterminator="\r\n", **kw)
 
 
 #: a spreadsheet reads a cell that starts with one of these as a formula

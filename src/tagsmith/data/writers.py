@@ -9,12 +9,12 @@ left half written; ``.gz`` paths are compressed.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterable
 from pathlib import Path
 
 from tagsmith.data.corpus import write_tsv
+from tagsmith.data.csvlimits import csv_writer
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.readers import Record, _check_format, detect_format
 from tagsmith.data.textio import atomic_text_writer
@@ -77,7 +77,7 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
                 out.write(json.dumps(obj, ensure_ascii=False) + "\n")
                 written += 1
             return written
-        writer = csv.writer(out, lineterminator="\n")
+        writer = csv_writer(out)  # quotes a text's lone \r, which csv readers split on
         columns: list[str] | None = None
         for number, record in enumerate(records, 1):
             if columns is None:
