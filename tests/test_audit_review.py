@@ -482,3 +482,15 @@ def test_a_spreadsheet_s_blank_padding_columns_are_no_misalignment(tmp_path):
         padded.write_text(text, encoding="utf-8")
         decisions, counts = read_decisions(padded, SPACE)
         assert counts["accepted"] == 1 and decisions[0].label_id == 1, name
+
+
+def test_a_review_of_a_text_with_a_lone_carriage_return_is_applied(tmp_path):
+    """A text holding a lone \\r (a Windows or old Mac line break in a JSONL corpus) was
+    written bare into review.csv, and reading it back split the row there."""
+    source = _jsonl_corpus(tmp_path, {"text": "Heavy\rrain", "labels": []},
+                           {"text": "Sun", "labels": ["sun"]})
+    review = _review(tmp_path, [_row(0, "missing", "http://x/rain", "Heavy\rrain")])
+    stats = apply_review(source, review, tmp_path / "out.csv", SPACE)
+    assert stats["n_added"] == 1
+    assert [(r.text, r.labels) for r in read_records(tmp_path / "out.csv")] == \
+        [("Heavy\rrain", ("<http://x/rain>",)), ("Sun", ("sun",))]

@@ -33,6 +33,7 @@ import numpy as np
 from tagsmith.audit.detect import KINDS
 from tagsmith.data.csvlimits import (
     FORMULA_START,
+    csv_dict_writer,
     next_csv_row,
     raise_csv_field_limit,
     spreadsheet_safe,
@@ -125,7 +126,8 @@ def write_review(rows: list[dict], path: str | Path) -> Path:
             for row in rows:
                 out.write(json.dumps({**row, "decision": None}, ensure_ascii=False) + "\n")
             return path
-        writer = csv.DictWriter(out, fieldnames=list(COLUMNS), lineterminator="\n")
+        # quotes a text's lone \r, which the reader (as a spreadsheet) takes as a row end
+        writer = csv_dict_writer(out, fieldnames=list(COLUMNS))
         writer.writeheader()
         for row in rows:
             cells = {**row, "given_labels": " ".join(row["given_labels"]),
