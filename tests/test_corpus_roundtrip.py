@@ -29,6 +29,31 @@ TEXTS = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40) | \
 DOCS = st.lists(st.tuples(TEXTS, st.lists(KEYS, max_size=4)), min_size=1, max_size=6)
 
 
+def _expected_text(text: str, fmt: str) -> str:
+    # readers strip surrounding whitespace; a TSV line holds no tab or line break
+    return (one_line(text) if fmt == "tsv" else text).strip()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(docs=DOCS, fmt=st.sampled_from(["tsv", "csv", "jsonl"]), gz=st.booleans())
+def test_written_corpus_reads_back_the_same_texts_and_label_sets(docs, fmt, gz):
+    records = [Record(text, tuple(keys), f"d{i}", i + 1, "in.jsonl")
+               for i, (text, keys) in enumerate(docs)]
+    if fmt == "tsv":  # a TSV line cannot hold an empty text: the writer refuses it
+        records = [r for r in records if _expected_text(r.text, "tsv")]
+        if not records:
+            return
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"c.{fmt}{'.gz' if gz else ''}"
+        assert write_records(records, path, label_space=SPACE) == len(records)
+        back = list(read_records(path))
+    assert [r.text for r in back] == [_expected_text(r.text, fmt) for r in records]
+    assert [{SPACE.lookup(k) for k in r.labels} for r in back] == \
+        [{SPACE.lookup(k) for k in r.labels} for r in records]
+    if fmt != "tsv":
+        assert [r.doc_id for r in back] == [r.doc_id for r in records]
+
+
 @pytest.mark.parametrize("gz", [False, True])
 def test_csv_text_with_a_lone_carriage_return_reads_back(tmp_path, gz):
     # csv.writer(lineterminator="\n") left "a\rb" unquoted: the file could not be read
@@ -38,3 +63,14 @@ def test_csv_text_with_a_lone_carriage_return_reads_back(tmp_path, gz):
     back = list(read_records(path))
     assert [(r.text, r.labels, r.doc_id) for r in back] == \
         [("first\rsecond", ("banana",), "d1"), ("", (), "d2")]
+
+
+@pytest.mark.parametrize("text", ["\ufeffHello", "\ufeff"])
+def test_a_first_tsv_text_starting_with_a_byte_order_mark_keeps_it(tmp_path, text):
+    # the reader drops a BOM at the start of the file: the text lost its first
+    # character, and a text of only U+FEFF read back as an "empty text" error
+    path = tmp_path / "c.tsv"
+    write_records([Record(text, ("banana",), None, 1, "in.jsonl"),
+                   Record("\ufeffsecond", (), None, 2, "in.jsonl")], path)
+    assert [(r.text, r.labels) for r in read_records(path)] == \
+        [(text, ("banana",)), ("\ufeffsecond", ())]

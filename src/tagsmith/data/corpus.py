@@ -417,7 +417,12 @@ def write_tsv(records_or_docs: Iterable[Document | Record], path: str | Path,
     written = 0
     with atomic_text_writer(path) as out:
         for number, item in enumerate(records_or_docs, 1):
-            out.write(_tsv_line(item, label_space, number, path, resolve_all))
+            line = _tsv_line(item, label_space, number, path, resolve_all)
+            if number == 1 and line.startswith("\ufeff"):
+                # readers drop a byte-order mark at the start of a file: a first text
+                # that starts with U+FEFF would lose it (or, alone, read as empty)
+                out.write("\ufeff")
+            out.write(line)
             written += 1
     return written
 
