@@ -494,3 +494,30 @@ def test_a_review_of_a_text_with_a_lone_carriage_return_is_applied(tmp_path):
     assert stats["n_added"] == 1
     assert [(r.text, r.labels) for r in read_records(tmp_path / "out.csv")] == \
         [("Heavy\rrain", ("<http://x/rain>",)), ("Sun", ("sun",))]
+
+
+def test_malformed_lines_skipped_by_apply_review_are_counted_and_reported(tmp_path, caplog):
+    """With --on-error skip a malformed line is no record and is left out of the new
+    corpus; that used to happen silently."""
+    from click.testing import CliRunner
+
+    import tagsmith.cli as tagsmith_cli
+
+    source = tmp_path / "c.tsv"
+    source.write_text("Heavy rain\t<http://x/rain>\nbroken\tline\twith three columns\n"
+                      "Sun\n", encoding="utf-8")
+    review = _review(tmp_path, [_row(1, "missing", "http://x/sun", "Sun")])
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        stats = apply_review(source, review, tmp_path / "out.tsv", SPACE, on_error="skip")
+    assert stats["n_docs"] == 2 and stats["n_skipped_lines"] == 1
+    assert f"{source}: 1 malformed line(s) skipped" in caplog.text and "line 2" in caplog.text
+    assert [r.text for r in read_records(tmp_path / "out.tsv")] == ["Heavy rain", "Sun"]
+    vocab = tmp_path / "vocab.tsv"
+    vocab.write_text("".join(f"<{uri}>\t{uri.rsplit('/', 1)[1]}\n" for uri in SPACE.uris),
+                     encoding="utf-8")
+    tagsmith_cli._register_commands()
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "apply-review", str(source), str(review), "-o", str(tmp_path / "out2.tsv"),
+        "--vocab", str(vocab), "--on-error", "skip"])
+    assert result.exit_code == 0, result.output
+    assert "1 malformed lines of" in result.output and "not in the new corpus" in result.output

@@ -22,6 +22,7 @@ import csv
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import re
 from collections.abc import Sequence
@@ -41,6 +42,8 @@ from tagsmith.data.csvlimits import (
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.textio import atomic_text_writer, check_writable, open_text
 from tagsmith.exceptions import AmbiguousLabelError, InvalidParameterError, ReviewFormatError
+
+logger = logging.getLogger("tagsmith")
 
 COLUMNS = ("rank", "decision", "kind", "action", "label_uri", "label_name", "probability",
            "model_score", "doc", "line", "doc_id", "doc_key", "given_labels", "given_names",
@@ -319,9 +322,11 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     the output's suffix. ``output`` may never be the corpus, the review or a file in
     ``keep`` (say, the vocabulary), and an existing ``output`` is replaced only with
     ``overwrite``. Returns counts: documents written and changed, labels added and
-    removed, corrections already in place, and the review's decisions.
+    removed, corrections already in place, malformed lines skipped under
+    ``on_error="skip"`` (they are not written: a warning says so), and the review's
+    decisions.
     """
-    from tagsmith.data.corpus import Corpus
+    from tagsmith.data.corpus import Corpus, ReadReport
     from tagsmith.data.writers import output_format, write_records
 
     corpus, review, output = Path(corpus), Path(review), Path(output)
@@ -338,14 +343,16 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     decisions, counts = read_decisions(review, space)
     source = Corpus(corpus, space, on_error=on_error)
     stats = {"n_docs": 0, "n_docs_changed": 0, "n_added": 0, "n_removed": 0,
-             "n_already_applied": 0, **{f"review_{k}": v for k, v in counts.items()}}
+             "n_already_applied": 0, "n_skipped_lines": 0,
+             **{f"review_{k}": v for k, v in counts.items()}}
+    report = ReadReport(source=str(corpus))
     by_doc: dict[int, list[Decision]] = {}
     for decision in decisions:
         by_doc.setdefault(decision.doc, []).append(decision)
 
     def changed_records():
         style: list[str] = []  # the key style of the last labelled record, for new keys
-        for number, record in enumerate(source.records()):
+        for number, record in enumerate(source.records(report)):
             stats["n_docs"] += 1
             if record.labels:
                 style = list(record.labels)
@@ -360,6 +367,13 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                                     line=first.line)
 
     write_records(changed_records(), output, format, label_space=space)
+    # a malformed line is no record, so it cannot be written: say so, not silently
+    stats["n_skipped_lines"] = report.n_skipped_lines
+    if report.n_skipped_lines:
+        line, reason = report.skipped_lines[0]
+        logger.warning("%s: %d malformed line(s) skipped (--on-error skip) and not written "
+                       "to %s (first at line %s: %s)", corpus, report.n_skipped_lines, output,
+                       line, reason)
     return stats
 
 

@@ -199,9 +199,10 @@ class Corpus:
         if report.has_skips:
             logger.warning("%s", report.summary())
 
-    def records(self) -> Iterator[Record]:
-        """The raw records (labels unresolved), malformed lines handled by ``on_error``."""
-        return self._records(ReadReport(source=self.source))
+    def records(self, report: ReadReport | None = None) -> Iterator[Record]:
+        """The raw records (labels unresolved), malformed lines handled by ``on_error``
+        (and counted in ``report`` when given)."""
+        return self._records(ReadReport(source=self.source) if report is None else report)
 
     def texts(self) -> Iterator[str]:
         """The texts only; labels are not resolved (so unknown labels do not matter)."""
