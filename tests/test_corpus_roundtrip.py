@@ -7,10 +7,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tagsmith.data.corpus import read_records
+from tagsmith.data.corpus import read_records, write_tsv
+from tagsmith.data.document import Document
 from tagsmith.data.labelspace import Label, LabelSpace
 from tagsmith.data.readers import Record, one_line
 from tagsmith.data.writers import write_records
+from tagsmith.exceptions import CorpusFormatError
 
 U = "http://example.org/c/"
 SPACE = LabelSpace([Label(U + "a", {"en": "apple pie"}), Label(U + "b", {"en": "banana"}),
@@ -74,3 +76,23 @@ def test_a_first_tsv_text_starting_with_a_byte_order_mark_keeps_it(tmp_path, tex
                    Record("\ufeffsecond", (), None, 2, "in.jsonl")], path)
     assert [(r.text, r.labels) for r in read_records(path)] == \
         [(text, ("banana",)), ("\ufeffsecond", ())]
+
+
+@pytest.mark.parametrize("name", ["c.tsv", "c.csv", "c.jsonl", "c.jsonl.gz"])
+def test_a_lone_surrogate_is_a_format_error_naming_the_record_and_nothing_is_written(
+        tmp_path, name):
+    # it was a bare UnicodeEncodeError (exit code 1, no file or line named)
+    path = tmp_path / name
+    records = [Record("fine", (), None, 1, "in.jsonl"),
+               Record("cut \ud83d", ("banana",), None, 7, "in.jsonl")]
+    with pytest.raises(CorpusFormatError, match=r"in\.jsonl:7: .*lone surrogate"):
+        write_records(records, path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_document_with_a_lone_surrogate_names_its_output_line(tmp_path):
+    path = tmp_path / "c.tsv"
+    docs = [Document("fine", (0,)), Document("cut \udc80", (1,))]
+    with pytest.raises(CorpusFormatError, match=r"c\.tsv:2: .*lone surrogate"):
+        write_tsv(docs, path, SPACE)
+    assert list(tmp_path.iterdir()) == []

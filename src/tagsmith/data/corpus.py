@@ -39,6 +39,7 @@ from tagsmith.data.readers import (
     read_records,
     read_tsv,
     split_label_cell,
+    unencodable,
 )
 from tagsmith.data.textio import atomic_text_writer
 from tagsmith.exceptions import (
@@ -423,7 +424,11 @@ def write_tsv(records_or_docs: Iterable[Document | Record], path: str | Path,
                 # readers drop a byte-order mark at the start of a file: a first text
                 # that starts with U+FEFF would lose it (or, alone, read as empty)
                 out.write("\ufeff")
-            out.write(line)
+            try:
+                out.write(line)
+            except UnicodeEncodeError as exc:  # nothing is written: name the document
+                raise (unencodable(exc, item.source, item.line) if isinstance(item, Record)
+                       else unencodable(exc, path, number)) from None
             written += 1
     return written
 

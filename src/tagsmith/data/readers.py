@@ -480,6 +480,16 @@ def _first_columns(lines: Iterable[str]) -> Iterator[str]:
             yield key
 
 
+def unencodable(exc: UnicodeEncodeError, path: str | Path, line: int | None
+                ) -> CorpusFormatError:
+    """The error for a document a writer cannot encode as UTF-8 (a lone surrogate, half
+    of a character cut in two, from a str made in Python), naming where it came from."""
+    bad = exc.object[exc.start:exc.end]
+    return CorpusFormatError(f"cannot be written as UTF-8: {bad!r} is half of a character "
+                             "cut in two (a lone surrogate), not valid Unicode",
+                             path=path, line=line)
+
+
 _READERS = {"tsv": read_tsv, "csv": read_csv, "jsonl": read_jsonl, "dir": read_directory}
 _BREAKS = re.compile(r"[\t\r\n]")
 

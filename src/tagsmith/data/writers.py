@@ -16,7 +16,7 @@ from pathlib import Path
 from tagsmith.data.corpus import write_tsv
 from tagsmith.data.csvlimits import csv_writer
 from tagsmith.data.labelspace import LabelSpace
-from tagsmith.data.readers import Record, _check_format, detect_format
+from tagsmith.data.readers import Record, _check_format, detect_format, unencodable
 from tagsmith.data.textio import atomic_text_writer
 from tagsmith.exceptions import CorpusFormatError, UnsupportedFormatError
 
@@ -74,7 +74,10 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
                 obj: dict[str, object] = {"id": doc_id} if doc_id is not None else {}
                 obj.update({"text": record.text, "labels": list(record.labels),
                             **dict(record.metadata)})
-                out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+                try:
+                    out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+                except UnicodeEncodeError as exc:  # nothing is written: name the record
+                    raise unencodable(exc, record.source, record.line) from None
                 written += 1
             return written
         writer = csv_writer(out)  # quotes a text's lone \r, which csv readers split on
@@ -93,8 +96,11 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
                     f"label key {piped[0][:80]!r} contains '|', which a CSV labels cell "
                     "splits on; write this corpus as .jsonl or .tsv instead",
                     path=record.source, line=record.line)
-            writer.writerow([record.doc_id or "", record.text, label_cell(record.labels),
-                             *[_cell(record.metadata.get(c, "")) for c in columns]])
+            try:
+                writer.writerow([record.doc_id or "", record.text, label_cell(record.labels),
+                                 *[_cell(record.metadata.get(c, "")) for c in columns]])
+            except UnicodeEncodeError as exc:  # nothing is written: name the record
+                raise unencodable(exc, record.source, record.line) from None
             written += 1
     return written
 
