@@ -586,3 +586,13 @@ def test_csv_rows_spanning_lines_are_named_by_the_line_they_start_on(tmp_path):
         with pytest.raises(VocabularyError) as info:
             load_vocabulary(path)
         assert str(info.value).startswith(f"{path}:{line}: {message}")
+
+
+def test_csv_vocabulary_with_a_lone_carriage_return_reads_back(tmp_path):
+    """A description holding a lone ``\\r`` (an old Mac line break) was written bare:
+    the CSV reader split the row there and refused the file it had just written."""
+    space = LabelSpace([Label("urn:x:a", {"en": "A"}, description={"en": "one\rtwo"}),
+                        Label("urn:x:b", {"en": "B"})])
+    path = save_vocabulary_csv(space, tmp_path / "v.csv")
+    back = load_vocabulary(path)
+    assert len(back) == 2 and back[0].description == {"en": "one\rtwo"}

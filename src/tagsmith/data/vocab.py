@@ -51,7 +51,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tagsmith._params import check_choice
-from tagsmith.data.csvlimits import next_csv_row, raise_csv_field_limit
+from tagsmith.data.csvlimits import csv_writer, next_csv_row, raise_csv_field_limit
 from tagsmith.data.labelspace import Label, LabelSpace, strip_brackets
 from tagsmith.data.textio import atomic_text_writer
 from tagsmith.exceptions import (
@@ -194,7 +194,7 @@ def save_vocabulary_csv(space: LabelSpace, path: str | Path) -> Path:
     columns += [name for name in ("notation", "broader", "deprecated")
                 if any(getattr(label, name) for label in space)]
     with atomic_text_writer(path) as out:
-        writer = csv.writer(out, lineterminator="\n")
+        writer = csv_writer(out)  # quotes a lone \r, which a csv reader splits on
         writer.writerow(columns)
         writer.writerows([_csv_cell(label, column) for column in columns] for label in space)
     return Path(path)

@@ -42,6 +42,7 @@ from tagsmith.audit.detect import LabelIssues, check_label_issue_options, find_l
 from tagsmith.audit.duplicates import NEAR_DUPLICATE_THRESHOLD
 from tagsmith.audit.scores import AuditScores, check_source
 from tagsmith.data.corpus import DerivingLabels
+from tagsmith.data.csvlimits import csv_writer
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import AmbiguousLabelError, DataError, InvalidParameterError
 from tagsmith.features.views import Views
@@ -202,7 +203,6 @@ class AuditResult:
 
     def _write_labels(self, path: Path) -> Path:
         """Per-label noise estimates of every label that is used or flagged."""
-        import csv
 
         from tagsmith.audit.detect import MISSING, WRONG
         from tagsmith.data.csvlimits import spreadsheet_safe
@@ -215,7 +215,7 @@ class AuditResult:
         missing = np.bincount(issues.label[flagged & (issues.kind == MISSING)],
                               minlength=n_labels)
         with atomic_text_writer(path) as out:
-            writer = csv.writer(out, lineterminator="\n")
+            writer = csv_writer(out)  # a label name may hold a lone \r
             writer.writerow(["id", "uri", "name", "n_given", "band", "threshold", "est_wrong",
                              "est_missing", "wrong_rate", "missing_rate", "n_flagged_wrong",
                              "n_flagged_missing"])
