@@ -61,6 +61,9 @@ SCORES = ("sigmoid", "l2-hinge", "l3-hinge")
 NEGATIVE_LEVELS = ("leaves", "all")
 # documents per prediction call (bounds the output and keeps progress moving)
 PREDICT_BATCH = 65_536
+#: a forest averages its trees' proposals for this many (document, label) entries at a
+#: time (documents x trees x labels per tree)
+MERGE_ENTRIES = 1 << 21
 # fewest children a node's training task is split down to
 MIN_TASK_CHILDREN = 8
 # margin of a child that was never trained (no training document reaches its node)
@@ -407,18 +410,33 @@ class LabelTree(BaseModel):
         # shared attributes at each tree in turn and mix trees under concurrent calls)
         if len(self.trees_) == 1:
             return self._predict_tree(X, k)
-        # average over the trees; a label outside a tree's top candidates counts 0 there
+        # average over the trees; a label outside a tree's top candidates counts 0 there.
+        # In blocks of documents: at k = 100 (threshold tuning) three trees' proposals
+        # for 33k dev documents were 20M entries, and merging them all at once raised
+        # training's peak memory by a quarter
         k_tree = min(self.n_labels_, max(2 * k, 20))
+        step = max(1, MERGE_ENTRIES // (len(self.trees_) * k_tree))
+        blocks = [self._average_trees(X[start:start + step], k, k_tree)
+                  for start in range(0, max(X.shape[0], 1), step)]
+        return blocks[0] if len(blocks) == 1 else TopK.concatenate(blocks)
+
+    def _average_trees(self, X: sp.csr_matrix, k: int, k_tree: int) -> TopK:
+        """The forest's top ``k``: each tree's top ``k_tree`` averaged."""
         parts = [self._predict_tree(X, k_tree, tree).to_csr() for tree in self.trees_]
-        total = sum(parts[1:], parts[0]).tocoo()
-        # adding CSR matrices drops the sums that are 0, so a label every tree proposed
-        # with a score of 0 (underflow) went missing: every proposal is added back as a
-        # 0 entry (exact in any order, so the other scores stay as they were)
-        rows = np.concatenate([total.row] + [np.repeat(np.arange(part.shape[0]),
-                                                       np.diff(part.indptr)) for part in parts])
-        cols = np.concatenate([total.col] + [part.indices for part in parts])
-        values = np.concatenate([total.data, np.zeros(len(rows) - total.nnz, total.dtype)])
-        total = sp.coo_matrix((values, (rows, cols)), shape=total.shape).tocsr()
+        total = sum(parts[1:], parts[0])
+        # adding CSR matrices drops the sums that are 0: a label every tree proposed with
+        # a score of 0 (underflow) went missing. Scores are never negative, so only a pair
+        # every tree scored 0 sums to 0: the proposals scored 0 are added back as 0
+        # entries (exact, so the other scores stay as they were)
+        zeros = [(np.repeat(np.arange(part.shape[0]), np.diff(part.indptr))[part.data == 0],
+                  part.indices[part.data == 0]) for part in parts if not part.data.all()]
+        if zeros:
+            total = total.tocoo()
+            rows = np.concatenate([total.row] + [r for r, _ in zeros])
+            cols = np.concatenate([total.col] + [c for _, c in zeros])
+            values = np.concatenate([total.data, np.zeros(len(rows) - total.nnz,
+                                                          total.dtype)])
+            total = sp.coo_matrix((values, (rows, cols)), shape=total.shape).tocsr()
         return TopK.from_csr(total / len(parts), k)
 
     def _predict_tree(self, X: sp.csr_matrix, k: int,
