@@ -54,7 +54,8 @@ def _pava_groups(group_starts, values, weights, out, out_weight):
 
 
 def grouped_isotonic(groups: np.ndarray, scores: np.ndarray, targets: np.ndarray, *,
-                     smoothing: float = 0.0, dtype=np.float64) -> np.ndarray:
+                     smoothing: float = 0.0, dtype=np.float64,
+                     out: np.ndarray | None = None) -> np.ndarray:
     """Per group, the increasing step function of ``scores`` closest to ``targets``.
 
     ``groups`` (int), ``scores`` (float) and ``targets`` (0/1 or fractions) are
@@ -63,43 +64,70 @@ def grouped_isotonic(groups: np.ndarray, scores: np.ndarray, targets: np.ndarray
     step's mean ``s / w`` becomes ``(s + a / 2) / (w + a)``, so small steps of all
     ones or all zeros do not claim certainty.
 
+    With ``out`` (an array of the same length) the values are written there and
+    entries whose group is negative are skipped (left as they are): a caller can pass
+    views of its own arrays, padding marked ``-1``, instead of masked copies.
+
     Large inputs are processed a range of groups at a time (about ``CHUNK`` entries
     each), so the sorting's temporary arrays stay small.
 
     >>> grouped_isotonic(np.array([0, 0, 0, 1, 1]), np.array([0.1, 0.2, 0.3, 0.5, 0.9]),
     ...                  np.array([0, 1, 0, 1, 0])).tolist()
     [0.0, 0.5, 0.5, 0.5, 0.5]
+    >>> out = np.full(4, -1.0)
+    >>> grouped_isotonic(np.array([0, -1, 0, 0]), np.array([0.1, 0.5, 0.2, 0.3]),
+    ...                  np.array([0, 1, 1, 0]), out=out).tolist()
+    [0.0, -1.0, 0.5, 0.5]
     """
     groups = np.asarray(groups)
-    if len(groups) <= CHUNK:
-        return _grouped_isotonic(groups, scores, targets, smoothing).astype(dtype, copy=False)
-    sizes = np.bincount(groups)
+    if out is None:
+        if len(groups) <= CHUNK:
+            return _grouped_isotonic(groups, scores, targets, smoothing).astype(dtype,
+                                                                                copy=False)
+        out = np.empty(len(groups), dtype)
+    scores, targets = np.asarray(scores), np.asarray(targets)
+    n_groups = int(groups.max(initial=-1)) + 1
+    sizes = np.zeros(n_groups, np.int64)
+    for start in range(0, len(groups), CHUNK):  # negative groups are not counted
+        part = groups[start:start + CHUNK]
+        sizes += np.bincount(part[part >= 0], minlength=n_groups)
     # cut the group ids into ranges of about CHUNK entries
-    cuts = np.searchsorted(np.cumsum(sizes), np.arange(CHUNK, len(groups), CHUNK))
-    bounds = np.unique(np.r_[0, cuts + 1, len(sizes)])
-    out = np.empty(len(groups), dtype)
+    cuts = np.searchsorted(np.cumsum(sizes), np.arange(CHUNK, int(sizes.sum()), CHUNK))
+    bounds = np.unique(np.r_[0, cuts + 1, n_groups])
     for low, high in zip(bounds[:-1], bounds[1:], strict=True):
         idx = np.flatnonzero((groups >= low) & (groups < high))
-        out[idx] = _grouped_isotonic(groups[idx], np.asarray(scores)[idx],
-                                     np.asarray(targets)[idx], smoothing)
+        out[idx] = _grouped_isotonic(groups[idx], scores[idx], targets[idx], smoothing)
     return out
 
 
 def _grouped_isotonic(groups, scores, targets, smoothing: float) -> np.ndarray:
-    groups = np.asarray(groups, dtype=np.int64)
-    scores = np.asarray(scores, dtype=np.float64)
-    targets = np.asarray(targets, dtype=np.float64)
+    # in the narrowest exact types: one band of rare labels is a single group of
+    # millions of entries at 10^4+ labels, and this was the audit's peak memory
+    groups = np.asarray(groups)
     if len(groups) == 0:
         return np.zeros(0, np.float64)
+    low = int(groups.min())
+    wide = int(groups.max()) - low >= 2**31 - 1
+    groups = (groups - low).astype(np.int64 if wide else np.int32, copy=False)
+    scores = np.asarray(scores)
+    if scores.dtype not in (np.float32, np.float64):
+        scores = scores.astype(np.float64)  # float32 sorts and ties as its exact float64
     order = np.lexsort((scores, groups))
     g_sorted, s_sorted = groups[order], scores[order]
     # tied (group, score) entries form one point of the regression
     new_point = np.r_[True, (g_sorted[1:] != g_sorted[:-1]) | (s_sorted[1:] != s_sorted[:-1])]
-    point_of = np.cumsum(new_point) - 1
+    del s_sorted
+    point_group = g_sorted[new_point]
+    del g_sorted
+    point_of = np.cumsum(new_point, dtype=np.int64 if len(new_point) >= 2**31 else np.int32)
+    del new_point
+    point_of -= 1
     n_points = int(point_of[-1]) + 1
     weights = np.bincount(point_of, minlength=n_points).astype(np.float64)
+    targets = np.asarray(targets)
+    if targets.dtype != np.bool_:
+        targets = targets.astype(np.float64, copy=False)
     values = np.bincount(point_of, weights=targets[order], minlength=n_points) / weights
-    point_group = g_sorted[new_point]
     group_starts = np.flatnonzero(np.r_[True, point_group[1:] != point_group[:-1], True])
     fitted = np.empty(n_points, np.float64)
     block_weight = np.empty(n_points, np.float64)

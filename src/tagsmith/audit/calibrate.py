@@ -80,18 +80,20 @@ def calibrate_scores(Y: sp.csr_matrix, topk: TopK, index: PairIndex, n_given: np
     third array hold the label group's rate of given labels among pairs outside it.
     """
     n, n_labels = Y.shape
-    valid = topk.valid
-    labels = topk.indices[valid]
+    valid = topk.valid.ravel()
+    flat = topk.indices.ravel()
     group_of = calibration_groups(n_given, band, min_positives)
-    in_topk = np.bincount(labels, minlength=n_labels)
-    given_in_topk = np.bincount(labels[index.is_given[valid]], minlength=n_labels)
-    # every top-k entry's group, 32-bit: this is the audit's largest temporary
+    in_topk = np.bincount(flat[valid], minlength=n_labels)
+    given_in_topk = np.bincount(flat[index.is_given.ravel()], minlength=n_labels)
+    # each top-k entry's group, -1 at padding: the fit reads the top-k's own arrays
+    # (masked copies of the scores and targets, and a separate output, were the audit's
+    # peak memory at 10^4+ labels)
     groups = group_of.astype(np.int32 if group_of.max(initial=0) < 2**31 - 1
-                             else np.int64)[labels]
-    del labels
+                             else np.int64)[np.where(valid, flat, 0)]
+    groups[~valid] = -1
     calibrated = np.full(topk.indices.shape, np.nan, dtype=np.float32)
-    calibrated[valid] = grouped_isotonic(groups, topk.scores[valid], index.is_given[valid],
-                                         smoothing=1.0, dtype=np.float32)
+    grouped_isotonic(groups, topk.scores.ravel(), index.is_given.ravel(), smoothing=1.0,
+                     out=calibrated.reshape(-1))
     del groups
     n_groups = n_labels + int(np.max(band, initial=0)) + 1
     out_given = np.bincount(group_of, weights=n_given - given_in_topk, minlength=n_groups)
