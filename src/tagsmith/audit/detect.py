@@ -84,6 +84,8 @@ BOUND_MIN_PAIRS = 30
 BOUND_POINTS = 400
 #: pairs binned at a time by :func:`mixture_bounds` (tens of millions at 10^4+ labels)
 _BOUND_CHUNK = 1 << 20
+#: pairs whose posterior is computed at a time
+_POSTERIOR_CHUNK = 1 << 20
 
 
 @dataclass
@@ -203,9 +205,13 @@ def _check_inputs(Y, topk: TopK, X=None) -> sp.csr_matrix:
 
 def _pairs_from_topk(mask: np.ndarray, topk: TopK, calibrated: np.ndarray,
                      given: bool) -> PairSet:
-    rows = np.nonzero(mask)[0].astype(np.int32)
-    return PairSet(rows, topk.indices[mask], np.full(len(rows), given), calibrated[mask],
-                   topk.scores[mask], np.ones(len(rows), np.float32))
+    # one list of flat positions (a 2-D boolean index builds two 64-bit index arrays,
+    # once per array it is applied to)
+    flat = np.flatnonzero(mask)
+    rows = (flat // max(mask.shape[1], 1)).astype(np.int32)
+    return PairSet(rows, topk.indices.ravel()[flat], np.full(len(rows), given),
+                   calibrated.ravel()[flat], topk.scores.ravel()[flat],
+                   np.ones(len(rows), np.float32))
 
 
 def _background(Y: sp.csr_matrix, index: PairIndex, candidate_mask: np.ndarray,
@@ -305,13 +311,23 @@ def _flip_rates(n: int, n_given, wrong_per_given, missing_per_given):
     return rho_plus, np.minimum(rho_minus, 0.999 - rho_plus)
 
 
-def _posterior(p, rho_plus, rho_minus, *, given: bool) -> np.ndarray:
-    p = np.clip(p, 0.0, 1.0)
-    if given:
-        err = (1.0 - p) * rho_minus
-        return err / np.maximum(err + p * (1.0 - rho_plus), 1e-300)
-    err = p * rho_plus
-    return err / np.maximum(err + (1.0 - p) * (1.0 - rho_minus), 1e-300)
+def _posterior(p, labels, rho_plus, rho_minus, *, given: bool) -> np.ndarray:
+    """Posterior error probability of pairs with probabilities ``p`` of labels
+    ``labels`` (per-label rates ``rho_plus``, ``rho_minus``), a chunk at a time (tens
+    of millions of candidates at 10^4+ labels: whole-array temporaries were the
+    audit's peak memory)."""
+    out = np.empty(len(p), np.float64)
+    for start in range(0, len(p), _POSTERIOR_CHUNK):
+        part = slice(start, start + _POSTERIOR_CHUNK)
+        q = np.clip(p[part], 0.0, 1.0)
+        rp, rm = rho_plus[labels[part]], rho_minus[labels[part]]
+        if given:
+            err = (1.0 - q) * rm
+            out[part] = err / np.maximum(err + q * (1.0 - rp), 1e-300)
+        else:
+            err = q * rp
+            out[part] = err / np.maximum(err + (1.0 - q) * (1.0 - rm), 1e-300)
+    return out
 
 
 def check_every_doc_labelled(value) -> None:
@@ -380,7 +396,10 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
                   Y.indices.astype(np.int32), np.ones(Y.nnz, bool), given_cal.astype(np.float32),
                   given_raw, np.ones(Y.nnz, np.float32))
     not_given = topk.valid & ~index.is_given
-    candidate_mask = not_given & (np.cumsum(not_given, axis=1) <= max_missing_per_doc)
+    # the running count in 16 or 32 bits (numpy's default int64 was 8 bytes per top-k entry)
+    count_type = np.int16 if not_given.shape[1] < 2**15 else np.int32
+    candidate_mask = not_given & (np.cumsum(not_given, axis=1, dtype=count_type)
+                                  <= max_missing_per_doc)
     cand = _pairs_from_topk(candidate_mask, topk, calibrated, given=False)
     rng = np.random.default_rng(seed)
     back = _background(Y, index, candidate_mask, topk, calibrated, outside_p,
@@ -399,8 +418,8 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
     levels = _noise_rates(n_given, band, est_wrong_raw, est_missing_raw, prior_strength)
     wrong_rate, missing_per_given = levels["label"]
     rho_plus, rho_minus = _flip_rates(n, n_given, *levels[rates])
-    wrong_prob = _posterior(pos_p, rho_plus[pos.labels], rho_minus[pos.labels], given=True)
-    missing_prob = _posterior(cand_p, rho_plus[cand.labels], rho_minus[cand.labels],
+    wrong_prob = _posterior(pos_p, pos.labels, rho_plus, rho_minus, given=True)
+    missing_prob = _posterior(cand_p, cand.labels, rho_plus, rho_minus,
                               given=False)
     label_rho_plus, _ = _flip_rates(n, n_given, wrong_rate, missing_per_given)
     per_doc = np.diff(Y.indptr)
@@ -597,10 +616,13 @@ def _collect(pos: PairSet, pos_p, wrong_prob, cand: PairSet, cand_p, missing_pro
 
 
 def _doc_quality(n: int, pos_rows, wrong_prob, cand_rows, missing_prob) -> np.ndarray:
-    log_ok = (np.bincount(pos_rows, weights=np.log1p(-np.minimum(wrong_prob, 1 - 1e-7)),
-                          minlength=n)
-              + np.bincount(cand_rows, weights=np.log1p(-np.minimum(missing_prob, 1 - 1e-7)),
-                            minlength=n))
+    log_ok = np.zeros(n)
+    for rows, prob in ((pos_rows, wrong_prob), (cand_rows, missing_prob)):
+        ok = np.minimum(prob, 1 - 1e-7)  # log(1 - P(error)), computed in place
+        np.negative(ok, out=ok)
+        np.log1p(ok, out=ok)
+        log_ok += np.bincount(rows, weights=ok, minlength=n)
+        del ok
     return np.exp(log_ok).astype(np.float32)
 
 
