@@ -596,3 +596,29 @@ def test_csv_vocabulary_with_a_lone_carriage_return_reads_back(tmp_path):
     path = save_vocabulary_csv(space, tmp_path / "v.csv")
     back = load_vocabulary(path)
     assert len(back) == 2 and back[0].description == {"en": "one\rtwo"}
+
+
+SKOS_HEAD = "@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n"
+
+
+@needs_rdflib
+@pytest.mark.parametrize("body, cycle", [
+    ("<http://x/a> a skos:Concept ; skos:broader <http://x/b> .\n"
+     "<http://x/b> a skos:Concept ; skos:broader <http://x/a> .\n",
+     "<http://x/a> -> <http://x/b> -> <http://x/a>"),
+    # a longer one, closed by an inverse skos:narrower, beside a sound root
+    ("<http://x/r> a skos:Concept .\n"
+     "<http://x/e> a skos:Concept ; skos:broader <http://x/d> .\n"
+     "<http://x/d> a skos:Concept ; skos:broader <http://x/c>, <http://x/r> .\n"
+     "<http://x/c> a skos:Concept .\n<http://x/e> skos:narrower <http://x/c> .\n",
+     "<http://x/c> -> <http://x/e> -> <http://x/d> -> <http://x/c>"),
+    ("<http://x/a> a skos:Concept .\n<http://x/s> a skos:Concept ; skos:broader <http://x/s> .\n",
+     "<http://x/s> -> <http://x/s>"),
+])
+def test_skos_broader_cycles_are_refused_naming_file_and_concepts(tmp_path, body, cycle):
+    path = tmp_path / "cycle.ttl"
+    path.write_text(SKOS_HEAD + body, encoding="utf-8")
+    with pytest.raises(VocabularyError) as info:
+        load_vocabulary(path)
+    assert str(info.value) == (f"{path}: broader cycle: {cycle} (a label cannot be its own "
+                               "ancestor)")

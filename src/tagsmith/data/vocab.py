@@ -23,8 +23,9 @@ Three formats, detected from the file name (each may be gzipped, ``.gz``):
 
 A CSV ``broader`` URI that is not in the vocabulary is dropped with one warning naming
 ``file:line`` (as SKOS keeps only broader concepts within the vocabulary); a ``broader``
-cycle (a label its own ancestor) raises :class:`~tagsmith.exceptions.VocabularyError`
-naming ``file:line`` and the cycle.
+cycle (a label its own ancestor, a self-loop included) raises
+:class:`~tagsmith.exceptions.VocabularyError` naming the file (``file:line`` for CSV) and
+the concepts on the cycle, in CSV and SKOS alike.
 
 A ``.gz`` suffix is recognised in any case (``vocab.TSV.GZ``). CSV fields may be as long
 as :data:`~tagsmith.data.csvlimits.CSV_FIELD_LIMIT` (the limit corpus files have, set
@@ -337,7 +338,16 @@ def _check_hierarchy(labels: list[Label], line_of: dict[str, int], path: Path) -
         line, uri = min(dangling)
         logger.warning("%s:%d: broader <%s> is not in the vocabulary; dropped %d broader "
                        "link(s) to labels outside it", path, line, uri, len(dangling))
-    parents = {label.uri: label.broader for label in labels}
+    cycle = _find_cycle({label.uri: label.broader for label in labels}, line_of)
+    if cycle:
+        raise VocabularyError(_cycle_message(cycle), path=path, line=line_of[cycle[0]])
+
+
+def _find_cycle(parents: dict[str, list[str]], rank: dict[str, int]) -> list[str] | None:
+    """A ``broader`` cycle (its URIs, starting at the one of least ``rank``), or None.
+
+    Depth first without recursion, linear in the links: a deep hierarchy cannot
+    overflow the stack and a large one is not walked twice."""
     state: dict[str, int] = {}  # 1: on the current path, 2: done
     for start in parents:
         if state.get(start):
@@ -352,15 +362,18 @@ def _check_hierarchy(labels: list[Label], line_of: dict[str, int], path: Path) -
                 todo.pop()
             elif state.get(step) == 1:
                 cycle = path_uris[path_uris.index(step):]
-                first = min(range(len(cycle)), key=lambda i: line_of[cycle[i]])
-                cycle = cycle[first:] + cycle[:first]
-                shown = " -> ".join(f"<{uri}>" for uri in [*cycle, cycle[0]])
-                raise VocabularyError(f"broader cycle: {shown} (a label cannot be its own "
-                                      "ancestor)", path=path, line=line_of[cycle[0]])
+                first = min(range(len(cycle)), key=lambda i: rank[cycle[i]])
+                return cycle[first:] + cycle[:first]
             elif not state.get(step):
                 state[step] = 1
                 path_uris.append(step)
                 todo.append(iter(parents[step]))
+    return None
+
+
+def _cycle_message(cycle: list[str]) -> str:
+    shown = " -> ".join(f"<{uri}>" for uri in [*cycle, cycle[0]])
+    return f"broader cycle: {shown} (a label cannot be its own ancestor)"
 
 
 # -- SKOS ---------------------------------------------------------------------------------------
@@ -404,7 +417,13 @@ def _read_skos(path: Path, language: str) -> list[Label]:
         if str(s) in labels and str(o).strip().lower() in ("true", "1"):
             labels[str(s)].deprecated = True
     for uri, label in labels.items():
-        label.broader = sorted(p for p in parents[uri] if p in labels and p != uri)
+        label.broader = sorted(p for p in parents[uri] if p in labels)
+    # a cycle (a self-loop included) would leave hierarchy-aware code with no roots on
+    # it and every label on it its own ancestor: refused, as in a CSV vocabulary
+    cycle = _find_cycle({uri: label.broader for uri, label in labels.items()},
+                        {uri: i for i, uri in enumerate(labels)})
+    if cycle:
+        raise VocabularyError(_cycle_message(cycle), path=path)
     return list(labels.values())
 
 
