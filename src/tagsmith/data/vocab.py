@@ -14,8 +14,10 @@ Three formats, detected from the file name (each may be gzipped, ``.gz``):
     ``label`` column is read as ``label_<language>``.
 ``.ttl .rdf .xml .owl .nt .jsonld`` -- SKOS, read with rdflib (``pip install
     'tagsmith[skos]'``). Concepts are the URI subjects typed ``skos:Concept`` or a class
-    the file declares ``rdfs:subClassOf*`` it (STW's ``zbwext:Descriptor``), sorted by URI
-    so ids are reproducible. Each gets its ``skos:prefLabel`` per language (else
+    the file declares ``rdfs:subClassOf*`` it (STW's ``zbwext:Descriptor``), in the order
+    of their :data:`LABEL_ID` (written by :func:`save_vocabulary_skos`, so a label keeps
+    its id through a round trip), the concepts without one after them sorted by URI, so
+    ids are reproducible. Each gets its ``skos:prefLabel`` per language (else
     ``rdfs:label``), sorted ``skos:altLabel``, first ``skos:notation``, description
     (``skos:definition``, else ``skos:scopeNote``), broader concepts (``skos:broader``
     and inverse ``skos:narrower``, within the vocabulary) and ``owl:deprecated``.
@@ -71,6 +73,10 @@ RDF_FORMATS = {".ttl": "turtle", ".rdf": "xml", ".xml": "xml", ".owl": "xml", ".
                ".jsonld": "json-ld"}
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 _LANG_COLUMNS = ("label", "altlabel", "description")
+#: the annotation property :func:`save_vocabulary_skos` gives each concept, its label id
+#: (an integer), so that reading the file back keeps every label on its id: RDF has no
+#: order, and sorting by URI would renumber a space whose ids are not in URI order
+LABEL_ID = "urn:tagsmith:vocab:labelId"
 #: the longest URI, preferred or alternative label or notation accepted, in characters
 MAX_NAME_CHARS = 10_000
 
@@ -386,8 +392,14 @@ def _read_skos(path: Path, language: str) -> list[Label]:
                                      feature="reading SKOS vocabularies") from exc
     graph = _parse_rdf(rdflib, path)
     classes = set(graph.transitive_subjects(RDFS.subClassOf, SKOS.Concept))
-    uris = sorted({str(s) for cls in classes for s in graph.subjects(RDF.type, cls)
-                   if isinstance(s, rdflib.URIRef)})
+    found = {str(s) for cls in classes for s in graph.subjects(RDF.type, cls)
+             if isinstance(s, rdflib.URIRef)}
+    ids: dict[str, int] = {}
+    for s, o in graph.subject_objects(rdflib.URIRef(LABEL_ID)):
+        value = o.toPython() if isinstance(o, rdflib.Literal) else None
+        if str(s) in found and isinstance(value, int) and not isinstance(value, bool):
+            ids[str(s)] = min(value, ids.get(str(s), value))
+    uris = sorted(found, key=lambda uri: (uri not in ids, ids.get(uri, 0), uri))
     labels = {uri: Label(uri) for uri in uris}
 
     def texts(pred) -> dict[str, dict[str, list[str]]]:
@@ -596,8 +608,9 @@ def save_vocabulary_skos(space: LabelSpace, path: str | Path, *,
 
     Each label becomes a ``skos:Concept`` ``skos:inScheme`` the scheme, with its
     ``skos:prefLabel`` and ``skos:altLabel`` per language, ``skos:definition``,
-    ``skos:notation``, ``skos:broader`` and ``owl:deprecated``; labels without a broader
-    label are the scheme's top concepts. :func:`load_vocabulary` reads it back.
+    ``skos:notation``, ``skos:broader`` and ``owl:deprecated``, and its id as
+    :data:`LABEL_ID`; labels without a broader label are the scheme's top concepts.
+    :func:`load_vocabulary` reads it back with every label on its id.
     """
     suffix = _suffix(Path(path))
     if suffix not in RDF_FORMATS:
@@ -614,6 +627,7 @@ def save_vocabulary_skos(space: LabelSpace, path: str | Path, *,
     graph.bind("skos", SKOS)
     graph.bind("dct", DCTERMS)
     graph.bind("owl", OWL)
+    graph.bind("tagsmith", rdflib.Namespace(LABEL_ID.rsplit(":", 1)[0] + ":"))
     scheme = rdflib.URIRef(scheme_uri or _scheme_uri(space))
     graph.add((scheme, RDF.type, SKOS.ConceptScheme))
     if title or space.name:
@@ -622,6 +636,7 @@ def save_vocabulary_skos(space: LabelSpace, path: str | Path, *,
         concept = rdflib.URIRef(label.uri)
         graph.add((concept, RDF.type, SKOS.Concept))
         graph.add((concept, SKOS.inScheme, scheme))
+        graph.add((concept, rdflib.URIRef(LABEL_ID), rdflib.Literal(label_id)))
         for lang, name in label.pref_labels.items():
             graph.add((concept, SKOS.prefLabel, rdflib.Literal(name, lang=lang)))
         for lang, names in label.alt_labels.items():
