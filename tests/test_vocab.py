@@ -641,3 +641,19 @@ def test_round_trips_keep_every_label_on_its_id(tmp_path):
     path.write_text(path.read_text(encoding="utf-8") + "\n<urn:t:00> a "
                     "<http://www.w3.org/2004/02/skos/core#Concept> .\n", encoding="utf-8")
     assert load_vocabulary(path).uris == [*space.uris, "urn:t:00"]
+
+
+@needs_rdflib
+def test_skos_blank_names_are_ignored_and_names_stripped_as_in_csv(tmp_path):
+    path = tmp_path / "v.ttl"
+    path.write_text(SKOS_HEAD + '<http://x/a> a skos:Concept ; skos:prefLabel ""@en, '
+                    '"  Apfel\\n"@de ; skos:altLabel " "@en, " pome "@en ; skos:notation " " ;'
+                    ' skos:definition "\\n"@en .\n<http://x/b> a skos:Concept ; skos:prefLabel '
+                    '" "@en ; <http://www.w3.org/2000/01/rdf-schema#label> "Bee"@en .\n',
+                    encoding="utf-8")
+    space = load_vocabulary(path)
+    assert [label.to_dict() for label in space] == [
+        {"uri": "http://x/a", "pref_labels": {"de": "Apfel"}, "alt_labels": {"en": ["pome"]}},
+        {"uri": "http://x/b", "pref_labels": {"en": "Bee"}}]
+    assert space.names() == ["Apfel", "Bee"]  # never an empty name
+    assert load_vocabulary(save_vocabulary_csv(space, tmp_path / "v.csv")) == space

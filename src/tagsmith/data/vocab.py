@@ -21,7 +21,7 @@ Three formats, detected from the file name (each may be gzipped, ``.gz``):
     ``rdfs:label``), sorted ``skos:altLabel``, first ``skos:notation``, description
     (``skos:definition``, else ``skos:scopeNote``), broader concepts (``skos:broader``
     and inverse ``skos:narrower``, within the vocabulary) and ``owl:deprecated``.
-    Untagged literals count as ``language``.
+    Untagged literals count as ``language``; literals are stripped, blank ones ignored.
 
 A CSV ``broader`` URI that is not in the vocabulary is dropped with one warning naming
 ``file:line`` (as SKOS keeps only broader concepts within the vocabulary); a ``broader``
@@ -403,11 +403,13 @@ def _read_skos(path: Path, language: str) -> list[Label]:
     labels = {uri: Label(uri) for uri in uris}
 
     def texts(pred) -> dict[str, dict[str, list[str]]]:
-        """concept -> language -> sorted literal values of ``pred``."""
+        """concept -> language -> sorted literal values of ``pred``, stripped; blank ones
+        are left out (as blank TSV and CSV cells are: an empty name would be shown)."""
         out: dict[str, dict[str, list[str]]] = {}
         for s, o in graph.subject_objects(pred):
-            if str(s) in labels and isinstance(o, rdflib.Literal):
-                out.setdefault(str(s), {}).setdefault(o.language or language, []).append(str(o))
+            if str(s) in labels and isinstance(o, rdflib.Literal) and str(o).strip():
+                out.setdefault(str(s), {}).setdefault(o.language or language, []).append(
+                    str(o).strip())
         return {s: {lang: sorted(set(v)) for lang, v in d.items()} for s, d in out.items()}
 
     pref, fallback = texts(SKOS.prefLabel), texts(RDFS.label)
