@@ -657,3 +657,20 @@ def test_skos_blank_names_are_ignored_and_names_stripped_as_in_csv(tmp_path):
         {"uri": "http://x/b", "pref_labels": {"en": "Bee"}}]
     assert space.names() == ["Apfel", "Bee"]  # never an empty name
     assert load_vocabulary(save_vocabulary_csv(space, tmp_path / "v.csv")) == space
+
+
+@needs_rdflib
+def test_language_tags_ignore_case_and_names_fall_back_to_a_variant(tmp_path):
+    csv_path = tmp_path / "v.csv"
+    csv_path.write_text("uri,label_de,Label_EN,ALTLABEL_En\nhttp://x/a,Apfel,Apple,pome\n")
+    space = load_vocabulary(csv_path, language="EN")
+    assert space.languages == ["de", "en"] and space.names("en") == ["Apple"]
+    assert space[0].alt_labels == {"en": ["pome"]}
+    ttl = tmp_path / "v.ttl"
+    ttl.write_text(SKOS_HEAD + '<http://x/a> a skos:Concept ; skos:prefLabel "Apfel"@de, '
+                   '"Apple"@EN-GB ; skos:altLabel "pome" .\n', encoding="utf-8")
+    space = load_vocabulary(ttl, language="En")
+    assert space.languages == ["de", "en-gb"]
+    assert space[0].alt_labels == {"en": ["pome"]}  # untagged: the language asked for
+    assert space.names("en") == ["Apple"] and space.names("en-US") == ["Apple"]
+    assert space.names("DE") == ["Apfel"] and space.names("fi") == ["Apfel"]

@@ -197,11 +197,26 @@ class LabelSpace(Sequence[Label]):
         return index, ambiguous
 
     def name_of(self, label_id: int, lang: str = "en") -> str:
-        """Preferred name in ``lang``, else in any language, else the URI."""
+        """Preferred name in ``lang``, else in a variant of it (tags compare ignoring
+        case; ``en-GB`` falls back to ``en``, ``en`` to ``en-GB``), else in any language,
+        else the URI.
+
+        >>> space = LabelSpace([Label("u:a", {"de": "Apfel", "en-GB": "apple"})])
+        >>> space.name_of(0, "en"), space.name_of(0, "DE"), space.name_of(0, "fi")
+        ('apple', 'Apfel', 'Apfel')
+        """
         label = self._labels[label_id]
-        if lang in label.pref_labels:
-            return label.pref_labels[lang]
-        for name in label.pref_labels.values():
+        names = label.pref_labels
+        if lang in names:
+            return names[lang]
+        wanted = lang.lower()
+        base = wanted.split("-")[0]
+        for match in (lambda tag: tag == wanted, lambda tag: tag == base,
+                      lambda tag: tag.split("-")[0] == base):
+            for tag, name in names.items():
+                if match(tag.lower()):
+                    return name
+        for name in names.values():
             return name
         return label.uri
 

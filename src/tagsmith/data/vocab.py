@@ -1,6 +1,8 @@
 """Vocabulary files -> :class:`~tagsmith.data.labelspace.LabelSpace`.
 
-Three formats, detected from the file name (each may be gzipped, ``.gz``):
+Three formats, detected from the file name (each may be gzipped, ``.gz``). Language
+tags are read in lower case (``label_EN`` and ``"..."@en-GB`` give ``en`` and ``en-gb``),
+as tags compare ignoring case.
 
 ``.tsv`` -- Annif's TSV vocabulary: one ``<uri><TAB>label`` per line, in the language
     given by ``language``. Angle brackets and the label are optional; a third column, if
@@ -101,6 +103,7 @@ def load_vocabulary(path: str | Path, *, format: str | None = None, language: st
     """
     on_error = check_choice("on_error", on_error, ("fail", "skip"))
     format = check_choice("format", format, ("tsv", "csv", "skos", None))
+    language = language.lower()  # language tags compare ignoring case: one spelling
     path = Path(path)
     if not path.exists():
         raise VocabularyError("vocabulary file not found", path=path)
@@ -254,7 +257,7 @@ def _csv_column(name: str, language: str) -> tuple[str, str | None]:
     kind, _, lang = name.partition("_")
     kind = kind.lower()
     if kind in _LANG_COLUMNS:
-        return kind, lang or language
+        return kind, (lang or language).lower()
     if not lang and kind in ("uri", "notation", "broader", "deprecated"):
         return kind, None
     return "", None
@@ -408,7 +411,7 @@ def _read_skos(path: Path, language: str) -> list[Label]:
         out: dict[str, dict[str, list[str]]] = {}
         for s, o in graph.subject_objects(pred):
             if str(s) in labels and isinstance(o, rdflib.Literal) and str(o).strip():
-                out.setdefault(str(s), {}).setdefault(o.language or language, []).append(
+                out.setdefault(str(s), {}).setdefault((o.language or language).lower(), []).append(
                     str(o).strip())
         return {s: {lang: sorted(set(v)) for lang, v in d.items()} for s, d in out.items()}
 
