@@ -674,3 +674,16 @@ def test_language_tags_ignore_case_and_names_fall_back_to_a_variant(tmp_path):
     assert space[0].alt_labels == {"en": ["pome"]}  # untagged: the language asked for
     assert space.names("en") == ["Apple"] and space.names("en-US") == ["Apple"]
     assert space.names("DE") == ["Apfel"] and space.names("fi") == ["Apfel"]
+
+
+@needs_rdflib
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:rdflib")  # rdflib's own JSON-LD parser
+@pytest.mark.parametrize("suffix", [".ttl", ".nt", ".jsonld", ".rdf", ".ttl.gz"])
+def test_skos_with_a_byte_order_mark_and_crlf_loads(tmp_path, suffix):
+    space = LabelSpace([Label("http://x/a", {"en": "Äpfel"}), Label("http://x/b", {"en": "B"})])
+    path = save_vocabulary_skos(space, tmp_path / f"v{suffix}")
+    text = (gzip.decompress(path.read_bytes()) if suffix.endswith(".gz")
+            else path.read_bytes()).decode("utf-8")
+    data = "\ufeff".encode() + text.replace("\n", "\r\n").encode("utf-8")
+    path.write_bytes(gzip.compress(data) if suffix.endswith(".gz") else data)
+    assert load_vocabulary(path) == space

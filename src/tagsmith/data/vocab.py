@@ -532,6 +532,9 @@ def _parse_rdf(rdflib, path: Path):
     if len(data) > MAX_RDF_BYTES:
         raise VocabularyError(f"inflates to more than {MAX_RDF_BYTES:,} bytes; refused",
                               path=path)
+    # a UTF-8 byte order mark (Windows editors write one) is no Turtle, N-Triples or
+    # JSON: the TSV and CSV readers skip it, and so does this one
+    data = data.removeprefix(b"\xef\xbb\xbf")
     if fmt == "xml":
         _check_entities(data, path)
     elif fmt == "json-ld":
