@@ -368,7 +368,7 @@ def test_broken_turtle_names_the_file(tmp_path):
     path = tmp_path / "broken.ttl"
     path.write_text(SLICE.read_text(encoding="utf-8")[:5000] + "\n<http://x/a> skos:prefLabel .\n",
                     encoding="utf-8")
-    with pytest.raises(VocabularyError, match=r"broken\.ttl: not valid RDF \(turtle\)") as err:
+    with pytest.raises(VocabularyError, match=r"broken\.ttl:\d+: not valid RDF \(turtle\)") as err:
         load_vocabulary(path)
     assert err.value.path == str(path)
     gz = _gzip_copy(path, tmp_path / "broken.ttl.gz")
@@ -687,3 +687,19 @@ def test_skos_with_a_byte_order_mark_and_crlf_loads(tmp_path, suffix):
     data = "\ufeff".encode() + text.replace("\n", "\r\n").encode("utf-8")
     path.write_bytes(gzip.compress(data) if suffix.endswith(".gz") else data)
     assert load_vocabulary(path) == space
+
+
+@needs_rdflib
+@pytest.mark.parametrize("suffix, text, line, message", [
+    (".ttl", SKOS_HEAD + "<http://x/a> a skos:Concept .\n<http://x/b> a skos:Concept\n"
+     "<http://x/c> a skos:Concept .\n", 4, r"not valid RDF \(turtle\): Bad syntax \(expected '\.'"),
+    (".rdf", '<?xml version="1.0"?>\n' + RDF_HEAD + '\n<rdf:Description rdf:about="http://x/a">'
+     "\n</rdf:RDF>\n", 4, r"not valid RDF \(xml\): mismatched tag"),
+    (".jsonld", '{"@id": "http://x/a",\n "http://x/p": [1,\n}\n', 3, "not valid JSON-LD"),
+])
+def test_malformed_rdf_names_the_file_and_line(tmp_path, suffix, text, line, message):
+    path = tmp_path / f"broken{suffix}"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(VocabularyError, match=f"^{path}:{line}: {message}") as info:
+        load_vocabulary(path)
+    assert (info.value.path, info.value.line) == (str(path), line)

@@ -495,7 +495,8 @@ def _check_json_ld(data: bytes, path: Path) -> None:
     try:
         document = json.loads(data)
     except (ValueError, RecursionError) as exc:
-        raise VocabularyError(f"not valid JSON-LD: {exc}", path=path) from None
+        raise VocabularyError(f"not valid JSON-LD: {exc}", path=path,
+                              line=getattr(exc, "lineno", None)) from None
     todo = [document]
     while todo:
         node = todo.pop()
@@ -544,8 +545,25 @@ def _parse_rdf(rdflib, path: Path):
     try:
         graph.parse(data=data, format=fmt, publicID=base.resolve().as_uri())
     except Exception as exc:  # rdflib's parsers raise many unrelated types
-        raise VocabularyError(f"not valid RDF ({fmt}): {exc}", path=path) from exc
+        line, message = _syntax_error_at(exc)
+        raise VocabularyError(f"not valid RDF ({fmt}): {message}", path=path,
+                              line=line) from exc
     return graph
+
+
+def _syntax_error_at(exc: Exception) -> tuple[int | None, str]:
+    """(line, message) of an rdflib parse error: Turtle's ``BadSyntax`` and RDF/XML's
+    ``SAXParseException`` know the line (rdflib's own "at line N of <>:" prefix is
+    dropped for ``file:N:``); others (N-Triples) give none but quote the bad text."""
+    lines = getattr(exc, "lines", None)  # BadSyntax: counted from 0
+    if isinstance(lines, int):
+        return lines + 1, re.sub(r"^at line \d+ of <[^>]*>:\s*", "", str(exc))
+    line_number = getattr(exc, "getLineNumber", None)  # SAXParseException
+    if callable(line_number):
+        line = line_number()
+        if isinstance(line, int) and line > 0:
+            return line, getattr(exc, "getMessage", lambda: str(exc))()
+    return None, str(exc)
 
 
 def _too_long(label: Label) -> str | None:
