@@ -355,7 +355,7 @@ def test_unknown_suffix_and_missing_file(tmp_path):
 def test_unreadable_files(tmp_path):
     latin = tmp_path / "latin.tsv"
     latin.write_bytes("<http://x/a>\tÖl\n".encode("latin-1"))
-    with pytest.raises(VocabularyError, match=r"latin\.tsv: not UTF-8"):
+    with pytest.raises(VocabularyError, match=r"latin\.tsv:1: not UTF-8"):
         load_vocabulary(latin)
     fake_gz = tmp_path / "fake.tsv.gz"
     fake_gz.write_bytes(b"not gzip")
@@ -703,3 +703,20 @@ def test_malformed_rdf_names_the_file_and_line(tmp_path, suffix, text, line, mes
     with pytest.raises(VocabularyError, match=f"^{path}:{line}: {message}") as info:
         load_vocabulary(path)
     assert (info.value.path, info.value.line) == (str(path), line)
+
+
+@pytest.mark.parametrize("name", ["v.tsv", "v.csv", "v.tsv.gz", "v.ttl", "v.nt"])
+def test_non_utf8_vocabularies_name_the_line(tmp_path, name):
+    if ".ttl" in name or ".nt" in name:
+        pytest.importorskip("rdflib")
+    first = {"v.tsv": "<http://x/{i}>\tname {i}\n", "v.csv": "http://x/{i},name {i}\n",
+             "v.ttl": "<http://x/{i}> a <http://www.w3.org/2004/02/skos/core#Concept> .\n"}
+    row = first.get(name.removesuffix(".gz"), "<http://x/{i}> <http://x/p> \"n\" .\n")
+    head = "uri,label_en\n" if name == "v.csv" else ""
+    text = head + "".join(row.format(i=i) for i in range(3000))  # past the first buffer
+    data = text.encode("utf-8") + row.format(i="x").replace("x", "\u00c4").encode("latin-1")
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    line = text.count("\n") + 1
+    with pytest.raises(VocabularyError, match=f"^{path}:{line}: not UTF-8 text \\(byte 0xc4"):
+        load_vocabulary(path)

@@ -536,6 +536,13 @@ def _parse_rdf(rdflib, path: Path):
     # a UTF-8 byte order mark (Windows editors write one) is no Turtle, N-Triples or
     # JSON: the TSV and CSV readers skip it, and so does this one
     data = data.removeprefix(b"\xef\xbb\xbf")
+    if fmt != "xml":  # RDF/XML may declare another encoding; the others are UTF-8
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise VocabularyError(f"not UTF-8 text (byte 0x{data[exc.start]:02x}; save the "
+                                  "file as UTF-8)", path=path,
+                                  line=data.count(b"\n", 0, exc.start) + 1) from None
     if fmt == "xml":
         _check_entities(data, path)
     elif fmt == "json-ld":
@@ -605,6 +612,21 @@ def _one_line(text: str) -> str:
     return " ".join(text.replace("\t", " ").splitlines())
 
 
+def _first_non_utf8(path: Path) -> tuple[int | None, str]:
+    """(line, byte as ``0x..``) of the first byte that is not UTF-8 in a text file; the
+    decoder's own position counts from the start of a buffer, not of the file."""
+    try:
+        with (gzip.open(path, "rb") if _gzipped(path) else open(path, "rb")) as handle:
+            for number, raw in enumerate(handle, 1):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    return number, f"0x{raw[exc.start]:02x}"
+    except (OSError, EOFError):
+        pass
+    return None, "?"
+
+
 @contextmanager
 def _reading(path: Path, newline: str | None = None) -> Iterator[io.TextIOBase]:
     """Open for text reading (``.gz`` aware, BOM tolerant); read errors name the file."""
@@ -616,7 +638,9 @@ def _reading(path: Path, newline: str | None = None) -> Iterator[io.TextIOBase]:
         with handle:
             yield handle
     except UnicodeDecodeError as exc:
-        raise VocabularyError(f"not UTF-8 text ({exc})", path=path) from exc
+        line, byte = _first_non_utf8(path)
+        raise VocabularyError(f"not UTF-8 text (byte {byte}; save the file as UTF-8)",
+                              path=path, line=line) from exc
     except (OSError, EOFError, csv.Error) as exc:
         raise VocabularyError(f"cannot read: {exc}", path=path) from exc
 
