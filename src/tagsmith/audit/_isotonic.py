@@ -121,7 +121,7 @@ def _grouped_isotonic(groups, scores, targets, smoothing: float) -> np.ndarray:
     del g_sorted
     point_of = np.cumsum(new_point, dtype=np.int64 if len(new_point) >= 2**31 else np.int32)
     del new_point
-    point_of -= 1
+    np.subtract(point_of, 1, out=point_of)
     n_points = int(point_of[-1]) + 1
     weights = np.bincount(point_of, minlength=n_points).astype(np.float64)
     targets = np.asarray(targets)

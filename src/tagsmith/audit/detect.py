@@ -398,8 +398,8 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
     not_given = topk.valid & ~index.is_given
     # the running count in 16 or 32 bits (numpy's default int64 was 8 bytes per top-k entry)
     count_type = np.int16 if not_given.shape[1] < 2**15 else np.int32
-    candidate_mask = not_given & (np.cumsum(not_given, axis=1, dtype=count_type)
-                                  <= max_missing_per_doc)
+    candidate_mask = not_given & np.less_equal(
+        np.cumsum(not_given, axis=1, dtype=count_type), max_missing_per_doc)
     cand = _pairs_from_topk(candidate_mask, topk, calibrated, given=False)
     rng = np.random.default_rng(seed)
     back = _background(Y, index, candidate_mask, topk, calibrated, outside_p,
