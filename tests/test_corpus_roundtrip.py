@@ -96,3 +96,22 @@ def test_a_document_with_a_lone_surrogate_names_its_output_line(tmp_path):
     with pytest.raises(CorpusFormatError, match=r"c\.tsv:2: .*lone surrogate"):
         write_tsv(docs, path, SPACE)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("metadata, message", [
+    ({"Text": "a note"}, "would be read back as the 'text' column"),
+    ({" ID ": "x"}, "would be read back as the 'id' column"),
+    ({" year": "1999", "year": "2000"}, "are one CSV column once their spaces are stripped"),
+])
+def test_csv_refuses_metadata_keys_its_reader_would_not_give_back(tmp_path, metadata, message):
+    """The CSV reader takes text/labels/id (any case) as its own columns and keeps the
+    first of two header names equal once stripped: such metadata was written, then
+    silently lost on reading. JSONL keeps it."""
+    from types import MappingProxyType
+
+    record = Record("Rain", ("<http://x/1>",), "d1", 1, "in.jsonl", MappingProxyType(metadata))
+    with pytest.raises(CorpusFormatError, match=message):
+        write_records([record], tmp_path / "out.csv")
+    assert not (tmp_path / "out.csv").exists()
+    write_records([record], tmp_path / "out.jsonl")
+    assert dict(next(iter(read_records(tmp_path / "out.jsonl"))).metadata) == metadata

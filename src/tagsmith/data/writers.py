@@ -85,6 +85,7 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
         for number, record in enumerate(records, 1):
             if columns is None:
                 columns = list(record.metadata)
+                _check_csv_metadata(columns, path)
                 writer.writerow(["id", "text", "labels", *columns])
             extra = set(record.metadata) - set(columns)
             if extra:  # a streamed CSV cannot grow columns; missing ones stay empty
@@ -123,3 +124,21 @@ def label_cell(keys: Iterable[str]) -> str:
 
 def _cell(value) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _check_csv_metadata(columns: list[str], path: Path) -> None:
+    """Refuse metadata keys the CSV reader would not give back: it reads ``text``,
+    ``labels`` and ``id`` in any case as its own columns and strips header names,
+    keeping the first of two that are then equal (the other column was dropped)."""
+    seen: dict[str, str] = {}
+    for key in columns:
+        name = str(key).strip()
+        if name.lower() in ("text", "labels", "id"):
+            raise CorpusFormatError(f"metadata key {key!r} would be read back as the "
+                                    f"{name.lower()!r} column; write this corpus as .jsonl "
+                                    "or rename the key", path=path, line=1)
+        if name in seen:
+            raise CorpusFormatError(f"metadata keys {seen[name]!r} and {key!r} are one CSV "
+                                    "column once their spaces are stripped; write this "
+                                    "corpus as .jsonl or rename one", path=path, line=1)
+        seen[name] = key
