@@ -543,3 +543,42 @@ def test_forest_averages_in_blocks_of_documents_with_the_same_result(monkeypatch
     np.testing.assert_array_equal(whole.scores, blocks.scores)
     assert blocks.valid.all() and np.any(blocks.scores == 0)
     assert len(forest.predict_topk(X[:0], 12)) == 0
+
+
+def test_forest_shows_one_bar_over_its_documents(monkeypatch):
+    """Merged a block of documents at a time, a forest's trees each predict fewer
+    documents than PREDICT_BATCH and would show no bar: the forest shows one, counting
+    every document once."""
+    import tagsmith.models.tree as tree_module
+
+    X, Y = _problem(n_docs=300, n_features=30, n_labels=12, seed=4)
+    forest = LabelTree(n_trees=3, leaf_size=2, branching=2, beam_width=20, n_jobs=1).fit(X, Y)
+    bars = []
+    real = tree_module.progress_bar
+
+    class Counting:
+        def __init__(self, bar):
+            self.bar, self.seen = bar, 0
+
+        def __enter__(self):
+            self.bar.__enter__()
+            return self
+
+        def __exit__(self, *exc):
+            return self.bar.__exit__(*exc)
+
+        def update(self, n=1):
+            self.seen += n
+
+    def spy(**kw):
+        counting = Counting(real(**kw))
+        bars.append((kw["desc"], kw["total"], kw["enabled"], counting))
+        return counting
+
+    monkeypatch.setattr(tree_module, "progress_bar", spy)
+    monkeypatch.setattr(tree_module, "PREDICT_BATCH", 100)
+    monkeypatch.setattr(tree_module, "MERGE_ENTRIES", 3 * 24 * 7)  # blocks of 7 documents
+    forest.show_progress = True
+    forest.predict_topk(X, 12)
+    shown = [(desc, total, bar.seen) for desc, total, enabled, bar in bars if enabled]
+    assert shown == [("predicting", 300, 300)]

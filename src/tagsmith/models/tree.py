@@ -416,13 +416,20 @@ class LabelTree(BaseModel):
         # training's peak memory by a quarter
         k_tree = min(self.n_labels_, max(2 * k, 20))
         step = max(1, MERGE_ENTRIES // (len(self.trees_) * k_tree))
-        blocks = [self._average_trees(X[start:start + step], k, k_tree)
-                  for start in range(0, max(X.shape[0], 1), step)]
+        n_docs = X.shape[0]
+        blocks = []
+        # one bar over the documents (the blocks are each too small to show their own)
+        with progress_bar(total=n_docs, desc="predicting", unit="doc",
+                          enabled=self.show_progress and n_docs > PREDICT_BATCH) as bar:
+            for start in range(0, max(n_docs, 1), step):
+                blocks.append(self._average_trees(X[start:start + step], k, k_tree))
+                bar.update(min(step, n_docs - start))
         return blocks[0] if len(blocks) == 1 else TopK.concatenate(blocks)
 
     def _average_trees(self, X: sp.csr_matrix, k: int, k_tree: int) -> TopK:
         """The forest's top ``k``: each tree's top ``k_tree`` averaged."""
-        parts = [self._predict_tree(X, k_tree, tree).to_csr() for tree in self.trees_]
+        parts = [self._predict_tree(X, k_tree, tree, progress=False).to_csr()
+                 for tree in self.trees_]
         total = sum(parts[1:], parts[0])
         # adding CSR matrices drops the sums that are 0: a label every tree proposed with
         # a score of 0 (underflow) went missing. Scores are never negative, so only a pair
@@ -440,8 +447,10 @@ class LabelTree(BaseModel):
         return TopK.from_csr(total / len(parts), k)
 
     def _predict_tree(self, X: sp.csr_matrix, k: int,
-                      tree: dict[str, np.ndarray] | None = None) -> TopK:
-        """Beam search in one tree: ``tree`` holds its arrays (default: the attributes)."""
+                      tree: dict[str, np.ndarray] | None = None, *,
+                      progress: bool = True) -> TopK:
+        """Beam search in one tree: ``tree`` holds its arrays (default: the attributes);
+        ``progress=False`` shows no bar (a forest shows one over all its blocks)."""
         from tagsmith.models._tree_kernels import SCORE_CODES, beam_search
 
         t = tree if tree is not None else {name: getattr(self, name) for name in self._ARRAYS}
@@ -453,7 +462,8 @@ class LabelTree(BaseModel):
         beam = max(int(self.beam_width), 1)
         indptr = X.indptr.astype(np.int64)
         with progress_bar(total=n_docs, desc="predicting", unit="doc",
-                          enabled=self.show_progress and n_docs > PREDICT_BATCH) as bar:
+                          enabled=progress and self.show_progress
+                          and n_docs > PREDICT_BATCH) as bar:
             for lo in range(0, n_docs, PREDICT_BATCH):
                 hi = min(n_docs, lo + PREDICT_BATCH)
                 sub_ptr = indptr[lo:hi + 1] - indptr[lo]
