@@ -503,9 +503,15 @@ def test_a_single_try_is_one_try_in_the_message():
 def test_a_stopping_failure_lets_the_answers_in_flight_reach_the_cache(tmp_path):
     # abandoning the requests in flight is for Ctrl-C: when the run stops on failures,
     # an answer already on its way is kept (and cached) as before, not thrown away
+    slow_arrived = threading.Event()
+
     def behaviour(body):
         if user_prompt(body) == "slow":
+            slow_arrived.set()
             return Reply("kept", delay=0.5)
+        # fail only once the slow request is in flight: on a loaded machine its worker
+        # could otherwise start after the run had stopped, and never send it
+        slow_arrived.wait(10)
         return Reply("bad request", status=400)
 
     with LocalChatServer(behaviour) as server:
