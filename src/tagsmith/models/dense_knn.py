@@ -62,6 +62,10 @@ def check_dense_features(X, *, n_features: int | None = None) -> np.ndarray:
                                     type(X).__name__) from None
     if X.ndim != 2:
         raise InvalidParameterError("X", "a 2-D feature matrix", f"{X.ndim}-D array")
+    # row-major: a row's norm and cosines are sums along it, and numpy adds along the rows
+    # of a Fortran-ordered (or densified CSC) matrix in another order, so the same
+    # document got scores an ulp apart (enough to reorder equally similar neighbours)
+    X = np.ascontiguousarray(X)
     if not np.all(np.isfinite(X)):
         raise InvalidParameterError("X", "finite feature values", "NaN or infinity")
     if n_features is not None and X.shape[1] != n_features:

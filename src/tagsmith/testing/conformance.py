@@ -132,6 +132,68 @@ def check_dense_and_sparse_input(factory: Factory) -> None:
     _assert_same_topk(_scores(model, X), _scores(dense_fit, X), "fit on dense vs sparse")
 
 
+def _assert_identical_topk(a: TopK, b: TopK, what: str) -> None:
+    np.testing.assert_array_equal(a.indices, b.indices, err_msg=f"{what}: label order differs")
+    np.testing.assert_array_equal(a.scores, b.scores, err_msg=f"{what}: scores differ")
+
+
+def _valued_problem():
+    """:func:`make_problem` with feature values other than 1, whose sums depend on the
+    order they are added in (as a matrix's memory layout may change it)."""
+    X, Y = make_problem()
+    X.data = np.random.default_rng(5).uniform(0.1, 3.0, X.nnz).astype(np.float32)
+    return X, Y
+
+
+def check_input_layouts(factory: Factory) -> None:
+    """One matrix in any container, dtype or layout is one input: exactly the same top-k.
+
+    CSC, COO, row- and column-major dense, float64 and integer values, and a
+    non-canonical CSR (unsorted columns, an entry stored as two halves, explicit zeros)."""
+    X, Y = _valued_problem()
+    model = factory().fit(X, Y)
+    queries = X[:40]
+    expected = model.predict_topk(queries, 4)
+    coo = queries.tocoo()
+    shuffled = np.random.default_rng(0).permutation(coo.nnz)
+    row, col, val = coo.row[shuffled], coo.col[shuffled], coo.data[shuffled].copy()
+    val[:3] /= 2  # stored twice as halves (exact in binary), plus five explicit zeros
+    rows = np.concatenate([row, row[:3], row[:5]])
+    cols = np.concatenate([col, col[:3], (col[:5] + 1) % X.shape[1]])
+    vals = np.concatenate([val, val[:3], np.zeros(5, np.float32)])
+    by_row = np.argsort(rows, kind="stable")
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=queries.shape[0]))])
+    messy = sp.csr_matrix((vals[by_row], cols[by_row], indptr), shape=queries.shape)
+    assert not messy.has_canonical_format
+    dense = queries.toarray()
+    variants = {"CSC": queries.tocsc(), "COO": coo, "dense": dense,
+                "column-major dense": np.asfortranarray(dense),
+                "float64 CSR": queries.astype(np.float64), "non-canonical CSR": messy}
+    for what, variant in variants.items():
+        _assert_identical_topk(expected, model.predict_topk(variant, 4), what)
+    # integer features: the same values as floats, however stored
+    counts = sp.csr_matrix(np.rint(dense * 3).astype(np.int64))
+    as_float = sp.csr_matrix(counts, dtype=np.float32)
+    fitted = factory().fit(sp.csr_matrix(np.rint(X.toarray() * 3).astype(np.int32)),
+                           Y.astype(bool))
+    refitted = factory().fit(sp.csr_matrix(np.rint(X.toarray() * 3), dtype=np.float32), Y)
+    _assert_identical_topk(fitted.predict_topk(counts, 4), refitted.predict_topk(as_float, 4),
+                           "integer features and boolean targets")
+
+
+def check_threads_and_batches(factory: Factory) -> None:
+    """Fitting and prediction give the same bits with any thread count (``n_jobs``), and
+    a document's top-k does not depend on the documents predicted with it."""
+    X, Y = _valued_problem()
+    model = factory().fit(X, Y)
+    expected = model.predict_topk(X, 4)
+    parts = [model.predict_topk(X[start:start + 7], 4) for start in range(0, X.shape[0], 7)]
+    _assert_identical_topk(expected, TopK.concatenate(parts), "predicted in batches of 7")
+    if "n_jobs" in model.get_params():
+        threaded = factory().set_params(n_jobs=3).fit(X, Y)
+        _assert_identical_topk(expected, threaded.predict_topk(X, 4), "fitted with 3 threads")
+
+
 def check_empty_documents(factory: Factory) -> None:
     X, Y = make_problem()
     model = factory().fit(X, Y)
@@ -253,6 +315,7 @@ def check_nested_topk(factory: Factory) -> None:
 CHECKS = [
     check_params_stored_verbatim, check_not_fitted, check_fit_predict_shapes, check_learns,
     check_deterministic, check_state_roundtrip, check_dense_and_sparse_input,
+    check_input_layouts, check_threads_and_batches,
     check_empty_documents, check_label_without_positives, check_nothing_to_learn,
     check_k_larger_than_labels, check_bad_input, check_sample_weight, check_soft_targets,
     check_nested_topk,
