@@ -200,3 +200,19 @@ def check_sample_weight(sample_weight, n_docs: int, name: str = "sample_weight"
         raise InvalidParameterError(name, "finite non-negative weights",
                                     "negative or non-finite values")
     return weights
+
+
+def check_weighted_targets(Y: sp.csr_matrix, weights: np.ndarray | None) -> None:
+    """Refuse, naming ``sample_weight``, weights that leave nothing to learn: weight 0 on
+    every document with a positive target. Documents of weight 0 are left out of
+    fitting, so such a fit saw no positive at all (what :func:`check_targets` refuses
+    for ``Y``), fitted silently and ranked every document's labels alike."""
+    if weights is None:
+        return
+    has_positive = np.zeros(Y.shape[0], dtype=bool)
+    rows = np.repeat(np.arange(Y.shape[0]), np.diff(Y.indptr))
+    has_positive[rows[Y.data > 0]] = True
+    if not np.any(weights[has_positive] > 0):
+        raise InvalidParameterError(
+            "sample_weight", "a weight above 0 on at least one document with a positive "
+            "target", f"0 on all {int(has_positive.sum())} such documents")

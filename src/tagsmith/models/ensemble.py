@@ -28,6 +28,7 @@ from tagsmith.models.base import (
     check_features,
     check_sample_weight,
     check_targets,
+    check_weighted_targets,
 )
 from tagsmith.topk import TopK, _check_k
 
@@ -286,6 +287,7 @@ class EnsembleModel(BaseModel):
         capabilities = self.capabilities
         Y = check_targets(Y, n_docs, soft_ok=SOFT_TARGETS in capabilities)
         weights = check_sample_weight(sample_weight, n_docs)
+        check_weighted_targets(Y, weights)
         tuned = None
         if isinstance(self.weights, str):  # "auto": the only string validation lets by
             tuned = self._tune(X, Y, weights, specs, views)

@@ -44,6 +44,7 @@ from tagsmith.models.base import (
     check_features,
     check_sample_weight,
     check_targets,
+    check_weighted_targets,
 )
 from tagsmith.progress import progress_bar
 from tagsmith.store.bundle import check_ids, sparse_from_state
@@ -97,6 +98,7 @@ def _voters(X, Y, sample_weight):
 
     A document with sample weight 0 is left out."""
     weights = check_sample_weight(sample_weight, X.shape[0])
+    check_weighted_targets(Y, weights)
     if weights is None:
         weights = np.ones(X.shape[0])
     kept = np.flatnonzero(weights > 0)

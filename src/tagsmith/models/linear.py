@@ -29,6 +29,7 @@ from tagsmith.models.base import (
     check_features,
     check_sample_weight,
     check_targets,
+    check_weighted_targets,
 )
 from tagsmith.progress import progress_bar
 from tagsmith.store.bundle import sparse_from_state
@@ -109,6 +110,7 @@ class LinearOVR(BaseModel):
         X = check_features(X)
         Y = check_targets(Y, X.shape[0], soft_ok=True)
         weights = check_sample_weight(sample_weight, X.shape[0])
+        check_weighted_targets(Y, weights)
         n_docs, n_labels = Y.shape
         # rows of weight 0 are left out, exactly as if they were not there
         rows = np.arange(n_docs, dtype=np.int64) if weights is None else \

@@ -49,6 +49,7 @@ from tagsmith.models.base import (
     check_features,
     check_sample_weight,
     check_targets,
+    check_weighted_targets,
 )
 from tagsmith.progress import progress_bar
 from tagsmith.topk import TopK, _check_k
@@ -199,6 +200,7 @@ class LabelTree(BaseModel):
         X = check_features(X)
         Y = check_targets(Y, X.shape[0], soft_ok=True)
         weights = check_sample_weight(sample_weight, X.shape[0])
+        check_weighted_targets(Y, weights)
         n_labels = Y.shape[1]
         if label_features is not None:
             label_features = check_features(label_features, n_features=X.shape[1])

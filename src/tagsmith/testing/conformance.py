@@ -226,6 +226,17 @@ def check_nothing_to_learn(factory: Factory) -> None:
             assert exc.name == "Y", f"{what} refused naming {exc.name!r}, not 'Y'"
             continue
         raise AssertionError(f"fit accepted {what}")
+    if SAMPLE_WEIGHT in factory().capabilities:
+        # documents of weight 0 are left out: weight 0 on every labelled one leaves none
+        weights = np.ones(X.shape[0])
+        weights[np.unique(Y.nonzero()[0])] = 0.0
+        try:
+            factory().fit(X, Y, sample_weight=weights)
+        except InvalidParameterError as exc:
+            assert exc.name == "sample_weight", \
+                f"zero weight on every labelled document refused naming {exc.name!r}"
+        else:
+            raise AssertionError("fit accepted zero weight on every labelled document")
 
 
 def check_k_larger_than_labels(factory: Factory) -> None:
