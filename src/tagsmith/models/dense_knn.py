@@ -223,6 +223,9 @@ class DenseKNNModel(BaseModel):
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> DenseKNNModel:
         model = cls(**meta["params"])
+        # prediction checks them: a bad one is a damaged state now, not an error about a
+        # parameter nobody passed at the first prediction
+        model._validate_params()
         n_docs, n_labels = int(meta["n_docs"]), int(meta["n_labels"])
         index = np.asarray(arrays["index"])
         if index.shape != (n_docs, int(meta["n_features"])):

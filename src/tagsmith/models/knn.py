@@ -322,6 +322,9 @@ class KNNModel(BaseModel):
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> KNNModel:
         model = cls(**meta["params"])
+        # prediction checks them: a bad one is a damaged state now, not an error about a
+        # parameter nobody passed at the first prediction
+        model._validate_params()
         n_features, n_labels, n_docs = (int(meta["n_features"]), int(meta["n_labels"]),
                                         int(meta["n_docs"]))
         index = sparse_from_state("index", "csc", arrays["index_data"], arrays["index_indices"],

@@ -220,6 +220,11 @@ class LinearOVR(BaseModel):
         if model.intercept_.shape != (shape[1],):
             raise ValueError(f"intercept has shape {model.intercept_.shape}, "
                              f"expected ({shape[1]},)")
+        # fit never makes one: a NaN weight loaded fine and every prediction then failed
+        # with an error about a 'scores' parameter nobody passed
+        for name, values in (("coef", model.coef_.data), ("intercept", model.intercept_)):
+            if not np.all(np.isfinite(values)):
+                raise ValueError(f"{name} holds NaN or infinite values")
         model.n_features_, model.n_labels_ = shape
         model._dense_coef = None
         return model

@@ -560,6 +560,10 @@ class LabelTree(BaseModel):
                        length=len(self.feat_ids_) + 1, end=len(self.entry_child_))
         if len(self.entry_val_) != len(self.entry_child_):
             problems.append("weight arrays are inconsistent")
+        # a NaN weight or bias made NaN label scores, which beam search hands out as a
+        # trusted TopK (an infinite one is the same NaN once a margin adds +inf and -inf)
+        if not (np.all(np.isfinite(self.slot_bias_)) and np.all(np.isfinite(self.entry_val_))):
+            problems.append("NaN or infinite weights")
         if not problems and inner.size:
             # children are numbered after their parent, so every path down ends; a child
             # pointing back up would send the beam search round in circles
