@@ -623,3 +623,61 @@ def test_atomic_writer_gives_new_files_the_umask_mode_and_keeps_existing_modes(t
     for name in ("new.bin", "new.txt"):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask
     assert existing.stat().st_mode & 0o777 == 0o640 and existing.read_text() == "new"
+
+
+# -- line ends ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fmt", ["tsv", "csv", "jsonl"])
+@pytest.mark.parametrize("gz", [False, True])
+def test_cr_only_line_ends_read_line_by_line(tmp_path, fmt, gz):
+    """Old Mac files end lines in a lone CR: every format reads them as LF files, one
+    record per line (not the whole file as one line, refused or merged into a record)."""
+    lf = make_corpus(tmp_path, fmt, gz)
+    opener = gzip.open if gz else open
+    with opener(lf, "rb") as handle:
+        content = handle.read().decode("utf-8").replace("\r\n", "\n")  # csv writes CR LF
+    assert "\r" not in content
+    cr = write(tmp_path / f"cr{''.join(lf.suffixes)}", content.replace("\n", "\r"))
+    corpus = Corpus(cr, SPACE)
+    assert pairs(corpus) == EXPECTED
+    assert [r.line for r in read_records(cr)] == [r.line for r in read_records(lf)]
+
+
+def test_cr_only_csv_keeps_quoted_line_breaks_and_names_true_lines(tmp_path):
+    path = write(tmp_path / "mac.csv", 'text,labels\r"two\rlines",cherry\r"open,x\rmore\r')
+    with pytest.raises(CorpusFormatError, match=r"mac\.csv:5: invalid CSV .* starts on line 4"):
+        list(read_csv(path))
+    path = write(tmp_path / "mac.csv", 'text,labels\r"two\rlines",cherry\rlast,\r')
+    records = list(read_csv(path))
+    assert [(r.text, r.labels, r.line) for r in records] == [
+        ("two\rlines", ("cherry",), 2), ("last", (), 4)]
+
+
+def test_cr_only_tsv_never_merges_lines_into_one_record(tmp_path):
+    # unlabelled lines: read as one line, they were one document "a\rb\rc"
+    path = write(tmp_path / "mac.tsv", "first doc\rsecond doc\rthird\r")
+    assert [(r.text, r.line) for r in read_tsv(path)] == [
+        ("first doc", 1), ("second doc", 2), ("third", 3)]
+    # a non-UTF-8 byte is named on its own line, not on line 1 of a one-line file
+    path.write_bytes(b"fine\rfine too\rbad \xff here\r")
+    with pytest.raises(CorpusFormatError, match=r"mac\.tsv:3: not valid UTF-8"):
+        list(read_tsv(path))
+
+
+def test_lone_cr_inside_lf_files_stays_in_its_line(tmp_path):
+    """The first line break decides: a stray CR in a later text of an LF file stays in it."""
+    path = write(tmp_path / "lf.tsv", f"one\ntwo\r more\t<{U}a>\n")
+    assert [(r.text, r.labels, r.line) for r in read_tsv(path)] == [
+        ("one", (), 1), ("two\r more", (f"<{U}a>",), 2)]
+    path = write(tmp_path / "crlf.jsonl", '{"text": "a"}\r\n{"text": "b"}\r\n')
+    assert [(r.text, r.line) for r in read_jsonl(path)] == [("a", 1), ("b", 2)]
+
+
+def test_split_lines_crlf_across_chunks():
+    """A CR LF whose LF starts the next chunk read is one line break, not two."""
+    import io
+
+    from tagsmith.data.readers import _CHUNK, split_lines
+
+    long = b"x" * (_CHUNK - 3)  # its CR is the last byte of the first chunk
+    data = b"a\r" + long + b"\r\nb\r\r"
+    assert list(split_lines(io.BytesIO(data))) == [b"a\r", long + b"\r\n", b"b\r", b"\r"]

@@ -2,7 +2,9 @@
 
 Every reader yields :class:`Record` objects one at a time and never loads a whole
 file; ``.gz`` files are decompressed on the fly. Files are read as UTF-8 (a leading
-byte-order mark is ignored). Labels are kept as written: ``<uri>`` keys keep their
+byte-order mark is ignored). Lines end in LF or CR LF, or, when the file's first line
+break is a lone CR (old Mac files), in CR (see :func:`split_lines`); line numbers count
+those line ends. Labels are kept as written: ``<uri>`` keys keep their
 angle brackets so :meth:`LabelSpace.lookup` treats them as URIs, bare keys are
 resolved as a URI, then a preferred name, then a notation.
 
@@ -206,10 +208,70 @@ def numbered_lines(handle: Iterable[bytes], path: str | Path) -> Iterator[tuple[
         yield number, raw
 
 
+#: bytes read at a time while looking for a file's first line break, and in CR-only files
+_CHUNK = 1 << 16
+#: a line break in a CR-only file: CR, or CR LF and LF where such a file mixes them in
+_ANY_BREAK = re.compile(rb"\r\n|\r|\n")
+
+
+def split_lines(handle: IO[bytes]) -> Iterator[bytes]:
+    """The lines of a binary file, each with its line break, whatever ends them.
+
+    The first line break decides: LF or CR LF reads the file a line per LF, as iterating
+    over it does (a lone CR later on stays inside its line); a lone CR (an old Mac file)
+    reads it a line per CR, CR LF or LF, as :func:`open` with ``newline=""`` would, a
+    chunk at a time (never the whole file as one line).
+
+    >>> import io
+    >>> list(split_lines(io.BytesIO(b"a\\rb\\r\\rc")))
+    [b'a\\r', b'b\\r', b'\\r', b'c']
+    >>> list(split_lines(io.BytesIO(b"a\\r\\nb\\rc\\n")))
+    [b'a\\r\\n', b'b\\rc\\n']
+    """
+    head = b""
+    while True:  # up to the first LF, or past the first CR (readline stops at LF only)
+        piece = handle.readline(_CHUNK)
+        head += piece
+        cr = head.find(b"\r")
+        if not piece or piece.endswith(b"\n") or 0 <= cr < len(head) - 1:
+            break
+    cr = head.find(b"\r")
+    if cr == -1 or cr == len(head) - 1 or head[cr + 1:cr + 2] == b"\n":
+        if head:
+            yield head  # a whole LF-ended line (or the file's only one)
+        yield from handle
+        return
+    yield from _lines_by_any_break(handle, head)
+
+
+def _lines_by_any_break(handle: IO[bytes], data: bytes) -> Iterator[bytes]:
+    """The lines of ``data`` and the rest of ``handle``, split at CR LF, CR or LF."""
+    # the line read so far, in pieces: a line longer than a chunk is joined once, not
+    # copied again with every chunk
+    parts: list[bytes] = []
+    while data:
+        if parts and parts[-1].endswith(b"\r") and not data.startswith(b"\n"):
+            yield b"".join(parts)  # the CR held back was a line break of its own
+            parts = []
+        start = 0
+        for match in _ANY_BREAK.finditer(data):
+            if match.end() == len(data) and match.group() == b"\r":
+                break  # a CR at the end of a chunk: the next may start with its LF
+            parts.append(data[start:match.end()])
+            yield b"".join(parts)
+            parts = []
+            start = match.end()
+        parts.append(data[start:])
+        data = handle.read(_CHUNK)
+    rest = b"".join(parts)
+    if rest:
+        yield rest
+
+
 def _raw_lines(path: Path) -> Iterator[tuple[int, bytes]]:
     """``(line number, bytes)`` pairs; a damaged file raises naming the line."""
     with open_binary(path) as handle:
-        yield from numbered_lines(handle, path)
+        yield from numbered_lines(split_lines(handle), path)
 
 
 class NotUTF8(ValueError):
