@@ -252,6 +252,23 @@ def test_gz_files_load_identically(tmp_path):
     assert save_vocabulary_csv(space, tmp_path / "again.csv.gz").read_bytes() == out.read_bytes()
 
 
+@pytest.mark.parametrize("gz", [False, True])
+def test_cr_only_vocabularies_load_as_lf_ones(tmp_path, gz):
+    """Old Mac line ends (a lone CR): the CSV reader opens files with newline="" and the
+    TSV reader in universal-newline mode, so both read them line by line, a quoted CR
+    in a CSV cell kept."""
+    for src in (SLICE_TSV, CSV):
+        text = src.read_bytes().replace(b"\r\n", b"\n")
+        assert b"\r" not in text
+        dst = tmp_path / (src.name + (".gz" if gz else ""))
+        cr = text.replace(b"\n", b"\r")
+        dst.write_bytes(gzip.compress(cr) if gz else cr)
+        assert load_vocabulary(dst) == load_vocabulary(src)
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_bytes(b'uri,label_en\rhttp://x/a,apple\r"http://x/b","pe\rar"\r')
+    assert load_vocabulary(quoted).names() == ["apple", "pe\rar"]
+
+
 # -- stable ids -------------------------------------------------------------------------------
 @needs_rdflib
 def test_load_or_update_keeps_ids(stw_slice, slice_graph, tmp_path):
