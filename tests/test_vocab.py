@@ -737,3 +737,28 @@ def test_non_utf8_vocabularies_name_the_line(tmp_path, name):
     line = text.count("\n") + 1
     with pytest.raises(VocabularyError, match=f"^{path}:{line}: not UTF-8 text \\(byte 0xc4"):
         load_vocabulary(path)
+
+
+@needs_rdflib
+def test_skos_two_pref_labels_in_one_language_warn_and_keep_the_first_sorted(tmp_path, caplog):
+    """SKOS S14: one prefLabel per language. Of two, the first in code-point order is
+    kept whatever their order in the file, with a warning naming the file, the concept
+    and both labels; labels in other languages, alternative labels and rdfs:label are
+    no such problem."""
+    names = {}
+    for order in (('"Banks"@en', '"Bank"@EN'), ('"Bank"@en', '"Banks"@en')):
+        path = tmp_path / f"v{len(names)}.ttl"
+        path.write_text(SKOS_HEAD + f'<http://x/a> a skos:Concept ; skos:prefLabel {order[0]}, '
+                        f'{order[1]}, "Bank"@de ; skos:altLabel "x"@en, "y"@en .\n'
+                        '<http://x/b> a skos:Concept ; skos:prefLabel "Pear"@en, "Pear"@EN ; '
+                        '<http://www.w3.org/2000/01/rdf-schema#label> "P"@en, "Q"@en .\n',
+                        encoding="utf-8")
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="tagsmith"):
+            space = load_vocabulary(path)
+        names[order] = space.names("en")
+        [message] = [r.getMessage() for r in caplog.records]
+        assert message.startswith(f"{path}: 1 concept(s) with several skos:prefLabel")
+        assert "<http://x/a> (en) keeps 'Bank', not 'Banks'" in message
+        assert "http://x/b" not in message
+    assert list(names.values()) == [["Bank", "Pear"]] * 2

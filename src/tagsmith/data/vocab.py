@@ -20,7 +20,9 @@ as tags compare ignoring case.
     of their :data:`LABEL_ID` (written by :func:`save_vocabulary_skos`, so a label keeps
     its id through a round trip), the concepts without one after them sorted by URI, so
     ids are reproducible. Each gets its ``skos:prefLabel`` per language (else
-    ``rdfs:label``), sorted ``skos:altLabel``, first ``skos:notation``, description
+    ``rdfs:label``; of several in one language, which SKOS forbids, the first in
+    code-point order, with one warning naming the file, the concepts and their labels),
+    sorted ``skos:altLabel``, first ``skos:notation``, description
     (``skos:definition``, else ``skos:scopeNote``), broader concepts (``skos:broader``
     and inverse ``skos:narrower``, within the vocabulary) and ``owl:deprecated``.
     Untagged literals count as ``language``; literals are stripped, blank ones ignored.
@@ -416,6 +418,7 @@ def _read_skos(path: Path, language: str) -> list[Label]:
         return {s: {lang: sorted(set(v)) for lang, v in d.items()} for s, d in out.items()}
 
     pref, fallback = texts(SKOS.prefLabel), texts(RDFS.label)
+    _warn_several_pref_labels(pref, labels, path)
     alt, notes = texts(SKOS.altLabel), texts(SKOS.scopeNote)
     definitions = texts(SKOS.definition)
     for uri, label in labels.items():
@@ -442,6 +445,26 @@ def _read_skos(path: Path, language: str) -> list[Label]:
     if cycle:
         raise VocabularyError(_cycle_message(cycle), path=path)
     return list(labels.values())
+
+
+def _warn_several_pref_labels(pref: dict[str, dict[str, list[str]]], order: Iterable[str],
+                              path: Path) -> None:
+    """One warning naming the concepts with several ``skos:prefLabel`` in one language
+    (SKOS integrity condition S14 allows one; tags compare ignoring case, and untagged
+    literals count as the loading language), up to three with their labels (in ``order``,
+    the concepts' id order): the first in code-point order is kept, whatever the order
+    in the file."""
+    several = [(uri, lang, values) for uri in order
+               for lang, values in sorted(pref.get(uri, {}).items()) if len(values) > 1]
+    if not several:
+        return
+    shown = "; ".join(f"<{uri}> ({lang}) keeps {values[0]!r}, not "
+                      f"{', '.join(map(repr, values[1:]))}"
+                      for uri, lang, values in several[:3])
+    n_concepts = len({uri for uri, _, _ in several})
+    logger.warning("%s: %d concept(s) with several skos:prefLabel in one language (SKOS "
+                   "allows one, integrity condition S14); the first in code-point order is "
+                   "kept: %s%s", path, n_concepts, shown, "; ..." if len(several) > 3 else "")
 
 
 #: the most bytes an RDF vocabulary may decompress to (a gzip bomb stops here)
