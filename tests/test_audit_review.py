@@ -521,3 +521,31 @@ def test_malformed_lines_skipped_by_apply_review_are_counted_and_reported(tmp_pa
         "--vocab", str(vocab), "--on-error", "skip"])
     assert result.exit_code == 0, result.output
     assert "1 malformed lines of" in result.output and "not in the new corpus" in result.output
+
+
+def test_review_rows_name_labels_in_a_variant_of_the_language():
+    """lang="en-GB" over a vocabulary in en and de: the English names (LabelSpace.name_of's
+    fallback), not the first language a label happens to list."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from tagsmith.audit.detect import find_label_issues
+    from tagsmith.audit.review import review_rows
+    from tagsmith.data.labelspace import Label
+    from tagsmith.topk import TopK
+
+    space = LabelSpace([Label(f"u:{i}", {"de": f"Etikett {i}", "en": f"label {i}"})
+                        for i in range(3)])
+    rng = np.random.default_rng(0)
+    truth = rng.random((400, 3)) < 0.3
+    scores = np.clip(truth * 0.7 + rng.random((400, 3)) * 0.3, 0, 1)
+    given = truth.copy()
+    given[:20, 0] = ~given[:20, 0]
+    Y = sp.csr_matrix(given)
+    issues = find_label_issues(Y, TopK.from_scores(scores, k=3))
+    texts = [f"doc {i}" for i in range(400)]
+    for lang in ("en-GB", "EN", "en"):
+        rows = review_rows(issues, texts, Y, space, lang=lang, limit=5, flagged_only=False)
+        assert rows and all(row["label_name"] == f"label {space.id_of(row['label_uri'])}"
+                            for row in rows)
+        assert all(name.startswith("label ") for row in rows for name in row["given_names"])

@@ -707,3 +707,23 @@ def test_cli_label_none_sent_says_why_and_prints_the_usage_once(big, tmp_path):
     assert "LLM usage: 0 calls" in result.stderr
     assert "No request was sent" in result.stderr and "Last error" not in result.stderr
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_a_regional_language_tag_falls_back_to_the_vocabularys_language():
+    """lang="en-GB" over an English vocabulary: the labels are shown by their English
+    names and descriptions, as LabelSpace.name_of falls back from a variant."""
+    space = LabelSpace([Label("u:sport", {"en": "sport", "de": "Sport"},
+                              description={"en": "games and competitions", "de": "Spiele"}),
+                        Label("u:music", {"EN": "music", "de": "Musik"})])
+    prompts = []
+
+    def llm(request):
+        prompts.append(request.messages[1]["content"])
+        return answer(("sport", 0.9))
+
+    for lang in ("en-GB", "EN", "en"):
+        prompts.clear()
+        result = label_documents(["a match"], space, ScriptedLLM(llm), LabelingOptions(lang=lang))
+        assert read_data_section(prompts[0], "LABELS") == [
+            {"label": "sport", "description": "games and competitions"}, {"label": "music"}]
+        assert result.Y.toarray()[0].tolist() == pytest.approx([0.9, 0.0])

@@ -586,3 +586,22 @@ def test_a_language_no_label_is_named_in_is_warned_about(caplog):
     with caplog.at_level("WARNING", logger="tagsmith"):
         label_texts(space, lang="de")  # one label named in it: a partial vocabulary
     assert "no label has a name" not in caplog.text
+
+
+def test_a_regional_language_tag_falls_back_to_the_vocabularys_language(caplog):
+    """lang="en-GB" over an English vocabulary (or "en" over a British one): the English
+    names, alternative labels and descriptions, as LabelSpace.name_of finds them, and
+    no warning that no label is named in the language."""
+    from tagsmith.zeroshot.scorer import label_texts
+
+    space = LabelSpace([Label("u:a", {"de": "Katzen", "en": "cats"},
+                              {"de": ["Stubentiger"], "en": ["felines"]},
+                              description={"de": "Haustiere", "en": "small pets"}),
+                        Label("u:b", {"de": "Hunde", "EN-gb": "dogs"}, {"en-GB": ["hounds"]})])
+    expected = (["cats", "felines", "cats: small pets", "dogs", "hounds"], [0, 0, 0, 1, 1])
+    for lang in ("en-GB", "en", "EN", "en-US"):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="tagsmith"):
+            texts, owners = label_texts(space, lang=lang)
+        assert (texts, owners.tolist()) == expected, lang
+        assert "no label has a name" not in caplog.text

@@ -16,10 +16,13 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
 from tagsmith.exceptions import AmbiguousLabelError, InvalidParameterError, VocabularyError
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -73,6 +76,28 @@ def strip_brackets(key: str) -> str:
     if len(key) >= 2 and key[0] == "<" and key[-1] == ">":
         return key[1:-1].strip()
     return key
+
+
+def in_language(values: Mapping[str, T], lang: str) -> T | None:
+    """The value for language ``lang`` in ``values`` (language tag -> value), else for
+    a variant of it, else None. Tags compare ignoring case; ``en-GB`` falls back to
+    ``en``, then to another ``en-*`` tag, and ``en`` to ``en-GB``.
+
+    >>> in_language({"de": "Apfel", "en-gb": "apple"}, "EN"), in_language({"en": 1}, "en-GB")
+    ('apple', 1)
+    >>> in_language({"de": "Apfel"}, "fi") is None
+    True
+    """
+    if lang in values:
+        return values[lang]
+    wanted = lang.lower()
+    base = wanted.split("-")[0]
+    for match in (lambda tag: tag == wanted, lambda tag: tag == base,
+                  lambda tag: tag.split("-")[0] == base):
+        for tag, value in values.items():
+            if match(tag.lower()):
+                return value
+    return None
 
 
 class LabelSpace(Sequence[Label]):
@@ -197,9 +222,9 @@ class LabelSpace(Sequence[Label]):
         return index, ambiguous
 
     def name_of(self, label_id: int, lang: str = "en") -> str:
-        """Preferred name in ``lang``, else in a variant of it (tags compare ignoring
-        case; ``en-GB`` falls back to ``en``, ``en`` to ``en-GB``), else in any language,
-        else the URI.
+        """Preferred name in ``lang``, else in a variant of it (:func:`in_language`: tags
+        compare ignoring case; ``en-GB`` falls back to ``en``, ``en`` to ``en-GB``), else
+        in any language, else the URI.
 
         >>> space = LabelSpace([Label("u:a", {"de": "Apfel", "en-GB": "apple"})])
         >>> space.name_of(0, "en"), space.name_of(0, "DE"), space.name_of(0, "fi")
@@ -207,15 +232,9 @@ class LabelSpace(Sequence[Label]):
         """
         label = self._labels[label_id]
         names = label.pref_labels
-        if lang in names:
-            return names[lang]
-        wanted = lang.lower()
-        base = wanted.split("-")[0]
-        for match in (lambda tag: tag == wanted, lambda tag: tag == base,
-                      lambda tag: tag.split("-")[0] == base):
-            for tag, name in names.items():
-                if match(tag.lower()):
-                    return name
+        name = in_language(names, lang)
+        if name is not None:
+            return name
         for name in names.values():
             return name
         return label.uri

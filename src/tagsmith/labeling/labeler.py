@@ -26,7 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_bool, check_int
-from tagsmith.data.labelspace import LabelSpace
+from tagsmith.data.labelspace import LabelSpace, in_language
 from tagsmith.exceptions import InvalidParameterError, LLMError, LLMOutputError
 from tagsmith.labeling import prompts
 from tagsmith.labeling.cache import discard_cached
@@ -171,7 +171,7 @@ def _label_list(label_space: LabelSpace, ids: np.ndarray, options: LabelingOptio
     items = []
     for label_id in ids:
         item: dict[str, object] = {"label": names[int(label_id)]}
-        description = label_space[int(label_id)].description.get(options.lang)
+        description = in_language(label_space[int(label_id)].description, options.lang)
         if options.with_descriptions and description:
             item["description"] = description
         broader = label_space.broader_ids(int(label_id)) if options.with_broader else []

@@ -34,7 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_bool, check_choice, check_int, check_number
-from tagsmith.data.labelspace import LabelSpace
+from tagsmith.data.labelspace import LabelSpace, in_language
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import TopK, _check_k, check_topk
 from tagsmith.zeroshot.index import INDEX_KINDS, build_index
@@ -52,10 +52,12 @@ def label_texts(label_space: LabelSpace, *, lang: str = "en", template: str = "{
                 ) -> tuple[list[str], np.ndarray]:
     """(texts, owner label id per text) for every non-deprecated label.
 
-    A label's name is its preferred name in ``lang``, else in another language; a label
-    without any name, alternative label (in ``lang``) or description has no text to
-    embed and is left out with a warning (embedding its URI would rank it by the look
-    of the URI).
+    A label's name is its preferred name in ``lang`` (or a variant of it, as
+    :meth:`LabelSpace.name_of` finds it: ``en-GB`` falls back to ``en``), else in another
+    language; its alternative labels and description are those in ``lang`` or a variant
+    of it. A label without any name, alternative label or description has no text to
+    embed and is left out with a warning (embedding its URI would rank it by the look of
+    the URI).
 
     >>> from tagsmith.data.labelspace import Label
     >>> space = LabelSpace([Label("u:a", {"en": "cats"}, {"en": ["felines"]},
@@ -78,15 +80,16 @@ def label_texts(label_space: LabelSpace, *, lang: str = "en", template: str = "{
     for label_id, label in enumerate(label_space):
         if deprecated[label_id]:
             continue
-        n_in_lang += bool(label.pref_labels.get(lang))
+        own = in_language(label.pref_labels, lang)
+        n_in_lang += bool(own)
         n_named += any(label.pref_labels.values())
-        name = label.pref_labels.get(lang) or next(
-            (other for other in label.pref_labels.values() if other), "")
+        name = own or next((other for other in label.pref_labels.values() if other), "")
         names = [name] if name else []
         if use_alt_labels:
-            names += [alt for alt in label.alt_labels.get(lang, []) if alt and alt != name]
-        if use_descriptions and label.description.get(lang):
-            described = label.description[lang]
+            alts = in_language(label.alt_labels, lang) or []
+            names += [alt for alt in alts if alt and alt != name]
+        described = in_language(label.description, lang) if use_descriptions else None
+        if described:
             names.append(f"{name}: {described}" if name else described)
         if not names:
             nameless.append(label.uri)
@@ -96,7 +99,8 @@ def label_texts(label_space: LabelSpace, *, lang: str = "en", template: str = "{
     if n_named and not n_in_lang:  # a mistyped --lang, or a vocabulary in other languages
         languages = sorted({code for label in label_space for code in label.pref_labels})
         logger.warning("no label has a name in language %r: names in %s are used instead, "
-                       "and alternative labels and descriptions (read in %r only) are not",
+                       "and alternative labels and descriptions (read in %r or a variant of it "
+                       "only) are not",
                        lang, ", ".join(map(repr, languages[:10])), lang)
     if nameless:
         logger.warning("%d label(s) without a name, alternative label or description are "
