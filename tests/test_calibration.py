@@ -282,3 +282,44 @@ def test_fit_calibrator_refuses_no_document_naming_y_true():
     with pytest.raises(InvalidParameterError, match="'y_true' must be the labels of at least "
                        "one held-out document to fit a calibrator on, got '0 documents'"):
         fit_calibrator(sp.csr_matrix((0, 3)), empty)
+
+
+def test_checked_labels_are_copied_once_and_come_out_as_before():
+    """check_labels (every calibration, conformal and shift fit) made a copy of the
+    checked copy of y_true; it now takes the checked copy over: same matrix (as
+    as_label_matrix gives it), the caller's untouched, one copy less at the peak."""
+    import tracemalloc
+
+    from tagsmith.calibration._entries import check_labels
+    from tagsmith.metrics import as_label_matrix
+
+    topk = TopK(np.zeros((3, 1), np.int32), np.zeros((3, 1), np.float32), 4)
+    # duplicates, an explicit zero, unsorted columns, a 0/1 pair summing to 1
+    messy = sp.csr_matrix((np.array([1, 0, 1, 0, 1, 1], np.float64),
+                           np.array([3, 1, 0, 2, 2, 3]), np.array([0, 3, 6, 6])), shape=(3, 4))
+    before = (messy.data.copy(), messy.indices.copy(), messy.indptr.copy())
+    for y in (messy, messy.toarray(), messy.toarray() != 0, messy.tocsc(),
+              sp.csr_matrix((3, 4), dtype=np.int8)):
+        got, want = check_labels(y, topk), as_label_matrix(y)
+        assert got.dtype == want.dtype == bool and got.has_canonical_format
+        assert (got.indptr.tolist(), got.indices.tolist(), got.data.tolist()) == \
+            (want.indptr.tolist(), want.indices.tolist(), want.data.tolist())
+    assert all(np.array_equal(a, b) for a, b in
+               zip(before, (messy.data, messy.indices, messy.indptr), strict=True))
+    rng = np.random.default_rng(0)
+    n, n_labels = 100_000, 1000
+    Y = sp.csr_matrix((np.ones(n * 10, np.float32),
+                       (np.repeat(np.arange(n), 10), rng.integers(0, n_labels, n * 10))),
+                      shape=(n, n_labels))
+    Y.sum_duplicates()
+    Y.data[:] = 1
+    topk = TopK(np.zeros((n, 1), np.int32), np.zeros((n, 1), np.float32), n_labels)
+    tracemalloc.start()
+    try:
+        check_labels(Y, topk)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # the checked copy (8 bytes an entry) and the boolean result: about 10.4 bytes an
+    # entry; copying the checked copy again made it about 17.8
+    assert peak < 13 * Y.nnz

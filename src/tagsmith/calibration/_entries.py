@@ -57,7 +57,8 @@ def check_labels(y_true, topk: TopK, name: str = "y_true") -> sp.csr_matrix:
     """Canonical boolean CSR of ``y_true``, which must be ``len(topk) x topk.n_labels``."""
     check_topk(topk)  # else an AttributeError on .n_labels
     # a NaN or a 2 was a true label, a -1 too
-    y = as_label_matrix(check_label_values(y_true, name), name)
+    # the checked copy is taken over, not copied a second time
+    y = as_label_matrix(check_label_values(y_true, name), name, copy=False)
     if y.shape != (len(topk), topk.n_labels):
         raise InvalidParameterError(name, f"a label matrix of shape {(len(topk), topk.n_labels)}",
                                     f"shape {y.shape}")

@@ -32,17 +32,19 @@ __all__ = [
 ]
 
 
-def as_label_matrix(y, name: str = "y_true") -> sp.csr_matrix:
+def as_label_matrix(y, name: str = "y_true", *, copy: bool = True) -> sp.csr_matrix:
     """A canonical boolean CSR copy of a label matrix (nonzero = in the set).
 
     Duplicate entries are summed first (scipy's convention), explicit zeros dropped,
     column indices sorted. Raises :class:`InvalidParameterError` naming ``name`` when
-    ``y`` is not a 2-D matrix.
+    ``y`` is not a 2-D matrix. ``copy=False`` takes over a CSR ``y`` the caller made
+    for this and will not use again (such as :func:`check_label_values`' copy): its
+    arrays are shared and may be changed, instead of copied once more.
 
     >>> as_label_matrix([[0, 2], [0, 0]]).toarray().tolist()
     [[False, True], [False, False]]
     """
-    matrix = _to_csr(y, name)
+    matrix = _to_csr(y, name, copy=copy)
     matrix.sum_duplicates()
     out = sp.csr_matrix((matrix.data != 0, matrix.indices, matrix.indptr), shape=matrix.shape)
     out.eliminate_zeros()
@@ -85,11 +87,11 @@ def check_label_values(y_true, name: str = "y_true", *, soft_ok: bool = False
     return y
 
 
-def _to_csr(y, name: str) -> sp.csr_matrix:
+def _to_csr(y, name: str, copy: bool = True) -> sp.csr_matrix:
     if sp.issparse(y):
         if len(y.shape) != 2:
             raise InvalidParameterError(name, "a 2-D label matrix", f"shape {y.shape}")
-        return sp.csr_matrix(y, copy=True)
+        return sp.csr_matrix(y, copy=copy)
     try:
         arr = np.asarray(y)
     except (TypeError, ValueError) as exc:
