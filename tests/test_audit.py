@@ -68,6 +68,26 @@ def test_injected_noise_is_seeded_and_disjoint():
         inject_label_noise(Y, missing_rate=1.5)
 
 
+def test_injected_noise_leaves_the_callers_matrix_alone():
+    """A float32 CSR with an explicit zero and unsorted columns: its arrays were shared,
+    then compacted and sorted in place (read-only ones failed: "WRITEBACKIFCOPY base is
+    read-only"). The noise drawn is that of the same matrix written canonically."""
+    data = np.array([1, 0, 1, 1, 0.5, 1], np.float32)
+    indices, indptr = np.array([3, 1, 0, 2, 0, 1], np.int32), np.array([0, 3, 4, 6], np.int32)
+    for array in (data, indices, indptr):
+        array.setflags(write=False)
+    Y = sp.csr_matrix((data, indices, indptr), shape=(3, 4))
+    before = [a.copy() for a in (data, indices, indptr)]
+    clean = sp.csr_matrix(Y.toarray())
+    for seed in range(5):
+        got = inject_label_noise(Y, missing_rate=0.4, wrong_rate=0.4, seed=seed)
+        want = inject_label_noise(clean, missing_rate=0.4, wrong_rate=0.4, seed=seed)
+        assert all((getattr(got, m) != getattr(want, m)).nnz == 0
+                   for m in ("Y", "removed", "added"))
+    assert all(np.array_equal(a, b) for a, b in
+               zip(before, (Y.data, Y.indices, Y.indptr), strict=True))
+
+
 def test_leave_one_out_knn_equals_refitting_without_the_document():
     rng = np.random.default_rng(2)
     X = sp.random(120, 30, density=0.2, random_state=2, format="csr", dtype=np.float32)

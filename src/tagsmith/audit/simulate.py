@@ -79,6 +79,10 @@ def inject_label_noise(Y, *, missing_rate: float = 0.10, wrong_rate: float = 0.0
     # label, strings and 3-D arrays failed in numpy / scipy
     check_label_values(Y, "Y", soft_ok=True)
     Y = sp.csr_matrix(Y, dtype=np.float32)
+    if not Y.has_canonical_format or not Y.data.all():
+        # a float32 CSR shares the caller's arrays, which the next two calls would change
+        # in place (or fail to, when they are read-only): copied only when they would
+        Y = Y.copy()
     Y.eliminate_zeros()
     Y.sum_duplicates()
     n_docs, n_labels = Y.shape
