@@ -664,10 +664,15 @@ def test_cr_only_tsv_never_merges_lines_into_one_record(tmp_path):
 
 
 def test_lone_cr_inside_lf_files_stays_in_its_line(tmp_path):
-    """The first line break decides: a stray CR in a later text of an LF file stays in it."""
+    """An LF anywhere in the first chunk decides: a stray CR in a text stays in it, even
+    in the first line (which the first line break alone would take for an old Mac file,
+    splitting the first document in two)."""
     path = write(tmp_path / "lf.tsv", f"one\ntwo\r more\t<{U}a>\n")
     assert [(r.text, r.labels, r.line) for r in read_tsv(path)] == [
         ("one", (), 1), ("two\r more", (f"<{U}a>",), 2)]
+    path = write(tmp_path / "first.tsv", f"one\r more\t<{U}a>\ntwo\n")
+    assert [(r.text, r.labels, r.line) for r in read_tsv(path)] == [
+        ("one\r more", (f"<{U}a>",), 1), ("two", (), 2)]
     path = write(tmp_path / "crlf.jsonl", '{"text": "a"}\r\n{"text": "b"}\r\n')
     assert [(r.text, r.line) for r in read_jsonl(path)] == [("a", 1), ("b", 2)]
 

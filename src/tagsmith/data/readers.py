@@ -217,28 +217,32 @@ _ANY_BREAK = re.compile(rb"\r\n|\r|\n")
 def split_lines(handle: IO[bytes]) -> Iterator[bytes]:
     """The lines of a binary file, each with its line break, whatever ends them.
 
-    The first line break decides: LF or CR LF reads the file a line per LF, as iterating
-    over it does (a lone CR later on stays inside its line); a lone CR (an old Mac file)
-    reads it a line per CR, CR LF or LF, as :func:`open` with ``newline=""`` would, a
-    chunk at a time (never the whole file as one line).
+    The file's first chunk decides: if it holds an LF, the file is read a line per LF,
+    as iterating over it does (a lone CR stays inside its line, wherever it is); if it
+    holds CRs but no LF (an old Mac file), a line per CR, CR LF or LF, as :func:`open`
+    with ``newline=""`` would, a chunk at a time (never the whole file as one line).
 
     >>> import io
     >>> list(split_lines(io.BytesIO(b"a\\rb\\r\\rc")))
     [b'a\\r', b'b\\r', b'\\r', b'c']
     >>> list(split_lines(io.BytesIO(b"a\\r\\nb\\rc\\n")))
     [b'a\\r\\n', b'b\\rc\\n']
+    >>> list(split_lines(io.BytesIO(b"a\\rb\\nc\\n")))  # an LF in the chunk: LF lines
+    [b'a\\rb\\n', b'c\\n']
     """
     head = b""
-    while True:  # up to the first LF, or past the first CR (readline stops at LF only)
-        piece = handle.readline(_CHUNK)
-        head += piece
-        cr = head.find(b"\r")
-        if not piece or piece.endswith(b"\n") or 0 <= cr < len(head) - 1:
+    while b"\n" not in head and not (b"\r" in head and len(head) >= _CHUNK):
+        piece = handle.read(_CHUNK)
+        if not piece:
             break
-    cr = head.find(b"\r")
-    if cr == -1 or cr == len(head) - 1 or head[cr + 1:cr + 2] == b"\n":
-        if head:
-            yield head  # a whole LF-ended line (or the file's only one)
+        head += piece
+    if b"\n" in head or b"\r" not in head:
+        start = 0
+        while (end := head.find(b"\n", start)) != -1:
+            yield head[start:end + 1]
+            start = end + 1
+        if start < len(head):
+            yield head[start:] + handle.readline()  # the rest of the line the chunk cut
         yield from handle
         return
     yield from _lines_by_any_break(handle, head)
