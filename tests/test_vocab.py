@@ -203,6 +203,14 @@ def test_tsv_round_trip(tmp_path):
     assert back.names("de") == ["Ä b", "u:b"]
 
 
+def test_tsv_writer_takes_a_variant_of_the_language(tmp_path):
+    # en-GB (or EN) on an English vocabulary wrote every name empty
+    space = LabelSpace([Label("u:a", {"en": "apple", "de": "Apfel"}), Label("u:b", {"de": "B"})])
+    for language in ("en-GB", "EN"):
+        out = save_vocabulary_tsv(space, tmp_path / f"{language}.tsv", language)
+        assert out.read_text(encoding="utf-8") == "<u:a>\tapple\n<u:b>\t\n"
+
+
 def test_csv_loads_every_column():
     space = load_vocabulary(CSV)
     assert len(space) == 6 and space.languages == ["de", "en"]

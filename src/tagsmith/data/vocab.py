@@ -59,7 +59,7 @@ from pathlib import Path
 
 from tagsmith._params import check_choice
 from tagsmith.data.csvlimits import csv_writer, next_csv_row, raise_csv_field_limit
-from tagsmith.data.labelspace import Label, LabelSpace, strip_brackets
+from tagsmith.data.labelspace import Label, LabelSpace, in_language, strip_brackets
 from tagsmith.data.textio import atomic_text_writer
 from tagsmith.exceptions import (
     MissingDependencyError,
@@ -155,12 +155,13 @@ def detect_format(path: str | Path) -> str:
 def save_vocabulary_tsv(space: LabelSpace, path: str | Path, language: str = "en") -> Path:
     """Write ``<uri><TAB>label[<TAB>notation]`` lines (atomically; ``.gz`` compresses).
 
-    The label is the preferred name in ``language`` (empty if it has none); tabs and line
+    The label is the preferred name in ``language`` or a variant of it (``en-GB`` falls
+    back to ``en``, tags compare ignoring case; empty if it has none); tabs and line
     breaks inside names become spaces. Other fields are not part of the TSV format.
     """
     with atomic_text_writer(path) as out:
         for label in space:
-            cols = [f"<{label.uri}>", _one_line(label.pref_labels.get(language, ""))]
+            cols = [f"<{label.uri}>", _one_line(in_language(label.pref_labels, language) or "")]
             if label.notation:
                 cols.append(_one_line(label.notation))
             out.write("\t".join(cols) + "\n")
