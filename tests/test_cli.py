@@ -257,6 +257,19 @@ def test_whole_file_applies_to_stdin(bundle):
     assert [line["doc"] for line in lines] == ["stdin"]
 
 
+def test_eval_refuses_a_corpus_without_labels(bundle, goemotions_small, tmp_path):
+    """Texts alone (say, the unlabelled file given by mistake) measured nothing: eval
+    printed every metric as 0 with exit 0, and --calibration crashed formatting the
+    undefined set recall (a TypeError traceback)."""
+    texts = tmp_path / "texts.tsv"
+    texts.write_text("".join(line.split("\t")[0] + "\n" for line in
+                             goemotions_small["test"].read_text().splitlines()[:50]))
+    result = run("eval", bundle, texts)
+    assert result.exit_code == 3, result.output
+    assert f"{texts}: no document carries a label" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_empty_inputs_are_clear_errors_naming_the_file(bundle, goemotions_small, tmp_path):
     empty = tmp_path / "empty.tsv"
     empty.write_text("")

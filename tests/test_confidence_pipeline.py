@@ -432,6 +432,20 @@ def test_reliability_png_never_overwrites_an_input(calibrated_cli_bundle, goemot
     assert good.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_eval_calibration_on_texts_without_labels_is_a_clear_error(calibrated_cli_bundle,
+                                                                    goemotions_small, tmp_path):
+    """The set recall of documents without labels is undefined: the table crashed on it
+    (TypeError formatting None, exit 1) after the whole corpus had been scored."""
+    texts = tmp_path / "texts.tsv"
+    texts.write_text("".join(line.split("\t")[0] + "\n" for line in
+                             goemotions_small["test"].read_text().splitlines()[:50]))
+    for extra in ((), ("--json",)):
+        result = run("eval", calibrated_cli_bundle, texts, "--calibration", *extra)
+        assert result.exit_code == 3, result.output
+        assert f"{texts}: no document carries a label" in result.output
+        assert "Traceback" not in result.output
+
+
 def test_shift_says_when_labels_lack_evidence_and_refuses_to_save_nothing(
         calibrated_cli_bundle, goemotions_small, tmp_path):
     few = tmp_path / "few.txt"

@@ -333,8 +333,10 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
                      {"the corpus": corpus, "the bundle": bundle})
     classifier = TextClassifier.load(bundle)
     classifier.show_progress = True  # -q turns every bar off
+    # a corpus without labels measures nothing: every metric would read 0 (and the
+    # set recall of --calibration is undefined)
     data = read_labelled(corpus, classifier.label_space, on_error=on_error,
-                         unknown_labels=unknown_labels)
+                         unknown_labels=unknown_labels).require_labels(corpus)
     report = None
     if calibration:  # metrics and report from one scoring of the corpus
         from tagsmith.pipeline.confidence import evaluate_with_confidence
