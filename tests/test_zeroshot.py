@@ -230,6 +230,28 @@ def test_cli_zeroshot_with_new_label(tmp_path):
     assert result.exit_code != 0 and "--background" in result.output
 
 
+def test_cli_zeroshot_background_from_stdin_that_also_holds_the_documents(tmp_path):
+    """--background - with the documents on stdin as well (README: the background may be
+    FILES themselves): the background read stdin to its end, so no document was left
+    and the command printed nothing, with exit 0."""
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en\nu:sport,sport\nu:food,food\n")
+    docs = tmp_path / "docs.txt"
+    docs.write_text("I baked bread and a cake\nThe team won the final\n")
+    args = ["-q", "zeroshot", str(vocab), "--k", "1", "--cache-dir", str(tmp_path)]
+    from_file = CliRunner().invoke(tagsmith_cli.cli, [*args, str(docs), "--background",
+                                                      str(docs)])
+    assert from_file.exit_code == 0, from_file.output
+    for files in ([], ["-"]):
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, *files, "--background", "-"],
+                                    input=docs.read_text())
+        assert result.exit_code == 0, result.output
+        lines = [json.loads(line) for line in result.stdout.splitlines()]
+        assert [line["doc"] for line in lines] == ["stdin:1", "stdin:2"]
+        expected = [json.loads(line)["suggestions"] for line in from_file.stdout.splitlines()]
+        assert [line["suggestions"] for line in lines] == expected
+
+
 def test_margin_label_sets():
     topk = TopK(np.array([[1, 0, 2]]), np.array([[0.5, 0.49, 0.1]]), 3)
     assert sp.csr_matrix(label_sets_by_margin(topk, 0.0)).indices.tolist() == [1]

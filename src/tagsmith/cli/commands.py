@@ -128,19 +128,33 @@ def _text_column(line: str) -> str:
     return line.rstrip("\r\n").split("\t", 1)[0]
 
 
-def _read_documents(files: tuple[str, ...], whole_file: bool):
+def _read_documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = None):
     """(doc_id, text) pairs: one document per non-empty line, or per file (per stdin).
 
     ``-`` among ``files`` reads stdin in its place; no files at all read stdin. Every
     file is checked first (it exists, is a file and can be read), so a typo in a later
     name fails before anything is printed. Bytes that are not UTF-8 and damaged ``.gz``
-    streams fail naming ``file:line`` (exit 3), as the corpus readers do.
+    streams fail naming ``file:line`` (exit 3), as the corpus readers do. ``stdin``:
+    its bytes, read already (two options reading it: it can be read only once).
     """
     files = files or ("-",)
     for name in files:
         if name != "-":
             _check_input_file(name)
-    return _documents(files, whole_file)
+    return _documents(files, whole_file, stdin)
+
+
+def reads_stdin(files: tuple[str, ...]) -> bool:
+    """Whether :func:`_read_documents` reads stdin for ``files``."""
+    return not files or "-" in files
+
+
+def read_stdin_bytes() -> bytes:
+    """All of stdin, for more than one reader of it."""
+    stdin = getattr(sys.stdin, "buffer", None)
+    if stdin is None:  # a text-only stream (embedded use)
+        return sys.stdin.read().encode("utf-8")
+    return stdin.read()
 
 
 def _check_input_file(name: str) -> None:
@@ -156,12 +170,12 @@ def _check_input_file(name: str) -> None:
         raise DataError("cannot be read (permission denied)", path=name)
 
 
-def _documents(files: tuple[str, ...], whole_file: bool):
+def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = None):
     from tagsmith.data.readers import numbered_lines, open_binary
 
     for name in files:
         if name == "-":
-            yield from _stdin_documents(whole_file)
+            yield from _stdin_documents(whole_file, stdin)
             continue
         with open_binary(name) as handle:
             if whole_file:
@@ -172,9 +186,13 @@ def _documents(files: tuple[str, ...], whole_file: bool):
                     yield f"{name}:{number}", _text_column(line)
 
 
-def _stdin_documents(whole_file: bool):
+def _stdin_documents(whole_file: bool, data: bytes | None = None):
+    import io
+
     stdin = getattr(sys.stdin, "buffer", None)
-    if stdin is None:  # a text-only stream (embedded use): nothing to decode
+    if data is not None:  # read already
+        lines = enumerate(io.BytesIO(data), start=1)
+    elif stdin is None:  # a text-only stream (embedded use): nothing to decode
         lines = enumerate((line.encode("utf-8") for line in sys.stdin), start=1)
     else:
         lines = enumerate(stdin, start=1)

@@ -7,7 +7,13 @@ import os
 import click
 
 from tagsmith.cli import cli, finite_number, json_text, print_json, printable
-from tagsmith.cli.commands import _batches, _parse_params, _read_documents
+from tagsmith.cli.commands import (
+    _batches,
+    _parse_params,
+    _read_documents,
+    read_stdin_bytes,
+    reads_stdin,
+)
 from tagsmith.models import available_models
 
 #: documents a zero-shot shortlist needs before they serve as their own background
@@ -476,8 +482,11 @@ def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, f
     space = load_or_update(vocab, classifier.label_space if classifier else None, language=lang)
     scorer = ZeroShotClassifier(space, SentenceEncoder(), lang=lang, template=template,
                                 index=index, cache_dir=cache_dir, show_progress=not obj["quiet"])
+    stdin = None
+    if background and reads_stdin(tuple(background)) and reads_stdin(files):
+        stdin = read_stdin_bytes()  # both read stdin, which can be read only once
     if background:
-        texts = [text for _, text in _read_documents(tuple(background), False)]
+        texts = [text for _, text in _read_documents(tuple(background), False, stdin)]
         if not texts:
             raise click.BadParameter("no document in " + ", ".join(background),
                                      param_hint="--background")
@@ -492,7 +501,7 @@ def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, f
             click.secho(f"warning: the bundle {bundle} and {vocab} share no label URI (with "
                         "training documents): the model adds nothing, the suggestions are "
                         "zero-shot alone", fg="yellow", err=True)
-    for batch in _batches(_read_documents(files, whole_file), 256):
+    for batch in _batches(_read_documents(files, whole_file, stdin), 256):
         texts = [text for _, text in batch]
         topk = scorer.predict_topk(texts, k)
         if classifier is not None:
