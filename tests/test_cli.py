@@ -343,6 +343,26 @@ def test_calibrate_refuses_held_out_data_without_positives_or_too_few(bundle, go
     assert "calibrating on only 40 held-out documents" in caplog.text
 
 
+def test_train_refuses_a_calibration_split_too_small_before_fitting(goemotions_small,
+                                                                     tmp_path, caplog):
+    """Its size is known from the corpus and --calibration-fraction: the refusal came only
+    once the model had been fitted (twice, with the refit), which on a large corpus is
+    the whole training wasted."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="tagsmith")
+    lines = goemotions_small["train"].read_text().splitlines(keepends=True)
+    corpus = tmp_path / "small.tsv"
+    corpus.write_text("".join(lines[:60]))
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "train", str(corpus), "--output", str(tmp_path / "m"), "--vocab",
+        str(goemotions_small["vocab"]), "--calibration-fraction", "0.1", *FAST])
+    assert result.exit_code == 3, result.output
+    assert "only 6 held-out documents" in result.output
+    assert "fitting" not in caplog.text and "features for" not in caplog.text
+    assert not (tmp_path / "m").exists()
+
+
 def test_held_out_data_overlapping_the_training_data_is_refused(bundle, goemotions_small,
                                                                 tmp_path, caplog):
     train_lines = goemotions_small["train"].read_text().splitlines(keepends=True)

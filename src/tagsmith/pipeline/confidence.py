@@ -309,6 +309,23 @@ def _mark_replaced_thresholds(manifest: dict) -> None:
         manifest["metrics"] = {**metrics, "heldout": {**entry, "thresholds": REPLACED}}
 
 
+def check_heldout_labels(Y, source: str) -> int:
+    """Refuse the labels ``Y`` (documents x labels) of held-out documents that cannot
+    calibrate anything (see :func:`check_heldout`); returns their label occurrences.
+    Training calls it on its calibration split before fitting, not after."""
+    n_docs = Y.shape[0]
+    n_positive = int(np.count_nonzero(sp.csr_matrix(Y).data))
+    if n_positive == 0:
+        raise DataError(f"the {n_docs:,} held-out documents ({source}) carry no label "
+                        "of the model's label space: calibrating on them would make every "
+                        "probability ~0; give labelled documents the model was not trained on")
+    if n_docs < MIN_HELDOUT_DOCS:
+        raise DataError(f"only {n_docs} held-out documents ({source}): calibration "
+                        f"needs at least {MIN_HELDOUT_DOCS} (and {FEW_HELDOUT_DOCS} or more "
+                        "for reliable probabilities)")
+    return n_positive
+
+
 def check_heldout(heldout: HeldoutScores) -> None:
     """Refuse held-out documents that cannot calibrate anything; warn when they are few.
 
@@ -317,15 +334,7 @@ def check_heldout(heldout: HeldoutScores) -> None:
     :data:`FEW_HELDOUT_DOCS` give a warning.
     """
     n_docs = len(heldout)
-    n_positive = int(np.count_nonzero(sp.csr_matrix(heldout.Y).data))
-    if n_positive == 0:
-        raise DataError(f"the {n_docs:,} held-out documents ({heldout.source}) carry no label "
-                        "of the model's label space: calibrating on them would make every "
-                        "probability ~0; give labelled documents the model was not trained on")
-    if n_docs < MIN_HELDOUT_DOCS:
-        raise DataError(f"only {n_docs} held-out documents ({heldout.source}): calibration "
-                        f"needs at least {MIN_HELDOUT_DOCS} (and {FEW_HELDOUT_DOCS} or more "
-                        "for reliable probabilities)")
+    n_positive = check_heldout_labels(heldout.Y, heldout.source)
     if n_docs < FEW_HELDOUT_DOCS:
         logger.warning("calibrating on only %d held-out documents (%s, %d label occurrences): "
                        "probabilities and conformal guarantees from so few are unreliable "

@@ -33,7 +33,12 @@ from tagsmith.features.views import make_featurizer
 from tagsmith.models import check_model_params, get_model_class, make_model
 from tagsmith.models.base import as_float32_csr
 from tagsmith.pipeline.classifier import TextClassifier
-from tagsmith.pipeline.confidence import TUNED_HERE, ConfidenceOptions, calibrate_classifier
+from tagsmith.pipeline.confidence import (
+    TUNED_HERE,
+    ConfidenceOptions,
+    calibrate_classifier,
+    check_heldout_labels,
+)
 from tagsmith.pipeline.crossfit import MAX_FOLDS, HeldoutScores, default_k, heldout_split
 from tagsmith.pipeline.evaluate import evaluate_topk, tuning_k
 from tagsmith.topk import TopK
@@ -305,6 +310,8 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
         fit_rows, cal_rows = heldout_split(len(texts), options.calibration_fraction,
                                            options.seed)
         calibration = ([texts[i] for i in cal_rows], _named(Y[cal_rows]), cal_rows)
+        # too few (or unlabelled) to calibrate on: say so now, not after the training
+        check_heldout_labels(calibration[1], _calibration_source(options))
         texts, Y = [texts[i] for i in fit_rows], Y[fit_rows]
         logger.info("calibration split: %d documents set aside (never trained on)",
                     len(cal_rows))
@@ -458,12 +465,15 @@ def _calibrate(classifier: TextClassifier, calibration, crossfit_Y, options: Tra
     cal_texts, cal_Y, cal_rows = calibration
     k = options.calibration_k or default_k(classifier.n_labels)
     topk = classifier.predict_topk(cal_texts, k, calibrated=False)
-    source = (f"{options.calibration_fraction:g} of the training data set aside "
-              f"(seed {options.seed})")
-    heldout = HeldoutScores(topk, cal_Y, cal_rows, source)
+    heldout = HeldoutScores(topk, cal_Y, cal_rows, _calibration_source(options))
     confidence = options.confidence or ConfidenceOptions(
         seed=options.seed, beta=options.beta, min_support=options.min_support)
     calibrate_classifier(classifier, heldout, options=confidence, crossfit_Y=crossfit_Y)
+
+
+def _calibration_source(options: TrainOptions) -> str:
+    return (f"{options.calibration_fraction:g} of the training data set aside "
+            f"(seed {options.seed})")
 
 
 def _cross_fit(featurizer, X, Y, options: TrainOptions, label_space: LabelSpace):
