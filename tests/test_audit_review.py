@@ -549,3 +549,26 @@ def test_review_rows_name_labels_in_a_variant_of_the_language():
         assert rows and all(row["label_name"] == f"label {space.id_of(row['label_uri'])}"
                             for row in rows)
         assert all(name.startswith("label ") for row in rows for name in row["given_names"])
+
+
+def test_a_tsv_output_says_what_it_cannot_hold(tmp_path, caplog):
+    """A TSV line holds a text and its labels: the ids and metadata of a JSONL or CSV
+    corpus (and tabs or line breaks in texts) were dropped without a word when the new
+    corpus was written as .tsv."""
+    source = _jsonl_corpus(
+        tmp_path, {"id": "a", "text": "Heavy rain", "labels": ["rain"], "year": 2020},
+        {"id": 7, "text": "Sun\nand heat", "labels": [], "year": 2021, "lang": "en"},
+        {"text": "Snow", "labels": ["snow"]})
+    review = _review(tmp_path, [_row(1, "missing", "http://x/sun", "Sun\nand heat")])
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        apply_review(source, review, tmp_path / "out.tsv", SPACE)
+    out = tmp_path / "out.tsv"
+    assert f"{out}: a TSV corpus holds only texts and labels: the ids of 2 documents and " \
+        "metadata (2 key(s): 'lang', 'year') of 2 documents not written" in caplog.text
+    assert f"{out}: 1 texts held tabs or line breaks, written as spaces" in caplog.text
+    assert [r.text for r in read_records(out)] == ["Heavy rain", "Sun and heat", "Snow"]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tagsmith"):  # TSV to TSV loses nothing
+        write_records(read_records(out), tmp_path / "again.tsv")
+        apply_review(source, review, tmp_path / "out.jsonl", SPACE)
+    assert "TSV" not in caplog.text and "written as spaces" not in caplog.text

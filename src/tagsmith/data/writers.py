@@ -10,7 +10,8 @@ left half written; ``.gz`` paths are compressed.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import logging
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from tagsmith.data.corpus import write_tsv
@@ -19,6 +20,8 @@ from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.readers import Record, _check_format, detect_format, unencodable
 from tagsmith.data.textio import atomic_text_writer
 from tagsmith.exceptions import CorpusFormatError, UnsupportedFormatError
+
+logger = logging.getLogger("tagsmith")
 
 
 def output_format(path: str | Path, format: str | None = None) -> str:
@@ -64,7 +67,10 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
     """
     fmt = output_format(path, format)
     if fmt == "tsv":
-        return write_tsv(records, path, label_space, resolve_all=False)
+        lost = _TsvLosses()
+        written = write_tsv(lost.count(records), path, label_space, resolve_all=False)
+        lost.warn(path)
+        return written
     path = Path(path)
     written = 0
     with atomic_text_writer(path) as out:
@@ -104,6 +110,43 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
                 raise unencodable(exc, record.source, record.line) from None
             written += 1
     return written
+
+
+class _TsvLosses:
+    """What an Annif TSV line cannot hold of the records written to it: document ids,
+    metadata, tabs and line breaks in texts (written as spaces). Counted as the records
+    pass, and said in one warning once the file is written, rather than lost silently."""
+
+    def __init__(self) -> None:
+        self.ids = 0
+        self.metadata: dict[str, int] = {}
+        self.reflowed = 0
+
+    def count(self, records: Iterable[Record]) -> Iterator[Record]:
+        for record in records:
+            if record.doc_id is not None or record.int_id is not None:
+                self.ids += 1
+            for key in record.metadata:
+                self.metadata[key] = self.metadata.get(key, 0) + 1
+            if any(c in record.text for c in "\t\r\n"):
+                self.reflowed += 1
+            yield record
+
+    def warn(self, path: str | Path) -> None:
+        parts = []
+        if self.ids:
+            parts.append(f"the ids of {self.ids:,} documents")
+        if self.metadata:
+            keys = sorted(self.metadata)
+            shown = ", ".join(repr(k) for k in keys[:5]) + (", ..." if len(keys) > 5 else "")
+            parts.append(f"metadata ({len(keys)} key(s): {shown}) of "
+                         f"{max(self.metadata.values()):,} documents")
+        if parts:
+            logger.warning("%s: a TSV corpus holds only texts and labels: %s not written "
+                           "(write .csv or .jsonl to keep them)", path, " and ".join(parts))
+        if self.reflowed:
+            logger.warning("%s: %s texts held tabs or line breaks, written as spaces (a TSV "
+                           "line cannot hold them)", path, f"{self.reflowed:,}")
 
 
 def label_cell(keys: Iterable[str]) -> str:
