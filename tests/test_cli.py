@@ -58,6 +58,16 @@ def test_suggest_from_stdin_json_and_file_tsv(bundle, tmp_path):
     assert len(rows) == 2 and rows[0][0] == f"{docs}:1" and rows[0][1].startswith("<urn:")
 
 
+def test_suggest_sets_of_an_uncalibrated_bundle_names_the_option_and_the_bundle(bundle):
+    """The refusal named the library's parameter ('classifier'), which the command line
+    has not, and came only once a first document had been read (none: exit 0)."""
+    for stdin in ("I am so happy\n", ""):
+        result = run("suggest", bundle, "--sets", input=stdin)
+        assert result.exit_code == 2, result.output
+        assert "'--sets'" in result.output and f"{bundle}, which is not calibrated" \
+            in result.output and "'classifier'" not in result.output
+
+
 def test_train_derives_vocabulary_when_none_given(goemotions_small, tmp_path):
     out = tmp_path / "derived"
     result = run("train", goemotions_small["dev"], "--output", out, *FAST)

@@ -281,6 +281,11 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
 
     refuse_unused("--sets", sets, "alpha", "set_method", "max_set_size", "min_confidence")
     classifier = TextClassifier.load(bundle)
+    if sets and (classifier.conformal is None or classifier.calibrator is None):
+        # the library's refusal names its own parameter ('classifier'), not the option
+        raise InvalidParameterError("--sets", "used with a calibrated bundle (run tagsmith "
+                                    "calibrate, or train with --calibration-fraction)",
+                                    f"{bundle}, which is not calibrated")
     for batch in _batches(_read_documents(files, whole_file), 512):
         texts = [text for _, text in batch]
         none = [None] * len(batch)
