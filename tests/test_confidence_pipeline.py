@@ -446,6 +446,28 @@ def test_eval_calibration_on_texts_without_labels_is_a_clear_error(calibrated_cl
         assert "Traceback" not in result.output
 
 
+def test_recalibrating_says_it_drops_the_stored_label_shift(calibrated_cli_bundle,
+                                                           goemotions_small, tmp_path):
+    """A new calibration removes a saved shift (it was estimated on the old
+    probabilities); the user who had run shift --save was not told."""
+    import shutil
+
+    bundle = tmp_path / "model"
+    shutil.copytree(calibrated_cli_bundle, bundle)
+    docs = tmp_path / "docs.txt"
+    docs.write_text(goemotions_small["test"].read_text())
+    assert run("shift", bundle, docs, "--min-count", "5", "--save").exit_code == 0
+    assert (bundle / "label_shift.json").exists()
+    result = run("calibrate", bundle, "--json")
+    assert result.exit_code == 0, result.output
+    json.loads(result.stdout)  # stdout stays one JSON object
+    assert f"the label shift stored in {bundle} was estimated for the old probabilities" \
+        in result.stderr and "shift --save again" in result.stderr
+    assert not (bundle / "label_shift.json").exists()
+    result = run("calibrate", bundle)  # no shift left: nothing to say
+    assert result.exit_code == 0 and "label shift" not in result.stderr
+
+
 def test_shift_says_when_labels_lack_evidence_and_refuses_to_save_nothing(
         calibrated_cli_bundle, goemotions_small, tmp_path):
     few = tmp_path / "few.txt"

@@ -102,11 +102,17 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
         raise InvalidParameterError("--data", "a labelled corpus the model was not trained on "
                                     "(the bundle stores no calibration split: train with "
                                     "--calibration-fraction to keep one)", None)
+    had_shift = classifier.label_shift is not None
     report = calibrate_classifier(classifier, heldout, options=options)
     if reliability_png:
         _diagram(classifier, heldout, report, reliability_png)
         report["reliability_png"] = str(reliability_png)  # --json: stdout is one object
     classifier.save(output or bundle)
+    if had_shift:  # estimated on the probabilities just replaced: calibration drops it
+        click.secho(f"warning: the label shift stored in {printable(bundle)} was estimated for "
+                    f"the old probabilities and is not in {printable(output or bundle)}; run "
+                    "tagsmith shift --save again to adapt to new label frequencies",
+                    fg="yellow", err=True)
     if as_json:
         print_json(report)
         return
