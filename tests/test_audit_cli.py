@@ -708,3 +708,41 @@ def test_scores_without_signal_are_flagged_as_unreliable(small_corpus, goemotion
                     "-o", str(tmp_path / "good"), "--no-html"]) == 0
     good = json.loads((tmp_path / "good" / "report.json").read_text(encoding="utf-8"))["scores"]
     assert good["p@1_vs_given"] >= 0.1 and "warning" not in good
+
+
+def test_cooccurring_pairs_match_a_brute_force_count_ties_in_label_order():
+    """Each figure against plain counting over the documents' label sets; tied pairs
+    came in the order of scipy's Y^T Y entries ((0, 1), (1, 2), (0, 2) for one document
+    with three labels), and a pair in every document warned of a division by zero."""
+    import itertools
+    import math
+    import warnings
+    from collections import Counter
+
+    rng = np.random.default_rng(3)
+    space = LabelSpace.from_uris([f"u:{i}" for i in range(7)])
+    for n_docs in (1, 2, 9, 30):
+        rows = [set(rng.choice(7, rng.integers(0, 5), replace=False).tolist())
+                for _ in range(n_docs)]
+        rows[0] = {0, 1, 2}
+        Y = sp.csr_matrix(np.array([[c in r for c in range(7)] for r in rows], bool))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            section = cooccurrence_section(Y, space, min_count=1)
+        pairs = Counter(p for r in rows for p in itertools.combinations(sorted(r), 2))
+        counts = Counter(c for r in rows for c in r)
+        expected = sorted(pairs.items(), key=lambda item: (-item[1], item[0]))
+        assert section["n_pairs"] == len(pairs)
+        assert [(r["a"]["id"], r["b"]["id"], r["count"]) for r in section["top_by_count"]] \
+            == [(a, b, count) for (a, b), count in expected[:20]]
+
+        def npmi(a, b, count, n_docs=n_docs, counts=counts):
+            if count == n_docs:
+                return 1.0
+            return math.log(n_docs * count / (counts[a] * counts[b])) / -math.log(
+                count / n_docs)
+
+        by_npmi = sorted(pairs.items(), key=lambda item: (-npmi(*item[0], item[1]), item[0]))
+        got = [(r["a"]["id"], r["b"]["id"], r["npmi"]) for r in section["top_by_npmi"]]
+        assert [(a, b) for a, b, _ in got] == [pair for pair, _ in by_npmi[:20]]
+        assert all(v == round(npmi(a, b, pairs[a, b]), 4) for a, b, v in got)

@@ -135,6 +135,7 @@ def cooccurrence_section(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en
                          min_count: int = 5) -> dict:
     """The most frequent co-occurring label pairs, and the most strongly associated ones
     (normalised pointwise mutual information, pairs seen at least ``min_count`` times).
+    Each pair once, lower label id first; ties in label-id order.
 
     >>> space = LabelSpace.from_uris(["u:a", "u:b", "u:c"])
     >>> Y = sp.csr_matrix(np.array([[1, 1, 0]] * 6 + [[0, 0, 1]] * 2, bool))
@@ -150,12 +151,15 @@ def cooccurrence_section(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en
                  "npmi_min_count": min_count}
     if len(c) == 0 or n == 0:
         return out
-    top = np.argsort(-c, kind="stable")[:MAX_EXAMPLES]
+    # ties in label-id order: the order of Y^T Y's entries is scipy's (it listed the
+    # pairs of one document's three labels as (0, 1), (1, 2), (0, 2))
+    top = np.lexsort((b, a, -c))[:MAX_EXAMPLES]
     out["top_by_count"] = [_pair(space, a[i], b[i], c[i], None, lang) for i in top]
     pmi = np.log(n * c / (counts[a] * counts[b]))
-    npmi = np.where(c < n, pmi / -np.log(c / n), 1.0)
+    # a pair in every document has NPMI 1 (its PMI is 0 over -log 1 = 0)
+    npmi = np.divide(pmi, -np.log(c / n), out=np.ones_like(pmi), where=c < n)
     eligible = np.flatnonzero(c >= min_count)
-    top = eligible[np.argsort(-npmi[eligible], kind="stable")[:MAX_EXAMPLES]]
+    top = eligible[np.lexsort((b[eligible], a[eligible], -npmi[eligible]))[:MAX_EXAMPLES]]
     out["top_by_npmi"] = [_pair(space, a[i], b[i], c[i], npmi[i], lang) for i in top]
     return out
 
