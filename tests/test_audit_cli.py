@@ -746,3 +746,32 @@ def test_cooccurring_pairs_match_a_brute_force_count_ties_in_label_order():
         got = [(r["a"]["id"], r["b"]["id"], r["npmi"]) for r in section["top_by_npmi"]]
         assert [(a, b) for a, b, _ in got] == [pair for pair, _ in by_npmi[:20]]
         assert all(v == round(npmi(a, b, pairs[a, b]), 4) for a, b, v in got)
+
+
+def test_near_duplicate_pairs_match_brute_force_whatever_the_score_source():
+    """Nine near-identical texts make 36 pairs at cosine >= 0.9 (brute force over the
+    audit's own TF-IDF rows). Cross-fitted scores searched each document's 5 nearest
+    neighbours for them and reported 30, kNN scores (50 neighbours) 36."""
+    import itertools
+
+    from tagsmith.pipeline.audit import _features
+
+    base = ("the quick brown fox jumps over the lazy dog near the river bank on a sunny "
+            "afternoon in june ")
+    rng = np.random.default_rng(0)
+    words = [f"filler{i}" for i in range(40)]
+    texts = [2 * base + f"x{i}" for i in range(9)]
+    texts += [" ".join(rng.choice(words, 8)) for _ in range(30)]
+    Y = sp.csr_matrix(np.eye(3, dtype=bool)[np.arange(len(texts)) % 3])
+    space = LabelSpace.from_uris(["u:0", "u:1", "u:2"])
+    options = AuditOptions(scores="crossfit", featurizer_params=FAST_FEATURES, n_folds=2)
+    X = _features(texts, None, options)[1].toarray()
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    cosine = X @ X.T
+    expected = sum(cosine[i, j] >= 0.9 for i, j in itertools.combinations(range(len(texts)), 2))
+    assert expected == 36
+    for scores in ("crossfit", "knn"):
+        options = AuditOptions(scores=scores, featurizer_params=FAST_FEATURES, n_folds=2)
+        dups = audit_corpus(texts, Y, space, options=options).report["duplicates"]
+        assert (dups["n_near_pairs"], dups["n_exact_pairs"]) == (36, 0), scores
+        assert (dups["n_duplicate_groups"], dups["n_docs_in_duplicate_groups"]) == (1, 9)

@@ -4,9 +4,9 @@
   found by hashing (linear time).
 * **Near duplicates**: pairs whose TF-IDF cosine reaches a threshold, found with the
   nearest-neighbour index (:class:`tagsmith.models.knn.KNNModel`; an inverted index, so
-  sub-quadratic: each document meets only the documents sharing its rarer terms). The
-  leave-one-out scores of an audit already found every document's neighbours, so this
-  is free there.
+  sub-quadratic: each document meets only the documents sharing its rarer terms), among
+  each document's nearest neighbours (an audit searches 50, whatever its scores; its
+  leave-one-out kNN scores already found them, so this is free there).
 * **Conflicts**: duplicate pairs whose label sets differ (the same text labelled two
   ways: at least one of them is wrong or incomplete).
 * **Leakage**: documents of another split (dev, test) that are exact or near

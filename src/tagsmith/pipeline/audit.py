@@ -57,6 +57,10 @@ WORD_ONLY_ABOVE = 100_000
 CROSSFIT_UP_TO_LABELS = 100
 #: and corpora up to this size
 CROSSFIT_UP_TO_DOCS = 200_000
+#: near duplicates are looked for among each document's this many nearest neighbours
+#: (the kNN scores' default, whose search they then reuse); larger groups of
+#: near-identical texts are still found whole (transitively), with fewer of their pairs
+NEAR_DUPLICATE_NEIGHBORS = 50
 #: candidates shown in the HTML report
 HTML_CANDIDATES = 50
 #: below this precision@1 of the out-of-sample scores against the given labels, the
@@ -362,21 +366,27 @@ def _scores(source: str, X, Y, classifier, options: AuditOptions, featurizer, sp
                                         show_progress=options.show_progress)
 
 
-def _knn_index(X, options: AuditOptions):
+def _knn_index(X, options: AuditOptions, n_neighbors: int = 5):
     """A nearest-neighbour index over the documents (labels are not needed: one dummy
     label that every document carries, since a fit refuses a Y without any positive;
     targets do not move the neighbours)."""
     from tagsmith.models.knn import KNNModel
 
-    model = KNNModel(n_neighbors=5, show_progress=options.show_progress)
+    model = KNNModel(n_neighbors=n_neighbors, show_progress=options.show_progress)
     return model.fit(X, sp.csr_matrix(np.ones((X.shape[0], 1), dtype=np.float32)))
 
 
 def _neighbors(scores: AuditScores, X, options: AuditOptions):
-    """Each document's nearest other documents, for near duplicates."""
-    if scores.neighbors is not None:
-        return scores.neighbors
-    _, rows, sims = _knn_index(X, options).leave_one_out_topk(X, 1, return_neighbors=True)
+    """Each document's :data:`NEAR_DUPLICATE_NEIGHBORS` nearest other documents, for
+    near duplicates: the kNN scores' own when they searched that many, else searched
+    here, so that the duplicates found do not depend on the score source (cross-fitted
+    scores searched 5 and missed pairs that kNN scores found in groups of 7 or more
+    near-identical texts)."""
+    m = NEAR_DUPLICATE_NEIGHBORS
+    if scores.neighbors is not None and scores.neighbors[0].shape[1] >= m:
+        rows, sims = scores.neighbors
+        return rows[:, :m], sims[:, :m]
+    _, rows, sims = _knn_index(X, options, m).leave_one_out_topk(X, 1, return_neighbors=True)
     return rows, sims
 
 
