@@ -314,6 +314,10 @@ def main() -> None:
                         help="Candidates a simulated reviewer looks at: injected (as many as "
                         "injected errors), flagged, 2xinjected or a number; comma-separated "
                         "for several.")
+    parser.add_argument("--review-kind", choices=["all", "missing", "wrong"], default="all",
+                        help="Candidates the simulated reviewer reads: the audit's whole "
+                        "ranking (default) or only its missing or wrong candidates, in the "
+                        "audit's order.")
     parser.add_argument("--audit-options", default="{}", help="JSON AuditOptions overrides.")
     parser.add_argument("--max-train-docs", type=int, default=None,
                         help="A seeded random slice of train (development only).")
@@ -351,13 +355,21 @@ def main() -> None:
     n_injected = removed.nnz + added.nnz
     budgets = {"injected": n_injected, "2xinjected": 2 * n_injected,
                "flagged": int(issues["flagged"].sum())}
+    reviewed, reviewed_hits = issues, hits
+    if args.review_kind != "all":
+        from tagsmith.audit.detect import MISSING, WRONG
+
+        keep = issues["kind"] == (MISSING if args.review_kind == "missing" else WRONG)
+        reviewed = {k: issues[k][keep] for k in ("doc", "label", "kind")}
+        reviewed_hits = hits[keep]
     repaired_runs = {}
     for spec in args.top_n.split(","):
         top_n = budgets[spec] if spec in budgets else int(spec)
-        Y_repaired, acceptance = repaired_labels(Y_noisy, issues, hits, top_n)
-        corpus = runs / f"train-repaired-{spec}.tsv.gz"
+        Y_repaired, acceptance = repaired_labels(Y_noisy, reviewed, reviewed_hits, top_n)
+        tag = spec if args.review_kind == "all" else f"{spec}-{args.review_kind}"
+        corpus = runs / f"train-repaired-{tag}.tsv.gz"
         _write_corpus(corpus, texts, Y_repaired, space)
-        trained = run_train(f"repaired-{spec}", corpus, data_dir, runs, args)
+        trained = run_train(f"repaired-{tag}", corpus, data_dir, runs, args)
         repaired_runs[spec] = {**acceptance, "p1": trained["p1"],
                                "train_seconds": trained["train_seconds"]}
         if "p1_runs" in trained:
@@ -383,6 +395,7 @@ def main() -> None:
         "p1_repaired": train_repaired["p1"], "train_seeds": args.train_seeds,
         **({"p1_clean_runs": train_clean["p1_runs"], "p1_noisy_runs": train_noisy["p1_runs"],
             "p1_repaired_runs": train_repaired["p1_runs"]} if args.train_seeds > 1 else {}),
+        "review_kind": args.review_kind,
         "p1_recovered_fraction": round((train_repaired["p1"] - train_noisy["p1"]) / lost, 3)
         if lost > 0 else None,
         **acceptance,
