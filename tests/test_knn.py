@@ -279,3 +279,130 @@ def test_fitting_leaves_the_callers_matrices_as_they_were(name):
     make_model(name).fit(features, Y)
     after = (X.data, X.indices, X.indptr, Y.data, Y.indices, Y.indptr)
     assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+
+
+# -- n_neighbors above the training documents; prediction does not write to the model ------
+
+def _dense_problem(n_docs=60, dim=8, n_labels=6, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_docs, dim))
+    Y = (rng.random((n_docs, n_labels)) < 0.3).astype(np.float32)
+    Y[:, 0] = 1.0  # every document labelled
+    Q = rng.normal(size=(25, dim))
+    return X, Y, Q
+
+
+@pytest.mark.parametrize("max_posting", [None, 500, 3])
+def test_huge_n_neighbors_predicts_as_n_train(max_posting):
+    # 10**9 neighbours used to allocate queries x 10**9 arrays at prediction time
+    X, Y, Q, weights = _random_problem(n_docs=80, seed=11)
+    kept = 80 - 20
+    weights[:20] = 0.0  # left out: the cap is the documents indexed, not the rows given
+    capped = KNNModel(n_neighbors=kept, max_posting=max_posting, n_jobs=1)
+    capped.fit(X, Y, sample_weight=weights)
+    huge = KNNModel(n_neighbors=10**9, max_posting=max_posting, n_jobs=1)
+    huge.fit(X, Y, sample_weight=weights)
+    a, b = capped.predict_topk(Q, 5), huge.predict_topk(Q, 5)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_array_equal(a.scores, b.scores)
+    rows, sims = huge.kneighbors(Q)
+    assert rows.shape == (Q.shape[0], kept)
+    np.testing.assert_array_equal(rows, capped.kneighbors(Q)[0])
+    np.testing.assert_array_equal(sims, capped.kneighbors(Q)[1])
+    loo_a, rows_a, sims_a = capped.leave_one_out_topk(X, 5, return_neighbors=True)
+    loo_b, rows_b, sims_b = huge.leave_one_out_topk(X, 5, return_neighbors=True)
+    np.testing.assert_array_equal(loo_a.indices, loo_b.indices)
+    np.testing.assert_array_equal(loo_a.scores, loo_b.scores)
+    np.testing.assert_array_equal(rows_a, rows_b)
+    np.testing.assert_array_equal(sims_a, sims_b)
+    # a document never votes for itself, with every other document voting
+    assert not np.any(rows_b == np.arange(80)[:, None])
+
+
+def test_n_neighbors_above_n_train_keeps_its_neighbours_and_loo():
+    # n_neighbors between n_docs and 10**9: the same figures as before the cap (every
+    # document found, the frequent features all read), the padding columns dropped
+    X, Y, Q, _ = _random_problem(n_docs=50, seed=12)
+    exact = KNNModel(n_neighbors=50, max_posting=None, n_jobs=1).fit(X, Y)
+    wide = KNNModel(n_neighbors=70, max_posting=2, n_jobs=1).fit(X, Y)
+    np.testing.assert_array_equal(wide.kneighbors(Q)[0], exact.kneighbors(Q)[0])
+    np.testing.assert_array_equal(wide.predict_topk(Q, 4).scores,
+                                  exact.predict_topk(Q, 4).scores)
+    ref_rows, _, _ = _brute_force(X, Y, Q, np.ones(50), 50, 2.0)
+    np.testing.assert_array_equal(wide.kneighbors(Q)[0], ref_rows)
+    # leave-one-out with n_neighbors = n_docs - 1 and n_docs: every other document votes
+    for n in (49, 50, 10**9):
+        _, rows, _ = KNNModel(n_neighbors=n, max_posting=2, n_jobs=1).fit(X, Y) \
+            .leave_one_out_topk(X, 2, return_neighbors=True)
+        assert rows.shape[1] == min(n, 50)
+        assert not np.any(rows == np.arange(50)[:, None])
+
+
+def test_dense_knn_huge_n_neighbors_predicts_as_n_train():
+    from tagsmith.models.dense_knn import DenseKNNModel
+
+    X, Y, Q = _dense_problem()
+    capped = DenseKNNModel(n_neighbors=60, n_jobs=1).fit(X, Y)
+    huge = DenseKNNModel(n_neighbors=10**9, n_jobs=1).fit(X, Y)
+    a, b = capped.predict_topk(Q, 4), huge.predict_topk(Q, 4)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_array_equal(a.scores, b.scores)
+    rows, sims = huge.kneighbors(Q)
+    assert rows.shape == (Q.shape[0], 60)
+    np.testing.assert_array_equal(rows, capped.kneighbors(Q)[0])
+    assert huge.kneighbors(Q, 10**9)[0].shape == (Q.shape[0], 60)
+
+
+def _model_snapshot(model):
+    import copy
+
+    params = {key: (type(value), value) for key, value in model.get_params().items()}
+    state = {key: copy.deepcopy(value) for key, value in vars(model).items()
+             if key not in model.get_params()}
+    return params, state
+
+
+def _assert_same_snapshot(before, after):
+    assert before[0] == after[0]  # the same values, of the same types
+    assert before[1].keys() == after[1].keys()
+    for key, value in before[1].items():
+        other = after[1][key]
+        if sp.issparse(value):
+            assert (value != other).nnz == 0
+        elif isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(value, other)
+        elif isinstance(value, tuple):
+            for x, y in zip(value, other, strict=True):
+                np.testing.assert_array_equal(x, y)
+        else:
+            assert value == other, key
+
+
+@pytest.mark.parametrize("family", ["knn", "dense_knn"])
+def test_prediction_does_not_write_to_the_model(family):
+    from tagsmith.models.dense_knn import DenseKNNModel
+
+    X, Y, Q = _dense_problem()
+    cls = KNNModel if family == "knn" else DenseKNNModel
+    model = cls(n_neighbors=7, n_jobs=1).fit(X, Y)
+    # numpy values set after fit: prediction takes them, and leaves them as they are
+    model.set_params(n_neighbors=np.int64(5), power=np.float32(1.5), n_jobs=np.int32(1))
+    if family == "knn":
+        model.set_params(max_posting=np.int16(400))
+    before = _model_snapshot(model)
+    topk = model.predict_topk(Q, 3)
+    model.kneighbors(Q)
+    if family == "knn":
+        model.leave_one_out_topk(X, 3)
+    _assert_same_snapshot(before, _model_snapshot(model))
+    assert type(model.n_neighbors) is np.int64 and type(model.power) is np.float32
+    # the numpy values were used
+    plain = cls(n_neighbors=5, power=1.5, n_jobs=1).fit(X, Y)
+    np.testing.assert_array_equal(topk.scores, plain.predict_topk(Q, 3).scores)
+    # a bad value set after fit is still refused by name at prediction
+    model.set_params(n_neighbors=0)
+    with pytest.raises(InvalidParameterError, match="n_neighbors"):
+        model.predict_topk(Q, 3)
+    model.set_params(n_neighbors=5, n_jobs=0)
+    with pytest.raises(InvalidParameterError, match="n_jobs"):
+        model.predict_topk(Q, 3)

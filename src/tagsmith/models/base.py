@@ -78,15 +78,22 @@ class BaseModel:
             raise NotFittedError(f"{type(self).__name__} is not fitted: call fit() first")
 
     # -- threads (for models with an ``n_jobs`` parameter) ---------------------------------
+    def _checked_n_jobs(self) -> int | None:
+        """``n_jobs`` as a plain int (or ``None``); a bad one is refused by name. The
+        model is not modified (prediction checks it too)."""
+        n_jobs = getattr(self, "n_jobs", None)
+        if n_jobs is None:
+            return None
+        if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
+            raise InvalidParameterError("n_jobs", "None, a positive integer or -1", n_jobs)
+        return int(n_jobs)
+
     def _check_n_jobs(self) -> None:
         """Refuse a bad ``n_jobs`` by name; a numpy integer passes and is stored back as
         a plain int (``get_params()`` goes into the bundle's JSON)."""
-        n_jobs = getattr(self, "n_jobs", None)
-        if n_jobs is None:
-            return
-        if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
-            raise InvalidParameterError("n_jobs", "None, a positive integer or -1", n_jobs)
-        self.n_jobs: int | None = int(n_jobs)
+        n_jobs = self._checked_n_jobs()
+        if n_jobs is not None:
+            self.n_jobs: int | None = n_jobs
 
     def _n_threads(self) -> int:
         """Threads to use: ``n_jobs``, or every core for ``None`` and negative values."""

@@ -121,9 +121,16 @@ class DenseKNNModel(BaseModel):
         self.n_jobs = n_jobs
         self.show_progress = show_progress
 
-    def _validate_params(self) -> None:
+    def _checked_params(self) -> tuple[int, float]:
+        """``(n_neighbors, power)`` checked, as plain values; the model is not modified
+        (prediction calls this, and prediction never writes to the model)."""
         n_neighbors = check_int("n_neighbors", self.n_neighbors, 1, numpy=True)
         power = _check_power(self.power)
+        self._checked_n_jobs()
+        return n_neighbors, power
+
+    def _validate_params(self) -> None:
+        n_neighbors, power = self._checked_params()
         self._check_n_jobs()
         # every field checked: store plain values back (get_params() goes into bundles)
         self.n_neighbors, self.power = n_neighbors, power
@@ -151,14 +158,17 @@ class DenseKNNModel(BaseModel):
         self._target_arrays = (Y.indptr.astype(np.int64), Y.indices.astype(np.int32), Y.data)
 
     def kneighbors(self, X, n_neighbors: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """``(rows, sims)``, both ``n x n_neighbors``, best first; row -1 where none > 0."""
+        """``(rows, sims)``, both ``n x min(n_neighbors, n_docs_)``, best first; row -1
+        where none > 0."""
         self._check_fitted()
-        n_neighbors = self.n_neighbors if n_neighbors is None else n_neighbors
+        n_neighbors = self._checked_params()[0] if n_neighbors is None else n_neighbors
         n_neighbors = check_int("n_neighbors", n_neighbors, 1, numpy=True)
         queries = _unit_rows(check_dense_features(X, n_features=self.n_features_))
-        n = min(int(n_neighbors), self.n_docs_)
-        rows = np.full((len(queries), n_neighbors), -1, np.int32)
-        sims = np.zeros((len(queries), n_neighbors), np.float32)
+        # never wider than the training documents: n_neighbors=10**9 must not allocate a
+        # queries x 10**9 matrix (the places past n_docs_ could only hold -1)
+        n = min(n_neighbors, self.n_docs_)
+        rows = np.full((len(queries), n), -1, np.int32)
+        sims = np.zeros((len(queries), n), np.float32)
         starts = range(0, len(queries), QUERY_BLOCK)
 
         def work(start: int) -> int:
@@ -203,12 +213,12 @@ class DenseKNNModel(BaseModel):
     def predict_topk(self, X, k: int) -> TopK:
         """The ``k`` best labels per document (scores in [0, 1]), best first."""
         self._check_fitted()
-        self._validate_params()
+        n_neighbors, power = self._checked_params()
         k = _check_k(k, self.n_labels_)
-        rows, sims = self.kneighbors(X)
+        rows, sims = self.kneighbors(X, n_neighbors)
         indices = np.empty((len(rows), k), np.int32)
         scores = np.empty((len(rows), k), np.float32)
-        vote_kernel(rows, sims, float(self.power), *self._target_arrays, self.doc_weight_,
+        vote_kernel(rows, sims, power, *self._target_arrays, self.doc_weight_,
                     self.label_order_, indices, scores)
         return TopK._trusted(indices, scores, self.n_labels_)
 

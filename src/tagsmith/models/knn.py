@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numbers
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -129,6 +130,13 @@ def check_stored_targets(targets: sp.csr_matrix) -> sp.csr_matrix:
     return targets
 
 
+class _KNNParams(NamedTuple):
+    n_neighbors: int
+    power: float
+    max_features_per_doc: int | None
+    max_posting: int | None
+
+
 class KNNModel(BaseModel):
     """Cosine k-nearest-neighbour classifier on sparse features; scores in [0, 1].
 
@@ -163,16 +171,24 @@ class KNNModel(BaseModel):
         self.show_progress = show_progress
 
     # -- validation --------------------------------------------------------------------------
-    def _validate_params(self) -> None:
+    def _checked_params(self) -> _KNNParams:
+        """The parameters checked, as plain values; the model is not modified (prediction
+        calls this, and prediction never writes to the model)."""
         n_neighbors = check_int("n_neighbors", self.n_neighbors, 1, numpy=True)
         power = _check_power(self.power)
         max_features_per_doc = check_int("max_features_per_doc", self.max_features_per_doc, 1,
                                          allow_none=True, numpy=True)
         max_posting = check_int("max_posting", self.max_posting, 1, allow_none=True, numpy=True)
+        self._checked_n_jobs()
+        return _KNNParams(n_neighbors, power, max_features_per_doc, max_posting)
+
+    def _validate_params(self) -> None:
+        params = self._checked_params()
         self._check_n_jobs()
         # every field checked: store plain values back (get_params() goes into bundles)
-        self.n_neighbors, self.power = n_neighbors, power
-        self.max_features_per_doc, self.max_posting = max_features_per_doc, max_posting
+        self.n_neighbors, self.power = params.n_neighbors, params.power
+        self.max_features_per_doc, self.max_posting = (params.max_features_per_doc,
+                                                       params.max_posting)
 
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X, Y, sample_weight=None) -> KNNModel:
@@ -228,10 +244,16 @@ class KNNModel(BaseModel):
         X.sort_indices()  # the kernel reads each query's features rarest first
         return X
 
-    def _n_frequent(self) -> int:
-        if self.max_posting is None:
-            return 0
-        return int(np.count_nonzero(self._doc_freq > self.max_posting))
+    def _search_plan(self, n_neighbors: int, max_posting: int | None) -> tuple[int, int]:
+        """``(width, n_frequent)`` of a search for ``n_neighbors``: never wider than the
+        training documents (``n_neighbors=10**9`` must not allocate a queries x 10**9
+        matrix), with the same neighbours as the uncapped search. That one never had
+        ``n_neighbors`` documents to stop reading frequent features at, so it read them
+        all: exact search, ``n_frequent = 0``."""
+        width = max(1, min(n_neighbors, self.n_docs_))
+        if max_posting is None or n_neighbors > self.n_docs_:
+            return width, 0
+        return width, int(np.count_nonzero(self._doc_freq > max_posting))
 
     def _run_blocks(self, n_queries: int, work) -> None:
         """Call ``work(start, end)`` on blocks of query rows, in threads."""
@@ -264,21 +286,21 @@ class KNNModel(BaseModel):
     def kneighbors(self, X, n_neighbors: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The most similar training documents of each row of ``X``, best first.
 
-        Returns ``(rows, sims)``, both ``n x n_neighbors``: row numbers in the
-        training matrix given to ``fit`` (int32) and cosine similarities (float32).
-        Places with no document of positive similarity hold row ``-1`` and 0.
+        Returns ``(rows, sims)``, both ``n x min(n_neighbors, n_docs_)``: row numbers
+        in the training matrix given to ``fit`` (int32) and cosine similarities
+        (float32). Places with no document of positive similarity hold row ``-1`` and 0.
         """
         self._check_fitted()
-        self._validate_params()
-        n_neighbors = self.n_neighbors if n_neighbors is None else n_neighbors
+        params = self._checked_params()
+        n_neighbors = params.n_neighbors if n_neighbors is None else n_neighbors
         n_neighbors = check_int("n_neighbors", n_neighbors, 1, numpy=True)
         X = self._queries(X)
-        n_frequent = self._n_frequent()
-        rows = np.full((X.shape[0], n_neighbors), -1, np.int32)
-        sims = np.zeros((X.shape[0], n_neighbors), np.float32)
+        width, n_frequent = self._search_plan(n_neighbors, params.max_posting)
+        rows = np.full((X.shape[0], width), -1, np.int32)
+        sims = np.zeros((X.shape[0], width), np.float32)
 
         def work(start: int, end: int) -> int:
-            docs, block_sims = self._neighbors(X[start:end], n_neighbors, n_frequent)
+            docs, block_sims = self._neighbors(X[start:end], width, n_frequent)
             found = docs >= 0
             rows[start:end][found] = self.row_ids_[docs[found]]
             sims[start:end] = block_sims
@@ -290,16 +312,16 @@ class KNNModel(BaseModel):
     def predict_topk(self, X, k: int) -> TopK:
         """The ``k`` best labels per document (scores in [0, 1]), best first."""
         self._check_fitted()
-        self._validate_params()
+        params = self._checked_params()
         k = _check_k(k, self.n_labels_)
         X = self._queries(X)
-        n_frequent = self._n_frequent()
+        width, n_frequent = self._search_plan(params.n_neighbors, params.max_posting)
         indices = np.empty((X.shape[0], k), np.int32)
         scores = np.empty((X.shape[0], k), np.float32)
-        power = float(self.power)
+        power = params.power
 
         def work(start: int, end: int) -> int:
-            docs, sims = self._neighbors(X[start:end], int(self.n_neighbors), n_frequent)
+            docs, sims = self._neighbors(X[start:end], width, n_frequent)
             vote_kernel(docs, sims, power, *self._target_arrays, self.doc_weight_,
                         self.label_order_, indices[start:end], scores[start:end])
             return end - start
@@ -363,7 +385,7 @@ class KNNModel(BaseModel):
         ([0, 0, 0, 1], [1.0, 1.0, 1.0, 1.0])
         """
         self._check_fitted()
-        self._validate_params()
+        params = self._checked_params()
         k = _check_k(k, self.n_labels_)
         X = self._queries(X)
         if X.shape[0] <= (int(self.row_ids_.max()) if len(self.row_ids_) else -1):
@@ -371,15 +393,19 @@ class KNNModel(BaseModel):
                                         f"{X.shape[0]} rows")
         internal = np.full(X.shape[0], -1, np.int64)
         internal[self.row_ids_] = np.arange(len(self.row_ids_))
-        n_neighbors, n_frequent = int(self.n_neighbors), self._n_frequent()
+        # one more than the neighbours, for the document itself
+        search, n_frequent = self._search_plan(params.n_neighbors + 1, params.max_posting)
+        n_neighbors = min(params.n_neighbors, self.n_docs_)
+        if search <= n_neighbors:  # all n_docs_ found: the extra place only ever held -1
+            search = n_neighbors + 1
         indices = np.empty((X.shape[0], k), np.int32)
         scores = np.empty((X.shape[0], k), np.float32)
         rows = np.full((X.shape[0], n_neighbors), -1, np.int32)
         sims = np.zeros((X.shape[0], n_neighbors), np.float32)
-        power = float(self.power)
+        power = params.power
 
         def work(start: int, end: int) -> int:
-            docs, block_sims = self._neighbors(X[start:end], n_neighbors + 1, n_frequent)
+            docs, block_sims = self._neighbors(X[start:end], search, n_frequent)
             is_self = docs == internal[start:end, None]
             # a stable sort on "is self" moves the document itself to the end
             order = np.argsort(is_self, axis=1, kind="stable")[:, :n_neighbors]
