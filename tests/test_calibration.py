@@ -323,3 +323,57 @@ def test_checked_labels_are_copied_once_and_come_out_as_before():
     # the checked copy (8 bytes an entry) and the boolean result: about 10.4 bytes an
     # entry; copying the checked copy again made it about 17.8
     assert peak < 13 * Y.nnz
+
+
+# -- monotone, finite probabilities on degenerate calibration data ---------------------------
+def test_platt_label_never_true_keeps_probability_rising_with_the_score():
+    """A label listed only with high scores and never true used to get a negative Platt
+    slope: its lowest scores then got the highest probabilities (0.98 at score 0)."""
+    rng = np.random.default_rng(0)
+    scores = rng.random((50, 3))
+    y = rng.random((50, 3)) < scores
+    y[:, 2] = False
+    calibrator = fit_calibrator(sp.csr_matrix(y), TopK.from_scores(scores, 1), method="platt")
+    assert calibrator.label_params is not None
+    assert calibrator.label_params[:, 0].min() >= 0
+    grid = np.linspace(0.0, 1.0, 101)
+    probs = calibrator.probabilities(np.full(grid.size, 2), grid)
+    assert np.all(np.diff(probs) >= 0)
+    assert probs.max() < 0.5  # never true where listed: was 0.98 at score 0
+
+
+_KINDS = ["continuous", "ties", "separable", "constant", "never_true", "always_true"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 30), st.integers(1, 4), st.integers(1, 4), st.integers(0, 10**6),
+       st.sampled_from(["platt", "isotonic", "temperature"]), st.sampled_from([0.0, 1.0, 30.0]),
+       st.sampled_from(_KINDS))
+def test_calibrated_probabilities_are_monotone_finite_and_inside_0_1(
+        n_docs, n_labels, k, seed, method, shrinkage, kind):
+    import warnings
+
+    rng = np.random.default_rng(seed)
+    k = min(k, n_labels)
+    scores = rng.random((n_docs, n_labels))
+    if kind == "ties":
+        scores = np.round(scores * 3) / 3
+    elif kind == "constant":
+        scores = np.full((n_docs, n_labels), 0.3)
+    y = rng.random((n_docs, n_labels)) < scores
+    if kind == "separable":
+        y = scores > 0.5
+    elif kind in ("never_true", "always_true"):
+        y[:, 0] = kind == "always_true"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # shrinkage=0 overflowed on separable scores
+        calibrator = fit_calibrator(sp.csr_matrix(y), TopK.from_scores(scores, k),
+                                    method=method, shrinkage=shrinkage)
+    grid = np.linspace(0.0, 1.0, 41)
+    for label in range(n_labels):
+        probs = calibrator.probabilities(np.full(grid.size, label), grid)
+        assert np.all(np.isfinite(probs))
+        assert probs.min() > 0 and probs.max() < 1
+        assert np.all(np.diff(probs) >= -1e-12), (label, probs)
+    assert np.all((calibrator.tail >= 0) & (calibrator.tail <= 1))
+    assert np.all(np.isfinite(calibrator.source_prior))
