@@ -377,3 +377,14 @@ def test_calibrated_probabilities_are_monotone_finite_and_inside_0_1(
         assert np.all(np.diff(probs) >= -1e-12), (label, probs)
     assert np.all((calibrator.tail >= 0) & (calibrator.tail <= 1))
     assert np.all(np.isfinite(calibrator.source_prior))
+
+
+@pytest.mark.parametrize("n_bins", [15, 29, 100])
+def test_a_probability_on_a_bin_edge_falls_in_the_bin_it_starts(n_bins):
+    """The bins are [b / n_bins, (b + 1) / n_bins), as the report shows them;
+    floor(0.29 * 100) = 28 put 0.29 in the bin [0.28, 0.29)."""
+    p = np.repeat(np.arange(n_bins + 1) / n_bins, 2)
+    y = np.tile([0.0, 1.0], n_bins + 1)
+    y[::4] = 1.0  # bins of one or of two positives: each misplaced edge changes the ECE
+    assert expected_calibration_error(y, p, n_bins=n_bins) == pytest.approx(
+        ece_reference(y, p, n_bins), abs=1e-12)

@@ -64,7 +64,10 @@ def _check_outcomes(y, p) -> tuple[np.ndarray, np.ndarray]:
 def _bin_stats(y: np.ndarray, p: np.ndarray, n_bins: int):
     check_int("n_bins", n_bins, 1, numpy=True)
     y, p = _check_outcomes(y, p)
-    bins = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
+    # by the edges the report shows (b / n_bins): floor(p * n_bins) put a probability on an
+    # edge in the bin below for some edges (0.29 * 100 = 28.999...)
+    edges = np.arange(n_bins + 1) / n_bins
+    bins = np.minimum(np.searchsorted(edges, p, side="right") - 1, n_bins - 1)
     count = np.bincount(bins, minlength=n_bins).astype(np.int64)
     sum_p = np.bincount(bins, weights=p, minlength=n_bins)
     sum_y = np.bincount(bins, weights=y, minlength=n_bins)
