@@ -185,3 +185,20 @@ def test_label_shift_names_nan_in_a_tail_of_otherwise_valid_values():
     with pytest.raises(InvalidParameterError, match="1 NaN values"):
         estimate_label_shift(topk, source_prior=np.full(3, 0.3), tail=[0.1, np.nan, 0.1],
                              min_count=0.1)
+
+
+@pytest.mark.parametrize(("name", "value"), [("min_gap", 0.0), ("min_gap", -1.0),
+                                             ("min_gap", float("nan")), ("max_iter", "x"),
+                                             ("max_iter", 0), ("tol", float("nan")),
+                                             ("tol", 0.0), ("min_positives", 2.5),
+                                             ("min_positives", -1)])
+def test_estimator_settings_are_checked_by_name(name, value):
+    # unchecked: a bare TypeError, a NaN tol that never converged, and min_gap=0 let a
+    # label with gap 0 through BBSE (a division by zero, read as target prior 1)
+    y_s, p_s = simulate(SOURCE, 400, seed=5)
+    _, p_t = simulate(SOURCE, 300, seed=6)
+    with pytest.raises(InvalidParameterError, match=name):
+        estimate_label_shift(TopK.from_scores(p_t, 5), source_prior=SOURCE, method="bbse",
+                             source_y=y_s, source_topk=TopK.from_scores(p_s, 5), min_count=0,
+                             **{name: value})
+

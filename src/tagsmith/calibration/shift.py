@@ -47,7 +47,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tagsmith._params import check_choice, check_number
+from tagsmith._params import check_choice, check_int, check_number
 from tagsmith.calibration._entries import check_labels, collect_entries
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import TopK
@@ -226,6 +226,13 @@ def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "
     absent = n_docs - np.bincount(labels, minlength=n_labels)
     check_number("prior_strength", prior_strength, 0, numpy=True)
     min_count = check_number("min_count", min_count, 0, finite=True, numpy=True)
+    # unchecked, a string max_iter was a bare TypeError, a NaN tol never converged, and
+    # min_gap=0 let a label whose probabilities do not separate its positives (gap 0)
+    # through BBSE: a division by zero, read as target prior 1
+    max_iter = check_int("max_iter", max_iter, 1, numpy=True)
+    tol = check_number("tol", tol, 0, strict=True, finite=True, numpy=True)
+    min_positives = check_int("min_positives", min_positives, 0, numpy=True)
+    min_gap = check_number("min_gap", min_gap, 0, strict=True, finite=True, numpy=True)
     if method == "bbse":
         if source_y is None or source_topk is None:
             raise InvalidParameterError("source_y", "labelled source documents for BBSE "
