@@ -388,3 +388,22 @@ def test_a_probability_on_a_bin_edge_falls_in_the_bin_it_starts(n_bins):
     y[::4] = 1.0  # bins of one or of two positives: each misplaced edge changes the ECE
     assert expected_calibration_error(y, p, n_bins=n_bins) == pytest.approx(
         ece_reference(y, p, n_bins), abs=1e-12)
+
+
+def test_tail_probability_of_a_label_far_above_its_band_mean_stays_below_1():
+    """The tail's prior scales the band's rate by the label's training frequency over the
+    band mean; for a label 1000x its band's others that exceeded 1 and the tail
+    (true at a rate of 0.14 here) came out as exactly 1."""
+    rng = np.random.default_rng(0)
+    scores = rng.random((200, 20))
+    y = rng.random((200, 20)) < 0.15
+    counts = np.full(20, 5)
+    counts[0] = 5000
+    topk = TopK.from_scores(scores, 2)
+    calibrator = fit_calibrator(sp.csr_matrix(y), topk, label_counts=counts, n_bands=1)
+    listed = np.zeros(y.shape, bool)
+    np.put_along_axis(listed, topk.indices.astype(np.int64), True, axis=1)
+    missed, absent = np.sum(y[:, 0] & ~listed[:, 0]), np.sum(~listed[:, 0])
+    # the prior is at most a rate of 1, with the weight of one pass over the documents
+    assert calibrator.tail[0] == pytest.approx((missed + 200 * 1.0) / (absent + 200))
+    assert calibrator.tail.max() < 1

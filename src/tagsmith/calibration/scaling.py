@@ -267,7 +267,9 @@ def _tail_rates(entries: Entries, bands: FrequencyBands, counts: np.ndarray) -> 
                           where=band_absent > 0)
     band_mean_count = np.bincount(band, weights=counts, minlength=bands.n_bands) \
         / np.maximum(bands.sizes(), 1)
-    prior = band_rate[band] * (counts + 1.0) / (band_mean_count[band] + 1.0)
+    # a rate: a label far more frequent than its band's mean (the top band is open-ended,
+    # label_counts may come from training) scaled past 1, and the tail came out as 1.0
+    prior = np.minimum(band_rate[band] * (counts + 1.0) / (band_mean_count[band] + 1.0), 1.0)
     strength = float(max(entries.n_docs, 1))  # the prior weighs as much as one full pass
     tail = (missed + strength * prior) / (absent + strength)
     return np.clip(np.where(absent > 0, tail, 0.0), 0.0, 1.0)
