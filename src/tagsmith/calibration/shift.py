@@ -30,7 +30,12 @@ drives many priors to 0 and inflates others, which hurts more than it helps (on
 yso-finna-en, 25k labels, EM on 33k unshifted test documents moved the estimated
 label distribution *away* from the truth and cost 9 points of micro-F1). So only
 labels with a soft count ``sum_n p_n`` of at least ``min_count`` in the target
-documents are re-estimated; the others keep their source prior (``frozen``).
+documents are re-estimated; the others keep their source prior (``frozen``). So do
+labels whose probabilities do not vary over the documents (within ``FLAT``): the
+likelihood then says nothing about the prior, and EM, following rounding, ran to 0 or
+1. An estimate never reaches 0 or 1 either: it stays at least half a document
+(``0.5 / n_docs``) inside [0, 1], or at the source prior where that is nearer the edge,
+so no adjusted probability is exactly 0 or 1.
 
 >>> rng = np.random.default_rng(0)
 >>> y = rng.random((4000, 2)) < [0.6, 0.2]     # target priors 0.6 and 0.2
@@ -57,6 +62,9 @@ METHODS = ("em", "bbse")
 #: label keeps its source prior
 DEFAULT_MIN_COUNT = 50.0
 _CLIP = 1e-9
+#: probabilities of a label spread less than this over the documents tell nothing of
+#: its prior: the label keeps its source prior
+FLAT = 1e-6
 
 
 def prior_distance(a, b) -> float:
@@ -83,10 +91,16 @@ class LabelShift:
     estimated_by_em: np.ndarray | None = None  # bbse: labels that fell back to EM
     frozen: np.ndarray | None = None  # labels with too little evidence, kept at the source
     min_count: float | None = None  # the evidence a label needed to be re-estimated
+    flat: np.ndarray | None = None  # frozen labels whose probabilities did not vary
 
     @property
     def n_labels(self) -> int:
         return int(self.source_prior.size)
+
+    @property
+    def n_flat(self) -> int:
+        """Labels kept at the source prior because their probabilities did not vary."""
+        return 0 if self.flat is None else int(np.count_nonzero(self.flat))
 
     @property
     def n_frozen(self) -> int:
@@ -143,7 +157,7 @@ class LabelShift:
                 "total_variation": round(self.total_variation(), 6),
                 "iterations": self.iterations, "converged": self.converged,
                 "n_labels": self.n_labels, "n_labels_estimated": self.n_estimated,
-                "n_labels_frozen": self.n_frozen,
+                "n_labels_frozen": self.n_frozen, "n_labels_flat": self.n_flat,
                 **({} if self.min_count is None else {"min_count": self.min_count}),
                 "labels_per_doc_source": round(float(self.source_prior.sum()), 4),
                 "labels_per_doc_target": round(float(self.target_prior.sum()), 4),
@@ -163,6 +177,8 @@ class LabelShift:
             arrays["estimated_by_em"] = self.estimated_by_em.astype(bool)
         if self.frozen is not None:
             arrays["frozen"] = self.frozen.astype(bool)
+        if self.flat is not None:
+            arrays["flat"] = self.flat.astype(bool)
         return meta, arrays
 
     @classmethod
@@ -171,7 +187,8 @@ class LabelShift:
                   arrays["target_prior"].astype(np.float64), int(meta["n_docs"]),
                   int(meta.get("iterations", 0)), bool(meta.get("converged", True)),
                   arrays.get("estimated_by_em"), arrays.get("frozen"),
-                  None if meta.get("min_count") is None else float(meta["min_count"]))
+                  None if meta.get("min_count") is None else float(meta["min_count"]),
+                  arrays.get("flat"))
         if out.target_prior.shape != out.source_prior.shape or out.n_labels != meta["n_labels"]:
             raise ValueError("label-shift priors do not match their metadata")
         return out
@@ -202,7 +219,9 @@ def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "
     Labels whose soft count in the target (sum of their probabilities) is below
     ``min_count`` (default 50; 0 estimates every label) keep their source prior: the
     result's ``frozen`` marks them and ``n_estimated`` counts the others (0 when the
-    documents are too few to tell anything). ``prior_strength`` (pseudo-documents at the
+    documents are too few to tell anything); so do labels whose probabilities do not
+    vary (``flat``). Estimates stay ``0.5 / n_docs`` inside [0, 1] (or at the source
+    prior, where that is nearer the edge). ``prior_strength`` (pseudo-documents at the
     source prior, default 0) also pulls EM toward no shift. ``max_iter`` counts EM
     steps.
     """
@@ -244,7 +263,8 @@ def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "
                 else type(source_topk).__name__)
         source_y = check_labels(source_y, source_topk, "source_y")  # before the EM run
     soft_count = np.bincount(labels, weights=p, minlength=n_labels) + absent * tail_arr
-    frozen = soft_count < min_count
+    flat = _flat(labels, p, absent, tail_arr)
+    frozen = (soft_count < min_count) | flat
     # the labels are independent problems: EM only reads the entries of the others
     active = ~frozen[labels]
     target, iterations, converged = _EM(labels[active], p[active], absent, tail_arr, prior,
@@ -256,8 +276,21 @@ def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "
         estimate, usable = _bbse(source_y, source_topk, tail_arr, soft_count / n_docs,
                                  min_positives, min_gap)
         target, fallback = np.where(usable, estimate, target), ~usable
+    edge = 0.5 / n_docs  # half a document: never exactly 0 or 1, nor past the source prior
+    target = np.clip(target, np.minimum(prior, edge), np.maximum(prior, 1.0 - edge))
     return LabelShift(method, prior, np.where(frozen, prior, target), n_docs, iterations,
-                      converged, fallback, frozen, min_count)
+                      converged, fallback, frozen, min_count, flat)
+
+
+def _flat(labels: np.ndarray, p: np.ndarray, absent: np.ndarray, tail: np.ndarray
+          ) -> np.ndarray:
+    """Labels whose probabilities (the tail for the documents that do not list them)
+    spread less than :data:`FLAT`."""
+    low = np.where(absent > 0, tail, np.inf)
+    high = np.where(absent > 0, tail, -np.inf)
+    np.minimum.at(low, labels, p)
+    np.maximum.at(high, labels, p)
+    return high - low < FLAT
 
 
 class _EM:

@@ -252,9 +252,14 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
     estimated = estimate_shift(classifier, texts, method=method, min_count=min_count)
     names = [classifier.label_space.name_of(i, lang) for i in range(classifier.n_labels)]
     report = estimated.report(names, top=top)
+    n_sparse = estimated.n_frozen - estimated.n_flat
+    reasons = [f"{n_sparse} expected fewer than --min-count {min_count:g} times in these "
+               f"{estimated.n_docs} documents"] if n_sparse else []
+    if estimated.n_flat:
+        reasons.append(f"{estimated.n_flat} with the same probability in every document "
+                       "(which says nothing of their share)")
     unestimated = (f"{estimated.n_frozen} of {estimated.n_labels} labels left at their "
-                   f"calibration share: their expected count in these {estimated.n_docs} "
-                   f"documents is below --min-count {min_count:g}")
+                   f"calibration share: {'; '.join(reasons)}")
     if save and estimated.n_estimated == 0:
         raise InvalidParameterError(
             "--save", "a shift estimated for at least one label (nothing saved: "
