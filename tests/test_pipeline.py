@@ -472,3 +472,29 @@ def test_train_refuses_an_empty_dev_corpus():
                          np.array([[1, 0], [0, 1]] * 2), space, dev_texts=[],
                          dev_Y=sp.csr_matrix((0, 2)),
                          options=TrainOptions(featurizer_params=FAST_FEATURES))
+
+
+def test_training_shows_progress_while_featurizing(caplog):
+    """TF-IDF over a large corpus took minutes with nothing shown: training (and the
+    audit) now count the documents per n-gram block; the features are the same, and
+    the setting is not kept in the bundle."""
+    import logging
+
+    from tagsmith.features.tfidf import TfidfFeaturizer
+
+    rng = np.random.default_rng(0)
+    words = np.array([f"w{i}" for i in range(50)])
+    texts = [" ".join(rng.choice(words, 6)) for _ in range(2500)]
+    Y = sp.csr_matrix((rng.random((2500, 3)) < 0.3) | (np.arange(3) == 0))
+    space = LabelSpace.from_uris(["u:a", "u:b", "u:c"])
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        clf = train_classifier(texts, Y, space, options=TrainOptions(
+            featurizer_params={"char_ngrams": [2, 3], "min_df": 1}, show_progress=True))
+    for block in ("word n-grams", "character n-grams"):
+        assert f"features ({block}): 2500/2500 doc (100%)" in caplog.text
+    assert not clf.featurizer.show_progress and "show_progress" not in clf.featurizer.get_params()
+    plain = TfidfFeaturizer(char_ngrams=(2, 3), min_df=1)
+    shown = TfidfFeaturizer(char_ngrams=(2, 3), min_df=1)
+    shown.show_progress = True
+    a, b = plain.fit_transform(texts), shown.fit_transform(texts)
+    assert (a != b).nnz == 0 and (plain.transform(texts[:9]) != shown.transform(texts[:9])).nnz == 0

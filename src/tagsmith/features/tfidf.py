@@ -8,7 +8,7 @@ bundle can be loaded without executing code.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -53,6 +53,16 @@ def _is_integer(value: object) -> bool:
     return not isinstance(value, bool) and isinstance(value, numbers.Integral)
 
 
+def _counted(texts: list[str], what: str, every: int = 1000) -> Iterator[str]:
+    """Yield ``texts`` while a progress bar counts them (a thousand at a time)."""
+    from tagsmith.progress import progress_bar
+
+    with progress_bar(total=len(texts), desc=f"features ({what})", unit="doc") as bar:
+        for start in range(0, len(texts), every):
+            yield from texts[start:start + every]
+            bar.update(min(every, len(texts) - start))
+
+
 class TfidfFeaturizer:
     """Sublinear TF-IDF over word n-grams and (optionally) character n-grams.
 
@@ -66,6 +76,9 @@ class TfidfFeaturizer:
     """
 
     kind = "tfidf"
+    #: a progress bar over the documents while fitting and transforming (set by training
+    #: and the audit for their run; not a parameter, not saved in a bundle)
+    show_progress = False
 
     def __init__(self, *, word_ngrams=(1, 2), char_ngrams=(2, 5), min_df: int = 2,
                  max_word_features: int | None = 400_000,
@@ -154,7 +167,7 @@ class TfidfFeaturizer:
             min_df = min(self.min_df, len(texts))
             counter = self._counter(analyzer, ngrams, max_features=max_features, min_df=min_df)
             try:
-                counts = counter.fit_transform(texts).tocsr()
+                counts = counter.fit_transform(self._shown(texts, analyzer)).tocsr()
             except ValueError:  # every term pruned (tiny corpora): an empty block
                 self.blocks_.append(_Block(analyzer, ngrams, [], np.zeros(0, np.float32)))
                 outputs.append(sp.csr_matrix((len(texts), 0), dtype=np.float32))
@@ -179,9 +192,15 @@ class TfidfFeaturizer:
             if not block.terms:
                 outputs.append(sp.csr_matrix((len(texts), 0), dtype=np.float32))
                 continue
-            counts = block.counter(self).transform(texts).tocsr()
+            counts = block.counter(self).transform(self._shown(texts, block.analyzer)).tocsr()
             outputs.append(self._weight(counts, block))
         return self._combine(outputs)
+
+    def _shown(self, texts: list[str], analyzer: str) -> Iterable[str]:
+        """``texts``, through a progress bar when ``show_progress`` is on."""
+        if not self.show_progress:
+            return texts
+        return _counted(texts, "word n-grams" if analyzer == "word" else "character n-grams")
 
     def _weight(self, counts: sp.csr_matrix, block: _Block) -> sp.csr_matrix:
         counts = counts.astype(np.float32)

@@ -291,7 +291,11 @@ def _features(texts, classifier, options: AuditOptions):
     if params is None:
         params = {"char_ngrams": None} if len(texts) > WORD_ONLY_ABOVE else {}
     featurizer = TfidfFeaturizer.from_params(**params)
-    return featurizer, featurizer.fit_transform(texts)
+    featurizer.show_progress = options.show_progress
+    try:
+        return featurizer, featurizer.fit_transform(texts)
+    finally:
+        featurizer.show_progress = False  # later transforms (leakage splits) are short
 
 
 def _choose_source(options: AuditOptions, classifier, texts, Y) -> str:
