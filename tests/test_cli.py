@@ -431,7 +431,7 @@ LLM = ["--base-url", "http://127.0.0.1:9/v1", "--llm", "m"]
 
 @pytest.mark.parametrize("args, message", [
     (["shift", "m", "d.txt", "--save", "--clear"], "--save and --clear cannot be combined"),
-    (["shift", "m", "d.txt", "--clear"], "FILES only apply without --clear"),
+    (["shift", "m", "d.txt", "--clear"], "FILES only applies with an estimate (not with --clear)"),
     (["shift", "m", "--clear", "--method", "bbse"],
      "--method only applies with an estimate (not with --clear)"),
     (["calibrate", "m", "--calibrator-source", "same", "--conformal-fraction", "0.3"],
@@ -453,7 +453,7 @@ LLM = ["--base-url", "http://127.0.0.1:9/v1", "--llm", "m"]
       "0.8"], "--near-duplicate-threshold only applies with near-duplicate search"),
     (["suggest", "m", "d.txt", "--set-method", "lpicp"], "--set-method only applies with --sets"),
     (["suggest", "m", "d.txt", "--alpha", "0.2", "--min-confidence", "0.5"],
-     "--alpha, --min-confidence only applies with --sets"),
+     "--alpha and --min-confidence only apply with --sets"),
     (["train", "c.tsv", "-o", "m", "--calibration-method", "platt"],
      "--calibration-method only applies with --calibration-fraction"),
     (["train", "c.tsv", "-o", "m", "--dev", "d.tsv", "--dev-fraction", "0.2"],

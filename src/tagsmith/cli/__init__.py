@@ -20,7 +20,7 @@ import sys
 import click
 
 from tagsmith import __version__
-from tagsmith.exceptions import TagsmithError
+from tagsmith.exceptions import InvalidParameterError, TagsmithError
 
 EXIT_INTERRUPTED = 130
 #: 128 + SIGPIPE: what a shell reports for a C tool killed writing to a closed pipe, and
@@ -44,7 +44,10 @@ class _TagsmithGroup(click.Group):
         try:
             return super().invoke(ctx)
         except TagsmithError as exc:
-            click.secho(f"error: {printable(exc, keep_layout=True)}", fg="red", err=True)
+            message = str(exc)
+            if isinstance(exc, InvalidParameterError) and ctx.invoked_subcommand:
+                message = as_typed(self.get_command(ctx, ctx.invoked_subcommand), exc)
+            click.secho(f"error: {printable(message, keep_layout=True)}", fg="red", err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -66,6 +69,46 @@ class _TagsmithGroup(click.Group):
             click.secho(f"error: {printable(where + (exc.strerror or str(exc)), keep_layout=True)}",
                         fg="red", err=True)
             ctx.exit(1)
+
+
+#: library parameter names that a command's option spells differently (library name ->
+#: the option's ``param.name``); used only where the command has no option of the
+#: library's name itself
+OPTION_ALIASES = {
+    "n_folds": "folds",  # audit --folds (AuditOptions.n_folds)
+    "n_workers": "concurrency",  # label, taxonomy (LabelingOptions, TaxonomyOptions)
+    "max_concurrency": "concurrency",  # the LLM client of label and taxonomy
+    "model": "llm_model",  # the LLM client's model: --llm (train's --model is "model")
+    "sample_size": "sample",  # taxonomy --sample
+    "minibatch_size": "minibatch",  # taxonomy --minibatch
+    "alpha": "alphas",  # eval --alpha (several)
+}
+
+
+def option_flags(command: click.Command | None, name: str) -> str | None:
+    """How the user spells ``command``'s option ``name`` (a ``param.name``, or a library
+    parameter name of :data:`OPTION_ALIASES`): its flags as ``-o/--output``; ``None``
+    when the command has no such option (an argument, or a parameter of the library
+    alone, keeps its own name)."""
+    if command is None:
+        return None
+    options = {param.name: param for param in command.params
+               if isinstance(param, click.Option)}
+    option = options.get(name) or options.get(OPTION_ALIASES.get(name, ""))
+    return None if option is None else "/".join(option.opts)
+
+
+def as_typed(command: click.Command | None, exc: InvalidParameterError) -> str:
+    """The message of ``exc`` naming the option the user typed, not the Python parameter
+    the library checked: ``parameter 'dev_fraction' must be ...`` becomes ``option
+    '--dev-fraction' must be ...``; a name the CLI gave already as a flag (``--sets``)
+    reads ``option`` too. Names that are no option of ``command`` stay as they are."""
+    text = str(exc)
+    prefix = f"parameter {exc.name!r}"
+    if not text.startswith(prefix):  # a subclass with a message of its own
+        return text
+    flags = exc.name if exc.name.startswith("-") else option_flags(command, exc.name)
+    return text if flags is None else f"option {flags!r}{text[len(prefix):]}"
 
 
 #: errno values of an OSError that says the machine cannot take the output
@@ -181,17 +224,33 @@ def finite_number(minimum: float | None = None, maximum: float | None = None):
 
 
 def refuse_unused(needs: str, present: bool, *options: str) -> None:
-    """A :class:`click.UsageError` when any of ``options`` (parameter names) was given
-    on the command line although ``needs`` (an option, or a description) is absent:
-    an option that would be silently ignored is a mistake worth saying so."""
+    """A :class:`click.UsageError` when any of ``options`` (parameter names: options, or
+    an argument such as FILES) was given on the command line although ``needs`` (an
+    option, or a description) is absent: an option that would be silently ignored is a
+    mistake worth saying so. Every command words it alike: ``--alpha and
+    --min-confidence only apply with --sets``."""
     if present:
         return
     ctx = click.get_current_context()
-    given = [f"--{name.replace('_', '-')}" for name in options
+    params = {param.name: param for param in ctx.command.params}
+    given = [name for name in options
              if ctx.get_parameter_source(name) in (click.core.ParameterSource.COMMANDLINE,
                                                    click.core.ParameterSource.ENVIRONMENT)]
     if given:
-        raise click.UsageError(f"{', '.join(given)} only applies with {needs}")
+        raise click.UsageError(only_applies([_spelled(params[name]) for name in given], needs))
+
+
+def _spelled(param: click.Parameter) -> str:
+    """An option as its flags (``-p/--param``), an argument as its metavar (``FILES``)."""
+    if isinstance(param, click.Option):
+        return "/".join(param.opts)
+    return param.human_readable_name
+
+
+def only_applies(given: list[str], needs: str) -> str:
+    """``--a only applies with NEEDS``, ``--a, --b and --c only apply with NEEDS``."""
+    names = given[0] if len(given) == 1 else f"{', '.join(given[:-1])} and {given[-1]}"
+    return f"{names} only appl{'ies' if len(given) == 1 else 'y'} with {needs}"
 
 
 #: C0 controls, DEL and C1 controls: what a terminal may take for (part of) an escape

@@ -347,9 +347,7 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
     from tagsmith.pipeline.evaluate import evaluate_classifier
     from tagsmith.pipeline.io import read_labelled
 
-    if not calibration and (alphas or reliability_k or reliability_png):
-        raise InvalidParameterError("--alpha/--reliability-*", "used with --calibration",
-                                    "no --calibration")
+    refuse_unused("--calibration", calibration, "alphas", "reliability_k", "reliability_png")
     from tagsmith.cli.confidence import check_png_output
 
     check_png_output(reliability_png, "--reliability-png",

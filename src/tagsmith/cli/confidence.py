@@ -47,7 +47,7 @@ def _band_table(rows: list[dict]) -> list[str]:
               help="Thresholds maximise F-beta.")
 @click.option("--max-labels", type=click.IntRange(min=1), default=None,
               help="Cap the thresholded label sets at this size.")
-@click.option("--k", "k", type=click.IntRange(min=1), default=None,
+@click.option("-k", "--k", "k", type=click.IntRange(min=1), default=None,
               help="Candidates scored per held-out document (default: every label up to "
               "100, else 50); with --data only.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -75,6 +75,7 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
 
     refuse_unused("--calibrator-source split", calibrator_source == "split",
                   "conformal_fraction")
+    refuse_unused("--data (the stored calibration split keeps its own width)", bool(data), "k")
     options = ConfidenceOptions(method=method, n_bands=n_bands, shrinkage=shrinkage,
                                 calibrator_source=calibrator_source,
                                 conformal_fraction=conformal_fraction, alpha=alpha,
@@ -94,9 +95,6 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
         heldout = _heldout_corpus(classifier, data, k, on_error, unknown_labels,
                                   heldout_from_corpus)
     elif classifier.heldout is not None:
-        if k is not None:
-            raise InvalidParameterError("--k", "only with --data (the stored split keeps its "
-                                        "own width)", k)
         heldout = classifier.heldout
     else:
         raise InvalidParameterError("--data", "a labelled corpus the model was not trained on "
@@ -234,11 +232,9 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
 
     if save and clear:
         raise click.UsageError("--save and --clear cannot be combined")
-    if clear and files:
-        raise click.UsageError("FILES only apply without --clear (it removes the stored "
-                               "shift and estimates nothing)")
-    refuse_unused("an estimate (not with --clear)", not clear, "method", "whole_file", "top",
-                  "min_count")
+    # --clear removes the stored shift and estimates nothing
+    refuse_unused("an estimate (not with --clear)", not clear, "files", "method", "whole_file",
+                  "top", "min_count")
     classifier = TextClassifier.load(bundle)
     classifier.show_progress = True  # -q turns every bar off
     if clear:

@@ -211,7 +211,8 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
               default="robust", show_default=True, help="How --budget documents are chosen.")
 @click.option("--rounds", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--student", help="With --budget: save the distilled student bundle here.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="With --budget: seed of the document selection and the student.")
 @llm_options
 @click.pass_obj
 def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shortlist_k, votes,
@@ -226,7 +227,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
     from tagsmith.pipeline.io import read_labelled
     from tagsmith.pipeline.llm import label_corpus, write_soft_labels
 
-    refuse_unused("--budget", bool(budget), "strategy", "rounds", "student")
+    refuse_unused("--budget", bool(budget), "strategy", "rounds", "student", "seed")
     _check_output_file(output, "--output")
     if student:
         from tagsmith.store.bundle import check_bundle_target
@@ -425,6 +426,7 @@ def distill(obj, labels, vocab, output, model, param, feature_param, human, dev_
               "never trained on have model score 0, labels not in VOCAB are never "
               "suggested.")
 @click.option("--weight", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              callback=finite_number(0, 1),  # FloatRange lets NaN through
               help="Zero-shot share of the blended score: 0 the model alone, 1 zero-shot "
               "alone.")
 @click.option("--index", type=click.Choice(["auto", "exact", "hnsw"]), default="auto",

@@ -1,0 +1,223 @@
+"""The command line speaks in options: every error about a value names the option the
+user typed (``--dev-fraction``), never the Python parameter the library checked it as
+(``'dev_fraction'``), and options that would be ignored are refused in one wording.
+
+The sweep walks every command of the click group and feeds a bad value to each of its
+typed options (a choice, a number, a range); values only the library checks (strings,
+limits click does not know) are listed by hand in ``LIBRARY_CHECKED``.
+"""
+
+
+import click
+import pytest
+from click.testing import CliRunner
+
+import tagsmith.cli as tagsmith_cli
+
+from conftest import GOEMOTIONS, _slice
+
+tagsmith_cli._register_commands()
+COMMANDS = tagsmith_cli.cli.commands
+FAST = ["--feature-param", "char_ngrams=null", "--feature-param", "min_df=1"]
+LLM = ["--base-url", "http://127.0.0.1:9/v1", "--llm", "m", "--cache", "{base}/cache.sqlite"]
+
+
+def run(*args, input=None, quiet=True):
+    return CliRunner().invoke(tagsmith_cli.cli, [*(["-q"] if quiet else []), *map(str, args)],
+                              input=input)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    base = tmp_path_factory.mktemp("options")
+    corpus = _slice(GOEMOTIONS / "train.tsv.gz", base / "train.tsv", 600)
+    return {"corpus": corpus, "vocab": GOEMOTIONS / "vocab.tsv", "base": base,
+            "review": base / "review.csv", "out": base / "out", "bundle": base / "no-bundle"}
+
+
+@pytest.fixture(scope="module")
+def bundle(files):
+    """A small calibrated bundle (it stores its calibration split)."""
+    out = files["base"] / "model"
+    result = run("train", files["corpus"], "-o", out, "--vocab", files["vocab"],
+                 "--calibration-fraction", "0.3", *FAST)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+#: per command, arguments that reach its checks (the files exist where they are read
+#: before a check: the corpus and vocabulary of the LLM commands, whose client is made
+#: after reading them)
+BASE = {
+    "apply-review": ["{corpus}", "{review}", "-o", "{out}.tsv"],
+    "audit": ["{corpus}", "-o", "{out}"],
+    "calibrate": ["{bundle}"],
+    "distill": ["{corpus}.jsonl", "--vocab", "{vocab}", "-o", "{out}"],
+    "eval": ["{bundle}", "{corpus}"],
+    "info": ["{bundle}"],
+    "label": ["{corpus}", "--vocab", "{vocab}", "-o", "{out}.jsonl", *LLM],
+    "shift": ["{bundle}"],
+    "suggest": ["{bundle}"],
+    "taxonomy": ["{corpus}", "--use-case", "topics", "-o", "{out}.csv", *LLM],
+    "train": ["{corpus}", "-o", "{out}"],
+    "vocab": ["{vocab}"],
+    "zeroshot": ["{vocab}"],
+}
+
+#: options a bad value reaches only together with another one
+WITH = {
+    ("label", "seed"): ["--budget", "2"],  # the seed of the document selection
+}
+
+#: values only the library checks: (command, arguments, the flag to name, the library's name)
+LIBRARY_CHECKED = [
+    ("apply-review", ["{corpus}", "{review}", "-o", "{corpus}"], "-o/--output", "output"),
+    ("audit", ["{corpus}", "-o", "{out}", "--lang", ""], "--lang", "lang"),
+    ("audit", ["{corpus}", "-o", "{out}", "--folds", "40000"], "--folds", "n_folds"),
+    ("train", ["{corpus}", "-o", "{out}", "--crossfit-folds", "1"], "--crossfit-folds",
+     "crossfit_folds"),
+    ("train", ["{corpus}", "-o", "{out}", "--crossfit-folds", "40000"], "--crossfit-folds",
+     "crossfit_folds"),
+    ("calibrate", ["{bundle}", "--beta", "0"], "--beta", "beta"),
+    ("taxonomy", ["{corpus}", "--use-case", " ", "-o", "{out}.csv", *LLM], "--use-case",
+     "use_case"),
+    ("taxonomy", ["{corpus}", "--use-case", "t", "-o", "{out}.csv", "--timeout", "0", *LLM],
+     "--timeout", "timeout"),
+    ("label", ["{corpus}", "--vocab", "{vocab}", "-o", "{out}.jsonl", "--base-url", "ftp://x",
+               "--llm", "m", "--cache", "{base}/cache.sqlite"], "--base-url", "base_url"),
+    ("label", ["{corpus}", "--vocab", "{vocab}", "-o", "{out}.jsonl", "--base-url",
+               "http://127.0.0.1:9/v1", "--llm", "", "--cache", "{base}/cache.sqlite"],
+     "--llm", "model"),
+    ("label", ["{corpus}", "--vocab", "{vocab}", "-o", "{out}.jsonl", "--timeout", "-1", *LLM],
+     "--timeout", "timeout"),
+    ("zeroshot", ["{vocab}", "--template", "no braces"], "--template", "template"),
+]
+
+
+def _bad_value(option: click.Option) -> str | None:
+    """A value ``option`` refuses, by its type (None: a flag or free text)."""
+    kind = option.type
+    if option.is_flag:
+        return None
+    if isinstance(kind, click.Choice):
+        return "not-a-choice"
+    if isinstance(kind, click.IntRange):
+        return str(kind.min - 1) if kind.min is not None else str(kind.max + 1)
+    if isinstance(kind, click.FloatRange) or kind == click.FLOAT:
+        return "nan"  # click lets NaN through every float range
+    if kind == click.INT:
+        return "-1"  # counts and seeds alike
+    return None
+
+
+def _sweep():
+    for name, command in sorted(COMMANDS.items()):
+        for option in command.params:
+            if not isinstance(option, click.Option):
+                continue
+            bad = _bad_value(option)
+            if bad is not None:
+                yield pytest.param(name, option.name, bad, id=f"{name}-{option.opts[-1]}={bad}")
+
+
+def _fill(args, files):
+    return [arg.format(**{key: str(value) for key, value in files.items()}) for arg in args]
+
+
+def _assert_names_the_flag(result, flags: str, python_name: str):
+    output = result.output
+    assert result.exit_code == 2, output
+    assert "Traceback" not in output
+    long_flag = flags.split("/")[-1]
+    # click: Invalid value for '-k' / '--k'; tagsmith: option '-k/--k' must be ...
+    assert f"'{long_flag}'" in output or f"'{flags}'" in output, output
+    if python_name != long_flag.lstrip("-"):
+        assert f"'{python_name}'" not in output, output
+    assert "parameter '" not in output, output
+
+
+def test_every_command_is_swept():
+    assert set(BASE) == set(COMMANDS)
+
+
+@pytest.mark.parametrize("command, name, bad", list(_sweep()))
+def test_a_bad_option_value_is_refused_naming_the_option(command, name, bad, files):
+    option = next(p for p in COMMANDS[command].params if p.name == name)
+    flags = "/".join(option.opts)
+    result = run(command, *_fill(BASE[command], files), *WITH.get((command, name), []),
+                 option.opts[-1], bad)
+    _assert_names_the_flag(result, flags, name)
+
+
+@pytest.mark.parametrize("command, args, flags, python_name", LIBRARY_CHECKED,
+                         ids=[f"{c}-{f}" for c, _, f, _ in LIBRARY_CHECKED])
+def test_a_value_the_library_refuses_names_the_option(command, args, flags, python_name,
+                                                      files):
+    result = run(command, *_fill(args, files))
+    _assert_names_the_flag(result, flags, python_name)
+    assert f"option '{flags}' must be" in result.output
+
+
+def test_the_library_checks_of_the_sweep_name_the_option_in_the_library_wording(files):
+    """Not click's wording: the library's, with the flag in place of its name."""
+    result = run("train", files["corpus"], "-o", files["out"], "--calibration-fraction", "nan")
+    assert result.exit_code == 2
+    assert "error: option '--calibration-fraction' must be a number in [0, 1), got nan" \
+        in result.output
+
+
+def test_flags_for_names_the_command_lacks_stay_as_they_are():
+    from tagsmith.cli import as_typed, option_flags
+    from tagsmith.exceptions import InvalidParameterError
+
+    train = COMMANDS["train"]
+    assert option_flags(train, "output") == "-o/--output"
+    assert option_flags(train, "corpus") is None  # an argument, not an option
+    assert option_flags(train, "min_support") is None  # the library's alone
+    assert as_typed(train, InvalidParameterError("min_support", "an integer", -1)) \
+        == "parameter 'min_support' must be an integer, got -1"
+    assert as_typed(train, InvalidParameterError("--param", "KEY=VALUE", "x")) \
+        == "option '--param' must be KEY=VALUE, got 'x'"
+    # train's --model is the model family; the LLM client's 'model' is --llm elsewhere
+    assert option_flags(train, "model") == "--model"
+    assert option_flags(COMMANDS["label"], "model") == "--llm"
+
+
+def test_every_alias_names_an_option_of_some_command():
+    from tagsmith.cli import OPTION_ALIASES, option_flags
+
+    for library_name, option in OPTION_ALIASES.items():
+        spelled = [option_flags(command, library_name) for command in COMMANDS.values()
+                   if any(p.name == option for p in command.params)]
+        assert spelled and all(spelled), (library_name, option)
+    assert option_flags(COMMANDS["taxonomy"], "sample_size") == "--sample"
+    assert option_flags(COMMANDS["taxonomy"], "n_workers") == "--concurrency"
+    assert option_flags(COMMANDS["audit"], "n_folds") == "--folds"
+    assert option_flags(COMMANDS["eval"], "alpha") == "--alpha"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["eval", "m", "c.tsv", "--alpha", "0.1"], "--alpha only applies with --calibration"),
+    (["eval", "m", "c.tsv", "--reliability-k", "3", "--reliability-png", "r.png"],
+     "--reliability-k and --reliability-png only apply with --calibration"),
+    (["suggest", "m", "--alpha", "0.2", "--set-method", "lpicp", "--min-confidence", "0.5"],
+     "--alpha, --set-method and --min-confidence only apply with --sets"),
+    (["calibrate", "m", "-k", "5"], "-k/--k only applies with --data"),
+    (["shift", "m", "d.txt", "--clear"], "FILES only applies with an estimate (not with "
+     "--clear)"),
+    (["label", "d.txt", "--vocab", "v.tsv", "-o", "o.jsonl", "--seed", "3", "--llm", "m",
+      "--base-url", "http://127.0.0.1:9/v1"],
+     "--seed only applies with --budget"),
+])
+def test_options_that_would_be_ignored_are_refused_in_one_wording(args, message):
+    """eval said "parameter '--alpha/--reliability-*' must be used with --calibration",
+    and several options read "--alpha, --min-confidence only applies"."""
+    result = run(*args)
+    assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_calibrate_has_a_short_k_as_suggest_and_zeroshot_have():
+    for command in ("calibrate", "suggest", "zeroshot"):
+        option = next(p for p in COMMANDS[command].params if p.name == "k")
+        assert "-k" in option.opts and "--k" in option.opts
+
