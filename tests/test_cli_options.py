@@ -8,6 +8,9 @@ limits click does not know) are listed by hand in ``LIBRARY_CHECKED``.
 """
 
 
+import logging
+import shutil
+
 import click
 import pytest
 from click.testing import CliRunner
@@ -220,4 +223,61 @@ def test_calibrate_has_a_short_k_as_suggest_and_zeroshot_have():
     for command in ("calibrate", "suggest", "zeroshot"):
         option = next(p for p in COMMANDS[command].params if p.name == "k")
         assert "-k" in option.opts and "--k" in option.opts
+
+def _log_hook(logger_name, when, action):
+    """A logging handler that runs ``action`` on the first record starting with ``when``."""
+    class Hook(logging.Handler):
+        done = False
+
+        def emit(self, record):
+            if not self.done and record.getMessage().startswith(when):
+                self.done = True
+                action()
+
+    hook = Hook(logging.INFO)
+    logging.getLogger(logger_name).addHandler(hook)
+    return hook
+
+
+def test_calibrate_writes_the_reliability_diagram_only_once_the_bundle_is_saved(bundle,
+                                                                               tmp_path):
+    """The diagram was drawn before the save, so a save that failed left a diagram of a
+    calibration stored nowhere."""
+    pytest.importorskip("matplotlib")
+    out, png = tmp_path / "calibrated", tmp_path / "reliability.png"
+
+    def block_the_output():  # after the up-front checks, before the save
+        out.mkdir()
+        (out / "notes.txt").write_text("someone else's file\n")
+
+    hook = _log_hook("tagsmith", "calibrated (", block_the_output)
+    try:
+        result = run("calibrate", bundle, "-o", out, "--reliability-png", png, quiet=False)
+    finally:
+        logging.getLogger("tagsmith").removeHandler(hook)
+    assert hook.done, result.output
+    assert result.exit_code == 4 and "refusing to overwrite" in result.output, result.output
+    assert not png.exists()
+    assert not list(tmp_path.glob("*.png*")) and not list(tmp_path.glob(".*png*"))
+    shutil.rmtree(out)
+    result = run("calibrate", bundle, "-o", out, "--reliability-png", png)
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes().startswith(b"\x89PNG") and (out / "manifest.json").exists()
+
+
+def test_calibrate_in_place_refuses_a_bundle_it_cannot_replace_before_the_work(bundle,
+                                                                              tmp_path):
+    """In place (no -o), a bundle holding a file of its own was refused by the writer
+    only after the whole calibration."""
+    copy = tmp_path / "model"
+    shutil.copytree(bundle, copy)
+    (copy / "notes.txt").write_text("mine\n")
+    calibrated = []
+    hook = _log_hook("tagsmith", "calibrated (", lambda: calibrated.append(True))
+    try:
+        result = run("calibrate", copy, quiet=False)
+    finally:
+        logging.getLogger("tagsmith").removeHandler(hook)
+    assert result.exit_code == 4 and "'notes.txt'" in result.output, result.output
+    assert not calibrated
 

@@ -90,6 +90,11 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
 
         check_bundle_target(output)  # before the work, not after it
     classifier = TextClassifier.load(bundle)
+    if not output:  # in place: a bundle holding files of its own is refused by the
+        # writer, which comes after the work
+        from tagsmith.store.bundle import check_bundle_target
+
+        check_bundle_target(bundle)
     classifier.show_progress = True  # -q turns every bar off
     if data:
         heldout = _heldout_corpus(classifier, data, k, on_error, unknown_labels,
@@ -102,10 +107,11 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
                                     "--calibration-fraction to keep one)", None)
     had_shift = classifier.label_shift is not None
     report = calibrate_classifier(classifier, heldout, options=options)
-    if reliability_png:
+    classifier.save(output or bundle)
+    if reliability_png:  # once the bundle it shows is saved: a failed save leaves no
+        # diagram of a calibration that is nowhere (it is written atomically)
         _diagram(classifier, heldout, report, reliability_png)
         report["reliability_png"] = str(reliability_png)  # --json: stdout is one object
-    classifier.save(output or bundle)
     if had_shift:  # estimated on the probabilities just replaced: calibration drops it
         click.secho(f"warning: the label shift stored in {printable(bundle)} was estimated for "
                     f"the old probabilities and is not in {printable(output or bundle)}; run "
