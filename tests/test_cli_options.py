@@ -7,7 +7,6 @@ typed options (a choice, a number, a range); values only the library checks (str
 limits click does not know) are listed by hand in ``LIBRARY_CHECKED``.
 """
 
-
 import logging
 import shutil
 
@@ -224,6 +223,7 @@ def test_calibrate_has_a_short_k_as_suggest_and_zeroshot_have():
         option = next(p for p in COMMANDS[command].params if p.name == "k")
         assert "-k" in option.opts and "--k" in option.opts
 
+
 def _log_hook(logger_name, when, action):
     """A logging handler that runs ``action`` on the first record starting with ``when``."""
     class Hook(logging.Handler):
@@ -281,3 +281,39 @@ def test_calibrate_in_place_refuses_a_bundle_it_cannot_replace_before_the_work(b
     assert result.exit_code == 4 and "'notes.txt'" in result.output, result.output
     assert not calibrated
 
+
+def test_suggest_warns_once_when_no_label_is_named_in_the_language(bundle, caplog):
+    """--lang fr on a vocabulary named in English fell back to English without a word."""
+    docs = "so happy\n" * 600  # two batches: still one warning
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = run("suggest", bundle, "--lang", "fr", "-k", "1", input=docs, quiet=False)
+    assert result.exit_code == 0, result.output
+    warnings = [r.getMessage() for r in caplog.records if "no label has a name" in
+                r.getMessage()]
+    assert warnings == ["no label has a name in language 'fr' (--lang): names in 'en' are "
+                        "shown instead"]
+    assert '"label": "joy"' in result.output  # the English names, as the warning says
+    for lang in ("en", "EN-gb"):  # a variant of the language is no fallback
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="tagsmith"):
+            result = run("suggest", bundle, "--lang", lang, input="so happy\n", quiet=False)
+        assert result.exit_code == 0
+        assert "no label has a name" not in caplog.text
+
+
+
+def test_vocab_and_shift_warn_of_a_language_no_label_is_named_in(bundle, caplog):
+    from conftest import ROOT
+
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = run("vocab", ROOT / "tests" / "data" / "stw-slice.ttl", "--lang", "fr",
+                     "--show", "1", quiet=False)
+    assert result.exit_code == 0, result.output
+    assert "no label has a name in language 'fr' (--lang): each label's first name is " \
+        "shown instead (languages 'de', 'en')" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = run("shift", bundle, "--lang", "fr", "--min-count", "0",
+                     input="so happy\nso sad\n", quiet=False)
+    assert result.exit_code == 0, result.output
+    assert "no label has a name in language 'fr'" in caplog.text

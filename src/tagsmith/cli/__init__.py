@@ -253,6 +253,26 @@ def only_applies(given: list[str], needs: str) -> str:
     return f"{names} only appl{'ies' if len(given) == 1 else 'y'} with {needs}"
 
 
+def warn_unnamed_language(space, lang: str, option: str = "--lang") -> None:
+    """Log one warning when labels of ``space`` have names but none in ``lang`` (nor a
+    variant of it): each name then falls back to another language, and a mistyped or
+    absent ``--lang fr`` went unnoticed."""
+    from tagsmith.data.labelspace import in_language
+
+    named = [label.pref_labels for label in space if label.pref_labels]
+    if not named or any(in_language(names, lang) is not None for names in named):
+        return
+    languages = sorted({code for names in named for code in names})
+    if len(languages) == 1:
+        instead = f"names in {languages[0]!r} are shown instead"
+    else:  # LabelSpace.name_of: a label's first name
+        shown = ", ".join(map(repr, languages[:10])) + (", ..." if len(languages) > 10
+                                                         else "")
+        instead = f"each label's first name is shown instead (languages {shown})"
+    logging.getLogger("tagsmith").warning("no label has a name in language %r (%s): %s",
+                                          lang, option, instead)
+
+
 #: C0 controls, DEL and C1 controls: what a terminal may take for (part of) an escape
 #: sequence (ESC starts CSI/OSC sequences, U+009B is an 8-bit CSI, U+009D an 8-bit OSC)
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")

@@ -16,6 +16,7 @@ from tagsmith.cli import (
     print_json,
     printable,
     refuse_unused,
+    warn_unnamed_language,
 )
 from tagsmith.exceptions import DataError, InvalidParameterError
 from tagsmith.models import available_models
@@ -281,6 +282,7 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
 
     refuse_unused("--sets", sets, "alpha", "set_method", "max_set_size", "min_confidence")
     classifier = TextClassifier.load(bundle)
+    warn_unnamed_language(classifier.label_space, lang)
     if sets and (classifier.conformal is None or classifier.calibrator is None):
         # the library's refusal names its own parameter ('classifier'), not the option
         raise InvalidParameterError("--sets", "used with a calibrated bundle (run tagsmith "
@@ -420,6 +422,7 @@ def vocab(vocab, lang, show, as_json):
     from tagsmith.data.vocab import load_vocabulary
 
     space = load_vocabulary(vocab, language=lang)
+    warn_unnamed_language(space, lang)
     summary = {
         "path": vocab, "n_labels": len(space), "languages": space.languages,
         "n_deprecated": int(space.deprecated_mask.sum()),

@@ -248,6 +248,9 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
         classifier.save(bundle)
         click.echo(f"label shift removed from {bundle}")
         return
+    from tagsmith.cli import warn_unnamed_language
+
+    warn_unnamed_language(classifier.label_space, lang)
     texts = [text for _, text in _read_documents(files, whole_file)]
     if not texts:
         raise InvalidParameterError("FILES", "at least one document", "none")
