@@ -282,6 +282,22 @@ def test_calibrate_in_place_refuses_a_bundle_it_cannot_replace_before_the_work(b
     assert not calibrated
 
 
+@pytest.mark.parametrize("action", ["--save", "--clear"])
+def test_shift_in_place_refuses_a_bundle_it_cannot_replace_before_the_work(bundle, tmp_path,
+                                                                          action):
+    """shift --save and --clear save in place, and a bundle holding a file of its own was
+    refused by the writer only after the estimate (here: after reading FILES, which do
+    not exist, so the error was about them)."""
+    copy = tmp_path / "model"
+    shutil.copytree(bundle, copy)
+    (copy / "notes.txt").write_text("mine\n")
+    args = ["--save", tmp_path / "missing.txt"] if action == "--save" else ["--clear"]
+    result = run("shift", copy, *args)
+    assert result.exit_code == 4 and "'notes.txt'" in result.output, result.output
+    assert "missing.txt" not in result.output
+    assert (copy / "notes.txt").read_text() == "mine\n"
+
+
 def test_suggest_warns_once_when_no_label_is_named_in_the_language(bundle, caplog):
     """--lang fr on a vocabulary named in English fell back to English without a word."""
     docs = "so happy\n" * 600  # two batches: still one warning

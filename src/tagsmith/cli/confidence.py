@@ -242,6 +242,12 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
     refuse_unused("an estimate (not with --clear)", not clear, "files", "method", "whole_file",
                   "top", "min_count")
     classifier = TextClassifier.load(bundle)
+    if save or clear:  # saved in place: a bundle the writer would refuse (a file of its
+        # own beside the model, a read-only folder) is refused before the estimate, as
+        # calibrate does
+        from tagsmith.store.bundle import check_bundle_target
+
+        check_bundle_target(bundle)
     classifier.show_progress = True  # -q turns every bar off
     if clear:
         classifier.label_shift = None
