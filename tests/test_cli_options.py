@@ -47,9 +47,8 @@ def bundle(files):
     return out
 
 
-#: per command, arguments that reach its checks (the files exist where they are read
-#: before a check: the corpus and vocabulary of the LLM commands, whose client is made
-#: after reading them)
+#: per command, arguments that reach its checks (real files where a command reads one
+#: before a check)
 BASE = {
     "apply-review": ["{corpus}", "{review}", "-o", "{out}.tsv"],
     "audit": ["{corpus}", "-o", "{out}"],
@@ -296,6 +295,39 @@ def test_shift_in_place_refuses_a_bundle_it_cannot_replace_before_the_work(bundl
     assert result.exit_code == 4 and "'notes.txt'" in result.output, result.output
     assert "missing.txt" not in result.output
     assert (copy / "notes.txt").read_text() == "mine\n"
+
+
+LLM_BAD = [["--timeout", "0"], ["--base-url", "ftp://x"], ["--llm", ""],
+           ["--cache", "{corpus}"]]  # a corpus is no SQLite cache
+
+
+@pytest.mark.parametrize("bad", LLM_BAD, ids=lambda bad: bad[0])
+@pytest.mark.parametrize("command", ["label", "taxonomy"])
+def test_llm_options_are_checked_before_the_corpus_is_read(files, tmp_path, command, bad):
+    """The client (and its cache) was made after the corpus was read and the shortlists
+    built (zero-shot embeddings, even): a bad --timeout cost all of that. The corpus
+    given here does not exist, so reading it first fails on it instead."""
+    missing = tmp_path / "missing.tsv"
+    args = {"label": [missing, "--vocab", files["vocab"], "-o", tmp_path / "out.jsonl"],
+            "taxonomy": [missing, "--use-case", "topics", "-o", tmp_path / "out.csv"]}[command]
+    before = files["corpus"].read_bytes()
+    result = run(command, *args, *_fill(LLM + bad, files))
+    assert result.exit_code in (2, 3), result.output
+    assert "missing.tsv" not in result.output and bad[0] in result.output, result.output
+    assert files["corpus"].read_bytes() == before
+
+
+@pytest.mark.parametrize("bad", [["--budget", "2", "--seed", "-1"], ["--timeout", "0"],
+                                 ["--concurrency", "0"]], ids=lambda bad: bad[-2])
+def test_a_refused_llm_run_leaves_no_cache_file(files, tmp_path, monkeypatch, bad):
+    """With the default --cache, a run refused for a bad option left an empty
+    .tagsmith-llm-cache.sqlite in the current directory (the cache was opened before
+    the selection's --seed was checked)."""
+    monkeypatch.chdir(tmp_path)
+    result = run("label", files["corpus"], "--vocab", files["vocab"], "-o", "out.jsonl",
+                 "--base-url", "http://127.0.0.1:9/v1", "--llm", "m", *bad)
+    assert result.exit_code == 2 and bad[-2] in result.output, result.output
+    assert sorted(path.name for path in tmp_path.iterdir()) == []
 
 
 def test_suggest_warns_once_when_no_label_is_named_in_the_language(bundle, caplog):

@@ -53,11 +53,30 @@ def llm_options(func):
 
 def _client(base_url, llm_model, api_key_env, cache, concurrency, timeout, max_retries,
             price_prompt, price_completion):
-    from tagsmith.pipeline.llm import make_client
+    """The LLM client of the options, checked (each value names its option) but with no
+    cache yet: nothing is created or sent. :func:`_cached` adds the cache once every
+    other check has passed and the work begins."""
+    from tagsmith.labeling.cache import check_cache_path
+    from tagsmith.labeling.client import OpenAIChatClient
 
-    return make_client(base_url, llm_model, cache=cache, api_key_env=api_key_env,
-                       timeout=timeout, max_retries=max_retries, max_concurrency=concurrency,
-                       price_prompt=price_prompt, price_completion=price_completion)
+    client = OpenAIChatClient(base_url, llm_model, api_key_env=api_key_env, timeout=timeout,
+                              max_retries=max_retries, max_concurrency=concurrency,
+                              price_prompt=price_prompt, price_completion=price_completion)
+    from tagsmith.exceptions import DataError
+
+    try:  # a directory or no database: refused now, not once the work is done
+        check_cache_path(cache)
+    except DataError as exc:
+        raise DataError(f"--cache: {exc.reason}", path=cache) from None
+    return client
+
+
+def _cached(client, cache):
+    """``client`` with the response cache ``cache`` (its file created now) in front."""
+    from tagsmith.labeling.cache import ResponseCache
+    from tagsmith.labeling.client import CachedClient
+
+    return CachedClient(client, ResponseCache(cache))
 
 
 def _check_output_file(path: str | None, option: str) -> None:
@@ -133,6 +152,7 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
                               minibatch_size=minibatch, summarise=not no_summaries, seed=seed,
                               n_workers=llm["concurrency"], show_progress=not obj["quiet"])
     options.validate()
+    inner = _client(**llm)  # before the corpus is read
     _check_output_file(output, "--output")
     from tagsmith.data.vocab import detect_format
 
@@ -159,7 +179,7 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
 
         target = load_vocabulary(map_to)
     _, texts = _read_texts(corpus)
-    client = _client(**llm)
+    client = _cached(inner, llm["cache"])  # every check passed: the cache file may appear
     try:
         space, report = run_taxonomy(texts, client, options, output, skos=skos,
                                      base_uri=base_uri)
@@ -228,6 +248,18 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
     from tagsmith.pipeline.llm import label_corpus, write_soft_labels
 
     refuse_unused("--budget", bool(budget), "strategy", "rounds", "student", "seed")
+    # every option first: the corpus, the shortlist model and the zero-shot embeddings
+    # come after, and the cache file is created only once they all passed
+    inner = _client(**llm)
+    if budget:  # the selection's settings (label_corpus checks them again on the pool)
+        from tagsmith.pipeline.distill import ActiveOptions
+
+        ActiveOptions(budget=budget, strategy=strategy, rounds=rounds,
+                      seed=seed).validate(budget)
+    options = LabelingOptions(max_labels=max_labels, votes=votes, use_case=use_case,
+                              shortlist_k=shortlist_k, n_workers=llm["concurrency"],
+                              show_progress=not obj["quiet"])
+    options.validate()
     _check_output_file(output, "--output")
     if student:
         from tagsmith.store.bundle import check_bundle_target
@@ -239,24 +271,20 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
 
         shortlist_bundle = TextClassifier.load(shortlist_bundle)
         space = _bundle_space(shortlist_bundle, space, vocab)
-    options = LabelingOptions(max_labels=max_labels, votes=votes, use_case=use_case,
-                              shortlist_k=shortlist_k, n_workers=llm["concurrency"],
-                              show_progress=not obj["quiet"])
-    options.validate()
-    ids, texts = _read_texts(corpus)
-    if limit:
-        ids, texts = ids[:limit], texts[:limit]
     if not (shortlist_bundle or shortlist_zeroshot) \
             and len(space) > options.full_list_up_to:
         raise click.UsageError(
             f"the vocabulary has {len(space)} labels, more than the "
             f"{options.full_list_up_to} that are shown whole: pass --shortlist BUNDLE (a "
             "trained model's top labels) or --shortlist-zeroshot")
+    ids, texts = _read_texts(corpus)
+    if limit:
+        ids, texts = ids[:limit], texts[:limit]
     human_data = read_labelled(human, space) if human else None
     shortlist, human_shortlist = _shortlists(
         texts, space, shortlist_bundle, shortlist_zeroshot, shortlist_k, not obj["quiet"],
         human_texts=human_data.texts if human_data else None)
-    client = _client(**llm)
+    client = _cached(inner, llm["cache"])  # every check passed: the cache file may appear
     try:
         result = label_corpus(texts, space, client, options, shortlist=shortlist,
                               human=(human_data.texts, human_data.Y) if human_data else None,

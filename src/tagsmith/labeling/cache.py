@@ -50,6 +50,36 @@ CREATE TABLE IF NOT EXISTS responses (
 """
 
 
+def check_cache_path(path: str | Path) -> Path:
+    """Refuse, naming ``path``, a place :class:`ResponseCache` could not use, without
+    creating anything: a directory, an existing file that is not an SQLite database or
+    cannot be written, a path below a file or in a read-only folder. Commands call it
+    with their other checks, and open the cache only once every check has passed, so a
+    run refused for a bad option leaves no empty cache behind."""
+    import os
+
+    from tagsmith.data.textio import check_writable
+
+    path = Path(path)
+    if path.is_dir():
+        raise DataError("is a directory, expected an SQLite cache file", path=path)
+    if not path.exists():
+        check_writable(path)  # the folder is created when the cache is opened
+        return path
+    if not os.access(path, os.R_OK | os.W_OK):
+        raise DataError("not readable and writable, expected an SQLite cache file",
+                        path=path)
+    try:  # read-only: a file that is no database is left as it is
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            connection.execute("SELECT name FROM sqlite_master").fetchall()
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        raise DataError(f"not a usable SQLite cache ({exc})", path=path) from exc
+    return path
+
+
 class ResponseCache:
     """SQLite-backed ``request key -> response`` store (see the module doc)."""
 
