@@ -167,6 +167,25 @@ def test_the_library_checks_of_the_sweep_name_the_option_in_the_library_wording(
         in result.output
 
 
+LANG_COMMANDS = sorted(name for name, command in COMMANDS.items()
+                       if any(param.name == "lang" for param in command.params))
+
+
+def test_lang_commands_are_the_expected_ones():
+    assert LANG_COMMANDS == ["audit", "shift", "suggest", "vocab", "zeroshot"]
+
+
+@pytest.mark.parametrize("command", LANG_COMMANDS)
+def test_an_empty_lang_is_refused_by_every_command(command, files):
+    """suggest, shift, vocab and zeroshot took --lang "" (exit 0: every name fell back to
+    another language) while audit refused it; one check refuses it everywhere, before
+    any file is read (the bundle here does not exist)."""
+    result = run(command, *_fill(BASE[command], files), "--lang", "")
+    _assert_names_the_flag(result, "--lang", "lang")
+    assert "option '--lang' must be a language code (a non-empty str), got ''" \
+        in result.output
+
+
 def test_flags_for_names_the_command_lacks_stay_as_they_are():
     from tagsmith.cli import as_typed, option_flags
     from tagsmith.exceptions import InvalidParameterError

@@ -223,6 +223,15 @@ def finite_number(minimum: float | None = None, maximum: float | None = None):
     return check
 
 
+def language_code(ctx: click.Context, param: click.Parameter, value):
+    """A click callback for every ``--lang``: a non-empty language code, refused before
+    any work in the audit's wording (``suggest --lang ""`` was taken, and each name fell
+    back to another language, while ``audit`` refused it)."""
+    if value is not None and (not isinstance(value, str) or not value):
+        raise InvalidParameterError("lang", "a language code (a non-empty str)", value)
+    return value
+
+
 def refuse_unused(needs: str, present: bool, *options: str) -> None:
     """A :class:`click.UsageError` when any of ``options`` (parameter names: options, or
     an argument such as FILES) was given on the command line although ``needs`` (an

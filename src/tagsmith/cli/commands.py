@@ -12,6 +12,7 @@ from tagsmith.cli import (
     cli,
     finite_number,
     json_text,
+    language_code,
     miss_rate,
     print_json,
     printable,
@@ -257,7 +258,8 @@ def _batches(iterable, size: int):
               "column is empty and whose label column says how many more there are.")
 @click.option("--whole-file", is_flag=True, help="Each FILE (or stdin) is one document, not "
               "one per line.")
-@click.option("--lang", default="en", show_default=True, help="Language of label names.")
+@click.option("--lang", default="en", show_default=True, callback=language_code,
+              help="Language of label names.")
 @click.option("--sets", is_flag=True, help="Conformal label sets with a guarantee, their size "
               "and an abstain flag (a calibrated bundle).")
 @click.option("--alpha", type=float, default=None, callback=miss_rate,
@@ -413,7 +415,8 @@ def _print_confidence(report: dict) -> None:
 
 @cli.command()
 @click.argument("vocab")
-@click.option("--lang", default="en", show_default=True, help="Language of the names shown.")
+@click.option("--lang", default="en", show_default=True, callback=language_code,
+              help="Language of the names shown.")
 @click.option("--show", type=click.IntRange(min=0), default=10, show_default=True,
               help="How many labels to list.")
 @click.option("--json", "as_json", is_flag=True, help="Summary as one JSON object.")
@@ -527,7 +530,8 @@ def _parse_splits(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--on-error", type=ERROR_POLICY, default="fail", show_default=True,
               help="Malformed corpus lines: fail, or skip and count.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--lang", default="en", show_default=True, help="Language of label names.")
+@click.option("--lang", default="en", show_default=True, callback=language_code,
+              help="Language of label names.")
 @click.option("--force", is_flag=True, help="Overwrite a review file in OUTPUT whose decision "
               "column has been filled in (the reviewer's work is lost).")
 @click.pass_obj

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tagsmith.cli import cli, finite_number, miss_rate, print_json, printable
+from tagsmith.cli import cli, finite_number, language_code, miss_rate, print_json, printable
 from tagsmith.exceptions import InvalidParameterError
 
 ERROR_POLICY = click.Choice(["fail", "skip"])
@@ -222,7 +222,7 @@ def _options_from(report):
               help="Evidence a label needs to be re-estimated: its expected number of "
               "occurrences in FILES (sum of its probabilities). Labels below it keep their "
               "calibration share; 0 estimates every label (noisy on few documents).")
-@click.option("--lang", default="en", show_default=True)
+@click.option("--lang", default="en", show_default=True, callback=language_code)
 @click.option("--json", "as_json", is_flag=True, help="The report as one JSON object.")
 def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, as_json):
     """Estimate how label frequencies in FILES (unlabelled) differ from calibration.

@@ -6,7 +6,14 @@ import os
 
 import click
 
-from tagsmith.cli import cli, finite_number, json_text, print_json, printable
+from tagsmith.cli import (
+    cli,
+    finite_number,
+    json_text,
+    language_code,
+    print_json,
+    printable,
+)
 from tagsmith.cli.commands import (
     _batches,
     _parse_params,
@@ -477,7 +484,7 @@ def distill(obj, labels, vocab, output, model, param, feature_param, human, dev_
               "random sample).")
 @click.option("--hubness-neighbors", type=click.IntRange(min=1), default=10, show_default=True,
               help="Background documents per label row that measure its hubness.")
-@click.option("--lang", default="en", show_default=True)
+@click.option("--lang", default="en", show_default=True, callback=language_code)
 @click.pass_obj
 def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, fmt, whole_file,
              background, background_sample, hubness_neighbors, lang):
