@@ -322,6 +322,47 @@ def test_three_copies_of_a_text_are_exact_pairs_only():
     assert dups.summary()["n_conflicting_exact_pairs"] == dups.summary()["n_conflicting_pairs"]
 
 
+def test_conflicting_exact_pairs_do_not_depend_on_document_order():
+    """Each copy was paired with its group's first copy only: label sets {x, y, y} gave 2
+    conflicting pairs, {y, y, x} gave 1. Every pair of copies counts now: 3 pairs, 2 of
+    them conflicting, whatever the order."""
+    texts = ["Rain in Paris"] * 3 + ["Sun"]
+    x, y, z = [1, 0], [0, 1], [1, 1]
+    counts = set()
+    for sets in ([x, y, y, z], [y, y, x, z], [y, x, y, z]):
+        summary = find_duplicates(texts, sp.csr_matrix(np.array(sets, bool)), None).summary()
+        counts.add((summary["n_exact_pairs"], summary["n_conflicting_exact_pairs"],
+                    summary["n_conflicting_pairs"]))
+    assert counts == {(3, 2, 2)}
+    # four copies, label sets {x, x, y, z}: 6 pairs, only x-x agrees
+    Y = sp.csr_matrix(np.array([x, y, x, z], bool))
+    summary = find_duplicates(["a b"] * 4, Y, None).summary()
+    assert (summary["n_exact_pairs"], summary["n_conflicting_exact_pairs"]) == (6, 5)
+
+
+def test_duplicate_counts_do_not_depend_on_document_order():
+    """Exact groups, near pairs between them and their conflicts, over permutations of
+    the documents (the neighbours found again for each order)."""
+    texts = ["Rain in Paris", "rain in paris", "RAIN IN PARIS", "Rain in Paris today",
+             "Sun over Rome", "Snow", "snow"]
+    Y = np.array([[1, 0], [0, 1], [0, 1], [1, 0], [0, 1], [1, 0], [1, 1]], bool)
+    X = np.array([[1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 0, 0], [1, 1.05, 0, 0], [0, 0, 1, 0],
+                  [0, 0, 0, 1], [0, 0, 0, 1]], np.float32)
+    summaries = []
+    for seed in range(6):
+        order = np.random.default_rng(seed).permutation(len(texts))
+        Yo, Xo = sp.csr_matrix(Y[order]), sp.csr_matrix(X[order])
+        model = KNNModel(n_neighbors=6, max_posting=None).fit(Xo, Yo)
+        _, rows, sims = model.leave_one_out_topk(Xo, 1, return_neighbors=True)
+        summaries.append(find_duplicates([texts[i] for i in order], Yo, (rows, sims),
+                                         threshold=0.99).summary())
+    assert all(summary == summaries[0] for summary in summaries), summaries
+    # 3 + 1 exact pairs (2 + 1 conflicting), the fourth text near each of the 3 copies
+    assert summaries[0]["n_exact_pairs"] == 4 and summaries[0]["n_near_pairs"] == 3
+    assert summaries[0]["n_conflicting_exact_pairs"] == 3
+    assert summaries[0]["n_conflicting_pairs"] == 3 + 2
+
+
 def test_identical_vectors_are_near_duplicates_at_threshold_one():
     # two different texts with the same TF-IDF row: their float32 cosine is 0.9999993
     v = np.random.default_rng(0).random(2000).astype(np.float32)

@@ -272,3 +272,13 @@ def test_defaults_quoted_in_the_synopsis():
                     wrong.append(f"tagsmith {name} {option} {value}: "
                                  f"default {param.default!r}")
     assert checked >= 5 and not wrong, (checked, wrong)
+
+
+def test_the_near_duplicate_slack_is_stated_where_the_threshold_is():
+    """The README said "cosine at least the threshold" while the code accepts the
+    threshold less COSINE_TOLERANCE (float32 rounding)."""
+    from tagsmith.audit.duplicates import COSINE_TOLERANCE
+
+    prose = " ".join(_prose().split())
+    tolerance = f"{COSINE_TOLERANCE:.0e}".replace("e-0", "e-")
+    assert f"cosine at least `--near-duplicate-threshold` less {tolerance}" in prose

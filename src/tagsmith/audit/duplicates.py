@@ -9,6 +9,16 @@
   leave-one-out kNN scores already found them, so this is free there).
 * **Conflicts**: duplicate pairs whose label sets differ (the same text labelled two
   ways: at least one of them is wrong or incomplete).
+
+What is counted does not depend on the order of the documents: a group of ``n`` exact
+copies counts all its ``n (n - 1) / 2`` pairs, and its conflicting pairs are those
+whose two copies have different label sets (``n (n - 1) / 2`` minus, per distinct label
+set held by ``c`` copies, ``c (c - 1) / 2``; from counts, so linear). A near pair is
+every pair of documents with different (normalized) texts whose cosine reaches the
+threshold, each counted once, whichever of the two found the other among its nearest
+neighbours; it conflicts when the two label sets differ. The pair list itself
+(:attr:`Duplicates.pairs`, for examples and groups) links each exact copy to its
+group's first document only.
 * **Leakage**: documents of another split (dev, test) that are exact or near
   duplicates of training documents, which inflate evaluation figures.
 """
@@ -22,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-#: cosine from which two documents count as near duplicates
+#: cosine from which two documents count as near duplicates (less COSINE_TOLERANCE)
 NEAR_DUPLICATE_THRESHOLD = 0.9
 #: slack of the threshold comparison: cosines are float32 sums, and two identical TF-IDF
 #: rows of a few thousand terms come out up to ~1e-5 below 1 (more for longer rows), so a
@@ -104,6 +114,36 @@ def label_sets_differ(Y: sp.csr_matrix, pairs: np.ndarray) -> np.ndarray:
     return np.asarray(abs(diff).sum(axis=1)).ravel() > 0
 
 
+def exact_pair_counts(hashes: np.ndarray, Y) -> tuple[int, int]:
+    """(pairs, conflicting pairs) over all pairs within each group of equal ``hashes``
+    (documents whose hash is :data:`EMPTY_HASH` left out): a group of ``n`` has
+    ``n (n - 1) / 2`` pairs, of which those between copies with equal label sets do not
+    conflict. Whatever the order of the documents.
+
+    >>> Y = sp.csr_matrix(np.array([[1, 0], [0, 1], [0, 1], [1, 0]]))
+    >>> exact_pair_counts(np.array([5, 5, 5, 7], np.uint64), Y)
+    (3, 2)
+    >>> exact_pair_counts(np.array([5, 5, 5, 7], np.uint64), Y[[1, 2, 0, 3]])
+    (3, 2)
+    """
+    rows = np.flatnonzero(hashes != EMPTY_HASH)
+    _, group, sizes = np.unique(hashes[rows], return_inverse=True, return_counts=True)
+    in_group = sizes[group] > 1
+    rows, group = rows[in_group], group[in_group]
+    n_pairs = int((sizes * (sizes - 1) // 2).sum())
+    if not len(rows):
+        return 0, 0
+    Y = sp.csr_matrix(sp.csr_matrix(Y)[rows] != 0)
+    Y.sort_indices()
+    label_set = np.empty(len(rows), np.uint64)
+    for i in range(len(rows)):  # a 64-bit key per label set
+        ids = Y.indices[Y.indptr[i]:Y.indptr[i + 1]].astype(np.int64).tobytes()
+        label_set[i] = int.from_bytes(hashlib.blake2b(ids, digest_size=8).digest(), "little")
+    _, same = np.unique(np.column_stack([group.astype(np.uint64), label_set]), axis=0,
+                        return_counts=True)
+    return n_pairs, n_pairs - int((same * (same - 1) // 2).sum())
+
+
 @dataclass
 class Duplicates:
     """Duplicate pairs within one corpus (``pairs``: ``m x 2``, ``kind``: 'exact'/'near')."""
@@ -113,6 +153,9 @@ class Duplicates:
     exact: np.ndarray  # bool per pair
     conflicting: np.ndarray  # bool per pair: label sets differ
     n_docs: int
+    #: (pairs, conflicting pairs) over all pairs of exact copies (:func:`exact_pair_counts`);
+    #: ``None``: counted from ``pairs``, where each copy meets its group's first only
+    exact_counts: tuple[int, int] | None = None
 
     def groups(self) -> np.ndarray:
         """Connected component of each document over the pairs (-1 for no duplicate)."""
@@ -129,12 +172,15 @@ class Duplicates:
     def summary(self) -> dict:
         groups = self.groups()
         exact, near = self.exact, ~self.exact
+        n_exact, n_exact_conflicting = self.exact_counts or (
+            int(exact.sum()), int((self.conflicting & exact).sum()))
+        n_near_conflicting = int((self.conflicting & near).sum())
         return {
-            "n_exact_pairs": int(exact.sum()), "n_near_pairs": int(near.sum()),
+            "n_exact_pairs": n_exact, "n_near_pairs": int(near.sum()),
             "n_docs_in_duplicate_groups": int((groups >= 0).sum()),
             "n_duplicate_groups": int(len(np.unique(groups[groups >= 0]))),
-            "n_conflicting_pairs": int(self.conflicting.sum()),
-            "n_conflicting_exact_pairs": int((self.conflicting & exact).sum()),
+            "n_conflicting_pairs": n_exact_conflicting + n_near_conflicting,
+            "n_conflicting_exact_pairs": n_exact_conflicting,
         }
 
 
@@ -166,7 +212,7 @@ def find_duplicates(texts: Sequence[str], Y, neighbors: tuple[np.ndarray, np.nda
         _, first = np.unique(keys, return_index=True)  # an exact pair is also near: keep one
         pairs, cos, is_exact = pairs[first], cos[first], is_exact[first]
     return Duplicates(pairs.reshape(-1, 2), cos, is_exact, label_sets_differ(Y, pairs),
-                      len(texts))
+                      len(texts), exact_counts=exact_pair_counts(hashes, Y))
 
 
 def leakage(train_hashes: np.ndarray, other_texts: Sequence[str], *, knn_model=None,

@@ -214,7 +214,11 @@ def noise_section(issues, space: LabelSpace, *, lang: str = "en", min_support: i
 
 def duplicates_section(dups, texts: Sequence[str], Y: sp.csr_matrix, space: LabelSpace, *,
                        lang: str = "en", threshold: float) -> dict:
-    """Duplicate counts and the first conflicting pairs with their label differences."""
+    """Duplicate counts and the first conflicting pairs with their label differences.
+
+    The counts do not depend on the order of the documents (see
+    :mod:`tagsmith.audit.duplicates`: every pair of exact copies, every near pair once);
+    the examples pair each exact copy with its group's first document."""
     out = {**dups.summary(), "near_duplicate_threshold": threshold, "conflict_examples": []}
     conflicting = np.flatnonzero(dups.conflicting)
     # exact conflicts first, then the most similar near ones

@@ -518,7 +518,8 @@ def _parse_splits(pairs: tuple[str, ...]) -> dict[str, str]:
               callback=finite_number(0, 1),  # FloatRange lets NaN through
               show_default=True, help="Flag candidates at least this likely to be errors.")
 @click.option("--near-duplicate-threshold", type=click.FloatRange(0, 1, min_open=True),
-              default=0.9, show_default=True, help="Cosine from which texts are near duplicates.")
+              default=0.9, show_default=True, help="Cosine from which texts are near duplicates "
+              "(less 1e-4 for float32 rounding).")
 @click.option("--no-near-duplicates", is_flag=True, help="Only look for exact duplicates.")
 @click.option("--no-evidence", is_flag=True, help="Rank by the calibrated scores alone (no "
               "label-centroid and co-occurrence evidence).")
