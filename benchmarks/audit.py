@@ -105,6 +105,15 @@ def prepare(args, work: Path) -> Path:
     splits = read_splits(args.dataset, args.data_dir, work,
                          args.max_train_docs, "random" if args.max_train_docs else "first")
     space = splits["label_space"]
+    for split in ("train", "dev", "test"):
+        # a TSV line cannot hold an empty text (Reuters-21578 has a few): leave those
+        # documents out, and say so (GoEmotions and yso-finna-en have none)
+        split_texts, split_Y = splits[split]
+        keep = np.array([bool(t.strip()) for t in split_texts], bool)
+        if not keep.all():
+            log(f"{split}: {int((~keep).sum())} documents with an empty text left out")
+            splits[split] = ([t for t, k in zip(split_texts, keep, strict=True) if k],
+                             sp.csr_matrix(split_Y)[keep])
     texts, Y = splits["train"]
     noise = inject_label_noise(Y, missing_rate=args.missing_rate, wrong_rate=args.wrong_rate,
                                seed=args.seed)
