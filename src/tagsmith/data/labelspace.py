@@ -100,6 +100,15 @@ def in_language(values: Mapping[str, T], lang: str) -> T | None:
     return None
 
 
+def language_in(values: Mapping[str, object], lang: str) -> str | None:
+    """The language tag of the value :func:`in_language` picks, as ``values`` spells it.
+
+    >>> language_in({"de": "Apfel", "en-GB": "apple"}, "en"), language_in({"de": 1}, "fi")
+    ('en-GB', None)
+    """
+    return in_language({tag: tag for tag in values}, lang)
+
+
 class LabelSpace(Sequence[Label]):
     """An ordered, immutable set of labels; a label's id is its position.
 
@@ -230,14 +239,25 @@ class LabelSpace(Sequence[Label]):
         >>> space.name_of(0, "en"), space.name_of(0, "DE"), space.name_of(0, "fi")
         ('apple', 'Apfel', 'Apfel')
         """
+        return self.name_and_language(label_id, lang)[0]
+
+    def name_and_language(self, label_id: int, lang: str = "en") -> tuple[str, str | None]:
+        """:meth:`name_of`'s name and the language tag it is in, as the vocabulary spells
+        it (say for an HTML ``lang`` attribute): the tag of a fallback name, not ``lang``;
+        ``None`` when the name is the URI.
+
+        >>> space = LabelSpace([Label("u:a", {"de": "Apfel", "en-GB": "apple"}), Label("u:b")])
+        >>> space.name_and_language(0, "en"), space.name_and_language(0, "fi")
+        (('apple', 'en-GB'), ('Apfel', 'de'))
+        >>> space.name_and_language(1, "en")
+        ('u:b', None)
+        """
         label = self._labels[label_id]
         names = label.pref_labels
-        name = in_language(names, lang)
-        if name is not None:
-            return name
-        for name in names.values():
-            return name
-        return label.uri
+        tag = language_in(names, lang)
+        if tag is None:
+            tag = next(iter(names), None)  # any language: the first name
+        return (label.uri, None) if tag is None else (names[tag], tag)
 
     def names(self, lang: str = "en") -> list[str]:
         return [self.name_of(i, lang) for i in range(len(self))]
