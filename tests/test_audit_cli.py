@@ -816,3 +816,119 @@ def test_near_duplicate_pairs_match_brute_force_whatever_the_score_source():
         dups = audit_corpus(texts, Y, space, options=options).report["duplicates"]
         assert (dups["n_near_pairs"], dups["n_exact_pairs"]) == (36, 0), scores
         assert (dups["n_duplicate_groups"], dups["n_docs_in_duplicate_groups"]) == (1, 9)
+
+
+class _LangSpans(__import__("html.parser").parser.HTMLParser):
+    """The text of every element with a ``lang`` attribute, and whether tags balance."""
+
+    VOID = {"meta", "img", "br"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.stack, self.spans, self.unbalanced = [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.VOID:
+            return
+        lang = dict(attrs).get("lang")
+        self.stack.append((tag, lang, []))
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack[-1][0] != tag:
+            self.unbalanced.append(tag)
+            return
+        _, lang, text = self.stack.pop()
+        if lang is not None and tag != "html":
+            self.spans.append((lang, "".join(text)))
+        if self.stack:
+            self.stack[-1][2].extend(text)
+
+    def handle_data(self, data):
+        if self.stack:
+            self.stack[-1][2].append(data)
+
+
+def _lang_spans(page):
+    parser = _LangSpans()
+    parser.feed(page)
+    parser.close()
+    assert not parser.unbalanced and not parser.stack, (parser.unbalanced, parser.stack)
+    return parser.spans
+
+
+def _bilingual_vocab(goemotions_small, path, fi_tag="fi", english_only="joy"):
+    """The GoEmotions labels with a Finnish name each (``<name>-fi``), but ``english_only``."""
+    rows = [line.split("\t") for line in
+            goemotions_small["vocab"].read_text(encoding="utf-8").splitlines()]
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["uri", f"label_{fi_tag}", "label_en"])
+        for uri, name in rows:
+            writer.writerow([uri.strip("<>"), "" if name == english_only else f"{name}-fi",
+                             name])
+    return path
+
+
+def test_the_page_marks_each_label_name_with_its_language(small_corpus, goemotions_small,
+                                                          tmp_path):
+    """``--lang fi``: the names in Finnish are marked lang="fi", the one that fell back to
+    English lang="en", in every table and the review candidates; the page stays English."""
+    vocab = _bilingual_vocab(goemotions_small, tmp_path / "vocab.csv")
+    out = tmp_path / "out"
+    result = invoke("audit", small_corpus, "--vocab", vocab, "-o", out, "--scores", "knn",
+                    "--no-plots", "--lang", "fi")
+    assert result.exit_code == 0, result.output
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert page.startswith('<!DOCTYPE html><html lang="en">')
+    spans = _lang_spans(page)
+    assert ("en", "joy") in spans and ("fi", "anger-fi") in spans
+    assert {lang for lang, _ in spans} == {"fi", "en"}
+    assert all(name.endswith("-fi") == (lang == "fi") for lang, name in spans), spans
+    # every name the page shows is marked: none of them is left as bare text
+    unmarked = re.sub(r'<span lang="[^"]*">[^<]*</span>', "", page)
+    assert "-fi" not in unmarked and not re.search(r">\s*joy\s*<", unmarked)
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    refs = report["labels"]["most_frequent"] + [
+        r[side] for r in report["cooccurrence"]["top_by_count"] for side in "ab"]
+    assert {(r["name"] == "joy", r["name_lang"]) for r in refs} == {(False, "fi"), (True, "en")}
+    candidates = report["top_candidates"]
+    assert candidates and all(
+        c["label_name_lang"] == ("en" if c["label_name"] == "joy" else "fi")
+        and len(c["given_names_langs"]) == len(c["given_names"]) for c in candidates)
+    shown = {name for _, name in spans}
+    assert {c["label_name"] for c in candidates} <= shown
+    assert {name for c in candidates for name in c["given_names"]} <= shown
+
+
+def test_a_hostile_language_tag_is_escaped_in_the_page(small_corpus, goemotions_small, tmp_path):
+    hostile = 'fi"><script>alert(1)</script>'
+    vocab = _bilingual_vocab(goemotions_small, tmp_path / "vocab.csv", fi_tag=hostile)
+    out = tmp_path / "out"
+    result = invoke("audit", small_corpus, "--vocab", vocab, "-o", out, "--scores", "knn",
+                    "--no-plots", "--lang", hostile)
+    assert result.exit_code == 0, result.output
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "<script" not in page
+    assert 'lang="fi&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"' in page
+    assert {lang for lang, _ in _lang_spans(page)} == {hostile, "en"}
+
+
+def test_a_name_that_is_the_uri_is_marked_as_in_no_known_language():
+    from tagsmith.audit.report import render_html
+    from tagsmith.data.labelspace import Label
+
+    space = LabelSpace([Label("u:a", {"fi": "omena", "en-GB": "apple"}), Label("u:b")])
+    assert [space.name_and_language(i, "en") for i in range(2)] == \
+        [("apple", "en-GB"), ("u:b", None)]
+    assert space.name_and_language(0, "sv") == ("omena", "fi")  # any language: the first
+    Y = sp.csr_matrix(np.array([[1, 1], [1, 0], [0, 1]], bool))
+    report = {"corpus": corpus_section(["a", "b", "c"], Y),
+              "labels": labels_section(Y, space, lang="en"),
+              "cooccurrence": cooccurrence_section(Y, space, lang="en")}
+    spans = _lang_spans(render_html(report, plots=False))
+    assert ("en-GB", "apple") in spans and ("", "u:b") in spans
+    old = {**report, "labels": {**report["labels"], "most_frequent": [
+        {k: v for k, v in ref.items() if k != "name_lang"}
+        for ref in report["labels"]["most_frequent"]]}}
+    page = render_html(old, plots=False)  # a report from before name_lang: names unmarked
+    assert "<td>apple <small>" in page

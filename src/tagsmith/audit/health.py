@@ -27,8 +27,11 @@ TAIL_POINTS = 400
 
 
 def _label_ref(space: LabelSpace, label_id: int, lang: str) -> dict:
-    return {"id": int(label_id), "uri": space.uri_of(int(label_id)),
-            "name": space.name_of(int(label_id), lang)}
+    """A label as the report shows it; ``name_lang``: the language tag the name is in
+    (``lang`` or the one it fell back to), ``None`` when the name is the URI."""
+    name, name_lang = space.name_and_language(int(label_id), lang)
+    return {"id": int(label_id), "uri": space.uri_of(int(label_id)), "name": name,
+            "name_lang": name_lang}
 
 
 def _quantiles(values: np.ndarray, qs=(0.5, 0.9, 0.99)) -> dict:

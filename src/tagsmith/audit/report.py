@@ -94,8 +94,21 @@ def _table(headers: list[str], rows: list[list], numeric: set[int] | None = None
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+_NO_LANGUAGE = object()
+
+
+def _named(name: str, lang=_NO_LANGUAGE) -> str:
+    """A label name marked with the language it is in (the page is English; screen readers
+    pick the pronunciation from ``lang``): ``lang=""`` (unknown) for ``None``, a name that
+    is the label's URI; unmarked when the report does not say (one built before it did)."""
+    if lang is _NO_LANGUAGE:
+        return _e(name)
+    return f'<span lang="{_e(lang or "")}">{_e(name)}</span>'
+
+
 def _label(ref: dict) -> str:
-    return f'{_e(ref["name"])} <small>&lt;{_e(ref["uri"])}&gt;</small>'
+    return (f'{_named(ref["name"], ref.get("name_lang", _NO_LANGUAGE))} '
+            f'<small>&lt;{_e(ref["uri"])}&gt;</small>')
 
 
 def _cards(report: dict) -> str:
@@ -269,10 +282,20 @@ def _noise_html(noise: dict, candidates: list[dict], scores: dict) -> str:
         parts.append("<h3>Top review candidates</h3>" + _table(
             ["#", "kind", "label", "probability", "given labels", "text"],
             [[c["rank"], f'<span class="kind-{c["kind"]}">{c["kind"]}</span>',
-              f'{_e(c["label_name"])} <small>&lt;{_e(c["label_uri"])}&gt;</small>',
-              c["probability"], _e(", ".join(c["given_names"])), _e(c["text"])]
+              _label({"name": c["label_name"], "uri": c["label_uri"],
+                      **({"name_lang": c["label_name_lang"]} if "label_name_lang" in c
+                         else {})}),
+              c["probability"], _given_names(c), _e(c["text"])]
              for c in candidates], {0, 3}))
     return "".join(parts)
+
+
+def _given_names(candidate: dict) -> str:
+    names = candidate["given_names"]
+    langs = candidate.get("given_names_langs")
+    if langs is None or len(langs) != len(names):
+        return _e(", ".join(names))
+    return ", ".join(_named(name, lang) for name, lang in zip(names, langs, strict=True))
 
 
 def _duplicates_html(dups: dict) -> str:

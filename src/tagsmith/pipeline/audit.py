@@ -530,7 +530,8 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
                 threshold=options.near_duplicate_threshold),
             "leakage": leakage,
             "scores": {**scores.describe(), **quality},
-            "top_candidates": [_short(row) for row in review[:HTML_CANDIDATES]],
+            "top_candidates": [_short(row, label_space, lang)
+                               for row in review[:HTML_CANDIDATES]],
         }
         step("report")
     report["timing"] = {**seconds, "total": round(time.perf_counter() - started, 3)}
@@ -573,9 +574,14 @@ def _unknown(counter: Counter | None) -> dict:
             "examples": [{"key": key, "count": int(n)} for key, n in counter.most_common(20)]}
 
 
-def _short(row: dict) -> dict:
+def _short(row: dict, space: LabelSpace, lang: str) -> dict:
+    """A review row as the report shows it: the text shortened, and the language tag of
+    each name shown (``label_name_lang``, ``given_names_langs``; ``None``: the URI)."""
     text = " ".join(row["text"].split())
-    return {**row, "text": text if len(text) <= 200 else text[:199] + "…"}
+    return {**row, "text": text if len(text) <= 200 else text[:199] + "…",
+            "label_name_lang": space.name_and_language(space.id_of(row["label_uri"]), lang)[1],
+            "given_names_langs": [space.name_and_language(space.id_of(uri), lang)[1]
+                                  for uri in row["given_labels"]]}
 
 
 @dataclass
