@@ -574,3 +574,17 @@ def test_evaluate_confidence_and_estimate_shift_check_their_options_before_scori
             estimate_shift(classifier, ["a"], k=value)
     with pytest.raises(InvalidParameterError, match="'method' must be"):
         estimate_shift(classifier, ["a"], method="ml")
+
+
+def test_conformal_predict_refuses_fewer_candidates_than_calibrated(calibrated):
+    conformal = calibrated.conformal
+    probs = calibrated.predict_topk(["hello there", "so happy"], conformal.k,
+                                    adjust_shift=False)
+    assert probs.k == conformal.k  # what TextClassifier passes: accepted
+    for method in conformal.methods():
+        assert len(conformal.predict(probs, method=method)) == 2
+        with pytest.raises(InvalidParameterError,
+                           match=rf"'probabilities' must be at least the calibration width "
+                           rf"of {conformal.k} candidates.*got 'a top-{conformal.k - 1}'"):
+            conformal.predict(probs.head(conformal.k - 1), method=method)
+    assert len(calibrated.predict_sets(["hello there"])) == 1

@@ -366,3 +366,20 @@ def test_conformal_fits_refuse_no_document_naming_y_true(fit, k, what):
     with pytest.raises(InvalidParameterError, match="'y_true' must be the labels of at least "
                        f"one held-out document to fit {what} on, got '0 documents'"):
         fit(sp.csr_matrix((0, 3)), empty)
+
+
+def test_recall_control_refuses_a_narrower_topk_than_calibrated():
+    # calibrated on top-3 probabilities: a top-2 sends true labels the calibration saw
+    # at their own probability to the tail, and the recall guarantee silently lapses
+    scores = np.array([[0.9, 0.6, 0.3, 0.1], [0.8, 0.5, 0.4, 0.2], [0.7, 0.6, 0.5, 0.1]])
+    y = sp.csr_matrix(np.array([[1, 0, 1, 0], [0, 1, 1, 0], [1, 1, 0, 0]]))
+    tail = np.full(4, 0.05)
+    for bands in (None, FrequencyBands(np.array([0, 0, 1, 1]), np.array([0, 5, 10]))):
+        crc = fit_recall_control(y, TopK.from_scores(scores, 3), tail=tail, bands=bands)
+        assert crc.k == 3
+        with pytest.raises(InvalidParameterError, match=r"parameter 'topk' must be at least "
+                           r"the calibration width of 3 candidates.*got 'a top-2'"):
+            crc.predict(TopK.from_scores(scores, 2), 0.5)
+        # the calibration width and wider are fine
+        for k in (3, 4):
+            assert len(crc.predict(TopK.from_scores(scores, k), 0.5)) == 3

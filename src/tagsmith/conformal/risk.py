@@ -127,6 +127,7 @@ class RecallControl:
         if topk.n_labels != self.n_labels:
             raise InvalidParameterError("topk", f"probabilities over {self.n_labels} labels",
                                         f"{topk.n_labels} labels")
+        self.check_width(topk)
         thresholds = self.thresholds(alpha)
         group = self._group_of()
         valid = topk.valid
@@ -143,6 +144,20 @@ class RecallControl:
         return LabelSets(topk, in_set, tail_in, size.astype(np.int64), abstain,
                          alpha=check_alpha(alpha), method="mondrian" if self.mondrian
                          else "recall", thresholds=thresholds, group_of=group)
+
+    def check_width(self, topk: TopK, name: str = "topk") -> None:
+        """Refuse a ``topk`` narrower than the calibration width :attr:`k`.
+
+        The thresholds were calibrated on scores where a label outside the top ``k``
+        scores its tail probability; with fewer candidates, true labels that the
+        calibration saw with their own (higher) probability fall to the tail and
+        drop out of the sets, so the recall guarantee silently no longer holds.
+        """
+        if topk.k < self.k:
+            raise InvalidParameterError(
+                name, f"at least the calibration width of {self.k} candidates per document "
+                f"(the recall guarantee was calibrated on top-{self.k} probabilities)",
+                f"a top-{topk.k}")
 
     def default_max_set_size(self) -> int:
         return max(3, int(np.ceil(3 * self.mean_true_labels)))

@@ -37,7 +37,7 @@ from tagsmith.conformal.lpicp import PowersetICP, fit_powerset_icp
 from tagsmith.conformal.risk import RecallControl, check_alpha, fit_recall_control
 from tagsmith.exceptions import DataError, InvalidParameterError
 from tagsmith.pipeline.crossfit import CrossFitScores, HeldoutScores
-from tagsmith.topk import TopK
+from tagsmith.topk import TopK, check_topk
 
 logger = logging.getLogger("tagsmith")
 
@@ -132,6 +132,9 @@ class ConformalModel:
         alpha, max_set_size, min_confidence = self.check_options(alpha, max_set_size,
                                                                  min_confidence, method)
         limit = self.max_set_size if max_set_size is None else max_set_size
+        check_topk(probabilities, "probabilities")
+        # a narrower top-k voids the guarantee of every method (LP-ICP needs every label)
+        self.recall.check_width(probabilities, "probabilities")
         if method == "recall":
             return self.recall.predict(probabilities, alpha, max_set_size=limit,
                                        min_confidence=min_confidence)
