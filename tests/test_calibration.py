@@ -407,3 +407,57 @@ def test_tail_probability_of_a_label_far_above_its_band_mean_stays_below_1():
     # the prior is at most a rate of 1, with the weight of one pass over the documents
     assert calibrator.tail[0] == pytest.approx((missed + 200 * 1.0) / (absent + 200))
     assert calibrator.tail.max() < 1
+
+
+def test_tail_probability_is_positive_in_a_band_that_missed_no_true_label():
+    """The band's missed-positive rate is smoothed by half an observation (Jeffreys):
+    a band whose held-out documents missed no true label gave every label in it a tail
+    of exactly 0, though the README promises no probability is exactly 0 or 1."""
+    # top-2 of 4 labels: {0, 1} in documents 0 and 1, {2, 3} in documents 2 and 3
+    scores = np.array([[0.9, 0.8, 0.2, 0.1], [0.9, 0.8, 0.2, 0.1],
+                       [0.1, 0.2, 0.9, 0.8], [0.1, 0.2, 0.9, 0.8]])
+    # band 0 (labels 0, 1) misses nothing; band 1 misses label 2 in document 1
+    y = sp.csr_matrix(np.array([[1, 0, 0, 0], [0, 1, 1, 0], [0, 0, 1, 0], [0, 0, 0, 1]]))
+    bands = FrequencyBands(np.array([0, 0, 1, 1]), np.array([0, 10, 100]))
+    calibrator = fit_calibrator(y, TopK.from_scores(scores, 2), bands=bands,
+                                label_counts=np.array([5, 5, 50, 50]))
+    # band 0: rate (0 + 1/2) / (4 absent + 1) = 0.1; each label unlisted in 2 of the 4
+    # documents, its prior weighing as much as the 4 documents: (0 + 4 * 0.1) / (2 + 4)
+    assert calibrator.tail[:2] == pytest.approx([1 / 15, 1 / 15])
+    # band 1: rate (1 + 1/2) / (4 + 1) = 0.3; label 2 missed once, label 3 never
+    assert calibrator.tail[2:] == pytest.approx([(1 + 4 * 0.3) / 6, (0 + 4 * 0.3) / 6])
+    assert calibrator.tail.min() > 0
+    assert fit_calibrator(y, TopK.from_scores(scores, 4)).tail.max() == 0  # no tail
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_tail_smoothing_moves_positive_tails_no_more_than_half_an_observation(seed):
+    """Against the unsmoothed band rate ``missed / absent``: a tail that was positive
+    moves by at most ``1 / (2 (band absent + 1))`` x the label's frequency scaling x
+    its prior weight; and every tail is now positive."""
+    rng = np.random.default_rng(seed)
+    n_docs, n_labels, k = 300, 30, 4
+    y, _, raw = simulate_scores(n_docs, n_labels, seed=seed,
+                                priors=np.geomspace(0.3, 0.01, n_labels))
+    topk = TopK.from_scores(raw, k)
+    counts = rng.integers(1, 200, n_labels)
+    calibrator = fit_calibrator(y, topk, label_counts=counts, n_bands=3)
+    band = calibrator.bands.band_of.astype(np.int64)
+    dense = np.asarray(y.toarray(), bool)
+    listed = np.zeros(dense.shape, bool)
+    np.put_along_axis(listed, topk.indices.astype(np.int64), True, axis=1)
+    missed = (dense & ~listed).sum(axis=0).astype(float)
+    absent = (~listed).sum(axis=0).astype(float)
+    n_bands = calibrator.bands.n_bands
+    band_missed = np.bincount(band, weights=missed, minlength=n_bands)
+    band_absent = np.bincount(band, weights=absent, minlength=n_bands)
+    mean_count = np.bincount(band, weights=counts, minlength=n_bands) \
+        / np.bincount(band, minlength=n_bands)
+    scale = (counts + 1.0) / (mean_count[band] + 1.0)
+    old_prior = np.minimum(band_missed[band] / band_absent[band] * scale, 1.0)
+    old = np.where(absent > 0, (missed + n_docs * old_prior) / (absent + n_docs), 0.0)
+    bound = 0.5 / (band_absent[band] + 1) * scale * n_docs / (absent + n_docs)
+    was_positive = old > 0
+    assert was_positive.sum() > n_labels // 2
+    assert np.all(np.abs(calibrator.tail - old)[was_positive] <= bound[was_positive] + 1e-12)
+    assert calibrator.tail.min() > 0 and calibrator.tail.max() < 1

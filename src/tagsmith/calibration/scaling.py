@@ -24,9 +24,11 @@ entries), the most certainty that many observations can support.
 **Labels outside a document's top-k** have no score. Each label gets a *tail
 probability* ``tail[l]``: the rate at which it was true in held-out documents whose
 top-k did not list it, shrunk toward its band's rate scaled by the label's training
-frequency. It is the calibrated probability of any unlisted label, so every
-(document, label) pair has one, and conformal sets can reach beyond the top-k.
-When the top-k lists every label (small label spaces), the tail is 0.
+frequency. The band's rate is smoothed by half an observation (Jeffreys), so a tail is
+never exactly 0, even in a band whose held-out documents missed no true label. It is
+the calibrated probability of any unlisted label, so every (document, label) pair has
+one, and conformal sets can reach beyond the top-k. When the top-k lists every label
+of every held-out document (small label spaces), there is no tail (all 0).
 
 >>> import scipy.sparse as sp
 >>> rng = np.random.default_rng(0)
@@ -254,7 +256,21 @@ def _mean_probability(entries: Entries, probs: np.ndarray, tail: np.ndarray) -> 
 
 
 def _tail_rates(entries: Entries, bands: FrequencyBands, counts: np.ndarray) -> np.ndarray:
-    """P(label true | not in the top-k), shrunk toward the band rate x relative frequency."""
+    """P(label true | not in the top-k), shrunk toward the band rate x relative frequency.
+
+    The band rate is the Jeffreys (add-half) estimate ``(missed + 1/2) / (absent + 1)``
+    of the band's missed-positive rate, the posterior mean under a Beta(1/2, 1/2) prior,
+    as the calibrated probabilities keep half an observation away from 0 and 1: a band
+    whose held-out documents missed no true label had a rate, and so every tail in it,
+    of exactly 0, a certainty no finite sample supports (conformal sets and label-shift
+    estimation then treated those labels as impossible outside the top-k). It moves a
+    band rate by at most ``1 / (2 (absent + 1))``, so a tail that was positive moves by
+    at most that, times the label's frequency scaling and its prior weight. A band that
+    every document lists whole (no evidence of its own) takes the pooled rate of all
+    labels, and a label every document lists takes its prior: either may be unlisted in
+    a new document. Only when the top-k listed every label of every document is there no
+    tail at all (all 0: then nothing is ever outside the top-k).
+    """
     n_labels = entries.n_labels
     positives = np.bincount(entries.y.indices, minlength=n_labels)
     caught = np.bincount(entries.label[entries.hit], minlength=n_labels)
@@ -263,16 +279,19 @@ def _tail_rates(entries: Entries, bands: FrequencyBands, counts: np.ndarray) -> 
     band = bands.band_of.astype(np.int64)
     band_missed = np.bincount(band, weights=missed, minlength=bands.n_bands)
     band_absent = np.bincount(band, weights=absent, minlength=bands.n_bands)
-    band_rate = np.divide(band_missed, band_absent, out=np.zeros(bands.n_bands),
-                          where=band_absent > 0)
+    if not band_absent.any():
+        return np.zeros(n_labels)  # every label listed in every document: no tail
+    pooled = (band_missed.sum() + 0.5) / (band_absent.sum() + 1.0)
+    # Jeffreys (add-half): never exactly 0
+    band_rate = np.where(band_absent > 0, (band_missed + 0.5) / (band_absent + 1.0), pooled)
     band_mean_count = np.bincount(band, weights=counts, minlength=bands.n_bands) \
         / np.maximum(bands.sizes(), 1)
     # a rate: a label far more frequent than its band's mean (the top band is open-ended,
     # label_counts may come from training) scaled past 1, and the tail came out as 1.0
     prior = np.minimum(band_rate[band] * (counts + 1.0) / (band_mean_count[band] + 1.0), 1.0)
     strength = float(max(entries.n_docs, 1))  # the prior weighs as much as one full pass
-    tail = (missed + strength * prior) / (absent + strength)
-    return np.clip(np.where(absent > 0, tail, 0.0), 0.0, 1.0)
+    tail = (missed + strength * prior) / (absent + strength)  # absent == 0: the prior
+    return np.clip(tail, 0.0, 1.0)
 
 
 # -- Platt ---------------------------------------------------------------------------------
