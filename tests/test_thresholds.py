@@ -4,8 +4,14 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tagsmith.calibration.thresholds import Thresholds, best_global_threshold, tune_thresholds
+from tagsmith.calibration.thresholds import (
+    Thresholds,
+    _best_min_labels,
+    best_global_threshold,
+    tune_thresholds,
+)
 from tagsmith.exceptions import InvalidParameterError
+from tagsmith.metrics import as_label_matrix, f1_micro
 from tagsmith.topk import TopK
 
 
@@ -209,3 +215,38 @@ def test_fractional_true_labels_are_refused_where_labels_tune_or_fit():
             fit(sp.csr_matrix(soft), topk)
     named = soft != 0
     assert best_global_threshold(named, topk) == best_global_threshold(named.astype(int), topk)
+
+
+def test_min_labels_is_chosen_by_the_thresholds_f_beta():
+    """Hand-checked: documents B (true {0}) and C1, C2 (true {1}) score below every
+    threshold; forcing their best label (0) in gives TP 2, FP 2, FN 2 instead of TP 1,
+    FP 0, FN 3. Micro F1: 0.5 > 0.4 (force); micro F0.5: 0.5 < 1.25 / 2 = 0.625 (don't).
+    The choice was by micro F1 whatever beta the thresholds used."""
+    topk = TopK.from_scores(np.array([[0.9, 0.1], [0.3, 0.2], [0.3, 0.2], [0.3, 0.2]]), k=2)
+    y = sp.csr_matrix(np.array([[1, 0], [1, 0], [0, 1], [0, 1]]))
+    per_label = np.full(2, 0.6, np.float32)
+    labels = as_label_matrix(y)
+    assert _best_min_labels(labels, topk, per_label, 1.0) == 1
+    assert _best_min_labels(labels, topk, per_label, 0.5) == 0
+    assert _best_min_labels(labels, topk, per_label, 2.0) == 1  # F2: 0.5 > 5 / 17
+
+
+def test_tune_thresholds_chooses_min_labels_by_its_beta():
+    topk = TopK.from_scores(np.array([[0.9, 0.1], [0.3, 0.2], [0.3, 0.2], [0.3, 0.2]]), k=2)
+    y = sp.csr_matrix(np.array([[1, 0], [1, 0], [0, 1], [0, 1]]))
+    # the case above through tune_thresholds: F0.5's global cut is 0.6 (after 0.9: F0.5 0.625, tied
+    # with the cut after 0.2 and taken first), every label backs off to it
+    tuned = tune_thresholds(y, topk, beta=0.5, min_support=100)
+    assert tuned.per_label.tolist() == pytest.approx([0.6, 0.6])
+    assert tuned.min_labels == 0
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_min_labels_with_beta_1_is_micro_f1(seed):
+    rng = np.random.default_rng(seed)
+    topk = TopK.from_scores(rng.random((60, 8)), k=3)
+    y = sp.csr_matrix(rng.random((60, 8)) < 0.2)
+    for per_label in (np.full(8, 0.9, np.float32), rng.random(8).astype(np.float32)):
+        expected = int(np.argmax([f1_micro(y, topk.label_sets(per_label, min_labels=m))
+                                  for m in (0, 1)]))
+        assert _best_min_labels(as_label_matrix(y), topk, per_label, 1.0) == expected

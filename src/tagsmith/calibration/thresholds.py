@@ -15,12 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp  # noqa: F401 (the doctests use it)
+import scipy.sparse as sp
 
 from tagsmith._params import check_int, check_number
 from tagsmith.calibration.bands import FrequencyBands
 from tagsmith.exceptions import InvalidParameterError
-from tagsmith.metrics import as_label_matrix, f1_micro, topk_hits
+from tagsmith.metrics import as_label_matrix, topk_hits
 from tagsmith.metrics.sets import check_label_values
 from tagsmith.topk import TopK, check_topk
 
@@ -159,8 +159,8 @@ def tune_thresholds(y_true, topk: TopK, *, beta: float = 1.0, min_support: int =
     positives use their band's threshold when ``bands`` are given and the band has
     at least ``min_support`` positives, else the global threshold. With
     ``tune_min_labels``, also decides whether always giving each document its best
-    label raises micro F1. ``max_labels`` caps every set (applied while tuning, so
-    the thresholds suit the cap).
+    label raises micro F-beta (the same ``beta`` as the thresholds). ``max_labels``
+    caps every set (applied while tuning, so the thresholds suit the cap).
 
     >>> topk = TopK.from_scores(np.array([[0.9, 0.2], [0.6, 0.7], [0.1, 0.8]]), k=2)
     >>> y = sp.csr_matrix(np.array([[1, 0], [1, 1], [0, 1]]))
@@ -205,7 +205,7 @@ def tune_thresholds(y_true, topk: TopK, *, beta: float = 1.0, min_support: int =
     source[tuned] = FROM_LABEL
     result = Thresholds(per_label, global_thr, tuned, max_labels=max_labels, source=source)
     if tune_min_labels:
-        result.min_labels = _best_min_labels(y_true, topk, per_label)
+        result.min_labels = _best_min_labels(labels, topk, per_label, checked_beta)
     return result
 
 
@@ -241,6 +241,19 @@ def _grouped_best(labels: np.ndarray, scores: np.ndarray, is_hit: np.ndarray,
     return out
 
 
-def _best_min_labels(y_true, topk: TopK, per_label: np.ndarray) -> int:
-    scores = [f1_micro(y_true, topk.label_sets(per_label, min_labels=m)) for m in (0, 1)]
+def _best_min_labels(labels: sp.csr_matrix, topk: TopK, per_label: np.ndarray,
+                     beta: float = 1.0) -> int:
+    """0 or 1: whether forcing each document's best label in raises micro F-beta.
+
+    By the thresholds' own ``beta``: micro F1 here chose for recall-heavy (``beta > 1``)
+    or precision-heavy thresholds by another measure than theirs. With ``beta = 1``
+    F-beta is ``2 TP / (2 TP + FN + FP)``, exactly micro F1 (integer counts).
+    """
+    n_true = int(labels.count_nonzero())
+    scores = []
+    for m in (0, 1):
+        predicted = topk.label_sets(per_label, min_labels=m)
+        tp = int(labels.multiply(predicted).count_nonzero())
+        fp = int(predicted.count_nonzero()) - tp
+        scores.append(float(_fbeta(np.float64(tp), fp, n_true - tp, beta)))
     return int(np.argmax(scores))
