@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tagsmith.calibration.shift import LabelShift, estimate_label_shift, prior_distance
 from tagsmith.exceptions import InvalidParameterError
@@ -58,7 +60,7 @@ def test_adjustment_raises_f1_under_shift_and_thresholds_agree():
     assert f1_micro(y, adjusted.label_sets(thresholds)) > f1_micro(y, topk.label_sets(thresholds))
     # the equivalent thresholds on unadjusted probabilities make the same decisions
     same = topk.label_sets(shift.adjust_thresholds(thresholds))
-    assert (same != adjusted.label_sets(thresholds)).nnz <= 2  # float rounding at the edge
+    assert (same != adjusted.label_sets(thresholds)).nnz == 0  # exactly, at the edge too
 
 
 def test_tail_labels_take_part():
@@ -236,3 +238,26 @@ def test_estimates_never_reach_0_or_1():
     assert shift.target_prior[2] >= source[2]  # never pushed past a source prior nearer 0
     adjusted = shift.adjust(TopK.from_scores(p, 3)).scores
     assert np.all((adjusted > 0) & (adjusted < 1))
+
+
+_UNIT32 = st.floats(0.0, 1.0, width=32)
+
+
+@settings(max_examples=300, deadline=None)
+@given(t=_UNIT32, source=st.floats(0.001, 0.999), target=st.floats(0.0, 1.0),
+       p=st.lists(_UNIT32, min_size=1, max_size=20))
+def test_adjusted_thresholds_decide_as_the_stored_adjusted_probabilities(t, source, target, p):
+    """``r >= t`` iff ``p >= t'`` for float32 ``p`` and the float32 ``r`` that adjust()
+    stores: the closed form rounded to float32 disagreed one step from the boundary."""
+    shift = LabelShift("em", np.array([source]), np.array([target]), 100)
+    t_prime = shift.adjust_thresholds(np.array([t], np.float32))
+    assert t_prime.dtype == np.float32 and t_prime.shape == (1,)
+    cut = t_prime[0]
+    # random scores, and the float32 scores either side of the cut (the edge cases)
+    edge = [np.nextafter(cut, np.float32(-1)), cut, np.nextafter(cut, np.float32(2))]
+    scores = np.array([q for q in [*p, *edge] if 0 <= q <= 1], np.float32)
+    stored = shift.adjust(TopK(np.zeros((scores.size, 1), np.int32), scores[:, None], 1))
+    r = stored.scores[:, 0]
+    assert np.array_equal(r >= np.float32(t), scores >= cut), (r, scores, cut)
+    assert np.array_equal(r, shift.adjust_probabilities(np.zeros(scores.size, int),
+                                                        scores).astype(np.float32))

@@ -136,13 +136,37 @@ class LabelShift:
     def adjust_tail(self, tail: np.ndarray) -> np.ndarray:
         return self.adjust_probabilities(np.arange(self.n_labels), tail)
 
-    def adjust_thresholds(self, per_label: np.ndarray) -> np.ndarray:
+    def adjust_thresholds(self, per_label) -> np.ndarray:
         """Thresholds on *unadjusted* probabilities that decide as ``per_label`` does on
-        adjusted ones (``r >= t`` iff ``p >= t'``)."""
-        w1, w0 = self.ratios()
-        t = np.clip(np.asarray(per_label, dtype=np.float64), 0.0, 1.0)
-        den = w1 * (1.0 - t) + w0 * t
-        return np.divide(w0 * t, den, out=np.ones_like(t), where=den > 0).astype(np.float32)
+        adjusted ones: ``r >= t`` iff ``p >= t'`` for every float32 probability ``p`` in
+        [0, 1], with ``r`` the adjusted probability as :meth:`adjust` stores it (float32)
+        and ``t``, ``t'`` float32, as :meth:`TopK.label_sets` reads thresholds.
+
+        The closed form ``t' = w0 t / (w1 (1 - t) + w0 t)``, rounded to float32, could
+        disagree at the boundary: a score one float32 step either side of it decided
+        otherwise than its rounded adjusted probability. ``r`` never falls as ``p``
+        rises, so ``t'`` is found exactly instead: the smallest float32 ``p`` whose
+        ``r`` passes, by bisection over the float32 bit patterns of [0, 1] (which order
+        as the numbers do). Where no ``p`` in [0, 1] passes, ``t'`` is the float32 just
+        above 1.
+        """
+        n = self.n_labels
+        t = np.broadcast_to(np.asarray(per_label, dtype=np.float32), (n,))
+        labels = np.arange(n)
+
+        def passes(p: np.ndarray) -> np.ndarray:
+            return self.adjust_probabilities(labels, p).astype(np.float32) >= t
+
+        one = np.float32(1.0)
+        lo = np.zeros(n, np.int64)  # bit patterns: 0.0 is 0, and 1.0 the largest here
+        hi = np.full(n, int(np.array(one).view(np.int32)), np.int64)
+        while np.any(lo < hi):  # the smallest passing pattern in [lo, hi]: ~30 rounds
+            mid = lo + (hi - lo) // 2
+            ok = passes(mid.astype(np.int32).view(np.float32))
+            hi, lo = np.where(ok, mid, hi), np.where(ok, lo, mid + 1)
+        out = lo.astype(np.int32).view(np.float32).copy()
+        out[~passes(np.full(n, one))] = np.nextafter(one, np.float32(2.0))
+        return out
 
     def total_variation(self) -> float:
         """Estimated shift: total variation between source and target label frequencies."""
