@@ -114,6 +114,14 @@ def prepare(args, work: Path) -> Path:
             log(f"{split}: {int((~keep).sum())} documents with an empty text left out")
             splits[split] = ([t for t, k in zip(split_texts, keep, strict=True) if k],
                              sp.csr_matrix(split_Y)[keep])
+    dev_texts = set(splits["dev"][0])
+    in_dev = np.array([t in dev_texts for t in splits["train"][0]], bool)
+    if in_dev.any():
+        # Reuters-21578's dev is a sample of train (xmc.py tunes on it); training here
+        # refuses a dev it was trained on, so those documents leave train
+        log(f"train: {int(in_dev.sum())} documents also in dev left out")
+        splits["train"] = ([t for t, d in zip(splits["train"][0], in_dev, strict=True) if not d],
+                           sp.csr_matrix(splits["train"][1])[~in_dev])
     texts, Y = splits["train"]
     noise = inject_label_noise(Y, missing_rate=args.missing_rate, wrong_rate=args.wrong_rate,
                                seed=args.seed)
