@@ -464,3 +464,31 @@ def test_check_label_values_takes_fractions_only_where_soft_labels_are_meant():
         with pytest.raises(InvalidParameterError, match=r"'Y' must be labels in \[0, 1\]"):
             check_label_values(np.array([[bad, 0]]), "Y", soft_ok=True)
     assert check_label_values(np.array([[True, False]])).nnz == 1
+
+
+# -- properties on small random problems --------------------------------------------------
+
+
+def test_psp_of_a_perfect_ranking_is_exactly_one():
+    # summed in different orders, the gains and the best gains of this perfect ranking
+    # gave 1.0000000000000002
+    Y = np.array([[1, 1, 1, 0], [1, 0, 0, 1], [0, 1, 1, 1]])
+    p = np.array([0.51, 0.98, 0.79, 0.34])
+    topk = TopK.from_scores(Y * (1 + 1 / p), 4)  # true labels first, rarest first
+    assert psp_at_k(Y, topk, 3, p) == 1.0
+    assert evaluate(Y, topk, ks=(3,), propensity=p)["psp@3"] == 1.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(ranking_cases(), st.integers(1, 12), st.data())
+def test_psp_is_at_most_one_and_one_for_rankings_by_weight(case, k, data):
+    Y, scores, candidate, topk_k = case
+    p = data.draw(arrays(np.float64, Y.shape[1], elements=st.floats(0.01, 1.0)))
+    assert 0.0 <= psp_at_k(Y, build_topk(scores, candidate, topk_k), k, p) <= 1.0
+    n, n_labels = Y.shape
+    # true labels first, those with the largest 1/p first: a perfect ranking for PSP
+    order = np.array([sorted(range(n_labels), key=lambda lab, i=i: (not Y[i, lab], p[lab]))
+                      for i in range(n)], dtype=np.int64).reshape(n, n_labels)
+    perfect = TopK(order, np.broadcast_to(-np.arange(n_labels, dtype=np.float32),
+                                          (n, n_labels)), n_labels)
+    assert psp_at_k(Y, perfect, k, p) == (1.0 if Y.any() else 0.0)

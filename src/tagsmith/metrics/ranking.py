@@ -17,6 +17,7 @@ Conventions shared by all ``@k`` metrics:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -133,15 +134,17 @@ def _inverse_propensities(values, n_labels: int) -> np.ndarray:
 
 def _psp(r: _Ranked, k: int, inv_p: np.ndarray) -> float:
     hits = r.hits[:, :k]
-    gained = (inv_p[np.where(hits, r.indices[:, :k], 0)] * hits).sum()
+    # both sums are exactly rounded (math.fsum): summed in their own orders, a perfect
+    # ranking (the same terms) gave 1.0000000000000002, and any ranking could exceed 1
+    gained = math.fsum(inv_p[r.indices[:, :k][hits]])
     # best achievable: the k largest 1/p_l among each document's true labels
     y = r.y
     row = np.repeat(np.arange(y.shape[0]), np.diff(y.indptr))
     weights = inv_p[y.indices]
     order = np.lexsort((-weights, row))  # row is the primary key: rows keep their ranges
     rank = np.arange(y.nnz) - np.repeat(y.indptr[:-1], np.diff(y.indptr))
-    best = weights[order][rank < k].sum()
-    return float(_safe_div(gained, best))
+    best = math.fsum(weights[order][rank < k])
+    return gained / best if best else 0.0
 
 
 def _lrap(r: _Ranked) -> float:
