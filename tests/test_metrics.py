@@ -492,3 +492,14 @@ def test_psp_is_at_most_one_and_one_for_rankings_by_weight(case, k, data):
     perfect = TopK(order, np.broadcast_to(-np.arange(n_labels, dtype=np.float32),
                                           (n, n_labels)), n_labels)
     assert psp_at_k(Y, perfect, k, p) == (1.0 if Y.any() else 0.0)
+
+
+def test_propensity_constants_are_checked():
+    Y = np.array([[1, 0], [1, 0], [1, 0], [1, 0]])  # label 1 never seen
+    # B=0 gave label 1 propensity 0, B=-0.5 and NaN gave NaN (with a RuntimeWarning)
+    for name, bad in (("B", 0.0), ("B", -0.5), ("B", np.nan), ("A", -1.0), ("A", 0),
+                      ("A", np.inf), ("A", True), ("B", "1.5")):
+        with pytest.raises(InvalidParameterError) as info:
+            propensities(Y, **{name: bad})
+        assert info.value.name == name
+    assert propensities(Y, A=np.float32(0.5), B=0.4).shape == (2,)

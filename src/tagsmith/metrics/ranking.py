@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_int
+from tagsmith._params import check_int, check_number
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.metrics.sets import _safe_div, _to_csr, as_label_matrix
 from tagsmith.topk import TopK
@@ -262,12 +262,15 @@ def propensities(y_train, A: float = 0.55, B: float = 1.5, *,
     ``N_l`` the column sums of ``y_train`` -- the label frequencies for a 0/1 matrix
     (entries are summed as in pyxclib, so a matrix of label counts works too).
     Usual constants: ``A=0.55, B=1.5`` for most data sets, ``A=0.6, B=2.6`` for
-    Amazon and ``A=0.5, B=0.4`` for Wikipedia. For ``N < e`` the formula gives
-    ``C < 0``; ``C`` is then clipped to 0, i.e. all propensities are 1.
+    Amazon and ``A=0.5, B=0.4`` for Wikipedia; both must be finite and > 0 (with
+    ``B <= 0`` a label never seen in training got propensity 0 or NaN). For ``N < e``
+    the formula gives ``C < 0``; ``C`` is then clipped to 0, i.e. all propensities are 1.
 
     >>> propensities([[1, 0], [1, 0], [1, 1], [1, 0]]).round(3).tolist()
     [0.8, 0.721]
     """
+    A = check_number("A", A, 0, strict=True, finite=True, numpy=True)
+    B = check_number("B", B, 0, strict=True, finite=True, numpy=True)
     y = _to_csr(y_train, "y_train").astype(np.float64)
     n = y.shape[0] if n_docs is None else n_docs
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
