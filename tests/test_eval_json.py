@@ -1,0 +1,133 @@
+"""`tagsmith eval --json` on a tiny corpus against brute-force metrics of the same ranking."""
+
+import json
+import math
+import random
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from sklearn.metrics import f1_score, precision_score, recall_score
+
+import tagsmith.cli as tagsmith_cli
+from tagsmith.metrics import evaluate
+
+tagsmith_cli._register_commands()
+FAST = ["--feature-param", "char_ngrams=null", "--feature-param", "min_df=1"]
+
+
+def run(*args):
+    result = CliRunner().invoke(tagsmith_cli.cli, ["-q", *map(str, args)])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def write_corpus(path, n, rng):
+    """Documents whose words name their labels (some noisy, some without a label)."""
+    with open(path, "w", encoding="utf-8") as out:
+        for _ in range(n):
+            labels = rng.sample(range(8), rng.choice([0, 1, 1, 2, 3]))
+            words = [f"w{lab}{rng.choice('abc')}" for lab in labels for _ in range(2)]
+            words += [f"noise{rng.randint(0, 40)}" for _ in range(4)]
+            if labels and rng.random() < 0.3:  # a label its words do not name
+                words.remove(words[0])
+            rng.shuffle(words)
+            out.write(" ".join(words) + "\t" + " ".join(f"<urn:x:L{lab}>" for lab in labels)
+                      + "\n")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    base = tmp_path_factory.mktemp("evaljson")
+    rng = random.Random(19)
+    write_corpus(base / "train.tsv", 240, rng)
+    write_corpus(base / "test.tsv", 50, rng)
+    # L8 and L9 are never used: labels never true (and, mostly, never predicted)
+    (base / "vocab.tsv").write_text("".join(f"<urn:x:L{i}>\tL{i}\n" for i in range(10)))
+    run("train", base / "train.tsv", "--output", base / "model", "--vocab",
+        base / "vocab.tsv", "--dev-fraction", "0.25", "--no-refit", *FAST)
+    return base
+
+
+def ref_report(Y, ranking, P, inv_p):
+    n = len(Y)
+    n_true = [sum(row) for row in Y]
+    out = {}
+
+    def mean(values):
+        return sum(values) / len(values) if values else 0.0
+
+    def hits(i, k):
+        return sum(1 for lab in ranking[i][:k] if Y[i][lab])
+
+    for k in (1, 3, 5):
+        out[f"p@{k}"] = mean([hits(i, k) / k for i in range(n)])
+    for k in (1, 3, 5):
+        out[f"r@{k}"] = mean([hits(i, k) / n_true[i] for i in range(n) if n_true[i]])
+    for k in (1, 3, 5):
+        per_doc = []
+        for i in range(n):
+            dcg = sum(1 / math.log2(r + 2) for r, lab in enumerate(ranking[i][:k]) if Y[i][lab])
+            idcg = sum(1 / math.log2(r + 2) for r in range(min(k, n_true[i])))
+            per_doc.append(dcg / idcg if idcg else 0.0)
+        out[f"ndcg@{k}"] = mean(per_doc)
+    for k in (1, 3, 5):
+        out[f"f1@{k}"] = mean([2 * hits(i, k) / (len(ranking[i][:k]) + n_true[i])
+                               if n_true[i] else 0.0 for i in range(n)])
+    for k in (1, 3, 5):
+        gained = sum(inv_p[lab] for i in range(n) for lab in ranking[i][:k] if Y[i][lab])
+        best = sum(sum(sorted((inv_p[lab] for lab in range(len(Y[i])) if Y[i][lab]),
+                              reverse=True)[:k]) for i in range(n))
+        out[f"psp@{k}"] = gained / best if best else 0.0
+    lraps = []
+    for i in range(n):
+        true = [lab for lab in range(len(Y[i])) if Y[i][lab]]
+        if not true or len(true) == len(Y[i]):
+            lraps.append(1.0)
+            continue
+        ranks = [ranking[i].index(lab) + 1 for lab in true]
+        lraps.append(mean([sum(1 for r2 in ranks if r2 <= r) / r for r in ranks]))
+    out["lrap"] = mean(lraps)
+    Ya, Pa = np.array(Y, bool), np.array(P, bool)
+    present = np.flatnonzero(Ya.any(0) | Pa.any(0))
+    out["micro_f1"] = f1_score(Ya, Pa, average="micro", zero_division=0)
+    out["macro_f1"] = f1_score(Ya, Pa, average="macro", labels=present, zero_division=0)
+    out["samples_f1"] = f1_score(Ya, Pa, average="samples", zero_division=0)
+    out["micro_precision"] = precision_score(Ya, Pa, average="micro", zero_division=0)
+    out["micro_recall"] = recall_score(Ya, Pa, average="micro", zero_division=0)
+    out["n_docs"] = n
+    out["n_labels_evaluated"] = len(present)
+    return out
+
+
+def test_eval_json_equals_brute_force_metrics_of_the_same_ranking(tiny):
+    from tagsmith.pipeline.classifier import TextClassifier
+    from tagsmith.pipeline.evaluate import propensities_for
+    from tagsmith.pipeline.io import read_labelled
+
+    printed = json.loads(run("eval", tiny / "model", tiny / "test.tsv", "--json"))
+    clf = TextClassifier.load(tiny / "model")
+    test = read_labelled(tiny / "test.tsv", clf.label_space)
+    topk = clf.predict_topk(test.texts, clf.n_labels)  # small label space: every label
+    Y = (test.Y.toarray() != 0).tolist()
+    P = (clf.label_sets(topk, None).toarray() != 0).tolist()
+    ranking = [[int(lab) for lab in row if lab >= 0] for row in topk.indices]
+    # Jain et al. propensities from the documents the final model was fitted on
+    manifest = json.loads((tiny / "model" / "manifest.json").read_text())
+    n_fit = manifest["training"]["n_docs"]
+    assert n_fit == clf.n_train_docs == 180  # --no-refit: 240 less the 25% dev split
+    c = (math.log(n_fit) - 1) * (1.5 + 1) ** 0.55
+    inv_p = [1 + c * (int(count) + 1.5) ** -0.55 for count in clf.label_counts]
+    expected = ref_report(Y, ranking, P, inv_p)
+    assert list(printed) == list(expected)  # the keys, in evaluate()'s documented order
+    for key, value in expected.items():
+        assert printed[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+    assert isinstance(printed["n_docs"], int) and isinstance(printed["n_labels_evaluated"], int)
+    assert 0 < printed["p@1"] < 1 and 0 < printed["macro_f1"] < 1  # not a degenerate case
+    assert printed["n_labels_evaluated"] == 8  # L8, L9: never true, never predicted
+    assert printed["psp@5"] <= 1.0
+    # and the library's own report of the same data, value for value
+    propensity = propensities_for(clf)
+    np.testing.assert_allclose(1 / propensity, inv_p, rtol=1e-12)
+    assert printed == json.loads(json.dumps(evaluate(
+        test.Y, topk, clf.label_sets(topk, None), propensity=propensity)))
