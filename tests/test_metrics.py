@@ -503,3 +503,48 @@ def test_propensity_constants_are_checked():
             propensities(Y, **{name: bad})
         assert info.value.name == name
     assert propensities(Y, A=np.float32(0.5), B=0.4).shape == (2,)
+
+
+@st.composite
+def tied_cases(draw):
+    """Like ranking_cases, but scores from a few values: many ties, also at the cut."""
+    n = draw(st.integers(0, 6))
+    n_labels = draw(st.integers(1, 8))
+    Y = draw(arrays(bool, (n, n_labels)))
+    scores = draw(arrays(np.float32, (n, n_labels), elements=st.sampled_from([1.0, 2.0, 3.0])))
+    candidate = draw(st.one_of(st.just(np.ones((n, n_labels), bool)),
+                               arrays(bool, (n, n_labels))))
+    return Y, scores, candidate, draw(st.integers(1, n_labels + 3))
+
+
+@settings(max_examples=150, deadline=None)
+@given(tied_cases(), st.integers(1, 12), st.data())
+def test_ties_rank_the_lower_label_id_first_in_every_metric(case, k, data):
+    Y, scores, candidate, topk_k = case
+    topk = build_topk(scores, candidate, topk_k)
+    # ref_ranking sorts stably by score over ascending ids: ties go to the lower id
+    ranking = ref_ranking(scores, candidate, topk_k)
+    assert [[int(lab) for lab in row if lab >= 0] for row in topk.indices] == ranking
+    Yl = Y.tolist()
+    p = data.draw(arrays(np.float64, Y.shape[1], elements=st.floats(0.01, 1.0)))
+    report = evaluate(Y, topk, ks=(k,), propensity=p)
+    for key, want in ((f"p@{k}", ref_precision(Yl, ranking, k)),
+                      (f"r@{k}", ref_recall(Yl, ranking, k)),
+                      (f"ndcg@{k}", ref_ndcg(Yl, ranking, k)),
+                      (f"f1@{k}", ref_f1_at_k(Yl, ranking, k)),
+                      (f"psp@{k}", ref_psp(Yl, ranking, k, p)),
+                      ("lrap", ref_lrap(Yl, ranking))):
+        assert report[key] == pytest.approx(want, rel=1e-9, abs=1e-12), key
+    assert 0.0 <= report[f"psp@{k}"] <= 1.0
+
+
+def test_ndcg_with_ties_differs_from_sklearn_as_documented():
+    # sklearn averages the gain over tied scores; tagsmith ranks the lower id first
+    Y, scores = np.array([[0, 1]]), np.array([[0.5, 0.5]])
+    topk = TopK.from_scores(scores, 2)
+    assert ndcg_at_k(Y, topk, 1) == 0.0
+    assert ndcg_score(Y, scores, k=1) == pytest.approx(0.5)
+    # float32 scores: values closer than float32 resolution tie as well
+    close = np.array([[0.5, 0.5 + 1e-9]])
+    assert ndcg_at_k(Y, TopK.from_scores(close, 2), 1) == 0.0
+    assert ndcg_score(Y, close, k=1) == 1.0

@@ -12,7 +12,12 @@ Conventions shared by all ``@k`` metrics:
 * padding entries are never hits, and a ``k`` larger than ``topk.k`` treats the
   missing columns as padding (P@k still divides by ``k``);
 * every metric is a mean over documents returned as a Python ``float``; with no
-  documents at all the result is ``0.0``.
+  documents at all the result is ``0.0``;
+* the ranking is the order of ``topk``'s rows as given. :class:`~tagsmith.topk.TopK`
+  builds them with ties in score (float32: values closer than its resolution tie too)
+  broken towards the lower label id, so every metric is deterministic; scikit-learn
+  instead averages over tied scores (``ndcg_score``) or ranks a tie pessimistically
+  (``label_ranking_average_precision_score``), so the two agree only without ties.
 """
 
 from __future__ import annotations
@@ -190,8 +195,11 @@ def ndcg_at_k(y_true, topk: TopK, k: int) -> float:
 
     ``DCG@k = sum_{r=1..k} rel_r / log2(r + 1)`` and the ideal
     ``IDCG@k = sum_{r=1..min(k, |y_i|)} 1 / log2(r + 1)``. Documents without true labels
-    score 0 and count in the mean. Without score ties this equals
-    ``sklearn.metrics.ndcg_score(y_true, scores, k=k)``.
+    score 0 and count in the mean (as in sklearn). A document with fewer than ``k``
+    true labels is normalised by the ideal DCG of its ``|y_i|`` labels, so a ranking
+    with them all first scores 1. Without score ties this equals
+    ``sklearn.metrics.ndcg_score(y_true, scores, k=k)``; with ties tagsmith ranks the
+    lower label id first where sklearn averages the tied gains.
 
     >>> topk = TopK.from_scores([[0.9, 0.1, 0.5], [0.2, 0.8, 0.3]], k=2)
     >>> round(ndcg_at_k([[0, 0, 1], [0, 1, 0]], topk, k=2), 4)
