@@ -410,6 +410,8 @@ def test_parameter_validation():
     raises("labels", f1_macro, Y, Y, labels="some")
     raises("zero_division", f1_samples, Y, Y, zero_division="warn")
     raises("n_docs", propensities, Y, n_docs=0)
+    raises("n_docs", propensities, Y, n_docs=2.5)
+    raises("y_train", propensities, np.zeros((0, 3)))  # named n_docs, never passed
 
 
 # -- scale ---------------------------------------------------------------------------------

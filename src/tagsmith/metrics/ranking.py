@@ -280,9 +280,13 @@ def propensities(y_train, A: float = 0.55, B: float = 1.5, *,
     A = check_number("A", A, 0, strict=True, finite=True, numpy=True)
     B = check_number("B", B, 0, strict=True, finite=True, numpy=True)
     y = _to_csr(y_train, "y_train").astype(np.float64)
-    n = y.shape[0] if n_docs is None else n_docs
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise InvalidParameterError("n_docs", "an integer >= 1 (training documents)", n)
+    if n_docs is None:  # the error names what the caller passed: y_train, not n_docs
+        if y.shape[0] < 1:
+            raise InvalidParameterError("y_train", "at least one training document (row)",
+                                        "0 rows")
+        n = y.shape[0]
+    else:
+        n = check_int("n_docs", n_docs, 1, numpy=True)
     freq = np.bincount(y.indices, weights=y.data, minlength=y.shape[1])
     c = max((np.log(n) - 1.0) * (B + 1.0) ** A, 0.0)
     return 1.0 / (1.0 + c * np.exp(-A * np.log(freq + B)))
