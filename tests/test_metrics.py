@@ -550,3 +550,24 @@ def test_ndcg_with_ties_differs_from_sklearn_as_documented():
     close = np.array([[0.5, 0.5 + 1e-9]])
     assert ndcg_at_k(Y, TopK.from_scores(close, 2), 1) == 0.0
     assert ndcg_score(Y, close, k=1) == 1.0
+
+
+@settings(max_examples=100, deadline=None)
+@given(ranking_cases(), st.lists(st.integers(1, 12), min_size=0, max_size=4, unique=True),
+       st.data())
+def test_evaluate_equals_the_individual_metrics(case, ks, data):
+    Y, scores, candidate, topk_k = case
+    topk = build_topk(scores, candidate, topk_k)
+    P = data.draw(arrays(bool, Y.shape))
+    p = data.draw(arrays(np.float64, Y.shape[1], elements=st.floats(0.01, 1.0)))
+    report = evaluate(Y, topk, P, ks=ks, propensity=p)
+    expected = {}
+    for name, fn in (("p", precision_at_k), ("r", recall_at_k), ("ndcg", ndcg_at_k),
+                     ("f1", f1_at_k)):
+        expected.update({f"{name}@{k}": fn(Y, topk, k) for k in ks})
+    expected.update({f"psp@{k}": psp_at_k(Y, topk, k, p) for k in ks})
+    expected.update(lrap=lrap(Y, topk), micro_f1=f1_micro(Y, P), macro_f1=f1_macro(Y, P),
+                    samples_f1=f1_samples(Y, P), micro_precision=precision_micro(Y, P),
+                    micro_recall=recall_micro(Y, P), n_docs=Y.shape[0],
+                    n_labels_evaluated=int((Y.any(0) | P.any(0)).sum()))
+    assert report == expected and list(report) == list(expected)
