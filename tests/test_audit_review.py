@@ -496,6 +496,22 @@ def test_a_review_of_a_text_with_a_lone_carriage_return_is_applied(tmp_path):
         [("Heavy\rrain", ("<http://x/rain>",)), ("Sun", ("sun",))]
 
 
+def test_a_review_saved_with_old_mac_line_ends_reads_as_the_original(tmp_path):
+    """A spreadsheet may save CSV with lone CRs between rows: its rows (and a quoted
+    text's own line break) read as those of the LF file, split as corpora are."""
+    source = _jsonl_corpus(tmp_path, {"text": "Heavy\nrain", "labels": []},
+                           {"text": "Sun", "labels": []})
+    review = _review(tmp_path, [_row(0, "missing", "http://x/rain", "Heavy\nrain"),
+                                _row(1, "missing", "http://x/sun", "Sun")])
+    mac = tmp_path / "mac.csv"
+    mac.write_bytes(review.read_bytes().replace(b"\n", b"\r"))
+    assert b"\n" not in mac.read_bytes()
+    stats = apply_review(source, mac, tmp_path / "out.jsonl", SPACE)
+    assert stats["n_added"] == 2
+    assert [(r.text, r.labels) for r in read_records(tmp_path / "out.jsonl")] == \
+        [("Heavy\nrain", ("<http://x/rain>",)), ("Sun", ("<http://x/sun>",))]
+
+
 def test_malformed_lines_skipped_by_apply_review_are_counted_and_reported(tmp_path, caplog):
     """With --on-error skip a malformed line is no record and is left out of the new
     corpus; that used to happen silently."""

@@ -24,7 +24,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,12 +156,19 @@ def _text_lines(path: Path):
     """``(line number, text)`` of a review file (``.gz`` aware), decoded line by line,
     so a file that is not UTF-8 (a spreadsheet's "CSV" may be cp1252) fails naming its
     first bad line, in one pass."""
-    from tagsmith.data.readers import NotUTF8, decode_line, numbered_lines, open_binary
+    from tagsmith.data.readers import (
+        NotUTF8,
+        decode_line,
+        numbered_lines,
+        open_binary,
+        split_lines,
+    )
     from tagsmith.exceptions import CorpusFormatError
 
     open_text(path).close()  # a missing file or a directory: the usual clear error
     with open_binary(path) as handle:
-        lines = numbered_lines(handle, path)
+        # line ends as the corpus readers take them (an old Mac file's lone CRs too)
+        lines = numbered_lines(split_lines(handle), path)
         while True:
             try:  # a damaged .gz is a damaged review, with the review's own error
                 number, raw = next(lines)
@@ -176,10 +182,6 @@ def _text_lines(path: Path):
                 raise ReviewFormatError(f"{exc.args[0]}; save the review as UTF-8 CSV",
                                         path=path, line=number) from None
             yield number, text
-
-
-#: a carriage return not followed by a line feed: the row end of an old Mac CSV
-_LONE_CR = re.compile(r"(?<=\r)(?!\n)")
 
 
 def _review_records(path: Path):
@@ -199,12 +201,10 @@ def _review_records(path: Path):
             yield number, obj
         return
     raise_csv_field_limit()  # the text column holds whole documents, as a corpus CSV does
-    # csv joins quoted multi-line cells; rows ended by a lone \r are split first, as
-    # text mode with newline="" would
+    # csv joins quoted multi-line cells (_text_lines splits an old Mac file's lone CRs)
     # strict: a quote left open would otherwise swallow every later row (and its
     # decision) into one cell, silently, as the corpus and vocabulary readers refuse
-    reader = csv.reader((part for _, text in lines for part in _LONE_CR.split(text)),
-                        strict=True)
+    reader = csv.reader((text for _, text in lines), strict=True)
     # a row is named by the line it starts on (a quoted text may span lines), as the
     # corpus and vocabulary readers name theirs, with their error
     header = next_csv_row(reader, path, 1, ReviewFormatError) or []

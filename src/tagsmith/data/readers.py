@@ -2,8 +2,8 @@
 
 Every reader yields :class:`Record` objects one at a time and never loads a whole
 file; ``.gz`` files are decompressed on the fly. Files are read as UTF-8 (a leading
-byte-order mark is ignored). Lines end in LF or CR LF, or, when the file's first line
-break is a lone CR (old Mac files), in CR (see :func:`split_lines`); line numbers count
+byte-order mark is ignored). Lines end in LF or CR LF, or, when the file's first chunk
+holds CRs but no LF (old Mac files), in CR (see :func:`split_lines`); line numbers count
 those line ends. Labels are kept as written: ``<uri>`` keys keep their
 angle brackets so :meth:`LabelSpace.lookup` treats them as URIs, bare keys are
 resolved as a URI, then a preferred name, then a notation.
