@@ -67,20 +67,9 @@ def corpus_section(texts: Sequence[str], Y: sp.csr_matrix) -> dict:
 
 
 def _n_distinct_rows(Y: sp.csr_matrix) -> int:
-    if Y.shape[0] == 0:
-        return 0
-    rows = np.repeat(np.arange(Y.shape[0]), np.diff(Y.indptr))
-    # a row's hash is the sum of its label ids' 64-bit hashes; with a full avalanche
-    # mixer (splitmix64's finalizer) the sums collide about as rarely as random numbers
-    # (one multiplication and one shift kept enough of the ids' arithmetic that
-    # {55, 166} and {106, 115} summed to the same hash)
-    mixed = Y.indices.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
-    mixed = (mixed ^ (mixed >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    mixed = (mixed ^ (mixed >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    mixed ^= mixed >> np.uint64(31)
-    row_hash = np.zeros(Y.shape[0], np.uint64)
-    np.add.at(row_hash, rows, mixed)
-    return len(np.unique(row_hash))
+    from tagsmith.audit.duplicates import label_set_hashes
+
+    return len(np.unique(label_set_hashes(Y))) if Y.shape[0] else 0
 
 
 def labels_section(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",
