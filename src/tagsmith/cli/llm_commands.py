@@ -63,14 +63,14 @@ def _client(base_url, llm_model, api_key_env, cache, concurrency, timeout, max_r
     """The LLM client of the options, checked (each value names its option) but with no
     cache yet: nothing is created or sent. :func:`_cached` adds the cache once every
     other check has passed and the work begins."""
-    from tagsmith.labeling.cache import check_cache_path
-    from tagsmith.labeling.client import OpenAIChatClient
-
-    client = OpenAIChatClient(base_url, llm_model, api_key_env=api_key_env, timeout=timeout,
-                              max_retries=max_retries, max_concurrency=concurrency,
-                              price_prompt=price_prompt, price_completion=price_completion)
     from tagsmith.exceptions import DataError
+    from tagsmith.labeling.cache import check_cache_path
+    from tagsmith.pipeline.llm import make_client
 
+    client = make_client(base_url, llm_model, cache=None, api_key_env=api_key_env,
+                         timeout=timeout, max_retries=max_retries,
+                         max_concurrency=concurrency, price_prompt=price_prompt,
+                         price_completion=price_completion)
     try:  # a directory or no database: refused now, not once the work is done
         check_cache_path(cache)
     except DataError as exc:
