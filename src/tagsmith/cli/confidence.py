@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from tagsmith.cli import cli, finite_number, language_code, miss_rate, print_json, printable
+from tagsmith.cli import (
+    cli,
+    finite_number,
+    language_code,
+    miss_rate,
+    print_json,
+    printable,
+    warn_unnamed_language,
+)
 from tagsmith.exceptions import InvalidParameterError
 
 ERROR_POLICY = click.Choice(["fail", "skip"])
@@ -254,8 +262,6 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
         classifier.save(bundle)
         click.echo(f"label shift removed from {bundle}")
         return
-    from tagsmith.cli import warn_unnamed_language
-
     warn_unnamed_language(classifier.label_space, lang)
     texts = [text for _, text in _read_documents(files, whole_file)]
     if not texts:
