@@ -101,14 +101,27 @@ def grouped_isotonic(groups: np.ndarray, scores: np.ndarray, targets: np.ndarray
 
 
 def _grouped_isotonic(groups, scores, targets, smoothing: float) -> np.ndarray:
-    # in the narrowest exact types: one band of rare labels is a single group of
-    # millions of entries at 10^4+ labels, and this was the audit's peak memory
     groups = np.asarray(groups)
     if len(groups) == 0:
         return np.zeros(0, np.float64)
     low = int(groups.min())
-    wide = int(groups.max()) - low >= 2**31 - 1
-    groups = (groups - low).astype(np.int64 if wide else np.int32, copy=False)
+    order, point_of, _, _, fitted = _fit_points(groups - low, scores, targets, smoothing)
+    out = np.empty(len(groups), np.float64)
+    out[order] = fitted[point_of]
+    return out
+
+
+def _fit_points(groups, scores, targets, smoothing: float):
+    """The fit at its points (distinct (group, score) pairs, sorted by group then score).
+
+    ``groups`` are ids from 0. Returns ``(order, point_of, point_group, point_score,
+    fitted)``: the entries' sort order, each sorted entry's point, and per point its
+    group, score and fitted value.
+    """
+    # in the narrowest exact types: one band of rare labels is a single group of
+    # millions of entries at 10^4+ labels, and this was the audit's peak memory
+    wide = int(groups.max()) >= 2**31 - 1
+    groups = groups.astype(np.int64 if wide else np.int32, copy=False)
     scores = np.asarray(scores)
     if scores.dtype not in (np.float32, np.float64):
         scores = scores.astype(np.float64)  # float32 sorts and ties as its exact float64
@@ -116,6 +129,7 @@ def _grouped_isotonic(groups, scores, targets, smoothing: float) -> np.ndarray:
     g_sorted, s_sorted = groups[order], scores[order]
     # tied (group, score) entries form one point of the regression
     new_point = np.r_[True, (g_sorted[1:] != g_sorted[:-1]) | (s_sorted[1:] != s_sorted[:-1])]
+    point_score = s_sorted[new_point]
     del s_sorted
     point_group = g_sorted[new_point]
     del g_sorted
@@ -134,6 +148,75 @@ def _grouped_isotonic(groups, scores, targets, smoothing: float) -> np.ndarray:
     _pava_groups(group_starts.astype(np.int64), values, weights, fitted, block_weight)
     if smoothing > 0:
         fitted = (fitted * block_weight + smoothing / 2) / (block_weight + smoothing)
-    out = np.empty(len(groups), np.float64)
-    out[order] = fitted[point_of]
+    return order, point_of, point_group, point_score, fitted
+
+
+@njit(nogil=True, cache=True)
+def _step_lookup_kernel(group_starts, point_score, fitted, groups, scores, out):
+    """``out[i]``: the fitted value at the largest point score <= ``scores[i]`` among
+    group ``groups[i]``'s points (``group_starts[g]:group_starts[g + 1]``), the
+    group's first point's when all are larger, NaN when the group has none."""
+    for i in range(len(groups)):
+        lo, hi = group_starts[groups[i]], group_starts[groups[i] + 1]
+        if lo == hi:
+            out[i] = np.nan
+            continue
+        s = scores[i]
+        # last position in [lo, hi) with point_score <= s
+        a, b = lo, hi
+        while a < b:
+            mid = (a + b) // 2
+            if point_score[mid] <= s:
+                a = mid + 1
+            else:
+                b = mid
+        out[i] = fitted[max(a - 1, lo)]
+
+
+def grouped_isotonic_crossfit(groups: np.ndarray, scores: np.ndarray, targets: np.ndarray,
+                              folds: np.ndarray, n_folds: int, *, smoothing: float = 0.0,
+                              out: np.ndarray) -> np.ndarray:
+    """:func:`grouped_isotonic` cross-fitted: each entry's value comes from the step
+    functions fitted on the entries of the *other* folds, so it does not depend on its
+    own target (an in-sample fit gives a small block at the top its own targets' mean).
+
+    ``folds`` (int, ``0 .. n_folds - 1``, one per entry); ``out`` as in
+    :func:`grouped_isotonic` (entries of a negative group are skipped). A held-out
+    score is read off the step function at the largest fitted score at or below it,
+    or at the group's lowest one; a group with no entry in the other folds gets NaN
+    (the caller's fallback).
+
+    >>> out = np.empty(6)
+    >>> grouped_isotonic_crossfit(np.zeros(6, int), np.array([.1, .2, .3, .4, .5, .6]),
+    ...                           np.array([0, 0, 1, 0, 1, 1]),
+    ...                           np.array([0, 1, 0, 1, 0, 1]), 2, out=out).tolist()
+    [0.0, 0.0, 0.0, 1.0, 0.0, 1.0]
+    """
+    groups = np.asarray(groups)
+    scores, targets, folds = np.asarray(scores), np.asarray(targets), np.asarray(folds)
+    n_groups = int(groups.max(initial=-1)) + 1
+    sizes = np.zeros(n_groups, np.int64)
+    for start in range(0, len(groups), CHUNK):
+        part = groups[start:start + CHUNK]
+        sizes += np.bincount(part[part >= 0], minlength=n_groups)
+    cuts = np.searchsorted(np.cumsum(sizes), np.arange(CHUNK, int(sizes.sum()), CHUNK))
+    bounds = np.unique(np.r_[0, cuts + 1, n_groups])
+    for low, high in zip(bounds[:-1], bounds[1:], strict=True):
+        idx = np.flatnonzero((groups >= low) & (groups < high))
+        g, s, t, f = groups[idx] - low, scores[idx], targets[idx], folds[idx]
+        values = np.full(len(idx), np.nan)
+        n_range = int(high - low)
+        for fold in range(n_folds):
+            held = f == fold
+            fit = ~held
+            if not held.any() or not fit.any():
+                continue
+            _, _, point_group, point_score, fitted = _fit_points(g[fit], s[fit], t[fit],
+                                                                 smoothing)
+            group_starts = np.searchsorted(point_group, np.arange(n_range + 1)).astype(np.int64)
+            part = np.empty(int(held.sum()))
+            _step_lookup_kernel(group_starts, point_score.astype(np.float64), fitted,
+                                g[held].astype(np.int64), s[held].astype(np.float64), part)
+            values[held] = part
+        out[idx] = values
     return out

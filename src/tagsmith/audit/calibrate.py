@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith.audit._isotonic import grouped_isotonic
+from tagsmith.audit._isotonic import grouped_isotonic, grouped_isotonic_crossfit
 from tagsmith.audit._kernels import csr_contains_kernel, topk_position_kernel
 from tagsmith.topk import TopK
 
@@ -73,18 +73,28 @@ def calibration_groups(n_given: np.ndarray, band: np.ndarray, min_positives: int
 
 
 def calibrate_scores(Y: sp.csr_matrix, topk: TopK, index: PairIndex, n_given: np.ndarray,
-                     band: np.ndarray, min_positives: int):
-    """Calibrated ``P(given | score)``: ``(n x k array, per given pair, per label outside)``.
+                     band: np.ndarray, min_positives: int, folds: np.ndarray | None = None):
+    """Calibrated ``P(given | score)``: ``(n x k array, per given pair, outside rates)``.
 
-    The ``n x k`` array is NaN at padding; a given pair outside the top-k and the
-    third array hold the label group's rate of given labels among pairs outside it.
+    The ``n x k`` array is NaN at padding; a given pair outside the top-k gets its
+    label group's rate of given labels among pairs outside it, which the third array
+    holds per fold and label (``outside[folds[doc], label]``).
+
+    ``folds`` (one fold id per document, ``0 .. n_folds - 1``): cross-fitted, each
+    document's values come from the isotonic fits and outside rates of the other
+    folds' documents, so that no value depends on the pair's own given status. An
+    in-sample fit gives a small block of pairs at the top its own labels' mean, which
+    favours given pairs over missing ones exactly where the noise-rate bounds are
+    read. Without ``folds``, one in-sample fit (a single fold).
     """
     n, n_labels = Y.shape
     valid = topk.valid.ravel()
     flat = topk.indices.ravel()
     group_of = calibration_groups(n_given, band, min_positives)
-    in_topk = np.bincount(flat[valid], minlength=n_labels)
-    given_in_topk = np.bincount(flat[index.is_given.ravel()], minlength=n_labels)
+    n_groups = n_labels + int(np.max(band, initial=0)) + 1
+    if folds is None:
+        folds = np.zeros(n, np.int8)
+    n_folds = int(folds.max(initial=0)) + 1
     # each top-k entry's group, -1 at padding: the fit reads the top-k's own arrays
     # (masked copies of the scores and targets, and a separate output, were the audit's
     # peak memory at 10^4+ labels)
@@ -92,14 +102,47 @@ def calibrate_scores(Y: sp.csr_matrix, topk: TopK, index: PairIndex, n_given: np
                              else np.int64)[np.where(valid, flat, 0)]
     groups[~valid] = -1
     calibrated = np.full(topk.indices.shape, np.nan, dtype=np.float32)
-    grouped_isotonic(groups, topk.scores.ravel(), index.is_given.ravel(), smoothing=1.0,
-                     out=calibrated.reshape(-1))
+    if n_folds == 1:
+        grouped_isotonic(groups, topk.scores.ravel(), index.is_given.ravel(), smoothing=1.0,
+                         out=calibrated.reshape(-1))
+    else:
+        entry_fold = np.repeat(folds, topk.indices.shape[1])
+        grouped_isotonic_crossfit(groups, topk.scores.ravel(), index.is_given.ravel(),
+                                  entry_fold, n_folds, smoothing=1.0,
+                                  out=calibrated.reshape(-1))
+        del entry_fold
     del groups
-    n_groups = n_labels + int(np.max(band, initial=0)) + 1
-    out_given = np.bincount(group_of, weights=n_given - given_in_topk, minlength=n_groups)
-    out_pairs = np.bincount(group_of, weights=n - in_topk, minlength=n_groups)
-    outside_p = ((out_given + 0.5) / (out_pairs + 1.0))[group_of]
-    given_cal = outside_p[Y.indices].astype(np.float64)
+    # the rate of given labels among each group's pairs outside the top-k, per fold from
+    # the other folds' documents
+    doc_of_given = np.repeat(np.arange(n), np.diff(Y.indptr))
+    docs_per_fold = np.bincount(folds, minlength=n_folds)
+    outside = np.empty((n_folds, n_labels))
+    for fold in range(n_folds):
+        if n_folds == 1:
+            rows_in, given_in, topk_in = slice(None), slice(None), slice(None)
+            n_docs = n
+        else:
+            rows_in = folds != fold
+            given_in = rows_in[doc_of_given]
+            topk_in = rows_in
+            n_docs = n - int(docs_per_fold[fold])
+        given_labels = Y.indices[given_in]
+        counts = np.bincount(given_labels, minlength=n_labels)
+        part_valid = topk.valid[topk_in]
+        in_topk = np.bincount(topk.indices[topk_in][part_valid], minlength=n_labels)
+        given_in_topk = np.bincount(topk.indices[topk_in][index.is_given[topk_in]],
+                                    minlength=n_labels)
+        out_given = np.bincount(group_of, weights=counts - given_in_topk, minlength=n_groups)
+        out_pairs = np.bincount(group_of, weights=n_docs - in_topk, minlength=n_groups)
+        outside[fold] = ((out_given + 0.5) / (out_pairs + 1.0))[group_of]
+    # a group with no top-k entry in the other folds has no fitted step function: it
+    # gets its outside rate
+    missing_fit = np.isnan(calibrated) & topk.valid
+    if missing_fit.any():
+        rows, cols = np.nonzero(missing_fit)
+        calibrated[rows, cols] = outside[folds[rows], topk.indices[rows, cols]]
+    del missing_fit
+    given_cal = outside[folds[doc_of_given], Y.indices].astype(np.float64)
     inside = index.given_position >= 0
     given_cal[inside] = calibrated.ravel()[index.given_position[inside]]
-    return calibrated, given_cal, outside_p
+    return calibrated, given_cal, outside

@@ -82,6 +82,8 @@ _EPS = 1e-12
 BOUND_TAIL = 0.01
 BOUND_MIN_PAIRS = 30
 BOUND_POINTS = 400
+#: most folds for ``calibration_folds`` (fold ids are int8)
+MAX_CALIBRATION_FOLDS = 100
 #: pairs binned at a time by :func:`mixture_bounds` (tens of millions at 10^4+ labels)
 _BOUND_CHUNK = 1 << 20
 #: pairs whose posterior is computed at a time
@@ -215,8 +217,8 @@ def _pairs_from_topk(mask: np.ndarray, topk: TopK, calibrated: np.ndarray,
 
 
 def _background(Y: sp.csr_matrix, index: PairIndex, candidate_mask: np.ndarray,
-                topk: TopK, calibrated: np.ndarray, outside_p: np.ndarray, n_sample: int,
-                rng: np.random.Generator) -> PairSet:
+                topk: TopK, calibrated: np.ndarray, outside_p: np.ndarray, folds: np.ndarray,
+                n_sample: int, rng: np.random.Generator) -> PairSet:
     """A uniform sample of the pairs neither given nor missing candidates, weighted to
     stand for all of them (so the stacked estimate is calibrated on every pair)."""
     n, n_labels = Y.shape
@@ -238,7 +240,7 @@ def _background(Y: sp.csr_matrix, index: PairIndex, candidate_mask: np.ndarray,
     rows, labels, position = rows[keep][:n_sample].astype(np.int32), \
         labels[keep][:n_sample].astype(np.int32), position[keep][:n_sample]
     inside = position >= 0
-    cal = outside_p[labels].astype(np.float32)
+    cal = outside_p[folds[rows], labels].astype(np.float32)
     cal[inside] = calibrated.ravel()[position[inside]]
     raw = np.full(len(rows), -np.inf, np.float32)
     raw[inside] = topk.scores.ravel()[position[inside]]
@@ -338,6 +340,15 @@ def check_every_doc_labelled(value) -> None:
                                     "the corpus)", value)
 
 
+def check_calibration_folds(value) -> int:
+    """``calibration_folds`` as an int from 1 (in-sample) to ``MAX_CALIBRATION_FOLDS``."""
+    folds = check_int("calibration_folds", value, 1, numpy=True)
+    if folds > MAX_CALIBRATION_FOLDS:
+        raise InvalidParameterError("calibration_folds",
+                                    f"an integer from 1 to {MAX_CALIBRATION_FOLDS}", value)
+    return folds
+
+
 def check_label_issue_options(prior_strength, min_probability, max_missing_per_doc, rates,
                               every_doc_labelled=None) -> None:
     """Refuse options :func:`find_label_issues` cannot use (before any scoring is done)."""
@@ -352,7 +363,8 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
                       max_missing_per_doc: int = 20, prior_strength: float = 20.0,
                       min_probability: float = 0.5, rates: str = "global",
                       every_doc_labelled: bool | None = None,
-                      calibration_min_positives: int = 100, keep_probability: float = 1e-3,
+                      calibration_min_positives: int = 100, calibration_folds: int = 1,
+                      keep_probability: float = 1e-3,
                       n_background: int = 1_000_000, seed: int = 0,
                       n_threads: int | None = None) -> LabelIssues:
     """Missing and wrong label candidates from out-of-sample scores.
@@ -381,13 +393,18 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
     """
     check_label_issue_options(prior_strength, min_probability, max_missing_per_doc, rates,
                               every_doc_labelled)
+    calibration_folds = check_calibration_folds(calibration_folds)
     Y = _check_inputs(Y, topk, X if evidence else None)
     n, n_labels = Y.shape
     n_given = np.bincount(Y.indices, minlength=n_labels).astype(np.int64)
     band = frequency_band(n_given)
     index = PairIndex(Y, topk)
+    # the folds from a stream of their own: the background sample is the same either way
+    folds = np.zeros(n, np.int8) if calibration_folds == 1 else (
+        np.random.default_rng((seed, 1)).permutation(n) % calibration_folds).astype(np.int8)
+    rng = np.random.default_rng(seed)
     calibrated, given_cal, outside_p = calibrate_scores(Y, topk, index, n_given, band,
-                                                        calibration_min_positives)
+                                                        calibration_min_positives, folds)
     # -- the pairs: given, missing candidates, and a weighted background sample ------------
     given_raw = np.full(Y.nnz, -np.inf, np.float32)
     inside = index.given_position >= 0
@@ -401,8 +418,7 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
     candidate_mask = not_given & np.less_equal(
         np.cumsum(not_given, axis=1, dtype=count_type), max_missing_per_doc)
     cand = _pairs_from_topk(candidate_mask, topk, calibrated, given=False)
-    rng = np.random.default_rng(seed)
-    back = _background(Y, index, candidate_mask, topk, calibrated, outside_p,
+    back = _background(Y, index, candidate_mask, topk, calibrated, outside_p, folds,
                        n_background if evidence else 0, rng)
     # n x k arrays not needed any more: the audit's peak memory is in what follows
     del calibrated, given_cal, candidate_mask, not_given, index

@@ -38,7 +38,12 @@ import scipy.sparse as sp
 
 from tagsmith import __version__
 from tagsmith._params import check_bool, check_choice, check_int, check_number
-from tagsmith.audit.detect import LabelIssues, check_label_issue_options, find_label_issues
+from tagsmith.audit.detect import (
+    LabelIssues,
+    check_calibration_folds,
+    check_label_issue_options,
+    find_label_issues,
+)
 from tagsmith.audit.duplicates import NEAR_DUPLICATE_THRESHOLD
 from tagsmith.audit.scores import AuditScores, check_source
 from tagsmith.data.corpus import DerivingLabels
@@ -101,6 +106,7 @@ class AuditOptions:
     prior_strength: float = 20.0
     rates: str = "global"
     every_doc_labelled: bool | None = None
+    calibration_folds: int = 1
     near_duplicates: bool = True
     near_duplicate_threshold: float = NEAR_DUPLICATE_THRESHOLD
     max_review: int | None = None
@@ -121,6 +127,7 @@ class AuditOptions:
         self.max_review = check_int("max_review", self.max_review, 0, allow_none=True,
                                     numpy=True)
         self.k = check_int("k", self.k, 1, allow_none=True, numpy=True)
+        self.calibration_folds = check_calibration_folds(self.calibration_folds)
         # it seeds the folds and the label-issue sampling: -1 failed inside numpy
         self.seed = check_int("seed", self.seed, 0, numpy=True)
         # find_label_issues' own options, checked here too: it runs after the scores
@@ -495,6 +502,7 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
                                    min_probability=options.min_probability,
                                    rates=options.rates,
                                    every_doc_labelled=options.every_doc_labelled,
+                                   calibration_folds=options.calibration_folds,
                                    seed=options.seed)
         step("issues")
         leakage = {}
