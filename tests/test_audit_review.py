@@ -588,3 +588,26 @@ def test_a_tsv_output_says_what_it_cannot_hold(tmp_path, caplog):
         write_records(read_records(out), tmp_path / "again.tsv")
         apply_review(source, review, tmp_path / "out.jsonl", SPACE)
     assert "TSV" not in caplog.text and "written as spaces" not in caplog.text
+
+
+@pytest.mark.parametrize("first, second", [("accept", "reject"), ("no", "yes")])
+def test_a_candidate_both_accepted_and_rejected_is_an_error(tmp_path, corpus, first, second):
+    # a reviewer who copied a row (or two reviewers sharing a file) and decided it both
+    # ways: the acceptance won silently, whichever row came first
+    rows = [_row(2, "missing", "http://x/snow", "Snowfall in the hills", decision=first),
+            _row(1, "wrong", "http://x/rain", "Bright sun and heat", decision="reject"),
+            _row(2, "missing", "http://x/snow", "Snowfall in the hills", decision=second)]
+    review = _review(tmp_path, rows)
+    out = tmp_path / "fixed.tsv"
+    with pytest.raises(ReviewFormatError, match="contradicts line 2, which") as error:
+        apply_review(corpus, review, out, SPACE)
+    assert str(error.value).startswith(f"{review}:4: ") and not out.exists()
+
+
+def test_a_candidate_decided_the_same_way_twice_is_applied_once(tmp_path, corpus):
+    rows = [_row(2, "missing", "http://x/snow", "Snowfall in the hills"),
+            _row(2, "missing", "http://x/snow", "Snowfall in the hills", decision="yes"),
+            _row(1, "wrong", "http://x/rain", "Bright sun and heat", decision="reject"),
+            _row(1, "wrong", "http://x/rain", "Bright sun and heat", decision="no")]
+    stats = apply_review(corpus, _review(tmp_path, rows), tmp_path / "fixed.tsv", SPACE)
+    assert (stats["n_added"], stats["n_removed"], stats["n_already_applied"]) == (1, 0, 0)

@@ -257,10 +257,13 @@ def count_decisions(path: str | Path) -> int:
 def read_decisions(path: str | Path, space: LabelSpace) -> tuple[list[Decision], dict]:
     """The accepted corrections of a review file, and counts of every decision.
 
-    Raises :class:`ReviewFormatError` naming the file and line of a malformed row.
+    Raises :class:`ReviewFormatError` naming the file and line of a malformed row, and
+    of a row that decides a candidate an earlier row decided the other way (accepted
+    once and rejected once: which one the reviewer meant is not for us to guess).
     """
     path = Path(path)
     accepted: dict[tuple[int, int], Decision] = {}
+    verdicts: dict[tuple[int, int], tuple[bool, int]] = {}  # (accepted?, first line)
     counts = {"accepted": 0, "rejected": 0, "undecided": 0}
     for line, row in _review_records(path):
         for column in REQUIRED:
@@ -275,6 +278,11 @@ def read_decisions(path: str | Path, space: LabelSpace) -> tuple[list[Decision],
                                     f"{row['decision']!r}", path=path, line=line)
         if decision in REJECT:
             counts["rejected"] += 1
+            try:
+                pair = _doc_and_label(row, space, path, line)
+            except ReviewFormatError:
+                continue  # a rejection changes nothing; only a contradiction would matter
+            _check_verdict(verdicts, pair, False, row, path, line)
             continue
         kind = str(row["kind"]).strip()
         if kind not in KINDS:
@@ -286,18 +294,8 @@ def read_decisions(path: str | Path, space: LabelSpace) -> tuple[list[Decision],
                                     f"accepted correction is to {ACTIONS[kind]} the label; "
                                     "to do the opposite, reject this row", path=path,
                                     line=line)
-        try:
-            doc = int(row["doc"])
-        except (TypeError, ValueError):
-            raise ReviewFormatError(f"doc must be a document number, found {row['doc']!r}",
-                                    path=path, line=line) from None
-        if doc < 0:
-            raise ReviewFormatError(f"doc must be >= 0, found {doc}", path=path, line=line)
-        uri = _unquoted(str(row["label_uri"]).strip())
-        label_id = space.lookup(f"<{uri.strip('<>')}>")
-        if label_id is None:
-            raise ReviewFormatError(f"unknown label {row['label_uri']!r} (not in the "
-                                    "vocabulary)", path=path, line=line)
+        doc, label_id = _doc_and_label(row, space, path, line)
+        _check_verdict(verdicts, (doc, label_id), True, row, path, line)
         previous = accepted.get((doc, label_id))
         if previous is not None and previous.kind != kind:
             raise ReviewFormatError(f"contradicts line {previous.line}: both adding and "
@@ -306,6 +304,36 @@ def read_decisions(path: str | Path, space: LabelSpace) -> tuple[list[Decision],
                                              line)
         counts["accepted"] += 1
     return sorted(accepted.values(), key=lambda d: (d.doc, d.line)), counts
+
+
+def _doc_and_label(row: dict, space: LabelSpace, path: Path, line: int) -> tuple[int, int]:
+    """The document number and label id a review row decides about."""
+    try:
+        doc = int(row["doc"])
+    except (TypeError, ValueError):
+        raise ReviewFormatError(f"doc must be a document number, found {row['doc']!r}",
+                                path=path, line=line) from None
+    if doc < 0:
+        raise ReviewFormatError(f"doc must be >= 0, found {doc}", path=path, line=line)
+    uri = _unquoted(str(row["label_uri"]).strip())
+    label_id = space.lookup(f"<{uri.strip('<>')}>")
+    if label_id is None:
+        raise ReviewFormatError(f"unknown label {row['label_uri']!r} (not in the "
+                                "vocabulary)", path=path, line=line)
+    return doc, label_id
+
+
+def _check_verdict(verdicts: dict, pair: tuple[int, int], accept: bool, row: dict,
+                   path: Path, line: int) -> None:
+    """Refuse a row that decides a candidate another way than an earlier row did (a
+    copied row, or two reviewers in one file): the acceptance used to win silently."""
+    earlier = verdicts.setdefault(pair, (accept, line))
+    if earlier[0] != accept:
+        label = str(row["label_uri"]).strip()
+        raise ReviewFormatError(
+            f"contradicts line {earlier[1]}, which {'accepts' if earlier[0] else 'rejects'} "
+            f"the same candidate (document {pair[0]}, label {label!r}); decide it one way",
+            path=path, line=line)
 
 
 def _same_file(a: Path, b: Path) -> bool:
