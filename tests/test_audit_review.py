@@ -611,3 +611,28 @@ def test_a_candidate_decided_the_same_way_twice_is_applied_once(tmp_path, corpus
             _row(1, "wrong", "http://x/rain", "Bright sun and heat", decision="no")]
     stats = apply_review(corpus, _review(tmp_path, rows), tmp_path / "fixed.tsv", SPACE)
     assert (stats["n_added"], stats["n_removed"], stats["n_already_applied"]) == (1, 0, 0)
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t"])
+def test_a_review_saved_with_a_locale_s_list_separator_is_read(tmp_path, corpus, delimiter):
+    # a spreadsheet where the decimal mark is a comma saves "CSV" with semicolons; such
+    # a review was refused for missing every required column
+    rows = [_row(2, "missing", "http://x/snow", "Snowfall in the hills", decision=""),
+            _row(1, "wrong", "http://x/rain", "Bright sun and heat", decision="")]
+    rows[0]["label_name"] = 'snow; "fresh", deep'
+    with open(_review(tmp_path, rows), newline="", encoding="utf-8") as handle:
+        cells = list(csv.reader(handle))
+    cells[1][1], cells[2][1] = "WAHR", "nein"  # not our words: refused, naming the row
+    saved = tmp_path / "saved.csv"
+    with open(saved, "w", newline="", encoding="utf-8-sig") as handle:
+        csv.writer(handle, delimiter=delimiter, lineterminator="\r\n").writerows(cells)
+    with pytest.raises(ReviewFormatError, match="found 'WAHR'") as error:
+        read_decisions(saved, SPACE)
+    assert str(error.value).startswith(f"{saved}:2: ")
+    cells[1][1], cells[2][1] = "1", "0"
+    with open(saved, "w", newline="", encoding="utf-8-sig") as handle:
+        csv.writer(handle, delimiter=delimiter, lineterminator="\r\n").writerows(cells)
+    stats = apply_review(corpus, saved, tmp_path / "fixed.tsv", SPACE)
+    assert (stats["n_added"], stats["review_accepted"], stats["review_rejected"]) == (1, 1, 1)
+    assert "Snowfall in the hills\t<http://x/snow>" in \
+        (tmp_path / "fixed.tsv").read_text(encoding="utf-8")

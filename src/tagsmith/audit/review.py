@@ -5,7 +5,8 @@ needs (the document's text, the label's URI and name, what kind of error is
 suspected, the probability, the labels the document has now), and
 :func:`write_review` writes them as CSV (for a spreadsheet) or JSONL. A reviewer fills
 the ``decision`` column with ``accept`` or ``reject`` (also ``yes``/``no``, ``y``/``n``,
-``1``/``0``, ``x`` for accept; empty means not reviewed).
+``1``/``0``, ``x`` for accept; empty means not reviewed). A spreadsheet may save it
+back with ``;`` or tabs between the cells; the header tells which.
 
 :func:`apply_review` reads the decisions back and writes a **new** corpus file with the
 accepted corrections applied: an accepted *missing* candidate adds the label, an
@@ -21,6 +22,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -201,10 +203,14 @@ def _review_records(path: Path):
             yield number, obj
         return
     raise_csv_field_limit()  # the text column holds whole documents, as a corpus CSV does
+    texts = (text for _, text in lines)
+    first = next(texts, None)
+    delimiter = _delimiter(first)
     # csv joins quoted multi-line cells (_text_lines splits an old Mac file's lone CRs)
     # strict: a quote left open would otherwise swallow every later row (and its
     # decision) into one cell, silently, as the corpus and vocabulary readers refuse
-    reader = csv.reader((text for _, text in lines), strict=True)
+    reader = csv.reader(itertools.chain(() if first is None else (first,), texts),
+                        delimiter=delimiter, strict=True)
     # a row is named by the line it starts on (a quoted text may span lines), as the
     # corpus and vocabulary readers name theirs, with their error
     header = next_csv_row(reader, path, 1, ReviewFormatError) or []
@@ -241,6 +247,22 @@ def _review_records(path: Path):
                 path=path, line=start)
         padded = [*cells, *[""] * (len(names) - len(cells))]
         yield start, dict(zip(names, padded[:len(names)], strict=True))
+
+
+def _delimiter(header: str | None) -> str:
+    """The review CSV's delimiter, told from its header line: ``,`` as written, or the
+    ``;`` (or tab) a spreadsheet saves "CSV" with where the decimal mark is a comma
+    (German, French, Dutch... locales); such a file was refused for missing columns.
+    Only a header that holds every required column under the other delimiter, and
+    not under a comma, switches to it."""
+    if header is None:
+        return ","
+    for delimiter in (",", ";", "\t"):
+        names = {name.strip().lower() for name in next(csv.reader([header],
+                                                                  delimiter=delimiter))}
+        if names.issuperset(REQUIRED):
+            return delimiter
+    return ","
 
 
 def _decided(value: object) -> bool:
