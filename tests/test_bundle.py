@@ -710,3 +710,68 @@ def test_replacing_never_deletes_files_that_are_not_part_of_the_bundle(tmp_path)
     (bundle / "train.tsv").unlink()
     write(bundle, 2.0)  # a bundle holding only its own files is replaced as before
     assert Bundle(bundle).read_json("meta.json") == {"a": 2.0}
+
+
+# -- crafted featurizer states -----------------------------------------------------------
+# A TF-IDF featurizer's state was taken as stored: a crafted (re-signed) bundle with a
+# negative idf loaded and flipped every feature's sign, another analyzer ("char") or
+# n-gram range ([0, 0]) silently changed the features the model was trained on, and a
+# NaN idf, a repeated term or an unknown analyzer loaded and then failed on the first
+# text with a ValueError naming no file.
+
+def _tfidf_state():
+    from tagsmith.features.tfidf import TfidfFeaturizer
+
+    meta, arrays = TfidfFeaturizer(min_df=1).fit(["a cat sat", "a dog ran", "cats, dogs"]
+                                                 ).to_state()
+    return json.loads(json.dumps(meta)), dict(arrays)
+
+
+def _negate_idf(meta, arrays):
+    arrays["idf_0"] = -arrays["idf_0"]
+
+
+def _nan_idf(meta, arrays):
+    arrays["idf_0"] = np.full_like(arrays["idf_0"], np.nan)
+
+
+TAMPERED_TFIDF = {
+    "negative idf": _negate_idf,
+    "nan idf": _nan_idf,
+    "extra idf": lambda meta, arrays: arrays.update(idf_9=np.ones(2, np.float32)),
+    "analyzer": lambda meta, arrays: meta["blocks"][0].update(analyzer="char"),
+    "unknown analyzer": lambda meta, arrays: meta["blocks"][0].update(analyzer="bogus"),
+    "ngrams": lambda meta, arrays: meta["blocks"][0].update(ngrams=[0, 0]),
+    "three ngrams": lambda meta, arrays: meta["blocks"][0].update(ngrams=[1, 2, 3]),
+    "repeated term": lambda meta, arrays: meta["blocks"][0]["terms"].__setitem__(
+        1, meta["blocks"][0]["terms"][0]),
+    "int term": lambda meta, arrays: meta["blocks"][0]["terms"].__setitem__(1, 5),
+    "no blocks": lambda meta, arrays: meta.update(blocks=[]),
+    "params": lambda meta, arrays: meta.update(params=[]),
+    "min_df": lambda meta, arrays: meta["params"].update(min_df=-1),
+    "lowercase": lambda meta, arrays: meta["params"].update(lowercase="yes"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TAMPERED_TFIDF))
+def test_crafted_tfidf_state_is_refused_on_load(case):
+    from tagsmith.features.views import featurizer_from_state
+
+    meta, arrays = _tfidf_state()
+    featurizer_from_state(meta, arrays).transform(["a cat"])  # the untouched state loads
+    TAMPERED_TFIDF[case](meta, arrays)
+    with pytest.raises(ValueError):
+        featurizer_from_state(meta, arrays)
+
+
+def test_crafted_tfidf_state_is_a_bundle_error(small_bundles, tmp_path):
+    import shutil
+
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    path = tmp_path / "linear"
+    shutil.copytree(small_bundles["linear"], path)
+    _edit_json(path, "featurizer.json", lambda meta: meta["blocks"][0].update(analyzer="char"))
+    with pytest.raises(BundleError, match="analyzer") as info:
+        TextClassifier.load(path)
+    assert str(path) in str(info.value)

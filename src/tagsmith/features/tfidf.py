@@ -232,17 +232,55 @@ class TfidfFeaturizer:
 
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> TfidfFeaturizer:
-        params = dict(meta["params"])
+        """The featurizer ``to_state`` saved; :class:`ValueError` saying what is wrong with
+        any other state (a bundle loads it as a damaged bundle).
+
+        Everything is checked here, not on first use: a crafted state with a negative idf
+        flipped every feature's sign, another analyzer or n-gram range silently changed
+        the features the model was trained on, and a NaN idf, a repeated term or an
+        unknown analyzer loaded, then failed on the first text.
+        """
+        params = meta["params"]
+        if not isinstance(params, dict):
+            raise ValueError(f"params is a {type(params).__name__}, not a mapping")
         featurizer = cls(**params)
-        featurizer.blocks_ = []
-        for i, block in enumerate(meta["blocks"]):
-            idf = np.asarray(arrays[f"idf_{i}"], dtype=np.float32)
-            if idf.shape != (len(block["terms"]),):
-                raise ValueError(f"block {i}: idf has shape {idf.shape}, "
-                                 f"vocabulary has {len(block['terms'])} terms")
-            featurizer.blocks_.append(_Block(block["analyzer"], tuple(block["ngrams"]),
-                                             list(block["terms"]), idf))
+        featurizer.validate()  # InvalidParameterError, a ValueError, names the setting
+        spec = featurizer._blocks_spec()
+        blocks = meta["blocks"]
+        if not isinstance(blocks, list) or len(blocks) != len(spec):
+            raise ValueError(f"the settings make {len(spec)} n-gram block(s), the state "
+                             f"holds {len(blocks) if isinstance(blocks, list) else blocks!r}")
+        expected = {f"idf_{i}" for i in range(len(spec))}
+        if set(arrays) != expected:
+            raise ValueError(f"arrays {sorted(arrays)}, expected {sorted(expected)}")
+        featurizer.blocks_ = [_block_from_state(i, block, analyzer, ngrams, arrays[f"idf_{i}"])
+                              for i, (block, (analyzer, ngrams, _)) in
+                              enumerate(zip(blocks, spec, strict=True))]
         return featurizer
+
+
+def _block_from_state(i: int, block: dict, analyzer: str, ngrams: tuple[int, int],
+                      idf: np.ndarray) -> _Block:
+    """Block ``i`` of a saved state once it is the block the settings make: ``analyzer``
+    and ``ngrams``, distinct str terms, one finite idf > 0 per term."""
+    if block["analyzer"] != analyzer:
+        raise ValueError(f"block {i}: analyzer {block['analyzer']!r}, the settings make "
+                         f"{analyzer!r}")
+    if not isinstance(block["ngrams"], list) or tuple(block["ngrams"]) != ngrams:
+        raise ValueError(f"block {i}: n-grams {block['ngrams']!r}, the settings make "
+                         f"{list(ngrams)}")
+    terms = block["terms"]
+    if not isinstance(terms, list) or not all(isinstance(term, str) for term in terms):
+        raise ValueError(f"block {i}: terms are not a list of str")
+    if len(set(terms)) != len(terms):
+        raise ValueError(f"block {i}: a term is listed twice")
+    if idf.dtype.kind not in "iuf" or idf.shape != (len(terms),):
+        raise ValueError(f"block {i}: idf has shape {idf.shape} and dtype {idf.dtype}, "
+                         f"vocabulary has {len(terms)} terms")
+    idf = idf.astype(np.float32)
+    if not (np.isfinite(idf) & (idf > 0)).all():
+        raise ValueError(f"block {i}: idf holds values that are not finite numbers > 0")
+    return _Block(analyzer, ngrams, terms, idf)
 
 
 class _Block:
