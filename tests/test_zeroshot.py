@@ -348,6 +348,23 @@ def test_cli_zeroshot_cache_dir_that_is_a_file_fails_first(tmp_path):
     assert result.exit_code == 3 and "--cache-dir" in result.output
 
 
+def test_cli_zeroshot_empty_cache_dir_caches_nothing(tmp_path, monkeypatch):
+    """--cache-dir '' skipped the writable check but reached the scorer as the path '',
+    the working directory, which got the cache file."""
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en\nu:sport,sport\nu:food,food\n")
+    docs = tmp_path / "docs.txt"
+    docs.write_text("The team won the final\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "zeroshot", str(vocab), str(docs), "--k", "1", "--cache-dir", ""])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["suggestions"][0]["label"] == "sport"
+    assert list(work.iterdir()) == []
+
+
 class _CountingEncoder:
     """A deterministic stand-in encoder (unit rows from a hash of each text) that counts
     the texts it embeds."""

@@ -470,7 +470,7 @@ def distill(obj, labels, vocab, output, model, param, feature_param, human, dev_
               help="Text each label name is put in, e.g. 'This text is about {}.'")
 @click.option("--cache-dir", default=os.path.join(os.path.expanduser("~"), ".cache",
                                                   "tagsmith", "embeddings"),
-              show_default=True, help="Where label embeddings are cached.")
+              show_default=True, help="Where label embeddings are cached ('' for no cache).")
 @click.option("--format", "fmt", type=click.Choice(["json", "tsv"]), default="json",
               show_default=True)
 @click.option("--whole-file", is_flag=True, help="Each FILE is one document.")
@@ -517,8 +517,10 @@ def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, f
 
         classifier = TextClassifier.load(bundle)
     space = load_or_update(vocab, classifier.label_space if classifier else None, language=lang)
+    # '' is no cache: as a path it was the working directory, which got the cache files
     scorer = ZeroShotClassifier(space, SentenceEncoder(), lang=lang, template=template,
-                                index=index, cache_dir=cache_dir, show_progress=not obj["quiet"])
+                                index=index, cache_dir=cache_dir or None,
+                                show_progress=not obj["quiet"])
     stdin = None
     if background and reads_stdin(tuple(background)) and reads_stdin(files):
         stdin = read_stdin_bytes()  # both read stdin, which can be read only once
