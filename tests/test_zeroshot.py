@@ -151,6 +151,25 @@ def test_hnsw_agrees_with_exact_search():
     np.testing.assert_allclose(ann_sims[:, 0], exact_sims[:, 0], atol=1e-4)
 
 
+def test_hnsw_search_of_every_row_among_identical_vectors():
+    """Labels that share a name share a vector; hnswlib's graph search then reached
+    fewer rows than asked for and refused the query ("Cannot return the results in a
+    contiguous 2D array"), so zero-shot scoring with k at the label count crashed."""
+    pytest.importorskip("hnswlib")
+    rng = np.random.default_rng(0)
+    vector = rng.normal(size=8).astype(np.float32)
+    vectors = np.tile(vector / np.linalg.norm(vector), (300, 1))
+    vectors[:3] = np.eye(3, 8, dtype=np.float32)  # three other rows
+    index = HnswIndex(vectors, n_threads=1)  # one thread: the same graph every time
+    queries = rng.normal(size=(5, 8)).astype(np.float32)
+    exact_ids, exact_sims = ExactIndex(vectors).search(queries, 300)
+    for k in (300, 500):
+        ids, sims = index.search(queries, k)
+        assert ids.shape == (5, 300) and all(sorted(row) == list(range(300)) for row in ids)
+        np.testing.assert_allclose(sims, exact_sims, atol=1e-5)
+        assert (ids[:, 0] == exact_ids[:, 0]).all()
+
+
 def test_hnsw_searches_deeper_than_k_when_k_nears_ef():
     """The search depth was max(ef, k): at k = ef = 200 the search kept no more
     candidates than it returned, and recall fell to 0.955 on 20,000 random vectors.

@@ -82,11 +82,26 @@ class HnswIndex:
         self.n_threads = n_threads
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`ExactIndex.search`; exact when every row is wanted, or when the graph
+        search reaches fewer than ``k`` rows.
+
+        hnswlib refuses a query whose search found fewer than ``k`` rows ("Cannot return
+        the results in a contiguous 2D array"), which happens when ``k`` nears the row
+        count and many rows are the same vector (labels sharing a name): zero-shot
+        scoring asks for every row when ``k`` reaches the label count, and crashed.
+        """
         k = min(k, self.n_rows)
-        self.index.set_ef(hnsw_search_depth(self.ef, k, self.n_rows))
-        ids, distances = self.index.knn_query(np.ascontiguousarray(queries, np.float32), k=k,
-                                              num_threads=self.n_threads)
-        return ids.astype(np.int64), (1.0 - distances).astype(np.float32)
+        queries = np.ascontiguousarray(queries, np.float32)
+        if k < self.n_rows:
+            self.index.set_ef(hnsw_search_depth(self.ef, k, self.n_rows))
+            try:
+                ids, distances = self.index.knn_query(queries, k=k, num_threads=self.n_threads)
+            except RuntimeError:
+                pass
+            else:
+                return ids.astype(np.int64), (1.0 - distances).astype(np.float32)
+        vectors = self.index.get_items(np.arange(self.n_rows), return_type="numpy")
+        return ExactIndex(vectors).search(queries, k)
 
 
 def hnsw_search_depth(ef: int, k: int, n_rows: int) -> int:
