@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from click.testing import CliRunner
 
 import tagsmith.cli as tagsmith_cli
+from tagsmith.audit import CALIBRATION_FOLDS
 from tagsmith.audit.duplicates import find_duplicates, leakage, text_hashes
 from tagsmith.audit.health import cooccurrence_section, corpus_section, labels_section
 from tagsmith.audit.report import check_plotting
@@ -123,6 +124,23 @@ def test_every_doc_labelled_can_be_set_from_the_cli(audited, corpus_with_problem
                     "-o", str(out), "--every-doc-labelled", "maybe"]) == 2
     with pytest.raises(InvalidParameterError, match="every_doc_labelled"):
         AuditOptions(every_doc_labelled="no").validate()
+
+
+def test_calibration_folds_can_be_set_from_the_cli(audited, corpus_with_problems):
+    report = json.loads((audited / "report.json").read_text(encoding="utf-8"))
+    assert report["noise"]["method"]["calibration_folds"] == CALIBRATION_FOLDS
+    paths = corpus_with_problems
+    out = paths["base"] / "audit-folds"
+    assert run_cli(["-q", "audit", str(paths["corpus"]), "--vocab", str(paths["vocab"]),
+                    "-o", str(out), "--scores", "knn", "--no-html",
+                    "--calibration-folds", "3"]) == 0
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["noise"]["method"]["calibration_folds"] == 3
+    for bad in ("0", "101", "two"):
+        assert run_cli(["-q", "audit", str(paths["corpus"]), "--vocab", str(paths["vocab"]),
+                        "-o", str(out), "--calibration-folds", bad]) == 2
+    with pytest.raises(InvalidParameterError, match="calibration_folds"):
+        AuditOptions(calibration_folds=0).validate()
 
 
 def test_html_report_is_self_contained(audited):

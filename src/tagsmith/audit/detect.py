@@ -63,6 +63,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_choice, check_int, check_number
+from tagsmith.audit import CALIBRATION_FOLDS, MAX_CALIBRATION_FOLDS
 from tagsmith.audit.calibrate import PairIndex, calibrate_scores
 from tagsmith.audit.evidence import PairEvidence
 from tagsmith.audit.stacking import PairSet, stack_probabilities
@@ -82,8 +83,6 @@ _EPS = 1e-12
 BOUND_TAIL = 0.01
 BOUND_MIN_PAIRS = 30
 BOUND_POINTS = 400
-#: most folds for ``calibration_folds`` (fold ids are int8)
-MAX_CALIBRATION_FOLDS = 100
 #: pairs binned at a time by :func:`mixture_bounds` (tens of millions at 10^4+ labels)
 _BOUND_CHUNK = 1 << 20
 #: pairs whose posterior is computed at a time
@@ -363,7 +362,8 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
                       max_missing_per_doc: int = 20, prior_strength: float = 20.0,
                       min_probability: float = 0.5, rates: str = "global",
                       every_doc_labelled: bool | None = None,
-                      calibration_min_positives: int = 100, calibration_folds: int = 1,
+                      calibration_min_positives: int = 100,
+                      calibration_folds: int = CALIBRATION_FOLDS,
                       keep_probability: float = 1e-3,
                       n_background: int = 1_000_000, seed: int = 0,
                       n_threads: int | None = None) -> LabelIssues:
@@ -381,7 +381,10 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
     ``every_doc_labelled``: whether every document should carry at least one label, so
     that a document given none is missing at least one (step 5b of the module
     docstring); ``None`` decides from the corpus: yes when at least
-    ``LABELLED_SHARE`` of the documents have a label.
+    ``LABELLED_SHARE`` of the documents have a label. ``calibration_folds``: folds of
+    documents the calibration of step 1 is cross-fitted over (1: in-sample), so that no
+    pair's probability depends on its own given status (an in-sample fit lets the
+    noise-rate bounds of step 5c fall below the truth).
 
     >>> rng = np.random.default_rng(0)
     >>> truth = (rng.random((400, 3)) < 0.3)
@@ -450,7 +453,8 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
     # background was drawn (it is not without evidence)
     bounds = mixture_bounds(n, n_given, pos_p, [(cand, cand_p), (back, back_p)]) \
         if evidence else None
-    details.update({"rates": rates, "n_missing_candidates": len(cand),
+    details.update({"rates": rates, "calibration_folds": calibration_folds,
+                    "n_missing_candidates": len(cand),
                     "mixture_bounds": bounds,
                     "n_background_pairs": len(back),
                     "every_doc_labelled": bool(every_doc_labelled),

@@ -8,6 +8,8 @@ from itertools import islice
 
 import click
 
+from tagsmith.audit import CALIBRATION_FOLDS as AUDIT_CALIBRATION_FOLDS
+from tagsmith.audit import MAX_CALIBRATION_FOLDS
 from tagsmith.cli import (
     cli,
     finite_number,
@@ -526,6 +528,10 @@ def _parse_splits(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--every-doc-labelled", type=click.Choice(["auto", "yes", "no"]), default="auto",
               show_default=True, help="Whether a document given no label is missing one "
               "(auto: yes when at least 80% of the documents carry labels).")
+@click.option("--calibration-folds", type=click.IntRange(1, MAX_CALIBRATION_FOLDS),
+              default=AUDIT_CALIBRATION_FOLDS, show_default=True,
+              help="Cross-fit the calibration of the scores over this many folds of "
+              "documents, so no pair's probability depends on its own label (1: in-sample).")
 @click.option("--no-html", is_flag=True, help="Write the JSON report only.")
 @click.option("--no-plots", is_flag=True, help="HTML report without plots (no matplotlib).")
 @click.option("--on-error", type=ERROR_POLICY, default="fail", show_default=True,
@@ -538,7 +544,8 @@ def _parse_splits(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.pass_obj
 def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, splits, review_format,
           max_review, min_probability, near_duplicate_threshold, no_near_duplicates,
-          no_evidence, every_doc_labelled, no_html, no_plots, on_error, seed, lang, force):
+          no_evidence, every_doc_labelled, calibration_folds, no_html, no_plots, on_error, seed,
+          lang, force):
     """Audit CORPUS: missing and wrong labels, duplicates, leakage, a data health report.
 
     Writes OUTPUT/report.html, report.json, review.csv (or .jsonl) and labels.csv. Labels
@@ -566,6 +573,7 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
                            near_duplicates=not no_near_duplicates, evidence=not no_evidence,
                            every_doc_labelled={"auto": None, "yes": True,
                                                "no": False}[every_doc_labelled],
+                           calibration_folds=calibration_folds,
                            near_duplicate_threshold=near_duplicate_threshold,
                            show_progress=not obj["quiet"])
     options.validate()

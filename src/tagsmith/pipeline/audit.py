@@ -38,6 +38,7 @@ import scipy.sparse as sp
 
 from tagsmith import __version__
 from tagsmith._params import check_bool, check_choice, check_int, check_number
+from tagsmith.audit import CALIBRATION_FOLDS
 from tagsmith.audit.detect import (
     LabelIssues,
     check_calibration_folds,
@@ -106,7 +107,7 @@ class AuditOptions:
     prior_strength: float = 20.0
     rates: str = "global"
     every_doc_labelled: bool | None = None
-    calibration_folds: int = 1
+    calibration_folds: int = CALIBRATION_FOLDS
     near_duplicates: bool = True
     near_duplicate_threshold: float = NEAR_DUPLICATE_THRESHOLD
     max_review: int | None = None
