@@ -498,3 +498,52 @@ def test_training_shows_progress_while_featurizing(caplog):
     shown.show_progress = True
     a, b = plain.fit_transform(texts), shown.fit_transform(texts)
     assert (a != b).nnz == 0 and (plain.transform(texts[:9]) != shown.transform(texts[:9])).nnz == 0
+
+
+def _untrained_label_data():
+    """Labels u:a and u:b in 40 training texts; u:c in none of them."""
+    space = LabelSpace.from_uris(["u:a", "u:b", "u:c"])
+    words = ["good", "bad", "fine", "awful", "nice", "poor"]
+    texts = [f"{words[i % 6]} {words[(i * 7) % 6]} day {i % 5}" for i in range(40)]
+    Y = sp.csr_matrix(np.array([[1, 0, 0] if i % 2 else [0, 1, 0] for i in range(40)]))
+    return space, texts, Y
+
+
+@pytest.mark.parametrize("calibrated", [False, True])
+def test_a_label_only_the_dev_corpus_carries_is_never_suggested(calibrated, caplog):
+    # a label of the dev corpus alone (a label space derived from train and dev) has no
+    # training positive: its model scores every text the same, and the dev positives
+    # tuned its threshold just below that score, so it was suggested for every text
+    # right after the warning that it never would be
+    space, texts, Y = _untrained_label_data()
+    dev_texts = [f"{text} again" for text in texts[:12]]
+    dev_Y = sp.csr_matrix(np.array([[0, 0, 1]] * 6 + [[1, 0, 0], [0, 1, 0]] * 3))
+    options = TrainOptions(featurizer_params=FAST_FEATURES,
+                           calibration_fraction=0.5 if calibrated else 0.0)
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        clf = train_classifier(texts, Y, space, dev_texts=dev_texts, dev_Y=dev_Y,
+                               options=options)
+    assert "will never be predicted" in caplog.text
+    assert clf.thresholds.per_label[2] == np.inf and not clf.thresholds.tuned_mask[2]
+    for suggestions in clf.suggest(texts + dev_texts, k=3):
+        assert "u:c" not in [s.uri for s in suggestions]
+    assert clf.label_sets(clf.predict_topk(dev_texts, 3))[:, 2].nnz == 0
+    # and the held-out metrics were counted so
+    assert clf.manifest["metrics"]["heldout"]["metrics"] == evaluate_classifier(
+        clf, dev_texts, dev_Y)
+
+
+def test_a_label_only_the_held_out_part_carries_backs_off_after_the_refit():
+    # the held-out fit never saw u:c (its tuned threshold meant nothing), the refit did:
+    # u:c takes the global threshold, as a label too rare to tune; u:c's equal scores,
+    # reaching its held-out positives only at the bottom, no longer drag that down
+    space, texts, Y = _untrained_label_data()
+    held_out = np.random.default_rng(0).permutation(40)[:4]  # dev_fraction 0.1, seed 0
+    Y = Y.tolil()
+    Y[held_out, 2] = 1
+    options = TrainOptions(featurizer_params=FAST_FEATURES, min_support=1)
+    clf = train_classifier(texts, Y.tocsr(), space, options=options)
+    assert clf.label_counts[2] == 4
+    assert clf.thresholds.global_threshold > 0.01
+    assert clf.thresholds.per_label[2] == np.float32(clf.thresholds.global_threshold)
+    assert not clf.thresholds.tuned_mask[2]

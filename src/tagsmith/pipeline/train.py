@@ -18,14 +18,14 @@ import hashlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_fraction, check_int, check_number, check_param_names
-from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
+from tagsmith.calibration.thresholds import FROM_GLOBAL, Thresholds, tune_thresholds
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import DataError, InvalidParameterError
 from tagsmith.features.tfidf import TfidfFeaturizer, _as_list
@@ -41,7 +41,7 @@ from tagsmith.pipeline.confidence import (
 )
 from tagsmith.pipeline.crossfit import MAX_FOLDS, HeldoutScores, default_k, heldout_split
 from tagsmith.pipeline.evaluate import evaluate_topk, tuning_k
-from tagsmith.topk import TopK
+from tagsmith.topk import PAD, TopK
 
 logger = logging.getLogger("tagsmith")
 
@@ -340,8 +340,10 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
         clf = TextClassifier(label_space, featurizer, model, label_counts=fit_counts,
                              n_train_docs=len(fit_texts))
         topk = dev_raw = clf.predict_topk(dev_part_texts, tuning_k(len(label_space)))
-        thresholds = tune_thresholds(dev_part_Y, topk, beta=options.beta,
-                                     min_support=options.min_support)
+        untrained = fit_counts == 0  # never predicted: tuned without their scores
+        thresholds = _never_untrained(
+            tune_thresholds(dev_part_Y, _without_labels(topk, untrained), beta=options.beta,
+                            min_support=options.min_support), untrained)
         clf.thresholds = thresholds
         refit = fit_idx is not None and options.refit
         report["heldout"] = {"source": source, "n_docs": len(dev_part_texts),
@@ -353,6 +355,11 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
             featurizer, model, fit_seconds, X_all = _fit(texts, Y, options,
                                                          "refit on all data", label_space,
                                                          previous=featurizer)
+            # a label the held-out fit never saw was not tuned (its threshold says
+            # never); the refitted model learnt it from the held-out documents: it
+            # backs off to the global threshold, as a label with too few positives
+            learnt = (fit_counts == 0) & (_label_counts(Y, len(label_space)) > 0)
+            thresholds = _never_untrained(thresholds, learnt, thresholds.global_threshold)
         else:  # the final model is this one: its counts and size are its data's
             label_counts, n_final = fit_counts, len(fit_texts)
             if fit_idx is not None:  # it saw only part of the texts: their hashes
@@ -366,6 +373,7 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
                               "seconds": round(crossfit.seconds, 3)}
     if label_counts is None:  # the final model was fitted on all of Y (no tuning, or a refit)
         label_counts = _label_counts(Y, len(label_space))
+    thresholds = _never_untrained(thresholds, label_counts == 0)
     manifest = {
         "training": {
             "n_docs": n_final, "seconds": round(time.perf_counter() - started, 3),
@@ -388,6 +396,9 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
     if calibration is not None:
         _calibrate(classifier, calibration, _named(Y) if crossfit is not None else None,
                    options)
+        # thresholds tuned again, on probabilities: still none for an unlearnt label
+        classifier.thresholds = _never_untrained(classifier.thresholds, label_counts == 0)
+        classifier.manifest["thresholds"] = classifier.thresholds.summary()
         if heldout is not None:
             # calibration rewrote the manifest: the held-out entry is its copy now
             _heldout_after_calibration(classifier, heldout, dev_raw,
@@ -411,6 +422,46 @@ def _check_positives(Y: sp.csr_matrix) -> None:
     if n_missing:
         logger.warning("%d of %d labels have no positive training document and will never "
                        "be predicted", n_missing, Y.shape[1])
+
+
+def _never_untrained(thresholds: Thresholds, labels: np.ndarray,
+                     value: float = np.inf) -> Thresholds:
+    """``thresholds`` with those of ``labels`` (a boolean mask) backed off to ``value``:
+    by default one no score reaches, for labels the model had no positive of.
+
+    Such a label's model gives every document the same low score, and held-out
+    documents carrying it (a label of the dev corpus only, or of the held-out part
+    only) tuned its threshold just below that score: it was then suggested for every
+    document, after a warning that it would never be.
+    """
+    if not labels.any():
+        return thresholds
+    per_label = thresholds.per_label.astype(np.float32, copy=True)
+    per_label[labels] = value
+    tuned = thresholds.tuned_mask.copy()
+    tuned[labels] = False
+    source = None if thresholds.source is None else thresholds.source.copy()
+    if source is not None:
+        source[labels] = FROM_GLOBAL
+    return replace(thresholds, per_label=per_label, tuned_mask=tuned, source=source)
+
+
+def _without_labels(topk: TopK, labels: np.ndarray) -> TopK:
+    """``topk`` with the entries of ``labels`` (a boolean mask) moved out as padding.
+
+    The global threshold is tuned on every entry: the equal scores of a label the
+    model never learnt, reaching all of its held-out positives only at the bottom,
+    pulled it down to there (so every label backing off to it was suggested for
+    every document).
+    """
+    drop = topk.valid & labels[np.where(topk.valid, topk.indices, 0)]
+    if not drop.any():
+        return topk
+    order = np.argsort(drop, axis=1, kind="stable")  # the kept entries first, as they were
+    indices = np.where(drop, PAD, topk.indices)
+    scores = np.where(drop, -np.inf, topk.scores).astype(np.float32)
+    return TopK(np.take_along_axis(indices, order, axis=1),
+                np.take_along_axis(scores, order, axis=1), topk.n_labels)
 
 
 def _named(Y: sp.csr_matrix) -> sp.csr_matrix:
