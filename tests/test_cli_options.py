@@ -79,6 +79,8 @@ LIBRARY_CHECKED = [
      "crossfit_folds"),
     ("train", ["{corpus}", "-o", "{out}", "--crossfit-folds", "40000"], "--crossfit-folds",
      "crossfit_folds"),
+    ("train", ["{corpus}", "-o", "{out}", "--crossfit-folds", "601"], "--crossfit-folds",
+     "crossfit_folds"),  # more folds than the 600 documents
     ("calibrate", ["{bundle}", "--beta", "0"], "--beta", "beta"),
     ("taxonomy", ["{corpus}", "--use-case", " ", "-o", "{out}.csv", *LLM], "--use-case",
      "use_case"),

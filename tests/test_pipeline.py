@@ -547,3 +547,21 @@ def test_a_label_only_the_held_out_part_carries_backs_off_after_the_refit():
     assert clf.thresholds.global_threshold > 0.01
     assert clf.thresholds.per_label[2] == np.float32(clf.thresholds.global_threshold)
     assert not clf.thresholds.tuned_mask[2]
+
+
+@pytest.mark.parametrize("calibration_fraction", [0.0, 0.5])
+def test_more_crossfit_folds_than_documents_is_refused_before_training(calibration_fraction,
+                                                                       monkeypatch):
+    # cross-fitting found it after the whole training, naming 'n_folds', which the caller
+    # never passed, and counting documents the calibration split had left
+    import tagsmith.pipeline.train as train_module
+
+    space, texts, Y = _untrained_label_data()
+    monkeypatch.setattr(train_module, "_fit", lambda *a, **k: pytest.fail("trained first"))
+    options = TrainOptions(featurizer_params=FAST_FEATURES, crossfit_folds=30,
+                           calibration_fraction=calibration_fraction)
+    if not calibration_fraction:
+        options.crossfit_folds = 41
+    with pytest.raises(InvalidParameterError, match="crossfit_folds.*at most the") as error:
+        train_classifier(texts, Y, space, options=options)
+    assert f"{40 if not calibration_fraction else 20} documents" in str(error.value)

@@ -315,6 +315,10 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
         texts, Y = [texts[i] for i in fit_rows], Y[fit_rows]
         logger.info("calibration split: %d documents set aside (never trained on)",
                     len(cal_rows))
+    if options.crossfit_folds > len(texts):  # found after the whole training, by 'n_folds'
+        aside = "" if calibration is None else " (the calibration split set aside)"
+        raise InvalidParameterError("crossfit_folds", f"at most the {len(texts):,} documents "
+                                    f"to cross-fit{aside}", options.crossfit_folds)
     hashes = _hashes(texts)
     train_hashes = np.unique(hashes)
     if dev_texts is not None:  # a dev corpus that is (mostly) training data tunes nothing
