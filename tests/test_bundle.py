@@ -775,3 +775,27 @@ def test_crafted_tfidf_state_is_a_bundle_error(small_bundles, tmp_path):
     with pytest.raises(BundleError, match="analyzer") as info:
         TextClassifier.load(path)
     assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("section, value", [("label_space", []), ("label_space", "x"),
+                                            ("training", []), ("metrics", 3)])
+def test_a_manifest_section_of_another_shape_is_a_bundle_error(small_bundles, tmp_path,
+                                                               section, value):
+    """The manifest has no checksum; its sections are read with .get(): a list or a
+    string there escaped load (label_space) or calibrate and audit (training) as an
+    AttributeError, exit code 1 with a traceback."""
+    import shutil
+
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    path = tmp_path / "b"
+    shutil.copytree(small_bundles["linear"], path)
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest[section] = value
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=f"manifest.json: '{section}' is not an object") \
+            as info:
+        TextClassifier.load(path)
+    assert str(path) in str(info.value)
+    code, stderr = _cli_exit(path, tmp_path)
+    assert code == 4 and "Traceback" not in stderr

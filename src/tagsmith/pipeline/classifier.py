@@ -46,6 +46,10 @@ CONFORMAL_META, CONFORMAL_ARRAYS = "conformal.json", "conformal.npz"
 SHIFT_META, SHIFT_ARRAYS = "label_shift.json", "label_shift.npz"
 #: 8-byte hashes of the training texts (bundles before it have none)
 TRAIN_HASHES = "train_texts.npz"
+#: the manifest's sections :meth:`TextClassifier.save` writes as JSON objects (commands
+#: read their entries); the manifest has no checksum of its own
+MANIFEST_SECTIONS = ("label_space", "model", "featurizer", "training", "thresholds",
+                     "metrics", "calibration", "distillation")
 #: texts scored at a time under :attr:`TextClassifier.show_progress`
 PREDICT_CHUNK = 8192
 
@@ -394,6 +398,9 @@ class TextClassifier:
     def load(cls, path: str | Path) -> TextClassifier:
         """Load and check a bundle; raises :class:`BundleError` naming what is wrong."""
         bundle = Bundle(path)
+        for section in MANIFEST_SECTIONS:  # read with .get(): a list there was an AttributeError
+            if not isinstance(bundle.manifest.get(section, {}), dict):
+                raise BundleError(f"manifest.json: {section!r} is not an object", path=path)
         try:
             try:
                 label_space = LabelSpace.from_dict(bundle.read_json(LABEL_SPACE_FILE))
