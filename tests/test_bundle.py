@@ -799,3 +799,21 @@ def test_a_manifest_section_of_another_shape_is_a_bundle_error(small_bundles, tm
     assert str(path) in str(info.value)
     code, stderr = _cli_exit(path, tmp_path)
     assert code == 4 and "Traceback" not in stderr
+
+
+def test_a_bundle_replaced_while_it_is_open_is_read_as_it_was_verified(tmp_path):
+    """A reader verified the files, then read them again by name: a save replacing the
+    bundle in between handed it the new bundle's parts under the old manifest (a model
+    of one training with the thresholds or label space of another)."""
+    path = write(tmp_path / "b", 1.0)
+    bundle = Bundle(path)
+    write(tmp_path / "b", 2.0)  # renamed into place, the old one deleted
+    assert bundle.read_json("meta.json") == {"a": 1.0}
+    assert bundle.read_arrays("arrays.npz")["x"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert bundle.read_json("meta.json") == {"a": 1.0}  # read again: from the start
+    bundle.close()
+    with pytest.raises(BundleError, match="closed"):
+        bundle.read_json("meta.json")
+    with Bundle(path) as bundle:
+        assert bundle.read_json("meta.json") == {"a": 2.0}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]

@@ -452,7 +452,8 @@ def info(bundle):
     """Show a model bundle's manifest (versions, fingerprints, held-out metrics)."""
     from tagsmith.store.bundle import Bundle
 
-    click.echo(json_text(Bundle(bundle).manifest, indent=2))
+    with Bundle(bundle) as opened:
+        click.echo(json_text(opened.manifest, indent=2))
 
 
 def _label_space_for(corpus: str, vocab: str | None, bundle: str | None, on_error: str,

@@ -397,7 +397,11 @@ class TextClassifier:
     @classmethod
     def load(cls, path: str | Path) -> TextClassifier:
         """Load and check a bundle; raises :class:`BundleError` naming what is wrong."""
-        bundle = Bundle(path)
+        with Bundle(path) as bundle:  # its files read as verified, even if replaced meanwhile
+            return cls._from_bundle(bundle, path)
+
+    @classmethod
+    def _from_bundle(cls, bundle: Bundle, path: str | Path) -> TextClassifier:
         for section in MANIFEST_SECTIONS:  # read with .get(): a list there was an AttributeError
             if not isinstance(bundle.manifest.get(section, {}), dict):
                 raise BundleError(f"manifest.json: {section!r} is not an object", path=path)

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import scipy.sparse as sp
@@ -108,23 +109,50 @@ class BundleWriter:
 
 
 class Bundle:
-    """A verified, read-only view of a bundle directory."""
+    """A verified, read-only view of a bundle directory.
+
+    Every file the manifest lists is opened (and checksummed) here and read later from
+    that open file: a save replacing the bundle meanwhile (a new directory renamed into
+    place, the old one deleted) cannot hand a reader parts of the new bundle under the
+    old manifest. :meth:`close` (or ``with``) closes the files; reads are not
+    thread-safe.
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self._files: dict[str, BinaryIO] = {}
         if not self.path.exists():
             raise BundleError("no such model bundle", path=self.path)
         if not self.path.is_dir():
             raise BundleError("a model bundle is a directory, this is a file", path=self.path)
-        self.manifest = self._read_manifest()
-        self._verify_files()
+        try:
+            self.manifest = self._read_manifest()
+            self._verify_files()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close the bundle's files (reading them afterwards is an error)."""
+        files, self._files = getattr(self, "_files", {}), {}
+        for handle in files.values():
+            handle.close()
+
+    def __enter__(self) -> Bundle:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
 
     def _read_manifest(self) -> dict:
         manifest_path = self.path / MANIFEST
         if not manifest_path.exists():
             raise BundleError(f"{MANIFEST} is missing: not a tagsmith model bundle", path=self.path)
-        _check_regular(manifest_path, MANIFEST, self.path)
-        manifest = _parse_json(manifest_path, MANIFEST, self.path)
+        with _open_regular(manifest_path, MANIFEST, self.path) as handle:
+            manifest = _parse_json(handle, MANIFEST, self.path)
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
             raise BundleError(f"{MANIFEST} does not describe a {FORMAT_NAME}", path=self.path)
         version = manifest.get("format_version")
@@ -144,17 +172,15 @@ class Bundle:
             raise BundleError(f"{MANIFEST} lists no files", path=self.path)
         for name, expected in files.items():
             _check_name(name, Path(name).suffix, bundle=self.path)
-            file_path = self.path / name
-            _check_regular(file_path, name, self.path)
-            if _sha256(file_path) != expected:
+            handle = self._files[name] = _open_regular(self.path / name, name, self.path)
+            if _sha256(handle) != expected:
                 raise BundleError(f"file {name} is damaged (checksum mismatch)", path=self.path)
 
     def has(self, name: str) -> bool:
         return name in self.manifest["files"]
 
     def read_json(self, name: str):
-        self._require(name)
-        return _parse_json(self.path / name, name, self.path)
+        return _parse_json(self._open(name), name, self.path)
 
     def read_arrays(self, name: str, keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
         """The arrays of the ``.npz`` file ``name``, checked before any is unpacked.
@@ -166,11 +192,12 @@ class Bundle:
         a header claiming a huge shape is a :class:`BundleError`, not gigabytes of
         memory or a MemoryError.
         """
-        self._require(name)
+        handle = self._open(name)
         try:
-            with zipfile.ZipFile(self.path / name) as archive:
+            with zipfile.ZipFile(handle) as archive:
                 _check_members(archive, name, None if keys is None else set(keys))
-            with np.load(self.path / name, allow_pickle=False) as archive:
+            handle.seek(0)
+            with np.load(handle, allow_pickle=False) as archive:
                 return {key: archive[key] for key in archive.files}
         except BundleError as exc:
             raise BundleError(str(exc), path=self.path) from exc
@@ -184,9 +211,15 @@ class Bundle:
             raise BundleError(f"file {name} is damaged ({type(exc).__name__}: {exc})",
                               path=self.path) from exc
 
-    def _require(self, name: str) -> None:
+    def _open(self, name: str) -> BinaryIO:
+        """The verified file ``name``, from its start."""
         if name not in self.manifest["files"]:
             raise BundleError(f"the bundle has no {name}", path=self.path)
+        if name not in self._files:
+            raise BundleError(f"cannot read {name}: the bundle was closed", path=self.path)
+        handle = self._files[name]
+        handle.seek(0)
+        return handle
 
 
 # -- checks of arrays read from a bundle ------------------------------------------------------
@@ -296,32 +329,39 @@ def sparse_from_state(name: str, fmt: str, data, indices, indptr,
                   indptr.astype(index_dtype, copy=False)), shape=(n_rows, n_cols))
 
 
-def _check_regular(path: Path, name: str, bundle: Path) -> None:
-    """Refuse a bundle file that is missing, a symbolic link or not a regular file: a
-    link would make the bundle read (and checksum) a file anywhere on the machine."""
+def _open_regular(path: Path, name: str, bundle: Path) -> BinaryIO:
+    """``path`` opened for reading; a bundle file that is missing, a symbolic link or
+    not a regular file is refused: a link would make the bundle read (and checksum) a
+    file anywhere on the machine."""
     try:
         mode = os.lstat(path).st_mode
+        if stat.S_ISLNK(mode):
+            raise BundleError(f"file {name} is a symbolic link; a bundle holds only regular "
+                              "files", path=bundle)
+        if not stat.S_ISREG(mode):
+            raise BundleError(f"file {name} is not a regular file", path=bundle)
+        # O_NOFOLLOW: not a link put there since the lstat either
+        handle = os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb")
     except FileNotFoundError:
         raise BundleError(f"file {name} is missing", path=bundle) from None
     except OSError as exc:
         raise BundleError(f"file {name} cannot be read ({exc.strerror or exc})",
                           path=bundle) from exc
-    if stat.S_ISLNK(mode):
-        raise BundleError(f"file {name} is a symbolic link; a bundle holds only regular files",
-                          path=bundle)
-    if not stat.S_ISREG(mode):
+    if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+        handle.close()
         raise BundleError(f"file {name} is not a regular file", path=bundle)
+    return handle
 
 
-def _parse_json(path: Path, name: str, bundle: Path):
-    """``path`` parsed as JSON; malformed JSON is a BundleError naming the bundle.
+def _parse_json(handle: BinaryIO, name: str, bundle: Path):
+    """The file ``handle`` parsed as JSON; malformed JSON is a BundleError naming the bundle.
 
     Besides syntax errors that covers what json.loads raises on crafted input:
     arrays nested 100,000 deep (RecursionError) and integers of more than 4,300
     digits (ValueError).
     """
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(handle.read().decode("utf-8"))
     except RecursionError as exc:
         raise BundleError(f"{name} is damaged (nested too deeply to read)",
                           path=bundle) from exc
@@ -419,11 +459,14 @@ def _write_bytes(path: Path, payload: bytes) -> str:
     return hashlib.sha256(payload).hexdigest()
 
 
-def _sha256(path: Path) -> str:
+def _sha256(source: Path | BinaryIO) -> str:
+    """SHA-256 of the file at ``source``, or of an open file from where it stands."""
+    if isinstance(source, Path):
+        with open(source, "rb") as handle:
+            return _sha256(handle)
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
+    for chunk in iter(lambda: source.read(1 << 20), b""):
+        digest.update(chunk)
     return digest.hexdigest()
 
 
