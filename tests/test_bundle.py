@@ -817,3 +817,16 @@ def test_a_bundle_replaced_while_it_is_open_is_read_as_it_was_verified(tmp_path)
     with Bundle(path) as bundle:
         assert bundle.read_json("meta.json") == {"a": 2.0}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+
+
+def test_saving_over_a_link_to_a_bundle_leaves_no_backup_behind(tmp_path):
+    """The link was moved aside and 'deleted' with rmtree, which refuses links (silently):
+    a '.current.old-*' link stayed next to the new bundle."""
+    write(tmp_path / "v1", 1.0)
+    (tmp_path / "current").symlink_to("v1")
+    write(tmp_path / "current", 2.0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["current", "v1"]
+    with Bundle(tmp_path / "current") as bundle:
+        assert bundle.read_json("meta.json") == {"a": 2.0}
+    with Bundle(tmp_path / "v1") as bundle:  # the bundle it pointed to is untouched
+        assert bundle.read_json("meta.json") == {"a": 1.0}

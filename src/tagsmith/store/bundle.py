@@ -537,7 +537,18 @@ def _replace_directory(staging: Path, target: Path) -> None:
             if staging.exists() and not target.exists():
                 os.rename(backup, target)  # the new bundle never got in place
             elif not staging.exists():
-                shutil.rmtree(backup, ignore_errors=True)  # it did: the old one can go
+                _remove_replaced(backup)  # it did: the old one can go
         raise
     if backup is not None:
+        _remove_replaced(backup)
+
+
+def _remove_replaced(backup: Path) -> None:
+    """Delete the replaced bundle moved aside as ``backup``. A target that was a symbolic
+    link to a bundle was moved aside as the link: rmtree refuses links (silently, with
+    ignore_errors), which left it behind as ``.NAME.old-*``; the link goes, the bundle
+    it points to stays."""
+    if backup.is_symlink():
+        backup.unlink(missing_ok=True)
+    else:
         shutil.rmtree(backup, ignore_errors=True)
