@@ -311,11 +311,49 @@ def test_train_and_calibrate_check_the_output_before_reading_any_data(bundle, tm
         for args in (["train", missing, "--output", output],
                      ["calibrate", bundle, "--data", missing, "-o", output]):
             result = run(*args)
-            assert result.exit_code == 4, (args, result.output)
+            assert result.exit_code == 3, (args, result.output)
             assert f"{output}: " in result.output and reason in result.output
             assert "Traceback" not in result.output
     assert existing.read_text() == "keep me\t<urn:goemotions:joy>\n"
     assert (tmp_path / "docs" / "notes.txt").read_text() == "keep me"
+
+
+def test_every_output_that_cannot_be_written_is_exit_code_3(bundle, goemotions_small,
+                                                            tmp_path):
+    """An output path below a file was exit code 4 for the commands writing a bundle
+    (train, calibrate, distill, label --student) and 3 for every other output (an audit
+    folder, a corpus, a vocabulary, a diagram, a cache): one kind of mistake, one code."""
+    blocker = tmp_path / "afile"
+    blocker.write_text("a file, not a folder")
+    corpus, vocab = goemotions_small["train"], goemotions_small["vocab"]
+    missing = tmp_path / "missing.tsv"  # reading it would fail with exit 3 too: the
+    # message says which check refused
+    llm = ["--base-url", "http://127.0.0.1:9", "--llm", "m"]  # never called
+    for option, args in [
+        ("afile/m", ["train", missing, "-o", blocker / "m"]),
+        ("afile/m", ["calibrate", bundle, "--data", missing, "-o", blocker / "m"]),
+        ("afile/r.png", ["calibrate", bundle, "--data", missing, "-o", tmp_path / "c",
+                         "--reliability-png", blocker / "r.png"]),
+        ("afile/r.png", ["eval", bundle, missing, "--calibration", "--reliability-png",
+                         blocker / "r.png"]),
+        ("afile/m", ["distill", tmp_path / "missing.jsonl", "--vocab", vocab, "-o",
+                     blocker / "m"]),
+        ("afile/a", ["audit", missing, "-o", blocker / "a"]),
+        ("afile/c.tsv", ["apply-review", corpus, tmp_path / "missing.csv", "-o",
+                         blocker / "c.tsv"]),
+        ("afile/t.csv", ["taxonomy", corpus, "--use-case", "x", "-o", blocker / "t.csv",
+                         *llm]),
+        ("afile/l.jsonl", ["label", corpus, "--vocab", vocab, "-o", blocker / "l.jsonl",
+                           *llm]),
+        ("afile/s", ["label", corpus, "--vocab", vocab, "-o", tmp_path / "l.jsonl",
+                     "--budget", "1", "--student", blocker / "s", *llm]),
+        ("afile/i", ["zeroshot", vocab, missing, "--cache-dir", blocker / "i"]),
+    ]:
+        result = run(*args)
+        assert result.exit_code == 3, (args, result.output)
+        assert option in result.output and "afile is a file, not a folder" in result.output, (
+            args, result.output)
+        assert "Traceback" not in result.output
 
 
 def test_no_known_label_fails_before_replacing_a_good_bundle(bundle, goemotions_small,

@@ -276,7 +276,7 @@ def test_calibrate_writes_the_reliability_diagram_only_once_the_bundle_is_saved(
     finally:
         logging.getLogger("tagsmith").removeHandler(hook)
     assert hook.done, result.output
-    assert result.exit_code == 4 and "refusing to overwrite" in result.output, result.output
+    assert result.exit_code == 3 and "refusing to overwrite" in result.output, result.output
     assert not png.exists()
     assert not list(tmp_path.glob("*.png*")) and not list(tmp_path.glob(".*png*"))
     shutil.rmtree(out)
@@ -298,7 +298,7 @@ def test_calibrate_in_place_refuses_a_bundle_it_cannot_replace_before_the_work(b
         result = run("calibrate", copy, quiet=False)
     finally:
         logging.getLogger("tagsmith").removeHandler(hook)
-    assert result.exit_code == 4 and "'notes.txt'" in result.output, result.output
+    assert result.exit_code == 3 and "'notes.txt'" in result.output, result.output
     assert not calibrated
 
 
@@ -313,7 +313,7 @@ def test_shift_in_place_refuses_a_bundle_it_cannot_replace_before_the_work(bundl
     (copy / "notes.txt").write_text("mine\n")
     args = ["--save", tmp_path / "missing.txt"] if action == "--save" else ["--clear"]
     result = run("shift", copy, *args)
-    assert result.exit_code == 4 and "'notes.txt'" in result.output, result.output
+    assert result.exit_code == 3 and "'notes.txt'" in result.output, result.output
     assert "missing.txt" not in result.output
     assert (copy / "notes.txt").read_text() == "mine\n"
 

@@ -244,7 +244,7 @@ def test_distill_checks_its_bundle_output_before_any_work(tmp_path):
     result = CliRunner().invoke(tagsmith_cli.cli, [
         "distill", str(tmp_path / "no-such-labels.jsonl"), "--vocab", str(tmp_path / "v.tsv"),
         "-o", str(taken)])
-    assert result.exit_code == 4, result.output  # before the missing inputs are read
+    assert result.exit_code == 3, result.output  # before the missing inputs are read
     assert "is not a model bundle" in result.output
     assert (taken / "notes.txt").read_text() == "keep me"
 

@@ -115,6 +115,20 @@ class BundleError(TagsmithError):
         super().__init__(f"{self.path}: {message}" if self.path else message)
 
 
+class BundleTargetError(DataError, BundleError):
+    """A model bundle cannot be written (or replaced) at the path given: below a file, in
+    a read-only folder, over a file or a folder that is not a bundle.
+
+    A :class:`BundleError` to code that catches those, but a path the user gave that
+    cannot be written is exit code 3 as every other output path's (an audit folder, a
+    vocabulary, a diagram): 4 says a bundle to read is missing, damaged or incompatible.
+
+    >>> error = BundleTargetError("afile is a file, not a folder", path="afile/model")
+    >>> str(error), error.exit_code, isinstance(error, BundleError)
+    ('afile/model: afile is a file, not a folder', 3, True)
+    """
+
+
 class NotFittedError(TagsmithError, AttributeError):
     """A model or featurizer was used before ``fit``."""
 

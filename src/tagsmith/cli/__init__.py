@@ -4,7 +4,8 @@ Commands are thin: parse options, call one pipeline function, format the result.
 Heavy modules are imported inside the commands so ``tagsmith --help`` stays fast.
 
 Exit codes: 0 success; 1 unexpected error; 2 bad usage or parameter; 3 bad input
-data (corpus or vocabulary); 4 model bundle missing, damaged or incompatible;
+data (corpus or vocabulary) or an output path that cannot be written; 4 model bundle
+to read missing, damaged or incompatible;
 5 an optional dependency is missing; 6 the LLM endpoint failed; 130 interrupted;
 141 the reader of the output went away (``tagsmith suggest ... | head``), quietly.
 """

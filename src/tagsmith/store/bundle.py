@@ -30,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith import __version__
-from tagsmith.exceptions import BundleError, DataError
+from tagsmith.exceptions import BundleError, BundleTargetError, DataError
 
 FORMAT_NAME = "tagsmith-bundle"
 FORMAT_VERSION = 1
@@ -71,7 +71,7 @@ class BundleWriter:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise BundleError(f"cannot create the folder {target.parent} "
+            raise BundleTargetError(f"cannot create the folder {target.parent} "
                               f"({exc.strerror or exc})", path=target) from exc
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
         try:
@@ -476,11 +476,13 @@ def check_bundle_target(path: str | Path) -> Path:
     An existing file, a folder that is not empty and not a bundle, a path below a
     file, or a read-only folder are refused; a missing folder is fine (it is
     created). The writer applies the same rule, so commands call this before long
-    work and a typo costs nothing.
+    work and a typo costs nothing. Refusals are :class:`BundleTargetError`: an output
+    path that cannot be written, exit code 3 as any other output's.
     """
     target = Path(path)
     if target.exists() and not target.is_dir():
-        raise BundleError("exists and is not a directory; refusing to overwrite", path=target)
+        raise BundleTargetError("exists and is not a directory; refusing to overwrite",
+                                path=target)
     if target.is_dir():
         _check_replaceable(target)
     from tagsmith.data.textio import check_writable_dir
@@ -489,7 +491,7 @@ def check_bundle_target(path: str | Path) -> Path:
         # target and renamed into place, so an existing bundle's folder must be writable
         check_writable_dir(target.parent if target.exists() else target)
     except DataError as exc:
-        raise BundleError(exc.reason, path=target) from None
+        raise BundleTargetError(exc.reason, path=target) from None
     return target
 
 
@@ -502,7 +504,7 @@ def _check_replaceable(target: Path) -> None:
     if not entries:
         return
     if MANIFEST not in entries:
-        raise BundleError("exists, is not empty and is not a model bundle; refusing to "
+        raise BundleTargetError("exists, is not empty and is not a model bundle; refusing to "
                           "overwrite it", path=target)
     try:
         manifest = json.loads((target / MANIFEST).read_text(encoding="utf-8"))
@@ -512,13 +514,13 @@ def _check_replaceable(target: Path) -> None:
         manifest = {}
     files = manifest.get("files")
     if manifest.get("format") != FORMAT_NAME or not isinstance(files, dict):
-        raise BundleError(f"holds a {MANIFEST} that is not a tagsmith bundle's; refusing to "
+        raise BundleTargetError(f"holds a {MANIFEST} that is not a tagsmith bundle's; refusing to "
                           "overwrite it", path=target)
     foreign = [name for name in entries if name != MANIFEST and name not in files]
     if foreign:
         shown = ", ".join(repr(name) for name in foreign[:5]) + (", ..." if len(foreign) > 5
                                                                  else "")
-        raise BundleError(f"is a model bundle but also holds {len(foreign)} file(s) it does "
+        raise BundleTargetError(f"is a model bundle but also holds {len(foreign)} file(s) it does "
                           f"not list ({shown}), which replacing it would delete; move them "
                           "out or write the bundle elsewhere", path=target)
 
