@@ -63,3 +63,26 @@ def test_audit_options_valid_fields_pass():
                            featurizer_params=None, evidence=np.bool_(False), lang="fi")
     options.validate()
     assert options.evidence is False and options.model == "linear"
+
+
+def test_a_label_key_repeated_on_one_line_is_one_unknown_occurrence(tmp_path):
+    """A document listing a key twice carries that label once (a known one's id is kept
+    once), but an unknown key was counted per mention: the report's "labels missing from
+    the vocabulary" and the reader's summary gave 3 occurrences of a key two documents
+    carry."""
+    from tagsmith.data.corpus import Corpus
+    from tagsmith.pipeline.audit import read_audit_corpus
+
+    path = tmp_path / "c.tsv"
+    path.write_text("cats purr\tu:a u:zz u:zz\ndogs bark\tu:b u:b u:zz\ncats sleep\tu:a\n"
+                    "dogs run\tu:b\n")
+    data = read_audit_corpus(path, SPACE)
+    assert data.unknown_labels == {"u:zz": 2}
+    assert data.Y.toarray().tolist() == [[1, 0], [0, 1], [1, 0], [0, 1]]
+    result = audit_corpus(data.texts, data.Y, SPACE, options=_options(),
+                          unknown_labels=data.unknown_labels)
+    unknown = result.report["labels"]["not_in_vocabulary"]
+    assert (unknown["n_occurrences"], unknown["n_distinct"]) == (2, 1)
+    corpus = Corpus(path, SPACE, unknown_labels="skip")
+    assert len(list(corpus)) == 4
+    assert corpus.report.n_unknown_labels == 2 and corpus.report.unknown_labels == {"u:zz": 2}

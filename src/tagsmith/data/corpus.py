@@ -226,7 +226,7 @@ class Corpus:
 
     def _resolve(self, record: Record, report: ReadReport) -> Document:
         ids = []
-        for key in record.labels:
+        for key in dict.fromkeys(record.labels):  # a repeated unknown key: one occurrence
             try:
                 label_id = self.label_space.lookup(key)
             except AmbiguousLabelError as exc:  # a name several concepts share

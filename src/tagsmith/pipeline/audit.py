@@ -663,7 +663,10 @@ def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels
     texts, lines, doc_ids, docs = [], [], [], []
     for record in read_records(path, on_error=policy):
         ids = []
-        for key in record.labels:
+        # a key written twice on one line is one label of the document, as a known one
+        # (its id is kept once): counted twice, "labels missing from the vocabulary"
+        # overstated how many label assignments the vocabulary lacks
+        for key in dict.fromkeys(record.labels):
             try:
                 label_id = label_space.lookup(key)
             except AmbiguousLabelError:  # a name several concepts share: not resolved
