@@ -836,6 +836,41 @@ def test_near_duplicate_pairs_match_brute_force_whatever_the_score_source():
         assert (dups["n_duplicate_groups"], dups["n_docs_in_duplicate_groups"]) == (1, 9)
 
 
+@pytest.mark.parametrize(("n_near", "n_copies"), [(80, 0), (10, 60)])
+def test_near_pairs_of_groups_larger_than_the_neighbours_searched_are_all_counted(
+        monkeypatch, n_near, n_copies):
+    """80 near-identical texts make 3,160 pairs, but each document's 50 nearest
+    neighbours held at most 50 of its 79: pairs between two documents that both had 50
+    nearer ones were lost (2,532 counted). 60 exact copies of a text crowded the near
+    texts beside them out of each other's neighbours too (443 pairs of 585)."""
+    from tagsmith.audit import duplicates as dup
+    from tagsmith.pipeline.audit import _features
+
+    monkeypatch.setattr(dup, "PAIR_BLOCK_ENTRIES", 1000)  # several blocks
+    words = [f"word{j}" for j in range(60)]
+    texts = [" ".join(w for j, w in enumerate(words) if j not in (i % 60, 59 - i // 60))
+             for i in range(n_near)]
+    texts += [texts[0].upper()] * n_copies  # exact copies of the first text
+    rng = np.random.default_rng(0)
+    texts += [" ".join(rng.choice([f"other{i}" for i in range(500)], 8)) for _ in range(300)]
+    Y = sp.csr_matrix(rng.random((len(texts), 3)) < 0.3)
+    space = LabelSpace.from_uris(["u:0", "u:1", "u:2"])
+    options = AuditOptions(scores="knn", featurizer_params=FAST_FEATURES)
+    X = _features(texts, None, options)[1].toarray()
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    hashes, label_sets = text_hashes(texts), dup.label_set_hashes(Y)
+    near = np.triu(X @ X.T >= 0.9 - 1e-4, 1) & (hashes[:, None] != hashes[None, :])
+    conflicting = near & (label_sets[:, None] != label_sets[None, :])
+    assert near.sum() > {80: 3000, 10: 500}[n_near], near.sum()
+    dups = audit_corpus(texts, Y, space, options=options).report["duplicates"]
+    assert dups["n_near_pairs"] == near.sum()
+    assert (dups["n_conflicting_pairs"] - dups["n_conflicting_exact_pairs"]
+            == conflicting.sum())
+    assert dups["n_exact_pairs"] == n_copies * (n_copies + 1) // 2
+    assert (dups["n_duplicate_groups"], dups["n_docs_in_duplicate_groups"]) == (
+        1, n_near + n_copies)
+
+
 class _LangSpans(__import__("html.parser").parser.HTMLParser):
     """The text of every element with a ``lang`` attribute, and whether tags balance."""
 

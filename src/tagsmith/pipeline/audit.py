@@ -64,8 +64,9 @@ CROSSFIT_UP_TO_LABELS = 100
 #: and corpora up to this size
 CROSSFIT_UP_TO_DOCS = 200_000
 #: near duplicates are looked for among each document's this many nearest neighbours
-#: (the kNN scores' default, whose search they then reuse); larger groups of
-#: near-identical texts are still found whole (transitively), with fewer of their pairs
+#: (the kNN scores' default, whose search they then reuse); the pairs of larger groups
+#: of near-identical texts, which these miss, are counted from the features
+#: (:func:`tagsmith.audit.duplicates.saturated_pair_counts`)
 NEAR_DUPLICATE_NEIGHBORS = 50
 #: candidates shown in the HTML report
 HTML_CANDIDATES = 50
@@ -494,7 +495,8 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
         hashes = dup.text_hashes(texts)
         neighbors = _neighbors(scores, X, options) if options.near_duplicates else None
         duplicates = dup.find_duplicates(texts, Y, neighbors, hashes=hashes,
-                                         threshold=options.near_duplicate_threshold)
+                                         threshold=options.near_duplicate_threshold,
+                                         features=X)
         scores.neighbors = neighbors = None  # n x m arrays: not needed any more
         step("duplicates")
         issues = find_label_issues(Y, scores.topk, X=X, evidence=options.evidence,
