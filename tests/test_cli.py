@@ -131,6 +131,39 @@ def test_console_script_runs(bundle):
     assert json.loads(out.stdout)["format"] == "tagsmith-bundle"
 
 
+def test_train_and_info_print_one_json_object_with_json(goemotions_small, tmp_path):
+    """train and info had no --json while eval and vocab did: a script got "No such
+    option" (info's indented manifest, and train's summary only as prose)."""
+    out = tmp_path / "model"
+    result = subprocess.run(
+        [sys.executable, "-m", "tagsmith", "-q", "train", str(goemotions_small["train"]),
+         "--vocab", str(goemotions_small["vocab"]), "-o", str(out), *FAST,
+         "--calibration-fraction", "0.2", "--json"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 1
+    summary = json.loads(result.stdout)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert summary["model"] == "linear" and summary["output"] == str(out)
+    assert summary["n_docs"] == manifest["training"]["n_docs"]
+    assert summary["n_docs"] + summary["n_calibration_docs"] == 3000
+    assert summary["n_labels"] == 28 and summary["seconds"] > 0
+    heldout = manifest["metrics"]["heldout"]
+    assert summary["heldout"]["metrics"] == heldout["metrics"]
+    assert summary["heldout"]["n_docs"] == heldout["n_docs"] > 0
+    assert summary["calibration"]["method"] == "isotonic"
+    assert summary["calibration"]["ece_calibrated"] == manifest["calibration"]["calibrated"][
+        "ece"]
+    plain = run("train", goemotions_small["train"], "--vocab", goemotions_small["vocab"],
+                "-o", tmp_path / "plain", *FAST, "--dev", goemotions_small["dev"], "--json")
+    assert plain.exit_code == 0, plain.output
+    assert json.loads(plain.output)["calibration"] is None
+    result = subprocess.run([sys.executable, "-m", "tagsmith", "info", str(out), "--json"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 1
+    assert json.loads(result.stdout) == manifest
+
+
 def test_mistyped_parameters_are_clear_errors(goemotions_small, tmp_path):
     model_typo = run("train", goemotions_small["dev"], "--output", tmp_path / "m", "-p", "CC=2")
     assert model_typo.exit_code == 2

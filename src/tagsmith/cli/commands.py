@@ -70,10 +70,11 @@ def _parse_params(pairs: tuple[str, ...], option: str) -> dict:
               "probabilities, thresholds on them, conformal sets (see tagsmith calibrate).")
 @click.option("--calibration-method", type=click.Choice(["isotonic", "platt", "temperature"]),
               default="isotonic", show_default=True, help="With --calibration-fraction.")
+@click.option("--json", "as_json", is_flag=True, help="The summary as one JSON object.")
 @click.pass_obj
 def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param, featurizer,
           feature_param, on_error, unknown_labels, seed, crossfit_folds, calibration_fraction,
-          calibration_method):
+          calibration_method, as_json):
     """Train a model on CORPUS (.tsv, .csv, .jsonl, optionally .gz) into a bundle."""
     from tagsmith.pipeline.confidence import ConfidenceOptions
 
@@ -107,6 +108,11 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
     heldout = classifier.manifest["metrics"].get("heldout")
     training = classifier.manifest["training"]
     aside = training.get("n_calibration_docs") or 0
+    calibration = classifier.manifest.get("calibration")
+    if as_json:
+        print_json(_train_summary(model, output, len(label_space), training, heldout,
+                                  calibration))
+        return
     click.echo(f"trained {model} on {training['n_docs']:,} documents"
                + (f" ({aside:,} more set aside for calibration)" if aside else "")
                + f", {len(label_space)} labels in {training['seconds']:.1f}s -> {output}")
@@ -115,12 +121,32 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
         click.echo(f"held-out ({heldout['source']}, {heldout['n_docs']} docs): "
                    f"P@1 {m['p@1']:.4f}  nDCG@5 {m['ndcg@5']:.4f}  "
                    f"micro-F1 {m['micro_f1']:.4f}  macro-F1 {m['macro_f1']:.4f}")
-    calibration = classifier.manifest.get("calibration")
     if calibration:
         click.echo(f"calibrated ({calibration['method']}) on "
                    f"{calibration['n_calibrator_docs']} set-aside documents, conformal sets on "
                    f"{calibration['n_conformal_docs']}: ECE {calibration['raw']['ece']:.4f} -> "
                    f"{calibration['calibrated']['ece']:.4f}")
+
+
+def _train_summary(model: str, output: str, n_labels: int, training: dict,
+                   heldout: dict | None, calibration: dict | None) -> dict:
+    """What ``train`` prints at the end, as keys (``train --json``): the held-out
+    metrics (every one ``eval --json`` has) and the calibration are ``None`` when
+    there were none."""
+    return {
+        "model": model, "output": str(output), "n_docs": training["n_docs"],
+        "n_calibration_docs": training.get("n_calibration_docs") or 0,
+        "n_labels": n_labels, "seconds": round(training["seconds"], 3),
+        "heldout": None if not heldout else {
+            "source": heldout["source"], "n_docs": heldout["n_docs"],
+            "metrics": heldout["metrics"]},  # all of them, as eval --json has
+        "calibration": None if not calibration else {
+            "method": calibration["method"],
+            "n_calibrator_docs": calibration["n_calibrator_docs"],
+            "n_conformal_docs": calibration["n_conformal_docs"],
+            "ece_raw": calibration["raw"]["ece"],
+            "ece_calibrated": calibration["calibrated"]["ece"]},
+    }
 
 
 #: suggest --sets lists at most this many members of a set (the most probable first)
@@ -448,12 +474,14 @@ def vocab(vocab, lang, show, as_json):
 
 @cli.command()
 @click.argument("bundle")
-def info(bundle):
+@click.option("--json", "as_json", is_flag=True, help="The manifest as one JSON object on "
+              "one line (default: indented).")
+def info(bundle, as_json):
     """Show a model bundle's manifest (versions, fingerprints, held-out metrics)."""
     from tagsmith.store.bundle import Bundle
 
     with Bundle(bundle) as opened:
-        click.echo(json_text(opened.manifest, indent=2))
+        click.echo(json_text(opened.manifest, indent=None if as_json else 2))
 
 
 def _label_space_for(corpus: str, vocab: str | None, bundle: str | None, on_error: str,
