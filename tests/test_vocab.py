@@ -523,6 +523,22 @@ def test_json_ld_with_a_remote_context_is_refused_and_inline_ones_load(tmp_path)
     assert load_vocabulary(inline).uris == ["http://x/a"]
 
 
+def test_loading_json_ld_warns_about_nothing(tmp_path):
+    """rdflib's JSON-LD parser built a deprecated ConjunctiveGraph around the graph
+    tagsmith parsed into: every JSON-LD vocabulary loaded with a DeprecationWarning
+    about rdflib's own code (the suite's 3 warnings)."""
+    import warnings
+
+    pytest.importorskip("rdflib")
+    inline = tmp_path / "i.jsonld"
+    inline.write_text('{"@context": {"skos": "http://www.w3.org/2004/02/skos/core#"}, '
+                      '"@id": "http://x/a", "@type": "skos:Concept", '
+                      '"skos:prefLabel": {"@value": "apple", "@language": "en"}}')
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_vocabulary(inline).uris == ["http://x/a"]
+
+
 def test_gz_suffix_is_recognised_in_any_case(tmp_path):
     """detect_format looked through '.GZ' but the reader opened the file as plain text."""
     for src in (SLICE_TSV, CSV):

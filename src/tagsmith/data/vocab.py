@@ -574,12 +574,28 @@ def _parse_rdf(rdflib, path: Path):
     graph = rdflib.Graph()
     base = Path(str(path)[:-3]) if compressed else path
     try:
-        graph.parse(data=data, format=fmt, publicID=base.resolve().as_uri())
+        with _without_rdflib_internal_deprecation():
+            graph.parse(data=data, format=fmt, publicID=base.resolve().as_uri())
     except Exception as exc:  # rdflib's parsers raise many unrelated types
         line, message = _syntax_error_at(exc)
         raise VocabularyError(f"not valid RDF ({fmt}): {message}", path=path,
                               line=line) from exc
     return graph
+
+
+@contextmanager
+def _without_rdflib_internal_deprecation() -> Iterator[None]:
+    """rdflib's JSON-LD parser (7.x, up to at least 7.6) wraps every plain ``Graph``
+    it parses into in a ``ConjunctiveGraph`` of its own, whose constructor warns that
+    it is deprecated (rdflib issue #3064, fixed upstream by an internal adapter): a
+    warning about rdflib's code, not tagsmith's or its user's, and there is no public
+    way to parse JSON-LD without it. Only that message is silenced, and only here."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="ConjunctiveGraph is deprecated",
+                                category=DeprecationWarning)
+        yield
 
 
 def _syntax_error_at(exc: Exception) -> tuple[int | None, str]:
