@@ -22,5 +22,5 @@ The whole audit as one call is :func:`tagsmith.pipeline.audit.audit_corpus`.
 #: folds of documents the audit's calibration is cross-fitted over (1: in-sample; see
 #: :func:`tagsmith.audit.calibrate.calibrate_scores`), and the most it takes; here, free
 #: of imports, so that the CLI can show them without loading numpy
-CALIBRATION_FOLDS = 1
+CALIBRATION_FOLDS = 2
 MAX_CALIBRATION_FOLDS = 100

@@ -152,17 +152,25 @@ def _fit_points(groups, scores, targets, smoothing: float):
 
 
 @njit(nogil=True, cache=True)
-def _step_lookup_kernel(group_starts, point_score, fitted, groups, scores, out):
-    """``out[i]``: the fitted value at the largest point score <= ``scores[i]`` among
-    group ``groups[i]``'s points (``group_starts[g]:group_starts[g + 1]``), the
-    group's first point's when all are larger, NaN when the group has none."""
+def _interpolate_kernel(group_starts, point_score, fitted, groups, scores, out):
+    """``out[i]``: group ``groups[i]``'s fit (points ``group_starts[g]:group_starts[g +
+    1]``, scores increasing) read at ``scores[i]``: linear between the two points around
+    it, the end value outside them (as scikit-learn's ``IsotonicRegression.predict``),
+    NaN for a group without points. Reading a step function instead gives a score in
+    a gap between two blocks the lower block's value, however close it is to the upper."""
     for i in range(len(groups)):
         lo, hi = group_starts[groups[i]], group_starts[groups[i] + 1]
         if lo == hi:
             out[i] = np.nan
             continue
         s = scores[i]
-        # last position in [lo, hi) with point_score <= s
+        if s <= point_score[lo]:
+            out[i] = fitted[lo]
+            continue
+        if s >= point_score[hi - 1]:
+            out[i] = fitted[hi - 1]
+            continue
+        # first position in [lo, hi) with point_score > s: lo < a < hi here
         a, b = lo, hi
         while a < b:
             mid = (a + b) // 2
@@ -170,7 +178,9 @@ def _step_lookup_kernel(group_starts, point_score, fitted, groups, scores, out):
                 a = mid + 1
             else:
                 b = mid
-        out[i] = fitted[max(a - 1, lo)]
+        left, right = point_score[a - 1], point_score[a]
+        share = (s - left) / (right - left)
+        out[i] = fitted[a - 1] + share * (fitted[a] - fitted[a - 1])
 
 
 def grouped_isotonic_crossfit(groups: np.ndarray, scores: np.ndarray, targets: np.ndarray,
@@ -182,15 +192,15 @@ def grouped_isotonic_crossfit(groups: np.ndarray, scores: np.ndarray, targets: n
 
     ``folds`` (int, ``0 .. n_folds - 1``, one per entry); ``out`` as in
     :func:`grouped_isotonic` (entries of a negative group are skipped). A held-out
-    score is read off the step function at the largest fitted score at or below it,
-    or at the group's lowest one; a group with no entry in the other folds gets NaN
-    (the caller's fallback).
+    score is read off the other folds' fit linearly between its two nearest fitted
+    scores (the end value beyond them); a group with no entry in the other folds gets
+    NaN (the caller's fallback).
 
     >>> out = np.empty(6)
-    >>> grouped_isotonic_crossfit(np.zeros(6, int), np.array([.1, .2, .3, .4, .5, .6]),
+    >>> grouped_isotonic_crossfit(np.zeros(6, int), np.array([1., 2., 3., 4., 5., 6.]),
     ...                           np.array([0, 0, 1, 0, 1, 1]),
     ...                           np.array([0, 1, 0, 1, 0, 1]), 2, out=out).tolist()
-    [0.0, 0.0, 0.0, 1.0, 0.0, 1.0]
+    [0.0, 0.5, 0.0, 1.0, 0.5, 1.0]
     """
     groups = np.asarray(groups)
     scores, targets, folds = np.asarray(scores), np.asarray(targets), np.asarray(folds)
@@ -215,7 +225,7 @@ def grouped_isotonic_crossfit(groups: np.ndarray, scores: np.ndarray, targets: n
                                                                  smoothing)
             group_starts = np.searchsorted(point_group, np.arange(n_range + 1)).astype(np.int64)
             part = np.empty(int(held.sum()))
-            _step_lookup_kernel(group_starts, point_score.astype(np.float64), fitted,
+            _interpolate_kernel(group_starts, point_score.astype(np.float64), fitted,
                                 g[held].astype(np.int64), s[held].astype(np.float64), part)
             values[held] = part
         out[idx] = values
