@@ -636,3 +636,12 @@ def test_a_review_saved_with_a_locale_s_list_separator_is_read(tmp_path, corpus,
     assert (stats["n_added"], stats["review_accepted"], stats["review_rejected"]) == (1, 1, 1)
     assert "Snowfall in the hills\t<http://x/snow>" in \
         (tmp_path / "fixed.tsv").read_text(encoding="utf-8")
+
+
+def test_kind_ignores_case_as_decision_and_action_do(tmp_path, corpus):
+    row = _row(2, "missing", "http://x/snow", "Snowfall in the hills", decision="Accept")
+    row["kind"], row["action"] = " Missing ", "ADD"
+    decisions, counts = read_decisions(_review(tmp_path, [row]), SPACE)
+    assert counts["accepted"] == 1 and decisions[0].kind == "missing"
+    stats = apply_review(corpus, _review(tmp_path, [row]), tmp_path / "fixed.tsv", SPACE)
+    assert stats["n_added"] == 1

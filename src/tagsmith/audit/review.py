@@ -306,7 +306,8 @@ def read_decisions(path: str | Path, space: LabelSpace) -> tuple[list[Decision],
                 continue  # a rejection changes nothing; only a contradiction would matter
             _check_verdict(verdicts, pair, False, row, path, line)
             continue
-        kind = str(row["kind"]).strip()
+        # case-insensitive, as decision and action are ("Missing" from a spreadsheet)
+        kind = str(row["kind"]).strip().lower()
         if kind not in KINDS:
             raise ReviewFormatError(f"kind must be one of {', '.join(KINDS)}, found {kind!r}",
                                     path=path, line=line)
