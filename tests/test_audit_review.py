@@ -645,3 +645,28 @@ def test_kind_ignores_case_as_decision_and_action_do(tmp_path, corpus):
     assert counts["accepted"] == 1 and decisions[0].kind == "missing"
     stats = apply_review(corpus, _review(tmp_path, [row]), tmp_path / "fixed.tsv", SPACE)
     assert stats["n_added"] == 1
+
+
+@pytest.mark.parametrize("doc", [2.5, True, False, float("inf"), float("nan"), [2], {"n": 2}])
+def test_a_jsonl_doc_that_is_no_whole_number_is_refused_with_file_and_line(tmp_path, corpus,
+                                                                          doc):
+    rows = [_row(0, "missing", "http://x/sun", "Heavy rain all day"),
+            _row(2, "missing", "http://x/snow", "Snowfall in the hills")]
+    rows[1]["doc"] = doc
+    review = _review(tmp_path, rows, fmt="jsonl")
+    review.write_text(review.read_text().replace('"decision": null', '"decision": "yes"'),
+                      encoding="utf-8")
+    out = tmp_path / "fixed.tsv"
+    with pytest.raises(ReviewFormatError, match="doc must be a document number") as error:
+        apply_review(corpus, review, out, SPACE)
+    assert str(error.value).startswith(f"{review}:2: ") and not out.exists()
+
+
+def test_a_jsonl_doc_that_is_a_whole_float_names_its_document(tmp_path, corpus):
+    row = _row(2, "missing", "http://x/snow", "Snowfall in the hills", decision="yes")
+    row["doc"] = 2.0
+    review = _review(tmp_path, [row], fmt="jsonl")
+    review.write_text(review.read_text().replace('"decision": null', '"decision": "yes"'),
+                      encoding="utf-8")
+    decisions, _ = read_decisions(review, SPACE)
+    assert [(d.doc, d.label_id) for d in decisions] == [(2, 2)]

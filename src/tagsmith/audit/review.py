@@ -331,11 +331,17 @@ def read_decisions(path: str | Path, space: LabelSpace) -> tuple[list[Decision],
 
 def _doc_and_label(row: dict, space: LabelSpace, path: Path, line: int) -> tuple[int, int]:
     """The document number and label id a review row decides about."""
+    value = row["doc"]
     try:
-        doc = int(row["doc"])
-    except (TypeError, ValueError):
-        raise ReviewFormatError(f"doc must be a document number, found {row['doc']!r}",
-                                path=path, line=line) from None
+        # a JSONL review holds JSON numbers: int() took 2.5 as document 2 and true as
+        # document 1 (and failed on Infinity with an OverflowError), where a CSV cell
+        # "2.5" is refused; a number that is a whole one (2.0) names its document
+        if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
+            raise ValueError(value)
+        doc = int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ReviewFormatError(f"doc must be a document number (a whole number), found "
+                                f"{value!r}", path=path, line=line) from None
     if doc < 0:
         raise ReviewFormatError(f"doc must be >= 0, found {doc}", path=path, line=line)
     uri = _unquoted(str(row["label_uri"]).strip())
