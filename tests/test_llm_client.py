@@ -6,11 +6,12 @@ import time
 import numpy as np
 import pytest
 
-from tagsmith.exceptions import InvalidParameterError, LLMConfigError, LLMError
+from tagsmith.exceptions import DataError, InvalidParameterError, LLMConfigError, LLMError
 from tagsmith.labeling.cache import ResponseCache
 from tagsmith.labeling.client import (
     CachedClient,
     ChatRequest,
+    ChatResponse,
     OpenAIChatClient,
     complete_all,
 )
@@ -647,3 +648,51 @@ def test_an_abort_while_the_connection_attempt_hangs_returns_at_once():
         for sock in fillers:
             sock.close()
         listener.close()
+
+
+def _hold_write_lock(path, seconds):
+    """Another connection (as another process would) writing ``path`` for ``seconds``."""
+    import sqlite3
+    import threading
+
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE IF NOT EXISTS other (x)")
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO other VALUES (1)")
+
+    def release():
+        holder.execute("COMMIT")
+        holder.close()
+
+    timer = threading.Timer(seconds, release)
+    timer.start()
+    return timer
+
+
+def test_a_new_cache_another_process_is_creating_waits_for_it(tmp_path):
+    # two runs started together on one new cache: switching to WAL found the other's
+    # lock and failed at once, calling the cache "not a usable SQLite cache"
+    path = tmp_path / "cache.sqlite"
+    timer = _hold_write_lock(path, 0.5)
+    try:
+        cache = ResponseCache(path)
+    finally:
+        timer.join()
+    cache.put(request("a"), ChatResponse(text="x"))
+    assert cache.get(request("a")).text == "x"
+    journal = cache._connection().execute("PRAGMA journal_mode").fetchone()[0]
+    assert journal == "wal"
+
+
+def test_a_cache_locked_for_too_long_says_so_not_unusable(tmp_path, monkeypatch):
+    from tagsmith.labeling import cache as cache_module
+
+    monkeypatch.setattr(cache_module, "LOCK_TIMEOUT", 0.2)
+    path = tmp_path / "cache.sqlite"
+    timer = _hold_write_lock(path, 1.0)
+    try:
+        with pytest.raises(DataError, match="locked by another process") as error:
+            ResponseCache(path)
+    finally:
+        timer.join()
+    assert str(path) in str(error.value) and "not a usable" not in str(error.value)

@@ -48,6 +48,8 @@ CREATE TABLE IF NOT EXISTS responses (
     created REAL NOT NULL
 )
 """
+#: seconds a cache waits for another process's write to end before giving up
+LOCK_TIMEOUT = 60.0
 
 
 def check_cache_path(path: str | Path) -> Path:
@@ -89,18 +91,35 @@ class ResponseCache:
             raise DataError("is a directory, expected an SQLite cache file", path=self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        try:
-            connection = self._connection()
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute(SCHEMA)
-            connection.commit()
-        except sqlite3.DatabaseError as exc:
-            raise DataError(f"not a usable SQLite cache ({exc})", path=self.path) from exc
+        # switching a new database to WAL needs it to itself, and SQLite answers "database
+        # is locked" at once (no busy wait) while another process is doing the same: two
+        # runs started together on one new cache failed, one of them calling the cache
+        # "not a usable SQLite cache". Wait for the other, as every later write does.
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        while True:
+            try:
+                connection = self._connection()
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute(SCHEMA)
+                connection.commit()
+                return
+            except sqlite3.OperationalError as exc:
+                if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY:
+                    raise DataError(f"not a usable SQLite cache ({exc})",
+                                    path=self.path) from exc
+                if time.monotonic() >= deadline:
+                    raise DataError(f"locked by another process for {LOCK_TIMEOUT:g} s "
+                                    f"({exc}); try again when it is done",
+                                    path=self.path) from exc
+                self.close()  # a fresh connection, with nothing half begun
+                time.sleep(0.05)
+            except sqlite3.DatabaseError as exc:
+                raise DataError(f"not a usable SQLite cache ({exc})", path=self.path) from exc
 
     def _connection(self) -> sqlite3.Connection:
         connection = getattr(self._local, "connection", None)
         if connection is None:
-            connection = sqlite3.connect(self.path, timeout=60.0)
+            connection = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT)
             connection.execute("PRAGMA synchronous=NORMAL")
             self._local.connection = connection
         return connection
