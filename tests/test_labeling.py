@@ -305,6 +305,22 @@ def test_reliability_from_a_tiny_sample_is_shrunk_not_taken_at_face_value():
     assert np.all(lucky.precision < 1.0) and lucky.micro_precision == 1.0
 
 
+def test_a_label_the_sample_has_no_evidence_on_takes_the_overall_figures_unsmoothed():
+    # prior_strength=0: label 1 never occurs in the sample, neither named nor true. Its
+    # precision was 0/0 = 0, so every label 1 the LLM gives the corpus became 0.001
+    rel = estimate_reliability(sp.csr_matrix([[0.9, 0], [0.8, 0], [0.7, 0]]),
+                               sp.csr_matrix([[1, 0], [1, 0], [0, 0]]), prior_strength=0)
+    assert rel.precision.tolist() == pytest.approx([2 / 3, 2 / 3])
+    assert rel.recall.tolist() == [1.0, 1.0]
+    assert rel.mean_confidence.tolist() == pytest.approx([0.8, 0.8])
+    soft = rel.soft_targets(sp.csr_matrix([[0.8, 0.8]])).toarray()
+    assert soft[0, 1] == pytest.approx(soft[0, 0]) and soft[0, 1] > 0.5
+    # nothing named at all: no evidence of precision either way
+    silent = estimate_reliability(sp.csr_matrix((2, 2)), sp.csr_matrix(np.eye(2)),
+                                  prior_strength=0)
+    assert silent.precision.tolist() == [0.5, 0.5] and silent.recall.tolist() == [0.0, 0.0]
+
+
 def test_document_error_rate_is_shrunk_toward_a_half_like_the_overall_rates():
     # two documents both right are no proof that the teacher never errs: robust
     # selection would expect no teacher mistakes at all

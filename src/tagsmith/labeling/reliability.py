@@ -91,19 +91,30 @@ def estimate_reliability(Y_llm, Y_human, *, prior_strength: float = 5.0) -> Reli
     # the overall rates the labels borrow from are themselves shrunk toward 1/2 (no
     # evidence either way): a sample where the LLM named nothing would otherwise give
     # every label precision 0, and one lucky document precision 1
-    base_p = (tp.sum() + prior_strength / 2) / max(n_named.sum() + prior_strength, 1e-12)
-    base_r = (tp.sum() + prior_strength / 2) / max(n_true.sum() + prior_strength, 1e-12)
-    precision = (tp + prior_strength * base_p) / np.maximum(n_named + prior_strength, 1e-12)
-    recall = (tp + prior_strength * base_r) / np.maximum(n_true + prior_strength, 1e-12)
+    base_p = _shrunk(tp.sum(), n_named.sum(), prior_strength, 0.5)
+    base_r = _shrunk(tp.sum(), n_true.sum(), prior_strength, 0.5)
+    # a label the sample has no evidence on (never named, or never true) takes the
+    # overall figure: with prior_strength=0 it got 0/0 = 0, and every label the LLM
+    # gives it was cut to a soft target of 0.001
+    precision = _shrunk(tp, n_named, prior_strength, base_p)
+    recall = _shrunk(tp, n_true, prior_strength, base_r)
     confidence_sum = np.asarray(llm.sum(axis=0)).ravel()
     overall_confidence = float(llm.data.mean()) if llm.nnz else 1.0
-    mean_confidence = (confidence_sum + prior_strength * overall_confidence) / \
-        np.maximum(n_named + prior_strength, 1e-12)
+    mean_confidence = _shrunk(confidence_sum, n_named, prior_strength, overall_confidence)
     differs = np.asarray(abs(named - truth).sum(axis=1)).ravel() > 0
     # shrunk toward 1/2 like the overall rates: two right documents are no proof that
     # the teacher never errs (robust selection would then expect no mistakes at all)
-    doc_error_rate = (differs.sum() + prior_strength / 2) / \
-        max(len(differs) + prior_strength, 1e-12)
+    doc_error_rate = _shrunk(differs.sum(), len(differs), prior_strength, 0.5)
     return Reliability(precision.astype(np.float32), recall.astype(np.float32),
                        mean_confidence.astype(np.float32), n_true.astype(np.int64),
                        micro_p, micro_r, micro_f1, float(doc_error_rate), int(llm.shape[0]))
+
+
+def _shrunk(hits, count, prior_strength: float, base):
+    """``(hits + prior_strength * base) / (count + prior_strength)``, elementwise, and
+    ``base`` where there is no evidence at all (``count + prior_strength == 0``)."""
+    hits, count = np.asarray(hits, np.float64), np.asarray(count, np.float64)
+    total = count + prior_strength
+    ratio = (hits + prior_strength * np.asarray(base)) / np.maximum(total, 1e-12)
+    out = np.where(total > 0, ratio, base)
+    return out if out.ndim else float(out)
