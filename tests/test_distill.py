@@ -404,3 +404,52 @@ def test_cli_label_that_fails_part_way_shows_what_was_spent(tmp_path):
     assert "LLM usage: 5 calls, 0 cached, 0 retries, 10 failed" in result.stderr
     assert "cost 0.0000" not in result.stderr
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def _silent_for(n_rounds, Y):
+    """A teacher that answers none of the documents of its first ``n_rounds`` rounds
+    (every call failed or was malformed), then the true labels."""
+    calls = {"n": 0}
+
+    def teach(indices):
+        calls["n"] += 1
+        if calls["n"] <= n_rounds:
+            return sp.csr_matrix((len(indices), Y.shape[1]), dtype=np.float32), \
+                np.zeros(len(indices), bool)
+        return sp.csr_matrix(Y[indices], dtype=np.float32), np.ones(len(indices), bool)
+    return teach
+
+
+def test_a_round_the_teacher_answered_none_of_trains_nothing_and_the_run_goes_on(data):
+    # the first round's calls all failed: fitting the student on no document failed
+    # as "'Y' must be the targets of at least one document", the budget spent for nothing
+    space, train, _ = data
+    options = ActiveOptions(budget=40, rounds=3, seed=0, featurizer_params=FAST_FEATURES)
+    result = active_distill(train.texts[:200], space, _silent_for(1, train.Y[:200]), options)
+    assert [r["answered"] for r in result.rounds] == [0, 15, 15]
+    assert len(result.selected) == 30 and result.Y_teacher.shape[0] == 30
+    assert result.classifier.predict_topk(["a text"], 1).indices.shape == (1, 1)
+
+
+def test_a_teacher_that_answered_nothing_at_all_says_so(data):
+    from tagsmith.exceptions import NoTeacherAnswersError
+
+    space, train, _ = data
+    options = ActiveOptions(budget=20, rounds=2, seed=0, featurizer_params=FAST_FEATURES)
+    with pytest.raises(NoTeacherAnswersError, match="answered none of the 20 documents"):
+        active_distill(train.texts[:100], space, _silent_for(9, train.Y[:100]), options)
+
+
+def test_cli_label_with_a_budget_that_got_no_answer_says_why_and_writes_nothing(tmp_path):
+    corpus, out = tmp_path / "docs.txt", tmp_path / "o.jsonl"
+    corpus.write_text("".join(f"sport story {i}\n" for i in range(12)))
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    with LocalChatServer(lambda body: '{"labels": [') as server:  # always malformed
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "label", str(corpus), "--vocab", str(vocab), "-o", str(out),
+            "--budget", "6", "--rounds", "2", "--base-url", server.base_url, "--llm", "t",
+            "--max-retries", "0", "--cache", str(tmp_path / "c.sqlite")])
+    assert result.exit_code == 6, result.output
+    assert "none of the 6 documents" in result.output  # those sent, not the pool
+    assert "6 malformed answers" in result.output and not out.exists()

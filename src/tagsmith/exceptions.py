@@ -167,3 +167,8 @@ class LLMConfigError(LLMError):
 class LLMOutputError(LLMError):
     """An LLM answer that does not follow the requested format (broken JSON, wrong
     shape). The labeling engine counts these rather than stopping a run."""
+
+
+class NoTeacherAnswersError(LLMError):
+    """The teacher of active distillation answered none of the documents it was sent
+    (every call failed or every answer was malformed): no student can be trained."""

@@ -311,7 +311,9 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
                        "deprecated in the vocabulary")
             else:
                 why = "No error was reported"
-            raise LLMError(f"the LLM answered none of the {len(texts)} documents "
+            # with a budget, the documents sent (not the whole pool)
+            raise LLMError(f"the LLM answered none of the "
+                           f"{labeling.get('n_docs') or len(texts)} documents "
                            f"({labeling.get('n_failed_calls', 0)} failed calls, "
                            f"{labeling.get('n_malformed_answers', 0)} malformed answers); "
                            f"{output} was not written. {why}")

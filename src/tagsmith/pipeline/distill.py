@@ -27,7 +27,7 @@ import scipy.sparse as sp
 from tagsmith._params import check_choice, check_fraction, check_int, check_number
 from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
 from tagsmith.data.labelspace import LabelSpace
-from tagsmith.exceptions import InvalidParameterError
+from tagsmith.exceptions import InvalidParameterError, NoTeacherAnswersError
 from tagsmith.features.tfidf import TfidfFeaturizer
 from tagsmith.models import check_model_params, make_model
 from tagsmith.pipeline.classifier import TextClassifier
@@ -191,7 +191,9 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     """Spend ``options.budget`` teacher calls on the pool and distil a student.
 
     ``teacher(indices)`` labels pool documents (e.g. :func:`llm_teacher`). ``X_pool``
-    and a fitted ``featurizer`` may be passed to reuse features across runs.
+    and a fitted ``featurizer`` may be passed to reuse features across runs. A round
+    the teacher answered none of trains nothing (the next one picks at random); if it
+    answered none at all, :class:`~tagsmith.exceptions.NoTeacherAnswersError`.
     """
     from tagsmith.labeling.selection import select_batch, teacher_error_risk, uncertainty_gains
 
@@ -233,7 +235,13 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
         rows.append(sp.csr_matrix(Y_batch, dtype=np.float32)[keep])
         selected = np.concatenate(picked)
         Y_teacher = sp.vstack(rows).tocsr()
-        model = _fit_student(X_pool[selected], Y_teacher, options)
+        if len(selected):  # a round the teacher answered none of (the endpoint was
+            # down a while) failed as "'Y' must be the targets of at least one
+            # document"; with nothing to learn from yet, the next round picks at random
+            model = _fit_student(X_pool[selected], Y_teacher, options)
+        else:
+            logger.warning("active distillation round %d: the teacher answered none of "
+                           "the %d documents sent", number, len(chosen))
         history.append({"round": number, "asked": int(len(chosen)), "answered": int(keep.sum()),
                         "n_mistakes_assumed": round(float(n_mistakes), 1),
                         "seconds": round(time.perf_counter() - started, 3)})
@@ -241,8 +249,11 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
                     len(chosen), len(selected))
     selected = np.concatenate(picked)
     Y_teacher = sp.vstack(rows).tocsr()
+    if model is None:
+        raise NoTeacherAnswersError(
+            f"the teacher answered none of the {int(labelled.sum())} documents it was sent "
+            "(every call failed or every answer was malformed): no student to train")
     thresholds = _student_thresholds(X_pool[selected], Y_teacher, options, n_labels)
-    assert model is not None
     classifier = TextClassifier(label_space, featurizer, model, thresholds,
                                 label_counts=np.bincount(Y_teacher.indices, minlength=n_labels),
                                 n_train_docs=len(selected),

@@ -22,7 +22,12 @@ import scipy.sparse as sp
 from tagsmith._params import check_int
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.textio import atomic_text_writer
-from tagsmith.exceptions import AmbiguousLabelError, CorpusFormatError, InvalidParameterError
+from tagsmith.exceptions import (
+    AmbiguousLabelError,
+    CorpusFormatError,
+    InvalidParameterError,
+    NoTeacherAnswersError,
+)
 
 if TYPE_CHECKING:
     from tagsmith.pipeline.distill import ActiveOptions
@@ -287,7 +292,15 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client, options,
     report = LabelingReport()
     teacher = llm_teacher(list(texts), label_space, client, options, reliability=reliability,
                           shortlist=shortlist, report=report)
-    distilled = active_distill(list(texts), label_space, teacher, active)
+    try:
+        distilled = active_distill(list(texts), label_space, teacher, active)
+    except NoTeacherAnswersError:
+        # as without a budget: no row answered, the report says why (the CLI names
+        # the last error and writes nothing)
+        summary["labeling"] = report.to_dict()
+        return {"rows": np.zeros(0, np.int64),
+                "Y": sp.csr_matrix((0, len(label_space)), dtype=np.float32),
+                "summary": summary, "student": None}
     summary["labeling"] = report.to_dict()
     summary["active"] = {"strategy": strategy, "budget": active.budget,
                          "rounds": distilled.rounds}
