@@ -274,6 +274,27 @@ def test_ambiguous_answers_are_refused_by_every_parser():
         parse_summaries('{"summaries": []} ' + summaries, ["d1"])
 
 
+@pytest.mark.parametrize("text", [
+    '{"labels": [{"label": "sport", "confidence": 0.9}], "labels": []}',
+    'Answer: {"labels": [{"label": "sport", "label": "music", "confidence": 0.9}]}',
+    '```json\n{"labels": [{"label": "sport", "confidence": 0.9, "confidence": 0.1}]}\n```',
+])
+def test_a_key_given_twice_with_different_values_is_ambiguous_not_the_last(text):
+    # json.loads kept the last value: the first answer read as "no label", silently
+    with pytest.raises(LLMOutputError, match="ambiguous answer: key '(labels|label|"
+                                             "confidence)' given twice"):
+        parse_label_answer(text, LabelResolver(SPACE))
+
+
+def test_a_key_repeated_with_the_same_value_is_harmless():
+    text = '{"labels": [{"label": "sport", "confidence": 0.9, "label": "sport"}]}'
+    assert parse_label_answer(text, LabelResolver(SPACE)).label_ids == [0]
+    from tagsmith.labeling.parsing import parse_taxonomy_answer
+
+    with pytest.raises(LLMOutputError, match="key 'name' given twice"):
+        parse_taxonomy_answer('{"labels": [{"name": "A", "name": "B", "description": "x"}]}')
+
+
 def test_large_label_space_needs_a_shortlist():
     big = LabelSpace.from_uris([f"u:{i}" for i in range(150)])
     with pytest.raises(Exception, match="shortlist"):

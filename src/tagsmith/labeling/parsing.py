@@ -4,7 +4,8 @@ Answers must be one JSON object of the requested shape. A code fence around it o
 before and after it is tolerated (models add them), and so are other JSON objects in
 that text (an example, a quoted injection) unless they have the requested shape too:
 then which object is the answer is ambiguous. Anything else -- broken JSON, a wrong
-shape, several differing objects of the shape, labels that were not offered,
+shape, several differing objects of the shape, a key given twice with different values
+(json would keep the last silently), labels that were not offered,
 confidences outside [0, 1] -- is rejected and counted, never guessed at. Label names
 are matched case- and space-insensitively against the names, alternative labels and URIs
 of the labels that were offered, and nothing else, so a document that smuggles in
@@ -79,13 +80,16 @@ def extract_json_object(text: str, key: str | None = None, *,
     candidate = fenced.group(1) if fenced else text
     found: list[dict] = []
     try:
-        value = json.loads(candidate)
-        if isinstance(value, dict):  # the whole answer is one object: nothing else to read
-            found.append(value)
-    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-        pass
-    if not found:
-        found = _top_level_objects(candidate, stop_at_first=key is None)
+        try:
+            value = json.loads(candidate, object_pairs_hook=_unique_keys)
+            if isinstance(value, dict):  # the whole answer is one object: nothing else
+                found.append(value)
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
+            pass
+        if not found:
+            found = _top_level_objects(candidate, stop_at_first=key is None)
+    except _DuplicateKey as exc:
+        raise LLMOutputError(f"ambiguous answer: {exc}: {text[:120]!r}") from None
     if not found:
         raise LLMOutputError(f"no JSON object in the answer: {text[:120]!r}")
     if key is None:
@@ -105,6 +109,22 @@ def extract_json_object(text: str, key: str | None = None, *,
 _MISSING = object()
 
 
+class _DuplicateKey(Exception):
+    """An object of the answer names one key twice with different values."""
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """An object's pairs as a dict, refusing a key given twice with different values:
+    ``{"labels": [...], "labels": []}`` or ``{"label": "a", "label": "b"}`` is an
+    ambiguous answer, and json kept the last value silently."""
+    out: dict = {}
+    for key, value in pairs:
+        if key in out and out[key] != value:
+            raise _DuplicateKey(f"key {key!r} given twice with different values")
+        out[key] = value
+    return out
+
+
 def _kind(value) -> str:
     """What a value found where a list was expected is, for a message."""
     if value is _MISSING:
@@ -120,7 +140,7 @@ def _top_level_objects(text: str, *, stop_at_first: bool = False) -> list[dict]:
     At most :data:`MAX_JSON_STARTS` starts are tried; an answer with more places an
     object may start at, and objects still unread after them, is refused (a later
     object could contradict the ones found)."""
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(object_pairs_hook=_unique_keys)
     found: list[dict] = []
     start = text.find("{")
     for _ in range(MAX_JSON_STARTS):  # each try may scan to the end: bounded, not n^2
