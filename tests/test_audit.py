@@ -83,6 +83,47 @@ def test_crossfit_isotonic_reads_each_fold_off_the_other_folds_fit():
             assert again[i] == got[i]
 
 
+def test_crossfit_calibration_of_a_document_ignores_its_own_labels():
+    """Cross-fitted, a document's calibrated top-k row and its outside rates come from
+    the other fold only: giving it one more label (not moving any label between
+    calibration groups) leaves them as they were. Every ranked entry gets a value,
+    also in a group the other fold never ranks (its outside rate)."""
+    from tagsmith.audit.calibrate import PairIndex, calibrate_scores
+    from tagsmith.audit.detect import frequency_band
+
+    rng = np.random.default_rng(5)
+    n, n_labels = 300, 12
+    dense = rng.random((n, n_labels)) < 0.15
+    dense[:, 11] = False
+    dense[[0, 2, 6], 11] = True  # a band group of its own
+    Y = sp.csr_matrix(dense)
+    scores = rng.random((n, n_labels)) + dense
+    scores[:, 11] = -1e6  # label 11 ranked only in fold 0's documents
+    folds = (np.arange(n) % 2).astype(np.int8)
+    scores[folds == 0, 11] = rng.random(int((folds == 0).sum()))
+    topk = TopK.from_scores(scores, k=6)
+
+    def run(Y):
+        n_given = np.bincount(Y.indices, minlength=n_labels)
+        band = frequency_band(n_given)
+        return calibrate_scores(Y, topk, PairIndex(Y, topk), n_given, band, 100, folds), band
+
+    (calibrated, _, outside), band = run(Y)
+    assert not np.isnan(calibrated[topk.valid]).any()
+    ranked_11 = topk.indices == 11
+    assert ranked_11.any() and not ranked_11[folds == 1].any()
+    # fold 1 never ranks label 11's group: fold 0 reads its outside rate there
+    np.testing.assert_allclose(calibrated[ranked_11], outside[0, 11])
+    doc = 4
+    label = next(c for c in topk.indices[doc] if not Y[doc, c])
+    more = Y.tolil()
+    more[doc, label] = True
+    (again, _, outside_again), band_again = run(more.tocsr())
+    assert np.array_equal(band, band_again)
+    np.testing.assert_array_equal(again[doc], calibrated[doc])
+    np.testing.assert_array_equal(outside_again[folds[doc]], outside[folds[doc]])
+
+
 def test_crossfit_calibration_keeps_the_missing_label_bound_above_the_truth():
     """Labels removed at random score like given ones, so the mixture bound on the
     missing share must not fall below it. Calibrated in-sample, the isotonic steps at

@@ -184,13 +184,15 @@ def _interpolate_kernel(group_starts, point_score, fitted, groups, scores, out):
 
 
 def grouped_isotonic_crossfit(groups: np.ndarray, scores: np.ndarray, targets: np.ndarray,
-                              folds: np.ndarray, n_folds: int, *, smoothing: float = 0.0,
-                              out: np.ndarray) -> np.ndarray:
+                              folds: np.ndarray, n_folds: int, *, row_width: int = 1,
+                              smoothing: float = 0.0, out: np.ndarray) -> np.ndarray:
     """:func:`grouped_isotonic` cross-fitted: each entry's value comes from the step
     functions fitted on the entries of the *other* folds, so it does not depend on its
     own target (an in-sample fit gives a small block at the top its own targets' mean).
 
-    ``folds`` (int, ``0 .. n_folds - 1``, one per entry); ``out`` as in
+    ``folds`` (int, ``0 .. n_folds - 1``): entry ``i``'s fold is ``folds[i //
+    row_width]`` (one per entry by default; one per row of a flattened ``n x
+    row_width`` array, so no array of folds per entry is needed); ``out`` as in
     :func:`grouped_isotonic` (entries of a negative group are skipped). A held-out
     score is read off the other folds' fit linearly between its two nearest fitted
     scores (the end value beyond them); a group with no entry in the other folds gets
@@ -213,7 +215,8 @@ def grouped_isotonic_crossfit(groups: np.ndarray, scores: np.ndarray, targets: n
     bounds = np.unique(np.r_[0, cuts + 1, n_groups])
     for low, high in zip(bounds[:-1], bounds[1:], strict=True):
         idx = np.flatnonzero((groups >= low) & (groups < high))
-        g, s, t, f = groups[idx] - low, scores[idx], targets[idx], folds[idx]
+        g, s, t = groups[idx] - low, scores[idx], targets[idx]
+        f = folds[idx // row_width] if row_width != 1 else folds[idx]
         values = np.full(len(idx), np.nan)
         n_range = int(high - low)
         for fold in range(n_folds):

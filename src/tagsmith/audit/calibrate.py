@@ -18,6 +18,9 @@ from tagsmith.audit._isotonic import grouped_isotonic, grouped_isotonic_crossfit
 from tagsmith.audit._kernels import csr_contains_kernel, topk_position_kernel
 from tagsmith.topk import TopK
 
+#: documents whose top-k rows are counted at a time
+_ROW_BLOCK = 65_536
+
 
 class PairIndex:
     """Where (document, label) pairs sit in a TopK, and which top-k entries are given.
@@ -105,43 +108,54 @@ def calibrate_scores(Y: sp.csr_matrix, topk: TopK, index: PairIndex, n_given: np
     if n_folds == 1:
         grouped_isotonic(groups, topk.scores.ravel(), index.is_given.ravel(), smoothing=1.0,
                          out=calibrated.reshape(-1))
-    else:
-        entry_fold = np.repeat(folds, topk.indices.shape[1])
+    else:  # the fold of entry i is folds[i // k]: no n x k array of folds
         grouped_isotonic_crossfit(groups, topk.scores.ravel(), index.is_given.ravel(),
-                                  entry_fold, n_folds, smoothing=1.0,
-                                  out=calibrated.reshape(-1))
-        del entry_fold
+                                  folds, n_folds, row_width=topk.indices.shape[1],
+                                  smoothing=1.0, out=calibrated.reshape(-1))
     del groups
     # the rate of given labels among each group's pairs outside the top-k, per fold from
-    # the other folds' documents
+    # the other folds' documents: counts per fold (in row blocks, so nothing of the size
+    # of the top-k is copied), the other folds' being the total less the fold's own
     doc_of_given = np.repeat(np.arange(n), np.diff(Y.indptr))
     docs_per_fold = np.bincount(folds, minlength=n_folds)
+    given_by_fold = np.zeros((n_folds, n_labels))
+    in_topk_by_fold = np.zeros((n_folds, n_labels))
+    given_in_topk_by_fold = np.zeros((n_folds, n_labels))
+    for fold in range(n_folds):
+        given_by_fold[fold] = np.bincount(Y.indices[folds[doc_of_given] == fold],
+                                          minlength=n_labels)
+    for start in range(0, n, _ROW_BLOCK):
+        rows = slice(start, start + _ROW_BLOCK)
+        indices, valid_rows, given_rows = topk.indices[rows], topk.valid[rows], \
+            index.is_given[rows]
+        for fold in range(n_folds):
+            mine = folds[rows] == fold
+            in_topk_by_fold[fold] += np.bincount(indices[mine][valid_rows[mine]],
+                                                 minlength=n_labels)
+            given_in_topk_by_fold[fold] += np.bincount(indices[mine][given_rows[mine]],
+                                                       minlength=n_labels)
     outside = np.empty((n_folds, n_labels))
     for fold in range(n_folds):
         if n_folds == 1:
-            rows_in, given_in, topk_in = slice(None), slice(None), slice(None)
+            other = slice(None)
             n_docs = n
         else:
-            rows_in = folds != fold
-            given_in = rows_in[doc_of_given]
-            topk_in = rows_in
+            other = np.arange(n_folds) != fold
             n_docs = n - int(docs_per_fold[fold])
-        given_labels = Y.indices[given_in]
-        counts = np.bincount(given_labels, minlength=n_labels)
-        part_valid = topk.valid[topk_in]
-        in_topk = np.bincount(topk.indices[topk_in][part_valid], minlength=n_labels)
-        given_in_topk = np.bincount(topk.indices[topk_in][index.is_given[topk_in]],
-                                    minlength=n_labels)
+        counts = given_by_fold[other].sum(axis=0)
+        in_topk = in_topk_by_fold[other].sum(axis=0)
+        given_in_topk = given_in_topk_by_fold[other].sum(axis=0)
         out_given = np.bincount(group_of, weights=counts - given_in_topk, minlength=n_groups)
         out_pairs = np.bincount(group_of, weights=n_docs - in_topk, minlength=n_groups)
         outside[fold] = ((out_given + 0.5) / (out_pairs + 1.0))[group_of]
-    # a group with no top-k entry in the other folds has no fitted step function: it
-    # gets its outside rate
-    missing_fit = np.isnan(calibrated) & topk.valid
-    if missing_fit.any():
-        rows, cols = np.nonzero(missing_fit)
-        calibrated[rows, cols] = outside[folds[rows], topk.indices[rows, cols]]
-    del missing_fit
+    # a group with no top-k entry in the other folds has no fit: it gets its outside rate
+    for start in range(0, n, _ROW_BLOCK):
+        rows = slice(start, start + _ROW_BLOCK)
+        block = calibrated[rows]
+        unfitted = np.isnan(block) & topk.valid[rows]
+        if unfitted.any():
+            r, c = np.nonzero(unfitted)
+            block[r, c] = outside[folds[start + r], topk.indices[start + r, c]]
     given_cal = outside[folds[doc_of_given], Y.indices].astype(np.float64)
     inside = index.given_position >= 0
     given_cal[inside] = calibrated.ravel()[index.given_position[inside]]
