@@ -406,3 +406,36 @@ def test_prediction_does_not_write_to_the_model(family):
     model.set_params(n_neighbors=5, n_jobs=0)
     with pytest.raises(InvalidParameterError, match="n_jobs"):
         model.predict_topk(Q, 3)
+
+
+def test_l2_normalize_is_the_diagonal_product_without_its_float64_copies():
+    """l2_normalize fills one float32 copy block by block; it must give exactly what
+    the sparse product diag(scale) @ X gave (the same float32 values, each row in the
+    product's reversed order, zeros dropped), so kNN scores and audits do not move.
+    Explicit zeros, unsorted rows, float64 input and a repeated entry included."""
+    from tagsmith.models import knn
+
+    def product(X):
+        norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1), dtype=np.float64).ravel())
+        scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+        out = sp.csr_matrix(sp.diags(scale) @ X, dtype=np.float32)
+        out.eliminate_zeros()
+        return out
+
+    rng = np.random.default_rng(0)
+    cases = []
+    for seed in range(30):
+        X = sp.random(int(rng.integers(1, 200)), int(rng.integers(1, 40)),
+                      density=rng.random() * 0.5, format="csr", dtype=np.float32,
+                      random_state=seed)
+        X.data[::7] = 0
+        if seed % 2:
+            X = X[:, rng.permutation(X.shape[1])]
+        cases += [X, X.astype(np.float64)]
+    cases.append(sp.csr_matrix((np.array([1, 2, 3], np.float32), np.array([0, 0, 1]),
+                                np.array([0, 3])), shape=(1, 2)))
+    for X in cases:
+        got, want = knn.l2_normalize(X), product(X)
+        assert got.dtype == np.float32
+        for attr in ("indptr", "indices", "data"):
+            assert np.array_equal(getattr(got, attr), getattr(want, attr))
