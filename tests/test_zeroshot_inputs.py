@@ -151,3 +151,14 @@ def test_an_encoder_whose_dim_is_a_numpy_integer_is_accepted():
     plain = ZeroShotClassifier(SPACE, _HashEncoder()).predict_topk(["cats and dogs"], 2)
     topk = ZeroShotClassifier(SPACE, encoder).predict_topk(["cats and dogs"], 2)
     assert topk.indices.tolist() == plain.indices.tolist()
+
+
+def test_an_empty_cache_dir_is_no_cache_as_on_the_command_line(tmp_path, monkeypatch):
+    """``cache_dir=""`` was the path "", the working directory, which got the cache file;
+    the CLI's ``--cache-dir ''`` means no cache, and so does the API now."""
+    monkeypatch.chdir(tmp_path)
+    plain = ZeroShotClassifier(SPACE, _HashEncoder()).predict_topk(["cats and dogs"], 2)
+    topk = ZeroShotClassifier(SPACE, _HashEncoder(), cache_dir="").predict_topk(
+        ["cats and dogs"], 2)
+    assert list(tmp_path.iterdir()) == []
+    assert topk.indices.tolist() == plain.indices.tolist()

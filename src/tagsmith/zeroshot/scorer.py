@@ -232,8 +232,11 @@ def embed_cached(encoder, texts: list[str], cache_dir: str | Path | None, *,
     truncated, tampered with, written by another model -- is a cache miss: a warning,
     the texts are embedded again and the file is rewritten (atomically). Vectors that
     would fail those checks are not written (they would be refused on every read).
+
+    ``cache_dir=""`` is no cache, as ``--cache-dir ''`` on the command line: as a path it
+    was the working directory, which got the cache files.
     """
-    if cache_dir is None:
+    if cache_dir is None or (isinstance(cache_dir, str) and not cache_dir):
         return encoder.encode(texts, show_progress=show_progress)
     from tagsmith.data.textio import atomic_binary_writer
     from tagsmith.exceptions import DataError
@@ -271,6 +274,9 @@ class ZeroShotClassifier:
     Scores in the returned :class:`TopK` are cosine similarities in [-1, 1]; after
     :meth:`fit_background`, cosines less half each label row's hubness (module
     docstring), in [-1.5, 1.5].
+
+    ``cache_dir``: where label embeddings are cached (:func:`embed_cached`); ``None`` or
+    ``""`` for no cache (``""`` as on the command line, not the working directory).
     """
 
     def __init__(self, label_space: LabelSpace, encoder, *, lang: str = "en",
