@@ -162,3 +162,16 @@ def test_an_empty_cache_dir_is_no_cache_as_on_the_command_line(tmp_path, monkeyp
         ["cats and dogs"], 2)
     assert list(tmp_path.iterdir()) == []
     assert topk.indices.tolist() == plain.indices.tolist()
+
+
+@pytest.mark.parametrize("temperature", [1e-39, 1e-320, np.float32(1e-45)])
+def test_a_tiny_temperature_is_the_arg_max_not_all_zeros(temperature):
+    """Cosines divided by 1e-39 overflowed float32 to infinity, inf - inf was NaN and
+    every candidate got probability 0 with no error."""
+    tied = TopK(np.array([[0, 1, 2]]), np.array([[0.5, 0.5, 0.1]]), 3)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        assert softmax_scores(TOPK, temperature).scores.tolist() == [[1, 0, 0], [1, 0, 0]]
+        assert softmax_scores(tied, temperature).scores.tolist() == [[0.5, 0.5, 0]]
+        blended = blend_topk(None, TOPK, k=2, temperature=temperature)
+    assert blended.indices.tolist() == [[0, 1], [2, 0]]
+    np.testing.assert_allclose(blended.scores[:, 0], 1.0, atol=1e-6)

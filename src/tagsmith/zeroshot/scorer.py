@@ -474,8 +474,14 @@ def softmax_scores(topk: TopK, temperature: float = 0.05) -> TopK:
     topk = check_topk(topk)
     check_number("temperature", temperature, 0, strict=True, numpy=True)
     valid = topk.valid
-    scaled = np.where(valid, topk.scores / temperature, -np.inf)
-    scaled -= np.max(np.where(valid, scaled, -np.inf), axis=1, keepdims=True, initial=-1e30)
+    # the row's best score is subtracted before dividing, in float64: a tiny temperature
+    # (1e-39) divided float32 cosines into infinities, inf - inf was NaN and every
+    # candidate got probability 0; now the gaps are <= 0 and at worst -inf (weight 0)
+    scores = topk.scores.astype(np.float64)
+    best = np.max(np.where(valid, scores, -np.inf), axis=1, keepdims=True, initial=-1e30)
+    scaled = np.full_like(scores, -np.inf)
+    with np.errstate(over="ignore"):
+        np.divide(scores - best, temperature, out=scaled, where=valid)
     weights = np.where(valid, np.exp(scaled), 0.0)
     total = weights.sum(axis=1, keepdims=True)
     probs = np.divide(weights, total, out=np.zeros_like(weights), where=total > 0)
