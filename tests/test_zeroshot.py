@@ -599,6 +599,14 @@ def test_a_bare_string_is_refused_not_scored_per_character(encoder):
     assert scorer.predict_topk(("my cat", "a loan"), 1).indices.tolist() == [[0], [1]]
 
 
+def test_a_lone_surrogate_is_refused_naming_the_text(encoder):
+    """Half of a surrogate pair reached the tokenizer, whose TypeError ("TextEncodeInput
+    must be Union[...]") named no text; a whole pair (an emoji) is fine."""
+    with pytest.raises(InvalidParameterError, match=r"'texts\[1\]'.*lone surrogate"):
+        encoder.encode(["fine", "ab\ud800", "ok"])
+    assert encoder.encode(["an emoji \U0001f600"]).shape == (1, encoder.dim)
+
+
 @pytest.mark.parametrize("template", ["{{}}", "{} {x}", "{}{}", "{} }", "{0}", "{:>10}", 3])
 def test_template_must_have_exactly_one_plain_field(template):
     from tagsmith.zeroshot.scorer import label_texts
