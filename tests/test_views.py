@@ -125,6 +125,19 @@ def test_multi_view_featurizer_round_trips():
         MultiViewFeaturizer({"a.b": TfidfFeaturizer()})
 
 
+@pytest.mark.parametrize("stray", ["other.idf_0", "idf_0", "wordsidf_0"])
+def test_multi_view_state_refuses_arrays_of_no_view(stray):
+    """An array whose prefix named no view was ignored on load, where TF-IDF's loader
+    refuses any array it does not expect (a bundle reports either as damaged)."""
+    featurizer = MultiViewFeaturizer({"words": TfidfFeaturizer(char_ngrams=None, min_df=1)})
+    featurizer.fit(["a red cat", "a blue dog"])
+    meta, arrays = featurizer.to_state()
+    featurizer_from_state(meta, arrays)  # the untouched state loads
+    arrays[stray] = np.ones(2, np.float32)
+    with pytest.raises(ValueError, match=rf"arrays \['{stray}'\] belong to no view"):
+        featurizer_from_state(meta, arrays)
+
+
 def test_train_a_tfidf_plus_embedding_ensemble_end_to_end(goemotions_small, tmp_path):
     """A real multi-view bundle: TF-IDF tree + sentence-embedding neighbours."""
     space = load_vocabulary(goemotions_small["vocab"])

@@ -145,6 +145,14 @@ class MultiViewFeaturizer:
 
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> MultiViewFeaturizer:
+        """The featurizer ``to_state`` saved; :class:`ValueError` for arrays of no view
+        (``name.key`` with no view ``name``): they were ignored, where TF-IDF's own loader
+        refuses any array it does not expect (a bundle loads either as a damaged one)."""
+        stray = sorted(key for key in arrays
+                       if "." not in key or key.split(".", 1)[0] not in meta["views"])
+        if stray:
+            raise ValueError(f"arrays {stray} belong to no view (views "
+                             f"{sorted(meta['views'])})")
         featurizers = {}
         for name, view_meta in meta["views"].items():
             prefix = name + "."
