@@ -443,3 +443,15 @@ def test_views_answer_membership_and_get_like_a_mapping():
     assert views.get("b").shape == (2, 4) and views.get("c", 5) == 5
     with pytest.raises(InvalidParameterError, match="view"):
         views["c"]
+
+
+def test_embedding_state_refuses_arrays():
+    """The embedding featurizer saves no arrays, yet ignored any it was given (also as a
+    view of a multi-view one), where TF-IDF's loader refuses arrays it does not expect."""
+    from tagsmith.features.embedding import EmbeddingFeaturizer
+
+    meta = {"kind": "embedding", "params": EmbeddingFeaturizer().get_params(), "dim": 384}
+    with pytest.raises(ValueError, match=r"arrays \['x'\], expected none"):
+        featurizer_from_state(meta, {"x": np.ones(2)})
+    with pytest.raises(ValueError, match=r"arrays \['x'\], expected none"):
+        featurizer_from_state({"kind": "views", "views": {"e": meta}}, {"e.x": np.ones(2)})

@@ -129,4 +129,6 @@ class EmbeddingFeaturizer:
                              f"bundle may use only the packaged {DEFAULT_ENCODER!r}")
         featurizer.validate()  # a bad setting is a damaged state, not a first-use failure
         featurizer.dim_ = check_int("dim", meta["dim"], 1)  # the encoder loads on first use
+        if arrays:  # it saves none; any is not its state (ignored before, unlike TF-IDF)
+            raise ValueError(f"arrays {sorted(arrays)}, expected none")
         return featurizer
