@@ -670,3 +670,23 @@ def test_a_jsonl_doc_that_is_a_whole_float_names_its_document(tmp_path, corpus):
                       encoding="utf-8")
     decisions, _ = read_decisions(review, SPACE)
     assert [(d.doc, d.label_id) for d in decisions] == [(2, 2)]
+
+
+def test_jsonl_review_escapes_unicode_line_separators_and_reads_both_forms(tmp_path):
+    """A document text holding U+2028 or U+2029 was written as it is: valid JSON, but a
+    tool that splits lines as str.splitlines (an editor, a script) cut the row in two."""
+    texts = ["Rain\u2028all day", "Sun\u2029and heat"]
+    rows = [_row(1, "missing", "http://x/sun", texts[0], decision=None),
+            _row(2, "missing", "http://x/snow", texts[1], decision=None)]
+    review = _review(tmp_path, rows, fmt="jsonl")
+    written = review.read_text(encoding="utf-8")
+    assert len(written.splitlines()) == 2 and "\u2028" not in written
+    assert [json.loads(line)["text"] for line in written.splitlines()] == texts
+    for name, text in (("escaped.jsonl", written),
+                       ("raw.jsonl", written.replace("\\u2028", "\u2028")
+                        .replace("\\u2029", "\u2029"))):
+        path = tmp_path / name
+        path.write_text(text.replace('"decision": null', '"decision": "accept"'),
+                        encoding="utf-8")
+        decisions, counts = read_decisions(path, SPACE)
+        assert counts["accepted"] == 2 and len(decisions) == 2

@@ -115,3 +115,28 @@ def test_csv_refuses_metadata_keys_its_reader_would_not_give_back(tmp_path, meta
     assert not (tmp_path / "out.csv").exists()
     write_records([record], tmp_path / "out.jsonl")
     assert dict(next(iter(read_records(tmp_path / "out.jsonl"))).metadata) == metadata
+
+
+@pytest.mark.parametrize("name", ["c.jsonl", "c.jsonl.gz"])
+def test_jsonl_escapes_unicode_line_separators_and_reads_both_forms(tmp_path, name):
+    """U+2028, U+2029 and U+0085 were written as they are: valid JSON, but a tool that
+    splits lines as str.splitlines does cut each such record in two."""
+    import gzip
+
+    texts = ["one\u2028two", "three\u2029four", "five\x85six"]
+    records = [Record(text, ("a",), f"d{i}", i, "in.jsonl", {"note": text})
+               for i, text in enumerate(texts, 1)]
+    path = tmp_path / name
+    write_records(records, path)
+    raw = (gzip.decompress(path.read_bytes()) if name.endswith(".gz")
+           else path.read_bytes()).decode("utf-8")
+    assert len(raw.splitlines()) == len(records)
+    assert "\\u2028" in raw and "\u2028" not in raw
+    back = list(read_records(path))
+    assert [r.text for r in back] == texts and [r.metadata["note"] for r in back] == texts
+    # a file with the characters as they are (other writers) still reads the same
+    unescaped = tmp_path / "raw.jsonl"
+    unescaped.write_text(raw.replace("\\u2028", "\u2028").replace("\\u2029", "\u2029")
+                         .replace("\\u0085", "\x85"), encoding="utf-8")
+    assert "\u2028" in unescaped.read_text(encoding="utf-8")
+    assert [r.text for r in read_records(unescaped)] == texts

@@ -131,6 +131,22 @@ def test_soft_label_files_round_trip_and_errors(data, tmp_path):
         read_soft_labels(bad, space)
 
 
+def test_soft_label_files_escape_unicode_line_separators(tmp_path):
+    """A text with U+2028 was written as it is: valid JSON, but split in two by tools
+    that break lines as str.splitlines does."""
+    from tagsmith.data.labelspace import LabelSpace
+
+    space = LabelSpace.from_uris(["http://x/a", "http://x/b"])
+    texts = ["one\u2028two", "three\u2029four"]
+    Y = sp.csr_matrix(np.array([[0.9, 0.0], [0.2, 0.7]]))
+    path = tmp_path / "soft.jsonl"
+    assert write_soft_labels(path, texts, Y, space) == 2
+    assert len(path.read_text(encoding="utf-8").splitlines()) == 2
+    again_texts, again = read_soft_labels(path, space)
+    assert again_texts == texts
+    np.testing.assert_allclose(again.toarray(), Y.toarray(), atol=1e-4)
+
+
 def test_cli_label_then_distill_through_a_local_server(goemotions_small, tmp_path):
     space = load_vocabulary(goemotions_small["vocab"])
     truth = {}

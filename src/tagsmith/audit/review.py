@@ -41,7 +41,7 @@ from tagsmith.data.csvlimits import (
     spreadsheet_safe,
 )
 from tagsmith.data.labelspace import LabelSpace
-from tagsmith.data.textio import atomic_text_writer, check_writable, open_text
+from tagsmith.data.textio import atomic_text_writer, check_writable, json_line, open_text
 from tagsmith.exceptions import AmbiguousLabelError, InvalidParameterError, ReviewFormatError
 
 logger = logging.getLogger("tagsmith")
@@ -128,7 +128,7 @@ def write_review(rows: list[dict], path: str | Path) -> Path:
     with atomic_text_writer(path) as out:
         if fmt == "jsonl":
             for row in rows:
-                out.write(json.dumps({**row, "decision": None}, ensure_ascii=False) + "\n")
+                out.write(json_line({**row, "decision": None}))
             return path
         # quotes a text's lone \r, which the reader (as a spreadsheet) takes as a row end
         writer = csv_dict_writer(out, fieldnames=list(COLUMNS))

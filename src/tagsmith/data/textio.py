@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
+import json
 import os
 import re
 import tempfile
@@ -19,6 +20,25 @@ from tagsmith.exceptions import DataError
 #: code points UTF-8 cannot encode: halves of a surrogate pair (a Python str never holds
 #: a whole pair, so any of these is alone; JSON can escape one, ``"\\ud83d"``)
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+#: line ends for ``str.splitlines`` (and some JSONL readers) that
+#: ``json.dumps(ensure_ascii=False)`` leaves as they are (it escapes C0 controls only)
+_JSON_LINE_BREAKS = re.compile("[\u0085\u2028\u2029]")
+
+
+def json_line(obj) -> str:
+    r"""``obj`` as one JSONL line (non-ASCII kept, ``\n`` at the end) with U+0085,
+    U+2028 and U+2029 written as ``\u`` escapes: valid JSON either way, but tools that
+    split lines as :meth:`str.splitlines` does cut a record in two at them. JSON readers
+    decode both forms alike.
+
+    >>> line = json_line({"text": "a\u2028b\u2029c\x85d"})
+    >>> line
+    '{"text": "a\\u2028b\\u2029c\\u0085d"}\n'
+    >>> len(line.splitlines()), json.loads(line)["text"] == "a\u2028b\u2029c\x85d"
+    (1, True)
+    """
+    text = json.dumps(obj, ensure_ascii=False)
+    return _JSON_LINE_BREAKS.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 
 
 def open_text(path: str | Path, *, newline: str | None = None) -> io.TextIOBase:

@@ -18,7 +18,7 @@ from tagsmith.data.corpus import write_tsv
 from tagsmith.data.csvlimits import csv_writer
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.readers import Record, _check_format, detect_format, unencodable
-from tagsmith.data.textio import atomic_text_writer
+from tagsmith.data.textio import atomic_text_writer, json_line
 from tagsmith.exceptions import CorpusFormatError, UnsupportedFormatError
 
 logger = logging.getLogger("tagsmith")
@@ -81,7 +81,7 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
                 obj.update({"text": record.text, "labels": list(record.labels),
                             **dict(record.metadata)})
                 try:
-                    out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+                    out.write(json_line(obj))
                 except UnicodeEncodeError as exc:  # nothing is written: name the record
                     raise unencodable(exc, record.source, record.line) from None
                 written += 1

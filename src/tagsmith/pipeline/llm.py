@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +20,7 @@ import scipy.sparse as sp
 
 from tagsmith._params import check_int
 from tagsmith.data.labelspace import LabelSpace
-from tagsmith.data.textio import atomic_text_writer
+from tagsmith.data.textio import atomic_text_writer, json_line
 from tagsmith.exceptions import (
     AmbiguousLabelError,
     CorpusFormatError,
@@ -136,7 +135,7 @@ def write_soft_labels(path: str | Path, texts: Sequence[str], Y: sp.csr_matrix,
             record = {"id": doc_ids[row] if doc_ids is not None else str(row + 1),
                       "text": text, "labels": [label_space.uri_of(int(i)) for i in ids],
                       "scores": [round(float(s), 4) for s in Y.data[start:end][order]]}
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            out.write(json_line(record))
             written += 1
     return written
 
