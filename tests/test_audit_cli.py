@@ -152,6 +152,23 @@ def test_html_report_is_self_contained(audited):
         assert f"<h2>{section}</h2>" in page
 
 
+def test_document_texts_are_marked_as_in_no_known_language(audited):
+    """Document texts were unmarked, so they took the page's lang="en", though tagsmith
+    does not know the corpus language; they are lang="" (unknown), as label names with
+    no known language are: the review candidates, duplicates and leaking documents."""
+    report = json.loads((audited / "report.json").read_text(encoding="utf-8"))
+    page = (audited / "report.html").read_text(encoding="utf-8")
+    unknown = {text for lang, text in _lang_spans(page) if lang == ""}
+    texts = [c["text"] for c in report["top_candidates"]]
+    for pair in report["duplicates"]["conflict_examples"]:
+        texts += [pair["text_a"]] + ([] if pair["exact"] else [pair["text_b"]])
+    texts += [r[key] for r in report["leakage"]["dev"]["examples"]
+              for key in ("text", "train_text")]
+    assert report["top_candidates"] and report["duplicates"]["conflict_examples"]
+    assert report["leakage"]["dev"]["examples"]
+    assert set(texts) <= unknown
+
+
 def test_accepting_the_review_writes_a_corrected_copy(audited, corpus_with_problems, tmp_path):
     corpus = corpus_with_problems["corpus"]
     before = corpus.read_bytes()
@@ -933,7 +950,7 @@ def test_the_page_marks_each_label_name_with_its_language(small_corpus, goemotio
     assert result.exit_code == 0, result.output
     page = (out / "report.html").read_text(encoding="utf-8")
     assert page.startswith('<!DOCTYPE html><html lang="en">')
-    spans = _lang_spans(page)
+    spans = [span for span in _lang_spans(page) if span[0]]  # "": document texts
     assert ("en", "joy") in spans and ("fi", "anger-fi") in spans
     assert {lang for lang, _ in spans} == {"fi", "en"}
     assert all(name.endswith("-fi") == (lang == "fi") for lang, name in spans), spans
@@ -963,7 +980,7 @@ def test_a_hostile_language_tag_is_escaped_in_the_page(small_corpus, goemotions_
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "<script" not in page
     assert 'lang="fi&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"' in page
-    assert {lang for lang, _ in _lang_spans(page)} == {hostile, "en"}
+    assert {lang for lang, _ in _lang_spans(page)} == {hostile, "en", ""}  # "": texts
 
 
 def test_a_name_that_is_the_uri_is_marked_as_in_no_known_language():

@@ -106,6 +106,13 @@ def _named(name: str, lang=_NO_LANGUAGE) -> str:
     return f'<span lang="{_e(lang or "")}">{_e(name)}</span>'
 
 
+def _document(text: str) -> str:
+    """A document's text, marked ``lang=""`` (unknown language): unmarked, it took the
+    English of the page, though tagsmith never knows what language a corpus is in (a
+    screen reader read Finnish text with English pronunciation)."""
+    return f'<span lang="">{_e(text)}</span>'
+
+
 def _label(ref: dict) -> str:
     return (f'{_named(ref["name"], ref.get("name_lang", _NO_LANGUAGE))} '
             f'<small>&lt;{_e(ref["uri"])}&gt;</small>')
@@ -285,7 +292,7 @@ def _noise_html(noise: dict, candidates: list[dict], scores: dict) -> str:
               _label({"name": c["label_name"], "uri": c["label_uri"],
                       **({"name_lang": c["label_name_lang"]} if "label_name_lang" in c
                          else {})}),
-              c["probability"], _given_names(c), _e(c["text"])]
+              c["probability"], _given_names(c), _document(c["text"])]
              for c in candidates], {0, 3}))
     return "".join(parts)
 
@@ -308,8 +315,8 @@ def _duplicates_html(dups: dict) -> str:
         parts.append(_table(
             ["documents", "cosine", "text", "labels only on the first", "only on the second"],
             [[f'{c["doc_a"]} / {c["doc_b"]}', c["cosine"],
-              _e(c["text_a"]) + ("" if c["exact"] else "<br><small>" + _e(c["text_b"])
-                                 + "</small>"),
+              _document(c["text_a"]) + ("" if c["exact"] else "<br><small>"
+                                        + _document(c["text_b"]) + "</small>"),
               ", ".join(_label(r) for r in c["only_a"]),
               ", ".join(_label(r) for r in c["only_b"])] for c in dups["conflict_examples"]],
             {1}))
@@ -327,7 +334,8 @@ def _leakage_html(leakage: dict) -> str:
         if result["examples"]:
             parts.append(f"<h3>{_e(name)}: first leaking documents</h3>" + _table(
                 ["doc", "cosine", "text", "training document"],
-                [[r["doc"], r["cosine"], _e(r["text"]), _e(r["train_text"] or "")]
+                [[r["doc"], r["cosine"], _document(r["text"]),
+                  _document(r["train_text"] or "")]
                  for r in result["examples"]], {0, 1}))
     return "".join(parts)
 
