@@ -148,15 +148,14 @@ class MultiViewFeaturizer:
         """The featurizer ``to_state`` saved; :class:`ValueError` for arrays of no view
         (``name.key`` with no view ``name``): they were ignored, where TF-IDF's own loader
         refuses any array it does not expect (a bundle loads either as a damaged one)."""
-        stray = sorted(key for key in arrays
-                       if "." not in key or key.split(".", 1)[0] not in meta["views"])
-        if stray:
-            raise ValueError(f"arrays {stray} belong to no view (views "
-                             f"{sorted(meta['views'])})")
         featurizers = {}
         for name, view_meta in meta["views"].items():
             prefix = name + "."
             view_arrays = {key[len(prefix):]: value for key, value in arrays.items()
                            if key.startswith(prefix)}
             featurizers[name] = featurizer_from_state(view_meta, view_arrays)
+        stray = sorted(key for key in arrays
+                       if "." not in key or key.split(".", 1)[0] not in featurizers)
+        if stray:
+            raise ValueError(f"arrays {stray} belong to no view (views {sorted(featurizers)})")
         return cls(featurizers)
