@@ -282,3 +282,17 @@ def test_the_near_duplicate_slack_is_stated_where_the_threshold_is():
     prose = " ".join(_prose().split())
     tolerance = f"{COSINE_TOLERANCE:.0e}".replace("e-0", "e-")
     assert f"cosine at least `--near-duplicate-threshold` less {tolerance}" in prose
+
+
+def test_every_json_output_is_in_the_synopsis_and_the_json_bullet():
+    """``vocab``, ``calibrate`` and ``shift`` had ``--json`` without a word of it in the
+    synopsis (and the latter two not in the JSON output note either)."""
+    synopsis = [body for body in _blocks("bash") if "tagsmith info BUNDLE" in body]
+    lines = dict(_command_lines(synopsis[0]))
+    bullet = " ".join(_prose().split("**JSON output**", 1)[1].split("\n- ", 1)[0].split())
+    with_json = sorted(name for name, command in tagsmith_cli.cli.commands.items()
+                       if any("--json" in param.opts for param in command.params))
+    assert "vocab" in with_json
+    missing = [name for name in with_json
+               if "[--json]" not in lines.get(name, "") or f"`{name}`" not in bullet]
+    assert not missing
