@@ -187,7 +187,7 @@ def saturated_rows(rows: np.ndarray, sims: np.ndarray,
 
 
 #: similarities computed per block of :func:`saturated_pair_counts` (bounds its memory)
-PAIR_BLOCK_ENTRIES = 4_000_000
+PAIR_BLOCK_ENTRIES = 1_000_000
 
 
 def saturated_pair_counts(X, docs: np.ndarray, hashes: np.ndarray, Y, *,
