@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -830,3 +831,124 @@ def test_saving_over_a_link_to_a_bundle_leaves_no_backup_behind(tmp_path):
         assert bundle.read_json("meta.json") == {"a": 2.0}
     with Bundle(tmp_path / "v1") as bundle:  # the bundle it pointed to is untouched
         assert bundle.read_json("meta.json") == {"a": 1.0}
+
+
+# -- crafted calibration, conformal and label-shift states ------------------------------------
+@pytest.fixture(scope="module")
+def confidence_bundles(small_bundles, tmp_path_factory):
+    """Calibrated bundles with every confidence part (recall, Mondrian and LP-ICP sets)
+    and a stored label shift: the linear one (isotonic) and a Platt one."""
+    from tagsmith.pipeline.classifier import TextClassifier
+    from tagsmith.pipeline.confidence import ConfidenceOptions, estimate_shift
+
+    root = tmp_path_factory.mktemp("confidence")
+    platt = _train_bundle(root / "platt", calibration_fraction=0.3,
+                          confidence=ConfidenceOptions(method="platt"))
+    out = {}
+    for name, source in (("isotonic", small_bundles["linear"]), ("platt", platt)):
+        clf = TextClassifier.load(source)
+        clf.label_shift = estimate_shift(clf, _CORPUS, min_count=0)
+        out[name] = clf.save(root / f"{name}-shifted")
+    return out
+
+
+def _map(key, change):
+    def edit(arrays):
+        arrays[key] = change(arrays[key])
+    return edit
+
+
+def _crafted(bundles, tmp_path, family, name, edit):
+    """A copy of ``bundles[family]`` with ``edit`` applied to its part ``name``, re-signed."""
+    import shutil
+
+    assert (bundles[family] / name).exists(), f"{family} bundle has no {name}"
+    if name.endswith(".npz"):
+        return _tamper(bundles[family], tmp_path / "b", name, edit)
+    path = tmp_path / "b"
+    shutil.copytree(bundles[family], path)
+    _edit_json(path, name, edit)
+    return path
+
+
+def _refused_on_load(bundles, tmp_path, case, cases):
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    family, name, edit, message = cases[case]
+    path = _crafted(bundles, tmp_path, family, name, edit)
+    with pytest.raises(BundleError, match=message) as info:
+        TextClassifier.load(path)
+    assert str(path) in str(info.value)
+
+
+def test_untampered_confidence_bundles_give_every_kind_of_set(confidence_bundles):
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    for path in confidence_bundles.values():
+        clf = TextClassifier.load(path)
+        assert clf.label_shift is not None and clf.suggest(["good fine"])
+        assert clf.conformal.methods() == ["recall", "mondrian", "lpicp"]
+        for method in clf.conformal.methods():
+            assert len(clf.suggest_sets(["good fine", "bad poor"], method=method)) == 2
+
+
+#: a crafted calibrator state: (bundle, file, edit, message). These loaded, then every
+#: text failed (a UFuncTypeError, an IndexError in the sets, an error about a parameter
+#: 'score' nobody passed) or got wrong probabilities silently.
+CRAFTED_CALIBRATOR = {
+    "string-params": ("platt", "calibrator.npz", _map("label_params", lambda a: a.astype(str)),
+                      "calibrator label_params is not an array of numbers"),
+    "nan-params": ("platt", "calibrator.npz", _set("label_params", 0, np.nan),
+                   "calibrator label_params holds NaN"),
+    "string-margin": ("platt", "calibrator.npz", _map("margin", lambda a: a.astype(str)),
+                      "calibrator margin is not an array of numbers"),
+    "nan-margin": ("isotonic", "calibrator.npz", _set("margin", 0, np.nan),
+                   "calibrator margin holds NaN"),
+    "margin-above-half": ("platt", "calibrator.npz", _set("margin", 0, 0.9),
+                          r"calibrator margin holds values in \[.*\], expected finite numbers "
+                          r"in \[0, 0.5\]"),
+    "2d-tail": ("platt", "calibrator.npz", _map("tail", lambda a: a[None, :]),
+                r"calibrator tail has shape \(1, 3\), expected \(3,\)"),
+    "tail-above-1": ("platt", "calibrator.npz", _set("tail", 0, 2.0), "calibrator tail"),
+    "string-tail": ("platt", "calibrator.npz", _map("tail", lambda a: a.astype(str)),
+                    "calibrator tail is not an array of numbers"),
+    "nan-source-prior": ("isotonic", "calibrator.npz", _set("source_prior", 1, np.nan),
+                         "calibrator source_prior holds NaN"),
+    "2d-band-of": ("isotonic", "calibrator.npz", _map("bands_band_of", lambda a: a[None, :]),
+                   "bands: band_of is not a 1-D integer array"),
+    "wrapping-band-of": ("platt", "calibrator.npz",
+                         _map("bands_band_of", lambda a: a.astype(np.int64) + 65536),
+                         "bands: band_of holds band ids"),
+    "nan-label-weight": ("isotonic", "calibrator.npz", _set("label_weight", 0, np.nan),
+                         "calibrator label_weight holds NaN"),
+    "string-label-weight": ("isotonic", "calibrator.npz",
+                            _map("label_weight", lambda a: a.astype(str)),
+                            "calibrator label_weight is not an array of numbers"),
+    "band-weight-above-1": ("isotonic", "calibrator.npz", _set("band_weight", 0, 5.0),
+                            "calibrator band_weight holds values"),
+    "nan-knots": ("isotonic", "calibrator.npz", _set("knots_y", 0, np.nan),
+                  "isotonic knots 'knots' y holds NaN"),
+    "unsorted-knots": ("isotonic", "calibrator.npz", _map("knots_x", lambda a: a[::-1].copy()),
+                       "isotonic knots 'knots' x is not sorted ascending"),
+    "knots-above-1": ("isotonic", "calibrator.npz", _map("knots_y", lambda a: a * 3 + 1),
+                      "calibrator isotonic knots y holds values"),
+    "transform": ("platt", "calibrator.json", lambda meta: meta.update(transform="exp"),
+                  "unknown calibration transform 'exp'"),
+    "k": ("platt", "calibrator.json", lambda meta: meta.update(k=2.5), "calibrator k"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CRAFTED_CALIBRATOR))
+def test_crafted_calibrator_state_is_refused_on_load(confidence_bundles, tmp_path, case):
+    _refused_on_load(confidence_bundles, tmp_path, case, CRAFTED_CALIBRATOR)
+
+
+@pytest.mark.parametrize("cases, case", [(CRAFTED_CALIBRATOR, "string-params")])
+def test_crafted_confidence_state_is_exit_code_4_in_the_cli(confidence_bundles, tmp_path,
+                                                            cases, case):
+    """It was exit code 1 with a traceback, on the first text of suggest (--sets)."""
+    family, name, edit, message = cases[case]
+    path = _crafted(confidence_bundles, tmp_path, family, name, edit)
+    code, stderr = _cli_exit(path, tmp_path)
+    assert code == 4 and "Traceback" not in stderr, stderr
+    assert str(path) in stderr and re.search(message, stderr), stderr

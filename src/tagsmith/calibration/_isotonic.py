@@ -41,15 +41,21 @@ class IsotonicKnots:
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str) -> IsotonicKnots:
-        from tagsmith.store.bundle import check_pointers
+        """Knots read from a bundle: ValueError unless every curve's ``x`` and ``y`` are
+        finite and non-decreasing (the evaluation's binary search trusts the order of
+        ``x``: unsorted, it interpolated between the wrong knots silently; a falling ``y``
+        is no isotonic curve)."""
+        from tagsmith.store.bundle import check_pointers, check_sorted_groups, check_values
 
-        x = np.asarray(arrays[f"{prefix}_x"], np.float64)
-        y = np.asarray(arrays[f"{prefix}_y"], np.float64)
-        if x.ndim != 1 or x.shape != y.shape:
+        x = check_values(f"isotonic knots {prefix!r} x", arrays[f"{prefix}_x"], (None,))
+        y = check_values(f"isotonic knots {prefix!r} y", arrays[f"{prefix}_y"], (None,))
+        if x.shape != y.shape:
             raise ValueError(f"isotonic knots {prefix!r} are inconsistent")
         # the compiled evaluation trusts the offsets
         indptr = check_pointers(f"isotonic knots {prefix!r} indptr",
                                 arrays[f"{prefix}_indptr"], end=x.size)
+        check_sorted_groups(f"isotonic knots {prefix!r} x", x, indptr)
+        check_sorted_groups(f"isotonic knots {prefix!r} y", y, indptr)
         return cls(indptr, x, y)
 
 

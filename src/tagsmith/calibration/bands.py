@@ -36,6 +36,9 @@ class FrequencyBands:
     def __post_init__(self):
         band_of = np.ascontiguousarray(self.band_of, dtype=np.int16)
         edges = np.asarray(self.edges, dtype=np.int64)
+        if band_of.ndim != 1:  # read by label id: a 2-D one was an IndexError there
+            raise InvalidParameterError("band_of", "a 1-D array of band ids, one per label",
+                                        f"shape {band_of.shape}")
         if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
             raise InvalidParameterError("edges", "an increasing array of at least 2 counts",
                                         edges.tolist())
@@ -104,7 +107,19 @@ class FrequencyBands:
 
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> FrequencyBands:
-        bands = cls(arrays["band_of"], arrays["edges"])
+        """The bands ``to_state`` saved, integer arrays as stored: converted to int16, a
+        band id of 65537 wrapped round to band 1 and a float one was truncated."""
+        for name in ("band_of", "edges"):
+            array = np.asarray(arrays[name])
+            if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
+                raise ValueError(f"bands: {name} is not a 1-D integer array "
+                                 f"(dtype {array.dtype}, shape {array.shape})")
+        band_of = np.asarray(arrays["band_of"])
+        if band_of.size and (int(band_of.min()) < 0
+                             or int(band_of.max()) > np.iinfo(np.int16).max):
+            raise ValueError(f"bands: band_of holds band ids in [{band_of.min()}, "
+                             f"{band_of.max()}]")
+        bands = cls(band_of, arrays["edges"])
         if bands.n_bands != int(meta["n_bands"]):
             raise ValueError(f"bands: {bands.n_bands} edges stored, {meta['n_bands']} recorded")
         return bands

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tagsmith._params import check_choice, check_number
+from tagsmith._params import check_choice, check_int, check_number
 from tagsmith.calibration._entries import Entries, check_fit_documents, collect_entries
 from tagsmith.calibration.bands import FrequencyBands
 from tagsmith.exceptions import InvalidParameterError
@@ -56,6 +56,8 @@ if TYPE_CHECKING:
 from tagsmith.topk import TopK, check_topk
 
 METHODS = ("platt", "isotonic", "temperature")
+#: how scores become the features of the curves (see :func:`_features`)
+TRANSFORMS = ("logit", "identity")
 _EPS = 1e-7
 
 
@@ -159,39 +161,58 @@ class Calibrator:
 
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> Calibrator:
+        """The calibrator ``to_state`` saved; :class:`ValueError` saying what is wrong with
+        any other state (a bundle loads it as a damaged bundle).
+
+        Everything is checked here, not on first use: string-typed weights or margins
+        loaded, then failed on every text with a UFuncTypeError, NaN ones with an error
+        about a parameter ``score`` nobody passed, a 2-D tail with an IndexError in the
+        conformal sets; a margin above 0.5, weights or probabilities outside [0, 1] or
+        unsorted isotonic knots gave wrong probabilities silently.
+        """
+        from tagsmith.store.bundle import check_values
+
         if meta["method"] not in METHODS:
             raise ValueError(f"unknown calibration method {meta['method']!r}")
+        if meta["transform"] not in TRANSFORMS:
+            raise ValueError(f"unknown calibration transform {meta['transform']!r}")
+        n_labels = check_int("calibrator n_labels", meta["n_labels"], 0)
         bands = FrequencyBands.from_state(
             meta["bands"], {key[6:]: value for key, value in arrays.items()
                             if key.startswith("bands_")})
+        if bands.n_labels != n_labels:
+            raise ValueError("calibrator arrays do not match its label count")
+        n_bands = bands.n_bands
+
+        def values(name: str, shape: tuple[int, ...], **limits) -> np.ndarray:
+            return check_values(f"calibrator {name}", arrays[name], shape, **limits)
+
         isotonic = meta["method"] == "isotonic"
+        knots = label_params = label_weight = band_weight = None
         if isotonic:
             from tagsmith.calibration._isotonic import IsotonicKnots
-        out = cls(meta["method"], meta["transform"], bands, arrays["tail"],
-                  arrays["source_prior"], int(meta["n_docs"]), int(meta["k"]),
-                  float(meta["shrinkage"]),
-                  label_params=None if isotonic else arrays["label_params"],
-                  knots=IsotonicKnots.from_arrays(arrays, "knots") if isotonic else None,
-                  label_weight=arrays["label_weight"] if isotonic else None,
-                  band_weight=arrays["band_weight"] if isotonic else None,
-                  margin=arrays.get("margin"))
-        if out.n_labels != int(meta["n_labels"]) or bands.n_labels != out.n_labels:
-            raise ValueError("calibrator arrays do not match its label count")
-        # read by label (or band) id when applied: a short one is an IndexError there
-        n_labels, n_bands = out.n_labels, bands.n_bands
-        for name, array, shape in (("label_params", out.label_params, (n_labels, 2)),
-                                   ("label_weight", out.label_weight, (n_labels,)),
-                                   ("band_weight", out.band_weight, (n_bands,)),
-                                   ("margin", out.margin, (n_labels,)),
-                                   ("source_prior", out.source_prior, (n_labels,))):
-            if array is not None and np.shape(array) != shape:
-                raise ValueError(f"calibrator {name} has shape {np.shape(array)}, "
-                                 f"expected {shape}")
-        # one curve per label, per band and overall, read by group id in compiled code
-        if out.knots is not None and out.knots.n_groups != out.n_labels + bands.n_bands + 1:
-            raise ValueError(f"calibrator has {out.knots.n_groups} isotonic curves, expected "
-                             f"{out.n_labels + bands.n_bands + 1}")
-        return out
+
+            knots = IsotonicKnots.from_arrays(arrays, "knots")
+            # one curve per label, per band and overall, read by group id in compiled code
+            if knots.n_groups != n_labels + n_bands + 1:
+                raise ValueError(f"calibrator has {knots.n_groups} isotonic curves, expected "
+                                 f"{n_labels + n_bands + 1}")
+            check_values("calibrator isotonic knots y", knots.y, (None,), low=0, high=1)
+            label_weight = values("label_weight", (n_labels,), low=0, high=1)
+            band_weight = values("band_weight", (n_bands,), low=0, high=1)
+        else:
+            label_params = values("label_params", (n_labels, 2))
+        return cls(meta["method"], meta["transform"], bands,
+                   values("tail", (n_labels,), low=0, high=1),
+                   values("source_prior", (n_labels,), low=0, high=1),
+                   check_int("calibrator n_docs", meta["n_docs"], 0),
+                   check_int("calibrator k", meta["k"], 1),
+                   check_number("calibrator shrinkage", meta["shrinkage"], 0, finite=True),
+                   label_params=label_params, knots=knots, label_weight=label_weight,
+                   band_weight=band_weight,
+                   # kept from 0 and 1: more than 0.5 would clip every probability to 1 - margin
+                   margin=values("margin", (n_labels,), low=0, high=0.5)
+                   if "margin" in arrays else None)
 
 
 # -- fitting ---------------------------------------------------------------------------------

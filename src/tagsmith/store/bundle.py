@@ -285,6 +285,65 @@ def check_ids(name: str, ids, upper: int, *, lower: int = 0,
     return ids.astype(dtype, copy=False)
 
 
+def check_values(name: str, values, shape: tuple[int | None, ...], *, low: float = -np.inf,
+                 high: float = np.inf, finite: bool = True) -> np.ndarray:
+    """``values`` as float64 when it is a numeric array of ``shape`` (``None``: any length
+    along that axis) whose every value is a number in ``[low, high]``, finite unless
+    ``finite=False`` (NaN never passes); else ValueError. For the weights, probabilities
+    and scores a bundle restores, which numpy would otherwise take as they come: a string
+    array failed on the first text with a UFuncTypeError, a NaN with an error about a
+    parameter nobody passed, a 2-D array with an IndexError.
+
+    >>> check_values("tail", np.array([0.0, 0.5]), (2,), low=0, high=1).tolist()
+    [0.0, 0.5]
+    >>> check_values("tail", np.array([0.5, np.nan]), (None,), low=0, high=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: tail holds NaN, expected finite numbers in [0, 1]
+    """
+    values = np.asarray(values)
+    if values.dtype.kind not in "iuf":
+        raise ValueError(f"{name} is not an array of numbers (dtype {values.dtype})")
+    if values.ndim != len(shape) or any(want is not None and got != want
+                                        for got, want in zip(values.shape, shape, strict=True)):
+        wanted = tuple("n" if want is None else want for want in shape)
+        raise ValueError(f"{name} has shape {values.shape}, expected "
+                         f"{wanted if len(wanted) != 1 else f'({wanted[0]},)'}")
+    values = values.astype(np.float64, copy=False)
+    expected = f"{'finite ' if finite else ''}numbers" + (
+        "" if np.isinf(low) and np.isinf(high) else f" in [{low:g}, {high:g}]")
+    if np.isnan(values).any():
+        raise ValueError(f"{name} holds NaN, expected {expected}")
+    if finite and not np.isfinite(values).all():
+        raise ValueError(f"{name} holds infinite values, expected {expected}")
+    if values.size and (values.min() < low or values.max() > high):
+        raise ValueError(f"{name} holds values in [{values.min():g}, {values.max():g}], "
+                         f"expected {expected}")
+    return values
+
+
+def check_sorted_groups(name: str, values: np.ndarray, indptr: np.ndarray) -> None:
+    """ValueError unless ``values[indptr[g]:indptr[g + 1]]`` is non-decreasing for every
+    group ``g`` (``indptr`` checked offsets ending at ``values.size``, ``values`` free of
+    NaN): code that reads the groups (binary searches, quantiles by position) trusts the
+    order and, without it, silently answers wrong.
+
+    >>> check_sorted_groups("s", np.array([1.0, 2.0, 0.0, 3.0]), np.array([0, 2, 4]))
+    >>> check_sorted_groups("s", np.array([2.0, 1.0]), np.array([0, 2]))
+    Traceback (most recent call last):
+    ...
+    ValueError: s is not sorted ascending within group 0
+    """
+    rising = values[1:] >= values[:-1]  # -inf twice is in order (a difference is NaN)
+    starts = indptr[1:-1]
+    starts = starts[(starts > 0) & (starts < values.size)]
+    rising[starts - 1] = True  # the first value of a group follows another group's last
+    if not rising.all():
+        position = int(np.flatnonzero(~rising)[0]) + 1
+        group = int(np.searchsorted(indptr, position, side="right")) - 1
+        raise ValueError(f"{name} is not sorted ascending within group {group}")
+
+
 def sparse_from_state(name: str, fmt: str, data, indices, indptr,
                       shape: tuple[int, int]) -> sp.csr_matrix | sp.csc_matrix:
     """A CSR (``fmt="csr"``) or CSC matrix of ``shape`` from a bundle's
