@@ -943,7 +943,65 @@ def test_crafted_calibrator_state_is_refused_on_load(confidence_bundles, tmp_pat
     _refused_on_load(confidence_bundles, tmp_path, case, CRAFTED_CALIBRATOR)
 
 
-@pytest.mark.parametrize("cases, case", [(CRAFTED_CALIBRATOR, "string-params")])
+def _conformal_meta(part, **values):
+    def edit(meta):
+        (meta if part is None else meta[part]).update(values)
+    return edit
+
+
+#: a crafted conformal state: these loaded, then every set failed (a TypeError or an
+#: IndexError, an error about a parameter 'alpha' or 'k' nobody passed) or had no
+#: guarantee, silently (unsorted or NaN scores, inflated document counts).
+CRAFTED_CONFORMAL = {
+    "2d-n-docs": ("platt", "conformal.npz", _map("recall__n_docs", lambda a: a[None, :]),
+                  r"recall-control n_docs is not 1 document count\(s\)"),
+    "scalar-n-docs": ("platt", "conformal.npz", _map("recall__n_docs", lambda a: a[0]),
+                      r"recall-control n_docs is not 1 document count\(s\)"),
+    "inflated-n-docs": ("isotonic", "conformal.npz", _map("recall__n_docs", lambda a: a * 100),
+                        "recall-control weights do not add up to the documents counted"),
+    "2d-tail": ("platt", "conformal.npz", _map("recall__tail", lambda a: a[None, :]),
+                r"recall-control tail has shape \(1, 3\), expected \(3,\)"),
+    "nan-tail": ("platt", "conformal.npz", _set("recall__tail", 0, np.nan),
+                 "recall-control tail holds NaN"),
+    "unsorted-scores": ("platt", "conformal.npz", _set("recall__scores", 0, 2.0),
+                        "recall-control scores is not sorted ascending within group 0"),
+    "nan-score": ("isotonic", "conformal.npz", _set("recall__scores", -1, np.nan),
+                  "recall-control scores holds NaN"),
+    "negative-weights": ("platt", "conformal.npz", _map("recall__weights", lambda a: -a),
+                         "recall-control weights holds values"),
+    "mondrian-unsorted": ("platt", "conformal.npz", _set("mondrian__scores", 0, 2.0),
+                          "Mondrian recall-control scores is not sorted ascending"),
+    "lpicp-unsorted": ("platt", "conformal.npz", _set("lpicp__scores", 0, 5.0),
+                       "LP-ICP scores is not sorted ascending"),
+    "lpicp-nan": ("isotonic", "conformal.npz", _set("lpicp__scores", 0, np.nan),
+                  "LP-ICP scores holds NaN"),
+    "alpha-0": ("platt", "conformal.json", _conformal_meta(None, alpha=0),
+                r"'conformal alpha' must be a number in \(0, 1\), got 0"),
+    "alpha-above-1": ("isotonic", "conformal.json", _conformal_meta(None, alpha=1.5),
+                      "'conformal alpha'"),
+    "alpha-string": ("platt", "conformal.json", _conformal_meta(None, alpha="0.1"),
+                     "'conformal alpha'"),
+    "max-set-size": ("platt", "conformal.json", _conformal_meta(None, max_set_size="x"),
+                     "'conformal max_set_size'"),
+    "width-0": ("platt", "conformal.json", _conformal_meta("recall", k=0),
+                "'recall-control k' must be an integer >= 1"),
+    "lpicp-labels": ("platt", "conformal.json", _conformal_meta("lpicp", n_labels=5),
+                     "LP-ICP covers 5 labels, the recall control 3"),
+    "mondrian-width": ("isotonic", "conformal.json", _conformal_meta("mondrian", k=5),
+                       "the Mondrian recall control covers 3 labels at top-5"),
+    "lpicp-narrow": ("platt", "conformal.json", lambda meta: [
+        meta[part].update(k=2) for part in ("recall", "mondrian")],
+        "LP-ICP needs every label's probability"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CRAFTED_CONFORMAL))
+def test_crafted_conformal_state_is_refused_on_load(confidence_bundles, tmp_path, case):
+    _refused_on_load(confidence_bundles, tmp_path, case, CRAFTED_CONFORMAL)
+
+
+@pytest.mark.parametrize("cases, case", [(CRAFTED_CALIBRATOR, "string-params"),
+                                         (CRAFTED_CONFORMAL, "2d-n-docs")])
 def test_crafted_confidence_state_is_exit_code_4_in_the_cli(confidence_bundles, tmp_path,
                                                             cases, case):
     """It was exit code 1 with a traceback, on the first text of suggest (--sets)."""

@@ -327,17 +327,31 @@ class PowersetICP:
 
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> PowersetICP:
-        from tagsmith.store.bundle import check_ids, check_pointers
+        """The LP-ICP ``to_state`` saved; :class:`ValueError` saying what is wrong with any
+        other state (a bundle loads it as a damaged bundle): thresholds and p-values read
+        the calibration scores by position and by binary search, so unsorted or NaN ones
+        gave wrong sets silently."""
+        from tagsmith._params import check_int, check_number
+        from tagsmith.store.bundle import (
+            check_ids,
+            check_pointers,
+            check_sorted_groups,
+            check_values,
+        )
 
-        out = cls(check_pointers("LP-ICP indptr", arrays["indptr"]),
-                  arrays["scores"].astype(np.float64),
-                  int(meta["n_labels"]), arrays["band_of"] if meta.get("per_band") else None,
-                  float(meta.get("mean_true_labels", 1.0)))
-        if out.indptr[-1] != out.scores.size:
-            raise ValueError("LP-ICP calibration arrays are inconsistent")
+        # L1 distances between a label set and probabilities: finite, >= 0
+        scores = check_values("LP-ICP scores", arrays["scores"], (None,), low=0)
+        indptr = check_pointers("LP-ICP indptr", arrays["indptr"], end=scores.size)
+        check_sorted_groups("LP-ICP scores", scores, indptr)
+        out = cls(indptr, scores, check_int("LP-ICP n_labels", meta["n_labels"], 0),
+                  arrays["band_of"] if meta.get("per_band") else None,
+                  check_number("LP-ICP mean_true_labels", meta.get("mean_true_labels", 1.0),
+                               0, finite=True))
         if out.band_of is not None:
             out.band_of = check_ids("LP-ICP band_of", out.band_of, out.n_groups,
                                     shape=(out.n_labels,), dtype=np.int16)
+        elif out.n_groups != 1:
+            raise ValueError(f"LP-ICP without bands has {out.n_groups} groups, expected 1")
         return out
 
 

@@ -175,26 +175,59 @@ class RecallControl:
 
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> RecallControl:
-        from tagsmith.store.bundle import check_ids, check_pointers
+        """The recall control ``to_state`` saved; :class:`ValueError` saying what is wrong
+        with any other state (a bundle loads it as a damaged bundle).
 
-        scores = arrays["scores"].astype(np.float64)
+        Checked here, not when sets are asked for: a 2-D or scalar ``n_docs`` or a 2-D
+        ``tail`` loaded, then failed on every text with a TypeError or an IndexError;
+        unsorted or NaN scores, weights that do not add up to the documents counted, a
+        NaN tail gave sets without their guarantee, silently.
+        """
+        from tagsmith._params import check_int, check_number
+        from tagsmith.store.bundle import (
+            check_ids,
+            check_pointers,
+            check_sorted_groups,
+            check_values,
+        )
+
+        part = "Mondrian recall-control" if meta.get("mondrian") else "recall-control"
+        n_labels = check_int(f"{part} n_labels", meta["n_labels"], 0)
+        # scores: probabilities, or -inf for a label with no tail (fitted without one)
+        scores = check_values(f"{part} scores", arrays["scores"], (None,), finite=False)
         # one weight per score, and the groups' offsets ending at the last score: each
         # group's slices of the two are paired by position when thresholds are computed
-        if scores.ndim != 1 or np.shape(arrays["weights"]) != scores.shape:
-            raise ValueError(f"recall-control scores (shape {scores.shape}) and weights "
+        if np.shape(arrays["weights"]) != scores.shape:
+            raise ValueError(f"{part} scores (shape {scores.shape}) and weights "
                              f"(shape {np.shape(arrays['weights'])}) are not one weight "
                              "per score")
-        out = cls(check_pointers("recall-control indptr", arrays["indptr"], end=scores.size),
-                  scores, arrays["weights"].astype(np.float64),
-                  arrays["n_docs"].astype(np.int64),
-                  arrays["tail"].astype(np.float64), int(meta["k"]),
+        weights = check_values(f"{part} weights", arrays["weights"], (None,), low=0, high=1)
+        indptr = check_pointers(f"{part} indptr", arrays["indptr"], end=scores.size)
+        n_groups = indptr.size - 1
+        n_docs = np.asarray(arrays["n_docs"])
+        if n_docs.shape != (n_groups,) or n_docs.dtype.kind not in "iu" \
+                or (n_docs.size and n_docs.min() < 0):
+            raise ValueError(f"{part} n_docs is not {n_groups} document count(s) "
+                             f"(dtype {n_docs.dtype}, shape {n_docs.shape})")
+        n_docs = n_docs.astype(np.int64)
+        check_sorted_groups(f"{part} scores", scores, indptr)  # searched by position
+        # a document's weights add up to 1 in each group it has true labels in
+        summed = np.r_[0.0, np.cumsum(weights)]
+        if not np.allclose(summed[indptr[1:]] - summed[indptr[:-1]], n_docs,
+                           rtol=1e-9, atol=1e-6):
+            raise ValueError(f"{part} weights do not add up to the documents counted "
+                             "(n_docs)")
+        out = cls(indptr, scores, weights, n_docs,
+                  check_values(f"{part} tail", arrays["tail"], (n_labels,), finite=False),
+                  check_int(f"{part} k", meta["k"], 1),
                   arrays["band_of"] if meta.get("mondrian") else None,
-                  float(meta.get("mean_true_labels", 1.0)))
-        if out.n_labels != int(meta["n_labels"]) or out.indptr.size != out.n_groups + 1:
-            raise ValueError("recall-control arrays do not match their metadata")
+                  check_number(f"{part} mean_true_labels", meta.get("mean_true_labels", 1.0),
+                               0, finite=True))
         if out.band_of is not None:
-            out.band_of = check_ids("recall-control band_of", out.band_of, out.n_groups,
+            out.band_of = check_ids(f"{part} band_of", out.band_of, out.n_groups,
                                     shape=(out.n_labels,), dtype=np.int16)
+        elif n_groups != 1:
+            raise ValueError(f"recall control without bands has {n_groups} groups, expected 1")
         return out
 
 

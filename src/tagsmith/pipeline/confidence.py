@@ -168,12 +168,36 @@ class ConformalModel:
             return {key[len(prefix):]: value for key, value in arrays.items()
                     if key.startswith(prefix)}
 
-        return cls(RecallControl.from_state(meta["recall"], part("recall")),
-                   RecallControl.from_state(meta["mondrian"], part("mondrian"))
-                   if "mondrian" in meta else None,
-                   PowersetICP.from_state(meta["lpicp"], part("lpicp"))
-                   if "lpicp" in meta else None,
-                   float(meta["alpha"]), meta.get("max_set_size"), int(meta.get("n_docs", 0)))
+        recall = RecallControl.from_state(meta["recall"], part("recall"))
+        mondrian = (RecallControl.from_state(meta["mondrian"], part("mondrian"))
+                    if "mondrian" in meta else None)
+        lpicp = (PowersetICP.from_state(meta["lpicp"], part("lpicp"))
+                 if "lpicp" in meta else None)
+        _check_parts_agree(recall, mondrian, lpicp)
+        # what predict would refuse on every text, naming a parameter nobody passed
+        return cls(recall, mondrian, lpicp, check_alpha(meta["alpha"], "conformal alpha"),
+                   check_int("conformal max_set_size", meta.get("max_set_size"), 1,
+                             allow_none=True),
+                   check_int("conformal n_docs", meta.get("n_docs", 0), 0))
+
+
+def _check_parts_agree(recall: RecallControl, mondrian: RecallControl | None,
+                       lpicp: PowersetICP | None) -> None:
+    """ValueError unless the conformal methods of one bundle cover the same labels and
+    read the same top-k width, as they were fitted (on the same probabilities): only the
+    recall control's are checked against the classifier, and another count or width
+    failed on every text with the method (or gave LP-ICP sets over other labels)."""
+    if mondrian is not None and (mondrian.n_labels, mondrian.k) != (recall.n_labels, recall.k):
+        raise ValueError(f"the Mondrian recall control covers {mondrian.n_labels} labels at "
+                         f"top-{mondrian.k}, the recall control {recall.n_labels} at "
+                         f"top-{recall.k}")
+    if lpicp is not None:
+        if lpicp.n_labels != recall.n_labels:
+            raise ValueError(f"LP-ICP covers {lpicp.n_labels} labels, the recall control "
+                             f"{recall.n_labels}")
+        if recall.k < recall.n_labels:  # LP-ICP reads every label's probability
+            raise ValueError(f"LP-ICP needs every label's probability, the sets are "
+                             f"calibrated at top-{recall.k} of {recall.n_labels} labels")
 
 
 def _split(heldout: HeldoutScores, options: ConfidenceOptions, crossfit, crossfit_Y):
