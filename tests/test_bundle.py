@@ -1000,8 +1000,44 @@ def test_crafted_conformal_state_is_refused_on_load(confidence_bundles, tmp_path
     _refused_on_load(confidence_bundles, tmp_path, case, CRAFTED_CONFORMAL)
 
 
+#: a crafted label-shift state: 2-D priors loaded, then every text failed with an
+#: IndexError; NaN, string or out-of-range priors adjusted probabilities silently wrongly
+CRAFTED_SHIFT = {
+    "2d-priors": ("platt", "label_shift.npz",
+                  lambda arrays: arrays.update({name: arrays[name][None, :] for name in
+                                                ("source_prior", "target_prior")}),
+                  r"label-shift source_prior has shape \(1, 3\), expected \(3,\)"),
+    "nan-prior": ("platt", "label_shift.npz", _set("target_prior", 0, np.nan),
+                  "label-shift target_prior holds NaN"),
+    "prior-above-1": ("isotonic", "label_shift.npz", _set("target_prior", 1, 2.0),
+                      r"label-shift target_prior holds values in \[.*\], expected finite "
+                      r"numbers in \[0, 1\]"),
+    "negative-source-prior": ("platt", "label_shift.npz",
+                              _map("source_prior", lambda a: -a - 0.1),
+                              "label-shift source_prior holds values"),
+    "string-prior": ("platt", "label_shift.npz", _map("target_prior", lambda a: a.astype(str)),
+                     "label-shift target_prior is not an array of numbers"),
+    "short-mask": ("platt", "label_shift.npz", _map("frozen", lambda a: a[:1]),
+                   "label-shift frozen is not 3 booleans"),
+    "2d-mask": ("isotonic", "label_shift.npz", _map("flat", lambda a: a[None, :]),
+                "label-shift flat is not 3 booleans"),
+    "method": ("platt", "label_shift.json", lambda meta: meta.update(method="magic"),
+               "unknown label-shift method 'magic'"),
+    "n-docs": ("platt", "label_shift.json", lambda meta: meta.update(n_docs=0),
+               "'label-shift n_docs' must be an integer >= 1"),
+    "converged": ("platt", "label_shift.json", lambda meta: meta.update(converged="no"),
+                  "label-shift converged is 'no'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CRAFTED_SHIFT))
+def test_crafted_label_shift_state_is_refused_on_load(confidence_bundles, tmp_path, case):
+    _refused_on_load(confidence_bundles, tmp_path, case, CRAFTED_SHIFT)
+
+
 @pytest.mark.parametrize("cases, case", [(CRAFTED_CALIBRATOR, "string-params"),
-                                         (CRAFTED_CONFORMAL, "2d-n-docs")])
+                                         (CRAFTED_CONFORMAL, "2d-n-docs"),
+                                         (CRAFTED_SHIFT, "2d-priors")])
 def test_crafted_confidence_state_is_exit_code_4_in_the_cli(confidence_bundles, tmp_path,
                                                             cases, case):
     """It was exit code 1 with a traceback, on the first text of suggest (--sets)."""

@@ -207,15 +207,39 @@ class LabelShift:
 
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> LabelShift:
-        out = cls(str(meta["method"]), arrays["source_prior"].astype(np.float64),
-                  arrays["target_prior"].astype(np.float64), int(meta["n_docs"]),
-                  int(meta.get("iterations", 0)), bool(meta.get("converged", True)),
-                  arrays.get("estimated_by_em"), arrays.get("frozen"),
-                  None if meta.get("min_count") is None else float(meta["min_count"]),
-                  arrays.get("flat"))
-        if out.target_prior.shape != out.source_prior.shape or out.n_labels != meta["n_labels"]:
-            raise ValueError("label-shift priors do not match their metadata")
-        return out
+        """The label shift ``to_state`` saved; :class:`ValueError` saying what is wrong with
+        any other state (a bundle loads it as a damaged bundle).
+
+        Checked here, not when probabilities are adjusted: 2-D priors loaded, then failed
+        on every text with an IndexError; a NaN prior or one outside [0, 1] (string ones
+        were parsed as numbers) gave NaN or negative probabilities silently, and masks of
+        another shape miscounted the labels estimated.
+        """
+        from tagsmith.store.bundle import check_values
+
+        if meta["method"] not in METHODS:
+            raise ValueError(f"unknown label-shift method {meta['method']!r}")
+        n_labels = check_int("label-shift n_labels", meta["n_labels"], 0)
+        source_prior, target_prior = (
+            check_values(f"label-shift {name}", arrays[name], (n_labels,), low=0, high=1)
+            for name in ("source_prior", "target_prior"))
+        masks = {}
+        for name in ("estimated_by_em", "frozen", "flat"):
+            mask = arrays.get(name)
+            if mask is not None and (mask.dtype != np.bool_ or mask.shape != (n_labels,)):
+                raise ValueError(f"label-shift {name} is not {n_labels} booleans, one per "
+                                 f"label (dtype {mask.dtype}, shape {mask.shape})")
+            masks[name] = mask
+        converged = meta.get("converged", True)
+        if not isinstance(converged, bool):
+            raise ValueError(f"label-shift converged is {converged!r}, not true or false")
+        return cls(meta["method"], source_prior, target_prior,
+                   check_int("label-shift n_docs", meta["n_docs"], 1),
+                   check_int("label-shift iterations", meta.get("iterations", 0), 0), converged,
+                   masks["estimated_by_em"], masks["frozen"],
+                   check_number("label-shift min_count", meta.get("min_count"), 0, finite=True,
+                                allow_none=True),
+                   masks["flat"])
 
 
 def _check_prior(source_prior, n_labels: int) -> np.ndarray:
