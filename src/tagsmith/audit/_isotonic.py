@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from tagsmith.calibration._isotonic import _interp
+
 #: entries sorted at a time (larger inputs go a range of groups at a time)
 CHUNK = 2_000_000
 
@@ -86,18 +88,23 @@ def grouped_isotonic(groups: np.ndarray, scores: np.ndarray, targets: np.ndarray
                                                                                 copy=False)
         out = np.empty(len(groups), dtype)
     scores, targets = np.asarray(scores), np.asarray(targets)
-    n_groups = int(groups.max(initial=-1)) + 1
-    sizes = np.zeros(n_groups, np.int64)
-    for start in range(0, len(groups), CHUNK):  # negative groups are not counted
-        part = groups[start:start + CHUNK]
-        sizes += np.bincount(part[part >= 0], minlength=n_groups)
-    # cut the group ids into ranges of about CHUNK entries
-    cuts = np.searchsorted(np.cumsum(sizes), np.arange(CHUNK, int(sizes.sum()), CHUNK))
-    bounds = np.unique(np.r_[0, cuts + 1, n_groups])
-    for low, high in zip(bounds[:-1], bounds[1:], strict=True):
+    for low, high in _group_ranges(groups):
         idx = np.flatnonzero((groups >= low) & (groups < high))
         out[idx] = _grouped_isotonic(groups[idx], scores[idx], targets[idx], smoothing)
     return out
+
+
+def _group_ranges(groups: np.ndarray):
+    """Ranges ``(low, high)`` of group ids holding about ``CHUNK`` entries each (one
+    group larger than that is a range of its own); negative groups are not counted."""
+    n_groups = int(groups.max(initial=-1)) + 1
+    sizes = np.zeros(n_groups, np.int64)
+    for start in range(0, len(groups), CHUNK):
+        part = groups[start:start + CHUNK]
+        sizes += np.bincount(part[part >= 0], minlength=n_groups)
+    cuts = np.searchsorted(np.cumsum(sizes), np.arange(CHUNK, int(sizes.sum()), CHUNK))
+    bounds = np.unique(np.r_[0, cuts + 1, n_groups])
+    return zip(bounds[:-1], bounds[1:], strict=True)
 
 
 def _grouped_isotonic(groups, scores, targets, smoothing: float) -> np.ndarray:
@@ -151,38 +158,6 @@ def _fit_points(groups, scores, targets, smoothing: float):
     return order, point_of, point_group, point_score, fitted
 
 
-@njit(nogil=True, cache=True)
-def _interpolate_kernel(group_starts, point_score, fitted, groups, scores, out):
-    """``out[i]``: group ``groups[i]``'s fit (points ``group_starts[g]:group_starts[g +
-    1]``, scores increasing) read at ``scores[i]``: linear between the two points around
-    it, the end value outside them (as scikit-learn's ``IsotonicRegression.predict``),
-    NaN for a group without points. Reading a step function instead gives a score in
-    a gap between two blocks the lower block's value, however close it is to the upper."""
-    for i in range(len(groups)):
-        lo, hi = group_starts[groups[i]], group_starts[groups[i] + 1]
-        if lo == hi:
-            out[i] = np.nan
-            continue
-        s = scores[i]
-        if s <= point_score[lo]:
-            out[i] = fitted[lo]
-            continue
-        if s >= point_score[hi - 1]:
-            out[i] = fitted[hi - 1]
-            continue
-        # first position in [lo, hi) with point_score > s: lo < a < hi here
-        a, b = lo, hi
-        while a < b:
-            mid = (a + b) // 2
-            if point_score[mid] <= s:
-                a = mid + 1
-            else:
-                b = mid
-        left, right = point_score[a - 1], point_score[a]
-        share = (s - left) / (right - left)
-        out[i] = fitted[a - 1] + share * (fitted[a] - fitted[a - 1])
-
-
 def grouped_isotonic_crossfit(groups: np.ndarray, scores: np.ndarray, targets: np.ndarray,
                               folds: np.ndarray, n_folds: int, *, row_width: int = 1,
                               smoothing: float = 0.0, out: np.ndarray) -> np.ndarray:
@@ -206,14 +181,7 @@ def grouped_isotonic_crossfit(groups: np.ndarray, scores: np.ndarray, targets: n
     """
     groups = np.asarray(groups)
     scores, targets, folds = np.asarray(scores), np.asarray(targets), np.asarray(folds)
-    n_groups = int(groups.max(initial=-1)) + 1
-    sizes = np.zeros(n_groups, np.int64)
-    for start in range(0, len(groups), CHUNK):
-        part = groups[start:start + CHUNK]
-        sizes += np.bincount(part[part >= 0], minlength=n_groups)
-    cuts = np.searchsorted(np.cumsum(sizes), np.arange(CHUNK, int(sizes.sum()), CHUNK))
-    bounds = np.unique(np.r_[0, cuts + 1, n_groups])
-    for low, high in zip(bounds[:-1], bounds[1:], strict=True):
+    for low, high in _group_ranges(groups):
         idx = np.flatnonzero((groups >= low) & (groups < high))
         g, s, t = groups[idx] - low, scores[idx], targets[idx]
         f = folds[idx // row_width] if row_width != 1 else folds[idx]
@@ -228,7 +196,9 @@ def grouped_isotonic_crossfit(groups: np.ndarray, scores: np.ndarray, targets: n
                                                                  smoothing)
             group_starts = np.searchsorted(point_group, np.arange(n_range + 1)).astype(np.int64)
             part = np.empty(int(held.sum()))
-            _interpolate_kernel(group_starts, point_score.astype(np.float64), fitted,
+            # linear between fitted points, the end value beyond them, NaN for a group
+            # the other folds do not have (the calibration package's reader of its knots)
+            _interp(group_starts, point_score.astype(np.float64), fitted,
                                 g[held].astype(np.int64), s[held].astype(np.float64), part)
             values[held] = part
         out[idx] = values
