@@ -155,7 +155,8 @@ def test_html_report_is_self_contained(audited):
 def test_document_texts_are_marked_as_in_no_known_language(audited):
     """Document texts were unmarked, so they took the page's lang="en", though tagsmith
     does not know the corpus language; they are lang="" (unknown), as label names with
-    no known language are: the review candidates, duplicates and leaking documents."""
+    no known language are: the review candidates, duplicates and leaking documents, and
+    the label keys not in the vocabulary."""
     report = json.loads((audited / "report.json").read_text(encoding="utf-8"))
     page = (audited / "report.html").read_text(encoding="utf-8")
     unknown = {text for lang, text in _lang_spans(page) if lang == ""}
@@ -167,6 +168,9 @@ def test_document_texts_are_marked_as_in_no_known_language(audited):
     assert report["top_candidates"] and report["duplicates"]["conflict_examples"]
     assert report["leakage"]["dev"]["examples"]
     assert set(texts) <= unknown
+    # so are the corpus's label keys the vocabulary lacks (they took lang="en" too)
+    keys = {r["key"] for r in report["labels"]["not_in_vocabulary"]["examples"]}
+    assert keys and keys <= unknown
 
 
 def test_accepting_the_review_writes_a_corrected_copy(audited, corpus_with_problems, tmp_path):

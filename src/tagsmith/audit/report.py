@@ -229,7 +229,8 @@ def _labels_html(labels: dict) -> str:
                  f' occurrences of {_num(unknown["n_distinct"])} distinct keys.</p>')
     if unknown["examples"]:
         parts.append(_table(["key", "occurrences"],
-                            [[_e(r["key"]), r["count"]] for r in unknown["examples"]], {1}))
+                            [[_named(r["key"], None), r["count"]] for r in unknown["examples"]],
+                            {1}))
     return "".join(parts)
 
 
