@@ -161,9 +161,9 @@ def _fit_points(groups, scores, targets, smoothing: float):
 def grouped_isotonic_crossfit(groups: np.ndarray, scores: np.ndarray, targets: np.ndarray,
                               folds: np.ndarray, n_folds: int, *, row_width: int = 1,
                               smoothing: float = 0.0, out: np.ndarray) -> np.ndarray:
-    """:func:`grouped_isotonic` cross-fitted: each entry's value comes from the step
-    functions fitted on the entries of the *other* folds, so it does not depend on its
-    own target (an in-sample fit gives a small block at the top its own targets' mean).
+    """:func:`grouped_isotonic` cross-fitted: each entry's value comes from the fits on
+    the entries of the *other* folds, so it does not depend on its own target (an
+    in-sample fit gives a small block at the top its own targets' mean).
 
     ``folds`` (int, ``0 .. n_folds - 1``): entry ``i``'s fold is ``folds[i //
     row_width]`` (one per entry by default; one per row of a flattened ``n x
@@ -199,7 +199,7 @@ def grouped_isotonic_crossfit(groups: np.ndarray, scores: np.ndarray, targets: n
             # linear between fitted points, the end value beyond them, NaN for a group
             # the other folds do not have (the calibration package's reader of its knots)
             _interp(group_starts, point_score.astype(np.float64), fitted,
-                                g[held].astype(np.int64), s[held].astype(np.float64), part)
+                    g[held].astype(np.int64), s[held].astype(np.float64), part)
             values[held] = part
         out[idx] = values
     return out

@@ -6,7 +6,10 @@ so each score becomes ``P(given | score)``: isotonic regression of "the label is
 given" on the score, fitted on every top-k entry, separately for each label with at
 least ``min_positives`` given documents and pooled per frequency band for the rest
 (:func:`tagsmith.audit._isotonic.grouped_isotonic`, one compiled pass). A pair outside
-a document's top-k gets its group's rate of given labels among such pairs.
+a document's top-k gets its group's rate of given labels among such pairs. By default
+the audit cross-fits both over folds of documents
+(:func:`tagsmith.audit._isotonic.grouped_isotonic_crossfit`): a document's values come
+from the other folds, so none depends on its own labels.
 """
 
 from __future__ import annotations

@@ -12,7 +12,9 @@ runs at any label-space size:
 1. **Calibration** (:mod:`tagsmith.audit.calibrate`): raw scores become
    ``P(given | score)`` by isotonic regression per label (labels with enough
    positives) or per frequency band; a pair outside a document's top-k gets its
-   group's rate of given labels among such pairs.
+   group's rate of given labels among such pairs. Cross-fitted over
+   ``calibration_folds`` folds of documents (two by default): a document's values come
+   from the other folds' fits, so no pair's probability depends on its own label.
 2. **Evidence** (:mod:`tagsmith.audit.evidence`, optional): at large label spaces
    the top-k misses most given labels, so the calibrated score is stacked with
    leave-one-out label-centroid similarity, label co-occurrence and label frequency

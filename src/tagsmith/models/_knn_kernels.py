@@ -233,3 +233,17 @@ def prune_rows_kernel(indptr, indices, data, max_features):
             new_indices[out + j] = row_indices[keep[j]]
             new_data[out + j] = row_data[keep[j]]
     return new_indptr, new_indices, new_data
+
+
+@njit(nogil=True, cache=True)
+def has_repeated_column_kernel(indptr, indices, n_cols):
+    """Whether any row of a CSR structure lists a column twice (in any order): one
+    pass with a per-row stamp per column, no copy or sort of the matrix."""
+    stamp = np.full(n_cols, -1, np.int64)
+    for row in range(len(indptr) - 1):
+        for j in range(indptr[row], indptr[row + 1]):
+            col = indices[j]
+            if stamp[col] == row:
+                return True
+            stamp[col] = row
+    return False

@@ -36,7 +36,12 @@ import scipy.sparse as sp
 
 from tagsmith._params import check_int
 from tagsmith.exceptions import InvalidParameterError
-from tagsmith.models._knn_kernels import neighbors_kernel, prune_rows_kernel, vote_kernel
+from tagsmith.models._knn_kernels import (
+    has_repeated_column_kernel,
+    neighbors_kernel,
+    prune_rows_kernel,
+    vote_kernel,
+)
 from tagsmith.models.base import (
     NESTED_TOPK,
     SAMPLE_WEIGHT,
@@ -73,14 +78,11 @@ def l2_normalize(X: sp.csr_matrix) -> sp.csr_matrix:
     """
     norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1), dtype=np.float64).ravel())
     scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-    if not X.has_canonical_format:
-        check = X.copy()
-        check.sum_duplicates()
-        if check.nnz != X.nnz:
-            X = sp.csr_matrix(sp.diags(scale) @ X, dtype=np.float32)
-            X.eliminate_zeros()
-            return X
-        del check
+    if not X.has_canonical_format and has_repeated_column_kernel(
+            X.indptr.astype(np.int64), X.indices, np.int64(X.shape[1])):
+        X = sp.csr_matrix(sp.diags(scale) @ X, dtype=np.float32)
+        X.eliminate_zeros()
+        return X
     indptr = X.indptr.astype(np.int64)
     data = np.empty(X.nnz, np.float32)
     indices = np.empty_like(X.indices)
