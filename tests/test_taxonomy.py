@@ -641,3 +641,85 @@ def test_cli_taxonomy_quiet_ends_with_its_json_summary_only(tmp_path):
     assert len(lines) == 1, quiet.stderr
     assert json.loads(lines[0])["usage"]["requests"] > 0
     assert "LLM usage: " in loud.stderr  # without -q, as before
+
+
+TOO_LONG = json.dumps({"labels": [
+    {"name": "A name that is much too long for it", "description": "x"}]})
+
+
+def test_a_first_table_with_no_label_within_the_limits_is_asked_again_on_rerun(tmp_path):
+    """Every name of both answers (the first and its repair) broke the word limit: the
+    cleaned table was empty and the run failed, but both answers stayed cached, so each
+    rerun replayed them for free and failed the same way forever, saying only that "the
+    label set was empty", naming neither the step nor the limit broken."""
+    args = ["taxonomy", str(SAMPLE), "--use-case", "x", "-o", str(tmp_path / "t.csv"),
+            "--sample", "10", "--no-summaries", "--cache", str(tmp_path / "c.sqlite"),
+            "--llm", "m", "--max-retries", "0"]
+    with LocalChatServer(lambda body: TOO_LONG) as server:
+        for run in (1, 2):
+            result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url",
+                                                           server.base_url])
+            assert result.exit_code == 6, result.output
+            assert len(server.requests) == 2 * run  # the rerun asked again: 2 new calls
+            assert "LLM usage: 2 calls, 0 cached" in result.stderr  # and paid for them
+            assert "first label set from minibatch 1" in result.stderr
+            assert "has 9 words, at most 5" in result.stderr
+    assert not (tmp_path / "t.csv").exists()
+
+
+def test_a_review_with_no_label_within_the_limits_is_rejected_not_fatal(tmp_path):
+    """A review whose labels all broke the limits failed the whole run at its very end
+    (after every other call was paid for), and every rerun again; now it is rejected as
+    an update is, the table before it is kept, and a rerun asks the review again."""
+    from tagsmith.labeling.cache import ResponseCache
+    from tagsmith.labeling.client import CachedClient
+
+    good = json.dumps({"labels": [{"name": "Refunds", "description": "Money back."}]})
+
+    def behaviour(body):  # the review and its repair (which repeats the review prompt)
+        reviewing = body["messages"][1]["content"].startswith("# Context\nReview")
+        return TOO_LONG if reviewing else good
+
+    options = TaxonomyOptions(use_case="tickets", summarise=False, sample_size=4,
+                              minibatch_size=4)
+    with LocalChatServer(behaviour) as server:
+        for run in (1, 2):
+            client = CachedClient(OpenAIChatClient(server.base_url, "m", max_retries=0),
+                                  ResponseCache(tmp_path / "c.sqlite"))
+            taxonomy = generate_taxonomy(["a ticket"] * 4, client, options)
+            assert taxonomy.labels == [("Refunds", "Money back.")]
+            assert taxonomy.rejected_steps == 1
+            # the first table is replayed, the review and its repair are asked again
+            assert client.usage.n_cached == (0, 1)[run - 1]
+            assert client.usage.n_requests == (3, 2)[run - 1]
+    assert len(server.requests) == 5
+
+
+def test_a_rejected_update_is_asked_again_on_rerun(tmp_path):
+    """An update answered with broken JSON, then a repair with a duplicate name, is
+    rejected; the broken answer stayed cached (the repair was "built on" it), so every
+    rerun replayed the rejection at no cost and never asked the model again."""
+    from tagsmith.labeling.cache import ResponseCache
+    from tagsmith.labeling.client import CachedClient
+
+    good = json.dumps({"labels": [{"name": "Refunds", "description": "Money back."}]})
+    duplicate = json.dumps({"labels": [{"name": "Refunds", "description": "Money back."},
+                                       {"name": "refunds", "description": "Again."}]})
+
+    def behaviour(body):
+        prompt = user_prompt(body)
+        if prompt.startswith("# Context\nGoal: improve"):
+            return '{"labels": [{"name": "Ref'
+        return duplicate if prompt.startswith("Your answer broke") else good
+
+    options = TaxonomyOptions(use_case="tickets", summarise=False, review=False,
+                              sample_size=2, minibatch_size=1)
+    with LocalChatServer(behaviour) as server:
+        for run in (1, 2):
+            client = CachedClient(OpenAIChatClient(server.base_url, "m", max_retries=0),
+                                  ResponseCache(tmp_path / "c.sqlite"))
+            taxonomy = generate_taxonomy(["a ticket", "another"], client, options)
+            assert taxonomy.labels == [("Refunds", "Money back.")]
+            assert taxonomy.rejected_steps == 1 and taxonomy.repaired_answers == 1
+            assert client.usage.n_requests == (3, 2)[run - 1]  # the update asked again
+    assert len(server.requests) == 5

@@ -13,7 +13,10 @@ table (counted in ``rejected_steps``), and the first or final table is cleaned
 mechanically (duplicates and over-long names dropped, descriptions cut, formula
 characters stripped from the start of names and descriptions, a signed number's sign
 kept as a minus sign or "plus": see :func:`defuse_formula_start`, list cut to the
-limit), so the result always obeys the limits.
+limit), so the result always obeys the limits. A review that leaves no label once
+cleaned is rejected as an update is; a first table that does ends the run with an
+:class:`~tagsmith.exceptions.LLMError` naming the step and the problems. The answers of
+a step rejected or failed are dropped from the response cache, so a rerun asks again.
 
 The formula rule is enforced here, on the model's text, rather than by escaping cells
 when the vocabulary is written: the CSV vocabulary is Annif's format, read back by
@@ -253,27 +256,32 @@ def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOpti
     taxonomy = Taxonomy(labels=[], use_case=options.use_case)
     limits = (options.max_labels, options.name_words, options.description_words)
     first = prompts.generate_prompt(batches[0], options.use_case, *limits)
-    labels = _ask_table(client, first, options, taxonomy)
+    labels = _ask_table(client, first, options, taxonomy, strict=False)
     if labels is None:
-        raise LLMError("the model never produced a usable first label set (nor after a "
-                       "repair request); the last answer: "
-                       + "; ".join(taxonomy.last_problems[:5]))
+        raise LLMError("taxonomy generation: the model never produced a usable first label "
+                       "set from minibatch 1 (nor after a repair request; its answers were "
+                       "dropped from the cache, so a rerun asks again); what was wrong with "
+                       "the last answer: " + "; ".join(taxonomy.last_problems[:5]))
     labels = _clean(labels, options, taxonomy)
     for number, batch in enumerate(batches[1:], 2):
         update = prompts.update_prompt(_table(labels), batch, options.use_case, *limits)
-        revised = _ask_table(client, update, options, taxonomy)
-        if revised is None or check_taxonomy(revised, *limits):
+        revised = _ask_table(client, update, options, taxonomy, strict=True)
+        if revised is None:
             taxonomy.rejected_steps += 1
-            logger.warning("taxonomy update %d rejected: keeping the previous table", number)
+            logger.warning("taxonomy update with minibatch %d rejected (%s): keeping the "
+                           "previous table", number, "; ".join(taxonomy.last_problems[:5]))
             continue
         labels = revised
     if options.review:
         revised = _ask_table(client, prompts.review_prompt(_table(labels), options.use_case,
-                                                           *limits), options, taxonomy)
+                                                           *limits), options, taxonomy,
+                             strict=False)
         if revised is not None:
             labels = _clean(revised, options, taxonomy)
         else:
             taxonomy.rejected_steps += 1
+            logger.warning("taxonomy review rejected (%s): keeping the table before it",
+                           "; ".join(taxonomy.last_problems[:5]))
     taxonomy.labels = labels
     assert not check_taxonomy(labels, *limits)
     return taxonomy
@@ -283,26 +291,35 @@ def _clean(labels, options: TaxonomyOptions, taxonomy: Taxonomy):
     cleaned, counts = clean_taxonomy(labels, options)
     for key, value in counts.items():
         taxonomy.cleaned[key] = taxonomy.cleaned.get(key, 0) + value
-    if not cleaned:
+    if not cleaned:  # _ask_table(strict=False) returns no such table
         raise LLMError("the model's label set was empty after enforcing the limits")
     return cleaned
 
 
 def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyOptions,
-               taxonomy: Taxonomy) -> list[tuple[str, str]] | None:
-    """One table from the model, with one repair round; ``None`` if both fail."""
+               taxonomy: Taxonomy, *, strict: bool) -> list[tuple[str, str]] | None:
+    """One table from the model, with one repair round; ``None`` if neither answer is
+    usable. A usable answer parses and obeys the limits, or (unless ``strict``, as for
+    an update, which is rejected then) still leaves some label once cleaned by
+    :func:`clean_taxonomy`.
+
+    When nothing is usable, every answer of the step is dropped from the response cache:
+    a rerun asks the model again instead of replaying the same failure for free (a
+    table whose every name broke the limits failed every rerun at no cost, forever).
+    """
     limits = (options.max_labels, options.name_words, options.description_words)
-    unparsed: list[ChatRequest] = []
+    asked: list[ChatRequest] = []
+    labels: list[tuple[str, str]] | None = None
     for attempt in range(2):
         request = ChatRequest(model=client.model, messages=messages,
                               temperature=options.temperature, json_mode=True)
         answer = client.complete(request).text
+        asked.append(request)
         try:
             labels = parse_taxonomy_answer(answer)
             problems = check_taxonomy(labels, *limits)
         except LLMOutputError as exc:
             labels, problems = None, [str(exc)]
-            unparsed.append(request)
         _record_rating(answer, taxonomy)
         if not problems:
             return labels
@@ -311,11 +328,13 @@ def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyO
             taxonomy.repaired_answers += 1
             logger.info("taxonomy answer broke %d requirement(s); asking again", len(problems))
             messages = prompts.repair_prompt(messages, answer, problems)
-        elif labels is not None:
-            return labels  # still out of limits: the caller decides (clean or reject)
+    if labels is not None and not strict and clean_taxonomy(labels, options)[0]:
+        return labels  # still out of limits: the caller cleans it
+    if labels is not None and not strict:
+        taxonomy.last_problems.insert(0, "no label left within the limits")
     # nothing usable: a rerun asks again instead of replaying these answers (an answer a
     # usable repair was built on stays cached, so a rerun replays the repair too)
-    for request in unparsed:
+    for request in asked:
         discard_cached(client, request)
     return None
 
