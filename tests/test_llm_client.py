@@ -14,6 +14,7 @@ from tagsmith.labeling.client import (
     ChatResponse,
     OpenAIChatClient,
     complete_all,
+    estimate_tokens,
 )
 from tagsmith.testing.llm_server import LocalChatServer, Reply, user_prompt
 
@@ -696,3 +697,24 @@ def test_a_cache_locked_for_too_long_says_so_not_unusable(tmp_path, monkeypatch)
     finally:
         timer.join()
     assert str(path) in str(error.value) and "not a usable" not in str(error.value)
+
+
+def test_a_reply_without_text_or_usage_bills_its_prompt_as_estimated():
+    """An answer without ``usage`` has its tokens estimated, so costs count it; a reply
+    without text (a refusal, a reasoning model out of tokens) that also lacked
+    ``usage`` cost nothing however often it came, though its prompt was billed."""
+    import json
+
+    empty = json.dumps({"choices": [{"message": {"role": "assistant",
+                                                 "content": None}}]}).encode()
+    prompt = "a fairly long prompt " * 50
+    replies = iter([Reply(raw=empty), Reply(raw=empty), Reply(raw=b"<html>busy</html>")])
+    with LocalChatServer(lambda body: next(replies)) as server:
+        client = client_for(server, max_retries=2, price_prompt=10.0)
+        with pytest.raises(LLMError, match="no answer after 3 tries"):
+            client.complete(request(prompt))
+    usage = client.usage
+    # the two completions are billed (about 260 tokens each); the error page is not
+    assert usage.prompt_tokens == 2 * estimate_tokens(prompt) > 500
+    assert usage.cost == pytest.approx(usage.prompt_tokens * 10.0 / 1e6)
+    assert usage.n_failed == 1 and usage.n_requests == 0

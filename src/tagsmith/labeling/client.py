@@ -631,8 +631,10 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
     Token counts the endpoint does not report are estimated (from ``request`` for the
     prompt), so costs never silently count completions only. A well-formed reply with
     no text (a refusal, or a reasoning model out of ``max_tokens``) carries the tokens
-    it reported to the retry, to be billed."""
+    it reported to the retry, to be billed; one that reports no usage bills its prompt
+    as estimated, as an answer does (such replies cost nothing, however many came)."""
     data = None
+    message = None
     try:
         data = json.loads(raw)
         message = data["choices"][0]["message"]
@@ -642,10 +644,15 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
     except (ValueError, KeyError, IndexError, TypeError, AttributeError,
             RecursionError) as exc:  # RecursionError: a body of absurdly nested arrays
         usage = data.get("usage") if isinstance(data, dict) else None
+        # a chat completion whose message has no text: the prompt was processed (and
+        # billed), whether or not the endpoint says so; garbage (an error page) was not
+        processed = _prompt_estimate(request) if isinstance(message, dict) else 0
         billed = None
         if isinstance(usage, dict):
-            billed = (_count(usage.get("prompt_tokens"), 0),
+            billed = (_count(usage.get("prompt_tokens"), processed),
                       _count(usage.get("completion_tokens"), 0))
+        elif processed:
+            billed = (processed, 0)
         raise _Transient(f"malformed chat-completions reply ({exc}): "
                          f"{_snippet(raw, secret=secret)}", billed=billed) from exc
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
