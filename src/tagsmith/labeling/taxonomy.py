@@ -387,8 +387,12 @@ def _summarise(docs: list[str], client: LLMClient, options: TaxonomyOptions) -> 
                       enabled=options.show_progress) as bar:
         answers = complete_all(_Counted(client, bar), requests, n_workers=options.n_workers,
                                show_progress=False)
-    summaries = [" ".join(doc.split()[:options.summary_words * 3]) for doc in docs]
-    n_missing = 0
+    # a summary, as a text standing in for one, gets at most 3x the words asked for: a
+    # model that ignores the limit (or obeys a document telling it to repeat itself)
+    # put its whole answer into a generation prompt, at any length
+    most = options.summary_words * 3
+    summaries = [" ".join(doc.split()[:most]) for doc in docs]
+    n_missing = n_cut = 0
     for batch, request, answer in zip(batches, requests, answers, strict=True):
         found: dict[str, str] = {}
         if not isinstance(answer, LLMError):
@@ -399,10 +403,15 @@ def _summarise(docs: list[str], client: LLMClient, options: TaxonomyOptions) -> 
                 discard_cached(client, request)
         for i in batch:
             if ids[i] in found and found[ids[i]]:
-                summaries[i] = found[ids[i]]
+                words = found[ids[i]].split()
+                n_cut += len(words) > most
+                summaries[i] = " ".join(words[:most])
             else:
                 n_missing += 1
     if n_missing:
         logger.warning("%d of %d summaries missing or malformed: their texts are used",
                        n_missing, len(docs))
+    if n_cut:
+        logger.warning("%d of %d summaries over %d words (3x summary_words): cut",
+                       n_cut, len(docs), most)
     return summaries
