@@ -17,7 +17,7 @@ from tagsmith.labeling.client import OpenAIChatClient
 from tagsmith.labeling.labeler import label_documents
 from tagsmith.labeling.prompts import read_data_section
 from tagsmith.labeling.taxonomy import TaxonomyOptions, check_taxonomy, generate_taxonomy
-from tagsmith.testing.llm_server import LocalChatServer, user_prompt
+from tagsmith.testing.llm_server import LocalChatServer, Reply, user_prompt
 
 from conftest import ROOT
 
@@ -748,3 +748,32 @@ def test_a_summary_far_over_its_word_limit_is_cut_before_it_reaches_a_prompt(cap
     assert sorted(summaries) == sorted(["late parcel again", "refund still missing",
                                         " ".join(["spam"] * 30)])
     assert "1 of 3 summaries over 30 words" in caplog.text
+
+
+@pytest.mark.parametrize("failing, step", [
+    ("# Context\nGoal: build", "taxonomy first label set from minibatch 1: "),
+    ("# Context\nGoal: improve", "taxonomy update with minibatch 2: "),
+    ("Your answer broke", "taxonomy first label set from minibatch 1 (repair request): "),
+    ("# Context\nReview", "taxonomy review: ")])
+def test_a_call_that_fails_for_good_names_its_taxonomy_step(tmp_path, failing, step):
+    """The run ended with the endpoint's message alone ("HTTP 400: context length
+    exceeded"), not saying which of the many taxonomy calls failed."""
+    good = json.dumps({"labels": [{"name": "Refunds", "description": "Money back."}]})
+    broken = {"first": True}
+
+    def behaviour(body):
+        prompt = user_prompt(body)
+        if prompt.startswith(failing):
+            return Reply("context length exceeded", status=400)
+        if failing == "Your answer broke" and broken.pop("first", False):
+            return '{"labels": ['  # so that a repair is asked for
+        return good
+
+    args = ["taxonomy", str(SAMPLE), "--use-case", "x", "-o", str(tmp_path / "t.csv"),
+            "--sample", "10", "--minibatch", "5", "--no-summaries", "--llm", "m",
+            "--cache", str(tmp_path / "c.sqlite"), "--max-retries", "0"]
+    with LocalChatServer(behaviour) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    assert result.exit_code == 6, result.output
+    assert f"error: {step}{server.base_url}: HTTP 400" in result.stderr
+    assert "context length exceeded" in result.stderr

@@ -256,7 +256,8 @@ def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOpti
     taxonomy = Taxonomy(labels=[], use_case=options.use_case)
     limits = (options.max_labels, options.name_words, options.description_words)
     first = prompts.generate_prompt(batches[0], options.use_case, *limits)
-    labels = _ask_table(client, first, options, taxonomy, strict=False)
+    labels = _ask_table(client, first, options, taxonomy, "first label set from minibatch 1",
+                        strict=False)
     if labels is None:
         raise LLMError("taxonomy generation: the model never produced a usable first label "
                        "set from minibatch 1 (nor after a repair request; its answers were "
@@ -265,7 +266,8 @@ def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOpti
     labels = _clean(labels, options, taxonomy)
     for number, batch in enumerate(batches[1:], 2):
         update = prompts.update_prompt(_table(labels), batch, options.use_case, *limits)
-        revised = _ask_table(client, update, options, taxonomy, strict=True)
+        revised = _ask_table(client, update, options, taxonomy,
+                             f"update with minibatch {number}", strict=True)
         if revised is None:
             taxonomy.rejected_steps += 1
             logger.warning("taxonomy update with minibatch %d rejected (%s): keeping the "
@@ -275,7 +277,7 @@ def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOpti
     if options.review:
         revised = _ask_table(client, prompts.review_prompt(_table(labels), options.use_case,
                                                            *limits), options, taxonomy,
-                             strict=False)
+                             "review", strict=False)
         if revised is not None:
             labels = _clean(revised, options, taxonomy)
         else:
@@ -297,15 +299,18 @@ def _clean(labels, options: TaxonomyOptions, taxonomy: Taxonomy):
 
 
 def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyOptions,
-               taxonomy: Taxonomy, *, strict: bool) -> list[tuple[str, str]] | None:
+               taxonomy: Taxonomy, step: str, *, strict: bool
+               ) -> list[tuple[str, str]] | None:
     """One table from the model, with one repair round; ``None`` if neither answer is
     usable. A usable answer parses and obeys the limits, or (unless ``strict``, as for
     an update, which is rejected then) still leaves some label once cleaned by
     :func:`clean_taxonomy`.
 
-    When nothing is usable, every answer of the step is dropped from the response cache:
-    a rerun asks the model again instead of replaying the same failure for free (a
-    table whose every name broke the limits failed every rerun at no cost, forever).
+    A call that fails for good ends the run with its error, ``step`` (what the table
+    was asked for) named in front of it. When nothing is usable, every answer of the
+    step is dropped from the response cache: a rerun asks the model again instead of
+    replaying the same failure for free (a table whose every name broke the limits
+    failed every rerun at no cost, forever).
     """
     limits = (options.max_labels, options.name_words, options.description_words)
     asked: list[ChatRequest] = []
@@ -313,7 +318,11 @@ def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyO
     for attempt in range(2):
         request = ChatRequest(model=client.model, messages=messages,
                               temperature=options.temperature, json_mode=True)
-        answer = client.complete(request).text
+        try:
+            answer = client.complete(request).text
+        except LLMError as exc:  # the endpoint's message alone did not say which step
+            raise type(exc)(f"taxonomy {step}"
+                            + (" (repair request)" if attempt else "") + f": {exc}") from exc
         asked.append(request)
         try:
             labels = parse_taxonomy_answer(answer)
