@@ -3,6 +3,7 @@
 import gzip
 import importlib.util
 import logging
+import re
 import shutil
 import subprocess
 import sys
@@ -786,3 +787,30 @@ def test_skos_two_pref_labels_in_one_language_warn_and_keep_the_first_sorted(tmp
         assert "<http://x/a> (en) keeps 'Bank', not 'Banks'" in message
         assert "http://x/b" not in message
     assert list(names.values()) == [["Bank", "Pear"]] * 2
+
+
+def test_csv_row_with_more_cells_than_the_header_is_malformed_not_shifted(tmp_path):
+    # an unquoted comma in a name: the label was cut at it, the rest read as the
+    # notation and the real notation dropped, silently
+    path = tmp_path / "comma.csv"
+    path.write_text("uri,label_en,notation\nhttp://x/a,Smith, John,N1\nhttp://x/b,pear,N2\n"
+                    "http://x/c,plum,N3,,\n", encoding="utf-8")
+    with pytest.raises(VocabularyError, match=r"comma\.csv:2: 4 cells, more than the "
+                       r"header's 3 \(a comma in a cell that is not quoted\?\)"):
+        load_vocabulary(path)
+    space = load_vocabulary(path, on_error="skip")  # blank padding cells are fine
+    assert space.uris == ["http://x/b", "http://x/c"] and space[1].notation == "N3"
+
+
+def test_csv_header_naming_a_column_twice_is_refused(tmp_path):
+    # the later column's cells replaced the earlier's, silently
+    for header, shown in (("uri,label_en,label_EN", "columns 2 ('label_en') and 3 "
+                           "('label_EN')"),
+                          ("uri,label,label_en", "columns 2 ('label') and 3 ('label_en')"),
+                          ("URI,label_en,uri", "columns 1 ('URI') and 3 ('uri')")):
+        path = tmp_path / "twice.csv"
+        path.write_text(f"{header}\nhttp://x/a,apple,pear\n", encoding="utf-8")
+        with pytest.raises(VocabularyError, match=r"twice\.csv:1: " + re.escape(shown)):
+            load_vocabulary(path)
+    path.write_text("uri,label_en,comment,comment\nhttp://x/a,apple,x,y\n", encoding="utf-8")
+    assert load_vocabulary(path).names() == ["apple"]  # unknown columns stay ignored

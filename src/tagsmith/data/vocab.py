@@ -13,7 +13,8 @@ as tags compare ignoring case.
     (space-separated URIs), ``altlabel_xx`` (several separated by ``|``),
     ``description_xx`` and ``deprecated`` (true/false/1/0/yes/no). Column names are
     case-insensitive, cells are stripped, unknown columns are ignored, and a bare
-    ``label`` column is read as ``label_<language>``.
+    ``label`` column is read as ``label_<language>``; a header naming one column twice
+    is an error.
 ``.ttl .rdf .xml .owl .nt .jsonld`` -- SKOS, read with rdflib (``pip install
     'tagsmith[skos]'``). Concepts are the URI subjects typed ``skos:Concept`` or a class
     the file declares ``rdfs:subClassOf*`` it (STW's ``zbwext:Descriptor``), in the order
@@ -38,8 +39,8 @@ as :data:`~tagsmith.data.csvlimits.CSV_FIELD_LIMIT` (the limit corpus files have
 the same way whatever was read before), but a URI, name, alternative label or notation
 longer than :data:`MAX_NAME_CHARS` characters is malformed.
 
-Malformed TSV/CSV lines (no usable URI, a bad ``deprecated`` cell, an over-long name)
-and repeated URIs raise
+Malformed TSV/CSV lines (no usable URI, a bad ``deprecated`` cell, an over-long name,
+a CSV row with more non-blank cells than the header) and repeated URIs raise
 :class:`~tagsmith.exceptions.VocabularyError` naming ``file:line``; with
 ``on_error="skip"`` they are skipped (the first of repeated URIs is kept) and counted in
 one warning on the ``tagsmith`` logger.
@@ -245,13 +246,21 @@ def _csv_rows(path: Path, language: str) -> Iterator[Row]:
         if ("uri", None) not in columns:
             raise VocabularyError(f"no 'uri' column in the CSV header; columns found: {header}",
                                   path=path, line=1)
+        _check_csv_columns(columns, header, path)
         # a row is named by the line it starts on: a quoted cell (a description, say,
         # which save_vocabulary_csv writes over several lines) may span lines, and
         # reader.line_num is then the row's last line
         while (row := next_csv_row(reader, path, start := reader.line_num + 1,
                                    VocabularyError)) is not None:
-            if any(cell.strip() for cell in row):
-                yield start, _csv_label(columns, row)
+            if not any(cell.strip() for cell in row):
+                continue
+            if any(cell.strip() for cell in row[len(header):]):
+                # a comma in a cell that is not quoted ("Smith, John"): every later cell
+                # would sit under the wrong column and the last ones be lost
+                yield start, (f"{len(row)} cells, more than the header's {len(header)} (a "
+                              "comma in a cell that is not quoted?)")
+                continue
+            yield start, _csv_label(columns, row)
 
 
 def _csv_column(name: str, language: str) -> tuple[str, str | None]:
@@ -264,6 +273,23 @@ def _csv_column(name: str, language: str) -> tuple[str, str | None]:
     if not lang and kind in ("uri", "notation", "broader", "deprecated"):
         return kind, None
     return "", None
+
+
+def _check_csv_columns(columns: list[tuple[str, str | None]], header: list[str],
+                       path: Path) -> None:
+    """Refuse a header naming one column twice (``label_en`` twice, or ``label`` beside
+    ``label_en`` in English): each row's cell under the later one would replace the
+    earlier's, silently."""
+    first: dict[tuple[str, str | None], int] = {}
+    for i, column in enumerate(columns):
+        if not column[0]:
+            continue  # an unknown column, ignored however often it appears
+        if column in first:
+            j = first[column]
+            raise VocabularyError(
+                f"columns {j + 1} ({header[j].strip()!r}) and {i + 1} ({header[i].strip()!r}) "
+                "of the header are the same column; keep one", path=path, line=1)
+        first[column] = i
 
 
 def _csv_label(columns: list[tuple[str, str | None]], row: list[str]) -> Label | str:
