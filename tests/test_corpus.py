@@ -296,6 +296,37 @@ def test_csv_requires_a_text_column(tmp_path):
     assert "no 'text' column" in str(info.value) and "'body', 'labels'" in str(info.value)
 
 
+def test_csv_header_naming_a_column_twice_is_refused(tmp_path):
+    # the cells under the later column were dropped, silently (a second text column's
+    # words, a second labels column's labels, a metadata column's values)
+    for header, shown in (("text,labels,TEXT", "columns 1 ('text') and 3 ('TEXT') of the "
+                           "header are both 'text'"),
+                          ("text,Labels,labels", "columns 2 ('Labels') and 3 ('labels') of "
+                           "the header are both 'labels'"),
+                          ("text,source, source", "columns 2 ('source') and 3 (' source') "
+                           "of the header are both 'source'")):
+        path = write(tmp_path / "twice.csv", f"{header}\nhello,a,b\n")
+        for on_error in ("fail", "skip"):
+            with pytest.raises(CorpusFormatError) as info:
+                list(read_csv(path, on_error=on_error))
+            assert info.value.line == 1 and shown in str(info.value)
+    # case tells metadata columns apart, as the CSV writer keeps them apart
+    path = write(tmp_path / "case.csv", "text,Source,source\nhello,a,b\n")
+    assert dict(next(read_csv(path)).metadata) == {"Source": "a", "source": "b"}
+
+
+def test_csv_value_under_a_second_unnamed_column_is_malformed_not_dropped(tmp_path):
+    # spreadsheet exports pad rows with unnamed empty columns: fine while they are
+    # empty, but a value in the second unnamed one had nowhere to go and was dropped
+    path = write(tmp_path / "unnamed.csv", "text,,\npadded,,\nfirst,kept,\nsecond,,lost\n")
+    errors: list[CorpusFormatError] = []
+    records = list(read_csv(path, on_error=errors.append))
+    assert [(r.line, dict(r.metadata)) for r in records] == [(2, {"": ""}), (3, {"": "kept"})]
+    assert [(e.line, e.reason) for e in errors] == [
+        (4, "a value in column 3, which the header leaves unnamed as it does column 2; "
+            "name the columns")]
+
+
 def test_csv_multiline_fields_keep_starting_lines(tmp_path):
     path = write(tmp_path / "multi.csv", _csv_text([
         ["text", "labels"],

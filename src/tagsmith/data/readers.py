@@ -18,7 +18,9 @@ Formats:
   on the ``tagsmith`` logger gives their number and the first ``file:line`` (not
   repeated when the same unchanged file is read again).
 * **CSV**: a header row with a ``text`` column (required), ``labels`` and ``id``
-  (optional); other columns go to the record's metadata. Labels are separated by
+  (optional); other columns go to the record's metadata. A header naming a column twice
+  is an error; of unnamed columns the first is metadata ``""`` and a value under a later
+  one makes its row malformed. Labels are separated by
   ``|`` when the cell contains one (so names with spaces work), else by whitespace.
   A record's ``line`` is the line where it starts (quoted fields may span lines).
 * **JSONL**: one object per line with ``text`` (string, required), ``labels`` (list
@@ -470,6 +472,8 @@ def _csv_records(path: Path, on_error) -> Iterator[Record]:
         raise CorpusFormatError("empty file, expected a header row with a 'text' column",
                                 path=path, line=1)
     columns = _csv_columns(header, path)
+    # columns read into no field: the unnamed ones after the first (metadata '')
+    unread = tuple(sorted(set(range(len(header))) - set(columns.values())))
     source = str(path)
     while True:
         start = reader.line_num + 1
@@ -479,7 +483,7 @@ def _csv_records(path: Path, on_error) -> Iterator[Record]:
         if not row:
             continue
         try:
-            yield _csv_record(row, columns, len(header), start, source)
+            yield _csv_record(row, columns, len(header), start, source, unread)
         except _Malformed as exc:
             on_error(CorpusFormatError(exc.args[0], path=path, line=start))
 
@@ -491,18 +495,27 @@ def _csv_columns(header: list[str], path: Path) -> dict[str, int]:
         found = ", ".join(repr(name) for name in names) or "none"
         raise CorpusFormatError(f"no 'text' column in the header; found columns: {found}",
                                 path=path, line=1)
-    columns: dict[str, int] = {key: lowered.index(key) for key in ("text", "labels", "id")
-                               if key in lowered}
+    columns: dict[str, int] = {}
     for i, name in enumerate(names):
-        if lowered[i] not in columns:
-            columns.setdefault(name, i)
+        key = lowered[i] if lowered[i] in ("text", "labels", "id") else name
+        if key in columns and key:
+            # the cells under one of the two would be lost, silently
+            j = columns[key]
+            raise CorpusFormatError(f"columns {j + 1} ({header[j]!r}) and {i + 1} "
+                                    f"({header[i]!r}) of the header are both {key!r}; "
+                                    "rename or remove one", path=path, line=1)
+        columns.setdefault(key, i)
     return columns
 
 
 def _csv_record(row: list[str], columns: dict[str, int], width: int, line: int,
-                source: str) -> Record:
+                source: str, unread: tuple[int, ...] = ()) -> Record:
     if len(row) != width:
         raise _Malformed(f"expected {width} columns as in the header, found {len(row)}")
+    for i in unread:
+        if row[i].strip():
+            raise _Malformed(f"a value in column {i + 1}, which the header leaves unnamed "
+                             f"as it does column {columns[''] + 1}; name the columns")
     labels = split_label_cell(row[columns["labels"]]) if "labels" in columns else ()
     doc_id = (row[columns["id"]].strip() or None) if "id" in columns else None
     metadata = {name: row[i] for name, i in columns.items() if name not in ("text", "labels", "id")}
