@@ -506,6 +506,39 @@ def test_rdf_xml_namespace_entities_still_load(tmp_path):
     assert space.uris == ["http://x/a"] and space.name_of(0) == "apple"
 
 
+@needs_rdflib
+def test_rdf_xml_in_the_encoding_it_declares_loads(tmp_path):
+    # XML may be in any encoding its declaration names (older thesaurus exports are
+    # ISO-8859-1) or UTF-16 with a BOM; such files were refused as not UTF-8, with the
+    # byte's offset but no line
+    body = (f'{RDF_HEAD}<skos:Concept rdf:about="http://x/a"><skos:prefLabel xml:lang="de">'
+            'Äpfel</skos:prefLabel></skos:Concept></rdf:RDF>\n')
+    latin = tmp_path / "latin.rdf"
+    latin.write_bytes(('<?xml version="1.0" encoding="ISO-8859-1"?>\n' + body).encode("latin-1"))
+    utf16 = tmp_path / "utf16.rdf"
+    utf16.write_bytes(('<?xml version="1.0" encoding="UTF-16"?>\n' + body).encode("utf-16"))
+    for path in (latin, utf16):
+        assert load_vocabulary(path)[0].pref_labels == {"de": "Äpfel"}
+    # undeclared, it is UTF-8: a Latin-1 byte is named with its line
+    undeclared = tmp_path / "undeclared.rdf"
+    undeclared.write_bytes(('<?xml version="1.0"?>\n' + body).encode("latin-1"))
+    with pytest.raises(VocabularyError, match=r"undeclared\.rdf:2: not UTF-8 text "
+                       r"\(byte 0xc4"):
+        load_vocabulary(undeclared)
+    wrong = tmp_path / "wrong.rdf"
+    wrong.write_bytes(b'<?xml version="1.0" encoding="no-such-codec"?>\n' + body.encode())
+    with pytest.raises(VocabularyError, match=r"wrong\.rdf:1: declares the encoding "
+                       "'no-such-codec'"):
+        load_vocabulary(wrong)
+    # entity checks see the decoded text, whatever the encoding
+    bomb = tmp_path / "bomb.rdf"
+    bomb.write_bytes(('<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE rdf:RDF [<!ENTITY a0 '
+                      '"lol"><!ENTITY a1 "&a0;&a0;">]>' + body.replace("Äpfel", "&a1;"))
+                     .encode("utf-16"))
+    with pytest.raises(VocabularyError, match="nested entities are refused"):
+        load_vocabulary(bomb)
+
+
 def test_json_ld_with_a_remote_context_is_refused_and_inline_ones_load(tmp_path):
     pytest.importorskip("rdflib")
     remote = tmp_path / "r.jsonld"

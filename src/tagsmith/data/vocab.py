@@ -27,6 +27,8 @@ as tags compare ignoring case.
     (``skos:definition``, else ``skos:scopeNote``), broader concepts (``skos:broader``
     and inverse ``skos:narrower``, within the vocabulary) and ``owl:deprecated``.
     Untagged literals count as ``language``; literals are stripped, blank ones ignored.
+    Files are UTF-8, except RDF/XML, which may be in the encoding its XML declaration
+    names or UTF-16 with a byte-order mark.
 
 A CSV ``broader`` URI that is not in the vocabulary is dropped with one warning naming
 ``file:line`` (as SKOS keeps only broader concepts within the vocabulary); a ``broader``
@@ -586,27 +588,56 @@ def _parse_rdf(rdflib, path: Path):
     # a UTF-8 byte order mark (Windows editors write one) is no Turtle, N-Triples or
     # JSON: the TSV and CSV readers skip it, and so does this one
     data = data.removeprefix(b"\xef\xbb\xbf")
-    if fmt != "xml":  # RDF/XML may declare another encoding; the others are UTF-8
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise VocabularyError(f"not UTF-8 text (byte 0x{data[exc.start]:02x}; save the "
-                                  "file as UTF-8)", path=path,
-                                  line=data.count(b"\n", 0, exc.start) + 1) from None
+    # RDF/XML may declare another encoding (or be UTF-16 with a BOM); the others are UTF-8
+    encoding = _xml_encoding(data) if fmt == "xml" else "utf-8"
+    try:
+        text = data.decode(encoding)
+    except LookupError:
+        raise VocabularyError(f"declares the encoding {encoding!r}, which Python cannot "
+                              "decode; save the file as UTF-8", path=path, line=1) from None
+    except UnicodeDecodeError as exc:
+        what = "UTF-8" if encoding == "utf-8" else f"{encoding} (as its XML declaration says)"
+        raise VocabularyError(f"not {what} text (byte 0x{data[exc.start]:02x}; save the "
+                              "file as UTF-8)", path=path,
+                              line=data.count(b"\n", 0, exc.start) + 1) from None
     if fmt == "xml":
-        _check_entities(data, path)
+        # checked as decoded: in UTF-16 the bytes of "<!ENTITY" are not these bytes;
+        # rdflib gets the text, so its parser cannot read the bytes another way
+        _check_entities(text.encode("utf-8"), path)
     elif fmt == "json-ld":
         _check_json_ld(data, path)
     graph = rdflib.Graph()
     base = Path(str(path)[:-3]) if compressed else path
     try:
         with _without_rdflib_internal_deprecation():
-            graph.parse(data=data, format=fmt, publicID=base.resolve().as_uri())
+            graph.parse(data=text if fmt == "xml" else data, format=fmt,
+                        publicID=base.resolve().as_uri())
     except Exception as exc:  # rdflib's parsers raise many unrelated types
         line, message = _syntax_error_at(exc)
         raise VocabularyError(f"not valid RDF ({fmt}): {message}", path=path,
                               line=line) from exc
     return graph
+
+
+_XML_DECLARED_ENCODING = re.compile(
+    rb"<\?xml\s[^>]*?\bencoding\s*=\s*[\"']([A-Za-z][A-Za-z0-9._-]*)[\"']")
+
+
+def _xml_encoding(data: bytes) -> str:
+    r"""The encoding of an XML document (its UTF-8 BOM already dropped): a UTF-16 or
+    UTF-32 BOM, else the XML declaration's ``encoding``, else UTF-8 (as XML says).
+
+    >>> _xml_encoding(b'<?xml version="1.0" encoding="ISO-8859-1"?><r/>')
+    'ISO-8859-1'
+    >>> _xml_encoding(b"\xff\xfe<\x00r\x00/\x00>\x00"), _xml_encoding(b"<r/>")
+    ('utf-16', 'utf-8')
+    """
+    if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "utf-32"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    declared = _XML_DECLARED_ENCODING.match(data[:1024])
+    return declared.group(1).decode("ascii") if declared else "utf-8"
 
 
 @contextmanager
