@@ -282,6 +282,22 @@ def test_large_sets_are_cut_alike_in_json_and_tsv_and_say_so(tmp_path):
     assert rows[100][1:4] == ["", f"... {size - 100} more not listed", ""]
 
 
+def test_suggest_reads_a_file_whose_lines_end_in_cr_one_document_per_line(bundle, tmp_path):
+    # an old Mac file (CR line ends, no LF): every line was one document, scored as
+    # one, where the corpus readers read its lines
+    docs = tmp_path / "mac.txt"
+    docs.write_bytes(b"I am so angry right now\rThanks a lot!\r\rThis is so sad.\r")
+    for args, kw in (((docs,), {}), ((docs.with_suffix(".txt.gz"),), {}),
+                     ((), {"input": docs.read_bytes()})):
+        if args and args[0].suffix == ".gz":
+            args[0].write_bytes(gzip.compress(docs.read_bytes()))
+        result = run("suggest", bundle, *args, "--k", "1", "--threshold", "0", **kw)
+        assert result.exit_code == 0, result.output
+        name = str(args[0]) if args else "stdin"
+        assert [json.loads(line)["doc"] for line in result.stdout.splitlines()] == \
+            [f"{name}:1", f"{name}:2", f"{name}:4"]
+
+
 def test_a_dash_among_files_reads_stdin_in_its_place(bundle, tmp_path):
     docs = tmp_path / "docs.txt"
     docs.write_text("I am so angry right now\n")

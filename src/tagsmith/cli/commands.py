@@ -160,6 +160,7 @@ def _text_column(line: str) -> str:
 
 def _read_documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = None):
     """(doc_id, text) pairs: one document per non-empty line, or per file (per stdin).
+    Lines end as the corpus readers end them (:func:`~tagsmith.data.readers.split_lines`).
 
     ``-`` among ``files`` reads stdin in its place; no files at all read stdin. Every
     file is checked first (it exists, is a file and can be read), so a typo in a later
@@ -201,7 +202,7 @@ def _check_input_file(name: str) -> None:
 
 
 def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = None):
-    from tagsmith.data.readers import numbered_lines, open_binary
+    from tagsmith.data.readers import numbered_lines, open_binary, split_lines
 
     for name in files:
         if name == "-":
@@ -211,7 +212,8 @@ def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = N
             if whole_file:
                 yield name, _decode_all(_read_all(handle, name), name)
                 continue
-            for number, line in _decoded(numbered_lines(handle, name), name):
+            # lines end as in corpus files: LF, CR LF, or CR in a file with no LF
+            for number, line in _decoded(numbered_lines(split_lines(handle), name), name):
                 if line.strip():
                     yield f"{name}:{number}", _text_column(line)
 
@@ -219,13 +221,15 @@ def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = N
 def _stdin_documents(whole_file: bool, data: bytes | None = None):
     import io
 
+    from tagsmith.data.readers import split_lines
+
     stdin = getattr(sys.stdin, "buffer", None)
     if data is not None:  # read already
-        lines = enumerate(io.BytesIO(data), start=1)
+        lines = enumerate(split_lines(io.BytesIO(data)), start=1)
     elif stdin is None:  # a text-only stream (embedded use): nothing to decode
         lines = enumerate((line.encode("utf-8") for line in sys.stdin), start=1)
     else:
-        lines = enumerate(stdin, start=1)
+        lines = enumerate(split_lines(stdin), start=1)
     if whole_file:
         text = _decode_all(b"".join(raw for _, raw in lines), "stdin")
         if text.strip():
