@@ -327,6 +327,16 @@ def test_csv_value_under_a_second_unnamed_column_is_malformed_not_dropped(tmp_pa
             "name the columns")]
 
 
+def test_directory_sidecar_names_with_separators_give_no_phantom_labels(tmp_path):
+    # a sidecar line is "<uri><TAB>name"; a name holding U+2028 or a form feed was cut
+    # there, and its tail read as a label key of its own (a derived label space took it)
+    (tmp_path / "a.txt").write_text("hello\n", encoding="utf-8")
+    (tmp_path / "a.tsv").write_bytes(f"<{U}a>\tap\u2028ple\r\n<{U}b>\tb\x0cc\r<{U}c>\tc\n"
+                                     .encode())
+    assert [r.labels for r in read_directory(tmp_path)] == [(f"<{U}a>", f"<{U}b>", f"<{U}c>")]
+    assert derive_label_space(tmp_path).uris == [f"{U}a", f"{U}b", f"{U}c"]
+
+
 def test_csv_multiline_fields_keep_starting_lines(tmp_path):
     path = write(tmp_path / "multi.csv", _csv_text([
         ["text", "labels"],

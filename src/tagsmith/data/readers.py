@@ -544,11 +544,17 @@ def _read_utf8(path: Path) -> str:
         raise _Malformed(f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
 
 
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
 def _sidecar_labels(txt: Path) -> tuple[str, ...]:
     for suffix in (".tsv", ".key"):
         sidecar = txt.with_suffix(suffix)
         if sidecar.is_file():
-            return tuple(_first_columns(_read_utf8(sidecar).splitlines()))
+            # split at line ends only, as Annif reads it: splitlines also cuts at form
+            # feeds, U+2028 and other separators inside a label's name, whose pieces
+            # then read as label keys of their own
+            return tuple(_first_columns(_LINE_END.split(_read_utf8(sidecar))))
     return ()
 
 
