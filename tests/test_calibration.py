@@ -422,8 +422,9 @@ def test_tail_probability_is_positive_in_a_band_that_missed_no_true_label():
     calibrator = fit_calibrator(y, TopK.from_scores(scores, 2), bands=bands,
                                 label_counts=np.array([5, 5, 50, 50]))
     # band 0: rate (0 + 1/2) / (4 absent + 1) = 0.1; each label unlisted in 2 of the 4
-    # documents, its prior weighing as much as the 4 documents: (0 + 4 * 0.1) / (2 + 4)
-    assert calibrator.tail[:2] == pytest.approx([1 / 15, 1 / 15])
+    # documents, its prior weighing as much as the 4 documents: (0 + 4 * 0.1) / (2 + 4),
+    # raised to half an observation of the 2 + 4: 1 / (2 (2 + 4 + 1))
+    assert calibrator.tail[:2] == pytest.approx([1 / 14, 1 / 14])
     # band 1: rate (1 + 1/2) / (4 + 1) = 0.3; label 2 missed once, label 3 never
     assert calibrator.tail[2:] == pytest.approx([(1 + 4 * 0.3) / 6, (0 + 4 * 0.3) / 6])
     assert calibrator.tail.min() > 0
@@ -461,3 +462,19 @@ def test_tail_smoothing_moves_positive_tails_no_more_than_half_an_observation(se
     assert was_positive.sum() > n_labels // 2
     assert np.all(np.abs(calibrator.tail - old)[was_positive] <= bound[was_positive] + 1e-12)
     assert calibrator.tail.min() > 0 and calibrator.tail.max() < 1
+
+
+def test_tail_of_a_label_true_in_every_document_that_never_lists_it_stays_below_1():
+    """A label true in every held-out document and never in its top-k, with a training
+    count far above its band's mean (a prior capped at 1), got a tail of exactly 1:
+    certainty no finite sample supports. It is kept half an observation below 1, as the
+    listed probabilities are."""
+    rng = np.random.default_rng(0)
+    scores = rng.random((20, 5)) * 0.5 + 0.5
+    scores[:, 0] = 0.01  # never in the top-2
+    y = np.zeros((20, 5), bool)
+    y[:, 0] = True
+    calibrator = fit_calibrator(sp.csr_matrix(y), TopK.from_scores(scores, 2),
+                                label_counts=np.array([5000, 5, 5, 5, 5]), n_bands=1)
+    assert calibrator.tail[0] == pytest.approx(1 - 0.5 / (20 + 20 + 1))
+    assert 0 < calibrator.tail.min() and calibrator.tail.max() < 1

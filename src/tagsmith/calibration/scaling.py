@@ -289,8 +289,10 @@ def _tail_rates(entries: Entries, bands: FrequencyBands, counts: np.ndarray) -> 
     at most that, times the label's frequency scaling and its prior weight. A band that
     every document lists whole (no evidence of its own) takes the pooled rate of all
     labels, and a label every document lists takes its prior: either may be unlisted in
-    a new document. Only when the top-k listed every label of every document is there no
-    tail at all (all 0: then nothing is ever outside the top-k).
+    a new document. Each tail is kept ``1 / (2 (absent + strength + 1))`` from 0 and 1,
+    the rule of the listed probabilities with the label's unlisted documents and the
+    prior's weight as its observations. Only when the top-k listed every label of every
+    document is there no tail at all (all 0: then nothing is ever outside the top-k).
     """
     n_labels = entries.n_labels
     positives = np.bincount(entries.y.indices, minlength=n_labels)
@@ -312,7 +314,10 @@ def _tail_rates(entries: Entries, bands: FrequencyBands, counts: np.ndarray) -> 
     prior = np.minimum(band_rate[band] * (counts + 1.0) / (band_mean_count[band] + 1.0), 1.0)
     strength = float(max(entries.n_docs, 1))  # the prior weighs as much as one full pass
     tail = (missed + strength * prior) / (absent + strength)  # absent == 0: the prior
-    return np.clip(tail, 0.0, 1.0)
+    # half an observation from 0 and 1, as the listed probabilities: a label unlisted and
+    # true in every held-out document, with a prior capped at 1, got a tail of exactly 1
+    margin = 0.5 / (absent + strength + 1.0)
+    return np.clip(tail, margin, 1.0 - margin)
 
 
 # -- Platt ---------------------------------------------------------------------------------
