@@ -478,3 +478,20 @@ def test_tail_of_a_label_true_in_every_document_that_never_lists_it_stays_below_
                                 label_counts=np.array([5000, 5, 5, 5, 5]), n_bands=1)
     assert calibrator.tail[0] == pytest.approx(1 - 0.5 / (20 + 20 + 1))
     assert 0 < calibrator.tail.min() and calibrator.tail.max() < 1
+
+
+@pytest.mark.parametrize("bad", [-1, -3, np.nan, np.inf, 1e30])
+def test_label_counts_that_are_no_counts_are_refused_naming_label_counts(bad):
+    """With ``bands`` given nothing checked ``label_counts``: a negative count gave the
+    tail's prior a rate of 0 or below (a tail of exactly 0), NaN or 1e30 cast to a huge
+    negative int64 that zeroed every tail of its band; without ``bands`` the error
+    named a parameter ``counts`` nobody passed."""
+    rng = np.random.default_rng(0)
+    scores = rng.random((20, 5))
+    y = sp.csr_matrix(rng.random((20, 5)) < 0.3)
+    counts = np.array([bad, 5, 5, 5, 5])
+    for bands in (FrequencyBands.single(5), None):
+        with pytest.raises(InvalidParameterError, match="label_counts.*for label 0"):
+            fit_calibrator(y, TopK.from_scores(scores, 2), label_counts=counts, bands=bands)
+    with pytest.raises(InvalidParameterError, match="label_counts"):
+        fit_calibrator(y, TopK.from_scores(scores, 2), label_counts=["a"] * 5)

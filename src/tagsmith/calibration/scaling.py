@@ -260,12 +260,26 @@ def fit_calibrator(y_true, topk: TopK, *, method: str = "platt",
 
 
 def _label_counts(label_counts, entries: Entries) -> np.ndarray:
+    """Per-label training counts, ``(n_labels,)`` int64, checked before any cast: a
+    negative count (with ``bands`` given, nothing else looked) made the tail's prior
+    0 or negative, so a tail of exactly 0, and NaN or 1e30 cast to a huge negative
+    int64 that zeroed every tail of its band."""
     if label_counts is None:
         return np.bincount(entries.y.indices, minlength=entries.n_labels).astype(np.int64)
-    counts = np.asarray(label_counts, dtype=np.int64)
+    try:
+        counts = np.asarray(label_counts, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidParameterError("label_counts", "numeric counts",
+                                    type(label_counts).__name__) from None
     if counts.shape != (entries.n_labels,):
         raise InvalidParameterError("label_counts", f"shape ({entries.n_labels},)", counts.shape)
-    return counts
+    # far below int64's limit: the tail sums them per band
+    bad = ~(np.isfinite(counts) & (counts >= 0) & (counts <= 2.0 ** 53))
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise InvalidParameterError("label_counts", "finite non-negative counts",
+                                    f"{counts[first]} for label {first}")
+    return counts.astype(np.int64)
 
 
 def _mean_probability(entries: Entries, probs: np.ndarray, tail: np.ndarray) -> np.ndarray:
