@@ -23,8 +23,9 @@ entries), the most certainty that many observations can support.
 
 **Labels outside a document's top-k** have no score. Each label gets a *tail
 probability* ``tail[l]``: the rate at which it was true in held-out documents whose
-top-k did not list it, shrunk toward its band's rate scaled by the label's training
-frequency. The band's rate is smoothed by half an observation (Jeffreys), so a tail is
+top-k did not list it, shrunk (with the weight of ``shrinkage`` such documents) toward
+its band's rate scaled by the label's training frequency, at most the label's own
+held-out rate. The band's rate is smoothed by half an observation (Jeffreys), so a tail is
 never exactly 0, even in a band whose held-out documents missed no true label. It is
 the calibrated probability of any unlisted label, so every (document, label) pair has
 one, and conformal sets can reach beyond the top-k. When the top-k lists every label
@@ -253,7 +254,7 @@ def fit_calibrator(y_true, topk: TopK, *, method: str = "platt",
     calibrator = Calibrator(method, transform, bands, np.zeros(entries.n_labels),
                             np.zeros(entries.n_labels), entries.n_docs, topk.k,
                             float(shrinkage), margin=margin, **fitted)
-    calibrator.tail = _tail_rates(entries, bands, counts)
+    calibrator.tail = _tail_rates(entries, bands, counts, shrinkage)
     probs = calibrator.probabilities(entries.label, entries.score)
     calibrator.source_prior = _mean_probability(entries, probs, calibrator.tail)
     return calibrator
@@ -290,8 +291,15 @@ def _mean_probability(entries: Entries, probs: np.ndarray, tail: np.ndarray) -> 
     return (summed + (entries.n_docs - listed) * tail) / n
 
 
-def _tail_rates(entries: Entries, bands: FrequencyBands, counts: np.ndarray) -> np.ndarray:
+def _tail_rates(entries: Entries, bands: FrequencyBands, counts: np.ndarray,
+                shrinkage: float) -> np.ndarray:
     """P(label true | not in the top-k), shrunk toward the band rate x relative frequency.
+
+    The prior is ``band rate x (count + 1) / (band mean count + 1)``, at most the label's
+    own held-out rate ``(positives + 1/2) / (n_docs + 1)``, and weighs as much as
+    ``shrinkage`` unlisted documents: a label far above its band's mean count got many
+    times the band's rate (up to 1) with the weight of every held-out document, so its
+    tail stayed far above the rate at which it was true when unlisted, or at all.
 
     The band rate is the Jeffreys (add-half) estimate ``(missed + 1/2) / (absent + 1)``
     of the band's missed-positive rate, the posterior mean under a Beta(1/2, 1/2) prior,
@@ -323,11 +331,18 @@ def _tail_rates(entries: Entries, bands: FrequencyBands, counts: np.ndarray) -> 
     band_rate = np.where(band_absent > 0, (band_missed + 0.5) / (band_absent + 1.0), pooled)
     band_mean_count = np.bincount(band, weights=counts, minlength=bands.n_bands) \
         / np.maximum(bands.sizes(), 1)
-    # a rate: a label far more frequent than its band's mean (the top band is open-ended,
-    # label_counts may come from training) scaled past 1, and the tail came out as 1.0
-    prior = np.minimum(band_rate[band] * (counts + 1.0) / (band_mean_count[band] + 1.0), 1.0)
-    strength = float(max(entries.n_docs, 1))  # the prior weighs as much as one full pass
-    tail = (missed + strength * prior) / (absent + strength)  # absent == 0: the prior
+    # a label far more frequent than its band's mean (the top band is open-ended,
+    # label_counts may come from training) scaled past its own rate: a top-k that ranks
+    # better than chance lists a true label more often than a false one, so a label is
+    # no more likely unlisted than overall, and its held-out rate (Jeffreys) caps it
+    positive_rate = (positives + 0.5) / (entries.n_docs + 1.0)
+    prior = np.minimum(band_rate[band] * (counts + 1.0) / (band_mean_count[band] + 1.0),
+                       positive_rate)
+    # the prior weighs as much as `shrinkage` unlisted documents, as the curves' prior
+    # does in entries; weighing a whole pass, it outweighed a frequent label's own misses
+    strength = float(shrinkage)
+    weight = absent + strength
+    tail = np.divide(missed + strength * prior, weight, out=prior.copy(), where=weight > 0)
     # half an observation from 0 and 1, as the listed probabilities: a label unlisted and
     # true in every held-out document, with a prior capped at 1, got a tail of exactly 1
     margin = 0.5 / (absent + strength + 1.0)
