@@ -1046,3 +1046,50 @@ def test_crafted_confidence_state_is_exit_code_4_in_the_cli(confidence_bundles, 
     code, stderr = _cli_exit(path, tmp_path)
     assert code == 4 and "Traceback" not in stderr, stderr
     assert str(path) in stderr and re.search(message, stderr), stderr
+
+
+# -- negative Platt slopes: clipped at load, with a warning -----------------------------------
+def test_negative_platt_slopes_are_clipped_at_load_with_a_warning(confidence_bundles, tmp_path,
+                                                                  caplog):
+    """Bundles calibrated before slopes were kept >= 0 (or crafted ones) loaded their
+    negative slopes as they were: that label's probability fell as its score rose, so
+    its worst candidates came out as its most probable ones, without a word. Now the
+    slope is set to 0 (a constant probability) and the load warns, naming the bundle;
+    the bundle stays loadable, so tagsmith calibrate can refit it."""
+    import logging
+
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    def negate(arrays):
+        params = arrays["label_params"].copy()
+        assert params[1, 0] > 0
+        params[1, 0] = -params[1, 0]
+        arrays["label_params"] = params
+
+    path = _crafted(confidence_bundles, tmp_path, "platt", "calibrator.npz", negate)
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        clf = TextClassifier.load(path)
+    warned = [r.getMessage() for r in caplog.records if "negative slopes" in r.getMessage()]
+    assert len(warned) == 1 and str(path) in warned[0], warned
+    assert "label_params" in warned[0] and "1 of 3 labels (label id 1)" in warned[0]
+    assert clf.calibrator.label_params[:, 0].min() >= 0
+    grid = np.linspace(0.0, 1.0, 41)
+    probs = clf.calibrator.probabilities(np.full(grid.size, 1), grid)
+    assert np.all(np.diff(probs) >= 0)  # inverted: fell from about 1 to about 0
+    # the other labels are as fitted
+    good = TextClassifier.load(confidence_bundles["platt"])
+    for label in (0, 2):
+        assert np.array_equal(clf.calibrator.probabilities(np.full(grid.size, label), grid),
+                              good.calibrator.probabilities(np.full(grid.size, label), grid))
+    code, stderr = _cli_exit(path, tmp_path)  # the command line shows the warning
+    assert code == 0 and "negative slopes" in stderr and str(path) in stderr, stderr
+
+
+def test_untampered_platt_bundle_loads_without_a_slope_warning(confidence_bundles, caplog):
+    import logging
+
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        TextClassifier.load(confidence_bundles["platt"])
+    assert not [r for r in caplog.records if "negative slopes" in r.getMessage()]

@@ -42,6 +42,7 @@ True
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -55,6 +56,8 @@ from tagsmith.exceptions import InvalidParameterError
 if TYPE_CHECKING:
     from tagsmith.calibration._isotonic import IsotonicKnots
 from tagsmith.topk import TopK, check_topk
+
+logger = logging.getLogger("tagsmith")
 
 METHODS = ("platt", "isotonic", "temperature")
 #: how scores become the features of the curves (see :func:`_features`)
@@ -161,9 +164,14 @@ class Calibrator:
         return meta, arrays
 
     @classmethod
-    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> Calibrator:
+    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray], *,
+                   source: str = "a calibrator state") -> Calibrator:
         """The calibrator ``to_state`` saved; :class:`ValueError` saying what is wrong with
         any other state (a bundle loads it as a damaged bundle).
+
+        Negative Platt or temperature slopes (fits from before slopes were kept >= 0, or
+        a crafted state) are set to 0 with a warning naming ``source`` (the bundle), see
+        :func:`_nonnegative_slopes`: the rest of such a bundle stays usable.
 
         Everything is checked here, not on first use: string-typed weights or margins
         loaded, then failed on every text with a UFuncTypeError, NaN ones with an error
@@ -202,7 +210,8 @@ class Calibrator:
             label_weight = values("label_weight", (n_labels,), low=0, high=1)
             band_weight = values("band_weight", (n_bands,), low=0, high=1)
         else:
-            label_params = values("label_params", (n_labels, 2))
+            label_params = _nonnegative_slopes(values("label_params", (n_labels, 2)),
+                                               source)
         return cls(meta["method"], meta["transform"], bands,
                    values("tail", (n_labels,), low=0, high=1),
                    values("source_prior", (n_labels,), low=0, high=1),
@@ -214,6 +223,36 @@ class Calibrator:
                    # kept from 0 and 1: more than 0.5 would clip every probability to 1 - margin
                    margin=values("margin", (n_labels,), low=0, high=0.5)
                    if "margin" in arrays else None)
+
+
+def _nonnegative_slopes(label_params: np.ndarray, source: str) -> np.ndarray:
+    """``label_params`` (``(n_labels, 2)``, checked) with every negative slope ``a`` set
+    to 0, and a warning naming ``source`` and the labels when there were any.
+
+    A negative slope makes a label's probability fall as its score rises: its worst
+    candidates became its most probable ones (0.98 at score 0). Fitting keeps slopes
+    >= 0 (see :func:`_newton_logistic`), but bundles calibrated before it did, or
+    crafted ones, may hold some. Refusing them would also refuse ``tagsmith calibrate``
+    the bundle that would fix it (it loads the bundle first), so such a label keeps its
+    intercept with slope 0: a constant probability ``sigmoid(b)``, the old curve's
+    value at ``z = 0``, never an inverted one, until the bundle is calibrated again.
+
+    >>> _nonnegative_slopes(np.array([[2.0, 0.5], [-1.0, 0.25]]), "x").tolist()
+    [[2.0, 0.5], [0.0, 0.25]]
+    """
+    negative = np.flatnonzero(label_params[:, 0] < 0)
+    if negative.size == 0:
+        return label_params
+    shown = ", ".join(str(int(i)) for i in negative[:10]) + (", ..." if negative.size > 10
+                                                            else "")
+    logger.warning("%s: calibrator label_params holds negative slopes for %d of %d labels "
+                   "(label id%s %s), which would make their probabilities fall as their "
+                   "scores rise; their slopes are set to 0 (a constant probability). Run "
+                   "tagsmith calibrate on it again to refit them", source, negative.size,
+                   label_params.shape[0], "s" if negative.size > 1 else "", shown)
+    label_params = label_params.copy()
+    label_params[negative, 0] = 0.0
+    return label_params
 
 
 # -- fitting ---------------------------------------------------------------------------------

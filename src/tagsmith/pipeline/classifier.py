@@ -534,9 +534,12 @@ def _load_confidence(bundle: Bundle) -> dict:
 
         return ConformalModel.from_state(meta, arrays)
 
+    def calibrator(meta, arrays):  # its warnings name the bundle
+        return Calibrator.from_state(meta, arrays, source=str(bundle.path))
+
     out: dict = {}
     for key, load, meta_name, arrays_name in (
-            ("calibrator", Calibrator.from_state, CALIBRATOR_META, CALIBRATOR_ARRAYS),
+            ("calibrator", calibrator, CALIBRATOR_META, CALIBRATOR_ARRAYS),
             ("conformal", conformal_model, CONFORMAL_META, CONFORMAL_ARRAYS),
             ("heldout", HeldoutScores.from_state, HELDOUT_META, HELDOUT_ARRAYS),
             ("label_shift", LabelShift.from_state, SHIFT_META, SHIFT_ARRAYS)):
