@@ -1035,7 +1035,68 @@ def test_crafted_label_shift_state_is_refused_on_load(confidence_bundles, tmp_pa
     _refused_on_load(confidence_bundles, tmp_path, case, CRAFTED_SHIFT)
 
 
+#: crafted thresholds: these loaded, converted as they came: strings of digits parsed, a
+#: mask of strings read as all true ("False" too), a source of 7 (or 300, wrapped to
+#: int8) counted as no source, a global threshold of "nan" or true taken as NaN or 1.0
+CRAFTED_THRESHOLDS = {
+    "string-thresholds": ("isotonic", "thresholds.npz",
+                          _map("per_label", lambda a: a.astype(str)),
+                          r"thresholds per_label is not an array of numbers \(dtype <U"),
+    "complex-thresholds": ("platt", "thresholds.npz",
+                           _map("per_label", lambda a: a.astype(complex)),
+                           "thresholds per_label is not an array of numbers"),
+    "bool-thresholds": ("platt", "thresholds.npz", _map("per_label", lambda a: a > 0),
+                        "thresholds per_label is not an array of numbers"),
+    "nan-threshold": ("isotonic", "thresholds.npz", _set("per_label", 1, np.nan),
+                      "thresholds per_label holds NaN"),
+    "2d-thresholds": ("platt", "thresholds.npz", _map("per_label", lambda a: a[None, :]),
+                      r"thresholds per_label has shape \(1, 3\)"),
+    "string-mask": ("platt", "thresholds.npz", _map("tuned_mask", lambda a: a.astype(str)),
+                    r"thresholds tuned_mask is not an array of booleans.*dtype <U5"),
+    "float-mask": ("isotonic", "thresholds.npz",
+                   _map("tuned_mask", lambda a: a.astype(float) / 2),
+                   "thresholds tuned_mask is not an array of booleans"),
+    "2d-mask": ("isotonic", "thresholds.npz", _map("tuned_mask", lambda a: a[None, :]),
+                r"thresholds tuned_mask is not an array of booleans.*shape \(1, 3\)"),
+    "source-7": ("platt", "thresholds.npz", _set("source", 0, 7),
+                 r"thresholds source holds ids in \[0, 7\], expected them in \[0, 3\)"),
+    "wrapping-source": ("isotonic", "thresholds.npz",
+                        _map("source", lambda a: a.astype(np.int64) + 256),
+                        "thresholds source holds ids"),
+    "string-source": ("platt", "thresholds.npz", _map("source", lambda a: a.astype(str)),
+                      "thresholds source is not an integer array"),
+    "source-disagrees": ("isotonic", "thresholds.npz", _map("source", np.zeros_like),
+                         "thresholds source and tuned_mask disagree"),
+    "global-nan": ("platt", "thresholds.json", lambda meta: meta.update(global_threshold="nan"),
+                   "thresholds global_threshold is 'nan', not a finite number"),
+    "global-true": ("isotonic", "thresholds.json",
+                    lambda meta: meta.update(global_threshold=True),
+                    "thresholds global_threshold is True"),
+    "global-string": ("platt", "thresholds.json",
+                      lambda meta: meta.update(global_threshold="0.5"),
+                      "thresholds global_threshold is '0.5'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CRAFTED_THRESHOLDS))
+def test_crafted_thresholds_are_refused_on_load(confidence_bundles, tmp_path, case):
+    _refused_on_load(confidence_bundles, tmp_path, case, CRAFTED_THRESHOLDS)
+
+
+def test_an_infinite_threshold_still_loads(confidence_bundles, tmp_path):
+    """inf is what training gives a label the model never learnt (never suggested): it
+    is a threshold, unlike NaN."""
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    path = _crafted(confidence_bundles, tmp_path, "isotonic", "thresholds.npz",
+                    _set("per_label", 0, np.inf))
+    clf = TextClassifier.load(path)
+    assert np.isposinf(clf.thresholds.per_label[0])
+    assert all(s.label_id != 0 for row in clf.suggest(["good fine great"] * 3) for s in row)
+
+
 @pytest.mark.parametrize("cases, case", [(CRAFTED_CALIBRATOR, "string-params"),
+                                         (CRAFTED_THRESHOLDS, "string-mask"),
                                          (CRAFTED_CONFORMAL, "2d-n-docs"),
                                          (CRAFTED_SHIFT, "2d-priors")])
 def test_crafted_confidence_state_is_exit_code_4_in_the_cli(confidence_bundles, tmp_path,

@@ -22,6 +22,7 @@ from tagsmith.calibration.bands import FrequencyBands
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.metrics import as_label_matrix, topk_hits
 from tagsmith.metrics.sets import check_label_values
+from tagsmith.store.bundle import check_ids, check_values
 from tagsmith.topk import TopK, check_topk
 
 #: where a label's threshold came from (:attr:`Thresholds.source`)
@@ -69,14 +70,42 @@ class Thresholds:
 
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> Thresholds:
+        """The thresholds ``to_state`` saved; :class:`ValueError` saying what is wrong
+        with any other state (a bundle loads it as a damaged bundle).
+
+        The arrays were converted as they came: thresholds stored as strings of digits
+        were parsed, a ``tuned_mask`` of strings read as all true (``"False"`` too), a
+        ``source`` of 7 (or 300, wrapped to int8) counted as no source at all, and a
+        ``global_threshold`` of ``"nan"`` or ``true`` was taken as NaN or 1.0.
+        Thresholds may be infinite (``inf``: a label the model never learnt, never
+        suggested), never NaN.
+        """
         # whole numbers as stored: int() would read a crafted 2.7 as 2 (a ValueError is a
         # damaged bundle to the loader)
         min_labels = check_int("thresholds.min_labels", meta.get("min_labels", 0), 0)
         max_labels = check_int("thresholds.max_labels", meta.get("max_labels"), 0,
                                allow_none=True)
-        return cls(arrays["per_label"].astype(np.float32), float(meta["global_threshold"]),
-                   arrays["tuned_mask"].astype(bool), min_labels, max_labels,
-                   arrays["source"].astype(np.int8) if "source" in arrays else None)
+        global_threshold = meta["global_threshold"]
+        if isinstance(global_threshold, bool) or not isinstance(global_threshold, int | float) \
+                or not np.isfinite(global_threshold):
+            raise ValueError(f"thresholds global_threshold is {global_threshold!r}, not a "
+                             "finite number")
+        # one entry per label: the loader checks the lengths against the label space
+        per_label = check_values("thresholds per_label", arrays["per_label"], (None,),
+                                 finite=False)
+        tuned_mask = arrays["tuned_mask"]
+        if tuned_mask.dtype != np.bool_ or tuned_mask.ndim != 1:
+            raise ValueError(f"thresholds tuned_mask is not an array of booleans, one per "
+                             f"label (dtype {tuned_mask.dtype}, shape {tuned_mask.shape})")
+        source = None
+        if "source" in arrays:
+            source = check_ids("thresholds source", arrays["source"], FROM_LABEL + 1,
+                               shape=tuned_mask.shape, dtype=np.int8)
+            if not np.array_equal(source == FROM_LABEL, tuned_mask):
+                raise ValueError("thresholds source and tuned_mask disagree on which labels "
+                                 "have a threshold of their own")
+        return cls(per_label.astype(np.float32), float(global_threshold), tuned_mask,
+                   min_labels, max_labels, source)
 
     @classmethod
     def constant(cls, n_labels: int, value: float = 0.5) -> Thresholds:
