@@ -1095,6 +1095,71 @@ def test_an_infinite_threshold_still_loads(confidence_bundles, tmp_path):
     assert all(s.label_id != 0 for row in clf.suggest(["good fine great"] * 3) for s in row)
 
 
+def _label_twice(arrays):
+    """The second label of the first document with two stored as its first again."""
+    indptr, indices = arrays["y_indptr"], arrays["y_indices"].copy()
+    row = int(np.flatnonzero(np.diff(indptr) >= 2)[0])
+    indices[indptr[row] + 1] = indices[indptr[row]]
+    arrays["y_indices"] = indices
+
+
+#: a crafted calibration split (train --calibration-fraction, calibrate --data): bad
+#: labels loaded, then tagsmith calibrate (without --data) and shift --method bbse failed
+#: with an error about a parameter 'y_true' or 'source_y' nobody passed (exit code 2);
+#: row ids and n_labels of another type were converted as they came
+CRAFTED_SPLIT = {
+    "label-2": ("platt", "calibration_split.npz", _set("y_data", 0, 2.0),
+                "calibration split labels hold 2, expected labels 0 or 1"),
+    "label-nan": ("isotonic", "calibration_split.npz", _set("y_data", 1, np.nan),
+                  "calibration split labels hold nan"),
+    "label-negative": ("platt", "calibration_split.npz", _set("y_data", 0, -1.0),
+                       "calibration split labels hold -1"),
+    "soft-labels": ("isotonic", "calibration_split.npz", _map("y_data", lambda a: a / 2),
+                    "calibration split labels hold 0.5"),
+    "label-twice": ("platt", "calibration_split.npz", _label_twice,
+                    "calibration split labels hold 2"),
+    "string-rows": ("platt", "calibration_split.npz", _map("rows", lambda a: a.astype(str)),
+                    "calibration split rows is not an integer array"),
+    "fractional-rows": ("isotonic", "calibration_split.npz", _map("rows", lambda a: a + 0.5),
+                        "calibration split rows is not an integer array"),
+    "negative-row": ("platt", "calibration_split.npz", _set("rows", 0, -3),
+                     "calibration split rows hold -3, expected row ids >= 0"),
+    "repeated-row": ("platt", "calibration_split.npz",
+                     lambda arrays: _set("rows", 1, arrays["rows"][0])(arrays),
+                     "calibration split rows name a document twice"),
+    "2d-rows": ("isotonic", "calibration_split.npz", _map("rows", lambda a: a[None, :]),
+                r"calibration split rows has shape \(1, \d+\), expected \(\d+,\)"),
+    "fractional-n-labels": ("platt", "calibration_split.json",
+                            lambda meta: meta.update(n_labels=3.5),
+                            "'calibration split n_labels' must be an integer >= 0"),
+    "string-n-labels": ("platt", "calibration_split.json",
+                        lambda meta: meta.update(n_labels="3"),
+                        "'calibration split n_labels' must be an integer >= 0, got '3'"),
+    "source": ("isotonic", "calibration_split.json", lambda meta: meta.update(source=None),
+               "calibration split source is None, not a description"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CRAFTED_SPLIT))
+def test_crafted_calibration_split_is_refused_on_load(confidence_bundles, tmp_path, case):
+    _refused_on_load(confidence_bundles, tmp_path, case, CRAFTED_SPLIT)
+
+
+def test_crafted_calibration_split_is_exit_code_4_in_calibrate(confidence_bundles, tmp_path):
+    """calibrate without --data refits on the stored split: a label of 2 there was exit
+    code 2 blaming a parameter 'y_true' the user never passed."""
+    import subprocess
+    import sys
+
+    family, name, edit, message = CRAFTED_SPLIT["label-2"]
+    path = _crafted(confidence_bundles, tmp_path, family, name, edit)
+    done = subprocess.run([sys.executable, "-m", "tagsmith", "calibrate", str(path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 4 and "Traceback" not in done.stderr, done.stderr
+    assert str(path) in done.stderr and message in done.stderr, done.stderr
+    assert "y_true" not in done.stderr
+
+
 @pytest.mark.parametrize("cases, case", [(CRAFTED_CALIBRATOR, "string-params"),
                                          (CRAFTED_THRESHOLDS, "string-mask"),
                                          (CRAFTED_CONFORMAL, "2d-n-docs"),

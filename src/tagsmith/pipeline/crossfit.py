@@ -244,10 +244,36 @@ class HeldoutScores:
 
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> HeldoutScores:
-        topk = TopK(arrays["indices"], arrays["scores"], int(meta["n_labels"]))
+        """The split ``to_state`` saved; :class:`ValueError` saying what is wrong with any
+        other state (a bundle loads it as a damaged bundle).
+
+        Its labels are what ``tagsmith calibrate`` (without ``--data``) refits on and
+        BBSE shift estimation counts: a label of 2, -1, 0.5 or NaN (or one entry stored
+        twice) loaded, then failed there with an error about a parameter ``y_true`` or
+        ``source_y`` nobody passed. Row ids of strings or fractions were converted as
+        they came, a fractional ``n_labels`` truncated.
+        """
+        n_labels = check_int("calibration split n_labels", meta["n_labels"], 0)
+        source = meta["source"]
+        if not isinstance(source, str):
+            raise ValueError(f"calibration split source is {source!r}, not a description")
+        topk = TopK(arrays["indices"], arrays["scores"], n_labels)
         y = sparse_from_state("held-out labels", "csr", arrays["y_data"], arrays["y_indices"],
                               arrays["y_indptr"], (len(topk), topk.n_labels))
-        return cls(topk, y, arrays["rows"], str(meta["source"]))
+        y.sum_duplicates()  # an entry stored twice is a label of 2
+        labels = y.data
+        if np.any((labels != 0) & (labels != 1)):  # NaN too
+            bad = labels[(labels != 0) & (labels != 1)][0]
+            raise ValueError(f"calibration split labels hold {bad:g}, expected labels 0 or 1")
+        rows = np.asarray(arrays["rows"])
+        if rows.dtype.kind in "iu" and rows.size and int(rows.min()) < 0:
+            raise ValueError(f"calibration split rows hold {int(rows.min())}, expected row "
+                             "ids >= 0")
+        rows = check_ids("calibration split rows", rows, np.iinfo(np.int64).max,
+                         shape=(len(topk),))
+        if np.unique(rows).size != rows.size:
+            raise ValueError("calibration split rows name a document twice")
+        return cls(topk, y, rows, source)
 
 
 def heldout_split(n_docs: int, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
