@@ -1219,3 +1219,19 @@ def test_untampered_platt_bundle_loads_without_a_slope_warning(confidence_bundle
     with caplog.at_level(logging.WARNING, logger="tagsmith"):
         TextClassifier.load(confidence_bundles["platt"])
     assert not [r for r in caplog.records if "negative slopes" in r.getMessage()]
+
+
+@pytest.mark.parametrize("dtype", [str, np.int8, np.float64])
+def test_training_text_hashes_of_another_type_are_refused_on_load(confidence_bundles, tmp_path,
+                                                                  dtype):
+    """The hashes guard calibrate --data against training documents:
+    stored as strings or int8 they matched no text, and a bundle's own training corpus
+    was taken as held-out data without a word (float64 rounds 8-byte hashes)."""
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    path = _crafted(confidence_bundles, tmp_path, "platt", "train_texts.npz",
+                    _map("hashes", lambda a: a.astype(dtype)))
+    with pytest.raises(BundleError, match="train_texts.npz hashes are not a 1-D array of "
+                                          "8-byte unsigned integers") as info:
+        TextClassifier.load(path)
+    assert str(path) in str(info.value)

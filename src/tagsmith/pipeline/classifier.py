@@ -422,8 +422,9 @@ class TextClassifier:
                                                   bundle.read_arrays(CROSSFIT_ARRAYS))
                         if bundle.has(CROSSFIT_META) else None)
             parts = _load_confidence(bundle)
-            train_hashes = (bundle.read_arrays(TRAIN_HASHES, keys=("hashes",))["hashes"]
-                            if bundle.has(TRAIN_HASHES) else None)
+            train_hashes = (_check_train_hashes(
+                bundle.read_arrays(TRAIN_HASHES, keys=("hashes",))["hashes"])
+                if bundle.has(TRAIN_HASHES) else None)
         except BundleError:
             raise
         except (KeyError, ValueError, TypeError, AttributeError, RecursionError) as exc:
@@ -476,6 +477,18 @@ def _check_label_parts(n_labels: int, thresholds: Thresholds, label_counts: np.n
         if part is not None and part_labels(part) != n_labels:
             raise InvalidParameterError(name, f"one covering the {n_labels} labels",
                                         f"one covering {part_labels(part)} labels")
+
+
+def _check_train_hashes(hashes: np.ndarray) -> np.ndarray:
+    """A bundle's training-text hashes when they are a 1-D array of 8-byte unsigned
+    integers (what :func:`~tagsmith.pipeline.train.text_hashes` gives), else ValueError:
+    strings or narrower integers matched no text, which silently let ``calibrate
+    --data`` (:func:`~tagsmith.pipeline.confidence.heldout_from_corpus`) calibrate on the
+    training documents."""
+    if hashes.dtype.kind != "u" or hashes.dtype.itemsize != 8 or hashes.ndim != 1:
+        raise ValueError(f"{TRAIN_HASHES} hashes are not a 1-D array of 8-byte unsigned "
+                         f"integers (dtype {hashes.dtype}, shape {hashes.shape})")
+    return hashes
 
 
 def _check_counts(label_counts) -> np.ndarray:
