@@ -67,7 +67,8 @@ def _parse_params(pairs: tuple[str, ...], option: str) -> dict:
               "(N >= 2; for calibration and label audits); 0 for none.")
 @click.option("--calibration-fraction", type=float, default=0.0, show_default=True,
               help="Set this share of CORPUS aside (never trained on) and calibrate on it: "
-              "probabilities, thresholds on them, conformal sets (see tagsmith calibrate).")
+              "probabilities, thresholds on them (on --dev's probabilities when given), "
+              "conformal sets (see tagsmith calibrate).")
 @click.option("--calibration-method", type=click.Choice(["isotonic", "platt", "temperature"]),
               default="isotonic", show_default=True, help="With --calibration-fraction.")
 @click.option("--json", "as_json", is_flag=True, help="The summary as one JSON object.")

@@ -322,6 +322,8 @@ def calibrate_classifier(classifier, heldout: HeldoutScores, *,
 
 #: how training notes the held-out metrics' thresholds, and what calibration makes of it
 TUNED_HERE = "tuned on these documents"
+#: training calibrated and then tuned the thresholds on these documents' probabilities
+CALIBRATED_HERE = "calibrated, " + TUNED_HERE
 REPLACED = TUNED_HERE + ", before calibration replaced them"
 
 
@@ -332,7 +334,7 @@ def _mark_replaced_thresholds(manifest: dict) -> None:
     if not isinstance(metrics, dict):
         return
     entry = metrics.get("heldout")
-    if isinstance(entry, dict) and entry.get("thresholds") == TUNED_HERE:
+    if isinstance(entry, dict) and entry.get("thresholds") in (TUNED_HERE, CALIBRATED_HERE):
         manifest["metrics"] = {**metrics, "heldout": {**entry, "thresholds": REPLACED}}
 
 

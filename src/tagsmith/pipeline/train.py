@@ -34,6 +34,7 @@ from tagsmith.models import check_model_params, get_model_class, make_model
 from tagsmith.models.base import as_float32_csr
 from tagsmith.pipeline.classifier import TextClassifier
 from tagsmith.pipeline.confidence import (
+    CALIBRATED_HERE,
     TUNED_HERE,
     ConfidenceOptions,
     calibrate_classifier,
@@ -494,14 +495,19 @@ def _heldout_after_calibration(classifier: TextClassifier, heldout, raw: TopK | 
     """Calibration replaced the thresholds the held-out metrics were counted with.
 
     Where the final model never trained on the held-out documents (a dev corpus, or no
-    refit) they are measured again as the calibrated classifier predicts them; otherwise
-    the figures stay those of the model fitted before the refit, and say so.
+    refit) the thresholds are tuned again on them, on the calibrated probabilities: the
+    user gave them to tune thresholds on, and the calibration split only kept that
+    job when there were none (``--dev`` was otherwise used for nothing but the report,
+    with thresholds tuned on a share of the calibration split). The documents are then
+    measured as the calibrated classifier predicts them. Where the final model saw them
+    (a refit), the thresholds stay those of the calibration split and the figures
+    those of the model fitted before the refit, and say so.
 
     The final model is then the one that scored them for tuning: its ``raw`` scores are
     calibrated as :meth:`TextClassifier.predict_topk` would, not computed again (unless
     the calibrator reads more candidates than were kept).
     """
-    fit_idx, dev_part_texts, dev_part_Y, _ = heldout
+    fit_idx, dev_part_texts, dev_part_Y, source = heldout
     if fit_idx is not None and options.refit:
         return  # calibrate_classifier noted that the thresholds were replaced
     k = tuning_k(classifier.n_labels)
@@ -510,9 +516,23 @@ def _heldout_after_calibration(classifier: TextClassifier, heldout, raw: TopK | 
         topk = classifier.to_probabilities(raw.head(width)).head(k)
     else:
         topk = classifier.predict_topk(dev_part_texts, k)
+    confidence = _confidence_options(options)
+    untrained = classifier.label_counts == 0  # the final model is the held-out fit
+    thresholds = tune_thresholds(dev_part_Y, _without_labels(topk, untrained),
+                                 beta=confidence.beta, min_support=confidence.min_support,
+                                 bands=None if classifier.calibrator is None
+                                 else classifier.calibrator.bands,
+                                 max_labels=confidence.max_labels)
+    classifier.thresholds = _never_untrained(thresholds, untrained)
+    summary = classifier.thresholds.summary()
+    classifier.manifest["thresholds"] = summary
+    if isinstance(classifier.manifest.get("calibration"), dict):
+        classifier.manifest["calibration"] = {**classifier.manifest["calibration"],
+                                              "thresholds": summary,
+                                              "thresholds_source": source}
     entry["metrics_before_calibration"] = entry["metrics"]
     entry["metrics"] = evaluate_topk(classifier, dev_part_Y, topk)
-    entry["thresholds"] = "calibrated, tuned on the calibration split"
+    entry["thresholds"] = CALIBRATED_HERE
 
 
 def _calibrate(classifier: TextClassifier, calibration, crossfit_Y, options: TrainOptions):
@@ -521,9 +541,14 @@ def _calibrate(classifier: TextClassifier, calibration, crossfit_Y, options: Tra
     k = options.calibration_k or default_k(classifier.n_labels)
     topk = classifier.predict_topk(cal_texts, k, calibrated=False)
     heldout = HeldoutScores(topk, cal_Y, cal_rows, _calibration_source(options))
-    confidence = options.confidence or ConfidenceOptions(
+    calibrate_classifier(classifier, heldout, options=_confidence_options(options),
+                         crossfit_Y=crossfit_Y)
+
+
+def _confidence_options(options: TrainOptions) -> ConfidenceOptions:
+    """How training calibrates (and tunes thresholds on the calibrated probabilities)."""
+    return options.confidence or ConfidenceOptions(
         seed=options.seed, beta=options.beta, min_support=options.min_support)
-    calibrate_classifier(classifier, heldout, options=confidence, crossfit_Y=crossfit_Y)
 
 
 def _calibration_source(options: TrainOptions) -> str:

@@ -1,0 +1,83 @@
+"""Option combinations of ``tagsmith train`` (and the commands reading its bundles) that
+were accepted and then did something else than asked, run end to end through the CLI."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import tagsmith.cli as tagsmith_cli
+from tagsmith.calibration.thresholds import tune_thresholds
+from tagsmith.pipeline.classifier import TextClassifier
+from tagsmith.pipeline.io import read_labelled
+
+tagsmith_cli._register_commands()
+FAST = ["--feature-param", "char_ngrams=null", "--feature-param", "min_df=1"]
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(tagsmith_cli.cli, ["-q", *map(str, args)], input=input)
+
+
+def test_train_with_dev_and_a_calibration_split_tunes_the_thresholds_on_dev(
+        goemotions_small, tmp_path):
+    """--dev is the corpus to tune thresholds on: with --calibration-fraction they were
+    tuned again on half of the calibration split, and the dev corpus only reported."""
+    out = tmp_path / "model"
+    result = run("train", goemotions_small["train"], "-o", out, "--vocab",
+                 goemotions_small["vocab"], "--dev", goemotions_small["dev"],
+                 "--calibration-fraction", "0.2", "--json", *FAST)
+    assert result.exit_code == 0, result.output
+    clf = TextClassifier.load(out)
+    dev = read_labelled(goemotions_small["dev"], clf.label_space)
+    assert (clf.label_counts > 0).all()  # every label learnt: none is held at 'never'
+    # F1-optimal on the dev corpus's calibrated probabilities, backing off by band
+    probs = clf.predict_topk(dev.texts, clf.n_labels)
+    expected = tune_thresholds(dev.Y, probs, bands=clf.calibrator.bands)
+    np.testing.assert_allclose(clf.thresholds.per_label, expected.per_label, rtol=1e-6)
+    assert clf.thresholds.min_labels == expected.min_labels
+    # what the calibration split alone tunes (calibrate redoes it on the stored split)
+    result = run("calibrate", out, "-o", tmp_path / "recalibrated")
+    assert result.exit_code == 0, result.output
+    split_only = TextClassifier.load(tmp_path / "recalibrated").thresholds
+    assert not np.allclose(split_only.per_label, clf.thresholds.per_label)
+    heldout = clf.manifest["metrics"]["heldout"]
+    assert heldout["source"] == "dev corpus"
+    assert heldout["thresholds"] == "calibrated, tuned on these documents"
+    assert clf.manifest["calibration"]["thresholds_source"] == "dev corpus"
+    assert clf.manifest["calibration"]["thresholds"] == clf.thresholds.summary()
+    # the held-out figures are what eval measures on the dev corpus
+    result = run("eval", out, goemotions_small["dev"], "--json")
+    assert json.loads(result.output)["micro_f1"] == pytest.approx(
+        heldout["metrics"]["micro_f1"])
+    # and a later calibration says it replaced them
+    recalibrated = TextClassifier.load(tmp_path / "recalibrated").manifest
+    assert "before calibration replaced them" in \
+        recalibrated["metrics"]["heldout"]["thresholds"]
+
+
+@pytest.mark.parametrize("refit", [False, True])
+def test_a_dev_split_the_final_model_never_saw_tunes_the_calibrated_thresholds(
+        goemotions_small, tmp_path, refit):
+    """--no-refit keeps the --dev-fraction split unseen, so it tunes as --dev does; after
+    a refit the final model saw it, and the calibration split tunes them."""
+    out = tmp_path / "model"
+    result = run("train", goemotions_small["train"], "-o", out, "--vocab",
+                 goemotions_small["vocab"], "--dev-fraction", "0.25",
+                 *([] if refit else ["--no-refit"]), "--calibration-fraction", "0.2", *FAST)
+    assert result.exit_code == 0, result.output
+    manifest = TextClassifier.load(out).manifest
+    recalibrated = tmp_path / "recalibrated"
+    assert run("calibrate", out, "-o", recalibrated).exit_code == 0
+    split_only = TextClassifier.load(recalibrated).thresholds
+    thresholds = TextClassifier.load(out).thresholds
+    if refit:
+        assert "thresholds_source" not in manifest["calibration"]
+        np.testing.assert_array_equal(split_only.per_label, thresholds.per_label)
+    else:
+        assert manifest["calibration"]["thresholds_source"].startswith(
+            "0.25 of the training data")
+        assert manifest["metrics"]["heldout"]["thresholds"] == \
+            "calibrated, tuned on these documents"
+        assert not np.allclose(split_only.per_label, thresholds.per_label)
