@@ -81,3 +81,40 @@ def test_a_dev_split_the_final_model_never_saw_tunes_the_calibrated_thresholds(
         assert manifest["metrics"]["heldout"]["thresholds"] == \
             "calibrated, tuned on these documents"
         assert not np.allclose(split_only.per_label, thresholds.per_label)
+
+
+@pytest.mark.parametrize("args, message", [
+    # --sets with TSV rows lists the set members alone: -k cut and --threshold filtered
+    # nothing there, and the user got the whole set back
+    (["suggest", "{bundle}", "--sets", "--format", "tsv", "-k", "2"],
+     "-k/--k only applies with ranked suggestions (with --sets, --format json has them)"),
+    (["suggest", "{bundle}", "--sets", "--format", "tsv", "--threshold", "0.9"],
+     "--threshold only applies with ranked suggestions"),
+    # no share held out: the model was fitted once on everything, --no-refit meant nothing
+    (["train", "{corpus}", "-o", "{out}", "--dev-fraction", "0", "--no-refit"],
+     "--no-refit only applies with a share of CORPUS held out (--dev-fraction above 0)"),
+])
+def test_options_the_other_options_leave_nothing_to_do_are_refused(
+        goemotions_small, tmp_path, args, message):
+    filled = [arg.format(bundle=tmp_path / "no-bundle", corpus=goemotions_small["train"],
+                         out=tmp_path / "out") for arg in args]
+    result = run(*filled, input="I am so happy\n")
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_same_options_still_work_where_they_apply(goemotions_small, tmp_path):
+    out = tmp_path / "model"
+    result = run("train", goemotions_small["train"], "-o", out, "--vocab",
+                 goemotions_small["vocab"], "--dev-fraction", "0.2", "--no-refit",
+                 "--calibration-fraction", "0.2", *FAST)
+    assert result.exit_code == 0, result.output
+    for fmt in ("json", "tsv"):
+        result = run("suggest", out, "--format", fmt, "-k", "2", "--threshold", "0",
+                     input="I am so happy\n")
+        assert result.exit_code == 0 and len(result.output.splitlines()) == \
+            (1 if fmt == "json" else 2), result.output
+    result = run("suggest", out, "--sets", "-k", "1", "--threshold", "0",
+                 input="I am so happy\n")
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.output)["suggestions"]) == 1

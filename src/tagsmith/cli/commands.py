@@ -82,6 +82,9 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
     refuse_unused("--calibration-fraction", calibration_fraction > 0, "calibration_method")
     # --dev is the held-out set as it is: nothing is split off CORPUS, nothing refitted
     refuse_unused("a share of CORPUS held out (no --dev)", not dev, "dev_fraction", "no_refit")
+    # nothing held out, nothing tuned: the model is fitted once on all of CORPUS
+    refuse_unused("a share of CORPUS held out (--dev-fraction above 0)", dev or dev_fraction,
+                  "no_refit")
     from tagsmith.pipeline.io import read_labelled_corpora
     from tagsmith.pipeline.train import TrainOptions, train_classifier
 
@@ -316,6 +319,9 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
     from tagsmith.pipeline.classifier import TextClassifier
 
     refuse_unused("--sets", sets, "alpha", "set_method", "max_set_size", "min_confidence")
+    # the TSV rows of --sets list the set members alone: no ranking is cut or thresholded
+    refuse_unused("ranked suggestions (with --sets, --format json has them)",
+                  not (sets and fmt == "tsv"), "k", "threshold")
     classifier = TextClassifier.load(bundle)
     warn_unnamed_language(classifier.label_space, lang)
     if sets and (classifier.conformal is None or classifier.calibrator is None):
