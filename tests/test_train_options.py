@@ -9,8 +9,10 @@ from click.testing import CliRunner
 
 import tagsmith.cli as tagsmith_cli
 from tagsmith.calibration.thresholds import tune_thresholds
+from tagsmith.data.vocab import load_vocabulary
 from tagsmith.pipeline.classifier import TextClassifier
 from tagsmith.pipeline.io import read_labelled
+from tagsmith.pipeline.train import TrainOptions, train_classifier
 
 tagsmith_cli._register_commands()
 FAST = ["--feature-param", "char_ngrams=null", "--feature-param", "min_df=1"]
@@ -118,3 +120,20 @@ def test_the_same_options_still_work_where_they_apply(goemotions_small, tmp_path
                  input="I am so happy\n")
     assert result.exit_code == 0, result.output
     assert len(json.loads(result.output)["suggestions"]) == 1
+
+
+@pytest.mark.parametrize("n_docs, dev_fraction", [(12, 0.3), (40, 0.01)])
+def test_a_dev_fraction_that_holds_out_nothing_says_the_thresholds_are_untuned(
+        goemotions_small, caplog, n_docs, dev_fraction):
+    """Fewer than 20 documents, or a share rounding to no document, tuned nothing and
+    kept every threshold at 0.5 without a word."""
+    caplog.set_level("WARNING", logger="tagsmith")
+    space = load_vocabulary(goemotions_small["vocab"])
+    data = read_labelled(goemotions_small["train"], space)
+    clf = train_classifier(data.texts[:n_docs], data.Y[:n_docs], space, options=TrainOptions(
+        dev_fraction=dev_fraction, featurizer_params={"char_ngrams": None, "min_df": 1}))
+    assert clf.manifest["metrics"]["heldout"] is None
+    assert not clf.thresholds.tuned_mask.any()
+    assert f"dev_fraction {dev_fraction:g} of {n_docs} training documents holds out none" \
+        in caplog.text
+    assert "every label keeps the untuned threshold 0.5" in caplog.text

@@ -48,6 +48,8 @@ logger = logging.getLogger("tagsmith")
 
 #: below this many documents no dev split is carved out (thresholds stay at 0.5)
 MIN_DOCS_FOR_DEV_SPLIT = 20
+#: every label's threshold when none were tuned
+UNTUNED_THRESHOLD = 0.5
 
 
 @dataclass
@@ -331,7 +333,7 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
     dev_raw = None  # the raw scores of the held-out documents
     if heldout is None:
         featurizer, model, fit_seconds, X_all = _fit(texts, Y, options, "train", label_space)
-        thresholds = Thresholds.constant(len(label_space))
+        thresholds = Thresholds.constant(len(label_space), UNTUNED_THRESHOLD)
         report["heldout"] = None
     else:
         fit_idx, dev_part_texts, dev_part_Y, source = heldout
@@ -590,7 +592,14 @@ def _heldout(texts, Y, dev_texts, dev_Y, options: TrainOptions):
                                         f"{other.size} other values, e.g. {other[0]:g}")
         return None, dev_texts, dev_Y, "dev corpus"
     n_dev = int(round(len(texts) * options.dev_fraction))
-    if options.dev_fraction == 0 or len(texts) < MIN_DOCS_FOR_DEV_SPLIT or n_dev < 1:
+    if options.dev_fraction == 0:
+        return None
+    if len(texts) < MIN_DOCS_FOR_DEV_SPLIT or n_dev < 1:
+        # asked to tune, and silently not: every label kept the untuned threshold
+        logger.warning("dev_fraction %g of %d training documents holds out none to tune "
+                       "thresholds on (a split needs at least %d documents and one held "
+                       "out): every label keeps the untuned threshold %g", options.dev_fraction,
+                       len(texts), MIN_DOCS_FOR_DEV_SPLIT, UNTUNED_THRESHOLD)
         return None
     if n_dev >= len(texts):  # else the model was fitted on no document: an error about 'texts'
         raise InvalidParameterError("dev_fraction", f"a share of the {len(texts):,} documents "
