@@ -137,3 +137,21 @@ def test_a_dev_fraction_that_holds_out_nothing_says_the_thresholds_are_untuned(
     assert f"dev_fraction {dev_fraction:g} of {n_docs} training documents holds out none" \
         in caplog.text
     assert "every label keeps the untuned threshold 0.5" in caplog.text
+
+
+def test_label_name_features_join_a_tree_on_sentence_embeddings(goemotions_small, tmp_path):
+    """-p label_feature_weight=... was ignored without a word unless the features were
+    TF-IDF: the tree was built from the documents alone."""
+    corpus = tmp_path / "train.tsv"
+    corpus.write_text("".join(goemotions_small["train"].read_text().splitlines(True)[:40]))
+    scores = {}
+    for weight in ("0", "1"):
+        out = tmp_path / f"model-{weight}"
+        result = run("train", corpus, "-o", out, "--vocab", goemotions_small["vocab"],
+                     "--featurizer", "embedding", "--feature-param", "n_threads=2",
+                     "--model", "tree", "-p", "leaf_size=4", "-p", "branching=2",
+                     "-p", f"label_feature_weight={weight}", "--dev-fraction", "0")
+        assert result.exit_code == 0, result.output
+        clf = TextClassifier.load(out)
+        scores[weight] = clf.predict_topk(["thank you so much, I love it"], 5).scores
+    assert not np.array_equal(scores["0"], scores["1"])

@@ -28,7 +28,7 @@ from tagsmith._params import check_fraction, check_int, check_number, check_para
 from tagsmith.calibration.thresholds import FROM_GLOBAL, Thresholds, tune_thresholds
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import DataError, InvalidParameterError
-from tagsmith.features.tfidf import TfidfFeaturizer, _as_list
+from tagsmith.features.tfidf import _as_list
 from tagsmith.features.views import make_featurizer
 from tagsmith.models import check_model_params, get_model_class, make_model
 from tagsmith.models.base import as_float32_csr
@@ -253,13 +253,29 @@ def _fit(texts, Y, options: TrainOptions, stage: str, label_space: LabelSpace | 
                         if key in model.get_params() and key not in params})
     logger.info("%s: fitting %s on %d documents (%s features), %d labels", stage,
                 options.model, Y.shape[0], getattr(featurizer, "n_features", "?"), Y.shape[1])
-    if label_space is not None and getattr(model, "label_feature_weight", 0) > 0 \
-            and isinstance(featurizer, TfidfFeaturizer):
+    label_features = None
+    if label_space is not None:
+        label_features = _label_features(featurizer, getattr(model, "label_feature_weight", 0),
+                                         label_space)
+    if label_features is not None:
         # label-name features join the label representations the model clusters
-        model.fit(X, Y, label_features=featurizer.transform(label_texts(label_space)))
+        model.fit(X, Y, label_features=label_features)
     else:
         model.fit(X, Y)
     return featurizer, model, time.perf_counter() - started, X
+
+
+def _label_features(featurizer, weight, label_space: LabelSpace):
+    """The label names' features, for a model given a ``label_feature_weight`` above 0
+    (None otherwise, and for several views, which no such model reads).
+
+    Any single featurizer featurizes them as it does documents (the audit's cross-fit
+    does the same): only TF-IDF did, and a weight given with sentence-embedding
+    features was ignored without a word.
+    """
+    if not weight or weight <= 0 or isinstance(getattr(featurizer, "featurizers", None), dict):
+        return None
+    return featurizer.transform(label_texts(label_space))
 
 
 def _check_some_features(featurizer, X, n_docs: int, options: TrainOptions) -> None:
@@ -566,9 +582,8 @@ def _cross_fit(featurizer, X, Y, options: TrainOptions, label_space: LabelSpace)
     model_params = get_model_class(options.model)._param_names()
     if "show_progress" in model_params and "show_progress" not in params:
         params["show_progress"] = options.show_progress
-    label_features = None
-    if params.get("label_feature_weight", 0) and isinstance(featurizer, TfidfFeaturizer):
-        label_features = featurizer.transform(label_texts(label_space))
+    label_features = _label_features(featurizer, params.get("label_feature_weight", 0),
+                                     label_space)
     return cross_fit_topk(X, Y, options.model, params, n_folds=options.crossfit_folds,
                           k=options.crossfit_k, seed=options.seed,
                           label_features=label_features, show_progress=options.show_progress)
