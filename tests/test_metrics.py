@@ -481,6 +481,25 @@ def test_psp_of_a_perfect_ranking_is_exactly_one():
     assert evaluate(Y, topk, ks=(3,), propensity=p)["psp@3"] == 1.0
 
 
+def test_ndcg_of_a_perfect_ranking_is_exactly_one_and_never_above():
+    # DCG was a dot product and the ideal DCG a running sum: the same terms summed in
+    # different orders gave 0.9999999999999999 or 1.0000000000000004 for a perfect ranking
+    rng = np.random.default_rng(21)
+    for _ in range(150):
+        n_labels = int(rng.integers(2, 120))
+        k = int(rng.integers(1, n_labels + 5))
+        Y = np.zeros((1, n_labels), bool)
+        Y[0, rng.choice(n_labels, int(rng.integers(1, n_labels + 1)), replace=False)] = True
+        perfect = TopK.from_scores(Y + rng.random((1, n_labels)) * 0.5, n_labels)
+        assert ndcg_at_k(Y, perfect, k) == 1.0, (n_labels, k, int(Y.sum()))
+        shuffled = TopK.from_scores(rng.random((1, n_labels)), n_labels)
+        assert 0.0 <= ndcg_at_k(Y, shuffled, k) <= 1.0
+    Y = rng.random((40, 60)) < 0.4
+    Y[:, 0] = True  # every document has a true label
+    perfect = TopK.from_scores(Y + rng.random(Y.shape) * 0.5, 60)
+    assert evaluate(Y, perfect, ks=(5, 30, 60))["ndcg@30"] == 1.0
+
+
 @settings(max_examples=200, deadline=None)
 @given(ranking_cases(), st.integers(1, 12), st.data())
 def test_psp_is_at_most_one_and_one_for_rankings_by_weight(case, k, data):

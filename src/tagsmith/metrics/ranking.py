@@ -116,7 +116,12 @@ def _recall(r: _Ranked, k: int) -> float:
 def _ndcg(r: _Ranked, k: int) -> float:
     discount = 1.0 / np.log2(np.arange(2, k + 2))
     hits = r.hits[:, :k]
-    dcg = hits @ discount[: hits.shape[1]]
+    # DCG and ideal DCG both summed in rank order (cumsum is sequential): a perfect ranking
+    # adds the ideal's very terms in its order, so it scores exactly 1, and rounding, being
+    # monotone, keeps any other DCG <= its ideal (a dot product summed in another order
+    # gave 0.9999999999999999 or 1.0000000000000004 for a perfect ranking)
+    gains = hits * discount[: hits.shape[1]]
+    dcg = np.cumsum(gains, axis=1, out=gains)[:, -1] if hits.shape[1] else np.zeros(len(hits))
     ideal = np.concatenate([[0.0], np.cumsum(discount)])[np.minimum(r.n_true, k)]
     return _mean(_safe_div(dcg, ideal))
 
