@@ -372,6 +372,25 @@ def test_k_beyond_topk_and_no_documents():
     assert report["n_docs"] == 0 and report["p@1"] == 0.0 and report["samples_f1"] == 0.0
 
 
+def test_a_k_far_beyond_the_ranking_costs_no_memory_of_size_k():
+    # nDCG built k discounts whatever the ranking's width: k=10**8 took 2.4 GB and 12 s
+    # for one document of three labels, and a larger k failed with a MemoryError
+    topk = TopK.from_scores([[0.3, 0.9, 0.1], [0.5, 0.2, 0.4]], 3)
+    Y = [[1, 1, 0], [0, 0, 0]]
+    k = 2_000_000
+    tracemalloc.start()
+    try:
+        report = evaluate(Y, topk, ks=(k,), propensity=[0.5, 0.5, 0.5])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1e6  # k float64 discounts alone are 16 MB
+    ideal = 1 + 1 / math.log2(3)
+    assert report[f"ndcg@{k}"] == pytest.approx((ideal / ideal + 0) / 2)
+    assert report[f"p@{k}"] == pytest.approx(2 / k / 2)
+    assert ndcg_at_k(Y, topk, 10**15) == report[f"ndcg@{k}"]
+
+
 def test_large_label_ids_do_not_overflow():
     n_labels = 2**31 - 1
     Y = sp.csr_matrix((np.ones(3), [n_labels - 1, 5, n_labels - 2], [0, 1, 2, 3]),

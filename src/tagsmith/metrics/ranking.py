@@ -114,8 +114,11 @@ def _recall(r: _Ranked, k: int) -> float:
 
 
 def _ndcg(r: _Ranked, k: int) -> float:
-    discount = 1.0 / np.log2(np.arange(2, k + 2))
     hits = r.hits[:, :k]
+    # only the discounts a row can use: its listed columns, and an ideal of min(k, |y_i|)
+    # labels (k of them made a k far beyond the ranking cost O(k) memory)
+    depth = min(k, max(hits.shape[1], int(r.n_true.max(initial=0))))
+    discount = 1.0 / np.log2(np.arange(2, depth + 2))
     # DCG and ideal DCG both summed in rank order (cumsum is sequential): a perfect ranking
     # adds the ideal's very terms in its order, so it scores exactly 1, and rounding, being
     # monotone, keeps any other DCG <= its ideal (a dot product summed in another order
