@@ -205,9 +205,11 @@ def ndcg_at_k(y_true, topk: TopK, k: int) -> float:
     ``IDCG@k = sum_{r=1..min(k, |y_i|)} 1 / log2(r + 1)``. Documents without true labels
     score 0 and count in the mean (as in sklearn). A document with fewer than ``k``
     true labels is normalised by the ideal DCG of its ``|y_i|`` labels, so a ranking
-    with them all first scores 1. Without score ties this equals
+    with them all first scores 1. Without score ties, and when ``topk`` lists at least
+    ``min(k, n_labels)`` labels of every document, this equals
     ``sklearn.metrics.ndcg_score(y_true, scores, k=k)``; with ties tagsmith ranks the
-    lower label id first where sklearn averages the tied gains.
+    lower label id first where sklearn averages the tied gains, and labels a short
+    row does not list count as misses where sklearn ranks them by their scores.
 
     >>> topk = TopK.from_scores([[0.9, 0.1, 0.5], [0.2, 0.8, 0.3]], k=2)
     >>> round(ndcg_at_k([[0, 0, 1], [0, 1, 0]], topk, k=2), 4)
