@@ -209,8 +209,19 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
                    f"{report['rejected_steps']} steps rejected (previous table kept), "
                    "cleaned: " + (", ".join(f"{value} {key.replace('_', ' ')}"
                                             for key, value in cleaned.items()) or "nothing")
-                   + f"; ratings {report['ratings']}", err=True)
+                   + f"; ratings {report['ratings']}"
+                   + _summary_changes(report["summaries"]), err=True)
     click.echo(json_text(report), err=True)
+
+
+def _summary_changes(counts: dict) -> str:
+    """What the summary step rejected, for the taxonomy's "changes:" line ('' if nothing)."""
+    parts = [f"{counts[key]} {what}" for key, what in (
+        ("n_unknown_ids", "for documents not in their batch"),
+        ("n_duplicate_ids", "for documents given twice in one answer"),
+        ("n_invalid_items", "invalid"), ("n_malformed_answers", "malformed answers"))
+        if counts.get(key)]
+    return "; summaries rejected: " + ", ".join(parts) if parts else ""
 
 
 @cli.command()

@@ -96,6 +96,8 @@ class Taxonomy:
     cleaned: dict = field(default_factory=dict)
     #: what was wrong with the last unusable table answer (empty when none was)
     last_problems: list[str] = field(default_factory=list)
+    #: counts of the summary step (see :func:`_summarise`; empty without summaries)
+    summaries: dict = field(default_factory=dict)
 
     def to_label_space(self, base_uri: str = "urn:tagsmith:taxonomy:", lang: str = "en",
                        name: str | None = "taxonomy") -> LabelSpace:
@@ -249,11 +251,11 @@ def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOpti
     rng = np.random.default_rng(options.seed)
     sample = rng.permutation(len(texts))[:options.sample_size]
     docs = [texts[i][:options.max_doc_chars] for i in sample]
-    summaries = _summarise(docs, client, options) if options.summarise else docs
+    taxonomy = Taxonomy(labels=[], use_case=options.use_case)
+    summaries = _summarise(docs, client, options, taxonomy) if options.summarise else docs
     order = rng.permutation(len(summaries))
     batches = [[summaries[i] for i in order[start:start + options.minibatch_size]]
                for start in range(0, len(order), options.minibatch_size)]
-    taxonomy = Taxonomy(labels=[], use_case=options.use_case)
     limits = (options.max_labels, options.name_words, options.description_words)
     first = prompts.generate_prompt(batches[0], options.use_case, *limits)
     labels = _ask_table(client, first, options, taxonomy, "first label set from minibatch 1",
@@ -380,9 +382,19 @@ class _Counted:
                                           f"cost {usage.cost:.4f}", refresh=False)
 
 
-def _summarise(docs: list[str], client: LLMClient, options: TaxonomyOptions) -> list[str]:
+def _summarise(docs: list[str], client: LLMClient, options: TaxonomyOptions,
+               taxonomy: Taxonomy) -> list[str]:
     """Use-case summaries of the documents; a document whose summary fails keeps its
-    (cut) text, so no document drops out of the sample."""
+    (cut) text, so no document drops out of the sample.
+
+    One answer summarises a batch of documents, so a document can get the model to
+    write another's summary: entries for ids not in the batch and every entry of an id
+    given twice are rejected (:func:`~tagsmith.labeling.parsing.parse_summaries`). The
+    counts go into ``taxonomy.summaries``: ``n_docs``, ``n_calls``, ``n_failed_calls``,
+    ``n_malformed_answers``, ``n_unknown_ids`` and ``n_duplicate_ids`` (entries
+    rejected), ``n_invalid_items``, ``n_missing`` (documents that kept their text) and
+    ``n_cut`` (summaries over 3x ``summary_words`` words, cut).
+    """
     ids = [f"d{i + 1}" for i in range(len(docs))]
     batches = [list(range(start, min(len(docs), start + options.summary_batch)))
                for start in range(0, len(docs), options.summary_batch)]
@@ -401,26 +413,39 @@ def _summarise(docs: list[str], client: LLMClient, options: TaxonomyOptions) -> 
     # put its whole answer into a generation prompt, at any length
     most = options.summary_words * 3
     summaries = [" ".join(doc.split()[:most]) for doc in docs]
-    n_missing = n_cut = 0
+    counts = dict.fromkeys(("n_failed_calls", "n_malformed_answers", "n_unknown_ids",
+                            "n_duplicate_ids", "n_invalid_items", "n_missing", "n_cut"), 0)
     for batch, request, answer in zip(batches, requests, answers, strict=True):
         found: dict[str, str] = {}
-        if not isinstance(answer, LLMError):
+        if isinstance(answer, LLMError):
+            counts["n_failed_calls"] += 1
+        else:
             try:
-                found = parse_summaries(answer.text, [ids[i] for i in batch])
+                parsed = parse_summaries(answer.text, [ids[i] for i in batch])
             except LLMOutputError:
-                found = {}
+                counts["n_malformed_answers"] += 1
                 discard_cached(client, request)
+            else:
+                found = parsed.summaries
+                counts["n_unknown_ids"] += len(parsed.unknown_ids)
+                counts["n_duplicate_ids"] += len(parsed.duplicate_ids)
+                counts["n_invalid_items"] += parsed.n_invalid_items
         for i in batch:
-            if ids[i] in found and found[ids[i]]:
+            if ids[i] in found:
                 words = found[ids[i]].split()
-                n_cut += len(words) > most
+                counts["n_cut"] += len(words) > most
                 summaries[i] = " ".join(words[:most])
             else:
-                n_missing += 1
-    if n_missing:
-        logger.warning("%d of %d summaries missing or malformed: their texts are used",
-                       n_missing, len(docs))
-    if n_cut:
+                counts["n_missing"] += 1
+    taxonomy.summaries = {"n_docs": len(docs), "n_calls": len(requests), **counts}
+    if counts["n_unknown_ids"] or counts["n_duplicate_ids"]:
+        logger.warning("summaries rejected: %d for documents not in their batch, %d for "
+                       "documents given twice in one answer (all of their entries)",
+                       counts["n_unknown_ids"], counts["n_duplicate_ids"])
+    if counts["n_missing"]:
+        logger.warning("%d of %d summaries missing, malformed or rejected: their texts are "
+                       "used", counts["n_missing"], len(docs))
+    if counts["n_cut"]:
         logger.warning("%d of %d summaries over %d words (3x summary_words): cut",
-                       n_cut, len(docs), most)
+                       counts["n_cut"], len(docs), most)
     return summaries
