@@ -848,3 +848,52 @@ def test_cli_taxonomy_reports_the_summaries_it_rejected(tmp_path):
     assert "summaries rejected: 1 for documents not in their batch, 1 for documents " \
            "given twice in one answer" in result.stderr
 
+
+def test_only_the_ratings_of_answers_used_are_reported():
+    """Every answer's rating was recorded: that of an update rejected for breaking the
+    limits (its table was never used), and that of an answer sent back for repair,
+    beside the rating of the repair that replaced it. A rating outside the 1-10 asked
+    for was reported as given."""
+    state = {"review": 0}
+
+    def table(names, rating=None):
+        extra = {} if rating is None else {"rating": rating}
+        return json.dumps({**extra, "labels": [{"name": n, "description": f"About {n}."}
+                                               for n in names]})
+
+    def behaviour(body):
+        prompt = user_prompt(body)
+        first = body["messages"][1]["content"]
+        if first.startswith("# Context\nGoal: build"):
+            return table(["Refunds", "Parcels"])
+        if first.startswith("# Context\nGoal: improve"):  # 3 labels of 2, also repaired
+            return table(["Refunds", "Parcels", "Accounts"], rating=2)
+        if prompt.startswith("# Context\nReview"):  # a duplicate name: sent back
+            return table(["Refunds", "refunds"], rating=3)
+        state["review"] += 1  # the review's repair
+        return table(["Refunds", "Parcels"], rating=9)
+
+    options = TaxonomyOptions(use_case="tickets", summarise=False, max_labels=2,
+                              minibatch_size=2)
+    with LocalChatServer(behaviour) as server:
+        client = OpenAIChatClient(server.base_url, "m", max_retries=0)
+        taxonomy = generate_taxonomy(["a", "b", "c", "d"], client, options)
+    assert state["review"] == 1 and taxonomy.rejected_steps == 1
+    assert taxonomy.ratings == [9] and taxonomy.n_invalid_ratings == 0
+    assert taxonomy.labels == [("Refunds", "About Refunds."), ("Parcels", "About Parcels.")]
+
+
+@pytest.mark.parametrize("rating", [0, 11, 7.5, "9", True])
+def test_a_rating_outside_what_was_asked_is_counted_not_reported(tmp_path, rating):
+    answer = json.dumps({"rating": rating, "labels": [
+        {"name": "Refunds", "description": "Money back."}]})
+    corpus = tmp_path / "tickets.txt"
+    corpus.write_text("a ticket\n", encoding="utf-8")
+    args = ["taxonomy", str(corpus), "--use-case", "tickets", "-o", str(tmp_path / "t.csv"),
+            "--no-summaries", "--llm", "m", "--cache", str(tmp_path / "c.sqlite")]
+    with LocalChatServer(lambda body: answer) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stderr.strip().splitlines()[-1])
+    # the first table and the review both carry it (the first is asked for none)
+    assert report["ratings"] == [] and report["n_invalid_ratings"] == 2

@@ -90,7 +90,11 @@ class Taxonomy:
 
     labels: list[tuple[str, str]]
     use_case: str
+    #: the ``rating`` (1-10) of each table answer that was used, in order; an answer
+    #: rejected (broken, or sent back and not used) adds none
     ratings: list[int] = field(default_factory=list)
+    #: ratings missing from a used answer's rating field or outside 1-10 (not in ``ratings``)
+    n_invalid_ratings: int = 0
     rejected_steps: int = 0
     repaired_answers: int = 0
     cleaned: dict = field(default_factory=dict)
@@ -331,8 +335,8 @@ def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyO
             problems = check_taxonomy(labels, *limits)
         except LLMOutputError as exc:
             labels, problems = None, [str(exc)]
-        _record_rating(answer, taxonomy)
         if not problems:
+            _record_rating(answer, taxonomy)  # only a table used rates it
             return labels
         taxonomy.last_problems = list(problems)
         if attempt == 0:
@@ -340,6 +344,7 @@ def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyO
             logger.info("taxonomy answer broke %d requirement(s); asking again", len(problems))
             messages = prompts.repair_prompt(messages, answer, problems)
     if labels is not None and not strict and clean_taxonomy(labels, options)[0]:
+        _record_rating(answer, taxonomy)
         return labels  # still out of limits: the caller cleans it
     if labels is not None and not strict:
         taxonomy.last_problems.insert(0, "no label left within the limits")
@@ -351,14 +356,25 @@ def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyO
 
 
 def _record_rating(answer: str, taxonomy: Taxonomy) -> None:
+    """Add the rating of a table answer that is used (1-10, as the prompt asks; any
+    other value given is counted in ``n_invalid_ratings``). Called for used answers
+    only: a rejected answer's rating rated nothing that was kept."""
     from tagsmith.labeling.parsing import extract_json_object
 
     try:  # the rating of the table the answer gave, not of an example before it
-        rating = extract_json_object(answer, key="labels", non_empty=True).get("rating")
+        rating = extract_json_object(answer, key="labels", non_empty=True).get("rating",
+                                                                                  _NONE)
     except LLMOutputError:
         return
-    if isinstance(rating, int) and not isinstance(rating, bool):
+    if rating is _NONE:  # the first table is asked for without a rating
+        return
+    if isinstance(rating, int) and not isinstance(rating, bool) and 1 <= rating <= 10:
         taxonomy.ratings.append(rating)
+    else:
+        taxonomy.n_invalid_ratings += 1
+
+
+_NONE = object()
 
 
 class _Counted:

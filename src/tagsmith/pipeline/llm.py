@@ -71,6 +71,7 @@ def run_taxonomy(texts: Sequence[str], client, options, output: str | Path, *,
             space, path, title=f"Taxonomy for: {options.use_case}")))
     _write_together(writes)
     report = {"n_labels": len(space), "ratings": taxonomy.ratings,
+              "n_invalid_ratings": taxonomy.n_invalid_ratings,
               "summaries": taxonomy.summaries,
               "rejected_steps": taxonomy.rejected_steps,
               "repaired_answers": taxonomy.repaired_answers, "cleaned": taxonomy.cleaned,
