@@ -727,3 +727,28 @@ def test_split_lines_crlf_across_chunks():
     long = b"x" * (_CHUNK - 3)  # its CR is the last byte of the first chunk
     data = b"a\r" + long + b"\r\nb\r\r"
     assert list(split_lines(io.BytesIO(data))) == [b"a\r", long + b"\r\n", b"b\r", b"\r"]
+
+
+def test_a_jsonl_key_given_twice_is_a_malformed_line(tmp_path):
+    """json.loads keeps the last of two values of one key and drops the other silently:
+    a document's text or labels would be lost without a word."""
+    path = write(tmp_path / "dup.jsonl", "\n".join([
+        '{"text": "first", "labels": ["a"]}',
+        '{"text": "a", "text": "b"}',
+        '{"text": "nested", "meta": {"n": 1, "n": 2}}',
+        '{"text": "escaped", "labels": ["a"], "lab\\u0065ls": ["b"]}',
+        '{"text": "last", "labels": ["a"], "labels_2": ["b"]}',
+    ]) + "\n")
+    with pytest.raises(CorpusFormatError) as info:
+        list(read_jsonl(path))
+    assert str(info.value) == (f"{path}:2: key 'text' given twice in one JSON object (a JSON "
+                               "reader keeps only one of its values)")
+    errors = []
+    records = list(read_jsonl(path, on_error=errors.append))
+    assert [r.text for r in records] == ["first", "last"]
+    assert [(e.line, e.reason.split(" given")[0]) for e in errors] == [
+        (2, "key 'text'"), (3, "key 'n'"), (4, "key 'labels'")]
+    assert [r.text for r in read_jsonl(path, on_error="skip")] == ["first", "last"]
+    corpus = Corpus(path, LabelSpace.from_uris(["a", "b"]), on_error="skip")
+    assert [d.text for d in corpus] == ["first", "last"]
+    assert corpus.report.n_skipped_lines == 3

@@ -25,7 +25,8 @@ Formats:
   A record's ``line`` is the line where it starts (quoted fields may span lines).
 * **JSONL**: one object per line with ``text`` (string, required), ``labels`` (list
   of strings or integers, optional) and ``id`` (string or integer, optional); other
-  keys go to the metadata.
+  keys go to the metadata. An object naming a key twice (at any depth) is malformed:
+  JSON parsers keep one of the values and drop the other silently.
 * **Directory** (Annif document directory): ``*.txt`` files in name order, labels
   from a sidecar ``<stem>.tsv`` or ``<stem>.key`` (first tab-separated column of each
   line); no sidecar means no labels. ``doc_id`` is the file stem, ``line`` the
@@ -375,7 +376,7 @@ def _jsonl_records(path: Path, on_error) -> Iterator[Record]:
         if not line.strip():
             return None
         try:
-            obj = json.loads(line)
+            obj = _JSON_DECODER.decode(line)
         except RecursionError as exc:  # arrays nested thousands deep
             raise _Malformed("invalid JSON: nested too deeply") from exc
         except ValueError as exc:  # JSONDecodeError, or an integer of over 4,300 digits
@@ -399,6 +400,33 @@ def _jsonl_records(path: Path, on_error) -> Iterator[Record]:
                       else None)
 
     return _line_records(path, parse, on_error)
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """A JSON object's pairs as a dict; a key given twice makes the line malformed:
+    :func:`json.loads` keeps the last value and drops the others silently
+    (``{"text": "a", "text": "b"}`` read as ``"b"``). Nested objects are checked too.
+
+    >>> try:
+    ...     _JSON_DECODER.decode('{"text": "a", "meta": {"n": 1, "n": 2}}')
+    ... except _Malformed as exc:
+    ...     print(exc)
+    key 'n' given twice in one JSON object (a JSON reader keeps only one of its values)
+    """
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _Malformed(f"key {key[:80]!r} given twice in one JSON object (a JSON "
+                                 "reader keeps only one of its values)")
+            seen.add(key)
+    return obj
+
+
+#: :func:`json.loads` refusing duplicate keys, as fast: the hook gets the pairs as a list
+#: and :class:`dict` builds the object in C, as the default decoder does
+_JSON_DECODER = json.JSONDecoder(object_pairs_hook=_refuse_duplicate_keys)
 
 
 def _holds_lone_surrogate(value: object) -> bool:
