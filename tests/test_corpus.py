@@ -752,3 +752,22 @@ def test_a_jsonl_key_given_twice_is_a_malformed_line(tmp_path):
     corpus = Corpus(path, LabelSpace.from_uris(["a", "b"]), on_error="skip")
     assert [d.text for d in corpus] == ["first", "last"]
     assert corpus.report.n_skipped_lines == 3
+
+
+def test_a_label_key_holding_a_control_character_is_no_derived_label(tmp_path):
+    # a vocabulary refuses such a URI; a derived label space took it as a label
+    path = tmp_path / "c.tsv"
+    path.write_text(f"fine\t<{U}a>\nbroken\t<{U}\x00b> <{U}b>\nbare\tc\x7fd\n",
+                    encoding="utf-8")
+    assert derive_label_space(path).uris == [U + "a", U + "b"]
+    with pytest.raises(UnknownLabelError, match=r"'<http://example.org/c/\\x00b>'") as info:
+        collect(Corpus(path, derive_label_space(path)))
+    assert str(info.value).startswith(f"{path}:2: ")
+    from tagsmith.pipeline.io import read_labelled_corpora
+
+    with pytest.raises(UnknownLabelError) as info:  # derived while reading
+        read_labelled_corpora([path], None)
+    assert str(info.value).startswith(f"{path}:2: ")
+    space, (got,) = read_labelled_corpora([path], None, unknown_labels="skip")
+    assert space.uris == [U + "a", U + "b"]
+    assert got.report.unknown_labels == {f"<{U}\x00b>": 1, "c\x7fd": 1}

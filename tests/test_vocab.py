@@ -847,3 +847,37 @@ def test_csv_header_naming_a_column_twice_is_refused(tmp_path):
             load_vocabulary(path)
     path.write_text("uri,label_en,comment,comment\nhttp://x/a,apple,x,y\n", encoding="utf-8")
     assert load_vocabulary(path).names() == ["apple"]  # unknown columns stay ignored
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x1b", "\x7f", "\x9b"])
+@pytest.mark.parametrize("suffix", [".tsv", ".csv"])
+def test_a_uri_holding_a_control_character_is_refused_with_file_and_line(tmp_path, caplog,
+                                                                         suffix, char):
+    # not whitespace, so it passed the URI check: <http://x/\x00a> became a label whose
+    # URI no other tool reads (and ESC or CSI could drive a terminal showing it)
+    path = tmp_path / f"ctl{suffix}"
+    if suffix == ".tsv":
+        path.write_text(f"<u:a>\tapple\n<u:b{char}x>\tbanana\n<u:c>\tpear\n", encoding="utf-8")
+    else:
+        path.write_text(f"uri,label_en\nu:a,apple\nu:b{char}x,banana\nu:c,pear\n",
+                        encoding="utf-8")
+    line = 2 if suffix == ".tsv" else 3
+    with pytest.raises(VocabularyError) as err:
+        load_vocabulary(path)
+    assert str(err.value) == (f"{path}:{line}: URI {'u:b' + char + 'x'!r} holds the control "
+                              f"character {char!r} (U+{ord(char):04X}), which no URI may")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        space = load_vocabulary(path, on_error="skip")
+    assert space.uris == ["u:a", "u:c"] and "skipped 1" in caplog.text
+
+
+@needs_rdflib
+def test_a_skos_concept_uri_holding_a_control_character_is_refused(tmp_path):
+    path = tmp_path / "ctl.ttl"
+    path.write_text("@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n"
+                    '<u:a> a skos:Concept ; skos:prefLabel "apple"@en .\n'
+                    '<u:b\\u0001x> a skos:Concept ; skos:prefLabel "banana"@en .\n',
+                    encoding="utf-8")
+    with pytest.raises(VocabularyError, match=r"ctl.ttl: concept <u:b\x01x>: URI 'u:b\\x01x' "
+                       r"holds the control character '\\x01' \(U\+0001\)"):
+        load_vocabulary(path)

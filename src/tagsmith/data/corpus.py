@@ -26,7 +26,7 @@ import scipy.sparse as sp
 
 from tagsmith._params import check_choice, check_int
 from tagsmith.data.document import Document
-from tagsmith.data.labelspace import LabelSpace, strip_brackets
+from tagsmith.data.labelspace import LabelSpace, control_char, strip_brackets
 from tagsmith.data.readers import (
     FORMATS,
     Record,
@@ -281,15 +281,22 @@ def derive_label_space(path_or_paths: str | Path | Iterable[str | Path], *,
         policy = report.skip_line if on_error == "skip" else "fail"
         for record in read_records(path, format, on_error=policy):
             report.n_docs += 1
-            # an empty "<>" is no URI: left out here, the corpus read reports it as an
-            # unknown label at its file:line (a label space refuses an empty URI unnamed)
-            counts.update({uri for uri in map(strip_brackets, record.labels) if uri})
+            counts.update({uri for uri in map(strip_brackets, record.labels)
+                           if _derivable(uri)})
         if report.has_skips:
             logger.warning("deriving labels: %s", report.summary())
     uris = sorted(uri for uri, n in counts.items() if n >= min_count)
     if not uris:
         logger.warning("no labels found in %s", ", ".join(str(p) for p in paths))
     return LabelSpace.from_uris(uris)
+
+
+def _derivable(uri: str) -> bool:
+    """Whether a label key's URI may become a label of a derived space. An empty ``<>``
+    is no URI, nor one holding a control character (``<http://x/\\x00a>``), which a
+    vocabulary refuses: both are left out, and the corpus read reports them as unknown
+    labels at their file:line (a label space would refuse an empty URI unnamed)."""
+    return bool(uri) and control_char(uri) is None
 
 
 class DerivingLabels:
@@ -317,7 +324,7 @@ class DerivingLabels:
 
     def lookup(self, key: str, *, by_name: bool = True) -> int | None:
         uri = strip_brackets(key)
-        if not uri:  # "<>" is no URI: unknown, as derive_label_space leaves it out
+        if not _derivable(uri):  # unknown, as derive_label_space leaves it out
             return None
         found = self._ids.get(uri)
         if found is None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -76,6 +77,21 @@ def strip_brackets(key: str) -> str:
     if len(key) >= 2 and key[0] == "<" and key[-1] == ">":
         return key[1:-1].strip()
     return key
+
+
+#: C0 controls, DEL and C1 controls: no URI may hold one (RFC 3987), whitespace or not
+_CONTROL_CHAR = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def control_char(uri: str) -> str | None:
+    """The first C0 or C1 control character or DEL in ``uri``, else None: a vocabulary
+    refuses such a URI, and a corpus's label key holding one is no label.
+
+    >>> control_char("http://x/a\\x00b"), control_char("http://x/caf\u00e9")
+    ('\\x00', None)
+    """
+    found = _CONTROL_CHAR.search(uri)
+    return None if found is None else found.group()
 
 
 def in_language(values: Mapping[str, T], lang: str) -> T | None:

@@ -62,7 +62,13 @@ from pathlib import Path
 
 from tagsmith._params import check_choice
 from tagsmith.data.csvlimits import csv_writer, next_csv_row, raise_csv_field_limit
-from tagsmith.data.labelspace import Label, LabelSpace, in_language, strip_brackets
+from tagsmith.data.labelspace import (
+    Label,
+    LabelSpace,
+    control_char,
+    in_language,
+    strip_brackets,
+)
 from tagsmith.data.textio import atomic_text_writer
 from tagsmith.exceptions import (
     MissingDependencyError,
@@ -118,7 +124,7 @@ def load_vocabulary(path: str | Path, *, format: str | None = None, language: st
     if kind == "skos":
         labels = _read_skos(path, language)
         for label in labels:
-            problem = _too_long(label)
+            problem = _label_problem(label)
             if problem:
                 raise VocabularyError(f"concept <{label.uri[:200]}>: {problem}", path=path)
     else:
@@ -344,7 +350,7 @@ def _collect(rows: Iterable[Row], path: Path, on_error: str) -> list[Label]:
     skipped: list[int] = []
     for line, item in rows:
         if isinstance(item, Label):
-            item = _too_long(item) or item
+            item = _label_problem(item) or item
         if isinstance(item, Label) and item.uri in first_line:
             item = f"duplicate URI <{item.uri}> (first on line {first_line[item.uri]})"
         if isinstance(item, str):
@@ -670,8 +676,13 @@ def _syntax_error_at(exc: Exception) -> tuple[int | None, str]:
     return None, str(exc)
 
 
-def _too_long(label: Label) -> str | None:
-    """Why ``label`` is refused for an over-long URI or name, or None."""
+def _label_problem(label: Label) -> str | None:
+    """Why ``label`` is refused (a URI holding a control character, or an over-long URI
+    or name), or None."""
+    char = control_char(label.uri)
+    if char is not None:  # NUL, ESC, DEL...: not whitespace, so _valid_uri lets them by
+        return (f"URI {label.uri[:80]!r} holds the control character {char!r} (U+"
+                f"{ord(char):04X}), which no URI may")
     fields = [("URI", label.uri), ("notation", label.notation or "")]
     fields += [(f"label_{lang}", name) for lang, name in label.pref_labels.items()]
     fields += [(f"altlabel_{lang}", name) for lang, names in label.alt_labels.items()
