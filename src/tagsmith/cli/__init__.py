@@ -267,12 +267,11 @@ def warn_unnamed_language(space, lang: str, option: str = "--lang") -> None:
     """Log one warning when labels of ``space`` have names but none in ``lang`` (nor a
     variant of it): each name then falls back to another language, and a mistyped or
     absent ``--lang fr`` went unnoticed."""
-    from tagsmith.data.labelspace import in_language
+    from tagsmith.data.labelspace import unnamed_in
 
-    named = [label.pref_labels for label in space if label.pref_labels]
-    if not named or any(in_language(names, lang) is not None for names in named):
+    languages = unnamed_in(space, lang)
+    if not languages:
         return
-    languages = sorted({code for names in named for code in names})
     if len(languages) == 1:
         instead = f"names in {languages[0]!r} are shown instead"
     else:  # LabelSpace.name_of: a label's first name

@@ -116,6 +116,22 @@ def in_language(values: Mapping[str, T], lang: str) -> T | None:
     return None
 
 
+def unnamed_in(labels: Iterable[Label], lang: str) -> list[str]:
+    """The languages of the labels' names (sorted) when some labels have names but none
+    in ``lang`` or a variant of it, so every name shown falls back to another language
+    (a mistyped ``--lang``); ``[]`` when a label is named in ``lang`` or none is named.
+
+    >>> unnamed_in([Label("u:a", {"de": "Apfel"}), Label("u:b", {"fi": "omena"})], "en")
+    ['de', 'fi']
+    >>> unnamed_in([Label("u:a", {"de": "Apfel"}), Label("u:b", {"en-GB": "apple"})], "en")
+    []
+    """
+    named = [label.pref_labels for label in labels if any(label.pref_labels.values())]
+    if any(in_language(names, lang) for names in named):
+        return []
+    return sorted({code for names in named for code in names})
+
+
 def language_in(values: Mapping[str, object], lang: str) -> str | None:
     """The language tag of the value :func:`in_language` picks, as ``values`` spells it.
 

@@ -34,7 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_bool, check_choice, check_int, check_number
-from tagsmith.data.labelspace import LabelSpace, in_language
+from tagsmith.data.labelspace import LabelSpace, in_language, unnamed_in
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import TopK, _check_k, check_topk
 from tagsmith.zeroshot.index import INDEX_KINDS, build_index
@@ -76,13 +76,10 @@ def label_texts(label_space: LabelSpace, *, lang: str = "en", template: str = "{
     owners: list[int] = []
     deprecated = label_space.deprecated_mask
     nameless: list[str] = []
-    n_in_lang = n_named = 0
     for label_id, label in enumerate(label_space):
         if deprecated[label_id]:
             continue
         own = in_language(label.pref_labels, lang)
-        n_in_lang += bool(own)
-        n_named += any(label.pref_labels.values())
         name = own or next((other for other in label.pref_labels.values() if other), "")
         names = [name] if name else []
         if use_alt_labels:
@@ -96,8 +93,9 @@ def label_texts(label_space: LabelSpace, *, lang: str = "en", template: str = "{
             continue
         texts += [template.format(text) for text in dict.fromkeys(names)]
         owners += [label_id] * len(dict.fromkeys(names))
-    if n_named and not n_in_lang:  # a mistyped --lang, or a vocabulary in other languages
-        languages = sorted({code for label in label_space for code in label.pref_labels})
+    languages = unnamed_in((label for label_id, label in enumerate(label_space)
+                            if not deprecated[label_id]), lang)
+    if languages:  # a mistyped --lang, or a vocabulary in other languages
         logger.warning("no label has a name in language %r: names in %s are used instead, "
                        "and alternative labels and descriptions (read in %r or a variant of it "
                        "only) are not",
