@@ -109,38 +109,30 @@ def test_audit_writes_report_review_and_label_table(audited):
         assert len(list(csv.DictReader(handle))) == 28
 
 
-def test_every_doc_labelled_can_be_set_from_the_cli(audited, corpus_with_problems):
+@pytest.mark.parametrize(("option", "default", "value", "expected", "bad_values", "refused"), [
     # every document of the GoEmotions slice carries a label: auto reads "yes"
+    ("every_doc_labelled", True, "no", False, ("maybe",), "no"),
+    ("calibration_folds", CALIBRATION_FOLDS, "3", 3, ("0", "101", "two"), 0),
+])
+def test_noise_method_options_can_be_set_from_the_cli(audited, corpus_with_problems, option,
+                                                      default, value, expected, bad_values,
+                                                      refused):
     report = json.loads((audited / "report.json").read_text(encoding="utf-8"))
-    assert report["noise"]["method"]["every_doc_labelled"] is True
+    got = report["noise"]["method"][option]
+    assert got == default and type(got) is type(default)  # True, not 1
     paths = corpus_with_problems
-    out = paths["base"] / "audit-no"
+    flag = "--" + option.replace("_", "-")
+    out = paths["base"] / f"audit-{option}"
     assert run_cli(["-q", "audit", str(paths["corpus"]), "--vocab", str(paths["vocab"]),
-                    "-o", str(out), "--scores", "knn", "--no-html",
-                    "--every-doc-labelled", "no"]) == 0
+                    "-o", str(out), "--scores", "knn", "--no-html", flag, value]) == 0
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
-    assert report["noise"]["method"]["every_doc_labelled"] is False
-    assert run_cli(["-q", "audit", str(paths["corpus"]), "--vocab", str(paths["vocab"]),
-                    "-o", str(out), "--every-doc-labelled", "maybe"]) == 2
-    with pytest.raises(InvalidParameterError, match="every_doc_labelled"):
-        AuditOptions(every_doc_labelled="no").validate()
-
-
-def test_calibration_folds_can_be_set_from_the_cli(audited, corpus_with_problems):
-    report = json.loads((audited / "report.json").read_text(encoding="utf-8"))
-    assert report["noise"]["method"]["calibration_folds"] == CALIBRATION_FOLDS
-    paths = corpus_with_problems
-    out = paths["base"] / "audit-folds"
-    assert run_cli(["-q", "audit", str(paths["corpus"]), "--vocab", str(paths["vocab"]),
-                    "-o", str(out), "--scores", "knn", "--no-html",
-                    "--calibration-folds", "3"]) == 0
-    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
-    assert report["noise"]["method"]["calibration_folds"] == 3
-    for bad in ("0", "101", "two"):
+    got = report["noise"]["method"][option]
+    assert got == expected and type(got) is type(expected)
+    for bad in bad_values:
         assert run_cli(["-q", "audit", str(paths["corpus"]), "--vocab", str(paths["vocab"]),
-                        "-o", str(out), "--calibration-folds", bad]) == 2
-    with pytest.raises(InvalidParameterError, match="calibration_folds"):
-        AuditOptions(calibration_folds=0).validate()
+                        "-o", str(out), flag, bad]) == 2
+    with pytest.raises(InvalidParameterError, match=option):
+        AuditOptions(**{option: refused}).validate()
 
 
 def test_html_report_is_self_contained(audited):
