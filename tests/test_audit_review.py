@@ -690,3 +690,25 @@ def test_jsonl_review_escapes_unicode_line_separators_and_reads_both_forms(tmp_p
                         encoding="utf-8")
         decisions, counts = read_decisions(path, SPACE)
         assert counts["accepted"] == 2 and len(decisions) == 2
+
+
+def _resave(path, saved, convert=lambda cell: cell, extra_rows=()):
+    """``path`` as a spreadsheet saves it: BOM, CR LF, each cell through ``convert``,
+    then ``extra_rows``."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        cells = [[convert(cell) for cell in row] for row in csv.reader(handle)]
+    with open(saved, "w", newline="", encoding="utf-8-sig") as handle:
+        csv.writer(handle, lineterminator="\r\n").writerows([*cells, *extra_rows])
+    return saved
+
+
+def test_empty_rows_a_spreadsheet_saves_below_the_data_are_no_candidates(tmp_path, corpus):
+    rows = [_row(2, "missing", "http://x/snow", "Snowfall in the hills"),
+            _row(1, "wrong", "http://x/rain", "Bright sun and heat", decision="")]
+    width = len(rows[0])
+    saved = _resave(_review(tmp_path, rows), tmp_path / "saved.csv",
+                    extra_rows=[[""] * width, [" "] * width, ["", "", ""]])
+    stats = apply_review(corpus, saved, tmp_path / "fixed.tsv", SPACE)
+    # the narrow empty row was refused as "cut short", the others counted as undecided
+    assert (stats["review_accepted"], stats["review_undecided"], stats["n_added"]) == (1, 1, 1)
+

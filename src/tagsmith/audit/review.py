@@ -229,7 +229,10 @@ def _review_records(path: Path):
         cells = next_csv_row(reader, path, start, ReviewFormatError)
         if cells is None:
             return
-        if not cells:  # blank lines are no rows
+        # blank lines are no rows, nor are rows of empty cells, which a spreadsheet
+        # saves below the data (",,,,"): they were counted as undecided candidates, and
+        # one narrower than the header was refused as a row "cut short"
+        if not any(cell.strip() for cell in cells):
             continue
         # a row of another length than the header's has lost or gained a cell somewhere
         # (a cut-off row, a comma in a cell that was not quoted): the cells after that
