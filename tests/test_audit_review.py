@@ -712,3 +712,44 @@ def test_empty_rows_a_spreadsheet_saves_below_the_data_are_no_candidates(tmp_pat
     # the narrow empty row was refused as "cut short", the others counted as undecided
     assert (stats["review_accepted"], stats["review_undecided"], stats["n_added"]) == (1, 1, 1)
 
+
+def _as_a_spreadsheet_shows_it(cell):
+    """A cell that reads as a number with more digits than a spreadsheet's general
+    format shows (11) is saved in scientific notation, as Excel saves it."""
+    try:
+        number = float(cell)
+    except ValueError:
+        return cell
+    return f"{number:.5E}".replace("E+0", "E+") if len(cell) > 11 else cell
+
+
+def test_a_fingerprint_of_digits_alone_survives_a_spreadsheet(tmp_path):
+    text = "doc 1637"  # its fingerprint is digits alone (about one text in 1800)
+    assert doc_key(text).isdigit()
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text(f"{text}\t<http://x/rain>\n", encoding="utf-8")
+    review = _review(tmp_path, [_row(0, "missing", "http://x/snow", text)])
+    saved = _resave(review, tmp_path / "saved.csv", _as_a_spreadsheet_shows_it)
+    stats = apply_review(corpus, saved, tmp_path / "fixed.tsv", SPACE)
+    assert stats["n_added"] == 1
+    assert (tmp_path / "fixed.tsv").read_text(encoding="utf-8") == \
+        f"{text}\t<http://x/rain> <http://x/snow>\n"
+    # a review whose fingerprint did become a number says so, not "was the corpus changed?"
+    with open(saved, newline="", encoding="utf-8-sig") as handle:
+        cells = list(csv.reader(handle))
+    cells[1][cells[0].index("doc_key")] = "6.31124E+15"
+    with open(saved, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(cells)
+    with pytest.raises(ReviewFormatError, match="turned it into a number") as error:
+        apply_review(corpus, saved, tmp_path / "fixed2.tsv", SPACE)
+    assert str(error.value).startswith(f"{saved}:2: doc_key must be")
+
+
+@pytest.mark.parametrize("key", [None, "", "abc"])
+def test_an_accepted_row_without_a_fingerprint_names_the_field(tmp_path, corpus, key):
+    row = _row(2, "missing", "http://x/snow", "Snowfall in the hills")
+    review = tmp_path / "review.jsonl"
+    review.write_text(json.dumps({**row, "doc_key": key}) + "\n", encoding="utf-8")
+    with pytest.raises(ReviewFormatError, match="doc_key must be the 16 hexadecimal") as error:
+        apply_review(corpus, review, tmp_path / "fixed.tsv", SPACE)
+    assert str(error.value).startswith(f"{review}:1: ")

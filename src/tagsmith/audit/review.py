@@ -26,6 +26,7 @@ import itertools
 import json
 import logging
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,12 +117,26 @@ def _unquoted(value: str) -> str:
         else value
 
 
+#: a fingerprint a spreadsheet would read as a number (digits alone, or digits in
+#: scientific notation such as ``1234e56``): it shows and saves ``6.31124E+15``, the
+#: digits past the 15th lost, and the row no longer names its document
+_NUMBER_LIKE = re.compile(r"[0-9]+(?:e[0-9]+)?")
+_DOC_KEY = re.compile(r"[0-9a-f]{16}")
+
+
+def _key_cell(key: str) -> str:
+    """The ``doc_key`` cell of a review CSV: ``'``-prefixed where a spreadsheet would
+    take the fingerprint for a number (about one row in 800), as formulas are."""
+    return "'" + key if _NUMBER_LIKE.fullmatch(key) else key
+
+
 def write_review(rows: list[dict], path: str | Path) -> Path:
     """Write review rows as CSV or JSONL (by the suffix), atomically.
 
     In CSV, cells that a spreadsheet would run as a formula (the text, label names,
-    document ids, label URIs) get a leading ``'``; :func:`read_decisions` strips it
-    from the label URI, the one such cell it reads back. JSONL keeps them as they are.
+    document ids, label URIs) get a leading ``'``, and so does a text fingerprint
+    (``doc_key``) that a spreadsheet would take for a number; :func:`read_decisions`
+    strips it from those two, the cells it reads back. JSONL keeps them as they are.
     """
     fmt = review_format(path)
     path = Path(path)
@@ -137,7 +152,7 @@ def write_review(rows: list[dict], path: str | Path) -> Path:
             cells = {**row, "given_labels": " ".join(row["given_labels"]),
                      "given_names": " | ".join(row["given_names"]),
                      "line": "" if row["line"] is None else row["line"],
-                     "doc_id": row["doc_id"] or ""}
+                     "doc_id": row["doc_id"] or "", "doc_key": _key_cell(row["doc_key"])}
             writer.writerow({**cells, **{c: spreadsheet_safe(str(cells[c]))
                                          for c in _FREE_TEXT}})
     return path
@@ -321,13 +336,13 @@ def read_decisions(path: str | Path, space: LabelSpace) -> tuple[list[Decision],
                                     "to do the opposite, reject this row", path=path,
                                     line=line)
         doc, label_id = _doc_and_label(row, space, path, line)
+        key = _read_key(row["doc_key"], path, line)
         _check_verdict(verdicts, (doc, label_id), True, row, path, line)
         previous = accepted.get((doc, label_id))
         if previous is not None and previous.kind != kind:
             raise ReviewFormatError(f"contradicts line {previous.line}: both adding and "
                                     "removing this label", path=path, line=line)
-        accepted[(doc, label_id)] = Decision(doc, kind, label_id, str(row["doc_key"]).strip(),
-                                             line)
+        accepted[(doc, label_id)] = Decision(doc, kind, label_id, key, line)
         counts["accepted"] += 1
     return sorted(accepted.values(), key=lambda d: (d.doc, d.line)), counts
 
@@ -353,6 +368,29 @@ def _doc_and_label(row: dict, space: LabelSpace, path: Path, line: int) -> tuple
         raise ReviewFormatError(f"unknown label {row['label_uri']!r} (not in the "
                                 "vocabulary)", path=path, line=line)
     return doc, label_id
+
+
+def _read_key(value: object, path: Path, line: int) -> str:
+    """The text fingerprint of an accepted row, as :func:`doc_key` wrote it. A cell
+    that is none (blank, ``null``, or a number a spreadsheet made of it) was compared
+    as it came, and failed as "a different text than when it was audited", blaming
+    the corpus for what happened to the review."""
+    key = str(value).strip().removeprefix("'").lower() if isinstance(value, str) else ""
+    if not _DOC_KEY.fullmatch(key):
+        hint = ("; a spreadsheet turned it into a number: open the review with this column "
+                "as text, or copy the cell from the audit's file"
+                if isinstance(value, (str, int, float)) and _looks_numeric(str(value)) else "")
+        raise ReviewFormatError(f"doc_key must be the 16 hexadecimal digits the audit wrote, "
+                                f"found {value!r}{hint}", path=path, line=line)
+    return key
+
+
+def _looks_numeric(value: str) -> bool:
+    try:
+        float(value.replace(",", "."))
+    except ValueError:
+        return False
+    return True
 
 
 def _check_verdict(verdicts: dict, pair: tuple[int, int], accept: bool, row: dict,
