@@ -753,3 +753,43 @@ def test_an_accepted_row_without_a_fingerprint_names_the_field(tmp_path, corpus,
     with pytest.raises(ReviewFormatError, match="doc_key must be the 16 hexadecimal") as error:
         apply_review(corpus, review, tmp_path / "fixed.tsv", SPACE)
     assert str(error.value).startswith(f"{review}:1: ")
+
+
+def test_a_document_of_the_same_text_does_not_take_another_s_correction(tmp_path):
+    # empty texts (or boilerplate) share a fingerprint: with a document deleted above a
+    # run of them, the review's document number named the next one, which silently lost
+    # the label instead
+    docs = [{"id": doc_id, "text": "", "labels": ["http://x/rain"]}
+            for doc_id in ("a", "b", "c")]
+    row = {**_row(1, "wrong", "http://x/rain", ""), "doc_id": "b"}
+    review = _review(tmp_path, [row])
+    corpus = _jsonl_corpus(tmp_path, *docs)
+    apply_review(corpus, review, tmp_path / "fixed.jsonl", SPACE)
+    assert [r.labels for r in read_records(tmp_path / "fixed.jsonl")] == \
+        [("http://x/rain",), (), ("http://x/rain",)]
+    corpus = _jsonl_corpus(tmp_path, *docs[1:])  # "a" deleted since the audit
+    with pytest.raises(ReviewFormatError, match="has id 'c', the review names id 'b'") as error:
+        apply_review(corpus, review, tmp_path / "wrong.jsonl", SPACE)
+    assert str(error.value).startswith(f"{review}:2: ")
+    assert not (tmp_path / "wrong.jsonl").exists()
+
+
+@pytest.mark.parametrize(("doc_id", "as_saved"), [("0042", "42"),
+                                                  ("1234567890123456", "1.23457E+15"),
+                                                  ("-7", "-7"), ("b", "")])
+def test_a_doc_id_a_spreadsheet_rewrote_still_names_its_document(tmp_path, doc_id, as_saved):
+    corpus = _jsonl_corpus(tmp_path, {"id": doc_id, "text": "Rain", "labels": []})
+    review = _review(tmp_path, [{**_row(0, "missing", "http://x/rain", "Rain"),
+                                 "doc_id": doc_id}])
+    with open(review, newline="", encoding="utf-8") as handle:
+        cells = list(csv.reader(handle))
+    column = cells[0].index("doc_id")
+    assert _unquote_formula(cells[1][column]) == doc_id
+    cells[1][column] = as_saved
+    with open(review, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(cells)
+    assert apply_review(corpus, review, tmp_path / "fixed.jsonl", SPACE)["n_added"] == 1
+
+
+def _unquote_formula(cell):
+    return cell[1:] if cell.startswith("'-") else cell

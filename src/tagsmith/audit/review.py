@@ -12,8 +12,8 @@ back with ``;`` or tabs between the cells; the header tells which.
 accepted corrections applied: an accepted *missing* candidate adds the label, an
 accepted *wrong* one removes it. The original corpus is never modified (writing to its
 own path is refused) and the new file appears only once complete. Each row names its
-document by position and by a fingerprint of its text, so a review applied to a
-changed corpus fails with the review file's line instead of editing the wrong
+document by position, by a fingerprint of its text and (where the corpus has ids) by
+its id, so a review applied to a changed corpus fails with the review file's line instead of editing the wrong
 document.
 """
 
@@ -25,6 +25,7 @@ import hashlib
 import itertools
 import json
 import logging
+import math
 import os
 import re
 from collections.abc import Sequence
@@ -167,6 +168,8 @@ class Decision:
     label_id: int
     doc_key: str
     line: int  # in the review file
+    #: the document's id when audited ("" where the review names none)
+    doc_id: str = ""
 
 
 def _text_lines(path: Path):
@@ -342,7 +345,10 @@ def read_decisions(path: str | Path, space: LabelSpace) -> tuple[list[Decision],
         if previous is not None and previous.kind != kind:
             raise ReviewFormatError(f"contradicts line {previous.line}: both adding and "
                                     "removing this label", path=path, line=line)
-        accepted[(doc, label_id)] = Decision(doc, kind, label_id, key, line)
+        written_id = row.get("doc_id")
+        accepted[(doc, label_id)] = Decision(doc, kind, label_id, key, line,
+                                             "" if written_id is None else
+                                             _unquoted(str(written_id).strip()))
         counts["accepted"] += 1
     return sorted(accepted.values(), key=lambda d: (d.doc, d.line)), counts
 
@@ -383,6 +389,18 @@ def _read_key(value: object, path: Path, line: int) -> str:
         raise ReviewFormatError(f"doc_key must be the 16 hexadecimal digits the audit wrote, "
                                 f"found {value!r}{hint}", path=path, line=line)
     return key
+
+
+def _same_id(written: str, doc_id: str | None) -> bool:
+    """Whether a review's ``doc_id`` cell names the document ``doc_id``: the same, or the
+    same number as a spreadsheet shows it (``0042`` as ``42``, a long one as
+    ``1.23457E+15``); a blank cell (or a corpus without ids) names any."""
+    if not written or doc_id is None or written == doc_id.strip():
+        return True
+    try:
+        return math.isclose(float(written), float(doc_id), rel_tol=1e-5)
+    except ValueError:
+        return False
 
 
 def _looks_numeric(value: str) -> bool:
@@ -524,6 +542,14 @@ def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, s
             raise ReviewFormatError(f"document {decision.doc} ({record.source}:{record.line}) "
                                     "has a different text than when it was audited; was the "
                                     "corpus changed?", path=review, line=decision.line)
+        # the text does not tell documents of one text apart (empty texts, boilerplate):
+        # with a document deleted above a run of them, the next one took the correction
+        if not _same_id(decision.doc_id, record.doc_id):
+            raise ReviewFormatError(
+                f"document {decision.doc} ({record.source}:{record.line}) has id "
+                f"{record.doc_id!r}, the review names id {decision.doc_id!r}; was the corpus "
+                "changed? (if a spreadsheet rewrote the doc_id cells, empty them)",
+                path=review, line=decision.line)
     keys = list(record.labels)
     ids = [_resolve(space, key) for key in keys]
     changed = False
