@@ -13,8 +13,8 @@ accepted corrections applied: an accepted *missing* candidate adds the label, an
 accepted *wrong* one removes it. The original corpus is never modified (writing to its
 own path is refused) and the new file appears only once complete. Each row names its
 document by position, by a fingerprint of its text and (where the corpus has ids) by
-its id, so a review applied to a changed corpus fails with the review file's line instead of editing the wrong
-document.
+its id, so a review applied to a changed corpus fails with the review file's line
+instead of editing the wrong document.
 """
 
 from __future__ import annotations
