@@ -214,7 +214,9 @@ def taxonomy_check(train_texts, work: Path) -> dict:
                                for lab in from_skos], options.max_labels, options.name_words,
                               options.description_words)
     used = set(labels.Y.indices.tolist())
-    valid = (not problems and sorted(space.uris) == from_skos.uris
+    # the SKOS file keeps each label's id (tagsmith.data.vocab.LABEL_ID), so it reads back
+    # in the taxonomy's own order, not sorted by URI as before that
+    valid = (not problems and space.uris == from_skos.uris
              and load_vocabulary(out_dir / "taxonomy.csv") == space
              and used <= set(range(len(space))) and labels.Y.shape[1] == len(space))
     return {"taxonomy_valid": bool(valid), "taxonomy": {
