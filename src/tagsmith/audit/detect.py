@@ -461,12 +461,20 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
                     "n_background_pairs": len(back),
                     "every_doc_labelled": bool(every_doc_labelled),
                     "n_unlabelled_docs": n_unlabelled})
-    quality = _doc_quality(n, pos.rows, wrong_prob, cand.rows, missing_prob)
+    # what follows reads the pairs' documents, labels and raw scores, and the stacked
+    # probabilities only as float32 scores: the rest goes before the candidates are
+    # sorted, the audit's peak memory at 10^4+ labels (tens of millions of candidates)
+    del back, back_p
+    pos_keys, cand_keys = (pos.rows, pos.labels, pos.raw), (cand.rows, cand.labels, cand.raw)
+    del pos, cand
+    pos_p, cand_p = pos_p.astype(np.float32), cand_p.astype(np.float32)
+    quality = _doc_quality(n, pos_keys[0], wrong_prob, cand_keys[0], missing_prob)
     if every_doc_labelled:
         # a document given no label misses one for certain, with or without candidates
         # (one with no scores at all, an empty text say, came out as flawless: 1.0)
         quality[per_doc == 0] = 0.0
-    issues = _collect(pos, pos_p, wrong_prob, cand, cand_p, missing_prob, keep_probability)
+    issues = _collect(pos_keys, pos_p, wrong_prob, cand_keys, cand_p, missing_prob,
+                      keep_probability)
     est_wrong, est_missing = wrong_rate * n_given, missing_per_given * n_given
     flagged = (issues["probability"] >= min_probability) & _within_budget(
         issues["label"], issues["kind"], np.stack([est_missing, est_wrong]))
@@ -605,19 +613,21 @@ def _unlabelled_posterior(per_doc: np.ndarray, cand: PairSet, cand_p: np.ndarray
     return mine, np.minimum(p / np.maximum(any_true[cand.rows[mine]], 1e-12), 1.0)
 
 
-def _collect(pos: PairSet, pos_p, wrong_prob, cand: PairSet, cand_p, missing_prob,
+def _collect(pos: tuple, pos_p, wrong_prob, cand: tuple, cand_p, missing_prob,
              keep_probability: float) -> dict:
     """Candidates above ``keep_probability``, most probable first; ties go to the more
-    extreme raw model score (higher for missing, lower for wrong). Built one array at a
-    time (tens of millions of candidates at 10^4+ labels)."""
+    extreme raw model score (higher for missing, lower for wrong). ``pos`` and ``cand``
+    are ``(rows, labels, raw scores)`` of the given pairs and the missing candidates.
+    Built one array at a time (tens of millions of candidates at 10^4+ labels)."""
+    (pos_rows, pos_labels, pos_raw), (cand_rows, cand_labels, cand_raw) = pos, cand
     keep_pos = wrong_prob >= keep_probability
     keep_cand = missing_prob >= keep_probability
     n_cand = int(keep_cand.sum())
     neg_prob = np.concatenate([-missing_prob[keep_cand], -wrong_prob[keep_pos]])
-    tie = np.concatenate([-cand.raw[keep_cand], pos.raw[keep_pos]])
-    doc = np.concatenate([cand.rows[keep_cand], pos.rows[keep_pos]]).astype(np.int32,
+    tie = np.concatenate([-cand_raw[keep_cand], pos_raw[keep_pos]])
+    doc = np.concatenate([cand_rows[keep_cand], pos_rows[keep_pos]]).astype(np.int32,
                                                                              copy=False)
-    label = np.concatenate([cand.labels[keep_cand], pos.labels[keep_pos]]).astype(
+    label = np.concatenate([cand_labels[keep_cand], pos_labels[keep_pos]]).astype(
         np.int32, copy=False)
     order = np.lexsort((label, doc, tie, neg_prob))
     del tie
@@ -631,8 +641,8 @@ def _collect(pos: PairSet, pos_p, wrong_prob, cand: PairSet, cand_p, missing_pro
     del neg_prob
     out["probability"] = np.negative(prob, out=prob).astype(np.float32)
     del prob
-    score = np.concatenate([cand_p[keep_cand].astype(np.float32),
-                            pos_p[keep_pos].astype(np.float32)])
+    score = np.concatenate([cand_p[keep_cand].astype(np.float32, copy=False),
+                            pos_p[keep_pos].astype(np.float32, copy=False)])
     out["score"] = score[order]
     return out
 
