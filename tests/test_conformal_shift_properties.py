@@ -16,8 +16,9 @@ from tagsmith.calibration.bands import FrequencyBands
 from tagsmith.calibration.shift import LabelShift, estimate_label_shift
 from tagsmith.conformal.lpicp import PowersetICP, fit_powerset_icp
 from tagsmith.conformal.risk import RecallControl, fit_recall_control
-from tagsmith.exceptions import InvalidParameterError
-from tagsmith.pipeline.confidence import ConformalModel
+from tagsmith.exceptions import DataError, InvalidParameterError
+from tagsmith.pipeline.confidence import ConfidenceOptions, ConformalModel, fit_confidence
+from tagsmith.pipeline.crossfit import HeldoutScores
 from tagsmith.store.bundle import Bundle, BundleWriter
 from tagsmith.topk import TopK
 
@@ -192,6 +193,37 @@ def test_alpha_outside_the_open_unit_interval_is_refused_by_name(bad):
         with pytest.raises(InvalidParameterError, match=f"parameter '{name}' must be a number "
                            r"in \(0, 1\)"):
             call()
+
+
+def test_calibration_documents_without_any_label_are_refused_naming_y_true():
+    """Documents without a true label carry no loss and are left out, so a recall control
+    fitted on such documents alone had calibrated nothing: every set was every label."""
+    p = np.random.default_rng(6).random((30, 4))
+    topk = TopK.from_scores(p, 4)
+    no_labels = sp.csr_matrix((30, 4), dtype=bool)
+    bands = FrequencyBands(np.array([0, 0, 1, 1]), np.array([0, 5, 10**9]))
+    for kwargs in ({}, {"bands": bands}):
+        with pytest.raises(InvalidParameterError, match="parameter 'y_true' must be the labels "
+                           "of at least one held-out document with a true label.*30 documents, "
+                           "none with a label"):
+            fit_recall_control(no_labels, topk, **kwargs)
+    with pytest.raises(InvalidParameterError, match="'y_true'.*'0 documents'"):
+        fit_recall_control(sp.csr_matrix((0, 4)), TopK.from_scores(np.zeros((0, 4)), 4))
+    # LP-ICP has no such gap: the empty label set is a label set to cover
+    assert fit_powerset_icp(no_labels, topk).scores.size == 30
+
+
+def test_fit_confidence_says_when_the_conformal_part_has_no_label():
+    rng = np.random.default_rng(7)
+    n = 40
+    conformal = np.random.default_rng(0).permutation(n)[:n // 2]  # the seeded split
+    labels = rng.random((n, 3)) < 0.5
+    labels[conformal] = False
+    heldout = HeldoutScores(TopK.from_scores(rng.random((n, 3)), 3), sp.csr_matrix(labels),
+                            np.arange(n), "a test corpus")
+    with pytest.raises(DataError, match="none of the 20 held-out documents \\(a test corpus\\) "
+                       "set aside for the conformal sets carries a label"):
+        fit_confidence(heldout, options=ConfidenceOptions(method="platt"))
 
 
 def test_conformal_model_survives_a_bundle_round_trip(tmp_path):

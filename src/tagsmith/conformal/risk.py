@@ -252,7 +252,8 @@ def fit_recall_control(y_true, topk: TopK, *, tail=None,
     """Fit CRC on calibration documents: ``topk`` holds their calibrated probabilities.
 
     ``y_true`` (n_docs x n_labels) are their labels; documents without a true label
-    carry no loss and are left out (the guarantee is for documents with labels).
+    carry no loss and are left out (the guarantee is for documents with labels), so
+    at least one document must have a label.
     ``tail`` (``(n_labels,)``) scores labels outside a document's top-k (default
     ``-inf``); ``bands`` gives the Mondrian variant. The calibration documents must
     be unseen by the model *and* by whatever produced the probabilities (e.g. fit
@@ -260,6 +261,13 @@ def fit_recall_control(y_true, topk: TopK, *, tail=None,
     """
     entries = collect_entries(y_true, topk)
     check_fit_documents(entries.n_docs, "a recall control")
+    if entries.y.nnz == 0:
+        # every document is left out (no loss without a true label): the thresholds were
+        # then -inf at every alpha and every set the whole label space, silently
+        raise InvalidParameterError(
+            "y_true", "the labels of at least one held-out document with a true label to "
+            "fit a recall control on (documents without one carry no loss)",
+            f"{entries.n_docs} documents, none with a label")
     n_labels = entries.n_labels
     tail_arr = np.full(n_labels, -np.inf) if tail is None else np.asarray(tail, np.float64)
     if tail_arr.shape != (n_labels,):

@@ -253,6 +253,11 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
                                  max_labels=options.max_labels)
     calibrator_seconds = time.perf_counter() - started
     probs = calibrator.apply(conformal_part.topk)
+    if sp.csr_matrix(conformal_part.Y).count_nonzero() == 0:
+        raise DataError(f"none of the {len(conformal_part):,} held-out documents "
+                        f"({heldout.source}) set aside for the conformal sets carries a "
+                        "label, so the sets could only be every label; give more labelled "
+                        "held-out documents (or another --conformal-fraction)")
     recall = fit_recall_control(conformal_part.Y, probs, tail=calibrator.tail)
     mondrian = None
     if calibrator.bands.n_bands > 1:
