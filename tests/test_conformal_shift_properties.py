@@ -226,6 +226,20 @@ def test_fit_confidence_says_when_the_conformal_part_has_no_label():
         fit_confidence(heldout, options=ConfidenceOptions(method="platt"))
 
 
+def test_lpicp_refuses_scores_that_are_not_probabilities():
+    """Its exact pruning prices a flip at |1 - 2 o|, the change of |Y - o| only for o in
+    [0, 1]: with raw scores the sets disagreed with the p-values."""
+    rng = np.random.default_rng(8)
+    y = sp.csr_matrix(rng.random((50, 3)) < 0.4)
+    probs = TopK.from_scores(rng.random((50, 3)), 3)
+    raw = TopK.from_scores(rng.normal(0.5, 1.0, (50, 3)), 3)
+    for call in (lambda: fit_powerset_icp(y, raw),
+                 lambda: fit_powerset_icp(y, probs).predict(raw, 0.2)):
+        with pytest.raises(InvalidParameterError, match="parameter 'topk' must be calibrated "
+                           r"probabilities in \[0, 1\].*scores outside \[0, 1\]"):
+            call()
+
+
 def test_conformal_model_survives_a_bundle_round_trip(tmp_path):
     y, p, _ = pool(120, 4, seed=9)
     topk = TopK.from_scores(p, 4)

@@ -63,8 +63,19 @@ def dense_probabilities(topk: TopK) -> np.ndarray:
         raise InvalidParameterError(
             "topk", f"every label's probability (k = n_labels = {topk.n_labels}); LP-ICP is "
             "for small label spaces, use recall control for large ones", f"k = {topk.k}")
+    scores = topk.scores.astype(np.float64)
+    # the exact pruning reads a flip of label l as costing |1 - 2 o_l|, which is the
+    # change of |Y_l - o_l| only for o_l in [0, 1]: with raw scores (a margin of 1.5)
+    # the sets disagreed with the p-values (covers, p_values), silently
+    outside = ~((scores >= 0.0) & (scores <= 1.0))  # NaN fails too
+    if outside.any():
+        raise InvalidParameterError(
+            "topk", "calibrated probabilities in [0, 1] (LP-ICP's nonconformity is an L1 "
+            "distance to a 0/1 label set)",
+            f"{int(outside.sum())} scores outside [0, 1] (range [{np.nanmin(scores):g}, "
+            f"{np.nanmax(scores):g}])")
     out = np.zeros((len(topk), topk.n_labels), dtype=np.float64)
-    np.put_along_axis(out, topk.indices.astype(np.int64), topk.scores.astype(np.float64), 1)
+    np.put_along_axis(out, topk.indices.astype(np.int64), scores, 1)
     return out
 
 
