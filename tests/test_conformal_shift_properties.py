@@ -344,6 +344,31 @@ def test_em_converges_without_nan_when_a_label_is_never_predicted():
             assert np.all(np.isfinite(adjusted.scores[adjusted.valid]))
 
 
+def test_scores_that_are_not_probabilities_are_refused_by_name():
+    """EM, BBSE and the adjustment read probabilities: raw scores (margins) gave
+    estimates and adjusted "probabilities" outside [0, 1], silently."""
+    rng = np.random.default_rng(11)
+    raw = TopK.from_scores(rng.normal(0, 1.5, (100, 3)), 3)
+    probs = TopK.from_scores(rng.random((100, 3)), 3)
+    y = sp.csr_matrix(rng.random((100, 3)) < 0.3)
+    source = np.full(3, 0.3)
+    message = r"must be calibrated probabilities in \[0, 1\], got '\d+ scores outside"
+    with pytest.raises(InvalidParameterError, match="parameter 'topk' " + message):
+        estimate_label_shift(raw, source_prior=source)
+    with pytest.raises(InvalidParameterError, match="parameter 'source_topk' " + message):
+        estimate_label_shift(probs, source_prior=source, method="bbse", source_y=y,
+                             source_topk=raw)
+    shift = LabelShift("em", source, np.full(3, 0.5), 100)
+    with pytest.raises(InvalidParameterError, match="parameter 'topk' " + message):
+        shift.adjust(raw)
+    with pytest.raises(InvalidParameterError, match="parameter 'probabilities' " + message):
+        shift.adjust_probabilities([0, 1], [0.5, 1.5])
+    with pytest.raises(InvalidParameterError, match="'probabilities'.*1 NaN values"):
+        shift.adjust_probabilities([0, 1], [0.5, np.nan])
+    with pytest.raises(InvalidParameterError, match="parameter 'topk' must be a tagsmith"):
+        estimate_label_shift(rng.random((4, 3)), source_prior=source)
+
+
 @pytest.mark.parametrize("method", ["em", "bbse"])
 def test_label_shift_survives_a_bundle_round_trip(tmp_path, method):
     source = np.array([0.1, 0.3, 0.02, 0.2])

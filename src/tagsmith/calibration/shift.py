@@ -55,7 +55,7 @@ import numpy as np
 from tagsmith._params import check_choice, check_int, check_number
 from tagsmith.calibration._entries import check_labels, collect_entries
 from tagsmith.exceptions import InvalidParameterError
-from tagsmith.topk import TopK
+from tagsmith.topk import TopK, check_topk
 
 METHODS = ("em", "bbse")
 #: soft count (sum of a label's probabilities over the target documents) below which a
@@ -65,6 +65,23 @@ _CLIP = 1e-9
 #: probabilities of a label spread less than this over the documents tell nothing of
 #: its prior: the label keeps its source prior
 FLAT = 1e-6
+
+
+def _check_probabilities(name: str, values: np.ndarray) -> np.ndarray:
+    """``values`` (float64) once every one is a probability in [0, 1], else an error
+    naming ``name``: EM, BBSE and the adjustment read them as probabilities, and raw
+    scores (a squared-hinge margin of 2, a negative one) gave estimates and "adjusted
+    probabilities" outside [0, 1] (negative, or above 1), silently."""
+    values = np.asarray(values, dtype=np.float64)
+    bad = ~((values >= 0.0) & (values <= 1.0))  # NaN fails too
+    if bad.any():
+        found = values[bad]
+        raise InvalidParameterError(
+            name, "calibrated probabilities in [0, 1]",
+            f"{int(np.isnan(found).sum())} NaN values" if np.isnan(found).any()
+            else f"{found.size} scores outside [0, 1] (range [{values.min():g}, "
+            f"{values.max():g}])")
+    return values
 
 
 def prior_distance(a, b) -> float:
@@ -118,19 +135,22 @@ class LabelShift:
         return target / source, (1.0 - target) / (1.0 - source)
 
     def adjust_probabilities(self, labels, probabilities) -> np.ndarray:
-        """Adjusted probability of each (label, probability) pair."""
+        """Adjusted probability of each (label, probability) pair (probabilities in
+        [0, 1], else an error naming ``probabilities``)."""
         w1, w0 = self.ratios()
         labels = np.asarray(labels, dtype=np.int64)
-        p = np.asarray(probabilities, dtype=np.float64)
+        p = _check_probabilities("probabilities", probabilities)
         num = w1[labels] * p
         den = num + w0[labels] * (1.0 - p)
         return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
     def adjust(self, topk: TopK) -> TopK:
         """``topk`` of calibrated probabilities, adjusted and re-sorted."""
+        check_topk(topk)
         if topk.n_labels != self.n_labels:
             raise InvalidParameterError("topk", f"probabilities over {self.n_labels} labels",
                                         f"{topk.n_labels} labels")
+        _check_probabilities("topk", topk.scores[topk.valid])
         return topk.rescored(self.adjust_probabilities)
 
     def adjust_tail(self, tail: np.ndarray) -> np.ndarray:
@@ -274,7 +294,7 @@ def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "
     steps.
     """
     method = check_choice("method", method, METHODS)
-    n_labels = topk.n_labels
+    n_labels = check_topk(topk).n_labels
     prior = _check_prior(source_prior, n_labels)
     tail_arr = np.zeros(n_labels) if tail is None else np.asarray(tail, dtype=np.float64)
     if tail_arr.shape != (n_labels,):
@@ -289,7 +309,7 @@ def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "
         raise InvalidParameterError("topk", "at least one document", "none")
     valid = topk.valid
     labels = topk.indices[valid].astype(np.int64)
-    p = topk.scores[valid].astype(np.float64)
+    p = _check_probabilities("topk", topk.scores[valid])
     absent = n_docs - np.bincount(labels, minlength=n_labels)
     check_number("prior_strength", prior_strength, 0, numpy=True)
     min_count = check_number("min_count", min_count, 0, finite=True, numpy=True)
@@ -310,6 +330,7 @@ def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "
                 f"{source_topk.n_labels} labels" if isinstance(source_topk, TopK)
                 else type(source_topk).__name__)
         source_y = check_labels(source_y, source_topk, "source_y")  # before the EM run
+        _check_probabilities("source_topk", source_topk.scores[source_topk.valid])
     soft_count = np.bincount(labels, weights=p, minlength=n_labels) + absent * tail_arr
     flat = _flat(labels, p, absent, tail_arr)
     frozen = (soft_count < min_count) | flat
