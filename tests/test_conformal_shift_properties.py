@@ -326,6 +326,27 @@ def test_known_priors_are_recovered(seed, method):
     np.testing.assert_allclose(shift.target_prior, observed, atol=0.03)
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_no_shift_is_the_identity(seed):
+    """Target documents whose mean probabilities are the source prior: EM's first step
+    already returns it (a fixed point), and equal priors adjust nothing, even at 0 or 1."""
+    rng = np.random.default_rng(seed)
+    n_labels = 5
+    p = rng.beta(0.7, 1.5, (int(rng.integers(20, 200)), n_labels))
+    topk = TopK.from_scores(p, n_labels)
+    # the probabilities as stored (float32), averaged in float64
+    source = topk.to_csr().toarray().astype(np.float64).mean(axis=0)
+    shift = estimate_label_shift(topk, source_prior=source, min_count=0, tol=1e-12)
+    assert shift.converged
+    np.testing.assert_allclose(shift.target_prior, source, rtol=0, atol=1e-9)
+    assert shift.total_variation() < 1e-8
+    # equal priors: the adjusted probabilities are the probabilities, bit for bit
+    priors = np.r_[0.0, 1.0, rng.uniform(0, 1, n_labels - 2)]
+    same = LabelShift("em", priors, priors.copy(), 10)
+    assert np.array_equal(same.adjust(topk).scores, topk.scores)
+    assert np.array_equal(same.adjust(topk).indices, topk.indices)
+
+
 def test_em_converges_without_nan_when_a_label_is_never_predicted():
     rng = np.random.default_rng(10)
     p = rng.beta(0.5, 2.0, (300, 5))

@@ -130,8 +130,11 @@ class LabelShift:
         return self.n_labels - self.n_frozen
 
     def ratios(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(w1, w0)`` per label; both priors are clipped alike, so a label whose
+        target prior equals its source prior has ratios 1 even at 0 or 1 (a source
+        prior of 0 kept by a frozen label made every adjusted probability of it 0)."""
         source = np.clip(self.source_prior, _CLIP, 1 - _CLIP)
-        target = np.clip(self.target_prior, 0.0, 1.0)
+        target = np.clip(self.target_prior, _CLIP, 1 - _CLIP)
         return target / source, (1.0 - target) / (1.0 - source)
 
     def adjust_probabilities(self, labels, probabilities) -> np.ndarray:
