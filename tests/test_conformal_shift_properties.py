@@ -365,6 +365,26 @@ def test_em_converges_without_nan_when_a_label_is_never_predicted():
             assert np.all(np.isfinite(adjusted.scores[adjusted.valid]))
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_adjusted_probabilities_stay_strictly_inside_0_1(seed):
+    """A probability strictly inside (0, 1) stays inside after any shift, also once
+    stored as float32 (a large shift of a confident probability rounded to exactly 1)."""
+    rng = np.random.default_rng(seed)
+    n = 20
+    source = np.r_[rng.uniform(1e-4, 0.02, 3), rng.uniform(0.98, 1 - 1e-4, 3)]
+    target = np.r_[1 - rng.uniform(1e-4, 0.02, 3), rng.uniform(1e-4, 0.02, 3)]
+    shift = LabelShift("em", source, target, n)
+    p = np.clip(rng.choice([1e-6, 1e-4, 0.5, 1 - 1e-4, 1 - 1e-6], (n, 6)), 0, 1)
+    p = np.where(p == 0.5, rng.random((n, 6)), p)
+    topk = TopK.from_scores(p.astype(np.float32), 6)
+    adjusted = shift.adjust(topk).scores
+    assert np.all((adjusted > 0) & (adjusted < 1)), adjusted.max()
+    tail = shift.adjust_tail(np.full(6, 1 - 1e-7))
+    assert np.all(tail.astype(np.float32) < 1)
+    # 0 and 1 themselves are fixed points of the adjustment
+    np.testing.assert_array_equal(shift.adjust_probabilities([0, 3], [0.0, 1.0]), [0.0, 1.0])
+
+
 def test_scores_that_are_not_probabilities_are_refused_by_name():
     """EM, BBSE and the adjustment read probabilities: raw scores (margins) gave
     estimates and adjusted "probabilities" outside [0, 1], silently."""

@@ -65,6 +65,9 @@ _CLIP = 1e-9
 #: probabilities of a label spread less than this over the documents tell nothing of
 #: its prior: the label keeps its source prior
 FLAT = 1e-6
+#: an adjusted probability strictly inside (0, 1) stays inside it once stored as float32
+_F32_ABOVE_ZERO = float(np.finfo(np.float32).tiny)
+_F32_BELOW_ONE = float(np.nextafter(np.float32(1.0), np.float32(0.0)))
 
 
 def _check_probabilities(name: str, values: np.ndarray) -> np.ndarray:
@@ -145,7 +148,12 @@ class LabelShift:
         p = _check_probabilities("probabilities", probabilities)
         num = w1[labels] * p
         den = num + w0[labels] * (1.0 - p)
-        return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+        r = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+        # adjust stores float32, whose rounding took an r within 2^-25 of 1 (a large
+        # shift of a confident probability) to exactly 1: a probability strictly inside
+        # (0, 1) stays inside, as the estimates do
+        inside = (p > 0.0) & (p < 1.0)
+        return np.where(inside, np.clip(r, _F32_ABOVE_ZERO, _F32_BELOW_ONE), r)
 
     def adjust(self, topk: TopK) -> TopK:
         """``topk`` of calibrated probabilities, adjusted and re-sorted."""
