@@ -411,3 +411,52 @@ def test_tuning_objective_ranks_as_prediction_does(powers):
         got = candidates.objective(candidates.scattered(weights, powers))
         top = TopK.from_csr(combine(scores, weights, powers), 5)
         assert got == (precision_at_k(Y, top, 1), ndcg_at_k(Y, top, 5))
+
+
+@pytest.mark.parametrize("multi_view", [False, True])
+def test_members_fit_with_label_name_features_in_their_own_view(problem, multi_view):
+    """A member's label_feature_weight was accepted and ignored: the ensemble's fit took
+    no label-name features, so its tree was built from the documents alone."""
+    from tagsmith.features.views import Views
+    from tagsmith.models.tree import LabelTree
+
+    X, Y, X_test = problem
+    names = sp.random(Y.shape[1], X.shape[1], density=0.3, random_state=1, format="csr",
+                      dtype=np.float32)
+    params = {"leaf_size": 2, "branching": 2, "label_feature_weight": 3.0, "n_jobs": 1}
+    tree = LabelTree(**params).fit(X, Y, label_features=names)
+    without = LabelTree(**{**params, "label_feature_weight": 0.0}).fit(X, Y)
+    expected = tree.predict_topk(X_test, 5)
+    assert not np.allclose(expected.scores, without.predict_topk(X_test, 5).scores)
+    members = [["tree", params], ["knn", {"n_neighbors": 5}]]
+    if multi_view:  # the knn member reads another view, of another width
+        other = np.random.default_rng(2).random((X.shape[0], 7))
+        X = Views({"words": X, "other": other})
+        X_test = Views({"words": X_test, "other": other[:X_test.shape[0]]})
+        names = Views({"words": names, "other": np.ones((Y.shape[1], 7))})
+        members = [[*members[0], "words"], [*members[1], "other"]]
+    ensemble = EnsembleModel(members=members, n_jobs=1)
+    assert ensemble.uses_label_features()
+    ensemble.fit(X, Y, label_features=names)
+    member_X = X_test["words"] if multi_view else X_test
+    got = ensemble.members_[0].predict_topk(member_X, 5)
+    np.testing.assert_array_equal(got.indices, expected.indices)
+    np.testing.assert_allclose(got.scores, expected.scores, rtol=1e-6)
+    assert not EnsembleModel(members=[["tree", {}], ["knn", {}]]).uses_label_features()
+
+
+def test_cross_fitting_gives_ensemble_members_the_label_name_features(problem):
+    """Cross-fitting (train --crossfit-folds, audit) passed label-name features only to a
+    model with its own label_feature_weight, never to an ensemble's members."""
+    from tagsmith.pipeline.crossfit import cross_fit_topk
+
+    X, Y, _ = problem
+    names = sp.random(Y.shape[1], X.shape[1], density=0.3, random_state=1, format="csr",
+                      dtype=np.float32)
+    params = {"leaf_size": 2, "branching": 2, "label_feature_weight": 3.0, "n_jobs": 1}
+    tree = cross_fit_topk(X, Y, "tree", params, n_folds=3, k=4, label_features=names)
+    ensemble = cross_fit_topk(X, Y, "ensemble", {"members": [["tree", params]]}, n_folds=3,
+                              k=4, label_features=names)
+    # the same labels with the same scores (equal scores may come in another order)
+    np.testing.assert_allclose(ensemble.topk.to_csr().toarray(), tree.topk.to_csr().toarray(),
+                               rtol=1e-6)

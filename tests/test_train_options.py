@@ -155,3 +155,28 @@ def test_label_name_features_join_a_tree_on_sentence_embeddings(goemotions_small
         clf = TextClassifier.load(out)
         scores[weight] = clf.predict_topk(["thank you so much, I love it"], 5).scores
     assert not np.array_equal(scores["0"], scores["1"])
+
+
+def test_an_ensemble_member_fits_with_label_name_features(goemotions_small, tmp_path):
+    """-p members=[["tree", {"label_feature_weight": ...}]] was accepted and ignored:
+    the ensemble passed no label-name features to its members."""
+    corpus = tmp_path / "train.tsv"
+    corpus.write_text("".join(goemotions_small["train"].read_text().splitlines(True)[:40]))
+    tree = {"leaf_size": 4, "branching": 2}
+    scores = {}
+    for name, params in [("tree", {**tree, "label_feature_weight": 1}),
+                         ("ensemble", {"members": [["tree", {**tree, "label_feature_weight": 0}]]}),
+                         ("ensemble-names",
+                          {"members": [["tree", {**tree, "label_feature_weight": 1}]]})]:
+        out = tmp_path / name
+        options = [arg for key, value in params.items()
+                   for arg in ("-p", f"{key}={json.dumps(value)}")]
+        result = run("train", corpus, "-o", out, "--vocab", goemotions_small["vocab"],
+                     "--model", name.split("-")[0], *options, "--dev-fraction", "0")
+        assert result.exit_code == 0, result.output
+        clf = TextClassifier.load(out)
+        scores[name] = clf.predict_topk(["thank you so much, I love it"], 5).scores
+    # a one-member ensemble scores as its member does: as the tree given the names
+    np.testing.assert_allclose(scores["ensemble-names"], scores["tree"], rtol=1e-6)
+    assert not np.allclose(scores["ensemble"], scores["tree"])
+

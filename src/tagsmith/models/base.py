@@ -69,6 +69,14 @@ class BaseModel:
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> BaseModel:  # pragma: no cover
         raise NotImplementedError
 
+    def uses_label_features(self) -> bool:
+        """Whether ``fit`` reads label-name features (``fit(..., label_features=...)``,
+        labels x features): a ``label_feature_weight`` above 0. Callers featurize the
+        label names only for a model that says so."""
+        weight = getattr(self, "label_feature_weight", None)
+        return isinstance(weight, numbers.Real) and not isinstance(weight, bool) \
+            and float(weight) > 0
+
     @property
     def is_fitted(self) -> bool:
         return hasattr(self, "n_labels_")

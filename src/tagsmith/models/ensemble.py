@@ -271,11 +271,20 @@ class EnsembleModel(BaseModel):
             sets = [get_model_class(name).capabilities for name, _ in self._member_specs()]
         return frozenset.intersection(*sets) - {NESTED_TOPK}
 
+    def uses_label_features(self) -> bool:
+        """Whether some member reads label-name features (a ``label_feature_weight``
+        above 0 in its parameters)."""
+        return any(self._make_member(name, params).uses_label_features()
+                   for name, params in self._member_specs())
+
     # -- fitting -----------------------------------------------------------------------------
-    def fit(self, X, Y, sample_weight=None) -> EnsembleModel:
+    def fit(self, X, Y, sample_weight=None, *, label_features=None) -> EnsembleModel:
         """Fit every member on ``X`` (n_docs x n_features) and ``Y`` (n_docs x n_labels).
 
-        ``sample_weight`` goes to the members that accept sample weights.
+        ``sample_weight`` goes to the members that accept sample weights;
+        ``label_features`` (n_labels x n_features, the featurized label names, or
+        :class:`~tagsmith.features.views.Views` of them when ``X`` is) to the members
+        that read them (see :meth:`uses_label_features`), each its own view.
         """
         from tagsmith.features.views import Views
 
@@ -290,27 +299,31 @@ class EnsembleModel(BaseModel):
         check_weighted_targets(Y, weights)
         tuned = None
         if isinstance(self.weights, str):  # "auto": the only string validation lets by
-            tuned = self._tune(X, Y, weights, specs, views)
-        members = self._fit_members(X, Y, weights, specs, views)
+            tuned = self._tune(X, Y, weights, specs, views, label_features)
+        members = self._fit_members(X, Y, weights, specs, views, label_features)
         self._set_members(members, None if isinstance(X, Views) else X.shape[1], tuned)
         return self
 
-    def _fit_members(self, X, Y, weights, specs, views) -> list[BaseModel]:
+    def _fit_members(self, X, Y, weights, specs, views, label_features=None
+                     ) -> list[BaseModel]:
         members = []
         for position, ((name, params), view) in enumerate(zip(specs, views, strict=True)):
             member = self._make_member(name, params)
             member_X = self._view_of(X, view, position)
+            extra = {}
+            if label_features is not None and member.uses_label_features():
+                extra["label_features"] = self._view_of(label_features, view, position)
             if weights is not None and SAMPLE_WEIGHT in member.capabilities:
-                member.fit(member_X, Y, sample_weight=weights)
+                member.fit(member_X, Y, sample_weight=weights, **extra)
             else:
                 if weights is not None:
                     logger.warning("ensemble member %r has no sample weights: fitted without",
                                    name)
-                member.fit(member_X, Y)
+                member.fit(member_X, Y, **extra)
             members.append(member)
         return members
 
-    def _tune(self, X, Y, weights, specs, views) -> dict:
+    def _tune(self, X, Y, weights, specs, views, label_features=None) -> dict:
         """Weights and powers chosen on held-out documents (see ``weights="auto"``)."""
         from tagsmith.features.views import Views
         from tagsmith.models._ensemble_tuning import tune_combination
@@ -324,7 +337,8 @@ class EnsembleModel(BaseModel):
         hold, rest = np.sort(order[:n_hold]), np.sort(order[n_hold:])
         rows_of = X.take if isinstance(X, Views) else X.__getitem__
         members = self._fit_members(rows_of(rest), Y[rest],
-                                    None if weights is None else weights[rest], specs, views)
+                                    None if weights is None else weights[rest], specs, views,
+                                    label_features)
         held_X = rows_of(hold)
         k_member = DEFAULT_K_MEMBER if self.k_member is None else self.k_member
         topks = [member.predict_topk(self._view_of(held_X, view, position), k_member)

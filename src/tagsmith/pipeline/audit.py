@@ -368,8 +368,10 @@ def _scores(source: str, X, Y, classifier, options: AuditOptions, featurizer, sp
         # probability-like scores rank errors better than squashed SVM margins
         # (GoEmotions, benchmarks/audit.py: PR-AUC 0.36 against 0.33)
         params = {"loss": "logistic"}
+    from tagsmith.models import make_model
+
     label_features = None
-    if params.get("label_feature_weight"):
+    if make_model(model, **params).uses_label_features():
         from tagsmith.pipeline.train import label_texts
 
         label_features = featurizer.transform(label_texts(space))

@@ -170,7 +170,7 @@ def cross_fit_topk(X, Y, model: str, params: dict | None = None, *, n_folds: int
             if "random_state" in fold_model.get_params() and "random_state" not in params:
                 fold_model.set_params(random_state=seed)
             fit_kwargs = {}
-            if label_features is not None and fold_model.get_params().get("label_feature_weight"):
+            if label_features is not None and fold_model.uses_label_features():
                 fit_kwargs["label_features"] = label_features
             fold_model.fit(rows_of(kept), Y[kept], None if weights is None else weights[kept],
                            **fit_kwargs)

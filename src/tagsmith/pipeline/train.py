@@ -255,8 +255,7 @@ def _fit(texts, Y, options: TrainOptions, stage: str, label_space: LabelSpace | 
                 options.model, Y.shape[0], getattr(featurizer, "n_features", "?"), Y.shape[1])
     label_features = None
     if label_space is not None:
-        label_features = _label_features(featurizer, getattr(model, "label_feature_weight", 0),
-                                         label_space)
+        label_features = _label_features(featurizer, model, label_space)
     if label_features is not None:
         # label-name features join the label representations the model clusters
         model.fit(X, Y, label_features=label_features)
@@ -265,15 +264,18 @@ def _fit(texts, Y, options: TrainOptions, stage: str, label_space: LabelSpace | 
     return featurizer, model, time.perf_counter() - started, X
 
 
-def _label_features(featurizer, weight, label_space: LabelSpace):
-    """The label names' features, for a model given a ``label_feature_weight`` above 0
-    (None otherwise, and for several views, which no such model reads).
+def _label_features(featurizer, model, label_space: LabelSpace):
+    """The label names' features (labels x features, or
+    :class:`~tagsmith.features.views.Views` of them), for a model that reads them
+    (:meth:`~tagsmith.models.base.BaseModel.uses_label_features`: a
+    ``label_feature_weight`` above 0, or an ensemble member's); None otherwise.
 
-    Any single featurizer featurizes them as it does documents (the audit's cross-fit
-    does the same): only TF-IDF did, and a weight given with sentence-embedding
-    features was ignored without a word.
+    The featurizer featurizes them as it does documents (the audit's cross-fit does
+    the same): only TF-IDF did, and a weight given with sentence-embedding features
+    was ignored without a word, as was an ensemble member's (the ensemble gives each
+    member the names in its own view).
     """
-    if not weight or weight <= 0 or isinstance(getattr(featurizer, "featurizers", None), dict):
+    if not model.uses_label_features():
         return None
     return featurizer.transform(label_texts(label_space))
 
@@ -582,7 +584,7 @@ def _cross_fit(featurizer, X, Y, options: TrainOptions, label_space: LabelSpace)
     model_params = get_model_class(options.model)._param_names()
     if "show_progress" in model_params and "show_progress" not in params:
         params["show_progress"] = options.show_progress
-    label_features = _label_features(featurizer, params.get("label_feature_weight", 0),
+    label_features = _label_features(featurizer, make_model(options.model, **params),
                                      label_space)
     return cross_fit_topk(X, Y, options.model, params, n_folds=options.crossfit_folds,
                           k=options.crossfit_k, seed=options.seed,
