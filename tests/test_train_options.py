@@ -180,3 +180,23 @@ def test_an_ensemble_member_fits_with_label_name_features(goemotions_small, tmp_
     np.testing.assert_allclose(scores["ensemble-names"], scores["tree"], rtol=1e-6)
     assert not np.allclose(scores["ensemble"], scores["tree"])
 
+
+def test_the_untuned_thresholds_warning_names_the_option_typed(goemotions_small, tmp_path,
+                                                                caplog):
+    """train --dev-fraction warned about 'dev_fraction', the library's parameter; Python
+    callers still read that name once the command is over."""
+    caplog.set_level("WARNING", logger="tagsmith")
+    corpus = tmp_path / "train.tsv"
+    corpus.write_text("".join(goemotions_small["train"].read_text().splitlines(True)[:12]))
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "train", str(corpus), "-o", str(tmp_path / "model"), "--dev-fraction", "0.3", *FAST])
+    assert result.exit_code == 0, result.output
+    assert "--dev-fraction 0.3 of 12 training documents holds out none" in caplog.text
+    assert "dev_fraction" not in caplog.text
+    caplog.clear()
+    space = load_vocabulary(goemotions_small["vocab"])
+    data = read_labelled(corpus, space)
+    train_classifier(data.texts, data.Y, space, options=TrainOptions(
+        dev_fraction=0.3, featurizer_params={"char_ngrams": None, "min_df": 1}))
+    assert "dev_fraction 0.3 of 12 training documents holds out none" in caplog.text
+    assert "--dev-fraction" not in caplog.text

@@ -112,6 +112,31 @@ def as_typed(command: click.Command | None, exc: InvalidParameterError) -> str:
     return text if flags is None else f"option {flags!r}{text[len(prefix):]}"
 
 
+class _OptionNames(logging.Filter):
+    """Log records that name library parameters name the options of ``command`` instead,
+    as :func:`as_typed` does for errors: the library tags such a record with
+    ``extra={"parameters": ("dev_fraction", ...)}``, and ``dev_fraction 0.01 of ...``
+    reads ``--dev-fraction 0.01 of ...`` here. Installed on the ``tagsmith`` logger for
+    the length of one command, so Python callers keep the parameters' names."""
+
+    def __init__(self, command: click.Command | None):
+        super().__init__()
+        self.command = command
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        names = getattr(record, "parameters", None)
+        if not names:
+            return True
+        message = record.getMessage()
+        for name in names:
+            flags = option_flags(self.command, name)
+            if flags is not None:
+                # flags are dashes, letters and '/': nothing a replacement string escapes
+                message = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", flags, message)
+        record.msg, record.args = message, None
+        return True
+
+
 #: errno values of an OSError that says the machine cannot take the output
 _ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 
@@ -164,6 +189,11 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
         if not isinstance(handler.formatter, _PrintableFormatter):
             handler.setFormatter(_PrintableFormatter("%(asctime)s %(levelname)s %(message)s"))
     logging.getLogger("tagsmith").setLevel(level)
+    if ctx.invoked_subcommand and isinstance(ctx.command, click.Group):
+        # the command's warnings name its options, not the library's parameters
+        names = _OptionNames(ctx.command.get_command(ctx, ctx.invoked_subcommand))
+        logging.getLogger("tagsmith").addFilter(names)
+        ctx.call_on_close(lambda: logging.getLogger("tagsmith").removeFilter(names))
     from tagsmith import progress
 
     progress.silence(quiet)  # also the bars a loaded bundle's models would draw

@@ -616,7 +616,8 @@ def _heldout(texts, Y, dev_texts, dev_Y, options: TrainOptions):
         logger.warning("dev_fraction %g of %d training documents holds out none to tune "
                        "thresholds on (a split needs at least %d documents and one held "
                        "out): every label keeps the untuned threshold %g", options.dev_fraction,
-                       len(texts), MIN_DOCS_FOR_DEV_SPLIT, UNTUNED_THRESHOLD)
+                       len(texts), MIN_DOCS_FOR_DEV_SPLIT, UNTUNED_THRESHOLD,
+                       extra={"parameters": ("dev_fraction",)})  # the CLI: --dev-fraction
         return None
     if n_dev >= len(texts):  # else the model was fitted on no document: an error about 'texts'
         raise InvalidParameterError("dev_fraction", f"a share of the {len(texts):,} documents "
