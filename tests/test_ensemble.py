@@ -460,3 +460,24 @@ def test_cross_fitting_gives_ensemble_members_the_label_name_features(problem):
     # the same labels with the same scores (equal scores may come in another order)
     np.testing.assert_allclose(ensemble.topk.to_csr().toarray(), tree.topk.to_csr().toarray(),
                                rtol=1e-6)
+
+
+def test_an_ensemble_member_may_be_an_ensemble(problem, tmp_path):
+    """A nested ensemble (a registered family like any other) failed every fit with a
+    TypeError: the members' capabilities were read off their classes, where the
+    ensemble's is a property."""
+    X, Y, X_test = problem
+    inner = {"members": MEMBERS, "weights": [2, 1]}
+    nested = EnsembleModel(members=[["ensemble", inner], ["knn", {"n_neighbors": 3}]],
+                           n_jobs=1)
+    assert nested.capabilities == EnsembleModel(members=[*MEMBERS, ["knn", {}]]).capabilities
+    nested.fit(X, Y)
+    by_hand = EnsembleModel.from_fitted([EnsembleModel(**inner, n_jobs=1).fit(X, Y),
+                                         KNNModel(n_neighbors=3, n_jobs=1).fit(X, Y)])
+    np.testing.assert_allclose(nested.predict_topk(X_test, 5).scores,
+                               by_hand.predict_topk(X_test, 5).scores, rtol=1e-6)
+    meta, arrays = nested.to_state()
+    again = EnsembleModel.from_state(meta, arrays)
+    np.testing.assert_array_equal(again.predict_topk(X_test, 5).scores,
+                                  nested.predict_topk(X_test, 5).scores)
+

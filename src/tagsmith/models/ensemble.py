@@ -263,12 +263,11 @@ class EnsembleModel(BaseModel):
     def capabilities(self) -> frozenset[str]:  # type: ignore[override]
         """The capabilities every member has, but nested top-k: the members propose
         ``max(k, k_member)`` labels each, so a wider k can change the best ones."""
-        from tagsmith.models import get_model_class
-
         if self.is_fitted:
             sets = [member.capabilities for member in self.members_]
-        else:
-            sets = [get_model_class(name).capabilities for name, _ in self._member_specs()]
+        else:  # an instance's: a nested ensemble's are its members' (a class property)
+            sets = [self._make_member(name, params).capabilities
+                    for name, params in self._member_specs()]
         return frozenset.intersection(*sets) - {NESTED_TOPK}
 
     def uses_label_features(self) -> bool:
