@@ -481,3 +481,14 @@ def test_an_ensemble_member_may_be_an_ensemble(problem, tmp_path):
     np.testing.assert_array_equal(again.predict_topk(X_test, 5).scores,
                                   nested.predict_topk(X_test, 5).scores)
 
+
+def test_large_weights_are_normalised_without_overflow(problem):
+    """weights=[1e308, 1e308] summed to inf: every normalised weight, so every score,
+    was 0."""
+    X, Y, X_test = problem
+    members = [LinearOVR(C=2.0, n_jobs=1).fit(X, Y), KNNModel(n_neighbors=5, n_jobs=1).fit(X, Y)]
+    large = EnsembleModel.from_fitted(members, weights=[1e308, 1e308])
+    np.testing.assert_allclose(large.weights_, [0.5, 0.5])
+    equal = EnsembleModel.from_fitted(members)
+    np.testing.assert_allclose(large.predict_topk(X_test, 5).scores,
+                               equal.predict_topk(X_test, 5).scores, rtol=1e-6)

@@ -198,6 +198,9 @@ class EnsembleModel(BaseModel):
                                         self.weights)
         if not np.all(np.isfinite(weights)) or np.any(weights <= 0):
             raise InvalidParameterError("weights", "finite numbers > 0", self.weights)
+        # scaled to at most 1 first: the sum of large finite weights (1e308 each)
+        # overflowed to inf, and every weight, so every score, became 0
+        weights = weights / weights.max()
         return weights / weights.sum()
 
     def _powers(self, n_members: int) -> np.ndarray:
