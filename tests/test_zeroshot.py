@@ -671,3 +671,24 @@ def test_a_regional_language_tag_falls_back_to_the_vocabularys_language(caplog):
             texts, owners = label_texts(space, lang=lang)
         assert (texts, owners.tolist()) == expected, lang
         assert "no label has a name" not in caplog.text
+
+
+def test_labels_sharing_a_name_tie_by_lower_id_whatever_k():
+    """Labels with the same name have the same vector and tie. Exact search let
+    np.argpartition choose among ties at the k-th place, so --k 10 suggested labels
+    1..9 and 12 of forty labels named 'cats' (not the lower ids first, as TopK ranks
+    ties), and the search's top k was not a prefix of its top k + 1."""
+    space = LabelSpace([Label("u:dog", {"en": "dogs"})]
+                       + [Label(f"u:cat{i}", {"en": "cats"}) for i in range(40)])
+    scorer = ZeroShotClassifier(space, _TableEncoder({"cats": [1, 0, 0, 0],
+                                                      "dogs": [0, 1, 0, 0]}), index="exact")
+    query = np.array([[1, 0, 0, 0], [1, 0.1, 0, 0]], np.float32)
+    for k in (1, 3, 10, 25, 40):
+        assert scorer.topk_from_embeddings(query, k).indices.tolist() == \
+            [list(range(1, k + 1))] * 2, k
+    vectors = np.tile(np.eye(1, 8, dtype=np.float32), (1000, 1))
+    vectors[::7] = np.eye(1, 8, 1, dtype=np.float32)  # fewer tied rows, still most
+    everything, _ = ExactIndex(vectors).search(vectors[:1], 1000)
+    for k in (1, 2, 5, 50, 500, 999):
+        assert ExactIndex(vectors).search(vectors[:1], k)[0][0].tolist() == \
+            everything[0, :k].tolist(), k

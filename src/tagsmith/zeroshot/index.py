@@ -45,14 +45,42 @@ class ExactIndex:
         for start in range(0, len(queries), block):
             scores = queries[start:start + block] @ self.vectors.T
             if k < n_rows:
-                part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+                part = _best_rows(scores, k)
             else:
                 part = np.broadcast_to(np.arange(n_rows), scores.shape).copy()
             part_scores = np.take_along_axis(scores, part, axis=1)
-            order = np.argsort(-part_scores, axis=1, kind="stable")
+            # best first, tied rows by lower row id (the TopK rule)
+            order = np.lexsort((part, -part_scores), axis=1)
             ids[start:start + block] = np.take_along_axis(part, order, axis=1)
             sims[start:start + block] = np.take_along_axis(part_scores, order, axis=1)
         return ids, sims
+
+
+def _best_rows(scores: np.ndarray, k: int) -> np.ndarray:
+    """Per row of ``scores`` (``n x n_rows``), the columns of its ``k`` best scores
+    (``n x k``, in no particular order); of columns tied with the ``k``-th best, the
+    lowest.
+
+    ``np.argpartition`` alone chose among such ties by its own internals: with labels
+    sharing a name (the same vector), which of them made the top ``k`` depended on ``k``
+    and the row count, not on the label id as everywhere else in tagsmith.
+
+    >>> _best_rows(np.array([[0.5, 0.9, 0.5, 0.5, 0.1]]), 2).tolist()
+    [[0, 1]]
+    """
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    kth = np.take_along_axis(scores, part, axis=1).min(axis=1, keepdims=True)
+    # rows where more columns tie with the k-th best than the top k has room for
+    # (rare: one pass to find them, the fix only on those)
+    tied = scores == kth
+    room = k - (scores > kth).sum(axis=1)
+    ambiguous = np.flatnonzero(tied.sum(axis=1) > room)
+    if len(ambiguous):
+        sub_tied = tied[ambiguous]
+        keep = (scores[ambiguous] > kth[ambiguous]) | (
+            sub_tied & (np.cumsum(sub_tied, axis=1) <= room[ambiguous, None]))
+        part[ambiguous] = np.nonzero(keep)[1].reshape(len(ambiguous), k)
+    return part
 
 
 class HnswIndex:
