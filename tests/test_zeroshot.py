@@ -47,6 +47,13 @@ def test_encoder_gives_unit_vectors(encoder):
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
 
 
+def test_encoder_reads_a_text_up_to_256_word_pieces_as_the_readme_says(encoder):
+    long = " ".join(["the cat sat on the mat"] * 60)  # about 360 word pieces
+    start, longer = encoder.encode([long, long + " stock market crash, bank rates"])
+    assert float(start @ longer) > 1 - 1e-5  # words after the first 256 pieces: ignored
+    assert float(start @ encoder.encode(["the cat sat on the mat"])[0]) < 0.99
+
+
 def test_zeroshot_beats_chance_on_goemotions(encoder, goemotions_dev, tmp_path):
     space, texts, Y = goemotions_dev
     scorer = ZeroShotClassifier(space, encoder, cache_dir=tmp_path)

@@ -505,6 +505,8 @@ def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, f
 
     Scores are embedding similarities between documents and label names, alternative
     labels and descriptions (the packaged all-MiniLM-L6-v2; needs tagsmith[embed]).
+    A text is read up to its first 256 word pieces (about 200 words); the rest of a
+    longer document does not count.
     With --background, each label's score is lowered by half its mean similarity to
     its nearest background documents, so generic labels stop winning everywhere
     (+0.7 to +1.2 points of P@1 from names only on GoEmotions, Reuters and YSO test;
