@@ -333,7 +333,7 @@ def test_blend_weight_applies_to_every_label_alike():
         blend_topk(model, zs, exclude=np.zeros(2, bool))
 
 
-def test_cli_zeroshot_blend_keeps_to_vocab_and_warns_on_no_shared_label(tmp_path):
+def test_cli_zeroshot_blend_keeps_to_vocab_and_refuses_a_bundle_of_other_labels(tmp_path):
     from tagsmith.pipeline.train import TrainOptions, train_classifier
 
     from conftest import FAST_FEATURES
@@ -359,10 +359,15 @@ def test_cli_zeroshot_blend_keeps_to_vocab_and_warns_on_no_shared_label(tmp_path
             assert uris == {"u:sport"}  # the model alone: the new label gets no share
     other = tmp_path / "other.csv"
     other.write_text("uri,label_en\nu:x,cooking\nu:y,football\n")
-    result = CliRunner().invoke(tagsmith_cli.cli, [
-        "-q", "zeroshot", str(other), str(docs), "--cache-dir", str(tmp_path),
-        "--bundle", str(tmp_path / "b")])
-    assert result.exit_code == 0 and "share no label URI" in result.stderr
+    # a bundle of another vocabulary added nothing: at --weight 0 every document got
+    # no suggestion, with exit 0 and a warning
+    for weight in ("0", "0.5"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "zeroshot", str(other), str(docs), "--cache-dir", str(tmp_path),
+            "--bundle", str(tmp_path / "b"), "--weight", weight])
+        assert result.exit_code == 2 and result.stdout == "", result.output
+        assert "'--bundle'" in result.stderr and str(tmp_path / "b") in result.stderr
+        assert str(other) in result.stderr
 
 
 def test_cli_zeroshot_cache_dir_that_is_a_file_fails_first(tmp_path):

@@ -472,7 +472,7 @@ def distill(obj, labels, vocab, output, model, param, feature_param, human, dev_
 @click.option("--bundle", help="Trained bundle to blend with: each label scores (1 - weight) "
               "x model + weight x zero-shot, matched by URI; labels of VOCAB the bundle "
               "never trained on have model score 0, labels not in VOCAB are never "
-              "suggested.")
+              "suggested; a bundle that shares no label with VOCAB is refused.")
 @click.option("--weight", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               callback=finite_number(0, 1),  # FloatRange lets NaN through
               help="Zero-shot share of the blended score: 0 the model alone, 1 zero-shot "
@@ -532,6 +532,19 @@ def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, f
 
         classifier = TextClassifier.load(bundle)
     space = load_or_update(vocab, classifier.label_space if classifier else None, language=lang)
+    known = None
+    if classifier is not None:  # labels with training documents; new ones go zero-shot
+        known = np.zeros(len(space), bool)
+        known[:classifier.n_labels] = classifier.label_counts > 0
+        known &= ~space.deprecated_mask
+        if not known[:classifier.n_labels].any():
+            # a bundle of another vocabulary: the model would add nothing (--weight 0 gave
+            # no suggestion at all, exit 0); refused before the encoder loads
+            from tagsmith.exceptions import InvalidParameterError
+
+            raise InvalidParameterError("--bundle", f"a bundle trained on labels of {vocab} "
+                                        "(matched by URI; it shares none with training "
+                                        "documents)", bundle)
     # '' is no cache: as a path it was the working directory, which got the cache files
     scorer = ZeroShotClassifier(space, SentenceEncoder(), lang=lang, template=template,
                                 index=index, cache_dir=cache_dir or None,
@@ -546,15 +559,6 @@ def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, f
                                      param_hint="--background")
         texts = [texts[i] for i in _sample_rows(len(texts), background_sample)]
         scorer.fit_background(texts, neighbors=hubness_neighbors)
-    known = None
-    if classifier is not None:  # labels with training documents; new ones go zero-shot
-        known = np.zeros(len(space), bool)
-        known[:classifier.n_labels] = classifier.label_counts > 0
-        known &= ~space.deprecated_mask
-        if not known[:classifier.n_labels].any():
-            click.secho(f"warning: the bundle {bundle} and {vocab} share no label URI (with "
-                        "training documents): the model adds nothing, the suggestions are "
-                        "zero-shot alone", fg="yellow", err=True)
     for batch in _batches(_read_documents(files, whole_file, stdin), 256):
         texts = [text for _, text in batch]
         topk = scorer.predict_topk(texts, k)
