@@ -161,19 +161,23 @@ class TextClassifier:
         return self.predict_topks(texts, (k, calibrated, adjust_shift))[0]
 
     def predict_topks(self, texts: Iterable[str],
-                      *requests: tuple[int, bool, bool]) -> list[TopK]:
+                      *requests: tuple[int, bool, bool] | tuple[int, bool, bool, int]
+                      ) -> list[TopK]:
         """:meth:`predict_topk` of the same texts for each ``(k, calibrated, adjust_shift)``
         of ``requests``, the texts featurized and scored once.
 
         The model scores them once at the widest width needed when its top-k is nested
         (:data:`~tagsmith.models.base.NESTED_TOPK`), else once per width; either way
         each result is exactly what :meth:`predict_topk` returns for that request.
+        A fourth entry ``width`` (at least ``k``) takes the ``k`` best of exactly the
+        model's top ``width`` instead of its top ``max(k, calibration k)``: conformal
+        sets and label-shift estimation read probabilities over the candidates their
+        statistics were fitted on.
         """
         texts = texts if isinstance(texts, Sequence) else list(texts)
         if not requests:
             return []
-        requests = tuple((check_int("k", k, 1, numpy=True), calibrated, adjust_shift)
-                         for k, calibrated, adjust_shift in requests)
+        requests = tuple(self._check_request(request) for request in requests)
         if not self.show_progress or len(texts) <= PREDICT_CHUNK:
             return self._predict_topks(texts, requests)
         parts = []
@@ -183,6 +187,18 @@ class TextClassifier:
                 parts.append(self._predict_topks(chunk, requests))
                 bar.update(len(chunk))
         return [TopK.concatenate(list(part)) for part in zip(*parts, strict=True)]
+
+    def _check_request(self, request) -> tuple[int, bool, bool, int]:
+        """A :meth:`predict_topks` request as ``(k, calibrated, adjust_shift, width)``."""
+        if len(request) not in (3, 4):
+            raise InvalidParameterError("requests", "(k, calibrated, adjust_shift) or (k, "
+                                        "calibrated, adjust_shift, width)",
+                                        f"{len(request)} entries")
+        k, calibrated, adjust_shift = request[:3]
+        k = check_int("k", k, 1, numpy=True)
+        width = (self._width(k, calibrated) if len(request) == 3
+                 else check_int("width", request[3], k, numpy=True))
+        return k, calibrated, adjust_shift, width
 
     def _width(self, k: int, calibrated: bool) -> int:
         """The model's candidates behind a top ``k``: probabilities re-rank them, so
@@ -194,18 +210,18 @@ class TextClassifier:
 
     def _predict_topks(self, texts: Sequence[str], requests) -> list[TopK]:
         X = self.featurizer.transform(texts)
-        widths = sorted({self._width(k, calibrated) for k, calibrated, _ in requests})
+        widths = sorted({width for *_, width in requests})
         if NESTED_TOPK in self.model.capabilities:
             widest = self.model.predict_topk(X, widths[-1])
             raw = {width: widest.head(width) for width in widths}
         else:
             raw = {width: self.model.predict_topk(X, width) for width in widths}
         out = []
-        for k, calibrated, adjust_shift in requests:
-            scores = raw[self._width(k, calibrated)]
+        for k, calibrated, adjust_shift, width in requests:
+            scores = raw[width]
             if calibrated and self.calibrator is not None:
-                scores = self.to_probabilities(scores, adjust_shift=adjust_shift).head(k)
-            out.append(scores)
+                scores = self.to_probabilities(scores, adjust_shift=adjust_shift)
+            out.append(scores.head(k) if scores.k > k else scores)
         return out
 
     def to_probabilities(self, raw: TopK, *, adjust_shift: bool = True) -> TopK:
@@ -234,8 +250,10 @@ class TextClassifier:
         ``method``: ``"recall"`` (at least 1 - alpha of a document's labels on
         average), ``"mondrian"`` (the same within every frequency band) or ``"lpicp"``
         (the whole label set covered with probability 1 - alpha; small label spaces).
-        Sets use the calibrated probabilities without any label-shift adjustment: the
-        guarantee is for documents like the calibration documents.
+        Sets use the calibrated probabilities of the model's top ``conformal.k``
+        candidates (the candidates the sets were calibrated on, even when the
+        calibrator saw more), without any label-shift adjustment: the guarantee is for
+        documents like the calibration documents.
         """
         options = self._set_options(alpha, method, max_set_size, min_confidence)
         probs = self.predict_topks(texts, self._set_request())[0]
@@ -251,10 +269,13 @@ class TextClassifier:
         return {"alpha": alpha, "method": method, "max_set_size": max_set_size,
                 "min_confidence": min_confidence}
 
-    def _set_request(self) -> tuple[int, bool, bool]:
-        """The :meth:`predict_topks` request of the sets' probabilities: the conformal
-        width, calibrated, without the label shift."""
-        return self.conformal.k, True, False
+    def _set_request(self) -> tuple[int, bool, bool, int]:
+        """The :meth:`predict_topks` request of the sets' probabilities: the model's top
+        conformal width, calibrated, without the label shift. Exactly those candidates,
+        as the conformal statistics were fitted on (the held-out documents' top-k):
+        the best of a calibrator's wider top-k are other labels, scored otherwise, and
+        the sets lost their guarantee."""
+        return self.conformal.k, True, False, self.conformal.k
 
     def label_sets(self, topk: TopK, threshold: float | None = None):
         """Boolean sparse label sets from the tuned thresholds, or one global ``threshold``
