@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from tagsmith.calibration.shift import estimate_label_shift
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import InvalidParameterError
-from tagsmith.pipeline.confidence import ConfidenceOptions
+from tagsmith.pipeline.confidence import ConfidenceOptions, estimate_shift
 from tagsmith.pipeline.train import TrainOptions, train_classifier
+from tagsmith.topk import TopK
 
 from conftest import FAST_FEATURES
 
@@ -99,3 +101,36 @@ def test_a_request_may_name_the_candidates_to_calibrate(wide_calibrator):
         clf.predict_topks(texts, (3, True, False, 2))
     with pytest.raises(InvalidParameterError, match="'requests' must be"):
         clf.predict_topks(texts, (3, True))
+
+
+def test_bbse_scores_the_texts_as_its_source_documents_were(wide_calibrator):
+    # BBSE compared the texts' probabilities over the calibrator's top 8 (re-ranked)
+    # with the stored held-out documents' over their top 3; on those documents
+    # themselves it then saw a shift of up to 0.05 where there is none
+    clf, calibration_texts = wide_calibrator
+    shift = estimate_shift(clf, calibration_texts, method="bbse", min_count=0)
+    by_bbse = ~shift.estimated_by_em
+    assert by_bbse.sum() >= N_LABELS - 2
+    frequency = np.asarray(clf.heldout.Y.mean(axis=0)).ravel()
+    assert np.allclose(shift.target_prior[by_bbse], frequency[by_bbse], atol=1e-5)
+
+
+def test_shift_estimation_refuses_another_width_by_name(wide_calibrator):
+    clf, texts = wide_calibrator
+    for method in ("em", "bbse"):
+        for k in (3, 12):
+            with pytest.raises(InvalidParameterError, match=rf"'k' must be None or the "
+                               rf"calibration width 8 .*got {k}"):
+                estimate_shift(clf, texts[:20], method=method, k=k)
+        estimate_shift(clf, texts[:20], method=method, k=np.int64(8), min_count=0)
+
+
+def test_bbse_target_probabilities_must_describe_the_target_documents():
+    topk = TopK.from_scores(np.array([[0.9, 0.2], [0.3, 0.6]]), 2)
+    y = sp.csr_matrix(np.array([[1, 0], [0, 1]]))
+    for bad, found in ((topk[:1], "1 documents over 2 labels"),
+                       (TopK.from_scores(np.array([[0.9, 0.2, 0.1]] * 2), 3),
+                        "2 documents over 3 labels"), (np.zeros((2, 2)), "ndarray")):
+        with pytest.raises(InvalidParameterError, match=rf"'bbse_topk' must be .*{found}"):
+            estimate_label_shift(topk, source_prior=[0.5, 0.5], method="bbse", source_y=y,
+                                 source_topk=topk, bbse_topk=bad)

@@ -284,7 +284,7 @@ def _check_prior(source_prior, n_labels: int) -> np.ndarray:
 
 def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "em",
                          source_y=None, source_topk: TopK | None = None,
-                         max_iter: int = 1000, tol: float = 1e-7,
+                         bbse_topk: TopK | None = None, max_iter: int = 1000, tol: float = 1e-7,
                          min_positives: int = 20, min_gap: float = 0.1,
                          min_count: float = DEFAULT_MIN_COUNT,
                          prior_strength: float = 0.0) -> LabelShift:
@@ -295,6 +295,10 @@ def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "
     top-k. ``"bbse"`` also needs labelled source documents: ``source_y`` and their
     calibrated ``source_topk``; labels with fewer than ``min_positives`` source
     positives or a gap ``E[p|y=1] - E[p|y=0]`` below ``min_gap`` use EM's estimate.
+    BBSE compares the source statistics with the target documents' mean probabilities,
+    so both must come from the same candidates: where ``source_topk`` holds another
+    top-k width than ``topk``, ``bbse_topk`` gives the target documents' probabilities
+    at the source's width (default: ``topk``, which EM reads).
     Labels whose soft count in the target (sum of their probabilities) is below
     ``min_count`` (default 50; 0 estimates every label) keep their source prior: the
     result's ``frozen`` marks them and ``n_estimated`` counts the others (0 when the
@@ -342,6 +346,8 @@ def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "
                 else type(source_topk).__name__)
         source_y = check_labels(source_y, source_topk, "source_y")  # before the EM run
         _check_probabilities("source_topk", source_topk.scores[source_topk.valid])
+        bbse_mean = _bbse_target_mean(topk if bbse_topk is None else bbse_topk, tail_arr,
+                                      n_docs)
     soft_count = np.bincount(labels, weights=p, minlength=n_labels) + absent * tail_arr
     flat = _flat(labels, p, absent, tail_arr)
     frozen = (soft_count < min_count) | flat
@@ -353,8 +359,8 @@ def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "
     fallback = None
     if method == "bbse":
         assert source_topk is not None
-        estimate, usable = _bbse(source_y, source_topk, tail_arr, soft_count / n_docs,
-                                 min_positives, min_gap)
+        estimate, usable = _bbse(source_y, source_topk, tail_arr, bbse_mean, min_positives,
+                                 min_gap)
         target, fallback = np.where(usable, estimate, target), ~usable
     edge = 0.5 / n_docs  # half a document: never exactly 0 or 1, nor past the source prior
     target = np.clip(target, np.minimum(prior, edge), np.maximum(prior, 1.0 - edge))
@@ -440,6 +446,21 @@ class _EM:
             if moved < tol:
                 return target, steps, True
         return target, steps, False
+
+
+def _bbse_target_mean(topk, tail: np.ndarray, n_docs: int) -> np.ndarray:
+    """Each label's mean probability over the target documents in ``topk`` (BBSE's
+    ``bbse_topk``), a label outside a document's top-k counting its ``tail``."""
+    if not isinstance(topk, TopK) or topk.n_labels != tail.size or len(topk) != n_docs:
+        raise InvalidParameterError(
+            "bbse_topk", f"a TopK of probabilities of the {n_docs} target documents over "
+            f"the {tail.size} labels", f"{len(topk)} documents over {topk.n_labels} labels"
+            if isinstance(topk, TopK) else type(topk).__name__)
+    valid = topk.valid
+    labels = topk.indices[valid].astype(np.int64)
+    p = _check_probabilities("bbse_topk", topk.scores[valid])
+    absent = n_docs - np.bincount(labels, minlength=tail.size)
+    return (np.bincount(labels, weights=p, minlength=tail.size) + absent * tail) / n_docs
 
 
 def _bbse(source_y, source_topk: TopK, tail, mean_target, min_positives, min_gap):

@@ -491,6 +491,11 @@ def estimate_shift(classifier, texts, *, method: str = "em", k: int | None = Non
     source data. Labels with a soft count below ``min_count`` (default
     :data:`~tagsmith.calibration.shift.DEFAULT_MIN_COUNT`) in ``texts`` keep their
     calibration prior. Returns a :class:`~tagsmith.calibration.shift.LabelShift`.
+
+    The texts are scored as the source statistics were: the calibrator's top-k width
+    for the source priors (EM), the stored held-out documents' width for BBSE's
+    statistics. ``k`` may only repeat the calibrator's width (``None``: it);
+    probabilities over another top-k are not comparable with the source's.
     """
     from tagsmith.calibration.shift import DEFAULT_MIN_COUNT, METHODS, estimate_label_shift
 
@@ -498,16 +503,26 @@ def estimate_shift(classifier, texts, *, method: str = "em", k: int | None = Non
     k = check_int("k", k, 1, allow_none=True, numpy=True)
     _require_calibrated(classifier)
     calibrator = classifier.calibrator
-    k = calibrator.k if k is None else k
-    probs = classifier.predict_topk(texts, k, adjust_shift=False)
+    width = int(calibrator.k)
+    if k is not None and k != width:
+        raise InvalidParameterError(
+            "k", f"None or the calibration width {width} (the source priors were computed "
+            f"over the model's top {width} candidates; another top-k gives probabilities "
+            "not comparable with them)", k)
+    if method == "bbse" and classifier.heldout is None:
+        raise InvalidParameterError("method", "'em' (BBSE needs the held-out documents "
+                                    "stored at calibration)", method)
+    requests = [(width, True, False, width)]
+    source_width = None if method != "bbse" else classifier.heldout.topk.k
+    if source_width is not None and source_width != width:
+        requests.append((source_width, True, False, source_width))
+    probs, *at_source_width = classifier.predict_topks(texts, *requests)
     source_y = source_topk = None
     if method == "bbse":
-        if classifier.heldout is None:
-            raise InvalidParameterError("method", "'em' (BBSE needs the held-out documents "
-                                        "stored at calibration)", method)
         source_y = classifier.heldout.Y
         source_topk = calibrator.apply(classifier.heldout.topk)
     return estimate_label_shift(probs, source_prior=calibrator.source_prior,
                                 tail=calibrator.tail, method=method, source_y=source_y,
                                 source_topk=source_topk,
+                                bbse_topk=at_source_width[0] if at_source_width else None,
                                 min_count=DEFAULT_MIN_COUNT if min_count is None else min_count)
