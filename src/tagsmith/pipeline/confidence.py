@@ -519,6 +519,12 @@ def estimate_shift(classifier, texts, *, method: str = "em", k: int | None = Non
     probs, *at_source_width = classifier.predict_topks(texts, *requests)
     source_y = source_topk = None
     if method == "bbse":
+        # every stored document, also those the calibrator was fitted on: there its
+        # probabilities separate the labels a little better (isotonic: E[p|y=1] -
+        # E[p|y=0] some 5-10% wider than on unseen documents), which shrinks the
+        # estimated shift by a few per cent of itself; but only the unseen half, or a
+        # 2-fold cross-fitted calibrator, doubled the noise and gave larger errors in
+        # every simulation tried (RMSE 0.019 -> 0.031 and 0.026 on 600 documents)
         source_y = classifier.heldout.Y
         source_topk = calibrator.apply(classifier.heldout.topk)
     return estimate_label_shift(probs, source_prior=calibrator.source_prior,
