@@ -9,6 +9,19 @@ GOEMOTIONS = ROOT / "examples" / "goemotions"
 SHARED = ROOT.parent / "shared" / "datasets"
 
 
+@pytest.fixture(autouse=True)
+def _progress_bars_as_each_test_finds_them():
+    """An in-process CLI run with ``-q`` silences every progress bar for the rest of the
+    process (``tagsmith.progress.silence``), so a test of progress output failed when it
+    ran right after a CLI test (``test_training_shows_progress_while_featurizing`` after
+    ``tests/test_confidence_pipeline.py``); each test starts with bars allowed."""
+    from tagsmith import progress
+
+    progress.silence(False)
+    yield
+    progress.silence(False)
+
+
 def _slice(src: Path, dst: Path, n: int) -> Path:
     with gzip.open(src, "rt", encoding="utf-8") as handle:
         dst.write_text("".join(islice(handle, n)), encoding="utf-8")
