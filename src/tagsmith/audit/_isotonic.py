@@ -118,12 +118,13 @@ def _grouped_isotonic(groups, scores, targets, smoothing: float) -> np.ndarray:
     return out
 
 
-def _fit_points(groups, scores, targets, smoothing: float):
+def _fit_points(groups, scores, targets, smoothing: float, *, keep_order: bool = True):
     """The fit at its points (distinct (group, score) pairs, sorted by group then score).
 
     ``groups`` are ids from 0. Returns ``(order, point_of, point_group, point_score,
     fitted)``: the entries' sort order, each sorted entry's point, and per point its
-    group, score and fitted value.
+    group, score and fitted value; without ``keep_order`` the first two are ``None``,
+    released before the fit (a caller reading the fit at its points needs neither).
     """
     # in the narrowest exact types: one band of rare labels is a single group of
     # millions of entries at 10^4+ labels, and this was the audit's peak memory
@@ -148,14 +149,23 @@ def _fit_points(groups, scores, targets, smoothing: float):
     targets = np.asarray(targets)
     if targets.dtype != np.bool_:
         targets = targets.astype(np.float64, copy=False)
-    values = np.bincount(point_of, weights=targets[order], minlength=n_points) / weights
+    values = np.bincount(point_of, weights=targets[order], minlength=n_points)
+    # in place, as all that follows: one band group is millions of points
+    np.divide(values, weights, out=values)
+    kept = (order, point_of) if keep_order else (None, None)
+    del order, point_of
     group_starts = np.flatnonzero(np.r_[True, point_group[1:] != point_group[:-1], True])
     fitted = np.empty(n_points, np.float64)
     block_weight = np.empty(n_points, np.float64)
     _pava_groups(group_starts.astype(np.int64), values, weights, fitted, block_weight)
+    del values, weights
     if smoothing > 0:
-        fitted = (fitted * block_weight + smoothing / 2) / (block_weight + smoothing)
-    return order, point_of, point_group, point_score, fitted
+        # (fitted * block_weight + smoothing / 2) / (block_weight + smoothing), same steps
+        fitted *= block_weight
+        fitted += smoothing / 2
+        block_weight += smoothing
+        fitted /= block_weight
+    return (*kept, point_group, point_score, fitted)
 
 
 def grouped_isotonic_crossfit(groups: np.ndarray, scores: np.ndarray, targets: np.ndarray,
@@ -195,7 +205,7 @@ def grouped_isotonic_crossfit(groups: np.ndarray, scores: np.ndarray, targets: n
                 out[idx[held]] = np.nan
                 continue
             _, _, point_group, point_score, fitted = _fit_points(g[fit], s[fit], t[fit],
-                                                                 smoothing)
+                                                                 smoothing, keep_order=False)
             group_starts = np.searchsorted(point_group, np.arange(n_range + 1)).astype(np.int64)
             part = np.empty(int(held.sum()))
             # linear between fitted points, the end value beyond them, NaN for a group
