@@ -793,3 +793,74 @@ def test_a_doc_id_a_spreadsheet_rewrote_still_names_its_document(tmp_path, doc_i
 
 def _unquote_formula(cell):
     return cell[1:] if cell.startswith("'-") else cell
+
+
+def test_a_jsonl_review_row_naming_a_key_twice_is_refused_with_file_line_and_key(tmp_path,
+                                                                                corpus):
+    """json.loads kept the last of two "decision" fields silently: a row the reviewer
+    rejected in one field and accepted in the other was applied."""
+    rows = [_row(0, "missing", "http://x/sun", "Heavy rain all day"),
+            _row(2, "missing", "http://x/snow", "Snowfall in the hills")]
+    review = _review(tmp_path, rows, fmt="jsonl")
+    lines = review.read_text(encoding="utf-8").splitlines(True)
+    lines[1] = lines[1].replace('"decision": null', '"decision": "reject", "decision": "accept"')
+    review.write_text("".join(lines), encoding="utf-8")
+    with pytest.raises(ReviewFormatError, match="key 'decision' given twice") as error:
+        read_decisions(review, SPACE)
+    assert str(error.value).startswith(f"{review}:2: ")
+    out = tmp_path / "fixed.tsv"
+    with pytest.raises(ReviewFormatError, match="'decision' given twice"):
+        apply_review(corpus, review, out, SPACE)
+    assert not out.exists()
+
+
+def test_an_acceptance_repeated_is_counted_and_applied_once(tmp_path, corpus):
+    """Two rows accepting the same candidate counted as 2 accepted against 1 label
+    added: the summary did not add up."""
+    row = _row(2, "missing", "http://x/snow", "Snowfall in the hills")
+    rows = [row, _row(1, "wrong", "http://x/rain", "Bright sun and heat"), dict(row)]
+    decisions, counts = read_decisions(_review(tmp_path, rows), SPACE)
+    assert len(decisions) == 2 and (counts["accepted"], counts["repeated"]) == (2, 1)
+    stats = apply_review(corpus, _review(tmp_path, rows), tmp_path / "fixed.tsv", SPACE)
+    assert (stats["review_accepted"], stats["review_repeated"]) == (2, 1)
+    assert stats["review_accepted"] == \
+        stats["n_added"] + stats["n_removed"] + stats["n_already_applied"]
+    from click.testing import CliRunner
+
+    import tagsmith.cli as tagsmith_cli
+
+    vocab = tmp_path / "vocab.tsv"
+    vocab.write_text("".join(f"<{uri}>\t{uri.rsplit('/', 1)[1]}\n" for uri in SPACE.uris),
+                     encoding="utf-8")
+    tagsmith_cli._register_commands()
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "apply-review", str(corpus), str(tmp_path / "review.csv"), "-o",
+        str(tmp_path / "fixed2.tsv"), "--vocab", str(vocab)])
+    assert result.exit_code == 0, result.output
+    assert "(2 accepted, 0 rejected" in result.output
+    assert "1 rows of" in result.output and "applied once" in result.output
+
+
+def test_the_skipped_lines_warning_names_on_error_as_the_caller_typed_it(tmp_path, caplog):
+    """The warning said "(--on-error skip)" to Python callers too, who passed on_error."""
+    from click.testing import CliRunner
+
+    import tagsmith.cli as tagsmith_cli
+
+    source = tmp_path / "c.tsv"
+    source.write_text("Heavy rain\t<http://x/rain>\nbroken\tline\twith three columns\n"
+                      "Sun\n", encoding="utf-8")
+    review = _review(tmp_path, [_row(1, "missing", "http://x/sun", "Sun")])
+    caplog.set_level("WARNING", logger="tagsmith")
+    apply_review(source, review, tmp_path / "out.tsv", SPACE, on_error="skip")
+    assert "skipped (on_error skip)" in caplog.text and "--on-error" not in caplog.text
+    caplog.clear()
+    vocab = tmp_path / "vocab.tsv"
+    vocab.write_text("".join(f"<{uri}>\t{uri.rsplit('/', 1)[1]}\n" for uri in SPACE.uris),
+                     encoding="utf-8")
+    tagsmith_cli._register_commands()
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "apply-review", str(source), str(review), "-o", str(tmp_path / "out2.tsv"),
+        "--vocab", str(vocab), "--on-error", "skip"])
+    assert result.exit_code == 0, result.output
+    assert "skipped (--on-error skip)" in caplog.text and "on_error" not in caplog.text

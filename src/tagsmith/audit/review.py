@@ -23,7 +23,6 @@ import csv
 import dataclasses
 import hashlib
 import itertools
-import json
 import logging
 import math
 import os
@@ -208,11 +207,17 @@ def _review_records(path: Path):
     """``(line, dict)`` per review row, CSV or JSONL."""
     lines = _text_lines(path)
     if review_format(path) == "jsonl":
+        # the corpus reader's decoder: a row naming a key twice (two "decision" fields)
+        # is refused, where json.loads kept the last one silently
+        from tagsmith.data.readers import _JSON_DECODER, _Malformed
+
         for number, text in lines:
             if not text.strip():
                 continue
             try:
-                obj = json.loads(text)
+                obj = _JSON_DECODER.decode(text)
+            except _Malformed as exc:
+                raise ReviewFormatError(exc.args[0], path=path, line=number) from None
             except (ValueError, RecursionError) as exc:
                 raise ReviewFormatError(f"invalid JSON: {exc}", path=path,
                                         line=number) from None
@@ -298,7 +303,9 @@ def count_decisions(path: str | Path) -> int:
 
 
 def read_decisions(path: str | Path, space: LabelSpace) -> tuple[list[Decision], dict]:
-    """The accepted corrections of a review file, and counts of every decision.
+    """The accepted corrections of a review file, and counts of every decision:
+    ``accepted`` counts candidates (document and label), ``repeated`` the rows that
+    accept a candidate an earlier row accepted already (applied once).
 
     Raises :class:`ReviewFormatError` naming the file and line of a malformed row, and
     of a row that decides a candidate an earlier row decided the other way (accepted
@@ -307,7 +314,9 @@ def read_decisions(path: str | Path, space: LabelSpace) -> tuple[list[Decision],
     path = Path(path)
     accepted: dict[tuple[int, int], Decision] = {}
     verdicts: dict[tuple[int, int], tuple[bool, int]] = {}  # (accepted?, first line)
-    counts = {"accepted": 0, "rejected": 0, "undecided": 0}
+    # accepted counts candidates, not rows: a row repeating an earlier acceptance (a
+    # copied row) is applied once, and counted as "repeated"
+    counts = {"accepted": 0, "rejected": 0, "undecided": 0, "repeated": 0}
     for line, row in _review_records(path):
         for column in REQUIRED:
             if column not in row:
@@ -345,11 +354,14 @@ def read_decisions(path: str | Path, space: LabelSpace) -> tuple[list[Decision],
         if previous is not None and previous.kind != kind:
             raise ReviewFormatError(f"contradicts line {previous.line}: both adding and "
                                     "removing this label", path=path, line=line)
+        if previous is not None:
+            counts["repeated"] += 1
+            continue  # the first row's decision stands (its line names it in errors)
         written_id = row.get("doc_id")
         accepted[(doc, label_id)] = Decision(doc, kind, label_id, key, line,
                                              "" if written_id is None else
                                              _unquoted(str(written_id).strip()))
-        counts["accepted"] += 1
+    counts["accepted"] = len(accepted)
     return sorted(accepted.values(), key=lambda d: (d.doc, d.line)), counts
 
 
@@ -487,9 +499,10 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     stats["n_skipped_lines"] = report.n_skipped_lines
     if report.n_skipped_lines:
         line, reason = report.skipped_lines[0]
-        logger.warning("%s: %d malformed line(s) skipped (--on-error skip) and not written "
+        logger.warning("%s: %d malformed line(s) skipped (on_error skip) and not written "
                        "to %s (first at line %s: %s)", corpus, report.n_skipped_lines, output,
-                       line, reason)
+                       line, reason,
+                       extra={"parameters": ("on_error",)})  # the CLI: --on-error
     return stats
 
 

@@ -706,6 +706,9 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force)
                f"({stats['review_accepted']:,} accepted, {stats['review_rejected']:,} rejected, "
                f"{stats['review_undecided']:,} undecided; {stats['n_already_applied']:,} "
                "already in place)")
+    if stats["review_repeated"]:
+        click.echo(f"{stats['review_repeated']:,} rows of {printable(review)} repeat an "
+                   "earlier row's acceptance; each correction was applied once")
     if stats["n_skipped_lines"]:
         click.echo(f"{stats['n_skipped_lines']:,} malformed lines of {printable(corpus)} "
                    "were skipped (--on-error skip) and are not in the new corpus")
