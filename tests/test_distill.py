@@ -469,3 +469,18 @@ def test_cli_label_with_a_budget_that_got_no_answer_says_why_and_writes_nothing(
     assert result.exit_code == 6, result.output
     assert "none of the 6 documents" in result.output  # those sent, not the pool
     assert "6 malformed answers" in result.output and not out.exists()
+
+
+def test_the_active_student_fits_with_label_name_features(data):
+    """model_params={"label_feature_weight": 1} was accepted and ignored: the student
+    was fitted without the label names' features, as a weight of 0 fits it."""
+    space, train, test = data
+    scores = {}
+    for weight in (0, 1):
+        options = ActiveOptions(budget=100, rounds=2, seed=1, threshold_folds=2,
+                                featurizer_params=FAST_FEATURES, model="tree",
+                                model_params={"leaf_size": 4, "branching": 2,
+                                              "label_feature_weight": weight})
+        result = active_distill(train.texts, space, noisy_teacher(train.Y, 0.0), options)
+        scores[weight] = result.classifier.predict_topk(test.texts[:20], 5).scores
+    assert not np.array_equal(scores[0], scores[1])

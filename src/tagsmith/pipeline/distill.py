@@ -32,7 +32,7 @@ from tagsmith.features.tfidf import TfidfFeaturizer
 from tagsmith.models import check_model_params, make_model
 from tagsmith.pipeline.classifier import TextClassifier
 from tagsmith.pipeline.evaluate import evaluate_classifier
-from tagsmith.pipeline.train import TrainOptions, train_classifier
+from tagsmith.pipeline.train import TrainOptions, _label_features, train_classifier
 from tagsmith.topk import TopK
 
 logger = logging.getLogger("tagsmith")
@@ -177,11 +177,13 @@ def round_sizes(budget: int, rounds: int, initial_fraction: float) -> list[int]:
     return [first] + [size for size in sizes if size]
 
 
-def _fit_student(X, Y, options: ActiveOptions):
+def _fit_student(X, Y, options: ActiveOptions, label_features=None):
     params = dict(options.model_params)
     model = make_model(options.model, **params)
     if "random_state" in model.get_params() and "random_state" not in params:
         model.set_params(random_state=options.seed)
+    if label_features is not None:  # label_feature_weight was ignored without a word
+        return model.fit(X, Y, label_features=label_features)
     return model.fit(X, Y)
 
 
@@ -204,6 +206,10 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     if X_pool is None or featurizer is None:
         featurizer = TfidfFeaturizer.from_params(**options.featurizer_params)
         X_pool = featurizer.fit_transform(list(pool_texts))
+    # the label names' features, for a student that reads them, as training gives them
+    label_features = _label_features(featurizer, make_model(options.model,
+                                                            **options.model_params),
+                                     label_space)
     n_labels = len(label_space)
     labelled = np.zeros(n_pool, bool)
     rows: list[sp.csr_matrix] = []
@@ -238,7 +244,7 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
         if len(selected):  # a round the teacher answered none of (the endpoint was
             # down a while) failed as "'Y' must be the targets of at least one
             # document"; with nothing to learn from yet, the next round picks at random
-            model = _fit_student(X_pool[selected], Y_teacher, options)
+            model = _fit_student(X_pool[selected], Y_teacher, options, label_features)
         else:
             logger.warning("active distillation round %d: the teacher answered none of "
                            "the %d documents sent", number, len(chosen))
@@ -253,7 +259,8 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
         raise NoTeacherAnswersError(
             f"the teacher answered none of the {int(labelled.sum())} documents it was sent "
             "(every call failed or every answer was malformed): no student to train")
-    thresholds = _student_thresholds(X_pool[selected], Y_teacher, options, n_labels)
+    thresholds = _student_thresholds(X_pool[selected], Y_teacher, options, n_labels,
+                                     label_features)
     classifier = TextClassifier(label_space, featurizer, model, thresholds,
                                 label_counts=np.bincount(Y_teacher.indices, minlength=n_labels),
                                 n_train_docs=len(selected),
@@ -263,7 +270,8 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     return ActiveResult(classifier, selected, Y_teacher, history)
 
 
-def _student_thresholds(X, Y, options: ActiveOptions, n_labels: int) -> Thresholds:
+def _student_thresholds(X, Y, options: ActiveOptions, n_labels: int,
+                        label_features=None) -> Thresholds:
     """One global threshold (and whether every document gets its best label), tuned on
     out-of-fold scores against the teacher's named labels.
 
@@ -276,7 +284,8 @@ def _student_thresholds(X, Y, options: ActiveOptions, n_labels: int) -> Threshol
     if X.shape[0] < max(2, options.threshold_folds) * 5:
         return Thresholds.constant(n_labels)
     scores = cross_fit_topk(X, Y, options.model, options.model_params,
-                            n_folds=options.threshold_folds, seed=options.seed)
+                            n_folds=options.threshold_folds, seed=options.seed,
+                            label_features=label_features)
     named = sp.csr_matrix((np.ones(Y.nnz, np.float32), Y.indices, Y.indptr), shape=Y.shape)
     tuned = tune_thresholds(named, scores.topk, min_support=Y.shape[0] + 1)
     return Thresholds(np.full(n_labels, tuned.global_threshold, np.float32),
