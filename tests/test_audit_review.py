@@ -864,3 +864,30 @@ def test_the_skipped_lines_warning_names_on_error_as_the_caller_typed_it(tmp_pat
         "--vocab", str(vocab), "--on-error", "skip"])
     assert result.exit_code == 0, result.output
     assert "skipped (--on-error skip)" in caplog.text and "on_error" not in caplog.text
+
+
+def test_the_cli_renames_parameters_in_a_warning_but_not_in_the_paths_it_quotes(tmp_path,
+                                                                               caplog):
+    """The CLI's option names replaced every ``on_error`` of the whole message, so a
+    corpus under a folder named ``on_error`` was quoted as ``.../--on-error/c.tsv``."""
+    from click.testing import CliRunner
+
+    import tagsmith.cli as tagsmith_cli
+
+    folder = tmp_path / "on_error"
+    folder.mkdir()
+    source = folder / "c.tsv"
+    source.write_text("Heavy rain\t<http://x/rain>\nbroken\tline\twith three columns\n"
+                      "Sun\n", encoding="utf-8")
+    review = _review(tmp_path, [_row(1, "missing", "http://x/sun", "Sun")])
+    vocab = tmp_path / "vocab.tsv"
+    vocab.write_text("".join(f"<{uri}>\t{uri.rsplit('/', 1)[1]}\n" for uri in SPACE.uris),
+                     encoding="utf-8")
+    caplog.set_level("WARNING", logger="tagsmith")
+    tagsmith_cli._register_commands()
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "apply-review", str(source), str(review), "-o", str(tmp_path / "out.tsv"),
+        "--vocab", str(vocab), "--on-error", "skip"])
+    assert result.exit_code == 0, result.output
+    assert "skipped (--on-error skip)" in caplog.text
+    assert f"{source}: 1 malformed line(s)" in caplog.text

@@ -127,13 +127,16 @@ class _OptionNames(logging.Filter):
         names = getattr(record, "parameters", None)
         if not names:
             return True
-        message = record.getMessage()
+        # only the message's template: the values in its arguments (a corpus at
+        # /data/on_error/c.tsv) are the user's own and are not renamed
+        template = str(record.msg)
         for name in names:
             flags = option_flags(self.command, name)
             if flags is not None:
-                # flags are dashes, letters and '/': nothing a replacement string escapes
-                message = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", flags, message)
-        record.msg, record.args = message, None
+                # flags are dashes, letters and '/': nothing a replacement string escapes;
+                # a '%' in them would be a format code, and there is none
+                template = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", flags, template)
+        record.msg = template
         return True
 
 
