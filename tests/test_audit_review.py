@@ -515,9 +515,7 @@ def test_a_review_saved_with_old_mac_line_ends_reads_as_the_original(tmp_path):
 def test_malformed_lines_skipped_by_apply_review_are_counted_and_reported(tmp_path, caplog):
     """With --on-error skip a malformed line is no record and is left out of the new
     corpus; that used to happen silently."""
-    from click.testing import CliRunner
 
-    import tagsmith.cli as tagsmith_cli
 
     source = tmp_path / "c.tsv"
     source.write_text("Heavy rain\t<http://x/rain>\nbroken\tline\twith three columns\n"
@@ -528,13 +526,7 @@ def test_malformed_lines_skipped_by_apply_review_are_counted_and_reported(tmp_pa
     assert stats["n_docs"] == 2 and stats["n_skipped_lines"] == 1
     assert f"{source}: 1 malformed line(s) skipped" in caplog.text and "line 2" in caplog.text
     assert [r.text for r in read_records(tmp_path / "out.tsv")] == ["Heavy rain", "Sun"]
-    vocab = tmp_path / "vocab.tsv"
-    vocab.write_text("".join(f"<{uri}>\t{uri.rsplit('/', 1)[1]}\n" for uri in SPACE.uris),
-                     encoding="utf-8")
-    tagsmith_cli._register_commands()
-    result = CliRunner().invoke(tagsmith_cli.cli, [
-        "apply-review", str(source), str(review), "-o", str(tmp_path / "out2.tsv"),
-        "--vocab", str(vocab), "--on-error", "skip"])
+    result = _apply_review_cli(tmp_path, source, review, tmp_path / "out2.tsv")
     assert result.exit_code == 0, result.output
     assert "1 malformed lines of" in result.output and "not in the new corpus" in result.output
 
@@ -843,9 +835,7 @@ def test_an_acceptance_repeated_is_counted_and_applied_once(tmp_path, corpus):
 
 def test_the_skipped_lines_warning_names_on_error_as_the_caller_typed_it(tmp_path, caplog):
     """The warning said "(--on-error skip)" to Python callers too, who passed on_error."""
-    from click.testing import CliRunner
 
-    import tagsmith.cli as tagsmith_cli
 
     source = tmp_path / "c.tsv"
     source.write_text("Heavy rain\t<http://x/rain>\nbroken\tline\twith three columns\n"
@@ -855,13 +845,7 @@ def test_the_skipped_lines_warning_names_on_error_as_the_caller_typed_it(tmp_pat
     apply_review(source, review, tmp_path / "out.tsv", SPACE, on_error="skip")
     assert "skipped (on_error skip)" in caplog.text and "--on-error" not in caplog.text
     caplog.clear()
-    vocab = tmp_path / "vocab.tsv"
-    vocab.write_text("".join(f"<{uri}>\t{uri.rsplit('/', 1)[1]}\n" for uri in SPACE.uris),
-                     encoding="utf-8")
-    tagsmith_cli._register_commands()
-    result = CliRunner().invoke(tagsmith_cli.cli, [
-        "apply-review", str(source), str(review), "-o", str(tmp_path / "out2.tsv"),
-        "--vocab", str(vocab), "--on-error", "skip"])
+    result = _apply_review_cli(tmp_path, source, review, tmp_path / "out2.tsv")
     assert result.exit_code == 0, result.output
     assert "skipped (--on-error skip)" in caplog.text and "on_error" not in caplog.text
 
@@ -870,9 +854,7 @@ def test_the_cli_renames_parameters_in_a_warning_but_not_in_the_paths_it_quotes(
                                                                                caplog):
     """The CLI's option names replaced every ``on_error`` of the whole message, so a
     corpus under a folder named ``on_error`` was quoted as ``.../--on-error/c.tsv``."""
-    from click.testing import CliRunner
 
-    import tagsmith.cli as tagsmith_cli
 
     folder = tmp_path / "on_error"
     folder.mkdir()
@@ -880,14 +862,24 @@ def test_the_cli_renames_parameters_in_a_warning_but_not_in_the_paths_it_quotes(
     source.write_text("Heavy rain\t<http://x/rain>\nbroken\tline\twith three columns\n"
                       "Sun\n", encoding="utf-8")
     review = _review(tmp_path, [_row(1, "missing", "http://x/sun", "Sun")])
-    vocab = tmp_path / "vocab.tsv"
-    vocab.write_text("".join(f"<{uri}>\t{uri.rsplit('/', 1)[1]}\n" for uri in SPACE.uris),
-                     encoding="utf-8")
     caplog.set_level("WARNING", logger="tagsmith")
-    tagsmith_cli._register_commands()
-    result = CliRunner().invoke(tagsmith_cli.cli, [
-        "apply-review", str(source), str(review), "-o", str(tmp_path / "out.tsv"),
-        "--vocab", str(vocab), "--on-error", "skip"])
+    result = _apply_review_cli(tmp_path, source, review, tmp_path / "out.tsv")
     assert result.exit_code == 0, result.output
     assert "skipped (--on-error skip)" in caplog.text
     assert f"{source}: 1 malformed line(s)" in caplog.text
+
+
+def _apply_review_cli(tmp_path, source, review, output):
+    """``tagsmith apply-review SOURCE REVIEW -o OUTPUT --on-error skip`` in process, with
+    a vocabulary of :data:`SPACE` written under ``tmp_path``."""
+    from click.testing import CliRunner
+
+    import tagsmith.cli as tagsmith_cli
+
+    vocab = tmp_path / "vocab.tsv"
+    vocab.write_text("".join(f"<{uri}>\t{uri.rsplit('/', 1)[1]}\n" for uri in SPACE.uris),
+                     encoding="utf-8")
+    tagsmith_cli._register_commands()
+    return CliRunner().invoke(tagsmith_cli.cli, [
+        "apply-review", str(source), str(review), "-o", str(output), "--vocab", str(vocab),
+        "--on-error", "skip"])
