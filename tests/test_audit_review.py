@@ -747,20 +747,24 @@ def test_an_accepted_row_without_a_fingerprint_names_the_field(tmp_path, corpus,
     assert str(error.value).startswith(f"{review}:1: ")
 
 
-def test_a_document_of_the_same_text_does_not_take_another_s_correction(tmp_path):
+@pytest.mark.parametrize("ids", [("a", "b", "c"),
+                                 # numbered documents: 100001 is within a relative 1e-5
+                                 # of 100000, which the first check took for the same id
+                                 ("100000", "100001", "100002")])
+def test_a_document_of_the_same_text_does_not_take_another_s_correction(tmp_path, ids):
     # empty texts (or boilerplate) share a fingerprint: with a document deleted above a
     # run of them, the review's document number named the next one, which silently lost
     # the label instead
-    docs = [{"id": doc_id, "text": "", "labels": ["http://x/rain"]}
-            for doc_id in ("a", "b", "c")]
-    row = {**_row(1, "wrong", "http://x/rain", ""), "doc_id": "b"}
+    docs = [{"id": doc_id, "text": "", "labels": ["http://x/rain"]} for doc_id in ids]
+    row = {**_row(1, "wrong", "http://x/rain", ""), "doc_id": ids[1]}
     review = _review(tmp_path, [row])
     corpus = _jsonl_corpus(tmp_path, *docs)
     apply_review(corpus, review, tmp_path / "fixed.jsonl", SPACE)
     assert [r.labels for r in read_records(tmp_path / "fixed.jsonl")] == \
         [("http://x/rain",), (), ("http://x/rain",)]
-    corpus = _jsonl_corpus(tmp_path, *docs[1:])  # "a" deleted since the audit
-    with pytest.raises(ReviewFormatError, match="has id 'c', the review names id 'b'") as error:
+    corpus = _jsonl_corpus(tmp_path, *docs[1:])  # the first deleted since the audit
+    with pytest.raises(ReviewFormatError, match=f"has id '{ids[2]}', the review names id "
+                                                f"'{ids[1]}'") as error:
         apply_review(corpus, review, tmp_path / "wrong.jsonl", SPACE)
     assert str(error.value).startswith(f"{review}:2: ")
     assert not (tmp_path / "wrong.jsonl").exists()

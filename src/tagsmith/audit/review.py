@@ -406,13 +406,25 @@ def _read_key(value: object, path: Path, line: int) -> str:
 def _same_id(written: str, doc_id: str | None) -> bool:
     """Whether a review's ``doc_id`` cell names the document ``doc_id``: the same, or the
     same number as a spreadsheet shows it (``0042`` as ``42``, a long one as
-    ``1.23457E+15``); a blank cell (or a corpus without ids) names any."""
+    ``1.23457E+15``: equal to the digits shown); a blank cell (or a corpus without ids)
+    names any.
+
+    >>> _same_id("42", "0042"), _same_id("1.23457E+15", "1234567890123456")
+    (True, True)
+    >>> _same_id("100001", "100000"), _same_id("1.23457E+15", "1234667890123456")
+    (False, False)
+    """
     if not written or doc_id is None or written == doc_id.strip():
         return True
     try:
-        return math.isclose(float(written), float(doc_id), rel_tol=1e-5)
+        shown, actual = float(written), float(doc_id)
     except ValueError:
         return False
+    mantissa, e, _ = written.lower().partition("e")
+    if not e:  # every digit shown: the same number (a relative tolerance took the
+        return shown == actual  # neighbouring ids of numbered documents for one)
+    digits = len(mantissa.lstrip("+-").replace(".", "").lstrip("0")) or 1
+    return math.isclose(shown, actual, rel_tol=0.5 * 10.0 ** (1 - digits))
 
 
 def _looks_numeric(value: str) -> bool:
