@@ -346,9 +346,10 @@ def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "
                 else type(source_topk).__name__)
         source_y = check_labels(source_y, source_topk, "source_y")  # before the EM run
         _check_probabilities("source_topk", source_topk.scores[source_topk.valid])
-        bbse_mean = _bbse_target_mean(topk if bbse_topk is None else bbse_topk, tail_arr,
-                                      n_docs)
     soft_count = np.bincount(labels, weights=p, minlength=n_labels) + absent * tail_arr
+    if method == "bbse":  # checked before the EM run; at topk's own width its soft counts
+        bbse_mean = soft_count / n_docs if bbse_topk is None else _bbse_target_mean(
+            bbse_topk, tail_arr, n_docs)
     flat = _flat(labels, p, absent, tail_arr)
     frozen = (soft_count < min_count) | flat
     # the labels are independent problems: EM only reads the entries of the others
