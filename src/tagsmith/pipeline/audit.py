@@ -369,12 +369,9 @@ def _scores(source: str, X, Y, classifier, options: AuditOptions, featurizer, sp
         # (GoEmotions, benchmarks/audit.py: PR-AUC 0.36 against 0.33)
         params = {"loss": "logistic"}
     from tagsmith.models import make_model
+    from tagsmith.pipeline.train import _label_features
 
-    label_features = None
-    if make_model(model, **params).uses_label_features():
-        from tagsmith.pipeline.train import label_texts
-
-        label_features = featurizer.transform(label_texts(space))
+    label_features = _label_features(featurizer, make_model(model, **params), space)
     return audit_scores.crossfit_scores(X, Y, model=model, params=params,
                                         n_folds=options.n_folds, k=k, seed=options.seed,
                                         label_features=label_features,

@@ -366,9 +366,8 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
                              n_train_docs=len(fit_texts))
         topk = dev_raw = clf.predict_topk(dev_part_texts, tuning_k(len(label_space)))
         untrained = fit_counts == 0  # never predicted: tuned without their scores
-        thresholds = _never_untrained(
-            tune_thresholds(dev_part_Y, _without_labels(topk, untrained), beta=options.beta,
-                            min_support=options.min_support), untrained)
+        thresholds = _tune_learnt(dev_part_Y, topk, untrained, beta=options.beta,
+                                  min_support=options.min_support)
         clf.thresholds = thresholds
         refit = fit_idx is not None and options.refit
         report["heldout"] = {"source": source, "n_docs": len(dev_part_texts),
@@ -471,6 +470,14 @@ def _never_untrained(thresholds: Thresholds, labels: np.ndarray,
     return replace(thresholds, per_label=per_label, tuned_mask=tuned, source=source)
 
 
+def _tune_learnt(y_true, topk: TopK, untrained: np.ndarray, **tuning) -> Thresholds:
+    """Thresholds tuned (:func:`tune_thresholds` with ``tuning``) on held-out ``topk``,
+    the ``untrained`` labels (no training document) left out of the tuning and never
+    suggested: the model cannot have learnt them."""
+    return _never_untrained(tune_thresholds(y_true, _without_labels(topk, untrained),
+                                            **tuning), untrained)
+
+
 def _without_labels(topk: TopK, labels: np.ndarray) -> TopK:
     """``topk`` with the entries of ``labels`` (a boolean mask) moved out as padding.
 
@@ -538,12 +545,10 @@ def _heldout_after_calibration(classifier: TextClassifier, heldout, raw: TopK | 
         topk = classifier.predict_topk(dev_part_texts, k)
     confidence = _confidence_options(options)
     untrained = classifier.label_counts == 0  # the final model is the held-out fit
-    thresholds = tune_thresholds(dev_part_Y, _without_labels(topk, untrained),
-                                 beta=confidence.beta, min_support=confidence.min_support,
-                                 bands=None if classifier.calibrator is None
-                                 else classifier.calibrator.bands,
-                                 max_labels=confidence.max_labels)
-    classifier.thresholds = _never_untrained(thresholds, untrained)
+    classifier.thresholds = _tune_learnt(
+        dev_part_Y, topk, untrained, beta=confidence.beta,
+        min_support=confidence.min_support, max_labels=confidence.max_labels,
+        bands=None if classifier.calibrator is None else classifier.calibrator.bands)
     summary = classifier.thresholds.summary()
     classifier.manifest["thresholds"] = summary
     if isinstance(classifier.manifest.get("calibration"), dict):
