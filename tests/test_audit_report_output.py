@@ -40,3 +40,50 @@ def test_a_parameter_of_infinity_is_written_as_strict_json(weather, tmp_path):
     report = strict_json(tmp_path / "out" / "report.json")
     assert report["meta"]["options"]["model_params"] == {"C": "Infinity", "tol": "Infinity"}
     assert report["corpus"]["n_docs"] == 40  # the rest as before
+
+
+def test_a_folder_in_place_of_an_output_file_is_refused_before_anything_moves(weather,
+                                                                               tmp_path):
+    """The files move into -o one by one: a folder named labels.csv there failed the
+    third move with an IsADirectoryError, after the whole audit, leaving the new
+    report.json and review beside the old report.html."""
+    from tagsmith.exceptions import DataError
+
+    texts, Y, space = weather
+    result = audit_corpus(texts, Y, space, options=AuditOptions(scores="knn"))
+    out = tmp_path / "out"
+    result.write(out, plots=False)
+    (out / "labels.csv").unlink()
+    (out / "labels.csv").mkdir()
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    with pytest.raises(DataError, match="labels.csv: is a folder"):
+        result.write(out, plots=False)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert sorted(p.name for p in out.iterdir()) == ["labels.csv", "report.html",
+                                                     "report.json", "review.csv"]
+    # a folder named report.html is in the way only of a run that writes the page
+    (out / "labels.csv").rmdir()
+    (out / "report.html").unlink()
+    (out / "report.html").mkdir()
+    result.write(out, html=False)
+    assert (out / "report.html").is_dir() and (out / "labels.csv").is_file()
+
+
+def test_the_cli_refuses_a_folder_in_place_of_an_output_file_before_the_work(tmp_path):
+    from click.testing import CliRunner
+
+    import tagsmith.cli as tagsmith_cli
+
+    tagsmith_cli._register_commands()
+    corpus = tmp_path / "c.tsv"
+    rng = np.random.default_rng(1)
+    corpus.write_text("".join(f"{' '.join(rng.choice(WORDS, 5))}\t<u:{'ab'[i % 2]}>\n"
+                              for i in range(30)), encoding="utf-8")
+    out = tmp_path / "out"
+    (out / "review.jsonl").mkdir(parents=True)
+    result = CliRunner().invoke(tagsmith_cli.cli, ["-q", "audit", str(corpus), "-o", str(out),
+                                                   "--scores", "knn", "--no-plots",
+                                                   "--review-format", "jsonl"])
+    assert result.exit_code == 3, result.output
+    assert f"{out / 'review.jsonl'}: is a folder" in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["review.jsonl"]  # nothing written

@@ -618,7 +618,8 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
                            show_progress=not obj["quiet"])
     options.validate()
     # fail before the work: an output that is a file, or a review someone has filled in
-    check_output(output, review_format=review_format, force=force, name="-o/--output")
+    check_output(output, review_format=review_format, force=force, name="-o/--output",
+                 html=not no_html)
     if not no_html and not no_plots:
         from tagsmith.audit.report import check_plotting
 

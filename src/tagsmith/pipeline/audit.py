@@ -182,15 +182,14 @@ class AuditResult:
 
         review_format = check_choice("review_format", review_format, ("csv", "jsonl"))
         directory = Path(directory)
-        check_output(directory, review_format=review_format, force=force)
+        check_output(directory, review_format=review_format, force=force, html=html)
         # everything is built before anything is written (a plot that fails must not leave
         # a half-written folder), then written to a staging folder and moved in at once
         page = render_html(self.report, plots=plots) if html else None
         created = not directory.exists()
         directory.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=directory, prefix=".audit-"))
-        names = {"report_json": "report.json", "review": f"review.{review_format}",
-                 "labels": "labels.csv"} | ({"report_html": "report.html"} if html else {})
+        names = output_names(review_format=review_format, html=html)
         try:
             write_json(self.report, staging / names["report_json"])
             write_review(self.review, staging / names["review"])
@@ -244,14 +243,22 @@ class AuditResult:
         return path
 
 
+def output_names(*, review_format: str = "csv", html: bool = True) -> dict[str, str]:
+    """The files :meth:`AuditResult.write` puts in its folder, by key."""
+    return {"report_json": "report.json", "review": f"review.{review_format}",
+            "labels": "labels.csv"} | ({"report_html": "report.html"} if html else {})
+
+
 def check_output(directory: str | Path, *, review_format: str = "csv", force: bool = False,
-                 name: str = "directory") -> None:
+                 name: str = "directory", html: bool = True) -> None:
     """Fail before an audit whose output could not or must not be written.
 
     ``directory`` must be a directory or not exist yet (``name`` is how the error
-    calls it). Its ``review.<review_format>``, when it exists and a reviewer has filled
-    in any ``decision``, is not overwritten unless ``force``: the review would be lost.
-    A review file that cannot be read to tell is not overwritten either.
+    calls it), and none of the files the audit writes there (:func:`output_names`)
+    may be a folder: no file can be renamed onto one. Its ``review.<review_format>``,
+    when it exists and a reviewer has filled in any ``decision``, is not overwritten
+    unless ``force``: the review would be lost. A review file that cannot be read to
+    tell is not overwritten either.
     """
     from tagsmith.data.textio import check_writable_dir
 
@@ -260,6 +267,13 @@ def check_output(directory: str | Path, *, review_format: str = "csv", force: bo
         raise InvalidParameterError(name, "a directory (or a path to create one at)",
                                     str(directory))
     check_writable_dir(directory)  # below a file, read-only: not after the whole audit
+    for file_name in output_names(review_format=review_format, html=html).values():
+        target = directory / file_name
+        # found only when the files moved in one by one, after the whole audit: a new
+        # report.json beside the old page and label table, and an IsADirectoryError
+        if target.is_dir() and not target.is_symlink():
+            raise DataError(f"is a folder, where the audit writes its {file_name} (move it "
+                            "away or write to another output directory)", path=target)
     review = directory / f"review.{review_format}"
     if force or not review.is_file():
         return
