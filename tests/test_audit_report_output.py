@@ -87,3 +87,43 @@ def test_the_cli_refuses_a_folder_in_place_of_an_output_file_before_the_work(tmp
     assert result.exit_code == 3, result.output
     assert f"{out / 'review.jsonl'}: is a folder" in result.output
     assert sorted(p.name for p in out.iterdir()) == ["review.jsonl"]  # nothing written
+
+
+@pytest.mark.parametrize("near", [True, False])
+def test_the_report_says_when_near_duplicates_were_not_looked_for(weather, near):
+    """With near_duplicates=False (--no-near-duplicates) the report said "0 near
+    duplicate pairs (cosine at least 0.9)" and "0 near duplicates" leaking into each
+    split: none found, to a reader, where none had been looked for."""
+    from tagsmith.audit.report import render_html
+
+    texts, Y, space = weather
+    result = audit_corpus(texts, Y, space, splits={"test": texts[:5]},
+                          options=AuditOptions(scores="knn", near_duplicates=near,
+                                               near_duplicate_threshold=0.8))
+    report = result.report
+    expected = 0.8 if near else None
+    assert report["duplicates"]["near_duplicate_threshold"] == expected
+    assert report["leakage"]["test"]["near_duplicate_threshold"] == expected
+    assert report["leakage"]["test"]["n_exact"] == 5
+    page = render_html(report, plots=False)
+    assert ("not looked for" in page) is not near
+    assert ("cosine at least 0.8" in page) is near
+
+
+def test_the_cli_says_when_near_duplicates_were_not_looked_for(tmp_path):
+    from click.testing import CliRunner
+
+    import tagsmith.cli as tagsmith_cli
+
+    tagsmith_cli._register_commands()
+    corpus = tmp_path / "c.tsv"
+    rng = np.random.default_rng(2)
+    corpus.write_text("".join(f"{' '.join(rng.choice(WORDS, 5))}\t<u:{'ab'[i % 2]}>\n"
+                              for i in range(30)), encoding="utf-8")
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "audit", str(corpus), "-o", str(tmp_path / "out"), "--scores", "knn",
+        "--no-html", "--no-near-duplicates", "--split", f"test={corpus}"])
+    assert result.exit_code == 0, result.output
+    assert "0 near" not in result.output
+    assert "duplicates: 0 exact pairs (near duplicates not looked for)" in result.output
+    assert "leakage into test: 30 exact duplicates" in result.output

@@ -358,8 +358,10 @@ def leakage(train_hashes: np.ndarray, other_texts: Sequence[str], *, knn_model=N
     ``knn_model`` (a fitted :class:`~tagsmith.models.knn.KNNModel` over the training
     features) and ``other_X`` (the other split's features) enable near duplicates.
     Returns counts and, per leaking document, its training document (for an exact
-    duplicate the first training document with its text, cosine 1) and cosine. Empty
-    texts leak nothing.
+    duplicate the first training document with its text, cosine 1) and cosine, and
+    ``near_duplicate_threshold``: ``threshold``, or ``None`` when near duplicates were
+    not looked for (no ``knn_model``; ``n_near`` 0 then says nothing). Empty texts leak
+    nothing.
 
     >>> result = leakage(text_hashes(["Rain", "Sun", "sun", ""]), ["SUN", " ", "Fog"])
     >>> result["exact_mask"].tolist(), result["nearest_train"].tolist()
@@ -375,7 +377,8 @@ def leakage(train_hashes: np.ndarray, other_texts: Sequence[str], *, knn_model=N
     near = np.zeros(len(other_texts), bool)
     nearest = np.full(len(other_texts), -1, np.int64)
     cosine = np.zeros(len(other_texts))
-    if knn_model is not None and other_X is not None and len(other_texts):
+    searched = knn_model is not None and other_X is not None
+    if searched and len(other_texts):
         rows, sims = knn_model.kneighbors(other_X, 1)
         nearest, cosine = rows[:, 0].astype(np.int64), sims[:, 0].astype(np.float64)
         near = (cosine >= threshold - COSINE_TOLERANCE) & ~exact & ~other_empty
@@ -386,5 +389,6 @@ def leakage(train_hashes: np.ndarray, other_texts: Sequence[str], *, knn_model=N
     return {"n_docs": len(other_texts), "n_exact": int(exact.sum()),
             "n_near": int(near.sum()), "fraction_exact": round(float(exact.sum()) / n, 5),
             "fraction_near": round(float(near.sum()) / n, 5),
+            "near_duplicate_threshold": float(threshold) if searched else None,
             "exact_mask": exact, "near_mask": near, "nearest_train": nearest,
             "cosine": cosine}

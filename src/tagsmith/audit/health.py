@@ -205,12 +205,14 @@ def noise_section(issues, space: LabelSpace, *, lang: str = "en", min_support: i
 
 
 def duplicates_section(dups, texts: Sequence[str], Y: sp.csr_matrix, space: LabelSpace, *,
-                       lang: str = "en", threshold: float) -> dict:
+                       lang: str = "en", threshold: float | None) -> dict:
     """Duplicate counts and the first conflicting pairs with their label differences.
 
     The counts do not depend on the order of the documents (see
     :mod:`tagsmith.audit.duplicates`: every pair of exact copies, every near pair once);
-    the examples pair each exact copy with its group's first document."""
+    the examples pair each exact copy with its group's first document. ``threshold``:
+    the near duplicates' cosine, ``None`` when they were not looked for (recorded as
+    such: their count of 0 then says nothing)."""
     out = {**dups.summary(), "near_duplicate_threshold": threshold, "conflict_examples": []}
     conflicting = np.flatnonzero(dups.conflicting)
     # exact conflicts first, then the most similar near ones

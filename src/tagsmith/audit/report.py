@@ -339,11 +339,14 @@ def _given_names(candidate: dict) -> str:
 
 
 def _duplicates_html(dups: dict) -> str:
-    parts = [f'<p>{_num(dups["n_exact_pairs"])} exact and {_num(dups["n_near_pairs"])} near '
-             f'duplicate pairs (cosine at least {dups["near_duplicate_threshold"]}) in '
-             f'{_num(dups["n_duplicate_groups"])} groups; {_num(dups["n_conflicting_pairs"])} '
-             f'pairs carry different labels ({_num(dups["n_conflicting_exact_pairs"])} of them '
-             "exact duplicates).</p>"]
+    threshold = dups.get("near_duplicate_threshold")
+    found = (f'{_num(dups["n_exact_pairs"])} exact and {_num(dups["n_near_pairs"])} near '
+             f"duplicate pairs (cosine at least {_e(threshold)})" if threshold is not None
+             else f'{_num(dups["n_exact_pairs"])} exact duplicate pairs (near duplicates '
+             "were not looked for: --no-near-duplicates)")
+    parts = [f'<p>{found} in {_num(dups["n_duplicate_groups"])} groups; '
+             f'{_num(dups["n_conflicting_pairs"])} pairs carry different labels '
+             f'({_num(dups["n_conflicting_exact_pairs"])} of them exact duplicates).</p>']
     if dups["conflict_examples"]:
         parts.append(_table(
             ["documents", "cosine", "text", "labels only on the first", "only on the second"],
@@ -356,12 +359,20 @@ def _duplicates_html(dups: dict) -> str:
     return "".join(parts)
 
 
+def _near_leaks(result: dict) -> int | str:
+    """A split's near duplicates of training documents, or that none were looked for
+    (a leakage section written before it recorded that shows its count)."""
+    if "near_duplicate_threshold" in result and result["near_duplicate_threshold"] is None:
+        return "not looked for"
+    return result["n_near"]
+
+
 def _leakage_html(leakage: dict) -> str:
     if not leakage:
         return '<p class="muted">No other splits given (use --split NAME=PATH).</p>'
     parts = [_table(["split", "documents", "exact duplicates of training documents",
                      "near duplicates"],
-                    [[_e(name), r["n_docs"], r["n_exact"], r["n_near"]]
+                    [[_e(name), r["n_docs"], r["n_exact"], _near_leaks(r)]
                      for name, r in leakage.items()], {1, 2, 3})]
     for name, result in leakage.items():
         if result["examples"]:

@@ -664,12 +664,17 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
                    f"{100 * noise['missing_rate']:.2f}% missing labels")
     click.echo(f"flagged {noise['n_flagged_wrong']:,} wrong and "
                f"{noise['n_flagged_missing']:,} missing")
-    click.echo(f"duplicates: {dups['n_exact_pairs']:,} exact and {dups['n_near_pairs']:,} near "
-               f"pairs, {dups['n_conflicting_pairs']:,} with conflicting labels")
+    # without the search a near count of 0 says nothing
+    not_searched = " (near duplicates not looked for)" if no_near_duplicates else ""
+    click.echo(f"duplicates: {dups['n_exact_pairs']:,} exact"
+               + ("" if not_searched else f" and {dups['n_near_pairs']:,} near")
+               + f" pairs{not_searched}, {dups['n_conflicting_pairs']:,} with conflicting "
+               "labels")
     for name, leak in report["leakage"].items():
-        click.echo(f"leakage into {printable(name)}: {leak['n_exact']:,} exact, "
-                   f"{leak['n_near']:,} near "
-                   f"duplicates of training documents (of {leak['n_docs']:,})")
+        click.echo(f"leakage into {printable(name)}: {leak['n_exact']:,} exact"
+                   + ("" if not_searched else f", {leak['n_near']:,} near")
+                   + f" duplicates of training documents (of {leak['n_docs']:,})"
+                   + not_searched)
     read = report["meta"]["read"]
     if read["n_skipped_lines"]:
         click.echo(f"skipped {read['n_skipped_lines']:,} malformed lines (--on-error skip): "

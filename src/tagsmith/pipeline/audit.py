@@ -551,7 +551,8 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
             "noise": health.noise_section(issues, label_space, lang=lang),
             "duplicates": health.duplicates_section(
                 duplicates, texts, Y, label_space, lang=lang,
-                threshold=options.near_duplicate_threshold),
+                threshold=options.near_duplicate_threshold if options.near_duplicates
+                else None),
             "leakage": leakage,
             "scores": {**scores.describe(), **quality},
             "top_candidates": [_short(row, label_space, lang)
