@@ -120,3 +120,21 @@ def test_task_size_is_bounded_by_the_rows_too(monkeypatch):
     unbounded = LinearOVR(n_jobs=1, max_iter=3).fit(X, Y)
     assert (unbounded.coef_ != model.coef_).nnz == 0
     np.testing.assert_array_equal(unbounded.intercept_, model.intercept_)
+
+
+def test_any_non_negative_seed_trains():
+    """``tagsmith train --seed $(date +%s%N)`` gives the model a 64-bit random_state:
+    its kernel seed (``random_state * 7_919``) overflowed int64 and numba refused it with
+    "int too big to convert" after the features were built. Seeds count modulo 2**64,
+    so a seed that worked before trains exactly the model it did."""
+    rng = np.random.default_rng(6)
+    X = sp.random(120, 40, density=0.1, format="csr", random_state=6, dtype=np.float32)
+    Y = sp.csr_matrix((rng.random((120, 3)) < 0.3).astype(np.float32))
+    for seed in (3, 1_700_000_000_000_000_000, 2**70 + 11):
+        big = LinearOVR(random_state=seed + 2**64, max_iter=5, n_jobs=1).fit(X, Y)
+        plain = LinearOVR(random_state=seed, max_iter=5, n_jobs=1).fit(X, Y)
+        assert (big.coef_ != plain.coef_).nnz == 0
+        np.testing.assert_array_equal(big.intercept_, plain.intercept_)
+    # the seed still matters
+    other = LinearOVR(random_state=4, max_iter=5, n_jobs=1).fit(X, Y)
+    assert (other.coef_ != LinearOVR(random_state=3, max_iter=5, n_jobs=1).fit(X, Y).coef_).nnz

@@ -582,3 +582,17 @@ def test_forest_shows_one_bar_over_its_documents(monkeypatch):
     forest.predict_topk(X, 12)
     shown = [(desc, total, bar.seen) for desc, total, enabled, bar in bars if enabled]
     assert shown == [("predicting", 300, 300)]
+
+
+def test_any_non_negative_seed_trains():
+    """A 64-bit random_state (``--seed $(date +%s%N)``) overflowed the int64 seeds of the
+    clustering and node-training kernels ("int too big to convert" from numba). Seeds
+    count modulo 2**64: one that worked before builds exactly the tree it did."""
+    X, Y = _problem(n_docs=200, n_features=40, n_labels=12, seed=2)
+    params = {"branching": 2, "leaf_size": 2, "negative_beam": 2, "n_trees": 2, "n_jobs": 1}
+    for seed in (3, 1_700_000_000_000_000_000):
+        big = LabelTree(random_state=seed + 2**64, **params).fit(X, Y)
+        plain = LabelTree(random_state=seed, **params).fit(X, Y)
+        for big_tree, plain_tree in zip(big.trees_, plain.trees_, strict=True):
+            for name, values in plain_tree.items():
+                np.testing.assert_array_equal(big_tree[name], values, err_msg=name)

@@ -29,6 +29,22 @@ LOSS_CODES = {"squared_hinge": LOSS_SQUARED_HINGE, "logistic": LOSS_LOGISTIC}
 NO_POSITIVE_MARGIN = 12.0
 
 
+def kernel_seed(value: int) -> int:
+    """A seed derived from ``random_state`` as the int64 the compiled kernels take.
+
+    The kernels use a seed only as ``np.uint64(seed)``, so a seed counts modulo 2**64:
+    this keeps the low 64 bits, as a (possibly negative) int64 with those bits. Seeds
+    below 2**63 pass unchanged; larger ones (``random_state * 7_919`` of a 64-bit
+    ``--seed`` such as ``$(date +%s%N)``) were refused by numba with "int too big to
+    convert" after the features were built.
+
+    >>> kernel_seed(5), kernel_seed(2**64 + 5), kernel_seed(2**64 - 1)
+    (5, 5, -1)
+    """
+    value = int(value) % 2**64
+    return value - 2**64 if value >= 2**63 else value
+
+
 @njit(nogil=True, cache=True, inline="always")
 def assign_local_ids(indices, indptr, rows, local):
     """Number the features used by CSR rows ``rows`` 0, 1, ... in order of first use,

@@ -104,7 +104,7 @@ class LinearOVR(BaseModel):
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X, Y, sample_weight=None) -> LinearOVR:
         """Fit on features ``X`` (n_docs x n_features) and targets ``Y`` (n_docs x n_labels)."""
-        from tagsmith.models._solver import LOSS_CODES, train_block
+        from tagsmith.models._solver import LOSS_CODES, kernel_seed, train_block
 
         self._validate_params()
         X = check_features(X)
@@ -142,7 +142,7 @@ class LinearOVR(BaseModel):
                                    targets, row_weight, n_labels, lo, hi, float(self.C), 1.0,
                                    LOSS_CODES[self.loss], float(self.tol), int(self.max_iter),
                                    float(self.prune_threshold),
-                                   int(self.random_state) * 7_919, local)
+                                   kernel_seed(int(self.random_state) * 7_919), local)
 
         parts = []
         pool = ThreadPoolExecutor(max_workers=self._n_threads())
