@@ -596,3 +596,22 @@ def test_any_non_negative_seed_trains():
         for big_tree, plain_tree in zip(big.trees_, plain.trees_, strict=True):
             for name, values in plain_tree.items():
                 np.testing.assert_array_equal(big_tree[name], values, err_msg=name)
+
+
+def test_a_beam_wider_than_the_tree_is_exhaustive_search():
+    """``beam_width`` or ``negative_beam`` of 10**9 ("keep everything") allocated that
+    many places per document: prediction failed inside numba (SystemError), training
+    with matcher-aware negatives asked for documents x 10**9 node ids (MemoryError).
+    No level has more nodes than the tree, so any wider beam keeps every candidate,
+    exactly as a beam as wide as the tree does."""
+    X, Y = _problem(n_docs=200, n_features=40, n_labels=12, seed=2)
+    params = {"branching": 2, "leaf_size": 2, "n_jobs": 1}
+    wide = LabelTree(beam_width=1_000, negative_beam=1_000, **params).fit(X, Y)
+    huge = LabelTree(beam_width=10**9, negative_beam=10**9, **params).fit(X, Y)
+    for name, values in wide.trees_[0].items():
+        np.testing.assert_array_equal(huge.trees_[0][name], values, err_msg=name)
+    expected = wide.predict_topk(X, 12)
+    topk = huge.predict_topk(X, 12)
+    np.testing.assert_array_equal(topk.indices, expected.indices)
+    np.testing.assert_array_equal(topk.scores, expected.scores)
+    assert np.all(topk.valid)  # exhaustive: every label reached

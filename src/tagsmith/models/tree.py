@@ -377,8 +377,11 @@ class LabelTree(BaseModel):
         if not X_live.has_sorted_indices:  # the kernel merges sorted feature lists
             X_live = X_live.copy() if X_live is X else X_live
             X_live.sort_indices()
-        out_nodes = np.empty((len(live), int(negative_beam)), np.int32)
-        out_scores = np.empty((len(live), int(negative_beam)), np.float64)
+        # no more places than nodes: the ones beyond could only hold -1 (negative_beam=10**9
+        # allocated documents x 10**9 places)
+        width = min(int(negative_beam), len(self.node_slot_ptr_) - 1)
+        out_nodes = np.empty((len(live), width), np.int32)
+        out_scores = np.empty((len(live), width), np.float64)
         max_children = int(np.diff(self.node_slot_ptr_).max())
         expand_beam(X_live.data, X_live.indices, X_live.indptr.astype(np.int64), beam_nodes,
                     beam_scores, self.node_slot_ptr_, self.slot_target_, self.slot_is_label_,
@@ -462,7 +465,10 @@ class LabelTree(BaseModel):
         out_score = np.full((n_docs, k), -np.inf, np.float32)
         slot_ptr = t["node_slot_ptr_"]
         max_children = int(np.diff(slot_ptr).max()) if len(slot_ptr) > 1 else 1
-        beam = max(int(self.beam_width), 1)
+        # a level never offers more candidates than the tree has nodes: a wider beam
+        # keeps them all alike, but its buffers (beam x children per document) were
+        # allocated as asked, and beam_width=10**9 failed inside numba (SystemError)
+        beam = max(min(int(self.beam_width), len(slot_ptr) - 1), 1)
         indptr = X.indptr.astype(np.int64)
         with progress_bar(total=n_docs, desc="predicting", unit="doc",
                           enabled=progress and self.show_progress
