@@ -70,6 +70,36 @@ def test_exact_search_equals_brute_force(power):
         np.testing.assert_array_equal(topk.indices[q, :n_voted], expected)
 
 
+@pytest.mark.parametrize("max_posting", [None, 2])
+def test_signed_features_find_every_neighbour_whatever_the_batch(max_posting):
+    """Features of both signs (hashing with alternating signs, embeddings) can sum to
+    exactly 0 midway through a query's posting lists. The search took an accumulator of
+    0 for "not yet listed", listed such a document twice, ran out of list places before
+    every document reached was listed, and never reset the unlisted ones' sums: they
+    went missing as neighbours and leaked into the next query's similarities, so a
+    document's neighbours and votes depended on the documents predicted with it."""
+    rng = np.random.default_rng(0)
+    X = sp.csr_matrix(rng.choice([-1.0, 0.0, 1.0], size=(40, 6)).astype(np.float32))
+    Q = sp.csr_matrix(rng.choice([-1.0, 0.0, 1.0], size=(60, 6)).astype(np.float32))
+    Y = sp.csr_matrix((rng.random((40, 5)) < 0.4).astype(np.float32))
+    model = KNNModel(n_neighbors=40, max_posting=max_posting, n_jobs=1).fit(X, Y)
+    rows, sims = model.kneighbors(Q)
+    topk = model.predict_topk(Q, 5)
+    for q in range(Q.shape[0]):
+        alone_rows, alone_sims = model.kneighbors(Q[q])
+        np.testing.assert_array_equal(alone_rows[0], rows[q])
+        np.testing.assert_array_equal(alone_sims[0], sims[q])
+        alone = model.predict_topk(Q[q], 5)
+        np.testing.assert_array_equal(alone.indices[0], topk.indices[q])
+        np.testing.assert_array_equal(alone.scores[0], topk.scores[q])
+    if max_posting is None:  # exact search: every document of positive cosine, exactly
+        exact = _unit_rows(Q) @ _unit_rows(X).T
+        for q in range(Q.shape[0]):
+            found = rows[q][rows[q] >= 0]
+            assert sorted(found.tolist()) == np.flatnonzero(exact[q] > 1e-6).tolist()
+            np.testing.assert_allclose(sims[q][rows[q] >= 0], exact[q, found], atol=1e-6)
+
+
 def test_skipping_frequent_features_keeps_similarities_exact():
     X, Y, Q, weights = _random_problem(n_docs=400, seed=3)
     doc_freq = np.bincount(X.indices, minlength=X.shape[1])

@@ -92,6 +92,11 @@ def neighbors_kernel(q_indptr, q_indices, q_data, x_indptr, x_indices, x_data,
     n_docs = len(r_indptr) - 1
     n_neighbors = out_doc.shape[1]
     acc = np.zeros(n_docs, np.float32)
+    # whether a doc is listed in ``touched``: an accumulator of 0 is no sign of that, since
+    # signed features (hashing with alternating signs, embeddings) can sum to exactly 0
+    # midway; a doc was then listed again, the list filled up before every doc reached
+    # was in it, and the unlisted docs' sums, never reset, leaked into the next query
+    is_touched = np.zeros(n_docs, np.bool_)
     touched = np.empty(n_docs, np.int32)
     heap_sim = np.empty(n_neighbors, np.float32)
     heap_doc = np.empty(n_neighbors, np.int32)
@@ -109,7 +114,8 @@ def neighbors_kernel(q_indptr, q_indices, q_data, x_indptr, x_indices, x_data,
             weight = q_data[p]
             for r in range(x_indptr[feature], x_indptr[feature + 1]):
                 doc = x_indices[r]
-                if acc[doc] == 0.0 and n_touched < n_docs:
+                if not is_touched[doc]:
+                    is_touched[doc] = True
                     touched[n_touched] = doc
                     n_touched += 1
                 acc[doc] += weight * x_data[r]
@@ -117,7 +123,8 @@ def neighbors_kernel(q_indptr, q_indices, q_data, x_indptr, x_indices, x_data,
         for t in range(n_touched):
             doc = touched[t]
             sim = acc[doc]
-            acc[doc] = 0.0  # reset for the next query; a doc listed twice then reads 0
+            acc[doc] = 0.0  # reset for the next query
+            is_touched[doc] = False
             if sim > 0.0:
                 size = heap_offer(heap_sim, heap_doc, size, n_neighbors, sim, doc)
         if skipped_end > q_indptr[q]:
