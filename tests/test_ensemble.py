@@ -492,3 +492,27 @@ def test_large_weights_are_normalised_without_overflow(problem):
     equal = EnsembleModel.from_fitted(members)
     np.testing.assert_allclose(large.predict_topk(X_test, 5).scores,
                                equal.predict_topk(X_test, 5).scores, rtol=1e-6)
+
+
+@pytest.mark.parametrize("weights", [None, [2, 1]])
+def test_a_tune_fraction_without_auto_weights_is_warned_about_and_still_loads(problem, caplog,
+                                                                               weights):
+    """tune_fraction only sets the documents held out for weights="auto"; with fixed or
+    equal weights it was accepted and ignored without a word. A warning, not an error:
+    the bundle keeps every parameter, and one saved so must still load and refit."""
+    X, Y, X_test = problem
+    caplog.set_level(logging.WARNING, logger="tagsmith")
+    EnsembleModel(members=MEMBERS, weights=weights, n_jobs=1).fit(X, Y)
+    assert "tune_fraction" not in caplog.text  # the default: nothing given, nothing said
+    model = EnsembleModel(members=MEMBERS, weights=weights, tune_fraction=0.2,
+                          n_jobs=1).fit(X, Y)
+    assert "tune_fraction 0.2 has no effect" in caplog.text
+    assert "weights='auto'" in caplog.text
+    caplog.clear()
+    meta, arrays = model.to_state()
+    again = EnsembleModel.from_state(meta, arrays)  # loading warns about nothing
+    assert again.get_params()["tune_fraction"] == 0.2 and caplog.text == ""
+    np.testing.assert_array_equal(again.predict_topk(X_test, 3).indices,
+                                  model.predict_topk(X_test, 3).indices)
+    EnsembleModel(members=MEMBERS, weights="auto", tune_fraction=0.3, n_jobs=1).fit(X, Y)
+    assert "has no effect" not in caplog.text  # used by auto

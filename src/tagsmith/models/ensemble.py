@@ -43,6 +43,8 @@ SHARED_PARAMS = ("n_jobs", "show_progress", "random_state")
 PREDICT_BATCH = 65_536
 #: with ``weights="auto"``: held-out documents for tuning, at least and at most
 MIN_TUNE_DOCS, MAX_TUNE_DOCS = 50, 20_000
+#: share of the documents held out to tune ``weights="auto"`` unless given
+DEFAULT_TUNE_FRACTION = 0.05
 
 
 class EnsembleModel(BaseModel):
@@ -54,7 +56,9 @@ class EnsembleModel(BaseModel):
     :class:`~tagsmith.features.views.Views` (each member fits and scores on its own
     view); ``weights``, one positive number per member (``None`` = equal), normalised
     to sum to 1, or ``"auto"``: the members are first fitted without a seeded
-    ``tune_fraction`` of the documents (at most 20,000), the weights (on a 0.1 grid)
+    ``tune_fraction`` of the documents (default 0.05, at least 50 and at most 20,000;
+    with other weights it has no effect, and fitting warns about one given), the
+    weights (on a 0.1 grid)
     and, unless given, the powers (0.5 or 1 each) that give the best mean of P@1 and
     nDCG@5 on those documents are kept, and the members are fitted again on all
     documents (up to 4 members every combination is tried; with more, where the grid
@@ -85,7 +89,8 @@ class EnsembleModel(BaseModel):
 
     def __init__(self, *, members: Sequence | None = None,
                  weights: Sequence[float] | str | None = None,
-                 powers: Sequence[float] | None = None, tune_fraction: float = 0.05,
+                 powers: Sequence[float] | None = None,
+                 tune_fraction: float = DEFAULT_TUNE_FRACTION,
                  k_member: int | None = None, n_jobs: int | None = None,
                  show_progress: bool | None = None, random_state: int | None = None):
         self.members = members
@@ -302,6 +307,13 @@ class EnsembleModel(BaseModel):
         tuned = None
         if isinstance(self.weights, str):  # "auto": the only string validation lets by
             tuned = self._tune(X, Y, weights, specs, views, label_features)
+        elif self.tune_fraction != DEFAULT_TUNE_FRACTION:
+            # a warning, not an error: bundles store every parameter, so one saved with
+            # fixed weights and a tune_fraction must still load and refit (the audit's
+            # cross-fitting) as it did
+            logger.warning("ensemble tune_fraction %s has no effect: it only applies with "
+                           "weights='auto' (weights are %s)", self.tune_fraction,
+                           "equal" if self.weights is None else list(self.weights))
         members = self._fit_members(X, Y, weights, specs, views, label_features)
         self._set_members(members, None if isinstance(X, Views) else X.shape[1], tuned)
         return self
