@@ -211,7 +211,8 @@ def test_output_may_not_replace_the_review_an_input_or_an_existing_file(tmp_path
         apply_review(corpus, review, vocab, SPACE, keep=[vocab])
     existing = tmp_path / "fixed.tsv"
     existing.write_text("an earlier result\n", encoding="utf-8")
-    with pytest.raises(InvalidParameterError, match="--force"):
+    # the keyword a Python caller passes (it told them to "pass --force"), and the flag
+    with pytest.raises(InvalidParameterError, match=r"overwrite=True .*CLI: --force"):
         apply_review(corpus, review, existing, SPACE)
     assert existing.read_text() == "an earlier result\n"
     assert review.read_bytes() == decided
@@ -887,3 +888,13 @@ def _apply_review_cli(tmp_path, source, review, output):
     return CliRunner().invoke(tagsmith_cli.cli, [
         "apply-review", str(source), str(review), "-o", str(output), "--vocab", str(vocab),
         "--on-error", "skip"])
+
+
+def test_the_cli_refuses_an_existing_output_naming_its_own_flag(tmp_path, corpus):
+    review = _review(tmp_path, [_row(2, "missing", "http://x/snow", "Snowfall in the hills")])
+    existing = tmp_path / "fixed.tsv"
+    existing.write_text("an earlier result\n", encoding="utf-8")
+    result = _apply_review_cli(tmp_path, corpus, review, existing)
+    assert result.exit_code == 2
+    assert "option '-o/--output' must be a file that does not exist yet" in result.output
+    assert "--force" in result.output and existing.read_text() == "an earlier result\n"

@@ -477,8 +477,9 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
         if _same_file(output, path):
             raise InvalidParameterError("output", f"a new file, not {role}", str(output))
     if output.exists() and not overwrite:
+        # both spellings: the keyword for Python callers, the flag for the command line
         raise InvalidParameterError("output", "a file that does not exist yet (pass "
-                                    "--force to replace it)", str(output))
+                                    "overwrite=True to replace it; CLI: --force)", str(output))
     check_writable(output)
     decisions, counts = read_decisions(review, space)
     source = Corpus(corpus, space, on_error=on_error)
