@@ -898,3 +898,42 @@ def test_the_cli_refuses_an_existing_output_naming_its_own_flag(tmp_path, corpus
     assert result.exit_code == 2
     assert "option '-o/--output' must be a file that does not exist yet" in result.output
     assert "--force" in result.output and existing.read_text() == "an earlier result\n"
+
+
+def _with_doc_cell(review, cell):
+    """``review`` (CSV) with the ``doc`` cell of its first row replaced by ``cell``, as a
+    spreadsheet saving a number column might write it."""
+    with open(review, newline="", encoding="utf-8") as handle:
+        cells = list(csv.reader(handle))
+    cells[1][cells[0].index("doc")] = cell
+    with open(review, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(cells)
+    return review
+
+
+@pytest.mark.parametrize("cell", ["2.0", "2.00", " 2.0 ", "+2.0"])
+def test_a_csv_doc_a_spreadsheet_wrote_as_a_whole_decimal_names_its_document(tmp_path, corpus,
+                                                                             cell):
+    """A JSONL doc of 2.0 named document 2; the same number in a CSV cell ("2.0", what a
+    spreadsheet writes for a number column) was refused."""
+    row = _row(2, "missing", "http://x/snow", "Snowfall in the hills")
+    review = _with_doc_cell(_review(tmp_path, [row]), cell)
+    decisions, _ = read_decisions(review, SPACE)
+    assert [(d.doc, d.label_id) for d in decisions] == [(2, 2)]
+    stats = apply_review(corpus, review, tmp_path / "fixed.tsv", SPACE)
+    assert stats["n_added"] == 1
+
+
+@pytest.mark.parametrize("cell, message", [
+    ("2.5", "doc must be a document number"), ("2.0e0", "doc must be a document number"),
+    ("2,0", "doc must be a document number"), ("2.", "doc must be a document number"),
+    ("1.99999999999999999999", "doc must be a document number"),
+    ("-2.0", "doc must be >= 0")])
+def test_a_csv_doc_that_is_no_exact_whole_number_is_refused_naming_file_and_line(
+        tmp_path, corpus, cell, message):
+    row = _row(2, "missing", "http://x/snow", "Snowfall in the hills")
+    review = _with_doc_cell(_review(tmp_path, [row]), cell)
+    out = tmp_path / "fixed.tsv"
+    with pytest.raises(ReviewFormatError, match=message) as error:
+        apply_review(corpus, review, out, SPACE)
+    assert str(error.value).startswith(f"{review}:2: ") and not out.exists()

@@ -122,6 +122,9 @@ def _unquoted(value: str) -> str:
 #: digits past the 15th lost, and the row no longer names its document
 _NUMBER_LIKE = re.compile(r"[0-9]+(?:e[0-9]+)?")
 _DOC_KEY = re.compile(r"[0-9a-f]{16}")
+#: a whole number as a spreadsheet may save a number cell: ``175.0`` (zeros alone after
+#: the decimal point; no exponent, whose digits could run to any length)
+_WHOLE_DECIMAL = re.compile(r"[+-]?[0-9]+\.0+")
 
 
 def _key_cell(key: str) -> str:
@@ -374,6 +377,10 @@ def _doc_and_label(row: dict, space: LabelSpace, path: Path, line: int) -> tuple
         # "2.5" is refused; a number that is a whole one (2.0) names its document
         if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
             raise ValueError(value)
+        # so does a cell a spreadsheet wrote as a decimal number ("175.0"), read exactly
+        # (no float: "175.5" and a long number's lost digits must not round to a document)
+        if isinstance(value, str) and _WHOLE_DECIMAL.fullmatch(value.strip()):
+            value = value.strip().partition(".")[0]
         doc = int(value)
     except (TypeError, ValueError, OverflowError):
         raise ReviewFormatError(f"doc must be a document number (a whole number), found "
