@@ -937,3 +937,31 @@ def test_a_csv_doc_that_is_no_exact_whole_number_is_refused_naming_file_and_line
     with pytest.raises(ReviewFormatError, match=message) as error:
         apply_review(corpus, review, out, SPACE)
     assert str(error.value).startswith(f"{review}:2: ") and not out.exists()
+
+
+def test_a_repeated_acceptance_is_checked_against_its_document_as_the_first_is(tmp_path,
+                                                                               corpus):
+    """Of rows accepting one candidate only the first was checked: a copy audited on
+    another text (a row whose doc number was edited to the first's) went through."""
+    first = _row(2, "missing", "http://x/snow", "Snowfall in the hills")
+    stray = _row(2, "missing", "http://x/snow", "Bright sun and heat", decision="yes")
+    review = _review(tmp_path, [first, _row(1, "wrong", "http://x/rain",
+                                            "Bright sun and heat"), stray])
+    out = tmp_path / "fixed.tsv"
+    with pytest.raises(ReviewFormatError, match="document 2 .*different text") as error:
+        apply_review(corpus, review, out, SPACE)
+    assert str(error.value).startswith(f"{review}:4: ") and not out.exists()
+    # the id too, where the corpus has ids: the copy names another document's
+    docs = [{"id": doc_id, "text": "", "labels": ["http://x/rain"]} for doc_id in "abc"]
+    ids = _jsonl_corpus(tmp_path, *docs)
+    rows = [{**_row(1, "wrong", "http://x/rain", ""), "doc_id": "b"},
+            {**_row(1, "wrong", "http://x/rain", ""), "doc_id": "c"}]
+    review = _review(tmp_path, rows)
+    with pytest.raises(ReviewFormatError, match="has id 'b', the review names id 'c'") \
+            as error:
+        apply_review(ids, review, tmp_path / "fixed.jsonl", SPACE)
+    assert str(error.value).startswith(f"{review}:3: ")
+    assert not (tmp_path / "fixed.jsonl").exists()
+    rows[1]["doc_id"] = "b"  # a true copy: applied once, as before
+    stats = apply_review(ids, _review(tmp_path, rows), tmp_path / "fixed.jsonl", SPACE)
+    assert (stats["n_removed"], stats["review_repeated"]) == (1, 1)

@@ -314,8 +314,16 @@ def read_decisions(path: str | Path, space: LabelSpace) -> tuple[list[Decision],
     of a row that decides a candidate an earlier row decided the other way (accepted
     once and rejected once: which one the reviewer meant is not for us to guess).
     """
-    path = Path(path)
+    decisions, _, counts = _read_decisions(Path(path), space)
+    return decisions, counts
+
+
+def _read_decisions(path: Path, space: LabelSpace
+                    ) -> tuple[list[Decision], list[Decision], dict]:
+    """:func:`read_decisions`, and the rows repeating an earlier acceptance as
+    decisions of their own (applied once, but each checked against its document)."""
     accepted: dict[tuple[int, int], Decision] = {}
+    repeated: list[Decision] = []
     verdicts: dict[tuple[int, int], tuple[bool, int]] = {}  # (accepted?, first line)
     # accepted counts candidates, not rows: a row repeating an earlier acceptance (a
     # copied row) is applied once, and counted as "repeated"
@@ -357,15 +365,19 @@ def read_decisions(path: str | Path, space: LabelSpace) -> tuple[list[Decision],
         if previous is not None and previous.kind != kind:
             raise ReviewFormatError(f"contradicts line {previous.line}: both adding and "
                                     "removing this label", path=path, line=line)
-        if previous is not None:
-            counts["repeated"] += 1
-            continue  # the first row's decision stands (its line names it in errors)
         written_id = row.get("doc_id")
-        accepted[(doc, label_id)] = Decision(doc, kind, label_id, key, line,
-                                             "" if written_id is None else
-                                             _unquoted(str(written_id).strip()))
+        decision = Decision(doc, kind, label_id, key, line, "" if written_id is None else
+                            _unquoted(str(written_id).strip()))
+        if previous is not None:
+            # the first row's decision stands, but this row's fingerprint and id are
+            # checked against the document too: a copy whose doc number was edited (or
+            # a row from a review of another corpus) must not slip by behind the first
+            counts["repeated"] += 1
+            repeated.append(decision)
+            continue
+        accepted[(doc, label_id)] = decision
     counts["accepted"] = len(accepted)
-    return sorted(accepted.values(), key=lambda d: (d.doc, d.line)), counts
+    return sorted(accepted.values(), key=lambda d: (d.doc, d.line)), repeated, counts
 
 
 def _doc_and_label(row: dict, space: LabelSpace, path: Path, line: int) -> tuple[int, int]:
@@ -488,7 +500,7 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
         raise InvalidParameterError("output", "a file that does not exist yet (pass "
                                     "overwrite=True to replace it; CLI: --force)", str(output))
     check_writable(output)
-    decisions, counts = read_decisions(review, space)
+    decisions, repeated, counts = _read_decisions(review, space)
     source = Corpus(corpus, space, on_error=on_error)
     stats = {"n_docs": 0, "n_docs_changed": 0, "n_added": 0, "n_removed": 0,
              "n_already_applied": 0, "n_skipped_lines": 0,
@@ -497,6 +509,9 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     by_doc: dict[int, list[Decision]] = {}
     for decision in decisions:
         by_doc.setdefault(decision.doc, []).append(decision)
+    repeats_of: dict[int, list[Decision]] = {}  # a repeated row names its first's document
+    for decision in repeated:
+        repeats_of.setdefault(decision.doc, []).append(decision)
 
     def changed_records():
         style: list[str] = []  # the key style of the last labelled record, for new keys
@@ -506,7 +521,8 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                 style = list(record.labels)
             todo = by_doc.pop(number, None)
             if todo:
-                record = _apply(record, todo, space, review, stats, style)
+                record = _apply(record, todo, space, review, stats, style,
+                                repeats_of.get(number, ()))
             yield record
         if by_doc:  # raised inside the atomic writer: no output file appears
             first = min((d for ds in by_doc.values() for d in ds), key=lambda d: d.line)
@@ -568,9 +584,12 @@ def key_like(keys: Sequence[str], label_id: int, space: LabelSpace) -> str:
 
 
 def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, stats: dict,
-           style: Sequence[str] = ()):
+           style: Sequence[str] = (), repeats: Sequence[Decision] = ()):
+    """``record`` with ``decisions`` applied; ``repeats`` (rows repeating one of them)
+    are only checked against the document, as every decision is."""
     key = doc_key(record.text)
-    for decision in decisions:  # every row: one with a stray doc number must not slip by
+    # every row, in the review's order: one with a stray doc number must not slip by
+    for decision in sorted([*decisions, *repeats], key=lambda d: d.line):
         if decision.doc_key != key:
             raise ReviewFormatError(f"document {decision.doc} ({record.source}:{record.line}) "
                                     "has a different text than when it was audited; was the "
