@@ -574,6 +574,9 @@ def _min_labels(value):
 @pytest.mark.parametrize("name, edit, message", [
     ("thresholds.json", _min_labels(-1), "thresholds.min_labels"),
     ("thresholds.json", _min_labels(2.7), "'thresholds.min_labels' must be an integer"),
+    # 3 labels: no set holds 4 (it loaded, and every set was all of its candidates)
+    ("thresholds.json", _min_labels(4), r"'thresholds.min_labels' must be an integer in "
+                                        r"\[0, 3\]"),
     ("thresholds.npz", _set("per_label", 0, np.nan), "thresholds.per_label"),
     ("label_stats.npz", _set("label_counts", 0, -5), "label_counts"),
     ("label_stats.npz", _replace("label_counts", np.full(3, 2.5)), "label_counts"),
@@ -596,6 +599,32 @@ def test_crafted_thresholds_and_label_stats_are_refused_on_load(small_bundles, t
         path = _tamper(small_bundles["linear"], tmp_path / "b", name, edit)
     with pytest.raises(BundleError, match=message):
         TextClassifier.load(path)
+
+
+def test_a_classifier_keeps_min_labels_a_plain_int_and_refuses_more_than_its_labels(
+        small_bundles, tmp_path):
+    """min_labels=np.int64(1) was accepted, then failed the save (TypeError: not JSON
+    serializable) after the work; min_labels above the label count was accepted."""
+    import dataclasses
+
+    from tagsmith.exceptions import InvalidParameterError
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    clf = TextClassifier.load(small_bundles["linear"])
+    parts = (clf.label_space, clf.featurizer, clf.model)
+    numpy_min = dataclasses.replace(clf.thresholds, min_labels=np.int64(1),
+                                    max_labels=np.int64(2))
+    made = TextClassifier(*parts, numpy_min, label_counts=clf.label_counts,
+                          n_train_docs=clf.n_train_docs)
+    assert type(made.thresholds.min_labels) is int and type(made.thresholds.max_labels) is int
+    again = TextClassifier.load(made.save(tmp_path / "b"))
+    assert (again.thresholds.min_labels, again.thresholds.max_labels) == (1, 2)
+    for bad in (4, np.int64(4)):
+        with pytest.raises(InvalidParameterError, match=r"min_labels' must be an integer in "
+                                                        r"\[0, 3\]"):
+            TextClassifier(*parts, dataclasses.replace(clf.thresholds, min_labels=bad))
+    full = TextClassifier(*parts, dataclasses.replace(clf.thresholds, min_labels=3))
+    assert full.thresholds.min_labels == 3  # every label: a set may hold them all
 
 
 def test_a_classifier_refuses_counts_that_are_not_counts(small_bundles):

@@ -34,7 +34,9 @@ class Thresholds:
     """Per-label thresholds (shape ``(n_labels,)``) and how each was chosen.
 
     ``source`` (int8, ``(n_labels,)``) says where each came from: ``FROM_LABEL``,
-    ``FROM_BAND`` or ``FROM_GLOBAL``; ``max_labels`` caps the set size (None: no cap).
+    ``FROM_BAND`` or ``FROM_GLOBAL``; ``min_labels`` (an integer from 0 to the label
+    count) forces each document's best candidates in; ``max_labels`` caps the set size
+    (None: no cap).
     """
 
     per_label: np.ndarray

@@ -488,9 +488,15 @@ def _check_label_parts(n_labels: int, thresholds: Thresholds, label_counts: np.n
             raise InvalidParameterError(name, f"an array of shape ({n_labels},), one entry "
                                         "per label", f"shape {np.shape(array)}")
     # what label_sets refuses, refused here: a bundle holding it would load and then fail
-    # on every text with an error about a parameter nobody passed
-    check_int("thresholds.min_labels", thresholds.min_labels, 0, numpy=True)
-    check_int("thresholds.max_labels", thresholds.max_labels, 0, allow_none=True, numpy=True)
+    # on every text with an error about a parameter nobody passed. Plain ints kept: a
+    # numpy one passed, then failed the save (JSON) after the work
+    thresholds.min_labels = check_int("thresholds.min_labels", thresholds.min_labels, 0,
+                                      numpy=True)
+    thresholds.max_labels = check_int("thresholds.max_labels", thresholds.max_labels, 0,
+                                      allow_none=True, numpy=True)
+    if thresholds.min_labels > n_labels:  # no set can hold more labels than there are
+        raise InvalidParameterError("thresholds.min_labels", f"an integer in [0, {n_labels}] "
+                                    f"(at most the {n_labels} labels)", thresholds.min_labels)
     if np.isnan(np.asarray(thresholds.per_label, dtype=np.float64)).any():
         raise InvalidParameterError("thresholds.per_label", "numbers (no NaN)",
                                     "NaN for some labels")
