@@ -423,7 +423,7 @@ def test_parameter_validation():
     raises("ks", evaluate, Y, topk, ks=(1, 0))
     raises("propensities", psp_at_k, Y, topk, 1, np.ones(4))
     raises("propensities", psp_at_k, Y, topk, 1, np.array([1.0, 0.0, 0.5]))
-    raises("propensities", evaluate, Y, topk, propensity=np.ones(2))
+    raises("propensity", evaluate, Y, topk, propensity=np.ones(2))  # evaluate's own name
     raises("y_pred", f1_micro, Y, np.eye(3, 4))
     raises("y_pred", evaluate, Y, topk, np.eye(2, 3))
     raises("labels", f1_macro, Y, Y, labels="some")
@@ -609,3 +609,22 @@ def test_evaluate_equals_the_individual_metrics(case, ks, data):
                     micro_recall=recall_micro(Y, P), n_docs=Y.shape[0],
                     n_labels_evaluated=int((Y.any(0) | P.any(0)).sum()))
     assert report == expected and list(report) == list(expected)
+
+
+def test_propensities_above_one_are_refused_naming_the_parameter():
+    """A propensity is a probability: p > 1 (1 / p passed by mistake, say) was accepted,
+    and PSP weighted the rare labels least instead of most."""
+    Y = np.array([[1, 0, 1], [0, 1, 0]])
+    topk = TopK.from_scores([[0.9, 0.1, 0.5], [0.2, 0.8, 0.3]], k=2)
+    inverse = 1.0 / np.array([0.5, 1.0, 0.25])  # [2, 1, 4]
+    with pytest.raises(InvalidParameterError, match=r"'propensities' must be propensities "
+                                                    r"in \(0, 1\], got 'range \[1.0, 4.0\]'"):
+        psp_at_k(Y, topk, 1, inverse)
+    with pytest.raises(InvalidParameterError, match=r"'propensity' must be propensities"):
+        evaluate(Y, topk, ks=(1,), propensity=inverse)
+    for bad in (np.array([1.0, 1.0 + 1e-12, 0.5]), np.array([0.5, np.inf, 0.5])):
+        with pytest.raises(InvalidParameterError):
+            psp_at_k(Y, topk, 1, bad)
+    assert psp_at_k(Y, topk, 1, np.ones(3)) == 1.0  # 1 is a propensity (both hits)
+    # what propensities() gives is in (0, 1]: all 1 here, where C is clipped to 0
+    assert evaluate(Y, topk, ks=(1,), propensity=propensities(Y))["psp@1"] == 1.0

@@ -80,7 +80,7 @@ def evaluate(y_true, topk: TopK, y_pred=None, ks: Sequence[int] = (1, 3, 5),
     """The standard report: ranking metrics at each ``k`` plus, optionally, set metrics.
 
     Keys, in this order: ``p@k``, ``r@k``, ``ndcg@k``, ``f1@k`` for every ``k`` in
-    ``ks``; ``psp@k`` only when ``propensity`` (per-label propensities, shape
+    ``ks``; ``psp@k`` only when ``propensity`` (per-label propensities in (0, 1], shape
     ``(n_labels,)``) is given; ``lrap`` (a lower bound unless ``topk`` covers all
     labels); with ``y_pred`` (label sets shaped like ``y_true``) ``micro_f1``,
     ``macro_f1`` (over labels present in ``y_true`` or ``y_pred``), ``samples_f1``
@@ -98,7 +98,8 @@ def evaluate(y_true, topk: TopK, y_pred=None, ks: Sequence[int] = (1, 3, 5),
     ks = _check_ks(ks)
     ranked = _ranked(y_true, topk, max(ks, default=None))
     full = _ranked(ranked.y, topk) if ranked.indices.shape[1] < topk.k else ranked
-    inv_p = None if propensity is None else _inverse_propensities(propensity, topk.n_labels)
+    inv_p = None if propensity is None else _inverse_propensities(propensity, topk.n_labels,
+                                                                  "propensity")
     report: dict[str, float] = {}
     for name, fn in (("p", _precision), ("r", _recall), ("ndcg", _ndcg), ("f1", _f1)):
         report.update({f"{name}@{k}": fn(ranked, k) for k in ks})

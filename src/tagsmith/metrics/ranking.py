@@ -134,13 +134,17 @@ def _f1(r: _Ranked, k: int) -> float:
     return _mean(_safe_div(2 * r.hits[:, :k].sum(axis=1), size_pred + r.n_true))
 
 
-def _inverse_propensities(values, n_labels: int) -> np.ndarray:
+def _inverse_propensities(values, n_labels: int, name: str = "propensities") -> np.ndarray:
+    """``1 / p`` of propensities ``values`` in (0, 1], else :class:`InvalidParameterError`
+    naming the caller's parameter ``name``. Above 1 is no propensity (the chance that a
+    relevant label was observed): it is most likely ``1 / p`` passed by mistake, which
+    was accepted and weighted the rare labels least."""
     p = np.asarray(values, dtype=np.float64)
     if p.shape != (n_labels,):
-        raise InvalidParameterError("propensities", f"an array of shape ({n_labels},)",
+        raise InvalidParameterError(name, f"an array of shape ({n_labels},)",
                                     f"shape {p.shape}")
-    if p.size and not (np.isfinite(p).all() and (p > 0).all()):
-        raise InvalidParameterError("propensities", "finite values > 0",
+    if p.size and not (np.isfinite(p).all() and (p > 0).all() and (p <= 1).all()):
+        raise InvalidParameterError(name, "propensities in (0, 1]",
                                     f"range [{p.min()}, {p.max()}]")
     return 1.0 / p
 
