@@ -720,6 +720,26 @@ def test_parts_that_disagree_with_the_label_space_are_bundle_errors(small_bundle
     assert str(path) in str(info.value)
 
 
+@pytest.mark.parametrize("field, value", [
+    ("n_labels", "3"), ("n_labels", 3.0), ("n_folds", 2.5), ("n_folds", "2"), ("n_folds", 1),
+    ("seed", "0"), ("seed", -1), ("model", 7), ("model", ""), ("params", [["C", 1.0]]),
+    ("seconds", "nan"), ("seconds", True), ("seconds", -1)])
+def test_crafted_crossfit_fields_are_refused_on_load(small_bundles, tmp_path, field, value):
+    """int(), str(), dict() and float() converted them as they came: an n_labels of "3"
+    loaded as 3, a list of pairs as parameters, "nan" as seconds."""
+    import shutil
+
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    path = tmp_path / "b"
+    shutil.copytree(small_bundles["linear"], path)
+    TextClassifier.load(path)  # as trained, it loads
+    _edit_json(path, "crossfit.json", lambda meta: meta.update({field: value}))
+    with pytest.raises(BundleError, match=rf"'crossfit\.{field}' must be") as info:
+        TextClassifier.load(path)
+    assert str(path) in str(info.value)
+
+
 def test_replacing_never_deletes_files_that_are_not_part_of_the_bundle(tmp_path):
     # another program's manifest.json does not make a folder a bundle
     app = tmp_path / "app"

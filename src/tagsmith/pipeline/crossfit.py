@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_int
+from tagsmith._params import check_int, check_number
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.models import check_model_params, make_model
 from tagsmith.models.base import check_features, check_sample_weight, check_targets
@@ -94,13 +94,28 @@ class CrossFitScores:
 
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> CrossFitScores:
-        topk = TopK(arrays["indices"], arrays["scores"], int(meta["n_labels"]))
-        n_folds = int(meta["n_folds"])
+        """The scores ``to_state`` saved; a :class:`ValueError` naming the field of any
+        other state (a bundle loads it as a damaged bundle).
+
+        The fields were converted as they came: ``int()`` read an ``n_labels`` of 2.7 as
+        2 and one of ``"3"`` as 3, ``dict()`` made a list of pairs a dict, ``str()`` a
+        number a model name, and ``float()`` read ``"nan"`` or ``true`` as seconds."""
+        # whole numbers as stored (JSON holds no numpy numbers)
+        n_labels = check_int("crossfit.n_labels", meta["n_labels"], 0)
+        topk = TopK(arrays["indices"], arrays["scores"], n_labels)
+        n_folds = check_n_folds("crossfit.n_folds", meta["n_folds"])
+        seed = check_int("crossfit.seed", meta["seed"], 0)
+        model, params = meta["model"], meta["params"]
+        if not isinstance(model, str) or not model:
+            raise InvalidParameterError("crossfit.model", "a model name", model)
+        if not isinstance(params, dict):
+            raise InvalidParameterError("crossfit.params", "an object of model parameters",
+                                        params)
+        seconds = check_number("crossfit.seconds", meta.get("seconds", 0.0), 0, finite=True)
         fold = check_ids("cross-fit folds", arrays["fold"],
                          min(n_folds, np.iinfo(np.int16).max + 1), shape=(len(topk),),
                          dtype=np.int16)
-        return cls(topk, fold, n_folds, int(meta["seed"]), str(meta["model"]),
-                   dict(meta["params"]), float(meta.get("seconds", 0.0)))
+        return cls(topk, fold, n_folds, seed, model, dict(params), seconds)
 
 
 def fold_assignment(n_docs: int, n_folds: int, seed: int = 0) -> np.ndarray:
