@@ -134,3 +134,15 @@ def test_bbse_target_probabilities_must_describe_the_target_documents():
         with pytest.raises(InvalidParameterError, match=rf"'bbse_topk' must be .*{found}"):
             estimate_label_shift(topk, source_prior=[0.5, 0.5], method="bbse", source_y=y,
                                  source_topk=topk, bbse_topk=bad)
+
+
+def test_bbse_target_probabilities_are_refused_with_em_which_would_ignore_them():
+    """EM estimates from topk: a bbse_topk given with method="em" was ignored without a
+    word, and a caller who meant those probabilities for the estimate got topk's."""
+    topk = TopK.from_scores(np.array([[0.9, 0.2], [0.3, 0.6]]), 2)
+    wide = TopK.from_scores(np.array([[0.8, 0.1], [0.2, 0.7]]), 2)
+    with pytest.raises(InvalidParameterError, match=r"'bbse_topk' must be None with method "
+                                                    r"'em' \(only BBSE reads it"):
+        estimate_label_shift(topk, source_prior=[0.5, 0.5], bbse_topk=wide)
+    shift = estimate_label_shift(topk, source_prior=[0.5, 0.5], min_count=0)
+    assert shift.method == "em"

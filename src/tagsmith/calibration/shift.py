@@ -298,7 +298,8 @@ def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "
     BBSE compares the source statistics with the target documents' mean probabilities,
     so both must come from the same candidates: where ``source_topk`` holds another
     top-k width than ``topk``, ``bbse_topk`` gives the target documents' probabilities
-    at the source's width (default: ``topk``, which EM reads).
+    at the source's width (default: ``topk``, which EM reads; with ``"em"`` it is
+    refused, as EM would ignore it).
     Labels whose soft count in the target (sum of their probabilities) is below
     ``min_count`` (default 50; 0 estimates every label) keep their source prior: the
     result's ``frozen`` marks them and ``n_estimated`` counts the others (0 when the
@@ -335,6 +336,12 @@ def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "
     tol = check_number("tol", tol, 0, strict=True, finite=True, numpy=True)
     min_positives = check_int("min_positives", min_positives, 0, numpy=True)
     min_gap = check_number("min_gap", min_gap, 0, strict=True, finite=True, numpy=True)
+    if method == "em" and bbse_topk is not None:
+        # EM reads topk alone: probabilities at another width were ignored silently, and
+        # a caller who meant them for the estimate got topk's instead
+        raise InvalidParameterError("bbse_topk", "None with method 'em' (only BBSE reads "
+                                    "it; EM estimates from topk)",
+                                    f"a {type(bbse_topk).__name__}")
     if method == "bbse":
         if source_y is None or source_topk is None:
             raise InvalidParameterError("source_y", "labelled source documents for BBSE "
