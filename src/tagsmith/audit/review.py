@@ -366,16 +366,16 @@ def _read_decisions(path: Path, space: LabelSpace
             raise ReviewFormatError(f"contradicts line {previous.line}: both adding and "
                                     "removing this label", path=path, line=line)
         written_id = row.get("doc_id")
-        decision = Decision(doc, kind, label_id, key, line, "" if written_id is None else
-                            _unquoted(str(written_id).strip()))
+        correction = Decision(doc, kind, label_id, key, line, "" if written_id is None else
+                              _unquoted(str(written_id).strip()))
         if previous is not None:
             # the first row's decision stands, but this row's fingerprint and id are
             # checked against the document too: a copy whose doc number was edited (or
             # a row from a review of another corpus) must not slip by behind the first
             counts["repeated"] += 1
-            repeated.append(decision)
+            repeated.append(correction)
             continue
-        accepted[(doc, label_id)] = decision
+        accepted[(doc, label_id)] = correction
     counts["accepted"] = len(accepted)
     return sorted(accepted.values(), key=lambda d: (d.doc, d.line)), repeated, counts
 
