@@ -527,6 +527,19 @@ def test_a_filled_in_review_is_not_overwritten_without_force(small_corpus, goemo
     assert invoke("audit", small_corpus, "-o", out, *fast).exit_code == 0
 
 
+def test_python_callers_of_check_output_are_told_their_keyword(tmp_path):
+    from tagsmith.exceptions import DataError
+    from tagsmith.pipeline.audit import check_output
+
+    (tmp_path / "review.csv").write_text("decision,kind\naccept,missing\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"force=True to overwrite it; CLI: --force"):
+        check_output(tmp_path)
+    (tmp_path / "review.csv").write_bytes(b"\xff\xfe\x00broken")
+    with pytest.raises(DataError, match=r"force=True to overwrite it; CLI: --force"):
+        check_output(tmp_path)
+    check_output(tmp_path, force=True)
+
+
 def test_output_that_is_a_file_fails_before_the_audit(small_corpus, goemotions_small,
                                                       tmp_path):
     corpus = tmp_path / "corpus.tsv"

@@ -282,7 +282,7 @@ def check_output(directory: str | Path, *, review_format: str = "csv", force: bo
         raise DataError(f"{n_decided:,} review decision{'' if n_decided == 1 else 's'} "
                         "already filled in; refusing to overwrite the reviewed file (apply it "
                         "with tagsmith apply-review, move it away, write to another output "
-                        "directory, or give --force to overwrite it)", path=review)
+                        "directory, or pass force=True to overwrite it; CLI: --force)", path=review)
 
 
 def _n_decisions(path: Path) -> int:
@@ -295,7 +295,8 @@ def _n_decisions(path: Path) -> int:
         return count_decisions(path)
     except (OSError, ReviewFormatError) as exc:
         raise DataError(f"could not check it for review decisions ({exc}); refusing to "
-                        "overwrite it (move it away, or give --force to overwrite it)",
+                        "overwrite it (move it away, or pass force=True to overwrite it; CLI: "
+                        "--force)",
                         path=path) from exc
 
 
