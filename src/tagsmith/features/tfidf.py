@@ -8,7 +8,9 @@ bundle can be loaded without executing code.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterable, Iterator, Sequence
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -18,6 +20,24 @@ from tagsmith.exceptions import InvalidParameterError, NotFittedError
 
 # one- and two-letter tokens matter in short texts ("ok", "no", "i")
 WORD_TOKEN_PATTERN = r"(?u)\b\w+\b"
+#: invisible characters that never separate words: soft hyphen, word joiner and the
+#: zero-width no-break space (byte-order mark); "Ver\xadsicherung" is "Versicherung"
+INVISIBLE_IN_WORDS = re.compile("[\u00ad\u2060\ufeff]")
+
+
+def unicode_preprocessor(lowercase: bool) -> Callable[[str], str]:
+    """A text as ``normalize_unicode`` features it: in NFC (a decomposed "é", as text
+    from macOS often has it, is the composed one), without the
+    :data:`INVISIBLE_IN_WORDS`, then lowercased if ``lowercase``.
+
+    >>> unicode_preprocessor(True)("Cafe\\u0301 Ver\\xadsicherung")
+    'café versicherung'
+    """
+    def preprocess(text: str) -> str:
+        text = INVISIBLE_IN_WORDS.sub("", unicodedata.normalize("NFC", text))
+        return text.lower() if lowercase else text
+
+    return preprocess
 
 
 def _check_range(name: str, value) -> tuple[int, int] | None:
@@ -68,6 +88,10 @@ class TfidfFeaturizer:
 
     Each block is L2-normalised and the blocks are scaled so that every row has
     unit norm overall. Output: CSR ``float32`` of shape ``(n_docs, n_features)``.
+    With ``normalize_unicode`` (the default) texts are featurized in NFC and without
+    soft hyphens, word joiners and byte-order marks (:func:`unicode_preprocessor`), so
+    a text gets the same features in every Unicode normal form; a state saved before
+    the setting existed loads with it off, featurizing texts as given.
 
     >>> feats = TfidfFeaturizer(char_ngrams=None, min_df=1).fit(["a cat", "a dog"])
     >>> X = feats.transform(["cat cat dog"])
@@ -83,7 +107,8 @@ class TfidfFeaturizer:
     def __init__(self, *, word_ngrams=(1, 2), char_ngrams=(2, 5), min_df: int = 2,
                  max_word_features: int | None = 400_000,
                  max_char_features: int | None = 400_000,
-                 lowercase: bool = True, sublinear_tf: bool = True):
+                 lowercase: bool = True, sublinear_tf: bool = True,
+                 normalize_unicode: bool = True):
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams
         self.min_df = min_df
@@ -91,6 +116,7 @@ class TfidfFeaturizer:
         self.max_char_features = max_char_features
         self.lowercase = lowercase
         self.sublinear_tf = sublinear_tf
+        self.normalize_unicode = normalize_unicode
 
     @classmethod
     def from_params(cls, **params) -> TfidfFeaturizer:
@@ -108,6 +134,7 @@ class TfidfFeaturizer:
             "max_char_features": self.max_char_features,
             "lowercase": self.lowercase,
             "sublinear_tf": self.sublinear_tf,
+            "normalize_unicode": self.normalize_unicode,
         }
 
     def validate(self) -> None:
@@ -129,10 +156,12 @@ class TfidfFeaturizer:
                              numpy=True)
         lowercase = check_bool("lowercase", self.lowercase)
         sublinear_tf = check_bool("sublinear_tf", self.sublinear_tf)
+        normalize_unicode = check_bool("normalize_unicode", self.normalize_unicode)
         # every field checked: only now store them back
         self.word_ngrams, self.char_ngrams, self.min_df = word, char, min_df
         self.max_word_features, self.max_char_features = max_word, max_char
         self.lowercase, self.sublinear_tf = lowercase, sublinear_tf
+        self.normalize_unicode = normalize_unicode
 
     def _blocks_spec(self) -> list[tuple[str, tuple[int, int], int | None]]:
         self.validate()
@@ -146,9 +175,13 @@ class TfidfFeaturizer:
     def _counter(self, analyzer: str, ngrams, vocabulary=None, max_features=None, min_df=1):
         from sklearn.feature_extraction.text import CountVectorizer
 
-        kwargs = {"token_pattern": WORD_TOKEN_PATTERN} if analyzer == "word" else {}
+        kwargs: dict = {"lowercase": self.lowercase}
+        if self.normalize_unicode:  # the preprocessor lowercases (sklearn then would not)
+            kwargs = {"preprocessor": unicode_preprocessor(self.lowercase), "lowercase": False}
+        if analyzer == "word":
+            kwargs["token_pattern"] = WORD_TOKEN_PATTERN
         return CountVectorizer(analyzer=analyzer, ngram_range=tuple(ngrams),
-                               lowercase=self.lowercase, vocabulary=vocabulary,
+                               vocabulary=vocabulary,
                                min_df=min_df, max_features=max_features, dtype=np.float32,
                                **kwargs)
 
@@ -243,7 +276,8 @@ class TfidfFeaturizer:
         params = meta["params"]
         if not isinstance(params, dict):
             raise ValueError(f"params is a {type(params).__name__}, not a mapping")
-        featurizer = cls(**params)
+        # bundles saved before normalize_unicode featurized the texts as given
+        featurizer = cls(**{"normalize_unicode": False, **params})
         featurizer.validate()  # InvalidParameterError, a ValueError, names the setting
         spec = featurizer._blocks_spec()
         blocks = meta["blocks"]
