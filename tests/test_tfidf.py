@@ -1,4 +1,4 @@
-"""TF-IDF features of Unicode text: normal forms, invisible characters."""
+"""TF-IDF features of Unicode text: normal forms, invisible characters, combining marks."""
 
 import gzip
 import json
@@ -43,6 +43,15 @@ def test_soft_hyphens_and_word_joiners_do_not_split_words(invisible):
     featurizer = TfidfFeaturizer(min_df=1).fit(TEXTS)
     hinted = [text.replace("Versicherungs", f"Ver{invisible}sicherungs") for text in TEXTS]
     np.testing.assert_array_equal(_dense(featurizer, hinted), _dense(featurizer, TEXTS))
+
+
+def test_combining_marks_stay_inside_word_tokens():
+    """Python's \\w holds no combining mark: 'हिन्दी' was cut at each vowel sign and
+    virama into single consonants, pointed Hebrew into letters."""
+    featurizer = TfidfFeaturizer(min_df=1, char_ngrams=None, word_ngrams=(1, 1)).fit(TEXTS)
+    terms = set(featurizer.blocks_[0].terms)
+    assert {"हिन्दी", "भाषा", "इतिहास", "עִבְרִית", "וְעַרְבִית"} <= terms
+    assert "ह" not in terms
 
 
 def test_text_without_marks_or_other_forms_keeps_its_features():

@@ -7,6 +7,7 @@ bundle can be loaded without executing code.
 
 from __future__ import annotations
 
+import functools
 import numbers
 import re
 import unicodedata
@@ -23,6 +24,31 @@ WORD_TOKEN_PATTERN = r"(?u)\b\w+\b"
 #: invisible characters that never separate words: soft hyphen, word joiner and the
 #: zero-width no-break space (byte-order mark); "Ver\xadsicherung" is "Versicherung"
 INVISIBLE_IN_WORDS = re.compile("[\u00ad\u2060\ufeff]")
+
+
+@functools.cache
+def unicode_word_pattern() -> str:
+    """The word token pattern with ``normalize_unicode``: a word character followed by
+    word characters and combining marks (Unicode categories Mn and Mc).
+
+    Python's ``\\w`` holds no combining mark, so ``\\b\\w+\\b`` cut "हिन्दी" at each
+    vowel sign into single consonants (Devanagari, Tamil, pointed Hebrew and Arabic
+    alike). Variation selectors stay out, as before: an emoji's VS16 is no part of a
+    word. On text without combining marks the tokens are those of
+    :data:`WORD_TOKEN_PATTERN`. Built on first use, from the first two planes: above
+    them the only marks are variation selectors.
+    """
+    marks = [chr(c) for c in range(0x20000)
+             if unicodedata.category(chr(c)) in ("Mn", "Mc") and not 0xFE00 <= c <= 0xFE0F]
+    ranges: list[list[str]] = []
+    for char in marks:
+        if ranges and ord(char) == ord(ranges[-1][1]) + 1:
+            ranges[-1][1] = char
+        else:
+            ranges.append([char, char])
+    spans = "".join(re.escape(a) if a == b else f"{re.escape(a)}-{re.escape(b)}"
+                    for a, b in ranges)
+    return rf"(?u)\w[\w{spans}]*"
 
 
 def unicode_preprocessor(lowercase: bool) -> Callable[[str], str]:
@@ -90,8 +116,9 @@ class TfidfFeaturizer:
     unit norm overall. Output: CSR ``float32`` of shape ``(n_docs, n_features)``.
     With ``normalize_unicode`` (the default) texts are featurized in NFC and without
     soft hyphens, word joiners and byte-order marks (:func:`unicode_preprocessor`), so
-    a text gets the same features in every Unicode normal form; a state saved before
-    the setting existed loads with it off, featurizing texts as given.
+    a text gets the same features in every Unicode normal form, and words keep their
+    combining marks (:func:`unicode_word_pattern`); a state saved before the setting
+    existed loads with it off, featurizing texts as given.
 
     >>> feats = TfidfFeaturizer(char_ngrams=None, min_df=1).fit(["a cat", "a dog"])
     >>> X = feats.transform(["cat cat dog"])
@@ -179,7 +206,8 @@ class TfidfFeaturizer:
         if self.normalize_unicode:  # the preprocessor lowercases (sklearn then would not)
             kwargs = {"preprocessor": unicode_preprocessor(self.lowercase), "lowercase": False}
         if analyzer == "word":
-            kwargs["token_pattern"] = WORD_TOKEN_PATTERN
+            kwargs["token_pattern"] = (unicode_word_pattern() if self.normalize_unicode
+                                       else WORD_TOKEN_PATTERN)
         return CountVectorizer(analyzer=analyzer, ngram_range=tuple(ngrams),
                                vocabulary=vocabulary,
                                min_df=min_df, max_features=max_features, dtype=np.float32,
