@@ -100,6 +100,27 @@ def test_transient_failures_are_retried(failure):
     assert state["n"] == 3 and client.usage.n_retries == 2
 
 
+@pytest.mark.parametrize("status", [520, 522, 524, 529])
+def test_every_server_error_is_retried(status):
+    """The README promises retries on 5xx, as the OpenAI SDK does; only 500/502/503/504
+    were, so a gateway's 520-524 (origin unreachable, timed out) or an overloaded
+    provider's 529 failed the document at once."""
+    behaviour, state = _flaky([Reply("try again", status=status)])
+    with LocalChatServer(behaviour) as server:
+        client = client_for(server)
+        assert client.complete(request()).text == "finally"
+    assert state["n"] == 2 and client.usage.n_retries == 1
+
+
+@pytest.mark.parametrize("status", [501, 505])
+def test_a_server_error_that_never_changes_is_not_retried(status):
+    with LocalChatServer(lambda body: Reply("not implemented", status=status)) as server:
+        client = client_for(server)
+        with pytest.raises(LLMError, match=f"HTTP {status}"):
+            client.complete(request())
+    assert client.usage.n_retries == 0 and len(server.requests) == 1
+
+
 def test_retry_after_is_honoured():
     behaviour, _ = _flaky([Reply("wait", status=429, headers={"Retry-After": "0.4"})])
     with LocalChatServer(behaviour) as server:

@@ -5,10 +5,11 @@
 
 - :class:`OpenAIChatClient`: any OpenAI-compatible ``/chat/completions`` endpoint
   (OpenAI, vLLM, Ollama, llama.cpp server, gateways), on the standard library's
-  ``http.client``: timeouts, retries with exponential backoff and jitter on 408/425/429,
-  5xx, timeouts and broken connections (``Retry-After`` honoured), a concurrency limit,
-  token and cost accounting, the API key from an environment variable, the proxy from
-  ``HTTPS_PROXY`` / ``HTTP_PROXY`` (``NO_PROXY`` and loopback hosts go direct).
+  ``http.client``: timeouts, retries with exponential backoff and jitter on
+  408/409/425/429, 5xx (but 501 and 505), timeouts and broken connections
+  (``Retry-After`` honoured), a concurrency limit, token and cost accounting, the API
+  key from an environment variable, the proxy from ``HTTPS_PROXY`` / ``HTTP_PROXY``
+  (``NO_PROXY`` and loopback hosts go direct).
 - :class:`ScriptedLLM`: the in-process test double, answering with a Python function.
 - :class:`~tagsmith.labeling.cache.CachedClient` wraps either with the SQLite cache.
 
@@ -54,8 +55,12 @@ from tagsmith.progress import progress_bar
 
 logger = logging.getLogger("tagsmith")
 
-#: HTTP statuses worth retrying: timeouts, conflicts, rate limits and server errors
-RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+#: HTTP statuses worth retrying: timeouts, conflicts, rate limits; server errors are
+#: retried by :func:`_is_transient` (every 5xx but these)
+RETRY_STATUSES = frozenset({408, 409, 425, 429})
+#: server errors that say the request will never work there: not implemented, an HTTP
+#: version not supported (asking again gets the same answer)
+PERMANENT_SERVER_ERRORS = frozenset({501, 505})
 USER_AGENT = "tagsmith-llm-client"
 #: the longest per-request timeout accepted (a day), in seconds
 MAX_TIMEOUT = 86400.0
@@ -525,7 +530,7 @@ class OpenAIChatClient:
             self._drop_connection()  # the rest of the body is never read
             raise LLMError(f"{self.shown_url}: a reply over {MAX_RESPONSE_BYTES:,} bytes; "
                            "refused unread")
-        if status in RETRY_STATUSES:
+        if _is_transient(status):
             raise _Transient(f"HTTP {status}: {self._snippet(raw)}", retry_after)
         if status != 200:
             hint = ""
@@ -540,6 +545,18 @@ class OpenAIChatClient:
             error = LLMConfigError if status in (401, 403, 404) else LLMError
             raise error(f"{self.shown_url}: HTTP {status}{hint}: {self._snippet(raw)}")
         return _parse_completion(raw, request, secret=self._api_key())
+
+
+def _is_transient(status: int) -> bool:
+    """Whether an HTTP ``status`` is worth asking again: :data:`RETRY_STATUSES` and every
+    5xx but :data:`PERMANENT_SERVER_ERRORS`, as the OpenAI SDK does (a gateway's 520-524
+    when the origin is unreachable or slow, a provider's 529 when overloaded).
+
+    >>> [status for status in (400, 429, 500, 501, 503, 520, 529) if _is_transient(status)]
+    [429, 500, 503, 520, 529]
+    """
+    return status in RETRY_STATUSES or (500 <= status <= 599
+                                         and status not in PERMANENT_SERVER_ERRORS)
 
 
 def _connect(sock: socket.socket, address, timeout: float,
