@@ -250,23 +250,22 @@ def output_names(*, review_format: str = "csv", html: bool = True) -> dict[str, 
 
 
 def check_output(directory: str | Path, *, review_format: str = "csv", force: bool = False,
-                 name: str = "directory", html: bool = True) -> None:
+                 name: str | None = None, html: bool = True) -> None:
     """Fail before an audit whose output could not or must not be written.
 
-    ``directory`` must be a directory or not exist yet (``name`` is how the error
-    calls it), and none of the files the audit writes there (:func:`output_names`)
-    may be a folder: no file can be renamed onto one. Its ``review.<review_format>``,
-    when it exists and a reviewer has filled in any ``decision``, is not overwritten
-    unless ``force``: the review would be lost. A review file that cannot be read to
-    tell is not overwritten either.
+    ``directory`` must be a writable directory or not exist yet (a :class:`DataError`
+    naming it, and the option ``name`` when given, as for every output that cannot be
+    written), and none of the files the audit writes there (:func:`output_names`) may
+    be a folder: no file can be renamed onto one. Its ``review.<review_format>``, when
+    it exists and a reviewer has filled in any ``decision``, is not overwritten unless
+    ``force``: the review would be lost. A review file that cannot be read to tell is
+    not overwritten either.
     """
     from tagsmith.data.textio import check_writable_dir
 
     directory = Path(directory)
-    if directory.exists() and not directory.is_dir():
-        raise InvalidParameterError(name, "a directory (or a path to create one at)",
-                                    str(directory))
-    check_writable_dir(directory)  # below a file, read-only: not after the whole audit
+    # a file, below a file, read-only: refused now, not after the whole audit
+    check_writable_dir(directory, name)
     for file_name in output_names(review_format=review_format, html=html).values():
         target = directory / file_name
         # found only when the files moved in one by one, after the whole audit: a new
