@@ -296,3 +296,13 @@ def test_every_json_output_is_in_the_synopsis_and_the_json_bullet():
     missing = [name for name in with_json
                if "[--json]" not in lines.get(name, "") or f"`{name}`" not in bullet]
     assert not missing
+
+
+def test_the_audits_automatic_choice_of_scores_is_stated_with_both_limits():
+    """The README said ``auto`` cross-fits label spaces of up to 100 labels, but it
+    also needs a corpus of at most ``CROSSFIT_UP_TO_DOCS`` documents (kNN beyond)."""
+    from tagsmith.pipeline.audit import CROSSFIT_UP_TO_DOCS, CROSSFIT_UP_TO_LABELS
+
+    prose = " ".join(_prose().split())
+    assert (f"cross-fits label spaces of up to {CROSSFIT_UP_TO_LABELS:,} labels in corpora "
+            f"of up to {CROSSFIT_UP_TO_DOCS:,} documents and uses kNN beyond") in prose
