@@ -240,8 +240,8 @@ def test_thresholds_must_be_finite_numbers_in_the_unit_interval(bundle, goemotio
     assert len(classifier.suggest(["so happy"], k=3, threshold=0.0)[0]) == 3
 
 
-def test_suggest_and_shift_report_undecodable_or_missing_inputs_before_any_output(bundle,
-                                                                                   tmp_path):
+def test_suggest_and_shift_report_undecodable_inputs_and_missing_ones_before_any_output(
+        bundle, tmp_path):
     binary = tmp_path / "bin.dat"
     binary.write_bytes((bundle / "model.npz").read_bytes()[:3000])
     for args in (("suggest", bundle, binary), ("suggest", bundle, "--whole-file", binary),
@@ -258,6 +258,13 @@ def test_suggest_and_shift_report_undecodable_or_missing_inputs_before_any_outpu
         result = run("suggest", bundle, docs, missing, "--threshold", "0")
         assert result.exit_code == 3 and str(missing) in result.output
         assert result.stdout == ""  # nothing printed for the first file
+    # bytes that are not UTF-8 are found as they are read (the README says so): output
+    # streams, so the first file's first batch of documents has been answered by then
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes(b"fine\n\xff\xfe broken\n")
+    result = run("suggest", bundle, docs, latin, "--threshold", "0", "--format", "tsv")
+    assert result.exit_code == 3 and f"{latin}:2: not valid UTF-8" in result.output
+    assert "docs.txt:1\t" in result.stdout and "latin.txt" not in result.stdout
     damaged = tmp_path / "damaged.txt.gz"
     damaged.write_bytes(gzip.compress(docs.read_bytes())[:300])
     result = run("suggest", bundle, damaged)
