@@ -306,3 +306,15 @@ def test_the_audits_automatic_choice_of_scores_is_stated_with_both_limits():
     prose = " ".join(_prose().split())
     assert (f"cross-fits label spaces of up to {CROSSFIT_UP_TO_LABELS:,} labels in corpora "
             f"of up to {CROSSFIT_UP_TO_DOCS:,} documents and uses kNN beyond") in prose
+
+
+def test_help_states_what_the_code_does(helps):
+    """``train --help`` listed the corpus files without the folder of ``.txt`` files the
+    README names (and the readers take); ``calibrate --help`` gave the default
+    ``--max-set-size`` as 3 x the mean labels, which is at least 3
+    (``RecallControl.default_max_set_size``)."""
+    train_help = " ".join(helps["train"].split())
+    assert "a folder of .txt files with .tsv/.key label files" in train_help
+    assert "directory of `.txt` files with `.tsv`/`.key`" in " ".join(_prose().split())
+    calibrate_help = " ".join(helps["calibrate"].split())
+    assert "at least 3)" in calibrate_help

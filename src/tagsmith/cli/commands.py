@@ -76,7 +76,8 @@ def _parse_params(pairs: tuple[str, ...], option: str) -> dict:
 def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param, featurizer,
           feature_param, on_error, unknown_labels, seed, crossfit_folds, calibration_fraction,
           calibration_method, as_json):
-    """Train a model on CORPUS (.tsv, .csv, .jsonl, optionally .gz) into a bundle."""
+    """Train a model on CORPUS (.tsv, .csv, .jsonl, optionally .gz, or a folder of .txt
+    files with .tsv/.key label files) into a bundle."""
     from tagsmith.pipeline.confidence import ConfidenceOptions
 
     refuse_unused("--calibration-fraction", calibration_fraction > 0, "calibration_method")

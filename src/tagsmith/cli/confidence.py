@@ -48,7 +48,8 @@ def _band_table(rows: list[dict]) -> list[str]:
 @click.option("--alpha", type=float, default=0.1, show_default=True, callback=miss_rate,
               help="Default miss rate of conformal sets (suggest --sets).")
 @click.option("--max-set-size", type=click.IntRange(min=1), default=None,
-              help="Sets larger than this abstain (default: 3 x mean labels per document).")
+              help="Sets larger than this abstain (default: 3 x the mean number of true "
+                   "labels per conformal document, at least 3).")
 @click.option("--lpicp/--no-lpicp", default=None,
               help="Label-powerset sets (default: for label spaces up to 100 labels).")
 @click.option("--beta", type=float, default=1.0, show_default=True,
