@@ -11,10 +11,10 @@ SHARED = ROOT.parent / "shared" / "datasets"
 
 @pytest.fixture(autouse=True)
 def _progress_bars_as_each_test_finds_them():
-    """An in-process CLI run with ``-q`` silences every progress bar for the rest of the
-    process (``tagsmith.progress.silence``), so a test of progress output failed when it
-    ran right after a CLI test (``test_training_shows_progress_while_featurizing`` after
-    ``tests/test_confidence_pipeline.py``); each test starts with bars allowed."""
+    """Each test starts with bars allowed, whatever the test before it did with
+    ``tagsmith.progress.silence`` (an in-process CLI run with ``-q`` used to leave every
+    bar silenced, and ``test_training_shows_progress_while_featurizing`` failed after
+    ``tests/test_confidence_pipeline.py``; ``-q`` now lasts for its command alone)."""
     from tagsmith import progress
 
     progress.silence(False)

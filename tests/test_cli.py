@@ -634,27 +634,63 @@ def test_audit_min_probability_nan_is_refused_before_any_work(tmp_path):
     assert result.exit_code == 2 and "--min-probability" in result.output
 
 
-def test_quiet_turns_off_every_progress_bar_even_ones_a_bundle_asks_for(bundle, monkeypatch):
-    """A model stores show_progress=True when trained without -q; -q at predict time
-    used to draw its bar on a terminal anyway."""
+def test_quiet_turns_off_every_progress_bar_even_ones_a_bundle_asks_for(bundle, goemotions_small,
+                                                                       monkeypatch):
+    """eval asks its bundle for a bar (show_progress=True); -q at predict time used to
+    draw it on a terminal anyway."""
     import io
+    import types
+    from contextlib import contextmanager
 
+    import tagsmith.pipeline.classifier as classifier_module
     from tagsmith import progress
 
     class Terminal(io.StringIO):
         def isatty(self):
             return True
 
-    monkeypatch.setattr(progress.sys, "stderr", Terminal())
-    try:
-        assert run("info", bundle).exit_code == 0  # run() gives -q
-        with progress.progress_bar(total=3, desc="x", enabled=True) as bar:
-            assert type(bar).__name__ == "_NoProgress"
-        assert CliRunner().invoke(tagsmith_cli.cli, ["info", str(bundle)]).exit_code == 0
-        with progress.progress_bar(total=3, desc="x", enabled=True) as bar:
-            assert type(bar).__name__ != "_NoProgress"  # a tqdm bar on the terminal
-    finally:
-        progress.silence(False)
+    # the bar is chosen by progress's own view of stderr (the runner swaps sys.stderr)
+    monkeypatch.setattr(progress, "sys", types.SimpleNamespace(stderr=Terminal()))
+    monkeypatch.setattr(classifier_module, "PREDICT_CHUNK", 100)  # a bar for 600 documents
+    bars = []
+    real = classifier_module.progress_bar
+
+    @contextmanager
+    def spy(**kw):
+        with real(**kw) as bar:
+            bars.append(type(bar).__name__)
+            yield bar
+
+    monkeypatch.setattr(classifier_module, "progress_bar", spy)
+    assert run("eval", bundle, goemotions_small["test"]).exit_code == 0  # run() gives -q
+    assert CliRunner().invoke(tagsmith_cli.cli, ["eval", str(bundle),
+                                                 str(goemotions_small["test"])]).exit_code == 0
+    assert bars[0] == "_NoProgress" and len(bars) == 2
+    assert bars[1] not in ("_NoProgress", "_LogProgress")  # a tqdm bar on the terminal
+
+
+def test_quiet_silences_the_progress_bars_of_its_command_alone(goemotions_small, tmp_path):
+    """main(["-q", ...]) run in process (a script, a notebook) silenced every progress bar
+    of the calling program for good; it is now as before once the command ends, failed
+    or not, and a caller's own progress.silence() outlives a run without -q."""
+    from tagsmith import progress
+
+    def bar_kind():
+        with progress.progress_bar(total=1, desc="x") as bar:
+            return type(bar).__name__
+
+    vocab = str(goemotions_small["vocab"])
+    assert bar_kind() == "_LogProgress"  # stderr is no terminal under pytest
+    for args, code in ((["-q", "vocab", vocab], 0),
+                       (["-q", "vocab", str(tmp_path / "missing.tsv")], 3)):
+        with pytest.raises(SystemExit) as stopped:
+            tagsmith_cli.main(args)
+        assert stopped.value.code == code
+        assert bar_kind() == "_LogProgress", args
+    progress.silence(True)
+    with pytest.raises(SystemExit):
+        tagsmith_cli.main(["vocab", vocab])
+    assert bar_kind() == "_NoProgress"
 
 
 def test_a_miss_rate_outside_zero_one_is_refused_naming_the_option(bundle, goemotions_small):

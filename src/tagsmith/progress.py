@@ -54,8 +54,8 @@ class _NoProgress:
         pass
 
 
-#: set by the CLI's ``-q``: no bar at all, whatever a caller (or a loaded bundle's stored
-#: ``show_progress``) asks for
+#: set by the CLI's ``-q`` (for the length of the command): no bar at all, whatever a
+#: caller (or a loaded bundle's stored ``show_progress``) asks for
 _silenced = False
 
 
@@ -63,6 +63,27 @@ def silence(flag: bool = True) -> None:
     """Turn every progress bar off (``flag=True``) or let callers decide again."""
     global _silenced
     _silenced = bool(flag)
+
+
+@contextmanager
+def silenced(flag: bool = True):
+    """Every progress bar off (``flag=True``) or left to callers (``False``) inside the
+    ``with`` block, and as it was before afterwards, also when the block fails.
+
+    The CLI's ``-q`` holds it for one command: set for good, a ``main(["-q", ...])``
+    run in process silenced every bar of the calling program from then on.
+
+    >>> with silenced():
+    ...     with progress_bar(total=1, desc="demo") as bar:
+    ...         type(bar).__name__
+    '_NoProgress'
+    """
+    previous = _silenced
+    silence(flag)
+    try:
+        yield
+    finally:
+        silence(previous)
 
 
 @contextmanager

@@ -199,7 +199,9 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
         ctx.call_on_close(lambda: logging.getLogger("tagsmith").removeFilter(names))
     from tagsmith import progress
 
-    progress.silence(quiet)  # also the bars a loaded bundle's models would draw
+    # also the bars a loaded bundle's models would draw; for this command alone (set for
+    # good, main(["-q", ...]) in process silenced the caller's bars from then on)
+    ctx.with_resource(progress.silenced(quiet))
     ctx.obj = {"quiet": quiet}
 
 
