@@ -704,3 +704,34 @@ def test_labels_sharing_a_name_tie_by_lower_id_whatever_k():
     for k in (1, 2, 5, 50, 500, 999):
         assert ExactIndex(vectors).search(vectors[:1], k)[0][0].tolist() == \
             everything[0, :k].tolist(), k
+
+
+def test_a_vocabulary_of_deprecated_labels_alone_is_refused_saying_so(tmp_path):
+    """Every label deprecated read "must be at least one label with a name", which sent
+    users looking for missing names (and with --bundle the bundle was blamed)."""
+    from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+    from conftest import FAST_FEATURES
+
+    space = LabelSpace([Label("u:a", {"en": "cats"}, deprecated=True),
+                        Label("u:b", {"en": "money"}, deprecated=True)])
+    with pytest.raises(InvalidParameterError, match="label_space") as refused:
+        ZeroShotClassifier(space, _CountingEncoder())
+    assert "not deprecated" in str(refused.value) and "2 labels" in str(refused.value)
+    with pytest.raises(InvalidParameterError, match="with a name"):  # not deprecated: nameless
+        ZeroShotClassifier(LabelSpace([Label("u:x"), Label("u:y", deprecated=True)]),
+                           _CountingEncoder())
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en,deprecated\nu:sport,sport,true\nu:food,food,yes\n")
+    docs = tmp_path / "docs.txt"
+    docs.write_text("The team won the final\n")
+    trained = LabelSpace([Label("u:sport", {"en": "sport"}), Label("u:old", {"en": "old"})])
+    texts = ["the team won the final", "an old story"] * 5
+    Y = sp.csr_matrix(np.array([[1, 0], [0, 1]] * 5, np.float32))
+    train_classifier(texts, Y, trained, options=TrainOptions(
+        dev_fraction=0.0, featurizer_params=FAST_FEATURES)).save(tmp_path / "b")
+    for extra in ([], ["--bundle", str(tmp_path / "b")]):
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "zeroshot", str(vocab), str(docs), "--cache-dir", "", *extra])
+        assert result.exit_code == 3 and result.stdout == "", result.output
+        assert str(vocab) in result.stderr and "every label is deprecated" in result.stderr

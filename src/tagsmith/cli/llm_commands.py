@@ -532,6 +532,14 @@ def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, f
 
         classifier = TextClassifier.load(bundle)
     space = load_or_update(vocab, classifier.label_space if classifier else None, language=lang)
+    if len(space) and space.deprecated_mask.all():
+        # the scorer said "at least one label with a name", after loading the encoder,
+        # and with --bundle the bundle was refused as sharing no label instead
+        from tagsmith.exceptions import VocabularyError
+
+        raise VocabularyError("every label is deprecated, and zero-shot never suggests a "
+                              "deprecated label: mark the labels to suggest as not "
+                              "deprecated", path=vocab)
     known = None
     if classifier is not None:  # labels with training documents; new ones go zero-shot
         known = np.zeros(len(space), bool)

@@ -299,6 +299,14 @@ class ZeroShotClassifier:
                                          use_alt_labels=use_alt_labels,
                                          use_descriptions=use_descriptions)
         if not texts:
+            deprecated = int(label_space.deprecated_mask.sum())
+            if deprecated and deprecated == len(label_space):
+                # "at least one label with a name" sent users looking for missing names
+                raise InvalidParameterError(
+                    "label_space", "at least one label that is not deprecated (zero-shot "
+                    "never suggests a deprecated label; no option includes them: mark the "
+                    "labels to suggest as not deprecated in the vocabulary)",
+                    f"{deprecated} labels, every one deprecated")
             raise InvalidParameterError("label_space", "at least one label with a name", 0)
         self.label_vectors = embed_cached(encoder, texts, cache_dir, show_progress=show_progress)
         self.index_kind = index
