@@ -214,7 +214,8 @@ def test_blend_suggests_a_brand_new_label(encoder, goemotions_small, tmp_path):
               description={"en": "soccer matches, goals and football clubs"})]))
     texts = ["What a goal in the football match last night!", "Thank you so much!"]
     zs = ZeroShotClassifier(bigger, encoder).predict_topk(texts, 5)
-    blended = blend_topk(clf.predict_topk(texts, 5), zs, weight=0.5, k=3)
+    blended = blend_topk(clf.predict_topk(texts, 5), zs, weight=0.5, k=3,
+                         model_space=clf.label_space, zeroshot_space=bigger)
     new_id = len(space)
     assert new_id in blended.indices[0].tolist()  # never trained on, still suggested
     assert blended.n_labels == len(bigger)
@@ -735,3 +736,37 @@ def test_a_vocabulary_of_deprecated_labels_alone_is_refused_saying_so(tmp_path):
             "-q", "zeroshot", str(vocab), str(docs), "--cache-dir", "", *extra])
         assert result.exit_code == 3 and result.stdout == "", result.output
         assert str(vocab) in result.stderr and "every label is deprecated" in result.stderr
+
+
+def test_blend_checks_that_both_top_ks_name_the_same_labels():
+    """A TopK holds ids alone: a model of another vocabulary of the same size, or of the
+    same labels in another order, was blended id by id with no word. Given the two label
+    spaces, blend_topk checks that every model id names the same URI."""
+    model = TopK(np.array([[0, 1]]), np.array([[0.9, 0.2]]), 2)
+    zs = TopK(np.array([[1, 0]]), np.array([[0.7, 0.3]]), 2)
+    trained = LabelSpace.from_uris(["u:a", "u:b"])
+    for other, where in ((LabelSpace.from_uris(["u:x", "u:y"]), "id 0 is 'u:a'"),
+                         (LabelSpace.from_uris(["u:a", "u:c"]), "id 1 is 'u:b'"),
+                         (LabelSpace.from_uris(["u:b", "u:a"]), "id 0 is 'u:a'")):
+        with pytest.raises(InvalidParameterError, match="model_space") as refused:
+            blend_topk(model, zs, k=2, model_space=trained, zeroshot_space=other)
+        assert where in str(refused.value) and "LabelSpace.updated" in str(refused.value)
+    # a vocabulary merged into the model's keeps its ids: a new label after them is fine
+    bigger = trained.updated(LabelSpace.from_uris(["u:b", "u:new", "u:a"]))
+    wider = TopK(np.array([[2, 1, 0]]), np.array([[0.7, 0.3, 0.1]]), 3)
+    checked = blend_topk(model, wider, k=3, model_space=trained, zeroshot_space=bigger)
+    plain = blend_topk(model, wider, k=3)
+    np.testing.assert_array_equal(checked.indices, plain.indices)
+    np.testing.assert_array_equal(checked.scores, plain.scores)
+    assert blend_topk(None, zs, k=2, zeroshot_space=trained).indices.tolist() == [[1, 0]]
+    with pytest.raises(InvalidParameterError, match="'model_space'.*both label spaces"):
+        blend_topk(model, zs, k=2, zeroshot_space=trained)
+    with pytest.raises(InvalidParameterError, match="'zeroshot_space'.*both label spaces"):
+        blend_topk(model, zs, k=2, model_space=trained)
+    with pytest.raises(InvalidParameterError, match="'zeroshot_space'.*2 labels"):
+        blend_topk(model, zs, k=2, model_space=trained, zeroshot_space=bigger)
+    with pytest.raises(InvalidParameterError, match="'model_space'.*LabelSpace"):
+        blend_topk(model, zs, k=2, model_space=["u:a", "u:b"], zeroshot_space=trained)
+    with pytest.raises(InvalidParameterError, match="'model_space'.*3 labels, more"):
+        blend_topk(TopK(np.array([[0]]), np.array([[0.9]]), 3), zs, k=2,
+                   model_space=bigger, zeroshot_space=trained)

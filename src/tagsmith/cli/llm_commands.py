@@ -572,7 +572,8 @@ def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, f
         topk = scorer.predict_topk(texts, k)
         if classifier is not None:
             topk = blend_topk(classifier.predict_topk(texts, k), topk, weight=weight, k=k,
-                              known_labels=known, exclude=space.deprecated_mask)
+                              known_labels=known, exclude=space.deprecated_mask,
+                              model_space=classifier.label_space, zeroshot_space=space)
         for (doc_id, _), (ids, scores) in zip(batch, topk.rows(), strict=True):
             items = [{"uri": space.uri_of(int(i)), "label": space.name_of(int(i), lang),
                       "score": round(float(s), 6)} for i, s in zip(ids, scores, strict=True)]

@@ -497,7 +497,9 @@ def softmax_scores(topk: TopK, temperature: float = 0.05) -> TopK:
 
 def blend_topk(model_topk: TopK | None, zeroshot_topk: TopK, *, weight: float = 0.5,
                k: int = 10, known_labels: np.ndarray | None = None,
-               temperature: float = 0.05, exclude: np.ndarray | None = None) -> TopK:
+               temperature: float = 0.05, exclude: np.ndarray | None = None,
+               model_space: LabelSpace | None = None,
+               zeroshot_space: LabelSpace | None = None) -> TopK:
     """``(1 - weight) * model + weight * zero-shot`` over the union of candidates.
 
     Zero-shot cosines first become a distribution over each document's candidates
@@ -511,6 +513,14 @@ def blend_topk(model_topk: TopK | None, zeroshot_topk: TopK, *, weight: float = 
     ``exclude`` (boolean, ``(n_labels,)``; e.g. the label space's ``deprecated_mask``)
     labels are never suggested.
 
+    A :class:`TopK` holds label ids alone: a model of another vocabulary of the same
+    size (or of the same labels in another order) would be blended id by id, each
+    label with another's scores. Give ``model_space`` (the model's
+    ``label_space``) and ``zeroshot_space`` (the scorer's) and the two are checked to
+    agree: every model id on the same URI in the zero-shot space, as
+    ``LabelSpace.updated`` keeps them when a new vocabulary is merged into the model's
+    (the CLI's ``zeroshot --bundle`` does that, and passes both).
+
     >>> model = TopK(np.array([[0, 1]]), np.array([[0.9, 0.2]]), 2)
     >>> zs = TopK(np.array([[2, 1]]), np.array([[0.7, 0.3]]), 3)
     >>> out = blend_topk(model, zs, weight=0.5, k=3, known_labels=np.array([1, 1, 0], bool))
@@ -523,6 +533,7 @@ def blend_topk(model_topk: TopK | None, zeroshot_topk: TopK, *, weight: float = 
     zeroshot_topk = check_topk(zeroshot_topk, "zeroshot_topk")
     if model_topk is not None:
         model_topk = check_topk(model_topk, "model_topk")
+    _check_blend_spaces(model_topk, zeroshot_topk, model_space, zeroshot_space)
     n_labels = zeroshot_topk.n_labels
     k = min(check_int("k", k, 1, numpy=True), n_labels)  # before any work
     zs = softmax_scores(zeroshot_topk, temperature).to_csr()
@@ -553,6 +564,45 @@ def blend_topk(model_topk: TopK | None, zeroshot_topk: TopK, *, weight: float = 
     blended.eliminate_zeros()  # excluded labels are no candidates at all
     topk = TopK.from_csr(blended, k)
     return TopK._trusted(topk.indices, np.where(topk.valid, topk.scores - 1e-6, -np.inf), n_labels)
+
+
+def _check_blend_spaces(model_topk: TopK | None, zeroshot_topk: TopK,
+                        model_space: LabelSpace | None, zeroshot_space: LabelSpace | None
+                        ) -> None:
+    """Refuse label spaces (of :func:`blend_topk`) that are not those of the top-ks, or
+    whose ids do not name the same labels; nothing to check without them."""
+    if model_space is None and zeroshot_space is None:
+        return
+    if zeroshot_space is None or (model_space is None and model_topk is not None):
+        missing = "zeroshot_space" if zeroshot_space is None else "model_space"
+        raise InvalidParameterError(missing, "a LabelSpace to check the other against "
+                                    "(both label spaces or neither)", None)
+    _check_space_of("zeroshot_space", zeroshot_space, zeroshot_topk)
+    if model_topk is None or model_space is None:
+        return  # zero-shot alone: no model to check
+    _check_space_of("model_space", model_space, model_topk)
+    if model_space.is_compatible_prefix_of(zeroshot_space):
+        return
+    expected = ("a label space whose ids name the same labels (URIs) as the zero-shot "
+                "label space's (merge a new vocabulary into the model's with "
+                "LabelSpace.updated, and score zero-shot over the result)")
+    model_uris, zeroshot_uris = model_space.uris, zeroshot_space.uris
+    where = next((i for i, (a, b) in enumerate(zip(model_uris, zeroshot_uris, strict=False))
+                  if a != b), None)
+    if where is None:
+        raise InvalidParameterError("model_space", expected, f"{len(model_uris)} labels, "
+                                    f"more than the zero-shot {len(zeroshot_uris)}")
+    raise InvalidParameterError(
+        "model_space", expected, f"id {where} is {model_uris[where]!r} in the model, "
+        f"{zeroshot_uris[where]!r} in the zero-shot label space")
+
+
+def _check_space_of(name: str, space, topk: TopK) -> None:
+    if not isinstance(space, LabelSpace):
+        raise InvalidParameterError(name, "a tagsmith LabelSpace", type(space).__name__)
+    if len(space) != topk.n_labels:
+        raise InvalidParameterError(name, f"the label space of its top-k ({topk.n_labels} "
+                                    "labels)", f"{len(space)} labels")
 
 
 def _label_mask(name: str, mask: np.ndarray | None, n_labels: int, *, default: bool
