@@ -770,3 +770,55 @@ def test_blend_checks_that_both_top_ks_name_the_same_labels():
     with pytest.raises(InvalidParameterError, match="'model_space'.*3 labels, more"):
         blend_topk(TopK(np.array([[0]]), np.array([[0.9]]), 3), zs, k=2,
                    model_space=bigger, zeroshot_space=trained)
+
+
+def test_an_empty_document_gets_no_zero_shot_suggestion(encoder, caplog):
+    """An empty or whitespace-only text was embedded (as ".") and got the same labels
+    as every other empty text, with scores that looked like evidence; alone or blended
+    with a trained model."""
+    space = LabelSpace([Label("u:a", {"en": "cats"}), Label("u:b", {"en": "money"})])
+    scorer = ZeroShotClassifier(space, encoder)
+    texts = ["", "a tabby cat", " \t\n", "bank loans"]
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        topk = scorer.predict_topk(texts, 2)
+    assert "2 of 4 documents are empty" in caplog.text
+    assert topk.valid.sum(axis=1).tolist() == [0, 2, 0, 2]
+    filled = scorer.predict_topk(["a tabby cat", "bank loans"], 2)
+    np.testing.assert_array_equal(topk.indices[[1, 3]], filled.indices)
+    np.testing.assert_array_equal(topk.scores[[1, 3]], filled.scores)
+    model = TopK(np.array([[1, 0]] * 4), np.array([[0.9, 0.1]] * 4), 2)  # a model's priors
+    for weight in (0.0, 0.5, 1.0):
+        blended = blend_topk(model, topk, weight=weight, k=2)
+        assert blended.valid.sum(axis=1).tolist() == [0, 2, 0, 2], weight
+    assert scorer.predict_topk(["", " "], 2).indices.tolist() == [[-1, -1]] * 2
+
+
+def test_cli_zeroshot_gives_an_empty_document_no_suggestion(tmp_path):
+    from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+    from conftest import FAST_FEATURES
+
+    trained = LabelSpace([Label("u:sport", {"en": "sport"}), Label("u:food", {"en": "food"})])
+    texts = ["the team won the final", "bread and cake"] * 5
+    Y = sp.csr_matrix(np.array([[1, 0], [0, 1]] * 5, np.float32))
+    train_classifier(texts, Y, trained, options=TrainOptions(
+        dev_fraction=0.0, featurizer_params=FAST_FEATURES)).save(tmp_path / "b")
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en\nu:sport,sport\nu:food,food\n")
+    docs = tmp_path / "docs.txt"
+    docs.write_text("I baked bread\n\t<u:food>\n")  # the text before the tab: none
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "blank.txt").write_text(" \n\n")
+    args = ["-q", "zeroshot", str(vocab), "--k", "2", "--cache-dir", ""]
+    for extra in ([], ["--bundle", str(tmp_path / "b")]):
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, str(docs), *extra])
+        assert result.exit_code == 0, result.output
+        lines = [json.loads(line) for line in result.stdout.splitlines()]
+        assert [line["doc"] for line in lines] == [f"{docs}:1", f"{docs}:2"]
+        assert len(lines[0]["suggestions"]) == 2 and lines[1]["suggestions"] == []
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            *args, "--whole-file", str(tmp_path / "empty.txt"), str(tmp_path / "blank.txt"),
+            *extra])
+        assert result.exit_code == 0, result.output
+        assert [json.loads(line)["suggestions"] for line in result.stdout.splitlines()] \
+            == [[], []]

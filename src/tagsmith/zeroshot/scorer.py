@@ -36,7 +36,7 @@ import scipy.sparse as sp
 from tagsmith._params import check_bool, check_choice, check_int, check_number
 from tagsmith.data.labelspace import LabelSpace, in_language, unnamed_in
 from tagsmith.exceptions import InvalidParameterError
-from tagsmith.topk import TopK, _check_k, check_topk
+from tagsmith.topk import PAD, TopK, _check_k, check_topk
 from tagsmith.zeroshot.index import INDEX_KINDS, build_index
 
 logger = logging.getLogger("tagsmith")
@@ -386,8 +386,22 @@ class ZeroShotClassifier:
         return self.encoder.encode(_as_list(texts), show_progress=self.show_progress)
 
     def predict_topk(self, texts, k: int = 10) -> TopK:
-        """Top ``k`` labels per text (``n_docs x k``), best cosine first."""
-        return self.topk_from_embeddings(self.embed(texts), k)
+        """Top ``k`` labels per text (``n_docs x k``), best cosine first.
+
+        An empty or whitespace-only text gets no label (an empty row; a warning counts
+        such texts): it has no word to match a label by, and its embedding (of ``"."``
+        for the packaged encoder) gave every empty document the same confident-looking
+        labels."""
+        from tagsmith.features.tfidf import _as_list
+
+        texts = _as_list(texts)
+        topk = self.topk_from_embeddings(self.embed(texts), k)
+        blank = np.fromiter((not text.strip() for text in texts), bool, len(texts))
+        if blank.any():
+            logger.warning("%d of %d documents are empty or whitespace only: no zero-shot "
+                           "suggestion for them", int(blank.sum()), len(texts))
+            topk = _without_suggestions(topk, blank)
+        return topk
 
     def _search_labels(self, doc_vectors: np.ndarray, fetch: int, k: int
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -511,7 +525,10 @@ def blend_topk(model_topk: TopK | None, zeroshot_topk: TopK, *, weight: float = 
     training document whenever the zero-shot share is above 0. ``model_topk`` may cover
     fewer labels (an older label space whose ids are a prefix of the new one).
     ``exclude`` (boolean, ``(n_labels,)``; e.g. the label space's ``deprecated_mask``)
-    labels are never suggested.
+    labels are never suggested. A document without any zero-shot candidate (an empty
+    text, to which :meth:`ZeroShotClassifier.predict_topk` gives none) gets no
+    suggestion either, whatever the weight: a model's scores of an empty text are its
+    label priors, not evidence.
 
     A :class:`TopK` holds label ids alone: a model of another vocabulary of the same
     size (or of the same labels in another order) would be blended id by id, each
@@ -563,7 +580,18 @@ def blend_topk(model_topk: TopK | None, zeroshot_topk: TopK, *, weight: float = 
     blended = sp.csr_matrix(blended @ sp.diags(allowed.astype(np.float64)))
     blended.eliminate_zeros()  # excluded labels are no candidates at all
     topk = TopK.from_csr(blended, k)
-    return TopK._trusted(topk.indices, np.where(topk.valid, topk.scores - 1e-6, -np.inf), n_labels)
+    topk = TopK._trusted(topk.indices, np.where(topk.valid, topk.scores - 1e-6, -np.inf),
+                         n_labels)
+    return _without_suggestions(topk, zeroshot_topk.valid.sum(axis=1) == 0)
+
+
+def _without_suggestions(topk: TopK, rows: np.ndarray) -> TopK:
+    """``topk`` with the documents of the boolean mask ``rows`` given no label."""
+    if not rows.any():
+        return topk
+    indices, scores = topk.indices.copy(), topk.scores.copy()
+    indices[rows], scores[rows] = PAD, -np.inf
+    return TopK._trusted(indices, scores, topk.n_labels)
 
 
 def _check_blend_spaces(model_topk: TopK | None, zeroshot_topk: TopK,
