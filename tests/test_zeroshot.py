@@ -822,3 +822,33 @@ def test_cli_zeroshot_gives_an_empty_document_no_suggestion(tmp_path):
         assert result.exit_code == 0, result.output
         assert [json.loads(line)["suggestions"] for line in result.stdout.splitlines()] \
             == [[], []]
+
+
+def test_hnsw_ties_by_lower_id_like_exact_search():
+    """hnswlib's top k took whichever of the rows tied with the k-th best its graph
+    search met first: of forty labels named "cats", --index hnsw suggested labels 220,
+    214, ... where exact search gives 200, 201, ..., and which changed with k and with
+    the build. The whole candidate list is now ranked by score, then row id."""
+    pytest.importorskip("hnswlib")
+    rng = np.random.default_rng(0)
+    other = rng.normal(size=(500, 16)).astype(np.float32)
+    other /= np.linalg.norm(other, axis=1, keepdims=True)
+    cat = np.eye(1, 16, dtype=np.float32)
+    vectors = np.vstack([other[:200], np.tile(cat, (40, 1)), other[200:]])
+    queries = np.vstack([cat, cat + 0.05 * rng.normal(size=(1, 16)).astype(np.float32)])
+    exact = ExactIndex(vectors)
+    for threads in (1, 2):
+        index = HnswIndex(vectors, n_threads=threads)
+        for k in (1, 5, 10, 30, 40, 45):
+            ids, sims = index.search(queries, k)
+            expected_ids, expected_sims = exact.search(queries, k)
+            np.testing.assert_array_equal(ids, expected_ids, err_msg=f"k={k}")
+            np.testing.assert_allclose(sims, expected_sims, atol=1e-5)
+    table = {"cats": [1, 0, 0, 0], "dogs": [0, 1, 0, 0]}
+    space = LabelSpace([Label("u:dog", {"en": "dogs"})]
+                       + [Label(f"u:cat{i}", {"en": "cats"}) for i in range(40)])
+    scorer = ZeroShotClassifier(space, _TableEncoder(table), index="hnsw")
+    query = np.array([[1, 0, 0, 0], [1, 0.1, 0, 0]], np.float32)
+    for k in (1, 3, 10, 25):
+        assert scorer.topk_from_embeddings(query, k).indices.tolist() == \
+            [list(range(1, k + 1))] * 2, k

@@ -110,24 +110,37 @@ class HnswIndex:
         self.n_threads = n_threads
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """As :meth:`ExactIndex.search`; exact when every row is wanted, or when the graph
-        search reaches fewer than ``k`` rows.
+        """As :meth:`ExactIndex.search`; exact when every row is wanted or the search would
+        keep them all (``ef`` at least the row count), or when the graph search reaches
+        fewer than ``k`` rows.
 
         hnswlib refuses a query whose search found fewer than ``k`` rows ("Cannot return
         the results in a contiguous 2D array"), which happens when ``k`` nears the row
         count and many rows are the same vector (labels sharing a name): zero-shot
         scoring asks for every row when ``k`` reaches the label count, and crashed.
+
+        Rows tied with the ``k``-th best go by lower row id, as in exact search, among
+        the rows the graph search kept (its whole candidate list, ``ef`` of them, is
+        ranked): hnswlib's own top ``k`` took whichever of them it met first, so of
+        forty labels named "cats" the suggested ones changed with ``k`` and the build.
+        Only when more rows tie than the search keeps (or when it reaches fewer rows than
+        its depth and only its top ``k`` is asked for) is the choice still the graph's.
         """
         k = min(k, self.n_rows)
         queries = np.ascontiguousarray(queries, np.float32)
-        if k < self.n_rows:
-            self.index.set_ef(hnsw_search_depth(self.ef, k, self.n_rows))
-            try:
-                ids, distances = self.index.knn_query(queries, k=k, num_threads=self.n_threads)
-            except RuntimeError:
-                pass
-            else:
-                return ids.astype(np.int64), (1.0 - distances).astype(np.float32)
+        depth = hnsw_search_depth(self.ef, k, self.n_rows)
+        if depth < self.n_rows:
+            self.index.set_ef(depth)
+            for fetch in dict.fromkeys((depth, k)):  # the search's candidates, else k
+                try:
+                    ids, distances = self.index.knn_query(queries, k=fetch,
+                                                          num_threads=self.n_threads)
+                except RuntimeError:
+                    continue
+                ids, sims = ids.astype(np.int64), (1.0 - distances).astype(np.float32)
+                order = np.lexsort((ids, -sims), axis=1)[:, :k]  # best first, then id
+                return (np.take_along_axis(ids, order, axis=1),
+                        np.take_along_axis(sims, order, axis=1))
         vectors = self.index.get_items(np.arange(self.n_rows), return_type="numpy")
         return ExactIndex(vectors).search(queries, k)
 
