@@ -16,6 +16,9 @@ CONFIGS["tree-deep"] = ("tree", {"n_jobs": 1, "branching": 2, "leaf_size": 2,
                                  "negative_beam": 2, "n_trees": 2})
 CONFIGS["ensemble-weighted"] = ("ensemble", {"n_jobs": 1, "weights": [1.0, 3.0], "k_member": 2,
                                              "members": [["linear", {}], ["knn", {}]]})
+# tuned weights: documents of weight 0 are not there for the tuning either
+CONFIGS["ensemble-auto"] = ("ensemble", {"n_jobs": 1, "weights": "auto", "tune_fraction": 0.3,
+                                         "members": [["linear", {}], ["knn", {}]]})
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda check: check.__name__)

@@ -516,3 +516,50 @@ def test_a_tune_fraction_without_auto_weights_is_warned_about_and_still_loads(pr
                                   model.predict_topk(X_test, 3).indices)
     EnsembleModel(members=MEMBERS, weights="auto", tune_fraction=0.3, n_jobs=1).fit(X, Y)
     assert "has no effect" not in caplog.text  # used by auto
+
+
+def test_auto_weights_leave_out_documents_of_weight_zero(problem):
+    """weights="auto" held out documents at random among all of them and scored the
+    held-out ones unweighted, documents of weight 0 included: the tuned weights (and
+    the P@1 and nDCG@5 stored with them) depended on documents that were not there.
+    Now a fit with weight-0 documents tunes, and predicts, as one without them."""
+    X, Y, X_test = problem
+    rng = np.random.default_rng(11)
+    n_extra = 120  # noise documents with shuffled labels, interleaved, of weight 0
+    X_all = sp.vstack([X, sp.random(n_extra, X.shape[1], density=0.2, random_state=12,
+                                    format="csr", dtype=np.float32)]).tocsr()
+    Y_all = sp.vstack([Y, Y[rng.permutation(Y.shape[0])[:n_extra]]]).tocsr()
+    order = rng.permutation(X_all.shape[0])
+    X_all, Y_all = X_all[order], Y_all[order]
+    weights = (order < X.shape[0]).astype(np.float64)
+
+    def fit(*args, **kwargs):
+        return EnsembleModel(members=MEMBERS, weights="auto", tune_fraction=0.3, n_jobs=1,
+                             random_state=3).fit(*args, **kwargs)
+
+    kept = weights > 0
+    weighted, dropped = fit(X_all, Y_all, sample_weight=weights), fit(X_all[kept], Y_all[kept])
+    assert weighted.tuning_ == dropped.tuning_
+    expected = dropped.predict_topk(X_test, 5)
+    np.testing.assert_array_equal(weighted.predict_topk(X_test, 5).indices, expected.indices)
+    np.testing.assert_array_equal(weighted.predict_topk(X_test, 5).scores, expected.scores)
+    # equal weights are no weights, to the bit
+    assert fit(X, Y, sample_weight=np.full(X.shape[0], 3.0)).tuning_ == fit(X, Y).tuning_
+
+
+def test_tuning_weights_held_out_documents_as_copies():
+    """With sample weights, tuning scores weighted means of P@1 and nDCG@5: a document of
+    weight 3 counts as three copies of it (it counted once)."""
+    from tagsmith.models._ensemble_tuning import tune_combination
+    from tagsmith.topk import TopK
+
+    topks, Y = _tuning_problem(3)
+    repeats = np.random.default_rng(5).integers(1, 5, Y.shape[0])
+    rows = np.repeat(np.arange(Y.shape[0]), repeats)
+    copied = tune_combination([TopK._trusted(t.indices[rows], t.scores[rows], t.n_labels)
+                               for t in topks], Y[rows])
+    weighted = tune_combination(topks, Y, sample_weight=repeats.astype(np.float64))
+    assert weighted["weights"] == copied["weights"] and weighted["powers"] == copied["powers"]
+    assert weighted["p@1"] == pytest.approx(copied["p@1"])
+    assert weighted["ndcg@5"] == pytest.approx(copied["ndcg@5"])
+    assert weighted["p@1"] != tune_combination(topks, Y)["p@1"]  # the weights count

@@ -104,8 +104,12 @@ def _mean(values: np.ndarray) -> float:
     return float(values.mean()) if values.size else 0.0
 
 
+def _precision_rows(r: _Ranked, k: int) -> np.ndarray:
+    return r.hits[:, :k].sum(axis=1) / k
+
+
 def _precision(r: _Ranked, k: int) -> float:
-    return _mean(r.hits[:, :k].sum(axis=1) / k)
+    return _mean(_precision_rows(r, k))
 
 
 def _recall(r: _Ranked, k: int) -> float:
@@ -113,7 +117,7 @@ def _recall(r: _Ranked, k: int) -> float:
     return _mean(r.hits[has_true, :k].sum(axis=1) / r.n_true[has_true])
 
 
-def _ndcg(r: _Ranked, k: int) -> float:
+def _ndcg_rows(r: _Ranked, k: int) -> np.ndarray:
     hits = r.hits[:, :k]
     # only the discounts a row can use: its listed columns, and an ideal of min(k, |y_i|)
     # labels (k of them made a k far beyond the ranking cost O(k) memory)
@@ -126,7 +130,11 @@ def _ndcg(r: _Ranked, k: int) -> float:
     gains = hits * discount[: hits.shape[1]]
     dcg = np.cumsum(gains, axis=1, out=gains)[:, -1] if hits.shape[1] else np.zeros(len(hits))
     ideal = np.concatenate([[0.0], np.cumsum(discount)])[np.minimum(r.n_true, k)]
-    return _mean(_safe_div(dcg, ideal))
+    return _safe_div(dcg, ideal)
+
+
+def _ndcg(r: _Ranked, k: int) -> float:
+    return _mean(_ndcg_rows(r, k))
 
 
 def _f1(r: _Ranked, k: int) -> float:

@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith.metrics import ndcg_at_k, precision_at_k
+from tagsmith.metrics.ranking import _ndcg_rows, _precision_rows, _ranked
 from tagsmith.topk import PAD, TopK
 
 #: spacing of the weight grid on the simplex
@@ -78,11 +79,14 @@ def combine(scores: list[sp.csr_matrix], weights, powers) -> sp.csr_matrix:
                          shape=scores[0].shape).tocsr()
 
 
-def tune_combination(topks: list[TopK], Y, *, powers=None, step: float = WEIGHT_STEP) -> dict:
+def tune_combination(topks: list[TopK], Y, *, powers=None, step: float = WEIGHT_STEP,
+                     sample_weight=None) -> dict:
     """The weights (and, unless ``powers`` is given, the powers) that score best.
 
     ``topks`` holds each member's top-k scores for the same held-out documents, ``Y``
-    (docs x labels) their true labels. Returns ``{"weights", "powers", "p@1",
+    (docs x labels) their true labels, ``sample_weight`` (``None``: equal) the
+    documents' weights, all above 0: P@1 and nDCG@5 are then means weighted by them,
+    so a document of weight 2 counts as two copies of it. Returns ``{"weights", "powers", "p@1",
     "ndcg@5", "n_docs", "n_tried"}``, plus ``"n_sweeps"`` after a coordinate ascent.
 
     Up to :data:`EXHAUSTIVE_MAX_MEMBERS` members, every weight vector of
@@ -99,7 +103,7 @@ def tune_combination(topks: list[TopK], Y, *, powers=None, step: float = WEIGHT_
     """
     scores = [topk.to_csr() for topk in topks]
     n_members = len(scores)
-    candidates = _Candidates(scores, Y, powers)
+    candidates = _Candidates(scores, Y, powers, sample_weight)
     if n_members > EXHAUSTIVE_MAX_MEMBERS:
         return _coordinate_ascent(candidates, powers, step)
     power_sets = [tuple(float(p) for p in powers)] if powers is not None else \
@@ -124,8 +128,11 @@ class _Candidates:
     a candidate combination then costs one pass over the union, not a sum of
     matrices built from scratch. Shared by the grid search and the coordinate ascent."""
 
-    def __init__(self, scores: list[sp.csr_matrix], Y, powers) -> None:
+    def __init__(self, scores: list[sp.csr_matrix], Y, powers, sample_weight=None) -> None:
         self.Y = Y
+        # equal weights are no weights: the unweighted means, to the bit
+        weight = None if sample_weight is None else np.asarray(sample_weight, np.float64)
+        self.weight = None if weight is None or np.all(weight == weight[:1]) else weight
         n_docs, n_labels = scores[0].shape
         coos = [matrix.tocoo() for matrix in scores]
         for coo in coos:
@@ -173,7 +180,11 @@ class _Candidates:
         order = np.argsort(-scores, axis=1, kind="stable")[:, :self.k]
         top = TopK._trusted(np.take_along_axis(self._labels, order, axis=1),
                             np.take_along_axis(scores, order, axis=1), self.n_labels)
-        return float(precision_at_k(self.Y, top, 1)), float(ndcg_at_k(self.Y, top, 5))
+        if self.weight is None:
+            return float(precision_at_k(self.Y, top, 1)), float(ndcg_at_k(self.Y, top, 5))
+        ranked = _ranked(self.Y, top, 5)
+        return (float(np.average(_precision_rows(ranked, 1), weights=self.weight)),
+                float(np.average(_ndcg_rows(ranked, 5), weights=self.weight)))
 
 
 def _coordinate_ascent(candidates: _Candidates, powers, step: float) -> dict:

@@ -61,11 +61,14 @@ class EnsembleModel(BaseModel):
     weights (on a 0.1 grid)
     and, unless given, the powers (0.5 or 1 each) that give the best mean of P@1 and
     nDCG@5 on those documents are kept, and the members are fitted again on all
-    documents (up to 4 members every combination is tried; with more, where the grid
-    grows exponentially, a deterministic coordinate ascent from equal weights gives
-    each member in turn its best grid weight and power, until a sweep changes
-    nothing or after 10 sweeps, so a sweep costs time linear in the members: see
-    :func:`~tagsmith.models._ensemble_tuning.tune_combination`); ``powers``, one
+    documents (with sample weights, the held-out documents are drawn among those of
+    weight above 0 and the two means are weighted, so a document of weight 0 is not
+    there for the tuning either; up to 4 members every combination is tried; with
+    more, where the grid grows exponentially, a deterministic coordinate ascent from
+    equal weights gives each member in turn its best grid weight and power, until a
+    sweep changes nothing or after 10 sweeps, so a sweep costs time linear in the
+    members: see :func:`~tagsmith.models._ensemble_tuning.tune_combination`);
+    ``powers``, one
     exponent per member applied to its scores before
     weighting (``None`` = 1; below 1 spreads out scores that are products of path
     probabilities, such as a tree's, so they mix with a vote share); ``k_member``,
@@ -342,13 +345,20 @@ class EnsembleModel(BaseModel):
         from tagsmith.features.views import Views
         from tagsmith.models._ensemble_tuning import tune_combination
 
-        n_docs = Y.shape[0]
+        # documents of weight 0 are not there: none is held out (nor counted), and the
+        # others are drawn as if they were all there is; the members fit on the rest
+        # with their weights (those taking sample weights leave weight 0 out)
+        present = np.arange(Y.shape[0]) if weights is None else np.flatnonzero(weights > 0)
+        n_docs = len(present)
         n_hold = int(min(MAX_TUNE_DOCS, max(MIN_TUNE_DOCS, round(self.tune_fraction * n_docs))))
         if n_hold >= n_docs // 2:
             raise InvalidParameterError("weights", "'auto' only with at least "
-                                        f"{2 * MIN_TUNE_DOCS} training documents", n_docs)
-        order = np.random.default_rng(self.random_state or 0).permutation(n_docs)
-        hold, rest = np.sort(order[:n_hold]), np.sort(order[n_hold:])
+                                        f"{2 * MIN_TUNE_DOCS} training documents"
+                                        + ("" if weights is None else " of weight above 0"),
+                                        n_docs)
+        order = present[np.random.default_rng(self.random_state or 0).permutation(n_docs)]
+        hold = np.sort(order[:n_hold])
+        rest = np.setdiff1d(np.arange(Y.shape[0]), hold)  # sorted
         rows_of = X.take if isinstance(X, Views) else X.__getitem__
         members = self._fit_members(rows_of(rest), Y[rest],
                                     None if weights is None else weights[rest], specs, views,
@@ -359,7 +369,8 @@ class EnsembleModel(BaseModel):
                  for position, (member, view) in enumerate(zip(members, views, strict=True))]
         del members
         result = tune_combination(topks, Y[hold],
-                                  powers=None if self.powers is None else self._powers(len(specs)))
+                                  powers=None if self.powers is None else self._powers(len(specs)),
+                                  sample_weight=None if weights is None else weights[hold])
         logger.info("ensemble weights %s, powers %s: P@1 %.4f, nDCG@5 %.4f on %d held-out "
                     "documents", result["weights"], result["powers"], result["p@1"],
                     result["ndcg@5"], n_hold)
