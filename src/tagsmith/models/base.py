@@ -185,7 +185,10 @@ def check_targets(Y, n_docs: int, *, soft_ok: bool) -> sp.csr_matrix:
         raise InvalidParameterError("Y", "the targets of at least one document to fit on",
                                     "0 rows")
     Y.sum_duplicates()
-    if Y.nnz and (Y.data.min() < 0 or Y.data.max() > 1 or not np.all(np.isfinite(Y.data))):
+    n_nan = int(np.isnan(Y.data).sum())
+    if n_nan:  # the range of data holding a NaN reads "range [nan, nan]"
+        raise InvalidParameterError("Y", "target values in [0, 1]", f"{n_nan} NaN values")
+    if Y.nnz and (Y.data.min() < 0 or Y.data.max() > 1):
         raise InvalidParameterError("Y", "target values in [0, 1]",
                                     f"range [{Y.data.min()}, {Y.data.max()}]")
     if not soft_ok and Y.nnz and np.any((Y.data > 0) & (Y.data < 1)):
