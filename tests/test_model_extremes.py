@@ -4,9 +4,11 @@ refused by name, never lost silently or left to crash inside numba."""
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.models import make_model
+from tagsmith.models.knn import l2_normalize
 from tagsmith.testing.conformance import make_problem
 
 
@@ -20,6 +22,58 @@ def _scaled(X, scale: float):
     scaled = X.copy()
     scaled.data = (scaled.data.astype(np.float64) * scale).astype(np.float32)
     return scaled
+
+
+# -- values out of float32's reach ---------------------------------------------------------
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
+@pytest.mark.parametrize("family", ["linear", "knn", "dense_knn"])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_features_beyond_float32_are_refused_as_such(family, sparse):
+    """A finite float64 feature of 1e39 was refused as 'NaN or infinity'."""
+    X, Y = _problem()
+    big = X.toarray().astype(np.float64)
+    big[3, 5] = 1e39
+    with pytest.raises(InvalidParameterError, match="beyond float32's range") as caught:
+        make_model(family, n_jobs=1).fit(sp.csr_matrix(big) if sparse else big, Y)
+    assert caught.value.name == "X" and "1e+39" in str(caught.value)
+    big[3, 5] = np.nan  # a real NaN is still called one
+    with pytest.raises(InvalidParameterError, match="NaN or infinity"):
+        make_model(family, n_jobs=1).fit(sp.csr_matrix(big) if sparse else big, Y)
+
+
+@pytest.mark.parametrize("scale", [1e20, 1e30, 1e-24, 1e-30])
+def test_l2_normalize_scales_rows_whose_squares_leave_float32(scale):
+    """Squares of values above about 1.8e19 overflowed the float32 norms, below about
+    1e-23 they underflowed to 0: either way the row was scaled to nothing."""
+    X, _ = _problem()
+    expected = l2_normalize(X)
+    got = l2_normalize(_scaled(X, scale))
+    np.testing.assert_array_equal(got.indptr, expected.indptr)
+    np.testing.assert_array_equal(got.indices, expected.indices)
+    np.testing.assert_allclose(got.data, expected.data, rtol=1e-5)
+
+
+@pytest.mark.parametrize("family", ["knn", "dense_knn"])
+@pytest.mark.parametrize("scale", [1e20, 1e-24])
+def test_cosine_models_find_neighbours_of_rows_of_extreme_magnitude(family, scale):
+    """Cosine similarity does not depend on a row's scale: queries (and training rows)
+    far from 1 in magnitude have the neighbours of their unscaled selves; they had
+    none (every score 0)."""
+    X, Y = _problem()
+    dense = family == "dense_knn"
+
+    def rows(matrix):
+        return matrix.toarray() if dense else matrix
+
+    model = make_model(family, n_jobs=1, n_neighbors=5).fit(rows(X), Y)
+    expected = model.predict_topk(rows(X[:30]), 3)
+    assert expected.scores[:, 0].min() > 0
+    for fitted, queries in [(model, _scaled(X[:30], scale)),
+                            (make_model(family, n_jobs=1, n_neighbors=5)
+                             .fit(rows(_scaled(X, scale)), Y), X[:30])]:
+        got = fitted.predict_topk(rows(queries), 3)
+        np.testing.assert_array_equal(got.indices, expected.indices)
+        np.testing.assert_allclose(got.scores, expected.scores, rtol=1e-4)
 
 
 # -- targets ------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numbers
 import os
-from typing import ClassVar
+from typing import ClassVar, NoReturn
 
 import numpy as np
 import scipy.sparse as sp
@@ -139,8 +139,32 @@ def as_float32_csr(value, name: str, expected: str, *, copy: bool = False) -> sp
         raise InvalidParameterError(name, expected + " of numbers", _describe(value)) from None
 
 
+def refuse_non_finite_features(given) -> NoReturn:
+    """Raise :class:`InvalidParameterError` for ``X`` whose float32 copy holds a NaN or
+    an infinity, saying which of the two ``given`` (the caller's matrix) held: a NaN or
+    an infinity of its own, or finite values too large for float32 (magnitude above
+    about 3.4e38), which turned infinite when converted."""
+    try:
+        values = sp.csr_matrix(given).data if sp.issparse(given) else np.asarray(given)
+        if values.dtype == object:  # nested lists of Python ints beyond int64
+            values = values.astype(np.float64)
+        out_of_range = values.size > 0 and bool(np.all(np.isfinite(values)))
+    except (TypeError, ValueError, OverflowError):
+        out_of_range = False
+    if out_of_range:
+        limit = float(np.finfo(np.float32).max)
+        n_beyond = int(np.sum(np.abs(values) > limit))
+        raise InvalidParameterError(
+            "X", f"feature values a float32 holds (magnitude at most {limit:.4g})",
+            f"{n_beyond} values beyond float32's range (largest magnitude "
+            f"{float(np.max(np.abs(values))):.4g})" if n_beyond else
+            "an entry stored several times whose parts sum beyond float32's range")
+    raise InvalidParameterError("X", "finite feature values", "NaN or infinity")
+
+
 def check_features(X, *, n_features: int | None = None) -> sp.csr_matrix:
     """Validate a feature matrix and return it as CSR float32."""
+    given = X
     if sp.issparse(X):
         X = as_float32_csr(X, "X", "a 2-D feature matrix")
         if not X.has_canonical_format:
@@ -161,7 +185,7 @@ def check_features(X, *, n_features: int | None = None) -> sp.csr_matrix:
             raise InvalidParameterError("X", "a 2-D feature matrix", f"{X.ndim}-D array")
         X = sp.csr_matrix(X)
     if X.nnz and not np.all(np.isfinite(X.data)):
-        raise InvalidParameterError("X", "finite feature values", "NaN or infinity")
+        refuse_non_finite_features(given)
     if n_features is not None and X.shape[1] != n_features:
         raise InvalidParameterError("X", f"{n_features} feature columns", X.shape[1])
     return X

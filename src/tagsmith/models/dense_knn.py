@@ -32,9 +32,11 @@ from tagsmith.models.base import (
     SOFT_TARGETS,
     BaseModel,
     check_targets,
+    refuse_non_finite_features,
 )
 from tagsmith.models.knn import (
     _check_power,
+    _float32_norm_lost,
     _voters,
     check_doc_weight,
     check_stored_targets,
@@ -55,6 +57,7 @@ def check_dense_features(X, *, n_features: int | None = None) -> np.ndarray:
             raise InvalidParameterError("X", "dense feature rows (e.g. sentence embeddings)",
                                         f"a large sparse matrix {X.shape}")
         X = X.toarray()
+    given = X
     try:
         X = np.asarray(X, dtype=np.float32)
     except (TypeError, ValueError):  # strings, ragged rows: numpy's words, not ours
@@ -67,15 +70,25 @@ def check_dense_features(X, *, n_features: int | None = None) -> np.ndarray:
     # document got scores an ulp apart (enough to reorder equally similar neighbours)
     X = np.ascontiguousarray(X)
     if not np.all(np.isfinite(X)):
-        raise InvalidParameterError("X", "finite feature values", "NaN or infinity")
+        refuse_non_finite_features(given)
     if n_features is not None and X.shape[1] != n_features:
         raise InvalidParameterError("X", f"{n_features} feature columns", X.shape[1])
     return X
 
 
 def _unit_rows(X: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    return np.divide(X, norms, out=np.zeros_like(X), where=norms > 0)
+    """Rows scaled to unit L2 norm in float32 (zero rows stay zero); rows whose float32
+    squares overflow or underflow (values above about 1.8e19 or below about 1e-23, which
+    became zero rows) are scaled in float64."""
+    with np.errstate(over="ignore"):  # rows whose squares overflow are scaled again
+        norms = np.linalg.norm(X, axis=1, keepdims=True)
+    unit = np.divide(X, norms, out=np.zeros_like(X), where=norms > 0)
+    redo = _float32_norm_lost(norms[:, 0], X)
+    if redo.size:
+        rows = X[redo].astype(np.float64)
+        row_norms = np.linalg.norm(rows, axis=1, keepdims=True)
+        unit[redo] = np.divide(rows, row_norms, out=np.zeros_like(rows), where=row_norms > 0)
+    return unit
 
 
 def _best_n(sims: np.ndarray, ids: np.ndarray | None, n: int

@@ -65,6 +65,22 @@ QUERY_BLOCK = 2048
 _NORMALIZE_ROWS = 65_536
 
 
+#: a row norm below this, summed from float32 squares, may have lost its small squares
+#: (below about 1e-38 they lose precision, below 1e-45 they become 0) and is summed
+#: again in float64; no row of ordinary values (TF-IDF, counts) comes near it
+_SMALLEST_FLOAT32_NORM = 2.0 ** -50
+
+
+def _float32_norm_lost(norms: np.ndarray, X) -> np.ndarray:
+    """Rows (with entries) whose norm, from float32 squares, overflowed (values above
+    about 1.8e19 squared to infinity) or underflowed (values below about 1e-23 squared
+    to 0), so that the row would be scaled to nothing: to be summed again in float64."""
+    lost = ~(norms >= _SMALLEST_FLOAT32_NORM) | ~np.isfinite(norms)
+    if sp.issparse(X):
+        lost &= np.diff(X.indptr) > 0
+    return np.flatnonzero(lost)
+
+
 def l2_normalize(X: sp.csr_matrix) -> sp.csr_matrix:
     """Rows scaled to unit L2 norm (empty rows stay empty), CSR float32, zeros dropped.
 
@@ -75,8 +91,17 @@ def l2_normalize(X: sp.csr_matrix) -> sp.csr_matrix:
     peak memory on yso-finna-en). Now only one float32 copy of ``X`` is made, filled a
     block of rows at a time. A matrix with repeated entries in a row (summed by the
     product) still goes through the product.
+
+    The norms are summed from float32 squares (as the product's were), but for rows
+    whose squares overflow or underflow float32 (values above about 1.8e19 or below
+    about 1e-23), summed in float64: those rows became empty.
     """
-    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1), dtype=np.float64).ravel())
+    with np.errstate(over="ignore"):  # rows whose squares overflow are summed again
+        norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1), dtype=np.float64).ravel())
+    redo = _float32_norm_lost(norms, X)
+    if redo.size:
+        rows = sp.csr_matrix(X[redo], dtype=np.float64)
+        norms[redo] = np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel())
     scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
     if not X.has_canonical_format and has_repeated_column_kernel(
             X.indptr.astype(np.int64), X.indices, np.int64(X.shape[1])):
