@@ -76,6 +76,26 @@ def test_cosine_models_find_neighbours_of_rows_of_extreme_magnitude(family, scal
         np.testing.assert_allclose(got.scores, expected.scores, rtol=1e-4)
 
 
+# -- iteration counts beyond int64 ----------------------------------------------------------
+@pytest.mark.parametrize("family, param, reference", [
+    ("linear", "max_iter", 10**6), ("tree", "max_iter", 10**6),
+    ("tree", "cluster_iter", 10**6), ("knn", "max_features_per_doc", 40)])
+@pytest.mark.parametrize("huge", [2**63, 2**64])
+def test_counts_beyond_int64_train_as_no_limit(family, param, reference, huge):
+    """max_iter=2**64 ('no limit': the loops stop when they converge) failed inside numba
+    with a TypingError, cluster_iter=2**63 and max_features_per_doc=2**63 with an
+    OverflowError, after the features were built; max_iter=2**63 compiled the solver
+    for uint64, where it ran no iteration: a linear model of zero weights."""
+    X, Y = _problem()
+    extra = {"leaf_size": 2, "branching": 2} if family == "tree" else {}
+    model = make_model(family, n_jobs=1, **{param: huge}, **extra).fit(X, Y)
+    assert model.get_params()[param] == huge  # kept as given
+    expected = make_model(family, n_jobs=1, **{param: reference}, **extra).fit(X, Y)
+    got, want = model.predict_topk(X[:30], 3), expected.predict_topk(X[:30], 3)
+    np.testing.assert_array_equal(got.indices, want.indices)
+    np.testing.assert_array_equal(got.scores, want.scores)
+
+
 # -- targets ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("family", ["linear", "knn", "tree"])
 def test_a_nan_target_is_called_nan(family):

@@ -45,6 +45,22 @@ def kernel_seed(value: int) -> int:
     return value - 2**64 if value >= 2**63 else value
 
 
+def kernel_count(value: int) -> int:
+    """An iteration limit (``max_iter``, ``cluster_iter``) as the int64 the compiled
+    kernels take: at most ``2**63 - 1``.
+
+    The loops stop when they converge, long before such a limit, so a larger one
+    (``max_iter=2**64``, "no limit") trains exactly as ``2**63 - 1`` does. Passed as
+    it was, numba refused it after the features were built ("int too big to convert",
+    or a typing error at 2**64), or, at 2**63, compiled the kernel again for uint64,
+    where ``range(2**63)`` ran no iteration at all: the model learnt nothing.
+
+    >>> kernel_count(10), kernel_count(2**64)
+    (10, 9223372036854775807)
+    """
+    return min(int(value), 2**63 - 1)
+
+
 @njit(nogil=True, cache=True, inline="always")
 def assign_local_ids(indices, indptr, rows, local):
     """Number the features used by CSR rows ``rows`` 0, 1, ... in order of first use,

@@ -138,9 +138,11 @@ def prune_rows(X, max_features: int | None) -> sp.csr_matrix:
         X.sum_duplicates()  # also sorts the column indices
     if max_features is None or X.shape[0] == 0:
         return X
+    # no row holds more than the columns: a larger count (2**64) keeps them all, where
+    # np.int64 refused it ("Python int too large to convert to C long")
     indptr, indices, data = prune_rows_kernel(X.indptr.astype(np.int64),
                                               X.indices.astype(np.int32), X.data,
-                                              np.int64(max_features))
+                                              np.int64(min(max_features, X.shape[1])))
     return sp.csr_matrix((data, indices, indptr), shape=X.shape)
 
 

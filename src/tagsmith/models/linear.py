@@ -104,7 +104,7 @@ class LinearOVR(BaseModel):
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X, Y, sample_weight=None) -> LinearOVR:
         """Fit on features ``X`` (n_docs x n_features) and targets ``Y`` (n_docs x n_labels)."""
-        from tagsmith.models._solver import LOSS_CODES, kernel_seed, train_block
+        from tagsmith.models._solver import LOSS_CODES, kernel_count, kernel_seed, train_block
 
         self._validate_params()
         X = check_features(X)
@@ -140,8 +140,8 @@ class LinearOVR(BaseModel):
             lo, hi = task
             return lo, train_block(X.data, X.indices, indptr, rows, label_ptr, label_ids,
                                    targets, row_weight, n_labels, lo, hi, float(self.C), 1.0,
-                                   LOSS_CODES[self.loss], float(self.tol), int(self.max_iter),
-                                   float(self.prune_threshold),
+                                   LOSS_CODES[self.loss], float(self.tol),
+                                   kernel_count(self.max_iter), float(self.prune_threshold),
                                    kernel_seed(int(self.random_state) * 7_919), local)
 
         parts = []

@@ -267,7 +267,7 @@ class LabelTree(BaseModel):
             [np.full(len(children), is_leaf, np.uint8) for is_leaf, children in nodes])
 
     def _train_nodes(self, X, Y, weights, nodes, node_labels, negative_beam: int) -> None:
-        from tagsmith.models._solver import LOSS_CODES, kernel_seed, train_block
+        from tagsmith.models._solver import LOSS_CODES, kernel_count, kernel_seed, train_block
 
         n_docs, n_labels = Y.shape
         depth_of = _node_depths(nodes)
@@ -329,7 +329,7 @@ class LabelTree(BaseModel):
                     out = train_block(data, indices, indptr, rows, row_ptr, row_child,
                                       row_target, doc_weight[rows], len(nodes[node][1]), lo, hi,
                                       float(self.C), 1.0, loss, float(self.tol),
-                                      int(self.max_iter), float(self.prune_threshold),
+                                      kernel_count(self.max_iter), float(self.prune_threshold),
                                       kernel_seed(int(self.random_state) * 1_000_003
                                                   + node * 131),
                                       local)
@@ -731,7 +731,7 @@ def build_tree(reps: sp.csr_matrix, *, branching: int, leaf_size: int, max_depth
     children are label ids, an internal node's children are node ids) and the label
     ids under each node. The binary splits of one round run in parallel threads.
     """
-    from tagsmith.models._solver import kernel_seed
+    from tagsmith.models._solver import kernel_count, kernel_seed
     from tagsmith.models._tree_kernels import balanced_two_means
 
     splits = int(round(math.log2(branching)))
@@ -745,7 +745,8 @@ def build_tree(reps: sp.csr_matrix, *, branching: int, leaf_size: int, max_depth
         salt, part = job
         if len(part) <= leaf_size:
             return [part]
-        left = balanced_two_means(data, indices, indptr, part.astype(np.int64), n_iter,
+        left = balanced_two_means(data, indices, indptr, part.astype(np.int64),
+                                  kernel_count(n_iter),
                                   kernel_seed(seed * 7_919 + salt), scratch.get(),
                                   max(1, math.ceil(balance * len(part))))
         return [part[left], part[~left]]
