@@ -8,6 +8,7 @@ import scipy.sparse as sp
 
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.models import make_model
+from tagsmith.models.base import check_features
 from tagsmith.models.knn import l2_normalize
 from tagsmith.testing.conformance import make_problem
 
@@ -94,6 +95,44 @@ def test_counts_beyond_int64_train_as_no_limit(family, param, reference, huge):
     got, want = model.predict_topk(X[:30], 3), expected.predict_topk(X[:30], 3)
     np.testing.assert_array_equal(got.indices, want.indices)
     np.testing.assert_array_equal(got.scores, want.scores)
+
+
+# -- int64 index arrays -----------------------------------------------------------------------
+def _int64_indexed(X):
+    wide = X.copy()
+    # scipy keeps index arrays assigned (or handed over in a sparse matrix) as they are
+    wide.indices, wide.indptr = X.indices.astype(np.int64), X.indptr.astype(np.int64)
+    return wide
+
+
+def test_int64_indices_are_narrowed_to_int32_sharing_the_values():
+    X, _ = _problem()
+    wide = _int64_indexed(X)
+    checked = check_features(wide)
+    assert checked.indices.dtype == np.int32 and checked.indptr.dtype == np.int32
+    assert np.shares_memory(checked.data, wide.data)  # the values are not copied
+    assert wide.indices.dtype == np.int64  # the caller's matrix is left as it was
+    assert (checked != X).nnz == 0
+    assert np.shares_memory(check_features(X).indices, X.indices)  # int32: kept
+
+
+def test_int64_indices_reach_the_kernels_as_int32():
+    """int64 indices went to the solver and the beam search as they were: numba compiled
+    both a second time (15-30 s on first use) for the same features."""
+    from tagsmith.models._solver import train_block
+    from tagsmith.models._tree_kernels import beam_search
+
+    X, Y = _problem()
+    wide = _int64_indexed(X)
+    expected = make_model("tree", n_jobs=1, leaf_size=2, branching=2).fit(X, Y)
+    model = make_model("tree", n_jobs=1, leaf_size=2, branching=2).fit(wide, Y)
+    got = model.predict_topk(wide, 3)
+    np.testing.assert_array_equal(got.indices, expected.predict_topk(X, 3).indices)
+    make_model("linear", n_jobs=1).fit(wide, Y)
+    for kernel in (train_block, beam_search):
+        index_types = {str(signature[1]) for signature in kernel.signatures}
+        assert index_types and not any("int64" in name for name in index_types), \
+            f"{kernel.__name__} compiled for {index_types}"
 
 
 # -- targets ------------------------------------------------------------------------------------

@@ -162,11 +162,28 @@ def refuse_non_finite_features(given) -> NoReturn:
     raise InvalidParameterError("X", "finite feature values", "NaN or infinity")
 
 
+def _int32_indices(X: sp.csr_matrix) -> sp.csr_matrix:
+    """``X`` with int32 ``indices`` and ``indptr`` where they fit, sharing its values.
+
+    scipy keeps a matrix's int64 index arrays (a caller's own, or from stacking large
+    parts), and the compiled kernels are typed by their arguments: int64 indices made
+    numba compile the solver and the tree's beam search a second time (15-30 s on
+    first use). Only the index arrays are copied, and only when they are int64; a
+    matrix too large for int32 indices keeps them."""
+    if X.indices.dtype == np.int32 and X.indptr.dtype == np.int32:
+        return X
+    limit = np.iinfo(np.int32).max
+    if X.nnz > limit or max(X.shape) > limit:
+        return X
+    return sp.csr_matrix((X.data, X.indices.astype(np.int32), X.indptr.astype(np.int32)),
+                         shape=X.shape)
+
+
 def check_features(X, *, n_features: int | None = None) -> sp.csr_matrix:
     """Validate a feature matrix and return it as CSR float32."""
     given = X
     if sp.issparse(X):
-        X = as_float32_csr(X, "X", "a 2-D feature matrix")
+        X = _int32_indices(as_float32_csr(X, "X", "a 2-D feature matrix"))
         if not X.has_canonical_format:
             # an entry stored twice means the sum, but the compiled kernels read entries
             # one by one (the solver's row norms squared each part): sum them, on a copy
