@@ -611,21 +611,61 @@ def test_log_lines_escape_terminal_control_characters(tmp_path):
     assert "\x1b" not in result.stderr and "\\x1b]0;pwned\\x07" in result.stderr
 
 
-def test_a_single_v_gives_more_log_output_than_none(goemotions_small):
+def test_a_single_v_gives_more_log_output_than_none(goemotions_small, monkeypatch):
+    """-v, none and -q set tagsmith's log level while their command runs (read there),
+    and the caller's level is back afterwards."""
     import logging
 
+    from tagsmith.cli import commands
+
     logger = logging.getLogger("tagsmith")
+    during = []
+    real = commands.warn_unnamed_language
+
+    def observed(*args, **kwargs):  # the real check, seen from inside the command
+        during.append(logger.getEffectiveLevel())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(commands, "warn_unnamed_language", observed)
     before = logger.level
     try:
-        levels = {}
+        logger.setLevel(logging.WARNING)  # the caller's own
         for flags in ((), ("-v",), ("-q",)):
             result = CliRunner().invoke(tagsmith_cli.cli,
                                         [*flags, "vocab", str(goemotions_small["vocab"])])
             assert result.exit_code == 0, result.output
-            levels[flags] = logger.getEffectiveLevel()
-        assert levels[("-v",)] < levels[()] < levels[("-q",)]  # -v was the default, INFO
+            assert logger.level == logging.WARNING, flags
+        assert during[1] < during[0] < during[2]  # -v, none (INFO), -q
     finally:
         logger.setLevel(before)
+
+
+def test_quiet_in_process_leaves_the_callers_logging_as_it_was(goemotions_small, tmp_path):
+    """-q set the tagsmith logger to ERROR for good (and -v to DEBUG), and basicConfig's
+    root handler stayed: after an in-process main(["-q", ...]) the caller's own tagsmith
+    warnings were hidden, also after a command that failed."""
+    script = tmp_path / "caller.py"
+    script.write_text(
+        "import logging, sys\n"
+        "from tagsmith.cli import main\n"
+        "for argv in (['-q', 'vocab', sys.argv[1]], ['-v', 'vocab', sys.argv[1]],\n"
+        "             ['-q', 'vocab', sys.argv[1] + '.missing']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit as exc:\n"
+        "        print('exit', exc.code)\n"
+        "    print('levels', logging.getLogger('tagsmith').level, logging.getLogger().level,\n"
+        "          len(logging.getLogger().handlers))\n"
+        "    logging.getLogger('tagsmith').warning('caller warning after %s', argv[0])\n",
+        encoding="utf-8")
+    result = subprocess.run([sys.executable, str(script), str(goemotions_small["vocab"])],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("exit 0") == 2 and "exit 3" in result.stdout
+    # NOTSET, WARNING (the defaults), no handler: as before the first command
+    assert result.stdout.count("levels 0 30 0") == 3, result.stdout
+    assert result.stderr.count("caller warning after -q") == 2, result.stderr
+    assert "caller warning after -v" in result.stderr
 
 
 def test_audit_min_probability_nan_is_refused_before_any_work(tmp_path):

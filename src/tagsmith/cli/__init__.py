@@ -17,6 +17,8 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
@@ -173,6 +175,46 @@ def _to_devnull(stream) -> None:
         pass
 
 
+_LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+
+
+@contextmanager
+def _command_logging(verbose: int, quiet: bool) -> Iterator[None]:
+    """Log levels, handler and formatters for one command, and as they were before
+    afterwards, also when the command fails.
+
+    INFO is the default (it carries progress when stderr is no terminal), so ``-v`` is
+    tagsmith's DEBUG, ``-vv`` everyone's and ``-q`` errors alone. Without a handler of
+    its own, the root logger gets one on stderr for the command (``logging.basicConfig``);
+    every root handler formats with :class:`_PrintableFormatter` (log lines quote file
+    names and texts). A program that runs :func:`main` in process keeps its own logging
+    afterwards: the ``tagsmith`` logger's level, the root's, its handlers and their
+    formatters.
+    """
+    tagsmith_logger, root = logging.getLogger("tagsmith"), logging.getLogger()
+    saved_levels = tagsmith_logger.level, root.level
+    saved_formatters = [(handler, handler.formatter) for handler in root.handlers]
+    level = logging.ERROR if quiet else (logging.DEBUG if verbose else logging.INFO)
+    root_level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    logging.basicConfig(level=root_level, format=_LOG_FORMAT, stream=sys.stderr)
+    added = [handler for handler in root.handlers
+             if handler not in dict(saved_formatters)]
+    try:
+        for handler in root.handlers:
+            if not isinstance(handler.formatter, _PrintableFormatter):
+                handler.setFormatter(_PrintableFormatter(_LOG_FORMAT))
+        tagsmith_logger.setLevel(level)
+        yield
+    finally:
+        tagsmith_logger.setLevel(saved_levels[0])
+        root.setLevel(saved_levels[1])
+        for handler in added:
+            root.removeHandler(handler)
+            handler.close()  # a StreamHandler leaves its stream (stderr) open
+        for handler, formatter in saved_formatters:
+            handler.setFormatter(formatter)
+
+
 @click.group(cls=_TagsmithGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tagsmith")
 @click.option("-v", "--verbose", count=True, help="More log output: -v tagsmith's debug "
@@ -182,16 +224,9 @@ def _to_devnull(stream) -> None:
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     """tagsmith: give each document a set of labels, and say how sure it is."""
-    # INFO is the default (it carries progress when stderr is no terminal), so -v is
-    # tagsmith's DEBUG and -vv everyone's
-    level = logging.ERROR if quiet else (logging.DEBUG if verbose else logging.INFO)
-    root_level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
-    logging.basicConfig(level=root_level, format="%(asctime)s %(levelname)s %(message)s",
-                        stream=sys.stderr)
-    for handler in logging.getLogger().handlers:  # log lines quote file names and texts
-        if not isinstance(handler.formatter, _PrintableFormatter):
-            handler.setFormatter(_PrintableFormatter("%(asctime)s %(levelname)s %(message)s"))
-    logging.getLogger("tagsmith").setLevel(level)
+    # for this command alone: set for good, main(["-q", ...]) in process hid the caller's
+    # tagsmith warnings from then on
+    ctx.with_resource(_command_logging(verbose, quiet))
     if ctx.invoked_subcommand and isinstance(ctx.command, click.Group):
         # the command's warnings name its options, not the library's parameters
         names = _OptionNames(ctx.command.get_command(ctx, ctx.invoked_subcommand))
