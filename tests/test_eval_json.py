@@ -96,6 +96,7 @@ def ref_report(Y, ranking, P, inv_p):
     out["micro_precision"] = precision_score(Ya, Pa, average="micro", zero_division=0)
     out["micro_recall"] = recall_score(Ya, Pa, average="micro", zero_division=0)
     out["n_docs"] = n
+    out["n_docs_without_labels"] = sum(1 for count in n_true if count == 0)
     out["n_labels_evaluated"] = len(present)
     return out
 
@@ -125,6 +126,12 @@ def test_eval_json_equals_brute_force_metrics_of_the_same_ranking(tiny):
     assert isinstance(printed["n_docs"], int) and isinstance(printed["n_labels_evaluated"], int)
     assert 0 < printed["p@1"] < 1 and 0 < printed["macro_f1"] < 1  # not a degenerate case
     assert printed["n_labels_evaluated"] == 8  # L8, L9: never true, never predicted
+    # the documents P@k counts as 0 and R@k leaves out (the reader could not tell)
+    assert printed["n_docs_without_labels"] == expected["n_docs_without_labels"] > 0
+    assert isinstance(printed["n_docs_without_labels"], int)
+    text = run("eval", tiny / "model", tiny / "test.tsv").splitlines()
+    assert any(line.split() == ["n_docs_without_labels", str(printed["n_docs_without_labels"])]
+               for line in text), text
     assert printed["psp@5"] <= 1.0
     # and the library's own report of the same data, value for value
     propensity = propensities_for(clf)

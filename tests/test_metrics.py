@@ -342,8 +342,8 @@ def test_evaluate_keys_and_values():
     report = evaluate(Y, topk, y_pred, ks=(1, 3, 5), propensity=p)
     ranking_keys = [f"{m}@{k}" for m in ("p", "r", "ndcg", "f1", "psp") for k in (1, 3, 5)]
     set_keys = ["micro_f1", "macro_f1", "samples_f1", "micro_precision", "micro_recall"]
-    assert list(report) == ranking_keys + ["lrap"] + set_keys + ["n_docs",
-                                                                 "n_labels_evaluated"]
+    assert list(report) == ranking_keys + ["lrap"] + set_keys + [
+        "n_docs", "n_docs_without_labels", "n_labels_evaluated"]
     for k in (1, 3, 5):
         assert report[f"p@{k}"] == precision_at_k(Y, topk, k)
         assert report[f"r@{k}"] == recall_at_k(Y, topk, k)
@@ -355,11 +355,12 @@ def test_evaluate_keys_and_values():
     assert report["samples_f1"] == f1_samples(Y, y_pred)
     assert report["micro_f1"] == f1_micro(Y, y_pred)
     assert report["n_docs"] == 30 and isinstance(report["n_docs"], int)
+    assert report["n_docs_without_labels"] == (np.diff(Y.indptr) == 0).sum() > 0
     present = np.asarray(Y.sum(0)).ravel() + np.asarray(y_pred.sum(0)).ravel() > 0
     assert report["n_labels_evaluated"] == present.sum()
     short = evaluate(Y, topk, ks=(2,))
     assert list(short) == ["p@2", "r@2", "ndcg@2", "f1@2", "lrap", "n_docs",
-                           "n_labels_evaluated"]
+                           "n_docs_without_labels", "n_labels_evaluated"]
     assert short["n_labels_evaluated"] == (np.asarray(Y.sum(0)).ravel() > 0).sum()
 
 
@@ -607,6 +608,7 @@ def test_evaluate_equals_the_individual_metrics(case, ks, data):
     expected.update(lrap=lrap(Y, topk), micro_f1=f1_micro(Y, P), macro_f1=f1_macro(Y, P),
                     samples_f1=f1_samples(Y, P), micro_precision=precision_micro(Y, P),
                     micro_recall=recall_micro(Y, P), n_docs=Y.shape[0],
+                    n_docs_without_labels=int((~Y.any(1)).sum()),
                     n_labels_evaluated=int((Y.any(0) | P.any(0)).sum()))
     assert report == expected and list(report) == list(expected)
 

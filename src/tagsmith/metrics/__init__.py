@@ -85,15 +85,17 @@ def evaluate(y_true, topk: TopK, y_pred=None, ks: Sequence[int] = (1, 3, 5),
     labels); with ``y_pred`` (label sets shaped like ``y_true``) ``micro_f1``,
     ``macro_f1`` (over labels present in ``y_true`` or ``y_pred``), ``samples_f1``
     (``zero_division=0``), ``micro_precision`` and ``micro_recall``; finally
-    ``n_docs`` and ``n_labels_evaluated`` (ints: documents, and labels present in
-    ``y_true`` or ``y_pred``). See the individual functions for conventions.
+    ``n_docs``, ``n_docs_without_labels`` and ``n_labels_evaluated`` (ints: documents,
+    documents with no true label, which count 0 in P@k, nDCG@k and F1@k but are left
+    out of R@k, and labels present in ``y_true`` or ``y_pred``). See the individual
+    functions for conventions.
 
     >>> topk = TopK.from_scores([[0.9, 0.1, 0.5], [0.2, 0.8, 0.3]], k=3)
     >>> report = evaluate([[1, 0, 1], [0, 1, 0]], topk, topk.label_sets(0.5), ks=(1,))
     >>> {key: round(value, 3) for key, value in report.items()}  # doctest: +NORMALIZE_WHITESPACE
     {'p@1': 1.0, 'r@1': 0.75, 'ndcg@1': 1.0, 'f1@1': 0.833, 'lrap': 1.0, 'micro_f1': 1.0,
      'macro_f1': 1.0, 'samples_f1': 1.0, 'micro_precision': 1.0, 'micro_recall': 1.0,
-     'n_docs': 2, 'n_labels_evaluated': 3}
+     'n_docs': 2, 'n_docs_without_labels': 0, 'n_labels_evaluated': 3}
     """
     ks = _check_ks(ks)
     ranked = _ranked(y_true, topk, max(ks, default=None))
@@ -116,5 +118,7 @@ def evaluate(y_true, topk: TopK, y_pred=None, ks: Sequence[int] = (1, 3, 5),
         report["micro_precision"] = _precision_micro(counts)
         report["micro_recall"] = _recall_micro(counts)
     report["n_docs"] = int(ranked.y.shape[0])
+    # what P@k means: these documents count 0 in it, while R@k leaves them out
+    report["n_docs_without_labels"] = int(np.count_nonzero(ranked.n_true == 0))
     report["n_labels_evaluated"] = int(np.count_nonzero(present))
     return report
