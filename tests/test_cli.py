@@ -611,6 +611,43 @@ def test_log_lines_escape_terminal_control_characters(tmp_path):
     assert "\x1b" not in result.stderr and "\\x1b]0;pwned\\x07" in result.stderr
 
 
+def test_suggest_tsv_escapes_read_back_a_backslash_apart_from_a_tab(tmp_path):
+    """A label named with a backslash and a 't' was written as a label holding a tab is
+    (both read a\tb): the TSV escapes could not be told apart nor read back."""
+    import csv
+    import re
+
+    names = {"u:tab": "a\tb", "u:slash": "a\\tb", "u:path": "C:\\new\\x1b"}
+    vocab = tmp_path / "vocab.csv"
+    with open(vocab, "w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["uri", "label_en"])
+        writer.writerows([uri, name] for uri, name in names.items())
+    corpus = tmp_path / "corpus.tsv"
+    corpus.write_text("".join(f"{word} {i}\t<{uri}>\n" for i in range(6)
+                              for word, uri in (("tabs", "u:tab"), ("slashes", "u:slash"),
+                                                ("paths", "u:path"))), encoding="utf-8")
+    model = tmp_path / "model"
+    result = run("train", corpus, "--output", model, "--vocab", vocab, "--dev-fraction", "0",
+                 *FAST)
+    assert result.exit_code == 0, result.output
+    docs = tmp_path / "back\\slash.txt"
+    docs.write_text("tabs and slashes and paths\n")
+    result = run("suggest", model, docs, "--format", "tsv", "--k", "3", "--threshold", "0")
+    assert result.exit_code == 0, result.output
+    escapes = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}
+
+    def read_back(field):  # linear TSV, and \xHH for the other controls
+        return re.sub(r"\\(x[0-9a-f]{2}|.)", lambda m: escapes.get(m.group(1)) or chr(
+            int(m.group(1)[1:], 16)), field)
+
+    rows = [line.split("\t") for line in result.output.splitlines()]
+    assert len(rows) == 3 and all(len(row) == 4 for row in rows)
+    assert {read_back(row[1]): read_back(row[2]) for row in rows} == {
+        f"<{uri}>": name for uri, name in names.items()}
+    assert {read_back(row[0]) for row in rows} == {f"{docs}:1"}
+
+
 def test_a_single_v_gives_more_log_output_than_none(goemotions_small, monkeypatch):
     """-v, none and -q set tagsmith's log level while their command runs (read there),
     and the caller's level is back afterwards."""

@@ -526,9 +526,9 @@ def test_sentence_encoder_identity_covers_the_model_directory(encoder):
                                               encoder.model.max_seq_length)
 
 
-def test_cli_zeroshot_tsv_escapes_control_characters(tmp_path):
+def test_cli_zeroshot_tsv_escapes_control_characters_and_backslashes(tmp_path):
     vocab = tmp_path / "v.tsv"
-    vocab.write_text("<u:a>\tsport\x1b]0;pwned\x07\n<u:b>\tfood\n", encoding="utf-8")
+    vocab.write_text("<u:a>\tsport\x1b]0;pwned\x07\n<u:b>\tfood\\tdrink\n", encoding="utf-8")
     docs = tmp_path / "docs.txt"
     docs.write_text("The team won the final\n")
     result = CliRunner().invoke(tagsmith_cli.cli, [
@@ -536,6 +536,8 @@ def test_cli_zeroshot_tsv_escapes_control_characters(tmp_path):
         "--cache-dir", str(tmp_path / "cache")])
     assert result.exit_code == 0, result.output
     assert "\tsport\\x1b]0;pwned\\x07\t" in result.stdout and "\x1b" not in result.stdout
+    # the label food\tdrink holds a backslash, not a tab: doubled, it reads back as it is
+    assert "\tfood\\\\tdrink\t" in result.stdout
 
 
 def test_vectors_the_cache_would_refuse_are_not_written(tmp_path):

@@ -380,6 +380,22 @@ def printable(value: object, *, keep_layout: bool = False) -> str:
     return pattern.sub(_escape_control, str(value))
 
 
+_TSV_SPECIAL = re.compile(r"[\\\x00-\x1f\x7f-\x9f]")
+
+
+def tsv_field(value: object) -> str:
+    r"""``str(value)`` as one field of a TSV row (``suggest`` and ``zeroshot --format
+    tsv``): :func:`printable`, and each backslash doubled too, so that the escapes read
+    back: a label holding a backslash and a ``t`` is written ``\\t``, a tab ``\t`` (as
+    linear TSV, PostgreSQL's ``COPY`` text format, has it).
+
+    >>> print(tsv_field("a\tb"), tsv_field(r"a\tb"), tsv_field("C:\\x\x1b"))
+    a\tb a\\tb C:\\x\x1b
+    """
+    return _TSV_SPECIAL.sub(
+        lambda match: "\\\\" if match.group() == "\\" else _escape_control(match), str(value))
+
+
 def json_text(obj, *, indent: int | None = None) -> str:
     r"""``obj`` as JSON (non-ASCII kept) with DEL and C1 controls written as ``\u``
     escapes as well: :func:`json.dumps` escapes C0 controls only.

@@ -19,6 +19,7 @@ from tagsmith.cli import (
     print_json,
     printable,
     refuse_unused,
+    tsv_field,
     warn_unnamed_language,
 )
 from tagsmith.exceptions import DataError, InvalidParameterError
@@ -351,19 +352,19 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
                     line["set"] = doc_set.to_dict(SET_MEMBERS_LISTED)
                 print_json(line)
             elif doc_set is not None:
-                doc = printable(doc_id)
+                doc = tsv_field(doc_id)
                 flag = "abstain" if doc_set.abstain else "ok"
                 listed = doc_set.labels[:SET_MEMBERS_LISTED]
                 for s in listed:
-                    click.echo(f"{doc}\t<{printable(s.uri)}>\t{printable(s.label)}\t"
+                    click.echo(f"{doc}\t<{tsv_field(s.uri)}>\t{tsv_field(s.label)}\t"
                                f"{s.score:.6f}\t{doc_set.size}\t{flag}")
                 if doc_set.size > len(listed):  # the marker row of a truncated set
                     click.echo(f"{doc}\t\t... {doc_set.size - len(listed)} more not "
                                f"listed\t\t{doc_set.size}\t{flag}")
             else:
                 for s in suggestions:
-                    click.echo(f"{printable(doc_id)}\t<{printable(s.uri)}>\t"
-                               f"{printable(s.label)}\t{s.score:.6f}")
+                    click.echo(f"{tsv_field(doc_id)}\t<{tsv_field(s.uri)}>\t"
+                               f"{tsv_field(s.label)}\t{s.score:.6f}")
 
 
 @cli.command(name="eval")

@@ -13,6 +13,7 @@ from tagsmith.cli import (
     language_code,
     print_json,
     printable,
+    tsv_field,
 )
 from tagsmith.cli.commands import (
     _batches,
@@ -581,5 +582,5 @@ def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, f
                 print_json({"doc": doc_id, "suggestions": items})
             else:
                 for item in items:
-                    click.echo(f"{printable(doc_id)}\t<{printable(item['uri'])}>\t"
-                               f"{printable(item['label'])}\t{item['score']:.6f}")
+                    click.echo(f"{tsv_field(doc_id)}\t<{tsv_field(item['uri'])}>\t"
+                               f"{tsv_field(item['label'])}\t{item['score']:.6f}")
