@@ -318,3 +318,14 @@ def test_help_states_what_the_code_does(helps):
     assert "directory of `.txt` files with `.tsv`/`.key`" in " ".join(_prose().split())
     calibrate_help = " ".join(helps["calibrate"].split())
     assert "at least 3)" in calibrate_help
+
+
+def test_the_review_queue_columns_are_all_named():
+    """The README's list of the review queue's columns left out ``model_score`` and
+    ``given_names``, which the queue writes; the list now comes from the code's own."""
+    from tagsmith.audit.review import COLUMNS
+
+    prose = _prose()
+    paragraph = prose.split("**The review queue**", 1)[1].split("\n\n", 1)[0]
+    named = set(re.findall(r"`([a-z_]+)`", paragraph))
+    assert not set(COLUMNS) - named, sorted(set(COLUMNS) - named)
