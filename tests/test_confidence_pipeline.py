@@ -477,6 +477,10 @@ def test_shift_says_when_labels_lack_evidence_and_refuses_to_save_nothing(
     assert saved.exit_code == 2, saved.output
     assert "--save" in saved.output and "28 of 28 labels" in saved.output
     assert "--min-count 50" in saved.output
+    # said as a sentence: what is wrong and what to do ("got 'none estimated'" did neither)
+    assert f"--save has nothing to save, so {calibrated_cli_bundle} is left as it was" \
+        in saved.output and "Give more documents or a lower --min-count" in saved.output
+    assert "none estimated" not in saved.output
     assert (calibrated_cli_bundle / "manifest.json").read_text() == before
     assert TextClassifier.load(calibrated_cli_bundle).label_shift is None
     shown = run("shift", calibrated_cli_bundle, few)

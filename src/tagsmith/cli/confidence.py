@@ -279,9 +279,12 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
     unestimated = (f"{estimated.n_frozen} of {estimated.n_labels} labels left at their "
                    f"calibration share: {'; '.join(reasons)}")
     if save and estimated.n_estimated == 0:
-        raise InvalidParameterError(
-            "--save", "a shift estimated for at least one label (nothing saved: "
-            f"{unestimated}; give more documents or a lower --min-count)", "none estimated")
+        # said plainly: "option '--save' must be a shift estimated ..., got 'none
+        # estimated'" named neither the cause nor the remedy as a sentence
+        raise click.UsageError(
+            f"--save has nothing to save, so {printable(bundle)} is left as it was: the "
+            f"shift of no label could be estimated ({unestimated}). Give more documents or "
+            "a lower --min-count; without --save, the report shows the estimate.")
     if estimated.n_frozen * 2 > estimated.n_labels:
         click.secho(f"warning: most labels were not estimated for lack of evidence "
                     f"({unestimated}); the shift covers only {estimated.n_estimated} labels "
