@@ -602,7 +602,7 @@ def test_numpy_values_recorded_as_given_are_written_to_the_json_report(
         small_corpus, goemotions_small, tmp_path):
     """validate() keeps k or prior_strength plain now, but model parameters and
     every_doc_labelled are recorded as given, and the checks accept numpy values
-    there: write_json's numpy fallback (report._plain) is what writes them."""
+    there: write_json (tagsmith._json.strict) makes them plain."""
     space = load_vocabulary(goemotions_small["vocab"])
     data = read_audit_corpus(small_corpus, space)
     options = AuditOptions(scores="knn", knn_params={"n_neighbors": np.int64(10),

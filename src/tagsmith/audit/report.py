@@ -41,57 +41,16 @@ def check_plotting() -> None:
                                      feature="plots in the HTML audit report") from exc
 
 
-def _plain(value):
-    """A numpy scalar or array as the Python value JSON can hold.
-
-    Still needed although :meth:`AuditOptions.validate` keeps its own numbers plain:
-    the report records ``model_params``, ``knn_params``, ``featurizer_params`` and
-    ``every_doc_labelled`` as given, and the checks accept numpy values there (say
-    ``{"C": np.float32(1)}`` or ``np.bool_(True)``)."""
-    import numpy as np
-
-    if isinstance(value, np.generic | np.ndarray):
-        return value.tolist()
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-def _strict(value):
-    """``value`` with every float that JSON cannot hold (NaN, infinities) written as the
-    string Python's :mod:`json` would have written bare (``"Infinity"``, ``"-Infinity"``,
-    ``"NaN"``), and numpy values as plain ones.
-
-    The report records options as given, and a model accepts ``C=Infinity`` (``-p
-    C=Infinity``: no regularisation); :func:`json.dump` wrote it as the bare token
-    ``Infinity``, which strict JSON parsers (JavaScript's, jq, Go's) refuse, so the whole
-    report.json could not be read.
-
-    >>> _strict({"C": float("inf"), "tol": [float("nan"), 1.5]})
-    {'C': 'Infinity', 'tol': ['NaN', 1.5]}
-    """
-    import math
-
-    import numpy as np
-
-    if isinstance(value, np.generic | np.ndarray):
-        value = _plain(value)
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return value
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, dict):
-        return {key: _strict(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_strict(item) for item in value]
-    return value
-
-
 def write_json(report: dict, path: str | Path) -> Path:
-    """Write the report as indented JSON, atomically; strict JSON (a float it cannot
-    hold is written as a string, see :func:`_strict`)."""
+    """Write the report as indented strict JSON, atomically: a float JSON cannot hold
+    (``-p C=Infinity``) is written as a string, numpy values as plain ones (the report
+    records options as given, and the checks accept numpy values there); see
+    :mod:`tagsmith._json`."""
+    from tagsmith._json import strict
+
     path = Path(path)
-    report = _strict(report)
     with atomic_text_writer(path) as out:
-        json.dump(report, out, indent=1, ensure_ascii=False, allow_nan=False)
+        json.dump(strict(report), out, indent=1, ensure_ascii=False, allow_nan=False)
         out.write("\n")
     return path
 

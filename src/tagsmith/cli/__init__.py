@@ -13,7 +13,6 @@ to read missing, damaged or incompatible;
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import re
 import sys
@@ -23,6 +22,7 @@ from contextlib import contextmanager
 import click
 
 from tagsmith import __version__
+from tagsmith._json import dumps as json_dumps
 from tagsmith.exceptions import InvalidParameterError, TagsmithError
 
 EXIT_INTERRUPTED = 130
@@ -397,13 +397,18 @@ def tsv_field(value: object) -> str:
 
 
 def json_text(obj, *, indent: int | None = None) -> str:
-    r"""``obj`` as JSON (non-ASCII kept) with DEL and C1 controls written as ``\u``
-    escapes as well: :func:`json.dumps` escapes C0 controls only.
+    r"""``obj`` as strict JSON (non-ASCII kept) with DEL and C1 controls written as
+    ``\u`` escapes as well: :func:`json.dumps` escapes C0 controls only. A float JSON
+    cannot hold is written as a string (see :mod:`tagsmith._json`): the manifest of a
+    bundle an older tagsmith saved with ``-p C=Infinity`` holds the float, and
+    ``info --json`` wrote the bare token ``Infinity``, which jq refuses.
 
     >>> json_text({"name": "a\x1b\x9b"})
     '{"name": "a\\u001b\\u009b"}'
+    >>> json_text({"C": float("inf")})
+    '{"C": "Infinity"}'
     """
-    text = json.dumps(obj, ensure_ascii=False, indent=indent)
+    text = json_dumps(obj, ensure_ascii=False, indent=indent)
     return re.sub("[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text)
 
 

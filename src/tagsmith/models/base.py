@@ -51,6 +51,27 @@ class BaseModel:
             setattr(self, key, value)
         return self
 
+    @classmethod
+    def params_from_json(cls, params: dict) -> dict:
+        """``params`` as read back from a bundle's JSON: for each parameter whose default
+        is a float (``C``, ``tol``, ...), the string strict JSON writes for a float it
+        cannot hold is that float again (``-p C=Infinity`` is saved as ``"C":
+        "Infinity"``, see :mod:`tagsmith._json`), so the loaded model has the parameters
+        it was trained with and can be fitted again with them.
+
+        >>> from tagsmith.models.linear import LinearOVR
+        >>> LinearOVR.params_from_json({"C": "Infinity", "loss": "logistic"})
+        {'C': inf, 'loss': 'logistic'}
+        """
+        import inspect
+
+        from tagsmith._json import number_from_json
+
+        floats = {name for name, parameter in inspect.signature(cls).parameters.items()
+                  if isinstance(parameter.default, float)}
+        return {key: number_from_json(value) if key in floats else value
+                for key, value in params.items()}
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"

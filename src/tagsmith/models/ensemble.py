@@ -106,6 +106,24 @@ class EnsembleModel(BaseModel):
         self.random_state = random_state
 
     # -- members and parameters --------------------------------------------------------------
+    @classmethod
+    def params_from_json(cls, params: dict) -> dict:
+        """As :meth:`BaseModel.params_from_json`, and each member's parameters as its
+        family reads them back (``members=[["linear", {"C": "Infinity"}]]`` gives
+        ``C=inf``); a malformed member list is left for validation to refuse."""
+        from tagsmith.models import available_models, get_model_class
+
+        params = super().params_from_json(params)
+        members = params.get("members")
+        if isinstance(members, list) and all(
+                isinstance(member, list) and len(member) in (2, 3)
+                and member[0] in available_models() and isinstance(member[1], dict)
+                for member in members):
+            params["members"] = [[member[0],
+                                  get_model_class(member[0]).params_from_json(member[1]),
+                                  *member[2:]] for member in members]
+        return params
+
     def _member_specs(self) -> list[tuple[str, dict]]:
         """``members`` checked: (name, params) pairs of registered families, known params."""
         from tagsmith.models import available_models, get_model_class
@@ -493,7 +511,7 @@ class EnsembleModel(BaseModel):
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> EnsembleModel:
         from tagsmith.models import get_model_class
 
-        model = cls(**meta["params"])
+        model = cls(**cls.params_from_json(meta["params"]))
         members = []
         for i, entry in enumerate(meta["members"]):
             prefix = f"m{i}."

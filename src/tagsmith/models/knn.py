@@ -404,7 +404,7 @@ class KNNModel(BaseModel):
 
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> KNNModel:
-        model = cls(**meta["params"])
+        model = cls(**cls.params_from_json(meta["params"]))
         # prediction checks them: a bad one is a damaged state now, not an error about a
         # parameter nobody passed at the first prediction
         model._validate_params()

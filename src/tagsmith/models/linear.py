@@ -212,7 +212,7 @@ class LinearOVR(BaseModel):
 
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> LinearOVR:
-        model = cls(**meta["params"])
+        model = cls(**cls.params_from_json(meta["params"]))
         shape = (int(meta["n_features"]), int(meta["n_labels"]))
         model.coef_ = sparse_from_state("coef", "csc", arrays["coef_data"],
                                         arrays["coef_indices"], arrays["coef_indptr"], shape)

@@ -504,7 +504,7 @@ class LabelTree(BaseModel):
 
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> LabelTree:
-        model = cls(**meta["params"])
+        model = cls(**cls.params_from_json(meta["params"]))
         # beam search reads score and beam_width: a bad one is a damaged state now, not
         # a KeyError at the first prediction
         model._validate_params()

@@ -33,7 +33,7 @@ import scipy.sparse as sp
 
 from tagsmith._params import check_int, check_number
 from tagsmith.exceptions import InvalidParameterError
-from tagsmith.models import check_model_params, make_model
+from tagsmith.models import available_models, check_model_params, get_model_class, make_model
 from tagsmith.models.base import check_features, check_sample_weight, check_targets
 from tagsmith.progress import progress_bar
 from tagsmith.store.bundle import check_ids, sparse_from_state
@@ -115,7 +115,10 @@ class CrossFitScores:
         fold = check_ids("cross-fit folds", arrays["fold"],
                          min(n_folds, np.iinfo(np.int16).max + 1), shape=(len(topk),),
                          dtype=np.int16)
-        return cls(topk, fold, n_folds, seed, model, dict(params), seconds)
+        params = dict(params)
+        if model in available_models():  # as the family reads them ("Infinity" is inf)
+            params = get_model_class(model).params_from_json(params)
+        return cls(topk, fold, n_folds, seed, model, params, seconds)
 
 
 def fold_assignment(n_docs: int, n_folds: int, seed: int = 0) -> np.ndarray:

@@ -507,7 +507,13 @@ def _directory_mode(target: Path) -> int:
 
 
 def _json_bytes(obj: object) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """``obj`` as strict JSON (see :mod:`tagsmith._json`): ``-p C=Infinity`` was written
+    as the bare token ``Infinity`` in manifest.json and model.json, which strict JSON
+    parsers refuse; it is now the string ``"Infinity"``, and a model reads it back as
+    the float (:meth:`~tagsmith.models.base.BaseModel.params_from_json`)."""
+    from tagsmith._json import dumps
+
+    return dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def _write_bytes(path: Path, payload: bytes) -> str:
