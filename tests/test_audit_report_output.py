@@ -127,3 +127,25 @@ def test_the_cli_says_when_near_duplicates_were_not_looked_for(tmp_path):
     assert "0 near" not in result.output
     assert "duplicates: 0 exact pairs (near duplicates not looked for)" in result.output
     assert "leakage into test: 30 exact duplicates" in result.output
+
+
+def test_a_probability_just_under_1_is_not_shown_as_1():
+    """Numbers below 1 were shown to 4 significant digits, so a review candidate's
+    probability of 0.99996 read "1": certain, which it is not."""
+    from tagsmith.audit.report import render_html
+
+    rng = np.random.default_rng(1)
+    texts = [" ".join(rng.choice(WORDS, 6)) for _ in range(60)]
+    rain = np.array(["rain" in text for text in texts])
+    given = rain.copy()
+    given[:6] = ~given[:6]  # six labels wrong or missing
+    Y = sp.csr_matrix(np.column_stack([given, ~given]))
+    space = LabelSpace.from_uris(["u:rain", "u:dry"])
+    report = audit_corpus(texts, Y, space, options=AuditOptions(scores="knn")).report
+    candidate = report["top_candidates"][0]
+    candidate["probability"] = 0.99996
+    page = render_html(report, plots=False)
+    row = page[page.index("<h3>Top review candidates</h3>"):].split("</tr>")[1]
+    cells = row.split("</td>")
+    assert cells[0].endswith(">1")  # the rank, then kind, label and probability
+    assert cells[3] == '<td class="num">0.9999'

@@ -69,8 +69,19 @@ def _e(value) -> str:
 
 
 def _num(value) -> str:
+    """A number for the page: 4 significant digits below 1, one decimal from 1 on.
+
+    A value just under 1 (or over -1) is cut to 0.9999, not rounded to 1: a candidate's
+    error probability of 0.99996 was shown as 1, certain.
+
+    >>> _num(0.99996), _num(-0.99996), _num(0.25), _num(1.0), _num(12345)
+    ('0.9999', '-0.9999', '0.25', '1.0', '12,345')
+    """
     if isinstance(value, float):
-        return f"{value:,.4g}" if abs(value) < 1 else f"{value:,.1f}"
+        if abs(value) >= 1:
+            return f"{value:,.1f}"
+        text = f"{value:,.4g}"
+        return text if text not in ("1", "-1") else text.replace("1", "0.9999")
     if isinstance(value, int):
         return f"{value:,}"
     return _e(value)
