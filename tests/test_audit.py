@@ -189,6 +189,27 @@ def test_injected_noise_leaves_the_callers_matrix_alone():
                zip(before, (Y.data, Y.indices, Y.indptr), strict=True))
 
 
+def test_candidate_hits_leaves_the_callers_matrix_alone():
+    """A truth matrix with a duplicate entry, unsorted columns and an explicit zero:
+    csr_matrix() shared its arrays and sum_duplicates() rewrote them in place (the
+    caller's data summed and compacted; read-only arrays failed), and the explicit
+    zero counted as a label. The hits are those of the same matrix written densely."""
+    data = np.array([1, 1, 0, 1, 1], np.float32)
+    indices, indptr = np.array([2, 2, 0, 1, 0], np.int32), np.array([0, 3, 5], np.int32)
+    truth = sp.csr_matrix((data, indices, indptr), shape=(2, 3))
+    before = [a.copy() for a in (data, indices, indptr)]
+    rows, labels = np.repeat([0, 1], 3), np.tile([0, 1, 2], 2)
+    dense = truth.toarray()
+    expected = dense[rows, labels] != 0
+    assert candidate_hits(rows, labels, truth).tolist() == expected.tolist()
+    assert all(np.array_equal(a, b) for a, b in
+               zip(before, (truth.data, truth.indices, truth.indptr), strict=True))
+    for array in (data, indices, indptr):
+        array.setflags(write=False)
+    readonly = sp.csr_matrix((data, indices, indptr), shape=(2, 3))
+    assert candidate_hits(rows, labels, readonly).tolist() == expected.tolist()
+
+
 def test_leave_one_out_knn_equals_refitting_without_the_document():
     rng = np.random.default_rng(2)
     X = sp.random(120, 30, density=0.2, random_state=2, format="csr", dtype=np.float32)

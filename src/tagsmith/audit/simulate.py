@@ -130,13 +130,19 @@ def _draw_wrong(Y: sp.csr_matrix, n_add: int, rng: np.random.Generator,
 
 def candidate_hits(rows: np.ndarray, labels: np.ndarray, truth: sp.csr_matrix) -> np.ndarray:
     """Boolean per candidate pair ``(rows[j], labels[j])``: is it a nonzero of ``truth``?
+    ``truth`` is left as it is.
 
     >>> truth = sp.csr_matrix(np.array([[0, 1], [1, 0]], dtype=bool))
     >>> candidate_hits(np.array([0, 1, 1]), np.array([1, 1, 0]), truth).tolist()
     [True, False, True]
     """
     truth = sp.csr_matrix(truth)
-    truth.sum_duplicates()
+    if not truth.has_canonical_format or truth.nnz and not truth.data.all():
+        # on a copy: csr_matrix() shares the caller's arrays, which sum_duplicates()
+        # rewrote in place (the caller's matrix summed and compacted under it)
+        truth = truth.copy()
+        truth.sum_duplicates()  # sorted keys for the search below
+        truth.eliminate_zeros()  # an explicit zero is no label
     n_labels = truth.shape[1]
     keys = np.repeat(np.arange(truth.shape[0], dtype=np.int64), np.diff(truth.indptr)) \
         * n_labels + truth.indices
