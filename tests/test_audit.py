@@ -396,6 +396,28 @@ def test_documents_given_no_label_rank_their_candidates_as_missing():
                              every_doc_labelled=False).doc_quality[blank] == 1.0
 
 
+def test_unlabelled_documents_without_evidence_count_the_labels_beyond_their_candidates():
+    """Without evidence no background sample is drawn; the labels beyond a document's
+    candidates still count toward its chance of having any true label (from the
+    calibration), so a document given no label does not make its one candidate
+    certain: with ``k=1`` every such candidate came out at probability 1.0."""
+    rng = np.random.default_rng(0)
+    truth = rng.random((400, 30)) < 0.08
+    truth[~truth.any(axis=1), 0] = True
+    given = truth.copy()
+    given[:40] = False  # a tenth of the documents lost all their labels
+    topk = TopK.from_scores(truth * 0.3 + rng.random(truth.shape), k=1)
+    issues = find_label_issues(sp.csr_matrix(given), topk, evidence=False,
+                               every_doc_labelled=True, keep_probability=0.0)
+    mine = (issues.kind == MISSING) & (issues.doc < 40)
+    assert mine.sum() == 40
+    probability, score = issues.probability[mine], issues.score[mine]
+    # conditioning on "some label is true" lifts a candidate, but not to certainty
+    assert np.all(probability >= score - 1e-6)
+    assert probability.max() < 0.99 and probability.min() < 0.2
+    assert np.corrcoef(probability, score)[0, 1] > 0.9
+
+
 def test_unlabelled_pool_is_not_read_as_missing_labels():
     """A corpus where half the documents have no labels holds an unlabelled pool:
     ``every_doc_labelled=None`` leaves its documents alone."""

@@ -425,6 +425,11 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
     cand = _pairs_from_topk(candidate_mask, topk, calibrated, given=False)
     back = _background(Y, index, candidate_mask, topk, calibrated, outside_p, folds,
                        n_background if evidence else 0, rng)
+    per_doc = np.diff(Y.indptr)
+    # without a background sample (no evidence), what a document given no label may hold
+    # beyond its candidates comes from the calibration itself (step 5b)
+    outside_true = _expected_outside(per_doc == 0, topk, calibrated, candidate_mask,
+                                     outside_p, folds) if len(back) == 0 else None
     # n x k arrays not needed any more: the audit's peak memory is in what follows
     del calibrated, given_cal, candidate_mask, not_given, index
     pair_evidence = None
@@ -443,13 +448,12 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
     missing_prob = _posterior(cand_p, cand.labels, rho_plus, rho_minus,
                               given=False)
     label_rho_plus, _ = _flip_rates(n, n_given, wrong_rate, missing_per_given)
-    per_doc = np.diff(Y.indptr)
     if every_doc_labelled is None:
         every_doc_labelled = bool(n > 0 and np.mean(per_doc > 0) >= LABELLED_SHARE)
     n_unlabelled = int(np.count_nonzero(per_doc == 0))
     if every_doc_labelled and n_unlabelled:
         mine, conditioned = _unlabelled_posterior(per_doc, cand, cand_p, back, back_p,
-                                                  n_labels)
+                                                  n_labels, outside_true)
         missing_prob[mine] = np.maximum(missing_prob[mine], conditioned)
     # the candidates and the background stand for every pair not given only when the
     # background was drawn (it is not without evidence)
@@ -580,35 +584,62 @@ def _count_limit(total: np.ndarray, sum_sq: np.ndarray, side: int,
     return scale * np.maximum(np.sqrt(n_eff) - z / 2, 0.0) ** 2
 
 
+def _expected_outside(docs: np.ndarray, topk: TopK, calibrated: np.ndarray,
+                      candidate_mask: np.ndarray, outside_p: np.ndarray,
+                      folds: np.ndarray) -> np.ndarray:
+    """Per document (shape ``(n_docs,)``, 0 where ``docs`` is false), the expected
+    number of true labels among its pairs other than the missing candidates, by the
+    calibrated probabilities: its other top-k entries' values and, for every label
+    outside its top-k, the label's outside rate (for documents given no label, so every
+    pair is one not given)."""
+    out = np.zeros(len(docs))
+    rows = np.flatnonzero(docs)
+    if len(rows) == 0:
+        return out
+    fold = folds[rows]
+    indices = topk.indices[rows]
+    valid = indices >= 0
+    ranked_rate = np.where(valid, outside_p[fold[:, None], np.where(valid, indices, 0)], 0.0)
+    beyond = np.where(valid & ~candidate_mask[rows], calibrated[rows], 0.0)
+    out[rows] = (np.maximum(outside_p.sum(axis=1)[fold] - ranked_rate.sum(axis=1), 0.0)
+                 + beyond.sum(axis=1))
+    return out
+
+
 def _unlabelled_posterior(per_doc: np.ndarray, cand: PairSet, cand_p: np.ndarray,
-                          back: PairSet, back_p: np.ndarray, n_labels: int
+                          back: PairSet, back_p: np.ndarray, n_labels: int,
+                          outside_true: np.ndarray | None = None
                           ) -> tuple[np.ndarray, np.ndarray]:
     """``P(label true | the document has at least one true label)`` for the missing
     candidates of documents given no label: (their positions, the probabilities).
 
     With ``p_j`` the probability of each pair, taken as independent, the document's
     chance of having any true label is ``1 - prod_j (1 - p_j)``: its candidates
-    count one by one, the labels outside them by their expected number, the mean
-    probability of the background pairs of unlabelled documents times their count
-    (Poisson). Conditioning on at least one true label divides each ``p_j`` by it: a
-    document's best candidate stays as uncertain as the model is, but no longer has
-    to compete with "the document has no label at all"."""
+    count one by one, the labels outside them by their expected number (Poisson), the
+    mean probability of the background pairs of unlabelled documents times their
+    count, or ``outside_true`` per document when given (:func:`_expected_outside`,
+    without a background sample: counted as none, a document's only candidate came out
+    certain, whatever its score). Conditioning on at least one true label divides each
+    ``p_j`` by it: a document's best candidate stays as uncertain as the model is, but
+    no longer has to compete with "the document has no label at all"."""
     unlabelled = per_doc == 0
     mine = np.flatnonzero(unlabelled[cand.rows])
     if len(mine) == 0:
         return mine, np.zeros(0)
-    back_mine = unlabelled[back.rows] if len(back) else np.zeros(0, bool)
-    if back_mine.sum() >= 100:
-        outside_mean = float(np.average(back_p[back_mine], weights=back.weight[back_mine]))
-    elif len(back):
-        outside_mean = float(np.average(back_p, weights=back.weight))
-    else:
-        outside_mean = 0.0
-    n_cands = np.bincount(cand.rows[mine], minlength=len(per_doc))
+    if outside_true is None:
+        back_mine = unlabelled[back.rows] if len(back) else np.zeros(0, bool)
+        if back_mine.sum() >= 100:
+            outside_mean = float(np.average(back_p[back_mine],
+                                            weights=back.weight[back_mine]))
+        elif len(back):
+            outside_mean = float(np.average(back_p, weights=back.weight))
+        else:
+            outside_mean = 0.0
+        n_cands = np.bincount(cand.rows[mine], minlength=len(per_doc))
+        outside_true = outside_mean * np.maximum(n_labels - n_cands, 0).astype(np.float64)
     p = np.clip(cand_p[mine], 0.0, 1.0 - 1e-9)
-    outside = outside_mean * np.maximum(n_labels - n_cands, 0).astype(np.float64)
     log_none = np.bincount(cand.rows[mine], weights=np.log1p(-p),
-                           minlength=len(per_doc)) - outside
+                           minlength=len(per_doc)) - outside_true
     any_true = -np.expm1(log_none)
     return mine, np.minimum(p / np.maximum(any_true[cand.rows[mine]], 1e-12), 1.0)
 
