@@ -476,6 +476,26 @@ def test_bad_inputs_are_clear_errors():
     assert issues.n_flagged == 0
 
 
+@pytest.mark.parametrize("name, bad", [
+    ("evidence", "no"), ("evidence", None),          # "no" was read as true
+    ("keep_probability", float("nan")),              # kept no candidate at all, silently
+    ("keep_probability", 1.5), ("keep_probability", -0.1),
+    ("seed", -1), ("seed", 1.5), ("seed", None),     # numpy's words, naming nothing
+    ("calibration_min_positives", None), ("calibration_min_positives", -3),
+    ("n_background", 1.5), ("n_background", -5),
+    ("n_threads", "2"), ("n_threads", -1),
+])
+def test_find_label_issues_names_every_bad_option(name, bad):
+    rng = np.random.default_rng(0)
+    Y = sp.csr_matrix(rng.random((20, 4)) < 0.4)
+    topk = TopK.from_scores(rng.random((20, 4)), k=3)
+    with pytest.raises(InvalidParameterError, match=f"parameter '{name}'"):
+        find_label_issues(Y, topk, **{name: bad})
+    # numpy numbers pass as their plain values
+    find_label_issues(Y, topk, seed=np.int64(1), keep_probability=np.float32(0.0),
+                      n_background=np.int32(10), n_threads=0, evidence=np.bool_(False))
+
+
 def test_prior_strength_zero_keeps_every_rate_finite():
     """Without shrinkage a label (and a band) with no given documents has no rate of
     its own: it takes the rate it backs off to instead of 0/0 = NaN, which made the

@@ -64,7 +64,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_choice, check_int, check_number
+from tagsmith._params import check_bool, check_choice, check_int, check_number
 from tagsmith.audit import CALIBRATION_FOLDS, MAX_CALIBRATION_FOLDS
 from tagsmith.audit.calibrate import PairIndex, calibrate_scores
 from tagsmith.audit.evidence import PairEvidence
@@ -399,6 +399,16 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
     check_label_issue_options(prior_strength, min_probability, max_missing_per_doc, rates,
                               every_doc_labelled)
     calibration_folds = check_calibration_folds(calibration_folds)
+    # the rest too: evidence="no" read as true, a NaN keep_probability kept no candidate,
+    # and the others failed inside numpy with words that named no parameter
+    evidence = check_bool("evidence", evidence)
+    seed = check_int("seed", seed, 0, numpy=True)
+    keep_probability = check_number("keep_probability", keep_probability, 0, maximum=1,
+                                    numpy=True)
+    calibration_min_positives = check_int("calibration_min_positives",
+                                          calibration_min_positives, 0, numpy=True)
+    n_background = check_int("n_background", n_background, 0, numpy=True)
+    n_threads = check_int("n_threads", n_threads, 0, allow_none=True, numpy=True)
     Y = _check_inputs(Y, topk, X if evidence else None)
     n, n_labels = Y.shape
     n_given = np.bincount(Y.indices, minlength=n_labels).astype(np.int64)
