@@ -69,16 +69,22 @@ def test_a_folder_in_place_of_an_output_file_is_refused_before_anything_moves(we
     assert (out / "report.html").is_dir() and (out / "labels.csv").is_file()
 
 
+def _word_corpus(tmp_path, *, seed: int):
+    """30 documents of five random WORDS, labelled <u:a> and <u:b> in turn."""
+    corpus = tmp_path / "c.tsv"
+    rng = np.random.default_rng(seed)
+    corpus.write_text("".join(f"{' '.join(rng.choice(WORDS, 5))}\t<u:{'ab'[i % 2]}>\n"
+                              for i in range(30)), encoding="utf-8")
+    return corpus
+
+
 def test_the_cli_refuses_a_folder_in_place_of_an_output_file_before_the_work(tmp_path):
     from click.testing import CliRunner
 
     import tagsmith.cli as tagsmith_cli
 
     tagsmith_cli._register_commands()
-    corpus = tmp_path / "c.tsv"
-    rng = np.random.default_rng(1)
-    corpus.write_text("".join(f"{' '.join(rng.choice(WORDS, 5))}\t<u:{'ab'[i % 2]}>\n"
-                              for i in range(30)), encoding="utf-8")
+    corpus = _word_corpus(tmp_path, seed=1)
     out = tmp_path / "out"
     (out / "review.jsonl").mkdir(parents=True)
     result = CliRunner().invoke(tagsmith_cli.cli, ["-q", "audit", str(corpus), "-o", str(out),
@@ -116,10 +122,7 @@ def test_the_cli_says_when_near_duplicates_were_not_looked_for(tmp_path):
     import tagsmith.cli as tagsmith_cli
 
     tagsmith_cli._register_commands()
-    corpus = tmp_path / "c.tsv"
-    rng = np.random.default_rng(2)
-    corpus.write_text("".join(f"{' '.join(rng.choice(WORDS, 5))}\t<u:{'ab'[i % 2]}>\n"
-                              for i in range(30)), encoding="utf-8")
+    corpus = _word_corpus(tmp_path, seed=2)
     result = CliRunner().invoke(tagsmith_cli.cli, [
         "-q", "audit", str(corpus), "-o", str(tmp_path / "out"), "--scores", "knn",
         "--no-html", "--no-near-duplicates", "--split", f"test={corpus}"])
