@@ -605,7 +605,7 @@ def test_a_beam_wider_than_the_tree_is_exhaustive_search():
     No level has more nodes than the tree, so any wider beam keeps every candidate,
     exactly as a beam as wide as the tree does."""
     X, Y = _problem(n_docs=200, n_features=40, n_labels=12, seed=2)
-    params = {"branching": 2, "leaf_size": 2, "n_jobs": 1}
+    params = {"branching": 2, "leaf_size": 4, "n_jobs": 1}
     wide = LabelTree(beam_width=1_000, negative_beam=1_000, **params).fit(X, Y)
     huge = LabelTree(beam_width=10**9, negative_beam=10**9, **params).fit(X, Y)
     for name, values in wide.trees_[0].items():
@@ -615,3 +615,48 @@ def test_a_beam_wider_than_the_tree_is_exhaustive_search():
     np.testing.assert_array_equal(topk.indices, expected.indices)
     np.testing.assert_array_equal(topk.scores, expected.scores)
     assert np.all(topk.valid)  # exhaustive: every label reached
+
+
+def _leaf_groups(model) -> set:
+    """The labels of each node whose children are labels, as a set of frozensets."""
+    ptr, target, is_label = (model.node_slot_ptr_, model.slot_target_, model.slot_is_label_)
+    groups = set()
+    for node in range(len(ptr) - 1):
+        slots = slice(ptr[node], ptr[node + 1])
+        if is_label[slots].any():
+            groups.add(frozenset(target[slots][is_label[slots] == 1].tolist()))
+    return groups
+
+
+def _names_against_documents():
+    """8 labels whose documents group them (0-3, 4-7) and whose names group them
+    (even, odd); the names have features of their own."""
+    rng = np.random.default_rng(3)
+    rows, labels = [], []
+    for doc in range(160):
+        label = doc % 8
+        row = np.zeros(8, np.float32)
+        row[label // 4] = 1.0
+        row[2 + rng.integers(2)] = 0.2
+        rows.append(row)
+        labels.append(label)
+    X = sp.csr_matrix(np.array(rows))
+    Y = sp.csr_matrix((np.ones(160, np.float32), (np.arange(160), labels)), shape=(160, 8))
+    names = np.zeros((8, 8), np.float32)
+    names[np.arange(8), 4 + np.arange(8) % 2] = 1.0
+    return X, Y, sp.csr_matrix(names)
+
+
+@pytest.mark.parametrize("weight", [1e6, 1e20, 1e30, 1e300, float("inf")])
+def test_huge_label_feature_weight_clusters_by_the_names(weight):
+    """With label_feature_weight above about 1e19 (or infinite) the weighted names'
+    squares overflowed float32 and every label representation came out empty: the
+    tree was clustered on nothing, without a word. A huge weight means the names
+    decide, as they already do at 1e6."""
+    X, Y, names = _names_against_documents()
+    params = {"branching": 2, "leaf_size": 4, "n_jobs": 1, "random_state": 1}
+    by_documents = LabelTree(**params).fit(X, Y)
+    assert _leaf_groups(by_documents) == {frozenset({0, 1, 2, 3}), frozenset({4, 5, 6, 7})}
+    model = LabelTree(label_feature_weight=weight, **params).fit(X, Y, label_features=names)
+    assert _leaf_groups(model) == {frozenset({0, 2, 4, 6}), frozenset({1, 3, 5, 7})}
+

@@ -252,9 +252,24 @@ class LabelTree(BaseModel):
             block = (Yc[:, lo:lo + chunk].T.tocsr() @ X).tocsr()
             parts.append(_normalize_rows(_prune_rows(block, self.max_rep_features)))
         reps = sp.vstack(parts, format="csr") if parts else sp.csr_matrix((0, X.shape[1]))
-        if label_features is not None and self.label_feature_weight > 0:
-            names = _normalize_rows(label_features.tocsr()) * self.label_feature_weight
-            reps = _normalize_rows(sp.hstack([reps, names], format="csr"))
+        weight = self.label_feature_weight
+        if label_features is not None and weight > 0:
+            names = _normalize_rows(label_features.tocsr())
+            if weight <= _LARGEST_NAME_WEIGHT:
+                reps = _normalize_rows(sp.hstack([reps, names * weight], format="csr"))
+            else:
+                # names * weight would overflow float32 (its squares above about 1.8e19,
+                # the entries themselves above 3.4e38 or at infinity): every label
+                # with a name was left empty. The row normalisation does not see a
+                # common factor, so the PIFA part of a named label is divided by the
+                # weight instead (in float64; at infinity it is 0: the names alone)
+                shrink = np.where(np.diff(names.indptr) > 0, 1.0 / weight, 1.0)
+                pifa = sp.diags(shrink) @ sp.csr_matrix(reps, dtype=np.float64)
+                joined = sp.hstack([pifa, sp.csr_matrix(names, dtype=np.float64)],
+                                   format="csr")
+                joined.eliminate_zeros()
+                reps = _normalize_rows(joined).astype(np.float32)
+                reps.eliminate_zeros()  # what fell below float32's range
         return reps.astype(np.float32)
 
     def _build_structure(self, nodes: list) -> None:
@@ -692,6 +707,11 @@ def _child_dtype(n_children: int):
 
 
 # -- tree construction ----------------------------------------------------------------------
+#: the largest ``label_feature_weight`` the label representations apply as a factor on
+#: the label-name features in float32; above it the factor's squares overflow there
+_LARGEST_NAME_WEIGHT = 1e18
+
+
 def _normalize_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
     matrix = matrix.tocsr()
     norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
