@@ -155,6 +155,19 @@ def test_calibration_folds_are_checked_by_name():
             find_label_issues(Y, topk, calibration_folds=bad)
 
 
+def test_calibration_folds_reported_are_the_ones_used():
+    """details["calibration_folds"] was the number asked for: 100 on 5 documents, which
+    the calibration can only split into 5 folds (and one document into none: an
+    in-sample fit). It is now the number used; the one asked for is kept beside it."""
+    Y = sp.csr_matrix(np.eye(5, 4, dtype=bool))
+    scores = np.eye(5, 4) * 0.8 + 0.1
+    for asked, used, docs in ((100, 5, 5), (3, 3, 5), (1, 1, 5), (2, 1, 1)):
+        details = find_label_issues(Y[:docs], TopK.from_scores(scores[:docs], k=2),
+                                    evidence=False, calibration_folds=asked).details
+        assert details["calibration_folds"] == used
+        assert details["calibration_folds_requested"] == asked
+
+
 def test_injected_noise_is_seeded_and_disjoint():
     rng = np.random.default_rng(1)
     Y = sp.csr_matrix(rng.random((500, 40)) < 0.08)

@@ -469,7 +469,10 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
     # background was drawn (it is not without evidence)
     bounds = mixture_bounds(n, n_given, pos_p, [(cand, cand_p), (back, back_p)]) \
         if evidence else None
-    details.update({"rates": rates, "calibration_folds": calibration_folds,
+    # the folds used, as calibrate_scores counts them: never more than the documents
+    # (5 documents, 100 folds asked for: 5; one document: an in-sample fit)
+    details.update({"rates": rates, "calibration_folds": int(folds.max(initial=0)) + 1,
+                    "calibration_folds_requested": calibration_folds,
                     "n_missing_candidates": len(cand),
                     "mixture_bounds": bounds,
                     "n_background_pairs": len(back),
