@@ -3,6 +3,7 @@
 import csv
 import json
 import re
+import shutil
 import sys
 
 import numpy as np
@@ -727,6 +728,14 @@ def test_degenerate_inputs_are_data_errors_naming_the_file(small_corpus, goemoti
     assert result.exit_code == 3 and "too small" in result.output
     assert "at least 2" in result.output
     assert not out.exists()
+    # the errors offered only more documents or fewer folds; the kNN scores need no
+    # folds, and audit corpora of one or two documents
+    for corpus, folds in ((one, ["--folds", "2"]), (three, [])):
+        result = invoke("audit", corpus, "--vocab", vocab, "-o", out, *folds)
+        assert result.exit_code == 3 and "--scores knn" in result.output, result.output
+        assert invoke("audit", corpus, "--vocab", vocab, "-o", out, "--scores", "knn",
+                      "--no-html").exit_code == 0
+        shutil.rmtree(out)
     # two documents sharing no term: no features, yet the audit runs
     two = tmp_path / "two.tsv"
     two.write_text("Rain today\t<urn:goemotions:anger>\nSunny\t<urn:goemotions:joy>\n",

@@ -567,18 +567,20 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
 
 def _check_enough_documents(source_name: str, n_docs: int, n_folds: int,
                             corpus: str | None) -> None:
-    """K-fold cross-fitting needs at least K documents (and K is at least 2)."""
+    """K-fold cross-fitting needs at least K documents (and K is at least 2); the
+    leave-one-out kNN scores need none, so the error offers them too."""
     if source_name != "crossfit" or n_docs >= n_folds:
         return
     s = "" if n_docs == 1 else "s"
+    knn = "--scores knn (scores in AuditOptions: leave-one-out kNN, no folds)"
     if n_docs < 2:
         raise DataError(f"the corpus is too small: {n_docs} document{s}, and cross-fitting "
-                        "needs at least 2 (with --folds 2; n_folds in AuditOptions)",
-                        path=corpus)
+                        "needs at least 2 (with --folds 2; n_folds in AuditOptions); give "
+                        f"more documents or {knn}", path=corpus)
     raise DataError(f"the corpus is too small for --folds {n_folds} (n_folds in "
                     f"AuditOptions): {n_folds}-fold cross-fitting needs at least {n_folds} "
-                    f"documents, it has {n_docs}; give more documents or --folds {n_docs} "
-                    "or fewer", path=corpus)
+                    f"documents, it has {n_docs}; give more documents, --folds {n_docs} "
+                    f"or fewer, or {knn}", path=corpus)
 
 
 def _scores_quality(Y, scores: AuditScores) -> dict:
