@@ -660,3 +660,22 @@ def test_huge_label_feature_weight_clusters_by_the_names(weight):
     model = LabelTree(label_feature_weight=weight, **params).fit(X, Y, label_features=names)
     assert _leaf_groups(model) == {frozenset({0, 2, 4, 6}), frozenset({1, 3, 5, 7})}
 
+
+
+@pytest.mark.parametrize("scale", [1e20, 1e30])
+def test_huge_feature_values_cluster_the_labels_as_at_scale_one(scale):
+    """A label's PIFA representation (the sum of its documents' features) with values
+    above about 1.8e19 had its float32 norm overflow and came out empty: the labels
+    were clustered on nothing. Row normalisation ignores the scale, so the tree is the
+    one of the same features at scale 1."""
+    rng = np.random.default_rng(5)
+    labels = np.arange(160) % 8
+    X = np.zeros((160, 6), np.float32)
+    X[np.arange(160), labels % 2] = 1.0  # the documents group the labels even / odd
+    X[np.arange(160), 2 + rng.integers(4, size=160)] = 0.2
+    Y = sp.csr_matrix((np.ones(160, np.float32), (np.arange(160), labels)), shape=(160, 8))
+    params = {"branching": 2, "leaf_size": 4, "n_jobs": 1, "random_state": 1}
+    plain = LabelTree(**params).fit(sp.csr_matrix(X), Y)
+    assert _leaf_groups(plain) == {frozenset({0, 2, 4, 6}), frozenset({1, 3, 5, 7})}
+    scaled = LabelTree(**params).fit(sp.csr_matrix(X * np.float32(scale)), Y)
+    assert _leaf_groups(scaled) == _leaf_groups(plain)

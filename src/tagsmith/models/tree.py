@@ -51,6 +51,7 @@ from tagsmith.models.base import (
     check_targets,
     check_weighted_targets,
 )
+from tagsmith.models.knn import _float32_norm_lost
 from tagsmith.progress import progress_bar
 from tagsmith.topk import TopK, _check_k
 
@@ -713,10 +714,24 @@ _LARGEST_NAME_WEIGHT = 1e18
 
 
 def _normalize_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """Rows scaled to unit L2 norm (empty rows stay empty), in ``matrix``'s dtype.
+
+    Rows whose norm, from float32 squares, overflowed or underflowed (values above
+    about 1.8e19 or below about 1e-23: a PIFA sum of such features) have it summed
+    again in float64, as :func:`tagsmith.models.knn.l2_normalize` does: they became
+    empty, or stayed unscaled, and the labels were clustered on nothing.
+    """
     matrix = matrix.tocsr()
-    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    with np.errstate(over="ignore"):  # rows whose squares overflow are summed again
+        norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    redo = _float32_norm_lost(norms, matrix)
     norms[norms == 0] = 1.0
-    return sp.csr_matrix(sp.diags(1.0 / norms) @ matrix)
+    scale = 1.0 / norms
+    if redo.size:
+        rows = sp.csr_matrix(matrix[redo], dtype=np.float64)
+        exact = np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel())
+        scale[redo] = np.divide(1.0, exact, out=np.ones_like(exact), where=exact > 0)
+    return sp.csr_matrix(sp.diags(scale) @ matrix)
 
 
 def _prune_rows(matrix: sp.csr_matrix, keep: int | None) -> sp.csr_matrix:
