@@ -484,3 +484,34 @@ def test_the_active_student_fits_with_label_name_features(data):
         result = active_distill(train.texts, space, noisy_teacher(train.Y, 0.0), options)
         scores[weight] = result.classifier.predict_topk(test.texts[:20], 5).scores
     assert not np.array_equal(scores[0], scores[1])
+
+
+@pytest.mark.parametrize("answer, found", [
+    (lambda Y, idx: (Y[idx][:, :-1], np.ones(len(idx), bool)), "targets of shape"),
+    (lambda Y, idx: (Y[idx[:-1]], np.ones(len(idx), bool)), "targets of shape"),
+    (lambda Y, idx: (Y[idx], np.ones(len(idx) - 1, bool)), "answered mask of shape"),
+    (lambda Y, idx: (Y[idx], np.arange(len(idx))), "dtype int64"),  # indices, not a mask
+    (lambda Y, idx: (Y[idx] * 5.0, np.ones(len(idx), bool)), "targets in range"),
+    (lambda Y, idx: (Y[idx] * np.nan, np.ones(len(idx), bool)), "targets in range"),
+])
+def test_a_teacher_answer_of_the_wrong_shape_or_range_is_refused_naming_the_teacher(
+        data, answer, found):
+    # a custom teacher's answer with a row too few failed as a bare IndexError, a label
+    # column too few as "'model' must be a model over 28 labels", and a list of the
+    # answered documents' positions was read as a mask (position 0 dropped, silently)
+    space, train, _ = data
+    Y = sp.csr_matrix(train.Y[:60], dtype=np.float32)
+    options = ActiveOptions(budget=20, rounds=2, seed=0, featurizer_params=FAST_FEATURES)
+    with pytest.raises(InvalidParameterError, match=f"'teacher'.*{found}"):
+        active_distill(train.texts[:60], space, lambda idx: answer(Y, idx), options)
+
+
+def test_a_teacher_answering_with_a_0_1_integer_mask_is_read_as_a_mask(data):
+    space, train, _ = data
+    Y = sp.csr_matrix(train.Y[:60], dtype=np.float32)
+
+    def teach(idx):
+        return Y[idx].toarray(), (np.arange(len(idx)) % 2).astype(np.int64)
+    options = ActiveOptions(budget=20, rounds=2, seed=0, featurizer_params=FAST_FEATURES)
+    result = active_distill(train.texts[:60], space, teach, options)
+    assert [(r["asked"], r["answered"]) for r in result.rounds] == [(5, 2), (15, 7)]

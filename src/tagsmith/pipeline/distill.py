@@ -234,11 +234,10 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
             n_mistakes = options.teacher_error_rate * scope
             chosen = candidates[select_batch(options.strategy, gains, size,
                                              n_mistakes=n_mistakes, rng=rng)]
-        Y_batch, answered = teacher(chosen)
+        Y_batch, keep = _check_answer(*teacher(chosen), len(chosen), n_labels)
         labelled[chosen] = True
-        keep = np.asarray(answered, bool)
         picked.append(chosen[keep])
-        rows.append(sp.csr_matrix(Y_batch, dtype=np.float32)[keep])
+        rows.append(Y_batch[keep])
         selected = np.concatenate(picked)
         Y_teacher = sp.vstack(rows).tocsr()
         if len(selected):  # a round the teacher answered none of (the endpoint was
@@ -268,6 +267,37 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
                                                            "budget": options.budget,
                                                            "rounds": history}})
     return ActiveResult(classifier, selected, Y_teacher, history)
+
+
+def _check_answer(Y_batch, answered, n_asked: int, n_labels: int
+                  ) -> tuple[sp.csr_matrix, np.ndarray]:
+    """The teacher's answer to ``n_asked`` documents as (CSR targets, answered mask).
+
+    A custom teacher's answer of the wrong shape failed as a bare IndexError, or (too
+    few label columns) as "'model' must be a model over N labels", and its targets
+    outside [0, 1] as an error naming ``Y``: each now names the teacher.
+    """
+    expected = (f"targets of shape ({n_asked}, {n_labels}) in [0, 1] and an answered "
+                f"mask of {n_asked} booleans, one per document sent")
+    try:
+        Y_batch = sp.csr_matrix(Y_batch, dtype=np.float32)
+        keep = np.asarray(answered)
+    except (TypeError, ValueError):
+        raise InvalidParameterError("teacher", expected,
+                                    f"{type(Y_batch).__name__}, {type(answered).__name__}"
+                                    ) from None
+    if Y_batch.shape != (n_asked, n_labels):
+        raise InvalidParameterError("teacher", expected, f"targets of shape {Y_batch.shape}")
+    if keep.shape != (n_asked,) or keep.dtype.kind not in "biu" or \
+            keep.dtype.kind != "b" and not np.isin(keep, (0, 1)).all():
+        # integers other than 0/1 are indices, not a mask: read as booleans, index 0
+        # was dropped and every other index kept
+        raise InvalidParameterError("teacher", expected,
+                                    f"an answered mask of shape {keep.shape}, dtype {keep.dtype}")
+    if Y_batch.nnz and not np.all((Y_batch.data >= 0) & (Y_batch.data <= 1)):  # NaN fails
+        raise InvalidParameterError("teacher", expected, "targets in range "
+                                    f"[{Y_batch.data.min()}, {Y_batch.data.max()}]")
+    return Y_batch, keep.astype(bool)
 
 
 def _student_thresholds(X, Y, options: ActiveOptions, n_labels: int,
