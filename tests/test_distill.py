@@ -515,3 +515,17 @@ def test_a_teacher_answering_with_a_0_1_integer_mask_is_read_as_a_mask(data):
     options = ActiveOptions(budget=20, rounds=2, seed=0, featurizer_params=FAST_FEATURES)
     result = active_distill(train.texts[:60], space, teach, options)
     assert [(r["asked"], r["answered"]) for r in result.rounds] == [(5, 2), (15, 7)]
+
+
+@pytest.mark.parametrize("human, name", [
+    ({"human_texts": ["a text"]}, "human_Y"),       # ignored: no human accuracy, no word
+    ({"human_Y": sp.csr_matrix((1, 28))}, "human_texts"),
+    ({"human_texts": ["a", "b"], "human_Y": sp.csr_matrix((3, 28))}, "human_Y"),  # 'y_true'
+    ({"human_texts": ["a"], "human_Y": sp.csr_matrix((1, 5))}, "human_Y"),
+])
+def test_distill_refuses_half_or_mismatched_human_sample_by_name(data, human, name):
+    space, train, _ = data
+    options = TrainOptions(featurizer_params=FAST_FEATURES, dev_fraction=0.2)
+    with pytest.raises(InvalidParameterError, match=f"'{name}'"):
+        distill_classifier(train.texts[:100], train.Y[:100] * 0.8, space, options=options,
+                           **human)

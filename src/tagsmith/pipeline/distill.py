@@ -52,17 +52,44 @@ def distill_classifier(texts: Sequence[str], Y_soft, label_space: LabelSpace, *,
     their named labels taken as truth).
     """
     options = options or TrainOptions()
+    human = _check_human(human_texts, human_Y, len(label_space))
     Y_soft = sp.csr_matrix(Y_soft, dtype=np.float32)
     Y_soft.eliminate_zeros()
     classifier = train_classifier(list(texts), Y_soft, label_space, options=options)
     heldout = classifier.manifest["metrics"].get("heldout")
     report: dict = {"n_docs": len(texts), "n_soft_targets": int(Y_soft.nnz),
                     "teacher_agreement": heldout["metrics"] if heldout else None}
-    if human_texts is not None and human_Y is not None:
-        report["human_accuracy"] = evaluate_classifier(classifier, list(human_texts), human_Y)
+    if human is not None:
+        report["human_accuracy"] = evaluate_classifier(classifier, *human)
     classifier.manifest.setdefault("distillation", {}).update(
         {key: value for key, value in report.items() if key != "teacher_agreement"})
     return classifier, report
+
+
+def _check_human(human_texts, human_Y, n_labels: int
+                 ) -> tuple[list[str], sp.csr_matrix] | None:
+    """The human sample as (texts, labels), checked before the student is trained.
+
+    One of the two alone was ignored without a word (no human accuracy in the report),
+    and labels with a row too many failed after training, naming ``y_true``.
+    """
+    if human_texts is None and human_Y is None:
+        return None
+    if human_texts is None or human_Y is None:
+        given, missing = (("human_texts", "human_Y") if human_Y is None
+                          else ("human_Y", "human_texts"))
+        raise InvalidParameterError(missing, f"given with {given} (the human sample's "
+                                    "texts and labels go together)", None)
+    texts = list(human_texts)
+    try:
+        labels = sp.csr_matrix(human_Y)
+    except (TypeError, ValueError):
+        raise InvalidParameterError("human_Y", "a documents x labels matrix",
+                                    type(human_Y).__name__) from None
+    if labels.shape != (len(texts), n_labels):
+        raise InvalidParameterError("human_Y", f"labels of shape ({len(texts)}, {n_labels}) "
+                                    "for human_texts", labels.shape)
+    return texts, labels
 
 
 @dataclass
