@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 import tagsmith.cli as tagsmith_cli
 from tagsmith.data.labelspace import Label, LabelSpace
-from tagsmith.exceptions import LLMOutputError
+from tagsmith.exceptions import InvalidParameterError, LLMOutputError
 from tagsmith.labeling.cache import ResponseCache
 from tagsmith.labeling.client import CachedClient, OpenAIChatClient, ScriptedLLM
 from tagsmith.labeling.labeler import LabelingOptions, label_documents
@@ -764,3 +764,26 @@ def test_a_regional_language_tag_falls_back_to_the_vocabularys_language():
         assert read_data_section(prompts[0], "LABELS") == [
             {"label": "sport", "description": "games and competitions"}, {"label": "music"}]
         assert result.Y.toarray()[0].tolist() == pytest.approx([0.9, 0.0])
+
+
+@pytest.mark.parametrize("llm, human, prior, name", [
+    ([[np.nan, 0.0], [0.0, 0.8]], [[1, 0], [0, 1]], 5.0, "Y_llm"),  # NaN mean confidence
+    ([[-0.5, 0.0], [0.0, 0.8]], [[1, 0], [0, 1]], 5.0, "Y_llm"),
+    ([[1.5, 0.0], [0.0, 0.8]], [[1, 0], [0, 1]], 5.0, "Y_llm"),
+    ([[0.9, 0.0], [0.0, 0.8]], [[np.nan, 0], [0, 1]], 5.0, "Y_human"),  # read as "not true"
+    ([[0.9, 0.0], [0.0, 0.8]], [[1, 0], [0, 1]], float("inf"), "prior_strength"),  # all NaN
+])
+def test_reliability_refuses_confidences_outside_0_1_and_an_infinite_prior(llm, human, prior,
+                                                                           name):
+    with pytest.raises(InvalidParameterError, match=f"'{name}'"):
+        estimate_reliability(sp.csr_matrix(np.array(llm)), sp.csr_matrix(np.array(human)),
+                             prior_strength=prior)
+
+
+@pytest.mark.parametrize("bad", [np.nan, -0.2, 1.5])
+def test_soft_targets_refuse_confidences_outside_0_1(bad):
+    # a NaN confidence became a NaN soft target, a negative one a target of 0.001
+    rel = estimate_reliability(sp.csr_matrix([[0.9, 0.0], [0.0, 0.8]]),
+                               sp.csr_matrix([[1, 0], [0, 1]]))
+    with pytest.raises(InvalidParameterError, match="'Y_llm'"):
+        rel.soft_targets(sp.csr_matrix(np.array([[bad, 0.0]])))

@@ -48,6 +48,7 @@ class Reliability:
         if Y.shape[1] != len(self.precision):
             raise InvalidParameterError("Y_llm", f"{len(self.precision)} label columns",
                                         Y.shape[1])
+        _check_confidences("Y_llm", Y)
         Y.eliminate_zeros()
         values = self.precision[Y.indices].astype(np.float64)
         if use_confidence:
@@ -78,7 +79,13 @@ def estimate_reliability(Y_llm, Y_human, *, prior_strength: float = 5.0) -> Reli
     human = sp.csr_matrix(Y_human, dtype=np.float32)
     if llm.shape != human.shape:
         raise InvalidParameterError("Y_human", f"shape {llm.shape}", human.shape)
-    check_number("prior_strength", prior_strength, 0, numpy=True)
+    _check_confidences("Y_llm", llm)
+    if human.nnz and not np.all(human.data >= 0):  # NaN fails: it counted as "not true"
+        raise InvalidParameterError("Y_human", "labels >= 0 (> 0 is true; no NaN)",
+                                    f"range [{human.data.min()}, {human.data.max()}]")
+    # infinite: every figure came out NaN (inf / inf), and so did every soft target
+    prior_strength = check_number("prior_strength", prior_strength, 0, finite=True,
+                                  numpy=True)
     named = (llm > 0).astype(np.float32)
     truth = (human > 0).astype(np.float32)
     hits = named.multiply(truth)
@@ -108,6 +115,15 @@ def estimate_reliability(Y_llm, Y_human, *, prior_strength: float = 5.0) -> Reli
     return Reliability(precision.astype(np.float32), recall.astype(np.float32),
                        mean_confidence.astype(np.float32), n_true.astype(np.int64),
                        micro_p, micro_r, micro_f1, float(doc_error_rate), int(llm.shape[0]))
+
+
+def _check_confidences(name: str, Y: sp.csr_matrix) -> None:
+    """Refuse values outside [0, 1] or NaN in ``Y``: a NaN confidence made its label's
+    mean confidence and every soft target of that label NaN, and a negative one a named
+    label with a negative mean confidence, without a word."""
+    if Y.nnz and not np.all((Y.data >= 0) & (Y.data <= 1)):  # NaN fails both
+        raise InvalidParameterError(name, "values in [0, 1] (no NaN)",
+                                    f"range [{Y.data.min()}, {Y.data.max()}]")
 
 
 def _shrunk(hits, count, prior_strength: float, base):
