@@ -529,3 +529,24 @@ def test_distill_refuses_half_or_mismatched_human_sample_by_name(data, human, na
     with pytest.raises(InvalidParameterError, match=f"'{name}'"):
         distill_classifier(train.texts[:100], train.Y[:100] * 0.8, space, options=options,
                            **human)
+
+
+@pytest.mark.parametrize("output, student", [
+    ("out", "out"), ("out", "out/student"), ("student/labels.jsonl", "student")])
+def test_cli_label_refuses_a_student_on_the_labels_path_before_any_call(tmp_path, output,
+                                                                         student):
+    # the labels were written first, then the student's save was refused ("exists and is
+    # not a directory", or a folder that is not a bundle) after every call was paid for
+    corpus = tmp_path / "docs.txt"
+    corpus.write_text("".join(f"a happy text number {i}\n" for i in range(30)),
+                      encoding="utf-8")
+    with LocalChatServer(lambda body: '{"labels": [{"label": "joy", "confidence": 0.8}]}'
+                         ) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "label", str(corpus), "--vocab", str(GOEMOTIONS_VOCAB), "-o",
+            str(tmp_path / output), "--budget", "10", "--rounds", "2", "--student",
+            str(tmp_path / student), "--base-url", server.base_url, "--llm", "sim",
+            "--cache", str(tmp_path / "c.sqlite")])
+        assert result.exit_code == 2, result.output
+        assert "--student" in result.output and not server.requests
+    assert not (tmp_path / output).exists()

@@ -281,9 +281,18 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
     options.validate()
     _check_output_file(output, "--output")
     if student:
+        from pathlib import Path
+
         from tagsmith.store.bundle import check_bundle_target
 
         check_bundle_target(student)  # a bundle: the bundle writer's own rule
+        # the labels are written first: on the same path (or one inside the other) the
+        # student's save was refused after every LLM call had been paid for
+        labels_path, bundle_path = Path(output).resolve(), Path(student).resolve()
+        if labels_path == bundle_path or bundle_path in labels_path.parents \
+                or labels_path in bundle_path.parents:
+            raise click.BadParameter("must differ from --output (and neither may lie "
+                                     "inside the other)", param_hint="--student")
     space = load_vocabulary(vocab)
     if shortlist_bundle:  # match the bundle's labels to VOCAB's by URI, not by position
         from tagsmith.pipeline.classifier import TextClassifier
