@@ -592,3 +592,26 @@ def test_conformal_predict_refuses_fewer_candidates_than_calibrated(calibrated):
                            rf"of {conformal.k} candidates.*got 'a top-{conformal.k - 1}'"):
             conformal.predict(probs.head(conformal.k - 1), method=method)
     assert len(calibrated.predict_sets(["hello there"])) == 1
+
+
+def test_tsv_sets_keep_a_row_for_an_empty_set(calibrated_cli_bundle, goemotions_small):
+    """A TSV row per set member left a document with an empty set (a large alpha, or an
+    LP-ICP abstention: no label set typical enough) with no row at all: it vanished from
+    the output, and its abstain flag with it, while JSON listed it."""
+    texts = "".join(line.split("\t")[0] + "\n" for line in
+                    goemotions_small["test"].read_text().splitlines()[:40])
+    for method, alpha in (("lpicp", "0.95"), ("recall", "0.99")):
+        args = ("suggest", calibrated_cli_bundle, "--sets", "--set-method", method,
+                "--alpha", alpha)
+        sets = {line["doc"]: line["set"] for line in
+                map(json.loads, run(*args, input=texts).stdout.splitlines())}
+        empty = {doc: entry for doc, entry in sets.items() if entry["size"] == 0}
+        assert empty, method  # the case under test
+        result = run(*args, "--format", "tsv", input=texts)
+        assert result.exit_code == 0, result.output
+        rows = [row.split("\t") for row in result.stdout.splitlines()]
+        assert {row[0] for row in rows} == set(sets)  # every document has its rows
+        for doc, entry in empty.items():
+            flag = "abstain" if entry["abstain"] else "ok"
+            assert [row[1:] for row in rows if row[0] == doc] == [
+                ["", "(empty set)", "", "0", flag]]

@@ -157,6 +157,8 @@ def _train_summary(model: str, output: str, n_labels: int, training: dict,
 
 #: suggest --sets lists at most this many members of a set (the most probable first)
 SET_MEMBERS_LISTED = 100
+#: suggest --sets --format tsv: the label column of the one row of an empty set
+EMPTY_SET_MARKER = "(empty set)"
 
 
 def _text_column(line: str) -> str:
@@ -293,7 +295,8 @@ def _batches(iterable, size: int):
 @click.option("--format", "fmt", type=click.Choice(["json", "tsv"]), default="json",
               show_default=True, help="With --sets, a set lists at most its 100 most probable "
               "members: JSON then says truncated: true, TSV ends the set with a row whose URI "
-              "column is empty and whose label column says how many more there are.")
+              "column is empty and whose label column says how many more there are; an "
+              "empty set is one such row reading (empty set).")
 @click.option("--whole-file", is_flag=True, help="Each FILE (or stdin) is one document, not "
               "one per line.")
 @click.option("--lang", default="en", show_default=True, callback=language_code,
@@ -358,6 +361,10 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
                 for s in listed:
                     click.echo(f"{doc}\t<{tsv_field(s.uri)}>\t{tsv_field(s.label)}\t"
                                f"{s.score:.6f}\t{doc_set.size}\t{flag}")
+                if not listed:  # an empty set (alpha near 1, or an LP-ICP abstention)
+                    # has no member to carry its size and flag: without a row of its
+                    # own the document vanished from the output, abstention and all
+                    click.echo(f"{doc}\t\t{EMPTY_SET_MARKER}\t\t0\t{flag}")
                 if doc_set.size > len(listed):  # the marker row of a truncated set
                     click.echo(f"{doc}\t\t... {doc_set.size - len(listed)} more not "
                                f"listed\t\t{doc_set.size}\t{flag}")
