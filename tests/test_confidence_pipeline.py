@@ -615,3 +615,16 @@ def test_tsv_sets_keep_a_row_for_an_empty_set(calibrated_cli_bundle, goemotions_
             flag = "abstain" if entry["abstain"] else "ok"
             assert [row[1:] for row in rows if row[0] == doc] == [
                 ["", "(empty set)", "", "0", flag]]
+
+
+def test_a_set_method_the_bundle_lacks_is_refused_naming_the_option(calibrated_cli_bundle,
+                                                                     tmp_path):
+    """suggest --set-method lpicp on a bundle calibrated without LP-ICP was refused as
+    ``parameter 'method'``, a name the user never typed."""
+    bundle = tmp_path / "model"
+    assert run("calibrate", calibrated_cli_bundle, "-o", bundle, "--no-lpicp").exit_code == 0
+    result = run("suggest", bundle, "--sets", "--set-method", "lpicp", input="Thanks!\n")
+    assert result.exit_code == 2, result.output
+    assert "option '--set-method' must be 'recall' or 'mondrian'" in result.output
+    assert "got 'lpicp'" in result.output and "'method'" not in result.output
+    assert result.stdout == ""

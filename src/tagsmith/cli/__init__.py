@@ -85,6 +85,7 @@ OPTION_ALIASES = {
     "sample_size": "sample",  # taxonomy --sample
     "minibatch_size": "minibatch",  # taxonomy --minibatch
     "alpha": "alphas",  # eval --alpha (several)
+    "method": "set_method",  # suggest --set-method (ConformalModel.predict's method)
 }
 
 
