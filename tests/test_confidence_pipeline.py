@@ -628,3 +628,20 @@ def test_a_set_method_the_bundle_lacks_is_refused_naming_the_option(calibrated_c
     assert "option '--set-method' must be 'recall' or 'mondrian'" in result.output
     assert "got 'lpicp'" in result.output and "'method'" not in result.output
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("fraction", ["0.02", "0.97"])
+def test_a_conformal_fraction_leaving_a_part_empty_is_refused_naming_it(
+        calibrated_cli_bundle, goemotions_small, tmp_path, fraction):
+    """On few held-out documents, a --conformal-fraction that rounds one part to nothing
+    was refused as ``parameter 'heldout' must be enough held-out documents ...``: no
+    option of that name, and not the one to change."""
+    few = tmp_path / "few.tsv"
+    few.write_text("".join(goemotions_small["test"].read_text().splitlines(True)[:12]))
+    out = tmp_path / "model"
+    result = run("calibrate", calibrated_cli_bundle, "--data", few, "-o", out,
+                 "--conformal-fraction", fraction)
+    assert result.exit_code == 2, result.output
+    assert "option '--conformal-fraction' must be a share of the 12 held-out documents" \
+        in result.output and f"got {fraction}" in result.output
+    assert "'heldout'" not in result.output and not out.exists()

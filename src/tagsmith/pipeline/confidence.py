@@ -216,8 +216,12 @@ def _split(heldout: HeldoutScores, options: ConfidenceOptions, crossfit, crossfi
     order = np.random.default_rng(options.seed).permutation(n)
     n_conformal = int(round(n * options.conformal_fraction))
     if n_conformal < 1 or n_conformal >= n:
-        raise InvalidParameterError("heldout", "enough held-out documents to split between "
-                                    "calibrator and conformal sets", f"{n} documents")
+        # the share is what the user chose (calibrate --conformal-fraction); the documents
+        # are at least MIN_HELDOUT_DOCS whenever a classifier is calibrated
+        raise InvalidParameterError(
+            "conformal_fraction", f"a share of the {n} held-out documents that leaves at "
+            f"least one to the calibrator and one to the conformal sets ({n_conformal} "
+            "would go to the conformal sets)", options.conformal_fraction)
     conformal = heldout.subset(np.sort(order[:n_conformal]))
     fitting = heldout.subset(np.sort(order[n_conformal:]))
     return (fitting.Y, fitting.topk), conformal, "split"
