@@ -645,3 +645,29 @@ def test_a_conformal_fraction_leaving_a_part_empty_is_refused_naming_it(
     assert "option '--conformal-fraction' must be a share of the 12 held-out documents" \
         in result.output and f"got {fraction}" in result.output
     assert "'heldout'" not in result.output and not out.exists()
+
+
+def test_shift_clear_honours_json_and_says_when_there_was_nothing(calibrated_cli_bundle,
+                                                                  goemotions_small, tmp_path):
+    """shift --clear --json printed a line of text (a script reading JSON failed on it),
+    said 'label shift removed' from a bundle that held none (and rewrote it), and let a
+    --lang it never used pass."""
+    import shutil
+
+    bundle = tmp_path / "model"
+    shutil.copytree(calibrated_cli_bundle, bundle)
+    before = (bundle / "manifest.json").read_bytes()
+    nothing = run("shift", bundle, "--clear", "--json")
+    assert nothing.exit_code == 0, nothing.output
+    assert json.loads(nothing.stdout) == {"bundle": str(bundle), "label_shift_removed": False}
+    assert (bundle / "manifest.json").read_bytes() == before
+    assert "no label shift stored" in run("shift", bundle, "--clear").stdout
+    docs = tmp_path / "docs.txt"
+    docs.write_text(goemotions_small["test"].read_text())
+    assert run("shift", bundle, docs, "--min-count", "5", "--save").exit_code == 0
+    removed = run("shift", bundle, "--clear", "--json")
+    assert removed.exit_code == 0, removed.output
+    assert json.loads(removed.stdout) == {"bundle": str(bundle), "label_shift_removed": True}
+    assert TextClassifier.load(bundle).label_shift is None
+    lang = run("shift", bundle, "--clear", "--lang", "fr")
+    assert lang.exit_code == 2 and "--lang only applies with an estimate" in lang.output

@@ -208,6 +208,21 @@ def check_png_output(path: str | None, option: str, inputs: dict[str, str | None
         raise DataError(f"{option}: {exc.reason}", path=path) from None
 
 
+def _clear_shift(classifier, bundle: str, as_json: bool) -> None:
+    """shift --clear: remove a stored shift and say whether there was one (--json: as
+    one JSON object, which scripts parse; the line of text broke them)."""
+    removed = classifier.label_shift is not None
+    if removed:  # nothing to remove: the bundle is left as it was, not rewritten
+        classifier.label_shift = None
+        classifier.save(bundle)
+    if as_json:
+        print_json({"bundle": str(bundle), "label_shift_removed": removed})
+    elif removed:
+        click.echo(f"label shift removed from {printable(bundle)}")
+    else:
+        click.echo(f"no label shift stored in {printable(bundle)}; left as it was")
+
+
 def _options_from(report):
     from tagsmith.pipeline.confidence import ConfidenceOptions
 
@@ -249,7 +264,7 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
         raise click.UsageError("--save and --clear cannot be combined")
     # --clear removes the stored shift and estimates nothing
     refuse_unused("an estimate (not with --clear)", not clear, "files", "method", "whole_file",
-                  "top", "min_count")
+                  "top", "min_count", "lang")
     classifier = TextClassifier.load(bundle)
     if save or clear:  # saved in place: a bundle the writer would refuse (a file of its
         # own beside the model, a read-only folder) is refused before the estimate, as
@@ -259,9 +274,7 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
         check_bundle_target(bundle)
     classifier.show_progress = True  # -q turns every bar off
     if clear:
-        classifier.label_shift = None
-        classifier.save(bundle)
-        click.echo(f"label shift removed from {bundle}")
+        _clear_shift(classifier, bundle, as_json)
         return
     warn_unnamed_language(classifier.label_space, lang)
     texts = [text for _, text in _read_documents(files, whole_file)]
