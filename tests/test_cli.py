@@ -836,3 +836,18 @@ def test_a_closed_pipe_stops_suggest_before_it_scores_the_rest(bundle, tmp_path,
     result = run("suggest", bundle, docs)
     assert result.exit_code == 141, result.output
     assert scored == [512]  # the first batch; the other three were never scored
+
+
+def test_eval_calibration_of_an_uncalibrated_bundle_names_the_option(bundle, goemotions_small,
+                                                                     tmp_path):
+    """The refusal said parameter 'bundle' must be a calibrated model, once the whole
+    corpus had been read (a corpus without labels was refused first: exit 3); suggest
+    --sets names its option for the same mistake."""
+    unlabelled = tmp_path / "texts.tsv"
+    unlabelled.write_text("no labels column here\n")
+    for corpus in (goemotions_small["test"], unlabelled):
+        result = run("eval", bundle, corpus, "--calibration")
+        assert result.exit_code == 2, result.output
+        assert "option '--calibration' must be used with a calibrated bundle" in result.output
+        assert f"{bundle}, which is not calibrated" in result.output
+        assert "'bundle'" not in result.output

@@ -405,6 +405,13 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
     check_png_output(reliability_png, "--reliability-png",
                      {"the corpus": corpus, "the bundle": bundle})
     classifier = TextClassifier.load(bundle)
+    if calibration and classifier.calibrator is None:
+        # as suggest --sets: the library's refusal named 'bundle' and came once the
+        # whole corpus had been read
+        raise InvalidParameterError("--calibration", "used with a calibrated bundle (run "
+                                    "tagsmith calibrate, or train with "
+                                    "--calibration-fraction)",
+                                    f"{bundle}, which is not calibrated")
     classifier.show_progress = True  # -q turns every bar off
     # a corpus without labels measures nothing: every metric would read 0 (and the
     # set recall of --calibration is undefined)
