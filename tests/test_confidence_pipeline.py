@@ -671,3 +671,21 @@ def test_shift_clear_honours_json_and_says_when_there_was_nothing(calibrated_cli
     assert TextClassifier.load(bundle).label_shift is None
     lang = run("shift", bundle, "--clear", "--lang", "fr")
     assert lang.exit_code == 2 and "--lang only applies with an estimate" in lang.output
+
+
+def test_shift_of_one_document_does_not_advise_a_lower_min_count(calibrated_cli_bundle,
+                                                                  goemotions_small, tmp_path):
+    """One document gives every label one probability in every document, so no
+    --min-count can let a label be estimated; the refusal of --save (and the warning)
+    still advised a lower --min-count, to a user who had typed --min-count 0."""
+    one = tmp_path / "one.txt"
+    one.write_text(goemotions_small["test"].read_text().splitlines(True)[0])
+    for extra in ((), ("--min-count", "0")):
+        saved = run("shift", calibrated_cli_bundle, one, "--save", *extra)
+        assert saved.exit_code == 2, saved.output
+        assert "28 with the same probability in every document" in saved.output
+        assert "Give more documents;" in saved.output and "--min-count" not in saved.output
+        shown = run("shift", calibrated_cli_bundle, one, *extra)
+        assert shown.exit_code == 0, shown.output
+        assert "(more documents would cover more)" in shown.stderr
+        assert "lower --min-count" not in shown.output

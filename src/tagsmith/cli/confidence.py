@@ -291,17 +291,20 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
                        "(which says nothing of their share)")
     unestimated = (f"{estimated.n_frozen} of {estimated.n_labels} labels left at their "
                    f"calibration share: {'; '.join(reasons)}")
+    # a lower --min-count helps only labels it left out: not those with one probability
+    # in every document (one document, or all alike), nor any when it is 0 already
+    lower = " or a lower --min-count" if n_sparse else ""
     if save and estimated.n_estimated == 0:
         # said plainly: "option '--save' must be a shift estimated ..., got 'none
         # estimated'" named neither the cause nor the remedy as a sentence
         raise click.UsageError(
             f"--save has nothing to save, so {printable(bundle)} is left as it was: the "
-            f"shift of no label could be estimated ({unestimated}). Give more documents or "
-            "a lower --min-count; without --save, the report shows the estimate.")
+            f"shift of no label could be estimated ({unestimated}). Give more documents"
+            f"{lower}; without --save, the report shows the estimate.")
     if estimated.n_frozen * 2 > estimated.n_labels:
         click.secho(f"warning: most labels were not estimated for lack of evidence "
                     f"({unestimated}); the shift covers only {estimated.n_estimated} labels "
-                    "(more documents or a lower --min-count would cover more)",
+                    f"(more documents{lower} would cover more)",
                     fg="yellow", err=True)
     if save:
         classifier.label_shift = estimated
