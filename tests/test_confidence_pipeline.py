@@ -332,6 +332,12 @@ def test_cli_calibrate_eval_suggest_and_shift(cli_bundle, goemotions_small, tmp_
     report = json.loads(result.output)["calibration"]
     assert set(report["sets"]) == {"alpha=0.1", "alpha=0.2"}
     assert report["calibrated"]["ece"] < report["raw"]["ece"]
+    # alphas that print alike keep a report each (the second replaced the first)
+    result = run("eval", cli_bundle, goemotions_small["test"], "--calibration", "--json",
+                 "--alpha", "0.1", "--alpha", "0.1000001")
+    assert result.exit_code == 0, result.output
+    assert set(json.loads(result.output)["calibration"]["sets"]) == {"alpha=0.1",
+                                                                      "alpha=0.1000001"}
     table = run("eval", cli_bundle, goemotions_small["test"], "--calibration")
     assert table.exit_code == 0 and "coverage" in table.output and "recall" in table.output
     result = run("suggest", cli_bundle, "--sets", input="Thank you so much!\nugh, again?\n")

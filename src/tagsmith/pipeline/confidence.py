@@ -479,12 +479,24 @@ def _confidence_report(classifier, raw: TopK, Y, k: int, *, alphas, reliability_
             for method in conformal.methods():
                 sets = conformal.predict(probs, alpha=alpha, method=method)
                 entry[method] = sets.summary(Y)
-            out["sets"][f"alpha={alpha:g}"] = entry
+            out["sets"][_alpha_key(alpha, out["sets"])] = entry
     if png is not None:
         out["reliability_png"] = str(reliability_diagram(
             {"raw": raw_report, "calibrated": cal_report}, png,
             title=f"Reliability ({len(raw)} documents, top {shown})"))
     return out
+
+
+def _alpha_key(alpha: float, taken: dict) -> str:
+    """``"alpha=0.1"``, or the exact value where another alpha already printed alike
+    (``--alpha 0.1 --alpha 0.1000001``: both read ``alpha=0.1``, and the second report
+    replaced the first without a word).
+
+    >>> _alpha_key(0.1, {}), _alpha_key(0.1000001, {"alpha=0.1": {}})
+    ('alpha=0.1', 'alpha=0.1000001')
+    """
+    key = f"alpha={alpha:g}"
+    return f"alpha={float(alpha)!r}" if key in taken else key
 
 
 def estimate_shift(classifier, texts, *, method: str = "em", k: int | None = None,
