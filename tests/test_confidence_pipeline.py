@@ -318,6 +318,15 @@ def cli_bundle(goemotions_small, tmp_path_factory):
     return out
 
 
+def test_cli_calibrate_refuses_an_output_inside_its_input_bundle(cli_bundle, goemotions_small):
+    before = sorted(p.name for p in cli_bundle.iterdir())
+    result = run("calibrate", cli_bundle, "--data", goemotions_small["dev"], "-o",
+                 cli_bundle / "sub" / "calibrated")
+    assert result.exit_code == 2 and "inside the input bundle" in result.output
+    assert "-o/--output" in result.output
+    assert sorted(p.name for p in cli_bundle.iterdir()) == before  # nothing written
+
+
 def test_cli_calibrate_eval_suggest_and_shift(cli_bundle, goemotions_small, tmp_path):
     plain = run("suggest", cli_bundle, "--sets", input="so happy\n")
     assert plain.exit_code == 2 and "calibrate" in plain.output

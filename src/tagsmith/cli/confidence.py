@@ -95,8 +95,16 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
                      {"the bundle": bundle, "the --data corpus": data,
                       "the output bundle": output})
     if output:
+        from pathlib import Path
+
         from tagsmith.store.bundle import check_bundle_target
 
+        inside = Path(bundle).resolve()
+        if inside in Path(output).resolve().parents:  # written into the input bundle, an
+            # unlisted folder there makes it refuse every later in-place calibration
+            raise click.BadParameter(f"{output} is inside the input bundle {bundle}; write "
+                                     "the calibrated bundle elsewhere, or leave -o out to "
+                                     "calibrate in place", param_hint="-o/--output")
         check_bundle_target(output)  # before the work, not after it
     classifier = TextClassifier.load(bundle)
     if not output:  # in place: a bundle holding files of its own is refused by the
