@@ -81,6 +81,13 @@ def _float32_norm_lost(norms: np.ndarray, X) -> np.ndarray:
     return np.flatnonzero(lost)
 
 
+def _float64_row_norms(X: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+    """L2 norms of ``X``'s ``rows``, summed in float64 (the rows
+    :func:`_float32_norm_lost` names)."""
+    part = sp.csr_matrix(X[rows], dtype=np.float64)
+    return np.sqrt(np.asarray(part.multiply(part).sum(axis=1)).ravel())
+
+
 def l2_normalize(X: sp.csr_matrix) -> sp.csr_matrix:
     """Rows scaled to unit L2 norm (empty rows stay empty), CSR float32, zeros dropped.
 
@@ -100,8 +107,7 @@ def l2_normalize(X: sp.csr_matrix) -> sp.csr_matrix:
         norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1), dtype=np.float64).ravel())
     redo = _float32_norm_lost(norms, X)
     if redo.size:
-        rows = sp.csr_matrix(X[redo], dtype=np.float64)
-        norms[redo] = np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel())
+        norms[redo] = _float64_row_norms(X, redo)
     scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
     if not X.has_canonical_format and has_repeated_column_kernel(
             X.indptr.astype(np.int64), X.indices, np.int64(X.shape[1])):

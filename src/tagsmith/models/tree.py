@@ -51,7 +51,7 @@ from tagsmith.models.base import (
     check_targets,
     check_weighted_targets,
 )
-from tagsmith.models.knn import _float32_norm_lost
+from tagsmith.models.knn import _float32_norm_lost, _float64_row_norms
 from tagsmith.progress import progress_bar
 from tagsmith.topk import TopK, _check_k
 
@@ -728,8 +728,7 @@ def _normalize_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
     norms[norms == 0] = 1.0
     scale = 1.0 / norms
     if redo.size:
-        rows = sp.csr_matrix(matrix[redo], dtype=np.float64)
-        exact = np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel())
+        exact = _float64_row_norms(matrix, redo)
         scale[redo] = np.divide(1.0, exact, out=np.ones_like(exact), where=exact > 0)
     return sp.csr_matrix(sp.diags(scale) @ matrix)
 
