@@ -560,6 +560,18 @@ def test_options_that_would_be_ignored_are_refused(args, message):
     assert result.exit_code == 2 and message in result.output, result.output
 
 
+def _train_and_suggest_tsv(tmp_path, corpus, vocab, docs, *, k: int):
+    """Train a model on ``corpus`` and suggest ``k`` labels for ``docs`` as TSV (every
+    score shown); the suggest run's result."""
+    model = tmp_path / "model"
+    result = run("train", corpus, "--output", model, "--vocab", vocab, "--dev-fraction", "0",
+                 *FAST)
+    assert result.exit_code == 0, result.output
+    result = run("suggest", model, docs, "--format", "tsv", "--k", str(k), "--threshold", "0")
+    assert result.exit_code == 0, result.output
+    return result
+
+
 def test_text_output_escapes_terminal_control_characters(tmp_path):
     """Label names, document ids and error messages from files reach the terminal with
     their control characters escaped (OSC/CSI sequences, 8-bit C1 controls, DEL)."""
@@ -579,14 +591,9 @@ def test_text_output_escapes_terminal_control_characters(tmp_path):
         ["angry words", "shouting loud", "very angry"] * 4)) + "".join(
         f"{text} {i}\t<u:calm>\n" for i, text in enumerate(
             ["quiet lake", "calm morning", "soft rain"] * 4)), encoding="utf-8")
-    model = tmp_path / "model"
-    result = run("train", corpus, "--output", model, "--vocab", vocab, "--dev-fraction", "0",
-                 *FAST)
-    assert result.exit_code == 0, result.output
     docs = tmp_path / "docs\x1b[2J.txt"
     docs.write_text("very angry words\n")
-    result = run("suggest", model, docs, "--format", "tsv", "--k", "2", "--threshold", "0")
-    assert result.exit_code == 0, result.output
+    result = _train_and_suggest_tsv(tmp_path, corpus, vocab, docs, k=2)
     assert shown in result.output and "docs\\x1b[2J.txt:1\t" in result.output
     assert not any(ch in result.output for ch in "\x1b\x07\x9b\x7f")
     result = run("vocab", tmp_path / "missing\x1b]0;x\x07.tsv")
@@ -627,14 +634,9 @@ def test_suggest_tsv_escapes_read_back_a_backslash_apart_from_a_tab(tmp_path):
     corpus.write_text("".join(f"{word} {i}\t<{uri}>\n" for i in range(6)
                               for word, uri in (("tabs", "u:tab"), ("slashes", "u:slash"),
                                                 ("paths", "u:path"))), encoding="utf-8")
-    model = tmp_path / "model"
-    result = run("train", corpus, "--output", model, "--vocab", vocab, "--dev-fraction", "0",
-                 *FAST)
-    assert result.exit_code == 0, result.output
     docs = tmp_path / "back\\slash.txt"
     docs.write_text("tabs and slashes and paths\n")
-    result = run("suggest", model, docs, "--format", "tsv", "--k", "3", "--threshold", "0")
-    assert result.exit_code == 0, result.output
+    result = _train_and_suggest_tsv(tmp_path, corpus, vocab, docs, k=3)
     escapes = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}
 
     def read_back(field):  # linear TSV, and \xHH for the other controls
