@@ -145,3 +145,22 @@ def test_a_nan_target_is_called_nan(family):
     with pytest.raises(InvalidParameterError, match="1 NaN values") as caught:
         make_model(family, n_jobs=1).fit(X, soft)
     assert caught.value.name == "Y"
+
+
+# -- pruning that leaves nothing -----------------------------------------------------------
+@pytest.mark.parametrize("family", ["linear", "tree"])
+def test_pruning_every_weight_away_is_warned_about(family, caplog):
+    """``prune_threshold=inf`` (or any value above the largest weight) dropped every
+    weight without a word: the model then gave every document the same labels."""
+    X, Y = _problem()
+    params = {"leaf_size": 2, "branching": 2} if family == "tree" else {}
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        model = make_model(family, prune_threshold=np.inf, n_jobs=1, **params).fit(X, Y)
+    warned = [r.getMessage() for r in caplog.records if "dropped every weight" in r.getMessage()]
+    assert warned and "prune_threshold=inf" in warned[0]
+    top = model.predict_topk(X, 2)
+    assert len({tuple(row) for row in top.indices}) == 1  # what the warning says
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        make_model(family, n_jobs=1, **params).fit(X, Y)
+    assert not [r for r in caplog.records if "dropped every weight" in r.getMessage()]

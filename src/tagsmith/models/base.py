@@ -10,6 +10,7 @@ state as JSON-able metadata plus numpy arrays, so bundles never need pickle.
 
 from __future__ import annotations
 
+import logging
 import numbers
 import os
 from typing import ClassVar, NoReturn
@@ -20,6 +21,8 @@ import scipy.sparse as sp
 from tagsmith._params import check_param_names, keyword_params
 from tagsmith.exceptions import InvalidParameterError, NotFittedError
 from tagsmith.topk import TopK
+
+logger = logging.getLogger("tagsmith")
 
 #: capability names a model may declare
 SAMPLE_WEIGHT = "sample_weight"
@@ -296,3 +299,17 @@ def check_weighted_targets(Y: sp.csr_matrix, weights: np.ndarray | None) -> None
         raise InvalidParameterError(
             "sample_weight", "a weight above 0 on at least one document with a positive "
             "target", f"0 on all {int(has_positive.sum())} such documents")
+
+
+def warn_if_all_pruned(model: str, prune_threshold: float, n_weights: int, X: sp.csr_matrix
+                       ) -> None:
+    """Warn when ``prune_threshold`` dropped every weight of a model trained on features.
+
+    Such a model scores every document by its biases alone, so it gives every document
+    the same labels; nothing else says so (``prune_threshold=inf`` or any value above
+    the largest weight does it).
+    """
+    if n_weights == 0 and prune_threshold > 0 and X.nnz and np.any(X.data):
+        logger.warning("%s: prune_threshold=%g dropped every weight; the model scores "
+                       "from its biases alone and gives every document the same labels "
+                       "(lower prune_threshold)", model, prune_threshold)

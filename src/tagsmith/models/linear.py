@@ -30,6 +30,7 @@ from tagsmith.models.base import (
     check_sample_weight,
     check_targets,
     check_weighted_targets,
+    warn_if_all_pruned,
 )
 from tagsmith.progress import progress_bar
 from tagsmith.store.bundle import sparse_from_state
@@ -164,6 +165,7 @@ class LinearOVR(BaseModel):
                                    dtype=np.float32)
         self.coef_.sort_indices()
         self.intercept_ = np.concatenate([out[3] for out in parts]).astype(np.float32)
+        warn_if_all_pruned("linear", float(self.prune_threshold), self.coef_.nnz, X)
         self.n_features_ = X.shape[1]
         self.n_labels_ = n_labels
         self._dense_coef = None

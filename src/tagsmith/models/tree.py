@@ -50,6 +50,7 @@ from tagsmith.models.base import (
     check_sample_weight,
     check_targets,
     check_weighted_targets,
+    warn_if_all_pruned,
 )
 from tagsmith.models.knn import _float32_norm_lost, _float64_row_norms
 from tagsmith.progress import progress_bar
@@ -231,6 +232,8 @@ class LabelTree(BaseModel):
             self._train_nodes(X, Y, weights, nodes, node_labels,
                               negative_beams[tree % len(negative_beams)])
             trees.append({name: getattr(self, name) for name in self._ARRAYS})
+            warn_if_all_pruned(f"label tree {tree}", float(self.prune_threshold),
+                               len(self.entry_val_), X)
         del reps
         self.trees_ = trees
         self._use_tree(0)
