@@ -853,3 +853,40 @@ def test_eval_calibration_of_an_uncalibrated_bundle_names_the_option(bundle, goe
         assert "option '--calibration' must be used with a calibrated bundle" in result.output
         assert f"{bundle}, which is not calibrated" in result.output
         assert "'bundle'" not in result.output
+
+
+
+def test_vv_and_q_set_the_root_level_of_a_program_with_its_own_logging(goemotions_small,
+                                                                       monkeypatch):
+    """A program with its own root handler runs main() in process: -vv (the libraries'
+    debug messages) and -q (errors alone) left its root logger's level as it was, since
+    logging.basicConfig does nothing once the root has a handler. The level is the
+    program's again once the command ends; without -vv/-q it is not touched."""
+    import logging
+
+    import tagsmith.data.vocab as vocab_module
+
+    root = logging.getLogger()
+    levels: list[int] = []
+    original = vocab_module.load_vocabulary
+
+    def spy(*args, **kwargs):
+        levels.append(root.level)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(vocab_module, "load_vocabulary", spy)
+    handler = logging.NullHandler()
+    saved = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    try:
+        for flag, expected in (("-vv", logging.DEBUG), ("-q", logging.ERROR),
+                               ("-v", logging.WARNING)):
+            with pytest.raises(SystemExit) as stopped:
+                tagsmith_cli.main([flag, "vocab", str(goemotions_small["vocab"])])
+            assert stopped.value.code == 0
+            assert levels[-1] == expected, flag
+            assert root.level == logging.WARNING and handler in root.handlers
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(saved)

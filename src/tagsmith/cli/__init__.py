@@ -187,6 +187,7 @@ def _command_logging(verbose: int, quiet: bool) -> Iterator[None]:
     INFO is the default (it carries progress when stderr is no terminal), so ``-v`` is
     tagsmith's DEBUG, ``-vv`` everyone's and ``-q`` errors alone. Without a handler of
     its own, the root logger gets one on stderr for the command (``logging.basicConfig``);
+    with one, its level is kept unless ``-vv`` or ``-q`` asks otherwise;
     every root handler formats with :class:`_PrintableFormatter` (log lines quote file
     names and texts). A program that runs :func:`main` in process keeps its own logging
     afterwards: the ``tagsmith`` logger's level, the root's, its handlers and their
@@ -197,7 +198,12 @@ def _command_logging(verbose: int, quiet: bool) -> Iterator[None]:
     saved_formatters = [(handler, handler.formatter) for handler in root.handlers]
     level = logging.ERROR if quiet else (logging.DEBUG if verbose else logging.INFO)
     root_level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    had_handlers = bool(root.handlers)
     logging.basicConfig(level=root_level, format=_LOG_FORMAT, stream=sys.stderr)
+    if had_handlers and (quiet or verbose > 1):
+        # basicConfig leaves a configured root alone: -vv and -q did nothing to the
+        # libraries' messages of a program that had set up its own logging
+        root.setLevel(root_level)
     added = [handler for handler in root.handlers
              if handler not in dict(saved_formatters)]
     try:
