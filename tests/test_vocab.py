@@ -881,3 +881,17 @@ def test_a_skos_concept_uri_holding_a_control_character_is_refused(tmp_path):
     with pytest.raises(VocabularyError, match=r"ctl.ttl: concept <u:b\x01x>: URI 'u:b\\x01x' "
                        r"holds the control character '\\x01' \(U\+0001\)"):
         load_vocabulary(path)
+
+
+@pytest.mark.parametrize("name,data,line", [
+    ("mac.tsv", b"<http://x/a>\tapple\r<http://x/b>\tp\xe4ar\r<http://x/c>\tc\r", 2),
+    ("mac.csv", b"uri,label_en\r<http://x/a>,apple\r<http://x/b>,p\xe4ar\r", 3),
+    ("mixed.tsv.gz", b"<http://x/a>\ta\r\n<http://x/b>\tb\r<http://x/c>\tc\xe4\n", 3),
+])
+def test_non_utf8_line_counts_cr_line_ends(tmp_path, name, data, line):
+    """The line a non-UTF-8 byte is on counts CR, CR LF and LF line ends, as the reader
+    does: in an old Mac file (CRs only) every such byte was said to be on line 1."""
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    with pytest.raises(VocabularyError, match=f"^{path}:{line}: not UTF-8 text \\(byte 0xe4"):
+        load_vocabulary(path)

@@ -69,6 +69,7 @@ from tagsmith.data.labelspace import (
     in_language,
     strip_brackets,
 )
+from tagsmith.data.readers import _lines_by_any_break, open_binary
 from tagsmith.data.textio import atomic_text_writer
 from tagsmith.exceptions import (
     MissingDependencyError,
@@ -722,10 +723,13 @@ def _one_line(text: str) -> str:
 
 def _first_non_utf8(path: Path) -> tuple[int | None, str]:
     """(line, byte as ``0x..``) of the first byte that is not UTF-8 in a text file; the
-    decoder's own position counts from the start of a buffer, not of the file."""
+    decoder's own position counts from the start of a buffer, not of the file. Lines
+    end at CR LF, CR or LF, as the text reader that met the byte counts them (an old
+    Mac file, CRs only, would otherwise be one line, and every byte on line 1)."""
     try:
-        with (gzip.open(path, "rb") if _gzipped(path) else open(path, "rb")) as handle:
-            for number, raw in enumerate(handle, 1):
+        with open_binary(path) as handle:
+            for number, raw in enumerate(_lines_by_any_break(handle, handle.read(1 << 16)),
+                                         1):
                 try:
                     raw.decode("utf-8")
                 except UnicodeDecodeError as exc:
