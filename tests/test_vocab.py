@@ -895,3 +895,30 @@ def test_non_utf8_line_counts_cr_line_ends(tmp_path, name, data, line):
     path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
     with pytest.raises(VocabularyError, match=f"^{path}:{line}: not UTF-8 text \\(byte 0xe4"):
         load_vocabulary(path)
+
+
+@needs_rdflib
+def test_blank_node_concepts_are_left_out_with_a_warning(tmp_path, caplog):
+    """A concept without a URI (a blank node) cannot be a label and is left out; it was
+    left out without a word, its names and the links to it lost silently."""
+    path = tmp_path / "v.ttl"
+    path.write_text("@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n"
+                    '<http://x/a> a skos:Concept ; skos:prefLabel "apple"@en ;\n'
+                    '    skos:broader [ a skos:Concept ; skos:prefLabel "fruit"@en ] .\n'
+                    '_:b a skos:Concept ; skos:prefLabel "pear"@en .\n', encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        space = load_vocabulary(path)
+    assert space.uris == ["http://x/a"] and space[0].broader == []
+    assert (f"{path}: 2 concept(s) without a URI (blank nodes) left out (preferred labels "
+            "'fruit', 'pear')") in caplog.text
+
+
+@needs_rdflib
+def test_uri_concepts_give_no_blank_node_warning(tmp_path, caplog):
+    path = tmp_path / "v.ttl"
+    path.write_text("@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n"
+                    '<http://x/a> a skos:Concept ; skos:prefLabel "apple"@en .\n',
+                    encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        load_vocabulary(path)
+    assert "blank nodes" not in caplog.text

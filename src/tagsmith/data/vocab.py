@@ -17,7 +17,8 @@ as tags compare ignoring case.
     is an error.
 ``.ttl .rdf .xml .owl .nt .jsonld`` -- SKOS, read with rdflib (``pip install
     'tagsmith[skos]'``). Concepts are the URI subjects typed ``skos:Concept`` or a class
-    the file declares ``rdfs:subClassOf*`` it (STW's ``zbwext:Descriptor``), in the order
+    the file declares ``rdfs:subClassOf*`` it (STW's ``zbwext:Descriptor``; blank-node
+    concepts, with no URI to be a label by, are left out with one warning), in the order
     of their :data:`LABEL_ID` (written by :func:`save_vocabulary_skos`, so a label keeps
     its id through a round trip), the concepts without one after them sorted by URI, so
     ids are reproducible. Each gets its ``skos:prefLabel`` per language (else
@@ -433,8 +434,10 @@ def _read_skos(path: Path, language: str) -> list[Label]:
                                      feature="reading SKOS vocabularies") from exc
     graph = _parse_rdf(rdflib, path)
     classes = set(graph.transitive_subjects(RDFS.subClassOf, SKOS.Concept))
-    found = {str(s) for cls in classes for s in graph.subjects(RDF.type, cls)
-             if isinstance(s, rdflib.URIRef)}
+    typed = {s for cls in classes for s in graph.subjects(RDF.type, cls)}
+    found = {str(s) for s in typed if isinstance(s, rdflib.URIRef)}
+    _warn_blank_concepts([s for s in typed if not isinstance(s, rdflib.URIRef)], graph,
+                         SKOS.prefLabel, path)
     ids: dict[str, int] = {}
     for s, o in graph.subject_objects(rdflib.URIRef(LABEL_ID)):
         value = o.toPython() if isinstance(o, rdflib.Literal) else None
@@ -481,6 +484,20 @@ def _read_skos(path: Path, language: str) -> list[Label]:
     if cycle:
         raise VocabularyError(_cycle_message(cycle), path=path)
     return list(labels.values())
+
+
+def _warn_blank_concepts(blank: list, graph, pref_label, path: Path) -> None:
+    """One warning for the concepts that are blank nodes (``[ a skos:Concept ]``,
+    ``_:c1``), left out as they have no URI for a label to be known by: counted, with
+    up to three of their preferred labels so they can be found in the file."""
+    if not blank:
+        return
+    names = sorted({str(o) for s in blank for o in graph.objects(s, pref_label)
+                    if str(o).strip()})
+    shown = (f" (preferred labels {', '.join(map(repr, names[:3]))}"
+             f"{', ...' if len(names) > 3 else ''})" if names else "")
+    logger.warning("%s: %d concept(s) without a URI (blank nodes) left out%s: a label "
+                   "needs a URI; give each concept one", path, len(blank), shown)
 
 
 def _warn_several_pref_labels(pref: dict[str, dict[str, list[str]]], order: Iterable[str],
