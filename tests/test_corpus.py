@@ -771,3 +771,24 @@ def test_a_label_key_holding_a_control_character_is_no_derived_label(tmp_path):
     space, (got,) = read_labelled_corpora([path], None, unknown_labels="skip")
     assert space.uris == [U + "a", U + "b"]
     assert got.report.unknown_labels == {f"<{U}\x00b>": 1, "c\x7fd": 1}
+
+
+@pytest.mark.parametrize("name,body", [
+    ("c.tsv", "Rain today\t<http://x/1>\nSun\t<http://x/2>\n"),
+    ("c.jsonl", '{"text": "Rain"}\n{"text": "Sun"}\n'),
+    ("c.csv", "text\nRain\nSun\n"),
+])
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+@pytest.mark.parametrize("on_error", ["fail", "skip"])
+def test_utf16_corpus_is_refused_whatever_on_error(tmp_path, name, body, encoding, on_error):
+    """A UTF-16 file (Windows PowerShell 5's ``>``) is refused as a whole. Split at its
+    LF bytes, every line after the first is ASCII with NULs between, valid UTF-8: with
+    ``on_error="skip"`` a TSV was read as documents and labels of NUL-riddled text."""
+    path = tmp_path / name
+    data = body.encode(encoding)
+    if encoding == "utf-16-be":
+        data = b"\xfe\xff" + data
+    path.write_bytes(data)
+    wide = "UTF-32" if encoding == "utf-32" else "UTF-16"
+    with pytest.raises(CorpusFormatError, match=f"^{path}:1: the file is {wide} text"):
+        list(read_records(path, on_error=on_error))

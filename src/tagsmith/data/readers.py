@@ -40,8 +40,9 @@ Reuters-21578 contain some).
 Malformed lines are handled by ``on_error``: ``"fail"`` raises
 :class:`~tagsmith.exceptions.CorpusFormatError` naming the file and line, ``"skip"``
 drops the line silently, a callable receives the error and reading goes on.
-Problems that make the rest of a file unreadable (a damaged gzip stream, invalid
-UTF-8 or a broken quote in CSV, a missing ``text`` column) always raise.
+Problems that make the rest of a file unreadable (a damaged gzip stream, a UTF-16 or
+UTF-32 file, invalid UTF-8 or a broken quote in CSV, a missing ``text`` column) always
+raise.
 """
 
 from __future__ import annotations
@@ -275,10 +276,26 @@ def _lines_by_any_break(handle: IO[bytes], data: bytes) -> Iterator[bytes]:
         yield rest
 
 
+#: byte-order marks of UTF-32 and UTF-16 (Windows PowerShell 5's ``>`` writes UTF-16 LE)
+_WIDE_BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32",
+              b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
+
+
 def _raw_lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """``(line number, bytes)`` pairs; a damaged file raises naming the line."""
+    """``(line number, bytes)`` pairs; a damaged file raises naming the line, a UTF-16
+    or UTF-32 file (by its byte-order mark) raises whatever ``on_error`` says: every
+    line is unreadable, though split at its LF bytes most are ASCII with NULs between,
+    valid UTF-8, and a skipping TSV reader took them as documents and labels."""
     with open_binary(path) as handle:
-        yield from numbered_lines(split_lines(handle), path)
+        for number, raw in numbered_lines(split_lines(handle), path):
+            if number == 1:
+                wide = next((name for bom, name in _WIDE_BOMS.items()
+                             if raw.startswith(bom)), None)
+                if wide is not None:
+                    raise CorpusFormatError(f"the file is {wide} text (it starts with a "
+                                            f"{wide} byte-order mark); save it as UTF-8",
+                                            path=path, line=1)
+            yield number, raw
 
 
 class NotUTF8(ValueError):
