@@ -792,3 +792,26 @@ def test_utf16_corpus_is_refused_whatever_on_error(tmp_path, name, body, encodin
     wide = "UTF-32" if encoding == "utf-32" else "UTF-16"
     with pytest.raises(CorpusFormatError, match=f"^{path}:1: the file is {wide} text"):
         list(read_records(path, on_error=on_error))
+
+
+def test_jsonl_line_starting_with_a_byte_order_mark_says_so(tmp_path):
+    """Files saved with a BOM and joined (``cat a.jsonl b.jsonl``) leave one at the start
+    of a later line, invisible in an editor; the error said only "Expecting value: line
+    1 column 1 (char 0)" about a line that looks right."""
+    path = tmp_path / "joined.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"text": "a"}\n\xef\xbb\xbf{"text": "b"}\n')
+    with pytest.raises(CorpusFormatError, match=f"^{path}:2: the line starts with a "
+                       r"byte-order mark \(U\+FEFF"):
+        list(read_records(path))
+
+
+def test_csv_carriage_return_in_an_unquoted_cell_is_explained(tmp_path):
+    """A bare CR in an unquoted cell of an LF file: the csv module's message advised
+    opening the file "in universal-newline mode", advice for a programmer, not for the
+    file's author."""
+    path = tmp_path / "c.csv"
+    path.write_bytes(b"text,labels\nfirst\rsecond,x\n")
+    with pytest.raises(CorpusFormatError, match=f"^{path}:2: invalid CSV \\(a carriage "
+                       r"return \(CR\) inside a cell that is not quoted") as info:
+        list(read_records(path))
+    assert "universal-newline" not in str(info.value)

@@ -58,7 +58,13 @@ def next_csv_row(reader, path: str | Path, start: int, error: type[DataError],
         return None
     except csv.Error as exc:
         where = f" in the {unit} that starts on line {start}" if reader.line_num > start else ""
-        raise error(f"invalid CSV ({exc}){where}", path=path, line=reader.line_num) from exc
+        reason = str(exc)
+        if reason.startswith("new-line character seen in unquoted field"):
+            # the csv module's advice ("open the file in universal-newline mode") is for
+            # the programmer; the file's author has a line break in a cell to quote
+            reason = ("a carriage return (CR) inside a cell that is not quoted; put the "
+                      "cell in double quotes or remove the CR")
+        raise error(f"invalid CSV ({reason}){where}", path=path, line=reader.line_num) from exc
 
 
 class _LineFeedRows:

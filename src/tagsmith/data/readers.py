@@ -397,6 +397,10 @@ def _jsonl_records(path: Path, on_error) -> Iterator[Record]:
         except RecursionError as exc:  # arrays nested thousands deep
             raise _Malformed("invalid JSON: nested too deeply") from exc
         except ValueError as exc:  # JSONDecodeError, or an integer of over 4,300 digits
+            if line.startswith("\ufeff"):  # line 1's was dropped by decode_line
+                raise _Malformed("the line starts with a byte-order mark (U+FEFF, invisible "
+                                 "in editors), as where files saved with one were joined; "
+                                 "remove it") from exc
             raise _Malformed(f"invalid JSON: {exc}") from exc
         if not isinstance(obj, dict):
             raise _Malformed(f"expected a JSON object, found {type(obj).__name__}")
