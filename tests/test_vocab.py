@@ -204,6 +204,15 @@ def test_tsv_round_trip(tmp_path):
     assert back.names("de") == ["Ä b", "u:b"]
 
 
+
+def test_tsv_round_trip_keeps_breaks_the_reader_does_not_split_at(tmp_path):
+    """Names with a form feed, U+0085, U+2028 or U+2029 came back with spaces there:
+    the writer split them as str.splitlines does, the reader splits at CR and LF only."""
+    names = ["x\u2028y", "p\x0cq", "n\x85m", "s\u2029t\x1cu", "cr\r\nlf\rx"]
+    space = LabelSpace([Label(f"u:{i}", {"en": name}) for i, name in enumerate(names)])
+    back = load_vocabulary(save_vocabulary_tsv(space, tmp_path / "v.tsv"))
+    assert back.names("en") == names[:4] + ["cr lf x"]
+
 def test_tsv_writer_takes_a_variant_of_the_language(tmp_path):
     # en-GB (or EN) on an English vocabulary wrote every name empty
     space = LabelSpace([Label("u:a", {"en": "apple", "de": "Apfel"}), Label("u:b", {"de": "B"})])

@@ -734,8 +734,18 @@ def _valid_uri(uri: str) -> bool:
     return bool(uri) and not any(c.isspace() or c in '<>"' for c in uri)
 
 
+#: what a TSV cell cannot hold: tabs, and the line ends the reader splits at (CR LF,
+#: CR, LF; not the other breaks of ``str.splitlines``, which names keep)
+_TSV_BREAKS = re.compile("\r\n|[\t\r\n]")
+
+
 def _one_line(text: str) -> str:
-    return " ".join(text.replace("\t", " ").splitlines())
+    r"""``text`` as one TSV cell: tabs and CR/LF line ends become spaces.
+
+    >>> _one_line("a\tb\r\nc\u2028d\x0ce")
+    'a b c\u2028d\x0ce'
+    """
+    return _TSV_BREAKS.sub(" ", text)
 
 
 def _first_non_utf8(path: Path) -> tuple[int | None, str]:
