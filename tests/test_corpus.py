@@ -327,6 +327,19 @@ def test_csv_value_under_a_second_unnamed_column_is_malformed_not_dropped(tmp_pa
             "name the columns")]
 
 
+
+def test_directory_files_ending_txt_in_another_case_are_warned_about(tmp_path, caplog):
+    # a.TXT (a Windows export) was left out of the corpus without a word
+    (tmp_path / "a.txt").write_text("read\n", encoding="utf-8")
+    (tmp_path / "b.TXT").write_text("not read\n", encoding="utf-8")
+    (tmp_path / "c.Txt").write_text("not read\n", encoding="utf-8")
+    (tmp_path / "d.tsv").write_text("", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        assert [r.text for r in read_directory(tmp_path)] == ["read"]
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 1 and "2 file(s)" in warned[0]
+    assert "'b.TXT'" in warned[0] and "'c.Txt'" in warned[0]
+
 def test_directory_sidecar_names_with_separators_give_no_phantom_labels(tmp_path):
     # a sidecar line is "<uri><TAB>name"; a name holding U+2028 or a form feed was cut
     # there, and its tail read as a label key of its own (a derived label space took it)

@@ -576,6 +576,13 @@ def _csv_record(row: list[str], columns: dict[str, int], width: int, line: int,
 def _directory_records(path: Path, on_error) -> Iterator[Record]:
     files = sorted(p for p in path.iterdir()
                    if p.suffix == ".txt" and p.is_file() and not p.name.startswith("."))
+    other_case = sorted(p.name for p in path.iterdir() if p.suffix.lower() == ".txt"
+                        and p.suffix != ".txt" and not p.name.startswith("."))
+    if other_case:  # read by their suffix alone they were left out without a word
+        logger.warning("%s: %d file(s) ending in .txt in another case not read (%s%s); "
+                       "documents are the files ending in .txt: rename them", path,
+                       len(other_case), ", ".join(map(repr, other_case[:3])),
+                       ", ..." if len(other_case) > 3 else "")
     for index, txt in enumerate(files, 1):
         try:
             text = _read_utf8(txt)
