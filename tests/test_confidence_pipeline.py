@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 import tagsmith.cli as tagsmith_cli
+from tagsmith.calibration.reliability import reliability_report
 from tagsmith.calibration.thresholds import FROM_LABEL
 from tagsmith.data.vocab import load_vocabulary
 from tagsmith.exceptions import InvalidParameterError
@@ -154,6 +155,22 @@ def test_eval_calibration_scores_the_corpus_once(calibrated, calibrated_bundle,
     expected = {**evaluate_classifier(clf, test.texts, test.Y, threshold=threshold),
                 "calibration": report}
     assert json.loads(result.output) == json.loads(tagsmith_cli.json_text(expected))
+
+
+def test_calibrated_reliability_reads_the_calibrated_top_k(calibrated, data):
+    # the calibrated report read the calibrated probabilities of the *raw* model's top K, so
+    # its top-1 ECE changed with --reliability-k (K=1 scored the raw best label, not the
+    # calibrated classifier's) and its ECE was not that of the K labels suggest shows
+    texts, Y = data["test"].texts, data["test"].Y
+    reports = {k: evaluate_confidence(calibrated, texts, Y, alphas=(0.1,), reliability_k=k)
+               for k in (1, 3, None)}
+    for k in (1, 3):
+        shown = reliability_report(Y, calibrated.predict_topk(texts, k, adjust_shift=False))
+        assert reports[k]["calibrated"]["ece"] == round(shown.ece, 6)
+        assert reports[k]["calibrated"]["top1_ece"] == reports[None]["calibrated"]["top1_ece"]
+        # the raw report reads the raw model's own top K
+        assert reports[k]["raw"]["top1_ece"] == reports[None]["raw"]["top1_ece"]
+    assert reports[1]["calibrated"]["ece"] == reports[1]["calibrated"]["top1_ece"]
 
 
 @pytest.mark.parametrize("options", [[], ["-k", "3", "--threshold", "0.1", "--set-method",

@@ -422,9 +422,11 @@ def evaluate_confidence(classifier, texts, Y, *, alphas=(0.05, 0.1, 0.2),
     ``Y`` is ``n_docs x n_labels``; the documents must be unseen by the model and its
     calibration. Reliability is measured over each document's top ``reliability_k``
     candidates (default: the calibration width, which is every label for small
-    label spaces); sets are reported per alpha and method (recall: mean recall and set
-    size; LP-ICP: coverage and number of label sets). ``png`` writes a reliability
-    diagram.
+    label spaces): the raw model's top ``reliability_k`` for the raw figures, the
+    calibrated classifier's (the most probable of the calibration width, as
+    ``predict_topk`` gives them without label shift) for the calibrated ones. Sets
+    are reported per alpha and method (recall: mean recall and set size; LP-ICP:
+    coverage and number of label sets). ``png`` writes a reliability diagram.
     """
     k, reliability_k = _confidence_k(classifier, reliability_k)
     raw = classifier.predict_topk(texts, k, calibrated=False)
@@ -464,9 +466,11 @@ def _confidence_report(classifier, raw: TopK, Y, k: int, *, alphas, reliability_
     conformal = classifier.conformal
     probs = classifier.to_probabilities(raw, adjust_shift=False)
     shown = k if reliability_k is None else min(reliability_k, k)
+    # each over its own top ``shown``: the raw model's, and the calibrated classifier's (the
+    # most probable of the k, what suggest shows); the calibrated probabilities of the raw
+    # top ``shown`` made the calibrated top-1 ECE change with ``reliability_k``
     raw_report = reliability_report(Y, _unit_scores(raw.head(shown)))
-    probs_shown = classifier.to_probabilities(raw.head(shown), adjust_shift=False)
-    cal_report = reliability_report(Y, probs_shown, bands=classifier.calibrator.bands)
+    cal_report = reliability_report(Y, probs.head(shown), bands=classifier.calibrator.bands)
     # tail probabilities are for labels outside the calibration width k
     cal_report.tail = reliability_report(Y, probs, tail=classifier.calibrator.tail).tail
     out: dict = {"k": shown, "calibration_k": k, "raw": {"ece": round(raw_report.ece, 6),
