@@ -1284,3 +1284,28 @@ def test_training_text_hashes_of_another_type_are_refused_on_load(confidence_bun
                                           "8-byte unsigned integers") as info:
         TextClassifier.load(path)
     assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("family, key", [("linear", "n_features"), ("knn", "n_labels"),
+                                         ("knn", "n_docs")])
+def test_a_count_beyond_int64_in_model_json_is_a_bundle_error(small_bundles, tmp_path, family,
+                                                              key):
+    """A count no matrix can have (``"n_features": 10**30``, which JSON holds) escaped load
+    as scipy's or numpy's OverflowError: exit code 1 and a traceback, not 4."""
+    import shutil
+
+    path = tmp_path / "b"
+    shutil.copytree(small_bundles[family], path)
+
+    def huge(meta):
+        meta[key] = 10 ** 30
+        return meta
+
+    _json_edit("model.json", huge)(path)
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    with pytest.raises(BundleError, match="damaged") as info:
+        TextClassifier.load(path)
+    assert str(path) in str(info.value)
+    code, stderr = _cli_exit(path, tmp_path)
+    assert code == 4, stderr

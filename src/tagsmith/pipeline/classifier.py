@@ -448,8 +448,11 @@ class TextClassifier:
                 if bundle.has(TRAIN_HASHES) else None)
         except BundleError:
             raise
-        except (KeyError, ValueError, TypeError, AttributeError, RecursionError) as exc:
-            # AttributeError: a JSON part of another shape ([] where {} belongs)
+        except (KeyError, ValueError, TypeError, AttributeError, RecursionError,
+                OverflowError) as exc:
+            # AttributeError: a JSON part of another shape ([] where {} belongs);
+            # OverflowError: a count beyond int64 (an integer ``"n_features"`` of 31 digits),
+            # which numpy and scipy cannot hold
             raise BundleError(f"incompatible or damaged contents ({type(exc).__name__}: {exc})",
                               path=path) from exc
         recorded = bundle.manifest.get("label_space", {}).get("fingerprint")
