@@ -1309,3 +1309,37 @@ def test_a_count_beyond_int64_in_model_json_is_a_bundle_error(small_bundles, tmp
     assert str(path) in str(info.value)
     code, stderr = _cli_exit(path, tmp_path)
     assert code == 4, stderr
+
+
+def _cast(key, convert):
+    def edit(arrays):
+        arrays[key] = convert(arrays[key])
+    return edit
+
+
+WRONG_DTYPES = {
+    "linear-intercept-strings": ("linear", _cast("intercept", lambda a: a.astype("U8"))),
+    "linear-intercept-records": ("linear", _cast(
+        "intercept", lambda a: np.zeros(a.shape, dtype=[("x", "<f4")]))),
+    "linear-coef-complex": ("linear", _cast("coef_data", lambda a: a + 1j)),
+    "knn-weights-complex": ("knn", _cast("doc_weight", lambda a: a + 1j)),
+    "tree-bias-strings": ("tree", _cast("slot_bias", lambda a: a.astype("U8"))),
+    "tree-ids-floats": ("tree", _cast("feat_ids", lambda a: a + 0.7)),
+    "tree-targets-strings": ("tree", _cast("slot_target", lambda a: a.astype("U8"))),
+    "tree-weights-complex": ("tree", _cast("entry_val", lambda a: a + 1j)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(WRONG_DTYPES))
+def test_model_arrays_of_a_dtype_tagsmith_never_writes_are_refused(small_bundles, tmp_path,
+                                                                   case):
+    """Arrays were cast to the dtype wanted whatever they held: strings parsed as numbers,
+    float ids truncated, a record array read as zeros, complex weights stripped of their
+    imaginary part; the tampered bundle loaded and predicted something else."""
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    family, edit = WRONG_DTYPES[case]
+    path = _tamper(small_bundles[family], tmp_path / "b", "model.npz", edit)
+    with pytest.raises(BundleError, match="dtype") as info:
+        TextClassifier.load(path)
+    assert str(path) in str(info.value)

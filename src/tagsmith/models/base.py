@@ -274,8 +274,8 @@ def check_sample_weight(sample_weight, n_docs: int, name: str = "sample_weight"
     if sample_weight is None:
         return None
     weights = np.asarray(sample_weight)
-    if weights.shape != (n_docs,) or not (np.issubdtype(weights.dtype, np.number)
-                                          or weights.dtype == np.bool_):
+    # not complex: its imaginary part was dropped without a word
+    if weights.shape != (n_docs,) or weights.dtype.kind not in "biuf":
         raise InvalidParameterError(name, f"shape ({n_docs},) numbers",
                                     f"shape {weights.shape} (dtype {weights.dtype})")
     weights = weights.astype(np.float64)

@@ -33,7 +33,7 @@ from tagsmith.models.base import (
     warn_if_all_pruned,
 )
 from tagsmith.progress import progress_bar
-from tagsmith.store.bundle import sparse_from_state
+from tagsmith.store.bundle import check_values, sparse_from_state
 from tagsmith.topk import TopK
 
 logger = logging.getLogger("tagsmith")
@@ -218,10 +218,9 @@ class LinearOVR(BaseModel):
         shape = (int(meta["n_features"]), int(meta["n_labels"]))
         model.coef_ = sparse_from_state("coef", "csc", arrays["coef_data"],
                                         arrays["coef_indices"], arrays["coef_indptr"], shape)
-        model.intercept_ = np.asarray(arrays["intercept"]).astype(np.float32)
-        if model.intercept_.shape != (shape[1],):
-            raise ValueError(f"intercept has shape {model.intercept_.shape}, "
-                             f"expected ({shape[1]},)")
+        # checked as numbers: astype parsed a string array and read a record array as 0
+        model.intercept_ = check_values("intercept", arrays["intercept"], (shape[1],),
+                                        finite=False).astype(np.float32)
         # fit never makes one: a NaN weight loaded fine and every prediction then failed
         # with an error about a 'scores' parameter nobody passed
         for name, values in (("coef", model.coef_.data), ("intercept", model.intercept_)):

@@ -547,6 +547,12 @@ class LabelTree(BaseModel):
                 if np.ndim(arrays[key]) != 1:
                     raise ValueError(f"tree state array {key!r} has shape "
                                      f"{np.shape(arrays[key])}, expected 1-D")
+                # the cast below takes anything: strings were parsed as numbers, float ids
+                # truncated, complex weights lost their imaginary part, a record read as 0
+                kinds = "iuf" if np.dtype(dtype).kind == "f" else "iu"
+                if stored.kind not in kinds:
+                    raise ValueError(f"tree state array {key!r} has dtype {stored}, expected "
+                                     + ("numbers" if kinds == "iuf" else "integers"))
                 tree_arrays[name] = np.ascontiguousarray(arrays[key], dtype=wanted)
             model.trees_.append(tree_arrays)
             model._use_tree(tree)
