@@ -400,6 +400,10 @@ def test_dense_knn_state_with_bad_targets_is_refused():
     bad = dict(arrays, doc_weight=-np.ones(6))
     with pytest.raises(ValueError, match="doc_weight"):
         DenseKNNModel.from_state(meta, bad)
+    # complex vectors: the cast to float dropped their imaginary part without a word
+    bad = dict(arrays, index=arrays["index"] + 1j)
+    with pytest.raises(ValueError, match="index has dtype complex"):
+        DenseKNNModel.from_state(meta, bad)
 
 
 # -- .npz members that would unpack to far more than they hold --------------------------------

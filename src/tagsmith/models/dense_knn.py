@@ -254,7 +254,7 @@ class DenseKNNModel(BaseModel):
         if index.shape != (n_docs, int(meta["n_features"])):
             raise ValueError(f"index has shape {index.shape}, expected "
                              f"({n_docs}, {meta['n_features']})")
-        if not np.issubdtype(index.dtype, np.number):
+        if index.dtype.kind not in "iuf":  # complex: its imaginary part was dropped
             raise ValueError(f"index has dtype {index.dtype}, expected numbers")
         if not np.all(np.isfinite(index)):
             raise ValueError("index holds NaN or infinite values")
