@@ -153,6 +153,20 @@ def test_invalid_file_name_in_the_manifest_names_the_bundle(tmp_path):
     assert str(info.value).startswith(f"{path}: ")
 
 
+@pytest.mark.parametrize("name", ["meta\x00.json", "", "\ud800.json", "tab\t.json"])
+def test_a_file_name_that_is_no_file_name_is_refused_naming_the_bundle(tmp_path, name):
+    """A manifest listing a name with a NUL escaped as ValueError "embedded null byte"
+    (exit code 1, a traceback; a lone surrogate the same as UnicodeEncodeError), and an
+    empty name was read as the bundle's own folder ("file  is not a regular file")."""
+    path = write(tmp_path / "b")
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["files"][name] = "0" * 64
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="invalid bundle file name") as info:
+        Bundle(path)
+    assert str(info.value).startswith(f"{path}: ")
+
+
 def test_thresholds_of_the_wrong_shape_are_refused_on_load(tmp_path):
     import scipy.sparse as sp
 

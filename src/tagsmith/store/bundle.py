@@ -488,7 +488,10 @@ def _check_members(archive: zipfile.ZipFile, name: str, keys: set[str] | None) -
 
 
 def _check_name(name: str, suffix: str, *, bundle: Path | None = None) -> None:
-    if not name.endswith(suffix) or "/" in name or "\\" in name or name.startswith("."):
+    # a NUL made the open fail with ValueError "embedded null byte" (exit code 1, a
+    # traceback), and an empty name opened the bundle's own folder
+    if not name or not name.endswith(suffix) or "/" in name or "\\" in name \
+            or name.startswith(".") or not name.isprintable():
         where = f" listed in its {MANIFEST}" if bundle is not None else ""
         raise BundleError(f"invalid bundle file name {name!r}{where}", path=bundle)
 
