@@ -26,3 +26,24 @@ CONFIGS["ensemble-auto"] = ("ensemble", {"n_jobs": 1, "weights": "auto", "tune_f
 def test_model_conformance(config, check):
     name, params = CONFIGS[config]
     check(lambda: make_model(name, **params))
+
+
+def test_the_state_round_trip_check_wants_the_same_bits():
+    """A model that loads its state a last bit off (here the intercept, one float32 step)
+    passed the round-trip check, which compared scores to 1e-5; a bundle must answer
+    exactly as the model it was saved from."""
+    import numpy as np
+
+    from tagsmith.models.linear import LinearOVR
+    from tagsmith.testing.conformance import check_state_roundtrip
+
+    class Drifting(LinearOVR):
+        @classmethod
+        def from_state(cls, meta, arrays):
+            model = super().from_state(meta, arrays)
+            model.intercept_ = np.nextafter(model.intercept_, np.float32(np.inf))
+            return model
+
+    check_state_roundtrip(lambda: LinearOVR(n_jobs=1))
+    with pytest.raises(AssertionError, match="after to_state/from_state"):
+        check_state_roundtrip(lambda: Drifting(n_jobs=1))

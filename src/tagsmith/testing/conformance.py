@@ -121,7 +121,10 @@ def check_state_roundtrip(factory: Factory) -> None:
     with np.load(buffer, allow_pickle=False) as archive:  # must not need pickle
         loaded_arrays = {key: archive[key] for key in archive.files}
     restored = type(model).from_state(meta, loaded_arrays)
-    _assert_same_topk(_scores(model, X), _scores(restored, X), "after to_state/from_state")
+    # exactly: a bundle holds the state as it was, so a loaded model answers as the one
+    # saved (scores a last bit off change ties, thresholds and the conformal sets)
+    _assert_identical_topk(_scores(model, X), _scores(restored, X),
+                           "after to_state/from_state")
 
 
 def check_dense_and_sparse_input(factory: Factory) -> None:
