@@ -155,8 +155,10 @@ def as_float32_csr(value, name: str, expected: str, *, copy: bool = False) -> sp
             raise InvalidParameterError(name, expected, _describe(value)) from None
         if dense.ndim > 2:
             raise InvalidParameterError(name, expected, f"{dense.ndim}-D array")
-        if not (np.issubdtype(dense.dtype, np.number) or dense.dtype == np.bool_):
-            raise InvalidParameterError(name, expected + " of numbers", _describe(dense))
+        if dense.dtype.kind not in "biuf":
+            raise InvalidParameterError(name, expected + " of real numbers", _describe(dense))
+    elif value.dtype.kind not in "biuf":  # complex: the cast dropped the imaginary part
+        raise InvalidParameterError(name, expected + " of real numbers", _describe(value))
     try:
         return sp.csr_matrix(value, dtype=np.float32, copy=copy)
     except (TypeError, ValueError):
@@ -218,9 +220,12 @@ def check_features(X, *, n_features: int | None = None) -> sp.csr_matrix:
                 X = summed
     else:
         try:
+            kind = np.asarray(X).dtype.kind
+            if kind in "cSUV":  # complex lost its imaginary part, strings were parsed
+                raise TypeError(kind)
             X = np.asarray(X, dtype=np.float32)
         except (TypeError, ValueError):  # strings, ragged rows: numpy's words, not ours
-            raise InvalidParameterError("X", "a 2-D feature matrix of numbers",
+            raise InvalidParameterError("X", "a 2-D feature matrix of real numbers",
                                         _describe(X)) from None
         if X.ndim != 2:
             raise InvalidParameterError("X", "a 2-D feature matrix", f"{X.ndim}-D array")

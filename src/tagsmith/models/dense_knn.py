@@ -59,9 +59,12 @@ def check_dense_features(X, *, n_features: int | None = None) -> np.ndarray:
         X = X.toarray()
     given = X
     try:
+        kind = np.asarray(X).dtype.kind
+        if kind in "cSUV":  # complex lost its imaginary part, strings were parsed
+            raise TypeError(kind)
         X = np.asarray(X, dtype=np.float32)
     except (TypeError, ValueError):  # strings, ragged rows: numpy's words, not ours
-        raise InvalidParameterError("X", "a 2-D feature matrix of numbers",
+        raise InvalidParameterError("X", "a 2-D feature matrix of real numbers",
                                     type(X).__name__) from None
     if X.ndim != 2:
         raise InvalidParameterError("X", "a 2-D feature matrix", f"{X.ndim}-D array")

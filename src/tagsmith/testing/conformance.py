@@ -258,14 +258,20 @@ def check_bad_input(factory: Factory) -> None:
                                (X, Y * 2.0, "targets above 1"),
                                (X, Y.toarray()[:, :, None], "a 3-D Y"),
                                (X, np.where(Y.toarray() > 0, "yes", "no"), "a Y of strings"),
-                               (np.full(X.shape, "a"), Y, "an X of strings")]:
+                               (np.full(X.shape, "a"), Y, "an X of strings"),
+                               # numpy casts these with a warning at most: the numbers in
+                               # strings parsed, complex ones without their imaginary part
+                               (X.toarray().astype(str), Y, "an X of numbers as strings"),
+                               (X * (1 + 1j), Y, "a complex X"),
+                               (X, Y * (1 + 1j) / 2, "a complex Y")]:
         try:
             factory().fit(bad_X, bad_Y)
         except InvalidParameterError:
             continue
         raise AssertionError(f"fit accepted {what}")
     model = factory().fit(X, Y)
-    for bad, what in [(X[:, :-1], "too few feature columns")]:
+    for bad, what in [(X[:, :-1], "too few feature columns"),
+                      (X.toarray() * (1 + 1j), "a complex X")]:
         try:
             model.predict_topk(bad, 2)
         except InvalidParameterError:
