@@ -739,3 +739,46 @@ def test_a_reply_without_text_or_usage_bills_its_prompt_as_estimated():
     assert usage.prompt_tokens == 2 * estimate_tokens(prompt) > 500
     assert usage.cost == pytest.approx(usage.prompt_tokens * 10.0 / 1e6)
     assert usage.n_failed == 1 and usage.n_requests == 0
+
+
+def test_a_cache_write_locked_for_too_long_names_the_cache(tmp_path, monkeypatch):
+    # another process holds the write lock while a run stores an answer: the bare
+    # sqlite3.OperationalError escaped complete_all's worker as a traceback, naming no file
+    import sqlite3
+
+    from tagsmith.labeling import cache as cache_module
+
+    monkeypatch.setattr(cache_module, "LOCK_TIMEOUT", 0.2)
+    path = tmp_path / "cache.sqlite"
+    cache = ResponseCache(path)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    with LocalChatServer(lambda body: "answer") as server:
+        cached = CachedClient(client_for(server), cache)
+        try:
+            with pytest.raises(DataError, match="locked by another process") as error:
+                complete_all(cached, [request("a")], n_workers=2)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert str(path) in str(error.value)
+        cached.complete(request("a"))  # once the lock is gone, the cache works again
+    assert cache.get(request("a")).text == "answer"
+
+
+def test_a_damaged_cache_row_is_a_clear_error_naming_the_cache(tmp_path):
+    # a row whose text is not UTF-8 (a damaged page, another program's writes): the
+    # run died with "sqlite3.OperationalError: Could not decode to UTF-8" and a traceback
+    import sqlite3
+
+    path = tmp_path / "cache.sqlite"
+    cache = ResponseCache(path)
+    cache.put(request("a"), ChatResponse(text="fine"))
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE responses SET text = CAST(x'33ff80' AS TEXT)")
+    with LocalChatServer(lambda body: "answer") as server:
+        cached = CachedClient(client_for(server), cache)
+        with pytest.raises(DataError, match="not a usable SQLite cache.*delete it") as error:
+            complete_all(cached, [request("a")])
+        assert not server.requests
+    assert str(path) in str(error.value)

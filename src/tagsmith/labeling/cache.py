@@ -29,6 +29,8 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -128,9 +130,10 @@ class ResponseCache:
         """The cached response to ``request``, or ``None``."""
         from tagsmith.labeling.client import ChatResponse
 
-        row = self._connection().execute(
-            "SELECT text, prompt_tokens, completion_tokens FROM responses WHERE key = ?",
-            (request.cache_key(),)).fetchone()
+        with self._errors():
+            row = self._connection().execute(
+                "SELECT text, prompt_tokens, completion_tokens FROM responses WHERE key = ?",
+                (request.cache_key(),)).fetchone()
         if row is None:
             return None
         return ChatResponse(text=row[0], prompt_tokens=row[1], completion_tokens=row[2],
@@ -138,24 +141,52 @@ class ResponseCache:
 
     def put(self, request: ChatRequest, response: ChatResponse) -> None:
         """Store (or replace) the response to ``request`` and commit at once."""
-        connection = self._connection()
-        connection.execute(
-            "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (request.cache_key(), request.model, json.dumps(request.payload(), sort_keys=True),
-             response.text, response.prompt_tokens, response.completion_tokens, time.time()))
-        connection.commit()
+        with self._errors():
+            connection = self._connection()
+            connection.execute(
+                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (request.cache_key(), request.model,
+                 json.dumps(request.payload(), sort_keys=True), response.text,
+                 response.prompt_tokens, response.completion_tokens, time.time()))
+            connection.commit()
 
     def discard(self, request: ChatRequest) -> bool:
         """Delete the cached response to ``request`` (so the next run asks again);
         returns whether there was one."""
-        connection = self._connection()
-        cursor = connection.execute("DELETE FROM responses WHERE key = ?",
-                                    (request.cache_key(),))
-        connection.commit()
+        with self._errors():
+            connection = self._connection()
+            cursor = connection.execute("DELETE FROM responses WHERE key = ?",
+                                        (request.cache_key(),))
+            connection.commit()
         return cursor.rowcount > 0
 
     def __len__(self) -> int:
-        return int(self._connection().execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+        with self._errors():
+            return int(self._connection().execute(
+                "SELECT COUNT(*) FROM responses").fetchone()[0])
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """SQLite's failures as :class:`DataError` naming the cache file: a write that
+        waited :data:`LOCK_TIMEOUT` seconds for another process's lock, a damaged page
+        or row. They escaped as bare ``sqlite3`` errors from a worker thread (a
+        traceback, the cache file unnamed, and for a locked write an answer already
+        paid for lost without a word on why)."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:  # OperationalError included
+            code = getattr(exc, "sqlite_errorcode", None)
+            base = None if code is None else code & 0xFF  # extended codes: the low byte
+            if base in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise DataError(f"locked by another process for {LOCK_TIMEOUT:g} s ({exc}); "
+                                "try again when it is done", path=self.path) from exc
+            hint = ""
+            if base in (None, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+                # None: a row Python cannot read (text that is not UTF-8)
+                hint = ("; it is damaged: move it away or delete it (it holds only answers "
+                        "already received) and run again")
+            raise DataError(f"not a usable SQLite cache ({exc}){hint}",
+                            path=self.path) from exc
 
     def close(self) -> None:
         connection = getattr(self._local, "connection", None)
