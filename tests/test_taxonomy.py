@@ -897,3 +897,28 @@ def test_a_rating_outside_what_was_asked_is_counted_not_reported(tmp_path, ratin
     report = json.loads(result.stderr.strip().splitlines()[-1])
     # the first table and the review both carry it (the first is asked for none)
     assert report["ratings"] == [] and report["n_invalid_ratings"] == 2
+
+
+def test_a_runaway_answer_is_not_sent_back_whole_for_repair():
+    """A model that runs away (a 2-million-character answer, refused unread) was sent
+    its whole answer back in the repair request: a prompt no model's context holds,
+    refused with HTTP 400, which ended the run instead of repairing the table."""
+    good = json.dumps({"labels": [{"name": "Refunds", "description": "Money back."}]})
+    sizes = []
+
+    def behaviour(body):
+        size = len(json.dumps(body))
+        sizes.append(size)
+        if size > 100_000:  # the endpoint's context limit
+            return Reply(status=400, content="maximum context length exceeded")
+        if user_prompt(body).startswith("Your answer broke"):
+            return good
+        return '{"labels": [{"name": "Refunds", "description": "' + "money " * 400_000
+
+    options = TaxonomyOptions(use_case="tickets", summarise=False, review=False)
+    with LocalChatServer(behaviour) as server:
+        taxonomy = generate_taxonomy(["a ticket"], OpenAIChatClient(server.base_url, "m"),
+                                     options)
+    assert [name for name, _ in taxonomy.labels] == ["Refunds"]
+    assert taxonomy.repaired_answers == 1 and len(sizes) == 2
+    assert sizes[1] < 2 * sizes[0] + 25_000  # the first prompt again, the answer cut

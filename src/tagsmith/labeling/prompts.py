@@ -131,10 +131,28 @@ def review_prompt(current: list[dict], use_case: str, max_labels: int, name_word
     return _messages(SYSTEM_TAXONOMY, user)
 
 
+#: most characters of a broken answer quoted back in a repair request (a label table is
+#: a few thousand; more is a runaway answer, which is cut, not sent back whole)
+MAX_REPAIR_QUOTE = 20_000
+
+
 def repair_prompt(previous: tuple[dict, ...], answer: str, problems: list[str]
                   ) -> tuple[dict, ...]:
-    """Ask again after an answer that broke the format or the limits."""
+    """Ask again after an answer that broke the format or the limits.
+
+    The answer goes back as the assistant's turn, cut to :data:`MAX_REPAIR_QUOTE`
+    characters: a runaway answer (up to 16 MB, one parsing refuses unread past a
+    million characters) was sent back whole, a repair request no model's context
+    holds (an HTTP 400 that ended the run, even for an update step that is otherwise
+    just rejected) or one billed for millions of prompt tokens.
+
+    >>> repair_prompt((), "x" * 20_005, ["too long"])[0]["content"][-30:]
+    'xx [... 5 more characters cut]'
+    """
     listed = "\n".join(f"- {problem}" for problem in problems[:20])
+    if len(answer) > MAX_REPAIR_QUOTE:
+        answer = (answer[:MAX_REPAIR_QUOTE]
+                  + f" [... {len(answer) - MAX_REPAIR_QUOTE:,} more characters cut]")
     return (*previous, {"role": "assistant", "content": answer},
             {"role": "user", "content": "Your answer broke these requirements:\n"
              f"{listed}\nAnswer again with the corrected JSON object only."})
