@@ -267,6 +267,12 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
     from tagsmith.pipeline.llm import label_corpus, write_soft_labels
 
     refuse_unused("--budget", bool(budget), "strategy", "rounds", "student", "seed")
+    # without a shortlist every label is offered: its width would be silently ignored,
+    # and with both shortlists the bundle's was used and the zero-shot one never built
+    if shortlist_bundle and shortlist_zeroshot:
+        raise click.UsageError("--shortlist and --shortlist-zeroshot cannot be combined")
+    refuse_unused("--shortlist or --shortlist-zeroshot",
+                  bool(shortlist_bundle or shortlist_zeroshot), "shortlist_k")
     # every option first: the corpus, the shortlist model and the zero-shot embeddings
     # come after, and the cache file is created only once they all passed
     inner = _client(**llm)
