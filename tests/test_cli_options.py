@@ -394,3 +394,21 @@ def test_vocab_and_shift_warn_of_a_language_no_label_is_named_in(bundle, caplog)
                      input="so happy\nso sad\n", quiet=False)
     assert result.exit_code == 0, result.output
     assert "no label has a name in language 'fr'" in caplog.text
+
+
+@pytest.mark.parametrize("command, args, message", [
+    ("train", ["-p", "C=1", "-p", "C=8"],
+     "option '--param' must be one VALUE per KEY (C is 1), got 'C=8'"),
+    ("train", ["--feature-param", "min_df=1", "--feature-param", "min_df=2"],
+     "option '--feature-param' must be one VALUE per KEY (min_df is 1), got 'min_df=2'"),
+    ("audit", ["-p", "n_neighbors=5", "-p", "n_neighbors=30", "--scores", "knn"],
+     "option '--param' must be one VALUE per KEY (n_neighbors is 5), got 'n_neighbors=30'"),
+])
+def test_a_parameter_given_twice_is_refused(files, command, args, message):
+    """``-p C=1 -p C=8`` trained with C=8 and dropped the first value without a word (a
+    default in a script followed by an override, or a typo in a long list of -p): the
+    rule for every option that would be silently ignored, as for ``audit --split``."""
+    out = files["base"] / f"twice-{command}"
+    result = run(command, files["corpus"], "-o", out, "--vocab", files["vocab"], *args)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not out.exists()

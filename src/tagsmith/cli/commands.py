@@ -29,11 +29,16 @@ ERROR_POLICY = click.Choice(["fail", "skip"])
 
 
 def _parse_params(pairs: tuple[str, ...], option: str) -> dict:
-    params = {}
+    params: dict = {}
+    given: dict[str, str] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
             raise InvalidParameterError(option, "KEY=VALUE", pair)
+        if key in given:  # the last one won, the earlier value was dropped without a word
+            raise InvalidParameterError(option, f"one VALUE per KEY ({key} is {given[key]})",
+                                        pair)
+        given[key] = raw
         try:
             params[key] = json.loads(raw)
         except json.JSONDecodeError:
