@@ -412,3 +412,16 @@ def test_a_parameter_given_twice_is_refused(files, command, args, message):
     result = run(command, files["corpus"], "-o", out, "--vocab", files["vocab"], *args)
     assert result.exit_code == 2 and message in result.output, result.output
     assert not out.exists()
+
+
+def test_a_featurizer_that_keeps_no_feature_is_named_by_its_option(files):
+    """The library's check names ``featurizer_params``, a TrainOptions field no CLI user
+    typed: the message reads as the option the value came from."""
+    out = files["base"] / "no-features"
+    result = run("train", files["corpus"], "-o", out, "--vocab", files["vocab"],
+                 "--feature-param", "min_df=100000")
+    assert result.exit_code == 2, result.output
+    assert "option '--feature-param' must be settings that keep some features" \
+        in result.output, result.output
+    assert "featurizer_params" not in result.output
+    assert not out.exists()

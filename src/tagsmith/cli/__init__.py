@@ -86,6 +86,8 @@ OPTION_ALIASES = {
     "minibatch_size": "minibatch",  # taxonomy --minibatch
     "alpha": "alphas",  # eval --alpha (several)
     "method": "set_method",  # suggest --set-method (ConformalModel.predict's method)
+    "featurizer_params": "feature_param",  # train, distill --feature-param (TrainOptions)
+    "model_params": "param",  # train, distill, audit -p/--param
 }
 
 
