@@ -30,8 +30,9 @@ tagsmith_cli._register_commands()
 FAST = ["--feature-param", "char_ngrams=null", "--feature-param", "min_df=1"]
 
 
-def run(*args, input=None):
-    return CliRunner().invoke(tagsmith_cli.cli, ["-q", *map(str, args)], input=input)
+def run(*args, input=None, quiet=True):
+    return CliRunner().invoke(tagsmith_cli.cli, [*(["-q"] if quiet else []), *map(str, args)],
+                              input=input)
 
 
 @pytest.fixture(scope="module")
@@ -490,11 +491,16 @@ def test_recalibrating_says_it_drops_the_stored_label_shift(calibrated_cli_bundl
     docs.write_text(goemotions_small["test"].read_text())
     assert run("shift", bundle, docs, "--min-count", "5", "--save").exit_code == 0
     assert (bundle / "label_shift.json").exists()
-    result = run("calibrate", bundle, "--json")
+    result = run("calibrate", bundle, "--json", quiet=False)
     assert result.exit_code == 0, result.output
     json.loads(result.stdout)  # stdout stays one JSON object
     assert f"the label shift stored in {bundle} was estimated for the old probabilities" \
         in result.stderr and "shift --save again" in result.stderr
+    assert not (bundle / "label_shift.json").exists()
+    # -q is errors only: the warning was printed all the same
+    assert run("shift", bundle, docs, "--min-count", "5", "--save").exit_code == 0
+    result = run("calibrate", bundle, "--json")
+    assert result.exit_code == 0 and not result.stderr, result.output
     assert not (bundle / "label_shift.json").exists()
     result = run("calibrate", bundle)  # no shift left: nothing to say
     assert result.exit_code == 0 and "label shift" not in result.stderr
@@ -515,10 +521,14 @@ def test_shift_says_when_labels_lack_evidence_and_refuses_to_save_nothing(
     assert "none estimated" not in saved.output
     assert (calibrated_cli_bundle / "manifest.json").read_text() == before
     assert TextClassifier.load(calibrated_cli_bundle).label_shift is None
-    shown = run("shift", calibrated_cli_bundle, few)
+    shown = run("shift", calibrated_cli_bundle, few, quiet=False)
     assert shown.exit_code == 0, shown.output
     assert "28 of 28 labels left at their calibration share" in shown.output
     assert "warning: most labels were not estimated" in shown.output
+    # -q is errors only: the warning was printed all the same
+    quiet = run("shift", calibrated_cli_bundle, few)
+    assert quiet.exit_code == 0 and "28 of 28 labels" in quiet.stdout, quiet.output
+    assert "warning" not in quiet.stderr
     report = json.loads(run("shift", calibrated_cli_bundle, few, "--json", "--min-count",
                             "0").stdout)
     assert (report["n_labels_estimated"], report["min_count"]) == (28, 0.0)

@@ -342,6 +342,16 @@ def only_applies(given: list[str], needs: str) -> str:
     return f"{names} only appl{'ies' if len(given) == 1 else 'y'} with {needs}"
 
 
+def warn(message: str) -> None:
+    """Print ``warning: MESSAGE`` on stderr, unless ``-q`` asked for errors only (the
+    warnings tagsmith logs are silenced there too)."""
+    ctx = click.get_current_context(silent=True)
+    settings = ctx.find_object(dict) if ctx is not None else None
+    if settings and settings.get("quiet"):
+        return
+    click.secho(f"warning: {message}", fg="yellow", err=True)
+
+
 def warn_unnamed_language(space, lang: str, option: str = "--lang") -> None:
     """Log one warning when labels of ``space`` have names but none in ``lang`` (nor a
     variant of it): each name then falls back to another language, and a mistyped or

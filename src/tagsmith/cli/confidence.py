@@ -11,6 +11,7 @@ from tagsmith.cli import (
     miss_rate,
     print_json,
     printable,
+    warn,
     warn_unnamed_language,
 )
 from tagsmith.exceptions import InvalidParameterError
@@ -130,10 +131,9 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
         _diagram(classifier, heldout, report, reliability_png)
         report["reliability_png"] = str(reliability_png)  # --json: stdout is one object
     if had_shift:  # estimated on the probabilities just replaced: calibration drops it
-        click.secho(f"warning: the label shift stored in {printable(bundle)} was estimated for "
-                    f"the old probabilities and is not in {printable(output or bundle)}; run "
-                    "tagsmith shift --save again to adapt to new label frequencies",
-                    fg="yellow", err=True)
+        warn(f"the label shift stored in {printable(bundle)} was estimated for the old "
+             f"probabilities and is not in {printable(output or bundle)}; run tagsmith "
+             "shift --save again to adapt to new label frequencies")
     if as_json:
         print_json(report)
         return
@@ -310,10 +310,9 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
             f"shift of no label could be estimated ({unestimated}). Give more documents"
             f"{lower}; without --save, the report shows the estimate.")
     if estimated.n_frozen * 2 > estimated.n_labels:
-        click.secho(f"warning: most labels were not estimated for lack of evidence "
-                    f"({unestimated}); the shift covers only {estimated.n_estimated} labels "
-                    f"(more documents{lower} would cover more)",
-                    fg="yellow", err=True)
+        warn(f"most labels were not estimated for lack of evidence ({unestimated}); the "
+             f"shift covers only {estimated.n_estimated} labels (more documents{lower} "
+             "would cover more)")
     if save:
         classifier.label_shift = estimated
         classifier.save(bundle)

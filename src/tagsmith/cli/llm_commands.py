@@ -14,6 +14,7 @@ from tagsmith.cli import (
     print_json,
     printable,
     tsv_field,
+    warn,
 )
 from tagsmith.cli.commands import (
     _batches,
@@ -418,8 +419,8 @@ def _bundle_space(classifier, space, vocab: str):
     merged = trained.updated(space)
     missing = len(space) - len(shared)
     if missing:
-        click.secho(f"warning: {missing} labels of {vocab} are not in the --shortlist bundle "
-                    "and are never offered to the LLM", fg="yellow", err=True)
+        warn(f"{missing} labels of {vocab} are not in the --shortlist bundle and are never "
+             "offered to the LLM")
     return merged
 
 
