@@ -727,7 +727,7 @@ def test_shift_of_one_document_does_not_advise_a_lower_min_count(calibrated_cli_
         assert saved.exit_code == 2, saved.output
         assert "28 with the same probability in every document" in saved.output
         assert "Give more documents;" in saved.output and "--min-count" not in saved.output
-        shown = run("shift", calibrated_cli_bundle, one, *extra)
+        shown = run("shift", calibrated_cli_bundle, one, *extra, quiet=False)
         assert shown.exit_code == 0, shown.output
         assert "(more documents would cover more)" in shown.stderr
         assert "lower --min-count" not in shown.output
