@@ -890,3 +890,13 @@ def test_vv_and_q_set_the_root_level_of_a_program_with_its_own_logging(goemotion
     finally:
         root.removeHandler(handler)
         root.setLevel(saved)
+
+
+def test_stdin_named_twice_is_refused(bundle):
+    """`suggest B - -` read stdin for the first '-' and nothing for the second, without
+    a word; shift's files the same."""
+    for command in ("suggest", "shift"):
+        result = run(command, bundle, "-", "-", input="I am so happy for you\n")
+        assert result.exit_code == 2, (command, result.output)
+        assert "'-' (stdin) is given more than once" in result.output
+        assert "happy" not in result.output

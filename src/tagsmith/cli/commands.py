@@ -182,6 +182,9 @@ def _read_documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | Non
     its bytes, read already (two options reading it: it can be read only once).
     """
     files = files or ("-",)
+    if files.count("-") > 1:  # the second read nothing: no document, no word
+        raise click.UsageError("'-' (stdin) is given more than once; stdin can be read "
+                               "only once")
     for name in files:
         if name != "-":
             _check_input_file(name)
