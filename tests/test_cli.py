@@ -900,3 +900,12 @@ def test_stdin_named_twice_is_refused(bundle):
         assert result.exit_code == 2, (command, result.output)
         assert "'-' (stdin) is given more than once" in result.output
         assert "happy" not in result.output
+
+
+def test_calibrate_without_data_or_stored_split_says_what_to_give(bundle, tmp_path):
+    """It said "parameter '--data' must be a labelled corpus ..., got None", as if a
+    value had been given."""
+    result = run("calibrate", bundle, "-o", tmp_path / "cal")
+    assert result.exit_code == 2, result.output
+    assert "stores no calibration split: give --data" in result.output
+    assert "got None" not in result.output and not (tmp_path / "cal").exists()

@@ -120,9 +120,10 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
     elif classifier.heldout is not None:
         heldout = classifier.heldout
     else:
-        raise InvalidParameterError("--data", "a labelled corpus the model was not trained on "
-                                    "(the bundle stores no calibration split: train with "
-                                    "--calibration-fraction to keep one)", None)
+        # a missing option, not a bad value: "..., got None" read as if one was given
+        raise click.UsageError(f"{printable(bundle)} stores no calibration split: give "
+                               "--data, a labelled corpus the model was not trained on, or "
+                               "train with --calibration-fraction to keep one")
     had_shift = classifier.label_shift is not None
     report = calibrate_classifier(classifier, heldout, options=options)
     classifier.save(output or bundle)
