@@ -854,3 +854,33 @@ def test_hnsw_ties_by_lower_id_like_exact_search():
     for k in (1, 3, 10, 25):
         assert scorer.topk_from_embeddings(query, k).indices.tolist() == \
             [list(range(1, k + 1))] * 2, k
+
+
+def test_cli_zeroshot_blend_takes_the_models_best_labels_in_vocab(tmp_path):
+    """The model's top k was taken before the labels outside VOCAB were dropped: a
+    document whose best model labels are not in VOCAB lost the model's share of the
+    labels that are, and at --weight 0 (the model alone) got fewer than k suggestions,
+    or none, though the model scores every label of VOCAB."""
+    from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+    from conftest import FAST_FEATURES
+
+    trained = LabelSpace([Label("u:old", {"en": "old"}), Label("u:sport", {"en": "sport"}),
+                          Label("u:past", {"en": "past"}), Label("u:food", {"en": "food"})])
+    texts = ["old times", "the team won the final", "old past times",
+             "bread and soup for dinner"] * 5
+    Y = sp.csr_matrix(np.array([[1, 0, 0, 0], [0, 1, 0, 0], [1, 0, 1, 0], [0, 0, 0, 1]] * 5,
+                               np.float32))
+    train_classifier(texts, Y, trained, options=TrainOptions(
+        dev_fraction=0.0, featurizer_params=FAST_FEATURES)).save(
+        tmp_path / "b")
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en\nu:sport,sport\nu:food,food\n")  # old, past: dropped
+    docs = tmp_path / "docs.txt"
+    docs.write_text("old times past\n")
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "zeroshot", str(vocab), str(docs), "--k", "2", "--cache-dir", str(tmp_path),
+        "--bundle", str(tmp_path / "b"), "--weight", "0"])
+    assert result.exit_code == 0, result.output
+    suggested = {s["uri"] for s in json.loads(result.stdout)["suggestions"]}
+    assert suggested == {"u:sport", "u:food"}

@@ -557,11 +557,15 @@ def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, f
         raise VocabularyError("every label is deprecated, and zero-shot never suggests a "
                               "deprecated label: mark the labels to suggest as not "
                               "deprecated", path=vocab)
-    known = None
+    known, model_k = None, k
     if classifier is not None:  # labels with training documents; new ones go zero-shot
         known = np.zeros(len(space), bool)
         known[:classifier.n_labels] = classifier.label_counts > 0
         known &= ~space.deprecated_mask
+        # the model's top k of its own labels may hold labels it cannot suggest here
+        # (not in VOCAB, or never trained on): ask for that many more, so that it still
+        # gives its k best of the others (at --weight 0 a document got fewer, or none)
+        model_k = min(classifier.n_labels, k + int((~known[:classifier.n_labels]).sum()))
         if not known[:classifier.n_labels].any():
             # a bundle of another vocabulary: the model would add nothing (--weight 0 gave
             # no suggestion at all, exit 0); refused before the encoder loads
@@ -588,7 +592,7 @@ def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, f
         texts = [text for _, text in batch]
         topk = scorer.predict_topk(texts, k)
         if classifier is not None:
-            topk = blend_topk(classifier.predict_topk(texts, k), topk, weight=weight, k=k,
+            topk = blend_topk(classifier.predict_topk(texts, model_k), topk, weight=weight, k=k,
                               known_labels=known, exclude=space.deprecated_mask,
                               model_space=classifier.label_space, zeroshot_space=space)
         for (doc_id, _), (ids, scores) in zip(batch, topk.rows(), strict=True):

@@ -525,10 +525,12 @@ def blend_topk(model_topk: TopK | None, zeroshot_topk: TopK, *, weight: float = 
     training document whenever the zero-shot share is above 0. ``model_topk`` may cover
     fewer labels (an older label space whose ids are a prefix of the new one).
     ``exclude`` (boolean, ``(n_labels,)``; e.g. the label space's ``deprecated_mask``)
-    labels are never suggested. A document without any zero-shot candidate (an empty
-    text, to which :meth:`ZeroShotClassifier.predict_topk` gives none) gets no
-    suggestion either, whatever the weight: a model's scores of an empty text are its
-    label priors, not evidence.
+    labels are never suggested: ask the model for ``k`` plus the number of its labels
+    excluded or not known, so its top-k still holds its ``k`` best of the others. A
+    document without any zero-shot candidate (an empty text, to which
+    :meth:`ZeroShotClassifier.predict_topk` gives none) gets no suggestion either,
+    whatever the weight: a model's scores of an empty text are its label priors, not
+    evidence.
 
     A :class:`TopK` holds label ids alone: a model of another vocabulary of the same
     size (or of the same labels in another order) would be blended id by id, each
