@@ -884,3 +884,21 @@ def test_cli_zeroshot_blend_takes_the_models_best_labels_in_vocab(tmp_path):
     assert result.exit_code == 0, result.output
     suggested = {s["uri"] for s in json.loads(result.stdout)["suggestions"]}
     assert suggested == {"u:sport", "u:food"}
+
+
+def test_blank_label_names_count_as_no_name(caplog):
+    """A name, alternative label or description of spaces alone was embedded (as the
+    encoder embeds a blank text: as '.'), so a label named '  ' was suggested for
+    whatever sits near '.', and a blank English name hid the label's name in another
+    language."""
+    from tagsmith.zeroshot.scorer import label_texts
+
+    space = LabelSpace([Label("u:a", {"en": "cats"}, {"en": [" ", "felines"]},
+                              description={"en": "\t"}),
+                        Label("u:b", {"en": "  "}),
+                        Label("u:c", {"en": " ", "fi": "raha"}, {"en": ["\n"]})])
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        texts, owners = label_texts(space)
+    assert texts == ["cats", "felines", "raha"]
+    assert owners.tolist() == [0, 0, 2]
+    assert "1 label(s)" in caplog.text and "u:b" in caplog.text

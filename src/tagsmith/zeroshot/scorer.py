@@ -55,9 +55,9 @@ def label_texts(label_space: LabelSpace, *, lang: str = "en", template: str = "{
     A label's name is its preferred name in ``lang`` (or a variant of it, as
     :meth:`LabelSpace.name_of` finds it: ``en-GB`` falls back to ``en``), else in another
     language; its alternative labels and description are those in ``lang`` or a variant
-    of it. A label without any name, alternative label or description has no text to
-    embed and is left out with a warning (embedding its URI would rank it by the look of
-    the URI).
+    of it. A label without any name, alternative label or description (a blank one, of
+    spaces alone, counts as none) has no text to embed and is left out with a warning
+    (embedding its URI would rank it by the look of the URI).
 
     >>> from tagsmith.data.labelspace import Label
     >>> space = LabelSpace([Label("u:a", {"en": "cats"}, {"en": ["felines"]},
@@ -79,13 +79,14 @@ def label_texts(label_space: LabelSpace, *, lang: str = "en", template: str = "{
     for label_id, label in enumerate(label_space):
         if deprecated[label_id]:
             continue
-        own = in_language(label.pref_labels, lang)
-        name = own or next((other for other in label.pref_labels.values() if other), "")
+        # a blank name is no name: the encoder embeds a blank text as '.'
+        own = _text(in_language(label.pref_labels, lang))
+        name = own or next((other for other in label.pref_labels.values() if _text(other)), "")
         names = [name] if name else []
         if use_alt_labels:
             alts = in_language(label.alt_labels, lang) or []
-            names += [alt for alt in alts if alt and alt != name]
-        described = in_language(label.description, lang) if use_descriptions else None
+            names += [alt for alt in alts if _text(alt) and alt != name]
+        described = _text(in_language(label.description, lang)) if use_descriptions else ""
         if described:
             names.append(f"{name}: {described}" if name else described)
         if not names:
@@ -105,6 +106,11 @@ def label_texts(label_space: LabelSpace, *, lang: str = "en", template: str = "{
                        "never suggested zero-shot, e.g. %s", len(nameless),
                        ", ".join(nameless[:3]))
     return texts, np.asarray(owners, dtype=np.int32)
+
+
+def _text(value: str | None) -> str:
+    """``value``, or ``""`` when it is None or blank (spaces alone)."""
+    return value if value and not value.isspace() else ""
 
 
 def _check_label_space(label_space) -> LabelSpace:
