@@ -726,12 +726,13 @@ def test_an_answer_without_the_asked_key_says_so_not_nonetype():
 
 
 def test_cli_label_none_sent_says_why_and_prints_the_usage_once(big, tmp_path):
-    # every document's shortlist held only deprecated labels, so nothing was sent and no
+    # every document's shortlist held no label to offer (the bundle's labels all
+    # deprecated, VOCAB's one live label unknown to it), so nothing was sent and no
     # error was recorded: the message then ended in "Last error: usage: 0 calls, ...",
     # printed right after the "LLM usage: 0 calls, ..." line, the usage twice
     vocab = tmp_path / "deprecated.csv"
     vocab.write_text("uri,label_en,deprecated\n" + "".join(
-        f"u:t{i},topic{i},{'true' if i == 5 else 'false'}\n" for i in range(N_BIG)))
+        f"u:t{i},topic{i},true\n" for i in range(N_BIG)) + "u:new,new,false\n")
     docs = tmp_path / "docs.txt"
     docs.write_text("word5 again\nword5 once more\n")
     with LocalChatServer(topic_teacher) as server:

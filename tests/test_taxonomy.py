@@ -922,3 +922,40 @@ def test_a_runaway_answer_is_not_sent_back_whole_for_repair():
     assert [name for name, _ in taxonomy.labels] == ["Refunds"]
     assert taxonomy.repaired_answers == 1 and len(sizes) == 2
     assert sizes[1] < 2 * sizes[0] + 25_000  # the first prompt again, the answer cut
+
+
+def test_cli_label_shortlist_bundle_offers_k_labels_of_vocab(tmp_path):
+    """The bundle's top --shortlist-k was taken over all its labels, then those VOCAB
+    lacks (kept as deprecated slots) were dropped: a document whose best model label is
+    not in VOCAB was offered fewer labels, or was not sent at all."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+    from conftest import FAST_FEATURES
+
+    full = tmp_path / "full.csv"
+    full.write_text("uri,label_en\nurn:t:alpha,Alpha\nurn:t:zeta,Zeta\nurn:t:mid,Middle\n")
+    texts = ["alpha start first", "zeta omega end", "middle centre half"] * 6
+    Y = sp.csr_matrix(np.tile(np.eye(3, dtype=np.float32), (6, 1)))
+    train_classifier(texts, Y, load_vocabulary(full), options=TrainOptions(
+        dev_fraction=0.0, featurizer_params=FAST_FEATURES)).save(tmp_path / "b")
+    vocab = tmp_path / "v.csv"  # without alpha, the model's best label for the document
+    vocab.write_text("uri,label_en\nurn:t:zeta,Zeta\nurn:t:mid,Middle\n")
+    docs = tmp_path / "docs.txt"
+    docs.write_text("alpha start again\n")
+    offers = []
+
+    def teacher(body):
+        offered = [x["label"] for x in read_data_section(user_prompt(body), "LABELS")]
+        offers.append(offered)
+        return json.dumps({"labels": [{"label": offered[0], "confidence": 0.9}]})
+
+    with LocalChatServer(teacher) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "label", str(docs), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl"),
+            "--shortlist", str(tmp_path / "b"), "--shortlist-k", "2",
+            "--base-url", server.base_url, "--llm", "m", "--cache", str(tmp_path / "c.sqlite")])
+    assert result.exit_code == 0, result.output
+    assert len(offers) == 1 and sorted(offers[0]) == ["Middle", "Zeta"]

@@ -374,8 +374,10 @@ def _shortlists(texts, space, bundle, zeroshot, k, show_progress, human_texts=No
     the same bundle or zero-shot scorer (``(None, None)`` without a shortlist option; the
     second is ``None`` without ``human_texts``)."""
     if bundle:
+        import numpy as np
+
         from tagsmith.pipeline.classifier import TextClassifier
-        from tagsmith.topk import TopK
+        from tagsmith.topk import PAD, TopK
 
         classifier = TextClassifier.load(bundle) if isinstance(bundle, str) else bundle
         if not classifier.label_space.is_compatible_prefix_of(space):
@@ -384,9 +386,19 @@ def _shortlists(texts, space, bundle, zeroshot, k, show_progress, human_texts=No
             raise InvalidParameterError("--shortlist", "a bundle over the same vocabulary "
                                         "(see _bundle_space)", str(bundle))
 
+        # the bundle's labels VOCAB lacks are deprecated slots, never offered: ask the
+        # model for that many more, so that k of the others remain
+        offered = ~space.deprecated_mask
+        width = min(classifier.n_labels, k + int((~offered[:classifier.n_labels]).sum()))
+
         def topk(some_texts):  # the bundle's ids are a prefix of the space's
-            found = classifier.predict_topk(some_texts, k)
-            return TopK(found.indices, found.scores, len(space))
+            found = classifier.predict_topk(some_texts, width)
+            keep = found.valid & offered[np.where(found.valid, found.indices, 0)]
+            order = np.argsort(~keep, axis=1, kind="stable")[:, :k]  # kept first, in order
+            kept = np.take_along_axis(keep, order, axis=1)
+            return TopK(np.where(kept, np.take_along_axis(found.indices, order, axis=1), PAD),
+                        np.where(kept, np.take_along_axis(found.scores, order, axis=1),
+                                 -np.inf), len(space))
 
         return topk(texts), None if human_texts is None else topk(human_texts)
     if zeroshot:
