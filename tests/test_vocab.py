@@ -427,7 +427,7 @@ def test_failed_save_leaves_the_old_file(tmp_path):
     path = save_vocabulary_tsv(LabelSpace.from_uris(["u:a"]), tmp_path / "v.tsv")
     before = path.read_bytes()
     broken = LabelSpace([Label("u:b", notation=42)])  # not a str: writing fails midway
-    with pytest.raises(AttributeError):
+    with pytest.raises(TypeError):
         save_vocabulary_tsv(broken, path)
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["v.tsv"]
 
