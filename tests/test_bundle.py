@@ -1361,3 +1361,19 @@ def test_model_arrays_of_a_dtype_tagsmith_never_writes_are_refused(small_bundles
     with pytest.raises(BundleError, match="dtype") as info:
         TextClassifier.load(path)
     assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("spelling", [".", ""])
+@pytest.mark.parametrize("existing", [True, False])
+def test_a_bundle_saved_to_the_current_folder_replaces_it(tmp_path, monkeypatch, existing,
+                                                          spelling):
+    # '-o .': the target's name is '', so the writer staged the new bundle inside the
+    # target itself ('..tmp-*') and then refused the target for holding that folder,
+    # after the whole training, naming a temporary it had made itself
+    (tmp_path / "b").mkdir()
+    if existing:
+        write(tmp_path / "b", 1.0)
+    monkeypatch.chdir(tmp_path / "b")
+    write(Path(spelling), 2.0)
+    assert Bundle(tmp_path / "b").read_json("meta.json") == {"a": 2.0}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]

@@ -68,6 +68,11 @@ class BundleWriter:
     def commit(self) -> Path:
         """Write everything to a temporary directory, then atomically move it into place."""
         target = check_bundle_target(self.path)
+        if target.name in ("", ".."):
+            # '.' or a path ending in '..' (``-o .``): its name is no name to stage beside
+            # and rename, and its parent is lexically itself or inside it, so the new
+            # bundle was staged inside the target, which was then refused for holding it
+            target = Path(os.path.realpath(target))
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
