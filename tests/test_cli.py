@@ -909,3 +909,58 @@ def test_calibrate_without_data_or_stored_split_says_what_to_give(bundle, tmp_pa
     assert result.exit_code == 2, result.output
     assert "stores no calibration split: give --data" in result.output
     assert "got None" not in result.output and not (tmp_path / "cal").exists()
+
+
+#: run in a child process: tagsmith's CLI with a pause (``slow``) at one point of a
+#: bundle save, announced by touching the marker file argv[1]
+_PAUSED_SAVE = r'''
+import os, sys, time
+from pathlib import Path
+import tagsmith.store.bundle as bundle
+marker, where = Path(sys.argv[1]), sys.argv[2]
+real_write, real_rename = bundle._write_bytes, os.rename
+def pause():
+    marker.touch()
+    time.sleep(60)
+def write(path, payload):
+    if where == "staging":
+        pause()
+    return real_write(path, payload)
+def rename(src, dst):
+    if where == "renames" and Path(src).name.startswith(".model.tmp-"):
+        pause()  # the good bundle is moved aside, the new one not yet in its place
+    return real_rename(src, dst)
+bundle._write_bytes, bundle.os.rename = write, rename
+from tagsmith.cli import main
+main(sys.argv[3:])
+'''
+
+
+@pytest.mark.parametrize("where", ["staging", "renames"])
+def test_sigterm_while_saving_keeps_the_good_bundle_and_leaves_no_temporaries(
+        goemotions_small, tmp_path, where):
+    # `timeout`, `kill`, a scheduler: SIGTERM's default action ended the process at
+    # once, leaving the half-written '.model.tmp-*' bundle behind, and between the
+    # renames the good bundle away from its path, as '.model.old-*'
+    import signal
+    import time
+
+    out = tmp_path / "out" / "model"
+    train = ["train", goemotions_small["dev"], "--output", out, "--vocab",
+             goemotions_small["vocab"], "--dev-fraction", "0", *FAST]
+    assert run(*train).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    marker = tmp_path / "paused"
+    process = subprocess.Popen(
+        [sys.executable, "-c", _PAUSED_SAVE, str(marker), where, "-q", *map(str, train),
+         "--seed", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists(), process.communicate()
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    assert stderr.decode().strip() == "terminated"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["model"]
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before

@@ -7,7 +7,8 @@ Exit codes: 0 success; 1 unexpected error; 2 bad usage or parameter; 3 bad input
 data (corpus or vocabulary) or an output path that cannot be written; 4 model bundle
 to read missing, damaged or incompatible;
 5 an optional dependency is missing; 6 the LLM endpoint failed; 130 interrupted;
-141 the reader of the output went away (``tagsmith suggest ... | head``), quietly.
+141 the reader of the output went away (``tagsmith suggest ... | head``), quietly;
+143 terminated (SIGTERM), after the same clean-up as an interrupt.
 """
 
 from __future__ import annotations
@@ -26,10 +27,43 @@ from tagsmith._json import dumps as json_dumps
 from tagsmith.exceptions import InvalidParameterError, TagsmithError
 
 EXIT_INTERRUPTED = 130
+#: 128 + SIGTERM, what a shell reports for a process that ``kill`` or ``timeout`` ended
+EXIT_TERMINATED = 143
 #: 128 + SIGPIPE: what a shell reports for a C tool killed writing to a closed pipe, and
 #: what ``set -o pipefail`` scripts already expect from ``... | head``; 1 is "unexpected
 #: error" here, which a closed pipe is not
 EXIT_BROKEN_PIPE = 141
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``timeout``, a scheduler or ``docker stop`` ending the job),
+    raised where the command stands, as Ctrl-C raises KeyboardInterrupt: its default
+    action ended the process at once, skipping every clean-up, so a training stopped
+    while saving left its half-written ``.NAME.tmp-*`` bundle behind (and, between the
+    two renames, the good bundle moved aside as ``.NAME.old-*``, not at its path)."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` while the command runs (main thread only, and
+    not where the caller ignores it); the caller's handler is put back afterwards."""
+    import signal
+    import threading
+
+    previous = signal.getsignal(signal.SIGTERM)
+    if threading.current_thread() is not threading.main_thread() \
+            or previous == signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 class _PrintableFormatter(logging.Formatter):
@@ -52,6 +86,9 @@ class _TagsmithGroup(click.Group):
                 message = as_typed(self.get_command(ctx, ctx.invoked_subcommand), exc)
             click.secho(f"error: {printable(message, keep_layout=True)}", fg="red", err=True)
             ctx.exit(exc.exit_code)
+        except Terminated:
+            click.echo("terminated", err=True)
+            ctx.exit(EXIT_TERMINATED)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(EXIT_INTERRUPTED)
@@ -260,7 +297,8 @@ def _register_commands() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     _register_commands()
-    cli.main(args=argv, prog_name="tagsmith")
+    with _terminate_as_interrupt():
+        cli.main(args=argv, prog_name="tagsmith")
 
 
 def miss_rate(ctx: click.Context, param: click.Parameter, value):
