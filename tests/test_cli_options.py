@@ -81,6 +81,12 @@ LIBRARY_CHECKED = [
      "crossfit_folds"),
     ("train", ["{corpus}", "-o", "{out}", "--crossfit-folds", "601"], "--crossfit-folds",
      "crossfit_folds"),  # more folds than the 600 documents
+    # a share of the 600 documents that rounds to none, or to all of them: the message
+    # named heldout_split's parameter 'fraction'
+    ("train", ["{corpus}", "-o", "{out}", "--calibration-fraction", "0.0001"],
+     "--calibration-fraction", "calibration_fraction"),
+    ("train", ["{corpus}", "-o", "{out}", "--calibration-fraction", "0.9999"],
+     "--calibration-fraction", "calibration_fraction"),
     ("calibrate", ["{bundle}", "--beta", "0"], "--beta", "beta"),
     ("taxonomy", ["{corpus}", "--use-case", " ", "-o", "{out}.csv", *LLM], "--use-case",
      "use_case"),

@@ -294,18 +294,20 @@ class HeldoutScores:
         return cls(topk, y, rows, source)
 
 
-def heldout_split(n_docs: int, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def heldout_split(n_docs: int, fraction: float, seed: int = 0, *,
+                  name: str = "fraction") -> tuple[np.ndarray, np.ndarray]:
     """Seeded ``(fit rows, held-out rows)``, each sorted; ``fraction`` of the docs held out.
+    A refused ``fraction`` is named ``name`` (the caller's parameter).
 
     >>> fit, held = heldout_split(10, 0.2, seed=0)
     >>> len(fit), len(held), sorted(set(fit) | set(held)) == list(range(10))
     (8, 2, True)
     """
     if not 0.0 < fraction < 1.0:
-        raise InvalidParameterError("fraction", "a number in (0, 1)", fraction)
+        raise InvalidParameterError(name, "a number in (0, 1)", fraction)
     n_held = int(round(n_docs * fraction))
     if n_held < 1 or n_held >= n_docs:
-        raise InvalidParameterError("fraction", f"a share of the {n_docs} documents leaving at "
+        raise InvalidParameterError(name, f"a share of the {n_docs} documents leaving at "
                                     "least one on each side", fraction)
     order = np.random.default_rng(seed).permutation(n_docs)
     return np.sort(order[n_held:]), np.sort(order[:n_held])

@@ -329,7 +329,7 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
     calibration = None
     if options.calibration_fraction:
         fit_rows, cal_rows = heldout_split(len(texts), options.calibration_fraction,
-                                           options.seed)
+                                           options.seed, name="calibration_fraction")
         calibration = ([texts[i] for i in cal_rows], _named(Y[cal_rows]), cal_rows)
         # too few (or unlabelled) to calibrate on: say so now, not after the training
         check_heldout_labels(calibration[1], _calibration_source(options))
