@@ -200,3 +200,24 @@ def test_the_untuned_thresholds_warning_names_the_option_typed(goemotions_small,
         dev_fraction=0.3, featurizer_params={"char_ngrams": None, "min_df": 1}))
     assert "dev_fraction 0.3 of 12 training documents holds out none" in caplog.text
     assert "--dev-fraction" not in caplog.text
+
+
+@pytest.mark.parametrize("featurizer, members, wrong", [
+    ("views", [["linear", {}, "wrods"]], "'wrods'"),  # a view no --feature-param names
+    ("views2", [["linear", {}]], "no view"),  # two views, and the member names neither
+    ("tfidf", [["linear", {}, "words"]], "view 'words'"),  # views without --featurizer views
+])
+def test_ensemble_members_naming_views_are_checked_before_any_data_is_read(
+        tmp_path, featurizer, members, wrong):
+    # found only when the ensemble was fitted, after every text had been featurized
+    # (sentence embeddings: about 300 texts a second); a missing corpus shows it: the
+    # refusal came as exit code 3 for the corpus, not 2 for the parameter
+    views = ["--featurizer", "views", "--feature-param", 'words={"kind": "tfidf"}']
+    if featurizer == "views2":
+        views += ["--feature-param", 'chars={"kind": "tfidf", "word_ngrams": null}']
+    result = run("train", tmp_path / "missing.tsv", "-o", tmp_path / "model", "--model",
+                 "ensemble", "-p", f"members={json.dumps(members)}",
+                 *(views if featurizer != "tfidf" else []))
+    assert result.exit_code == 2, result.output
+    assert "members[0]" in result.output and wrong in result.output
+    assert "missing.tsv" not in result.output

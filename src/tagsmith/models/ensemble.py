@@ -205,6 +205,9 @@ class EnsembleModel(BaseModel):
                 raise InvalidParameterError(f"members[{position}]",
                                             f"a view name (one of {sorted(X)}) as third entry",
                                             "no view")
+            if view not in X:  # Views' own error named a 'view', not the member's
+                raise InvalidParameterError(f"members[{position}] view",
+                                            f"one of {sorted(X)}", view)
             return X[view]
         if view is not None:
             raise InvalidParameterError(f"members[{position}] view",

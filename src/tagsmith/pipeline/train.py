@@ -107,6 +107,8 @@ class TrainOptions:
             self.confidence.validate()
         check_model_params(self.model, self.model_params)  # names and values
         _check_featurizer(self.featurizer, self.featurizer_params)
+        _check_member_views(self.model, self.model_params, self.featurizer,
+                            self.featurizer_params)
         if self.model == "dense_knn" and self.featurizer != "embedding":
             raise InvalidParameterError(
                 "featurizer", "'embedding' for model 'dense_knn', which needs dense rows "
@@ -134,6 +136,24 @@ def _check_featurizer(kind: str, params: dict) -> None:
         if not isinstance(spec, dict) or "kind" not in spec:
             raise InvalidParameterError(f"view {name!r}", "a dict with a 'kind'", spec)
         _check_featurizer(spec["kind"], {k: v for k, v in spec.items() if k != "kind"})
+
+
+def _check_member_views(model: str, model_params: dict, featurizer: str,
+                        featurizer_params: dict) -> None:
+    """An ensemble member's view must be one the featurizer makes: checked by the
+    ensemble itself only when it was fitted, once every text had been featurized."""
+    if model != "ensemble":
+        return
+    from tagsmith.features.views import Views
+    from tagsmith.models.ensemble import EnsembleModel
+
+    # stand-ins of the features, one row per view the featurizer will make
+    features = (Views({name: np.zeros((1, 1)) for name in featurizer_params})
+                if featurizer == "views" else np.zeros((1, 1)))
+    ensemble = EnsembleModel(**{key: value for key, value in model_params.items()
+                                if key == "members"})
+    for position, view in enumerate(ensemble._member_views()):
+        EnsembleModel._view_of(features, view, position)
 
 
 def data_fingerprint(texts: Sequence[str], Y: sp.csr_matrix) -> str:
