@@ -964,3 +964,32 @@ def test_sigterm_while_saving_keeps_the_good_bundle_and_leaves_no_temporaries(
     assert stderr.decode().strip() == "terminated"
     assert sorted(p.name for p in out.parent.iterdir()) == ["model"]
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_full_disk_while_saving_a_bundle_names_it_and_keeps_the_good_one(
+        goemotions_small, tmp_path):
+    # a real full file system (a small tmpfs; needs the right to mount one): the error
+    # said "writing the output", as for stdout, not which output could not be written
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here")
+    try:
+        out = disk / "model"
+        train = ["train", goemotions_small["dev"], "--output", out, "--vocab",
+                 goemotions_small["vocab"], "--dev-fraction", "0", *FAST]
+        assert run(*train).exit_code == 0
+        before = {p.name: p.read_bytes() for p in out.iterdir()}
+        import os
+
+        stats = os.statvfs(disk)  # fill all but a few KiB
+        (disk / "filler").write_bytes(b"\0" * max(0, stats.f_bavail * stats.f_frsize - 8192))
+        result = subprocess.run([sys.executable, "-m", "tagsmith", "-q", *map(str, train)],
+                                capture_output=True, text=True)
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.strip() == f"error: {out}: No space left on device"
+        assert sorted(p.name for p in disk.iterdir()) == ["filler", "model"]
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)

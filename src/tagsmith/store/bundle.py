@@ -107,8 +107,12 @@ class BundleWriter:
             for name in (*checksums, MANIFEST):  # files readable by whoever reads the folder
                 os.chmod(staging / name, mode & 0o666)
             _replace_directory(staging, target)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(staging, ignore_errors=True)
+            if isinstance(exc, OSError) and exc.filename is None:
+                # a write that fails (a full disk) names no file: the error read
+                # "writing the output", which a user takes for stdout, not the bundle
+                exc.filename = str(self.path)
             raise
         return target
 
