@@ -902,3 +902,29 @@ def test_blank_label_names_count_as_no_name(caplog):
     assert texts == ["cats", "felines", "raha"]
     assert owners.tolist() == [0, 0, 2]
     assert "1 label(s)" in caplog.text and "u:b" in caplog.text
+
+
+def test_hnsw_searches_of_other_depths_from_several_threads_answer_as_alone():
+    """Each search sets the shared index's query depth (``ef``) from its ``k`` and then
+    queries it: a search in another thread set its own depth in between, and a web
+    service asking for 5 labels got a different top 5 while another request asked for
+    100 (checked against the same searches one at a time)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pytest.importorskip("hnswlib")
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(3000, 24)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    queries = rng.normal(size=(64, 24)).astype(np.float32)
+    # a sparse graph searched shallowly: the depth changes the answers
+    index = HnswIndex(vectors, M=4, ef_construction=20, ef=10, n_threads=1)
+    alone = {k: index.search(queries, k) for k in (5, 100)}
+
+    def search(i: int) -> bool:
+        k = (5, 100)[i % 2]
+        ids, sims = index.search(queries, k)
+        return np.array_equal(ids, alone[k][0]) and np.array_equal(sims, alone[k][1])
+
+    with ThreadPoolExecutor(8) as pool:
+        same = list(pool.map(search, range(400)))
+    assert all(same), f"{same.count(False)} of {len(same)} concurrent searches differ"

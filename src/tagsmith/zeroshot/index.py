@@ -9,6 +9,8 @@ logarithmic in the rows, for label spaces in the hundreds of thousands.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from tagsmith._params import check_choice
@@ -89,6 +91,9 @@ class HnswIndex:
     With ``n_threads`` > 1 the graph is built by threads inserting at once, so two
     builds of the same vectors can differ in a few links (and rank near-ties apart);
     ``n_threads=1`` builds the same graph every time, about a third slower.
+
+    Threads may search one index at once: a search sets the index's query depth and
+    queries it under a lock, so each answers as it would alone.
     """
 
     kind = "hnsw"
@@ -108,6 +113,10 @@ class HnswIndex:
         self.index.add_items(vectors, np.arange(self.n_rows), num_threads=n_threads)
         self.ef = ef
         self.n_threads = n_threads
+        # the query depth is the index's, not the query's: a search in another thread
+        # set its own between this one's set_ef and knn_query (another k, another depth),
+        # and the top k changed with what else was being asked
+        self._lock = threading.Lock()
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """As :meth:`ExactIndex.search`; exact when every row is wanted or the search would
@@ -130,11 +139,12 @@ class HnswIndex:
         queries = np.ascontiguousarray(queries, np.float32)
         depth = hnsw_search_depth(self.ef, k, self.n_rows)
         if depth < self.n_rows:
-            self.index.set_ef(depth)
             for fetch in dict.fromkeys((depth, k)):  # the search's candidates, else k
                 try:
-                    ids, distances = self.index.knn_query(queries, k=fetch,
-                                                          num_threads=self.n_threads)
+                    with self._lock:
+                        self.index.set_ef(depth)
+                        ids, distances = self.index.knn_query(queries, k=fetch,
+                                                              num_threads=self.n_threads)
                 except RuntimeError:
                     continue
                 ids, sims = ids.astype(np.int64), (1.0 - distances).astype(np.float32)
