@@ -367,6 +367,51 @@ def test_forest_predicts_the_same_from_several_threads(shape):
     assert all(getattr(forest, name) is value for name, value in attributes.items())
 
 
+WORKQUEUE_SCRIPT = """
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+import numpy as np
+
+sys.path.insert(0, sys.argv[1])
+from test_tree import _clustered_problem
+from tagsmith.models.tree import LabelTree
+
+X, Y = _clustered_problem(n_labels=30, n_docs=700, n_features=200)
+forest = LabelTree(n_trees=2, branching=2, leaf_size=4, n_jobs=1).fit(X[:500], Y[:500])
+queries = [X[500 + 25 * i:525 + 25 * i] for i in range(8)]
+alone = [forest.predict_topk(q, 5) for q in queries]
+with ThreadPoolExecutor(8) as pool:
+    together = list(pool.map(lambda i: forest.predict_topk(queries[i % 8], 5), range(200)))
+same = [np.array_equal(top.indices, alone[i % 8].indices)
+        and np.array_equal(top.scores, alone[i % 8].scores) for i, top in enumerate(together)]
+print(numba.threading_layer(), all(same))
+"""
+
+
+def test_forest_predicts_from_several_threads_on_numba_s_workqueue_layer(tmp_path):
+    """Without TBB or an OpenMP runtime (a slim container without libgomp, macOS without
+    libomp) numba runs parallel kernels on its workqueue layer, which aborts the whole
+    process when two threads launch one at once ("Concurrent access has been
+    detected"): a web service predicting with a tree from a thread pool died, no
+    exception raised. Launches are serialised on that layer."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    script = tmp_path / "workqueue.py"
+    script.write_text(WORKQUEUE_SCRIPT, encoding="utf-8")
+    env = {**os.environ, "NUMBA_THREADING_LAYER": "workqueue",
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, str(script), str(ROOT / "tests")], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["workqueue", "True"]
+
+
 def test_depth_blocks_take_routed_documents_as_negatives():
     from tagsmith.models.tree import _depth_blocks
 

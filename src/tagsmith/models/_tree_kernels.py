@@ -9,6 +9,8 @@ the node)`` plus the entries touched, whatever the node's size.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from numba import njit, prange
 
@@ -18,6 +20,32 @@ SCORE_SIGMOID = 0
 SCORE_L2_HINGE = 1
 SCORE_L3_HINGE = 2
 SCORE_CODES = {"sigmoid": SCORE_SIGMOID, "l2-hinge": SCORE_L2_HINGE, "l3-hinge": SCORE_L3_HINGE}
+#: numba's threading layers that take parallel launches from several threads at once
+THREADSAFE_LAYERS = frozenset({"tbb", "omp"})
+_LAUNCH_LOCK = threading.Lock()
+
+
+def launch(kernel, *args) -> None:
+    """Run the ``parallel=True`` ``kernel`` on ``args``, one launch at a time unless
+    numba's threading layer is thread-safe.
+
+    Without TBB or an OpenMP runtime (a container without libgomp, macOS without
+    libomp) numba falls back to its workqueue layer, which aborts the whole process
+    ("Concurrent access has been detected") when two threads launch a kernel at once:
+    a service predicting with a tree from a thread pool died without an exception.
+    The layer is chosen at the first launch, which is therefore serialised too.
+    """
+    import numba
+
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet
+        layer = None
+    if layer in THREADSAFE_LAYERS:
+        kernel(*args)
+        return
+    with _LAUNCH_LOCK:
+        kernel(*args)
 
 
 @njit(nogil=True, cache=True, inline="always", error_model="numpy")

@@ -386,7 +386,7 @@ class LabelTree(BaseModel):
         Uses the classifiers just trained at the current depth (``blocks`` names its
         nodes), packed without disturbing ``results``.
         """
-        from tagsmith.models._tree_kernels import SCORE_CODES, expand_beam
+        from tagsmith.models._tree_kernels import SCORE_CODES, expand_beam, launch
 
         live, beam_nodes, beam_scores = beam
         level = {node: results[node] for node in blocks if node in results}
@@ -402,11 +402,12 @@ class LabelTree(BaseModel):
         out_nodes = np.empty((len(live), width), np.int32)
         out_scores = np.empty((len(live), width), np.float64)
         max_children = int(np.diff(self.node_slot_ptr_).max())
-        expand_beam(X_live.data, X_live.indices, X_live.indptr.astype(np.int64), beam_nodes,
-                    beam_scores, self.node_slot_ptr_, self.slot_target_, self.slot_is_label_,
-                    packed["slot_bias"], packed["node_feat_ptr"], packed["feat_ids"],
-                    packed["feat_entry_ptr"], packed["entry_child"], packed["entry_val"],
-                    max_children, SCORE_CODES[self.score], out_nodes, out_scores)
+        launch(expand_beam, X_live.data, X_live.indices, X_live.indptr.astype(np.int64),
+               beam_nodes, beam_scores, self.node_slot_ptr_, self.slot_target_,
+               self.slot_is_label_, packed["slot_bias"], packed["node_feat_ptr"],
+               packed["feat_ids"], packed["feat_entry_ptr"], packed["entry_child"],
+               packed["entry_val"], max_children, SCORE_CODES[self.score], out_nodes,
+               out_scores)
         return live, out_nodes, out_scores
 
     def _assemble(self, results: dict[int, list], nodes: list, child_dtype) -> None:
@@ -476,7 +477,7 @@ class LabelTree(BaseModel):
                       progress: bool = True) -> TopK:
         """Beam search in one tree: ``tree`` holds its arrays (default: the attributes);
         ``progress=False`` shows no bar (a forest shows one over all its blocks)."""
-        from tagsmith.models._tree_kernels import SCORE_CODES, beam_search
+        from tagsmith.models._tree_kernels import SCORE_CODES, beam_search, launch
 
         t = tree if tree is not None else {name: getattr(self, name) for name in self._ARRAYS}
         n_docs = X.shape[0]
@@ -496,11 +497,11 @@ class LabelTree(BaseModel):
                 hi = min(n_docs, lo + PREDICT_BATCH)
                 sub_ptr = indptr[lo:hi + 1] - indptr[lo]
                 a, b = indptr[lo], indptr[hi]
-                beam_search(X.data[a:b], X.indices[a:b], sub_ptr, slot_ptr, t["slot_target_"],
-                            t["slot_is_label_"], t["slot_bias_"], t["node_feat_ptr_"],
-                            t["feat_ids_"], t["feat_entry_ptr_"], t["entry_child_"],
-                            t["entry_val_"], max_children, beam, k, SCORE_CODES[self.score],
-                            out_idx[lo:hi], out_score[lo:hi])
+                launch(beam_search, X.data[a:b], X.indices[a:b], sub_ptr, slot_ptr,
+                       t["slot_target_"], t["slot_is_label_"], t["slot_bias_"],
+                       t["node_feat_ptr_"], t["feat_ids_"], t["feat_entry_ptr_"],
+                       t["entry_child_"], t["entry_val_"], max_children, beam, k,
+                       SCORE_CODES[self.score], out_idx[lo:hi], out_score[lo:hi])
                 bar.update(hi - lo)
         return TopK._trusted(out_idx, out_score, self.n_labels_)
 
