@@ -928,3 +928,26 @@ def test_hnsw_searches_of_other_depths_from_several_threads_answer_as_alone():
     with ThreadPoolExecutor(8) as pool:
         same = list(pool.map(search, range(400)))
     assert all(same), f"{same.count(False)} of {len(same)} concurrent searches differ"
+
+
+def test_concurrent_first_searches_build_one_label_index():
+    """The label index is built on first use: requests arriving together each found
+    none and built their own (an HNSW graph over a large label space takes minutes and
+    its memory, once per thread), and answered from graphs that differ in a few links
+    from the one kept."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    pytest.importorskip("hnswlib")
+    space = LabelSpace([Label(f"u:{i}", {"en": f"label {i}"}) for i in range(3000)])
+    scorer = ZeroShotClassifier(space, _CountingEncoder(), index="hnsw")
+    start = Barrier(8)
+
+    def first_use(_):
+        start.wait()
+        return scorer.index
+
+    with ThreadPoolExecutor(8) as pool:
+        indexes = list(pool.map(first_use, range(8)))
+    assert len({id(index) for index in indexes}) == 1
+    assert scorer.index is indexes[0]

@@ -28,6 +28,7 @@ import hashlib
 import logging
 import numbers
 import string
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -323,16 +324,24 @@ class ZeroShotClassifier:
         #: hubness correction)
         self.hubness: np.ndarray | None = None
         self._index = None
+        # requests arriving together each found no index and built their own (an HNSW
+        # graph over a large label space takes minutes): one builds, the rest wait
+        self._index_lock = threading.Lock()
 
     @property
     def index(self):
         """The label search index, built on first use (over the corrected vectors after
         :meth:`fit_background`)."""
-        if self._index is None:
-            vectors = self.label_vectors if self.hubness is None else np.hstack(
-                [self.label_vectors, (-0.5 * self.hubness)[:, None]]).astype(np.float32)
-            self._index = build_index(vectors, self.index_kind)
-        return self._index
+        index = self._index
+        if index is None:
+            with self._index_lock:
+                index = self._index
+                if index is None:
+                    vectors = self.label_vectors if self.hubness is None else np.hstack(
+                        [self.label_vectors, (-0.5 * self.hubness)[:, None]]
+                    ).astype(np.float32)
+                    index = self._index = build_index(vectors, self.index_kind)
+        return index
 
     @index.setter
     def index(self, index) -> None:
