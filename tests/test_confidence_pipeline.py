@@ -622,7 +622,7 @@ def test_evaluate_confidence_and_estimate_shift_check_their_options_before_scori
         estimate_shift(classifier, ["a"], method="ml")
 
 
-def test_conformal_predict_refuses_fewer_candidates_than_calibrated(calibrated):
+def test_conformal_predict_refuses_another_width_than_calibrated(calibrated):
     conformal = calibrated.conformal
     probs = calibrated.predict_topk(["hello there", "so happy"], conformal.k,
                                     adjust_shift=False)
@@ -630,7 +630,7 @@ def test_conformal_predict_refuses_fewer_candidates_than_calibrated(calibrated):
     for method in conformal.methods():
         assert len(conformal.predict(probs, method=method)) == 2
         with pytest.raises(InvalidParameterError,
-                           match=rf"'probabilities' must be at least the calibration width "
+                           match=rf"'probabilities' must be exactly the calibration width "
                            rf"of {conformal.k} candidates.*got 'a top-{conformal.k - 1}'"):
             conformal.predict(probs.head(conformal.k - 1), method=method)
     assert len(calibrated.predict_sets(["hello there"])) == 1

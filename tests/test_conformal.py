@@ -368,18 +368,51 @@ def test_conformal_fits_refuse_no_document_naming_y_true(fit, k, what):
         fit(sp.csr_matrix((0, 3)), empty)
 
 
-def test_recall_control_refuses_a_narrower_topk_than_calibrated():
+def test_recall_control_refuses_another_topk_width_than_calibrated():
     # calibrated on top-3 probabilities: a top-2 sends true labels the calibration saw
-    # at their own probability to the tail, and the recall guarantee silently lapses
+    # at their own probability to the tail, a top-4 scores by its own probability a
+    # label the calibration scored by its tail; the recall guarantee silently lapses
     scores = np.array([[0.9, 0.6, 0.3, 0.1], [0.8, 0.5, 0.4, 0.2], [0.7, 0.6, 0.5, 0.1]])
     y = sp.csr_matrix(np.array([[1, 0, 1, 0], [0, 1, 1, 0], [1, 1, 0, 0]]))
     tail = np.full(4, 0.05)
     for bands in (None, FrequencyBands(np.array([0, 0, 1, 1]), np.array([0, 5, 10]))):
         crc = fit_recall_control(y, TopK.from_scores(scores, 3), tail=tail, bands=bands)
         assert crc.k == 3
-        with pytest.raises(InvalidParameterError, match=r"parameter 'topk' must be at least "
-                           r"the calibration width of 3 candidates.*got 'a top-2'"):
-            crc.predict(TopK.from_scores(scores, 2), 0.5)
-        # the calibration width and wider are fine
-        for k in (3, 4):
-            assert len(crc.predict(TopK.from_scores(scores, k), 0.5)) == 3
+        for k in (2, 4):
+            with pytest.raises(InvalidParameterError, match=r"parameter 'topk' must be exactly "
+                               rf"the calibration width of 3 candidates.*got 'a top-{k}'"):
+                crc.predict(TopK.from_scores(scores, k), 0.5)
+        assert len(crc.predict(TopK.from_scores(scores, 3), 0.5)) == 3
+
+
+def test_recall_guarantee_needs_the_calibration_width_not_a_wider_one():
+    """Sets of a wider top-k than calibrated miss far more than alpha, so they are refused.
+
+    The calibrator and the recall control are fitted on the model's top-3 of 40 labels
+    (a true label outside it scores its tail probability). At the calibration width the
+    test documents miss about alpha of their true labels; at the full width, labels below
+    the top 3 score their own (isotonic, extrapolated) probability, mostly below their
+    tail, and the same threshold misses about 25% (accepted before, silently).
+    """
+    from tagsmith.calibration.scaling import fit_calibrator
+
+    rng = np.random.default_rng(0)
+    n_labels, k, alpha, n = 40, 3, 0.1, 1500
+    y = rng.random((3 * n, n_labels)) < np.linspace(0.3, 0.01, n_labels)
+    raw = 1 / (1 + np.exp(-(rng.normal(size=y.shape) + 1.2 * y - 1)))
+    labels = sp.csr_matrix(y)
+    fit, conf, test = np.arange(n), np.arange(n, 2 * n), np.arange(2 * n, 3 * n)
+    calibrator = fit_calibrator(labels[fit], TopK.from_scores(raw[fit], k), method="isotonic")
+    crc = fit_recall_control(labels[conf], calibrator.apply(TopK.from_scores(raw[conf], k)),
+                             tail=calibrator.tail)
+    narrow = crc.predict(calibrator.apply(TopK.from_scores(raw[test], k)), alpha)
+    assert np.nanmean(1 - narrow.recall(labels[test])) < alpha + 0.02  # the guarantee
+    wide = calibrator.apply(TopK.from_scores(raw[test], n_labels))
+    dense = np.zeros(y[test].shape)
+    np.put_along_axis(dense, wide.indices.astype(np.int64), wide.scores, 1)
+    caught = y[test] & (dense >= crc.thresholds(alpha)[0])  # what the wide sets would be
+    labelled = y[test].any(axis=1)
+    missed = 1 - caught.sum(axis=1)[labelled] / y[test].sum(axis=1)[labelled]
+    assert missed.mean() > alpha + 0.08  # far past the promise: no width but k is safe
+    with pytest.raises(InvalidParameterError, match="exactly the calibration width of 3"):
+        crc.predict(wide, alpha)

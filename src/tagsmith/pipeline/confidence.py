@@ -133,7 +133,7 @@ class ConformalModel:
                                                                  min_confidence, method)
         limit = self.max_set_size if max_set_size is None else max_set_size
         check_topk(probabilities, "probabilities")
-        # a narrower top-k voids the guarantee of every method (LP-ICP needs every label)
+        # another width voids the guarantee of every method (LP-ICP needs every label)
         self.recall.check_width(probabilities, "probabilities")
         if method == "recall":
             return self.recall.predict(probabilities, alpha, max_set_size=limit,
