@@ -138,3 +138,25 @@ def test_any_non_negative_seed_trains():
     # the seed still matters
     other = LinearOVR(random_state=4, max_iter=5, n_jobs=1).fit(X, Y)
     assert (other.coef_ != LinearOVR(random_state=3, max_iter=5, n_jobs=1).fit(X, Y).coef_).nnz
+
+
+def test_concurrent_first_predictions_build_one_dense_weight_copy():
+    """Small weights are densified on first prediction: predictions arriving together
+    each found no dense copy and built their own (up to 256 MB apiece)."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    rng = np.random.default_rng(0)
+    X = sp.random(200, 3000, density=0.01, format="csr", random_state=0, dtype=np.float32)
+    Y = sp.csr_matrix((rng.random((200, 2000)) < 0.01).astype(np.float32))
+    model = LinearOVR().fit(X, Y)
+    start = Barrier(8)
+
+    def first_use(_):
+        start.wait()
+        return model._prediction_weights()
+
+    with ThreadPoolExecutor(8) as pool:
+        copies = list(pool.map(first_use, range(8)))
+    assert len({id(dense) for dense in copies}) == 1
+    assert model._prediction_weights() is copies[0]

@@ -43,6 +43,9 @@ LOSSES = ("logistic", "squared_hinge")
 BLOCK_WEIGHTS_LIMIT = 16_000_000
 # below this many float32 entries (256 MB) the weights are densified for prediction
 DENSE_WEIGHTS_LIMIT = 64_000_000
+# first predictions arriving together each built their own dense copy (up to 256 MB
+# apiece): one builds, the rest wait. Module-wide, so models stay deep-copyable.
+_DENSE_COEF_LOCK = threading.Lock()
 
 
 def sigmoid(values: np.ndarray) -> np.ndarray:
@@ -199,9 +202,13 @@ class LinearOVR(BaseModel):
     def _prediction_weights(self):
         if self.n_features_ * self.n_labels_ > DENSE_WEIGHTS_LIMIT:
             return self.coef_
-        if getattr(self, "_dense_coef", None) is None:
-            self._dense_coef = self.coef_.toarray()
-        return self._dense_coef
+        dense = getattr(self, "_dense_coef", None)
+        if dense is None:
+            with _DENSE_COEF_LOCK:
+                dense = getattr(self, "_dense_coef", None)
+                if dense is None:
+                    dense = self._dense_coef = self.coef_.toarray()
+        return dense
 
     # -- state ---------------------------------------------------------------------------------
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
