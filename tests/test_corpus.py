@@ -828,3 +828,31 @@ def test_csv_carriage_return_in_an_unquoted_cell_is_explained(tmp_path):
                        r"return \(CR\) inside a cell that is not quoted") as info:
         list(read_records(path))
     assert "universal-newline" not in str(info.value)
+
+
+def test_a_lookup_racing_the_first_sees_ambiguous_names_as_ambiguous():
+    """The name index is built on the first lookup. Its two halves were stored one
+    after the other: a lookup from another thread in between saw the names but no
+    ambiguous ones, and returned None for a shared name instead of raising. Here a
+    reader runs after every attribute store of the first lookup."""
+    from tagsmith.data.labelspace import Label
+    from tagsmith.exceptions import AmbiguousLabelError
+
+    answers = []
+
+    class Observed(LabelSpace):
+        def __setattr__(self, name, value):
+            super().__setattr__(name, value)
+            if self.__dict__.get("observing"):
+                self.__dict__["observing"] = False
+                try:
+                    answers.append((name, self.lookup("apple")))
+                except AmbiguousLabelError:
+                    answers.append((name, "ambiguous"))
+                self.__dict__["observing"] = True
+
+    space = Observed([Label("u:1", {"en": "apple"}), Label("u:2", {"en": "apple"})])
+    space.__dict__["observing"] = True
+    with pytest.raises(AmbiguousLabelError):
+        space.lookup("apple")
+    assert answers and all(answer == "ambiguous" for _, answer in answers), answers

@@ -159,8 +159,11 @@ class LabelSpace(Sequence[Label]):
             if label.uri in self._by_uri:
                 raise VocabularyError(f"duplicate label URI {label.uri!r}")
             self._by_uri[label.uri] = i
-        self._by_name: dict[str, int] | None = None
-        self._ambiguous: dict[str, list[int]] = {}
+        # (name or notation -> id, ambiguous name -> ids), built on first lookup and
+        # published as one pair: stored one after the other, a lookup racing the first
+        # saw the names but not yet the ambiguous ones, and returned None where it
+        # should have raised AmbiguousLabelError
+        self._name_index: tuple[dict[str, int], dict[str, list[int]]] | None = None
         self._fingerprint: str | None = None
 
     # -- construction ------------------------------------------------------------------
@@ -231,11 +234,13 @@ class LabelSpace(Sequence[Label]):
         found = self._by_uri.get(key)
         if found is not None or not by_name:
             return found
-        if self._by_name is None:
-            self._by_name, self._ambiguous = self._build_name_index()
-        found = self._by_name.get(key)
-        if found is None and key in self._ambiguous:
-            raise AmbiguousLabelError(key, [self.uri_of(i) for i in self._ambiguous[key]])
+        name_index = self._name_index
+        if name_index is None:
+            name_index = self._name_index = self._build_name_index()
+        name_ids, ambiguous = name_index
+        found = name_ids.get(key)
+        if found is None and key in ambiguous:
+            raise AmbiguousLabelError(key, [self.uri_of(i) for i in ambiguous[key]])
         return found
 
     def _build_name_index(self) -> tuple[dict[str, int], dict[str, list[int]]]:
