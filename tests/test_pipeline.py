@@ -565,3 +565,16 @@ def test_more_crossfit_folds_than_documents_is_refused_before_training(calibrati
     with pytest.raises(InvalidParameterError, match="crossfit_folds.*at most the") as error:
         train_classifier(texts, Y, space, options=options)
     assert f"{40 if not calibration_fraction else 20} documents" in str(error.value)
+
+
+def test_training_on_a_lone_surrogate_is_refused_naming_the_document():
+    """A training text holding half of a surrogate pair (a str made in Python; the
+    corpus readers refuse one) failed in the data fingerprint with a bare
+    UnicodeEncodeError that named no document."""
+    space = LabelSpace.from_uris(["u:pos", "u:neg"])
+    texts = ["good fine great", "bad awful poor"] * 10
+    texts[3] = "bad \ud800 awful"
+    Y = sp.csr_matrix(np.array([[1, 0], [0, 1]] * 10))
+    options = TrainOptions(dev_fraction=0.0, featurizer_params=FAST_FEATURES)
+    with pytest.raises(InvalidParameterError, match=r"'texts\[3\]'.*lone surrogate"):
+        train_classifier(texts, Y, space, options=options)

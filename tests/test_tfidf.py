@@ -86,3 +86,11 @@ def test_a_state_saved_before_normalize_unicode_featurizes_as_it_did():
 def test_normalize_unicode_must_be_a_bool():
     with pytest.raises(InvalidParameterError, match="normalize_unicode"):
         TfidfFeaturizer(normalize_unicode="no").fit(TEXTS)
+
+
+def test_fitting_on_a_lone_surrogate_is_refused_naming_the_text():
+    """UTF-8 cannot hold half of a surrogate pair: the featurizer learned character
+    n-grams holding one, and the bundle save failed on them after the whole fit."""
+    texts = ["good fine great", "bad x\ud800y awful", "fine again"]
+    with pytest.raises(InvalidParameterError, match=r"'texts\[1\]'.*lone surrogate"):
+        TfidfFeaturizer(min_df=1).fit(texts)

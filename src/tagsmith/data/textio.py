@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from tagsmith.exceptions import DataError
+from tagsmith.exceptions import DataError, InvalidParameterError
 
 #: code points UTF-8 cannot encode: halves of a surrogate pair (a Python str never holds
 #: a whole pair, so any of these is alone; JSON can escape one, ``"\\ud83d"``)
@@ -24,6 +24,28 @@ LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 #: ``json.dumps(ensure_ascii=False)`` leaves as they are (it escapes C0 controls only)
 _JSON_LINE_BREAKS = re.compile("[\u0085\u2028\u2029]")
 
+
+
+def check_no_lone_surrogate(texts: list[str], name: str = "texts") -> None:
+    r"""Refuse a text holding a lone surrogate (half of a character cut in two, from a
+    str made in Python), naming its index. UTF-8 cannot encode one: training failed
+    with a bare UnicodeEncodeError naming no document, a tokenizer with a TypeError, and
+    a featurizer learned terms that failed the bundle save after the whole fit. The
+    corpus readers refuse such text too.
+
+    >>> check_no_lone_surrogate(["fine", "caf\u00e9"])
+    >>> try:
+    ...     check_no_lone_surrogate(["fine", "half \ud83d"])
+    ... except InvalidParameterError as error:
+    ...     print(error.name)
+    texts[1]
+    """
+    for i, text in enumerate(texts):
+        found = None if text.isascii() else LONE_SURROGATE.search(text)
+        if found is not None:
+            raise InvalidParameterError(
+                f"{name}[{i}]", "valid Unicode text, without a lone surrogate (half of a "
+                "character cut in two)", found.group())
 
 def json_line(obj) -> str:
     r"""``obj`` as one JSONL line (non-ASCII kept, ``\n`` at the end) with U+0085,

@@ -17,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_bool, check_int, check_param_names
+from tagsmith.data.textio import check_no_lone_surrogate
 from tagsmith.exceptions import InvalidParameterError, NotFittedError
 
 # one- and two-letter tokens matter in short texts ("ok", "no", "i")
@@ -222,6 +223,8 @@ class TfidfFeaturizer:
         texts = _as_list(texts)
         if not texts:
             raise InvalidParameterError("texts", "at least one document", "none")
+        # terms holding one were learned, and failed the bundle save after the whole fit
+        check_no_lone_surrogate(texts)
         self.blocks_ = []
         outputs = []
         for analyzer, ngrams, max_features in self._blocks_spec():

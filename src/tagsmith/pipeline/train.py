@@ -27,6 +27,7 @@ import scipy.sparse as sp
 from tagsmith._params import check_fraction, check_int, check_number, check_param_names
 from tagsmith.calibration.thresholds import FROM_GLOBAL, Thresholds, tune_thresholds
 from tagsmith.data.labelspace import LabelSpace
+from tagsmith.data.textio import check_no_lone_surrogate
 from tagsmith.exceptions import DataError, InvalidParameterError
 from tagsmith.features.tfidf import _as_list
 from tagsmith.features.views import make_featurizer
@@ -333,6 +334,9 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
     # a bare str would be one document per character; None among the texts would fail
     # deep in the fingerprint: every document must be a str
     texts = _as_list(texts)
+    # UTF-8 cannot hold a lone surrogate: the fingerprint failed with a bare
+    # UnicodeEncodeError naming no document
+    check_no_lone_surrogate(texts)
     if (dev_texts is None) != (dev_Y is None):  # one without the other tuned nothing
         raise InvalidParameterError("dev_Y" if dev_texts is not None else "dev_texts",
                                     "given together with "

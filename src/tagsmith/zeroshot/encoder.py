@@ -19,6 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from tagsmith._params import check_int
+from tagsmith.data.textio import check_no_lone_surrogate
 from tagsmith.exceptions import InvalidParameterError, MissingDependencyError
 from tagsmith.progress import progress_bar
 
@@ -136,7 +137,8 @@ class SentenceEncoder:
 
         # a bare str would be embedded one character per row
         texts = [text if text.strip() else "." for text in _as_list(texts)]
-        _check_unicode(texts)
+        # the tokenizer failed on a lone surrogate with a TypeError naming no text
+        check_no_lone_surrogate(texts)
         out = np.zeros((len(texts), self.dim), np.float32)
         with progress_bar(total=len(texts), desc="embedding", unit="text",
                           enabled=show_progress) as bar:
@@ -148,17 +150,3 @@ class SentenceEncoder:
                 bar.update(len(part))
         return out
 
-
-def _check_unicode(texts: list[str]) -> None:
-    """Refuse a text holding a lone surrogate (half of a character cut in two, from a
-    str made in Python), naming its index: the tokenizer failed on it with a TypeError
-    that named no text ("TextEncodeInput must be Union[...]"). The corpus readers refuse
-    such text too."""
-    from tagsmith.data.textio import LONE_SURROGATE
-
-    for i, text in enumerate(texts):
-        found = LONE_SURROGATE.search(text)
-        if found is not None:
-            raise InvalidParameterError(
-                f"texts[{i}]", "valid Unicode text, without a lone surrogate (half of a "
-                "character cut in two)", found.group())
