@@ -1,6 +1,7 @@
 """Zero-shot labeling with the packaged sentence encoder (loaded once per session)."""
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -951,3 +952,19 @@ def test_concurrent_first_searches_build_one_label_index():
         indexes = list(pool.map(first_use, range(8)))
     assert len({id(index) for index in indexes}) == 1
     assert scorer.index is indexes[0]
+
+
+def test_blank_background_documents_are_left_out_of_the_hubness(caplog):
+    """A blank background text was embedded (as "." by the packaged encoder) and
+    counted toward every label row's hubness, where predict_topk gives a blank
+    document no suggestion at all."""
+    space = LabelSpace([Label(f"u:{i}", {"en": f"label {i}"}) for i in range(5)])
+    texts = [f"document {i}" for i in range(6)]
+    plain = ZeroShotClassifier(space, _CountingEncoder()).fit_background(texts, neighbors=3)
+    scorer = ZeroShotClassifier(space, _CountingEncoder())
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        scorer.fit_background(["", *texts[:3], " \n", *texts[3:], "\t"], neighbors=3)
+    np.testing.assert_array_equal(scorer.hubness, plain.hubness)
+    assert "3 of 9 background documents are empty or whitespace only" in caplog.text
+    with pytest.raises(InvalidParameterError, match="every one blank"):
+        scorer.fit_background(["", "  "])

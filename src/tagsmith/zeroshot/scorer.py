@@ -368,7 +368,7 @@ class ZeroShotClassifier:
             raise InvalidParameterError("texts", "background texts or their vectors (one "
                                         "of the two)", "both" if texts is not None else None)
         if vectors is None:
-            vectors = self.embed(texts)
+            vectors = self.embed(self._without_blanks(texts))
         dim = self.label_vectors.shape[1]
         vectors = np.ascontiguousarray(_check_doc_vectors("background", vectors, dim))
         if not len(vectors):
@@ -388,6 +388,25 @@ class ZeroShotClassifier:
         logger.info("zero-shot hubness from %d background documents: median %.3f, "
                     "max %.3f", len(vectors), float(np.median(hubness)), float(hubness.max()))
         return self
+
+    @staticmethod
+    def _without_blanks(texts) -> list[str]:
+        """Background ``texts`` less the empty or whitespace-only ones (a log message
+        counts them): each was embedded as ``"."`` and counted toward every label row's
+        hubness, where :meth:`predict_topk` gives such a document no suggestion."""
+        from tagsmith.features.tfidf import _as_list
+
+        texts = _as_list(texts)
+        kept = [text for text in texts if text.strip()]
+        if len(kept) < len(texts):
+            logger.info("%d of %d background documents are empty or whitespace only: "
+                        "left out of the hubness correction", len(texts) - len(kept),
+                        len(texts))
+        if texts and not kept:
+            raise InvalidParameterError("texts", "at least one background document that "
+                                        "is not empty or whitespace only",
+                                        f"{len(texts)}, every one blank")
+        return kept
 
     @property
     def n_labels(self) -> int:
