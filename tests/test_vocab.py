@@ -906,6 +906,23 @@ def test_non_utf8_line_counts_cr_line_ends(tmp_path, name, data, line):
         load_vocabulary(path)
 
 
+_TTL_HEAD = b"@prefix skos: <http://www.w3.org/2004/02/skos/core#> ."
+
+
+@needs_rdflib
+@pytest.mark.parametrize("name,data,line", [
+    ("mac.ttl", _TTL_HEAD + b'\r<http://x/a> a skos:Concept ;\r skos:prefLabel "p\xe4ar" .\r', 3),
+    ("mixed.ttl.gz", _TTL_HEAD + b'\r\n<http://x/a> a skos:Concept ;\r\n\r'
+     b' skos:prefLabel "a" .\n<http://x/b> skos:prefLabel "p\xe4ar" .\r', 5),
+])
+def test_non_utf8_line_in_rdf_counts_cr_line_ends(tmp_path, name, data, line):
+    """As for TSV and CSV: the line of a non-UTF-8 byte in an RDF file counted LF
+    alone, so in a CR-only Turtle file (Turtle allows it) every byte was on line 1."""
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    with pytest.raises(VocabularyError, match=f"^{path}:{line}: not UTF-8 text \\(byte 0xe4"):
+        load_vocabulary(path)
+
 @needs_rdflib
 def test_blank_node_concepts_are_left_out_with_a_warning(tmp_path, caplog):
     """A concept without a URI (a blank node) cannot be a label and is left out; it was

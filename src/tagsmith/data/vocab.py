@@ -623,7 +623,7 @@ def _parse_rdf(rdflib, path: Path):
         what = "UTF-8" if encoding == "utf-8" else f"{encoding} (as its XML declaration says)"
         raise VocabularyError(f"not {what} text (byte 0x{data[exc.start]:02x}; save the "
                               "file as UTF-8)", path=path,
-                              line=data.count(b"\n", 0, exc.start) + 1) from None
+                              line=_line_at(data, exc.start)) from None
     if fmt == "xml":
         # checked as decoded: in UTF-16 the bytes of "<!ENTITY" are not these bytes;
         # rdflib gets the text, so its parser cannot read the bytes another way
@@ -641,6 +641,18 @@ def _parse_rdf(rdflib, path: Path):
         raise VocabularyError(f"not valid RDF ({fmt}): {message}", path=path,
                               line=line) from exc
     return graph
+
+
+def _line_at(data: bytes, offset: int) -> int:
+    r"""Number (from 1) of the line holding byte ``offset``, lines ending at CR LF, CR
+    or LF as :func:`_first_non_utf8` counts them: counting LF alone put every byte of a
+    CR-only file (an old Mac editor's; Turtle allows it) on line 1.
+
+    >>> _line_at(b"a\rb\r\nc\nd", 7), _line_at(b"a\rb", 0)
+    (4, 1)
+    """
+    return (data.count(b"\n", 0, offset) + data.count(b"\r", 0, offset)
+            - data.count(b"\r\n", 0, offset) + 1)
 
 
 _XML_DECLARED_ENCODING = re.compile(
