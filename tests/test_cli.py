@@ -323,6 +323,22 @@ def test_whole_file_applies_to_stdin(bundle):
     assert [line["doc"] for line in lines] == ["stdin"]
 
 
+def test_whole_file_empty_stdin_is_one_document_as_an_empty_file_is(bundle, tmp_path):
+    """--whole-file makes each file (or stdin) one document: an empty or blank file got
+    its record, empty or blank stdin none at all."""
+    for text in ("", " \n\n"):
+        path = tmp_path / "empty.txt"
+        path.write_text(text)
+        from_file = run("suggest", bundle, "--whole-file", "--k", "2", "--threshold", "0",
+                        path)
+        from_stdin = run("suggest", bundle, "--whole-file", "--k", "2", "--threshold", "0",
+                         input=text)
+        assert from_file.exit_code == from_stdin.exit_code == 0, from_stdin.output
+        records = [json.loads(line) for line in from_file.stdout.splitlines()]
+        assert [record["doc"] for record in records] == [str(path)]
+        assert from_stdin.stdout == from_file.stdout.replace(json.dumps(str(path)),
+                                                             '"stdin"')
+
 def test_eval_refuses_a_corpus_without_labels(bundle, goemotions_small, tmp_path):
     """Texts alone (say, the unlabelled file given by mistake) measured nothing: eval
     printed every metric as 0 with exit 0, and --calibration crashed formatting the

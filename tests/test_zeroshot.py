@@ -827,6 +827,19 @@ def test_cli_zeroshot_gives_an_empty_document_no_suggestion(tmp_path):
             == [[], []]
 
 
+def test_zeroshot_whole_file_empty_stdin_gets_a_record_without_suggestions(tmp_path):
+    """An empty --whole-file file gets a record with no suggestion (README); empty
+    stdin, one document as well under --whole-file, got no record at all."""
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en\nu:sport,sport\nu:food,food\n")
+    for text in ("", " \n"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "zeroshot", str(vocab), "--k", "2", "--cache-dir", "", "--whole-file"],
+            input=text)
+        assert result.exit_code == 0, result.output
+        assert [json.loads(line) for line in result.stdout.splitlines()] == [
+            {"doc": "stdin", "suggestions": []}]
+
 def test_hnsw_ties_by_lower_id_like_exact_search():
     """hnswlib's top k took whichever of the rows tied with the k-th best its graph
     search met first: of forty labels named "cats", --index hnsw suggested labels 220,

@@ -247,9 +247,10 @@ def _stdin_documents(whole_file: bool, data: bytes | None = None):
     else:
         lines = enumerate(split_lines(stdin), start=1)
     if whole_file:
-        text = _decode_all(b"".join(raw for _, raw in lines), "stdin")
-        if text.strip():
-            yield "stdin", text
+        # one document even when empty, as an empty file is: empty stdin gave no
+        # record at all, where the same text in a file got its own (zeroshot: no
+        # suggestion, and a warning counting it)
+        yield "stdin", _decode_all(b"".join(raw for _, raw in lines), "stdin")
         return
     for number, line in _decoded(lines, "stdin"):
         if line.strip():
