@@ -981,3 +981,27 @@ def test_blank_background_documents_are_left_out_of_the_hubness(caplog):
     assert "3 of 9 background documents are empty or whitespace only" in caplog.text
     with pytest.raises(InvalidParameterError, match="every one blank"):
         scorer.fit_background(["", "  "])
+
+
+def test_label_zeroshot_shortlist_leaves_blank_documents_out_of_the_background(monkeypatch):
+    """`label --shortlist-zeroshot` fitted the hubness correction on the embeddings of
+    every document, blank ones (embedded as '.') included."""
+    from tagsmith.cli import llm_commands
+    from tagsmith.zeroshot import scorer as scorer_module
+
+    seen: list[np.ndarray] = []
+    original = scorer_module.ZeroShotClassifier.fit_background
+
+    def spy(self, texts=None, *, vectors=None, **kwargs):
+        seen.append(vectors)
+        return original(self, texts, vectors=vectors, **kwargs)
+
+    monkeypatch.setattr(scorer_module.ZeroShotClassifier, "fit_background", spy)
+    space = LabelSpace([Label(f"u:{i}", {"en": name}) for i, name in
+                        enumerate(["joy", "anger", "sadness", "surprise"])])
+    texts = [f"text number {i} about feelings" for i in range(llm_commands.MIN_BACKGROUND)]
+    texts[3:3] = ["", "   "] * 10  # twenty blank documents among them
+    shortlist, _ = llm_commands._shortlists(texts, space, None, True, 2, False)
+    assert len(shortlist) == len(texts)
+    # the hundred written documents, none of the blank ones
+    assert len(seen) == 1 and len(seen[0]) == llm_commands.MIN_BACKGROUND

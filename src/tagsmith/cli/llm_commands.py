@@ -402,13 +402,19 @@ def _shortlists(texts, space, bundle, zeroshot, k, show_progress, human_texts=No
 
         return topk(texts), None if human_texts is None else topk(human_texts)
     if zeroshot:
+        import numpy as np
+
         from tagsmith.zeroshot.encoder import SentenceEncoder
         from tagsmith.zeroshot.scorer import ZeroShotClassifier
 
         scorer = ZeroShotClassifier(space, SentenceEncoder(), show_progress=show_progress)
         vectors = scorer.embed(texts)
-        if len(texts) >= MIN_BACKGROUND:
-            scorer.fit_background(vectors=vectors[_sample_rows(len(texts), BACKGROUND_SAMPLE)])
+        # blank documents are no background: each embedded as '.' counted toward every
+        # label's hubness (fit_background leaves blank texts out; vectors it cannot judge)
+        rows = np.flatnonzero([bool(text.strip()) for text in texts])
+        if len(rows) >= MIN_BACKGROUND:
+            scorer.fit_background(
+                vectors=vectors[rows[_sample_rows(len(rows), BACKGROUND_SAMPLE)]])
         return (scorer.topk_from_embeddings(vectors, k),
                 None if human_texts is None else scorer.predict_topk(human_texts, k))
     return None, None
