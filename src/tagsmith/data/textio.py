@@ -25,7 +25,6 @@ LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _JSON_LINE_BREAKS = re.compile("[\u0085\u2028\u2029]")
 
 
-
 def check_no_lone_surrogate(texts: list[str], name: str = "texts") -> None:
     r"""Refuse a text holding a lone surrogate (half of a character cut in two, from a
     str made in Python), naming its index. UTF-8 cannot encode one: training failed
@@ -46,6 +45,7 @@ def check_no_lone_surrogate(texts: list[str], name: str = "texts") -> None:
             raise InvalidParameterError(
                 f"{name}[{i}]", "valid Unicode text, without a lone surrogate (half of a "
                 "character cut in two)", found.group())
+
 
 def json_line(obj) -> str:
     r"""``obj`` as one JSONL line (non-ASCII kept, ``\n`` at the end) with U+0085,
