@@ -345,12 +345,11 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
                            f"({labeling.get('n_failed_calls', 0)} failed calls, "
                            f"{labeling.get('n_malformed_answers', 0)} malformed answers); "
                            f"{output} was not written. {why}")
-        if labeling.get("last_error") and not obj["quiet"]:
-            click.secho(f"warning: {labeling['n_failed_calls']} failed calls, "
-                        f"{labeling['n_malformed_answers']} malformed answers; first error: "
-                        f"{printable(labeling['first_error'])}; last: "
-                        f"{printable(labeling['last_error'])}",
-                        fg="yellow", err=True)
+        if labeling.get("last_error"):
+            warn(f"{labeling['n_failed_calls']} failed calls, "
+                 f"{labeling['n_malformed_answers']} malformed answers; first error: "
+                 f"{printable(labeling['first_error'])}; last: "
+                 f"{printable(labeling['last_error'])}")
         written = write_soft_labels(output, [texts[i] for i in rows], result["Y"], space,
                                     doc_ids=[ids[i] for i in rows])
         if student:
@@ -405,13 +404,13 @@ def _shortlists(texts, space, bundle, zeroshot, k, show_progress, human_texts=No
         import numpy as np
 
         from tagsmith.zeroshot.encoder import SentenceEncoder
-        from tagsmith.zeroshot.scorer import ZeroShotClassifier
+        from tagsmith.zeroshot.scorer import ZeroShotClassifier, blank_texts
 
         scorer = ZeroShotClassifier(space, SentenceEncoder(), show_progress=show_progress)
         vectors = scorer.embed(texts)
         # blank documents are no background: each embedded as '.' counted toward every
         # label's hubness (fit_background leaves blank texts out; vectors it cannot judge)
-        rows = np.flatnonzero([bool(text.strip()) for text in texts])
+        rows = np.flatnonzero(~blank_texts(texts))
         if len(rows) >= MIN_BACKGROUND:
             scorer.fit_background(
                 vectors=vectors[rows[_sample_rows(len(rows), BACKGROUND_SAMPLE)]])

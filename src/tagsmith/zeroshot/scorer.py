@@ -109,6 +109,16 @@ def label_texts(label_space: LabelSpace, *, lang: str = "en", template: str = "{
     return texts, np.asarray(owners, dtype=np.int32)
 
 
+def blank_texts(texts: list[str]) -> np.ndarray:
+    """Boolean mask of the empty or whitespace-only ``texts``: no word to match a label
+    by, and embedded (as ``"."``) alike, so they get no suggestion and are no background.
+
+    >>> blank_texts(["a cat", "", " \\n "]).tolist()
+    [False, True, True]
+    """
+    return np.fromiter((not text.strip() for text in texts), bool, len(texts))
+
+
 def _text(value: str | None) -> str:
     """``value``, or ``""`` when it is None or blank (spaces alone)."""
     return value if value and not value.isspace() else ""
@@ -430,7 +440,7 @@ class ZeroShotClassifier:
 
         texts = _as_list(texts)
         topk = self.topk_from_embeddings(self.embed(texts), k)
-        blank = np.fromiter((not text.strip() for text in texts), bool, len(texts))
+        blank = blank_texts(texts)
         if blank.any():
             logger.warning("%d of %d documents are empty or whitespace only: no zero-shot "
                            "suggestion for them", int(blank.sum()), len(texts))
