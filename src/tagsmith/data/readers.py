@@ -287,15 +287,17 @@ def _raw_lines(path: Path) -> Iterator[tuple[int, bytes]]:
     line is unreadable, though split at its LF bytes most are ASCII with NULs between,
     valid UTF-8, and a skipping TSV reader took them as documents and labels."""
     with open_binary(path) as handle:
-        for number, raw in numbered_lines(split_lines(handle), path):
-            if number == 1:
-                wide = next((name for bom, name in _WIDE_BOMS.items()
-                             if raw.startswith(bom)), None)
-                if wide is not None:
-                    raise CorpusFormatError(f"the file is {wide} text (it starts with a "
-                                            f"{wide} byte-order mark); save it as UTF-8",
-                                            path=path, line=1)
-            yield number, raw
+        lines = numbered_lines(split_lines(handle), path)
+        first = next(lines, None)  # only line 1 can start with the mark
+        if first is None:
+            return
+        wide = next((name for bom, name in _WIDE_BOMS.items() if first[1].startswith(bom)),
+                    None)
+        if wide is not None:
+            raise CorpusFormatError(f"the file is {wide} text (it starts with a {wide} "
+                                    "byte-order mark); save it as UTF-8", path=path, line=1)
+        yield first
+        yield from lines
 
 
 class NotUTF8(ValueError):
