@@ -724,3 +724,24 @@ def test_huge_feature_values_cluster_the_labels_as_at_scale_one(scale):
     assert _leaf_groups(plain) == {frozenset({0, 2, 4, 6}), frozenset({1, 3, 5, 7})}
     scaled = LabelTree(**params).fit(sp.csr_matrix(X * np.float32(scale)), Y)
     assert _leaf_groups(scaled) == _leaf_groups(plain)
+
+
+def test_documents_without_a_label_are_negatives_at_the_root():
+    """A document with no label reached no node, not even the root: a one-label tree
+    (spam / not spam) trained on its positives alone and scored every document about
+    1.0, and the flat tree of a small label space was not the one-vs-rest model the
+    README says it is. They are now negatives of every child of the root."""
+    from tagsmith.models.linear import LinearOVR
+
+    rng = np.random.default_rng(4)
+    X = rng.random((400, 6)).astype(np.float32)
+    Y = (X[:, :1] > 0.5).astype(np.float32)  # one label, on about half of the documents
+    scores = LabelTree(n_jobs=1).fit(X, Y).predict_topk(X, 1).scores.ravel()
+    assert scores[Y[:, 0] == 0].mean() < 0.2 < 0.8 < scores[Y[:, 0] > 0].mean()
+    # a label space in one leaf: the same classifiers as one-vs-rest, unlabelled rows too
+    X, Y = _problem(n_labels=5, seed=3)
+    assert 0 < np.count_nonzero(Y.getnnz(axis=1) == 0) < X.shape[0]
+    solver = {"C": 1.0, "tol": 1e-4, "max_iter": 1000, "prune_threshold": 0.0, "n_jobs": 1}
+    flat = LabelTree(score="sigmoid", **solver).fit(X, Y).predict_topk(X, 5)
+    ovr = LinearOVR(**solver).fit(X, Y).predict_topk(X, 5)
+    np.testing.assert_allclose(flat.to_csr().toarray(), ovr.to_csr().toarray(), atol=1e-4)

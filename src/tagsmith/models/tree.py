@@ -13,8 +13,9 @@ Training:
 3. **Node classifiers**: every node trains one binary linear classifier per child on
    the documents that reach the node (those with a label below it). A child's
    positives are the documents with a label below the child, its negatives the
-   node's other documents — the hard negatives that reached the node. The compiled
-   dual coordinate descent solver of :mod:`tagsmith.models._solver` trains the
+   node's other documents — the hard negatives that reached the node; every
+   document, one without any label too, reaches the root, as in one-vs-rest. The
+   compiled dual coordinate descent solver of :mod:`tagsmith.models._solver` trains the
    classifiers of a tree level in parallel threads, with sample weights and soft
    targets; weights below ``prune_threshold`` are dropped.
 
@@ -305,6 +306,11 @@ class LabelTree(BaseModel):
                                       Ycoo.data[keep].astype(np.float64))
         del Ycoo
         doc_weight = np.ones(n_docs) if weights is None else weights
+        # documents without a label are negatives of every child of the root, as in
+        # one-vs-rest: they reach no node below it, but the root's classifiers must
+        # learn to reject them (left out, a tree fitted on a corpus with untagged
+        # documents scored them as if they were like the tagged ones)
+        unlabelled = np.setdiff1d(np.flatnonzero(doc_weight > 0), doc_of)
         loss = LOSS_CODES[self.loss]
         pool_buffers = _LocalMaps(X.shape[1])
         n_threads = self._n_threads()
@@ -336,6 +342,8 @@ class LabelTree(BaseModel):
                         # their plain training (the beam still passes through them)
                         on_leaf = is_leaf_node[reached[0]]
                         reached = (reached[0][on_leaf], reached[1][on_leaf])
+                if depth == 0 and len(unlabelled):
+                    reached = (np.zeros(len(unlabelled), np.int64), unlabelled)
                 blocks = _depth_blocks(depth, depth_of, nodes, node_labels, doc_of, label_of,
                                        value_of, n_labels, reached)
                 del reached
