@@ -257,8 +257,8 @@ def repaired_labels(Y_noisy, issues, hits, top_n: int) -> tuple[sp.csr_matrix, d
         Y[int(d), int(lab)] = 1.0 if k == MISSING else 0.0
     Y = sp.csr_matrix(Y)
     Y.eliminate_zeros()
-    # missing labels restored to documents the noise left without any label (a label
-    # tree does not train on those at all)
+    # missing labels restored to documents the noise left without any label (a model
+    # trains those as negatives of every label: the noise turned them into "no subject")
     unlabelled = np.diff(sp.csr_matrix(Y_noisy).indptr) == 0
     restored = unlabelled[issues["doc"][accept]] & (kinds == MISSING)
     return Y, {"top_n": int(len(chosen)), "accepted": int(len(accept)),
