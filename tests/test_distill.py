@@ -550,3 +550,34 @@ def test_cli_label_refuses_a_student_on_the_labels_path_before_any_call(tmp_path
         assert result.exit_code == 2, result.output
         assert "--student" in result.output and not server.requests
     assert not (tmp_path / output).exists()
+
+
+def test_distill_human_accuracy_is_not_measured_on_the_training_documents(data, tmp_path,
+                                                                          caplog):
+    """A human sample taken from the LLM-labelled corpus (label --human sample.tsv, then
+    distill --human sample.tsv) was scored as 'accuracy against human labels' on the
+    student's own training documents, without a word: now refused when at least half
+    of it was trained on, warned about when some of it was."""
+    space, train, test = data
+    texts, Y_soft = train.texts[:300], train.Y[:300].multiply(0.8).tocsr()
+    options = TrainOptions(featurizer_params=FAST_FEATURES)
+    with pytest.raises(InvalidParameterError, match="human_texts.*200 of its 200"):
+        distill_classifier(texts, Y_soft, space, options=options,
+                           human_texts=texts[:200], human_Y=train.Y[:200])
+    mixed = [*texts[:10], *test.texts[:90]]
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        _, report = distill_classifier(texts, Y_soft, space, options=options,
+                                       human_texts=mixed,
+                                       human_Y=sp.vstack([train.Y[:10], test.Y[:90]]))
+    assert "10 of its 100 documents are also training documents" in caplog.text
+    assert report["human_accuracy"]["p@1"] > 0
+    labels, human = tmp_path / "labels.jsonl", tmp_path / "human.jsonl"
+    write_soft_labels(labels, texts, Y_soft, space)
+    write_soft_labels(human, texts[:50], train.Y[:50], space)
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "distill", str(labels), "--vocab", str(GOEMOTIONS_VOCAB), "-o",
+        str(tmp_path / "student"), "--human", str(human), "--feature-param",
+        "char_ngrams=null"])
+    assert result.exit_code != 0 and "--human" in result.output, result.output
+    assert "human.jsonl (50 of its 50 documents" in result.output
+    assert not (tmp_path / "student").exists()

@@ -488,7 +488,8 @@ def distill(obj, labels, vocab, output, model, param, feature_param, human, dev_
     classifier, report = distill_classifier(
         texts, Y, space, options=options,
         human_texts=human_data.texts if human_data else None,
-        human_Y=human_data.Y if human_data else None)
+        human_Y=human_data.Y if human_data else None, human_name="--human",
+        human_source=str(human))
     classifier.save(output)
     click.echo(f"distilled {model} from {len(texts)} LLM-labelled documents -> {output}")
     for key, title in (("teacher_agreement", "agreement with the teacher (held out)"),

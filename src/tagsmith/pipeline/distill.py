@@ -43,16 +43,28 @@ Teacher = Callable[[np.ndarray], tuple[sp.csr_matrix, np.ndarray]]
 
 def distill_classifier(texts: Sequence[str], Y_soft, label_space: LabelSpace, *,
                        options: TrainOptions | None = None,
-                       human_texts: Sequence[str] | None = None, human_Y=None
+                       human_texts: Sequence[str] | None = None, human_Y=None,
+                       human_name: str = "human_texts",
+                       human_source: str = "the human sample"
                        ) -> tuple[TextClassifier, dict]:
     """Train on soft targets; report teacher agreement (held out) and human accuracy.
 
     ``Y_soft``: ``n_docs x n_labels`` with values in [0, 1]. Teacher agreement is the
     held-out report of training (a ``dev_fraction`` of the teacher-labelled documents,
-    their named labels taken as truth).
+    their named labels taken as truth). Human accuracy is measured on documents the
+    student is not trained on: a human sample at least half made of the
+    teacher-labelled ``texts`` is refused before training (parameter ``human_name``,
+    e.g. the CLI's ``--human``; ``human_source`` names its documents), a smaller
+    overlap draws a warning (as held-out data does everywhere,
+    :func:`~tagsmith.pipeline.train.check_overlap`).
     """
+    from tagsmith.pipeline.train import check_overlap, text_hashes
+
     options = options or TrainOptions()
     human = _check_human(human_texts, human_Y, len(label_space))
+    if human is not None:  # the student's own training documents scored 'accuracy'
+        check_overlap(text_hashes(list(texts)), human[0], name=human_name,
+                      source=human_source)
     Y_soft = sp.csr_matrix(Y_soft, dtype=np.float32)
     Y_soft.eliminate_zeros()
     classifier = train_classifier(list(texts), Y_soft, label_space, options=options)
