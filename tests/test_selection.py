@@ -133,3 +133,13 @@ def test_bad_selection_inputs_are_refused_by_name(call, name):
 def test_systematic_sample_tolerates_rounding_slips():
     # the LP's rescaling can leave a probability a hair above 1: still a valid input
     assert systematic_sample(np.array([1.0 + 1e-12, 1e-13, -1e-13]), _rng()).tolist() == [0]
+
+
+@pytest.mark.parametrize("k", [3.0, 4, 7.5, 1e6])
+def test_lp_with_more_mistakes_than_documents(k):
+    """k above the pool made the program unbounded: rad_lp raised 'HiGHS failed on the
+    selection program: The problem is unbounded' (k equal to the pool solved)."""
+    gains = np.array([0.9, 0.5, 0.2])
+    p = rad_lp(gains, 2, k)
+    assert p.sum() == pytest.approx(2) and np.all((p >= 0) & (p <= 1 + 1e-9))
+    assert rad_value(p, gains, k) == pytest.approx(0.0)

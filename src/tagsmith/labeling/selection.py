@@ -181,8 +181,11 @@ def rad_lp(gains, budget: int, n_mistakes: float) -> np.ndarray:
     n = len(gains)
     if budget >= n:
         return np.ones(n)
+    # more mistakes than documents spoil them all (value 0 whatever p): k > n made the
+    # program unbounded (theta -> -inf), and HiGHS's failure a RuntimeError
+    n_mistakes = min(float(n_mistakes), float(n))
     # variables: p (n), u (n), theta (1); minimise -g.p + k*theta + sum u
-    cost = np.concatenate([-gains, np.ones(n), [float(n_mistakes)]])
+    cost = np.concatenate([-gains, np.ones(n), [n_mistakes]])
     rows = np.repeat(np.arange(n), 3)
     cols = np.stack([np.arange(n), n + np.arange(n), np.full(n, 2 * n)], axis=1).ravel()
     vals = np.stack([gains, -np.ones(n), -np.ones(n)], axis=1).ravel()
