@@ -581,3 +581,31 @@ def test_distill_human_accuracy_is_not_measured_on_the_training_documents(data, 
     assert result.exit_code != 0 and "--human" in result.output, result.output
     assert "human.jsonl (50 of its 50 documents" in result.output
     assert not (tmp_path / "student").exists()
+
+
+@pytest.mark.parametrize("Y_soft, got", [
+    ("abc", "dtype <U3"),                          # numpy's bare ValueError
+    ([["a", "b"]] * 4, "dtype <U1"),
+    (np.full((3, 2), 0.5), "shape (3, 2)"),        # refused as 'Y', after featurizing
+    (np.array([[0.5, 1.5]] * 4), "range [0.5, 1.5]"),
+    (np.array([[0.5, np.nan]] * 4), "4 NaN values"),
+    (np.array([[0.5, -0.1]] * 4), "range [-0.1"),
+])
+def test_distill_classifier_names_bad_soft_targets(Y_soft, got):
+    from tagsmith.data.labelspace import LabelSpace
+
+    space = LabelSpace.from_uris(["u:a", "u:b"])
+    with pytest.raises(InvalidParameterError, match="'Y_soft'") as caught:
+        distill_classifier(["one", "two", "three", "four"], Y_soft, space,
+                           options=TrainOptions(featurizer_params=FAST_FEATURES))
+    assert got in str(caught.value)
+
+
+def test_distill_classifier_leaves_the_callers_targets_alone(data):
+    space, train, _ = data
+    Y_soft = train.Y[:200].multiply(0.8).tocsr().astype(np.float32)
+    Y_soft.data[:5] = 0  # explicit zeros: dropped from the copy trained on, kept here
+    nnz = Y_soft.nnz
+    distill_classifier(train.texts[:200], Y_soft, space,
+                       options=TrainOptions(featurizer_params=FAST_FEATURES))
+    assert Y_soft.nnz == nnz

@@ -61,13 +61,12 @@ def distill_classifier(texts: Sequence[str], Y_soft, label_space: LabelSpace, *,
     from tagsmith.pipeline.train import check_overlap, text_hashes
 
     options = options or TrainOptions()
+    texts = list(texts)
+    Y_soft = _check_soft(Y_soft, len(texts), len(label_space))
     human = _check_human(human_texts, human_Y, len(label_space))
     if human is not None:  # the student's own training documents scored 'accuracy'
-        check_overlap(text_hashes(list(texts)), human[0], name=human_name,
-                      source=human_source)
-    Y_soft = sp.csr_matrix(Y_soft, dtype=np.float32)
-    Y_soft.eliminate_zeros()
-    classifier = train_classifier(list(texts), Y_soft, label_space, options=options)
+        check_overlap(text_hashes(texts), human[0], name=human_name, source=human_source)
+    classifier = train_classifier(texts, Y_soft, label_space, options=options)
     heldout = classifier.manifest["metrics"].get("heldout")
     report: dict = {"n_docs": len(texts), "n_soft_targets": int(Y_soft.nnz),
                     "teacher_agreement": heldout["metrics"] if heldout else None}
@@ -76,6 +75,28 @@ def distill_classifier(texts: Sequence[str], Y_soft, label_space: LabelSpace, *,
     classifier.manifest.setdefault("distillation", {}).update(
         {key: value for key, value in report.items() if key != "teacher_agreement"})
     return classifier, report
+
+
+def _check_soft(Y_soft, n_docs: int, n_labels: int) -> sp.csr_matrix:
+    """The soft targets as float32 CSR (zeros dropped), checked before training.
+
+    Text ('abc') failed as numpy's bare ValueError, and a wrong shape or a value
+    outside [0, 1] was refused as ``Y``, a name ``distill_classifier`` does not have,
+    after the features had been fitted.
+    """
+    from tagsmith.models.base import as_float32_csr
+
+    expected = f"soft targets in [0, 1], a ({n_docs}, {n_labels}) matrix"
+    Y = as_float32_csr(Y_soft, "Y_soft", expected, copy=True)
+    if Y.shape != (n_docs, n_labels):
+        raise InvalidParameterError("Y_soft", expected, f"shape {Y.shape}")
+    if Y.nnz and not np.all((Y.data >= 0) & (Y.data <= 1)):  # NaN fails both
+        raise InvalidParameterError("Y_soft", expected,
+                                    f"{int(np.isnan(Y.data).sum())} NaN values"
+                                    if np.isnan(Y.data).any()
+                                    else f"range [{Y.data.min()}, {Y.data.max()}]")
+    Y.eliminate_zeros()
+    return Y
 
 
 def _check_human(human_texts, human_Y, n_labels: int
