@@ -1,6 +1,7 @@
 """Distillation from LLM labels, and budgeted active distillation."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -609,3 +610,26 @@ def test_distill_classifier_leaves_the_callers_targets_alone(data):
     distill_classifier(train.texts[:200], Y_soft, space,
                        options=TrainOptions(featurizer_params=FAST_FEATURES))
     assert Y_soft.nnz == nnz
+
+
+def test_active_distill_checks_the_pool_features_before_the_teacher(data):
+    """X_pool with fewer rows than the pool failed as a bare IndexError after the
+    teacher had answered the first round; with more rows, or without its featurizer,
+    it was used or dropped without a word."""
+    from tagsmith.features.tfidf import TfidfFeaturizer
+
+    space, train, _ = data
+    texts = train.texts[:60]
+    featurizer = TfidfFeaturizer.from_params(**FAST_FEATURES)
+    X = featurizer.fit_transform(train.texts[:80])
+    options = ActiveOptions(budget=30, rounds=3, featurizer_params=FAST_FEATURES)
+    for X_pool, fitted, name, got in [(X[:40], featurizer, "X_pool", "shape (40,"),
+                                      (X, featurizer, "X_pool", "shape (80,"),
+                                      (X[:60], None, "featurizer", "None"),
+                                      (None, featurizer, "X_pool", "None")]:
+        with pytest.raises(InvalidParameterError, match=f"'{name}'.*{re.escape(got)}"):
+            active_distill(texts, space, _unpaid_teacher, options, X_pool=X_pool,
+                           featurizer=fitted)
+    result = active_distill(texts, space, noisy_teacher(train.Y, 0.0), options,
+                            X_pool=X[:60], featurizer=featurizer)
+    assert len(result.selected) == 30

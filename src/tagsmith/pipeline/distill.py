@@ -253,7 +253,8 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     """Spend ``options.budget`` teacher calls on the pool and distil a student.
 
     ``teacher(indices)`` labels pool documents (e.g. :func:`llm_teacher`). ``X_pool``
-    and a fitted ``featurizer`` may be passed to reuse features across runs. A round
+    (one row per pool document) and the fitted ``featurizer`` that made it may be
+    passed together to reuse features across runs. A round
     the teacher answered none of trains nothing (the next one picks at random); if it
     answered none at all, :class:`~tagsmith.exceptions.NoTeacherAnswersError`.
     """
@@ -262,8 +263,9 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     options = options or ActiveOptions()
     n_pool = len(pool_texts)
     options.validate(n_pool, len(label_space))
+    _check_pool_features(X_pool, featurizer, n_pool)
     rng = np.random.default_rng(options.seed)
-    if X_pool is None or featurizer is None:
+    if X_pool is None:
         featurizer = TfidfFeaturizer.from_params(**options.featurizer_params)
         X_pool = featurizer.fit_transform(list(pool_texts))
     # the label names' features, for a student that reads them, as training gives them
@@ -327,6 +329,28 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
                                                            "budget": options.budget,
                                                            "rounds": history}})
     return ActiveResult(classifier, selected, Y_teacher, history)
+
+
+def _check_pool_features(X_pool, featurizer, n_pool: int) -> None:
+    """``X_pool`` and ``featurizer`` go together, one row of features per pool document.
+
+    Fewer rows failed as a bare IndexError once the teacher had answered the first
+    round; more were used silently, the rows after ``n_pool`` never read; and one
+    without the other was dropped without a word (the features were fitted anew).
+    """
+    if X_pool is None and featurizer is None:
+        return
+    if X_pool is None or featurizer is None:
+        given, missing = (("X_pool", "featurizer") if featurizer is None
+                          else ("featurizer", "X_pool"))
+        raise InvalidParameterError(missing, f"given with {given} (the pool's features "
+                                    "and the featurizer that made them go together)", None)
+    shape = getattr(X_pool, "shape", None)
+    if shape is None or len(shape) != 2 or shape[0] != n_pool:
+        raise InvalidParameterError("X_pool", f"a feature matrix with one row per pool "
+                                    f"document ({n_pool})",
+                                    f"shape {shape}" if shape is not None
+                                    else type(X_pool).__name__)
 
 
 def _check_answer(Y_batch, answered, n_asked: int, n_labels: int
