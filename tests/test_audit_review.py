@@ -811,6 +811,41 @@ def test_a_jsonl_review_row_naming_a_key_twice_is_refused_with_file_line_and_key
     assert not out.exists()
 
 
+@pytest.mark.parametrize("second", ["Decision", "decision ", "doc_key"])
+def test_a_review_csv_header_naming_a_read_column_twice_is_refused(tmp_path, corpus, second):
+    """A second "Decision" column (added for another reviewer, left empty) hid the first:
+    the row dict kept the last cell, so every acceptance read as undecided, apply-review
+    wrote the corpus unchanged, and a re-run audit overwrote the reviewed file."""
+    from tagsmith.pipeline.audit import check_output
+
+    rows = [_row(0, "missing", "http://x/sun", "Heavy rain all day"),
+            _row(2, "missing", "http://x/snow", "Snowfall in the hills")]
+    review = _review(tmp_path, rows)
+    lines = review.read_text(encoding="utf-8").splitlines(True)
+    lines[0] = lines[0].rstrip("\r\n") + f",{second}\r\n"
+    lines[1:] = [line.rstrip("\r\n") + ",\r\n" for line in lines[1:]]
+    review.write_text("".join(lines), encoding="utf-8")
+    name = second.strip().lower()
+    with pytest.raises(ReviewFormatError, match=f"'{name}' given twice") as error:
+        read_decisions(review, SPACE)
+    assert str(error.value).startswith(f"{review}:1: ")
+    out = tmp_path / "fixed.tsv"
+    with pytest.raises(ReviewFormatError, match="given twice"):
+        apply_review(corpus, review, out, SPACE)
+    assert not out.exists()
+    with pytest.raises(DataError, match="refusing to overwrite"):
+        check_output(tmp_path)
+
+
+def test_a_review_csv_may_pad_its_header_with_several_unnamed_columns(tmp_path, corpus):
+    rows = [_row(0, "missing", "http://x/sun", "Heavy rain all day")]
+    review = _review(tmp_path, rows)
+    lines = review.read_text(encoding="utf-8").splitlines(True)
+    lines = [line.rstrip("\r\n") + ",,\r\n" for line in lines]
+    review.write_text("".join(lines), encoding="utf-8")
+    assert read_decisions(review, SPACE)[1]["accepted"] == 1
+
+
 def test_an_acceptance_repeated_is_counted_and_applied_once(tmp_path, corpus):
     """Two rows accepting the same candidate counted as 2 accepted against 1 label
     added: the summary did not add up."""

@@ -51,6 +51,8 @@ COLUMNS = ("rank", "decision", "kind", "action", "label_uri", "label_name", "pro
            "model_score", "doc", "line", "doc_id", "doc_key", "given_labels", "given_names",
            "text")
 REQUIRED = ("decision", "kind", "label_uri", "doc", "doc_key")
+#: the columns :func:`read_decisions` reads (the others are for the reviewer)
+_READ = (*REQUIRED, "action", "doc_id")
 #: what accepting a candidate of each kind does to the corpus
 ACTIONS = {"missing": "add", "wrong": "remove"}
 ACCEPT = frozenset({"accept", "accepted", "yes", "y", "1", "true", "x"})
@@ -246,6 +248,15 @@ def _review_records(path: Path):
     if missing:
         raise ReviewFormatError(f"missing column(s) {', '.join(missing)}; the header "
                                 f"has {header}", path=path, line=1)
+    # a column read twice (a second "Decision" column added for another reviewer) kept
+    # the last one silently, as json.loads did a JSONL row's repeated key: every
+    # decision in the first was read as none, and a re-run audit overwrote the review
+    twice = [c for c in _READ if names.count(c) > 1]
+    if twice:
+        raise ReviewFormatError(f"column(s) {', '.join(repr(c) for c in twice)} given "
+                                "twice in the header; which one holds the review is not "
+                                "for us to guess: rename or remove the others",
+                                path=path, line=1)
     # a spreadsheet may pad the header with unnamed columns; rows need not fill those
     width = len(names)
     while width and not names[width - 1]:
