@@ -19,7 +19,7 @@ from tagsmith.audit.report import check_plotting
 from tagsmith.cli import main
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.vocab import load_vocabulary
-from tagsmith.exceptions import InvalidParameterError, MissingDependencyError
+from tagsmith.exceptions import DataError, InvalidParameterError, MissingDependencyError
 from tagsmith.models.knn import KNNModel
 from tagsmith.pipeline.audit import AuditOptions, audit_corpus, read_audit_corpus
 from tagsmith.pipeline.io import read_labelled
@@ -556,6 +556,47 @@ def test_output_that_is_a_file_fails_before_the_audit(small_corpus, goemotions_s
     result = invoke("audit", tmp_path / "missing.tsv", "-o", corpus / "audit")
     assert result.exit_code == 3 and "is a file, not a folder" in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_audit_never_writes_over_its_own_inputs(small_corpus, goemotions_small,
+                                                    tmp_path):
+    """A vocabulary named labels.csv beside the corpus, audited with -o into their folder,
+    was replaced by the per-label noise table (and a split named review.csv, with
+    --force, by the review queue); they are refused before the work, --force or not."""
+    data = tmp_path / "data"
+    data.mkdir()
+    corpus = data / "corpus.tsv"
+    corpus.write_bytes(small_corpus.read_bytes())
+    vocab = data / "labels.csv"
+    with vocab.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["uri", "label_en"])
+        for line in goemotions_small["vocab"].read_text(encoding="utf-8").splitlines():
+            uri, name = line.split("\t")
+            writer.writerow([uri.strip("<>"), name])
+    vocab_bytes = vocab.read_bytes()
+    result = invoke("audit", corpus, "--vocab", vocab, "-o", data, "--scores", "knn",
+                    "--no-html", "--force")
+    assert result.exit_code == 3, result.output
+    assert f"{vocab}: is an input of this audit" in result.output
+    assert "audited" not in result.output and vocab.read_bytes() == vocab_bytes
+    assert sorted(p.name for p in data.iterdir()) == ["corpus.tsv", "labels.csv"]
+    split = data / "review.csv"
+    split.write_text("text,labels\nA dev text,<urn:goemotions:joy>\n", encoding="utf-8")
+    before = split.read_bytes()
+    result = invoke("audit", corpus, "--vocab", goemotions_small["vocab"], "-o", data,
+                    "--split", f"dev={split}", "--scores", "knn", "--no-html", "--force")
+    assert result.exit_code == 3 and f"{split}: is an input" in result.output
+    assert split.read_bytes() == before
+    # Python callers say which files to keep
+    audit = audit_corpus(["rain", "rain today", "sun"],
+                         sp.csr_matrix(np.array([[1, 0], [1, 0], [0, 1]], bool)),
+                         LabelSpace.from_uris(["u:rain", "u:sun"]),
+                         options=AuditOptions(scores="knn", show_progress=False))
+    with pytest.raises(DataError, match="is an input of this audit"):
+        audit.write(data, html=False, keep=[vocab])
+    assert vocab.read_bytes() == vocab_bytes and split.read_bytes() == before
+    assert sorted(p.name for p in data.iterdir()) == ["corpus.tsv", "labels.csv", "review.csv"]
 
 
 def test_a_vocabulary_matching_no_label_or_a_corpus_without_labels_is_a_clear_error(

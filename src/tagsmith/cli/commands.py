@@ -643,13 +643,15 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
                            show_progress=not obj["quiet"])
     options.validate()
     # fail before the work: an output that is a file, or a review someone has filled in
+    paths = _parse_splits(splits)
+    # the audit's inputs are never replaced by its files (a vocabulary named labels.csv)
+    inputs = [corpus, *paths.values(), *([vocab] if vocab else [])]
     check_output(output, review_format=review_format, force=force, name="-o/--output",
-                 html=not no_html)
+                 html=not no_html, keep=inputs)
     if not no_html and not no_plots:
         from tagsmith.audit.report import check_plotting
 
         check_plotting()  # fail before the work, not after it
-    paths = _parse_splits(splits)
     space, classifier = _label_space_for(corpus, vocab, bundle, on_error, derive=False)
     if space is None:  # derived while reading: the corpus is read once, not twice
         from tagsmith.pipeline.io import read_deriving_labels
@@ -673,7 +675,7 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
                           read=read_summary({corpus: data, **{paths[name]: split for name, split
                                                               in split_data.items()}}, on_error))
     written = result.write(output, html=not no_html, plots=not no_plots,
-                           review_format=review_format, force=force)
+                           review_format=review_format, force=force, keep=inputs)
     report = result.report
     noise, dups = report["noise"], report["duplicates"]
     click.echo(f"audited {len(data.texts):,} documents, {len(space):,} labels "

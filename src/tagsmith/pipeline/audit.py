@@ -167,12 +167,14 @@ class AuditResult:
     label_space: LabelSpace
 
     def write(self, directory: str | Path, *, html: bool = True, plots: bool = True,
-              review_format: str = "csv", force: bool = False) -> dict[str, Path]:
+              review_format: str = "csv", force: bool = False,
+              keep: Sequence[str | Path] = ()) -> dict[str, Path]:
         """Write ``report.json``, ``report.html``, ``review.<csv|jsonl>`` and
         ``labels.csv`` into ``directory`` (created); returns the paths.
 
         A review file there that already holds decisions is not overwritten unless
-        ``force`` (see :func:`check_output`). Without ``html``, a ``report.html`` an
+        ``force``, nor ever a file in ``keep`` (the audit's inputs; see
+        :func:`check_output`). Without ``html``, a ``report.html`` an
         earlier audit wrote there is removed (it would disagree with the new
         ``report.json``); a file of that name the audit did not write is left alone.
         """
@@ -182,7 +184,8 @@ class AuditResult:
 
         review_format = check_choice("review_format", review_format, ("csv", "jsonl"))
         directory = Path(directory)
-        check_output(directory, review_format=review_format, force=force, html=html)
+        check_output(directory, review_format=review_format, force=force, html=html,
+                     keep=keep)
         # everything is built before anything is written (a plot that fails must not leave
         # a half-written folder), then written to a staging folder and moved in at once
         page = render_html(self.report, plots=plots) if html else None
@@ -250,17 +253,20 @@ def output_names(*, review_format: str = "csv", html: bool = True) -> dict[str, 
 
 
 def check_output(directory: str | Path, *, review_format: str = "csv", force: bool = False,
-                 name: str | None = None, html: bool = True) -> None:
+                 name: str | None = None, html: bool = True,
+                 keep: Sequence[str | Path] = ()) -> None:
     """Fail before an audit whose output could not or must not be written.
 
     ``directory`` must be a writable directory or not exist yet (a :class:`DataError`
     naming it, and the option ``name`` when given, as for every output that cannot be
     written), and none of the files the audit writes there (:func:`output_names`) may
-    be a folder: no file can be renamed onto one. Its ``review.<review_format>``, when
-    it exists and a reviewer has filled in any ``decision``, is not overwritten unless
-    ``force``: the review would be lost. A review file that cannot be read to tell is
-    not overwritten either.
+    be a folder: no file can be renamed onto one, nor one of the files in ``keep`` (the
+    audit's inputs: the corpus, the vocabulary, the splits), whatever ``force``. Its
+    ``review.<review_format>``, when it exists and a reviewer has filled in any
+    ``decision``, is not overwritten unless ``force``: the review would be lost. A
+    review file that cannot be read to tell is not overwritten either.
     """
+    from tagsmith.audit.review import _same_file
     from tagsmith.data.textio import check_writable_dir
 
     directory = Path(directory)
@@ -273,6 +279,13 @@ def check_output(directory: str | Path, *, review_format: str = "csv", force: bo
         if target.is_dir() and not target.is_symlink():
             raise DataError(f"is a folder, where the audit writes its {file_name} (move it "
                             "away or write to another output directory)", path=target)
+        # a vocabulary named labels.csv beside the corpus, audited with -o into its
+        # folder, was replaced by the per-label noise table: the inputs are never written
+        for kept in keep:
+            if _same_file(target, Path(kept)):
+                raise DataError(f"is an input of this audit, where the audit writes its "
+                                f"{file_name}; write to another output directory",
+                                path=target)
     review = directory / f"review.{review_format}"
     if force or not review.is_file():
         return
