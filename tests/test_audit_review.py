@@ -846,6 +846,25 @@ def test_a_review_csv_may_pad_its_header_with_several_unnamed_columns(tmp_path, 
     assert read_decisions(review, SPACE)[1]["accepted"] == 1
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+@pytest.mark.parametrize("doc_id", ["'-4", "''=x", "-4", "'quoted'"])
+def test_a_document_id_starting_with_a_quote_reads_back_as_written(tmp_path, fmt, doc_id):
+    """A CSV cell's leading ' was stripped when a formula character followed it, from an
+    id that began with one too ('-4 read back as -4), and from a JSONL review's, which
+    the writer never quotes: the accepted row failed as "the corpus was changed"."""
+    corpus = _jsonl_corpus(tmp_path, {"id": doc_id, "text": "Heavy rain all day",
+                                      "labels": ["<http://x/rain>"]})
+    row = {**_row(0, "missing", "http://x/sun", "Heavy rain all day"), "doc_id": doc_id}
+    review = _review(tmp_path, [row], fmt=fmt)
+    if fmt == "jsonl":  # written undecided
+        review.write_text(review.read_text(encoding="utf-8").replace(
+            '"decision": null', '"decision": "accept"'), encoding="utf-8")
+    out = tmp_path / "fixed.jsonl"
+    stats = apply_review(corpus, review, out, SPACE)
+    assert stats["n_added"] == 1
+    assert [r.labels for r in read_records(out)] == [("<http://x/rain>", "<http://x/sun>")]
+
+
 def test_an_acceptance_repeated_is_counted_and_applied_once(tmp_path, corpus):
     """Two rows accepting the same candidate counted as 2 accepted against 1 label
     added: the summary did not add up."""

@@ -113,9 +113,26 @@ def review_format(path: str | Path) -> str:
 _FREE_TEXT = ("text", "label_name", "given_names", "doc_id", "label_uri", "given_labels")
 
 
-def _unquoted(value: str) -> str:
-    """A cell as written before :func:`spreadsheet_safe` (for the columns read back)."""
-    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_START) \
+#: the free-text columns :func:`read_decisions` reads back
+_READ_BACK = ("doc_id", "label_uri")
+
+
+def _unquoted(value: str, quoted: bool = True) -> str:
+    """A read-back cell of a review CSV as :func:`_read_back_cell` had it (a JSONL
+    review's values are as they were: nothing to strip)."""
+    return value[1:] if quoted and value.startswith("'") and value[1:].startswith(
+        (*FORMULA_START, "'")) else value
+
+
+def _read_back_cell(value: str) -> str:
+    """:func:`spreadsheet_safe` for a cell read back, which also gets a ``'`` where it
+    starts with one that :func:`_unquoted` would strip: a document id ``'-4`` was read
+    back as ``-4`` and its accepted rows failed as "the corpus was changed".
+
+    >>> [_unquoted(_read_back_cell(v)) for v in ("-4", "'-4", "''x", "'x")]
+    ['-4', "'-4", "''x", "'x"]
+    """
+    return "'" + value if value.startswith(FORMULA_START) or _unquoted(value) != value \
         else value
 
 
@@ -141,7 +158,9 @@ def write_review(rows: list[dict], path: str | Path) -> Path:
     In CSV, cells that a spreadsheet would run as a formula (the text, label names,
     document ids, label URIs) get a leading ``'``, and so does a text fingerprint
     (``doc_key``) that a spreadsheet would take for a number; :func:`read_decisions`
-    strips it from those two, the cells it reads back. JSONL keeps them as they are.
+    strips it from those two, the cells it reads back (where one of those already starts
+    with ``'`` and a formula character or another ``'``, one more is written, so it
+    reads back as it was). JSONL keeps them as they are, and reads them so.
     """
     fmt = review_format(path)
     path = Path(path)
@@ -159,7 +178,8 @@ def write_review(rows: list[dict], path: str | Path) -> Path:
                      "line": "" if row["line"] is None else row["line"],
                      "doc_id": row["doc_id"] or "", "doc_key": _key_cell(row["doc_key"])}
             writer.writerow({**cells, **{c: spreadsheet_safe(str(cells[c]))
-                                         for c in _FREE_TEXT}})
+                                         for c in _FREE_TEXT},
+                             **{c: _read_back_cell(str(cells[c])) for c in _READ_BACK}})
     return path
 
 
@@ -339,6 +359,8 @@ def _read_decisions(path: Path, space: LabelSpace
     # accepted counts candidates, not rows: a row repeating an earlier acceptance (a
     # copied row) is applied once, and counted as "repeated"
     counts = {"accepted": 0, "rejected": 0, "undecided": 0, "repeated": 0}
+    # a JSONL review keeps its values as they are: no ' to strip from them
+    csv_cells = review_format(path) == "csv"
     for line, row in _review_records(path):
         for column in REQUIRED:
             if column not in row:
@@ -353,7 +375,7 @@ def _read_decisions(path: Path, space: LabelSpace
         if decision in REJECT:
             counts["rejected"] += 1
             try:
-                pair = _doc_and_label(row, space, path, line)
+                pair = _doc_and_label(row, space, path, line, csv_cells)
             except ReviewFormatError:
                 continue  # a rejection changes nothing; only a contradiction would matter
             _check_verdict(verdicts, pair, False, row, path, line)
@@ -369,7 +391,7 @@ def _read_decisions(path: Path, space: LabelSpace
                                     f"accepted correction is to {ACTIONS[kind]} the label; "
                                     "to do the opposite, reject this row", path=path,
                                     line=line)
-        doc, label_id = _doc_and_label(row, space, path, line)
+        doc, label_id = _doc_and_label(row, space, path, line, csv_cells)
         key = _read_key(row["doc_key"], path, line)
         _check_verdict(verdicts, (doc, label_id), True, row, path, line)
         previous = accepted.get((doc, label_id))
@@ -378,7 +400,7 @@ def _read_decisions(path: Path, space: LabelSpace
                                     "removing this label", path=path, line=line)
         written_id = row.get("doc_id")
         correction = Decision(doc, kind, label_id, key, line, "" if written_id is None else
-                              _unquoted(str(written_id).strip()))
+                              _unquoted(str(written_id).strip(), csv_cells))
         if previous is not None:
             # the first row's decision stands, but this row's fingerprint and id are
             # checked against the document too: a copy whose doc number was edited (or
@@ -391,8 +413,10 @@ def _read_decisions(path: Path, space: LabelSpace
     return sorted(accepted.values(), key=lambda d: (d.doc, d.line)), repeated, counts
 
 
-def _doc_and_label(row: dict, space: LabelSpace, path: Path, line: int) -> tuple[int, int]:
-    """The document number and label id a review row decides about."""
+def _doc_and_label(row: dict, space: LabelSpace, path: Path, line: int,
+                   csv_cells: bool = True) -> tuple[int, int]:
+    """The document number and label id a review row decides about (``csv_cells``:
+    the row is a CSV's, its label URI written by :func:`_read_back_cell`)."""
     value = row["doc"]
     try:
         # a JSONL review holds JSON numbers: int() took 2.5 as document 2 and true as
@@ -410,7 +434,7 @@ def _doc_and_label(row: dict, space: LabelSpace, path: Path, line: int) -> tuple
                                 f"{value!r}", path=path, line=line) from None
     if doc < 0:
         raise ReviewFormatError(f"doc must be >= 0, found {doc}", path=path, line=line)
-    uri = _unquoted(str(row["label_uri"]).strip())
+    uri = _unquoted(str(row["label_uri"]).strip(), csv_cells)
     label_id = space.lookup(f"<{uri.strip('<>')}>")
     if label_id is None:
         raise ReviewFormatError(f"unknown label {row['label_uri']!r} (not in the "
