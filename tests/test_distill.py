@@ -633,3 +633,40 @@ def test_active_distill_checks_the_pool_features_before_the_teacher(data):
     result = active_distill(texts, space, noisy_teacher(train.Y, 0.0), options,
                             X_pool=X[:60], featurizer=featurizer)
     assert len(result.selected) == 30
+
+
+def test_a_teacher_that_fails_part_way_hands_back_the_answers_paid_for(data):
+    # a custom teacher (no cache to replay from) that raised in round 2 lost the answers
+    # of rounds 0 and 1 with the run: the error now carries them
+    from tagsmith.exceptions import TeacherFailedError
+
+    space, train, _ = data
+    Y = train.Y[:200]
+    calls = {"n": 0}
+
+    def teach(indices):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise ConnectionError("the labelling service went away")
+        return sp.csr_matrix(Y[indices], dtype=np.float32), np.ones(len(indices), bool)
+
+    options = ActiveOptions(budget=40, rounds=4, seed=0, featurizer_params=FAST_FEATURES)
+    with pytest.raises(TeacherFailedError, match="round 2, after answering for 20 documents"
+                       ".*ConnectionError: the labelling service went away") as info:
+        active_distill(train.texts[:200], space, teach, options)
+    error = info.value
+    assert isinstance(error.__cause__, ConnectionError) and error.exit_code == 1
+    assert len(error.selected) == 20 and len(set(error.selected.tolist())) == 20
+    assert (error.Y_teacher != sp.csr_matrix(Y[error.selected], dtype=np.float32)).nnz == 0
+    assert [r["answered"] for r in error.rounds] == [10, 10]
+
+
+def test_a_teacher_that_fails_before_any_answer_raises_its_own_error(data):
+    space, train, _ = data
+
+    def teach(indices):
+        raise InvalidParameterError("key", "set", None)
+
+    options = ActiveOptions(budget=20, rounds=2, seed=0, featurizer_params=FAST_FEATURES)
+    with pytest.raises(InvalidParameterError, match="'key'"):
+        active_distill(train.texts[:100], space, teach, options)

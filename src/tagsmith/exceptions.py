@@ -172,3 +172,21 @@ class LLMOutputError(LLMError):
 class NoTeacherAnswersError(LLMError):
     """The teacher of active distillation answered none of the documents it was sent
     (every call failed or every answer was malformed): no student can be trained."""
+
+
+class TeacherFailedError(TagsmithError):
+    """The teacher of active distillation raised part-way through the run, after some of
+    its answers were paid for. The error keeps them, so a teacher without a cache need not
+    be asked again: ``selected`` (pool indices), ``Y_teacher`` (their soft targets, one
+    row each) and ``rounds`` (the finished rounds' history, as
+    :class:`~tagsmith.pipeline.distill.ActiveResult` has them); the teacher's own error
+    is its ``__cause__``, whose exit code it takes when it is a tagsmith error.
+    """
+
+    def __init__(self, message: str, *, selected, Y_teacher, rounds: list[dict],
+                 cause: BaseException):
+        self.selected = selected
+        self.Y_teacher = Y_teacher
+        self.rounds = rounds
+        self.exit_code = getattr(cause, "exit_code", TagsmithError.exit_code)
+        super().__init__(message)

@@ -27,7 +27,11 @@ import scipy.sparse as sp
 from tagsmith._params import check_choice, check_fraction, check_int, check_number
 from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
 from tagsmith.data.labelspace import LabelSpace
-from tagsmith.exceptions import InvalidParameterError, NoTeacherAnswersError
+from tagsmith.exceptions import (
+    InvalidParameterError,
+    NoTeacherAnswersError,
+    TeacherFailedError,
+)
 from tagsmith.features.tfidf import TfidfFeaturizer
 from tagsmith.models import check_model_params, make_model
 from tagsmith.pipeline.classifier import TextClassifier
@@ -256,7 +260,11 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     (one row per pool document) and the fitted ``featurizer`` that made it may be
     passed together to reuse features across runs. A round
     the teacher answered none of trains nothing (the next one picks at random); if it
-    answered none at all, :class:`~tagsmith.exceptions.NoTeacherAnswersError`.
+    answered none at all, :class:`~tagsmith.exceptions.NoTeacherAnswersError`. A teacher
+    that raises after answering some documents ends the run with
+    :class:`~tagsmith.exceptions.TeacherFailedError`, which holds the answers paid for
+    (``selected``, ``Y_teacher``, ``rounds``); one that raises before any answer, its
+    own error.
     """
     from tagsmith.labeling.selection import select_batch, teacher_error_risk, uncertainty_gains
 
@@ -296,7 +304,19 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
             n_mistakes = options.teacher_error_rate * scope
             chosen = candidates[select_batch(options.strategy, gains, size,
                                              n_mistakes=n_mistakes, rng=rng)]
-        Y_batch, keep = _check_answer(*teacher(chosen), len(chosen), n_labels)
+        try:
+            Y_batch, keep = _check_answer(*teacher(chosen), len(chosen), n_labels)
+        except Exception as error:
+            if not sum(map(len, picked)):
+                raise  # nothing answered yet: nothing to hand back
+            # the answers of the rounds before were paid for, and a custom teacher
+            # has no cache to replay them from: the error carries them
+            done = np.concatenate(picked)
+            raise TeacherFailedError(
+                f"the teacher failed in round {number}, after answering for {len(done)} "
+                f"documents in {number} round(s) (kept in the error's selected and "
+                f"Y_teacher): {type(error).__name__}: {error}", selected=done,
+                Y_teacher=sp.vstack(rows).tocsr(), rounds=history, cause=error) from error
         labelled[chosen] = True
         picked.append(chosen[keep])
         rows.append(Y_batch[keep])
