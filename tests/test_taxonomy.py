@@ -959,3 +959,35 @@ def test_cli_label_shortlist_bundle_offers_k_labels_of_vocab(tmp_path):
             "--base-url", server.base_url, "--llm", "m", "--cache", str(tmp_path / "c.sqlite")])
     assert result.exit_code == 0, result.output
     assert len(offers) == 1 and sorted(offers[0]) == ["Middle", "Zeta"]
+
+
+@pytest.mark.parametrize("first_existed", [True, False])
+def test_taxonomy_outputs_are_replaced_together_or_not_at_all(tmp_path, first_existed):
+    # the second output's rename failed (its path had become a folder) after the first
+    # had been renamed: a new CSV was left beside the old SKOS
+    from tagsmith.pipeline.llm import _write_together
+
+    csv, ttl = tmp_path / "t.csv", tmp_path / "t.ttl"
+    if first_existed:
+        csv.write_text("old csv\n")
+    ttl.mkdir()
+    (ttl / "inside").write_text("kept\n")
+    with pytest.raises(OSError):
+        _write_together([(csv, lambda path: path.write_text("new csv\n")),
+                         (ttl, lambda path: path.write_text("new skos\n"))])
+    assert (csv.read_text() == "old csv\n") if first_existed else not csv.exists()
+    assert (ttl / "inside").read_text() == "kept\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == (
+        ["t.csv", "t.ttl"] if first_existed else ["t.ttl"])  # nothing left aside
+
+
+def test_taxonomy_outputs_replaced_together_leave_nothing_aside(tmp_path):
+    from tagsmith.pipeline.llm import _write_together
+
+    csv, ttl = tmp_path / "t.csv", tmp_path / "t.ttl"
+    csv.write_text("old csv\n")
+    ttl.write_text("old skos\n")
+    _write_together([(csv, lambda path: path.write_text("new csv\n")),
+                     (ttl, lambda path: path.write_text("new skos\n"))])
+    assert (csv.read_text(), ttl.read_text()) == ("new csv\n", "new skos\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv", "t.ttl"]

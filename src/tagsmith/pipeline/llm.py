@@ -93,8 +93,15 @@ def check_turtle_path(path: str | Path, name: str) -> None:
 def _write_together(writes) -> None:
     """``[(path, write(path))]``: write each to a temporary file beside ``path``, then
     rename them all into place; on any error no temporary file is left and no ``path``
-    replaced."""
+    replaced.
+
+    A rename that fails (the target became a folder, its folder read-only) undoes the
+    ones before it: each output but the last is kept aside (a hard link, else a copy)
+    until all are in place, and put back, or a new one removed, on failure. The CSV was
+    left replaced next to the old SKOS.
+    """
     import os
+    import shutil
     import tempfile
 
     from tagsmith.data.textio import current_umask
@@ -117,8 +124,37 @@ def _write_together(writes) -> None:
         for temporary, _ in done:
             temporary.unlink(missing_ok=True)
         raise
-    for temporary, path in done:
-        os.replace(temporary, path)
+    kept: list[tuple[Path, Path | None]] = []  # (output replaced, its old one aside)
+    old: Path | None = None
+    try:
+        for number, (temporary, path) in enumerate(done):
+            old = None
+            if number < len(done) - 1 and os.path.lexists(path):
+                fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                            suffix=".old")
+                os.close(fd)
+                old = Path(name)
+                try:
+                    os.unlink(old)
+                    os.link(path, old, follow_symlinks=False)
+                except OSError:  # no hard links on this file system
+                    shutil.copy2(path, old, follow_symlinks=False)
+            os.replace(temporary, path)
+            kept.append((path, old))
+    except BaseException:
+        if old is not None:  # set aside for the output that was not replaced
+            old.unlink(missing_ok=True)
+        for path, previous in reversed(kept):
+            if previous is None:
+                path.unlink(missing_ok=True)
+            else:
+                os.replace(previous, path)
+        for temporary, _ in done:
+            temporary.unlink(missing_ok=True)
+        raise
+    for _, previous in kept:
+        if previous is not None:
+            previous.unlink(missing_ok=True)
 
 
 def write_soft_labels(path: str | Path, texts: Sequence[str], Y: sp.csr_matrix,
