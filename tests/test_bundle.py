@@ -1377,3 +1377,42 @@ def test_a_bundle_saved_to_the_current_folder_replaces_it(tmp_path, monkeypatch,
     write(Path(spelling), 2.0)
     assert Bundle(tmp_path / "b").read_json("meta.json") == {"a": 2.0}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+
+
+@pytest.mark.parametrize("family, param, value", [
+    ("linear", "C", -1.0), ("linear", "loss", "hinge"), ("linear", "max_iter", 0),
+    ("linear", "tol", "0.1"), ("tree", "leaf_size", 1), ("knn", "n_neighbors", 0)])
+def test_bad_model_parameters_in_model_json_are_refused_on_load(small_bundles, tmp_path,
+                                                                family, param, value):
+    """A linear model's saved parameters were not checked on load: the bundle loaded, and
+    audit --bundle, which refits with them, failed deep inside training naming a
+    parameter the user never typed. Every family now refuses them as a damaged bundle."""
+    import shutil
+
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    path = tmp_path / "b"
+    shutil.copytree(small_bundles[family], path)
+    _edit_json(path, "model.json", lambda meta: meta["params"].update({param: value}))
+    with pytest.raises(BundleError, match=rf"parameter '{param}' must be") as info:
+        TextClassifier.load(path)
+    assert str(path) in str(info.value)
+    if param == "C":
+        code, stderr = _cli_exit(path, tmp_path)
+        assert code == 4 and "'C'" in stderr, stderr
+
+
+def test_a_linear_bundle_with_a_negative_seed_still_loads(small_bundles, tmp_path):
+    # written before seeds were checked (an integer >= 0): prediction never reads it
+    import shutil
+
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    path = tmp_path / "b"
+    shutil.copytree(small_bundles["linear"], path)
+    _edit_json(path, "model.json", lambda meta: meta["params"].update(random_state=-3))
+    loaded = TextClassifier.load(path)
+    assert loaded.model.random_state == -3
+    expected = TextClassifier.load(small_bundles["linear"]).predict_topk(["a text"], 3)
+    got = loaded.predict_topk(["a text"], 3)
+    np.testing.assert_array_equal(got.indices, expected.indices)

@@ -221,7 +221,19 @@ class LinearOVR(BaseModel):
 
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> LinearOVR:
+        from tagsmith.models.ensemble import _old_seed
+
         model = cls(**cls.params_from_json(meta["params"]))
+        # refitting (audit --bundle) reads them: a bad one is a damaged state now, not
+        # an error deep inside training about a parameter nobody passed. A negative
+        # seed, which bundles written before seeds were checked may hold, is kept as
+        # the ensemble keeps it: prediction never uses it, fitting refuses it by name
+        seed = model.random_state
+        if _old_seed(seed):
+            model.random_state = 0
+        model._validate_params()
+        if _old_seed(seed):
+            model.random_state = seed
         shape = (int(meta["n_features"]), int(meta["n_labels"]))
         model.coef_ = sparse_from_state("coef", "csc", arrays["coef_data"],
                                         arrays["coef_indices"], arrays["coef_indptr"], shape)
