@@ -314,8 +314,8 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
             done = np.concatenate(picked)
             raise TeacherFailedError(
                 f"the teacher failed in round {number}, after answering for {len(done)} "
-                f"documents in {number} round(s) (kept in the error's selected and "
-                f"Y_teacher): {type(error).__name__}: {error}", selected=done,
+                f"documents in {number} round(s): {type(error).__name__}: {error}",
+                selected=done,
                 Y_teacher=sp.vstack(rows).tocsr(), rounds=history, cause=error) from error
         labelled[chosen] = True
         picked.append(chosen[keep])
