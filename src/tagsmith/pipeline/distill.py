@@ -258,9 +258,9 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
 
     ``teacher(indices)`` labels pool documents (e.g. :func:`llm_teacher`). ``X_pool``
     (one row per pool document) and the fitted ``featurizer`` that made it may be
-    passed together to reuse features across runs. A round
-    the teacher answered none of trains nothing (the next one picks at random); if it
-    answered none at all, :class:`~tagsmith.exceptions.NoTeacherAnswersError`. A teacher
+    passed together to reuse features across runs. A round the teacher answered none
+    of trains nothing (the next one picks at random); if it answered none at all,
+    :class:`~tagsmith.exceptions.NoTeacherAnswersError`. A teacher
     that raises after answering some documents ends the run with
     :class:`~tagsmith.exceptions.TeacherFailedError`, which holds the answers paid for
     (``selected``, ``Y_teacher``, ``rounds``); one that raises before any answer, its
