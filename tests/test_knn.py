@@ -151,6 +151,35 @@ def test_zero_weight_rows_are_left_out_and_rows_map_back():
     np.testing.assert_array_equal(rows, np.where(ref_rows >= 0, kept[ref_rows], -1))
 
 
+
+def test_dense_knn_zero_weight_rows_map_back_also_after_save_and_load():
+    """Dense kNN's neighbours are rows of the matrix given to fit, as knn's: with
+    documents of weight 0 left out of the index, it returned positions in the index,
+    other documents than the ones found."""
+    from tagsmith.models.dense_knn import DenseKNNModel
+
+    X, Y, Q, _ = _random_problem(seed=5)
+    X, Q = X.toarray(), Q.toarray()
+    weights = np.ones(X.shape[0])
+    weights[::3] = 0.0
+    model = DenseKNNModel(n_neighbors=4, n_jobs=1).fit(X, Y, sample_weight=weights)
+    kept = np.flatnonzero(weights)
+    sims = _unit_rows(sp.csr_matrix(Q)) @ _unit_rows(sp.csr_matrix(X[kept])).T
+    rows, _ = model.kneighbors(Q)
+    assert not np.any(rows[rows >= 0] % 3 == 0)
+    # float16 index: compare with the brute force's best row where it leads clearly
+    best = np.argsort(-sims, axis=1)
+    clear = sims[np.arange(len(Q)), best[:, 0]] - sims[np.arange(len(Q)), best[:, 1]] > 1e-2
+    assert clear.sum() > 10
+    np.testing.assert_array_equal(rows[clear, 0], kept[best[clear, 0]])
+    meta, arrays = model.to_state()
+    restored = DenseKNNModel.from_state(meta, arrays)
+    np.testing.assert_array_equal(restored.kneighbors(Q)[0], rows)
+    # a bundle saved before rows were stored loads with the index positions it had
+    old = DenseKNNModel.from_state(meta, {k: v for k, v in arrays.items() if k != "row_ids"})
+    np.testing.assert_array_equal(old.predict_topk(Q, 3).scores,
+                                  model.predict_topk(Q, 3).scores)
+
 def test_max_features_per_doc_prunes_and_renormalises():
     X, Y, _, _ = _random_problem(n_features=80, seed=7)
     model = KNNModel(max_features_per_doc=3, n_jobs=1).fit(X, Y)

@@ -42,7 +42,7 @@ from tagsmith.models.knn import (
     check_stored_targets,
 )
 from tagsmith.progress import progress_bar
-from tagsmith.store.bundle import sparse_from_state
+from tagsmith.store.bundle import check_ids, sparse_from_state
 from tagsmith.topk import TopK, _check_k
 
 #: queries per search block and index rows per slice (bounds the block's score matrix)
@@ -156,13 +156,17 @@ class DenseKNNModel(BaseModel):
         self._validate_params()
         X = check_dense_features(X)
         Y = check_targets(Y, X.shape[0], soft_ok=True)
-        X, Y, weights, _ = _voters(X, Y, sample_weight)
+        X, Y, weights, kept = _voters(X, Y, sample_weight)
         self._set_state(_unit_rows(X).astype(np.float16), sp.csr_matrix(Y, dtype=np.float32),
-                        weights)
+                        weights, kept.astype(np.int32))
         return self
 
-    def _set_state(self, index: np.ndarray, Y: sp.csr_matrix, weights: np.ndarray) -> None:
+    def _set_state(self, index: np.ndarray, Y: sp.csr_matrix, weights: np.ndarray,
+                   row_ids: np.ndarray) -> None:
         self.index_ = np.ascontiguousarray(index, dtype=np.float16)
+        # the index leaves documents of weight 0 out: its rows' numbers in the matrix
+        # given to fit, which kneighbors returns
+        self.row_ids_ = row_ids
         Y.eliminate_zeros()
         Y.sort_indices()
         self.targets_ = Y
@@ -174,8 +178,9 @@ class DenseKNNModel(BaseModel):
         self._target_arrays = (Y.indptr.astype(np.int64), Y.indices.astype(np.int32), Y.data)
 
     def kneighbors(self, X, n_neighbors: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """``(rows, sims)``, both ``n x min(n_neighbors, n_docs_)``, best first; row -1
-        where none > 0."""
+        """``(rows, sims)``, both ``n x min(n_neighbors, n_docs_)``, best first: row
+        numbers in the training matrix given to ``fit`` (int32) and cosine similarities;
+        row -1 where none > 0."""
         self._check_fitted()
         n_neighbors = self._checked_params()[0] if n_neighbors is None else n_neighbors
         n_neighbors = check_int("n_neighbors", n_neighbors, 1, numpy=True)
@@ -183,6 +188,14 @@ class DenseKNNModel(BaseModel):
         # never wider than the training documents: n_neighbors=10**9 must not allocate a
         # queries x 10**9 matrix (the places past n_docs_ could only hold -1)
         n = min(n_neighbors, self.n_docs_)
+        index_rows, sims = self._index_neighbors(queries, n)
+        found = index_rows >= 0
+        rows = np.full(index_rows.shape, -1, np.int32)
+        rows[found] = self.row_ids_[index_rows[found]]
+        return rows, sims
+
+    def _index_neighbors(self, queries: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, sims)`` of :meth:`kneighbors`, rows as positions in the index."""
         rows = np.full((len(queries), n), -1, np.int32)
         sims = np.zeros((len(queries), n), np.float32)
         starts = range(0, len(queries), QUERY_BLOCK)
@@ -231,7 +244,8 @@ class DenseKNNModel(BaseModel):
         self._check_fitted()
         n_neighbors, power = self._checked_params()
         k = _check_k(k, self.n_labels_)
-        rows, sims = self.kneighbors(X, n_neighbors)
+        queries = _unit_rows(check_dense_features(X, n_features=self.n_features_))
+        rows, sims = self._index_neighbors(queries, min(n_neighbors, self.n_docs_))
         indices = np.empty((len(rows), k), np.int32)
         scores = np.empty((len(rows), k), np.float32)
         vote_kernel(rows, sims, power, *self._target_arrays, self.doc_weight_,
@@ -244,7 +258,8 @@ class DenseKNNModel(BaseModel):
                 "n_labels": int(self.n_labels_), "n_docs": int(self.n_docs_)}
         return meta, {"index": self.index_, "targets_data": self.targets_.data,
                       "targets_indices": self.targets_.indices,
-                      "targets_indptr": self.targets_.indptr, "doc_weight": self.doc_weight_}
+                      "targets_indptr": self.targets_.indptr, "doc_weight": self.doc_weight_,
+                      "row_ids": self.row_ids_}
 
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> DenseKNNModel:
@@ -264,6 +279,10 @@ class DenseKNNModel(BaseModel):
         targets = sparse_from_state("targets", "csr", arrays["targets_data"],
                                     arrays["targets_indices"], arrays["targets_indptr"],
                                     (n_docs, n_labels))
+        # bundles saved before the rows were stored: positions in the index, as they gave
+        row_ids = (check_ids("row_ids", arrays["row_ids"], np.iinfo(np.int32).max,
+                             shape=(n_docs,), dtype=np.int32) if "row_ids" in arrays
+                   else np.arange(n_docs, dtype=np.int32))
         model._set_state(index, check_stored_targets(targets),
-                         check_doc_weight(arrays["doc_weight"], n_docs))
+                         check_doc_weight(arrays["doc_weight"], n_docs), row_ids)
         return model
