@@ -87,6 +87,15 @@ def test_an_all_zero_y_or_a_fold_with_nothing_to_learn_is_refused_naming_y():
     with pytest.raises(InvalidParameterError, match="'Y' must be positive targets outside "
                        r"fold \d of 3 .*got '1 labelled documents'"):
         cross_fit_topk(X, Y, "linear", {"n_jobs": 1}, n_folds=3)
+    # with sample weights, only documents of weight above 0 teach: the fold model's own
+    # error counted the documents of its fold ("0 on all 2 such documents") and did not
+    # say that the folds were the cause
+    Y = sp.csr_matrix(np.ones((6, 1), np.float32))
+    weights = np.zeros(6)
+    weights[np.flatnonzero(fold_assignment(6, 3, seed=0) == 0)[0]] = 1.0
+    with pytest.raises(InvalidParameterError, match=r"outside fold \d of 3 .*got '1 labelled "
+                       "documents of sample weight above 0'"):
+        cross_fit_topk(X, Y, "knn", {"n_jobs": 1}, n_folds=3, sample_weight=weights)
 
 
 def test_more_folds_than_int16_holds_are_refused():

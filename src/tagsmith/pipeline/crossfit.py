@@ -170,6 +170,11 @@ def cross_fit_topk(X, Y, model: str, params: dict | None = None, *, n_folds: int
     params = dict(params or {})
     check_model_params(model, params)  # a mistyped or bad parameter fails before any fit
     fold = fold_assignment(n_docs, n_folds, seed)
+    # documents a fold model learns from: a positive target and, with sample weights, a
+    # weight above 0 (the models refuse to fit on weight 0 for every labelled document)
+    teaches = np.diff(sp.csr_matrix(Y > 0).indptr) > 0
+    if weights is not None:
+        teaches &= weights > 0
     indices = np.full((n_docs, min(k, n_labels)), -1, np.int32)
     scores = np.full(indices.shape, -np.inf, np.float32)
     started = time.perf_counter()
@@ -178,12 +183,12 @@ def cross_fit_topk(X, Y, model: str, params: dict | None = None, *, n_folds: int
         for f in range(n_folds):
             held_out = np.flatnonzero(fold == f)
             kept = np.flatnonzero(fold != f)
-            if not Y[kept].data.any():  # the fold model would have nothing to learn
+            if not teaches[kept].any():  # the fold model would have nothing to learn
                 raise InvalidParameterError(
                     "Y", f"positive targets outside fold {f + 1} of {n_folds} (every "
                     "labelled document fell in that fold: too few to cross-fit; use fewer "
-                    "folds or another seed)", f"{len(np.unique(Y.nonzero()[0]))} "
-                    "labelled documents")
+                    "folds or another seed)", f"{np.count_nonzero(teaches)} labelled "
+                    "documents" + ("" if weights is None else " of sample weight above 0"))
             fold_model = make_model(model, **params)
             if "random_state" in fold_model.get_params() and "random_state" not in params:
                 fold_model.set_params(random_state=seed)
