@@ -180,6 +180,31 @@ def test_dense_knn_zero_weight_rows_map_back_also_after_save_and_load():
     np.testing.assert_array_equal(old.predict_topk(Q, 3).scores,
                                   model.predict_topk(Q, 3).scores)
 
+
+@pytest.mark.parametrize("family", ["knn", "dense_knn"])
+def test_sample_weights_near_float_limits_vote_as_their_ratios(family):
+    """Scores are ratios of weighted sums, so scaling every weight by a power of two
+    changes no bit: weights near 1e308 summed to infinity (scores NaN), equal weights
+    near 1e-320 lost their digits in the products (scores unlike unweighted ones)."""
+    from tagsmith.models import make_model
+
+    X, Y, Q, weights = _random_problem(seed=7)
+    weights = 1.0 + weights / 4  # in [1, 2): used as they are
+    if family == "dense_knn":
+        X, Q = X.toarray(), Q.toarray()
+
+    def topk(sample_weight):
+        model = make_model(family, n_neighbors=6, n_jobs=1)
+        return model.fit(X, Y, sample_weight=sample_weight).predict_topk(Q, 4)
+
+    # (weights times 2**-1070 are subnormal, their digits lost before the model sees them)
+    for scale, base in ((2.0 ** 1023, weights), (2.0 ** 1023, None), (2.0 ** -1070, None)):
+        scaled = (np.ones(X.shape[0]) if base is None else base) * scale
+        expected, found = topk(base), topk(scaled)
+        assert np.all(np.isfinite(found.scores))
+        np.testing.assert_array_equal(found.indices, expected.indices)
+        np.testing.assert_array_equal(found.scores, expected.scores)
+
 def test_max_features_per_doc_prunes_and_renormalises():
     X, Y, _, _ = _random_problem(n_features=80, seed=7)
     model = KNNModel(max_features_per_doc=3, n_jobs=1).fit(X, Y)

@@ -40,6 +40,7 @@ from tagsmith.models.knn import (
     _voters,
     check_doc_weight,
     check_stored_targets,
+    vote_weights,
 )
 from tagsmith.progress import progress_bar
 from tagsmith.store.bundle import check_ids, sparse_from_state
@@ -171,7 +172,8 @@ class DenseKNNModel(BaseModel):
         Y.sort_indices()
         self.targets_ = Y
         self.doc_weight_ = np.asarray(weights, dtype=np.float64)
-        prior = np.asarray(Y.T @ self.doc_weight_, dtype=np.float64).ravel()
+        self._vote_weight = vote_weights(self.doc_weight_)
+        prior = np.asarray(Y.T @ self._vote_weight, dtype=np.float64).ravel()
         self.label_order_ = np.argsort(-prior, kind="stable").astype(np.int32)
         self.n_docs_, self.n_features_ = self.index_.shape
         self.n_labels_ = Y.shape[1]
@@ -248,7 +250,7 @@ class DenseKNNModel(BaseModel):
         rows, sims = self._index_neighbors(queries, min(n_neighbors, self.n_docs_))
         indices = np.empty((len(rows), k), np.int32)
         scores = np.empty((len(rows), k), np.float32)
-        vote_kernel(rows, sims, power, *self._target_arrays, self.doc_weight_,
+        vote_kernel(rows, sims, power, *self._target_arrays, self._vote_weight,
                     self.label_order_, indices, scores)
         return TopK._trusted(indices, scores, self.n_labels_)
 
