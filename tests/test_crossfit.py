@@ -131,11 +131,14 @@ def test_train_stores_crossfit_in_the_bundle(goemotions_small, tmp_path):
         TrainOptions(crossfit_folds=1).validate()
 
 
-@pytest.mark.parametrize("k", [0, -1, 2.5])
+@pytest.mark.parametrize("k", [0, -1, 2.5, "3"])
 def test_a_bad_k_is_refused_naming_it(k):
     X = sp.csr_matrix(np.tile(np.eye(3), (4, 1)))
     with pytest.raises(InvalidParameterError, match="'k'"):
         cross_fit_topk(X, X, "linear", {"n_jobs": 1}, n_folds=2, k=k)
+    # heldout_topk read 2.5 as 2 and "3" as 3
+    with pytest.raises(InvalidParameterError, match="'k'"):
+        heldout_topk(X, X, X, "knn", {"n_jobs": 1}, k=k)
 
 
 def test_numpy_integer_folds_are_accepted_and_stored_as_ints(tmp_path):

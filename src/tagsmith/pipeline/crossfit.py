@@ -216,7 +216,8 @@ def heldout_topk(X_fit, Y_fit, X_heldout, model: str, params: dict | None = None
     ``X_fit``/``Y_fit`` train the model, ``X_heldout`` (docs x features) is scored.
     """
     Y_fit = sp.csr_matrix(Y_fit)
-    k = default_k(Y_fit.shape[1]) if k is None else int(k)
+    # checked before the fit: int() read 2.5 as 2 and "3" as 3
+    k = default_k(Y_fit.shape[1]) if k is None else check_int("k", k, 1, numpy=True)
     fitted = make_model(model, **dict(params or {}))
     if "random_state" in fitted.get_params() and "random_state" not in (params or {}):
         fitted.set_params(random_state=seed)
