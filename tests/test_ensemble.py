@@ -563,3 +563,20 @@ def test_tuning_weights_held_out_documents_as_copies():
     assert weighted["p@1"] == pytest.approx(copied["p@1"])
     assert weighted["ndcg@5"] == pytest.approx(copied["ndcg@5"])
     assert weighted["p@1"] != tune_combination(topks, Y)["p@1"]  # the weights count
+
+
+def test_auto_weights_fit_from_the_documents_they_name(problem):
+    """'auto only with at least 100 training documents' refused 100 and 101 documents
+    (50 held out needed twice as many plus 2), and a tune_fraction above 0.5 was refused
+    as too few documents, naming weights, whatever the corpus size."""
+    X, Y, _ = problem
+    for n_docs in (100, 101):
+        model = EnsembleModel(members=MEMBERS, weights="auto", n_jobs=1).fit(X[:n_docs],
+                                                                             Y[:n_docs])
+        assert model.tuning_["n_docs"] == 50
+    with pytest.raises(InvalidParameterError, match="'weights' must be 'auto' only with at "
+                       "least 100 training documents, got 99"):
+        EnsembleModel(members=MEMBERS, weights="auto", n_jobs=1).fit(X[:99], Y[:99])
+    with pytest.raises(InvalidParameterError, match=r"'tune_fraction' must be a share holding "
+                       r"out at most half of the 200 documents \(160 held out\), got 0.8"):
+        EnsembleModel(members=MEMBERS, weights="auto", tune_fraction=0.8, n_jobs=1).fit(X, Y)

@@ -372,11 +372,17 @@ class EnsembleModel(BaseModel):
         present = np.arange(Y.shape[0]) if weights is None else np.flatnonzero(weights > 0)
         n_docs = len(present)
         n_hold = int(min(MAX_TUNE_DOCS, max(MIN_TUNE_DOCS, round(self.tune_fraction * n_docs))))
-        if n_hold >= n_docs // 2:
+        # the members must fit on at least as many documents as are held out: 100
+        # documents hold out 50 (101 did too, yet both were refused as fewer than 100)
+        if n_docs < 2 * MIN_TUNE_DOCS:
             raise InvalidParameterError("weights", "'auto' only with at least "
                                         f"{2 * MIN_TUNE_DOCS} training documents"
                                         + ("" if weights is None else " of weight above 0"),
                                         n_docs)
+        if 2 * n_hold > n_docs:  # a tune_fraction above 0.5, not too few documents
+            raise InvalidParameterError("tune_fraction", "a share holding out at most half of "
+                                        f"the {n_docs} documents ({n_hold} held out)",
+                                        self.tune_fraction)
         order = present[np.random.default_rng(self.random_state or 0).permutation(n_docs)]
         hold = np.sort(order[:n_hold])
         rest = np.setdiff1d(np.arange(Y.shape[0]), hold)  # sorted
