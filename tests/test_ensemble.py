@@ -563,6 +563,9 @@ def test_tuning_weights_held_out_documents_as_copies():
     assert weighted["p@1"] == pytest.approx(copied["p@1"])
     assert weighted["ndcg@5"] == pytest.approx(copied["ndcg@5"])
     assert weighted["p@1"] != tune_combination(topks, Y)["p@1"]  # the weights count
+    # weights near 1e308 summed to infinity: every candidate scored NaN, the first kept
+    huge = tune_combination(topks, Y, sample_weight=repeats * 2.0 ** 1020)
+    assert huge == weighted
 
 
 def test_auto_weights_fit_from_the_documents_they_name(problem):

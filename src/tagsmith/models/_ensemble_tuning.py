@@ -133,6 +133,11 @@ class _Candidates:
         # equal weights are no weights: the unweighted means, to the bit
         weight = None if sample_weight is None else np.asarray(sample_weight, np.float64)
         self.weight = None if weight is None or np.all(weight == weight[:1]) else weight
+        if self.weight is not None:
+            # scaled by the power of two that brings the largest into [1, 2): the means
+            # keep their bits, where weights near 1e308 summed to infinity and every
+            # candidate scored NaN (the first one was kept, its NaN stored)
+            self.weight = np.ldexp(self.weight, 1 - int(np.frexp(self.weight.max())[1]))
         n_docs, n_labels = scores[0].shape
         coos = [matrix.tocoo() for matrix in scores]
         for coo in coos:
