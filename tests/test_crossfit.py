@@ -98,6 +98,21 @@ def test_an_all_zero_y_or_a_fold_with_nothing_to_learn_is_refused_naming_y():
         cross_fit_topk(X, Y, "knn", {"n_jobs": 1}, n_folds=3, sample_weight=weights)
 
 
+
+def test_what_a_fold_model_refuses_names_its_fold():
+    """An ensemble with weights='auto' needs 100 documents: cross-fitting 150 in two
+    folds was refused with 'got 75', the documents of one fold model, not a word
+    about the folds."""
+    rng = np.random.default_rng(0)
+    X = sp.csr_matrix(rng.random((150, 6)))
+    Y = sp.csr_matrix((rng.random((150, 3)) < 0.4).astype(np.float32))
+    params = {"members": [["knn", {}], ["knn", {"n_neighbors": 5}]], "weights": "auto",
+              "n_jobs": 1}
+    with pytest.raises(InvalidParameterError, match=r"'weights' must be 'auto' only with at "
+                       r"least 100 training documents \(in the model of fold 1 of 2, fitted "
+                       r"on the 75 of 150 documents outside that fold\), got 75"):
+        cross_fit_topk(X, Y, "ensemble", params, n_folds=2)
+
 def test_more_folds_than_int16_holds_are_refused():
     # fold numbers are int16: fold 32768 wrapped to -32768, a fold no model held out,
     # so its documents were trained on by every fold model and scored by none

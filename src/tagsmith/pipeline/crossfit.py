@@ -195,8 +195,16 @@ def cross_fit_topk(X, Y, model: str, params: dict | None = None, *, n_folds: int
             fit_kwargs = {}
             if label_features is not None and fold_model.uses_label_features():
                 fit_kwargs["label_features"] = label_features
-            fold_model.fit(rows_of(kept), Y[kept], None if weights is None else weights[kept],
-                           **fit_kwargs)
+            try:
+                fold_model.fit(rows_of(kept), Y[kept],
+                               None if weights is None else weights[kept], **fit_kwargs)
+            except InvalidParameterError as exc:
+                # the parameters were checked: what the fold's documents cannot satisfy
+                # (weights='auto' on too few of them) said "got 75" of 150 documents
+                raise InvalidParameterError(
+                    exc.name, f"{exc.expected} (in the model of fold {f + 1} of {n_folds}, "
+                    f"fitted on the {len(kept)} of {n_docs} documents outside that fold)",
+                    exc.got) from exc
             part = fold_model.predict_topk(rows_of(held_out), k).padded_to(indices.shape[1])
             indices[held_out] = part.indices
             scores[held_out] = part.scores
