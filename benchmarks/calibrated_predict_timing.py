@@ -35,13 +35,15 @@ def main() -> None:
     parser.add_argument("--bundle", type=Path,
                         default=HERE / "work" / "calibrated_predict" / "bundle")
     args = parser.parse_args()
+    from xmc import dataset_dir
+
     from tagsmith.data.vocab import load_vocabulary
     from tagsmith.pipeline.classifier import TextClassifier
     from tagsmith.pipeline.confidence import ConfidenceOptions
     from tagsmith.pipeline.io import read_labelled
     from tagsmith.pipeline.train import TrainOptions, train_classifier
 
-    base = args.data_dir / "yso-finna-en"
+    base = dataset_dir("yso-finna-en", args.data_dir)
     if not args.bundle.exists():
         space = load_vocabulary(base / "yso-en-labels.tsv.gz")
         data = read_labelled(base / "clean-train.tsv.gz", space, unknown_labels="skip")

@@ -82,8 +82,10 @@ def read_dataset(name: str, data_dir: Path, work: Path) -> dict:
         corpus = Corpus(path, space, unknown_labels=unknown)
         return collect(corpus)
 
+    from xmc import dataset_dir
+
     if name == "reuters21578":
-        base = data_dir / "reuters21578"
+        base = dataset_dir(name, data_dir)
         names = (base / "labels.txt").read_text(encoding="utf-8").split()
         uris = [f"urn:reuters21578:{n}" for n in names]
         space = LabelSpace.from_uris(uris, names=dict(zip(uris, names, strict=True)))
@@ -95,12 +97,13 @@ def read_dataset(name: str, data_dir: Path, work: Path) -> dict:
 
         source = work / "source"
         if not (source / "vocab.tsv").exists():
+            dataset_dir(name, data_dir)
             convert(data_dir, source)
         space = load_vocabulary(source / "vocab.tsv")
         return {"space": space, **{split: read(source / f"{split}.tsv.gz", space)
                                    for split in ("train", "dev", "test")}}
     if name == "yso-finna-en":
-        base = data_dir / "yso-finna-en"
+        base = dataset_dir(name, data_dir)
         space = load_vocabulary(base / "yso-en-labels.tsv.gz")
         return {"space": space, **{split: read(base / f"clean-{split}.tsv.gz", space, "skip")
                                    for split in ("train", "dev", "test")}}

@@ -47,8 +47,11 @@ def timed(cmd: list[str], log: Path) -> dict:
 
 def prepare(dataset: str, data_dir: Path, work: Path) -> dict:
     """Paths of train/test (and dev) corpora in formats the CLI reads directly."""
+    sys.path.insert(0, str(HERE))
+    from xmc import dataset_dir
+
     if dataset == "reuters21578":
-        base = data_dir / "reuters21578"
+        base = dataset_dir(dataset, data_dir)
         return {"train": base / "modapte-train.jsonl.gz", "test": base / "modapte-test.jsonl.gz",
                 "train_args": ["--dev-fraction", "0.1"]}
     if dataset == "goemotions":
@@ -56,6 +59,7 @@ def prepare(dataset: str, data_dir: Path, work: Path) -> dict:
         from make_goemotions import convert
 
         out = work / "goemotions-tsv"
+        dataset_dir(dataset, data_dir)
         convert(data_dir, out)
         return {"train": out / "train.tsv.gz", "test": out / "test.tsv.gz",
                 "train_args": ["--vocab", str(out / "vocab.tsv"), "--dev",

@@ -82,7 +82,9 @@ def _head(src: Path, dst: Path, n: int) -> Path:
 
 
 def yso(data_dir: Path, train_docs: int, test_docs: int) -> None:
-    base = data_dir / "yso-finna-en"
+    from xmc import dataset_dir
+
+    base = dataset_dir("yso-finna-en", data_dir)
     space = load_vocabulary(base / "yso-en-labels.tsv.gz")
     with tempfile.TemporaryDirectory() as tmp:
         train = read_labelled(_head(base / "clean-train.tsv.gz", Path(tmp) / "train.tsv",

@@ -70,18 +70,21 @@ def load(dataset: str, data_dir: Path, work: Path, need_train: bool):
     def read(path, space, unknown="fail"):
         return collect(Corpus(path, space, unknown_labels=unknown), len(space))
 
+    from xmc import dataset_dir
+
     if dataset == "goemotions":
         sys.path.insert(0, str(ROOT / "examples"))
         from make_goemotions import convert
 
         source = work / "source"
         if not (source / "vocab.tsv").exists():
+            dataset_dir(dataset, data_dir)
             convert(data_dir, source)
         space = load_vocabulary(source / "vocab.tsv")
         return (space, read(source / "train.tsv.gz", space) if need_train else None,
                 read(source / "dev.tsv.gz", space), read(source / "test.tsv.gz", space))
     if dataset == "reuters21578":
-        base = data_dir / "reuters21578"
+        base = dataset_dir(dataset, data_dir)
         names = (base / "labels.txt").read_text(encoding="utf-8").split()
         space = LabelSpace.from_uris(names, names=dict(zip(names, names, strict=True)))
         texts, Y = read(base / "modapte-train.jsonl.gz", space)
@@ -92,7 +95,7 @@ def load(dataset: str, data_dir: Path, work: Path, need_train: bool):
                 ([texts[i] for i in dev_rows], Y[dev_rows]),
                 read(base / "modapte-test.jsonl.gz", space))
     if dataset == "yso-finna-en":
-        base = data_dir / "yso-finna-en"
+        base = dataset_dir(dataset, data_dir)
         space = load_vocabulary(base / "yso-en-labels.tsv.gz")
         train = None
         if need_train:

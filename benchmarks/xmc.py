@@ -53,6 +53,13 @@ import scipy.sparse as sp
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 DATASETS = ("reuters21578", "goemotions", "yso-finna-en")
+#: the files each dataset is read from, under ``<--data-dir>/<dataset>/``
+DATASET_FILES: dict[str, tuple[str, ...]] = {
+    "reuters21578": ("labels.txt", "modapte-train.jsonl.gz", "modapte-test.jsonl.gz"),
+    "goemotions": ("labels.txt", "train.tsv.gz", "dev.tsv.gz", "test.tsv.gz"),
+    "yso-finna-en": ("yso-en-labels.tsv.gz", "clean-train.tsv.gz", "clean-dev.tsv.gz",
+                     "clean-test.tsv.gz"),
+}
 K = 10
 
 # -- systems -----------------------------------------------------------------------------------
@@ -168,6 +175,18 @@ def log(message: str) -> None:
 
 
 # -- data --------------------------------------------------------------------------------------
+def dataset_dir(dataset: str, data_dir: Path) -> Path:
+    """``data_dir / dataset`` once every file the benchmarks read from it is there; else
+    exit with a message naming the missing files and ``--data-dir`` (not a traceback
+    from the first open, after whatever ran before it)."""
+    base = data_dir / dataset
+    missing = [str(base / name) for name in DATASET_FILES[dataset]
+               if not (base / name).is_file()]
+    if missing:
+        raise SystemExit(f"{dataset}: missing {', '.join(missing)} (see --data-dir)")
+    return base
+
+
 def read_splits(dataset: str, data_dir: Path, work: Path, max_train_docs: int | None,
                 slice_mode: str = "first") -> dict:
     """Label space and ``{split: (texts, Y)}`` for train, dev and test.
@@ -191,7 +210,7 @@ def read_splits(dataset: str, data_dir: Path, work: Path, max_train_docs: int | 
         return texts, Y
 
     if dataset == "reuters21578":
-        base = data_dir / "reuters21578"
+        base = dataset_dir(dataset, data_dir)
         names = (base / "labels.txt").read_text(encoding="utf-8").split()
         uris = [f"urn:reuters21578:{name}" for name in names]
         space = LabelSpace.from_uris(uris, names=dict(zip(uris, names, strict=True)))
@@ -210,13 +229,14 @@ def read_splits(dataset: str, data_dir: Path, work: Path, max_train_docs: int | 
 
         source = work / "source"
         if not (source / "vocab.tsv").exists():
+            dataset_dir(dataset, data_dir)
             convert(data_dir, source)
         space = load_vocabulary(source / "vocab.tsv")
         train = read(source / "train.tsv.gz", space, first_n)
         dev = read(source / "dev.tsv.gz", space)
         test = read(source / "test.tsv.gz", space)
     elif dataset == "yso-finna-en":
-        base = data_dir / "yso-finna-en"
+        base = dataset_dir(dataset, data_dir)
         space = load_vocabulary(base / "yso-en-labels.tsv.gz")
         train = read(base / "clean-train.tsv.gz", space, first_n, "skip")
         dev = read(base / "clean-dev.tsv.gz", space, unknown="skip")
