@@ -27,6 +27,8 @@ Steps (work directory ``benchmarks/work/audit/<dataset>/``):
 5. GoEmotions (or ``--cleanlab``): cleanlab's multi-label ``find_label_issues`` on the
    same out-of-sample scores (dense, every label), in its own virtual environment under
    ``benchmarks/work/audit/venvs/cleanlab`` (``audit_cleanlab_runner.py``, .npz files).
+   When cleanlab cannot be installed or fails, ``cleanlab_error`` says why and the
+   audit's own figures are still printed and saved.
 
 Ends by printing one JSON object (``--results-md`` also writes the section
 ``## Label audit (issue 5): <dataset>`` of RESULTS.md).
@@ -269,17 +271,38 @@ def repaired_labels(Y_noisy, issues, hits, top_n: int) -> tuple[sp.csr_matrix, d
 
 
 def cleanlab_venv(work: Path) -> Path:
+    """The python of cleanlab's virtual environment, (re)installed unless it imports
+    cleanlab; a ``RuntimeError`` naming the step and the folder when that fails."""
+    import shlex
+
     venv = work.parent / "venvs" / "cleanlab"
     python = venv / "bin" / "python"
-    if not (python.exists() and subprocess.call([str(python), "-c", "import cleanlab"]) == 0):
+    if not (python.exists() and subprocess.call([str(python), "-c", "import cleanlab"],
+                                                stderr=subprocess.DEVNULL) == 0):
         log(f"creating cleanlab's virtual environment in {venv}")
-        subprocess.check_call(["python3.11", "-m", "venv", str(venv)])
-        subprocess.check_call([str(python), "-m", "pip", "install", "--quiet",
-                               *CLEANLAB_PACKAGES])
+        for step in (["python3.11", "-m", "venv", str(venv)],
+                     [str(python), "-m", "pip", "install", "--quiet", *CLEANLAB_PACKAGES]):
+            try:
+                rc = subprocess.call(step)
+            except OSError as exc:
+                rc = exc
+            if rc != 0:
+                raise RuntimeError(f"cleanlab's virtual environment {venv}: `{shlex.join(step)}`"
+                                   f" failed ({rc})")
     return python
 
 
 def run_cleanlab(issues, Y_noisy, removed, added, work: Path, runs: Path) -> dict:
+    """cleanlab's figures on the audit's scores; ``{"cleanlab_error": ...}`` when cleanlab
+    cannot be installed or fails (the audit's own figures are kept)."""
+    try:
+        return _run_cleanlab(issues, Y_noisy, removed, added, work, runs)
+    except (RuntimeError, SystemExit) as exc:  # timed() exits on a failed step
+        log(f"cleanlab: FAILED: {exc}")
+        return {"cleanlab_error": str(exc)}
+
+
+def _run_cleanlab(issues, Y_noisy, removed, added, work: Path, runs: Path) -> dict:
     from tagsmith.audit.simulate import average_precision
     from tagsmith.topk import TopK
 
@@ -492,6 +515,8 @@ def write_results_md(result: dict, args) -> None:
              f"- **Command**: `{results_command(sys.argv[1:])}`",
              f"- **Peer**: cleanlab {result['cleanlab_version']} (its own venv)"
              if "cleanlab_version" in result
+             else f"- **Peer**: cleanlab not run: {result['cleanlab_error']}"
+             if "cleanlab_error" in result
              else "- **Peer**: none (cleanlab needs scores for every label)",
              f"- **Machine**: {_cpu()}, Python {platform.python_version()}; other "
              "engineers' jobs share the machine (heavy jobs serialised by the lock)",

@@ -18,7 +18,8 @@ What it does, with tagsmith's Python API on the shared datasets:
    one half and measures the other: mean recall and set size (CRC), coverage and
    label-set counts (LP-ICP), for alpha in {0.05, 0.1, 0.2}. On small label spaces
    MAPIE's multi-label CRC (own venv under the work directory, a subprocess
-   exchanging .npz files) runs on the same probabilities and splits.
+   exchanging .npz files) runs on the same probabilities and splits (``mapie_error``
+   when it cannot be installed or fails; the other figures are kept).
 4. Label shift: the test split is resampled to a shifted label distribution; EM
    (and BBSE on small label spaces) estimate the new priors from the unlabelled
    resample; total variation to the true priors and micro-F1 with and without the
@@ -112,18 +113,36 @@ def read_dataset(name: str, data_dir: Path, work: Path) -> dict:
 
 # -- MAPIE -------------------------------------------------------------------------------------
 def mapie_python(work: Path) -> Path:
+    """The python of MAPIE's venv, (re)installed unless it imports mapie (an interrupted
+    install left a python without it); a ``RuntimeError`` naming the failed step."""
+    import shlex
+
     venv = work.parent / "venvs" / "mapie"
     python = venv / "bin" / "python"
-    if not python.exists():
+    if not (python.exists() and subprocess.run([str(python), "-c", "import mapie"],
+                                               capture_output=True).returncode == 0):
         log(f"creating MAPIE's venv in {venv}")
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", MAPIE_PACKAGE],
-                       check=True)
+        for step in ([sys.executable, "-m", "venv", str(venv)],
+                     [str(python), "-m", "pip", "install", "--quiet", MAPIE_PACKAGE]):
+            if subprocess.run(step).returncode != 0:
+                raise RuntimeError(f"MAPIE's venv {venv}: `{shlex.join(step)}` failed "
+                                   "(--no-mapie skips MAPIE)")
     return python
 
 
 def run_mapie(work: Path, probs: np.ndarray, y: np.ndarray, splits: np.ndarray,
               grid: np.ndarray) -> dict:
+    """MAPIE's set sizes and recalls per split and alpha; ``{"error": ...}`` when MAPIE
+    cannot be installed or its runner fails (the other figures are kept)."""
+    try:
+        return _run_mapie(work, probs, y, splits, grid)
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        log(f"MAPIE: FAILED: {exc}")
+        return {"error": str(exc)}
+
+
+def _run_mapie(work: Path, probs: np.ndarray, y: np.ndarray, splits: np.ndarray,
+               grid: np.ndarray) -> dict:
     python = mapie_python(work)
     source, target = work / "mapie-in.npz", work / "mapie-out.npz"
     np.savez(source, probs=probs.astype(np.float32), y=y.astype(bool), splits=splits,
@@ -302,7 +321,7 @@ def main() -> None:  # noqa: C901 - one linear script
         log(f"split {s + 1}/{args.splits}: recall at alpha=0.1 {per[0.1]['recall'][-1]:.4f}, "
             f"set size {per[0.1]['size'][-1]:.2f}")
 
-    mapie = None
+    mapie, mapie_error = None, None
     if small and not args.no_mapie:
         dense = pool_probs.to_csr().toarray()
         labelled = np.diff(Y_pool.indptr) > 0  # MAPIE requires a label on every document
@@ -310,6 +329,8 @@ def main() -> None:  # noqa: C901 - one linear script
         log(f"MAPIE {MAPIE_PACKAGE} on the same probabilities and splits")
         mapie = run_mapie(work, dense[labelled], Y_pool.toarray()[labelled] > 0,
                           splits[:, labelled], grid)
+        if "error" in mapie:
+            mapie_error, mapie = mapie["error"], None
 
     # -- label shift ---------------------------------------------------------------------------
     resample = shifted_resample(test_Y, seed=1)
@@ -392,6 +413,8 @@ def main() -> None:  # noqa: C901 - one linear script
                 "conformal_seconds": round(float(np.median(conformal_seconds)), 2),
                 "scoring_seconds": round(scoring_seconds, 2),
                 "train_seconds": round(train_seconds, 2)})
+    if mapie_error is not None:
+        out["mapie_error"] = mapie_error
     if mapie is not None:
         out["mapie_version"] = mapie["version"]
         out["mapie_grid_step"] = args.mapie_grid_step

@@ -51,3 +51,61 @@ def test_every_missing_file_is_listed_and_no_partial_goemotions_cache(tmp_path):
         assert str(base / name) in done.stderr
     assert "labels.txt" not in done.stderr
     assert not (tmp_path / "work" / "goemotions" / "source" / "vocab.tsv").exists()
+
+
+def _benchmark(name: str):
+    """A benchmark script imported as a module (they import each other from their folder)."""
+    import importlib
+
+    if str(ROOT / "benchmarks") not in sys.path:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+    return importlib.import_module(name)
+
+
+@pytest.fixture
+def offline_pip(monkeypatch, tmp_path):
+    """pip with no index, no wheel folder and no configuration: every install fails."""
+    links = tmp_path / "no-wheels"
+    links.mkdir()
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(links))
+
+
+def test_cleanlab_that_cannot_be_installed_is_reported_not_fatal(offline_pip, tmp_path):
+    """pip's failure raised CalledProcessError at the end of the audit benchmark, before
+    result.json was written: the audit's figures of a whole run were lost."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    audit = _benchmark("audit")
+    work, runs = tmp_path / "audit" / "goemotions", tmp_path / "runs"
+    work.mkdir(parents=True)
+    runs.mkdir()
+    n, k = 4, 3
+    issues = {"topk_indices": np.tile(np.arange(k, dtype=np.int32), (n, 1)),
+              "topk_scores": np.full((n, k), 0.5, np.float32)}
+    none = sp.csr_matrix((n, k), dtype=bool)
+    out = audit.run_cleanlab(issues, sp.csr_matrix(np.eye(n, k)), none, none, work, runs)
+    assert set(out) == {"cleanlab_error"}
+    assert str(tmp_path / "audit" / "venvs" / "cleanlab") in out["cleanlab_error"]
+    assert "pip install" in out["cleanlab_error"]
+
+
+def test_mapie_venv_without_mapie_is_reinstalled_and_a_failure_reported(offline_pip,
+                                                                        tmp_path):
+    """A venv left by an interrupted install (a python without mapie) was taken as
+    installed: the runner died of ModuleNotFoundError and CalledProcessError ended the
+    confidence benchmark after its conformal splits, every figure lost."""
+    import numpy as np
+
+    confidence = _benchmark("confidence")
+    work, venv = tmp_path / "confidence" / "goemotions", tmp_path / "confidence" / "venvs"
+    work.mkdir(parents=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv / "mapie")],
+                   check=True)
+    probs = np.full((4, 3), 0.5)
+    out = confidence.run_mapie(work, probs, probs > 0, np.array([[True, True, False, False]]),
+                               np.arange(0, 1, 0.1))
+    assert set(out) == {"error"}
+    assert str(venv / "mapie") in out["error"] and "--no-mapie" in out["error"]
