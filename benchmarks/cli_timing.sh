@@ -16,7 +16,12 @@ work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 for run in $(seq 1 "$runs"); do
   for side in old new; do
     src=$old; [ $side = new ] && src=$new
-    /usr/bin/time -v env PYTHONPATH="$src" "$python" -m tagsmith -q "$@" > "$work/$side.out" 2> "$work/$side.time"
+    if ! /usr/bin/time -v env PYTHONPATH="$src" "$python" -m tagsmith -q "$@" > "$work/$side.out" 2> "$work/$side.time"; then
+      # its stderr is in the file the exit trap deletes: show it (less time's report)
+      echo "run $run, $side ($src): the command failed:" >&2
+      grep -v $'^\t' "$work/$side.time" >&2 || true
+      exit 1
+    fi
     wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; print s}' "$work/$side.time")
     rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2 / 1024}' "$work/$side.time")
     echo "$run $side $wall $rss" | tee -a "$work/runs"

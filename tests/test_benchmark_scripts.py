@@ -109,3 +109,16 @@ def test_mapie_venv_without_mapie_is_reinstalled_and_a_failure_reported(offline_
                                np.arange(0, 1, 0.1))
     assert set(out) == {"error"}
     assert str(venv / "mapie") in out["error"] and "--no-mapie" in out["error"]
+
+
+def test_cli_timing_shows_why_a_command_failed(tmp_path):
+    """The command's stderr went to a file that the exit trap deleted: a failing command
+    (a mistyped bundle path) ended the script with no word of why."""
+    missing = tmp_path / "no-bundle"
+    done = subprocess.run(["bash", str(ROOT / "benchmarks" / "cli_timing.sh"), str(ROOT / "src"),
+                           str(ROOT / "src"), "1", "--", "info", str(missing)],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHON": sys.executable})
+    assert done.returncode != 0
+    assert f"{missing}: no such model bundle" in done.stderr
+    assert "Maximum resident set size" not in done.stderr
