@@ -70,6 +70,8 @@ AUDIT = {
                      "model_params": {"loss": "logistic"}, "n_folds": 5},
     "yso-finna-en": {},
 }
+#: the named review budgets of ``--top-n`` (else a number of candidates)
+TOP_N_BUDGETS = ("injected", "flagged", "2xinjected")
 CLEANLAB_PACKAGES = ["cleanlab==2.9.0", "numpy", "scipy"]
 _STARTED = time.perf_counter()
 
@@ -379,6 +381,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.train_seeds < 1:
         parser.error(f"--train-seeds must be 1 or more, not {args.train_seeds}")
+    for spec in args.top_n.split(","):  # checked before hours of training, not after
+        if spec not in TOP_N_BUDGETS and not (spec.isdigit() and int(spec) > 0):
+            parser.error(f"--top-n: {spec!r} is none of {', '.join(TOP_N_BUDGETS)} or a "
+                         "positive number")
     if args.from_json is not None:
         write_results_md(json.loads(args.from_json.read_text(encoding="utf-8")), args)
         return

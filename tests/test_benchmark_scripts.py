@@ -122,3 +122,13 @@ def test_cli_timing_shows_why_a_command_failed(tmp_path):
     assert done.returncode != 0
     assert f"{missing}: no such model bundle" in done.stderr
     assert "Maximum resident set size" not in done.stderr
+
+
+def test_audit_refuses_a_bad_top_n_before_any_work(tmp_path):
+    """``--top-n 2xinjectd`` was read after the noisy training and the audit had run:
+    a ValueError traceback at the end of the run."""
+    done = _run("audit.py", ["--dataset", "goemotions", "--top-n", "injected,2xinjectd"],
+                tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "--top-n: '2xinjectd'" in done.stderr
+    assert not (tmp_path / "work").exists()
