@@ -191,6 +191,8 @@ def main() -> None:  # noqa: C901 - one linear script
     parser.add_argument("--max-train-docs", type=int, default=None,
                         help="Development only: train on a seeded sample of N documents.")
     args = parser.parse_args()
+    if args.splits < 1:  # 0 failed after the work (a median or a minimum of nothing)
+        parser.error(f"--splits must be 1 or more, not {args.splits}")
 
     from tagsmith.calibration.reliability import reliability_report
     from tagsmith.calibration.scaling import fit_calibrator

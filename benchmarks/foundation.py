@@ -155,6 +155,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--work-dir", type=Path, default=HERE / "work" / "foundation")
     args = parser.parse_args()
+    if args.runs < 1:  # 0 failed after the work (a median or a minimum of nothing)
+        parser.error(f"--runs must be 1 or more, not {args.runs}")
     work = args.work_dir / args.dataset
     work.mkdir(parents=True, exist_ok=True)
     paths = prepare(args.dataset, args.data_dir, work)

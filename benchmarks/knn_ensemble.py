@@ -3,7 +3,8 @@
     python benchmarks/knn_ensemble.py goemotions
     python benchmarks/knn_ensemble.py yso [--train-docs 200000] [--test-docs 5000]
 
-``goemotions``: P@1 on the official test split of ``linear``, ``knn`` (defaults and
+``goemotions`` (the copy bundled in ``examples/goemotions``; ``--data-dir`` is read for
+``yso`` only): P@1 on the official test split of ``linear``, ``knn`` (defaults and
 exact search) and their ensembles, on the default TF-IDF features (word 1-2-grams +
 char_wb 2-5-grams). ``yso``: the first ``--train-docs`` lines of yso-finna-en's
 clean-train against the first ``--test-docs`` of clean-test, word-only and word+char

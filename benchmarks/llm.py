@@ -257,6 +257,8 @@ def main() -> None:
                         "1,000 Reuters pool documents), for choosing methods")
     parser.add_argument("--skip", default="", help="comma-separated: zeroshot,taxonomy,active")
     args = parser.parse_args()
+    if args.seeds < 1:  # 0 failed after the work (a median or a minimum of nothing)
+        parser.error(f"--seeds must be 1 or more, not {args.seeds}")
     args.strategies = args.strategies.split(",")
     from llm_active import STRATEGIES
 

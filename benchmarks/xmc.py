@@ -786,6 +786,8 @@ def main() -> None:
     parser.add_argument("--results-md", action="store_true",
                         help="write the section of benchmarks/RESULTS.md (never for a slice)")
     args = parser.parse_args()
+    if args.runs < 1:  # 0 failed after the work (a median or a minimum of nothing)
+        parser.error(f"--runs must be 1 or more, not {args.runs}")
     command = "python benchmarks/xmc.py " + shlex.join(sys.argv[1:])
     systems = choose(args.systems, TAGSMITH_SYSTEMS, args.dataset, "systems")
     if args.systems is None:  # the default: the registered ones only

@@ -132,3 +132,19 @@ def test_audit_refuses_a_bad_top_n_before_any_work(tmp_path):
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert "--top-n: '2xinjectd'" in done.stderr
     assert not (tmp_path / "work").exists()
+
+
+@pytest.mark.parametrize(("script", "args"), [
+    ("xmc.py", ["--dataset", "goemotions", "--runs", "0"]),
+    ("foundation.py", ["--dataset", "reuters21578", "--runs", "0"]),
+    ("confidence.py", ["--dataset", "goemotions", "--splits", "0"]),
+    ("llm.py", ["--dataset", "goemotions", "--seeds", "0"]),
+], ids=["xmc", "foundation", "confidence", "llm"])
+def test_a_count_of_zero_is_refused_before_any_work(script, args, tmp_path):
+    """``--runs 0`` (and ``--splits 0``, ``--seeds 0``) failed after the work, taking the
+    median or the minimum of nothing."""
+    done = _run(script, args, tmp_path)
+    option = args[-2]
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert f"{option} must be 1 or more, not 0" in done.stderr
+    assert not (tmp_path / "work").exists()
