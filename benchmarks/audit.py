@@ -472,6 +472,9 @@ def main() -> None:
     }
     if args.cleanlab or args.dataset == "goemotions":
         result.update(run_cleanlab(issues, Y_noisy, removed, added, work, runs))
+    # how and where it ran, for RESULTS.md written later from this file (--from-json)
+    result["run"] = {"command": results_command(sys.argv[1:]),
+                     "date": datetime.date.today().isoformat(), "machine": _machine()}
     (runs / "result.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     if args.results_md:
         write_results_md(result, args)
@@ -512,21 +515,31 @@ def results_command(argv: list[str]) -> str:
     return "flock /tmp/tagsmith-heavy.lock python benchmarks/audit.py " + shlex.join(kept)
 
 
-def write_results_md(result: dict, args) -> None:
-    """Write (or replace) this dataset's section of RESULTS.md."""
+def _machine() -> str:
+    return (f"{_cpu()}, Python {platform.python_version()}; other engineers' jobs share "
+            "the machine (heavy jobs serialised by the lock)")
+
+
+def write_results_md(result: dict, args, path: Path = HERE / "RESULTS.md") -> None:
+    """Write (or replace) this dataset's section of RESULTS.md (``path``).
+
+    The command, date and machine are those of the run (``result["run"]``), also when
+    written later with ``--from-json``; a result saved before they were recorded gets
+    this call's.
+    """
+    run = result.get("run", {})
     title = f"## Label audit (issue 5): {args.dataset}"
     if args.train_seeds > 1:  # its own section: the single-seed one keeps its notes
         title += f" ({args.train_seeds} training seeds, noise seed {args.seed})"
     lines = [title, "",
-             f"- **Command**: `{results_command(sys.argv[1:])}`",
+             f"- **Command**: `{run.get('command') or results_command(sys.argv[1:])}`",
              f"- **Peer**: cleanlab {result['cleanlab_version']} (its own venv)"
              if "cleanlab_version" in result
              else f"- **Peer**: cleanlab not run: {result['cleanlab_error']}"
              if "cleanlab_error" in result
              else "- **Peer**: none (cleanlab needs scores for every label)",
-             f"- **Machine**: {_cpu()}, Python {platform.python_version()}; other "
-             "engineers' jobs share the machine (heavy jobs serialised by the lock)",
-             f"- **Date**: {datetime.date.today().isoformat()}",
+             f"- **Machine**: {run.get('machine') or _machine()}",
+             f"- **Date**: {run.get('date') or datetime.date.today().isoformat()}",
              f"- **Noise**: {100 * args.missing_rate:g}% of the given training labels removed "
              f"({result['n_injected_missing']:,}), {100 * args.wrong_rate:g}% wrong ones added "
              f"({result['n_injected_wrong']:,}; labels drawn by frequency), seed {args.seed}",
@@ -554,7 +567,6 @@ def write_results_md(result: dict, args) -> None:
                      f"(recovered {run['recovered_fraction']})"
                      + (f", runs {run['p1_runs']}" if "p1_runs" in run else "") + " |")
     lines.append("")
-    path = HERE / "RESULTS.md"
     text = path.read_text(encoding="utf-8")
     section = "\n".join(lines) + "\n"
     pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)

@@ -148,3 +148,27 @@ def test_a_count_of_zero_is_refused_before_any_work(script, args, tmp_path):
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert f"{option} must be 1 or more, not 0" in done.stderr
     assert not (tmp_path / "work").exists()
+
+
+def test_results_md_from_a_saved_result_gives_the_run_s_command_and_date(tmp_path,
+                                                                         monkeypatch):
+    """``--from-json`` wrote its own command line (and today's date) as the run's."""
+    import argparse
+
+    audit = _benchmark("audit")
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Results\n", encoding="utf-8")
+    result = {"run": {"command": "python benchmarks/audit.py --dataset goemotions --seed 3",
+                      "date": "2026-01-02", "machine": "a machine of the run"},
+              "cleanlab_error": "not installed", "n_injected_missing": 10,
+              "n_injected_wrong": 5, "audit_scores": {"source": "crossfit", "model": "linear"},
+              "audit_options": {}, "train_model": ["linear", {}], "pr_auc": 0.5,
+              "p1_repaired_by_budget": {}}
+    args = argparse.Namespace(dataset="goemotions", train_seeds=1, missing_rate=0.1,
+                              wrong_rate=0.05, seed=3)
+    monkeypatch.setattr(sys, "argv", ["audit.py", "--from-json", "r.json", "--seed", "9"])
+    audit.write_results_md(result, args, results)
+    text = results.read_text(encoding="utf-8")
+    assert "- **Command**: `python benchmarks/audit.py --dataset goemotions --seed 3`" in text
+    assert "- **Date**: 2026-01-02" in text and "- **Machine**: a machine of the run" in text
+    assert "| pr_auc | 0.5 |" in text
