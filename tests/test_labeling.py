@@ -788,3 +788,23 @@ def test_soft_targets_refuse_confidences_outside_0_1(bad):
                                sp.csr_matrix([[1, 0], [0, 1]]))
     with pytest.raises(InvalidParameterError, match="'Y_llm'"):
         rel.soft_targets(sp.csr_matrix(np.array([[bad, 0.0]])))
+
+
+def test_names_and_uris_differing_only_in_case_are_not_resolved_to_the_last_label():
+    # tags "joy" and "Joy" (a sloppy corpus) are shown as two labels the resolver cannot
+    # tell apart: an answer naming either was resolved to the second, silently; and URIs
+    # are case-sensitive: "http://x/A" resolved to the label of "http://x/a"
+    space = LabelSpace([Label("http://x/joy", {"en": "joy"}), Label("http://x/Joy", {"en": "Joy"}),
+                        Label("http://x/a", {"en": "alpha"}), Label("http://x/A", {"en": "beta"})])
+    answers = {"one": answer(("joy", 0.9)), "two": answer(("Joy", 0.8)),
+               "uri": answer(("http://x/a", 0.7)), "URI": answer(("http://x/A", 0.6)),
+               "shouted": answer(("HTTP://X/JOY", 0.5))}
+    with LocalChatServer(lambda body: answers[read_data_section(user_prompt(body),
+                                                                "DOCUMENT")]) as running:
+        result = label_documents(list(answers), space, client(running),
+                                 LabelingOptions(n_workers=1))
+    Y = result.Y.toarray()
+    assert Y[:2].sum() == 0 and result.report.n_ambiguous_labels == 3
+    assert Y[2].tolist() == pytest.approx([0, 0, 0.7, 0])
+    assert Y[3].tolist() == pytest.approx([0, 0, 0, 0.6])
+    assert Y[4].sum() == 0 and result.report.n_unknown_labels == 0

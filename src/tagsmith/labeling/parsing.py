@@ -213,15 +213,21 @@ def display_names(label_space: LabelSpace, ids: Iterable[int], lang: str = "en"
 class LabelResolver:
     """Maps names the model may answer with to label ids, within the offered labels.
 
-    The names the labels were shown with (:func:`display_names`) and URIs resolve
-    first; then preferred and alternative labels, unless they name several offered
-    labels: such an answer is *ambiguous* (:meth:`is_ambiguous`), resolved to none.
+    The names the labels were shown with (:func:`display_names`) resolve first, then
+    URIs (as written, then case-insensitively), then preferred and alternative labels.
+    A name that several offered labels share at the first of these levels it is found
+    at is *ambiguous* (:meth:`is_ambiguous`), resolved to none of them: labels whose
+    names or URIs differ only in case ("joy" and "Joy"), which the prompt cannot tell
+    apart, are not resolved to whichever came last.
 
     >>> space = LabelSpace.from_uris(["u:joy", "u:anger"], names={"u:joy": "joy",
     ...                                                        "u:anger": "anger"})
     >>> resolver = LabelResolver(space, offered=[0])
     >>> resolver.resolve("JOY"), resolver.resolve("anger"), resolver.resolve("u:joy")
     (0, None, 0)
+    >>> resolver = LabelResolver(LabelSpace.from_uris(["joy", "Joy"]))
+    >>> resolver.resolve("joy"), resolver.is_ambiguous("joy")
+    (None, True)
     """
 
     def __init__(self, label_space: LabelSpace, offered: Iterable[int] | None = None,
@@ -229,34 +235,43 @@ class LabelResolver:
         ids = range(len(label_space)) if offered is None else offered
         self.offered = sorted(set(int(i) for i in ids))
         self.names = display_names(label_space, self.offered, lang)
-        self._index: dict[str, int] = {}
-        for label_id in self.offered:
-            self._index[normalise_name(self.names[label_id])] = label_id
-            self._index[normalise_name(label_space[label_id].uri)] = label_id
+        shown: dict[str, set[int]] = {}
+        uris: dict[str, set[int]] = {}
         others: dict[str, set[int]] = {}
         for label_id in self.offered:
             label = label_space[label_id]
+            shown.setdefault(normalise_name(self.names[label_id]), set()).add(label_id)
+            uris.setdefault(normalise_name(label.uri), set()).add(label_id)
             names = [label_space.name_of(label_id, lang)]
             names += [name for name in label.pref_labels.values()]
             for alternatives in label.alt_labels.values():
                 names += alternatives
             for name in names:
                 others.setdefault(normalise_name(name), set()).add(label_id)
+        #: a URI as written resolves before URIs compared case-insensitively (URIs are
+        #: case-sensitive), but after the names shown
+        self._exact_uris = {label_space[i].uri: i for i in self.offered}
+        self._shown = set(shown)
+        self._index: dict[str, int] = {}
         self._ambiguous: set[str] = set()
-        for key, owners in others.items():
-            if key in self._index:
-                continue
-            if len(owners) == 1:
-                self._index[key] = next(iter(owners))
-            else:
-                self._ambiguous.add(key)
+        for level in (shown, uris, others):  # a key keeps the first level it is at
+            for key, owners in level.items():
+                if key in self._index or key in self._ambiguous:
+                    continue
+                if len(owners) == 1:
+                    self._index[key] = next(iter(owners))
+                else:
+                    self._ambiguous.add(key)
 
     def resolve(self, name: str) -> int | None:
-        return self._index.get(normalise_name(name))
+        key = normalise_name(name)
+        if key not in self._shown and name.strip() in self._exact_uris:
+            return self._exact_uris[name.strip()]
+        return self._index.get(key)
 
     def is_ambiguous(self, name: str) -> bool:
         """Whether ``name`` is shared by several offered labels (and resolves to none)."""
-        return normalise_name(name) in self._ambiguous
+        return self.resolve(name) is None and normalise_name(name) in self._ambiguous
 
 
 @dataclass
