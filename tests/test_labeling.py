@@ -808,3 +808,38 @@ def test_names_and_uris_differing_only_in_case_are_not_resolved_to_the_last_labe
     assert Y[2].tolist() == pytest.approx([0, 0, 0.7, 0])
     assert Y[3].tolist() == pytest.approx([0, 0, 0, 0.6])
     assert Y[4].sum() == 0 and result.report.n_unknown_labels == 0
+
+
+@pytest.mark.parametrize("items", [
+    [{"label": "sport", "confidence": 85}],  # a percentage
+    [{"label": "sport", "confidence": "85%"}, {"label": "music", "confidence": "high"}],
+    ["sport", "music"],  # names without confidences
+    [{"label": "sport", "confidence": None}, {"name": "music", "confidence": 0.9}],
+])
+def test_an_answer_with_no_valid_item_is_malformed_not_a_document_without_labels(items):
+    # the model named sport, in a form not asked for: the document counted as answered
+    # with no label, a negative of every label (sport included) for the student, and a
+    # run of such answers was "labelled N of N documents" without a warning
+    def model(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        return answer(("music", 0.6)) if doc == "good" else json.dumps({"labels": items})
+
+    with LocalChatServer(model) as running:
+        result = label_documents(["sloppy", "good"], SPACE, client(running),
+                                 LabelingOptions(n_workers=1))
+    assert result.answered.tolist() == [False, True]
+    assert result.Y.toarray().tolist() == [[0, 0, 0], [0, pytest.approx(0.6), 0]]
+    report = result.report
+    assert report.n_malformed_answers == 1 and report.n_docs_without_labels == 0
+    assert "no valid item" in report.first_error
+
+
+def test_votes_with_no_valid_item_do_not_dilute_the_others():
+    # mean confidence over the usable votes: (0.9 + 0.6) / 2, not / 3
+    replies = {0: answer(("sport", 0.9)), 1: answer(("sport", 0.6)),
+               2: '{"labels": [{"label": "sport", "confidence": "90%"}]}'}
+    with LocalChatServer(lambda body: replies[body["seed"]]) as running:
+        result = label_documents(["a match"], SPACE, client(running),
+                                 LabelingOptions(votes=3, n_workers=1))
+    assert result.Y.toarray().tolist() == [[pytest.approx(0.75), 0, 0]]
+    assert result.report.n_malformed_answers == 1

@@ -293,7 +293,10 @@ def parse_label_answer(text: str, resolver: LabelResolver, *,
     Items that are not objects with a string ``label`` and a number ``confidence`` in
     [0, 1] are counted in ``n_invalid_items``; names that do not resolve to an offered
     label go to ``unknown``; a label named twice keeps its highest confidence. Raises
-    :class:`LLMOutputError` when the answer is not such an object at all.
+    :class:`LLMOutputError` when the answer is not such an object at all, or when it
+    lists items and none of them is valid (confidences as percentages or words, bare
+    names): such an answer says nothing usable, and read as "no label" it would make
+    the document a negative of every label, the ones it named included.
 
     >>> space = LabelSpace.from_uris(["u:a", "u:b"], names={"u:a": "apple", "u:b": "pear"})
     >>> answer = ('{"labels": [{"label": "Pear", "confidence": 0.8}, '
@@ -320,6 +323,10 @@ def parse_label_answer(text: str, resolver: LabelResolver, *,
                 parsed.unknown.append(name[:100])
             continue
         best[label_id] = max(best.get(label_id, 0.0), float(confidence))
+    if items and parsed.n_invalid_items == len(items):
+        raise LLMOutputError(f"no valid item in the answer: each of its {len(items)} needs "
+                             "a string 'label' and a number 'confidence' in [0, 1]: "
+                             f"{text[:120]!r}")
     ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))
     if max_labels is not None:
         ranked = ranked[:max_labels]
