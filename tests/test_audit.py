@@ -446,6 +446,60 @@ def test_unlabelled_pool_is_not_read_as_missing_labels():
     np.testing.assert_array_equal(auto.probability, off.probability)
 
 
+def _dense_confident_counts(Y, P, candidate):
+    """Confident learning's counts as documented (module docstring, step 3), by loops
+    over a dense matrix ``P`` of every pair's probability: ``t_c`` the mean over the
+    given pairs, ``m_c`` over all the others; a given pair at most ``m_c`` is
+    confidently wrong, a missing candidate (``candidate``) at least ``t_c`` (and above
+    ``m_c``) confidently missing, any other pair not given confidently right."""
+    n, n_labels = Y.shape
+    wrong, missing = np.zeros(n_labels), np.zeros(n_labels)
+    for c in range(n_labels):
+        given = Y[:, c]
+        if not given.any():
+            continue
+        t, m = P[given, c].mean(), P[~given, c].mean()
+        c10 = sum(p <= m and p < t for p in P[given, c])
+        c11 = sum(p >= t for p in P[given, c])
+        wrong[c] = given.sum() * c10 / max(c10 + c11, 1)
+        c01 = sum(p >= t and p > m for p in P[candidate[:, c], c])
+        c00 = (~given).sum() - sum(p > m for p in P[candidate[:, c], c])
+        missing[c] = (~given).sum() * c01 / max(c01 + c00, 1)
+    return wrong, missing
+
+
+def test_confident_counts_without_evidence_average_over_every_pair_not_given():
+    """m_c is the mean over every pair where label c is not given: without evidence
+    (no background sample) the pairs beyond the missing candidates were counted as
+    probability 0, so m_c was a fraction of its value and few wrong labels counted."""
+    from tagsmith.audit.calibrate import PairIndex, calibrate_scores
+
+    rng = np.random.default_rng(3)
+    n, n_labels, k = 300, 6, 4
+    truth = rng.random((n, n_labels)) < 0.3
+    scores = np.clip(truth * 0.35 + rng.random((n, n_labels)) * 0.65, 0, 1)
+    given = truth ^ (rng.random((n, n_labels)) < 0.05)
+    Y = sp.csr_matrix(given)
+    topk = TopK.from_scores(scores, k=k)
+    issues = find_label_issues(Y, topk, evidence=False, prior_strength=0.0,
+                               calibration_folds=1, max_missing_per_doc=1)
+    # every pair's calibrated probability: its top-k value, else its label's outside rate
+    n_given = given.sum(axis=0)
+    calibrated, _, outside = calibrate_scores(Y, topk, PairIndex(Y, topk), n_given,
+                                              frequency_band(n_given), 100)
+    P = np.tile(outside[0], (n, 1))
+    for d in range(n):
+        P[d, topk.indices[d]] = calibrated[d]
+    # each document's missing candidate: its best top-k label it is not given
+    candidate = np.zeros_like(given)
+    for d in range(n):
+        best = [c for c in topk.indices[d] if not given[d, c]]
+        candidate[d, best[:1]] = True
+    wrong, missing = _dense_confident_counts(given, P, candidate)
+    assert np.allclose(issues.est_wrong, wrong)
+    assert np.allclose(issues.est_missing, missing)
+
+
 def test_within_budget_counts_each_label_and_kind_in_ranking_order():
     rng = np.random.default_rng(3)
     label = rng.integers(0, 7, 500)

@@ -250,8 +250,14 @@ def _background(Y: sp.csr_matrix, index: PairIndex, candidate_mask: np.ndarray,
 
 
 def _confident_counts(n: int, n_given: np.ndarray, pos: PairSet, pos_p: np.ndarray,
-                      cand: PairSet, cand_p: np.ndarray, back: PairSet, back_p: np.ndarray):
-    """Confident learning's counts per label: (threshold, est. wrong, est. missing)."""
+                      cand: PairSet, cand_p: np.ndarray, back: PairSet, back_p: np.ndarray,
+                      rest: np.ndarray | None = None):
+    """Confident learning's counts per label: (threshold, est. wrong, est. missing).
+
+    ``m_c``, the mean probability of label ``c`` over the pairs where it is not given,
+    sums the candidates, the weighted background sample and ``rest`` (per label, the
+    summed probabilities of the not-given pairs neither stands for: every pair beyond
+    the candidates when no background was drawn, see :func:`_rest_sums`)."""
     n_labels = len(n_given)
     has_pos = n_given > 0
     threshold = np.full(n_labels, np.inf)
@@ -260,7 +266,7 @@ def _confident_counts(n: int, n_given: np.ndarray, pos: PairSet, pos_p: np.ndarr
     n_neg = np.maximum(n - n_given, 1)
     neg_mean = (np.bincount(cand.labels, weights=cand_p, minlength=n_labels)
                 + np.bincount(back.labels, weights=back_p * back.weight, minlength=n_labels)
-                ) / n_neg
+                + (0.0 if rest is None else rest)) / n_neg
     c10 = np.bincount(pos.labels[(pos_p <= neg_mean[pos.labels])
                                  & (pos_p < threshold[pos.labels])], minlength=n_labels)
     c11 = np.bincount(pos.labels[pos_p >= threshold[pos.labels]], minlength=n_labels)
@@ -272,6 +278,36 @@ def _confident_counts(n: int, n_given: np.ndarray, pos: PairSet, pos_p: np.ndarr
     est_wrong = n_given * c10 / np.maximum(c10 + c11, 1)
     est_missing = (n - n_given) * c01 / np.maximum(c01 + c00, 1)
     return threshold, est_wrong, est_missing
+
+
+def _rest_sums(Y: sp.csr_matrix, topk: TopK, index: PairIndex, calibrated: np.ndarray,
+               candidate_mask: np.ndarray, outside_p: np.ndarray,
+               folds: np.ndarray) -> np.ndarray:
+    """Per label, the summed calibrated probabilities of its pairs that are neither
+    given nor missing candidates: its other top-k entries' values, and every pair
+    outside a document's top-k at its fold's outside rate (what the background sample
+    stands for when one is drawn)."""
+    n_labels = Y.shape[1]
+    n_folds = outside_p.shape[0]
+    rest = np.zeros(n_labels)
+    # per fold, the pairs outside the top-k that are not given, by label
+    outside = np.zeros((n_folds, n_labels))
+    outside += np.bincount(folds, minlength=n_folds)[:, None]
+    doc_of_given = np.repeat(np.arange(Y.shape[0]), np.diff(Y.indptr))
+    given_outside = index.given_position < 0
+    size = n_folds * n_labels
+    outside -= np.bincount(folds[doc_of_given[given_outside]].astype(np.int64) * n_labels
+                           + Y.indices[given_outside], minlength=size).reshape(outside.shape)
+    for start in range(0, Y.shape[0], 65_536):
+        rows = slice(start, start + 65_536)
+        valid, indices = topk.valid[rows], topk.indices[rows]
+        beyond = valid & ~index.is_given[rows] & ~candidate_mask[rows]
+        rest += np.bincount(indices[beyond], weights=calibrated[rows][beyond],
+                            minlength=n_labels)
+        fold = np.broadcast_to(folds[rows][:, None].astype(np.int64), indices.shape)
+        outside -= np.bincount(fold[valid] * n_labels + indices[valid],
+                               minlength=size).reshape(outside.shape)
+    return rest + (outside * outside_p).sum(axis=0)
 
 
 def _sums(values: np.ndarray, group: np.ndarray) -> np.ndarray:
@@ -440,6 +476,10 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
     # beyond its candidates comes from the calibration itself (step 5b)
     outside_true = _expected_outside(per_doc == 0, topk, calibrated, candidate_mask,
                                      outside_p, folds) if len(back) == 0 else None
+    # and what the pairs beyond the candidates hold of each label's mean over the pairs it
+    # is not given (step 3): counted as none, m_c was a fraction of its value
+    rest = _rest_sums(Y, topk, index, calibrated, candidate_mask, outside_p, folds) \
+        if len(back) == 0 else None
     # n x k arrays not needed any more: the audit's peak memory is in what follows
     del calibrated, given_cal, candidate_mask, not_given, index
     pair_evidence = None
@@ -450,7 +490,7 @@ def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
     del pair_evidence  # a normalised copy of X, label centroids, co-occurrence counts
     # -- confident counts, noise rates, posteriors ------------------------------------------
     threshold, est_wrong_raw, est_missing_raw = _confident_counts(
-        n, n_given, pos, pos_p, cand, cand_p, back, back_p)
+        n, n_given, pos, pos_p, cand, cand_p, back, back_p, rest)
     levels = _noise_rates(n_given, band, est_wrong_raw, est_missing_raw, prior_strength)
     wrong_rate, missing_per_given = levels["label"]
     rho_plus, rho_minus = _flip_rates(n, n_given, *levels[rates])
