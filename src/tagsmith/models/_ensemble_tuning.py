@@ -21,6 +21,7 @@ import scipy.sparse as sp
 
 from tagsmith.metrics import ndcg_at_k, precision_at_k
 from tagsmith.metrics.ranking import _ndcg_rows, _precision_rows, _ranked
+from tagsmith.models.base import scaled_weights
 from tagsmith.topk import PAD, TopK
 
 #: spacing of the weight grid on the simplex
@@ -137,7 +138,7 @@ class _Candidates:
             # scaled by the power of two that brings the largest into [1, 2): the means
             # keep their bits, where weights near 1e308 summed to infinity and every
             # candidate scored NaN (the first one was kept, its NaN stored)
-            self.weight = np.ldexp(self.weight, 1 - int(np.frexp(self.weight.max())[1]))
+            self.weight = scaled_weights(self.weight)
         n_docs, n_labels = scores[0].shape
         coos = [matrix.tocoo() for matrix in scores]
         for coo in coos:

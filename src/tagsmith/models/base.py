@@ -290,6 +290,24 @@ def check_sample_weight(sample_weight, n_docs: int, name: str = "sample_weight"
     return weights
 
 
+def scaled_weights(weights: np.ndarray) -> np.ndarray:
+    """``weights`` times the power of two that brings the largest into [1, 2).
+
+    For sums of products over the weights that end as ratios (a kNN vote share, a
+    weighted mean): a power of two scales every product and sum exactly, so the results
+    keep their bits, but two weights of 1e308 summed to infinity (NaN results) and
+    weights near 1e-320 had lost their digits in the products. Weights whose largest is
+    in [1, 2) (all 1: unweighted), or is 0 or not finite, are returned as they are.
+
+    >>> scaled_weights(np.array([2.0 ** 1023, 2.0 ** 1022])).tolist()
+    [1.0, 0.5]
+    """
+    top = float(weights.max(initial=0.0))
+    if not 0 < top < float("inf"):
+        return weights
+    return np.ldexp(weights, 1 - int(np.frexp(top)[1]))
+
+
 def check_weighted_targets(Y: sp.csr_matrix, weights: np.ndarray | None) -> None:
     """Refuse, naming ``sample_weight``, weights that leave nothing to learn: weight 0 on
     every document with a positive target. Documents of weight 0 are left out of

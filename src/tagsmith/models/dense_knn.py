@@ -33,6 +33,7 @@ from tagsmith.models.base import (
     BaseModel,
     check_targets,
     refuse_non_finite_features,
+    scaled_weights,
 )
 from tagsmith.models.knn import (
     _check_power,
@@ -40,7 +41,6 @@ from tagsmith.models.knn import (
     _voters,
     check_doc_weight,
     check_stored_targets,
-    vote_weights,
 )
 from tagsmith.progress import progress_bar
 from tagsmith.store.bundle import check_ids, sparse_from_state
@@ -172,7 +172,7 @@ class DenseKNNModel(BaseModel):
         Y.sort_indices()
         self.targets_ = Y
         self.doc_weight_ = np.asarray(weights, dtype=np.float64)
-        self._vote_weight = vote_weights(self.doc_weight_)
+        self._vote_weight = scaled_weights(self.doc_weight_)
         prior = np.asarray(Y.T @ self._vote_weight, dtype=np.float64).ravel()
         self.label_order_ = np.argsort(-prior, kind="stable").astype(np.int32)
         self.n_docs_, self.n_features_ = self.index_.shape

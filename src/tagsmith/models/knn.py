@@ -51,6 +51,7 @@ from tagsmith.models.base import (
     check_sample_weight,
     check_targets,
     check_weighted_targets,
+    scaled_weights,
 )
 from tagsmith.progress import progress_bar
 from tagsmith.store.bundle import check_ids, sparse_from_state
@@ -175,25 +176,6 @@ def _voters(X, Y, sample_weight):
     return X, Y, weights, kept
 
 
-def vote_weights(doc_weight: np.ndarray) -> np.ndarray:
-    """The weights the votes use: ``doc_weight`` times the power of two that brings the
-    largest into [1, 2).
-
-    A vote's score is a ratio of weighted sums, the same for any scale of the weights,
-    and a power of two scales every product and sum exactly, so scores keep their bits;
-    but two weights of 1e308 summed to infinity (every score NaN), and weights near
-    1e-320 had lost their digits in the products. Weights whose largest is in [1, 2)
-    (all 1, unweighted) are used as they are.
-
-    >>> vote_weights(np.array([2.0 ** 1023, 2.0 ** 1022])).tolist()
-    [1.0, 0.5]
-    """
-    top = float(doc_weight.max(initial=0.0))
-    if not 0 < top < float("inf"):
-        return doc_weight
-    return np.ldexp(doc_weight, 1 - int(np.frexp(top)[1]))
-
-
 def check_doc_weight(weights, n_docs: int) -> np.ndarray:
     """A bundle's vote weights: ``n_docs`` finite non-negative numbers, else a
     ValueError (:class:`InvalidParameterError`) naming ``doc_weight``."""
@@ -306,7 +288,7 @@ class KNNModel(BaseModel):
         self.targets_.sort_indices()
         self.doc_weight_ = np.asarray(weights, dtype=np.float64)
         self.row_ids_ = row_ids
-        self._vote_weight = vote_weights(self.doc_weight_)
+        self._vote_weight = scaled_weights(self.doc_weight_)
         prior = np.asarray(Y.T @ self._vote_weight, dtype=np.float64).ravel()
         self.label_order_ = np.argsort(-prior, kind="stable").astype(np.int32)
         self.n_docs_, self.n_features_ = index.shape
