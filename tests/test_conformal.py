@@ -416,3 +416,70 @@ def test_recall_guarantee_needs_the_calibration_width_not_a_wider_one():
     assert missed.mean() > alpha + 0.08  # far past the promise: no width but k is safe
     with pytest.raises(InvalidParameterError, match="exactly the calibration width of 3"):
         crc.predict(wide, alpha)
+
+
+# -- listing a set's most probable members -----------------------------------------------------
+def ranked_reference(sets, tail, max_members):
+    """Brute force: every member of labels(), scored, stably sorted, then cut."""
+    out = []
+    for i in range(len(sets)):
+        ids = sets.labels(i)
+        own = dict(zip(sets.topk.indices[i].tolist(), sets.topk.scores[i].tolist(),
+                       strict=True))
+        probs = np.array([own.get(j, tail[j]) if n < sets.topk.k else tail[j]
+                          for n, j in enumerate(ids.tolist())], dtype=np.float64)
+        order = np.argsort(-probs, kind="stable")[:max_members]
+        out.append([(int(ids[j]), float(probs[j])) for j in order])
+    return out
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_ranked_members_match_brute_force_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    probs = np.round(rng.random((80, 30)), 1).astype(np.float32)  # many ties
+    topk = TopK.from_scores(probs, 6)
+    tail = np.round(rng.random(30) * 0.5, 1)  # ties with each other and the listed ones
+    y = sp.csr_matrix(rng.random((80, 30)) < probs)
+    crc = fit_recall_control(y, topk, tail=tail)
+    for alpha in (0.02, 0.1, 0.4):
+        sets = crc.predict(topk, alpha)
+        for max_members in (1, 4, 10, 100):
+            got = [[(int(j), float(p)) for j, p in zip(*row, strict=True)]
+                   for row in sets.ranked_members(tail, max_members)]
+            assert got == ranked_reference(sets, tail, max_members), (alpha, max_members)
+
+
+def test_listing_sets_does_not_rank_the_label_space_per_document():
+    """suggest_sets ranked every document's whole set (labels(): a pass over the label
+    space and a sort of every tail member) to list its best few: 200 documents whose sets
+    hold all 100,000 labels took seconds to list 3 members each."""
+    import time
+
+    from tagsmith.calibration.scaling import Calibrator
+    from tagsmith.conformal.sets import LabelSets
+    from tagsmith.data.labelspace import Label, LabelSpace
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    rng = np.random.default_rng(0)
+    n_labels, n_docs, k = 100_000, 200, 10
+    topk = TopK.from_scores(rng.random((n_docs, 40)), k)
+    topk = TopK(topk.indices * 2500 + np.arange(k), topk.scores, n_labels)
+    tail = rng.random(n_labels) * 0.01
+    tail_in = np.ones(n_labels, bool)  # a small alpha: every label joins from the tail
+    in_set, size, abstain = topk.scores >= 0.5, np.full(n_docs, n_labels), np.ones(n_docs, bool)
+    sets = LabelSets(topk, in_set, tail_in, size, abstain, alpha=0.01, method="recall")
+    # listing reads the classifier's labels and tail probabilities, nothing else of it
+    clf = object.__new__(TextClassifier)
+    clf.label_space = LabelSpace([Label(f"u:{i}") for i in range(n_labels)])
+    clf.calibrator = Calibrator("platt", "identity", FrequencyBands.single(n_labels), tail,
+                                tail, 100, k, 30.0, np.tile([1.0, 0.0], (n_labels, 1)))
+    clf.label_shift = None
+    started = time.perf_counter()
+    listed = clf._document_sets(sets, "recall", "en", 3)
+    elapsed = time.perf_counter() - started
+    assert all(d.size == n_labels for d in listed)
+    few = LabelSets(topk[:3], in_set[:3], tail_in, size[:3], abstain[:3], alpha=0.01,
+                    method="recall")
+    assert [[(s.label_id, s.score) for s in d.labels] for d in listed[:3]] == \
+        ranked_reference(few, tail, 3)
+    assert elapsed < 1.0, f"{elapsed:.2f} s to list 3 members of {n_docs} sets"

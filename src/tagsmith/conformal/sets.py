@@ -68,6 +68,38 @@ class LabelSets:
         tail = np.flatnonzero(self.tail_in)
         return np.concatenate([listed, tail[~np.isin(tail, self.topk.indices[i])]])
 
+    def ranked_members(self, tail, max_members: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per document, the label ids and probabilities of its ``max_members`` most
+        probable members, best first: a listed member scores its own probability, a tail
+        one its ``tail`` probability (``(n_labels,)``); ties keep :meth:`labels`' order
+        (listed members first, best first, then tail ones by label id).
+
+        The tail members are ranked once for the batch, and each document reads only
+        the first ``max_members + k`` of them: ranking :meth:`labels` per document cost
+        every document a pass over the label space and a sort of every tail member.
+        """
+        tail = np.asarray(tail, dtype=np.float64)
+        tail_ids = np.flatnonzero(self.tail_in)
+        tail_ids = tail_ids[np.argsort(-tail[tail_ids], kind="stable")]  # ties by label id
+        # a document lists at most k of them, so its best unlisted ones are among these
+        head = tail_ids[:max_members + self.topk.k]
+        head_probs = tail[head]
+        place = np.full(self.topk.n_labels + 1, -1, dtype=np.int64)  # last: padding (-1)
+        place[head] = np.arange(head.size)
+        out = []
+        for i in range(len(self)):
+            member = self.in_set[i]
+            unlisted = np.ones(head.size, dtype=bool)
+            listed_at = place[self.topk.indices[i]]
+            unlisted[listed_at[listed_at >= 0]] = False
+            ids = np.concatenate([self.topk.indices[i][member].astype(np.int64),
+                                  head[unlisted]])
+            probs = np.concatenate([self.topk.scores[i][member].astype(np.float64),
+                                    head_probs[unlisted]])
+            order = np.argsort(-probs, kind="stable")[:max_members]
+            out.append((ids[order], probs[order]))
+        return out
+
     def to_csr(self, max_entries: int = MAX_MATERIALISED) -> sp.csr_matrix:
         """The sets as a boolean sparse ``n x n_labels`` matrix.
 

@@ -341,7 +341,12 @@ class TextClassifier:
 
     def _document_sets(self, sets, method: str, lang: str,
                        max_members: int) -> list[DocumentSet]:
-        tail = self.tail_probability(adjust_shift=False)
+        ranked = None
+        if method != "lpicp":
+            # every member's probability, then the best max_members (labels() lists the
+            # top-k members and then the tail ones by id: cut, it kept the lowest ids)
+            ranked = sets.ranked_members(self.tail_probability(adjust_shift=False),
+                                         max_members)
         out = []
         for i in range(len(sets)):
             if method == "lpicp":
@@ -353,20 +358,11 @@ class TextClassifier:
                          "credibility": round(float(sets.credibility[i]), 6),
                          "confidence": round(float(sets.confidence[i]), 6)}
             else:
-                # every member's probability first, then the best max_members: labels()
-                # lists the top-k members and then the tail ones by id, so cutting it
-                # kept the lowest ids, not the most probable members
-                ids = sets.labels(i)
-                probs = np.asarray(tail, dtype=np.float64)[ids]
-                row = dict(zip(sets.topk.indices[i].tolist(), sets.topk.scores[i].tolist(),
-                               strict=True))
-                for n, j in enumerate(ids[:sets.topk.k].tolist()):  # listed ones come first
-                    if j in row:
-                        probs[n] = row[j]
+                assert ranked is not None
+                ids, probs = ranked[i]
                 extra = {}
-            order = np.argsort(-probs, kind="stable")
-            if method != "lpicp":
-                order = order[:max_members]
+            order = np.argsort(-probs, kind="stable") if method == "lpicp" \
+                else range(ids.size)
             members = [self._suggestion(int(ids[j]), float(probs[j]), lang) for j in order]
             size = len(ids) if method == "lpicp" else int(sets.size[i])
             out.append(DocumentSet(members, size, bool(sets.abstain[i]),
