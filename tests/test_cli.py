@@ -1009,3 +1009,54 @@ def test_a_full_disk_while_saving_a_bundle_names_it_and_keeps_the_good_one(
         assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     finally:
         subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+def test_every_input_named_unlike_its_gzip_bytes_is_told_to_rename(bundle, goemotions_small,
+                                                                   tmp_path):
+    """A corpus, vocabulary, review or document file compressed but not named ``.gz`` (or
+    named ``.gz`` but plain) said "not valid UTF-8" / "not UTF-8 text ... save the file
+    as UTF-8" or "Not a gzipped file (b'<u')": now each says what to rename (exit 3)."""
+    test = Path(goemotions_small["test"])
+    vocab = Path(goemotions_small["vocab"])
+    packed = tmp_path / "test.tsv"
+    packed.write_bytes(gzip.compress(test.read_bytes()))
+    packed_vocab = tmp_path / "vocab.tsv"
+    packed_vocab.write_bytes(gzip.compress(vocab.read_bytes()))
+    plain_docs = tmp_path / "docs.txt.gz"
+    plain_docs.write_text("so happy\n")
+    review = tmp_path / "review.csv"
+    review.write_bytes(gzip.compress(b"rank,decision\n"))
+    for args, path, named in (
+            (("eval", bundle, packed), packed, False),
+            (("train", packed, "-o", tmp_path / "m", "--vocab", vocab), packed, False),
+            (("train", test, "-o", tmp_path / "m", "--vocab", packed_vocab), packed_vocab,
+             False),
+            (("vocab", packed_vocab), packed_vocab, False),
+            (("suggest", bundle, plain_docs), plain_docs, True),
+            (("apply-review", test, review, "-o", tmp_path / "new.tsv", "--vocab", vocab),
+             review, False)):
+        result = run(*args)
+        assert result.exit_code == 3, (args, result.output)
+        if named:
+            assert f"{path}: is not gzip-compressed, but its name ends in .gz: remove .gz" \
+                in result.output, result.output
+        else:
+            assert f"{path}: is gzip-compressed, but its name does not end in .gz: add .gz" \
+                in result.output, result.output
+        assert "UTF-8" not in result.output and "Not a gzipped" not in result.output
+
+
+def test_document_files_are_checked_before_the_bundle_or_encoder_loads(bundle, tmp_path):
+    """A typo in a FILES name of suggest, shift or zeroshot failed only after the bundle
+    (zeroshot: the sentence encoder, seconds) was loaded; a damaged bundle's error hid
+    the missing file."""
+    vocab = ROOT / "examples" / "goemotions" / "vocab.tsv"
+    not_a_bundle = tmp_path / "not-a-bundle"
+    not_a_bundle.mkdir()
+    missing = tmp_path / "missing.txt"
+    for args in (("suggest", not_a_bundle, missing), ("shift", not_a_bundle, missing),
+                 ("zeroshot", vocab, missing, "--bundle", not_a_bundle),
+                 ("zeroshot", vocab, "-", "--background", missing, "--bundle", not_a_bundle)):
+        result = run(*args)
+        assert result.exit_code == 3, (args, result.output)
+        assert f"{missing}: file not found" in result.output

@@ -856,3 +856,24 @@ def test_a_lookup_racing_the_first_sees_ambiguous_names_as_ambiguous():
     with pytest.raises(AmbiguousLabelError):
         space.lookup("apple")
     assert answers and all(answer == "ambiguous" for _, answer in answers), answers
+
+
+@pytest.mark.parametrize("on_error", ["fail", "skip"])
+def test_a_corpus_whose_name_and_bytes_disagree_about_gzip_says_what_to_rename(tmp_path,
+                                                                              on_error):
+    """The format comes from the name: a gzip file saved as ``train.tsv`` was refused as
+    "not valid UTF-8" (its first byte), a plain one named ``.gz`` as "Not a gzipped file
+    (b'Ra')"; neither told the user to fix the name."""
+    body = b"Rain today\t<http://x/1>\nSun\t<http://x/2>\n"
+    packed = tmp_path / "c.tsv"
+    packed.write_bytes(gzip.compress(body))
+    with pytest.raises(CorpusFormatError, match=f"^{packed}: is gzip-compressed, but its "
+                       "name does not end in .gz: add .gz"):
+        list(read_records(packed, on_error=on_error))
+    plain = tmp_path / "c.jsonl.GZ"
+    plain.write_bytes(b'{"text": "Rain"}\n')
+    with pytest.raises(CorpusFormatError, match=f"^{plain}: is not gzip-compressed, but its "
+                       "name ends in .gz: remove .gz"):
+        list(read_records(plain, on_error=on_error))
+    (tmp_path / "ok.tsv.gz").write_bytes(gzip.compress(body))  # named as it is: read
+    assert [r.text for r in read_records(tmp_path / "ok.tsv.gz")] == ["Rain today", "Sun"]

@@ -210,7 +210,7 @@ def _text_lines(path: Path):
     from tagsmith.exceptions import CorpusFormatError
 
     open_text(path).close()  # a missing file or a directory: the usual clear error
-    with open_binary(path) as handle:
+    with open_binary(path, ReviewFormatError) as handle:
         # line ends as the corpus readers take them (an old Mac file's lone CRs too)
         lines = numbered_lines(split_lines(handle), path)
         while True:

@@ -191,6 +191,15 @@ def _read_documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | Non
     return _documents(files, whole_file, stdin)
 
 
+def check_document_files(files: tuple[str, ...]) -> None:
+    """Check every file named in ``files`` (not ``-``) as :func:`_read_documents` does,
+    before a command loads its bundle or encoder: a typo in a name failed only after
+    the load (zeroshot's encoder: seconds)."""
+    for name in files:
+        if name != "-":
+            _check_input_file(name)
+
+
 def reads_stdin(files: tuple[str, ...]) -> bool:
     """Whether :func:`_read_documents` reads stdin for ``files``."""
     return not files or "-" in files
@@ -215,6 +224,11 @@ def _check_input_file(name: str) -> None:
         raise DataError("is a directory, expected a file", path=name)
     if not os.access(path, os.R_OK):
         raise DataError("cannot be read (permission denied)", path=name)
+    from tagsmith.data.readers import compression_mismatch
+
+    problem = compression_mismatch(path)  # before a model or encoder is loaded
+    if problem is not None:
+        raise DataError(problem, path=name)
 
 
 def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = None):
@@ -336,6 +350,7 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
     # the TSV rows of --sets list the set members alone: no ranking is cut or thresholded
     refuse_unused("ranked suggestions (with --sets, --format json has them)",
                   not (sets and fmt == "tsv"), "k", "threshold")
+    check_document_files(files)
     classifier = TextClassifier.load(bundle)
     warn_unnamed_language(classifier.label_space, lang)
     if sets and (classifier.conformal is None or classifier.calibrator is None):

@@ -20,6 +20,7 @@ from tagsmith.cli.commands import (
     _batches,
     _parse_params,
     _read_documents,
+    check_document_files,
     read_stdin_bytes,
     reads_stdin,
 )
@@ -561,6 +562,7 @@ def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, f
         from tagsmith.data.textio import check_writable_dir
 
         check_writable_dir(cache_dir, "--cache-dir")
+    check_document_files(files + tuple(background))  # before the encoder and bundle load
     classifier = None
     if bundle:
         from tagsmith.pipeline.classifier import TextClassifier

@@ -62,7 +62,12 @@ from typing import IO
 from tagsmith._params import check_choice
 from tagsmith.data.csvlimits import next_csv_row, raise_csv_field_limit
 from tagsmith.data.textio import LONE_SURROGATE
-from tagsmith.exceptions import CorpusFormatError, InvalidParameterError, UnsupportedFormatError
+from tagsmith.exceptions import (
+    CorpusFormatError,
+    DataError,
+    InvalidParameterError,
+    UnsupportedFormatError,
+)
 
 logger = logging.getLogger("tagsmith")
 
@@ -187,9 +192,50 @@ def _error_handler(on_error: ErrorPolicy) -> Callable[[CorpusFormatError], None]
     raise InvalidParameterError("on_error", "'fail', 'skip' or a callable", on_error)
 
 
-def open_binary(path: str | Path) -> IO[bytes]:
-    """``path`` opened for reading bytes, ``.gz`` decompressed transparently."""
+#: the first two bytes of every gzip file
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def compression_mismatch(path: str | Path) -> str | None:
+    """What is wrong when ``path``'s name and its bytes disagree about gzip, else ``None``.
+
+    The format comes from the name, so a compressed file saved without ``.gz`` was read
+    as text and refused as "not valid UTF-8 ... save it as UTF-8", and a plain file
+    named ``.gz`` as "Not a gzipped file (b'Th')": neither said what to do.
+
+    >>> import gzip, os, tempfile
+    >>> name = os.path.join(tempfile.mkdtemp(), "corpus.tsv")
+    >>> with gzip.open(name, "wb") as f:
+    ...     _ = f.write(b"a text")
+    >>> print(compression_mismatch(name).split(":")[0])
+    is gzip-compressed, but its name does not end in .gz
+    >>> os.rename(name, name + ".gz")
+    >>> compression_mismatch(name + ".gz") is None
+    True
+    """
     path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(2)
+    except OSError:
+        return None  # missing, a folder, unreadable: the opener's own error says so
+    named = path.suffix.lower() == ".gz"
+    if named and head and head != _GZIP_MAGIC:
+        return ("is not gzip-compressed, but its name ends in .gz: remove .gz from its "
+                "name (or compress it with gzip)")
+    if not named and head == _GZIP_MAGIC:
+        return ("is gzip-compressed, but its name does not end in .gz: add .gz to its name "
+                "(or decompress it with gunzip)")
+    return None
+
+
+def open_binary(path: str | Path, error: type[DataError] = CorpusFormatError) -> IO[bytes]:
+    """``path`` opened for reading bytes, ``.gz`` decompressed transparently; a file
+    whose name and content disagree about gzip raises ``error`` naming it."""
+    path = Path(path)
+    problem = compression_mismatch(path)
+    if problem is not None:
+        raise error(problem, path=path)
     if path.suffix.lower() == ".gz":
         return gzip.GzipFile(path, "rb")  # type: ignore[return-value]  # GzipFile is IO[bytes]
     return open(path, "rb")

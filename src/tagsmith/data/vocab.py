@@ -70,7 +70,7 @@ from tagsmith.data.labelspace import (
     in_language,
     strip_brackets,
 )
-from tagsmith.data.readers import _lines_by_any_break, open_binary
+from tagsmith.data.readers import _lines_by_any_break, compression_mismatch, open_binary
 from tagsmith.data.textio import atomic_text_writer
 from tagsmith.exceptions import (
     MissingDependencyError,
@@ -122,6 +122,9 @@ def load_vocabulary(path: str | Path, *, format: str | None = None, language: st
         raise VocabularyError("vocabulary file not found", path=path)
     if not path.is_file():
         raise VocabularyError("is not a file", path=path)
+    problem = compression_mismatch(path)  # said "not UTF-8" or "Not a gzipped file"
+    if problem is not None:
+        raise VocabularyError(problem, path=path)
     kind = format or detect_format(path)
     if kind == "skos":
         labels = _read_skos(path, language)
