@@ -1060,3 +1060,21 @@ def test_document_files_are_checked_before_the_bundle_or_encoder_loads(bundle, t
         result = run(*args)
         assert result.exit_code == 3, (args, result.output)
         assert f"{missing}: file not found" in result.output
+
+
+def test_train_and_calibrate_summaries_group_thousands_as_the_other_counts(goemotions_small,
+                                                                           tmp_path):
+    """'trained linear on 39,069 documents (4,341 more set aside ...)' was followed by
+    'held-out (dev corpus, 5426 docs)' and 'calibrated (isotonic) on 2171 set-aside
+    documents': one summary, two ways of writing a count."""
+    out = tmp_path / "m"
+    train = goemotions_small["train"]  # 3,000 documents: the --dev, so 3,000 held out
+    result = run("train", train, "-o", out, "--vocab", goemotions_small["vocab"], "--dev", train,
+                 "--calibration-fraction", "0.7", *FAST)
+    assert result.exit_code == 0, result.output
+    assert "trained linear on 900 documents (2,100 more set aside" in result.output
+    assert "held-out (dev corpus, 3,000 docs)" in result.output
+    assert "on 1,050 set-aside documents, conformal sets on 1,050:" in result.output
+    result = run("calibrate", out)
+    assert result.exit_code == 0, result.output
+    assert "calibrated (isotonic) on 1,050 documents; conformal sets on 1,050 " in result.output

@@ -126,17 +126,17 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
         return
     click.echo(f"trained {model} on {training['n_docs']:,} documents"
                + (f" ({aside:,} more set aside for calibration)" if aside else "")
-               + f", {len(label_space)} labels in {training['seconds']:.1f}s -> {output}")
+               + f", {len(label_space):,} labels in {training['seconds']:.1f}s -> {output}")
     if heldout:
         m = heldout["metrics"]
-        click.echo(f"held-out ({heldout['source']}, {heldout['n_docs']} docs): "
+        click.echo(f"held-out ({heldout['source']}, {heldout['n_docs']:,} docs): "
                    f"P@1 {m['p@1']:.4f}  nDCG@5 {m['ndcg@5']:.4f}  "
                    f"micro-F1 {m['micro_f1']:.4f}  macro-F1 {m['macro_f1']:.4f}")
     if calibration:
         click.echo(f"calibrated ({calibration['method']}) on "
-                   f"{calibration['n_calibrator_docs']} set-aside documents, conformal sets on "
-                   f"{calibration['n_conformal_docs']}: ECE {calibration['raw']['ece']:.4f} -> "
-                   f"{calibration['calibrated']['ece']:.4f}")
+                   f"{calibration['n_calibrator_docs']:,} set-aside documents, conformal sets "
+                   f"on {calibration['n_conformal_docs']:,}: ECE "
+                   f"{calibration['raw']['ece']:.4f} -> {calibration['calibrated']['ece']:.4f}")
 
 
 def _train_summary(model: str, output: str, n_labels: int, training: dict,

@@ -139,8 +139,9 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
         print_json(report)
         return
     raw, cal = report["raw"], report["calibrated"]
-    click.echo(f"calibrated ({method}) on {report['n_calibrator_docs']} documents; conformal "
-               f"sets on {report['n_conformal_docs']} ({report['calibrator_source']}), "
+    click.echo(f"calibrated ({method}) on {report['n_calibrator_docs']:,} documents; "
+               f"conformal sets on {report['n_conformal_docs']:,} "
+               f"({report['calibrator_source']}), "
                f"{report['seconds']:.1f}s -> {output or bundle}")
     click.echo(f"held-out reliability over the top {report['k']}: ECE {raw['ece']:.4f} -> "
                f"{cal['ece']:.4f}, Brier {raw['brier']:.4f} -> {cal['brier']:.4f}, "
