@@ -1063,3 +1063,31 @@ def test_a_name_that_is_the_uri_is_marked_as_in_no_known_language():
         for ref in report["labels"]["most_frequent"]]}}
     page = render_html(old, plots=False)  # a report from before name_lang: names unmarked
     assert "<td>apple <small>" in page
+
+
+def test_audit_ends_with_the_apply_review_command_that_applies_its_review(
+        small_corpus, goemotions_small, tmp_path):
+    """The audit listed its files and stopped: the step after it (fill in the decisions,
+    run apply-review with the same corpus, vocabulary and --on-error) was in the README
+    alone. The command it prints now runs as printed."""
+    import shlex
+
+    out = tmp_path / "the audit"  # a space: the printed command quotes it
+    result = invoke("audit", small_corpus, "--vocab", goemotions_small["vocab"], "-o", out,
+                    "--scores", "knn", "--no-html", "--on-error", "skip")
+    assert result.exit_code == 0, result.output
+    review = out / "review.csv"
+    line = next(line for line in result.output.splitlines() if line.startswith("next: "))
+    assert line.startswith(f"next: fill in the decision column of {review} (accept or "
+                           "reject), then run: tagsmith apply-review ")
+    argv = shlex.split(line.split("then run: ", 1)[1])
+    assert argv == ["tagsmith", "apply-review", str(small_corpus), str(review), "-o",
+                    "NEW_CORPUS", "--vocab", str(goemotions_small["vocab"]),
+                    "--on-error", "skip"]
+    argv[argv.index("NEW_CORPUS")] = str(tmp_path / "new.tsv")
+    applied = invoke(*argv[1:])
+    assert applied.exit_code == 0, applied.output
+    assert "0 accepted" in applied.output  # nothing decided yet: a copy
+    quiet = invoke("audit", small_corpus, "--vocab", goemotions_small["vocab"], "-o",
+                   tmp_path / "none", "--scores", "knn", "--no-html", "--max-review", "0")
+    assert quiet.exit_code == 0 and "next: " not in quiet.output  # no review rows

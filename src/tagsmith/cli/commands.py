@@ -725,6 +725,19 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
                    "give apply-review --on-error skip too")
     for key, path in written.items():
         click.echo(f"{key}: {printable(path)}")
+    n_rows = noise["n_flagged_wrong"] + noise["n_flagged_missing"]
+    if "review" in written and n_rows and max_review != 0:
+        # the step after an audit is not in its output: say how to apply the review
+        import shlex
+
+        given = [f"{option} {shlex.quote(str(value))}" for option, value in
+                 (("--vocab", vocab), ("--bundle", bundle)) if value]
+        if on_error == "skip":
+            given.append("--on-error skip")
+        command = " ".join(["tagsmith apply-review", shlex.quote(str(corpus)),
+                            shlex.quote(str(written["review"])), "-o NEW_CORPUS", *given])
+        click.echo(f"next: fill in the decision column of {printable(written['review'])} "
+                   f"(accept or reject), then run: {printable(command)}")
 
 
 @cli.command(name="apply-review")
