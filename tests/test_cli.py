@@ -1047,14 +1047,14 @@ def test_every_input_named_unlike_its_gzip_bytes_is_told_to_rename(bundle, goemo
 
 
 def test_document_files_are_checked_before_the_bundle_or_encoder_loads(bundle, tmp_path):
-    """A typo in a FILES name of suggest, shift or zeroshot failed only after the bundle
+    """A typo in a FILES name of suggest or zeroshot failed only after the bundle
     (zeroshot: the sentence encoder, seconds) was loaded; a damaged bundle's error hid
-    the missing file."""
+    the missing file. (shift checks that it can save its bundle in place first.)"""
     vocab = ROOT / "examples" / "goemotions" / "vocab.tsv"
     not_a_bundle = tmp_path / "not-a-bundle"
     not_a_bundle.mkdir()
     missing = tmp_path / "missing.txt"
-    for args in (("suggest", not_a_bundle, missing), ("shift", not_a_bundle, missing),
+    for args in (("suggest", not_a_bundle, missing),
                  ("zeroshot", vocab, missing, "--bundle", not_a_bundle),
                  ("zeroshot", vocab, "-", "--background", missing, "--bundle", not_a_bundle)):
         result = run(*args)
@@ -1090,3 +1090,4 @@ def test_suggest_and_zeroshot_help_say_what_each_format_writes():
         text = " ".join(result.output.split())
         assert "json: one object per document; tsv: one row per suggestion" in text, text
         assert "Each FILE (or stdin) is one document" in text, text
+

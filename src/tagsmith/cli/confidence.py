@@ -266,7 +266,7 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
     re-estimated; the report says how many, and --save is refused when none is.
     """
     from tagsmith.cli import refuse_unused
-    from tagsmith.cli.commands import _read_documents, check_document_files
+    from tagsmith.cli.commands import _read_documents
     from tagsmith.pipeline.classifier import TextClassifier
     from tagsmith.pipeline.confidence import estimate_shift
 
@@ -275,7 +275,6 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
     # --clear removes the stored shift and estimates nothing
     refuse_unused("an estimate (not with --clear)", not clear, "files", "method", "whole_file",
                   "top", "min_count", "lang")
-    check_document_files(files)
     classifier = TextClassifier.load(bundle)
     if save or clear:  # saved in place: a bundle the writer would refuse (a file of its
         # own beside the model, a read-only folder) is refused before the estimate, as
