@@ -1091,3 +1091,22 @@ def test_suggest_and_zeroshot_help_say_what_each_format_writes():
         assert "json: one object per document; tsv: one row per suggestion" in text, text
         assert "Each FILE (or stdin) is one document" in text, text
 
+
+def test_suggest_reports_progress_over_its_documents_unless_quiet(bundle, goemotions_small,
+                                                                  caplog):
+    """suggest answered 20,000 lines (10 s with a kNN bundle; minutes on a large input)
+    with no progress at all when its output went to a file. It now has one bar over the
+    documents (a log line every 10 s and at the end when stderr is no terminal), and -q
+    none; the answers are the same."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="tagsmith")
+    test = goemotions_small["test"]  # 600 lines: two batches of 512 and 88
+    shown = CliRunner().invoke(tagsmith_cli.cli, ["suggest", str(bundle), str(test),
+                                                  "--format", "tsv"])
+    assert shown.exit_code == 0
+    assert "suggest: 600 doc" in caplog.text
+    caplog.clear()
+    quiet = run("suggest", bundle, test, "--format", "tsv")
+    assert quiet.exit_code == 0 and "suggest:" not in caplog.text
+    assert quiet.stdout == shown.stdout

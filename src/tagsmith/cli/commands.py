@@ -200,6 +200,15 @@ def check_document_files(files: tuple[str, ...]) -> None:
             _check_input_file(name)
 
 
+def documents_progress(desc: str):
+    """One progress bar (or log line every 10 s) over the documents a streaming command
+    (suggest, zeroshot) has answered; their number is not known ahead. None while the
+    answers themselves go to a terminal, where they show the progress."""
+    from tagsmith.progress import progress_bar
+
+    return progress_bar(total=None, desc=desc, unit="doc", enabled=not sys.stdout.isatty())
+
+
 def reads_stdin(files: tuple[str, ...]) -> bool:
     """Whether :func:`_read_documents` reads stdin for ``files``."""
     return not files or "-" in files
@@ -360,44 +369,53 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
         raise InvalidParameterError("--sets", "used with a calibrated bundle (run tagsmith "
                                     "calibrate, or train with --calibration-fraction)",
                                     f"{bundle}, which is not calibrated")
-    for batch in _batches(_read_documents(files, whole_file), 512):
-        texts = [text for _, text in batch]
-        none = [None] * len(batch)
-        set_options = {"alpha": alpha, "method": set_method, "lang": lang,
-                       "max_set_size": max_set_size, "min_confidence": min_confidence,
-                       "max_members": SET_MEMBERS_LISTED}
-        if not sets:
-            results, label_sets = classifier.suggest(texts, k=k, threshold=threshold,
-                                                     lang=lang), none
-        elif fmt == "json":  # the ranking and the sets from one scoring of the batch
-            results, label_sets = classifier.suggest_with_sets(texts, k=k, threshold=threshold,
-                                                               **set_options)
-        else:  # the text rows of --sets list the sets alone: no ranking to score for them
-            results, label_sets = none, classifier.suggest_sets(texts, **set_options)
-        for (doc_id, _), suggestions, doc_set in zip(batch, results, label_sets, strict=True):
-            if fmt == "json":
-                line = {"doc": doc_id, "suggestions": [s.to_dict() for s in suggestions]}
-                if doc_set is not None:
-                    line["set"] = doc_set.to_dict(SET_MEMBERS_LISTED)
-                print_json(line)
-            elif doc_set is not None:
-                doc = tsv_field(doc_id)
-                flag = "abstain" if doc_set.abstain else "ok"
-                listed = doc_set.labels[:SET_MEMBERS_LISTED]
-                for s in listed:
-                    click.echo(f"{doc}\t<{tsv_field(s.uri)}>\t{tsv_field(s.label)}\t"
-                               f"{s.score:.6f}\t{doc_set.size}\t{flag}")
-                if not listed:  # an empty set (alpha near 1, or an LP-ICP abstention)
-                    # has no member to carry its size and flag: without a row of its
-                    # own the document vanished from the output, abstention and all
-                    click.echo(f"{doc}\t\t{EMPTY_SET_MARKER}\t\t0\t{flag}")
-                if doc_set.size > len(listed):  # the marker row of a truncated set
-                    click.echo(f"{doc}\t\t... {doc_set.size - len(listed)} more not "
-                               f"listed\t\t{doc_set.size}\t{flag}")
-            else:
-                for s in suggestions:
-                    click.echo(f"{tsv_field(doc_id)}\t<{tsv_field(s.uri)}>\t"
-                               f"{tsv_field(s.label)}\t{s.score:.6f}")
+    with documents_progress("suggest") as progress:
+        for batch in _batches(_read_documents(files, whole_file), 512):
+            _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_method,
+                           max_set_size, min_confidence)
+            progress.update(len(batch))
+
+
+def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_method,
+                   max_set_size, min_confidence) -> None:
+    """Write the answers for one batch of ``(doc_id, text)`` pairs (see :func:`suggest`)."""
+    texts = [text for _, text in batch]
+    none = [None] * len(batch)
+    set_options = {"alpha": alpha, "method": set_method, "lang": lang,
+                   "max_set_size": max_set_size, "min_confidence": min_confidence,
+                   "max_members": SET_MEMBERS_LISTED}
+    if not sets:
+        results, label_sets = classifier.suggest(texts, k=k, threshold=threshold,
+                                                 lang=lang), none
+    elif fmt == "json":  # the ranking and the sets from one scoring of the batch
+        results, label_sets = classifier.suggest_with_sets(texts, k=k, threshold=threshold,
+                                                           **set_options)
+    else:  # the text rows of --sets list the sets alone: no ranking to score for them
+        results, label_sets = none, classifier.suggest_sets(texts, **set_options)
+    for (doc_id, _), suggestions, doc_set in zip(batch, results, label_sets, strict=True):
+        if fmt == "json":
+            line = {"doc": doc_id, "suggestions": [s.to_dict() for s in suggestions]}
+            if doc_set is not None:
+                line["set"] = doc_set.to_dict(SET_MEMBERS_LISTED)
+            print_json(line)
+        elif doc_set is not None:
+            doc = tsv_field(doc_id)
+            flag = "abstain" if doc_set.abstain else "ok"
+            listed = doc_set.labels[:SET_MEMBERS_LISTED]
+            for s in listed:
+                click.echo(f"{doc}\t<{tsv_field(s.uri)}>\t{tsv_field(s.label)}\t"
+                           f"{s.score:.6f}\t{doc_set.size}\t{flag}")
+            if not listed:  # an empty set (alpha near 1, or an LP-ICP abstention)
+                # has no member to carry its size and flag: without a row of its
+                # own the document vanished from the output, abstention and all
+                click.echo(f"{doc}\t\t{EMPTY_SET_MARKER}\t\t0\t{flag}")
+            if doc_set.size > len(listed):  # the marker row of a truncated set
+                click.echo(f"{doc}\t\t... {doc_set.size - len(listed)} more not "
+                           f"listed\t\t{doc_set.size}\t{flag}")
+        else:
+            for s in suggestions:
+                click.echo(f"{tsv_field(doc_id)}\t<{tsv_field(s.uri)}>\t"
+                           f"{tsv_field(s.label)}\t{s.score:.6f}")
 
 
 @cli.command(name="eval")

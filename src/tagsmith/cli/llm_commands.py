@@ -21,6 +21,7 @@ from tagsmith.cli.commands import (
     _parse_params,
     _read_documents,
     check_document_files,
+    documents_progress,
     read_stdin_bytes,
     reads_stdin,
 )
@@ -611,19 +612,25 @@ def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, f
                                      param_hint="--background")
         texts = [texts[i] for i in _sample_rows(len(texts), background_sample)]
         scorer.fit_background(texts, neighbors=hubness_neighbors)
-    for batch in _batches(_read_documents(files, whole_file, stdin), 256):
-        texts = [text for _, text in batch]
-        topk = scorer.predict_topk(texts, k)
-        if classifier is not None:
-            topk = blend_topk(classifier.predict_topk(texts, model_k), topk, weight=weight, k=k,
-                              known_labels=known, exclude=space.deprecated_mask,
-                              model_space=classifier.label_space, zeroshot_space=space)
-        for (doc_id, _), (ids, scores) in zip(batch, topk.rows(), strict=True):
-            items = [{"uri": space.uri_of(int(i)), "label": space.name_of(int(i), lang),
-                      "score": round(float(s), 6)} for i, s in zip(ids, scores, strict=True)]
-            if fmt == "json":
-                print_json({"doc": doc_id, "suggestions": items})
-            else:
-                for item in items:
-                    click.echo(f"{tsv_field(doc_id)}\t<{tsv_field(item['uri'])}>\t"
-                               f"{tsv_field(item['label'])}\t{item['score']:.6f}")
+    # one bar over all documents: a bar per batch of 256 ended at 100% (in a log: a line
+    # "embedding: 256/256 text (100%)" a batch) and never said how far the input was
+    scorer.show_progress = False
+    with documents_progress("zeroshot") as progress:
+        for batch in _batches(_read_documents(files, whole_file, stdin), 256):
+            texts = [text for _, text in batch]
+            topk = scorer.predict_topk(texts, k)
+            if classifier is not None:
+                topk = blend_topk(classifier.predict_topk(texts, model_k), topk, weight=weight,
+                                  k=k, known_labels=known, exclude=space.deprecated_mask,
+                                  model_space=classifier.label_space, zeroshot_space=space)
+            for (doc_id, _), (ids, scores) in zip(batch, topk.rows(), strict=True):
+                items = [{"uri": space.uri_of(int(i)), "label": space.name_of(int(i), lang),
+                          "score": round(float(s), 6)}
+                         for i, s in zip(ids, scores, strict=True)]
+                if fmt == "json":
+                    print_json({"doc": doc_id, "suggestions": items})
+                else:
+                    for item in items:
+                        click.echo(f"{tsv_field(doc_id)}\t<{tsv_field(item['uri'])}>\t"
+                                   f"{tsv_field(item['label'])}\t{item['score']:.6f}")
+            progress.update(len(batch))
