@@ -1062,6 +1062,33 @@ def test_document_files_are_checked_before_the_bundle_or_encoder_loads(bundle, t
         assert f"{missing}: file not found" in result.output
 
 
+def test_a_named_pipe_of_documents_is_read_whole(bundle, tmp_path):
+    """The gzip check peeked at the first two bytes of every input: a named pipe
+    (``suggest BUNDLE <(zcat docs.gz)``) lost what that first open read, and the reader
+    that opened it next waited for a writer that had gone. Only regular files are
+    peeked at."""
+    import os
+    import threading
+
+    pipe = tmp_path / "docs"
+    os.mkfifo(pipe)
+    answer: dict = {}
+    reader = threading.Thread(target=lambda: answer.update(
+        result=run("suggest", bundle, pipe, "--k", "1")), daemon=True)
+    reader.start()
+    with open(pipe, "w", encoding="utf-8") as handle:  # waits for the first reader
+        handle.write("I am so happy for you\nThis is terrible news\n")
+    reader.join(timeout=20)
+    if reader.is_alive():  # opened the pipe a second time: give it an end and fail
+        os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(timeout=5)
+        pytest.fail("suggest opened the pipe again after its documents were read")
+    result = answer["result"]
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    assert [line["doc"] for line in lines] == [f"{pipe}:1", f"{pipe}:2"]
+
+
 def test_train_and_calibrate_summaries_group_thousands_as_the_other_counts(goemotions_small,
                                                                            tmp_path):
     """'trained linear on 39,069 documents (4,341 more set aside ...)' was followed by

@@ -51,7 +51,9 @@ import csv
 import gzip
 import json
 import logging
+import os
 import re
+import stat
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -215,6 +217,10 @@ def compression_mismatch(path: str | Path) -> str | None:
     """
     path = Path(path)
     try:
+        # only a regular file is peeked at: reading a named pipe (``<(zcat ...)``) or a
+        # device would consume what the reader that opens it next must get
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
         with open(path, "rb") as handle:
             head = handle.read(2)
     except OSError:
