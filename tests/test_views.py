@@ -288,6 +288,22 @@ def test_embedding_settings_are_refused_by_name_before_training_and_on_load(sett
         featurizer_from_state(meta, {})
 
 
+def test_embedding_max_seq_length_beyond_the_model_is_refused_by_name():
+    """The model reads at most 512 word pieces: a longer max_seq_length loaded, and the
+    first text that long failed inside torch ("The size of tensor a (513) must match the
+    size of tensor b (512)"), naming no parameter -- at prediction, if no training text
+    was that long."""
+    from tagsmith.features.embedding import EmbeddingFeaturizer
+
+    with pytest.raises(InvalidParameterError, match="'max_seq_length' must be at most 512"):
+        EmbeddingFeaturizer(max_seq_length=513, n_threads=2).fit()
+    whole = EmbeddingFeaturizer(max_seq_length=512, n_threads=2).fit()
+    long = " ".join(["the cat sat on the mat"] * 200)  # about 1,200 word pieces
+    vectors = whole.transform([long, "a short one"])
+    assert vectors.shape == (2, 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+
+
 def test_embedding_state_needs_a_whole_dimension():
     from tagsmith.features.embedding import EmbeddingFeaturizer
 

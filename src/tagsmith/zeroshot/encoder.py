@@ -79,11 +79,24 @@ def model_identity(path: str | Path, max_seq_length: int | None = None) -> str:
     return f"{root.name}:{digest.hexdigest()}"
 
 
+def position_limit(model) -> int | None:
+    """The most word pieces a sentence-transformers model reads (its transformer's
+    ``max_position_embeddings``), or None when the model does not say."""
+    try:
+        limit = model[0].auto_model.config.max_position_embeddings
+    except (AttributeError, IndexError, KeyError, TypeError):
+        return None
+    return limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 \
+        else None
+
+
 class SentenceEncoder:
     """The packaged sentence encoder on CPU (or another local model directory).
 
     ``n_threads`` caps torch's threads (default: torch's own choice); ``batch_size``
-    is the model's batch. ``max_seq_length`` cuts long documents (in word pieces).
+    is the model's batch. ``max_seq_length`` cuts long documents (in word pieces; the
+    rest of a longer text is not read); more than the model reads (512 for the packaged
+    one) is refused by name.
     """
 
     def __init__(self, model_path: str | Path | None = None, *, batch_size: int = 64,
@@ -119,6 +132,14 @@ class SentenceEncoder:
             torch.set_num_threads(n_threads)
         self.model = SentenceTransformer(str(path), device=device)
         if max_seq_length:
+            # past the model's position embeddings, the first text that long failed
+            # inside torch ("size of tensor a (1000) must match ... (512)"), naming no
+            # parameter: at training, or later, at prediction, on one long document
+            limit = position_limit(self.model)
+            if limit is not None and max_seq_length > limit:
+                raise InvalidParameterError(
+                    "max_seq_length", f"at most {limit} (the longest input of the model "
+                    f"{path.name!r}, in word pieces)", max_seq_length)
             self.model.max_seq_length = max_seq_length
         self.name = DEFAULT_MODEL if model_path is None else path.name
         #: keys the label-embedding cache: the model directory's contents, not its name
