@@ -221,3 +221,25 @@ def test_ensemble_members_naming_views_are_checked_before_any_data_is_read(
     assert result.exit_code == 2, result.output
     assert "members[0]" in result.output and wrong in result.output
     assert "missing.tsv" not in result.output
+
+
+@pytest.mark.parametrize("args, wrong", [
+    # a plain model over views: its fit refused the Views ("'X' must be a 2-D feature
+    # matrix") once every text had been featurized
+    (["--model", "linear"], "'--model' must be 'ensemble' with --featurizer views"),
+    # views inside a view: every model failed with "'Views' object has no attribute
+    # 'shape'", an AttributeError naming nothing
+    (["--model", "ensemble", "-p", 'members=[["linear", {}, "nest"]]', "--feature-param",
+      'nest={"kind": "views", "inner": {"kind": "tfidf"}}'],
+     "view 'nest'\" must be one featurizer (views do not nest)")])
+def test_views_fit_only_ensembles_of_plain_views_checked_before_any_data_is_read(
+        tmp_path, args, wrong):
+    from tagsmith.exceptions import InvalidParameterError
+    from tagsmith.features.views import make_featurizer
+
+    result = run("train", tmp_path / "missing.tsv", "-o", tmp_path / "model", "--featurizer",
+                 "views", "--feature-param", 'words={"kind": "tfidf"}', *args)
+    assert result.exit_code == 2, result.output
+    assert wrong in result.output and "missing.tsv" not in result.output
+    with pytest.raises(InvalidParameterError, match="views do not nest"):  # the library too
+        make_featurizer("views", words={"kind": "views", "inner": {"kind": "tfidf"}})

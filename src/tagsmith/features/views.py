@@ -114,6 +114,10 @@ class MultiViewFeaturizer:
         for name in featurizers:
             if not isinstance(name, str) or not name or "." in name:
                 raise InvalidParameterError("view name", "a non-empty name without '.'", name)
+            if isinstance(featurizers[name], MultiViewFeaturizer):
+                # every model failed on Views inside Views, after featurizing every text
+                raise InvalidParameterError(f"view {name!r}", "one featurizer (views do "
+                                            "not nest)", "views")
         self.featurizers = dict(featurizers)
 
     def get_params(self) -> dict:

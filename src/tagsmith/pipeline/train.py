@@ -114,6 +114,12 @@ class TrainOptions:
             raise InvalidParameterError(
                 "featurizer", "'embedding' for model 'dense_knn', which needs dense rows "
                 "(--featurizer embedding)", self.featurizer)
+        if self.featurizer == "views" and self.model != "ensemble":
+            # refused by the model's fit ("'X' must be a 2-D feature matrix ..., got
+            # 'Views'") only once every text had been featurized
+            raise InvalidParameterError(
+                "model", "'ensemble' with --featurizer views (each member names the view "
+                "it learns from)", self.model)
 
 
 def _check_featurizer(kind: str, params: dict) -> None:
@@ -136,6 +142,9 @@ def _check_featurizer(kind: str, params: dict) -> None:
     for name, spec in params.items():
         if not isinstance(spec, dict) or "kind" not in spec:
             raise InvalidParameterError(f"view {name!r}", "a dict with a 'kind'", spec)
+        if spec["kind"] == "views":  # the models failed on Views inside Views
+            raise InvalidParameterError(f"view {name!r}", "one featurizer (views do not "
+                                        "nest)", spec)
         _check_featurizer(spec["kind"], {k: v for k, v in spec.items() if k != "kind"})
 
 
