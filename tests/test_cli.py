@@ -1119,6 +1119,19 @@ def test_suggest_and_zeroshot_help_say_what_each_format_writes():
         assert "Each FILE (or stdin) is one document" in text, text
 
 
+def test_every_command_reading_a_corpus_says_what_its_error_policies_do():
+    """train explained --on-error and --unknown-labels; eval and calibrate listed them
+    with no help at all."""
+    for command in ("train", "eval", "calibrate"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [command, "--help"], terminal_width=200)
+        assert result.exit_code == 0
+        text = " ".join(result.output.split())
+        assert "--on-error [fail|skip] Malformed corpus lines: fail, or skip and count" \
+            in text, (command, text)
+        assert "--unknown-labels [fail|skip] Labels not in the vocabulary: fail, or drop " \
+            "and count" in text, (command, text)
+
+
 def test_suggest_reports_progress_over_its_documents_unless_quiet(bundle, goemotions_small,
                                                                   caplog):
     """suggest answered 20,000 lines (10 s with a kNN bundle; minutes on a large input)

@@ -26,6 +26,9 @@ from tagsmith.exceptions import DataError, InvalidParameterError
 from tagsmith.models import available_models
 
 ERROR_POLICY = click.Choice(["fail", "skip"])
+#: the help of --on-error and --unknown-labels, alike for every command reading a corpus
+ON_ERROR_HELP = "Malformed corpus lines: fail, or skip and count."
+UNKNOWN_LABELS_HELP = "Labels not in the vocabulary: fail, or drop and count."
 
 
 def _parse_params(pairs: tuple[str, ...], option: str) -> dict:
@@ -63,9 +66,9 @@ def _parse_params(pairs: tuple[str, ...], option: str) -> dict:
               "several named views (--feature-param NAME='{\"kind\": ...}' each).")
 @click.option("--feature-param", multiple=True, help="Featurizer parameter KEY=VALUE.")
 @click.option("--on-error", type=ERROR_POLICY, default="fail", show_default=True,
-              help="Malformed corpus lines: fail, or skip and count.")
+              help=ON_ERROR_HELP)
 @click.option("--unknown-labels", type=ERROR_POLICY, default="fail", show_default=True,
-              help="Labels not in the vocabulary: fail, or drop and count.")
+              help=UNKNOWN_LABELS_HELP)
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed for the dev split and the solver.")
 @click.option("--crossfit-folds", type=int, default=0, show_default=True,
@@ -425,8 +428,10 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
 @click.option("--threshold", type=float, default=None, callback=finite_number(0, 1),
               help="One global threshold in [0, 1] for the set metrics; default: the tuned "
               "thresholds.")
-@click.option("--on-error", type=ERROR_POLICY, default="fail", show_default=True)
-@click.option("--unknown-labels", type=ERROR_POLICY, default="fail", show_default=True)
+@click.option("--on-error", type=ERROR_POLICY, default="fail", show_default=True,
+              help=ON_ERROR_HELP)
+@click.option("--unknown-labels", type=ERROR_POLICY, default="fail", show_default=True,
+              help=UNKNOWN_LABELS_HELP)
 @click.option("--calibration", is_flag=True, help="Also report reliability (ECE, Brier, per "
               "band; raw vs calibrated) and conformal sets (a calibrated bundle).")
 @click.option("--alpha", "alphas", type=float, multiple=True, callback=miss_rate,

@@ -14,9 +14,8 @@ from tagsmith.cli import (
     warn,
     warn_unnamed_language,
 )
+from tagsmith.cli.commands import ERROR_POLICY, ON_ERROR_HELP, UNKNOWN_LABELS_HELP
 from tagsmith.exceptions import InvalidParameterError
-
-ERROR_POLICY = click.Choice(["fail", "skip"])
 
 
 def _band_table(rows: list[dict]) -> list[str]:
@@ -64,8 +63,10 @@ def _band_table(rows: list[dict]) -> list[str]:
 @click.option("--reliability-png", help="Write a reliability diagram to this new .png file "
               "(never an input; needs matplotlib).")
 @click.option("--json", "as_json", is_flag=True, help="The full report as one JSON object.")
-@click.option("--on-error", type=ERROR_POLICY, default="fail", show_default=True)
-@click.option("--unknown-labels", type=ERROR_POLICY, default="fail", show_default=True)
+@click.option("--on-error", type=ERROR_POLICY, default="fail", show_default=True,
+              help=ON_ERROR_HELP)
+@click.option("--unknown-labels", type=ERROR_POLICY, default="fail", show_default=True,
+              help=UNKNOWN_LABELS_HELP)
 def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_source,
               conformal_fraction, alpha, max_set_size, lpicp, beta, max_labels, k, seed,
               reliability_png, as_json, on_error, unknown_labels):
