@@ -1089,6 +1089,26 @@ def test_a_named_pipe_of_documents_is_read_whole(bundle, tmp_path):
     assert [line["doc"] for line in lines] == [f"{pipe}:1", f"{pipe}:2"]
 
 
+def test_a_vocabulary_given_as_a_corpus_is_refused(bundle, goemotions_small, tmp_path):
+    """A vocabulary TSV (<uri> TAB name) read as a corpus of 28 documents whose texts are
+    URIs, each labelled by its own name: eval reported metrics on it, and calibrate
+    --data replaced the bundle's stored calibration split with it."""
+    import shutil
+
+    vocab = goemotions_small["vocab"]
+    copy = tmp_path / "model"
+    shutil.copytree(bundle, copy)
+    before = {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()}
+    for args in (("eval", copy, vocab), ("calibrate", copy, "--data", vocab),
+                 ("train", vocab, "--vocab", vocab, "-o", tmp_path / "new", *FAST)):
+        result = run(*args)
+        assert result.exit_code == 3, (args, result.output)
+        assert f"{vocab}: every document's text is a lone <URI>: this is a vocabulary" \
+            in result.output, (args, result.output)
+    assert {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()} == before
+    assert not (tmp_path / "new").exists()
+
+
 def test_train_and_calibrate_summaries_group_thousands_as_the_other_counts(goemotions_small,
                                                                            tmp_path):
     """'trained linear on 39,069 documents (4,341 more set aside ...)' was followed by

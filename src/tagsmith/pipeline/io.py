@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -13,6 +14,9 @@ import scipy.sparse as sp
 from tagsmith.data.corpus import DerivingLabels
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import DataError
+
+#: a text that is one bracketed URI and nothing else (a vocabulary line's first column)
+_LONE_URI = re.compile(r"\s*<[^<>\s]+>\s*")
 
 logger = logging.getLogger("tagsmith")
 
@@ -65,6 +69,13 @@ def read_labelled(path: str | Path, label_space: LabelSpace | DerivingLabels, *,
         skipped = getattr(corpus.report, "n_skipped_lines", 0)
         raise DataError("no documents in the corpus" + (
             f" ({skipped:,} malformed lines skipped)" if skipped else ""), path=path)
+    if all(_LONE_URI.fullmatch(text) for text in texts):
+        # a vocabulary TSV (<uri> TAB name) reads as a corpus whose texts are URIs, each
+        # labelled by its own name: eval reported metrics on it, and calibrate replaced a
+        # bundle's stored calibration split with it after a "few documents" warning
+        raise DataError("every document's text is a lone <URI>: this is a vocabulary, not "
+                        "a corpus (give it as --vocab; a corpus line is TEXT, a tab, then "
+                        "its labels)", path=path)
     return LabelledData(texts, Y, corpus.report)
 
 
