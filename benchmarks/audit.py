@@ -73,6 +73,8 @@ AUDIT = {
 #: the named review budgets of ``--top-n`` (else a number of candidates)
 TOP_N_BUDGETS = ("injected", "flagged", "2xinjected")
 CLEANLAB_PACKAGES = ["cleanlab==2.9.0", "numpy", "scipy"]
+#: cleanlab's own virtual environment, as benchmarks/xmc.py makes the peers'
+CLEANLAB_ENV = {"packages": CLEANLAB_PACKAGES, "check": "import cleanlab", "dist": "cleanlab"}
 _STARTED = time.perf_counter()
 
 
@@ -273,25 +275,11 @@ def repaired_labels(Y_noisy, issues, hits, top_n: int) -> tuple[sp.csr_matrix, d
 
 
 def cleanlab_venv(work: Path) -> Path:
-    """The python of cleanlab's virtual environment, (re)installed unless it imports
-    cleanlab; a ``RuntimeError`` naming the step and the folder when that fails."""
-    import shlex
+    """The python of cleanlab's virtual environment (``xmc.ensure_env``: installed when
+    it does not import cleanlab); a ``RuntimeError`` naming the failed step."""
+    from xmc import ensure_env
 
-    venv = work.parent / "venvs" / "cleanlab"
-    python = venv / "bin" / "python"
-    if not (python.exists() and subprocess.call([str(python), "-c", "import cleanlab"],
-                                                stderr=subprocess.DEVNULL) == 0):
-        log(f"creating cleanlab's virtual environment in {venv}")
-        for step in (["python3.11", "-m", "venv", str(venv)],
-                     [str(python), "-m", "pip", "install", "--quiet", *CLEANLAB_PACKAGES]):
-            try:
-                rc = subprocess.call(step)
-            except OSError as exc:
-                rc = exc
-            if rc != 0:
-                raise RuntimeError(f"cleanlab's virtual environment {venv}: `{shlex.join(step)}`"
-                                   f" failed ({rc})")
-    return python
+    return Path(ensure_env("cleanlab", work.parent / "venvs", CLEANLAB_ENV)["python"])
 
 
 def run_cleanlab(issues, Y_noisy, removed, added, work: Path, runs: Path) -> dict:

@@ -113,21 +113,15 @@ def read_dataset(name: str, data_dir: Path, work: Path) -> dict:
 
 # -- MAPIE -------------------------------------------------------------------------------------
 def mapie_python(work: Path) -> Path:
-    """The python of MAPIE's venv, (re)installed unless it imports mapie (an interrupted
-    install left a python without it); a ``RuntimeError`` naming the failed step."""
-    import shlex
+    """The python of MAPIE's venv (``xmc.ensure_env``: installed when it does not import
+    mapie, as after an interrupted install); a ``RuntimeError`` naming the failed step."""
+    from xmc import ensure_env
 
-    venv = work.parent / "venvs" / "mapie"
-    python = venv / "bin" / "python"
-    if not (python.exists() and subprocess.run([str(python), "-c", "import mapie"],
-                                               capture_output=True).returncode == 0):
-        log(f"creating MAPIE's venv in {venv}")
-        for step in ([sys.executable, "-m", "venv", str(venv)],
-                     [str(python), "-m", "pip", "install", "--quiet", MAPIE_PACKAGE]):
-            if subprocess.run(step).returncode != 0:
-                raise RuntimeError(f"MAPIE's venv {venv}: `{shlex.join(step)}` failed "
-                                   "(--no-mapie skips MAPIE)")
-    return python
+    spec = {"packages": [MAPIE_PACKAGE], "check": "import mapie", "dist": "mapie"}
+    try:
+        return Path(ensure_env("mapie", work.parent / "venvs", spec)["python"])
+    except RuntimeError as exc:
+        raise RuntimeError(f"{exc} (--no-mapie skips MAPIE)") from exc
 
 
 def run_mapie(work: Path, probs: np.ndarray, y: np.ndarray, splits: np.ndarray,

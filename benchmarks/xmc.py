@@ -426,9 +426,12 @@ def base_python() -> str:
     return shutil.which("python3.11") or getattr(sys, "_base_executable", sys.executable)
 
 
-def ensure_env(family: str, venvs: Path) -> dict:
-    """The peer family's virtual environment, created and installed when missing."""
-    spec = PEER_ENVS[family]
+def ensure_env(family: str, venvs: Path, spec: dict | None = None) -> dict:
+    """The peer family's virtual environment, created and installed when missing (or
+    when its ``check`` fails: an interrupted install). ``spec`` (``packages``, ``check``,
+    ``dist``) defaults to ``PEER_ENVS[family]``; the other benchmarks pass their peers'
+    (cleanlab, MAPIE). A failed step is a ``RuntimeError`` naming it and its log."""
+    spec = PEER_ENVS[family] if spec is None else spec
     env_dir = venvs / family
     python = env_dir / "bin" / "python"
     record_path = venvs / f"{family}.json"
@@ -453,8 +456,8 @@ def ensure_env(family: str, venvs: Path) -> dict:
             handle.flush()
             rc = subprocess.run(step, stdout=handle, stderr=subprocess.STDOUT).returncode
             if rc != 0:
-                raise RuntimeError(f"install of {family} failed ({rc}); see {install_log}: "
-                                   f"{tail(install_log, 3)}")
+                raise RuntimeError(f"install of {family} failed ({rc}) at `{' '.join(step)}`; "
+                                   f"see {install_log}: {tail(install_log, 3)}")
     seconds = time.perf_counter() - started
     if not works():
         raise RuntimeError(f"{family} installed but `{spec['check']}` fails in {python}")
