@@ -948,3 +948,53 @@ def test_uri_concepts_give_no_blank_node_warning(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="tagsmith"):
         load_vocabulary(path)
     assert "blank nodes" not in caplog.text
+
+
+@needs_rdflib
+@pytest.mark.parametrize("suffix,body,field", [
+    (".ttl", '<u:a> a skos:Concept ; skos:prefLabel "cut \\uD83D"@en .', "label_en"),
+    (".ttl", '<u:a> a skos:Concept ; skos:altLabel "cut \\uDE00 x"@en .', "altlabel_en"),
+    (".ttl", '<u:a> a skos:Concept ; skos:definition "cut \\uD83D"@en .', "description_en"),
+    (".ttl", '<u:a\\uD83D> a skos:Concept ; skos:prefLabel "a"@en .', "URI"),
+    (".nt", '<u:a> <http://www.w3.org/2004/02/skos/core#prefLabel> "cut \\uD83D"@en .',
+     "label_en"),
+    (".jsonld", '{"@id": "u:a", "@type": "http://www.w3.org/2004/02/skos/core#Concept", '
+     '"http://www.w3.org/2004/02/skos/core#prefLabel": "cut \\ud83d"}', "label_en"),
+])
+def test_a_skos_lone_surrogate_escape_is_refused_naming_the_concept(tmp_path, suffix, body,
+                                                                   field):
+    # half of a character cut in two loaded as a name: `tagsmith vocab` then failed
+    # printing it and `train` saving the bundle after the whole training (tracebacks)
+    path = tmp_path / f"cut{suffix}"
+    if suffix == ".ttl":
+        body = "@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n" + body
+    elif suffix == ".nt":
+        body = ("<u:a> <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> "
+                "<http://www.w3.org/2004/02/skos/core#Concept> .\n" + body)
+    path.write_text(body + "\n", encoding="utf-8")
+    with pytest.raises(VocabularyError) as err:
+        load_vocabulary(path)
+    message = str(err.value)
+    message.encode("utf-8")  # printable: the error names the surrogate as an escape
+    assert message.startswith(f"{path}: concept <u:a") and f"{field} " in message
+    assert "lone surrogate" in message
+
+
+@needs_rdflib
+def test_a_skos_surrogate_pair_escape_reads_as_the_character_it_encodes(tmp_path):
+    # tools escaping per UTF-16 unit write an emoji as \uD83D\uDE00; rdflib gave two
+    # lone surrogates, which no file can hold
+    path = tmp_path / "pair.ttl"
+    path.write_text("@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n"
+                    '<u:a\\uD83D\\uDE00> a skos:Concept ;'
+                    ' skos:prefLabel "smile \\uD83D\\uDE00"@en ;'
+                    ' skos:altLabel "\\uD83D\\uDE00"@en .\n'
+                    "<u:b> a skos:Concept ; skos:broader <u:a\\uD83D\\uDE00> .\n",
+                    encoding="utf-8")
+    space = load_vocabulary(path)
+    assert space.uris == ["u:a\U0001f600", "u:b"]
+    assert space[0].pref_labels == {"en": "smile \U0001f600"}
+    assert space[0].alt_labels == {"en": ["\U0001f600"]}
+    assert space.broader_ids(1) == [0]
+    save_vocabulary_tsv(space, tmp_path / "back.tsv")
+    assert load_vocabulary(tmp_path / "back.tsv").names() == ["smile \U0001f600", "u:b"]

@@ -29,7 +29,9 @@ as tags compare ignoring case.
     and inverse ``skos:narrower``, within the vocabulary) and ``owl:deprecated``.
     Untagged literals count as ``language``; literals are stripped, blank ones ignored.
     Files are UTF-8, except RDF/XML, which may be in the encoding its XML declaration
-    names or UTF-16 with a byte-order mark.
+    names or UTF-16 with a byte-order mark. An escaped surrogate pair
+    (``"\\uD83D\\uDE00"``) reads as the character it encodes; a surrogate escaped
+    without its pair (half of a character cut in two) is refused naming the concept.
 
 A CSV ``broader`` URI that is not in the vocabulary is dropped with one warning naming
 ``file:line`` (as SKOS keeps only broader concepts within the vocabulary); a ``broader``
@@ -71,7 +73,7 @@ from tagsmith.data.labelspace import (
     strip_brackets,
 )
 from tagsmith.data.readers import _lines_by_any_break, compression_mismatch, open_binary
-from tagsmith.data.textio import atomic_text_writer
+from tagsmith.data.textio import LONE_SURROGATE, atomic_text_writer
 from tagsmith.exceptions import (
     MissingDependencyError,
     UnsupportedFormatError,
@@ -131,7 +133,9 @@ def load_vocabulary(path: str | Path, *, format: str | None = None, language: st
         for label in labels:
             problem = _label_problem(label)
             if problem:
-                raise VocabularyError(f"concept <{label.uri[:200]}>: {problem}", path=path)
+                # a URI with a lone surrogate is no text an error message can print
+                uri = label.uri[:200].encode("utf-8", "backslashreplace").decode("utf-8")
+                raise VocabularyError(f"concept <{uri}>: {problem}", path=path)
     else:
         rows = _tsv_rows(path, language) if kind == "tsv" else _csv_rows(path, language)
         labels = _collect(rows, path, on_error)
@@ -486,7 +490,35 @@ def _read_skos(path: Path, language: str) -> list[Label]:
                         {uri: i for i, uri in enumerate(labels)})
     if cycle:
         raise VocabularyError(_cycle_message(cycle), path=path)
-    return list(labels.values())
+    return [_whole_characters(label) for label in labels.values()]
+
+
+def _joined_pairs(text: str) -> str:
+    r"""``text`` with each surrogate pair joined into the character it encodes.
+
+    rdflib decodes a Turtle or N-Triples escape one UTF-16 unit at a time, so
+    ``"\uD83D\uDE00"`` (as tools that escape per UTF-16 unit write an emoji) gives two
+    lone surrogates, not the emoji; a surrogate without its pair stays as it is, for
+    :func:`_label_problem` to refuse.
+
+    >>> _joined_pairs("x \ud83d\ude00"), _joined_pairs("cut \ud83d")
+    ('x \U0001f600', 'cut \ud83d')
+    """
+    if text.isascii() or LONE_SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+
+
+def _whole_characters(label: Label) -> Label:
+    """``label`` with :func:`_joined_pairs` applied to every text it holds."""
+    label.uri = _joined_pairs(label.uri)
+    label.pref_labels = {lang: _joined_pairs(v) for lang, v in label.pref_labels.items()}
+    label.alt_labels = {lang: sorted(_joined_pairs(v) for v in vs)
+                        for lang, vs in label.alt_labels.items()}
+    label.description = {lang: _joined_pairs(v) for lang, v in label.description.items()}
+    label.notation = None if label.notation is None else _joined_pairs(label.notation)
+    label.broader = [_joined_pairs(uri) for uri in label.broader]
+    return label
 
 
 def _warn_blank_concepts(blank: list, graph, pref_label, path: Path) -> None:
@@ -710,8 +742,8 @@ def _syntax_error_at(exc: Exception) -> tuple[int | None, str]:
 
 
 def _label_problem(label: Label) -> str | None:
-    """Why ``label`` is refused (a URI holding a control character, or an over-long URI
-    or name), or None."""
+    """Why ``label`` is refused (a URI holding a control character, a field holding a
+    lone surrogate, or an over-long URI or name), or None."""
     char = control_char(label.uri)
     if char is not None:  # NUL, ESC, DEL...: not whitespace, so _valid_uri lets them by
         return (f"URI {label.uri[:80]!r} holds the control character {char!r} (U+"
@@ -720,6 +752,16 @@ def _label_problem(label: Label) -> str | None:
     fields += [(f"label_{lang}", name) for lang, name in label.pref_labels.items()]
     fields += [(f"altlabel_{lang}", name) for lang, names in label.alt_labels.items()
                for name in names]
+    for field, value in [*fields, *((f"description_{lang}", text)
+                                    for lang, text in label.description.items())]:
+        # Turtle, N-Triples and JSON-LD may escape half of a surrogate pair ("\uD83D");
+        # such a string is no Unicode text: `tagsmith vocab` failed printing it and
+        # `train` saving the bundle, after the whole training, with a bare traceback
+        found = None if value.isascii() else LONE_SURROGATE.search(value)
+        if found is not None:
+            return (f"{field} {value[:80]!r} holds a lone surrogate {found.group()!r} (half "
+                    "of a character cut in two, as an escape such as \\uD83D writes it): "
+                    "not valid Unicode")
     for field, value in fields:
         if len(value) > MAX_NAME_CHARS:
             return (f"{field} of {len(value):,} characters (at most {MAX_NAME_CHARS:,}): "
