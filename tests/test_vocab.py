@@ -998,3 +998,28 @@ def test_a_skos_surrogate_pair_escape_reads_as_the_character_it_encodes(tmp_path
     assert space.broader_ids(1) == [0]
     save_vocabulary_tsv(space, tmp_path / "back.tsv")
     assert load_vocabulary(tmp_path / "back.tsv").names() == ["smile \U0001f600", "u:b"]
+
+
+@needs_rdflib
+@pytest.mark.parametrize("suffix,body,uri", [
+    (".rdf", '<?xml version="1.0"?>\n<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-'
+     'syntax-ns#" xmlns:skos="http://www.w3.org/2004/02/skos/core#">\n<skos:Concept '
+     'rdf:about="http://x/c"/>\n<skos:Concept rdf:about="http://x/a b"><skos:prefLabel '
+     'xml:lang="en">A</skos:prefLabel></skos:Concept>\n</rdf:RDF>\n', "http://x/a b"),
+    (".rdf", '<?xml version="1.0"?>\n<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-'
+     'syntax-ns#" xmlns:skos="http://www.w3.org/2004/02/skos/core#">\n<skos:Concept '
+     'rdf:about="http://x/a&lt;b&gt;"/>\n</rdf:RDF>\n', "http://x/a<b>"),
+    (".ttl", "@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n"
+     "<http://x/a b> a skos:Concept .\n", "http://x/a b"),
+])
+def test_a_skos_concept_uri_the_tsv_and_csv_readers_refuse_is_refused(tmp_path, suffix, body,
+                                                                     uri):
+    # RDF/XML (and rdflib's Turtle parser, with a log warning) read <http://x/a b> as a
+    # concept: a label no TSV corpus can name, which save_vocabulary_tsv and _csv wrote
+    # into files that load_vocabulary then refused
+    path = tmp_path / f"space{suffix}"
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(VocabularyError) as err:
+        load_vocabulary(path)
+    assert str(err.value) == (f"{path}: concept <{uri}>: URI {uri!r} holds whitespace or "
+                              "one of <>\", which no URI may")

@@ -31,7 +31,9 @@ as tags compare ignoring case.
     Files are UTF-8, except RDF/XML, which may be in the encoding its XML declaration
     names or UTF-16 with a byte-order mark. An escaped surrogate pair
     (``"\\uD83D\\uDE00"``) reads as the character it encodes; a surrogate escaped
-    without its pair (half of a character cut in two) is refused naming the concept.
+    without its pair (half of a character cut in two) is refused naming the concept, and
+    so is a concept URI the TSV and CSV readers refuse (whitespace, ``<``, ``>``, ``"``,
+    a control character).
 
 A CSV ``broader`` URI that is not in the vocabulary is dropped with one warning naming
 ``file:line`` (as SKOS keeps only broader concepts within the vocabulary); a ``broader``
@@ -742,12 +744,18 @@ def _syntax_error_at(exc: Exception) -> tuple[int | None, str]:
 
 
 def _label_problem(label: Label) -> str | None:
-    """Why ``label`` is refused (a URI holding a control character, a field holding a
-    lone surrogate, or an over-long URI or name), or None."""
+    """Why ``label`` is refused (a URI holding a control character, whitespace or one
+    of ``<>"``, a field holding a lone surrogate, or an over-long URI or name), or None."""
     char = control_char(label.uri)
     if char is not None:  # NUL, ESC, DEL...: not whitespace, so _valid_uri lets them by
         return (f"URI {label.uri[:80]!r} holds the control character {char!r} (U+"
                 f"{ord(char):04X}), which no URI may")
+    if not _valid_uri(label.uri):
+        # the TSV and CSV readers' check; RDF/XML's rdf:about (and rdflib's Turtle parser,
+        # with a log warning only) let <http://x/a b> by, a label no TSV corpus can name
+        # and that the TSV and CSV writers wrote into files that did not load back
+        return (f"URI {label.uri[:80]!r} holds whitespace or one of <>\", which no URI "
+                "may")
     fields = [("URI", label.uri), ("notation", label.notation or "")]
     fields += [(f"label_{lang}", name) for lang, name in label.pref_labels.items()]
     fields += [(f"altlabel_{lang}", name) for lang, names in label.alt_labels.items()
