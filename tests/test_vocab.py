@@ -1023,3 +1023,42 @@ def test_a_skos_concept_uri_the_tsv_and_csv_readers_refuse_is_refused(tmp_path, 
         load_vocabulary(path)
     assert str(err.value) == (f"{path}: concept <{uri}>: URI {uri!r} holds whitespace or "
                               "one of <>\", which no URI may")
+
+
+def test_a_csv_locale_style_language_column_is_a_language_tag(tmp_path):
+    # label_en_US was the tag 'en_us': --lang en (or en-US) found none of its names
+    path = tmp_path / "locale.csv"
+    path.write_text("uri,label_en_US,label_pt_BR,altlabel_pt_BR\nhttp://x/a,color,cor,tom\n",
+                    encoding="utf-8")
+    space = load_vocabulary(path)
+    assert space.languages == ["en-us", "pt-br"]
+    assert space.name_of(0, "en") == "color" and space.name_of(0, "pt-BR") == "cor"
+    assert space[0].alt_labels == {"pt-br": ["tom"]}
+    twice = tmp_path / "twice.csv"
+    twice.write_text("uri,label_en_US,label_en-us\nhttp://x/a,a,b\n", encoding="utf-8")
+    with pytest.raises(VocabularyError, match="twice.csv:1: columns 2 .* are the same column"):
+        load_vocabulary(twice)
+
+
+@needs_rdflib
+def test_skos_save_refuses_a_language_rdf_cannot_hold_and_writes_nothing(tmp_path):
+    # rdflib raised a bare ValueError ("'en_us' is not a valid language tag!")
+    out = tmp_path / "out.ttl"
+    out.write_text("old", encoding="utf-8")
+    space = LabelSpace([Label("http://x/a", {"en": "a"}),
+                        Label("http://x/b", {"en": "b"}, {"en us": ["bee"]})])
+    with pytest.raises(VocabularyError, match=r"out.ttl: concept <http://x/b>: 'en us' is "
+                       "not a language tag RDF can hold"):
+        save_vocabulary_skos(space, out)
+    assert out.read_text(encoding="utf-8") == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.ttl"]
+
+
+@needs_rdflib
+def test_a_csv_locale_style_vocabulary_round_trips_through_skos(tmp_path):
+    path = tmp_path / "locale.csv"
+    path.write_text("uri,label_en_US,description_pt_BR\nhttp://x/a,color,uma cor\n",
+                    encoding="utf-8")
+    space = load_vocabulary(path)
+    save_vocabulary_skos(space, tmp_path / "locale.ttl")
+    assert load_vocabulary(tmp_path / "locale.ttl") == space

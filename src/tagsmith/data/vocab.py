@@ -12,7 +12,8 @@ as tags compare ignoring case.
     ``label_xx`` columns (one per language), optionally ``notation``, ``broader``
     (space-separated URIs), ``altlabel_xx`` (several separated by ``|``),
     ``description_xx`` and ``deprecated`` (true/false/1/0/yes/no). Column names are
-    case-insensitive, cells are stripped, unknown columns are ignored, and a bare
+    case-insensitive, a locale-style language is a language tag (``label_en_US`` gives
+    ``en-us``), cells are stripped, unknown columns are ignored, and a bare
     ``label`` column is read as ``label_<language>``; a header naming one column twice
     is an error.
 ``.ttl .rdf .xml .owl .nt .jsonld`` -- SKOS, read with rdflib (``pip install
@@ -288,7 +289,10 @@ def _csv_column(name: str, language: str) -> tuple[str, str | None]:
     kind, _, lang = name.partition("_")
     kind = kind.lower()
     if kind in _LANG_COLUMNS:
-        return kind, (lang or language).lower()
+        # a locale-style column (label_en_US, label_pt_BR) is the language tag en-us: with
+        # the underscore, --lang en (or en-US) found none of its names, and the tag was
+        # no language tag RDF can hold (save_vocabulary_skos failed with a ValueError)
+        return kind, (lang or language).lower().replace("_", "-")
     if not lang and kind in ("uri", "notation", "broader", "deprecated"):
         return kind, None
     return "", None
@@ -864,7 +868,9 @@ def save_vocabulary_skos(space: LabelSpace, path: str | Path, *,
     ``skos:prefLabel`` and ``skos:altLabel`` per language, ``skos:definition``,
     ``skos:notation``, ``skos:broader`` and ``owl:deprecated``, and its id as
     :data:`LABEL_ID`; labels without a broader label are the scheme's top concepts.
-    :func:`load_vocabulary` reads it back with every label on its id.
+    :func:`load_vocabulary` reads it back with every label on its id. A language that is
+    no language tag (``"en us"``) raises :class:`~tagsmith.exceptions.VocabularyError`
+    naming the concept, and nothing is written.
     """
     suffix = _suffix(Path(path))
     if suffix not in RDF_FORMATS:
@@ -886,18 +892,27 @@ def save_vocabulary_skos(space: LabelSpace, path: str | Path, *,
     graph.add((scheme, RDF.type, SKOS.ConceptScheme))
     if title or space.name:
         graph.add((scheme, DCTERMS.title, rdflib.Literal(title or space.name)))
+
+    def literal(text: str, lang: str, uri: str):
+        try:
+            return rdflib.Literal(text, lang=lang)
+        except ValueError:  # rdflib's bare "'x' is not a valid language tag!"
+            raise VocabularyError(f"concept <{uri[:200]}>: {lang!r} is not a language tag "
+                                  "RDF can hold (letters and digits in groups of 1 to 8, "
+                                  "joined by '-'); nothing was written", path=path) from None
+
     for label_id, label in enumerate(space):
         concept = rdflib.URIRef(label.uri)
         graph.add((concept, RDF.type, SKOS.Concept))
         graph.add((concept, SKOS.inScheme, scheme))
         graph.add((concept, rdflib.URIRef(LABEL_ID), rdflib.Literal(label_id)))
         for lang, name in label.pref_labels.items():
-            graph.add((concept, SKOS.prefLabel, rdflib.Literal(name, lang=lang)))
+            graph.add((concept, SKOS.prefLabel, literal(name, lang, label.uri)))
         for lang, names in label.alt_labels.items():
             for name in names:
-                graph.add((concept, SKOS.altLabel, rdflib.Literal(name, lang=lang)))
+                graph.add((concept, SKOS.altLabel, literal(name, lang, label.uri)))
         for lang, text in label.description.items():
-            graph.add((concept, SKOS.definition, rdflib.Literal(text, lang=lang)))
+            graph.add((concept, SKOS.definition, literal(text, lang, label.uri)))
         if label.notation:
             graph.add((concept, SKOS.notation, rdflib.Literal(label.notation)))
         for parent in label.broader:
