@@ -1062,3 +1062,29 @@ def test_a_csv_locale_style_vocabulary_round_trips_through_skos(tmp_path):
     space = load_vocabulary(path)
     save_vocabulary_skos(space, tmp_path / "locale.ttl")
     assert load_vocabulary(tmp_path / "locale.ttl") == space
+
+
+@pytest.mark.parametrize("suffix", [".tsv", ".csv", ".ttl"])
+@pytest.mark.parametrize("label,shown", [
+    (Label("climate change", {"en": "climate change"}),
+     "URI 'climate change' holds whitespace"),
+    (Label("http://x/b\x00", {"en": "b"}), "holds the control character '\\x00'"),
+    (Label("http://x/b", {"en": "cut \ud83d"}), "label_en 'cut \\ud83d' holds a lone surrogate"),
+])
+def test_vocabulary_writers_refuse_what_load_vocabulary_refuses(tmp_path, suffix, label, shown):
+    # a space derived from a corpus's bare names has URIs such as 'climate change': the
+    # writers wrote files load_vocabulary refused, and a lone surrogate failed them with
+    # a bare UnicodeEncodeError
+    if suffix == ".ttl" and importlib.util.find_spec("rdflib") is None:
+        pytest.skip("needs rdflib")
+    out = tmp_path / f"out{suffix}"
+    out.write_text("old", encoding="utf-8")
+    space = LabelSpace([Label("http://x/a", {"en": "a"}), label])
+    save = {".tsv": save_vocabulary_tsv, ".csv": save_vocabulary_csv,
+            ".ttl": save_vocabulary_skos}[suffix]
+    with pytest.raises(VocabularyError) as err:
+        save(space, out)
+    assert str(err.value).startswith(f"{out}: concept <") and shown in str(err.value)
+    assert str(err.value).endswith("it would not load back, so nothing was written")
+    assert out.read_text(encoding="utf-8") == "old"
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]

@@ -178,8 +178,11 @@ def save_vocabulary_tsv(space: LabelSpace, path: str | Path, language: str = "en
 
     The label is the preferred name in ``language`` or a variant of it (``en-GB`` falls
     back to ``en``, tags compare ignoring case; empty if it has none); tabs and line
-    breaks inside names become spaces. Other fields are not part of the TSV format.
+    breaks inside names become spaces. Other fields are not part of the TSV format. A
+    label :func:`load_vocabulary` would refuse (see :func:`_check_loadable`) raises
+    :class:`~tagsmith.exceptions.VocabularyError` naming it, before anything is written.
     """
+    _check_loadable(space, path)
     with atomic_text_writer(path) as out:
         for label in space:
             cols = [f"<{label.uri}>", _one_line(in_language(label.pref_labels, language) or "")]
@@ -195,7 +198,8 @@ def save_vocabulary_csv(space: LabelSpace, path: str | Path) -> Path:
     Columns: ``uri``, ``label_xx`` per language, then ``altlabel_xx``, ``description_xx``,
     ``notation``, ``broader`` and ``deprecated`` where any label has them. An alternative
     label containing ``|`` (the format's separator, which has no escape) raises
-    :class:`~tagsmith.exceptions.VocabularyError` naming it, before anything is written.
+    :class:`~tagsmith.exceptions.VocabularyError` naming it, before anything is written,
+    as does a label :func:`load_vocabulary` would refuse (see :func:`_check_loadable`).
     Cells are written as they are, with no spreadsheet formula escaping (unlike review
     files): the file is read back, by :func:`load_vocabulary` and by Annif, and an escape
     would stay in the value; text from an untrusted source is cleaned where it is made
@@ -211,6 +215,7 @@ def save_vocabulary_csv(space: LabelSpace, path: str | Path) -> Path:
     >>> load_vocabulary(name) == space
     True
     """
+    _check_loadable(space, path)
     for label in space:
         for lang, names in label.alt_labels.items():
             for name in names:
@@ -747,6 +752,20 @@ def _syntax_error_at(exc: Exception) -> tuple[int | None, str]:
     return None, str(exc)
 
 
+def _check_loadable(space: LabelSpace, path: str | Path) -> None:
+    """Refuse, before a writer writes anything, a label :func:`load_vocabulary` would
+    refuse reading the file back (:func:`_label_problem`: a URI with whitespace or a
+    control character, as a label space derived from a corpus's bare names has, a
+    lone surrogate, an over-long name). Written, such a file did not load again, and a
+    lone surrogate failed the write with a bare UnicodeEncodeError."""
+    for label in space:
+        problem = _label_problem(label)
+        if problem:
+            uri = label.uri[:200].encode("utf-8", "backslashreplace").decode("utf-8")
+            raise VocabularyError(f"concept <{uri}>: {problem}; it would not load back, "
+                                  "so nothing was written", path=path)
+
+
 def _label_problem(label: Label) -> str | None:
     """Why ``label`` is refused (a URI holding a control character, whitespace or one
     of ``<>"``, a field holding a lone surrogate, or an over-long URI or name), or None."""
@@ -769,13 +788,14 @@ def _label_problem(label: Label) -> str | None:
         # Turtle, N-Triples and JSON-LD may escape half of a surrogate pair ("\uD83D");
         # such a string is no Unicode text: `tagsmith vocab` failed printing it and
         # `train` saving the bundle, after the whole training, with a bare traceback
-        found = None if value.isascii() else LONE_SURROGATE.search(value)
+        found = (None if not isinstance(value, str) or value.isascii()  # a Label made in Python
+                 else LONE_SURROGATE.search(value))
         if found is not None:
             return (f"{field} {value[:80]!r} holds a lone surrogate {found.group()!r} (half "
                     "of a character cut in two, as an escape such as \\uD83D writes it): "
                     "not valid Unicode")
     for field, value in fields:
-        if len(value) > MAX_NAME_CHARS:
+        if isinstance(value, str) and len(value) > MAX_NAME_CHARS:
             return (f"{field} of {len(value):,} characters (at most {MAX_NAME_CHARS:,}): "
                     f"{value[:40]!r}...")
     return None
@@ -870,13 +890,15 @@ def save_vocabulary_skos(space: LabelSpace, path: str | Path, *,
     :data:`LABEL_ID`; labels without a broader label are the scheme's top concepts.
     :func:`load_vocabulary` reads it back with every label on its id. A language that is
     no language tag (``"en us"``) raises :class:`~tagsmith.exceptions.VocabularyError`
-    naming the concept, and nothing is written.
+    naming the concept, and nothing is written; so does a label :func:`load_vocabulary`
+    would refuse (see :func:`_check_loadable`).
     """
     suffix = _suffix(Path(path))
     if suffix not in RDF_FORMATS:
         raise UnsupportedFormatError(
             f"cannot write SKOS as {suffix or '(no suffix)'!r}; accepted suffixes: "
             f"{' '.join(RDF_FORMATS)} (each optionally .gz)", path=path)
+    _check_loadable(space, path)
     try:
         import rdflib
         from rdflib.namespace import DCTERMS, OWL, RDF, SKOS, XSD
