@@ -272,9 +272,8 @@ def test_gz_files_load_identically(tmp_path):
 
 @pytest.mark.parametrize("gz", [False, True])
 def test_cr_only_vocabularies_load_as_lf_ones(tmp_path, gz):
-    """Old Mac line ends (a lone CR): the CSV reader opens files with newline="" and the
-    TSV reader in universal-newline mode, so both read them line by line, a quoted CR
-    in a CSV cell kept."""
+    """Old Mac line ends (a lone CR): in a file with no LF both readers split lines at
+    CR, a quoted CR in a CSV cell kept."""
     for src in (SLICE_TSV, CSV):
         text = src.read_bytes().replace(b"\r\n", b"\n")
         assert b"\r" not in text
@@ -285,6 +284,29 @@ def test_cr_only_vocabularies_load_as_lf_ones(tmp_path, gz):
     quoted = tmp_path / "quoted.csv"
     quoted.write_bytes(b'uri,label_en\rhttp://x/a,apple\r"http://x/b","pe\rar"\r')
     assert load_vocabulary(quoted).names() == ["apple", "pe\rar"]
+
+
+
+@pytest.mark.parametrize("suffix", [".tsv", ".csv", ".tsv.gz"])
+def test_lone_cr_inside_a_line_is_refused_not_split(tmp_path, suffix):
+    """A CR inside a line of a file with LF line ends ("foo\\rbar", pasted from an old
+    Mac text) is not a line end: text mode split the line there, and the tail "bar" was
+    read as a third label's URI, silently. TSV has no quoting to hold a CR, so it is an
+    error naming file:line, as an unquoted CR in a CSV cell is; a quoted one is kept."""
+    sep = "\t" if ".tsv" in suffix else ","
+    head = "" if ".tsv" in suffix else f"uri{sep}label_en\n"
+    data = f"{head}u:a{sep}foo\rbar\nu:b{sep}baz\n".encode()
+    path = tmp_path / f"v{suffix}"
+    path.write_bytes(gzip.compress(data) if suffix.endswith(".gz") else data)
+    line = 1 if ".tsv" in suffix else 2
+    with pytest.raises(VocabularyError, match=f"^{re.escape(str(path))}:{line}: .*carriage "
+                       r"return \(CR\) inside"):
+        load_vocabulary(path)
+    if ".tsv" in suffix:  # a malformed line, skipped on request (a CSV error is not)
+        assert load_vocabulary(path, on_error="skip").uris == ["u:b"]
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_bytes(b'uri,label_en\nu:a,"foo\rbar"\nu:b,baz\n')
+    assert load_vocabulary(quoted).names() == ["foo\rbar", "baz"]
 
 
 # -- stable ids -------------------------------------------------------------------------------
@@ -895,11 +917,13 @@ def test_a_skos_concept_uri_holding_a_control_character_is_refused(tmp_path):
 @pytest.mark.parametrize("name,data,line", [
     ("mac.tsv", b"<http://x/a>\tapple\r<http://x/b>\tp\xe4ar\r<http://x/c>\tc\r", 2),
     ("mac.csv", b"uri,label_en\r<http://x/a>,apple\r<http://x/b>,p\xe4ar\r", 3),
-    ("mixed.tsv.gz", b"<http://x/a>\ta\r\n<http://x/b>\tb\r<http://x/c>\tc\xe4\n", 3),
+    ("crlf.tsv.gz", b"<http://x/a>\ta\r\n<http://x/b>\tb\r\n<http://x/c>\tc\xe4\r\n", 3),
+    # a lone CR in a file with LFs is no line end: the byte is on the file's line 2
+    ("mixed.tsv.gz", b"<http://x/a>\ta\r\n<http://x/b>\tb\r<http://x/c>\tc\xe4\n", 2),
 ])
 def test_non_utf8_line_counts_cr_line_ends(tmp_path, name, data, line):
-    """The line a non-UTF-8 byte is on counts CR, CR LF and LF line ends, as the reader
-    does: in an old Mac file (CRs only) every such byte was said to be on line 1."""
+    """The line a non-UTF-8 byte is on counts the line ends the reader splits at: in an
+    old Mac file (CRs only) every such byte was said to be on line 1."""
     path = tmp_path / name
     path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
     with pytest.raises(VocabularyError, match=f"^{path}:{line}: not UTF-8 text \\(byte 0xe4"):

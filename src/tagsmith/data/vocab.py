@@ -7,7 +7,8 @@ as tags compare ignoring case.
 ``.tsv`` -- Annif's TSV vocabulary: one ``<uri><TAB>label`` per line, in the language
     given by ``language``. Angle brackets and the label are optional; a third column, if
     present, is the notation; further columns are ignored. Blank lines and lines starting
-    with ``#`` are skipped.
+    with ``#`` are skipped. A carriage return inside a line (not ending it) is an error:
+    lines end at LF or CR LF (at CR only in a file with no LF, an old Mac one).
 ``.csv`` -- Annif's CSV vocabulary: a header row naming a ``uri`` column and
     ``label_xx`` columns (one per language), optionally ``notation``, ``broader``
     (space-separated URIs), ``altlabel_xx`` (several separated by ``|``),
@@ -58,10 +59,10 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 import json
 import logging
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -75,7 +76,7 @@ from tagsmith.data.labelspace import (
     in_language,
     strip_brackets,
 )
-from tagsmith.data.readers import _lines_by_any_break, compression_mismatch, open_binary
+from tagsmith.data.readers import compression_mismatch, open_binary, split_lines
 from tagsmith.data.textio import LONE_SURROGATE, atomic_text_writer
 from tagsmith.exceptions import (
     MissingDependencyError,
@@ -246,6 +247,10 @@ def _tsv_rows(path: Path, language: str) -> Iterator[Row]:
             line = raw.rstrip("\r\n")
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
+            if "\r" in line:  # a TSV cell has no quoting to hold one, as a CSV cell has
+                yield number, ("a carriage return (CR) inside the line, not at its end; "
+                               "remove it (a TSV name cannot hold a line break)")
+                continue
             cols = line.split("\t")
             uri = strip_brackets(cols[0])
             if not _valid_uri(uri):
@@ -259,7 +264,7 @@ def _tsv_rows(path: Path, language: str) -> Iterator[Row]:
 
 def _csv_rows(path: Path, language: str) -> Iterator[Row]:
     raise_csv_field_limit()
-    with _reading(path, newline="") as handle:
+    with _reading(path) as handle:
         # strict: a quote left open would otherwise swallow every later row into one
         # cell, silently, up to the next quote or the end of the file
         reader = csv.reader(handle, strict=True)
@@ -691,7 +696,7 @@ def _parse_rdf(rdflib, path: Path):
 
 def _line_at(data: bytes, offset: int) -> int:
     r"""Number (from 1) of the line holding byte ``offset``, lines ending at CR LF, CR
-    or LF as :func:`_first_non_utf8` counts them: counting LF alone put every byte of a
+    or LF (each a line end in Turtle and XML): counting LF alone put every byte of a
     CR-only file (an old Mac editor's; Turtle allows it) on line 1.
 
     >>> _line_at(b"a\rb\r\nc\nd", 7), _line_at(b"a\rb", 0)
@@ -837,42 +842,32 @@ def _one_line(text: str) -> str:
     return _TSV_BREAKS.sub(" ", text)
 
 
-def _first_non_utf8(path: Path) -> tuple[int | None, str]:
-    """(line, byte as ``0x..``) of the first byte that is not UTF-8 in a text file; the
-    decoder's own position counts from the start of a buffer, not of the file. Lines
-    end at CR LF, CR or LF, as the text reader that met the byte counts them (an old
-    Mac file, CRs only, would otherwise be one line, and every byte on line 1)."""
-    try:
-        with open_binary(path) as handle:
-            for number, raw in enumerate(_lines_by_any_break(handle, handle.read(1 << 16)),
-                                         1):
-                try:
-                    raw.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    return number, f"0x{raw[exc.start]:02x}"
-    except (OSError, EOFError):
-        pass
-    return None, "?"
-
-
 @contextmanager
-def _reading(path: Path, newline: str | None = None) -> Iterator[io.TextIOBase]:
-    """Open for text reading (``.gz`` aware, BOM tolerant); read errors name the file."""
+def _reading(path: Path) -> Iterator[Iterator[str]]:
+    """The lines of a text file, each with its line end (``.gz`` aware, BOM tolerant);
+    read errors and a byte that is not UTF-8 raise naming the file (and line).
+
+    Lines are split as the corpus readers split them (:func:`split_lines`): at LF (so
+    at CR LF too) in a file that has LFs, a lone CR staying inside its line; at CR only
+    in a file with no LF (an old Mac file). Text mode split at every lone CR, so a CR
+    inside a name cut its line in two, and the tail (``bar`` of ``foo\\rbar``) was read
+    as a label's URI, silently."""
     try:
-        if _gzipped(path):
-            handle = gzip.open(path, "rt", encoding="utf-8-sig", newline=newline)
-        else:
-            handle = open(path, encoding="utf-8-sig", newline=newline)
-        with handle:
-            yield handle
-    except UnicodeDecodeError as exc:
-        line, byte = _first_non_utf8(path)
-        raise VocabularyError(f"not UTF-8 text (byte {byte}; save the file as UTF-8)",
-                              path=path, line=line) from exc
-    except (OSError, EOFError, csv.Error) as exc:
+        with open_binary(path, VocabularyError) as handle:
+            yield _decoded(split_lines(handle), path)
+    except (OSError, EOFError, zlib.error, csv.Error) as exc:
         raise VocabularyError(f"cannot read: {exc}", path=path) from exc
 
 
+def _decoded(lines: Iterable[bytes], path: Path) -> Iterator[str]:
+    """``lines`` as UTF-8 text, the byte-order mark of line 1 dropped."""
+    for number, raw in enumerate(lines, 1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise VocabularyError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x}; save the "
+                                  "file as UTF-8)", path=path, line=number) from None
+        yield text.removeprefix("\ufeff") if number == 1 else text
 
 
 def save_vocabulary_skos(space: LabelSpace, path: str | Path, *,
