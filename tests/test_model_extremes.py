@@ -147,6 +147,26 @@ def test_a_nan_target_is_called_nan(family):
     assert caught.value.name == "Y"
 
 
+
+@pytest.mark.parametrize("family", ["linear", "knn", "tree"])
+def test_duplicate_target_entries_are_named_as_such(family):
+    """A sparse Y built from (document, label) pairs with one pair twice: scipy sums
+    the two 1s, and the error said only 'range [1.0, 2.0]', though every value given
+    was 1."""
+    X, Y = _problem()
+    coo = Y.tocoo()
+    rows = np.r_[coo.row, coo.row[3]]  # the fourth pair again
+    cols = np.r_[coo.col, coo.col[3]]
+    doubled = sp.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=Y.shape)
+    with pytest.raises(InvalidParameterError, match=(
+            rf"range \[1.0, 2.0\]: duplicate entries for \(row {coo.row[3]}, column "
+            rf"{coo.col[3]}\) were summed")) as caught:
+        make_model(family, n_jobs=1).fit(X, doubled)
+    assert caught.value.name == "Y"
+    halves = sp.coo_matrix((np.r_[np.ones(coo.nnz), -1.0], (rows, cols)), shape=Y.shape)
+    make_model(family, n_jobs=1).fit(X, halves)  # a 1 and a -1 sum to 0: in range
+
+
 # -- pruning that leaves nothing -----------------------------------------------------------
 @pytest.mark.parametrize("family", ["linear", "tree"])
 def test_pruning_every_weight_away_is_warned_about(family, caplog):

@@ -246,6 +246,7 @@ def check_targets(Y, n_docs: int, *, soft_ok: bool) -> sp.csr_matrix:
 
     Returns a matrix of its own: models sum duplicates, drop zeros and sort in place,
     which must not touch the caller's arrays."""
+    given = Y
     Y = as_float32_csr(Y, "Y", "a 2-D target matrix (documents x labels)", copy=True)
     if Y.shape[0] != n_docs:
         raise InvalidParameterError("Y", f"{n_docs} rows (one per document)", Y.shape[0])
@@ -259,8 +260,13 @@ def check_targets(Y, n_docs: int, *, soft_ok: bool) -> sp.csr_matrix:
     if n_nan:  # the range of data holding a NaN reads "range [nan, nan]"
         raise InvalidParameterError("Y", "target values in [0, 1]", f"{n_nan} NaN values")
     if Y.nnz and (Y.data.min() < 0 or Y.data.max() > 1):
-        raise InvalidParameterError("Y", "target values in [0, 1]",
-                                    f"range [{Y.data.min()}, {Y.data.max()}]")
+        got = f"range [{Y.data.min()}, {Y.data.max()}]"
+        duplicate = _duplicate_entry(given)
+        if duplicate is not None:  # two 1s for one label read "range [1.0, 2.0]"
+            got += (f": duplicate entries for (row {duplicate[0]}, column {duplicate[1]}) "
+                    "were summed (scipy sums an entry stored more than once); store each "
+                    "(document, label) once")
+        raise InvalidParameterError("Y", "target values in [0, 1]", got)
     if not soft_ok and Y.nnz and np.any((Y.data > 0) & (Y.data < 1)):
         raise InvalidParameterError("Y", "binary targets (this model has no soft targets)",
                                     "values strictly between 0 and 1")
@@ -269,6 +275,30 @@ def check_targets(Y, n_docs: int, *, soft_ok: bool) -> sp.csr_matrix:
                                     "document) to fit on",
                                     f"all zeros ({n_docs} documents x {Y.shape[1]} labels)")
     return Y
+
+
+def _duplicate_entry(given) -> tuple[int, int] | None:
+    """The first (row, column), in row order, that a sparse ``given`` stores more than
+    once (a CSR or COO matrix built from repeated pairs) with values that sum outside
+    [0, 1], or None.
+
+    >>> _duplicate_entry(sp.coo_matrix(([1, 1, 1], ([1, 0, 1], [2, 0, 2])), shape=(2, 3)))
+    (1, 2)
+    >>> print(_duplicate_entry(sp.coo_matrix(([.5, .5], ([0, 0], [1, 1])), shape=(1, 2))))
+    None
+    """
+    if not sp.issparse(given):
+        return None
+    coo = given.tocoo()  # keeps duplicates as they are stored
+    if coo.nnz < 2:
+        return None
+    order = np.lexsort((coo.col, coo.row))
+    rows, cols = coo.row[order], coo.col[order]
+    starts = np.flatnonzero(np.r_[True, (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])])
+    sums = np.add.reduceat(np.asarray(coo.data, dtype=np.float64)[order], starts)
+    repeated = np.diff(np.r_[starts, len(rows)]) > 1
+    bad = np.flatnonzero(repeated & ((sums < 0) | (sums > 1)))
+    return (int(rows[starts[bad[0]]]), int(cols[starts[bad[0]]])) if bad.size else None
 
 
 def check_sample_weight(sample_weight, n_docs: int, name: str = "sample_weight"
