@@ -4,6 +4,7 @@ import csv
 import gzip
 import json
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -877,3 +878,27 @@ def test_a_corpus_whose_name_and_bytes_disagree_about_gzip_says_what_to_rename(t
         list(read_records(plain, on_error=on_error))
     (tmp_path / "ok.tsv.gz").write_bytes(gzip.compress(body))  # named as it is: read
     assert [r.text for r in read_records(tmp_path / "ok.tsv.gz")] == ["Rain today", "Sun"]
+
+
+def test_a_file_gzipped_twice_is_named_as_such(tmp_path):
+    """gzip run on a ``.gz`` (or a server that compressed a download again): one
+    decompression gave gzip bytes, and the corpus and vocabulary readers said "not valid
+    UTF-8" / "not UTF-8 text ... save the file as UTF-8" of the file's first line."""
+    from tagsmith.data.vocab import load_vocabulary
+    from tagsmith.exceptions import VocabularyError
+
+    twice = "is gzip-compressed twice (it decompresses to another gzip file): decompress"
+    for name, body in (("c.tsv.gz", b"Rain today\t<http://x/1>\n"),
+                       ("c.jsonl.gz", b'{"text": "Rain"}\n')):
+        path = tmp_path / name
+        path.write_bytes(gzip.compress(gzip.compress(body)))
+        with pytest.raises(CorpusFormatError, match=f"^{path}: {re.escape(twice)}"):
+            list(read_records(path, on_error="skip"))
+    for name, body in (("v.tsv.gz", b"<http://x/1>\train\n"),
+                       ("v.csv.gz", b"uri,label_en\nhttp://x/1,rain\n")):
+        path = tmp_path / name
+        path.write_bytes(gzip.compress(gzip.compress(body)))
+        with pytest.raises(VocabularyError, match=f"^{path}: {re.escape(twice)}"):
+            load_vocabulary(path)
+        path.write_bytes(gzip.compress(body))  # once: read
+        assert load_vocabulary(path).names() == ["rain"]

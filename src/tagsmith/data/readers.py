@@ -203,7 +203,8 @@ def compression_mismatch(path: str | Path) -> str | None:
 
     The format comes from the name, so a compressed file saved without ``.gz`` was read
     as text and refused as "not valid UTF-8 ... save it as UTF-8", and a plain file
-    named ``.gz`` as "Not a gzipped file (b'Th')": neither said what to do.
+    named ``.gz`` as "Not a gzipped file (b'Th')": neither said what to do. A ``.gz``
+    file compressed twice (gzip run on a ``.gz``) was refused as "not valid UTF-8" too.
 
     >>> import gzip, os, tempfile
     >>> name = os.path.join(tempfile.mkdtemp(), "corpus.tsv")
@@ -222,17 +223,34 @@ def compression_mismatch(path: str | Path) -> str | None:
         if not stat.S_ISREG(os.stat(path).st_mode):
             return None
         with open(path, "rb") as handle:
-            head = handle.read(2)
+            head = handle.read(4096)
     except OSError:
         return None  # missing, a folder, unreadable: the opener's own error says so
     named = path.suffix.lower() == ".gz"
-    if named and head and head != _GZIP_MAGIC:
+    if named and head and head[:2] != _GZIP_MAGIC:
         return ("is not gzip-compressed, but its name ends in .gz: remove .gz from its "
                 "name (or compress it with gzip)")
-    if not named and head == _GZIP_MAGIC:
+    if named and _inflated_start(head) == _GZIP_MAGIC:  # read as "not valid UTF-8"
+        return ("is gzip-compressed twice (it decompresses to another gzip file): "
+                "decompress it once, e.g. zcat FILE > NEW.gz")
+    if not named and head[:2] == _GZIP_MAGIC:
         return ("is gzip-compressed, but its name does not end in .gz: add .gz to its name "
                 "(or decompress it with gunzip)")
     return None
+
+
+def _inflated_start(head: bytes) -> bytes:
+    """The first two bytes the start of a gzip file decompresses to (fewer if it
+    cannot say: damaged, or its first bytes are not in ``head``).
+
+    >>> import gzip
+    >>> _inflated_start(gzip.compress(b"text")), _inflated_start(b"\\x1f\\x8bdamaged")
+    (b'te', b'')
+    """
+    try:
+        return zlib.decompressobj(wbits=31).decompress(head, 2)
+    except zlib.error:
+        return b""  # a damaged file: the reader's own error names the line
 
 
 def open_binary(path: str | Path, error: type[DataError] = CorpusFormatError) -> IO[bytes]:
