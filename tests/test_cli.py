@@ -441,6 +441,22 @@ def test_no_known_label_fails_before_replacing_a_good_bundle(bundle, goemotions_
     assert (bundle / "manifest.json").read_text() == before
 
 
+def test_an_unknown_label_in_eval_or_calibrate_names_the_bundles_vocabulary(
+        bundle, goemotions_small, tmp_path):
+    """eval and calibrate read the corpus over the bundle's label space: an unknown label
+    said "(not in the vocabulary)", with no vocabulary file given, as if the user's own
+    were meant; audit's message names the bundle, and so do theirs now."""
+    lines = goemotions_small["test"].read_text().splitlines(keepends=True)
+    corpus = tmp_path / "cocoa.tsv"
+    corpus.write_text("".join(lines[:3]) + "I love hot chocolate\tcocoa\n")
+    expected = (f"{corpus}:4: unknown label 'cocoa' (not in the vocabulary of the bundle "
+                f"{bundle})")
+    for args in (("eval", bundle, corpus), ("calibrate", bundle, "--data", corpus)):
+        result = run(*args)
+        assert result.exit_code == 3, result.output
+        assert expected in result.output, result.output
+
+
 def test_calibrate_refuses_held_out_data_without_positives_or_too_few(bundle, goemotions_small,
                                                                        tmp_path, caplog):
     before = (bundle / "manifest.json").read_text()

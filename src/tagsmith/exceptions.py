@@ -67,11 +67,24 @@ class VocabularyError(DataError):
 
 
 class UnknownLabelError(DataError):
-    """A corpus names a label that is not in the label space."""
+    """A corpus names a label that is not in the label space; ``vocabulary`` says which
+    (a bundle's, say) in the message.
 
-    def __init__(self, label: str, *, path: str | Path | None = None, line: int | None = None):
+    >>> str(UnknownLabelError("cocoa", path="a.tsv", line=3).in_vocabulary(
+    ...     "the vocabulary of the bundle model/"))
+    "a.tsv:3: unknown label 'cocoa' (not in the vocabulary of the bundle model/)"
+    """
+
+    def __init__(self, label: str, *, path: str | Path | None = None, line: int | None = None,
+                 vocabulary: str = "the vocabulary"):
         self.label = label
-        super().__init__(f"unknown label {label!r} (not in the vocabulary)", path=path, line=line)
+        self.vocabulary = vocabulary
+        super().__init__(f"unknown label {label!r} (not in {vocabulary})", path=path, line=line)
+
+    def in_vocabulary(self, vocabulary: str) -> UnknownLabelError:
+        """The same error, naming the vocabulary that lacks the label."""
+        return UnknownLabelError(self.label, path=self.path, line=self.line,
+                                 vocabulary=vocabulary)
 
 
 class AmbiguousLabelError(UnknownLabelError):

@@ -465,7 +465,8 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
     # a corpus without labels measures nothing: every metric would read 0 (and the
     # set recall of --calibration is undefined)
     data = read_labelled(corpus, classifier.label_space, on_error=on_error,
-                         unknown_labels=unknown_labels).require_labels(corpus)
+                         unknown_labels=unknown_labels,
+                         vocabulary=bundle_vocabulary(bundle)).require_labels(corpus)
     report = None
     if calibration:  # metrics and report from one scoring of the corpus
         from tagsmith.pipeline.confidence import evaluate_with_confidence
@@ -558,6 +559,17 @@ def info(bundle, as_json):
 
     with Bundle(bundle) as opened:
         click.echo(json_text(opened.manifest, indent=None if as_json else 2))
+
+
+def bundle_vocabulary(bundle: str) -> str:
+    """How errors about labels a corpus has and a bundle lacks name the bundle's label
+    space (eval, calibrate and audit alike), not just "the vocabulary": the user gave
+    no vocabulary file, and may have a different one open.
+
+    >>> bundle_vocabulary("runs/model")
+    'the vocabulary of the bundle runs/model'
+    """
+    return f"the vocabulary of the bundle {bundle}"
 
 
 def _label_space_for(corpus: str, vocab: str | None, bundle: str | None, on_error: str,
@@ -701,7 +713,7 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
     else:
         data = read_audit_corpus(corpus, space, on_error=on_error)
     check_audit_corpus(data, corpus=corpus,
-                       vocab=vocab or (f"the vocabulary of {bundle}" if bundle else None))
+                       vocab=vocab or (bundle_vocabulary(bundle) if bundle else None))
     split_data = {name: read_audit_corpus(path, space, on_error=on_error)
                   for name, path in paths.items()}
     other = {name: split.texts for name, split in split_data.items()}

@@ -14,7 +14,12 @@ from tagsmith.cli import (
     warn,
     warn_unnamed_language,
 )
-from tagsmith.cli.commands import ERROR_POLICY, ON_ERROR_HELP, UNKNOWN_LABELS_HELP
+from tagsmith.cli.commands import (
+    ERROR_POLICY,
+    ON_ERROR_HELP,
+    UNKNOWN_LABELS_HELP,
+    bundle_vocabulary,
+)
 from tagsmith.exceptions import InvalidParameterError
 
 
@@ -116,7 +121,7 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
         check_bundle_target(bundle)
     classifier.show_progress = True  # -q turns every bar off
     if data:
-        heldout = _heldout_corpus(classifier, data, k, on_error, unknown_labels,
+        heldout = _heldout_corpus(classifier, bundle, data, k, on_error, unknown_labels,
                                   heldout_from_corpus)
     elif classifier.heldout is not None:
         heldout = classifier.heldout
@@ -158,12 +163,13 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
         click.echo(f"reliability diagram -> {printable(reliability_png)}")
 
 
-def _heldout_corpus(classifier, data, k, on_error, unknown_labels, heldout_from_corpus):
+def _heldout_corpus(classifier, bundle, data, k, on_error, unknown_labels,
+                    heldout_from_corpus):
     from tagsmith.pipeline.io import read_labelled
     from tagsmith.pipeline.train import data_fingerprint
 
     corpus = read_labelled(data, classifier.label_space, on_error=on_error,
-                           unknown_labels=unknown_labels)
+                           unknown_labels=unknown_labels, vocabulary=bundle_vocabulary(bundle))
     # heldout_from_corpus refuses shuffled copies and subsets by per-text hashes; bundles
     # that predate them have only the fingerprint of the whole training corpus
     trained_on = classifier.manifest.get("training", {}).get("data_fingerprint")

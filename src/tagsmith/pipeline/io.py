@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from tagsmith.data.corpus import DerivingLabels
 from tagsmith.data.labelspace import LabelSpace
-from tagsmith.exceptions import DataError
+from tagsmith.exceptions import AmbiguousLabelError, DataError, UnknownLabelError
 
 #: a text that is one bracketed URI and nothing else (a vocabulary line's first column)
 _LONE_URI = re.compile(r"\s*<[^<>\s]+>\s*")
@@ -55,16 +55,24 @@ class LabelledData:
 
 
 def read_labelled(path: str | Path, label_space: LabelSpace | DerivingLabels, *,
-                  on_error: str = "fail", unknown_labels: str = "fail") -> LabelledData:
+                  on_error: str = "fail", unknown_labels: str = "fail",
+                  vocabulary: str | None = None) -> LabelledData:
     """Stream a corpus file once into texts and a label matrix over ``label_space``.
 
     A file with no documents (empty, or every line skipped) is a :class:`DataError`
-    naming it: nothing can be trained, evaluated or calibrated on it.
+    naming it: nothing can be trained, evaluated or calibrated on it. ``vocabulary``
+    names ``label_space`` in an unknown label's error (``"the vocabulary of the bundle
+    model/"``; default "the vocabulary").
     """
     from tagsmith.data.corpus import Corpus, collect
 
     corpus = Corpus(path, label_space, on_error=on_error, unknown_labels=unknown_labels)
-    texts, Y = collect(corpus)
+    try:
+        texts, Y = collect(corpus)
+    except UnknownLabelError as exc:
+        if vocabulary is None or isinstance(exc, AmbiguousLabelError):
+            raise
+        raise exc.in_vocabulary(vocabulary) from None
     if not texts:
         skipped = getattr(corpus.report, "n_skipped_lines", 0)
         raise DataError("no documents in the corpus" + (
