@@ -635,6 +635,22 @@ def test_a_label_name_answered_in_another_unicode_normal_form_resolves():
     assert result.Y.toarray()[0].tolist() == pytest.approx([0.8, 0.0])
 
 
+def test_a_full_width_label_name_resolves_but_never_over_an_exact_one():
+    """A model answering in CJK text writes "ｊｏｙ" (full-width forms): it was rejected as
+    an unknown label, the document trained as a negative of joy. Folded with NFKC it
+    resolves, after the exact names: "CO2" is the label named so, not "CO₂", and a
+    full-width "ＣＯ２", which folds to both, is ambiguous, resolved to neither."""
+    space = LabelSpace.from_uris(["u:joy", "u:co2", "u:co2sub"], names={
+        "u:joy": "joy", "u:co2": "CO2", "u:co2sub": "CO\u2082"})
+    with LocalChatServer(lambda body: answer(("\uff4a\uff4f\uff59", 0.8), ("CO2", 0.7),
+                                             ("\uff23\uff2f\uff12", 0.6))) as server:
+        result = label_documents(["happy about emissions"], space, client(server))
+    assert result.Y.toarray()[0].tolist() == pytest.approx([0.8, 0.7, 0.0])
+    assert result.report.n_unknown_labels == 0 and result.report.n_ambiguous_labels == 1
+    resolver = LabelResolver(space)
+    assert resolver.resolve("co\u2082") == 2 and resolver.is_ambiguous("\uff23\uff2f\uff12")
+
+
 def test_a_document_offered_only_deprecated_labels_is_not_sent(caplog):
     """It was sent with an empty label list, paid for, and counted as answered with no
     label, so a student trained on it as a negative for every label."""

@@ -41,6 +41,18 @@ def normalise_name(name: str) -> str:
     return unicodedata.normalize("NFC", _SPACES.sub(" ", name).strip().casefold())
 
 
+def fold_name(name: str) -> str:
+    """:func:`normalise_name` that also folds Unicode compatibility forms (NFKC): the
+    full-width "ｊｏｙ" a model may write in CJK text, the ligature "ﬁ", "x²" as "x2". A
+    looser key than :func:`normalise_name`'s, so a resolver tries it only after that.
+
+    >>> fold_name("\uff2a\uff4f\uff59\u3000\ufb01eld"), normalise_name("\uff4a\uff4f\uff59")
+    ('joy field', 'ｊｏｙ')
+    """
+    folded = normalise_name(unicodedata.normalize("NFKC", name))
+    return unicodedata.normalize("NFKC", folded)
+
+
 #: longest answer parsed (characters); a label set or a taxonomy is far shorter
 MAX_ANSWER_CHARS = 1_000_000
 #: how many ``{`` an answer's object may start at after prose (each try may scan the rest)
@@ -218,7 +230,10 @@ class LabelResolver:
     A name that several offered labels share at the first of these levels it is found
     at is *ambiguous* (:meth:`is_ambiguous`), resolved to none of them: labels whose
     names or URIs differ only in case ("joy" and "Joy"), which the prompt cannot tell
-    apart, are not resolved to whichever came last.
+    apart, are not resolved to whichever came last. A name found at none of them is
+    looked up again, the same way, in Unicode compatibility form (:func:`fold_name`:
+    full-width "ｊｏｙ" is "joy"), so an exact match always wins over a folded one and
+    a folded name two labels share is ambiguous too.
 
     >>> space = LabelSpace.from_uris(["u:joy", "u:anger"], names={"u:joy": "joy",
     ...                                                        "u:anger": "anger"})
@@ -228,6 +243,12 @@ class LabelResolver:
     >>> resolver = LabelResolver(LabelSpace.from_uris(["joy", "Joy"]))
     >>> resolver.resolve("joy"), resolver.is_ambiguous("joy")
     (None, True)
+    >>> resolver = LabelResolver(LabelSpace.from_uris(["u:a", "u:b", "u:c"], names={
+    ...     "u:a": "joy", "u:b": "CO2", "u:c": "CO\u2082"}))
+    >>> [resolver.resolve(name) for name in ("\uff4a\uff4f\uff59", "CO2", "co\u2082")]
+    [0, 1, 2]
+    >>> resolver.resolve("\uff23\uff2f\uff12"), resolver.is_ambiguous("\uff23\uff2f\uff12")
+    (None, True)
     """
 
     def __init__(self, label_space: LabelSpace, offered: Iterable[int] | None = None,
@@ -235,43 +256,62 @@ class LabelResolver:
         ids = range(len(label_space)) if offered is None else offered
         self.offered = sorted(set(int(i) for i in ids))
         self.names = display_names(label_space, self.offered, lang)
-        shown: dict[str, set[int]] = {}
-        uris: dict[str, set[int]] = {}
-        others: dict[str, set[int]] = {}
+        shown: list[tuple[str, int]] = []
+        uris: list[tuple[str, int]] = []
+        others: list[tuple[str, int]] = []
         for label_id in self.offered:
             label = label_space[label_id]
-            shown.setdefault(normalise_name(self.names[label_id]), set()).add(label_id)
-            uris.setdefault(normalise_name(label.uri), set()).add(label_id)
+            shown.append((self.names[label_id], label_id))
+            uris.append((label.uri, label_id))
             names = [label_space.name_of(label_id, lang)]
             names += [name for name in label.pref_labels.values()]
             for alternatives in label.alt_labels.values():
                 names += alternatives
-            for name in names:
-                others.setdefault(normalise_name(name), set()).add(label_id)
+            others += [(name, label_id) for name in names]
         #: a URI as written resolves before URIs compared case-insensitively (URIs are
         #: case-sensitive), but after the names shown
         self._exact_uris = {label_space[i].uri: i for i in self.offered}
-        self._shown = set(shown)
-        self._index: dict[str, int] = {}
-        self._ambiguous: set[str] = set()
-        for level in (shown, uris, others):  # a key keeps the first level it is at
-            for key, owners in level.items():
-                if key in self._index or key in self._ambiguous:
-                    continue
-                if len(owners) == 1:
-                    self._index[key] = next(iter(owners))
-                else:
-                    self._ambiguous.add(key)
+        self._shown = {normalise_name(name) for name, _ in shown}
+        levels = (shown, uris, others)
+        self._index, self._ambiguous = _indexed(levels, normalise_name)
+        self._folded, self._folded_ambiguous = _indexed(levels, fold_name)
 
     def resolve(self, name: str) -> int | None:
         key = normalise_name(name)
         if key not in self._shown and name.strip() in self._exact_uris:
             return self._exact_uris[name.strip()]
-        return self._index.get(key)
+        if key in self._index or key in self._ambiguous:
+            return self._index.get(key)
+        return self._folded.get(fold_name(name))
 
     def is_ambiguous(self, name: str) -> bool:
         """Whether ``name`` is shared by several offered labels (and resolves to none)."""
-        return self.resolve(name) is None and normalise_name(name) in self._ambiguous
+        if self.resolve(name) is not None:
+            return False
+        key = normalise_name(name)
+        if key in self._ambiguous:
+            return True
+        return key not in self._index and fold_name(name) in self._folded_ambiguous
+
+
+def _indexed(levels: Iterable[list[tuple[str, int]]], key
+             ) -> tuple[dict[str, int], set[str]]:
+    """The label each ``key(name)`` of the ``(name, label id)`` pairs resolves to, and
+    the keys several labels share: a key keeps the first level it is at."""
+    index: dict[str, int] = {}
+    ambiguous: set[str] = set()
+    for level in levels:
+        owners: dict[str, set[int]] = {}
+        for name, label_id in level:
+            owners.setdefault(key(name), set()).add(label_id)
+        for k, ids in owners.items():
+            if k in index or k in ambiguous:
+                continue
+            if len(ids) == 1:
+                index[k] = next(iter(ids))
+            else:
+                ambiguous.add(k)
+    return index, ambiguous
 
 
 @dataclass
