@@ -1,4 +1,5 @@
-"""TF-IDF features of Unicode text: normal forms, invisible characters, combining marks."""
+"""TF-IDF features of Unicode text (normal forms, invisible characters, combining marks) and
+the max_features cut."""
 
 import gzip
 import json
@@ -94,3 +95,38 @@ def test_fitting_on_a_lone_surrogate_is_refused_naming_the_text():
     texts = ["good fine great", "bad x\ud800y awful", "fine again"]
     with pytest.raises(InvalidParameterError, match=r"'texts\[1\]'.*lone surrogate"):
         TfidfFeaturizer(min_df=1).fit(texts)
+
+
+# -- max_word_features / max_char_features ------------------------------------------------
+# scikit-learn's max_features broke ties at the cut with numpy's unstable argsort, whose
+# order depends on the CPU's vector instructions: the same corpus kept other terms (and
+# trained another model) on a machine with AVX-512 than on one without, or with AVX2 only.
+
+@pytest.mark.parametrize("block", ["word", "char"])
+def test_max_features_keeps_the_most_frequent_terms_ties_in_term_order(block):
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    rng = np.random.default_rng(0)
+    words = [f"w{i:04d}" for i in range(3000)]
+    texts = [" ".join(rng.choice(words, 8)) for _ in range(600)]
+    limit = 500
+    if block == "word":
+        featurizer = TfidfFeaturizer(word_ngrams=(1, 1), char_ngrams=None, min_df=1,
+                                     max_word_features=limit)
+        reference = CountVectorizer(token_pattern=r"\S+")
+    else:
+        featurizer = TfidfFeaturizer(word_ngrams=None, char_ngrams=(3, 4), min_df=1,
+                                     max_char_features=limit)
+        reference = CountVectorizer(analyzer="char_wb", ngram_range=(3, 4))
+    counts = reference.fit_transform(texts).sum(axis=0).A1
+    ranked = sorted(zip(reference.get_feature_names_out(), counts, strict=True),
+                    key=lambda term_count: (-term_count[1], term_count[0]))
+    assert len({count for _, count in ranked[limit - 1:limit + 1]}) == 1  # a tie at the cut
+    expected = sorted(term for term, _ in ranked[:limit])
+    featurizer.fit(texts)
+    assert featurizer.blocks_[0].terms == expected
+    # the kept columns are counted and weighted as without a limit
+    full = TfidfFeaturizer(**{**featurizer.get_params(), "max_word_features": None,
+                              "max_char_features": None}).fit(texts)
+    columns = [full.blocks_[0].terms.index(term) for term in expected]
+    assert np.array_equal(featurizer.blocks_[0].idf, full.blocks_[0].idf[columns])

@@ -114,7 +114,10 @@ class TfidfFeaturizer:
     """Sublinear TF-IDF over word n-grams and (optionally) character n-grams.
 
     Each block is L2-normalised and the blocks are scaled so that every row has
-    unit norm overall. Output: CSR ``float32`` of shape ``(n_docs, n_features)``.
+    unit norm overall. ``max_word_features``/``max_char_features`` keep the terms
+    counted most often (after ``min_df``); of terms counted equally often at the cut,
+    those first in code point order, on every machine (:func:`_most_frequent`).
+    Output: CSR ``float32`` of shape ``(n_docs, n_features)``.
     With ``normalize_unicode`` (the default) texts are featurized in NFC and without
     soft hyphens, word joiners and byte-order marks (:func:`unicode_preprocessor`), so
     a text gets the same features in every Unicode normal form, and words keep their
@@ -200,7 +203,7 @@ class TfidfFeaturizer:
             spec.append(("char_wb", self.char_ngrams, self.max_char_features))
         return spec
 
-    def _counter(self, analyzer: str, ngrams, vocabulary=None, max_features=None, min_df=1):
+    def _counter(self, analyzer: str, ngrams, vocabulary=None, min_df=1):
         from sklearn.feature_extraction.text import CountVectorizer
 
         kwargs: dict = {"lowercase": self.lowercase}
@@ -211,7 +214,7 @@ class TfidfFeaturizer:
                                        else WORD_TOKEN_PATTERN)
         return CountVectorizer(analyzer=analyzer, ngram_range=tuple(ngrams),
                                vocabulary=vocabulary,
-                               min_df=min_df, max_features=max_features, dtype=np.float32,
+                               min_df=min_df, dtype=np.float32,
                                **kwargs)
 
     # -- fitting -------------------------------------------------------------------------
@@ -229,7 +232,8 @@ class TfidfFeaturizer:
         outputs = []
         for analyzer, ngrams, max_features in self._blocks_spec():
             min_df = min(self.min_df, len(texts))
-            counter = self._counter(analyzer, ngrams, max_features=max_features, min_df=min_df)
+            # max_features is applied below, not by scikit-learn (see _most_frequent)
+            counter = self._counter(analyzer, ngrams, min_df=min_df)
             try:
                 counts = counter.fit_transform(self._shown(texts, analyzer)).tocsr()
             except ValueError:  # every term pruned (tiny corpora): an empty block
@@ -239,6 +243,9 @@ class TfidfFeaturizer:
             terms = [""] * len(counter.vocabulary_)
             for term, index in counter.vocabulary_.items():
                 terms[index] = term
+            if max_features is not None and len(terms) > max_features:
+                keep = _most_frequent(counts, max_features)
+                counts, terms = counts[:, keep], [terms[i] for i in keep]
             df = np.bincount(counts.indices, minlength=counts.shape[1])
             idf = (np.log((1.0 + len(texts)) / (1.0 + df)) + 1.0).astype(np.float32)
             block = _Block(analyzer, ngrams, terms, idf)
@@ -363,6 +370,22 @@ class _Block:
             vocabulary = {term: i for i, term in enumerate(self.terms)}
             self._counter = featurizer._counter(self.analyzer, self.ngrams, vocabulary=vocabulary)
         return self._counter
+
+
+def _most_frequent(counts: sp.csr_matrix, limit: int) -> np.ndarray:
+    """The columns, ascending, of the ``limit`` terms counted most often in ``counts``
+    (whose columns are in term order); of terms counted equally often at the cut, those
+    first in term (code point) order are kept.
+
+    scikit-learn's ``max_features`` broke such ties with numpy's unstable argsort, whose
+    order depends on the CPU's vector instructions: the same corpus kept other terms
+    (and trained another model) on a machine with AVX-512 than on one without.
+
+    >>> _most_frequent(sp.csr_matrix(np.array([[1, 2, 2, 3]], np.float32)), 2)
+    array([1, 3])
+    """
+    totals = np.asarray(counts.sum(axis=0, dtype=np.float64)).ravel()
+    return np.sort(np.argsort(-totals, kind="stable")[:limit])
 
 
 def _as_list(texts: Iterable[str], name: str = "texts") -> list[str]:
