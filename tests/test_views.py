@@ -558,3 +558,29 @@ def test_concurrent_first_transforms_load_one_sentence_encoder():
     assert len({id(model) for model in models}) == 1
     assert featurizer._model() is models[0]
     assert featurizer.transform(["a text"]).shape == (1, 384)
+
+
+def _views_options(name):
+    return TrainOptions(model="ensemble", featurizer="views", dev_fraction=0.0,
+                        featurizer_params={name: {"kind": "tfidf", "min_df": 1}},
+                        model_params={"members": [["knn", {"n_neighbors": 3}, name]]})
+
+
+@pytest.mark.parametrize("name", ["words/chars", "/words", "n\x00", "a.b", ""])
+def test_a_view_name_no_bundle_can_hold_is_refused_before_training(name):
+    """A bundle keeps a view's arrays as 'name.key' members of an .npz: views named
+    'words/chars' trained and saved, then the bundle failed to load ('featurizer.npz holds
+    an unexpected member'), and a NUL cut the member's name short."""
+    with pytest.raises(InvalidParameterError, match="view name"):
+        MultiViewFeaturizer({name: TfidfFeaturizer(min_df=1)})
+    with pytest.raises(InvalidParameterError, match="view name"):
+        _views_options(name).validate()
+
+
+@pytest.mark.parametrize("name", ["mots clés", "words\\chars", "w-1"])
+def test_other_view_names_train_save_and_load(name, tmp_path):
+    texts, Y, space = _toy_corpus()
+    clf = train_classifier(texts, Y, space, options=_views_options(name))
+    loaded = TextClassifier.load(clf.save(tmp_path / "bundle"))
+    np.testing.assert_array_equal(loaded.predict_topk(texts, 2).scores,
+                                  clf.predict_topk(texts, 2).scores)

@@ -74,6 +74,22 @@ def check_kind(kind: object) -> str:
     return check_choice("featurizer", kind, (*sorted(FEATURIZERS), "views"))
 
 
+def check_view_name(name: object) -> str:
+    """``name`` when it can name a view: a bundle keeps a view's arrays as
+    ``name.key`` members of an ``.npz``, so it must be non-empty and hold no ``.``,
+    no ``/`` (which the bundle loader refuses in a member's name) and only printable
+    characters (a NUL cut the member's name short).
+
+    A bundle of views named "words/chars" saved, then failed to load ("featurizer.npz
+    holds an unexpected member"), after the whole training.
+    """
+    if not isinstance(name, str) or not name or "." in name or "/" in name \
+            or not name.isprintable():
+        raise InvalidParameterError("view name", "a non-empty name of printable characters "
+                                    "without '.' or '/'", name)
+    return name
+
+
 def featurizer_class(kind: str):
     import importlib
 
@@ -112,8 +128,7 @@ class MultiViewFeaturizer:
         if not featurizers:
             raise InvalidParameterError("views", "at least one named featurizer", "none")
         for name in featurizers:
-            if not isinstance(name, str) or not name or "." in name:
-                raise InvalidParameterError("view name", "a non-empty name without '.'", name)
+            check_view_name(name)
             if isinstance(featurizers[name], MultiViewFeaturizer):
                 # every model failed on Views inside Views, after featurizing every text
                 raise InvalidParameterError(f"view {name!r}", "one featurizer (views do "

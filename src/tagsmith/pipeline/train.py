@@ -125,7 +125,7 @@ class TrainOptions:
 def _check_featurizer(kind: str, params: dict) -> None:
     """Unknown featurizer kinds or parameters are clear errors before any data is read."""
     from tagsmith.features.embedding import DEFAULT_ENCODER
-    from tagsmith.features.views import check_kind, featurizer_class
+    from tagsmith.features.views import check_kind, check_view_name, featurizer_class
 
     if check_kind(kind) != "views":
         check_param_names(featurizer_class(kind), params)
@@ -140,6 +140,7 @@ def _check_featurizer(kind: str, params: dict) -> None:
         raise InvalidParameterError("featurizer_params", "one {\"kind\": ...} entry per view",
                                     params)
     for name, spec in params.items():
+        check_view_name(name)  # a bundle could not hold it: refused before any text is read
         if not isinstance(spec, dict) or "kind" not in spec:
             raise InvalidParameterError(f"view {name!r}", "a dict with a 'kind'", spec)
         if spec["kind"] == "views":  # the models failed on Views inside Views
