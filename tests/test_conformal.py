@@ -44,6 +44,24 @@ def test_crc_threshold_matches_brute_force(seed):
         assert crc.thresholds(alpha)[0] == crc_reference(y, probs, alpha), alpha
 
 
+@pytest.mark.parametrize("n", [9, 48, 97, 102])
+def test_crc_alpha_of_one_over_n_plus_one_allows_no_miss_not_every_label(n):
+    """alpha = 1/(n+1) with n labelled documents: (0 + 1) / (n + 1) <= alpha, so the
+    threshold is the lowest true-label score (no miss allowed), not -inf (every label).
+    1/49 * 49 is 0.9999999999999999 in floats; that alpha was read as too small."""
+    rng = np.random.default_rng(n)
+    probs = np.round(rng.random((n, 5)), 2).astype(np.float32)
+    dense = rng.random((n, 5)) < probs
+    dense[~dense.any(axis=1), 0] = True  # every document labelled
+    y = sp.csr_matrix(dense)
+    topk = TopK.from_scores(probs, 5)
+    crc = fit_recall_control(y, topk)
+    lowest = float(probs[dense].min())
+    assert crc.thresholds(1 / (n + 1))[0] == lowest
+    assert crc.predict(topk, 1 / (n + 1)).size.min() < 5  # not every label
+    assert crc.thresholds(1 / (n + 1) * 0.999)[0] == -np.inf  # below it: every label
+
+
 def split_halves(n, rng):
     order = rng.permutation(n)
     return order[: n // 2], order[n // 2:]

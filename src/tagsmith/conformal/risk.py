@@ -241,15 +241,19 @@ def _crc_threshold(scores: np.ndarray, weights: np.ndarray, n: int, alpha: float
     """Largest ``t`` with ``(sum of weights of scores < t) + 1 <= alpha (n + 1)``."""
     if n == 0:
         return -np.inf  # nothing to calibrate on: no guarantee short of every label
-    budget = alpha * (n + 1) - 1.0
+    # alpha (n + 1) with a 1e-12 relative tolerance, read before the 1 is taken off: an
+    # alpha equal to m / (n + 1) up to float rounding is that value (1/49 * 49 is
+    # 0.9999999999999999, and a tolerance on the budget alone, 0 there, gave -inf: every
+    # label as the set, though n = 1/alpha - 1 documents allow a threshold)
+    budget = alpha * (n + 1) * (1 + 1e-12) - 1.0
     if budget < 0:
         return -np.inf
-    if scores.size == 0 or weights.sum() <= budget * (1 + 1e-12):
+    if scores.size == 0 or weights.sum() <= budget:
         return np.inf
     # unique ascending scores and the weight strictly below each
     heads = np.flatnonzero(np.r_[True, scores[1:] != scores[:-1]])
     below = np.r_[0.0, np.cumsum(weights)][heads]
-    last = int(np.searchsorted(below, budget * (1 + 1e-12), side="right")) - 1
+    last = int(np.searchsorted(below, budget, side="right")) - 1
     return float(scores[heads[last]])
 
 
