@@ -1,4 +1,5 @@
 import json
+import os
 import re
 from pathlib import Path
 
@@ -1416,3 +1417,16 @@ def test_a_linear_bundle_with_a_negative_seed_still_loads(small_bundles, tmp_pat
     expected = TextClassifier.load(small_bundles["linear"]).predict_topk(["a text"], 3)
     got = loaded.predict_topk(["a text"], 3)
     np.testing.assert_array_equal(got.indices, expected.indices)
+
+
+def test_saving_over_a_link_to_nowhere_replaces_the_link(tmp_path):
+    """A symbolic link to a missing path passed the target check (nothing exists there)
+    and then rename(2) refused to put the new bundle in its place: NotADirectoryError
+    naming the '.current.tmp-*' staging folder, after the whole training."""
+    (tmp_path / "current").symlink_to("v9")
+    write(tmp_path / "current", 2.0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["current"]
+    assert not (tmp_path / "current").is_symlink()
+    with Bundle(tmp_path / "current") as bundle:
+        assert bundle.read_json("meta.json") == {"a": 2.0}
+

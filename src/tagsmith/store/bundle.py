@@ -605,14 +605,18 @@ def _replace_directory(staging: Path, target: Path) -> None:
     check_bundle_target(target)
     backup = None
     try:
-        if target.exists():
-            backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        # lexists: a symbolic link to nowhere is moved aside as a link to a bundle
+        # is; rename(2) refuses to put a folder in its place (ENOTDIR), after the
+        # whole training, naming the staging folder
+        if os.path.lexists(target):
+            backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-",
+                                           dir=target.parent))
             backup.rmdir()
             os.rename(target, backup)
         os.rename(staging, target)
     except BaseException:  # an error or an interrupt between the renames: roll back
-        if backup is not None and backup.exists():
-            if staging.exists() and not target.exists():
+        if backup is not None and os.path.lexists(backup):
+            if staging.exists() and not os.path.lexists(target):
                 os.rename(backup, target)  # the new bundle never got in place
             elif not staging.exists():
                 _remove_replaced(backup)  # it did: the old one can go
