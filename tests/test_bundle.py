@@ -1430,3 +1430,57 @@ def test_saving_over_a_link_to_nowhere_replaces_the_link(tmp_path):
     with Bundle(tmp_path / "current") as bundle:
         assert bundle.read_json("meta.json") == {"a": 2.0}
 
+
+def test_a_save_while_another_replaces_the_bundle_waits_for_it(tmp_path, monkeypatch):
+    """Two saves to one path (two trainings at once): the second, run while the first
+    had moved the old bundle aside, put its bundle in place, so the first failed with
+    'Directory not empty' naming its staging folder, and the old bundle stayed behind
+    as '.b.old-*'. Saves to one folder now take turns; the last one wins."""
+    import threading
+
+    import tagsmith.store.bundle as bundle_module
+
+    write(tmp_path / "b", 1.0)
+    real_rename = bundle_module.os.rename
+    first = threading.current_thread()
+    other = threading.Thread(target=write, args=(tmp_path / "b", 3.0))
+
+    def rename(src, dst):
+        real_rename(src, dst)
+        if threading.current_thread() is first and not other.is_alive() \
+                and other.ident is None:  # the old bundle is aside: a second save starts
+            other.start()
+            other.join(timeout=2)
+
+    monkeypatch.setattr(bundle_module.os, "rename", rename)
+    write(tmp_path / "b", 2.0)
+    other.join(timeout=30)
+    assert not other.is_alive()
+    with Bundle(tmp_path / "b") as bundle:
+        assert bundle.read_json("meta.json") == {"a": 3.0}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+
+
+def test_a_save_waits_for_the_lock_on_its_folder(tmp_path):
+    """Saves to one folder take turns under an flock on the folder itself, which
+    leaves no lock file behind: a save started while another holds it waits."""
+    import fcntl
+    import threading
+    import time
+
+    write(tmp_path / "b", 1.0)
+    handle = os.open(tmp_path, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        saver = threading.Thread(target=write, args=(tmp_path / "b", 2.0))
+        saver.start()
+        time.sleep(0.5)
+        with Bundle(tmp_path / "b") as bundle:  # not replaced while the lock is held
+            assert bundle.read_json("meta.json") == {"a": 1.0}
+        assert saver.is_alive()
+    finally:
+        os.close(handle)
+    saver.join(timeout=30)
+    with Bundle(tmp_path / "b") as bundle:
+        assert bundle.read_json("meta.json") == {"a": 2.0}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]

@@ -8,7 +8,8 @@ Saving is atomic: the bundle is written to a temporary sibling directory and the
 renamed into place; an existing bundle is moved aside first and deleted only after
 the new one is in place, so a crash never leaves a half-written bundle under the
 target name; an error or interrupt between the two renames moves the old one back
-(only a hard crash there can leave it as ``.NAME.old-*``).
+(only a hard crash there can leave it as ``.NAME.old-*``). Saves to one folder take
+turns (an ``flock`` on the folder): of two saves to one path, the last one wins.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import shutil
 import stat
 import tempfile
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -602,27 +604,55 @@ def _check_replaceable(target: Path) -> None:
 
 
 def _replace_directory(staging: Path, target: Path) -> None:
-    check_bundle_target(target)
-    backup = None
+    with _folder_lock(target.parent):
+        check_bundle_target(target)
+        backup = None
+        try:
+            # lexists: a symbolic link to nowhere is moved aside as a link to a bundle
+            # is; rename(2) refuses to put a folder in its place (ENOTDIR), after the
+            # whole training, naming the staging folder
+            if os.path.lexists(target):
+                backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-",
+                                               dir=target.parent))
+                backup.rmdir()
+                os.rename(target, backup)
+            os.rename(staging, target)
+        except BaseException:  # an error or an interrupt between the renames: roll back
+            if backup is not None and os.path.lexists(backup):
+                if staging.exists() and not os.path.lexists(target):
+                    os.rename(backup, target)  # the new bundle never got in place
+                elif not staging.exists():
+                    _remove_replaced(backup)  # it did: the old one can go
+            raise
+        if backup is not None:
+            _remove_replaced(backup)
+
+
+@contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``folder`` itself (no lock file to leave behind).
+
+    Two saves to one path (two trainings run at once) swapped the folders in turns:
+    one moved the target aside while the other did, or put its bundle where the other
+    had just put its own, so a save failed naming a ``.NAME.old-*`` or ``.NAME.tmp-*``
+    folder, or refused the target as no bundle, and the replaced bundle stayed behind
+    as ``.NAME.old-*``. Under the lock the last save wins. Where the folder cannot be
+    locked (no ``fcntl``, a folder that cannot be opened or locked) saves go unlocked.
+    """
     try:
-        # lexists: a symbolic link to nowhere is moved aside as a link to a bundle
-        # is; rename(2) refuses to put a folder in its place (ENOTDIR), after the
-        # whole training, naming the staging folder
-        if os.path.lexists(target):
-            backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-",
-                                           dir=target.parent))
-            backup.rmdir()
-            os.rename(target, backup)
-        os.rename(staging, target)
-    except BaseException:  # an error or an interrupt between the renames: roll back
-        if backup is not None and os.path.lexists(backup):
-            if staging.exists() and not os.path.lexists(target):
-                os.rename(backup, target)  # the new bundle never got in place
-            elif not staging.exists():
-                _remove_replaced(backup)  # it did: the old one can go
-        raise
-    if backup is not None:
-        _remove_replaced(backup)
+        import fcntl
+        handle = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError:
+            pass
+        yield
+    finally:
+        os.close(handle)  # releases the lock
 
 
 def _remove_replaced(backup: Path) -> None:
