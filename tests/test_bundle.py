@@ -1484,3 +1484,24 @@ def test_a_save_waits_for_the_lock_on_its_folder(tmp_path):
     with Bundle(tmp_path / "b") as bundle:
         assert bundle.read_json("meta.json") == {"a": 2.0}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+
+
+def test_a_long_bundle_name_the_file_system_takes_is_saved(tmp_path):
+    """The staging folder is named '.NAME.tmp-XXXXXXXX', 14 bytes more than NAME: a
+    bundle named with 242 to 255 characters failed with 'File name too long' once
+    written, after the whole training; a longer name than the file system takes is
+    refused by the check commands make before training, naming the limit."""
+    from tagsmith.exceptions import BundleTargetError
+    from tagsmith.store.bundle import check_bundle_target
+
+    limit = os.pathconf(tmp_path, "PC_NAME_MAX")
+    name = "m" * limit
+    write(tmp_path / name, 1.0)
+    write(tmp_path / name, 2.0)  # replaced: its old copy is moved aside under a prefix too
+    with Bundle(tmp_path / name) as bundle:
+        assert bundle.read_json("meta.json") == {"a": 2.0}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+    with pytest.raises(BundleTargetError, match=rf"{limit + 1} bytes long, more than the "
+                                                rf"{limit}") as info:
+        check_bundle_target(tmp_path / (name + "m"))
+    assert name in str(info.value)

@@ -80,7 +80,8 @@ class BundleWriter:
         except OSError as exc:
             raise BundleTargetError(f"cannot create the folder {target.parent} "
                               f"({exc.strerror or exc})", path=target) from exc
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        staging = Path(tempfile.mkdtemp(prefix=f".{_short(target.name)}.tmp-",
+                                        dir=target.parent))
         try:
             # mkdtemp makes it 0700: give it a replaced bundle's mode, else what mkdir gives
             os.chmod(staging, _directory_mode(target))
@@ -558,6 +559,7 @@ def check_bundle_target(path: str | Path) -> Path:
     path that cannot be written, exit code 3 as any other output's.
     """
     target = Path(path)
+    _check_name_length(target)
     if target.exists() and not target.is_dir():
         raise BundleTargetError("exists and is not a directory; refusing to overwrite",
                                 path=target)
@@ -571,6 +573,27 @@ def check_bundle_target(path: str | Path) -> Path:
     except DataError as exc:
         raise BundleTargetError(exc.reason, path=target) from None
     return target
+
+
+def _short(name: str) -> str:
+    """``name`` cut for the prefix of a staging or moved-aside folder: with the 14
+    characters ``.NAME.tmp-XXXXXXXX`` adds, a target name of 242 to 255 bytes (one the
+    file system takes) made the staging folder's name too long, after the training."""
+    return name[:64]
+
+
+def _check_name_length(target: Path) -> None:
+    """Refuse a bundle name longer than the file system's limit (``NAME_MAX``, most
+    often 255 bytes) before any work: it failed only once the bundle was written."""
+    name = os.fsencode(target.name)
+    folder = next((p for p in target.absolute().parents if p.is_dir()), None)
+    try:
+        limit = os.pathconf(folder if folder is not None else ".", "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # no pathconf (Windows), no limit
+        limit = 255
+    if limit > 0 and len(name) > limit:
+        raise BundleTargetError(f"its name is {len(name)} bytes long, more than the {limit} "
+                                "a file name may have here", path=target)
 
 
 def _check_replaceable(target: Path) -> None:
@@ -612,7 +635,7 @@ def _replace_directory(staging: Path, target: Path) -> None:
             # is; rename(2) refuses to put a folder in its place (ENOTDIR), after the
             # whole training, naming the staging folder
             if os.path.lexists(target):
-                backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-",
+                backup = Path(tempfile.mkdtemp(prefix=f".{_short(target.name)}.old-",
                                                dir=target.parent))
                 backup.rmdir()
                 os.rename(target, backup)
