@@ -432,6 +432,27 @@ class _EM:
                                         + (1 - self.source) * np.log1p(-np.minimum(t, 1 - 1e-16)))
         return out
 
+    @staticmethod
+    def _inside(target, second, r, v, alpha) -> np.ndarray:
+        """The SQUAREM extrapolation ``target - 2 alpha r + alpha^2 v``, stepped back
+        toward plain EM (``alpha -> -1``, where it is ``second``) until it lies strictly
+        inside (0, 1).
+
+        0 and 1 are fixed points of every EM step (``w1`` or ``w0`` is 0 there), so a
+        jump clipped onto one stayed there for good whenever the likelihood rose on the
+        way, even where it peaked inside: EM returned an edge (then ``0.5 / n_docs`` from
+        it) where textbook EM converges to 0.11 or 0.92, for 3-6% of the labels of small
+        random batches (30 to 2000 documents).
+        """
+        jump = target - 2 * alpha * r + alpha * alpha * v
+        for _ in range(60):
+            outside = ~((jump > 0.0) & (jump < 1.0))
+            if not outside.any():
+                return jump
+            alpha = np.where(outside, (alpha - 1.0) / 2.0, alpha)
+            jump = np.where(outside, target - 2 * alpha * r + alpha * alpha * v, jump)
+        return np.where(outside, second, jump)
+
     def run(self, max_iter: int, tol: float) -> tuple[np.ndarray, int, bool]:
         target = self.source.copy()
         steps = 0
@@ -444,7 +465,7 @@ class _EM:
             norm_v = np.abs(v)
             alpha = np.where(norm_v > 0, -np.abs(r) / np.where(norm_v > 0, norm_v, 1.0), -1.0)
             alpha = np.minimum(alpha, -1.0)
-            jump = np.clip(target - 2 * alpha * r + alpha * alpha * v, 0.0, 1.0)
+            jump = self._inside(target, second, r, v, alpha)
             candidate = self.step(jump)
             steps += 1
             keep = self.objective(candidate) >= self.objective(second)
