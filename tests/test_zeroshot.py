@@ -20,6 +20,7 @@ from tagsmith.zeroshot.scorer import (
     ZeroShotClassifier,
     blend_topk,
     label_sets_by_margin,
+    softmax_scores,
 )
 
 from conftest import GOEMOTIONS
@@ -333,6 +334,63 @@ def test_blend_weight_applies_to_every_label_alike():
     assert 0 not in excluded.indices.tolist()[0]
     with pytest.raises(InvalidParameterError, match="exclude"):
         blend_topk(model, zs, exclude=np.zeros(2, bool))
+
+
+def test_blend_weight_0_or_1_is_exactly_that_sides_top_k():
+    """Weight 0 went through the sparse blend: the model's labels of score 0 (a k-NN model
+    fills its top k with them, most frequent first) were dropped, its ties re-ranked by
+    id and its scores moved by a float32 rounding of score + 1e-6; weight 1 re-ranked
+    zero-shot cosines whose probabilities rounded to one float32 by label id."""
+    model = TopK(np.array([[3, 1, 2, 0]]), np.array([[0.7, 0.031249873, 0.0, 0.0]]), 5)
+    zs = TopK(np.array([[4, 2]]), np.array([[0.5, 0.5 - 3e-8]]), 5)
+    known = np.array([True, True, True, True, False])
+    only_model = blend_topk(model, zs, weight=0.0, k=4, known_labels=known)
+    np.testing.assert_array_equal(only_model.indices, model.indices)
+    np.testing.assert_array_equal(only_model.scores, model.scores)
+    tied = TopK(np.array([[3, 2, 1]]), np.array([[0.7, 0.4, 0.4]]), 5)
+    assert blend_topk(tied, zs, weight=0.0, k=3).indices.tolist() == [[3, 2, 1]]
+    # labels the model may not suggest here leave their places to its next ones
+    excluded = blend_topk(model, zs, weight=0.0, k=3, known_labels=known,
+                          exclude=np.array([False, True, False, False, False]))
+    assert excluded.indices.tolist() == [[3, 2, 0]]
+    np.testing.assert_array_equal(excluded.scores, model.scores[:, [0, 2, 3]])
+    for blend in (blend_topk(model, zs, weight=1.0, k=2, temperature=1.0),
+                  blend_topk(None, zs, k=2, temperature=1.0)):
+        np.testing.assert_array_equal(blend.indices, zs.indices)
+        np.testing.assert_array_equal(blend.scores,
+                                      softmax_scores(zs, temperature=1.0).scores)
+
+
+def test_cli_zeroshot_weight_0_gives_the_models_suggestions(tmp_path):
+    """--weight 0 ("the model alone") with a k-NN bundle gave a document one
+    suggestion where the model (tagsmith suggest) gives k: the model's places of score
+    0 were no blend candidates."""
+    from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+    from conftest import FAST_FEATURES
+
+    space = LabelSpace([Label("u:sport", {"en": "sport"}), Label("u:food", {"en": "food"}),
+                        Label("u:news", {"en": "news"})])
+    texts = ["the team won the final", "bread and soup", "the council voted today"] * 4
+    Y = sp.csr_matrix(np.eye(3, dtype=np.float32)[[0, 1, 2] * 4])
+    classifier = train_classifier(texts, Y, space, options=TrainOptions(
+        dev_fraction=0.0, model="knn", model_params={"n_neighbors": 1},
+        featurizer_params=FAST_FEATURES))
+    classifier.save(tmp_path / "b")
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en\nu:sport,sport\nu:food,food\nu:news,news\n")
+    docs = ["the team won again", "soup for dinner"]
+    (tmp_path / "docs.txt").write_text("\n".join(docs) + "\n")
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "zeroshot", str(vocab), str(tmp_path / "docs.txt"), "--k", "3",
+        "--cache-dir", str(tmp_path), "--bundle", str(tmp_path / "b"), "--weight", "0"])
+    assert result.exit_code == 0, result.output
+    model = classifier.predict_topk(docs, 3)
+    assert (model.scores == 0).any()  # the k-NN model's places without a neighbour
+    for line, (ids, scores) in zip(result.stdout.splitlines(), model.rows(), strict=True):
+        suggestions = json.loads(line)["suggestions"]
+        assert [s["uri"] for s in suggestions] == [space.uri_of(int(i)) for i in ids]
+        assert [s["score"] for s in suggestions] == [round(float(s), 6) for s in scores]
 
 
 def test_cli_zeroshot_blend_keeps_to_vocab_and_refuses_a_bundle_of_other_labels(tmp_path):

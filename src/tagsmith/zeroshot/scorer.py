@@ -562,7 +562,8 @@ def blend_topk(model_topk: TopK | None, zeroshot_topk: TopK, *, weight: float = 
 
     Zero-shot cosines first become a distribution over each document's candidates
     (:func:`softmax_scores`). The weight applies to every label alike: ``weight=0`` is
-    the model alone, ``weight=1`` zero-shot alone. Labels outside ``known_labels``
+    the model alone, ``weight=1`` zero-shot alone (that side's top k as it ranks and
+    scores it, less the labels not suggested here, its places of score 0 included). Labels outside ``known_labels``
     (boolean, ``(n_labels,)``; labels the model was never trained on, e.g. added to the
     vocabulary after training) have a model score of 0, so they rank on
     ``weight * zero-shot``: a brand-new label can be suggested before it has a single
@@ -599,36 +600,55 @@ def blend_topk(model_topk: TopK | None, zeroshot_topk: TopK, *, weight: float = 
     _check_blend_spaces(model_topk, zeroshot_topk, model_space, zeroshot_space)
     n_labels = zeroshot_topk.n_labels
     k = min(check_int("k", k, 1, numpy=True), n_labels)  # before any work
-    zs = softmax_scores(zeroshot_topk, temperature).to_csr()
+    probabilities = softmax_scores(zeroshot_topk, temperature)
     known = _label_mask("known_labels", known_labels, n_labels, default=True)
     if known_labels is None and model_topk is not None:
         known[model_topk.n_labels:] = False
     allowed = ~_label_mask("exclude", exclude, n_labels, default=False)
-    if model_topk is None:
-        blended = zs
+    if model_topk is not None and (len(model_topk) != len(zeroshot_topk)
+                                   or model_topk.n_labels > n_labels):
+        raise InvalidParameterError("model_topk", "one row per document, labels a prefix "
+                                    "of the zero-shot label space", model_topk.n_labels)
+    # one side alone is that side's own top k, in its order and with its scores: through
+    # the sparse blend below, weight 0 dropped the model's labels of score 0 (a k-NN
+    # model fills its top k with them, most frequent first) and re-ranked its ties by id
+    if model_topk is None or weight == 1.0:
+        topk = _first_allowed(probabilities, allowed, k, n_labels)
+    elif weight == 0.0:
+        topk = _first_allowed(model_topk, known & allowed, k, n_labels)
     else:
-        if len(model_topk) != len(zeroshot_topk) or model_topk.n_labels > n_labels:
-            raise InvalidParameterError("model_topk", "one row per document, labels a prefix "
-                                        "of the zero-shot label space", model_topk.n_labels)
         model = model_topk.to_csr()
         model = sp.csr_matrix((np.clip(model.data, 0, 1), model.indices, model.indptr),
                               shape=(len(model_topk), n_labels))
         model = sp.csr_matrix(model @ sp.diags(known.astype(np.float32)))
         model.eliminate_zeros()  # a label the model never trained on is no model candidate
-        if weight == 0.0:
-            blended = model
-        elif weight == 1.0:
-            blended = zs
-        else:
-            blended = model * (1.0 - weight) + zs * weight
+        topk = _blended_topk(model * (1.0 - weight) + probabilities.to_csr() * weight,
+                             allowed, k, n_labels)
+    return _without_suggestions(topk, zeroshot_topk.valid.sum(axis=1) == 0)
+
+
+def _first_allowed(topk: TopK, allowed: np.ndarray, k: int, n_labels: int) -> TopK:
+    """The first ``k`` entries of each row of the sorted ``topk`` whose labels the
+    boolean ``allowed`` (``(n_labels,)``) allows, in ``topk``'s order and with its scores
+    (``k`` wide, padded)."""
+    keep = topk.valid & allowed[np.where(topk.valid, topk.indices, 0)]
+    order = np.argsort(~keep, axis=1, kind="stable")[:, :k]  # kept first, in their order
+    kept = np.take_along_axis(keep, order, axis=1)
+    return TopK._trusted(
+        np.where(kept, np.take_along_axis(topk.indices, order, axis=1), PAD),
+        np.where(kept, np.take_along_axis(topk.scores, order, axis=1), -np.inf),
+        n_labels).padded_to(k)
+
+
+def _blended_topk(blended, allowed: np.ndarray, k: int, n_labels: int) -> TopK:
+    """Top ``k`` of the sparse blended scores among the ``allowed`` labels."""
     blended = sp.csr_matrix(blended, dtype=np.float64, copy=True)
     blended.data += 1e-6  # keep zero blends as candidates
     blended = sp.csr_matrix(blended @ sp.diags(allowed.astype(np.float64)))
     blended.eliminate_zeros()  # excluded labels are no candidates at all
     topk = TopK.from_csr(blended, k)
-    topk = TopK._trusted(topk.indices, np.where(topk.valid, topk.scores - 1e-6, -np.inf),
+    return TopK._trusted(topk.indices, np.where(topk.valid, topk.scores - 1e-6, -np.inf),
                          n_labels)
-    return _without_suggestions(topk, zeroshot_topk.valid.sum(axis=1) == 0)
 
 
 def _without_suggestions(topk: TopK, rows: np.ndarray) -> TopK:
