@@ -354,6 +354,21 @@ def test_three_copies_of_a_text_are_exact_pairs_only():
     assert dups.summary()["n_conflicting_exact_pairs"] == dups.summary()["n_conflicting_pairs"]
 
 
+def test_a_text_in_another_unicode_form_is_an_exact_duplicate_and_leak():
+    """A copy with a decomposed "é" (as files made on macOS have it) or a soft hyphen is
+    the same text, with the same TF-IDF features; compared code point by code point it
+    was no exact duplicate, so --no-near-duplicates found neither it nor its leak into
+    a test split (with near duplicates, a 'near' pair of cosine 1)."""
+    texts = ["Café in Paris", "CAFE\u0301 in  paris", "Sun over Ro\u00adme", "Rain"]
+    Y = sp.csr_matrix(np.array([[1, 0], [0, 1], [0, 1], [1, 0]], bool))
+    dups = find_duplicates(texts, Y, None)
+    assert dups.pairs.tolist() == [[0, 1]] and dups.exact.tolist() == [True]
+    assert dups.summary()["n_conflicting_exact_pairs"] == 1
+    result = leakage(text_hashes(texts), ["Sun over Rome", "rain\ufeff", "cafe\u0301"])
+    assert result["exact_mask"].tolist() == [True, True, False]
+    assert result["nearest_train"].tolist() == [2, 3, -1]
+
+
 def test_conflicting_exact_pairs_do_not_depend_on_document_order():
     """Each copy was paired with its group's first copy only: label sets {x, y, y} gave 2
     conflicting pairs, {y, y, x} gave 1. Every pair of copies counts now: 3 pairs, 2 of
