@@ -51,6 +51,45 @@ def test_overwrite_is_atomic_and_leaves_no_temporaries(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
 
 
+@pytest.mark.parametrize("spelling", [".", "", "../b", "ABSOLUTE"])
+@pytest.mark.parametrize("existing", [True, False])
+def test_after_saving_over_the_current_folder_dot_names_the_new_bundle(
+        tmp_path, monkeypatch, caplog, existing, spelling):
+    # the save replaces the folder the process runs in; '.' still named the old one,
+    # deleted, so clf.save('.') then TextClassifier.load('.') (or 'tagsmith info .'
+    # in the shell that ran 'train -o .') failed with 'manifest.json is missing'
+    (tmp_path / "b").mkdir()
+    if existing:
+        write(tmp_path / "b", 1.0)
+    monkeypatch.chdir(tmp_path / "b")
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        write(Path(str(tmp_path / "b") if spelling == "ABSOLUTE" else spelling), 2.0)
+    assert Bundle(".").read_json("meta.json") == {"a": 2.0}
+    assert Path.cwd() == (tmp_path / "b").resolve()
+    assert f"cd {(tmp_path / 'b').resolve()}" in caplog.text  # what a shell there needs
+
+
+def test_loading_from_a_deleted_working_folder_says_so(tmp_path, monkeypatch):
+    # a shell still in the folder another process saved a bundle over: '.' is the old
+    # folder, deleted, and the error said the bundle had no manifest.json
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "b")
+    (tmp_path / "b").rmdir()
+    with pytest.raises(BundleError, match="current folder has been deleted or replaced"):
+        Bundle(".")
+
+
+def test_saving_elsewhere_leaves_the_current_folder_alone(tmp_path, monkeypatch, caplog):
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    (tmp_path / "link").symlink_to(tmp_path / "here")  # a link to it is replaced, not it
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        write(tmp_path / "other", 1.0)
+        write(tmp_path / "link", 1.0)
+    assert Path.cwd() == (tmp_path / "here").resolve() and not caplog.text
+    assert Bundle(tmp_path / "link").read_json("meta.json") == {"a": 1.0}
+
+
 def test_failed_write_keeps_the_old_bundle(tmp_path):
     write(tmp_path / "b", 1.0)
     writer = BundleWriter(tmp_path / "b")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import stat
@@ -33,6 +34,8 @@ import scipy.sparse as sp
 
 from tagsmith import __version__
 from tagsmith.exceptions import BundleError, BundleTargetError, DataError
+
+logger = logging.getLogger("tagsmith")
 
 FORMAT_NAME = "tagsmith-bundle"
 FORMAT_VERSION = 1
@@ -75,6 +78,11 @@ class BundleWriter:
             # and rename, and its parent is lexically itself or inside it, so the new
             # bundle was staged inside the target, which was then refused for holding it
             target = Path(os.path.realpath(target))
+        # saving over the folder this process runs in ('-o .', or any spelling of it)
+        # deletes that folder: '.' and every relative path then named the deleted one,
+        # so clf.save('.') and TextClassifier.load('.') found no manifest.json
+        current = _is_current_folder(target)
+        absolute = Path(os.path.realpath(target))
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -117,6 +125,11 @@ class BundleWriter:
                 # "writing the output", which a user takes for stdout, not the bundle
                 exc.filename = str(self.path)
             raise
+        if current:
+            os.chdir(absolute)  # follow the folder to the new bundle
+            logger.warning("the bundle replaced the folder this ran in (%s): a shell still "
+                           "in it sees the old folder, now deleted; 'cd %s' shows the "
+                           "bundle", absolute, absolute)
         return target
 
 
@@ -162,6 +175,12 @@ class Bundle:
     def _read_manifest(self) -> dict:
         manifest_path = self.path / MANIFEST
         if not manifest_path.exists():
+            if not self.path.is_absolute() and _working_folder_deleted():
+                # a shell left in a folder that 'train -o .' replaced: its '.' is the
+                # old folder, deleted, and 'is missing' sent the user looking for a fault
+                raise BundleError("the current folder has been deleted or replaced (by "
+                                  "saving a bundle to it?): cd to its path again",
+                                  path=self.path)
             raise BundleError(f"{MANIFEST} is missing: not a tagsmith model bundle", path=self.path)
         with _open_regular(manifest_path, MANIFEST, self.path) as handle:
             manifest = _parse_json(handle, MANIFEST, self.path)
@@ -624,6 +643,24 @@ def _check_replaceable(target: Path) -> None:
         raise BundleTargetError(f"is a model bundle but also holds {len(foreign)} file(s) it does "
                           f"not list ({shown}), which replacing it would delete; move them "
                           "out or write the bundle elsewhere", path=target)
+
+
+def _is_current_folder(target: Path) -> bool:
+    """Whether ``target`` is the process's working folder (any spelling of it; a link
+    to it is not: saving replaces the link, and the folder stays)."""
+    try:
+        return (not os.path.islink(target) and os.path.isdir(target)
+                and os.path.samefile(target, os.curdir))
+    except OSError:
+        return False
+
+
+def _working_folder_deleted() -> bool:
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return True
+    return False
 
 
 def _replace_directory(staging: Path, target: Path) -> None:
