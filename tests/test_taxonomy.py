@@ -410,6 +410,22 @@ def test_a_name_that_would_run_as_a_spreadsheet_formula_is_cleaned():
     assert [name for name, _ in taxonomy.labels] == ['HYPERLINK("http://evil")', "Refunds"]
 
 
+def test_names_equal_in_unicode_compatibility_form_are_duplicates():
+    """Answers are matched with fold_name (NFKC): a full-width "ＪＯＹ" and "joy" would
+    both take an answer "joy", so a table holding both has a duplicate name."""
+    from tagsmith.labeling.client import ScriptedLLM
+
+    table = [("joy", "Happy texts."), ("\uff2a\uff4f\uff59", "Glad texts."),
+             ("\ufb01les", "About files."), ("files", "Also files.")]
+    assert check_taxonomy(table, 25, 5, 30) == ["duplicate name '\uff2a\uff4f\uff59'",
+                                                "duplicate name 'files'"]
+    answer = json.dumps({"labels": [{"name": n, "description": d} for n, d in table]})
+    options = TaxonomyOptions(use_case="tickets", summarise=False, review=False)
+    taxonomy = generate_taxonomy(["a ticket"], ScriptedLLM(lambda r: answer), options)
+    assert taxonomy.cleaned["duplicates"] == 2
+    assert [name for name, _ in taxonomy.labels] == ["joy", "\ufb01les"]
+
+
 def json_table(text):
     from tagsmith.labeling.parsing import parse_taxonomy_answer
 

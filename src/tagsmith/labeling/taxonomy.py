@@ -40,7 +40,7 @@ from tagsmith.exceptions import InvalidParameterError, LLMError, LLMOutputError
 from tagsmith.labeling import prompts
 from tagsmith.labeling.cache import discard_cached
 from tagsmith.labeling.client import ChatRequest, LLMClient, check_temperature, complete_all
-from tagsmith.labeling.parsing import normalise_name, parse_summaries, parse_taxonomy_answer
+from tagsmith.labeling.parsing import fold_name, parse_summaries, parse_taxonomy_answer
 from tagsmith.progress import progress_bar
 
 logger = logging.getLogger("tagsmith")
@@ -146,7 +146,7 @@ def check_taxonomy(labels: list[tuple[str, str]], max_labels: int, name_words: i
         problems.append(f"{len(labels)} labels, at most {max_labels} allowed")
     seen: set[str] = set()
     for name, description in labels:
-        key = normalise_name(name)
+        key = fold_name(name)  # as answers are matched: "ｊｏｙ" is "joy"
         if key in seen:
             problems.append(f"duplicate name {name!r}")
         seen.add(key)
@@ -183,7 +183,7 @@ def clean_taxonomy(labels: list[tuple[str, str]], options: TaxonomyOptions
             # no word limit here: an over-long description is cut just below, which
             # drops its last word rather than the sign of its first
             description = defuse_formula_start(description, None)
-        key = normalise_name(name)
+        key = fold_name(name)  # as answers are matched: "ｊｏｙ" is "joy"
         if key in seen:
             counts["duplicates"] += 1
             continue
