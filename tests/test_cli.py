@@ -457,6 +457,22 @@ def test_an_unknown_label_in_eval_or_calibrate_names_the_bundles_vocabulary(
         assert expected in result.output, result.output
 
 
+def test_an_unknown_label_in_train_names_the_vocab_file(goemotions_small, tmp_path):
+    """train --vocab V.tsv: an unknown label in CORPUS or --dev said "(not in the
+    vocabulary)", not which file; eval and calibrate name the bundle's."""
+    lines = goemotions_small["test"].read_text().splitlines(keepends=True)
+    corpus = tmp_path / "cocoa.tsv"
+    corpus.write_text("".join(lines[:3]) + "I love hot chocolate\tcocoa\n")
+    vocab = goemotions_small["vocab"]
+    for args in ((corpus,), (goemotions_small["train"], "--dev", corpus)):
+        result = run("train", *args, "--output", tmp_path / "model", "--vocab", vocab,
+                     *FAST)
+        assert result.exit_code == 3, result.output
+        assert (f"{corpus}:4: unknown label 'cocoa' (not in the vocabulary {vocab})"
+                in result.output), result.output
+    assert not (tmp_path / "model").exists()
+
+
 def test_calibrate_refuses_held_out_data_without_positives_or_too_few(bundle, goemotions_small,
                                                                        tmp_path, caplog):
     before = (bundle / "manifest.json").read_text()

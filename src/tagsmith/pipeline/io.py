@@ -95,12 +95,14 @@ def read_labelled_corpora(paths: list[str | Path], vocab: str | Path | None, *,
 
     Without a vocabulary the label space is derived while the corpora are read, so each
     is read once (:func:`resolve_label_space` then :func:`read_labelled` read them twice);
-    the result is the same.
+    the result is the same. An unknown label's error names the vocabulary file ("not in
+    the vocabulary V.tsv"), as eval's names the bundle's.
     """
     if vocab is not None:
         space = resolve_label_space(paths, vocab)
         return space, [read_labelled(path, space, on_error=on_error,
-                                     unknown_labels=unknown_labels) for path in paths]
+                                     unknown_labels=unknown_labels,
+                                     vocabulary=f"the vocabulary {vocab}") for path in paths]
     logger.info("no vocabulary given: deriving the label space from %s",
                 ", ".join(str(p) for p in paths))
     # unknown_labels too: an empty "<>" is unknown here, as to a derived space
