@@ -297,6 +297,24 @@ def test_csv_requires_a_text_column(tmp_path):
     assert "no 'text' column" in str(info.value) and "'body', 'labels'" in str(info.value)
 
 
+def test_csv_blank_lines_before_the_header_are_named(tmp_path):
+    """Blank lines before the header said "line 1: no 'text' column in the header;
+    found columns: none", though the header was there, below them."""
+    for content, shown in (("\ntext,labels\nhello,x\n", "line 1 is blank: the header "
+                            "row (with a 'text' column) must be the first line; remove the "
+                            "blank line(s) before line 2"),
+                           ("\n \n,,\ntext\nhello\n", "lines 1-3 are blank: the header "
+                            "row (with a 'text' column) must be the first line; remove the "
+                            "blank line(s) before line 4"),
+                           ("\n\n", "every line is blank: no header row")):
+        path = write(tmp_path / "blank.csv", content)
+        for on_error in ("fail", "skip"):
+            with pytest.raises(CorpusFormatError) as info:
+                list(read_csv(path, on_error=on_error))
+            assert info.value.path == str(path) and info.value.line == 1
+            assert shown in str(info.value), str(info.value)
+
+
 def test_csv_header_naming_a_column_twice_is_refused(tmp_path):
     # the cells under the later column were dropped, silently (a second text column's
     # words, a second labels column's labels, a metadata column's values)
