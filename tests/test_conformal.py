@@ -502,3 +502,27 @@ def test_listing_sets_does_not_rank_the_label_space_per_document(monkeypatch):
     listed = clf._document_sets(sets, "recall", "en", 3)
     assert all(d.size == n_labels for d in listed)
     assert [[(s.label_id, s.score) for s in d.labels] for d in listed[:3]] == expected
+
+
+@pytest.mark.parametrize("tail_label", [None, 3])
+def test_materialised_sets_have_sorted_column_indices(tail_label):
+    """Without a tail label the CSR held each row's members in top-k order (best first):
+    scipy consumers expect sorted indices (has_canonical_format)."""
+    from tagsmith.conformal.sets import LabelSets
+
+    probs = TopK.from_scores(np.array([[0.1, 0.4, 0.9, 0.0], [0.8, 0.2, 0.7, 0.0]]), k=3)
+    tail_in = np.zeros(4, bool)
+    if tail_label is not None:
+        tail_in[tail_label] = True
+    in_set = probs.scores >= 0.15
+    sets = LabelSets(probs, in_set, tail_in, in_set.sum(axis=1) + tail_in.sum(),
+                     np.zeros(2, bool), alpha=0.1, method="recall")
+    csr = sets.to_csr()
+    assert csr.has_canonical_format and csr.dtype == bool
+    csr.has_sorted_indices = False  # make scipy check the arrays themselves
+    csr.sort_indices()
+    expected = [[0, 1, 1, 0], [1, 1, 1, 0]]
+    if tail_label is not None:
+        expected = [row[:3] + [1] for row in expected]
+    assert sets.to_csr().indices.tolist() == csr.indices.tolist()
+    assert csr.toarray().astype(int).tolist() == expected

@@ -101,7 +101,8 @@ class LabelSets:
         return out
 
     def to_csr(self, max_entries: int = MAX_MATERIALISED) -> sp.csr_matrix:
-        """The sets as a boolean sparse ``n x n_labels`` matrix.
+        """The sets as a boolean sparse ``n x n_labels`` matrix in canonical form
+        (column indices sorted within a row, none twice).
 
         Refused (clear error) when that would hold more than ``max_entries`` members,
         which happens when many tail labels are in every set.
@@ -119,6 +120,9 @@ class LabelSets:
                                shape=(n, n_labels))
         tail = np.flatnonzero(self.tail_in)
         if not tail.size:
+            # the members went in in top-k order (best first), not by label id: scipy
+            # expects sorted column indices within a row (has_canonical_format)
+            listed.sort_indices()
             return listed
         everyone = sp.csr_matrix((np.ones(n * tail.size, dtype=np.int8), np.tile(tail, n),
                                   np.arange(n + 1) * tail.size), shape=(n, n_labels))
