@@ -199,3 +199,16 @@ def test_constructors_and_consumers_name_the_parameter_for_wrong_types():
     with pytest.raises(InvalidParameterError, match="parameter 'topk'"):
         calibrator.apply(np.zeros((2, 2)))
     assert len(TopK.concatenate((topk, topk))) == 4
+
+
+def test_sparse_matrices_have_sorted_column_indices():
+    """to_csr and label_sets filled each row in rank order (best first), so a row's
+    column indices were unsorted: scipy consumers expect has_canonical_format."""
+    topk = TopK.from_scores(np.array([[0.1, 0.4, 0.9, 0.0], [0.8, 0.2, 0.7, 0.6]]), k=3)
+    for matrix, columns, dense in (
+            (topk.to_csr(), [[0, 1, 2], [0, 2, 3]], [[0.1, 0.4, 0.9, 0], [0.8, 0, 0.7, 0.6]]),
+            (topk.label_sets(0.3), [[1, 2], [0, 2, 3]], [[0, 1, 1, 0], [1, 0, 1, 1]])):
+        assert matrix.has_canonical_format
+        assert [row.tolist() for row in np.split(matrix.indices, matrix.indptr[1:-1])] \
+            == columns
+        np.testing.assert_allclose(matrix.toarray(), dense, rtol=1e-6)

@@ -235,12 +235,16 @@ class TopK:
 
     # -- conversion -------------------------------------------------------------------------
     def to_csr(self) -> sp.csr_matrix:
-        """Scores as a sparse ``n x n_labels`` matrix (padding dropped)."""
+        """Scores as a sparse ``n x n_labels`` matrix (padding dropped), in canonical
+        form: column indices sorted within a row, as scipy consumers expect (the rows
+        are filled in rank order)."""
         valid = self.valid
         n = len(self)
         indptr = np.concatenate([[0], np.cumsum(valid.sum(axis=1))])
-        return sp.csr_matrix((self.scores[valid], self.indices[valid], indptr),
-                             shape=(n, self.n_labels))
+        out = sp.csr_matrix((self.scores[valid], self.indices[valid], indptr),
+                            shape=(n, self.n_labels))
+        out.sort_indices()
+        return out
 
     def label_sets(self, threshold=0.5, *, min_labels: int = 0,
                    max_labels: int | None = None) -> sp.csr_matrix:
@@ -263,7 +267,9 @@ class TopK:
             keep[:, max_labels:] = False
         indptr = np.concatenate([[0], np.cumsum(keep.sum(axis=1))])
         data = np.ones(int(indptr[-1]), dtype=bool)
-        return sp.csr_matrix((data, self.indices[keep], indptr), shape=(len(self), self.n_labels))
+        out = sp.csr_matrix((data, self.indices[keep], indptr), shape=(len(self), self.n_labels))
+        out.sort_indices()  # canonical, as :meth:`to_csr`
+        return out
 
 
 def _describe(value) -> str:
