@@ -563,9 +563,10 @@ def blend_topk(model_topk: TopK | None, zeroshot_topk: TopK, *, weight: float = 
     Zero-shot cosines first become a distribution over each document's candidates
     (:func:`softmax_scores`). The weight applies to every label alike: ``weight=0`` is
     the model alone, ``weight=1`` zero-shot alone (that side's top k as it ranks and
-    scores it, less the labels not suggested here, its places of score 0 included). Labels outside ``known_labels``
-    (boolean, ``(n_labels,)``; labels the model was never trained on, e.g. added to the
-    vocabulary after training) have a model score of 0, so they rank on
+    scores it, less the labels not suggested here, its places of score 0 included).
+    Labels outside ``known_labels`` (boolean, ``(n_labels,)``; labels the model was
+    never trained on, e.g. added to the vocabulary after training) have a model score
+    of 0, so they rank on
     ``weight * zero-shot``: a brand-new label can be suggested before it has a single
     training document whenever the zero-shot share is above 0. ``model_topk`` may cover
     fewer labels (an older label space whose ids are a prefix of the new one).
