@@ -782,3 +782,68 @@ def test_a_damaged_cache_row_is_a_clear_error_naming_the_cache(tmp_path):
             complete_all(cached, [request("a")])
         assert not server.requests
     assert str(path) in str(error.value)
+
+
+class _TrickleServer:
+    """A chat endpoint on 127.0.0.1 that sends its (valid) answer a byte at a time,
+    ``pause`` seconds apart, after ``padding`` spaces: never silent for a whole
+    timeout, yet slower than one in all."""
+
+    def __init__(self, padding=40, pause=0.1):
+        import json
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        answer = json.dumps({"choices": [{"message": {"role": "assistant", "content": "ok"}}],
+                             "usage": {"prompt_tokens": 3, "completion_tokens": 1}}).encode()
+        payload = b" " * padding + answer
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format, *args):
+                pass
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                try:
+                    for i in range(padding):
+                        self.wfile.write(payload[i:i + 1])
+                        self.wfile.flush()
+                        time.sleep(pause)
+                    self.wfile.write(payload[padding:])
+                except OSError:  # the client gave up
+                    self.close_connection = True
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __enter__(self):
+        threading.Thread(target=self.httpd.serve_forever, daemon=True,
+                         kwargs={"poll_interval": 0.05}).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_reply_sent_slowly_times_out_after_the_timeout_in_all():
+    # the timeout bounded each read from the socket, not the request: a server sending
+    # its reply a byte at a time (a gateway padding with whitespace, a stalled proxy)
+    # held a request with --timeout 0.5 for the 4 s it took, and one trickling forever
+    # held the run forever
+    with _TrickleServer(padding=40, pause=0.1) as server:
+        client = OpenAIChatClient(server.base_url, "m", timeout=0.5, max_retries=0)
+        start = time.monotonic()
+        with pytest.raises(LLMError, match=r"timed out after 0\.5 s"):
+            client.complete(request())
+        assert time.monotonic() - start < 2.0
+    assert client.usage.n_failed == 1
+    with _TrickleServer(padding=3, pause=0.05) as server:  # slow, but within the timeout
+        client = OpenAIChatClient(server.base_url, "m", timeout=2.0, max_retries=0)
+        assert [client.complete(request()).text for _ in range(2)] == ["ok", "ok"]

@@ -278,7 +278,8 @@ class OpenAIChatClient:
     ``http://127.0.0.1:8000/v1``); requests go to ``{base_url}/chat/completions``.
     The API key is read from the environment variable ``api_key_env`` (none is sent
     when it is unset, as local servers need none). ``timeout`` is per request in
-    seconds; a request is tried ``1 + max_retries`` times, waiting
+    seconds (connecting, sending and the whole reply, however slowly it comes); a
+    request is tried ``1 + max_retries`` times, waiting
     ``min(backoff_max, backoff_base * 2**attempt)`` times a random factor in [0.5, 1]
     between tries, or the server's ``Retry-After``. At most ``max_concurrency``
     requests are in flight at once, however many threads call :meth:`complete`.
@@ -494,6 +495,10 @@ class OpenAIChatClient:
         reused = getattr(self._local, "connection", None) is not None
         self._local.aborted = aborted  # what a connection that opens now watches
         connection = self._connection()
+        # the timeout is the request's, not each read's: a server sending its reply a
+        # byte at a time (whitespace padding, a stalled proxy) was never silent for a
+        # whole timeout, and held the request (and the run) for as long as it liked
+        deadline = time.monotonic() + self.timeout
         try:
             if connection.sock is None:
                 # connect before the abort check: abort() sets its event before it looks
@@ -506,9 +511,11 @@ class OpenAIChatClient:
             # a plain-HTTP proxy wants the absolute URL in the request line
             path = f"{self.base_url}/chat/completions" if getattr(self._local, "absolute",
                                                                   False) else self._path
+            _time_left(connection, deadline)
             connection.request("POST", path, body=body, headers=self._headers())
+            _time_left(connection, deadline)
             reply = connection.getresponse()
-            status, raw = reply.status, reply.read(MAX_RESPONSE_BYTES + 1)
+            status, raw = reply.status, _read_body(reply, connection, deadline)
             retry_after = _retry_after(reply.getheader("Retry-After"))
             if reply.getheader("Connection", "").lower() == "close":
                 self._drop_connection()
@@ -545,6 +552,35 @@ class OpenAIChatClient:
             error = LLMConfigError if status in (401, 403, 404) else LLMError
             raise error(f"{self.shown_url}: HTTP {status}{hint}: {self._snippet(raw)}")
         return _parse_completion(raw, request, secret=self._api_key())
+
+
+def _time_left(connection: http.client.HTTPConnection, deadline: float) -> None:
+    """Give the socket of ``connection`` the time left until ``deadline`` (on
+    :func:`time.monotonic`) as its timeout, or raise :class:`TimeoutError` when none is."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("timed out")
+    if connection.sock is not None:
+        connection.sock.settimeout(left)
+
+
+def _read_body(reply: http.client.HTTPResponse, connection: http.client.HTTPConnection,
+               deadline: float) -> bytes:
+    """The body of ``reply``, at most :data:`MAX_RESPONSE_BYTES` + 1 bytes of it (more
+    is refused by the caller), read by ``deadline`` or :class:`TimeoutError`."""
+    pieces: list[bytes] = []
+    size = 0
+    while size <= MAX_RESPONSE_BYTES:
+        _time_left(connection, deadline)
+        piece = reply.read1(min(1 << 16, MAX_RESPONSE_BYTES + 1 - size))
+        if not piece:
+            # the end: read() marks the reply as done (read1 does not when a length was
+            # announced), or the next request on the connection is refused as not ready
+            reply.read()
+            break
+        pieces.append(piece)
+        size += len(piece)
+    return b"".join(pieces)
 
 
 def _is_transient(status: int) -> bool:
