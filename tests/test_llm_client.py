@@ -847,3 +847,21 @@ def test_a_reply_sent_slowly_times_out_after_the_timeout_in_all():
     with _TrickleServer(padding=3, pause=0.05) as server:  # slow, but within the timeout
         client = OpenAIChatClient(server.base_url, "m", timeout=2.0, max_retries=0)
         assert [client.complete(request()).text for _ in range(2)] == ["ok", "ok"]
+
+
+def test_a_redirect_is_not_followed_and_stops_the_batch_naming_where_it_points(monkeypatch):
+    # a redirect (http:// for an https:// API, a moved path) answers every request
+    # alike, but each document failed on its own with "HTTP 308: " and an empty body,
+    # never saying where it pointed, until 10 in a row stopped the run
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-redirect-secret")
+    target = "https://user:pw@other.example:8443/v1/chat/completions?token=abc"
+    with LocalChatServer(lambda body: Reply(status=308, headers={"Location": target},
+                                            raw=b"")) as server:
+        with pytest.raises(LLMConfigError) as info:
+            complete_all(client_for(server), [request(str(i)) for i in range(50)], n_workers=1)
+    message = str(info.value)
+    assert "HTTP 308" in message and "https://other.example:8443/v1/chat/completions" in message
+    assert "not followed" in message and "--base-url" in message
+    for secret in ("pw", "token", "abc", "sk-redirect-secret"):
+        assert secret not in message
+    assert len(server.requests) <= 2  # not followed, not retried, the batch stopped

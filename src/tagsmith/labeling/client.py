@@ -517,6 +517,7 @@ class OpenAIChatClient:
             reply = connection.getresponse()
             status, raw = reply.status, _read_body(reply, connection, deadline)
             retry_after = _retry_after(reply.getheader("Retry-After"))
+            location = reply.getheader("Location", "")
             if reply.getheader("Connection", "").lower() == "close":
                 self._drop_connection()
         except TimeoutError as exc:
@@ -549,7 +550,13 @@ class OpenAIChatClient:
                 hint = f" (is the API key in ${self.api_key_env} right?)"
             elif status == 404:
                 hint = f" (is the base URL right, and does it serve model {self.model!r}?)"
-            error = LLMConfigError if status in (401, 403, 404) else LLMError
+            elif 300 <= status <= 399:
+                # every request is redirected alike (http:// for an https:// API, a moved
+                # path): a wrong base URL. Not followed, so the key never goes elsewhere
+                hint = (f" (redirected to {_shown_location(location)}; redirects are not "
+                        "followed: give the address to use as --base-url)")
+            error = LLMConfigError if status in (401, 403, 404) or 300 <= status <= 399 \
+                else LLMError
             raise error(f"{self.shown_url}: HTTP {status}{hint}: {self._snippet(raw)}")
         return _parse_completion(raw, request, secret=self._api_key())
 
@@ -647,6 +654,19 @@ def _redact(url: str) -> str:
         host = f"[{host}]"
     netloc = host + (f":{parts.port}" if parts.port else "")
     return parts._replace(netloc=netloc, query="", fragment="").geturl()
+
+
+def _shown_location(location: str, limit: int = 200) -> str:
+    """A redirect's ``Location`` for a message: no credentials or query, on one line.
+
+    >>> _shown_location("https://u:pw@example.com/v1/chat/completions?key=1")
+    'https://example.com/v1/chat/completions'
+    """
+    try:
+        shown = _redact(location.strip())
+    except ValueError:  # a port that is no number
+        shown = ""
+    return shown[:limit] if shown.isprintable() and shown else "an address not given"
 
 
 def _snippet(raw: bytes, limit: int = 200, secret: str = "") -> str:
