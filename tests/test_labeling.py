@@ -859,3 +859,27 @@ def test_votes_with_no_valid_item_do_not_dilute_the_others():
                                  LabelingOptions(votes=3, n_workers=1))
     assert result.Y.toarray().tolist() == [[pytest.approx(0.75), 0, 0]]
     assert result.report.n_malformed_answers == 1
+
+
+@pytest.mark.parametrize("where", ["output", "student"])
+def test_cli_label_refuses_a_cache_that_is_an_output(tmp_path, where):
+    # --cache on the --output path (or inside the --student bundle): the labels were
+    # written over the cache (the answers paid for lost), while SQLite's write-ahead
+    # log, still beside it, went on serving them and would write its pages back into
+    # labels.jsonl at its next checkpoint
+    corpus, vocab = tmp_path / "docs.txt", tmp_path / "v.tsv"
+    corpus.write_text("sport one\n")
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    out = tmp_path / "o.jsonl"
+    cache = out if where == "output" else tmp_path / "student" / "c.sqlite"
+    extra = ["--budget", "1", "--student", tmp_path / "student"] if where == "student" \
+        else []
+    with LocalChatServer(teacher) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "label", str(corpus), "--vocab", str(vocab), "-o", str(out),
+            *map(str, extra), "--base-url", server.base_url, "--llm", "t",
+            "--cache", str(cache)])
+        assert not server.requests
+    assert result.exit_code == 2, result.output
+    assert "--cache" in result.output and f"--{where}" in result.output
+    assert not out.exists() and not cache.exists()

@@ -1007,3 +1007,21 @@ def test_taxonomy_outputs_replaced_together_leave_nothing_aside(tmp_path):
                      (ttl, lambda path: path.write_text("new skos\n"))])
     assert (csv.read_text(), ttl.read_text()) == ("new csv\n", "new skos\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv", "t.ttl"]
+
+
+@pytest.mark.parametrize("where", ["output", "skos"])
+def test_cli_taxonomy_refuses_a_cache_that_is_an_output(tmp_path, where):
+    # the vocabulary (or the Turtle file) was written over the cache: the answers paid
+    # for were lost, and SQLite's write-ahead log beside it would write them back into
+    # the vocabulary at its next checkpoint
+    out, skos = tmp_path / "t.csv", tmp_path / "t.ttl"
+    cache = out if where == "output" else skos
+    with LocalChatServer(ScriptedTaxonomist(break_first=False, break_update=False)) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "taxonomy", str(SAMPLE), "--use-case", "x", "-o", str(out),
+            "--skos", str(skos), "--sample", "20", "--no-summaries",
+            "--base-url", server.base_url, "--llm", "m", "--cache", str(cache)])
+        assert not server.requests
+    assert result.exit_code == 2, result.output
+    assert "--cache" in result.output and f"--{where}" in result.output
+    assert not out.exists() and not skos.exists()

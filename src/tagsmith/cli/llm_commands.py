@@ -90,6 +90,21 @@ def _cached(client, cache):
     return CachedClient(client, ResponseCache(cache))
 
 
+def _check_cache_apart(cache: str, **written: str | None) -> None:
+    """Refuse a ``--cache`` that is a file the command writes, or lies inside one (a
+    bundle folder): ``written`` maps option names (``output``, ``student``) to paths.
+    The output was written over the cache, losing the answers paid for, while SQLite's
+    write-ahead log beside it went on serving them and would write its pages into the
+    output at its next checkpoint."""
+    from pathlib import Path
+
+    where = Path(cache).resolve()
+    for name, path in written.items():
+        if path and (Path(path).resolve() == where or Path(path).resolve() in where.parents):
+            raise click.BadParameter(f"must differ from --{name} (and not lie inside it)",
+                                     param_hint="--cache")
+
+
 def _check_output_file(path: str | None, option: str) -> None:
     """Fail before any work (and any LLM call) when ``path`` cannot be written as a file:
     an existing directory, a path below a file, a read-only folder. A missing folder
@@ -173,6 +188,7 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
     _check_output_file(skos, "--skos")
     if skos and os.path.abspath(skos) == os.path.abspath(output):
         raise click.BadParameter("must differ from --output", param_hint="--skos")
+    _check_cache_apart(llm["cache"], output=output, skos=skos)
     if skos:
         import importlib.util
 
@@ -302,6 +318,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
                 or labels_path in bundle_path.parents:
             raise click.BadParameter("must differ from --output (and neither may lie "
                                      "inside the other)", param_hint="--student")
+    _check_cache_apart(llm["cache"], output=output, student=student)
     space = load_vocabulary(vocab)
     if shortlist_bundle:  # match the bundle's labels to VOCAB's by URI, not by position
         from tagsmith.pipeline.classifier import TextClassifier
