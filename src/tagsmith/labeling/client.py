@@ -281,8 +281,10 @@ class OpenAIChatClient:
     seconds (connecting, sending and the whole reply, however slowly it comes); a
     request is tried ``1 + max_retries`` times, waiting
     ``min(backoff_max, backoff_base * 2**attempt)`` times a random factor in [0.5, 1]
-    between tries, or the server's ``Retry-After``. At most ``max_concurrency``
-    requests are in flight at once, however many threads call :meth:`complete`.
+    between tries, or the server's ``Retry-After`` (at most ``5 * max(backoff_max, 1)``
+    seconds: a server asking for hours is asked again sooner). At most
+    ``max_concurrency`` requests are in flight at once, however many threads call
+    :meth:`complete`.
     Prices are per million prompt / completion tokens.
     """
 
