@@ -855,6 +855,7 @@ def test_a_redirect_is_not_followed_and_stops_the_batch_naming_where_it_points(m
     # never saying where it pointed, until 10 in a row stopped the run
     monkeypatch.setenv("OPENAI_API_KEY", "sk-redirect-secret")
     target = "https://user:pw@other.example:8443/v1/chat/completions?token=abc"
+    echoed = "http://127.0.0.1:1/sk-redirect-secret/v1"  # a server quoting the key
     with LocalChatServer(lambda body: Reply(status=308, headers={"Location": target},
                                             raw=b"")) as server:
         with pytest.raises(LLMConfigError) as info:
@@ -865,3 +866,8 @@ def test_a_redirect_is_not_followed_and_stops_the_batch_naming_where_it_points(m
     for secret in ("pw", "token", "abc", "sk-redirect-secret"):
         assert secret not in message
     assert len(server.requests) <= 2  # not followed, not retried, the batch stopped
+    with LocalChatServer(lambda body: Reply(status=302, headers={"Location": echoed})) \
+            as server:
+        with pytest.raises(LLMConfigError, match=r"127\.0\.0\.1:1/\[API key\]/v1") as info:
+            client_for(server).complete(request())
+    assert "sk-redirect-secret" not in str(info.value)

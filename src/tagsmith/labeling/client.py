@@ -555,8 +555,11 @@ class OpenAIChatClient:
             elif 300 <= status <= 399:
                 # every request is redirected alike (http:// for an https:// API, a moved
                 # path): a wrong base URL. Not followed, so the key never goes elsewhere
-                hint = (f" (redirected to {_shown_location(location)}; redirects are not "
-                        "followed: give the address to use as --base-url)")
+                shown = _shown_location(location)
+                if self._api_key():  # masked, should a server put it in the address
+                    shown = shown.replace(self._api_key(), "[API key]")
+                hint = (f" (redirected to {shown}; redirects are not followed: give the "
+                        "address to use as --base-url)")
             error = LLMConfigError if status in (401, 403, 404) or 300 <= status <= 399 \
                 else LLMError
             raise error(f"{self.shown_url}: HTTP {status}{hint}: {self._snippet(raw)}")
