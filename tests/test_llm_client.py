@@ -871,3 +871,18 @@ def test_a_redirect_is_not_followed_and_stops_the_batch_naming_where_it_points(m
         with pytest.raises(LLMConfigError, match=r"127\.0\.0\.1:1/\[API key\]/v1") as info:
             client_for(server).complete(request())
     assert "sk-redirect-secret" not in str(info.value)
+
+
+def test_an_absurd_token_count_is_estimated_and_the_answer_cached(tmp_path):
+    # a count no request can have (here 10**23) was taken as reported: the cache could
+    # not store it (OverflowError out of a worker thread: the run crashed and the
+    # answer just paid for was lost) and the cost shown was astronomical
+    body = (b'{"choices": [{"message": {"role": "assistant", "content": "ok"}}], '
+            b'"usage": {"prompt_tokens": 100000000000000000000000, "completion_tokens": 7}}')
+    with LocalChatServer(lambda b: Reply(raw=body)) as server:
+        client = CachedClient(client_for(server), ResponseCache(tmp_path / "c.sqlite"))
+        [answer] = complete_all(client, [request("a prompt of a few words")])
+    assert answer.text == "ok" and answer.completion_tokens == 7
+    assert answer.prompt_tokens == estimate_tokens("a prompt of a few words")
+    assert client.usage.prompt_tokens == answer.prompt_tokens
+    assert client.cache.get(request("a prompt of a few words")).text == "ok"

@@ -71,6 +71,9 @@ ABORT_GRACE = 5.0
 #: how often, in seconds, a connection attempt looks whether abort() was called (the
 #: socket a connect is waiting on does not exist for abort() to shut down until then)
 CONNECT_POLL = 0.1
+#: the largest token count a reply's usage may report for one request (more is a broken
+#: count, estimated instead: SQLite cannot even store one from 2**63)
+MAX_REPORTED_TOKENS = 10**12
 #: the highest sampling temperature chat-completions endpoints accept
 MAX_TEMPERATURE = 2.0
 #: what an API key may hold: visible ASCII and inner spaces
@@ -742,8 +745,14 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
 
 
 def _count(value: object, estimate: int) -> int:
-    """A reported token count, or ``estimate`` where it is missing or not a count."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+    """A reported token count, or ``estimate`` where it is missing or not a count (a
+    negative number, or one over :data:`MAX_REPORTED_TOKENS`).
+
+    >>> _count(12, 3), _count(-1, 3), _count(10**23, 3), _count("12", 3)
+    (12, 3, 3, 3)
+    """
+    if isinstance(value, int) and not isinstance(value, bool) \
+            and 0 <= value <= MAX_REPORTED_TOKENS:
         return value
     return estimate
 
