@@ -134,12 +134,7 @@ def load_vocabulary(path: str | Path, *, format: str | None = None, language: st
     kind = format or detect_format(path)
     if kind == "skos":
         labels = _read_skos(path, language)
-        for label in labels:
-            problem = _label_problem(label)
-            if problem:
-                # a URI with a lone surrogate is no text an error message can print
-                uri = label.uri[:200].encode("utf-8", "backslashreplace").decode("utf-8")
-                raise VocabularyError(f"concept <{uri}>: {problem}", path=path)
+        _refuse_label_problems(labels, path)
     else:
         rows = _tsv_rows(path, language) if kind == "tsv" else _csv_rows(path, language)
         labels = _collect(rows, path, on_error)
@@ -763,12 +758,18 @@ def _check_loadable(space: LabelSpace, path: str | Path) -> None:
     control character, as a label space derived from a corpus's bare names has, a
     lone surrogate, an over-long name). Written, such a file did not load again, and a
     lone surrogate failed the write with a bare UnicodeEncodeError."""
-    for label in space:
+    _refuse_label_problems(space, path, "; it would not load back, so nothing was written")
+
+
+def _refuse_label_problems(labels: Iterable[Label], path: str | Path, after: str = "") -> None:
+    """Raise :class:`VocabularyError` naming the first of ``labels`` with a
+    :func:`_label_problem` (reading SKOS, and before writing any format)."""
+    for label in labels:
         problem = _label_problem(label)
         if problem:
+            # a URI with a lone surrogate is no text an error message can print
             uri = label.uri[:200].encode("utf-8", "backslashreplace").decode("utf-8")
-            raise VocabularyError(f"concept <{uri}>: {problem}; it would not load back, "
-                                  "so nothing was written", path=path)
+            raise VocabularyError(f"concept <{uri}>: {problem}{after}", path=path)
 
 
 def _label_problem(label: Label) -> str | None:
