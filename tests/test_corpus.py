@@ -210,6 +210,41 @@ def test_a_jsonl_string_with_half_a_character_is_a_malformed_line(tmp_path):
     assert [r.text for r in kept] == ["an emoji \U0001F600 whole"]
 
 
+def test_jsonl_nan_and_infinity_are_malformed_lines_and_never_written(tmp_path):
+    """json.loads reads the bare tokens NaN, Infinity and -Infinity (no JSON: jq and
+    JavaScript refuse the file) and json.dumps wrote them back into corpora."""
+    from tagsmith.data.writers import write_records
+
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"text": "first", "labels": ["a"]}\n'
+                    '{"text": "nan", "labels": ["a"], "score": NaN}\n'
+                    '{"text": "inf", "labels": ["a"], "m": {"w": [-Infinity]}}\n'
+                    '{"text": "NaN and Infinity", "labels": ["a"], "x": "Infinity"}\n',
+                    encoding="utf-8")
+    with pytest.raises(CorpusFormatError) as info:
+        list(read_jsonl(path))
+    assert str(info.value) == (f'{path}:2: invalid JSON: NaN is no JSON number (write it '
+                               'as the string "NaN")')
+    errors = []
+    kept = list(read_jsonl(path, on_error=errors.append))
+    assert [r.text for r in kept] == ["first", "NaN and Infinity"]
+    assert [(e.line, e.reason.split(" is ")[0]) for e in errors] == [
+        (2, "invalid JSON: NaN"), (3, "invalid JSON: -Infinity")]
+    # metadata holding such floats (a Document made in Python) is written as strings
+    record = Record("t", ("a",), "d", 1, "mem", {"s": float("nan"),
+                                                 "m": [float("inf"), -float("inf")]})
+    out = tmp_path / "out.jsonl"
+    write_records([record], out)
+    line = out.read_text(encoding="utf-8")
+    assert "NaN" in line and json.loads(line, parse_constant=pytest.fail) == {
+        "id": "d", "text": "t", "labels": ["a"], "s": "NaN",
+        "m": ["Infinity", "-Infinity"]}
+    assert [r.metadata["m"] for r in read_jsonl(out)] == [["Infinity", "-Infinity"]]
+    write_records([record], tmp_path / "out.csv")
+    rows = list(csv.reader((tmp_path / "out.csv").open(encoding="utf-8", newline="")))
+    assert rows[1][3:] == ["NaN", '["Infinity", "-Infinity"]']
+
+
 def test_trailing_tabs_are_no_extra_column(tmp_path):
     path = write(tmp_path / "c.tsv", f"one\t<{U}a>\t\ntwo\t<{U}a> <{U}b>\t \t\r\n"
                  f"three\t\t<{U}b>\n")

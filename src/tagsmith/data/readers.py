@@ -517,9 +517,27 @@ def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]
     return obj
 
 
-#: :func:`json.loads` refusing duplicate keys, as fast: the hook gets the pairs as a list
-#: and :class:`dict` builds the object in C, as the default decoder does
-_JSON_DECODER = json.JSONDecoder(object_pairs_hook=_refuse_duplicate_keys)
+def _refuse_non_finite(token: str) -> float:
+    """Refuse the bare tokens ``NaN``, ``Infinity`` and ``-Infinity``: no JSON (RFC 8259)
+    but read by :func:`json.loads` as floats, which strict parsers (jq, JavaScript's,
+    Go's) refuse; the line is malformed. A value meant as such is written as a string
+    (``"Infinity"``), as tagsmith's writers do (:mod:`tagsmith._json`).
+
+    >>> try:
+    ...     _JSON_DECODER.decode('{"text": "a", "score": -Infinity}')
+    ... except _Malformed as exc:
+    ...     print(exc)
+    invalid JSON: -Infinity is no JSON number (write it as the string "-Infinity")
+    """
+    raise _Malformed(f"invalid JSON: {token} is no JSON number (write it as the string "
+                     f'"{token}")')
+
+
+#: :func:`json.loads` refusing duplicate keys and NaN/Infinity, as fast: the hook gets
+#: the pairs as a list and :class:`dict` builds the object in C, as the default decoder
+#: does
+_JSON_DECODER = json.JSONDecoder(object_pairs_hook=_refuse_duplicate_keys,
+                                 parse_constant=_refuse_non_finite)
 
 
 def _holds_lone_surrogate(value: object) -> bool:

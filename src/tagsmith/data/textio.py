@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
-import json
 import os
 import re
 import tempfile
@@ -15,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from tagsmith._json import dumps as strict_dumps
 from tagsmith.exceptions import DataError, InvalidParameterError
 
 #: code points UTF-8 cannot encode: halves of a surrogate pair (a Python str never holds
@@ -56,10 +56,18 @@ def json_line(obj) -> str:
     >>> line = json_line({"text": "a\u2028b\u2029c\x85d"})
     >>> line
     '{"text": "a\\u2028b\\u2029c\\u0085d"}\n'
+    >>> import json
     >>> len(line.splitlines()), json.loads(line)["text"] == "a\u2028b\u2029c\x85d"
     (1, True)
+
+    A float JSON cannot hold is written as a string (:func:`tagsmith._json.strict`), not
+    as the bare ``NaN``/``Infinity`` Python's :mod:`json` writes, which strict parsers and
+    tagsmith's own JSONL reader refuse:
+
+    >>> json_line({"score": float("nan"), "m": [float("-inf")]})
+    '{"score": "NaN", "m": ["-Infinity"]}\n'
     """
-    text = json.dumps(obj, ensure_ascii=False)
+    text = strict_dumps(obj, ensure_ascii=False)
     return _JSON_LINE_BREAKS.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 
 

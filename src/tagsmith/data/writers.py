@@ -9,11 +9,12 @@ left half written; ``.gz`` paths are compressed.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from tagsmith._json import dumps as strict_dumps
+from tagsmith._json import strict
 from tagsmith.data.corpus import write_tsv
 from tagsmith.data.csvlimits import csv_writer
 from tagsmith.data.labelspace import LabelSpace
@@ -166,7 +167,15 @@ def label_cell(keys: Iterable[str]) -> str:
 
 
 def _cell(value) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    """A CSV metadata cell: a string as it is, any other value as strict JSON (a float
+    JSON cannot hold as ``NaN``/``Infinity``/``-Infinity``, inside a list or object as
+    that string quoted, never as the bare token strict JSON parsers refuse).
+
+    >>> _cell("x"), _cell(2), _cell(float("nan")), _cell([1.5, float("inf")])
+    ('x', '2', 'NaN', '[1.5, "Infinity"]')
+    """
+    value = strict(value)
+    return value if isinstance(value, str) else strict_dumps(value, ensure_ascii=False)
 
 
 def _check_csv_metadata(columns: list[str], path: Path) -> None:
