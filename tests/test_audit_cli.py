@@ -451,6 +451,32 @@ def test_label_statistics():
     assert pairs["top_by_npmi"][0]["count"] >= 2
 
 
+def test_top_label_shares_round_the_label_count_up_and_say_so():
+    """1% of 250 labels is 2.5: round() made it 2 (half to even), a rule stated nowhere;
+    the count is rounded up (3), recorded and stated on the page."""
+    from tagsmith.audit.report import render_html
+
+    n = 250
+    space = LabelSpace.from_uris([f"u:{i}" for i in range(n)])
+    counts = [1000, 500, 300] + [1] * (n - 3)
+    cols = np.repeat(np.arange(n), counts)
+    Y = sp.csr_matrix((np.ones(len(cols), bool), (np.arange(len(cols)), cols)),
+                      shape=(len(cols), n))
+    labels = labels_section(Y, space)
+    assert labels["share_of_assignments_top_1pct_labels"] == round(1800 / sum(counts), 4)
+    assert labels["share_of_assignments_top_10pct_labels"] == round(1822 / sum(counts), 4)
+    assert labels["n_top_1pct_labels"] == 3 and labels["n_top_10pct_labels"] == 25
+    page = render_html({"corpus": corpus_section([""] * len(cols), Y), "labels": labels,
+                        "cooccurrence": cooccurrence_section(Y, space)}, plots=False)
+    assert "The top 1% of labels (the 3 most used) carry 87.9%" in page
+    assert "rounded up to whole labels, at least one" in page
+    # a tenth of 30 labels is 3 (0.1 * 30 is a float just over 3: not 4), of 1 label 1
+    for n_used, n_top in ((30, 3), (1, 1)):
+        Y = sp.csr_matrix(np.eye(n_used, dtype=bool))
+        assert labels_section(Y, LabelSpace.from_uris(
+            [f"u:{i}" for i in range(n_used)]))["n_top_10pct_labels"] == n_top
+
+
 def test_audit_with_a_bundle_reuses_its_stored_scores(goemotions_small, tmp_path):
     corpus = tmp_path / "small.tsv"
     lines = goemotions_small["train"].read_text(encoding="utf-8").splitlines()[:600]

@@ -72,6 +72,20 @@ def _n_distinct_rows(Y: sp.csr_matrix) -> int:
     return len(np.unique(label_set_hashes(Y))) if Y.shape[0] else 0
 
 
+def top_label_count(n_used: int, percent: int) -> int:
+    """How many labels "the top ``percent``% of the ``n_used`` labels in use" are: the
+    share rounded up, at least one (integer arithmetic: ``0.1 * 30`` is a float just over
+    3, which would round up to 4). Round-half-to-even made 1% of 250 labels 2, of 350
+    labels 4; rounding up makes any share hold at least that fraction of the labels.
+
+    >>> [top_label_count(n, 1) for n in (1, 99, 100, 101, 250, 350)]
+    [1, 1, 1, 2, 3, 4]
+    >>> [top_label_count(n, 10) for n in (1, 25, 30, 35)]
+    [1, 3, 3, 4]
+    """
+    return max(1, -(-n_used * percent // 100))
+
+
 def labels_section(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",
                    unknown: dict | None = None) -> dict:
     """Label frequencies: long tail, unused, rare, deprecated and unknown labels."""
@@ -85,8 +99,8 @@ def labels_section(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",
     n_used = max(len(sorted_counts), 1)
     cumulative = np.cumsum(sorted_counts) / total if len(sorted_counts) else np.zeros(0)
 
-    def share_of_top(fraction: float) -> float:
-        top = max(1, int(round(fraction * n_used)))
+    def share_of_top(percent: int) -> float:
+        top = top_label_count(n_used, percent)
         return round(float(cumulative[min(top, len(cumulative)) - 1]), 4) if len(
             cumulative) else 0.0
 
@@ -99,8 +113,10 @@ def labels_section(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",
         "n_used": int(used.sum()), "n_unused": int(len(unused)), "n_rare": int(len(rare)),
         "rare_below": RARE_BELOW, "n_deprecated_in_use": int(len(deprecated_used)),
         "count": {"max": int(counts.max(initial=0)), **_quantiles(sorted_counts)},
-        "share_of_assignments_top_1pct_labels": share_of_top(0.01),
-        "share_of_assignments_top_10pct_labels": share_of_top(0.10),
+        "share_of_assignments_top_1pct_labels": share_of_top(1),
+        "share_of_assignments_top_10pct_labels": share_of_top(10),
+        "n_top_1pct_labels": min(top_label_count(n_used, 1), len(sorted_counts)),
+        "n_top_10pct_labels": min(top_label_count(n_used, 10), len(sorted_counts)),
         "gini": round(_gini(sorted_counts), 4),
         "most_frequent": [{**_label_ref(space, i, lang), "count": int(counts[i])}
                           for i in order[:MAX_EXAMPLES] if counts[i] > 0],

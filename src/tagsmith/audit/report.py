@@ -209,14 +209,25 @@ def _plots(report: dict) -> str:
         f'<img alt="plot" src="data:image/png;base64,{img}">' for img in images) + "</div>"
 
 
+def _top_count(labels: dict, percent: int) -> str:
+    """`` (the N most used)`` for the top ``percent``% of labels; empty for a report.json
+    written before it recorded N."""
+    n = labels.get(f"n_top_{percent}pct_labels")
+    if n is None:
+        return ""
+    return " (the most used)" if n == 1 else f" (the {_num(n)} most used)"
+
+
 def _labels_html(labels: dict) -> str:
     parts = [f'<p>{_num(labels["n_used"])} labels used; {_num(labels["n_unused"])} unused, '
              f'{_num(labels["n_rare"])} rare (fewer than {labels["rare_below"]} documents), '
              f'{_num(labels["n_deprecated_in_use"])} deprecated but in use. The top 1% of '
-             f'labels carry {100 * labels["share_of_assignments_top_1pct_labels"]:.1f}% of '
-             f'the assignments, the top 10% '
+             f'labels{_top_count(labels, 1)} carry '
+             f'{100 * labels["share_of_assignments_top_1pct_labels"]:.1f}% of '
+             f'the assignments, the top 10%{_top_count(labels, 10)} '
              f'{100 * labels["share_of_assignments_top_10pct_labels"]:.1f}% '
-             f'(Gini {labels["gini"]}).</p>']
+             f'(Gini {labels["gini"]}; a share of the labels in use is rounded up to whole '
+             f'labels, at least one).</p>']
     parts.append("<h3>Most frequent</h3>" + _table(
         ["label", "documents"], [[_label(r), r["count"]] for r in labels["most_frequent"]], {1}))
     for key, title in (("unused_examples", "Unused labels (first)"),
