@@ -537,6 +537,27 @@ def test_shift_says_when_labels_lack_evidence_and_refuses_to_save_nothing(
         assert result.exit_code == 2 and "--min-count" in result.output
 
 
+def test_shift_messages_count_one_label_and_one_document_in_the_singular(
+        calibrated_cli_bundle, goemotions_small, tmp_path):
+    """The shift said 'covers only 1 labels' and 'em: 1 documents'."""
+    lines = goemotions_small["test"].read_text().splitlines(True)
+    one = tmp_path / "one.txt"
+    one.write_text(lines[0])
+    shown = run("shift", calibrated_cli_bundle, one, quiet=False)
+    assert shown.exit_code == 0, shown.output
+    assert "em: 1 document, estimated shift" in shown.output
+    assert "covers only 0 labels" in shown.output
+    few = tmp_path / "few.txt"
+    few.write_text("".join(lines[:200]))
+    report = json.loads(run("shift", calibrated_cli_bundle, few, "--json",
+                            "--min-count", "20").stdout)
+    assert report["n_labels_estimated"] == 1  # the case the message gets wrong
+    shown = run("shift", calibrated_cli_bundle, few, "--min-count", "20", quiet=False)
+    assert shown.exit_code == 0, shown.output
+    assert "the shift covers only 1 label (more documents" in shown.output
+    assert "1 labels" not in shown.output and "these 200 documents" in shown.output
+
+
 def test_a_classifier_refuses_parts_of_another_size(calibrated, tmp_path):
     import scipy.sparse as sp
 

@@ -23,6 +23,11 @@ from tagsmith.cli.commands import (
 from tagsmith.exceptions import InvalidParameterError
 
 
+def _s(n: int) -> str:
+    """The plural ending for a count of ``n`` ("1 label", "2 labels", "0 labels")."""
+    return "" if n == 1 else "s"
+
+
 def _band_table(rows: list[dict]) -> list[str]:
     lines = [f"{'band (train count)':<20} {'labels':>7} {'entries':>9} {'positives':>9} "
              f"{'mean p':>7} {'rate':>7} {'ECE':>7}"]
@@ -145,7 +150,8 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
         print_json(report)
         return
     raw, cal = report["raw"], report["calibrated"]
-    click.echo(f"calibrated ({method}) on {report['n_calibrator_docs']:,} documents; "
+    n_docs = report["n_calibrator_docs"]
+    click.echo(f"calibrated ({method}) on {n_docs:,} document{_s(n_docs)}; "
                f"conformal sets on {report['n_conformal_docs']:,} "
                f"({report['calibrator_source']}), "
                f"{report['seconds']:.1f}s -> {output or bundle}")
@@ -155,8 +161,9 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
     for line in _band_table(cal["bands"]):
         click.echo("  " + line)
     thr = report["thresholds"]
-    click.echo(f"thresholds: {thr['n_tuned_labels']} labels own, {thr['n_band_labels']} "
-               f"from their band, the rest global ({thr['global']:.4f})")
+    click.echo(f"thresholds: {thr['n_tuned_labels']} label{_s(thr['n_tuned_labels'])} own, "
+               f"{thr['n_band_labels']} from their band, the rest global "
+               f"({thr['global']:.4f})")
     click.echo(f"conformal sets: {', '.join(report['conformal']['methods'])} "
                f"(default alpha {alpha:g})")
     if reliability_png:
@@ -188,7 +195,7 @@ def _diagram(classifier, heldout, report, path) -> None:
     reliability_diagram(
         {"raw": reliability_report(part.Y, _unit_scores(part.topk)),
          "calibrated": reliability_report(part.Y, classifier.calibrator.apply(part.topk))},
-        path, title=f"Reliability on {len(part)} held-out documents")
+        path, title=f"Reliability on {len(part)} held-out document{_s(len(part))}")
 
 
 def check_png_output(path: str | None, option: str, inputs: dict[str, str | None]) -> None:
@@ -301,12 +308,15 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
     names = [classifier.label_space.name_of(i, lang) for i in range(classifier.n_labels)]
     report = estimated.report(names, top=top)
     n_sparse = estimated.n_frozen - estimated.n_flat
-    reasons = [f"{n_sparse} expected fewer than --min-count {min_count:g} times in these "
-               f"{estimated.n_docs} documents"] if n_sparse else []
+    these = ("this document" if estimated.n_docs == 1 else
+             f"these {estimated.n_docs} documents")
+    reasons = [f"{n_sparse} expected fewer than --min-count {min_count:g} times in "
+               f"{these}"] if n_sparse else []
     if estimated.n_flat:
         reasons.append(f"{estimated.n_flat} with the same probability in every document "
                        "(which says nothing of their share)")
-    unestimated = (f"{estimated.n_frozen} of {estimated.n_labels} labels left at their "
+    unestimated = (f"{estimated.n_frozen} of {estimated.n_labels} "
+                   f"label{_s(estimated.n_labels)} left at their "
                    f"calibration share: {'; '.join(reasons)}")
     # a lower --min-count helps only labels it left out: not those with one probability
     # in every document (one document, or all alike), nor any when it is 0 already
@@ -320,8 +330,8 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
             f"{lower}; without --save, the report shows the estimate.")
     if estimated.n_frozen * 2 > estimated.n_labels:
         warn(f"most labels were not estimated for lack of evidence ({unestimated}); the "
-             f"shift covers only {estimated.n_estimated} labels (more documents{lower} "
-             "would cover more)")
+             f"shift covers only {estimated.n_estimated} label{_s(estimated.n_estimated)} "
+             f"(more documents{lower} would cover more)")
     if save:
         classifier.label_shift = estimated
         classifier.save(bundle)
@@ -329,8 +339,9 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
     if as_json:
         print_json(report)
         return
-    click.echo(f"{method}: {report['n_docs']} documents, estimated shift (total variation of "
-               f"label frequencies) {report['total_variation']:.4f}; labels per document "
+    click.echo(f"{method}: {report['n_docs']} document{_s(report['n_docs'])}, estimated "
+               "shift (total variation of label frequencies) "
+               f"{report['total_variation']:.4f}; labels per document "
                f"{report['labels_per_doc_source']:.3f} -> {report['labels_per_doc_target']:.3f}")
     if estimated.n_frozen:
         click.echo(f"{unestimated}, so not estimated")
