@@ -142,6 +142,35 @@ def test_retry_after_as_an_http_date():
     assert _retry_after("not a date") is None and _retry_after(None) is None
 
 
+@pytest.fixture
+def new_york_time(monkeypatch):
+    """Local time 4-5 hours behind GMT for the test (time.tzset), restored after it."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_retry_after_as_an_asctime_date_is_gmt(new_york_time):
+    """An HTTP date is GMT in all three forms; the asctime one names no zone and was
+    read in local time: in New York a wait of 30 s became 5 hours (capped, but every
+    retry waited the cap), east of GMT it was already past."""
+    from tagsmith.labeling.client import _retry_after
+
+    assert time.localtime().tm_gmtoff < 0  # the time zone took effect
+    soon = time.asctime(time.gmtime(time.time() + 30))  # "Thu Dec  3 17:40:00 2026"
+    assert 25 <= _retry_after(soon) <= 30
+    assert 25 <= _retry_after(soon + " -0000") <= 30  # "-0000": GMT, as RFC 5322 says
+    behaviour, state = _flaky([Reply("busy", status=503, headers={
+        "Retry-After": time.asctime(time.gmtime(time.time() + 2))})])
+    with LocalChatServer(behaviour) as server:
+        client = client_for(server)  # a wish is capped at 5 s
+        started = time.perf_counter()
+        assert client.complete(request()).text == "finally"
+    assert 0.5 <= time.perf_counter() - started < 4.5 and state["n"] == 2
+
+
 @pytest.mark.parametrize("value", ["NaN", "nan", "-nan", "inf", "1e400"])
 def test_a_retry_after_that_is_no_number_of_seconds_falls_back_to_backoff(value):
     # float() reads "nan": time.sleep(nan) raised ValueError, no LLMError, which

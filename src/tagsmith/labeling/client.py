@@ -25,6 +25,7 @@ progress bar that shows calls, cache hits and cost.
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import errno
 import hashlib
@@ -690,7 +691,12 @@ def _snippet(raw: bytes, limit: int = 200, secret: str = "") -> str:
 
 
 def _retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (a number or an HTTP date)."""
+    """Seconds from a ``Retry-After`` header (a number or an HTTP date).
+
+    An HTTP date is in GMT whatever form it takes (RFC 9110 5.6.7): the asctime form
+    (``Sun Nov  6 08:49:37 1994``) names no zone, and was read in local time (hours
+    off, or already past, outside GMT).
+    """
     if not value:
         return None
     try:
@@ -703,6 +709,8 @@ def _retry_after(value: str | None) -> float | None:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:  # asctime form, or "-0000": GMT all the same
+        when = when.replace(tzinfo=datetime.UTC)
     return max(0.0, when.timestamp() - time.time())
 
 
