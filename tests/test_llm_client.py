@@ -185,6 +185,24 @@ def test_a_retry_after_that_is_no_number_of_seconds_falls_back_to_backoff(value)
     assert state["n"] == 2 and client.usage.n_retries == 1
 
 
+def test_a_reply_cut_short_is_reported_as_cut_short_and_retried():
+    """A body shorter than its Content-Length (the server or a proxy closed the
+    connection mid-answer) was parsed as it was and reported as a 'malformed
+    chat-completions reply', which reads as the server's fault in what it sent."""
+    cut = Reply("a full answer", cut_short=20)
+    with LocalChatServer(lambda body: cut) as server:
+        client = client_for(server, max_retries=0)
+        with pytest.raises(LLMError, match=r"reply cut short: the connection closed after "
+                           r"[0-9,]+ of [0-9,]+ bytes of its body") as error:
+            client.complete(request())
+    assert "malformed" not in str(error.value)
+    behaviour, state = _flaky([cut, cut])
+    with LocalChatServer(behaviour) as server:
+        client = client_for(server)
+        assert client.complete(request()).text == "finally"
+    assert state["n"] == 3 and client.usage.n_retries == 2
+
+
 def test_timeout_is_retried_then_succeeds():
     behaviour, state = _flaky([Reply("late", delay=1.0)])
     with LocalChatServer(behaviour) as server:

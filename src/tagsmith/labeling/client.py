@@ -529,6 +529,14 @@ class OpenAIChatClient:
         except TimeoutError as exc:
             self._drop_connection()
             raise _Transient(f"timed out after {self.timeout:g} s") from exc
+        except http.client.IncompleteRead as exc:  # no reply to parse (nor "malformed")
+            self._drop_connection()
+            if aborted is not None and aborted.is_set():
+                raise _Aborted() from exc
+            # a chunked body's IncompleteRead knows neither part nor whole
+            where = (f"after {len(exc.partial):,} of {len(exc.partial) + exc.expected:,} "
+                     "bytes of its body" if exc.expected else "before the end of its body")
+            raise _Transient(f"reply cut short: the connection closed {where}") from exc
         except (ConnectionError, http.client.HTTPException, OSError) as exc:
             self._drop_connection()
             if aborted is not None and aborted.is_set():
@@ -583,13 +591,17 @@ def _time_left(connection: http.client.HTTPConnection, deadline: float) -> None:
 def _read_body(reply: http.client.HTTPResponse, connection: http.client.HTTPConnection,
                deadline: float) -> bytes:
     """The body of ``reply``, at most :data:`MAX_RESPONSE_BYTES` + 1 bytes of it (more
-    is refused by the caller), read by ``deadline`` or :class:`TimeoutError`."""
+    is refused by the caller), read by ``deadline`` or :class:`TimeoutError`;
+    :class:`http.client.IncompleteRead` where the connection closes before the
+    ``Content-Length`` announced (read1 returned the part as if it were all)."""
     pieces: list[bytes] = []
     size = 0
     while size <= MAX_RESPONSE_BYTES:
         _time_left(connection, deadline)
         piece = reply.read1(min(1 << 16, MAX_RESPONSE_BYTES + 1 - size))
         if not piece:
+            if reply.length:  # read1 closed the connection short of Content-Length
+                raise http.client.IncompleteRead(b"".join(pieces), reply.length)
             # the end: read() marks the reply as done (read1 does not when a length was
             # announced), or the next request on the connection is refused as not ready
             reply.read()

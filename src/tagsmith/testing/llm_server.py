@@ -35,6 +35,9 @@ class Reply:
     #: close the connection after answering without saying so (no ``Connection:
     #: close``), as servers drop kept-alive connections that sit idle
     hang_up: bool = False
+    #: send all but this many bytes of the body announced in ``Content-Length``, then
+    #: close the connection (a reply cut short: a proxy or server dying mid-answer)
+    cut_short: int = 0
 
 
 Behaviour = Callable[[dict], "str | Reply"]
@@ -101,11 +104,12 @@ class LocalChatServer:
                 else:
                     payload = json.dumps({"error": {"message": reply.content or "error"}}
                                          ).encode("utf-8")
-                self._send(reply.status, payload, reply.headers)
-                if reply.hang_up:
+                self._send(reply.status, payload, reply.headers, reply.cut_short)
+                if reply.hang_up or reply.cut_short:
                     self.close_connection = True
 
-            def _send(self, status: int, payload: bytes, headers: dict[str, str]):
+            def _send(self, status: int, payload: bytes, headers: dict[str, str],
+                      cut_short: int = 0):
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
@@ -113,7 +117,7 @@ class LocalChatServer:
                     for key, value in headers.items():
                         self.send_header(key, value)
                     self.end_headers()
-                    self.wfile.write(payload)
+                    self.wfile.write(payload[:max(len(payload) - cut_short, 0)])
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a time-out test)
 
