@@ -335,12 +335,13 @@ def test_csv_requires_a_text_column(tmp_path):
 def test_csv_blank_lines_before_the_header_are_named(tmp_path):
     """Blank lines before the header said "line 1: no 'text' column in the header;
     found columns: none", though the header was there, below them."""
+    why = ", as --on-error skip cannot skip it (it says which cell of each row is which)"
     for content, shown in (("\ntext,labels\nhello,x\n", "line 1 is blank: the header "
-                            "row (with a 'text' column) must be the first line; remove the "
-                            "blank line(s) before line 2"),
+                            f"row (with a 'text' column) must be the first line{why}; remove "
+                            "the blank line(s) before line 2"),
                            ("\n \n,,\ntext\nhello\n", "lines 1-3 are blank: the header "
-                            "row (with a 'text' column) must be the first line; remove the "
-                            "blank line(s) before line 4"),
+                            f"row (with a 'text' column) must be the first line{why}; remove "
+                            "the blank line(s) before line 4"),
                            ("\n\n", "every line is blank: no header row")):
         path = write(tmp_path / "blank.csv", content)
         for on_error in ("fail", "skip"):

@@ -379,6 +379,24 @@ def test_csv_errors(tmp_path):
         load_vocabulary(empty)
 
 
+def test_csv_blank_lines_before_the_header_are_named_whatever_on_error_says(tmp_path):
+    """A blank line 1 said "no 'uri' column in the CSV header; columns found: []",
+    though the header was below it; the corpus reader names the blank lines. Refused
+    with --on-error skip too: skipping the header would leave no columns to read by."""
+    path = tmp_path / "blank.csv"
+    for content, shown in (("\nuri,label_en\nhttp://x/a,a\n", "line 1 is blank: the "
+                            "header row (with a 'uri' column) must be the first line, as "
+                            "--on-error skip cannot skip it"),
+                           (" , \n\t\nuri\nhttp://x/a\n", "lines 1-2 are blank"),
+                           ("\n,\n", "every line is blank: no header row")):
+        path.write_text(content, encoding="utf-8")
+        for on_error in ("fail", "skip"):
+            with pytest.raises(VocabularyError) as info:
+                load_vocabulary(path, on_error=on_error)
+            assert info.value.line == 1 and str(info.value).startswith(f"{path}:1: ")
+            assert shown in str(info.value) and "columns found" not in str(info.value)
+
+
 def test_csv_quote_left_open_is_an_error_naming_the_line_not_lost_concepts(tmp_path):
     # line 3 opens a quote it never closes: the concepts after it used to become part
     # of its label, silently (with on_error="skip" too)

@@ -33,6 +33,41 @@ def raise_csv_field_limit() -> int:
     return limit
 
 
+def blank_header_error(reader, path: str | Path, error: type[DataError], column: str,
+                       unit: str = "row") -> DataError:
+    r"""The error for a CSV file (a corpus, a vocabulary) whose header row, line 1, is
+    blank (no cell but whitespace), naming the blank lines and the first line that is
+    not. ``reader`` has just read line 1; ``column`` is the one the header must name.
+
+    It is an error whatever ``--on-error`` says: the header says which cell of every
+    row is which, so it cannot be skipped as a malformed row is, and a later line taken
+    as the header instead would be a guess (a header-less file's first row, say).
+    Without this, the corpus reader said "no 'text' column in the header; found
+    columns: none" and the vocabulary reader "no 'uri' column ...; columns found: []".
+
+    >>> import io
+    >>> reader = csv.reader(io.StringIO('\n ,\nuri,label\n'))
+    >>> _ = next(reader)
+    >>> error = blank_header_error(reader, "v.csv", DataError, "uri")
+    >>> error.line, str(error).split(": ", 1)[1].split(", as")[0]
+    (1, "lines 1-2 are blank: the header row (with a 'uri' column) must be the first line")
+    >>> str(error).endswith("remove the blank line(s) before line 3")
+    True
+    """
+    while True:
+        start = reader.line_num + 1
+        row = next_csv_row(reader, path, start, error, unit)
+        if row is None:
+            return error(f"every line is blank: no header row (expected a header row with "
+                         f"a {column!r} column on line 1)", path=path, line=1)
+        if any(cell.strip() for cell in row):
+            lines = "line 1 is" if start == 2 else f"lines 1-{start - 1} are"
+            return error(f"{lines} blank: the header row (with a {column!r} column) must be "
+                         "the first line, as --on-error skip cannot skip it (it says which "
+                         "cell of each row is which); remove the blank line(s) before line "
+                         f"{start}", path=path, line=1)
+
+
 def next_csv_row(reader, path: str | Path, start: int, error: type[DataError],
                  unit: str = "row") -> list[str] | None:
     """The next row of ``reader`` (a :func:`csv.reader`), or None at the end.

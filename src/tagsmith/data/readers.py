@@ -62,7 +62,7 @@ from types import MappingProxyType
 from typing import IO
 
 from tagsmith._params import check_choice
-from tagsmith.data.csvlimits import next_csv_row, raise_csv_field_limit
+from tagsmith.data.csvlimits import blank_header_error, next_csv_row, raise_csv_field_limit
 from tagsmith.data.textio import LONE_SURROGATE
 from tagsmith.exceptions import (
     CorpusFormatError,
@@ -611,7 +611,7 @@ def _csv_records(path: Path, on_error) -> Iterator[Record]:
         raise CorpusFormatError("empty file, expected a header row with a 'text' column",
                                 path=path, line=1)
     if not any(cell.strip() for cell in header):
-        raise _blank_header_error(reader, path)
+        raise blank_header_error(reader, path, CorpusFormatError, "text", "record")
     columns = _csv_columns(header, path)
     # columns read into no field: the unnamed ones after the first (metadata '')
     unread = tuple(sorted(set(range(len(header))) - set(columns.values())))
@@ -627,26 +627,6 @@ def _csv_records(path: Path, on_error) -> Iterator[Record]:
             yield _csv_record(row, columns, len(header), start, source, unread)
         except _Malformed as exc:
             on_error(CorpusFormatError(exc.args[0], path=path, line=start))
-
-
-def _blank_header_error(reader, path: Path) -> CorpusFormatError:
-    """The error for a CSV corpus whose first line is blank, naming the blank lines and
-    the first line that is not; it said "line 1: no 'text' column in the header; found
-    columns: none", though the header may well be there below the blank lines.
-    """
-    while True:
-        start = reader.line_num + 1
-        row = next_csv_row(reader, path, start, CorpusFormatError, "record")
-        if row is None:
-            return CorpusFormatError("every line is blank: no header row (expected a "
-                                     "header row with a 'text' column on line 1)",
-                                     path=path, line=1)
-        if any(cell.strip() for cell in row):
-            lines = "line 1 is" if start == 2 else f"lines 1-{start - 1} are"
-            return CorpusFormatError(
-                f"{lines} blank: the header row (with a 'text' column) must be the "
-                f"first line; remove the blank line(s) before line {start}",
-                path=path, line=1)
 
 
 def _csv_columns(header: list[str], path: Path) -> dict[str, int]:

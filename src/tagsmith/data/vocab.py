@@ -68,7 +68,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tagsmith._params import check_choice
-from tagsmith.data.csvlimits import csv_writer, next_csv_row, raise_csv_field_limit
+from tagsmith.data.csvlimits import (
+    blank_header_error,
+    csv_writer,
+    next_csv_row,
+    raise_csv_field_limit,
+)
 from tagsmith.data.labelspace import (
     Label,
     LabelSpace,
@@ -267,6 +272,8 @@ def _csv_rows(path: Path, language: str) -> Iterator[Row]:
         if header is None:
             raise VocabularyError("empty file, expected a CSV header with a 'uri' column",
                                   path=path)
+        if not any(cell.strip() for cell in header):
+            raise blank_header_error(reader, path, VocabularyError, "uri")
         columns = [_csv_column(name, language) for name in header]
         if ("uri", None) not in columns:
             raise VocabularyError(f"no 'uri' column in the CSV header; columns found: {header}",
