@@ -231,7 +231,7 @@ def test_a_table_that_stays_out_of_limits_is_cleaned_and_counted():
     assert taxonomy.repaired_answers == 1
     assert taxonomy.cleaned == {"duplicates": 1, "long_names": 1, "cut_descriptions": 1,
                                 "over_limit": 2, "formula_names": 0,
-                                "formula_descriptions": 0}
+                                "formula_descriptions": 0, "broken_characters": 0}
     assert [name for name, _ in taxonomy.labels] == ["Refunds", "Shipping", "Billing"]
     assert len(taxonomy.labels[1][1].split()) == 20
     assert taxonomy.labels[2][1] == "Billing"  # an empty description falls back to the name
@@ -1025,3 +1025,36 @@ def test_cli_taxonomy_refuses_a_cache_that_is_an_output(tmp_path, where):
     assert result.exit_code == 2, result.output
     assert "--cache" in result.output and f"--{where}" in result.output
     assert not out.exists() and not skos.exists()
+
+
+@pytest.mark.parametrize("bad", [
+    ("Refund \ud83d", "Money back."),  # a JSON escape \ud83d alone: half of a character
+    ("Refund", "Money \udc00back."),
+    ("R" * 12_000, "Money back."),  # one word, within --name-words, over 10,000 characters
+    (" ".join(["r" * 2_500] * 4), "Money back."),  # 10,003 characters, a slug of 10,003
+    # 9,987 characters, within the name limit, but its URI is 10,009 characters long
+    (" ".join(["r" * 2_496] * 4), "Money back."),
+])
+def test_cli_taxonomy_writes_only_text_a_vocabulary_holds(tmp_path, bad):
+    # every table held a name or description no vocabulary file holds: the run failed
+    # writing it, after every call was paid for, naming a temporary file, and each
+    # rerun replayed the cached answers into the same failure for free
+    def behaviour(body):
+        if "<<<DOCUMENTS" in user_prompt(body):
+            return json.dumps({"summaries": []})
+        return json.dumps({"rating": 7, "labels": [
+            {"name": bad[0], "description": bad[1]},
+            {"name": "Billing", "description": "Bills and invoices."}]})
+
+    with LocalChatServer(behaviour) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "taxonomy", str(SAMPLE), "--use-case", "route tickets", "--sample", "10",
+            "-o", str(tmp_path / "t.csv"), "--skos", str(tmp_path / "t.ttl"),
+            "--cache", str(tmp_path / "c.sqlite"), "--llm", "m",
+            "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    csv_space, skos_space = load_vocabulary(tmp_path / "t.csv"), load_vocabulary(
+        tmp_path / "t.ttl")
+    assert csv_space == skos_space and "Billing" in csv_space.names()
+    assert not check_taxonomy([(label.pref_labels["en"], label.description["en"])
+                               for label in csv_space], 25, 5, 30)

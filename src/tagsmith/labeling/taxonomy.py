@@ -36,6 +36,8 @@ import numpy as np
 from tagsmith._params import check_bool, check_int
 from tagsmith.data.csvlimits import FORMULA_START
 from tagsmith.data.labelspace import Label, LabelSpace
+from tagsmith.data.textio import LONE_SURROGATE
+from tagsmith.data.vocab import MAX_NAME_CHARS
 from tagsmith.exceptions import InvalidParameterError, LLMError, LLMOutputError
 from tagsmith.labeling import prompts
 from tagsmith.labeling.cache import discard_cached
@@ -118,14 +120,19 @@ class Taxonomy:
         return LabelSpace(labels, name=name)
 
 
+#: most characters of a label's slug (its URI after ``base_uri``): a name of a few very
+#: long words made a URI over the vocabulary's 10,000 characters, which no file holds
+MAX_SLUG = 100
+
+
 def slugify(name: str) -> str:
-    """A URI-safe slug of a label name.
+    """A URI-safe slug of a label name, at most :data:`MAX_SLUG` characters.
 
     >>> slugify("Refund & Billing issues!")
     'refund-billing-issues'
     """
     slug = re.sub(r"[^0-9a-z]+", "-", name.casefold()).strip("-")
-    return slug or "label"
+    return slug[:MAX_SLUG].rstrip("-") or "label"
 
 
 def check_taxonomy(labels: list[tuple[str, str]], max_labels: int, name_words: int,
@@ -157,6 +164,14 @@ def check_taxonomy(labels: list[tuple[str, str]], max_labels: int, name_words: i
                             f"at most {description_words}")
         if not description.strip():
             problems.append(f"label {name!r} has no description")
+        if len(name) > MAX_NAME_CHARS:
+            problems.append(f"name {name[:40]!r}... has {len(name):,} characters, at most "
+                            f"{MAX_NAME_CHARS:,}")
+        for what, text in (("name", name), ("description", description)):
+            # a JSON escape such as \ud83d alone: no Unicode text, no vocabulary file holds it
+            if LONE_SURROGATE.search(text):
+                problems.append(f"{what} of {name[:80]!r} holds half of a character (a lone "
+                                "surrogate, as the escape \\ud83d alone writes it)")
         if name.startswith(FORMULA_START):
             problems.append(f"name {name!r} starts with {name[0]!r}, which a spreadsheet "
                             "runs as a formula")
@@ -171,8 +186,14 @@ def clean_taxonomy(labels: list[tuple[str, str]], options: TaxonomyOptions
     """Force a table within the limits; returns it and counts of what was changed."""
     out, seen = [], set()
     counts = {"duplicates": 0, "long_names": 0, "cut_descriptions": 0, "over_limit": 0,
-              "formula_names": 0, "formula_descriptions": 0}
+              "formula_names": 0, "formula_descriptions": 0, "broken_characters": 0}
     for name, description in labels:
+        if LONE_SURROGATE.search(name) or LONE_SURROGATE.search(description):
+            # half of a character (the escape \ud83d alone) is no text a vocabulary holds:
+            # the run failed writing it, and every rerun replayed the answer for free
+            counts["broken_characters"] += 1
+            name = LONE_SURROGATE.sub("\ufffd", name)
+            description = LONE_SURROGATE.sub("\ufffd", description)
         if name.startswith(FORMULA_START):  # "=HYPERLINK(...)" from a hostile document
             counts["formula_names"] += 1
             name = defuse_formula_start(name, options.name_words)
@@ -187,7 +208,7 @@ def clean_taxonomy(labels: list[tuple[str, str]], options: TaxonomyOptions
         if key in seen:
             counts["duplicates"] += 1
             continue
-        if len(name.split()) > options.name_words:
+        if len(name.split()) > options.name_words or len(name) > MAX_NAME_CHARS:
             counts["long_names"] += 1
             continue
         words = description.split()
