@@ -1058,3 +1058,27 @@ def test_cli_taxonomy_writes_only_text_a_vocabulary_holds(tmp_path, bad):
     assert csv_space == skos_space and "Billing" in csv_space.names()
     assert not check_taxonomy([(label.pref_labels["en"], label.description["en"])
                                for label in csv_space], 25, 5, 30)
+
+
+@pytest.mark.parametrize("base_uri", ["urn:my taxonomy:", "urn:a<b>:", "urn:\x07:",
+                                      "urn:" + "x" * 9_900])
+def test_cli_taxonomy_checks_the_base_uri_before_any_call(tmp_path, base_uri):
+    # every label's URI starts with --base-uri: one no URI may start with was taken, the
+    # taxonomy generated and paid for, and the writer then refused every label
+    with LocalChatServer(ScriptedTaxonomist()) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "taxonomy", str(SAMPLE), "--use-case", "route tickets", "--sample", "10",
+            "-o", str(tmp_path / "t.csv"), "--base-uri", base_uri,
+            "--cache", str(tmp_path / "c.sqlite"), "--llm", "m",
+            "--base-url", server.base_url])
+        assert result.exit_code == 2, result.output
+        assert "--base-uri" in result.output and not server.requests
+        from tagsmith.exceptions import InvalidParameterError
+        from tagsmith.pipeline.llm import run_taxonomy
+
+        client = OpenAIChatClient(server.base_url, "m")
+        with pytest.raises(InvalidParameterError, match="base_uri"):
+            run_taxonomy(texts()[:10], client, TaxonomyOptions(sample_size=10),
+                         tmp_path / "t.csv", base_uri=base_uri)
+        assert not server.requests
+    assert not (tmp_path / "t.csv").exists() and not (tmp_path / "c.sqlite").exists()

@@ -189,6 +189,9 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
     if skos and os.path.abspath(skos) == os.path.abspath(output):
         raise click.BadParameter("must differ from --output", param_hint="--skos")
     _check_cache_apart(llm["cache"], output=output, skos=skos)
+    from tagsmith.pipeline.llm import check_base_uri
+
+    check_base_uri(base_uri, "--base-uri")  # every label's URI starts with it
     if skos:
         import importlib.util
 
