@@ -883,3 +883,24 @@ def test_cli_label_refuses_a_cache_that_is_an_output(tmp_path, where):
     assert result.exit_code == 2, result.output
     assert "--cache" in result.output and f"--{where}" in result.output
     assert not out.exists() and not cache.exists()
+
+
+@pytest.mark.parametrize("which", ["corpus", "vocab", "human", "link"])
+def test_cli_label_refuses_an_output_that_is_an_input(tmp_path, which):
+    # the input was read, every document paid for, and then replaced by the labels
+    # (the corpus cut to the documents labelled; the vocabulary by a JSONL no reader
+    # takes as one)
+    corpus, vocab, human = tmp_path / "docs.jsonl", tmp_path / "v.tsv", tmp_path / "h.tsv"
+    corpus.write_text('{"text": "sport one"}\n{"text": "music two"}\n')
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    human.write_text("sport three\t<u:sport>\n")
+    out = {"corpus": corpus, "vocab": vocab, "human": human, "link": tmp_path / "l.jsonl"}
+    if which == "link":  # another name of the corpus
+        out["link"].symlink_to(corpus)
+    before = {path: path.read_bytes() for path in (corpus, vocab, human)}
+    with LocalChatServer(teacher) as server:
+        result = run_label(server, tmp_path, corpus, "--vocab", vocab, "--human", human,
+                           "--limit", "1", "-o", out[which])
+        assert not server.requests
+    assert result.exit_code == 2 and "--output" in result.output, result.output
+    assert {path: path.read_bytes() for path in before} == before

@@ -1082,3 +1082,31 @@ def test_cli_taxonomy_checks_the_base_uri_before_any_call(tmp_path, base_uri):
                          tmp_path / "t.csv", base_uri=base_uri)
         assert not server.requests
     assert not (tmp_path / "t.csv").exists() and not (tmp_path / "c.sqlite").exists()
+
+
+@pytest.mark.parametrize("which", ["map_to", "map_to_skos", "corpus"])
+def test_cli_taxonomy_refuses_an_output_that_is_an_input(tmp_path, which):
+    # the vocabulary to map onto (or the corpus) was read, the taxonomy paid for, and
+    # the input then replaced by the generated vocabulary
+    corpus, target = tmp_path / "docs.csv", tmp_path / "existing.csv"
+    corpus.write_text("text,labels\ncocoa prices rose,\noil output fell,\n")
+    target.write_text("uri,label_en\nu:a,Cocoa\n")
+    skos_target = tmp_path / "existing.ttl"
+    if which == "map_to_skos":
+        target = skos_target
+        target.write_text("@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n"
+                          '<u:a> a skos:Concept ; skos:prefLabel "Cocoa"@en .\n')
+    outputs = {"map_to": (target, tmp_path / "t.ttl"),
+               "map_to_skos": (tmp_path / "t.csv", target),
+               "corpus": (corpus, tmp_path / "t.ttl")}[which]
+    before = {path: path.read_bytes() for path in (corpus, target)}
+    with LocalChatServer(ScriptedTaxonomist()) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "taxonomy", str(corpus), "--use-case", "route tickets", "-o", str(outputs[0]),
+            "--skos", str(outputs[1]), "--map-to", str(target),
+            "--cache", str(tmp_path / "c.sqlite"), "--llm", "m",
+            "--base-url", server.base_url])
+        assert not server.requests
+    assert result.exit_code == 2, result.output
+    assert ("--skos" if which == "map_to_skos" else "--output") in result.output
+    assert {path: path.read_bytes() for path in before} == before

@@ -105,6 +105,24 @@ def _check_cache_apart(cache: str, **written: str | None) -> None:
                                      param_hint="--cache")
 
 
+def _check_not_input(option: str, path: str | None, **inputs: str | None) -> None:
+    """Refuse an output file ``path`` that is one of the command's ``inputs`` (option
+    name -> path): it was read, the LLM paid, and the input then replaced by the output
+    (a corpus by its labels, cut to --budget or --limit documents; a --map-to
+    vocabulary by the generated one)."""
+    if not path:
+        return
+    from pathlib import Path
+
+    target = Path(path)
+    for name, source in inputs.items():
+        if source and (target.resolve() == Path(source).resolve()
+                       or target.exists() and Path(source).exists()
+                       and os.path.samefile(target, source)):
+            raise click.BadParameter(f"must differ from {name}, an input it would replace",
+                                     param_hint=option)
+
+
 def _check_output_file(path: str | None, option: str) -> None:
     """Fail before any work (and any LLM call) when ``path`` cannot be written as a file:
     an existing directory, a path below a file, a read-only folder. A missing folder
@@ -186,6 +204,8 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
         raise click.BadParameter("a .csv or .tsv vocabulary (--skos FILE.ttl adds Turtle)",
                                  param_hint="-o/--output")
     _check_output_file(skos, "--skos")
+    for option, path in (("-o/--output", output), ("--skos", skos)):
+        _check_not_input(option, path, CORPUS=corpus, **{"--map-to": map_to})
     if skos and os.path.abspath(skos) == os.path.abspath(output):
         raise click.BadParameter("must differ from --output", param_hint="--skos")
     _check_cache_apart(llm["cache"], output=output, skos=skos)
@@ -308,6 +328,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
                               show_progress=not obj["quiet"])
     options.validate()
     _check_output_file(output, "--output")
+    _check_not_input("-o/--output", output, CORPUS=corpus, **{"--vocab": vocab, "--human": human})
     if student:
         from pathlib import Path
 
