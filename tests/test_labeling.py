@@ -904,3 +904,24 @@ def test_cli_label_refuses_an_output_that_is_an_input(tmp_path, which):
         assert not server.requests
     assert result.exit_code == 2 and "--output" in result.output, result.output
     assert {path: path.read_bytes() for path in before} == before
+
+
+def test_blank_documents_are_not_sent_and_left_unanswered(server, tmp_path):
+    # a blank document was sent and paid for, and whatever the model answered for no
+    # text (here: labels) was written as its soft labels and trained the student on ''
+    texts = ["sport and music tonight", "", " \t\n", "sport again"]
+    result = label_documents(texts, SPACE, client(server))
+    assert len(server.requests) == 2
+    assert result.answered.tolist() == [True, False, False, True]
+    assert result.Y[1:3].nnz == 0 and result.report.n_blank_docs == 2
+    assert result.report.to_dict()["n_blank_docs"] == 2
+    corpus, vocab = tmp_path / "docs.jsonl", tmp_path / "v.tsv"
+    corpus.write_text('{"text": "sport one"}\n{"text": " "}\n')
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    out = tmp_path / "o.jsonl"
+    result = run_label(server, tmp_path, corpus, "--vocab", vocab, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["text"] for line in out.read_text().splitlines()] == ["sport one"]
+    corpus.write_text('{"text": ""}\n')  # nothing to send: fails saying why
+    result = run_label(server, tmp_path, corpus, "--vocab", vocab, "-o", out)
+    assert result.exit_code == 6 and "blank" in result.output, result.output

@@ -378,8 +378,8 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
             if last:
                 why = f"Last error: {last}"
             elif not labeling.get("n_calls"):
-                why = ("No request was sent: each document's shortlist held only labels "
-                       "deprecated in the vocabulary")
+                why = ("No request was sent: each document was blank or its shortlist "
+                       "held only labels deprecated in the vocabulary")
             else:
                 why = "No error was reported"
             # with a budget, the documents sent (not the whole pool)

@@ -12,6 +12,8 @@ confidence over the votes (0 for a vote that did not name it).
 Documents whose prompts are identical (the same text, up to ``max_doc_chars``, with the
 same labels offered) are asked once per run: later copies get the first one's answers,
 votes included, and are counted in ``n_duplicate_docs``, not in the calls.
+Blank documents (empty or whitespace only) are not sent: they are left unanswered and
+counted in ``n_blank_docs`` (an answer for no text trained the student on nothing).
 
 The result is a sparse ``n_docs x n_labels`` matrix of soft targets in [0, 1].
 """
@@ -95,6 +97,8 @@ class LabelingReport:
     #: documents not sent because an earlier document of the run had the same prompt:
     #: they share its answers (and its votes) and cost no call of their own
     n_duplicate_docs: int = 0
+    #: empty or whitespace-only documents, not sent: nothing to label (left unanswered)
+    n_blank_docs: int = 0
     #: the first and the last failed call or malformed answer, as messages (None: none)
     first_error: str | None = None
     last_error: str | None = None
@@ -126,6 +130,7 @@ class LabelingReport:
                 "n_ambiguous_labels": self.n_ambiguous_labels,
                 "n_docs_without_labels": self.n_docs_without_labels,
                 "n_duplicate_docs": self.n_duplicate_docs,
+                "n_blank_docs": self.n_blank_docs,
                 "first_error": self.first_error, "last_error": self.last_error}
 
 
@@ -201,10 +206,13 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     # documents sharing one offered list share its text and its resolver
     listed: dict[int, list[dict]] = {}
     resolvers: dict[int, LabelResolver] = {}
-    unoffered = 0
+    unoffered = blank = 0
     first_asking: dict[str, int] = {}  # prompt (its cache key) -> the first document
     copies: dict[int, list[int]] = {}  # that document -> later ones with the same prompt
     for doc, ids in enumerate(offered):
+        if not texts[doc].strip():  # no text: a paid answer (labels for nothing, or none)
+            blank += 1  # trained the student on an empty document
+            continue
         if not len(ids):  # a shortlist of deprecated labels only: nothing to ask about
             unoffered += 1  # (a paid call answering 'no label' would train as negative)
             continue
@@ -230,13 +238,16 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     if copies:
         logger.info("%d document(s) share the prompt of an earlier one: asked once",
                     sum(map(len, copies.values())))
+    if blank:
+        logger.warning("%d blank document(s) not sent (left unanswered)", blank)
     if unoffered:
         logger.warning("%d document(s) not sent: their shortlist held only deprecated "
                        "labels (left unanswered)", unoffered)
     answers = complete_all(client, requests, n_workers=options.n_workers,
                            show_progress=options.show_progress, desc="LLM labeling")
     report = LabelingReport(n_docs=len(texts), n_calls=len(requests),
-                            n_duplicate_docs=sum(map(len, copies.values())))
+                            n_duplicate_docs=sum(map(len, copies.values())),
+                            n_blank_docs=blank)
     sums: dict[tuple[int, int], float] = {}
     good_votes = np.zeros(len(texts), np.int32)
     for doc, request, answer in zip(owners, requests, answers, strict=True):
