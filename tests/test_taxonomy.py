@@ -1110,3 +1110,19 @@ def test_cli_taxonomy_refuses_an_output_that_is_an_input(tmp_path, which):
     assert result.exit_code == 2, result.output
     assert ("--skos" if which == "map_to_skos" else "--output") in result.output
     assert {path: path.read_bytes() for path in before} == before
+
+
+def test_generated_labels_are_never_mapped_onto_deprecated_labels():
+    # taxonomy --map-to proposed a retired concept as the match of a new label, though
+    # a live one matched too (zero-shot and the labeler never offer a deprecated label)
+    from tagsmith.data.labelspace import Label, LabelSpace
+    from tagsmith.pipeline.llm import map_to_vocabulary
+
+    generated = LabelSpace([Label("g:1", {"en": "Refund"}), Label("g:2", {"en": "Billing"})])
+    vocabulary = LabelSpace([Label("v:old", {"en": "Refunds"}, deprecated=True),
+                             Label("v:new", {"en": "Refund requests"}),
+                             Label("v:bill", {"en": "Billings"}, deprecated=True)])
+    matches = map_to_vocabulary(generated, vocabulary)
+    assert [m["match_uri"] for m in matches] == ["v:new", None]
+    retired = LabelSpace([Label("v:old", {"en": "Refunds"}, deprecated=True)])
+    assert [m["match_uri"] for m in map_to_vocabulary(generated, retired)] == [None, None]

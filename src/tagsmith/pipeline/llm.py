@@ -256,7 +256,8 @@ def map_to_vocabulary(generated: LabelSpace, vocabulary: LabelSpace, *, encoder=
 
     With a sentence ``encoder`` similarity is embedding cosine over names and
     descriptions; without, cosine of character n-gram TF-IDF of the names. Matches below
-    ``min_similarity`` are reported with ``"uri": None``.
+    ``min_similarity`` are reported with ``"uri": None``. Deprecated labels of
+    ``vocabulary`` are never matched.
     """
     gen_texts = [_describe(generated, i, lang) for i in range(len(generated))]
     voc_names = vocabulary.names(lang)
@@ -265,22 +266,25 @@ def map_to_vocabulary(generated: LabelSpace, vocabulary: LabelSpace, *, encoder=
 
         scorer = ZeroShotClassifier(vocabulary, encoder, lang=lang)
         topk = scorer.predict_topk(gen_texts, 1)
+        found = [(int(topk.indices[i, 0]), float(topk.scores[i, 0]))
+                 for i in range(len(generated))]
     else:
         from tagsmith.features.tfidf import TfidfFeaturizer
 
         featurizer = TfidfFeaturizer(word_ngrams=None, char_ngrams=(2, 4), min_df=1)
         V = featurizer.fit_transform(voc_names + gen_texts)
-        sims = (V[len(voc_names):] @ V[:len(voc_names)].T).toarray()
-        from tagsmith.topk import TopK
-
-        topk = TopK.from_scores(sims, 1)
+        # a deprecated label is retired, never a match (as zero-shot never suggests one)
+        live = np.flatnonzero(~vocabulary.deprecated_mask)
+        sims = (V[len(voc_names):] @ V[live].T).toarray()
+        best = sims.argmax(axis=1) if len(live) else np.zeros(len(generated), np.int64)
+        found = [(int(live[best[i]]), float(sims[i, best[i]])) if len(live) else (-1, 0.0)
+                 for i in range(len(generated))]
     out = []
-    for i in range(len(generated)):
-        best, score = int(topk.indices[i, 0]), float(topk.scores[i, 0])
-        matched = best >= 0 and score >= min_similarity
+    for i, (best_id, score) in enumerate(found):
+        matched = best_id >= 0 and score >= min_similarity
         out.append({"uri": generated.uri_of(i), "label": generated.name_of(i, lang),
-                    "match_uri": vocabulary.uri_of(best) if matched else None,
-                    "match_label": vocabulary.name_of(best, lang) if matched else None,
+                    "match_uri": vocabulary.uri_of(best_id) if matched else None,
+                    "match_label": vocabulary.name_of(best_id, lang) if matched else None,
                     "similarity": round(score, 4)})
     return out
 
