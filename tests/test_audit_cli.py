@@ -332,7 +332,7 @@ def test_duplicates_conflicts_and_leakage():
     assert dups.pairs.tolist() == [[0, 1], [2, 3]]
     assert dups.exact.tolist() == [True, False] and dups.conflicting.tolist() == [True, False]
     assert dups.summary()["n_duplicate_groups"] == 2
-    result = leakage(text_hashes(texts), ["SNOW", "Fog"], knn_model=model,
+    result = leakage(text_hashes(texts), ["SNOW", "Fog"], train_X=X,
                      other_X=sp.csr_matrix(np.array([[0, 0, 0, 1], [0, 0, 1, 0.11]],
                                                     np.float32)))
     assert (result["n_exact"], result["n_near"]) == (1, 1)
@@ -421,7 +421,7 @@ def test_identical_vectors_are_near_duplicates_at_threshold_one():
     texts = ["rain, in paris", "paris: in rain", "rain"]
     dups = find_duplicates(texts, Y, (rows, sims), threshold=1.0)
     assert dups.pairs.tolist() == [[0, 1]] and dups.exact.tolist() == [False]
-    result = leakage(text_hashes(texts), ["in paris rain"], knn_model=model, other_X=X[:1],
+    result = leakage(text_hashes(texts), ["in paris rain"], train_X=X, other_X=X[:1],
                      threshold=1.0)
     assert (result["n_exact"], result["n_near"]) == (0, 1)
 
@@ -773,10 +773,10 @@ def test_exact_leakage_names_its_training_document_and_empty_texts_are_no_duplic
     near = find_duplicates(train, Y, model.leave_one_out_topk(X, 1, return_neighbors=True)[1:])
     assert not (near.pairs == 1).any() and not (near.pairs == 3).any()
     other = ["SUN OVER ROME", "", "Snow!", "Fog"]
-    # the exact duplicate's features meet no training document (as when the index prunes)
+    # the exact duplicate's features meet no training document: its match is the hash one
     other_X = sp.csr_matrix(np.array([[0, 0, 0], [0, 0, 0], [0, 0, 1], [0, 0, 0]],
                                      np.float32))
-    result = leakage(text_hashes(train), other, knn_model=model, other_X=other_X)
+    result = leakage(text_hashes(train), other, train_X=X, other_X=other_X)
     assert (result["n_exact"], result["n_near"]) == (1, 1)
     examples = leakage_section({"test": result}, train, {"test": other})["test"]["examples"]
     exact = [e for e in examples if e["exact"]]

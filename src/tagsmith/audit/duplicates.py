@@ -27,7 +27,11 @@ list itself (:attr:`Duplicates.pairs`, for examples and groups) links each exact
 to its group's first document only, and holds the near pairs found among the
 neighbours.
 * **Leakage**: documents of another split (dev, test) that are exact or near
-  duplicates of training documents, which inflate evaluation figures.
+  duplicates of training documents, which inflate evaluation figures. Every near leak
+  is found, as comparing each pair would find it, but only pairs that share one of
+  their rarer features are compared (:func:`near_leaks`): the nearest-neighbour index,
+  which stops reading features most documents share, missed short texts of common
+  words ("Thank you!!!!!" for "Thank you!!!!").
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith.exceptions import InvalidParameterError
 from tagsmith.features.tfidf import INVISIBLE_IN_WORDS
 
 #: cosine from which two documents count as near duplicates (less COSINE_TOLERANCE)
@@ -366,17 +371,109 @@ def find_duplicates(texts: Sequence[str], Y, neighbors: tuple[np.ndarray, np.nda
                       links=links)
 
 
-def leakage(train_hashes: np.ndarray, other_texts: Sequence[str], *, knn_model=None,
+#: candidate pairs verified per block of :func:`near_leaks` (bounds its memory)
+LEAK_BLOCK_PAIRS = 2_000_000
+
+
+def _prefix_rows(X: sp.csr_matrix, rank: np.ndarray, bound: float) -> sp.csr_matrix:
+    """Each row's *prefix*, over the feature ids ``rank`` gives (rarest first): its
+    rarest entries, up to where the norm of the entries left falls below ``bound``
+    (the rest, the row's most common features, form its suffix). Values set to 1: only
+    who meets whom matters."""
+    from tagsmith.models._knn_kernels import prefix_mask_kernel
+
+    ranked = sp.csr_matrix((X.data.copy(), rank[X.indices], X.indptr.copy()), shape=X.shape)
+    ranked.has_sorted_indices = False
+    ranked.sort_indices()  # each row rarest first
+    keep = prefix_mask_kernel(ranked.indptr, ranked.data, bound)
+    indptr = np.r_[0, np.cumsum(keep)][X.indptr]
+    return sp.csr_matrix((np.ones(int(indptr[-1]), np.float32), ranked.indices[keep],
+                          indptr), shape=X.shape)
+
+
+def near_leaks(train_X, other_X, threshold: float = NEAR_DUPLICATE_THRESHOLD
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``other_X``: the row of ``train_X`` of highest cosine among those
+    reaching ``threshold`` (less :data:`COSINE_TOLERANCE`; the first such row on ties)
+    and that cosine, or ``-1`` and ``0`` when none does (nor does a cosine of 0 count).
+
+    Exact, as comparing every pair would be, without comparing every pair (prefix
+    filtering): features are ranked rarest first by their training document frequency,
+    and each row's *prefix* is its rarest entries up to where the norm of the entries
+    left (its *suffix*, the most common features) falls below the threshold ``t``. Two
+    rows whose prefixes share no feature have a cosine below ``t``: with ``b`` the
+    first rank of the suffix that starts earlier (say ``q``'s), the features ranked
+    below ``b`` are in both prefixes, so they add nothing, and those from ``b`` on add
+    at most ``|q_suffix| |d| < t`` (Cauchy-Schwarz). So only the pairs that share a
+    prefix feature are compared (exactly, from the whole rows), a block of about
+    :data:`LEAK_BLOCK_PAIRS` at a time. Features most documents share ("the", "you")
+    are in a prefix only where a row holds little else, so short texts of common words
+    are compared with one another only, and no near pair is skipped because its common
+    words were (the nearest-neighbour index stops reading features held by more than
+    ``max_posting`` documents: it missed "Thank you!!!!!" for "Thank you!!!!").
+
+    >>> train = sp.csr_matrix(np.array([[1.0, 0, 0], [0.1, 1, 0], [1, 1, 0]]))
+    >>> nearest, cosine = near_leaks(train, sp.csr_matrix(np.array([[0.0, 1, 0.05],
+    ...                                                          [0, 0, 1]])))
+    >>> nearest.tolist(), cosine.round(3).tolist()
+    ([1, -1], [0.994, 0.0])
+    """
+    from tagsmith.models._knn_kernels import pair_dots_kernel
+    from tagsmith.models.knn import l2_normalize
+
+    train = l2_normalize(sp.csr_matrix(train_X))
+    other = l2_normalize(sp.csr_matrix(other_X))
+    if train.shape[1] != other.shape[1]:
+        raise InvalidParameterError("other_X", f"features with {train.shape[1]:,} columns "
+                                    "like the training ones", f"{other.shape[1]:,} columns")
+    train.sort_indices()
+    other.sort_indices()
+    nearest = np.full(other.shape[0], -1, np.int64)
+    cosine = np.zeros(other.shape[0])
+    cut = threshold - COSINE_TOLERANCE
+    # the suffix norm stays a little below the cut: float32 rows and sums are off by
+    # far less than 1e-5
+    bound = max(cut - 1e-5, 0.0)
+    rank = np.empty(train.shape[1], np.int32)
+    rank[np.argsort(np.bincount(train.indices, minlength=train.shape[1]), kind="stable")] = \
+        np.arange(train.shape[1], dtype=np.int32)
+    train_prefix_t = _prefix_rows(train, rank, bound).T.tocsr()
+    other_prefix = _prefix_rows(other, rank, bound)
+    # an upper bound of each query's candidate pairs (more where prefix features repeat)
+    posting = np.diff(train_prefix_t.indptr).astype(np.float64)
+    estimate = np.cumsum(other_prefix @ posting)
+    kernel_arrays = (other.indptr.astype(np.int64), other.indices.astype(np.int32, copy=False),
+                     other.data, train.indptr.astype(np.int64),
+                     train.indices.astype(np.int32, copy=False), train.data)
+    start = 0
+    while start < other.shape[0]:
+        done = estimate[start - 1] if start else 0.0
+        stop = max(start + 1, int(np.searchsorted(estimate, done + LEAK_BLOCK_PAIRS,
+                                                  side="right")))
+        pairs = (other_prefix[start:stop] @ train_prefix_t).tocoo()
+        a, b = pairs.row.astype(np.int64) + start, pairs.col.astype(np.int64)
+        sims = pair_dots_kernel(*kernel_arrays, a, b)
+        keep = (sims >= cut) & (sims > 0)
+        a, b, sims = a[keep], b[keep], sims[keep]
+        best = np.lexsort((b, -sims, a))  # per query: highest cosine, then first row
+        first = best[np.r_[True, a[best][1:] != a[best][:-1]]] if len(best) else best
+        nearest[a[first]], cosine[a[first]] = b[first], sims[first]
+        start = stop
+    return nearest, cosine
+
+
+def leakage(train_hashes: np.ndarray, other_texts: Sequence[str], *, train_X=None,
             other_X=None, threshold: float = NEAR_DUPLICATE_THRESHOLD) -> dict:
     """How many documents of another split duplicate a training document.
 
-    ``knn_model`` (a fitted :class:`~tagsmith.models.knn.KNNModel` over the training
-    features) and ``other_X`` (the other split's features) enable near duplicates.
-    Returns counts and, per leaking document, its training document (for an exact
-    duplicate the first training document with its text, cosine 1) and cosine, and
-    ``near_duplicate_threshold``: ``threshold``, or ``None`` when near duplicates were
-    not looked for (no ``knn_model``; ``n_near`` 0 then says nothing). Empty texts leak
-    nothing.
+    ``train_X`` (the training features) and ``other_X`` (the other split's features,
+    from the same featurizer) enable near duplicates, every one of them
+    (:func:`near_leaks`). Returns counts and, per leaking document, its training
+    document (for an exact duplicate the first training document with its text, cosine
+    1; for a near one the most similar training document) and cosine (-1 and 0 for a
+    document that leaks nothing), and ``near_duplicate_threshold``: ``threshold``, or
+    ``None`` when near duplicates were not looked for (no ``train_X``; ``n_near`` 0
+    then says nothing). Empty texts leak nothing.
 
     >>> result = leakage(text_hashes(["Rain", "Sun", "sun", ""]), ["SUN", " ", "Fog"])
     >>> result["exact_mask"].tolist(), result["nearest_train"].tolist()
@@ -392,11 +489,10 @@ def leakage(train_hashes: np.ndarray, other_texts: Sequence[str], *, knn_model=N
     near = np.zeros(len(other_texts), bool)
     nearest = np.full(len(other_texts), -1, np.int64)
     cosine = np.zeros(len(other_texts))
-    searched = knn_model is not None and other_X is not None
+    searched = train_X is not None and other_X is not None
     if searched and len(other_texts):
-        rows, sims = knn_model.kneighbors(other_X, 1)
-        nearest, cosine = rows[:, 0].astype(np.int64), sims[:, 0].astype(np.float64)
-        near = (cosine >= threshold - COSINE_TOLERANCE) & ~exact & ~other_empty
+        nearest, cosine = near_leaks(train_X, other_X, threshold)
+        near = (nearest >= 0) & ~exact & ~other_empty
     # an exact duplicate's training document is its hash match, not the nearest neighbour
     nearest[exact] = candidates[first[at[exact]]]
     cosine[exact] = 1.0

@@ -254,3 +254,45 @@ def has_repeated_column_kernel(indptr, indices, n_cols):
                 return True
             stamp[col] = row
     return False
+
+
+@njit(nogil=True, cache=True)
+def pair_dots_kernel(a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, rows_a,
+                     rows_b):
+    """Dot product (float64 sum) of row ``rows_a[p]`` of A and row ``rows_b[p]`` of B
+    for each pair ``p``: a merge of the two rows' sorted column ids, so no pair ever
+    meets the columns the other row lacks."""
+    out = np.zeros(len(rows_a), np.float64)
+    for p in range(len(rows_a)):
+        i, i_end = a_indptr[rows_a[p]], a_indptr[rows_a[p] + 1]
+        j, j_end = b_indptr[rows_b[p]], b_indptr[rows_b[p] + 1]
+        total = 0.0
+        while i < i_end and j < j_end:
+            col_a, col_b = a_indices[i], b_indices[j]
+            if col_a == col_b:
+                total += np.float64(a_data[i]) * np.float64(b_data[j])
+                i += 1
+                j += 1
+            elif col_a < col_b:
+                i += 1
+            else:
+                j += 1
+        out[p] = total
+    return out
+
+
+@njit(nogil=True, cache=True)
+def prefix_mask_kernel(indptr, data, bound):
+    """Per entry of a CSR structure whose rows hold their rarest features first: is
+    the norm of it and the row's entries after it at least ``bound``? (Those entries
+    are the row's prefix; summed in float64, row by row.)"""
+    keep = np.zeros(len(data), np.bool_)
+    limit = np.float64(bound) * np.float64(bound)
+    for row in range(len(indptr) - 1):
+        left = 0.0
+        for p in range(indptr[row + 1] - 1, indptr[row] - 1, -1):
+            left += np.float64(data[p]) * np.float64(data[p])
+            if left >= limit:
+                keep[indptr[row]:p + 1] = True
+                break
+    return keep

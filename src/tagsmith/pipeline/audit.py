@@ -536,13 +536,12 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
         step("issues")
         leakage = {}
         if splits:
-            index = _knn_index(X, options) if options.near_duplicates else None
-            results = {name: dup.leakage(hashes, list(other), knn_model=index,
+            near = options.near_duplicates
+            results = {name: dup.leakage(hashes, list(other), train_X=X if near else None,
                                          other_X=featurizer.transform(list(other))
-                                         if index is not None else None,
+                                         if near else None,
                                          threshold=options.near_duplicate_threshold)
                        for name, other in splits.items()}
-            del index
             leakage = health.leakage_section(results, texts,
                                              {k: list(v) for k, v in splits.items()})
             step("leakage")

@@ -1,0 +1,82 @@
+"""Near-duplicate leakage between splits is found completely (as comparing every pair)."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from tagsmith.audit.duplicates import COSINE_TOLERANCE, near_leaks, text_hashes
+from tagsmith.data.labelspace import Label, LabelSpace
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.features.tfidf import TfidfFeaturizer
+from tagsmith.pipeline.audit import AuditOptions, audit_corpus
+
+COMMON = "thank you so much love this lol yes no the a is it that what good great".split()
+
+
+def _short_texts(rng, n):
+    """Short texts of a few common words (Zipf-like), some with one rare word."""
+    p = 1 / np.arange(1, len(COMMON) + 1)
+    texts = []
+    for _ in range(n):
+        text = " ".join(rng.choice(COMMON, rng.integers(1, 5), p=p / p.sum()))
+        text += "!" * int(rng.integers(0, 4))
+        texts.append(text + f" w{rng.integers(10**6)}" if rng.random() < 0.5 else text)
+    return texts
+
+
+def _brute_force(train_X, other_X, threshold):
+    from tagsmith.models.knn import l2_normalize
+
+    sims = (l2_normalize(sp.csr_matrix(other_X)) @ l2_normalize(sp.csr_matrix(train_X)).T
+            ).toarray().astype(np.float64)
+    best = sims.max(axis=1)
+    found = (best >= threshold - COSINE_TOLERANCE) & (best > 0)
+    return np.where(found, sims.argmax(axis=1), -1), np.where(found, best, 0.0)
+
+
+def test_near_leaks_are_those_of_every_pair():
+    rng = np.random.default_rng(3)
+    train, other = _short_texts(rng, 3000), _short_texts(rng, 400)
+    featurizer = TfidfFeaturizer(min_df=1)
+    train_X = featurizer.fit_transform(train)
+    other_X = featurizer.transform(other)
+    for threshold in (0.9, 0.7, 1.0):
+        nearest, cosine = near_leaks(train_X, other_X, threshold)
+        expected_nearest, expected_cosine = _brute_force(train_X, other_X, threshold)
+        assert (nearest >= 0).sum() > 50
+        assert ((nearest >= 0) == (expected_nearest >= 0)).all()
+        np.testing.assert_allclose(cosine, expected_cosine, atol=1e-5)
+        # the same training document, or one exactly as similar
+        same = nearest == expected_nearest
+        assert np.allclose(cosine[~same], expected_cosine[~same], atol=1e-5)
+
+
+def test_near_leaks_of_empty_rows_and_columns_that_differ():
+    train = sp.csr_matrix(np.array([[1.0, 0, 0], [0, 0, 0]], np.float32))
+    nearest, cosine = near_leaks(train, sp.csr_matrix((2, 3), dtype=np.float32))
+    assert nearest.tolist() == [-1, -1] and cosine.tolist() == [0, 0]
+    nearest, _ = near_leaks(train, sp.csr_matrix(np.array([[2.0, 0, 0]]))[[0, 0, 0]])
+    assert nearest.tolist() == [0, 0, 0]
+    with pytest.raises(InvalidParameterError, match="other_X"):
+        near_leaks(train, sp.csr_matrix((1, 4)))
+
+
+def test_audit_finds_every_near_leak_of_short_common_texts():
+    """More than 500 training texts share the common words and their character
+    n-grams, so the nearest-neighbour index stopped reading those features and,
+    searching one neighbour, could take a training text similar on its rarer features
+    for the nearest: 13 of the 17 near leaks here were found (on GoEmotions 25 of 29,
+    "Thank you!!!!!" at cosine 0.985 to "Thank you!!!!" among those missed)."""
+    rng = np.random.default_rng(0)
+    train, dev = _short_texts(rng, 2500), _short_texts(rng, 300)
+    Y = sp.csr_matrix(np.eye(2, dtype=bool)[np.arange(len(train)) % 2])
+    space = LabelSpace([Label("u:a"), Label("u:b")])
+    result = audit_corpus(train, Y, space, splits={"dev": dev},
+                          options=AuditOptions(scores="knn", show_progress=False))
+    leak = result.report["leakage"]["dev"]
+    featurizer = TfidfFeaturizer.from_params()  # what the audit featurizes with
+    train_X = featurizer.fit_transform(train)
+    nearest, _ = _brute_force(train_X, featurizer.transform(dev), 0.9)
+    exact = np.isin(text_hashes(dev), text_hashes(train))
+    assert leak["n_exact"] == exact.sum()
+    assert leak["n_near"] == ((nearest >= 0) & ~exact).sum() > 10
