@@ -245,6 +245,28 @@ def test_jsonl_nan_and_infinity_are_malformed_lines_and_never_written(tmp_path):
     assert rows[1][3:] == ["NaN", '["Infinity", "-Infinity"]']
 
 
+def test_jsonl_number_overflowing_a_float_is_a_malformed_line(tmp_path):
+    """1e999 is valid JSON syntax, but json.loads read it as an infinite float, which
+    the corpus then carried (and wrote back as the string "Infinity") where the bare
+    Infinity token is refused."""
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"text": "first", "labels": ["a"], "w": 1.5e308}\n'
+                    '{"text": "big", "labels": ["a"], "score": 1e999}\n'
+                    '{"text": "deep", "labels": ["a"], "m": {"w": [-2E+400]}}\n'
+                    '{"text": "last", "labels": ["a"], "tiny": 1e-999}\n',
+                    encoding="utf-8")
+    with pytest.raises(CorpusFormatError) as info:
+        list(read_jsonl(path))
+    assert str(info.value) == (f"{path}:2: invalid JSON: the number 1e999 is too large "
+                               "for a float (at most about 1.8e308)")
+    errors = []
+    kept = list(read_jsonl(path, on_error=errors.append))
+    assert [r.text for r in kept] == ["first", "last"]
+    assert [r.metadata for r in kept] == [{"w": 1.5e308}, {"tiny": 0.0}]
+    assert [(e.line, e.reason.split(" is ")[0]) for e in errors] == [
+        (2, "invalid JSON: the number 1e999"), (3, "invalid JSON: the number -2E+400")]
+
+
 def test_trailing_tabs_are_no_extra_column(tmp_path):
     path = write(tmp_path / "c.tsv", f"one\t<{U}a>\t\ntwo\t<{U}a> <{U}b>\t \t\r\n"
                  f"three\t\t<{U}b>\n")

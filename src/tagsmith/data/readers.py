@@ -51,6 +51,7 @@ import csv
 import gzip
 import json
 import logging
+import math
 import os
 import re
 import stat
@@ -533,11 +534,33 @@ def _refuse_non_finite(token: str) -> float:
                      f'"{token}")')
 
 
-#: :func:`json.loads` refusing duplicate keys and NaN/Infinity, as fast: the hook gets
-#: the pairs as a list and :class:`dict` builds the object in C, as the default decoder
-#: does
+def _finite_float(token: str) -> float:
+    """A JSON number with a fraction or exponent as a float, refusing one too large for a
+    float (``1e999``): valid JSON syntax, but :func:`float` reads it as infinity, which
+    the bare ``Infinity`` token is refused for; it would be written back as the string
+    ``"Infinity"``, not the number the file held.
+
+    >>> _finite_float("-2.5e3")
+    -2500.0
+    >>> try:
+    ...     _JSON_DECODER.decode('{"text": "a", "score": -1e999}')
+    ... except _Malformed as exc:
+    ...     print(exc)
+    invalid JSON: the number -1e999 is too large for a float (at most about 1.8e308)
+    """
+    value = float(token)
+    if math.isinf(value):
+        raise _Malformed(f"invalid JSON: the number {token[:80]} is too large for a float "
+                         "(at most about 1.8e308)")
+    return value
+
+
+#: :func:`json.loads` refusing duplicate keys, NaN/Infinity and numbers overflowing to
+#: infinity, as fast: the hook gets the pairs as a list and :class:`dict` builds the
+#: object in C, as the default decoder does
 _JSON_DECODER = json.JSONDecoder(object_pairs_hook=_refuse_duplicate_keys,
-                                 parse_constant=_refuse_non_finite)
+                                 parse_constant=_refuse_non_finite,
+                                 parse_float=_finite_float)
 
 
 def _holds_lone_surrogate(value: object) -> bool:
