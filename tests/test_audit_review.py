@@ -513,6 +513,33 @@ def test_a_review_saved_with_old_mac_line_ends_reads_as_the_original(tmp_path):
         [("Heavy\nrain", ("<http://x/rain>",)), ("Sun", ("<http://x/sun>",))]
 
 
+def test_a_review_with_old_mac_row_ends_and_line_breaks_inside_a_cell_is_applied(tmp_path):
+    """A spreadsheet saving "CSV (Macintosh)" ends rows with lone CRs but keeps a cell's
+    own line break an LF: the LF in the first chunk made the whole file one line, and
+    reading it crashed (csv.Error: new-line character seen in unquoted field)."""
+    source = _jsonl_corpus(tmp_path, {"text": "Heavy\nrain", "labels": []},
+                           {"text": "Sun", "labels": []})
+    review = _review(tmp_path, [_row(0, "missing", "http://x/rain", "Heavy\nrain"),
+                                _row(1, "missing", "http://x/sun", "Sun", decision="")])
+    rows = list(csv.reader(review.open(encoding="utf-8", newline="")))
+    rows[2][1] = "Accept"
+    mac = tmp_path / "mac.csv"
+    with mac.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, lineterminator="\r", quoting=csv.QUOTE_ALL).writerows(rows)
+    assert mac.read_bytes().count(b"\n") == 1
+    stats = apply_review(source, mac, tmp_path / "out.jsonl", SPACE)
+    assert stats["n_added"] == 2
+    assert [(r.text, r.labels) for r in read_records(tmp_path / "out.jsonl")] == \
+        [("Heavy\nrain", ("<http://x/rain>",)), ("Sun", ("<http://x/sun>",))]
+    # errors name the line a row starts on, counting the cell's LF as a line
+    rows[2][1] = "maybe"
+    with mac.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, lineterminator="\r", quoting=csv.QUOTE_ALL).writerows(rows)
+    with pytest.raises(ReviewFormatError) as error:
+        read_decisions(mac, SPACE)
+    assert str(error.value).startswith(f"{mac}:4: decision must be accept or reject")
+
+
 def test_malformed_lines_skipped_by_apply_review_are_counted_and_reported(tmp_path, caplog):
     """With --on-error skip a malformed line is no record and is left out of the new
     corpus; that used to happen silently."""

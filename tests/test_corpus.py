@@ -794,6 +794,19 @@ def test_cr_only_tsv_never_merges_lines_into_one_record(tmp_path):
         list(read_tsv(path))
 
 
+def test_csv_with_old_mac_row_ends_and_an_lf_inside_a_quoted_cell(tmp_path):
+    """A spreadsheet's "CSV (Macintosh)" ends rows with CR and keeps a cell's line break
+    an LF: the LF in the first chunk made the file LF-split, one line, and the CR ending
+    the header was refused as 'a carriage return inside a cell that is not quoted'."""
+    path = tmp_path / "mac.csv"
+    path.write_bytes(f'text,labels\r"two\nlines",<{U}a>\r"one",<{U}b>\r'.encode())
+    assert [(r.text, r.labels, r.line) for r in read_csv(path)] == [
+        ("two\nlines", (f"<{U}a>",), 2), ("one", (f"<{U}b>",), 4)]
+    # the header's own line end decides: CR LF rows keep a lone CR inside a quoted cell
+    path.write_bytes(f'text,labels\r\n"a\rb",<{U}a>\r\n'.encode())
+    assert [(r.text, r.line) for r in read_csv(path)] == [("a\rb", 2)]
+
+
 def test_lone_cr_inside_lf_files_stays_in_its_line(tmp_path):
     """An LF anywhere in the first chunk decides: a stray CR in a text stays in it, even
     in the first line (which the first line break alone would take for an old Mac file,

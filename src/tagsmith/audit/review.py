@@ -212,7 +212,9 @@ def _text_lines(path: Path):
     open_text(path).close()  # a missing file or a directory: the usual clear error
     with open_binary(path, ReviewFormatError) as handle:
         # line ends as the corpus readers take them (an old Mac file's lone CRs too)
-        lines = numbered_lines(split_lines(handle), path)
+        # a CSV's header line decides how its lines end (csv joins quoted cells)
+        lines = numbered_lines(split_lines(handle, header=review_format(path) == "csv"),
+                               path)
         while True:
             try:  # a damaged .gz is a damaged review, with the review's own error
                 number, raw = next(lines)

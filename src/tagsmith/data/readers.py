@@ -3,8 +3,9 @@
 Every reader yields :class:`Record` objects one at a time and never loads a whole
 file; ``.gz`` files are decompressed on the fly. Files are read as UTF-8 (a leading
 byte-order mark is ignored). Lines end in LF or CR LF, or, when the file's first chunk
-holds CRs but no LF (old Mac files), in CR (see :func:`split_lines`); line numbers count
-those line ends. Labels are kept as written: ``<uri>`` keys keep their
+holds CRs but no LF (old Mac files), in CR (in a CSV, the header's line end decides, as
+its quoted cells may hold LFs; see :func:`split_lines`); line numbers count those line
+ends. Labels are kept as written: ``<uri>`` keys keep their
 angle brackets so :meth:`LabelSpace.lookup` treats them as URIs, bare keys are
 resolved as a URI, then a preferred name, then a notation.
 
@@ -289,13 +290,18 @@ _CHUNK = 1 << 16
 _ANY_BREAK = re.compile(rb"\r\n|\r|\n")
 
 
-def split_lines(handle: IO[bytes]) -> Iterator[bytes]:
+def split_lines(handle: IO[bytes], *, header: bool = False) -> Iterator[bytes]:
     """The lines of a binary file, each with its line break, whatever ends them.
 
     The file's first chunk decides: if it holds an LF, the file is read a line per LF,
     as iterating over it does (a lone CR stays inside its line, wherever it is); if it
     holds CRs but no LF (an old Mac file), a line per CR, CR LF or LF, as :func:`open`
     with ``newline=""`` would, a chunk at a time (never the whole file as one line).
+
+    With ``header`` (a CSV file, whose first line is a header holding no line break of
+    its own) the first line break decides instead: a header ended by a lone CR is an
+    old Mac file's, though the quoted cells below it hold LFs (a spreadsheet's line
+    breaks inside a cell), which made the whole file one line with CRs in it.
 
     >>> import io
     >>> list(split_lines(io.BytesIO(b"a\\rb\\r\\rc")))
@@ -304,6 +310,8 @@ def split_lines(handle: IO[bytes]) -> Iterator[bytes]:
     [b'a\\r\\n', b'b\\rc\\n']
     >>> list(split_lines(io.BytesIO(b"a\\rb\\nc\\n")))  # an LF in the chunk: LF lines
     [b'a\\rb\\n', b'c\\n']
+    >>> list(split_lines(io.BytesIO(b'h\\r"b\\nc"\\r'), header=True))
+    [b'h\\r', b'"b\\n', b'c"\\r']
     """
     head = b""
     while b"\n" not in head and not (b"\r" in head and len(head) >= _CHUNK):
@@ -311,6 +319,11 @@ def split_lines(handle: IO[bytes]) -> Iterator[bytes]:
         if not piece:
             break
         head += piece
+    if header and b"\n" in head:
+        cr = head.find(b"\r", 0, head.find(b"\n"))
+        if cr != -1 and cr + 1 < head.find(b"\n"):  # a lone CR ends the header
+            yield from _lines_by_any_break(handle, head)
+            return
     if b"\n" in head or b"\r" not in head:
         start = 0
         while (end := head.find(b"\n", start)) != -1:
@@ -352,13 +365,14 @@ _WIDE_BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32",
               b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
 
 
-def _raw_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+def _raw_lines(path: Path, header: bool = False) -> Iterator[tuple[int, bytes]]:
     """``(line number, bytes)`` pairs; a damaged file raises naming the line, a UTF-16
     or UTF-32 file (by its byte-order mark) raises whatever ``on_error`` says: every
     line is unreadable, though split at its LF bytes most are ASCII with NULs between,
-    valid UTF-8, and a skipping TSV reader took them as documents and labels."""
+    valid UTF-8, and a skipping TSV reader took them as documents and labels.
+    ``header``: a CSV's, see :func:`split_lines`."""
     with open_binary(path) as handle:
-        lines = numbered_lines(split_lines(handle), path)
+        lines = numbered_lines(split_lines(handle, header=header), path)
         first = next(lines, None)  # only line 1 can start with the mark
         if first is None:
             return
@@ -617,7 +631,7 @@ def split_label_cell(cell: str) -> tuple[str, ...]:
 
 
 def _decoded_lines(path: Path) -> Iterator[str]:
-    for number, raw in _raw_lines(path):
+    for number, raw in _raw_lines(path, header=True):
         try:
             yield _decode(raw, number)
         except _Malformed as exc:
