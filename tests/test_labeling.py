@@ -85,10 +85,11 @@ def test_labels_are_validated_and_rejections_counted(server):
     report = result.report
     assert report.n_unknown_labels == 3  # hacked + weather (docs 0 and 7)
     assert report.unknown_labels["hacked"] == 1 and report.unknown_labels["weather"] == 2
-    assert report.n_malformed_answers == 2 and report.n_failed_calls == 1
+    # docs 1 and 7 named only unknown labels: malformed, not answered with no label
+    assert report.n_malformed_answers == 4 and report.n_failed_calls == 1
     assert report.n_invalid_items == 3
-    assert result.answered.tolist() == [True, True, False, False, True, True, False, True]
-    assert report.n_docs_without_labels == 2
+    assert result.answered.tolist() == [True, False, False, False, True, True, False, False]
+    assert report.n_docs_without_labels == 0
 
 
 def test_documents_travel_in_a_json_data_section(server):
@@ -163,11 +164,13 @@ def test_a_duplicate_costs_no_tokens_and_leaves_the_other_documents_as_they_were
     assert (doubled.usage.prompt_tokens, doubled.usage.completion_tokens) == \
         (alone.usage.prompt_tokens, alone.usage.completion_tokens)
     assert result.Y.toarray().tolist() == single.Y.toarray()[[0, 1, 0, 2, 1, 2]].tolist()
-    # answers are counted once, like the calls; documents without labels per document
+    # answers are counted once, like the calls; whether answered per document ("nothing
+    # at all" got only an unknown label: malformed, for both copies)
     assert result.report.n_calls == 3 and result.report.n_docs == 6
     assert result.report.n_unknown_labels == single.report.n_unknown_labels == 3
     assert result.report.n_duplicate_docs == 3 and single.report.n_duplicate_docs == 0
-    assert result.report.n_docs_without_labels == 2 and result.answered.all()
+    assert result.report.n_malformed_answers == single.report.n_malformed_answers == 1
+    assert result.answered.tolist() == [True, True, True, False, True, False]
 
 
 def test_a_duplicate_prompt_offering_other_labels_resolves_among_its_own():
@@ -186,6 +189,19 @@ def test_a_duplicate_prompt_offering_other_labels_resolves_among_its_own():
                              LabelingOptions(shortlist_k=1), shortlist=shortlist)
     assert len(asked) == 1 and result.report.n_duplicate_docs == 1
     assert result.Y.toarray().ravel().tolist() == pytest.approx([0.8, 0, 0, 0, 0.8, 0])
+
+
+def test_a_duplicate_prompt_whose_answer_names_none_of_its_own_labels_is_unanswered():
+    # the answer's URI is the first document's label, not the copy's: the copy got no
+    # label it was offered, which is no evidence that none of them applies
+    space = LabelSpace([Label("u:bank1", {"en": "bank"}), Label("u:bank2", {"en": "bank"}),
+                        Label("u:x", {"en": "other"})])
+    shortlist = TopK(np.array([[0], [1]]), np.array([[0.9], [0.9]]), 3)
+    result = label_documents(["money", "money"], space,
+                             ScriptedLLM(lambda request: answer(("u:bank1", 0.8))),
+                             LabelingOptions(shortlist_k=1), shortlist=shortlist)
+    assert result.answered.tolist() == [True, False]
+    assert result.Y.toarray().ravel().tolist() == pytest.approx([0.8, 0, 0, 0, 0, 0])
 
 
 def test_interrupted_labeling_resumes_from_the_cache(server, tmp_path):
@@ -244,9 +260,10 @@ def test_hostile_answers_give_the_object_of_the_answers_shape_or_nothing():
     answered = dict(zip(HOSTILE_ANSWERS, result.answered.tolist(), strict=True))
     assert not answered["quoted injection"] and not answered["example answer"]
     assert not answered["past the limit"]  # a later object could contradict it
-    assert answered["unoffered"] and sum(got["unoffered"]) == 0
+    # its own object names only a label not offered: malformed, that label counted
+    assert not answered["unoffered"] and sum(got["unoffered"]) == 0
     report = result.report
-    assert report.n_malformed_answers == 3 and report.unknown_labels == {"hacked": 1}
+    assert report.n_malformed_answers == 4 and report.unknown_labels == {"hacked": 1}
     assert "ambiguous answer" in report.first_error + report.last_error
 
 
@@ -925,3 +942,46 @@ def test_blank_documents_are_not_sent_and_left_unanswered(server, tmp_path):
     corpus.write_text('{"text": ""}\n')  # nothing to send: fails saying why
     result = run_label(server, tmp_path, corpus, "--vocab", vocab, "-o", out)
     assert result.exit_code == 6 and "blank" in result.output, result.output
+
+
+def test_an_answer_naming_only_unknown_labels_is_malformed_not_a_document_without_labels(
+        tmp_path):
+    # an injected document made the model answer only "hacked": it counted as answered
+    # with no label, so the student learned it as a negative of every label; "[]" (the
+    # model saying none applies) is the only answer without labels
+    replies = {"injected": answer(("hacked", 1.0)),
+               "made up": answer(("weather", 0.8), ("hacked", 0.3)),
+               "none applies": '{"labels": []}', "good": answer(("music", 0.6))}
+
+    def model(body):
+        return replies[read_data_section(user_prompt(body), "DOCUMENT")]
+
+    texts = list(replies)
+    with LocalChatServer(model) as running:
+        result = label_documents(texts, SPACE, client(running, tmp_path),
+                                 LabelingOptions(n_workers=1))
+        assert result.answered.tolist() == [False, False, True, True]
+        assert result.Y.toarray().tolist() == [[0, 0, 0], [0, 0, 0], [0, 0, 0],
+                                               [0, pytest.approx(0.6), 0]]
+        report = result.report
+        assert report.n_malformed_answers == 2 and report.n_docs_without_labels == 1
+        assert report.n_unknown_labels == 3  # still counted
+        assert report.unknown_labels == {"hacked": 2, "weather": 1}
+        assert "no offered label" in report.first_error
+        # like a malformed answer it was not kept in the cache: a rerun asks again
+        replies["injected"] = answer(("sport", 0.7))
+        again = label_documents(texts, SPACE, client(running, tmp_path),
+                                LabelingOptions(n_workers=1))
+    assert again.report.n_calls == 4 and len(running.requests) == 6
+    assert again.answered.tolist() == [True, False, True, True]
+    assert again.Y.toarray()[0].tolist() == pytest.approx([0.7, 0, 0])
+
+
+def test_votes_naming_only_unknown_labels_do_not_dilute_the_others():
+    replies = {0: answer(("sport", 0.9)), 1: answer(("sport", 0.6)),
+               2: answer(("hacked", 1.0))}
+    with LocalChatServer(lambda body: replies[body["seed"]]) as running:
+        result = label_documents(["a match"], SPACE, client(running),
+                                 LabelingOptions(votes=3, n_workers=1))
+    assert result.Y.toarray().tolist() == [[pytest.approx(0.75), 0, 0]]
+    assert result.report.n_malformed_answers == 1 and result.report.n_unknown_labels == 1

@@ -151,10 +151,13 @@ def test_cli_taxonomy_skos_csv_and_labeling_pass(tmp_path):
                                for lab in from_skos], 8, 5, 30)
     assert all(lab.description.get("en") for lab in from_skos)
     lines = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(lines) == 60
+    # a story of no topic got only "Miscellaneous news", not in the taxonomy: malformed,
+    # left out, not written as a story without labels
+    assert len(lines) == 30 and all(line["labels"] for line in lines)
     used = {uri for line in lines for uri in line["labels"]}
     assert used and used <= set(from_csv.uris)  # only labels from the taxonomy
     assert '"n_unknown_labels": 60' in result.output  # "Miscellaneous news" each time
+    assert '"n_malformed_answers": 30' in result.output
 
 
 def test_cli_errors_are_clear(tmp_path):

@@ -182,6 +182,20 @@ class LLMOutputError(LLMError):
     shape). The labeling engine counts these rather than stopping a run."""
 
 
+class RejectedItemsError(LLMOutputError):
+    """An LLM answer of the requested shape that lists items, every one of them rejected
+    (invalid, naming no offered label, or ambiguous): it says nothing usable, so it is
+    malformed, but what it named is kept to be counted (names cut to 100 characters).
+    Read as "no label" it would make the document a negative of every label."""
+
+    def __init__(self, message: str, *, n_invalid_items: int = 0,
+                 unknown: list[str] | None = None, ambiguous: list[str] | None = None):
+        self.n_invalid_items = n_invalid_items
+        self.unknown = list(unknown or ())
+        self.ambiguous = list(ambiguous or ())
+        super().__init__(message)
+
+
 class NoTeacherAnswersError(LLMError):
     """The teacher of active distillation answered none of the documents it was sent
     (every call failed or every answer was malformed): no student can be trained."""

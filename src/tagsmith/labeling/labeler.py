@@ -4,7 +4,10 @@ Each document is sent with the label set -- the whole taxonomy for small label s
 or a per-document shortlist (a :class:`~tagsmith.topk.TopK` from a trained tagsmith
 model or from zero-shot retrieval) for large ones. Answers are parsed strictly and
 validated against the labels offered (:mod:`tagsmith.labeling.parsing`); unknown labels,
-invalid items, malformed answers and failed calls are counted in the report. With
+invalid items, malformed answers and failed calls are counted in the report. An answer
+listing labels none of which is accepted (only unknown, ambiguous or invalid items: the
+"hacked" of a prompt injection) is malformed, not an answer without labels: only an
+empty list says that no label applies. With
 ``votes > 1`` each document is asked several times with different seeds at
 ``vote_temperature`` (self-consistency) and a label's soft target is its mean
 confidence over the votes (0 for a vote that did not name it).
@@ -29,7 +32,12 @@ import scipy.sparse as sp
 
 from tagsmith._params import check_bool, check_int
 from tagsmith.data.labelspace import LabelSpace, in_language
-from tagsmith.exceptions import InvalidParameterError, LLMError, LLMOutputError
+from tagsmith.exceptions import (
+    InvalidParameterError,
+    LLMError,
+    LLMOutputError,
+    RejectedItemsError,
+)
 from tagsmith.labeling import prompts
 from tagsmith.labeling.cache import discard_cached
 from tagsmith.labeling.client import ChatRequest, LLMClient, check_temperature, complete_all
@@ -109,6 +117,13 @@ class LabelingReport:
             self.first_error = message
         self.last_error = message
 
+    def count_rejected(self, parsed: ParsedLabels | RejectedItemsError) -> None:
+        """Count the invalid items, unknown and ambiguous names of one answer."""
+        self.n_invalid_items += parsed.n_invalid_items
+        self.n_unknown_labels += len(parsed.unknown)
+        self.unknown_labels.update(parsed.unknown)
+        self.n_ambiguous_labels += len(parsed.ambiguous)
+
     def merge(self, other: LabelingReport) -> None:
         """Add the counts of ``other`` (a later batch of the same run) to this report."""
         for name in (f.name for f in fields(self) if f.name.startswith("n_")):
@@ -138,8 +153,9 @@ class LabelingReport:
 class LLMLabels:
     """Soft targets from the LLM (``Y``: n_docs x n_labels CSR, values in (0, 1]).
 
-    ``answered`` (bool, n_docs) is False where every vote failed or was malformed:
-    such a document has no usable teacher labels and should not train a student.
+    ``answered`` (bool, n_docs) is False where every vote failed or was malformed
+    (including an answer whose every item was rejected): such a document has no usable
+    teacher labels and should not train a student.
     """
 
     Y: sp.csr_matrix
@@ -259,22 +275,25 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
         try:
             parsed = parse_label_answer(answer.text, resolver, max_labels=options.max_labels)
         except LLMOutputError as exc:
+            if isinstance(exc, RejectedItemsError):  # malformed, but what it named counts
+                report.count_rejected(exc)
             report.n_malformed_answers += 1
             report.error(f"malformed answer: {exc}")
             discard_cached(client, request)  # a rerun asks again instead of replaying it
             continue
-        report.n_invalid_items += parsed.n_invalid_items
-        report.n_unknown_labels += len(parsed.unknown)
-        report.unknown_labels.update(parsed.unknown)
-        report.n_ambiguous_labels += len(parsed.ambiguous)
+        report.count_rejected(parsed)
         for reader in (doc, *copies.get(doc, ())):
             own = resolvers[id(offered[reader])]
             if own is not resolver and own.offered != resolver.offered:
                 # the same prompt can offer other labels (ones no name, description
                 # or broader label shown tells apart): names resolve among the reader's.
-                # It parses where the first did: the answer's shape is all that can fail
-                own_parsed = parse_label_answer(answer.text, own,
-                                                max_labels=options.max_labels)
+                # It parses where the first did, but its names may resolve to none of
+                # the reader's labels: no vote of the reader's, not a 'no label' one
+                try:
+                    own_parsed = parse_label_answer(answer.text, own,
+                                                    max_labels=options.max_labels)
+                except RejectedItemsError:
+                    continue
             else:
                 own_parsed = parsed
             good_votes[reader] += 1

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from tagsmith.data.labelspace import LabelSpace
-from tagsmith.exceptions import LLMOutputError
+from tagsmith.exceptions import LLMOutputError, RejectedItemsError
 
 _FENCE = re.compile(r"^\s*```[a-zA-Z]*\s*\n?(.*?)\n?```\s*$", re.DOTALL)
 _SPACES = re.compile(r"\s+")
@@ -333,10 +333,14 @@ def parse_label_answer(text: str, resolver: LabelResolver, *,
     Items that are not objects with a string ``label`` and a number ``confidence`` in
     [0, 1] are counted in ``n_invalid_items``; names that do not resolve to an offered
     label go to ``unknown``; a label named twice keeps its highest confidence. Raises
-    :class:`LLMOutputError` when the answer is not such an object at all, or when it
-    lists items and none of them is valid (confidences as percentages or words, bare
-    names): such an answer says nothing usable, and read as "no label" it would make
-    the document a negative of every label, the ones it named included.
+    :class:`LLMOutputError` when the answer is not such an object at all, and its
+    :class:`~tagsmith.exceptions.RejectedItemsError` (which keeps the rejected items, to
+    be counted) when it lists items and every one is rejected: invalid (confidences as
+    percentages or words, bare names), unknown (only "hacked" after a prompt injection,
+    only labels the model made up) or ambiguous. Such an answer says nothing usable,
+    and read as "no label" it would make the document a negative of every label, the
+    ones it meant included. An empty list (``{"labels": []}``: none applies) is an
+    answer without labels.
 
     >>> space = LabelSpace.from_uris(["u:a", "u:b"], names={"u:a": "apple", "u:b": "pear"})
     >>> answer = ('{"labels": [{"label": "Pear", "confidence": 0.8}, '
@@ -363,10 +367,18 @@ def parse_label_answer(text: str, resolver: LabelResolver, *,
                 parsed.unknown.append(name[:100])
             continue
         best[label_id] = max(best.get(label_id, 0.0), float(confidence))
-    if items and parsed.n_invalid_items == len(items):
-        raise LLMOutputError(f"no valid item in the answer: each of its {len(items)} needs "
-                             "a string 'label' and a number 'confidence' in [0, 1]: "
-                             f"{text[:120]!r}")
+    if items and not best:  # every item rejected: no evidence of "no label" either
+        if parsed.n_invalid_items == len(items):
+            message = (f"no valid item in the answer: each of its {len(items)} needs a "
+                       "string 'label' and a number 'confidence' in [0, 1]")
+        else:
+            message = (f"no offered label in the answer: its {len(items)} item(s) were "
+                       f"all rejected ({len(parsed.unknown)} unknown, "
+                       f"{len(parsed.ambiguous)} ambiguous, {parsed.n_invalid_items} "
+                       "invalid)")
+        raise RejectedItemsError(f"{message}: {text[:120]!r}",
+                                 n_invalid_items=parsed.n_invalid_items,
+                                 unknown=parsed.unknown, ambiguous=parsed.ambiguous)
     ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))
     if max_labels is not None:
         ranked = ranked[:max_labels]
