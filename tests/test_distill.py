@@ -281,6 +281,21 @@ def test_soft_labels_naming_a_label_twice_keep_its_highest_score(data, tmp_path)
     assert Y.max() <= 1.0 and Y.nnz == 3
 
 
+def test_soft_labels_with_a_blank_label_name_it_not_the_scores(data, tmp_path):
+    # the blank label was dropped first, so two scores for one label were refused with
+    # "'scores' must be ..., one per label", which the line seemed to have
+    space = data[0]
+    path = tmp_path / "blank.jsonl"
+    path.write_text(json.dumps({"text": "x", "labels": [space.uri_of(0)], "scores": [0.5]})
+                    + "\n" + json.dumps({"text": "y", "labels": [space.uri_of(1), " "],
+                                         "scores": [0.9, 0.2]}) + "\n")
+    with pytest.raises(CorpusFormatError, match=r"blank\.jsonl:2: 1 blank label"):
+        read_soft_labels(path, space)
+    # without scores a blank label is left out, as in every corpus
+    path.write_text(json.dumps({"text": "y", "labels": [space.uri_of(1), ""]}) + "\n")
+    assert read_soft_labels(path, space)[1].toarray()[0, 1] == 1.0
+
+
 def test_label_corpus_with_a_budget_reports_what_went_wrong_with_the_calls(tmp_path):
     from tagsmith.data.labelspace import LabelSpace
     from tagsmith.labeling.client import OpenAIChatClient

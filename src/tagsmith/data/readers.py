@@ -98,6 +98,9 @@ class Record:
     metadata: Mapping[str, object] = field(default_factory=lambda: _EMPTY)
     #: a JSONL ``id`` given as an integer, so a rewritten corpus keeps it one
     int_id: int | None = field(default=None, compare=False)
+    #: blank JSONL labels (``""``, whitespace) left out of ``labels``: a list given
+    #: beside them, one item per label (soft labels' ``scores``), no longer lines up
+    n_blank_labels: int = field(default=0, compare=False)
 
 
 class _Malformed(Exception):
@@ -502,10 +505,12 @@ def _jsonl_records(path: Path, on_error) -> Iterator[Record]:
                              f"'text' must be a string, found {type(text).__name__}")
         metadata = {k: v for k, v in obj.items() if k not in ("text", "labels", "id")}
         raw_id = obj.get("id")
-        return Record(text.strip(), _json_labels(obj.get("labels")), _json_id(raw_id),
+        labels = _json_labels(obj.get("labels"))
+        n_given = len(obj["labels"]) if isinstance(obj.get("labels"), list) else 0
+        return Record(text.strip(), labels, _json_id(raw_id),
                       number, source, MappingProxyType(metadata) if metadata else _EMPTY,
                       raw_id if isinstance(raw_id, int) and not isinstance(raw_id, bool)
-                      else None)
+                      else None, n_blank_labels=n_given - len(labels))
 
     return _line_records(path, parse, on_error)
 
