@@ -5,6 +5,7 @@ summarises by cutting texts, proposes topics found by keywords, sometimes breaks
 limits or the JSON, and obeys nothing inside the data. The pipeline code is the real one.
 """
 
+import errno
 import json
 import re
 
@@ -13,6 +14,7 @@ from click.testing import CliRunner
 
 import tagsmith.cli as tagsmith_cli
 from tagsmith.data.vocab import load_vocabulary
+from tagsmith.exceptions import DataError
 from tagsmith.labeling.client import OpenAIChatClient
 from tagsmith.labeling.labeler import label_documents
 from tagsmith.labeling.prompts import read_data_section
@@ -1129,3 +1131,45 @@ def test_generated_labels_are_never_mapped_onto_deprecated_labels():
     assert [m["match_uri"] for m in matches] == ["v:new", None]
     retired = LabelSpace([Label("v:old", {"en": "Refunds"}, deprecated=True)])
     assert [m["match_uri"] for m in map_to_vocabulary(generated, retired)] == [None, None]
+
+
+def _disk_full_at(path):
+    raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+
+def _disk_full_mid_write(path):
+    with open(path, "w") as out:
+        out.write("half")
+        raise OSError(errno.ENOSPC, "No space left on device")  # write(): no file named
+
+
+def _cannot_make_its_temporary(path):  # as atomic_text_writer says it of its own
+    raise DataError("cannot write the file (Read-only file system)", path=path)
+
+
+@pytest.mark.parametrize("failing", [_disk_full_at, _disk_full_mid_write,
+                                     _cannot_make_its_temporary])
+def test_taxonomy_outputs_written_together_name_the_output_that_failed(tmp_path, failing):
+    # the error named the temporary file beside it ('.t.ttl.k2j4x.ttl', a name the user
+    # never gave) or no file at all, so which of the two outputs failed was not said
+    from tagsmith.pipeline.llm import _write_together
+
+    csv, ttl = tmp_path / "t.csv", tmp_path / "t.ttl"
+    with pytest.raises((OSError, DataError)) as caught:
+        _write_together([(csv, lambda path: path.write_text("new csv\n")), (ttl, failing)])
+    message = str(caught.value)
+    assert str(ttl) in message and ".t.ttl." not in message
+    if isinstance(caught.value, OSError):
+        assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(ttl)
+    assert list(tmp_path.iterdir()) == []  # nothing written, nothing left aside
+
+
+def test_a_failed_rename_of_outputs_written_together_names_the_output(tmp_path):
+    from tagsmith.pipeline.llm import _write_together
+
+    ttl = tmp_path / "t.ttl"
+    ttl.mkdir()  # the rename into place fails
+    with pytest.raises(OSError) as caught:
+        _write_together([(tmp_path / "t.csv", lambda path: path.write_text("new csv\n")),
+                         (ttl, lambda path: path.write_text("new skos\n"))])
+    assert caught.value.filename == str(ttl) and ".t.ttl." not in str(caught.value)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,6 +24,7 @@ from tagsmith.data.textio import atomic_text_writer, json_line
 from tagsmith.exceptions import (
     AmbiguousLabelError,
     CorpusFormatError,
+    DataError,
     InvalidParameterError,
     NoTeacherAnswersError,
 )
@@ -125,7 +126,8 @@ def _write_together(writes) -> None:
     A rename that fails (the target became a folder, its folder read-only) undoes the
     ones before it: each output but the last is kept aside (a hard link, else a copy)
     until all are in place, and put back, or a new one removed, on failure. The CSV was
-    left replaced next to the old SKOS.
+    left replaced next to the old SKOS. An error writing or renaming a file (a full
+    disk, a read-only folder) names the output, not its temporary file.
     """
     import os
     import shutil
@@ -134,6 +136,7 @@ def _write_together(writes) -> None:
     from tagsmith.data.textio import current_umask
 
     done: list[tuple[Path, Path]] = []
+    path = Path()
     try:
         for path, write in writes:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -147,10 +150,10 @@ def _write_together(writes) -> None:
             # writer kept mkstemp's 0600 on the file it found)
             os.chmod(name, path.stat().st_mode & 0o777 if path.exists()
                      else 0o666 & ~current_umask())
-    except BaseException:
+    except BaseException as exc:
         for temporary, _ in done:
             temporary.unlink(missing_ok=True)
-        raise
+        _raise_naming_output(exc, path)
     kept: list[tuple[Path, Path | None]] = []  # (output replaced, its old one aside)
     old: Path | None = None
     try:
@@ -168,20 +171,37 @@ def _write_together(writes) -> None:
                     shutil.copy2(path, old, follow_symlinks=False)
             os.replace(temporary, path)
             kept.append((path, old))
-    except BaseException:
+    except BaseException as exc:
         if old is not None:  # set aside for the output that was not replaced
             old.unlink(missing_ok=True)
-        for path, previous in reversed(kept):
+        for replaced, previous in reversed(kept):
             if previous is None:
-                path.unlink(missing_ok=True)
+                replaced.unlink(missing_ok=True)
             else:
-                os.replace(previous, path)
+                os.replace(previous, replaced)
         for temporary, _ in done:
             temporary.unlink(missing_ok=True)
-        raise
+        _raise_naming_output(exc, path)
     for _, previous in kept:
         if previous is not None:
             previous.unlink(missing_ok=True)
+
+
+def _raise_naming_output(exc: BaseException, path: Path) -> NoReturn:
+    """Raise ``exc``, as an error of the output ``path`` where it names a temporary file
+    beside it (``.NAME.*``: :func:`_write_together`'s, or a writer's own) or no file at
+    all (a full disk): the user never gave that name, and with two outputs written
+    together 'No space left on device' did not say which one failed."""
+    def temporary(name: object) -> bool:
+        return isinstance(name, (str, Path)) and Path(name).parent == path.parent \
+            and Path(name).name.startswith(f".{path.name}.")
+
+    if isinstance(exc, OSError) and exc.errno is not None \
+            and (exc.filename is None or temporary(exc.filename)):
+        raise type(exc)(exc.errno, exc.strerror or str(exc), str(path)) from exc
+    if type(exc) is DataError and temporary(exc.path):
+        raise DataError(exc.reason, path=path, line=exc.line) from exc
+    raise exc
 
 
 def write_soft_labels(path: str | Path, texts: Sequence[str], Y: sp.csr_matrix,
