@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 import tagsmith.cli as tagsmith_cli
 from tagsmith.data.vocab import load_vocabulary
-from tagsmith.exceptions import DataError
+from tagsmith.exceptions import DataError, InvalidParameterError
 from tagsmith.labeling.client import OpenAIChatClient
 from tagsmith.labeling.labeler import label_documents
 from tagsmith.labeling.prompts import read_data_section
@@ -1173,3 +1173,28 @@ def test_a_failed_rename_of_outputs_written_together_names_the_output(tmp_path):
         _write_together([(tmp_path / "t.csv", lambda path: path.write_text("new csv\n")),
                          (ttl, lambda path: path.write_text("new skos\n"))])
     assert caught.value.filename == str(ttl) and ".t.ttl." not in str(caught.value)
+
+
+@pytest.mark.parametrize("summarise", [True, False])
+def test_blank_documents_are_left_out_of_the_taxonomy_sample(summarise):
+    # blank documents were sampled: each took a place in the sample, was sent for a
+    # summary of nothing (paid for), or went into a minibatch as an empty text
+    texts = ["cocoa prices rise", "", "   \n\t", "coffee harvest late", " ",
+             "oil output cut"]
+    options = TaxonomyOptions(use_case="tickets", summary_words=10, review=False,
+                              summarise=summarise, summary_batch=2)
+    with LocalChatServer(ScriptedTaxonomist(break_first=False)) as server:
+        taxonomy = generate_taxonomy(texts, OpenAIChatClient(server.base_url, "m"), options)
+    sent = []
+    for body in server.requests:
+        prompt = user_prompt(body)
+        if "<<<DOCUMENTS" in prompt:
+            sent += [doc["text"] for doc in read_data_section(prompt, "DOCUMENTS")]
+        elif "<<<DATA" in prompt and not summarise:
+            sent += read_data_section(prompt, "DATA")
+    assert sorted(sent) == sorted(text for text in texts if text.strip())
+    assert taxonomy.n_blank_docs == 3
+    if summarise:
+        assert taxonomy.summaries["n_docs"] == 3 and taxonomy.summaries["n_calls"] == 2
+    with pytest.raises(InvalidParameterError, match="at least one document with text"):
+        generate_taxonomy(["", " \n"], OpenAIChatClient(server.base_url, "m"), options)

@@ -104,6 +104,8 @@ class Taxonomy:
     last_problems: list[str] = field(default_factory=list)
     #: counts of the summary step (see :func:`_summarise`; empty without summaries)
     summaries: dict = field(default_factory=dict)
+    #: blank documents (empty or whitespace only, as sent) left out of the sample
+    n_blank_docs: int = 0
 
     def to_label_space(self, base_uri: str = "urn:tagsmith:taxonomy:", lang: str = "en",
                        name: str | None = "taxonomy") -> LabelSpace:
@@ -267,16 +269,26 @@ def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOpti
 
     Makes ``ceil(sample / summary_batch)`` summary calls, one generation call, one
     update call per further minibatch and one review call (plus at most one repair
-    call each).
+    call each). Blank documents (empty or whitespace only) are left out of the sample
+    and counted in ``n_blank_docs``: a summary of nothing, or nothing in a minibatch,
+    took a place in the sample and was paid for.
     """
     options = options or TaxonomyOptions()
     options.validate()
     if not texts:
         raise InvalidParameterError("texts", "at least one document", "none")
+    with_text = [i for i, text in enumerate(texts) if text[:options.max_doc_chars].strip()]
+    if not with_text:
+        raise InvalidParameterError("texts", "at least one document with text",
+                                    f"{len(texts):,} blank (empty or whitespace only)")
     rng = np.random.default_rng(options.seed)
-    sample = rng.permutation(len(texts))[:options.sample_size]
-    docs = [texts[i][:options.max_doc_chars] for i in sample]
-    taxonomy = Taxonomy(labels=[], use_case=options.use_case)
+    sample = rng.permutation(len(with_text))[:options.sample_size]
+    docs = [texts[with_text[i]][:options.max_doc_chars] for i in sample]
+    taxonomy = Taxonomy(labels=[], use_case=options.use_case,
+                        n_blank_docs=len(texts) - len(with_text))
+    if taxonomy.n_blank_docs:
+        logger.warning("%d blank document(s) left out of the taxonomy sample",
+                       taxonomy.n_blank_docs)
     summaries = _summarise(docs, client, options, taxonomy) if options.summarise else docs
     order = rng.permutation(len(summaries))
     batches = [[summaries[i] for i in order[start:start + options.minibatch_size]]

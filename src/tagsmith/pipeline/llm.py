@@ -74,6 +74,7 @@ def run_taxonomy(texts: Sequence[str], client, options, output: str | Path, *,
     _write_together(writes)
     report = {"n_labels": len(space), "ratings": taxonomy.ratings,
               "n_invalid_ratings": taxonomy.n_invalid_ratings,
+              "n_blank_docs": taxonomy.n_blank_docs,
               "summaries": taxonomy.summaries,
               "rejected_steps": taxonomy.rejected_steps,
               "repaired_answers": taxonomy.repaired_answers, "cleaned": taxonomy.cleaned,
