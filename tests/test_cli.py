@@ -192,6 +192,21 @@ def test_suggest_ignores_labels_after_a_tab(bundle):
     assert plain.output == labelled.output
 
 
+def test_suggest_refuses_a_line_with_no_text_before_its_tab(bundle, tmp_path):
+    """A tab-indented line lost its words: the text before the TAB (none) was answered
+    as an empty document, exit 0 and no word; now an error naming file:line, as the TSV
+    corpus reader refuses an empty text. A blank line is still skipped."""
+    docs = tmp_path / "indented.txt"
+    docs.write_text("so sad today\n\t\n\tI am so angry right now\n")
+    for args, where in (((docs,), f"{docs}:3"), ((), "stdin:3")):
+        result = run("suggest", bundle, *args, "--threshold", "0",
+                     input=docs.read_text())
+        assert result.exit_code == 3, result.output
+        assert f"{where}: no text before the TAB" in result.output
+    whole = run("suggest", bundle, "--whole-file", docs, "--k", "1", "--threshold", "0")
+    assert whole.exit_code == 0, whole.output
+
+
 def test_tree_and_ensemble_train_save_and_serve_through_the_cli(tmp_path):
     """An extreme-style label space (584 labels, 200 titles) through train/eval/suggest."""
     corpus = ROOT / "tests" / "data" / "yso-sample.tsv.gz"

@@ -169,9 +169,18 @@ SET_MEMBERS_LISTED = 100
 EMPTY_SET_MARKER = "(empty set)"
 
 
-def _text_column(line: str) -> str:
-    """The text of a line: everything before the first TAB (labels may follow)."""
-    return line.rstrip("\r\n").split("\t", 1)[0]
+def _text_column(line: str, name: str, number: int) -> str:
+    """The text of line ``number`` of ``name``: everything before the first TAB (labels
+    may follow). A line with nothing but blanks before its TAB and something after it
+    (a tab-indented paragraph, a corpus line without its text) is refused naming
+    ``file:line``, as the TSV corpus reader refuses an empty text: its words were
+    dropped and an empty document answered in its place without a word."""
+    text, tab, rest = line.rstrip("\r\n").partition("\t")
+    if tab and not text.strip() and rest.strip():
+        raise DataError("no text before the TAB (a line is TEXT, then optionally a TAB and "
+                        "labels, which are ignored; use --whole-file for a document whose "
+                        "lines start with a TAB)", path=name, line=number)
+    return text
 
 
 def _read_documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = None):
@@ -257,7 +266,7 @@ def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = N
             # lines end as in corpus files: LF, CR LF, or CR in a file with no LF
             for number, line in _decoded(numbered_lines(split_lines(handle), name), name):
                 if line.strip():
-                    yield f"{name}:{number}", _text_column(line)
+                    yield f"{name}:{number}", _text_column(line, name, number)
 
 
 def _stdin_documents(whole_file: bool, data: bytes | None = None):
@@ -280,7 +289,7 @@ def _stdin_documents(whole_file: bool, data: bytes | None = None):
         return
     for number, line in _decoded(lines, "stdin"):
         if line.strip():
-            yield f"stdin:{number}", _text_column(line)
+            yield f"stdin:{number}", _text_column(line, "stdin", number)
 
 
 def _read_all(handle, name: str) -> bytes:
