@@ -1217,3 +1217,20 @@ def test_suggest_reports_progress_over_its_documents_unless_quiet(bundle, goemot
     quiet = run("suggest", bundle, test, "--format", "tsv")
     assert quiet.exit_code == 0 and "suggest:" not in caplog.text
     assert quiet.stdout == shown.stdout
+
+
+def test_train_without_labels_names_the_cause_not_a_vocabulary_never_given(tmp_path):
+    """A corpus naming no label (a CSV column 'tags', not 'labels') trained without
+    --vocab asked 'is it the right vocabulary?' of a vocabulary nobody gave; with one,
+    the error now names it."""
+    corpus = tmp_path / "tags.csv"
+    corpus.write_text("text,tags\napple pie,fruit\ncar road,car\n")
+    result = run("train", corpus, "-o", tmp_path / "m", *FAST)
+    assert result.exit_code == 3, result.output
+    assert "right vocabulary" not in result.output
+    assert "no vocabulary given" in result.output and "'labels' column" in result.output
+    vocab = tmp_path / "vocab.tsv"
+    vocab.write_text("<u:fruit>\tfruit\n")
+    result = run("train", corpus, "-o", tmp_path / "m", "--vocab", vocab, *FAST)
+    assert result.exit_code == 3, result.output
+    assert f"label of the vocabulary {vocab} " in result.output

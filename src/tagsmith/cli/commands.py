@@ -112,8 +112,10 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
     paths = [corpus] + ([dev] if dev else [])
     label_space, read = read_labelled_corpora(paths, vocab, on_error=on_error,
                                               unknown_labels=unknown_labels)
-    data = read[0].require_labels(corpus)
-    dev_data = read[1].require_labels(dev) if dev else None
+    # the vocabulary named, or none given: the labels are the corpora's own
+    named = f"the vocabulary {vocab}" if vocab else None
+    data = read[0].require_labels(corpus, named)
+    dev_data = read[1].require_labels(dev, named) if dev else None
     classifier = train_classifier(
         data.texts, data.Y, label_space, options=options,
         dev_texts=dev_data.texts if dev_data else None, dev_Y=dev_data.Y if dev_data else None,
@@ -475,7 +477,8 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
     # set recall of --calibration is undefined)
     data = read_labelled(corpus, classifier.label_space, on_error=on_error,
                          unknown_labels=unknown_labels,
-                         vocabulary=bundle_vocabulary(bundle)).require_labels(corpus)
+                         vocabulary=bundle_vocabulary(bundle)
+                         ).require_labels(corpus, bundle_vocabulary(bundle))
     report = None
     if calibration:  # metrics and report from one scoring of the corpus
         from tagsmith.pipeline.confidence import evaluate_with_confidence

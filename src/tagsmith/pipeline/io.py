@@ -42,15 +42,25 @@ class LabelledData:
     def __len__(self) -> int:
         return len(self.texts)
 
-    def require_labels(self, path: str | Path) -> LabelledData:
+    def require_labels(self, path: str | Path,
+                       vocabulary: str | None = "the vocabulary") -> LabelledData:
         """Refuse, naming ``path``, a corpus in which no document keeps a known label
         (e.g. every label dropped by ``unknown_labels="skip"``): a model trained or
-        tuned on it would predict nothing."""
+        tuned on it would predict nothing. ``vocabulary`` names the label space
+        (``"the vocabulary V.tsv"``); ``None`` when it is derived from the corpora,
+        where no vocabulary can be the wrong one: the corpus names no label at all."""
         if self.Y.count_nonzero() == 0:
             skipped = getattr(self.report, "n_unknown_labels", 0)
-            raise DataError(f"no document carries a label of the vocabulary ({len(self):,} "
-                            f"documents, {skipped:,} unknown label occurrences skipped); is "
-                            "it the right vocabulary?", path=path)
+            counts = f"{len(self):,} documents, {skipped:,} unknown label occurrences skipped"
+            if vocabulary is None:
+                # "is it the right vocabulary?" where none was given: a CSV column named
+                # 'tags', or labels after a space instead of a TAB, read as no labels
+                raise DataError(f"no document names a label ({counts}; no vocabulary given, "
+                                "the labels are the corpus's own): a TSV line is TEXT, a "
+                                "TAB, then its labels; a CSV corpus has a 'labels' column, "
+                                "a JSONL object a 'labels' list", path=path)
+            raise DataError(f"no document carries a label of {vocabulary} ({counts}); is it "
+                            "the right vocabulary?", path=path)
         return self
 
 
