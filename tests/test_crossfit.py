@@ -8,7 +8,12 @@ from tagsmith.features.tfidf import TfidfFeaturizer
 from tagsmith.metrics import precision_at_k
 from tagsmith.models import make_model
 from tagsmith.pipeline.classifier import TextClassifier
-from tagsmith.pipeline.crossfit import cross_fit_topk, fold_assignment, heldout_topk
+from tagsmith.pipeline.crossfit import (
+    cross_fit_topk,
+    fold_assignment,
+    heldout_split,
+    heldout_topk,
+)
 from tagsmith.pipeline.io import read_labelled
 from tagsmith.pipeline.train import TrainOptions, train_classifier
 
@@ -217,3 +222,30 @@ def test_audit_options_take_numpy_integers_and_check_the_seed():
     for bad in (-1, 1.5, "1"):
         with pytest.raises(InvalidParameterError, match="'seed'"):
             AuditOptions(seed=bad).validate()
+
+
+@pytest.mark.parametrize("seed", [-1, 2.5, "3", None, True])
+def test_a_bad_seed_is_refused_naming_it(seed):
+    """-1, 2.5 and "3" failed inside numpy's seeding (a bare ValueError or TypeError),
+    None and True as a bad 'random_state' of 'the model of fold 1', a parameter the
+    caller never passed."""
+    X = sp.csr_matrix(np.tile(np.eye(3), (4, 1)))
+    with pytest.raises(InvalidParameterError, match="'seed'"):
+        cross_fit_topk(X, X, "linear", {"n_jobs": 1}, n_folds=2, seed=seed)
+    with pytest.raises(InvalidParameterError, match="'seed'"):
+        heldout_topk(X, X, X, "linear", {"n_jobs": 1}, seed=seed)
+    with pytest.raises(InvalidParameterError, match="'seed'"):
+        heldout_split(12, 0.25, seed)
+    with pytest.raises(InvalidParameterError, match="'seed'"):
+        fold_assignment(12, 3, seed)
+
+
+def test_a_numpy_seed_is_stored_as_a_plain_int():
+    """A numpy seed was kept in the scores, whose state (a bundle's crossfit.json) then
+    failed its JSON save; the folds are those of the same plain seed."""
+    import json
+
+    X = sp.csr_matrix(np.tile(np.eye(3), (4, 1)))
+    scores = cross_fit_topk(X, X, "linear", {"n_jobs": 1}, n_folds=2, seed=np.int64(4))
+    assert type(scores.seed) is int and json.loads(json.dumps(scores.to_state()[0]))["seed"] == 4
+    np.testing.assert_array_equal(scores.fold, fold_assignment(12, 2, 4))

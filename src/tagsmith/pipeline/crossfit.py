@@ -121,6 +121,17 @@ class CrossFitScores:
         return cls(topk, fold, n_folds, seed, model, params, seconds)
 
 
+def check_seed(seed: object) -> int:
+    """``seed`` as a plain ``int`` >= 0, else :class:`InvalidParameterError` naming it.
+
+    It seeds the folds (or split) and the models' ``random_state``, and is stored in
+    bundles: -1, 2.5 or ``"3"`` failed inside numpy's seeding (a bare ``ValueError`` or
+    ``TypeError``), ``None`` or ``True`` as a bad ``random_state`` of the first fold
+    model, and a numpy integer was kept as such (no JSON number).
+    """
+    return check_int("seed", seed, 0, numpy=True)
+
+
 def fold_assignment(n_docs: int, n_folds: int, seed: int = 0) -> np.ndarray:
     """Seeded random folds of (nearly) equal size: ``fold[i]`` in ``[0, n_folds)``.
 
@@ -128,7 +139,7 @@ def fold_assignment(n_docs: int, n_folds: int, seed: int = 0) -> np.ndarray:
     True
     """
     n_folds = check_n_folds("n_folds", n_folds)
-    order = np.random.default_rng(seed).permutation(n_docs)
+    order = np.random.default_rng(check_seed(seed)).permutation(n_docs)
     fold = np.empty(n_docs, np.int16)
     fold[order] = np.arange(n_docs) % n_folds
     return fold
@@ -153,6 +164,7 @@ def cross_fit_topk(X, Y, model: str, params: dict | None = None, *, n_folds: int
     costs about ``n_folds - 1`` full trainings.
     """
     n_folds = check_n_folds("n_folds", n_folds)  # a plain int: it is stored in bundles
+    seed = check_seed(seed)  # so is the seed
     from tagsmith.features.views import Views
 
     if isinstance(X, Views):
@@ -226,6 +238,7 @@ def heldout_topk(X_fit, Y_fit, X_heldout, model: str, params: dict | None = None
     Y_fit = sp.csr_matrix(Y_fit)
     # checked before the fit: int() read 2.5 as 2 and "3" as 3
     k = default_k(Y_fit.shape[1]) if k is None else check_int("k", k, 1, numpy=True)
+    seed = check_seed(seed)
     fitted = make_model(model, **dict(params or {}))
     if "random_state" in fitted.get_params() and "random_state" not in (params or {}):
         fitted.set_params(random_state=seed)
@@ -323,5 +336,5 @@ def heldout_split(n_docs: int, fraction: float, seed: int = 0, *,
     if n_held < 1 or n_held >= n_docs:
         raise InvalidParameterError(name, f"a share of the {n_docs} documents leaving at "
                                     "least one on each side", fraction)
-    order = np.random.default_rng(seed).permutation(n_docs)
+    order = np.random.default_rng(check_seed(seed)).permutation(n_docs)
     return np.sort(order[n_held:]), np.sort(order[:n_held])
