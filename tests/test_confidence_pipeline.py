@@ -624,6 +624,30 @@ def test_confidence_options_check_seed_support_and_cap_before_any_work(tmp_path)
     assert result.exit_code == 2 and "seed" in result.output
 
 
+def test_lpicp_is_a_flag_and_refused_by_name_for_a_partial_top_k(cli_bundle,
+                                                                goemotions_small, tmp_path):
+    """lpicp="no" or 1.5 fitted LP-ICP by their truth value (and a numpy bool stayed one
+    in the report); calibrate --lpicp -k 5 of 28 labels was refused, after the
+    calibrator's fit, as a parameter 'topk' nobody passed."""
+    for bad in ("no", 1.5, 0):
+        with pytest.raises(InvalidParameterError, match="'lpicp' must be true or false"):
+            ConfidenceOptions(lpicp=bad).validate()
+    options = ConfidenceOptions(lpicp=np.bool_(False))
+    options.validate()
+    assert options.lpicp is False
+    result = run("calibrate", cli_bundle, "--data", goemotions_small["dev"], "-k", "5",
+                 "--lpicp", "-o", tmp_path / "model")
+    assert result.exit_code == 2
+    assert "option '--lpicp' must be off" in result.output and "top 5 of 28" in result.output
+    assert not (tmp_path / "model").exists()
+    # without --lpicp, the same top 5 calibrates with the recall controls alone
+    result = run("calibrate", cli_bundle, "--data", goemotions_small["dev"], "-k", "5",
+                 "-o", tmp_path / "model")
+    assert result.exit_code == 0, result.output
+    assert TextClassifier.load(tmp_path / "model").conformal.methods() == ["recall",
+                                                                          "mondrian"]
+
+
 def test_evaluate_confidence_and_estimate_shift_check_their_options_before_scoring():
     # reliability_k=0 was blamed on 'k', 2.5 silently became 2; estimate_shift truncated
     # k=2.5 too and scored every text before refusing an unknown method

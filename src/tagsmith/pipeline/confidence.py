@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_choice, check_int, check_number
+from tagsmith._params import check_bool, check_choice, check_int, check_number
 from tagsmith.calibration.reliability import reliability_report
 from tagsmith.calibration.scaling import METHODS, Calibrator, fit_calibrator
 from tagsmith.calibration.thresholds import tune_thresholds
@@ -89,6 +89,9 @@ class ConfidenceOptions:
         self.seed = check_int("seed", self.seed, 0, numpy=True)
         self.min_support = check_int("min_support", self.min_support, 0, numpy=True)
         self.alpha = check_alpha(self.alpha)
+        # None (auto) or a flag: "no" or 1.5 fitted LP-ICP by their truth value
+        if self.lpicp is not None:
+            self.lpicp = check_bool("lpicp", self.lpicp)
 
 
 @dataclass
@@ -248,6 +251,13 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
     options.validate()
     started = time.perf_counter()
     (fit_Y, fit_topk), conformal_part, how = _split(heldout, options, crossfit, crossfit_Y)
+    width, n_labels = conformal_part.topk.k, conformal_part.topk.n_labels
+    if options.lpicp and width < n_labels:  # refused by LP-ICP after the calibrator's fit,
+        # naming a parameter 'topk' nobody passed
+        raise InvalidParameterError(
+            "lpicp", f"off (or left to its default) for held-out scores of the top {width} "
+            f"of {n_labels} labels: LP-ICP needs every label's probability, scores over all "
+            f"{n_labels}", True)
     calibrator = fit_calibrator(fit_Y, fit_topk, method=options.method,
                                 label_counts=label_counts, n_bands=options.n_bands,
                                 shrinkage=options.shrinkage)
