@@ -249,3 +249,16 @@ def test_a_numpy_seed_is_stored_as_a_plain_int():
     scores = cross_fit_topk(X, X, "linear", {"n_jobs": 1}, n_folds=2, seed=np.int64(4))
     assert type(scores.seed) is int and json.loads(json.dumps(scores.to_state()[0]))["seed"] == 4
     np.testing.assert_array_equal(scores.fold, fold_assignment(12, 2, 4))
+
+
+@pytest.mark.parametrize("fraction", ["0.3", None, [0.3], True, 0.0, 1.0, float("nan")])
+def test_heldout_split_refuses_a_fraction_that_is_no_share_by_its_name(fraction):
+    """A string, None or a list failed comparing with 0.0 (a bare TypeError), not as the
+    refused parameter its docstring promises."""
+    with pytest.raises(InvalidParameterError, match="'share' must be a number in"):
+        heldout_split(10, fraction, name="share")
+
+
+def test_heldout_split_takes_numpy_fractions():
+    fit, held = heldout_split(10, np.float32(0.3), 1)
+    assert len(held) == 3 and sorted([*fit, *held]) == list(range(10))

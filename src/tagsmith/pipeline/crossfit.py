@@ -330,7 +330,10 @@ def heldout_split(n_docs: int, fraction: float, seed: int = 0, *,
     >>> len(fit), len(held), sorted(set(fit) | set(held)) == list(range(10))
     (8, 2, True)
     """
-    if not 0.0 < fraction < 1.0:
+    # a string, None or a list failed comparing with 0.0 (a bare TypeError)
+    if (isinstance(fraction, (bool, np.bool_))
+            or not isinstance(fraction, (int, float, np.integer, np.floating))
+            or not 0.0 < fraction < 1.0):
         raise InvalidParameterError(name, "a number in (0, 1)", fraction)
     n_held = int(round(n_docs * fraction))
     if n_held < 1 or n_held >= n_docs:
