@@ -63,7 +63,9 @@ class LinearOVR(BaseModel):
     approximate probabilities directly.
 
     Parameters (keyword-only): ``loss`` ("logistic" or "squared_hinge"), ``C``
-    (inverse regularisation strength), ``tol``, ``max_iter``, ``prune_threshold``
+    (inverse regularisation strength), ``tol`` (the dual solver's stopping gap; below
+    1e-3 the squared hinge solver keeps every example active: slower, but it
+    converges), ``max_iter``, ``prune_threshold``
     (weights with smaller magnitude are dropped), ``n_jobs`` (threads; ``None`` =
     all cores), ``random_state``, ``show_progress``.
 
