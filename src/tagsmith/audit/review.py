@@ -25,7 +25,6 @@ import hashlib
 import itertools
 import logging
 import math
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,7 +41,13 @@ from tagsmith.data.csvlimits import (
     spreadsheet_safe,
 )
 from tagsmith.data.labelspace import LabelSpace
-from tagsmith.data.textio import atomic_text_writer, check_writable, json_line, open_text
+from tagsmith.data.textio import (
+    atomic_text_writer,
+    check_writable,
+    json_line,
+    open_text,
+    same_file,
+)
 from tagsmith.exceptions import AmbiguousLabelError, InvalidParameterError, ReviewFormatError
 
 logger = logging.getLogger("tagsmith")
@@ -504,10 +509,6 @@ def _check_verdict(verdicts: dict, pair: tuple[int, int], accept: bool, row: dic
             path=path, line=line)
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
-
-
 def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                  space: LabelSpace, *, on_error: str = "fail", format: str | None = None,
                  overwrite: bool = False, keep: Sequence[str | Path] = ()) -> dict:
@@ -530,7 +531,7 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     for role, path in (("the corpus (never edited in place)", corpus),
                        ("the review file", review),
                        *(("an input of this run", Path(p)) for p in keep)):
-        if _same_file(output, path):
+        if same_file(output, path):
             raise InvalidParameterError("output", f"a new file, not {role}", str(output))
     if output.exists() and not overwrite:
         # both spellings: the keyword for Python callers, the flag for the command line

@@ -205,10 +205,9 @@ def check_png_output(path: str | None, option: str, inputs: dict[str, str | None
     as a bundle counts), a directory, or a path below a file."""
     if not path:
         return
-    import os
     from pathlib import Path
 
-    from tagsmith.data.textio import check_writable
+    from tagsmith.data.textio import check_writable, same_file
     from tagsmith.exceptions import DataError
 
     target = Path(path)
@@ -220,8 +219,7 @@ def check_png_output(path: str | None, option: str, inputs: dict[str, str | None
             continue
         source_path = Path(source)
         inside = source_path.is_dir() and resolved.is_relative_to(source_path.resolve())
-        same = resolved == source_path.resolve() or (
-            target.exists() and source_path.exists() and os.path.samefile(target, source_path))
+        same = same_file(target, source_path)
         if inside or same:
             raise InvalidParameterError(option, f"a new file, not {role}"
                                         + (" or a file inside it" if inside and not same

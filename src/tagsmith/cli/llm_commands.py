@@ -112,13 +112,10 @@ def _check_not_input(option: str, path: str | None, **inputs: str | None) -> Non
     vocabulary by the generated one)."""
     if not path:
         return
-    from pathlib import Path
+    from tagsmith.data.textio import same_file
 
-    target = Path(path)
     for name, source in inputs.items():
-        if source and (target.resolve() == Path(source).resolve()
-                       or target.exists() and Path(source).exists()
-                       and os.path.samefile(target, source)):
+        if source and same_file(path, source):
             raise click.BadParameter(f"must differ from {name}, an input it would replace",
                                      param_hint=option)
 

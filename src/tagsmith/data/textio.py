@@ -93,6 +93,18 @@ def open_text(path: str | Path, *, newline: str | None = None) -> io.TextIOBase:
     return open(path, encoding="utf-8", newline=newline)
 
 
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether ``a`` and ``b`` name one file: the same path once resolved (symbolic
+    links, ``..``), or, both existing, the same file by another name (a hard link).
+    How commands refuse an output that is one of their inputs.
+
+    >>> same_file("x/../y.tsv", "y.tsv"), same_file("a.tsv", "b.tsv")
+    (True, False)
+    """
+    a, b = Path(a), Path(b)
+    return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+
+
 def check_writable(path: str | Path) -> Path:
     """Refuse, naming ``path``, an output file that cannot be written: a directory, one
     below a file, or one whose nearest existing folder is not writable (the file is

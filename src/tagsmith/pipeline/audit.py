@@ -266,8 +266,7 @@ def check_output(directory: str | Path, *, review_format: str = "csv", force: bo
     ``decision``, is not overwritten unless ``force``: the review would be lost. A
     review file that cannot be read to tell is not overwritten either.
     """
-    from tagsmith.audit.review import _same_file
-    from tagsmith.data.textio import check_writable_dir
+    from tagsmith.data.textio import check_writable_dir, same_file
 
     directory = Path(directory)
     # a file, below a file, read-only: refused now, not after the whole audit
@@ -282,7 +281,7 @@ def check_output(directory: str | Path, *, review_format: str = "csv", force: bo
         # a vocabulary named labels.csv beside the corpus, audited with -o into its
         # folder, was replaced by the per-label noise table: the inputs are never written
         for kept in keep:
-            if _same_file(target, Path(kept)):
+            if same_file(target, Path(kept)):
                 raise DataError(f"is an input of this audit, where the audit writes its "
                                 f"{file_name}; write to another output directory",
                                 path=target)
