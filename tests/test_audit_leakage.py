@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from tagsmith.audit.duplicates import COSINE_TOLERANCE, near_leaks, text_hashes
+from tagsmith.audit.duplicates import (
+    COSINE_TOLERANCE,
+    NearLeakIndex,
+    leakage,
+    near_leaks,
+    text_hashes,
+)
 from tagsmith.data.labelspace import Label, LabelSpace
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.features.tfidf import TfidfFeaturizer
@@ -59,6 +65,32 @@ def test_near_leaks_of_empty_rows_and_columns_that_differ():
     assert nearest.tolist() == [0, 0, 0]
     with pytest.raises(InvalidParameterError, match="other_X"):
         near_leaks(train, sp.csr_matrix((1, 4)))
+
+
+def test_one_index_searched_with_several_splits_finds_what_each_search_does():
+    """The audit builds the training side once for dev and test; each search must give
+    what a search of its own would, and a threshold other than the index's is refused."""
+    rng = np.random.default_rng(5)
+    train = _short_texts(rng, 1500)
+    splits = [_short_texts(rng, 200), _short_texts(rng, 150)]
+    featurizer = TfidfFeaturizer(min_df=1)
+    train_X = featurizer.fit_transform(train)
+    index = NearLeakIndex(train_X, 0.8)
+    for split in splits:
+        other_X = featurizer.transform(split)
+        nearest, cosine = index.search(other_X)
+        expected_nearest, expected_cosine = _brute_force(train_X, other_X, 0.8)
+        assert (nearest >= 0).sum() > 20
+        assert ((nearest >= 0) == (expected_nearest >= 0)).all()
+        np.testing.assert_allclose(cosine, expected_cosine, atol=1e-5)
+        with_index = leakage(text_hashes(train), split, train_X=index, other_X=other_X,
+                             threshold=0.8)
+        with_matrix = leakage(text_hashes(train), split, train_X=train_X, other_X=other_X,
+                              threshold=0.8)
+        assert with_index["n_near"] == with_matrix["n_near"] > 0
+    with pytest.raises(InvalidParameterError, match="threshold"):
+        leakage(text_hashes(train), splits[0], train_X=index,
+                other_X=featurizer.transform(splits[0]), threshold=0.9)
 
 
 def test_audit_finds_every_near_leak_of_short_common_texts():

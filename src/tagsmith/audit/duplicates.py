@@ -391,6 +391,74 @@ def _prefix_rows(X: sp.csr_matrix, rank: np.ndarray, bound: float) -> sp.csr_mat
                           indptr), shape=X.shape)
 
 
+class NearLeakIndex:
+    """The training side of :func:`near_leaks`, built once and searched with each other
+    split (dev, test): its rows normalised, its features ranked and its prefixes
+    transposed, work that does not depend on the split searched.
+
+    >>> train = sp.csr_matrix(np.array([[1.0, 0, 0], [0.1, 1, 0], [1, 1, 0]]))
+    >>> index = NearLeakIndex(train)
+    >>> [index.search(sp.csr_matrix(row))[0].tolist() for row in ([[0.0, 1, 0.05]],
+    ...                                                           [[0.0, 0, 1]])]
+    [[1], [-1]]
+    """
+
+    def __init__(self, train_X, threshold: float = NEAR_DUPLICATE_THRESHOLD):
+        from tagsmith.models.knn import l2_normalize
+
+        train = l2_normalize(sp.csr_matrix(train_X))
+        train.sort_indices()
+        self.threshold = threshold
+        self.n_features = train.shape[1]
+        self._cut = threshold - COSINE_TOLERANCE
+        # the suffix norm stays a little below the cut: float32 rows and sums are off by
+        # far less than 1e-5
+        self._bound = max(self._cut - 1e-5, 0.0)
+        self._rank = np.empty(train.shape[1], np.int32)
+        self._rank[np.argsort(np.bincount(train.indices, minlength=train.shape[1]),
+                              kind="stable")] = np.arange(train.shape[1], dtype=np.int32)
+        self._prefix_t = _prefix_rows(train, self._rank, self._bound).T.tocsr()
+        # per prefix feature, how many training rows hold it in their prefix
+        self._posting = np.diff(self._prefix_t.indptr).astype(np.float64)
+        self._train_arrays = (train.indptr.astype(np.int64),
+                              train.indices.astype(np.int32, copy=False), train.data)
+
+    def search(self, other_X) -> tuple[np.ndarray, np.ndarray]:
+        """``(nearest, cosine)`` per row of ``other_X`` (:func:`near_leaks`)."""
+        from tagsmith.models._knn_kernels import pair_dots_kernel
+        from tagsmith.models.knn import l2_normalize
+
+        other = l2_normalize(sp.csr_matrix(other_X))
+        if other.shape[1] != self.n_features:
+            raise InvalidParameterError("other_X", f"features with {self.n_features:,} "
+                                        "columns like the training ones",
+                                        f"{other.shape[1]:,} columns")
+        other.sort_indices()
+        nearest = np.full(other.shape[0], -1, np.int64)
+        cosine = np.zeros(other.shape[0])
+        other_prefix = _prefix_rows(other, self._rank, self._bound)
+        # an upper bound of each query's candidate pairs (more where prefix features repeat)
+        estimate = np.cumsum(other_prefix @ self._posting)
+        kernel_arrays = (other.indptr.astype(np.int64),
+                         other.indices.astype(np.int32, copy=False), other.data,
+                         *self._train_arrays)
+        start = 0
+        while start < other.shape[0]:
+            done = estimate[start - 1] if start else 0.0
+            stop = max(start + 1, int(np.searchsorted(estimate, done + LEAK_BLOCK_PAIRS,
+                                                      side="right")))
+            pairs = (other_prefix[start:stop] @ self._prefix_t).tocoo()
+            a, b = pairs.row.astype(np.int64) + start, pairs.col.astype(np.int64)
+            sims = pair_dots_kernel(*kernel_arrays, a, b)
+            keep = (sims >= self._cut) & (sims > 0)
+            a, b, sims = a[keep], b[keep], sims[keep]
+            best = np.lexsort((b, -sims, a))  # per query: highest cosine, then first row
+            first = best[np.r_[True, a[best][1:] != a[best][:-1]]] if len(best) else best
+            nearest[a[first]], cosine[a[first]] = b[first], sims[first]
+            start = stop
+        return nearest, cosine
+
+
 def near_leaks(train_X, other_X, threshold: float = NEAR_DUPLICATE_THRESHOLD
                ) -> tuple[np.ndarray, np.ndarray]:
     """Per row of ``other_X``: the row of ``train_X`` of highest cosine among those
@@ -411,6 +479,8 @@ def near_leaks(train_X, other_X, threshold: float = NEAR_DUPLICATE_THRESHOLD
     are compared with one another only, and no near pair is skipped because its common
     words were (the nearest-neighbour index stops reading features held by more than
     ``max_posting`` documents: it missed "Thank you!!!!!" for "Thank you!!!!").
+    Searching several splits against one training set, build its
+    :class:`NearLeakIndex` once.
 
     >>> train = sp.csr_matrix(np.array([[1.0, 0, 0], [0.1, 1, 0], [1, 1, 0]]))
     >>> nearest, cosine = near_leaks(train, sp.csr_matrix(np.array([[0.0, 1, 0.05],
@@ -418,56 +488,16 @@ def near_leaks(train_X, other_X, threshold: float = NEAR_DUPLICATE_THRESHOLD
     >>> nearest.tolist(), cosine.round(3).tolist()
     ([1, -1], [0.994, 0.0])
     """
-    from tagsmith.models._knn_kernels import pair_dots_kernel
-    from tagsmith.models.knn import l2_normalize
-
-    train = l2_normalize(sp.csr_matrix(train_X))
-    other = l2_normalize(sp.csr_matrix(other_X))
-    if train.shape[1] != other.shape[1]:
-        raise InvalidParameterError("other_X", f"features with {train.shape[1]:,} columns "
-                                    "like the training ones", f"{other.shape[1]:,} columns")
-    train.sort_indices()
-    other.sort_indices()
-    nearest = np.full(other.shape[0], -1, np.int64)
-    cosine = np.zeros(other.shape[0])
-    cut = threshold - COSINE_TOLERANCE
-    # the suffix norm stays a little below the cut: float32 rows and sums are off by
-    # far less than 1e-5
-    bound = max(cut - 1e-5, 0.0)
-    rank = np.empty(train.shape[1], np.int32)
-    rank[np.argsort(np.bincount(train.indices, minlength=train.shape[1]), kind="stable")] = \
-        np.arange(train.shape[1], dtype=np.int32)
-    train_prefix_t = _prefix_rows(train, rank, bound).T.tocsr()
-    other_prefix = _prefix_rows(other, rank, bound)
-    # an upper bound of each query's candidate pairs (more where prefix features repeat)
-    posting = np.diff(train_prefix_t.indptr).astype(np.float64)
-    estimate = np.cumsum(other_prefix @ posting)
-    kernel_arrays = (other.indptr.astype(np.int64), other.indices.astype(np.int32, copy=False),
-                     other.data, train.indptr.astype(np.int64),
-                     train.indices.astype(np.int32, copy=False), train.data)
-    start = 0
-    while start < other.shape[0]:
-        done = estimate[start - 1] if start else 0.0
-        stop = max(start + 1, int(np.searchsorted(estimate, done + LEAK_BLOCK_PAIRS,
-                                                  side="right")))
-        pairs = (other_prefix[start:stop] @ train_prefix_t).tocoo()
-        a, b = pairs.row.astype(np.int64) + start, pairs.col.astype(np.int64)
-        sims = pair_dots_kernel(*kernel_arrays, a, b)
-        keep = (sims >= cut) & (sims > 0)
-        a, b, sims = a[keep], b[keep], sims[keep]
-        best = np.lexsort((b, -sims, a))  # per query: highest cosine, then first row
-        first = best[np.r_[True, a[best][1:] != a[best][:-1]]] if len(best) else best
-        nearest[a[first]], cosine[a[first]] = b[first], sims[first]
-        start = stop
-    return nearest, cosine
+    return NearLeakIndex(train_X, threshold).search(other_X)
 
 
 def leakage(train_hashes: np.ndarray, other_texts: Sequence[str], *, train_X=None,
             other_X=None, threshold: float = NEAR_DUPLICATE_THRESHOLD) -> dict:
     """How many documents of another split duplicate a training document.
 
-    ``train_X`` (the training features) and ``other_X`` (the other split's features,
-    from the same featurizer) enable near duplicates, every one of them
+    ``train_X`` (the training features, or their :class:`NearLeakIndex` at
+    ``threshold``, built once for several splits) and ``other_X`` (the other split's
+    features, from the same featurizer) enable near duplicates, every one of them
     (:func:`near_leaks`). Returns counts and, per leaking document, its training
     document (for an exact duplicate the first training document with its text, cosine
     1; for a near one the most similar training document) and cosine (-1 and 0 for a
@@ -491,7 +521,12 @@ def leakage(train_hashes: np.ndarray, other_texts: Sequence[str], *, train_X=Non
     cosine = np.zeros(len(other_texts))
     searched = train_X is not None and other_X is not None
     if searched and len(other_texts):
-        nearest, cosine = near_leaks(train_X, other_X, threshold)
+        index = train_X if isinstance(train_X, NearLeakIndex) else NearLeakIndex(
+            train_X, threshold)
+        if index.threshold != threshold:
+            raise InvalidParameterError("threshold", f"the threshold of the index given as "
+                                        f"train_X ({index.threshold:g})", threshold)
+        nearest, cosine = index.search(other_X)
         near = (nearest >= 0) & ~exact & ~other_empty
     # an exact duplicate's training document is its hash match, not the nearest neighbour
     nearest[exact] = candidates[first[at[exact]]]

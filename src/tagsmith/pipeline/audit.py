@@ -536,11 +536,14 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
         leakage = {}
         if splits:
             near = options.near_duplicates
-            results = {name: dup.leakage(hashes, list(other), train_X=X if near else None,
+            threshold = options.near_duplicate_threshold
+            # the training side (normalised rows, feature ranks, prefixes) once for all
+            index = dup.NearLeakIndex(X, threshold) if near else None
+            results = {name: dup.leakage(hashes, list(other), train_X=index,
                                          other_X=featurizer.transform(list(other))
-                                         if near else None,
-                                         threshold=options.near_duplicate_threshold)
+                                         if near else None, threshold=threshold)
                        for name, other in splits.items()}
+            del index
             leakage = health.leakage_section(results, texts,
                                              {k: list(v) for k, v in splits.items()})
             step("leakage")
