@@ -377,7 +377,7 @@ def _collect(rows: Iterable[Row], path: Path, on_error: str) -> list[Label]:
     skipped: list[int] = []
     for line, item in rows:
         if isinstance(item, Label):
-            item = _label_problem(item) or item
+            item = label_problem(item) or item
         if isinstance(item, Label) and item.uri in first_line:
             item = f"duplicate URI <{item.uri}> (first on line {first_line[item.uri]})"
         if isinstance(item, str):
@@ -517,7 +517,7 @@ def _joined_pairs(text: str) -> str:
     rdflib decodes a Turtle or N-Triples escape one UTF-16 unit at a time, so
     ``"\uD83D\uDE00"`` (as tools that escape per UTF-16 unit write an emoji) gives two
     lone surrogates, not the emoji; a surrogate without its pair stays as it is, for
-    :func:`_label_problem` to refuse.
+    :func:`label_problem` to refuse.
 
     >>> _joined_pairs("x \ud83d\ude00"), _joined_pairs("cut \ud83d")
     ('x \U0001f600', 'cut \ud83d')
@@ -761,7 +761,7 @@ def _syntax_error_at(exc: Exception) -> tuple[int | None, str]:
 
 def _check_loadable(space: LabelSpace, path: str | Path) -> None:
     """Refuse, before a writer writes anything, a label :func:`load_vocabulary` would
-    refuse reading the file back (:func:`_label_problem`: a URI with whitespace or a
+    refuse reading the file back (:func:`label_problem`: a URI with whitespace or a
     control character, as a label space derived from a corpus's bare names has, a
     lone surrogate, an over-long name). Written, such a file did not load again, and a
     lone surrogate failed the write with a bare UnicodeEncodeError."""
@@ -770,16 +770,16 @@ def _check_loadable(space: LabelSpace, path: str | Path) -> None:
 
 def _refuse_label_problems(labels: Iterable[Label], path: str | Path, after: str = "") -> None:
     """Raise :class:`VocabularyError` naming the first of ``labels`` with a
-    :func:`_label_problem` (reading SKOS, and before writing any format)."""
+    :func:`label_problem` (reading SKOS, and before writing any format)."""
     for label in labels:
-        problem = _label_problem(label)
+        problem = label_problem(label)
         if problem:
             # a URI with a lone surrogate is no text an error message can print
             uri = label.uri[:200].encode("utf-8", "backslashreplace").decode("utf-8")
             raise VocabularyError(f"concept <{uri}>: {problem}{after}", path=path)
 
 
-def _label_problem(label: Label) -> str | None:
+def label_problem(label: Label) -> str | None:
     """Why ``label`` is refused (a URI holding a control character, whitespace or one
     of ``<>"``, a field holding a lone surrogate, or an over-long URI or name), or None."""
     char = control_char(label.uri)

@@ -95,28 +95,22 @@ def check_turtle_path(path: str | Path, name: str) -> None:
 
 def check_base_uri(base_uri: str, name: str) -> None:
     """Refuse a ``base_uri`` that makes no URI a vocabulary file holds (whitespace, a
-    control character, one of ``<>"``, or too long for a slug after it): each label's
-    URI is ``base_uri`` + its slug, and the writers refused every one of them once the
-    taxonomy had been generated and paid for."""
-    from tagsmith.data.labelspace import control_char
-    from tagsmith.data.textio import LONE_SURROGATE
-    from tagsmith.data.vocab import MAX_NAME_CHARS, _valid_uri
+    control character, one of ``<>"``, half a surrogate pair, or too long for a slug
+    after it): each label's URI is ``base_uri`` + its slug, and the writers refused
+    every one of them once the taxonomy had been generated and paid for. The check is
+    the vocabulary's own (:func:`~tagsmith.data.vocab.label_problem`), on the longest
+    URI a label can get."""
+    from tagsmith.data.labelspace import Label
+    from tagsmith.data.vocab import label_problem
     from tagsmith.labeling.taxonomy import MAX_SLUG
 
     expected = "a URI prefix such as 'urn:tagsmith:taxonomy:'"
     if not isinstance(base_uri, str):
         raise InvalidParameterError(name, expected, base_uri)
-    # the longest URI a label can get: a slug of MAX_SLUG and a "-N" to tell it apart
-    most = MAX_NAME_CHARS - MAX_SLUG - 10
-    if base_uri and not _valid_uri(base_uri) or LONE_SURROGATE.search(base_uri) \
-            or control_char(base_uri) is not None:
-        raise InvalidParameterError(name, expected + " without whitespace, control "
-                                    "characters or any of <>\" (no URI may hold them)",
-                                    base_uri[:200])
-    if len(base_uri) > most:
-        raise InvalidParameterError(name, expected + f" of at most {most:,} characters "
-                                    "(a URI holds at most 10,000)",
-                                    f"{len(base_uri):,} characters")
+    # a slug of MAX_SLUG and a "-N" to tell it apart from a slug like it
+    problem = label_problem(Label(base_uri + "x" * (MAX_SLUG + 10)))
+    if problem is not None:
+        raise InvalidParameterError(name, f"{expected} that makes valid URIs", problem)
 
 
 def _write_together(writes) -> None:
