@@ -110,7 +110,9 @@ def check_base_uri(base_uri: str, name: str) -> None:
     # a slug of MAX_SLUG and a "-N" to tell it apart from a slug like it
     problem = label_problem(Label(base_uri + "x" * (MAX_SLUG + 10)))
     if problem is not None:
-        raise InvalidParameterError(name, f"{expected} that makes valid URIs", problem)
+        raise InvalidParameterError(name, f"{expected} that makes valid URIs (checked on "
+                                    f"the longest a label gets: the prefix, then "
+                                    f"{MAX_SLUG + 10} characters of its slug)", problem)
 
 
 def _write_together(writes) -> None:
