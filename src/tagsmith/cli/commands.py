@@ -475,10 +475,10 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
     classifier.show_progress = True  # -q turns every bar off
     # a corpus without labels measures nothing: every metric would read 0 (and the
     # set recall of --calibration is undefined)
+    named = bundle_vocabulary(bundle)
     data = read_labelled(corpus, classifier.label_space, on_error=on_error,
-                         unknown_labels=unknown_labels,
-                         vocabulary=bundle_vocabulary(bundle)
-                         ).require_labels(corpus, bundle_vocabulary(bundle))
+                         unknown_labels=unknown_labels, vocabulary=named
+                         ).require_labels(corpus, named)
     report = None
     if calibration:  # metrics and report from one scoring of the corpus
         from tagsmith.pipeline.confidence import evaluate_with_confidence
