@@ -1544,3 +1544,132 @@ def test_a_long_bundle_name_the_file_system_takes_is_saved(tmp_path):
                                                 rf"{limit}") as info:
         check_bundle_target(tmp_path / (name + "m"))
     assert name in str(info.value)
+
+
+# a save killed outright (SIGKILL, the OOM killer) at one of its two renames: the
+# process kills itself as os.rename is called on the bundle's path, so the moment is exact
+_KILLED_SAVE = """
+import os, signal, sys
+import numpy as np
+from tagsmith.store.bundle import BundleWriter
+target, when = os.path.abspath(sys.argv[1]), sys.argv[2]
+rename = os.rename
+def killing_rename(src, dst):
+    if os.path.abspath(src if when == "aside" else dst) == target:
+        os.kill(os.getpid(), signal.SIGKILL)
+    rename(src, dst)
+os.rename = killing_rename
+writer = BundleWriter(target)
+writer.add_json("meta.json", {"a": 9.0})
+writer.add_arrays("arrays.npz", {"x": np.arange(5, dtype=np.float32)})
+writer.commit()
+"""
+
+
+def _killed_save(target, when):
+    import signal
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _KILLED_SAVE, str(target), when],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    return done
+
+
+def _left(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_the_next_save_removes_what_a_save_killed_before_its_renames_left(tmp_path, caplog):
+    """A save killed outright (SIGKILL) cannot clean up: its '.NAME.tmp-*' staging folder
+    stayed beside the bundle forever. It is named after its host and process now, and
+    the next save to that path removes it once that process no longer runs."""
+    import logging
+
+    write(tmp_path / "b", 1.0)
+    _killed_save(tmp_path / "b", "aside")
+    staging = [name for name in _left(tmp_path) if name != "b"]
+    assert len(staging) == 1 and staging[0].startswith(".b.tmp-")
+    with Bundle(tmp_path / "b") as bundle:  # the kill left the bundle in place
+        assert bundle.read_json("meta.json") == {"a": 1.0}
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        write(tmp_path / "b", 2.0)
+    assert _left(tmp_path) == ["b"]
+    assert f"removed {tmp_path / staging[0]}" in caplog.text
+
+
+def test_a_save_killed_between_its_renames_leaves_the_good_bundle_named(tmp_path, caplog):
+    """Killed between its two renames, a save left the bundle it replaced as
+    '.NAME.old-*' and nothing at its path: loading it said 'no such model bundle' and
+    nothing told where the bundle was. Loading names it and how to put it back; the
+    next save removes the staging folder but keeps that bundle (the target is
+    missing: it is the last good one), and a save after that removes it."""
+    import logging
+    import shlex
+
+    target = tmp_path / "b"
+    write(target, 1.0)
+    _killed_save(target, "in")
+    old = [tmp_path / name for name in _left(tmp_path) if name.startswith(".b.old-")]
+    assert len(old) == 1 and not target.exists()
+    with pytest.raises(BundleError) as info:
+        Bundle(target)
+    message = str(info.value)
+    assert "a save to it was interrupted" in message
+    assert f"mv {shlex.quote(str(old[0]))} {shlex.quote(str(target))}" in message
+
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        write(target, 2.0)
+    assert _left(tmp_path) == [old[0].name, "b"]  # the staging folder went, the bundle stays
+    assert f"{old[0]} holds the bundle that was at {target}" in caplog.text
+    with Bundle(old[0]) as bundle:
+        assert bundle.read_json("meta.json") == {"a": 1.0}
+    write(target, 3.0)  # the target exists now: the moved-aside bundle is removable
+    assert _left(tmp_path) == ["b"]
+
+
+def test_the_clean_up_removes_only_dead_processes_folders_of_its_own_target(tmp_path):
+    """Another process may be saving now: only folders of this target, of this host, of
+    a process that no longer runs go; another host's, a live process's (this one; pid
+    1, another user's unless run as root), another target's (a long name sharing the
+    first 64 bytes too), and names without host and pid are kept."""
+    import subprocess
+    import sys
+
+    from tagsmith.store.bundle import _short
+    from tagsmith.store.staging import _host
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = _host()
+    long_a, long_b = "a" * 100 + "1", "a" * 100 + "2"
+    removed = [f".m.tmp-{host}-{dead.pid}-abcd1234", f".m.old-{host}-{dead.pid}-x_y2z3w4",
+               f".{_short(long_a)}.tmp-{host}-{dead.pid}-abcd1234"]
+    kept = [f".m.tmp-{host}-{os.getpid()}-abcd1234", f".m.tmp-{host}-1-abcd1234",
+            f".m.tmp-other{host}-{dead.pid}-abcd1234", f".m.tmp-{host}x-{dead.pid}-abcd1234",
+            ".m.tmp-abcd1234", ".m.old-abcd1234", f".m.tmp-{host}-{dead.pid}-abc.1234",
+            f".m.tmp-{host}-{dead.pid}", f".n.tmp-{host}-{dead.pid}-abcd1234",
+            f".m.tmp-x.tmp-{host}-{dead.pid}-abcd1234", f".mm.old-{host}-{dead.pid}-abcd1234",
+            f".{_short(long_b)}.old-{host}-{dead.pid}-abcd1234"]
+    for name in removed + kept:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "f").write_text("x")
+    write(tmp_path / "m", 1.0)
+    write(tmp_path / "m", 2.0)
+    write(tmp_path / long_a, 1.0)
+    write(tmp_path / long_a, 2.0)  # it exists: a stale '.old' of its own would go
+    assert _left(tmp_path) == sorted(kept + ["m", long_a])
+
+
+def test_a_bundle_name_of_255_bytes_in_any_script_is_saved(tmp_path):
+    """The staging folder's prefix was cut at 64 characters, up to 256 bytes: a name of
+    63 emoji (252 bytes, which the file system takes) failed with 'File name too long'
+    once the bundle was written."""
+    limit = os.pathconf(tmp_path, "PC_NAME_MAX")
+    name = "\N{GRINNING FACE}" * (limit // 4)
+    write(tmp_path / name, 1.0)
+    write(tmp_path / name, 2.0)
+    with Bundle(tmp_path / name) as bundle:
+        assert bundle.read_json("meta.json") == {"a": 2.0}
+    assert _left(tmp_path) == [name]

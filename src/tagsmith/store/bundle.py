@@ -10,6 +10,13 @@ the new one is in place, so a crash never leaves a half-written bundle under the
 target name; an error or interrupt between the two renames moves the old one back
 (only a hard crash there can leave it as ``.NAME.old-*``). Saves to one folder take
 turns (an ``flock`` on the folder): of two saves to one path, the last one wins.
+
+The staging and moved-aside folders are named ``.NAME.tmp-HOST-PID-XXXXXXXX`` and
+``.NAME.old-HOST-PID-XXXXXXXX`` (NAME cut, see :func:`_short`). A save killed outright
+(SIGKILL, the OOM killer) leaves them behind; the next save to the same path removes
+those of processes of this host that no longer run (:mod:`tagsmith.store.staging`),
+except a ``.NAME.old-*`` while the target is missing: that is the last good bundle, and
+loading the missing target names it and how to put it back.
 """
 
 from __future__ import annotations
@@ -18,9 +25,9 @@ import hashlib
 import json
 import logging
 import os
+import shlex
 import shutil
 import stat
-import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -34,6 +41,7 @@ import scipy.sparse as sp
 
 from tagsmith import __version__
 from tagsmith.exceptions import BundleError, BundleTargetError, DataError
+from tagsmith.store.staging import make_staging, remove_staging, stale_staging
 
 logger = logging.getLogger("tagsmith")
 
@@ -88,8 +96,7 @@ class BundleWriter:
         except OSError as exc:
             raise BundleTargetError(f"cannot create the folder {target.parent} "
                               f"({exc.strerror or exc})", path=target) from exc
-        staging = Path(tempfile.mkdtemp(prefix=f".{_short(target.name)}.tmp-",
-                                        dir=target.parent))
+        staging = make_staging(target.parent, f".{_short(target.name)}.tmp-")
         try:
             # mkdtemp makes it 0700: give it a replaced bundle's mode, else what mkdir gives
             os.chmod(staging, _directory_mode(target))
@@ -147,6 +154,15 @@ class Bundle:
         self.path = Path(path)
         self._files: dict[str, BinaryIO] = {}
         if not self.path.exists():
+            left = _interrupted_saves(self.path)
+            if left:
+                # a save killed between its two renames (SIGKILL, a power cut) left the
+                # good bundle moved aside: 'no such model bundle' hid where it was
+                raise BundleError(
+                    f"no such model bundle; a save to it was interrupted and left the "
+                    f"bundle that was here at {left[0]}: rename it back to restore it "
+                    f"(mv {shlex.quote(str(left[0]))} {shlex.quote(str(self.path))})",
+                    path=self.path)
             raise BundleError("no such model bundle", path=self.path)
         if not self.path.is_dir():
             raise BundleError("a model bundle is a directory, this is a file", path=self.path)
@@ -595,10 +611,26 @@ def check_bundle_target(path: str | Path) -> Path:
 
 
 def _short(name: str) -> str:
-    """``name`` cut for the prefix of a staging or moved-aside folder: with the 14
-    characters ``.NAME.tmp-XXXXXXXX`` adds, a target name of 242 to 255 bytes (one the
-    file system takes) made the staging folder's name too long, after the training."""
-    return name[:64]
+    """``name`` cut for the prefix of a staging or moved-aside folder: with the bytes
+    ``.NAME.tmp-HOST-PID-XXXXXXXX`` adds, a target name of up to 255 bytes (one the file
+    system takes) made the staging folder's name too long, after the training. A name
+    of more than 64 bytes keeps its first 55 at most and a hash of the whole name, so
+    the clean-up of a killed save's folders never takes another target's for its own
+    (and a cut counted in bytes: 64 characters of a script other than Latin are up to
+    256 bytes).
+
+    >>> _short("model")
+    'model'
+    >>> long = _short("é" * 100)
+    >>> len(os.fsencode(long)) <= 64, long.startswith("é" * 27 + "~"), long == _short("é" * 101)
+    (True, True, False)
+    """
+    if len(os.fsencode(name)) <= 64:
+        return name
+    cut = name
+    while len(os.fsencode(cut)) > 55:
+        cut = cut[:-1]
+    return f"{cut}~{hashlib.sha256(os.fsencode(name)).hexdigest()[:8]}"
 
 
 def _check_name_length(target: Path) -> None:
@@ -666,14 +698,14 @@ def _working_folder_deleted() -> bool:
 def _replace_directory(staging: Path, target: Path) -> None:
     with _folder_lock(target.parent):
         check_bundle_target(target)
+        _remove_stale(target)
         backup = None
         try:
             # lexists: a symbolic link to nowhere is moved aside as a link to a bundle
             # is; rename(2) refuses to put a folder in its place (ENOTDIR), after the
             # whole training, naming the staging folder
             if os.path.lexists(target):
-                backup = Path(tempfile.mkdtemp(prefix=f".{_short(target.name)}.old-",
-                                               dir=target.parent))
+                backup = make_staging(target.parent, f".{_short(target.name)}.old-")
                 backup.rmdir()
                 os.rename(target, backup)
             os.rename(staging, target)
@@ -682,10 +714,47 @@ def _replace_directory(staging: Path, target: Path) -> None:
                 if staging.exists() and not os.path.lexists(target):
                     os.rename(backup, target)  # the new bundle never got in place
                 elif not staging.exists():
-                    _remove_replaced(backup)  # it did: the old one can go
+                    remove_staging(backup)  # it did: the old one can go
             raise
         if backup is not None:
-            _remove_replaced(backup)
+            remove_staging(backup)
+
+
+def _remove_stale(target: Path) -> None:
+    """Delete the staging folders of saves to ``target`` killed outright (SIGKILL, the
+    OOM killer: no clean-up ran), which stayed forever: those a process of this host
+    that no longer runs left (see :mod:`tagsmith.store.staging`; saves to one folder
+    take turns, so a live one's folders are never among them). A moved-aside
+    ``.NAME.old-*`` while ``target`` is missing is the last good bundle (the kill fell
+    between the two renames): it is kept and named, a later save deletes it."""
+    prefix = f".{_short(target.name)}."
+    for path, pid in stale_staging(target.parent, prefix + "tmp-"):
+        remove_staging(path)
+        logger.info("removed %s, the staging folder of a save to %s that was killed "
+                    "(process %d)", path, target, pid)
+    for path, pid in stale_staging(target.parent, prefix + "old-"):
+        if os.path.lexists(target):
+            remove_staging(path)
+            logger.info("removed %s, the bundle a killed save (process %d) replaced at %s",
+                        path, pid, target)
+        else:
+            logger.warning("%s holds the bundle that was at %s before a save to it was "
+                           "killed (process %d); it is kept: move it elsewhere to keep it, "
+                           "as a later save to %s deletes it", path, target, pid, target)
+
+
+def _interrupted_saves(path: Path) -> list[Path]:
+    """The bundles a save to ``path`` moved aside (``.NAME.old-*``) and never put back
+    or deleted (it was killed between its two renames), newest first."""
+    if path.name in ("", ".", ".."):
+        return []
+    prefix = f".{_short(path.name)}.old-"
+    try:
+        found = [entry for entry in path.parent.iterdir()
+                 if entry.name.startswith(prefix) and entry.is_dir()]
+        return sorted(found, key=lambda entry: entry.stat().st_mtime, reverse=True)
+    except OSError:
+        return []
 
 
 @contextmanager
@@ -713,14 +782,3 @@ def _folder_lock(folder: Path) -> Iterator[None]:
         yield
     finally:
         os.close(handle)  # releases the lock
-
-
-def _remove_replaced(backup: Path) -> None:
-    """Delete the replaced bundle moved aside as ``backup``. A target that was a symbolic
-    link to a bundle was moved aside as the link: rmtree refuses links (silently, with
-    ignore_errors), which left it behind as ``.NAME.old-*``; the link goes, the bundle
-    it points to stays."""
-    if backup.is_symlink():
-        backup.unlink(missing_ok=True)
-    else:
-        shutil.rmtree(backup, ignore_errors=True)

@@ -1,0 +1,100 @@
+"""Staging folders that name their owner, and the clean-up of those a killed process left.
+
+A bundle is staged as ``.NAME.tmp-HOST-PID-XXXXXXXX`` beside its target (the bundle it
+replaces moved aside as ``.NAME.old-HOST-PID-XXXXXXXX``), an audit as
+``.audit-HOST-PID-XXXXXXXX`` inside its output folder. A process killed outright
+(SIGKILL, the OOM killer) cannot remove them; they stayed forever. With the owner in the
+name, the next writer removes the ones whose process no longer runs on this host, and
+only those: another host's folder, a live process's, or a name that does not parse
+(one written before, ``.NAME.tmp-XXXXXXXX``) is never touched, as the save that owns it
+may still be running.
+
+>>> tag = owner_tag()
+>>> tag.endswith(f"-{os.getpid()}") and "." not in tag and "/" not in tag
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+
+#: the most characters of the host name a staging folder's name holds
+HOST_CHARS = 32
+
+
+def _host() -> str:
+    """This host's name as a name part: letters, digits, ``_`` and ``-`` only (a ``.``
+    could make a folder of another target name parse as one of this one's), at most
+    :data:`HOST_CHARS` characters (a longer one is cut and ends with a hash of it)."""
+    host = socket.gethostname() or "localhost"
+    token = re.sub(r"[^A-Za-z0-9_-]", "_", host)
+    if len(token) > HOST_CHARS:
+        digest = hashlib.sha256(host.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        token = f"{token[:HOST_CHARS - 9]}_{digest}"
+    return token
+
+
+def owner_tag() -> str:
+    """``HOST-PID`` of this process, as staging folders' names hold it."""
+    return f"{_host()}-{os.getpid()}"
+
+
+def make_staging(folder: Path, prefix: str) -> Path:
+    """A new empty folder (mode 0700) in ``folder`` named ``PREFIX`` + ``HOST-PID-XXXXXXXX``."""
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{owner_tag()}-", dir=folder))
+
+
+def stale_staging(folder: Path, prefix: str) -> list[tuple[Path, int]]:
+    """The folders (or links, as a bundle that was a link is moved aside) in ``folder``
+    that :func:`make_staging` named with ``prefix`` for a process of this host that no
+    longer runs, with its PID. Nothing where processes cannot be probed (not POSIX:
+    ``os.kill(pid, 0)`` ends the process on Windows) or ``folder`` cannot be listed."""
+    if os.name != "posix":
+        return []
+    # the random part mkdtemp adds holds neither '-' nor '.': a folder of another
+    # target whose name starts with this prefix never matches
+    pattern = re.compile(re.escape(f"{prefix}{_host()}-") + r"([0-9]{1,10})-[a-z0-9_]+")
+    found = []
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                match = pattern.fullmatch(entry.name)
+                if match is None or not (entry.is_dir(follow_symlinks=False)
+                                         or entry.is_symlink()):
+                    continue
+                pid = int(match.group(1))
+                if not _running(pid):
+                    found.append((Path(entry.path), pid))
+    except OSError:
+        return []
+    return sorted(found)
+
+
+def _running(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this host (one of another user's does: signalling
+    it is refused, so it exists); any doubt counts as running."""
+    if pid <= 0:  # 0 and negative numbers name process groups
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):  # PermissionError: alive, another user's
+        return True
+    return True
+
+
+def remove_staging(path: Path) -> None:
+    """Delete a staging or moved-aside folder. A bundle target that was a symbolic link
+    is moved aside as the link: rmtree refuses links (silently, with ignore_errors), which
+    left it behind as ``.NAME.old-*``; the link goes, the folder it points to stays."""
+    if path.is_symlink():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
