@@ -1132,3 +1132,34 @@ def test_audit_ends_with_the_apply_review_command_that_applies_its_review(
     quiet = invoke("audit", small_corpus, "--vocab", goemotions_small["vocab"], "-o",
                    tmp_path / "none", "--scores", "knn", "--no-html", "--max-review", "0")
     assert quiet.exit_code == 0 and "next: " not in quiet.output  # no review rows
+
+
+def test_the_next_audit_removes_the_staging_folders_of_killed_audits(small_result, tmp_path,
+                                                                     caplog):
+    """An audit killed outright (SIGKILL, the OOM killer) while writing left its
+    '.audit-*' staging folder in the output folder forever. It is named after its host
+    and process now, and the next audit writing there removes it once that process no
+    longer runs; another host's, a live process's and one named without host and pid
+    (by an audit before) are kept."""
+    import logging
+    import os
+    import subprocess
+
+    from tagsmith.store.staging import _host
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = _host()
+    out = tmp_path / "out"
+    out.mkdir()
+    removed = [f".audit-{host}-{dead.pid}-abcd1234"]
+    kept = [f".audit-{host}-{os.getpid()}-abcd1234", f".audit-{host}x-{dead.pid}-abcd1234",
+            ".audit-abcd1234", f".audit-{host}-{dead.pid}-abc.1234"]
+    for name in removed + kept:
+        (out / name).mkdir()
+        (out / name / "report.json").write_text("{}")
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        small_result.write(out, html=False)
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        kept + ["labels.csv", "report.json", "review.csv"])
+    assert f"removed {out / removed[0]}" in caplog.text

@@ -26,7 +26,6 @@ import datetime
 import logging
 import os
 import shutil
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -53,6 +52,7 @@ from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import AmbiguousLabelError, DataError, InvalidParameterError
 from tagsmith.features.views import Views
 from tagsmith.progress import progress_bar
+from tagsmith.store.staging import make_staging, remove_staging, stale_staging
 
 logger = logging.getLogger("tagsmith")
 
@@ -191,7 +191,13 @@ class AuditResult:
         page = render_html(self.report, plots=plots) if html else None
         created = not directory.exists()
         directory.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=directory, prefix=".audit-"))
+        # named after this process: the next audit here removes it if a kill (SIGKILL,
+        # the OOM killer) left it behind, which it did forever
+        for stale, pid in stale_staging(directory, ".audit-"):
+            remove_staging(stale)
+            logger.info("removed %s, the staging folder of an audit that was killed "
+                        "(process %d)", stale, pid)
+        staging = make_staging(directory, ".audit-")
         names = output_names(review_format=review_format, html=html)
         try:
             write_json(self.report, staging / names["report_json"])
