@@ -40,7 +40,10 @@ class Terminated(KeyboardInterrupt):
     raised where the command stands, as Ctrl-C raises KeyboardInterrupt: its default
     action ended the process at once, skipping every clean-up, so a training stopped
     while saving left its half-written ``.NAME.tmp-*`` bundle behind (and, between the
-    two renames, the good bundle moved aside as ``.NAME.old-*``, not at its path)."""
+    two renames, the good bundle moved aside as ``.NAME.old-*``, not at its path).
+    SIGKILL cannot be caught: the next save to the path removes such folders of a
+    process that no longer runs, and loading the missing path names a ``.NAME.old-*``
+    (see :mod:`tagsmith.store.staging`)."""
 
 
 def _raise_terminated(signum, frame) -> None:
