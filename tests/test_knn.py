@@ -523,3 +523,59 @@ def test_l2_normalize_is_the_diagonal_product_without_its_float64_copies():
         assert got.dtype == np.float32
         for attr in ("indptr", "indices", "data"):
             assert np.array_equal(getattr(got, attr), getattr(want, attr))
+
+
+def test_a_cosine_of_float_noise_does_not_vote_at_power_0():
+    """A training row orthogonal to the query (signed features) gets a float32 cosine
+    of about 1e-8, not 0; at ``power=0`` (x**0 == 1) it voted with full strength and
+    gave its label score 1. Negative cosines never voted; the noise does not either."""
+    rng = np.random.default_rng(0)
+    query = rng.standard_normal(8)
+    orthogonal = rng.standard_normal(8)
+    orthogonal -= query * (query @ orthogonal) / (query @ query)
+    X, Y = np.vstack([orthogonal, -query]), np.array([[1, 0], [0, 1]])
+    model = KNNModel(n_neighbors=2, power=0.0, max_posting=None, n_jobs=1).fit(X, Y)
+    rows, sims = model.kneighbors(query[None])
+    assert rows[0, 0] == 0 and 0 < sims[0, 0] < 1e-6  # the noise this test is about
+    assert model.predict_topk(query[None], 2).scores.tolist() == [[0.0, 0.0]]
+
+
+@pytest.mark.parametrize("power", [1100.0, 5000.0])
+def test_a_large_power_keeps_the_ranking(power):
+    """``sim**power`` of every neighbour underflowed to 0 (0.5**1100 is below the
+    smallest float64): every score was 0 and the labels came in frequency order. The
+    votes are the same ratios computed from ``sim / largest sim``."""
+    X = np.array([[1.0, 0.0], [0.866, 0.5], [0.9165, 0.4], [0.893, 0.45]])
+    Y = np.array([[0, 0, 1], [1, 0, 0], [0, 1, 0], [0, 1, 0]])  # label 1 the most frequent
+    model = KNNModel(n_neighbors=3, power=power, max_posting=None, n_jobs=1).fit(X, Y)
+    topk = model.predict_topk(np.array([[0.0, 1.0]]), 3)
+    sims = X[1:, 1] / np.linalg.norm(X[1:], axis=1)
+    assert sims.max() ** power == 0  # what the votes were computed from
+    expected = (sims / sims.max()) ** power
+    assert topk.indices[0].tolist() == [0, 1, 2]  # the closest row's label first
+    scores = (expected @ Y[1:] / expected.sum()).astype(np.float32)
+    np.testing.assert_allclose(topk.scores[0], scores,
+                               rtol=1e-6)
+    assert topk.scores[0, 0] > 0.99
+
+
+@pytest.mark.parametrize("power", [0.0, 1.0, 2.0, 3.0])
+def test_ordinary_powers_vote_with_unscaled_similarities(power):
+    """The underflow guard never scales the votes of ordinary powers: scores equal, to
+    the bit, the ratio of sums of ``sim**power * weight`` in the kernel's order."""
+    X, Y, Q, weights = _random_problem(seed=3)
+    model = KNNModel(n_neighbors=7, power=power, max_posting=None, n_jobs=1)
+    model.fit(X, Y, sample_weight=weights)
+    rows, sims = model.kneighbors(Q)
+    topk = model.predict_topk(Q, Y.shape[1])
+    dense_Y = Y.toarray().astype(np.float32)
+    for q in range(Q.shape[0]):
+        votes, total = np.zeros(Y.shape[1]), 0.0
+        for row, sim in zip(rows[q], sims[q].astype(np.float64), strict=True):
+            if row < 0:
+                break
+            strength = (sim if power == 1.0 else sim ** power) * weights[row]
+            total += strength
+            votes += strength * dense_Y[row].astype(np.float64)
+        expected = (votes / total if total > 0 else votes).astype(np.float32)
+        np.testing.assert_array_equal(topk.scores[q], np.sort(expected)[::-1])

@@ -161,14 +161,28 @@ def _complete(q_start, q_end, q_indices, q_data, r_indptr, r_indices, r_data, n_
     return size
 
 
+#: a neighbour whose cosine is at most this does not vote: with signed features
+#: (embeddings, hashing with alternating signs) a cosine of exactly 0 comes out of the
+#: float32 sums as about 1e-8, and voted with full strength at ``power=0`` (x**0 == 1)
+VOTE_MIN_SIM = 1e-6
+
+#: a row's largest vote strength ``sim**power`` below this (``power`` of a few hundred:
+#: 0.5**1000 is 1e-301) is computed as ``(sim / largest sim)**power`` instead, whose
+#: ratios are the same but which do not underflow to 0; for ``power`` up to 30 no cosine
+#: above :data:`VOTE_MIN_SIM` comes near it, so those votes keep their bits
+_SMALLEST_STRENGTH = 2.0 ** -600
+
+
 @njit(nogil=True, cache=True)
 def vote_kernel(nb_doc, nb_sim, power, y_indptr, y_indices, y_data, doc_weight, label_order,
                 out_indices, out_scores):
     """Similarity-weighted label votes of each query's neighbours; top-k, best first.
 
     The score of a label is ``sum sim**power * weight * y / sum sim**power * weight``
-    over the neighbours. Ties go to the lower label id; labels without votes follow
-    with score 0 in ``label_order`` (most frequent first).
+    over the neighbours with a cosine above :data:`VOTE_MIN_SIM`. Ties go to the lower
+    label id; labels without votes follow with score 0 in ``label_order`` (most
+    frequent first). Where the largest ``sim**power`` would underflow, every
+    similarity is first divided by the largest (:data:`_SMALLEST_STRENGTH`).
     """
     n_labels = len(label_order)
     k = out_indices.shape[1]
@@ -181,11 +195,22 @@ def vote_kernel(nb_doc, nb_sim, power, y_indptr, y_indices, y_data, doc_weight, 
     for q in range(nb_doc.shape[0]):
         n_candidates = 0
         total = 0.0
+        top = 0.0
+        for j in range(nb_doc.shape[1]):
+            if nb_doc[q, j] < 0:
+                break
+            top = max(top, np.float64(nb_sim[q, j]))
+        scale = top if power != 1.0 and top > 0.0 and top ** power < _SMALLEST_STRENGTH \
+            else 1.0
         for j in range(nb_doc.shape[1]):
             doc = nb_doc[q, j]
             if doc < 0:
                 break
             sim = np.float64(nb_sim[q, j])
+            if sim <= VOTE_MIN_SIM:
+                continue
+            if scale != 1.0:
+                sim /= scale
             strength = (sim if power == 1.0 else sim ** power) * doc_weight[doc]
             total += strength
             for r in range(y_indptr[doc], y_indptr[doc + 1]):

@@ -10,9 +10,12 @@ of label ``l`` is
 
     sum_n sim_n**power * w_n * y_nl  /  sum_n sim_n**power * w_n
 
-over the neighbours ``n`` with positive similarity, ``w_n`` the sample weight and
-``y_nl`` the (soft) target, so scores lie in [0, 1]. Labels no neighbour votes for
-fill the rest of the ``k`` places with score 0, most frequent first.
+over the neighbours ``n`` with a similarity above 1e-6 (smaller cosines are float
+rounding of 0 with signed features; ``_knn_kernels.VOTE_MIN_SIM``), ``w_n`` the sample
+weight and ``y_nl`` the (soft) target, so scores lie in [0, 1]. A ``power`` so large
+that every ``sim_n**power`` would underflow (a few hundred) votes with the same ratios
+from ``sim_n`` divided by the largest. Labels no neighbour votes for fill the rest of
+the ``k`` places with score 0, most frequent first.
 
 Search cost is dominated by features that most documents share (short character
 n-grams, "the", "of"), which also discriminate least. Features held by more than
