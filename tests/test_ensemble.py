@@ -194,9 +194,9 @@ def test_bad_parameters_are_named(problem, params, name):
 
 
 @pytest.mark.parametrize("bad, name", [
-    (["knn", {"power": -1}], "power"),
-    (["tree", {"branching": 3}], "branching"),
-    (["linear", {"loss": "hinge"}], "loss"),
+    (["knn", {"power": -1}], "members[1] (knn) parameter 'power'"),
+    (["tree", {"branching": 3}], "members[1] (tree) parameter 'branching'"),
+    (["linear", {"loss": "hinge"}], "members[1] (linear) parameter 'loss'"),
 ])
 def test_member_errors_surface_before_any_fitting(problem, monkeypatch, bad, name):
     X, Y, _ = problem

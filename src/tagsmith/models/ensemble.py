@@ -168,7 +168,7 @@ class EnsembleModel(BaseModel):
         ensemble's, is kept as it is (see :func:`_old_seed`); every other value is
         checked as for fitting."""
         changed = False
-        for name, params in specs:
+        for i, (name, params) in enumerate(specs):
             member = self._make_member(name, params)
             validate = getattr(member, "_validate_params", None)
             if validate is None:
@@ -178,7 +178,11 @@ class EnsembleModel(BaseModel):
             if old_seed:
                 # a valid stand-in, so that the other values are checked
                 member.random_state = 0  # type: ignore[attr-defined]
-            validate()
+            try:
+                validate()
+            except InvalidParameterError as error:  # which member's value, as for unknown keys
+                raise InvalidParameterError(f"members[{i}] ({name}) parameter {error.name!r}",
+                                            error.expected, error.got) from None
             for key, value in params.items():
                 kept = value if old_seed and key == "random_state" else getattr(member, key)
                 if kept is not value:
