@@ -579,3 +579,27 @@ def test_ordinary_powers_vote_with_unscaled_similarities(power):
             votes += strength * dense_Y[row].astype(np.float64)
         expected = (votes / total if total > 0 else votes).astype(np.float32)
         np.testing.assert_array_equal(topk.scores[q], np.sort(expected)[::-1])
+
+
+def test_leave_one_out_refuses_another_matrix_of_as_many_rows():
+    """Given another matrix with enough rows (the test set, other features), each row
+    was searched against the training documents and 'itself' dropped by row number:
+    scores that are not leave-one-out, without a word. The fingerprint ``fit`` keeps
+    tells the matrices apart; a bundle saved without one still loads and runs."""
+    from tagsmith.models.knn import matrix_fingerprint
+
+    X, Y, Q, _ = _random_problem(n_queries=300)
+    model = KNNModel(n_neighbors=5, n_jobs=1).fit(X, Y)
+    same = model.leave_one_out_topk(X.copy(), 3)  # same values, another object: accepted
+    np.testing.assert_array_equal(same.indices, model.leave_one_out_topk(X.toarray(), 3).indices)
+    for other in (Q, X[::-1], X * 2):
+        with pytest.raises(InvalidParameterError, match="training matrix given to fit"):
+            model.leave_one_out_topk(other, 3)
+    meta, arrays = model.to_state()
+    assert meta["train_fingerprint"] == matrix_fingerprint(sp.csr_matrix(X))
+    with pytest.raises(InvalidParameterError, match="training matrix"):
+        KNNModel.from_state(meta, arrays).leave_one_out_topk(Q, 3)
+    del meta["train_fingerprint"]  # a bundle saved before: only the row count is checked
+    old = KNNModel.from_state(meta, arrays)
+    np.testing.assert_array_equal(old.leave_one_out_topk(X, 3).scores, same.scores)
+    assert "train_fingerprint" not in old.to_state()[0]
