@@ -204,6 +204,25 @@ def test_a_duplicate_prompt_whose_answer_names_none_of_its_own_labels_is_unanswe
     assert result.Y.toarray().ravel().tolist() == pytest.approx([0.8, 0, 0, 0, 0, 0])
 
 
+def test_a_duplicate_prompt_reads_an_answer_its_first_document_rejected_whole():
+    # the prompts show only the name "bank"; the answer names the second label by an
+    # alternative name: every item rejected among the first document's labels, which
+    # left the copy unanswered too, though the answer names the copy's label
+    space = LabelSpace([Label("u:bank1", {"en": "bank"}, {"en": ["riverside"]}),
+                        Label("u:bank2", {"en": "bank"}, {"en": ["lender"]}),
+                        Label("u:x", {"en": "other"})])
+    shortlist = TopK(np.array([[0], [1], [0]]), np.array([[0.9], [0.9], [0.9]]), 3)
+    with LocalChatServer(lambda body: answer(("lender", 0.7))) as running:
+        result = label_documents(["money"] * 3, space, client(running),
+                                 LabelingOptions(shortlist_k=1), shortlist=shortlist)
+        assert len(running.requests) == 1
+    assert result.answered.tolist() == [False, True, False]
+    assert result.Y.toarray().ravel().tolist() == pytest.approx([0, 0, 0, 0, 0.7, 0, 0, 0, 0])
+    report = result.report
+    assert (report.n_duplicate_docs, report.n_malformed_answers, report.n_unknown_labels) == \
+        (2, 1, 1)
+
+
 def test_interrupted_labeling_resumes_from_the_cache(server, tmp_path):
     texts = [f"sport item {i}" for i in range(6)]
     first = client(server, tmp_path)

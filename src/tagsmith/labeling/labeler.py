@@ -14,7 +14,9 @@ confidence over the votes (0 for a vote that did not name it).
 
 Documents whose prompts are identical (the same text, up to ``max_doc_chars``, with the
 same labels offered) are asked once per run: later copies get the first one's answers,
-votes included, and are counted in ``n_duplicate_docs``, not in the calls.
+votes included, and are counted in ``n_duplicate_docs``, not in the calls. A copy
+offered other labels (ones the prompt does not tell apart) reads each answer among its
+own labels, also an answer none of whose items the first document's labels accepted.
 Blank documents (empty or whitespace only) are not sent: they are left unanswered and
 counted in ``n_blank_docs`` (an answer for no text trained the student on nothing).
 
@@ -272,28 +274,34 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
             report.error(str(answer))
             continue
         resolver = resolvers[id(offered[doc])]
+        parsed: ParsedLabels | None
         try:
             parsed = parse_label_answer(answer.text, resolver, max_labels=options.max_labels)
         except LLMOutputError as exc:
-            if isinstance(exc, RejectedItemsError):  # malformed, but what it named counts
-                report.count_rejected(exc)
             report.n_malformed_answers += 1
             report.error(f"malformed answer: {exc}")
             discard_cached(client, request)  # a rerun asks again instead of replaying it
-            continue
-        report.count_rejected(parsed)
+            if not isinstance(exc, RejectedItemsError):
+                continue  # no answer of labels at all, whatever labels a copy offers
+            report.count_rejected(exc)  # malformed, but what it named counts
+            parsed = None  # every item rejected among the first document's labels
+        else:
+            report.count_rejected(parsed)
         for reader in (doc, *copies.get(doc, ())):
             own = resolvers[id(offered[reader])]
             if own is not resolver and own.offered != resolver.offered:
                 # the same prompt can offer other labels (ones no name, description
-                # or broader label shown tells apart): names resolve among the reader's.
-                # It parses where the first did, but its names may resolve to none of
-                # the reader's labels: no vote of the reader's, not a 'no label' one
+                # or broader label shown tells apart): names resolve among the reader's,
+                # whether or not they did among the first document's. They may resolve
+                # to none of the reader's labels: no vote of the reader's, not a
+                # 'no label' one
                 try:
                     own_parsed = parse_label_answer(answer.text, own,
                                                     max_labels=options.max_labels)
                 except RejectedItemsError:
                     continue
+            elif parsed is None:
+                continue
             else:
                 own_parsed = parsed
             good_votes[reader] += 1
