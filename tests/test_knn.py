@@ -591,6 +591,20 @@ def test_leave_one_out_refuses_another_matrix_of_as_many_rows():
     X, Y, Q, _ = _random_problem(n_queries=300)
     model = KNNModel(n_neighbors=5, n_jobs=1).fit(X, Y)
     same = model.leave_one_out_topk(X.copy(), 3)  # same values, another object: accepted
+    stored_zero = sp.csr_matrix(X, copy=True)
+    stored_zero.data[0] = 0.0
+    with pytest.raises(InvalidParameterError, match="training matrix"):
+        model.leave_one_out_topk(stored_zero, 3)
+    # the same values stored otherwise (an explicit zero, a row's entries reversed)
+    refit = KNNModel(n_neighbors=5, n_jobs=1).fit(stored_zero, Y)
+    unsorted = sp.csr_matrix(stored_zero.toarray())
+    for row in range(unsorted.shape[0]):
+        lo, hi = unsorted.indptr[row], unsorted.indptr[row + 1]
+        unsorted.indices[lo:hi] = unsorted.indices[lo:hi][::-1].copy()
+        unsorted.data[lo:hi] = unsorted.data[lo:hi][::-1].copy()
+    unsorted.has_sorted_indices = False
+    np.testing.assert_array_equal(refit.leave_one_out_topk(unsorted, 3).indices,
+                                  refit.leave_one_out_topk(stored_zero, 3).indices)
     np.testing.assert_array_equal(same.indices, model.leave_one_out_topk(X.toarray(), 3).indices)
     for other in (Q, X[::-1], X * 2):
         with pytest.raises(InvalidParameterError, match="training matrix given to fit"):
