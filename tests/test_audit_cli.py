@@ -965,7 +965,7 @@ def test_near_pairs_of_groups_larger_than_the_neighbours_searched_are_all_counte
     from tagsmith.audit import duplicates as dup
     from tagsmith.pipeline.audit import _features
 
-    monkeypatch.setattr(dup, "PAIR_BLOCK_ENTRIES", 1000)  # several blocks
+    monkeypatch.setattr(dup, "LEAK_BLOCK_PAIRS", 1000)  # several blocks
     words = [f"word{j}" for j in range(60)]
     texts = [" ".join(w for j, w in enumerate(words) if j not in (i % 60, 59 - i // 60))
              for i in range(n_near)]

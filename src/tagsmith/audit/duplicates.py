@@ -3,11 +3,12 @@
 * **Exact duplicates**: equal texts after case folding and collapsing whitespace, in
   one Unicode normal form (NFC) and without the invisible characters TF-IDF drops
   (soft hyphen, word joiner, byte-order mark), found by hashing (linear time).
-* **Near duplicates**: pairs whose TF-IDF cosine reaches a threshold, found with the
-  nearest-neighbour index (:class:`tagsmith.models.knn.KNNModel`; an inverted index, so
-  sub-quadratic: each document meets only the documents sharing its rarer terms), among
-  each document's nearest neighbours (an audit searches 50, whatever its scores; its
-  leave-one-out kNN scores already found them, so this is free there).
+* **Near duplicates**: pairs whose TF-IDF cosine reaches a threshold, every one of
+  them, as comparing every pair would find them, but each text is searched once
+  (exact copies collapsed) and only pairs that share one of their rarer features are
+  compared (:func:`near_pairs`, prefix filtering as for leakage): sub-quadratic on
+  groups of exact copies, with its work bounded (:data:`MAX_CANDIDATE_PAIRS`) on
+  groups of many distinct near-identical texts.
 * **Conflicts**: duplicate pairs whose label sets differ (the same text labelled two
   ways: at least one of them is wrong or incomplete).
 
@@ -16,16 +17,12 @@ copies counts all its ``n (n - 1) / 2`` pairs, and its conflicting pairs are tho
 whose two copies have different label sets (``n (n - 1) / 2`` minus, per distinct label
 set held by ``c`` copies, ``c (c - 1) / 2``; from counts, so linear). A near pair is
 every pair of documents with different (normalized) texts whose cosine reaches the
-threshold, each counted once, whichever of the two found the other among its nearest
-neighbours; it conflicts when the two label sets differ. A pair is missed there only
-when both documents are *saturated*: their last neighbour searched still reaches the
-threshold (a group of more than ``m + 1`` near-identical texts, ``m`` neighbours
-searched, or a near text crowded out by exact copies), so with the features given,
-the pairs among saturated documents are counted again exactly, in blocks of bounded
-memory (:func:`saturated_pair_counts`), and each group they join is joined. The pair
-list itself (:attr:`Duplicates.pairs`, for examples and groups) links each exact copy
-to its group's first document only, and holds the near pairs found among the
-neighbours.
+threshold, counted once; a near pair of two texts held by ``a`` and ``b`` copies is
+``a b`` pairs of documents, and its conflicting pairs are counted from each text's
+counts of label sets. The pair list itself (:attr:`Duplicates.pairs`, for examples)
+links each exact copy to its group's first document only, and holds the first
+:data:`MAX_LISTED_NEAR_PAIRS` near pairs between the texts' first documents; groups are
+joined over every near pair (:attr:`Duplicates.links`).
 * **Leakage**: documents of another split (dev, test) that are exact or near
   duplicates of training documents, which inflate evaluation figures. Every near leak
   is found, as comparing each pair would find it, but only pairs that share one of
@@ -191,87 +188,6 @@ def exact_pair_counts(hashes: np.ndarray, Y) -> tuple[int, int]:
     return n_pairs, n_pairs - int((same * (same - 1) // 2).sum())
 
 
-def saturated_rows(rows: np.ndarray, sims: np.ndarray,
-                   threshold: float = NEAR_DUPLICATE_THRESHOLD) -> np.ndarray:
-    """Per document: does its last neighbour searched still reach ``threshold``? Its
-    near duplicates may then go on beyond the neighbours searched (bool, ``n``).
-
-    >>> rows = np.array([[1, 2], [0, -1], [0, 1]])
-    >>> sims = np.array([[0.95, 0.93], [0.95, 0.0], [0.93, 0.5]], np.float32)
-    >>> saturated_rows(rows, sims).tolist()
-    [True, False, False]
-    """
-    if rows.shape[1] == 0:
-        return np.zeros(rows.shape[0], bool)
-    return (rows[:, -1] >= 0) & (sims[:, -1] >= threshold - COSINE_TOLERANCE)
-
-
-#: similarities computed per block of :func:`saturated_pair_counts` (bounds its memory)
-PAIR_BLOCK_ENTRIES = 1_000_000
-
-
-def saturated_pair_counts(X, docs: np.ndarray, hashes: np.ndarray, Y, *,
-                          threshold: float = NEAR_DUPLICATE_THRESHOLD
-                          ) -> tuple[int, int, np.ndarray]:
-    """Every near pair among the documents ``docs`` (ids, ascending), counted exactly
-    from their features ``X`` (all documents' rows; sparse or dense), in blocks of
-    about :data:`PAIR_BLOCK_ENTRIES` similarities so that a group of thousands of
-    near-identical texts never holds its pairs at once: ``(pairs, conflicting pairs,
-    links)``. Pairs of equal (normalized) texts or with an empty text are exact ones
-    or none, as in :func:`find_duplicates`; ``links`` (``m x 2``, fewer than
-    ``docs``) link each document to the first one of the group the pairs join it to,
-    so that groups can be joined without holding every pair.
-
-    >>> X = np.array([[1.0, 0.0], [0.99, 0.1], [1.0, 0.02], [0.0, 1.0]])
-    >>> Y = sp.csr_matrix(np.array([[1], [1], [0], [1]]))
-    >>> saturated_pair_counts(X, np.arange(4), np.arange(4, dtype=np.uint64), Y)[:2]
-    (3, 2)
-    """
-    docs = np.asarray(docs, np.int64)
-    if len(docs) < 2:
-        return 0, 0, np.zeros((0, 2), np.int64)
-    if sp.issparse(X):
-        from tagsmith.models.knn import l2_normalize
-
-        rows = l2_normalize(sp.csr_matrix(X)[docs])
-        rows_t = rows.T.tocsr()
-    else:
-        rows = np.asarray(X, np.float32)[docs]
-        norms = np.linalg.norm(rows, axis=1, keepdims=True)
-        rows = np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)
-        rows_t = rows.T
-    doc_hashes = hashes[docs]
-    empty = doc_hashes == EMPTY_HASH
-    label_set = label_set_hashes(sp.csr_matrix(sp.csr_matrix(Y)[docs] != 0))
-    from scipy.sparse.csgraph import connected_components
-
-    n_pairs = n_conflicting = 0
-    group = np.arange(len(docs))  # of each of docs, joined block by block
-    step = max(1, PAIR_BLOCK_ENTRIES // len(docs))
-    for start in range(0, len(docs), step):
-        block = rows[start:start + step] @ rows_t
-        if sp.issparse(block):
-            block = block.tocoo()
-            a, b, cosine = block.row + start, block.col, block.data
-        else:
-            a, b = np.nonzero(block >= threshold - COSINE_TOLERANCE)
-            cosine = block[a, b]
-            a = a + start
-        keep = ((b > a) & (cosine >= threshold - COSINE_TOLERANCE) & ~empty[a] & ~empty[b]
-                & (doc_hashes[a] != doc_hashes[b]))
-        a, b = a[keep], b[keep]
-        n_pairs += len(a)
-        n_conflicting += int((label_set[a] != label_set[b]).sum())
-        if len(a):
-            graph = sp.csr_matrix((np.ones(len(a)), (group[a], group[b])),
-                                  shape=(len(docs), len(docs)))
-            group = connected_components(graph, directed=False)[1][group]
-    _, first = np.unique(group, return_index=True)
-    joined = first[group] != np.arange(len(docs))
-    links = np.column_stack([docs[first[group]][joined], docs[joined]])
-    return n_pairs, n_conflicting, links
-
-
 @dataclass
 class Duplicates:
     """Duplicate pairs within one corpus (``pairs``: ``m x 2``, ``kind``: 'exact'/'near')."""
@@ -284,12 +200,15 @@ class Duplicates:
     #: (pairs, conflicting pairs) over all pairs of exact copies (:func:`exact_pair_counts`);
     #: ``None``: counted from ``pairs``, where each copy meets its group's first only
     exact_counts: tuple[int, int] | None = None
-    #: (pairs, conflicting pairs) over all near pairs, those among saturated documents
-    #: included (:func:`saturated_pair_counts`); ``None``: counted from ``pairs``
+    #: (pairs, conflicting pairs) over all near pairs, listed in ``pairs`` or not
+    #: (:func:`near_pairs`); ``None``: counted from ``pairs``
     near_counts: tuple[int, int] | None = None
     #: more links between documents (``m x 2``) that join groups, from near pairs that
-    #: are not in ``pairs`` (:func:`saturated_pair_counts`)
+    #: are not in ``pairs`` (:func:`near_pairs`)
     links: np.ndarray | None = None
+    #: the near search stopped at :data:`MAX_CANDIDATE_PAIRS`: its counts and groups are
+    #: lower bounds
+    near_counts_lower_bound: bool = False
 
     def groups(self) -> np.ndarray:
         """Connected component of each document over the pairs (-1 for no duplicate)."""
@@ -317,18 +236,21 @@ class Duplicates:
             "n_duplicate_groups": int(len(np.unique(groups[groups >= 0]))),
             "n_conflicting_pairs": n_exact_conflicting + n_near_conflicting,
             "n_conflicting_exact_pairs": n_exact_conflicting,
+            "near_counts_lower_bound": self.near_counts_lower_bound,
         }
 
 
 def find_duplicates(texts: Sequence[str], Y, neighbors: tuple[np.ndarray, np.ndarray] | None,
                     *, threshold: float = NEAR_DUPLICATE_THRESHOLD,
                     hashes: np.ndarray | None = None, features=None) -> Duplicates:
-    """Exact duplicates of ``texts`` and, with ``neighbors``, near duplicates.
+    """Exact duplicates of ``texts`` and, with ``features`` (their TF-IDF rows) or
+    ``neighbors``, near duplicates.
 
-    ``features`` (the rows the neighbours were searched with) let the near pairs among
-    saturated documents be counted too (:func:`saturated_rows`): without them, a group
-    of more near-identical texts than the neighbours searched keeps only the pairs
-    found (a group of 80 counted about 2,500 of its 3,160).
+    ``features``: every near pair, counted exactly (:func:`near_pairs`; ``neighbors``
+    are not needed then). ``neighbors`` alone (``rows``/``sims``, each document's
+    nearest others, :func:`near_duplicate_pairs`): the near pairs among them only (a
+    group of more near-identical texts than the neighbours searched loses pairs, and a
+    short text of common words may miss its near duplicates).
 
     >>> Y = sp.csr_matrix(np.array([[1, 0], [0, 1], [1, 0]]))
     >>> dups = find_duplicates(["Rain today", "rain  today", "Sun"], Y, None)
@@ -339,8 +261,16 @@ def find_duplicates(texts: Sequence[str], Y, neighbors: tuple[np.ndarray, np.nda
     empty = hashes == EMPTY_HASH
     exact_pairs = exact_duplicate_pairs(hashes)
     exact_pairs = exact_pairs[~empty[exact_pairs[:, 0]]]  # a group is empty as a whole
-    near, cosine = (near_duplicate_pairs(*neighbors, threshold) if neighbors is not None
-                    else (np.zeros((0, 2), np.int64), np.zeros(0)))
+    near_counts = links = None
+    lower_bound = False
+    if features is not None:
+        found = near_pairs(features, hashes, Y, threshold)
+        near, cosine, links = found.pairs, found.cosine, found.links
+        near_counts, lower_bound = (found.n_pairs, found.n_conflicting), not found.complete
+    elif neighbors is not None:
+        near, cosine = near_duplicate_pairs(*neighbors, threshold)
+    else:
+        near, cosine = np.zeros((0, 2), np.int64), np.zeros(0)
     # two equal texts are already linked through their exact group's first document (a
     # third copy's neighbours include the second one, at cosine 1): not a near pair
     keep = ~(empty[near[:, 0]] | empty[near[:, 1]]) & (hashes[near[:, 0]] != hashes[near[:, 1]])
@@ -353,22 +283,9 @@ def find_duplicates(texts: Sequence[str], Y, neighbors: tuple[np.ndarray, np.nda
         _, first = np.unique(keys, return_index=True)  # an exact pair is also near: keep one
         pairs, cos, is_exact = pairs[first], cos[first], is_exact[first]
     pairs = pairs.reshape(-1, 2)
-    conflicting = label_sets_differ(Y, pairs)
-    near_counts = links = None
-    saturated = (saturated_rows(*neighbors, threshold) if neighbors is not None
-                 and features is not None else np.zeros(len(texts), bool))
-    if saturated.sum() > 1:
-        # a pair with an unsaturated document is among that one's neighbours: found
-        # already; one between two saturated documents may not be, so all of those are
-        # counted anew (and only they, so that no pair counts twice)
-        found = ~is_exact & ~(saturated[pairs[:, 0]] & saturated[pairs[:, 1]])
-        n_more, n_more_conflicting, links = saturated_pair_counts(
-            features, np.flatnonzero(saturated), hashes, Y, threshold=threshold)
-        near_counts = (int(found.sum()) + n_more,
-                       int((found & conflicting).sum()) + n_more_conflicting)
-    return Duplicates(pairs, cos, is_exact, conflicting, len(texts),
+    return Duplicates(pairs, cos, is_exact, label_sets_differ(Y, pairs), len(texts),
                       exact_counts=exact_pair_counts(hashes, Y), near_counts=near_counts,
-                      links=links)
+                      links=links, near_counts_lower_bound=lower_bound)
 
 
 #: candidate pairs verified per block of :func:`near_leaks` (bounds its memory)
@@ -389,6 +306,147 @@ def _prefix_rows(X: sp.csr_matrix, rank: np.ndarray, bound: float) -> sp.csr_mat
     indptr = np.r_[0, np.cumsum(keep)][X.indptr]
     return sp.csr_matrix((np.ones(int(indptr[-1]), np.float32), ranked.indices[keep],
                           indptr), shape=X.shape)
+
+
+#: near pairs listed at most (:attr:`Duplicates.pairs`, for examples); counts and groups
+#: take every pair in, listed or not
+MAX_LISTED_NEAR_PAIRS = 1_000_000
+#: candidate pairs compared at most within one corpus (:func:`near_pairs`): beyond them
+#: the near counts are lower bounds (``near_counts_lower_bound`` in the summary)
+MAX_CANDIDATE_PAIRS = 500_000_000
+
+
+@dataclass
+class NearPairs:
+    """What :func:`near_pairs` found: the first near pairs (``pairs``, ``i < j``, at most
+    :data:`MAX_LISTED_NEAR_PAIRS`) and their cosines, every near pair counted
+    (``n_pairs``, of which ``n_conflicting`` between different label sets), ``links``
+    that join the groups all pairs make (each text linked to its group's first text),
+    the candidate pairs compared and whether every candidate was (``complete``)."""
+
+    pairs: np.ndarray
+    cosine: np.ndarray
+    n_pairs: int
+    n_conflicting: int
+    links: np.ndarray
+    n_candidates: int
+    complete: bool
+
+
+def _group_label_sets(group: np.ndarray, Y, n_groups: int) -> tuple[np.ndarray, np.ndarray,
+                                                                  sp.csr_matrix]:
+    """Per group of documents (``group``: each document's, ``0..n_groups-1``): the hash
+    of one of its label sets, whether its documents hold several, and how many of its
+    documents hold each distinct label set (groups x sets, int64)."""
+    Y = sp.csr_matrix(sp.csr_matrix(Y) != 0)
+    Y.sum_duplicates()
+    pairs, counts = np.unique(np.column_stack([group.astype(np.uint64), label_set_hashes(Y)]),
+                              axis=0, return_counts=True)
+    owner = pairs[:, 0].astype(np.int64)
+    some_set = np.zeros(n_groups, np.uint64)
+    some_set[owner] = pairs[:, 1]
+    _, set_id = np.unique(pairs[:, 1], return_inverse=True)
+    counts_matrix = sp.csr_matrix((counts.astype(np.int64), (owner, set_id.ravel())),
+                                  shape=(n_groups, len(pairs)))
+    return some_set, np.bincount(owner, minlength=n_groups) > 1, counts_matrix
+
+
+def near_pairs(X, hashes: np.ndarray, Y, threshold: float = NEAR_DUPLICATE_THRESHOLD
+               ) -> NearPairs:
+    """Every near pair within one corpus (features ``X``, sparse or dense): two
+    documents with different (normalized) texts, neither empty, whose cosine reaches
+    ``threshold`` less :data:`COSINE_TOLERANCE`, counted exactly, as comparing every
+    pair would.
+
+    Exact copies are collapsed first: each text is searched once (its first document),
+    and a near pair of two texts held by ``a`` and ``b`` documents is ``a b`` pairs of
+    documents, of which those whose two label sets differ conflict (from each text's
+    counts of label sets, so a text copied 50,000 times costs one search). The texts
+    are self-joined by prefix filtering as in :func:`near_leaks` (only pairs sharing one
+    of their rarer features are compared, each unordered pair once, a block of about
+    :data:`LEAK_BLOCK_PAIRS` at a time); groups are joined by union-find as pairs are
+    verified, and only the first :data:`MAX_LISTED_NEAR_PAIRS` are kept. Past
+    :data:`MAX_CANDIDATE_PAIRS` candidate pairs (tens of thousands of distinct
+    near-identical texts) the search stops: its counts are then lower bounds
+    (``complete`` False).
+
+    >>> X = np.array([[1.0, 0.0], [0.99, 0.1], [1.0, 0.02], [0.0, 1.0], [1.0, 0.02]])
+    >>> Y = sp.csr_matrix(np.array([[1], [1], [0], [1], [1]]))
+    >>> found = near_pairs(X, np.array([1, 2, 3, 4, 3], np.uint64), Y)
+    >>> sorted(found.pairs.tolist()), found.n_pairs, found.n_conflicting
+    ([[0, 1], [0, 2], [1, 2]], 5, 2)
+    >>> found.links.tolist()  # documents 1 and 2 (and so 4) join document 0's group
+    [[0, 1], [0, 2]]
+    """
+    from tagsmith.models._knn_kernels import pair_dots_kernel, union_pairs_kernel
+    from tagsmith.models.knn import l2_normalize
+
+    docs = np.flatnonzero(hashes != EMPTY_HASH)
+    _, first, group, sizes = np.unique(hashes[docs], return_index=True, return_inverse=True,
+                                       return_counts=True)
+    order = np.argsort(first, kind="stable")  # texts in the order of their first document
+    reps, sizes = docs[first[order]], sizes[order].astype(np.int64)
+    renumber = np.empty(len(order), np.int64)
+    renumber[order] = np.arange(len(order))
+    group = renumber[group.ravel()]
+    some_set, mixed, set_counts = _group_label_sets(group, sp.csr_matrix(Y)[docs], len(reps))
+
+    rows = l2_normalize(sp.csr_matrix(X, dtype=np.float32)[reps])
+    rows.sort_indices()
+    cut = threshold - COSINE_TOLERANCE
+    rank = np.empty(rows.shape[1], np.int32)
+    rank[np.argsort(np.bincount(rows.indices, minlength=rows.shape[1]), kind="stable")] = (
+        np.arange(rows.shape[1], dtype=np.int32))
+    prefix = _prefix_rows(rows, rank, max(cut - 1e-5, 0.0))  # as NearLeakIndex
+    prefix_t = prefix.T.tocsr()
+    estimate = np.cumsum(prefix @ np.diff(prefix_t.indptr).astype(np.float64))
+    arrays = (rows.indptr.astype(np.int64), rows.indices.astype(np.int32, copy=False),
+              rows.data)
+    parent = np.arange(len(reps), dtype=np.int64)
+    listed: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    n_listed = n_pairs = n_conflicting = n_candidates = 0
+    complete, start = True, 0
+    while start < len(reps):
+        done = estimate[start - 1] if start else 0.0
+        stop = max(start + 1, int(np.searchsorted(estimate, done + LEAK_BLOCK_PAIRS,
+                                                  side="right")))
+        candidates = (prefix[start:stop] @ prefix_t).tocoo()
+        a, b = candidates.row.astype(np.int64) + start, candidates.col.astype(np.int64)
+        upper = b > a  # each unordered pair once; a text and itself is no near pair
+        a, b = a[upper], b[upper]
+        if n_candidates + len(a) > MAX_CANDIDATE_PAIRS:
+            complete = False
+            break
+        n_candidates += len(a)
+        sims = pair_dots_kernel(*arrays, *arrays, a, b)
+        near = (sims >= cut) & (sims > 0)
+        a, b, sims = a[near], b[near], sims[near]
+        weight = sizes[a] * sizes[b]
+        same = np.where(some_set[a] == some_set[b], weight, 0)
+        either_mixed = np.flatnonzero(mixed[a] | mixed[b])
+        if len(either_mixed):  # copies with several label sets: the pairs of equal sets
+            same[either_mixed] = np.asarray(set_counts[a[either_mixed]].multiply(
+                set_counts[b[either_mixed]]).sum(axis=1)).ravel()
+        n_pairs += int(weight.sum())
+        n_conflicting += int((weight - same).sum())
+        union_pairs_kernel(parent, a, b)
+        take = min(len(a), MAX_LISTED_NEAR_PAIRS - n_listed)
+        if take > 0:
+            listed.append((reps[a[:take]], reps[b[:take]], sims[:take]))
+            n_listed += take
+        start = stop
+    while True:  # every text's root (the first text of its group)
+        root = parent[parent]
+        if np.array_equal(root, parent):
+            break
+        parent = root
+    joined = parent != np.arange(len(reps))
+    links = np.column_stack([reps[parent[joined]], reps[joined]]).astype(np.int64)
+    pairs = (np.column_stack([np.concatenate([p[0] for p in listed]),
+                              np.concatenate([p[1] for p in listed])]).astype(np.int64)
+             if listed else np.zeros((0, 2), np.int64))
+    cosine = np.concatenate([p[2] for p in listed]) if listed else np.zeros(0)
+    return NearPairs(pairs, cosine, n_pairs, n_conflicting, links, n_candidates, complete)
 
 
 class NearLeakIndex:

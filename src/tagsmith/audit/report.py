@@ -138,7 +138,9 @@ def _cards(report: dict) -> str:
         items.append(("flagged", _num(noise["n_flagged_missing"] + noise["n_flagged_wrong"])))
     dups = report.get("duplicates")
     if dups:
-        items.append(("duplicate pairs", _num(dups["n_exact_pairs"] + dups["n_near_pairs"])))
+        at_least = "at least " if dups.get("near_counts_lower_bound") else ""
+        items.append(("duplicate pairs",
+                      at_least + _num(dups["n_exact_pairs"] + dups["n_near_pairs"])))
     scores = report.get("scores", {})
     if "p@1_vs_given" in scores:
         items.append(("scores' P@1 vs given labels", f'{scores["p@1_vs_given"]:.3f}'))
@@ -321,13 +323,21 @@ def _given_names(candidate: dict) -> str:
 
 def _duplicates_html(dups: dict) -> str:
     threshold = dups.get("near_duplicate_threshold")
-    found = (f'{_num(dups["n_exact_pairs"])} exact and {_num(dups["n_near_pairs"])} near '
-             f"duplicate pairs (cosine at least {_e(threshold)})" if threshold is not None
+    # the near search stopped at its budget of candidate pairs (a report written before
+    # it recorded that has no key: its counts were complete or did not say)
+    at_least = "at least " if dups.get("near_counts_lower_bound") else ""
+    found = (f'{_num(dups["n_exact_pairs"])} exact and {at_least}'
+             f'{_num(dups["n_near_pairs"])} near duplicate pairs (cosine at least '
+             f"{_e(threshold)})" if threshold is not None
              else f'{_num(dups["n_exact_pairs"])} exact duplicate pairs (near duplicates '
              "were not looked for: --no-near-duplicates)")
     parts = [f'<p>{found} in {_num(dups["n_duplicate_groups"])} groups; '
              f'{_num(dups["n_conflicting_pairs"])} pairs carry different labels '
              f'({_num(dups["n_conflicting_exact_pairs"])} of them exact duplicates).</p>']
+    if at_least:
+        parts.append("<p>The near-duplicate search stopped after its budget of candidate "
+                     "pairs (too many distinct near-identical texts): its counts of near "
+                     "pairs, conflicts and groups are lower bounds.</p>")
     if dups["conflict_examples"]:
         parts.append(_table(
             ["documents", "cosine", "text", "labels only on the first", "only on the second"],

@@ -758,7 +758,9 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
     # without the search a near count of 0 says nothing
     not_searched = " (near duplicates not looked for)" if no_near_duplicates else ""
     click.echo(f"duplicates: {dups['n_exact_pairs']:,} exact"
-               + ("" if not_searched else f" and {dups['n_near_pairs']:,} near")
+               + ("" if not_searched else " and " + (
+                   "at least " if dups.get("near_counts_lower_bound") else "")
+                  + f"{dups['n_near_pairs']:,} near")
                + f" pairs{not_searched}, {dups['n_conflicting_pairs']:,} with conflicting "
                "labels")
     for name, leak in report["leakage"].items():

@@ -321,3 +321,23 @@ def prefix_mask_kernel(indptr, data, bound):
                 keep[indptr[row]:p + 1] = True
                 break
     return keep
+
+
+@njit(nogil=True, cache=True)
+def _root(parent, node):
+    while parent[node] != node:
+        parent[node] = parent[parent[node]]  # path halving
+        node = parent[node]
+    return node
+
+
+@njit(nogil=True, cache=True)
+def union_pairs_kernel(parent, rows_a, rows_b):
+    """Join the sets of ``rows_a[p]`` and ``rows_b[p]`` for each pair ``p`` (union-find
+    over ``parent``, in place; each set's root is its smallest member)."""
+    for p in range(len(rows_a)):
+        x, y = _root(parent, rows_a[p]), _root(parent, rows_b[p])
+        if x < y:
+            parent[y] = x
+        elif y < x:
+            parent[x] = y

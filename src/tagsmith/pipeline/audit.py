@@ -63,11 +63,6 @@ WORD_ONLY_ABOVE = 100_000
 CROSSFIT_UP_TO_LABELS = 100
 #: and corpora up to this size
 CROSSFIT_UP_TO_DOCS = 200_000
-#: near duplicates are looked for among each document's this many nearest neighbours
-#: (the kNN scores' default, whose search they then reuse); the pairs of larger groups
-#: of near-identical texts, which these miss, are counted from the features
-#: (:func:`tagsmith.audit.duplicates.saturated_pair_counts`)
-NEAR_DUPLICATE_NEIGHBORS = 50
 #: candidates shown in the HTML report
 HTML_CANDIDATES = 50
 #: below this precision@1 of the out-of-sample scores against the given labels, the
@@ -410,30 +405,6 @@ def _scores(source: str, X, Y, classifier, options: AuditOptions, featurizer, sp
                                         show_progress=options.show_progress)
 
 
-def _knn_index(X, options: AuditOptions, n_neighbors: int = 5):
-    """A nearest-neighbour index over the documents (labels are not needed: one dummy
-    label that every document carries, since a fit refuses a Y without any positive;
-    targets do not move the neighbours)."""
-    from tagsmith.models.knn import KNNModel
-
-    model = KNNModel(n_neighbors=n_neighbors, show_progress=options.show_progress)
-    return model.fit(X, sp.csr_matrix(np.ones((X.shape[0], 1), dtype=np.float32)))
-
-
-def _neighbors(scores: AuditScores, X, options: AuditOptions):
-    """Each document's :data:`NEAR_DUPLICATE_NEIGHBORS` nearest other documents, for
-    near duplicates: the kNN scores' own when they searched that many, else searched
-    here, so that the duplicates found do not depend on the score source (cross-fitted
-    scores searched 5 and missed pairs that kNN scores found in groups of 7 or more
-    near-identical texts)."""
-    m = NEAR_DUPLICATE_NEIGHBORS
-    if scores.neighbors is not None and scores.neighbors[0].shape[1] >= m:
-        rows, sims = scores.neighbors
-        return rows[:, :m], sims[:, :m]
-    _, rows, sims = _knn_index(X, options, m).leave_one_out_topk(X, 1, return_neighbors=True)
-    return rows, sims
-
-
 def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
                  options: AuditOptions | None = None, classifier=None,
                  splits: dict[str, Sequence[str]] | None = None,
@@ -524,11 +495,11 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
         del model_X
         step("scores")
         hashes = dup.text_hashes(texts)
-        neighbors = _neighbors(scores, X, options) if options.near_duplicates else None
-        duplicates = dup.find_duplicates(texts, Y, neighbors, hashes=hashes,
+        # every near pair, from the features (the kNN scores' neighbours miss some)
+        duplicates = dup.find_duplicates(texts, Y, None, hashes=hashes,
                                          threshold=options.near_duplicate_threshold,
-                                         features=X)
-        scores.neighbors = neighbors = None  # n x m arrays: not needed any more
+                                         features=X if options.near_duplicates else None)
+        scores.neighbors = None  # n x m arrays: not needed any more
         step("duplicates")
         issues = find_label_issues(Y, scores.topk, X=X, evidence=options.evidence,
                                    max_missing_per_doc=options.max_missing_per_doc,
