@@ -391,7 +391,7 @@ def near_pairs(X, hashes: np.ndarray, Y, threshold: float = NEAR_DUPLICATE_THRES
     group = renumber[group.ravel()]
     some_set, mixed, set_counts = _group_label_sets(group, sp.csr_matrix(Y)[docs], len(reps))
 
-    rows = l2_normalize(sp.csr_matrix(X, dtype=np.float32)[reps])
+    rows = l2_normalize(sp.csr_matrix(X)[reps])  # only the representatives copied
     rows.sort_indices()
     cut = threshold - COSINE_TOLERANCE
     rank = np.empty(rows.shape[1], np.int32)
