@@ -206,8 +206,8 @@ class Duplicates:
     #: more links between documents (``m x 2``) that join groups, from near pairs that
     #: are not in ``pairs`` (:func:`near_pairs`)
     links: np.ndarray | None = None
-    #: the near search stopped at :data:`MAX_CANDIDATE_PAIRS`: its counts and groups are
-    #: lower bounds
+    #: the near search stopped at :data:`MAX_CANDIDATE_PAIRS`: its counts are lower
+    #: bounds, and groups the pairs not compared would join are apart
     near_counts_lower_bound: bool = False
 
     def groups(self) -> np.ndarray:

@@ -337,7 +337,8 @@ def _duplicates_html(dups: dict) -> str:
     if at_least:
         parts.append("<p>The near-duplicate search stopped after its budget of candidate "
                      "pairs (too many distinct near-identical texts): its counts of near "
-                     "pairs, conflicts and groups are lower bounds.</p>")
+                     "pairs and conflicts are lower bounds, and some groups may be split."
+                     "</p>")
     if dups["conflict_examples"]:
         parts.append(_table(
             ["documents", "cosine", "text", "labels only on the first", "only on the second"],
