@@ -1510,7 +1510,7 @@ def test_a_save_waits_for_the_lock_on_its_folder(tmp_path):
     write(tmp_path / "b", 1.0)
     handle = os.open(tmp_path, os.O_RDONLY)
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        fcntl.flock(handle, fcntl.LOCK_SH)  # a reader's: the save waits, readers do not
         saver = threading.Thread(target=write, args=(tmp_path / "b", 2.0))
         saver.start()
         time.sleep(0.5)
@@ -1522,6 +1522,81 @@ def test_a_save_waits_for_the_lock_on_its_folder(tmp_path):
     saver.join(timeout=30)
     with Bundle(tmp_path / "b") as bundle:
         assert bundle.read_json("meta.json") == {"a": 2.0}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+
+
+# a save swapping the folders, as _replace_directory does, in another process: under
+# the folder's exclusive lock it moves the old bundle aside, says so, waits, puts the new
+# one in place (or, with HALF, leaves a half-deleted folder there a moment), deletes the
+# old one and lets the lock go
+_SWAP = """
+import fcntl, os, shutil, sys, time
+folder, ready, half = sys.argv[1], sys.argv[2], sys.argv[3] == "half"
+handle = os.open(folder, os.O_RDONLY)
+fcntl.flock(handle, fcntl.LOCK_EX)
+os.rename(os.path.join(folder, "b"), os.path.join(folder, ".b.old"))
+if half:
+    os.mkdir(os.path.join(folder, "b"))
+    shutil.copy(os.path.join(folder, ".b.old", "meta.json"), os.path.join(folder, "b"))
+open(ready, "w").close()
+time.sleep(1.0)
+if half:
+    shutil.rmtree(os.path.join(folder, "b"))
+os.rename(os.path.join(folder, "new"), os.path.join(folder, "b"))
+shutil.rmtree(os.path.join(folder, ".b.old"))
+"""
+
+
+def _swapping(tmp_path, half=False):
+    """Start :data:`_SWAP` on ``tmp_path/b`` (bundle 1.0 -> 2.0) and return the process
+    once the old bundle is aside."""
+    import subprocess
+    import sys
+    import time
+
+    write(tmp_path / "b", 1.0)
+    write(tmp_path / "new", 2.0)
+    ready = tmp_path.parent / f"{tmp_path.name}.ready"
+    process = subprocess.Popen([sys.executable, "-c", _SWAP, str(tmp_path), str(ready),
+                                "half" if half else "whole"])
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    return process
+
+
+def test_a_bundle_opened_while_another_process_replaces_it_is_the_new_one(tmp_path):
+    """Opening a bundle while a save in another process swapped the folders (a service
+    reloading the model a training is replacing) read 'no such model bundle' between
+    the renames, or the old manifest with the new files as 'file ... is damaged
+    (checksum mismatch)' (about 2% of loads against a save loop). A reader now holds
+    the folder's lock shared, so it waits for the swap and opens the new bundle."""
+    process = _swapping(tmp_path)
+    try:
+        with Bundle(tmp_path / "b") as bundle:
+            assert bundle.read_json("meta.json") == {"a": 2.0}
+            assert bundle.read_arrays("arrays.npz")["x"][1] == 2.0
+    finally:
+        assert process.wait(timeout=60) == 0
+
+
+def test_a_save_started_while_another_process_replaces_the_target_is_not_refused(tmp_path):
+    """The check that the target is a bundle it may replace looked at the folder while
+    another save swapped it, and could list the replaced folder half deleted (its
+    manifest gone, other files left): the second training was refused with 'exists, is
+    not empty and is not a model bundle' after its whole run. The check now waits for
+    the swap under the folder's lock."""
+    from tagsmith.store.bundle import check_bundle_target
+
+    process = _swapping(tmp_path, half=True)
+    try:
+        assert check_bundle_target(tmp_path / "b") == tmp_path / "b"
+        write(tmp_path / "b", 3.0)
+    finally:
+        assert process.wait(timeout=60) == 0
+    with Bundle(tmp_path / "b") as bundle:
+        assert bundle.read_json("meta.json") == {"a": 3.0}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
 
 

@@ -30,7 +30,7 @@ import shutil
 import stat
 import zipfile
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -153,22 +153,31 @@ class Bundle:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._files: dict[str, BinaryIO] = {}
-        if not self.path.exists():
-            left = _interrupted_saves(self.path)
-            if left:
-                # a save killed between its two renames (SIGKILL, a power cut) left the
-                # good bundle moved aside: 'no such model bundle' hid where it was
-                raise BundleError(
-                    f"no such model bundle; a save to it was interrupted and left the "
-                    f"bundle that was here at {left[0]}: rename it back to restore it "
-                    f"(mv {shlex.quote(str(left[0]))} {shlex.quote(str(self.path))})",
-                    path=self.path)
-            raise BundleError("no such model bundle", path=self.path)
-        if not self.path.is_dir():
-            raise BundleError("a model bundle is a directory, this is a file", path=self.path)
         try:
-            self.manifest = self._read_manifest()
-            self._verify_files()
+            # a save swaps the folders under an exclusive lock on their parent
+            # (_replace_directory): opened without one, a bundle replaced meanwhile was
+            # read as the old manifest and new files ("damaged (checksum mismatch)"),
+            # or as "no such model bundle" between the renames
+            parent = _parent_folder(self.path)
+            with nullcontext() if parent is None else _folder_lock(parent, shared=True):
+                if not self.path.exists():
+                    left = _interrupted_saves(self.path)
+                    if left:
+                        # a save killed between its two renames (SIGKILL, a power cut)
+                        # left the good bundle moved aside: 'no such model bundle' hid
+                        # where it was
+                        raise BundleError(
+                            f"no such model bundle; a save to it was interrupted and left "
+                            f"the bundle that was here at {left[0]}: rename it back to "
+                            f"restore it (mv {shlex.quote(str(left[0]))} "
+                            f"{shlex.quote(str(self.path))})", path=self.path)
+                    raise BundleError("no such model bundle", path=self.path)
+                if not self.path.is_dir():
+                    raise BundleError("a model bundle is a directory, this is a file",
+                                      path=self.path)
+                self.manifest = self._read_manifest()
+                self._open_files()
+            self._verify_files()  # the open files stay the bundle's, locked or not
         except BaseException:
             self.close()
             raise
@@ -213,14 +222,17 @@ class Bundle:
                 path=self.path)
         return manifest
 
-    def _verify_files(self) -> None:
+    def _open_files(self) -> None:
         files = self.manifest.get("files")
         if not isinstance(files, dict):
             raise BundleError(f"{MANIFEST} lists no files", path=self.path)
-        for name, expected in files.items():
+        for name in files:
             _check_name(name, Path(name).suffix, bundle=self.path)
-            handle = self._files[name] = _open_regular(self.path / name, name, self.path)
-            if _sha256(handle) != expected:
+            self._files[name] = _open_regular(self.path / name, name, self.path)
+
+    def _verify_files(self) -> None:
+        for name, expected in self.manifest["files"].items():
+            if _sha256(self._files[name]) != expected:
                 raise BundleError(f"file {name} is damaged (checksum mismatch)", path=self.path)
 
     def has(self, name: str) -> bool:
@@ -434,6 +446,15 @@ def sparse_from_state(name: str, fmt: str, data, indices, indptr,
                   indptr.astype(index_dtype, copy=False)), shape=(n_rows, n_cols))
 
 
+def _parent_folder(path: Path) -> Path | None:
+    """The folder ``path`` is in, whose lock a save of ``path`` holds; None when a
+    relative ``path`` names nothing (the working folder was deleted)."""
+    try:
+        return Path(os.path.abspath(path)).parent
+    except FileNotFoundError:
+        return None
+
+
 def _open_regular(path: Path, name: str, bundle: Path) -> BinaryIO:
     """``path`` opened for reading; a bundle file that is missing, a symbolic link or
     not a regular file is refused: a link would make the bundle read (and checksum) a
@@ -584,14 +605,15 @@ def _sha256(source: Path | BinaryIO) -> str:
     return digest.hexdigest()
 
 
-def check_bundle_target(path: str | Path) -> Path:
+def check_bundle_target(path: str | Path, *, locked: bool = False) -> Path:
     """Refuse, naming ``path``, a place a bundle cannot be written to (or replace).
 
     An existing file, a folder that is not empty and not a bundle, a path below a
     file, or a read-only folder are refused; a missing folder is fine (it is
     created). The writer applies the same rule, so commands call this before long
     work and a typo costs nothing. Refusals are :class:`BundleTargetError`: an output
-    path that cannot be written, exit code 3 as any other output's.
+    path that cannot be written, exit code 3 as any other output's. ``locked``: the
+    caller holds the exclusive lock of the target's folder (:func:`_folder_lock`).
     """
     target = Path(path)
     _check_name_length(target)
@@ -599,7 +621,8 @@ def check_bundle_target(path: str | Path) -> Path:
         raise BundleTargetError("exists and is not a directory; refusing to overwrite",
                                 path=target)
     if target.is_dir():
-        _check_replaceable(target)
+        with nullcontext() if locked else _folder_lock(target.parent, shared=True):
+            _check_replaceable(target)  # not while a save swaps it (see _folder_lock)
     from tagsmith.data.textio import check_writable_dir
 
     try:  # below a file, or in a read-only folder: the bundle is staged next to the
@@ -697,7 +720,7 @@ def _working_folder_deleted() -> bool:
 
 def _replace_directory(staging: Path, target: Path) -> None:
     with _folder_lock(target.parent):
-        check_bundle_target(target)
+        check_bundle_target(target, locked=True)
         _remove_stale(target)
         backup = None
         try:
@@ -758,14 +781,17 @@ def _interrupted_saves(path: Path) -> list[Path]:
 
 
 @contextmanager
-def _folder_lock(folder: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``folder`` itself (no lock file to leave behind).
+def _folder_lock(folder: Path, *, shared: bool = False) -> Iterator[None]:
+    """Hold an exclusive (``shared``: a shared) ``flock`` on ``folder`` itself (no lock
+    file to leave behind).
 
     Two saves to one path (two trainings run at once) swapped the folders in turns:
     one moved the target aside while the other did, or put its bundle where the other
     had just put its own, so a save failed naming a ``.NAME.old-*`` or ``.NAME.tmp-*``
     folder, or refused the target as no bundle, and the replaced bundle stayed behind
-    as ``.NAME.old-*``. Under the lock the last save wins. Where the folder cannot be
+    as ``.NAME.old-*``. Under the lock the last save wins. Readers (:class:`Bundle`, and
+    the check that a target is a bundle) hold it shared: a folder being replaced, or the
+    replaced one half deleted, read as no bundle or a damaged one. Where the folder cannot be
     locked (no ``fcntl``, a folder that cannot be opened or locked) saves go unlocked.
     """
     try:
@@ -776,7 +802,7 @@ def _folder_lock(folder: Path) -> Iterator[None]:
         return
     try:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         except OSError:
             pass
         yield
