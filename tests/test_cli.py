@@ -1234,3 +1234,20 @@ def test_train_without_labels_names_the_cause_not_a_vocabulary_never_given(tmp_p
     result = run("train", corpus, "-o", tmp_path / "m", "--vocab", vocab, *FAST)
     assert result.exit_code == 3, result.output
     assert f"label of the vocabulary {vocab} " in result.output
+
+
+def test_train_counts_one_document_and_one_label_in_the_singular(tmp_path, caplog):
+    """A one-document corpus was 'trained linear on 1 documents, 1 labels', after the log
+    lines 'features for 1 documents' and 'fitting linear on 1 documents'."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="tagsmith")
+    corpus = tmp_path / "one.jsonl"
+    corpus.write_text('{"text": "hello world", "labels": ["a"]}\n')
+    result = CliRunner().invoke(tagsmith_cli.cli, ["train", str(corpus), "-o",
+                                                   str(tmp_path / "m"), "--no-refit", *FAST])
+    assert result.exit_code == 0, result.output
+    assert "trained linear on 1 document, 1 label in " in result.output
+    assert "train: features for 1 document\n" in caplog.text
+    assert "train: fitting linear on 1 document (3 features), 1 label\n" in caplog.text
+    assert "1 documents" not in caplog.text + result.output

@@ -8,6 +8,7 @@ from itertools import islice
 
 import click
 
+from tagsmith._plural import plural_s
 from tagsmith.audit import CALIBRATION_FOLDS as AUDIT_CALIBRATION_FOLDS
 from tagsmith.audit import MAX_CALIBRATION_FOLDS
 from tagsmith.cli import (
@@ -129,9 +130,11 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
         print_json(_train_summary(model, output, len(label_space), training, heldout,
                                   calibration))
         return
-    click.echo(f"trained {model} on {training['n_docs']:,} documents"
+    n_docs, n_labels = training["n_docs"], len(label_space)
+    click.echo(f"trained {model} on {n_docs:,} document{plural_s(n_docs)}"
                + (f" ({aside:,} more set aside for calibration)" if aside else "")
-               + f", {len(label_space):,} labels in {training['seconds']:.1f}s -> {output}")
+               + f", {n_labels:,} label{plural_s(n_labels)} in {training['seconds']:.1f}s "
+               f"-> {output}")
     if heldout:
         m = heldout["metrics"]
         click.echo(f"held-out ({heldout['source']}, {heldout['n_docs']:,} docs): "
@@ -742,7 +745,8 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
                            review_format=review_format, force=force, keep=inputs)
     report = result.report
     noise, dups = report["noise"], report["duplicates"]
-    click.echo(f"audited {len(data.texts):,} documents, {len(space):,} labels "
+    click.echo(f"audited {len(data.texts):,} document{plural_s(len(data.texts))}, "
+               f"{len(space):,} label{plural_s(len(space))} "
                f"({report['scores']['source']} scores) in {report['timing']['total']:.1f}s")
     bounds = noise.get("bounds")
     if bounds:
@@ -812,9 +816,10 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force)
     space, _ = _label_space_for(corpus, vocab, bundle, on_error)
     stats = apply_review(corpus, review, output, space, on_error=on_error, overwrite=force,
                          keep=[p for p in (vocab, bundle) if p])
-    click.echo(f"wrote {stats['n_docs']:,} documents to {printable(output)}: "
-               f"{stats['n_added']:,} labels "
-               f"added, {stats['n_removed']:,} removed in {stats['n_docs_changed']:,} documents "
+    click.echo(f"wrote {stats['n_docs']:,} document{plural_s(stats['n_docs'])} to "
+               f"{printable(output)}: {stats['n_added']:,} label{plural_s(stats['n_added'])} "
+               f"added, {stats['n_removed']:,} removed in {stats['n_docs_changed']:,} "
+               f"document{plural_s(stats['n_docs_changed'])} "
                f"({stats['review_accepted']:,} accepted, {stats['review_rejected']:,} rejected, "
                f"{stats['review_undecided']:,} undecided; {stats['n_already_applied']:,} "
                "already in place)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from tagsmith._plural import plural_s
 from tagsmith.cli import (
     cli,
     finite_number,
@@ -21,11 +22,6 @@ from tagsmith.cli.commands import (
     bundle_vocabulary,
 )
 from tagsmith.exceptions import InvalidParameterError
-
-
-def _s(n: int) -> str:
-    """The plural ending for a count of ``n`` ("1 label", "2 labels", "0 labels")."""
-    return "" if n == 1 else "s"
 
 
 def _band_table(rows: list[dict]) -> list[str]:
@@ -151,7 +147,7 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
         return
     raw, cal = report["raw"], report["calibrated"]
     n_docs = report["n_calibrator_docs"]
-    click.echo(f"calibrated ({method}) on {n_docs:,} document{_s(n_docs)}; "
+    click.echo(f"calibrated ({method}) on {n_docs:,} document{plural_s(n_docs)}; "
                f"conformal sets on {report['n_conformal_docs']:,} "
                f"({report['calibrator_source']}), "
                f"{report['seconds']:.1f}s -> {output or bundle}")
@@ -161,7 +157,7 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
     for line in _band_table(cal["bands"]):
         click.echo("  " + line)
     thr = report["thresholds"]
-    click.echo(f"thresholds: {thr['n_tuned_labels']} label{_s(thr['n_tuned_labels'])} own, "
+    click.echo(f"thresholds: {thr['n_tuned_labels']} label{plural_s(thr['n_tuned_labels'])} own, "
                f"{thr['n_band_labels']} from their band, the rest global "
                f"({thr['global']:.4f})")
     click.echo(f"conformal sets: {', '.join(report['conformal']['methods'])} "
@@ -195,7 +191,7 @@ def _diagram(classifier, heldout, report, path) -> None:
     reliability_diagram(
         {"raw": reliability_report(part.Y, _unit_scores(part.topk)),
          "calibrated": reliability_report(part.Y, classifier.calibrator.apply(part.topk))},
-        path, title=f"Reliability on {len(part)} held-out document{_s(len(part))}")
+        path, title=f"Reliability on {len(part)} held-out document{plural_s(len(part))}")
 
 
 def check_png_output(path: str | None, option: str, inputs: dict[str, str | None]) -> None:
@@ -314,7 +310,7 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
         reasons.append(f"{estimated.n_flat} with the same probability in every document "
                        "(which says nothing of their share)")
     unestimated = (f"{estimated.n_frozen} of {estimated.n_labels} "
-                   f"label{_s(estimated.n_labels)} left at their "
+                   f"label{plural_s(estimated.n_labels)} left at their "
                    f"calibration share: {'; '.join(reasons)}")
     # a lower --min-count helps only labels it left out: not those with one probability
     # in every document (one document, or all alike), nor any when it is 0 already
@@ -328,7 +324,7 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
             f"{lower}; without --save, the report shows the estimate.")
     if estimated.n_frozen * 2 > estimated.n_labels:
         warn(f"most labels were not estimated for lack of evidence ({unestimated}); the "
-             f"shift covers only {estimated.n_estimated} label{_s(estimated.n_estimated)} "
+             f"shift covers only {estimated.n_estimated} label{plural_s(estimated.n_estimated)} "
              f"(more documents{lower} would cover more)")
     if save:
         classifier.label_shift = estimated
@@ -337,7 +333,7 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
     if as_json:
         print_json(report)
         return
-    click.echo(f"{method}: {report['n_docs']} document{_s(report['n_docs'])}, estimated "
+    click.echo(f"{method}: {report['n_docs']} document{plural_s(report['n_docs'])}, estimated "
                "shift (total variation of label frequencies) "
                f"{report['total_variation']:.4f}; labels per document "
                f"{report['labels_per_doc_source']:.3f} -> {report['labels_per_doc_target']:.3f}")

@@ -6,6 +6,7 @@ import os
 
 import click
 
+from tagsmith._plural import plural_s
 from tagsmith.cli import (
     cli,
     finite_number,
@@ -235,7 +236,8 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
         raise
     if not obj["quiet"]:  # -q: the JSON summary below has the usage
         click.echo(f"LLM usage: {client.usage.summary()}", err=True)
-    click.echo(f"taxonomy of {len(space)} labels -> {output}" + (f" and {skos}" if skos else ""))
+    click.echo(f"taxonomy of {len(space)} label{plural_s(len(space))} -> {output}"
+               + (f" and {skos}" if skos else ""))
     for i in range(len(space)):
         description = space[i].description.get("en", "")
         click.echo(f"  {printable(space.name_of(i))}: {printable(description)}")
@@ -394,9 +396,9 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
                                     doc_ids=[ids[i] for i in rows])
         if student:
             result["student"].save(student)
-            click.echo(f"student distilled from {written} documents -> {student}")
+            click.echo(f"student distilled from {written} document{plural_s(written)} -> {student}")
         summary = {**result["summary"], "usage": client.usage.to_dict()}
-        click.echo(f"labelled {written} of {len(texts)} documents -> {output}")
+        click.echo(f"labelled {written} of {len(texts)} document{plural_s(len(texts))} -> {output}")
     except BaseException:  # what was spent, also when the run failed or was stopped
         click.echo(f"LLM usage: {client.usage.summary()}", err=True)
         raise

@@ -25,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_choice, check_int
+from tagsmith._plural import plural_s
 from tagsmith.data.document import Document
 from tagsmith.data.labelspace import LabelSpace, control_char, strip_brackets
 from tagsmith.data.readers import (
@@ -113,15 +114,15 @@ class ReadReport:
 
     def summary(self) -> str:
         """A one-line account for logs and the CLI."""
-        parts = [f"{self.n_docs:,} document{_s(self.n_docs)}"]
+        parts = [f"{self.n_docs:,} document{plural_s(self.n_docs)}"]
         if self.n_skipped_lines:
             line, reason = self.skipped_lines[0]
-            parts.append(f"{self.n_skipped_lines:,} malformed line{_s(self.n_skipped_lines)} "
+            parts.append(f"{self.n_skipped_lines:,} malformed line{plural_s(self.n_skipped_lines)} "
                          f"skipped (first at line {line}: {reason})")
         if self.n_unknown_labels:
             key, count = self.unknown_labels.most_common(1)[0]
             parts.append(f"{self.n_unknown_labels:,} unknown label occurrence"
-                         f"{_s(self.n_unknown_labels)} skipped ({len(self.unknown_labels):,} "
+                         f"{plural_s(self.n_unknown_labels)} skipped ({len(self.unknown_labels):,} "
                          f"distinct, most often {key!r} x{count})")
             if self.n_ambiguous_labels:
                 parts[-1] += (f", {self.n_ambiguous_labels:,} of them ambiguous names (write "
@@ -133,9 +134,6 @@ class ReadReport:
         prefix = f"{self.source}: " if self.source else ""
         return prefix + "; ".join(parts)
 
-
-def _s(n: int) -> str:
-    return "" if n == 1 else "s"
 
 
 def _check_policy(name: str, value: str) -> str:

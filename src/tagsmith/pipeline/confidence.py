@@ -30,6 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_bool, check_choice, check_int, check_number
+from tagsmith._plural import plural_s
 from tagsmith.calibration.reliability import reliability_report
 from tagsmith.calibration.scaling import METHODS, Calibrator, fit_calibrator
 from tagsmith.calibration.thresholds import tune_thresholds
@@ -298,9 +299,10 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
         "calibrated": cal_report.to_dict(), "thresholds": thresholds.summary(),
         "conformal": {"methods": conformal.methods(), "alpha": options.alpha},
     }
-    logger.info("calibrated (%s) on %d documents, conformal sets on %d: ECE %.4f -> %.4f "
+    logger.info("calibrated (%s) on %d document%s, conformal sets on %d: ECE %.4f -> %.4f "
                 "(held-out part) in %.1f s", options.method, fit_Y.shape[0],
-                len(conformal_part), raw_report.ece, cal_report.ece, seconds)
+                plural_s(fit_Y.shape[0]), len(conformal_part), raw_report.ece, cal_report.ece,
+                seconds)
     return calibrator, thresholds, conformal, report
 
 

@@ -32,6 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_int, check_number
+from tagsmith._plural import plural_s
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.models import available_models, check_model_params, get_model_class, make_model
 from tagsmith.models.base import check_features, check_sample_weight, check_targets
@@ -221,8 +222,9 @@ def cross_fit_topk(X, Y, model: str, params: dict | None = None, *, n_folds: int
             indices[held_out] = part.indices
             scores[held_out] = part.scores
             del fold_model
-            logger.info("cross-fit fold %d/%d: %d held-out documents (%.1f s so far)", f + 1,
-                        n_folds, len(held_out), time.perf_counter() - started)
+            logger.info("cross-fit fold %d/%d: %d held-out document%s (%.1f s so far)", f + 1,
+                        n_folds, len(held_out), plural_s(len(held_out)),
+                        time.perf_counter() - started)
             bar.update(1)
     return CrossFitScores(TopK._trusted(indices, scores, n_labels), fold, n_folds, seed, model,
                           params,

@@ -25,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_fraction, check_int, check_number, check_param_names
+from tagsmith._plural import plural_s
 from tagsmith.calibration.thresholds import FROM_GLOBAL, Thresholds, tune_thresholds
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.textio import check_no_lone_surrogate
@@ -265,7 +266,7 @@ def _featurizer_parts(featurizer, params: dict) -> list[tuple[Any, dict]]:
 def _fit(texts, Y, options: TrainOptions, stage: str, label_space: LabelSpace | None = None,
          previous=None):
     started = time.perf_counter()
-    logger.info("%s: features for %d documents", stage, len(texts))
+    logger.info("%s: features for %d document%s", stage, len(texts), plural_s(len(texts)))
     featurizer = make_featurizer(options.featurizer, **options.featurizer_params)
     parts = _featurizer_parts(featurizer, options.featurizer_params)
     old_parts = [] if previous is None else _featurizer_parts(previous, {})
@@ -282,8 +283,9 @@ def _fit(texts, Y, options: TrainOptions, stage: str, label_space: LabelSpace | 
     defaults = {"show_progress": options.show_progress, "random_state": options.seed}
     model.set_params(**{key: value for key, value in defaults.items()
                         if key in model.get_params() and key not in params})
-    logger.info("%s: fitting %s on %d documents (%s features), %d labels", stage,
-                options.model, Y.shape[0], getattr(featurizer, "n_features", "?"), Y.shape[1])
+    logger.info("%s: fitting %s on %d document%s (%s features), %d label%s", stage,
+                options.model, Y.shape[0], plural_s(Y.shape[0]),
+                getattr(featurizer, "n_features", "?"), Y.shape[1], plural_s(Y.shape[1]))
     label_features = None
     if label_space is not None:
         label_features = _label_features(featurizer, model, label_space)
@@ -368,8 +370,8 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
         # too few (or unlabelled) to calibrate on: say so now, not after the training
         check_heldout_labels(calibration[1], _calibration_source(options))
         texts, Y = [texts[i] for i in fit_rows], Y[fit_rows]
-        logger.info("calibration split: %d documents set aside (never trained on)",
-                    len(cal_rows))
+        logger.info("calibration split: %d document%s set aside (never trained on)",
+                    len(cal_rows), plural_s(len(cal_rows)))
     if options.crossfit_folds > len(texts):  # found after the whole training, by 'n_folds'
         aside = "" if calibration is None else " (the calibration split set aside)"
         raise InvalidParameterError("crossfit_folds", f"at most the {len(texts):,} documents "
