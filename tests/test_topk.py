@@ -212,3 +212,24 @@ def test_sparse_matrices_have_sorted_column_indices():
         assert [row.tolist() for row in np.split(matrix.indices, matrix.indptr[1:-1])] \
             == columns
         np.testing.assert_allclose(matrix.toarray(), dense, rtol=1e-6)
+
+
+def test_from_scores_refuses_values_beyond_float32_as_out_of_range_not_infinite():
+    """float64 scores above float32's maximum became infinities in the cast (with numpy's
+    'overflow encountered in cast' warning) and were refused as '1 infinite values', which
+    the caller never had."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's RuntimeWarning would fail the test
+        with pytest.raises(InvalidParameterError, match=r"'scores'.*1 value beyond "
+                           r"float32's range \(largest magnitude 1e\+39\)"):
+            TopK.from_scores(np.array([[1e39, 0.5], [-2e38, 0.1]]), 2)
+        with pytest.raises(InvalidParameterError, match="2 values beyond float32's range "
+                           r"\(largest magnitude 3e\+39\)"):
+            TopK.from_scores([[-3e39, 0.5], [1e39, 0.1]], 1)
+    # one NaN or infinity of the caller's own is counted in the singular
+    with pytest.raises(InvalidParameterError, match="got '1 NaN value'$"):
+        TopK.from_scores(np.array([[np.nan, 0.5]]), 2)
+    with pytest.raises(InvalidParameterError, match="got '1 infinite value'$"):
+        TopK.from_scores(np.array([[np.inf, 0.5]]), 2)

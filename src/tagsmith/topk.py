@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_int
+from tagsmith._plural import plural_s
 from tagsmith.exceptions import InvalidParameterError
 
 PAD = -1
@@ -97,11 +98,14 @@ class TopK:
         if sp.issparse(scores):  # numpy: 'setting an array element with a sequence'
             raise InvalidParameterError("scores", "a dense 2-D array (TopK.from_csr takes a "
                                         "sparse matrix)", type(scores).__name__)
+        given = scores
         try:
-            scores = np.asarray(scores, dtype=np.float32)
+            with np.errstate(over="ignore"):  # finite values beyond float32: refused below
+                scores = np.asarray(scores, dtype=np.float32)
         except (TypeError, ValueError):  # strings, ragged rows: numpy's words, not ours
             raise InvalidParameterError("scores", "a 2-D array of numbers",
                                         _describe(scores)) from None
+        _check_float32_range("scores", given, scores)
         if scores.ndim != 2:
             raise InvalidParameterError("scores", "a 2-D array", f"{scores.ndim}-D")
         _check_finite("scores", scores)
@@ -325,12 +329,34 @@ def _check_indices(indices, n_labels: int) -> np.ndarray:
     return np.ascontiguousarray(raw, dtype=np.int32)
 
 
+def _check_float32_range(name: str, given, converted: np.ndarray) -> None:
+    """Refuse finite values of ``given`` that became infinities in its float32 copy
+    ``converted`` (magnitude above about 3.4e38): 'infinite' would blame the caller for
+    values it never had."""
+    if np.isfinite(converted).all():
+        return
+    try:
+        wide = np.abs(np.asarray(given, dtype=np.float64))
+    except (TypeError, ValueError, OverflowError):  # Python ints beyond float64 too
+        return
+    beyond = np.isfinite(wide) & ~np.isfinite(converted)
+    if beyond.any():
+        n_beyond = int(beyond.sum())
+        limit = float(np.finfo(np.float32).max)
+        raise InvalidParameterError(
+            name, f"numbers a float32 holds (magnitude at most {limit:.4g})",
+            f"{n_beyond} value{plural_s(n_beyond)} beyond float32's range (largest "
+            f"magnitude {float(wide[beyond].max()):.4g})")
+
+
 def _check_finite(name: str, values: np.ndarray) -> None:
     if not np.isfinite(values).all():
         n_nan = int(np.isnan(values).sum())
+        n_inf = int(np.isinf(values).sum())
         raise InvalidParameterError(
             name, "finite numbers (no NaN or infinity)",
-            f"{n_nan} NaN values" if n_nan else f"{int(np.isinf(values).sum())} infinite values")
+            f"{n_nan} NaN value{plural_s(n_nan)}" if n_nan else
+            f"{n_inf} infinite value{plural_s(n_inf)}")
 
 
 def _check_scores(indices: np.ndarray, scores: np.ndarray) -> None:
