@@ -348,6 +348,13 @@ def test_cli_calibrate_refuses_an_output_inside_its_input_bundle(cli_bundle, goe
 def test_cli_calibrate_eval_suggest_and_shift(cli_bundle, goemotions_small, tmp_path):
     plain = run("suggest", cli_bundle, "--sets", input="so happy\n")
     assert plain.exit_code == 2 and "calibrate" in plain.output
+    # shift said "parameter 'bundle' must be a calibrated model ..., got 'an uncalibrated
+    # one'", naming no bundle
+    for files, stdin in (([goemotions_small["test"]], None), ([], "so happy\n")):
+        plain = run("shift", cli_bundle, *files, input=stdin)
+        assert plain.exit_code == 2, plain.output
+        assert f"got '{cli_bundle}, which is not calibrated'" in plain.output
+        assert "'BUNDLE'" in plain.output and "tagsmith calibrate" in plain.output
     png = tmp_path / "reliability.png"
     result = run("calibrate", cli_bundle, "--data", goemotions_small["dev"], "--method",
                  "platt", "--reliability-png", png, "--alpha", "0.2")

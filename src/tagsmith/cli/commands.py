@@ -383,9 +383,7 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
     warn_unnamed_language(classifier.label_space, lang)
     if sets and (classifier.conformal is None or classifier.calibrator is None):
         # the library's refusal names its own parameter ('classifier'), not the option
-        raise InvalidParameterError("--sets", "used with a calibrated bundle (run tagsmith "
-                                    "calibrate, or train with --calibration-fraction)",
-                                    f"{bundle}, which is not calibrated")
+        raise not_calibrated("--sets", bundle)
     with documents_progress("suggest") as progress:
         for batch in _batches(_read_documents(files, whole_file), 512):
             _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_method,
@@ -471,10 +469,7 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
     if calibration and classifier.calibrator is None:
         # as suggest --sets: the library's refusal named 'bundle' and came once the
         # whole corpus had been read
-        raise InvalidParameterError("--calibration", "used with a calibrated bundle (run "
-                                    "tagsmith calibrate, or train with "
-                                    "--calibration-fraction)",
-                                    f"{bundle}, which is not calibrated")
+        raise not_calibrated("--calibration", bundle)
     classifier.show_progress = True  # -q turns every bar off
     # a corpus without labels measures nothing: every metric would read 0 (and the
     # set recall of --calibration is undefined)
@@ -574,6 +569,20 @@ def info(bundle, as_json):
 
     with Bundle(bundle) as opened:
         click.echo(json_text(opened.manifest, indent=None if as_json else 2))
+
+
+def not_calibrated(name: str, bundle: str) -> InvalidParameterError:
+    """The refusal of an uncalibrated ``bundle`` where ``name`` (an option or argument)
+    needs a calibrated one, naming the bundle and how to calibrate it (suggest --sets,
+    eval --calibration, shift's BUNDLE); the library's own says only 'bundle'.
+
+    >>> str(not_calibrated("BUNDLE", "runs/model")).startswith("parameter 'BUNDLE' must be "
+    ...                                                      "a calibrated bundle (run")
+    True
+    """
+    what = "used with a calibrated bundle" if name.startswith("--") else "a calibrated bundle"
+    return InvalidParameterError(name, f"{what} (run tagsmith calibrate, or train with "
+                                 "--calibration-fraction)", f"{bundle}, which is not calibrated")
 
 
 def bundle_vocabulary(bundle: str) -> str:

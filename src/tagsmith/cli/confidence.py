@@ -20,6 +20,7 @@ from tagsmith.cli.commands import (
     ON_ERROR_HELP,
     UNKNOWN_LABELS_HELP,
     bundle_vocabulary,
+    not_calibrated,
 )
 from tagsmith.exceptions import InvalidParameterError
 
@@ -284,6 +285,9 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
     refuse_unused("an estimate (not with --clear)", not clear, "files", "method", "whole_file",
                   "top", "min_count", "lang")
     classifier = TextClassifier.load(bundle)
+    if not clear and classifier.calibrator is None:  # the library's refusal names no bundle,
+        # and came once stdin had been read
+        raise not_calibrated("BUNDLE", bundle)
     if save or clear:  # saved in place: a bundle the writer would refuse (a file of its
         # own beside the model, a read-only folder) is refused before the estimate, as
         # calibrate does
