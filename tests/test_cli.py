@@ -1251,3 +1251,27 @@ def test_train_counts_one_document_and_one_label_in_the_singular(tmp_path, caplo
     assert "train: features for 1 document\n" in caplog.text
     assert "train: fitting linear on 1 document (3 features), 1 label\n" in caplog.text
     assert "1 documents" not in caplog.text + result.output
+
+
+def test_a_model_bundle_given_as_a_corpus_is_named_a_bundle(bundle, goemotions_small, tmp_path):
+    """A bundle folder read as a corpus was a document folder without .txt files: 'no
+    documents in the corpus', which sent the user looking for lost documents."""
+    before = (bundle / "manifest.json").read_text()
+    for args in (("train", bundle, "-o", tmp_path / "m"),
+                 ("train", goemotions_small["dev"], "-o", tmp_path / "m", "--dev", bundle),
+                 ("eval", bundle, bundle), ("calibrate", bundle, "--data", bundle),
+                 ("audit", bundle, "-o", tmp_path / "audit")):
+        result = run(*args)
+        assert result.exit_code == 3, (args, result.output)
+        assert f"{bundle}: this is a tagsmith model bundle, not a corpus" in result.output, \
+            (args, result.output)
+        assert "no documents" not in result.output
+    assert (bundle / "manifest.json").read_text() == before
+    # a document folder that merely holds a manifest.json of its own is still a corpus
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "manifest.json").write_text('{"format": "something-else"}')
+    (docs / "a.txt").write_text("so happy today")
+    (docs / "a.tsv").write_text("<urn:goemotions:joy>\tjoy\n")
+    result = run("eval", bundle, docs, "--json")
+    assert result.exit_code == 0 and json.loads(result.output)["n_docs"] == 1, result.output

@@ -170,6 +170,11 @@ def read_directory(path: str | Path, *, on_error: ErrorPolicy = "fail") -> Itera
         raise CorpusFormatError("file not found", path=path)
     if not path.is_dir():
         raise CorpusFormatError("expected a directory of .txt files", path=path)
+    from tagsmith.store.bundle import is_bundle  # numpy and scipy: only for a folder
+
+    if is_bundle(path):  # read as a document folder, it held "no documents"
+        raise CorpusFormatError("this is a tagsmith model bundle, not a corpus (a TSV, CSV "
+                                "or JSONL file, or a directory of .txt documents)", path=path)
     return _directory_records(path, _error_handler(on_error))
 
 

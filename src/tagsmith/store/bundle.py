@@ -289,6 +289,18 @@ class Bundle:
 # reports as a BundleError naming the bundle.
 
 
+def is_bundle(path: str | Path) -> bool:
+    """Whether ``path`` is a folder whose :data:`MANIFEST` says it is a tagsmith bundle
+    (no manifest, an unreadable one or another format's: ``False``). Corpus readers ask
+    it to refuse a bundle given as a corpus: read as a document folder it held none."""
+    try:
+        with open(Path(path) / MANIFEST, "rb") as handle:
+            manifest = json.load(handle)
+    except (OSError, ValueError):  # ValueError: not JSON, not UTF-8
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == FORMAT_NAME
+
+
 def check_pointers(name: str, indptr, *, length: int | None = None,
                    end: int | None = None) -> np.ndarray:
     """``indptr`` as int64 when it is a 1-D integer array of offsets: starting at 0,
