@@ -210,6 +210,26 @@ def test_a_jsonl_string_with_half_a_character_is_a_malformed_line(tmp_path):
     assert [r.text for r in kept] == ["an emoji \U0001F600 whole"]
 
 
+def test_a_blank_jsonl_label_is_a_malformed_line_with_or_without_scores(tmp_path):
+    """A blank label ("" or whitespace) without a 'scores' list beside it was dropped
+    silently (with one it was refused): a label lost without a word."""
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"text": "fine", "labels": ["a"]}\n'
+                    '{"text": "blank", "labels": ["a", ""]}\n'
+                    '{"text": "spaces", "labels": [" \\t"], "scores": [0.5]}\n'
+                    '{"text": "also fine", "labels": ["b", 7]}\n', encoding="utf-8")
+    with pytest.raises(CorpusFormatError) as info:
+        list(read_jsonl(path))
+    assert str(info.value) == (f"{path}:2: blank label '' in 'labels' ('' or whitespace "
+                               "only): each label needs a name or URI; remove it (and its "
+                               "score in 'scores', if any)")
+    kept = list(read_jsonl(path, on_error="skip"))  # --on-error skip: skipped and counted
+    assert [(r.line, r.labels) for r in kept] == [(1, ("a",)), (4, ("b", "7"))]
+    corpus = Corpus(path, LabelSpace.from_uris(["a", "b", "7"]), on_error="skip")
+    list(corpus)
+    assert corpus.report.n_skipped_lines == 2
+
+
 def test_jsonl_nan_and_infinity_are_malformed_lines_and_never_written(tmp_path):
     """json.loads reads the bare tokens NaN, Infinity and -Infinity (no JSON: jq and
     JavaScript refuse the file) and json.dumps wrote them back into corpora."""

@@ -98,9 +98,6 @@ class Record:
     metadata: Mapping[str, object] = field(default_factory=lambda: _EMPTY)
     #: a JSONL ``id`` given as an integer, so a rewritten corpus keeps it one
     int_id: int | None = field(default=None, compare=False)
-    #: blank JSONL labels (``""``, whitespace) left out of ``labels``: a list given
-    #: beside them, one item per label (soft labels' ``scores``), no longer lines up
-    n_blank_labels: int = field(default=0, compare=False)
 
 
 class _Malformed(Exception):
@@ -511,11 +508,10 @@ def _jsonl_records(path: Path, on_error) -> Iterator[Record]:
         metadata = {k: v for k, v in obj.items() if k not in ("text", "labels", "id")}
         raw_id = obj.get("id")
         labels = _json_labels(obj.get("labels"))
-        n_given = len(obj["labels"]) if isinstance(obj.get("labels"), list) else 0
         return Record(text.strip(), labels, _json_id(raw_id),
                       number, source, MappingProxyType(metadata) if metadata else _EMPTY,
                       raw_id if isinstance(raw_id, int) and not isinstance(raw_id, bool)
-                      else None, n_blank_labels=n_given - len(labels))
+                      else None)
 
     return _line_records(path, parse, on_error)
 
@@ -615,8 +611,11 @@ def _json_labels(value: object) -> tuple[str, ...]:
         if isinstance(item, bool) or not isinstance(item, str | int):
             raise _Malformed(f"labels must be strings or integers, found {item!r}")
         key = str(item).strip()
-        if key:
-            labels.append(key)
+        if not key:  # dropped, it hid a typo and shifted a 'scores' list beside it
+            raise _Malformed(f"blank label {item!r} in 'labels' ('' or whitespace only): "
+                             "each label needs a name or URI; remove it (and its score in "
+                             "'scores', if any)")
+        labels.append(key)
     return tuple(labels)
 
 

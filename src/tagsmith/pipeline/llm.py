@@ -232,12 +232,6 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace
     texts, rows, cols, vals = [], [], [], []
     for number, record in enumerate(corpus.records()):
         scores = record.metadata.get("scores")
-        if scores is not None and record.n_blank_labels:  # scores[i] is no longer labels[i]
-            raise CorpusFormatError(
-                f"{record.n_blank_labels} blank label(s) ('' or whitespace only) in "
-                "'labels': each label needs a name or URI, and its score in 'scores' at "
-                "the same place; remove the blank label and its score", path=path,
-                line=record.line)
         if scores is not None and (not isinstance(scores, list)
                                    or len(scores) != len(record.labels)
                                    or not all(isinstance(s, (int, float))
