@@ -783,3 +783,36 @@ def test_shift_of_one_document_does_not_advise_a_lower_min_count(calibrated_cli_
         assert shown.exit_code == 0, shown.output
         assert "(more documents would cover more)" in shown.stderr
         assert "lower --min-count" not in shown.output
+
+
+def test_a_conformal_fraction_leaving_a_part_a_handful_is_refused_and_a_lopsided_one_warns(
+        caplog):
+    """--conformal-fraction 0.999 of 1,000 held-out documents fitted the calibrator on
+    one document without a word (only a part of none was refused)."""
+    import logging
+
+    import scipy.sparse as sp
+
+    from tagsmith.pipeline.confidence import ConfidenceOptions, fit_confidence
+    from tagsmith.pipeline.crossfit import HeldoutScores
+    from tagsmith.topk import TopK
+
+    rng = np.random.default_rng(0)
+    scores = rng.random((1000, 3))
+    heldout = HeldoutScores(TopK.from_scores(scores, 3),
+                            sp.csr_matrix(rng.random((1000, 3)) < scores ** 2),
+                            np.arange(1000), "demo")
+    for fraction, parts in ((0.999, "1 would go to the calibrator, 999 to the conformal sets"),
+                            (0.996, "4 would go to the calibrator, 996 to"),
+                            (0.004, "996 would go to the calibrator, 4 to")):
+        with pytest.raises(InvalidParameterError, match="'conformal_fraction' must be a share "
+                           "of the 1000 held-out documents that leaves at least 5 to the "
+                           rf"calibrator and 5 to the conformal sets \({parts}"):
+            fit_confidence(heldout, options=ConfidenceOptions(conformal_fraction=fraction))
+    caplog.set_level(logging.WARNING, logger="tagsmith")
+    fit_confidence(heldout, options=ConfidenceOptions(conformal_fraction=0.97))
+    assert "--conformal-fraction 0.97 splits the 1000 held-out documents unevenly (30 " \
+        "would go to the calibrator, 970 to the conformal sets)" in caplog.text
+    caplog.clear()
+    fit_confidence(heldout, options=ConfidenceOptions(conformal_fraction=0.9))  # 100 and 900
+    assert "unevenly" not in caplog.text

@@ -51,7 +51,8 @@ def _band_table(rows: list[dict]) -> list[str]:
               show_default=True, help="split: calibrator and conformal sets on disjoint "
               "parts (exact guarantee); same: both on all of it (approximate).")
 @click.option("--conformal-fraction", type=float, default=0.5, show_default=True,
-              help="Share of the held-out documents for the conformal sets.")
+              help="Share of the held-out documents for the conformal sets (the rest fit "
+              "the calibrator; each part needs at least 5).")
 @click.option("--alpha", type=float, default=0.1, show_default=True, callback=miss_rate,
               help="Default miss rate of conformal sets (suggest --sets).")
 @click.option("--max-set-size", type=click.IntRange(min=1), default=None,

@@ -49,6 +49,11 @@ MIN_HELDOUT_DOCS = 10
 #: below this many held-out documents calibration warns: probabilities and conformal
 #: guarantees fitted on so few are noisy
 FEW_HELDOUT_DOCS = 100
+#: a ``conformal_fraction`` split leaving either part (the calibrator's documents, the
+#: conformal sets') fewer documents than this is refused (half of MIN_HELDOUT_DOCS: the
+#: default even split of the fewest held-out documents passes), fewer than half of
+#: FEW_HELDOUT_DOCS gives a warning
+MIN_SPLIT_DOCS = MIN_HELDOUT_DOCS // 2
 SOURCES = ("auto", "split", "crossfit", "same")
 SET_METHODS = ("recall", "mondrian", "lpicp")
 
@@ -219,13 +224,23 @@ def _split(heldout: HeldoutScores, options: ConfidenceOptions, crossfit, crossfi
     n = len(heldout)
     order = np.random.default_rng(options.seed).permutation(n)
     n_conformal = int(round(n * options.conformal_fraction))
-    if n_conformal < 1 or n_conformal >= n:
+    smallest = min(n_conformal, n - n_conformal)
+    parts = (f"{n - n_conformal} would go to the calibrator, {n_conformal} to the "
+             "conformal sets")
+    if smallest < MIN_SPLIT_DOCS:
         # the share is what the user chose (calibrate --conformal-fraction); the documents
-        # are at least MIN_HELDOUT_DOCS whenever a classifier is calibrated
+        # are at least MIN_HELDOUT_DOCS whenever a classifier is calibrated. 0.999 of
+        # 1,000 fitted the calibrator on one document without a word
         raise InvalidParameterError(
             "conformal_fraction", f"a share of the {n} held-out documents that leaves at "
-            f"least one to the calibrator and one to the conformal sets ({n_conformal} "
-            "would go to the conformal sets)", options.conformal_fraction)
+            f"least {MIN_SPLIT_DOCS} to the calibrator and {MIN_SPLIT_DOCS} to the "
+            f"conformal sets ({parts})", options.conformal_fraction)
+    if smallest < FEW_HELDOUT_DOCS // 2 <= n // 2:  # fewer held-out documents: check_heldout
+        # warns already, whatever the share
+        logger.warning("--conformal-fraction %g splits the %d held-out documents unevenly "
+                       "(%s): fitted on so few, that part is unreliable (%d or more each "
+                       "recommended)", options.conformal_fraction, n, parts,
+                       FEW_HELDOUT_DOCS // 2)
     conformal = heldout.subset(np.sort(order[:n_conformal]))
     fitting = heldout.subset(np.sort(order[n_conformal:]))
     return (fitting.Y, fitting.topk), conformal, "split"
