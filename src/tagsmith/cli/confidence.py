@@ -286,9 +286,6 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
     refuse_unused("an estimate (not with --clear)", not clear, "files", "method", "whole_file",
                   "top", "min_count", "lang")
     classifier = TextClassifier.load(bundle)
-    if not clear and classifier.calibrator is None:  # the library's refusal names no bundle,
-        # and came once stdin had been read
-        raise not_calibrated("BUNDLE", bundle)
     if save or clear:  # saved in place: a bundle the writer would refuse (a file of its
         # own beside the model, a read-only folder) is refused before the estimate, as
         # calibrate does
@@ -303,6 +300,9 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
     texts = [text for _, text in _read_documents(files, whole_file)]
     if not texts:
         raise InvalidParameterError("FILES", "at least one document", "none")
+    if classifier.calibrator is None:  # the library's refusal named no bundle; after the
+        # FILES, whose errors (not UTF-8, missing) come first as for every command
+        raise not_calibrated("BUNDLE", bundle)
     estimated = estimate_shift(classifier, texts, method=method, min_count=min_count)
     names = [classifier.label_space.name_of(i, lang) for i in range(classifier.n_labels)]
     report = estimated.report(names, top=top)
