@@ -834,9 +834,10 @@ def test_a_damaged_cache_row_is_a_clear_error_naming_the_cache(tmp_path):
 class _TrickleServer:
     """A chat endpoint on 127.0.0.1 that sends its (valid) answer a byte at a time,
     ``pause`` seconds apart, after ``padding`` spaces: never silent for a whole
-    timeout, yet slower than one in all."""
+    timeout, yet slower than one in all. With ``headers``, its status line and headers
+    are what it sends a byte at a time (the body goes at once)."""
 
-    def __init__(self, padding=40, pause=0.1):
+    def __init__(self, padding=40, pause=0.1, headers=False):
         import json
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -852,6 +853,18 @@ class _TrickleServer:
 
             def do_POST(self):
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if headers:
+                    head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                            b"Content-Length: %d\r\n\r\n" % len(payload))
+                    try:
+                        for i in range(len(head)):
+                            self.wfile.write(head[i:i + 1])
+                            self.wfile.flush()
+                            time.sleep(pause)
+                        self.wfile.write(payload)
+                    except OSError:  # the client gave up
+                        self.close_connection = True
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -893,6 +906,22 @@ def test_a_reply_sent_slowly_times_out_after_the_timeout_in_all():
     assert client.usage.n_failed == 1
     with _TrickleServer(padding=3, pause=0.05) as server:  # slow, but within the timeout
         client = OpenAIChatClient(server.base_url, "m", timeout=2.0, max_retries=0)
+        assert [client.complete(request()).text for _ in range(2)] == ["ok", "ok"]
+
+
+def test_reply_headers_sent_slowly_time_out_after_the_timeout_in_all():
+    # only the body was read by the request's deadline: getresponse read the status line
+    # and headers with the socket's timeout for each read, so a server sending them a
+    # byte at a time (70 bytes, 0.1 s apart) held a request with --timeout 0.5 for 7 s
+    with _TrickleServer(padding=0, pause=0.1, headers=True) as server:
+        client = OpenAIChatClient(server.base_url, "m", timeout=0.5, max_retries=0)
+        start = time.monotonic()
+        with pytest.raises(LLMError, match=r"timed out after 0\.5 s"):
+            client.complete(request())
+        assert time.monotonic() - start < 2.0
+    assert client.usage.n_failed == 1
+    with _TrickleServer(padding=0, pause=0.005, headers=True) as server:  # within it
+        client = OpenAIChatClient(server.base_url, "m", timeout=5.0, max_retries=0)
         assert [client.complete(request()).text for _ in range(2)] == ["ok", "ok"]
 
 

@@ -28,8 +28,10 @@ from __future__ import annotations
 import datetime
 import email.utils
 import errno
+import functools
 import hashlib
 import http.client
+import io
 import json
 import logging
 import math
@@ -506,6 +508,11 @@ class OpenAIChatClient:
         # whole timeout, and held the request (and the run) for as long as it liked
         deadline = time.monotonic() + self.timeout
         try:
+            # every read of the reply (status line, headers, body) waits only for the
+            # time left: a server sending its headers a byte at a time held the request
+            # for as long as it liked, as a body did before
+            connection.response_class = functools.partial(  # type: ignore[assignment]
+                _DeadlineResponse, deadline=deadline)
             if connection.sock is None:
                 # connect before the abort check: abort() sets its event before it looks
                 # for sockets to shut down, so a call that sees no abort here has a
@@ -586,6 +593,33 @@ def _time_left(connection: http.client.HTTPConnection, deadline: float) -> None:
         raise TimeoutError("timed out")
     if connection.sock is not None:
         connection.sock.settimeout(left)
+
+
+class _DeadlineSocketIO(socket.SocketIO):
+    """The raw reader of a socket that gives each read from it only the time left until
+    ``deadline`` (on :func:`time.monotonic`), or raises :class:`TimeoutError`."""
+
+    def __init__(self, sock: socket.socket, deadline: float):
+        super().__init__(sock, "rb")
+        self._deadline = deadline
+
+    def readinto(self, b) -> int | None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out")
+        self._sock.settimeout(left)  # type: ignore[attr-defined]
+        return super().readinto(b)
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    """An :class:`http.client.HTTPResponse` read by ``deadline``: its status line and
+    headers too, which ``getresponse`` reads line by line, each read with the socket's
+    whole timeout (a server trickling them was never bounded)."""
+
+    def __init__(self, sock: socket.socket, *args, deadline: float, **kwargs):
+        super().__init__(sock, *args, **kwargs)
+        self.fp.close()  # the plain reader made above: unread, and holds a socket ref
+        self.fp = io.BufferedReader(_DeadlineSocketIO(sock, deadline))
 
 
 def _read_body(reply: http.client.HTTPResponse, connection: http.client.HTTPConnection,
