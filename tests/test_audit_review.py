@@ -422,12 +422,14 @@ def test_an_output_folder_that_is_not_writable_is_refused_before_the_work(tmp_pa
 def test_a_file_that_cannot_be_created_is_a_data_error_naming_it(tmp_path, monkeypatch):
     # what no check beforehand can see (a read-only file system, a quota) fails with the
     # path, not with an OSError traceback
+    import tempfile
+
     import tagsmith.data.textio as textio
 
     def refuse(*args, **kwargs):
         raise OSError(30, "Read-only file system")
 
-    monkeypatch.setattr(textio.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
     target = tmp_path / "out.tsv"
     with pytest.raises(DataError, match="cannot write the file \\(Read-only file system\\)"
                        ) as error:

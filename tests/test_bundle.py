@@ -1712,8 +1712,8 @@ def test_the_clean_up_removes_only_dead_processes_folders_of_its_own_target(tmp_
     import subprocess
     import sys
 
-    from tagsmith.store.bundle import _short
     from tagsmith.store.staging import _host
+    from tagsmith.store.staging import short_name as _short
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

@@ -4,6 +4,7 @@ import csv
 import gzip
 import json
 import logging
+import os
 import re
 from pathlib import Path
 
@@ -675,6 +676,55 @@ def test_write_tsv_is_atomic(tmp_path):
     with pytest.raises(CorpusFormatError, match="empty text"):
         write_tsv([Document("  ")], target, SPACE)
     assert target.read_text() == "original content\n"
+
+
+_KILLED_WRITE = """
+import os, signal, sys
+from tagsmith.data.textio import atomic_text_writer
+with atomic_text_writer(sys.argv[1]) as out:
+    out.write("half")
+    out.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_write_killed_outright_leaves_a_temporary_file_the_next_write_removes(tmp_path,
+                                                                             caplog):
+    """A write killed outright (SIGKILL, the OOM killer) cannot remove its temporary
+    file: '.NAME.XXXXXXXX.tmp' stayed beside the output forever, as big as it. It is
+    named after its host and process now (as bundles' staging folders are), and the
+    next write to that path removes those of processes of this host that no longer run;
+    a live one's (this process, PID 1), another host's, another target's, a folder, and
+    a name without host and pid are kept."""
+    import signal
+    import subprocess
+    import sys
+
+    from tagsmith.data.textio import atomic_text_writer
+    from tagsmith.store.staging import _host
+
+    target = write(tmp_path / "out.tsv", "original\n")
+    done = subprocess.run([sys.executable, "-c", _KILLED_WRITE, str(target)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    left = sorted(p.name for p in tmp_path.iterdir() if p.name != "out.tsv")
+    assert len(left) == 1 and left[0].startswith(".out.tsv.") and left[0].endswith(".tmp")
+    host, pid = _host(), int(left[0].split("-")[-2])
+    kept = [f".out.tsv.{host}-{os.getpid()}-abcd1234.tmp", f".out.tsv.{host}-1-abcd1234.tmp",
+            f".out.tsv.other{host}-{pid}-abcd1234.tmp", f".out.tsv.{host}-{pid}-ab.cd.tmp",
+            f".out.tsv.{host}-{pid}-abcd1234.old", ".out.tsv.abcd1234.tmp",
+            f".out.tsvx.{host}-{pid}-abcd1234.tmp", f".o.tsv.{host}-{pid}-abcd1234.tmp"]
+    for name in kept:
+        write(tmp_path / name, "x")
+    (tmp_path / f".out.tsv.{host}-{pid}-folder12.tmp").mkdir()
+    kept.append(f".out.tsv.{host}-{pid}-folder12.tmp")
+    assert target.read_text() == "original\n"
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        with atomic_text_writer(target) as out:
+            out.write("new\n")
+    assert target.read_text() == "new\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept + ["out.tsv"])
+    assert f"removed {tmp_path / left[0]}" in caplog.text
 
 
 def test_unlabelled_tsv_lines_ending_in_uris_are_read_but_counted(tmp_path, caplog):

@@ -1014,6 +1014,32 @@ def test_taxonomy_outputs_replaced_together_leave_nothing_aside(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv", "t.ttl"]
 
 
+def test_taxonomy_outputs_remove_the_temporary_files_a_killed_run_left(tmp_path):
+    # a run killed outright (SIGKILL, the OOM killer) left its '.t.csv.XXXXXXXX.csv'
+    # temporary outputs and '.t.csv.XXXXXXXX.old' copies forever; named after their
+    # host and process now, the next run removes those of a process that no longer runs
+    import os
+    import subprocess
+    import sys
+
+    from tagsmith.pipeline.llm import _write_together
+    from tagsmith.store.staging import _host
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = _host()
+    csv, ttl = tmp_path / "t.csv", tmp_path / "t.ttl"
+    removed = [f".t.csv.{host}-{dead.pid}-abcd1234.csv", f".t.csv.{host}-{dead.pid}-x1.old",
+               f".t.ttl.{host}-{dead.pid}-abcd1234.ttl"]
+    kept = [f".t.csv.{host}-{os.getpid()}-abcd1234.csv", f".t.csv.{host}-{dead.pid}-a.tmp",
+            f".t.csv.other{host}-{dead.pid}-abcd1234.csv", ".t.csv.abcd1234.csv"]
+    for name in removed + kept:
+        (tmp_path / name).write_text("x")
+    _write_together([(csv, lambda path: path.write_text("new csv\n")),
+                     (ttl, lambda path: path.write_text("new skos\n"))])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept + ["t.csv", "t.ttl"])
+
+
 @pytest.mark.parametrize("where", ["output", "skos"])
 def test_cli_taxonomy_refuses_a_cache_that_is_an_output(tmp_path, where):
     # the vocabulary (or the Turtle file) was written over the cache: the answers paid

@@ -7,7 +7,6 @@ import gzip
 import io
 import os
 import re
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +15,7 @@ from typing import BinaryIO
 
 from tagsmith._json import dumps as strict_dumps
 from tagsmith.exceptions import DataError, InvalidParameterError
+from tagsmith.store.staging import make_staging_file, remove_stale_files
 
 #: code points UTF-8 cannot encode: halves of a surrogate pair (a Python str never holds
 #: a whole pair, so any of these is alone; JSON can escape one, ``"\\ud83d"``)
@@ -175,9 +175,10 @@ def atomic_binary_writer(path: str | Path) -> Iterator[BinaryIO]:
 
     Writes go to a temporary file in the same directory, which is synced and renamed
     over ``path`` on success and removed on any error (Ctrl-C included), so ``path``
-    is never left half written; an existing file's permissions are kept, a new file
-    gets what :func:`open` would give it (``0o666`` less the umask); missing folders
-    are created.
+    is never left half written; one a killed process left (``.NAME.HOST-PID-*.tmp``,
+    see :mod:`tagsmith.store.staging`) is removed by the next write to ``path``. An
+    existing file's permissions are kept, a new file gets what :func:`open` would give
+    it (``0o666`` less the umask); missing folders are created.
 
     >>> import tempfile, os
     >>> name = os.path.join(tempfile.mkdtemp(), "out.bin")
@@ -191,7 +192,10 @@ def atomic_binary_writer(path: str | Path) -> Iterator[BinaryIO]:
     try:  # a read-only file system, a folder made read-only since the check, quotas
         path.parent.mkdir(parents=True, exist_ok=True)
         mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~current_umask()
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        # named after this process: the next write to ``path`` removes it if a kill
+        # (SIGKILL, the OOM killer) left it behind, which it did forever
+        remove_stale_files(path, ".tmp")
+        fd, tmp = make_staging_file(path, ".tmp")
     except OSError as exc:
         raise DataError(f"cannot write the file ({exc.strerror or exc})", path=path) from None
     try:

@@ -128,18 +128,21 @@ def _write_together(writes) -> None:
     """
     import os
     import shutil
-    import tempfile
 
     from tagsmith.data.textio import current_umask
+    from tagsmith.store.staging import make_staging_file, remove_stale_files
 
     done: list[tuple[Path, Path]] = []
     path = Path()
     try:
         for path, write in writes:
             path.parent.mkdir(parents=True, exist_ok=True)
-            # a unique name keeping the suffixes the writer goes by (two runs never share)
-            fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                        suffix="".join(path.suffixes))
+            # a unique name keeping the suffixes the writer goes by (two runs never
+            # share), named after this process: the next run removes those of a killed
+            # one (SIGKILL, the OOM killer), which stayed forever
+            remove_stale_files(path, "".join(path.suffixes))
+            remove_stale_files(path, ".old")
+            fd, name = make_staging_file(path, "".join(path.suffixes))
             os.close(fd)
             done.append((Path(name), path))
             write(Path(name))
@@ -157,8 +160,7 @@ def _write_together(writes) -> None:
         for number, (temporary, path) in enumerate(done):
             old = None
             if number < len(done) - 1 and os.path.lexists(path):
-                fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                            suffix=".old")
+                fd, name = make_staging_file(path, ".old")
                 os.close(fd)
                 old = Path(name)
                 try:

@@ -12,7 +12,8 @@ target name; an error or interrupt between the two renames moves the old one bac
 turns (an ``flock`` on the folder): of two saves to one path, the last one wins.
 
 The staging and moved-aside folders are named ``.NAME.tmp-HOST-PID-XXXXXXXX`` and
-``.NAME.old-HOST-PID-XXXXXXXX`` (NAME cut, see :func:`_short`). A save killed outright
+``.NAME.old-HOST-PID-XXXXXXXX`` (NAME cut, see
+:func:`~tagsmith.store.staging.short_name`). A save killed outright
 (SIGKILL, the OOM killer) leaves them behind; the next save to the same path removes
 those of processes of this host that no longer run (:mod:`tagsmith.store.staging`),
 except a ``.NAME.old-*`` while the target is missing: that is the last good bundle, and
@@ -41,7 +42,7 @@ import scipy.sparse as sp
 
 from tagsmith import __version__
 from tagsmith.exceptions import BundleError, BundleTargetError, DataError
-from tagsmith.store.staging import make_staging, remove_staging, stale_staging
+from tagsmith.store.staging import make_staging, remove_staging, short_name, stale_staging
 
 logger = logging.getLogger("tagsmith")
 
@@ -96,7 +97,7 @@ class BundleWriter:
         except OSError as exc:
             raise BundleTargetError(f"cannot create the folder {target.parent} "
                               f"({exc.strerror or exc})", path=target) from exc
-        staging = make_staging(target.parent, f".{_short(target.name)}.tmp-")
+        staging = make_staging(target.parent, f".{short_name(target.name)}.tmp-")
         try:
             # mkdtemp makes it 0700: give it a replaced bundle's mode, else what mkdir gives
             os.chmod(staging, _directory_mode(target))
@@ -645,29 +646,6 @@ def check_bundle_target(path: str | Path, *, locked: bool = False) -> Path:
     return target
 
 
-def _short(name: str) -> str:
-    """``name`` cut for the prefix of a staging or moved-aside folder: with the bytes
-    ``.NAME.tmp-HOST-PID-XXXXXXXX`` adds, a target name of up to 255 bytes (one the file
-    system takes) made the staging folder's name too long, after the training. A name
-    of more than 64 bytes keeps its first 55 at most and a hash of the whole name, so
-    the clean-up of a killed save's folders never takes another target's for its own
-    (and a cut counted in bytes: 64 characters of a script other than Latin are up to
-    256 bytes).
-
-    >>> _short("model")
-    'model'
-    >>> long = _short("é" * 100)
-    >>> len(os.fsencode(long)) <= 64, long.startswith("é" * 27 + "~"), long == _short("é" * 101)
-    (True, True, False)
-    """
-    if len(os.fsencode(name)) <= 64:
-        return name
-    cut = name
-    while len(os.fsencode(cut)) > 55:
-        cut = cut[:-1]
-    return f"{cut}~{hashlib.sha256(os.fsencode(name)).hexdigest()[:8]}"
-
-
 def _check_name_length(target: Path) -> None:
     """Refuse a bundle name longer than the file system's limit (``NAME_MAX``, most
     often 255 bytes) before any work: it failed only once the bundle was written."""
@@ -740,7 +718,7 @@ def _replace_directory(staging: Path, target: Path) -> None:
             # is; rename(2) refuses to put a folder in its place (ENOTDIR), after the
             # whole training, naming the staging folder
             if os.path.lexists(target):
-                backup = make_staging(target.parent, f".{_short(target.name)}.old-")
+                backup = make_staging(target.parent, f".{short_name(target.name)}.old-")
                 backup.rmdir()
                 os.rename(target, backup)
             os.rename(staging, target)
@@ -762,7 +740,7 @@ def _remove_stale(target: Path) -> None:
     take turns, so a live one's folders are never among them). A moved-aside
     ``.NAME.old-*`` while ``target`` is missing is the last good bundle (the kill fell
     between the two renames): it is kept and named, a later save deletes it."""
-    prefix = f".{_short(target.name)}."
+    prefix = f".{short_name(target.name)}."
     for path, pid in stale_staging(target.parent, prefix + "tmp-"):
         remove_staging(path)
         logger.info("removed %s, the staging folder of a save to %s that was killed "
@@ -783,7 +761,7 @@ def _interrupted_saves(path: Path) -> list[Path]:
     or deleted (it was killed between its two renames), newest first."""
     if path.name in ("", ".", ".."):
         return []
-    prefix = f".{_short(path.name)}.old-"
+    prefix = f".{short_name(path.name)}.old-"
     try:
         found = [entry for entry in path.parent.iterdir()
                  if entry.name.startswith(prefix) and entry.is_dir()]

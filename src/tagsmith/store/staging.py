@@ -9,6 +9,11 @@ only those: another host's folder, a live process's, or a name that does not par
 (one written before, ``.NAME.tmp-XXXXXXXX``) is never touched, as the save that owns it
 may still be running.
 
+Single files written atomically (:func:`tagsmith.data.textio.atomic_binary_writer`, the
+LLM pipeline's outputs) are written as ``.NAME.HOST-PID-XXXXXXXX.SUFFIX`` beside their
+target by the same rules (:func:`make_staging_file`, :func:`remove_stale_files`): a
+killed write left its temporary file forever, as big as the output.
+
 >>> tag = owner_tag()
 >>> tag.endswith(f"-{os.getpid()}") and "." not in tag and "/" not in tag
 True
@@ -16,13 +21,17 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import os
 import re
 import shutil
 import socket
 import tempfile
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 #: the most characters of the host name a staging folder's name holds
 HOST_CHARS = 32
@@ -45,28 +54,75 @@ def owner_tag() -> str:
     return f"{_host()}-{os.getpid()}"
 
 
+def short_name(name: str) -> str:
+    """``name`` cut for the prefix of a staging folder or file: with the bytes
+    ``.NAME.tmp-HOST-PID-XXXXXXXX`` adds, a target name of up to 255 bytes (one the file
+    system takes) made the staging folder's name too long, after the training. A name
+    of more than 64 bytes keeps its first 55 at most and a hash of the whole name, so
+    the clean-up of a killed save's folders never takes another target's for its own
+    (and a cut counted in bytes: 64 characters of a script other than Latin are up to
+    256 bytes).
+
+    >>> short_name("model")
+    'model'
+    >>> long = short_name("é" * 100)
+    >>> len(os.fsencode(long)) <= 64, long.startswith("é" * 27 + "~"), long == short_name("é" * 101)
+    (True, True, False)
+    """
+    if len(os.fsencode(name)) <= 64:
+        return name
+    cut = name
+    while len(os.fsencode(cut)) > 55:
+        cut = cut[:-1]
+    return f"{cut}~{hashlib.sha256(os.fsencode(name)).hexdigest()[:8]}"
+
+
 def make_staging(folder: Path, prefix: str) -> Path:
     """A new empty folder (mode 0700) in ``folder`` named ``PREFIX`` + ``HOST-PID-XXXXXXXX``."""
     return Path(tempfile.mkdtemp(prefix=f"{prefix}{owner_tag()}-", dir=folder))
 
 
-def stale_staging(folder: Path, prefix: str) -> list[tuple[Path, int]]:
+def make_staging_file(target: Path, suffix: str) -> tuple[int, Path]:
+    """A new empty file (mode 0600) beside ``target``, named ``.NAME.HOST-PID-XXXXXXXX``
+    + ``suffix`` (NAME :func:`short_name` of the target's), and its open descriptor."""
+    fd, name = tempfile.mkstemp(dir=target.parent, suffix=suffix,
+                                prefix=f".{short_name(target.name)}.{owner_tag()}-")
+    return fd, Path(name)
+
+
+def remove_stale_files(target: Path, suffix: str) -> None:
+    """Delete the files :func:`make_staging_file` made for ``target`` with ``suffix`` for
+    processes of this host that no longer run (a write killed outright left them)."""
+    for path, pid in stale_staging(target.parent, f".{short_name(target.name)}.", suffix,
+                                   files=True):
+        with contextlib.suppress(OSError):
+            path.unlink()
+            logger.info("removed %s, the temporary file of a write to %s that was killed "
+                        "(process %d)", path, target, pid)
+
+
+def stale_staging(folder: Path, prefix: str, suffix: str = "", *,
+                  files: bool = False) -> list[tuple[Path, int]]:
     """The folders (or links, as a bundle that was a link is moved aside) in ``folder``
     that :func:`make_staging` named with ``prefix`` for a process of this host that no
-    longer runs, with its PID. Nothing where processes cannot be probed (not POSIX:
-    ``os.kill(pid, 0)`` ends the process on Windows) or ``folder`` cannot be listed."""
+    longer runs, with its PID; with ``files``, the plain files :func:`make_staging_file`
+    named with ``prefix`` and ``suffix``. Nothing where processes cannot be probed (not
+    POSIX: ``os.kill(pid, 0)`` ends the process on Windows) or ``folder`` cannot be
+    listed."""
     if os.name != "posix":
         return []
     # the random part mkdtemp adds holds neither '-' nor '.': a folder of another
     # target whose name starts with this prefix never matches
-    pattern = re.compile(re.escape(f"{prefix}{_host()}-") + r"([0-9]{1,10})-[a-z0-9_]+")
+    pattern = re.compile(re.escape(f"{prefix}{_host()}-") + r"([0-9]{1,10})-[a-z0-9_]+"
+                         + re.escape(suffix))
     found = []
     try:
         with os.scandir(folder) as entries:
             for entry in entries:
                 match = pattern.fullmatch(entry.name)
-                if match is None or not (entry.is_dir(follow_symlinks=False)
-                                         or entry.is_symlink()):
+                if match is None or not (
+                        entry.is_file(follow_symlinks=False) if files else
+                        entry.is_dir(follow_symlinks=False) or entry.is_symlink()):
                     continue
                 pid = int(match.group(1))
                 if not _running(pid):
