@@ -617,3 +617,27 @@ def test_leave_one_out_refuses_another_matrix_of_as_many_rows():
     old = KNNModel.from_state(meta, arrays)
     np.testing.assert_array_equal(old.leave_one_out_topk(X, 3).scores, same.scores)
     assert "train_fingerprint" not in old.to_state()[0]
+
+
+def test_leave_one_out_orders_labels_without_votes_as_a_model_fitted_without_it():
+    """The labels no neighbour votes for follow in frequency order, and that frequency
+    counted the document left out: a label of its own came as early as if it were
+    still in the training set, where a model fitted without it puts it later (a label
+    only it has, last). The whole order, with sample weights, is the refitted one's."""
+    rng = np.random.default_rng(5)
+    n, n_labels = 60, 12
+    X = sp.random(n, 20, density=0.25, random_state=5, format="csr", dtype=np.float32)
+    Y = sp.csr_matrix(rng.random((n, n_labels)) < 0.25, dtype=np.float32)
+    weights = rng.integers(1, 5, n).astype(np.float64)  # sums exact either way
+    params = {"n_neighbors": 2, "max_posting": None, "n_jobs": 1}
+    model = KNNModel(**params).fit(X, Y, sample_weight=weights)
+    loo = model.leave_one_out_topk(X, n_labels)
+    differs = 0
+    for i in range(n):
+        keep = np.flatnonzero(np.arange(n) != i)
+        refit = KNNModel(**params).fit(X[keep], Y[keep], sample_weight=weights[keep])
+        expected = refit.predict_topk(X[i], n_labels)
+        np.testing.assert_allclose(loo.scores[i], expected.scores[0], atol=1e-6)
+        assert loo.indices[i].tolist() == expected.indices[0].tolist(), i
+        differs += refit.label_order_.tolist() != model.label_order_.tolist()
+    assert differs > n // 2  # the frequency order moves for most documents

@@ -173,9 +173,13 @@ VOTE_MIN_SIM = 1e-6
 _SMALLEST_STRENGTH = 2.0 ** -600
 
 
+#: ``self_doc`` of :func:`vote_kernel` for queries that are not training documents
+NO_SELF = np.empty(0, np.int64)
+
+
 @njit(nogil=True, cache=True)
 def vote_kernel(nb_doc, nb_sim, power, y_indptr, y_indices, y_data, doc_weight, label_order,
-                out_indices, out_scores):
+                out_indices, out_scores, self_doc, prior):
     """Similarity-weighted label votes of each query's neighbours; top-k, best first.
 
     The score of a label is ``sum sim**power * weight * y / sum sim**power * weight``
@@ -183,11 +187,19 @@ def vote_kernel(nb_doc, nb_sim, power, y_indptr, y_indices, y_data, doc_weight, 
     label id; labels without votes follow with score 0 in ``label_order`` (most
     frequent first). Where the largest ``sim**power`` would underflow, every
     similarity is first divided by the largest (:data:`_SMALLEST_STRENGTH`).
+
+    ``self_doc`` (empty, or a training document per query, -1 for none) leaves a
+    query's own document out of the label frequencies too, as a model fitted without
+    it would: its labels without votes take the places ``prior`` (the frequencies
+    ``label_order`` sorts, ties to the lower id) less its own weight gives them.
     """
     n_labels = len(label_order)
     k = out_indices.shape[1]
     votes = np.zeros(n_labels, np.float64)
     voted = np.zeros(n_labels, np.bool_)
+    own = np.zeros(n_labels, np.bool_)
+    own_label = np.empty(n_labels, np.int32)
+    own_prior = np.empty(n_labels, np.float64)
     candidates = np.empty(n_labels, np.int32)
     heap_score = np.empty(k, np.float64)
     heap_label = np.empty(k, np.int32)
@@ -229,14 +241,46 @@ def vote_kernel(nb_doc, nb_sim, power, y_indptr, y_indices, y_data, doc_weight, 
         heap_drain(heap_score, heap_label, size, best_score, out_indices[q])
         for c in range(filled):
             out_scores[q, c] = best_score[c]
+        # the labels of the query's own document, by the frequency they have without it
+        me = self_doc[q] if len(self_doc) else -1
+        n_own = 0
+        if me >= 0:
+            for r in range(y_indptr[me], y_indptr[me + 1]):
+                label = y_indices[r]
+                own[label] = True
+                if voted[label]:
+                    continue
+                p = prior[label] - doc_weight[me] * y_data[r]
+                i = n_own
+                while i > 0 and (own_prior[i - 1] < p
+                                 or (own_prior[i - 1] == p and own_label[i - 1] > label)):
+                    own_prior[i] = own_prior[i - 1]
+                    own_label[i] = own_label[i - 1]
+                    i -= 1
+                own_prior[i] = p
+                own_label[i] = label
+                n_own += 1
         position = 0
+        o = 0
         while filled < k:
-            label = label_order[position]
-            position += 1
-            if not voted[label]:
-                out_indices[q, filled] = label
-                out_scores[q, filled] = 0.0
-                filled += 1
+            while position < n_labels and (voted[label_order[position]]
+                                           or own[label_order[position]]):
+                position += 1
+            if o < n_own and (position == n_labels
+                              or own_prior[o] > prior[label_order[position]]
+                              or (own_prior[o] == prior[label_order[position]]
+                                  and own_label[o] < label_order[position])):
+                label = own_label[o]
+                o += 1
+            else:
+                label = label_order[position]
+                position += 1
+            out_indices[q, filled] = label
+            out_scores[q, filled] = 0.0
+            filled += 1
+        if me >= 0:
+            for r in range(y_indptr[me], y_indptr[me + 1]):
+                own[y_indices[r]] = False
         for c in range(n_candidates):
             votes[candidates[c]] = 0.0
             voted[candidates[c]] = False

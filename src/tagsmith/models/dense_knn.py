@@ -25,7 +25,7 @@ import scipy.sparse as sp
 
 from tagsmith._params import check_int
 from tagsmith.exceptions import InvalidParameterError
-from tagsmith.models._knn_kernels import vote_kernel
+from tagsmith.models._knn_kernels import NO_SELF, vote_kernel
 from tagsmith.models.base import (
     NESTED_TOPK,
     SAMPLE_WEIGHT,
@@ -175,6 +175,7 @@ class DenseKNNModel(BaseModel):
         self._vote_weight = scaled_weights(self.doc_weight_)
         prior = np.asarray(Y.T @ self._vote_weight, dtype=np.float64).ravel()
         self.label_order_ = np.argsort(-prior, kind="stable").astype(np.int32)
+        self._label_prior = prior
         self.n_docs_, self.n_features_ = self.index_.shape
         self.n_labels_ = Y.shape[1]
         self._target_arrays = (Y.indptr.astype(np.int64), Y.indices.astype(np.int32), Y.data)
@@ -251,7 +252,8 @@ class DenseKNNModel(BaseModel):
         indices = np.empty((len(rows), k), np.int32)
         scores = np.empty((len(rows), k), np.float32)
         vote_kernel(rows, sims, power, *self._target_arrays, self._vote_weight,
-                    self.label_order_, indices, scores)
+                    self.label_order_, indices, scores, NO_SELF,
+                    self._label_prior)
         return TopK._trusted(indices, scores, self.n_labels_)
 
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:

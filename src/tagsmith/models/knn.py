@@ -41,6 +41,7 @@ import scipy.sparse as sp
 from tagsmith._params import check_int
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.models._knn_kernels import (
+    NO_SELF,
     has_repeated_column_kernel,
     neighbors_kernel,
     prune_rows_kernel,
@@ -315,6 +316,7 @@ class KNNModel(BaseModel):
         self._vote_weight = scaled_weights(self.doc_weight_)
         prior = np.asarray(Y.T @ self._vote_weight, dtype=np.float64).ravel()
         self.label_order_ = np.argsort(-prior, kind="stable").astype(np.int32)
+        self._label_prior = prior  # what leave_one_out_topk takes each document out of
         self.n_docs_, self.n_features_ = index.shape
         self.n_labels_ = Y.shape[1]
         self._doc_freq = np.diff(self.index_.indptr)  # non-increasing by construction
@@ -416,7 +418,8 @@ class KNNModel(BaseModel):
         def work(start: int, end: int) -> int:
             docs, sims = self._neighbors(X[start:end], width, n_frequent)
             vote_kernel(docs, sims, power, *self._target_arrays, self._vote_weight,
-                        self.label_order_, indices[start:end], scores[start:end])
+                        self.label_order_, indices[start:end], scores[start:end],
+                        NO_SELF, self._label_prior)
             return end - start
 
         self._run_blocks(X.shape[0], work)
@@ -477,7 +480,9 @@ class KNNModel(BaseModel):
         searched for ``n_neighbors + 1`` neighbours, the row itself is dropped (or
         the last one when the row was not indexed), and the rest vote as in
         :meth:`predict_topk`: out-of-sample scores for every training document at
-        the cost of one prediction pass. With ``return_neighbors``, also returns the
+        the cost of one prediction pass. The labels without votes follow in the order
+        a model fitted without the document gives them (its own labels count it no
+        more in the frequencies). With ``return_neighbors``, also returns the
         ``(rows, sims)`` of :meth:`kneighbors` without the documents themselves.
 
         >>> X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
@@ -520,7 +525,8 @@ class KNNModel(BaseModel):
             docs = np.ascontiguousarray(np.take_along_axis(docs, order, axis=1))
             block_sims = np.ascontiguousarray(np.take_along_axis(block_sims, order, axis=1))
             vote_kernel(docs, block_sims, power, *self._target_arrays, self._vote_weight,
-                        self.label_order_, indices[start:end], scores[start:end])
+                        self.label_order_, indices[start:end], scores[start:end],
+                        internal[start:end], self._label_prior)
             if return_neighbors:
                 found = docs >= 0
                 rows[start:end][found] = self.row_ids_[docs[found]]
