@@ -583,3 +583,24 @@ def test_auto_weights_fit_from_the_documents_they_name(problem):
     with pytest.raises(InvalidParameterError, match=r"'tune_fraction' must be a share holding "
                        r"out at most half of the 200 documents \(160 held out\), got 0.8"):
         EnsembleModel(members=MEMBERS, weights="auto", tune_fraction=0.8, n_jobs=1).fit(X, Y)
+
+
+def test_a_single_member_ensemble_orders_labels_like_its_member():
+    """With one member, the ensemble is that member: its zero-score labels (a kNN's
+    labels without votes, in frequency order) came back ordered by label id, as the
+    combined score matrix breaks ties; they follow in the member's order now, scores
+    bit for bit the member's."""
+    rng = np.random.default_rng(3)
+    X = sp.random(80, 20, density=0.2, random_state=3, format="csr", dtype=np.float32)
+    Y = sp.csr_matrix(rng.random((80, 10)) < 0.1 + 0.6 * (np.arange(10) >= 7),
+                      dtype=np.float32)  # frequent labels with high ids
+    member = KNNModel(n_neighbors=2, n_jobs=1).fit(X, Y)
+    expected = member.predict_topk(X, 10)
+    assert (expected.scores == 0).any()  # a zero-score tail to order
+    for ensemble in (EnsembleModel.from_fitted([member]),
+                     EnsembleModel(members=[("knn", {"n_neighbors": 2})], n_jobs=1).fit(X, Y)):
+        got = ensemble.predict_topk(X, 10)
+        assert got.indices.tolist() == expected.indices.tolist()
+        assert np.array_equal(got.scores, expected.scores)
+        head = ensemble.predict_topk(X, 4)  # k below k_member: the member's first k
+        assert head.indices.tolist() == expected.indices[:, :4].tolist()

@@ -30,7 +30,7 @@ from tagsmith.models.base import (
     check_targets,
     check_weighted_targets,
 )
-from tagsmith.topk import TopK, _check_k
+from tagsmith.topk import TopK, _check_finite, _check_k
 
 logger = logging.getLogger("tagsmith")
 
@@ -480,7 +480,28 @@ class EnsembleModel(BaseModel):
         return parts[0] if len(parts) == 1 else TopK.concatenate(parts)
 
     def _predict_batch(self, X: sp.csr_matrix, k: int, k_member: int) -> TopK:
+        if len(self.members_) == 1:
+            # its member's order, ties and labels without score included: the combined
+            # matrix breaks ties by label id, which reordered the member's zero-score
+            # tail (a kNN's labels without votes follow in frequency order)
+            topk = self._member_topk(X, 0, k_member).head(k)
+            valid = topk.valid
+            scores = np.full(topk.scores.shape, -np.inf, np.float32)
+            scores[valid] = self._weighted(topk.scores[valid], 0).astype(np.float32)
+            _check_finite("member scores", scores[valid])
+            return TopK._trusted(topk.indices, scores, self.n_labels_)
         return TopK.from_csr(self.combined_scores(X, k_member), k)
+
+    def _member_topk(self, X, position: int, k_member: int) -> TopK:
+        return self.members_[position].predict_topk(
+            self._view_of(X, self.views_[position], position), k_member)
+
+    def _weighted(self, scores: np.ndarray, position: int) -> np.ndarray:
+        """A member's ``scores`` (of real entries) as they count in the ensemble: at least
+        0, to its power, times its weight (float64)."""
+        weight, power = self.weights_[position], self.powers_[position]
+        scores = np.maximum(scores.astype(np.float64), 0.0)
+        return weight * (scores if power == 1.0 else scores ** power)
 
     def combined_scores(self, X, k_member: int) -> sp.csr_matrix:
         """Weighted member scores on the union of their top ``k_member`` labels.
@@ -489,15 +510,12 @@ class EnsembleModel(BaseModel):
         entry (possibly 0), a label proposed by none is missing.
         """
         rows, cols, values = [], [], []
-        for position, (member, weight, power) in enumerate(
-                zip(self.members_, self.weights_, self.powers_, strict=True)):
-            topk = member.predict_topk(self._view_of(X, self.views_[position], position),
-                                       k_member)
+        for position in range(len(self.members_)):
+            topk = self._member_topk(X, position, k_member)
             valid = topk.valid
             rows.append(np.nonzero(valid)[0])
             cols.append(topk.indices[valid])
-            scores = np.maximum(topk.scores[valid].astype(np.float64), 0.0)
-            values.append(weight * (scores if power == 1.0 else scores ** power))
+            values.append(self._weighted(topk.scores[valid], position))
         n_docs = len(topk)
         # duplicates (a label proposed by several members) are summed on conversion
         combined = sp.coo_matrix((np.concatenate(values), (np.concatenate(rows),
