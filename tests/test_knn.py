@@ -641,3 +641,28 @@ def test_leave_one_out_orders_labels_without_votes_as_a_model_fitted_without_it(
         assert loo.indices[i].tolist() == expected.indices[0].tolist(), i
         differs += refit.label_order_.tolist() != model.label_order_.tolist()
     assert differs > n // 2  # the frequency order moves for most documents
+
+
+def test_dense_knn_float16_noise_of_an_orthogonal_row_does_not_vote_at_power_0():
+    """The dense index keeps unit rows in float16: a training row exactly orthogonal to
+    the query gets a cosine of about 1e-4, far above the 1e-6 below which a neighbour
+    does not vote; at ``power=0`` it voted with full strength and gave its label score
+    1. A neighbour votes only above the float16 error of its cosine now (at most about
+    5e-4); a small but certain cosine (0.01) still votes."""
+    from tagsmith.models.dense_knn import DenseKNNModel
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):  # an orthogonal row whose float16 cosine is positive noise
+        query, row = rng.standard_normal(384), rng.standard_normal(384)
+        row -= query * (query @ row) / (query @ query)
+        X = np.vstack([row, -query])
+        model = DenseKNNModel(n_neighbors=2, power=0.0).fit(X, np.array([[1, 0], [0, 1]]))
+        rows, sims = model.kneighbors(query[None])
+        if rows[0, 0] == 0 and sims[0, 0] > 1e-5:
+            break
+    assert rows[0, 0] == 0 and 1e-5 < sims[0, 0] < 2.0 ** -11  # the noise at issue
+    assert model.predict_topk(query[None], 2).scores.tolist() == [[0.0, 0.0]]
+    near = row / np.linalg.norm(row) + 0.01 * query / np.linalg.norm(query)
+    model = DenseKNNModel(n_neighbors=2, power=0.0).fit(np.vstack([near, -query]),
+                                                        np.array([[1, 0], [0, 1]]))
+    assert model.predict_topk(query[None], 2).scores.tolist() == [[1.0, 0.0]]
