@@ -233,3 +233,28 @@ def test_from_scores_refuses_values_beyond_float32_as_out_of_range_not_infinite(
         TopK.from_scores(np.array([[np.nan, 0.5]]), 2)
     with pytest.raises(InvalidParameterError, match="got '1 infinite value'$"):
         TopK.from_scores(np.array([[np.inf, 0.5]]), 2)
+
+
+def test_from_csr_refuses_values_beyond_float32_and_both_refuse_ints_beyond_float64():
+    """from_csr cast through scipy with no range check: a finite 1e39 was refused as
+    '1 infinite value' (after numpy's overflow warning), and a Python int beyond float64
+    escaped both constructors as a raw OverflowError naming no parameter."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's RuntimeWarning would fail the test
+        for given in (np.array([[1e39, 0.5], [0, 0.1]]),
+                      sp.csr_matrix(np.array([[1e39, 0.5], [0, 0.1]]))):
+            with pytest.raises(InvalidParameterError, match=r"'matrix'.*1 value beyond "
+                               r"float32's range \(largest magnitude 1e\+39\)"):
+                TopK.from_csr(given, 2)
+        for name, function in (("scores", TopK.from_scores), ("matrix", TopK.from_csr)):
+            with pytest.raises(InvalidParameterError, match=f"'{name}'.*an integer beyond "
+                               "float64's range"):
+                function([[10**400, 1]], 1)
+        # float32 parts of one entry whose sum overflows: not the caller's 'infinity'
+        doubled = sp.csr_matrix((np.float32([3e38, 3e38]), [1, 1], [0, 2]), shape=(1, 2))
+        with pytest.raises(InvalidParameterError, match="stored several times whose parts "
+                           "sum beyond float32's range"):
+            TopK.from_csr(doubled, 1)
+    assert TopK.from_csr([[2**70, 1]], 1).indices.tolist() == [[0]]  # large but in range

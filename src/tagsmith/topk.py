@@ -98,14 +98,7 @@ class TopK:
         if sp.issparse(scores):  # numpy: 'setting an array element with a sequence'
             raise InvalidParameterError("scores", "a dense 2-D array (TopK.from_csr takes a "
                                         "sparse matrix)", type(scores).__name__)
-        given = scores
-        try:
-            with np.errstate(over="ignore"):  # finite values beyond float32: refused below
-                scores = np.asarray(scores, dtype=np.float32)
-        except (TypeError, ValueError):  # strings, ragged rows: numpy's words, not ours
-            raise InvalidParameterError("scores", "a 2-D array of numbers",
-                                        _describe(scores)) from None
-        _check_float32_range("scores", given, scores)
+        scores = _as_float32("scores", scores, np.asarray, "a 2-D array of numbers")
         if scores.ndim != 2:
             raise InvalidParameterError("scores", "a 2-D array", f"{scores.ndim}-D")
         _check_finite("scores", scores)
@@ -130,19 +123,20 @@ class TopK:
         shape = matrix.shape if sp.issparse(matrix) else np.shape(matrix)
         if len(shape) != 2:  # scipy: 'CSR arrays don't yet support 3D'; 1-D made one row
             raise InvalidParameterError("matrix", "a 2-D score matrix", f"shape {shape}")
-        try:
-            matrix = sp.csr_matrix(matrix, dtype=np.float32)
-        except (TypeError, ValueError):
-            raise InvalidParameterError("matrix", "a 2-D matrix of numbers",
-                                        _describe(matrix)) from None
+        matrix = _as_float32("matrix", matrix, sp.csr_matrix, "a 2-D matrix of numbers")
         n_docs, n_labels = matrix.shape
         k = _check_k(k, n_labels)
         out = cls.empty(n_docs, k, n_labels)
         if k == 0 or matrix.nnz == 0:
             return out
-        matrix.sum_duplicates()  # one entry per (row, label): distinct ids per row
         # as from_scores: a NaN would sort anywhere and poison every later step
         _check_finite("matrix", matrix.data)
+        with np.errstate(over="ignore"):  # an overflowing sum: refused below
+            matrix.sum_duplicates()  # one entry per (row, label): distinct ids per row
+        if not np.isfinite(matrix.data).all():
+            raise InvalidParameterError(
+                "matrix", "numbers a float32 holds", "an entry stored several times whose "
+                "parts sum beyond float32's range")
         row_of = np.repeat(np.arange(n_docs), np.diff(matrix.indptr))
         # sort entries by (row, -score, label id) then keep the first k of each row
         order = np.lexsort((matrix.indices, -matrix.data, row_of))
@@ -329,17 +323,30 @@ def _check_indices(indices, n_labels: int) -> np.ndarray:
     return np.ascontiguousarray(raw, dtype=np.int32)
 
 
-def _check_float32_range(name: str, given, converted: np.ndarray) -> None:
-    """Refuse finite values of ``given`` that became infinities in its float32 copy
-    ``converted`` (magnitude above about 3.4e38): 'infinite' would blame the caller for
-    values it never had."""
-    if np.isfinite(converted).all():
-        return
+def _as_float32(name: str, given, convert: Callable, expected: str):
+    """``convert(given, dtype=np.float32)`` (``np.asarray`` or ``sp.csr_matrix``), or
+    :class:`InvalidParameterError` naming ``name``: for no matrix of numbers (numpy's
+    strings or ragged rows), a Python int beyond float64 (a raw OverflowError) and
+    finite values beyond float32, which the cast made infinite: 'infinite' would blame
+    the caller for values it never had. NaN and infinities of the caller's own are left
+    to :func:`_check_finite`."""
     try:
-        wide = np.abs(np.asarray(given, dtype=np.float64))
-    except (TypeError, ValueError, OverflowError):  # Python ints beyond float64 too
-        return
-    beyond = np.isfinite(wide) & ~np.isfinite(converted)
+        with np.errstate(over="ignore"):  # finite values beyond float32: refused below
+            converted = convert(given, dtype=np.float32)
+    except OverflowError:  # 'int too large to convert to float'
+        raise InvalidParameterError(
+            name, "numbers a float64 holds (magnitude at most "
+            f"{float(np.finfo(np.float64).max):.4g})",
+            "an integer beyond float64's range") from None
+    except (TypeError, ValueError):
+        raise InvalidParameterError(name, expected, _describe(given)) from None
+    values = converted.data if sp.issparse(converted) else converted
+    if np.isfinite(values).all():
+        return converted
+    wide = convert(given, dtype=np.float64)  # the caller's values, to tell them apart
+    wide = np.abs(wide.data if sp.issparse(wide) else wide)
+    with np.errstate(over="ignore"):
+        beyond = np.isfinite(wide) & np.isinf(wide.astype(np.float32))
     if beyond.any():
         n_beyond = int(beyond.sum())
         limit = float(np.finfo(np.float32).max)
@@ -347,6 +354,7 @@ def _check_float32_range(name: str, given, converted: np.ndarray) -> None:
             name, f"numbers a float32 holds (magnitude at most {limit:.4g})",
             f"{n_beyond} value{plural_s(n_beyond)} beyond float32's range (largest "
             f"magnitude {float(wide[beyond].max()):.4g})")
+    return converted
 
 
 def _check_finite(name: str, values: np.ndarray) -> None:
