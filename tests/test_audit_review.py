@@ -603,7 +603,7 @@ def test_a_tsv_output_says_what_it_cannot_hold(tmp_path, caplog):
     out = tmp_path / "out.tsv"
     assert f"{out}: a TSV corpus holds only texts and labels: the ids of 2 documents and " \
         "metadata (2 key(s): 'lang', 'year') of 2 documents not written" in caplog.text
-    assert f"{out}: 1 texts held tabs or line breaks, written as spaces" in caplog.text
+    assert f"{out}: 1 text held tabs or line breaks, written as spaces" in caplog.text
     assert [r.text for r in read_records(out)] == ["Heavy rain", "Sun and heat", "Snow"]
     caplog.clear()
     with caplog.at_level("WARNING", logger="tagsmith"):  # TSV to TSV loses nothing

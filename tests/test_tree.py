@@ -745,3 +745,22 @@ def test_documents_without_a_label_are_negatives_at_the_root():
     flat = LabelTree(score="sigmoid", **solver).fit(X, Y).predict_topk(X, 5)
     ovr = LinearOVR(**solver).fit(X, Y).predict_topk(X, 5)
     np.testing.assert_allclose(flat.to_csr().toarray(), ovr.to_csr().toarray(), atol=1e-4)
+
+
+def test_counts_of_one_are_singular_in_log_lines_and_messages(caplog):
+    """A one-label tree logged 'label tree 0: 1 labels in 1 nodes', leave-one-out audit
+    scores of one document '1 documents', and an all-zero Y of one document and label read
+    'all zeros (1 documents x 1 labels)'."""
+    import logging
+
+    from tagsmith.audit.scores import knn_scores
+
+    caplog.set_level(logging.INFO, logger="tagsmith")
+    X, _ = _problem(n_docs=40, n_labels=1)
+    LabelTree(n_trees=1).fit(X, sp.csr_matrix(np.ones((40, 1), np.float32)))
+    assert "label tree 0: 1 label in 1 node, depth " in caplog.text
+    knn_scores(X[:1], sp.csr_matrix(np.ones((1, 1), np.float32)), k=1)
+    assert "leave-one-out kNN scores of 1 document in " in caplog.text
+    with pytest.raises(InvalidParameterError, match=r"all zeros \(1 document x 1 label\)"):
+        LabelTree().fit(X[:1], sp.csr_matrix((1, 1), dtype=np.float32))
+    assert "1 documents" not in caplog.text and "1 labels" not in caplog.text

@@ -14,6 +14,7 @@ import io
 import json
 from pathlib import Path
 
+from tagsmith._plural import plural_s
 from tagsmith.data.textio import atomic_text_writer
 from tagsmith.exceptions import MissingDependencyError
 
@@ -222,7 +223,8 @@ def _top_count(labels: dict, percent: int) -> str:
 
 def _labels_html(labels: dict) -> str:
     parts = [f'<p>{_num(labels["n_used"])} labels used; {_num(labels["n_unused"])} unused, '
-             f'{_num(labels["n_rare"])} rare (fewer than {labels["rare_below"]} documents), '
+             f'{_num(labels["n_rare"])} rare (fewer than {labels["rare_below"]} '
+             f'document{plural_s(labels["rare_below"])}), '
              f'{_num(labels["n_deprecated_in_use"])} deprecated but in use. The top 1% of '
              f'labels{_top_count(labels, 1)} carry '
              f'{100 * labels["share_of_assignments_top_1pct_labels"]:.1f}% of '
@@ -297,7 +299,8 @@ def _noise_html(noise: dict, candidates: list[dict], scores: dict) -> str:
          for b in noise["bands"]], {1, 2, 3, 4, 5, 6}))
     for key, title in (("noisiest_by_wrong_rate", "Labels most often given wrongly"),
                        ("noisiest_by_missing_rate", "Labels most often missing")):
-        parts.append(f'<h3>{title} (at least {noise["label_min_support"]} documents)</h3>'
+        parts.append(f'<h3>{title} (at least {noise["label_min_support"]} '
+                     f'document{plural_s(noise["label_min_support"])})</h3>'
                      + _table(["label", "given", "est. wrong rate", "est. missing rate"],
                               [[_label(r), r["n_given"], r["wrong_rate"], r["missing_rate"]]
                                for r in noise[key]], {1, 2, 3}))

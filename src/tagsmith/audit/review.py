@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tagsmith._plural import plural_s
 from tagsmith.audit.detect import KINDS
 from tagsmith.data.csvlimits import (
     FORMULA_START,
@@ -565,7 +566,8 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
         if by_doc:  # raised inside the atomic writer: no output file appears
             first = min((d for ds in by_doc.values() for d in ds), key=lambda d: d.line)
             raise ReviewFormatError(f"document {first.doc} does not exist: the corpus has "
-                                    f"{stats['n_docs']} documents", path=review,
+                                    f"{stats['n_docs']} "
+                                    f"document{plural_s(stats['n_docs'])}", path=review,
                                     line=first.line)
 
     write_records(changed_records(), output, format, label_space=space)

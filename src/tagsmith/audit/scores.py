@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tagsmith._params import check_choice
+from tagsmith._plural import plural_s
 from tagsmith.topk import TopK
 
 logger = logging.getLogger("tagsmith")
@@ -72,7 +73,8 @@ def knn_scores(X, Y, *, k: int, params: dict | None = None,
     model.fit(X, Y)
     topk, rows, sims = model.leave_one_out_topk(X, k, return_neighbors=True)
     seconds = time.perf_counter() - started
-    logger.info("leave-one-out kNN scores of %d documents in %.1f s", X.shape[0], seconds)
+    logger.info("leave-one-out kNN scores of %d document%s in %.1f s", X.shape[0],
+                plural_s(X.shape[0]), seconds)
     shown = {k: v for k, v in model.get_params().items() if k != "show_progress"}
     return AuditScores(topk, "knn", {"model": "knn", "params": shown},
                        (rows, sims), seconds)

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tagsmith._params import check_choice, check_int, check_number
+from tagsmith._plural import plural_s
 from tagsmith.calibration._entries import Entries, check_fit_documents, collect_entries
 from tagsmith.calibration.bands import FrequencyBands
 from tagsmith.exceptions import InvalidParameterError
@@ -141,8 +142,9 @@ class Calibrator:
     def _check(self, topk: TopK) -> None:
         check_topk(topk)  # else an AttributeError on .n_labels
         if topk.n_labels != self.n_labels:
-            raise InvalidParameterError("topk", f"scores over {self.n_labels} labels",
-                                        f"{topk.n_labels} labels")
+            raise InvalidParameterError("topk", f"scores over {self.n_labels} "
+                                                f"label{plural_s(self.n_labels)}",
+                                        f"{topk.n_labels} label{plural_s(topk.n_labels)}")
 
     # -- persistence ---------------------------------------------------------------------
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
@@ -276,8 +278,9 @@ def fit_calibrator(y_true, topk: TopK, *, method: str = "platt",
     counts = _label_counts(label_counts, entries)
     bands = FrequencyBands.from_counts(counts, n_bands) if bands is None else bands
     if bands.n_labels != entries.n_labels:
-        raise InvalidParameterError("bands", f"bands over {entries.n_labels} labels",
-                                    f"{bands.n_labels} labels")
+        raise InvalidParameterError("bands", f"bands over {entries.n_labels} "
+                                             f"label{plural_s(entries.n_labels)}",
+                                    f"{bands.n_labels} label{plural_s(bands.n_labels)}")
     in_unit = entries.score.size == 0 or (entries.score.min() >= 0 and entries.score.max() <= 1)
     transform = "logit" if in_unit else "identity"
     z = _features(entries.score, transform)

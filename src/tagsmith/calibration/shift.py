@@ -53,6 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tagsmith._params import check_choice, check_int, check_number
+from tagsmith._plural import plural_s
 from tagsmith.calibration._entries import check_labels, collect_entries
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import TopK, check_topk
@@ -159,8 +160,9 @@ class LabelShift:
         """``topk`` of calibrated probabilities, adjusted and re-sorted."""
         check_topk(topk)
         if topk.n_labels != self.n_labels:
-            raise InvalidParameterError("topk", f"probabilities over {self.n_labels} labels",
-                                        f"{topk.n_labels} labels")
+            raise InvalidParameterError("topk", f"probabilities over {self.n_labels} "
+                                                f"label{plural_s(self.n_labels)}",
+                                        f"{topk.n_labels} label{plural_s(topk.n_labels)}")
         _check_probabilities("topk", topk.scores[topk.valid])
         return topk.rescored(self.adjust_probabilities)
 
@@ -348,8 +350,10 @@ def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "
                                         "(source_y and source_topk)", None)
         if not isinstance(source_topk, TopK) or source_topk.n_labels != n_labels:
             raise InvalidParameterError(
-                "source_topk", f"a TopK of probabilities over the {n_labels} labels",
-                f"{source_topk.n_labels} labels" if isinstance(source_topk, TopK)
+                "source_topk", f"a TopK of probabilities over the {n_labels} "
+                               f"label{plural_s(n_labels)}",
+                f"{source_topk.n_labels} "
+                f"label{plural_s(source_topk.n_labels)}" if isinstance(source_topk, TopK)
                 else type(source_topk).__name__)
         source_y = check_labels(source_y, source_topk, "source_y")  # before the EM run
         _check_probabilities("source_topk", source_topk.scores[source_topk.valid])
@@ -482,9 +486,10 @@ def _bbse_target_mean(topk, tail: np.ndarray, n_docs: int) -> np.ndarray:
     ``bbse_topk``), a label outside a document's top-k counting its ``tail``."""
     if not isinstance(topk, TopK) or topk.n_labels != tail.size or len(topk) != n_docs:
         raise InvalidParameterError(
-            "bbse_topk", f"a TopK of probabilities of the {n_docs} target documents over "
-            f"the {tail.size} labels", f"{len(topk)} documents over {topk.n_labels} labels"
-            if isinstance(topk, TopK) else type(topk).__name__)
+            "bbse_topk", f"a TopK of probabilities of the {n_docs} target "
+            f"document{plural_s(n_docs)} over the {tail.size} label{plural_s(tail.size)}",
+            f"{len(topk)} document{plural_s(len(topk))} over {topk.n_labels} "
+            f"label{plural_s(topk.n_labels)}" if isinstance(topk, TopK) else type(topk).__name__)
     valid = topk.valid
     labels = topk.indices[valid].astype(np.int64)
     p = _check_probabilities("bbse_topk", topk.scores[valid])

@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_int, check_number
+from tagsmith._plural import plural_s
 from tagsmith.calibration.bands import FrequencyBands
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.metrics import as_label_matrix, topk_hits
@@ -219,8 +220,9 @@ def tune_thresholds(y_true, topk: TopK, *, beta: float = 1.0, min_support: int =
     valid = topk.valid
     if bands is not None:
         if bands.n_labels != topk.n_labels:
-            raise InvalidParameterError("bands", f"bands over {topk.n_labels} labels",
-                                        f"{bands.n_labels} labels")
+            raise InvalidParameterError("bands", f"bands over {topk.n_labels} "
+                                                 f"label{plural_s(topk.n_labels)}",
+                                        f"{bands.n_labels} label{plural_s(bands.n_labels)}")
         band_of = bands.band_of.astype(np.int64)
         band_support = np.bincount(band_of, weights=support, minlength=bands.n_bands)
         band_best = _grouped_best(band_of[topk.indices[valid]], topk.scores[valid],

@@ -137,7 +137,8 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
                f"-> {output}")
     if heldout:
         m = heldout["metrics"]
-        click.echo(f"held-out ({heldout['source']}, {heldout['n_docs']:,} docs): "
+        click.echo(f"held-out ({heldout['source']}, {heldout['n_docs']:,} "
+                   f"doc{plural_s(heldout['n_docs'])}): "
                    f"P@1 {m['p@1']:.4f}  nDCG@5 {m['ndcg@5']:.4f}  "
                    f"micro-F1 {m['micro_f1']:.4f}  macro-F1 {m['macro_f1']:.4f}")
     if calibration:

@@ -308,7 +308,7 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
     report = estimated.report(names, top=top)
     n_sparse = estimated.n_frozen - estimated.n_flat
     these = ("this document" if estimated.n_docs == 1 else
-             f"these {estimated.n_docs} documents")
+             f"these {estimated.n_docs} document{plural_s(estimated.n_docs)}")
     reasons = [f"{n_sparse} expected fewer than --min-count {min_count:g} times in "
                f"{these}"] if n_sparse else []
     if estimated.n_flat:

@@ -351,7 +351,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
     if not (shortlist_bundle or shortlist_zeroshot) \
             and len(space) > options.full_list_up_to:
         raise click.UsageError(
-            f"the vocabulary has {len(space)} labels, more than the "
+            f"the vocabulary has {len(space)} label{plural_s(len(space))}, more than the "
             f"{options.full_list_up_to} that are shown whole: pass --shortlist BUNDLE (a "
             "trained model's top labels) or --shortlist-zeroshot")
     ids, texts = _read_texts(corpus)
@@ -383,7 +383,8 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
                 why = "No error was reported"
             # with a budget, the documents sent (not the whole pool)
             raise LLMError(f"the LLM answered none of the "
-                           f"{labeling.get('n_docs') or len(texts)} documents "
+                           f"{labeling.get('n_docs') or len(texts)} "
+                           f"document{plural_s(labeling.get('n_docs') or len(texts))} "
                            f"({labeling.get('n_failed_calls', 0)} failed calls, "
                            f"{labeling.get('n_malformed_answers', 0)} malformed answers); "
                            f"{output} was not written. {why}")
@@ -478,8 +479,9 @@ def _bundle_space(classifier, space, vocab: str):
     merged = trained.updated(space)
     missing = len(space) - len(shared)
     if missing:
-        warn(f"{missing} labels of {vocab} are not in the --shortlist bundle and are never "
-             "offered to the LLM")
+        are = "is" if missing == 1 else "are"
+        warn(f"{missing} label{plural_s(missing)} of {vocab} {are} not in the --shortlist bundle "
+             f"and {are} never offered to the LLM")
     return merged
 
 
@@ -524,7 +526,8 @@ def distill(obj, labels, vocab, output, model, param, feature_param, human, dev_
     if not Y.nnz:
         from tagsmith.exceptions import CorpusFormatError
 
-        raise CorpusFormatError(f"none of the {len(texts)} documents has a label (with a "
+        raise CorpusFormatError(f"none of the {len(texts)} document{plural_s(len(texts))} has a "
+                                "label (with a "
                                 "score above 0): nothing to distill from", path=labels)
     human_data = read_labelled(human, space) if human else None
     classifier, report = distill_classifier(

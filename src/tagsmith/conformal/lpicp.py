@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from tagsmith._plural import plural_s
 from tagsmith.calibration._entries import check_fit_documents, check_labels
 from tagsmith.calibration.bands import FrequencyBands
 from tagsmith.conformal.risk import check_alpha
@@ -283,8 +284,9 @@ class PowersetICP:
         there are more than ``max_sets`` label sets (default: no limit).
         """
         if topk.n_labels != self.n_labels:
-            raise InvalidParameterError("topk", f"probabilities over {self.n_labels} labels",
-                                        f"{topk.n_labels} labels")
+            raise InvalidParameterError("topk", f"probabilities over {self.n_labels} "
+                                                f"label{plural_s(self.n_labels)}",
+                                        f"{topk.n_labels} label{plural_s(topk.n_labels)}")
         epsilon = check_alpha(epsilon, "epsilon")
         o = dense_probabilities(topk)
         predicted = o >= 0.5
@@ -377,8 +379,9 @@ def fit_powerset_icp(y_true, topk: TopK, *, bands: FrequencyBands | None = None)
     band_of = None
     if bands is not None:
         if bands.n_labels != topk.n_labels:
-            raise InvalidParameterError("bands", f"bands over {topk.n_labels} labels",
-                                        f"{bands.n_labels} labels")
+            raise InvalidParameterError("bands", f"bands over {topk.n_labels} "
+                                                 f"label{plural_s(topk.n_labels)}",
+                                        f"{bands.n_labels} label{plural_s(bands.n_labels)}")
         band_of = bands.band_of
     icp = PowersetICP(np.zeros(2, np.int64), np.zeros(0), topk.n_labels, band_of)
     n_groups = 1 if band_of is None else bands.n_bands  # type: ignore[union-attr]

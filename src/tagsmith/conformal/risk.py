@@ -43,6 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tagsmith._plural import plural_s
 from tagsmith.calibration._entries import check_fit_documents, collect_entries
 from tagsmith.calibration.bands import FrequencyBands
 from tagsmith.conformal.sets import LabelSets
@@ -125,8 +126,9 @@ class RecallControl:
         at least 3) or its best probability is below ``min_confidence``.
         """
         if topk.n_labels != self.n_labels:
-            raise InvalidParameterError("topk", f"probabilities over {self.n_labels} labels",
-                                        f"{topk.n_labels} labels")
+            raise InvalidParameterError("topk", f"probabilities over {self.n_labels} "
+                                                f"label{plural_s(self.n_labels)}",
+                                        f"{topk.n_labels} label{plural_s(topk.n_labels)}")
         self.check_width(topk)
         thresholds = self.thresholds(alpha)
         group = self._group_of()
@@ -277,7 +279,7 @@ def fit_recall_control(y_true, topk: TopK, *, tail=None,
         raise InvalidParameterError(
             "y_true", "the labels of at least one held-out document with a true label to "
             "fit a recall control on (documents without one carry no loss)",
-            f"{entries.n_docs} documents, none with a label")
+            f"{entries.n_docs} document{plural_s(entries.n_docs)}, none with a label")
     n_labels = entries.n_labels
     tail_arr = np.full(n_labels, -np.inf) if tail is None else np.asarray(tail, np.float64)
     if tail_arr.shape != (n_labels,):
@@ -290,8 +292,8 @@ def fit_recall_control(y_true, topk: TopK, *, tail=None,
     n_groups = 1
     if bands is not None:
         if bands.n_labels != n_labels:
-            raise InvalidParameterError("bands", f"bands over {n_labels} labels",
-                                        f"{bands.n_labels} labels")
+            raise InvalidParameterError("bands", f"bands over {n_labels} label{plural_s(n_labels)}",
+                                        f"{bands.n_labels} label{plural_s(bands.n_labels)}")
         band_of, group, n_groups = bands.band_of, bands.band_of.astype(np.int64), bands.n_bands
     true_scores = entries.true_scores(topk.scores, tail_arr)
     true_group = group[entries.y.indices]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tagsmith._json import dumps as strict_dumps
 from tagsmith._json import strict
+from tagsmith._plural import plural_s
 from tagsmith.data.corpus import write_tsv
 from tagsmith.data.csvlimits import csv_writer
 from tagsmith.data.labelspace import LabelSpace
@@ -136,18 +137,20 @@ class _TsvLosses:
     def warn(self, path: str | Path) -> None:
         parts = []
         if self.ids:
-            parts.append(f"the ids of {self.ids:,} documents")
+            parts.append(f"the ids of {self.ids:,} document{plural_s(self.ids)}")
         if self.metadata:
             keys = sorted(self.metadata)
             shown = ", ".join(repr(k) for k in keys[:5]) + (", ..." if len(keys) > 5 else "")
             parts.append(f"metadata ({len(keys)} key(s): {shown}) of "
-                         f"{max(self.metadata.values()):,} documents")
+                         f"{max(self.metadata.values()):,} "
+                         f"document{plural_s(max(self.metadata.values()))}")
         if parts:
             logger.warning("%s: a TSV corpus holds only texts and labels: %s not written "
                            "(write .csv or .jsonl to keep them)", path, " and ".join(parts))
         if self.reflowed:
-            logger.warning("%s: %s texts held tabs or line breaks, written as spaces (a TSV "
-                           "line cannot hold them)", path, f"{self.reflowed:,}")
+            logger.warning("%s: %s text%s held tabs or line breaks, written as spaces (a TSV "
+                           "line cannot hold them)", path, f"{self.reflowed:,}",
+                           plural_s(self.reflowed))
 
 
 def label_cell(keys: Iterable[str]) -> str:

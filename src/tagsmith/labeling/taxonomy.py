@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tagsmith._params import check_bool, check_int
+from tagsmith._plural import plural_s
 from tagsmith.data.csvlimits import FORMULA_START
 from tagsmith.data.labelspace import Label, LabelSpace
 from tagsmith.data.textio import LONE_SURROGATE
@@ -152,7 +153,7 @@ def check_taxonomy(labels: list[tuple[str, str]], max_labels: int, name_words: i
     if not labels:
         problems.append("no labels")
     if len(labels) > max_labels:
-        problems.append(f"{len(labels)} labels, at most {max_labels} allowed")
+        problems.append(f"{len(labels)} label{plural_s(len(labels))}, at most {max_labels} allowed")
     seen: set[str] = set()
     for name, description in labels:
         key = fold_name(name)  # as answers are matched: "ｊｏｙ" is "joy"

@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_param_names, keyword_params
+from tagsmith._plural import plural_s
 from tagsmith.exceptions import InvalidParameterError, NotFittedError
 from tagsmith.topk import TopK
 
@@ -182,7 +183,7 @@ def refuse_non_finite_features(given) -> NoReturn:
         n_beyond = int(np.sum(np.abs(values) > limit))
         raise InvalidParameterError(
             "X", f"feature values a float32 holds (magnitude at most {limit:.4g})",
-            f"{n_beyond} values beyond float32's range (largest magnitude "
+            f"{n_beyond} value{plural_s(n_beyond)} beyond float32's range (largest magnitude "
             f"{float(np.max(np.abs(values))):.4g})" if n_beyond else
             "an entry stored several times whose parts sum beyond float32's range")
     raise InvalidParameterError("X", "finite feature values", "NaN or infinity")
@@ -273,7 +274,8 @@ def check_targets(Y, n_docs: int, *, soft_ok: bool) -> sp.csr_matrix:
     if not np.any(Y.data):
         raise InvalidParameterError("Y", "at least one positive target (a label of some "
                                     "document) to fit on",
-                                    f"all zeros ({n_docs} documents x {Y.shape[1]} labels)")
+                                    f"all zeros ({n_docs} document{plural_s(n_docs)} x "
+                                    f"{Y.shape[1]} label{plural_s(Y.shape[1])})")
     return Y
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_int, keyword_params
+from tagsmith._plural import plural_s
 from tagsmith.exceptions import InvalidParameterError, NotFittedError
 from tagsmith.models.base import (
     NESTED_TOPK,
@@ -385,7 +386,8 @@ class EnsembleModel(BaseModel):
                                         n_docs)
         if 2 * n_hold > n_docs:  # a tune_fraction above 0.5, not too few documents
             raise InvalidParameterError("tune_fraction", "a share holding out at most half of "
-                                        f"the {n_docs} documents ({n_hold} held out)",
+                                        f"the {n_docs} document{plural_s(n_docs)} ({n_hold} held "
+                                        "out)",
                                         self.tune_fraction)
         order = present[np.random.default_rng(self.random_state or 0).permutation(n_docs)]
         hold = np.sort(order[:n_hold])
@@ -562,7 +564,8 @@ class EnsembleModel(BaseModel):
         n_labels, n_features = int(meta["n_labels"]), meta["n_features"]
         for i, member in enumerate(members):
             if int(member.n_labels_) != n_labels:
-                raise ValueError(f"member {i} has {member.n_labels_} labels, "
+                raise ValueError(f"member {i} has {member.n_labels_} "
+                                 f"label{plural_s(member.n_labels_)}, "
                                  f"expected {n_labels}")
             if n_features is not None and getattr(member, "n_features_", None) != n_features:
                 raise ValueError(f"member {i} has {getattr(member, 'n_features_', None)} "

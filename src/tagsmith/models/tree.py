@@ -42,6 +42,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_choice, check_int, check_number
+from tagsmith._plural import plural_s
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.models.base import (
     SAMPLE_WEIGHT,
@@ -227,8 +228,9 @@ class LabelTree(BaseModel):
                                             balance=self.cluster_balance,
                                             seed=self.random_state + 1_000 * tree,
                                             n_threads=self._n_threads())
-            logger.info("label tree %d: %d labels in %d nodes, depth %d (%.1f s)", tree,
-                        n_labels, len(nodes), _depth(nodes), time.perf_counter() - started)
+            logger.info("label tree %d: %d label%s in %d node%s, depth %d (%.1f s)", tree,
+                        n_labels, plural_s(n_labels), len(nodes), plural_s(len(nodes)),
+                        _depth(nodes), time.perf_counter() - started)
             self._build_structure(nodes)
             self._train_nodes(X, Y, weights, nodes, node_labels,
                               negative_beams[tree % len(negative_beams)])
@@ -376,8 +378,10 @@ class LabelTree(BaseModel):
                 # a finished future keeps its result: drop them so that only `results`
                 # holds the raw weights, which assembly then frees node by node
                 futures.clear()
-                logger.info("label tree depth %d: %d nodes, %d rows, %d tasks (%.1f s)", depth,
-                            len(blocks), sum(len(b[0]) for b in blocks.values()), len(tasks),
+                n_rows = sum(len(b[0]) for b in blocks.values())
+                logger.info("label tree depth %d: %d node%s, %d row%s, %d task%s (%.1f s)",
+                            depth, len(blocks), plural_s(len(blocks)), n_rows,
+                            plural_s(n_rows), len(tasks), plural_s(len(tasks)),
                             time.perf_counter() - depth_started)
                 if beam is not None and depth < max_depth:
                     started = time.perf_counter()
@@ -427,8 +431,9 @@ class LabelTree(BaseModel):
         self.entry_child_ = packed["entry_child"]
         self.entry_val_ = packed["entry_val"]
         self.slot_bias_ = packed["slot_bias"]
-        logger.info("label tree: %d weights in %d nodes (%.0f MB)", len(self.entry_val_),
-                    len(nodes), sum(value.nbytes for value in packed.values()) / 2 ** 20)
+        logger.info("label tree: %d weight%s in %d node%s (%.0f MB)", len(self.entry_val_),
+                    plural_s(len(self.entry_val_)), len(nodes), plural_s(len(nodes)),
+                    sum(value.nbytes for value in packed.values()) / 2 ** 20)
 
     # -- prediction ----------------------------------------------------------------------------
     def predict_topk(self, X, k: int) -> TopK:

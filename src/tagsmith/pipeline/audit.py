@@ -37,6 +37,7 @@ import scipy.sparse as sp
 
 from tagsmith import __version__
 from tagsmith._params import check_bool, check_choice, check_int, check_number
+from tagsmith._plural import plural_s
 from tagsmith.audit import CALIBRATION_FOLDS
 from tagsmith.audit.detect import (
     LabelIssues,
@@ -353,7 +354,8 @@ def _choose_source(options: AuditOptions, classifier, texts, Y) -> str:
         if covered != len(texts):
             raise InvalidParameterError(
                 "scores", "'bundle' only when its stored scores cover every document",
-                f"scores of {covered:,} of the {len(texts):,} documents (the rest were set "
+                f"scores of {covered:,} of the {len(texts):,} document{plural_s(len(texts))} (the "
+                "rest were set "
                 "aside for calibration); use 'crossfit' or 'knn'")
         return "bundle"
     matches = matches and covered == len(texts)
@@ -370,7 +372,8 @@ def _choose_source(options: AuditOptions, classifier, texts, Y) -> str:
         raise InvalidParameterError(
             "scores", f"'crossfit' or 'knn', not 'auto', when {' and '.join(unused)} "
             f"{'is' if len(unused) == 1 else 'are'} given (auto chose {chosen} scores for "
-            f"{len(texts):,} documents and {Y.shape[1]:,} labels, which would ignore "
+            f"{len(texts):,} document{plural_s(len(texts))} and {Y.shape[1]:,} "
+            f"label{plural_s(Y.shape[1])}, which would ignore "
             f"{'it' if len(unused) == 1 else 'them'})", options.scores)
     return chosen
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from tagsmith._params import check_int
+from tagsmith._plural import plural_s
 from tagsmith.calibration.scaling import Calibrator
 from tagsmith.calibration.shift import LabelShift
 from tagsmith.calibration.thresholds import Thresholds
@@ -108,8 +109,9 @@ class TextClassifier:
                  heldout: HeldoutScores | None = None, label_shift: LabelShift | None = None,
                  train_hashes: np.ndarray | None = None):
         if model.n_labels_ != len(label_space):
-            raise InvalidParameterError("model", f"a model over {len(label_space)} labels",
-                                        f"{model.n_labels_} labels")
+            raise InvalidParameterError("model", f"a model over {len(label_space)} "
+                                                 f"label{plural_s(len(label_space))}",
+                                        f"{model.n_labels_} label{plural_s(model.n_labels_)}")
         _check_feature_spaces(featurizer, model)
         self.label_space = label_space
         self.featurizer = featurizer
@@ -480,8 +482,10 @@ def _check_label_parts(n_labels: int, thresholds: Thresholds, label_counts: np.n
         arrays["thresholds.source"] = thresholds.source
     crossfit = parts.pop("crossfit", None)
     if crossfit is not None and crossfit.topk.n_labels != n_labels:
-        raise InvalidParameterError("crossfit", f"scores over the {n_labels} labels",
-                                    f"scores over {crossfit.topk.n_labels} labels")
+        raise InvalidParameterError("crossfit", f"scores over the {n_labels} "
+                                                f"label{plural_s(n_labels)}",
+                                    f"scores over {crossfit.topk.n_labels} "
+                                    f"label{plural_s(crossfit.topk.n_labels)}")
     for name, array in arrays.items():
         if np.shape(array) != (n_labels,):
             raise InvalidParameterError(name, f"an array of shape ({n_labels},), one entry "
@@ -495,14 +499,17 @@ def _check_label_parts(n_labels: int, thresholds: Thresholds, label_counts: np.n
                                       allow_none=True, numpy=True)
     if thresholds.min_labels > n_labels:  # no set can hold more labels than there are
         raise InvalidParameterError("thresholds.min_labels", f"an integer in [0, {n_labels}] "
-                                    f"(at most the {n_labels} labels)", thresholds.min_labels)
+                                    f"(at most the {n_labels} "
+                                    f"label{plural_s(n_labels)})", thresholds.min_labels)
     if np.isnan(np.asarray(thresholds.per_label, dtype=np.float64)).any():
         raise InvalidParameterError("thresholds.per_label", "numbers (no NaN)",
                                     "NaN for some labels")
     for name, part in parts.items():
         if part is not None and part_labels(part) != n_labels:
-            raise InvalidParameterError(name, f"one covering the {n_labels} labels",
-                                        f"one covering {part_labels(part)} labels")
+            raise InvalidParameterError(name, f"one covering the {n_labels} "
+                                              f"label{plural_s(n_labels)}",
+                                        f"one covering {part_labels(part)} "
+                                        f"label{plural_s(part_labels(part))}")
 
 
 def _check_train_hashes(hashes: np.ndarray) -> np.ndarray:

@@ -197,16 +197,19 @@ def _check_parts_agree(recall: RecallControl, mondrian: RecallControl | None,
     recall control's are checked against the classifier, and another count or width
     failed on every text with the method (or gave LP-ICP sets over other labels)."""
     if mondrian is not None and (mondrian.n_labels, mondrian.k) != (recall.n_labels, recall.k):
-        raise ValueError(f"the Mondrian recall control covers {mondrian.n_labels} labels at "
+        raise ValueError(f"the Mondrian recall control covers {mondrian.n_labels} "
+                         f"label{plural_s(mondrian.n_labels)} at "
                          f"top-{mondrian.k}, the recall control {recall.n_labels} at "
                          f"top-{recall.k}")
     if lpicp is not None:
         if lpicp.n_labels != recall.n_labels:
-            raise ValueError(f"LP-ICP covers {lpicp.n_labels} labels, the recall control "
+            raise ValueError(f"LP-ICP covers {lpicp.n_labels} label{plural_s(lpicp.n_labels)}, the "
+                             "recall control "
                              f"{recall.n_labels}")
         if recall.k < recall.n_labels:  # LP-ICP reads every label's probability
             raise ValueError(f"LP-ICP needs every label's probability, the sets are "
-                             f"calibrated at top-{recall.k} of {recall.n_labels} labels")
+                             f"calibrated at top-{recall.k} of {recall.n_labels} "
+                             f"label{plural_s(recall.n_labels)}")
 
 
 def _split(heldout: HeldoutScores, options: ConfidenceOptions, crossfit, crossfit_Y):
@@ -272,7 +275,8 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
         # naming a parameter 'topk' nobody passed
         raise InvalidParameterError(
             "lpicp", f"off (or left to its default) for held-out scores of the top {width} "
-            f"of {n_labels} labels: LP-ICP needs every label's probability, scores over all "
+            f"of {n_labels} label{plural_s(n_labels)}: LP-ICP needs every label's probability, "
+            "scores over all "
             f"{n_labels}", True)
     calibrator = fit_calibrator(fit_Y, fit_topk, method=options.method,
                                 label_counts=label_counts, n_bands=options.n_bands,
@@ -337,8 +341,10 @@ def calibrate_classifier(classifier, heldout: HeldoutScores, *,
     manifest. Returns the report.
     """
     if heldout.topk.n_labels != classifier.n_labels:
-        raise InvalidParameterError("heldout", f"scores over {classifier.n_labels} labels",
-                                    f"{heldout.topk.n_labels} labels")
+        raise InvalidParameterError("heldout", f"scores over {classifier.n_labels} "
+                                               f"label{plural_s(classifier.n_labels)}",
+                                    f"{heldout.topk.n_labels} "
+                                    f"label{plural_s(heldout.topk.n_labels)}")
     check_heldout(heldout)
     counts = classifier.label_counts if classifier.n_train_docs else None
     calibrator, thresholds, conformal, report = fit_confidence(
@@ -514,7 +520,7 @@ def _confidence_report(classifier, raw: TopK, Y, k: int, *, alphas, reliability_
     if png is not None:
         out["reliability_png"] = str(reliability_diagram(
             {"raw": raw_report, "calibrated": cal_report}, png,
-            title=f"Reliability ({len(raw)} documents, top {shown})"))
+            title=f"Reliability ({len(raw)} document{plural_s(len(raw))}, top {shown})"))
     return out
 
 

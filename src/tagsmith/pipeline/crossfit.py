@@ -216,7 +216,8 @@ def cross_fit_topk(X, Y, model: str, params: dict | None = None, *, n_folds: int
                 # (weights='auto' on too few of them) said "got 75" of 150 documents
                 raise InvalidParameterError(
                     exc.name, f"{exc.expected} (in the model of fold {f + 1} of {n_folds}, "
-                    f"fitted on the {len(kept)} of {n_docs} documents outside that fold)",
+                    f"fitted on the {len(kept)} of {n_docs} document{plural_s(n_docs)} outside "
+                    "that fold)",
                     exc.got) from exc
             part = fold_model.predict_topk(rows_of(held_out), k).padded_to(indices.shape[1])
             indices[held_out] = part.indices
@@ -339,7 +340,8 @@ def heldout_split(n_docs: int, fraction: float, seed: int = 0, *,
         raise InvalidParameterError(name, "a number in (0, 1)", fraction)
     n_held = int(round(n_docs * fraction))
     if n_held < 1 or n_held >= n_docs:
-        raise InvalidParameterError(name, f"a share of the {n_docs} documents leaving at "
+        raise InvalidParameterError(name, f"a share of the {n_docs} document{plural_s(n_docs)} "
+                                          "leaving at "
                                     "least one on each side", fraction)
     order = np.random.default_rng(check_seed(seed)).permutation(n_docs)
     return np.sort(order[n_held:]), np.sort(order[:n_held])

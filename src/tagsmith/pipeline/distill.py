@@ -25,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_choice, check_fraction, check_int, check_number
+from tagsmith._plural import plural_s
 from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import (
@@ -328,7 +329,8 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
             model = _fit_student(X_pool[selected], Y_teacher, options, label_features)
         else:
             logger.warning("active distillation round %d: the teacher answered none of "
-                           "the %d documents sent", number, len(chosen))
+                           "the %d document%s sent", number, len(chosen),
+                           plural_s(len(chosen)))
         history.append({"round": number, "asked": int(len(chosen)), "answered": int(keep.sum()),
                         "n_mistakes_assumed": round(float(n_mistakes), 1),
                         "seconds": round(time.perf_counter() - started, 3)})
@@ -338,7 +340,8 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     Y_teacher = sp.vstack(rows).tocsr()
     if model is None:
         raise NoTeacherAnswersError(
-            f"the teacher answered none of the {int(labelled.sum())} documents it was sent "
+            f"the teacher answered none of the {int(labelled.sum())} "
+            f"document{plural_s(int(labelled.sum()))} it was sent "
             "(every call failed or every answer was malformed): no student to train")
     thresholds = _student_thresholds(X_pool[selected], Y_teacher, options, n_labels,
                                      label_features)

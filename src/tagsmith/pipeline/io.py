@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 import scipy.sparse as sp
 
+from tagsmith._plural import plural_s
 from tagsmith.data.corpus import DerivingLabels
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import AmbiguousLabelError, DataError, UnknownLabelError
@@ -51,7 +52,8 @@ class LabelledData:
         where no vocabulary can be the wrong one: the corpus names no label at all."""
         if self.Y.count_nonzero() == 0:
             skipped = getattr(self.report, "n_unknown_labels", 0)
-            counts = f"{len(self):,} documents, {skipped:,} unknown label occurrences skipped"
+            counts = (f"{len(self):,} document{plural_s(len(self))}, {skipped:,} unknown "
+                      "label occurrences skipped")
             if vocabulary is None:
                 # "is it the right vocabulary?" where none was given: a CSV column named
                 # 'tags', or labels after a space instead of a TAB, read as no labels

@@ -236,7 +236,8 @@ def check_overlap(train_hashes: np.ndarray | None, texts: Sequence[str], *,
     if n_overlap >= MAX_OVERLAP * len(texts):
         raise InvalidParameterError(
             name, "documents the model was not trained on",
-            f"{source} ({n_overlap:,} of its {len(texts):,} documents are training documents)")
+            f"{source} ({n_overlap:,} of its {len(texts):,} document{plural_s(len(texts))} are "
+            "training documents)")
     if n_overlap:
         logger.warning("%s: %d of its %d documents are also training documents (%s); "
                        "held-out results are optimistic", source, n_overlap, len(texts), name)
@@ -322,7 +323,7 @@ def _check_some_features(featurizer, X, n_docs: int, options: TrainOptions) -> N
             where = "" if name is None else f" (view {name!r})"
             raise InvalidParameterError(
                 "featurizer_params", "settings that keep some features of the training texts",
-                f"0 features from {n_docs:,} documents{where} with "
+                f"0 features from {n_docs:,} document{plural_s(n_docs)}{where} with "
                 f"{options.featurizer_params or 'the defaults'} (a lower min_df keeps more)")
 
 
@@ -374,7 +375,8 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
                     len(cal_rows), plural_s(len(cal_rows)))
     if options.crossfit_folds > len(texts):  # found after the whole training, by 'n_folds'
         aside = "" if calibration is None else " (the calibration split set aside)"
-        raise InvalidParameterError("crossfit_folds", f"at most the {len(texts):,} documents "
+        raise InvalidParameterError("crossfit_folds", f"at most the {len(texts):,} "
+                                                      f"document{plural_s(len(texts))} "
                                     f"to cross-fit{aside}", options.crossfit_folds)
     hashes = _hashes(texts)
     train_hashes = np.unique(hashes)
@@ -654,14 +656,16 @@ def _heldout(texts, Y, dev_texts, dev_Y, options: TrainOptions):
         return None
     if len(texts) < MIN_DOCS_FOR_DEV_SPLIT or n_dev < 1:
         # asked to tune, and silently not: every label kept the untuned threshold
-        logger.warning("dev_fraction %g of %d training documents holds out none to tune "
+        logger.warning("dev_fraction %g of %d training document%s holds out none to tune "
                        "thresholds on (a split needs at least %d documents and one held "
                        "out): every label keeps the untuned threshold %g", options.dev_fraction,
-                       len(texts), MIN_DOCS_FOR_DEV_SPLIT, UNTUNED_THRESHOLD,
+                       len(texts), plural_s(len(texts)), MIN_DOCS_FOR_DEV_SPLIT,
+                       UNTUNED_THRESHOLD,
                        extra={"parameters": ("dev_fraction",)})  # the CLI: --dev-fraction
         return None
     if n_dev >= len(texts):  # else the model was fitted on no document: an error about 'texts'
-        raise InvalidParameterError("dev_fraction", f"a share of the {len(texts):,} documents "
+        raise InvalidParameterError("dev_fraction", f"a share of the {len(texts):,} "
+                                                    f"document{plural_s(len(texts))} "
                                     "leaving at least one to fit on", options.dev_fraction)
     order = np.random.default_rng(options.seed).permutation(len(texts))
     dev_idx, fit_idx = np.sort(order[:n_dev]), np.sort(order[n_dev:])

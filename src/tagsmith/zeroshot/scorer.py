@@ -35,6 +35,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_bool, check_choice, check_int, check_number
+from tagsmith._plural import plural_s
 from tagsmith.data.labelspace import LabelSpace, in_language, unnamed_in
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import PAD, TopK, _check_k, check_topk
@@ -323,7 +324,7 @@ class ZeroShotClassifier:
                     "label_space", "at least one label that is not deprecated (zero-shot "
                     "never suggests a deprecated label; no option includes them: mark the "
                     "labels to suggest as not deprecated in the vocabulary)",
-                    f"{deprecated} labels, every one deprecated")
+                    f"{deprecated} label{plural_s(deprecated)}, every one deprecated")
             raise InvalidParameterError("label_space", "at least one label with a name", 0)
         self.label_vectors = embed_cached(encoder, texts, cache_dir, show_progress=show_progress)
         self.index_kind = index
@@ -685,7 +686,8 @@ def _check_blend_spaces(model_topk: TopK | None, zeroshot_topk: TopK,
     where = next((i for i, (a, b) in enumerate(zip(model_uris, zeroshot_uris, strict=False))
                   if a != b), None)
     if where is None:
-        raise InvalidParameterError("model_space", expected, f"{len(model_uris)} labels, "
+        raise InvalidParameterError("model_space", expected, f"{len(model_uris)} "
+                                                             f"label{plural_s(len(model_uris))}, "
                                     f"more than the zero-shot {len(zeroshot_uris)}")
     raise InvalidParameterError(
         "model_space", expected, f"id {where} is {model_uris[where]!r} in the model, "
@@ -697,7 +699,7 @@ def _check_space_of(name: str, space, topk: TopK) -> None:
         raise InvalidParameterError(name, "a tagsmith LabelSpace", type(space).__name__)
     if len(space) != topk.n_labels:
         raise InvalidParameterError(name, f"the label space of its top-k ({topk.n_labels} "
-                                    "labels)", f"{len(space)} labels")
+                                    "labels)", f"{len(space)} label{plural_s(len(space))}")
 
 
 def _label_mask(name: str, mask: np.ndarray | None, n_labels: int, *, default: bool
