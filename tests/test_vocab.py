@@ -1130,3 +1130,26 @@ def test_vocabulary_writers_refuse_what_load_vocabulary_refuses(tmp_path, suffix
     assert str(err.value).endswith("it would not load back, so nothing was written")
     assert out.read_text(encoding="utf-8") == "old"
     assert [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
+def test_label_space_built_in_code_refuses_broader_cycles_and_writers_never_write_one(tmp_path):
+    """A LabelSpace built in code took a broader cycle, and save_vocabulary_csv/_skos
+    wrote files load_vocabulary then refused; the space now refuses it as a file does,
+    and the writers check labels whose broader list changed after, writing nothing."""
+    with pytest.raises(VocabularyError, match="^broader cycle: <http://x/b> -> <http://x/c> "
+                       r"-> <http://x/b> \(a label cannot be its own ancestor\)$"):
+        LabelSpace([Label("http://x/a"), Label("http://x/b", broader=["http://x/c"]),
+                    Label("http://x/c", broader=["http://x/b", "http://x/a"])])
+    with pytest.raises(VocabularyError, match="<http://x/a> -> <http://x/a>"):
+        LabelSpace([Label("http://x/a", broader=["http://x/a"])])  # a self-loop
+    # links outside the space are no cycle, as a file's dangling ones are dropped
+    LabelSpace([Label("http://x/a", broader=["http://x/out"])])
+    space = LabelSpace([Label("http://x/a"), Label("http://x/b", broader=["http://x/a"])])
+    space[0].broader.append("http://x/b")  # changed after the space was built
+    for name, save in (("v.csv", save_vocabulary_csv), ("v.ttl", save_vocabulary_skos)):
+        with pytest.raises(VocabularyError, match=r"broader cycle: <http://x/a> -> "
+                           r"<http://x/b> -> <http://x/a> .*nothing was written"):
+            save(space, tmp_path / name)
+        assert not (tmp_path / name).exists()
+    save_vocabulary_tsv(space, tmp_path / "v.tsv")  # TSV holds no broader links
+    assert len(load_vocabulary(tmp_path / "v.tsv")) == 2

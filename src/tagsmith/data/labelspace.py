@@ -141,8 +141,55 @@ def language_in(values: Mapping[str, object], lang: str) -> str | None:
     return in_language({tag: tag for tag in values}, lang)
 
 
+def find_cycle(parents: dict[str, list[str]], rank: dict[str, int]) -> list[str] | None:
+    """A ``broader`` cycle (its URIs, starting at the one of least ``rank``), or None.
+
+    Depth first without recursion, linear in the links: a deep hierarchy cannot
+    overflow the stack and a large one is not walked twice."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for start in parents:
+        if state.get(start):
+            continue
+        path_uris = [start]
+        todo = [iter(parents[start])]
+        state[start] = 1
+        while todo:
+            step = next(todo[-1], None)
+            if step is None:
+                state[path_uris.pop()] = 2
+                todo.pop()
+            elif state.get(step) == 1:
+                cycle = path_uris[path_uris.index(step):]
+                first = min(range(len(cycle)), key=lambda i: rank[cycle[i]])
+                return cycle[first:] + cycle[:first]
+            elif not state.get(step):
+                state[step] = 1
+                path_uris.append(step)
+                todo.append(iter(parents[step]))
+    return None
+
+
+def cycle_message(cycle: list[str]) -> str:
+    """The error message for a :func:`find_cycle` cycle, naming its labels in order."""
+    shown = " -> ".join(f"<{uri}>" for uri in [*cycle, cycle[0]])
+    return f"broader cycle: {shown} (a label cannot be its own ancestor)"
+
+
+def broader_cycle(labels: Sequence[Label]) -> list[str] | None:
+    """A ``broader`` cycle among ``labels`` (its URIs, starting at the earliest label),
+    or None; links to URIs outside ``labels`` are no part of any cycle."""
+    rank = {label.uri: i for i, label in enumerate(labels)}
+    return find_cycle({label.uri: [p for p in label.broader if p in rank] for label in labels},
+                      rank)
+
+
 class LabelSpace(Sequence[Label]):
     """An ordered, immutable set of labels; a label's id is its position.
+
+    A ``broader`` cycle among the labels (a label its own ancestor, a self-loop included)
+    raises :class:`~tagsmith.exceptions.VocabularyError` naming the labels on it, as
+    loading a vocabulary file does; ``broader`` links to URIs outside the space are kept
+    and ignored by the hierarchy.
 
     >>> space = LabelSpace.from_uris(["http://x/a", "http://x/b"])
     >>> len(space), space.id_of("<http://x/b>"), space.uri_of(0)
@@ -159,6 +206,11 @@ class LabelSpace(Sequence[Label]):
             if label.uri in self._by_uri:
                 raise VocabularyError(f"duplicate label URI {label.uri!r}")
             self._by_uri[label.uri] = i
+        # as a vocabulary file does: a label its own ancestor leaves hierarchy-aware code
+        # no roots, and written as CSV or SKOS it would not load back
+        cycle = broader_cycle(self._labels)
+        if cycle:
+            raise VocabularyError(cycle_message(cycle))
         # (name or notation -> id, ambiguous name -> ids), built on first lookup and
         # published as one pair: stored one after the other, a lookup racing the first
         # saw the names but not yet the ambiguous ones, and returned None where it

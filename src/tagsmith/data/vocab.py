@@ -77,7 +77,10 @@ from tagsmith.data.csvlimits import (
 from tagsmith.data.labelspace import (
     Label,
     LabelSpace,
+    broader_cycle,
     control_char,
+    cycle_message,
+    find_cycle,
     in_language,
     strip_brackets,
 )
@@ -183,7 +186,7 @@ def save_vocabulary_tsv(space: LabelSpace, path: str | Path, language: str = "en
     label :func:`load_vocabulary` would refuse (see :func:`_check_loadable`) raises
     :class:`~tagsmith.exceptions.VocabularyError` naming it, before anything is written.
     """
-    _check_loadable(space, path)
+    _check_loadable(space, path, hierarchy=False)  # no broader in TSV
     with atomic_text_writer(path) as out:
         for label in space:
             cols = [f"<{label.uri}>", _one_line(in_language(label.pref_labels, language) or "")]
@@ -411,42 +414,9 @@ def _check_hierarchy(labels: list[Label], line_of: dict[str, int], path: Path) -
         line, uri = min(dangling)
         logger.warning("%s:%d: broader <%s> is not in the vocabulary; dropped %d broader "
                        "link(s) to labels outside it", path, line, uri, len(dangling))
-    cycle = _find_cycle({label.uri: label.broader for label in labels}, line_of)
+    cycle = find_cycle({label.uri: label.broader for label in labels}, line_of)
     if cycle:
-        raise VocabularyError(_cycle_message(cycle), path=path, line=line_of[cycle[0]])
-
-
-def _find_cycle(parents: dict[str, list[str]], rank: dict[str, int]) -> list[str] | None:
-    """A ``broader`` cycle (its URIs, starting at the one of least ``rank``), or None.
-
-    Depth first without recursion, linear in the links: a deep hierarchy cannot
-    overflow the stack and a large one is not walked twice."""
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
-    for start in parents:
-        if state.get(start):
-            continue
-        path_uris = [start]
-        todo = [iter(parents[start])]
-        state[start] = 1
-        while todo:
-            step = next(todo[-1], None)
-            if step is None:
-                state[path_uris.pop()] = 2
-                todo.pop()
-            elif state.get(step) == 1:
-                cycle = path_uris[path_uris.index(step):]
-                first = min(range(len(cycle)), key=lambda i: rank[cycle[i]])
-                return cycle[first:] + cycle[:first]
-            elif not state.get(step):
-                state[step] = 1
-                path_uris.append(step)
-                todo.append(iter(parents[step]))
-    return None
-
-
-def _cycle_message(cycle: list[str]) -> str:
-    shown = " -> ".join(f"<{uri}>" for uri in [*cycle, cycle[0]])
-    return f"broader cycle: {shown} (a label cannot be its own ancestor)"
+        raise VocabularyError(cycle_message(cycle), path=path, line=line_of[cycle[0]])
 
 
 # -- SKOS ---------------------------------------------------------------------------------------
@@ -504,10 +474,10 @@ def _read_skos(path: Path, language: str) -> list[Label]:
         label.broader = sorted(p for p in parents[uri] if p in labels)
     # a cycle (a self-loop included) would leave hierarchy-aware code with no roots on
     # it and every label on it its own ancestor: refused, as in a CSV vocabulary
-    cycle = _find_cycle({uri: label.broader for uri, label in labels.items()},
+    cycle = find_cycle({uri: label.broader for uri, label in labels.items()},
                         {uri: i for i, uri in enumerate(labels)})
     if cycle:
-        raise VocabularyError(_cycle_message(cycle), path=path)
+        raise VocabularyError(cycle_message(cycle), path=path)
     return [_whole_characters(label) for label in labels.values()]
 
 
@@ -759,13 +729,19 @@ def _syntax_error_at(exc: Exception) -> tuple[int | None, str]:
     return None, str(exc)
 
 
-def _check_loadable(space: LabelSpace, path: str | Path) -> None:
+def _check_loadable(space: LabelSpace, path: str | Path, *, hierarchy: bool = True) -> None:
     """Refuse, before a writer writes anything, a label :func:`load_vocabulary` would
     refuse reading the file back (:func:`label_problem`: a URI with whitespace or a
     control character, as a label space derived from a corpus's bare names has, a
     lone surrogate, an over-long name). Written, such a file did not load again, and a
-    lone surrogate failed the write with a bare UnicodeEncodeError."""
-    _refuse_label_problems(space, path, "; it would not load back, so nothing was written")
+    lone surrogate failed the write with a bare UnicodeEncodeError. With ``hierarchy``
+    (the formats that write ``broader``), a ``broader`` cycle too: a space refuses one
+    when built, but a label's ``broader`` list can be changed after."""
+    after = "; it would not load back, so nothing was written"
+    _refuse_label_problems(space, path, after)
+    cycle = broader_cycle(space) if hierarchy else None
+    if cycle:
+        raise VocabularyError(cycle_message(cycle) + after, path=path)
 
 
 def _refuse_label_problems(labels: Iterable[Label], path: str | Path, after: str = "") -> None:
