@@ -1748,3 +1748,30 @@ def test_a_bundle_name_of_255_bytes_in_any_script_is_saved(tmp_path):
     with Bundle(tmp_path / name) as bundle:
         assert bundle.read_json("meta.json") == {"a": 2.0}
     assert _left(tmp_path) == [name]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/ns/pid"), reason="no PID namespaces")
+def test_the_clean_up_keeps_folders_of_another_pid_namespace_of_the_same_host(tmp_path):
+    """Staging folders were named HOST-PID: two containers with one host name (a shared
+    volume) number their processes separately, so a save in one took the other's live
+    save for dead when that PID did not run here. The owner holds the PID namespace now
+    (HOST~NS-PID): another namespace's folder is kept; this namespace's and one named
+    without a namespace (before) are judged by their PID."""
+    import subprocess
+    import sys
+
+    from tagsmith.store.staging import _host, owner_tag
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host, ours = _host(), os.stat("/proc/self/ns/pid").st_ino
+    assert owner_tag() == f"{host}~{ours}-{os.getpid()}"
+    removed = [f".m.tmp-{host}~{ours}-{dead.pid}-abcd1234", f".m.old-{host}-{dead.pid}-abcd1234"]
+    kept = [f".m.tmp-{host}~{ours + 1}-{dead.pid}-abcd1234",
+            f".m.old-{host}~4026531836{ours}-{dead.pid}-abcd1234",
+            f".m.tmp-{host}~-{dead.pid}-abcd1234", f".m.tmp-{host}~{ours}-{os.getpid()}-abcd1234"]
+    for name in removed + kept:
+        (tmp_path / name).mkdir()
+    write(tmp_path / "m", 1.0)
+    write(tmp_path / "m", 2.0)
+    assert _left(tmp_path) == sorted(kept + ["m"])

@@ -11,11 +11,12 @@ target name; an error or interrupt between the two renames moves the old one bac
 (only a hard crash there can leave it as ``.NAME.old-*``). Saves to one folder take
 turns (an ``flock`` on the folder): of two saves to one path, the last one wins.
 
-The staging and moved-aside folders are named ``.NAME.tmp-HOST-PID-XXXXXXXX`` and
-``.NAME.old-HOST-PID-XXXXXXXX`` (NAME cut, see
-:func:`~tagsmith.store.staging.short_name`). A save killed outright
-(SIGKILL, the OOM killer) leaves them behind; the next save to the same path removes
-those of processes of this host that no longer run (:mod:`tagsmith.store.staging`),
+The staging and moved-aside folders are named ``.NAME.tmp-HOST~NS-PID-XXXXXXXX`` and
+``.NAME.old-HOST~NS-PID-XXXXXXXX`` (NAME cut, see
+:func:`~tagsmith.store.staging.short_name`; NS the PID namespace). A save killed
+outright (SIGKILL, the OOM killer) leaves them behind; the next save to the same path
+removes those of processes of this host and PID namespace that no longer run
+(:mod:`tagsmith.store.staging`),
 except a ``.NAME.old-*`` while the target is missing: that is the last good bundle, and
 loading the missing target names it and how to put it back.
 """

@@ -10,9 +10,17 @@ only those: another host's folder, a live process's, or a name that does not par
 may still be running.
 
 Single files written atomically (:func:`tagsmith.data.textio.atomic_binary_writer`, the
-LLM pipeline's outputs) are written as ``.NAME.HOST-PID-XXXXXXXX.SUFFIX`` beside their
+LLM pipeline's outputs) are written as ``.NAME.HOST~NS-PID-XXXXXXXX.SUFFIX`` beside their
 target by the same rules (:func:`make_staging_file`, :func:`remove_stale_files`): a
 killed write left its temporary file forever, as big as the output.
+
+Where the process's PID namespace can be told (Linux: the inode number of
+``/proc/self/ns/pid``), the owner is ``HOST~NS-PID``: two containers of one host name
+(a shared volume, the same image's host name) number their processes separately, and a
+PID in another namespace says nothing of a process here, so a folder of another
+namespace is kept too. A folder named ``HOST-PID`` (before, or where no namespace can be
+told) is judged by its PID as before; one with a namespace part, where this process
+cannot tell its own, is kept.
 
 >>> tag = owner_tag()
 >>> tag.endswith(f"-{os.getpid()}") and "." not in tag and "/" not in tag
@@ -49,9 +57,22 @@ def _host() -> str:
     return token
 
 
+def _pid_namespace() -> int | None:
+    """The identity of this process's PID namespace (the inode number of
+    ``/proc/self/ns/pid``), or None where there is none to read (not Linux, no /proc)."""
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return None
+
+
 def owner_tag() -> str:
-    """``HOST-PID`` of this process, as staging folders' names hold it."""
-    return f"{_host()}-{os.getpid()}"
+    """``HOST~NS-PID`` of this process, as staging folders' names hold it: ``NS`` its
+    PID namespace (``HOST-PID`` where that cannot be told; a host token holds no ``~``,
+    so neither form reads as the other of another host)."""
+    namespace = _pid_namespace()
+    host = _host() if namespace is None else f"{_host()}~{namespace}"
+    return f"{host}-{os.getpid()}"
 
 
 def short_name(name: str) -> str:
@@ -78,7 +99,8 @@ def short_name(name: str) -> str:
 
 
 def make_staging(folder: Path, prefix: str) -> Path:
-    """A new empty folder (mode 0700) in ``folder`` named ``PREFIX`` + ``HOST-PID-XXXXXXXX``."""
+    """A new empty folder (mode 0700) in ``folder`` named ``PREFIX`` + ``HOST~NS-PID-XXXXXXXX``
+    (see :func:`owner_tag`)."""
     return Path(tempfile.mkdtemp(prefix=f"{prefix}{owner_tag()}-", dir=folder))
 
 
@@ -104,16 +126,18 @@ def remove_stale_files(target: Path, suffix: str) -> None:
 def stale_staging(folder: Path, prefix: str, suffix: str = "", *,
                   files: bool = False) -> list[tuple[Path, int]]:
     """The folders (or links, as a bundle that was a link is moved aside) in ``folder``
-    that :func:`make_staging` named with ``prefix`` for a process of this host that no
-    longer runs, with its PID; with ``files``, the plain files :func:`make_staging_file`
-    named with ``prefix`` and ``suffix``. Nothing where processes cannot be probed (not
-    POSIX: ``os.kill(pid, 0)`` ends the process on Windows) or ``folder`` cannot be
-    listed."""
+    that :func:`make_staging` named with ``prefix`` for a process of this host and PID
+    namespace (or of this host, named without a namespace) that no longer runs, with its
+    PID; with ``files``, the plain files :func:`make_staging_file` named with ``prefix``
+    and ``suffix``. Nothing where processes cannot be probed (not POSIX: ``os.kill(pid,
+    0)`` ends the process on Windows) or ``folder`` cannot be listed."""
     if os.name != "posix":
         return []
+    namespace = _pid_namespace()
+    ours = "" if namespace is None else f"(?:~{namespace})?"
     # the random part mkdtemp adds holds neither '-' nor '.': a folder of another
     # target whose name starts with this prefix never matches
-    pattern = re.compile(re.escape(f"{prefix}{_host()}-") + r"([0-9]{1,10})-[a-z0-9_]+"
+    pattern = re.compile(re.escape(f"{prefix}{_host()}") + ours + r"-([0-9]{1,10})-[a-z0-9_]+"
                          + re.escape(suffix))
     found = []
     try:
