@@ -128,7 +128,7 @@ def test_shift_estimation_refuses_another_width_by_name(wide_calibrator):
 def test_bbse_target_probabilities_must_describe_the_target_documents():
     topk = TopK.from_scores(np.array([[0.9, 0.2], [0.3, 0.6]]), 2)
     y = sp.csr_matrix(np.array([[1, 0], [0, 1]]))
-    for bad, found in ((topk[:1], "1 documents over 2 labels"),
+    for bad, found in ((topk[:1], "1 document over 2 labels"),
                        (TopK.from_scores(np.array([[0.9, 0.2, 0.1]] * 2), 3),
                         "2 documents over 3 labels"), (np.zeros((2, 2)), "ndarray")):
         with pytest.raises(InvalidParameterError, match=rf"'bbse_topk' must be .*{found}"):
