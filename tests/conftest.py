@@ -40,6 +40,24 @@ def goemotions_small(tmp_path_factory):
     }
 
 
+#: common words for short texts whose near duplicates an index that stops reading
+#: frequent features misses ("Thank you!!!!" for "Thank you!!!!!")
+COMMON_WORDS = "thank you so much love this lol yes no the a is it that what good great".split()
+
+
+def short_texts(rng, n):
+    """Short texts of a few common words (Zipf-like), some with one rare word."""
+    import numpy as np
+
+    p = 1 / np.arange(1, len(COMMON_WORDS) + 1)
+    texts = []
+    for _ in range(n):
+        text = " ".join(rng.choice(COMMON_WORDS, rng.integers(1, 5), p=p / p.sum()))
+        text += "!" * int(rng.integers(0, 4))
+        texts.append(text + f" w{rng.integers(10**6)}" if rng.random() < 0.5 else text)
+    return texts
+
+
 #: word features only, so tests train in about a second
 FAST_FEATURES = {"char_ngrams": None, "min_df": 1}
 

@@ -19,9 +19,8 @@ from tagsmith.features.tfidf import TfidfFeaturizer
 from tagsmith.models.knn import l2_normalize
 from tagsmith.pipeline.audit import AuditOptions, audit_corpus
 
-from conftest import FAST_FEATURES
-
-COMMON = "thank you so much love this lol yes no the a is it that what good great".split()
+from conftest import COMMON_WORDS as COMMON
+from conftest import FAST_FEATURES, short_texts
 
 
 def _corpus(rng, n_short=1500, n_copies=300):
@@ -100,17 +99,6 @@ def test_near_pairs_within_a_corpus_are_those_of_every_pair(monkeypatch):
         assert ((rows[i] * rows[j]).sum(axis=1) >= threshold - COSINE_TOLERANCE).all()
 
 
-def _short_texts(rng, n):
-    """Short texts of a few common words (Zipf-like), some with one rare word."""
-    p = 1 / np.arange(1, len(COMMON) + 1)
-    texts = []
-    for _ in range(n):
-        text = " ".join(rng.choice(COMMON, rng.integers(1, 5), p=p / p.sum()))
-        text += "!" * int(rng.integers(0, 4))
-        texts.append(text + f" w{rng.integers(10**6)}" if rng.random() < 0.5 else text)
-    return texts
-
-
 def test_audit_counts_every_near_pair_of_short_common_word_texts():
     """Among each document's 50 kNN neighbours (the index stops reading features
     thousands of texts share, like 'thank' and 'you') and the recount of saturated
@@ -119,7 +107,7 @@ def test_audit_counts_every_near_pair_of_short_common_word_texts():
     from tagsmith.pipeline.audit import _features
 
     rng = np.random.default_rng(1)
-    texts = _short_texts(rng, 5000)
+    texts = short_texts(rng, 5000)
     Y = sp.csr_matrix(rng.random((len(texts), 3)) < 0.4)
     space = LabelSpace.from_uris(["u:0", "u:1", "u:2"])
     options = AuditOptions(scores="knn", featurizer_params=FAST_FEATURES)

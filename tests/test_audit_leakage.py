@@ -16,18 +16,7 @@ from tagsmith.exceptions import InvalidParameterError
 from tagsmith.features.tfidf import TfidfFeaturizer
 from tagsmith.pipeline.audit import AuditOptions, audit_corpus
 
-COMMON = "thank you so much love this lol yes no the a is it that what good great".split()
-
-
-def _short_texts(rng, n):
-    """Short texts of a few common words (Zipf-like), some with one rare word."""
-    p = 1 / np.arange(1, len(COMMON) + 1)
-    texts = []
-    for _ in range(n):
-        text = " ".join(rng.choice(COMMON, rng.integers(1, 5), p=p / p.sum()))
-        text += "!" * int(rng.integers(0, 4))
-        texts.append(text + f" w{rng.integers(10**6)}" if rng.random() < 0.5 else text)
-    return texts
+from conftest import short_texts
 
 
 def _brute_force(train_X, other_X, threshold):
@@ -42,7 +31,7 @@ def _brute_force(train_X, other_X, threshold):
 
 def test_near_leaks_are_those_of_every_pair():
     rng = np.random.default_rng(3)
-    train, other = _short_texts(rng, 3000), _short_texts(rng, 400)
+    train, other = short_texts(rng, 3000), short_texts(rng, 400)
     featurizer = TfidfFeaturizer(min_df=1)
     train_X = featurizer.fit_transform(train)
     other_X = featurizer.transform(other)
@@ -71,8 +60,8 @@ def test_one_index_searched_with_several_splits_finds_what_each_search_does():
     """The audit builds the training side once for dev and test; each search must give
     what a search of its own would, and a threshold other than the index's is refused."""
     rng = np.random.default_rng(5)
-    train = _short_texts(rng, 1500)
-    splits = [_short_texts(rng, 200), _short_texts(rng, 150)]
+    train = short_texts(rng, 1500)
+    splits = [short_texts(rng, 200), short_texts(rng, 150)]
     featurizer = TfidfFeaturizer(min_df=1)
     train_X = featurizer.fit_transform(train)
     index = NearLeakIndex(train_X, 0.8)
@@ -100,7 +89,7 @@ def test_audit_finds_every_near_leak_of_short_common_texts():
     for the nearest: 13 of the 17 near leaks here were found (on GoEmotions 25 of 29,
     "Thank you!!!!!" at cosine 0.985 to "Thank you!!!!" among those missed)."""
     rng = np.random.default_rng(0)
-    train, dev = _short_texts(rng, 2500), _short_texts(rng, 300)
+    train, dev = short_texts(rng, 2500), short_texts(rng, 300)
     Y = sp.csr_matrix(np.eye(2, dtype=bool)[np.arange(len(train)) % 2])
     space = LabelSpace([Label("u:a"), Label("u:b")])
     result = audit_corpus(train, Y, space, splits={"dev": dev},

@@ -892,36 +892,29 @@ class _TrickleServer:
         self.httpd.server_close()
 
 
-def test_a_reply_sent_slowly_times_out_after_the_timeout_in_all():
+@pytest.mark.parametrize("slow, within", [
     # the timeout bounded each read from the socket, not the request: a server sending
     # its reply a byte at a time (a gateway padding with whitespace, a stalled proxy)
     # held a request with --timeout 0.5 for the 4 s it took, and one trickling forever
     # held the run forever
-    with _TrickleServer(padding=40, pause=0.1) as server:
+    ({"padding": 40, "pause": 0.1}, ({"padding": 3, "pause": 0.05}, 2.0)),
+    # then only the body was read by the request's deadline: getresponse read the status
+    # line and headers with the socket's timeout for each read, so a server sending them
+    # a byte at a time (70 bytes, 0.1 s apart) held a request with --timeout 0.5 for 7 s
+    ({"padding": 0, "pause": 0.1, "headers": True},
+     ({"padding": 0, "pause": 0.005, "headers": True}, 5.0)),
+], ids=["body", "headers"])
+def test_a_reply_sent_slowly_times_out_after_the_timeout_in_all(slow, within):
+    with _TrickleServer(**slow) as server:
         client = OpenAIChatClient(server.base_url, "m", timeout=0.5, max_retries=0)
         start = time.monotonic()
         with pytest.raises(LLMError, match=r"timed out after 0\.5 s"):
             client.complete(request())
         assert time.monotonic() - start < 2.0
     assert client.usage.n_failed == 1
-    with _TrickleServer(padding=3, pause=0.05) as server:  # slow, but within the timeout
-        client = OpenAIChatClient(server.base_url, "m", timeout=2.0, max_retries=0)
-        assert [client.complete(request()).text for _ in range(2)] == ["ok", "ok"]
-
-
-def test_reply_headers_sent_slowly_time_out_after_the_timeout_in_all():
-    # only the body was read by the request's deadline: getresponse read the status line
-    # and headers with the socket's timeout for each read, so a server sending them a
-    # byte at a time (70 bytes, 0.1 s apart) held a request with --timeout 0.5 for 7 s
-    with _TrickleServer(padding=0, pause=0.1, headers=True) as server:
-        client = OpenAIChatClient(server.base_url, "m", timeout=0.5, max_retries=0)
-        start = time.monotonic()
-        with pytest.raises(LLMError, match=r"timed out after 0\.5 s"):
-            client.complete(request())
-        assert time.monotonic() - start < 2.0
-    assert client.usage.n_failed == 1
-    with _TrickleServer(padding=0, pause=0.005, headers=True) as server:  # within it
-        client = OpenAIChatClient(server.base_url, "m", timeout=5.0, max_retries=0)
+    server_params, timeout = within  # slow, but within the timeout
+    with _TrickleServer(**server_params) as server:
+        client = OpenAIChatClient(server.base_url, "m", timeout=timeout, max_retries=0)
         assert [client.complete(request()).text for _ in range(2)] == ["ok", "ok"]
 
 
