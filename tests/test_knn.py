@@ -666,3 +666,34 @@ def test_dense_knn_float16_noise_of_an_orthogonal_row_does_not_vote_at_power_0()
     model = DenseKNNModel(n_neighbors=2, power=0.0).fit(np.vstack([near, -query]),
                                                         np.array([[1, 0], [0, 1]]))
     assert model.predict_topk(query[None], 2).scores.tolist() == [[1.0, 0.0]]
+
+
+def test_leave_one_out_holds_the_neighbours_only_when_asked():
+    # the n x n_neighbors arrays of neighbours and similarities were allocated (and
+    # filled with -1) whether or not they were returned: 240 MB for an audit's kNN
+    # scores of 600,000 documents x 50 neighbours that nothing read
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    n_docs, n_neighbors = 20_000, 50
+    X = sp.random(n_docs, 300, density=0.02, format="csr", random_state=1, dtype=np.float32)
+    X.data[:] = 1.0
+    Y = sp.csr_matrix((rng.random((n_docs, 5)) < 0.3).astype(np.float32))
+    model = KNNModel(n_neighbors=n_neighbors, n_jobs=1).fit(X, Y)
+    model.leave_one_out_topk(X, 1)  # compiled and warmed before measuring
+    neighbour_bytes = n_docs * n_neighbors * (4 + 4)
+
+    def peak(**kwargs):
+        tracemalloc.start()
+        try:
+            result = model.leave_one_out_topk(X, 1, **kwargs)
+            return result, tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    topk, plain = peak()
+    (asked, rows, sims), with_neighbours = peak(return_neighbors=True)
+    assert with_neighbours - plain > neighbour_bytes / 2  # others peak elsewhere
+    assert rows.shape == sims.shape == (n_docs, n_neighbors)
+    assert np.array_equal(asked.indices, topk.indices)
+    assert np.array_equal(asked.scores, topk.scores)

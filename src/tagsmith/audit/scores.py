@@ -21,8 +21,6 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from tagsmith._params import check_choice
 from tagsmith._plural import plural_s
 from tagsmith.topk import TopK
@@ -36,16 +34,11 @@ KNN_DEFAULTS = {"n_neighbors": 50}
 
 @dataclass
 class AuditScores:
-    """Out-of-sample ``topk`` (``n_docs x k``) and where it came from.
-
-    ``neighbors`` is ``(rows, sims)`` (``n_docs x m``) of each document's nearest
-    other documents when the source found them (``knn``), else ``None``.
-    """
+    """Out-of-sample ``topk`` (``n_docs x k``) and where it came from."""
 
     topk: TopK
     source: str
     details: dict = field(default_factory=dict)
-    neighbors: tuple[np.ndarray, np.ndarray] | None = None
     seconds: float = 0.0
 
     def describe(self) -> dict:
@@ -57,6 +50,7 @@ def knn_scores(X, Y, *, k: int, params: dict | None = None,
                show_progress: bool = False) -> AuditScores:
     """Leave-one-out kNN scores of the rows of ``X`` (docs x features) with labels ``Y``.
 
+    >>> import numpy as np
     >>> import scipy.sparse as sp
     >>> X = sp.csr_matrix(np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]]))
     >>> Y = sp.csr_matrix(np.array([[1, 0], [1, 0], [0, 1], [0, 1]]))
@@ -71,13 +65,14 @@ def knn_scores(X, Y, *, k: int, params: dict | None = None,
     if "show_progress" not in params:
         model.set_params(show_progress=show_progress)
     model.fit(X, Y)
-    topk, rows, sims = model.leave_one_out_topk(X, k, return_neighbors=True)
+    # the neighbours themselves are not kept: near duplicates are found exactly from
+    # the features (tagsmith.audit.duplicates.near_pairs), which they fed before
+    topk = model.leave_one_out_topk(X, k)
     seconds = time.perf_counter() - started
     logger.info("leave-one-out kNN scores of %d document%s in %.1f s", X.shape[0],
                 plural_s(X.shape[0]), seconds)
     shown = {k: v for k, v in model.get_params().items() if k != "show_progress"}
-    return AuditScores(topk, "knn", {"model": "knn", "params": shown},
-                       (rows, sims), seconds)
+    return AuditScores(topk, "knn", {"model": "knn", "params": shown}, seconds=seconds)
 
 
 def crossfit_scores(X, Y, *, model: str, params: dict | None = None, n_folds: int = 5,
@@ -101,7 +96,7 @@ def from_crossfit(crossfit, source: str) -> AuditScores:
     return AuditScores(crossfit.topk, source,
                        {"model": crossfit.model, "params": params,
                         "n_folds": crossfit.n_folds, "seed": crossfit.seed},
-                       None, crossfit.seconds)
+                       crossfit.seconds)
 
 
 def check_source(source: str) -> str:

@@ -502,7 +502,6 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
         duplicates = dup.find_duplicates(texts, Y, None, hashes=hashes,
                                          threshold=options.near_duplicate_threshold,
                                          features=X if options.near_duplicates else None)
-        scores.neighbors = None  # n x m arrays: not needed any more
         step("duplicates")
         issues = find_label_issues(Y, scores.topk, X=X, evidence=options.evidence,
                                    max_missing_per_doc=options.max_missing_per_doc,
