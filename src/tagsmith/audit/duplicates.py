@@ -378,8 +378,7 @@ def near_pairs(X, hashes: np.ndarray, Y, threshold: float = NEAR_DUPLICATE_THRES
     >>> found.links.tolist()  # documents 1 and 2 (and so 4) join document 0's group
     [[0, 1], [0, 2]]
     """
-    from tagsmith.models._knn_kernels import pair_dots_kernel, union_pairs_kernel
-    from tagsmith.models.knn import l2_normalize
+    from tagsmith.models._knn_kernels import union_pairs_kernel
 
     docs = np.flatnonzero(hashes != EMPTY_HASH)
     _, first, group, sizes = np.unique(hashes[docs], return_index=True, return_inverse=True,
@@ -391,36 +390,21 @@ def near_pairs(X, hashes: np.ndarray, Y, threshold: float = NEAR_DUPLICATE_THRES
     group = renumber[group.ravel()]
     some_set, mixed, set_counts = _group_label_sets(group, sp.csr_matrix(Y)[docs], len(reps))
 
-    rows = l2_normalize(sp.csr_matrix(X)[reps])  # only the representatives copied
-    rows.sort_indices()
-    cut = threshold - COSINE_TOLERANCE
-    rank = np.empty(rows.shape[1], np.int32)
-    rank[np.argsort(np.bincount(rows.indices, minlength=rows.shape[1]), kind="stable")] = (
-        np.arange(rows.shape[1], dtype=np.int32))
-    prefix = _prefix_rows(rows, rank, max(cut - 1e-5, 0.0))  # as NearLeakIndex
-    prefix_t = prefix.T.tocsr()
-    estimate = np.cumsum(prefix @ np.diff(prefix_t.indptr).astype(np.float64))
-    arrays = (rows.indptr.astype(np.int64), rows.indices.astype(np.int32, copy=False),
-              rows.data)
+    # the representatives searched against themselves, as a split against training
+    # documents (only the representatives' rows copied)
+    index = NearLeakIndex(sp.csr_matrix(X)[reps], threshold, keep_prefix=True)
     parent = np.arange(len(reps), dtype=np.int64)
     listed: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     n_listed = n_pairs = n_conflicting = n_candidates = 0
-    complete, start = True, 0
-    while start < len(reps):
-        done = estimate[start - 1] if start else 0.0
-        stop = max(start + 1, int(np.searchsorted(estimate, done + LEAK_BLOCK_PAIRS,
-                                                  side="right")))
-        candidates = (prefix[start:stop] @ prefix_t).tocoo()
-        a, b = candidates.row.astype(np.int64) + start, candidates.col.astype(np.int64)
+    complete = True
+    for a, b in index.candidate_blocks():
         upper = b > a  # each unordered pair once; a text and itself is no near pair
         a, b = a[upper], b[upper]
         if n_candidates + len(a) > MAX_CANDIDATE_PAIRS:
             complete = False
             break
         n_candidates += len(a)
-        sims = pair_dots_kernel(*arrays, *arrays, a, b)
-        near = (sims >= cut) & (sims > 0)
-        a, b, sims = a[near], b[near], sims[near]
+        a, b, sims = index.near(None, a, b)
         weight = sizes[a] * sizes[b]
         same = np.where(some_set[a] == some_set[b], weight, 0)
         either_mixed = np.flatnonzero(mixed[a] | mixed[b])
@@ -434,7 +418,6 @@ def near_pairs(X, hashes: np.ndarray, Y, threshold: float = NEAR_DUPLICATE_THRES
         if take > 0:
             listed.append((reps[a[:take]], reps[b[:take]], sims[:take]))
             n_listed += take
-        start = stop
     while True:  # every text's root (the first text of its group)
         root = parent[parent]
         if np.array_equal(root, parent):
@@ -461,7 +444,8 @@ class NearLeakIndex:
     [[1], [-1]]
     """
 
-    def __init__(self, train_X, threshold: float = NEAR_DUPLICATE_THRESHOLD):
+    def __init__(self, train_X, threshold: float = NEAR_DUPLICATE_THRESHOLD, *,
+                 keep_prefix: bool = False):
         from tagsmith.models.knn import l2_normalize
 
         train = l2_normalize(sp.csr_matrix(train_X))
@@ -475,15 +459,50 @@ class NearLeakIndex:
         self._rank = np.empty(train.shape[1], np.int32)
         self._rank[np.argsort(np.bincount(train.indices, minlength=train.shape[1]),
                               kind="stable")] = np.arange(train.shape[1], dtype=np.int32)
-        self._prefix_t = _prefix_rows(train, self._rank, self._bound).T.tocsr()
+        prefix = _prefix_rows(train, self._rank, self._bound)
+        self._prefix_t = prefix.T.tocsr()
+        # the training rows' own prefixes, for a self-join (:func:`near_pairs`)
+        self._prefix = prefix if keep_prefix else None
         # per prefix feature, how many training rows hold it in their prefix
         self._posting = np.diff(self._prefix_t.indptr).astype(np.float64)
         self._train_arrays = (train.indptr.astype(np.int64),
                               train.indices.astype(np.int32, copy=False), train.data)
 
+    def candidate_blocks(self, other_prefix: sp.csr_matrix | None = None):
+        """The pairs ``(a, b)`` (row of the other side, training row) whose prefixes share
+        a feature, a block of about :data:`LEAK_BLOCK_PAIRS` at a time (``a`` ascending
+        across blocks): every pair that can reach the threshold is among them.
+        ``other_prefix`` None: the training rows against themselves (built with
+        ``keep_prefix``)."""
+        if other_prefix is None:
+            if self._prefix is None:
+                raise ValueError("a self-join needs NearLeakIndex(..., keep_prefix=True)")
+            other_prefix = self._prefix
+        # an upper bound of each row's candidate pairs (more where prefix features repeat)
+        estimate = np.cumsum(other_prefix @ self._posting)
+        start = 0
+        while start < other_prefix.shape[0]:
+            done = estimate[start - 1] if start else 0.0
+            stop = max(start + 1, int(np.searchsorted(estimate, done + LEAK_BLOCK_PAIRS,
+                                                      side="right")))
+            pairs = (other_prefix[start:stop] @ self._prefix_t).tocoo()
+            yield pairs.row.astype(np.int64) + start, pairs.col.astype(np.int64)
+            start = stop
+
+    def near(self, other_arrays: tuple | None, a: np.ndarray, b: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Of the candidate pairs ``(a, b)``, those whose exact cosine (``other_arrays``:
+        the other side's normalised CSR indptr, indices, data; None: the training rows')
+        reaches the threshold, with their cosines (a cosine of 0 never does)."""
+        from tagsmith.models._knn_kernels import pair_dots_kernel
+
+        other = self._train_arrays if other_arrays is None else other_arrays
+        sims = pair_dots_kernel(other[0], other[1], other[2], *self._train_arrays, a, b)
+        keep = (sims >= self._cut) & (sims > 0)
+        return a[keep], b[keep], sims[keep]
+
     def search(self, other_X) -> tuple[np.ndarray, np.ndarray]:
         """``(nearest, cosine)`` per row of ``other_X`` (:func:`near_leaks`)."""
-        from tagsmith.models._knn_kernels import pair_dots_kernel
         from tagsmith.models.knn import l2_normalize
 
         other = l2_normalize(sp.csr_matrix(other_X))
@@ -494,26 +513,13 @@ class NearLeakIndex:
         other.sort_indices()
         nearest = np.full(other.shape[0], -1, np.int64)
         cosine = np.zeros(other.shape[0])
-        other_prefix = _prefix_rows(other, self._rank, self._bound)
-        # an upper bound of each query's candidate pairs (more where prefix features repeat)
-        estimate = np.cumsum(other_prefix @ self._posting)
-        kernel_arrays = (other.indptr.astype(np.int64),
-                         other.indices.astype(np.int32, copy=False), other.data,
-                         *self._train_arrays)
-        start = 0
-        while start < other.shape[0]:
-            done = estimate[start - 1] if start else 0.0
-            stop = max(start + 1, int(np.searchsorted(estimate, done + LEAK_BLOCK_PAIRS,
-                                                      side="right")))
-            pairs = (other_prefix[start:stop] @ self._prefix_t).tocoo()
-            a, b = pairs.row.astype(np.int64) + start, pairs.col.astype(np.int64)
-            sims = pair_dots_kernel(*kernel_arrays, a, b)
-            keep = (sims >= self._cut) & (sims > 0)
-            a, b, sims = a[keep], b[keep], sims[keep]
+        other_arrays = (other.indptr.astype(np.int64),
+                        other.indices.astype(np.int32, copy=False), other.data)
+        for a, b in self.candidate_blocks(_prefix_rows(other, self._rank, self._bound)):
+            a, b, sims = self.near(other_arrays, a, b)
             best = np.lexsort((b, -sims, a))  # per query: highest cosine, then first row
             first = best[np.r_[True, a[best][1:] != a[best][:-1]]] if len(best) else best
             nearest[a[first]], cosine[a[first]] = b[first], sims[first]
-            start = stop
         return nearest, cosine
 
 
