@@ -811,7 +811,7 @@ def test_a_conformal_fraction_leaving_a_part_a_handful_is_refused_and_a_lopsided
             fit_confidence(heldout, options=ConfidenceOptions(conformal_fraction=fraction))
     caplog.set_level(logging.WARNING, logger="tagsmith")
     fit_confidence(heldout, options=ConfidenceOptions(conformal_fraction=0.97))
-    assert "--conformal-fraction 0.97 splits the 1000 held-out documents unevenly (30 " \
+    assert "conformal_fraction 0.97 splits the 1000 held-out documents unevenly (30 " \
         "would go to the calibrator, 970 to the conformal sets)" in caplog.text
     caplog.clear()
     fit_confidence(heldout, options=ConfidenceOptions(conformal_fraction=0.9))  # 100 and 900

@@ -175,7 +175,7 @@ def atomic_binary_writer(path: str | Path) -> Iterator[BinaryIO]:
 
     Writes go to a temporary file in the same directory, which is synced and renamed
     over ``path`` on success and removed on any error (Ctrl-C included), so ``path``
-    is never left half written; one a killed process left (``.NAME.HOST-PID-*.tmp``,
+    is never left half written; one a killed process left (``.NAME.HOST~NS-PID-*.tmp``,
     see :mod:`tagsmith.store.staging`) is removed by the next write to ``path``. An
     existing file's permissions are kept, a new file gets what :func:`open` would give
     it (``0o666`` less the umask); missing folders are created.

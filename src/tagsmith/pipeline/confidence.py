@@ -240,7 +240,7 @@ def _split(heldout: HeldoutScores, options: ConfidenceOptions, crossfit, crossfi
             f"conformal sets ({parts})", options.conformal_fraction)
     if smallest < FEW_HELDOUT_DOCS // 2 <= n // 2:  # fewer held-out documents: check_heldout
         # warns already, whatever the share
-        logger.warning("--conformal-fraction %g splits the %d held-out documents unevenly "
+        logger.warning("conformal_fraction %g splits the %d held-out documents unevenly "
                        "(%s): fitted on so few, that part is unreliable (%d or more each "
                        "recommended)", options.conformal_fraction, n, parts,
                        FEW_HELDOUT_DOCS // 2)

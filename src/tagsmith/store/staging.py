@@ -1,13 +1,13 @@
 """Staging folders that name their owner, and the clean-up of those a killed process left.
 
-A bundle is staged as ``.NAME.tmp-HOST-PID-XXXXXXXX`` beside its target (the bundle it
-replaces moved aside as ``.NAME.old-HOST-PID-XXXXXXXX``), an audit as
-``.audit-HOST-PID-XXXXXXXX`` inside its output folder. A process killed outright
-(SIGKILL, the OOM killer) cannot remove them; they stayed forever. With the owner in the
-name, the next writer removes the ones whose process no longer runs on this host, and
-only those: another host's folder, a live process's, or a name that does not parse
-(one written before, ``.NAME.tmp-XXXXXXXX``) is never touched, as the save that owns it
-may still be running.
+A bundle is staged as ``.NAME.tmp-OWNER-XXXXXXXX`` beside its target (the bundle it
+replaces moved aside as ``.NAME.old-OWNER-XXXXXXXX``), an audit as
+``.audit-OWNER-XXXXXXXX`` inside its output folder, OWNER being ``HOST~NS-PID`` (below).
+A process killed outright (SIGKILL, the OOM killer) cannot remove them; they stayed
+forever. With the owner in the name, the next writer removes the ones whose process no
+longer runs on this host, and only those: another host's folder, a live process's, or a
+name that does not parse (one written before, ``.NAME.tmp-XXXXXXXX``) is never touched,
+as the save that owns it may still be running.
 
 Single files written atomically (:func:`tagsmith.data.textio.atomic_binary_writer`, the
 LLM pipeline's outputs) are written as ``.NAME.HOST~NS-PID-XXXXXXXX.SUFFIX`` beside their
@@ -105,7 +105,7 @@ def make_staging(folder: Path, prefix: str) -> Path:
 
 
 def make_staging_file(target: Path, suffix: str) -> tuple[int, Path]:
-    """A new empty file (mode 0600) beside ``target``, named ``.NAME.HOST-PID-XXXXXXXX``
+    """A new empty file (mode 0600) beside ``target``, named ``.NAME.HOST~NS-PID-XXXXXXXX``
     + ``suffix`` (NAME :func:`short_name` of the target's), and its open descriptor."""
     fd, name = tempfile.mkstemp(dir=target.parent, suffix=suffix,
                                 prefix=f".{short_name(target.name)}.{owner_tag()}-")
