@@ -697,3 +697,20 @@ def test_leave_one_out_holds_the_neighbours_only_when_asked():
     assert rows.shape == sims.shape == (n_docs, n_neighbors)
     assert np.array_equal(asked.indices, topk.indices)
     assert np.array_equal(asked.scores, topk.scores)
+
+
+@pytest.mark.parametrize("bad, shown", [
+    ([["a", "b"], ["c", "d"]], "list"),  # strings are not parsed as numbers
+    (np.array([[1 + 2j, 0.0]]), "dtype complex128"),  # nor complex numbers cut to reals
+    (np.zeros(3), "1-D array"),
+])
+def test_dense_and_sparse_feature_checks_name_x_alike(bad, shown):
+    """Both feature checks (the sparse models' and the dense kNN's) refuse what is not a
+    2-D matrix of real numbers the same way: naming X and what was given."""
+    from tagsmith.models.base import check_features
+    from tagsmith.models.dense_knn import check_dense_features
+
+    for check in (check_features, check_dense_features):
+        with pytest.raises(InvalidParameterError, match="X") as info:
+            check(bad)
+        assert shown in str(info.value)

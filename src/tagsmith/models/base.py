@@ -206,6 +206,24 @@ def _int32_indices(X: sp.csr_matrix) -> sp.csr_matrix:
                          shape=X.shape)
 
 
+def dense_float32_2d(X) -> np.ndarray:
+    """Dense ``X`` (an array or nested lists) as a 2-D float32 array, or
+    :class:`InvalidParameterError` naming ``X``: complex numbers would lose their imaginary
+    part and strings would be parsed, and numpy's own words for ragged rows do not say
+    which argument was wrong."""
+    try:
+        kind = np.asarray(X).dtype.kind
+        if kind in "cSUV":
+            raise TypeError(kind)
+        out = np.asarray(X, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise InvalidParameterError("X", "a 2-D feature matrix of real numbers",
+                                    _describe(X)) from None
+    if out.ndim != 2:
+        raise InvalidParameterError("X", "a 2-D feature matrix", f"{out.ndim}-D array")
+    return out
+
+
 def check_features(X, *, n_features: int | None = None) -> sp.csr_matrix:
     """Validate a feature matrix and return it as CSR float32."""
     given = X
@@ -220,17 +238,7 @@ def check_features(X, *, n_features: int | None = None) -> sp.csr_matrix:
             if summed.nnz != X.nnz:
                 X = summed
     else:
-        try:
-            kind = np.asarray(X).dtype.kind
-            if kind in "cSUV":  # complex lost its imaginary part, strings were parsed
-                raise TypeError(kind)
-            X = np.asarray(X, dtype=np.float32)
-        except (TypeError, ValueError):  # strings, ragged rows: numpy's words, not ours
-            raise InvalidParameterError("X", "a 2-D feature matrix of real numbers",
-                                        _describe(X)) from None
-        if X.ndim != 2:
-            raise InvalidParameterError("X", "a 2-D feature matrix", f"{X.ndim}-D array")
-        X = sp.csr_matrix(X)
+        X = sp.csr_matrix(dense_float32_2d(X))
     if X.nnz and not np.all(np.isfinite(X.data)):
         refuse_non_finite_features(given)
     if n_features is not None and X.shape[1] != n_features:

@@ -35,6 +35,7 @@ from tagsmith.models.base import (
     SOFT_TARGETS,
     BaseModel,
     check_targets,
+    dense_float32_2d,
     refuse_non_finite_features,
     scaled_weights,
 )
@@ -62,16 +63,7 @@ def check_dense_features(X, *, n_features: int | None = None) -> np.ndarray:
                                         f"a large sparse matrix {X.shape}")
         X = X.toarray()
     given = X
-    try:
-        kind = np.asarray(X).dtype.kind
-        if kind in "cSUV":  # complex lost its imaginary part, strings were parsed
-            raise TypeError(kind)
-        X = np.asarray(X, dtype=np.float32)
-    except (TypeError, ValueError):  # strings, ragged rows: numpy's words, not ours
-        raise InvalidParameterError("X", "a 2-D feature matrix of real numbers",
-                                    type(X).__name__) from None
-    if X.ndim != 2:
-        raise InvalidParameterError("X", "a 2-D feature matrix", f"{X.ndim}-D array")
+    X = dense_float32_2d(X)
     # row-major: a row's norm and cosines are sums along it, and numpy adds along the rows
     # of a Fortran-ordered (or densified CSC) matrix in another order, so the same
     # document got scores an ulp apart (enough to reorder equally similar neighbours)
