@@ -20,6 +20,15 @@ from tagsmith._params import check_bool, check_int, check_param_names
 from tagsmith.data.textio import check_no_lone_surrogate
 from tagsmith.exceptions import InvalidParameterError, NotFittedError
 
+#: texts longer than this (in characters) are counted a chunk at a time when transformed
+#: (:func:`_streamed_counts`): the analyzer's list of every n-gram of a 16 MB text took
+#: about 3.8 GB; shorter texts keep scikit-learn's faster list-based counting
+STREAM_MIN_CHARS = 100_000
+#: about how many characters of a long text are analyzed at a time (a chunk ends after a
+#: whitespace character, so no token or char_wb n-gram is cut)
+STREAM_CHUNK_CHARS = 1 << 16
+_WHITESPACE = re.compile(r"\s")
+
 # one- and two-letter tokens matter in short texts ("ok", "no", "i")
 WORD_TOKEN_PATTERN = r"(?u)\b\w+\b"
 #: invisible characters that never separate words: soft hyphen, word joiner and the
@@ -263,9 +272,30 @@ class TfidfFeaturizer:
             if not block.terms:
                 outputs.append(sp.csr_matrix((len(texts), 0), dtype=np.float32))
                 continue
-            counts = block.counter(self).transform(self._shown(texts, block.analyzer)).tocsr()
-            outputs.append(self._weight(counts, block))
+            outputs.append(self._weight(self._counts(texts, block), block))
         return self._combine(outputs)
+
+    def _counts(self, texts: list[str], block: _Block) -> sp.csr_matrix:
+        """The term counts of ``texts`` in ``block``'s vocabulary: texts longer than
+        :data:`STREAM_MIN_CHARS` counted a chunk at a time (the same counts), the others
+        by scikit-learn in batches."""
+        counter = block.counter(self)
+        shown = self._shown(texts, block.analyzer)
+        if all(len(text) <= STREAM_MIN_CHARS for text in texts):
+            return counter.transform(shown).tocsr()
+        pieces: list[sp.csr_matrix] = []
+        batch: list[str] = []
+        for text in shown:
+            if len(text) <= STREAM_MIN_CHARS:
+                batch.append(text)
+                continue
+            if batch:
+                pieces.append(counter.transform(batch).tocsr())
+                batch = []
+            pieces.append(_streamed_counts(counter, block.analyzer, block.vocabulary(), text))
+        if batch:
+            pieces.append(counter.transform(batch).tocsr())
+        return sp.vstack(pieces, format="csr", dtype=np.float32)
 
     def _shown(self, texts: list[str], analyzer: str) -> Iterable[str]:
         """``texts``, through a progress bar when ``show_progress`` is on."""
@@ -364,12 +394,93 @@ class _Block:
         self.terms = terms
         self.idf = idf
         self._counter = None
+        self._vocabulary: dict[str, int] | None = None
+
+    def vocabulary(self) -> dict[str, int]:
+        """Each term's column."""
+        if self._vocabulary is None:
+            self._vocabulary = {term: i for i, term in enumerate(self.terms)}
+        return self._vocabulary
 
     def counter(self, featurizer: TfidfFeaturizer):
         if self._counter is None:
-            vocabulary = {term: i for i, term in enumerate(self.terms)}
-            self._counter = featurizer._counter(self.analyzer, self.ngrams, vocabulary=vocabulary)
+            self._counter = featurizer._counter(self.analyzer, self.ngrams,
+                                                vocabulary=self.vocabulary())
         return self._counter
+
+
+def _streamed_counts(counter, analyzer: str, vocabulary: dict[str, int], text: str,
+                     chunk_chars: int | None = None) -> sp.csr_matrix:
+    """One row of the counts ``counter.transform([text])`` gives, without the list of
+    every n-gram of ``text`` its analyzer builds (gigabytes for a text of megabytes).
+
+    The whole text is preprocessed first (NFC and lowercasing do not commute with
+    cutting), then analyzed about ``chunk_chars`` characters at a time, each chunk ending
+    after a whitespace character: no token, and no ``char_wb`` n-gram (which stays
+    inside a word), spans two chunks. Word n-grams do: the last ``max_n - 1`` tokens of
+    the text so far are carried into the next chunk, and each n-gram is counted in the
+    chunk holding its last token, so none is lost or counted twice. Each chunk's n-grams
+    are counted straight into their vocabulary columns.
+    """
+    from collections import Counter
+
+    chunk_chars = STREAM_CHUNK_CHARS if chunk_chars is None else chunk_chars
+    text = counter.build_preprocessor()(counter.decode(text))
+    min_n, max_n = counter.ngram_range
+    tokenize = counter.build_tokenizer() if analyzer == "word" else None
+    totals: dict[int, int] = {}
+    carry: list[str] = []
+    for chunk in _whitespace_chunks(text, chunk_chars):
+        if tokenize is not None:
+            window = carry + tokenize(chunk)
+            grams = _word_ngrams_ending_after(window, len(carry), min_n, max_n)
+            carry = window[len(window) - (max_n - 1):] if max_n > 1 else []
+        else:
+            grams = _char_wb_ngrams(chunk, min_n, max_n)
+        for term, count in Counter(grams).items():
+            column = vocabulary.get(term)
+            if column is not None:
+                totals[column] = totals.get(column, 0) + count
+    columns = np.array(sorted(totals), dtype=np.int64)
+    values = np.array([totals[c] for c in columns.tolist()], dtype=np.intc)
+    return sp.csr_matrix((values.astype(np.float32), columns, [0, len(columns)]),
+                         shape=(1, len(vocabulary)), dtype=np.float32)
+
+
+def _whitespace_chunks(text: str, size: int) -> Iterator[str]:
+    """``text`` in consecutive pieces of at least ``size`` characters (the last may be
+    shorter), each but the last ending just after a whitespace character; a stretch
+    without whitespace stays whole."""
+    start = 0
+    while start < len(text):
+        found = _WHITESPACE.search(text, start + max(size, 1) - 1)
+        end = len(text) if found is None else found.end()
+        yield text[start:end]
+        start = end
+
+
+def _word_ngrams_ending_after(tokens: list[str], first: int, min_n: int,
+                              max_n: int) -> Iterator[str]:
+    """The word n-grams (``min_n`` to ``max_n`` tokens, joined by a space, as
+    scikit-learn joins them) of ``tokens`` whose last token is at ``first`` or after."""
+    for n in range(min_n, max_n + 1):
+        for i in range(max(0, first - n + 1), len(tokens) - n + 1):
+            yield tokens[i] if n == 1 else " ".join(tokens[i:i + n])
+
+
+def _char_wb_ngrams(text: str, min_n: int, max_n: int) -> Iterator[str]:
+    """scikit-learn's ``char_wb`` n-grams of ``text``: those of each whitespace-separated
+    word padded with a space on either side; a padded word shorter than ``n`` counts
+    once, whole, and no longer n-grams are taken from it."""
+    for word in text.split():
+        word = " " + word + " "
+        length = len(word)
+        for n in range(min_n, max_n + 1):
+            yield word[:n]
+            for offset in range(1, length - n + 1):
+                yield word[offset:offset + n]
+            if length <= n:
+                break
 
 
 def _most_frequent(counts: sp.csr_matrix, limit: int) -> np.ndarray:

@@ -1,0 +1,98 @@
+"""Long texts are counted a chunk at a time when transformed (features/tfidf.py
+STREAM_MIN_CHARS): the features are those of the list-based path, with far less memory."""
+
+import random
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from tagsmith.features import tfidf
+from tagsmith.features.tfidf import TfidfFeaturizer
+
+WORDS = ["Café", "naïve", "a", "I", "Straße", "हिन्दी", "x", "ab", "dog", "cat's", "ÉTÉ",
+         "e\u0301te\u0301", "İstanbul", "Ver\xadsicherung", "עִבְרִית", "don't", "3.14",
+         "longwordlongerthanachunk"]
+SEPARATORS = [" ", "  ", "\t", "\n", ", ", "-", " \u00a0", "\r\n ", ".", " \u2060"]
+
+
+def _text(rng, n_chars):
+    parts, size = [], 0
+    while size < n_chars:
+        part = rng.choice(WORDS) + rng.choice(SEPARATORS)
+        parts.append(part)
+        size += len(part)
+    return "".join(parts)
+
+
+def _same(a, b):
+    assert a.shape == b.shape
+    np.testing.assert_array_equal(a.indptr, b.indptr)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_array_equal(a.data, b.data)
+
+
+SETTINGS = [
+    {},  # word (1, 2) and char_wb (2, 5), lowercase, normalize_unicode
+    {"word_ngrams": (1, 3), "char_ngrams": (1, 4), "lowercase": False},
+    {"word_ngrams": (2, 3), "char_ngrams": None, "normalize_unicode": False},
+    {"word_ngrams": (1, 1), "char_ngrams": (3, 3), "lowercase": False,
+     "normalize_unicode": False},
+    {"word_ngrams": None, "char_ngrams": (4, 6), "sublinear_tf": False},
+]
+
+
+@pytest.mark.parametrize("settings", SETTINGS, ids=range(len(SETTINGS)))
+@pytest.mark.parametrize("chunk_chars", [1, 5, 13, 1000])
+def test_streamed_counts_equal_the_list_based_ones(settings, chunk_chars, monkeypatch):
+    rng = random.Random(7)
+    corpus = [_text(rng, 300) for _ in range(40)]
+    featurizer = TfidfFeaturizer(min_df=1, **settings).fit(corpus)
+    # long texts among short ones, a text without whitespace, an empty and a blank one
+    texts = [corpus[0], _text(rng, 6000), "", _text(rng, 4000), corpus[1], "Straße" * 700,
+             "  \n ", _text(rng, 3001)]
+    monkeypatch.setattr(tfidf, "STREAM_MIN_CHARS", 10**9)
+    expected = featurizer.transform(texts)
+    monkeypatch.setattr(tfidf, "STREAM_MIN_CHARS", 100)
+    monkeypatch.setattr(tfidf, "STREAM_CHUNK_CHARS", chunk_chars)
+    # the chunks do cut across words and across word n-grams
+    long_text = texts[1]
+    assert any(long_text[i].isalnum() and long_text[i + 1].isalnum()
+               for i in range(chunk_chars - 1, len(long_text) - 1, chunk_chars))
+    _same(featurizer.transform(texts), expected)
+
+
+def test_whitespace_chunks_cover_the_text_and_end_after_whitespace():
+    text = "ab cd  efgh\tij" + "k" * 50 + " l"
+    for size in (1, 2, 3, 7, 100):
+        chunks = list(tfidf._whitespace_chunks(text, size))
+        assert "".join(chunks) == text
+        assert all(chunk[-1].isspace() for chunk in chunks[:-1])
+        assert all(len(chunk) >= size for chunk in chunks[:-1])
+
+
+def _peak(function):
+    tracemalloc.start()
+    try:
+        function()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_long_text_takes_far_less_memory_streamed(monkeypatch):
+    rng = random.Random(3)
+    vocab = ["".join(rng.choice("abcdefghij") for _ in range(rng.randint(20, 30)))
+             for _ in range(3000)]
+    corpus = [" ".join(rng.choices(vocab, k=40)) for _ in range(100)]
+    featurizer = TfidfFeaturizer(min_df=1, char_ngrams=None).fit(corpus)
+    text = " ".join(rng.choices(vocab, k=200_000))  # about 5 MB
+    assert len(text) > 4_500_000
+    monkeypatch.setattr(tfidf, "STREAM_MIN_CHARS", 10**9)
+    listed = _peak(lambda: featurizer.transform([text]))
+    monkeypatch.setattr(tfidf, "STREAM_MIN_CHARS", 100_000)
+    streamed = _peak(lambda: featurizer.transform([text]))
+    # the list path holds 400,000 n-gram strings; the streamed one a chunk's worth and
+    # the preprocessed text
+    assert streamed * 3 < listed, (streamed, listed)
+    assert streamed < 3 * len(text), (streamed, len(text))
