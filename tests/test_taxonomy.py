@@ -1224,3 +1224,61 @@ def test_blank_documents_are_left_out_of_the_taxonomy_sample(summarise):
         assert taxonomy.summaries["n_docs"] == 3 and taxonomy.summaries["n_calls"] == 2
     with pytest.raises(InvalidParameterError, match="at least one document with text"):
         generate_taxonomy(["", " \n"], OpenAIChatClient(server.base_url, "m"), options)
+
+
+def test_taxonomy_outputs_restore_the_copy_a_run_killed_mid_swap_kept_aside(tmp_path, caplog):
+    # a run killed mid-swap left 't.csv' only as its copy kept aside ('.t.csv.*.old'):
+    # the next run deleted that copy as stale, so when its own write then failed the
+    # last good vocabulary was gone. It is put back first now, and kept on failure.
+    import logging
+    import subprocess
+    import sys
+
+    from tagsmith.pipeline.llm import _write_together
+    from tagsmith.store.staging import _host
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    csv, ttl = tmp_path / "t.csv", tmp_path / "t.ttl"
+    (tmp_path / f".t.csv.{_host()}-{dead.pid}-abcd1234.old").write_text("good csv\n")
+    ttl.write_text("good skos\n")
+
+    def failing(path):
+        raise OSError(28, "No space left on device")
+
+    with caplog.at_level(logging.WARNING, logger="tagsmith"), pytest.raises(OSError):
+        _write_together([(csv, lambda path: path.write_text("new csv\n")), (ttl, failing)])
+    assert csv.read_text() == "good csv\n" and ttl.read_text() == "good skos\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv", "t.ttl"]
+    assert any("restored" in r.getMessage() and "t.csv" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_remove_stale_files_restores_the_newest_copy_only_where_the_target_is_missing(
+        tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tagsmith.store.staging import _host, remove_stale_files
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    target = tmp_path / "t.csv"
+    older = tmp_path / f".t.csv.{_host()}-{dead.pid}-aaaa.old"
+    newer = tmp_path / f".t.csv.{_host()}-{dead.pid}-bbbb.old"
+    older.write_text("older\n")
+    newer.write_text("newer\n")
+    os.utime(older, (1_000_000, 1_000_000))
+    remove_stale_files(target, ".old")  # without restore: deleted, as before
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    older.write_text("older\n")
+    newer.write_text("newer\n")
+    os.utime(older, (1_000_000, 1_000_000))
+    remove_stale_files(target, ".old", restore=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]
+    assert target.read_text() == "newer\n"
+    older.write_text("older\n")  # the target exists now: a stale copy is only removed
+    remove_stale_files(target, ".old", restore=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]
+    assert target.read_text() == "newer\n"

@@ -142,7 +142,9 @@ def _write_together(writes) -> None:
             # share), named after this process: the next run removes those of a killed
             # one (SIGKILL, the OOM killer), which stayed forever
             remove_stale_files(path, "".join(path.suffixes))
-            remove_stale_files(path, ".old")
+            # a run killed mid-swap may have left an output only as its copy kept
+            # aside: put it back (the last good output), never delete it
+            remove_stale_files(path, ".old", restore=True)
             fd, name = make_staging_file(path, "".join(path.suffixes))
             os.close(fd)
             done.append((Path(name), path))

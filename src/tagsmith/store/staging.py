@@ -112,11 +112,34 @@ def make_staging_file(target: Path, suffix: str) -> tuple[int, Path]:
     return fd, Path(name)
 
 
-def remove_stale_files(target: Path, suffix: str) -> None:
+def remove_stale_files(target: Path, suffix: str, *, restore: bool = False) -> None:
     """Delete the files :func:`make_staging_file` made for ``target`` with ``suffix`` for
-    processes of this host that no longer run (a write killed outright left them)."""
-    for path, pid in stale_staging(target.parent, f".{short_name(target.name)}.", suffix,
-                                   files=True):
+    processes of this host that no longer run (a write killed outright left them).
+
+    With ``restore`` (for outputs kept aside while others are swapped in, as
+    ``.NAME.HOST~NS-PID-XXXXXXXX.old``): where ``target`` itself is missing, the newest
+    such file is the last good output and is renamed back to ``target`` (with a
+    warning) instead of deleted; a run killed mid-swap lost it on the next run. Where
+    ``target`` exists, they are deleted as without ``restore``."""
+    stale = stale_staging(target.parent, f".{short_name(target.name)}.", suffix, files=True)
+    if restore and stale and not os.path.lexists(target):
+        def modified(item: tuple[Path, int]) -> float:
+            try:
+                return item[0].stat().st_mtime
+            except OSError:
+                return float("-inf")
+
+        newest = max(stale, key=modified)
+        try:
+            os.replace(newest[0], target)
+        except OSError as exc:
+            logger.warning("could not restore %s from %s, the copy a write killed mid-swap "
+                           "(process %d) kept of it: %s", target, newest[0], newest[1], exc)
+        else:
+            stale.remove(newest)
+            logger.warning("restored %s from %s: a write killed mid-swap (process %d) "
+                           "left it missing", target, newest[0], newest[1])
+    for path, pid in stale:
         with contextlib.suppress(OSError):
             path.unlink()
             logger.info("removed %s, the temporary file of a write to %s that was killed "
