@@ -1224,7 +1224,8 @@ CRAFTED_SPLIT = {
     "soft-labels": ("isotonic", "calibration_split.npz", _map("y_data", lambda a: a / 2),
                     "calibration split labels hold 0.5"),
     "label-twice": ("platt", "calibration_split.npz", _label_twice,
-                    "calibration split labels hold 2"),
+                    r"calibration split labels store label \d+ of document \d+ 2 times "
+                    r"\(counted from 0\), expected each once"),
     "string-rows": ("platt", "calibration_split.npz", _map("rows", lambda a: a.astype(str)),
                     "calibration split rows is not an integer array"),
     "fractional-rows": ("isotonic", "calibration_split.npz", _map("rows", lambda a: a + 0.5),

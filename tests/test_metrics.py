@@ -488,6 +488,35 @@ def test_check_label_values_takes_fractions_only_where_soft_labels_are_meant():
     assert check_label_values(np.array([[True, False]])).nnz == 1
 
 
+def test_label_values_stored_twice_are_one_label_and_sums_never_overflow():
+    # a 1 stored twice for a document and label summed to 2 and was refused ('1 other
+    # values, e.g. 2', which no entry held); an int8 1 stored 256 times summed to 0 in
+    # its own dtype and the label was lost
+    from tagsmith.metrics.sets import as_label_matrix, check_label_values
+
+    twice = sp.csr_matrix((np.array([1, 1, 0, 1], np.int8), np.array([2, 2, 0, 1]),
+                           np.array([0, 3, 4])), shape=(2, 3))
+    for soft_ok in (False, True):
+        checked = check_label_values(twice, soft_ok=soft_ok)
+        assert checked.has_canonical_format and checked.dtype == np.int8
+        assert checked.toarray().tolist() == [[0, 0, 1], [0, 1, 0]]
+    assert as_label_matrix(twice).toarray().tolist() == [[False, False, True],
+                                                         [False, True, False]]
+    many = sp.csr_matrix((np.ones(256, np.int8), np.zeros(256, np.int32),
+                          np.array([0, 256, 256])), shape=(2, 2))
+    assert as_label_matrix(many).toarray().tolist() == [[True, False], [False, False]]
+    assert check_label_values(many).toarray().tolist() == [[1, 0], [0, 0]]
+    # a bad value is named with its document and label, and whether it is stored twice
+    bad = sp.csr_matrix((np.array([1.0, 3.0, 1.0]), np.array([0, 1, 1]),
+                         np.array([0, 1, 3])), shape=(2, 2))
+    with pytest.raises(InvalidParameterError, match=r"got '1 other value, e\.g\. 3 at "
+                       r"document 1, label 1, stored 2 times \(counted from 0\)'"):
+        check_label_values(bad)
+    with pytest.raises(InvalidParameterError, match=r"got '2 other values, e\.g\. 2 at "
+                       r"document 0, label 1 \(counted from 0\)'"):
+        check_label_values(np.array([[0, 2], [-1, 1]]))
+
+
 # -- properties on small random problems --------------------------------------------------
 
 

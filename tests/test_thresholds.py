@@ -211,7 +211,8 @@ def test_fractional_true_labels_are_refused_where_labels_tune_or_fit():
     soft = np.array([[1, 0], [0.5, 1], [0, 1]])
     for fit in (best_global_threshold, tune_thresholds, fit_calibrator, fit_recall_control):
         with pytest.raises(InvalidParameterError, match="'y_true' must be labels 0 or 1 "
-                           r"\(or true/false\), got '1 other values, e.g. 0.5'"):
+                           r"\(or true/false\), got '1 other value, e.g. 0.5 at "
+                           r"document 1, label 0 \(counted from 0\)'"):
             fit(sp.csr_matrix(soft), topk)
     named = soft != 0
     assert best_global_threshold(named, topk) == best_global_threshold(named.astype(int), topk)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith._plural import plural_s
 from tagsmith.exceptions import InvalidParameterError
 
 __all__ = [
@@ -35,8 +36,9 @@ __all__ = [
 def as_label_matrix(y, name: str = "y_true", *, copy: bool = True) -> sp.csr_matrix:
     """A canonical boolean CSR copy of a label matrix (nonzero = in the set).
 
-    Duplicate entries are summed first (scipy's convention), explicit zeros dropped,
-    column indices sorted. Raises :class:`InvalidParameterError` naming ``name`` when
+    Duplicate entries are summed first (scipy's convention, in a wide dtype: an int8
+    ``1`` stored 256 times summed to 0 in its own and the label was lost), explicit
+    zeros dropped, column indices sorted. Raises :class:`InvalidParameterError` naming ``name`` when
     ``y`` is not a 2-D matrix. ``copy=False`` takes over a CSR ``y`` the caller made
     for this and will not use again (such as :func:`check_label_values`' copy): its
     arrays are shared and may be changed, instead of copied once more.
@@ -45,7 +47,7 @@ def as_label_matrix(y, name: str = "y_true", *, copy: bool = True) -> sp.csr_mat
     [[False, True], [False, False]]
     """
     matrix = _to_csr(y, name, copy=copy)
-    matrix.sum_duplicates()
+    sum_duplicates_wide(matrix)
     out = sp.csr_matrix((matrix.data != 0, matrix.indices, matrix.indptr), shape=matrix.shape)
     out.eliminate_zeros()
     return out
@@ -67,13 +69,16 @@ def check_label_values(y_true, name: str = "y_true", *, soft_ok: bool = False
     ...     check_label_values([[0, 0.5]])
     ... except InvalidParameterError as exc:
     ...     print(exc)
-    parameter 'y_true' must be labels 0 or 1 (or true/false), got '1 other values, e.g. 0.5'
+    ... # doctest: +NORMALIZE_WHITESPACE
+    parameter 'y_true' must be labels 0 or 1 (or true/false), got '1 other value, e.g.
+    0.5 at document 0, label 1 (counted from 0)'
     """
     y = _to_csr(y_true, name)
     if y.dtype.kind not in "biuf":
         raise InvalidParameterError(name, "a numeric or boolean label matrix",
                                     f"dtype {y.dtype}")
-    y.sum_duplicates()
+    # each stored value is checked, before duplicates are merged: a 1 stored twice
+    # summed to 2 and was refused as a label of 2 no input held
     data = y.data  # compared in its own dtype: no float64 copy of every entry
     if soft_ok:
         bad = ~((data >= 0) & (data <= 1))  # NaN fails both
@@ -82,9 +87,73 @@ def check_label_values(y_true, name: str = "y_true", *, soft_ok: bool = False
         bad = ~((data == 0) | (data == 1))  # NaN fails both
         expected = "labels 0 or 1 (or true/false)"
     if bad.any():
-        raise InvalidParameterError(name, expected,
-                                    f"{int(bad.sum())} other values, e.g. {data[bad][0]:g}")
+        first = int(np.flatnonzero(bad)[0])
+        count = int(bad.sum())
+        raise InvalidParameterError(
+            name, expected, f"{count} other value{plural_s(count)}, e.g. "
+            f"{data[first]:g} {_entry_position(y, first)}")
+    merge_duplicate_labels(y)
     return y
+
+
+def _entry_position(y: sp.csr_matrix, entry: int) -> str:
+    """Where stored entry number ``entry`` of ``y`` is: its document (row) and label
+    (column), counted from 0, and how often that pair is stored where more than once."""
+    row = int(np.searchsorted(y.indptr, entry, side="right")) - 1
+    column = int(y.indices[entry])
+    stored = int(np.count_nonzero(y.indices[y.indptr[row]:y.indptr[row + 1]] == column))
+    again = f", stored {stored} times" if stored > 1 else ""
+    return f"at document {row}, label {column}{again} (counted from 0)"
+
+
+def sum_duplicates_wide(matrix: sp.csr_matrix) -> None:
+    """``matrix.sum_duplicates()`` in place, summed in a wide dtype (int64 or float64)
+    where it holds duplicates: in an int8 or uint8 matrix a label stored 128 or 256
+    times overflowed, to a negative number or to 0 (then dropped as no label). A
+    boolean matrix is left boolean (its sum is a logical or, which cannot overflow)."""
+    if matrix.has_canonical_format:
+        return
+    kind = matrix.dtype.kind
+    if kind in "iu" and matrix.dtype.itemsize < 8:
+        matrix.data = matrix.data.astype(np.int64)
+    elif kind == "f" and matrix.dtype.itemsize < 8:
+        matrix.data = matrix.data.astype(np.float64)
+    matrix.sum_duplicates()
+
+
+def first_duplicate(y: sp.csr_matrix) -> tuple[int, int, int] | None:
+    """(document, label, times stored) of the first pair ``y`` stores more than once
+    (rows and columns counted from 0), or None; sorts ``y``'s column indices."""
+    if y.has_canonical_format:
+        return None
+    y.sort_indices()
+    rows = np.repeat(np.arange(y.shape[0], dtype=np.int64), np.diff(y.indptr))
+    same = (rows[1:] == rows[:-1]) & (y.indices[1:] == y.indices[:-1])
+    if not same.any():
+        return None
+    entry = int(np.flatnonzero(same)[0])
+    row, column = int(rows[entry]), int(y.indices[entry])
+    span = y.indices[y.indptr[row]:y.indptr[row + 1]]
+    return row, column, int(np.count_nonzero(span == column))
+
+
+def merge_duplicate_labels(y: sp.csr_matrix) -> None:
+    """Merge the entries ``y`` stores more than once for a document and label, in place,
+    keeping the largest: each a valid label (0 or 1, or a soft one in [0, 1]), a 1
+    stored twice is one label, not a label of 2; column indices end up sorted."""
+    if y.has_canonical_format:
+        return
+    y.sort_indices()
+    rows = np.repeat(np.arange(y.shape[0], dtype=np.int64), np.diff(y.indptr))
+    keys = rows * max(y.shape[1], 1) + y.indices
+    # sorted indices: equal keys are adjacent
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if keys.size else \
+        np.zeros(0, np.int64)
+    data = np.maximum.reduceat(y.data, starts) if keys.size else y.data
+    indices = y.indices[starts]
+    indptr = np.searchsorted(starts, y.indptr).astype(y.indptr.dtype)
+    y.data, y.indices, y.indptr = data.astype(y.dtype, copy=False), indices, indptr
+    y.has_canonical_format = True
 
 
 def _to_csr(y, name: str, copy: bool = True) -> sp.csr_matrix:

@@ -34,6 +34,7 @@ import scipy.sparse as sp
 from tagsmith._params import check_int, check_number
 from tagsmith._plural import plural_s
 from tagsmith.exceptions import InvalidParameterError
+from tagsmith.metrics.sets import first_duplicate
 from tagsmith.models import available_models, check_model_params, get_model_class, make_model
 from tagsmith.models.base import check_features, check_sample_weight, check_targets
 from tagsmith.progress import progress_bar
@@ -308,11 +309,20 @@ class HeldoutScores:
         topk = TopK(arrays["indices"], arrays["scores"], n_labels)
         y = sparse_from_state("held-out labels", "csr", arrays["y_data"], arrays["y_indices"],
                               arrays["y_indptr"], (len(topk), topk.n_labels))
-        y.sum_duplicates()  # an entry stored twice is a label of 2
+        # each stored value checked, before any sum: a 1 stored twice was refused as
+        # 'labels hold 2', which no entry of the file held
         labels = y.data
         if np.any((labels != 0) & (labels != 1)):  # NaN too
             bad = labels[(labels != 0) & (labels != 1)][0]
             raise ValueError(f"calibration split labels hold {bad:g}, expected labels 0 or 1")
+        # tagsmith writes each label of a document once: one stored more often is a file
+        # changed since, refused naming where (held-out labels a caller passes are
+        # merged instead, by check_label_values)
+        duplicate = first_duplicate(y)
+        if duplicate is not None:
+            row, column, times = duplicate
+            raise ValueError(f"calibration split labels store label {column} of document "
+                             f"{row} {times} times (counted from 0), expected each once")
         rows = np.asarray(arrays["rows"])
         if rows.dtype.kind in "iu" and rows.size and int(rows.min()) < 0:
             raise ValueError(f"calibration split rows hold {int(rows.min())}, expected row "

@@ -32,6 +32,7 @@ from tagsmith.data.textio import check_no_lone_surrogate
 from tagsmith.exceptions import DataError, InvalidParameterError
 from tagsmith.features.tfidf import _as_list
 from tagsmith.features.views import make_featurizer
+from tagsmith.metrics.sets import sum_duplicates_wide
 from tagsmith.models import check_model_params, get_model_class, make_model
 from tagsmith.models.base import as_float32_csr
 from tagsmith.pipeline.classifier import TextClassifier
@@ -550,7 +551,7 @@ def _label_counts(Y, n_labels: int) -> np.ndarray:
     stored 0 is no positive and a duplicate entry one document (a copy: Y may be the
     caller's)."""
     positives = sp.csr_matrix(Y, copy=True)
-    positives.sum_duplicates()
+    sum_duplicates_wide(positives)  # an int8 label stored 256 times summed to 0
     positives.eliminate_zeros()
     return np.bincount(positives.indices, minlength=n_labels).astype(np.int64)
 
