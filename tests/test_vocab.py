@@ -1153,3 +1153,28 @@ def test_label_space_built_in_code_refuses_broader_cycles_and_writers_never_writ
         assert not (tmp_path / name).exists()
     save_vocabulary_tsv(space, tmp_path / "v.tsv")  # TSV holds no broader links
     assert len(load_vocabulary(tmp_path / "v.tsv")) == 2
+
+
+def test_label_space_searches_its_hierarchy_for_cycles_once_until_a_broader_list_changes(
+        tmp_path, monkeypatch):
+    # each writer searched the whole hierarchy for a cycle again, though the space had
+    # been found acyclic when built; a changed broader list is still searched
+    import tagsmith.data.labelspace as labelspace
+    import tagsmith.data.vocab as vocab
+
+    searches = []
+    real = labelspace.broader_cycle
+    for module in (labelspace, vocab):  # the writers' name for it too
+        monkeypatch.setattr(module, "broader_cycle",
+                            lambda labels: searches.append(1) or real(labels))
+    space = LabelSpace([Label("http://x/a"), Label("http://x/b", broader=["http://x/a"])])
+    assert len(searches) == 1
+    for name, save in (("v.csv", save_vocabulary_csv), ("v.ttl", save_vocabulary_skos)):
+        save(space, tmp_path / name)
+    assert space.broader_cycle() is None and len(searches) == 1
+    space[0].broader.append("http://x/b")
+    assert space.broader_cycle() == ["http://x/a", "http://x/b"] and len(searches) == 2
+    assert space.broader_cycle() is not None and len(searches) == 3  # a cycle: no cache
+    space[0].broader.clear()
+    assert space.broader_cycle() is None and len(searches) == 4
+    assert space.broader_cycle() is None and len(searches) == 4

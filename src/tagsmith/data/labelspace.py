@@ -208,7 +208,10 @@ class LabelSpace(Sequence[Label]):
             self._by_uri[label.uri] = i
         # as a vocabulary file does: a label its own ancestor leaves hierarchy-aware code
         # no roots, and written as CSV or SKOS it would not load back
-        cycle = broader_cycle(self._labels)
+        # the hierarchy found acyclic, as the broader lists were then: a writer checking
+        # the space again searched it once more; now only where a list changed since
+        self._acyclic: tuple[tuple[str, ...], ...] | None = None
+        cycle = self.broader_cycle()
         if cycle:
             raise VocabularyError(cycle_message(cycle))
         # (name or notation -> id, ambiguous name -> ids), built on first lookup and
@@ -380,6 +383,17 @@ class LabelSpace(Sequence[Label]):
                     cached.setdefault(parent, []).append(child)
             self._narrower = cached
         return cached
+
+    def broader_cycle(self) -> list[str] | None:
+        """:func:`broader_cycle` of the labels, searched once: while no label's
+        ``broader`` list has changed since it was found acyclic (labels are mutable),
+        None without a search; a change is noticed and searched again."""
+        snapshot = tuple(tuple(label.broader) for label in self._labels)
+        if snapshot == self._acyclic:
+            return None
+        cycle = broader_cycle(self._labels)
+        self._acyclic = None if cycle else snapshot
+        return cycle
 
     @property
     def has_hierarchy(self) -> bool:

@@ -739,7 +739,9 @@ def _check_loadable(space: LabelSpace, path: str | Path, *, hierarchy: bool = Tr
     when built, but a label's ``broader`` list can be changed after."""
     after = "; it would not load back, so nothing was written"
     _refuse_label_problems(space, path, after)
-    cycle = broader_cycle(space) if hierarchy else None
+    # the space's own, searched again only where a broader list changed since built
+    cycle = (space.broader_cycle() if isinstance(space, LabelSpace) else broader_cycle(space)
+             ) if hierarchy else None
     if cycle:
         raise VocabularyError(cycle_message(cycle) + after, path=path)
 
