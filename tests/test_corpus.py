@@ -435,8 +435,32 @@ def test_directory_files_ending_txt_in_another_case_are_warned_about(tmp_path, c
     with caplog.at_level("WARNING", logger="tagsmith"):
         assert [r.text for r in read_directory(tmp_path)] == ["read"]
     warned = [r.getMessage() for r in caplog.records]
-    assert len(warned) == 1 and "2 file(s)" in warned[0]
+    assert len(warned) == 1 and "2 files ending in" in warned[0]
     assert "'b.TXT'" in warned[0] and "'c.Txt'" in warned[0]
+
+
+def test_directory_sidecars_in_another_case_are_warned_about_once_per_read(tmp_path, caplog):
+    # a sidecar 'a.Tsv' was left out without a word: its document read as unlabelled
+    (tmp_path / "a.txt").write_text("read\n", encoding="utf-8")
+    (tmp_path / "a.Tsv").write_text(f"<{U}a>\tapple\n", encoding="utf-8")
+    (tmp_path / "b.txt").write_text("read too\n", encoding="utf-8")
+    for name in ("b.KEY", "c.TXT", "d.Txt", "e.tSV"):
+        (tmp_path / name).write_text("x\n", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        assert [r.labels for r in read_directory(tmp_path)] == [(), ()]
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 1, warned
+    assert "5 files ending in .txt, .tsv or .key in another case not read " \
+           "('a.Tsv', 'b.KEY', 'c.TXT', ...)" in warned[0]
+    caplog.clear()
+    (tmp_path / "c.TXT").unlink()
+    (tmp_path / "d.Txt").unlink()
+    (tmp_path / "e.tSV").unlink()
+    (tmp_path / "b.KEY").unlink()
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        list(read_directory(tmp_path))
+    assert [r.getMessage().split(" (")[0] for r in caplog.records] == [
+        f"{tmp_path}: 1 file ending in .txt, .tsv or .key in another case not read"]
 
 def test_directory_sidecar_names_with_separators_give_no_phantom_labels(tmp_path):
     # a sidecar line is "<uri><TAB>name"; a name holding U+2028 or a form feed was cut

@@ -64,6 +64,7 @@ from types import MappingProxyType
 from typing import IO
 
 from tagsmith._params import check_choice
+from tagsmith._plural import plural_s
 from tagsmith.data.csvlimits import blank_header_error, next_csv_row, raise_csv_field_limit
 from tagsmith.data.textio import LONE_SURROGATE
 from tagsmith.exceptions import (
@@ -711,16 +712,24 @@ def _csv_record(row: list[str], columns: dict[str, int], width: int, line: int,
 
 
 # -- document directories -----------------------------------------------------------------------
+#: the suffixes a document directory's files are found by, exactly as written
+_DIRECTORY_SUFFIXES = (".txt", ".tsv", ".key")
+
+
 def _directory_records(path: Path, on_error) -> Iterator[Record]:
     files = sorted(p for p in path.iterdir()
                    if p.suffix == ".txt" and p.is_file() and not p.name.startswith("."))
-    other_case = sorted(p.name for p in path.iterdir() if p.suffix.lower() == ".txt"
-                        and p.suffix != ".txt" and not p.name.startswith("."))
-    if other_case:  # read by their suffix alone they were left out without a word
-        logger.warning("%s: %d file(s) ending in .txt in another case not read (%s%s); "
-                       "documents are the files ending in .txt: rename them", path,
-                       len(other_case), ", ".join(map(repr, other_case[:3])),
-                       ", ..." if len(other_case) > 3 else "")
+    # documents and their sidecars are found by exact suffix: 'a.TXT' (a Windows export)
+    # or a sidecar 'a.Tsv' was left out without a word; one warning for the folder
+    other_case = sorted(p.name for p in path.iterdir()
+                        if p.suffix.lower() in _DIRECTORY_SUFFIXES
+                        and p.suffix not in _DIRECTORY_SUFFIXES and not p.name.startswith("."))
+    if other_case:
+        count = len(other_case)
+        logger.warning("%s: %d file%s ending in .txt, .tsv or .key in another case not read "
+                       "(%s%s); documents are the files ending in .txt, their labels in "
+                       ".tsv or .key: rename them", path, count, plural_s(count),
+                       ", ".join(map(repr, other_case[:3])), ", ..." if count > 3 else "")
     for index, txt in enumerate(files, 1):
         try:
             text = _read_utf8(txt)
