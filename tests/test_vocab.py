@@ -1178,3 +1178,28 @@ def test_label_space_searches_its_hierarchy_for_cycles_once_until_a_broader_list
     space[0].broader.clear()
     assert space.broader_cycle() is None and len(searches) == 4
     assert space.broader_cycle() is None and len(searches) == 4
+
+
+def test_skos_relative_concept_iris_without_a_base_are_refused_naming_file_line_and_iri(
+        tmp_path):
+    # '<a>' in a file declaring no base resolved against the file's own path: the concept
+    # became <file:///home/.../a>, another label on every machine, without a word
+    pytest.importorskip("rdflib")
+    prefix = "@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n"
+    ttl = tmp_path / "v.ttl"
+    ttl.write_text(prefix + "\n<http://x/b> a skos:Concept .\n<a> a skos:Concept ;\n"
+                   "  skos:broader <http://x/b> .\n<c> a skos:Concept .\n", encoding="utf-8")
+    with pytest.raises(VocabularyError, match=r"v\.ttl:4: concept IRI <a> is relative and "
+                       r"the file declares no base \(and 1 more concept\); write absolute"):
+        load_vocabulary(ttl)
+    xml = tmp_path / "v.rdf"
+    xml.write_text('<?xml version="1.0"?>\n<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/'
+                   '22-rdf-syntax-ns#"\n  xmlns:skos="http://www.w3.org/2004/02/skos/core#">'
+                   '\n<skos:Concept rdf:about="#a"/>\n</rdf:RDF>\n', encoding="utf-8")
+    with pytest.raises(VocabularyError, match=r"v\.rdf:4: concept IRI <#a> is relative"):
+        load_vocabulary(xml)
+    based = tmp_path / "based.ttl"  # a base of the file's own resolves them, as before
+    based.write_text("@base <http://x/> .\n" + prefix + "<a> a skos:Concept .\n",
+                     encoding="utf-8")
+    assert load_vocabulary(based).uris == ["http://x/a"]
+    assert not any(uri.startswith("file:") for uri in load_vocabulary(based).uris)

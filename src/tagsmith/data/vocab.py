@@ -64,10 +64,11 @@ import logging
 import re
 import zlib
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from tagsmith._params import check_choice
+from tagsmith._plural import plural_s
 from tagsmith.data.csvlimits import (
     blank_header_error,
     csv_writer,
@@ -431,6 +432,7 @@ def _read_skos(path: Path, language: str) -> list[Label]:
     classes = set(graph.transitive_subjects(RDFS.subClassOf, SKOS.Concept))
     typed = {s for cls in classes for s in graph.subjects(RDF.type, cls)}
     found = {str(s) for s in typed if isinstance(s, rdflib.URIRef)}
+    _refuse_relative_concepts(found, path)
     _warn_blank_concepts([s for s in typed if not isinstance(s, rdflib.URIRef)], graph,
                          SKOS.prefLabel, path)
     ids: dict[str, int] = {}
@@ -612,6 +614,36 @@ def _check_json_ld(data: bytes, path: Path) -> None:
                 todo.append(value)
 
 
+#: the base a SKOS file is parsed against: a concept URI under it was written relative
+#: (``<a>``, ``rdf:about="#a"``) in a file declaring no base of its own, and is refused
+NO_BASE = "http://no-base.tagsmith.invalid/"
+
+
+def _refuse_relative_concepts(uris: Iterable[str], path: Path) -> None:
+    """Refuse a concept URI written as a relative IRI in a file with no base, naming the
+    file, the line where the IRI first appears (when it can be found) and the IRI."""
+    relative = sorted(uri for uri in uris if uri.startswith(NO_BASE))
+    if not relative:
+        return
+    iri = relative[0][len(NO_BASE):]
+    line = None
+    with suppress(OSError, EOFError):
+        opened = gzip.open(path, "rb") if _gzipped(path) else open(path, "rb")
+        with opened as handle:
+            data = handle.read(MAX_RDF_BYTES)
+        for quoted in (f"<{iri}>", f'"{iri}"', f"'{iri}'"):
+            offset = data.find(quoted.encode("utf-8"))
+            if offset >= 0:
+                line = _line_at(data, offset)
+                break
+    count = len(relative)
+    others = f" (and {count - 1} more concept{plural_s(count - 1)})" if count > 1 else ""
+    raise VocabularyError(f"concept IRI <{iri}> is relative and the file declares no base"
+                          f"{others}; write absolute IRIs, or declare one (Turtle "
+                          f"'@base <http://...>', RDF/XML 'xml:base')",
+                          path=path, line=line)
+
+
 def _parse_rdf(rdflib, path: Path):
     """The file's RDF graph; syntax errors become a :class:`VocabularyError`.
 
@@ -654,11 +686,12 @@ def _parse_rdf(rdflib, path: Path):
     elif fmt == "json-ld":
         _check_json_ld(data, path)
     graph = rdflib.Graph()
-    base = Path(str(path)[:-3]) if compressed else path
     try:
+        # a relative IRI and no base in the file resolves against NO_BASE, for
+        # _read_skos to refuse: against the file's own path it made concept URIs
+        # file:///home/... that named another concept on every machine
         with _without_rdflib_internal_deprecation():
-            graph.parse(data=text if fmt == "xml" else data, format=fmt,
-                        publicID=base.resolve().as_uri())
+            graph.parse(data=text if fmt == "xml" else data, format=fmt, publicID=NO_BASE)
     except Exception as exc:  # rdflib's parsers raise many unrelated types
         line, message = _syntax_error_at(exc)
         raise VocabularyError(f"not valid RDF ({fmt}): {message}", path=path,
