@@ -317,6 +317,9 @@ def test_train_options_and_dev_data_are_checked():
     with pytest.raises(InvalidParameterError, match="'dev_Y' must be labels 0 or 1"):
         train_classifier(texts, Y, space, dev_texts=["fine day", "sad day"],
                          dev_Y=sp.csr_matrix(np.array([[0.5, 0], [0, 2]])), options=options)
+    with pytest.raises(InvalidParameterError, match="got '1 other value, e.g. 2'"):
+        train_classifier(texts, Y, space, dev_texts=["fine day", "sad day"],
+                         dev_Y=sp.csr_matrix(np.array([[1, 0], [0, 2]])), options=options)
     clf = train_classifier(texts, Y, space, dev_texts=["good", "bad"], dev_Y=Y[:2],
                            options=options)
     assert clf.manifest["metrics"]["heldout"]["source"] == "dev corpus"

@@ -650,7 +650,8 @@ def _heldout(texts, Y, dev_texts, dev_Y, options: TrainOptions):
         other = dev_Y.data[(dev_Y.data != 0) & (dev_Y.data != 1)]
         if other.size:
             raise InvalidParameterError("dev_Y", "labels 0 or 1",
-                                        f"{other.size} other values, e.g. {other[0]:g}")
+                                        f"{other.size} other value{plural_s(other.size)}, "
+                                        f"e.g. {other[0]:g}")
         return None, dev_texts, dev_Y, "dev corpus"
     n_dev = int(round(len(texts) * options.dev_fraction))
     if options.dev_fraction == 0:
