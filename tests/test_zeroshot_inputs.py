@@ -175,3 +175,31 @@ def test_a_tiny_temperature_is_the_arg_max_not_all_zeros(temperature):
         blended = blend_topk(None, TOPK, k=2, temperature=temperature)
     assert blended.indices.tolist() == [[0, 1], [2, 0]]
     np.testing.assert_allclose(blended.scores[:, 0], 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["exact", "hnsw"])
+@pytest.mark.parametrize("k", [0, -1, 2.5, "3", True, None])
+def test_label_index_search_refuses_a_k_that_is_no_positive_integer(kind, k):
+    # exact search answered k=0 with empty rows, -1 with numpy's "negative dimensions",
+    # 2.5 with a TypeError; hnswlib answered k=0 with nothing: none named k
+    if kind == "hnsw":
+        pytest.importorskip("hnswlib")
+    from tagsmith.zeroshot.index import build_index
+
+    index = build_index(np.eye(4, dtype=np.float32), kind, n_threads=1)
+    with _raises("k"):
+        index.search(np.eye(4, dtype=np.float32)[:1], k)
+
+
+@pytest.mark.parametrize("kind", ["exact", "hnsw"])
+def test_label_index_search_of_positive_k_unchanged(kind):
+    if kind == "hnsw":
+        pytest.importorskip("hnswlib")
+    from tagsmith.zeroshot.index import build_index
+
+    index = build_index(np.eye(4, dtype=np.float32), kind, n_threads=1)
+    query = np.array([[0.1, 0.9, 0.0, 0.3]], np.float32)
+    for k in (1, np.int64(2), 9):
+        ids, sims = index.search(query, k)
+        assert ids.tolist() == [[1, 3, 0, 2][:min(int(k), 4)]]
+        assert sims.shape == (1, min(int(k), 4))

@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 
-from tagsmith._params import check_choice
+from tagsmith._params import check_choice, check_int
 from tagsmith.exceptions import MissingDependencyError
 
 #: above this many label rows ``"auto"`` builds an HNSW index
@@ -38,8 +38,12 @@ class ExactIndex:
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per query row, the ids and similarities of its ``k`` most similar rows (at
+        most all of them), best first; ``k`` must be an integer >= 1."""
         n_rows = self.vectors.shape[0]
-        k = min(k, n_rows)
+        # k=0 gave empty answers, a negative k numpy's "negative dimensions", 2.5 a
+        # TypeError: none naming k
+        k = min(check_int("k", k, 1, numpy=True), n_rows)
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         ids = np.zeros((len(queries), k), np.int64)
         sims = np.zeros((len(queries), k), np.float32)
@@ -135,7 +139,8 @@ class HnswIndex:
         Only when more rows tie than the search keeps (or when it reaches fewer rows than
         its depth and only its top ``k`` is asked for) is the choice still the graph's.
         """
-        k = min(k, self.n_rows)
+        # hnswlib took k=0 and answered nothing, a negative k was its own error
+        k = min(check_int("k", k, 1, numpy=True), self.n_rows)
         queries = np.ascontiguousarray(queries, np.float32)
         depth = hnsw_search_depth(self.ef, k, self.n_rows)
         if depth < self.n_rows:
