@@ -705,7 +705,7 @@ def test_labels_without_any_text_are_left_out_not_embedded_by_uri(caplog):
     # the URIs 'http://x.org/p123' and 'u:f' were embedded as if they were names
     assert texts == ["cats", "raha", "loans", "weather and rain"]
     assert owners.tolist() == [0, 2, 3, 4]
-    assert "2 label(s)" in caplog.text and "http://x.org/p123" in caplog.text
+    assert "2 labels without a name" in caplog.text and "http://x.org/p123" in caplog.text
     scorer = ZeroShotClassifier(space, _CountingEncoder())
     topk = scorer.predict_topk(["http://x.org/p123"], 6)
     assert {1, 5}.isdisjoint(topk.indices.ravel().tolist())
@@ -975,7 +975,7 @@ def test_blank_label_names_count_as_no_name(caplog):
         texts, owners = label_texts(space)
     assert texts == ["cats", "felines", "raha"]
     assert owners.tolist() == [0, 0, 2]
-    assert "1 label(s)" in caplog.text and "u:b" in caplog.text
+    assert "1 label without a name" in caplog.text and "u:b" in caplog.text
 
 
 def test_hnsw_searches_of_other_depths_from_several_threads_answer_as_alone():
@@ -1038,7 +1038,7 @@ def test_blank_background_documents_are_left_out_of_the_hubness(caplog):
     with caplog.at_level(logging.INFO, logger="tagsmith"):
         scorer.fit_background(["", *texts[:3], " \n", *texts[3:], "\t"], neighbors=3)
     np.testing.assert_array_equal(scorer.hubness, plain.hubness)
-    assert "3 of 9 background documents are empty or whitespace only" in caplog.text
+    assert "3 of 9 background documents are empty or have no letter or digit" in caplog.text
     with pytest.raises(InvalidParameterError, match="every one blank"):
         scorer.fit_background(["", "  "])
 
@@ -1065,3 +1065,36 @@ def test_label_zeroshot_shortlist_leaves_blank_documents_out_of_the_background(m
     assert len(shortlist) == len(texts)
     # the hundred written documents, none of the blank ones
     assert len(seen) == 1 and len(seen[0]) == llm_commands.MIN_BACKGROUND
+
+
+def test_documents_and_label_texts_without_a_letter_or_digit_count_as_blank(caplog):
+    """Punctuation alone ('...', '?!', '--') was embedded like any text: such a document
+    got confident-looking labels (the same for every one of them, as an empty text did),
+    and a label named '?' was suggested for whatever sits near punctuation."""
+    from tagsmith.zeroshot.scorer import label_texts
+
+    space = LabelSpace([Label("u:a", {"en": "cats"}, {"en": ["!!", "felines"]},
+                              description={"en": "..."}),
+                        Label("u:b", {"en": "?"}),
+                        Label("u:c", {"en": "--", "fi": "raha"}),
+                        Label("u:d", {"en": "__"}, description={"en": "weather"}),
+                        Label("u:e", {"en": "R2"})])
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        texts, owners = label_texts(space)
+    assert texts == ["cats", "felines", "raha", "weather", "R2"]
+    assert owners.tolist() == [0, 0, 2, 3, 4]
+    assert "1 label without a name" in caplog.text and "u:b" in caplog.text
+    scorer = ZeroShotClassifier(space, _CountingEncoder())
+    docs = ["...", "cats and felines", "?! --", "\u2014 \U0001F600", "42", "Straße"]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        topk = scorer.predict_topk(docs, 2)
+    assert "3 of 6 documents are empty or without a letter or digit" in caplog.text
+    assert topk.valid.sum(axis=1).tolist() == [0, 2, 0, 0, 2, 2]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        scorer.predict_topk(["!", "cats"], 2)
+    assert "1 of 2 documents is empty or without a letter or digit: no zero-shot " \
+           "suggestion for it" in caplog.text
+    with pytest.raises(InvalidParameterError, match="every one blank or punctuation"):
+        scorer.fit_background(["...", "?!"])

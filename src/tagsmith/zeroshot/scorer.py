@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import numbers
+import re
 import string
 import threading
 from pathlib import Path
@@ -47,6 +48,8 @@ logger = logging.getLogger("tagsmith")
 ROW_EXPANSION = 3
 #: background documents x label rows per block when measuring hubness
 HUBNESS_BLOCK_ENTRIES = 2 ** 24
+#: a letter or digit of any script: a text without one has no word to match by
+_WORD_CHARACTER = re.compile(r"[^\W_]")
 
 
 def label_texts(label_space: LabelSpace, *, lang: str = "en", template: str = "{}",
@@ -58,8 +61,10 @@ def label_texts(label_space: LabelSpace, *, lang: str = "en", template: str = "{
     :meth:`LabelSpace.name_of` finds it: ``en-GB`` falls back to ``en``), else in another
     language; its alternative labels and description are those in ``lang`` or a variant
     of it. A label without any name, alternative label or description (a blank one, of
-    spaces alone, counts as none) has no text to embed and is left out with a warning
-    (embedding its URI would rank it by the look of the URI).
+    spaces alone, counts as none, as does one without a letter or digit, such as
+    ``"?"`` or ``"--"``) has no text to embed and is left out with a warning (embedding
+    its URI would rank it by the look of the URI; the encoder gave punctuation alone
+    confident-looking similarities to documents that have nothing to do with it).
 
     >>> from tagsmith.data.labelspace import Label
     >>> space = LabelSpace([Label("u:a", {"en": "cats"}, {"en": ["felines"]},
@@ -81,7 +86,8 @@ def label_texts(label_space: LabelSpace, *, lang: str = "en", template: str = "{
     for label_id, label in enumerate(label_space):
         if deprecated[label_id]:
             continue
-        # a blank name is no name: the encoder embeds a blank text as '.'
+        # a blank name, or one of punctuation alone, is no name: the encoder embeds a
+        # blank text as '.', and '?' as a vector near every short document
         own = _text(in_language(label.pref_labels, lang))
         name = own or next((other for other in label.pref_labels.values() if _text(other)), "")
         names = [name] if name else []
@@ -104,25 +110,39 @@ def label_texts(label_space: LabelSpace, *, lang: str = "en", template: str = "{
                        "only) are not",
                        lang, ", ".join(map(repr, languages[:10])), lang)
     if nameless:
-        logger.warning("%d label(s) without a name, alternative label or description are "
-                       "never suggested zero-shot, e.g. %s", len(nameless),
-                       ", ".join(nameless[:3]))
+        logger.warning("%d label%s without a name, alternative label or description (with "
+                       "a letter or digit) %s never suggested zero-shot, e.g. %s",
+                       len(nameless), plural_s(len(nameless)),
+                       "is" if len(nameless) == 1 else "are", ", ".join(nameless[:3]))
     return texts, np.asarray(owners, dtype=np.int32)
 
 
-def blank_texts(texts: list[str]) -> np.ndarray:
-    """Boolean mask of the empty or whitespace-only ``texts``: no word to match a label
-    by, and embedded (as ``"."``) alike, so they get no suggestion and are no background.
+def has_words(text: str) -> bool:
+    """Whether ``text`` holds a letter or digit (of any script).
 
-    >>> blank_texts(["a cat", "", " \\n "]).tolist()
-    [False, True, True]
+    >>> [has_words(text) for text in ("a cat", "42", "Straße", "", " ", "?!", "__", "...")]
+    [True, True, True, False, False, False, False, False]
     """
-    return np.fromiter((not text.strip() for text in texts), bool, len(texts))
+    return _WORD_CHARACTER.search(text) is not None
+
+
+def blank_texts(texts: list[str]) -> np.ndarray:
+    """Boolean mask of the ``texts`` without a word: empty, whitespace only, or
+    punctuation and symbols alone (no letter or digit). There is nothing to match a
+    label by, and the encoder embeds them near one another (an empty text as ``"."``),
+    which gave each the same confident-looking labels: they get no suggestion and are
+    no background.
+
+    >>> blank_texts(["a cat", "", " \\n ", "?!", "42"]).tolist()
+    [False, True, True, True, False]
+    """
+    return np.fromiter((not has_words(text) for text in texts), bool, len(texts))
 
 
 def _text(value: str | None) -> str:
-    """``value``, or ``""`` when it is None or blank (spaces alone)."""
-    return value if value and not value.isspace() else ""
+    """``value``, or ``""`` when it is None or has no word (blank, or punctuation
+    alone)."""
+    return value if value and has_words(value) else ""
 
 
 def _check_label_space(label_space) -> LabelSpace:
@@ -402,21 +422,22 @@ class ZeroShotClassifier:
 
     @staticmethod
     def _without_blanks(texts) -> list[str]:
-        """Background ``texts`` less the empty or whitespace-only ones (a log message
-        counts them): each was embedded as ``"."`` and counted toward every label row's
-        hubness, where :meth:`predict_topk` gives such a document no suggestion."""
+        """Background ``texts`` less those without a word (:func:`blank_texts`; a log
+        message counts them): each was embedded as ``"."`` (or near it) and counted toward
+        every label row's hubness, where :meth:`predict_topk` gives such a document no
+        suggestion."""
         from tagsmith.features.tfidf import _as_list
 
         texts = _as_list(texts)
-        kept = [text for text in texts if text.strip()]
+        kept = [text for text in texts if has_words(text)]
         if len(kept) < len(texts):
-            logger.info("%d of %d background documents are empty or whitespace only: "
-                        "left out of the hubness correction", len(texts) - len(kept),
+            logger.info("%d of %d background documents are empty or have no letter or "
+                        "digit: left out of the hubness correction", len(texts) - len(kept),
                         len(texts))
         if texts and not kept:
-            raise InvalidParameterError("texts", "at least one background document that "
-                                        "is not empty or whitespace only",
-                                        f"{len(texts)}, every one blank")
+            raise InvalidParameterError("texts", "at least one background document with a "
+                                        "letter or digit",
+                                        f"{len(texts)}, every one blank or punctuation alone")
         return kept
 
     @property
@@ -433,18 +454,22 @@ class ZeroShotClassifier:
     def predict_topk(self, texts, k: int = 10) -> TopK:
         """Top ``k`` labels per text (``n_docs x k``), best cosine first.
 
-        An empty or whitespace-only text gets no label (an empty row; a warning counts
-        such texts): it has no word to match a label by, and its embedding (of ``"."``
-        for the packaged encoder) gave every empty document the same confident-looking
-        labels."""
+        A text without a word -- empty, whitespace only, or punctuation and symbols
+        alone, without a letter or digit (:func:`blank_texts`) -- gets no label (an empty
+        row; a warning counts such texts): it has nothing to match a label by, and its
+        embedding (of ``"."`` for an empty text) gave every such document the same
+        confident-looking labels."""
         from tagsmith.features.tfidf import _as_list
 
         texts = _as_list(texts)
         topk = self.topk_from_embeddings(self.embed(texts), k)
         blank = blank_texts(texts)
         if blank.any():
-            logger.warning("%d of %d documents are empty or whitespace only: no zero-shot "
-                           "suggestion for them", int(blank.sum()), len(texts))
+            n_blank = int(blank.sum())
+            logger.warning("%d of %d document%s %s empty or without a letter or digit: no "
+                           "zero-shot suggestion for %s", n_blank, len(texts),
+                           plural_s(len(texts)), "is" if n_blank == 1 else "are",
+                           "it" if n_blank == 1 else "them")
             topk = _without_suggestions(topk, blank)
         return topk
 
