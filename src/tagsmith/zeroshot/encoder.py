@@ -11,6 +11,7 @@ an optional ``identity`` string, which keys the label-embedding cache; see
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -91,6 +92,40 @@ def position_limit(model) -> int | None:
         else None
 
 
+def config_position_limit(path: str | Path) -> int | None:
+    """The most word pieces the model in directory ``path`` reads, from its
+    ``config.json`` (``max_position_embeddings``, 512 for the packaged model) without
+    loading it; None when the file is missing, unreadable or does not say."""
+    try:
+        with open(Path(path) / "config.json", encoding="utf-8") as handle:
+            limit = json.load(handle).get("max_position_embeddings")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 \
+        else None
+
+
+def check_max_seq_length(max_seq_length: int | None, path: str | Path,
+                         limit: int | None = None) -> None:
+    """Refuse a ``max_seq_length`` beyond what the model in ``path`` reads (``limit``,
+    else its ``config.json``): past its position embeddings the first text that long
+    failed inside torch ("size of tensor a (1000) must match ... (512)"), naming no
+    parameter, at training or later, at prediction, on one long document."""
+    if limit is None:
+        limit = config_position_limit(path)
+    if max_seq_length and limit is not None and max_seq_length > limit:
+        raise InvalidParameterError(
+            "max_seq_length", f"at most {limit} (the longest input of the model "
+            f"{Path(path).name!r}, in word pieces)", max_seq_length)
+
+
+def is_model_directory(path: Path) -> bool:
+    """Whether ``path`` is a directory holding a sentence-transformers (``modules.json``)
+    or transformers (``config.json``) model."""
+    return path.is_dir() and any((path / name).is_file()
+                                 for name in ("modules.json", "config.json"))
+
+
 class SentenceEncoder:
     """The packaged sentence encoder on CPU (or another local model directory).
 
@@ -110,6 +145,15 @@ class SentenceEncoder:
         n_threads = check_int("n_threads", n_threads, 0, allow_none=True, numpy=True)
         max_seq_length = check_int("max_seq_length", max_seq_length, 0, allow_none=True,
                                    numpy=True)
+        path = Path(model_path) if model_path is not None else packaged_model_path(feature)
+        if not is_model_directory(path):
+            # a name such as 'all-MiniLM-L6-v2' is no folder here (nothing is downloaded);
+            # a folder without a model was transformers' "Unrecognized model" ValueError
+            raise InvalidParameterError("model_path", "a sentence-transformers model directory "
+                                        "(with modules.json or config.json; nothing is "
+                                        "downloaded)", str(path))
+        # before torch loads (seconds): the limit is in the model's config.json
+        check_max_seq_length(max_seq_length, path)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -126,22 +170,12 @@ class SentenceEncoder:
             hf_logging.set_verbosity_error()
         except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
             pass
-        path = Path(model_path) if model_path is not None else packaged_model_path(feature)
-        if not path.is_dir():
-            raise InvalidParameterError("model_path", "a sentence-transformers model directory",
-                                        str(path))
         if n_threads:
             torch.set_num_threads(n_threads)
         self.model = SentenceTransformer(str(path), device=device)
         if max_seq_length:
-            # past the model's position embeddings, the first text that long failed
-            # inside torch ("size of tensor a (1000) must match ... (512)"), naming no
-            # parameter: at training, or later, at prediction, on one long document
-            limit = position_limit(self.model)
-            if limit is not None and max_seq_length > limit:
-                raise InvalidParameterError(
-                    "max_seq_length", f"at most {limit} (the longest input of the model "
-                    f"{path.name!r}, in word pieces)", max_seq_length)
+            # again with the loaded model's own limit (a config.json may not say)
+            check_max_seq_length(max_seq_length, path, position_limit(self.model))
             self.model.max_seq_length = max_seq_length
         self.name = DEFAULT_MODEL if model_path is None else path.name
         #: keys the label-embedding cache: the model directory's contents, not its name
