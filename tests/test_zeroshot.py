@@ -887,6 +887,45 @@ def test_cli_zeroshot_gives_an_empty_document_no_suggestion(tmp_path):
             == [[], []]
 
 
+def test_cli_word_less_documents_in_zeroshot_and_suggest_as_the_readme_says(tmp_path):
+    """The README said a line with nothing before its tab gets no zero-shot suggestion
+    (it is refused naming file:line, in suggest too), and said nothing of suggest, which
+    answers an empty document with its model's scores of no features; a line of
+    punctuation alone got zero-shot labels."""
+    from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+    from conftest import FAST_FEATURES
+
+    trained = LabelSpace([Label("u:sport", {"en": "sport"}), Label("u:food", {"en": "food"})])
+    texts = ["the team won the final", "bread and cake", "cake again"] * 5
+    Y = sp.csr_matrix(np.array([[1, 0], [0, 1], [0, 1]] * 5, np.float32))
+    train_classifier(texts, Y, trained, options=TrainOptions(
+        dev_fraction=0.0, featurizer_params=FAST_FEATURES)).save(tmp_path / "b")
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en\nu:sport,sport\nu:food,food\n")
+    docs = tmp_path / "docs.txt"
+    docs.write_text("I baked bread\n...\n\n \t \n?! --\n")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    tabbed = tmp_path / "tabbed.txt"
+    tabbed.write_text("fine\n\tu:food\n")
+    zeroshot = ["-q", "zeroshot", str(vocab), "--k", "2", "--cache-dir", ""]
+    for extra in ([], ["--bundle", str(tmp_path / "b")]):
+        result = CliRunner().invoke(tagsmith_cli.cli, [*zeroshot, str(docs), *extra])
+        assert result.exit_code == 0, result.output
+        lines = [json.loads(line) for line in result.stdout.splitlines()]
+        # blank lines get no record; punctuation alone a record without suggestions
+        assert [line["doc"] for line in lines] == [f"{docs}:{n}" for n in (1, 2, 5)]
+        assert [len(line["suggestions"]) for line in lines] == [2, 0, 0]
+    suggest = ["-q", "suggest", str(tmp_path / "b"), "--k", "2", "--threshold", "0"]
+    result = CliRunner().invoke(tagsmith_cli.cli, [*suggest, "--whole-file", str(empty)])
+    assert result.exit_code == 0, result.output
+    assert [s["uri"] for s in json.loads(result.stdout)["suggestions"]][:1] == ["u:food"]
+    for command in (zeroshot, suggest):
+        result = CliRunner().invoke(tagsmith_cli.cli, [*command, str(tabbed)])
+        assert result.exit_code != 0 and f"{tabbed}:2" in result.output, command
+        assert "no text before the TAB" in result.output
+
 def test_zeroshot_whole_file_empty_stdin_gets_a_record_without_suggestions(tmp_path):
     """An empty --whole-file file gets a record with no suggestion (README); empty
     stdin, one document as well under --whole-file, got no record at all."""
