@@ -191,3 +191,41 @@ def test_tight_tolerance_reaches_the_squared_hinge_optimum():
                         jac=True, method="L-BFGS-B",
                         options={"maxiter": 10_000, "ftol": 1e-15, "gtol": 1e-10}).fun
         assert reached <= best * (1 + 1e-6), (label, reached, best)
+
+
+def _unconverging_problem():
+    rng = np.random.default_rng(3)
+    X = sp.csr_matrix(rng.random((80, 10)) * (rng.random((80, 10)) < 0.5))
+    Y = (rng.random((80, 3)) < 0.4).astype(np.float32)
+    Y[:, 2] = 0  # no positive example: nothing to solve, never "unconverged"
+    return X, sp.csr_matrix(Y)
+
+
+def test_stopping_at_max_iter_warns_once_with_the_count(caplog):
+    # the solver stopped at max_iter without a word: the model was simply worse
+    X, Y = _unconverging_problem()
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        LinearOVR(tol=1e-6, max_iter=1, n_jobs=3).fit(X, Y)  # one block per label
+    warnings = [r.getMessage() for r in caplog.records if "max_iter" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+    assert "for 2 of 3 labels" in warnings[0] and "raise max_iter" in warnings[0]
+
+
+def test_a_converged_fit_does_not_warn(caplog):
+    X, Y = _unconverging_problem()
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        LinearOVR(n_jobs=1).fit(X, Y)
+    assert "max_iter" not in caplog.text
+
+
+def test_the_solver_counts_unconverged_labels():
+    from tagsmith.models._solver import LOSS_CODES, train_block
+
+    X, Y = _unconverging_problem()
+    for max_iter, tol, expected in ((1, 1e-6, 2), (10_000, 0.1, 0)):
+        out = train_block(X.data, X.indices, X.indptr.astype(np.int64),
+                          np.arange(80, dtype=np.int64), Y.indptr.astype(np.int64),
+                          Y.indices.astype(np.int32), Y.data.astype(np.float64),
+                          np.ones(80), 3, 0, 3, 1.0, 1.0, LOSS_CODES["squared_hinge"], tol,
+                          max_iter, 1e-4, 0, np.full(10, -1, np.int32))
+        assert out[4] == expected

@@ -26,7 +26,7 @@ def _solve(X, Y, *, loss="squared_hinge", C=1.0, weights=None, tol=1e-7, lo=0, h
     hi = Y.shape[1] if hi is None else hi
     rows = np.arange(X.shape[0], dtype=np.int64)
     weights = np.ones(X.shape[0]) if weights is None else np.asarray(weights, np.float64)
-    child, feat, val, bias = train_block(
+    child, feat, val, bias, _ = train_block(
         X.data, X.indices, X.indptr.astype(np.int64), rows, Y.indptr.astype(np.int64),
         Y.indices.astype(np.int32), Y.data.astype(np.float64), weights, Y.shape[1], lo, hi, C,
         1.0, LOSS_CODES[loss], tol, 5000, 0.0, 0, np.full(X.shape[1], -1, np.int32))

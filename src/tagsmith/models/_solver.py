@@ -160,8 +160,9 @@ def train_block(data, indices, indptr, rows, row_ptr, row_child, row_target, row
     (features used by the rows) x (children), so a visit of a row computes every
     child's margin from contiguous memory, and each child runs its own dual
     coordinate descent on its own variables. Returns ``(child, feature, value,
-    biases)``: the kept weights as parallel arrays sorted by (feature, child), and
-    one bias per trained child.
+    biases, n_unconverged)``: the kept weights as parallel arrays sorted by (feature,
+    child), one bias per trained child, and how many children (with a positive
+    example) were still above the tolerance ``eps`` when ``max_iter`` epochs ran out.
     """
     n_rows = rows.shape[0]
     width = child_hi - child_lo
@@ -399,6 +400,10 @@ def train_block(data, indices, indptr, rows, row_ptr, row_child, row_target, row
         if all_done:
             break
 
+    n_unconverged = 0
+    for c in range(width):
+        if not done[c]:  # max_iter epochs ran out before its gap reached eps
+            n_unconverged += 1
     biases = np.empty(width, np.float32)
     for c in range(width):
         biases[c] = weights[n_used, c] * bias if has_positive[c] else -NO_POSITIVE_MARGIN
@@ -427,4 +432,4 @@ def train_block(data, indices, indptr, rows, row_ptr, row_child, row_target, row
                 size += 1
     for j in range(n_used):
         local[used[j]] = -1
-    return out_child, out_feat, out_val, biases
+    return out_child, out_feat, out_val, biases, n_unconverged

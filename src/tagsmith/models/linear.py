@@ -21,6 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_choice, check_int, check_number
+from tagsmith._plural import plural_s
 from tagsmith.models.base import (
     NESTED_TOPK,
     SAMPLE_WEIGHT,
@@ -170,6 +171,12 @@ class LinearOVR(BaseModel):
                                    dtype=np.float32)
         self.coef_.sort_indices()
         self.intercept_ = np.concatenate([out[3] for out in parts]).astype(np.float32)
+        n_unconverged = sum(int(out[4]) for out in parts)
+        if n_unconverged:  # once per fit, not once per block of labels
+            logger.warning("linear: the solver stopped at max_iter=%d before reaching "
+                           "tol=%g for %d of %d label%s; raise max_iter (or tol) for "
+                           "a converged model", self.max_iter, self.tol, n_unconverged,
+                           n_labels, plural_s(n_labels))
         warn_if_all_pruned("linear", float(self.prune_threshold), self.coef_.nnz, X)
         self.n_features_ = X.shape[1]
         self.n_labels_ = n_labels

@@ -686,12 +686,15 @@ def _pack_nodes(results: dict[int, list], n_nodes: int, node_slot_ptr: np.ndarra
 
 
 def _compact(out: tuple, child_dtype) -> tuple:
-    """A solver output ``(child, feature, value, biases)``, sorted by feature, made compact.
+    """A solver output ``(child, feature, value, biases, n_unconverged)``, sorted by
+    feature, made compact.
 
     Returns ``(unique features, entries per feature, child, value, biases)`` with
-    children in ``child_dtype``: 5-6 bytes per weight instead of 12.
+    children in ``child_dtype``: 5-6 bytes per weight instead of 12. The count of
+    children that stopped at ``max_iter`` is dropped: a tree node's classifiers route
+    documents, and the tree has not warned about them.
     """
-    child, feat, val, biases = out
+    child, feat, val, biases, _ = out
     new_feature = np.ones(len(feat), bool)
     new_feature[1:] = feat[1:] != feat[:-1]
     starts = np.flatnonzero(new_feature)
