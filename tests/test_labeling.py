@@ -1004,3 +1004,21 @@ def test_votes_naming_only_unknown_labels_do_not_dilute_the_others():
                                  LabelingOptions(votes=3, n_workers=1))
     assert result.Y.toarray().tolist() == [[pytest.approx(0.75), 0, 0]]
     assert result.report.n_malformed_answers == 1 and result.report.n_unknown_labels == 1
+
+
+def test_a_label_given_as_a_bracketed_uri_resolves_to_that_uri_exactly():
+    # "<uri>" (as the TSV files write a URI) was looked up as a name: rejected as unknown
+    space = LabelSpace.from_uris(["http://x/Joy", "http://x/joy", "http://x/anger"],
+                                 names={"http://x/Joy": "joy", "http://x/joy": "Joy",
+                                        "http://x/anger": "anger"})
+    resolver = LabelResolver(space, offered=[0, 1])
+    assert resolver.resolve("<http://x/Joy>") == 0
+    assert resolver.resolve(" < http://x/joy > ") == 1
+    # exactly: no case folding, no fuzzy match, only an offered label
+    for name in ("<HTTP://X/JOY>", "<http://x/anger>", "<joy>", "<http://x/jo>"):
+        assert resolver.resolve(name) is None, name
+        assert not resolver.is_ambiguous(name), name
+    answer = ('{"labels": [{"label": "<http://x/joy>", "confidence": 0.7}, '
+              '{"label": "<http://x/anger>", "confidence": 0.9}]}')
+    parsed = parse_label_answer(answer, resolver)
+    assert parsed.label_ids == [1] and parsed.unknown == ["<http://x/anger>"]

@@ -278,6 +278,10 @@ class LabelResolver:
 
     def resolve(self, name: str) -> int | None:
         key = normalise_name(name)
+        if key not in self._shown and _bracketed(name):
+            # "<uri>", as corpus files write a URI (LabelSpace.lookup): that URI exactly,
+            # an offered one, or nothing (it was looked up as a name, found by none)
+            return self._exact_uris.get(name.strip()[1:-1].strip())
         if key not in self._shown and name.strip() in self._exact_uris:
             return self._exact_uris[name.strip()]
         if key in self._index or key in self._ambiguous:
@@ -289,9 +293,17 @@ class LabelResolver:
         if self.resolve(name) is not None:
             return False
         key = normalise_name(name)
+        if key not in self._shown and _bracketed(name):
+            return False  # a "<uri>" is one URI: unknown when not offered, never shared
         if key in self._ambiguous:
             return True
         return key not in self._index and fold_name(name) in self._folded_ambiguous
+
+
+def _bracketed(name: str) -> bool:
+    """Whether ``name`` is a ``<uri>`` (angle brackets, as in tagsmith's TSV files)."""
+    name = name.strip()
+    return len(name) >= 2 and name.startswith("<") and name.endswith(">")
 
 
 def _indexed(levels: Iterable[list[tuple[str, int]]], key
