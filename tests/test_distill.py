@@ -687,3 +687,23 @@ def test_a_teacher_that_fails_before_any_answer_raises_its_own_error(data):
     options = ActiveOptions(budget=20, rounds=2, seed=0, featurizer_params=FAST_FEATURES)
     with pytest.raises(InvalidParameterError, match="'key'"):
         active_distill(train.texts[:100], space, teach, options)
+
+
+def test_stored_zeros_in_the_teachers_answer_are_no_labels(data):
+    # a teacher's CSR answer storing its zeros: each was counted as a label of the
+    # student's training data (label_counts) and as a named label when tuning thresholds
+    space, train, _ = data
+    Y = train.Y[:60].toarray().astype(np.float32)
+
+    def teach(idx):
+        rows, cols = np.indices(Y[idx].shape)
+        answer = sp.csr_matrix((Y[idx].ravel(), (rows.ravel(), cols.ravel())),
+                               shape=Y[idx].shape)
+        assert answer.nnz == Y[idx].size  # every zero stored
+        return answer, np.ones(len(idx), bool)
+    options = ActiveOptions(budget=30, rounds=2, seed=0, featurizer_params=FAST_FEATURES)
+    result = active_distill(train.texts[:60], space, teach, options)
+    expected = Y[result.selected]
+    assert result.Y_teacher.nnz == np.count_nonzero(expected)
+    np.testing.assert_array_equal(result.classifier.label_counts,
+                                  np.count_nonzero(expected, axis=0))

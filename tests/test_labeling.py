@@ -1022,3 +1022,27 @@ def test_a_label_given_as_a_bracketed_uri_resolves_to_that_uri_exactly():
               '{"label": "<http://x/anger>", "confidence": 0.9}]}')
     parsed = parse_label_answer(answer, resolver)
     assert parsed.label_ids == [1] and parsed.unknown == ["<http://x/anger>"]
+
+
+def _with_stored_zeros(dense) -> sp.csr_matrix:
+    """``dense`` as CSR storing every cell, its zeros included (explicit zeros)."""
+    dense = np.asarray(dense, np.float32)
+    rows, cols = np.indices(dense.shape)
+    out = sp.csr_matrix((dense.ravel(), (rows.ravel(), cols.ravel())), shape=dense.shape)
+    assert out.nnz == dense.size > np.count_nonzero(dense)
+    return out
+
+
+def test_stored_zeros_in_the_llm_labels_are_no_labels():
+    # a stored 0 was averaged into the overall mean confidence, which the labels
+    # without evidence take (and every label is shrunk toward)
+    llm = np.array([[0.8, 0.0, 0.0], [0.0, 0.6, 0.0], [0.9, 0.0, 0.0]])
+    human = sp.csr_matrix([[1.0, 0, 0], [0, 1, 0], [0, 0, 1]])
+    stored = _with_stored_zeros(llm)
+    plain = estimate_reliability(sp.csr_matrix(llm), human, prior_strength=2)
+    zeros = estimate_reliability(stored, human, prior_strength=2)
+    np.testing.assert_allclose(zeros.mean_confidence, plain.mean_confidence)
+    np.testing.assert_allclose(zeros.precision, plain.precision)
+    assert stored.nnz == 9  # the caller's matrix is left as it was
+    soft = plain.soft_targets(stored)
+    assert soft.nnz == 3 and (soft.toarray() > 0).sum() == 3

@@ -75,11 +75,14 @@ def estimate_reliability(Y_llm, Y_human, *, prior_strength: float = 5.0) -> Reli
     >>> rel.doc_error_rate  # no error in 2 documents: (0 + 1) / (2 + 2)
     0.25
     """
-    llm = sp.csr_matrix(Y_llm, dtype=np.float32)
+    llm = sp.csr_matrix(Y_llm, dtype=np.float32, copy=True)
     human = sp.csr_matrix(Y_human, dtype=np.float32)
     if llm.shape != human.shape:
         raise InvalidParameterError("Y_human", f"shape {llm.shape}", human.shape)
     _check_confidences("Y_llm", llm)
+    # a stored zero is no label: it pulled the overall mean confidence down (a 0 averaged
+    # into llm.data), and with it every soft target of the labels without evidence
+    llm.eliminate_zeros()
     if human.nnz and not np.all(human.data >= 0):  # NaN fails: it counted as "not true"
         raise InvalidParameterError("Y_human", "labels >= 0 (> 0 is true; no NaN)",
                                     f"range [{human.data.min()}, {human.data.max()}]")

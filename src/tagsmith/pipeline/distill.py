@@ -387,7 +387,7 @@ def _check_answer(Y_batch, answered, n_asked: int, n_labels: int
     expected = (f"targets of shape ({n_asked}, {n_labels}) in [0, 1] and an answered "
                 f"mask of {n_asked} booleans, one per document sent")
     try:
-        Y_batch = sp.csr_matrix(Y_batch, dtype=np.float32)
+        Y_batch = sp.csr_matrix(Y_batch, dtype=np.float32, copy=True)
         keep = np.asarray(answered)
     except (TypeError, ValueError):
         raise InvalidParameterError("teacher", expected,
@@ -404,6 +404,9 @@ def _check_answer(Y_batch, answered, n_asked: int, n_labels: int
     if Y_batch.nnz and not np.all((Y_batch.data >= 0) & (Y_batch.data <= 1)):  # NaN fails
         raise InvalidParameterError("teacher", expected, "targets in range "
                                     f"[{Y_batch.data.min()}, {Y_batch.data.max()}]")
+    # a stored zero is no label: kept, it was counted in the student's label counts and
+    # taken as a named label by threshold tuning
+    Y_batch.eliminate_zeros()
     return Y_batch, keep.astype(bool)
 
 
