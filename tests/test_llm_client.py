@@ -788,9 +788,11 @@ def test_a_reply_without_text_or_usage_bills_its_prompt_as_estimated():
     assert usage.n_failed == 1 and usage.n_requests == 0
 
 
-def test_a_cache_write_locked_for_too_long_names_the_cache(tmp_path, monkeypatch):
+def test_a_cache_write_locked_for_too_long_names_the_cache(tmp_path, monkeypatch, caplog):
     # another process holds the write lock while a run stores an answer: the bare
-    # sqlite3.OperationalError escaped complete_all's worker as a traceback, naming no file
+    # sqlite3.OperationalError escaped complete_all's worker as a traceback, naming no
+    # file; then a DataError naming it ended the run, the answer paid for lost. Now the
+    # answer is used, and one warning names the cache
     import sqlite3
 
     from tagsmith.labeling import cache as cache_module
@@ -803,13 +805,17 @@ def test_a_cache_write_locked_for_too_long_names_the_cache(tmp_path, monkeypatch
     with LocalChatServer(lambda body: "answer") as server:
         cached = CachedClient(client_for(server), cache)
         try:
-            with pytest.raises(DataError, match="locked by another process") as error:
-                complete_all(cached, [request("a")], n_workers=2)
+            with caplog.at_level("WARNING", logger="tagsmith"):
+                answers = complete_all(cached, [request("a"), request("b")], n_workers=2)
         finally:
             holder.execute("ROLLBACK")
             holder.close()
-        assert str(path) in str(error.value)
-        cached.complete(request("a"))  # once the lock is gone, the cache works again
+        assert [a.text for a in answers] == ["answer", "answer"]
+        warnings = [r.getMessage() for r in caplog.records if str(path) in r.getMessage()]
+        assert len(warnings) == 1 and "locked by another process" in warnings[0]
+        assert cached.write_failed and cache.get(request("a")) is None
+        # once the lock is gone, the cache works again (for a run that starts afresh)
+        CachedClient(client_for(server), cache).complete(request("a"))
     assert cache.get(request("a")).text == "answer"
 
 
@@ -955,3 +961,46 @@ def test_an_absurd_token_count_is_estimated_and_the_answer_cached(tmp_path):
     assert answer.prompt_tokens == estimate_tokens("a prompt of a few words")
     assert client.usage.prompt_tokens == answer.prompt_tokens
     assert client.cache.get(request("a prompt of a few words")).text == "ok"
+
+
+class _ReadOnlyCache(ResponseCache):
+    """A response cache whose file turns read-only once it is open (as a full disk or a
+    remounted volume does): every write fails in SQLite, reads still work."""
+
+    def _connection(self):
+        connection = super()._connection()
+        if getattr(self, "read_only", False):
+            connection.execute("PRAGMA query_only = ON")
+        return connection
+
+
+def test_answers_paid_for_are_used_when_the_cache_cannot_store_them(tmp_path, caplog):
+    # a failed write raised DataError in a worker thread: the run ended, and every
+    # answer received so far (paid for, not stored) was lost with it
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.labeling.client import ScriptedLLM
+    from tagsmith.labeling.labeler import label_documents
+
+    cache = _ReadOnlyCache(tmp_path / "cache.sqlite")
+    cache.read_only = True
+    cache.close()  # the next connection is read-only
+    with pytest.raises(DataError, match="readonly"):  # the failure is a real one
+        cache.put(request("probe"), ChatResponse("x", 1, 1))
+    answers = {"a": "joy", "b": "anger", "c": "[", "d": "joy"}  # c: malformed, discarded
+
+    def responder(req):
+        text = req.messages[-1]["content"]
+        name = next(answers[k] for k in answers if f"text {k}" in text)
+        return f'{{"labels": [{{"label": "{name}", "confidence": 0.9}}]}}'
+    llm = ScriptedLLM(responder)
+    client = CachedClient(llm, cache)
+    space = LabelSpace.from_uris(["u:joy", "u:anger"], names={"u:joy": "joy",
+                                                              "u:anger": "anger"})
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        result = label_documents([f"text {k}" for k in answers], space, client)
+    assert llm.usage.n_requests == 4 and client.write_failed
+    assert result.answered.tolist() == [True, True, False, True]
+    assert result.Y.toarray().astype(float).round(2).tolist() == [[0.9, 0], [0, 0.9], [0, 0],
+                                                                  [0.9, 0]]
+    warnings = [r.getMessage() for r in caplog.records if "response cache" in r.getMessage()]
+    assert len(warnings) == 1 and str(tmp_path / "cache.sqlite") in warnings[0]

@@ -25,6 +25,7 @@ should not be replayed by the next run: :meth:`ResponseCache.discard` deletes it
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -208,6 +209,18 @@ def discard_cached(client, request: ChatRequest) -> bool:
         cache = getattr(client, "cache", None)
         discard = getattr(cache, "discard", None)
         if callable(discard):
+            if getattr(client, "write_failed", False):
+                return False  # writing failed once this run: it would fail again
+            store = getattr(client, "store", None)
+            if callable(store):  # a CachedClient: a failed write warns, the run goes on
+                deleted: list[bool] = []
+                store(functools.partial(_append_call, deleted, discard, request))
+                return bool(deleted and deleted[0])
             return bool(discard(request))
         client, seen = getattr(client, "inner", None), seen + 1
     return False
+
+
+def _append_call(out: list, function, *args) -> None:
+    """Append ``bool(function(*args))`` to ``out`` (a result a callback hands back)."""
+    out.append(bool(function(*args)))

@@ -919,7 +919,11 @@ class CachedClient:
     """Any :class:`LLMClient` with the persistent response cache in front of it.
 
     A cache hit costs nothing and is counted in ``usage.n_cached``; a new answer is
-    stored (and committed) before it is returned.
+    stored (and committed) before it is returned. When storing fails (disk full, the
+    file made read-only, another process's lock held too long), the answer is still
+    returned: it was paid for, and the failed write ended the whole run, every answer
+    received with it. One warning names the cache file, and the run stops writing to
+    it (``write_failed``): each later write would fail or wait the same way.
     """
 
     def __init__(self, inner: LLMClient, cache):
@@ -927,6 +931,9 @@ class CachedClient:
         self.cache = cache
         self.model = inner.model
         self.usage = inner.usage
+        #: whether a write to the cache failed (the run then answers without storing)
+        self.write_failed = False
+        self._lock = threading.Lock()
 
     def complete(self, request: ChatRequest) -> ChatResponse:
         hit = self.cache.get(request)
@@ -934,5 +941,25 @@ class CachedClient:
             self.usage.add(hit)
             return hit
         response = self.inner.complete(request)
-        self.cache.put(request, response)
+        if not self.write_failed:
+            self.store(lambda: self.cache.put(request, response))
         return response
+
+    def store(self, write: Callable[[], object]) -> bool:
+        """Run ``write`` (a change to the cache); whether it succeeded. A
+        :class:`~tagsmith.exceptions.DataError` (SQLite's failures, naming the file)
+        turns writing off for the rest of the run, with one warning."""
+        from tagsmith.exceptions import DataError
+
+        try:
+            write()
+            return True
+        except DataError as exc:
+            with self._lock:
+                first, self.write_failed = not self.write_failed, True
+            if first:
+                logger.warning("could not write to the response cache %s (%s): this run "
+                               "goes on with the answers received, without storing them; "
+                               "a rerun asks for them again",
+                               getattr(self.cache, "path", "?"), exc.reason)
+            return False
