@@ -707,3 +707,31 @@ def test_stored_zeros_in_the_teachers_answer_are_no_labels(data):
     assert result.Y_teacher.nnz == np.count_nonzero(expected)
     np.testing.assert_array_equal(result.classifier.label_counts,
                                   np.count_nonzero(expected, axis=0))
+
+
+def test_blank_pool_documents_take_none_of_the_budget(data, caplog):
+    # a blank document was chosen like any other: the LLM teacher does not send it
+    # (nothing to label), so each one chosen was a teacher call of the budget lost
+    space, train, _ = data
+    texts = [" \n" if i % 3 == 0 else text for i, text in enumerate(train.texts[:60])]
+    asked = []
+
+    def teach(idx):
+        asked.extend(idx.tolist())
+        return sp.csr_matrix(train.Y[idx], dtype=np.float32), np.ones(len(idx), bool)
+    for strategy in ("robust", "random"):
+        asked.clear()
+        options = ActiveOptions(budget=30, rounds=3, seed=0, strategy=strategy,
+                                featurizer_params=FAST_FEATURES)
+        result = active_distill(texts, space, teach, options)
+        assert len(asked) == 30 == len(result.selected)
+        assert not any(texts[i].strip() == "" for i in asked)
+    # more budget than non-blank documents: all of them, with a warning
+    asked.clear()
+    options = ActiveOptions(budget=50, rounds=2, seed=0, featurizer_params=FAST_FEATURES)
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        result = active_distill(texts, space, teach, options)
+    assert sorted(asked) == [i for i in range(60) if i % 3]
+    assert "budget=50 is more than the 40 non-blank documents" in caplog.text
+    with pytest.raises(InvalidParameterError, match="'pool_texts'.*3 blank documents"):
+        active_distill(["", " ", "\t"], space, teach, ActiveOptions(budget=1))

@@ -273,6 +273,12 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     n_pool = len(pool_texts)
     options.validate(n_pool, len(label_space))
     _check_pool_features(X_pool, featurizer, n_pool)
+    # a blank document (empty or whitespace only) is never chosen: the LLM teacher does
+    # not send it (nothing to label), yet it took one of the budget's calls
+    blank = np.fromiter((isinstance(text, str) and not text.strip() for text in pool_texts),
+                        bool, n_pool)
+    n_blank = int(blank.sum())
+    budget = _usable_budget(options.budget, n_pool, n_blank)
     rng = np.random.default_rng(options.seed)
     if X_pool is None:
         featurizer = TfidfFeaturizer.from_params(**options.featurizer_params)
@@ -287,10 +293,10 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     picked: list[np.ndarray] = []
     history: list[dict] = []
     model = None
-    for number, size in enumerate(round_sizes(options.budget, options.rounds,
+    for number, size in enumerate(round_sizes(budget, options.rounds,
                                               options.initial_fraction)):
         started = time.perf_counter()
-        candidates = np.flatnonzero(~labelled)
+        candidates = np.flatnonzero(~labelled & ~blank)
         if model is None or number == 0:
             chosen = np.sort(rng.choice(candidates, size=min(size, len(candidates)),
                                         replace=False))
@@ -352,6 +358,25 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
                                                            "budget": options.budget,
                                                            "rounds": history}})
     return ActiveResult(classifier, selected, Y_teacher, history)
+
+
+def _usable_budget(budget: int, n_pool: int, n_blank: int) -> int:
+    """The teacher calls to spend: ``budget``, at most one per non-blank document."""
+    n_usable = n_pool - n_blank
+    if not n_usable:
+        raise InvalidParameterError("pool_texts", "at least one document that is not "
+                                    "blank (empty or whitespace only)",
+                                    f"{n_pool} blank document{plural_s(n_pool)}")
+    if n_blank:
+        logger.info("active distillation: %d blank document%s of the pool %s never sent "
+                    "to the teacher", n_blank, plural_s(n_blank),
+                    "is" if n_blank == 1 else "are")
+    if budget > n_usable:
+        logger.warning("active distillation: budget=%d is more than the %d non-blank "
+                       "document%s of the pool: %d teacher call%s spent", budget, n_usable,
+                       plural_s(n_usable), n_usable, plural_s(n_usable))
+        return n_usable
+    return budget
 
 
 def _check_pool_features(X_pool, featurizer, n_pool: int) -> None:
