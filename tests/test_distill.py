@@ -735,3 +735,21 @@ def test_blank_pool_documents_take_none_of_the_budget(data, caplog):
     assert "budget=50 is more than the 40 non-blank documents" in caplog.text
     with pytest.raises(InvalidParameterError, match="'pool_texts'.*3 blank documents"):
         active_distill(["", " ", "\t"], space, teach, ActiveOptions(budget=1))
+
+
+def test_a_teacher_failing_after_one_round_says_1_round(data):
+    # "after answering for 1 documents in 1 round(s)"
+    from tagsmith.exceptions import TeacherFailedError
+
+    space, train, _ = data
+    calls = {"n": 0}
+
+    def teach(indices):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise ConnectionError("gone")
+        return sp.csr_matrix(train.Y[indices], dtype=np.float32), np.ones(len(indices), bool)
+    options = ActiveOptions(budget=3, rounds=2, initial_fraction=0.2, seed=0,
+                            featurizer_params=FAST_FEATURES)
+    with pytest.raises(TeacherFailedError, match="after answering for 1 document in 1 round: "):
+        active_distill(train.texts[:50], space, teach, options)

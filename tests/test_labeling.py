@@ -704,7 +704,7 @@ def test_a_document_offered_only_deprecated_labels_is_not_sent(caplog):
                                  shortlist=shortlist)
     assert len(asked) == 1 and result.answered.tolist() == [False, True]
     assert result.Y.toarray().tolist() == [[0.0, 0.0], [pytest.approx(0.9), 0.0]]
-    assert "1 document(s) not sent" in caplog.text
+    assert "1 document not sent: its shortlist" in caplog.text
 
 
 def test_labeling_options_take_numpy_numbers_and_keep_them_plain():
@@ -1046,3 +1046,30 @@ def test_stored_zeros_in_the_llm_labels_are_no_labels():
     assert stored.nnz == 9  # the caller's matrix is left as it was
     soft = plain.soft_targets(stored)
     assert soft.nnz == 3 and (soft.toarray() > 0).sum() == 3
+
+
+def test_labeling_log_lines_say_1_document_and_1_answer(caplog):
+    # "1 blank document(s)", "1 unknown labels rejected, 1 malformed answers"
+    space = LabelSpace.from_uris(["u:a"], names={"u:a": "sports"})
+    replies = {"a match": '{"labels": [{"label": "hacked", "confidence": 0.9}]}',
+               "a game": '{"labels": [{"label": "sports", "confidence": 0.9}]}'}
+    llm = ScriptedLLM(lambda r: next(v for k, v in replies.items()
+                                     if k in r.messages[-1]["content"]))
+    with caplog.at_level("INFO", logger="tagsmith"):
+        label_documents(["a match", " ", "a game", "a game"], space, llm)
+    assert "1 blank document not sent" in caplog.text
+    assert "1 document shares the prompt of an earlier one" in caplog.text
+    assert "1 unknown label rejected, 1 malformed answer, 0 failed calls" in caplog.text
+    assert "(s)" not in caplog.text
+
+
+def test_parsing_says_its_1_item_was_rejected():
+    space = LabelSpace.from_uris(["u:a"], names={"u:a": "sports"})
+    with pytest.raises(LLMOutputError, match="its 1 item was rejected"):
+        parse_label_answer('{"labels": [{"label": "x", "confidence": 1}]}',
+                           LabelResolver(space))
+    with pytest.raises(LLMOutputError, match="its 2 items were all rejected"):
+        parse_label_answer('{"labels": [{"label": "x", "confidence": 1}, '
+                           '{"label": "y", "confidence": 1}]}', LabelResolver(space))
+    with pytest.raises(LLMOutputError, match="no valid item in the answer: its item needs"):
+        parse_label_answer('{"labels": ["sports"]}', LabelResolver(space))

@@ -1004,3 +1004,19 @@ def test_answers_paid_for_are_used_when_the_cache_cannot_store_them(tmp_path, ca
                                                                   [0.9, 0]]
     warnings = [r.getMessage() for r in caplog.records if "response cache" in r.getMessage()]
     assert len(warnings) == 1 and str(tmp_path / "cache.sqlite") in warnings[0]
+
+
+def test_usage_and_stopping_messages_agree_with_their_counts():
+    from tagsmith.labeling.client import Usage
+
+    usage = Usage()
+    usage.add(ChatResponse("x", prompt_tokens=1, completion_tokens=0))
+    usage.count("retry")
+    assert usage.summary().startswith("1 call, 0 cached, 1 retry, 0 failed, 1 token, ")
+    usage.add(ChatResponse("x", prompt_tokens=1, completion_tokens=1))
+    usage.count("retry")
+    assert usage.summary().startswith("2 calls, 0 cached, 2 retries, 0 failed, 3 tokens, ")
+    with LocalChatServer(lambda body: Reply("down", status=503)) as server:
+        with pytest.raises(LLMError, match="^1 request in a row failed"):
+            complete_all(client_for(server, max_retries=0), [request("a"), request("b")],
+                         n_workers=1, max_consecutive_failures=1)

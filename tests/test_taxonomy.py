@@ -1282,3 +1282,18 @@ def test_remove_stale_files_restores_the_newest_copy_only_where_the_target_is_mi
     remove_stale_files(target, ".old", restore=True)
     assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]
     assert target.read_text() == "newer\n"
+
+
+def test_taxonomy_log_lines_agree_with_a_count_of_1(caplog):
+    # "1 blank document(s) left out", "1 of 1 summaries missing ...: their texts are used"
+    def behaviour(body):
+        if "<<<DOCUMENTS" in user_prompt(body):
+            return json.dumps({"summaries": []})  # none of the batch summarised
+        return json.dumps({"labels": [{"name": "Tickets", "description": "All of them."}]})
+
+    options = TaxonomyOptions(use_case="tickets", review=False)
+    with LocalChatServer(behaviour) as server, caplog.at_level("WARNING", logger="tagsmith"):
+        generate_taxonomy(["late parcel again", "  "], OpenAIChatClient(server.base_url, "m"),
+                          options)
+    assert "1 blank document left out of the taxonomy sample" in caplog.text
+    assert "1 of 1 summary missing, malformed or rejected: its text is used" in caplog.text

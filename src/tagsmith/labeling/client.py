@@ -52,6 +52,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from tagsmith._params import check_int, check_number
+from tagsmith._plural import plural_s
 from tagsmith.data.textio import LONE_SURROGATE
 from tagsmith.exceptions import InvalidParameterError, LLMConfigError, LLMError
 from tagsmith.progress import progress_bar
@@ -204,9 +205,11 @@ class Usage:
 
     def summary(self) -> str:
         interrupted = f", {self.n_interrupted} interrupted" if self.n_interrupted else ""
-        return (f"{self.n_requests} calls, {self.n_cached} cached, {self.n_retries} retries, "
+        tokens = self.prompt_tokens + self.completion_tokens
+        return (f"{self.n_requests} call{plural_s(self.n_requests)}, {self.n_cached} cached, "
+                f"{self.n_retries} {'retry' if self.n_retries == 1 else 'retries'}, "
                 f"{self.n_failed} failed{interrupted}, "
-                f"{self.prompt_tokens + self.completion_tokens:,} tokens, cost {self.cost:.4f}")
+                f"{tokens:,} token{plural_s(tokens)}, cost {self.cost:.4f}")
 
 
 def _valid_text(value):
@@ -872,7 +875,9 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
                 state["failures"] += 1
                 if state["failures"] >= max_consecutive_failures:
                     stop.set()
-                    raise LLMError(f"{state['failures']} requests in a row failed; stopping "
+                    failures = state["failures"]
+                    raise LLMError(f"{failures} request{plural_s(failures)} in a row "
+                                   f"failed; stopping "
                                    f"(answers so far are cached). Last: {exc}") from exc
         return index
 

@@ -257,13 +257,16 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
         requests.extend(asked)
         owners.extend([doc] * len(asked))
     if copies:
-        logger.info("%d document(s) share the prompt of an earlier one: asked once",
-                    sum(map(len, copies.values())))
+        n_copies = sum(map(len, copies.values()))
+        logger.info("%d document%s %s the prompt of an earlier one: asked once", n_copies,
+                    plural_s(n_copies), "shares" if n_copies == 1 else "share")
     if blank:
-        logger.warning("%d blank document(s) not sent (left unanswered)", blank)
+        logger.warning("%d blank document%s not sent (left unanswered)", blank,
+                       plural_s(blank))
     if unoffered:
-        logger.warning("%d document(s) not sent: their shortlist held only deprecated "
-                       "labels (left unanswered)", unoffered)
+        logger.warning("%d document%s not sent: %s shortlist held only deprecated "
+                       "labels (left unanswered)", unoffered, plural_s(unoffered),
+                       "its" if unoffered == 1 else "their")
     answers = complete_all(client, requests, n_workers=options.n_workers,
                            show_progress=options.show_progress, desc="LLM labeling")
     report = LabelingReport(n_docs=len(texts), n_calls=len(requests),
@@ -313,9 +316,11 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     answered = good_votes > 0
     report.n_docs_without_labels = int(np.count_nonzero(answered & (np.diff(Y.indptr) == 0)))
     if report.n_unknown_labels or report.n_malformed_answers or report.n_failed_calls:
-        logger.warning("LLM labeling: %d unknown labels rejected, %d malformed answers, "
-                       "%d failed calls", report.n_unknown_labels, report.n_malformed_answers,
-                       report.n_failed_calls)
+        logger.warning("LLM labeling: %d unknown label%s rejected, %d malformed answer%s, "
+                       "%d failed call%s", report.n_unknown_labels,
+                       plural_s(report.n_unknown_labels), report.n_malformed_answers,
+                       plural_s(report.n_malformed_answers), report.n_failed_calls,
+                       plural_s(report.n_failed_calls))
     return LLMLabels(Y, answered, report)
 
 

@@ -381,11 +381,15 @@ def parse_label_answer(text: str, resolver: LabelResolver, *,
         best[label_id] = max(best.get(label_id, 0.0), float(confidence))
     if items and not best:  # every item rejected: no evidence of "no label" either
         if parsed.n_invalid_items == len(items):
-            message = (f"no valid item in the answer: each of its {len(items)} needs a "
-                       "string 'label' and a number 'confidence' in [0, 1]")
+            message = ("no valid item in the answer: "
+                       + ("its item needs" if len(items) == 1
+                          else f"each of its {len(items)} items needs")
+                       + " a string 'label' and a number 'confidence' in [0, 1]")
         else:
-            message = (f"no offered label in the answer: its {len(items)} item(s) were "
-                       f"all rejected ({len(parsed.unknown)} unknown, "
+            message = ("no offered label in the answer: "
+                       + ("its 1 item was" if len(items) == 1
+                          else f"its {len(items)} items were all")
+                       + f" rejected ({len(parsed.unknown)} unknown, "
                        f"{len(parsed.ambiguous)} ambiguous, {parsed.n_invalid_items} "
                        "invalid)")
         raise RejectedItemsError(f"{message}: {text[:120]!r}",

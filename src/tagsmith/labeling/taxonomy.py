@@ -288,8 +288,8 @@ def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOpti
     taxonomy = Taxonomy(labels=[], use_case=options.use_case,
                         n_blank_docs=len(texts) - len(with_text))
     if taxonomy.n_blank_docs:
-        logger.warning("%d blank document(s) left out of the taxonomy sample",
-                       taxonomy.n_blank_docs)
+        logger.warning("%d blank document%s left out of the taxonomy sample",
+                       taxonomy.n_blank_docs, plural_s(taxonomy.n_blank_docs))
     summaries = _summarise(docs, client, options, taxonomy) if options.summarise else docs
     order = rng.permutation(len(summaries))
     batches = [[summaries[i] for i in order[start:start + options.minibatch_size]]
@@ -375,7 +375,8 @@ def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyO
         taxonomy.last_problems = list(problems)
         if attempt == 0:
             taxonomy.repaired_answers += 1
-            logger.info("taxonomy answer broke %d requirement(s); asking again", len(problems))
+            logger.info("taxonomy answer broke %d requirement%s; asking again", len(problems),
+                        plural_s(len(problems)))
             messages = prompts.repair_prompt(messages, answer, problems)
     if labels is not None and not strict and clean_taxonomy(labels, options)[0]:
         _record_rating(answer, taxonomy)
@@ -430,6 +431,11 @@ class _Counted:
                 usage = self.usage
                 self._bar.set_postfix_str(f"calls {usage.n_requests} cached {usage.n_cached} "
                                           f"cost {usage.cost:.4f}", refresh=False)
+
+
+def _summaries(n: int) -> str:
+    """The noun of a count of summaries ("1 summary", "2 summaries")."""
+    return "summary" if n == 1 else "summaries"
 
 
 def _summarise(docs: list[str], client: LLMClient, options: TaxonomyOptions,
@@ -493,9 +499,11 @@ def _summarise(docs: list[str], client: LLMClient, options: TaxonomyOptions,
                        "documents given twice in one answer (all of their entries)",
                        counts["n_unknown_ids"], counts["n_duplicate_ids"])
     if counts["n_missing"]:
-        logger.warning("%d of %d summaries missing, malformed or rejected: their texts are "
-                       "used", counts["n_missing"], len(docs))
+        logger.warning("%d of %d %s missing, malformed or rejected: %s used",
+                       counts["n_missing"], len(docs), _summaries(len(docs)),
+                       "its text is" if counts["n_missing"] == 1 else "their texts are")
     if counts["n_cut"]:
-        logger.warning("%d of %d summaries over %d words (3x summary_words): cut",
-                       counts["n_cut"], len(docs), most)
+        logger.warning("%d of %d %s over %d word%s (3x summary_words): cut",
+                       counts["n_cut"], len(docs), _summaries(len(docs)), most,
+                       plural_s(most))
     return summaries

@@ -321,7 +321,8 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
             done = np.concatenate(picked)
             raise TeacherFailedError(
                 f"the teacher failed in round {number}, after answering for {len(done)} "
-                f"documents in {number} round(s): {type(error).__name__}: {error}",
+                f"document{plural_s(len(done))} in {number} round{plural_s(number)}: "
+                f"{type(error).__name__}: {error}",
                 selected=done,
                 Y_teacher=sp.vstack(rows).tocsr(), rounds=history, cause=error) from error
         labelled[chosen] = True
