@@ -10,3 +10,14 @@ def plural_s(n: int) -> str:
     '3 labels, 1 document'
     """
     return "" if n == 1 else "s"
+
+
+def plural(n: int, one: str, many: str) -> str:
+    """``one`` for a count of exactly 1, else ``many`` (irregular words and verbs).
+
+    >>> f"1 {plural(1, 'entry', 'entries')} {plural(1, 'was', 'were')} read"
+    '1 entry was read'
+    >>> [f"{n} {plural(n, 'entry', 'entries')} {plural(n, 'is', 'are')}" for n in (0, 2)]
+    ['0 entries are', '2 entries are']
+    """
+    return one if n == 1 else many
