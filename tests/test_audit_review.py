@@ -554,11 +554,12 @@ def test_malformed_lines_skipped_by_apply_review_are_counted_and_reported(tmp_pa
     with caplog.at_level("WARNING", logger="tagsmith"):
         stats = apply_review(source, review, tmp_path / "out.tsv", SPACE, on_error="skip")
     assert stats["n_docs"] == 2 and stats["n_skipped_lines"] == 1
-    assert f"{source}: 1 malformed line(s) skipped" in caplog.text and "line 2" in caplog.text
+    assert f"{source}: 1 malformed line skipped" in caplog.text and "line 2" in caplog.text
     assert [r.text for r in read_records(tmp_path / "out.tsv")] == ["Heavy rain", "Sun"]
     result = _apply_review_cli(tmp_path, source, review, tmp_path / "out2.tsv")
     assert result.exit_code == 0, result.output
-    assert "1 malformed lines of" in result.output and "not in the new corpus" in result.output
+    assert "1 malformed line of" in result.output and "was skipped" in result.output
+    assert "is not in the new corpus" in result.output
 
 
 def test_review_rows_name_labels_in_a_variant_of_the_language():
@@ -602,7 +603,7 @@ def test_a_tsv_output_says_what_it_cannot_hold(tmp_path, caplog):
         apply_review(source, review, tmp_path / "out.tsv", SPACE)
     out = tmp_path / "out.tsv"
     assert f"{out}: a TSV corpus holds only texts and labels: the ids of 2 documents and " \
-        "metadata (2 key(s): 'lang', 'year') of 2 documents not written" in caplog.text
+        "metadata (2 keys: 'lang', 'year') of 2 documents not written" in caplog.text
     assert f"{out}: 1 text held tabs or line breaks, written as spaces" in caplog.text
     assert [r.text for r in read_records(out)] == ["Heavy rain", "Sun and heat", "Snow"]
     caplog.clear()
@@ -918,7 +919,8 @@ def test_an_acceptance_repeated_is_counted_and_applied_once(tmp_path, corpus):
         str(tmp_path / "fixed2.tsv"), "--vocab", str(vocab)])
     assert result.exit_code == 0, result.output
     assert "(2 accepted, 0 rejected" in result.output
-    assert "1 rows of" in result.output and "applied once" in result.output
+    assert "1 row of" in result.output and "repeats an earlier" in result.output
+    assert "applied once" in result.output
 
 
 def test_the_skipped_lines_warning_names_on_error_as_the_caller_typed_it(tmp_path, caplog):
@@ -954,7 +956,7 @@ def test_the_cli_renames_parameters_in_a_warning_but_not_in_the_paths_it_quotes(
     result = _apply_review_cli(tmp_path, source, review, tmp_path / "out.tsv")
     assert result.exit_code == 0, result.output
     assert "skipped (--on-error skip)" in caplog.text
-    assert f"{source}: 1 malformed line(s)" in caplog.text
+    assert f"{source}: 1 malformed line " in caplog.text
 
 
 def _apply_review_cli(tmp_path, source, review, output):

@@ -381,10 +381,10 @@ def test_csv_blank_lines_before_the_header_are_named(tmp_path):
     why = ", as --on-error skip cannot skip it (it says which cell of each row is which)"
     for content, shown in (("\ntext,labels\nhello,x\n", "line 1 is blank: the header "
                             f"row (with a 'text' column) must be the first line{why}; remove "
-                            "the blank line(s) before line 2"),
+                            "the blank line before line 2"),
                            ("\n \n,,\ntext\nhello\n", "lines 1-3 are blank: the header "
                             f"row (with a 'text' column) must be the first line{why}; remove "
-                            "the blank line(s) before line 4"),
+                            "the blank lines before line 4"),
                            ("\n\n", "every line is blank: no header row")):
         path = write(tmp_path / "blank.csv", content)
         for on_error in ("fail", "skip"):
@@ -764,7 +764,7 @@ def test_unlabelled_tsv_lines_ending_in_uris_are_read_but_counted(tmp_path, capl
     assert records[1].text == "Great job mate <urn:goemotions:admiration>"
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
-    assert "2 line(s) without a TAB" in warnings[0] and f"{path}:2" in warnings[0]
+    assert "2 lines without a TAB" in warnings[0] and f"{path}:2" in warnings[0]
     caplog.clear()
     clean = tmp_path / "clean.tsv"
     clean.write_text("Fine\t<urn:goemotions:joy>\nno labels at all\nends in <br>\n")

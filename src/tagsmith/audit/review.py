@@ -274,14 +274,16 @@ def _review_records(path: Path):
     names = [str(name).strip().lower() for name in header]
     missing = [c for c in REQUIRED if c not in names]
     if missing:
-        raise ReviewFormatError(f"missing column(s) {', '.join(missing)}; the header "
+        raise ReviewFormatError(f"missing column{plural_s(len(missing))} "
+                                f"{', '.join(missing)}; the header "
                                 f"has {header}", path=path, line=1)
     # a column read twice (a second "Decision" column added for another reviewer) kept
     # the last one silently, as json.loads did a JSONL row's repeated key: every
     # decision in the first was read as none, and a re-run audit overwrote the review
     twice = [c for c in _READ if names.count(c) > 1]
     if twice:
-        raise ReviewFormatError(f"column(s) {', '.join(repr(c) for c in twice)} given "
+        raise ReviewFormatError(f"column{plural_s(len(twice))} "
+                                f"{', '.join(repr(c) for c in twice)} given "
                                 "twice in the header; which one holds the review is not "
                                 "for us to guess: rename or remove the others",
                                 path=path, line=1)
@@ -575,8 +577,9 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     stats["n_skipped_lines"] = report.n_skipped_lines
     if report.n_skipped_lines:
         line, reason = report.skipped_lines[0]
-        logger.warning("%s: %d malformed line(s) skipped (on_error skip) and not written "
-                       "to %s (first at line %s: %s)", corpus, report.n_skipped_lines, output,
+        logger.warning("%s: %d malformed line%s skipped (on_error skip) and not written "
+                       "to %s (first at line %s: %s)", corpus, report.n_skipped_lines,
+                       plural_s(report.n_skipped_lines), output,
                        line, reason,
                        extra={"parameters": ("on_error",)})  # the CLI: --on-error
     return stats

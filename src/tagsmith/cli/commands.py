@@ -8,7 +8,7 @@ from itertools import islice
 
 import click
 
-from tagsmith._plural import plural_s
+from tagsmith._plural import plural, plural_s
 from tagsmith.audit import CALIBRATION_FOLDS as AUDIT_CALIBRATION_FOLDS
 from tagsmith.audit import MAX_CALIBRATION_FOLDS
 from tagsmith.cli import (
@@ -834,8 +834,12 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force)
                f"{stats['review_undecided']:,} undecided; {stats['n_already_applied']:,} "
                "already in place)")
     if stats["review_repeated"]:
-        click.echo(f"{stats['review_repeated']:,} rows of {printable(review)} repeat an "
-                   "earlier row's acceptance; each correction was applied once")
+        repeated = stats["review_repeated"]
+        click.echo(f"{repeated:,} row{plural_s(repeated)} of {printable(review)} "
+                   f"{plural(repeated, 'repeats', 'repeat')} an earlier row's acceptance; "
+                   "each correction was applied once")
     if stats["n_skipped_lines"]:
-        click.echo(f"{stats['n_skipped_lines']:,} malformed lines of {printable(corpus)} "
-                   "were skipped (--on-error skip) and are not in the new corpus")
+        skipped = stats["n_skipped_lines"]
+        click.echo(f"{skipped:,} malformed line{plural_s(skipped)} of {printable(corpus)} "
+                   f"{plural(skipped, 'was', 'were')} skipped (--on-error skip) and "
+                   f"{plural(skipped, 'is', 'are')} not in the new corpus")

@@ -215,7 +215,7 @@ class RecallControl:
         n_docs = np.asarray(arrays["n_docs"])
         if n_docs.shape != (n_groups,) or n_docs.dtype.kind not in "iu" \
                 or (n_docs.size and n_docs.min() < 0):
-            raise ValueError(f"{part} n_docs is not {n_groups} document count(s) "
+            raise ValueError(f"{part} n_docs is not {n_groups} document count{plural_s(n_groups)} "
                              f"(dtype {n_docs.dtype}, shape {n_docs.shape})")
         n_docs = n_docs.astype(np.int64)
         check_sorted_groups(f"{part} scores", scores, indptr)  # searched by position

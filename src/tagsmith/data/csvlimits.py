@@ -15,6 +15,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
+from tagsmith._plural import plural_s
 from tagsmith.exceptions import DataError
 
 #: the longest CSV field tagsmith reads, in characters (256 Mi): a whole document in a
@@ -51,7 +52,10 @@ def blank_header_error(reader, path: str | Path, error: type[DataError], column:
     >>> error = blank_header_error(reader, "v.csv", DataError, "uri")
     >>> error.line, str(error).split(": ", 1)[1].split(", as")[0]
     (1, "lines 1-2 are blank: the header row (with a 'uri' column) must be the first line")
-    >>> str(error).endswith("remove the blank line(s) before line 3")
+    >>> str(error).endswith("remove the blank lines before line 3")
+    True
+    >>> one = blank_header_error(csv.reader(io.StringIO("\nuri\n")), "v.csv", DataError, "uri")
+    >>> str(one).endswith("remove the blank line before line 2")
     True
     """
     while True:
@@ -64,8 +68,8 @@ def blank_header_error(reader, path: str | Path, error: type[DataError], column:
             lines = "line 1 is" if start == 2 else f"lines 1-{start - 1} are"
             return error(f"{lines} blank: the header row (with a {column!r} column) must be "
                          "the first line, as --on-error skip cannot skip it (it says which "
-                         "cell of each row is which); remove the blank line(s) before line "
-                         f"{start}", path=path, line=1)
+                         "cell of each row is which); remove the blank "
+                         f"line{plural_s(start - 1)} before line {start}", path=path, line=1)
 
 
 def next_csv_row(reader, path: str | Path, start: int, error: type[DataError],

@@ -64,7 +64,7 @@ from types import MappingProxyType
 from typing import IO
 
 from tagsmith._params import check_choice
-from tagsmith._plural import plural_s
+from tagsmith._plural import plural, plural_s
 from tagsmith.data.csvlimits import blank_header_error, next_csv_row, raise_csv_field_limit
 from tagsmith.data.textio import LONE_SURROGATE
 from tagsmith.exceptions import (
@@ -460,10 +460,11 @@ def _tsv_records(path: Path, on_error) -> Iterator[Record]:
         key = (source, _modified(path), len(suspicious), suspicious[0])
         if key not in _WARNED:  # a file read twice (label space, then data): one warning
             _WARNED.add(key)
-            logger.warning("%s: %d line(s) without a TAB end in <uri> tokens and were read "
+            logger.warning("%s: %d line%s without a TAB %s in <uri> tokens and %s read "
                            "as unlabelled text (first: %s:%d); if those are labels, separate "
-                           "them from the text with a TAB", source, len(suspicious), source,
-                           suspicious[0])
+                           "them from the text with a TAB", source, len(suspicious),
+                           plural_s(len(suspicious)), plural(len(suspicious), "ends", "end"),
+                           plural(len(suspicious), "was", "were"), source, suspicious[0])
 
     return records()
 
@@ -699,7 +700,8 @@ def _csv_columns(header: list[str], path: Path) -> dict[str, int]:
 def _csv_record(row: list[str], columns: dict[str, int], width: int, line: int,
                 source: str, unread: tuple[int, ...] = ()) -> Record:
     if len(row) != width:
-        raise _Malformed(f"expected {width} columns as in the header, found {len(row)}")
+        raise _Malformed(f"expected {width} column{plural_s(width)} as in the header, "
+                         f"found {len(row)}")
     for i in unread:
         if row[i].strip():
             raise _Malformed(f"a value in column {i + 1}, which the header leaves unnamed "
@@ -728,8 +730,9 @@ def _directory_records(path: Path, on_error) -> Iterator[Record]:
         count = len(other_case)
         logger.warning("%s: %d file%s ending in .txt, .tsv or .key in another case not read "
                        "(%s%s); documents are the files ending in .txt, their labels in "
-                       ".tsv or .key: rename them", path, count, plural_s(count),
-                       ", ".join(map(repr, other_case[:3])), ", ..." if count > 3 else "")
+                       ".tsv or .key: rename %s", path, count, plural_s(count),
+                       ", ".join(map(repr, other_case[:3])), ", ..." if count > 3 else "",
+                       plural(count, "it", "them"))
     for index, txt in enumerate(files, 1):
         try:
             text = _read_utf8(txt)

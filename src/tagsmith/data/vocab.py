@@ -68,7 +68,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from tagsmith._params import check_choice
-from tagsmith._plural import plural_s
+from tagsmith._plural import plural, plural_s
 from tagsmith.data.csvlimits import (
     blank_header_error,
     csv_writer,
@@ -393,8 +393,9 @@ def _collect(rows: Iterable[Row], path: Path, on_error: str) -> list[Label]:
         labels.append(item)
     if skipped:
         shown = ", ".join(map(str, skipped[:5])) + (", ..." if len(skipped) > 5 else "")
-        logger.warning("%s: skipped %d malformed or duplicate line(s) (lines %s)",
-                       path, len(skipped), shown)
+        logger.warning("%s: skipped %d malformed or duplicate line%s (%s %s)",
+                       path, len(skipped), plural_s(len(skipped)),
+                       plural(len(skipped), "line", "lines"), shown)
     _check_hierarchy(labels, first_line, path)
     return labels
 
@@ -414,7 +415,8 @@ def _check_hierarchy(labels: list[Label], line_of: dict[str, int], path: Path) -
     if dangling:
         line, uri = min(dangling)
         logger.warning("%s:%d: broader <%s> is not in the vocabulary; dropped %d broader "
-                       "link(s) to labels outside it", path, line, uri, len(dangling))
+                       "link%s to labels outside it", path, line, uri, len(dangling),
+                       plural_s(len(dangling)))
     cycle = find_cycle({label.uri: label.broader for label in labels}, line_of)
     if cycle:
         raise VocabularyError(cycle_message(cycle), path=path, line=line_of[cycle[0]])
@@ -521,8 +523,9 @@ def _warn_blank_concepts(blank: list, graph, pref_label, path: Path) -> None:
                     if str(o).strip()})
     shown = (f" (preferred labels {', '.join(map(repr, names[:3]))}"
              f"{', ...' if len(names) > 3 else ''})" if names else "")
-    logger.warning("%s: %d concept(s) without a URI (blank nodes) left out%s: a label "
-                   "needs a URI; give each concept one", path, len(blank), shown)
+    logger.warning("%s: %d concept%s without a URI (blank nodes) left out%s: a label "
+                   "needs a URI; give each concept one", path, len(blank), plural_s(len(blank)),
+                   shown)
 
 
 def _warn_several_pref_labels(pref: dict[str, dict[str, list[str]]], order: Iterable[str],
@@ -540,9 +543,10 @@ def _warn_several_pref_labels(pref: dict[str, dict[str, list[str]]], order: Iter
                       f"{', '.join(map(repr, values[1:]))}"
                       for uri, lang, values in several[:3])
     n_concepts = len({uri for uri, _, _ in several})
-    logger.warning("%s: %d concept(s) with several skos:prefLabel in one language (SKOS "
+    logger.warning("%s: %d concept%s with several skos:prefLabel in one language (SKOS "
                    "allows one, integrity condition S14); the first in code-point order is "
-                   "kept: %s%s", path, n_concepts, shown, "; ..." if len(several) > 3 else "")
+                   "kept: %s%s", path, n_concepts, plural_s(n_concepts), shown,
+                   "; ..." if len(several) > 3 else "")
 
 
 #: the most bytes an RDF vocabulary may decompress to (a gzip bomb stops here)

@@ -141,7 +141,7 @@ class _TsvLosses:
         if self.metadata:
             keys = sorted(self.metadata)
             shown = ", ".join(repr(k) for k in keys[:5]) + (", ..." if len(keys) > 5 else "")
-            parts.append(f"metadata ({len(keys)} key(s): {shown}) of "
+            parts.append(f"metadata ({len(keys)} key{plural_s(len(keys))}: {shown}) of "
                          f"{max(self.metadata.values()):,} "
                          f"document{plural_s(max(self.metadata.values()))}")
         if parts:

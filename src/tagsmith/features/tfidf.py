@@ -17,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_bool, check_int, check_param_names
+from tagsmith._plural import plural_s
 from tagsmith.data.textio import check_no_lone_surrogate
 from tagsmith.exceptions import InvalidParameterError, NotFittedError
 
@@ -350,7 +351,8 @@ class TfidfFeaturizer:
         spec = featurizer._blocks_spec()
         blocks = meta["blocks"]
         if not isinstance(blocks, list) or len(blocks) != len(spec):
-            raise ValueError(f"the settings make {len(spec)} n-gram block(s), the state "
+            raise ValueError(f"the settings make {len(spec)} n-gram "
+                             f"block{plural_s(len(spec))}, the state "
                              f"holds {len(blocks) if isinstance(blocks, list) else blocks!r}")
         expected = {f"idf_{i}" for i in range(len(spec))}
         if set(arrays) != expected:

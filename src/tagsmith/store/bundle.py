@@ -42,7 +42,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith import __version__
-from tagsmith._plural import plural_s
+from tagsmith._plural import plural, plural_s
 from tagsmith.exceptions import BundleError, BundleTargetError, DataError
 from tagsmith.store.staging import make_staging, remove_staging, short_name, stale_staging
 
@@ -327,7 +327,8 @@ def check_pointers(name: str, indptr, *, length: int | None = None,
     if indptr[0] != 0 or np.any(indptr[1:] < indptr[:-1]):
         raise ValueError(f"{name} is not a run of non-decreasing offsets from 0")
     if length is not None and indptr.size != length:
-        raise ValueError(f"{name} has {indptr.size} offsets, expected {length}")
+        raise ValueError(f"{name} has {indptr.size} offset{plural_s(indptr.size)}, "
+                         f"expected {length}")
     if end is not None and indptr[-1] != end:
         raise ValueError(f"{name} ends at {int(indptr[-1])}, expected {end}")
     return indptr
@@ -688,8 +689,9 @@ def _check_replaceable(target: Path) -> None:
     if foreign:
         shown = ", ".join(repr(name) for name in foreign[:5]) + (", ..." if len(foreign) > 5
                                                                  else "")
-        raise BundleTargetError(f"is a model bundle but also holds {len(foreign)} file(s) it does "
-                          f"not list ({shown}), which replacing it would delete; move them "
+        raise BundleTargetError(f"is a model bundle but also holds {len(foreign)} "
+                          f"file{plural_s(len(foreign))} it does not list ({shown}), which "
+                          f"replacing it would delete; move {plural(len(foreign), 'it', 'them')} "
                           "out or write the bundle elsewhere", path=target)
 
 

@@ -36,7 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_bool, check_choice, check_int, check_number
-from tagsmith._plural import plural_s
+from tagsmith._plural import plural, plural_s
 from tagsmith.data.labelspace import LabelSpace, in_language, unnamed_in
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import PAD, TopK, _check_k, check_topk
@@ -113,7 +113,7 @@ def label_texts(label_space: LabelSpace, *, lang: str = "en", template: str = "{
         logger.warning("%d label%s without a name, alternative label or description (with "
                        "a letter or digit) %s never suggested zero-shot, e.g. %s",
                        len(nameless), plural_s(len(nameless)),
-                       "is" if len(nameless) == 1 else "are", ", ".join(nameless[:3]))
+                       plural(len(nameless), "is", "are"), ", ".join(nameless[:3]))
     return texts, np.asarray(owners, dtype=np.int32)
 
 
