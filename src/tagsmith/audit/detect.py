@@ -65,6 +65,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_bool, check_choice, check_int, check_number
+from tagsmith._plural import plural_s
 from tagsmith.audit import CALIBRATION_FOLDS, MAX_CALIBRATION_FOLDS
 from tagsmith.audit.calibrate import PairIndex, calibrate_scores
 from tagsmith.audit.evidence import PairEvidence
@@ -201,7 +202,8 @@ def _check_inputs(Y, topk: TopK, X=None) -> sp.csr_matrix:
         # failed in scipy, a wrong number of rows in a matmul, NaN went through)
         n_rows = check_features(X).shape[0]
         if n_rows != Y.shape[0]:
-            raise InvalidParameterError("X", f"{Y.shape[0]} rows (one per document of Y)",
+            raise InvalidParameterError("X", f"{Y.shape[0]} row{plural_s(Y.shape[0])} "
+                                        "(one per document of Y)",
                                         n_rows)
     return Y
 

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith._plural import plural_s
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.features.tfidf import INVISIBLE_IN_WORDS
 
@@ -508,8 +509,9 @@ class NearLeakIndex:
         other = l2_normalize(sp.csr_matrix(other_X))
         if other.shape[1] != self.n_features:
             raise InvalidParameterError("other_X", f"features with {self.n_features:,} "
-                                        "columns like the training ones",
-                                        f"{other.shape[1]:,} columns")
+                                        f"column{plural_s(self.n_features)} like the training "
+                                        "ones",
+                                        f"{other.shape[1]:,} column{plural_s(other.shape[1])}")
         other.sort_indices()
         nearest = np.full(other.shape[0], -1, np.int64)
         cosine = np.zeros(other.shape[0])

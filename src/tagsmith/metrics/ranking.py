@@ -29,6 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_int, check_number
+from tagsmith._plural import plural_s
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.metrics.sets import _safe_div, _to_csr, as_label_matrix
 from tagsmith.topk import TopK
@@ -90,11 +91,11 @@ def _ranked(y_true, topk: TopK, k_max: int | None = None) -> _Ranked:
         raise InvalidParameterError("topk", "a tagsmith.topk.TopK", type(topk).__name__)
     y = as_label_matrix(y_true, "y_true")
     if y.shape[0] != len(topk):
-        raise InvalidParameterError("y_true", f"{len(topk)} rows (one per topk document)",
-                                    f"{y.shape[0]} rows")
+        raise InvalidParameterError("y_true", f"{len(topk)} row{plural_s(len(topk))} (one per topk "
+                                    "document)", f"{y.shape[0]} row{plural_s(y.shape[0])}")
     if y.shape[1] != topk.n_labels:
-        raise InvalidParameterError("y_true", f"{topk.n_labels} columns (topk.n_labels)",
-                                    f"{y.shape[1]} columns")
+        raise InvalidParameterError("y_true", f"{topk.n_labels} column{plural_s(topk.n_labels)} "
+                                    "(topk.n_labels)", f"{y.shape[1]} column{plural_s(y.shape[1])}")
     indices = topk.indices if k_max is None else topk.indices[:, :k_max]
     return _Ranked(indices, indices >= 0, _hit_mask(y, indices),
                    np.diff(y.indptr).astype(np.int64), y, topk.n_labels)

@@ -242,7 +242,8 @@ def check_features(X, *, n_features: int | None = None) -> sp.csr_matrix:
     if X.nnz and not np.all(np.isfinite(X.data)):
         refuse_non_finite_features(given)
     if n_features is not None and X.shape[1] != n_features:
-        raise InvalidParameterError("X", f"{n_features} feature columns", X.shape[1])
+        raise InvalidParameterError("X", f"{n_features} feature column{plural_s(n_features)}",
+                                    X.shape[1])
     return X
 
 
@@ -258,7 +259,8 @@ def check_targets(Y, n_docs: int, *, soft_ok: bool) -> sp.csr_matrix:
     given = Y
     Y = as_float32_csr(Y, "Y", "a 2-D target matrix (documents x labels)", copy=True)
     if Y.shape[0] != n_docs:
-        raise InvalidParameterError("Y", f"{n_docs} rows (one per document)", Y.shape[0])
+        raise InvalidParameterError("Y", f"{n_docs} row{plural_s(n_docs)} (one per document)",
+                                    Y.shape[0])
     if Y.shape[1] < 1:
         raise InvalidParameterError("Y", "at least one label column", Y.shape[1])
     if n_docs == 0:

@@ -27,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_int
+from tagsmith._plural import plural_s
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.models._knn_kernels import NO_SELF, vote_kernel
 from tagsmith.models.base import (
@@ -71,7 +72,8 @@ def check_dense_features(X, *, n_features: int | None = None) -> np.ndarray:
     if not np.all(np.isfinite(X)):
         refuse_non_finite_features(given)
     if n_features is not None and X.shape[1] != n_features:
-        raise InvalidParameterError("X", f"{n_features} feature columns", X.shape[1])
+        raise InvalidParameterError("X", f"{n_features} feature column{plural_s(n_features)}",
+                                    X.shape[1])
     return X
 
 

@@ -569,7 +569,8 @@ class EnsembleModel(BaseModel):
                                  f"expected {n_labels}")
             if n_features is not None and getattr(member, "n_features_", None) != n_features:
                 raise ValueError(f"member {i} has {getattr(member, 'n_features_', None)} "
-                                 f"features, expected {n_features}")
+                                 f"feature{plural_s(getattr(member, 'n_features_', 0))}, "
+                                 f"expected {n_features}")
         tuned = None
         if model.weights == "auto":
             tuned = meta.get("tuning") or {"weights": meta["weights"], "powers": meta["powers"]}

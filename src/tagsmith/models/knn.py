@@ -39,6 +39,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_int
+from tagsmith._plural import plural, plural_s
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.models._knn_kernels import (
     NO_SELF,
@@ -497,12 +498,13 @@ class KNNModel(BaseModel):
         X = check_features(X, n_features=self.n_features_)
         if X.shape[0] <= (int(self.row_ids_.max()) if len(self.row_ids_) else -1):
             raise InvalidParameterError("X", "the training matrix given to fit",
-                                        f"{X.shape[0]} rows")
+                                        f"{X.shape[0]} row{plural_s(X.shape[0])}")
         if self.train_fingerprint_ is not None \
                 and matrix_fingerprint(X) != self.train_fingerprint_:
             raise InvalidParameterError(
                 "X", "the training matrix given to fit (same rows, order and values)",
-                f"a different {X.shape[0]} x {X.shape[1]} matrix of {X.nnz} entries")
+                f"a different {X.shape[0]} x {X.shape[1]} matrix of {X.nnz} "
+                f"{plural(X.nnz, 'entry', 'entries')}")
         X = self._queries(X)
         internal = np.full(X.shape[0], -1, np.int64)
         internal[self.row_ids_] = np.arange(len(self.row_ids_))

@@ -209,7 +209,8 @@ class LabelTree(BaseModel):
         if label_features is not None:
             label_features = check_features(label_features, n_features=X.shape[1])
             if label_features.shape[0] != n_labels:
-                raise InvalidParameterError("label_features", f"{n_labels} rows (one per label)",
+                raise InvalidParameterError("label_features", f"{n_labels} row{plural_s(n_labels)} "
+                                            "(one per label)",
                                             label_features.shape[0])
         reps = self._label_representations(
             X, Y if weights is None else sp.csr_matrix(sp.diags(weights) @ Y), label_features)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from tagsmith._params import check_int
-from tagsmith._plural import plural_s
+from tagsmith._plural import plural, plural_s
 from tagsmith.calibration.scaling import Calibrator
 from tagsmith.calibration.shift import LabelShift
 from tagsmith.calibration.thresholds import Thresholds
@@ -195,7 +195,8 @@ class TextClassifier:
         if len(request) not in (3, 4):
             raise InvalidParameterError("requests", "(k, calibrated, adjust_shift) or (k, "
                                         "calibrated, adjust_shift, width)",
-                                        f"{len(request)} entries")
+                                        f"{len(request)} "
+                                        f"{plural(len(request), 'entry', 'entries')}")
         k, calibrated, adjust_shift = request[:3]
         k = check_int("k", k, 1, numpy=True)
         width = (self._width(k, calibrated) if len(request) == 3
@@ -562,7 +563,8 @@ def _check_feature_spaces(featurizer, model) -> None:
         if isinstance(columns, int | np.integer) and isinstance(wanted, int | np.integer) \
                 and columns != wanted:
             raise InvalidParameterError(name, f"a model over the featurizer's {columns} "
-                                        "feature columns", f"{wanted} columns")
+                                        f"feature column{plural_s(int(columns))}",
+                                        f"{wanted} column{plural_s(int(wanted))}")
 
 
 def part_labels(part) -> int:
