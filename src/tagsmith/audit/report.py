@@ -14,7 +14,7 @@ import io
 import json
 from pathlib import Path
 
-from tagsmith._plural import plural_s
+from tagsmith._plural import plural
 from tagsmith.data.textio import atomic_text_writer
 from tagsmith.exceptions import MissingDependencyError
 
@@ -86,6 +86,19 @@ def _num(value) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return _e(value)
+
+
+def _count(n, word: str, many: str | None = None) -> str:
+    """A count and its noun for the page, singular for exactly 1 and plural otherwise (a
+    decimal estimate such as 1.0 too), thousands separated as :func:`_num` writes them.
+
+    >>> _count(1, "document"), _count(2345, "document"), _count(0, "entry", "entries")
+    ('1 document', '2,345 documents', '0 entries')
+    >>> _count(1.0, "wrong label")
+    '1.0 wrong labels'
+    """
+    one = isinstance(n, int) and not isinstance(n, bool) and n == 1
+    return f"{_num(n)} {word if one else (many or word + 's')}"
 
 
 def _table(headers: list[str], rows: list[list], numeric: set[int] | None = None) -> str:
@@ -222,9 +235,9 @@ def _top_count(labels: dict, percent: int) -> str:
 
 
 def _labels_html(labels: dict) -> str:
-    parts = [f'<p>{_num(labels["n_used"])} labels used; {_num(labels["n_unused"])} unused, '
-             f'{_num(labels["n_rare"])} rare (fewer than {labels["rare_below"]} '
-             f'document{plural_s(labels["rare_below"])}), '
+    parts = [f'<p>{_count(labels["n_used"], "label")} used; {_num(labels["n_unused"])} unused, '
+             f'{_num(labels["n_rare"])} rare (fewer than '
+             f'{_count(labels["rare_below"], "document")}), '
              f'{_num(labels["n_deprecated_in_use"])} deprecated but in use. The top 1% of '
              f'labels{_top_count(labels, 1)} carry '
              f'{100 * labels["share_of_assignments_top_1pct_labels"]:.1f}% of '
@@ -242,8 +255,9 @@ def _labels_html(labels: dict) -> str:
                 ["label", "documents"], [[_label(r), r.get("count", 0)] for r in labels[key]],
                 {1}))
     unknown = labels["not_in_vocabulary"]
-    parts.append(f'<h3>Labels missing from the vocabulary</h3><p>{_num(unknown["n_occurrences"])}'
-                 f' occurrences of {_num(unknown["n_distinct"])} distinct keys.</p>')
+    parts.append(f'<h3>Labels missing from the vocabulary</h3><p>'
+                 f'{_count(unknown["n_occurrences"], "occurrence")} of '
+                 f'{_count(unknown["n_distinct"], "distinct key")}.</p>')
     if unknown["examples"]:
         parts.append(_table(["key", "occurrences"],
                             [[_named(r["key"], None), r["count"]] for r in unknown["examples"]],
@@ -256,11 +270,11 @@ def _cooccurrence_html(section: dict) -> str:
         return [[_label(r["a"]), _label(r["b"]), r["count"]] + ([r["npmi"]] if with_npmi
                                                                  else []) for r in items]
 
-    return (f'<p>{_num(section["n_pairs"])} distinct co-occurring pairs.</p>'
+    return (f'<p>{_count(section["n_pairs"], "distinct co-occurring pair")}.</p>'
             "<h3>Most frequent pairs</h3>"
             + _table(["label", "label", "documents"], rows(section["top_by_count"], False), {2})
-            + f'<h3>Most strongly associated pairs (NPMI, at least {section["npmi_min_count"]}'
-            " documents)</h3>"
+            + "<h3>Most strongly associated pairs (NPMI, at least "
+            f'{_count(section["npmi_min_count"], "document")})</h3>'
             + _table(["label", "label", "documents", "NPMI"], rows(section["top_by_npmi"], True),
                      {2, 3}))
 
@@ -283,7 +297,7 @@ def _noise_html(noise: dict, candidates: list[dict], scores: dict) -> str:
              f'{_num(noise["est_missing"])} missing ones ({100 * noise["missing_rate"]:.2f}% '
              f'of true labels). Flagged for review: {_num(noise["n_flagged_missing"])} missing, '
              f'{_num(noise["n_flagged_wrong"])} wrong, in '
-             f'{_num(noise["n_docs_with_flagged"])} documents.</p>'
+             f'{_count(noise["n_docs_with_flagged"], "document")}.</p>'
              '<p class="muted">These are confident-learning estimates: they count the pairs '
              "the out-of-sample scores confidently disagree with, so a weak scorer inflates "
              f'them (here P@1 against the given labels is {scores.get("p@1_vs_given", "?")}, '
@@ -299,8 +313,8 @@ def _noise_html(noise: dict, candidates: list[dict], scores: dict) -> str:
          for b in noise["bands"]], {1, 2, 3, 4, 5, 6}))
     for key, title in (("noisiest_by_wrong_rate", "Labels most often given wrongly"),
                        ("noisiest_by_missing_rate", "Labels most often missing")):
-        parts.append(f'<h3>{title} (at least {noise["label_min_support"]} '
-                     f'document{plural_s(noise["label_min_support"])})</h3>'
+        parts.append(f'<h3>{title} (at least '
+                     f'{_count(noise["label_min_support"], "document")})</h3>'
                      + _table(["label", "given", "est. wrong rate", "est. missing rate"],
                               [[_label(r), r["n_given"], r["wrong_rate"], r["missing_rate"]]
                                for r in noise[key]], {1, 2, 3}))
@@ -330,13 +344,15 @@ def _duplicates_html(dups: dict) -> str:
     # it recorded that has no key: its counts were complete or did not say)
     at_least = "at least " if dups.get("near_counts_lower_bound") else ""
     found = (f'{_num(dups["n_exact_pairs"])} exact and {at_least}'
-             f'{_num(dups["n_near_pairs"])} near duplicate pairs (cosine at least '
+             f'{_count(dups["n_near_pairs"], "near duplicate pair")} (cosine at least '
              f"{_e(threshold)})" if threshold is not None
-             else f'{_num(dups["n_exact_pairs"])} exact duplicate pairs (near duplicates '
+             else f'{_count(dups["n_exact_pairs"], "exact duplicate pair")} (near duplicates '
              "were not looked for: --no-near-duplicates)")
-    parts = [f'<p>{found} in {_num(dups["n_duplicate_groups"])} groups; '
-             f'{_num(dups["n_conflicting_pairs"])} pairs carry different labels '
-             f'({_num(dups["n_conflicting_exact_pairs"])} of them exact duplicates).</p>']
+    conflicting = dups["n_conflicting_pairs"]
+    parts = [f'<p>{found} in {_count(dups["n_duplicate_groups"], "group")}; '
+             f'{_count(conflicting, "pair")} {plural(conflicting, "carries", "carry")} '
+             f'different labels ({_num(dups["n_conflicting_exact_pairs"])} of them exact '
+             'duplicates).</p>']
     if at_least:
         parts.append("<p>The near-duplicate search stopped after its budget of candidate "
                      "pairs (too many distinct near-identical texts): its counts of near "
@@ -388,8 +404,8 @@ def _read_html(read: dict) -> str:
     if not n:
         return f'<p class="muted">Read with --on-error {policy}; no line skipped.</p>'
     shown = read.get("skipped_lines", [])
-    parts = [f'<p class="warn">Read with --on-error {policy}: {_num(n)} malformed line'
-             f'{"" if n == 1 else "s"} skipped (the first {len(shown)} below). Document '
+    parts = [f'<p class="warn">Read with --on-error {policy}: '
+             f'{_count(n, "malformed line")} skipped (the first {len(shown)} below). Document '
              "numbers count the documents read: give apply-review the same --on-error "
              f"{policy}.</p>"]
     parts.append(_table(["where", "reason"],
