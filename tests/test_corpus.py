@@ -435,7 +435,7 @@ def test_directory_files_ending_txt_in_another_case_are_warned_about(tmp_path, c
     with caplog.at_level("WARNING", logger="tagsmith"):
         assert [r.text for r in read_directory(tmp_path)] == ["read"]
     warned = [r.getMessage() for r in caplog.records]
-    assert len(warned) == 1 and "2 files ending in" in warned[0]
+    assert len(warned) == 1 and "2 files ending" in warned[0] and "rename them" in warned[0]
     assert "'b.TXT'" in warned[0] and "'c.Txt'" in warned[0]
 
 
