@@ -1,0 +1,143 @@
+"""Messages and log lines count correctly: "1 line ... was", "2 lines ... were", never
+"(s)" or "1 rows". Each message is triggered with a count of 1 and of 2 through the
+public reader, vocabulary, model and metric functions."""
+
+import logging
+
+import numpy as np
+import pytest
+
+from tagsmith._plural import plural, plural_s
+from tagsmith.audit.report import _count
+from tagsmith.data.corpus import read_csv, read_directory, read_tsv
+from tagsmith.data.vocab import load_vocabulary
+from tagsmith.exceptions import CorpusFormatError, InvalidParameterError
+from tagsmith.metrics.ranking import precision_at_k
+from tagsmith.models.base import check_features, check_targets
+from tagsmith.topk import TopK
+
+
+def _warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
+def test_plural_helpers():
+    assert [plural(n, "entry", "entries") for n in (0, 1, 2)] == ["entries", "entry", "entries"]
+    assert [plural(n, "was", "were") for n in (1, 3)] == ["was", "were"]
+    assert [plural_s(n) for n in (0, 1, 2)] == ["s", "", "s"]
+
+
+def test_report_count_helper():
+    assert _count(1, "document") == "1 document"
+    assert _count(2345, "document") == "2,345 documents"
+    assert _count(0, "distinct key") == "0 distinct keys"
+    assert _count(1, "entry", "entries") == "1 entry" and _count(2, "entry", "entries") == \
+        "2 entries"
+    assert _count(1.0, "wrong label") == "1.0 wrong labels"  # a decimal estimate
+
+
+@pytest.mark.parametrize("n, expected", [
+    (1, "1 line without a TAB ends in <uri> tokens and was read"),
+    (2, "2 lines without a TAB end in <uri> tokens and were read")])
+def test_tsv_lines_ending_in_uris_warning_counts(tmp_path, caplog, n, expected):
+    path = tmp_path / f"c{n}.tsv"
+    path.write_text("Fine\t<urn:x:joy>\n" + "".join(f"text {i} <urn:x:a>\n" for i in range(n)))
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        list(read_tsv(path))
+    warnings = _warnings(caplog)
+    assert len(warnings) == 1 and expected in warnings[0], warnings
+    assert "(s)" not in warnings[0]
+
+
+@pytest.mark.parametrize("names, expected", [
+    (["b.TXT"], ("1 file ending in .txt in another case", "rename it")),
+    (["b.TXT", "c.Txt"], ("2 files ending in .txt in another case", "rename them"))])
+def test_directory_other_case_warning_counts(tmp_path, caplog, names, expected):
+    (tmp_path / "a.txt").write_text("read\n", encoding="utf-8")
+    for name in names:
+        (tmp_path / name).write_text("not read\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        assert [r.text for r in read_directory(tmp_path)] == ["read"]
+    warnings = _warnings(caplog)
+    assert len(warnings) == 1 and all(part in warnings[0] for part in expected), warnings
+
+
+@pytest.mark.parametrize("header, row, expected", [
+    ("text", "a,b", "expected 1 column as in the header, found 2"),
+    ("text,labels", "a,b,c", "expected 2 columns as in the header, found 3")])
+def test_csv_row_width_error_counts(tmp_path, header, row, expected):
+    path = tmp_path / "c.csv"
+    path.write_text(f"{header}\n{row}\n")
+    errors: list = []
+    assert list(read_csv(path, on_error=errors.append)) == []
+    assert [(e.line, e.reason) for e in errors] == [(2, expected)]
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("\ntext\nhello\n", "remove the blank line before line 2"),
+    ("\n\ntext\nhello\n", "remove the blank lines before line 3")])
+def test_csv_blank_header_lines_count(tmp_path, content, expected):
+    path = tmp_path / "blank.csv"
+    path.write_text(content)
+    with pytest.raises(CorpusFormatError, match=expected + "$"):
+        list(read_csv(path))
+
+
+@pytest.mark.parametrize("bad, expected", [
+    ("\tno uri\n", "skipped 1 malformed or duplicate line (line 2)"),
+    ("\tno uri\n\talso none\n", "skipped 2 malformed or duplicate lines (lines 2, 3)")])
+def test_vocabulary_skipped_lines_warning_counts(tmp_path, caplog, bad, expected):
+    path = tmp_path / "v.tsv"
+    path.write_text("<http://x/a>\ta\n" + bad + "<http://x/d>\td\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        assert load_vocabulary(path, on_error="skip").uris == ["http://x/a", "http://x/d"]
+    assert any(expected in message for message in _warnings(caplog)), _warnings(caplog)
+
+
+@pytest.mark.parametrize("broader, expected", [
+    ("http://x/zzz", "dropped 1 broader link to labels outside it"),
+    ("http://x/zzz http://x/yyy", "dropped 2 broader links to labels outside it")])
+def test_vocabulary_dangling_broader_warning_counts(tmp_path, caplog, broader, expected):
+    path = tmp_path / "v.csv"
+    path.write_text(f"uri,label_en,broader\nhttp://x/a,Apple,{broader}\n")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        load_vocabulary(path)
+    assert any(expected in message for message in _warnings(caplog)), _warnings(caplog)
+
+
+@pytest.mark.parametrize("n_docs, expected", [
+    (1, "parameter 'Y' must be 1 row (one per document), got 3"),
+    (2, "parameter 'Y' must be 2 rows (one per document), got 3")])
+def test_target_rows_mismatch_counts(n_docs, expected):
+    with pytest.raises(InvalidParameterError) as info:
+        check_targets(np.ones((3, 2)), n_docs, soft_ok=False)
+    assert str(info.value) == expected
+
+
+@pytest.mark.parametrize("n_features, expected", [
+    (1, "parameter 'X' must be 1 feature column, got 3"),
+    (2, "parameter 'X' must be 2 feature columns, got 3")])
+def test_feature_columns_mismatch_counts(n_features, expected):
+    with pytest.raises(InvalidParameterError) as info:
+        check_features(np.ones((2, 3)), n_features=n_features)
+    assert str(info.value) == expected
+
+
+@pytest.mark.parametrize("n_topk, n_true, expected", [
+    (1, 2, "must be 1 row (one per topk document), got '2 rows'"),
+    (2, 1, "must be 2 rows (one per topk document), got '1 row'")])
+def test_metric_rows_mismatch_counts(n_topk, n_true, expected):
+    topk = TopK.from_scores(np.tile([0.9, 0.1], (n_topk, 1)), 1)
+    with pytest.raises(InvalidParameterError) as info:
+        precision_at_k(np.ones((n_true, 2)), topk, 1)
+    assert str(info.value).endswith(expected), str(info.value)
+
+
+@pytest.mark.parametrize("n_labels, expected", [
+    (1, "must be 1 column (topk.n_labels), got '2 columns'"),
+    (2, "must be 2 columns (topk.n_labels), got '1 column'")])
+def test_metric_columns_mismatch_counts(n_labels, expected):
+    topk = TopK.from_scores(np.linspace(0.9, 0.1, n_labels)[None, :], 1)
+    with pytest.raises(InvalidParameterError) as info:
+        precision_at_k(np.ones((1, 3 - n_labels)), topk, 1)
+    assert str(info.value).endswith(expected), str(info.value)
