@@ -159,7 +159,7 @@ def test_training_without_any_positive_label_is_refused(caplog):
                          options=options)
     Y = sp.csr_matrix(np.array([[1, 0, 0], [0, 1, 0]] * 2))
     train_classifier(["good day", "bad day"] * 2, Y, space, options=options)
-    assert "1 of 3 labels have no positive training document" in caplog.text
+    assert "1 of 3 labels has no positive training document" in caplog.text
 
 
 def test_training_on_an_empty_corpus_says_so():

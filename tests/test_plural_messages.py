@@ -3,18 +3,27 @@
 public reader, vocabulary, model and metric functions."""
 
 import logging
+from collections import Counter
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
+from test_zeroshot import _CountingEncoder
 
 from tagsmith._plural import plural, plural_s
 from tagsmith.audit.report import _count
 from tagsmith.data.corpus import read_csv, read_directory, read_tsv
+from tagsmith.data.labelspace import Label, LabelSpace
 from tagsmith.data.vocab import load_vocabulary
-from tagsmith.exceptions import CorpusFormatError, InvalidParameterError
+from tagsmith.exceptions import CorpusFormatError, DataError, InvalidParameterError
 from tagsmith.metrics.ranking import precision_at_k
 from tagsmith.models.base import check_features, check_targets
+from tagsmith.pipeline.audit import audit_corpus
+from tagsmith.pipeline.train import TrainOptions, _hashes, check_overlap, train_classifier
 from tagsmith.topk import TopK
+from tagsmith.zeroshot.scorer import ZeroShotClassifier
+
+from conftest import FAST_FEATURES
 
 
 def _warnings(caplog) -> list[str]:
@@ -141,3 +150,63 @@ def test_metric_columns_mismatch_counts(n_labels, expected):
     with pytest.raises(InvalidParameterError) as info:
         precision_at_k(np.ones((1, 3 - n_labels)), topk, 1)
     assert str(info.value).endswith(expected), str(info.value)
+
+
+@pytest.mark.parametrize("n_train, expected", [
+    (1, "1 of its 5 documents is also a training document (dev)"),
+    (2, "2 of its 5 documents are also training documents (dev)")])
+def test_overlap_warning_counts(caplog, n_train, expected):
+    texts = [f"document {i}" for i in range(5)]
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        assert check_overlap(_hashes(texts[:n_train]), texts, name="dev",
+                             source="dev.tsv") == n_train
+    assert f"dev.tsv: {expected}" in caplog.text
+
+
+def test_overlap_refusal_counts():
+    with pytest.raises(InvalidParameterError, match=r"1 of its 1 document is a training "
+                                                    r"document\)"):
+        check_overlap(_hashes(["a"]), ["a"], name="dev", source="dev.tsv")
+    with pytest.raises(InvalidParameterError, match=r"2 of its 2 documents are training "
+                                                    r"documents\)"):
+        check_overlap(_hashes(["a", "b"]), ["a", "b"], name="dev", source="dev.tsv")
+
+
+def test_labels_without_positives_warning_counts(caplog):
+    caplog.set_level("WARNING", logger="tagsmith")
+    space = LabelSpace.from_uris(["u:a", "u:b", "u:c", "u:d"])
+    options = TrainOptions(dev_fraction=0.0, featurizer_params=FAST_FEATURES)
+    Y = sp.csr_matrix(np.array([[1, 0, 0, 0], [0, 1, 0, 0]] * 2))
+    train_classifier(["good day", "bad day"] * 2, Y, space, options=options)
+    assert "2 of 4 labels have no positive training document" in caplog.text
+
+
+@pytest.mark.parametrize("texts, expected", [
+    (["cats", " "], "1 of 2 documents is empty or without a letter or digit: no zero-shot "
+                    "suggestion for it"),
+    (["", "cats", " "], "2 of 3 documents are empty or without a letter or digit: no zero-shot "
+                        "suggestion for them")])
+def test_zeroshot_blank_documents_warning_counts(caplog, texts, expected):
+    space = LabelSpace([Label(f"u:{i}", {"en": f"label {i}"}) for i in range(3)])
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        ZeroShotClassifier(space, _CountingEncoder()).predict_topk(texts, 2)
+    assert expected in caplog.text
+
+
+@pytest.mark.parametrize("background, expected", [
+    (["a", " "], "1 of 2 background documents is empty"),
+    (["", "a", " "], "2 of 3 background documents are empty")])
+def test_zeroshot_blank_background_info_counts(caplog, background, expected):
+    space = LabelSpace([Label(f"u:{i}", {"en": f"label {i}"}) for i in range(3)])
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        ZeroShotClassifier(space, _CountingEncoder()).fit_background(background, neighbors=1)
+    assert expected in caplog.text
+
+
+@pytest.mark.parametrize("n_unknown, expected", [
+    (1, "the one label occurrence is not in the label space"),
+    (2, "none of the 2 label occurrences are in the label space")])
+def test_audit_unknown_label_occurrences_counts(n_unknown, expected):
+    with pytest.raises(DataError, match=expected):
+        audit_corpus(["a text", "another"], sp.csr_matrix((2, 1)), LabelSpace.from_uris(["u:a"]),
+                     unknown_labels=Counter({"u:zzz": n_unknown}))

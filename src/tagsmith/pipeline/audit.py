@@ -467,9 +467,10 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
         raise DataError("the label space has no labels", path=source)
     if Y.nnz == 0:
         n_unknown = sum((unknown_labels or Counter()).values())
-        raise DataError(f"none of the {n_unknown:,} label occurrences are in the label space"
-                        if n_unknown else "no document has a label; an audit needs labels",
-                        path=source)
+        none = (f"none of the {n_unknown:,} label occurrences are" if n_unknown > 1
+                else "the one label occurrence is not")
+        raise DataError(f"{none} in the label space" if n_unknown
+                        else "no document has a label; an audit needs labels", path=source)
     for name, other in (splits or {}).items():
         if not len(other):
             raise DataError(f"the split {name!r} has no documents to check for leakage")
@@ -654,9 +655,10 @@ def check_audit_corpus(data: AuditCorpus, *, corpus: str | Path,
     n_unknown = sum(data.unknown_labels.values())
     if n_unknown:
         key, count = data.unknown_labels.most_common(1)[0]
-        raise DataError(f"none of its {n_unknown:,} label occurrences are in "
-                        f"{vocab or 'the vocabulary'} (most often {key!r} x{count:,}); is "
-                        "it the vocabulary of this corpus?", path=corpus)
+        none = (f"none of its {n_unknown:,} label occurrences are" if n_unknown > 1
+                else "its one label occurrence is not")
+        raise DataError(f"{none} in {vocab or 'the vocabulary'} (most often {key!r} "
+                        f"x{count:,}); is it the vocabulary of this corpus?", path=corpus)
     raise DataError("no document has a label; an audit needs labelled documents",
                     path=corpus)
 

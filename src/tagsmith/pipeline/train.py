@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_fraction, check_int, check_number, check_param_names
-from tagsmith._plural import plural_s
+from tagsmith._plural import plural, plural_s
 from tagsmith.calibration.thresholds import FROM_GLOBAL, Thresholds, tune_thresholds
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.textio import check_no_lone_surrogate
@@ -238,11 +238,13 @@ def check_overlap(train_hashes: np.ndarray | None, texts: Sequence[str], *,
     if n_overlap >= MAX_OVERLAP * len(texts):
         raise InvalidParameterError(
             name, "documents the model was not trained on",
-            f"{source} ({n_overlap:,} of its {len(texts):,} document{plural_s(len(texts))} are "
-            "training documents)")
+            f"{source} ({n_overlap:,} of its {len(texts):,} document{plural_s(len(texts))} "
+            f"{plural(n_overlap, 'is a training document', 'are training documents')})")
     if n_overlap:
-        logger.warning("%s: %d of its %d documents are also training documents (%s); "
-                       "held-out results are optimistic", source, n_overlap, len(texts), name)
+        logger.warning("%s: %d of its %d document%s %s (%s); held-out results are "
+                       "optimistic", source, n_overlap, len(texts), plural_s(len(texts)),
+                       plural(n_overlap, "is also a training document",
+                              "are also training documents"), name)
     return n_overlap
 
 
@@ -484,8 +486,9 @@ def _check_positives(Y: sp.csr_matrix) -> None:
                         "the label space: the model would predict nothing")
     n_missing = int((support == 0).sum())
     if n_missing:
-        logger.warning("%d of %d labels have no positive training document and will never "
-                       "be predicted", n_missing, Y.shape[1])
+        logger.warning("%d of %d label%s %s no positive training document and will never "
+                       "be predicted", n_missing, Y.shape[1], plural_s(Y.shape[1]),
+                       plural(n_missing, "has", "have"))
 
 
 def _never_untrained(thresholds: Thresholds, labels: np.ndarray,

@@ -431,9 +431,10 @@ class ZeroShotClassifier:
         texts = _as_list(texts)
         kept = [text for text in texts if has_words(text)]
         if len(kept) < len(texts):
-            logger.info("%d of %d background documents are empty or have no letter or "
-                        "digit: left out of the hubness correction", len(texts) - len(kept),
-                        len(texts))
+            n_blank = len(texts) - len(kept)
+            logger.info("%d of %d background document%s %s no letter or digit: left out "
+                        "of the hubness correction", n_blank, len(texts), plural_s(len(texts)),
+                        plural(n_blank, "is empty or has", "are empty or have"))
         if texts and not kept:
             raise InvalidParameterError("texts", "at least one background document with a "
                                         "letter or digit",
@@ -468,8 +469,8 @@ class ZeroShotClassifier:
             n_blank = int(blank.sum())
             logger.warning("%d of %d document%s %s empty or without a letter or digit: no "
                            "zero-shot suggestion for %s", n_blank, len(texts),
-                           plural_s(len(texts)), "is" if n_blank == 1 else "are",
-                           "it" if n_blank == 1 else "them")
+                           plural_s(len(texts)), plural(n_blank, "is", "are"),
+                           plural(n_blank, "it", "them"))
             topk = _without_suggestions(topk, blank)
         return topk
 
