@@ -3,6 +3,7 @@
 public reader, vocabulary, model and metric functions."""
 
 import logging
+import re
 from collections import Counter
 
 import numpy as np
@@ -12,6 +13,7 @@ from test_zeroshot import _CountingEncoder
 
 from tagsmith._plural import plural, plural_s
 from tagsmith.audit.report import _count
+from tagsmith.calibration.shift import estimate_label_shift
 from tagsmith.data.corpus import read_csv, read_directory, read_tsv
 from tagsmith.data.labelspace import Label, LabelSpace
 from tagsmith.data.vocab import load_vocabulary
@@ -210,3 +212,21 @@ def test_audit_unknown_label_occurrences_counts(n_unknown, expected):
     with pytest.raises(DataError, match=expected):
         audit_corpus(["a text", "another"], sp.csr_matrix((2, 1)), LabelSpace.from_uris(["u:a"]),
                      unknown_labels=Counter({"u:zzz": n_unknown}))
+
+
+@pytest.mark.parametrize("scores, expected", [
+    ([[0.9]], "a function returning 1 score (one per real entry)"),
+    ([[0.9, 0.1]], "a function returning 2 scores (one per real entry)")])
+def test_rescored_wrong_count_counts(scores, expected):
+    topk = TopK.from_scores(np.array(scores), len(scores[0]))
+    with pytest.raises(InvalidParameterError, match=re.escape(expected)):
+        topk.rescored(lambda indices, values: values[:0])
+
+
+@pytest.mark.parametrize("scores, expected", [
+    ([[1.5, 0.2]], "got '1 score outside [0, 1] (range [0.2, 1.5])'"),
+    ([[1.5, 1.2]], "got '2 scores outside [0, 1] (range [1.2, 1.5])'")])
+def test_label_shift_out_of_range_counts(scores, expected):
+    topk = TopK.from_scores(np.array(scores), 2)
+    with pytest.raises(InvalidParameterError, match=re.escape(expected)):
+        estimate_label_shift(topk, source_prior=[0.5, 0.5])

@@ -199,8 +199,9 @@ class TopK:
         # make a TopK the constructor refuses (a NaN sorts anywhere)
         new = np.asarray(score(self.indices[valid], self.scores[valid]), dtype=np.float32)
         if new.shape != (n_real,):
-            raise InvalidParameterError("score", f"a function returning {n_real} scores (one "
-                                        "per real entry)", f"shape {new.shape}")
+            raise InvalidParameterError("score", f"a function returning {n_real} "
+                                        f"score{plural_s(n_real)} (one per real entry)",
+                                        f"shape {new.shape}")
         _check_finite("score", new)
         scores = np.full(self.scores.shape, -np.inf, dtype=np.float32)
         scores[valid] = new

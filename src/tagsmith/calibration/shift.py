@@ -82,9 +82,10 @@ def _check_probabilities(name: str, values: np.ndarray) -> np.ndarray:
         found = values[bad]
         raise InvalidParameterError(
             name, "calibrated probabilities in [0, 1]",
-            f"{int(np.isnan(found).sum())} NaN values" if np.isnan(found).any()
-            else f"{found.size} scores outside [0, 1] (range [{values.min():g}, "
-            f"{values.max():g}])")
+            f"{int(np.isnan(found).sum())} NaN value{plural_s(int(np.isnan(found).sum()))}"
+            if np.isnan(found).any()
+            else f"{found.size} score{plural_s(found.size)} outside [0, 1] (range "
+            f"[{values.min():g}, {values.max():g}])")
     return values
 
 

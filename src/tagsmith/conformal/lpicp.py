@@ -73,8 +73,8 @@ def dense_probabilities(topk: TopK) -> np.ndarray:
         raise InvalidParameterError(
             "topk", "calibrated probabilities in [0, 1] (LP-ICP's nonconformity is an L1 "
             "distance to a 0/1 label set)",
-            f"{int(outside.sum())} scores outside [0, 1] (range [{np.nanmin(scores):g}, "
-            f"{np.nanmax(scores):g}])")
+            f"{int(outside.sum())} score{plural_s(int(outside.sum()))} outside [0, 1] (range "
+            f"[{np.nanmin(scores):g}, {np.nanmax(scores):g}])")
     out = np.zeros((len(topk), topk.n_labels), dtype=np.float64)
     np.put_along_axis(out, topk.indices.astype(np.int64), scores, 1)
     return out

@@ -559,8 +559,9 @@ class EnsembleModel(BaseModel):
         # itself is refused here rather than crashing (or mixing label spaces) later
         specs = model._validate_params(stored=True)
         if len(specs) != len(members):
-            raise ValueError(f"ensemble state has {len(members)} members, its parameters "
-                             f"list {len(specs)}")
+            raise ValueError(f"ensemble state has {len(members)} "
+                             f"member{plural_s(len(members))}, its parameters list "
+                             f"{len(specs)}")
         n_labels, n_features = int(meta["n_labels"]), meta["n_features"]
         for i, member in enumerate(members):
             if int(member.n_labels_) != n_labels:
