@@ -393,7 +393,7 @@ def test_scores_that_are_not_probabilities_are_refused_by_name():
     probs = TopK.from_scores(rng.random((100, 3)), 3)
     y = sp.csr_matrix(rng.random((100, 3)) < 0.3)
     source = np.full(3, 0.3)
-    message = r"must be calibrated probabilities in \[0, 1\], got '\d+ scores outside"
+    message = r"must be calibrated probabilities in \[0, 1\], got '\d+ scores? outside"
     with pytest.raises(InvalidParameterError, match="parameter 'topk' " + message):
         estimate_label_shift(raw, source_prior=source)
     with pytest.raises(InvalidParameterError, match="parameter 'source_topk' " + message):
@@ -404,7 +404,7 @@ def test_scores_that_are_not_probabilities_are_refused_by_name():
         shift.adjust(raw)
     with pytest.raises(InvalidParameterError, match="parameter 'probabilities' " + message):
         shift.adjust_probabilities([0, 1], [0.5, 1.5])
-    with pytest.raises(InvalidParameterError, match="'probabilities'.*1 NaN values"):
+    with pytest.raises(InvalidParameterError, match="'probabilities'.*1 NaN value'"):
         shift.adjust_probabilities([0, 1], [0.5, np.nan])
     with pytest.raises(InvalidParameterError, match="parameter 'topk' must be a tagsmith"):
         estimate_label_shift(rng.random((4, 3)), source_prior=source)

@@ -142,7 +142,7 @@ def test_a_nan_target_is_called_nan(family):
     X, Y = _problem()
     soft = Y.astype(np.float64).toarray()
     soft[4, 1] = np.nan
-    with pytest.raises(InvalidParameterError, match="1 NaN values") as caught:
+    with pytest.raises(InvalidParameterError, match="1 NaN value'") as caught:
         make_model(family, n_jobs=1).fit(X, soft)
     assert caught.value.name == "Y"
 

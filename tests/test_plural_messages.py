@@ -14,6 +14,7 @@ from test_zeroshot import _CountingEncoder
 from tagsmith._plural import plural, plural_s
 from tagsmith.audit.report import _count
 from tagsmith.calibration.shift import estimate_label_shift
+from tagsmith.conformal.lpicp import fit_powerset_icp
 from tagsmith.data.corpus import read_csv, read_directory, read_tsv
 from tagsmith.data.labelspace import Label, LabelSpace
 from tagsmith.data.vocab import load_vocabulary
@@ -230,3 +231,20 @@ def test_label_shift_out_of_range_counts(scores, expected):
     topk = TopK.from_scores(np.array(scores), 2)
     with pytest.raises(InvalidParameterError, match=re.escape(expected)):
         estimate_label_shift(topk, source_prior=[0.5, 0.5])
+
+
+@pytest.mark.parametrize("n_nan, expected", [(1, "got '1 NaN value'"), (2, "got '2 NaN values'")])
+def test_nan_target_counts(n_nan, expected):
+    Y = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5]])
+    Y[0, :n_nan] = np.nan
+    with pytest.raises(InvalidParameterError, match=re.escape(expected)):
+        check_targets(Y, 2, soft_ok=True)
+
+
+@pytest.mark.parametrize("scores, expected", [
+    ([[1.5, 0.2], [0.3, 0.1]], "got '1 score outside [0, 1]"),
+    ([[1.5, 0.2], [1.3, 0.1]], "got '2 scores outside [0, 1]")])
+def test_lpicp_out_of_range_counts(scores, expected):
+    y = sp.csr_matrix(np.array([[1, 0], [0, 1]]))
+    with pytest.raises(InvalidParameterError, match=re.escape(expected)):
+        fit_powerset_icp(y, TopK.from_scores(np.array(scores), 2))

@@ -200,7 +200,7 @@ def test_label_shift_refuses_a_tail_that_is_no_probability(tail):
 def test_label_shift_names_nan_in_a_tail_of_otherwise_valid_values():
     # was 'got range [0.1, 0.1]': the NaN's neighbours, inside [0, 1], hid what was wrong
     topk = TopK.from_scores(np.array([[0.9, 0.2, 0.1], [0.4, 0.8, 0.3]]), 2)
-    with pytest.raises(InvalidParameterError, match="1 NaN values"):
+    with pytest.raises(InvalidParameterError, match="1 NaN value'"):
         estimate_label_shift(topk, source_prior=np.full(3, 0.3), tail=[0.1, np.nan, 0.1],
                              min_count=0.1)
 

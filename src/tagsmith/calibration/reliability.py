@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from tagsmith._params import check_int
+from tagsmith._plural import plural_s
 from tagsmith.calibration._entries import collect_entries
 from tagsmith.calibration.bands import FrequencyBands
 from tagsmith.exceptions import InvalidParameterError, MissingDependencyError
@@ -56,7 +57,7 @@ def _check_outcomes(y, p) -> tuple[np.ndarray, np.ndarray]:
                             or np.isnan(values).any()):
             n_nan = int(np.isnan(values).sum())
             raise InvalidParameterError(
-                name, expected, f"{n_nan} NaN values" if n_nan
+                name, expected, f"{n_nan} NaN value{plural_s(n_nan)}" if n_nan
                 else f"range [{np.nanmin(values)}, {np.nanmax(values)}]")
     return y, p
 

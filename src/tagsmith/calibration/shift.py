@@ -320,7 +320,8 @@ def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "
         raise InvalidParameterError("tail", f"shape ({n_labels},)", tail_arr.shape)
     if not np.all((tail_arr >= 0) & (tail_arr <= 1)):  # NaN fails too
         raise InvalidParameterError("tail", f"{n_labels} probabilities in [0, 1]",
-                                    f"{int(np.isnan(tail_arr).sum())} NaN values"
+                                    f"{int(np.isnan(tail_arr).sum())} NaN "
+                                    f"value{plural_s(int(np.isnan(tail_arr).sum()))}"
                                     if np.isnan(tail_arr).any()
                                     else f"range [{tail_arr.min()}, {tail_arr.max()}]")
     n_docs = len(topk)

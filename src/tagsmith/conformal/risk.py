@@ -286,7 +286,8 @@ def fit_recall_control(y_true, topk: TopK, *, tail=None,
         raise InvalidParameterError("tail", f"shape ({n_labels},)", tail_arr.shape)
     if np.isnan(tail_arr).any():  # a NaN compares false with every threshold: silently out
         raise InvalidParameterError("tail", "numbers (no NaN)",
-                                    f"{int(np.isnan(tail_arr).sum())} NaN values")
+                                    f"{int(np.isnan(tail_arr).sum())} NaN "
+                                    f"value{plural_s(int(np.isnan(tail_arr).sum()))}")
     band_of = None
     group = np.zeros(n_labels, np.int64)
     n_groups = 1

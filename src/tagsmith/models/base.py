@@ -269,7 +269,8 @@ def check_targets(Y, n_docs: int, *, soft_ok: bool) -> sp.csr_matrix:
     Y.sum_duplicates()
     n_nan = int(np.isnan(Y.data).sum())
     if n_nan:  # the range of data holding a NaN reads "range [nan, nan]"
-        raise InvalidParameterError("Y", "target values in [0, 1]", f"{n_nan} NaN values")
+        raise InvalidParameterError("Y", "target values in [0, 1]",
+                                    f"{n_nan} NaN value{plural_s(n_nan)}")
     if Y.nnz and (Y.data.min() < 0 or Y.data.max() > 1):
         got = f"range [{Y.data.min()}, {Y.data.max()}]"
         duplicate = _duplicate_entry(given)
