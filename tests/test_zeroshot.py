@@ -394,15 +394,9 @@ def test_cli_zeroshot_weight_0_gives_the_models_suggestions(tmp_path):
 
 
 def test_cli_zeroshot_blend_keeps_to_vocab_and_refuses_a_bundle_of_other_labels(tmp_path):
-    from tagsmith.pipeline.train import TrainOptions, train_classifier
-
-    from conftest import FAST_FEATURES
-
-    trained = LabelSpace([Label("u:sport", {"en": "sport"}), Label("u:old", {"en": "old"})])
-    texts = ["the team won the final", "an old story", "a marathon race", "old times"] * 5
-    Y = sp.csr_matrix(np.array([[1, 0], [0, 1], [1, 0], [0, 1]] * 5, np.float32))
-    train_classifier(texts, Y, trained, options=TrainOptions(
-        dev_fraction=0.0, featurizer_params=FAST_FEATURES)).save(tmp_path / "b")
+    _save_small_bundle(tmp_path / "b", ["sport", "old"], [
+        ("the team won the final", 0), ("an old story", 1), ("a marathon race", 0),
+        ("old times", 1)])
     vocab = tmp_path / "v.csv"
     vocab.write_text("uri,label_en\nu:sport,sport\nu:food,food\n")
     docs = tmp_path / "docs.txt"
@@ -893,15 +887,8 @@ def test_cli_word_less_documents_in_zeroshot_and_suggest_as_the_readme_says(tmp_
     (it is refused naming file:line, in suggest too), and said nothing of suggest, which
     answers an empty document with its model's scores of no features; a line of
     punctuation alone got zero-shot labels."""
-    from tagsmith.pipeline.train import TrainOptions, train_classifier
-
-    from conftest import FAST_FEATURES
-
-    trained = LabelSpace([Label("u:sport", {"en": "sport"}), Label("u:food", {"en": "food"})])
-    texts = ["the team won the final", "bread and cake", "cake again"] * 5
-    Y = sp.csr_matrix(np.array([[1, 0], [0, 1], [0, 1]] * 5, np.float32))
-    train_classifier(texts, Y, trained, options=TrainOptions(
-        dev_fraction=0.0, featurizer_params=FAST_FEATURES)).save(tmp_path / "b")
+    _save_small_bundle(tmp_path / "b", ["sport", "food"], [
+        ("the team won the final", 0), ("bread and cake", 1), ("cake again", 1)])
     vocab = tmp_path / "v.csv"
     vocab.write_text("uri,label_en\nu:sport,sport\nu:food,food\n")
     docs = tmp_path / "docs.txt"
@@ -1139,3 +1126,19 @@ def test_documents_and_label_texts_without_a_letter_or_digit_count_as_blank(capl
            "suggestion for it" in caplog.text
     with pytest.raises(InvalidParameterError, match="every one blank or punctuation"):
         scorer.fit_background(["...", "?!"])
+
+
+def _save_small_bundle(path, names, examples, repeat=5):
+    """Train and save a small TF-IDF bundle over labels ``u:NAME`` from ``(text, label
+    index)`` examples, each repeated ``repeat`` times (the CLI tests' trained model)."""
+    from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+    from conftest import FAST_FEATURES
+
+    space = LabelSpace([Label(f"u:{name}", {"en": name}) for name in names])
+    texts = [text for text, _ in examples] * repeat
+    Y = np.zeros((len(examples), len(names)), np.float32)
+    Y[np.arange(len(examples)), [label for _, label in examples]] = 1
+    train_classifier(texts, sp.csr_matrix(np.tile(Y, (repeat, 1))), space,
+                     options=TrainOptions(dev_fraction=0.0,
+                                          featurizer_params=FAST_FEATURES)).save(path)
