@@ -62,8 +62,8 @@ def test_tsv_lines_ending_in_uris_warning_counts(tmp_path, caplog, n, expected):
 
 
 @pytest.mark.parametrize("names, expected", [
-    (["b.TXT"], ("1 file ending in .txt in another case", "rename it")),
-    (["b.TXT", "c.Txt"], ("2 files ending in .txt in another case", "rename them"))])
+    (["b.TXT"], ("1 file ending in .txt, .tsv or .key in another case", "rename it")),
+    (["b.TXT", "c.Txt"], ("2 files ending in .txt, .tsv or .key in another case", "rename them"))])
 def test_directory_other_case_warning_counts(tmp_path, caplog, names, expected):
     (tmp_path / "a.txt").write_text("read\n", encoding="utf-8")
     for name in names:
