@@ -725,6 +725,8 @@ def test_blank_pool_documents_take_none_of_the_budget(data, caplog):
                                 featurizer_params=FAST_FEATURES)
         result = active_distill(texts, space, teach, options)
         assert len(asked) == 30 == len(result.selected)
+        assert result.classifier.manifest["distillation"]["budget"] == 30
+        assert "budget_requested" not in result.classifier.manifest["distillation"]
         assert not any(texts[i].strip() == "" for i in asked)
     # more budget than non-blank documents: all of them, with a warning
     asked.clear()
@@ -733,6 +735,10 @@ def test_blank_pool_documents_take_none_of_the_budget(data, caplog):
         result = active_distill(texts, space, teach, options)
     assert sorted(asked) == [i for i in range(60) if i % 3]
     assert "budget=50 is more than the 40 non-blank documents" in caplog.text
+    # the manifest records the calls it could spend, and the request beside them
+    record = result.classifier.manifest["distillation"]
+    assert (record["budget"], record["budget_requested"]) == (40, 50)
+    assert sum(r["asked"] for r in record["rounds"]) == 40
     with pytest.raises(InvalidParameterError, match="'pool_texts'.*3 blank documents"):
         active_distill(["", " ", "\t"], space, teach, ActiveOptions(budget=1))
 

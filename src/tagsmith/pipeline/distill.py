@@ -221,6 +221,23 @@ class ActiveResult:
     rounds: list[dict]
 
 
+def distillation_record(strategy: str, requested: int, budget: int,
+                        rounds: list[dict]) -> dict:
+    """What a distilled model's manifest (and the LLM summary) records of its active
+    distillation: ``budget`` is the teacher calls it could spend, and ``budget_requested``
+    the one asked for where blank pool documents cut it (it recorded the request alone,
+    so the manifest claimed calls that were never made).
+
+    >>> distillation_record("robust", 50, 40, [])
+    {'strategy': 'robust', 'budget': 40, 'budget_requested': 50, 'rounds': []}
+    """
+    record: dict = {"strategy": strategy, "budget": int(budget)}
+    if budget != requested:
+        record["budget_requested"] = int(requested)
+    record["rounds"] = rounds
+    return record
+
+
 def round_sizes(budget: int, rounds: int, initial_fraction: float) -> list[int]:
     """Batch size per round: an initial random batch, the rest split evenly. A budget
     too small for ``rounds`` non-empty batches fills fewer rounds (an empty round would
@@ -355,9 +372,8 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     classifier = TextClassifier(label_space, featurizer, model, thresholds,
                                 label_counts=np.bincount(Y_teacher.indices, minlength=n_labels),
                                 n_train_docs=len(selected),
-                                manifest={"distillation": {"strategy": options.strategy,
-                                                           "budget": options.budget,
-                                                           "rounds": history}})
+                                manifest={"distillation": distillation_record(
+                                    options.strategy, options.budget, budget, history)})
     return ActiveResult(classifier, selected, Y_teacher, history)
 
 

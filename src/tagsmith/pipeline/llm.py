@@ -393,7 +393,7 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client, options,
                 "Y": sp.csr_matrix((0, len(label_space)), dtype=np.float32),
                 "summary": summary, "student": None}
     summary["labeling"] = report.to_dict()
-    summary["active"] = {"strategy": strategy, "budget": active.budget,
-                         "rounds": distilled.rounds}
+    # the budget spent: blank documents in the pool cut the one asked for
+    summary["active"] = dict(distilled.classifier.manifest["distillation"])
     return {"rows": distilled.selected, "Y": distilled.Y_teacher, "summary": summary,
             "student": distilled.classifier}
