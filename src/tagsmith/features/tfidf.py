@@ -444,8 +444,8 @@ def _streamed_counts(counter, analyzer: str, vocabulary: dict[str, int], text: s
             if column is not None:
                 totals[column] = totals.get(column, 0) + count
     columns = np.array(sorted(totals), dtype=np.int64)
-    values = np.array([totals[c] for c in columns.tolist()], dtype=np.intc)
-    return sp.csr_matrix((values.astype(np.float32), columns, [0, len(columns)]),
+    values = np.array([totals[c] for c in columns.tolist()], dtype=np.float32)
+    return sp.csr_matrix((values, columns, [0, len(columns)]),
                          shape=(1, len(vocabulary)), dtype=np.float32)
 
 

@@ -213,14 +213,8 @@ def discard_cached(client, request: ChatRequest) -> bool:
                 return False  # writing failed once this run: it would fail again
             store = getattr(client, "store", None)
             if callable(store):  # a CachedClient: a failed write warns, the run goes on
-                deleted: list[bool] = []
-                store(functools.partial(_append_call, deleted, discard, request))
-                return bool(deleted and deleted[0])
+                return bool(store(functools.partial(discard, request)))
             return bool(discard(request))
         client, seen = getattr(client, "inner", None), seen + 1
     return False
 
-
-def _append_call(out: list, function, *args) -> None:
-    """Append ``bool(function(*args))`` to ``out`` (a result a callback hands back)."""
-    out.append(bool(function(*args)))

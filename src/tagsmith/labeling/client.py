@@ -52,7 +52,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from tagsmith._params import check_int, check_number
-from tagsmith._plural import plural_s
+from tagsmith._plural import plural, plural_s
 from tagsmith.data.textio import LONE_SURROGATE
 from tagsmith.exceptions import InvalidParameterError, LLMConfigError, LLMError
 from tagsmith.progress import progress_bar
@@ -207,7 +207,7 @@ class Usage:
         interrupted = f", {self.n_interrupted} interrupted" if self.n_interrupted else ""
         tokens = self.prompt_tokens + self.completion_tokens
         return (f"{self.n_requests} call{plural_s(self.n_requests)}, {self.n_cached} cached, "
-                f"{self.n_retries} {'retry' if self.n_retries == 1 else 'retries'}, "
+                f"{self.n_retries} {plural(self.n_retries, 'retry', 'retries')}, "
                 f"{self.n_failed} failed{interrupted}, "
                 f"{tokens:,} token{plural_s(tokens)}, cost {self.cost:.4f}")
 
@@ -950,15 +950,14 @@ class CachedClient:
             self.store(lambda: self.cache.put(request, response))
         return response
 
-    def store(self, write: Callable[[], object]) -> bool:
-        """Run ``write`` (a change to the cache); whether it succeeded. A
-        :class:`~tagsmith.exceptions.DataError` (SQLite's failures, naming the file)
-        turns writing off for the rest of the run, with one warning."""
+    def store(self, write: Callable[[], object]) -> object:
+        """Run ``write`` (a change to the cache) and return what it returns, or None
+        where it failed. A :class:`~tagsmith.exceptions.DataError` (SQLite's failures,
+        naming the file) turns writing off for the rest of the run, with one warning."""
         from tagsmith.exceptions import DataError
 
         try:
-            write()
-            return True
+            return write()
         except DataError as exc:
             with self._lock:
                 first, self.write_failed = not self.write_failed, True
@@ -967,4 +966,4 @@ class CachedClient:
                                "goes on with the answers received, without storing them; "
                                "a rerun asks for them again",
                                getattr(self.cache, "path", "?"), exc.reason)
-            return False
+            return None

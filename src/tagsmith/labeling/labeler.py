@@ -33,7 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_bool, check_int
-from tagsmith._plural import plural_s
+from tagsmith._plural import plural, plural_s
 from tagsmith.data.labelspace import LabelSpace, in_language
 from tagsmith.exceptions import (
     InvalidParameterError,
@@ -259,14 +259,14 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     if copies:
         n_copies = sum(map(len, copies.values()))
         logger.info("%d document%s %s the prompt of an earlier one: asked once", n_copies,
-                    plural_s(n_copies), "shares" if n_copies == 1 else "share")
+                    plural_s(n_copies), plural(n_copies, "shares", "share"))
     if blank:
         logger.warning("%d blank document%s not sent (left unanswered)", blank,
                        plural_s(blank))
     if unoffered:
         logger.warning("%d document%s not sent: %s shortlist held only deprecated "
                        "labels (left unanswered)", unoffered, plural_s(unoffered),
-                       "its" if unoffered == 1 else "their")
+                       plural(unoffered, "its", "their"))
     answers = complete_all(client, requests, n_workers=options.n_workers,
                            show_progress=options.show_progress, desc="LLM labeling")
     report = LabelingReport(n_docs=len(texts), n_calls=len(requests),

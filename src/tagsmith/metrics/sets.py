@@ -126,15 +126,24 @@ def first_duplicate(y: sp.csr_matrix) -> tuple[int, int, int] | None:
     (rows and columns counted from 0), or None; sorts ``y``'s column indices."""
     if y.has_canonical_format:
         return None
-    y.sort_indices()
-    rows = np.repeat(np.arange(y.shape[0], dtype=np.int64), np.diff(y.indptr))
-    same = (rows[1:] == rows[:-1]) & (y.indices[1:] == y.indices[:-1])
-    if not same.any():
+    rows, new = _pair_starts(y)
+    if new.all():
         return None
-    entry = int(np.flatnonzero(same)[0])
+    entry = int(np.flatnonzero(~new)[0])  # the second entry of the first repeated pair
     row, column = int(rows[entry]), int(y.indices[entry])
     span = y.indices[y.indptr[row]:y.indptr[row + 1]]
     return row, column, int(np.count_nonzero(span == column))
+
+
+def _pair_starts(y: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Each stored entry's row, and whether it is the first entry of its (document,
+    label) pair, once ``y``'s column indices are sorted (in place): the entries of a
+    pair stored more than once are then adjacent."""
+    y.sort_indices()
+    rows = np.repeat(np.arange(y.shape[0], dtype=np.int64), np.diff(y.indptr))
+    new = np.ones(y.nnz, bool)
+    new[1:] = (rows[1:] != rows[:-1]) | (y.indices[1:] != y.indices[:-1])
+    return rows, new
 
 
 def merge_duplicate_labels(y: sp.csr_matrix) -> None:
@@ -143,13 +152,8 @@ def merge_duplicate_labels(y: sp.csr_matrix) -> None:
     stored twice is one label, not a label of 2; column indices end up sorted."""
     if y.has_canonical_format:
         return
-    y.sort_indices()
-    rows = np.repeat(np.arange(y.shape[0], dtype=np.int64), np.diff(y.indptr))
-    keys = rows * max(y.shape[1], 1) + y.indices
-    # sorted indices: equal keys are adjacent
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if keys.size else \
-        np.zeros(0, np.int64)
-    data = np.maximum.reduceat(y.data, starts) if keys.size else y.data
+    starts = np.flatnonzero(_pair_starts(y)[1])
+    data = np.maximum.reduceat(y.data, starts) if y.nnz else y.data
     indices = y.indices[starts]
     indptr = np.searchsorted(starts, y.indptr).astype(y.indptr.dtype)
     y.data, y.indices, y.indptr = data.astype(y.dtype, copy=False), indices, indptr

@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_choice, check_fraction, check_int, check_number
-from tagsmith._plural import plural_s
+from tagsmith._plural import plural, plural_s
 from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import (
@@ -387,7 +387,7 @@ def _usable_budget(budget: int, n_pool: int, n_blank: int) -> int:
     if n_blank:
         logger.info("active distillation: %d blank document%s of the pool %s never sent "
                     "to the teacher", n_blank, plural_s(n_blank),
-                    "is" if n_blank == 1 else "are")
+                    plural(n_blank, "is", "are"))
     if budget > n_usable:
         logger.warning("active distillation: budget=%d is more than the %d non-blank "
                        "document%s of the pool: %d teacher call%s spent", budget, n_usable,

@@ -429,7 +429,8 @@ class ZeroShotClassifier:
         from tagsmith.features.tfidf import _as_list
 
         texts = _as_list(texts)
-        kept = [text for text in texts if has_words(text)]
+        kept = [text for text, blank in zip(texts, blank_texts(texts), strict=True)
+                if not blank]
         if len(kept) < len(texts):
             n_blank = len(texts) - len(kept)
             logger.info("%d of %d background document%s %s no letter or digit: left out "
