@@ -1,4 +1,4 @@
-"""Long texts are counted a chunk at a time when transformed (features/tfidf.py
+"""Long texts are counted a chunk at a time when fitted and transformed (features/tfidf.py
 STREAM_MIN_CHARS): the features are those of the list-based path, with far less memory."""
 
 import random
@@ -94,5 +94,88 @@ def test_a_long_text_takes_far_less_memory_streamed(monkeypatch):
     streamed = _peak(lambda: featurizer.transform([text]))
     # the list path holds 400,000 n-gram strings; the streamed one a chunk's worth and
     # the preprocessed text
+    assert streamed * 3 < listed, (streamed, listed)
+    assert streamed < 3 * len(text), (streamed, len(text))
+
+
+# -- fitting -----------------------------------------------------------------------------
+FIT_SETTINGS = [
+    {"min_df": 1},  # word (1, 2) and char_wb (2, 5), lowercase, normalize_unicode
+    {"min_df": 2, "word_ngrams": (1, 3), "char_ngrams": (1, 4), "lowercase": False},
+    {"min_df": 2, "word_ngrams": (2, 3), "char_ngrams": None, "normalize_unicode": False},
+    {"min_df": 1, "word_ngrams": (1, 1), "char_ngrams": (3, 3), "lowercase": False,
+     "normalize_unicode": False, "max_word_features": 9, "max_char_features": 40},
+    {"min_df": 2, "word_ngrams": None, "char_ngrams": (4, 6), "sublinear_tf": False,
+     "max_char_features": 25},
+]
+
+
+def _fit(settings, texts):
+    featurizer = TfidfFeaturizer(**settings)
+    X = featurizer.fit_transform(texts)
+    return X, featurizer.to_state()
+
+
+@pytest.mark.parametrize("settings", FIT_SETTINGS, ids=range(len(FIT_SETTINGS)))
+@pytest.mark.parametrize("chunk_chars", [1, 13, 1000])
+def test_fitting_on_streamed_texts_gives_the_list_based_features(settings, chunk_chars,
+                                                                monkeypatch):
+    rng = random.Random(11)
+    # long texts among short ones; "Zebrafishonly" is in two long texts only, "Qux" in one
+    # short text only (pruned with min_df 2)
+    texts = [_text(rng, 300), _text(rng, 6000) + " Zebrafishonly tail", "Qux", "",
+             _text(rng, 200), "Straße" * 700, "  \n ", "Zebrafishonly " + _text(rng, 3001),
+             _text(rng, 250)]
+    monkeypatch.setattr(tfidf, "STREAM_MIN_CHARS", 10**9)
+    expected, (expected_meta, expected_idf) = _fit(settings, texts)
+    monkeypatch.setattr(tfidf, "STREAM_MIN_CHARS", 100)
+    monkeypatch.setattr(tfidf, "STREAM_CHUNK_CHARS", chunk_chars)
+    got, (meta, idf) = _fit(settings, texts)
+    assert got.dtype == expected.dtype and got.indices.dtype == expected.indices.dtype
+    _same(got, expected)
+    assert meta == expected_meta
+    assert idf.keys() == expected_idf.keys()
+    for name in idf:
+        assert idf[name].dtype == expected_idf[name].dtype
+        np.testing.assert_array_equal(idf[name], expected_idf[name])
+    terms = [term for block in meta["blocks"] for term in block["terms"]]
+    word = settings.get("word_ngrams", (1, 2))
+    if word is not None and word[0] == 1 and "max_word_features" not in settings:
+        lower = settings.get("lowercase", True)
+        assert ("zebrafishonly" if lower else "Zebrafishonly") in terms
+        assert (("qux" if lower else "Qux") in terms) == (settings["min_df"] == 1)
+
+
+@pytest.mark.parametrize("min_df", [1, 2, 5])
+def test_fitting_when_every_term_is_pruned_gives_an_empty_block(min_df, monkeypatch):
+    texts = ["", "  ", "ab " * 60, "  \t"]  # one text with terms, only one
+    monkeypatch.setattr(tfidf, "STREAM_MIN_CHARS", 10**9)
+    expected, (expected_meta, _) = _fit({"min_df": min_df, "char_ngrams": None}, texts)
+    monkeypatch.setattr(tfidf, "STREAM_MIN_CHARS", 100)
+    got, (meta, _) = _fit({"min_df": min_df, "char_ngrams": None}, texts)
+    assert meta == expected_meta
+    _same(got, expected)
+    # one text holds every term: min_df 1 keeps them, more prunes them (min_df is cut to
+    # the 4 texts, so 5 prunes too)
+    assert meta["blocks"][0]["terms"] == (["ab", "ab ab"] if min_df == 1 else [])
+    monkeypatch.setattr(tfidf, "STREAM_MIN_CHARS", 100)
+    blank, (blank_meta, _) = _fit({"min_df": 1, "char_ngrams": None}, ["  " * 80, ""])
+    assert blank.shape == (2, 0) and blank_meta["blocks"][0]["terms"] == []
+
+
+def test_fitting_on_a_long_text_takes_far_less_memory_streamed(monkeypatch):
+    rng = random.Random(4)
+    vocab = ["".join(rng.choice("abcdefghij") for _ in range(rng.randint(20, 30)))
+             for _ in range(60)]
+    corpus = [" ".join(rng.choices(vocab, k=40)) for _ in range(20)]
+    text = " ".join(rng.choices(vocab, k=160_000))  # about 4 MB
+    assert len(text) > 3_500_000
+    settings = {"min_df": 1, "char_ngrams": None}
+    monkeypatch.setattr(tfidf, "STREAM_MIN_CHARS", 10**9)
+    listed = _peak(lambda: TfidfFeaturizer(**settings).fit_transform(corpus + [text]))
+    monkeypatch.setattr(tfidf, "STREAM_MIN_CHARS", 100_000)
+    streamed = _peak(lambda: TfidfFeaturizer(**settings).fit_transform(corpus + [text]))
+    # the list path holds 320,000 n-gram strings; the streamed one a chunk's worth, the
+    # preprocessed text and the (few) distinct terms
     assert streamed * 3 < listed, (streamed, listed)
     assert streamed < 3 * len(text), (streamed, len(text))

@@ -11,6 +11,8 @@ import functools
 import numbers
 import re
 import unicodedata
+from array import array
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -21,9 +23,9 @@ from tagsmith._plural import plural_s
 from tagsmith.data.textio import check_no_lone_surrogate
 from tagsmith.exceptions import InvalidParameterError, NotFittedError
 
-#: texts longer than this (in characters) are counted a chunk at a time when transformed
-#: (:func:`_streamed_counts`): the analyzer's list of every n-gram of a 16 MB text took
-#: about 3.8 GB; shorter texts keep scikit-learn's faster list-based counting
+#: texts longer than this (in characters) are counted a chunk at a time when fitted and
+#: transformed (:func:`_chunk_counts`): the analyzer's list of every n-gram of a 16 MB
+#: text took about 3.8 GB; shorter texts keep scikit-learn's faster list-based counting
 STREAM_MIN_CHARS = 100_000
 #: about how many characters of a long text are analyzed at a time (a chunk ends after a
 #: whitespace character, so no token or char_wb n-gram is cut)
@@ -243,16 +245,12 @@ class TfidfFeaturizer:
         for analyzer, ngrams, max_features in self._blocks_spec():
             min_df = min(self.min_df, len(texts))
             # max_features is applied below, not by scikit-learn (see _most_frequent)
-            counter = self._counter(analyzer, ngrams, min_df=min_df)
-            try:
-                counts = counter.fit_transform(self._shown(texts, analyzer)).tocsr()
-            except ValueError:  # every term pruned (tiny corpora): an empty block
+            fitted = self._fit_counts(texts, analyzer, ngrams, min_df)
+            if fitted is None:  # every term pruned (tiny corpora): an empty block
                 self.blocks_.append(_Block(analyzer, ngrams, [], np.zeros(0, np.float32)))
                 outputs.append(sp.csr_matrix((len(texts), 0), dtype=np.float32))
                 continue
-            terms = [""] * len(counter.vocabulary_)
-            for term, index in counter.vocabulary_.items():
-                terms[index] = term
+            counts, terms = fitted
             if max_features is not None and len(terms) > max_features:
                 keep = _most_frequent(counts, max_features)
                 counts, terms = counts[:, keep], [terms[i] for i in keep]
@@ -262,6 +260,29 @@ class TfidfFeaturizer:
             self.blocks_.append(block)
             outputs.append(self._weight(counts, block))
         return self._combine(outputs)
+
+    def _fit_counts(self, texts: list[str], analyzer: str, ngrams,
+                    min_df: int) -> tuple[sp.csr_matrix, list[str]] | None:
+        """The term counts of ``texts`` and the terms of their columns (sorted, those in at
+        least ``min_df`` texts), as scikit-learn's ``fit_transform`` gives them; ``None``
+        when no term is left, where scikit-learn raises :class:`ValueError`.
+
+        Texts longer than :data:`STREAM_MIN_CHARS` are counted a chunk at a time
+        (:func:`_streamed_term_counts`), the others by the analyzer, as scikit-learn
+        counts them; a corpus of short texts only is counted by scikit-learn itself.
+        """
+        counter = self._counter(analyzer, ngrams, min_df=min_df)
+        if all(len(text) <= STREAM_MIN_CHARS for text in texts):
+            try:
+                counts = counter.fit_transform(self._shown(texts, analyzer)).tocsr()
+            except ValueError:
+                return None
+            terms = [""] * len(counter.vocabulary_)
+            for term, index in counter.vocabulary_.items():
+                terms[index] = term
+            return counts, terms
+        return _fitted_counts(counter, analyzer, self._shown(texts, analyzer), len(texts),
+                              min_df)
 
     # -- transforming ------------------------------------------------------------------------
     def transform(self, texts: Iterable[str]) -> sp.csr_matrix:
@@ -414,32 +435,13 @@ class _Block:
 def _streamed_counts(counter, analyzer: str, vocabulary: dict[str, int], text: str,
                      chunk_chars: int | None = None) -> sp.csr_matrix:
     """One row of the counts ``counter.transform([text])`` gives, without the list of
-    every n-gram of ``text`` its analyzer builds (gigabytes for a text of megabytes).
-
-    The whole text is preprocessed first (NFC and lowercasing do not commute with
-    cutting), then analyzed about ``chunk_chars`` characters at a time, each chunk ending
-    after a whitespace character: no token, and no ``char_wb`` n-gram (which stays
-    inside a word), spans two chunks. Word n-grams do: the last ``max_n - 1`` tokens of
-    the text so far are carried into the next chunk, and each n-gram is counted in the
-    chunk holding its last token, so none is lost or counted twice. Each chunk's n-grams
-    are counted straight into their vocabulary columns.
+    every n-gram of ``text`` its analyzer builds (gigabytes for a text of megabytes):
+    each chunk's n-grams (:func:`_chunk_counts`) are counted straight into their
+    vocabulary columns.
     """
-    from collections import Counter
-
-    chunk_chars = STREAM_CHUNK_CHARS if chunk_chars is None else chunk_chars
-    text = counter.build_preprocessor()(counter.decode(text))
-    min_n, max_n = counter.ngram_range
-    tokenize = counter.build_tokenizer() if analyzer == "word" else None
     totals: dict[int, int] = {}
-    carry: list[str] = []
-    for chunk in _whitespace_chunks(text, chunk_chars):
-        if tokenize is not None:
-            window = carry + tokenize(chunk)
-            grams = _word_ngrams_ending_after(window, len(carry), min_n, max_n)
-            carry = window[len(window) - (max_n - 1):] if max_n > 1 else []
-        else:
-            grams = _char_wb_ngrams(chunk, min_n, max_n)
-        for term, count in Counter(grams).items():
+    for _, counts in _chunk_counts(counter, analyzer, text, chunk_chars):
+        for term, count in counts.items():
             column = vocabulary.get(term)
             if column is not None:
                 totals[column] = totals.get(column, 0) + count
@@ -447,6 +449,98 @@ def _streamed_counts(counter, analyzer: str, vocabulary: dict[str, int], text: s
     values = np.array([totals[c] for c in columns.tolist()], dtype=np.float32)
     return sp.csr_matrix((values, columns, [0, len(columns)]),
                          shape=(1, len(vocabulary)), dtype=np.float32)
+
+
+def _streamed_term_counts(counter, analyzer: str, text: str,
+                          chunk_chars: int | None = None) -> Iterator[tuple[str, int]]:
+    """Each term of ``text`` and its count, as ``Counter(counter.build_analyzer()(text))``
+    holds them, in the same order (that of their first n-gram in the analyzer's list),
+    without that list: word n-grams are listed by length, then position; ``char_wb``
+    n-grams word by word.
+    """
+    groups: dict[int, Counter[str]] = {}
+    for size, counts in _chunk_counts(counter, analyzer, text, chunk_chars):
+        group = groups.get(size)
+        if group is None:
+            groups[size] = counts
+        else:
+            group.update(counts)
+    for size in sorted(groups):
+        yield from groups.pop(size).items()
+
+
+def _chunk_counts(counter, analyzer: str, text: str,
+                  chunk_chars: int | None = None) -> Iterator[tuple[int, Counter[str]]]:
+    """The n-grams of ``text`` counted about ``chunk_chars`` characters at a time, each
+    count with the n-gram length it counts for word n-grams (0 for ``char_wb``, whose
+    counts are of every length).
+
+    The whole text is preprocessed first (NFC and lowercasing do not commute with
+    cutting), then analyzed a chunk at a time, each chunk ending after a whitespace
+    character: no token, and no ``char_wb`` n-gram (which stays inside a word), spans
+    two chunks. Word n-grams do: the last ``max_n - 1`` tokens of the text so far are
+    carried into the next chunk, and each n-gram is counted in the chunk holding its
+    last token, so none is lost or counted twice.
+    """
+    chunk_chars = STREAM_CHUNK_CHARS if chunk_chars is None else chunk_chars
+    text = counter.build_preprocessor()(counter.decode(text))
+    min_n, max_n = counter.ngram_range
+    if analyzer != "word":
+        for chunk in _whitespace_chunks(text, chunk_chars):
+            yield 0, Counter(_char_wb_ngrams(chunk, min_n, max_n))
+        return
+    tokenize = counter.build_tokenizer()
+    carry: list[str] = []
+    for chunk in _whitespace_chunks(text, chunk_chars):
+        window = carry + tokenize(chunk)
+        for n in range(min_n, max_n + 1):
+            yield n, Counter(_word_ngrams_ending_after(window, len(carry), n, n))
+        carry = window[len(window) - (max_n - 1):] if max_n > 1 else []
+
+
+def _fitted_counts(counter, analyzer: str, texts: Iterable[str], n_texts: int,
+                   min_df: int) -> tuple[sp.csr_matrix, list[str]] | None:
+    """What ``counter.fit_transform(texts)`` gives (``min_df`` pruning, the columns in
+    term order, within a row in the order the terms were first met in ``texts``) and
+    the terms, with texts longer than :data:`STREAM_MIN_CHARS` counted a chunk at a
+    time; ``None`` where scikit-learn raises :class:`ValueError` (no term, or none
+    left after pruning)."""
+    analyze = counter.build_analyzer()
+    vocabulary: dict[str, int] = {}  # each term's index: the order it was first met
+    indices = array("q")
+    values = array("q")
+    indptr = [0]
+    for text in texts:
+        pairs: Iterable[tuple[str, int]]
+        if len(text) > STREAM_MIN_CHARS:
+            pairs = _streamed_term_counts(counter, analyzer, text)
+        else:
+            pairs = Counter(analyze(text)).items()
+        row: dict[int, int] = {}
+        for term, count in pairs:
+            index = vocabulary.setdefault(term, len(vocabulary))
+            row[index] = row.get(index, 0) + count
+        ordered = sorted(row)
+        indices.extend(ordered)
+        values.extend(row[index] for index in ordered)
+        indptr.append(len(indices))
+    if not vocabulary:
+        return None
+    first_met = np.frombuffer(indices, dtype=np.int64) if indices else np.zeros(0, np.int64)
+    df = np.bincount(first_met, minlength=len(vocabulary))
+    kept = df >= min_df
+    if not kept.any():
+        return None
+    terms = sorted(term for term, index in vocabulary.items() if kept[index])
+    column = np.full(len(vocabulary), -1, dtype=np.int64)
+    column[[vocabulary[term] for term in terms]] = np.arange(len(terms))
+    del vocabulary
+    entry_kept = kept[first_met]
+    before = np.concatenate([[0], np.cumsum(entry_kept)])
+    data = np.asarray(values, dtype=np.int64)[entry_kept].astype(np.float32)
+    counts = sp.csr_matrix((data, column[first_met[entry_kept]], before[indptr]),
+                           shape=(n_texts, len(terms)), dtype=np.float32)
+    return counts, terms
 
 
 def _whitespace_chunks(text: str, size: int) -> Iterator[str]:
