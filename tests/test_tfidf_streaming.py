@@ -179,3 +179,14 @@ def test_fitting_on_a_long_text_takes_far_less_memory_streamed(monkeypatch):
     # preprocessed text and the (few) distinct terms
     assert streamed * 3 < listed, (streamed, listed)
     assert streamed < 3 * len(text), (streamed, len(text))
+
+
+def test_fitting_long_texts_with_a_progress_bar_gives_the_same_features(monkeypatch):
+    rng = random.Random(2)
+    texts = [_text(rng, 200), _text(rng, 2000), _text(rng, 150), _text(rng, 1500)]
+    monkeypatch.setattr(tfidf, "STREAM_MIN_CHARS", 100)
+    plain = TfidfFeaturizer(min_df=1, char_ngrams=(2, 3))
+    shown = TfidfFeaturizer(min_df=1, char_ngrams=(2, 3))
+    shown.show_progress = True
+    _same(shown.fit_transform(texts), plain.fit_transform(texts))
+    assert shown.to_state()[0] == plain.to_state()[0]
