@@ -764,3 +764,34 @@ def test_counts_of_one_are_singular_in_log_lines_and_messages(caplog):
     with pytest.raises(InvalidParameterError, match=r"all zeros \(1 document x 1 label\)"):
         LabelTree().fit(X[:1], sp.csr_matrix((1, 1), dtype=np.float32))
     assert "1 documents" not in caplog.text and "1 labels" not in caplog.text
+
+
+def _tree_unconverging_problem():
+    rng = np.random.default_rng(3)
+    X = sp.csr_matrix(rng.random((80, 10)) * (rng.random((80, 10)) < 0.5))
+    Y = (rng.random((80, 6)) < 0.4).astype(np.float32)
+    return X, sp.csr_matrix(Y)
+
+
+@pytest.mark.parametrize("n_trees", [1, 2])
+def test_tree_stopping_at_max_iter_warns_once_with_the_count(caplog, n_trees):
+    # the node classifiers' count of solver stops at max_iter was dropped: a tree
+    # (or forest) trained with too few epochs said nothing
+    X, Y = _tree_unconverging_problem()
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        model = LabelTree(n_trees=n_trees, branching=2, leaf_size=2, tol=1e-6, max_iter=1,
+                          n_jobs=2).fit(X, Y)
+    warnings = [r.getMessage() for r in caplog.records if "max_iter" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+    n_classifiers = sum(len(tree["slot_target_"]) for tree in model.trees_)
+    assert n_classifiers > 6
+    assert f" of {n_classifiers} classifiers;" in warnings[0]
+    assert warnings[0].startswith("label tree: the solver stopped at max_iter=1 before")
+    assert "raise max_iter" in warnings[0]
+
+
+def test_a_converged_tree_does_not_warn(caplog):
+    X, Y = _tree_unconverging_problem()
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        LabelTree(branching=2, leaf_size=2, tol=0.1, max_iter=10_000, n_jobs=2).fit(X, Y)
+    assert not [r for r in caplog.records if "max_iter" in r.getMessage()]

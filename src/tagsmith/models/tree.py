@@ -220,6 +220,7 @@ class LabelTree(BaseModel):
         leaf_sizes = _per_tree(self.leaf_size, "leaf_size")
         negative_beams = _per_tree(self.negative_beam, "negative_beam")
         n_trees = 1 if n_labels <= min(leaf_sizes) else self.n_trees
+        n_classifiers = n_unconverged = 0
         for tree in range(n_trees):
             started = time.perf_counter()
             nodes, node_labels = build_tree(reps, branching=branchings[tree % len(branchings)],
@@ -233,12 +234,18 @@ class LabelTree(BaseModel):
                         n_labels, plural_s(n_labels), len(nodes), plural_s(len(nodes)),
                         _depth(nodes), time.perf_counter() - started)
             self._build_structure(nodes)
-            self._train_nodes(X, Y, weights, nodes, node_labels,
-                              negative_beams[tree % len(negative_beams)])
+            n_unconverged += self._train_nodes(X, Y, weights, nodes, node_labels,
+                                               negative_beams[tree % len(negative_beams)])
+            n_classifiers += len(self.slot_target_)
             trees.append({name: getattr(self, name) for name in self._ARRAYS})
             warn_if_all_pruned(f"label tree {tree}", float(self.prune_threshold),
                                len(self.entry_val_), X)
         del reps
+        if n_unconverged:  # once per fit, not once per node or tree
+            logger.warning("label tree: the solver stopped at max_iter=%d before reaching "
+                           "tol=%g for %d of %d classifier%s; raise max_iter (or tol) for "
+                           "a converged model", self.max_iter, self.tol, n_unconverged,
+                           n_classifiers, plural_s(n_classifiers))
         self.trees_ = trees
         self._use_tree(0)
         self.n_features_ = X.shape[1]
@@ -289,7 +296,9 @@ class LabelTree(BaseModel):
         self.slot_is_label_ = np.concatenate(
             [np.full(len(children), is_leaf, np.uint8) for is_leaf, children in nodes])
 
-    def _train_nodes(self, X, Y, weights, nodes, node_labels, negative_beam: int) -> None:
+    def _train_nodes(self, X, Y, weights, nodes, node_labels, negative_beam: int) -> int:
+        """Train the node classifiers of one tree; returns how many of them (with a
+        positive example) the solver stopped at ``max_iter`` before reaching ``tol``."""
         from tagsmith.models._solver import LOSS_CODES, kernel_count, kernel_seed, train_block
 
         n_docs, n_labels = Y.shape
@@ -318,6 +327,7 @@ class LabelTree(BaseModel):
         pool_buffers = _LocalMaps(X.shape[1])
         n_threads = self._n_threads()
         results: dict[int, list] = {}
+        n_unconverged = 0
         n_slots = len(self.slot_target_)
         # a node has at most max(branching, leaf_size) children: uint8 or uint16 suffices
         child_dtype = _child_dtype(int(np.diff(self.node_slot_ptr_).max()))
@@ -363,12 +373,13 @@ class LabelTree(BaseModel):
                                       kernel_seed(int(self.random_state) * 1_000_003
                                                   + node * 131),
                                       local)
-                    return node, lo, _compact(out, child_dtype)
+                    return node, lo, _compact(out, child_dtype), int(out[4])
 
                 futures = [pool.submit(work, task) for task in tasks]
                 try:
                     for future in futures:
-                        node, lo, out = future.result()
+                        node, lo, out, stopped = future.result()
+                        n_unconverged += stopped
                         results.setdefault(node, []).append((lo, out))
                         bar.update(len(out[4]))
                         del out
@@ -392,6 +403,7 @@ class LabelTree(BaseModel):
                                 depth + 1, len(beam[0]), time.perf_counter() - started)
                 del blocks
         self._assemble(results, nodes, child_dtype)
+        return n_unconverged
 
     def _expand_beam(self, X, beam, results, blocks, child_dtype, negative_beam: int):
         """Each training document's best ``negative_beam`` nodes one level further down.
@@ -692,8 +704,8 @@ def _compact(out: tuple, child_dtype) -> tuple:
 
     Returns ``(unique features, entries per feature, child, value, biases)`` with
     children in ``child_dtype``: 5-6 bytes per weight instead of 12. The count of
-    children that stopped at ``max_iter`` is dropped: a tree node's classifiers route
-    documents, and the tree has not warned about them.
+    children that stopped at ``max_iter`` is not part of it: the caller adds it up
+    for the fit's one warning.
     """
     child, feat, val, biases, _ = out
     new_feature = np.ones(len(feat), bool)
