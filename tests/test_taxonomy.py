@@ -1297,3 +1297,22 @@ def test_taxonomy_log_lines_agree_with_a_count_of_1(caplog):
                           options)
     assert "1 blank document left out of the taxonomy sample" in caplog.text
     assert "1 of 1 summary missing, malformed or rejected: its text is used" in caplog.text
+
+
+def test_the_requirements_say_1_label_and_leave_every_other_limit_as_it_was():
+    # "At most 1 labels" at max_labels=1; the text at any other limit is a response
+    # cache key and must not move by a byte
+    from tagsmith.labeling.prompts import _requirements
+
+    assert _requirements(1, 4, 20).startswith(
+        "# Requirements\n- At most 1 label; each name at most 4 words (a noun or verb "
+        "phrase), each description at most 20 words.\n")
+    for max_labels in (0, 2, 25):
+        assert _requirements(max_labels, 4, 20) == (
+            "# Requirements\n"
+            f"- At most {max_labels} labels; each name at most 4 words (a noun or verb "
+            "phrase), each description at most 20 words.\n"
+            "- Labels do not overlap or contradict each other; names are specific (no phrase "
+            "common to all labels) and no two names are the same.\n"
+            "- Name and description together let anyone classify a new document accurately "
+            "and without ambiguity; the labels cover the data well and serve the use case.\n")
