@@ -248,3 +248,45 @@ def test_lpicp_out_of_range_counts(scores, expected):
     y = sp.csr_matrix(np.array([[1, 0], [0, 1]]))
     with pytest.raises(InvalidParameterError, match=re.escape(expected)):
         fit_powerset_icp(y, TopK.from_scores(np.array(scores), 2))
+
+
+# messages whose count and noun sat in two adjacent string literals
+
+
+@pytest.mark.parametrize("n_indices, n_values, expected", [
+    (1, 2, "m: 1 index for 2 values"), (2, 1, "m: 2 indices for 1 value")])
+def test_sparse_state_indices_mismatch_counts(n_indices, n_values, expected):
+    from tagsmith.store.bundle import sparse_from_state
+
+    with pytest.raises(ValueError, match=f"^{expected}$"):
+        sparse_from_state("m", "csr", np.ones(n_values), np.zeros(n_indices, np.int64),
+                          np.array([0, n_values]), (1, 3))
+
+
+@pytest.mark.parametrize("n_labels, expected", [
+    (1, "the label space of its top-k (1 label)"), (2, "the label space of its top-k (2 labels)")])
+def test_blend_label_space_mismatch_counts(n_labels, expected):
+    from tagsmith.zeroshot.scorer import blend_topk
+
+    zs = TopK(np.zeros((1, 1), np.int32), np.ones((1, 1), np.float32), n_labels=n_labels)
+    space = LabelSpace([Label(f"u:{i}", {"en": f"label {i}"}) for i in range(3)])
+    with pytest.raises(InvalidParameterError) as error:
+        blend_topk(None, zs, zeroshot_space=space)
+    assert expected in str(error.value) and "got '3 labels'" in str(error.value)
+
+
+@pytest.mark.parametrize("n_members, expected", [
+    (1, "are not 1 finite number > 0"), (2, "are not 2 finite numbers > 0")])
+def test_ensemble_state_tuned_weights_counts(n_members, expected):
+    from tagsmith.models.ensemble import EnsembleModel
+    from tagsmith.models.knn import KNNModel
+
+    rng = np.random.default_rng(3)
+    X = sp.random(40, 20, density=0.2, random_state=3, format="csr", dtype=np.float32)
+    Y = sp.csr_matrix(rng.random((40, 5)) < 0.3, dtype=np.float32)
+    members = [KNNModel(n_neighbors=2 + i, n_jobs=1).fit(X, Y) for i in range(n_members)]
+    meta, arrays = EnsembleModel.from_fitted(members).to_state()
+    meta["params"]["weights"] = "auto"
+    meta["tuning"] = {"weights": [float("nan")] * n_members, "powers": [1.0] * n_members}
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        EnsembleModel.from_state(meta, arrays)

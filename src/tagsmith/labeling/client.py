@@ -544,8 +544,10 @@ class OpenAIChatClient:
             if aborted is not None and aborted.is_set():
                 raise _Aborted() from exc
             # a chunked body's IncompleteRead knows neither part nor whole
-            where = (f"after {len(exc.partial):,} of {len(exc.partial) + exc.expected:,} "
-                     "bytes of its body" if exc.expected else "before the end of its body")
+            where = "before the end of its body"
+            if exc.expected:
+                whole = len(exc.partial) + exc.expected
+                where = f"after {len(exc.partial):,} of {whole:,} byte{plural_s(whole)} of its body"
             raise _Transient(f"reply cut short: the connection closed {where}") from exc
         except (ConnectionError, http.client.HTTPException, OSError) as exc:
             self._drop_connection()

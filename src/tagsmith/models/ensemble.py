@@ -580,7 +580,7 @@ class EnsembleModel(BaseModel):
                 if values.shape != (len(members),) or not np.all(np.isfinite(values)) \
                         or np.any(values <= 0):
                     raise ValueError(f"tuned {key} {tuned[key]!r} are not {len(members)} "
-                                     "finite numbers > 0")
+                                     f"finite number{plural_s(len(members))} > 0")
         model._set_members(members, n_features, tuned)
         return model
 

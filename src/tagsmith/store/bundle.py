@@ -452,8 +452,8 @@ def sparse_from_state(name: str, fmt: str, data, indices, indptr,
     if indices.ndim != 1:
         raise ValueError(f"{name}: indices has shape {indices.shape}, expected 1-D")
     if indices.size != data.size:
-        raise ValueError(f"{name}: {indices.size} indices for {data.size} "
-                         f"value{plural_s(data.size)}")
+        raise ValueError(f"{name}: {indices.size} {plural(indices.size, 'index', 'indices')} "
+                         f"for {data.size} value{plural_s(data.size)}")
     indptr = check_pointers(f"{name}: indptr", indptr, length=major + 1, end=data.size)
     wide = max(n_rows, n_cols, data.size) > np.iinfo(np.int32).max
     index_dtype = np.int64 if wide else np.int32

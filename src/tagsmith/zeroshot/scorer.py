@@ -726,7 +726,8 @@ def _check_space_of(name: str, space, topk: TopK) -> None:
         raise InvalidParameterError(name, "a tagsmith LabelSpace", type(space).__name__)
     if len(space) != topk.n_labels:
         raise InvalidParameterError(name, f"the label space of its top-k ({topk.n_labels} "
-                                    "labels)", f"{len(space)} label{plural_s(len(space))}")
+                                    f"label{plural_s(topk.n_labels)})",
+                                    f"{len(space)} label{plural_s(len(space))}")
 
 
 def _label_mask(name: str, mask: np.ndarray | None, n_labels: int, *, default: bool
