@@ -286,6 +286,18 @@ def test_margin_label_sets():
     assert sp.csr_matrix(label_sets_by_margin(topk, 0.0)).indices.tolist() == [1]
 
 
+def test_margin_label_sets_keep_no_label_below_min_score():
+    # the best label was kept even below min_score, against the docstring: a user asking
+    # for a minimum score got labels under it; such a document gets an empty set now
+    topk = TopK(np.array([[1, 0, 2], [2, 1, 0]]),
+                np.array([[0.5, 0.49, 0.1], [0.3, 0.29, 0.1]]), 3)
+    sets = sp.csr_matrix(label_sets_by_margin(topk, 0.05, min_score=0.4))
+    assert sets.indptr.tolist() == [0, 2, 2]  # the second document: nothing >= 0.4
+    assert sorted(sets.indices.tolist()) == [0, 1]
+    # without min_score every document keeps its best label
+    assert sp.csr_matrix(label_sets_by_margin(topk, 0.0)).indices.tolist() == [1, 2]
+
+
 def test_zeroshot_shortlist_uses_its_documents_as_background(encoder, goemotions_dev):
     from tagsmith.cli.llm_commands import MIN_BACKGROUND, _shortlist
 

@@ -534,11 +534,15 @@ class ZeroShotClassifier:
 def label_sets_by_margin(topk: TopK, margin: float = 0.0, min_score: float | None = None
                          ) -> sp.csr_matrix:
     """Label sets without any labelled data: each document's best label plus every label
-    within ``margin`` of its best score (and at least ``min_score``, if given).
+    within ``margin`` of its best score. With ``min_score``, only labels scoring at least
+    ``min_score`` are kept, the best one too: a document whose best score is below it
+    gets an empty set.
 
     >>> topk = TopK(np.array([[2, 0, 1]]), np.array([[0.5, 0.48, 0.2]]), 3)
     >>> label_sets_by_margin(topk, 0.05).toarray().astype(int).tolist()
     [[1, 0, 1]]
+    >>> label_sets_by_margin(topk, 0.05, min_score=0.6).toarray().astype(int).tolist()
+    [[0, 0, 0]]
     """
     topk = check_topk(topk)
     # a negative margin kept the best label alone, NaN too; a str was a numpy error
@@ -548,9 +552,10 @@ def label_sets_by_margin(topk: TopK, margin: float = 0.0, min_score: float | Non
         raise InvalidParameterError("min_score", "None or a number (not NaN)", min_score)
     best = topk.scores[:, :1]
     keep = topk.valid & (topk.scores >= best - margin)
+    keep[:, 0] |= topk.valid[:, 0]  # the best label always (inf - inf compares false)
     if min_score is not None:
+        # a minimum asked for holds for the best label too (it was kept below it)
         keep &= topk.scores >= min_score
-    keep[:, 0] |= topk.valid[:, 0]
     indptr = np.concatenate([[0], np.cumsum(keep.sum(axis=1))])
     return sp.csr_matrix((np.ones(int(indptr[-1]), bool), topk.indices[keep], indptr),
                          shape=(len(topk), topk.n_labels))
