@@ -207,6 +207,98 @@ def test_suggest_refuses_a_line_with_no_text_before_its_tab(bundle, tmp_path):
     assert whole.exit_code == 0, whole.output
 
 
+def _suggested(result):
+    """(doc, labels) of each JSON line of a suggest run."""
+    assert result.exit_code == 0, result.output
+    return [(line["doc"], [s["label"] for s in line["suggestions"]])
+            for line in map(json.loads, result.stdout.splitlines())]
+
+
+def test_suggest_reads_a_csv_corpus_record_by_record(bundle, tmp_path):
+    """A .csv corpus was read as raw lines: the header was a document, a row's quotes
+    and label column were part of its text, and a quoted text holding a newline was two
+    documents. Now the corpus reader gives each record's text, named file:line of the
+    line it starts on (the id column when there is one); an empty text is left out, as
+    a blank line is."""
+    corpus = tmp_path / "test.csv"
+    corpus.write_text('text,labels\n"I am so angry\nright now",<urn:goemotions:anger>\n'
+                      ',<urn:goemotions:joy>\n"Thanks a lot, you are great!",gratitude\n')
+    plain = tmp_path / "plain.txt"
+    plain.write_text("I am so angry\nright now\nThanks a lot, you are great!\n")
+    args = ("--k", "2", "--threshold", "0")
+    read = _suggested(run("suggest", bundle, corpus, *args))
+    assert [doc for doc, _ in read] == [f"{corpus}:2", f"{corpus}:5"]
+    whole = _suggested(run("suggest", bundle, "--whole-file", *args,
+                           input="I am so angry\nright now"))
+    assert read[0][1] == whole[0][1]  # the whole quoted text, one document
+    assert read[1][1] == _suggested(run("suggest", bundle, plain, *args))[2][1]
+    gz = tmp_path / "test.csv.gz"
+    gz.write_bytes(gzip.compress(corpus.read_bytes()))
+    assert [labels for _, labels in _suggested(run("suggest", bundle, gz, *args))] == \
+        [labels for _, labels in read]
+
+
+def test_suggest_and_shift_read_a_jsonl_corpus_naming_records_by_id(bundle, tmp_path):
+    corpus = tmp_path / "test.jsonl"
+    corpus.write_text(json.dumps({"id": "a7", "text": "This is so sad.", "labels": ["sadness"]})
+                      + "\n\n" + json.dumps({"text": "Thanks a lot!", "labels": []}) + "\n"
+                      + json.dumps({"id": 12, "text": "  "}) + "\n"
+                      + json.dumps({"id": 3, "text": "I am so angry right now"}) + "\n")
+    read = _suggested(run("suggest", bundle, corpus, "--k", "1", "--threshold", "0"))
+    assert [doc for doc, _ in read] == ["a7", f"{corpus}:3", "3"]
+    plain = _suggested(run("suggest", bundle, "--k", "1", "--threshold", "0",
+                           input="This is so sad.\nThanks a lot!\nI am so angry right now\n"))
+    assert [labels for _, labels in read] == [labels for _, labels in plain]
+    tsv = run("suggest", bundle, corpus, "--format", "tsv", "--k", "1", "--threshold", "0")
+    assert [row.split("\t")[0] for row in tsv.stdout.splitlines()] == \
+        ["a7", f"{corpus}:3", "3"]
+
+
+def test_a_malformed_corpus_record_is_refused_naming_file_and_line(bundle, tmp_path):
+    """The reader's own errors, naming file:line; shift reads its FILES alike (its
+    FILES are read before it finds this bundle uncalibrated)."""
+    corpus = tmp_path / "bad.jsonl"
+    corpus.write_text('{"text": "so sad today"}\n{"text": "so angry", \n')
+    for command in ("suggest", "shift"):
+        result = run(command, bundle, corpus)
+        assert result.exit_code == 3, (command, result.output)
+        assert f"{corpus}:2: invalid JSON" in result.output
+    no_text = tmp_path / "bad.csv"
+    no_text.write_text("body,labels\nso sad today,sadness\n")
+    result = run("suggest", bundle, no_text)
+    assert result.exit_code == 3 and f"{no_text}:1: no 'text' column" in result.output
+
+
+def test_whole_file_is_refused_for_a_csv_or_jsonl_corpus(bundle, tmp_path):
+    """--whole-file made a JSON Lines file one document of JSON; it is refused, naming
+    the file, before the bundle loads; a .txt file is still read whole."""
+    corpus = tmp_path / "test.jsonl"
+    corpus.write_text(json.dumps({"text": "This is so sad."}) + "\n")
+    result = run("suggest", tmp_path / "no-bundle", "--whole-file", corpus)
+    assert result.exit_code == 2, result.output
+    assert f"{corpus} is a JSONL corpus" in result.output and "drop --whole-file" in \
+        result.output
+    text = tmp_path / "test.txt"
+    text.write_text(corpus.read_text())
+    assert _suggested(run("suggest", bundle, "--whole-file", text, "--k", "1",
+                          "--threshold", "0"))[0][0] == str(text)
+
+
+def test_txt_and_tsv_files_are_still_read_one_document_per_line(bundle, tmp_path):
+    """Only .csv and .jsonl (and .gz) are read as corpora: a .tsv is read line by line,
+    its labels after the TAB ignored, and a .txt holding JSON is text."""
+    line = json.dumps({"text": "This is so sad."})
+    for name, content in (("a.tsv", "This is so sad.\t<urn:goemotions:sadness>\n\nok\n"),
+                          ("b.txt", line + "\n")):
+        path = tmp_path / name
+        path.write_text(content)
+        read = _suggested(run("suggest", bundle, path, "--k", "1", "--threshold", "0"))
+        lines = [text.partition("\t")[0] for text in content.splitlines()]
+        expected = _suggested(run("suggest", bundle, "--k", "1", "--threshold", "0",
+                                  input="\n".join(lines) + "\n"))
+        assert read == [(doc.replace("stdin", str(path)), labels) for doc, labels in expected]
+
+
 def test_tree_and_ensemble_train_save_and_serve_through_the_cli(tmp_path):
     """An extreme-style label space (584 labels, 200 titles) through train/eval/suggest."""
     corpus = ROOT / "tests" / "data" / "yso-sample.tsv.gz"

@@ -259,6 +259,43 @@ def test_cli_zeroshot_with_new_label(tmp_path):
     assert result.exit_code != 0 and "--background" in result.output
 
 
+def test_cli_zeroshot_reads_csv_and_jsonl_corpora_record_by_record(tmp_path):
+    """A .jsonl or .csv corpus was read as raw lines (the JSON object, or the CSV row
+    with its quotes and labels, embedded as the text; the header a document). Now each
+    record's text is a document, named by its id (else file:line); the documents and
+    the background alike; --whole-file is refused for them."""
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en\nu:sport,sport\nu:food,food\n")
+    plain = tmp_path / "docs.txt"
+    plain.write_text("I baked bread and a cake\nThe team won the final\n")
+    jsonl = tmp_path / "docs.jsonl"
+    jsonl.write_text(json.dumps({"id": "d1", "text": "I baked bread and a cake",
+                                 "labels": ["sport"]}) + "\n"
+                     + json.dumps({"text": ""}) + "\n"
+                     + json.dumps({"text": "The team won the final"}) + "\n")
+    csv_file = tmp_path / "docs.csv"
+    csv_file.write_text('text,labels\n"I baked bread\nand a cake",sport\n'
+                        '"The team won the final",food\n')
+    args = ["-q", "zeroshot", str(vocab), "--k", "2", "--cache-dir", str(tmp_path)]
+
+    def records(*extra):
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, *extra])
+        assert result.exit_code == 0, result.output
+        return [json.loads(line) for line in result.stdout.splitlines()]
+
+    expected = [line["suggestions"] for line in records(str(plain))]
+    from_jsonl = records(str(jsonl))
+    assert [line["doc"] for line in from_jsonl] == ["d1", f"{jsonl}:3"]
+    assert [line["suggestions"] for line in from_jsonl] == expected
+    from_csv = records(str(csv_file))  # the quoted text with its newline: one document
+    assert [line["doc"] for line in from_csv] == [f"{csv_file}:2", f"{csv_file}:4"]
+    assert [line["suggestions"][0]["label"] for line in from_csv] == ["food", "sport"]
+    with_background = records(str(plain), "--background", str(plain))
+    assert records(str(plain), "--background", str(jsonl)) == with_background
+    result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--whole-file", str(jsonl)])
+    assert result.exit_code == 2 and f"{jsonl} is a JSONL corpus" in result.output
+
+
 def test_cli_zeroshot_background_from_stdin_that_also_holds_the_documents(tmp_path):
     """--background - with the documents on stdin as well (README: the background may be
     FILES themselves): the background read stdin to its end, so no document was left

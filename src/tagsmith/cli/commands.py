@@ -203,19 +203,43 @@ def _read_documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | Non
     if files.count("-") > 1:  # the second read nothing: no document, no word
         raise click.UsageError("'-' (stdin) is given more than once; stdin can be read "
                                "only once")
-    for name in files:
-        if name != "-":
-            _check_input_file(name)
+    check_document_files(files, whole_file)
     return _documents(files, whole_file, stdin)
 
 
-def check_document_files(files: tuple[str, ...]) -> None:
+def check_document_files(files: tuple[str, ...], whole_file: bool = False) -> None:
     """Check every file named in ``files`` (not ``-``) as :func:`_read_documents` does,
     before a command loads its bundle or encoder: a typo in a name failed only after
-    the load (zeroshot's encoder: seconds)."""
+    the load (zeroshot's encoder: seconds). With ``whole_file``, a CSV or JSON Lines
+    corpus among them is refused: its records are its documents."""
     for name in files:
         if name != "-":
             _check_input_file(name)
+            fmt = record_format(name) if whole_file else None
+            if fmt is not None:
+                raise click.UsageError(
+                    f"--whole-file reads each file as one document, but {name} is a "
+                    f"{fmt.upper()} corpus, read one document per record; drop "
+                    "--whole-file, or give the text in a file of another name (such "
+                    "as .txt)")
+
+
+#: the corpus formats whose files suggest and zeroshot read record by record
+RECORD_FORMATS = ("csv", "jsonl")
+
+
+def record_format(name: str) -> str | None:
+    """``"csv"`` or ``"jsonl"`` when ``name`` is a corpus file of that format by its
+    suffix (``.csv``, ``.jsonl``, ``.ndjson``, each optionally ``.gz``), as the corpus
+    readers tell it; None for any other file (read one document per line)."""
+    from tagsmith.data.readers import detect_format
+    from tagsmith.exceptions import DataError
+
+    try:
+        fmt = detect_format(name)
+    except DataError:  # no corpus suffix (or no such file)
+        return None
+    return fmt if fmt in RECORD_FORMATS else None
 
 
 def documents_progress(desc: str):
@@ -265,6 +289,10 @@ def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = N
         if name == "-":
             yield from _stdin_documents(whole_file, stdin)
             continue
+        fmt = None if whole_file else record_format(name)
+        if fmt is not None:
+            yield from _record_documents(name, fmt)
+            continue
         with open_binary(name) as handle:
             if whole_file:
                 yield name, _decode_all(_read_all(handle, name), name)
@@ -273,6 +301,18 @@ def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = N
             for number, line in _decoded(numbered_lines(split_lines(handle), name), name):
                 if line.strip():
                     yield f"{name}:{number}", _text_column(line, name, number)
+
+
+def _record_documents(name: str, fmt: str):
+    """(doc_id, text) of each record of the CSV or JSON Lines corpus ``name``, read by
+    the corpus reader (labels and other fields ignored; a malformed record fails naming
+    ``file:line``). The id is the record's ``id``, else ``file:line`` of its first
+    line. A record with an empty text is left out, as a blank line is."""
+    from tagsmith.data.readers import read_records
+
+    for record in read_records(name, fmt):
+        if record.text.strip():
+            yield record.doc_id or f"{name}:{record.line}", record.text
 
 
 def _stdin_documents(whole_file: bool, data: bytes | None = None):
@@ -350,7 +390,7 @@ def _batches(iterable, size: int):
               "whose URI column is empty and whose label column says how many more there "
               "are; an empty set is one such row reading (empty set).")
 @click.option("--whole-file", is_flag=True, help="Each FILE (or stdin) is one document, not "
-              "one per line.")
+              "one per line (refused for a .csv or .jsonl corpus).")
 @click.option("--lang", default="en", show_default=True, callback=language_code,
               help="Language of label names.")
 @click.option("--sets", is_flag=True, help="Conformal label sets with a guarantee, their size "
@@ -371,7 +411,9 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
     """Suggest labels for documents in FILES (one per line; '-' or none: stdin).
 
     On a line, a TAB and whatever follows it are ignored, so a labelled TSV corpus
-    can be given as it is. A calibrated bundle's scores are probabilities.
+    can be given as it is. A .csv or .jsonl file (optionally .gz) is read as a corpus:
+    one document per record, its text column or key, named by its id when it has one.
+    A calibrated bundle's scores are probabilities.
     """
     from tagsmith.pipeline.classifier import TextClassifier
 
@@ -379,7 +421,7 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
     # the TSV rows of --sets list the set members alone: no ranking is cut or thresholded
     refuse_unused("ranked suggestions (with --sets, --format json has them)",
                   not (sets and fmt == "tsv"), "k", "threshold")
-    check_document_files(files)
+    check_document_files(files, whole_file)
     classifier = TextClassifier.load(bundle)
     warn_unnamed_language(classifier.label_space, lang)
     if sets and (classifier.conformal is None or classifier.calibrator is None):

@@ -271,7 +271,8 @@ def _options_from(report):
 def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, as_json):
     """Estimate how label frequencies in FILES (unlabelled) differ from calibration.
 
-    Reads one document per line (or per file with --whole-file; stdin without FILES).
+    Reads one document per line (or per file with --whole-file; stdin without FILES;
+    of a .csv or .jsonl corpus, one per record).
     Only labels with at least --min-count expected occurrences in FILES are
     re-estimated; the report says how many, and --save is refused when none is.
     """

@@ -568,10 +568,11 @@ def distill(obj, labels, vocab, output, model, param, feature_param, human, dev_
               show_default=True, help="json: one object per document; tsv: one row per "
               "suggestion, doc, <uri>, label, score.")
 @click.option("--whole-file", is_flag=True, help="Each FILE (or stdin) is one document, not "
-              "one per line.")
+              "one per line (refused for a .csv or .jsonl corpus).")
 @click.option("--background", "background", multiple=True,
               help="Unlabelled documents of the collection (one per line; of a TSV "
-              "corpus, the text before the first tab), to correct for labels that are "
+              "corpus, the text before the first tab; of a .csv or .jsonl corpus, each "
+              "record's text), to correct for labels that are "
               "close to every document (CSLS hubness correction); may be FILES "
               "themselves; repeatable.")
 @click.option("--background-sample", type=click.IntRange(min=1), default=BACKGROUND_SAMPLE,
@@ -584,7 +585,8 @@ def distill(obj, labels, vocab, output, model, param, feature_param, human, dev_
 def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, fmt, whole_file,
              background, background_sample, hubness_neighbors, lang):
     """Suggest labels of VOCAB for documents in FILES (one per line; '-' or none: stdin)
-    without training data or an LLM.
+    without training data or an LLM. A .csv or .jsonl file (optionally .gz) is read as
+    a corpus: one document per record, named by its id when it has one.
 
     Scores are embedding similarities between documents and label names, alternative
     labels and descriptions (the packaged all-MiniLM-L6-v2; needs tagsmith[embed]).
@@ -609,7 +611,8 @@ def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, f
         from tagsmith.data.textio import check_writable_dir
 
         check_writable_dir(cache_dir, "--cache-dir")
-    check_document_files(files + tuple(background))  # before the encoder and bundle load
+    check_document_files(files, whole_file)  # before the encoder and bundle load
+    check_document_files(tuple(background))
     classifier = None
     if bundle:
         from tagsmith.pipeline.classifier import TextClassifier
