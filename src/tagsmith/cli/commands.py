@@ -190,7 +190,8 @@ def _text_column(line: str, name: str, number: int) -> str:
 
 
 def _read_documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = None):
-    """(doc_id, text) pairs: one document per non-empty line, or per file (per stdin).
+    """(doc_id, text) pairs: one document per non-empty line, or per file (per stdin);
+    of a CSV or JSON Lines corpus (:func:`record_format`), one per record with a text.
     Lines end as the corpus readers end them (:func:`~tagsmith.data.readers.split_lines`).
 
     ``-`` among ``files`` reads stdin in its place; no files at all read stdin. Every
