@@ -795,3 +795,14 @@ def test_a_converged_tree_does_not_warn(caplog):
     with caplog.at_level("WARNING", logger="tagsmith"):
         LabelTree(branching=2, leaf_size=2, tol=0.1, max_iter=10_000, n_jobs=2).fit(X, Y)
     assert not [r for r in caplog.records if "max_iter" in r.getMessage()]
+
+
+def test_a_default_tree_logs_its_early_stops_without_warning(caplog):
+    # the default 10 epochs stop most node classifiers before tol by design: a warning
+    # on every default fit would be noise, so the count is an INFO line there
+    X, Y = _tree_unconverging_problem()
+    with caplog.at_level("INFO", logger="tagsmith"):
+        LabelTree(branching=2, leaf_size=2, tol=1e-6, n_jobs=2).fit(X, Y)
+    stops = [r for r in caplog.records if "stopped at max_iter=10" in r.getMessage()]
+    assert len(stops) == 1
+    assert stops[0].levelname == "INFO"
