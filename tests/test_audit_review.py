@@ -1050,3 +1050,31 @@ def test_a_repeated_acceptance_is_checked_against_its_document_as_the_first_is(t
     rows[1]["doc_id"] = "b"  # a true copy: applied once, as before
     stats = apply_review(ids, _review(tmp_path, rows), tmp_path / "fixed.jsonl", SPACE)
     assert (stats["n_removed"], stats["review_repeated"]) == (1, 1)
+
+
+@pytest.mark.parametrize("cell", ["snow", "<snow>"])
+def test_a_label_name_in_the_label_uri_column_says_which_uri_to_write(tmp_path, corpus, cell):
+    # "snow" is in the vocabulary, as a name: "not in the vocabulary" alone sent the
+    # reviewer looking for a label that is there
+    rows = [_row(2, "missing", "http://x/snow", "Snowfall in the hills")]
+    rows[0]["label_uri"] = cell
+    review = _review(tmp_path, rows)
+    with pytest.raises(ReviewFormatError, match=r":2: unknown label .* is the name of a "
+                       r"label: the label_uri column takes its URI, 'http://x/snow'"):
+        apply_review(corpus, review, tmp_path / "fixed.tsv", SPACE)
+    rows[0]["label_uri"] = "hail"  # no label's name either: no hint
+    review = _review(tmp_path, rows)
+    with pytest.raises(ReviewFormatError, match=r"\(not in the vocabulary\)$"):
+        apply_review(corpus, review, tmp_path / "fixed.tsv", SPACE)
+
+
+def test_a_label_name_several_labels_share_in_the_label_uri_column_lists_them(tmp_path):
+    space = LabelSpace.from_uris(["http://x/a", "http://x/b"],
+                                 names={"http://x/a": "bank", "http://x/b": "bank"})
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text("River bank\t<http://x/a>\nBank loan\n", encoding="utf-8")
+    rows = [_row(1, "missing", "bank", "Bank loan")]
+    review = _review(tmp_path, rows)
+    with pytest.raises(ReviewFormatError, match=r"label name 'bank' is ambiguous: 2 concepts "
+                       r"have it \(<http://x/a>, <http://x/b>\)"):
+        apply_review(corpus, review, tmp_path / "fixed.tsv", space)

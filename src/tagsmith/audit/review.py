@@ -448,8 +448,27 @@ def _doc_and_label(row: dict, space: LabelSpace, path: Path, line: int,
     label_id = space.lookup(f"<{uri.strip('<>')}>")
     if label_id is None:
         raise ReviewFormatError(f"unknown label {row['label_uri']!r} (not in the "
-                                "vocabulary)", path=path, line=line)
+                                f"vocabulary){_name_hint(uri, space)}", path=path, line=line)
     return doc, label_id
+
+
+def _name_hint(key: str, space: LabelSpace) -> str:
+    """Why a ``label_uri`` cell that names a label (its preferred name or notation, as
+    the ``label_name`` column shows it) is no URI, and which URI to write instead; empty
+    when it names none. Such a cell was reported as not in the vocabulary, which it is.
+
+    >>> space = LabelSpace.from_uris(["http://x/a"], names={"http://x/a": "apple"})
+    >>> _name_hint("apple", space), _name_hint("pear", space)
+    ("; 'apple' is the name of a label: the label_uri column takes its URI, 'http://x/a'", '')
+    """
+    try:
+        found = space.lookup(key.strip("<>"))
+    except AmbiguousLabelError as error:
+        return f"; {error}"
+    if found is None:
+        return ""
+    return (f"; {key.strip('<>')!r} is the name of a label: the label_uri column takes "
+            f"its URI, {space.uri_of(found)!r}")
 
 
 def _read_key(value: object, path: Path, line: int) -> str:
