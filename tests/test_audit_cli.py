@@ -712,6 +712,22 @@ def test_report_of_no_used_label_renders(small_result):
     assert page.count("data:image/png;base64,") == 3  # no long-tail curve
 
 
+def test_each_plot_says_what_it_shows_in_its_alt_text(small_result):
+    # every image's alternative text was "plot": a screen reader (or a page whose
+    # images do not load) could not tell the four apart
+    import re
+
+    from tagsmith.audit.report import render_html
+
+    page = render_html(small_result.report, plots=True)
+    alts = re.findall(r'<img alt="([^"]*)"', page)
+    assert alts == ["Long tail of label frequencies: documents by label rank",
+                    "Label cardinality: documents by labels per document (20 = 20+)",
+                    "Estimated noise rates by label frequency: estimated rate by documents "
+                    "per label (band)",
+                    "Document quality: documents by P(all labels right)"]
+
+
 def test_a_failed_write_leaves_no_half_written_folder(small_result, monkeypatch, tmp_path):
     import tagsmith.audit.report as report_module
 

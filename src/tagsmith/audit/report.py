@@ -178,26 +178,28 @@ def _plots(report: dict) -> str:
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    images = []
+    images: list[tuple[str, str]] = []  # (title, base64 PNG)
 
-    def emit(fig) -> None:
+    def emit(fig, ax) -> None:
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
         plt.close(fig)
-        images.append(base64.b64encode(buffer.getvalue()).decode("ascii"))
+        # the plot's title and axes as its alternative text: every image's was "plot"
+        alt = f"{ax.get_title()}: {ax.get_ylabel()} by {ax.get_xlabel()}"
+        images.append((alt, base64.b64encode(buffer.getvalue()).decode("ascii")))
 
     tail = report["labels"]["rank_frequency"]
     if tail["rank"] and len(tail["rank"]) == len(tail["count"]) and max(tail["count"]) > 0:
         fig, ax = plt.subplots(figsize=(5.5, 3.4))
         ax.loglog(tail["rank"], tail["count"], color="#2a5caa")
         ax.set(xlabel="label rank", ylabel="documents", title="Long tail of label frequencies")
-        emit(fig)
+        emit(fig, ax)
     hist = report["corpus"]["labels_per_doc_histogram"]
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
     ax.bar(range(len(hist)), hist, color="#2a5caa")
     ax.set(xlabel="labels per document (20 = 20+)", ylabel="documents",
            title="Label cardinality")
-    emit(fig)
+    emit(fig, ax)
     noise = report.get("noise")
     bands = [b for b in noise["bands"] if b["n_given"] > 0] if noise else []
     if bands:
@@ -212,7 +214,7 @@ def _plots(report: dict) -> str:
         ax.set(xlabel="documents per label (band)", ylabel="estimated rate",
                title="Estimated noise rates by label frequency")
         ax.legend()
-        emit(fig)
+        emit(fig, ax)
     quality = noise["doc_quality"]["histogram"] if noise else []
     if any(quality):  # a log scale needs a document
         fig, ax = plt.subplots(figsize=(5.5, 3.4))
@@ -220,9 +222,10 @@ def _plots(report: dict) -> str:
                width=1 / len(quality), color="#2a5caa")
         ax.set_yscale("log")
         ax.set(xlabel="P(all labels right)", ylabel="documents", title="Document quality")
-        emit(fig)
+        emit(fig, ax)
     return '<div class="plots">' + "".join(
-        f'<img alt="plot" src="data:image/png;base64,{img}">' for img in images) + "</div>"
+        f'<img alt="{_e(alt)}" src="data:image/png;base64,{img}">'
+        for alt, img in images) + "</div>"
 
 
 def _top_count(labels: dict, percent: int) -> str:
