@@ -136,7 +136,8 @@ def test_review_that_does_not_fit_the_corpus_writes_nothing(tmp_path, corpus):
         apply_review(corpus, changed, out, SPACE)
     assert ":2: " in str(error.value) and not out.exists()
     beyond = _review(tmp_path, [_row(9, "missing", "http://x/rain", "Whatever")])
-    with pytest.raises(ReviewFormatError, match="document 9 does not exist"):
+    with pytest.raises(ReviewFormatError, match="document 9 does not exist: the corpus has "
+                       "4 documents, numbered 0 to 3$"):
         apply_review(corpus, beyond, out, SPACE)
     assert not out.exists()
     bad = tmp_path / "bad.csv"
@@ -1078,3 +1079,20 @@ def test_a_label_name_several_labels_share_in_the_label_uri_column_lists_them(tm
     with pytest.raises(ReviewFormatError, match=r"label name 'bank' is ambiguous: 2 concepts "
                        r"have it \(<http://x/a>, <http://x/b>\)"):
         apply_review(corpus, review, tmp_path / "fixed.tsv", space)
+
+
+def test_a_document_beyond_a_large_corpus_is_counted_as_the_rest_of_the_output_counts(
+        tmp_path):
+    # "the corpus has 4000 documents" beside "wrote 4,000 documents": thousands separated
+    # like every other count, and the numbering from 0 said (document 4000 is past the end)
+    source = tmp_path / "c.tsv"
+    source.write_text("".join(f"text {i}\t<http://x/rain>\n" for i in range(4000)),
+                      encoding="utf-8")
+    review = _review(tmp_path, [_row(4000, "missing", "http://x/sun", "text 4000")])
+    with pytest.raises(ReviewFormatError, match=r":2: document 4,000 does not exist: the "
+                       r"corpus has 4,000 documents, numbered 0 to 3,999$"):
+        apply_review(source, review, tmp_path / "fixed.tsv", SPACE)
+    source.write_text("only\n", encoding="utf-8")
+    with pytest.raises(ReviewFormatError, match=r"document 4,000 does not exist: the corpus "
+                       r"has 1 document \(document 0\)$"):
+        apply_review(source, review, tmp_path / "fixed.tsv", SPACE)

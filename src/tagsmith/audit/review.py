@@ -586,9 +586,13 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
             yield record
         if by_doc:  # raised inside the atomic writer: no output file appears
             first = min((d for ds in by_doc.values() for d in ds), key=lambda d: d.line)
-            raise ReviewFormatError(f"document {first.doc} does not exist: the corpus has "
-                                    f"{stats['n_docs']} "
-                                    f"document{plural_s(stats['n_docs'])}", path=review,
+            n = stats["n_docs"]
+            # document numbers count from 0: "document 4000 does not exist: the corpus
+            # has 4000 documents" read as a contradiction
+            numbered = "" if n == 0 else " (document 0)" if n == 1 else \
+                f", numbered 0 to {n - 1:,}"
+            raise ReviewFormatError(f"document {first.doc:,} does not exist: the corpus has "
+                                    f"{n:,} document{plural_s(n)}{numbered}", path=review,
                                     line=first.line)
 
     write_records(changed_records(), output, format, label_space=space)
