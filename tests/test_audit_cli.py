@@ -842,6 +842,24 @@ def test_degenerate_inputs_are_data_errors_naming_the_file(small_corpus, goemoti
                   "--no-html").exit_code == 0
 
 
+@pytest.mark.parametrize("n_skipped, n_shown, says", [
+    (1, 1, "1 malformed line skipped (listed below)"),
+    (3, 3, "3 malformed lines skipped (listed below)"),
+    (1234, 20, "1,234 malformed lines skipped (the first 20 below)"),
+])
+def test_the_page_says_which_skipped_lines_it_lists(small_result, n_skipped, n_shown, says):
+    # "1 malformed line skipped (the first 1 below)": every one is listed up to a cap
+    from tagsmith.audit.report import render_html
+
+    read = {"on_error": "skip", "n_skipped_lines": n_skipped,
+            "skipped_lines": [{"file": "c.tsv", "line": i + 2, "reason": "no text"}
+                              for i in range(n_shown)]}
+    report = {**small_result.report, "meta": {**small_result.report["meta"], "read": read}}
+    page = render_html(report, plots=False)
+    assert f"Read with --on-error skip: {says}. Document numbers" in page
+    assert page.count("c.tsv:") == n_shown
+
+
 def test_skipped_lines_and_the_read_policy_are_in_the_report(small_corpus, goemotions_small,
                                                              tmp_path, caplog):
     lines = small_corpus.read_text(encoding="utf-8").splitlines()

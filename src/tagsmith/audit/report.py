@@ -407,8 +407,10 @@ def _read_html(read: dict) -> str:
     if not n:
         return f'<p class="muted">Read with --on-error {policy}; no line skipped.</p>'
     shown = read.get("skipped_lines", [])
+    # every skipped line is listed up to a cap: "(the first 1 below)" for the only one
+    listed = "listed below" if len(shown) >= n else f"the first {_num(len(shown))} below"
     parts = [f'<p class="warn">Read with --on-error {policy}: '
-             f'{_count(n, "malformed line")} skipped (the first {len(shown)} below). Document '
+             f'{_count(n, "malformed line")} skipped ({listed}). Document '
              "numbers count the documents read: give apply-review the same --on-error "
              f"{policy}.</p>"]
     parts.append(_table(["where", "reason"],
