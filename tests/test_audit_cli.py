@@ -236,6 +236,28 @@ def test_bundle_scores_of_a_calibration_split_bundle_are_not_used_for_the_whole_
                      options=AuditOptions(scores="bundle", near_duplicates=False))
 
 
+def test_scores_bundle_without_stored_scores_names_the_value_refused_and_what_to_use(
+        goemotions_small):
+    # "must be 'bundle' only with a bundle trained with --crossfit-folds, got 'a bundle
+    # without stored scores'" read as if 'bundle' were what --scores had to be
+    space = load_vocabulary(goemotions_small["vocab"])
+    data = read_labelled(goemotions_small["train"], space)
+    texts, Y = data.texts[:300], data.Y[:300]
+    plain = train_classifier(texts, Y, space, options=TrainOptions(
+        dev_fraction=0.0, featurizer_params=FAST_FEATURES, model_params={"n_jobs": 1}))
+    options = AuditOptions(scores="bundle", near_duplicates=False)
+    with pytest.raises(InvalidParameterError) as error:
+        audit_corpus(texts, Y, space, classifier=plain, options=options)
+    assert str(error.value) == (
+        "parameter 'scores' must be 'auto', 'crossfit' or 'knn' with a bundle that stores no "
+        "out-of-fold scores (for 'bundle', train it on this corpus with --crossfit-folds), "
+        "got 'bundle'")
+    with pytest.raises(InvalidParameterError) as error:
+        audit_corpus(texts, Y, space, options=options)
+    assert str(error.value) == ("parameter 'scores' must be 'auto', 'crossfit' or 'knn' "
+                                "without a bundle (--bundle), got 'bundle'")
+
+
 def test_model_params_given_with_a_bundle_are_used_by_the_cross_fit(goemotions_small):
     space = load_vocabulary(goemotions_small["vocab"])
     data = read_labelled(goemotions_small["train"], space)

@@ -345,18 +345,25 @@ def _choose_source(options: AuditOptions, classifier, texts, Y) -> str:
     # scores cover only the documents the models were fitted on, not one per document here
     covered = len(classifier.crossfit.topk) if stored else 0
     if options.scores == "bundle":
+        # the value refused is 'bundle'; what was "got" used to be a description ("got
+        # 'a bundle without stored scores'"), which read as if 'bundle' were required
+        others = "'auto', 'crossfit' or 'knn'"
+        if classifier is None:
+            raise InvalidParameterError("scores", f"{others} without a bundle (--bundle)",
+                                        "bundle")
         if not stored:
-            raise InvalidParameterError("scores", "'bundle' only with a bundle trained with "
-                                        "--crossfit-folds", "a bundle without stored scores")
+            raise InvalidParameterError(
+                "scores", f"{others} with a bundle that stores no out-of-fold scores "
+                "(for 'bundle', train it on this corpus with --crossfit-folds)", "bundle")
         if not matches:
-            raise InvalidParameterError("scores", "'bundle' only for the corpus the bundle "
-                                        "was trained on", "a different corpus (fingerprint)")
+            raise InvalidParameterError(
+                "scores", f"{others} for a corpus other than the one the bundle was trained "
+                "on (its stored scores are that corpus's)", "bundle")
         if covered != len(texts):
             raise InvalidParameterError(
-                "scores", "'bundle' only when its stored scores cover every document",
-                f"scores of {covered:,} of the {len(texts):,} document{plural_s(len(texts))} (the "
-                "rest were set "
-                "aside for calibration); use 'crossfit' or 'knn'")
+                "scores", f"{others} here: the bundle's stored scores cover {covered:,} of "
+                f"the {len(texts):,} document{plural_s(len(texts))} (the rest were set aside "
+                "for calibration)", "bundle")
         return "bundle"
     matches = matches and covered == len(texts)
     if options.scores != "auto":
