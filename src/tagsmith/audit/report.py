@@ -282,7 +282,29 @@ def _cooccurrence_html(section: dict) -> str:
                      {2, 3}))
 
 
-def _bounds_html(bounds: dict | None) -> str:
+def _tighter(bounds: dict, noise: dict) -> str:
+    """How the bounds compare with the confident counts, as they are here: the page said
+    "much tighter" even where a bound was above its count (a small corpus, a weak scorer).
+
+    >>> _tighter({"est_wrong": 5.0, "est_missing": 9.0}, {"est_wrong": 7.0, "est_missing": 20.0})
+    'are tighter than the counts above'
+    >>> _tighter({"est_wrong": 9.0, "est_missing": 9.0}, {"est_wrong": 7.0, "est_missing": 20.0})
+    'are tighter than the count above for missing labels (for wrong ones, the count is)'
+    >>> _tighter({"est_wrong": 9.0, "est_missing": 29.0}, {"est_wrong": 7.0, "est_missing": 20.0})
+    'are not tighter than the counts above here'
+    """
+    wrong = bounds["est_wrong"] < noise["est_wrong"]
+    missing = bounds["est_missing"] < noise["est_missing"]
+    if wrong and missing:
+        return "are tighter than the counts above"
+    if not wrong and not missing:
+        return "are not tighter than the counts above here"
+    tight, loose = ("missing labels", "wrong ones") if missing else ("wrong labels",
+                                                                     "missing ones")
+    return f"are tighter than the count above for {tight} (for {loose}, the count is)"
+
+
+def _bounds_html(bounds: dict | None, noise: dict) -> str:
     if not bounds:
         return ""
     return (f'<p>Upper bounds by mixture proportion: at most {_num(bounds["est_wrong"])} '
@@ -290,7 +312,7 @@ def _bounds_html(bounds: dict | None) -> str:
             f'{_num(bounds["est_missing"])} missing ones ({100 * bounds["missing_rate"]:.2f}% '
             'of true labels). They compare the probabilities of given and not-given pairs '
             '(missing labels taken as missing at random, wrong ones as equally likely for '
-            'every label) and are much tighter than the counts above, but they too include '
+            f'every label) and {_tighter(bounds, noise)}, but they too include '
             'the pairs the scorer cannot tell apart.</p>')
 
 
@@ -307,7 +329,7 @@ def _noise_html(noise: dict, candidates: list[dict], scores: dict) -> str:
              f'recall@10 {scores.get("r@10_vs_given", "?")}). '
              "Compare labels and bands with them rather than reading them as the true noise "
              "level; the review queue is ranked by the probability of each pair being an "
-             "error.</p>" + _bounds_html(noise.get("bounds")) + _signal_html(scores)]
+             "error.</p>" + _bounds_html(noise.get("bounds"), noise) + _signal_html(scores)]
     parts.append("<h3>By label frequency</h3>" + _table(
         ["documents per label", "labels", "given", "est. wrong rate", "est. missing rate",
          "flagged wrong", "flagged missing"],
