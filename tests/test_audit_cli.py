@@ -903,6 +903,19 @@ def test_the_page_says_which_skipped_lines_it_lists(small_result, n_skipped, n_s
     assert page.count("c.tsv:") == n_shown
 
 
+def test_the_summary_counts_one_skipped_line_in_the_singular(small_corpus, goemotions_small,
+                                                             tmp_path):
+    # "skipped 1 malformed lines (--on-error skip)"
+    lines = small_corpus.read_text(encoding="utf-8").splitlines()
+    lines[10] = "\t<urn:goemotions:joy>"  # no text: malformed
+    corpus = tmp_path / "corpus.tsv"
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = invoke("audit", corpus, "--vocab", goemotions_small["vocab"], "-o",
+                    tmp_path / "out", "--scores", "knn", "--no-html", "--on-error", "skip")
+    assert result.exit_code == 0, result.output
+    assert "skipped 1 malformed line (--on-error skip): give apply-review" in result.output
+
+
 def test_skipped_lines_and_the_read_policy_are_in_the_report(small_corpus, goemotions_small,
                                                              tmp_path, caplog):
     lines = small_corpus.read_text(encoding="utf-8").splitlines()
@@ -925,7 +938,8 @@ def test_skipped_lines_and_the_read_policy_are_in_the_report(small_corpus, goemo
     assert all(r["reason"] for r in read["skipped_lines"])
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "--on-error skip" in page and f"{corpus}:31" in page and f"{dev}:2" in page
-    assert "give apply-review --on-error skip" in result.output
+    assert "skipped 3 malformed lines (--on-error skip): give apply-review --on-error skip" \
+        in result.output
     space = load_vocabulary(goemotions_small["vocab"])
     with caplog.at_level("WARNING", logger="tagsmith"):
         data = read_audit_corpus(corpus, space, on_error="skip")

@@ -827,7 +827,8 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
                    + not_searched)
     read = report["meta"]["read"]
     if read["n_skipped_lines"]:
-        click.echo(f"skipped {read['n_skipped_lines']:,} malformed lines (--on-error skip): "
+        n = read["n_skipped_lines"]
+        click.echo(f"skipped {n:,} malformed line{plural_s(n)} (--on-error skip): "
                    "give apply-review --on-error skip too")
     for key, path in written.items():
         click.echo(f"{key}: {printable(path)}")
