@@ -916,6 +916,23 @@ def test_the_summary_counts_one_skipped_line_in_the_singular(small_corpus, goemo
     assert "skipped 1 malformed line (--on-error skip): give apply-review" in result.output
 
 
+def test_the_summary_says_what_a_split_leakage_count_is_out_of(small_corpus, goemotions_small,
+                                                                tmp_path):
+    # "leakage into dev: 1 exact, 0 near duplicates of training documents (of 1)": 1 what?
+    first = small_corpus.read_text(encoding="utf-8").splitlines()[0]
+    one, two = tmp_path / "one.tsv", tmp_path / "two.tsv"
+    one.write_text(first + "\n", encoding="utf-8")
+    two.write_text(first + "\nSomething else entirely\n", encoding="utf-8")
+    result = invoke("audit", small_corpus, "--vocab", goemotions_small["vocab"], "-o",
+                    tmp_path / "out", "--scores", "knn", "--no-html", "--split", f"one={one}",
+                    "--split", f"two={two}")
+    assert result.exit_code == 0, result.output
+    assert ("leakage into one: 1 exact, 0 near duplicates of training documents (of its 1 "
+            "document)\n") in result.output
+    assert ("leakage into two: 1 exact, 0 near duplicates of training documents (of its 2 "
+            "documents)\n") in result.output
+
+
 def test_skipped_lines_and_the_read_policy_are_in_the_report(small_corpus, goemotions_small,
                                                              tmp_path, caplog):
     lines = small_corpus.read_text(encoding="utf-8").splitlines()

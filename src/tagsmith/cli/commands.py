@@ -823,7 +823,8 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
     for name, leak in report["leakage"].items():
         click.echo(f"leakage into {printable(name)}: {leak['n_exact']:,} exact"
                    + ("" if not_searched else f", {leak['n_near']:,} near")
-                   + f" duplicates of training documents (of {leak['n_docs']:,})"
+                   + f" duplicates of training documents (of its {leak['n_docs']:,} "
+                   f"document{plural_s(leak['n_docs'])})"
                    + not_searched)
     read = report["meta"]["read"]
     if read["n_skipped_lines"]:
