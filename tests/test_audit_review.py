@@ -1096,3 +1096,25 @@ def test_a_document_beyond_a_large_corpus_is_counted_as_the_rest_of_the_output_c
     with pytest.raises(ReviewFormatError, match=r"document 4,000 does not exist: the corpus "
                        r"has 1 document \(document 0\)$"):
         apply_review(source, review, tmp_path / "fixed.tsv", SPACE)
+
+
+def test_a_label_the_corpus_never_uses_without_a_vocabulary_says_to_give_the_audits(tmp_path):
+    # without --vocab the label space is the corpus's own labels; "not in the
+    # vocabulary" sent the reviewer looking in a vocabulary that was never given
+    from click.testing import CliRunner
+
+    import tagsmith.cli as tagsmith_cli
+
+    source = tmp_path / "c.tsv"
+    source.write_text("Heavy rain\t<http://x/rain>\nSnowfall in the hills\n", encoding="utf-8")
+    review = _review(tmp_path, [_row(1, "missing", "http://x/snow", "Snowfall in the hills")])
+    tagsmith_cli._register_commands()
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "apply-review", str(source), str(review), "-o", str(tmp_path / "out.tsv")])
+    assert result.exit_code == 3
+    assert (f"{review}:2: unknown label 'http://x/snow' (not in the labels {source} uses; "
+            "no --vocab or --bundle was given: give the audit's)") in result.output
+    result = _apply_review_cli(tmp_path, source, review, tmp_path / "out.tsv")
+    assert result.exit_code == 0, result.output
+    assert [r.labels for r in read_records(tmp_path / "out.tsv")] == [
+        ("<http://x/rain>",), ("<http://x/snow>",)]

@@ -346,7 +346,8 @@ def count_decisions(path: str | Path) -> int:
     return sum(_decided(row.get("decision")) for _, row in _review_records(Path(path)))
 
 
-def read_decisions(path: str | Path, space: LabelSpace) -> tuple[list[Decision], dict]:
+def read_decisions(path: str | Path, space: LabelSpace, *, space_name: str = "the vocabulary"
+                   ) -> tuple[list[Decision], dict]:
     """The accepted corrections of a review file, and counts of every decision:
     ``accepted`` counts candidates (document and label), ``repeated`` the rows that
     accept a candidate an earlier row accepted already (applied once).
@@ -354,12 +355,13 @@ def read_decisions(path: str | Path, space: LabelSpace) -> tuple[list[Decision],
     Raises :class:`ReviewFormatError` naming the file and line of a malformed row, and
     of a row that decides a candidate an earlier row decided the other way (accepted
     once and rejected once: which one the reviewer meant is not for us to guess).
+    ``space_name`` says where ``space`` came from, in the message for a label not in it.
     """
-    decisions, _, counts = _read_decisions(Path(path), space)
+    decisions, _, counts = _read_decisions(Path(path), space, space_name)
     return decisions, counts
 
 
-def _read_decisions(path: Path, space: LabelSpace
+def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabulary"
                     ) -> tuple[list[Decision], list[Decision], dict]:
     """:func:`read_decisions`, and the rows repeating an earlier acceptance as
     decisions of their own (applied once, but each checked against its document)."""
@@ -385,7 +387,7 @@ def _read_decisions(path: Path, space: LabelSpace
         if decision in REJECT:
             counts["rejected"] += 1
             try:
-                pair = _doc_and_label(row, space, path, line, csv_cells)
+                pair = _doc_and_label(row, space, path, line, csv_cells, space_name)
             except ReviewFormatError:
                 continue  # a rejection changes nothing; only a contradiction would matter
             _check_verdict(verdicts, pair, False, row, path, line)
@@ -401,7 +403,7 @@ def _read_decisions(path: Path, space: LabelSpace
                                     f"accepted correction is to {ACTIONS[kind]} the label; "
                                     "to do the opposite, reject this row", path=path,
                                     line=line)
-        doc, label_id = _doc_and_label(row, space, path, line, csv_cells)
+        doc, label_id = _doc_and_label(row, space, path, line, csv_cells, space_name)
         key = _read_key(row["doc_key"], path, line)
         _check_verdict(verdicts, (doc, label_id), True, row, path, line)
         previous = accepted.get((doc, label_id))
@@ -424,7 +426,8 @@ def _read_decisions(path: Path, space: LabelSpace
 
 
 def _doc_and_label(row: dict, space: LabelSpace, path: Path, line: int,
-                   csv_cells: bool = True) -> tuple[int, int]:
+                   csv_cells: bool = True, space_name: str = "the vocabulary"
+                   ) -> tuple[int, int]:
     """The document number and label id a review row decides about (``csv_cells``:
     the row is a CSV's, its label URI written by :func:`_read_back_cell`)."""
     value = row["doc"]
@@ -447,8 +450,9 @@ def _doc_and_label(row: dict, space: LabelSpace, path: Path, line: int,
     uri = _unquoted(str(row["label_uri"]).strip(), csv_cells)
     label_id = space.lookup(f"<{uri.strip('<>')}>")
     if label_id is None:
-        raise ReviewFormatError(f"unknown label {row['label_uri']!r} (not in the "
-                                f"vocabulary){_name_hint(uri, space)}", path=path, line=line)
+        raise ReviewFormatError(f"unknown label {row['label_uri']!r} (not in "
+                                f"{space_name}){_name_hint(uri, space)}", path=path,
+                                line=line)
     return doc, label_id
 
 
@@ -533,7 +537,8 @@ def _check_verdict(verdicts: dict, pair: tuple[int, int], accept: bool, row: dic
 
 def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                  space: LabelSpace, *, on_error: str = "fail", format: str | None = None,
-                 overwrite: bool = False, keep: Sequence[str | Path] = ()) -> dict:
+                 overwrite: bool = False, keep: Sequence[str | Path] = (),
+                 space_name: str = "the vocabulary") -> dict:
     """Write ``corpus`` with the review's accepted corrections to the new file ``output``.
 
     ``on_error`` must be the policy the audit read the corpus with (document numbers
@@ -543,7 +548,8 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     ``overwrite``. Returns counts: documents written and changed, labels added and
     removed, corrections already in place, malformed lines skipped under
     ``on_error="skip"`` (they are not written: a warning says so), and the review's
-    decisions.
+    decisions. ``space_name`` says where ``space`` came from (a label not in it is
+    reported as not in ``space_name``).
     """
     from tagsmith.data.corpus import Corpus, ReadReport
     from tagsmith.data.writers import output_format, write_records
@@ -560,7 +566,7 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
         raise InvalidParameterError("output", "a file that does not exist yet (pass "
                                     "overwrite=True to replace it; CLI: --force)", str(output))
     check_writable(output)
-    decisions, repeated, counts = _read_decisions(review, space)
+    decisions, repeated, counts = _read_decisions(review, space, space_name)
     source = Corpus(corpus, space, on_error=on_error)
     stats = {"n_docs": 0, "n_docs_changed": 0, "n_added": 0, "n_removed": 0,
              "n_already_applied": 0, "n_skipped_lines": 0,

@@ -869,8 +869,13 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force)
     from tagsmith.audit.review import apply_review
 
     space, _ = _label_space_for(corpus, vocab, bundle, on_error)
+    # a label space derived from the corpus lacks every label no document carries: "not
+    # in the vocabulary" sent the reviewer looking in a vocabulary that was not given
+    space_name = ("the bundle's vocabulary" if bundle else "the vocabulary" if vocab else
+                  f"the labels {printable(corpus)} uses; no --vocab or --bundle was given: "
+                  "give the audit's")
     stats = apply_review(corpus, review, output, space, on_error=on_error, overwrite=force,
-                         keep=[p for p in (vocab, bundle) if p])
+                         keep=[p for p in (vocab, bundle) if p], space_name=space_name)
     click.echo(f"wrote {stats['n_docs']:,} document{plural_s(stats['n_docs'])} to "
                f"{printable(output)}: {stats['n_added']:,} label{plural_s(stats['n_added'])} "
                f"added, {stats['n_removed']:,} removed in {stats['n_docs_changed']:,} "
