@@ -145,6 +145,25 @@ def test_html_report_is_self_contained(audited):
         assert f"<h2>{section}</h2>" in page
 
 
+def test_duplicate_pairs_give_the_lines_of_their_documents(audited):
+    # the page gave only document numbers, which count from 0: a reader looking up
+    # "0 / 1500" in the file found the line before each
+    from tagsmith.audit.report import render_html
+
+    report = json.loads((audited / "report.json").read_text(encoding="utf-8"))
+    exact = [c for c in report["duplicates"]["conflict_examples"] if c["exact"]]
+    assert [(c["doc_a"], c["doc_b"], c["line_a"], c["line_b"]) for c in exact] == \
+        [(0, 1500, 1, 1501)]
+    page = (audited / "report.html").read_text(encoding="utf-8")
+    assert "<td>0 / 1500<br><small>lines 1 / 1501</small></td>" in page
+    # a report written before it recorded lines still renders, with the numbers alone
+    old = {**report, "duplicates": {**report["duplicates"], "conflict_examples": [
+        {k: v for k, v in c.items() if k not in ("line_a", "line_b")}
+        for c in report["duplicates"]["conflict_examples"]]}}
+    page = render_html(old, plots=False)
+    assert "<td>0 / 1500</td>" in page and "<small>lines" not in page
+
+
 def test_document_texts_are_marked_as_in_no_known_language(audited):
     """Document texts were unmarked, so they took the page's lang="en", though tagsmith
     does not know the corpus language; they are lang="" (unknown), as label names with

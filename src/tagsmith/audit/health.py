@@ -221,14 +221,17 @@ def noise_section(issues, space: LabelSpace, *, lang: str = "en", min_support: i
 
 
 def duplicates_section(dups, texts: Sequence[str], Y: sp.csr_matrix, space: LabelSpace, *,
-                       lang: str = "en", threshold: float | None) -> dict:
+                       lang: str = "en", threshold: float | None,
+                       lines: Sequence[int] | None = None) -> dict:
     """Duplicate counts and the first conflicting pairs with their label differences.
 
     The counts do not depend on the order of the documents (see
     :mod:`tagsmith.audit.duplicates`: every pair of exact copies, every near pair once);
     the examples pair each exact copy with its group's first document. ``threshold``:
     the near duplicates' cosine, ``None`` when they were not looked for (recorded as
-    such: their count of 0 then says nothing)."""
+    such: their count of 0 then says nothing). ``lines``: each document's line in its
+    file, recorded beside the document numbers (``line_a``, ``line_b``), which count
+    from 0 and so named the line before."""
     out = {**dups.summary(), "near_duplicate_threshold": threshold, "conflict_examples": []}
     conflicting = np.flatnonzero(dups.conflicting)
     # exact conflicts first, then the most similar near ones
@@ -238,7 +241,10 @@ def duplicates_section(dups, texts: Sequence[str], Y: sp.csr_matrix, space: Labe
         labels_i = set(Y.indices[Y.indptr[i]:Y.indptr[i + 1]].tolist())
         labels_j = set(Y.indices[Y.indptr[j]:Y.indptr[j + 1]].tolist())
         out["conflict_examples"].append({
-            "doc_a": i, "doc_b": j, "exact": bool(dups.exact[p]),
+            "doc_a": i, "doc_b": j,
+            **({"line_a": int(lines[i]), "line_b": int(lines[j])} if lines is not None
+               else {}),
+            "exact": bool(dups.exact[p]),
             "cosine": round(float(dups.cosine[p]), 4),
             "text_a": _clip(texts[i]), "text_b": _clip(texts[j]),
             "only_a": [_label_ref(space, c, lang) for c in sorted(labels_i - labels_j)],

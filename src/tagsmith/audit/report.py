@@ -386,13 +386,22 @@ def _duplicates_html(dups: dict) -> str:
     if dups["conflict_examples"]:
         parts.append(_table(
             ["documents", "cosine", "text", "labels only on the first", "only on the second"],
-            [[f'{c["doc_a"]} / {c["doc_b"]}', c["cosine"],
+            [[f'{c["doc_a"]} / {c["doc_b"]}' + _lines_of(c), c["cosine"],
               _document(c["text_a"]) + ("" if c["exact"] else "<br><small>"
                                         + _document(c["text_b"]) + "</small>"),
               ", ".join(_label(r) for r in c["only_a"]),
               ", ".join(_label(r) for r in c["only_b"])] for c in dups["conflict_examples"]],
             {1}))
     return "".join(parts)
+
+
+def _lines_of(pair: dict) -> str:
+    """The lines of a duplicate pair's documents, under their numbers (which count from
+    0: document 1527 is on line 1528 of a TSV, and was looked for on line 1527); empty
+    for a report without them."""
+    if "line_a" not in pair:
+        return ""
+    return f'<br><small>lines {_e(pair["line_a"])} / {_e(pair["line_b"])}</small>'
 
 
 def _near_leaks(result: dict) -> int | str:

@@ -553,7 +553,7 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
             "duplicates": health.duplicates_section(
                 duplicates, texts, Y, label_space, lang=lang,
                 threshold=options.near_duplicate_threshold if options.near_duplicates
-                else None),
+                else None, lines=lines),
             "leakage": leakage,
             "scores": {**scores.describe(), **quality},
             "top_candidates": [_short(row, label_space, lang)
