@@ -6,6 +6,7 @@ import re
 import shutil
 import sys
 
+import click
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -1290,3 +1291,13 @@ def test_the_next_audit_removes_the_staging_folders_of_killed_audits(small_resul
     assert sorted(p.name for p in out.iterdir()) == sorted(
         kept + ["labels.csv", "report.json", "review.csv"])
     assert f"removed {out / removed[0]}" in caplog.text
+
+
+@pytest.mark.parametrize("command", ["audit", "apply-review"])
+def test_every_option_of_the_audit_commands_says_what_it_does(command):
+    # audit --help listed --review-format and --seed with their defaults alone
+    tagsmith_cli._register_commands()
+    options = [p for p in tagsmith_cli.cli.commands[command].params
+               if isinstance(p, click.Option)]
+    assert options and [p.name for p in options if not p.help] == []
+    assert invoke(command, "--help").exit_code == 0

@@ -698,7 +698,8 @@ def _parse_splits(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--split", "splits", multiple=True, help="Another split NAME=PATH to check for "
               "leakage (duplicates of training documents); repeatable.")
 @click.option("--review-format", type=click.Choice(["csv", "jsonl"]), default="csv",
-              show_default=True)
+              show_default=True, help="The review queue as OUTPUT/review.csv (for a "
+              "spreadsheet) or review.jsonl.")
 @click.option("--max-review", type=click.IntRange(min=0), default=None,
               help="At most this many rows in the review queue (default: every flagged one).")
 @click.option("--min-probability", type=click.FloatRange(0, 1, min_open=True), default=0.5,
@@ -721,7 +722,8 @@ def _parse_splits(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--no-plots", is_flag=True, help="HTML report without plots (no matplotlib).")
 @click.option("--on-error", type=ERROR_POLICY, default="fail", show_default=True,
               help="Malformed corpus lines: fail, or skip and count.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the cross-fitting and calibration folds.")
 @click.option("--lang", default="en", show_default=True, callback=language_code,
               help="Language of label names.")
 @click.option("--force", is_flag=True, help="Overwrite a review file in OUTPUT whose decision "
