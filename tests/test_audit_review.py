@@ -1118,3 +1118,19 @@ def test_a_label_the_corpus_never_uses_without_a_vocabulary_says_to_give_the_aud
     assert result.exit_code == 0, result.output
     assert [r.labels for r in read_records(tmp_path / "out.tsv")] == [
         ("<http://x/rain>",), ("<http://x/snow>",)]
+
+
+@pytest.mark.parametrize("content, says", [
+    ("", "no header: the file is empty"),
+    ("\n" + "rank,decision,kind,label_uri,doc,doc_key\n", "no header: line 1 holds no column "
+     "names"),
+    (",,,\n", "no header: line 1 holds no column names"),
+])
+def test_a_review_without_a_header_says_so(tmp_path, corpus, content, says):
+    # these failed as "missing columns decision, kind, ...; the header has []"
+    review = tmp_path / "review.csv"
+    review.write_text(content, encoding="utf-8")
+    with pytest.raises(ReviewFormatError) as error:
+        apply_review(corpus, review, tmp_path / "fixed.tsv", SPACE)
+    assert str(error.value).startswith(f"{review}:1: {says} (the audit's review.csv starts "
+                                       "with rank,decision,kind,...)")

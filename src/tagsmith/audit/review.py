@@ -272,6 +272,11 @@ def _review_records(path: Path):
     header = next_csv_row(reader, path, 1, ReviewFormatError) or []
     # a spreadsheet may capitalise or pad the header ("Decision ")
     names = [str(name).strip().lower() for name in header]
+    if not any(names):  # "the header has []" left the reader to work out what was wrong
+        where = ("the file is empty" if first is None else
+                 "line 1 holds no column names")
+        raise ReviewFormatError(f"no header: {where} (the audit's review.csv starts with "
+                                "rank,decision,kind,...)", path=path, line=1)
     missing = [c for c in REQUIRED if c not in names]
     if missing:
         raise ReviewFormatError(f"missing column{plural_s(len(missing))} "
