@@ -953,6 +953,29 @@ def test_the_summary_says_what_a_split_leakage_count_is_out_of(small_corpus, goe
             "documents)\n") in result.output
 
 
+def test_the_summary_says_when_the_review_queue_holds_fewer_rows_than_were_flagged(
+        small_corpus, goemotions_small, tmp_path):
+    # "flagged 27 wrong and 14 missing" beside a review.csv of 5 rows (--max-review 5)
+    def flagged(*more):
+        out = tmp_path / f"out{len(more)}{more[-1] if more else ''}"
+        result = invoke("audit", small_corpus, "--vocab", goemotions_small["vocab"], "-o",
+                        out, "--scores", "knn", "--no-html", *more)
+        assert result.exit_code == 0, result.output
+        line = next(x for x in result.output.splitlines() if x.startswith("flagged "))
+        report = json.loads((out / "report.json").read_text(encoding="utf-8"))["noise"]
+        n = report["n_flagged_wrong"] + report["n_flagged_missing"]
+        return line, n
+
+    line, n = flagged()
+    assert n > 2 and line.endswith(" missing")
+    line, _ = flagged("--max-review", "2")
+    assert line.endswith(" missing (the review queue holds the 2 most likely: --max-review)")
+    line, _ = flagged("--max-review", "0")
+    assert line.endswith(" missing (the review queue is empty: --max-review 0)")
+    line, _ = flagged("--max-review", str(n))
+    assert line.endswith(" missing")
+
+
 def test_skipped_lines_and_the_read_policy_are_in_the_report(small_corpus, goemotions_small,
                                                              tmp_path, caplog):
     lines = small_corpus.read_text(encoding="utf-8").splitlines()

@@ -812,8 +812,14 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
     else:
         click.echo(f"estimated {100 * noise['wrong_rate']:.2f}% wrong and "
                    f"{100 * noise['missing_rate']:.2f}% missing labels")
+    n_flagged = noise["n_flagged_wrong"] + noise["n_flagged_missing"]
+    # the queue may hold fewer rows than were flagged: say so, not let the count suggest
+    # every flagged candidate is in it
+    capped = ("" if max_review is None or max_review >= n_flagged else
+              " (the review queue is empty: --max-review 0)" if max_review == 0 else
+              f" (the review queue holds the {max_review:,} most likely: --max-review)")
     click.echo(f"flagged {noise['n_flagged_wrong']:,} wrong and "
-               f"{noise['n_flagged_missing']:,} missing")
+               f"{noise['n_flagged_missing']:,} missing{capped}")
     # without the search a near count of 0 says nothing
     not_searched = " (near duplicates not looked for)" if no_near_duplicates else ""
     click.echo(f"duplicates: {dups['n_exact_pairs']:,} exact"
