@@ -165,6 +165,39 @@ def test_duplicate_pairs_give_the_lines_of_their_documents(audited):
     assert "<td>0 / 1500</td>" in page and "<small>lines" not in page
 
 
+def test_leaking_documents_give_their_lines_and_their_training_documents_lines(audited):
+    # the leakage table gave only the split's document number (from 0), no line, and
+    # not where the training document it copies is
+    from tagsmith.audit.report import render_html
+
+    report = json.loads((audited / "report.json").read_text(encoding="utf-8"))
+    planted = [e for e in report["leakage"]["dev"]["examples"] if e["doc"] == 200]
+    assert [(e["line"], e["train_doc"], e["train_line"]) for e in planted] == [(201, 5, 6)]
+    page = (audited / "report.html").read_text(encoding="utf-8")
+    assert "<td>200<br><small>line 201</small></td>" in page
+    assert "<br><small>document 5, line 6</small></td>" in page
+    # a report written before it recorded lines still renders, with the numbers alone
+    dev = report["leakage"]["dev"]
+    old = {**report, "leakage": {"dev": {**dev, "examples": [
+        {k: v for k, v in e.items() if k not in ("line", "train_line")}
+        for e in dev["examples"]]}}}
+    page = render_html(old, plots=False)
+    assert "<td>200</td>" in page and "<small>line " not in page
+    assert "<small>document" not in page
+
+
+def test_split_lines_must_match_the_splits(small_corpus, goemotions_small):
+    data = read_audit_corpus(small_corpus, load_vocabulary(goemotions_small["vocab"]))
+    options = AuditOptions(scores="knn", show_progress=False)
+    for split_lines, needle in (({"test": [1, 2, 3]}, "'split_lines'"),
+                                ({"dev": [1]}, "split_lines['dev']"),
+                                ({"dev": "12"}, "split_lines['dev']")):
+        with pytest.raises(InvalidParameterError, match=re.escape(needle)):
+            audit_corpus(data.texts, data.Y, load_vocabulary(goemotions_small["vocab"]),
+                         options=options, splits={"dev": ["a text", "another"]},
+                         split_lines=split_lines)
+
+
 def test_document_texts_are_marked_as_in_no_known_language(audited):
     """Document texts were unmarked, so they took the page's lang="en", though tagsmith
     does not know the corpus language; they are lang="" (unknown), as label names with

@@ -11,7 +11,7 @@ examples are capped, so the report stays small at any label-space size.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -253,19 +253,31 @@ def duplicates_section(dups, texts: Sequence[str], Y: sp.csr_matrix, space: Labe
     return out
 
 
-def leakage_section(results: dict, train_texts: Sequence[str], other_texts: dict) -> dict:
-    """Per other split: exact and near duplicates of training documents, with examples."""
+def leakage_section(results: dict, train_texts: Sequence[str], other_texts: dict, *,
+                    train_lines: Sequence[int] | None = None,
+                    other_lines: Mapping[str, Sequence[int]] | None = None) -> dict:
+    """Per other split: exact and near duplicates of training documents, with examples.
+
+    ``train_lines`` (each training document's line in its file) and ``other_lines``
+    (split name -> each of its documents' lines) are recorded beside the document
+    numbers, which count from 0 and so named the line before (``line``,
+    ``train_line``); a split absent from ``other_lines`` has no ``line``."""
     out = {}
     for name, result in results.items():
         texts = other_texts[name]
+        lines = (other_lines or {}).get(name)
         leaking = np.flatnonzero(result["exact_mask"] | result["near_mask"])
         examples = []
         for i in leaking[:MAX_EXAMPLES]:
             nearest = int(result["nearest_train"][i])
-            examples.append({"doc": int(i), "text": _clip(texts[i]),
+            examples.append({"doc": int(i),
+                             **({"line": int(lines[i])} if lines is not None else {}),
+                             "text": _clip(texts[i]),
                              "exact": bool(result["exact_mask"][i]),
                              "cosine": round(float(result["cosine"][i]), 4),
                              "train_doc": nearest,
+                             **({"train_line": int(train_lines[nearest])}
+                                if train_lines is not None and nearest >= 0 else {}),
                              "train_text": _clip(train_texts[nearest]) if nearest >= 0
                              else None})
         out[name] = {key: value for key, value in result.items()

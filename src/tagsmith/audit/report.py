@@ -423,10 +423,22 @@ def _leakage_html(leakage: dict) -> str:
         if result["examples"]:
             parts.append(f"<h3>{_e(name)}: first leaking documents</h3>" + _table(
                 ["doc", "cosine", "text", "training document"],
-                [[r["doc"], r["cosine"], _document(r["text"]),
-                  _document(r["train_text"] or "")]
-                 for r in result["examples"]], {0, 1}))
+                # the split's line under its document number (which counts from 0)
+                [[_num(r["doc"]) + (f'<br><small>line {_e(r["line"])}</small>'
+                                    if "line" in r else ""),
+                  r["cosine"], _document(r["text"]),
+                  _document(r["train_text"] or "") + _train_place(r)]
+                 for r in result["examples"]], {1}))
     return "".join(parts)
+
+
+def _train_place(example: dict) -> str:
+    """Where a leaking document's training document is: its number and its line (the
+    number counts from 0); empty for a report written before it recorded the line."""
+    if "train_line" not in example:
+        return ""
+    return (f'<br><small>document {_e(example["train_doc"])}, line '
+            f'{_e(example["train_line"])}</small>')
 
 
 def _read_html(read: dict) -> str:

@@ -794,6 +794,7 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
     result = audit_corpus(data.texts, data.Y, space, options=options, classifier=classifier,
                           splits=other, unknown_labels=data.unknown_labels, lines=data.lines,
                           doc_ids=data.doc_ids, source=corpus,
+                          split_lines={name: split.lines for name, split in split_data.items()},
                           read=read_summary({corpus: data, **{paths[name]: split for name, split
                                                               in split_data.items()}}, on_error))
     written = result.write(output, html=not no_html, plots=not no_plots,

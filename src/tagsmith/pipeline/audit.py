@@ -420,7 +420,8 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
                  splits: dict[str, Sequence[str]] | None = None,
                  unknown_labels: Counter | None = None, lines: Sequence[int] | None = None,
                  doc_ids: Sequence[str | None] | None = None,
-                 source: str | None = None, read: dict | None = None) -> AuditResult:
+                 source: str | None = None, read: dict | None = None,
+                 split_lines: Mapping[str, Sequence[int]] | None = None) -> AuditResult:
     """Audit ``texts`` with labels ``Y`` (``n_docs x n_labels``) over ``label_space``.
 
     ``classifier`` (a :class:`~tagsmith.pipeline.classifier.TextClassifier`) lends its
@@ -429,7 +430,9 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
     label evidence then use TF-IDF features of their own).
     ``splits`` maps names (``dev``, ``test``) to texts checked for leakage;
     ``unknown_labels`` counts labels the reader dropped as not in the vocabulary;
-    ``lines``/``doc_ids`` locate documents in their file for the review queue;
+    ``lines``/``doc_ids`` locate documents in their file for the review queue, the
+    duplicates and the leakage examples; ``split_lines`` maps split names to the lines
+    of their documents (:attr:`AuditCorpus.lines`), for the leakage examples;
     ``read`` (:func:`read_summary`) records how the files were read in the report's meta.
     """
     from tagsmith.audit import duplicates as dup
@@ -467,6 +470,23 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
             raise InvalidParameterError("splits", "a dict of split name -> texts",
                                         type(splits).__name__)
         splits = {name: _as_list(other, f"splits[{name!r}]") for name, other in splits.items()}
+    if split_lines is not None:
+        if not isinstance(split_lines, Mapping):
+            raise InvalidParameterError("split_lines", "a dict of split name -> lines",
+                                        type(split_lines).__name__)
+        for name, where in split_lines.items():
+            if name not in (splits or {}):
+                raise InvalidParameterError("split_lines", "the lines of splits given in "
+                                            "splits", name)
+            n_split = len((splits or {})[name])
+            if isinstance(where, str | bytes) or not hasattr(where, "__len__"):
+                found = type(where).__name__
+            elif len(where) != n_split:
+                found = len(where)
+            else:
+                continue
+            raise InvalidParameterError(f"split_lines[{name!r}]",
+                                        f"one entry per document ({n_split})", found)
     Y.sort_indices()
     if not texts:
         raise DataError("no documents to audit", path=source)
@@ -532,7 +552,8 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
                        for name, other in splits.items()}
             del index
             leakage = health.leakage_section(results, texts,
-                                             {k: list(v) for k, v in splits.items()})
+                                             {k: list(v) for k, v in splits.items()},
+                                             train_lines=lines, other_lines=split_lines)
             step("leakage")
         review = review_rows(issues, texts, Y, label_space, lang=options.lang, lines=lines,
                              doc_ids=doc_ids, limit=options.max_review)
