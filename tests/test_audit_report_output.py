@@ -152,3 +152,23 @@ def test_a_probability_just_under_1_is_not_shown_as_1():
     cells = row.split("</td>")
     assert cells[0].endswith(">1")  # the rank, then kind, label and probability
     assert cells[3] == '<td class="num">0.9999'
+
+
+def test_the_duplicates_table_says_its_rows_are_pairs_of_texts():
+    """Three copies of one text, each labelled differently, are 3 conflicting pairs of
+    documents but 2 rows (each copy beside the first): the page said "3 pairs carry
+    different labels" above a table of 2 rows, without saying what the rows are."""
+    from tagsmith.audit.duplicates import find_duplicates
+    from tagsmith.audit.health import duplicates_section
+    from tagsmith.audit.report import _duplicates_html
+
+    texts = ["rain today", "Rain today", "RAIN TODAY", "sun"]
+    Y = sp.csr_matrix(np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0]], bool))
+    space = LabelSpace.from_uris(["u:a", "u:b", "u:c"])
+    section = duplicates_section(find_duplicates(texts, Y, None), texts, Y, space,
+                                 threshold=None)
+    assert section["n_conflicting_pairs"] == 3 and len(section["conflict_examples"]) == 2
+    page = _duplicates_html(section)
+    assert "3 pairs carry different labels" in page
+    assert "The table lists 2 conflicting pairs of texts, not every pair of documents" in page
+    assert "The counts above are of pairs of documents" in page

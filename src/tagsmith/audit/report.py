@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from tagsmith._plural import plural
+from tagsmith.audit.health import MAX_EXAMPLES
 from tagsmith.data.textio import atomic_text_writer
 from tagsmith.exceptions import MissingDependencyError
 
@@ -383,14 +384,25 @@ def _duplicates_html(dups: dict) -> str:
                      "pairs (too many distinct near-identical texts): its counts of near "
                      "pairs and conflicts are lower bounds, and some groups may be split."
                      "</p>")
-    if dups["conflict_examples"]:
+    examples = dups["conflict_examples"]
+    if examples:
+        # the counts are of pairs of documents, the rows of pairs of texts: 5 conflicting
+        # pairs over 3 rows read as a contradiction
+        shown = (f"the first {_num(len(examples))}" if len(examples) >= MAX_EXAMPLES
+                 else _num(len(examples)))
+        parts.append(f"<p>The table lists {shown} conflicting "
+                     f"{plural(len(examples), 'pair', 'pairs')} of texts, not every pair "
+                     "of documents: each exact copy beside the first document of its "
+                     "group, each near pair of texts once (exact copies first). The counts "
+                     "above are of pairs of documents: three copies of one text with "
+                     "different labels are 3 conflicting pairs and 2 rows.</p>")
         parts.append(_table(
             ["documents", "cosine", "text", "labels only on the first", "only on the second"],
             [[f'{c["doc_a"]} / {c["doc_b"]}' + _lines_of(c), c["cosine"],
               _document(c["text_a"]) + ("" if c["exact"] else "<br><small>"
                                         + _document(c["text_b"]) + "</small>"),
               ", ".join(_label(r) for r in c["only_a"]),
-              ", ".join(_label(r) for r in c["only_b"])] for c in dups["conflict_examples"]],
+              ", ".join(_label(r) for r in c["only_b"])] for c in examples],
             {1}))
     return "".join(parts)
 
