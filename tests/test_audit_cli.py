@@ -252,6 +252,44 @@ def test_accepting_the_review_writes_a_corrected_copy(audited, corpus_with_probl
                     "--vocab", vocab]) == 3  # bad input data
 
 
+def test_apply_review_with_no_decision_filled_in_warns(audited, corpus_with_problems,
+                                                         tmp_path, caplog):
+    # the review as the audit wrote it: only "0 accepted" hinted that the new corpus is
+    # the old one; the file is still written (a script may expect it), with a warning
+    import logging
+
+    corpus, vocab = corpus_with_problems["corpus"], corpus_with_problems["vocab"]
+    review = audited / "review.csv"
+    with open(review, newline="", encoding="utf-8") as handle:
+        n_rows = len(list(csv.DictReader(handle)))
+    assert n_rows > 1
+    out = tmp_path / "same.tsv"
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        assert run_cli(["apply-review", str(corpus), str(review), "-o", str(out),
+                        "--vocab", str(vocab)]) == 0
+    space = load_vocabulary(vocab)
+    assert (read_audit_corpus(out, space).Y != read_audit_corpus(corpus, space).Y).nnz == 0
+    warnings = [r.getMessage() for r in caplog.records if "decision" in r.getMessage()]
+    assert warnings == [f"none of the {n_rows:,} rows of {review} has a decision filled in: "
+                        f"{out} holds the documents of {corpus} unchanged; fill in the "
+                        "decision column with accept or reject (also yes/no, y/n, 1/0, or x "
+                        "to accept) and run apply-review again"]
+    # one row rejected is a review: no warning
+    with open(review, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    rows[0]["decision"] = "reject"
+    decided = tmp_path / "decided.csv"
+    with open(decided, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        assert run_cli(["apply-review", str(corpus), str(decided), "-o",
+                        str(tmp_path / "other.tsv"), "--vocab", str(vocab)]) == 0
+    assert "filled in" not in caplog.text
+
+
 def test_bundle_scores_are_reused_only_for_their_own_corpus(goemotions_small):
     space = load_vocabulary(goemotions_small["vocab"])
     data = read_labelled(goemotions_small["train"], space)

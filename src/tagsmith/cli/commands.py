@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from itertools import islice
 
@@ -892,6 +893,17 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force)
                f"({stats['review_accepted']:,} accepted, {stats['review_rejected']:,} rejected, "
                f"{stats['review_undecided']:,} undecided; {stats['n_already_applied']:,} "
                "already in place)")
+    if not stats["review_accepted"] and not stats["review_rejected"]:
+        # "0 accepted" alone hid that nothing was reviewed; the copy is still written (a
+        # script may expect the output to exist), with a warning
+        n_rows = stats["review_undecided"]
+        rows = (f"none of the {n_rows:,} rows of {printable(review)} has a decision"
+                if n_rows > 1 else f"the one row of {printable(review)} has no decision"
+                if n_rows else f"{printable(review)} has no rows, so no decision")
+        logging.getLogger("tagsmith").warning(
+            "%s filled in: %s holds the documents of %s unchanged; fill in the decision "
+            "column with accept or reject (also yes/no, y/n, 1/0, or x to accept) and run "
+            "apply-review again", rows, printable(output), printable(corpus))
     if stats["review_repeated"]:
         repeated = stats["review_repeated"]
         click.echo(f"{repeated:,} row{plural_s(repeated)} of {printable(review)} "
