@@ -172,3 +172,38 @@ def test_the_duplicates_table_says_its_rows_are_pairs_of_texts():
     assert "3 pairs carry different labels" in page
     assert "The table lists 2 conflicting pairs of texts, not every pair of documents" in page
     assert "The counts above are of pairs of documents" in page
+
+
+def test_a_review_of_the_other_format_left_by_an_earlier_audit_is_named(weather, tmp_path,
+                                                                         caplog):
+    """An audit with --review-format csv into a folder holding the reviewed review.jsonl
+    of an earlier one left it beside the new report without a word; it is named in a
+    warning, and kept (it holds a reviewer's decisions)."""
+    import logging
+
+    texts, Y, space = weather
+    result = audit_corpus(texts, Y, space, options=AuditOptions(scores="knn",
+                                                                show_progress=False))
+    out = tmp_path / "out"
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result.write(out, html=False, review_format="jsonl")
+    assert "earlier audit" not in caplog.text
+    # a reviewed queue of an earlier audit (this one flags nothing)
+    reviewed = '{"decision": "accept", "kind": "missing"}\n{"decision": null}\n'
+    (out / "review.jsonl").write_text(reviewed, encoding="utf-8")
+    for review_format, other, held in (("csv", "review.jsonl", "with 1 review decision "
+                                        "filled in"),
+                                       ("jsonl", "review.csv", "with no review decision "
+                                        "filled in")):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="tagsmith"):
+            result.write(out, html=False, review_format=review_format, force=True)
+        warnings = [r.getMessage() for r in caplog.records if "earlier audit" in
+                    r.getMessage()]
+        assert warnings == [f"{out / other} is left from an earlier audit ({held}) beside "
+                            f"this audit's review.{review_format}, which may not agree with "
+                            "it; it was not removed: apply-review the one you reviewed and "
+                            "move the other away"]
+        assert (out / other).is_file()
+        if review_format == "csv":
+            assert (out / "review.jsonl").read_text(encoding="utf-8") == reviewed

@@ -216,6 +216,7 @@ class AuditResult:
             raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        _warn_other_review(directory, review_format)
         return paths
 
     def _write_labels(self, path: Path) -> Path:
@@ -296,6 +297,27 @@ def check_output(directory: str | Path, *, review_format: str = "csv", force: bo
                         "already filled in; refusing to overwrite the reviewed file (apply it "
                         "with tagsmith apply-review, move it away, write to another output "
                         "directory, or pass force=True to overwrite it; CLI: --force)", path=review)
+
+
+def _warn_other_review(directory: Path, review_format: str) -> None:
+    """Warn of a review file of the other format in ``directory``, left by an earlier
+    audit (``--review-format csv`` after ``jsonl``, or the other way round): it stood
+    beside the new report without a word. It is not removed: it may hold a reviewer's
+    decisions."""
+    other = directory / ("review.jsonl" if review_format == "csv" else "review.csv")
+    if not other.is_file():
+        return
+    try:
+        n_decided = _n_decisions(other)
+    except DataError:
+        held = "a file this audit did not write"
+    else:
+        held = (f"with {n_decided:,} review decision{plural_s(n_decided)} filled in"
+                if n_decided else "with no review decision filled in")
+    logger.warning("%s is left from an earlier audit (%s) beside this audit's "
+                   "review.%s, which may not agree with it; it was not removed: apply-review "
+                   "the one you reviewed and move the other away", other, held,
+                   review_format)
 
 
 def _n_decisions(path: Path) -> int:
