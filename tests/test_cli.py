@@ -254,6 +254,35 @@ def test_suggest_and_shift_read_a_jsonl_corpus_naming_records_by_id(bundle, tmp_
         ["a7", f"{corpus}:3", "3"]
 
 
+def test_a_record_id_given_twice_is_refused_naming_both_places(bundle, tmp_path):
+    """Two records with one id, in one file or two (3 and "3" alike), gave two outputs
+    under that id; refused naming file:line of both (the file given twice, too)."""
+    first = tmp_path / "a.jsonl"
+    first.write_text(json.dumps({"id": "a7", "text": "This is so sad."}) + "\n"
+                     + json.dumps({"id": 3, "text": "Thanks a lot!"}) + "\n"
+                     + json.dumps({"id": "a7", "text": "  "}) + "\n"  # no text: left out
+                     + json.dumps({"text": "no id"}) + "\n")
+    assert run("suggest", bundle, first, "--k", "1").exit_code == 0
+    second = tmp_path / "b.csv"
+    second.write_text("id,text\nb1,So angry\n3,I am so angry right now\n")
+    result = run("suggest", bundle, first, second, "--k", "1")
+    assert result.exit_code == 3, result.output
+    assert (f"{second}:3: the id '3' repeats: it is the id of the document at {first}:2 too; "
+            "each document needs an id of its own") in result.output
+    within = tmp_path / "c.jsonl"
+    within.write_text(json.dumps({"id": "x", "text": "so sad"}) + "\n"
+                      + json.dumps({"id": "x", "text": "so happy"}) + "\n")
+    result = run("suggest", bundle, within)
+    assert result.exit_code == 3 and f"{within}:2: the id 'x' repeats: it is the id of " \
+        f"the document at {within}:1 too" in result.output
+    result = run("suggest", bundle, first, first)
+    assert result.exit_code == 3 and f"{first}:1: the id 'a7' repeats: this document was " \
+        "read already (the file is given more than once)" in result.output
+    # shift reads the texts alone (before it finds this bundle uncalibrated): ids unused
+    result = run("shift", bundle, within)
+    assert "not calibrated" in result.output and "repeats" not in result.output
+
+
 def test_a_malformed_corpus_record_is_refused_naming_file_and_line(bundle, tmp_path):
     """The reader's own errors, naming file:line; shift reads its FILES alike (its
     FILES are read before it finds this bundle uncalibrated)."""

@@ -190,7 +190,8 @@ def _text_column(line: str, name: str, number: int) -> str:
     return text
 
 
-def _read_documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = None):
+def _read_documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = None,
+                    *, unique_ids: bool = True):
     """(doc_id, text) pairs: one document per non-empty line, or per file (per stdin);
     of a CSV or JSON Lines corpus (:func:`record_format`), one per record with a text.
     Lines end as the corpus readers end them (:func:`~tagsmith.data.readers.split_lines`).
@@ -200,13 +201,15 @@ def _read_documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | Non
     name fails before anything is printed. Bytes that are not UTF-8 and damaged ``.gz``
     streams fail naming ``file:line`` (exit 3), as the corpus readers do. ``stdin``:
     its bytes, read already (two options reading it: it can be read only once).
+    ``unique_ids``: a record ``id`` given twice fails (:func:`_record_documents`); off
+    for a caller that reads the texts alone.
     """
     files = files or ("-",)
     if files.count("-") > 1:  # the second read nothing: no document, no word
         raise click.UsageError("'-' (stdin) is given more than once; stdin can be read "
                                "only once")
     check_document_files(files, whole_file)
-    return _documents(files, whole_file, stdin)
+    return _documents(files, whole_file, stdin, unique_ids=unique_ids)
 
 
 def check_document_files(files: tuple[str, ...], whole_file: bool = False) -> None:
@@ -284,16 +287,18 @@ def _check_input_file(name: str) -> None:
         raise DataError(problem, path=name)
 
 
-def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = None):
+def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = None, *,
+               unique_ids: bool = True):
     from tagsmith.data.readers import numbered_lines, open_binary, split_lines
 
+    ids: dict[str, str] = {}  # each record's id, and where it was first seen
     for name in files:
         if name == "-":
             yield from _stdin_documents(whole_file, stdin)
             continue
         fmt = None if whole_file else record_format(name)
         if fmt is not None:
-            yield from _record_documents(name, fmt)
+            yield from _record_documents(name, fmt, ids if unique_ids else None)
             continue
         with open_binary(name) as handle:
             if whole_file:
@@ -305,16 +310,34 @@ def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = N
                     yield f"{name}:{number}", _text_column(line, name, number)
 
 
-def _record_documents(name: str, fmt: str):
+def _record_documents(name: str, fmt: str, ids: dict[str, str] | None = None):
     """(doc_id, text) of each record of the CSV or JSON Lines corpus ``name``, read by
     the corpus reader (labels and other fields ignored; a malformed record fails naming
     ``file:line``). The id is the record's ``id``, else ``file:line`` of its first
-    line. A record with an empty text is left out, as a blank line is."""
+    line. A record with an empty text is left out, as a blank line is.
+
+    With ``ids`` (each id met so far and its ``file:line``, updated), an ``id`` given
+    twice, in this file or an earlier one, fails naming both places: two outputs under
+    one id could not be told apart (making it unique would name a document by an id it
+    lacks)."""
     from tagsmith.data.readers import read_records
 
     for record in read_records(name, fmt):
-        if record.text.strip():
-            yield record.doc_id or f"{name}:{record.line}", record.text
+        if not record.text.strip():
+            continue
+        if record.doc_id and ids is not None:
+            here = f"{name}:{record.line}"
+            first = ids.get(record.doc_id)
+            if first is None:
+                ids[record.doc_id] = here
+            else:
+                where = ("this document was read already (the file is given more than "
+                         "once)" if first == here else
+                         f"it is the id of the document at {printable(first)} too")
+                raise DataError(f"the id {printable(record.doc_id)!r} repeats: {where}; each "
+                                "document needs an id of its own (their outputs would share "
+                                "it)", path=name, line=record.line)
+        yield record.doc_id or f"{name}:{record.line}", record.text
 
 
 def _stdin_documents(whole_file: bool, data: bytes | None = None):

@@ -298,7 +298,7 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
         _clear_shift(classifier, bundle, as_json)
         return
     warn_unnamed_language(classifier.label_space, lang)
-    texts = [text for _, text in _read_documents(files, whole_file)]
+    texts = [text for _, text in _read_documents(files, whole_file, unique_ids=False)]
     if not texts:
         raise InvalidParameterError("FILES", "at least one document", "none")
     if classifier.calibrator is None:  # the library's refusal named no bundle; after the

@@ -652,7 +652,8 @@ def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, f
     if background and reads_stdin(tuple(background)) and reads_stdin(files):
         stdin = read_stdin_bytes()  # both read stdin, which can be read only once
     if background:
-        texts = [text for _, text in _read_documents(tuple(background), False, stdin)]
+        texts = [text for _, text in _read_documents(tuple(background), False, stdin,
+                                                     unique_ids=False)]
         if not texts:
             raise click.BadParameter("no document in " + ", ".join(background),
                                      param_hint="--background")
