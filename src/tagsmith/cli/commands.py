@@ -11,7 +11,7 @@ import click
 
 from tagsmith._plural import plural, plural_s
 from tagsmith.audit import CALIBRATION_FOLDS as AUDIT_CALIBRATION_FOLDS
-from tagsmith.audit import MAX_CALIBRATION_FOLDS
+from tagsmith.audit import COOCCURRENCE_WEIGHT, MAX_CALIBRATION_FOLDS
 from tagsmith.cli import (
     cli,
     finite_number,
@@ -719,6 +719,12 @@ def _parse_splits(pairs: tuple[str, ...]) -> dict[str, str]:
               "the kNN for --scores knn).")
 @click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True,
               help="Folds for --scores crossfit.")
+@click.option("--cooccurrence", type=click.FloatRange(min=0), default=COOCCURRENCE_WEIGHT,
+              callback=finite_number(0), show_default=True,
+              help="Weight of the documents' leave-one-out label co-occurrence blended into "
+              "the kNN scores (--scores knn, or auto when it picks kNN) before their top-k "
+              "is taken: labels a document's other labels imply become candidates; 0 turns "
+              "it off.")
 @click.option("--split", "splits", multiple=True, help="Another split NAME=PATH to check for "
               "leakage (duplicates of training documents); repeatable.")
 @click.option("--review-format", type=click.Choice(["csv", "jsonl"]), default="csv",
@@ -753,7 +759,8 @@ def _parse_splits(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--force", is_flag=True, help="Overwrite a review file in OUTPUT whose decision "
               "column has been filled in (the reviewer's work is lost).")
 @click.pass_obj
-def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, splits, review_format,
+def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, cooccurrence, splits,
+          review_format,
           max_review, min_probability, near_duplicate_threshold, no_near_duplicates,
           no_evidence, every_doc_labelled, calibration_folds, no_html, no_plots, on_error, seed,
           lang, force):
@@ -774,12 +781,14 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, split
     # scores auto refuses what its choice ignores (pipeline.audit); these are by name
     refuse_unused("--scores crossfit (or auto)", scores in ("crossfit", "auto"), "model", "folds")
     refuse_unused("--scores crossfit or knn (or auto)", scores != "bundle", "param")
+    refuse_unused("--scores knn (or auto)", scores in ("knn", "auto"), "cooccurrence")
     refuse_unused("near-duplicate search (not with --no-near-duplicates)",
                   not no_near_duplicates, "near_duplicate_threshold")
     params = _parse_params(param, "--param")
     options = AuditOptions(scores=scores, model=model, n_folds=folds, seed=seed, lang=lang,
                            model_params=params if scores != "knn" else {},
                            knn_params=params if scores == "knn" else {},
+                           cooccurrence=cooccurrence,
                            min_probability=min_probability, max_review=max_review,
                            near_duplicates=not no_near_duplicates, evidence=not no_evidence,
                            every_doc_labelled={"auto": None, "yes": True,

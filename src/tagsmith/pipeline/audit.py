@@ -38,7 +38,7 @@ import scipy.sparse as sp
 from tagsmith import __version__
 from tagsmith._params import check_bool, check_choice, check_int, check_number
 from tagsmith._plural import plural_s
-from tagsmith.audit import CALIBRATION_FOLDS
+from tagsmith.audit import CALIBRATION_FOLDS, COOCCURRENCE_WEIGHT
 from tagsmith.audit.detect import (
     LabelIssues,
     check_calibration_folds,
@@ -84,8 +84,12 @@ class AuditOptions:
     not ignored), ``knn``, ``crossfit`` or ``bundle`` (see
     :mod:`tagsmith.audit.scores`). ``model``/``model_params``/``n_folds``: the
     cross-fitted model (default: the bundle's, else ``linear`` with the logistic loss);
-    ``knn_params``: the
-    leave-one-out kNN's. ``k``: top-k width (default: every label up to 100 labels,
+    ``knn_params``: the leave-one-out kNN's; ``cooccurrence``: the weight of the
+    documents' leave-one-out label co-occurrence blended into the kNN scores before
+    their top-k is taken (:func:`tagsmith.audit.scores.blend_cooccurrence`; 0 turns it
+    off), used by the ``knn`` source only (``auto`` refuses a value other than the
+    default when it picks another source; ``crossfit`` and ``bundle`` ignore it).
+    ``k``: top-k width (default: every label up to 100 labels,
     else 50). The rest is passed to :func:`tagsmith.audit.detect.find_label_issues` or
     controls duplicates, the review queue (``max_review`` rows, all flagged by
     default) and progress.
@@ -96,6 +100,7 @@ class AuditOptions:
     model_params: dict = field(default_factory=dict)
     n_folds: int = 5
     knn_params: dict = field(default_factory=dict)
+    cooccurrence: float = COOCCURRENCE_WEIGHT
     k: int | None = None
     featurizer_params: dict | None = None
     evidence: bool = True
@@ -125,6 +130,8 @@ class AuditOptions:
         self.max_review = check_int("max_review", self.max_review, 0, allow_none=True,
                                     numpy=True)
         self.k = check_int("k", self.k, 1, allow_none=True, numpy=True)
+        self.cooccurrence = check_number("cooccurrence", self.cooccurrence, 0, finite=True,
+                                         numpy=True)
         self.calibration_folds = check_calibration_folds(self.calibration_folds)
         # it seeds the folds and the label-issue sampling: -1 failed inside numpy
         self.seed = check_int("seed", self.seed, 0, numpy=True)
@@ -396,7 +403,10 @@ def _choose_source(options: AuditOptions, classifier, texts, Y) -> str:
     unused = ([name for name, given in (("model (--model)", options.model),
                                         ("model_params (--param)", options.model_params))
                if given and chosen != "crossfit"]
-              + (["knn_params"] if options.knn_params and chosen != "knn" else []))
+              + [name for name, given in (
+                  ("knn_params", options.knn_params),
+                  ("cooccurrence (--cooccurrence)",
+                   options.cooccurrence != COOCCURRENCE_WEIGHT)) if given and chosen != "knn"])
     if unused:
         raise InvalidParameterError(
             "scores", f"'crossfit' or 'knn', not 'auto', when {' and '.join(unused)} "
@@ -416,6 +426,7 @@ def _scores(source: str, X, Y, classifier, options: AuditOptions, featurizer, sp
         return audit_scores.from_crossfit(classifier.crossfit, "bundle")
     if source == "knn":
         return audit_scores.knn_scores(X, Y, k=k, params=options.knn_params,
+                                       cooccurrence=options.cooccurrence,
                                        show_progress=options.show_progress)
     model = options.model or (classifier.model.name if classifier is not None else "linear")
     params = dict(options.model_params)

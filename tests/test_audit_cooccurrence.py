@@ -1,0 +1,244 @@
+"""Leave-one-out label co-occurrence blended into the audit's kNN scores."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from click.testing import CliRunner
+
+import tagsmith.cli as tagsmith_cli
+from tagsmith.audit import COOCCURRENCE_WEIGHT
+from tagsmith.audit.scores import blend_cooccurrence, knn_scores
+from tagsmith.data.labelspace import LabelSpace
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.models.knn import KNNModel
+from tagsmith.pipeline.audit import AuditOptions, audit_corpus
+from tagsmith.topk import TopK
+
+tagsmith_cli._register_commands()
+
+
+def _corpus(seed: int, n_docs: int = 60, n_labels: int = 25):
+    """Random labels: documents given none, one or many labels, labels given once
+    (no other document: P = 0) or never; and a random kNN top-k of width 6."""
+    rng = np.random.default_rng(seed)
+    dense = rng.random((n_docs, n_labels)) < rng.uniform(0.02, 0.4, size=(n_docs, 1))
+    dense[:4] = False  # no label
+    dense[4:8] = False
+    dense[4:8, rng.integers(0, n_labels, 4)] = True  # one label
+    dense[8, :12] = True  # many
+    dense[:, n_labels - 1] = False  # a label nobody has
+    dense[:, n_labels - 2] = False
+    dense[9, n_labels - 2] = True  # a label given once
+    Y = sp.csr_matrix(dense)
+    k = 6
+    indices = np.full((n_docs, k), -1, np.int32)
+    scores = np.full((n_docs, k), -np.inf, np.float32)
+    for d in range(n_docs):
+        width = int(rng.integers(0, k + 1))  # some rows padded, some empty
+        indices[d, :width] = rng.choice(n_labels, width, replace=False)
+        scores[d, :width] = np.sort(rng.random(width).astype(np.float32))[::-1]
+    return Y, TopK(indices, scores, n_labels)
+
+
+def _dense_blend(Y, knn: TopK, weight: float) -> np.ndarray:
+    """``knn + weight * cooc``, densely (a float64 port of the offline experiment's
+    ``blend``, /tmp/h30/cooc/exp.py)."""
+    n, L = Y.shape
+    Yf = sp.csr_matrix(Y, dtype=np.float64)
+    cnt = np.bincount(Yf.indices, minlength=L).astype(np.float64)
+    C = (Yf.T @ Yf).tocsr()
+    C.setdiag(0)
+    C.eliminate_zeros()
+    inv = np.where(cnt >= 2, 1.0 / np.maximum(cnt - 1, 1), 0.0)
+    S = (Yf @ sp.diags(inv) @ C).toarray()
+    G = Yf.toarray() > 0
+    corr = Yf @ inv  # sum of inv over each document's given labels
+    S = np.where(G, S - (corr[:, None] - inv[None, :]), S)  # leave-one-out
+    S[np.abs(S) < 1e-12] = 0  # what the subtraction leaves of an exact 0
+    S = np.maximum(S, 0)
+    g = np.diff(Yf.indptr).astype(np.float64)[:, None]
+    S = S / np.where(G, np.maximum(g - 1, 1), np.maximum(g, 1))
+    T = weight * S
+    rows = np.repeat(np.arange(n), knn.k).reshape(n, knn.k)
+    real = knn.indices >= 0
+    T[rows[real], knn.indices[real]] += knn.scores[real]
+    return T
+
+
+def _candidates(T: np.ndarray, knn: TopK, d: int) -> np.ndarray:
+    """Row ``d``'s candidates: the kNN top-k's labels, whatever their score, and the
+    labels blended above 0."""
+    keep = T[d] > 0
+    keep[knn.indices[d][knn.indices[d] >= 0]] = True
+    return keep
+
+
+def _width(knn: TopK, k: int) -> TopK:
+    """``knn`` cut or padded to width ``k``."""
+    pad = ((0, 0), (0, max(0, k - knn.k)))
+    return TopK(np.pad(knn.indices, pad, constant_values=-1)[:, :k],
+                np.pad(knn.scores, pad, constant_values=-np.inf)[:, :k], knn.n_labels)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("weight", [0.05, 0.3, 1.0, 7.0])
+@pytest.mark.parametrize("k", [3, 6, 40])  # 40 > the 25 labels: every candidate fits
+def test_blend_matches_a_dense_reference(seed, weight, k):
+    Y, knn = _corpus(seed)
+    knn = _width(knn, k)
+    T = _dense_blend(Y, knn, weight)
+    blended = blend_cooccurrence(knn, Y, weight)
+    assert blended.k == k
+    for d in range(Y.shape[0]):
+        values = T[d]
+        expected = np.lexsort((np.arange(len(values)), -values))  # ties: smaller id first
+        expected = expected[_candidates(T, knn, d)[expected]][:k]
+        got = blended.indices[d][blended.indices[d] >= 0]
+        assert len(got) == len(expected), d
+        np.testing.assert_allclose(blended.scores[d, :len(got)], values[got], rtol=1e-6,
+                                   atol=1e-7)
+        assert np.all(blended.indices[d, len(got):] == -1)
+        assert np.all(blended.scores[d, len(got):] == -np.inf)
+        # the reference's labels in its order, but that values equal but for float
+        # rounding (sums taken in another order; ~1e-18 apart) may come in either order,
+        # and at the cut either may be kept: position by position, the same values
+        assert np.allclose(values[got], values[expected], rtol=0, atol=1e-12), d
+
+
+def test_documents_given_no_label_keep_their_knn_top_k():
+    Y, knn = _corpus(0)
+    blended = blend_cooccurrence(knn, Y, 0.3)
+    for d in range(4):  # given no label: cooc is 0, the kNN entries as they were
+        assert blended.indices[d].tolist() == knn.indices[d].tolist()
+        assert blended.scores[d].tolist() == knn.scores[d].tolist()
+
+
+def test_labels_the_knn_scored_zero_stay_candidates():
+    # k = 2 of 2 labels: the kNN lists the label it scores 0; dropping it changed which
+    # label the audit found wrong (a given label absent from the top-k is read otherwise)
+    Y = sp.csr_matrix(np.array([[1, 0], [0, 1], [1, 0]], bool))
+    knn = TopK(np.array([[0, 1], [1, 0], [1, 0]]), np.array([[1.0, 0.0], [1.0, 0.0],
+                                                             [0.8, 0.0]]), 2)
+    blended = blend_cooccurrence(knn, Y, 0.3)
+    assert blended.indices.tolist() == knn.indices.tolist()
+    assert blended.scores.tolist() == knn.scores.tolist()  # one label each: no cooc
+
+
+def test_equal_blended_scores_rank_the_smaller_label_id_first():
+    # document 0 has label 0, which documents 1 and 2 share with labels 3 and 1: both
+    # score 1/2; k = 1 keeps label 1
+    Y = sp.csr_matrix(np.array([[1, 0, 0, 0], [1, 0, 0, 1], [1, 1, 0, 0]], bool))
+    empty = TopK(np.full((3, 1), -1), np.full((3, 1), -np.inf), 4)
+    blended = blend_cooccurrence(empty, Y, 1.0)
+    assert blended.indices[0].tolist() == [1] and blended.scores[0].tolist() == [0.5]
+    wide = blend_cooccurrence(TopK(np.full((3, 3), -1), np.full((3, 3), -np.inf), 4), Y, 1.0)
+    assert wide.indices[0].tolist() == [1, 3, -1]
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_cooccurrence_is_the_mean_probability_without_the_document(seed):
+    """For every document d and label c, cooc(d, c) is the mean over d's other given
+    labels a of P(c | a) on the corpus without d (0 where a has no other document)."""
+    Y, _ = _corpus(seed, n_docs=40, n_labels=15)
+    n, L = Y.shape
+    dense = Y.toarray()
+    none = TopK(np.full((n, L), -1), np.full((n, L), -np.inf), L)
+    cooc = blend_cooccurrence(none, Y, 1.0)  # k = every label: each score is cooc itself
+    for d in range(n):
+        rest = np.delete(dense, d, axis=0).astype(np.int64)
+        given = np.flatnonzero(dense[d])
+        got = np.zeros(L)
+        real = cooc.indices[d] >= 0
+        got[cooc.indices[d][real]] = cooc.scores[d][real]
+        for c in range(L):
+            others = [a for a in given if a != c]
+            probabilities = [(rest[:, a] & rest[:, c]).sum() / rest[:, a].sum()
+                             if rest[:, a].sum() else 0.0 for a in others]
+            expected = np.mean(probabilities) if others else 0.0
+            assert got[c] == pytest.approx(expected, abs=1e-6), (d, c)
+
+
+def test_weight_zero_is_the_knn_top_k_unchanged():
+    rng = np.random.default_rng(5)
+    X = sp.random(80, 30, density=0.2, random_state=5, format="csr", dtype=np.float32)
+    Y = sp.csr_matrix(rng.random((80, 12)) < 0.25)
+    loo = KNNModel(n_neighbors=7).fit(X, Y).leave_one_out_topk(X, 5)
+    off = knn_scores(X, Y, k=5, params={"n_neighbors": 7}, cooccurrence=0.0)
+    assert np.array_equal(off.topk.indices, loo.indices)
+    assert np.array_equal(off.topk.scores, loo.scores)
+    assert off.details["cooccurrence"] == 0.0
+    assert blend_cooccurrence(loo, Y, 0) is loo
+    on = knn_scores(X, Y, k=5, params={"n_neighbors": 7}, cooccurrence=0.3)
+    assert on.describe()["cooccurrence"] == 0.3
+    assert not np.array_equal(on.topk.indices, loo.indices)
+    expected = blend_cooccurrence(loo, Y, 0.3)
+    assert np.array_equal(on.topk.indices, expected.indices)
+
+
+@pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf"), True, "0.3", None])
+def test_cooccurrence_option_is_checked_by_name(bad):
+    with pytest.raises(InvalidParameterError, match="parameter 'cooccurrence' must be a number"):
+        AuditOptions(cooccurrence=bad).validate()
+    with pytest.raises(InvalidParameterError, match="'weight'"):
+        Y, knn = _corpus(0)
+        blend_cooccurrence(knn, Y, bad)
+
+
+def test_cooccurrence_option_accepts_numbers_and_reaches_the_report():
+    options = AuditOptions(cooccurrence=np.float32(0.5))
+    options.validate()
+    assert type(options.cooccurrence) is float and options.cooccurrence == 0.5
+    assert AuditOptions().cooccurrence == COOCCURRENCE_WEIGHT
+    space = LabelSpace.from_uris(["u:rain", "u:sun", "u:wet"])
+    texts = ["rain and clouds", "sunny and warm", "heavy rain", "warm sun"] * 5
+    Y = sp.csr_matrix(np.array([[1, 0, 1], [0, 1, 0], [1, 0, 0], [0, 1, 0]] * 5, bool))
+    result = audit_corpus(texts, Y, space, options=AuditOptions(
+        scores="knn", cooccurrence=0.7, knn_params={"n_neighbors": 3},
+        featurizer_params={"char_ngrams": None, "min_df": 1}))
+    assert result.report["scores"]["cooccurrence"] == 0.7
+    assert result.report["meta"]["options"]["cooccurrence"] == 0.7
+
+
+def test_auto_scores_refuse_a_cooccurrence_weight_they_would_ignore():
+    space = LabelSpace.from_uris(["u:a", "u:b"])  # auto: cross-fitting
+    Y = sp.csr_matrix(np.array([[1, 0], [0, 1]] * 10, bool))
+    texts = ["rain", "sun"] * 10
+    with pytest.raises(InvalidParameterError, match=r"cooccurrence \(--cooccurrence\) is given"):
+        audit_corpus(texts, Y, space, options=AuditOptions(cooccurrence=0.5))
+
+
+def test_cli_cooccurrence_reaches_the_audit_options(monkeypatch, tmp_path):
+    import tagsmith.pipeline.audit as audit_module
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def capture(*args, options=None, **kwargs):
+        seen["options"] = options
+        raise Stop
+
+    monkeypatch.setattr(audit_module, "audit_corpus", capture)
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text("rain\t<u:a>\nsun\t<u:b>\n" * 5, encoding="utf-8")
+
+    def run(*args):
+        return CliRunner().invoke(tagsmith_cli.cli, ["-q", "audit", str(corpus), "-o",
+                                                     str(tmp_path / "out"), "--no-html",
+                                                     *args])
+
+    result = run("--scores", "knn", "--cooccurrence", "0.75")
+    assert isinstance(result.exception, Stop), result.output
+    assert seen["options"].cooccurrence == 0.75
+    result = run("--scores", "knn")
+    assert isinstance(result.exception, Stop), result.output
+    assert seen["options"].cooccurrence == COOCCURRENCE_WEIGHT
+    result = run("--scores", "knn", "--cooccurrence", "0")
+    assert seen["options"].cooccurrence == 0.0
+    for bad in ("-1", "nan", "x"):
+        result = run("--scores", "knn", "--cooccurrence", bad)
+        assert result.exit_code == 2 and "--cooccurrence" in result.output, result.output
+    result = run("--scores", "crossfit", "--cooccurrence", "0.5")
+    assert result.exit_code == 2 and "--cooccurrence only applies with --scores knn" \
+        in result.output, result.output
