@@ -1316,3 +1316,28 @@ def test_the_requirements_say_1_label_and_leave_every_other_limit_as_it_was():
             "common to all labels) and no two names are the same.\n"
             "- Name and description together let anyone classify a new document accurately "
             "and without ambiguity; the labels cover the data well and serve the use case.\n")
+
+
+def test_cli_taxonomy_changes_line_counts_one_answer_and_one_step_in_the_singular(tmp_path):
+    """One answer sent back for repair and one step rejected read '1 answer ... 1 step',
+    not '1 answers ... 1 steps'."""
+    good = json.dumps({"rating": 7, "labels": [
+        {"name": "Refunds", "description": "Money back."},
+        {"name": "Shipping", "description": "Parcels."}]})
+    broken = json.dumps({"rating": 3, "labels": [
+        {"name": "Refunds", "description": "Money back."},
+        {"name": "refunds", "description": "Same label, other case."}]})
+
+    def behaviour(body):  # the update breaks the limits, and again when asked to repair
+        first = body["messages"][1]["content"]
+        return broken if first.startswith("# Context\nGoal: improve") else good
+
+    args = ["taxonomy", str(SAMPLE), "--use-case", "tickets", "-o", str(tmp_path / "t.csv"),
+            "--sample", "10", "--minibatch", "5", "--no-summaries", "--llm", "m",
+            "--cache", str(tmp_path / "c.sqlite"), "--max-retries", "0"]
+    with LocalChatServer(behaviour) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stderr.strip().splitlines()[-1])
+    assert (report["repaired_answers"], report["rejected_steps"]) == (1, 1), report
+    assert "changes: 1 answer sent back for repair, 1 step rejected" in result.stderr

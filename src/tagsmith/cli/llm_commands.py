@@ -247,8 +247,9 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
                        f"({match['similarity']:.2f})")
     cleaned = {key: value for key, value in report["cleaned"].items() if value}
     if not obj["quiet"]:
-        click.echo(f"changes: {report['repaired_answers']} answers sent back for repair, "
-                   f"{report['rejected_steps']} steps rejected (previous table kept), "
+        repaired, rejected = report["repaired_answers"], report["rejected_steps"]
+        click.echo(f"changes: {repaired} answer{plural_s(repaired)} sent back for repair, "
+                   f"{rejected} step{plural_s(rejected)} rejected (previous table kept), "
                    "cleaned: " + (", ".join(f"{value} {key.replace('_', ' ')}"
                                             for key, value in cleaned.items()) or "nothing")
                    + f"; ratings {report['ratings']}"
@@ -258,10 +259,12 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
 
 def _summary_changes(counts: dict) -> str:
     """What the summary step rejected, for the taxonomy's "changes:" line ('' if nothing)."""
+    n_malformed = counts.get("n_malformed_answers", 0)
     parts = [f"{counts[key]} {what}" for key, what in (
         ("n_unknown_ids", "for documents not in their batch"),
         ("n_duplicate_ids", "for documents given twice in one answer"),
-        ("n_invalid_items", "invalid"), ("n_malformed_answers", "malformed answers"))
+        ("n_invalid_items", "invalid"),
+        ("n_malformed_answers", f"malformed answer{plural_s(n_malformed)}"))
         if counts.get(key)]
     return "; summaries rejected: " + ", ".join(parts) if parts else ""
 
