@@ -1341,3 +1341,22 @@ def test_cli_taxonomy_changes_line_counts_one_answer_and_one_step_in_the_singula
     report = json.loads(result.stderr.strip().splitlines()[-1])
     assert (report["repaired_answers"], report["rejected_steps"]) == (1, 1), report
     assert "changes: 1 answer sent back for repair, 1 step rejected" in result.stderr
+
+
+def test_cli_taxonomy_map_to_says_no_match_rather_than_none(tmp_path):
+    """A generated label with no match in --map-to printed "-> None (0.05)"."""
+    table = json.dumps({"rating": 7, "labels": [
+        {"name": "Refund requests", "description": "Money back."},
+        {"name": "Zebra husbandry", "description": "Stripes."}]})
+    target = tmp_path / "existing.tsv"
+    target.write_text("<v:refund>\tRefund requests\n<v:ship>\tShipping\n", encoding="utf-8")
+    args = ["taxonomy", str(SAMPLE), "--use-case", "tickets", "-o", str(tmp_path / "t.csv"),
+            "--sample", "5", "--no-summaries", "--llm", "m", "--map-to", str(target),
+            "--cache", str(tmp_path / "c.sqlite")]
+    with LocalChatServer(lambda body: table) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    assert "map 'Refund requests' -> 'Refund requests' (1.00)" in result.stdout
+    assert re.search(r"map 'Zebra husbandry' -> no match \(best similarity 0\.\d\d\)",
+                     result.stdout), result.stdout
+    assert "None" not in result.stdout

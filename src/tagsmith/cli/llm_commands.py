@@ -243,8 +243,12 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
         click.echo(f"  {printable(space.name_of(i))}: {printable(description)}")
     if target is not None:
         for match in map_to_vocabulary(space, target):
-            click.echo(f"  map {match['label']!r} -> {match['match_label']!r} "
-                       f"({match['similarity']:.2f})")
+            if match["match_uri"] is None:  # the best was under the threshold: unnamed
+                click.echo(f"  map {match['label']!r} -> no match (best similarity "
+                           f"{match['similarity']:.2f})")
+            else:
+                click.echo(f"  map {match['label']!r} -> {match['match_label']!r} "
+                           f"({match['similarity']:.2f})")
     cleaned = {key: value for key, value in report["cleaned"].items() if value}
     if not obj["quiet"]:
         repaired, rejected = report["repaired_answers"], report["rejected_steps"]
