@@ -282,12 +282,17 @@ def test_cli_taxonomy_checks_every_path_before_any_call(tmp_path, case):
     assert not (tmp_path / "t.csv").exists()
 
 
-def test_cli_taxonomy_output_in_turtle_points_to_skos(tmp_path):
+@pytest.mark.parametrize("name", ["v.ttl", "v.json", "v.txt", "v"])
+def test_cli_taxonomy_output_in_turtle_points_to_skos(tmp_path, name):
+    # -o v.json printed load_vocabulary's list of accepted suffixes, .ttl .rdf ... among
+    # them, which -o refuses
     result = CliRunner().invoke(tagsmith_cli.cli, [
-        "-q", "taxonomy", str(SAMPLE), "--use-case", "x", "-o", str(tmp_path / "v.ttl"),
+        "-q", "taxonomy", str(SAMPLE), "--use-case", "x", "-o", str(tmp_path / name),
         "--base-url", "http://127.0.0.1:9/v1", "--llm", "m", "--cache", str(tmp_path / "c.db")])
     assert result.exit_code == 2 and "--output" in result.output
+    assert "a .csv or .tsv vocabulary" in result.output
     assert "--skos" in result.output and "skos=" not in result.output
+    assert ".rdf" not in result.output and not (tmp_path / "c.db").exists()
 
 
 @pytest.mark.parametrize("name", ["t.tsv", "t.csv", "t.rdf"])

@@ -197,8 +197,13 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
     inner = _client(**llm)  # before the corpus is read
     _check_output_file(output, "--output")
     from tagsmith.data.vocab import detect_format
+    from tagsmith.exceptions import UnsupportedFormatError
 
-    if detect_format(output) == "skos":  # run_taxonomy's message names its skos= argument
+    try:
+        written_as = detect_format(output)
+    except UnsupportedFormatError:  # its message lists the SKOS suffixes -o refuses too
+        written_as = None
+    if written_as not in ("csv", "tsv"):  # run_taxonomy's message names its skos= argument
         raise click.BadParameter("a .csv or .tsv vocabulary (--skos FILE.ttl adds Turtle)",
                                  param_hint="-o/--output")
     _check_output_file(skos, "--skos")
