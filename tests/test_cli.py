@@ -1333,7 +1333,7 @@ def test_suggest_reports_progress_over_its_documents_unless_quiet(bundle, goemot
     shown = CliRunner().invoke(tagsmith_cli.cli, ["suggest", str(bundle), str(test),
                                                   "--format", "tsv"])
     assert shown.exit_code == 0
-    assert "suggest: 600 doc" in caplog.text
+    assert "suggest: 600 docs" in caplog.text
     caplog.clear()
     quiet = run("suggest", bundle, test, "--format", "tsv")
     assert quiet.exit_code == 0 and "suggest:" not in caplog.text

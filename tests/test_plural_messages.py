@@ -290,3 +290,21 @@ def test_ensemble_state_tuned_weights_counts(n_members, expected):
     meta["tuning"] = {"weights": [float("nan")] * n_members, "powers": [1.0] * n_members}
     with pytest.raises(ValueError, match=re.escape(expected)):
         EnsembleModel.from_state(meta, arrays)
+
+
+@pytest.mark.parametrize(("total", "unit", "done", "line"), [
+    (1, "call", 1, "LLM labeling: 1/1 call (100%)"),
+    (50, "call", 50, "LLM labeling: 50/50 calls (100%)"),
+    (10, "batch", 4, "LLM labeling: 4/10 batches (40%)"),
+    (None, "doc", 5, "LLM labeling: 5 docs"),
+    (None, "doc", 1, "LLM labeling: 1 doc"),
+])
+def test_progress_log_lines_count_their_unit(caplog, monkeypatch, total, unit, done, line):
+    """Off a terminal, progress lines read "50/50 call (100%)", "zeroshot: 5 doc"."""
+    from tagsmith import progress
+
+    monkeypatch.setattr(progress, "_silenced", False)
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        with progress.progress_bar(total=total, desc="LLM labeling", unit=unit) as bar:
+            bar.update(done)
+    assert line in caplog.messages, caplog.messages

@@ -31,16 +31,30 @@ class _LogProgress:
 
     def _log(self) -> None:
         if self.total:
-            logger.info("%s: %d/%d %s (%.0f%%)%s", self.desc, self.done, self.total, self.unit,
-                        100.0 * self.done / self.total, self._suffix())
+            logger.info("%s: %d/%d %s (%.0f%%)%s", self.desc, self.done, self.total,
+                        _units(self.unit, self.total), 100.0 * self.done / self.total,
+                        self._suffix())
         else:
-            logger.info("%s: %d %s%s", self.desc, self.done, self.unit, self._suffix())
+            logger.info("%s: %d %s%s", self.desc, self.done, _units(self.unit, self.done),
+                        self._suffix())
 
     def _suffix(self) -> str:
         return f" {self.postfix}" if self.postfix else ""
 
     def close(self) -> None:
         self._log()
+
+
+def _units(unit: str, n: int) -> str:
+    """``unit`` for a count of ``n`` in a log line ("1 doc", "5 docs", "2 batches"); a
+    bar's singular unit names its rate (tqdm's "doc/s"). tqdm's default ``"it"`` stays.
+
+    >>> _units("doc", 1), _units("call", 50), _units("batch", 10), _units("it", 3)
+    ('doc', 'calls', 'batches', 'it')
+    """
+    if n == 1 or unit == "it":
+        return unit
+    return unit + ("es" if unit.endswith(("s", "x", "ch", "sh")) else "s")
 
 
 class _NoProgress:
