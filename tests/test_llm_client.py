@@ -351,6 +351,18 @@ def test_bad_base_url():
         assert "s3cret" not in str(error.value)
 
 
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/v1/chat/completions",
+                                 "https://u:s3cret@h/v1/Chat/Completions/?key=s3cret"])
+def test_a_base_url_with_the_endpoint_path_is_refused(url):
+    """A base URL copied with its /chat/completions posted to
+    .../chat/completions/chat/completions, and the 404 blamed the URL or the model."""
+    with pytest.raises(InvalidParameterError, match="base_url.*without the /chat/completions"
+                       ) as error:
+        OpenAIChatClient(url, "m")
+    assert "s3cret" not in str(error.value)
+    assert OpenAIChatClient("http://h/v1/chat", "m")._path == "/v1/chat/chat/completions"
+
+
 def test_plain_http_proxy_from_the_environment(monkeypatch):
     """The endpoint is reached through the proxy named in HTTP_PROXY (the local server
     plays the proxy and sees the absolute URL in the request line)."""

@@ -311,6 +311,12 @@ class OpenAIChatClient:
             raise InvalidParameterError(
                 "base_url", "a URL whose port is a number in 0-65535",
                 "port " + parts.netloc.rpartition("@")[2].rpartition(":")[2]) from None
+        if parts.path.rstrip("/").lower().endswith("/chat/completions"):
+            # the endpoint's full URL, pasted from a provider's docs: every request would
+            # go to .../chat/completions/chat/completions and come back 404
+            raise InvalidParameterError(
+                "base_url", "the API root, without the /chat/completions that every "
+                "request adds (e.g. http://127.0.0.1:8000/v1)", _redact(base_url.rstrip("/")))
         if not model:
             raise InvalidParameterError("model", "a model name", model)
         # numpy numbers pass and are kept as plain Python ones (the costs they make go
