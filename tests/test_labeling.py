@@ -544,6 +544,34 @@ def test_cli_label_fails_when_no_document_was_answered(tmp_path):
     assert len(out.read_text().splitlines()) == 2
 
 
+def test_cli_label_failure_message_counts_1_failed_call_and_1_malformed_answer(tmp_path):
+    corpus, out = tmp_path / "docs.txt", tmp_path / "o.jsonl"
+    corpus.write_text("sport one\nmusic two\n")
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+
+    def bad(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        return Reply("overloaded", status=500) if "music" in doc else "not JSON at all"
+
+    with LocalChatServer(bad) as server:
+        result = run_label(server, tmp_path, corpus, "--vocab", vocab, "-o", out)
+    assert result.exit_code == 6
+    assert "none of the 2 documents (1 failed call, 1 malformed answer)" in result.output
+
+    def half(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        return Reply("overloaded", status=500) if "music" in doc else answer(("sport", 0.9))
+
+    with LocalChatServer(half) as server:  # not -q: the warning is shown
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "label", str(corpus), "--vocab", str(vocab), "-o", str(out), "--llm", "t",
+            "--base-url", server.base_url, "--max-retries", "0",
+            "--cache", str(tmp_path / "c2.sqlite")])
+    assert result.exit_code == 0, result.output
+    assert "warning: 1 failed call, 0 malformed answers; first error" in result.stderr
+
+
 def test_cli_label_reliability_leaves_out_unanswered_human_documents(tmp_path):
     corpus, human, vocab = tmp_path / "docs.txt", tmp_path / "human.tsv", tmp_path / "v.tsv"
     corpus.write_text("sport one\nmusic two\n")

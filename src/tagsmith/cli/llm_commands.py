@@ -266,6 +266,14 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
     click.echo(json_text(report), err=True)
 
 
+def _failures(labeling: dict) -> str:
+    """ "1 failed call, 2 malformed answers" from a labeling report."""
+    failed = labeling.get("n_failed_calls", 0)
+    malformed = labeling.get("n_malformed_answers", 0)
+    return (f"{failed} failed call{plural_s(failed)}, "
+            f"{malformed} malformed answer{plural_s(malformed)}")
+
+
 def _summary_changes(counts: dict) -> str:
     """What the summary step rejected, for the taxonomy's "changes:" line ('' if nothing)."""
     n_malformed = counts.get("n_malformed_answers", 0)
@@ -397,12 +405,9 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
             raise LLMError(f"the LLM answered none of the "
                            f"{labeling.get('n_docs') or len(texts)} "
                            f"document{plural_s(labeling.get('n_docs') or len(texts))} "
-                           f"({labeling.get('n_failed_calls', 0)} failed calls, "
-                           f"{labeling.get('n_malformed_answers', 0)} malformed answers); "
-                           f"{output} was not written. {why}")
+                           f"({_failures(labeling)}); {output} was not written. {why}")
         if labeling.get("last_error"):
-            warn(f"{labeling['n_failed_calls']} failed calls, "
-                 f"{labeling['n_malformed_answers']} malformed answers; first error: "
+            warn(f"{_failures(labeling)}; first error: "
                  f"{printable(labeling['first_error'])}; last: "
                  f"{printable(labeling['last_error'])}")
         written = write_soft_labels(output, [texts[i] for i in rows], result["Y"], space,
