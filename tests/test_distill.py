@@ -327,6 +327,40 @@ def test_label_corpus_with_a_budget_reports_what_went_wrong_with_the_calls(tmp_p
     assert len(result["rows"]) == 27
 
 
+def test_label_corpus_says_when_the_budget_is_more_than_the_documents(tmp_path, caplog):
+    """--budget 500 on 12 documents spent 12 calls and said nothing: the summary's budget
+    was 12, as if that had been asked for."""
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.labeling.client import OpenAIChatClient
+    from tagsmith.labeling.labeler import LabelingOptions
+    from tagsmith.pipeline.llm import label_corpus
+
+    space = LabelSpace.from_uris(["u:sport", "u:music"],
+                                 names={"u:sport": "sport", "u:music": "music"})
+    texts = [f"{'sport' if i % 2 else 'music'} story {i}" for i in range(12)]
+
+    def teacher(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        name = "sport" if "sport" in doc else "music"
+        return json.dumps({"labels": [{"label": name, "confidence": 0.9}]})
+
+    with LocalChatServer(teacher) as server, caplog.at_level("WARNING", logger="tagsmith"):
+        client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=5.0)
+        result = label_corpus(texts, space, client, LabelingOptions(n_workers=2),
+                              budget=500, rounds=2)
+        assert len(server.requests) == 12
+    active = result["summary"]["active"]
+    assert (active["budget"], active["budget_requested"]) == (12, 500)
+    assert "budget=500 is more than the 12 documents to label" in caplog.text
+    caplog.clear()
+    with LocalChatServer(teacher) as server, caplog.at_level("WARNING", logger="tagsmith"):
+        client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=5.0)
+        result = label_corpus(texts, space, client, LabelingOptions(n_workers=2),
+                              budget=12, rounds=2)
+    assert "budget_requested" not in result["summary"]["active"]
+    assert "budget=" not in caplog.text
+
+
 def _unpaid_teacher(indices):
     raise AssertionError("the teacher was asked before the options were checked")
 

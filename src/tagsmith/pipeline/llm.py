@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -32,6 +33,8 @@ from tagsmith.exceptions import (
 
 if TYPE_CHECKING:
     from tagsmith.pipeline.distill import ActiveOptions
+
+logger = logging.getLogger("tagsmith")
 
 
 def make_client(base_url: str, model: str, *, cache: str | Path | None, **client_params):
@@ -340,6 +343,10 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client, options,
         from tagsmith.pipeline.distill import ActiveOptions
 
         budget = check_int("budget", budget, 1, numpy=True)
+        if budget > len(texts):  # the selection can spend no more: say so, not silently
+            logger.warning("budget=%d is more than the %d document%s to label: at most %d "
+                           "teacher call%s spent", budget, len(texts), plural_s(len(texts)),
+                           len(texts), plural_s(len(texts)))
         active = ActiveOptions(budget=min(budget, len(texts)), strategy=strategy,
                                rounds=rounds, seed=seed)
         active.validate(len(texts), len(label_space))
@@ -395,5 +402,7 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client, options,
     summary["labeling"] = report.to_dict()
     # the budget spent: blank documents in the pool cut the one asked for
     summary["active"] = dict(distilled.classifier.manifest["distillation"])
+    if budget is not None and active.budget < budget:  # the record had the capped one
+        summary["active"]["budget_requested"] = budget
     return {"rows": distilled.selected, "Y": distilled.Y_teacher, "summary": summary,
             "student": distilled.classifier}
