@@ -416,7 +416,14 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
             result["student"].save(student)
             click.echo(f"student distilled from {written} document{plural_s(written)} -> {student}")
         summary = {**result["summary"], "usage": client.usage.to_dict()}
-        click.echo(f"labelled {written} of {len(texts)} document{plural_s(len(texts))} -> {output}")
+        if budget:  # "labelled 19 of 300" read as 281 documents the LLM failed on
+            sent = labeling.get("n_docs", 0)
+            click.echo(f"labelled {written} of the {sent} document{plural_s(sent)} sent "
+                       f"(--budget {budget} of {len(texts)} document{plural_s(len(texts))}) "
+                       f"-> {output}")
+        else:
+            click.echo(f"labelled {written} of {len(texts)} document{plural_s(len(texts))} "
+                       f"-> {output}")
     except BaseException:  # what was spent, also when the run failed or was stopped
         click.echo(f"LLM usage: {client.usage.summary()}", err=True)
         raise
