@@ -179,8 +179,10 @@ def test_cli_label_then_distill_through_a_local_server(goemotions_small, tmp_pat
         "-o", str(bundle), "--human", str(goemotions_small["test"]),
         "--feature-param", "char_ngrams=null", "--feature-param", "min_df=1"])
     assert result.exit_code == 0, result.output
-    assert "agreement with the teacher" in result.output
-    assert "accuracy against human labels" in result.output
+    # the figures say how many documents they are on (60 = the 10% held out of 600)
+    n_test = len(read_labelled(goemotions_small["test"], space).texts)
+    assert "agreement with the teacher (60 held-out documents): P@1" in result.output
+    assert f"accuracy against human labels ({n_test} documents): P@1" in result.output
     student = TextClassifier.load(bundle)
     assert student.suggest(["thank you so much"], k=1)[0][0].label == "gratitude"
 
@@ -363,6 +365,18 @@ def test_label_corpus_says_when_the_budget_is_more_than_the_documents(tmp_path, 
                               budget=12, rounds=2)
     assert "budget_requested" not in result["summary"]["active"]
     assert "budget=" not in caplog.text
+
+
+def test_cli_distill_from_1_document_says_document(tmp_path, goemotions_small):
+    labels = tmp_path / "one.jsonl"
+    labels.write_text(json.dumps({"id": "a", "text": "thank you so much",
+                                  "labels": ["urn:goemotions:gratitude"], "scores": [0.9]})
+                      + "\n")
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "distill", str(labels), "--vocab", str(goemotions_small["vocab"]),
+        "-o", str(tmp_path / "student")])
+    assert result.exit_code == 0, result.output
+    assert "distilled linear from 1 LLM-labelled document ->" in result.output
 
 
 def _unpaid_teacher(indices):
