@@ -335,7 +335,8 @@ def test_shift_in_place_refuses_a_bundle_it_cannot_replace_before_the_work(bundl
 LLM_BAD = [["--timeout", "0"], ["--base-url", "ftp://x"], ["--llm", ""],
            ["--cache", "{corpus}"],  # a corpus is no SQLite cache
            # the endpoint's full URL: every request went to .../chat/completions twice
-           ["--base-url", "http://127.0.0.1:9/v1/chat/completions"]]
+           ["--base-url", "http://127.0.0.1:9/v1/chat/completions"],
+           ["--api-key-env", "sk-not-a-variable-name"]]  # the key, not its variable
 
 
 @pytest.mark.parametrize("bad", LLM_BAD, ids=lambda bad: bad[0])

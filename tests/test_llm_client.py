@@ -351,6 +351,17 @@ def test_bad_base_url():
         assert "s3cret" not in str(error.value)
 
 
+@pytest.mark.parametrize("name", ["sk-abc123verysecretkey", "Bearer x", "1KEY", "MY KEY"])
+def test_an_api_key_given_as_the_variable_name_is_refused_unshown(name):
+    """--api-key-env sk-... (the key, not its variable) sent no key, and a 401 printed
+    "$sk-..." in its message and the log."""
+    with pytest.raises(InvalidParameterError, match="api_key_env.*not the key itself") as error:
+        OpenAIChatClient("http://127.0.0.1:9/v1", "m", api_key_env=name)
+    assert name not in str(error.value) and f"{len(name)} characters" in str(error.value)
+    for fine in ("OPENAI_API_KEY", "_my_key2", "", None):  # '' and None: no key at all
+        OpenAIChatClient("http://127.0.0.1:9/v1", "m", api_key_env=fine)
+
+
 @pytest.mark.parametrize("url", ["http://127.0.0.1:9/v1/chat/completions",
                                  "https://u:s3cret@h/v1/Chat/Completions/?key=s3cret"])
 def test_a_base_url_with_the_endpoint_path_is_refused(url):

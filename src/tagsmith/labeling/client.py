@@ -212,6 +212,21 @@ class Usage:
                 f"{tokens:,} token{plural_s(tokens)}, cost {self.cost:.4f}")
 
 
+class _Hidden:
+    """A value that may be a secret, shown in messages by its length alone.
+
+    >>> _Hidden("sk-123")
+    <a value of 6 characters, not shown>
+    """
+
+    def __init__(self, value: object):
+        self.size = len(value) if isinstance(value, str) else None
+
+    def __repr__(self) -> str:
+        return (f"<a value of {self.size} character{plural_s(self.size)}, not shown>"
+                if self.size is not None else "<a value that is not a string, not shown>")
+
+
 def _valid_text(value):
     """``value`` with any lone surrogate as U+FFFD when it is a string (else as it is).
 
@@ -319,6 +334,13 @@ class OpenAIChatClient:
                 "request adds (e.g. http://127.0.0.1:8000/v1)", _redact(base_url.rstrip("/")))
         if not model:
             raise InvalidParameterError("model", "a model name", model)
+        if api_key_env and not (isinstance(api_key_env, str)
+                                and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", api_key_env)):
+            # the key itself given as the variable's name: no key was sent, and a 401's
+            # message printed it as "$sk-..."; shown here by its length alone
+            raise InvalidParameterError(
+                "api_key_env", "the name of the environment variable that holds the API "
+                "key (letters, digits and _), not the key itself", _Hidden(api_key_env))
         # numpy numbers pass and are kept as plain Python ones (the costs they make go
         # into JSON reports); bools, strings and (for counts) floats are refused
         timeout = check_number("timeout", timeout, 0, strict=True, unit="seconds",
