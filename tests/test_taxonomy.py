@@ -1365,3 +1365,24 @@ def test_cli_taxonomy_map_to_says_no_match_rather_than_none(tmp_path):
     assert re.search(r"map 'Zebra husbandry' -> no match \(best similarity 0\.\d\d\)",
                      result.stdout), result.stdout
     assert "None" not in result.stdout
+
+
+@pytest.mark.parametrize("skos", [False, True])
+def test_cli_taxonomy_to_tsv_warns_that_the_descriptions_are_not_kept(tmp_path, skos):
+    """-o taxonomy.tsv dropped every description the LLM wrote without a word (TSV holds
+    <uri> and a name), and labeling from it showed the LLM names alone."""
+    table = json.dumps({"rating": 7, "labels": [
+        {"name": "Refunds", "description": "Customers asking for their money back."}]})
+    out = tmp_path / "t.tsv"
+    args = ["taxonomy", str(SAMPLE), "--use-case", "tickets", "-o", str(out),
+            "--sample", "5", "--no-summaries", "--llm", "m", "--cache", str(tmp_path / "c.db")]
+    if skos:
+        args += ["--skos", str(tmp_path / "t.ttl")]
+    with LocalChatServer(lambda body: table) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    assert "money back" not in out.read_text()  # as warned
+    expected = (f"the descriptions are in {tmp_path / 't.ttl'} alone" if skos
+                else "the descriptions the LLM writes are not kept there")
+    assert f"warning: {out}: a TSV vocabulary holds the label names only" in result.stderr
+    assert expected in result.stderr

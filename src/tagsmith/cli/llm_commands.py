@@ -206,6 +206,11 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
     if written_as not in ("csv", "tsv"):  # run_taxonomy's message names its skos= argument
         raise click.BadParameter("a .csv or .tsv vocabulary (--skos FILE.ttl adds Turtle)",
                                  param_hint="-o/--output")
+    if written_as == "tsv":  # up front, before anything is paid for
+        warn(f"{output}: a TSV vocabulary holds the label names only: the descriptions "
+             "the LLM writes are not kept there (a .csv or --skos FILE.ttl keeps them)"
+             if not skos else f"{output}: a TSV vocabulary holds the label names only: "
+             f"the descriptions are in {skos} alone")
     _check_output_file(skos, "--skos")
     for option, path in (("-o/--output", output), ("--skos", skos)):
         _check_not_input(option, path, CORPUS=corpus, **{"--map-to": map_to})
