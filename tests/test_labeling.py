@@ -234,6 +234,41 @@ def test_interrupted_labeling_resumes_from_the_cache(server, tmp_path):
     assert result.Y.toarray()[:, 0].tolist() == pytest.approx([0.9] * 6)
 
 
+def test_a_malformed_answer_is_asked_again_after_an_interrupted_run(server, tmp_path):
+    # malformed answers left the cache only once every call had ended: after Ctrl-C the
+    # resumed run replayed them from the cache as malformed, and only the run after it
+    # asked again
+    texts = ["sport one", "broken answer", "politics stop", "music two"]
+    first = client(server, tmp_path)
+
+    class Interrupted:  # Ctrl-C on the third document, after the malformed answer
+        model, usage = first.model, first.usage
+
+        def __init__(self):
+            self.inner = first
+
+        def complete(self, request):
+            if "politics stop" in user_prompt(request.payload()):
+                raise KeyboardInterrupt
+            return first.complete(request)
+
+    with pytest.raises(KeyboardInterrupt):
+        label_documents(texts, SPACE, Interrupted(), LabelingOptions(n_workers=1))
+
+    def asked(doc):
+        return sum(read_data_section(user_prompt(body), "DOCUMENT") == doc
+                   for body in server.requests)
+
+    assert (asked("sport one"), asked("broken answer")) == (1, 1)
+    sent = len(server.requests)  # "music two" too, if its worker started before the stop
+    again = client(server, tmp_path)
+    result = label_documents(texts, SPACE, again, LabelingOptions(n_workers=1))
+    assert asked("broken answer") == 2  # asked again, not replayed from the cache
+    assert asked("sport one") == 1 and again.usage.n_cached == sent - 1  # valid ones kept
+    assert result.answered.tolist() == [True, False, True, True]
+    assert result.report.n_malformed_answers == 1
+
+
 def test_parsing_edge_cases():
     resolver = LabelResolver(SPACE)
     with pytest.raises(LLMOutputError):

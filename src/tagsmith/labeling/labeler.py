@@ -43,7 +43,13 @@ from tagsmith.exceptions import (
 )
 from tagsmith.labeling import prompts
 from tagsmith.labeling.cache import discard_cached
-from tagsmith.labeling.client import ChatRequest, LLMClient, check_temperature, complete_all
+from tagsmith.labeling.client import (
+    ChatRequest,
+    ChatResponse,
+    LLMClient,
+    check_temperature,
+    complete_all,
+)
 from tagsmith.labeling.parsing import LabelResolver, ParsedLabels, parse_label_answer
 from tagsmith.topk import TopK
 
@@ -267,14 +273,19 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
         logger.warning("%d document%s not sent: %s shortlist held only deprecated "
                        "labels (left unanswered)", unoffered, plural_s(unoffered),
                        plural(unoffered, "its", "their"))
-    answers = complete_all(client, requests, n_workers=options.n_workers,
+    # each document's resolver, by its requests' cache keys: an answer is checked as it
+    # arrives, so a malformed one leaves the cache at once, not after every call
+    checked = {request.cache_key(): resolvers[id(offered[doc])]
+               for doc, request in zip(owners, requests, strict=True)}
+    answers = complete_all(_DropMalformed(client, checked, options.max_labels), requests,
+                           n_workers=options.n_workers,
                            show_progress=options.show_progress, desc="LLM labeling")
     report = LabelingReport(n_docs=len(texts), n_calls=len(requests),
                             n_duplicate_docs=sum(map(len, copies.values())),
                             n_blank_docs=blank)
     sums: dict[tuple[int, int], float] = {}
     good_votes = np.zeros(len(texts), np.int32)
-    for doc, request, answer in zip(owners, requests, answers, strict=True):
+    for doc, answer in zip(owners, answers, strict=True):
         if isinstance(answer, LLMError):
             report.n_failed_calls += 1  # counted once, as the call was made once
             report.error(str(answer))
@@ -285,8 +296,7 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
             parsed = parse_label_answer(answer.text, resolver, max_labels=options.max_labels)
         except LLMOutputError as exc:
             report.n_malformed_answers += 1
-            report.error(f"malformed answer: {exc}")
-            discard_cached(client, request)  # a rerun asks again instead of replaying it
+            report.error(f"malformed answer: {exc}")  # dropped from the cache already
             if not isinstance(exc, RejectedItemsError):
                 continue  # no answer of labels at all, whatever labels a copy offers
             report.count_rejected(exc)  # malformed, but what it named counts
@@ -322,6 +332,35 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
                        plural_s(report.n_malformed_answers), report.n_failed_calls,
                        plural_s(report.n_failed_calls))
     return LLMLabels(Y, answered, report)
+
+
+class _DropMalformed:
+    """``inner`` (any :class:`LLMClient`), deleting from the response cache each answer
+    that does not parse among its document's labels as soon as it arrives.
+
+    They were dropped only once every call had ended: a run interrupted before (Ctrl-C)
+    left them in the cache, the resumed run replayed them as malformed, and only the
+    run after that asked again. ``resolvers`` maps a request's cache key to its
+    document's :class:`LabelResolver` (the check the labeler makes of the answer).
+    """
+
+    def __init__(self, inner: LLMClient, resolvers: dict[str, LabelResolver],
+                 max_labels: int):
+        self.inner = inner  # abort() and the cache are found through it
+        self.model = inner.model
+        self.usage = inner.usage
+        self._resolvers = resolvers
+        self._max_labels = max_labels
+
+    def complete(self, request: ChatRequest) -> ChatResponse:
+        response = self.inner.complete(request)
+        resolver = self._resolvers.get(request.cache_key())
+        if resolver is not None:
+            try:
+                parse_label_answer(response.text, resolver, max_labels=self._max_labels)
+            except LLMOutputError:  # the next run asks again instead of replaying it
+                discard_cached(self.inner, request)
+        return response
 
 
 def _add_vote(sums: dict[tuple[int, int], float], doc: int, parsed: ParsedLabels,
