@@ -526,6 +526,29 @@ def test_a_teacher_that_answered_nothing_at_all_says_so(data):
         active_distill(train.texts[:100], space, _silent_for(9, train.Y[:100]), options)
 
 
+def test_a_teacher_that_answered_no_document_reads_naturally_at_one_and_many(data, caplog):
+    # "the teacher answered none of the 1 document sent"
+    from tagsmith.exceptions import NoTeacherAnswersError
+
+    space, train, _ = data
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        active_distill(train.texts[:100], space, _silent_for(1, train.Y[:100]),
+                       ActiveOptions(budget=2, rounds=2, seed=0,
+                                     featurizer_params=FAST_FEATURES))
+    assert "round 0: the teacher answered no document of the 1 sent" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        active_distill(train.texts[:100], space, _silent_for(1, train.Y[:100]),
+                       ActiveOptions(budget=20, rounds=2, seed=0,
+                                     featurizer_params=FAST_FEATURES))
+    assert "round 0: the teacher answered none of the 5 documents sent" in caplog.text
+    with pytest.raises(NoTeacherAnswersError,
+                       match="answered no document of the 1 it was sent"):
+        active_distill(train.texts[:100], space, _silent_for(9, train.Y[:100]),
+                       ActiveOptions(budget=1, rounds=1, seed=0,
+                                     featurizer_params=FAST_FEATURES))
+
+
 def test_cli_label_with_a_budget_that_got_no_answer_says_why_and_writes_nothing(tmp_path):
     corpus, out = tmp_path / "docs.txt", tmp_path / "o.jsonl"
     corpus.write_text("".join(f"sport story {i}\n" for i in range(12)))
