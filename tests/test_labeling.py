@@ -857,7 +857,7 @@ def test_cli_label_none_sent_says_why_and_prints_the_usage_once(big, tmp_path):
         assert not server.requests
     assert result.exit_code == 6, result.output
     assert result.stderr.count("usage:") == 1, result.stderr
-    assert "LLM usage: 0 calls" in result.stderr
+    assert "LLM usage: 0 answered calls" in result.stderr
     assert "No request was sent" in result.stderr and "Last error" not in result.stderr
     assert not (tmp_path / "o.jsonl").exists()
 

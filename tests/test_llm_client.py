@@ -1033,12 +1033,18 @@ def test_usage_and_stopping_messages_agree_with_their_counts():
     from tagsmith.labeling.client import Usage
 
     usage = Usage()
+    for _ in range(5):
+        usage.count("failed")
+    # "0 calls, ..., 5 failed": the calls counted are those answered
+    assert usage.summary().startswith("0 answered calls, 0 cached, 0 retries, 5 failed, ")
+    assert usage.to_dict()["requests"] == 0 and usage.to_dict()["failed"] == 5
+    usage = Usage()
     usage.add(ChatResponse("x", prompt_tokens=1, completion_tokens=0))
     usage.count("retry")
-    assert usage.summary().startswith("1 call, 0 cached, 1 retry, 0 failed, 1 token, ")
+    assert usage.summary().startswith("1 answered call, 0 cached, 1 retry, 0 failed, 1 token, ")
     usage.add(ChatResponse("x", prompt_tokens=1, completion_tokens=1))
     usage.count("retry")
-    assert usage.summary().startswith("2 calls, 0 cached, 2 retries, 0 failed, 3 tokens, ")
+    assert usage.summary().startswith("2 answered calls, 0 cached, 2 retries, 0 failed, 3 tokens, ")
     with LocalChatServer(lambda body: Reply("down", status=503)) as server:
         with pytest.raises(LLMError, match="^1 request in a row failed"):
             complete_all(client_for(server, max_retries=0), [request("a"), request("b")],

@@ -345,7 +345,7 @@ def test_cli_taxonomy_prints_what_it_changed_and_why_it_failed(tmp_path):
                                                        "--cache", str(tmp_path / "c2.sqlite")])
     assert result.exit_code == 6
     assert "non-empty 'labels' list" in result.stderr  # the problem, not "see the log"
-    assert "LLM usage: 2 calls" in result.stderr
+    assert "LLM usage: 2 answered calls" in result.stderr
 
 
 def test_summary_progress_counts_batches(caplog):
@@ -687,7 +687,7 @@ def test_a_first_table_with_no_label_within_the_limits_is_asked_again_on_rerun(t
                                                            server.base_url])
             assert result.exit_code == 6, result.output
             assert len(server.requests) == 2 * run  # the rerun asked again: 2 new calls
-            assert "LLM usage: 2 calls, 0 cached" in result.stderr  # and paid for them
+            assert "LLM usage: 2 answered calls, 0 cached" in result.stderr  # and paid for them
             assert "first label set from minibatch 1" in result.stderr
             assert "has 9 words, at most 5" in result.stderr
     assert not (tmp_path / "t.csv").exists()

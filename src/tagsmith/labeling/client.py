@@ -206,7 +206,10 @@ class Usage:
     def summary(self) -> str:
         interrupted = f", {self.n_interrupted} interrupted" if self.n_interrupted else ""
         tokens = self.prompt_tokens + self.completion_tokens
-        return (f"{self.n_requests} call{plural_s(self.n_requests)}, {self.n_cached} cached, "
+        # n_requests counts the calls answered (a failed one is in n_failed): a failed
+        # run read "0 calls, ..., 5 failed", as if the failures were of no call
+        return (f"{self.n_requests} answered call{plural_s(self.n_requests)}, "
+                f"{self.n_cached} cached, "
                 f"{self.n_retries} {plural(self.n_retries, 'retry', 'retries')}, "
                 f"{self.n_failed} failed{interrupted}, "
                 f"{tokens:,} token{plural_s(tokens)}, cost {self.cost:.4f}")
