@@ -487,6 +487,7 @@ def test_cli_label_that_fails_part_way_shows_what_was_spent(tmp_path):
             "--max-retries", "0", "--concurrency", "1", "--price-prompt", "1000"])
     assert result.exit_code == 6, result.output
     assert "10 requests in a row failed" in result.stderr
+    assert "the 5 answers received are in the response cache" in result.stderr
     assert "LLM usage: 5 answered calls, 0 cached, 0 retries, 10 failed" in result.stderr
     assert "cost 0.0000" not in result.stderr
     assert not (tmp_path / "o.jsonl").exists()

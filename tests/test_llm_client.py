@@ -235,6 +235,57 @@ def test_unreachable_endpoint_fails_cleanly():
         client.complete(request())
 
 
+def test_a_refused_connection_before_any_reply_is_not_retried():
+    # nothing listening on the port: the default retries took about 80 s to say so
+    import socket
+
+    closed = socket.socket()  # bound, never listening: every connection is refused
+    closed.bind(("127.0.0.1", 0))
+    try:
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/v1"
+        client = OpenAIChatClient(url, "m", max_retries=3, backoff_base=0.01, timeout=2.0)
+        with pytest.raises(LLMConfigError, match="refused.*nothing listens there.*not retried"):
+            client.complete(request())
+        assert (client.usage.n_retries, client.usage.n_failed) == (0, 1)
+        # and a run stops at once, not after 10 such requests in a row
+        with pytest.raises(LLMConfigError, match="nothing listens"):
+            complete_all(client, [request(str(i)) for i in range(20)], n_workers=1)
+        assert client.usage.n_failed == 2
+    finally:
+        closed.close()
+
+
+def test_a_refused_connection_after_a_reply_is_retried_as_a_restart():
+    with LocalChatServer(lambda body: Reply("first", hang_up=True)) as server:
+        client = client_for(server, max_retries=2)
+        assert client.complete(request("a")).text == "first"
+    # the server is gone (restarting): asked again, as before
+    with pytest.raises(LLMError, match="no answer after 3 tries.*refused") as caught:
+        client.complete(request("b"))
+    assert not isinstance(caught.value, LLMConfigError)
+    assert client.usage.n_retries == 2
+
+
+def test_a_stopping_run_says_how_many_answers_the_cache_keeps(tmp_path):
+    # "answers so far are cached" was said when none had come, or no cache kept them
+    def behaviour(body):
+        return "ok" if user_prompt(body) == "a" else Reply("down", status=503)
+
+    with LocalChatServer(behaviour) as server:
+        with pytest.raises(LLMError, match=r"stopping \(no request was answered\)"):
+            complete_all(client_for(server, max_retries=0), [request("b"), request("c")],
+                         n_workers=1, max_consecutive_failures=1)
+        with pytest.raises(LLMError, match=r"\(1 request answered, not cached: a rerun"):
+            complete_all(client_for(server, max_retries=0), [request("a"), request("b")],
+                         n_workers=1, max_consecutive_failures=1)
+        cached = CachedClient(client_for(server, max_retries=0),
+                              ResponseCache(tmp_path / "cache.sqlite"))
+        with pytest.raises(LLMError, match=r"\(the 1 answer received is in the response "
+                                           r"cache: a rerun asks only for the others\)"):
+            complete_all(cached, [request("a"), request("b")], n_workers=1,
+                         max_consecutive_failures=1)
+
+
 def test_concurrency_limit_holds():
     lock = threading.Lock()
     state = {"now": 0, "max": 0}

@@ -282,10 +282,12 @@ class _Transient(Exception):
     ``billed`` the (prompt, completion) tokens a reply without usable text reported."""
 
     def __init__(self, reason: str, retry_after: float | None = None,
-                 billed: tuple[int, int] | None = None):
+                 billed: tuple[int, int] | None = None, refused: bool = False):
         super().__init__(reason)
         self.retry_after = retry_after
         self.billed = billed
+        #: the connection was refused: nothing listens at the address
+        self.refused = refused
 
 
 class _Aborted(Exception):
@@ -383,6 +385,9 @@ class OpenAIChatClient:
         self._open: weakref.WeakSet[http.client.HTTPConnection] = weakref.WeakSet()
         self._aborted = threading.Event()
         self._abort_lock = threading.Lock()
+        #: whether the server (or the proxy) has replied to any request of this client:
+        #: a refused connection before that is not retried (see :meth:`complete`)
+        self.replied = False
 
     def __repr__(self) -> str:
         return f"OpenAIChatClient({self.shown_url!r}, model={self.model!r})"
@@ -436,6 +441,15 @@ class OpenAIChatClient:
                     self.usage.count("interrupted")
                     raise LLMError(f"{self.shown_url}: request abandoned (interrupted)"
                                    ) from None
+                if exc.refused and not self.replied:
+                    # nothing listens there and nothing ever did in this run (a wrong
+                    # port, a server not started): the default retries took about 80 s
+                    # to say so. After a first reply, a refusal (a restart) is retried
+                    self.usage.count("failed")
+                    raise LLMConfigError(
+                        f"{self.shown_url}: {exc}; nothing listens there, and it has not "
+                        "answered any request of this run, so it is not retried (is the "
+                        "server running, and is the base URL right?)") from None
                 last = exc
                 if exc.billed:
                     self.usage.bill(*exc.billed)
@@ -562,6 +576,7 @@ class OpenAIChatClient:
             connection.request("POST", path, body=body, headers=self._headers())
             _time_left(connection, deadline)
             reply = connection.getresponse()
+            self.replied = True  # something listens there (a refusal later: a restart)
             status, raw = reply.status, _read_body(reply, connection, deadline)
             retry_after = _retry_after(reply.getheader("Retry-After"))
             location = reply.getheader("Location", "")
@@ -590,7 +605,8 @@ class OpenAIChatClient:
                 logger.debug("%s: kept-alive connection closed by the server (%s); "
                              "reconnecting", self.shown_url, type(exc).__name__)
                 return self._post(body, request, aborted)
-            raise _Transient(f"connection failed: {type(exc).__name__}: {exc}") from exc
+            raise _Transient(f"connection failed: {type(exc).__name__}: {exc}",
+                             refused=isinstance(exc, ConnectionRefusedError)) from exc
         if len(raw) > MAX_RESPONSE_BYTES:
             self._drop_connection()  # the rest of the body is never read
             raise LLMError(f"{self.shown_url}: a reply over {MAX_RESPONSE_BYTES:,} bytes; "
@@ -863,7 +879,8 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
     endpoint refuses a request for a reason that applies to all
     (:class:`~tagsmith.exceptions.LLMConfigError`: bad key, wrong URL or model), or after
     ``max_consecutive_failures`` requests in a row failed for good (the endpoint is
-    down): answers received so far stay in the cache, so a rerun resumes. Ctrl-C cancels
+    down): answers received so far stay in the cache, so a rerun resumes (the message
+    says how many there are, and whether a cache keeps them). Ctrl-C cancels
     what has not started and abandons the requests in flight (the client's ``abort``),
     so the program stops at once rather than when a slow endpoint answers; the abandoned
     requests are counted as interrupted (``usage.n_interrupted``), not as failed, and
@@ -910,8 +927,8 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
                     stop.set()
                     failures = state["failures"]
                     raise LLMError(f"{failures} request{plural_s(failures)} in a row "
-                                   f"failed; stopping "
-                                   f"(answers so far are cached). Last: {exc}") from exc
+                                   f"failed; stopping ({_kept(client, results)}). "
+                                   f"Last: {exc}") from exc
         return index
 
     if not requests:
@@ -938,6 +955,25 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
         raise
     pool.shutdown()
     return [r if r is not None else LLMError("no result") for r in results]
+
+
+def _kept(client, results: Sequence[object]) -> str:
+    """What a stopping run leaves of the answers received so far in ``results``: it said
+    "answers so far are cached" when none had come, or no cache kept them."""
+    answered = sum(isinstance(result, ChatResponse) for result in results)
+    if not answered:
+        return "no request was answered"
+    seen = 0
+    while client is not None and seen < 10:  # CachedClient, or a wrapper of one
+        if getattr(client, "cache", None) is not None:
+            if getattr(client, "write_failed", False):
+                break
+            return (f"the {answered} {plural(answered, 'answer', 'answers')} received "
+                    f"{plural(answered, 'is', 'are')} in the response cache: a rerun asks "
+                    "only for the others")
+        client, seen = getattr(client, "inner", None), seen + 1
+    return (f"{answered} {plural(answered, 'request', 'requests')} answered, not cached: "
+            "a rerun asks for them again")
 
 
 def _abort(client) -> bool:
