@@ -21,3 +21,13 @@ def plural(n: int, one: str, many: str) -> str:
     ['0 entries are', '2 entries are']
     """
     return one if n == 1 else many
+
+
+def none_of(n: int, noun: str = "document") -> str:
+    """"no document of the 1" or "none of the 5 documents", for "answered ... sent"
+    ("none of the 1 document" reads oddly).
+
+    >>> none_of(1), none_of(5), none_of(0)
+    ('no document of the 1', 'none of the 5 documents', 'none of the 0 documents')
+    """
+    return plural(n, f"no {noun} of the {n}", f"none of the {n} {noun}s")

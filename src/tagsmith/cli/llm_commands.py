@@ -6,7 +6,7 @@ import os
 
 import click
 
-from tagsmith._plural import plural_s
+from tagsmith._plural import none_of, plural_s
 from tagsmith.cli import (
     cli,
     finite_number,
@@ -407,10 +407,8 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
             else:
                 why = "No error was reported"
             # with a budget, the documents sent (not the whole pool)
-            raise LLMError(f"the LLM answered none of the "
-                           f"{labeling.get('n_docs') or len(texts)} "
-                           f"document{plural_s(labeling.get('n_docs') or len(texts))} "
-                           f"({_failures(labeling)}); {output} was not written. {why}")
+            raise LLMError(f"the LLM answered {none_of(labeling.get('n_docs') or len(texts))}"
+                           f" ({_failures(labeling)}); {output} was not written. {why}")
         if labeling.get("last_error"):
             warn(f"{_failures(labeling)}; first error: "
                  f"{printable(labeling['first_error'])}; last: "

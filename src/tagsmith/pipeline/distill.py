@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_choice, check_fraction, check_int, check_number
-from tagsmith._plural import plural, plural_s
+from tagsmith._plural import none_of, plural, plural_s
 from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import (
@@ -269,16 +269,6 @@ def _fit_student(X, Y, options: ActiveOptions, label_features=None):
     return model.fit(X, Y)
 
 
-def _none_of(n: int) -> str:
-    """"no document of the 1" or "none of the 5 documents", for "the teacher answered
-    ... sent" ("none of the 1 document sent" read oddly).
-
-    >>> _none_of(1), _none_of(5)
-    ('no document of the 1', 'none of the 5 documents')
-    """
-    return plural(n, f"no document of the {n}", f"none of the {n} documents")
-
-
 def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: Teacher,
                    options: ActiveOptions | None = None, *, X_pool=None,
                    featurizer: TfidfFeaturizer | None = None) -> ActiveResult:
@@ -363,7 +353,7 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
             model = _fit_student(X_pool[selected], Y_teacher, options, label_features)
         else:
             logger.warning("active distillation round %d: the teacher answered %s sent",
-                           number, _none_of(len(chosen)))
+                           number, none_of(len(chosen)))
         history.append({"round": number, "asked": int(len(chosen)), "answered": int(keep.sum()),
                         "n_mistakes_assumed": round(float(n_mistakes), 1),
                         "seconds": round(time.perf_counter() - started, 3)})
@@ -373,7 +363,7 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     Y_teacher = sp.vstack(rows).tocsr()
     if model is None:
         raise NoTeacherAnswersError(
-            f"the teacher answered {_none_of(int(labelled.sum()))} it was sent "
+            f"the teacher answered {none_of(int(labelled.sum()))} it was sent "
             "(every call failed or every answer was malformed): no student to train")
     thresholds = _student_thresholds(X_pool[selected], Y_teacher, options, n_labels,
                                      label_features)

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_int
-from tagsmith._plural import plural_s
+from tagsmith._plural import none_of, plural_s
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.textio import atomic_text_writer, json_line
 from tagsmith.exceptions import (
@@ -363,9 +363,8 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client, options,
         if not len(answered):
             from tagsmith.exceptions import LLMError
 
-            raise LLMError(f"the LLM answered none of the {len(sample.answered)} "
-                           f"document{plural_s(len(sample.answered))} "
-                           "of the human sample, so its reliability cannot be estimated. "
+            raise LLMError(f"the LLM answered {none_of(len(sample.answered))} "
+                           "in the human sample, so its reliability cannot be estimated. "
                            f"Last error: {sample.report.last_error}")
         reliability = estimate_reliability(sample.Y[answered],
                                            Y_human[answered])
