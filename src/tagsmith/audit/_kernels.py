@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from tagsmith.models._knn_kernels import heap_drain, heap_offer
+
 
 @njit(nogil=True, cache=True)
 def _find(indices, start, end, value):
@@ -130,53 +132,6 @@ def run_in_threads(kernel, shared: tuple, per_pair: tuple, n_threads: int) -> No
 
 
 @njit(nogil=True, cache=True)
-def _worse(value_a, label_a, value_b, label_b):
-    """Whether candidate a ranks below b: a smaller score, or a tie and a larger id."""
-    return value_a < value_b or (value_a == value_b and label_a > label_b)
-
-
-@njit(nogil=True, cache=True)
-def _sift_down(values, labels, size, at):
-    """Restore the heap (root: the worst candidate) below position ``at``."""
-    while True:
-        child = 2 * at + 1
-        if child >= size:
-            return
-        if child + 1 < size and _worse(values[child + 1], labels[child + 1],
-                                       values[child], labels[child]):
-            child += 1
-        if not _worse(values[child], labels[child], values[at], labels[at]):
-            return
-        values[at], values[child] = values[child], values[at]
-        labels[at], labels[child] = labels[child], labels[at]
-        at = child
-
-
-@njit(nogil=True, cache=True)
-def _push(heap_values, heap_labels, size, value, label):
-    """Offer a candidate to the heap of the ``k`` best (root: the worst); the new size."""
-    k = len(heap_values)
-    if size < k:  # append, sift up
-        at = size
-        heap_values[at] = value
-        heap_labels[at] = label
-        while at > 0:
-            parent = (at - 1) // 2
-            if not _worse(heap_values[at], heap_labels[at], heap_values[parent],
-                          heap_labels[parent]):
-                break
-            heap_values[at], heap_values[parent] = heap_values[parent], heap_values[at]
-            heap_labels[at], heap_labels[parent] = heap_labels[parent], heap_labels[at]
-            at = parent
-        return size + 1
-    if _worse(heap_values[0], heap_labels[0], value, label):
-        heap_values[0] = value
-        heap_labels[0] = label
-        _sift_down(heap_values, heap_labels, size, 0)
-    return size
-
-
-@njit(nogil=True, cache=True)
 def cooccurrence_blend_kernel(y_indptr, y_indices, c_indptr, c_indices, c_data, inv, weight,
                               n_labels, rows, topk_indices, topk_scores, out_indices,
                               out_scores):
@@ -239,7 +194,7 @@ def cooccurrence_blend_kernel(y_indptr, y_indices, c_indptr, c_indices, c_data, 
             given[c] = False  # taken
             # kept whatever its score, as the kNN top-k kept it (a label scored 0 there
             # is a candidate the audit calibrates, unlike one left out)
-            size = _push(heap_values, heap_labels, size, value, c)
+            size = heap_offer(heap_values, heap_labels, size, k, value, c)
         for p in range(start, end):
             c = y_indices[p]
             if given[c]:  # not in the kNN top-k
@@ -247,7 +202,7 @@ def cooccurrence_blend_kernel(y_indptr, y_indices, c_indptr, c_indices, c_data, 
                 value = acc[c]
                 acc[c] = 0.0
                 if value > 0.0:
-                    size = _push(heap_values, heap_labels, size, value, c)
+                    size = heap_offer(heap_values, heap_labels, size, k, value, c)
         for p in range(start, end):
             a = y_indices[p]
             if inv[a] == 0.0:
@@ -260,14 +215,8 @@ def cooccurrence_blend_kernel(y_indptr, y_indices, c_indptr, c_indices, c_data, 
                 acc[c] = 0.0
                 value = scale_other * together
                 if size < k or value >= heap_values[0]:
-                    size = _push(heap_values, heap_labels, size, value, c)
+                    size = heap_offer(heap_values, heap_labels, size, k, value, c)
         for i in range(size, k):
             out_indices[j, i] = -1
             out_scores[j, i] = -np.inf
-        while size > 0:  # the worst first, into the last free slot
-            size -= 1
-            out_indices[j, size] = heap_labels[0]
-            out_scores[j, size] = heap_values[0]
-            heap_values[0] = heap_values[size]
-            heap_labels[0] = heap_labels[size]
-            _sift_down(heap_values, heap_labels, size, 0)
+        heap_drain(heap_values, heap_labels, size, out_scores[j], out_indices[j])
