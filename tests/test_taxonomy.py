@@ -795,11 +795,7 @@ def test_a_call_that_fails_for_good_names_its_taxonomy_step(tmp_path, failing, s
             return '{"labels": ['  # so that a repair is asked for
         return good
 
-    args = ["taxonomy", str(SAMPLE), "--use-case", "x", "-o", str(tmp_path / "t.csv"),
-            "--sample", "10", "--minibatch", "5", "--no-summaries", "--llm", "m",
-            "--cache", str(tmp_path / "c.sqlite"), "--max-retries", "0"]
-    with LocalChatServer(behaviour) as server:
-        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    result, server = _small_taxonomy_run(tmp_path, behaviour, "x")
     assert result.exit_code == 6, result.output
     assert f"error: {step}{server.base_url}: HTTP 400" in result.stderr
     assert "context length exceeded" in result.stderr
@@ -1164,6 +1160,17 @@ def test_generated_labels_are_never_mapped_onto_deprecated_labels():
     assert [m["match_uri"] for m in map_to_vocabulary(generated, retired)] == [None, None]
 
 
+def _small_taxonomy_run(tmp_path, behaviour, use_case):
+    """`tagsmith taxonomy` on 10 sample documents in minibatches of 5, no summaries and no
+    retries, against a local server answering with ``behaviour``: (result, server)."""
+    args = ["taxonomy", str(SAMPLE), "--use-case", use_case, "-o", str(tmp_path / "t.csv"),
+            "--sample", "10", "--minibatch", "5", "--no-summaries", "--llm", "m",
+            "--cache", str(tmp_path / "c.sqlite"), "--max-retries", "0"]
+    with LocalChatServer(behaviour) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    return result, server
+
+
 def _disk_full_at(path):
     raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
@@ -1337,11 +1344,7 @@ def test_cli_taxonomy_changes_line_counts_one_answer_and_one_step_in_the_singula
         first = body["messages"][1]["content"]
         return broken if first.startswith("# Context\nGoal: improve") else good
 
-    args = ["taxonomy", str(SAMPLE), "--use-case", "tickets", "-o", str(tmp_path / "t.csv"),
-            "--sample", "10", "--minibatch", "5", "--no-summaries", "--llm", "m",
-            "--cache", str(tmp_path / "c.sqlite"), "--max-retries", "0"]
-    with LocalChatServer(behaviour) as server:
-        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    result, _ = _small_taxonomy_run(tmp_path, behaviour, "tickets")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stderr.strip().splitlines()[-1])
     assert (report["repaired_answers"], report["rejected_steps"]) == (1, 1), report
