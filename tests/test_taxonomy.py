@@ -1389,3 +1389,95 @@ def test_cli_taxonomy_to_tsv_warns_that_the_descriptions_are_not_kept(tmp_path, 
                 else "the descriptions the LLM writes are not kept there")
     assert f"warning: {out}: a TSV vocabulary holds the label names only" in result.stderr
     assert expected in result.stderr
+
+
+class BrokenSummaries:
+    """Summaries that do not parse (``broken`` set) or that do; one table otherwise."""
+
+    def __init__(self):
+        self.broken = True
+
+    def __call__(self, body):
+        prompt = user_prompt(body)
+        if "<<<DOCUMENTS" not in prompt:
+            return json.dumps({"labels": [{"name": "Tickets", "description": "All."}]})
+        if self.broken:
+            return "not a JSON object"
+        docs = read_data_section(prompt, "DOCUMENTS")
+        return json.dumps({"summaries": [{"id": d["id"], "summary": d["text"]}
+                                         for d in docs]})
+
+
+def summaries_asked(server):
+    return [read_data_section(user_prompt(body), "DOCUMENTS")[0]["text"]
+            for body in server.requests if "<<<DOCUMENTS" in user_prompt(body)]
+
+
+def test_a_malformed_summary_is_asked_again_after_an_interrupted_run(tmp_path):
+    """Malformed summary answers left the cache only once every summary call had
+    ended: a run interrupted before (Ctrl-C) left them there, and the resumed run
+    replayed them as malformed. Each now leaves the cache as it arrives."""
+    from tagsmith.labeling.cache import ResponseCache
+    from tagsmith.labeling.client import CachedClient
+
+    docs = ["late parcel", "refund missing"]
+    options = TaxonomyOptions(use_case="tickets", summary_batch=1, n_workers=1, review=False)
+    behaviour = BrokenSummaries()
+    with LocalChatServer(behaviour) as server:
+        first = CachedClient(OpenAIChatClient(server.base_url, "m", max_retries=0),
+                             ResponseCache(tmp_path / "c.sqlite"))
+
+        class Interrupted:  # Ctrl-C on the second summary, after a malformed first one
+            model, usage, inner = first.model, first.usage, first
+
+            def complete(self, request):
+                if len(server.requests) == 1:
+                    raise KeyboardInterrupt
+                return first.complete(request)
+
+        with pytest.raises(KeyboardInterrupt):
+            generate_taxonomy(docs, Interrupted(), options)
+        assert len(server.requests) == 1  # one malformed summary answered
+        behaviour.broken = False
+        again = CachedClient(OpenAIChatClient(server.base_url, "m", max_retries=0),
+                             ResponseCache(tmp_path / "c.sqlite"))
+        taxonomy = generate_taxonomy(docs, again, options)
+        asked = summaries_asked(server)
+    assert sorted(asked[1:]) == sorted(docs)  # the malformed one asked again, not replayed
+    assert again.usage.n_cached == 0
+    assert taxonomy.summaries["n_malformed_answers"] == 0
+
+
+def test_a_malformed_summary_left_in_the_cache_is_asked_again_once(tmp_path):
+    """A cache left by an older interrupted run holds a malformed summary answer: it
+    was replayed as malformed (the document kept its text) and dropped only then. It is
+    now dropped and asked once more; a new malformed answer is dropped, not asked again
+    in the same run."""
+    from tagsmith.labeling import prompts
+    from tagsmith.labeling.cache import ResponseCache
+    from tagsmith.labeling.client import CachedClient, ChatRequest, ChatResponse
+
+    doc = "late parcel"
+    options = TaxonomyOptions(use_case="tickets", review=False)
+    stale = ChatRequest(model="m", temperature=0.0, json_mode=True,
+                        messages=prompts.summarise_prompt([{"id": "d1", "text": doc}],
+                                                          "tickets", options.summary_words))
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    cache.put(stale, ChatResponse(text="not a JSON object", prompt_tokens=1,
+                                  completion_tokens=1))
+    behaviour = BrokenSummaries()
+    behaviour.broken = False
+    with LocalChatServer(behaviour) as server:
+        llm = CachedClient(OpenAIChatClient(server.base_url, "m", max_retries=0), cache)
+        taxonomy = generate_taxonomy([doc], llm, options)
+        assert summaries_asked(server) == [doc]  # asked again, once
+        assert taxonomy.summaries["n_malformed_answers"] == 0
+        assert json.loads(cache.get(stale).text)["summaries"][0]["summary"] == doc
+        # a model that answers malformed again: dropped, and asked once only
+        cache.put(stale, ChatResponse(text="not a JSON object", prompt_tokens=1,
+                                      completion_tokens=1))
+        behaviour.broken = True
+        taxonomy = generate_taxonomy([doc], llm, options)
+        assert summaries_asked(server) == [doc, doc]
+    assert taxonomy.summaries["n_malformed_answers"] == 1
+    assert cache.get(stale) is None

@@ -42,7 +42,13 @@ from tagsmith.data.vocab import MAX_NAME_CHARS
 from tagsmith.exceptions import InvalidParameterError, LLMError, LLMOutputError
 from tagsmith.labeling import prompts
 from tagsmith.labeling.cache import discard_cached
-from tagsmith.labeling.client import ChatRequest, LLMClient, check_temperature, complete_all
+from tagsmith.labeling.client import (
+    ChatRequest,
+    ChatResponse,
+    LLMClient,
+    check_temperature,
+    complete_all,
+)
 from tagsmith.labeling.parsing import fold_name, parse_summaries, parse_taxonomy_answer
 from tagsmith.progress import progress_bar
 
@@ -433,6 +439,47 @@ class _Counted:
                                           f"cost {usage.cost:.4f}", refresh=False)
 
 
+class _DropMalformedSummaries:
+    """``inner`` (any :class:`LLMClient`), deleting from the response cache each summary
+    answer that does not parse for its batch as soon as it arrives.
+
+    They were dropped only once every call had ended: a run interrupted before (Ctrl-C,
+    a stopping failure) left them in the cache, and the resumed run replayed them as
+    malformed. A malformed answer served from the cache (left there by such a run) is
+    dropped and asked once more instead of replayed; a malformed new answer is dropped
+    and returned, so this run counts it and the next asks again. ``batch_ids`` maps a
+    summary request's cache key to the ids of its batch (other requests pass as they
+    are).
+    """
+
+    def __init__(self, inner: LLMClient, batch_ids: dict[str, list[str]]):
+        self.inner = inner  # abort() and the cache are found through it
+        self.model = inner.model
+        self.usage = inner.usage
+        self._batch_ids = batch_ids
+
+    def complete(self, request: ChatRequest) -> ChatResponse:
+        response = self.inner.complete(request)
+        ids = self._batch_ids.get(request.cache_key())
+        if ids is None or _parses(response.text, ids):
+            return response
+        # the next run asks again instead of replaying it
+        if discard_cached(self.inner, request) and response.cached:
+            response = self.inner.complete(request)  # an older run's: ask once more
+            if not _parses(response.text, ids):
+                discard_cached(self.inner, request)
+        return response
+
+
+def _parses(text: str, ids: list[str]) -> bool:
+    """Whether ``text`` is a summary answer for the batch of ``ids`` (not malformed)."""
+    try:
+        parse_summaries(text, ids)
+    except LLMOutputError:
+        return False
+    return True
+
+
 def _summaries(n: int) -> str:
     """The noun of a count of summaries ("1 summary", "2 summaries")."""
     return "summary" if n == 1 else "summaries"
@@ -462,7 +509,11 @@ def _summarise(docs: list[str], client: LLMClient, options: TaxonomyOptions,
     # complete_all's own bar counts "docs"; these are batches of documents
     with progress_bar(total=len(requests), desc="summarising", unit="batch",
                       enabled=options.show_progress) as bar:
-        answers = complete_all(_Counted(client, bar), requests, n_workers=options.n_workers,
+        # each answer is checked as it arrives: a malformed one leaves the cache at once
+        checked = _DropMalformedSummaries(client, {
+            request.cache_key(): [ids[i] for i in batch]
+            for batch, request in zip(batches, requests, strict=True)})
+        answers = complete_all(_Counted(checked, bar), requests, n_workers=options.n_workers,
                                show_progress=False)
     # a summary, as a text standing in for one, gets at most 3x the words asked for: a
     # model that ignores the limit (or obeys a document telling it to repeat itself)
@@ -471,16 +522,15 @@ def _summarise(docs: list[str], client: LLMClient, options: TaxonomyOptions,
     summaries = [" ".join(doc.split()[:most]) for doc in docs]
     counts = dict.fromkeys(("n_failed_calls", "n_malformed_answers", "n_unknown_ids",
                             "n_duplicate_ids", "n_invalid_items", "n_missing", "n_cut"), 0)
-    for batch, request, answer in zip(batches, requests, answers, strict=True):
+    for batch, answer in zip(batches, answers, strict=True):
         found: dict[str, str] = {}
         if isinstance(answer, LLMError):
             counts["n_failed_calls"] += 1
         else:
             try:
                 parsed = parse_summaries(answer.text, [ids[i] for i in batch])
-            except LLMOutputError:
+            except LLMOutputError:  # dropped from the cache already
                 counts["n_malformed_answers"] += 1
-                discard_cached(client, request)
             else:
                 found = parsed.summaries
                 counts["n_unknown_ids"] += len(parsed.unknown_ids)
