@@ -1330,6 +1330,54 @@ def test_the_requirements_say_1_label_and_leave_every_other_limit_as_it_was():
             "and without ambiguity; the labels cover the data well and serve the use case.\n")
 
 
+def test_word_and_label_limits_of_1_read_in_the_singular_and_others_as_they_were():
+    """Prompts read "at most 1 words" (names, descriptions, summaries) and "at most 1
+    labels" (labeling) at a limit of 1. The text keys the response cache: at every other
+    limit, those of benchmarks/llm.py included, it must not move by a byte."""
+    from tagsmith.labeling.prompts import _requirements, label_prompt, summarise_prompt
+
+    tail = ("- Labels do not overlap or contradict each other; names are specific (no phrase "
+            "common to all labels) and no two names are the same.\n"
+            "- Name and description together let anyone classify a new document accurately "
+            "and without ambiguity; the labels cover the data well and serve the use case.\n")
+    assert _requirements(20, 1, 1) == (
+        "# Requirements\n- At most 20 labels; each name at most 1 word (a noun or verb "
+        "phrase), each description at most 1 word.\n" + tail)
+    for name_words, description_words in ((5, 30), (2, 2), (4, 20), (0, 0)):
+        assert _requirements(20, name_words, description_words) == (
+            f"# Requirements\n- At most 20 labels; each name at most {name_words} words (a "
+            f"noun or verb phrase), each description at most {description_words} words.\n"
+            + tail)
+    docs = [{"id": "d1", "text": "late parcel"}]
+
+    def summary_task(words):
+        return summarise_prompt(docs, "tickets", words)[1]["content"].split("\n")[1]
+
+    assert summary_task(1) == ("Summarise each document in at most 1 word, keeping only what "
+                               "matters for this use case: tickets")
+    for words in (20, 2):
+        assert summarise_prompt(docs, "tickets", words)[1]["content"] == (
+            "# Task\nSummarise each document in at most "
+            f"{words} words, keeping only what matters for this use case: tickets\n\n"
+            "# Documents (a JSON array of {\"id\", \"text\"})\n"
+            '<<<DOCUMENTS\n[{"id": "d1", "text": "late parcel"}]\nDOCUMENTS>>>\n\n'
+            "# Output\nReturn exactly {\"summaries\": [{\"id\": \"<document id>\", "
+            "\"summary\": \"<summary>\"}]} with one entry per document.")
+    labels = [{"label": "Refunds"}]
+
+    def output(max_labels):
+        user = label_prompt("late parcel", labels, max_labels=max_labels)[1]["content"]
+        return user.split("# Output\n")[1]
+
+    assert output(1).endswith(", most likely first, at most 1 label; an empty list if none "
+                              "applies.")
+    for max_labels in (10, 2, 25):
+        assert output(max_labels) == (
+            "Return exactly {\"labels\": [{\"label\": \"<a label name from the label "
+            "set, verbatim>\", \"confidence\": <number between 0 and 1>}]}, most likely first, "
+            f"at most {max_labels} labels; an empty list if none applies.")
+
+
 def test_cli_taxonomy_changes_line_counts_one_answer_and_one_step_in_the_singular(tmp_path):
     """One answer sent back for repair and one step rejected read '1 answer ... 1 step',
     not '1 answers ... 1 steps'."""

@@ -67,8 +67,9 @@ def _messages(system: str, user: str) -> tuple[dict, ...]:
 def summarise_prompt(docs: list[dict], use_case: str, summary_words: int) -> tuple[dict, ...]:
     """Summarise a batch of ``{"id", "text"}`` documents for the use case."""
     user = (
-        "# Task\nSummarise each document in at most "
-        f"{summary_words} words, keeping only what matters for this use case: {use_case}\n\n"
+        f"# Task\nSummarise each document in at most {summary_words} "
+        f"word{plural_s(summary_words)}, keeping only what matters for this use case: "
+        f"{use_case}\n\n"
         "# Documents (a JSON array of {\"id\", \"text\"})\n"
         f"{data_section('DOCUMENTS', docs)}\n\n"
         "# Output\nReturn exactly {\"summaries\": [{\"id\": \"<document id>\", "
@@ -77,12 +78,13 @@ def summarise_prompt(docs: list[dict], use_case: str, summary_words: int) -> tup
 
 
 def _requirements(max_labels: int, name_words: int, description_words: int) -> str:
-    # "1 label" only at 1: the text (and so the response cache keys) of every other
-    # limit stays as it was
+    # "1 label", "1 word" only at 1: the text (and so the response cache keys) of every
+    # other limit stays as it was
     return (
         "# Requirements\n"
         f"- At most {max_labels} label{plural_s(max_labels)}; each name at most {name_words} "
-        f"words (a noun or verb phrase), each description at most {description_words} words.\n"
+        f"word{plural_s(name_words)} (a noun or verb phrase), each description at most "
+        f"{description_words} word{plural_s(description_words)}.\n"
         "- Labels do not overlap or contradict each other; names are specific (no phrase "
         "common to all labels) and no two names are the same.\n"
         "- Name and description together let anyone classify a new document accurately "
@@ -173,5 +175,5 @@ def label_prompt(text: str, labels: list[dict], *, max_labels: int, use_case: st
         f"{data_section('DOCUMENT', text[:max_chars])}\n\n"
         "# Output\nReturn exactly {\"labels\": [{\"label\": \"<a label name from the label "
         "set, verbatim>\", \"confidence\": <number between 0 and 1>}]}, most likely first, "
-        f"at most {max_labels} labels; an empty list if none applies.")
+        f"at most {max_labels} label{plural_s(max_labels)}; an empty list if none applies.")
     return _messages(SYSTEM_LABEL, user)
