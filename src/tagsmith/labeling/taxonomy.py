@@ -16,7 +16,9 @@ kept as a minus sign or "plus": see :func:`defuse_formula_start`, list cut to th
 limit), so the result always obeys the limits. A review that leaves no label once
 cleaned is rejected as an update is; a first table that does ends the run with an
 :class:`~tagsmith.exceptions.LLMError` naming the step and the problems. The answers of
-a step rejected or failed are dropped from the response cache, so a rerun asks again.
+a step rejected or failed are dropped from the response cache, so a rerun asks again;
+a malformed summary answer is dropped as soon as it arrives (an interrupted run resumes
+by asking it again), and one an older run left in the cache is asked once more.
 
 The formula rule is enforced here, on the model's text, rather than by escaping cells
 when the vocabulary is written: the CSV vocabulary is Annif's format, read back by
