@@ -980,14 +980,18 @@ def test_output_to_a_full_disk_is_one_line_not_a_traceback(tmp_path):
     assert result.stderr.strip() == "error: writing the output: No space left on device"
 
 
+@pytest.mark.parametrize("quiet", [True, False], ids=["-q", "progress-log"])
 @pytest.mark.parametrize("merged", [False, True], ids=["stdout", "stdout-and-stderr"])
-def test_a_reader_that_goes_away_stops_tagsmith_quietly(bundle, tmp_path, merged):
+def test_a_reader_that_goes_away_stops_tagsmith_quietly(bundle, tmp_path, merged, quiet):
     # `tagsmith suggest ... | head -1`: exit 1 and nothing said before (click's own
-    # handling), or a BrokenPipeError traceback; now the documented 141, and no noise
+    # handling), or a BrokenPipeError traceback; now the documented 141, and no noise.
+    # Without -q, stderr no terminal, the progress log's closing line said
+    # 'suggest: 0 docs' (the batch being written was never counted) after answers
     docs = tmp_path / "docs.txt"
     docs.write_text("I am so happy for you, thank you!\n" * 2000, encoding="utf-8")
     process = subprocess.Popen(
-        [sys.executable, "-m", "tagsmith", "-q", "suggest", str(bundle), str(docs)],
+        [sys.executable, "-m", "tagsmith", *(["-q"] if quiet else []), "suggest",
+         str(bundle), str(docs)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merged else subprocess.PIPE)
     assert process.stdout is not None
     first = process.stdout.readline()

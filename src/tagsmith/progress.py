@@ -119,5 +119,12 @@ def progress_bar(*, total: int | None, desc: str, unit: str = "it", enabled: boo
         bar = _LogProgress(total, desc, unit)
     try:
         yield bar
+    except BrokenPipeError:
+        # the reader of the output went away: the CLI stops quietly (exit 141), so no
+        # closing count, which was wrong too (the batch being written was not counted:
+        # 'suggest: 0 docs' after `suggest ... | head` had shown answers)
+        if isinstance(bar, _LogProgress):
+            bar = _NoProgress()
+        raise
     finally:
         bar.close()
