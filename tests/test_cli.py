@@ -564,6 +564,26 @@ def test_every_output_that_cannot_be_written_is_exit_code_3(bundle, goemotions_s
         assert "Traceback" not in result.output
 
 
+def test_no_known_label_in_eval_says_why_in_words(bundle, tmp_path):
+    """A corpus of texts alone was asked 'is it the right vocabulary?' with '0 unknown
+    label occurrences skipped', where the corpus names no label at all (a space for the
+    TAB, say): it now gets the corpus layout; and one dropped label read '1 unknown
+    label occurrences'."""
+    texts = tmp_path / "texts.tsv"
+    texts.write_text("so happy today\nwhat a sad story\n", encoding="utf-8")
+    result = run("eval", bundle, texts)
+    assert result.exit_code == 3, result.output
+    assert f"{texts}: no document carries a label" in result.output
+    assert "(2 documents, none naming a label): a TSV line is TEXT, a TAB" in result.output
+    assert "right vocabulary" not in result.output
+    foreign = tmp_path / "foreign.tsv"
+    foreign.write_text("so happy today\t<http://other/1>\n", encoding="utf-8")
+    result = run("eval", bundle, foreign, "--unknown-labels", "skip")
+    assert result.exit_code == 3, result.output
+    assert "(1 document, 1 unknown label occurrence skipped); is it the right vocabulary?" \
+        in result.output
+
+
 def test_no_known_label_fails_before_replacing_a_good_bundle(bundle, goemotions_small,
                                                               tmp_path):
     before = (bundle / "manifest.json").read_text()

@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 import scipy.sparse as sp
 
-from tagsmith._plural import plural_s
+from tagsmith._plural import plural, plural_s
 from tagsmith.data.corpus import DerivingLabels
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import AmbiguousLabelError, DataError, UnknownLabelError
@@ -52,15 +52,20 @@ class LabelledData:
         where no vocabulary can be the wrong one: the corpus names no label at all."""
         if self.Y.count_nonzero() == 0:
             skipped = getattr(self.report, "n_unknown_labels", 0)
-            counts = (f"{len(self):,} document{plural_s(len(self))}, {skipped:,} unknown "
-                      "label occurrences skipped")
-            if vocabulary is None:
-                # "is it the right vocabulary?" where none was given: a CSV column named
-                # 'tags', or labels after a space instead of a TAB, read as no labels
+            docs = f"{len(self):,} document{plural_s(len(self))}"
+            counts = (f"{docs}, {skipped:,} unknown label occurrence{plural_s(skipped)} "
+                      "skipped")
+            # a CSV column named 'tags', or labels after a space instead of a TAB, read
+            # as no labels at all: the format is at fault, not the vocabulary
+            layout = ("a TSV line is TEXT, a TAB, then its labels; a CSV corpus has a "
+                      "'labels' column, a JSONL object a 'labels' list")
+            if vocabulary is None:  # "is it the right vocabulary?" where none was given
                 raise DataError(f"no document names a label ({counts}; no vocabulary given, "
-                                "the labels are the corpus's own): a TSV line is TEXT, a "
-                                "TAB, then its labels; a CSV corpus has a 'labels' column, "
-                                "a JSONL object a 'labels' list", path=path)
+                                f"the labels are the corpus's own): {layout}", path=path)
+            if not skipped:  # nothing was dropped: no vocabulary would have helped
+                raise DataError(f"no document carries a label of {vocabulary} ({docs}, "
+                                f"{plural(len(self), 'naming no label', 'none naming a label')}"
+                                f"): {layout}", path=path)
             raise DataError(f"no document carries a label of {vocabulary} ({counts}); is it "
                             "the right vocabulary?", path=path)
         return self
