@@ -1420,3 +1420,30 @@ def test_a_model_bundle_given_as_a_corpus_is_named_a_bundle(bundle, goemotions_s
     (docs / "a.tsv").write_text("<urn:goemotions:joy>\tjoy\n")
     result = run("eval", bundle, docs, "--json")
     assert result.exit_code == 0 and json.loads(result.output)["n_docs"] == 1, result.output
+
+
+@pytest.mark.parametrize("command, name", [
+    (("train", "{corpus}", "-o", ""), "'-o' / '--output'"),
+    (("train", "{corpus}", "-o", "{out}", "--dev", ""), "'--dev'"),
+    (("train", "{corpus}", "-o", "{out}", "--vocab", ""), "'--vocab'"),
+    (("train", "", "-o", "{out}"), "'CORPUS'"),
+    (("eval", "", "{corpus}"), "'BUNDLE'"),
+    (("eval", "{bundle}", ""), "'CORPUS'"),
+    (("suggest", "{bundle}", "{corpus}", ""), "'[FILES]...'"),
+    (("suggest", ""), "'BUNDLE'"),
+    (("info", ""), "'BUNDLE'"),
+    (("vocab", ""), "'VOCAB'"),
+])
+def test_an_empty_file_name_is_refused_naming_it(bundle, goemotions_small, tmp_path,
+                                                  monkeypatch, command, name):
+    """An empty name (a shell variable left unset): `train -o ""` wrote the bundle into
+    the current folder and said '-> ' (nothing), `--dev ""` was taken as no --dev (the
+    thresholds tuned on a split of CORPUS instead, without a word), an empty CORPUS,
+    VOCAB or BUNDLE was refused as '.' or ': no documents in the corpus'."""
+    monkeypatch.chdir(tmp_path)
+    fill = {"corpus": goemotions_small["test"], "bundle": bundle, "out": tmp_path / "model"}
+    result = run(*(part.format(**fill) for part in command))
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for {name}: expected a file or folder name, got an empty one" \
+        in result.output
+    assert list(tmp_path.iterdir()) == []  # nothing written, here or at --output

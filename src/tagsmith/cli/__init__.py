@@ -353,6 +353,19 @@ def language_code(ctx: click.Context, param: click.Parameter, value):
     return value
 
 
+def a_path(ctx: click.Context, param: click.Parameter, value):
+    """A click callback for a file or folder argument or option: an empty name ("", a
+    shell variable left unset) refused naming it. ``--dev ""`` was taken as no --dev
+    (thresholds tuned on a split of CORPUS instead, without a word), ``-o ""`` wrote
+    the bundle into the current folder and reported ``-> `` (nothing), and an empty
+    CORPUS or VOCAB was refused as '.' or ': no documents'."""
+    names = value if isinstance(value, tuple) else (value,)  # FILES: each of them
+    if any(name is not None and not name for name in names):
+        raise click.BadParameter("expected a file or folder name, got an empty one",
+                                 ctx=ctx, param=param)
+    return value
+
+
 def refuse_unused(needs: str, present: bool, *options: str) -> None:
     """A :class:`click.UsageError` when any of ``options`` (parameter names: options, or
     an argument such as FILES) was given on the command line although ``needs`` (an

@@ -13,6 +13,7 @@ from tagsmith._plural import plural, plural_s
 from tagsmith.audit import CALIBRATION_FOLDS as AUDIT_CALIBRATION_FOLDS
 from tagsmith.audit import COOCCURRENCE_WEIGHT, MAX_CALIBRATION_FOLDS
 from tagsmith.cli import (
+    a_path,
     cli,
     finite_number,
     json_text,
@@ -52,12 +53,14 @@ def _parse_params(pairs: tuple[str, ...], option: str) -> dict:
 
 
 @cli.command()
-@click.argument("corpus")
-@click.option("-o", "--output", required=True, help="Directory to write the model bundle to.")
-@click.option("--vocab", help="Vocabulary (TSV, CSV or SKOS); default: derived from the corpus.")
+@click.argument("corpus", callback=a_path)
+@click.option("-o", "--output", required=True, callback=a_path,
+              help="Directory to write the model bundle to.")
+@click.option("--vocab", callback=a_path,
+              help="Vocabulary (TSV, CSV or SKOS); default: derived from the corpus.")
 @click.option("--model", type=click.Choice(available_models()), default="linear",
               show_default=True, help="Model family.")
-@click.option("--dev", help="Labelled corpus for tuning thresholds.")
+@click.option("--dev", callback=a_path, help="Labelled corpus for tuning thresholds.")
 @click.option("--dev-fraction", type=float, default=0.1, show_default=True,
               help="Without --dev, hold out this fraction of CORPUS to tune thresholds.")
 @click.option("--no-refit", is_flag=True, help="Do not refit on all data after tuning.")
@@ -400,8 +403,8 @@ def _batches(iterable, size: int):
 
 
 @cli.command()
-@click.argument("bundle")
-@click.argument("files", nargs=-1)
+@click.argument("bundle", callback=a_path)
+@click.argument("files", nargs=-1, callback=a_path)
 @click.option("-k", "--k", "k", type=click.IntRange(min=1), default=10, show_default=True,
               help="Candidates per document.")
 @click.option("--threshold", type=float, default=None, callback=finite_number(0, 1),
@@ -502,8 +505,8 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
 
 
 @cli.command(name="eval")
-@click.argument("bundle")
-@click.argument("corpus")
+@click.argument("bundle", callback=a_path)
+@click.argument("corpus", callback=a_path)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
 @click.option("--threshold", type=float, default=None, callback=finite_number(0, 1),
               help="One global threshold in [0, 1] for the set metrics; default: the tuned "
@@ -597,7 +600,7 @@ def _print_confidence(report: dict) -> None:
 
 
 @cli.command()
-@click.argument("vocab")
+@click.argument("vocab", callback=a_path)
 @click.option("--lang", default="en", show_default=True, callback=language_code,
               help="Language of the names shown.")
 @click.option("--show", type=click.IntRange(min=0), default=10, show_default=True,
@@ -628,7 +631,7 @@ def vocab(vocab, lang, show, as_json):
 
 
 @cli.command()
-@click.argument("bundle")
+@click.argument("bundle", callback=a_path)
 @click.option("--json", "as_json", is_flag=True, help="The manifest as one JSON object on "
               "one line (default: indented).")
 def info(bundle, as_json):
