@@ -1447,3 +1447,13 @@ def test_an_empty_file_name_is_refused_naming_it(bundle, goemotions_small, tmp_p
     assert f"Invalid value for {name}: expected a file or folder name, got an empty one" \
         in result.output
     assert list(tmp_path.iterdir()) == []  # nothing written, here or at --output
+
+
+@pytest.mark.parametrize("flags", [["-q", "-v"], ["-vv", "-q"]])
+def test_quiet_and_verbose_together_are_refused(flags, goemotions_small):
+    """-q won and -v was dropped without a word, whichever came first."""
+    result = CliRunner().invoke(tagsmith_cli.cli, [*flags, "vocab",
+                                                   str(goemotions_small["vocab"])])
+    assert result.exit_code == 2, result.output
+    assert "-q/--quiet and -v/--verbose contradict each other: give one" in result.output
+    assert "n_labels" not in result.output

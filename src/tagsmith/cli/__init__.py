@@ -273,6 +273,9 @@ def _command_logging(verbose: int, quiet: bool) -> Iterator[None]:
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     """tagsmith: give each document a set of labels, and say how sure it is."""
+    if quiet and verbose:
+        # -q won and -v was dropped without a word, whichever came first
+        raise click.UsageError("-q/--quiet and -v/--verbose contradict each other: give one")
     # for this command alone: set for good, main(["-q", ...]) in process hid the caller's
     # tagsmith warnings from then on
     ctx.with_resource(_command_logging(verbose, quiet))
