@@ -283,6 +283,45 @@ def test_a_record_id_given_twice_is_refused_naming_both_places(bundle, tmp_path)
     assert "not calibrated" in result.output and "repeats" not in result.output
 
 
+def test_suggest_and_shift_read_a_folder_one_document_per_txt_file(bundle, tmp_path):
+    """A folder of documents, which train and audit read (one document per .txt file),
+    was refused as 'is a directory, expected a file'. Now each .txt file of it is one
+    document, in the corpus reader's selection and order, named by its path."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "b.txt").write_text("I am so angry right now\nreally\n")
+    (docs / "a.txt").write_text("Thanks a lot, you are great!")
+    (docs / "a.tsv").write_text("<urn:goemotions:joy>\tjoy\n")  # a sidecar: no document
+    (docs / ".hidden.txt").write_text("so sad")
+    (docs / "c.md").write_text("so sad")
+    (docs / "sub.txt").mkdir()
+    read = _suggested(run("suggest", bundle, docs, "--k", "2", "--threshold", "0"))
+    assert [doc for doc, _ in read] == [f"{docs}/a.txt", f"{docs}/b.txt"]
+    whole = _suggested(run("suggest", bundle, "--whole-file", docs / "a.txt", docs / "b.txt",
+                           "--k", "2", "--threshold", "0"))
+    assert read == whole  # the same ids and answers as each file given --whole-file
+    assert _suggested(run("suggest", bundle, "--whole-file", docs, "--k", "2",
+                          "--threshold", "0")) == read
+    # shift reads the folder's texts (before it finds this bundle uncalibrated)
+    result = run("shift", bundle, docs)
+    assert result.exit_code != 0 and "not calibrated" in result.output, result.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.TXT").write_text("so sad")
+    for command in ("suggest", "shift"):
+        result = run(command, bundle, empty)
+        assert result.exit_code == 3, (command, result.output)
+        assert f"{empty}: is a folder without .txt files" in result.output
+    result = run("suggest", bundle, bundle)
+    assert result.exit_code == 3 and "this is a tagsmith model bundle, not documents" \
+        in result.output
+    (docs / "b.txt").write_bytes(b"caf\xe9")
+    result = run("suggest", bundle, docs)
+    assert result.exit_code == 3 and f"{docs}/b.txt:1: not valid UTF-8" in result.output
+    for command in ("suggest", "zeroshot", "shift"):
+        assert "per .txt file" in " ".join(run(command, "--help").output.split()), command
+
+
 def test_a_malformed_corpus_record_is_refused_naming_file_and_line(bundle, tmp_path):
     """The reader's own errors, naming file:line; shift reads its FILES alike (its
     FILES are read before it finds this bundle uncalibrated)."""

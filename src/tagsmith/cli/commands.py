@@ -280,7 +280,8 @@ def _check_input_file(name: str) -> None:
     if not path.exists():
         raise DataError("file not found", path=name)
     if path.is_dir():
-        raise DataError("is a directory, expected a file", path=name)
+        _check_document_folder(name)
+        return
     if not os.access(path, os.R_OK):
         raise DataError("cannot be read (permission denied)", path=name)
     from tagsmith.data.readers import compression_mismatch
@@ -290,14 +291,58 @@ def _check_input_file(name: str) -> None:
         raise DataError(problem, path=name)
 
 
+def _check_document_folder(name: str) -> None:
+    """Refuse a folder given as documents that cannot be read as one: unreadable, a
+    model bundle, or without a ``.txt`` document (which would answer nothing)."""
+    import os
+
+    from tagsmith.data.readers import directory_files
+    from tagsmith.store.bundle import is_bundle
+
+    if not os.access(name, os.R_OK | os.X_OK):
+        raise DataError("cannot be read (permission denied)", path=name)
+    if is_bundle(name):
+        raise DataError("this is a tagsmith model bundle, not documents (a file, or a "
+                        "folder of .txt documents)", path=name)
+    if not directory_files(name, warn=False):
+        raise DataError("is a folder without .txt files: a folder is read one document "
+                        "per .txt file (a name ending in exactly .txt, not hidden)",
+                        path=name)
+
+
+def _folder_documents(name: str):
+    """(doc_id, text) of each document of the folder ``name``, as the corpus reader
+    selects and orders them (:func:`~tagsmith.data.readers.directory_files`), each
+    file read only when its turn comes. The id is the file's path (``name`` joined
+    with the file's name), as ``--whole-file`` names a file given on its own; the
+    text is the file's, stripped, as the corpus reader reads it."""
+    import os
+
+    from tagsmith.data.readers import directory_files
+
+    for path in directory_files(name):
+        doc_id = os.path.join(name, path.name)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise DataError(f"cannot read the file ({exc.strerror or exc})",
+                            path=doc_id) from None
+        yield doc_id, _decode_all(raw, doc_id).strip()
+
+
 def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = None, *,
                unique_ids: bool = True):
+    from pathlib import Path
+
     from tagsmith.data.readers import numbered_lines, open_binary, split_lines
 
     ids: dict[str, str] = {}  # each record's id, and where it was first seen
     for name in files:
         if name == "-":
             yield from _stdin_documents(whole_file, stdin)
+            continue
+        if Path(name).is_dir():
+            yield from _folder_documents(name)
             continue
         fmt = None if whole_file else record_format(name)
         if fmt is not None:
@@ -441,6 +486,8 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
     On a line, a TAB and whatever follows it are ignored, so a labelled TSV corpus
     can be given as it is. A .csv or .jsonl file (optionally .gz) is read as a corpus:
     one document per record, its text column or key, named by its id when it has one.
+    A folder is read as the corpus reader reads one: one document per .txt file in it
+    (sorted by name), named by its path (FOLDER/NAME.txt).
     A calibrated bundle's scores are probabilities.
     """
     from tagsmith.pipeline.classifier import TextClassifier

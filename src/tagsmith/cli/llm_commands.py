@@ -619,7 +619,8 @@ def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, f
              background, background_sample, hubness_neighbors, lang):
     """Suggest labels of VOCAB for documents in FILES (one per line; '-' or none: stdin)
     without training data or an LLM. A .csv or .jsonl file (optionally .gz) is read as
-    a corpus: one document per record, named by its id when it has one.
+    a corpus: one document per record, named by its id when it has one; a folder, one
+    document per .txt file in it (sorted by name), named by its path.
 
     Scores are embedding similarities between documents and label names, alternative
     labels and descriptions (the packaged all-MiniLM-L6-v2; needs tagsmith[embed]).

@@ -718,9 +718,20 @@ def _csv_record(row: list[str], columns: dict[str, int], width: int, line: int,
 _DIRECTORY_SUFFIXES = (".txt", ".tsv", ".key")
 
 
-def _directory_records(path: Path, on_error) -> Iterator[Record]:
+def directory_files(path: str | Path, *, warn: bool = True) -> list[Path]:
+    """The documents of a document folder, as :func:`read_directory` reads them: its
+    ``*.txt`` files (exact suffix, not hidden), sorted by name. ``warn``: log one
+    warning for files ending in ``.txt``, ``.tsv`` or ``.key`` in another case, which
+    are not read (off for a caller that only checks the folder before reading it)."""
+    path = Path(path)
     files = sorted(p for p in path.iterdir()
                    if p.suffix == ".txt" and p.is_file() and not p.name.startswith("."))
+    if warn:
+        _warn_other_case(path)
+    return files
+
+
+def _warn_other_case(path: Path) -> None:
     # documents and their sidecars are found by exact suffix: 'a.TXT' (a Windows export)
     # or a sidecar 'a.Tsv' was left out without a word; one warning for the folder
     other_case = sorted(p.name for p in path.iterdir()
@@ -733,7 +744,10 @@ def _directory_records(path: Path, on_error) -> Iterator[Record]:
                        ".tsv or .key: rename %s", path, count, plural_s(count),
                        ", ".join(map(repr, other_case[:3])), ", ..." if count > 3 else "",
                        plural(count, "it", "them"))
-    for index, txt in enumerate(files, 1):
+
+
+def _directory_records(path: Path, on_error) -> Iterator[Record]:
+    for index, txt in enumerate(directory_files(path), 1):
         try:
             text = _read_utf8(txt)
             labels = _sidecar_labels(txt)
