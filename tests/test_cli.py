@@ -276,8 +276,8 @@ def test_a_record_id_given_twice_is_refused_naming_both_places(bundle, tmp_path)
     assert result.exit_code == 3 and f"{within}:2: the id 'x' repeats: it is the id of " \
         f"the document at {within}:1 too" in result.output
     result = run("suggest", bundle, first, first)
-    assert result.exit_code == 3 and f"{first}:1: the id 'a7' repeats: this document was " \
-        "read already (the file is given more than once)" in result.output
+    assert result.exit_code == 3 and f"{first}: is given more than once ({first} and " \
+        f"{first})" in result.output
     # shift reads the texts alone (before it finds this bundle uncalibrated): ids unused
     result = run("shift", bundle, within)
     assert "not calibrated" in result.output and "repeats" not in result.output
@@ -320,6 +320,54 @@ def test_suggest_and_shift_read_a_folder_one_document_per_txt_file(bundle, tmp_p
     assert result.exit_code == 3 and f"{docs}/b.txt:1: not valid UTF-8" in result.output
     for command in ("suggest", "zeroshot", "shift"):
         assert "per .txt file" in " ".join(run(command, "--help").output.split()), command
+
+
+def test_a_file_given_twice_or_an_id_made_twice_is_refused(bundle, tmp_path, monkeypatch):
+    """A plain text file given twice (suggest B a.txt a.txt) answered each line twice
+    under one file:line id, and a record id such as 'a.txt:2' could equal a line's id.
+    Now a file given twice (by any spelling, or as a document of a folder given too) is
+    refused naming both, before any output, and an id met twice names both places."""
+    monkeypatch.chdir(tmp_path)
+    Path("a.txt").write_text("so sad\nso happy\n")
+    for files in (("a.txt", "a.txt"), ("a.txt", "./a.txt")):
+        result = run("suggest", bundle, *files)
+        assert result.exit_code == 3, (files, result.output)
+        assert f"a.txt: is given more than once ({files[0]} and {files[1]}); each document " \
+            "is read once" in result.output, result.output
+        assert '"doc"' not in result.output  # refused before anything is answered
+    Path("docs").mkdir()
+    Path("docs/b.txt").write_text("so angry")
+    result = run("suggest", bundle, "docs", "docs/b.txt")
+    assert result.exit_code == 3 and "docs/b.txt: is given more than once (a document of " \
+        "the folder docs and docs/b.txt)" in result.output, result.output
+    result = run("shift", bundle, "a.txt", "a.txt")  # shift would count them twice
+    assert result.exit_code == 3 and "is given more than once" in result.output
+    # a record id equal to the id of a line, in either order
+    Path("c.csv").write_text("id,text\na.txt:2,I am so angry right now\n")
+    result = run("suggest", bundle, "a.txt", "c.csv")
+    assert result.exit_code == 3, result.output
+    assert "c.csv:2: the id 'a.txt:2' repeats: it is the id of the document at a.txt:2 " \
+        "too" in result.output
+    result = run("suggest", bundle, "c.csv", "a.txt")
+    assert result.exit_code == 3 and "a.txt:2: the id 'a.txt:2' repeats: it is the id of " \
+        "the document at c.csv:2 too" in result.output
+    # a record without an id is named file:line, which another record's id may be
+    Path("d.csv").write_text("text\nso sad\n")
+    Path("e.jsonl").write_text(json.dumps({"id": "d.csv:2", "text": "so happy"}) + "\n")
+    result = run("suggest", bundle, "d.csv", "e.jsonl")
+    assert result.exit_code == 3 and "e.jsonl:1: the id 'd.csv:2' repeats" in result.output
+    # a folder document's id, the file's path, as a record's id
+    Path("f.jsonl").write_text(json.dumps({"id": "docs/b.txt", "text": "so happy"}) + "\n")
+    result = run("suggest", bundle, "docs", "f.jsonl")
+    assert result.exit_code == 3 and "f.jsonl:1: the id 'docs/b.txt' repeats: it is the " \
+        "id of the document at docs/b.txt too" in result.output
+    # a file named stdin read by line, and stdin itself
+    Path("stdin").write_text("so sad\n")
+    result = run("suggest", bundle, "stdin", "-", input="so happy\n")
+    assert result.exit_code == 3 and "stdin:1: the id 'stdin:1' repeats" in result.output
+    # distinct inputs still read as before
+    read = _suggested(run("suggest", bundle, "a.txt", "docs", "d.csv", "--k", "1"))
+    assert [doc for doc, _ in read] == ["a.txt:1", "a.txt:2", "docs/b.txt", "d.csv:2"]
 
 
 def test_a_malformed_corpus_record_is_refused_naming_file_and_line(bundle, tmp_path):

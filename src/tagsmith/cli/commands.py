@@ -219,10 +219,33 @@ def check_document_files(files: tuple[str, ...], whole_file: bool = False) -> No
     """Check every file named in ``files`` (not ``-``) as :func:`_read_documents` does,
     before a command loads its bundle or encoder: a typo in a name failed only after
     the load (zeroshot's encoder: seconds). With ``whole_file``, a CSV or JSON Lines
-    corpus among them is refused: its records are its documents."""
+    corpus among them is refused: its records are its documents.
+
+    A file given twice (by any spelling or link), or given and also a ``.txt`` document
+    of a folder given, is refused naming both: its documents were answered twice, the
+    lines of a plain text file under the same ``file:line`` ids."""
+    import os
+
+    seen: dict[tuple[int, int], str] = {}  # (device, inode) -> how it was given
+
+    def claim(path: str, given: str) -> None:
+        status = os.stat(path)
+        key = (status.st_dev, status.st_ino)
+        first = seen.get(key)
+        if first is not None:  # given before (the same spelling too)
+            raise DataError(f"is given more than once ({first} and {given}); each document "
+                            "is read once, so give each file or folder once", path=path)
+        seen[key] = given
+
     for name in files:
         if name != "-":
             _check_input_file(name)
+            claim(name, name)
+            if os.path.isdir(name):
+                from tagsmith.data.readers import directory_files
+
+                for member in directory_files(name, warn=False):
+                    claim(str(member), f"a document of the folder {name}")
             fmt = record_format(name) if whole_file else None
             if fmt is not None:
                 raise click.UsageError(
@@ -334,28 +357,65 @@ def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = N
                unique_ids: bool = True):
     from pathlib import Path
 
-    from tagsmith.data.readers import numbered_lines, open_binary, split_lines
-
     ids: dict[str, str] = {}  # each record's id, and where it was first seen
+    # the ids made up here (file:line, stdin:N, a file's or a folder document's path)
+    # differ from each other once no file is given twice (check_document_files), so
+    # they are kept, to be told from a record's id, only where a record id may meet one
+    # (a CSV or JSON Lines corpus among the files, or a file named 'stdin' with '-'):
+    # a long text file alone keeps no id per line
+    made: dict[str, str] | None = None
+    if unique_ids and (any(name != "-" and not Path(name).is_dir() and not whole_file
+                           and record_format(name) for name in files)
+                       or ("-" in files and "stdin" in files)):
+        made = ids
     for name in files:
         if name == "-":
-            yield from _stdin_documents(whole_file, stdin)
-            continue
-        if Path(name).is_dir():
-            yield from _folder_documents(name)
-            continue
-        fmt = None if whole_file else record_format(name)
-        if fmt is not None:
+            documents = _stdin_documents(whole_file, stdin)
+        elif Path(name).is_dir():
+            documents = _folder_documents(name)
+        elif (fmt := None if whole_file else record_format(name)) is not None:
             yield from _record_documents(name, fmt, ids if unique_ids else None)
             continue
-        with open_binary(name) as handle:
-            if whole_file:
-                yield name, _decode_all(_read_all(handle, name), name)
-                continue
-            # lines end as in corpus files: LF, CR LF, or CR in a file with no LF
-            for number, line in _decoded(numbered_lines(split_lines(handle), name), name):
-                if line.strip():
-                    yield f"{name}:{number}", _text_column(line, name, number)
+        else:
+            documents = _file_documents(name, whole_file)
+        for doc_id, text in documents:
+            if made is not None:
+                _claim_id(made, doc_id, doc_id)
+            yield doc_id, text
+
+
+def _file_documents(name: str, whole_file: bool):
+    """(doc_id, text) of the plain text file ``name``: the whole file, or each non-blank
+    line, named ``file:line``."""
+    from tagsmith.data.readers import numbered_lines, open_binary, split_lines
+
+    with open_binary(name) as handle:
+        if whole_file:
+            yield name, _decode_all(_read_all(handle, name), name)
+            return
+        # lines end as in corpus files: LF, CR LF, or CR in a file with no LF
+        for number, line in _decoded(numbered_lines(split_lines(handle), name), name):
+            if line.strip():
+                yield f"{name}:{number}", _text_column(line, name, number)
+
+
+def _claim_id(ids: dict[str, str], doc_id: str, here: str) -> None:
+    """Note that the document at ``here`` (``file:line``) has the id ``doc_id``; one
+    noted before, at another place or at this one again, fails naming both: two outputs
+    under one id could not be told apart (making it unique would name a document by an
+    id it lacks)."""
+    first = ids.get(doc_id)
+    if first is None:
+        ids[doc_id] = here
+        return
+    name, _, line = here.rpartition(":")
+    where = ("this document was read already (the file is given more than once)"
+             if first == here else f"it is the id of the document at {printable(first)} too")
+    message = (f"the id {printable(doc_id)!r} repeats: {where}; each document needs an "
+               "id of its own (their outputs would share it)")
+    if name and line.isdigit():
+        raise DataError(message, path=name, line=int(line))
+    raise DataError(message, path=here)
 
 
 def _record_documents(name: str, fmt: str, ids: dict[str, str] | None = None):
@@ -373,19 +433,11 @@ def _record_documents(name: str, fmt: str, ids: dict[str, str] | None = None):
     for record in read_records(name, fmt):
         if not record.text.strip():
             continue
-        if record.doc_id and ids is not None:
-            here = f"{name}:{record.line}"
-            first = ids.get(record.doc_id)
-            if first is None:
-                ids[record.doc_id] = here
-            else:
-                where = ("this document was read already (the file is given more than "
-                         "once)" if first == here else
-                         f"it is the id of the document at {printable(first)} too")
-                raise DataError(f"the id {printable(record.doc_id)!r} repeats: {where}; each "
-                                "document needs an id of its own (their outputs would share "
-                                "it)", path=name, line=record.line)
-        yield record.doc_id or f"{name}:{record.line}", record.text
+        here = f"{name}:{record.line}"
+        doc_id = record.doc_id or here
+        if ids is not None:  # a record without an id is named file:line, as a line is
+            _claim_id(ids, doc_id, here)
+        yield doc_id, record.text
 
 
 def _stdin_documents(whole_file: bool, data: bytes | None = None):
