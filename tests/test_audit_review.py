@@ -1134,3 +1134,54 @@ def test_a_review_without_a_header_says_so(tmp_path, corpus, content, says):
         apply_review(corpus, review, tmp_path / "fixed.tsv", SPACE)
     assert str(error.value).startswith(f"{review}:1: {says} (the audit's review.csv starts "
                                        "with rank,decision,kind,...)")
+
+
+def test_a_repeated_document_id_is_refused_by_the_audit_and_apply_review(tmp_path):
+    """Two records of one id were read by the audit and by apply-review: the review's
+    doc_id, which apply-review checks against the document, could not tell them apart.
+    With the first of a run of empty texts deleted, the correction of the second went
+    to the third, of the same id, without a word. Now both refuse the corpus, naming
+    the id and both lines; training only warns (ids are not used there)."""
+    from tagsmith.pipeline.audit import read_audit_corpus
+
+    docs = [{"id": doc_id, "text": "", "labels": ["http://x/rain"]}
+            for doc_id in ("a", "b", "b")]
+    corpus = _jsonl_corpus(tmp_path, *docs)
+    message = "c.jsonl:3: the id 'b' is the id of the document at line 2 too"
+    with pytest.raises(DataError, match=message):
+        read_audit_corpus(corpus, SPACE)
+    row = {**_row(1, "wrong", "http://x/rain", ""), "doc_id": "b"}
+    review = _review(tmp_path, [row])
+    with pytest.raises(DataError, match=message):
+        apply_review(corpus, review, tmp_path / "fixed.jsonl", SPACE)
+    assert not (tmp_path / "fixed.jsonl").exists()
+    _jsonl_corpus(tmp_path, *docs[1:])  # the first deleted since the audit
+    with pytest.raises(DataError, match="c.jsonl:2: the id 'b' is the id of the document "
+                                        "at line 1 too"):
+        apply_review(corpus, review, tmp_path / "wrong.jsonl", SPACE)
+    assert not (tmp_path / "wrong.jsonl").exists()
+    # records without an id (a TSV corpus) are not checked
+    assert len(read_audit_corpus(_jsonl_corpus(tmp_path, *[
+        {"text": "", "labels": []}] * 2), SPACE).texts) == 2
+
+
+@pytest.mark.parametrize(("ids", "warning"), [
+    (("a", "b", "a"), "1 document repeats the id of an earlier document (first 'a')"),
+    (("a", "b", "b", "a", "c"), "2 documents repeat the id of an earlier document "
+                                "(first 'b')")])
+def test_training_reads_a_repeated_id_with_one_warning(tmp_path, caplog, ids, warning):
+    from tagsmith.pipeline.io import read_labelled
+
+    corpus = _jsonl_corpus(tmp_path, *[{"id": doc_id, "text": f"rain {n}",
+                                        "labels": ["http://x/rain"]}
+                                       for n, doc_id in enumerate(ids)])
+    data = read_labelled(corpus, SPACE)
+    assert len(data) == len(ids)
+    warnings = [r.getMessage() for r in caplog.records if "repeat" in r.getMessage()]
+    assert warnings == [f"{corpus}: {warning}; ids are not used here, but an audit or "
+                        "apply-review of this corpus refuses them: give each document an "
+                        "id of its own"]
+    caplog.clear()
+    read_labelled(_jsonl_corpus(tmp_path, {"id": "a", "text": "rain", "labels": []},
+                                {"text": "sun", "labels": []}, {"text": "snow"}), SPACE)
+    assert "repeat" not in caplog.text

@@ -29,6 +29,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -49,7 +50,15 @@ from tagsmith.data.textio import (
     open_text,
     same_file,
 )
-from tagsmith.exceptions import AmbiguousLabelError, InvalidParameterError, ReviewFormatError
+from tagsmith.exceptions import (
+    AmbiguousLabelError,
+    DataError,
+    InvalidParameterError,
+    ReviewFormatError,
+)
+
+if TYPE_CHECKING:
+    from tagsmith.data.readers import Record
 
 logger = logging.getLogger("tagsmith")
 
@@ -540,6 +549,25 @@ def _check_verdict(verdicts: dict, pair: tuple[int, int], accept: bool, row: dic
             path=path, line=line)
 
 
+def check_unique_id(id_lines: dict[str, int], record: Record, path: str | Path) -> None:
+    """Refuse a record whose id an earlier record of the corpus has (``id_lines``: each
+    id met and its line, updated), naming the id and both lines: the review names a
+    document by its number, line and id, and apply-review checks the id against the
+    document's, which cannot tell two documents of one id apart. A record without an id
+    (a TSV corpus, a blank id cell) is not checked."""
+    doc_id = record.doc_id
+    if not doc_id:
+        return
+    first = id_lines.get(doc_id)
+    if first is None:
+        id_lines[doc_id] = record.line
+    else:
+        raise DataError(f"the id {doc_id!r} is the id of the document at line {first} too; "
+                        "the audit's review names documents by id, and apply-review checks "
+                        "it: give each document an id of its own (or drop the id column)",
+                        path=path, line=record.line)
+
+
 def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                  space: LabelSpace, *, on_error: str = "fail", format: str | None = None,
                  overwrite: bool = False, keep: Sequence[str | Path] = (),
@@ -586,7 +614,10 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
 
     def changed_records():
         style: list[str] = []  # the key style of the last labelled record, for new keys
+        id_lines: dict[str, int] = {}
         for number, record in enumerate(source.records(report)):
+            # raised inside the atomic writer: no output file appears
+            check_unique_id(id_lines, record, corpus)
             stats["n_docs"] += 1
             if record.labels:
                 style = list(record.labels)

@@ -727,6 +727,7 @@ def check_audit_corpus(data: AuditCorpus, *, corpus: str | Path,
 def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels, *,
                       on_error: str = "fail") -> AuditCorpus:
     """Read a corpus keeping line numbers; unknown labels are counted, not fatal."""
+    from tagsmith.audit.review import check_unique_id
     from tagsmith.data.corpus import ReadReport, labels_matrix
     from tagsmith.data.document import Document
     from tagsmith.data.readers import read_records
@@ -735,7 +736,9 @@ def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels
     report = ReadReport(source=str(path))
     policy = report.skip_line if on_error == "skip" else "fail"
     texts, lines, doc_ids, docs = [], [], [], []
+    id_lines: dict[str, int] = {}  # each document id and the line it is first given on
     for record in read_records(path, on_error=policy):
+        check_unique_id(id_lines, record, path)
         ids = []
         # a key written twice on one line is one label of the document, as a known one
         # (its id is kept once): counted twice, "labels missing from the vocabulary"

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
 
+import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._plural import plural, plural_s
 from tagsmith.data.corpus import DerivingLabels
+from tagsmith.data.document import Document
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import AmbiguousLabelError, DataError, UnknownLabelError
 
@@ -84,12 +86,16 @@ def read_labelled(path: str | Path, label_space: LabelSpace | DerivingLabels, *,
     from tagsmith.data.corpus import Corpus, collect
 
     corpus = Corpus(path, label_space, on_error=on_error, unknown_labels=unknown_labels)
+    repeated = _RepeatedIds()
+    n_labels = (int(np.iinfo(np.int32).max) if isinstance(label_space, DerivingLabels)
+                else len(label_space))  # a derived space grows while reading, as collect's
     try:
-        texts, Y = collect(corpus)
+        texts, Y = collect(repeated.watch(corpus), n_labels)
     except UnknownLabelError as exc:
         if vocabulary is None or isinstance(exc, AmbiguousLabelError):
             raise
         raise exc.in_vocabulary(vocabulary) from None
+    repeated.warn(path)
     if not texts:
         skipped = getattr(corpus.report, "n_skipped_lines", 0)
         raise DataError("no documents in the corpus" + (
@@ -102,6 +108,35 @@ def read_labelled(path: str | Path, label_space: LabelSpace | DerivingLabels, *,
                         "a corpus (give it as --vocab; a corpus line is TEXT, a tab, then "
                         "its labels)", path=path)
     return LabelledData(texts, Y, corpus.report)
+
+
+class _RepeatedIds:
+    """Counts the documents whose id an earlier document of the corpus has. Training,
+    evaluation and calibration never use an id, so a repeated one changes nothing
+    there: one warning per corpus, as the audit and apply-review refuse it."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self.count = 0
+        self.first: str | None = None
+
+    def watch(self, docs: Iterable[Document]) -> Iterator[Document]:
+        for doc in docs:
+            if doc.doc_id:
+                if doc.doc_id in self.seen:
+                    self.count += 1
+                    self.first = self.first or doc.doc_id
+                else:
+                    self.seen.add(doc.doc_id)
+            yield doc
+
+    def warn(self, path: str | Path) -> None:
+        if self.count:
+            logger.warning("%s: %s repeat%s the id of an earlier document (first %r); ids "
+                           "are not used here, but an audit or apply-review of this corpus "
+                           "refuses them: give each document an id of its own", path,
+                           plural(self.count, "1 document", f"{self.count:,} documents"),
+                           "s" if self.count == 1 else "", self.first)
 
 
 def read_labelled_corpora(paths: list[str | Path], vocab: str | Path | None, *,
