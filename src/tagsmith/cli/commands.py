@@ -196,16 +196,17 @@ def _text_column(line: str, name: str, number: int) -> str:
 def _read_documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = None,
                     *, unique_ids: bool = True):
     """(doc_id, text) pairs: one document per non-empty line, or per file (per stdin);
-    of a CSV or JSON Lines corpus (:func:`record_format`), one per record with a text.
-    Lines end as the corpus readers end them (:func:`~tagsmith.data.readers.split_lines`).
+    of a CSV or JSON Lines corpus (:func:`record_format`), one per record with a text;
+    of a folder, one per ``.txt`` file (:func:`_folder_documents`). Lines end as the
+    corpus readers end them (:func:`~tagsmith.data.readers.split_lines`).
 
     ``-`` among ``files`` reads stdin in its place; no files at all read stdin. Every
     file is checked first (it exists, is a file and can be read), so a typo in a later
     name fails before anything is printed. Bytes that are not UTF-8 and damaged ``.gz``
     streams fail naming ``file:line`` (exit 3), as the corpus readers do. ``stdin``:
     its bytes, read already (two options reading it: it can be read only once).
-    ``unique_ids``: a record ``id`` given twice fails (:func:`_record_documents`); off
-    for a caller that reads the texts alone.
+    ``unique_ids``: a document id met twice fails (:func:`_claim_id`); off for a
+    caller that reads the texts alone.
     """
     files = files or ("-",)
     if files.count("-") > 1:  # the second read nothing: no document, no word
