@@ -583,3 +583,21 @@ def test_training_on_a_lone_surrogate_is_refused_naming_the_document():
     options = TrainOptions(dev_fraction=0.0, featurizer_params=FAST_FEATURES)
     with pytest.raises(InvalidParameterError, match=r"'texts\[3\]'.*lone surrogate"):
         train_classifier(texts, Y, space, options=options)
+
+
+def test_reprs_of_the_classifier_and_of_read_corpora_are_short_and_say_what_they_hold(
+        trained, goemotions_small):
+    from tagsmith.pipeline.audit import read_audit_corpus
+
+    clf, test = trained
+    # the classifier's repr was its address; a corpus's printed every text
+    assert repr(clf) == (f"TextClassifier(model={type(clf.model).__name__}, "
+                         f"featurizer={type(clf.featurizer).__name__}, n_labels=28, "
+                         f"n_train_docs={clf.n_train_docs}, calibrated=False, "
+                         "label_shift=False)")
+    assert repr(test) == (f"LabelledData(n_docs=600, n_labels=28, n_assignments={test.Y.nnz}, "
+                          f"source={str(goemotions_small['test'])!r})")
+    audit = read_audit_corpus(goemotions_small["test"], clf.label_space)
+    assert repr(audit) == (f"AuditCorpus(n_docs=600, n_labels=28, n_assignments={audit.Y.nnz}, "
+                           "n_unknown_labels=0, n_skipped_lines=0, on_error='fail')")
+    assert test.texts[0] not in repr(test) and test.texts[0] not in repr(audit)

@@ -681,6 +681,13 @@ class AuditCorpus:
     skipped_lines: list[tuple[int | None, str]] = field(default_factory=list)
     on_error: str = "fail"
 
+    def __repr__(self) -> str:
+        # the dataclass repr printed every text, line and id (megabytes for a real corpus)
+        return (f"AuditCorpus(n_docs={len(self.texts)}, n_labels={self.Y.shape[1]}, "
+                f"n_assignments={self.Y.nnz}, "
+                f"n_unknown_labels={sum(self.unknown_labels.values())}, "
+                f"n_skipped_lines={self.n_skipped_lines}, on_error={self.on_error!r})")
+
 
 #: skipped lines listed in the report (all are counted)
 MAX_SKIPPED_SHOWN = 20

@@ -148,6 +148,14 @@ class TextClassifier:
     def is_calibrated(self) -> bool:
         return self.calibrator is not None
 
+    def __repr__(self) -> str:
+        # what a user checks at a prompt: which model over which labels, calibrated or not
+        # (the object's default repr was its address only)
+        return (f"TextClassifier(model={type(self.model).__name__}, "
+                f"featurizer={type(self.featurizer).__name__}, n_labels={self.n_labels}, "
+                f"n_train_docs={self.n_train_docs}, calibrated={self.is_calibrated}, "
+                f"label_shift={self.label_shift is not None})")
+
     # -- prediction ----------------------------------------------------------------------
     def predict_topk(self, texts: Iterable[str], k: int = 10, *, calibrated: bool = True,
                      adjust_shift: bool = True) -> TopK:

@@ -45,6 +45,12 @@ class LabelledData:
     def __len__(self) -> int:
         return len(self.texts)
 
+    def __repr__(self) -> str:
+        # the dataclass repr printed every text (megabytes for a real corpus)
+        return (f"LabelledData(n_docs={len(self.texts)}, n_labels={self.Y.shape[1]}, "
+                f"n_assignments={self.Y.nnz}, "
+                f"source={getattr(self.report, 'source', None)!r})")
+
     def require_labels(self, path: str | Path,
                        vocabulary: str | None = "the vocabulary") -> LabelledData:
         """Refuse, naming ``path``, a corpus in which no document keeps a known label
