@@ -256,3 +256,35 @@ def test_shares_in_0_1_are_checked_by_one_helper_with_one_message():
     options = TrainOptions(dev_fraction=np.float32(0.25))
     options.validate()
     assert type(options.dev_fraction) is float and options.dev_fraction == 0.25
+
+
+def test_options_that_are_not_the_options_class_are_refused_naming_options():
+    """A dict of settings failed with "'dict' object has no attribute 'validate'" (and
+    an empty one was silently taken for the defaults)."""
+    import numpy as np
+
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.labeling.labeler import label_documents
+    from tagsmith.labeling.taxonomy import generate_taxonomy
+    from tagsmith.pipeline.audit import audit_corpus
+    from tagsmith.pipeline.confidence import fit_confidence
+    from tagsmith.pipeline.distill import active_distill, distill_classifier
+    from tagsmith.pipeline.train import train_classifier
+
+    space = LabelSpace.from_uris(["u:a", "u:b"])
+    texts, Y = ["good day", "bad day"], np.array([[1, 0], [0, 1]])
+    calls = {
+        "TrainOptions": lambda o: train_classifier(texts, Y, space, options=o),
+        "ConfidenceOptions": lambda o: fit_confidence(None, options=o),
+        "AuditOptions": lambda o: audit_corpus(texts, Y, space, options=o),
+        "LabelingOptions": lambda o: label_documents(texts, space, None, options=o),
+        "TaxonomyOptions": lambda o: generate_taxonomy(texts, None, options=o),
+        "ActiveOptions": lambda o: active_distill(texts, space, None, options=o),
+    }
+    for cls, call in calls.items():
+        for value in ({}, {"model": "linear"}):
+            with pytest.raises(InvalidParameterError,
+                               match=rf"parameter 'options' must be a {cls} .* got 'dict'"):
+                call(value)
+    with pytest.raises(InvalidParameterError, match="must be a TrainOptions"):
+        distill_classifier(texts, Y, space, options={})

@@ -9,9 +9,11 @@ import math
 import numbers
 import sys
 from collections.abc import Iterable, Mapping
-from typing import Literal, TypeGuard, overload
+from typing import Literal, TypeGuard, TypeVar, overload
 
 from tagsmith.exceptions import InvalidParameterError
+
+_T = TypeVar("_T")
 
 
 def keyword_params(cls: type) -> list[str]:
@@ -222,6 +224,30 @@ def check_bool(name: str, value: object) -> bool:
     if not (isinstance(value, bool) or numpy is not None and isinstance(value, numpy.bool_)):
         raise InvalidParameterError(name, "true or false", value)
     return bool(value)
+
+
+def check_options(name: str, value: object, cls: type[_T]) -> _T:
+    """``value`` when it is a ``cls``, a default ``cls()`` for ``None``; otherwise raise
+    :class:`InvalidParameterError` naming ``name`` (a dict of settings failed later with
+    ``'dict' object has no attribute 'validate'``, and an empty one was silently taken
+    for the defaults).
+
+    >>> class DemoOptions:
+    ...     pass
+    >>> type(check_options("options", None, DemoOptions)).__name__
+    'DemoOptions'
+    >>> try:
+    ...     check_options("options", {"k": 3}, DemoOptions)
+    ... except InvalidParameterError as exc:
+    ...     print(exc)
+    parameter 'options' must be a DemoOptions (DemoOptions(k=...)) or None, got 'dict'
+    """
+    if value is None:
+        return cls()
+    if not isinstance(value, cls):
+        raise InvalidParameterError(name, f"a {cls.__name__} ({cls.__name__}(k=...)) or None",
+                                    type(value).__name__)
+    return value
 
 
 # -- choices -------------------------------------------------------------------------------

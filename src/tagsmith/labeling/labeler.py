@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_bool, check_int
+from tagsmith._params import check_bool, check_int, check_options
 from tagsmith._plural import plural, plural_s
 from tagsmith.data.labelspace import LabelSpace, in_language
 from tagsmith.exceptions import (
@@ -225,7 +225,7 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     >>> result.Y.toarray().astype(float).round(2).tolist(), result.report.n_unknown_labels
     ([[0.0, 0.9]], 0)
     """
-    options = options or LabelingOptions()
+    options = check_options("options", options, LabelingOptions)
     options.validate()
     texts = list(texts)
     offered = offered_labels(len(texts), label_space, shortlist, options)

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tagsmith._params import check_bool, check_int
+from tagsmith._params import check_bool, check_int, check_options
 from tagsmith._plural import plural_s
 from tagsmith.data.csvlimits import FORMULA_START
 from tagsmith.data.labelspace import Label, LabelSpace
@@ -282,7 +282,7 @@ def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOpti
     and counted in ``n_blank_docs``: a summary of nothing, or nothing in a minibatch,
     took a place in the sample and was paid for.
     """
-    options = options or TaxonomyOptions()
+    options = check_options("options", options, TaxonomyOptions)
     options.validate()
     if not texts:
         raise InvalidParameterError("texts", "at least one document", "none")

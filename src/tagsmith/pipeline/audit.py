@@ -36,7 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith import __version__
-from tagsmith._params import check_bool, check_choice, check_int, check_number
+from tagsmith._params import check_bool, check_choice, check_int, check_number, check_options
 from tagsmith._plural import plural_s
 from tagsmith.audit import CALIBRATION_FOLDS, COOCCURRENCE_WEIGHT
 from tagsmith.audit.detect import (
@@ -474,9 +474,7 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
     from tagsmith.features.tfidf import _as_list
     from tagsmith.metrics.sets import check_label_values
 
-    if options is not None and not isinstance(options, AuditOptions):
-        raise InvalidParameterError("options", "an AuditOptions or None", type(options).__name__)
-    options = options or AuditOptions()
+    options = check_options("options", options, AuditOptions)
     options.validate()
     if not isinstance(label_space, LabelSpace):
         raise InvalidParameterError("label_space", "a tagsmith LabelSpace",

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_bool, check_choice, check_int, check_number
+from tagsmith._params import check_bool, check_choice, check_int, check_number, check_options
 from tagsmith._plural import plural_s
 from tagsmith.calibration.reliability import reliability_report
 from tagsmith.calibration.scaling import METHODS, Calibrator, fit_calibrator
@@ -266,7 +266,7 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
     >>> report["n_calibrator_docs"], report["n_conformal_docs"], conformal.methods()
     (200, 200, ['recall', 'mondrian', 'lpicp'])
     """
-    options = options or ConfidenceOptions()
+    options = check_options("options", options, ConfidenceOptions)
     options.validate()
     started = time.perf_counter()
     (fit_Y, fit_topk), conformal_part, how = _split(heldout, options, crossfit, crossfit_Y)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_choice, check_fraction, check_int, check_number
+from tagsmith._params import check_choice, check_fraction, check_int, check_number, check_options
 from tagsmith._plural import none_of, plural, plural_s
 from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
 from tagsmith.data.labelspace import LabelSpace
@@ -65,7 +65,7 @@ def distill_classifier(texts: Sequence[str], Y_soft, label_space: LabelSpace, *,
     """
     from tagsmith.pipeline.train import check_overlap, text_hashes
 
-    options = options or TrainOptions()
+    options = check_options("options", options, TrainOptions)
     texts = list(texts)
     Y_soft = _check_soft(Y_soft, len(texts), len(label_space))
     human = _check_human(human_texts, human_Y, len(label_space))
@@ -286,7 +286,7 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     """
     from tagsmith.labeling.selection import select_batch, teacher_error_risk, uncertainty_gains
 
-    options = options or ActiveOptions()
+    options = check_options("options", options, ActiveOptions)
     n_pool = len(pool_texts)
     options.validate(n_pool, len(label_space))
     _check_pool_features(X_pool, featurizer, n_pool)

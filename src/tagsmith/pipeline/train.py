@@ -24,7 +24,13 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_fraction, check_int, check_number, check_param_names
+from tagsmith._params import (
+    check_fraction,
+    check_int,
+    check_number,
+    check_options,
+    check_param_names,
+)
 from tagsmith._plural import plural, plural_s
 from tagsmith.calibration.thresholds import FROM_GLOBAL, Thresholds, tune_thresholds
 from tagsmith.data.labelspace import LabelSpace
@@ -346,7 +352,7 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
     >>> clf.predict_topk(["great"], k=1).indices.tolist()
     [[0]]
     """
-    options = options or TrainOptions()
+    options = check_options("options", options, TrainOptions)
     options.validate()
     # a bare str would be one document per character; None among the texts would fail
     # deep in the fingerprint: every document must be a str
