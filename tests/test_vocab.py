@@ -1203,3 +1203,25 @@ def test_skos_relative_concept_iris_without_a_base_are_refused_naming_file_line_
                      encoding="utf-8")
     assert load_vocabulary(based).uris == ["http://x/a"]
     assert not any(uri.startswith("file:") for uri in load_vocabulary(based).uris)
+
+
+def test_an_unknown_uri_or_a_label_id_outside_the_space_is_refused_naming_it():
+    import numpy as np
+
+    from tagsmith.exceptions import InvalidParameterError
+
+    space = LabelSpace.from_uris(["u:a", "u:b"], names={"u:a": "apple", "u:b": "pear"})
+    # a bare KeyError('u:x') named no parameter; a KeyError still, for callers catching one
+    for uri in ("u:x", None):
+        with pytest.raises(KeyError, match=r"^parameter 'uri' must be a URI in the label "
+                                           rf"space \(2 labels\), got {uri!r}$"):
+            space.id_of(uri)
+    # name_of(-1) named the last label, uri_of(2) said "list index out of range"
+    for label_id in (-1, 2, 1.5, "0"):
+        for call in (space.uri_of, space.name_of, space.name_and_language):
+            with pytest.raises(IndexError, match=r"'label_id' must be an integer in "
+                                                 rf"\[0, 2\), got {label_id!r}") as caught:
+                call(label_id)
+            assert isinstance(caught.value, InvalidParameterError)
+    assert space.uri_of(np.int32(1)) == "u:b" and space.name_of(np.int64(0)) == "apple"
+    assert space.id_of("<u:b>") == 1

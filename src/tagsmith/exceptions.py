@@ -36,6 +36,26 @@ class InvalidParameterError(TagsmithError, ValueError):
         super().__init__(f"parameter {name!r} must be {expected}, got {got!r}")
 
 
+class LabelNotFoundError(InvalidParameterError, KeyError):
+    """A URI that is not in the label space (:meth:`LabelSpace.id_of`). A ``KeyError``
+    as before, but with a message (a bare ``KeyError`` shows only its key's repr).
+
+    >>> str(LabelNotFoundError("uri", "a URI in the label space (28 labels)", "u:x"))
+    "parameter 'uri' must be a URI in the label space (28 labels), got 'u:x'"
+    """
+
+    __str__ = BaseException.__str__  # KeyError's would quote the whole message
+
+
+class LabelIdError(InvalidParameterError, IndexError):
+    """A label id outside the label space (negative, too large or not an integer); an
+    ``IndexError`` as before, naming the parameter and the range of ids.
+
+    >>> str(LabelIdError("label_id", "an integer in [0, 28)", 30))
+    "parameter 'label_id' must be an integer in [0, 28), got 30"
+    """
+
+
 class DataError(TagsmithError):
     """Input data (a corpus, a vocabulary) could not be read as promised.
 

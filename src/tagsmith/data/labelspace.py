@@ -21,7 +21,14 @@ from typing import TypeVar
 
 import numpy as np
 
-from tagsmith.exceptions import AmbiguousLabelError, InvalidParameterError, VocabularyError
+from tagsmith._plural import plural_s
+from tagsmith.exceptions import (
+    AmbiguousLabelError,
+    InvalidParameterError,
+    LabelIdError,
+    LabelNotFoundError,
+    VocabularyError,
+)
 
 T = TypeVar("T")
 
@@ -264,11 +271,28 @@ class LabelSpace(Sequence[Label]):
 
     # -- lookups ---------------------------------------------------------------------------
     def id_of(self, uri: str) -> int:
-        """The id of a URI (angle brackets allowed); ``KeyError`` if unknown."""
-        return self._by_uri[strip_brackets(uri)]
+        """The id of a URI (angle brackets allowed); :class:`LabelNotFoundError` (a
+        ``KeyError``) naming it if it is not in the space."""
+        found = self._by_uri.get(strip_brackets(uri)) if isinstance(uri, str) else None
+        if found is None:
+            raise LabelNotFoundError("uri", f"a URI in the label space ({len(self)} "
+                                            f"label{plural_s(len(self))})", uri)
+        return found
 
     def uri_of(self, label_id: int) -> str:
-        return self._labels[label_id].uri
+        """The URI of the label with id ``label_id``; :class:`LabelIdError` (an
+        ``IndexError``) for an id outside ``[0, n_labels)``."""
+        return self._label(label_id).uri
+
+    def _label(self, label_id: int) -> Label:
+        # a negative id was taken from the end (name_of(-1) named the last label) and a
+        # too large one failed with a bare "list index out of range"
+        try:
+            if label_id >= 0:
+                return self._labels[label_id]
+        except (IndexError, TypeError):
+            pass
+        raise LabelIdError("label_id", f"an integer in [0, {len(self)})", label_id)
 
     def lookup(self, key: str, *, by_name: bool = True) -> int | None:
         """Resolve a corpus label key to an id, or ``None`` when unknown.
@@ -344,7 +368,7 @@ class LabelSpace(Sequence[Label]):
         >>> space.name_and_language(1, "en")
         ('u:b', None)
         """
-        label = self._labels[label_id]
+        label = self._label(label_id)
         names = label.pref_labels
         tag = language_in(names, lang)
         if tag is None:
