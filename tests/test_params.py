@@ -288,3 +288,13 @@ def test_options_that_are_not_the_options_class_are_refused_naming_options():
                 call(value)
     with pytest.raises(InvalidParameterError, match="must be a TrainOptions"):
         distill_classifier(texts, Y, space, options={})
+
+
+def test_train_classifier_refuses_a_label_space_that_is_not_a_labelspace():
+    """A list of URIs or a dict was taken by its length: 'Y must be shape (2, 1)'."""
+    from tagsmith.pipeline.train import train_classifier
+
+    for space in (["u:a", "u:b"], {"u:a": 0, "u:b": 1}):
+        with pytest.raises(InvalidParameterError, match=r"parameter 'label_space' must be a "
+                                                        r"LabelSpace .*, got '(list|dict)'"):
+            train_classifier(["good day", "bad day"], np.array([[1, 0], [0, 1]]), space)

@@ -354,6 +354,9 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
     """
     options = check_options("options", options, TrainOptions)
     options.validate()
+    if not isinstance(label_space, LabelSpace):  # a dict or list of URIs was taken by len()
+        raise InvalidParameterError("label_space", "a LabelSpace (load_vocabulary, "
+                                    "LabelSpace.from_uris)", type(label_space).__name__)
     # a bare str would be one document per character; None among the texts would fail
     # deep in the fingerprint: every document must be a str
     texts = _as_list(texts)
