@@ -816,3 +816,20 @@ def test_a_conformal_fraction_leaving_a_part_a_handful_is_refused_and_a_lopsided
     caplog.clear()
     fit_confidence(heldout, options=ConfidenceOptions(conformal_fraction=0.9))  # 100 and 900
     assert "unevenly" not in caplog.text
+
+
+def test_the_readme_confidence_functions_have_type_hints_on_every_parameter():
+    """README's Python API calls them; ``classifier`` and ``texts`` had no hints, so
+    mypy took anything for them (and estimate_shift said nothing of what it returns)."""
+    import inspect
+
+    from tagsmith.pipeline import confidence
+
+    for name in ("calibrate_classifier", "heldout_from_corpus", "evaluate_confidence",
+                 "estimate_shift"):
+        signature = inspect.signature(getattr(confidence, name))
+        assert signature.return_annotation is not inspect.Signature.empty, name
+        for parameter in ("classifier", "texts"):
+            if parameter in signature.parameters:
+                assert signature.parameters[parameter].annotation is not \
+                    inspect.Parameter.empty, (name, parameter)
