@@ -18,3 +18,13 @@ def test_import_and_help_load_no_heavy_modules():
     loaded = out.stdout.rsplit("LOADED:", 1)[1].strip()
     assert "Usage" in out.stdout
     assert loaded == "", f"heavy modules imported by `tagsmith --help`: {loaded}"
+
+
+def test_the_lazy_exports_are_listed_by_dir_and_import():
+    """dir(tagsmith) (and so tab completion) did not show TextClassifier and the other
+    lazily imported names of __all__."""
+    import tagsmith
+
+    assert set(tagsmith.__all__) <= set(dir(tagsmith))
+    for name in tagsmith.__all__:
+        assert getattr(tagsmith, name) is not None

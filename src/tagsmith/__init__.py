@@ -30,3 +30,8 @@ def __getattr__(name: str):
 
         return TopK
     raise AttributeError(f"module 'tagsmith' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # the lazy exports too, so dir() and tab completion show what can be imported
+    return sorted(set(globals()) | set(__all__))
