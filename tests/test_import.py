@@ -28,3 +28,19 @@ def test_the_lazy_exports_are_listed_by_dir_and_import():
     assert set(tagsmith.__all__) <= set(dir(tagsmith))
     for name in tagsmith.__all__:
         assert getattr(tagsmith, name) is not None
+
+
+def test_the_public_methods_of_the_exported_types_have_docstrings():
+    """TopK.concatenate, LabelSpace.to_dict, TextClassifier.is_calibrated and others
+    had none: help() on the core types showed bare signatures."""
+    import inspect
+
+    import tagsmith
+
+    missing = [f"{name}.{attr}" for name in ("TextClassifier", "LabelSpace", "TopK")
+               for attr, value in vars(getattr(tagsmith, name)).items()
+               if not attr.startswith("_")
+               and (callable(value) or isinstance(value, (property, classmethod,
+                                                          staticmethod)))
+               and not inspect.getdoc(getattr(getattr(tagsmith, name), attr))]
+    assert missing == []

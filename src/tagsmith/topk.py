@@ -86,6 +86,7 @@ class TopK:
     # -- construction ---------------------------------------------------------------------
     @classmethod
     def empty(cls, n_docs: int, k: int, n_labels: int) -> TopK:
+        """``n_docs`` rows of ``k`` padding entries (label :data:`PAD`, score ``-inf``)."""
         n_docs = check_int("n_docs", n_docs, 0, numpy=True)
         k = check_int("k", k, 0, numpy=True)
         return cls._trusted(np.full((n_docs, k), PAD, np.int32),
@@ -150,6 +151,8 @@ class TopK:
 
     @classmethod
     def concatenate(cls, parts: Sequence[TopK]) -> TopK:
+        """The rows of ``parts`` (a non-empty list of TopKs over the same labels) stacked in
+        order; parts of different ``k`` are padded to the widest."""
         if isinstance(parts, TopK) or not isinstance(parts, Sequence) or not parts:
             raise InvalidParameterError("parts", "a non-empty list of TopKs",
                                         "an empty list" if isinstance(parts, Sequence)
@@ -172,6 +175,7 @@ class TopK:
 
     @property
     def k(self) -> int:
+        """Entries per document (columns; padded ones included)."""
         return self.indices.shape[1]
 
     @property
@@ -210,6 +214,8 @@ class TopK:
                              np.take_along_axis(scores, order, axis=1), self.n_labels)
 
     def padded_to(self, k: int) -> TopK:
+        """This TopK widened to ``k`` columns with padding entries (itself when ``k`` is
+        not wider)."""
         if k <= self.k:
             return self
         extra = k - self.k

@@ -263,10 +263,12 @@ class LabelSpace(Sequence[Label]):
 
     @property
     def n_labels(self) -> int:
+        """Number of labels (``len(space)``)."""
         return len(self._labels)
 
     @property
     def uris(self) -> list[str]:
+        """Every label's URI, in id order."""
         return [label.uri for label in self._labels]
 
     # -- lookups ---------------------------------------------------------------------------
@@ -376,10 +378,12 @@ class LabelSpace(Sequence[Label]):
         return (label.uri, None) if tag is None else (names[tag], tag)
 
     def names(self, lang: str = "en") -> list[str]:
+        """Every label's :meth:`name_of` in ``lang``, in id order."""
         return [self.name_of(i, lang) for i in range(len(self))]
 
     @property
     def languages(self) -> list[str]:
+        """The language tags of the labels' preferred names, sorted."""
         langs: set[str] = set()
         for label in self._labels:
             langs.update(label.pref_labels)
@@ -396,6 +400,7 @@ class LabelSpace(Sequence[Label]):
         return [self._by_uri[u] for u in self._labels[label_id].broader if u in self._by_uri]
 
     def narrower_ids(self, label_id: int) -> list[int]:
+        """Ids of the labels in this space whose ``broader`` names ``label_id``'s label."""
         return self._narrower_index().get(label_id, [])
 
     def _narrower_index(self) -> dict[int, list[int]]:
@@ -488,10 +493,13 @@ class LabelSpace(Sequence[Label]):
 
     # -- serialisation ------------------------------------------------------------------------
     def to_dict(self) -> dict:
+        """The space as plain data (``name``, ``labels``), as :meth:`from_dict` reads it."""
         return {"name": self.name, "labels": [label.to_dict() for label in self._labels]}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> LabelSpace:
+        """The space :meth:`to_dict` described; :class:`VocabularyError` if ``data`` is
+        not one."""
         try:
             labels = [Label.from_dict(item) for item in data["labels"]]
         except (KeyError, TypeError) as exc:
@@ -499,8 +507,10 @@ class LabelSpace(Sequence[Label]):
         return cls(labels, name=data.get("name"))
 
     def to_json(self) -> str:
+        """:meth:`to_dict` as compact JSON."""
         return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> LabelSpace:
+        """The space :meth:`to_json` wrote."""
         return cls.from_dict(json.loads(text))

@@ -142,10 +142,13 @@ class TextClassifier:
 
     @property
     def n_labels(self) -> int:
+        """Size of the label space the model predicts over."""
         return len(self.label_space)
 
     @property
     def is_calibrated(self) -> bool:
+        """Whether calibration (``tagsmith calibrate``, :func:`calibrate_classifier`) fitted
+        probabilities and conformal sets: :meth:`predict_sets` needs it."""
         return self.calibrator is not None
 
     def __repr__(self) -> str:
