@@ -282,9 +282,10 @@ def test_options_that_are_not_the_options_class_are_refused_naming_options():
         "ActiveOptions": lambda o: active_distill(texts, space, None, options=o),
     }
     for cls, call in calls.items():
+        article = "an" if cls[0] in "AEIOU" else "a"
         for value in ({}, {"model": "linear"}):
             with pytest.raises(InvalidParameterError,
-                               match=rf"parameter 'options' must be a {cls} .* got 'dict'"):
+                               match=rf"parameter 'options' must be {article} {cls} .* got 'dict'"):
                 call(value)
     with pytest.raises(InvalidParameterError, match="must be a TrainOptions"):
         distill_classifier(texts, Y, space, options={})

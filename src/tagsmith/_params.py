@@ -241,12 +241,20 @@ def check_options(name: str, value: object, cls: type[_T]) -> _T:
     ... except InvalidParameterError as exc:
     ...     print(exc)
     parameter 'options' must be a DemoOptions (DemoOptions(k=...)) or None, got 'dict'
+    >>> class AuditOptions:
+    ...     pass
+    >>> try:
+    ...     check_options("options", [], AuditOptions)
+    ... except InvalidParameterError as exc:
+    ...     print(exc)
+    parameter 'options' must be an AuditOptions (AuditOptions(k=...)) or None, got 'list'
     """
     if value is None:
         return cls()
     if not isinstance(value, cls):
-        raise InvalidParameterError(name, f"a {cls.__name__} ({cls.__name__}(k=...)) or None",
-                                    type(value).__name__)
+        article = "an" if cls.__name__[:1] in "AEIOU" else "a"
+        raise InvalidParameterError(name, f"{article} {cls.__name__} ({cls.__name__}(k=...)) "
+                                          "or None", type(value).__name__)
     return value
 
 
