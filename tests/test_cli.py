@@ -1400,10 +1400,11 @@ def test_train_and_calibrate_summaries_group_thousands_as_the_other_counts(goemo
     assert result.exit_code == 0, result.output
     assert "trained linear on 900 documents (2,100 more set aside" in result.output
     assert "held-out (dev corpus, 3,000 docs)" in result.output
-    assert "on 1,050 set-aside documents, conformal sets on 1,050:" in result.output
+    assert "on 1,050 set-aside documents, conformal sets on 1,050 documents:" in result.output
     result = run("calibrate", out)
     assert result.exit_code == 0, result.output
-    assert "calibrated (isotonic) on 1,050 documents; conformal sets on 1,050 " in result.output
+    assert ("calibrated (isotonic) on 1,050 documents; conformal sets on 1,050 documents "
+            in result.output)
 
 
 def test_suggest_and_zeroshot_help_say_what_each_format_writes():

@@ -146,9 +146,10 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
                    f"P@1 {m['p@1']:.4f}  nDCG@5 {m['ndcg@5']:.4f}  "
                    f"micro-F1 {m['micro_f1']:.4f}  macro-F1 {m['macro_f1']:.4f}")
     if calibration:
-        click.echo(f"calibrated ({calibration['method']}) on "
-                   f"{calibration['n_calibrator_docs']:,} set-aside documents, conformal sets "
-                   f"on {calibration['n_conformal_docs']:,}: ECE "
+        n_fit, n_conf = calibration["n_calibrator_docs"], calibration["n_conformal_docs"]
+        click.echo(f"calibrated ({calibration['method']}) on {n_fit:,} set-aside "
+                   f"document{plural_s(n_fit)}, conformal sets on {n_conf:,} "
+                   f"document{plural_s(n_conf)}: ECE "
                    f"{calibration['raw']['ece']:.4f} -> {calibration['calibrated']['ece']:.4f}")
 
 

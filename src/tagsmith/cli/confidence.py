@@ -148,9 +148,9 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
         print_json(report)
         return
     raw, cal = report["raw"], report["calibrated"]
-    n_docs = report["n_calibrator_docs"]
+    n_docs, n_conf = report["n_calibrator_docs"], report["n_conformal_docs"]
     click.echo(f"calibrated ({method}) on {n_docs:,} document{plural_s(n_docs)}; "
-               f"conformal sets on {report['n_conformal_docs']:,} "
+               f"conformal sets on {n_conf:,} document{plural_s(n_conf)} "
                f"({report['calibrator_source']}), "
                f"{report['seconds']:.1f}s -> {output or bundle}")
     click.echo(f"held-out reliability over the top {report['k']}: ECE {raw['ece']:.4f} -> "

@@ -324,9 +324,10 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
         "calibrated": cal_report.to_dict(), "thresholds": thresholds.summary(),
         "conformal": {"methods": conformal.methods(), "alpha": options.alpha},
     }
-    logger.info("calibrated (%s) on %d document%s, conformal sets on %d: ECE %.4f -> %.4f "
-                "(held-out part) in %.1f s", options.method, fit_Y.shape[0],
-                plural_s(fit_Y.shape[0]), len(conformal_part), raw_report.ece, cal_report.ece,
+    logger.info("calibrated (%s) on %d document%s, conformal sets on %d "
+                "document%s: ECE %.4f -> %.4f (held-out part) in %.1f s", options.method,
+                fit_Y.shape[0], plural_s(fit_Y.shape[0]), len(conformal_part),
+                plural_s(len(conformal_part)), raw_report.ece, cal_report.ece,
                 seconds)
     return calibrator, thresholds, conformal, report
 
