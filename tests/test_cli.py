@@ -1545,3 +1545,31 @@ def test_quiet_and_verbose_together_are_refused(flags, goemotions_small):
     assert result.exit_code == 2, result.output
     assert "-q/--quiet and -v/--verbose contradict each other: give one" in result.output
     assert "n_labels" not in result.output
+
+
+def test_an_alpha_too_small_for_the_conformal_documents_is_warned_about(bundle,
+                                                                        goemotions_small,
+                                                                        tmp_path):
+    """20 conformal documents cannot meet alpha 0.01 (it needs 99): every set was every
+    label, abstaining, and neither calibrate nor suggest --sets said why."""
+    lines = goemotions_small["test"].read_text().splitlines(keepends=True)
+    few = tmp_path / "few.tsv"
+    few.write_text("".join(lines[:40]))
+    out = tmp_path / "calibrated"
+    cli = tagsmith_cli.cli
+    result = CliRunner().invoke(cli, ["calibrate", str(bundle), "--data", str(few), "-o",
+                                      str(out), "--alpha", "0.01"])
+    assert result.exit_code == 0, result.output
+    assert ("warning: --alpha: alpha 0.01 is below 1/(n + 1) = " in result.output
+            and "every recall set is every label; calibrate on at least 99 such documents"
+            in result.output), result.output
+    docs = tmp_path / "docs.txt"
+    docs.write_text("Thank you so much!\nWhat a mess.\n")
+    result = CliRunner().invoke(cli, ["suggest", str(out), str(docs), "--sets",
+                                      "--format", "tsv"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("warning: --alpha: alpha 0.01 is below") == 1, result.output
+    assert "\t28\tabstain" in result.output  # the sets it warns of: every label
+    result = CliRunner().invoke(cli, ["suggest", str(out), str(docs), "--sets", "--alpha",
+                                      "0.3", "--format", "tsv"])
+    assert result.exit_code == 0 and "warning" not in result.output, result.output

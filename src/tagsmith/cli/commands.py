@@ -23,6 +23,7 @@ from tagsmith.cli import (
     printable,
     refuse_unused,
     tsv_field,
+    warn,
     warn_unnamed_language,
 )
 from tagsmith.exceptions import DataError, InvalidParameterError
@@ -556,6 +557,12 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
     if sets and (classifier.conformal is None or classifier.calibrator is None):
         # the library's refusal names its own parameter ('classifier'), not the option
         raise not_calibrated("--sets", bundle)
+    if sets:  # once, not per batch: the sets say nothing that every label would not
+        set_alpha = classifier.conformal.check_options(alpha, max_set_size, min_confidence,
+                                                       set_method)[0]
+        too_small = classifier.conformal.alpha_too_small(set_alpha, set_method)
+        if too_small:
+            warn(f"--alpha: {too_small} ({printable(bundle)})")
     with documents_progress("suggest") as progress:
         for batch in _batches(_read_documents(files, whole_file), 512):
             _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_method,

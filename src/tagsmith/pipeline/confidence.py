@@ -126,6 +126,52 @@ class ConformalModel:
         return [name for name, part in (("recall", self.recall), ("mondrian", self.mondrian),
                                         ("lpicp", self.lpicp)) if part is not None]
 
+    def alpha_too_small(self, alpha: float, method: str = "recall") -> str | None:
+        """Why every ``method`` set at ``alpha`` is the whole label space (or the whole
+        band, for ``mondrian``), or ``None`` when the calibration allows smaller sets.
+
+        With ``n`` calibration documents (those with a true label; per band for
+        ``mondrian``, per group for ``lpicp``), no set short of everything meets an
+        ``alpha`` below ``1 / (n + 1)``: 6 documents at ``alpha`` 0.01 answered every
+        document with every label, without a word.
+
+        >>> rng = np.random.default_rng(0)
+        >>> scores = rng.random((6, 3))
+        >>> recall = fit_recall_control(sp.csr_matrix(scores > 0.5), TopK.from_scores(scores, 3))
+        >>> model = ConformalModel(recall, None, None, alpha=0.1, n_docs=6)
+        >>> model.alpha_too_small(0.2) is None
+        True
+        >>> reason, remedy = model.alpha_too_small(0.01).split(": ")
+        >>> reason
+        'alpha 0.01 is below 1/(n + 1) = 0.1429 for the n = 6 conformal documents with a true label'
+        >>> remedy.split("; ")[0], remedy.split(", ")[1]
+        ('every recall set is every label', 'or use an alpha of at least 0.1429')
+        >>> remedy.split("; ")[1].split(",")[0]
+        'calibrate on at least 99 such documents'
+        """
+        part = {"recall": self.recall, "mondrian": self.mondrian, "lpicp": self.lpicp}.get(method)
+        if part is None:
+            return None
+        if isinstance(part, PowersetICP):
+            counts = np.diff(part.indptr)
+        else:
+            counts = np.asarray(part.n_docs)
+        counts = counts[counts > 0]  # a group without documents has no threshold at any alpha
+        if counts.size == 0:
+            return None
+        n = int(counts.min())
+        smallest = 1.0 / (n + 1)
+        # the budget rule of risk.py and lpicp.py, with their 1e-12 relative tolerance
+        if alpha * (n + 1) * (1 + 1e-12) >= 1.0:
+            return None
+        needed = int(np.ceil(1.0 / alpha * (1 - 1e-12))) - 1
+        whole = "every label" if method != "mondrian" else "every label of its band"
+        docs = (f"the n = {n} conformal document{plural_s(n)} with a true label"
+                + (" in the smallest band" if counts.size > 1 else ""))
+        return (f"alpha {alpha:g} is below 1/(n + 1) = {smallest:.4f} for {docs}: every "
+                f"{method} set is {whole}; calibrate on at least {needed} such documents, "
+                f"or use an alpha of at least {smallest:.4f}")
+
     def check_options(self, alpha, max_set_size, min_confidence, method="recall"):
         """``(alpha, max_set_size, min_confidence)`` of :meth:`predict`, checked: alpha in
         (0, 1) (None: the calibrated one), max_set_size None or an integer >= 1,
