@@ -531,7 +531,11 @@ def test_shift_says_when_labels_lack_evidence_and_refuses_to_save_nothing(
     shown = run("shift", calibrated_cli_bundle, few, quiet=False)
     assert shown.exit_code == 0, shown.output
     assert "28 of 28 labels left at their calibration share" in shown.output
-    assert "warning: most labels were not estimated" in shown.output
+    # none estimated: not "most labels ...; the shift covers only 0 labels", which read
+    # as a measured shift of 0
+    assert "warning: no label was estimated for lack of evidence" in shown.output
+    assert "not a measured shift" in shown.output
+    assert "most labels" not in shown.output and "0 labels" not in shown.output
     # -q is errors only: the warning was printed all the same
     quiet = run("shift", calibrated_cli_bundle, few)
     assert quiet.exit_code == 0 and "28 of 28 labels" in quiet.stdout, quiet.output
@@ -553,7 +557,7 @@ def test_shift_messages_count_one_label_and_one_document_in_the_singular(
     shown = run("shift", calibrated_cli_bundle, one, quiet=False)
     assert shown.exit_code == 0, shown.output
     assert "em: 1 document, estimated shift" in shown.output
-    assert "covers only 0 labels" in shown.output
+    assert "no label was estimated" in shown.output and "0 labels" not in shown.output
     few = tmp_path / "few.txt"
     few.write_text("".join(lines[:200]))
     report = json.loads(run("shift", calibrated_cli_bundle, few, "--json",
@@ -781,7 +785,7 @@ def test_shift_of_one_document_does_not_advise_a_lower_min_count(calibrated_cli_
         assert "Give more documents;" in saved.output and "--min-count" not in saved.output
         shown = run("shift", calibrated_cli_bundle, one, *extra, quiet=False)
         assert shown.exit_code == 0, shown.output
-        assert "(more documents would cover more)" in shown.stderr
+        assert "(more documents would estimate some)" in shown.stderr
         assert "lower --min-count" not in shown.output
 
 

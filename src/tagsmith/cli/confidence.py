@@ -331,7 +331,12 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
             f"--save has nothing to save, so {printable(bundle)} is left as it was: the "
             f"shift of no label could be estimated ({unestimated}). Give more documents"
             f"{lower}; without --save, the report shows the estimate.")
-    if estimated.n_frozen * 2 > estimated.n_labels:
+    if estimated.n_estimated == 0:  # "most labels ...; the shift covers only 0 labels"
+        # read as a shift of 0 measured, when none was measured at all
+        warn(f"no label was estimated for lack of evidence ({unestimated}): the report shows "
+             f"the calibration shares unchanged, not a measured shift (more "
+             f"documents{lower} would estimate some)")
+    elif estimated.n_frozen * 2 > estimated.n_labels:
         warn(f"most labels were not estimated for lack of evidence ({unestimated}); the "
              f"shift covers only {estimated.n_estimated} label{plural_s(estimated.n_estimated)} "
              f"(more documents{lower} would cover more)")
