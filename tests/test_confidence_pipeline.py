@@ -569,6 +569,33 @@ def test_shift_messages_count_one_label_and_one_document_in_the_singular(
     assert "1 labels" not in shown.output and "these 200 documents" in shown.output
 
 
+def test_shift_groups_thousands_as_the_other_summaries(calibrated_cli_bundle, goemotions_small,
+                                                       tmp_path):
+    """'em: 1200 documents' and 'in these 1200 documents', where train and calibrate
+    write '1,200'."""
+    lines = goemotions_small["test"].read_text().splitlines(True)
+    many = tmp_path / "many.txt"
+    many.write_text("".join(lines * 2))  # 1,200 documents
+    shown = run("shift", calibrated_cli_bundle, many, "--top", "0", quiet=False)
+    assert shown.exit_code == 0, shown.output
+    assert "em: 1,200 documents, estimated shift" in shown.output
+    assert "in these 1,200 documents" in shown.output and "1200" not in shown.output
+
+
+def test_the_overlap_warning_groups_thousands(caplog):
+    """'1500 documents are also training documents' wrote its counts ungrouped, where
+    every summary writes 1,500 (the conformal-fraction refusal and warning too: see
+    test_a_conformal_fraction_leaving_a_part_a_handful_is_refused_and_a_lopsided_one_warns)."""
+    import logging
+
+    from tagsmith.pipeline.train import check_overlap, text_hashes
+
+    texts = [f"document number {i}" for i in range(1500)]
+    with caplog.at_level(logging.WARNING):
+        assert check_overlap(text_hashes(texts[:200]), texts, name="dev", source="demo") == 200
+    assert "demo: 200 of its 1,500 documents are also training documents (dev)" in caplog.text
+
+
 def test_a_classifier_refuses_parts_of_another_size(calibrated, tmp_path):
     import scipy.sparse as sp
 
@@ -810,12 +837,12 @@ def test_a_conformal_fraction_leaving_a_part_a_handful_is_refused_and_a_lopsided
                             (0.996, "4 would go to the calibrator, 996 to"),
                             (0.004, "996 would go to the calibrator, 4 to")):
         with pytest.raises(InvalidParameterError, match="'conformal_fraction' must be a share "
-                           "of the 1000 held-out documents that leaves at least 5 to the "
+                           "of the 1,000 held-out documents that leaves at least 5 to the "
                            rf"calibrator and 5 to the conformal sets \({parts}"):
             fit_confidence(heldout, options=ConfidenceOptions(conformal_fraction=fraction))
     caplog.set_level(logging.WARNING, logger="tagsmith")
     fit_confidence(heldout, options=ConfidenceOptions(conformal_fraction=0.97))
-    assert "conformal_fraction 0.97 splits the 1000 held-out documents unevenly (30 " \
+    assert "conformal_fraction 0.97 splits the 1,000 held-out documents unevenly (30 " \
         "would go to the calibrator, 970 to the conformal sets)" in caplog.text
     caplog.clear()
     fit_confidence(heldout, options=ConfidenceOptions(conformal_fraction=0.9))  # 100 and 900

@@ -312,7 +312,7 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
     report = estimated.report(names, top=top)
     n_sparse = estimated.n_frozen - estimated.n_flat
     these = ("this document" if estimated.n_docs == 1 else
-             f"these {estimated.n_docs} document{plural_s(estimated.n_docs)}")
+             f"these {estimated.n_docs:,} document{plural_s(estimated.n_docs)}")
     reasons = [f"{n_sparse} expected fewer than --min-count {min_count:g} times in "
                f"{these}"] if n_sparse else []
     if estimated.n_flat:
@@ -347,7 +347,7 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
     if as_json:
         print_json(report)
         return
-    click.echo(f"{method}: {report['n_docs']} document{plural_s(report['n_docs'])}, estimated "
+    click.echo(f"{method}: {report['n_docs']:,} document{plural_s(report['n_docs'])}, estimated "
                "shift (total variation of label frequencies) "
                f"{report['total_variation']:.4f}; labels per document "
                f"{report['labels_per_doc_source']:.3f} -> {report['labels_per_doc_target']:.3f}")

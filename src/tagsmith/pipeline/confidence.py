@@ -280,21 +280,21 @@ def _split(heldout: HeldoutScores, options: ConfidenceOptions, crossfit, crossfi
     order = np.random.default_rng(options.seed).permutation(n)
     n_conformal = int(round(n * options.conformal_fraction))
     smallest = min(n_conformal, n - n_conformal)
-    parts = (f"{n - n_conformal} would go to the calibrator, {n_conformal} to the "
+    parts = (f"{n - n_conformal:,} would go to the calibrator, {n_conformal:,} to the "
              "conformal sets")
     if smallest < MIN_SPLIT_DOCS:
         # the share is what the user chose (calibrate --conformal-fraction); the documents
         # are at least MIN_HELDOUT_DOCS whenever a classifier is calibrated. 0.999 of
         # 1,000 fitted the calibrator on one document without a word
         raise InvalidParameterError(
-            "conformal_fraction", f"a share of the {n} held-out documents that leaves at "
+            "conformal_fraction", f"a share of the {n:,} held-out documents that leaves at "
             f"least {MIN_SPLIT_DOCS} to the calibrator and {MIN_SPLIT_DOCS} to the "
             f"conformal sets ({parts})", options.conformal_fraction)
     if smallest < FEW_HELDOUT_DOCS // 2 <= n // 2:  # fewer held-out documents: check_heldout
         # warns already, whatever the share
-        logger.warning("conformal_fraction %g splits the %d held-out documents unevenly "
+        logger.warning("conformal_fraction %g splits the %s held-out documents unevenly "
                        "(%s): fitted on so few, that part is unreliable (%d or more each "
-                       "recommended)", options.conformal_fraction, n, parts,
+                       "recommended)", options.conformal_fraction, f"{n:,}", parts,
                        FEW_HELDOUT_DOCS // 2)
     conformal = heldout.subset(np.sort(order[:n_conformal]))
     fitting = heldout.subset(np.sort(order[n_conformal:]))

@@ -247,8 +247,9 @@ def check_overlap(train_hashes: np.ndarray | None, texts: Sequence[str], *,
             f"{source} ({n_overlap:,} of its {len(texts):,} document{plural_s(len(texts))} "
             f"{plural(n_overlap, 'is a training document', 'are training documents')})")
     if n_overlap:
-        logger.warning("%s: %d of its %d document%s %s (%s); held-out results are "
-                       "optimistic", source, n_overlap, len(texts), plural_s(len(texts)),
+        logger.warning("%s: %s of its %s document%s %s (%s); held-out results are "
+                       "optimistic", source, f"{n_overlap:,}", f"{len(texts):,}",
+                       plural_s(len(texts)),
                        plural(n_overlap, "is also a training document",
                               "are also training documents"), name)
     return n_overlap
