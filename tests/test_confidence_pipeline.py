@@ -596,6 +596,28 @@ def test_the_overlap_warning_groups_thousands(caplog):
     assert "demo: 200 of its 1,500 documents are also training documents (dev)" in caplog.text
 
 
+def test_crossfit_calibration_without_out_of_fold_scores_says_where_they_come_from():
+    """The refusal read "parameter 'calibrator_source' must be 'crossfit' only with
+    out-of-fold scores and their labels, got 'none available'": 'crossfit' was what
+    was given, and nothing said how to get the scores it needs."""
+    import scipy.sparse as sp
+
+    from tagsmith.pipeline.confidence import ConfidenceOptions, fit_confidence
+    from tagsmith.pipeline.crossfit import HeldoutScores
+    from tagsmith.topk import TopK
+
+    rng = np.random.default_rng(0)
+    scores = rng.random((100, 3))
+    heldout = HeldoutScores(TopK.from_scores(scores, 3), sp.csr_matrix(scores > 0.5),
+                            np.arange(100), "demo")
+    with pytest.raises(InvalidParameterError) as refused:
+        fit_confidence(heldout, options=ConfidenceOptions(calibrator_source="crossfit"))
+    message = str(refused.value)
+    assert "must be 'split' or 'same' here: 'crossfit' needs the out-of-fold" in message
+    assert "TrainOptions(crossfit_folds=5, calibration_fraction=0.1, confidence=" in message
+    assert message.endswith("got 'crossfit without them'")
+
+
 def test_a_classifier_refuses_parts_of_another_size(calibrated, tmp_path):
     import scipy.sparse as sp
 

@@ -271,8 +271,14 @@ def _split(heldout: HeldoutScores, options: ConfidenceOptions, crossfit, crossfi
         source = "split"
     if source == "crossfit":
         if crossfit is None or crossfit_Y is None:
-            raise InvalidParameterError("calibrator_source", "'crossfit' only with out-of-fold "
-                                        "scores and their labels", "none available")
+            # "must be 'crossfit' only with ..., got 'none available'" read as if 'crossfit'
+            # were the remedy and named neither what was missing nor where it comes from
+            raise InvalidParameterError(
+                "calibrator_source", "'split' or 'same' here: 'crossfit' needs the "
+                "out-of-fold training scores and their labels (crossfit, crossfit_Y), which "
+                "training computes with TrainOptions(crossfit_folds=5, calibration_fraction="
+                "0.1, confidence=ConfidenceOptions(calibrator_source='crossfit'))",
+                "crossfit without them")
         return (sp.csr_matrix(crossfit_Y), crossfit.topk), heldout, "crossfit"
     if source == "same":
         return (heldout.Y, heldout.topk), heldout, "same"
