@@ -1,5 +1,6 @@
 import gzip
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -1405,6 +1406,11 @@ def test_train_and_calibrate_summaries_group_thousands_as_the_other_counts(goemo
     assert result.exit_code == 0, result.output
     assert ("calibrated (isotonic) on 1,050 documents; conformal sets on 1,050 documents "
             in result.output)
+    # every label counted: "the rest global" was said when no label was left
+    own, band, rest = (int(n) for n in re.search(
+        r"thresholds: (\d+) labels? own, (\d+) from their band, (\d+) global \(0\.\d+\)",
+        result.output).groups())
+    assert own + band + rest == 28 and "the rest" not in result.output
 
 
 def test_suggest_and_zeroshot_help_say_what_each_format_writes():

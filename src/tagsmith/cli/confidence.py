@@ -162,8 +162,11 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
     for line in _band_table(cal["bands"]):
         click.echo("  " + line)
     thr = report["thresholds"]
+    # "the rest global" when no label was left (24 own and 4 from their band of 28)
+    # read as if some were; the count says it
+    n_global = classifier.n_labels - thr["n_tuned_labels"] - thr["n_band_labels"]
     click.echo(f"thresholds: {thr['n_tuned_labels']} label{plural_s(thr['n_tuned_labels'])} own, "
-               f"{thr['n_band_labels']} from their band, the rest global "
+               f"{thr['n_band_labels']} from their band, {n_global} global "
                f"({thr['global']:.4f})")
     click.echo(f"conformal sets: {', '.join(report['conformal']['methods'])} "
                f"(default alpha {alpha:g})")
