@@ -10,9 +10,9 @@ from click.testing import CliRunner
 
 import tagsmith.cli as tagsmith_cli
 from tagsmith.data.labelspace import Label, LabelSpace
-from tagsmith.exceptions import InvalidParameterError, LLMOutputError
+from tagsmith.exceptions import DataError, InvalidParameterError, LLMOutputError
 from tagsmith.labeling.cache import ResponseCache
-from tagsmith.labeling.client import CachedClient, OpenAIChatClient, ScriptedLLM
+from tagsmith.labeling.client import CachedClient, ChatResponse, OpenAIChatClient, ScriptedLLM
 from tagsmith.labeling.labeler import LabelingOptions, label_documents
 from tagsmith.labeling.parsing import LabelResolver, extract_json_object, parse_label_answer
 from tagsmith.labeling.prompts import read_data_section
@@ -269,6 +269,74 @@ def test_a_malformed_answer_is_asked_again_after_an_interrupted_run(server, tmp_
     assert asked("sport one") == 1 and 1 <= again.usage.n_cached <= sent - 1
     assert result.answered.tolist() == [True, False, True, True]
     assert result.report.n_malformed_answers == 1
+
+
+def _stale_cache(tmp_path, texts, stale_text, options=None, cache_class=ResponseCache):
+    """A response cache holding, for each labeling request of ``texts``, ``stale_text``:
+    what an older run (from before answers were checked on arrival) left there."""
+    seen = []
+
+    def record(request):
+        seen.append(request)
+        return answer(("sport", 0.9))
+
+    cache = cache_class(tmp_path / "stale.db")
+    label_documents(texts, SPACE, ScriptedLLM(record, model="teacher"), options)
+    for request in seen:
+        cache.put(request, ChatResponse(text=stale_text, prompt_tokens=1, completion_tokens=1))
+    return cache, seen
+
+
+def test_a_malformed_answer_an_older_run_left_in_the_cache_is_asked_once_more(server,
+                                                                              tmp_path):
+    # it was replayed once (counted as malformed, the document left unanswered) and only
+    # then dropped: as the taxonomy's summaries do, it is now asked once more in this run
+    texts = ["sport one", "music two"]
+    cache, seen = _stale_cache(tmp_path, texts, '{"labels": [')
+    again = CachedClient(OpenAIChatClient(server.base_url, "teacher", max_retries=0,
+                                          timeout=5.0), cache)
+    result = label_documents(texts, SPACE, again, LabelingOptions(n_workers=1))
+    assert len(server.requests) == 2  # each asked once more, the answers now valid
+    assert result.answered.tolist() == [True, True]
+    assert result.report.n_malformed_answers == 0
+    assert np.allclose(result.Y.toarray()[:, :2], [[0.9, 0.0], [0.0, 0.9]])
+    # a re-ask is a real call: billed beside the cache hit it replaced
+    assert (again.usage.n_cached, again.usage.n_requests) == (2, 2)
+    assert json.loads(cache.get(seen[0]).text)["labels"][0]["label"] == "sport"
+    # the same run's report counts the calls asked for, not the re-asks
+    assert result.report.n_calls == 2
+
+
+def test_a_stale_malformed_answer_asked_again_and_malformed_again_is_dropped_once(tmp_path):
+    texts = ["broken answer"]  # the teacher's answer is cut JSON, every time
+    cache, seen = _stale_cache(tmp_path, texts, "not json")
+    with LocalChatServer(teacher) as running:
+        again = CachedClient(OpenAIChatClient(running.base_url, "teacher", max_retries=0,
+                                              timeout=5.0), cache)
+        result = label_documents(texts, SPACE, again)
+        assert len(running.requests) == 1  # asked once more, no loop
+    assert result.report.n_malformed_answers == 1 and not result.answered.any()
+    assert cache.get(seen[0]) is None  # dropped: the next run asks again
+
+
+class _ReadOnlyCache(ResponseCache):
+    """A cache whose writes fail (a file made read-only while the run goes on)."""
+
+    def discard(self, request):
+        raise DataError("attempt to write a readonly database", path=self.path)
+
+
+def test_a_stale_malformed_answer_is_not_asked_again_when_the_cache_cannot_be_written(
+        server, tmp_path):
+    # the fresh answer could not replace it: asking would pay for nothing kept
+    cache, seen = _stale_cache(tmp_path, ["sport one"], "not json",
+                               cache_class=_ReadOnlyCache)
+    again = CachedClient(OpenAIChatClient(server.base_url, "teacher", max_retries=0,
+                                          timeout=5.0), cache)
+    result = label_documents(["sport one"], SPACE, again)
+    assert len(server.requests) == 0 and again.write_failed
+    assert result.report.n_malformed_answers == 1 and not result.answered.any()
+    assert cache.get(seen[0]).text == "not json"
 
 
 def test_parsing_edge_cases():

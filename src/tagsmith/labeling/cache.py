@@ -30,7 +30,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -218,3 +218,39 @@ def discard_cached(client, request: ChatRequest) -> bool:
         client, seen = getattr(client, "inner", None), seen + 1
     return False
 
+
+
+class DropMalformed:
+    """``inner`` (any :class:`~tagsmith.labeling.client.LLMClient`), deleting from the
+    response cache each answer that fails its check as soon as it arrives.
+
+    ``checks`` maps a request's cache key to whether an answer's text is usable (not
+    malformed); requests without one pass as they are. Checking on arrival rather than
+    once every call has ended means a run interrupted before (Ctrl-C, a stopping
+    failure) leaves no malformed answer behind. One an older run left in the cache all
+    the same (a tagsmith from before this check, or a check since made stricter) is
+    dropped and asked once more, rather than replayed as malformed; a malformed new
+    answer is dropped and returned, so this run counts it as malformed and the next
+    run asks again (never a loop within one run). Where the cache cannot be written
+    (:func:`discard_cached` fails) nothing is asked again: the fresh answer could not
+    replace the old one. The second call is a real one: the client's usage counts it
+    (calls, tokens, cost) beside the cache hit it replaces.
+    """
+
+    def __init__(self, inner, checks: Mapping[str, Callable[[str], bool]]):
+        self.inner = inner  # abort() and the cache are found through it
+        self.model = inner.model
+        self.usage = inner.usage
+        self._checks = checks
+
+    def complete(self, request: ChatRequest) -> ChatResponse:
+        response = self.inner.complete(request)
+        check = self._checks.get(request.cache_key())
+        if check is None or check(response.text):
+            return response
+        # the next run asks again instead of replaying it
+        if discard_cached(self.inner, request) and response.cached:
+            response = self.inner.complete(request)  # an older run's: ask once more
+            if not check(response.text):
+                discard_cached(self.inner, request)
+        return response

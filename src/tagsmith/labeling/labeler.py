@@ -25,6 +25,7 @@ The result is a sparse ``n_docs x n_labels`` matrix of soft targets in [0, 1].
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter
 from dataclasses import dataclass, field, fields
@@ -42,10 +43,9 @@ from tagsmith.exceptions import (
     RejectedItemsError,
 )
 from tagsmith.labeling import prompts
-from tagsmith.labeling.cache import discard_cached
+from tagsmith.labeling.cache import DropMalformed
 from tagsmith.labeling.client import (
     ChatRequest,
-    ChatResponse,
     LLMClient,
     check_temperature,
     complete_all,
@@ -273,11 +273,14 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
         logger.warning("%d document%s not sent: %s shortlist held only deprecated "
                        "labels (left unanswered)", unoffered, plural_s(unoffered),
                        plural(unoffered, "its", "their"))
-    # each document's resolver, by its requests' cache keys: an answer is checked as it
-    # arrives, so a malformed one leaves the cache at once, not after every call
-    checked = {request.cache_key(): resolvers[id(offered[doc])]
+    # each document's check, by its requests' cache keys: an answer is checked as it
+    # arrives, so a malformed one leaves the cache at once, not after every call, and one
+    # an older run left there is asked once more instead of replayed (DropMalformed)
+    checked = {request.cache_key(): functools.partial(
+                   _parses, resolver=resolvers[id(offered[doc])],
+                   max_labels=options.max_labels)
                for doc, request in zip(owners, requests, strict=True)}
-    answers = complete_all(_DropMalformed(client, checked, options.max_labels), requests,
+    answers = complete_all(DropMalformed(client, checked), requests,
                            n_workers=options.n_workers,
                            show_progress=options.show_progress, desc="LLM labeling")
     report = LabelingReport(n_docs=len(texts), n_calls=len(requests),
@@ -334,33 +337,14 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     return LLMLabels(Y, answered, report)
 
 
-class _DropMalformed:
-    """``inner`` (any :class:`LLMClient`), deleting from the response cache each answer
-    that does not parse among its document's labels as soon as it arrives.
-
-    They were dropped only once every call had ended: a run interrupted before (Ctrl-C)
-    left them in the cache, the resumed run replayed them as malformed, and only the
-    run after that asked again. ``resolvers`` maps a request's cache key to its
-    document's :class:`LabelResolver` (the check the labeler makes of the answer).
-    """
-
-    def __init__(self, inner: LLMClient, resolvers: dict[str, LabelResolver],
-                 max_labels: int):
-        self.inner = inner  # abort() and the cache are found through it
-        self.model = inner.model
-        self.usage = inner.usage
-        self._resolvers = resolvers
-        self._max_labels = max_labels
-
-    def complete(self, request: ChatRequest) -> ChatResponse:
-        response = self.inner.complete(request)
-        resolver = self._resolvers.get(request.cache_key())
-        if resolver is not None:
-            try:
-                parse_label_answer(response.text, resolver, max_labels=self._max_labels)
-            except LLMOutputError:  # the next run asks again instead of replaying it
-                discard_cached(self.inner, request)
-        return response
+def _parses(text: str, resolver: LabelResolver, max_labels: int) -> bool:
+    """Whether ``text`` is a labels answer among ``resolver``'s labels (not malformed:
+    the check the labeler makes of the answer)."""
+    try:
+        parse_label_answer(text, resolver, max_labels=max_labels)
+    except LLMOutputError:
+        return False
+    return True
 
 
 def _add_vote(sums: dict[tuple[int, int], float], doc: int, parsed: ParsedLabels,

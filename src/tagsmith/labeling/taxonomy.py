@@ -28,6 +28,7 @@ the description for every reader.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -43,14 +44,8 @@ from tagsmith.data.textio import LONE_SURROGATE
 from tagsmith.data.vocab import MAX_NAME_CHARS
 from tagsmith.exceptions import InvalidParameterError, LLMError, LLMOutputError
 from tagsmith.labeling import prompts
-from tagsmith.labeling.cache import discard_cached
-from tagsmith.labeling.client import (
-    ChatRequest,
-    ChatResponse,
-    LLMClient,
-    check_temperature,
-    complete_all,
-)
+from tagsmith.labeling.cache import DropMalformed, discard_cached
+from tagsmith.labeling.client import ChatRequest, LLMClient, check_temperature, complete_all
 from tagsmith.labeling.parsing import fold_name, parse_summaries, parse_taxonomy_answer
 from tagsmith.progress import progress_bar
 
@@ -441,38 +436,6 @@ class _Counted:
                                           f"cost {usage.cost:.4f}", refresh=False)
 
 
-class _DropMalformedSummaries:
-    """``inner`` (any :class:`LLMClient`), deleting from the response cache each summary
-    answer that does not parse for its batch as soon as it arrives.
-
-    They were dropped only once every call had ended: a run interrupted before (Ctrl-C,
-    a stopping failure) left them in the cache, and the resumed run replayed them as
-    malformed. A malformed answer served from the cache (left there by such a run) is
-    dropped and asked once more instead of replayed; a malformed new answer is dropped
-    and returned, so this run counts it and the next asks again. ``batch_ids`` maps a
-    summary request's cache key to the ids of its batch (other requests pass as they
-    are).
-    """
-
-    def __init__(self, inner: LLMClient, batch_ids: dict[str, list[str]]):
-        self.inner = inner  # abort() and the cache are found through it
-        self.model = inner.model
-        self.usage = inner.usage
-        self._batch_ids = batch_ids
-
-    def complete(self, request: ChatRequest) -> ChatResponse:
-        response = self.inner.complete(request)
-        ids = self._batch_ids.get(request.cache_key())
-        if ids is None or _parses(response.text, ids):
-            return response
-        # the next run asks again instead of replaying it
-        if discard_cached(self.inner, request) and response.cached:
-            response = self.inner.complete(request)  # an older run's: ask once more
-            if not _parses(response.text, ids):
-                discard_cached(self.inner, request)
-        return response
-
-
 def _parses(text: str, ids: list[str]) -> bool:
     """Whether ``text`` is a summary answer for the batch of ``ids`` (not malformed)."""
     try:
@@ -512,8 +475,9 @@ def _summarise(docs: list[str], client: LLMClient, options: TaxonomyOptions,
     with progress_bar(total=len(requests), desc="summarising", unit="batch",
                       enabled=options.show_progress) as bar:
         # each answer is checked as it arrives: a malformed one leaves the cache at once
-        checked = _DropMalformedSummaries(client, {
-            request.cache_key(): [ids[i] for i in batch]
+        # (one an older run left in the cache is asked once more: DropMalformed)
+        checked = DropMalformed(client, {
+            request.cache_key(): functools.partial(_parses, ids=[ids[i] for i in batch])
             for batch, request in zip(batches, requests, strict=True)})
         answers = complete_all(_Counted(checked, bar), requests, n_workers=options.n_workers,
                                show_progress=False)
