@@ -852,8 +852,9 @@ def test_a_document_cannot_write_the_summary_of_another_in_its_batch(caplog, inj
                                   "n_malformed_answers": 0, "n_unknown_ids": 1,
                                   "n_duplicate_ids": 1, "n_invalid_items": 0,
                                   "n_missing": 1, "n_cut": 0}
-    assert "summaries rejected: 1 for documents not in their batch, 1 for documents " \
-           "given twice" in caplog.text
+    # it read "1 for documents not in their batch, 1 for documents given twice"
+    assert "summaries rejected: 1 for a document not in its batch, 1 for a document " \
+           "given twice in one answer (all of its entries)" in caplog.text
 
 
 def test_cli_taxonomy_reports_the_summaries_it_rejected(tmp_path):
@@ -867,8 +868,34 @@ def test_cli_taxonomy_reports_the_summaries_it_rejected(tmp_path):
     report = json.loads(result.stderr.strip().splitlines()[-1])
     assert report["summaries"]["n_unknown_ids"] == 1
     assert report["summaries"]["n_duplicate_ids"] == 1
-    assert "summaries rejected: 1 for documents not in their batch, 1 for documents " \
-           "given twice in one answer" in result.stderr
+    assert "; summaries rejected: 1 for a document not in its batch, 1 for a document " \
+           "given twice in one answer" in result.stderr  # the "changes:" line
+
+
+def test_summaries_rejected_read_in_the_plural_for_several(caplog):
+    def answer(body):
+        prompt = user_prompt(body)
+        if "<<<DOCUMENTS" not in prompt:
+            return json.dumps({"labels": [{"name": "Tickets", "description": "All."}]})
+        docs = read_data_section(prompt, "DOCUMENTS")
+        own = [{"id": d["id"], "summary": d["text"]} for d in docs]
+        twice = [{"id": d["id"], "summary": "HACKED"} for d in docs[:2]]
+        strangers = [{"id": f"d9{i}", "summary": "HACKED"} for i in range(2)]
+        return json.dumps({"summaries": own + twice + strangers})
+
+    options = TaxonomyOptions(use_case="tickets", summary_words=10, review=False)
+    with LocalChatServer(answer) as server, caplog.at_level("WARNING", logger="tagsmith"):
+        taxonomy = generate_taxonomy(["late parcel", "refund missing", "wrong size"],
+                                     OpenAIChatClient(server.base_url, "m"), options)
+    counts = taxonomy.summaries
+    assert (counts["n_unknown_ids"], counts["n_duplicate_ids"]) == (2, 2)
+    assert "summaries rejected: 2 for documents not in their batch, 2 for documents " \
+           "given twice in one answer (all of their entries)" in caplog.text
+    from tagsmith.cli.llm_commands import _summary_changes
+
+    assert _summary_changes(counts) == (
+        "; summaries rejected: 2 for documents not in their batch, 2 for documents given "
+        "twice in one answer")
 
 
 def test_only_the_ratings_of_answers_used_are_reported():

@@ -6,7 +6,7 @@ import os
 
 import click
 
-from tagsmith._plural import none_of, plural_s
+from tagsmith._plural import none_of, plural, plural_s
 from tagsmith.cli import (
     cli,
     finite_number,
@@ -282,9 +282,12 @@ def _failures(labeling: dict) -> str:
 def _summary_changes(counts: dict) -> str:
     """What the summary step rejected, for the taxonomy's "changes:" line ('' if nothing)."""
     n_malformed = counts.get("n_malformed_answers", 0)
+    unknown, twice = counts.get("n_unknown_ids", 0), counts.get("n_duplicate_ids", 0)
     parts = [f"{counts[key]} {what}" for key, what in (
-        ("n_unknown_ids", "for documents not in their batch"),
-        ("n_duplicate_ids", "for documents given twice in one answer"),
+        ("n_unknown_ids", plural(unknown, "for a document not in its batch",
+                                 "for documents not in their batch")),
+        ("n_duplicate_ids", f"for {plural(twice, 'a document', 'documents')} given twice "
+                            "in one answer"),
         ("n_invalid_items", "invalid"),
         ("n_malformed_answers", f"malformed answer{plural_s(n_malformed)}"))
         if counts.get(key)]

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tagsmith._params import check_bool, check_int, check_options
-from tagsmith._plural import plural_s
+from tagsmith._plural import plural, plural_s
 from tagsmith.data.csvlimits import FORMULA_START
 from tagsmith.data.labelspace import Label, LabelSpace
 from tagsmith.data.textio import LONE_SURROGATE
@@ -511,9 +511,13 @@ def _summarise(docs: list[str], client: LLMClient, options: TaxonomyOptions,
                 counts["n_missing"] += 1
     taxonomy.summaries = {"n_docs": len(docs), "n_calls": len(requests), **counts}
     if counts["n_unknown_ids"] or counts["n_duplicate_ids"]:
-        logger.warning("summaries rejected: %d for documents not in their batch, %d for "
-                       "documents given twice in one answer (all of their entries)",
-                       counts["n_unknown_ids"], counts["n_duplicate_ids"])
+        unknown, twice = counts["n_unknown_ids"], counts["n_duplicate_ids"]
+        logger.warning("summaries rejected: %d for %s, %d for %s given twice in one answer "
+                       "(all of %s entries)", unknown,
+                       plural(unknown, "a document not in its batch",
+                              "documents not in their batch"),
+                       twice, plural(twice, "a document", "documents"),
+                       plural(twice, "its", "their"))
     if counts["n_missing"]:
         logger.warning("%d of %d %s missing, malformed or rejected: %s used",
                        counts["n_missing"], len(docs), _summaries(len(docs)),
