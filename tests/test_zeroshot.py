@@ -49,6 +49,38 @@ def test_encoder_gives_unit_vectors(encoder):
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
 
 
+def test_encoder_n_threads_holds_only_while_it_loads_and_encodes():
+    # torch.set_num_threads at load changed the whole process's thread count for good,
+    # for an application using tagsmith as a library; encoding still uses n_threads
+    torch = pytest.importorskip("torch")
+    from tagsmith.zeroshot.encoder import SentenceEncoder, torch_threads
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        encoder = SentenceEncoder(n_threads=3)
+        assert torch.get_num_threads() == 1
+        seen = []
+        encode = encoder.model.encode
+
+        def spying(*args, **kwargs):
+            seen.append(torch.get_num_threads())
+            return encode(*args, **kwargs)
+
+        encoder.model.encode = spying
+        assert encoder.encode(["a parcel came late"]).shape == (1, encoder.dim)
+        assert seen == [3] and torch.get_num_threads() == 1
+        with torch_threads(2):  # blocks at once (threads): the last one out restores
+            with torch_threads(3):
+                assert torch.get_num_threads() == 3
+            assert torch.get_num_threads() == 2  # the outer block's, still running
+        assert torch.get_num_threads() == 1
+        with torch_threads(None):  # None leaves the count as it is
+            assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_encoder_reads_a_text_up_to_256_word_pieces_as_the_readme_says(encoder):
     long = " ".join(["the cat sat on the mat"] * 60)  # about 360 word pieces
     start, longer = encoder.encode([long, long + " stock market crash, bank rates"])

