@@ -81,6 +81,33 @@ def test_encoder_n_threads_holds_only_while_it_loads_and_encodes():
         torch.set_num_threads(before)
 
 
+def test_encoder_leaves_transformers_log_level_as_it_was():
+    # set_verbosity_error at load silenced transformers' warnings for good in an
+    # application using tagsmith as a library; they are silenced only while it works
+    from transformers.utils import logging as hf_logging
+
+    from tagsmith.zeroshot.encoder import SentenceEncoder
+
+    before = hf_logging.get_verbosity()
+    try:
+        hf_logging.set_verbosity_info()
+        encoder = SentenceEncoder()
+        assert hf_logging.get_verbosity() == hf_logging.INFO
+        seen = []
+        encode = encoder.model.encode
+
+        def spying(*args, **kwargs):
+            seen.append(hf_logging.get_verbosity())
+            return encode(*args, **kwargs)
+
+        encoder.model.encode = spying
+        encoder.encode(["a parcel came late"])
+        assert seen == [hf_logging.ERROR]
+        assert hf_logging.get_verbosity() == hf_logging.INFO
+    finally:
+        hf_logging.set_verbosity(before)
+
+
 def test_encoder_reads_a_text_up_to_256_word_pieces_as_the_readme_says(encoder):
     long = " ".join(["the cat sat on the mat"] * 60)  # about 360 word pieces
     start, longer = encoder.encode([long, long + " stock market crash, bank rates"])

@@ -35,6 +35,8 @@ IDENTITY_MAX_FILES = 10_000
 # torch's thread count is the process's: set only while tagsmith's encoders work
 _THREADS_LOCK = threading.Lock()
 _THREADS: dict[str, int | None] = {"depth": 0, "before": None}
+# so is transformers' log level: errors only while tagsmith's encoders work
+_QUIET: dict[str, int | None] = {"depth": 0, "before": None}
 
 
 class Encoder(Protocol):
@@ -173,11 +175,10 @@ class SentenceEncoder:
             from transformers.utils import logging as hf_logging
 
             hf_logging.disable_progress_bar()
-            hf_logging.set_verbosity_error()
         except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
             pass
         self.n_threads = n_threads
-        with torch_threads(n_threads):
+        with torch_threads(n_threads), transformers_quiet():
             self.model = SentenceTransformer(str(path), device=device)
         if max_seq_length:
             # again with the loaded model's own limit (a config.json may not say)
@@ -205,7 +206,7 @@ class SentenceEncoder:
         out = np.zeros((len(texts), self.dim), np.float32)
         with progress_bar(total=len(texts), desc="embedding", unit="text",
                           enabled=show_progress) as bar:
-            with torch_threads(self.n_threads):
+            with torch_threads(self.n_threads), transformers_quiet():
                 for start in range(0, len(texts), CHUNK):
                     part = texts[start:start + CHUNK]
                     out[start:start + len(part)] = self.model.encode(
@@ -247,3 +248,33 @@ def torch_threads(n_threads: int | None) -> Iterator[None]:
             if restore is not None:
                 torch.set_num_threads(restore)
 
+
+
+@contextmanager
+def transformers_quiet() -> Iterator[None]:
+    """transformers' log level at errors only within the block (its warnings about the
+    model and the tokenizer would clutter tagsmith's stderr), and back to what it was
+    once the last such block of any thread ends.
+
+    ``set_verbosity_error`` is the whole process's: called once when an encoder loaded,
+    it silenced transformers' warnings for good in an application using tagsmith as a
+    library.
+    """
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
+        yield
+        return
+    with _THREADS_LOCK:
+        if not _QUIET["depth"]:
+            _QUIET["before"] = hf_logging.get_verbosity()
+        _QUIET["depth"] = (_QUIET["depth"] or 0) + 1
+        hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        with _THREADS_LOCK:
+            _QUIET["depth"] = (_QUIET["depth"] or 0) - 1
+            before = _QUIET["before"]
+            if not _QUIET["depth"] and before is not None:
+                hf_logging.set_verbosity(before)
