@@ -179,7 +179,7 @@ def test_a_stored_negative_seed_still_loads_and_predicts_as_before(problem, wher
     ({"members": [["knn"]]}, "members[0]"),
     ({"members": [["linear", {}], ["no-such-model", {}]]}, "members[1]"),
     ({"members": [["knn", 5]]}, "members[0] (knn) params"),
-    ({"members": [["knn", {"n_neigbors": 5}]]}, "members[0] (knn) parameter 'n_neigbors'"),
+    ({"members": [["knn", {"n_neigbors": 5}]]}, ("members[0] (knn)", "n_neigbors")),
     ({"members": MEMBERS, "weights": [1.0]}, "weights"),
     ({"members": MEMBERS, "weights": [1.0, -1.0]}, "weights"),
     ({"members": MEMBERS, "weights": [1.0, "a"]}, "weights"),
@@ -190,21 +190,27 @@ def test_bad_parameters_are_named(problem, params, name):
     X, Y, _ = problem
     with pytest.raises(InvalidParameterError) as info:
         EnsembleModel(**params).fit(X, Y)
-    assert info.value.name == name
+    # a member's parameter is named once, after its member: "members[0] (knn): parameter
+    # 'n_neigbors' must be ...", not "parameter \"members[0] (knn) parameter 'n_neigbors'\""
+    owner, name = name if isinstance(name, tuple) else (None, name)
+    assert (info.value.owner, info.value.name) == (owner, name)
+    where = "" if owner is None else f"{owner}: "
+    assert str(info.value).startswith(f"{where}parameter {name!r} must be ")
 
 
-@pytest.mark.parametrize("bad, name", [
-    (["knn", {"power": -1}], "members[1] (knn) parameter 'power'"),
-    (["tree", {"branching": 3}], "members[1] (tree) parameter 'branching'"),
-    (["linear", {"loss": "hinge"}], "members[1] (linear) parameter 'loss'"),
+@pytest.mark.parametrize("bad, message", [
+    (["knn", {"power": -1}], "members[1] (knn): parameter 'power' must be "),
+    (["tree", {"branching": 3}], "members[1] (tree): parameter 'branching' must be "),
+    (["linear", {"loss": "hinge"}], "members[1] (linear): parameter 'loss' must be "),
 ])
-def test_member_errors_surface_before_any_fitting(problem, monkeypatch, bad, name):
+def test_member_errors_surface_before_any_fitting(problem, monkeypatch, bad, message):
     X, Y, _ = problem
     fitted = []
     monkeypatch.setattr(LinearOVR, "fit", lambda self, *args, **kwargs: fitted.append(self))
     with pytest.raises(InvalidParameterError) as info:
         EnsembleModel(members=[["linear", {}], bad], n_jobs=1).fit(X, Y)
-    assert info.value.name == name
+    assert str(info.value).startswith(message)
+    assert info.value.owner == "members[1] (" + bad[0] + ")"
     # the first member's training would be thrown away: a bad value fails before it
     assert fitted == []
 

@@ -116,7 +116,7 @@ def test_ensemble_with_numpy_params_keeps_plain_member_params():
     (lambda: KNNModel(power=np.float64(np.inf)), "parameter 'power' must be a finite number"),
     (lambda: DenseKNNModel(power=np.bool_(True)), "parameter 'power' must be a finite number"),
     (lambda: EnsembleModel(members=[["knn", {"n_neighbors": i64(0)}]]),
-     "parameter \"members[0] (knn) parameter 'n_neighbors'\" must be an integer >= 1"),
+     "members[0] (knn): parameter 'n_neighbors' must be an integer >= 1"),
     (lambda: EnsembleModel(members=[["knn", {}]], k_member=i64(0)),
      "parameter 'k_member' must be None or an integer >= 1"),
     (lambda: EnsembleModel(members=[["knn", {}]], tune_fraction=f32(1)),

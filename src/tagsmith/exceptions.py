@@ -25,15 +25,23 @@ class InvalidParameterError(TagsmithError, ValueError):
 
     >>> str(InvalidParameterError("k", "an integer >= 1", 0))
     "parameter 'k' must be an integer >= 1, got 0"
+
+    ``owner`` names what the parameter belongs to when that is not the object
+    refusing it (an ensemble's member), ahead of the message:
+
+    >>> str(InvalidParameterError("k", "an integer >= 1", 0, owner="members[0] (knn)"))
+    "members[0] (knn): parameter 'k' must be an integer >= 1, got 0"
     """
 
     exit_code = 2
 
-    def __init__(self, name: str, expected: str, got: object):
+    def __init__(self, name: str, expected: str, got: object, *, owner: str | None = None):
         self.name = name
         self.expected = expected
         self.got = got
-        super().__init__(f"parameter {name!r} must be {expected}, got {got!r}")
+        self.owner = owner
+        where = "" if owner is None else f"{owner}: "
+        super().__init__(f"{where}parameter {name!r} must be {expected}, got {got!r}")
 
 
 class LabelNotFoundError(InvalidParameterError, KeyError):

@@ -153,8 +153,8 @@ class EnsembleModel(BaseModel):
             valid = keyword_params(get_model_class(name))
             for key in params:
                 if key not in valid:
-                    raise InvalidParameterError(f"members[{i}] ({name}) parameter {key!r}",
-                                                f"one of {valid}", key)
+                    raise InvalidParameterError(key, f"one of {valid}", key,
+                                                owner=f"members[{i}] ({name})")
             specs.append((name, dict(params)))
         return specs
 
@@ -182,8 +182,8 @@ class EnsembleModel(BaseModel):
             try:
                 validate()
             except InvalidParameterError as error:  # which member's value, as for unknown keys
-                raise InvalidParameterError(f"members[{i}] ({name}) parameter {error.name!r}",
-                                            error.expected, error.got) from None
+                raise InvalidParameterError(error.name, error.expected, error.got,
+                                            owner=f"members[{i}] ({name})") from None
             for key, value in params.items():
                 kept = value if old_seed and key == "random_state" else getattr(member, key)
                 if kept is not value:

@@ -219,7 +219,7 @@ def cross_fit_topk(X, Y, model: str, params: dict | None = None, *, n_folds: int
                     exc.name, f"{exc.expected} (in the model of fold {f + 1} of {n_folds}, "
                     f"fitted on the {len(kept)} of {n_docs} document{plural_s(n_docs)} outside "
                     "that fold)",
-                    exc.got) from exc
+                    exc.got, owner=exc.owner) from exc
             part = fold_model.predict_topk(rows_of(held_out), k).padded_to(indices.shape[1])
             indices[held_out] = part.indices
             scores[held_out] = part.scores
