@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from tagsmith._size import byte_size
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.models._solver import LOSS_CODES, train_block
 from tagsmith.models.tree import LabelTree, build_tree
@@ -806,3 +807,20 @@ def test_a_default_tree_logs_its_early_stops_without_warning(caplog):
     stops = [r for r in caplog.records if "stopped at max_iter=10" in r.getMessage()]
     assert len(stops) == 1
     assert stops[0].levelname == "INFO"
+
+
+def test_the_weights_size_is_logged_in_a_unit_that_shows_it(caplog):
+    # a small tree logged "label tree: ... weights in 5 nodes (0 MB)"
+    X, Y = _tree_unconverging_problem()
+    with caplog.at_level("INFO", logger="tagsmith"):
+        model = LabelTree(branching=2, leaf_size=2, n_jobs=1).fit(X, Y)
+    lines = [r.getMessage() for r in caplog.records
+             if r.getMessage().startswith("label tree: ") and " in " in r.getMessage()
+             and "node" in r.getMessage()]
+    assert lines, [r.getMessage() for r in caplog.records]
+    n_bytes = sum(getattr(model, name).nbytes for name in (
+        "node_feat_ptr_", "feat_ids_", "feat_entry_ptr_", "entry_child_", "entry_val_",
+        "slot_bias_"))
+    assert n_bytes < 2 ** 20
+    assert lines[-1].endswith(f"({byte_size(n_bytes)})"), lines
+    assert "0 MB" not in lines[-1]

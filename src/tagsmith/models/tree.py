@@ -43,6 +43,7 @@ import scipy.sparse as sp
 
 from tagsmith._params import check_choice, check_int, check_number
 from tagsmith._plural import plural_s
+from tagsmith._size import byte_size
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.models.base import (
     SAMPLE_WEIGHT,
@@ -452,9 +453,9 @@ class LabelTree(BaseModel):
         self.entry_child_ = packed["entry_child"]
         self.entry_val_ = packed["entry_val"]
         self.slot_bias_ = packed["slot_bias"]
-        logger.info("label tree: %d weight%s in %d node%s (%.0f MB)", len(self.entry_val_),
+        logger.info("label tree: %d weight%s in %d node%s (%s)", len(self.entry_val_),
                     plural_s(len(self.entry_val_)), len(nodes), plural_s(len(nodes)),
-                    sum(value.nbytes for value in packed.values()) / 2 ** 20)
+                    byte_size(sum(value.nbytes for value in packed.values())))
 
     # -- prediction ----------------------------------------------------------------------------
     def predict_topk(self, X, k: int) -> TopK:
