@@ -1110,6 +1110,19 @@ def test_a_reader_that_goes_away_stops_tagsmith_quietly(bundle, tmp_path, merged
     assert stderr == b""
 
 
+def test_a_data_error_in_suggest_input_is_the_last_thing_said(bundle, tmp_path):
+    # the progress log's closing line 'suggest: 0 docs' came before the error of a
+    # malformed record, as if suggest had succeeded on no document
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text('{"text": "so happy"}\n{"text": \n', encoding="utf-8")
+    process = subprocess.run([sys.executable, "-m", "tagsmith", "suggest", str(bundle),
+                              str(docs)], capture_output=True, text=True, timeout=300)
+    assert process.returncode == 3, process.stderr
+    lines = process.stderr.strip().splitlines()
+    assert lines[-1].startswith(f"error: {docs}:2: "), lines
+    assert not any("suggest: " in line for line in lines[:-1]), lines
+
+
 def test_a_closed_pipe_stops_suggest_before_it_scores_the_rest(bundle, tmp_path, monkeypatch):
     """The output streams batch by batch: a closed pipe ends the run at the next write,
     not after every document has been scored."""

@@ -119,10 +119,13 @@ def progress_bar(*, total: int | None, desc: str, unit: str = "it", enabled: boo
         bar = _LogProgress(total, desc, unit)
     try:
         yield bar
-    except BrokenPipeError:
-        # the reader of the output went away: the CLI stops quietly (exit 141), so no
-        # closing count, which was wrong too (the batch being written was not counted:
-        # 'suggest: 0 docs' after `suggest ... | head` had shown answers)
+    except BaseException:
+        # no closing count when the work failed or stopped: logged before the error
+        # ('suggest: 0 docs', then a malformed record's message) it read as a success,
+        # and the error is to be the last thing said. When the reader of the output
+        # went away (the CLI stops quietly, exit 141) the count was wrong too: the
+        # batch being written was not counted ('suggest: 0 docs' after
+        # `suggest ... | head` had shown answers)
         if isinstance(bar, _LogProgress):
             bar = _NoProgress()
         raise
