@@ -601,3 +601,33 @@ def test_reprs_of_the_classifier_and_of_read_corpora_are_short_and_say_what_they
     assert repr(audit) == (f"AuditCorpus(n_docs=600, n_labels=28, n_assignments={audit.Y.nnz}, "
                            "n_unknown_labels=0, n_skipped_lines=0, on_error='fail')")
     assert test.texts[0] not in repr(test) and test.texts[0] not in repr(audit)
+
+
+@pytest.mark.parametrize("split, recorded", [
+    ("dev corpus", {"dev_fraction": None, "refit": False}),
+    ("refit", {"dev_fraction": 0.25, "refit": True}),
+    ("no refit", {"dev_fraction": 0.25, "refit": False}),
+    ("none", {"dev_fraction": 0.0, "refit": False}),
+])
+def test_the_manifest_records_the_split_and_refit_that_happened(split, recorded):
+    # a model tuned on a dev corpus recorded the unused defaults 'dev_fraction 0.1,
+    # refit true' (tagsmith info), read as a split of the corpus and a refit
+    from tagsmith.data.labelspace import LabelSpace
+
+    space = LabelSpace.from_uris(["u:a", "u:b", "u:c"])
+    texts = [f"{word} day {i}" for i, word in enumerate(["good", "bad", "odd", "fine"] * 10)]
+    rows = np.arange(len(texts))
+    Y = sp.csr_matrix((np.ones(len(texts)), (rows, rows % 3)), shape=(len(texts), 3))
+    kwargs: dict = {}
+    settings: dict = {"dev_fraction": 0.0}
+    if split in ("refit", "no refit"):
+        settings = {"dev_fraction": 0.25, "refit": split == "refit"}
+    elif split == "dev corpus":  # the options' defaults otherwise: 0.1, refit
+        settings = {}
+        kwargs = {"dev_texts": ["good day x", "bad day y"], "dev_Y": Y[:2]}
+    options = TrainOptions(featurizer_params=FAST_FEATURES, seed=3, **settings)
+    clf = train_classifier(texts, Y, space, options=options, **kwargs)
+    stored = clf.manifest["training"]["options"]
+    assert {key: stored[key] for key in recorded} == recorded
+    assert (clf.manifest["metrics"]["heldout"] or {}).get("model", "final") == (
+        "fitted before the refit on all the data" if recorded["refit"] else "final")

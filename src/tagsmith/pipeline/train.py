@@ -401,6 +401,7 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
     n_final = len(texts)  # documents the final model is fitted on
     label_counts = None  # theirs: counted once, by the held-out fit when it is the final one
     dev_raw = None  # the raw scores of the held-out documents
+    refitted = False  # whether the final model was fitted again on all the data
     if heldout is None:
         featurizer, model, fit_seconds, X_all = _fit(texts, Y, options, "train", label_space)
         thresholds = Thresholds.constant(len(label_space), UNTUNED_THRESHOLD)
@@ -421,7 +422,7 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
         thresholds = _tune_learnt(dev_part_Y, topk, untrained, beta=options.beta,
                                   min_support=options.min_support)
         clf.thresholds = thresholds
-        refit = fit_idx is not None and options.refit
+        refit = refitted = fit_idx is not None and options.refit
         report["heldout"] = {"source": source, "n_docs": len(dev_part_texts),
                              "metrics": evaluate_topk(clf, dev_part_Y, topk),
                              "model": ("fitted before the refit on all the data" if refit
@@ -456,7 +457,12 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
             "final_fit_seconds": round(fit_seconds, 3),
             "n_calibration_docs": 0 if calibration is None else len(calibration[0]),
             "data_fingerprint": fingerprint,
-            "options": {"dev_fraction": options.dev_fraction, "refit": options.refit,
+            # what was done, not the options' defaults: a dev corpus takes no share of
+            # the data and nothing is refitted after it ('dev_fraction 0.1, refit true'
+            # read as a split of the corpus and a refit); bundles written before keep
+            # their values, which no reader interprets
+            "options": {"dev_fraction": None if dev_texts is not None
+                        else options.dev_fraction, "refit": refitted,
                         "seed": options.seed, "beta": options.beta,
                         "min_support": options.min_support},
         },
