@@ -462,6 +462,57 @@ def test_directory_sidecars_in_another_case_are_warned_about_once_per_read(tmp_p
     assert [r.getMessage().split(" (")[0] for r in caplog.records] == [
         f"{tmp_path}: 1 file ending in .txt, .tsv or .key in another case not read"]
 
+@pytest.mark.parametrize("missing, expected", [
+    (["b"], "1 of 3 documents has no label file (first: b.txt) and is read as unlabelled"),
+    (["c", "b"], "2 of 3 documents have no label file (first: b.txt) and are read as "
+                 "unlabelled")])
+def test_directory_documents_without_a_label_file_are_warned_about_once(
+        tmp_path, caplog, missing, expected):
+    # a .txt with no .tsv/.key beside it was trained on as unlabelled without a word
+    for stem in "abc":
+        (tmp_path / f"{stem}.txt").write_text(f"text {stem}\n", encoding="utf-8")
+        if stem not in missing:
+            (tmp_path / f"{stem}.tsv").write_text(f"<{U}{stem}>\n", encoding="utf-8")
+    (tmp_path / "a.key").write_text("", encoding="utf-8")  # the .tsv comes first
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        records = list(read_directory(tmp_path))
+    assert [bool(r.labels) for r in records] == [stem not in missing for stem in "abc"]
+    warned = [r.getMessage() for r in caplog.records]
+    assert warned == [f"{tmp_path}: {expected}; a document's labels go in a file beside it "
+                      "with its name ending in .tsv or .key instead of .txt"]
+
+
+def test_directory_documents_with_an_empty_label_file_or_none_labelled_are_not_warned_about(
+        tmp_path, caplog):
+    # an empty sidecar says "no label" on purpose; a folder with no label file at all
+    # is refused where labels are needed (no document names a label), not warned about
+    (tmp_path / "a.txt").write_text("text a\n", encoding="utf-8")
+    (tmp_path / "a.tsv").write_text(f"<{U}a>\n", encoding="utf-8")
+    (tmp_path / "b.txt").write_text("text b\n", encoding="utf-8")
+    (tmp_path / "b.key").write_text("", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        assert [r.labels for r in read_directory(tmp_path)] == [(f"<{U}a>",), ()]
+    (tmp_path / "a.tsv").unlink()
+    (tmp_path / "b.key").unlink()
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        assert [r.labels for r in read_directory(tmp_path)] == [(), ()]
+    assert caplog.records == []
+
+
+def test_a_folder_with_no_label_file_is_refused_naming_the_folder_layout(tmp_path):
+    # the refusal gave the layout of a TSV, CSV and JSONL corpus, none of a folder's
+    from tagsmith.data.corpus import DerivingLabels
+    from tagsmith.exceptions import DataError
+    from tagsmith.pipeline.io import read_labelled
+
+    for stem in "ab":
+        (tmp_path / f"{stem}.txt").write_text(f"text {stem}\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"no document names a label .*: a corpus folder's "
+                       r"document NAME\.txt has its labels in NAME\.tsv or NAME\.key "
+                       r"beside it, one a line$"):
+        read_labelled(tmp_path, DerivingLabels()).require_labels(tmp_path, None)
+
+
 def test_directory_sidecar_names_with_separators_give_no_phantom_labels(tmp_path):
     # a sidecar line is "<uri><TAB>name"; a name holding U+2028 or a form feed was cut
     # there, and its tail read as a label key of its own (a derived label space took it)

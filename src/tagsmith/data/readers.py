@@ -747,6 +747,10 @@ def _warn_other_case(path: Path) -> None:
 
 
 def _directory_records(path: Path, on_error) -> Iterator[Record]:
+    # documents with no sidecar were read as unlabelled without a word: one warning
+    # once the folder is read, unless none has one (no document names a label then,
+    # which training refuses, naming the folder's layout)
+    n_read, no_sidecar = 0, []
     for index, txt in enumerate(directory_files(path), 1):
         try:
             text = _read_utf8(txt)
@@ -754,7 +758,17 @@ def _directory_records(path: Path, on_error) -> Iterator[Record]:
         except _Malformed as exc:
             on_error(CorpusFormatError(f"{txt.name}: {exc.args[0]}", path=path, line=index))
             continue
-        yield Record(text.strip(), labels, txt.stem, index, str(txt))
+        n_read += 1
+        if labels is None:
+            no_sidecar.append(txt.name)
+        yield Record(text.strip(), labels or (), txt.stem, index, str(txt))
+    if 0 < len(no_sidecar) < n_read:
+        count = len(no_sidecar)
+        logger.warning("%s: %d of %d documents %s no label file (first: %s) and %s read as "
+                       "unlabelled; a document's labels go in a file beside it with its "
+                       "name ending in .tsv or .key instead of .txt", path, count, n_read,
+                       plural(count, "has", "have"), no_sidecar[0],
+                       plural(count, "is", "are"))
 
 
 def _read_utf8(path: Path) -> str:
@@ -767,7 +781,8 @@ def _read_utf8(path: Path) -> str:
 _LINE_END = re.compile(r"\r\n|\r|\n")
 
 
-def _sidecar_labels(txt: Path) -> tuple[str, ...]:
+def _sidecar_labels(txt: Path) -> tuple[str, ...] | None:
+    """The labels of ``txt``'s sidecar; None without one (an empty one names none)."""
     for suffix in (".tsv", ".key"):
         sidecar = txt.with_suffix(suffix)
         if sidecar.is_file():
@@ -775,7 +790,7 @@ def _sidecar_labels(txt: Path) -> tuple[str, ...]:
             # feeds, U+2028 and other separators inside a label's name, whose pieces
             # then read as label keys of their own
             return tuple(_first_columns(_LINE_END.split(_read_utf8(sidecar))))
-    return ()
+    return None
 
 
 def _first_columns(lines: Iterable[str]) -> Iterator[str]:

@@ -67,6 +67,9 @@ class LabelledData:
             # as no labels at all: the format is at fault, not the vocabulary
             layout = ("a TSV line is TEXT, a TAB, then its labels; a CSV corpus has a "
                       "'labels' column, a JSONL object a 'labels' list")
+            if Path(path).is_dir():  # the file formats' layout said nothing of a folder's
+                layout = ("a corpus folder's document NAME.txt has its labels in NAME.tsv "
+                          "or NAME.key beside it, one a line")
             if vocabulary is None:  # "is it the right vocabulary?" where none was given
                 raise DataError(f"no document names a label ({counts}; no vocabulary given, "
                                 f"the labels are the corpus's own): {layout}", path=path)
