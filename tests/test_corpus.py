@@ -507,7 +507,9 @@ def test_a_folder_with_no_label_file_is_refused_naming_the_folder_layout(tmp_pat
 
     for stem in "ab":
         (tmp_path / f"{stem}.txt").write_text(f"text {stem}\n", encoding="utf-8")
-    with pytest.raises(DataError, match=r"no document names a label .*: a corpus folder's "
+    # and no '0 unknown label occurrences skipped' where none was
+    with pytest.raises(DataError, match=r"no document names a label \(2 documents; no "
+                       r"vocabulary given, the labels are the corpus's own\): a corpus folder's "
                        r"document NAME\.txt has its labels in NAME\.tsv or NAME\.key "
                        r"beside it, one a line$"):
         read_labelled(tmp_path, DerivingLabels()).require_labels(tmp_path, None)

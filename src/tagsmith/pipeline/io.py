@@ -71,7 +71,9 @@ class LabelledData:
                 layout = ("a corpus folder's document NAME.txt has its labels in NAME.tsv "
                           "or NAME.key beside it, one a line")
             if vocabulary is None:  # "is it the right vocabulary?" where none was given
-                raise DataError(f"no document names a label ({counts}; no vocabulary given, "
+                # '0 unknown label occurrences skipped' when none was: counted only if any
+                raise DataError(f"no document names a label ({counts if skipped else docs}; "
+                                "no vocabulary given, "
                                 f"the labels are the corpus's own): {layout}", path=path)
             if not skipped:  # nothing was dropped: no vocabulary would have helped
                 raise DataError(f"no document carries a label of {vocabulary} ({docs}, "
