@@ -419,6 +419,32 @@ def test_calibrator_from_out_of_fold_scores_keeps_every_heldout_doc_for_sets(dat
     assert calibration["calibrated"]["ece"] < calibration["raw"]["ece"] / 3
 
 
+@pytest.mark.parametrize("fields, parameter", [
+    # no calibration split: training calibrated nothing and said nothing
+    ({"crossfit_folds": 3}, "calibration_fraction"),
+    ({"crossfit_folds": 3, "calibration_fraction": 0.0}, "calibration_fraction"),
+    # no out-of-fold scores: refused only after the whole training
+    ({"calibration_fraction": 0.2}, "crossfit_folds"),
+])
+def test_a_crossfit_calibrator_without_its_parts_is_refused_before_training(fields, parameter):
+    import scipy.sparse as sp
+
+    from tagsmith.data.labelspace import LabelSpace
+
+    options = TrainOptions(dev_fraction=0.0, featurizer_params=FAST_FEATURES,
+                           confidence=ConfidenceOptions(calibrator_source="crossfit"),
+                           **fields)
+    with pytest.raises(InvalidParameterError) as refused:
+        options.validate()
+    assert refused.value.name == parameter
+    assert "with ConfidenceOptions(calibrator_source='crossfit')" in str(refused.value)
+    space = LabelSpace.from_uris(["u:pos", "u:neg"])
+    texts = ["good fine great", "bad awful poor"] * 20
+    Y = sp.csr_matrix(np.array([[1, 0], [0, 1]] * 20))
+    with pytest.raises(InvalidParameterError, match=f"parameter '{parameter}'"):
+        train_classifier(texts, Y, space, options=options)
+
+
 def test_calibrate_json_with_a_diagram_prints_one_json_object(calibrated_cli_bundle,
                                                               tmp_path):
     png = tmp_path / "reliability.png"

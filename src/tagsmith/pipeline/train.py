@@ -114,6 +114,8 @@ class TrainOptions:
                                        allow_none=True, numpy=True)
         if self.confidence is not None:
             self.confidence.validate()
+            if self.confidence.calibrator_source == "crossfit":
+                self._check_crossfit_calibrator()
         check_model_params(self.model, self.model_params)  # names and values
         _check_featurizer(self.featurizer, self.featurizer_params)
         _check_member_views(self.model, self.model_params, self.featurizer,
@@ -128,6 +130,26 @@ class TrainOptions:
             raise InvalidParameterError(
                 "model", "'ensemble' with --featurizer views (each member names the view "
                 "it learns from)", self.model)
+
+    def _check_crossfit_calibrator(self) -> None:
+        """The cross-fitted calibrator needs both of its parts: the calibration split
+        (its conformal sets) and the out-of-fold scores (the calibrator itself).
+
+        Without a split nothing was calibrated, without a word (the model came out
+        uncalibrated); without folds the refusal came after the whole training.
+        """
+        crossfit = "ConfidenceOptions(calibrator_source='crossfit')"
+        if not self.calibration_fraction:
+            raise InvalidParameterError(
+                "calibration_fraction", f"above 0 with {crossfit}: its conformal sets are "
+                "fitted on the calibration split, and without one nothing is calibrated",
+                self.calibration_fraction)
+        if not self.crossfit_folds:
+            raise InvalidParameterError(
+                "crossfit_folds", f"an integer in [2, {MAX_FOLDS}] with {crossfit}: the "
+                "calibrator is fitted on the training documents' out-of-fold scores",
+                self.crossfit_folds)
+
 
 
 def _check_featurizer(kind: str, params: dict) -> None:
