@@ -122,6 +122,21 @@ def test_the_same_options_still_work_where_they_apply(goemotions_small, tmp_path
     assert len(json.loads(result.output)["suggestions"]) == 1
 
 
+def test_train_fits_the_calibrator_on_out_of_fold_scores_when_asked(goemotions_small,
+                                                                    tmp_path):
+    """README's cross-fitted calibrator could be chosen from Python alone: nothing on the
+    command line selected it, and --crossfit-folds only stored the scores."""
+    out = tmp_path / "model"
+    result = run("train", goemotions_small["train"], "-o", out, "--vocab",
+                 goemotions_small["vocab"], "--dev-fraction", "0", "--calibration-fraction",
+                 "0.2", "--crossfit-folds", "2", "--calibrator-source", "crossfit", *FAST)
+    assert result.exit_code == 0, result.output
+    calibration = json.loads((out / "manifest.json").read_text())["calibration"]
+    assert calibration["calibrator_source"] == "crossfit"
+    # every set-aside document goes to the conformal sets, the calibrator to the folds'
+    assert calibration["n_conformal_docs"] == 600 and calibration["n_calibrator_docs"] == 2400
+
+
 @pytest.mark.parametrize("n_docs, dev_fraction", [(12, 0.3), (40, 0.01)])
 def test_a_dev_fraction_that_holds_out_nothing_says_the_thresholds_are_untuned(
         goemotions_small, caplog, n_docs, dev_fraction):

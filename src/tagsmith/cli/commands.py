@@ -86,16 +86,28 @@ def _parse_params(pairs: tuple[str, ...], option: str) -> dict:
               "conformal sets (see tagsmith calibrate).")
 @click.option("--calibration-method", type=click.Choice(["isotonic", "platt", "temperature"]),
               default="isotonic", show_default=True, help="With --calibration-fraction.")
+@click.option("--calibrator-source", type=click.Choice(["split", "crossfit", "same"]),
+              default="split", show_default=True,
+              help="With --calibration-fraction: split: calibrator and conformal sets on "
+              "disjoint parts of the set-aside share (exact guarantee); crossfit: the "
+              "calibrator on the out-of-fold scores of --crossfit-folds, the conformal sets "
+              "on all of the share; same: both on all of it (approximate).")
 @click.option("--json", "as_json", is_flag=True, help="The summary as one JSON object.")
 @click.pass_obj
 def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param, featurizer,
           feature_param, on_error, unknown_labels, seed, crossfit_folds, calibration_fraction,
-          calibration_method, as_json):
+          calibration_method, calibrator_source, as_json):
     """Train a model on CORPUS (.tsv, .csv, .jsonl, optionally .gz, or a folder of .txt
     files with .tsv/.key label files) into a bundle."""
     from tagsmith.pipeline.confidence import ConfidenceOptions
 
-    refuse_unused("--calibration-fraction", calibration_fraction > 0, "calibration_method")
+    refuse_unused("--calibration-fraction", calibration_fraction > 0, "calibration_method",
+                  "calibrator_source")
+    if calibrator_source == "crossfit" and not crossfit_folds:
+        # the library's refusal would name ConfidenceOptions, which nobody typed here
+        raise click.UsageError("--calibrator-source crossfit needs --crossfit-folds N "
+                               "(N >= 2): the calibrator is fitted on the training "
+                               "documents' out-of-fold scores")
     # --dev is the held-out set as it is: nothing is split off CORPUS, nothing refitted
     refuse_unused("a share of CORPUS held out (no --dev)", not dev, "dev_fraction", "no_refit")
     # nothing held out, nothing tuned: the model is fitted once on all of CORPUS
@@ -110,7 +122,8 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
                            dev_fraction=dev_fraction, refit=not no_refit, seed=seed,
                            crossfit_folds=crossfit_folds, show_progress=not obj["quiet"],
                            calibration_fraction=calibration_fraction,
-                           confidence=ConfidenceOptions(method=calibration_method, seed=seed))
+                           confidence=ConfidenceOptions(method=calibration_method, seed=seed,
+                                                        calibrator_source=calibrator_source))
     options.validate()  # fail on a mistyped parameter before reading any data
     from tagsmith.store.bundle import check_bundle_target
 
