@@ -177,7 +177,8 @@ def test_weight_zero_is_the_knn_top_k_unchanged():
 
 @pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf"), True, "0.3", None])
 def test_cooccurrence_option_is_checked_by_name(bad):
-    with pytest.raises(InvalidParameterError, match="parameter 'cooccurrence' must be a number"):
+    with pytest.raises(InvalidParameterError,
+                       match="parameter 'cooccurrence' must be a finite number"):
         AuditOptions(cooccurrence=bad).validate()
     with pytest.raises(InvalidParameterError, match="'weight'"):
         Y, knn = _corpus(0)

@@ -175,6 +175,14 @@ def test_the_library_checks_of_the_sweep_name_the_option_in_the_library_wording(
         in result.output
 
 
+def test_an_infinite_number_is_refused_as_not_finite(tmp_path):
+    """``--shrinkage inf`` read "must be a number >= 0, got inf": inf is a number >= 0;
+    it is refused for not being finite, and before the bundle is read."""
+    result = run("calibrate", tmp_path / "no-bundle", "--shrinkage", "inf")
+    assert result.exit_code == 2
+    assert "error: option '--shrinkage' must be a finite number >= 0, got inf" in result.output
+
+
 LANG_COMMANDS = sorted(name for name, command in COMMANDS.items()
                        if any(param.name == "lang" for param in command.params))
 

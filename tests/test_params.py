@@ -48,6 +48,17 @@ def test_messages_are_those_of_the_checks_they_replaced(call, message):
     assert _message(call) == message
 
 
+@pytest.mark.parametrize("call, message", [
+    (lambda: ConfidenceOptions(shrinkage=math.inf).validate(),
+     "parameter 'shrinkage' must be a finite number >= 0, got inf"),
+    (lambda: estimate_reliability(np.eye(2), np.eye(2), prior_strength=math.inf),
+     "parameter 'prior_strength' must be a finite number >= 0, got inf"),
+])
+def test_infinity_is_refused_for_not_being_finite(call, message):
+    """"must be a number >= 0, got inf" named no rule that inf breaks."""
+    assert _message(call) == message
+
+
 @pytest.mark.parametrize("call", [
     lambda: OpenAIChatClient(URL, "m", timeout=math.nan),    # NaN passed `timeout <= 0`
     lambda: OpenAIChatClient(URL, "m", backoff_base=math.nan),

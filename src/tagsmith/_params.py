@@ -120,7 +120,7 @@ def check_number(name: str, value: object, minimum: float = 0, *, strict: bool =
     """``value`` as a ``float`` when it is a number >= ``minimum`` (> with ``strict``)
     and <= ``maximum`` (if given); otherwise raise :class:`InvalidParameterError`
     ("a number >= 0", "a number > 0", "a number of seconds > 0" with ``unit="seconds"``,
-    "a number in [0, 1]" with ``maximum=1``).
+    "a number in [0, 1]" with ``maximum=1``, "a finite number >= 0" with ``finite=True``).
 
     ``bool`` and NaN are always rejected, infinity only with ``finite=True``; ints
     pass; numpy scalars other than ``np.float64`` only with ``numpy=True``; ``None``
@@ -146,7 +146,9 @@ def check_number(name: str, value: object, minimum: float = 0, *, strict: bool =
     parameter 'shrinkage' must be a number >= 0, got None
     parameter 'shrinkage' must be a number >= 0, got np.float32(1.0)
     >>> show("shrinkage", float("inf"), finite=True)
-    parameter 'shrinkage' must be a number >= 0, got inf
+    parameter 'shrinkage' must be a finite number >= 0, got inf
+    >>> show("tol", -1, strict=True, finite=True)
+    parameter 'tol' must be a finite number > 0, got -1
     >>> show("tol", 0.0, 0.0, strict=True)
     parameter 'tol' must be a number > 0.0, got 0.0
     >>> show("timeout", 0, strict=True, unit="seconds")
@@ -166,7 +168,9 @@ def check_number(name: str, value: object, minimum: float = 0, *, strict: bool =
     # NaN fails both comparisons; +inf is the one non-finite value left after them
     if not _is_number(value, numpy) or not (value > minimum if strict else value >= minimum) \
             or finite and value == math.inf or maximum is not None and value > maximum:
-        expected = "a number" + (f" of {unit}" if unit else "")
+        # infinity refused as "a number >= 0" read as if inf were no number or below 0
+        finite_word = "finite " if finite and maximum is None else ""
+        expected = f"a {finite_word}number" + (f" of {unit}" if unit else "")
         if maximum is not None:
             expected += f" in {'(' if strict else '['}{minimum}, {maximum}]"
         else:

@@ -90,7 +90,7 @@ class ConfidenceOptions:
                                               SOURCES)
         self.conformal_fraction = check_alpha(self.conformal_fraction, "conformal_fraction")
         self.n_bands = check_int("n_bands", self.n_bands, 1, numpy=True)
-        self.shrinkage = check_number("shrinkage", self.shrinkage, 0, numpy=True)
+        self.shrinkage = check_number("shrinkage", self.shrinkage, 0, finite=True, numpy=True)
         self.beta = check_number("beta", self.beta, 0, strict=True, numpy=True)
         self.max_set_size = check_int("max_set_size", self.max_set_size, 1, allow_none=True,
                                       numpy=True)
