@@ -468,6 +468,19 @@ def calibrated_cli_bundle(goemotions_small, tmp_path_factory):
     return out
 
 
+def test_calibrate_names_what_its_reliability_is_measured_over(cli_bundle,
+                                                               calibrated_cli_bundle,
+                                                               goemotions_small, tmp_path):
+    """"held-out reliability over the top 28" had no noun: 28 of what?"""
+    stored = run("calibrate", calibrated_cli_bundle, "-o", tmp_path / "all")
+    assert stored.exit_code == 0, stored.output
+    assert "held-out reliability over all 28 labels of each document: ECE" in stored.output
+    narrow = run("calibrate", cli_bundle, "--data", goemotions_small["dev"], "-k", "5",
+                 "-o", tmp_path / "top5")
+    assert narrow.exit_code == 0, narrow.output
+    assert "held-out reliability over each document's top 5 labels: ECE" in narrow.output
+
+
 def test_reliability_png_never_overwrites_an_input(calibrated_cli_bundle, goemotions_small,
                                                    tmp_path):
     bundle = calibrated_cli_bundle

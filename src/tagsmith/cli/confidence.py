@@ -156,7 +156,9 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
                f"conformal sets on {n_conf:,} document{plural_s(n_conf)} "
                f"({report['calibrator_source']}), "
                f"{report['seconds']:.1f}s -> {output or bundle}")
-    click.echo(f"held-out reliability over the top {report['k']}: ECE {raw['ece']:.4f} -> "
+    # "over the top 28" had no noun: 28 candidate labels of each document
+    click.echo(f"held-out reliability over {_candidates(report['k'], classifier.n_labels)}: "
+               f"ECE {raw['ece']:.4f} -> "
                f"{cal['ece']:.4f}, Brier {raw['brier']:.4f} -> {cal['brier']:.4f}, "
                f"top-1 ECE {raw['top1_ece']:.4f} -> {cal['top1_ece']:.4f}")
     for line in _band_table(cal["bands"]):
@@ -172,6 +174,19 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
                f"(default alpha {alpha:g})")
     if reliability_png:
         click.echo(f"reliability diagram -> {printable(reliability_png)}")
+
+
+def _candidates(k: int, n_labels: int) -> str:
+    """The candidate labels of each document that reliability is measured over.
+
+    >>> _candidates(10, 1000), _candidates(1, 5)
+    ("each document's top 10 labels", "each document's top 1 label")
+    >>> _candidates(28, 28)
+    'all 28 labels of each document'
+    """
+    if k >= n_labels:
+        return f"all {n_labels:,} label{plural_s(n_labels)} of each document"
+    return f"each document's top {k:,} label{plural_s(k)}"
 
 
 def _heldout_corpus(classifier, bundle, data, k, on_error, unknown_labels,
