@@ -67,6 +67,25 @@ def test_training_sets_aside_and_calibrates(calibrated, data):
     assert (clf.thresholds.source == FROM_LABEL).any()
 
 
+def test_an_uncalibrated_classifier_is_refused_alike_everywhere(cli_bundle, data):
+    """predict_sets named the parameter 'classifier', evaluate_confidence and
+    estimate_shift 'bundle' (no bundle was passed): one message, naming the classifier
+    each caller passed, and what needed the calibration."""
+    clf = TextClassifier.load(cli_bundle)
+    texts, Y = data["test"].texts[:20], data["test"].Y[:20]
+    messages = {}
+    for purpose, call in (("conformal sets", lambda: clf.predict_sets(texts)),
+                          ("a reliability report", lambda: evaluate_confidence(clf, texts, Y)),
+                          ("a label-shift estimate", lambda: estimate_shift(clf, texts))):
+        with pytest.raises(InvalidParameterError) as refused:
+            call()
+        assert refused.value.name == "classifier"
+        messages[purpose] = str(refused.value)
+        assert f"must be a calibrated classifier for {purpose} (calibrate_classifier, " \
+            in messages[purpose]
+    assert len({message.replace(purpose, "") for purpose, message in messages.items()}) == 1
+
+
 def test_bundle_round_trip_keeps_probabilities_and_sets(calibrated, data, tmp_path):
     loaded = TextClassifier.load(calibrated.save(tmp_path / "bundle"))
     texts = data["test"].texts[:200]

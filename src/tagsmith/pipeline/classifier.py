@@ -275,9 +275,7 @@ class TextClassifier:
 
     def _set_options(self, alpha, method, max_set_size, min_confidence) -> dict:
         """The keyword arguments of ``conformal.predict``, checked before any text is scored."""
-        if self.conformal is None or self.calibrator is None:
-            raise InvalidParameterError("classifier", "a calibrated model (tagsmith calibrate) "
-                                        "for conformal sets", "an uncalibrated one")
+        require_calibrated(self, "conformal sets", conformal=True)
         alpha, max_set_size, min_confidence = self.conformal.check_options(
             alpha, max_set_size, min_confidence, method)
         return {"alpha": alpha, "method": method, "max_set_size": max_set_size,
@@ -482,6 +480,33 @@ class TextClassifier:
                        **parts)
         except (InvalidParameterError, TypeError, ValueError) as exc:
             raise BundleError(f"incompatible parts: {exc}", path=path) from exc
+
+
+def require_calibrated(classifier, purpose: str, *, conformal: bool = False) -> Calibrator:
+    """``classifier``'s calibrator, for ``purpose``; refused when it has none (nor, with
+    ``conformal``, conformal statistics).
+
+    One message for every caller, naming the parameter each of them was passed: the
+    ``classifier`` of :func:`~tagsmith.pipeline.confidence.evaluate_confidence` and
+    :func:`~tagsmith.pipeline.confidence.estimate_shift`, the classifier
+    :meth:`TextClassifier.predict_sets` is called on (the same mistake named
+    ``classifier`` in one place and ``bundle`` in the other).
+
+    >>> try:
+    ...     require_calibrated(object(), "conformal sets")
+    ... except InvalidParameterError as exc:
+    ...     print(exc)  # doctest: +NORMALIZE_WHITESPACE
+    parameter 'classifier' must be a calibrated classifier for conformal sets
+    (calibrate_classifier, tagsmith calibrate, or training with a calibration_fraction
+    above 0), got 'an uncalibrated one'
+    """
+    calibrator = getattr(classifier, "calibrator", None)
+    if calibrator is None or conformal and getattr(classifier, "conformal", None) is None:
+        raise InvalidParameterError(
+            "classifier", f"a calibrated classifier for {purpose} (calibrate_classifier, "
+            "tagsmith calibrate, or training with a calibration_fraction above 0)",
+            "an uncalibrated one")
+    return calibrator
 
 
 def _check_label_parts(n_labels: int, thresholds: Thresholds, label_counts: np.ndarray,

@@ -39,6 +39,7 @@ from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
 from tagsmith.conformal.lpicp import PowersetICP, fit_powerset_icp
 from tagsmith.conformal.risk import RecallControl, check_alpha, fit_recall_control
 from tagsmith.exceptions import DataError, InvalidParameterError
+from tagsmith.pipeline.classifier import require_calibrated
 from tagsmith.pipeline.crossfit import CrossFitScores, HeldoutScores
 from tagsmith.topk import TopK, check_topk
 
@@ -502,14 +503,6 @@ def heldout_from_corpus(classifier: TextClassifier, texts: Iterable[str], Y, *,
     return HeldoutScores(topk, sp.csr_matrix(Y), np.arange(len(topk)), source)
 
 
-def _require_calibrated(classifier) -> Calibrator:
-    """The classifier's calibrator; refused naming the bundle when it has none."""
-    if classifier.calibrator is None:
-        raise InvalidParameterError("bundle", "a calibrated model (run tagsmith calibrate, or "
-                                    "train with --calibration-fraction)", "an uncalibrated one")
-    return classifier.calibrator
-
-
 def evaluate_confidence(classifier: TextClassifier, texts: Iterable[str], Y, *,
                         alphas: Iterable[float] = (0.05, 0.1, 0.2),
                         reliability_k: int | None = None, png=None) -> dict:
@@ -549,7 +542,7 @@ def _confidence_k(classifier, reliability_k) -> tuple[int, int | None]:
     """The raw candidates per document :func:`evaluate_confidence` reads (the calibration
     width) and ``reliability_k``, both checked with the classifier before any scoring."""
     reliability_k = check_int("reliability_k", reliability_k, 1, allow_none=True, numpy=True)
-    _require_calibrated(classifier)
+    require_calibrated(classifier, "a reliability report")
     conformal = classifier.conformal
     return (conformal.k if conformal is not None else classifier.calibrator.k), reliability_k
 
@@ -617,7 +610,7 @@ def estimate_shift(classifier: TextClassifier, texts: Iterable[str], *, method: 
 
     method = check_choice("method", method, METHODS)  # before every text is scored
     k = check_int("k", k, 1, allow_none=True, numpy=True)
-    calibrator = _require_calibrated(classifier)
+    calibrator = require_calibrated(classifier, "a label-shift estimate")
     width = int(calibrator.k)
     if k is not None and k != width:
         raise InvalidParameterError(
