@@ -158,6 +158,19 @@ def test_abstain_flags_large_or_unsure_sets(calibrated_data):
     assert summary["n_docs"] == 4000 and 0 < summary["abstain_rate"] < 1
 
 
+def test_label_sets_print_a_short_summary_not_their_arrays(calibrated_data):
+    """The dataclass repr printed the top-k, the masks and every size: thousands of
+    lines at a prompt for a batch of 4,000 documents."""
+    y, probs = calibrated_data
+    sets = fit_recall_control(y[:4000], probs[:4000]).predict(probs[4000:], 0.1,
+                                                              max_set_size=4)
+    text = repr(sets)
+    assert text == (f"LabelSets(n_docs=4000, n_labels={probs.n_labels}, "
+                    f"mean_set_size={sets.size.mean():.4g}, "
+                    f"n_abstain={int(sets.abstain.sum())}, alpha=0.1, method='recall')")
+    assert "array" not in text and "\n" not in text
+
+
 @pytest.mark.parametrize("crafted", ["indptr", "weights"])
 def test_recall_control_state_must_pair_its_offsets_scores_and_weights(calibrated_data,
                                                                        crafted):

@@ -53,6 +53,19 @@ class LabelSets:
     def __len__(self) -> int:
         return len(self.topk)
 
+    def __repr__(self) -> str:
+        """What a user checks at a prompt: the dataclass repr printed every array.
+
+        >>> probs = TopK.from_scores(np.array([[0.9, 0.4, 0.1], [0.5, 0.3, 0.2]]), k=2)
+        >>> LabelSets(probs, probs.scores >= 0.35, np.zeros(3, bool), np.array([2, 1]),
+        ...           np.array([False, True]), alpha=0.1, method="recall")
+        LabelSets(n_docs=2, n_labels=3, mean_set_size=1.5, n_abstain=1, alpha=0.1, method='recall')
+        """
+        mean = float(self.size.mean()) if len(self) else 0.0
+        return (f"LabelSets(n_docs={len(self)}, n_labels={self.topk.n_labels}, "
+                f"mean_set_size={mean:.4g}, n_abstain={int(np.count_nonzero(self.abstain))}, "
+                f"alpha={float(self.alpha):g}, method={self.method!r})")
+
     @property
     def n_tail(self) -> np.ndarray:
         """Tail labels in each set, ``(n,)``."""
