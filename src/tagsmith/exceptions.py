@@ -15,9 +15,33 @@ from pathlib import Path
 
 
 class TagsmithError(Exception):
-    """Base class of all errors raised on purpose by tagsmith."""
+    """Base class of all errors raised on purpose by tagsmith.
+
+    Every one pickles and comes back with its type, message and attributes, as an
+    error raised in a worker process must to reach its parent. Python rebuilds an
+    exception by calling its class with ``args`` (the message alone here), which a
+    class whose ``__init__`` takes other arguments refused, or read as a label name:
+
+    >>> import pickle
+    >>> error = pickle.loads(pickle.dumps(InvalidParameterError("k", "an integer", 0)))
+    >>> type(error).__name__, str(error), error.name
+    ('InvalidParameterError', "parameter 'k' must be an integer, got 0", 'k')
+    """
 
     exit_code = 1
+
+    def __reduce__(self):
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(cls: type[TagsmithError], args: tuple, state: dict) -> TagsmithError:
+    """``cls``'s error with ``args`` and the attributes ``state``, its ``__init__``
+    skipped: the message is made already, and the attributes are kept as they were."""
+    error = cls.__new__(cls, *args)
+    # the built-in base's own: an ImportError keeps its message as 'msg'
+    super(TagsmithError, error).__init__(*args)
+    error.__dict__.update(state)
+    return error
 
 
 class InvalidParameterError(TagsmithError, ValueError):
