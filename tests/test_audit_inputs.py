@@ -86,3 +86,35 @@ def test_a_label_key_repeated_on_one_line_is_one_unknown_occurrence(tmp_path):
     corpus = Corpus(path, SPACE, unknown_labels="skip")
     assert len(list(corpus)) == 4
     assert corpus.report.n_unknown_labels == 2 and corpus.report.unknown_labels == {"u:zz": 2}
+
+
+@pytest.mark.parametrize("derived", [True, False], ids=["no vocabulary", "vocabulary"])
+@pytest.mark.parametrize("folder", [True, False], ids=["folder", "tsv"])
+def test_a_corpus_with_no_label_is_refused_naming_where_its_labels_go(tmp_path, folder,
+                                                                        derived):
+    # the audit said only "no document has a label" of a folder whose .txt documents
+    # have no .tsv/.key beside them; train gives the folder's layout (pipeline.io)
+    from tagsmith.exceptions import DataError
+    from tagsmith.pipeline.audit import check_audit_corpus, read_audit_corpus
+    from tagsmith.pipeline.io import read_deriving_labels
+
+    if folder:
+        path = tmp_path / "corpus"
+        path.mkdir()
+        for stem in "ab":
+            (path / f"{stem}.txt").write_text(f"text {stem}\n", encoding="utf-8")
+        layout = ("a corpus folder's document NAME.txt has its labels in NAME.tsv or "
+                  "NAME.key beside it, one a line")
+    else:
+        path = tmp_path / "corpus.tsv"
+        path.write_text("text a\ntext b\n", encoding="utf-8")
+        layout = ("a TSV line is TEXT, a TAB, then its labels; a CSV corpus has a 'labels' "
+                  "column, a JSONL object a 'labels' list")
+    if derived:
+        _, (data,) = read_deriving_labels([path], read_audit_corpus)
+    else:
+        data = read_audit_corpus(path, SPACE)
+    with pytest.raises(DataError) as caught:
+        check_audit_corpus(data, corpus=path, vocab=None if derived else "vocab.tsv")
+    assert str(caught.value) == (f"{path}: no document has a label (2 documents); an audit "
+                                 f"needs labelled documents: {layout}")

@@ -52,6 +52,7 @@ from tagsmith.data.csvlimits import csv_writer
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import AmbiguousLabelError, DataError, InvalidParameterError
 from tagsmith.features.views import Views
+from tagsmith.pipeline.io import label_layout
 from tagsmith.progress import progress_bar
 from tagsmith.store.staging import make_staging, remove_staging, stale_staging
 
@@ -711,11 +712,15 @@ def check_audit_corpus(data: AuditCorpus, *, corpus: str | Path,
                    f"{'' if data.n_skipped_lines == 1 else 's'} skipped)"
                    if data.n_skipped_lines else "")
         raise DataError(f"no documents to audit{skipped}", path=corpus)
+    # a folder whose documents have no label file beside them, or a CSV column named
+    # 'tags', reads as no labels at all: the error says where labels go
+    unlabelled = (f"no document has a label ({len(data.texts):,} "
+                  f"document{plural_s(len(data.texts))}); an audit needs labelled "
+                  f"documents: {label_layout(corpus)}")
     if data.Y.shape[1] == 0:
         if vocab:
             raise DataError("the vocabulary has no labels", path=vocab)
-        raise DataError("no document has a label; an audit needs labelled documents",
-                        path=corpus)
+        raise DataError(unlabelled, path=corpus)
     if data.Y.nnz:
         return
     n_unknown = sum(data.unknown_labels.values())
@@ -725,8 +730,7 @@ def check_audit_corpus(data: AuditCorpus, *, corpus: str | Path,
                 else "its one label occurrence is not")
         raise DataError(f"{none} in {vocab or 'the vocabulary'} (most often {key!r} "
                         f"x{count:,}); is it the vocabulary of this corpus?", path=corpus)
-    raise DataError("no document has a label; an audit needs labelled documents",
-                    path=corpus)
+    raise DataError(unlabelled, path=corpus)
 
 
 def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels, *,

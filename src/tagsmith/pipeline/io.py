@@ -65,11 +65,7 @@ class LabelledData:
                       "skipped")
             # a CSV column named 'tags', or labels after a space instead of a TAB, read
             # as no labels at all: the format is at fault, not the vocabulary
-            layout = ("a TSV line is TEXT, a TAB, then its labels; a CSV corpus has a "
-                      "'labels' column, a JSONL object a 'labels' list")
-            if Path(path).is_dir():  # the file formats' layout said nothing of a folder's
-                layout = ("a corpus folder's document NAME.txt has its labels in NAME.tsv "
-                          "or NAME.key beside it, one a line")
+            layout = label_layout(path)
             if vocabulary is None:  # "is it the right vocabulary?" where none was given
                 # '0 unknown label occurrences skipped' when none was: counted only if any
                 raise DataError(f"no document names a label ({counts if skipped else docs}; "
@@ -82,6 +78,21 @@ class LabelledData:
             raise DataError(f"no document carries a label of {vocabulary} ({counts}); is it "
                             "the right vocabulary?", path=path)
         return self
+
+
+def label_layout(path: str | Path) -> str:
+    """Where the corpus at ``path`` gives a document's labels, for an error saying that
+    no document names one: a folder's layout for a folder, the file formats' else.
+
+    >>> label_layout("train.tsv")
+    "a TSV line is TEXT, a TAB, then its labels; a CSV corpus has a 'labels' column, \
+a JSONL object a 'labels' list"
+    """
+    if Path(path).is_dir():  # the file formats' layout says nothing of a folder's
+        return ("a corpus folder's document NAME.txt has its labels in NAME.tsv or "
+                "NAME.key beside it, one a line")
+    return ("a TSV line is TEXT, a TAB, then its labels; a CSV corpus has a 'labels' "
+            "column, a JSONL object a 'labels' list")
 
 
 def read_labelled(path: str | Path, label_space: LabelSpace | DerivingLabels, *,
