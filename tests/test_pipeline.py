@@ -608,6 +608,8 @@ def test_reprs_of_the_classifier_and_of_read_corpora_are_short_and_say_what_they
     ("refit", {"dev_fraction": 0.25, "refit": True}),
     ("no refit", {"dev_fraction": 0.25, "refit": False}),
     ("none", {"dev_fraction": 0.0, "refit": False}),
+    # 0.01 of 40 documents holds out none (a warning says so): no share was taken
+    ("too small", {"dev_fraction": 0.0, "refit": False}),
 ])
 def test_the_manifest_records_the_split_and_refit_that_happened(split, recorded):
     # a model tuned on a dev corpus recorded the unused defaults 'dev_fraction 0.1,
@@ -622,6 +624,8 @@ def test_the_manifest_records_the_split_and_refit_that_happened(split, recorded)
     settings: dict = {"dev_fraction": 0.0}
     if split in ("refit", "no refit"):
         settings = {"dev_fraction": 0.25, "refit": split == "refit"}
+    elif split == "too small":  # refit by default, which nothing held out made moot
+        settings = {"dev_fraction": 0.01}
     elif split == "dev corpus":  # the options' defaults otherwise: 0.1, refit
         settings = {}
         kwargs = {"dev_texts": ["good day x", "bad day y"], "dev_Y": Y[:2]}

@@ -482,9 +482,11 @@ def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
             # what was done, not the options' defaults: a dev corpus takes no share of
             # the data and nothing is refitted after it ('dev_fraction 0.1, refit true'
             # read as a split of the corpus and a refit); bundles written before keep
-            # their values, which no reader interprets
+            # their values, which no reader interprets. A corpus too small to hold one
+            # document out took no share either (a warning said so): 0.0
             "options": {"dev_fraction": None if dev_texts is not None
-                        else options.dev_fraction, "refit": refitted,
+                        else options.dev_fraction if heldout is not None else 0.0,
+                        "refit": refitted,
                         "seed": options.seed, "beta": options.beta,
                         "min_support": options.min_support},
         },
