@@ -49,6 +49,19 @@ def test_encoder_gives_unit_vectors(encoder):
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
 
 
+def _spy_on_encode(encoder, probe) -> list:
+    """What ``probe()`` returned at each call of the encoder's model (while it encodes)."""
+    seen: list = []
+    encode = encoder.model.encode
+
+    def spying(*args, **kwargs):
+        seen.append(probe())
+        return encode(*args, **kwargs)
+
+    encoder.model.encode = spying
+    return seen
+
+
 def test_encoder_n_threads_holds_only_while_it_loads_and_encodes():
     # torch.set_num_threads at load changed the whole process's thread count for good,
     # for an application using tagsmith as a library; encoding still uses n_threads
@@ -60,14 +73,7 @@ def test_encoder_n_threads_holds_only_while_it_loads_and_encodes():
         torch.set_num_threads(1)
         encoder = SentenceEncoder(n_threads=3)
         assert torch.get_num_threads() == 1
-        seen = []
-        encode = encoder.model.encode
-
-        def spying(*args, **kwargs):
-            seen.append(torch.get_num_threads())
-            return encode(*args, **kwargs)
-
-        encoder.model.encode = spying
+        seen = _spy_on_encode(encoder, torch.get_num_threads)
         assert encoder.encode(["a parcel came late"]).shape == (1, encoder.dim)
         assert seen == [3] and torch.get_num_threads() == 1
         with torch_threads(2):  # blocks at once (threads): the last one out restores
@@ -93,14 +99,7 @@ def test_encoder_leaves_transformers_log_level_as_it_was():
         hf_logging.set_verbosity_info()
         encoder = SentenceEncoder()
         assert hf_logging.get_verbosity() == hf_logging.INFO
-        seen = []
-        encode = encoder.model.encode
-
-        def spying(*args, **kwargs):
-            seen.append(hf_logging.get_verbosity())
-            return encode(*args, **kwargs)
-
-        encoder.model.encode = spying
+        seen = _spy_on_encode(encoder, hf_logging.get_verbosity)
         encoder.encode(["a parcel came late"])
         assert seen == [hf_logging.ERROR]
         assert hf_logging.get_verbosity() == hf_logging.INFO
