@@ -37,6 +37,10 @@ def _raises(name):
     ("lines", {"lines": [1, 2]}),                                   # IndexError in review
     ("lines", {"lines": "1234"}),                                   # read per character
     ("doc_ids", {"doc_ids": ["a"]}),
+    ("doc_ids", {"doc_ids": ["a", "b", "c", "d", "e"]}),            # one too many
+    ("doc_ids", {"doc_ids": "abcd"}),                               # read per character
+    ("doc_ids", {"doc_ids": ["a", "b", "a", None]}),                # review can't tell apart
+    ("doc_ids[1]", {"doc_ids": ["a", 2, None, None]}),              # never the file's '2'
     ("splits", {"splits": ["cats purr"]}),                          # AttributeError
     ("splits['test']", {"splits": {"test": "cats purr"}}),          # one doc per character
     ("splits['test'][0]", {"splits": {"test": [None]}}),            # AttributeError casefold
@@ -45,6 +49,24 @@ def test_audit_corpus_refuses_bad_input(param, kwargs):
     args = {"texts": TEXTS, "Y": Y, "label_space": SPACE, "options": _options()} | kwargs
     with _raises(param):
         audit_corpus(args.pop("texts"), args.pop("Y"), args.pop("label_space"), **args)
+
+
+def test_audit_corpus_names_a_repeated_id_and_both_positions():
+    # read_audit_corpus refuses a file in which two records share an id; ids passed in
+    # directly were audited, and the review named two documents by one id
+    with pytest.raises(InvalidParameterError) as info:
+        audit_corpus(TEXTS, Y, SPACE, options=_options(), doc_ids=["x", None, "y", "x"],
+                     lines=[2, 3, 5, 8])
+    assert str(info.value) == (
+        "parameter 'doc_ids' must be a different id for each document (the review names "
+        "documents by id, and apply-review checks it), got 'x' at doc_ids[0] and "
+        "doc_ids[3] (lines 2 and 8)")
+
+
+def test_audit_corpus_takes_documents_without_ids():
+    # None and "" are no id: many documents may have none
+    result = audit_corpus(TEXTS, Y, SPACE, options=_options(), doc_ids=[None, "", "", "d"])
+    assert result.report is not None
 
 
 @pytest.mark.parametrize(("field", "value"), [

@@ -449,6 +449,36 @@ def _scores(source: str, X, Y, classifier, options: AuditOptions, featurizer, sp
                                         show_progress=options.show_progress)
 
 
+class _Described(str):
+    """An error's ``got`` written as it is, not quoted as a value."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _check_unique_doc_ids(doc_ids: Sequence[str | None],
+                          lines: Sequence[int] | None) -> None:
+    """Refuse two documents of one id, as :func:`read_audit_corpus` refuses a corpus
+    file that has them: the review names documents by id and apply-review checks it,
+    which cannot tell two documents of one id apart. ``None`` or ``""`` (no id) is not
+    checked."""
+    first: dict[str, int] = {}
+    for i, doc_id in enumerate(doc_ids):
+        if doc_id is None or doc_id == "":
+            continue
+        if not isinstance(doc_id, str):  # written to the review, never equal to the file's
+            raise InvalidParameterError(f"doc_ids[{i}]", "a str or None", type(doc_id).__name__)
+        j = first.setdefault(doc_id, i)
+        if j == i:
+            continue
+        where = f"doc_ids[{j}] and doc_ids[{i}]"
+        if lines is not None:
+            where += f" (lines {lines[j]} and {lines[i]})"
+        raise InvalidParameterError(
+            "doc_ids", "a different id for each document (the review names documents by "
+            "id, and apply-review checks it)", _Described(f"{doc_id!r} at {where}"))
+
+
 def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
                  options: AuditOptions | None = None, classifier=None,
                  splits: dict[str, Sequence[str]] | None = None,
@@ -497,6 +527,8 @@ def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
         else:
             continue
         raise InvalidParameterError(name, f"one entry per document ({len(texts)})", found)
+    if doc_ids is not None:
+        _check_unique_doc_ids(doc_ids, lines)
     if splits is not None:
         if not isinstance(splits, Mapping):  # a list was an AttributeError
             raise InvalidParameterError("splits", "a dict of split name -> texts",
