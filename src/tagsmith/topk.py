@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from tagsmith._params import check_int
@@ -94,24 +95,24 @@ class TopK:
                             _check_n_labels(n_labels))
 
     @classmethod
-    def from_scores(cls, scores, k: int) -> TopK:
+    def from_scores(cls, scores: npt.ArrayLike, k: int) -> TopK:
         """Top-k of a dense ``n x n_labels`` score array (``k`` is capped at n_labels)."""
         if sp.issparse(scores):  # numpy: 'setting an array element with a sequence'
             raise InvalidParameterError("scores", "a dense 2-D array (TopK.from_csr takes a "
                                         "sparse matrix)", type(scores).__name__)
-        scores = _as_float32("scores", scores, np.asarray, "a 2-D array of numbers")
-        if scores.ndim != 2:
-            raise InvalidParameterError("scores", "a 2-D array", f"{scores.ndim}-D")
-        _check_finite("scores", scores)
-        n_docs, n_labels = scores.shape
+        array = _as_float32("scores", scores, np.asarray, "a 2-D array of numbers")
+        if array.ndim != 2:
+            raise InvalidParameterError("scores", "a 2-D array", f"{array.ndim}-D")
+        _check_finite("scores", array)
+        n_docs, n_labels = array.shape
         k = _check_k(k, n_labels)
         if k == 0 or n_docs == 0:
             return cls.empty(n_docs, k, n_labels)
         if k < n_labels:
-            part = _top_k_columns(scores, k)
+            part = _top_k_columns(array, k)
         else:
             part = np.broadcast_to(np.arange(n_labels), (n_docs, n_labels))
-        part_scores = np.take_along_axis(scores, part, axis=1)
+        part_scores = np.take_along_axis(array, part, axis=1)
         # stable order: higher score first, then lower label id (deterministic ties)
         order = np.lexsort((part, -part_scores), axis=1)
         indices = np.take_along_axis(part, order, axis=1)
@@ -119,7 +120,7 @@ class TopK:
         return cls._trusted(indices, np.take_along_axis(part_scores, order, axis=1), n_labels)
 
     @classmethod
-    def from_csr(cls, matrix, k: int) -> TopK:
+    def from_csr(cls, matrix: sp.spmatrix | sp.sparray, k: int) -> TopK:
         """Top-k of each row of a sparse score matrix; missing entries are not candidates."""
         shape = matrix.shape if sp.issparse(matrix) else np.shape(matrix)
         if len(shape) != 2:  # scipy: 'CSR arrays don't yet support 3D'; 1-D made one row
@@ -251,7 +252,7 @@ class TopK:
         out.sort_indices()
         return out
 
-    def label_sets(self, threshold=0.5, *, min_labels: int = 0,
+    def label_sets(self, threshold: float | npt.ArrayLike = 0.5, *, min_labels: int = 0,
                    max_labels: int | None = None) -> sp.csr_matrix:
         """Labels whose score reaches the threshold, as a boolean sparse matrix.
 

@@ -66,6 +66,7 @@ import scipy.sparse as sp
 
 from tagsmith._params import check_bool, check_choice, check_int, check_number
 from tagsmith._plural import plural_s
+from tagsmith._typing import FeatureMatrix, LabelMatrix
 from tagsmith.audit import CALIBRATION_FOLDS, MAX_CALIBRATION_FOLDS
 from tagsmith.audit.calibrate import PairIndex, calibrate_scores
 from tagsmith.audit.evidence import PairEvidence
@@ -398,7 +399,8 @@ def check_label_issue_options(prior_strength, min_probability, max_missing_per_d
     check_choice("rates", rates, RATE_LEVELS)
 
 
-def find_label_issues(Y, topk: TopK, *, X=None, evidence: bool = True,
+def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = None,
+                      evidence: bool = True,
                       max_missing_per_doc: int = 20, prior_strength: float = 20.0,
                       min_probability: float = 0.5, rates: str = "global",
                       every_doc_labelled: bool | None = None,

@@ -20,11 +20,15 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
 
 from tagsmith._params import check_choice, check_number
 from tagsmith._plural import plural_s
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import TopK
+
+if TYPE_CHECKING:
+    from tagsmith.models.knn import KNNModel
 
 logger = logging.getLogger("tagsmith")
 
@@ -115,7 +119,7 @@ def knn_scores(X, Y, *, k: int, params: dict | None = None, cooccurrence: float 
 
     started = time.perf_counter()
     params = {**KNN_DEFAULTS, **(params or {})}
-    model = make_model("knn", **params)
+    model = cast("KNNModel", make_model("knn", **params))
     if "show_progress" not in params:
         model.set_params(show_progress=show_progress)
     model.fit(X, Y)

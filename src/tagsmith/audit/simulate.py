@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_choice, check_fraction, check_int
+from tagsmith._typing import LabelMatrix
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.metrics.sets import check_label_values
 
@@ -52,7 +53,7 @@ def _pairs_matrix(rows: np.ndarray, cols: np.ndarray, shape) -> sp.csr_matrix:
     return matrix
 
 
-def inject_label_noise(Y, *, missing_rate: float = 0.10, wrong_rate: float = 0.05,
+def inject_label_noise(Y: LabelMatrix, *, missing_rate: float = 0.10, wrong_rate: float = 0.05,
                        seed: int = 0, wrong_labels: str = "prior") -> InjectedNoise:
     """Remove ``missing_rate`` of the given labels and add ``wrong_rate`` wrong ones.
 

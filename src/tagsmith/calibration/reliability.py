@@ -30,6 +30,7 @@ import numpy as np
 
 from tagsmith._params import check_int
 from tagsmith._plural import plural_s
+from tagsmith._typing import LabelMatrix
 from tagsmith.calibration._entries import collect_entries
 from tagsmith.calibration.bands import FrequencyBands
 from tagsmith.exceptions import InvalidParameterError, MissingDependencyError
@@ -121,7 +122,7 @@ class ReliabilityReport:
         return out
 
 
-def reliability_report(y_true, topk: TopK, *, bands: FrequencyBands | None = None,
+def reliability_report(y_true: LabelMatrix, topk: TopK, *, bands: FrequencyBands | None = None,
                        tail: np.ndarray | None = None,
                        n_bins: int = DEFAULT_BINS) -> ReliabilityReport:
     """Reliability of the probabilities in ``topk`` against ``y_true`` (n_docs x n_labels).

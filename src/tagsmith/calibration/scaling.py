@@ -56,6 +56,9 @@ from tagsmith.exceptions import InvalidParameterError
 
 if TYPE_CHECKING:
     from tagsmith.calibration._isotonic import IsotonicKnots
+import numpy.typing as npt
+
+from tagsmith._typing import LabelMatrix
 from tagsmith.topk import TopK, check_topk
 
 logger = logging.getLogger("tagsmith")
@@ -259,8 +262,9 @@ def _nonnegative_slopes(label_params: np.ndarray, source: str) -> np.ndarray:
 
 
 # -- fitting ---------------------------------------------------------------------------------
-def fit_calibrator(y_true, topk: TopK, *, method: str = "platt",
-                   bands: FrequencyBands | None = None, label_counts=None, n_bands: int = 4,
+def fit_calibrator(y_true: LabelMatrix, topk: TopK, *, method: str = "platt",
+                   bands: FrequencyBands | None = None,
+                   label_counts: npt.ArrayLike | None = None, n_bands: int = 4,
                    shrinkage: float = 30.0) -> Calibrator:
     """Fit a :class:`Calibrator` on held-out scores ``topk`` and labels ``y_true``.
 

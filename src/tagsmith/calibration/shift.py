@@ -51,9 +51,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from tagsmith._params import check_choice, check_int, check_number
 from tagsmith._plural import plural_s
+from tagsmith._typing import LabelMatrix
 from tagsmith.calibration._entries import check_labels, collect_entries
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import TopK, check_topk
@@ -285,8 +287,9 @@ def _check_prior(source_prior, n_labels: int) -> np.ndarray:
     return prior
 
 
-def estimate_label_shift(topk: TopK, *, source_prior, tail=None, method: str = "em",
-                         source_y=None, source_topk: TopK | None = None,
+def estimate_label_shift(topk: TopK, *, source_prior: npt.ArrayLike,
+                         tail: npt.ArrayLike | None = None, method: str = "em",
+                         source_y: LabelMatrix | None = None, source_topk: TopK | None = None,
                          bbse_topk: TopK | None = None, max_iter: int = 1000, tol: float = 1e-7,
                          min_positives: int = 20, min_gap: float = 0.1,
                          min_count: float = DEFAULT_MIN_COUNT,

@@ -51,7 +51,7 @@ class Thresholds:
         if self.source is None:
             self.source = np.where(self.tuned_mask, FROM_LABEL, FROM_GLOBAL).astype(np.int8)
 
-    def label_sets(self, topk: TopK):
+    def label_sets(self, topk: TopK) -> sp.csr_matrix:
         """Boolean sparse label sets of ``topk`` under these thresholds."""
         return topk.label_sets(self.per_label, min_labels=self.min_labels,
                                max_labels=self.max_labels)

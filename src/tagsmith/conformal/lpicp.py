@@ -45,6 +45,7 @@ import numba
 import numpy as np
 
 from tagsmith._plural import plural_s
+from tagsmith._typing import LabelMatrix
 from tagsmith.calibration._entries import check_fit_documents, check_labels
 from tagsmith.calibration.bands import FrequencyBands
 from tagsmith.conformal.risk import check_alpha
@@ -368,7 +369,8 @@ class PowersetICP:
         return out
 
 
-def fit_powerset_icp(y_true, topk: TopK, *, bands: FrequencyBands | None = None) -> PowersetICP:
+def fit_powerset_icp(y_true: LabelMatrix, topk: TopK, *,
+                     bands: FrequencyBands | None = None) -> PowersetICP:
     """Calibration scores of the true label sets of held-out documents.
 
     ``topk`` holds their calibrated probabilities for every label; ``y_true`` their

@@ -42,8 +42,10 @@ import numbers
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from tagsmith._plural import plural_s
+from tagsmith._typing import LabelMatrix
 from tagsmith.calibration._entries import check_fit_documents, collect_entries
 from tagsmith.calibration.bands import FrequencyBands
 from tagsmith.conformal.sets import LabelSets
@@ -259,7 +261,8 @@ def _crc_threshold(scores: np.ndarray, weights: np.ndarray, n: int, alpha: float
     return float(scores[heads[last]])
 
 
-def fit_recall_control(y_true, topk: TopK, *, tail=None,
+def fit_recall_control(y_true: LabelMatrix, topk: TopK, *,
+                       tail: npt.ArrayLike | None = None,
                        bands: FrequencyBands | None = None) -> RecallControl:
     """Fit CRC on calibration documents: ``topk`` holds their calibrated probabilities.
 

@@ -48,7 +48,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from tagsmith._params import check_int, check_number
@@ -56,6 +56,9 @@ from tagsmith._plural import plural, plural_s
 from tagsmith.data.textio import LONE_SURROGATE
 from tagsmith.exceptions import InvalidParameterError, LLMConfigError, LLMError
 from tagsmith.progress import progress_bar
+
+if TYPE_CHECKING:
+    from tagsmith.labeling.cache import ResponseCache
 
 logger = logging.getLogger("tagsmith")
 
@@ -1000,7 +1003,7 @@ class CachedClient:
     it (``write_failed``): each later write would fail or wait the same way.
     """
 
-    def __init__(self, inner: LLMClient, cache):
+    def __init__(self, inner: LLMClient, cache: ResponseCache):
         self.inner = inner
         self.cache = cache
         self.model = inner.model

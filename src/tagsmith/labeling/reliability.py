@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_number
+from tagsmith._typing import LabelMatrix
 from tagsmith.exceptions import InvalidParameterError
 
 
@@ -63,7 +64,8 @@ class Reliability:
                 "doc_error_rate": round(self.doc_error_rate, 4)}
 
 
-def estimate_reliability(Y_llm, Y_human, *, prior_strength: float = 5.0) -> Reliability:
+def estimate_reliability(Y_llm: LabelMatrix, Y_human: LabelMatrix, *,
+                         prior_strength: float = 5.0) -> Reliability:
     """Reliability of LLM labels ``Y_llm`` (soft, > 0 = named) against ``Y_human``.
 
     Both are ``n_docs x n_labels``; a document counts as an error (``doc_error_rate``)

@@ -30,6 +30,7 @@ reliability differs by label; without precisions it is the game above.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from tagsmith._params import check_choice, check_int, check_number
@@ -200,7 +201,7 @@ def rad_lp(gains, budget: int, n_mistakes: float) -> np.ndarray:
     return p * (budget / p.sum())
 
 
-def rad_probabilities(gains, budget: int, n_mistakes: float) -> np.ndarray:
+def rad_probabilities(gains: npt.ArrayLike, budget: int, n_mistakes: float) -> np.ndarray:
     """Inclusion probabilities of robust selection (shape ``(n,)``, sum ``budget``).
 
     >>> gains = np.array([1.0, 0.9, 0.5, 0.3, 0.1])
@@ -255,7 +256,7 @@ def systematic_sample(p, rng: np.random.Generator) -> np.ndarray:
     return np.unique(picked)
 
 
-def select_batch(strategy: str, gains, budget: int, *, n_mistakes: float = 0.0,
+def select_batch(strategy: str, gains: npt.ArrayLike, budget: int, *, n_mistakes: float = 0.0,
                  rng: np.random.Generator) -> np.ndarray:
     """Indices of ``budget`` documents (fewer only if the pool is smaller).
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
+from tagsmith._typing import LabelMatrix
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.metrics.ranking import (
     _check_k,
@@ -75,8 +77,9 @@ def _check_ks(ks) -> tuple[int, ...]:
         raise InvalidParameterError("ks", "a sequence of integers >= 1", ks) from exc
 
 
-def evaluate(y_true, topk: TopK, y_pred=None, ks: Sequence[int] = (1, 3, 5),
-             propensity=None) -> dict[str, float]:
+def evaluate(y_true: LabelMatrix, topk: TopK, y_pred: LabelMatrix | None = None,
+             ks: Sequence[int] = (1, 3, 5),
+             propensity: npt.ArrayLike | None = None) -> dict[str, float]:
     """The standard report: ranking metrics at each ``k`` plus, optionally, set metrics.
 
     Keys, in this order: ``p@k``, ``r@k``, ``ndcg@k``, ``f1@k`` for every ``k`` in

@@ -26,10 +26,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from tagsmith._params import check_int, check_number
 from tagsmith._plural import plural_s
+from tagsmith._typing import LabelMatrix
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.metrics.sets import _safe_div, _to_csr, as_label_matrix
 from tagsmith.topk import TopK
@@ -74,7 +76,7 @@ def _hit_mask(y: sp.csr_matrix, indices: np.ndarray) -> np.ndarray:
     return valid & (keys[pos] == query)
 
 
-def topk_hits(y_true, topk: TopK) -> np.ndarray:
+def topk_hits(y_true: LabelMatrix, topk: TopK) -> np.ndarray:
     """Boolean ``n x k``: is each top-k entry a true label of its document?
 
     Padding entries are never hits; explicit zeros in ``y_true`` are not labels.
@@ -184,7 +186,7 @@ def _lrap(r: _Ranked) -> float:
 
 
 # -- public API ------------------------------------------------------------------------------
-def precision_at_k(y_true, topk: TopK, k: int) -> float:
+def precision_at_k(y_true: LabelMatrix, topk: TopK, k: int) -> float:
     """P@k: hits among each document's top ``k`` divided by ``k``, averaged over documents.
 
     Standard XMC convention: the divisor is ``k`` even when a row has fewer real
@@ -198,7 +200,7 @@ def precision_at_k(y_true, topk: TopK, k: int) -> float:
     return _precision(_ranked(y_true, topk, k), k)
 
 
-def recall_at_k(y_true, topk: TopK, k: int) -> float:
+def recall_at_k(y_true: LabelMatrix, topk: TopK, k: int) -> float:
     """R@k: hits among the top ``k`` divided by ``|y_i|``, averaged over documents.
 
     Documents without true labels are left out of the mean (0.0 if all are).
@@ -211,7 +213,7 @@ def recall_at_k(y_true, topk: TopK, k: int) -> float:
     return _recall(_ranked(y_true, topk, k), k)
 
 
-def ndcg_at_k(y_true, topk: TopK, k: int) -> float:
+def ndcg_at_k(y_true: LabelMatrix, topk: TopK, k: int) -> float:
     """nDCG@k with binary relevance, averaged over documents.
 
     ``DCG@k = sum_{r=1..k} rel_r / log2(r + 1)`` and the ideal
@@ -232,7 +234,7 @@ def ndcg_at_k(y_true, topk: TopK, k: int) -> float:
     return _ndcg(_ranked(y_true, topk, k), k)
 
 
-def f1_at_k(y_true, topk: TopK, k: int) -> float:
+def f1_at_k(y_true: LabelMatrix, topk: TopK, k: int) -> float:
     """F1@k: per document ``2 hits / (min(k, real candidates) + |y_i|)``, averaged.
 
     The predicted set is the row's top ``k`` real (non-padding) candidates. Documents
@@ -246,7 +248,8 @@ def f1_at_k(y_true, topk: TopK, k: int) -> float:
     return _f1(_ranked(y_true, topk, k), k)
 
 
-def psp_at_k(y_true, topk: TopK, k: int, propensities) -> float:
+def psp_at_k(y_true: LabelMatrix, topk: TopK, k: int,
+             propensities: npt.ArrayLike) -> float:
     """Propensity-scored precision PSP@k (Jain et al. 2016), as pyxclib computes it.
 
     Each hit on label ``l`` gains ``1 / p_l`` (``propensities``: shape ``(n_labels,)``,
@@ -265,7 +268,7 @@ def psp_at_k(y_true, topk: TopK, k: int, propensities) -> float:
     return _psp(r, k, _inverse_propensities(propensities, r.n_labels))
 
 
-def lrap(y_true, topk: TopK) -> float:
+def lrap(y_true: LabelMatrix, topk: TopK) -> float:
     """Label ranking average precision over the ranking in ``topk``.
 
     For document ``i`` and each true label at rank ``r`` (1-based), precision is the
@@ -284,7 +287,7 @@ def lrap(y_true, topk: TopK) -> float:
     return _lrap(_ranked(y_true, topk))
 
 
-def propensities(y_train, A: float = 0.55, B: float = 1.5, *,
+def propensities(y_train: LabelMatrix, A: float = 0.55, B: float = 1.5, *,
                  n_docs: int | None = None) -> np.ndarray:
     """Per-label propensities ``p_l`` of Jain et al. (2016), float64 of shape ``(n_labels,)``.
 

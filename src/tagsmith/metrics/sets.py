@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._plural import plural_s
+from tagsmith._typing import LabelMatrix
 from tagsmith.exceptions import InvalidParameterError
 
 __all__ = [
@@ -33,7 +34,7 @@ __all__ = [
 ]
 
 
-def as_label_matrix(y, name: str = "y_true", *, copy: bool = True) -> sp.csr_matrix:
+def as_label_matrix(y: LabelMatrix, name: str = "y_true", *, copy: bool = True) -> sp.csr_matrix:
     """A canonical boolean CSR copy of a label matrix (nonzero = in the set).
 
     Duplicate entries are summed first (scipy's convention, in a wide dtype: an int8
@@ -235,7 +236,7 @@ def _f1_micro(c: _Counts) -> float:
     return float(_safe_div(2 * c.tp_label.sum(), c.pred_label.sum() + c.true_label.sum()))
 
 
-def precision_micro(y_true, y_pred) -> float:
+def precision_micro(y_true: LabelMatrix, y_pred: LabelMatrix) -> float:
     """Micro precision: all true positives / all predicted labels (0 if none predicted).
 
     >>> precision_micro([[1, 0, 1], [0, 1, 0]], [[1, 1, 0], [0, 1, 0]])
@@ -244,7 +245,7 @@ def precision_micro(y_true, y_pred) -> float:
     return _precision_micro(_counts(y_true, y_pred))
 
 
-def recall_micro(y_true, y_pred) -> float:
+def recall_micro(y_true: LabelMatrix, y_pred: LabelMatrix) -> float:
     """Micro recall: all true positives / all true labels (0 if there are none).
 
     >>> recall_micro([[1, 0, 1], [0, 1, 0]], [[1, 1, 0], [0, 1, 0]])
@@ -253,7 +254,7 @@ def recall_micro(y_true, y_pred) -> float:
     return _recall_micro(_counts(y_true, y_pred))
 
 
-def f1_micro(y_true, y_pred) -> float:
+def f1_micro(y_true: LabelMatrix, y_pred: LabelMatrix) -> float:
     """Micro F1: ``2 TP / (|predicted| + |true|)`` pooled over all documents and labels.
 
     0 when both are empty (sklearn ``f1_score(average="micro", zero_division=0)``).
@@ -264,7 +265,8 @@ def f1_micro(y_true, y_pred) -> float:
     return _f1_micro(_counts(y_true, y_pred))
 
 
-def per_label_f1(y_true, y_pred) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def per_label_f1(y_true: LabelMatrix, y_pred: LabelMatrix
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per-label ``(precision, recall, f1, support)``, each of shape ``(n_labels,)``.
 
     precision = TP / predicted, recall = TP / true, F1 = 2 TP / (predicted + true),
@@ -290,7 +292,7 @@ def _macro(c: _Counts, labels: str) -> float:
     return float(f1.mean()) if f1.size else 0.0
 
 
-def f1_macro(y_true, y_pred, labels: str = "present") -> float:
+def f1_macro(y_true: LabelMatrix, y_pred: LabelMatrix, labels: str = "present") -> float:
     """Macro F1: the unweighted mean of per-label F1.
 
     ``labels="present"`` (default) averages over the labels that occur in ``y_true``
@@ -318,7 +320,7 @@ def _samples(c: _Counts, zero_division: float) -> float:
     return float(f1.mean())
 
 
-def f1_samples(y_true, y_pred, zero_division: float = 0.0) -> float:
+def f1_samples(y_true: LabelMatrix, y_pred: LabelMatrix, zero_division: float = 0.0) -> float:
     """Per-document F1 ``2 TP_i / (|pred_i| + |true_i|)``, averaged over documents.
 
     A document whose true and predicted sets are both empty scores ``zero_division``, a

@@ -7,8 +7,12 @@
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING, Any
 
 from tagsmith._params import check_choice
+
+if TYPE_CHECKING:  # the families import this module's registry lazily
+    from tagsmith.models.base import BaseModel
 
 # name -> "module:Class"; modules load only when a model of that family is used
 _REGISTRY: dict[str, str] = {
@@ -29,14 +33,14 @@ def register_model(name: str, target: str) -> None:
     _REGISTRY[name] = target
 
 
-def get_model_class(name: str):
+def get_model_class(name: str) -> type[BaseModel]:
     """The class registered under ``name``; a clear error lists the known names."""
     name = check_choice("model", name, sorted(_REGISTRY))
     module_name, class_name = _REGISTRY[name].split(":")
     return getattr(importlib.import_module(module_name), class_name)
 
 
-def make_model(name: str, **params):
+def make_model(name: str, **params: Any) -> BaseModel:
     """A new model of family ``name``; unknown parameter names are a clear error."""
     from tagsmith._params import check_param_names
 

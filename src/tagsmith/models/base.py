@@ -40,6 +40,8 @@ class BaseModel:
 
     name: ClassVar[str] = "base"
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    #: the number of labels, set by ``fit`` (its absence means not fitted)
+    n_labels_: int
 
     # -- parameters (sklearn style) ----------------------------------------------------
     @classmethod

@@ -421,7 +421,7 @@ class EnsembleModel(BaseModel):
             self.powers_ = self._powers(len(members))
         self.views_ = self._member_views()
         self.n_features_ = n_features
-        self.n_labels_ = members[0].n_labels_  # type: ignore[attr-defined]
+        self.n_labels_ = members[0].n_labels_
 
     @classmethod
     def from_fitted(cls, models: Sequence[BaseModel], weights: Sequence[float] | None = None, *,
@@ -439,7 +439,7 @@ class EnsembleModel(BaseModel):
             if not isinstance(model, BaseModel) or not model.is_fitted:
                 raise NotFittedError(f"models[{i}] ({type(model).__name__}) is not a fitted "
                                      f"tagsmith model")
-        n_labels = {int(model.n_labels_) for model in models}  # type: ignore[attr-defined]
+        n_labels = {int(model.n_labels_) for model in models}
         if len(n_labels) > 1:
             raise InvalidParameterError("models", "models over one label space",
                                         f"label counts {sorted(n_labels)}")

@@ -33,13 +33,15 @@ from __future__ import annotations
 import hashlib
 import numbers
 from concurrent.futures import ThreadPoolExecutor
-from typing import NamedTuple
+from typing import Literal, NamedTuple, overload
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from tagsmith._params import check_int
 from tagsmith._plural import plural, plural_s
+from tagsmith._typing import FeatureMatrix, LabelMatrix
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.models._knn_kernels import (
     NO_SELF,
@@ -283,7 +285,8 @@ class KNNModel(BaseModel):
                                                        params.max_posting)
 
     # -- fitting -----------------------------------------------------------------------------
-    def fit(self, X, Y, sample_weight=None) -> KNNModel:
+    def fit(self, X: FeatureMatrix, Y: LabelMatrix,
+            sample_weight: npt.ArrayLike | None = None) -> KNNModel:
         """Index ``X`` (n_docs x n_features) with its targets ``Y`` (n_docs x n_labels).
 
         Documents with sample weight 0 are left out; the others vote with their weight.
@@ -379,7 +382,8 @@ class KNNModel(BaseModel):
                          *self._kernel_arrays, np.int64(n_frequent), out_doc, out_sim)
         return out_doc, out_sim
 
-    def kneighbors(self, X, n_neighbors: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def kneighbors(self, X: FeatureMatrix, n_neighbors: int | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
         """The most similar training documents of each row of ``X``, best first.
 
         Returns ``(rows, sims)``, both ``n x min(n_neighbors, n_docs_)``: row numbers
@@ -405,7 +409,7 @@ class KNNModel(BaseModel):
         self._run_blocks(X.shape[0], work)
         return rows, sims
 
-    def predict_topk(self, X, k: int) -> TopK:
+    def predict_topk(self, X: FeatureMatrix, k: int) -> TopK:
         """The ``k`` best labels per document (scores in [0, 1]), best first."""
         self._check_fitted()
         params = self._checked_params()
@@ -472,7 +476,20 @@ class KNNModel(BaseModel):
         return model
 
     # -- leave-one-out (appended for label audits) ------------------------------------------------
-    def leave_one_out_topk(self, X, k: int, *, return_neighbors: bool = False):
+    @overload
+    def leave_one_out_topk(self, X: FeatureMatrix, k: int, *,
+                           return_neighbors: Literal[False] = False) -> TopK: ...
+
+    @overload
+    def leave_one_out_topk(self, X: FeatureMatrix, k: int, *, return_neighbors: Literal[True]
+                           ) -> tuple[TopK, np.ndarray, np.ndarray]: ...
+
+    @overload
+    def leave_one_out_topk(self, X: FeatureMatrix, k: int, *, return_neighbors: bool
+                           ) -> TopK | tuple[TopK, np.ndarray, np.ndarray]: ...
+
+    def leave_one_out_topk(self, X: FeatureMatrix, k: int, *, return_neighbors: bool = False
+                           ) -> TopK | tuple[TopK, np.ndarray, np.ndarray]:
         """Scores of the training documents, each voted by its neighbours but itself.
 
         ``X`` is the matrix given to ``fit`` (same rows, same order, same values: another

@@ -31,6 +31,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -38,6 +39,7 @@ import scipy.sparse as sp
 from tagsmith import __version__
 from tagsmith._params import check_bool, check_choice, check_int, check_number, check_options
 from tagsmith._plural import plural_s
+from tagsmith._typing import LabelMatrix
 from tagsmith.audit import CALIBRATION_FOLDS, COOCCURRENCE_WEIGHT
 from tagsmith.audit.detect import (
     LabelIssues,
@@ -55,6 +57,9 @@ from tagsmith.features.views import Views
 from tagsmith.pipeline.io import label_layout
 from tagsmith.progress import progress_bar
 from tagsmith.store.staging import make_staging, remove_staging, stale_staging
+
+if TYPE_CHECKING:  # the classifier is imported only when one is given
+    from tagsmith.pipeline.classifier import TextClassifier
 
 logger = logging.getLogger("tagsmith")
 
@@ -479,8 +484,9 @@ def _check_unique_doc_ids(doc_ids: Sequence[str | None],
             "id, and apply-review checks it)", _Described(f"{doc_id!r} at {where}"))
 
 
-def audit_corpus(texts: Sequence[str], Y, label_space: LabelSpace, *,
-                 options: AuditOptions | None = None, classifier=None,
+def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, *,
+                 options: AuditOptions | None = None,
+                 classifier: TextClassifier | None = None,
                  splits: dict[str, Sequence[str]] | None = None,
                  unknown_labels: Counter | None = None, lines: Sequence[int] | None = None,
                  doc_ids: Sequence[str | None] | None = None,

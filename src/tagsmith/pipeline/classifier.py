@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
+import scipy.sparse as sp
 
 from tagsmith._params import check_int
 from tagsmith._plural import plural, plural_s
@@ -36,6 +38,13 @@ from tagsmith.pipeline.crossfit import (
 from tagsmith.progress import progress_bar
 from tagsmith.store.bundle import Bundle, BundleWriter
 from tagsmith.topk import TopK
+
+if TYPE_CHECKING:
+    from tagsmith._typing import Featurizer
+    from tagsmith.conformal.lpicp import PowersetSets
+    from tagsmith.conformal.sets import LabelSets
+    from tagsmith.models.base import BaseModel
+    from tagsmith.pipeline.confidence import ConformalModel
 
 LABEL_SPACE_FILE = "label_space.json"
 FEATURIZER_META, FEATURIZER_ARRAYS = "featurizer.json", "featurizer.npz"
@@ -101,11 +110,12 @@ class TextClassifier:
     ``heldout`` and ``label_shift`` are set by calibration and shift estimation.
     """
 
-    def __init__(self, label_space: LabelSpace, featurizer, model,
+    def __init__(self, label_space: LabelSpace, featurizer: Featurizer, model: BaseModel,
                  thresholds: Thresholds | None = None, *,
                  label_counts: np.ndarray | None = None, n_train_docs: int = 0,
                  manifest: dict | None = None, crossfit: CrossFitScores | None = None,
-                 calibrator: Calibrator | None = None, conformal=None,
+                 calibrator: Calibrator | None = None,
+                 conformal: ConformalModel | None = None,
                  heldout: HeldoutScores | None = None, label_shift: LabelShift | None = None,
                  train_hashes: np.ndarray | None = None):
         if model.n_labels_ != len(label_space):
@@ -258,7 +268,7 @@ class TextClassifier:
 
     def predict_sets(self, texts: Sequence[str], *, alpha: float | None = None,
                      method: str = "recall", max_set_size: int | None = None,
-                     min_confidence: float = 0.0):
+                     min_confidence: float = 0.0) -> LabelSets | PowersetSets:
         """Conformal label sets (``LabelSets``, or ``PowersetSets`` for ``"lpicp"``).
 
         ``method``: ``"recall"`` (at least 1 - alpha of a document's labels on
@@ -271,12 +281,17 @@ class TextClassifier:
         """
         options = self._set_options(alpha, method, max_set_size, min_confidence)
         probs = self.predict_topks(texts, self._set_request())[0]
-        return self.conformal.predict(probs, **options)
+        return self._conformal().predict(probs, **options)
+
+    def _conformal(self) -> ConformalModel:
+        """The conformal statistics, or an error saying the model is not calibrated."""
+        require_calibrated(self, "conformal sets", conformal=True)
+        assert self.conformal is not None  # checked just above
+        return self.conformal
 
     def _set_options(self, alpha, method, max_set_size, min_confidence) -> dict:
         """The keyword arguments of ``conformal.predict``, checked before any text is scored."""
-        require_calibrated(self, "conformal sets", conformal=True)
-        alpha, max_set_size, min_confidence = self.conformal.check_options(
+        alpha, max_set_size, min_confidence = self._conformal().check_options(
             alpha, max_set_size, min_confidence, method)
         return {"alpha": alpha, "method": method, "max_set_size": max_set_size,
                 "min_confidence": min_confidence}
@@ -287,14 +302,15 @@ class TextClassifier:
         as the conformal statistics were fitted on (the held-out documents' top-k):
         the best of a calibrator's wider top-k are other labels, scored otherwise, and
         the sets lost their guarantee."""
-        return self.conformal.k, True, False, self.conformal.k
+        k = self._conformal().k
+        return k, True, False, k
 
-    def label_sets(self, topk: TopK, threshold: float | None = None):
+    def label_sets(self, topk: TopK, threshold: float | None = None) -> sp.csr_matrix:
         """Boolean sparse label sets from the tuned thresholds, or one global ``threshold``
         (a number in [0, 1])."""
         if threshold is None:
             return self.thresholds.label_sets(topk)
-        return topk.label_sets(_check_threshold(threshold))
+        return topk.label_sets(cast(float, _check_threshold(threshold)))  # not None here
 
     def suggest(self, texts: Sequence[str], *, k: int = 10, threshold: float | None = None,
                 lang: str = "en") -> list[list[Suggestion]]:
@@ -348,7 +364,7 @@ class TextClassifier:
         options = self._set_options(alpha, method, max_set_size, min_confidence)
         topk, probs = self.predict_topks(texts, (k, True, True), self._set_request())
         return (self._suggestions(topk, threshold, lang),
-                self._document_sets(self.conformal.predict(probs, **options), method, lang,
+                self._document_sets(self._conformal().predict(probs, **options), method, lang,
                                     max_members))
 
     def _document_sets(self, sets, method: str, lang: str,

@@ -23,6 +23,7 @@ and calibrated reliability on the conformal part, which the calibrator never saw
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -33,6 +34,7 @@ import scipy.sparse as sp
 
 from tagsmith._params import check_bool, check_choice, check_int, check_number, check_options
 from tagsmith._plural import plural_s
+from tagsmith._typing import LabelMatrix
 from tagsmith.calibration.reliability import reliability_report
 from tagsmith.calibration.scaling import METHODS, Calibrator, fit_calibrator
 from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
@@ -393,7 +395,7 @@ def _unit_scores(topk: TopK) -> TopK:
 
 def calibrate_classifier(classifier: TextClassifier, heldout: HeldoutScores, *,
                          options: ConfidenceOptions | None = None,
-                         crossfit_Y=None) -> dict:
+                         crossfit_Y: LabelMatrix | None = None) -> dict:
     """Fit calibration and conformal sets on ``heldout`` and attach them to ``classifier``.
 
     Replaces the classifier's thresholds by ones tuned on calibrated probabilities,
@@ -482,7 +484,7 @@ def _manifest_summary(report: dict) -> dict:
         "calibrated": {key: calibrated[key] for key in ("ece", "brier", "top1_ece")}}
 
 
-def heldout_from_corpus(classifier: TextClassifier, texts: Iterable[str], Y, *,
+def heldout_from_corpus(classifier: TextClassifier, texts: Iterable[str], Y: LabelMatrix, *,
                         k: int | None = None, source: str = "labelled corpus",
                         name: str = "texts") -> HeldoutScores:
     """Raw scores of the shipped model for labelled documents it never saw.
@@ -503,9 +505,10 @@ def heldout_from_corpus(classifier: TextClassifier, texts: Iterable[str], Y, *,
     return HeldoutScores(topk, sp.csr_matrix(Y), np.arange(len(topk)), source)
 
 
-def evaluate_confidence(classifier: TextClassifier, texts: Iterable[str], Y, *,
+def evaluate_confidence(classifier: TextClassifier, texts: Iterable[str], Y: LabelMatrix, *,
                         alphas: Iterable[float] = (0.05, 0.1, 0.2),
-                        reliability_k: int | None = None, png=None) -> dict:
+                        reliability_k: int | None = None,
+                        png: str | os.PathLike[str] | None = None) -> dict:
     """Reliability (raw vs calibrated) and conformal sets of ``classifier`` on labelled data.
 
     ``Y`` is ``n_docs x n_labels``; the documents must be unseen by the model and its

@@ -20,12 +20,14 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_choice, check_fraction, check_int, check_number, check_options
 from tagsmith._plural import none_of, plural, plural_s
+from tagsmith._typing import FeatureMatrix, LabelMatrix
 from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import (
@@ -46,9 +48,10 @@ logger = logging.getLogger("tagsmith")
 Teacher = Callable[[np.ndarray], tuple[sp.csr_matrix, np.ndarray]]
 
 
-def distill_classifier(texts: Sequence[str], Y_soft, label_space: LabelSpace, *,
+def distill_classifier(texts: Sequence[str], Y_soft: LabelMatrix, label_space: LabelSpace, *,
                        options: TrainOptions | None = None,
-                       human_texts: Sequence[str] | None = None, human_Y=None,
+                       human_texts: Sequence[str] | None = None,
+                       human_Y: LabelMatrix | None = None,
                        human_name: str = "human_texts",
                        human_source: str = "the human sample"
                        ) -> tuple[TextClassifier, dict]:
@@ -265,12 +268,15 @@ def _fit_student(X, Y, options: ActiveOptions, label_features=None):
     if "random_state" in model.get_params() and "random_state" not in params:
         model.set_params(random_state=options.seed)
     if label_features is not None:  # label_feature_weight was ignored without a word
-        return model.fit(X, Y, label_features=label_features)
+        # only a family that reads them (the tree, the ensemble); BaseModel.fit does not
+        # declare label_features
+        return cast(Any, model).fit(X, Y, label_features=label_features)
     return model.fit(X, Y)
 
 
 def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: Teacher,
-                   options: ActiveOptions | None = None, *, X_pool=None,
+                   options: ActiveOptions | None = None, *,
+                   X_pool: FeatureMatrix | None = None,
                    featurizer: TfidfFeaturizer | None = None) -> ActiveResult:
     """Spend ``options.budget`` teacher calls on the pool and distil a student.
 
@@ -297,7 +303,7 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     n_blank = int(blank.sum())
     budget = _usable_budget(options.budget, n_pool, n_blank)
     rng = np.random.default_rng(options.seed)
-    if X_pool is None:
+    if X_pool is None or featurizer is None:  # both or neither (checked above)
         featurizer = TfidfFeaturizer.from_params(**options.featurizer_params)
         X_pool = featurizer.fit_transform(list(pool_texts))
     # the label names' features, for a student that reads them, as training gives them

@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -32,6 +32,7 @@ from tagsmith._params import (
     check_param_names,
 )
 from tagsmith._plural import plural, plural_s
+from tagsmith._typing import LabelMatrix
 from tagsmith.calibration.thresholds import FROM_GLOBAL, Thresholds, tune_thresholds
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.textio import check_no_lone_surrogate
@@ -325,7 +326,9 @@ def _fit(texts, Y, options: TrainOptions, stage: str, label_space: LabelSpace | 
         label_features = _label_features(featurizer, model, label_space)
     if label_features is not None:
         # label-name features join the label representations the model clusters
-        model.fit(X, Y, label_features=label_features)
+        # only a family that reads them (the tree, the ensemble) gets here; BaseModel.fit
+        # does not declare label_features
+        cast(Any, model).fit(X, Y, label_features=label_features)
     else:
         model.fit(X, Y)
     return featurizer, model, time.perf_counter() - started, X
@@ -360,9 +363,9 @@ def _check_some_features(featurizer, X, n_docs: int, options: TrainOptions) -> N
                 f"{options.featurizer_params or 'the defaults'} (a lower min_df keeps more)")
 
 
-def train_classifier(texts: Sequence[str], Y, label_space: LabelSpace, *,
-                     dev_texts: Sequence[str] | None = None, dev_Y=None,
-                     options: TrainOptions | None = None,
+def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, *,
+                     dev_texts: Sequence[str] | None = None,
+                     dev_Y: LabelMatrix | None = None, options: TrainOptions | None = None,
                      dev_name: str = "dev_texts", dev_source: str = "the dev corpus",
                      ) -> TextClassifier:
     """Train a :class:`TextClassifier` on ``texts`` with labels ``Y`` (n_docs x n_labels).

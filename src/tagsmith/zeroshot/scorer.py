@@ -30,7 +30,9 @@ import numbers
 import re
 import string
 import threading
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -40,7 +42,10 @@ from tagsmith._plural import plural, plural_s
 from tagsmith.data.labelspace import LabelSpace, in_language, unnamed_in
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import PAD, TopK, _check_k, check_topk
-from tagsmith.zeroshot.index import INDEX_KINDS, build_index
+from tagsmith.zeroshot.index import INDEX_KINDS, ExactIndex, HnswIndex, build_index
+
+if TYPE_CHECKING:
+    from tagsmith.zeroshot.encoder import Encoder
 
 logger = logging.getLogger("tagsmith")
 
@@ -315,7 +320,7 @@ class ZeroShotClassifier:
     ``""`` for no cache (``""`` as on the command line, not the working directory).
     """
 
-    def __init__(self, label_space: LabelSpace, encoder, *, lang: str = "en",
+    def __init__(self, label_space: LabelSpace, encoder: Encoder, *, lang: str = "en",
                  template: str = "{}", index: str = "auto", cache_dir: str | Path | None = None,
                  use_alt_labels: bool = True, use_descriptions: bool = True,
                  show_progress: bool = False):
@@ -354,13 +359,13 @@ class ZeroShotClassifier:
         #: per label row, mean cosine to its nearest background documents (None: no
         #: hubness correction)
         self.hubness: np.ndarray | None = None
-        self._index = None
+        self._index: ExactIndex | HnswIndex | None = None
         # requests arriving together each found no index and built their own (an HNSW
         # graph over a large label space takes minutes): one builds, the rest wait
         self._index_lock = threading.Lock()
 
     @property
-    def index(self):
+    def index(self) -> ExactIndex | HnswIndex:
         """The label search index, built on first use (over the corrected vectors after
         :meth:`fit_background`)."""
         index = self._index
@@ -375,7 +380,7 @@ class ZeroShotClassifier:
         return index
 
     @index.setter
-    def index(self, index) -> None:
+    def index(self, index: ExactIndex | HnswIndex) -> None:
         self._index = index
 
     def clear_background(self) -> ZeroShotClassifier:
@@ -384,7 +389,8 @@ class ZeroShotClassifier:
         self._index = None
         return self
 
-    def fit_background(self, texts=None, *, vectors: np.ndarray | None = None,
+    def fit_background(self, texts: Sequence[str] | None = None, *,
+                       vectors: np.ndarray | None = None,
                        neighbors: int = 10) -> ZeroShotClassifier:
         """Correct for hub labels with unlabelled documents of the collection.
 
@@ -446,14 +452,14 @@ class ZeroShotClassifier:
     def n_labels(self) -> int:
         return len(self.label_space)
 
-    def embed(self, texts) -> np.ndarray:
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embeddings of ``texts`` (a list of str; a bare str is refused, where iterating
         it scored one document per character)."""
         from tagsmith.features.tfidf import _as_list
 
         return self.encoder.encode(_as_list(texts), show_progress=self.show_progress)
 
-    def predict_topk(self, texts, k: int = 10) -> TopK:
+    def predict_topk(self, texts: Sequence[str], k: int = 10) -> TopK:
         """Top ``k`` labels per text (``n_docs x k``), best cosine first.
 
         A text without a word -- empty, whitespace only, or punctuation and symbols
