@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 import scipy.sparse as sp
@@ -32,12 +32,18 @@ from tagsmith.exceptions import (
 )
 
 if TYPE_CHECKING:
+    from tagsmith.labeling.client import CachedClient, LLMClient, OpenAIChatClient
+    from tagsmith.labeling.labeler import LabelingOptions
+    from tagsmith.labeling.taxonomy import TaxonomyOptions
     from tagsmith.pipeline.distill import ActiveOptions
+    from tagsmith.topk import TopK
+    from tagsmith.zeroshot.encoder import Encoder
 
 logger = logging.getLogger("tagsmith")
 
 
-def make_client(base_url: str, model: str, *, cache: str | Path | None, **client_params):
+def make_client(base_url: str, model: str, *, cache: str | Path | None,
+                **client_params: Any) -> OpenAIChatClient | CachedClient:
     """:class:`~tagsmith.labeling.client.OpenAIChatClient` with the response cache in
     front (``cache=None`` for none)."""
     from tagsmith.labeling.cache import ResponseCache
@@ -47,7 +53,8 @@ def make_client(base_url: str, model: str, *, cache: str | Path | None, **client
     return client if cache is None else CachedClient(client, ResponseCache(cache))
 
 
-def run_taxonomy(texts: Sequence[str], client, options, output: str | Path, *,
+def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptions,
+                 output: str | Path, *,
                  skos: str | Path | None = None, base_uri: str = "urn:tagsmith:taxonomy:",
                  lang: str = "en") -> tuple[LabelSpace, dict]:
     """Generate a taxonomy and write it (CSV, or TSV by suffix; SKOS when asked)."""
@@ -275,7 +282,8 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace
     return texts, Y
 
 
-def map_to_vocabulary(generated: LabelSpace, vocabulary: LabelSpace, *, encoder=None,
+def map_to_vocabulary(generated: LabelSpace, vocabulary: LabelSpace, *,
+                      encoder: Encoder | None = None,
                       min_similarity: float = 0.5, lang: str = "en") -> list[dict]:
     """Best match in ``vocabulary`` for each generated label.
 
@@ -318,10 +326,11 @@ def _describe(space: LabelSpace, label_id: int, lang: str) -> str:
     return space.name_of(label_id, lang)
 
 
-def label_corpus(texts: Sequence[str], label_space: LabelSpace, client, options, *,
-                 shortlist=None, human: tuple[Sequence[str], sp.csr_matrix] | None = None,
-                 human_shortlist=None, budget: int | None = None, strategy: str = "robust",
-                 rounds: int = 4, seed: int = 0) -> dict:
+def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClient,
+                 options: LabelingOptions | None, *, shortlist: TopK | None = None,
+                 human: tuple[Sequence[str], sp.csr_matrix] | None = None,
+                 human_shortlist: TopK | None = None, budget: int | None = None,
+                 strategy: str = "robust", rounds: int = 4, seed: int = 0) -> dict:
     """Label documents with the LLM: all of them, or a budget chosen by active selection.
 
     ``human`` (texts, labels) is a human-labelled sample: the LLM labels it too, its
