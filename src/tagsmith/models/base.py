@@ -13,13 +13,15 @@ from __future__ import annotations
 import logging
 import numbers
 import os
-from typing import ClassVar, NoReturn
+from typing import Any, ClassVar, NoReturn
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from tagsmith._params import check_param_names, keyword_params
 from tagsmith._plural import plural_s
+from tagsmith._typing import FeatureMatrix, LabelMatrix
 from tagsmith.exceptions import InvalidParameterError, NotFittedError
 from tagsmith.topk import TopK
 
@@ -51,7 +53,7 @@ class BaseModel:
     def get_params(self) -> dict:
         return {name: getattr(self, name) for name in self._param_names()}
 
-    def set_params(self, **params) -> BaseModel:
+    def set_params(self, **params: Any) -> BaseModel:
         check_param_names(type(self), params)
         for key, value in params.items():
             setattr(self, key, value)
@@ -83,10 +85,11 @@ class BaseModel:
         return f"{type(self).__name__}({args})"
 
     # -- contract ----------------------------------------------------------------------
-    def fit(self, X, Y, sample_weight=None) -> BaseModel:  # pragma: no cover - abstract
+    def fit(self, X: FeatureMatrix, Y: LabelMatrix, sample_weight: npt.ArrayLike | None = None
+            ) -> BaseModel:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def predict_topk(self, X, k: int) -> TopK:  # pragma: no cover - abstract
+    def predict_topk(self, X: FeatureMatrix, k: int) -> TopK:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:  # pragma: no cover - abstract

@@ -24,10 +24,12 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from tagsmith._params import check_int
 from tagsmith._plural import plural_s
+from tagsmith._typing import FeatureMatrix, LabelMatrix
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.models._knn_kernels import NO_SELF, vote_kernel
 from tagsmith.models.base import (
@@ -163,7 +165,8 @@ class DenseKNNModel(BaseModel):
         # every field checked: store plain values back (get_params() goes into bundles)
         self.n_neighbors, self.power = n_neighbors, power
 
-    def fit(self, X, Y, sample_weight=None) -> DenseKNNModel:
+    def fit(self, X: FeatureMatrix, Y: LabelMatrix, sample_weight: npt.ArrayLike | None = None
+            ) -> DenseKNNModel:
         """Index ``X`` (n_docs x dim, dense) with its targets ``Y`` (n_docs x n_labels)."""
         self._validate_params()
         X = check_dense_features(X)
@@ -191,7 +194,8 @@ class DenseKNNModel(BaseModel):
         self.n_labels_ = Y.shape[1]
         self._target_arrays = (Y.indptr.astype(np.int64), Y.indices.astype(np.int32), Y.data)
 
-    def kneighbors(self, X, n_neighbors: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def kneighbors(self, X: FeatureMatrix, n_neighbors: int | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
         """``(rows, sims)``, both ``n x min(n_neighbors, n_docs_)``, best first: row
         numbers in the training matrix given to ``fit`` (int32) and cosine similarities;
         row -1 where none > 0."""
@@ -253,7 +257,7 @@ class DenseKNNModel(BaseModel):
         return np.take_along_axis(best_ids, order, axis=1), np.take_along_axis(best_sims, order,
                                                                               axis=1)
 
-    def predict_topk(self, X, k: int) -> TopK:
+    def predict_topk(self, X: FeatureMatrix, k: int) -> TopK:
         """The ``k`` best labels per document (scores in [0, 1]), best first."""
         self._check_fitted()
         n_neighbors, power = self._checked_params()

@@ -13,13 +13,15 @@ from __future__ import annotations
 import logging
 import numbers
 from collections.abc import Sequence
-from typing import TypeGuard
+from typing import TYPE_CHECKING, TypeGuard
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from tagsmith._params import check_int, keyword_params
 from tagsmith._plural import plural_s
+from tagsmith._typing import FeatureMatrix, LabelMatrix
 from tagsmith.exceptions import InvalidParameterError, NotFittedError
 from tagsmith.models.base import (
     NESTED_TOPK,
@@ -32,6 +34,9 @@ from tagsmith.models.base import (
     check_weighted_targets,
 )
 from tagsmith.topk import TopK, _check_finite, _check_k
+
+if TYPE_CHECKING:
+    from tagsmith.features.views import Views
 
 logger = logging.getLogger("tagsmith")
 
@@ -314,7 +319,9 @@ class EnsembleModel(BaseModel):
                    for name, params in self._member_specs())
 
     # -- fitting -----------------------------------------------------------------------------
-    def fit(self, X, Y, sample_weight=None, *, label_features=None) -> EnsembleModel:
+    def fit(self, X: FeatureMatrix | Views, Y: LabelMatrix,
+            sample_weight: npt.ArrayLike | None = None, *,
+            label_features: FeatureMatrix | Views | None = None) -> EnsembleModel:
         """Fit every member on ``X`` (n_docs x n_features) and ``Y`` (n_docs x n_labels).
 
         ``sample_weight`` goes to the members that accept sample weights;
@@ -462,7 +469,7 @@ class EnsembleModel(BaseModel):
         return ensemble
 
     # -- prediction --------------------------------------------------------------------------
-    def predict_topk(self, X, k: int) -> TopK:
+    def predict_topk(self, X: FeatureMatrix | Views, k: int) -> TopK:
         """The ``k`` best labels per document by weighted member score, best first."""
         self._check_fitted()
         _check_k(k, None)
@@ -505,7 +512,7 @@ class EnsembleModel(BaseModel):
         scores = np.maximum(scores.astype(np.float64), 0.0)
         return weight * (scores if power == 1.0 else scores ** power)
 
-    def combined_scores(self, X, k_member: int) -> sp.csr_matrix:
+    def combined_scores(self, X: FeatureMatrix | Views, k_member: int) -> sp.csr_matrix:
         """Weighted member scores on the union of their top ``k_member`` labels.
 
         A sparse ``n_docs x n_labels`` matrix; a label proposed by any member is an

@@ -18,10 +18,12 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from tagsmith._params import check_choice, check_int, check_number
 from tagsmith._plural import plural_s
+from tagsmith._typing import FeatureMatrix, LabelMatrix
 from tagsmith.models.base import (
     NESTED_TOPK,
     SAMPLE_WEIGHT,
@@ -109,7 +111,8 @@ class LinearOVR(BaseModel):
         self.prune_threshold, self.random_state = prune_threshold, random_state
 
     # -- fitting -----------------------------------------------------------------------------
-    def fit(self, X, Y, sample_weight=None) -> LinearOVR:
+    def fit(self, X: FeatureMatrix, Y: LabelMatrix, sample_weight: npt.ArrayLike | None = None
+            ) -> LinearOVR:
         """Fit on features ``X`` (n_docs x n_features) and targets ``Y`` (n_docs x n_labels)."""
         from tagsmith.models._solver import LOSS_CODES, kernel_count, kernel_seed, train_block
 
@@ -184,7 +187,7 @@ class LinearOVR(BaseModel):
         return self
 
     # -- prediction ----------------------------------------------------------------------------
-    def decision_function(self, X) -> np.ndarray:
+    def decision_function(self, X: FeatureMatrix) -> np.ndarray:
         """Raw margins ``X @ W + b`` as a dense float32 array (n_docs x n_labels)."""
         self._check_fitted()
         X = check_features(X, n_features=self.n_features_)
@@ -193,11 +196,11 @@ class LinearOVR(BaseModel):
         margins = margins.toarray() if sp.issparse(margins) else np.asarray(margins)
         return (margins + self.intercept_).astype(np.float32)
 
-    def predict_scores(self, X) -> np.ndarray:
+    def predict_scores(self, X: FeatureMatrix) -> np.ndarray:
         """Scores in [0, 1], dense (n_docs x n_labels): use only for small label spaces."""
         return sigmoid(self.decision_function(X))
 
-    def predict_topk(self, X, k: int) -> TopK:
+    def predict_topk(self, X: FeatureMatrix, k: int) -> TopK:
         """The ``k`` best labels per document (scores in [0, 1]), in batches of rows."""
         self._check_fitted()
         X = check_features(X, n_features=self.n_features_)

@@ -39,11 +39,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from tagsmith._params import check_choice, check_int, check_number
 from tagsmith._plural import plural_s
 from tagsmith._size import byte_size
+from tagsmith._typing import FeatureMatrix, LabelMatrix
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.models.base import (
     SAMPLE_WEIGHT,
@@ -196,7 +198,8 @@ class LabelTree(BaseModel):
         self.max_rep_features, self.random_state = max_rep_features, random_state
 
     # -- fitting -----------------------------------------------------------------------------
-    def fit(self, X, Y, sample_weight=None, *, label_features=None) -> LabelTree:
+    def fit(self, X: FeatureMatrix, Y: LabelMatrix, sample_weight: npt.ArrayLike | None = None, *,
+            label_features: FeatureMatrix | None = None) -> LabelTree:
         """Fit on features ``X`` (docs x features) and targets ``Y`` (docs x labels).
 
         ``label_features`` (labels x features, e.g. the featurized label names) joins
@@ -458,7 +461,7 @@ class LabelTree(BaseModel):
                     byte_size(sum(value.nbytes for value in packed.values())))
 
     # -- prediction ----------------------------------------------------------------------------
-    def predict_topk(self, X, k: int) -> TopK:
+    def predict_topk(self, X: FeatureMatrix, k: int) -> TopK:
         """The ``k`` best labels per document by beam search; scores in [0, 1]."""
         self._check_fitted()
         k = _check_k(k, self.n_labels_)
