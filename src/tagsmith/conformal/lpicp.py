@@ -115,7 +115,7 @@ class PowersetSets:
     def size(self) -> np.ndarray:
         return self.n_sets
 
-    def covers(self, y_true) -> np.ndarray:
+    def covers(self, y_true: LabelMatrix) -> np.ndarray:
         """Per document: is its true label set in its prediction set?"""
         y = as_label_matrix(y_true)
         if y.shape != self.predicted.shape:
@@ -146,7 +146,7 @@ class PowersetSets:
             out.append(np.flatnonzero(chosen))
         return out
 
-    def summary(self, y_true=None) -> dict:
+    def summary(self, y_true: LabelMatrix | None = None) -> dict:
         out = {"epsilon": self.epsilon, "n_docs": len(self),
                "n_sets_mean": float(self.n_sets.mean()) if len(self) else 0.0,
                "n_sets_median": float(np.median(self.n_sets)) if len(self) else 0.0,

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith._typing import LabelMatrix
 from tagsmith.calibration._entries import collect_entries
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import TopK
@@ -81,7 +82,8 @@ class LabelSets:
         tail = np.flatnonzero(self.tail_in)
         return np.concatenate([listed, tail[~np.isin(tail, self.topk.indices[i])]])
 
-    def ranked_members(self, tail, max_members: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    def ranked_members(self, tail: np.ndarray, max_members: int
+                       ) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per document, the label ids and probabilities of its ``max_members`` most
         probable members, best first: a listed member scores its own probability, a tail
         one its ``tail`` probability (``(n_labels,)``); ties keep :meth:`labels`' order
@@ -150,7 +152,7 @@ class LabelSets:
         out.eliminate_zeros()
         return sp.csr_matrix(out.astype(bool))
 
-    def recall(self, y_true) -> np.ndarray:
+    def recall(self, y_true: LabelMatrix) -> np.ndarray:
         """Per document, the share of its true labels in its set (NaN without labels)."""
         entries = collect_entries(y_true, self.topk)
         cols = entries.true_col
@@ -164,7 +166,7 @@ class LabelSets:
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(n_true > 0, hits / n_true, np.nan)
 
-    def summary(self, y_true=None) -> dict:
+    def summary(self, y_true: LabelMatrix | None = None) -> dict:
         """Mean and distribution of set sizes, abstain rate and, with labels, recall."""
         out = {"alpha": self.alpha, "method": self.method, "n_docs": len(self),
                "set_size_mean": float(self.size.mean()) if len(self) else 0.0,
