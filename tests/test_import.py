@@ -75,9 +75,13 @@ README_API = {
     "tagsmith.zeroshot.scorer": ["ZeroShotClassifier", "blend_topk"],
     "tagsmith.pipeline.distill": ["distill_classifier", "active_distill"],
 }
-#: types the API returns whose methods README calls (``sets.recall(Y)``: predict_sets)
+#: types the API returns whose methods README calls (``sets.recall(Y)``: predict_sets;
+#: ``clf.label_shift = estimate_shift(...)``) and the classifier's calibration parts
 RETURNED_TYPES = {"tagsmith.conformal.sets": ["LabelSets"],
-                  "tagsmith.conformal.lpicp": ["PowersetSets"]}
+                  "tagsmith.conformal.lpicp": ["PowersetSets"],
+                  "tagsmith.calibration.scaling": ["Calibrator"],
+                  "tagsmith.calibration.shift": ["LabelShift"],
+                  "tagsmith.pipeline.confidence": ["ConformalModel"]}
 #: and what the packages export (their __init__)
 PACKAGE_EXPORTS = ["tagsmith", "tagsmith.data", "tagsmith.metrics", "tagsmith.models"]
 #: modules README names without naming their functions: every public one defined there

@@ -69,7 +69,7 @@ TRANSFORMS = ("logit", "identity")
 _EPS = 1e-7
 
 
-def _features(scores: np.ndarray, transform: str) -> np.ndarray:
+def _features(scores: npt.ArrayLike, transform: str) -> np.ndarray:
     scores = np.asarray(scores, dtype=np.float64)
     if transform == "logit":
         clipped = np.clip(scores, _EPS, 1.0 - _EPS)
@@ -111,7 +111,7 @@ class Calibrator:
         return int(self.tail.size)
 
     # -- applying ------------------------------------------------------------------------
-    def probabilities(self, labels, scores) -> np.ndarray:
+    def probabilities(self, labels: npt.ArrayLike, scores: npt.ArrayLike) -> np.ndarray:
         """Calibrated probability of each (label, score) pair (1-D arrays, float64)."""
         labels = np.asarray(labels, dtype=np.int64)
         z = _features(scores, self.transform)

@@ -73,7 +73,7 @@ _F32_ABOVE_ZERO = float(np.finfo(np.float32).tiny)
 _F32_BELOW_ONE = float(np.nextafter(np.float32(1.0), np.float32(0.0)))
 
 
-def _check_probabilities(name: str, values: np.ndarray) -> np.ndarray:
+def _check_probabilities(name: str, values: npt.ArrayLike) -> np.ndarray:
     """``values`` (float64) once every one is a probability in [0, 1], else an error
     naming ``name``: EM, BBSE and the adjustment read them as probabilities, and raw
     scores (a squared-hinge margin of 2, a negative one) gave estimates and "adjusted
@@ -144,7 +144,8 @@ class LabelShift:
         target = np.clip(self.target_prior, _CLIP, 1 - _CLIP)
         return target / source, (1.0 - target) / (1.0 - source)
 
-    def adjust_probabilities(self, labels, probabilities) -> np.ndarray:
+    def adjust_probabilities(self, labels: npt.ArrayLike, probabilities: npt.ArrayLike
+                             ) -> np.ndarray:
         """Adjusted probability of each (label, probability) pair (probabilities in
         [0, 1], else an error naming ``probabilities``)."""
         w1, w0 = self.ratios()
@@ -172,7 +173,7 @@ class LabelShift:
     def adjust_tail(self, tail: np.ndarray) -> np.ndarray:
         return self.adjust_probabilities(np.arange(self.n_labels), tail)
 
-    def adjust_thresholds(self, per_label) -> np.ndarray:
+    def adjust_thresholds(self, per_label: npt.ArrayLike) -> np.ndarray:
         """Thresholds on *unadjusted* probabilities that decide as ``per_label`` does on
         adjusted ones: ``r >= t`` iff ``p >= t'`` for every float32 probability ``p`` in
         [0, 1], with ``r`` the adjusted probability as :meth:`adjust` stores it (float32)

@@ -47,6 +47,8 @@ from tagsmith.topk import TopK, check_topk
 
 if TYPE_CHECKING:  # the classifier imports this module
     from tagsmith.calibration.shift import LabelShift
+    from tagsmith.conformal.lpicp import PowersetSets
+    from tagsmith.conformal.sets import LabelSets
     from tagsmith.pipeline.classifier import TextClassifier
 
 logger = logging.getLogger("tagsmith")
@@ -175,7 +177,9 @@ class ConformalModel:
                 f"{method} set is {whole}; calibrate on at least {needed} such documents, "
                 f"or use an alpha of at least {smallest:.4f}")
 
-    def check_options(self, alpha, max_set_size, min_confidence, method="recall"):
+    def check_options(self, alpha: float | None, max_set_size: int | None,
+                      min_confidence: float, method: str = "recall"
+                      ) -> tuple[float, int | None, float]:
         """``(alpha, max_set_size, min_confidence)`` of :meth:`predict`, checked: alpha in
         (0, 1) (None: the calibrated one), max_set_size None or an integer >= 1,
         min_confidence a probability (NaN or above 1 flagged every set, below 0 none),
@@ -191,7 +195,7 @@ class ConformalModel:
 
     def predict(self, probabilities: TopK, *, alpha: float | None = None,
                 method: str = "recall", max_set_size: int | None = None,
-                min_confidence: float = 0.0):
+                min_confidence: float = 0.0) -> LabelSets | PowersetSets:
         """Sets for calibrated ``probabilities`` (k = :attr:`k` candidates per document)."""
         alpha, max_set_size, min_confidence = self.check_options(alpha, max_set_size,
                                                                  min_confidence, method)
