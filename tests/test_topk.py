@@ -258,3 +258,15 @@ def test_from_csr_refuses_values_beyond_float32_and_both_refuse_ints_beyond_floa
                            "sum beyond float32's range"):
             TopK.from_csr(doubled, 1)
     assert TopK.from_csr([[2**70, 1]], 1).indices.tolist() == [[0]]  # large but in range
+
+
+def test_repr_is_one_line_of_counts_not_the_arrays():
+    """The dataclass repr printed both arrays: a page of numbers at a prompt for a batch."""
+    rng = np.random.default_rng(0)
+    topk = TopK.from_csr(sp.random(5000, 300, density=0.01, random_state=rng, format="csr"),
+                         k=10)
+    n_padded = int((topk.indices < 0).sum())
+    assert n_padded > 0
+    text = repr(topk)
+    assert text == f"TopK(n_docs=5000, k=10, n_labels=300, n_padded={n_padded})"
+    assert "array" not in text and "\n" not in text

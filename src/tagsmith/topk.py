@@ -174,6 +174,19 @@ class TopK:
     def __len__(self) -> int:
         return self.indices.shape[0]
 
+    def __repr__(self) -> str:
+        """One line, as a user checks it at a prompt: the dataclass repr printed both
+        arrays of the batch.
+
+        >>> TopK.from_scores(np.array([[0.1, 0.9, 0.4], [0.7, 0.2, 0.3]]), k=2)
+        TopK(n_docs=2, k=2, n_labels=3, n_padded=0)
+        >>> TopK.empty(3, 2, n_labels=5)
+        TopK(n_docs=3, k=2, n_labels=5, n_padded=6)
+        """
+        n_padded = int(np.count_nonzero(self.indices < 0))
+        return (f"TopK(n_docs={len(self)}, k={self.k}, n_labels={self.n_labels}, "
+                f"n_padded={n_padded})")
+
     @property
     def k(self) -> int:
         """Entries per document (columns; padded ones included)."""
