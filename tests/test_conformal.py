@@ -296,6 +296,19 @@ def test_lpicp_label_sets_with_a_limit_are_the_most_credible(per_band):
         assert got == pytest.approx(cheapest[:limit])
 
 
+def test_powerset_sets_print_a_short_summary_not_their_arrays():
+    """The dataclass repr printed the fitted ICP and seven n x n_labels arrays."""
+    y, true_p, _ = simulate_scores(4000, 10, seed=5, priors=np.geomspace(0.3, 0.03, 10),
+                                   distort=False)
+    topk = TopK.from_scores(true_p, 10)
+    sets = fit_powerset_icp(y[:2000], topk[:2000]).predict(topk[2000:], 0.1, max_set_size=3)
+    text = repr(sets)
+    assert text == (f"PowersetSets(n_docs=2000, n_labels=10, "
+                    f"mean_n_sets={sets.n_sets.mean():.4g}, n_empty={int(sets.empty.sum())}, "
+                    f"n_abstain={int(sets.abstain.sum())}, epsilon=0.1)")
+    assert "array" not in text and "\n" not in text
+
+
 def test_lpicp_coverage_and_uniform_p_values():
     y, true_p, _ = simulate_scores(6000, 10, seed=31, priors=np.geomspace(0.3, 0.03, 10),
                                    distort=False)

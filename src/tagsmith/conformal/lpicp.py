@@ -111,6 +111,24 @@ class PowersetSets:
     def __len__(self) -> int:
         return int(self.predicted.shape[0])
 
+    def __repr__(self) -> str:
+        """One line, as :class:`~tagsmith.conformal.sets.LabelSets`: the dataclass repr
+        printed the calibrator and every array of the batch.
+
+        >>> rng = np.random.default_rng(0)
+        >>> probs = TopK.from_scores(rng.random((200, 3)), k=3)
+        >>> y = rng.random((200, 3)) < probs.to_csr().toarray()
+        >>> sets = fit_powerset_icp(y[:100], probs[:100]).predict(probs[100:], 0.2)
+        >>> repr(sets).startswith("PowersetSets(n_docs=100, n_labels=3, mean_n_sets=")
+        True
+        """
+        n = len(self)
+        mean = float(self.n_sets.mean()) if n else 0.0
+        return (f"PowersetSets(n_docs={n}, n_labels={self.predicted.shape[1]}, "
+                f"mean_n_sets={mean:.4g}, n_empty={int(np.count_nonzero(self.empty))}, "
+                f"n_abstain={int(np.count_nonzero(self.abstain))}, "
+                f"epsilon={float(self.epsilon):g})")
+
     @property
     def size(self) -> np.ndarray:
         return self.n_sets
