@@ -500,6 +500,29 @@ def test_calibrate_names_what_its_reliability_is_measured_over(cli_bundle,
     assert "held-out reliability over each document's top 5 labels: ECE" in narrow.output
 
 
+
+def test_eval_calibration_names_what_its_reliability_is_measured_over(
+        cli_bundle, calibrated_cli_bundle, goemotions_small, tmp_path):
+    """eval --calibration said "reliability over each document's top 28:" (no noun, and
+    28 of 28 labels are no top): it now reads as calibrate's summary."""
+    test = goemotions_small["test"]
+    every = run("eval", calibrated_cli_bundle, test, "--calibration")
+    assert every.exit_code == 0, every.output
+    assert "\nreliability over all 28 labels of each document:\n" in every.output
+    few = run("eval", calibrated_cli_bundle, test, "--calibration", "--reliability-k", "1")
+    assert few.exit_code == 0, few.output
+    assert "\nreliability over each document's top 1 label:\n" in few.output
+    narrow = tmp_path / "top5"
+    result = run("calibrate", cli_bundle, "--data", goemotions_small["dev"], "-k", "5",
+                 "-o", narrow)
+    assert result.exit_code == 0, result.output
+    tail = run("eval", narrow, test, "--calibration")
+    assert tail.exit_code == 0, tail.output
+    assert "\nreliability over each document's top 5 labels:\n" in tail.output
+    assert "  true labels outside each document's top 5 labels: " in tail.output
+    assert "top 28:" not in every.output + few.output + tail.output
+
+
 def test_reliability_png_never_overwrites_an_input(calibrated_cli_bundle, goemotions_small,
                                                    tmp_path):
     bundle = calibrated_cli_bundle

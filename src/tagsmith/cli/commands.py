@@ -687,21 +687,24 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
         shown = f"{value:.4f}" if isinstance(value, float) else str(value)
         click.echo(f"{printable(key):<{width}}  {printable(shown)}")
     if report is not None:
-        _print_confidence(report)
+        _print_confidence(report, classifier.n_labels)
 
 
-def _print_confidence(report: dict) -> None:
-    from tagsmith.cli.confidence import _band_table
+def _print_confidence(report: dict, n_labels: int) -> None:
+    from tagsmith.cli.confidence import _band_table, _candidates
 
     raw, cal = report["raw"], report["calibrated"]
-    click.echo(f"\nreliability over each document's top {report['k']}:")
+    # as calibrate's summary: "each document's top 28" had no noun, and all 28 of 28
+    # labels are no top
+    click.echo(f"\nreliability over {_candidates(report['k'], n_labels)}:")
     click.echo(f"  ECE {raw['ece']:.4f} -> {cal['ece']:.4f}   Brier {raw['brier']:.4f} -> "
                f"{cal['brier']:.4f}   top-1 ECE {raw['top1_ece']:.4f} -> {cal['top1_ece']:.4f}")
     for line in _band_table(cal["bands"]):
         click.echo("  " + line)
     if "tail" in cal:
         tail = cal["tail"]
-        click.echo(f"  true labels outside the top {report['calibration_k']}: "
+        click.echo(f"  true labels outside "
+                   f"{_candidates(report['calibration_k'], n_labels)}: "
                    f"{tail['observed_positives_outside_topk']} "
                    f"(expected {tail['expected_positives_outside_topk']:.1f})")
     for alpha, methods in report["sets"].items():
