@@ -464,6 +464,48 @@ def test_a_crossfit_calibrator_without_its_parts_is_refused_before_training(fiel
         train_classifier(texts, Y, space, options=options)
 
 
+@pytest.mark.parametrize("confidence, shown", [
+    (ConfidenceOptions(method="platt"), "ConfidenceOptions(method='platt')"),
+    (ConfidenceOptions(alpha=0.2, max_set_size=3),
+     "ConfidenceOptions(alpha=0.2, max_set_size=3)"),
+])
+def test_confidence_options_without_a_calibration_split_are_refused(confidence, shown):
+    """ConfidenceOptions(method='platt') with calibration_fraction 0 trained an
+    uncalibrated model without a word: nothing was calibrated, the options unread."""
+    import scipy.sparse as sp
+
+    from tagsmith.data.labelspace import LabelSpace
+
+    options = TrainOptions(dev_fraction=0.0, featurizer_params=FAST_FEATURES,
+                           confidence=confidence)
+    with pytest.raises(InvalidParameterError) as refused:
+        options.validate()
+    assert refused.value.name == "calibration_fraction"
+    assert f"above 0 with confidence={shown}:" in str(refused.value)
+    assert str(refused.value).endswith("got 0.0")
+    space = LabelSpace.from_uris(["u:pos", "u:neg"])
+    texts = ["good fine great", "bad awful poor"] * 20
+    Y = sp.csr_matrix(np.array([[1, 0], [0, 1]] * 20))
+    with pytest.raises(InvalidParameterError, match="parameter 'calibration_fraction'"):
+        train_classifier(texts, Y, space, options=options)
+    # the defaults pass (code that always passes them and sets a split or not), and the
+    # options apply once there is a split
+    TrainOptions(confidence=ConfidenceOptions()).validate()
+    TrainOptions(confidence=confidence, calibration_fraction=0.2).validate()
+
+
+def test_train_without_a_calibration_split_passes_no_confidence_options(goemotions_small,
+                                                                        tmp_path):
+    """The command line always passed ConfidenceOptions(calibrator_source='split'), which
+    the library now refuses without a split: an uncalibrated train must still run."""
+    corpus = tmp_path / "train.tsv"
+    corpus.write_text("".join(goemotions_small["train"].read_text().splitlines(True)[:60]))
+    result = run("train", corpus, "-o", tmp_path / "model", "--vocab",
+                 goemotions_small["vocab"], "--dev-fraction", "0", "--seed", "3", *FAST)
+    assert result.exit_code == 0, result.output
+    assert not TextClassifier.load(tmp_path / "model").is_calibrated
+
+
 def test_calibrate_json_with_a_diagram_prints_one_json_object(calibrated_cli_bundle,
                                                               tmp_path):
     png = tmp_path / "reliability.png"

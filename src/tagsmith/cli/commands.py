@@ -122,8 +122,11 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
                            dev_fraction=dev_fraction, refit=not no_refit, seed=seed,
                            crossfit_folds=crossfit_folds, show_progress=not obj["quiet"],
                            calibration_fraction=calibration_fraction,
+                           # none without a split: the library refuses options that
+                           # cannot apply (--calibrator-source's default 'split' is one)
                            confidence=ConfidenceOptions(method=calibration_method, seed=seed,
-                                                        calibrator_source=calibrator_source))
+                                                        calibrator_source=calibrator_source)
+                           if calibration_fraction else None)
     options.validate()  # fail on a mistyped parameter before reading any data
     from tagsmith.store.bundle import check_bundle_target
 

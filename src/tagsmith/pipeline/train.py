@@ -18,7 +18,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, cast
 
 import numpy as np
@@ -84,7 +84,8 @@ class TrainOptions:
     calibration_fraction: float = 0.0
     #: top-k width of the calibration split's scores (default: every label up to 100, else 50)
     calibration_k: int | None = None
-    #: how to calibrate on that split (None: the defaults of ConfidenceOptions)
+    #: how to calibrate on that split (None: the defaults of ConfidenceOptions); other
+    #: than the defaults, refused without a split (they would calibrate nothing)
     confidence: ConfidenceOptions | None = None
     show_progress: bool = False
 
@@ -117,6 +118,8 @@ class TrainOptions:
             self.confidence.validate()
             if self.confidence.calibrator_source == "crossfit":
                 self._check_crossfit_calibrator()
+            if not self.calibration_fraction:
+                self._check_confidence_applies(self.confidence)
         check_model_params(self.model, self.model_params)  # names and values
         _check_featurizer(self.featurizer, self.featurizer_params)
         _check_member_views(self.model, self.model_params, self.featurizer,
@@ -131,6 +134,23 @@ class TrainOptions:
             raise InvalidParameterError(
                 "model", "'ensemble' with --featurizer views (each member names the view "
                 "it learns from)", self.model)
+
+    def _check_confidence_applies(self, confidence: ConfidenceOptions) -> None:
+        """Confidence options other than the defaults need the calibration split they
+        calibrate on: without one they were ignored without a word, and the model came
+        out uncalibrated. The defaults pass (code that always passes them and sets
+        ``calibration_fraction`` or not); the CLI passes none without a split.
+        """
+        default = ConfidenceOptions()
+        changed = [f"{f.name}={getattr(confidence, f.name)!r}" for f in fields(confidence)
+                   if getattr(confidence, f.name) != getattr(default, f.name)]
+        if changed:
+            raise InvalidParameterError(
+                "calibration_fraction", f"above 0 with confidence=ConfidenceOptions("
+                f"{', '.join(changed)}): the confidence options calibrate the model on the "
+                "calibration split, and without one nothing is calibrated (leave "
+                "confidence out, or calibrate the trained model with "
+                "calibrate_classifier)", self.calibration_fraction)
 
     def _check_crossfit_calibrator(self) -> None:
         """The cross-fitted calibrator needs both of its parts: the calibration split
