@@ -1395,3 +1395,20 @@ def test_every_option_of_the_audit_commands_says_what_it_does(command):
                if isinstance(p, click.Option)]
     assert options and [p.name for p in options if not p.help] == []
     assert invoke(command, "--help").exit_code == 0
+
+
+def test_an_audit_result_prints_one_line_of_counts(small_corpus, goemotions_small):
+    """The dataclass repr printed every review row, the whole report and the fourteen
+    arrays of the issues: pages at a prompt for a small corpus."""
+    space = load_vocabulary(goemotions_small["vocab"])
+    data = read_audit_corpus(small_corpus, space)
+    result = audit_corpus(data.texts, data.Y, space,
+                          options=AuditOptions(scores="knn", show_progress=False))
+    issues = result.issues
+    assert repr(issues) == (f"LabelIssues(n_candidates={len(issues)}, "
+                            f"n_flagged={int(issues.flagged.sum())}, "
+                            f"n_docs={len(data.texts)}, n_labels={len(space)})")
+    text = repr(result)
+    assert text == (f"AuditResult(issues={issues!r}, n_review_rows={len(result.review)}, "
+                    f"scores='knn')")
+    assert len(result.review) > 1 and "\n" not in text and "array" not in text

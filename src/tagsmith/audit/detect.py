@@ -130,6 +130,13 @@ class LabelIssues:
     def __len__(self) -> int:
         return len(self.doc)
 
+    def __repr__(self) -> str:
+        # one line at a prompt: the dataclass repr printed fourteen arrays (pairs, labels
+        # and documents) and the estimation details
+        return (f"LabelIssues(n_candidates={len(self)}, "
+                f"n_flagged={int(np.count_nonzero(self.flagged))}, n_docs={self.n_docs}, "
+                f"n_labels={self.n_labels})")
+
     @property
     def n_flagged(self) -> int:
         return int(self.flagged.sum())

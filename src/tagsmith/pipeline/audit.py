@@ -175,6 +175,12 @@ class AuditResult:
     scores: AuditScores
     label_space: LabelSpace
 
+    def __repr__(self) -> str:
+        # one line at a prompt: the dataclass repr printed every review row, the whole
+        # report and the issues' arrays
+        return (f"AuditResult(issues={self.issues!r}, n_review_rows={len(self.review)}, "
+                f"scores={self.scores.source!r})")
+
     def write(self, directory: str | Path, *, html: bool = True, plots: bool = True,
               review_format: str = "csv", force: bool = False,
               keep: Sequence[str | Path] = ()) -> dict[str, Path]:
