@@ -67,6 +67,30 @@ def test_training_sets_aside_and_calibrates(calibrated, data):
     assert (clf.thresholds.source == FROM_LABEL).any()
 
 
+def test_fitted_confidence_parts_print_one_line_each(calibrated):
+    """The dataclass reprs of a calibrated classifier's parts printed every threshold,
+    calibration curve and calibration score: pages at a prompt."""
+    conformal, calibrator, thresholds = (calibrated.conformal, calibrated.calibrator,
+                                         calibrated.thresholds)
+    recall = conformal.recall
+    assert repr(recall) == (f"RecallControl(n_labels=28, n_groups=1, "
+                            f"n_scores={recall.scores.size}, k={recall.k})")
+    assert conformal.lpicp is not None and conformal.mondrian is not None
+    assert repr(conformal.lpicp) == (f"PowersetICP(n_labels=28, n_groups=1, "
+                                     f"n_scores={conformal.lpicp.scores.size})")
+    assert repr(conformal) == (f"ConformalModel(methods=['recall', 'mondrian', 'lpicp'], "
+                               f"alpha={conformal.alpha:g}, k={recall.k}, "
+                               f"n_docs={conformal.n_docs}, "
+                               f"max_set_size={conformal.max_set_size})")
+    assert repr(calibrator) == (f"Calibrator(method='isotonic', n_labels=28, "
+                                f"n_bands={calibrator.bands.n_bands}, "
+                                f"n_docs={calibrator.n_docs}, k={calibrator.k})")
+    assert repr(thresholds).startswith("Thresholds(n_labels=28, n_tuned_labels=")
+    for part in (recall, conformal.mondrian, conformal.lpicp, conformal, calibrator,
+                 thresholds):
+        assert "array" not in repr(part) and "\n" not in repr(part)
+
+
 def test_an_uncalibrated_classifier_is_refused_alike_everywhere(cli_bundle, data):
     """predict_sets named the parameter 'classifier', evaluate_confidence and
     estimate_shift 'bundle' (no bundle was passed): one message, naming the classifier

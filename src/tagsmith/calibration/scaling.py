@@ -110,6 +110,12 @@ class Calibrator:
     def n_labels(self) -> int:
         return int(self.tail.size)
 
+    def __repr__(self) -> str:
+        # one line at a prompt: the dataclass repr printed every label's curve, tail
+        # and prior
+        return (f"Calibrator(method={self.method!r}, n_labels={self.n_labels}, "
+                f"n_bands={self.bands.n_bands}, n_docs={self.n_docs}, k={self.k})")
+
     # -- applying ------------------------------------------------------------------------
     def probabilities(self, labels: npt.ArrayLike, scores: npt.ArrayLike) -> np.ndarray:
         """Calibrated probability of each (label, score) pair (1-D arrays, float64)."""

@@ -51,6 +51,19 @@ class Thresholds:
         if self.source is None:
             self.source = np.where(self.tuned_mask, FROM_LABEL, FROM_GLOBAL).astype(np.int8)
 
+    def __repr__(self) -> str:
+        """One line at a prompt: the dataclass repr printed every label's threshold.
+
+        >>> Thresholds(np.array([0.3, 0.5, 0.5]), 0.5,
+        ...            np.array([True, False, False]))  # doctest: +NORMALIZE_WHITESPACE
+        Thresholds(n_labels=3, n_tuned_labels=1, global_threshold=0.5, min_labels=0,
+                   max_labels=None)
+        """
+        return (f"Thresholds(n_labels={int(self.per_label.size)}, "
+                f"n_tuned_labels={int(np.count_nonzero(self.tuned_mask))}, "
+                f"global_threshold={float(self.global_threshold):.4g}, "
+                f"min_labels={self.min_labels}, max_labels={self.max_labels})")
+
     def label_sets(self, topk: TopK) -> sp.csr_matrix:
         """Boolean sparse label sets of ``topk`` under these thresholds."""
         return topk.label_sets(self.per_label, min_labels=self.min_labels,

@@ -250,6 +250,11 @@ class PowersetICP:
     def n_groups(self) -> int:
         return int(self.indptr.size - 1)
 
+    def __repr__(self) -> str:
+        # one line at a prompt: the dataclass repr printed every calibration score
+        return (f"PowersetICP(n_labels={self.n_labels}, n_groups={self.n_groups}, "
+                f"n_scores={int(self.scores.size)})")
+
     def default_max_set_size(self) -> int:
         return max(3, int(np.ceil(3 * self.mean_true_labels)))
 

@@ -97,6 +97,11 @@ class RecallControl:
     def n_groups(self) -> int:
         return int(self.n_docs.size)
 
+    def __repr__(self) -> str:
+        # one line at a prompt: the dataclass repr printed every calibration score
+        return (f"RecallControl(n_labels={self.n_labels}, n_groups={self.n_groups}, "
+                f"n_scores={int(self.scores.size)}, k={self.k})")
+
     @property
     def mondrian(self) -> bool:
         return self.band_of is not None

@@ -127,6 +127,12 @@ class ConformalModel:
         """Candidates per document the sets were calibrated with (predict with these)."""
         return self.recall.k
 
+    def __repr__(self) -> str:
+        # one line at a prompt: the dataclass repr printed the calibration scores of
+        # each method
+        return (f"ConformalModel(methods={self.methods()}, alpha={self.alpha:g}, "
+                f"k={self.k}, n_docs={self.n_docs}, max_set_size={self.max_set_size})")
+
     def methods(self) -> list[str]:
         return [name for name, part in (("recall", self.recall), ("mondrian", self.mondrian),
                                         ("lpicp", self.lpicp)) if part is not None]
