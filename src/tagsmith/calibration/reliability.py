@@ -113,6 +113,15 @@ class ReliabilityReport:
     bands: list[dict] = field(default_factory=list)
     tail: dict | None = None
 
+    def __repr__(self) -> str:
+        """One line at a prompt: the dataclass repr printed every bin and band row.
+
+        >>> ReliabilityReport(1000, 120, 0.01234, 0.05, 0.02, bins=[{}] * 15)
+        ReliabilityReport(n_entries=1000, n_positive=120, ece=0.01234, brier=0.05, top1_ece=0.02)
+        """
+        return (f"ReliabilityReport(n_entries={self.n_entries}, n_positive={self.n_positive}, "
+                f"ece={self.ece:.4g}, brier={self.brier:.4g}, top1_ece={self.top1_ece:.4g})")
+
     def to_dict(self) -> dict:
         out = {"n_entries": self.n_entries, "n_positive": self.n_positive,
                "ece": _rounded(self.ece), "brier": _rounded(self.brier),

@@ -136,6 +136,18 @@ class LabelShift:
         """Labels whose target prior was actually estimated."""
         return self.n_labels - self.n_frozen
 
+    def __repr__(self) -> str:
+        """One line at a prompt: the dataclass repr printed both priors and every mask.
+
+        >>> LabelShift("em", np.full(300, 0.1), np.full(300, 0.2), n_docs=50, iterations=7,
+        ...            frozen=np.arange(300) < 2)  # doctest: +NORMALIZE_WHITESPACE
+        LabelShift(method='em', n_labels=300, n_estimated=298, n_docs=50, iterations=7,
+                   converged=True)
+        """
+        return (f"LabelShift(method={self.method!r}, n_labels={self.n_labels}, "
+                f"n_estimated={self.n_estimated}, n_docs={self.n_docs}, "
+                f"iterations={self.iterations}, converged={self.converged})")
+
     def ratios(self) -> tuple[np.ndarray, np.ndarray]:
         """``(w1, w0)`` per label; both priors are clipped alike, so a label whose
         target prior equals its source prior has ratios 1 even at 0 or 1 (a source
