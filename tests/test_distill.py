@@ -62,6 +62,9 @@ def test_active_distill_spends_exactly_the_budget(data, strategy):
     assert len(result.selected) == 300 == len(np.unique(result.selected))
     assert result.Y_teacher.shape == (300, len(space))
     assert [r["asked"] for r in result.rounds] == [75, 113, 112]
+    # one line: the dataclass repr printed the 300 selected ids and every round
+    assert repr(result) == (f"ActiveResult(classifier={result.classifier!r}, "
+                            f"n_selected=300, n_rounds=3)")
     assert result.classifier.thresholds.global_threshold != 0.5  # tuned out of fold
     topk = result.classifier.predict_topk(test.texts[:50], 3)
     assert topk.indices.shape == (50, 3)

@@ -37,6 +37,17 @@ class Reliability:
     doc_error_rate: float
     n_docs: int
 
+    def __repr__(self) -> str:
+        """One line at a prompt: the dataclass repr printed four per-label arrays.
+
+        >>> estimate_reliability(sp.csr_matrix([[1.0, 0], [1, 0], [0, 1]]),
+        ...                      sp.csr_matrix([[1, 0], [0, 1], [0, 1]]))
+        Reliability(n_labels=2, n_docs=3, micro_precision=0.6667, micro_recall=0.6667)
+        """
+        return (f"Reliability(n_labels={int(self.precision.size)}, n_docs={self.n_docs}, "
+                f"micro_precision={self.micro_precision:.4g}, "
+                f"micro_recall={self.micro_recall:.4g})")
+
     def soft_targets(self, Y_llm, *, use_confidence: bool = True) -> sp.csr_matrix:
         """Soft targets in (0, 1] for the LLM's labels ``Y_llm`` (docs x labels, CSR).
 

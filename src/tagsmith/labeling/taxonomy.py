@@ -111,6 +111,17 @@ class Taxonomy:
     #: blank documents (empty or whitespace only, as sent) left out of the sample
     n_blank_docs: int = 0
 
+    def __repr__(self) -> str:
+        """One line at a prompt: the dataclass repr printed every name and description.
+
+        >>> Taxonomy([("Refunds", "Money back. " * 20)] * 40, "support tickets",
+        ...          ratings=[8, 9], rejected_steps=1)
+        Taxonomy(n_labels=40, use_case='support tickets', n_ratings=2, rejected_steps=1)
+        """
+        use_case = self.use_case if len(self.use_case) <= 40 else self.use_case[:39] + "…"
+        return (f"Taxonomy(n_labels={len(self.labels)}, use_case={use_case!r}, "
+                f"n_ratings={len(self.ratings)}, rejected_steps={self.rejected_steps})")
+
     def to_label_space(self, base_uri: str = "urn:tagsmith:taxonomy:", lang: str = "en",
                        name: str | None = "taxonomy") -> LabelSpace:
         """A label space: one label per entry, URI ``base_uri + slug(name)``."""

@@ -223,6 +223,12 @@ class ActiveResult:
     Y_teacher: sp.csr_matrix
     rounds: list[dict]
 
+    def __repr__(self) -> str:
+        # one line at a prompt: the dataclass repr printed every selected document and
+        # each round's record
+        return (f"ActiveResult(classifier={self.classifier!r}, "
+                f"n_selected={len(self.selected)}, n_rounds={len(self.rounds)})")
+
 
 def distillation_record(strategy: str, requested: int, budget: int,
                         rounds: list[dict]) -> dict:
