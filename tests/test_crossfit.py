@@ -9,6 +9,7 @@ from tagsmith.metrics import precision_at_k
 from tagsmith.models import make_model
 from tagsmith.pipeline.classifier import TextClassifier
 from tagsmith.pipeline.crossfit import (
+    HeldoutScores,
     cross_fit_topk,
     fold_assignment,
     heldout_split,
@@ -70,6 +71,9 @@ def test_each_document_is_scored_by_a_model_that_never_saw_it():
     in_row = dict(zip(in_sample.indices[0].tolist(), in_sample.scores[0].tolist(), strict=True))
     assert row[2] < in_row[2]
     assert row[2] < 0.01  # its fold model had no positive for label 2
+    # one line at a prompt: the dataclass repr printed every document's fold
+    assert repr(crossfit) == ("CrossFitScores(n_docs=60, k=3, n_labels=3, n_folds=4, "
+                              "model='linear', seed=0)")
 
 
 def test_bad_folds_are_clear_errors(goemotions_features):
@@ -262,3 +266,12 @@ def test_heldout_split_refuses_a_fraction_that_is_no_share_by_its_name(fraction)
 def test_heldout_split_takes_numpy_fractions():
     fit, held = heldout_split(10, np.float32(0.3), 1)
     assert len(held) == 3 and sorted([*fit, *held]) == list(range(10))
+
+
+def test_heldout_scores_print_one_line():
+    """The dataclass repr printed the top-k, the label matrix and every row."""
+    from tagsmith.topk import TopK
+
+    topk = TopK.from_scores(np.random.default_rng(0).random((2000, 4)), k=3)
+    heldout = HeldoutScores(topk, sp.csr_matrix((2000, 4)), np.arange(2000), "dev.tsv")
+    assert repr(heldout) == "HeldoutScores(n_docs=2000, k=3, n_labels=4, source='dev.tsv')"

@@ -46,6 +46,14 @@ class AuditScores:
     details: dict = field(default_factory=dict)
     seconds: float = 0.0
 
+    def __repr__(self) -> str:
+        """One line at a prompt: the dataclass repr printed the top-k and the details.
+
+        >>> AuditScores(TopK.empty(4, 2, n_labels=3), "knn", {"n_neighbors": 50})
+        AuditScores(source='knn', topk=TopK(n_docs=4, k=2, n_labels=3, n_padded=8))
+        """
+        return f"AuditScores(source={self.source!r}, topk={self.topk!r})"
+
     def describe(self) -> dict:
         return {"source": self.source, "k": int(self.topk.k), "seconds": round(self.seconds, 2),
                 **self.details}

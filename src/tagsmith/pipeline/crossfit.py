@@ -87,6 +87,13 @@ class CrossFitScores:
     params: dict
     seconds: float = 0.0
 
+    def __repr__(self) -> str:
+        # one line at a prompt (clf.crossfit): the dataclass repr printed the fold of
+        # every document and the model's parameters
+        return (f"CrossFitScores(n_docs={len(self.topk)}, k={self.topk.k}, "
+                f"n_labels={self.topk.n_labels}, n_folds={self.n_folds}, "
+                f"model={self.model!r}, seed={self.seed})")
+
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         meta = {"n_folds": self.n_folds, "seed": self.seed, "model": self.model,
                 "params": self.params, "n_labels": self.topk.n_labels,
@@ -268,6 +275,12 @@ class HeldoutScores:
     Y: sp.csr_matrix
     rows: np.ndarray
     source: str
+
+    def __repr__(self) -> str:
+        # one line at a prompt: the dataclass repr printed the top-k, the labels and
+        # every row
+        return (f"HeldoutScores(n_docs={len(self.topk)}, k={self.topk.k}, "
+                f"n_labels={self.topk.n_labels}, source={self.source!r})")
 
     def __post_init__(self):
         self.Y = sp.csr_matrix(self.Y, dtype=np.float32)
