@@ -93,6 +93,11 @@ def test_near_pairs_within_a_corpus_are_those_of_every_pair(monkeypatch):
         assert _same_partition(dups.groups(), groups), threshold
         assert summary["n_duplicate_groups"] == len(np.unique(groups[groups >= 0]))
         assert summary["n_docs_in_duplicate_groups"] == (groups >= 0).sum()
+        # one line: the dataclass repr printed every pair, cosine and flag
+        assert repr(dups) == (
+            f"Duplicates(n_docs={len(texts)}, n_exact_pairs={exact[0]}, "
+            f"n_near_pairs={n_near}, n_conflicting_pairs={summary['n_conflicting_pairs']}, "
+            f"n_listed_pairs={len(dups.pairs)})")
         # each listed near pair is one, and its conflict flag is its documents'
         i, j = dups.pairs[~dups.exact].T
         rows = l2_normalize(sp.csr_matrix(X)).toarray().astype(np.float64)
@@ -187,3 +192,14 @@ def test_past_the_candidate_budget_counts_are_lower_bounds(monkeypatch):
     html = _duplicates_html({**summary, "near_duplicate_threshold": 0.9,
                              "conflict_examples": []})
     assert "at least" in html and "lower bound" in html
+
+
+def test_near_pairs_print_one_line_of_counts():
+    """The dataclass repr printed every listed pair, cosine and link."""
+    texts, Y = _corpus(np.random.default_rng(5))
+    X = TfidfFeaturizer(min_df=1).fit_transform(texts)
+    found = near_pairs(X, text_hashes(texts), Y)
+    assert found.n_pairs > 1000
+    assert repr(found) == (f"NearPairs(n_pairs={found.n_pairs}, "
+                           f"n_conflicting={found.n_conflicting}, n_listed={len(found.pairs)}, "
+                           f"n_candidates={found.n_candidates}, complete={found.complete})")

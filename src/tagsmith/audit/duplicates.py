@@ -224,13 +224,26 @@ class Duplicates:
         involved[edges.ravel()] = True
         return np.where(involved, labels, -1)
 
-    def summary(self) -> dict:
-        groups = self.groups()
+    def _counts(self) -> tuple[int, int, int, int]:
+        """(exact pairs, of them conflicting, near pairs, of them conflicting)."""
         exact, near = self.exact, ~self.exact
         n_exact, n_exact_conflicting = self.exact_counts or (
             int(exact.sum()), int((self.conflicting & exact).sum()))
         n_near, n_near_conflicting = self.near_counts or (
             int(near.sum()), int((self.conflicting & near).sum()))
+        return n_exact, n_exact_conflicting, n_near, n_near_conflicting
+
+    def __repr__(self) -> str:
+        # one line at a prompt: the dataclass repr printed every pair, cosine and flag
+        n_exact, n_exact_conflicting, n_near, n_near_conflicting = self._counts()
+        return (f"Duplicates(n_docs={self.n_docs}, n_exact_pairs={n_exact}, "
+                f"n_near_pairs={n_near}, "
+                f"n_conflicting_pairs={n_exact_conflicting + n_near_conflicting}, "
+                f"n_listed_pairs={len(self.pairs)})")
+
+    def summary(self) -> dict:
+        groups = self.groups()
+        n_exact, n_exact_conflicting, n_near, n_near_conflicting = self._counts()
         return {
             "n_exact_pairs": n_exact, "n_near_pairs": n_near,
             "n_docs_in_duplicate_groups": int((groups >= 0).sum()),
@@ -332,6 +345,12 @@ class NearPairs:
     links: np.ndarray
     n_candidates: int
     complete: bool
+
+    def __repr__(self) -> str:
+        # one line at a prompt: the dataclass repr printed every listed pair and link
+        return (f"NearPairs(n_pairs={self.n_pairs}, n_conflicting={self.n_conflicting}, "
+                f"n_listed={len(self.pairs)}, n_candidates={self.n_candidates}, "
+                f"complete={self.complete})")
 
 
 def _group_label_sets(group: np.ndarray, Y, n_groups: int) -> tuple[np.ndarray, np.ndarray,
