@@ -171,6 +171,19 @@ class LLMLabels:
     answered: np.ndarray
     report: LabelingReport
 
+    def __repr__(self) -> str:
+        """One line at a prompt: the dataclass repr printed the answered flag of every
+        document and the report's every unknown label.
+
+        >>> LLMLabels(sp.csr_matrix(np.array([[0.9, 0.0], [0.0, 0.0], [0.5, 1.0]])),
+        ...           np.array([True, False, True]), LabelingReport(n_docs=3, n_calls=3))
+        LLMLabels(n_docs=3, n_labels=2, n_assignments=3, n_answered=2, n_calls=3)
+        """
+        return (f"LLMLabels(n_docs={self.Y.shape[0]}, n_labels={self.Y.shape[1]}, "
+                f"n_assignments={self.Y.nnz}, "
+                f"n_answered={int(np.count_nonzero(self.answered))}, "
+                f"n_calls={self.report.n_calls})")
+
 
 def offered_labels(n_docs: int, label_space: LabelSpace, shortlist: TopK | None,
                    options: LabelingOptions) -> list[np.ndarray]:
