@@ -56,6 +56,15 @@ class FrequencyBands:
     def n_labels(self) -> int:
         return int(self.band_of.size)
 
+    def __repr__(self) -> str:
+        """One line at a prompt: the dataclass repr printed every label's band.
+
+        >>> FrequencyBands.from_counts(np.arange(2000) % 60, n_bands=3)
+        FrequencyBands(n_labels=2000, bands=['0-33', '34-48', '49+'], sizes=[1142, 495, 363])
+        """
+        return (f"FrequencyBands(n_labels={self.n_labels}, bands={self.names()}, "
+                f"sizes={self.sizes().tolist()})")
+
     @classmethod
     def single(cls, n_labels: int) -> FrequencyBands:
         """One band holding every label."""
