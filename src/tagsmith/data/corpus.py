@@ -89,6 +89,23 @@ class ReadReport:
     n_docs_without_labels: int = 0
     n_empty_texts: int = 0
 
+    def __repr__(self) -> str:
+        """One line at a prompt: the dataclass repr printed every distinct unknown label
+        (thousands for a corpus of another vocabulary) and the skipped lines' reasons.
+
+        >>> report = ReadReport(source="train.tsv", n_docs=3)
+        >>> for i in range(5000):
+        ...     report.add_unknown(f"<http://x/{i}>")
+        >>> report  # doctest: +NORMALIZE_WHITESPACE
+        ReadReport(source='train.tsv', n_docs=3, n_skipped_lines=0, n_unknown_labels=5000,
+                   n_distinct_unknown_labels=5000, n_docs_without_labels=0)
+        """
+        return (f"ReadReport(source={self.source!r}, n_docs={self.n_docs}, "
+                f"n_skipped_lines={self.n_skipped_lines}, "
+                f"n_unknown_labels={self.n_unknown_labels}, "
+                f"n_distinct_unknown_labels={len(self.unknown_labels)}, "
+                f"n_docs_without_labels={self.n_docs_without_labels})")
+
     @property
     def has_skips(self) -> bool:
         """True when a line or a label was skipped."""

@@ -120,6 +120,22 @@ class LabelingReport:
     first_error: str | None = None
     last_error: str | None = None
 
+    def __repr__(self) -> str:
+        """One line at a prompt: the dataclass repr printed every distinct unknown label
+        the model invented and two error messages.
+
+        >>> report = LabelingReport(n_docs=2, n_calls=2, n_unknown_labels=3)
+        >>> report.unknown_labels.update(["Sports", "Sports", "Weather"])
+        >>> report  # doctest: +NORMALIZE_WHITESPACE
+        LabelingReport(n_docs=2, n_calls=2, n_failed_calls=0, n_malformed_answers=0,
+                       n_unknown_labels=3, n_distinct_unknown_labels=2)
+        """
+        return (f"LabelingReport(n_docs={self.n_docs}, n_calls={self.n_calls}, "
+                f"n_failed_calls={self.n_failed_calls}, "
+                f"n_malformed_answers={self.n_malformed_answers}, "
+                f"n_unknown_labels={self.n_unknown_labels}, "
+                f"n_distinct_unknown_labels={len(self.unknown_labels)})")
+
     def error(self, message: str) -> None:
         """Remember a failed call's or malformed answer's message."""
         if self.first_error is None:
