@@ -376,8 +376,9 @@ def main() -> None:
     if args.from_json is not None:
         write_results_md(json.loads(args.from_json.read_text(encoding="utf-8")), args)
         return
-    work = args.work_dir / args.dataset
-    work.mkdir(parents=True, exist_ok=True)
+    from xmc import make_work_dir
+
+    work = make_work_dir(args.work_dir / args.dataset)
     data_dir = prepare(args, work)
     runs = data_dir / "runs"
     runs.mkdir(exist_ok=True)

@@ -205,8 +205,9 @@ def main() -> None:  # noqa: C901 - one linear script
         key: json.loads(value) for key, _, value in (p.partition("=") for p in args.model_param)}}
     if args.k is not None:
         settings["k"] = args.k
-    work = args.work_dir / args.dataset
-    work.mkdir(parents=True, exist_ok=True)
+    from xmc import make_work_dir
+
+    work = make_work_dir(args.work_dir / args.dataset)
     log(f"reading {args.dataset} from {args.data_dir}")
     data = read_dataset(args.dataset, args.data_dir, work)
     space = data["space"]

@@ -271,8 +271,9 @@ def main() -> None:
     skip = set(filter(None, args.skip.split(",")))
     if args.dataset == "yso-finna-en":
         skip.add("active")  # not asked: 25k labels would need shortlists in every prompt
-    work = args.work_dir / args.dataset
-    work.mkdir(parents=True, exist_ok=True)
+    from xmc import make_work_dir
+
+    work = make_work_dir(args.work_dir / args.dataset)
     started = time.perf_counter()
     space, train, dev, test = load(args.dataset, args.data_dir, work, need_train=True)
     if args.evaluate_on == "dev":

@@ -187,6 +187,21 @@ def dataset_dir(dataset: str, data_dir: Path) -> Path:
     return base
 
 
+def make_work_dir(work: Path) -> Path:
+    """``work`` created (parents too) and writable; else exit naming ``--work-dir`` and why
+    (a NotADirectoryError or PermissionError traceback before, and in some scripts only
+    after the data had been read)."""
+    import tempfile
+
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=work):
+            pass
+    except OSError as error:
+        raise SystemExit(f"--work-dir: cannot write {work}: {error.strerror or error}") from None
+    return work
+
+
 def read_splits(dataset: str, data_dir: Path, work: Path, max_train_docs: int | None,
                 slice_mode: str = "first") -> dict:
     """Label space and ``{split: (texts, Y)}`` for train, dev and test.
@@ -802,8 +817,7 @@ def main() -> None:
         systems = [s for s in systems if s not in missing]
     peers = choose(args.peers, PEERS, args.dataset, "peers")
     args.work_dir = args.work_dir.resolve()
-    work = args.work_dir / args.dataset
-    work.mkdir(parents=True, exist_ok=True)
+    work = make_work_dir(args.work_dir / args.dataset)
     log(f"{args.dataset}: systems {systems}, peers {peers}, runs {args.runs}, work {work}")
 
     cache = prepare_features(args, work)

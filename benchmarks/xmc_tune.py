@@ -57,8 +57,7 @@ def main() -> None:
     args = parser.parse_args()
     args.max_train_docs, args.slice = None, "first"
     args.work_dir = args.work_dir.resolve()
-    work = args.work_dir / args.dataset
-    work.mkdir(parents=True, exist_ok=True)
+    work = xmc.make_work_dir(args.work_dir / args.dataset)
     cache = xmc.prepare_features(args, work)
 
     from tagsmith.metrics import propensities

@@ -172,3 +172,20 @@ def test_results_md_from_a_saved_result_gives_the_run_s_command_and_date(tmp_pat
     assert "- **Command**: `python benchmarks/audit.py --dataset goemotions --seed 3`" in text
     assert "- **Date**: 2026-01-02" in text and "- **Machine**: a machine of the run" in text
     assert "| pr_auc | 0.5 |" in text
+
+
+@pytest.mark.parametrize("script", ["xmc.py", "audit.py", "confidence.py", "foundation.py",
+                                    "llm.py", "xmc_tune.py"])
+def test_a_work_dir_that_cannot_be_created_is_named_not_a_traceback(script, tmp_path):
+    """A --work-dir under a file (or anywhere not writable) ended in a NotADirectoryError
+    traceback from mkdir."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    extra = ["--family", "tree"] if script == "xmc_tune.py" else []
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--dataset",
+                           "reuters21578", *extra, "--work-dir", str(blocker / "work")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert f"--work-dir: cannot write {blocker / 'work' / 'reuters21578'}" in done.stderr
