@@ -232,7 +232,8 @@ def taxonomy_check(train_texts, work: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--dataset", required=True,
+                        choices=["goemotions", "reuters21578", "yso-finna-en"])
     parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "datasets")
     parser.add_argument("--work-dir", type=Path, default=HERE / "work" / "llm")
     parser.add_argument("--seeds", type=int, default=5)

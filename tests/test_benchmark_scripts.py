@@ -189,3 +189,14 @@ def test_a_work_dir_that_cannot_be_created_is_named_not_a_traceback(script, tmp_
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert f"--work-dir: cannot write {blocker / 'work' / 'reuters21578'}" in done.stderr
+
+
+@pytest.mark.parametrize("script", ["xmc.py", "audit.py", "confidence.py", "foundation.py",
+                                    "llm.py"])
+def test_an_unknown_dataset_is_refused_with_the_choices_before_any_work(script, tmp_path):
+    """llm.py took any --dataset (its --help named none), created the work folder and
+    only then exited, after importing the whole pipeline."""
+    done = _run(script, ["--dataset", "nosuch"], tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "invalid choice: 'nosuch'" in done.stderr and "goemotions" in done.stderr
+    assert not (tmp_path / "work").exists()
