@@ -268,8 +268,18 @@ def main() -> None:
                      f"{', '.join(STRATEGIES)}")
     if args.zeroshot_background < 0:
         parser.error(f"--zeroshot-background must be 0 or more, not {args.zeroshot_background}")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     skip = set(filter(None, args.skip.split(",")))
+    if unknown := sorted(skip - {"zeroshot", "taxonomy", "active"}):  # a typo ran that part
+        parser.error(f"unknown --skip {', '.join(unknown)}: choose from zeroshot, taxonomy, "
+                     "active")
+    try:  # read after the zero-shot and taxonomy parts before: a traceback after them
+        budgets = [int(b) for b in args.budgets.split(",")]
+    except ValueError:
+        budgets = []
+    if not budgets or min(budgets) < 1:
+        parser.error(f"--budgets: {args.budgets!r} is not a comma-separated list of "
+                     "positive numbers")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.dataset == "yso-finna-en":
         skip.add("active")  # not asked: 25k labels would need shortlists in every prompt
     from xmc import make_work_dir
@@ -301,7 +311,6 @@ def main() -> None:
     if "active" not in skip:
         from llm_active import run_active
 
-        budgets = [int(b) for b in args.budgets.split(",")]
         result.update(run_active(space, train, dev, test, budgets, args, work, log))
     result["wall_seconds"] = round(time.perf_counter() - started, 1)
     name = "result.json" if "active" in skip else f"result-{args.hardness}.json"

@@ -200,3 +200,17 @@ def test_an_unknown_dataset_is_refused_with_the_choices_before_any_work(script, 
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert "invalid choice: 'nosuch'" in done.stderr and "goemotions" in done.stderr
     assert not (tmp_path / "work").exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--skip", "taxonmy"], "unknown --skip taxonmy: choose from zeroshot, taxonomy, active"),
+    (["--budgets", "500,lots"], "--budgets: '500,lots' is not a comma-separated list"),
+    (["--budgets", "0"], "--budgets: '0' is not a comma-separated list"),
+], ids=["skip", "budgets", "zero-budget"])
+def test_llm_checks_skip_and_budgets_before_any_work(args, message, tmp_path):
+    """A mistyped --skip name was ignored (that part ran, for hours); --budgets was read
+    only after the zero-shot and taxonomy parts, ending them in a ValueError traceback."""
+    done = _run("llm.py", ["--dataset", "goemotions", *args], tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert message in done.stderr
+    assert not (tmp_path / "work").exists()
