@@ -42,6 +42,10 @@ def main() -> None:
             raise SystemExit(f"no cached features under {cache}: run "
                              "`python benchmarks/xmc.py --dataset yso-finna-en` first")
         folder = found[0].parent
+    names = ("X_train.npz", "Y_train.npz", "X_test.npz", "Y_test.npz")
+    if missing := [str(folder / name) for name in names if not (folder / name).is_file()]:
+        parser.error(f"--features-dir: missing {', '.join(missing)} (give a features-word-* "
+                     "folder that `python benchmarks/xmc.py --dataset yso-finna-en` wrote)")
     X = sp.load_npz(folder / "X_train.npz").tocsr()[:args.docs]
     Y = sp.load_npz(folder / "Y_train.npz").tocsr()[:args.docs]
     X_test = sp.load_npz(folder / "X_test.npz").tocsr()[:10_000]

@@ -214,3 +214,16 @@ def test_llm_checks_skip_and_budgets_before_any_work(args, message, tmp_path):
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert message in done.stderr
     assert not (tmp_path / "work").exists()
+
+
+def test_solver_timing_names_the_missing_feature_files(tmp_path):
+    """A --features-dir without the cached matrices ended in a FileNotFoundError traceback
+    from numpy, after importing tagsmith."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "solver_timing.py"),
+                           "--features-dir", str(tmp_path)],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert f"--features-dir: missing {tmp_path / 'X_train.npz'}" in done.stderr
+    assert str(tmp_path / "Y_test.npz") in done.stderr
