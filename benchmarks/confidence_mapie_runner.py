@@ -55,4 +55,6 @@ def main(source: str, target: str) -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) != 3:  # --help or a missing argument: an IndexError traceback before
+        raise SystemExit(__doc__)
     main(sys.argv[1], sys.argv[2])

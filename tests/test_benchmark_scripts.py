@@ -227,3 +227,13 @@ def test_solver_timing_names_the_missing_feature_files(tmp_path):
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert f"--features-dir: missing {tmp_path / 'X_train.npz'}" in done.stderr
     assert str(tmp_path / "Y_test.npz") in done.stderr
+
+
+@pytest.mark.parametrize("script", ["confidence_mapie_runner.py", "audit_cleanlab_runner.py"])
+def test_the_venv_runners_answer_help_with_their_usage(script):
+    """``confidence_mapie_runner.py --help`` (or no arguments) ended in an IndexError
+    traceback; the runners import only numpy, so the repo's python runs them too."""
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--help"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "IN" in done.stderr and ".npz" in done.stderr
