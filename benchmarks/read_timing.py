@@ -33,7 +33,8 @@ def main() -> None:
 
     path = args.data_dir / args.dataset / TRAIN[args.dataset]
     if not path.exists():
-        parser.error(f"no training file {path} (see --data-dir)")
+        parser.error(f"no training file {path} (see --data-dir; "
+                     "../shared/datasets/README.md lists the datasets and their files)")
     one, two = [], []
     for _ in range(args.runs):
         started = time.perf_counter()

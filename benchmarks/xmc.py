@@ -175,6 +175,10 @@ def log(message: str) -> None:
 
 
 # -- data --------------------------------------------------------------------------------------
+#: where the datasets, their files and their origin are described (the default --data-dir)
+DATASETS_README = "../shared/datasets/README.md"
+
+
 def dataset_dir(dataset: str, data_dir: Path) -> Path:
     """``data_dir / dataset`` once every file the benchmarks read from it is there; else
     exit with a message naming the missing files and ``--data-dir`` (not a traceback
@@ -183,7 +187,8 @@ def dataset_dir(dataset: str, data_dir: Path) -> Path:
     missing = [str(base / name) for name in DATASET_FILES[dataset]
                if not (base / name).is_file()]
     if missing:
-        raise SystemExit(f"{dataset}: missing {', '.join(missing)} (see --data-dir)")
+        raise SystemExit(f"{dataset}: missing {', '.join(missing)} (see --data-dir; "
+                         f"{DATASETS_README} lists the datasets and their files)")
     return base
 
 

@@ -15,13 +15,15 @@ SCRIPTS = [
     ("foundation.py", ["--dataset", "goemotions"]),
     ("llm.py", ["--dataset", "reuters21578"]),
     ("knn_ensemble.py", ["yso"]),
+    ("read_timing.py", ["--dataset", "reuters21578"]),
 ]
 
 
 def _run(script: str, args: list[str], tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    work = ["--work-dir", str(tmp_path / "work")] if script != "knn_ensemble.py" else []
+    work = (["--work-dir", str(tmp_path / "work")]
+            if script not in ("knn_ensemble.py", "read_timing.py") else [])
     return subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args,
                            "--data-dir", str(tmp_path / "data"), *work],
                           capture_output=True, text=True, env=env, timeout=120)
@@ -37,6 +39,8 @@ def test_a_missing_dataset_is_named_not_a_traceback(script, args, tmp_path):
     assert "Traceback" not in done.stderr, done.stderr[-2000:]
     assert str(tmp_path / "data" / dataset) in done.stderr
     assert "--data-dir" in done.stderr
+    # where a user finds which files a dataset has and where they come from
+    assert "../shared/datasets/README.md" in done.stderr
 
 
 def test_every_missing_file_is_listed_and_no_partial_goemotions_cache(tmp_path):
