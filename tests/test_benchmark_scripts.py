@@ -241,3 +241,35 @@ def test_the_venv_runners_answer_help_with_their_usage(script):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert "IN" in done.stderr and ".npz" in done.stderr
+
+
+def test_results_md_commands_run_as_written():
+    """A RESULTS.md command, copied, must name options its script has and quote its
+    values: ``--results-tag leaf-level negatives, 3 runs, quiet machine`` (written before
+    xmc.py quoted its command line) makes argparse refuse ``negatives,``. Spans with
+    placeholders (``|``, ``[...]``, ``<...>``, ``DIR``, ``W``, ``...``) are not commands."""
+    import re
+    import shlex
+
+    text = (ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8")
+    checked, wrong = 0, []
+    for span in re.findall(r"`([^`]+)`", text):
+        span = " ".join(span.split())
+        found = re.search(r"(?:^|\s)python (benchmarks/(\w+)\.py)((?:\s.*)?)$", span)
+        if (not found or found.group(2) == "knn_ensemble"  # the one positional argument
+                or re.search(r"[|\[<]|\.\.\.|\bDIR\b|\bW\b", found.group(3))):
+            continue
+        source = (ROOT / found.group(1)).read_text(encoding="utf-8")
+        flags = set(re.findall(r'"(--[\w-]+)",\s*action="store_true"', source))
+        checked, expects_value = checked + 1, None
+        for token in shlex.split(found.group(3)):
+            if token.startswith("--"):
+                if f'"{token.split("=")[0]}"' not in source:
+                    wrong.append(f"{span}: no {token}")
+                expects_value = None if token in flags or "=" in token else token
+            elif expects_value is None:
+                wrong.append(f"{span}: stray {token!r}")
+                break
+            else:
+                expects_value = None
+    assert checked >= 50 and not wrong, wrong
