@@ -273,3 +273,15 @@ def test_results_md_commands_run_as_written():
             else:
                 expects_value = None
     assert checked >= 50 and not wrong, wrong
+
+
+def test_the_readme_benchmarks_section_names_every_script():
+    """README's Benchmarks section was one sentence: a user reproducing a figure could
+    not tell which script makes it, nor which scripts are helpers the others run."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## Benchmarks\n", 1)[1].split("\n## ", 1)[0]
+    scripts = sorted(p.name for p in (ROOT / "benchmarks").iterdir()
+                     if p.suffix in (".py", ".sh"))
+    assert len(scripts) >= 20
+    assert [s for s in scripts if f"`{s}`" not in section
+            and f"`benchmarks/{s}`" not in section] == []
