@@ -285,3 +285,20 @@ def test_the_readme_benchmarks_section_names_every_script():
     assert len(scripts) >= 20
     assert [s for s in scripts if f"`{s}`" not in section
             and f"`benchmarks/{s}`" not in section] == []
+
+
+ARGPARSE_SCRIPTS = sorted(p.name for p in (ROOT / "benchmarks").glob("*.py")
+                          if "argparse.ArgumentParser(" in p.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("script", ARGPARSE_SCRIPTS)
+def test_help_says_what_the_script_does_in_a_whole_sentence(script):
+    """calibrated_predict_timing.py's and read_timing.py's --help took the docstring's
+    first line, cut mid-sentence ("... costs against its", "... derived while reading)")."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--help"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    description = done.stdout.split("\n\n")[1]
+    assert description.rstrip().endswith("."), description
