@@ -338,6 +338,35 @@ def _run_cleanlab(issues, Y_noisy, removed, added, work: Path, runs: Path) -> di
 
 
 # -- main ------------------------------------------------------------------------------------
+def check_run_options(parser: argparse.ArgumentParser, args) -> None:
+    """Refuse bad noise rates and ``--audit-options`` before any work: the rates were
+    read after the corpus (an InvalidParameterError traceback), the options only by the
+    audit step, after the noisy training (a JSONDecodeError or TypeError at its end)."""
+    from tagsmith._params import check_fraction
+    from tagsmith.exceptions import InvalidParameterError
+    from tagsmith.pipeline.audit import AuditOptions
+
+    for option, value in (("--missing-rate", args.missing_rate),
+                          ("--wrong-rate", args.wrong_rate)):
+        try:
+            check_fraction(option.lstrip("-").replace("-", "_"), value)
+        except InvalidParameterError:
+            parser.error(f"{option} must be a number in [0, 1), not {value:g}")
+    try:
+        overrides = json.loads(args.audit_options)
+    except ValueError as error:
+        parser.error(f"--audit-options is not JSON ({error}): {args.audit_options}")
+    if not isinstance(overrides, dict):
+        parser.error(f"--audit-options must be a JSON object of AuditOptions fields, not "
+                     f"{args.audit_options}")
+    try:
+        AuditOptions(**{**AUDIT[args.dataset], **overrides, "seed": args.seed}).validate()
+    except TypeError as error:  # an unknown field
+        parser.error(f"--audit-options: {error}")
+    except InvalidParameterError as error:
+        parser.error(f"--audit-options: {error}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", required=True, choices=sorted(TRAIN))
@@ -373,6 +402,7 @@ def main() -> None:
         if spec not in TOP_N_BUDGETS and not (spec.isdigit() and int(spec) > 0):
             parser.error(f"--top-n: {spec!r} is none of {', '.join(TOP_N_BUDGETS)} or a "
                          "positive number")
+    check_run_options(parser, args)
     if args.from_json is not None:
         write_results_md(json.loads(args.from_json.read_text(encoding="utf-8")), args)
         return

@@ -302,3 +302,19 @@ def test_help_says_what_the_script_does_in_a_whole_sentence(script):
     assert done.returncode == 0, done.stderr[-2000:]
     description = done.stdout.split("\n\n")[1]
     assert description.rstrip().endswith("."), description
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--audit-options", "{bad"], "--audit-options is not JSON"),
+    (["--audit-options", '{"nosuch": 1}'], "--audit-options: AuditOptions.__init__() got an "
+                                           "unexpected keyword argument 'nosuch'"),
+    (["--audit-options", '{"n_folds": 0}'], "--audit-options: parameter 'n_folds' must be"),
+    (["--missing-rate", "2"], "--missing-rate must be a number in [0, 1), not 2"),
+], ids=["not-json", "unknown-field", "bad-value", "missing-rate"])
+def test_audit_refuses_bad_options_and_rates_before_any_work(args, message, tmp_path):
+    """--audit-options was read by the audit step, after the noisy training (a traceback
+    at its end); a noise rate out of [0, 1) ended in a traceback once the corpus was read."""
+    done = _run("audit.py", ["--dataset", "goemotions", *args], tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert message in done.stderr
+    assert not (tmp_path / "work").exists()
