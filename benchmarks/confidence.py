@@ -194,6 +194,7 @@ def main() -> None:  # noqa: C901 - one linear script
     from tagsmith.calibration.thresholds import tune_thresholds
     from tagsmith.conformal.lpicp import fit_powerset_icp
     from tagsmith.conformal.risk import fit_recall_control
+    from tagsmith.exceptions import InvalidParameterError
     from tagsmith.features.tfidf import TfidfFeaturizer
     from tagsmith.metrics import evaluate, f1_macro, f1_micro
     from tagsmith.models import make_model
@@ -201,8 +202,21 @@ def main() -> None:  # noqa: C901 - one linear script
     from tagsmith.topk import TopK
 
     settings = dict(SETTINGS[args.dataset])
-    settings["params"] = {**settings["params"], **{
-        key: json.loads(value) for key, _, value in (p.partition("=") for p in args.model_param)}}
+    overrides = {}
+    for spec in args.model_param:  # a JSONDecodeError traceback before
+        key, equals, value = spec.partition("=")
+        try:
+            if not (key and equals):
+                raise ValueError(spec)
+            overrides[key] = json.loads(value)
+        except ValueError:
+            parser.error(f"--model-param: {spec!r} is not KEY=VALUE with a JSON value "
+                         "(e.g. beam_width=30)")
+    settings["params"] = {**settings["params"], **overrides}
+    try:  # an unknown name was refused only when the model was made, after the data
+        make_model(settings["model"], **settings["params"])
+    except InvalidParameterError as error:
+        parser.error(f"--model-param: {error}")
     if args.k is not None:
         settings["k"] = args.k
     from xmc import make_work_dir

@@ -318,3 +318,18 @@ def test_audit_refuses_bad_options_and_rates_before_any_work(args, message, tmp_
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert message in done.stderr
     assert not (tmp_path / "work").exists()
+
+
+@pytest.mark.parametrize(("param", "message"), [
+    ("beam_width", "--model-param: 'beam_width' is not KEY=VALUE with a JSON value"),
+    ("beam_width={", "--model-param: 'beam_width={' is not KEY=VALUE with a JSON value"),
+    ("beam_widht=30", "--model-param: parameter 'beam_widht' must be a parameter of LabelTree"),
+], ids=["no-value", "not-json", "unknown-name"])
+def test_confidence_refuses_a_bad_model_param_before_any_work(param, message, tmp_path):
+    """A --model-param without a JSON value ended in a JSONDecodeError traceback; an
+    unknown name was refused only when the model was made, after reading the data."""
+    done = _run("confidence.py", ["--dataset", "yso-finna-en", "--model-param", param],
+                tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert message in done.stderr
+    assert not (tmp_path / "work").exists()
