@@ -42,6 +42,33 @@ def grid_points(grid: dict) -> list[dict]:
             for values in itertools.product(*(grid[name] for name in names))]
 
 
+def check_points(parser: argparse.ArgumentParser, args) -> list[dict]:
+    """Every point's parameters, each checked by making its model, before any work: bad
+    JSON in --params or --grid was a JSONDecodeError traceback, and an unknown family or
+    parameter was refused only after the features were computed."""
+    from tagsmith.exceptions import InvalidParameterError
+    from tagsmith.models import make_model
+
+    parsed = {}
+    for option, text in (("--params", args.params), ("--grid", args.grid)):
+        try:
+            parsed[option] = json.loads(text)
+        except ValueError as error:
+            parser.error(f"{option} is not JSON ({error}): {text}")
+        if not isinstance(parsed[option], dict):
+            parser.error(f"{option} must be a JSON object, not {text}")
+    if bad := [name for name, values in parsed["--grid"].items()
+               if not isinstance(values, list) or not values]:
+        parser.error(f"--grid: the values of {', '.join(bad)} must be a non-empty JSON list")
+    points = [{**parsed["--params"], **point} for point in grid_points(parsed["--grid"])]
+    for params in points:
+        try:
+            make_model(args.family, **params)
+        except InvalidParameterError as error:
+            parser.error(f"--family {args.family} with {json.dumps(params)}: {error}")
+    return points
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", required=True, choices=xmc.DATASETS)
@@ -55,6 +82,7 @@ def main() -> None:
                         help="pass the featurized label names to fit (for models with "
                         "label_feature_weight > 0)")
     args = parser.parse_args()
+    points = check_points(parser, args)
     args.max_train_docs, args.slice = None, "first"
     args.work_dir = args.work_dir.resolve()
     work = xmc.make_work_dir(args.work_dir / args.dataset)
@@ -81,9 +109,7 @@ def main() -> None:
 
         space, featurizer = load_text_side(cache)
         fit_kwargs["label_features"] = featurizer.transform(label_texts(space))
-    shared = json.loads(args.params)
-    for point in grid_points(json.loads(args.grid)):
-        params = {**shared, **point}
+    for params in points:
         model = make_model(args.family, **params)
         started = time.perf_counter()
         model.fit(X, Y, **fit_kwargs)

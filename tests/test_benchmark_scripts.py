@@ -333,3 +333,20 @@ def test_confidence_refuses_a_bad_model_param_before_any_work(param, message, tm
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert message in done.stderr
     assert not (tmp_path / "work").exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--family", "nosuch"], "--family nosuch with {}: parameter 'model' must be one of"),
+    (["--family", "tree", "--grid", "{bad"], "--grid is not JSON"),
+    (["--family", "tree", "--grid", '{"beam_width": 3}'],
+     "--grid: the values of beam_width must be a non-empty JSON list"),
+    (["--family", "tree", "--params", '{"beam_widht": 3}'],
+     "parameter 'beam_widht' must be a parameter of LabelTree"),
+], ids=["family", "grid-json", "grid-values", "params-name"])
+def test_xmc_tune_checks_family_params_and_grid_before_any_work(args, message, tmp_path):
+    """Bad JSON in --params or --grid was a JSONDecodeError traceback, and an unknown
+    family or parameter name was refused only after the features were computed."""
+    done = _run("xmc_tune.py", ["--dataset", "goemotions", *args], tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert message in done.stderr
+    assert not (tmp_path / "work").exists()
