@@ -404,7 +404,13 @@ def main() -> None:
                          "positive number")
     check_run_options(parser, args)
     if args.from_json is not None:
-        write_results_md(json.loads(args.from_json.read_text(encoding="utf-8")), args)
+        try:  # a FileNotFoundError or JSONDecodeError traceback before
+            saved = json.loads(args.from_json.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            reason = getattr(error, "strerror", None) or error
+            parser.error(f"--from-json {args.from_json}: {reason} (give the runs/result.json "
+                         "of a finished run)")
+        write_results_md(saved, args)
         return
     from xmc import make_work_dir
 

@@ -350,3 +350,15 @@ def test_xmc_tune_checks_family_params_and_grid_before_any_work(args, message, t
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert message in done.stderr
     assert not (tmp_path / "work").exists()
+
+
+def test_audit_from_json_names_a_missing_or_broken_result(tmp_path):
+    """``--from-json`` with a mistyped path or a file that is not JSON ended in a
+    FileNotFoundError or JSONDecodeError traceback."""
+    broken = tmp_path / "broken.json"
+    broken.write_text("{bad", encoding="utf-8")
+    for path, reason in ((tmp_path / "no-result.json", "No such file or directory"),
+                         (broken, "Expecting property name")):
+        done = _run("audit.py", ["--dataset", "goemotions", "--from-json", str(path)], tmp_path)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+        assert f"--from-json {path}: {reason}" in done.stderr
