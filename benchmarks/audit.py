@@ -398,6 +398,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.train_seeds < 1:
         parser.error(f"--train-seeds must be 1 or more, not {args.train_seeds}")
+    if args.max_train_docs is not None and args.max_train_docs < 1:  # failed after the reading
+        parser.error(f"--max-train-docs must be 1 or more, not {args.max_train_docs}")
     for spec in args.top_n.split(","):  # checked before hours of training, not after
         if spec not in TOP_N_BUDGETS and not (spec.isdigit() and int(spec) > 0):
             parser.error(f"--top-n: {spec!r} is none of {', '.join(TOP_N_BUDGETS)} or a "

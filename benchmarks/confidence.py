@@ -187,6 +187,8 @@ def main() -> None:  # noqa: C901 - one linear script
     args = parser.parse_args()
     if args.splits < 1:  # 0 failed after the work (a median or a minimum of nothing)
         parser.error(f"--splits must be 1 or more, not {args.splits}")
+    if args.max_train_docs is not None and args.max_train_docs < 1:  # 0 was the full run
+        parser.error(f"--max-train-docs must be 1 or more, not {args.max_train_docs}")
 
     from tagsmith.calibration.reliability import reliability_report
     from tagsmith.calibration.scaling import fit_calibrator

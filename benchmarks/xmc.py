@@ -811,6 +811,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.runs < 1:  # 0 failed after the work (a median or a minimum of nothing)
         parser.error(f"--runs must be 1 or more, not {args.runs}")
+    if args.max_train_docs is not None and args.max_train_docs < 1:  # failed after the reading
+        parser.error(f"--max-train-docs must be 1 or more, not {args.max_train_docs}")
     command = "python benchmarks/xmc.py " + shlex.join(sys.argv[1:])
     systems = choose(args.systems, TAGSMITH_SYSTEMS, args.dataset, "systems")
     if args.systems is None:  # the default: the registered ones only

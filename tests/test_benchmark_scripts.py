@@ -362,3 +362,17 @@ def test_audit_from_json_names_a_missing_or_broken_result(tmp_path):
         done = _run("audit.py", ["--dataset", "goemotions", "--from-json", str(path)], tmp_path)
         assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
         assert f"--from-json {path}: {reason}" in done.stderr
+
+
+@pytest.mark.parametrize(("script", "args"), [
+    ("xmc.py", ["--dataset", "goemotions", "--max-train-docs", "0"]),
+    ("audit.py", ["--dataset", "goemotions", "--max-train-docs", "-5"]),
+    ("confidence.py", ["--dataset", "goemotions", "--max-train-docs", "0"]),
+], ids=["xmc", "audit", "confidence"])
+def test_a_max_train_docs_below_one_is_refused_before_any_work(script, args, tmp_path):
+    """``--max-train-docs 0`` was an empty training slice (or, in confidence.py, the full
+    hour-long run); a negative one a traceback once the data had been read."""
+    done = _run(script, args, tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert f"--max-train-docs must be 1 or more, not {args[-1]}" in done.stderr
+    assert not (tmp_path / "work").exists()
