@@ -376,3 +376,16 @@ def test_a_max_train_docs_below_one_is_refused_before_any_work(script, args, tmp
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert f"--max-train-docs must be 1 or more, not {args[-1]}" in done.stderr
     assert not (tmp_path / "work").exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--k", "0"], "--k must be 1 or more, not 0"),
+    (["--mapie-grid-step", "0"], "--mapie-grid-step must be a number in (0, 1), not 0"),
+], ids=["k", "mapie-grid-step"])
+def test_confidence_checks_k_and_the_mapie_grid_before_any_work(args, message, tmp_path):
+    """``--mapie-grid-step 0`` ended in a ZeroDivisionError from numpy after the training
+    and the conformal splits; ``--k 0`` failed after the training."""
+    done = _run("confidence.py", ["--dataset", "goemotions", *args], tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert message in done.stderr
+    assert not (tmp_path / "work").exists()
