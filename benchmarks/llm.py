@@ -266,6 +266,11 @@ def main() -> None:
     if unknown := sorted(set(args.strategies) - set(STRATEGIES)):
         parser.error(f"unknown --strategies {', '.join(unknown)}: choose from "
                      f"{', '.join(STRATEGIES)}")
+    if args.zeroshot_max_docs is not None and args.zeroshot_max_docs < 1:  # 0: every doc
+        parser.error(f"--zeroshot-max-docs must be 1 or more, not {args.zeroshot_max_docs}")
+    for option, rate in (("--easy-error", args.easy_error), ("--hard-error", args.hard_error)):
+        if not 0 <= rate <= 1:  # a probability: 2 made every answer wrong, silently
+            parser.error(f"{option} must be a number in [0, 1], not {rate:g}")
     if args.zeroshot_background < 0:
         parser.error(f"--zeroshot-background must be 0 or more, not {args.zeroshot_background}")
     skip = set(filter(None, args.skip.split(",")))

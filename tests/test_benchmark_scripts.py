@@ -389,3 +389,17 @@ def test_confidence_checks_k_and_the_mapie_grid_before_any_work(args, message, t
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert message in done.stderr
     assert not (tmp_path / "work").exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--zeroshot-max-docs", "0"], "--zeroshot-max-docs must be 1 or more, not 0"),
+    (["--zeroshot-max-docs", "-5"], "--zeroshot-max-docs must be 1 or more, not -5"),
+    (["--hard-error", "1.5"], "--hard-error must be a number in [0, 1], not 1.5"),
+], ids=["zeroshot-0", "zeroshot-negative", "hard-error"])
+def test_llm_checks_doc_counts_and_error_rates_before_any_work(args, message, tmp_path):
+    """``--zeroshot-max-docs 0`` meant every test document and -5 all but five; a teacher
+    error rate above 1 was taken as it was (every answer wrong), with no word."""
+    done = _run("llm.py", ["--dataset", "goemotions", *args], tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert message in done.stderr
+    assert not (tmp_path / "work").exists()
