@@ -35,6 +35,10 @@ def main() -> None:
     parser.add_argument("--bundle", type=Path,
                         default=HERE / "work" / "calibrated_predict" / "bundle")
     args = parser.parse_args()
+    # 0: a traceback, some after the work
+    for option in ("--train-docs", "--test-docs", "--k", "--runs"):
+        if (value := getattr(args, option[2:].replace("-", "_"))) < 1:
+            parser.error(f"{option} must be 1 or more, not {value}")
     from xmc import dataset_dir
 
     from tagsmith.data.vocab import load_vocabulary

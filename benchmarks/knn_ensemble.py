@@ -114,6 +114,9 @@ def main() -> None:
     parser.add_argument("--train-docs", type=int, default=200_000)
     parser.add_argument("--test-docs", type=int, default=5_000)
     args = parser.parse_args()
+    for option in ("--train-docs", "--test-docs"):  # 0: a traceback, some after the work
+        if (value := getattr(args, option[2:].replace("-", "_"))) < 1:
+            parser.error(f"{option} must be 1 or more, not {value}")
     if args.dataset == "goemotions":
         goemotions()
     else:

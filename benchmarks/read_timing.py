@@ -29,6 +29,9 @@ def main() -> None:
                         / "datasets")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    for option in ("--runs",):  # 0: a traceback, some after the work
+        if (value := getattr(args, option[2:].replace("-", "_"))) < 1:
+            parser.error(f"{option} must be 1 or more, not {value}")
     from tagsmith.pipeline.io import read_labelled, read_labelled_corpora, resolve_label_space
 
     path = args.data_dir / args.dataset / TRAIN[args.dataset]

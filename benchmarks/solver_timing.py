@@ -30,6 +30,9 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=200_000)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    for option in ("--docs", "--threads"):  # 0: a traceback, some after the work
+        if (value := getattr(args, option[2:].replace("-", "_"))) < 1:
+            parser.error(f"{option} must be 1 or more, not {value}")
     import tagsmith
     from tagsmith.models.linear import LinearOVR
     from tagsmith.models.tree import LabelTree

@@ -403,3 +403,20 @@ def test_llm_checks_doc_counts_and_error_rates_before_any_work(args, message, tm
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert message in done.stderr
     assert not (tmp_path / "work").exists()
+
+
+@pytest.mark.parametrize(("script", "args"), [
+    ("read_timing.py", ["--runs", "0"]),
+    ("calibrated_predict_timing.py", ["--test-docs", "0"]),
+    ("knn_ensemble.py", ["yso", "--train-docs", "0"]),
+    ("solver_timing.py", ["--threads", "0"]),
+], ids=["read_timing", "calibrated_predict_timing", "knn_ensemble", "solver_timing"])
+def test_the_timing_scripts_refuse_a_count_below_one(script, args, tmp_path):
+    """``read_timing.py --runs 0`` died in statistics.median of nothing; the others'
+    zero counts failed in a traceback, some after reading the data or training."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert f"{args[-2]} must be 1 or more, not 0" in done.stderr
