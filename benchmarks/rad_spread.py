@@ -33,6 +33,15 @@ def main() -> None:
     parser.add_argument("--batches", default="125,250,500")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    try:  # read after the corpus was featurized before: a ValueError traceback
+        batches = [int(x) for x in args.batches.split(",")]
+    except ValueError:
+        batches = []
+    if not batches or min(batches) < 1:
+        parser.error(f"--batches: {args.batches!r} is not a comma-separated list of positive "
+                     "numbers")
+    if not 0 <= args.error_rate <= 1:
+        parser.error(f"--error-rate must be a number in [0, 1], not {args.error_rate:g}")
 
     import llm  # the benchmark's loaders
 
@@ -44,7 +53,7 @@ def main() -> None:
                                    HERE / "work" / "llm" / args.dataset, True)
     X = TfidfFeaturizer().fit_transform(texts)
     rng = np.random.default_rng(args.seed)
-    for b in (int(x) for x in args.batches.split(",")):
+    for b in batches:
         chosen = rng.choice(len(texts), b, replace=False)
         model = make_model("linear").fit(X[chosen], Y[chosen])
         rest = np.setdiff1d(np.arange(len(texts)), chosen)

@@ -420,3 +420,19 @@ def test_the_timing_scripts_refuse_a_count_below_one(script, args, tmp_path):
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert f"{args[-2]} must be 1 or more, not 0" in done.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--batches", "125,many"], "--batches: '125,many' is not a comma-separated list"),
+    (["--error-rate", "2"], "--error-rate must be a number in [0, 1], not 2"),
+], ids=["batches", "error-rate"])
+def test_rad_spread_checks_batches_and_error_rate_first(args, message, tmp_path):
+    """``--batches`` was read after the corpus was loaded and featurized (a ValueError
+    traceback); an error rate above 1 went through."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "rad_spread.py"), *args,
+                           "--data-dir", str(tmp_path / "data")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert message in done.stderr
