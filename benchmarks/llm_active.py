@@ -112,3 +112,8 @@ def _stack_topk(pool_topk, dev_texts, featurizer, pool_Y, X_pool):
     model = make_model("linear", n_jobs=2).fit(X_pool, pool_Y)
     dev_topk = model.predict_topk(featurizer.transform(dev_texts), pool_topk.k)
     return TopK.concatenate([pool_topk, dev_topk])
+
+
+if __name__ == "__main__":  # ran silently and printed nothing
+    raise SystemExit("llm_active.py is a part of benchmarks/llm.py, not a script: run "
+                     "python benchmarks/llm.py --help")

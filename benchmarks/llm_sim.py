@@ -145,3 +145,8 @@ class ScriptedTaxonomist:
             current = [x["name"].split()[0].lower() for x in read_data_section(prompt, "LABELS")]
             return self._table(current, rating=8)
         return "unexpected prompt"
+
+
+if __name__ == "__main__":  # ran silently and printed nothing
+    raise SystemExit("llm_sim.py is a part of benchmarks/llm.py, not a script: run "
+                     "python benchmarks/llm.py --help")

@@ -439,3 +439,14 @@ def test_rad_spread_checks_batches_and_error_rate_first(args, message, tmp_path)
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert message in done.stderr
+
+
+@pytest.mark.parametrize("part", ["llm_active.py", "llm_sim.py"])
+def test_the_parts_of_llm_py_point_to_it_when_run(part):
+    """``python benchmarks/llm_sim.py --help`` printed nothing and exited 0."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / part), "--help"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert f"{part} is a part of benchmarks/llm.py" in done.stderr
