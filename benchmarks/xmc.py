@@ -813,6 +813,9 @@ def main() -> None:
         parser.error(f"--runs must be 1 or more, not {args.runs}")
     if args.max_train_docs is not None and args.max_train_docs < 1:  # failed after the reading
         parser.error(f"--max-train-docs must be 1 or more, not {args.max_train_docs}")
+    if not args.peer_timeout > 0:  # 0 killed every peer at once, after its install
+        parser.error(f"--peer-timeout must be a positive number of seconds, not "
+                     f"{args.peer_timeout:g}")
     command = "python benchmarks/xmc.py " + shlex.join(sys.argv[1:])
     systems = choose(args.systems, TAGSMITH_SYSTEMS, args.dataset, "systems")
     if args.systems is None:  # the default: the registered ones only

@@ -450,3 +450,12 @@ def test_the_parts_of_llm_py_point_to_it_when_run(part):
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert f"{part} is a part of benchmarks/llm.py" in done.stderr
+
+
+def test_xmc_refuses_a_peer_timeout_that_is_not_positive(tmp_path):
+    """``--peer-timeout 0`` let every peer be installed, then killed at once and
+    reported as failed, after the features had been computed."""
+    done = _run("xmc.py", ["--dataset", "goemotions", "--peer-timeout", "0"], tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "--peer-timeout must be a positive number of seconds, not 0" in done.stderr
+    assert not (tmp_path / "work").exists()
