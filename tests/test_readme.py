@@ -16,6 +16,7 @@ in that script).
 import re
 import shutil
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -329,3 +330,49 @@ def test_the_review_queue_columns_are_all_named():
     paragraph = prose.split("**The review queue**", 1)[1].split("\n\n", 1)[0]
     named = set(re.findall(r"`([a-z_]+)`", paragraph))
     assert not set(COLUMNS) - named, sorted(set(COLUMNS) - named)
+
+
+#: the ``##`` sections that document each command; the Command line section is the
+#: reference of the core commands, the LLM and audit commands have sections of their own
+COMMAND_SECTIONS = {
+    "train": ["Command line", "Model families", "Confidence"],
+    "calibrate": ["Command line", "Confidence"],
+    "suggest": ["Command line", "Confidence"],
+    "eval": ["Command line", "Confidence", "Metrics"],
+    "shift": ["Command line", "Confidence"],
+    "vocab": ["Command line"],
+    "info": ["Command line", "Model bundles"],
+    "taxonomy": ["LLM-assisted labeling"],
+    "label": ["LLM-assisted labeling"],
+    "distill": ["LLM-assisted labeling"],
+    "zeroshot": ["LLM-assisted labeling"],
+    "audit": ["Label audit"],
+    "apply-review": ["Label audit"],
+}
+
+
+def _sections() -> dict[str, str]:
+    """``##`` title -> its text (up to the next ``##``), fences included."""
+    parts = re.split(r"^## (.+)$", README.read_text(encoding="utf-8"), flags=re.M)
+    return {title.strip(): body for title, body in zip(parts[1::2], parts[2::2], strict=True)}
+
+
+def test_every_command_option_is_documented_in_its_section():
+    """``audit --max-review``, ``shift --top``, ``taxonomy --base-uri``, ``label --llm``,
+    the options of ``distill`` and a dozen more were in ``--help`` only: every option
+    (by any of its names) must appear in a section that documents its command."""
+    sections = _sections()
+    assert set(COMMAND_SECTIONS) == set(tagsmith_cli.cli.commands), (
+        "a new command needs an entry in COMMAND_SECTIONS")
+    missing = []
+    for name, command in sorted(tagsmith_cli.cli.commands.items()):
+        text = "\n".join(body for title, body in sections.items()
+                         if any(title.startswith(s) for s in COMMAND_SECTIONS[name]))
+        assert text, f"README has no section for {name}: {COMMAND_SECTIONS[name]}"
+        for param in command.params:
+            if not isinstance(param, click.Option):
+                continue
+            names = [o for o in param.opts + param.secondary_opts if o not in ("-h", "--help")]
+            if names and not any(_in_help(option, text) for option in names):
+                missing.append(f"tagsmith {name} {'/'.join(names)}")
+    assert not missing, missing
