@@ -376,3 +376,35 @@ def test_every_command_option_is_documented_in_its_section():
             if names and not any(_in_help(option, text) for option in names):
                 missing.append(f"tagsmith {name} {'/'.join(names)}")
     assert not missing, missing
+
+
+def _anchor(title: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to ``-``."""
+    return re.sub(r"\s", "-", re.sub(r"[^\w\s-]", "", title.strip().lower()))
+
+
+def test_the_contents_list_every_section_in_order():
+    """A README of over 1,000 lines had no table of contents; it is kept in step with
+    the ``##`` headings (titles, order, anchors)."""
+    text = README.read_text(encoding="utf-8")
+    contents = text.split("**Contents**\n\n", 1)[1].split("\n\n", 1)[0]
+    listed = re.findall(r"^- \[([^\]]+)\]\(#([^)]+)\)$", contents, re.M)
+    assert len(listed) == len(contents.splitlines()), contents
+    headings = re.findall(r"^## (.+)$", text, re.M)
+    assert [title for title, _ in listed] == headings
+    assert [anchor for _, anchor in listed] == [_anchor(title) for title in headings]
+    assert text.index("**Contents**") < text.index("\n## ")
+
+
+def test_the_fresh_machine_commands_come_first_and_ci_runs_the_test_one():
+    """The README opens with the two commands for a fresh machine (the main job, the
+    tests), and ``.ci/run`` runs exactly that test command."""
+    first = _blocks("bash")[0]
+    commands = [line.split("#", 1)[0].strip() for line in first.splitlines()]
+    assert commands == ["bash scripts/demo.sh", "bash scripts/test.sh"]
+    text = README.read_text(encoding="utf-8")
+    assert text.index("```bash") < text.index("\n## ")
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
+          if line.strip() and not line.startswith("#")
+          and not line.startswith(("set ", "cd "))]
+    assert ci == [commands[1]]
