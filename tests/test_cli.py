@@ -1596,3 +1596,18 @@ def test_an_alpha_too_small_for_the_conformal_documents_is_warned_about(bundle,
     result = CliRunner().invoke(cli, ["suggest", str(out), str(docs), "--sets", "--alpha",
                                       "0.3", "--format", "tsv"])
     assert result.exit_code == 0 and "warning" not in result.output, result.output
+
+
+@pytest.mark.parametrize("width", [80, 60])
+def test_the_command_list_says_what_each_command_does_uncut(width):
+    """``tagsmith --help`` cut most commands' first sentence at about 45 characters
+    ("Calibrate BUNDLE: probabilities,..."): each command has a one-sentence
+    ``short_help`` that the list shows whole, wrapped if the terminal is narrow."""
+    for name, command in tagsmith_cli.cli.commands.items():
+        assert command.short_help, f"{name} has no short_help"
+        assert len(command.short_help) <= 50 and command.short_help.endswith("."), name
+    result = CliRunner().invoke(tagsmith_cli.cli, ["--help"], terminal_width=width)
+    assert result.exit_code == 0, result.output
+    listing = result.output.split("Commands:", 1)[1]
+    assert "..." not in listing, listing
+    assert len(re.findall(r"^  [a-z][a-z-]*  ", listing, re.M)) == len(tagsmith_cli.cli.commands)

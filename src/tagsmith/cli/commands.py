@@ -53,7 +53,7 @@ def _parse_params(pairs: tuple[str, ...], option: str) -> dict:
     return params
 
 
-@cli.command()
+@cli.command(short_help="Train a model on CORPUS into a bundle.")
 @click.argument("corpus", callback=a_path)
 @click.option("-o", "--output", required=True, callback=a_path,
               help="Directory to write the model bundle to.")
@@ -518,7 +518,7 @@ def _batches(iterable, size: int):
         yield batch
 
 
-@cli.command()
+@cli.command(short_help="Suggest labels for documents with BUNDLE.")
 @click.argument("bundle", callback=a_path)
 @click.argument("files", nargs=-1, callback=a_path)
 @click.option("-k", "--k", "k", type=click.IntRange(min=1), default=10, show_default=True,
@@ -628,7 +628,7 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
                            f"{tsv_field(s.label)}\t{s.score:.6f}")
 
 
-@cli.command(name="eval")
+@cli.command(name="eval", short_help="Evaluate BUNDLE on the labelled CORPUS.")
 @click.argument("bundle", callback=a_path)
 @click.argument("corpus", callback=a_path)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
@@ -726,7 +726,7 @@ def _print_confidence(report: dict, n_labels: int) -> None:
         click.echo(f"reliability diagram -> {printable(report['reliability_png'])}")
 
 
-@cli.command()
+@cli.command(short_help="Inspect a vocabulary file (TSV, CSV or SKOS).")
 @click.argument("vocab", callback=a_path)
 @click.option("--lang", default="en", show_default=True, callback=language_code,
               help="Language of the names shown.")
@@ -757,7 +757,7 @@ def vocab(vocab, lang, show, as_json):
         click.echo(f"{item['id']:>8}  <{printable(item['uri'])}>  {printable(item['label'])}")
 
 
-@cli.command()
+@cli.command(short_help="Show a bundle's manifest and held-out metrics.")
 @click.argument("bundle", callback=a_path)
 @click.option("--json", "as_json", is_flag=True, help="The manifest as one JSON object on "
               "one line (default: indented).")
@@ -832,7 +832,7 @@ def _parse_splits(pairs: tuple[str, ...]) -> dict[str, str]:
     return splits
 
 
-@cli.command()
+@cli.command(short_help="Audit CORPUS: label errors, duplicates, leaks.")
 @click.argument("corpus")
 @click.option("-o", "--output", required=True, help="Directory for the report and review queue.")
 @click.option("--vocab", help="Vocabulary (TSV, CSV or SKOS); default: the bundle's, or derived "
@@ -1020,7 +1020,8 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
                    f"(accept or reject), then run: {printable(command)}")
 
 
-@cli.command(name="apply-review")
+@cli.command(name="apply-review",
+             short_help="Write CORPUS with a review's accepted fixes.")
 @click.argument("corpus")
 @click.argument("review")
 @click.option("-o", "--output", required=True, help="The new corpus file (.tsv, .csv, .jsonl, "

@@ -36,7 +36,7 @@ def _band_table(rows: list[dict]) -> list[str]:
     return lines
 
 
-@cli.command()
+@cli.command(short_help="Calibrate BUNDLE: probabilities, conformal sets.")
 @click.argument("bundle")
 @click.option("--data", help="Labelled corpus the model was NOT trained on; default: the "
               "calibration split stored by train --calibration-fraction.")
@@ -270,7 +270,7 @@ def _options_from(report):
     return ConfidenceOptions(**report["options"])
 
 
-@cli.command()
+@cli.command(short_help="Estimate how label frequencies shift in FILES.")
 @click.argument("bundle")
 @click.argument("files", nargs=-1)
 @click.option("--method", type=click.Choice(["em", "bbse"]), default="em", show_default=True,

@@ -162,7 +162,7 @@ def _read_texts(path: str) -> tuple[list[str], list[str]]:
     return ids, texts
 
 
-@cli.command()
+@cli.command(short_help="Generate a label taxonomy of CORPUS with an LLM.")
 @click.argument("corpus")
 @click.option("--use-case", required=True, help="What the labels are for, in a sentence.")
 @click.option("-o", "--output", required=True, help="Vocabulary to write (.csv or .tsv).")
@@ -294,7 +294,7 @@ def _summary_changes(counts: dict) -> str:
     return "; summaries rejected: " + ", ".join(parts) if parts else ""
 
 
-@cli.command()
+@cli.command(short_help="Label CORPUS with an LLM: soft labels as JSONL.")
 @click.argument("corpus")
 @click.option("--vocab", required=True, help="Label set (TSV, CSV or SKOS), e.g. from taxonomy.")
 @click.option("-o", "--output", required=True, help="JSONL of soft labels to write.")
@@ -522,7 +522,7 @@ def _sample_rows(n: int, most: int):
     return np.sort(np.random.default_rng(0).permutation(n)[:most])
 
 
-@cli.command()
+@cli.command(short_help="Train a fast model on an LLM's soft labels.")
 @click.argument("labels")
 @click.option("--vocab", required=True, help="The vocabulary the labels use.")
 @click.option("-o", "--output", required=True, help="Directory to write the student bundle to.")
@@ -581,7 +581,7 @@ def distill(obj, labels, vocab, output, model, param, feature_param, human, dev_
                        f"micro-F1 {metrics['micro_f1']:.4f}  macro-F1 {metrics['macro_f1']:.4f}")
 
 
-@cli.command()
+@cli.command(short_help="Suggest labels of VOCAB with no training data.")
 @click.argument("vocab")
 @click.argument("files", nargs=-1)
 @click.option("-k", "--k", "k", type=click.IntRange(min=1), default=10, show_default=True)
