@@ -498,7 +498,8 @@ class TextClassifier:
             raise BundleError(f"incompatible parts: {exc}", path=path) from exc
 
 
-def require_calibrated(classifier, purpose: str, *, conformal: bool = False) -> Calibrator:
+def require_calibrated(classifier: TextClassifier, purpose: str, *,
+                       conformal: bool = False) -> Calibrator:
     """``classifier``'s calibrator, for ``purpose``; refused when it has none (nor, with
     ``conformal``, conformal statistics).
 
@@ -619,7 +620,7 @@ def _check_feature_spaces(featurizer, model) -> None:
                                         f"{wanted} column{plural_s(int(wanted))}")
 
 
-def part_labels(part) -> int:
+def part_labels(part: HeldoutScores | ConformalModel | Calibrator | LabelShift) -> int:
     """Number of labels a stored calibration part covers."""
     if isinstance(part, HeldoutScores):
         return part.topk.n_labels

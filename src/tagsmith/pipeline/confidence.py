@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from tagsmith._params import check_bool, check_choice, check_int, check_number, check_options
@@ -321,8 +322,10 @@ def _split(heldout: HeldoutScores, options: ConfidenceOptions, crossfit, crossfi
 
 
 def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None = None,
-                   label_counts=None, crossfit: CrossFitScores | None = None,
-                   crossfit_Y=None) -> tuple[Calibrator, Thresholds, ConformalModel, dict]:
+                   label_counts: npt.ArrayLike | None = None,
+                   crossfit: CrossFitScores | None = None,
+                   crossfit_Y: LabelMatrix | None = None
+                   ) -> tuple[Calibrator, Thresholds, ConformalModel, dict]:
     """Calibrator, thresholds, conformal model and a report from held-out scores.
 
     ``label_counts`` (training label frequencies) define the frequency bands.
@@ -452,7 +455,7 @@ def _mark_replaced_thresholds(manifest: dict) -> None:
         manifest["metrics"] = {**metrics, "heldout": {**entry, "thresholds": REPLACED}}
 
 
-def check_heldout_labels(Y, source: str) -> int:
+def check_heldout_labels(Y: sp.spmatrix | sp.sparray, source: str) -> int:
     """Refuse the labels ``Y`` (documents x labels) of held-out documents that cannot
     calibrate anything (see :func:`check_heldout`); returns their label occurrences.
     Training calls it on its calibration split before fitting, not after."""
@@ -536,9 +539,11 @@ def evaluate_confidence(classifier: TextClassifier, texts: Iterable[str], Y: Lab
                               png=png)
 
 
-def evaluate_with_confidence(classifier, texts, Y, *, threshold: float | None = None,
-                             alphas=(0.05, 0.1, 0.2), reliability_k: int | None = None,
-                             png=None) -> tuple[dict, dict]:
+def evaluate_with_confidence(classifier: TextClassifier, texts: Iterable[str], Y: LabelMatrix,
+                             *, threshold: float | None = None,
+                             alphas: Iterable[float] = (0.05, 0.1, 0.2),
+                             reliability_k: int | None = None,
+                             png: str | os.PathLike[str] | None = None) -> tuple[dict, dict]:
     """``(evaluate_classifier(...), evaluate_confidence(...))`` of the same labelled
     documents (the same results), featurized and scored once for both."""
     from tagsmith.pipeline.evaluate import DEFAULT_KS, evaluate_topk, evaluation_k

@@ -27,12 +27,15 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from tagsmith._params import check_int, check_number
 from tagsmith._plural import plural_s
+from tagsmith._typing import FeatureMatrix, LabelMatrix
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.metrics.sets import first_duplicate
 from tagsmith.models import available_models, check_model_params, get_model_class, make_model
@@ -40,6 +43,9 @@ from tagsmith.models.base import check_features, check_sample_weight, check_targ
 from tagsmith.progress import progress_bar
 from tagsmith.store.bundle import check_ids, sparse_from_state
 from tagsmith.topk import TopK
+
+if TYPE_CHECKING:
+    from tagsmith.features.views import Views
 
 logger = logging.getLogger("tagsmith")
 
@@ -159,9 +165,12 @@ def default_k(n_labels: int) -> int:
     return n_labels if n_labels <= FULL_SCORES_UP_TO else min(DEFAULT_K, n_labels)
 
 
-def cross_fit_topk(X, Y, model: str, params: dict | None = None, *, n_folds: int = 5,
-                   k: int | None = None, seed: int = 0, sample_weight=None,
-                   label_features=None, show_progress: bool = False) -> CrossFitScores:
+def cross_fit_topk(X: FeatureMatrix | Views, Y: LabelMatrix, model: str,
+                   params: dict | None = None, *, n_folds: int = 5,
+                   k: int | None = None, seed: int = 0,
+                   sample_weight: npt.ArrayLike | None = None,
+                   label_features: FeatureMatrix | Views | None = None,
+                   show_progress: bool = False) -> CrossFitScores:
     """Out-of-fold :class:`TopK` scores for every row of ``X`` (docs x features, or
     :class:`~tagsmith.features.views.Views` for multi-view models).
 
@@ -240,8 +249,10 @@ def cross_fit_topk(X, Y, model: str, params: dict | None = None, *, n_folds: int
                           time.perf_counter() - started)
 
 
-def heldout_topk(X_fit, Y_fit, X_heldout, model: str, params: dict | None = None, *,
-                 k: int | None = None, seed: int = 0, sample_weight=None) -> TopK:
+def heldout_topk(X_fit: FeatureMatrix | Views, Y_fit: LabelMatrix,
+                 X_heldout: FeatureMatrix | Views, model: str, params: dict | None = None, *,
+                 k: int | None = None, seed: int = 0,
+                 sample_weight: npt.ArrayLike | None = None) -> TopK:
     """Scores for a held-out split (e.g. a calibration set) from a model fitted on the rest.
 
     ``X_fit``/``Y_fit`` train the model, ``X_heldout`` (docs x features) is scored.

@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -41,6 +41,11 @@ from tagsmith.pipeline.classifier import TextClassifier
 from tagsmith.pipeline.evaluate import evaluate_classifier
 from tagsmith.pipeline.train import TrainOptions, _label_features, train_classifier
 from tagsmith.topk import TopK
+
+if TYPE_CHECKING:
+    from tagsmith.labeling.client import LLMClient
+    from tagsmith.labeling.labeler import LabelingOptions, LabelingReport
+    from tagsmith.labeling.reliability import Reliability
 
 logger = logging.getLogger("tagsmith")
 
@@ -484,8 +489,10 @@ def _student_thresholds(X, Y, options: ActiveOptions, n_labels: int,
                       tuned.global_threshold, np.zeros(n_labels, bool), tuned.min_labels)
 
 
-def llm_teacher(texts: Sequence[str], label_space: LabelSpace, client, labeling_options=None,
-                *, reliability=None, shortlist: TopK | None = None, report=None) -> Teacher:
+def llm_teacher(texts: Sequence[str], label_space: LabelSpace, client: LLMClient,
+                labeling_options: LabelingOptions | None = None, *,
+                reliability: Reliability | None = None, shortlist: TopK | None = None,
+                report: LabelingReport | None = None) -> Teacher:
     """A :data:`Teacher` that labels pool documents with the LLM.
 
     With a :class:`~tagsmith.labeling.reliability.Reliability`, confidences become

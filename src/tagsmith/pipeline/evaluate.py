@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tagsmith._typing import LabelMatrix
 from tagsmith.topk import TopK
+
+if TYPE_CHECKING:
+    from tagsmith.pipeline.classifier import TextClassifier
 
 #: label spaces up to this size are scored in full (exact set metrics and LRAP)
 FULL_RANKING_LIMIT = 1000
@@ -18,7 +23,7 @@ def tuning_k(n_labels: int) -> int:
     return n_labels if n_labels <= FULL_RANKING_LIMIT else 100
 
 
-def propensities_for(classifier) -> np.ndarray | None:
+def propensities_for(classifier: TextClassifier) -> np.ndarray | None:
     """Jain et al. propensities from the training label counts, if recorded."""
     if not classifier.n_train_docs:
         return None
@@ -31,7 +36,8 @@ def propensities_for(classifier) -> np.ndarray | None:
     return propensities(counts, n_docs=classifier.n_train_docs)
 
 
-def evaluate_topk(classifier, Y, topk: TopK, *, ks: Sequence[int] = DEFAULT_KS,
+def evaluate_topk(classifier: TextClassifier, Y: LabelMatrix, topk: TopK, *,
+                  ks: Sequence[int] = DEFAULT_KS,
                   threshold: float | None = None) -> dict:
     """Ranking metrics from ``topk`` and set metrics from the classifier's thresholds."""
     from tagsmith.metrics import evaluate
@@ -40,7 +46,7 @@ def evaluate_topk(classifier, Y, topk: TopK, *, ks: Sequence[int] = DEFAULT_KS,
     return evaluate(Y, topk, y_pred, ks=tuple(ks), propensity=propensities_for(classifier))
 
 
-def evaluate_classifier(classifier, texts: Sequence[str], Y, *,
+def evaluate_classifier(classifier: TextClassifier, texts: Sequence[str], Y: LabelMatrix, *,
                         ks: Sequence[int] = DEFAULT_KS,
                         threshold: float | None = None) -> dict:
     """Predict ``texts`` and score against ``Y`` (n_docs x n_labels sparse).
@@ -52,7 +58,8 @@ def evaluate_classifier(classifier, texts: Sequence[str], Y, *,
                          threshold=threshold)
 
 
-def evaluation_k(classifier, ks: Sequence[int], threshold: float | None) -> tuple[tuple, int]:
+def evaluation_k(classifier: TextClassifier, ks: Sequence[int],
+                 threshold: float | None) -> tuple[tuple, int]:
     """``ks`` checked, and the candidates to predict per document for
     :func:`evaluate_topk`; ``threshold`` is checked too (all before any text is scored)."""
     from tagsmith.metrics import _check_ks
