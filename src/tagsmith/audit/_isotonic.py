@@ -10,6 +10,7 @@ all of them in one pass.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 from numba import njit
 
 from tagsmith.calibration._isotonic import _interp
@@ -56,7 +57,7 @@ def _pava_groups(group_starts, values, weights, out, out_weight):
 
 
 def grouped_isotonic(groups: np.ndarray, scores: np.ndarray, targets: np.ndarray, *,
-                     smoothing: float = 0.0, dtype=np.float64,
+                     smoothing: float = 0.0, dtype: npt.DTypeLike = np.float64,
                      out: np.ndarray | None = None) -> np.ndarray:
     """Per group, the increasing step function of ``scores`` closest to ``targets``.
 

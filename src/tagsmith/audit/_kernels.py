@@ -7,6 +7,8 @@ document's own label never vouches for itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numba import njit
 
@@ -109,7 +111,8 @@ def cooccurrence_kernel(y_indptr, y_indices, c_indptr, c_indices, c_data, counts
         out_others[j] = others
 
 
-def run_in_threads(kernel, shared: tuple, per_pair: tuple, n_threads: int) -> None:
+def run_in_threads(kernel: Callable[..., object], shared: tuple, per_pair: tuple,
+                   n_threads: int) -> None:
     """``kernel(*shared, *per_pair)`` on contiguous blocks of the per-pair arrays, in threads.
 
     ``per_pair`` are the 1-D pair and output arrays (one length), sliced per block.

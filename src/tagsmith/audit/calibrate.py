@@ -79,7 +79,8 @@ def calibration_groups(n_given: np.ndarray, band: np.ndarray, min_positives: int
 
 
 def calibrate_scores(Y: sp.csr_matrix, topk: TopK, index: PairIndex, n_given: np.ndarray,
-                     band: np.ndarray, min_positives: int, folds: np.ndarray | None = None):
+                     band: np.ndarray, min_positives: int, folds: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Calibrated ``P(given | score)``: ``(n x k array, per given pair, outside rates)``.
 
     The ``n x k`` array is NaN at padding; a given pair outside the top-k gets its

@@ -379,7 +379,7 @@ def _posterior(p, labels, rho_plus, rho_minus, *, given: bool) -> np.ndarray:
     return out
 
 
-def check_every_doc_labelled(value) -> None:
+def check_every_doc_labelled(value: object) -> None:
     """``every_doc_labelled`` must be True, False or None (a string such as "no" would
     otherwise read as true)."""
     if value is not None and not isinstance(value, bool | np.bool_):
@@ -387,7 +387,7 @@ def check_every_doc_labelled(value) -> None:
                                     "the corpus)", value)
 
 
-def check_calibration_folds(value) -> int:
+def check_calibration_folds(value: object) -> int:
     """``calibration_folds`` as an int from 1 (in-sample) to ``MAX_CALIBRATION_FOLDS``."""
     folds = check_int("calibration_folds", value, 1, numpy=True)
     if folds > MAX_CALIBRATION_FOLDS:
@@ -396,8 +396,9 @@ def check_calibration_folds(value) -> int:
     return folds
 
 
-def check_label_issue_options(prior_strength, min_probability, max_missing_per_doc, rates,
-                              every_doc_labelled=None) -> None:
+def check_label_issue_options(prior_strength: object, min_probability: object,
+                              max_missing_per_doc: object, rates: object,
+                              every_doc_labelled: object = None) -> None:
     """Refuse options :func:`find_label_issues` cannot use (before any scoring is done)."""
     check_every_doc_labelled(every_doc_labelled)
     check_number("prior_strength", prior_strength, 0, finite=True, numpy=True)

@@ -35,13 +35,14 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._plural import plural_s
+from tagsmith._typing import FeatureMatrix, LabelMatrix
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.features.tfidf import INVISIBLE_IN_WORDS
 
@@ -162,7 +163,7 @@ def label_set_hashes(Y: sp.csr_matrix) -> np.ndarray:
     return row_hash
 
 
-def exact_pair_counts(hashes: np.ndarray, Y) -> tuple[int, int]:
+def exact_pair_counts(hashes: np.ndarray, Y: LabelMatrix) -> tuple[int, int]:
     """(pairs, conflicting pairs) over all pairs within each group of equal ``hashes``
     (documents whose hash is :data:`EMPTY_HASH` left out): a group of ``n`` has
     ``n (n - 1) / 2`` pairs, of which those between copies with equal label sets do not
@@ -254,9 +255,11 @@ class Duplicates:
         }
 
 
-def find_duplicates(texts: Sequence[str], Y, neighbors: tuple[np.ndarray, np.ndarray] | None,
+def find_duplicates(texts: Sequence[str], Y: sp.csr_matrix,
+                    neighbors: tuple[np.ndarray, np.ndarray] | None,
                     *, threshold: float = NEAR_DUPLICATE_THRESHOLD,
-                    hashes: np.ndarray | None = None, features=None) -> Duplicates:
+                    hashes: np.ndarray | None = None,
+                    features: FeatureMatrix | None = None) -> Duplicates:
     """Exact duplicates of ``texts`` and, with ``features`` (their TF-IDF rows) or
     ``neighbors``, near duplicates.
 
@@ -371,8 +374,8 @@ def _group_label_sets(group: np.ndarray, Y, n_groups: int) -> tuple[np.ndarray, 
     return some_set, np.bincount(owner, minlength=n_groups) > 1, counts_matrix
 
 
-def near_pairs(X, hashes: np.ndarray, Y, threshold: float = NEAR_DUPLICATE_THRESHOLD
-               ) -> NearPairs:
+def near_pairs(X: FeatureMatrix, hashes: np.ndarray, Y: LabelMatrix,
+               threshold: float = NEAR_DUPLICATE_THRESHOLD) -> NearPairs:
     """Every near pair within one corpus (features ``X``, sparse or dense): two
     documents with different (normalized) texts, neither empty, whose cosine reaches
     ``threshold`` less :data:`COSINE_TOLERANCE`, counted exactly, as comparing every
@@ -464,8 +467,8 @@ class NearLeakIndex:
     [[1], [-1]]
     """
 
-    def __init__(self, train_X, threshold: float = NEAR_DUPLICATE_THRESHOLD, *,
-                 keep_prefix: bool = False):
+    def __init__(self, train_X: FeatureMatrix, threshold: float = NEAR_DUPLICATE_THRESHOLD, *,
+                 keep_prefix: bool = False) -> None:
         from tagsmith.models.knn import l2_normalize
 
         train = l2_normalize(sp.csr_matrix(train_X))
@@ -488,7 +491,8 @@ class NearLeakIndex:
         self._train_arrays = (train.indptr.astype(np.int64),
                               train.indices.astype(np.int32, copy=False), train.data)
 
-    def candidate_blocks(self, other_prefix: sp.csr_matrix | None = None):
+    def candidate_blocks(self, other_prefix: sp.csr_matrix | None = None
+                         ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The pairs ``(a, b)`` (row of the other side, training row) whose prefixes share
         a feature, a block of about :data:`LEAK_BLOCK_PAIRS` at a time (``a`` ascending
         across blocks): every pair that can reach the threshold is among them.
@@ -521,7 +525,7 @@ class NearLeakIndex:
         keep = (sims >= self._cut) & (sims > 0)
         return a[keep], b[keep], sims[keep]
 
-    def search(self, other_X) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, other_X: FeatureMatrix) -> tuple[np.ndarray, np.ndarray]:
         """``(nearest, cosine)`` per row of ``other_X`` (:func:`near_leaks`)."""
         from tagsmith.models.knn import l2_normalize
 
@@ -544,8 +548,8 @@ class NearLeakIndex:
         return nearest, cosine
 
 
-def near_leaks(train_X, other_X, threshold: float = NEAR_DUPLICATE_THRESHOLD
-               ) -> tuple[np.ndarray, np.ndarray]:
+def near_leaks(train_X: FeatureMatrix | NearLeakIndex, other_X: FeatureMatrix,
+               threshold: float = NEAR_DUPLICATE_THRESHOLD) -> tuple[np.ndarray, np.ndarray]:
     """Per row of ``other_X``: the row of ``train_X`` of highest cosine among those
     reaching ``threshold`` (less :data:`COSINE_TOLERANCE`; the first such row on ties)
     and that cosine, or ``-1`` and ``0`` when none does (nor does a cosine of 0 count).
@@ -576,8 +580,10 @@ def near_leaks(train_X, other_X, threshold: float = NEAR_DUPLICATE_THRESHOLD
     return NearLeakIndex(train_X, threshold).search(other_X)
 
 
-def leakage(train_hashes: np.ndarray, other_texts: Sequence[str], *, train_X=None,
-            other_X=None, threshold: float = NEAR_DUPLICATE_THRESHOLD) -> dict:
+def leakage(train_hashes: np.ndarray, other_texts: Sequence[str], *,
+            train_X: FeatureMatrix | NearLeakIndex | None = None,
+            other_X: FeatureMatrix | None = None,
+            threshold: float = NEAR_DUPLICATE_THRESHOLD) -> dict:
     """How many documents of another split duplicate a training document.
 
     ``train_X`` (the training features, or their :class:`NearLeakIndex` at

@@ -25,13 +25,14 @@ import os
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith._typing import FeatureMatrix, LabelMatrix
 from tagsmith.audit._kernels import centroid_cosine_kernel, cooccurrence_kernel, run_in_threads
 
 #: features kept per label centroid (as the label tree's label representations)
 CENTROID_FEATURES = 500
 
 
-def label_cooccurrence(Y) -> tuple[sp.csr_matrix, np.ndarray, tuple]:
+def label_cooccurrence(Y: LabelMatrix) -> tuple[sp.csr_matrix, np.ndarray, tuple]:
     """``Y`` as a float32 CSR with sorted ids, the label counts (float64) and the
     co-occurrence counts ``Y.T @ Y`` as the kernels read them: ``(indptr (int64),
     indices (int32), data (float32))``, sorted ids, the diagonal (the counts) included.
@@ -64,21 +65,22 @@ class PairEvidence:
     ([1.0, 0.0, 0.0], [0.0, 0.0, 0.5])
     """
 
-    def __init__(self, Y: sp.csr_matrix, X=None, *, centroid_features: int = CENTROID_FEATURES,
-                 n_threads: int | None = None):
+    def __init__(self, Y: sp.csr_matrix, X: FeatureMatrix | None = None, *,
+                 centroid_features: int = CENTROID_FEATURES,
+                 n_threads: int | None = None) -> None:
         from tagsmith.models.knn import l2_normalize, prune_rows
 
         self.n_threads = n_threads or os.cpu_count() or 1
         self.Y, self.counts, self.cooc = label_cooccurrence(Y)
         self.X = None
         if X is not None:
-            X = l2_normalize(sp.csr_matrix(X, dtype=np.float32))
-            X.sort_indices()
-            centroids = prune_rows((Y.T @ X).tocsr(), centroid_features)
+            rows = l2_normalize(sp.csr_matrix(X, dtype=np.float32))
+            rows.sort_indices()
+            centroids = prune_rows((Y.T @ rows).tocsr(), centroid_features)
             centroids.sort_indices()
             norm2 = np.asarray(centroids.multiply(centroids).sum(axis=1),
                                dtype=np.float64).ravel()
-            self.X = (X.indptr.astype(np.int64), X.indices, X.data)
+            self.X = (rows.indptr.astype(np.int64), rows.indices, rows.data)
             self.centroids = (centroids.indptr.astype(np.int64), centroids.indices,
                               centroids.data, norm2)
 

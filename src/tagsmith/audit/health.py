@@ -12,11 +12,16 @@ examples are capped, so the report stays small at any label-space size.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 
 from tagsmith.data.labelspace import LabelSpace
+
+if TYPE_CHECKING:
+    from tagsmith.audit.detect import LabelIssues
+    from tagsmith.audit.duplicates import Duplicates
 
 #: labels with fewer given documents than this are "rare"
 RARE_BELOW = 5
@@ -180,7 +185,8 @@ def _pair(space, a, b, count, npmi, lang) -> dict:
     return item
 
 
-def noise_section(issues, space: LabelSpace, *, lang: str = "en", min_support: int = 20) -> dict:
+def noise_section(issues: LabelIssues, space: LabelSpace, *, lang: str = "en",
+                  min_support: int = 20) -> dict:
     """Estimated noise rates (overall, per frequency band, noisiest labels) and the
     candidates found (:class:`~tagsmith.audit.detect.LabelIssues`)."""
     from tagsmith.audit.detect import MISSING, WRONG
@@ -220,7 +226,8 @@ def noise_section(issues, space: LabelSpace, *, lang: str = "en", min_support: i
     }
 
 
-def duplicates_section(dups, texts: Sequence[str], Y: sp.csr_matrix, space: LabelSpace, *,
+def duplicates_section(dups: Duplicates, texts: Sequence[str], Y: sp.csr_matrix,
+                       space: LabelSpace, *,
                        lang: str = "en", threshold: float | None,
                        lines: Sequence[int] | None = None) -> dict:
     """Duplicate counts and the first conflicting pairs with their label differences.

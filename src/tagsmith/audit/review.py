@@ -58,6 +58,9 @@ from tagsmith.exceptions import (
 )
 
 if TYPE_CHECKING:
+    import scipy.sparse as sp
+
+    from tagsmith.audit.detect import LabelIssues
     from tagsmith.data.readers import Record
 
 logger = logging.getLogger("tagsmith")
@@ -83,7 +86,8 @@ def doc_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def review_rows(issues, texts: Sequence[str], Y, space: LabelSpace, *, lang: str = "en",
+def review_rows(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matrix, space: LabelSpace,
+                *, lang: str = "en",
                 lines: Sequence[int] | None = None, doc_ids: Sequence[str | None] | None = None,
                 limit: int | None = None, flagged_only: bool = True) -> list[dict]:
     """Rows of the review queue, best candidate first (see :data:`COLUMNS`).

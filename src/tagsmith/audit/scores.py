@@ -28,7 +28,12 @@ from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import TopK
 
 if TYPE_CHECKING:
+    import scipy.sparse as sp
+
+    from tagsmith._typing import FeatureMatrix, LabelMatrix
+    from tagsmith.features.views import Views
     from tagsmith.models.knn import KNNModel
+    from tagsmith.pipeline.crossfit import CrossFitScores
 
 logger = logging.getLogger("tagsmith")
 
@@ -59,7 +64,8 @@ class AuditScores:
                 **self.details}
 
 
-def blend_cooccurrence(topk: TopK, Y, weight: float, *, n_threads: int | None = None) -> TopK:
+def blend_cooccurrence(topk: TopK, Y: sp.spmatrix | sp.sparray, weight: float, *,
+                       n_threads: int | None = None) -> TopK:
     """``topk`` (leave-one-out scores of the documents of ``Y``) re-ranked with a
     leave-one-out co-occurrence score: the top-k (same ``k``) of
     ``score + weight * cooc`` over all labels, where ``score`` is 0 outside ``topk`` and
@@ -108,7 +114,8 @@ def blend_cooccurrence(topk: TopK, Y, weight: float, *, n_threads: int | None = 
     return TopK._trusted(indices, scores, topk.n_labels)
 
 
-def knn_scores(X, Y, *, k: int, params: dict | None = None, cooccurrence: float = 0.0,
+def knn_scores(X: FeatureMatrix, Y: LabelMatrix, *, k: int, params: dict | None = None,
+               cooccurrence: float = 0.0,
                show_progress: bool = False) -> AuditScores:
     """Leave-one-out kNN scores of the rows of ``X`` (docs x features) with labels ``Y``.
 
@@ -144,8 +151,10 @@ def knn_scores(X, Y, *, k: int, params: dict | None = None, cooccurrence: float 
                                      "cooccurrence": float(cooccurrence)}, seconds=seconds)
 
 
-def crossfit_scores(X, Y, *, model: str, params: dict | None = None, n_folds: int = 5,
-                    k: int | None = None, seed: int = 0, label_features=None,
+def crossfit_scores(X: FeatureMatrix | Views, Y: LabelMatrix, *, model: str,
+                    params: dict | None = None, n_folds: int = 5,
+                    k: int | None = None, seed: int = 0,
+                    label_features: FeatureMatrix | Views | None = None,
                     show_progress: bool = False) -> AuditScores:
     """K-fold cross-fitted scores (see :func:`tagsmith.pipeline.crossfit.cross_fit_topk`)."""
     from tagsmith.models import get_model_class
@@ -159,7 +168,7 @@ def crossfit_scores(X, Y, *, model: str, params: dict | None = None, n_folds: in
     return from_crossfit(result, "crossfit")
 
 
-def from_crossfit(crossfit, source: str) -> AuditScores:
+def from_crossfit(crossfit: CrossFitScores, source: str) -> AuditScores:
     """Wrap :class:`~tagsmith.pipeline.crossfit.CrossFitScores` (computed or stored)."""
     params = {k: v for k, v in crossfit.params.items() if k != "show_progress"}
     return AuditScores(crossfit.topk, source,
