@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith._typing import LabelMatrix
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.metrics import as_label_matrix
 from tagsmith.metrics.sets import check_label_values
@@ -53,7 +54,7 @@ class Entries:
         return out
 
 
-def check_labels(y_true, topk: TopK, name: str = "y_true") -> sp.csr_matrix:
+def check_labels(y_true: LabelMatrix, topk: TopK, name: str = "y_true") -> sp.csr_matrix:
     """Canonical boolean CSR of ``y_true``, which must be ``len(topk) x topk.n_labels``."""
     check_topk(topk)  # else an AttributeError on .n_labels
     # a NaN or a 2 was a true label, a -1 too
@@ -74,7 +75,7 @@ def check_fit_documents(n_docs: int, what: str) -> None:
                                     f"to fit {what} on", "0 documents")
 
 
-def collect_entries(y_true, topk: TopK) -> Entries:
+def collect_entries(y_true: LabelMatrix, topk: TopK) -> Entries:
     """:class:`Entries` of ``topk`` against the labels ``y_true`` (n_docs x n_labels).
 
     >>> topk = TopK.from_scores(np.array([[0.9, 0.2, 0.1]]), k=2)

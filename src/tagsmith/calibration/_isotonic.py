@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
+import numpy.typing as npt
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,8 @@ def _pav(starts, x, y, w, out_indptr, out_x, out_y):  # pragma: no cover - compi
     return n_out
 
 
-def fit_isotonic_groups(group, x, y, n_groups: int, weight=None) -> IsotonicKnots:
+def fit_isotonic_groups(group: npt.ArrayLike, x: npt.ArrayLike, y: npt.ArrayLike, n_groups: int,
+                        weight: npt.ArrayLike | None = None) -> IsotonicKnots:
     """Non-decreasing fit of ``y`` on ``x`` within each group id in ``[0, n_groups)``.
 
     ``group`` (int), ``x`` and ``y`` (float) have one entry per point; ``weight``
@@ -153,7 +155,8 @@ def _interp(indptr, kx, ky, group, xq, out):  # pragma: no cover - compiled
         out[i] = ky[a] + t * (ky[b] - ky[a])
 
 
-def evaluate_isotonic(knots: IsotonicKnots, group, x) -> np.ndarray:
+def evaluate_isotonic(knots: IsotonicKnots, group: npt.ArrayLike, x: npt.ArrayLike
+                      ) -> np.ndarray:
     """The fitted curve of ``group[i]`` at ``x[i]`` (NaN for a group without knots)."""
     group = np.asarray(group, dtype=np.int64)
     x = np.asarray(x, dtype=np.float64)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from tagsmith._params import check_int
 from tagsmith.exceptions import InvalidParameterError
@@ -71,7 +72,7 @@ class FrequencyBands:
         return cls(np.zeros(n_labels, np.int16), np.array([0, np.iinfo(np.int64).max]))
 
     @classmethod
-    def from_counts(cls, counts, n_bands: int = 4) -> FrequencyBands:
+    def from_counts(cls, counts: npt.ArrayLike, n_bands: int = 4) -> FrequencyBands:
         """Bands of about equal total occurrences from per-label ``counts``.
 
         Edges fall on count values, so labels with equal counts share a band and

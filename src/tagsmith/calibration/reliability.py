@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from tagsmith._params import check_int
 from tagsmith._plural import plural_s
@@ -63,7 +64,7 @@ def _check_outcomes(y, p) -> tuple[np.ndarray, np.ndarray]:
     return y, p
 
 
-def _bin_stats(y: np.ndarray, p: np.ndarray, n_bins: int):
+def _bin_stats(y: npt.ArrayLike, p: npt.ArrayLike, n_bins: int):
     check_int("n_bins", n_bins, 1, numpy=True)
     y, p = _check_outcomes(y, p)
     # by the edges the report shows (b / n_bins): floor(p * n_bins) put a probability on an
@@ -76,7 +77,8 @@ def _bin_stats(y: np.ndarray, p: np.ndarray, n_bins: int):
     return count, sum_p, sum_y
 
 
-def expected_calibration_error(y, p, *, n_bins: int = DEFAULT_BINS) -> float:
+def expected_calibration_error(y: npt.ArrayLike, p: npt.ArrayLike, *,
+                               n_bins: int = DEFAULT_BINS) -> float:
     """ECE of probabilities ``p`` for binary outcomes ``y`` (1-D, same length).
 
     Equal-width bins; 0.0 for no entries.
@@ -86,7 +88,7 @@ def expected_calibration_error(y, p, *, n_bins: int = DEFAULT_BINS) -> float:
     return float(np.abs(sum_y - sum_p).sum() / total) if total else 0.0
 
 
-def brier_score(y, p) -> float:
+def brier_score(y: npt.ArrayLike, p: npt.ArrayLike) -> float:
     """Mean squared difference between ``p`` and the outcomes ``y`` (0.0 if empty).
 
     Checked as :func:`expected_calibration_error` checks them: one probability in

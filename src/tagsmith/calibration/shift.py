@@ -91,7 +91,7 @@ def _check_probabilities(name: str, values: npt.ArrayLike) -> np.ndarray:
     return values
 
 
-def prior_distance(a, b) -> float:
+def prior_distance(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
     """Total variation between two label-frequency vectors, each normalised to sum 1.
 
     >>> round(prior_distance([0.2, 0.2], [0.1, 0.3]), 6)

@@ -19,6 +19,7 @@ import scipy.sparse as sp
 
 from tagsmith._params import check_int, check_number
 from tagsmith._plural import plural_s
+from tagsmith._typing import LabelMatrix
 from tagsmith.calibration.bands import FrequencyBands
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.metrics import as_label_matrix, topk_hits
@@ -161,7 +162,7 @@ def _cut_between(scores: np.ndarray, best: int) -> float:
     return float(scores[best]) - 1e-6
 
 
-def best_global_threshold(y_true, topk: TopK, *, beta: float = 1.0,
+def best_global_threshold(y_true: LabelMatrix, topk: TopK, *, beta: float = 1.0,
                           hits: np.ndarray | None = None) -> float:
     """Threshold maximising micro F-beta over all top-k entries.
 
@@ -193,7 +194,7 @@ def _global_threshold(topk: TopK, hits: np.ndarray, n_pos: int, beta: float) -> 
     return _cut_between(scores, int(np.argmax(f)))
 
 
-def tune_thresholds(y_true, topk: TopK, *, beta: float = 1.0, min_support: int = 5,
+def tune_thresholds(y_true: LabelMatrix, topk: TopK, *, beta: float = 1.0, min_support: int = 5,
                     tune_min_labels: bool = True, bands: FrequencyBands | None = None,
                     max_labels: int | None = None) -> Thresholds:
     """Per-label F-beta thresholds with back-off to the band or global threshold.

@@ -53,7 +53,7 @@ from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import TopK
 
 
-def check_alpha(alpha, name: str = "alpha") -> float:
+def check_alpha(alpha: object, name: str = "alpha") -> float:
     """``alpha`` as a float in (0, 1), else a clear error.
 
     Only numbers pass (numpy's too): a string such as ``"0.1"`` or ``True`` is refused,
