@@ -260,16 +260,17 @@ class Corpus:
         return Document(record.text, tuple(dict.fromkeys(ids)), record.doc_id, record.metadata)
 
 
-def open_corpus(path: str | Path, label_space: LabelSpace | None = None,
-                **kw) -> tuple[Corpus, LabelSpace]:
+def open_corpus(path: str | Path, label_space: LabelSpace | None = None, *,
+                format: str | None = None, on_error: str = "fail",
+                unknown_labels: str = "fail") -> tuple[Corpus, LabelSpace]:
     """A :class:`Corpus` over ``path`` and its label space (derived from it when ``None``).
 
-    ``kw`` goes to :class:`Corpus` (``format``, ``on_error``, ``unknown_labels``).
+    ``format``, ``on_error`` and ``unknown_labels`` go to :class:`Corpus`.
     """
     if label_space is None:
-        label_space = derive_label_space(path, format=kw.get("format"),
-                                         on_error=kw.get("on_error", "fail"))
-    return Corpus(path, label_space, **kw), label_space
+        label_space = derive_label_space(path, format=format, on_error=on_error)
+    return Corpus(path, label_space, format=format, on_error=on_error,
+                  unknown_labels=unknown_labels), label_space
 
 
 def derive_label_space(path_or_paths: str | Path | Iterable[str | Path], *,

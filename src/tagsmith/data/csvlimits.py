@@ -12,11 +12,17 @@ would load after a corpus had been read and fail on its own. Readers call
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tagsmith._plural import plural_s
 from tagsmith.exceptions import DataError
+
+if TYPE_CHECKING:
+    from _csv import Reader, Writer
+
+    from _typeshed import SupportsWrite
 
 #: the longest CSV field tagsmith reads, in characters (256 Mi): a whole document in a
 #: corpus cell, a long description in a vocabulary
@@ -34,7 +40,7 @@ def raise_csv_field_limit() -> int:
     return limit
 
 
-def blank_header_error(reader, path: str | Path, error: type[DataError], column: str,
+def blank_header_error(reader: Reader, path: str | Path, error: type[DataError], column: str,
                        unit: str = "row") -> DataError:
     r"""The error for a CSV file (a corpus, a vocabulary) whose header row, line 1, is
     blank (no cell but whitespace), naming the blank lines and the first line that is
@@ -72,7 +78,7 @@ def blank_header_error(reader, path: str | Path, error: type[DataError], column:
                          f"line{plural_s(start - 1)} before line {start}", path=path, line=1)
 
 
-def next_csv_row(reader, path: str | Path, start: int, error: type[DataError],
+def next_csv_row(reader: Reader, path: str | Path, start: int, error: type[DataError],
                  unit: str = "row") -> list[str] | None:
     """The next row of ``reader`` (a :func:`csv.reader`), or None at the end.
 
@@ -110,14 +116,14 @@ class _LineFeedRows:
     """A text stream for a :func:`csv.writer` with ``lineterminator="\\r\\n"`` that
     ends each row with ``\\n`` instead (the writer writes one whole row per call)."""
 
-    def __init__(self, out):
+    def __init__(self, out: SupportsWrite[str]) -> None:
         self._out = out
 
-    def write(self, row: str) -> int:
+    def write(self, row: str) -> object:  # what out.write returns
         return self._out.write(row[:-2] + "\n" if row.endswith("\r\n") else row)
 
 
-def csv_writer(out, **kw: Any):
+def csv_writer(out: SupportsWrite[str], **kw: Any) -> Writer:
     """A :func:`csv.writer` on ``out`` whose rows end in ``\\n`` and whose cells holding
     a carriage return or a line feed are quoted.
 
@@ -135,7 +141,8 @@ def csv_writer(out, **kw: Any):
     return csv.writer(_LineFeedRows(out), lineterminator="\r\n", **kw)
 
 
-def csv_dict_writer(out, fieldnames, **kw: Any) -> csv.DictWriter:
+def csv_dict_writer(out: SupportsWrite[str], fieldnames: Sequence[str], **kw: Any
+                    ) -> csv.DictWriter:
     """A :class:`csv.DictWriter` that writes as :func:`csv_writer` does."""
     return csv.DictWriter(_LineFeedRows(out), fieldnames, lineterminator="\r\n", **kw)
 

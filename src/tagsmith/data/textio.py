@@ -47,7 +47,7 @@ def check_no_lone_surrogate(texts: list[str], name: str = "texts") -> None:
                 "character cut in two)", found.group())
 
 
-def json_line(obj) -> str:
+def json_line(obj: object) -> str:
     r"""``obj`` as one JSONL line (non-ASCII kept, ``\n`` at the end) with U+0085,
     U+2028 and U+2029 written as ``\u`` escapes: valid JSON either way, but tools that
     split lines as :meth:`str.splitlines` does cut a record in two at them. JSON readers

@@ -153,12 +153,15 @@ def load_vocabulary(path: str | Path, *, format: str | None = None, language: st
     return LabelSpace(labels, name=_stem(path))
 
 
-def load_or_update(path: str | Path, previous: LabelSpace | None = None, **kw) -> LabelSpace:
+def load_or_update(path: str | Path, previous: LabelSpace | None = None, *,
+                   format: str | None = None, language: str = "en",
+                   on_error: str = "fail") -> LabelSpace:
     """Load a vocabulary; with ``previous``, merge it in keeping ``previous``'s ids stable.
 
-    Keyword arguments go to :func:`load_vocabulary`; see :meth:`LabelSpace.updated`.
+    ``format``, ``language`` and ``on_error`` go to :func:`load_vocabulary`; see
+    :meth:`LabelSpace.updated`.
     """
-    loaded = load_vocabulary(path, **kw)
+    loaded = load_vocabulary(path, format=format, language=language, on_error=on_error)
     return loaded if previous is None else previous.updated(loaded)
 
 
