@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -65,7 +66,7 @@ class EmbeddingFeaturizer:
         self.show_progress = show_progress
 
     @classmethod
-    def from_params(cls, **params) -> EmbeddingFeaturizer:
+    def from_params(cls, **params: Any) -> EmbeddingFeaturizer:
         check_param_names(cls, params)
         return cls(**params)
 

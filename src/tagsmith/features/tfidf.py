@@ -14,6 +14,7 @@ import unicodedata
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -147,7 +148,8 @@ class TfidfFeaturizer:
     #: and the audit for their run; not a parameter, not saved in a bundle)
     show_progress = False
 
-    def __init__(self, *, word_ngrams=(1, 2), char_ngrams=(2, 5), min_df: int = 2,
+    def __init__(self, *, word_ngrams: Sequence[int] | None = (1, 2),
+                 char_ngrams: Sequence[int] | None = (2, 5), min_df: int = 2,
                  max_word_features: int | None = 400_000,
                  max_char_features: int | None = 400_000,
                  lowercase: bool = True, sublinear_tf: bool = True,
@@ -162,7 +164,7 @@ class TfidfFeaturizer:
         self.normalize_unicode = normalize_unicode
 
     @classmethod
-    def from_params(cls, **params) -> TfidfFeaturizer:
+    def from_params(cls, **params: Any) -> TfidfFeaturizer:
         """A new featurizer; unknown parameter names are a clear error."""
         check_param_names(cls, params)
         return cls(**params)
@@ -206,7 +208,7 @@ class TfidfFeaturizer:
         self.lowercase, self.sublinear_tf = lowercase, sublinear_tf
         self.normalize_unicode = normalize_unicode
 
-    def _blocks_spec(self) -> list[tuple[str, tuple[int, int], int | None]]:
+    def _blocks_spec(self) -> list[tuple[str, Sequence[int], int | None]]:
         self.validate()
         spec = []
         if self.word_ngrams is not None:
@@ -384,7 +386,7 @@ class TfidfFeaturizer:
         return featurizer
 
 
-def _block_from_state(i: int, block: dict, analyzer: str, ngrams: tuple[int, int],
+def _block_from_state(i: int, block: dict, analyzer: str, ngrams: Sequence[int],
                       idf: np.ndarray) -> _Block:
     """Block ``i`` of a saved state once it is the block the settings make: ``analyzer``
     and ``ngrams``, distinct str terms, one finite idf > 0 per term."""

@@ -16,12 +16,19 @@ combine in one bundle.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from tagsmith._params import check_choice
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.features.tfidf import _as_list
+
+if TYPE_CHECKING:
+    from tagsmith._typing import FeatureMatrix, Featurizer
+    from tagsmith.features.embedding import EmbeddingFeaturizer
+    from tagsmith.features.tfidf import TfidfFeaturizer
 
 #: featurizer kinds: name -> "module:Class" (imported when used)
 FEATURIZERS = {
@@ -53,7 +60,7 @@ class Views(Mapping):
         # clearer InvalidParameterError, so both answer from the dict instead
         return name in self._matrices
 
-    def get(self, name, default=None):
+    def get(self, name: str, default: FeatureMatrix | None = None) -> FeatureMatrix | None:
         return self._matrices.get(name, default)
 
     def __iter__(self) -> Iterator[str]:
@@ -62,7 +69,7 @@ class Views(Mapping):
     def __len__(self) -> int:
         return len(self._matrices)
 
-    def take(self, rows) -> Views:
+    def take(self, rows: npt.ArrayLike | slice) -> Views:
         """The same views for a subset of rows (an index array, mask or slice)."""
         return Views({name: m[rows] for name, m in self._matrices.items()})
 
@@ -90,33 +97,42 @@ def check_view_name(name: object) -> str:
     return name
 
 
-def featurizer_class(kind: str):
-    import importlib
-
+def featurizer_class(kind: str) -> (type[TfidfFeaturizer] | type[EmbeddingFeaturizer]
+                                    | type[MultiViewFeaturizer]):
+    """The featurizer class of ``kind`` (checked)."""
     kind = check_kind(kind)
     if kind == "views":
         return MultiViewFeaturizer
+    return view_featurizer_class(kind)
+
+
+def view_featurizer_class(kind: str) -> type[TfidfFeaturizer] | type[EmbeddingFeaturizer]:
+    """The class of a checked ``kind`` other than ``"views"``, one view's featurizer
+    (imported when asked for)."""
+    import importlib
+
     module, name = FEATURIZERS[kind].split(":")
     return getattr(importlib.import_module(module), name)
 
 
-def make_featurizer(kind: str = "tfidf", **params):
+def make_featurizer(kind: str = "tfidf", **params: Any) -> Featurizer:
     """A new featurizer of ``kind`` (``"tfidf"``, ``"embedding"`` or ``"views"``).
 
     For ``"views"``, ``params`` maps each view's name to ``{"kind": ..., **params}``.
     """
-    if check_kind(kind) == "views":
+    kind = check_kind(kind)
+    if kind == "views":
         return MultiViewFeaturizer({name: make_featurizer(**dict(spec))
                                     for name, spec in params.items()})
-    return featurizer_class(kind).from_params(**params)
+    return view_featurizer_class(kind).from_params(**params)
 
 
-def featurizer_from_state(meta: dict, arrays: dict[str, np.ndarray]):
+def featurizer_from_state(meta: dict, arrays: dict[str, np.ndarray]) -> Featurizer:
     """The saved featurizer of any kind (bundles before views have no kind: TF-IDF)."""
     kind = check_kind(meta.get("kind", "tfidf"))
     if kind == "views":
         return MultiViewFeaturizer.from_state(meta, arrays)
-    return featurizer_class(kind).from_state(meta, arrays)
+    return view_featurizer_class(kind).from_state(meta, arrays)
 
 
 class MultiViewFeaturizer:

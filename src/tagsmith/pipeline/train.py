@@ -176,7 +176,12 @@ class TrainOptions:
 def _check_featurizer(kind: str, params: dict) -> None:
     """Unknown featurizer kinds or parameters are clear errors before any data is read."""
     from tagsmith.features.embedding import DEFAULT_ENCODER
-    from tagsmith.features.views import check_kind, check_view_name, featurizer_class
+    from tagsmith.features.views import (
+        check_kind,
+        check_view_name,
+        featurizer_class,
+        view_featurizer_class,
+    )
 
     if check_kind(kind) != "views":
         check_param_names(featurizer_class(kind), params)
@@ -186,7 +191,7 @@ def _check_featurizer(kind: str, params: dict) -> None:
             raise InvalidParameterError("encoder", f"the packaged {DEFAULT_ENCODER!r} when "
                                         "training a bundle", params["encoder"])
         if kind in ("tfidf", "embedding"):  # the values too
-            featurizer_class(kind)(**params).validate()
+            view_featurizer_class(kind)(**params).validate()
         return
     if not params:
         raise InvalidParameterError("featurizer_params", "one {\"kind\": ...} entry per view",
