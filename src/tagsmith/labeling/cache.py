@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 from tagsmith.exceptions import DataError
 
 if TYPE_CHECKING:
-    from tagsmith.labeling.client import ChatRequest, ChatResponse
+    from tagsmith.labeling.client import ChatRequest, ChatResponse, LLMClient
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -196,7 +196,7 @@ class ResponseCache:
             self._local.connection = None
 
 
-def discard_cached(client, request: ChatRequest) -> bool:
+def discard_cached(client: LLMClient, request: ChatRequest) -> bool:
     """Delete the cached answer to ``request`` from the response cache that ``client``
     (a :class:`~tagsmith.labeling.client.CachedClient`, or a wrapper of one with an
     ``inner`` client) answers from; ``False`` when it has no cache or none was stored.
@@ -204,18 +204,19 @@ def discard_cached(client, request: ChatRequest) -> bool:
     Callers use it when an answer fails parsing or validation, so a rerun asks the model
     again instead of replaying the failure from the cache.
     """
+    current: LLMClient | None = client  # None once a wrapper has no inner client
     seen = 0
-    while client is not None and seen < 8:  # wrappers of wrappers, but no endless loop
-        cache = getattr(client, "cache", None)
+    while current is not None and seen < 8:  # wrappers of wrappers, but no endless loop
+        cache = getattr(current, "cache", None)
         discard = getattr(cache, "discard", None)
         if callable(discard):
-            if getattr(client, "write_failed", False):
+            if getattr(current, "write_failed", False):
                 return False  # writing failed once this run: it would fail again
-            store = getattr(client, "store", None)
+            store = getattr(current, "store", None)
             if callable(store):  # a CachedClient: a failed write warns, the run goes on
                 return bool(store(functools.partial(discard, request)))
             return bool(discard(request))
-        client, seen = getattr(client, "inner", None), seen + 1
+        current, seen = getattr(current, "inner", None), seen + 1
     return False
 
 
@@ -237,7 +238,7 @@ class DropMalformed:
     (calls, tokens, cost) beside the cache hit it replaces.
     """
 
-    def __init__(self, inner, checks: Mapping[str, Callable[[str], bool]]):
+    def __init__(self, inner: LLMClient, checks: Mapping[str, Callable[[str], bool]]) -> None:
         self.inner = inner  # abort() and the cache are found through it
         self.model = inner.model
         self.usage = inner.usage

@@ -16,6 +16,7 @@ DOCUMENT>>>
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from tagsmith._plural import plural_s
 
@@ -35,7 +36,7 @@ SYSTEM_LABEL = (
 _LINE_BREAKS = {"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
-def data_section(name: str, value) -> str:
+def data_section(name: str, value: object) -> str:
     """``value`` as JSON between ``<<<NAME`` and ``NAME>>>`` lines, on one line: a
     document cannot fake the closing marker, not even with Unicode line separators.
 
@@ -49,7 +50,7 @@ def data_section(name: str, value) -> str:
     return f"<<<{name}\n{text}\n{name}>>>"
 
 
-def read_data_section(prompt: str, name: str):
+def read_data_section(prompt: str, name: str) -> Any:  # whatever JSON the section holds
     """The JSON value of a data section (what a server-side test double reads).
 
     >>> read_data_section(data_section("X", [1, "a"]), "X")

@@ -48,7 +48,7 @@ class Reliability:
                 f"micro_precision={self.micro_precision:.4g}, "
                 f"micro_recall={self.micro_recall:.4g})")
 
-    def soft_targets(self, Y_llm, *, use_confidence: bool = True) -> sp.csr_matrix:
+    def soft_targets(self, Y_llm: LabelMatrix, *, use_confidence: bool = True) -> sp.csr_matrix:
         """Soft targets in (0, 1] for the LLM's labels ``Y_llm`` (docs x labels, CSR).
 
         >>> rel = estimate_reliability(sp.csr_matrix([[1.0, 0], [1, 0], [0, 1]]),

@@ -144,7 +144,7 @@ def rad_value(p: np.ndarray, gains: np.ndarray, n_mistakes: float) -> float:
     return float(v.sum() - removed)
 
 
-def rad_closed_form(gains, budget: int, n_mistakes: float) -> np.ndarray | None:
+def rad_closed_form(gains: npt.ArrayLike, budget: int, n_mistakes: float) -> np.ndarray | None:
     """The equalising solution, or ``None`` where it does not apply (k < 1 or the cap
     ``p <= 1`` would bind).
 
@@ -170,7 +170,7 @@ def rad_closed_form(gains, budget: int, n_mistakes: float) -> np.ndarray | None:
     return p
 
 
-def rad_lp(gains, budget: int, n_mistakes: float) -> np.ndarray:
+def rad_lp(gains: npt.ArrayLike, budget: int, n_mistakes: float) -> np.ndarray:
     """The exact optimum of the linear program (scipy HiGHS, ``2n + 1`` variables).
 
     Seconds for a few thousand documents, about a minute for 40,000: the closed form
@@ -225,7 +225,7 @@ def rad_probabilities(gains: npt.ArrayLike, budget: int, n_mistakes: float) -> n
     return closed if closed is not None else rad_lp(gains, budget, n_mistakes)
 
 
-def systematic_sample(p, rng: np.random.Generator) -> np.ndarray:
+def systematic_sample(p: npt.ArrayLike, rng: np.random.Generator) -> np.ndarray:
     """Draw ``round(sum p)`` distinct indices, index ``i`` with probability ``p[i]``.
 
     Madow's systematic sampling over a random order (sorted indices out).
@@ -238,21 +238,21 @@ def systematic_sample(p, rng: np.random.Generator) -> np.ndarray:
     2
     """
     rng = _check_rng(rng)
-    p = _floats("p", p, "a 1-D array of probabilities in [0, 1]")
-    if p.ndim != 1:
-        raise InvalidParameterError("p", "a 1-D array of probabilities", f"shape {p.shape}")
-    if p.size and not np.all((p >= -_SLACK) & (p <= 1 + _SLACK)):  # NaN fails both
+    probs = _floats("p", p, "a 1-D array of probabilities in [0, 1]")
+    if probs.ndim != 1:
+        raise InvalidParameterError("p", "a 1-D array of probabilities", f"shape {probs.shape}")
+    if probs.size and not np.all((probs >= -_SLACK) & (probs <= 1 + _SLACK)):  # NaN fails both
         raise InvalidParameterError("p", "probabilities in [0, 1] (no NaN)",
-                                    f"range [{p.min()}, {p.max()}]")
-    p = np.clip(p, 0.0, 1.0)
-    size = int(round(p.sum()))
+                                    f"range [{probs.min()}, {probs.max()}]")
+    probs = np.clip(probs, 0.0, 1.0)
+    size = int(round(probs.sum()))
     if size == 0:
         return np.zeros(0, np.int64)
-    order = rng.permutation(len(p))
-    edges = np.cumsum(p[order])
+    order = rng.permutation(len(probs))
+    edges = np.cumsum(probs[order])
     edges *= size / edges[-1]
     points = rng.random() + np.arange(size)
-    picked = order[np.minimum(np.searchsorted(edges, points, side="right"), len(p) - 1)]
+    picked = order[np.minimum(np.searchsorted(edges, points, side="right"), len(probs) - 1)]
     return np.unique(picked)
 
 
