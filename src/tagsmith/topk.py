@@ -297,7 +297,7 @@ def _describe(value) -> str:
         else type(value).__name__
 
 
-def check_topk(topk, name: str = "topk") -> TopK:
+def check_topk(topk: object, name: str = "topk") -> TopK:
     """``topk`` once it is a :class:`TopK` (else an error naming ``name``, not an
     AttributeError deep inside)."""
     if not isinstance(topk, TopK):

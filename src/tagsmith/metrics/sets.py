@@ -54,7 +54,7 @@ def as_label_matrix(y: LabelMatrix, name: str = "y_true", *, copy: bool = True) 
     return out
 
 
-def check_label_values(y_true, name: str = "y_true", *, soft_ok: bool = False
+def check_label_values(y_true: LabelMatrix, name: str = "y_true", *, soft_ok: bool = False
                        ) -> sp.csr_matrix:
     """``y_true`` as a CSR copy once its values are labels 0 or 1 (booleans, or numbers
     0 and 1; 1 = a true label), else :class:`InvalidParameterError` naming ``name``.

@@ -15,8 +15,10 @@ on sparse top-k scores, so it costs the same at any label-space size.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from tagsmith.metrics import ndcg_at_k, precision_at_k
@@ -60,7 +62,8 @@ def weight_grid(n_members: int, step: float = WEIGHT_STEP) -> np.ndarray:
     return np.array(rows, dtype=np.float64).reshape(len(rows), n_members) / units
 
 
-def combine(scores: list[sp.csr_matrix], weights, powers) -> sp.csr_matrix:
+def combine(scores: list[sp.csr_matrix], weights: Sequence[float] | np.ndarray,
+            powers: Sequence[float] | np.ndarray) -> sp.csr_matrix:
     """``sum_i weights[i] * max(scores_i, 0) ** powers[i]`` over the union of entries,
     as :meth:`~tagsmith.models.ensemble.EnsembleModel.combined_scores` adds them at
     prediction: in float64, and an entry that sums to 0 (a label every member proposing
@@ -80,8 +83,10 @@ def combine(scores: list[sp.csr_matrix], weights, powers) -> sp.csr_matrix:
                          shape=scores[0].shape).tocsr()
 
 
-def tune_combination(topks: list[TopK], Y, *, powers=None, step: float = WEIGHT_STEP,
-                     sample_weight=None) -> dict:
+def tune_combination(topks: list[TopK], Y: sp.csr_matrix, *,
+                     powers: Sequence[float] | np.ndarray | None = None,
+                     step: float = WEIGHT_STEP,
+                     sample_weight: npt.ArrayLike | None = None) -> dict:
     """The weights (and, unless ``powers`` is given, the powers) that score best.
 
     ``topks`` holds each member's top-k scores for the same held-out documents, ``Y``

@@ -10,6 +10,7 @@ the node)`` plus the entries touched, whatever the node's size.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import numpy as np
 from numba import njit, prange
@@ -25,7 +26,7 @@ THREADSAFE_LAYERS = frozenset({"tbb", "omp"})
 _LAUNCH_LOCK = threading.Lock()
 
 
-def launch(kernel, *args) -> None:
+def launch(kernel: Callable[..., object], *args: object) -> None:
     """Run the ``parallel=True`` ``kernel`` on ``args``, one launch at a time unless
     numba's threading layer is thread-safe.
 

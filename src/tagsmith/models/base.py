@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import numbers
 import os
-from typing import Any, ClassVar, NoReturn
+from typing import Any, ClassVar, NoReturn, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -149,7 +149,8 @@ def _describe(value) -> str:
     return type(value).__name__
 
 
-def as_float32_csr(value, name: str, expected: str, *, copy: bool = False) -> sp.csr_matrix:
+def as_float32_csr(value: sp.spmatrix | sp.sparray | npt.ArrayLike, name: str, expected: str,
+                   *, copy: bool = False) -> sp.csr_matrix:
     """``value`` (sparse, dense or nested lists) as a float32 CSR matrix, or
     :class:`InvalidParameterError` naming ``name`` when it is no 2-D matrix of numbers
     (scipy's "CSR arrays don't yet support 3D", numpy's "could not convert string to
@@ -163,7 +164,8 @@ def as_float32_csr(value, name: str, expected: str, *, copy: bool = False) -> sp
             raise InvalidParameterError(name, expected, f"{dense.ndim}-D array")
         if dense.dtype.kind not in "biuf":
             raise InvalidParameterError(name, expected + " of real numbers", _describe(dense))
-    elif value.dtype.kind not in "biuf":  # complex: the cast dropped the imaginary part
+    elif cast("sp.spmatrix", value).dtype.kind not in "biuf":  # sparse here (cast: for mypy)
+        # complex: the float32 conversion dropped the imaginary part
         raise InvalidParameterError(name, expected + " of real numbers", _describe(value))
     try:
         return sp.csr_matrix(value, dtype=np.float32, copy=copy)
@@ -171,7 +173,7 @@ def as_float32_csr(value, name: str, expected: str, *, copy: bool = False) -> sp
         raise InvalidParameterError(name, expected + " of numbers", _describe(value)) from None
 
 
-def refuse_non_finite_features(given) -> NoReturn:
+def refuse_non_finite_features(given: FeatureMatrix | npt.ArrayLike) -> NoReturn:
     """Raise :class:`InvalidParameterError` for ``X`` whose float32 copy holds a NaN or
     an infinity, saying which of the two ``given`` (the caller's matrix) held: a NaN or
     an infinity of its own, or finite values too large for float32 (magnitude above
@@ -211,7 +213,7 @@ def _int32_indices(X: sp.csr_matrix) -> sp.csr_matrix:
                          shape=X.shape)
 
 
-def dense_float32_2d(X) -> np.ndarray:
+def dense_float32_2d(X: npt.ArrayLike) -> np.ndarray:
     """Dense ``X`` (an array or nested lists) as a 2-D float32 array, or
     :class:`InvalidParameterError` naming ``X``: complex numbers would lose their imaginary
     part and strings would be parsed, and numpy's own words for ragged rows do not say
@@ -229,7 +231,7 @@ def dense_float32_2d(X) -> np.ndarray:
     return out
 
 
-def check_features(X, *, n_features: int | None = None) -> sp.csr_matrix:
+def check_features(X: FeatureMatrix, *, n_features: int | None = None) -> sp.csr_matrix:
     """Validate a feature matrix and return it as CSR float32."""
     given = X
     if sp.issparse(X):
@@ -252,7 +254,7 @@ def check_features(X, *, n_features: int | None = None) -> sp.csr_matrix:
     return X
 
 
-def check_targets(Y, n_docs: int, *, soft_ok: bool) -> sp.csr_matrix:
+def check_targets(Y: LabelMatrix, n_docs: int, *, soft_ok: bool) -> sp.csr_matrix:
     """Validate a targets matrix (docs x labels) with values in [0, 1] to fit on.
 
     There must be something to learn: at least one document, and at least one
@@ -319,8 +321,8 @@ def _duplicate_entry(given) -> tuple[int, int] | None:
     return (int(rows[starts[bad[0]]]), int(cols[starts[bad[0]]])) if bad.size else None
 
 
-def check_sample_weight(sample_weight, n_docs: int, name: str = "sample_weight"
-                        ) -> np.ndarray | None:
+def check_sample_weight(sample_weight: npt.ArrayLike | None, n_docs: int,
+                        name: str = "sample_weight") -> np.ndarray | None:
     """``n_docs`` finite non-negative numbers as float64 (``None`` passes), else
     :class:`InvalidParameterError` naming ``name`` (also used for the vote weights a
     kNN bundle stores). Strings are refused, not parsed."""

@@ -22,6 +22,7 @@ embedding the query text itself.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -58,13 +59,13 @@ QUERY_BLOCK = 1024
 INDEX_SLICE = 16_384
 
 
-def check_dense_features(X, *, n_features: int | None = None) -> np.ndarray:
+def check_dense_features(X: FeatureMatrix, *, n_features: int | None = None) -> np.ndarray:
     """A dense, finite float32 matrix (sparse input is densified only if small)."""
     if sp.issparse(X):
         if X.shape[0] * X.shape[1] > 50_000_000:
             raise InvalidParameterError("X", "dense feature rows (e.g. sentence embeddings)",
                                         f"a large sparse matrix {X.shape}")
-        X = X.toarray()
+        X = cast("sp.spmatrix", X).toarray()  # sparse here: the cast tells the type checker
     given = X
     X = dense_float32_2d(X)
     # row-major: a row's norm and cosines are sums along it, and numpy adds along the rows

@@ -139,7 +139,7 @@ def l2_normalize(X: sp.csr_matrix) -> sp.csr_matrix:
     return out
 
 
-def prune_rows(X, max_features: int | None) -> sp.csr_matrix:
+def prune_rows(X: sp.csr_matrix, max_features: int | None) -> sp.csr_matrix:
     """Each row's ``max_features`` largest-magnitude entries (all of them for ``None``).
 
     >>> X = sp.csr_matrix(np.array([[0.1, 0.5, 0.3], [0.0, 0.2, 0.0]], np.float32))
@@ -202,7 +202,7 @@ def _voters(X, Y, sample_weight):
     return X, Y, weights, kept
 
 
-def check_doc_weight(weights, n_docs: int) -> np.ndarray:
+def check_doc_weight(weights: npt.ArrayLike, n_docs: int) -> np.ndarray:
     """A bundle's vote weights: ``n_docs`` finite non-negative numbers, else a
     ValueError (:class:`InvalidParameterError`) naming ``doc_weight``."""
     checked = check_sample_weight(weights, n_docs, name="doc_weight")
