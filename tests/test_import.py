@@ -178,7 +178,9 @@ def test_the_hint_check_sees_a_missing_hint():
 #: must carry hints (found by walking them, so new code is covered automatically)
 HINTED_PACKAGES = ["tagsmith.pipeline", "tagsmith.audit", "tagsmith.calibration",
                     "tagsmith.conformal", "tagsmith.data", "tagsmith.features",
-                    "tagsmith.labeling"]
+                    "tagsmith.labeling", "tagsmith.models", "tagsmith.metrics", "tagsmith.topk",
+                    "tagsmith.store", "tagsmith.zeroshot", "tagsmith.progress",
+                    "tagsmith.testing", "tagsmith.exceptions"]
 
 
 def _module_callables(package_name):

@@ -12,6 +12,11 @@ so the delivery layer maps exceptions to codes without a table of its own.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+    import scipy.sparse as sp
 
 
 class TagsmithError(Exception):
@@ -262,8 +267,8 @@ class TeacherFailedError(TagsmithError):
     is its ``__cause__``, whose exit code it takes when it is a tagsmith error.
     """
 
-    def __init__(self, message: str, *, selected, Y_teacher, rounds: list[dict],
-                 cause: BaseException):
+    def __init__(self, message: str, *, selected: np.ndarray, Y_teacher: sp.csr_matrix,
+                 rounds: list[dict], cause: BaseException) -> None:
         self.selected = selected
         self.Y_teacher = Y_teacher
         self.rounds = rounds

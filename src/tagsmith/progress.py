@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 logger = logging.getLogger("tagsmith")
@@ -80,7 +81,7 @@ def silence(flag: bool = True) -> None:
 
 
 @contextmanager
-def silenced(flag: bool = True):
+def silenced(flag: bool = True) -> Iterator[None]:
     """Every progress bar off (``flag=True``) or left to callers (``False``) inside the
     ``with`` block, and as it was before afterwards, also when the block fails.
 
@@ -101,7 +102,8 @@ def silenced(flag: bool = True):
 
 
 @contextmanager
-def progress_bar(*, total: int | None, desc: str, unit: str = "it", enabled: bool = True):
+def progress_bar(*, total: int | None, desc: str, unit: str = "it", enabled: bool = True
+                 ) -> Iterator[_NoProgress | _LogProgress]:
     """A context manager yielding an object with ``update(n)`` and ``set_postfix_str(text)``.
 
     >>> with progress_bar(total=3, desc="demo", enabled=False) as bar:

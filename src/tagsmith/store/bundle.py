@@ -36,9 +36,10 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from tagsmith import __version__
@@ -241,7 +242,7 @@ class Bundle:
     def has(self, name: str) -> bool:
         return name in self.manifest["files"]
 
-    def read_json(self, name: str):
+    def read_json(self, name: str) -> Any:  # whatever JSON the file holds
         return _parse_json(self._open(name), name, self.path)
 
     def read_arrays(self, name: str, keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
@@ -304,7 +305,7 @@ def is_bundle(path: str | Path) -> bool:
     return isinstance(manifest, dict) and manifest.get("format") == FORMAT_NAME
 
 
-def check_pointers(name: str, indptr, *, length: int | None = None,
+def check_pointers(name: str, indptr: npt.ArrayLike, *, length: int | None = None,
                    end: int | None = None) -> np.ndarray:
     """``indptr`` as int64 when it is a 1-D integer array of offsets: starting at 0,
     non-decreasing, ``length`` long and ending at ``end`` (when given); else ValueError.
@@ -334,8 +335,8 @@ def check_pointers(name: str, indptr, *, length: int | None = None,
     return indptr
 
 
-def check_ids(name: str, ids, upper: int, *, lower: int = 0,
-              shape: tuple[int, ...] | None = None, dtype=np.int64) -> np.ndarray:
+def check_ids(name: str, ids: npt.ArrayLike, upper: int, *, lower: int = 0,
+              shape: tuple[int, ...] | None = None, dtype: npt.DTypeLike = np.int64) -> np.ndarray:
     """``ids`` as ``dtype`` when it is an integer array (of ``shape``, when given) with
     every value in ``[lower, upper)``; else ValueError. For index arrays a bundle hands
     to compiled code or to scipy, which do not check ranges.
@@ -360,7 +361,8 @@ def check_ids(name: str, ids, upper: int, *, lower: int = 0,
     return ids.astype(dtype, copy=False)
 
 
-def check_values(name: str, values, shape: tuple[int | None, ...], *, low: float = -np.inf,
+def check_values(name: str, values: npt.ArrayLike, shape: tuple[int | None, ...], *,
+                 low: float = -np.inf,
                  high: float = np.inf, finite: bool = True) -> np.ndarray:
     """``values`` as float64 when it is a numeric array of ``shape`` (``None``: any length
     along that axis) whose every value is a number in ``[low, high]``, finite unless
@@ -419,7 +421,8 @@ def check_sorted_groups(name: str, values: np.ndarray, indptr: np.ndarray) -> No
         raise ValueError(f"{name} is not sorted ascending within group {group}")
 
 
-def sparse_from_state(name: str, fmt: str, data, indices, indptr,
+def sparse_from_state(name: str, fmt: str, data: npt.ArrayLike, indices: npt.ArrayLike,
+                      indptr: npt.ArrayLike,
                       shape: tuple[int, int]) -> sp.csr_matrix | sp.csc_matrix:
     """A CSR (``fmt="csr"``) or CSC matrix of ``shape`` from a bundle's
     ``(data, indices, indptr)`` triple, float32, once the triple is known to be

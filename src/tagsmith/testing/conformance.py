@@ -21,7 +21,8 @@ from tagsmith.topk import TopK
 Factory = Callable[[], BaseModel]
 
 
-def make_problem(n_docs: int = 160, n_features: int = 60, n_labels: int = 6, seed: int = 0):
+def make_problem(n_docs: int = 160, n_features: int = 60, n_labels: int = 6, seed: int = 0
+                 ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """A learnable synthetic multi-label problem: (X csr float32, Y csr float32).
 
     Each label owns a few features; a document with the label shows some of them.

@@ -17,11 +17,14 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from tagsmith._params import check_int
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 from tagsmith.data.textio import check_no_lone_surrogate
 from tagsmith.exceptions import InvalidParameterError, MissingDependencyError
 from tagsmith.progress import progress_bar
@@ -89,11 +92,14 @@ def model_identity(path: str | Path, max_seq_length: int | None = None) -> str:
     return f"{root.name}:{digest.hexdigest()}"
 
 
-def position_limit(model) -> int | None:
+def position_limit(model: SentenceTransformer) -> int | None:
     """The most word pieces a sentence-transformers model reads (its transformer's
     ``max_position_embeddings``), or None when the model does not say."""
     try:
-        limit = model[0].auto_model.config.max_position_embeddings
+        # torch modules type their attributes as Tensor | Module: the chain is probed, and
+        # whatever it lacks is caught below
+        first: Any = model[0]
+        limit = first.auto_model.config.max_position_embeddings
     except (AttributeError, IndexError, KeyError, TypeError):
         return None
     return limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 \

@@ -177,7 +177,8 @@ def hnsw_search_depth(ef: int, k: int, n_rows: int) -> int:
     return max(ef, min(2 * k, n_rows))
 
 
-def build_index(vectors: np.ndarray, kind: str = "auto", **params):
+def build_index(vectors: np.ndarray, kind: str = "auto", **params: int
+                ) -> ExactIndex | HnswIndex:
     """``"exact"``, ``"hnsw"``, or ``"auto"`` (HNSW above :data:`HNSW_FROM_ROWS` rows)."""
     kind = check_choice("index", kind, INDEX_KINDS)
     if kind == "auto":

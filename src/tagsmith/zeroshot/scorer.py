@@ -196,7 +196,7 @@ def _check_template(template) -> None:
 CACHE_NORM_TOLERANCE = 1e-3
 
 
-def encoder_identity(encoder) -> str:
+def encoder_identity(encoder: Encoder) -> str:
     """What the cache records of the encoder: its ``identity`` attribute when it has
     one (:class:`~tagsmith.zeroshot.encoder.SentenceEncoder` hashes its resolved model
     directory and files), else its class, ``name`` and ``dim``."""
@@ -263,7 +263,7 @@ def _read_cache(path: Path, identity: str, texts_digest: str, shape: tuple[int, 
     return _check_vectors(vectors, shape)
 
 
-def embed_cached(encoder, texts: list[str], cache_dir: str | Path | None, *,
+def embed_cached(encoder: Encoder, texts: list[str], cache_dir: str | Path | None, *,
                  show_progress: bool = False) -> np.ndarray:
     """Embeddings of ``texts``, read from / written to ``cache_dir`` when given.
 
