@@ -18,12 +18,13 @@ from __future__ import annotations
 import json
 import math
 import sys
+from typing import Any
 
 #: the strings :func:`strict` writes for the floats JSON cannot hold
 NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
-def strict(value):
+def strict(value: object) -> object:
     """``value`` with every float JSON cannot hold written as a string (see above),
     numpy scalars and arrays as plain values, tuples as lists; the rest as it is.
 
@@ -47,7 +48,7 @@ def strict(value):
     return value
 
 
-def dumps(obj, **kwargs) -> str:
+def dumps(obj: object, **kwargs: Any) -> str:
     """:func:`json.dumps` of :func:`strict` ``(obj)``, refusing what JSON cannot hold.
 
     >>> dumps({"C": float("inf")}, separators=(",", ":"))
@@ -56,7 +57,7 @@ def dumps(obj, **kwargs) -> str:
     return json.dumps(strict(obj), allow_nan=False, **kwargs)
 
 
-def number_from_json(value):
+def number_from_json(value: object) -> object:
     """``value`` read back from strict JSON where a number belongs: one of the strings
     :func:`strict` writes for a float JSON cannot hold becomes that float again; any
     other value (a number, a bare ``Infinity`` that an older tagsmith wrote and

@@ -17,14 +17,18 @@ import errno
 import logging
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
 
 from tagsmith import __version__
 from tagsmith._json import dumps as json_dumps
 from tagsmith.exceptions import InvalidParameterError, TagsmithError
+
+if TYPE_CHECKING:
+    from tagsmith.data.labelspace import LabelSpace
 
 EXIT_INTERRUPTED = 130
 #: 128 + SIGTERM, what a shell reports for a process that ``kill`` or ``timeout`` ended
@@ -307,7 +311,8 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="tagsmith")
 
 
-def miss_rate(ctx: click.Context, param: click.Parameter, value):
+def miss_rate(ctx: click.Context, param: click.Parameter,
+              value: float | tuple[float, ...] | None) -> float | tuple[float, ...] | None:
     """A click callback for ``--alpha`` (one value, several or None): each in (0, 1),
     refused naming the option before any work (the library's check named 'alpha' and
     ran only once there was a document to build a set for)."""
@@ -319,7 +324,8 @@ def miss_rate(ctx: click.Context, param: click.Parameter, value):
     return value
 
 
-def finite_number(minimum: float | None = None, maximum: float | None = None):
+def finite_number(minimum: float | None = None, maximum: float | None = None
+                  ) -> Callable[[click.Context, click.Parameter, float | None], float | None]:
     """A click callback accepting a finite number within [minimum, maximum] (or None).
 
     ``click.FloatRange`` lets NaN through (every comparison with it is false), and a
@@ -327,7 +333,7 @@ def finite_number(minimum: float | None = None, maximum: float | None = None):
     """
     import math
 
-    def check(ctx: click.Context, param: click.Parameter, value: float | None):
+    def check(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
         if value is None:
             return None
         low = -math.inf if minimum is None else minimum
@@ -347,7 +353,8 @@ def finite_number(minimum: float | None = None, maximum: float | None = None):
     return check
 
 
-def language_code(ctx: click.Context, param: click.Parameter, value):
+def language_code(ctx: click.Context, param: click.Parameter, value: str | None
+                  ) -> str | None:
     """A click callback for every ``--lang``: a non-empty language code, refused before
     any work in the audit's wording (``suggest --lang ""`` was taken, and each name fell
     back to another language, while ``audit`` refused it)."""
@@ -356,7 +363,8 @@ def language_code(ctx: click.Context, param: click.Parameter, value):
     return value
 
 
-def a_path(ctx: click.Context, param: click.Parameter, value):
+def a_path(ctx: click.Context, param: click.Parameter, value: str | tuple[str, ...] | None
+           ) -> str | tuple[str, ...] | None:
     """A click callback for a file or folder argument or option: an empty name ("", a
     shell variable left unset) refused naming it. ``--dev ""`` was taken as no --dev
     (thresholds tuned on a split of CORPUS instead, without a word), ``-o ""`` wrote
@@ -409,7 +417,7 @@ def warn(message: str) -> None:
     click.secho(f"warning: {message}", fg="yellow", err=True)
 
 
-def warn_unnamed_language(space, lang: str, option: str = "--lang") -> None:
+def warn_unnamed_language(space: LabelSpace, lang: str, option: str = "--lang") -> None:
     """Log one warning when labels of ``space`` have names but none in ``lang`` (nor a
     variant of it): each name then falls back to another language, and a mistyped or
     absent ``--lang fr`` went unnoticed."""
@@ -472,7 +480,7 @@ def tsv_field(value: object) -> str:
         lambda match: "\\\\" if match.group() == "\\" else _escape_control(match), str(value))
 
 
-def json_text(obj, *, indent: int | None = None) -> str:
+def json_text(obj: object, *, indent: int | None = None) -> str:
     r"""``obj`` as strict JSON (non-ASCII kept) with DEL and C1 controls written as
     ``\u`` escapes as well: :func:`json.dumps` escapes C0 controls only. A float JSON
     cannot hold is written as a string (see :mod:`tagsmith._json`): the manifest of a
@@ -488,5 +496,5 @@ def json_text(obj, *, indent: int | None = None) -> str:
     return re.sub("[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-def print_json(obj) -> None:
+def print_json(obj: object) -> None:
     click.echo(json_text(obj))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from contextlib import AbstractContextManager
 from itertools import islice
+from typing import TYPE_CHECKING
 
 import click
 
@@ -28,6 +30,9 @@ from tagsmith.cli import (
 )
 from tagsmith.exceptions import DataError, InvalidParameterError
 from tagsmith.models import available_models
+
+if TYPE_CHECKING:
+    from tagsmith.progress import _LogProgress, _NoProgress
 
 ERROR_POLICY = click.Choice(["fail", "skip"])
 #: the help of --on-error and --unknown-labels, alike for every command reading a corpus
@@ -292,7 +297,7 @@ def record_format(name: str) -> str | None:
     return fmt if fmt in RECORD_FORMATS else None
 
 
-def documents_progress(desc: str):
+def documents_progress(desc: str) -> AbstractContextManager[_NoProgress | _LogProgress]:
     """One progress bar (or log line every 10 s) over the documents a streaming command
     (suggest, zeroshot) has answered; their number is not known ahead. None while the
     answers themselves go to a terminal, where they show the progress."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -28,6 +30,9 @@ from tagsmith.cli.commands import (
 )
 from tagsmith.models import available_models
 
+#: a click command function (llm_options returns it with its options added)
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
 #: documents a zero-shot shortlist needs before they serve as their own background
 #: (hubness correction), and the most it uses
 MIN_BACKGROUND = 100
@@ -35,7 +40,7 @@ BACKGROUND_SAMPLE = 5000
 
 
 
-def llm_options(func):
+def llm_options(func: _Command) -> _Command:
     """The options every command that calls an LLM shares."""
     options = [
         click.option("--base-url", envvar="TAGSMITH_LLM_BASE_URL", required=True,
