@@ -575,13 +575,15 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
     check_document_files(files, whole_file)
     classifier = TextClassifier.load(bundle)
     warn_unnamed_language(classifier.label_space, lang)
-    if sets and (classifier.conformal is None or classifier.calibrator is None):
-        # the library's refusal names its own parameter ('classifier'), not the option
-        raise not_calibrated("--sets", bundle)
-    if sets:  # once, not per batch: the sets say nothing that every label would not
-        set_alpha = classifier.conformal.check_options(alpha, max_set_size, min_confidence,
-                                                       set_method)[0]
-        too_small = classifier.conformal.alpha_too_small(set_alpha, set_method)
+    if sets:
+        conformal = classifier.conformal
+        if conformal is None or classifier.calibrator is None:
+            # the library's refusal names its own parameter ('classifier'), not the option
+            raise not_calibrated("--sets", bundle)
+        # once, not per batch: the sets say nothing that every label would not
+        set_alpha = conformal.check_options(alpha, max_set_size, min_confidence,
+                                            set_method)[0]
+        too_small = conformal.alpha_too_small(set_alpha, set_method)
         if too_small:
             warn(f"--alpha: {too_small} ({printable(bundle)})")
     with documents_progress("suggest") as progress:

@@ -135,7 +135,9 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
                                "train with --calibration-fraction to keep one")
     had_shift = classifier.label_shift is not None
     report = calibrate_classifier(classifier, heldout, options=options)
-    too_small = classifier.conformal.alpha_too_small(alpha)
+    conformal = classifier.conformal
+    assert conformal is not None  # calibrate_classifier has just fitted it
+    too_small = conformal.alpha_too_small(alpha)
     if too_small:  # the bundle's default alpha: suggest --sets would answer every label
         warn(f"--alpha: {too_small}")
     classifier.save(output or bundle)

@@ -932,14 +932,14 @@ def _depth_blocks(depth, depth_of, nodes, node_labels, doc_of, label_of, value_o
     label_node = np.full(n_labels, -1, np.int64)
     label_child = np.full(n_labels, -1, np.int64)
     at_depth = np.flatnonzero(depth_of == depth)
-    for node in at_depth:
-        is_leaf, children = nodes[node]
+    for parent in at_depth:
+        is_leaf, children = nodes[parent]
         if is_leaf:
-            label_node[children] = node
+            label_node[children] = parent
             label_child[children] = np.arange(len(children))
         else:
             for j, child in enumerate(children):
-                label_node[node_labels[child]] = node
+                label_node[node_labels[child]] = parent
                 label_child[node_labels[child]] = j
     node = label_node[label_of]
     keep = node >= 0
