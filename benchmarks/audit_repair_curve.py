@@ -31,17 +31,22 @@ sys.path.insert(0, str(HERE))
 
 def parse_budgets(spec: str, n_injected: int) -> list[tuple[str, int]]:
     """``"6xinjected,1000"`` -> ``[("6xinjected", 6 * n_injected), ("1000", 1000)]``."""
-    out = []
+    out: list[tuple[str, int]] = []
     for part in spec.split(","):
         part = part.strip()
-        multiple = re.fullmatch(r"(\d+)xinjected", part)
+        # ASCII digits only: str.isdigit() let "²" through to int(), whose ValueError
+        # did not name --top-n
+        multiple = re.fullmatch(r"([0-9]+)xinjected", part)
         if multiple and int(multiple.group(1)) > 0:
-            out.append((part, int(multiple.group(1)) * n_injected))
-        elif part.isdigit() and int(part) > 0:
-            out.append((part, int(part)))
+            budget = (part, int(multiple.group(1)) * n_injected)
+        elif re.fullmatch(r"[0-9]+", part) and int(part) > 0:
+            budget = (part, int(part))
         else:
             raise ValueError(f"--top-n: {part!r} is neither a positive number nor "
                              "'<k>xinjected'")
+        if any(name == part for name, _ in out):  # the same trainings twice, one kept
+            raise ValueError(f"--top-n: {part!r} is given twice")
+        out.append(budget)
     return out
 
 
@@ -50,8 +55,53 @@ def recovered(repaired: float, noisy: float, clean: float) -> float | None:
     return round((repaired - noisy) / lost, 3) if lost > 0 else None
 
 
+def read_result(path: Path, datasets) -> tuple[dict, list[float], list[float]]:
+    """A finished run's ``result.json`` and its clean and noisy P@1 per training seed; a
+    ValueError naming the file and what it lacks (a KeyError or JSONDecodeError traceback
+    before, some only after the audit's ranking had been read)."""
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise ValueError(f"{path}: not JSON ({error})") from None
+    if not isinstance(result, dict):
+        raise ValueError(f"{path}: not a JSON object")
+    if result.get("dataset") not in datasets:
+        raise ValueError(f"{path}: the dataset {result.get('dataset')!r} is none of "
+                         f"{', '.join(datasets)}")
+    if result.get("review_kind", "all") != "all":  # this script reviews every candidate
+        raise ValueError(f"{path}: a run with --review-kind {result['review_kind']}; only "
+                         "runs that review all candidates can be extended")
+    seeds = result.get("train_seeds", 1)
+    if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
+        raise ValueError(f"{path}: train_seeds is {seeds!r}, not a count of 1 or more")
+    runs = []
+    for kind in ("clean", "noisy"):
+        if f"p1_{kind}_runs" not in result and f"p1_{kind}" not in result:
+            raise ValueError(f"{path}: no p1_{kind} (nor p1_{kind}_runs)")
+        values = result.get(f"p1_{kind}_runs", [result.get(f"p1_{kind}")])
+        if not isinstance(values, list) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            raise ValueError(f"{path}: the {kind} P@1 is {values!r}, not numbers")
+        runs.append(values)
+    clean_runs, noisy_runs = runs
+    if len(clean_runs) != seeds or len(noisy_runs) != seeds:
+        raise ValueError(f"{path}: {seeds} training seed{'s' if seeds != 1 else ''} but "
+                         f"{len(clean_runs)} clean and {len(noisy_runs)} noisy P@1 values")
+    return result, clean_runs, noisy_runs
+
+
+def first_training_seed(command: str) -> int:
+    """The finished run's ``--seed`` (audit.py's default 0 where its command has none).
+
+    >>> first_training_seed("python benchmarks/audit.py --dataset goemotions --seed -2")
+    -2
+    """
+    found = re.search(r"--seed[= ](-?[0-9]+)\b", command)  # a negative seed read as 0 before
+    return int(found.group(1)) if found else 0
+
+
 def main() -> None:
-    from audit import _write_corpus, load_truth, repaired_labels, run_train, score_audit
+    from audit import TRAIN, _write_corpus, load_truth, repaired_labels, run_train, score_audit
 
     from tagsmith.data.vocab import load_vocabulary
     from tagsmith.pipeline.io import read_labelled
@@ -70,19 +120,17 @@ def main() -> None:
     if missing:
         parser.error(f"--data {args.data}: no {', '.join(missing)} (give the data-<key> "
                      "folder of a finished benchmarks/audit.py run)")
-    result = json.loads((runs / "result.json").read_text(encoding="utf-8"))
+    try:
+        result, clean_runs, noisy_runs = read_result(runs / "result.json", sorted(TRAIN))
+    except ValueError as exc:
+        parser.error(str(exc))
     removed, added = load_truth(args.data)
     n_injected = removed.nnz + added.nnz
     try:
         budgets = parse_budgets(args.top_n, n_injected)
     except ValueError as exc:
         parser.error(str(exc))
-    seeds = int(result.get("train_seeds", 1))
-    clean_runs = result.get("p1_clean_runs", [result["p1_clean"]])
-    noisy_runs = result.get("p1_noisy_runs", [result["p1_noisy"]])
-    if len(clean_runs) != seeds or len(noisy_runs) != seeds:
-        parser.error(f"{runs / 'result.json'}: {seeds} training seeds but "
-                     f"{len(clean_runs)} clean and {len(noisy_runs)} noisy P@1 values")
+    seeds = result.get("train_seeds", 1)
     clean, noisy = float(np.mean(clean_runs)), float(np.mean(noisy_runs))
 
     issues = dict(np.load(runs / "audit" / "issues.npz"))
@@ -91,9 +139,9 @@ def main() -> None:
     space = load_vocabulary(args.data / "vocab.tsv")
     texts = read_labelled(args.data / "train-noisy.tsv.gz", space).texts
     # run_train reads the model, seeds and first seed from these, as audit.py's arguments
-    first_seed = re.search(r"--seed[= ](\d+)", result.get("run", {}).get("command", ""))
     train_args = argparse.Namespace(dataset=result["dataset"], train_seeds=seeds,
-                                    seed=int(first_seed.group(1)) if first_seed else 0)
+                                    seed=first_training_seed(
+                                        str((result.get("run") or {}).get("command", ""))))
     curve = runs / "curve"
     curve.mkdir(exist_ok=True)
     out: dict = {"dataset": result["dataset"], "data": str(args.data), "n_injected": n_injected,

@@ -1,5 +1,6 @@
 """The benchmark scripts' handling of a missing dataset (run as a user runs them)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -459,3 +460,103 @@ def test_xmc_refuses_a_peer_timeout_that_is_not_positive(tmp_path):
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert "--peer-timeout must be a positive number of seconds, not 0" in done.stderr
     assert not (tmp_path / "work").exists()
+
+
+def test_repair_curve_budgets_are_numbers_or_multiples_of_the_injected_errors():
+    curve = _benchmark("audit_repair_curve")
+    assert curve.parse_budgets("6xinjected, 1000", 7) == [("6xinjected", 42), ("1000", 1000)]
+    assert curve.parse_budgets("1xinjected", 0) == [("1xinjected", 0)]
+    for spec in ("0", "0xinjected", "xinjected", "junk", "", "6xinjected,", "-3", "1.5",
+                 "2x", "injected"):
+        with pytest.raises(ValueError, match="--top-n: .* is neither a positive number"):
+            curve.parse_budgets(spec, 7)
+    # "²".isdigit() is true: int() raised its own ValueError, which did not name --top-n
+    with pytest.raises(ValueError, match="--top-n: '²' is neither"):
+        curve.parse_budgets("²", 7)
+    # the same budget twice trained twice into the same files, and one entry was kept
+    with pytest.raises(ValueError, match="--top-n: '1000' is given twice"):
+        curve.parse_budgets("1000,2xinjected,1000", 7)
+
+
+def test_repair_curve_recovered_fraction_of_the_lost_p1():
+    curve = _benchmark("audit_repair_curve")
+    assert curve.recovered(0.6, 0.5, 0.7) == 0.5
+    assert curve.recovered(0.7, 0.5, 0.7) == 1.0
+    assert curve.recovered(0.4, 0.5, 0.7) == -0.5  # a repair that made it worse
+    assert curve.recovered(0.123456, 0.1, 0.2) == 0.235  # rounded to 3 places
+    assert curve.recovered(0.6, 0.5, 0.5) is None  # nothing was lost
+    assert curve.recovered(0.6, 0.5, 0.4) is None  # the noise helped
+
+
+def test_repair_curve_reads_the_first_training_seed_of_the_run():
+    """``--seed -2`` was read as 0: the curve trained with other seeds than the run."""
+    curve = _benchmark("audit_repair_curve")
+    command = "flock /tmp/x.lock python benchmarks/audit.py --dataset goemotions"
+    assert curve.first_training_seed(command) == 0
+    assert curve.first_training_seed(command + " --seed 3 --train-seeds 2") == 3
+    assert curve.first_training_seed(command + " --seed=12") == 12
+    assert curve.first_training_seed(command + " --seed -2 --results-md") == -2
+
+
+_CURVE_FILES = ["vocab.tsv", "train-noisy.tsv.gz", "Y_noisy.npz", "truth.npz",
+                "runs/result.json", "runs/audit/issues.npz"]
+
+
+def _curve(data, top_n: str = "2xinjected"):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "audit_repair_curve.py"),
+                           "--data", str(data), "--top-n", top_n],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def _curve_data(tmp_path, result, skip=()):
+    """The files the curve checks before any work, empty but for result.json."""
+    data = tmp_path / "data-key"
+    for name in _CURVE_FILES:
+        if name not in skip:
+            (data / name).parent.mkdir(parents=True, exist_ok=True)
+            (data / name).write_bytes(b"")
+    if "runs/result.json" not in skip:
+        text = result if isinstance(result, str) else json.dumps(result)
+        (data / "runs" / "result.json").write_text(text, encoding="utf-8")
+    return data
+
+
+def test_repair_curve_names_every_missing_file_of_the_data_folder(tmp_path):
+    done = _curve(tmp_path / "nothing")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert f"--data {tmp_path / 'nothing'}: no {', '.join(_CURVE_FILES)}" in done.stderr
+    assert "benchmarks/audit.py" in done.stderr
+    data = _curve_data(tmp_path, {}, skip=("truth.npz", "runs/audit/issues.npz"))
+    done = _curve(data)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert f": no truth.npz, runs{os.sep}audit{os.sep}issues.npz (give" in done.stderr
+    assert not (data / "runs" / "curve").exists()
+
+
+GOOD = {"dataset": "goemotions", "train_seeds": 2, "p1_clean_runs": [0.6, 0.62],
+        "p1_noisy_runs": [0.5, 0.52]}
+
+
+@pytest.mark.parametrize(("result", "message"), [
+    ({**GOOD, "p1_noisy_runs": [0.5]}, "2 training seeds but 2 clean and 1 noisy P@1 values"),
+    ({"dataset": "goemotions", "train_seeds": 1, "p1_clean": 0.6, "p1_noisy_runs": [1, 2]},
+     "1 training seed but 1 clean and 2 noisy P@1 values"),
+    ({"dataset": "goemotions", "p1_clean": 0.6}, "no p1_noisy (nor p1_noisy_runs)"),
+    ({**GOOD, "p1_clean_runs": 0.6}, "the clean P@1 is 0.6, not numbers"),
+    ({**GOOD, "train_seeds": 0}, "train_seeds is 0, not a count of 1 or more"),
+    ({**GOOD, "dataset": "nosuch"}, "the dataset 'nosuch' is none of goemotions, "),
+    ({**GOOD, "review_kind": "missing"}, "a run with --review-kind missing"),
+    ("[1, 2]", "not a JSON object"),
+    ('{"dataset": ', "not JSON ("),
+])
+def test_repair_curve_refuses_a_result_it_cannot_extend(result, message, tmp_path):
+    """Only disagreeing seed counts were refused: a result.json without p1_noisy, a
+    broken one or one of an unknown dataset gave a traceback (some after the audit's
+    ranking was read); a --review-kind run was extended as if it had reviewed all."""
+    data = _curve_data(tmp_path, result)
+    done = _curve(data)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert f"{data / 'runs' / 'result.json'}: {message}" in done.stderr
+    assert not (data / "runs" / "curve").exists()
