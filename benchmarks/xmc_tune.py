@@ -85,6 +85,8 @@ def main() -> None:
     points = check_points(parser, args)
     args.max_train_docs, args.slice = None, "first"
     args.work_dir = args.work_dir.resolve()
+    if not (args.work_dir / args.dataset).exists():  # no cached features or conversion there:
+        xmc.dataset_dir(args.dataset, args.data_dir)  # a bad --data-dir left an empty folder
     work = xmc.make_work_dir(args.work_dir / args.dataset)
     cache = xmc.prepare_features(args, work)
 

@@ -186,11 +186,17 @@ def test_a_work_dir_that_cannot_be_created_is_named_not_a_traceback(script, tmp_
     traceback from mkdir."""
     blocker = tmp_path / "a-file"
     blocker.write_text("", encoding="utf-8")
+    # the dataset's files, for a script that checks them before its work folder (xmc_tune)
+    data = tmp_path / "data"
+    for name in _benchmark("xmc").DATASET_FILES["reuters21578"]:
+        (data / "reuters21578" / name).parent.mkdir(parents=True, exist_ok=True)
+        (data / "reuters21578" / name).write_bytes(b"")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
     extra = ["--family", "tree"] if script == "xmc_tune.py" else []
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--dataset",
-                           "reuters21578", *extra, "--work-dir", str(blocker / "work")],
+                           "reuters21578", *extra, "--data-dir", str(data), "--work-dir",
+                           str(blocker / "work")],
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert f"--work-dir: cannot write {blocker / 'work' / 'reuters21578'}" in done.stderr
@@ -560,3 +566,23 @@ def test_repair_curve_refuses_a_result_it_cannot_extend(result, message, tmp_pat
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert f"{data / 'runs' / 'result.json'}: {message}" in done.stderr
     assert not (data / "runs" / "curve").exists()
+
+
+@pytest.mark.parametrize("dataset", ["goemotions", "yso-finna-en"])
+def test_xmc_tune_checks_the_data_before_making_its_work_folder(dataset, tmp_path):
+    """A bad --data-dir was found only after the work folder had been made: an empty
+    work/<dataset> folder was left behind."""
+    done = _run("xmc_tune.py", ["--dataset", dataset, "--family", "tree"], tmp_path)
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert f"{dataset}: missing {tmp_path / 'data' / dataset}" in done.stderr
+    assert "--data-dir" in done.stderr
+    assert not (tmp_path / "work").exists()
+
+
+def test_xmc_tune_with_a_work_folder_reads_its_cache_not_the_data_dir(tmp_path):
+    """Features cached in the work folder need no data: the check before it is skipped."""
+    (tmp_path / "work" / "goemotions").mkdir(parents=True)
+    done = _run("xmc_tune.py", ["--dataset", "goemotions", "--family", "tree"], tmp_path)
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    # the check came from reading the data (no cache there), after the work folder
+    assert "reading goemotions from" in done.stderr
