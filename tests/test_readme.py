@@ -30,9 +30,16 @@ README = ROOT / "README.md"
 FENCE = re.compile(r"^[ \t]*```(\w*)[ \t]*\n(.*?)^[ \t]*```[ \t]*$", re.S | re.M)
 
 
-def _blocks(lang: str) -> list[str]:
-    text = README.read_text(encoding="utf-8")
-    return [body for kind, body in FENCE.findall(text) if kind == lang]
+#: the fences of shell code: a ``tagsmith`` line in any of them is checked
+SHELL = ("bash", "sh", "shell", "console", "zsh")
+
+
+def _blocks(lang: str | tuple[str, ...], text: str | None = None) -> list[str]:
+    """The bodies of the code blocks fenced as ``lang`` (or any of them), in the README
+    or in ``text``."""
+    text = README.read_text(encoding="utf-8") if text is None else text
+    langs = (lang,) if isinstance(lang, str) else lang
+    return [body for kind, body in FENCE.findall(text) if kind in langs]
 
 
 def _prose() -> str:
@@ -189,24 +196,65 @@ def _in_help(option: str, text: str) -> bool:
 
 
 def _command_lines(body: str) -> list[tuple[str, str]]:
-    """(command, rest of the line) of every ``tagsmith COMMAND`` in a bash block.
+    """(command, rest of the line) of every ``tagsmith COMMAND`` in a shell block.
 
-    Lines continued with a backslash, or (in the synopsis) by an indented line that
-    starts with ``[``, are joined; comments are dropped.
+    Lines continued with a backslash (a ``> `` continuation prompt dropped), or (in the
+    synopsis) by an indented line that starts with ``[``, are joined; comments and a
+    leading ``$ `` prompt are dropped.
     """
-    body = re.sub(r"\\\n\s*", " ", body)
+    body = re.sub(r"\\\n\s*(?:>\s)?", " ", body)
     body = re.sub(r"\n\s+(?=\[)", " ", body)
     found = []
     for line in body.splitlines():
+        line = re.sub(r"^\s*\$\s+", "", line)  # a console prompt
         match = re.match(r"\s*tagsmith\s+([a-z][a-z-]*)(.*)", line.split("#", 1)[0])
         if match:
             found.append((match.group(1), match.group(2)))
     return found
 
 
-def _code_commands() -> list[tuple[str, str]]:
-    """(command, rest of the line) of every ``tagsmith COMMAND`` in README code blocks."""
-    return [found for body in _blocks("bash") for found in _command_lines(body)]
+def _code_commands(text: str | None = None) -> list[tuple[str, str]]:
+    """(command, rest of the line) of every ``tagsmith COMMAND`` in the shell code blocks
+    of the README (or of ``text``)."""
+    return [found for body in _blocks(SHELL, text) for found in _command_lines(body)]
+
+
+def test_commands_are_read_from_every_shell_block_and_prompt_line():
+    """Only ```bash blocks were read, and only lines starting with ``tagsmith``: a
+    ```sh, ```console or ```shell block, or a ``$ tagsmith`` line, went unchecked."""
+    text = """Intro `tagsmith prose --no` is prose.
+
+```bash
+tagsmith train --a 1  # a comment --no
+$ tagsmith suggest \\
+    --b
+```
+
+```sh
+tagsmith eval --c
+```
+
+```console
+$ tagsmith audit --d x \\
+> --e
+output line tagsmith is not a command --no
+```
+
+```shell
+  $ tagsmith info BUNDLE
+```
+
+```python
+tagsmith_python = "--no"
+```
+
+```text
+tagsmith text --no
+```
+"""
+    assert [(cmd, rest.split()) for cmd, rest in _code_commands(text)] == [
+        ("train", ["--a", "1"]), ("suggest", ["--b"]), ("eval", ["--c"]),
+        ("audit", ["--d", "x", "--e"]), ("info", ["BUNDLE"])]
 
 
 def test_code_block_options_exist(helps):
