@@ -414,9 +414,10 @@ def main() -> None:
                          "of a finished run)")
         write_results_md(saved, args)
         return
-    from xmc import make_work_dir
+    from xmc import make_data_work_dir
 
-    work = make_work_dir(args.work_dir / args.dataset)
+    # data prepared in the work folder (data-<key>/truth.npz) needs no dataset
+    work = make_data_work_dir(args.dataset, args.data_dir, args.work_dir / args.dataset)
     data_dir = prepare(args, work)
     runs = data_dir / "runs"
     runs.mkdir(exist_ok=True)

@@ -225,9 +225,11 @@ def main() -> None:  # noqa: C901 - one linear script
         parser.error(f"--model-param: {error}")
     if args.k is not None:
         settings["k"] = args.k
-    from xmc import make_work_dir
+    from xmc import make_data_work_dir
 
-    work = make_work_dir(args.work_dir / args.dataset)
+    # only goemotions' conversion is kept in the work folder; the others read the data
+    work = make_data_work_dir(args.dataset, args.data_dir, args.work_dir / args.dataset,
+                              data_needed=args.dataset != "goemotions")
     log(f"reading {args.dataset} from {args.data_dir}")
     data = read_dataset(args.dataset, args.data_dir, work)
     space = data["space"]

@@ -157,9 +157,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.runs < 1:  # 0 failed after the work (a median or a minimum of nothing)
         parser.error(f"--runs must be 1 or more, not {args.runs}")
-    from xmc import make_work_dir
+    from xmc import make_data_work_dir
 
-    work = make_work_dir(args.work_dir / args.dataset)
+    # every run reads the dataset (goemotions is converted again)
+    work = make_data_work_dir(args.dataset, args.data_dir, args.work_dir / args.dataset,
+                              data_needed=True)
     paths = prepare(args.dataset, args.data_dir, work)
     runs = [run_tagsmith(paths, work, run) for run in range(args.runs)]
     check = sklearn_check(runs[0]["bundle"], paths["test"], runs[0]["metrics"])

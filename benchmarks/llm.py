@@ -287,9 +287,11 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.dataset == "yso-finna-en":
         skip.add("active")  # not asked: 25k labels would need shortlists in every prompt
-    from xmc import make_work_dir
+    from xmc import make_data_work_dir
 
-    work = make_work_dir(args.work_dir / args.dataset)
+    # only goemotions' conversion is kept in the work folder; the others read the data
+    work = make_data_work_dir(args.dataset, args.data_dir, args.work_dir / args.dataset,
+                              data_needed=args.dataset != "goemotions")
     started = time.perf_counter()
     space, train, dev, test = load(args.dataset, args.data_dir, work, need_train=True)
     if args.evaluate_on == "dev":

@@ -207,6 +207,17 @@ def make_work_dir(work: Path) -> Path:
     return work
 
 
+def make_data_work_dir(dataset: str, data_dir: Path, work: Path,
+                       data_needed: bool = False) -> Path:
+    """``make_work_dir(work)`` once the dataset's files are there (``dataset_dir``): a bad
+    ``--data-dir`` left an empty work folder behind. A ``work`` that is already there is
+    not checked, as it may hold prepared data that needs no dataset, unless
+    ``data_needed`` (a script that reads the dataset on every run)."""
+    if data_needed or not work.exists():
+        dataset_dir(dataset, data_dir)
+    return make_work_dir(work)
+
+
 def read_splits(dataset: str, data_dir: Path, work: Path, max_train_docs: int | None,
                 slice_mode: str = "first") -> dict:
     """Label space and ``{split: (texts, Y)}`` for train, dev and test.
@@ -827,7 +838,8 @@ def main() -> None:
         systems = [s for s in systems if s not in missing]
     peers = choose(args.peers, PEERS, args.dataset, "peers")
     args.work_dir = args.work_dir.resolve()
-    work = make_work_dir(args.work_dir / args.dataset)
+    # features cached in the work folder need no data
+    work = make_data_work_dir(args.dataset, args.data_dir, args.work_dir / args.dataset)
     log(f"{args.dataset}: systems {systems}, peers {peers}, runs {args.runs}, work {work}")
 
     cache = prepare_features(args, work)

@@ -85,9 +85,8 @@ def main() -> None:
     points = check_points(parser, args)
     args.max_train_docs, args.slice = None, "first"
     args.work_dir = args.work_dir.resolve()
-    if not (args.work_dir / args.dataset).exists():  # no cached features or conversion there:
-        xmc.dataset_dir(args.dataset, args.data_dir)  # a bad --data-dir left an empty folder
-    work = xmc.make_work_dir(args.work_dir / args.dataset)
+    # features cached in the work folder need no data
+    work = xmc.make_data_work_dir(args.dataset, args.data_dir, args.work_dir / args.dataset)
     cache = xmc.prepare_features(args, work)
 
     from tagsmith.metrics import propensities

@@ -568,15 +568,42 @@ def test_repair_curve_refuses_a_result_it_cannot_extend(result, message, tmp_pat
     assert not (data / "runs" / "curve").exists()
 
 
-@pytest.mark.parametrize("dataset", ["goemotions", "yso-finna-en"])
-def test_xmc_tune_checks_the_data_before_making_its_work_folder(dataset, tmp_path):
+@pytest.mark.parametrize(("script", "args"), [
+    ("xmc_tune.py", ["--dataset", "goemotions", "--family", "tree"]),
+    ("xmc_tune.py", ["--dataset", "yso-finna-en", "--family", "tree"]),
+    ("xmc.py", ["--dataset", "goemotions"]),
+    ("xmc.py", ["--dataset", "reuters21578"]),
+    ("audit.py", ["--dataset", "reuters21578"]),
+    ("confidence.py", ["--dataset", "goemotions", "--no-mapie"]),
+    ("confidence.py", ["--dataset", "yso-finna-en", "--no-mapie"]),
+    ("foundation.py", ["--dataset", "goemotions"]),
+    ("llm.py", ["--dataset", "goemotions"]),
+    ("llm.py", ["--dataset", "reuters21578"]),
+], ids=lambda value: value if isinstance(value, str) else value[1])
+def test_a_bad_data_dir_leaves_no_work_folder(script, args, tmp_path):
     """A bad --data-dir was found only after the work folder had been made: an empty
-    work/<dataset> folder was left behind."""
-    done = _run("xmc_tune.py", ["--dataset", dataset, "--family", "tree"], tmp_path)
+    work/<dataset> folder was left behind (every script but xmc_tune.py)."""
+    dataset = args[1]
+    done = _run(script, args, tmp_path)
     assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert f"{dataset}: missing {tmp_path / 'data' / dataset}" in done.stderr
     assert "--data-dir" in done.stderr
     assert not (tmp_path / "work").exists()
+
+
+@pytest.mark.parametrize("data_needed", [False, True])
+def test_an_existing_work_folder_skips_the_data_check_unless_the_data_is_needed(
+        data_needed, tmp_path):
+    """A work folder that is there may hold prepared data (xmc's cached features, audit's
+    data-<key>): no dataset is needed for it, unless the script reads the data anyway."""
+    xmc = _benchmark("xmc")
+    work = tmp_path / "work" / "goemotions"
+    work.mkdir(parents=True)
+    if data_needed:
+        with pytest.raises(SystemExit, match="goemotions: missing .*--data-dir"):
+            xmc.make_data_work_dir("goemotions", tmp_path / "data", work, data_needed=True)
+    else:
+        assert xmc.make_data_work_dir("goemotions", tmp_path / "data", work) == work
 
 
 def test_xmc_tune_with_a_work_folder_reads_its_cache_not_the_data_dir(tmp_path):
