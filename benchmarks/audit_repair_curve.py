@@ -38,6 +38,9 @@ def parse_budgets(spec: str, n_injected: int) -> list[tuple[str, int]]:
         # did not name --top-n
         multiple = re.fullmatch(r"([0-9]+)xinjected", part)
         if multiple and int(multiple.group(1)) > 0:
+            if n_injected == 0:  # a budget of 0 trained the unrepaired corpus as a repair
+                raise ValueError(f"--top-n: {part!r} is a budget of 0 candidates, as the run "
+                                 "injected no errors; give a number of candidates")
             budget = (part, int(multiple.group(1)) * n_injected)
         elif re.fullmatch(r"[0-9]+", part) and int(part) > 0:
             budget = (part, int(part))

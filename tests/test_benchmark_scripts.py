@@ -471,7 +471,11 @@ def test_xmc_refuses_a_peer_timeout_that_is_not_positive(tmp_path):
 def test_repair_curve_budgets_are_numbers_or_multiples_of_the_injected_errors():
     curve = _benchmark("audit_repair_curve")
     assert curve.parse_budgets("6xinjected, 1000", 7) == [("6xinjected", 42), ("1000", 1000)]
-    assert curve.parse_budgets("1xinjected", 0) == [("1xinjected", 0)]
+    # no injected errors: a budget of 0 trained the unrepaired corpus as a "repair"
+    assert curve.parse_budgets("1000", 0) == [("1000", 1000)]
+    with pytest.raises(ValueError, match="--top-n: '1xinjected' is a budget of 0 candidates, "
+                       "as the run injected no errors"):
+        curve.parse_budgets("1000,1xinjected", 0)
     for spec in ("0", "0xinjected", "xinjected", "junk", "", "6xinjected,", "-3", "1.5",
                  "2x", "injected"):
         with pytest.raises(ValueError, match="--top-n: .* is neither a positive number"):
@@ -565,6 +569,24 @@ def test_repair_curve_refuses_a_result_it_cannot_extend(result, message, tmp_pat
     done = _curve(data)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert f"{data / 'runs' / 'result.json'}: {message}" in done.stderr
+    assert not (data / "runs" / "curve").exists()
+
+
+def test_repair_curve_refuses_a_multiple_of_no_injected_errors(tmp_path):
+    """A run with no injected errors made '2xinjected' a budget of 0: the noisy corpus
+    was trained again and reported as a repair."""
+    import numpy as np
+
+    data = _curve_data(tmp_path, GOOD)
+    empty = np.zeros(0, dtype=np.int32)
+    with open(data / "truth.npz", "wb") as handle:
+        np.savez(handle, shape=np.array([3, 4]), removed_indices=empty,
+                 removed_indptr=np.zeros(4, dtype=np.int32), added_indices=empty,
+                 added_indptr=np.zeros(4, dtype=np.int32))
+    done = _curve(data, "2xinjected")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "--top-n: '2xinjected' is a budget of 0 candidates, as the run injected no " \
+           "errors" in done.stderr
     assert not (data / "runs" / "curve").exists()
 
 
