@@ -401,7 +401,8 @@ def main() -> None:
     if args.max_train_docs is not None and args.max_train_docs < 1:  # failed after the reading
         parser.error(f"--max-train-docs must be 1 or more, not {args.max_train_docs}")
     for spec in args.top_n.split(","):  # checked before hours of training, not after
-        if spec not in TOP_N_BUDGETS and not (spec.isdigit() and int(spec) > 0):
+        # ASCII digits only: str.isdigit() let '²' through to int() after hours of training
+        if spec not in TOP_N_BUDGETS and not (spec.isascii() and spec.isdigit() and int(spec) > 0):
             parser.error(f"--top-n: {spec!r} is none of {', '.join(TOP_N_BUDGETS)} or a "
                          "positive number")
     check_run_options(parser, args)

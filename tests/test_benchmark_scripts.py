@@ -320,7 +320,8 @@ def test_help_says_what_the_script_does_in_a_whole_sentence(script):
                                            "unexpected keyword argument 'nosuch'"),
     (["--audit-options", '{"n_folds": 0}'], "--audit-options: parameter 'n_folds' must be"),
     (["--missing-rate", "2"], "--missing-rate must be a number in [0, 1), not 2"),
-], ids=["not-json", "unknown-field", "bad-value", "missing-rate"])
+    (["--top-n", "injected,\u00b2"], "--top-n: '\u00b2' is none of"),
+], ids=["not-json", "unknown-field", "bad-value", "missing-rate", "top-n-superscript"])
 def test_audit_refuses_bad_options_and_rates_before_any_work(args, message, tmp_path):
     """--audit-options was read by the audit step, after the noisy training (a traceback
     at its end); a noise rate out of [0, 1) ended in a traceback once the corpus was read."""
