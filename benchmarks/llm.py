@@ -277,17 +277,13 @@ def main() -> None:
     if unknown := sorted(skip - {"zeroshot", "taxonomy", "active"}):  # a typo ran that part
         parser.error(f"unknown --skip {', '.join(unknown)}: choose from zeroshot, taxonomy, "
                      "active")
-    try:  # read after the zero-shot and taxonomy parts before: a traceback after them
-        budgets = [int(b) for b in args.budgets.split(",")]
-    except ValueError:
-        budgets = []
-    if not budgets or min(budgets) < 1:
-        parser.error(f"--budgets: {args.budgets!r} is not a comma-separated list of "
-                     "positive numbers")
+    from xmc import make_data_work_dir, positive_ints
+
+    # read after the zero-shot and taxonomy parts before: a traceback after them
+    budgets = positive_ints(parser, "--budgets", args.budgets)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.dataset == "yso-finna-en":
         skip.add("active")  # not asked: 25k labels would need shortlists in every prompt
-    from xmc import make_data_work_dir
 
     # only goemotions' conversion is kept in the work folder; the others read the data
     work = make_data_work_dir(args.dataset, args.data_dir, args.work_dir / args.dataset,

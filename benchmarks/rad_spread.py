@@ -33,13 +33,10 @@ def main() -> None:
     parser.add_argument("--batches", default="125,250,500")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    try:  # read after the corpus was featurized before: a ValueError traceback
-        batches = [int(x) for x in args.batches.split(",")]
-    except ValueError:
-        batches = []
-    if not batches or min(batches) < 1:
-        parser.error(f"--batches: {args.batches!r} is not a comma-separated list of positive "
-                     "numbers")
+    from xmc import positive_ints
+
+    # read after the corpus was featurized before: a ValueError traceback
+    batches = positive_ints(parser, "--batches", args.batches)
     if not 0 <= args.error_rate <= 1:
         parser.error(f"--error-rate must be a number in [0, 1], not {args.error_rate:g}")
 

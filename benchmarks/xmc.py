@@ -192,6 +192,23 @@ def dataset_dir(dataset: str, data_dir: Path) -> Path:
     return base
 
 
+def positive_ints(parser, option: str, value: str) -> list[int]:
+    """``value`` ("500,1000,2000") as positive ints; else ``parser.error`` naming ``option``
+    (checked before the work: read after it, a bad list ended the run in a traceback).
+
+    >>> import argparse
+    >>> positive_ints(argparse.ArgumentParser(), "--budgets", "500,1000")
+    [500, 1000]
+    """
+    try:
+        numbers = [int(x) for x in value.split(",")]
+    except ValueError:
+        numbers = []
+    if not numbers or min(numbers) < 1:
+        parser.error(f"{option}: {value!r} is not a comma-separated list of positive numbers")
+    return numbers
+
+
 def make_work_dir(work: Path) -> Path:
     """``work`` created (parents too) and writable; else exit naming ``--work-dir`` and why
     (a NotADirectoryError or PermissionError traceback before, and in some scripts only
