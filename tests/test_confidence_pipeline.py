@@ -1033,3 +1033,25 @@ def test_the_readme_confidence_functions_have_type_hints_on_every_parameter():
             if parameter in signature.parameters:
                 assert signature.parameters[parameter].annotation is not \
                     inspect.Parameter.empty, (name, parameter)
+
+
+def test_the_calibration_log_line_groups_thousands_as_the_summaries(caplog):
+    # the INFO line said 'calibrated (isotonic) on 2171 documents' under a summary that
+    # says '2,171 set-aside documents'
+    import logging
+
+    import scipy.sparse as sp
+
+    from tagsmith.pipeline.confidence import ConfidenceOptions, fit_confidence
+    from tagsmith.pipeline.crossfit import HeldoutScores
+    from tagsmith.topk import TopK
+
+    rng = np.random.default_rng(0)
+    scores = rng.random((4000, 3))
+    heldout = HeldoutScores(TopK.from_scores(scores, 3),
+                            sp.csr_matrix(rng.random((4000, 3)) < scores ** 2),
+                            np.arange(4000), "demo")
+    caplog.set_level(logging.INFO, logger="tagsmith")
+    fit_confidence(heldout, options=ConfidenceOptions())
+    assert "calibrated (isotonic) on 2,000 documents, conformal sets on 2,000 documents" \
+        in caplog.text, caplog.text

@@ -392,9 +392,10 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
         "calibrated": cal_report.to_dict(), "thresholds": thresholds.summary(),
         "conformal": {"methods": conformal.methods(), "alpha": options.alpha},
     }
-    logger.info("calibrated (%s) on %d document%s, conformal sets on %d "
+    # counts grouped as the CLI's summaries group them ("2,171 documents")
+    logger.info("calibrated (%s) on %s document%s, conformal sets on %s "
                 "document%s: ECE %.4f -> %.4f (held-out part) in %.1f s", options.method,
-                fit_Y.shape[0], plural_s(fit_Y.shape[0]), len(conformal_part),
+                f"{fit_Y.shape[0]:,}", plural_s(fit_Y.shape[0]), f"{len(conformal_part):,}",
                 plural_s(len(conformal_part)), raw_report.ece, cal_report.ece,
                 seconds)
     return calibrator, thresholds, conformal, report
