@@ -403,6 +403,14 @@ def labels_matrix(corpus_or_docs: Iterable[Document], n_labels: int) -> sp.csr_m
     return rows.build()
 
 
+def label_columns(label_space: LabelSpace | DerivingLabels) -> int:
+    """The columns :func:`collect` gives a corpus read against ``label_space``: its
+    labels, or for a space derived while reading (it grows) the most an int32 holds."""
+    if isinstance(label_space, DerivingLabels):
+        return int(np.iinfo(np.int32).max)
+    return len(label_space)
+
+
 def collect(corpus: Corpus | Iterable[Document],
             n_labels: int | None = None) -> tuple[list[str], sp.csr_matrix]:
     """Texts and label matrix of a corpus in one pass.
@@ -413,9 +421,7 @@ def collect(corpus: Corpus | Iterable[Document],
         if not isinstance(corpus, Corpus):
             raise InvalidParameterError("n_labels", "given when collecting plain documents",
                                         None)
-        n_labels = len(corpus.label_space)
-        if isinstance(corpus.label_space, DerivingLabels):  # it grows while reading
-            n_labels = int(np.iinfo(np.int32).max)
+        n_labels = label_columns(corpus.label_space)
     texts: list[str] = []
     rows = _RowBuilder(n_labels)
     for doc in corpus:

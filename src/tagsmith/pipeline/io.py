@@ -9,7 +9,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
 
-import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._plural import plural, plural_s
@@ -105,14 +104,12 @@ def read_labelled(path: str | Path, label_space: LabelSpace | DerivingLabels, *,
     names ``label_space`` in an unknown label's error (``"the vocabulary of the bundle
     model/"``; default "the vocabulary").
     """
-    from tagsmith.data.corpus import Corpus, collect
+    from tagsmith.data.corpus import Corpus, collect, label_columns
 
     corpus = Corpus(path, label_space, on_error=on_error, unknown_labels=unknown_labels)
     repeated = _RepeatedIds()
-    n_labels = (int(np.iinfo(np.int32).max) if isinstance(label_space, DerivingLabels)
-                else len(label_space))  # a derived space grows while reading, as collect's
     try:
-        texts, Y = collect(repeated.watch(corpus), n_labels)
+        texts, Y = collect(repeated.watch(corpus), label_columns(label_space))
     except UnknownLabelError as exc:
         if vocabulary is None or isinstance(exc, AmbiguousLabelError):
             raise
