@@ -7,6 +7,7 @@ from click.testing import CliRunner
 
 import tagsmith.cli as tagsmith_cli
 from tagsmith.audit import COOCCURRENCE_WEIGHT
+from tagsmith.audit.detect import find_label_issues
 from tagsmith.audit.scores import blend_cooccurrence, knn_scores
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import InvalidParameterError
@@ -243,3 +244,46 @@ def test_cli_cooccurrence_reaches_the_audit_options(monkeypatch, tmp_path):
     result = run("--scores", "crossfit", "--cooccurrence", "0.5")
     assert result.exit_code == 2 and "--cooccurrence only applies with --scores knn" \
         in result.output, result.output
+
+
+@pytest.mark.parametrize("weight", [0.3, 0.0])
+def test_the_audit_builds_the_cooccurrence_counts_once(monkeypatch, weight):
+    import tagsmith.audit.evidence as evidence
+
+    built = []
+    original = evidence.label_cooccurrence
+
+    def counting(Y):
+        built.append(Y.shape)
+        return original(Y)
+
+    monkeypatch.setattr(evidence, "label_cooccurrence", counting)
+    space = LabelSpace.from_uris(["u:rain", "u:sun", "u:wet"])
+    texts = ["rain and clouds", "sunny and warm", "heavy rain", "warm sun"] * 5
+    Y = sp.csr_matrix(np.array([[1, 0, 1], [0, 1, 0], [1, 0, 0], [0, 1, 0]] * 5, bool))
+    audit_corpus(texts, Y, space, options=AuditOptions(
+        scores="knn", cooccurrence=weight, knn_params={"n_neighbors": 3},
+        featurizer_params={"char_ngrams": None, "min_df": 1}))
+    assert built == [(20, 3)]  # the blend's (none at weight 0) and the evidence's: one
+
+
+def test_shared_cooccurrence_counts_change_no_result():
+    from tagsmith.audit.evidence import label_cooccurrence
+
+    rng = np.random.default_rng(7)
+    X = sp.random(120, 40, density=0.15, random_state=7, format="csr", dtype=np.float32)
+    Y = sp.csr_matrix(rng.random((120, 15)) < 0.2)
+    counts = label_cooccurrence(Y)
+    loo = KNNModel(n_neighbors=7).fit(X, Y).leave_one_out_topk(X, 6)
+    own = blend_cooccurrence(loo, Y, 0.3)
+    shared = blend_cooccurrence(loo, Y, 0.3, cooccurrence_counts=counts)
+    assert np.array_equal(own.indices, shared.indices)
+    assert np.array_equal(own.scores, shared.scores)
+    a = find_label_issues(Y, own, X=X)
+    b = find_label_issues(Y, own, X=X, cooccurrence_counts=counts)
+    for name in ("doc", "label", "kind", "probability", "flagged"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    with pytest.raises(InvalidParameterError, match="'cooccurrence_counts'"):
+        blend_cooccurrence(loo, Y, 0.3, cooccurrence_counts=label_cooccurrence(Y[:, :5]))
+    with pytest.raises(InvalidParameterError, match="'cooccurrence_counts'"):
+        find_label_issues(Y, own, X=X, cooccurrence_counts=label_cooccurrence(Y[:5]))

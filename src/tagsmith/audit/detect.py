@@ -416,6 +416,7 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
                       calibration_folds: int = CALIBRATION_FOLDS,
                       keep_probability: float = 1e-3,
                       n_background: int = 1_000_000, seed: int = 0,
+                      cooccurrence_counts: tuple | None = None,
                       n_threads: int | None = None) -> LabelIssues:
     """Missing and wrong label candidates from out-of-sample scores.
 
@@ -434,7 +435,9 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
     ``LABELLED_SHARE`` of the documents have a label. ``calibration_folds``: folds of
     documents the calibration of step 1 is cross-fitted over (1: in-sample), so that no
     pair's probability depends on its own given status (an in-sample fit lets the
-    noise-rate bounds of step 5c fall below the truth).
+    noise-rate bounds of step 5c fall below the truth). ``cooccurrence_counts``:
+    :func:`tagsmith.audit.evidence.label_cooccurrence` of ``Y != 0`` when the caller
+    has built it (the audit, for its kNN scores' blend), for the evidence to reuse.
 
     >>> rng = np.random.default_rng(0)
     >>> truth = (rng.random((400, 3)) < 0.3)
@@ -496,7 +499,8 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
     del calibrated, given_cal, candidate_mask, not_given, index
     pair_evidence = None
     if evidence:
-        pair_evidence = PairEvidence(Y, X, n_threads=n_threads or os.cpu_count())
+        pair_evidence = PairEvidence(Y, X, cooccurrence_counts=cooccurrence_counts,
+                                     n_threads=n_threads or os.cpu_count())
     (pos_p, cand_p, back_p), details = stack_probabilities(pair_evidence, [pos, cand, back],
                                                            seed=seed)
     del pair_evidence  # a normalised copy of X, label centroids, co-occurrence counts

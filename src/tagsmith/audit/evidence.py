@@ -55,7 +55,9 @@ class PairEvidence:
     """Label centroids and co-occurrence counts of a corpus, to score arbitrary pairs.
 
     ``Y``: given labels (``n_docs x n_labels``, boolean CSR); ``X``: features
-    (``n_docs x n_features`` CSR) or ``None`` for label-set evidence only.
+    (``n_docs x n_features`` CSR) or ``None`` for label-set evidence only;
+    ``cooccurrence_counts``: :func:`label_cooccurrence` of ``Y`` when the caller has
+    built it already (the audit's kNN scores blend the same counts), else built here.
 
     >>> X = sp.csr_matrix(np.array([[1, 0], [1, 0], [0, 1], [0, 1]], np.float32))
     >>> Y = sp.csr_matrix(np.array([[1, 1], [1, 0], [0, 1], [0, 1]], bool))
@@ -67,11 +69,19 @@ class PairEvidence:
 
     def __init__(self, Y: sp.csr_matrix, X: FeatureMatrix | None = None, *,
                  centroid_features: int = CENTROID_FEATURES,
+                 cooccurrence_counts: tuple | None = None,
                  n_threads: int | None = None) -> None:
+        from tagsmith.exceptions import InvalidParameterError
         from tagsmith.models.knn import l2_normalize, prune_rows
 
         self.n_threads = n_threads or os.cpu_count() or 1
-        self.Y, self.counts, self.cooc = label_cooccurrence(Y)
+        if cooccurrence_counts is None:
+            cooccurrence_counts = label_cooccurrence(Y)
+        elif cooccurrence_counts[0].shape != Y.shape:
+            raise InvalidParameterError("cooccurrence_counts", f"the counts of labels of shape "
+                                        f"{Y.shape} (label_cooccurrence(Y))",
+                                        cooccurrence_counts[0].shape)
+        self.Y, self.counts, self.cooc = cooccurrence_counts
         self.X = None
         if X is not None:
             rows = l2_normalize(sp.csr_matrix(X, dtype=np.float32))

@@ -65,6 +65,7 @@ class AuditScores:
 
 
 def blend_cooccurrence(topk: TopK, Y: sp.spmatrix | sp.sparray, weight: float, *,
+                       cooccurrence_counts: tuple | None = None,
                        n_threads: int | None = None) -> TopK:
     """``topk`` (leave-one-out scores of the documents of ``Y``) re-ranked with a
     leave-one-out co-occurrence score: the top-k (same ``k``) of
@@ -74,6 +75,9 @@ def blend_cooccurrence(topk: TopK, Y: sp.spmatrix | sp.sparray, weight: float, *
     document; 0 for a document given no label). The candidates are the labels of
     ``topk`` (whatever their score: a label the kNN scored 0 stays a candidate) and the
     others scored > 0; ties smaller label id first. ``weight`` 0 returns ``topk`` itself.
+    ``cooccurrence_counts``: :func:`tagsmith.audit.evidence.label_cooccurrence` of
+    ``Y != 0``, when the caller has built it already (the audit shares it with
+    :class:`tagsmith.audit.evidence.PairEvidence`); ``None`` builds it.
 
     Labels a kNN vote misses but the document's other labels imply enter the top-k
     (yso-finna-en: the top 50 hold 52.5% of the given labels instead of 44.5% at
@@ -101,7 +105,12 @@ def blend_cooccurrence(topk: TopK, Y: sp.spmatrix | sp.sparray, weight: float, *
     if Y.shape[0] != len(topk) or Y.shape[1] != topk.n_labels:
         raise InvalidParameterError("Y", f"shape ({len(topk)}, {topk.n_labels}), as the "
                                     "top-k's", Y.shape)
-    Yf, counts, cooc = label_cooccurrence(Y != 0)
+    if cooccurrence_counts is None:
+        cooccurrence_counts = label_cooccurrence(Y != 0)
+    Yf, counts, cooc = cooccurrence_counts
+    if Yf.shape != Y.shape:
+        raise InvalidParameterError("cooccurrence_counts", f"the counts of labels of shape "
+                                    f"{Y.shape} (label_cooccurrence(Y != 0))", Yf.shape)
     inv = np.where(counts >= 2, 1.0 / np.maximum(counts - 1.0, 1.0), 0.0)
     n_docs, k = len(topk), topk.k
     indices = np.empty((n_docs, k), np.int32)
@@ -115,13 +124,15 @@ def blend_cooccurrence(topk: TopK, Y: sp.spmatrix | sp.sparray, weight: float, *
 
 
 def knn_scores(X: FeatureMatrix, Y: LabelMatrix, *, k: int, params: dict | None = None,
-               cooccurrence: float = 0.0,
+               cooccurrence: float = 0.0, cooccurrence_counts: tuple | None = None,
                show_progress: bool = False) -> AuditScores:
     """Leave-one-out kNN scores of the rows of ``X`` (docs x features) with labels ``Y``.
 
     ``cooccurrence`` > 0 blends in the documents' leave-one-out label co-occurrence
     with that weight (:func:`blend_cooccurrence`) before the top-k is taken; 0: the
     kNN scores alone.
+    ``cooccurrence_counts``: :func:`tagsmith.audit.evidence.label_cooccurrence` of
+    ``Y != 0`` when the caller has it (else built when needed).
 
     >>> import numpy as np
     >>> import scipy.sparse as sp
@@ -142,7 +153,8 @@ def knn_scores(X: FeatureMatrix, Y: LabelMatrix, *, k: int, params: dict | None 
     # the features (tagsmith.audit.duplicates.near_pairs), which they fed before
     topk = model.leave_one_out_topk(X, k)
     if cooccurrence:
-        topk = blend_cooccurrence(topk, Y, cooccurrence)
+        topk = blend_cooccurrence(topk, Y, cooccurrence,
+                                  cooccurrence_counts=cooccurrence_counts)
     seconds = time.perf_counter() - started
     logger.info("leave-one-out kNN scores of %d document%s in %.1f s", X.shape[0],
                 plural_s(X.shape[0]), seconds)
