@@ -6,9 +6,10 @@ import scipy.sparse as sp
 from click.testing import CliRunner
 
 import tagsmith.cli as tagsmith_cli
-from tagsmith.audit import COOCCURRENCE_WEIGHT
+from tagsmith.audit import COOCCURRENCE_GRID, COOCCURRENCE_WEIGHT
 from tagsmith.audit.detect import find_label_issues
-from tagsmith.audit.scores import blend_cooccurrence, knn_scores
+from tagsmith.audit.report import render_html
+from tagsmith.audit.scores import blend_cooccurrence, choose_cooccurrence, knn_scores
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.models.knn import KNNModel
@@ -176,10 +177,11 @@ def test_weight_zero_is_the_knn_top_k_unchanged():
     assert np.array_equal(on.topk.indices, expected.indices)
 
 
-@pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf"), True, "0.3", None])
+@pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf"), True, "0.3", None, "Auto",
+                                 "best"])
 def test_cooccurrence_option_is_checked_by_name(bad):
-    with pytest.raises(InvalidParameterError,
-                       match="parameter 'cooccurrence' must be a finite number"):
+    with pytest.raises(InvalidParameterError, match="parameter 'cooccurrence' must be 'auto' "
+                       "or a finite number >= 0"):
         AuditOptions(cooccurrence=bad).validate()
     with pytest.raises(InvalidParameterError, match="'weight'"):
         Y, knn = _corpus(0)
@@ -241,12 +243,113 @@ def test_cli_cooccurrence_reaches_the_audit_options(monkeypatch, tmp_path):
     for bad in ("-1", "nan", "x"):
         result = run("--scores", "knn", "--cooccurrence", bad)
         assert result.exit_code == 2 and "--cooccurrence" in result.output, result.output
+    result = run("--scores", "knn", "--cooccurrence", "auto")
+    assert isinstance(result.exception, Stop), result.output
+    assert seen["options"].cooccurrence == "auto"
+    for bad in ("best", "AUTO", ""):
+        result = run("--scores", "knn", "--cooccurrence", bad)
+        assert result.exit_code == 2, result.output
+        assert "'--cooccurrence'" in result.output, result.output
+        assert "expected 'auto' or a finite number >= 0" in result.output, result.output
+    result = run("--scores", "crossfit", "--cooccurrence", "auto")
+    assert result.exit_code == 2 and "--cooccurrence only applies with --scores knn" \
+        in result.output, result.output
     result = run("--scores", "crossfit", "--cooccurrence", "0.5")
     assert result.exit_code == 2 and "--cooccurrence only applies with --scores knn" \
         in result.output, result.output
 
 
-@pytest.mark.parametrize("weight", [0.3, 0.0])
+def _paired(n_pairs: int = 20, n_wrong: int = 10, wrong_score: float = 0.5):
+    """Documents given label pairs ``{2p, 2p + 1}`` (always together) whose kNN top-1 is
+    a wrong label ``2 * n_pairs + j`` scored ``wrong_score``, the true labels missing
+    from it: only the co-occurrence brings them up, and only with a weight above
+    ``wrong_score`` (the given labels' co-occurrence is 1)."""
+    n_labels = 2 * n_pairs + n_wrong
+    docs = [p for p in range(n_pairs) for _ in range(3)]
+    dense = np.zeros((len(docs), n_labels), bool)
+    indices = np.full((len(docs), 2), -1, np.int32)
+    scores = np.full((len(docs), 2), -np.inf, np.float32)
+    for d, p in enumerate(docs):
+        dense[d, [2 * p, 2 * p + 1]] = True
+        indices[d, 0] = 2 * n_pairs + d % n_wrong
+        scores[d, 0] = wrong_score
+    return sp.csr_matrix(dense), TopK(indices, scores, n_labels)
+
+
+def test_auto_keeps_the_weight_whose_blend_agrees_best_with_the_given_labels(caplog):
+    # the true labels overtake the wrong one at weight 1 (1 > 0.5), not at 0.3; 1 and 3
+    # tie at P@1 1: the smaller is kept
+    Y, knn = _paired()
+    with caplog.at_level("INFO", logger="tagsmith"):
+        weight, blended, details = choose_cooccurrence(knn, Y)
+    assert details == {"grid": list(COOCCURRENCE_GRID), "p@1_vs_given": [0.0, 0.0, 0.0, 1.0,
+                                                                          1.0]}
+    assert weight == 1.0
+    expected = blend_cooccurrence(knn, Y, 1.0)
+    assert np.array_equal(blended.indices, expected.indices)
+    assert np.array_equal(blended.scores, expected.scores)
+    lines = [r.getMessage() for r in caplog.records if "co-occurrence weight auto" in r.message]
+    assert lines == ["co-occurrence weight auto: P@1 vs given 0.0000 at 0, 0.0000 at 0.1, "
+                     "0.0000 at 0.3, 1.0000 at 1, 1.0000 at 3; chose 1"]
+    # a lower wrong score: 0.3 already lifts the true labels, and is kept over 1 and 3
+    Y, knn = _paired(wrong_score=0.2)
+    weight, _, details = choose_cooccurrence(knn, Y)
+    assert weight == 0.3 and details["p@1_vs_given"] == [0.0, 0.0, 1.0, 1.0, 1.0]
+
+
+def test_auto_keeps_weight_zero_when_the_cooccurrence_hurts():
+    # 60 documents given {0, 1}, 40 given {0} alone, all with kNN top-1 label 0 (right);
+    # for the 40, label 1 gains weight * P(1 | 0) = weight * 60/99 over label 0's 0.03:
+    # every weight > 0 puts a label they were not given first
+    dense = np.zeros((100, 3), bool)
+    dense[:, 0] = True
+    dense[:60, 1] = True
+    Y = sp.csr_matrix(dense)
+    knn = TopK(np.tile(np.array([[0, 2]], np.int32), (100, 1)),
+               np.tile(np.array([[0.03, 0.01]], np.float32), (100, 1)), 3)
+    weight, blended, details = choose_cooccurrence(knn, Y)
+    assert weight == 0.0 and blended is knn
+    assert details["p@1_vs_given"][0] == 1.0
+    assert max(details["p@1_vs_given"][1:]) == 0.6
+
+
+def test_auto_through_the_knn_scores_and_the_audit_report(tmp_path):
+    rng = np.random.default_rng(3)
+    X = sp.random(90, 40, density=0.15, random_state=3, format="csr", dtype=np.float32)
+    Y = sp.csr_matrix(rng.random((90, 10)) < 0.3)
+    loo = KNNModel(n_neighbors=7).fit(X, Y).leave_one_out_topk(X, 5)
+    auto = knn_scores(X, Y, k=5, params={"n_neighbors": 7}, cooccurrence="auto")
+    grid = auto.details["cooccurrence_auto"]
+    assert grid["grid"] == list(COOCCURRENCE_GRID)
+    best = max(grid["p@1_vs_given"])
+    chosen = auto.details["cooccurrence"]
+    assert chosen == COOCCURRENCE_GRID[grid["p@1_vs_given"].index(best)]
+    assert np.array_equal(auto.topk.indices, blend_cooccurrence(loo, Y, chosen).indices)
+    # the report: the grid, the choice, and the P@1 at the choice is the report's own
+    space = LabelSpace.from_uris(["u:rain", "u:sun", "u:wet"])
+    texts = ["rain and clouds", "sunny and warm", "heavy rain", "warm sun"] * 5
+    Y = sp.csr_matrix(np.array([[1, 0, 1], [0, 1, 0], [1, 0, 0], [0, 1, 0]] * 5, bool))
+    result = audit_corpus(texts, Y, space, options=AuditOptions(
+        scores="knn", cooccurrence="auto", knn_params={"n_neighbors": 3},
+        featurizer_params={"char_ngrams": None, "min_df": 1}))
+    scores = result.report["scores"]
+    assert result.report["meta"]["options"]["cooccurrence"] == "auto"
+    assert scores["cooccurrence_auto"]["grid"] == list(COOCCURRENCE_GRID)
+    p1s = scores["cooccurrence_auto"]["p@1_vs_given"]
+    assert scores["cooccurrence"] == COOCCURRENCE_GRID[p1s.index(max(p1s))]
+    assert max(p1s) == scores["p@1_vs_given"]
+    paths = result.write(tmp_path / "out", plots=False)
+    html = paths["report_html"].read_text(encoding="utf-8")
+    assert f"co-occurrence weight {scores['cooccurrence']:g} (auto: best P@1 vs given " \
+           "labels of " in html
+    numeric = audit_corpus(texts, Y, space, options=AuditOptions(
+        scores="knn", cooccurrence=0.7, knn_params={"n_neighbors": 3},
+        featurizer_params={"char_ngrams": None, "min_df": 1}))
+    assert "cooccurrence_auto" not in numeric.report["scores"]
+    assert "co-occurrence weight 0.7);" in render_html(numeric.report, plots=False)
+
+
+@pytest.mark.parametrize("weight", [0.3, "auto", 0.0])
 def test_the_audit_builds_the_cooccurrence_counts_once(monkeypatch, weight):
     import tagsmith.audit.evidence as evidence
 

@@ -28,3 +28,10 @@ MAX_CALIBRATION_FOLDS = 100
 #: :func:`tagsmith.audit.scores.blend_cooccurrence`; yso-finna-en: given-label recall@50
 #: 0.445 -> 0.525, audit PR-AUC against injected noise 0.1985 -> 0.2052)
 COOCCURRENCE_WEIGHT = 0.3
+#: the weights ``cooccurrence="auto"`` (``--cooccurrence auto``) tries: the kNN top-k is
+#: taken once, blended with each, and the weight whose blend has the highest P@1 against
+#: the corpus's given labels (the report's ``p@1_vs_given``) is kept, ties the smaller
+#: (:func:`tagsmith.audit.scores.choose_cooccurrence`); the grid of the hand-picked
+#: default (yso-finna-en, benchmarks/RESULTS.md stop 30: P@1 vs given 0.2935 / 0.2948 /
+#: 0.3028 / 0.2978 / 0.2418)
+COOCCURRENCE_GRID = (0.0, 0.1, 0.3, 1.0, 3.0)

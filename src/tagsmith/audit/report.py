@@ -172,6 +172,25 @@ def _signal_html(scores: dict) -> str:
 
 
 
+def _cooccurrence_weight(scores: dict) -> str:
+    """The kNN scores' co-occurrence weight for the scores line (nothing for other
+    sources), and with ``auto`` the weights it was chosen among.
+
+    >>> _cooccurrence_weight({"cooccurrence": 1.0, "cooccurrence_auto": {
+    ...     "grid": [0.0, 1.0], "p@1_vs_given": [0.25, 0.5]}})
+    ', co-occurrence weight 1 (auto: best P@1 vs given labels of 0.250 at 0, 0.500 at 1)'
+    """
+    if "cooccurrence" not in scores:
+        return ""
+    text = f', co-occurrence weight {scores["cooccurrence"]:g}'
+    auto = scores.get("cooccurrence_auto")
+    if auto:
+        tried = ", ".join(f"{p:.3f} at {w:g}"
+                          for w, p in zip(auto["grid"], auto["p@1_vs_given"], strict=True))
+        text += f" (auto: best P@1 vs given labels of {tried})"
+    return _e(text)
+
+
 def _plots(report: dict) -> str:
     check_plotting()
     import matplotlib
@@ -509,7 +528,8 @@ def render_html(report: dict, *, plots: bool = True) -> str:
     meta = report.get("meta", {})
     scores = report.get("scores", {})
     footer = (f'<p class="muted">Corpus {_e(meta.get("corpus", ""))}; scores: '
-              f'{_e(scores.get("source", "none"))} ({_e(scores.get("model", ""))}); '
+              f'{_e(scores.get("source", "none"))} ({_e(scores.get("model", ""))}'
+              f'{_cooccurrence_weight(scores)}); '
               f'tagsmith {_e(meta.get("tagsmith_version", ""))}, {_e(meta.get("created", ""))}.'
               "</p>")
     body = "".join(f"<h2>{_e(title)}</h2>{content}" for title, content in sections)

@@ -64,6 +64,83 @@ class AuditScores:
                 **self.details}
 
 
+def given_p_at_1(Y: LabelMatrix, topk: TopK) -> float:
+    """P@1 of ``topk`` against the given labels ``Y``, to 4 decimals: the audit report's
+    ``p@1_vs_given`` (how well out-of-sample scores agree with the corpus's own labels,
+    no other labels needed), and what ``cooccurrence="auto"`` maximises.
+
+    >>> given_p_at_1([[1, 0], [1, 0], [0, 1]], TopK.from_scores([[0.9, 0.1]] * 3, k=1))
+    0.6667
+    """
+    from tagsmith.metrics import precision_at_k
+
+    return round(precision_at_k(Y, topk, 1), 4)
+
+
+def check_cooccurrence(value: object) -> float | str:
+    """The audit's co-occurrence weight: ``"auto"``, or a finite number >= 0 (returned
+    as a plain ``float``; numpy numbers pass).
+
+    >>> check_cooccurrence("auto"), check_cooccurrence(1)
+    ('auto', 1.0)
+    """
+    if isinstance(value, str) and value == "auto":
+        return "auto"
+    try:
+        return check_number("cooccurrence", value, 0, finite=True, numpy=True)
+    except InvalidParameterError:
+        raise InvalidParameterError("cooccurrence", "'auto' or a finite number >= 0",
+                                    value) from None
+
+
+def choose_cooccurrence(topk: TopK, Y: LabelMatrix, *,
+                        grid: tuple[float, ...] | list[float] | None = None,
+                        cooccurrence_counts: tuple | None = None,
+                        n_threads: int | None = None) -> tuple[float, TopK, dict]:
+    """The co-occurrence weight of ``grid`` (default
+    :data:`tagsmith.audit.COOCCURRENCE_GRID`) whose blend of ``topk``
+    (:func:`blend_cooccurrence`) has the highest P@1 against the given labels ``Y``
+    (:func:`given_p_at_1`; ties: the smaller weight), that blend, and
+    ``{"grid": [...], "p@1_vs_given": [...]}`` (one P@1 per weight, in grid order).
+    The co-occurrence counts are built once for every weight (or taken from
+    ``cooccurrence_counts``, :func:`tagsmith.audit.evidence.label_cooccurrence` of
+    ``Y != 0``). One line is logged with every weight's P@1 and the choice.
+
+    >>> import numpy as np
+    >>> import scipy.sparse as sp
+    >>> Y = sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 0], [0, 1, 0]], bool))
+    >>> knn = TopK(np.array([[2, -1], [2, -1], [2, -1]]),
+    ...            np.array([[0.5, -np.inf], [0.5, -np.inf], [0.5, -np.inf]]), 3)
+    >>> weight, blended, details = choose_cooccurrence(knn, Y, grid=[0, 1, 3])
+    >>> weight, details["p@1_vs_given"]  # 1 lifts documents 0 and 1's other label first
+    (1.0, [0.0, 0.6667, 0.6667])
+    """
+    from tagsmith.audit import COOCCURRENCE_GRID
+    from tagsmith.audit.evidence import label_cooccurrence
+
+    weights = [check_number(f"grid[{i}]", w, 0, finite=True, numpy=True)
+               for i, w in enumerate(COOCCURRENCE_GRID if grid is None else grid)]
+    if not weights:
+        raise InvalidParameterError("grid", "at least one weight", [])
+    if cooccurrence_counts is None and any(weights):
+        cooccurrence_counts = label_cooccurrence(Y != 0)
+    p1s: list[float] = []
+    best: tuple[float, float, TopK] | None = None
+    for weight in weights:
+        blended = blend_cooccurrence(topk, Y, weight, cooccurrence_counts=cooccurrence_counts,
+                                     n_threads=n_threads)
+        p1 = given_p_at_1(Y, blended)
+        p1s.append(p1)
+        if best is None or p1 > best[1] or (p1 == best[1] and weight < best[0]):
+            best = (weight, p1, blended)
+        del blended
+    assert best is not None
+    logger.info("co-occurrence weight auto: P@1 vs given %s; chose %g",
+                ", ".join(f"{p:.4f} at {w:g}" for w, p in zip(weights, p1s, strict=True)),
+                best[0])
+    return best[0], best[2], {"grid": weights, "p@1_vs_given": p1s}
+
+
 def blend_cooccurrence(topk: TopK, Y: sp.spmatrix | sp.sparray, weight: float, *,
                        cooccurrence_counts: tuple | None = None,
                        n_threads: int | None = None) -> TopK:
@@ -124,13 +201,16 @@ def blend_cooccurrence(topk: TopK, Y: sp.spmatrix | sp.sparray, weight: float, *
 
 
 def knn_scores(X: FeatureMatrix, Y: LabelMatrix, *, k: int, params: dict | None = None,
-               cooccurrence: float = 0.0, cooccurrence_counts: tuple | None = None,
+               cooccurrence: float | str = 0.0, cooccurrence_counts: tuple | None = None,
                show_progress: bool = False) -> AuditScores:
     """Leave-one-out kNN scores of the rows of ``X`` (docs x features) with labels ``Y``.
 
     ``cooccurrence`` > 0 blends in the documents' leave-one-out label co-occurrence
     with that weight (:func:`blend_cooccurrence`) before the top-k is taken; 0: the
-    kNN scores alone.
+    kNN scores alone; ``"auto"``: the weight of
+    :data:`tagsmith.audit.COOCCURRENCE_GRID` whose blend agrees best with the given
+    labels (:func:`choose_cooccurrence`; the details record every weight's P@1 under
+    ``cooccurrence_auto`` and the choice under ``cooccurrence``).
     ``cooccurrence_counts``: :func:`tagsmith.audit.evidence.label_cooccurrence` of
     ``Y != 0`` when the caller has it (else built when needed).
 
@@ -143,6 +223,7 @@ def knn_scores(X: FeatureMatrix, Y: LabelMatrix, *, k: int, params: dict | None 
     """
     from tagsmith.models import make_model
 
+    weight = check_cooccurrence(cooccurrence)
     started = time.perf_counter()
     params = {**KNN_DEFAULTS, **(params or {})}
     model = cast("KNNModel", make_model("knn", **params))
@@ -152,15 +233,20 @@ def knn_scores(X: FeatureMatrix, Y: LabelMatrix, *, k: int, params: dict | None 
     # the neighbours themselves are not kept: near duplicates are found exactly from
     # the features (tagsmith.audit.duplicates.near_pairs), which they fed before
     topk = model.leave_one_out_topk(X, k)
-    if cooccurrence:
-        topk = blend_cooccurrence(topk, Y, cooccurrence,
-                                  cooccurrence_counts=cooccurrence_counts)
+    auto: dict = {}
+    if isinstance(weight, str):  # "auto"
+        weight, topk, auto = choose_cooccurrence(topk, Y,
+                                                 cooccurrence_counts=cooccurrence_counts)
+    elif weight:
+        topk = blend_cooccurrence(topk, Y, weight, cooccurrence_counts=cooccurrence_counts)
     seconds = time.perf_counter() - started
     logger.info("leave-one-out kNN scores of %d document%s in %.1f s", X.shape[0],
                 plural_s(X.shape[0]), seconds)
     shown = {k: v for k, v in model.get_params().items() if k != "show_progress"}
-    return AuditScores(topk, "knn", {"model": "knn", "params": shown,
-                                     "cooccurrence": float(cooccurrence)}, seconds=seconds)
+    details = {"model": "knn", "params": shown, "cooccurrence": float(weight)}
+    if auto:
+        details["cooccurrence_auto"] = auto
+    return AuditScores(topk, "knn", details, seconds=seconds)
 
 
 def crossfit_scores(X: FeatureMatrix | Views, Y: LabelMatrix, *, model: str,

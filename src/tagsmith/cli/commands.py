@@ -13,7 +13,7 @@ import click
 
 from tagsmith._plural import plural, plural_s
 from tagsmith.audit import CALIBRATION_FOLDS as AUDIT_CALIBRATION_FOLDS
-from tagsmith.audit import COOCCURRENCE_WEIGHT, MAX_CALIBRATION_FOLDS
+from tagsmith.audit import COOCCURRENCE_GRID, COOCCURRENCE_WEIGHT, MAX_CALIBRATION_FOLDS
 from tagsmith.cli import (
     a_path,
     cli,
@@ -839,6 +839,23 @@ def _parse_splits(pairs: tuple[str, ...]) -> dict[str, str]:
     return splits
 
 
+def _cooccurrence_weight(ctx: click.Context, param: click.Parameter,
+                         value: str) -> float | str:
+    """``--cooccurrence``: ``auto`` or a finite number >= 0."""
+    import math
+
+    if value == "auto":
+        return value
+    try:
+        weight = float(value)
+    except ValueError:
+        weight = math.nan
+    if not math.isfinite(weight) or weight < 0:
+        raise click.BadParameter(f"expected 'auto' or a finite number >= 0, got {value!r}",
+                                 ctx=ctx, param=param)
+    return weight
+
+
 @cli.command(short_help="Audit CORPUS: label errors, duplicates, leaks.")
 @click.argument("corpus")
 @click.option("-o", "--output", required=True, help="Directory for the report and review queue.")
@@ -856,12 +873,14 @@ def _parse_splits(pairs: tuple[str, ...]) -> dict[str, str]:
               "the kNN for --scores knn).")
 @click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True,
               help="Folds for --scores crossfit.")
-@click.option("--cooccurrence", type=click.FloatRange(min=0), default=COOCCURRENCE_WEIGHT,
-              callback=finite_number(0), show_default=True,
+@click.option("--cooccurrence", default=str(COOCCURRENCE_WEIGHT), metavar="WEIGHT|auto",
+              callback=_cooccurrence_weight, show_default=True,
               help="Weight of the documents' leave-one-out label co-occurrence blended into "
               "the kNN scores (--scores knn, or auto when it picks kNN) before their top-k "
               "is taken: labels a document's other labels imply become candidates; 0 turns "
-              "it off.")
+              "it off; auto tries " + ", ".join(f"{w:g}" for w in COOCCURRENCE_GRID)
+              + " and keeps the one whose scores' P@1 against the given labels is highest "
+              "(ties: the smaller).")
 @click.option("--split", "splits", multiple=True, help="Another split NAME=PATH to check for "
               "leakage (duplicates of training documents); repeatable.")
 @click.option("--review-format", type=click.Choice(["csv", "jsonl"]), default="csv",

@@ -48,7 +48,7 @@ from tagsmith.audit.detect import (
     find_label_issues,
 )
 from tagsmith.audit.duplicates import NEAR_DUPLICATE_THRESHOLD
-from tagsmith.audit.scores import AuditScores, check_source
+from tagsmith.audit.scores import AuditScores, check_cooccurrence, check_source
 from tagsmith.data.corpus import DerivingLabels
 from tagsmith.data.csvlimits import csv_writer
 from tagsmith.data.labelspace import LabelSpace
@@ -93,8 +93,11 @@ class AuditOptions:
     ``knn_params``: the leave-one-out kNN's; ``cooccurrence``: the weight of the
     documents' leave-one-out label co-occurrence blended into the kNN scores before
     their top-k is taken (:func:`tagsmith.audit.scores.blend_cooccurrence`; 0 turns it
-    off), used by the ``knn`` source only (``auto`` refuses a value other than the
-    default when it picks another source; ``crossfit`` and ``bundle`` ignore it).
+    off; ``"auto"`` keeps the weight of :data:`tagsmith.audit.COOCCURRENCE_GRID` whose
+    blend has the highest P@1 against the given labels,
+    :func:`tagsmith.audit.scores.choose_cooccurrence`), used by the ``knn`` source only
+    (``auto`` refuses a value other than the default when it picks another source;
+    ``crossfit`` and ``bundle`` ignore it).
     ``k``: top-k width (default: every label up to 100 labels,
     else 50). The rest is passed to :func:`tagsmith.audit.detect.find_label_issues` or
     controls duplicates, the review queue (``max_review`` rows, all flagged by
@@ -106,7 +109,7 @@ class AuditOptions:
     model_params: dict = field(default_factory=dict)
     n_folds: int = 5
     knn_params: dict = field(default_factory=dict)
-    cooccurrence: float = COOCCURRENCE_WEIGHT
+    cooccurrence: float | str = COOCCURRENCE_WEIGHT
     k: int | None = None
     featurizer_params: dict | None = None
     evidence: bool = True
@@ -136,8 +139,7 @@ class AuditOptions:
         self.max_review = check_int("max_review", self.max_review, 0, allow_none=True,
                                     numpy=True)
         self.k = check_int("k", self.k, 1, allow_none=True, numpy=True)
-        self.cooccurrence = check_number("cooccurrence", self.cooccurrence, 0, finite=True,
-                                         numpy=True)
+        self.cooccurrence = check_cooccurrence(self.cooccurrence)
         self.calibration_folds = check_calibration_folds(self.calibration_folds)
         # it seeds the folds and the label-issue sampling: -1 failed inside numpy
         self.seed = check_int("seed", self.seed, 0, numpy=True)
@@ -694,9 +696,10 @@ def _check_enough_documents(source_name: str, n_docs: int, n_folds: int,
 
 def _scores_quality(Y, scores: AuditScores) -> dict:
     """How well the out-of-sample scores agree with the given labels (a sanity check)."""
-    from tagsmith.metrics import precision_at_k, recall_at_k
+    from tagsmith.audit.scores import given_p_at_1
+    from tagsmith.metrics import recall_at_k
 
-    p1 = round(precision_at_k(Y, scores.topk, 1), 4)
+    p1 = given_p_at_1(Y, scores.topk)  # what cooccurrence="auto" maximises
     quality: dict = {"p@1_vs_given": p1, "r@10_vs_given": round(recall_at_k(Y, scores.topk, 10), 4),
                "min_p@1_vs_given": MIN_SCORES_P_AT_1}
     if p1 < MIN_SCORES_P_AT_1:
