@@ -5,6 +5,7 @@ import re
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from tagsmith.data.labelspace import Label, LabelSpace
 from tagsmith.exceptions import InvalidParameterError
@@ -140,3 +141,34 @@ def test_a_corpus_with_no_label_is_refused_naming_where_its_labels_go(tmp_path, 
         check_audit_corpus(data, corpus=path, vocab=None if derived else "vocab.tsv")
     assert str(caught.value) == (f"{path}: no document has a label (2 documents); an audit "
                                  f"needs labelled documents: {layout}")
+
+
+@pytest.mark.parametrize("source", [None, "<memory>", "my corpus"])
+def test_the_python_api_names_y_when_no_document_has_a_label(source):
+    # audit_corpus said only "no document has a label; an audit needs labels" of an
+    # all-zero Y (the Python API's corpus is texts and Y, its source only a name)
+    from tagsmith.exceptions import DataError
+    from tagsmith.pipeline.audit import audit_corpus
+
+    with pytest.raises(DataError) as caught:
+        audit_corpus(["a text", "another", "a third"], sp.csr_matrix((3, 2)),
+                     LabelSpace.from_uris(["u:a", "u:b"]), source=source)
+    prefix = f"{source}: " if source else ""
+    assert str(caught.value) == (
+        f"{prefix}no document has a label: Y (3 x 2) has no nonzero entry for any of the 3 "
+        "documents; an audit needs labels: give Y a nonzero entry at each document's labels "
+        "(row i for texts[i], column j for label_space's label j)")
+
+
+def test_the_python_api_names_unknown_labels_when_every_label_was_dropped():
+    from collections import Counter
+
+    from tagsmith.exceptions import DataError
+    from tagsmith.pipeline.audit import audit_corpus
+
+    with pytest.raises(DataError) as caught:
+        audit_corpus(["a text"], sp.csr_matrix((1, 1)), LabelSpace.from_uris(["u:a"]),
+                     unknown_labels=Counter({"u:zz": 1}))
+    assert str(caught.value) == ("the one label occurrence is not in the label space "
+                                 "(unknown_labels), so Y has no label; is label_space the "
+                                 "vocabulary of this corpus?")

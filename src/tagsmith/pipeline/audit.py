@@ -573,11 +573,21 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
     if not len(label_space):
         raise DataError("the label space has no labels", path=source)
     if Y.nnz == 0:
+        # the Python API's corpus is Y, not a file: "no document has a label" named no
+        # parameter, and said nothing of where the labels go
         n_unknown = sum((unknown_labels or Counter()).values())
         none = (f"none of the {n_unknown:,} label occurrences are" if n_unknown > 1
                 else "the one label occurrence is not")
-        raise DataError(f"{none} in the label space" if n_unknown
-                        else "no document has a label; an audit needs labels", path=source)
+        n_docs = len(texts)
+        if n_unknown:
+            raise DataError(f"{none} in the label space (unknown_labels), so Y has no "
+                            "label; is label_space the vocabulary of this corpus?",
+                            path=source)
+        raise DataError(f"no document has a label: Y ({n_docs:,} x {len(label_space):,}) "
+                        f"has no nonzero entry for any of the {n_docs:,} "
+                        f"document{plural_s(n_docs)}; an audit needs labels: give Y a "
+                        "nonzero entry at each document's labels (row i for texts[i], "
+                        "column j for label_space's label j)", path=source)
     for name, other in (splits or {}).items():
         if not len(other):
             raise DataError(f"the split {name!r} has no documents to check for leakage")
