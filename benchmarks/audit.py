@@ -338,6 +338,27 @@ def _run_cleanlab(issues, Y_noisy, removed, added, work: Path, runs: Path) -> di
 
 
 # -- main ------------------------------------------------------------------------------------
+def check_noise_injected(n_removed: int, n_added: int, n_given: int, args) -> None:
+    """Exit, before any training, when the noise rates of a small corpus round to no
+    injected error at all (``--max-train-docs 5``, say): every figure scores the audit
+    against the injected errors, and the review budgets count them.
+
+    >>> import argparse
+    >>> check_noise_injected(0, 0, 4, argparse.Namespace(missing_rate=0.1, wrong_rate=0.05))
+    Traceback (most recent call last):
+    ...
+    SystemExit: no label noise was injected: --missing-rate 0.1 and --wrong-rate 0.05 of \
+the 4 given training labels round to 0 removed and 0 added; give higher rates or more \
+documents (--max-train-docs)
+    """
+    if n_removed + n_added:
+        return
+    raise SystemExit(f"no label noise was injected: --missing-rate {args.missing_rate:g} and "
+                     f"--wrong-rate {args.wrong_rate:g} of the {n_given:,} given training "
+                     f"label{'' if n_given == 1 else 's'} round to 0 removed and 0 added; "
+                     "give higher rates or more documents (--max-train-docs)")
+
+
 def check_run_options(parser: argparse.ArgumentParser, args) -> None:
     """Refuse bad noise rates and ``--audit-options`` before any work: the rates were
     read after the corpus (an InvalidParameterError traceback), the options only by the
@@ -352,6 +373,13 @@ def check_run_options(parser: argparse.ArgumentParser, args) -> None:
             check_fraction(option.lstrip("-").replace("-", "_"), value)
         except InvalidParameterError:
             parser.error(f"{option} must be a number in [0, 1), not {value:g}")
+    if args.missing_rate == 0 and args.wrong_rate == 0:
+        # no noise: the precision, recall and PR-AUC had no injected error to find, the
+        # review budget "injected" was 0 candidates (the unrepaired corpus trained as the
+        # "repair") and the recovered fraction of an unchanged P@1 was None
+        parser.error("--missing-rate and --wrong-rate are both 0: no label noise would be "
+                     "injected, so the audit has no injected error to find and --top-n "
+                     "injected would review 0 candidates; give either rate above 0")
     try:
         overrides = json.loads(args.audit_options)
     except ValueError as error:
@@ -424,6 +452,7 @@ def main() -> None:
     runs.mkdir(exist_ok=True)
     removed, added = load_truth(data_dir)
     Y_noisy = sp.load_npz(data_dir / "Y_noisy.npz").tocsr()
+    check_noise_injected(removed.nnz, added.nnz, Y_noisy.nnz - added.nnz + removed.nnz, args)
     train_noisy = run_train("noisy", data_dir / "train-noisy.tsv.gz", data_dir, runs, args)
     audit = run_audit(data_dir, runs, args)
     issues = dict(np.load(runs / "audit" / "issues.npz"))

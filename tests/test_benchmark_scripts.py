@@ -321,7 +321,12 @@ def test_help_says_what_the_script_does_in_a_whole_sentence(script):
     (["--audit-options", '{"n_folds": 0}'], "--audit-options: parameter 'n_folds' must be"),
     (["--missing-rate", "2"], "--missing-rate must be a number in [0, 1), not 2"),
     (["--top-n", "injected,\u00b2"], "--top-n: '\u00b2' is none of"),
-], ids=["not-json", "unknown-field", "bad-value", "missing-rate", "top-n-superscript"])
+    # no noise: a review budget of 0 candidates and nothing for the audit to find
+    (["--missing-rate", "0", "--wrong-rate", "0"], "--missing-rate and --wrong-rate are both "
+     "0: no label noise would be injected, so the audit has no injected error to find and "
+     "--top-n injected would review 0 candidates; give either rate above 0"),
+], ids=["not-json", "unknown-field", "bad-value", "missing-rate", "top-n-superscript",
+        "no-noise"])
 def test_audit_refuses_bad_options_and_rates_before_any_work(args, message, tmp_path):
     """--audit-options was read by the audit step, after the noisy training (a traceback
     at its end); a noise rate out of [0, 1) ended in a traceback once the corpus was read."""
@@ -487,6 +492,21 @@ def test_repair_curve_budgets_are_numbers_or_multiples_of_the_injected_errors():
     # the same budget twice trained twice into the same files, and one entry was kept
     with pytest.raises(ValueError, match="--top-n: '1000' is given twice"):
         curve.parse_budgets("1000,2xinjected,1000", 7)
+
+
+def test_audit_stops_before_training_when_the_rates_round_to_no_injected_error():
+    """A small slice whose rates round to no removed and no added label ran on with
+    review budgets of 0 candidates (the unrepaired corpus trained as the "repair")."""
+    import argparse
+
+    audit = _benchmark("audit")
+    args = argparse.Namespace(missing_rate=0.1, wrong_rate=0.0)
+    with pytest.raises(SystemExit, match="no label noise was injected: --missing-rate 0.1 "
+                       "and --wrong-rate 0 of the 1 given training label round to 0 removed "
+                       "and 0 added; give higher rates or more documents"):
+        audit.check_noise_injected(0, 0, 1, args)
+    audit.check_noise_injected(1, 0, 10, args)  # one injected error: the run goes on
+    audit.check_noise_injected(0, 1, 10, args)
 
 
 def test_repair_curve_recovered_fraction_of_the_lost_p1():
