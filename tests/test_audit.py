@@ -511,9 +511,19 @@ def test_within_budget_counts_each_label_and_kind_in_ranking_order():
     for lab, k in zip(label.tolist(), kind.tolist(), strict=True):
         rank = seen.get((k, lab), 0)
         seen[(k, lab)] = rank + 1
-        expected.append(bool(rank < np.rint(budget[k, lab])))
+        expected.append(bool(rank < np.floor(budget[k, lab] + 0.5)))
     assert _within_budget(label, kind, budget).tolist() == expected
     assert _within_budget(label[:0], kind[:0], budget).shape == (0,)
+
+
+def test_within_budget_rounds_an_estimated_half_error_up():
+    """np.rint rounded halves to even: an estimate of 2.5 errors allowed 2 candidates
+    but 3.5 allowed 4, and 0.5 none."""
+    label = np.repeat(np.arange(3), 5)
+    kind = np.zeros(15, dtype=np.int8)
+    budget = np.array([[0.5, 2.5, 3.5], [0.0, 0.0, 0.0]])
+    within = _within_budget(label, kind, budget).reshape(3, 5).sum(axis=1)
+    assert within.tolist() == [1, 3, 4]
 
 
 def test_rare_labels_back_off_to_their_band():

@@ -758,9 +758,21 @@ def _doc_quality(n: int, pos_rows, wrong_prob, cand_rows, missing_prob) -> np.nd
     return np.exp(log_ok).astype(np.float32)
 
 
+def _round_half_up(x: np.ndarray) -> np.ndarray:
+    """``x`` rounded to whole numbers, halves up (NaN stays NaN): a count of candidates.
+    ``np.rint`` rounds halves to even, so an estimated 2.5 errors allowed 2 candidates
+    and 3.5 allowed 4. ``floor(x + 0.5)`` would round 0.49999999999999994 up to 1.
+
+    >>> _round_half_up(np.array([0.5, 1.5, 2.5, 2.49, 0.49999999999999994, -0.5, np.nan]))
+    array([ 1.,  2.,  3.,  2.,  0.,  0., nan])
+    """
+    whole = np.floor(x)
+    return whole + (x - whole >= 0.5)
+
+
 def _within_budget(label: np.ndarray, kind: np.ndarray, budget: np.ndarray) -> np.ndarray:
     """Whether each candidate (in ranking order) is within its label's and kind's
-    estimated error count (``budget``: 2 x n_labels, rounded).
+    estimated error count (``budget``: 2 x n_labels, rounded half up).
 
     A candidate at position ``i`` of its group's run in key order (stable, so in
     ranking order within the group) is within budget when ``i`` is below the group's
@@ -777,7 +789,7 @@ def _within_budget(label: np.ndarray, kind: np.ndarray, budget: np.ndarray) -> n
     sorted_key = key[order]
     del key
     starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
-    allowed = np.nan_to_num(np.rint(budget.ravel()[sorted_key[starts]]), nan=0.0)
+    allowed = np.nan_to_num(_round_half_up(budget.ravel()[sorted_key[starts]]), nan=0.0)
     del sorted_key
     limit = np.minimum(starts + np.clip(allowed, 0, n), n).astype(dtype)
     within = np.arange(n, dtype=dtype) < np.repeat(limit, np.diff(np.r_[starts, n]))
