@@ -276,3 +276,65 @@ def test_adjusted_thresholds_decide_as_the_stored_adjusted_probabilities(t, sour
     assert np.array_equal(r >= np.float32(t), scores >= cut), (r, scores, cut)
     assert np.array_equal(r, shift.adjust_probabilities(np.zeros(scores.size, int),
                                                         scores).astype(np.float32))
+
+
+def test_report_names_only_the_labels_it_lists_and_as_a_list_of_names_does():
+    """``tagsmith shift`` named every label in a Python loop (25k for a thesaurus) to
+    show --top of them: a function naming a label id is called for the listed only."""
+    y, p = simulate(SOURCE, 500, seed=7)
+    shift = estimate_label_shift(TopK.from_scores(p, 5), source_prior=SOURCE)
+    named: list[int] = []
+
+    def name_of(i: int) -> str:
+        named.append(i)
+        return "abcde"[i]
+
+    for top in (0, 2, 10):
+        named.clear()
+        expected = shift.report(names=list("abcde"), top=top)
+        assert shift.report(names=name_of, top=top) == expected
+        listed = [row["label_id"] for row in expected["largest_changes"]]
+        assert named == listed and len(listed) <= top and (top == 0 or listed)
+        assert [row["label"] for row in expected["largest_changes"]] == \
+            ["abcde"[i] for i in listed]
+    # no names, or an empty list: the rows have no "label"
+    for names in (None, []):
+        assert "label" not in shift.report(names=names, top=2)["largest_changes"][0]
+
+
+def test_the_shift_command_names_only_the_labels_it_shows(monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    import tagsmith.cli as tagsmith_cli
+    from tagsmith.data.labelspace import Label, LabelSpace
+
+    tagsmith_cli._register_commands()
+
+    space = LabelSpace([Label(f"u:{c}", {"en": f"name {c}"}) for c in "abcde"])
+    calls: list[int] = []
+    original = LabelSpace.name_of
+
+    def counting(self, label_id, lang="en"):
+        calls.append(label_id)
+        return original(self, label_id, lang)
+
+    shift = estimate_label_shift(TopK.from_scores(simulate(SOURCE, 500, seed=7)[1], 5),
+                                 source_prior=SOURCE)
+
+    class _Classifier:  # what the command reads of a loaded bundle
+        label_space, n_labels, calibrator, show_progress = space, 5, object(), False
+
+    monkeypatch.setattr("tagsmith.pipeline.classifier.TextClassifier.load",
+                        staticmethod(lambda bundle: _Classifier()))
+    monkeypatch.setattr("tagsmith.pipeline.confidence.estimate_shift",
+                        lambda classifier, texts, **kwargs: shift)
+    monkeypatch.setattr(LabelSpace, "name_of", counting)
+    result = CliRunner().invoke(tagsmith_cli.cli, ["-q", "shift", "bundle", "--top", "2",
+                                                   "--json"], input="one\ntwo\n")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)["largest_changes"]
+    assert [row["label"] for row in rows] == [f"name {'abcde'[row['label_id']]}"
+                                              for row in rows]
+    assert len(rows) == 2 and calls == [row["label_id"] for row in rows]

@@ -48,6 +48,7 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -221,11 +222,23 @@ class LabelShift:
         """Estimated shift: total variation between source and target label frequencies."""
         return prior_distance(self.source_prior, self.target_prior)
 
-    def report(self, names: list[str] | None = None, top: int = 10) -> dict:
-        """Summary: the shift's size and the labels whose share changed most."""
+    def report(self, names: Sequence[str] | Callable[[int], str] | None = None,
+               top: int = 10) -> dict:
+        """Summary: the shift's size and the labels whose share changed most.
+
+        ``names``: every label's name in id order, or a function naming a label id,
+        called only for the (at most ``top``) labels listed: naming all 25k labels of
+        a thesaurus in a Python loop to show ten of them took longer than the report.
+        """
         change = self.target_prior - self.source_prior
         order = np.argsort(-np.abs(change), kind="stable")[:top]
         order = order[change[order] != 0]  # labels left at their prior did not change
+        name_of: Callable[[int], str] | None
+        if names is None or callable(names):
+            name_of = names
+        else:  # a list of every name: an empty one names nothing, as before
+            listed = names
+            name_of = (lambda i: listed[i]) if len(listed) else None
         return {"method": self.method, "n_docs": self.n_docs,
                 "total_variation": round(self.total_variation(), 6),
                 "iterations": self.iterations, "converged": self.converged,
@@ -235,7 +248,7 @@ class LabelShift:
                 "labels_per_doc_source": round(float(self.source_prior.sum()), 4),
                 "labels_per_doc_target": round(float(self.target_prior.sum()), 4),
                 "largest_changes": [
-                    {"label_id": int(i), **({"label": names[i]} if names else {}),
+                    {"label_id": int(i), **({"label": name_of(int(i))} if name_of else {}),
                      "source_prior": round(float(self.source_prior[i]), 6),
                      "target_prior": round(float(self.target_prior[i]), 6)}
                     for i in order]}

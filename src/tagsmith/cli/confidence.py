@@ -328,8 +328,8 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
         # FILES, whose errors (not UTF-8, missing) come first as for every command
         raise not_calibrated("BUNDLE", bundle)
     estimated = estimate_shift(classifier, texts, method=method, min_count=min_count)
-    names = [classifier.label_space.name_of(i, lang) for i in range(classifier.n_labels)]
-    report = estimated.report(names, top=top)
+    # only the --top labels listed are named (every label was, in a Python loop)
+    report = estimated.report(lambda i: classifier.label_space.name_of(i, lang), top=top)
     n_sparse = estimated.n_frozen - estimated.n_flat
     these = ("this document" if estimated.n_docs == 1 else
              f"these {estimated.n_docs:,} document{plural_s(estimated.n_docs)}")
