@@ -99,6 +99,7 @@ def prepare(args, work: Path) -> Path:
     """Write the clean/noisy/dev/test corpora, the vocabulary and the injected truth."""
     from xmc import read_splits
 
+    from tagsmith._plural import plural_s
     from tagsmith.audit.simulate import inject_label_noise
 
     key = hashlib.sha1(json.dumps([args.dataset, args.seed, args.missing_rate,
@@ -117,7 +118,8 @@ def prepare(args, work: Path) -> Path:
         split_texts, split_Y = splits[split]
         keep = np.array([bool(t.strip()) for t in split_texts], bool)
         if not keep.all():
-            log(f"{split}: {int((~keep).sum())} documents with an empty text left out")
+            n_empty = int((~keep).sum())
+            log(f"{split}: {n_empty} document{plural_s(n_empty)} with an empty text left out")
             splits[split] = ([t for t, k in zip(split_texts, keep, strict=True) if k],
                              sp.csr_matrix(split_Y)[keep])
     from tagsmith.pipeline.train import MAX_OVERLAP
@@ -131,7 +133,8 @@ def prepare(args, work: Path) -> Path:
         # training and stay, so the corpus is the one of the runs of record
         dev_texts = set(splits["dev"][0])
         in_dev = np.array([t in dev_texts for t in splits["train"][0]], bool)
-        log(f"train: {int(in_dev.sum())} documents also in dev left out")
+        n_in_dev = int(in_dev.sum())
+        log(f"train: {n_in_dev} document{plural_s(n_in_dev)} also in dev left out")
         splits["train"] = ([t for t, d in zip(splits["train"][0], in_dev, strict=True) if not d],
                            sp.csr_matrix(splits["train"][1])[~in_dev])
     texts, Y = splits["train"]

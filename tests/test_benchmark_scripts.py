@@ -509,6 +509,34 @@ def test_audit_stops_before_training_when_the_rates_round_to_no_injected_error()
     audit.check_noise_injected(0, 1, 10, args)
 
 
+def test_audit_prepare_counts_the_documents_it_leaves_out_in_the_singular(tmp_path, capsys,
+                                                                         monkeypatch):
+    """The log said "1 documents with an empty text left out" and "1 documents also in
+    dev left out"."""
+    import argparse
+
+    import numpy as np
+    import scipy.sparse as sp
+
+    from tagsmith.data.labelspace import LabelSpace
+
+    audit = _benchmark("audit")
+    xmc = _benchmark("xmc")
+    space = LabelSpace.from_uris(["u:a", "u:b"])
+    Y = sp.csr_matrix(np.array([[1, 0], [0, 1], [1, 1], [1, 0]]))
+    splits = {"train": (["cats purr", "dogs bark", "cats and dogs", "cats sleep"], Y),
+              "dev": (["cats purr"], Y[:1]), "test": (["dogs run", " "], Y[:2]),
+              "label_space": space, "notes": []}
+    monkeypatch.setattr(xmc, "read_splits", lambda *args: splits)
+    args = argparse.Namespace(dataset="goemotions", seed=0, missing_rate=0.25, wrong_rate=0.0,
+                              max_train_docs=None, data_dir=tmp_path / "data")
+    data_dir = audit.prepare(args, tmp_path / "work")
+    err = capsys.readouterr().err
+    assert "test: 1 document with an empty text left out" in err
+    assert "train: 1 document also in dev left out" in err
+    assert (data_dir / "truth.npz").exists()
+
+
 def test_repair_curve_recovered_fraction_of_the_lost_p1():
     curve = _benchmark("audit_repair_curve")
     assert curve.recovered(0.6, 0.5, 0.7) == 0.5
