@@ -436,6 +436,10 @@ def main() -> None:
         if spec not in TOP_N_BUDGETS and not (spec.isascii() and spec.isdigit() and int(spec) > 0):
             parser.error(f"--top-n: {spec!r} is none of {', '.join(TOP_N_BUDGETS)} or a "
                          "positive number")
+    for spec in dict.fromkeys(args.top_n.split(",")):
+        # trained twice into the same files, and one entry of p1_repaired_by_budget kept
+        if args.top_n.split(",").count(spec) > 1:
+            parser.error(f"--top-n: {spec!r} is given twice")
     check_run_options(parser, args)
     if args.from_json is not None:
         try:  # a FileNotFoundError or JSONDecodeError traceback before

@@ -321,12 +321,14 @@ def test_help_says_what_the_script_does_in_a_whole_sentence(script):
     (["--audit-options", '{"n_folds": 0}'], "--audit-options: parameter 'n_folds' must be"),
     (["--missing-rate", "2"], "--missing-rate must be a number in [0, 1), not 2"),
     (["--top-n", "injected,\u00b2"], "--top-n: '\u00b2' is none of"),
+    # the same trainings twice into the same files, one entry kept
+    (["--top-n", "injected,1000,injected"], "--top-n: 'injected' is given twice"),
     # no noise: a review budget of 0 candidates and nothing for the audit to find
     (["--missing-rate", "0", "--wrong-rate", "0"], "--missing-rate and --wrong-rate are both "
      "0: no label noise would be injected, so the audit has no injected error to find and "
      "--top-n injected would review 0 candidates; give either rate above 0"),
 ], ids=["not-json", "unknown-field", "bad-value", "missing-rate", "top-n-superscript",
-        "no-noise"])
+        "top-n-twice", "no-noise"])
 def test_audit_refuses_bad_options_and_rates_before_any_work(args, message, tmp_path):
     """--audit-options was read by the audit step, after the noisy training (a traceback
     at its end); a noise rate out of [0, 1) ended in a traceback once the corpus was read."""
