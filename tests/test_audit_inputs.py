@@ -172,3 +172,18 @@ def test_the_python_api_names_unknown_labels_when_every_label_was_dropped():
     assert str(caught.value) == ("the one label occurrence is not in the label space "
                                  "(unknown_labels), so Y has no label; is label_space the "
                                  "vocabulary of this corpus?")
+
+
+def test_read_audit_corpus_names_path_when_given_a_corpus_object():
+    # an in-memory Corpus was a TypeError from pathlib ("expected str, bytes or
+    # os.PathLike object, not Corpus"), naming no parameter
+    from tagsmith.data.corpus import Corpus
+    from tagsmith.data.document import Document
+    from tagsmith.pipeline.audit import read_audit_corpus
+
+    corpus = Corpus.from_documents([Document("cats purr", (0,))], SPACE)
+    with pytest.raises(InvalidParameterError) as caught:
+        read_audit_corpus(corpus, SPACE)
+    assert str(caught.value) == (
+        "parameter 'path' must be a corpus file or folder (str or Path); documents in "
+        "memory are audited by audit_corpus(texts, Y, label_space), got 'Corpus'")

@@ -809,6 +809,10 @@ def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels
     from tagsmith.data.document import Document
     from tagsmith.data.readers import read_records
 
+    if not isinstance(path, str | os.PathLike):  # a Corpus was a TypeError from pathlib
+        raise InvalidParameterError(
+            "path", "a corpus file or folder (str or Path); documents in memory are "
+            "audited by audit_corpus(texts, Y, label_space)", type(path).__name__)
     on_error = check_choice("on_error", on_error, ("fail", "skip"))
     report = ReadReport(source=str(path))
     policy = report.skip_line if on_error == "skip" else "fail"
