@@ -1,5 +1,7 @@
 """Label shift: EM and BBSE recover resampled priors; adjusted decisions improve."""
 
+import re
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -338,3 +340,29 @@ def test_the_shift_command_names_only_the_labels_it_shows(monkeypatch):
     assert [row["label"] for row in rows] == [f"name {'abcde'[row['label_id']]}"
                                               for row in rows]
     assert len(rows) == 2 and calls == [row["label_id"] for row in rows]
+
+
+@pytest.mark.parametrize(("prior", "expected"), [
+    ([0.2, np.nan], "must be 2 probabilities in [0, 1], got '1 NaN value'"),
+    ([0.2, 1.5], "must be 2 probabilities in [0, 1], got 'range [0.2, 1.5]'"),
+    ([0.2, 0.3, 0.4], "must be 2 probabilities in [0, 1], got 'shape (3,)'")])
+def test_a_source_prior_out_of_range_says_what_is_wrong(prior, expected):
+    """A NaN or a 1.5 in a source prior of the right shape was refused as got
+    'shape (2,)', the very shape asked for."""
+    topk = TopK.from_scores(np.array([[0.9, 0.1], [0.2, 0.7]]), 2)
+    with pytest.raises(InvalidParameterError, match=re.escape(expected)):
+        estimate_label_shift(topk, source_prior=prior)
+
+
+def test_one_label_s_messages_are_in_the_singular():
+    topk = TopK.from_scores(np.array([[0.9], [0.2]]), 1)
+    with pytest.raises(InvalidParameterError, match=re.escape(
+            "must be 1 probability in [0, 1], got 'shape (2,)'")):
+        estimate_label_shift(topk, source_prior=[0.5, 0.5])
+    with pytest.raises(InvalidParameterError, match=re.escape(
+            "parameter 'tail' must be 1 probability in [0, 1]")):
+        estimate_label_shift(topk, source_prior=[0.5], tail=[2.0])
+    meta, arrays = estimate_label_shift(topk, source_prior=[0.5]).to_state()
+    with pytest.raises(ValueError, match=re.escape("label-shift frozen is not 1 boolean, "
+                                                   "one per label")):
+        LabelShift.from_state(meta, {**arrays, "frozen": np.zeros(1, dtype=np.int8)})

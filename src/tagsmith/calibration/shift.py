@@ -55,7 +55,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tagsmith._params import check_choice, check_int, check_number
-from tagsmith._plural import plural_s
+from tagsmith._plural import plural, plural_s
 from tagsmith._typing import LabelMatrix
 from tagsmith.calibration._entries import check_labels, collect_entries
 from tagsmith.exceptions import InvalidParameterError
@@ -289,7 +289,8 @@ class LabelShift:
         for name in ("estimated_by_em", "frozen", "flat"):
             mask = arrays.get(name)
             if mask is not None and (mask.dtype != np.bool_ or mask.shape != (n_labels,)):
-                raise ValueError(f"label-shift {name} is not {n_labels} booleans, one per "
+                raise ValueError(f"label-shift {name} is not {n_labels} "
+                                 f"{plural(n_labels, 'boolean', 'booleans')}, one per "
                                  f"label (dtype {mask.dtype}, shape {mask.shape})")
             masks[name] = mask
         converged = meta.get("converged", True)
@@ -304,12 +305,22 @@ class LabelShift:
                    masks["flat"])
 
 
+def _probabilities(n_labels: int) -> str:
+    """'1 probability in [0, 1]', '3 probabilities in [0, 1]'."""
+    return f"{n_labels} {plural(n_labels, 'probability', 'probabilities')} in [0, 1]"
+
+
 def _check_prior(source_prior, n_labels: int) -> np.ndarray:
     prior = np.asarray(source_prior, dtype=np.float64)
-    if prior.shape != (n_labels,) or not np.all(np.isfinite(prior)) or prior.min() < 0 \
-            or prior.max() > 1:
-        raise InvalidParameterError("source_prior", f"{n_labels} probabilities in [0, 1]",
+    if prior.shape != (n_labels,):
+        raise InvalidParameterError("source_prior", _probabilities(n_labels),
                                     f"shape {prior.shape}")
+    if not np.all((prior >= 0) & (prior <= 1)):  # NaN fails too
+        # the right shape with a NaN or a 1.5 was refused as got 'shape (3,)'
+        n_nan = int(np.isnan(prior).sum())
+        raise InvalidParameterError("source_prior", _probabilities(n_labels),
+                                    f"{n_nan} NaN value{plural_s(n_nan)}" if n_nan
+                                    else f"range [{prior.min()}, {prior.max()}]")
     return prior
 
 
@@ -348,7 +359,7 @@ def estimate_label_shift(topk: TopK, *, source_prior: npt.ArrayLike,
     if tail_arr.shape != (n_labels,):
         raise InvalidParameterError("tail", f"shape ({n_labels},)", tail_arr.shape)
     if not np.all((tail_arr >= 0) & (tail_arr <= 1)):  # NaN fails too
-        raise InvalidParameterError("tail", f"{n_labels} probabilities in [0, 1]",
+        raise InvalidParameterError("tail", _probabilities(n_labels),
                                     f"{int(np.isnan(tail_arr).sum())} NaN "
                                     f"value{plural_s(int(np.isnan(tail_arr).sum()))}"
                                     if np.isnan(tail_arr).any()
