@@ -287,7 +287,11 @@ def test_a_record_id_given_twice_is_refused_naming_both_places(bundle, tmp_path)
 def test_suggest_and_shift_read_a_folder_one_document_per_txt_file(bundle, tmp_path):
     """A folder of documents, which train and audit read (one document per .txt file),
     was refused as 'is a directory, expected a file'. Now each .txt file of it is one
-    document, in the corpus reader's selection and order, named by its path."""
+    document, in the corpus reader's selection and order, named by its stem as the
+    corpus reader names it (it was named by its path, so suggest's output never joined
+    an audit or eval of the same folder)."""
+    from tagsmith.data.readers import read_records
+
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "b.txt").write_text("I am so angry right now\nreally\n")
@@ -297,10 +301,12 @@ def test_suggest_and_shift_read_a_folder_one_document_per_txt_file(bundle, tmp_p
     (docs / "c.md").write_text("so sad")
     (docs / "sub.txt").mkdir()
     read = _suggested(run("suggest", bundle, docs, "--k", "2", "--threshold", "0"))
-    assert [doc for doc, _ in read] == [f"{docs}/a.txt", f"{docs}/b.txt"]
+    assert [doc for doc, _ in read] == [r.doc_id for r in read_records(docs)] == ["a", "b"]
     whole = _suggested(run("suggest", bundle, "--whole-file", docs / "a.txt", docs / "b.txt",
                            "--k", "2", "--threshold", "0"))
-    assert read == whole  # the same ids and answers as each file given --whole-file
+    # each file given --whole-file: the same answers, under its path (no corpus rule)
+    assert [doc for doc, _ in whole] == [f"{docs}/a.txt", f"{docs}/b.txt"]
+    assert [labels for _, labels in read] == [labels for _, labels in whole]
     assert _suggested(run("suggest", bundle, "--whole-file", docs, "--k", "2",
                           "--threshold", "0")) == read
     # shift reads the folder's texts (before it finds this bundle uncalibrated)
@@ -321,6 +327,41 @@ def test_suggest_and_shift_read_a_folder_one_document_per_txt_file(bundle, tmp_p
     assert result.exit_code == 3 and f"{docs}/b.txt:1: not valid UTF-8" in result.output
     for command in ("suggest", "zeroshot", "shift"):
         assert "per .txt file" in " ".join(run(command, "--help").output.split()), command
+
+
+def test_suggest_on_a_folder_names_documents_as_the_corpus_reader_does(bundle, tmp_path,
+                                                                        monkeypatch):
+    """suggest named a folder's documents by path (docs/a.txt) where the corpus reader
+    (train, eval, audit, label) names them by stem (a): the two never joined. Now the
+    ids, the selection and the order are the corpus reader's; two folders whose files
+    share a stem are refused naming both files, as the ids would repeat."""
+    from tagsmith.data.readers import read_records
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in (("b.txt", "so angry"), ("a b.txt", "thanks a lot"),
+                       ("x:3.txt", "so sad"), ("a.TXT", "not read"), (".h.txt", "hidden")):
+        (docs / name).write_text(text)
+    read = _suggested(run("suggest", bundle, docs, "--k", "1", "--threshold", "0"))
+    assert [doc for doc, _ in read] == [r.doc_id for r in read_records(docs)] \
+        == ["a b", "b", "x:3"]
+    tsv = run("suggest", bundle, docs, "--k", "1", "--format", "tsv", "--threshold", "0")
+    assert tsv.exit_code == 0, tsv.output
+    assert [row.split("\t")[0] for row in tsv.stdout.splitlines()] == ["a b", "b", "x:3"]
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "b.txt").write_text("so happy")
+    result = run("suggest", bundle, docs, other)
+    assert result.exit_code == 3, result.output
+    assert (f"{other}/b.txt: the id 'b' repeats: it is the id of the document at "
+            f"{docs}/b.txt too") in result.output
+    # a stem equal to a line's file:line id (x:3.txt against line 3 of the file x)
+    monkeypatch.chdir(tmp_path)
+    Path("x").write_text("one\ntwo\nthree\n")
+    result = run("suggest", bundle, "x", "docs")
+    assert result.exit_code == 3, result.output
+    assert ("docs/x:3.txt: the id 'x:3' repeats: it is the id of the document at x:3 "
+            "too") in result.output
 
 
 def test_a_file_given_twice_or_an_id_made_twice_is_refused(bundle, tmp_path, monkeypatch):
@@ -357,10 +398,11 @@ def test_a_file_given_twice_or_an_id_made_twice_is_refused(bundle, tmp_path, mon
     Path("e.jsonl").write_text(json.dumps({"id": "d.csv:2", "text": "so happy"}) + "\n")
     result = run("suggest", bundle, "d.csv", "e.jsonl")
     assert result.exit_code == 3 and "e.jsonl:1: the id 'd.csv:2' repeats" in result.output
-    # a folder document's id, the file's path, as a record's id
-    Path("f.jsonl").write_text(json.dumps({"id": "docs/b.txt", "text": "so happy"}) + "\n")
+    # a folder document's id, the file's stem (the corpus reader's), as a record's id:
+    # the place named is the file
+    Path("f.jsonl").write_text(json.dumps({"id": "b", "text": "so happy"}) + "\n")
     result = run("suggest", bundle, "docs", "f.jsonl")
-    assert result.exit_code == 3 and "f.jsonl:1: the id 'docs/b.txt' repeats: it is the " \
+    assert result.exit_code == 3 and "f.jsonl:1: the id 'b' repeats: it is the " \
         "id of the document at docs/b.txt too" in result.output
     # a file named stdin read by line, and stdin itself
     Path("stdin").write_text("so sad\n")
@@ -368,7 +410,7 @@ def test_a_file_given_twice_or_an_id_made_twice_is_refused(bundle, tmp_path, mon
     assert result.exit_code == 3 and "stdin:1: the id 'stdin:1' repeats" in result.output
     # distinct inputs still read as before
     read = _suggested(run("suggest", bundle, "a.txt", "docs", "d.csv", "--k", "1"))
-    assert [doc for doc, _ in read] == ["a.txt:1", "a.txt:2", "docs/b.txt", "d.csv:2"]
+    assert [doc for doc, _ in read] == ["a.txt:1", "a.txt:2", "b", "d.csv:2"]
 
 
 def test_a_malformed_corpus_record_is_refused_naming_file_and_line(bundle, tmp_path):

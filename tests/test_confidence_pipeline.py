@@ -1055,3 +1055,35 @@ def test_the_calibration_log_line_groups_thousands_as_the_summaries(caplog):
     fit_confidence(heldout, options=ConfidenceOptions())
     assert "calibrated (isotonic) on 2,000 documents, conformal sets on 2,000 documents" \
         in caplog.text, caplog.text
+
+
+def test_shift_on_a_folder_reads_the_documents_the_corpus_reader_reads(
+        calibrated_cli_bundle, tmp_path, monkeypatch):
+    """shift reads a folder's documents as suggest does (ids are not used by shift, so
+    two folders whose files share a stem are read, not refused): the corpus reader's
+    selection, texts and order, the documents an eval or audit of the folder reads."""
+    import tagsmith.pipeline.confidence as confidence
+    from tagsmith.data.readers import read_records
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in (("b.txt", "so angry\n"), ("a.txt", " thanks a lot "),
+                       ("a.tsv", "<urn:goemotions:joy>\tjoy\n"), ("c.TXT", "not read"),
+                       (".h.txt", "not read")):
+        (docs / name).write_text(text)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "a.txt").write_text("so sad")
+    seen: list[list[str]] = []
+    real = confidence.estimate_shift
+
+    def spy(classifier, texts, **kwargs):
+        seen.append(list(texts))
+        return real(classifier, texts, **kwargs)
+
+    monkeypatch.setattr(confidence, "estimate_shift", spy)
+    result = run("shift", calibrated_cli_bundle, docs, other, "--json")
+    assert result.exit_code == 0, result.output
+    expected = [r.text for r in read_records(docs)] + [r.text for r in read_records(other)]
+    assert seen == [expected] and expected == ["thanks a lot", "so angry", "so sad"]
+    assert json.loads(result.stdout)["n_docs"] == 3

@@ -1249,3 +1249,34 @@ def _save_small_bundle(path, names, examples, repeat=5):
     train_classifier(texts, sp.csr_matrix(np.tile(Y, (repeat, 1))), space,
                      options=TrainOptions(dev_fraction=0.0,
                                           featurizer_params=FAST_FEATURES)).save(path)
+
+
+def test_cli_zeroshot_on_a_folder_names_documents_as_the_corpus_reader_does(tmp_path):
+    """zeroshot named a folder's documents by path (docs/a.txt) where the corpus reader
+    (train, eval, audit, label) names them by stem (a): the two never joined. Now its
+    ids, selection and order are the corpus reader's; two folders whose files share a
+    stem are refused naming both files."""
+    from tagsmith.data.readers import read_records
+
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en\nu:sport,sport\nu:food,food\n")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "match.txt").write_text("The team won the final\n")
+    (docs / "bread.txt").write_text("I baked bread and a cake\n")
+    (docs / "notes.TXT").write_text("not read")
+    (docs / ".hidden.txt").write_text("not read")
+    args = ["-q", "zeroshot", str(vocab), "--k", "1", "--cache-dir", str(tmp_path)]
+    result = CliRunner().invoke(tagsmith_cli.cli, [*args, str(docs)])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["doc"] for line in lines] == [r.doc_id for r in read_records(docs)] \
+        == ["bread", "match"]
+    assert [line["suggestions"][0]["label"] for line in lines] == ["food", "sport"]
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "match.txt").write_text("A marathon runner")
+    result = CliRunner().invoke(tagsmith_cli.cli, [*args, str(docs), str(other)])
+    assert result.exit_code == 3, result.output
+    assert (f"{other}/match.txt: the id 'match' repeats: it is the id of the document at "
+            f"{docs}/match.txt too") in result.output

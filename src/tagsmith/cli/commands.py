@@ -358,23 +358,25 @@ def _check_document_folder(name: str) -> None:
 
 
 def _folder_documents(name: str):
-    """(doc_id, text) of each document of the folder ``name``, as the corpus reader
-    selects and orders them (:func:`~tagsmith.data.readers.directory_files`), each
-    file read only when its turn comes. The id is the file's path (``name`` joined
-    with the file's name), as ``--whole-file`` names a file given on its own; the
-    text is the file's, stripped, as the corpus reader reads it."""
+    """(path, doc_id, text) of each document of the folder ``name``, as the corpus
+    reader selects, orders and names them (:func:`~tagsmith.data.readers.directory_files`),
+    each file read only when its turn comes. The id is the file's stem (``a`` for
+    ``docs/a.txt``), the corpus reader's id for it, so that what suggest or zeroshot
+    answer for a folder joins with an audit or eval of it; ``path`` (``name`` joined
+    with the file's name) is where an error points. The text is the file's, stripped,
+    as the corpus reader reads it."""
     import os
 
     from tagsmith.data.readers import directory_files
 
     for path in directory_files(name):
-        doc_id = os.path.join(name, path.name)
+        where = os.path.join(name, path.name)
         try:
             raw = path.read_bytes()
         except OSError as exc:
             raise DataError(f"cannot read the file ({exc.strerror or exc})",
-                            path=doc_id) from None
-        yield doc_id, _decode_all(raw, doc_id).strip()
+                            path=where) from None
+        yield where, path.stem, _decode_all(raw, where).strip()
 
 
 def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = None, *,
@@ -382,21 +384,26 @@ def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = N
     from pathlib import Path
 
     ids: dict[str, str] = {}  # each record's id, and where it was first seen
-    # the ids made up here (file:line, stdin:N, a file's or a folder document's path)
-    # differ from each other once no file is given twice (check_document_files), so
-    # they are kept, to be told from a record's id, only where a record id may meet one
-    # (a CSV or JSON Lines corpus among the files, or a file named 'stdin' with '-'):
-    # a long text file alone keeps no id per line
+    # the ids made up here (file:line, stdin:N, a file's path) differ from each other
+    # once no file is given twice (check_document_files), so they are kept, to be told
+    # from another id, only where one may meet them: a record's id (a CSV or JSON Lines
+    # corpus among the files), 'stdin' as a file with '-', or a folder document's stem
+    # (d1/a.txt and d2/a.txt are both 'a'; 'x:3.txt' is 'x:3'): a long text file alone
+    # keeps no id per line
     made: dict[str, str] | None = None
-    if unique_ids and (any(name != "-" and not Path(name).is_dir() and not whole_file
-                           and record_format(name) for name in files)
+    if unique_ids and (any(name != "-" and (Path(name).is_dir() or (
+                               not whole_file and record_format(name))) for name in files)
                        or ("-" in files and "stdin" in files)):
         made = ids
     for name in files:
         if name == "-":
             documents = _stdin_documents(whole_file, stdin)
         elif Path(name).is_dir():
-            documents = _folder_documents(name)
+            for where, doc_id, text in _folder_documents(name):
+                if made is not None:  # named by the file, not by the shared stem
+                    _claim_id(made, doc_id, where)
+                yield doc_id, text
+            continue
         elif (fmt := None if whole_file else record_format(name)) is not None:
             yield from _record_documents(name, fmt, ids if unique_ids else None)
             continue
@@ -563,7 +570,9 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
     can be given as it is. A .csv or .jsonl file (optionally .gz) is read as a corpus:
     one document per record, its text column or key, named by its id when it has one.
     A folder is read as the corpus reader reads one: one document per .txt file in it
-    (sorted by name), named by its path (FOLDER/NAME.txt).
+    (sorted by name), named by its stem as the corpus reader names it (NAME for
+    FOLDER/NAME.txt, so the ids join with an eval or audit of FOLDER); a file given
+    on its own keeps its path (with --whole-file) or FILE:LINE as its id.
     A calibrated bundle's scores are probabilities.
     """
     from tagsmith.pipeline.classifier import TextClassifier

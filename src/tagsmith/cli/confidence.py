@@ -295,7 +295,8 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
     """Estimate how label frequencies in FILES (unlabelled) differ from calibration.
 
     Reads one document per line (or per file with --whole-file; stdin without FILES;
-    of a .csv or .jsonl corpus, one per record; of a folder, one per .txt file in it).
+    of a .csv or .jsonl corpus, one per record; of a folder, one per .txt file in it,
+    the documents the corpus reader reads from it, in its order).
     Only labels with at least --min-count expected occurrences in FILES are
     re-estimated; the report says how many, and --save is refused when none is.
     """

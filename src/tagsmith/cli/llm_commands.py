@@ -628,7 +628,9 @@ def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, f
     """Suggest labels of VOCAB for documents in FILES (one per line; '-' or none: stdin)
     without training data or an LLM. A .csv or .jsonl file (optionally .gz) is read as
     a corpus: one document per record, named by its id when it has one; a folder, one
-    document per .txt file in it (sorted by name), named by its path.
+    document per .txt file in it (sorted by name), named by its stem as the corpus
+    reader names it (NAME for FOLDER/NAME.txt, so the ids join with an eval or audit of
+    FOLDER); a file given on its own keeps its path (with --whole-file) or FILE:LINE.
 
     Scores are embedding similarities between documents and label names, alternative
     labels and descriptions (the packaged all-MiniLM-L6-v2; needs tagsmith[embed]).
