@@ -1412,3 +1412,17 @@ def test_an_audit_result_prints_one_line_of_counts(small_corpus, goemotions_smal
     assert text == (f"AuditResult(issues={issues!r}, n_review_rows={len(result.review)}, "
                     f"scores='knn')")
     assert len(result.review) > 1 and "\n" not in text and "array" not in text
+
+
+def test_cli_audit_refuses_a_repeated_id_with_one_message(tmp_path):
+    """The CLI audit ran two checks of a corpus's ids in turn (the reader's, then
+    audit_corpus's); the reader's names the file and both lines, and is the only one."""
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(json.dumps({"id": doc_id, "text": text, "labels": ["x"]}) + "\n"
+                              for doc_id, text in (("a", "cats"), ("b", "dogs"),
+                                                   ("a", "birds"))))
+    result = invoke("audit", corpus, "-o", tmp_path / "out", "--scores", "knn")
+    assert result.exit_code == 3, result.output
+    assert result.output.count("repeat") + result.output.count("is the id of") == 1
+    assert f"{corpus}:3: the id 'a' is the id of the document at line 1 too" in result.output
+    assert "doc_ids" not in result.output

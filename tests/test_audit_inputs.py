@@ -187,3 +187,30 @@ def test_read_audit_corpus_names_path_when_given_a_corpus_object():
     assert str(caught.value) == (
         "parameter 'path' must be a corpus file or folder (str or Path); documents in "
         "memory are audited by audit_corpus(texts, Y, label_space), got 'Corpus'")
+def test_audit_corpus_checks_ids_read_by_read_audit_corpus_once(tmp_path, monkeypatch):
+    """The CLI audit checked a corpus's ids twice: read_audit_corpus refuses a repeated
+    one naming both lines, then audit_corpus went over the same ids again. Ids read by
+    read_audit_corpus are now checked there alone; ids passed in any other way still
+    are by audit_corpus."""
+    import json
+
+    import tagsmith.pipeline.audit as audit
+    from tagsmith.pipeline.audit import read_audit_corpus
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(json.dumps({"id": f"d{n}", "text": text,
+                                          "labels": ["u:a" if row[0] else "u:b"]}) + "\n"
+                              for n, (text, row) in enumerate(zip(TEXTS, Y, strict=True))))
+    data = read_audit_corpus(corpus, SPACE)
+    calls = []
+    real = audit._check_unique_doc_ids
+    monkeypatch.setattr(audit, "_check_unique_doc_ids",
+                        lambda ids, lines: calls.append(list(ids)) or real(ids, lines))
+    audit_corpus(data.texts, data.Y, SPACE, options=_options(), doc_ids=data.doc_ids,
+                 lines=data.lines)
+    assert calls == []
+    audit_corpus(data.texts, data.Y, SPACE, options=_options(), doc_ids=list(data.doc_ids),
+                 lines=data.lines)
+    assert calls == [["d0", "d1", "d2", "d3"]]
+    with pytest.raises(TypeError):  # the checked ids cannot be changed afterwards
+        data.doc_ids[3] = "d0"  # type: ignore[index]

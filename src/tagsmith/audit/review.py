@@ -42,6 +42,7 @@ from tagsmith.data.csvlimits import (
     raise_csv_field_limit,
     spreadsheet_safe,
 )
+from tagsmith.data.ids import FirstSeen
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.textio import (
     atomic_text_writer,
@@ -553,7 +554,7 @@ def _check_verdict(verdicts: dict, pair: tuple[int, int], accept: bool, row: dic
             path=path, line=line)
 
 
-def check_unique_id(id_lines: dict[str, int], record: Record, path: str | Path) -> None:
+def check_unique_id(id_lines: FirstSeen[int], record: Record, path: str | Path) -> None:
     """Refuse a record whose id an earlier record of the corpus has (``id_lines``: each
     id met and its line, updated), naming the id and both lines: the review names a
     document by its number, line and id, and apply-review checks the id against the
@@ -562,10 +563,8 @@ def check_unique_id(id_lines: dict[str, int], record: Record, path: str | Path) 
     doc_id = record.doc_id
     if not doc_id:
         return
-    first = id_lines.get(doc_id)
-    if first is None:
-        id_lines[doc_id] = record.line
-    else:
+    first = id_lines.claim(doc_id, record.line)
+    if first is not None:
         raise DataError(f"the id {doc_id!r} is the id of the document at line {first} too; "
                         "the audit's review names documents by id, and apply-review checks "
                         "it: give each document an id of its own (or drop the id column)",
@@ -618,7 +617,7 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
 
     def changed_records():
         style: list[str] = []  # the key style of the last labelled record, for new keys
-        id_lines: dict[str, int] = {}
+        id_lines = FirstSeen[int]()
         for number, record in enumerate(source.records(report)):
             # raised inside the atomic writer: no output file appears
             check_unique_id(id_lines, record, corpus)

@@ -32,6 +32,7 @@ from tagsmith.exceptions import DataError, InvalidParameterError
 from tagsmith.models import available_models
 
 if TYPE_CHECKING:
+    from tagsmith.data.ids import FirstSeen
     from tagsmith.progress import _LogProgress, _NoProgress
 
 ERROR_POLICY = click.Choice(["fail", "skip"])
@@ -383,14 +384,16 @@ def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = N
                unique_ids: bool = True):
     from pathlib import Path
 
-    ids: dict[str, str] = {}  # each record's id, and where it was first seen
+    from tagsmith.data.ids import FirstSeen
+
+    ids = FirstSeen[str]()  # each record's id, and where it was first seen
     # the ids made up here (file:line, stdin:N, a file's path) differ from each other
     # once no file is given twice (check_document_files), so they are kept, to be told
     # from another id, only where one may meet them: a record's id (a CSV or JSON Lines
     # corpus among the files), 'stdin' as a file with '-', or a folder document's stem
     # (d1/a.txt and d2/a.txt are both 'a'; 'x:3.txt' is 'x:3'): a long text file alone
     # keeps no id per line
-    made: dict[str, str] | None = None
+    made: FirstSeen[str] | None = None
     if unique_ids and (any(name != "-" and (Path(name).is_dir() or (
                                not whole_file and record_format(name))) for name in files)
                        or ("-" in files and "stdin" in files)):
@@ -430,14 +433,13 @@ def _file_documents(name: str, whole_file: bool):
                 yield f"{name}:{number}", _text_column(line, name, number)
 
 
-def _claim_id(ids: dict[str, str], doc_id: str, here: str) -> None:
+def _claim_id(ids: FirstSeen[str], doc_id: str, here: str) -> None:
     """Note that the document at ``here`` (``file:line``) has the id ``doc_id``; one
     noted before, at another place or at this one again, fails naming both: two outputs
     under one id could not be told apart (making it unique would name a document by an
     id it lacks)."""
-    first = ids.get(doc_id)
+    first = ids.claim(doc_id, here)
     if first is None:
-        ids[doc_id] = here
         return
     name, _, line = here.rpartition(":")
     where = ("this document was read already (the file is given more than once)"
@@ -449,7 +451,7 @@ def _claim_id(ids: dict[str, str], doc_id: str, here: str) -> None:
     raise DataError(message, path=here)
 
 
-def _record_documents(name: str, fmt: str, ids: dict[str, str] | None = None):
+def _record_documents(name: str, fmt: str, ids: FirstSeen[str] | None = None):
     """(doc_id, text) of each record of the CSV or JSON Lines corpus ``name``, read by
     the corpus reader (labels and other fields ignored; a malformed record fails naming
     ``file:line``). The id is the record's ``id``, else ``file:line`` of its first

@@ -471,20 +471,31 @@ class _Described(str):
         return str(self)
 
 
+class _UniqueIds(tuple[str | None, ...]):
+    """The document ids of an :class:`AuditCorpus`, each given once:
+    :func:`read_audit_corpus` refused a repeated one naming both lines, so
+    :func:`audit_corpus` does not check them a second time (a tuple, so that none can
+    change in between)."""
+
+    __slots__ = ()
+
+
 def _check_unique_doc_ids(doc_ids: Sequence[str | None],
                           lines: Sequence[int] | None) -> None:
     """Refuse two documents of one id, as :func:`read_audit_corpus` refuses a corpus
     file that has them: the review names documents by id and apply-review checks it,
     which cannot tell two documents of one id apart. ``None`` or ``""`` (no id) is not
     checked."""
-    first: dict[str, int] = {}
+    from tagsmith.data.ids import FirstSeen
+
+    first = FirstSeen[int]()  # each id and the position first giving it
     for i, doc_id in enumerate(doc_ids):
         if doc_id is None or doc_id == "":
             continue
         if not isinstance(doc_id, str):  # written to the review, never equal to the file's
             raise InvalidParameterError(f"doc_ids[{i}]", "a str or None", type(doc_id).__name__)
-        j = first.setdefault(doc_id, i)
-        if j == i:
+        j = first.claim(doc_id, i)
+        if j is None:
             continue
         where = f"doc_ids[{j}] and doc_ids[{i}]"
         if lines is not None:
@@ -543,8 +554,8 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
         else:
             continue
         raise InvalidParameterError(name, f"one entry per document ({len(texts)})", found)
-    if doc_ids is not None:
-        _check_unique_doc_ids(doc_ids, lines)
+    if doc_ids is not None and not isinstance(doc_ids, _UniqueIds):
+        _check_unique_doc_ids(doc_ids, lines)  # read_audit_corpus's are checked already
     if splits is not None:
         if not isinstance(splits, Mapping):  # a list was an AttributeError
             raise InvalidParameterError("splits", "a dict of split name -> texts",
@@ -741,7 +752,8 @@ class AuditCorpus:
     texts: list[str]
     Y: sp.csr_matrix
     lines: list[int]
-    doc_ids: list[str | None]
+    #: a document's id (None without one), each given once (:class:`_UniqueIds`)
+    doc_ids: Sequence[str | None]
     unknown_labels: Counter
     n_skipped_lines: int
     #: the first skipped lines as ``(line, reason)`` (``--on-error skip``)
@@ -807,6 +819,7 @@ def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels
     from tagsmith.audit.review import check_unique_id
     from tagsmith.data.corpus import ReadReport, labels_matrix
     from tagsmith.data.document import Document
+    from tagsmith.data.ids import FirstSeen
     from tagsmith.data.readers import read_records
 
     if not isinstance(path, str | os.PathLike):  # a Corpus was a TypeError from pathlib
@@ -817,7 +830,7 @@ def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels
     report = ReadReport(source=str(path))
     policy = report.skip_line if on_error == "skip" else "fail"
     texts, lines, doc_ids, docs = [], [], [], []
-    id_lines: dict[str, int] = {}  # each document id and the line it is first given on
+    id_lines = FirstSeen[int]()  # each document id and the line it is first given on
     for record in read_records(path, on_error=policy):
         check_unique_id(id_lines, record, path)
         ids = []
@@ -841,6 +854,7 @@ def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels
         report.add_doc(docs[-1])
     if report.has_skips:
         logger.warning("%s", report.summary())
-    return AuditCorpus(texts, labels_matrix(docs, len(label_space)), lines, doc_ids,
+    return AuditCorpus(texts, labels_matrix(docs, len(label_space)), lines,
+                       _UniqueIds(doc_ids),
                        report.unknown_labels, report.n_skipped_lines,
                        list(report.skipped_lines), on_error)

@@ -135,18 +135,17 @@ class _RepeatedIds:
     there: one warning per corpus, as the audit and apply-review refuse it."""
 
     def __init__(self) -> None:
-        self.seen: set[str] = set()
+        from tagsmith.data.ids import FirstSeen
+
+        self.seen = FirstSeen[int]()  # each id and the document (0-based) first giving it
         self.count = 0
         self.first: str | None = None
 
     def watch(self, docs: Iterable[Document]) -> Iterator[Document]:
-        for doc in docs:
-            if doc.doc_id:
-                if doc.doc_id in self.seen:
-                    self.count += 1
-                    self.first = self.first or doc.doc_id
-                else:
-                    self.seen.add(doc.doc_id)
+        for number, doc in enumerate(docs):
+            if doc.doc_id and self.seen.claim(doc.doc_id, number) is not None:
+                self.count += 1
+                self.first = self.first or doc.doc_id
             yield doc
 
     def warn(self, path: str | Path) -> None:
