@@ -1426,3 +1426,35 @@ def test_cli_audit_refuses_a_repeated_id_with_one_message(tmp_path):
     assert result.output.count("repeat") + result.output.count("is the id of") == 1
     assert f"{corpus}:3: the id 'a' is the id of the document at line 1 too" in result.output
     assert "doc_ids" not in result.output
+def test_the_summary_counts_one_duplicate_pair_and_one_leak_in_the_singular(tmp_path):
+    # "duplicates: 1 exact and 1 near pairs", "leakage into test: 1 exact, 1 near
+    # duplicates of training documents"
+    docs = ["the cat sat on the mat today\t<a> <b>", "The  cat sat on the MAT today\t<a>",
+            "dogs run fast in the green park near the old river bank under the tall oak "
+            "trees every sunny morning\t<b> <c>",
+            "dogs run fast in the green park near the old river shore under the tall oak "
+            "trees every sunny morning\t<b> <c> <a>",
+            "stock markets fell sharply on monday\t<a> <b> <c>",
+            "weather forecast predicts heavy rain\t<a>",
+            "football team wins championship final\t<b>",
+            "new recipe for chocolate cake baking\t<c>"]
+    test = ["astronomy telescope reveals distant galaxy\t<c>",
+            "Football team wins championship final\t<b>",
+            "dogs run fast in the green park near the old river bank under the tall oak "
+            "trees every rainy morning\t<b>"]
+    corpus, split = tmp_path / "train.tsv", tmp_path / "test.tsv"
+    corpus.write_text("\n".join(docs) + "\n", encoding="utf-8")
+    split.write_text("\n".join(test) + "\n", encoding="utf-8")
+    result = invoke("audit", corpus, "-o", tmp_path / "out", "--scores", "knn", "--no-html",
+                    "--split", f"test={split}")
+    assert result.exit_code == 0, result.output
+    assert "duplicates: 1 exact and 1 near pair, 2 with conflicting labels\n" in result.output
+    assert ("leakage into test: 1 exact, 1 near duplicate of training documents (of its 3 "
+            "documents)\n") in result.output
+    result = invoke("audit", corpus, "-o", tmp_path / "out2", "--scores", "knn", "--no-html",
+                    "--split", f"test={split}", "--no-near-duplicates")
+    assert result.exit_code == 0, result.output
+    assert ("duplicates: 1 exact pair (near duplicates not looked for), 1 with conflicting "
+            "labels\n") in result.output
+    assert ("leakage into test: 1 exact duplicate of training documents (of its 3 "
+            "documents) (near duplicates not looked for)\n") in result.output

@@ -1023,16 +1023,20 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
                f"{noise['n_flagged_missing']:,} missing{capped}")
     # without the search a near count of 0 says nothing
     not_searched = " (near duplicates not looked for)" if no_near_duplicates else ""
+    # the noun agrees with the count next to it: "1 exact and 1 near pairs" read wrongly
+    last = dups["n_exact_pairs"] if not_searched else dups["n_near_pairs"]
     click.echo(f"duplicates: {dups['n_exact_pairs']:,} exact"
                + ("" if not_searched else " and " + (
                    "at least " if dups.get("near_counts_lower_bound") else "")
                   + f"{dups['n_near_pairs']:,} near")
-               + f" pairs{not_searched}, {dups['n_conflicting_pairs']:,} with conflicting "
-               "labels")
+               + f" pair{plural_s(last)}{not_searched}, {dups['n_conflicting_pairs']:,} with "
+               "conflicting labels")
     for name, leak in report["leakage"].items():
+        last = leak["n_exact"] if not_searched else leak["n_near"]
         click.echo(f"leakage into {printable(name)}: {leak['n_exact']:,} exact"
                    + ("" if not_searched else f", {leak['n_near']:,} near")
-                   + f" duplicates of training documents (of its {leak['n_docs']:,} "
+                   + f" duplicate{plural_s(last)} of training documents (of its "
+                   f"{leak['n_docs']:,} "
                    f"document{plural_s(leak['n_docs'])})"
                    + not_searched)
     read = report["meta"]["read"]
