@@ -207,3 +207,37 @@ def test_a_review_of_the_other_format_left_by_an_earlier_audit_is_named(weather,
         assert (out / other).is_file()
         if review_format == "csv":
             assert (out / "review.jsonl").read_text(encoding="utf-8") == reviewed
+
+
+def test_a_section_with_nothing_to_list_says_so_rather_than_showing_bare_headers():
+    """One label per document, eight documents: no pair of labels, none seen in five
+    documents for NPMI, no label with 20 documents for the noisiest ones. The page
+    showed each of those tables as a row of headers with nothing under them."""
+    from html.parser import HTMLParser
+
+    from tagsmith.audit.report import render_html
+
+    texts = [f"{a} {b} {c}" for a, b, c in zip(WORDS, WORDS[1:] + WORDS[:1],
+                                                WORDS[2:] + WORDS[:2], strict=True)]
+    Y = sp.csr_matrix(np.array([[i % 2 == 0, i % 2 == 1] for i in range(8)]))
+    report = audit_corpus(texts, Y, LabelSpace.from_uris(["u:a", "u:b"]),
+                          options=AuditOptions(scores="knn")).report
+    page = render_html(report, plots=False)
+
+    class Tables(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.rows: list[int] = []  # per table, its rows
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "table":
+                self.rows.append(0)
+            elif tag == "tr":
+                self.rows[-1] += 1
+
+    parser = Tables()
+    parser.feed(page)
+    assert parser.rows and min(parser.rows) >= 2  # every table has a header and a row
+    assert "No document has two labels." in page
+    assert "No pair of labels shares at least 5 documents." in page
+    assert page.count("No label is given to at least 20 documents.") == 2

@@ -102,7 +102,16 @@ def _count(n, word: str, many: str | None = None) -> str:
     return f"{_num(n)} {word if one else (many or word + 's')}"
 
 
-def _table(headers: list[str], rows: list[list], numeric: set[int] | None = None) -> str:
+def _table(headers: list[str], rows: list[list], numeric: set[int] | None = None, *,
+           empty: str = "None.") -> str:
+    """A table of ``rows``, or ``empty`` (a sentence) when there is none: a table of
+    headers alone (no pair seen often enough for NPMI) read as a rendering fault.
+
+    >>> _table(["label"], [])
+    '<p class="muted">None.</p>'
+    """
+    if not rows:
+        return f'<p class="muted">{_e(empty)}</p>'
     numeric = numeric or set()
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     body = "".join(
@@ -269,7 +278,8 @@ def _labels_html(labels: dict) -> str:
              f'(Gini {labels["gini"]}; a share of the labels in use is rounded up to whole '
              f'labels, at least one).</p>']
     parts.append("<h3>Most frequent</h3>" + _table(
-        ["label", "documents"], [[_label(r), r["count"]] for r in labels["most_frequent"]], {1}))
+        ["label", "documents"], [[_label(r), r["count"]] for r in labels["most_frequent"]], {1},
+        empty="No label is used."))
     for key, title in (("unused_examples", "Unused labels (first)"),
                        ("rare_examples", "Rare labels (first)"),
                        ("deprecated_in_use", "Deprecated labels in use")):
@@ -295,11 +305,13 @@ def _cooccurrence_html(section: dict) -> str:
 
     return (f'<p>{_count(section["n_pairs"], "distinct co-occurring pair")}.</p>'
             "<h3>Most frequent pairs</h3>"
-            + _table(["label", "label", "documents"], rows(section["top_by_count"], False), {2})
+            + _table(["label", "label", "documents"], rows(section["top_by_count"], False), {2},
+                     empty="No document has two labels.")
             + "<h3>Most strongly associated pairs (NPMI, at least "
             f'{_count(section["npmi_min_count"], "document")})</h3>'
             + _table(["label", "label", "documents", "NPMI"], rows(section["top_by_npmi"], True),
-                     {2, 3}))
+                     {2, 3}, empty="No pair of labels shares at least "
+                     f'{_count(section["npmi_min_count"], "document")}.'))
 
 
 def _tighter(bounds: dict, noise: dict) -> str:
@@ -362,7 +374,9 @@ def _noise_html(noise: dict, candidates: list[dict], scores: dict) -> str:
                      f'{_count(noise["label_min_support"], "document")})</h3>'
                      + _table(["label", "given", "est. wrong rate", "est. missing rate"],
                               [[_label(r), r["n_given"], r["wrong_rate"], r["missing_rate"]]
-                               for r in noise[key]], {1, 2, 3}))
+                               for r in noise[key]], {1, 2, 3},
+                              empty="No label is given to at least "
+                              f'{_count(noise["label_min_support"], "document")}.'))
     if candidates:
         parts.append("<h3>Top review candidates</h3>" + _table(
             ["#", "kind", "label", "probability", "given labels", "text"],
