@@ -241,3 +241,24 @@ def test_a_section_with_nothing_to_list_says_so_rather_than_showing_bare_headers
     assert "No document has two labels." in page
     assert "No pair of labels shares at least 5 documents." in page
     assert page.count("No label is given to at least 20 documents.") == 2
+
+
+def test_the_page_shows_empty_texts_and_unlabelled_documents():
+    """report.json counted empty texts, unlabelled documents and distinct label sets,
+    but the page showed none of the corpus section beyond its cards: an empty text
+    (which is nobody's duplicate) went unseen there."""
+    from tagsmith.audit.report import render_html
+
+    rng = np.random.default_rng(3)
+    texts = [" ".join(rng.choice(WORDS, 5)) for _ in range(39)] + [""]
+    labels = np.array([[i % 2 == 0, i % 3 == 0] for i in range(40)])
+    labels[5] = False  # 5 has no label, as has every 6th document from 1 on
+    report = audit_corpus(texts, sp.csr_matrix(labels), LabelSpace.from_uris(["u:a", "u:b"]),
+                          options=AuditOptions(scores="knn")).report
+    corpus = report["corpus"]
+    without = int((~labels.any(axis=1)).sum())
+    assert corpus["n_empty_texts"] == 1 and corpus["n_docs_without_labels"] == without
+    page = render_html(report, plots=False)
+    assert (f"40 documents: {without} without labels, 1 with an empty text; 4 distinct "
+            "label sets. Labels per document: median ") in page
+    assert "Words per document: mean 4.88, median 5, 90th percentile 5." in page

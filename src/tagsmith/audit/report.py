@@ -173,6 +173,37 @@ def _cards(report: dict) -> str:
         _signal_html(scores)
 
 
+def _corpus_html(corpus: dict) -> str:
+    """The corpus section's other figures (documents without labels, empty texts,
+    distinct label sets, labels and words per document): report.json had them, the
+    page showed none, so an empty text or an unlabelled document went unseen; empty
+    for a report written without them.
+
+    >>> _corpus_html({"n_docs": 12, "n_docs_without_labels": 0, "n_empty_texts": 1,
+    ...               "n_distinct_label_sets": 8,
+    ...               "labels_per_doc": {"max": 3, "p50": 1.0, "p90": 2.9, "p99": 3.0},
+    ...               "words_per_doc": {"mean": 7.58, "p50": 6.0, "p90": 18.7, "p99": 20.0}}
+    ... ).split(". ")  # doctest: +NORMALIZE_WHITESPACE
+    ['<p>12 documents: 0 without labels, 1 with an empty text; 8 distinct label sets',
+     'Labels per document: median 1, 90th percentile 2.9, at most 3',
+     'Words per document: mean 7.58, median 6, 90th percentile 18.7.</p>']
+    """
+    keys = ("n_docs_without_labels", "n_empty_texts", "n_distinct_label_sets",
+            "labels_per_doc", "words_per_doc")
+    if not all(key in corpus for key in keys):
+        return ""
+    labels, words = corpus["labels_per_doc"], corpus["words_per_doc"]
+    empty = corpus["n_empty_texts"]
+    return (f'<p>{_count(corpus["n_docs"], "document")}: '
+            f'{_num(corpus["n_docs_without_labels"])} without labels, '
+            f'{_num(empty)} with {plural(empty, "an empty text", "empty texts")}; '
+            f'{_count(corpus["n_distinct_label_sets"], "distinct label set")}. '
+            f'Labels per document: median {labels["p50"]:g}, 90th percentile '
+            f'{labels["p90"]:g}, at most {_num(labels["max"])}. Words per document: mean '
+            f'{words["mean"]:g}, median {words["p50"]:g}, 90th percentile '
+            f'{words["p90"]:g}.</p>')
+
+
 def _signal_html(scores: dict) -> str:
     """A highlighted warning when the out-of-sample scores recover few given labels."""
     if not scores.get("warning"):
@@ -528,7 +559,8 @@ def is_report_html(path: str | Path) -> bool:
 
 def render_html(report: dict, *, plots: bool = True) -> str:
     """The report (as built by :func:`tagsmith.pipeline.audit.audit_corpus`) as one page."""
-    sections = [("Overview", _cards(report) + _read_html(report.get("meta", {}).get("read", {}))
+    sections = [("Overview", _cards(report) + _corpus_html(report["corpus"])
+                 + _read_html(report.get("meta", {}).get("read", {}))
                  + (_plots(report) if plots else ""))]
     sections.append(("Labels", _labels_html(report["labels"])))
     sections.append(("Co-occurrence", _cooccurrence_html(report["cooccurrence"])))
