@@ -262,3 +262,22 @@ def test_the_page_shows_empty_texts_and_unlabelled_documents():
     assert (f"40 documents: {without} without labels, 1 with an empty text; 4 distinct "
             "label sets. Labels per document: median ") in page
     assert "Words per document: mean 4.88, median 5, 90th percentile 5." in page
+
+
+def test_a_band_of_one_count_is_named_by_it_and_an_unused_band_has_no_wrong_rate(weather):
+    """The noise table named the unused labels' band "0–0" (and a band of labels given
+    once "1–1"), and gave it a wrong rate of 0: a rate of no given label at all."""
+    from tagsmith.audit.report import render_html
+
+    texts, Y, _ = weather
+    Y = sp.hstack([Y, sp.csr_matrix((len(texts), 1), dtype=bool)]).tocsr()  # u:c unused
+    space = LabelSpace.from_uris(["u:a", "u:b", "u:c"])
+    report = audit_corpus(texts, Y, space, options=AuditOptions(scores="knn")).report
+    band = report["noise"]["bands"][0]
+    assert (band["min_count"], band["max_count"], band["n_given"]) == (0, 0, 0)
+    page = render_html(report, plots=False)
+    table = page[page.index("<h3>By label frequency</h3>"):].split("</table>")[0]
+    row = table.split("</tr>")[1]
+    assert row.startswith("<tr><td>0</td><td class=\"num\">1</td><td class=\"num\">0</td>"
+                          "<td class=\"num\">–</td>")
+    assert "–0<" not in table

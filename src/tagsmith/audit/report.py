@@ -263,7 +263,7 @@ def _plots(report: dict) -> str:
     noise = report.get("noise")
     bands = [b for b in noise["bands"] if b["n_given"] > 0] if noise else []
     if bands:
-        names = [f'{b["min_count"]}-{b["max_count"]}' for b in bands]
+        names = [_band(b) for b in bands]
         x = range(len(bands))
         fig, ax = plt.subplots(figsize=(5.5, 3.4))
         ax.bar([i - 0.2 for i in x], [b["wrong_rate"] for b in bands], 0.4, label="wrong",
@@ -345,6 +345,17 @@ def _cooccurrence_html(section: dict) -> str:
                      f'{_count(section["npmi_min_count"], "document")}.'))
 
 
+def _band(band: dict) -> str:
+    """A frequency band's counts of documents per label: ``2–3``, and ``1`` (not
+    ``1–1``) for a band of one count, such as the unused labels' ``0``.
+
+    >>> _band({"min_count": 2, "max_count": 3}), _band({"min_count": 0, "max_count": 0})
+    ('2–3', '0')
+    """
+    low, high = band["min_count"], band["max_count"]
+    return f"{low:,}" if low == high else f"{low:,}–{high:,}"
+
+
 def _tighter(bounds: dict, noise: dict) -> str:
     """How the bounds compare with the confident counts, as they are here: the page said
     "much tighter" even where a bound was above its count (a small corpus, a weak scorer).
@@ -396,7 +407,7 @@ def _noise_html(noise: dict, candidates: list[dict], scores: dict) -> str:
     parts.append("<h3>By label frequency</h3>" + _table(
         ["documents per label", "labels", "given", "est. wrong rate", "est. missing rate",
          "flagged wrong", "flagged missing"],
-        [[f'{b["min_count"]}–{b["max_count"]}', b["n_labels"], b["n_given"], b["wrong_rate"],
+        [[_band(b), b["n_labels"], b["n_given"], b["wrong_rate"] if b["n_given"] else "–",
           b["missing_rate"], b["n_flagged_wrong"], b["n_flagged_missing"]]
          for b in noise["bands"]], {1, 2, 3, 4, 5, 6}))
     for key, title in (("noisiest_by_wrong_rate", "Labels most often given wrongly"),
