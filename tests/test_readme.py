@@ -456,3 +456,39 @@ def test_the_fresh_machine_commands_come_first_and_ci_runs_the_test_one():
           if line.strip() and not line.startswith("#")
           and not line.startswith(("set ", "cd "))]
     assert ci == [commands[1]]
+
+
+def test_every_key_of_the_health_report_json_is_named():
+    """report.json's health sections were documented by topic only: `cardinality`,
+    `density`, `gini` or `fraction_near` were named nowhere, nor whether a share is a
+    fraction or a percentage, nor whether document numbers count from 0."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.pipeline.audit import AuditOptions, audit_corpus
+
+    words = "rain sun cloud wind snow fog hail storm".split()
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(words, 6)) for _ in range(40)]
+    texts[1] = texts[0].upper()  # an exact duplicate, with other labels
+    Y = sp.csr_matrix(np.array([[i % 2 == 0, i % 3 == 0, False] for i in range(40)]))
+    report = audit_corpus(texts, Y, LabelSpace.from_uris(["u:a", "u:b", "u:c"]),
+                          splits={"test": texts[:3]}, options=AuditOptions(scores="knn")).report
+    assert report["duplicates"]["conflict_examples"] and report["leakage"]["test"]["examples"]
+    readme = README.read_text(encoding="utf-8")
+
+    def keys(value):
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                yield key
+                if key not in ("method", "bounds", "options", "read", "params"):
+                    yield from keys(inner)
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            yield from keys(value[0])
+
+    sections = ("corpus", "labels", "cooccurrence", "duplicates", "noise")
+    named = set(report) | {key for section in sections for key in keys(report[section])}
+    named |= set(keys(report["leakage"]["test"])) | set(report["meta"])
+    missing = sorted(key for key in named if f"`{key}`" not in readme)
+    assert not missing, f"report.json keys the README does not name: {missing}"
