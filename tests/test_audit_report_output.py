@@ -281,3 +281,16 @@ def test_a_band_of_one_count_is_named_by_it_and_an_unused_band_has_no_wrong_rate
     assert row.startswith("<tr><td>0</td><td class=\"num\">1</td><td class=\"num\">0</td>"
                           "<td class=\"num\">–</td>")
     assert "–0<" not in table
+
+
+def test_a_label_named_by_its_uri_is_shown_once(weather):
+    """A label space derived from the corpus names its labels by their URIs, and the
+    page showed each twice: "u:a <u:a>"."""
+    from tagsmith.audit.report import render_html
+
+    texts, Y, space = weather
+    page = render_html(audit_corpus(texts, Y, space, options=AuditOptions(scores="knn")).report,
+                       plots=False)
+    table = page[page.index("<h3>Most frequent</h3>"):].split("</table>")[0]
+    assert '<td><span lang="">u:a</span></td>' in table
+    assert "&lt;u:a&gt;" not in page

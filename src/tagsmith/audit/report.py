@@ -140,6 +140,15 @@ def _document(text: str) -> str:
 
 
 def _label(ref: dict) -> str:
+    """A label's name and, in small type, its URI; a label whose only name is its URI
+    shown once (the page read "http://ex.org/a <http://ex.org/a>" for each label of a
+    space derived from the corpus).
+
+    >>> _label({"name": "u:a", "uri": "u:a", "name_lang": None})
+    '<span lang="">u:a</span>'
+    """
+    if ref["name"] == ref["uri"]:
+        return _named(ref["name"], ref.get("name_lang", _NO_LANGUAGE))
     return (f'{_named(ref["name"], ref.get("name_lang", _NO_LANGUAGE))} '
             f'<small>&lt;{_e(ref["uri"])}&gt;</small>')
 
