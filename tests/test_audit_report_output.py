@@ -294,3 +294,26 @@ def test_a_label_named_by_its_uri_is_shown_once(weather):
     table = page[page.index("<h3>Most frequent</h3>"):].split("</table>")[0]
     assert '<td><span lang="">u:a</span></td>' in table
     assert "&lt;u:a&gt;" not in page
+
+
+def test_a_review_candidate_with_an_empty_text_says_so():
+    """A candidate of a document with an empty text (JSONL, CSV and directories allow
+    one) showed a blank text cell, as if the text had been lost."""
+    from tagsmith.audit.report import render_html
+
+    rng = np.random.default_rng(1)
+    texts = [" ".join(rng.choice(WORDS, 6)) for _ in range(60)]
+    rain = np.array(["rain" in text for text in texts])
+    given = rain.copy()
+    given[:6] = ~given[:6]
+    texts[1] = ""  # one of the six: a candidate
+    Y = sp.csr_matrix(np.column_stack([given, ~given]))
+    report = audit_corpus(texts, Y, LabelSpace.from_uris(["u:rain", "u:dry"]),
+                          options=AuditOptions(scores="knn")).report
+    empty = [c for c in report["top_candidates"] if c["doc"] == 1]
+    assert empty and empty[0]["text"] == ""
+    page = render_html(report, plots=False)
+    rows = page[page.index("<h3>Top review candidates</h3>"):].split("</table>")[0]
+    row = next(r for r in rows.split("</tr>") if f'<td class="num">{empty[0]["rank"]}</td>'
+               in r)
+    assert row.endswith('<td><span class="muted">(empty text)</span></td>')

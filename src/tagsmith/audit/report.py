@@ -135,7 +135,14 @@ def _named(name: str, lang=_NO_LANGUAGE) -> str:
 def _document(text: str) -> str:
     """A document's text, marked ``lang=""`` (unknown language): unmarked, it took the
     English of the page, though tagsmith never knows what language a corpus is in (a
-    screen reader read Finnish text with English pronunciation)."""
+    screen reader read Finnish text with English pronunciation). An empty text says so:
+    its review candidates showed a blank cell, as if the text had been lost.
+
+    >>> _document(""), _document("a & b")
+    ('<span class="muted">(empty text)</span>', '<span lang="">a &amp; b</span>')
+    """
+    if not text.strip():
+        return '<span class="muted">(empty text)</span>'
     return f'<span lang="">{_e(text)}</span>'
 
 
