@@ -157,7 +157,8 @@ def test_a_probability_just_under_1_is_not_shown_as_1():
 def test_the_duplicates_table_says_its_rows_are_pairs_of_texts():
     """Three copies of one text, each labelled differently, are 3 conflicting pairs of
     documents but 2 rows (each copy beside the first): the page said "3 pairs carry
-    different labels" above a table of 2 rows, without saying what the rows are."""
+    different labels" above a table of 2 rows, without saying what the rows are; and
+    "(1 of them exact duplicates)" called one pair "duplicates"."""
     from tagsmith.audit.duplicates import find_duplicates
     from tagsmith.audit.health import duplicates_section
     from tagsmith.audit.report import _duplicates_html
@@ -169,7 +170,7 @@ def test_the_duplicates_table_says_its_rows_are_pairs_of_texts():
                                  threshold=None)
     assert section["n_conflicting_pairs"] == 3 and len(section["conflict_examples"]) == 2
     page = _duplicates_html(section)
-    assert "3 pairs carry different labels" in page
+    assert "3 pairs carry different labels (3 of them between exact copies)" in page
     assert "The table lists 2 conflicting pairs of texts, not every pair of documents" in page
     assert "The counts above are of pairs of documents" in page
 

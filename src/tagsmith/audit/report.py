@@ -468,8 +468,8 @@ def _duplicates_html(dups: dict) -> str:
     conflicting = dups["n_conflicting_pairs"]
     parts = [f'<p>{found} in {_count(dups["n_duplicate_groups"], "group")}; '
              f'{_count(conflicting, "pair")} {plural(conflicting, "carries", "carry")} '
-             f'different labels ({_num(dups["n_conflicting_exact_pairs"])} of them exact '
-             'duplicates).</p>']
+             f'different labels ({_num(dups["n_conflicting_exact_pairs"])} of them between '
+             'exact copies).</p>']
     if at_least:
         parts.append("<p>The near-duplicate search stopped after its budget of candidate "
                      "pairs (too many distinct near-identical texts): its counts of near "
