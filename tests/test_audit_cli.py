@@ -1458,3 +1458,33 @@ def test_the_summary_counts_one_duplicate_pair_and_one_leak_in_the_singular(tmp_
             "labels\n") in result.output
     assert ("leakage into test: 1 exact duplicate of training documents (of its 3 "
             "documents) (near duplicates not looked for)\n") in result.output
+
+
+def test_without_a_vocabulary_the_page_does_not_speak_of_labels_missing_from_one(tmp_path):
+    # "Labels missing from the vocabulary: 0 occurrences of 0 distinct keys." with the
+    # label space derived from the corpus: as if every label had been checked against one
+    docs = [f"{word} weather report number {i}\t<u:a>{' <u:b>' if i % 2 else ''}"
+            for i, word in enumerate("rain sun cloud wind snow fog hail storm".split())]
+    docs[3] += " <>"
+    corpus, vocab = tmp_path / "train.tsv", tmp_path / "vocab.tsv"
+    corpus.write_text("\n".join(docs) + "\n", encoding="utf-8")
+    vocab.write_text("<u:a>\tA\n", encoding="utf-8")
+    derived = invoke("audit", corpus, "-o", tmp_path / "derived", "--scores", "knn",
+                     "--no-plots")
+    assert derived.exit_code == 0, derived.output
+    report = json.loads((tmp_path / "derived" / "report.json").read_text(encoding="utf-8"))
+    unknown = report["labels"]["not_in_vocabulary"]
+    assert (unknown["vocabulary"], unknown["n_occurrences"]) == (False, 1)
+    page = (tmp_path / "derived" / "report.html").read_text(encoding="utf-8")
+    assert "missing from the vocabulary" not in page
+    assert ("<h3>Label keys that name no label</h3><p>No vocabulary was given: the labels "
+            "are the corpus's own, and 1 occurrence of 1 distinct key named none") in page
+    given = invoke("audit", corpus, "--vocab", vocab, "-o", tmp_path / "given", "--scores",
+                   "knn", "--no-plots")
+    assert given.exit_code == 0, given.output
+    report = json.loads((tmp_path / "given" / "report.json").read_text(encoding="utf-8"))
+    unknown = report["labels"]["not_in_vocabulary"]
+    assert (unknown["vocabulary"], unknown["n_occurrences"]) == (True, 5)  # 4 <u:b>, 1 <>
+    page = (tmp_path / "given" / "report.html").read_text(encoding="utf-8")
+    assert ("<h3>Labels missing from the vocabulary</h3><p>5 occurrences of 2 distinct "
+            "keys.</p>") in page

@@ -335,9 +335,16 @@ def _labels_html(labels: dict) -> str:
                 ["label", "documents"], [[_label(r), r.get("count", 0)] for r in labels[key]],
                 {1}))
     unknown = labels["not_in_vocabulary"]
-    parts.append(f'<h3>Labels missing from the vocabulary</h3><p>'
-                 f'{_count(unknown["n_occurrences"], "occurrence")} of '
-                 f'{_count(unknown["n_distinct"], "distinct key")}.</p>')
+    if unknown.get("vocabulary", True):
+        parts.append(f'<h3>Labels missing from the vocabulary</h3><p>'
+                     f'{_count(unknown["n_occurrences"], "occurrence")} of '
+                     f'{_count(unknown["n_distinct"], "distinct key")}.</p>')
+    else:  # "0 occurrences" there read as every label checked against a vocabulary
+        parts.append(f'<h3>Label keys that name no label</h3><p>No vocabulary was given: '
+                     "the labels are the corpus's own, and "
+                     f'{_count(unknown["n_occurrences"], "occurrence")} of '
+                     f'{_count(unknown["n_distinct"], "distinct key")} named none (such as '
+                     "<code>&lt;&gt;</code>).</p>")
     if unknown["examples"]:
         parts.append(_table(["key", "occurrences"],
                             [[_named(r["key"], None), r["count"]] for r in unknown["examples"]],

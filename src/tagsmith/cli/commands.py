@@ -975,6 +975,7 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
 
         check_plotting()  # fail before the work, not after it
     space, classifier = _label_space_for(corpus, vocab, bundle, on_error, derive=False)
+    derived = space is None
     if space is None:  # derived while reading: the corpus is read once, not twice
         from tagsmith.pipeline.io import read_deriving_labels
 
@@ -995,6 +996,7 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
                           splits=other, unknown_labels=data.unknown_labels, lines=data.lines,
                           doc_ids=data.doc_ids, source=corpus,
                           split_lines={name: split.lines for name, split in split_data.items()},
+                          vocabulary=not derived,
                           read=read_summary({corpus: data, **{paths[name]: split for name, split
                                                               in split_data.items()}}, on_error))
     written = result.write(output, html=not no_html, plots=not no_plots,

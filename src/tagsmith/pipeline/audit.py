@@ -512,7 +512,8 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
                  unknown_labels: Counter | None = None, lines: Sequence[int] | None = None,
                  doc_ids: Sequence[str | None] | None = None,
                  source: str | None = None, read: dict | None = None,
-                 split_lines: Mapping[str, Sequence[int]] | None = None) -> AuditResult:
+                 split_lines: Mapping[str, Sequence[int]] | None = None,
+                 vocabulary: bool = True) -> AuditResult:
     """Audit ``texts`` with labels ``Y`` (``n_docs x n_labels``) over ``label_space``.
 
     ``classifier`` (a :class:`~tagsmith.pipeline.classifier.TextClassifier`) lends its
@@ -524,7 +525,10 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
     ``lines``/``doc_ids`` locate documents in their file for the review queue, the
     duplicates and the leakage examples; ``split_lines`` maps split names to the lines
     of their documents (:attr:`AuditCorpus.lines`), for the leakage examples;
-    ``read`` (:func:`read_summary`) records how the files were read in the report's meta.
+    ``read`` (:func:`read_summary`) records how the files were read in the report's meta;
+    ``vocabulary`` False: ``label_space`` was derived from the corpus, so
+    ``unknown_labels`` are keys that name no label (``<>``), not keys a vocabulary lacks
+    (``labels.not_in_vocabulary.vocabulary`` in the report).
     """
     from tagsmith.audit import duplicates as dup
     from tagsmith.audit import health
@@ -678,7 +682,7 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
                                  if k != "show_progress"}},
             "corpus": health.corpus_section(texts, Y),
             "labels": health.labels_section(Y, label_space, lang=lang,
-                                            unknown=_unknown(unknown_labels)),
+                                            unknown=_unknown(unknown_labels, vocabulary)),
             "cooccurrence": health.cooccurrence_section(Y, label_space, lang=lang),
             "noise": health.noise_section(issues, label_space, lang=lang),
             "duplicates": health.duplicates_section(
@@ -728,9 +732,10 @@ def _scores_quality(Y, scores: AuditScores) -> dict:
     return quality
 
 
-def _unknown(counter: Counter | None) -> dict:
+def _unknown(counter: Counter | None, vocabulary: bool = True) -> dict:
     counter = counter or Counter()
-    return {"n_occurrences": int(sum(counter.values())), "n_distinct": len(counter),
+    return {"vocabulary": bool(vocabulary),
+            "n_occurrences": int(sum(counter.values())), "n_distinct": len(counter),
             "examples": [{"key": key, "count": int(n)} for key, n in counter.most_common(20)]}
 
 
