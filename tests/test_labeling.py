@@ -1224,3 +1224,23 @@ def test_parsing_says_its_1_item_was_rejected():
                            '{"label": "y", "confidence": 1}]}', LabelResolver(space))
     with pytest.raises(LLMOutputError, match="no valid item in the answer: its item needs"):
         parse_label_answer('{"labels": ["sports"]}', LabelResolver(space))
+
+
+def test_vocabulary_labels_off_the_shortlist_are_counted_apart_from_made_up_ones(caplog):
+    # a real label the shortlist left out was reported as one more "unknown label",
+    # like the "hacked" of an injection: no way to tell that --shortlist-k is too narrow
+    llm = ScriptedLLM(lambda r: answer(("music", 0.9), ("Athletics", 0.8),
+                                       ("u:politics", 0.7), ("hacked", 1.0)))
+    shortlist = TopK(np.array([[1], [1]]), np.array([[0.9], [0.8]]), 3)
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        result = label_documents(["a concert", "a song"], SPACE, llm,
+                                 LabelingOptions(shortlist_k=1), shortlist=shortlist)
+    report = result.report
+    assert report.n_unknown_labels == 6  # still every rejected name
+    assert report.n_unoffered_labels == 4  # alternative label and URI, twice
+    assert report.to_dict()["n_unoffered_labels"] == 4
+    assert "6 unknown labels rejected (4 of them in the vocabulary but not offered: off " \
+        "the shortlist" in caplog.text
+    made_up = label_documents(["a concert"], SPACE, ScriptedLLM(
+        lambda r: answer(("music", 0.9), ("hacked", 1.0))))
+    assert made_up.report.n_unknown_labels == 1 and made_up.report.n_unoffered_labels == 0

@@ -108,6 +108,10 @@ class LabelingReport:
     n_invalid_items: int = 0
     n_unknown_labels: int = 0
     unknown_labels: Counter[str] = field(default_factory=Counter)
+    #: of the unknown labels, those that name a label of the vocabulary that was not
+    #: offered (off the document's shortlist, or deprecated), not one the model made up:
+    #: many of them say the shortlist is too narrow
+    n_unoffered_labels: int = 0
     #: answers naming a name that several offered labels share (resolved to none)
     n_ambiguous_labels: int = 0
     n_docs_without_labels: int = 0
@@ -167,6 +171,7 @@ class LabelingReport:
                 "n_invalid_items": self.n_invalid_items,
                 "n_unknown_labels": self.n_unknown_labels,
                 "top_unknown_labels": self.unknown_labels.most_common(10),
+                "n_unoffered_labels": self.n_unoffered_labels,
                 "n_ambiguous_labels": self.n_ambiguous_labels,
                 "n_docs_without_labels": self.n_docs_without_labels,
                 "n_duplicate_docs": self.n_duplicate_docs,
@@ -357,13 +362,30 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     Y = _soft_matrix(sums, good_votes, len(texts), len(label_space))
     answered = good_votes > 0
     report.n_docs_without_labels = int(np.count_nonzero(answered & (np.diff(Y.indptr) == 0)))
+    report.n_unoffered_labels = _count_unoffered(report.unknown_labels, label_space,
+                                                 options.lang)
     if report.n_unknown_labels or report.n_malformed_answers or report.n_failed_calls:
-        logger.warning("LLM labeling: %d unknown label%s rejected, %d malformed answer%s, "
+        unoffered = report.n_unoffered_labels
+        logger.warning("LLM labeling: %d unknown label%s rejected%s, %d malformed answer%s, "
                        "%d failed call%s", report.n_unknown_labels,
-                       plural_s(report.n_unknown_labels), report.n_malformed_answers,
+                       plural_s(report.n_unknown_labels),
+                       f" ({unoffered} of them in the vocabulary but not offered: off "
+                       "the shortlist, or deprecated)"
+                       if unoffered else "", report.n_malformed_answers,
                        plural_s(report.n_malformed_answers), report.n_failed_calls,
                        plural_s(report.n_failed_calls))
     return LLMLabels(Y, answered, report)
+
+
+def _count_unoffered(unknown: Counter[str], label_space: LabelSpace, lang: str) -> int:
+    """How many of the ``unknown`` names (with their counts) name a label of the whole
+    vocabulary (by name, alternative label or URI, as the offered ones are matched): a
+    shortlist miss, where the rest are names the model made up."""
+    if not unknown:
+        return 0
+    everything = LabelResolver(label_space, None, lang)
+    return sum(count for name, count in unknown.items()
+               if everything.resolve(name) is not None or everything.is_ambiguous(name))
 
 
 def _parses(text: str, resolver: LabelResolver, max_labels: int) -> bool:
