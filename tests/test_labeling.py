@@ -1244,3 +1244,29 @@ def test_vocabulary_labels_off_the_shortlist_are_counted_apart_from_made_up_ones
     made_up = label_documents(["a concert"], SPACE, ScriptedLLM(
         lambda r: answer(("music", 0.9), ("hacked", 1.0))))
     assert made_up.report.n_unknown_labels == 1 and made_up.report.n_unoffered_labels == 0
+
+
+def test_invalid_items_and_ambiguous_names_are_warned_about(caplog):
+    # items with a confidence out of [0, 1] (or none) were dropped with no warning at all
+    # when nothing else went wrong: only the JSON summary counted them
+    llm = ScriptedLLM(lambda r: json.dumps({"labels": [
+        {"label": "music", "confidence": 0.9}, {"label": "sport", "confidence": 90},
+        {"label": "politics"}]}))
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        result = label_documents(["a concert"], SPACE, llm)
+    assert result.report.n_invalid_items == 2 and result.report.n_unknown_labels == 0
+    assert ("0 unknown labels rejected, 0 malformed answers, 0 failed calls; also "
+            "rejected: 2 invalid items (no string label, or a confidence missing or "
+            "outside [0, 1])") in caplog.text
+    space = LabelSpace.from_uris(["u:a", "u:b", "u:c"],
+                                 names={"u:a": "joy", "u:b": "Joy", "u:c": "anger"})
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        label_documents(["a party"], space, ScriptedLLM(
+            lambda r: answer(("anger", 0.5), ("joy", 0.9), ("anger", 7))))
+    assert "also rejected: 1 invalid item (no string label" in caplog.text
+    assert "and 1 ambiguous name" in caplog.text and "(s)" not in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        label_documents(["a concert"], SPACE, ScriptedLLM(lambda r: answer(("music", 1))))
+    assert "LLM labeling" not in caplog.text  # nothing rejected: no warning

@@ -364,16 +364,25 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     report.n_docs_without_labels = int(np.count_nonzero(answered & (np.diff(Y.indptr) == 0)))
     report.n_unoffered_labels = _count_unoffered(report.unknown_labels, label_space,
                                                  options.lang)
-    if report.n_unknown_labels or report.n_malformed_answers or report.n_failed_calls:
+    # invalid items and ambiguous names were dropped without a word outside the JSON
+    # summary: a model giving some confidences as percentages lost those labels unseen
+    others = [f"{count} {what}" for count, what in (
+        (report.n_invalid_items, f"invalid item{plural_s(report.n_invalid_items)} (no "
+                                 "string label, or a confidence missing or outside [0, 1])"),
+        (report.n_ambiguous_labels, f"ambiguous name{plural_s(report.n_ambiguous_labels)}"))
+        if count]
+    if report.n_unknown_labels or report.n_malformed_answers or report.n_failed_calls \
+            or others:
         unoffered = report.n_unoffered_labels
         logger.warning("LLM labeling: %d unknown label%s rejected%s, %d malformed answer%s, "
-                       "%d failed call%s", report.n_unknown_labels,
+                       "%d failed call%s%s", report.n_unknown_labels,
                        plural_s(report.n_unknown_labels),
                        f" ({unoffered} of them in the vocabulary but not offered: off "
                        "the shortlist, or deprecated)"
                        if unoffered else "", report.n_malformed_answers,
                        plural_s(report.n_malformed_answers), report.n_failed_calls,
-                       plural_s(report.n_failed_calls))
+                       plural_s(report.n_failed_calls),
+                       f"; also rejected: {' and '.join(others)}" if others else "")
     return LLMLabels(Y, answered, report)
 
 
