@@ -1653,3 +1653,12 @@ def test_the_command_list_says_what_each_command_does_uncut(width):
     listing = result.output.split("Commands:", 1)[1]
     assert "..." not in listing, listing
     assert len(re.findall(r"^  [a-z][a-z-]*  ", listing, re.M)) == len(tagsmith_cli.cli.commands)
+
+
+def test_label_help_says_what_shortlist_k_and_max_labels_do():
+    """label --help listed --shortlist-k and --max-labels with a default and no help."""
+    result = CliRunner().invoke(tagsmith_cli.cli, ["label", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert "--shortlist-k INTEGER RANGE Labels of the shortlist offered per document" in text
+    assert "--max-labels INTEGER RANGE Most labels asked for and kept per answer" in text

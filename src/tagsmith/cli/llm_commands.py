@@ -309,10 +309,13 @@ def _summary_changes(counts: dict) -> str:
               help="Offer the zero-shot top labels per document (needs tagsmith[embed]); "
               "with 100 or more documents, corrected for hub labels with the documents "
               "themselves as background.")
-@click.option("--shortlist-k", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--shortlist-k", type=click.IntRange(min=1), default=30, show_default=True,
+              help="Labels of the shortlist offered per document; a label the LLM names "
+              "off it is rejected (counted in n_unoffered_labels).")
 @click.option("--votes", type=click.IntRange(min=1), default=1, show_default=True,
               help="Self-consistency: ask each document this many times.")
-@click.option("--max-labels", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--max-labels", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Most labels asked for and kept per answer (the most confident).")
 @click.option("--use-case", help="What the labels are for (shown to the LLM).")
 @click.option("--human", help="Human-labelled corpus (same vocabulary) to estimate the LLM's "
               "per-label reliability; labels become reliability-weighted soft targets.")
