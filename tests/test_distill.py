@@ -838,3 +838,19 @@ def test_a_teacher_failing_after_one_round_says_1_round(data):
                             featurizer_params=FAST_FEATURES)
     with pytest.raises(TeacherFailedError, match="after answering for 1 document in 1 round: "):
         active_distill(train.texts[:50], space, teach, options)
+
+
+def test_soft_label_files_never_write_a_listed_label_with_score_zero(tmp_path):
+    """A confidence under 0.00005 (a model answering 1e-05) was rounded to a score of 0.0
+    beside its label: the file named the label, and read_soft_labels dropped it."""
+    from tagsmith.data.labelspace import LabelSpace
+
+    space = LabelSpace.from_uris(["http://x/a", "http://x/b"])
+    Y = sp.csr_matrix(np.array([[0.9, 0.00001], [0.0, 0.7]]))
+    path = tmp_path / "soft.jsonl"
+    assert write_soft_labels(path, ["one", "two"], Y, space) == 2
+    first = json.loads(path.read_text(encoding="utf-8").splitlines()[0])
+    assert first["labels"] == ["http://x/a", "http://x/b"]
+    assert first["scores"] == [0.9, 0.0001]
+    _, again = read_soft_labels(path, space)
+    assert again.nnz == 3 and again[0, 1] == pytest.approx(0.0001)

@@ -231,7 +231,10 @@ def write_soft_labels(path: str | Path, texts: Sequence[str], Y: sp.csr_matrix,
             ids = Y.indices[start:end][order]
             record = {"id": doc_ids[row] if doc_ids is not None else str(row + 1),
                       "text": text, "labels": [label_space.uri_of(int(i)) for i in ids],
-                      "scores": [round(float(s), 4) for s in Y.data[start:end][order]]}
+                      # a tiny confidence (1e-05) was written as 0.0 beside its label:
+                      # a label the file names, that distill then read as no label
+                      "scores": [max(round(float(s), 4), 1e-4) if s > 0 else 0.0
+                                 for s in Y.data[start:end][order]]}
             out.write(json_line(record))
             written += 1
     return written
