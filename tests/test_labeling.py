@@ -1270,3 +1270,19 @@ def test_invalid_items_and_ambiguous_names_are_warned_about(caplog):
     with caplog.at_level("WARNING", logger="tagsmith"):
         label_documents(["a concert"], SPACE, ScriptedLLM(lambda r: answer(("music", 1))))
     assert "LLM labeling" not in caplog.text  # nothing rejected: no warning
+
+
+def test_human_sample_pass_is_named_apart_from_the_corpus_pass(caplog):
+    # both passes warned "LLM labeling: ..." (and showed that progress bar): which one
+    # rejected what could not be told
+    from tagsmith.pipeline.llm import label_corpus
+
+    llm = ScriptedLLM(lambda r: answer(("music", 0.9), ("hacked", 1.0)))
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        label_corpus(["a concert", "a song"], SPACE, llm, None,
+                     human=(["a gig"], sp.csr_matrix([[0.0, 1.0, 0.0]])))
+    lines = [r.getMessage() for r in caplog.records if "unknown label" in r.getMessage()]
+    assert lines == ["LLM labeling of the human sample: 1 unknown label rejected, "
+                     "0 malformed answers, 0 failed calls",
+                     "LLM labeling: 2 unknown labels rejected, 0 malformed answers, "
+                     "0 failed calls"]

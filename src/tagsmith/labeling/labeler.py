@@ -249,8 +249,11 @@ def _label_list(label_space: LabelSpace, ids: np.ndarray, options: LabelingOptio
 
 def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient,
                     options: LabelingOptions | None = None, *,
-                    shortlist: TopK | None = None) -> LLMLabels:
+                    shortlist: TopK | None = None, desc: str = "LLM labeling") -> LLMLabels:
     """Ask the LLM for every applicable label of each text (see the module doc).
+
+    ``desc`` names the pass in the progress bar and the closing warning (a human
+    sample's pass and the corpus's were both "LLM labeling", told apart by nothing).
 
     >>> from tagsmith.labeling.client import ScriptedLLM
     >>> space = LabelSpace.from_uris(["u:a", "u:b"], names={"u:a": "sports", "u:b": "music"})
@@ -316,7 +319,7 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
                for doc, request in zip(owners, requests, strict=True)}
     answers = complete_all(DropMalformed(client, checked), requests,
                            n_workers=options.n_workers,
-                           show_progress=options.show_progress, desc="LLM labeling")
+                           show_progress=options.show_progress, desc=desc)
     report = LabelingReport(n_docs=len(texts), n_calls=len(requests),
                             n_duplicate_docs=sum(map(len, copies.values())),
                             n_blank_docs=blank)
@@ -374,8 +377,8 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     if report.n_unknown_labels or report.n_malformed_answers or report.n_failed_calls \
             or others:
         unoffered = report.n_unoffered_labels
-        logger.warning("LLM labeling: %d unknown label%s rejected%s, %d malformed answer%s, "
-                       "%d failed call%s%s", report.n_unknown_labels,
+        logger.warning("%s: %d unknown label%s rejected%s, %d malformed answer%s, "
+                       "%d failed call%s%s", desc, report.n_unknown_labels,
                        plural_s(report.n_unknown_labels),
                        f" ({unoffered} of them in the vocabulary but not offered: off "
                        "the shortlist, or deprecated)"

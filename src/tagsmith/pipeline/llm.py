@@ -369,7 +369,8 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
             raise InvalidParameterError("human", f"labels of shape ({len(human[0])}, "
                                         f"{len(label_space)}) for its texts", Y_human.shape)
         sample = label_documents(list(human[0]), label_space, client, options,
-                                 shortlist=human_shortlist)
+                                 shortlist=human_shortlist,
+                                 desc="LLM labeling of the human sample")
         # a failed or malformed answer is no evidence that the LLM names no label
         answered = np.flatnonzero(sample.answered)
         if not len(answered):
