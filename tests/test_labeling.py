@@ -1286,3 +1286,24 @@ def test_human_sample_pass_is_named_apart_from_the_corpus_pass(caplog):
                      "0 malformed answers, 0 failed calls",
                      "LLM labeling: 2 unknown labels rejected, 0 malformed answers, "
                      "0 failed calls"]
+
+
+def test_human_sample_reports_how_many_of_its_labels_the_shortlist_offered():
+    # the LLM's recall on the sample was all a user saw: whether the LLM or a too narrow
+    # shortlist missed the true labels could not be told
+    from tagsmith.pipeline.llm import label_corpus
+
+    llm = ScriptedLLM(lambda r: answer(
+        (read_data_section(r.messages[-1]["content"], "LABELS")[0]["label"], 0.9)))
+    human_shortlist = TopK(np.array([[2, 1], [0, 1]]), np.array([[0.9, 0.1], [0.8, 0.2]]), 3)
+    truth = sp.csr_matrix([[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])  # offered: 1 of 2, 0 of 1
+    result = label_corpus(["a concert"], SPACE, llm, LabelingOptions(shortlist_k=2),
+                          shortlist=TopK(np.array([[1, 0]]), np.array([[0.9, 0.1]]), 3),
+                          human=(["a gig", "a vote"], truth), human_shortlist=human_shortlist)
+    assert result["summary"]["reliability"]["shortlist_recall"] == 0.3333
+    one = label_corpus(["a concert"], SPACE, llm, LabelingOptions(shortlist_k=1),
+                       shortlist=TopK(np.array([[1, 0]]), np.array([[0.9, 0.1]]), 3),
+                       human=(["a gig", "a vote"], truth), human_shortlist=human_shortlist)
+    assert one["summary"]["reliability"]["shortlist_recall"] == 0.0  # only its first label
+    whole = label_corpus(["a concert"], SPACE, llm, None, human=(["a gig", "a vote"], truth))
+    assert "shortlist_recall" not in whole["summary"]["reliability"]  # every label offered

@@ -329,6 +329,25 @@ def _describe(space: LabelSpace, label_id: int, lang: str) -> str:
     return space.name_of(label_id, lang)
 
 
+def _shortlist_recall(shortlist: TopK, Y_human: sp.csr_matrix, label_space: LabelSpace,
+                      options: LabelingOptions | None) -> float | None:
+    """Share of the human sample's labels that its shortlist offered the LLM (None: the
+    sample has no label); the LLM can name no other."""
+    from tagsmith._params import check_options
+    from tagsmith.labeling import labeler
+
+    options = check_options("options", options, labeler.LabelingOptions)
+    truth = sp.csr_matrix(Y_human)
+    offered = labeler.offered_labels(truth.shape[0], label_space, shortlist, options)
+    found = total = 0
+    for row, ids in enumerate(offered):
+        true = truth.indices[truth.indptr[row]:truth.indptr[row + 1]][
+            truth.data[truth.indptr[row]:truth.indptr[row + 1]] > 0]
+        total += len(true)
+        found += int(np.isin(true, ids).sum())
+    return round(found / total, 4) if total else None
+
+
 def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClient,
                  options: LabelingOptions | None, *, shortlist: TopK | None = None,
                  human: tuple[Sequence[str], sp.csr_matrix] | None = None,
@@ -383,6 +402,10 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
                                            Y_human[answered])
         summary["reliability"] = {**reliability.to_dict(),
                                   "n_left_out": int(len(sample.answered) - len(answered))}
+        if human_shortlist is not None:
+            # the LLM's recall is capped by the shortlist's: say which one falls short
+            summary["reliability"]["shortlist_recall"] = _shortlist_recall(
+                human_shortlist, Y_human, label_space, options)
         summary["human_labeling"] = sample.report.to_dict()
     if active is None:
         result = label_documents(list(texts), label_space, client, options,
