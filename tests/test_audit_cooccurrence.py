@@ -9,7 +9,7 @@ import tagsmith.cli as tagsmith_cli
 from tagsmith.audit import COOCCURRENCE_GRID, COOCCURRENCE_WEIGHT
 from tagsmith.audit.detect import find_label_issues
 from tagsmith.audit.report import render_html
-from tagsmith.audit.scores import blend_cooccurrence, choose_cooccurrence, knn_scores
+from tagsmith.audit.scores import blend_cooccurrence, choose_cooccurrence, given_p_at_1, knn_scores
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.models.knn import KNNModel
@@ -390,3 +390,23 @@ def test_shared_cooccurrence_counts_change_no_result():
         blend_cooccurrence(loo, Y, 0.3, cooccurrence_counts=label_cooccurrence(Y[:, :5]))
     with pytest.raises(InvalidParameterError, match="'cooccurrence_counts'"):
         find_label_issues(Y, own, X=X, cooccurrence_counts=label_cooccurrence(Y[:5]))
+
+
+@pytest.mark.parametrize("block", [1, 7, 1_000])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_auto_measures_each_weight_on_blocks_of_documents_as_on_the_whole_blend(
+        monkeypatch, block, seed):
+    # auto blends a block of documents at a time to measure each weight's P@1 (a whole
+    # blend per weight raised the audit's peak memory by a top-k per weight): the P@1s
+    # are those of the whole blends, and the blend returned is the chosen weight's
+    import tagsmith.audit.scores as scores
+
+    monkeypatch.setattr(scores, "_P1_BLOCK", block)
+    Y, knn = _corpus(seed)
+    weight, blended, details = choose_cooccurrence(knn, Y)
+    whole = [given_p_at_1(Y, blend_cooccurrence(knn, Y, w)) for w in COOCCURRENCE_GRID]
+    assert details["p@1_vs_given"] == whole
+    assert weight == COOCCURRENCE_GRID[whole.index(max(whole))]
+    expected = blend_cooccurrence(knn, Y, weight)
+    assert np.array_equal(blended.indices, expected.indices)
+    assert np.array_equal(blended.scores, expected.scores)
