@@ -136,6 +136,12 @@ def test_temperature_is_one_map_for_all_labels(simulated):
         reliability_report(y_test, calibrator.apply(topk_test)).brier
 
 
+def test_band_of_a_single_count_is_named_by_that_count():
+    # a flat long tail (yso-finna-en) gives bands of one training count each
+    bands = FrequencyBands(np.array([0, 1, 2, 3]), np.array([0, 3, 4, 6, 10**9]))
+    assert bands.names() == ["0-2", "3", "4-5", "6+"]
+
+
 def test_rare_labels_shrink_toward_their_band():
     """A label with two held-out positives gets (nearly) its band's curve, not its own."""
     y, _, raw = simulate_scores(3000, 6, seed=5, priors=[0.3, 0.3, 0.3, 0.3, 0.3, 0.3])

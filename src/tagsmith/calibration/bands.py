@@ -101,11 +101,15 @@ class FrequencyBands:
         return cls(band_of.astype(np.int16), edges)
 
     def names(self) -> list[str]:
-        """Human-readable count ranges, e.g. ``['0-9', '10-99', '100+']``."""
+        """Human-readable count ranges, e.g. ``['0-9', '10-99', '100+']``; a band
+        of one count is named by it (``'3'``, not ``'3-3'``)."""
         out = []
         for b in range(self.n_bands):
             low, high = int(self.edges[b]), int(self.edges[b + 1])
-            out.append(f"{low}+" if b == self.n_bands - 1 else f"{low}-{high - 1}")
+            if b == self.n_bands - 1:
+                out.append(f"{low}+")
+            else:  # a band of one count is that count, not "3-3"
+                out.append(f"{low}" if high - 1 == low else f"{low}-{high - 1}")
         return out
 
     def sizes(self) -> np.ndarray:
