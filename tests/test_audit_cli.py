@@ -116,6 +116,8 @@ def test_audit_writes_report_review_and_label_table(audited):
     ("every_doc_labelled", True, "no", False, ("maybe",), "no"),
     ("calibration_folds", CALIBRATION_FOLDS, "3", 3, ("0", "101", "two"), 0),
 ])
+
+
 def test_noise_method_options_can_be_set_from_the_cli(audited, corpus_with_problems, option,
                                                       default, value, expected, bad_values,
                                                       refused):
@@ -272,8 +274,9 @@ def test_apply_review_with_no_decision_filled_in_warns(audited, corpus_with_prob
     warnings = [r.getMessage() for r in caplog.records if "decision" in r.getMessage()]
     assert warnings == [f"none of the {n_rows:,} rows of {review} has a decision filled in: "
                         f"{out} holds the documents of {corpus} unchanged; fill in the "
-                        "decision column with accept or reject (also yes/no, y/n, 1/0, or x "
-                        "to accept) and run apply-review again"]
+                        "decision column with accept or reject (also accepted/rejected, "
+                        "yes/no, y/n, true/false, 1/0, or x to accept) and run apply-review "
+                        "again"]
     # one row rejected is a review: no warning
     with open(review, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
@@ -390,6 +393,8 @@ def test_auto_scores_refuse_a_model_or_parameters_they_would_ignore(tmp_path):
                                            ("min_probability", 0.0),
                                            ("near_duplicate_threshold", 0.0),
                                            ("near_duplicate_threshold", "0.9")])
+
+
 def test_audit_options_are_checked_before_the_scores(option, value, monkeypatch):
     import tagsmith.pipeline.audit as audit_module
 
@@ -831,6 +836,8 @@ def test_report_of_no_used_label_renders(small_result):
                "count is), but"),
     (2.0, 2.0, "are not tighter than the counts above here, but"),
 ])
+
+
 def test_the_page_compares_the_bounds_with_the_counts_as_they_are(small_result, wrong, missing,
                                                                   says):
     # the page called the bounds "much tighter than the counts above" even where a bound
@@ -981,6 +988,8 @@ def test_degenerate_inputs_are_data_errors_naming_the_file(small_corpus, goemoti
     (3, 3, "3 malformed lines skipped (listed below)"),
     (1234, 20, "1,234 malformed lines skipped (the first 20 below)"),
 ])
+
+
 def test_the_page_says_which_skipped_lines_it_lists(small_result, n_skipped, n_shown, says):
     # "1 malformed line skipped (the first 1 below)": every one is listed up to a cap
     from tagsmith.audit.report import render_html
@@ -1178,6 +1187,8 @@ def test_near_duplicate_pairs_match_brute_force_whatever_the_score_source():
 
 
 @pytest.mark.parametrize(("n_near", "n_copies"), [(80, 0), (10, 60)])
+
+
 def test_near_pairs_of_groups_larger_than_the_neighbours_searched_are_all_counted(
         monkeypatch, n_near, n_copies):
     """80 near-identical texts make 3,160 pairs, but each document's 50 nearest
@@ -1388,6 +1399,8 @@ def test_the_next_audit_removes_the_staging_folders_of_killed_audits(small_resul
 
 
 @pytest.mark.parametrize("command", ["audit", "apply-review"])
+
+
 def test_every_option_of_the_audit_commands_says_what_it_does(command):
     # audit --help listed --review-format and --seed with their defaults alone
     tagsmith_cli._register_commands()
@@ -1426,6 +1439,8 @@ def test_cli_audit_refuses_a_repeated_id_with_one_message(tmp_path):
     assert result.output.count("repeat") + result.output.count("is the id of") == 1
     assert f"{corpus}:3: the id 'a' is the id of the document at line 1 too" in result.output
     assert "doc_ids" not in result.output
+
+
 def test_the_summary_counts_one_duplicate_pair_and_one_leak_in_the_singular(tmp_path):
     # "duplicates: 1 exact and 1 near pairs", "leakage into test: 1 exact, 1 near
     # duplicates of training documents"
@@ -1488,3 +1503,14 @@ def test_without_a_vocabulary_the_page_does_not_speak_of_labels_missing_from_one
     page = (tmp_path / "given" / "report.html").read_text(encoding="utf-8")
     assert ("<h3>Labels missing from the vocabulary</h3><p>5 occurrences of 2 distinct "
             "keys.</p>") in page
+
+
+def test_apply_review_help_names_every_decision_spelling():
+    """``--help`` named accept/reject, yes/no, y/n, 1/0 and x, not ``true``/``false`` nor
+    ``accepted``/``rejected``, which are honoured as well."""
+    import re
+
+    from tagsmith.audit.review import ACCEPT, REJECT
+
+    shown = invoke("apply-review", "--help").output
+    assert (ACCEPT | REJECT) <= set(re.findall(r"[a-z0-9]+", shown.lower()))

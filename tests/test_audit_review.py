@@ -1185,3 +1185,28 @@ def test_training_reads_a_repeated_id_with_one_warning(tmp_path, caplog, ids, wa
     read_labelled(_jsonl_corpus(tmp_path, {"id": "a", "text": "rain", "labels": []},
                                 {"text": "sun", "labels": []}, {"text": "snow"}), SPACE)
     assert "repeat" not in caplog.text
+
+
+def test_every_decision_spelling_is_honoured_and_named_where_the_reviewer_looks(tmp_path,
+                                                                                 corpus):
+    """``true``/``false`` (a spreadsheet's TRUE in a boolean cell) and
+    ``accepted``/``rejected`` were honoured but named neither in the README, the help,
+    the warning for an undecided review nor the error for a decision not understood."""
+    import re
+
+    from tagsmith.audit.review import ACCEPT, REJECT
+
+    spellings = ACCEPT | REJECT
+    for value in sorted(spellings):
+        review = _review(tmp_path, [_row(2, "missing", "http://x/snow",
+                                         "Snowfall in the hills", decision=value.upper())])
+        _, counts = read_decisions(review, SPACE)
+        assert counts["accepted" if value in ACCEPT else "rejected"] == 1, value
+    review = _review(tmp_path, [_row(2, "missing", "http://x/snow", "Snowfall in the hills",
+                                     decision="WAHR")])
+    with pytest.raises(ReviewFormatError, match="decision must be") as error:
+        read_decisions(review, SPACE)
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    documented = readme[readme.index("**The review queue**"):][:400]
+    for where in (str(error.value), documented):
+        assert spellings <= set(re.findall(r"[a-z0-9]+", where.lower())), where

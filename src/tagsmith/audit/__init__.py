@@ -35,3 +35,9 @@ COOCCURRENCE_WEIGHT = 0.3
 #: default (yso-finna-en, benchmarks/RESULTS.md stop 30: P@1 vs given 0.2935 / 0.2948 /
 #: 0.3028 / 0.2978 / 0.2418)
 COOCCURRENCE_GRID = (0.0, 0.1, 0.3, 1.0, 3.0)
+#: every spelling of a review's decision that :mod:`tagsmith.audit.review` honours
+#: (its ``ACCEPT`` and ``REJECT``; case is ignored), for messages and help, here so that
+#: the CLI can show it without loading numpy: ``TRUE``/``FALSE`` (a spreadsheet's
+#: boolean cell) and ``accepted``/``rejected`` were honoured but named nowhere
+DECISION_VALUES = ("accept or reject (also accepted/rejected, yes/no, y/n, true/false, 1/0, "
+                   "or x to accept)")

@@ -4,8 +4,9 @@
 needs (the document's text, the label's URI and name, what kind of error is
 suspected, the probability, the labels the document has now), and
 :func:`write_review` writes them as CSV (for a spreadsheet) or JSONL. A reviewer fills
-the ``decision`` column with ``accept`` or ``reject`` (also ``yes``/``no``, ``y``/``n``,
-``1``/``0``, ``x`` for accept; empty means not reviewed). A spreadsheet may save it
+the ``decision`` column with ``accept`` or ``reject`` (also ``accepted``/``rejected``,
+``yes``/``no``, ``y``/``n``, ``true``/``false``, ``1``/``0``, ``x`` for accept; case is
+ignored; empty means not reviewed). A spreadsheet may save it
 back with ``;`` or tabs between the cells; the header tells which.
 
 :func:`apply_review` reads the decisions back and writes a **new** corpus file with the
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tagsmith._plural import plural_s
+from tagsmith.audit import DECISION_VALUES
 from tagsmith.audit.detect import KINDS
 from tagsmith.data.csvlimits import (
     FORMULA_START,
@@ -401,7 +403,7 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
             continue
         decision = str(row["decision"]).strip().lower()
         if decision not in ACCEPT | REJECT:
-            raise ReviewFormatError(f"decision must be accept or reject (or empty), found "
+            raise ReviewFormatError(f"decision must be {DECISION_VALUES}, or empty, found "
                                     f"{row['decision']!r}", path=path, line=line)
         if decision in REJECT:
             counts["rejected"] += 1

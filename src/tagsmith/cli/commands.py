@@ -13,7 +13,12 @@ import click
 
 from tagsmith._plural import plural, plural_s
 from tagsmith.audit import CALIBRATION_FOLDS as AUDIT_CALIBRATION_FOLDS
-from tagsmith.audit import COOCCURRENCE_GRID, COOCCURRENCE_WEIGHT, MAX_CALIBRATION_FOLDS
+from tagsmith.audit import (
+    COOCCURRENCE_GRID,
+    COOCCURRENCE_WEIGHT,
+    DECISION_VALUES,
+    MAX_CALIBRATION_FOLDS,
+)
 from tagsmith.cli import (
     a_path,
     cli,
@@ -1064,7 +1069,10 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
 
 
 @cli.command(name="apply-review",
-             short_help="Write CORPUS with a review's accepted fixes.")
+             short_help="Write CORPUS with a review's accepted fixes.",
+             help="Write CORPUS with the accepted corrections of REVIEW applied to a new "
+             "file.\n\nREVIEW is the audit's review.csv or review.jsonl with the decision "
+             f"column filled in: {DECISION_VALUES}; case is ignored; empty = not reviewed.")
 @click.argument("corpus")
 @click.argument("review")
 @click.option("-o", "--output", required=True, help="The new corpus file (.tsv, .csv, .jsonl, "
@@ -1077,11 +1085,7 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
 @click.option("--force", is_flag=True, help="Replace OUTPUT if it exists (it may never be "
               "CORPUS, REVIEW or the vocabulary).")
 def apply_review_command(corpus, review, output, vocab, bundle, on_error, force):
-    """Write CORPUS with the accepted corrections of REVIEW applied to a new file.
-
-    REVIEW is the audit's review.csv or review.jsonl with the decision column filled
-    in (accept/reject, yes/no, y/n, 1/0, x; empty = not reviewed).
-    """
+    """Write CORPUS with the accepted corrections of REVIEW (the help: ``help=``)."""
     from tagsmith.audit.review import apply_review
 
     space, _ = _label_space_for(corpus, vocab, bundle, on_error)
@@ -1108,8 +1112,8 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force)
                 if n_rows else f"{printable(review)} has no rows, so no decision")
         logging.getLogger("tagsmith").warning(
             "%s filled in: %s holds the documents of %s unchanged; fill in the decision "
-            "column with accept or reject (also yes/no, y/n, 1/0, or x to accept) and run "
-            "apply-review again", rows, printable(output), printable(corpus))
+            "column with %s and run apply-review again", rows, printable(output),
+            printable(corpus), DECISION_VALUES)
     if stats["review_repeated"]:
         repeated = stats["review_repeated"]
         click.echo(f"{repeated:,} row{plural_s(repeated)} of {printable(review)} "
