@@ -1210,3 +1210,58 @@ def test_every_decision_spelling_is_honoured_and_named_where_the_reviewer_looks(
     documented = readme[readme.index("**The review queue**"):][:400]
     for where in (str(error.value), documented):
         assert spellings <= set(re.findall(r"[a-z0-9]+", where.lower())), where
+
+
+def _with_column(tmp_path, rows, column, values, *, rename_decision=False, delimiter=";"):
+    """``rows`` as a review CSV, saved as a spreadsheet does (BOM, CRLF, ``delimiter``),
+    with ``column`` added in front holding ``values``; with ``rename_decision`` the
+    decision column is that column (renamed) instead."""
+    path = _review(tmp_path, rows)
+    with open(path, newline="", encoding="utf-8") as handle:
+        table = list(csv.DictReader(handle))
+    names = list(table[0])
+    if rename_decision:
+        names[names.index("decision")] = column
+        for row, value in zip(table, values, strict=True):
+            row[column] = value
+            del row["decision"]
+    else:
+        names.insert(0, column)
+        for row, value in zip(table, values, strict=True):
+            row[column] = value
+    edited = tmp_path / "edited.csv"
+    with open(edited, "w", newline="", encoding="utf-8-sig") as handle:
+        writer = csv.DictWriter(handle, fieldnames=names, delimiter=delimiter,
+                                lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows(table)
+    return edited
+
+
+def test_decisions_in_a_column_of_the_reviewers_own_are_named_not_ignored(tmp_path, corpus):
+    """A reviewer who filled an "Accept" column of their own (or renamed decision) saw
+    an unchanged copy written with "none of the rows has a decision", or "missing
+    column decision": neither said that their decisions were in another column."""
+    rows = [_row(2, "missing", "http://x/snow", "Snowfall in the hills", decision=""),
+            _row(1, "wrong", "http://x/rain", "Bright sun and heat", decision="")]
+    out = tmp_path / "fixed.tsv"
+    added = _with_column(tmp_path, rows, "Accept", ["yes", "X"])
+    with pytest.raises(ReviewFormatError) as error:
+        apply_review(corpus, added, out, SPACE)
+    assert str(error.value) == (
+        f"{added}:1: the decision column is empty, but column 'accept' holds 2 decisions "
+        "(X, yes); only the decision column is read: copy them into it, or rename that "
+        "column to decision")
+    assert not out.exists()
+    renamed = _with_column(tmp_path, rows, "OK?", ["TRUE", ""], rename_decision=True,
+                           delimiter=",")
+    with pytest.raises(ReviewFormatError, match=r"missing column decision; the header has "
+                       r"\[.*\]; column 'ok\?' holds 1 decision \(TRUE\); only the "):
+        apply_review(corpus, renamed, out, SPACE)
+    # a column of notes is no decision column; nor is one beside a filled-in decision
+    notes = _with_column(tmp_path, rows, "note", ["yes", "check the date"])
+    assert read_decisions(notes, SPACE)[1]["undecided"] == 2
+    rows[0]["decision"] = "reject"
+    beside = _with_column(tmp_path, rows, "accept", ["", "y"])
+    assert read_decisions(beside, SPACE)[1] == {"accepted": 0, "rejected": 1,
+                                                "undecided": 1, "repeated": 0}

@@ -295,9 +295,10 @@ def _review_records(path: Path):
                                 "rank,decision,kind,...)", path=path, line=1)
     missing = [c for c in REQUIRED if c not in names]
     if missing:
+        hint = _renamed_decision(reader, names) if "decision" in missing else ""
         raise ReviewFormatError(f"missing column{plural_s(len(missing))} "
                                 f"{', '.join(missing)}; the header "
-                                f"has {header}", path=path, line=1)
+                                f"has {header}{hint}", path=path, line=1)
     # a column read twice (a second "Decision" column added for another reviewer) kept
     # the last one silently, as json.loads did a JSONL row's repeated key: every
     # decision in the first was read as none, and a re-run audit overwrote the review
@@ -340,6 +341,19 @@ def _review_records(path: Path):
         yield start, dict(zip(names, padded[:len(names)], strict=True))
 
 
+def _renamed_decision(reader, names: list[str]) -> str:
+    """``"; " + `` :meth:`_DecisionLike.hint` for the rows after a header that lacks
+    ``decision`` (best effort: a malformed row ends the search)."""
+    added = _DecisionLike()
+    try:
+        for cells in reader:
+            added.see(dict(zip(names, cells, strict=False)))
+    except csv.Error:
+        pass
+    hint = added.hint()
+    return f"; {hint}" if hint else ""
+
+
 def _delimiter(header: str | None) -> str:
     """The review CSV's delimiter, told from its header line: ``,`` as written, or the
     ``;`` (or tab) a spreadsheet saves "CSV" with where the decimal mark is a comma
@@ -358,6 +372,42 @@ def _delimiter(header: str | None) -> str:
 
 def _decided(value: object) -> bool:
     return value is not None and str(value).strip().lower() not in ("", "none", "null")
+
+
+class _DecisionLike:
+    """Columns a reviewer added (not the audit's) whose filled cells are all decisions
+    (``yes``, ``x``, ``TRUE``...): an "accept" column filled in instead of ``decision``,
+    or ``decision`` renamed. The decision column alone is read, so such a review was
+    applied as no decision at all (an unchanged copy and a warning) or refused as
+    "missing column decision", neither naming the column that held the review."""
+
+    def __init__(self) -> None:
+        self.filled: dict[str, int] = {}
+        self.values: dict[str, set[str]] = {}
+        self.other: set[str] = set()
+
+    def see(self, row: dict) -> None:
+        for column, value in row.items():
+            if column in COLUMNS or column in self.other or not _decided(value):
+                continue
+            if str(value).strip().lower() in ACCEPT | REJECT:
+                self.filled[column] = self.filled.get(column, 0) + 1
+                self.values.setdefault(column, set()).add(str(value).strip())
+            else:
+                self.other.add(column)
+                self.filled.pop(column, None)
+
+    def hint(self) -> str:
+        """Which column seems to hold the decisions (empty: none does)."""
+        found = [(column, n) for column, n in self.filled.items() if column not in self.other]
+        if len(found) != 1:
+            return ""
+        column, n = found[0]
+        shown = sorted(self.values[column])
+        values = ", ".join(shown[:3]) + (", ..." if len(shown) > 3 else "")
+        return (f"column {column!r} holds {n:,} decision{plural_s(n)} ({values}); only the "
+                "decision column is read: copy them into it, or rename that column to "
+                "decision")
 
 
 def count_decisions(path: str | Path) -> int:
@@ -394,10 +444,12 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
     counts = {"accepted": 0, "rejected": 0, "undecided": 0, "repeated": 0}
     # a JSONL review keeps its values as they are: no ' to strip from them
     csv_cells = review_format(path) == "csv"
+    added = _DecisionLike()
     for line, row in _review_records(path):
         for column in REQUIRED:
             if column not in row:
                 raise ReviewFormatError(f"missing field {column!r}", path=path, line=line)
+        added.see(row)
         if not _decided(row["decision"]):
             counts["undecided"] += 1
             continue
@@ -443,6 +495,10 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
             continue
         accepted[(doc, label_id)] = correction
     counts["accepted"] = len(accepted)
+    hint = added.hint()
+    if hint and not accepted and not counts["rejected"]:
+        raise ReviewFormatError(f"the decision column is empty, but {hint}", path=path,
+                                line=1 if csv_cells else None)
     return sorted(accepted.values(), key=lambda d: (d.doc, d.line)), repeated, counts
 
 
