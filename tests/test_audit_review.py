@@ -1265,3 +1265,18 @@ def test_decisions_in_a_column_of_the_reviewers_own_are_named_not_ignored(tmp_pa
     beside = _with_column(tmp_path, rows, "accept", ["", "y"])
     assert read_decisions(beside, SPACE)[1] == {"accepted": 0, "rejected": 1,
                                                 "undecided": 1, "repeated": 0}
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t"])
+def test_a_semicolon_review_missing_a_column_names_that_column(tmp_path, corpus, delimiter):
+    """A review saved with ``;`` (or tabs) whose decision column was renamed was read as
+    comma-separated: "missing columns decision, kind, label_uri, doc, doc_key; the
+    header has ['rank;OK?;kind;...']" blamed every column for one."""
+    rows = [_row(2, "missing", "http://x/snow", "Snowfall in the hills", decision="")]
+    renamed = _with_column(tmp_path, rows, "OK?", ["y"], rename_decision=True,
+                           delimiter=delimiter)
+    with pytest.raises(ReviewFormatError) as error:
+        read_decisions(renamed, SPACE)
+    assert str(error.value).startswith(f"{renamed}:1: missing column decision; the header "
+                                       "has ['rank', 'OK?', 'kind', ")
+    assert "column 'ok?' holds 1 decision (y)" in str(error.value)

@@ -358,16 +358,23 @@ def _delimiter(header: str | None) -> str:
     """The review CSV's delimiter, told from its header line: ``,`` as written, or the
     ``;`` (or tab) a spreadsheet saves "CSV" with where the decimal mark is a comma
     (German, French, Dutch... locales); such a file was refused for missing columns.
-    Only a header that holds every required column under the other delimiter, and
-    not under a comma, switches to it."""
+    The delimiter under which the header names the most required columns wins (a
+    comma on a tie): one that needed every required column under ``;`` took a ``;``
+    header lacking one (``decision`` renamed) for a comma's, and reported every
+    required column missing from one column named ``rank;decision;kind;...``.
+
+    >>> _delimiter("rank;accept;kind;label_uri;doc;doc_key")
+    ';'
+    """
     if header is None:
         return ","
-    for delimiter in (",", ";", "\t"):
+
+    def found(delimiter: str) -> int:
         names = {name.strip().lower() for name in next(csv.reader([header],
                                                                   delimiter=delimiter))}
-        if names.issuperset(REQUIRED):
-            return delimiter
-    return ","
+        return len(names.intersection(REQUIRED))
+
+    return max((",", ";", "\t"), key=found)
 
 
 def _decided(value: object) -> bool:
