@@ -700,6 +700,26 @@ def test_python_callers_of_check_output_are_told_their_keyword(tmp_path):
     check_output(tmp_path, force=True)
 
 
+def test_decisions_in_a_reviewers_own_column_are_not_overwritten_without_force(tmp_path):
+    """A review whose decisions a reviewer filled into an "Accept" column of their own
+    (the decision column left empty) counted as undecided, and a re-run audit replaced
+    it, decisions and all, without --force."""
+    from tagsmith.exceptions import DataError
+    from tagsmith.pipeline.audit import check_output
+
+    review = tmp_path / "review.csv"
+    review.write_text("\ufeffdecision;kind;label_uri;doc;doc_key;Accept\r\n"
+                      ";missing;http://x/a;0;0123456789abcdef;x\r\n"
+                      ";wrong;http://x/b;1;0123456789abcdee;\r\n", encoding="utf-8")
+    with pytest.raises(DataError, match="1 review decision already filled in"):
+        check_output(tmp_path)
+    # a column of notes holds no decisions: the review is the audit's own, undecided
+    review.write_text("decision,kind,label_uri,doc,doc_key,note\n"
+                      ",missing,http://x/a,0,0123456789abcdef,yes\n"
+                      ",wrong,http://x/b,1,0123456789abcdee,ask Kim\n", encoding="utf-8")
+    check_output(tmp_path)
+
+
 def test_output_that_is_a_file_fails_before_the_audit(small_corpus, goemotions_small,
                                                       tmp_path):
     corpus = tmp_path / "corpus.tsv"

@@ -404,12 +404,16 @@ class _DecisionLike:
                 self.other.add(column)
                 self.filled.pop(column, None)
 
+    def column(self) -> tuple[str, int] | None:
+        """The column that seems to hold the decisions, and how many it holds."""
+        found = [(column, n) for column, n in self.filled.items() if column not in self.other]
+        return found[0] if len(found) == 1 else None
+
     def hint(self) -> str:
         """Which column seems to hold the decisions (empty: none does)."""
-        found = [(column, n) for column, n in self.filled.items() if column not in self.other]
-        if len(found) != 1:
+        if (found := self.column()) is None:
             return ""
-        column, n = found[0]
+        column, n = found
         shown = sorted(self.values[column])
         values = ", ".join(shown[:3]) + (", ..." if len(shown) > 3 else "")
         return (f"column {column!r} holds {n:,} decision{plural_s(n)} ({values}); only the "
@@ -420,8 +424,18 @@ class _DecisionLike:
 def count_decisions(path: str | Path) -> int:
     """How many rows of a review file have a decision filled in (accept or reject).
 
+    Where none has, the decisions a column of the reviewer's own holds (an "Accept"
+    column filled in instead, which :func:`read_decisions` refuses, naming it): they
+    count, so that a re-run audit does not overwrite them.
+
     Raises :class:`ReviewFormatError` for a file that is not a readable review."""
-    return sum(_decided(row.get("decision")) for _, row in _review_records(Path(path)))
+    added = _DecisionLike()
+    n_decided = 0
+    for _, row in _review_records(Path(path)):
+        n_decided += _decided(row.get("decision"))
+        added.see(row)
+    found = added.column()
+    return n_decided or (0 if found is None else found[1])
 
 
 def read_decisions(path: str | Path, space: LabelSpace, *, space_name: str = "the vocabulary"
