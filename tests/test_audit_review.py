@@ -1280,3 +1280,17 @@ def test_a_semicolon_review_missing_a_column_names_that_column(tmp_path, corpus,
     assert str(error.value).startswith(f"{renamed}:1: missing column decision; the header "
                                        "has ['rank', 'OK?', 'kind', ")
     assert "column 'ok?' holds 1 decision (y)" in str(error.value)
+
+
+@pytest.mark.parametrize("encoding, name", [("utf-16", "UTF-16"), ("utf-32", "UTF-32")])
+def test_a_utf16_review_says_what_it_is(tmp_path, corpus, encoding, name):
+    """A review saved as a spreadsheet's "Unicode text" (UTF-16 with a byte-order mark)
+    failed as "not valid UTF-8 (invalid start byte at byte 0)", where the corpus
+    readers say the file is UTF-16."""
+    review = _review(tmp_path, [_row(2, "missing", "http://x/snow", "Snowfall in the hills")])
+    review.write_text(review.read_text(encoding="utf-8"), encoding=encoding)
+    with pytest.raises(ReviewFormatError) as error:
+        read_decisions(review, SPACE)
+    assert str(error.value) == (f"{review}:1: the file is {name} text (it starts with a "
+                                f"{name} byte-order mark; a spreadsheet's \"Unicode text\"); "
+                                "save the review as UTF-8 CSV")
