@@ -116,8 +116,6 @@ def test_audit_writes_report_review_and_label_table(audited):
     ("every_doc_labelled", True, "no", False, ("maybe",), "no"),
     ("calibration_folds", CALIBRATION_FOLDS, "3", 3, ("0", "101", "two"), 0),
 ])
-
-
 def test_noise_method_options_can_be_set_from_the_cli(audited, corpus_with_problems, option,
                                                       default, value, expected, bad_values,
                                                       refused):
@@ -393,8 +391,6 @@ def test_auto_scores_refuse_a_model_or_parameters_they_would_ignore(tmp_path):
                                            ("min_probability", 0.0),
                                            ("near_duplicate_threshold", 0.0),
                                            ("near_duplicate_threshold", "0.9")])
-
-
 def test_audit_options_are_checked_before_the_scores(option, value, monkeypatch):
     import tagsmith.pipeline.audit as audit_module
 
@@ -856,8 +852,6 @@ def test_report_of_no_used_label_renders(small_result):
                "count is), but"),
     (2.0, 2.0, "are not tighter than the counts above here, but"),
 ])
-
-
 def test_the_page_compares_the_bounds_with_the_counts_as_they_are(small_result, wrong, missing,
                                                                   says):
     # the page called the bounds "much tighter than the counts above" even where a bound
@@ -1008,8 +1002,6 @@ def test_degenerate_inputs_are_data_errors_naming_the_file(small_corpus, goemoti
     (3, 3, "3 malformed lines skipped (listed below)"),
     (1234, 20, "1,234 malformed lines skipped (the first 20 below)"),
 ])
-
-
 def test_the_page_says_which_skipped_lines_it_lists(small_result, n_skipped, n_shown, says):
     # "1 malformed line skipped (the first 1 below)": every one is listed up to a cap
     from tagsmith.audit.report import render_html
@@ -1207,8 +1199,6 @@ def test_near_duplicate_pairs_match_brute_force_whatever_the_score_source():
 
 
 @pytest.mark.parametrize(("n_near", "n_copies"), [(80, 0), (10, 60)])
-
-
 def test_near_pairs_of_groups_larger_than_the_neighbours_searched_are_all_counted(
         monkeypatch, n_near, n_copies):
     """80 near-identical texts make 3,160 pairs, but each document's 50 nearest
@@ -1419,8 +1409,6 @@ def test_the_next_audit_removes_the_staging_folders_of_killed_audits(small_resul
 
 
 @pytest.mark.parametrize("command", ["audit", "apply-review"])
-
-
 def test_every_option_of_the_audit_commands_says_what_it_does(command):
     # audit --help listed --review-format and --seed with their defaults alone
     tagsmith_cli._register_commands()
