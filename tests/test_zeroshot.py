@@ -1280,3 +1280,32 @@ def test_cli_zeroshot_on_a_folder_names_documents_as_the_corpus_reader_does(tmp_
     assert result.exit_code == 3, result.output
     assert (f"{other}/match.txt: the id 'match' repeats: it is the id of the document at "
             f"{docs}/match.txt too") in result.output
+
+
+def test_cli_zeroshot_blend_gives_the_same_best_labels_whatever_k(tmp_path):
+    """The blend turned zero-shot cosines into a distribution over the top k alone and
+    dropped the model's scores outside its top k, so --k decided the ranking: with --k 1
+    a label the model does not know got the whole zero-shot share (a document on a rainy
+    day and a cat was 'weather' at --k 1, 'cats' at --k 2). Both sides now give the same
+    candidates whatever k, and --k N is the first N of a wider --k."""
+    _save_small_bundle(tmp_path / "b", ["cats", "dogs", "finance"], [
+        ("my cat sleeps on the couch", 0), ("the kitten chased a mouse", 0),
+        ("the dog barked loudly", 1), ("puppy training at the park", 1),
+        ("the bank raised interest rates", 2), ("mortgage loans are expensive", 2)])
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en\nu:cats,cats\nu:dogs,dogs\nu:finance,finance\n"
+                     "u:weather,weather\nu:animals,animals\n")
+    docs = tmp_path / "docs.txt"
+    docs.write_text("Rainy weather kept the cat indoors.\nA kitten and a puppy played in "
+                    "the rain.\nAnimals at the zoo were wet from the storm.\nThe bank lent "
+                    "money to a pet shop selling puppies.\n")
+    out = {}
+    for k in ("1", "2", "5"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "zeroshot", str(vocab), str(docs), "--k", k, "--cache-dir", str(tmp_path),
+            "--bundle", str(tmp_path / "b"), "--weight", "0.5"])
+        assert result.exit_code == 0, result.output
+        out[int(k)] = [json.loads(line)["suggestions"] for line in result.stdout.splitlines()]
+    assert [len(s) for s in out[5]] == [5] * 4
+    for k in (1, 2):
+        assert out[k] == [suggestions[:k] for suggestions in out[5]]

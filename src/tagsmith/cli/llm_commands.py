@@ -649,7 +649,7 @@ def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, f
     from tagsmith.cli import refuse_unused
     from tagsmith.data.vocab import load_or_update
     from tagsmith.zeroshot.encoder import SentenceEncoder
-    from tagsmith.zeroshot.scorer import ZeroShotClassifier, blend_topk
+    from tagsmith.zeroshot.scorer import BLEND_CANDIDATES, ZeroShotClassifier, blend_topk
 
     refuse_unused("--bundle", bool(bundle), "weight")
     refuse_unused("--background", bool(background), "background_sample", "hubness_neighbors")
@@ -674,15 +674,20 @@ def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, f
         raise VocabularyError("every label is deprecated, and zero-shot never suggests a "
                               "deprecated label: mark the labels to suggest as not "
                               "deprecated", path=vocab)
-    known, model_k = None, k
+    known, model_k, width = None, k, k
     if classifier is not None:  # labels with training documents; new ones go zero-shot
         known = np.zeros(len(space), bool)
         known[:classifier.n_labels] = classifier.label_counts > 0
         known &= ~space.deprecated_mask
+        # both sides offer the same candidates whatever k: the zero-shot distribution
+        # was over its top k alone and the model's scores outside its top k were
+        # dropped, so --k decided the ranking (--k 1 was not the first of --k 2)
+        width = min(len(space), max(k, BLEND_CANDIDATES))
         # the model's top k of its own labels may hold labels it cannot suggest here
         # (not in VOCAB, or never trained on): ask for that many more, so that it still
         # gives its k best of the others (at --weight 0 a document got fewer, or none)
-        model_k = min(classifier.n_labels, k + int((~known[:classifier.n_labels]).sum()))
+        model_k = min(classifier.n_labels,
+                      width + int((~known[:classifier.n_labels]).sum()))
         if not known[:classifier.n_labels].any():
             # a bundle of another vocabulary: the model would add nothing (--weight 0 gave
             # no suggestion at all, exit 0); refused before the encoder loads
@@ -712,7 +717,7 @@ def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, f
     with documents_progress("zeroshot") as progress:
         for batch in _batches(_read_documents(files, whole_file, stdin), 256):
             texts = [text for _, text in batch]
-            topk = scorer.predict_topk(texts, k)
+            topk = scorer.predict_topk(texts, width)
             if classifier is not None:
                 topk = blend_topk(classifier.predict_topk(texts, model_k), topk, weight=weight,
                                   k=k, known_labels=known, exclude=space.deprecated_mask,

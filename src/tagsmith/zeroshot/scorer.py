@@ -51,6 +51,9 @@ logger = logging.getLogger("tagsmith")
 
 #: label rows fetched per wanted label (a label may own several rows)
 ROW_EXPANSION = 3
+#: labels each side of a blend (:func:`blend_topk`) offers, at least k: the zero-shot
+#: distribution is over them, whatever k, so ``--k 1`` is the first of ``--k 10``
+BLEND_CANDIDATES = 100
 #: background documents x label rows per block when measuring hubness
 HUBNESS_BLOCK_ENTRIES = 2 ** 24
 #: a letter or digit of any script: a text without one has no word to match by
@@ -624,6 +627,12 @@ def blend_topk(model_topk: TopK | None, zeroshot_topk: TopK, *, weight: float = 
     agree: every model id on the same URI in the zero-shot space, as
     ``LabelSpace.updated`` keeps them when a new vocabulary is merged into the model's
     (the CLI's ``zeroshot --bundle`` does that, and passes both).
+
+    The blend depends on how wide each top-k is (the zero-shot distribution is over
+    ``zeroshot_topk``'s candidates, and a label outside ``model_topk`` has model score
+    0): give both of the same width whatever ``k`` (the CLI gives
+    :data:`BLEND_CANDIDATES`, or ``k`` if more), so a smaller ``k`` is a prefix of a
+    larger one's answer.
 
     >>> model = TopK(np.array([[0, 1]]), np.array([[0.9, 0.2]]), 2)
     >>> zs = TopK(np.array([[2, 1]]), np.array([[0.7, 0.3]]), 3)
