@@ -329,6 +329,22 @@ def test_suggest_and_shift_read_a_folder_one_document_per_txt_file(bundle, tmp_p
         assert "per .txt file" in " ".join(run(command, "--help").output.split()), command
 
 
+def test_a_folder_document_reads_to_the_corpus_readers_text(tmp_path):
+    """suggest and zeroshot made a folder document's CR LF line ends LF, where the corpus
+    reader (train, eval, audit, label) keeps them: one file had two texts. Now both
+    read it to the same text, line ends as written."""
+    from tagsmith.cli.commands import _read_documents
+    from tagsmith.data.readers import read_records
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_bytes(b"\xef\xbb\xbffirst line\r\nsecond\rthird\nfourth\r\n")
+    (docs / "b.txt").write_bytes(b"  one\r\n\r\ntwo  \r\n")
+    read = list(_read_documents((str(docs),), whole_file=False))
+    assert read == [(r.doc_id, r.text) for r in read_records(docs)]
+    assert read == [("a", "first line\r\nsecond\rthird\nfourth"), ("b", "one\r\n\r\ntwo")]
+
+
 def test_suggest_on_a_folder_names_documents_as_the_corpus_reader_does(bundle, tmp_path,
                                                                         monkeypatch):
     """suggest named a folder's documents by path (docs/a.txt) where the corpus reader

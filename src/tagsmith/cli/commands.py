@@ -370,7 +370,7 @@ def _folder_documents(name: str):
     ``docs/a.txt``), the corpus reader's id for it, so that what suggest or zeroshot
     answer for a folder joins with an audit or eval of it; ``path`` (``name`` joined
     with the file's name) is where an error points. The text is the file's, stripped,
-    as the corpus reader reads it."""
+    as the corpus reader reads it (its line ends kept, CR LF too)."""
     import os
 
     from tagsmith.data.readers import directory_files
@@ -382,7 +382,10 @@ def _folder_documents(name: str):
         except OSError as exc:
             raise DataError(f"cannot read the file ({exc.strerror or exc})",
                             path=where) from None
-        yield where, path.stem, _decode_all(raw, where).strip()
+        # line ends kept, as the corpus reader keeps them: CR LF made LF here gave one
+        # file two texts (suggest's and zeroshot's, and train's, eval's, audit's, or
+        # the LLM labeler's, whose prompts and cache keys hold the text)
+        yield where, path.stem, _decode_utf8(raw, where).strip()
 
 
 def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = None, *,
@@ -522,13 +525,21 @@ def _decoded(lines, name: str):
 
 
 def _decode_all(raw: bytes, name: str) -> str:
+    """``raw`` as UTF-8 text (a file given ``--whole-file``, or stdin), without a BOM,
+    its CR LF line ends made LF."""
+    return _decode_utf8(raw, name).replace("\r\n", "\n")
+
+
+def _decode_utf8(raw: bytes, name: str) -> str:
+    """``raw`` as UTF-8 text without a BOM, its line ends as they are; bytes that are
+    not UTF-8 fail naming ``name`` and the line."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line_start = raw.rfind(b"\n", 0, exc.start) + 1
         raise DataError(f"not valid UTF-8 ({exc.reason} at byte {exc.start - line_start})",
                         path=name, line=raw.count(b"\n", 0, exc.start) + 1) from None
-    return text.removeprefix("\ufeff").replace("\r\n", "\n")
+    return text.removeprefix("\ufeff")
 
 
 def _batches(iterable, size: int):
