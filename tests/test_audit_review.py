@@ -1166,10 +1166,13 @@ def test_a_repeated_document_id_is_refused_by_the_audit_and_apply_review(tmp_pat
 
 
 @pytest.mark.parametrize(("ids", "warning"), [
-    (("a", "b", "a"), "1 document repeats the id of an earlier document (first 'a')"),
+    (("a", "b", "a"), "1 document repeats the id of an earlier document (first 'a', on "
+                      "lines 1 and 3)"),
     (("a", "b", "b", "a", "c"), "2 documents repeat the id of an earlier document "
-                                "(first 'b')")])
+                                "(first 'b', on lines 2 and 3)")])
 def test_training_reads_a_repeated_id_with_one_warning(tmp_path, caplog, ids, warning):
+    """One warning per corpus, naming the first repeated id and both its lines (it
+    named the id alone; the audit's error names the file and both lines)."""
     from tagsmith.pipeline.io import read_labelled
 
     corpus = _jsonl_corpus(tmp_path, *[{"id": doc_id, "text": f"rain {n}",

@@ -203,14 +203,21 @@ class Corpus:
         return f"Corpus({self.source!r}, format={self.format!r}, n_labels={len(self.label_space)})"
 
     def __iter__(self) -> Iterator[Document]:
+        return (doc for doc, _ in self.with_records())
+
+    def with_records(self) -> Iterator[tuple[Document, Record]]:
+        """Each document with the record it was read from (its line or file, for a
+        message naming where a document is), read as iterating the corpus reads it."""
         report = ReadReport(source=self.source)
+        pairs: Iterator[tuple[Document, Record]]
         if self._documents is not None:
-            docs: Iterator[Document] = iter(self._documents)
+            pairs = zip(self._documents, self._records(report), strict=True)
         else:
-            docs = (self._resolve(record, report) for record in self._records(report))
-        for doc in docs:
+            pairs = ((self._resolve(record, report), record)
+                     for record in self._records(report))
+        for doc, record in pairs:
             report.add_doc(doc)
-            yield doc
+            yield doc, record
         self.report = report
         if report.has_skips:
             logger.warning("%s", report.summary())

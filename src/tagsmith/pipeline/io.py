@@ -15,6 +15,7 @@ from tagsmith._plural import plural, plural_s
 from tagsmith.data.corpus import DerivingLabels
 from tagsmith.data.document import Document
 from tagsmith.data.labelspace import LabelSpace
+from tagsmith.data.readers import Record
 from tagsmith.exceptions import AmbiguousLabelError, DataError, UnknownLabelError
 
 #: a text that is one bracketed URI and nothing else (a vocabulary line's first column)
@@ -109,7 +110,8 @@ def read_labelled(path: str | Path, label_space: LabelSpace | DerivingLabels, *,
     corpus = Corpus(path, label_space, on_error=on_error, unknown_labels=unknown_labels)
     repeated = _RepeatedIds()
     try:
-        texts, Y = collect(repeated.watch(corpus), label_columns(label_space))
+        texts, Y = collect(repeated.watch(corpus.with_records()),
+                          label_columns(label_space))
     except UnknownLabelError as exc:
         if vocabulary is None or isinstance(exc, AmbiguousLabelError):
             raise
@@ -132,29 +134,33 @@ def read_labelled(path: str | Path, label_space: LabelSpace | DerivingLabels, *,
 class _RepeatedIds:
     """Counts the documents whose id an earlier document of the corpus has. Training,
     evaluation and calibration never use an id, so a repeated one changes nothing
-    there: one warning per corpus, as the audit and apply-review refuse it."""
+    there: one warning per corpus, as the audit and apply-review refuse it, naming the
+    first repeated id and both its lines, as the audit's error does. (A folder's ids,
+    its files' stems, cannot repeat.)"""
 
     def __init__(self) -> None:
         from tagsmith.data.ids import FirstSeen
 
-        self.seen = FirstSeen[int]()  # each id and the document (0-based) first giving it
+        self.seen = FirstSeen[int]()  # each id and the line first giving it
         self.count = 0
-        self.first: str | None = None
+        self.first: tuple[str, int, int] | None = None  # the id, its first line, the repeat's
 
-    def watch(self, docs: Iterable[Document]) -> Iterator[Document]:
-        for number, doc in enumerate(docs):
-            if doc.doc_id and self.seen.claim(doc.doc_id, number) is not None:
+    def watch(self, pairs: Iterable[tuple[Document, Record]]) -> Iterator[Document]:
+        for doc, record in pairs:
+            if doc.doc_id and (first := self.seen.claim(doc.doc_id, record.line)) is not None:
                 self.count += 1
-                self.first = self.first or doc.doc_id
+                self.first = self.first or (doc.doc_id, first, record.line)
             yield doc
 
     def warn(self, path: str | Path) -> None:
-        if self.count:
-            logger.warning("%s: %s repeat%s the id of an earlier document (first %r); ids "
-                           "are not used here, but an audit or apply-review of this corpus "
-                           "refuses them: give each document an id of its own", path,
+        if self.first is not None:
+            doc_id, first, line = self.first
+            logger.warning("%s: %s repeat%s the id of an earlier document (first %r, on "
+                           "lines %d and %d); ids are not used here, but an audit or "
+                           "apply-review of this corpus refuses them: give each document "
+                           "an id of its own", path,
                            plural(self.count, "1 document", f"{self.count:,} documents"),
-                           "s" if self.count == 1 else "", self.first)
+                           "s" if self.count == 1 else "", doc_id, first, line)
 
 
 def read_labelled_corpora(paths: list[str | Path], vocab: str | Path | None, *,
