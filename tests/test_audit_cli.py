@@ -931,6 +931,16 @@ def test_an_empty_or_repeated_split_is_a_clear_error(small_corpus, goemotions_sm
     assert not out.exists()
 
 
+def test_an_empty_split_given_to_audit_corpus_names_the_splits_parameter():
+    """audit_corpus(splits={"dev": []}) said "the split 'dev' has no documents", naming
+    no parameter (the CLI names --split and the file itself)."""
+    space = LabelSpace.from_uris(["http://x/a", "http://x/b"])
+    Y = sp.csr_matrix(np.array([[1, 0], [0, 1]], bool))
+    with pytest.raises(DataError, match=r"the split 'dev' has no documents to check for "
+                                        r"leakage: splits\['dev'\] is empty"):
+        audit_corpus(["rain", "sun"], Y, space, splits={"dev": []})
+
+
 def test_exact_leakage_names_its_training_document_and_empty_texts_are_no_duplicates():
     from tagsmith.audit.health import leakage_section
 

@@ -605,7 +605,11 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
                         "column j for label_space's label j)", path=source)
     for name, other in (splits or {}).items():
         if not len(other):
-            raise DataError(f"the split {name!r} has no documents to check for leakage")
+            # the Python API's parameter named: the CLI refuses an empty --split file
+            # itself, naming the option and the file
+            raise DataError(f"the split {name!r} has no documents to check for leakage: "
+                            f"splits[{name!r}] is empty; give it the split's texts, or "
+                            "leave the split out of splits")
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     n_steps = 5 + bool(splits)
