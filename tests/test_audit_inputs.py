@@ -143,6 +143,26 @@ def test_a_corpus_with_no_label_is_refused_naming_where_its_labels_go(tmp_path, 
                                  f"needs labelled documents: {layout}")
 
 
+def test_an_in_memory_corpus_with_no_label_is_told_where_its_labels_go():
+    # check_audit_corpus(corpus="<memory>") advised the TSV/CSV/JSONL layout, which an
+    # in-memory corpus has none of: its labels are Y's entries
+    from collections import Counter
+
+    import scipy.sparse as sp
+
+    from tagsmith.exceptions import DataError
+    from tagsmith.pipeline.audit import AuditCorpus, check_audit_corpus
+
+    data = AuditCorpus(["text a"], sp.csr_matrix((1, len(SPACE)), dtype=bool), [1], [None],
+                       Counter(), 0)
+    with pytest.raises(DataError) as caught:
+        check_audit_corpus(data, corpus="<memory>")
+    assert str(caught.value) == (
+        "<memory>: no document has a label (1 document); an audit needs labelled "
+        "documents: give Y a nonzero entry at each document's labels (row i for "
+        "texts[i], column j for the label space's label j)")
+
+
 @pytest.mark.parametrize("source", [None, "<memory>", "my corpus"])
 def test_the_python_api_names_y_when_no_document_has_a_label(source):
     # audit_corpus said only "no document has a label; an audit needs labels" of an

@@ -803,9 +803,14 @@ def check_audit_corpus(data: AuditCorpus, *, corpus: str | Path,
         raise DataError(f"no documents to audit{skipped}", path=corpus)
     # a folder whose documents have no label file beside them, or a CSV column named
     # 'tags', reads as no labels at all: the error says where labels go
+    # an in-memory corpus (Corpus.source "<memory>") has no file layout to follow: its
+    # labels are Y's entries
+    layout = ("give Y a nonzero entry at each document's labels (row i for texts[i], "
+              "column j for the label space's label j)" if str(corpus) == "<memory>"
+              else label_layout(corpus))
     unlabelled = (f"no document has a label ({len(data.texts):,} "
                   f"document{plural_s(len(data.texts))}); an audit needs labelled "
-                  f"documents: {label_layout(corpus)}")
+                  f"documents: {layout}")
     if data.Y.shape[1] == 0:
         if vocab:
             raise DataError("the vocabulary has no labels", path=vocab)
