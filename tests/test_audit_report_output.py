@@ -318,3 +318,25 @@ def test_a_review_candidate_with_an_empty_text_says_so():
     row = next(r for r in rows.split("</tr>") if f'<td class="num">{empty[0]["rank"]}</td>'
                in r)
     assert row.endswith('<td><span class="muted">(empty text)</span></td>')
+
+
+def test_the_page_writes_one_figure_in_one_format(weather):
+    """The noise text wrote an estimate of 0 as "0" but 11 as "11.0" (the audit rounds
+    them to one decimal), P@1 to three decimals on the cards but as stored (0.3333) in
+    the noise text, and one most used label as "(the most used)"."""
+    import copy
+
+    from tagsmith.audit.report import render_html
+
+    report = copy.deepcopy(audit_corpus(*weather, options=AuditOptions(scores="knn")).report)
+    report["noise"].update(est_wrong=0.0, est_missing=11.0)
+    report["noise"].pop("bounds", None)
+    report["scores"].update({"p@1_vs_given": 0.3333, "r@10_vs_given": 0.5})
+    report["labels"]["n_top_1pct_labels"] = 1
+    page = render_html(report, plots=False)
+    assert "Estimated 0.0 wrong labels (" in page and " and 11.0 missing ones (" in page
+    assert "<b>0.333</b>scores&#x27; P@1 vs given labels" in page \
+        or "<b>0.333</b>scores' P@1 vs given labels" in page
+    assert "P@1 against the given labels is 0.333, recall@10 0.500)" in page
+    assert "0.3333" not in page
+    assert "The top 1% of labels (the most used one) carry" in page

@@ -102,6 +102,27 @@ def _count(n, word: str, many: str | None = None) -> str:
     return f"{_num(n)} {word if one else (many or word + 's')}"
 
 
+def _estimate(value: float) -> str:
+    """An estimated count (the audit rounds it to one decimal), one decimal at any size:
+    :func:`_num` wrote 0.0 as "0" and 11.0 as "11.0".
+
+    >>> _estimate(0.0), _estimate(0.4), _estimate(11.0), _estimate(12345.0)
+    ('0.0', '0.4', '11.0', '12,345.0')
+    """
+    return f"{value:,.1f}"
+
+
+def _score(scores: dict, key: str) -> str:
+    """A score-quality figure (P@1, recall@10 against the given labels) as the cards
+    write P@1, to three decimals; "?" for one a report does not hold.
+
+    >>> _score({"p@1_vs_given": 0.3333}, "p@1_vs_given"), _score({}, "r@10_vs_given")
+    ('0.333', '?')
+    """
+    value = scores.get(key)
+    return "?" if value is None else f"{value:.3f}"
+
+
 def _table(headers: list[str], rows: list[list], numeric: set[int] | None = None, *,
            empty: str = "None.") -> str:
     """A table of ``rows``, or ``empty`` (a sentence) when there is none: a table of
@@ -183,7 +204,7 @@ def _cards(report: dict) -> str:
                       at_least + _num(dups["n_exact_pairs"] + dups["n_near_pairs"])))
     scores = report.get("scores", {})
     if "p@1_vs_given" in scores:
-        items.append(("scores' P@1 vs given labels", f'{scores["p@1_vs_given"]:.3f}'))
+        items.append(("scores' P@1 vs given labels", _score(scores, "p@1_vs_given")))
     return '<div class="cards">' + "".join(
         f'<div class="card"><b>{v}</b>{_e(k)}</div>' for k, v in items) + "</div>" + \
         _signal_html(scores)
@@ -305,12 +326,16 @@ def _plots(report: dict) -> str:
 
 
 def _top_count(labels: dict, percent: int) -> str:
-    """`` (the N most used)`` for the top ``percent``% of labels; empty for a report.json
-    written before it recorded N."""
+    """`` (the N most used)`` for the top ``percent``% of labels (`` (the most used
+    one)`` for one label); empty for a report.json written before it recorded N.
+
+    >>> _top_count({"n_top_1pct_labels": 1}, 1), _top_count({"n_top_1pct_labels": 3}, 1)
+    (' (the most used one)', ' (the 3 most used)')
+    """
     n = labels.get(f"n_top_{percent}pct_labels")
     if n is None:
         return ""
-    return " (the most used)" if n == 1 else f" (the {_num(n)} most used)"
+    return " (the most used one)" if n == 1 else f" (the {_num(n)} most used)"
 
 
 def _labels_html(labels: dict) -> str:
@@ -404,9 +429,9 @@ def _tighter(bounds: dict, noise: dict) -> str:
 def _bounds_html(bounds: dict | None, noise: dict) -> str:
     if not bounds:
         return ""
-    return (f'<p>Upper bounds by mixture proportion: at most {_num(bounds["est_wrong"])} '
+    return (f'<p>Upper bounds by mixture proportion: at most {_estimate(bounds["est_wrong"])} '
             f'wrong labels ({100 * bounds["wrong_rate"]:.2f}% of given labels) and '
-            f'{_num(bounds["est_missing"])} missing ones ({100 * bounds["missing_rate"]:.2f}% '
+            f'{_estimate(bounds["est_missing"])} missing ones ({100 * bounds["missing_rate"]:.2f}% '
             'of true labels). They compare the probabilities of given and not-given pairs '
             '(missing labels taken as missing at random, wrong ones as equally likely for '
             f'every label) and {_tighter(bounds, noise)}, but they too include '
@@ -414,16 +439,16 @@ def _bounds_html(bounds: dict | None, noise: dict) -> str:
 
 
 def _noise_html(noise: dict, candidates: list[dict], scores: dict) -> str:
-    parts = [f'<p>Estimated {_num(noise["est_wrong"])} wrong labels '
+    parts = [f'<p>Estimated {_estimate(noise["est_wrong"])} wrong labels '
              f'({100 * noise["wrong_rate"]:.2f}% of given labels) and '
-             f'{_num(noise["est_missing"])} missing ones ({100 * noise["missing_rate"]:.2f}% '
+             f'{_estimate(noise["est_missing"])} missing ones ({100 * noise["missing_rate"]:.2f}% '
              f'of true labels). Flagged for review: {_num(noise["n_flagged_missing"])} missing, '
              f'{_num(noise["n_flagged_wrong"])} wrong, in '
              f'{_count(noise["n_docs_with_flagged"], "document")}.</p>'
              '<p class="muted">These are confident-learning estimates: they count the pairs '
              "the out-of-sample scores confidently disagree with, so a weak scorer inflates "
-             f'them (here P@1 against the given labels is {scores.get("p@1_vs_given", "?")}, '
-             f'recall@10 {scores.get("r@10_vs_given", "?")}). '
+             f'them (here P@1 against the given labels is {_score(scores, "p@1_vs_given")}, '
+             f'recall@10 {_score(scores, "r@10_vs_given")}). '
              "Compare labels and bands with them rather than reading them as the true noise "
              "level; the review queue is ranked by the probability of each pair being an "
              "error.</p>" + _bounds_html(noise.get("bounds"), noise) + _signal_html(scores)]
