@@ -1338,6 +1338,22 @@ def test_a_hostile_language_tag_is_escaped_in_the_page(small_corpus, goemotions_
     assert {lang for lang, _ in _lang_spans(page)} == {hostile, "en", ""}  # "": texts
 
 
+def test_labels_section_without_unknown_keys_says_no_vocabulary_was_given():
+    """labels_section called without ``unknown`` left out ``vocabulary``, so the page
+    took a vocabulary as given and said "Labels missing from the vocabulary: 0
+    occurrences" of one nobody checked the labels against."""
+    from tagsmith.audit.report import render_html
+
+    space = LabelSpace.from_uris(["u:a", "u:b"])
+    Y = sp.csr_matrix(np.array([[1, 1], [1, 0]], bool))
+    labels = labels_section(Y, space)
+    assert labels["not_in_vocabulary"]["vocabulary"] is False
+    page = render_html({"corpus": corpus_section(["a", "b"], Y), "labels": labels,
+                        "cooccurrence": cooccurrence_section(Y, space)}, plots=False)
+    assert "missing from the vocabulary" not in page
+    assert "No vocabulary was given" in page
+
+
 def test_a_name_that_is_the_uri_is_marked_as_in_no_known_language():
     from tagsmith.audit.report import render_html
     from tagsmith.data.labelspace import Label

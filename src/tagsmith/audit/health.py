@@ -93,7 +93,9 @@ def top_label_count(n_used: int, percent: int) -> int:
 
 def labels_section(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",
                    unknown: dict | None = None) -> dict:
-    """Label frequencies: long tail, unused, rare, deprecated and unknown labels."""
+    """Label frequencies: long tail, unused, rare, deprecated and unknown labels.
+    ``unknown``: the label keys the reader dropped (``vocabulary``: whether they were
+    checked against a vocabulary); without it, none were, as without a vocabulary."""
     n_labels = Y.shape[1]
     counts = np.bincount(Y.indices, minlength=n_labels)
     order = np.argsort(-counts, kind="stable")
@@ -130,7 +132,10 @@ def labels_section(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",
                           for i in rare[:MAX_EXAMPLES]],
         "deprecated_in_use": [{**_label_ref(space, i, lang), "count": int(counts[i])}
                               for i in deprecated_used[:MAX_EXAMPLES]],
-        "not_in_vocabulary": unknown or {"n_occurrences": 0, "n_distinct": 0, "examples": []},
+        # without ``unknown`` no key was checked against a vocabulary: the page then
+        # said "Labels missing from the vocabulary: 0 occurrences" of one never given
+        "not_in_vocabulary": unknown or {"vocabulary": False, "n_occurrences": 0,
+                                         "n_distinct": 0, "examples": []},
         "rank_frequency": {"rank": ranks.tolist(), "count": sorted_counts[ranks - 1].tolist()},
     }
 
