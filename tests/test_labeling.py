@@ -1246,6 +1246,47 @@ def test_vocabulary_labels_off_the_shortlist_are_counted_apart_from_made_up_ones
     assert made_up.report.n_unknown_labels == 1 and made_up.report.n_unoffered_labels == 0
 
 
+def test_a_long_vocabulary_name_off_the_shortlist_is_not_counted_as_made_up():
+    """Unknown names were cut to 100 characters before they were looked up in the
+    whole vocabulary, so a longer label name off the shortlist counted as made up."""
+    long_name = "history of " + "very " * 30 + "long things"
+    space = LabelSpace.from_uris(["u:a", "u:b"], names={"u:a": "music", "u:b": long_name})
+    shortlist = TopK(np.array([[0]]), np.array([[0.9]]), 2)
+    result = label_documents(["a text"], space, ScriptedLLM(
+        lambda r: answer(("music", 0.9), (long_name, 0.8))), LabelingOptions(shortlist_k=1),
+        shortlist=shortlist)
+    assert result.report.n_unknown_labels == 1 and result.report.n_unoffered_labels == 1
+    # the summary shows the name cut, as before
+    assert result.report.to_dict()["top_unknown_labels"] == [(long_name[:100], 1)]
+
+
+def test_the_whole_vocabulary_resolver_is_built_once_for_several_passes(monkeypatch):
+    """Each labeling pass (the human sample's, the corpus's, each round of a budget)
+    built a resolver over the whole vocabulary, ~1.5 s a time over YSO's labels."""
+    from tagsmith.labeling import labeler
+
+    built = []
+    real = labeler.LabelResolver
+
+    def counting(space, offered=None, lang="en"):
+        if offered is None:
+            built.append(lang)
+        return real(space, offered, lang)
+
+    monkeypatch.setattr(labeler, "LabelResolver", counting)
+    space = LabelSpace.from_uris(["u:a", "u:b"], names={"u:a": "music", "u:b": "sports"})
+    shortlist = TopK(np.array([[0]]), np.array([[0.9]]), 2)
+    llm = ScriptedLLM(lambda r: answer(("music", 0.9), ("sports", 0.8)))
+    for text in ("one", "two", "three"):
+        report = label_documents([text], space, llm, LabelingOptions(shortlist_k=1),
+                                 shortlist=shortlist).report
+        assert report.n_unoffered_labels == 1
+    assert built == ["en"]
+    label_documents(["four"], space, llm, LabelingOptions(shortlist_k=1, lang="fi"),
+                    shortlist=shortlist)
+    assert built == ["en", "fi"]  # another language: names shown in it
+
+
 def test_invalid_items_and_ambiguous_names_are_warned_about(caplog):
     # items with a confidence out of [0, 1] (or none) were dropped with no warning at all
     # when nothing else went wrong: only the JSON summary counted them

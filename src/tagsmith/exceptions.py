@@ -242,7 +242,8 @@ class LLMOutputError(LLMError):
 class RejectedItemsError(LLMOutputError):
     """An LLM answer of the requested shape that lists items, every one of them rejected
     (invalid, naming no offered label, or ambiguous): it says nothing usable, so it is
-    malformed, but what it named is kept to be counted (names cut to 100 characters).
+    malformed, but what it named is kept to be counted (whole names: a report cuts the
+    ones it shows).
     Read as "no label" it would make the document a negative of every label."""
 
     def __init__(self, message: str, *, n_invalid_items: int = 0,

@@ -373,10 +373,13 @@ def parse_label_answer(text: str, resolver: LabelResolver, *,
             continue
         label_id = resolver.resolve(name)
         if label_id is None:
+            # the whole name: one cut to 100 characters was looked up again in the
+            # whole vocabulary, where a longer label's name then matched nothing (a
+            # report cuts the names it shows)
             if resolver.is_ambiguous(name):
-                parsed.ambiguous.append(name[:100])
+                parsed.ambiguous.append(name)
             else:
-                parsed.unknown.append(name[:100])
+                parsed.unknown.append(name)
             continue
         best[label_id] = max(best.get(label_id, 0.0), float(confidence))
     if items and not best:  # every item rejected: no evidence of "no label" either
