@@ -1100,3 +1100,18 @@ def test_usage_and_stopping_messages_agree_with_their_counts():
         with pytest.raises(LLMError, match="^1 request in a row failed"):
             complete_all(client_for(server, max_retries=0), [request("a"), request("b")],
                          n_workers=1, max_consecutive_failures=1)
+
+
+def test_the_progress_postfix_counts_the_passs_own_calls(caplog):
+    """The bar counts one pass's requests, but its "calls" postfix was the client's
+    whole usage: "3/3 calls ... calls 5" after an earlier pass (a human sample's) of 2."""
+    from tagsmith.labeling.client import ScriptedLLM
+
+    client = ScriptedLLM(lambda request: "ok")
+    complete_all(client, [request("a"), request("b")], show_progress=False)
+    with caplog.at_level("INFO", logger="tagsmith"):
+        complete_all(client, [request("c"), request("d"), request("e")], desc="second pass",
+                     show_progress=True)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("second")]
+    assert lines[-1] == "second pass: 3/3 calls (100%) calls 3 cached 0 cost 0.0000"
+    assert client.usage.n_requests == 5  # the run's total, as the summary's usage says

@@ -888,7 +888,8 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
     so the program stops at once rather than when a slow endpoint answers; the abandoned
     requests are counted as interrupted (``usage.n_interrupted``), not as failed, and
     the answers received before stay in the cache, so a rerun resumes.
-    The progress bar shows calls made, cache hits and the cost.
+    The progress bar shows the calls made, cache hits and the cost of these requests
+    (not of earlier ones the client made).
     """
     # checked by name before any request (a 0 stopped the run at the first failure,
     # a string failed inside the thread pool); numpy integers pass, as plain ints
@@ -937,14 +938,19 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
     if not requests:
         return []
     pool = ThreadPoolExecutor(max_workers=max(1, min(n_workers, len(requests))))
+    # the postfix counts this pass's own calls, as its bar does: the client's usage
+    # runs over the whole run ("50/50 calls ... calls 70" after a human sample's 20)
+    before = client.usage
+    start = (before.n_requests, before.n_cached, before.cost)
     try:
         with progress_bar(total=len(requests), desc=desc, unit="call",
                           enabled=show_progress) as bar:
             for _ in pool.map(one, range(len(requests))):
                 bar.update(1)
                 usage = client.usage
-                bar.set_postfix_str(f"calls {usage.n_requests} cached {usage.n_cached} "
-                                    f"cost {usage.cost:.4f}", refresh=False)
+                bar.set_postfix_str(f"calls {usage.n_requests - start[0]} "
+                                    f"cached {usage.n_cached - start[1]} "
+                                    f"cost {usage.cost - start[2]:.4f}", refresh=False)
     except BaseException as exc:
         stop.set()
         pool.shutdown(wait=False, cancel_futures=True)
