@@ -23,7 +23,9 @@ Steps (work directory ``benchmarks/work/audit/<dataset>/``):
    test split for clean, noisy and repaired. N (``--top-n``) defaults to the number of
    injected errors (a review budget as large as the number of errors); ``flagged`` (the
    audit's flagged candidates), ``2xinjected`` or a number also work, comma-separated
-   for several (the first is the headline ``p1_repaired``).
+   for several (the first is the headline ``p1_repaired``). A budget of 0 candidates
+   (``flagged`` when the audit flags nothing) is skipped, its P@1 null and the reason in
+   ``skipped`` (``p1_repaired_skipped`` for the headline).
 5. GoEmotions (or ``--cleanlab``): cleanlab's multi-label ``find_label_issues`` on the
    same out-of-sample scores (dense, every label), in its own virtual environment under
    ``benchmarks/work/audit/venvs/cleanlab`` (``audit_cleanlab_runner.py``, .npz files).
@@ -277,6 +279,39 @@ def repaired_labels(Y_noisy, issues, hits, top_n: int) -> tuple[sp.csr_matrix, d
                "unlabelled_docs_relabelled": int(len(np.unique(issues["doc"][accept][restored])))}
 
 
+def train_repairs(budgets: dict, Y_noisy, reviewed, reviewed_hits, texts, space,
+                  data_dir: Path, runs: Path, args, train=None) -> dict:
+    """Per ``--top-n`` budget, the corpus repaired by reviewing its top-N candidates, and
+    a model trained on it: acceptance counts, ``p1``, ``train_seconds`` (and ``p1_runs``).
+
+    A budget of 0 candidates (``flagged`` when the audit flagged nothing) reviews none:
+    its "repair" was the noisy corpus trained again, reported as a repair's P@1. It is
+    skipped, with the reason logged and kept (``skipped``), its ``p1`` and
+    ``train_seconds`` null. ``train``: :func:`run_train` (another for a test)."""
+    train = run_train if train is None else train
+    repaired_runs: dict = {}
+    for spec in args.top_n.split(","):
+        top_n = budgets[spec] if spec in budgets else int(spec)
+        if top_n == 0:
+            reason = (f"--top-n {spec} is 0 candidates (the audit flagged none): nothing "
+                      "reviewed, so the repaired corpus would be the noisy one")
+            log(f"repair with --top-n {spec}: skipped: {reason}; its P@1 is null")
+            _, acceptance = repaired_labels(Y_noisy, reviewed, reviewed_hits, 0)
+            repaired_runs[spec] = {**acceptance, "p1": None, "train_seconds": None,
+                                   "skipped": reason}
+            continue
+        Y_repaired, acceptance = repaired_labels(Y_noisy, reviewed, reviewed_hits, top_n)
+        tag = spec if args.review_kind == "all" else f"{spec}-{args.review_kind}"
+        corpus = runs / f"train-repaired-{tag}.tsv.gz"
+        _write_corpus(corpus, texts, Y_repaired, space)
+        trained = train(f"repaired-{tag}", corpus, data_dir, runs, args)
+        repaired_runs[spec] = {**acceptance, "p1": trained["p1"],
+                               "train_seconds": trained["train_seconds"]}
+        if "p1_runs" in trained:
+            repaired_runs[spec]["p1_runs"] = trained["p1_runs"]
+    return repaired_runs
+
+
 def cleanlab_venv(work: Path) -> Path:
     """The python of cleanlab's virtual environment (``xmc.ensure_env``: installed when
     it does not import cleanlab); a ``RuntimeError`` naming the failed step."""
@@ -479,27 +514,23 @@ def main() -> None:
         keep = issues["kind"] == (MISSING if args.review_kind == "missing" else WRONG)
         reviewed = {k: issues[k][keep] for k in ("doc", "label", "kind")}
         reviewed_hits = hits[keep]
-    repaired_runs = {}
-    for spec in args.top_n.split(","):
-        top_n = budgets[spec] if spec in budgets else int(spec)
-        Y_repaired, acceptance = repaired_labels(Y_noisy, reviewed, reviewed_hits, top_n)
-        tag = spec if args.review_kind == "all" else f"{spec}-{args.review_kind}"
-        corpus = runs / f"train-repaired-{tag}.tsv.gz"
-        _write_corpus(corpus, texts, Y_repaired, space)
-        trained = run_train(f"repaired-{tag}", corpus, data_dir, runs, args)
-        repaired_runs[spec] = {**acceptance, "p1": trained["p1"],
-                               "train_seconds": trained["train_seconds"]}
-        if "p1_runs" in trained:
-            repaired_runs[spec]["p1_runs"] = trained["p1_runs"]
+    repaired_runs = train_repairs(budgets, Y_noisy, reviewed, reviewed_hits, texts, space,
+                                  data_dir, runs, args)
     train_repaired = repaired_runs[args.top_n.split(",")[0]]
     acceptance = {k: v for k, v in train_repaired.items()
-                  if k not in ("p1", "p1_runs", "train_seconds")}
+                  if k not in ("p1", "p1_runs", "train_seconds", "skipped")}
     train_clean = run_train("clean", data_dir / "train-clean.tsv.gz", data_dir, runs, args)
     lost = train_clean["p1"] - train_noisy["p1"]
+
+    def recovered(p1):
+        return round((p1 - train_noisy["p1"]) / lost, 3) if lost > 0 and p1 is not None \
+            else None
+
     # every training in this run fits the same model on about the same data: their spread
     # shows how much the shared machine moves a single timing
     train_times = [train_noisy["train_seconds"], train_clean["train_seconds"],
-                   *[run["train_seconds"] for run in repaired_runs.values()]]
+                   *[run["train_seconds"] for run in repaired_runs.values()
+                     if run["train_seconds"] is not None]]
     result = {
         "dataset": args.dataset, **figures,
         "audit_seconds": audit["audit_seconds"], "train_seconds": train_noisy["train_seconds"],
@@ -511,14 +542,15 @@ def main() -> None:
         "p1_clean": train_clean["p1"], "p1_noisy": train_noisy["p1"],
         "p1_repaired": train_repaired["p1"], "train_seeds": args.train_seeds,
         **({"p1_clean_runs": train_clean["p1_runs"], "p1_noisy_runs": train_noisy["p1_runs"],
-            "p1_repaired_runs": train_repaired["p1_runs"]} if args.train_seeds > 1 else {}),
+            "p1_repaired_runs": train_repaired.get("p1_runs")} if args.train_seeds > 1
+           else {}),
         "review_kind": args.review_kind,
-        "p1_recovered_fraction": round((train_repaired["p1"] - train_noisy["p1"]) / lost, 3)
-        if lost > 0 else None,
+        "p1_recovered_fraction": recovered(train_repaired["p1"]),
         **acceptance,
-        "p1_repaired_by_budget": {spec: {**run, "recovered_fraction": round(
-            (run["p1"] - train_noisy["p1"]) / lost, 3) if lost > 0 else None}
-            for spec, run in repaired_runs.items()},
+        **({"p1_repaired_skipped": train_repaired["skipped"]} if "skipped" in train_repaired
+           else {}),
+        "p1_repaired_by_budget": {spec: {**run, "recovered_fraction": recovered(run["p1"])}
+                                  for spec, run in repaired_runs.items()},
         "n_injected_missing": int(removed.nnz), "n_injected_wrong": int(added.nnz),
         # the noise rates the audit reports against the injected ones (wrong per given
         # label of the noisy corpus, missing per label of the clean one); the corpus's

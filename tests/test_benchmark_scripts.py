@@ -686,3 +686,40 @@ def test_xmc_tune_with_a_work_folder_reads_its_cache_not_the_data_dir(tmp_path):
     assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
     # the check came from reading the data (no cache there), after the work folder
     assert "reading goemotions from" in done.stderr
+
+
+def test_audit_skips_a_repair_of_0_candidates_with_a_null_p1(tmp_path, capsys):
+    """An audit that flags nothing made --top-n flagged review 0 candidates and train the
+    noisy corpus again as its "repair", reported as a repaired P@1. Now that budget is
+    skipped, its reason logged and kept, its P@1 null; another budget trains as before."""
+    import argparse
+
+    import numpy as np
+    import scipy.sparse as sp
+
+    from tagsmith.audit.detect import MISSING
+    from tagsmith.data.labelspace import LabelSpace
+
+    audit = _benchmark("audit")
+    trained = []
+
+    def train(name, corpus, data_dir, runs, args):
+        trained.append((name, corpus.name))
+        return {"p1": 0.5, "train_seconds": 1.0}
+
+    Y_noisy = sp.csr_matrix(np.array([[1, 0], [0, 0]], np.float32))
+    issues = {"doc": np.array([1]), "label": np.array([1]), "kind": np.array([MISSING])}
+    args = argparse.Namespace(top_n="flagged,injected", review_kind="all")
+    runs = audit.train_repairs({"flagged": 0, "injected": 1}, Y_noisy, issues,
+                               np.array([True]), ["a", "b"], LabelSpace.from_uris(["u:a", "u:b"]),
+                               tmp_path, tmp_path, args, train=train)
+    assert trained == [("repaired-injected", "train-repaired-injected.tsv.gz")]
+    assert runs["injected"] == {"top_n": 1, "accepted": 1, "accepted_missing": 1,
+                                "accepted_wrong": 0, "accepted_missing_in_unlabelled_docs": 1,
+                                "unlabelled_docs_relabelled": 1, "p1": 0.5,
+                                "train_seconds": 1.0}
+    flagged = runs["flagged"]
+    assert (flagged["p1"], flagged["train_seconds"], flagged["top_n"]) == (None, None, 0)
+    assert "the audit flagged none" in flagged["skipped"]
+    assert "repair with --top-n flagged: skipped" in capsys.readouterr().err
+    assert not (tmp_path / "train-repaired-flagged.tsv.gz").exists()
