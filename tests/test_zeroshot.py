@@ -1309,3 +1309,52 @@ def test_cli_zeroshot_blend_gives_the_same_best_labels_whatever_k(tmp_path):
     assert [len(s) for s in out[5]] == [5] * 4
     for k in (1, 2):
         assert out[k] == [suggestions[:k] for suggestions in out[5]]
+
+
+def test_cli_zeroshot_threshold_keeps_the_suggestions_scoring_at_least_it(
+        tmp_path, monkeypatch, encoder):
+    """`tagsmith zeroshot` had --k alone to limit its output, while `suggest` has
+    --threshold: a new vocabulary's user could not ask for "labels scoring at least S".
+    It applies to the score printed (after blending with --bundle), within the --k best."""
+    import tagsmith.zeroshot.encoder as encoder_module
+
+    # the session's encoder, not one loaded per command (a few seconds each)
+    monkeypatch.setattr(encoder_module, "SentenceEncoder", lambda: encoder)
+    _save_small_bundle(tmp_path / "b", ["sport", "food"], [
+        ("the team won the final", 0), ("bread and soup", 1)])
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en\nu:sport,sport\nu:food,food\nu:music,music\n")
+    docs = tmp_path / "docs.txt"
+    docs.write_text("The team won the final\nI baked bread and a cake\n")
+    base = ["-q", "zeroshot", str(vocab), str(docs), "--k", "3", "--cache-dir", str(tmp_path)]
+    for extra in ([], ["--bundle", str(tmp_path / "b")]):
+        def run(*options, extra=extra):
+            result = CliRunner().invoke(tagsmith_cli.cli, [*base, *extra, *options])
+            assert result.exit_code == 0, result.output
+            return [json.loads(line) for line in result.stdout.splitlines()]
+
+        everything = run()
+        scores = [[s["score"] for s in line["suggestions"]] for line in everything]
+        assert [len(row) for row in scores] == [3, 3]
+        # between the first document's best and second: its best alone, and of the
+        # other document those at least as high
+        cut = (scores[0][0] + scores[0][1]) / 2
+        kept = run("--threshold", str(cut))
+        assert [line["doc"] for line in kept] == [line["doc"] for line in everything]
+        assert kept[0]["suggestions"] == everything[0]["suggestions"][:1]
+        assert kept[1]["suggestions"] == [s for s in everything[1]["suggestions"]
+                                          if s["score"] >= cut]
+        # above every score: each document keeps its record, with no suggestion
+        top = max(max(row) for row in scores)
+        assert [line["suggestions"] for line in run("--threshold", str(top + 1e-3))] \
+            == [[], []]
+        result = CliRunner().invoke(tagsmith_cli.cli, [*base, *extra, "--format", "tsv",
+                                                       "--threshold", str(cut)])
+        assert result.exit_code == 0, result.output
+        assert len(result.stdout.splitlines()) == 1 + len(kept[1]["suggestions"])
+    # a blended score is in [0, 1], a cosine in [-1.5, 1.5] at most: refused, by name
+    for options in (["--bundle", str(tmp_path / "b"), "--threshold", "1.2"],
+                    ["--threshold", "2"], ["--threshold", "nan"]):
+        result = CliRunner().invoke(tagsmith_cli.cli, [*base, *options])
+        assert result.exit_code == 2 and result.stdout == "", result.output
+        assert "'--threshold'" in result.stderr

@@ -593,6 +593,11 @@ def distill(obj, labels, vocab, output, model, param, feature_param, human, dev_
 @click.argument("vocab")
 @click.argument("files", nargs=-1)
 @click.option("-k", "--k", "k", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--threshold", type=float, default=None, callback=finite_number(-1.5, 1.5),
+              help="Keep suggestions (of the --k best) scoring at least this; a document "
+              "may get none. Without --bundle a score is a cosine (in [-1, 1]; with "
+              "--background in [-1.5, 1.5]); with --bundle the blended score, in [0, 1]. "
+              "Default: all --k.")
 @click.option("--bundle", help="Trained bundle to blend with: each label scores (1 - weight) "
               "x model + weight x zero-shot, matched by URI; labels of VOCAB the bundle "
               "never trained on have model score 0, labels not in VOCAB are never "
@@ -626,8 +631,8 @@ def distill(obj, labels, vocab, output, model, param, feature_param, human, dev_
               help="Background documents per label row that measure its hubness.")
 @click.option("--lang", default="en", show_default=True, callback=language_code)
 @click.pass_obj
-def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, fmt, whole_file,
-             background, background_sample, hubness_neighbors, lang):
+def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, cache_dir, fmt,
+             whole_file, background, background_sample, hubness_neighbors, lang):
     """Suggest labels of VOCAB for documents in FILES (one per line; '-' or none: stdin)
     without training data or an LLM. A .csv or .jsonl file (optionally .gz) is read as
     a corpus: one document per record, named by its id when it has one; a folder, one
@@ -653,6 +658,10 @@ def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, f
 
     refuse_unused("--bundle", bool(bundle), "weight")
     refuse_unused("--background", bool(background), "background_sample", "hubness_neighbors")
+    if bundle and threshold is not None and not 0.0 <= threshold <= 1.0:
+        # a blended score is in [0, 1]: above 1 no document would get a suggestion
+        raise click.BadParameter(f"expected a number in [0, 1] with --bundle (a blended "
+                                 f"score), got {threshold!r}", param_hint="'--threshold'")
 
     if cache_dir:
         from tagsmith.data.textio import check_writable_dir
@@ -725,7 +734,8 @@ def zeroshot(obj, vocab, files, k, bundle, weight, index, template, cache_dir, f
             for (doc_id, _), (ids, scores) in zip(batch, topk.rows(), strict=True):
                 items = [{"uri": space.uri_of(int(i)), "label": space.name_of(int(i), lang),
                           "score": round(float(s), 6)}
-                         for i, s in zip(ids, scores, strict=True)]
+                         for i, s in zip(ids, scores, strict=True)
+                         if threshold is None or float(s) >= threshold]
                 if fmt == "json":
                     print_json({"doc": doc_id, "suggestions": items})
                 else:
