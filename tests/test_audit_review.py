@@ -1297,3 +1297,20 @@ def test_a_utf16_review_says_what_it_is(tmp_path, corpus, encoding, name):
     assert str(error.value) == (f"{review}:1: the file is {name} text (it starts with a "
                                 f"{name} byte-order mark; a spreadsheet's \"Unicode text\"); "
                                 "save the review as UTF-8 CSV")
+
+
+def test_an_undecodable_jsonl_review_is_not_told_to_be_saved_as_csv(tmp_path, corpus):
+    """The not-UTF-8 and UTF-16 messages said "save the review as UTF-8 CSV" whatever
+    the review's format, and a JSONL review saved as CSV is not read as one."""
+    review = _review(tmp_path, [_row(2, "missing", "http://x/snow", "Snowfall in the hills")],
+                     fmt="jsonl")
+    text = review.read_text(encoding="utf-8")
+    review.write_bytes(text.replace("Snowfall", "Schnéefall").encode("cp1252"))
+    with pytest.raises(ReviewFormatError) as error:
+        read_decisions(review, SPACE)
+    assert str(error.value).startswith(f"{review}:1: not valid UTF-8 (")
+    assert str(error.value).endswith("; save the review as UTF-8 JSON Lines")
+    review.write_text(text, encoding="utf-16")
+    with pytest.raises(ReviewFormatError) as error:
+        read_decisions(review, SPACE)
+    assert str(error.value).endswith("\"Unicode text\"); save the review as UTF-8 JSON Lines")

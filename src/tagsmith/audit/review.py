@@ -233,11 +233,13 @@ def _text_lines(path: Path):
     from tagsmith.exceptions import CorpusFormatError
 
     open_text(path).close()  # a missing file or a directory: the usual clear error
+    is_csv = review_format(path) == "csv"
+    # what to save it as: "UTF-8 CSV" for a JSONL review sent its reviewer the wrong way
+    save_as = "save the review as UTF-8 " + ("CSV" if is_csv else "JSON Lines")
     with open_binary(path, ReviewFormatError) as handle:
         # line ends as the corpus readers take them (an old Mac file's lone CRs too)
         # a CSV's header line decides how its lines end (csv joins quoted cells)
-        lines = numbered_lines(split_lines(handle, header=review_format(path) == "csv"),
-                               path)
+        lines = numbered_lines(split_lines(handle, header=is_csv), path)
         while True:
             try:  # a damaged .gz is a damaged review, with the review's own error
                 number, raw = next(lines)
@@ -252,12 +254,12 @@ def _text_lines(path: Path):
             if wide is not None:
                 raise ReviewFormatError(f"the file is {wide} text (it starts with a {wide} "
                                         "byte-order mark; a spreadsheet's \"Unicode text\"); "
-                                        "save the review as UTF-8 CSV", path=path, line=1)
+                                        + save_as, path=path, line=1)
             try:
                 text = decode_line(raw, number)
             except NotUTF8 as exc:
-                raise ReviewFormatError(f"{exc.args[0]}; save the review as UTF-8 CSV",
-                                        path=path, line=number) from None
+                raise ReviewFormatError(f"{exc.args[0]}; {save_as}", path=path,
+                                        line=number) from None
             yield number, text
 
 
