@@ -1403,6 +1403,31 @@ def test_audit_ends_with_the_apply_review_command_that_applies_its_review(
     assert quiet.exit_code == 0 and "next: " not in quiet.output  # no review rows
 
 
+def test_a_jsonl_review_is_told_of_its_decision_key_not_a_column(small_corpus, goemotions_small,
+                                                                  tmp_path, caplog):
+    """The audit's closing line and apply-review's warning for an undecided review said
+    "fill in the decision column" of a review.jsonl, which has keys, not columns."""
+    import logging
+    import shlex
+
+    out = tmp_path / "audit"
+    result = invoke("audit", small_corpus, "--vocab", goemotions_small["vocab"], "-o", out,
+                    "--scores", "knn", "--no-html", "--review-format", "jsonl")
+    assert result.exit_code == 0, result.output
+    review = out / "review.jsonl"
+    line = next(line for line in result.output.splitlines() if line.startswith("next: "))
+    assert line.startswith(f"next: fill in the decision key of each line of {review} "
+                           "(accept or reject), then run: tagsmith apply-review ")
+    argv = shlex.split(line.split("then run: ", 1)[1])
+    argv[argv.index("NEW_CORPUS")] = str(tmp_path / "new.tsv")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        assert run_cli(argv[1:]) == 0
+    warnings = [r.getMessage() for r in caplog.records if "decision" in r.getMessage()]
+    assert len(warnings) == 1 and "column" not in warnings[0], warnings
+    assert "; fill in the decision key of each line with accept or reject (also" \
+        in warnings[0]
+
+
 def test_the_next_audit_removes_the_staging_folders_of_killed_audits(small_result, tmp_path,
                                                                      caplog):
     """An audit killed outright (SIGKILL, the OOM killer) while writing left its

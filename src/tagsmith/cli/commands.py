@@ -1075,15 +1075,26 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
             given.append("--on-error skip")
         command = " ".join(["tagsmith apply-review", shlex.quote(str(corpus)),
                             shlex.quote(str(written["review"])), "-o NEW_CORPUS", *given])
-        click.echo(f"next: fill in the decision column of {printable(written['review'])} "
-                   f"(accept or reject), then run: {printable(command)}")
+        click.echo(f"next: fill in {_decision_field(str(written['review']))} of "
+                   f"{printable(written['review'])} (accept or reject), then run: "
+                   f"{printable(command)}")
+
+
+def _decision_field(review: str) -> str:
+    """Where a review's decisions go: a CSV has a decision column, a JSONL review a
+    decision key on each line (it has no columns)."""
+    from tagsmith.audit.review import review_format
+
+    return ("the decision column" if review_format(review) == "csv"
+            else "the decision key of each line")
 
 
 @cli.command(name="apply-review",
              short_help="Write CORPUS with a review's accepted fixes.",
              help="Write CORPUS with the accepted corrections of REVIEW applied to a new "
              "file.\n\nREVIEW is the audit's review.csv or review.jsonl with the decision "
-             f"column filled in: {DECISION_VALUES}; case is ignored; empty = not reviewed.")
+             f"column (JSONL: each line's decision key) filled in: {DECISION_VALUES}; "
+             "case is ignored; empty = not reviewed.")
 @click.argument("corpus")
 @click.argument("review")
 @click.option("-o", "--output", required=True, help="The new corpus file (.tsv, .csv, .jsonl, "
@@ -1122,9 +1133,9 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force)
                 if n_rows > 1 else f"the one row of {printable(review)} has no decision"
                 if n_rows else f"{printable(review)} has no rows, so no decision")
         logging.getLogger("tagsmith").warning(
-            "%s filled in: %s holds the documents of %s unchanged; fill in the decision "
-            "column with %s and run apply-review again", rows, printable(output),
-            printable(corpus), DECISION_VALUES)
+            "%s filled in: %s holds the documents of %s unchanged; fill in %s with %s and "
+            "run apply-review again", rows, printable(output), printable(corpus),
+            _decision_field(review), DECISION_VALUES)
     if stats["review_repeated"]:
         repeated = stats["review_repeated"]
         click.echo(f"{repeated:,} row{plural_s(repeated)} of {printable(review)} "
