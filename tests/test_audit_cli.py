@@ -273,8 +273,8 @@ def test_apply_review_with_no_decision_filled_in_warns(audited, corpus_with_prob
     assert warnings == [f"none of the {n_rows:,} rows of {review} has a decision filled in: "
                         f"{out} holds the documents of {corpus} unchanged; fill in the "
                         "decision column with accept or reject (also accepted/rejected, "
-                        "yes/no, y/n, true/false, 1/0, or x to accept) and run apply-review "
-                        "again"]
+                        "yes/no, y/n, true/false, 1/0, 1.0/0.0, or x to accept) and run "
+                        "apply-review again"]
     # one row rejected is a review: no warning
     with open(review, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
@@ -1572,4 +1572,4 @@ def test_apply_review_help_names_every_decision_spelling():
     from tagsmith.audit.review import ACCEPT, REJECT
 
     shown = invoke("apply-review", "--help").output
-    assert (ACCEPT | REJECT) <= set(re.findall(r"[a-z0-9]+", shown.lower()))
+    assert (ACCEPT | REJECT) <= set(re.findall(r"[a-z0-9]+(?:\.[0-9]+)?", shown.lower()))

@@ -1212,7 +1212,29 @@ def test_every_decision_spelling_is_honoured_and_named_where_the_reviewer_looks(
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
     documented = readme[readme.index("**The review queue**"):][:400]
     for where in (str(error.value), documented):
-        assert spellings <= set(re.findall(r"[a-z0-9]+", where.lower())), where
+        assert spellings <= set(re.findall(r"[a-z0-9]+(?:\.[0-9]+)?", where.lower())), where
+
+
+def test_a_decision_of_1_0_or_0_0_is_honoured_as_1_or_0(tmp_path, corpus):
+    """A spreadsheet that turned the decision 1 into the number 1.0 (and JSON's 1.0)
+    was refused, "decision must be ...", where 1 is accepted; other numbers still are."""
+    from tagsmith.audit import DECISION_VALUES
+
+    rows = [_row(2, "missing", "http://x/snow", "Snowfall in the hills", decision="1.0"),
+            _row(0, "missing", "http://x/sun", "Heavy rain all day", decision="0.0")]
+    jsonl = tmp_path / "review.jsonl"
+    jsonl.write_text("".join(json.dumps({**row, "decision": float(row["decision"])}) + "\n"
+                             for row in rows), encoding="utf-8")
+    for review in (_review(tmp_path, rows), jsonl):
+        decisions, counts = read_decisions(review, SPACE)
+        assert (counts["accepted"], counts["rejected"]) == (1, 1), review
+        assert [(d.doc, d.label_id) for d in decisions] == [(2, 2)]
+    assert "1/0, 1.0/0.0," in DECISION_VALUES  # named where the spellings are listed
+    for value in ("1.00", "2.0", "0.5"):
+        review = _review(tmp_path, [_row(2, "missing", "http://x/snow",
+                                         "Snowfall in the hills", decision=value)])
+        with pytest.raises(ReviewFormatError, match="decision must be .*1.0/0.0"):
+            read_decisions(review, SPACE)
 
 
 def _with_column(tmp_path, rows, column, values, *, rename_decision=False, delimiter=";"):

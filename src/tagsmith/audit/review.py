@@ -76,8 +76,9 @@ REQUIRED = ("decision", "kind", "label_uri", "doc", "doc_key")
 _READ = (*REQUIRED, "action", "doc_id")
 #: what accepting a candidate of each kind does to the corpus
 ACTIONS = {"missing": "add", "wrong": "remove"}
-ACCEPT = frozenset({"accept", "accepted", "yes", "y", "1", "true", "x"})
-REJECT = frozenset({"reject", "rejected", "no", "n", "0", "false"})
+# 1.0/0.0: a spreadsheet that turned the 1 into a number writes it so, and JSON's 1.0
+ACCEPT = frozenset({"accept", "accepted", "yes", "y", "1", "1.0", "true", "x"})
+REJECT = frozenset({"reject", "rejected", "no", "n", "0", "0.0", "false"})
 
 
 def doc_key(text: str) -> str:
