@@ -1358,3 +1358,18 @@ def test_cli_zeroshot_threshold_keeps_the_suggestions_scoring_at_least_it(
         result = CliRunner().invoke(tagsmith_cli.cli, [*base, *options])
         assert result.exit_code == 2 and result.stdout == "", result.output
         assert "'--threshold'" in result.stderr
+@pytest.mark.parametrize("root_level, shown", [(logging.INFO, False), (logging.DEBUG, True)])
+def test_encoder_load_says_nothing_through_sentence_transformers_unless_asked(
+        caplog, root_level, shown):
+    # without -q, sentence-transformers' "Loading SentenceTransformer model from ..."
+    # (INFO) came out on every load: transformers was quieted, sentence-transformers
+    # (Python logging) was not; with -vv (root at DEBUG) the libraries' messages show
+    from tagsmith.zeroshot.encoder import SentenceEncoder
+
+    st_logger = logging.getLogger("sentence_transformers")
+    before = st_logger.level
+    caplog.set_level(root_level)
+    SentenceEncoder()
+    said = [r for r in caplog.records if r.name.startswith("sentence_transformers")]
+    assert bool(said) == shown
+    assert st_logger.level == before  # as it was, once loaded

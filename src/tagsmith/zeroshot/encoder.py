@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -39,7 +40,7 @@ IDENTITY_MAX_FILES = 10_000
 _THREADS_LOCK = threading.Lock()
 _THREADS: dict[str, int | None] = {"depth": 0, "before": None}
 # so is transformers' log level: errors only while tagsmith's encoders work
-_QUIET: dict[str, int | None] = {"depth": 0, "before": None}
+_QUIET: dict[str, int | None] = {"depth": 0, "before": None, "st_before": None}
 
 
 class Encoder(Protocol):
@@ -260,7 +261,9 @@ def torch_threads(n_threads: int | None) -> Iterator[None]:
 def transformers_quiet() -> Iterator[None]:
     """transformers' log level at errors only within the block (its warnings about the
     model and the tokenizer would clutter tagsmith's stderr), and back to what it was
-    once the last such block of any thread ends.
+    once the last such block of any thread ends; sentence-transformers' logger too
+    (its INFO line on each model load), except where the root logger is at DEBUG (the
+    CLI's ``-vv``: the libraries' messages too).
 
     ``set_verbosity_error`` is the whole process's: called once when an encoder loaded,
     it silenced transformers' warnings for good in an application using tagsmith as a
@@ -271,9 +274,17 @@ def transformers_quiet() -> Iterator[None]:
     except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
         yield
         return
+    st_logger = logging.getLogger("sentence_transformers")
     with _THREADS_LOCK:
         if not _QUIET["depth"]:
             _QUIET["before"] = hf_logging.get_verbosity()
+            _QUIET["st_before"] = st_logger.level
+            # sentence-transformers logs through Python's logging ("INFO Loading
+            # SentenceTransformer model from ..." on every load): errors only, like
+            # transformers, unless everyone's debug messages are asked for (the CLI's
+            # -vv, or a program whose root logger is at DEBUG)
+            if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+                st_logger.setLevel(logging.ERROR)
         _QUIET["depth"] = (_QUIET["depth"] or 0) + 1
         hf_logging.set_verbosity_error()
     try:
@@ -284,3 +295,4 @@ def transformers_quiet() -> Iterator[None]:
             before = _QUIET["before"]
             if not _QUIET["depth"] and before is not None:
                 hf_logging.set_verbosity(before)
+                st_logger.setLevel(_QUIET["st_before"] or logging.NOTSET)
