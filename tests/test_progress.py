@@ -31,3 +31,36 @@ def test_no_closing_count_when_the_work_fails(log_lines, error):
             raise error
     assert log_lines() == []
     assert isinstance(bar, progress._LogProgress)  # the log, not the bar of a terminal
+
+
+class _SlowClock:
+    """``time.monotonic`` for the progress log: every reading 60 s after the last."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        self.now += 60.0
+        return self.now
+
+
+def test_one_closing_count_when_the_last_update_already_logged_it(log_lines, monkeypatch):
+    # an update more than 10 s after the last line logs the count; closing right after
+    # logged the same "100%" line again (an audit's character n-grams, twice, 1 ms apart)
+    monkeypatch.setattr(progress, "time", _SlowClock())
+    with progress.progress_bar(total=2, desc="step", unit="doc") as bar:
+        bar.update(1)
+        bar.update(1)
+    assert log_lines() == ["step: 1/2 docs (50%)", "step: 2/2 docs (100%)"]
+
+
+def test_featurizing_logs_one_full_count_per_block(log_lines, monkeypatch):
+    from tagsmith.features.tfidf import TfidfFeaturizer
+
+    monkeypatch.setattr(progress, "time", _SlowClock())
+    featurizer = TfidfFeaturizer(min_df=1, char_ngrams=(2, 3))
+    featurizer.show_progress = True
+    featurizer.fit_transform([f"text number {i}" for i in range(2500)])
+    full = [line for line in log_lines() if "(100%)" in line]
+    assert full == ["features (word n-grams): 2500/2500 docs (100%)",
+                    "features (character n-grams): 2500/2500 docs (100%)"]

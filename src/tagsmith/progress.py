@@ -19,6 +19,7 @@ class _LogProgress:
         self.done = 0
         self.postfix = ""
         self._last = time.monotonic()
+        self._logged: tuple[int, str] | None = None  # the count and postfix last logged
 
     def set_postfix_str(self, text: str, refresh: bool = False) -> None:
         self.postfix = text
@@ -31,6 +32,7 @@ class _LogProgress:
             self._log()
 
     def _log(self) -> None:
+        self._logged = (self.done, self.postfix)
         if self.total:
             logger.info("%s: %d/%d %s (%.0f%%)%s", self.desc, self.done, self.total,
                         _units(self.unit, self.total), 100.0 * self.done / self.total,
@@ -43,7 +45,12 @@ class _LogProgress:
         return f" {self.postfix}" if self.postfix else ""
 
     def close(self) -> None:
-        self._log()
+        # the closing count, unless the last update just logged it: a last update
+        # coming 10 s after the previous line logged "100%", and closing logged it
+        # again 1 ms later (an audit's "features (character n-grams): 20000/20000 docs
+        # (100%)" twice)
+        if self._logged != (self.done, self.postfix):
+            self._log()
 
 
 def _units(unit: str, n: int) -> str:
