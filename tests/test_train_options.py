@@ -258,3 +258,18 @@ def test_views_fit_only_ensembles_of_plain_views_checked_before_any_data_is_read
     assert wrong in result.output and "missing.tsv" not in result.output
     with pytest.raises(InvalidParameterError, match="views do not nest"):  # the library too
         make_featurizer("views", words={"kind": "views", "inner": {"kind": "tfidf"}})
+
+
+def test_train_says_what_runs_between_the_held_out_fit_and_the_refit(goemotions_small, caplog):
+    """Scoring the held-out documents (a tree's compiled kernels: ~25 s at 25k labels)
+    and tuning the thresholds ran without a line between the held-out fit and the refit."""
+    caplog.set_level("INFO", logger="tagsmith")
+    space = load_vocabulary(goemotions_small["vocab"])
+    data = read_labelled(goemotions_small["train"], space)
+    train_classifier(data.texts[:200], data.Y[:200], space, options=TrainOptions(
+        dev_fraction=0.1, featurizer_params={"char_ngrams": None, "min_df": 1}))
+    lines = [r.getMessage() for r in caplog.records]
+    scoring = "train: scoring 20 held-out documents to tune thresholds"
+    tuning = f"train: tuning thresholds of {len(space)} labels on 20 held-out documents"
+    refit = next(i for i, line in enumerate(lines) if line.startswith("refit on all data"))
+    assert lines.index(scoring) < lines.index(tuning) < refit

@@ -467,7 +467,14 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
         fit_counts = _label_counts(fit_Y, len(label_space))
         clf = TextClassifier(label_space, featurizer, model, label_counts=fit_counts,
                              n_train_docs=len(fit_texts))
+        # the model's first prediction (its compiled kernels: ~25 s for a tree at 25k
+        # labels on 2 cores) and the tuning were a silent stretch before the refit
+        n_dev = len(dev_part_texts)
+        logger.info("train: scoring %d held-out document%s to tune thresholds", n_dev,
+                    plural_s(n_dev))
         topk = dev_raw = clf.predict_topk(dev_part_texts, tuning_k(len(label_space)))
+        logger.info("train: tuning thresholds of %d label%s on %d held-out document%s",
+                    len(label_space), plural_s(len(label_space)), n_dev, plural_s(n_dev))
         untrained = fit_counts == 0  # never predicted: tuned without their scores
         thresholds = _tune_learnt(dev_part_Y, topk, untrained, beta=options.beta,
                                   min_support=options.min_support)
