@@ -58,7 +58,9 @@ runs at any label-space size:
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,6 +74,7 @@ from tagsmith.audit.calibrate import PairIndex, calibrate_scores
 from tagsmith.audit.evidence import PairEvidence
 from tagsmith.audit.stacking import PairSet, stack_probabilities
 from tagsmith.exceptions import InvalidParameterError
+from tagsmith.progress import progress_bar
 from tagsmith.topk import TopK
 
 MISSING, WRONG = 0, 1
@@ -81,6 +84,10 @@ RATE_LEVELS = ("band", "label", "global")
 #: least this share of them does (a corpus with many unlabelled documents holds an
 #: unlabelled pool, not indexing gaps)
 LABELLED_SHARE = 0.8
+#: the parts of :func:`find_label_issues` its progress bar counts, in order
+ISSUE_STEPS = ("calibration", "pairs", "evidence", "stacking", "noise rates", "collect")
+
+logger = logging.getLogger("tagsmith")
 _EPS = 1e-12
 #: :func:`mixture_bounds`: the share of the given pairs (at least ``BOUND_MIN_PAIRS``)
 #: a tail must hold for its ratio to count, and the number of thresholds tried
@@ -417,7 +424,8 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
                       keep_probability: float = 1e-3,
                       n_background: int = 1_000_000, seed: int = 0,
                       cooccurrence_counts: tuple | None = None,
-                      n_threads: int | None = None) -> LabelIssues:
+                      n_threads: int | None = None,
+                      show_progress: bool = False) -> LabelIssues:
     """Missing and wrong label candidates from out-of-sample scores.
 
     ``Y``: the given labels (``n_docs x n_labels``, sparse or dense, nonzero =
@@ -438,6 +446,8 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
     noise-rate bounds of step 5c fall below the truth). ``cooccurrence_counts``:
     :func:`tagsmith.audit.evidence.label_cooccurrence` of ``Y != 0`` when the caller
     has built it (the audit, for its kNN scores' blend), for the evidence to reuse.
+    ``show_progress``: a progress bar over the parts of the work (:data:`ISSUE_STEPS`),
+    each part's time logged at DEBUG.
 
     >>> rng = np.random.default_rng(0)
     >>> truth = (rng.random((400, 3)) < 0.3)
@@ -460,101 +470,118 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
                                           calibration_min_positives, 0, numpy=True)
     n_background = check_int("n_background", n_background, 0, numpy=True)
     n_threads = check_int("n_threads", n_threads, 0, allow_none=True, numpy=True)
-    Y = _check_inputs(Y, topk, X if evidence else None)
-    n, n_labels = Y.shape
-    n_given = np.bincount(Y.indices, minlength=n_labels).astype(np.int64)
-    band = frequency_band(n_given)
-    index = PairIndex(Y, topk)
-    # the folds from a stream of their own: the background sample is the same either way
-    folds = np.zeros(n, np.int8) if calibration_folds == 1 else (
-        np.random.default_rng((seed, 1)).permutation(n) % calibration_folds).astype(np.int8)
-    rng = np.random.default_rng(seed)
-    calibrated, given_cal, outside_p = calibrate_scores(Y, topk, index, n_given, band,
-                                                        calibration_min_positives, folds)
-    # -- the pairs: given, missing candidates, and a weighted background sample ------------
-    given_raw = np.full(Y.nnz, -np.inf, np.float32)
-    inside = index.given_position >= 0
-    given_raw[inside] = topk.scores.ravel()[index.given_position[inside]]
-    pos = PairSet(np.repeat(np.arange(n, dtype=np.int32), np.diff(Y.indptr)),
-                  Y.indices.astype(np.int32), np.ones(Y.nnz, bool), given_cal.astype(np.float32),
-                  given_raw, np.ones(Y.nnz, np.float32))
-    not_given = topk.valid & ~index.is_given
-    # the running count in 16 or 32 bits (numpy's default int64 was 8 bytes per top-k entry)
-    count_type = np.int16 if not_given.shape[1] < 2**15 else np.int32
-    candidate_mask = not_given & np.less_equal(
-        np.cumsum(not_given, axis=1, dtype=count_type), max_missing_per_doc)
-    cand = _pairs_from_topk(candidate_mask, topk, calibrated, given=False)
-    back = _background(Y, index, candidate_mask, topk, calibrated, outside_p, folds,
-                       n_background if evidence else 0, rng)
-    per_doc = np.diff(Y.indptr)
-    # without a background sample (no evidence), what a document given no label may hold
-    # beyond its candidates comes from the calibration itself (step 5b)
-    outside_true = _expected_outside(per_doc == 0, topk, calibrated, candidate_mask,
-                                     outside_p, folds) if len(back) == 0 else None
-    # and what the pairs beyond the candidates hold of each label's mean over the pairs it
-    # is not given (step 3): counted as none, m_c was a fraction of its value
-    rest = _rest_sums(Y, topk, index, calibrated, candidate_mask, outside_p, folds) \
-        if len(back) == 0 else None
-    # n x k arrays not needed any more: the audit's peak memory is in what follows
-    del calibrated, given_cal, candidate_mask, not_given, index
-    pair_evidence = None
-    if evidence:
-        pair_evidence = PairEvidence(Y, X, cooccurrence_counts=cooccurrence_counts,
-                                     n_threads=n_threads or os.cpu_count())
-    (pos_p, cand_p, back_p), details = stack_probabilities(pair_evidence, [pos, cand, back],
-                                                           seed=seed)
-    del pair_evidence  # a normalised copy of X, label centroids, co-occurrence counts
-    # -- confident counts, noise rates, posteriors ------------------------------------------
-    threshold, est_wrong_raw, est_missing_raw = _confident_counts(
-        n, n_given, pos, pos_p, cand, cand_p, back, back_p, rest)
-    levels = _noise_rates(n_given, band, est_wrong_raw, est_missing_raw, prior_strength)
-    wrong_rate, missing_per_given = levels["label"]
-    rho_plus, rho_minus = _flip_rates(n, n_given, *levels[rates])
-    wrong_prob = _posterior(pos_p, pos.labels, rho_plus, rho_minus, given=True)
-    missing_prob = _posterior(cand_p, cand.labels, rho_plus, rho_minus,
-                              given=False)
-    label_rho_plus, _ = _flip_rates(n, n_given, wrong_rate, missing_per_given)
-    if every_doc_labelled is None:
-        every_doc_labelled = bool(n > 0 and np.mean(per_doc > 0) >= LABELLED_SHARE)
-    n_unlabelled = int(np.count_nonzero(per_doc == 0))
-    if every_doc_labelled and n_unlabelled:
-        mine, conditioned = _unlabelled_posterior(per_doc, cand, cand_p, back, back_p,
-                                                  n_labels, outside_true)
-        missing_prob[mine] = np.maximum(missing_prob[mine], conditioned)
-    # the candidates and the background stand for every pair not given only when the
-    # background was drawn (it is not without evidence)
-    bounds = mixture_bounds(n, n_given, pos_p, [(cand, cand_p), (back, back_p)]) \
-        if evidence else None
-    # the folds used, as calibrate_scores counts them: never more than the documents
-    # (5 documents, 100 folds asked for: 5; one document: an in-sample fit)
-    details.update({"rates": rates, "calibration_folds": int(folds.max(initial=0)) + 1,
-                    "calibration_folds_requested": calibration_folds,
-                    "n_missing_candidates": len(cand),
-                    "mixture_bounds": bounds,
-                    "n_background_pairs": len(back),
-                    "every_doc_labelled": bool(every_doc_labelled),
-                    "n_unlabelled_docs": n_unlabelled})
-    # what follows reads the pairs' documents, labels and raw scores, and the stacked
-    # probabilities only as float32 scores: the rest goes before the candidates are
-    # sorted, the audit's peak memory at 10^4+ labels (tens of millions of candidates)
-    del back, back_p
-    pos_keys, cand_keys = (pos.rows, pos.labels, pos.raw), (cand.rows, cand.labels, cand.raw)
-    del pos, cand
-    pos_p, cand_p = pos_p.astype(np.float32), cand_p.astype(np.float32)
-    quality = _doc_quality(n, pos_keys[0], wrong_prob, cand_keys[0], missing_prob)
-    if every_doc_labelled:
-        # a document given no label misses one for certain, with or without candidates
-        # (one with no scores at all, an empty text say, came out as flawless: 1.0)
-        quality[per_doc == 0] = 0.0
-    issues = _collect(pos_keys, pos_p, wrong_prob, cand_keys, cand_p, missing_prob,
-                      keep_probability)
-    est_wrong, est_missing = wrong_rate * n_given, missing_per_given * n_given
-    flagged = (issues["probability"] >= min_probability) & _within_budget(
-        issues["label"], issues["kind"], np.stack([est_missing, est_wrong]))
-    return LabelIssues(issues["doc"], issues["label"], issues["kind"],
-                       issues["probability"], issues["score"], flagged, n_given, band,
-                       np.where(n_given > 0, threshold, np.nan), wrong_rate, label_rho_plus,
-                       est_wrong, est_missing, quality, n, n_labels, details)
+    with progress_bar(total=len(ISSUE_STEPS), desc="issues", unit="step",
+                      enabled=show_progress) as bar:
+        started = [time.perf_counter()]
+
+        def step(name: str) -> None:
+            now = time.perf_counter()
+            logger.debug("issues: %s done (%.1f s)", name, now - started[0])
+            started[0] = now
+            bar.set_postfix_str(f"{name} done")
+            bar.update(1)
+
+        Y = _check_inputs(Y, topk, X if evidence else None)
+        n, n_labels = Y.shape
+        n_given = np.bincount(Y.indices, minlength=n_labels).astype(np.int64)
+        band = frequency_band(n_given)
+        index = PairIndex(Y, topk)
+        # the folds from a stream of their own: the background sample is the same either way
+        folds = np.zeros(n, np.int8) if calibration_folds == 1 else (
+            np.random.default_rng((seed, 1)).permutation(n) % calibration_folds).astype(np.int8)
+        rng = np.random.default_rng(seed)
+        calibrated, given_cal, outside_p = calibrate_scores(Y, topk, index, n_given, band,
+                                                            calibration_min_positives, folds)
+        step("calibration")
+        # -- the pairs: given, missing candidates, and a weighted background sample ------------
+        given_raw = np.full(Y.nnz, -np.inf, np.float32)
+        inside = index.given_position >= 0
+        given_raw[inside] = topk.scores.ravel()[index.given_position[inside]]
+        pos = PairSet(np.repeat(np.arange(n, dtype=np.int32), np.diff(Y.indptr)),
+                      Y.indices.astype(np.int32), np.ones(Y.nnz, bool),
+                      given_cal.astype(np.float32), given_raw, np.ones(Y.nnz, np.float32))
+        not_given = topk.valid & ~index.is_given
+        # the running count in 16 or 32 bits (numpy's default int64 was 8 bytes per top-k entry)
+        count_type = np.int16 if not_given.shape[1] < 2**15 else np.int32
+        candidate_mask = not_given & np.less_equal(
+            np.cumsum(not_given, axis=1, dtype=count_type), max_missing_per_doc)
+        cand = _pairs_from_topk(candidate_mask, topk, calibrated, given=False)
+        back = _background(Y, index, candidate_mask, topk, calibrated, outside_p, folds,
+                           n_background if evidence else 0, rng)
+        per_doc = np.diff(Y.indptr)
+        # without a background sample (no evidence), what a document given no label may hold
+        # beyond its candidates comes from the calibration itself (step 5b)
+        outside_true = _expected_outside(per_doc == 0, topk, calibrated, candidate_mask,
+                                         outside_p, folds) if len(back) == 0 else None
+        # and what the pairs beyond the candidates hold of each label's mean over the pairs it
+        # is not given (step 3): counted as none, m_c was a fraction of its value
+        rest = _rest_sums(Y, topk, index, calibrated, candidate_mask, outside_p, folds) \
+            if len(back) == 0 else None
+        # n x k arrays not needed any more: the audit's peak memory is in what follows
+        del calibrated, given_cal, candidate_mask, not_given, index
+        step("pairs")
+        pair_evidence = None
+        if evidence:
+            pair_evidence = PairEvidence(Y, X, cooccurrence_counts=cooccurrence_counts,
+                                         n_threads=n_threads or os.cpu_count())
+        step("evidence")
+        (pos_p, cand_p, back_p), details = stack_probabilities(pair_evidence, [pos, cand, back],
+                                                               seed=seed)
+        del pair_evidence  # a normalised copy of X, label centroids, co-occurrence counts
+        step("stacking")
+        # -- confident counts, noise rates, posteriors ------------------------------------------
+        threshold, est_wrong_raw, est_missing_raw = _confident_counts(
+            n, n_given, pos, pos_p, cand, cand_p, back, back_p, rest)
+        levels = _noise_rates(n_given, band, est_wrong_raw, est_missing_raw, prior_strength)
+        wrong_rate, missing_per_given = levels["label"]
+        rho_plus, rho_minus = _flip_rates(n, n_given, *levels[rates])
+        wrong_prob = _posterior(pos_p, pos.labels, rho_plus, rho_minus, given=True)
+        missing_prob = _posterior(cand_p, cand.labels, rho_plus, rho_minus,
+                                  given=False)
+        label_rho_plus, _ = _flip_rates(n, n_given, wrong_rate, missing_per_given)
+        if every_doc_labelled is None:
+            every_doc_labelled = bool(n > 0 and np.mean(per_doc > 0) >= LABELLED_SHARE)
+        n_unlabelled = int(np.count_nonzero(per_doc == 0))
+        if every_doc_labelled and n_unlabelled:
+            mine, conditioned = _unlabelled_posterior(per_doc, cand, cand_p, back, back_p,
+                                                      n_labels, outside_true)
+            missing_prob[mine] = np.maximum(missing_prob[mine], conditioned)
+        # the candidates and the background stand for every pair not given only when the
+        # background was drawn (it is not without evidence)
+        bounds = mixture_bounds(n, n_given, pos_p, [(cand, cand_p), (back, back_p)]) \
+            if evidence else None
+        step("noise rates")
+        # the folds used, as calibrate_scores counts them: never more than the documents
+        # (5 documents, 100 folds asked for: 5; one document: an in-sample fit)
+        details.update({"rates": rates, "calibration_folds": int(folds.max(initial=0)) + 1,
+                        "calibration_folds_requested": calibration_folds,
+                        "n_missing_candidates": len(cand),
+                        "mixture_bounds": bounds,
+                        "n_background_pairs": len(back),
+                        "every_doc_labelled": bool(every_doc_labelled),
+                        "n_unlabelled_docs": n_unlabelled})
+        # what follows reads the pairs' documents, labels and raw scores, and the stacked
+        # probabilities only as float32 scores: the rest goes before the candidates are
+        # sorted, the audit's peak memory at 10^4+ labels (tens of millions of candidates)
+        del back, back_p
+        pos_keys, cand_keys = (pos.rows, pos.labels, pos.raw), (cand.rows, cand.labels, cand.raw)
+        del pos, cand
+        pos_p, cand_p = pos_p.astype(np.float32), cand_p.astype(np.float32)
+        quality = _doc_quality(n, pos_keys[0], wrong_prob, cand_keys[0], missing_prob)
+        if every_doc_labelled:
+            # a document given no label misses one for certain, with or without candidates
+            # (one with no scores at all, an empty text say, came out as flawless: 1.0)
+            quality[per_doc == 0] = 0.0
+        issues = _collect(pos_keys, pos_p, wrong_prob, cand_keys, cand_p, missing_prob,
+                          keep_probability)
+        est_wrong, est_missing = wrong_rate * n_given, missing_per_given * n_given
+        flagged = (issues["probability"] >= min_probability) & _within_budget(
+            issues["label"], issues["kind"], np.stack([est_missing, est_wrong]))
+        step("collect")
+        return LabelIssues(issues["doc"], issues["label"], issues["kind"],
+                           issues["probability"], issues["score"], flagged, n_given, band,
+                           np.where(n_given > 0, threshold, np.nan), wrong_rate, label_rho_plus,
+                           est_wrong, est_missing, quality, n, n_labels, details)
 
 
 def mixture_bounds(n_docs: int, n_given: np.ndarray, pos_p: np.ndarray,

@@ -655,7 +655,8 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
                                    rates=options.rates,
                                    every_doc_labelled=options.every_doc_labelled,
                                    calibration_folds=options.calibration_folds,
-                                   seed=options.seed, cooccurrence_counts=counts)
+                                   seed=options.seed, cooccurrence_counts=counts,
+                                   show_progress=options.show_progress)
         del counts
         step("issues")
         leakage = {}
