@@ -526,7 +526,8 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
                                          n_threads=n_threads or os.cpu_count())
         step("evidence")
         (pos_p, cand_p, back_p), details = stack_probabilities(pair_evidence, [pos, cand, back],
-                                                               seed=seed)
+                                                               seed=seed,
+                                                               show_progress=show_progress)
         del pair_evidence  # a normalised copy of X, label centroids, co-occurrence counts
         step("stacking")
         # -- confident counts, noise rates, posteriors ------------------------------------------

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tagsmith.audit.evidence import FEATURE_NAMES, PairEvidence, design_matrix
+from tagsmith.progress import progress_bar
 
 #: pairs per chunk when computing features for prediction
 CHUNK = 1_000_000
@@ -62,10 +63,13 @@ def _design(evidence: PairEvidence, pairs: PairSet, idx: np.ndarray) -> np.ndarr
 
 
 def stack_probabilities(evidence: PairEvidence | None, groups: list[PairSet], *,
-                        fit_sample: int = 500_000, seed: int = 0) -> tuple[list, dict]:
+                        fit_sample: int = 500_000, seed: int = 0,
+                        show_progress: bool = False) -> tuple[list, dict]:
     """``P(given | evidence)`` for every pair of every group, and a JSON-able account.
 
     Without ``evidence`` the calibrated model scores are returned as they are.
+    ``show_progress``: a progress bar over the pairs predicted (most of an audit's
+    "issues" step: 94 of 107 s at 20k documents and 2k labels).
     """
     if evidence is None:
         return [g.calibrated.astype(np.float64) for g in groups], {"stacked": False}
@@ -100,10 +104,14 @@ def stack_probabilities(evidence: PairEvidence | None, groups: list[PairSet], *,
             "coefficients": dict(zip(names + ["intercept"], np.round(coef, 5).tolist(),
                                      strict=True)),
             "n_fit_pairs": int(len(y))}
-        for g, m, o in zip(groups, members, out, strict=True):
-            for start in range(0, len(m), CHUNK):
-                idx = m[start:start + CHUNK]
-                o[idx] = predict_logistic(_design(evidence, g, idx), coef)
+        with progress_bar(total=sum(len(m) for m in members),
+                          desc=f"issues (stacking, {regime} pairs)", unit="pair",
+                          enabled=show_progress) as bar:
+            for g, m, o in zip(groups, members, out, strict=True):
+                for start in range(0, len(m), CHUNK):
+                    idx = m[start:start + CHUNK]
+                    o[idx] = predict_logistic(_design(evidence, g, idx), coef)
+                    bar.update(len(idx))
     return out, details
 
 
