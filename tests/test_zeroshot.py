@@ -1358,6 +1358,8 @@ def test_cli_zeroshot_threshold_keeps_the_suggestions_scoring_at_least_it(
         result = CliRunner().invoke(tagsmith_cli.cli, [*base, *options])
         assert result.exit_code == 2 and result.stdout == "", result.output
         assert "'--threshold'" in result.stderr
+
+
 @pytest.mark.parametrize("root_level, shown", [(logging.INFO, False), (logging.DEBUG, True)])
 def test_encoder_load_says_nothing_through_sentence_transformers_unless_asked(
         caplog, root_level, shown):
