@@ -345,6 +345,36 @@ def test_a_folder_document_reads_to_the_corpus_readers_text(tmp_path):
     assert read == [("a", "first line\r\nsecond\rthird\nfourth"), ("b", "one\r\n\r\ntwo")]
 
 
+def test_whole_file_reads_a_file_to_its_folder_documents_text(bundle, tmp_path,
+                                                              monkeypatch):
+    """--whole-file (a file, or stdin) made CR LF line ends LF, where the same file read
+    as a document of its folder keeps them, as the corpus reader does: one file had
+    two texts by how it was named. suggest now scores the same text for all three."""
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    texts: list[str] = []
+    scored = TextClassifier.suggest
+
+    def suggest(self, batch, **kwargs):
+        texts.extend(batch)
+        return scored(self, batch, **kwargs)
+
+    monkeypatch.setattr(TextClassifier, "suggest", suggest)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    raw = b"\xef\xbb\xbf  Thanks a lot,\r\nyou are\rgreat!\nreally\r\n\r\n"
+    (docs / "a.txt").write_bytes(raw)
+    for args, given in (((docs,), None), (("--whole-file", docs / "a.txt"), None),
+                        (("--whole-file", "-"), raw)):
+        result = run("suggest", bundle, *args, "--k", "1", input=given)
+        assert result.exit_code == 0, result.output
+    assert texts == ["Thanks a lot,\r\nyou are\rgreat!\nreally"] * 3
+    # a line's own CR LF ends it, and is no part of its text
+    texts.clear()
+    assert run("suggest", bundle, docs / "a.txt", "--k", "1").exit_code == 0
+    assert texts == ["  Thanks a lot,", "you are\rgreat!", "really"]
+
+
 def test_suggest_on_a_folder_names_documents_as_the_corpus_reader_does(bundle, tmp_path,
                                                                         monkeypatch):
     """suggest named a folder's documents by path (docs/a.txt) where the corpus reader

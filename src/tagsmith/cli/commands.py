@@ -385,7 +385,7 @@ def _folder_documents(name: str):
         # line ends kept, as the corpus reader keeps them: CR LF made LF here gave one
         # file two texts (suggest's and zeroshot's, and train's, eval's, audit's, or
         # the LLM labeler's, whose prompts and cache keys hold the text)
-        yield where, path.stem, _decode_utf8(raw, where).strip()
+        yield where, path.stem, _decode_all(raw, where)
 
 
 def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = None, *,
@@ -526,8 +526,10 @@ def _decoded(lines, name: str):
 
 def _decode_all(raw: bytes, name: str) -> str:
     """``raw`` as UTF-8 text (a file given ``--whole-file``, or stdin), without a BOM,
-    its CR LF line ends made LF."""
-    return _decode_utf8(raw, name).replace("\r\n", "\n")
+    stripped, its line ends kept (CR LF too): the text a folder document of the same
+    bytes has (:func:`_folder_documents`), and the corpus reader's. Making CR LF LF here
+    gave one file two texts, by whether it was named alone or by its folder."""
+    return _decode_utf8(raw, name).strip()
 
 
 def _decode_utf8(raw: bytes, name: str) -> str:
