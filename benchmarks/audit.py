@@ -23,8 +23,9 @@ Steps (work directory ``benchmarks/work/audit/<dataset>/``):
    test split for clean, noisy and repaired. N (``--top-n``) defaults to the number of
    injected errors (a review budget as large as the number of errors); ``flagged`` (the
    audit's flagged candidates), ``2xinjected`` or a number also work, comma-separated
-   for several (the first is the headline ``p1_repaired``). A budget of 0 candidates
-   (``flagged`` when the audit flags nothing) is skipped, its P@1 null and the reason in
+   for several (the first is the headline ``p1_repaired``). A budget that reviews no
+   candidate (``flagged`` when the audit flags nothing, or a ``--review-kind`` that
+   leaves none of its candidates) is skipped, its P@1 null and the reason in
    ``skipped`` (``p1_repaired_skipped`` for the headline).
 5. GoEmotions (or ``--cleanlab``): cleanlab's multi-label ``find_label_issues`` on the
    same out-of-sample scores (dense, every label), in its own virtual environment under
@@ -284,7 +285,8 @@ def train_repairs(budgets: dict, Y_noisy, reviewed, reviewed_hits, texts, space,
     """Per ``--top-n`` budget, the corpus repaired by reviewing its top-N candidates, and
     a model trained on it: acceptance counts, ``p1``, ``train_seconds`` (and ``p1_runs``).
 
-    A budget of 0 candidates (``flagged`` when the audit flagged nothing) reviews none:
+    A budget that reviews no candidate (0, as ``flagged`` is when the audit flagged
+    nothing, or a ``--review-kind`` that leaves none of the candidates) reviews none:
     its "repair" was the noisy corpus trained again, reported as a repair's P@1. It is
     skipped, with the reason logged and kept (``skipped``), its ``p1`` and
     ``train_seconds`` null. ``train``: :func:`run_train` (another for a test)."""
@@ -292,9 +294,18 @@ def train_repairs(budgets: dict, Y_noisy, reviewed, reviewed_hits, texts, space,
     repaired_runs: dict = {}
     for spec in args.top_n.split(","):
         top_n = budgets[spec] if spec in budgets else int(spec)
-        if top_n == 0:
-            reason = (f"--top-n {spec} is 0 candidates (the audit flagged none): nothing "
-                      "reviewed, so the repaired corpus would be the noisy one")
+        if min(top_n, len(reviewed_hits)) == 0:
+            budget = f"{top_n} {'candidate' if top_n == 1 else 'candidates'}"
+            if top_n == 0:
+                why = "0 candidates" + (" (the audit flagged none)" if spec == "flagged"
+                                        else "")
+            elif args.review_kind != "all":
+                why = (f"{budget}, but --review-kind {args.review_kind} leaves none of the "
+                       "audit's candidates")
+            else:
+                why = f"{budget}, but the audit listed no candidate"
+            reason = (f"--top-n {spec} is {why}: nothing reviewed, so the repaired corpus "
+                      "would be the noisy one")
             log(f"repair with --top-n {spec}: skipped: {reason}; its P@1 is null")
             _, acceptance = repaired_labels(Y_noisy, reviewed, reviewed_hits, 0)
             repaired_runs[spec] = {**acceptance, "p1": None, "train_seconds": None,

@@ -723,3 +723,50 @@ def test_audit_skips_a_repair_of_0_candidates_with_a_null_p1(tmp_path, capsys):
     assert "the audit flagged none" in flagged["skipped"]
     assert "repair with --top-n flagged: skipped" in capsys.readouterr().err
     assert not (tmp_path / "train-repaired-flagged.tsv.gz").exists()
+
+
+def test_audit_skips_a_repair_whose_review_kind_leaves_no_candidate(tmp_path, capsys):
+    """An audit that flags candidates of one kind alone, reviewed with --review-kind of
+    the other, reviewed 0 candidates whatever the budget: its "repair" trained the noisy
+    corpus again and was reported as a repaired P@1. It is skipped as a budget of 0
+    candidates is; a kind that leaves candidates trains as before."""
+    import argparse
+
+    import numpy as np
+    import scipy.sparse as sp
+
+    from tagsmith.audit.detect import MISSING
+    from tagsmith.data.labelspace import LabelSpace
+
+    audit = _benchmark("audit")
+    trained = []
+
+    def train(name, corpus, data_dir, runs, args):
+        trained.append((name, corpus.name))
+        return {"p1": 0.5, "train_seconds": 1.0}
+
+    Y_noisy = sp.csr_matrix(np.array([[1, 0], [0, 0]], np.float32))
+    space = LabelSpace.from_uris(["u:a", "u:b"])
+    none = {"doc": np.array([], int), "label": np.array([], int), "kind": np.array([], int)}
+    args = argparse.Namespace(top_n="flagged,1", review_kind="missing")
+    runs = audit.train_repairs({"flagged": 2}, Y_noisy, none, np.array([], bool),
+                               ["a", "b"], space, tmp_path, tmp_path, args, train=train)
+    assert trained == []
+    for spec, budget in (("flagged", "2 candidates"), ("1", "1 candidate")):
+        run = runs[spec]
+        assert (run["p1"], run["train_seconds"], run["top_n"]) == (None, None, 0)
+        assert run["skipped"] == (f"--top-n {spec} is {budget}, but --review-kind missing "
+                                  "leaves none of the audit's candidates: nothing "
+                                  "reviewed, so the repaired corpus would be the noisy one")
+    err = capsys.readouterr().err
+    assert "repair with --top-n flagged: skipped" in err
+    assert "repair with --top-n 1: skipped" in err
+    assert not list(tmp_path.glob("train-repaired-*"))
+    # one missing candidate left by the kind: the budget trains it, as it did
+    issues = {"doc": np.array([1]), "label": np.array([1]), "kind": np.array([MISSING])}
+    args = argparse.Namespace(top_n="flagged", review_kind="missing")
+    runs = audit.train_repairs({"flagged": 2}, Y_noisy, issues, np.array([True]),
+                               ["a", "b"], space, tmp_path, tmp_path, args, train=train)
+    assert trained == [("repaired-flagged-missing", "train-repaired-flagged-missing.tsv.gz")]
+    assert (runs["flagged"]["p1"], runs["flagged"]["top_n"]) == (0.5, 1)
+    assert "skipped" not in runs["flagged"]
