@@ -320,6 +320,32 @@ def test_a_review_candidate_with_an_empty_text_says_so():
     assert row.endswith('<td><span class="muted">(empty text)</span></td>')
 
 
+def test_the_top_labels_sentence_agrees_with_one_label_or_several(weather):
+    """With one label in the top 1%, the page read "The top 1% of labels (the most used
+    one) carry": a plural verb after one label. One label carries, several carry; one
+    label in the top 10% too is said to be it, not given its share again."""
+    import copy
+
+    from tagsmith.audit.report import render_html
+
+    report = copy.deepcopy(audit_corpus(*weather, options=AuditOptions(scores="knn")).report)
+    report["labels"].update(share_of_assignments_top_1pct_labels=0.4,
+                            share_of_assignments_top_10pct_labels=0.75)
+    sentences = {}
+    for top1, top10 in ((1, 1), (1, 4), (3, 10)):
+        report["labels"].update(n_top_1pct_labels=top1, n_top_10pct_labels=top10)
+        page = " ".join(render_html(report, plots=False).split())
+        sentences[top1, top10] = page[page.index("deprecated but in use. "):].split(" (Gini")[0]
+    assert sentences == {
+        (1, 1): "deprecated but in use. The most used label (the top 1% of labels) carries "
+                "40.0% of the assignments, and it is the top 10% of labels too",
+        (1, 4): "deprecated but in use. The most used label (the top 1% of labels) carries "
+                "40.0% of the assignments, the top 10% of labels (the 4 most used) carry "
+                "75.0%",
+        (3, 10): "deprecated but in use. The top 1% of labels (the 3 most used) carry 40.0% "
+                 "of the assignments, the top 10% of labels (the 10 most used) carry 75.0%"}
+
+
 def test_the_page_writes_one_figure_in_one_format(weather):
     """The noise text wrote an estimate of 0 as "0" but 11 as "11.0" (the audit rounds
     them to one decimal), P@1 to three decimals on the cards but as stored (0.3333) in
@@ -339,4 +365,4 @@ def test_the_page_writes_one_figure_in_one_format(weather):
         or "<b>0.333</b>scores' P@1 vs given labels" in page
     assert "P@1 against the given labels is 0.333, recall@10 0.500)" in page
     assert "0.3333" not in page
-    assert "The top 1% of labels (the most used one) carry" in page
+    assert "The most used label (the top 1% of labels) carries" in page

@@ -325,28 +325,37 @@ def _plots(report: dict) -> str:
         for alt, img in images) + "</div>"
 
 
-def _top_count(labels: dict, percent: int) -> str:
-    """`` (the N most used)`` for the top ``percent``% of labels (`` (the most used
-    one)`` for one label); empty for a report.json written before it recorded N.
+def _top_share(labels: dict, percent: int) -> str:
+    """What the top ``percent``% of labels carry, its verb agreeing: ``the top 1% of
+    labels (the N most used) carry X%``, or ``the most used label (the top 1% of labels)
+    carries X%`` when that share is one label (it read "the top 1% of labels (the most
+    used one) carry"); without N (a report.json written before it recorded N) ``the top
+    1% of labels carry X%``.
 
-    >>> _top_count({"n_top_1pct_labels": 1}, 1), _top_count({"n_top_1pct_labels": 3}, 1)
-    (' (the most used one)', ' (the 3 most used)')
+    >>> share = {"share_of_assignments_top_1pct_labels": 0.4}
+    >>> _top_share({**share, "n_top_1pct_labels": 1}, 1)
+    'the most used label (the top 1% of labels) carries 40.0%'
+    >>> _top_share({**share, "n_top_1pct_labels": 3}, 1), _top_share(share, 1)
+    ('the top 1% of labels (the 3 most used) carry 40.0%', 'the top 1% of labels carry 40.0%')
     """
     n = labels.get(f"n_top_{percent}pct_labels")
-    if n is None:
-        return ""
-    return " (the most used one)" if n == 1 else f" (the {_num(n)} most used)"
+    share = f'{100 * labels[f"share_of_assignments_top_{percent}pct_labels"]:.1f}%'
+    if n == 1:
+        return f"the most used label (the top {percent}% of labels) carries {share}"
+    count = "" if n is None else f" (the {_num(n)} most used)"
+    return f"the top {percent}% of labels{count} carry {share}"
 
 
 def _labels_html(labels: dict) -> str:
+    top = _top_share(labels, 1)
+    # one label in the top 10% is the one label of the top 1%: its share again
+    top_tenth = ("and it is the top 10% of labels too"
+                 if labels.get("n_top_10pct_labels") == 1 else _top_share(labels, 10))
     parts = [f'<p>{_count(labels["n_used"], "label")} used; {_num(labels["n_unused"])} unused, '
              f'{_num(labels["n_rare"])} rare (fewer than '
              f'{_count(labels["rare_below"], "document")}), '
-             f'{_num(labels["n_deprecated_in_use"])} deprecated but in use. The top 1% of '
-             f'labels{_top_count(labels, 1)} carry '
-             f'{100 * labels["share_of_assignments_top_1pct_labels"]:.1f}% of '
-             f'the assignments, the top 10%{_top_count(labels, 10)} '
-             f'{100 * labels["share_of_assignments_top_10pct_labels"]:.1f}% '
+             f'{_num(labels["n_deprecated_in_use"])} deprecated but in use. '
+             f'{top[:1].upper()}{top[1:]} of the assignments, {top_tenth} '
              f'(Gini {labels["gini"]}; a share of the labels in use is rounded up to whole '
              f'labels, at least one).</p>']
     parts.append("<h3>Most frequent</h3>" + _table(
