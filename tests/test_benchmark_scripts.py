@@ -688,6 +688,18 @@ def test_xmc_tune_with_a_work_folder_reads_its_cache_not_the_data_dir(tmp_path):
     assert "reading goemotions from" in done.stderr
 
 
+def _recording_train():
+    """A stand-in for benchmarks/audit.py's run_train: the (name, corpus file) of each
+    training asked for, and a P@1 of 0.5."""
+    trained = []
+
+    def train(name, corpus, data_dir, runs, args):
+        trained.append((name, corpus.name))
+        return {"p1": 0.5, "train_seconds": 1.0}
+
+    return trained, train
+
+
 def test_audit_skips_a_repair_of_0_candidates_with_a_null_p1(tmp_path, capsys):
     """An audit that flags nothing made --top-n flagged review 0 candidates and train the
     noisy corpus again as its "repair", reported as a repaired P@1. Now that budget is
@@ -701,11 +713,7 @@ def test_audit_skips_a_repair_of_0_candidates_with_a_null_p1(tmp_path, capsys):
     from tagsmith.data.labelspace import LabelSpace
 
     audit = _benchmark("audit")
-    trained = []
-
-    def train(name, corpus, data_dir, runs, args):
-        trained.append((name, corpus.name))
-        return {"p1": 0.5, "train_seconds": 1.0}
+    trained, train = _recording_train()
 
     Y_noisy = sp.csr_matrix(np.array([[1, 0], [0, 0]], np.float32))
     issues = {"doc": np.array([1]), "label": np.array([1]), "kind": np.array([MISSING])}
@@ -739,11 +747,7 @@ def test_audit_skips_a_repair_whose_review_kind_leaves_no_candidate(tmp_path, ca
     from tagsmith.data.labelspace import LabelSpace
 
     audit = _benchmark("audit")
-    trained = []
-
-    def train(name, corpus, data_dir, runs, args):
-        trained.append((name, corpus.name))
-        return {"p1": 0.5, "train_seconds": 1.0}
+    trained, train = _recording_train()
 
     Y_noisy = sp.csr_matrix(np.array([[1, 0], [0, 0]], np.float32))
     space = LabelSpace.from_uris(["u:a", "u:b"])
