@@ -854,3 +854,35 @@ def test_soft_label_files_never_write_a_listed_label_with_score_zero(tmp_path):
     assert first["scores"] == [0.9, 0.0001]
     _, again = read_soft_labels(path, space)
     assert again.nnz == 3 and again[0, 1] == pytest.approx(0.0001)
+
+
+def test_cli_distill_trains_dense_knn_on_sentence_embeddings(tmp_path, goemotions_small,
+                                                             monkeypatch):
+    """--model offered dense_knn but distill had no --featurizer: every dense_knn run was
+    refused, asking for '--featurizer embedding'."""
+    import tagsmith.zeroshot.encoder as encoder_module
+
+    class FakeEncoder:
+        dim = 4
+
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def encode(self, texts, *, show_progress=False):
+            return np.array([[len(t), t.count("a"), t.count("e"), 1.0] for t in texts],
+                            np.float32)
+
+    monkeypatch.setattr(encoder_module, "SentenceEncoder", FakeEncoder)
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("".join(
+        json.dumps({"id": str(i), "text": f"{word} {i}", "labels": [uri], "scores": [0.8]})
+        + "\n" for i in range(20) for word, uri in (("thanks", "urn:goemotions:gratitude"),
+                                                     ("haha", "urn:goemotions:amusement"))))
+    bundle = tmp_path / "student"
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "distill", str(labels), "--vocab", str(goemotions_small["vocab"]),
+        "-o", str(bundle), "--model", "dense_knn", "--featurizer", "embedding",
+        "-p", "n_neighbors=3"])
+    assert result.exit_code == 0, result.output
+    assert "distilled dense_knn from 40 LLM-labelled documents" in result.output
+    assert TextClassifier.load(bundle).manifest["featurizer"]["name"] == "embedding"

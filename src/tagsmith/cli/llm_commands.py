@@ -537,13 +537,18 @@ def _sample_rows(n: int, most: int):
 @click.option("--model", type=click.Choice(available_models()), default="linear",
               show_default=True)
 @click.option("-p", "--param", multiple=True, help="Model parameter KEY=VALUE (JSON value).")
+@click.option("--featurizer", type=click.Choice(["tfidf", "embedding", "views"]),
+              default="tfidf", show_default=True,
+              help="Features, as for `train`: TF-IDF n-grams, sentence embeddings "
+              "(tagsmith[embed]; dense_knn needs them), or several named views.")
 @click.option("--feature-param", multiple=True, help="Featurizer parameter KEY=VALUE.")
 @click.option("--human", help="Human-labelled corpus to report the student's accuracy on.")
 @click.option("--dev-fraction", type=float, default=0.1, show_default=True,
               help="Teacher-labelled share held out for agreement and thresholds.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.pass_obj
-def distill(obj, labels, vocab, output, model, param, feature_param, human, dev_fraction, seed):
+def distill(obj, labels, vocab, output, model, param, featurizer, feature_param, human,
+            dev_fraction, seed):
     """Train a fast model on the LLM's soft LABELS (JSONL from `tagsmith label`)."""
     from tagsmith.data.vocab import load_vocabulary
     from tagsmith.pipeline.distill import distill_classifier
@@ -551,7 +556,10 @@ def distill(obj, labels, vocab, output, model, param, feature_param, human, dev_
     from tagsmith.pipeline.llm import read_soft_labels
     from tagsmith.pipeline.train import TrainOptions
 
+    # --featurizer: --model offered dense_knn, which needs sentence embeddings, and
+    # refused it asking for a --featurizer distill did not have
     options = TrainOptions(model=model, model_params=_parse_params(param, "--param"),
+                           featurizer=featurizer,
                            featurizer_params=_parse_params(feature_param, "--feature-param"),
                            dev_fraction=dev_fraction, seed=seed,
                            show_progress=not obj["quiet"])
