@@ -1443,6 +1443,11 @@ def test_cli_taxonomy_map_to_says_no_match_rather_than_none(tmp_path):
     assert re.search(r"map 'Zebra husbandry' -> no match \(best similarity 0\.\d\d\)",
                      result.stdout), result.stdout
     assert "None" not in result.stdout
+    # the JSON summary holds the mapping too, not only the printed lines
+    mapping = json.loads(result.stderr.strip().splitlines()[-1])["mapping"]
+    assert [(m["label"], m["match_uri"], m["match_label"]) for m in mapping] == [
+        ("Refund requests", "v:refund", "Refund requests"), ("Zebra husbandry", None, None)]
+    assert mapping[0]["similarity"] == 1.0 and 0 <= mapping[1]["similarity"] < 0.5
 
 
 @pytest.mark.parametrize("skos", [False, True])

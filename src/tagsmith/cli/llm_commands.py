@@ -257,7 +257,10 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
         description = space[i].description.get("en", "")
         click.echo(f"  {printable(space.name_of(i))}: {printable(description)}")
     if target is not None:
-        for match in map_to_vocabulary(space, target):
+        # in the JSON summary too: the lines below were the mapping's only record, for
+        # a reader to parse back out of prose
+        report["mapping"] = map_to_vocabulary(space, target)
+        for match in report["mapping"]:
             if match["match_uri"] is None:  # the best was under the threshold: unnamed
                 click.echo(f"  map {match['label']!r} -> no match (best similarity "
                            f"{match['similarity']:.2f})")
