@@ -1561,3 +1561,33 @@ def test_a_malformed_summary_left_in_the_cache_is_asked_again_once(tmp_path):
         assert summaries_asked(server) == [doc, doc]
     assert taxonomy.summaries["n_malformed_answers"] == 1
     assert cache.get(stale) is None
+
+
+def test_map_to_vocabulary_with_an_encoder_embeds_the_generated_descriptions():
+    """The docstring promised an embedding cosine over names and descriptions, but the
+    encoder was given the generated labels' names alone."""
+    import numpy as np
+
+    from tagsmith.data.labelspace import Label, LabelSpace
+    from tagsmith.pipeline.llm import map_to_vocabulary
+
+    seen: list[str] = []
+
+    class Encoder:
+        dim = 3
+
+        def encode(self, texts, *, show_progress=False):
+            seen.extend(texts)
+            # a text mentioning money points one way, anything else another
+            return np.array([[1.0, 0, 0] if "money" in t.lower() else [0, 1.0, 0]
+                             for t in texts], np.float32)
+
+    generated = LabelSpace([Label("urn:g:1", {"en": "Refunds"},
+                                  description={"en": "Customers asking for their money back."}),
+                            Label("urn:g:2", {"en": "Greetings"})])
+    existing = LabelSpace([Label("v:pay", {"en": "Money"}), Label("v:other", {"en": "Other"})])
+    matches = map_to_vocabulary(generated, existing, encoder=Encoder())
+    assert "Refunds: Customers asking for their money back." in seen
+    assert "Greetings" in seen
+    # by its name alone, 'Refunds' was as close to 'Other' as 'Greetings' is
+    assert [m["match_uri"] for m in matches] == ["v:pay", "v:other"]

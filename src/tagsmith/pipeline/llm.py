@@ -295,7 +295,8 @@ def map_to_vocabulary(generated: LabelSpace, vocabulary: LabelSpace, *,
     ``min_similarity`` are reported with ``"uri": None``. Deprecated labels of
     ``vocabulary`` are never matched.
     """
-    gen_texts = [_describe(generated, i, lang) for i in range(len(generated))]
+    gen_texts = [_describe(generated, i, lang, descriptions=encoder is not None)
+                 for i in range(len(generated))]
     voc_names = vocabulary.names(lang)
     if encoder is not None:
         from tagsmith.zeroshot.scorer import ZeroShotClassifier
@@ -325,8 +326,16 @@ def map_to_vocabulary(generated: LabelSpace, vocabulary: LabelSpace, *,
     return out
 
 
-def _describe(space: LabelSpace, label_id: int, lang: str) -> str:
-    return space.name_of(label_id, lang)
+def _describe(space: LabelSpace, label_id: int, lang: str, *, descriptions: bool) -> str:
+    """A generated label's text to match: its name, and ``name: description`` for an
+    encoder (as zero-shot embeds a label), which compares meanings. The encoder was
+    given the name alone, though the matching was documented over descriptions too; the
+    n-gram match compares spellings of names, which a description would only blur."""
+    from tagsmith.data.labelspace import in_language
+
+    name = space.name_of(label_id, lang)
+    description = (in_language(space[label_id].description, lang) or "").strip()
+    return f"{name}: {description}" if descriptions and description else name
 
 
 def _shortlist_recall(shortlist: TopK, Y_human: sp.csr_matrix, label_space: LabelSpace,
