@@ -886,3 +886,26 @@ def test_cli_distill_trains_dense_knn_on_sentence_embeddings(tmp_path, goemotion
     assert result.exit_code == 0, result.output
     assert "distilled dense_knn from 40 LLM-labelled documents" in result.output
     assert TextClassifier.load(bundle).manifest["featurizer"]["name"] == "embedding"
+
+
+def test_cli_distill_refuses_a_human_sample_without_labels(tmp_path, goemotions_small):
+    """A --human corpus whose documents name no label (texts alone) printed 'accuracy
+    against human labels (2 documents): P@1 0.0000 ...', as if the student were wrong
+    everywhere; eval refuses such a corpus."""
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("".join(
+        json.dumps({"id": str(i), "text": f"{word} {i}", "labels": [uri], "scores": [0.8]})
+        + "\n" for i in range(10) for word, uri in (("thanks", "urn:goemotions:gratitude"),
+                                                     ("haha", "urn:goemotions:amusement"))))
+    human = tmp_path / "human.tsv"
+    human.write_text("thank you so much\t\nthat is hilarious\t\n", encoding="utf-8")
+    bundle = tmp_path / "student"
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "distill", str(labels), "--vocab", str(goemotions_small["vocab"]),
+        "-o", str(bundle), "--human", str(human)])
+    assert result.exit_code != 0
+    assert str(human) in result.output
+    assert "no document carries a label of the vocabulary" in result.output
+    assert "2 documents, none naming a label" in result.output
+    assert "accuracy against human labels" not in result.output
+    assert not bundle.exists()  # refused before training

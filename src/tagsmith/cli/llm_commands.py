@@ -578,7 +578,10 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
         raise CorpusFormatError(f"none of the {len(texts)} document{plural_s(len(texts))} has a "
                                 "label (with a "
                                 "score above 0): nothing to distill from", path=labels)
-    human_data = read_labelled(human, space) if human else None
+    # a --human corpus naming no label scored the student 0.0000 on every figure, as
+    # if it were wrong everywhere; eval refuses such a corpus, so does distill
+    human_data = (read_labelled(human, space).require_labels(human, f"the vocabulary {vocab}")
+                  if human else None)
     classifier, report = distill_classifier(
         texts, Y, space, options=options,
         human_texts=human_data.texts if human_data else None,
