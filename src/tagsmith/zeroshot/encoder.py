@@ -262,8 +262,8 @@ def transformers_quiet() -> Iterator[None]:
     """transformers' log level at errors only within the block (its warnings about the
     model and the tokenizer would clutter tagsmith's stderr), and back to what it was
     once the last such block of any thread ends; sentence-transformers' logger too
-    (its INFO line on each model load), except where the root logger is at DEBUG (the
-    CLI's ``-vv``: the libraries' messages too).
+    (its INFO line on each model load). Both are left alone where the root logger is
+    at DEBUG (the CLI's ``-vv``: the libraries' messages too).
 
     ``set_verbosity_error`` is the whole process's: called once when an encoder loaded,
     it silenced transformers' warnings for good in an application using tagsmith as a
@@ -280,13 +280,13 @@ def transformers_quiet() -> Iterator[None]:
             _QUIET["before"] = hf_logging.get_verbosity()
             _QUIET["st_before"] = st_logger.level
             # sentence-transformers logs through Python's logging ("INFO Loading
-            # SentenceTransformer model from ..." on every load): errors only, like
-            # transformers, unless everyone's debug messages are asked for (the CLI's
-            # -vv, or a program whose root logger is at DEBUG)
+            # SentenceTransformer model from ..." on every load), transformers through
+            # a handler of its own: errors only, unless everyone's debug messages are
+            # asked for (the CLI's -vv, or a program whose root logger is at DEBUG)
             if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
                 st_logger.setLevel(logging.ERROR)
+                hf_logging.set_verbosity_error()
         _QUIET["depth"] = (_QUIET["depth"] or 0) + 1
-        hf_logging.set_verbosity_error()
     try:
         yield
     finally:
