@@ -1530,6 +1530,22 @@ def test_suggest_and_zeroshot_help_say_what_each_format_writes():
         assert "Each FILE (or stdin) is one document" in text, text
 
 
+def test_whole_file_help_is_the_same_for_every_command_reading_documents():
+    """shift --help said 'Each FILE is one document', though shift reads stdin too (no
+    FILES) and refuses --whole-file for a .csv or .jsonl corpus, as suggest and
+    zeroshot, whose help says so."""
+    said = set()
+    for command in ("suggest", "zeroshot", "shift"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [command, "--help"], terminal_width=200)
+        assert result.exit_code == 0
+        text = " ".join(result.output.split())
+        found = re.search(r"--whole-file (Each .*?\)\.)", text)
+        assert found, (command, text)
+        said.add(found.group(1))
+    assert said == {"Each FILE (or stdin) is one document, not one per line (refused for a "
+                    ".csv or .jsonl corpus)."}, said
+
+
 def test_every_command_reading_a_corpus_says_what_its_error_policies_do():
     """train explained --on-error and --unknown-labels; eval and calibrate listed them
     with no help at all."""

@@ -278,7 +278,8 @@ def _options_from(report):
 @click.option("--method", type=click.Choice(["em", "bbse"]), default="em", show_default=True,
               help="em: Saerens EM; bbse: black-box shift estimation (needs the stored "
               "calibration documents; small label spaces).")
-@click.option("--whole-file", is_flag=True, help="Each FILE is one document.")
+@click.option("--whole-file", is_flag=True, help="Each FILE (or stdin) is one document, not "
+              "one per line (refused for a .csv or .jsonl corpus).")
 @click.option("--save", is_flag=True, help="Store the shift in BUNDLE: suggestions and "
               "thresholded sets then use the adjusted probabilities.")
 @click.option("--clear", is_flag=True, help="Remove a stored shift from BUNDLE and exit.")
