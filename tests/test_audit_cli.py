@@ -683,6 +683,18 @@ def test_a_filled_in_review_is_not_overwritten_without_force(small_corpus, goemo
     assert invoke("audit", small_corpus, "-o", out, *fast).exit_code == 0
 
 
+def test_audit_force_help_names_where_each_review_format_keeps_its_decisions():
+    """audit --help said --force overwrites a review 'whose decision column has been
+    filled in', but a JSONL review (also protected) has a decision key on each line,
+    not a column."""
+    result = CliRunner().invoke(tagsmith_cli.cli, ["audit", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert ("--force Overwrite a review file in OUTPUT whose decisions have been filled in "
+            "(a CSV's decision column, a JSONL review's decision key on each line; the "
+            "reviewer's work is lost)." in text), text
+
+
 def test_python_callers_of_check_output_are_told_their_keyword(tmp_path):
     from tagsmith.exceptions import DataError
     from tagsmith.pipeline.audit import check_output

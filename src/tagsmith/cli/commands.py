@@ -941,8 +941,9 @@ def _cooccurrence_weight(ctx: click.Context, param: click.Parameter,
               help="Seed of the cross-fitting and calibration folds.")
 @click.option("--lang", default="en", show_default=True, callback=language_code,
               help="Language of label names.")
-@click.option("--force", is_flag=True, help="Overwrite a review file in OUTPUT whose decision "
-              "column has been filled in (the reviewer's work is lost).")
+@click.option("--force", is_flag=True, help="Overwrite a review file in OUTPUT whose decisions "
+              "have been filled in (a CSV's decision column, a JSONL review's decision key "
+              "on each line; the reviewer's work is lost).")
 @click.pass_obj
 def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, cooccurrence, splits,
           review_format,
