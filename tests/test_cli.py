@@ -1546,6 +1546,38 @@ def test_whole_file_help_is_the_same_for_every_command_reading_documents():
                     ".csv or .jsonl corpus)."}, said
 
 
+def test_suggest_threshold_compares_the_score_it_prints(bundle, goemotions_small, tmp_path):
+    """--threshold compared the unrounded probability while the output showed it to 6
+    decimals: a score printed as 0.123457 (0.1234566 unrounded) was dropped at
+    --threshold 0.123457. It keeps what it prints at least the threshold, as zeroshot."""
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    docs = tmp_path / "docs.txt"
+    docs.write_text("".join(line.split("\t")[0] + "\n" for line in
+                            goemotions_small["test"].read_text(encoding="utf-8")
+                            .splitlines()[:200]), encoding="utf-8")
+    texts = docs.read_text(encoding="utf-8").splitlines()
+    unrounded = TextClassifier.load(bundle).suggest(texts, k=10, threshold=0.0)
+    # a score printed above its own value: at a threshold of what is printed, kept
+    doc, cut = next((d, round(s.score, 6)) for d, row in enumerate(unrounded) for s in row
+                    if s.score < round(s.score, 6))
+
+    def scores(*options, fmt="json"):
+        result = CliRunner().invoke(tagsmith_cli.cli, ["-q", "suggest", str(bundle), str(docs),
+                                                       "--format", fmt, *options])
+        assert result.exit_code == 0, result.output
+        if fmt == "tsv":
+            return [float(line.split("\t")[3]) for line in result.stdout.splitlines()]
+        return [[s["score"] for s in json.loads(line)["suggestions"]]
+                for line in result.stdout.splitlines()]
+
+    everything = scores("--threshold", "0")
+    kept = scores("--threshold", repr(cut))
+    assert kept == [[s for s in row if s >= cut] for row in everything]
+    assert cut in kept[doc]
+    assert scores("--threshold", repr(cut), fmt="tsv") == [s for row in kept for s in row]
+
+
 def test_every_command_reading_a_corpus_says_what_its_error_policies_do():
     """train explained --on-error and --unknown-labels; eval and calibrate listed them
     with no help at all."""

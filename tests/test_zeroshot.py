@@ -1360,6 +1360,42 @@ def test_cli_zeroshot_threshold_keeps_the_suggestions_scoring_at_least_it(
         assert "'--threshold'" in result.stderr
 
 
+def test_cli_zeroshot_threshold_compares_the_score_it_prints(tmp_path, monkeypatch, encoder):
+    """--threshold compared the unrounded score while the output showed it to 6
+    decimals: 0.4999996 printed as 0.5 but was dropped at --threshold 0.5."""
+    import dataclasses
+
+    import tagsmith.zeroshot.encoder as encoder_module
+    from tagsmith.zeroshot.scorer import ZeroShotClassifier
+
+    monkeypatch.setattr(encoder_module, "SentenceEncoder", lambda: encoder)
+    predict = ZeroShotClassifier.predict_topk
+
+    def below_what_is_printed(self, texts, k=10):
+        # each score 4e-7 under the 6-decimal value it prints as
+        topk = predict(self, texts, k)
+        return dataclasses.replace(topk, scores=(
+            np.round(topk.scores.astype(np.float64), 6) - 4e-7).astype(topk.scores.dtype))
+
+    monkeypatch.setattr(ZeroShotClassifier, "predict_topk", below_what_is_printed)
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en\nu:sport,sport\nu:food,food\nu:music,music\n")
+    docs = tmp_path / "docs.txt"
+    docs.write_text("The team won the final\nI baked bread and a cake\n")
+    base = ["-q", "zeroshot", str(vocab), str(docs), "--k", "3", "--cache-dir", str(tmp_path)]
+
+    def run(*options):
+        result = CliRunner().invoke(tagsmith_cli.cli, [*base, *options])
+        assert result.exit_code == 0, result.output
+        return [json.loads(line)["suggestions"] for line in result.stdout.splitlines()]
+
+    everything = run()
+    cut = everything[0][1]["score"]  # the first document's second best, as printed
+    kept = run("--threshold", repr(cut))
+    assert kept == [[s for s in row if s["score"] >= cut] for row in everything]
+    assert kept[0] == everything[0][:2]
+
+
 @pytest.mark.parametrize("root_level, shown", [(logging.INFO, False), (logging.DEBUG, True)])
 def test_encoder_load_says_nothing_through_sentence_transformers_unless_asked(
         caplog, root_level, shown):

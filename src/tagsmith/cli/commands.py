@@ -206,6 +206,14 @@ def _train_summary(model: str, output: str, n_labels: int, training: dict,
 SET_MEMBERS_LISTED = 100
 #: suggest --sets --format tsv: the label column of the one row of an empty set
 EMPTY_SET_MARKER = "(empty set)"
+#: decimals of a score as suggest and zeroshot print it (JSON and TSV alike)
+SCORE_DECIMALS = 6
+
+
+def shown_score(score: float) -> float:
+    """``score`` as suggest and zeroshot print it: ``--threshold`` compares this, so a
+    score printed as 0.500000 is kept at ``--threshold 0.5`` even where it was 0.4999996."""
+    return round(float(score), SCORE_DECIMALS)
 
 
 def _text_column(line: str, name: str, number: int) -> str:
@@ -556,8 +564,8 @@ def _batches(iterable, size: int):
 @click.option("-k", "--k", "k", type=click.IntRange(min=1), default=10, show_default=True,
               help="Candidates per document.")
 @click.option("--threshold", type=float, default=None, callback=finite_number(0, 1),
-              help="Keep candidates scoring at least this (in [0, 1]); default: the tuned "
-              "thresholds.")
+              help="Keep candidates scoring at least this (in [0, 1]; the score as printed, "
+              "to 6 decimals); default: the tuned thresholds.")
 @click.option("--format", "fmt", type=click.Choice(["json", "tsv"]), default="json",
               show_default=True, help="json: one object per document; tsv: one row per "
               "suggestion, doc, <uri>, label, score (with --sets: per set member, then the "
@@ -627,6 +635,11 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
     """Write the answers for one batch of ``(doc_id, text)`` pairs (see :func:`suggest`)."""
     texts = [text for _, text in batch]
     none = [None] * len(batch)
+    shown_threshold = threshold
+    if threshold is not None:
+        # the library compares the unrounded scores: every score printed at least the
+        # threshold is at least this, and the rest are cut below on the printed score
+        threshold = max(0.0, threshold - 10.0 ** -SCORE_DECIMALS)
     set_options = {"alpha": alpha, "method": set_method, "lang": lang,
                    "max_set_size": max_set_size, "min_confidence": min_confidence,
                    "max_members": SET_MEMBERS_LISTED}
@@ -638,6 +651,9 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
                                                            **set_options)
     else:  # the text rows of --sets list the sets alone: no ranking to score for them
         results, label_sets = none, classifier.suggest_sets(texts, **set_options)
+    if shown_threshold is not None and results is not none:
+        results = [[s for s in suggestions if shown_score(s.score) >= shown_threshold]
+                   for suggestions in results]
     for (doc_id, _), suggestions, doc_set in zip(batch, results, label_sets, strict=True):
         if fmt == "json":
             line = {"doc": doc_id, "suggestions": [s.to_dict() for s in suggestions]}

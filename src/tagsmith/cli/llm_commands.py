@@ -27,6 +27,7 @@ from tagsmith.cli.commands import (
     documents_progress,
     read_stdin_bytes,
     reads_stdin,
+    shown_score,
 )
 from tagsmith.models import available_models
 
@@ -746,10 +747,12 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
                                   k=k, known_labels=known, exclude=space.deprecated_mask,
                                   model_space=classifier.label_space, zeroshot_space=space)
             for (doc_id, _), (ids, scores) in zip(batch, topk.rows(), strict=True):
+                # the threshold compares the score printed: 0.4999996, printed 0.5, was
+                # dropped at --threshold 0.5
                 items = [{"uri": space.uri_of(int(i)), "label": space.name_of(int(i), lang),
-                          "score": round(float(s), 6)}
+                          "score": shown_score(s)}
                          for i, s in zip(ids, scores, strict=True)
-                         if threshold is None or float(s) >= threshold]
+                         if threshold is None or shown_score(s) >= threshold]
                 if fmt == "json":
                     print_json({"doc": doc_id, "suggestions": items})
                 else:
