@@ -5,6 +5,7 @@ summarises by cutting texts, proposes topics found by keywords, sometimes breaks
 limits or the JSON, and obeys nothing inside the data. The pipeline code is the real one.
 """
 
+import csv
 import errno
 import json
 import re
@@ -1448,6 +1449,51 @@ def test_cli_taxonomy_map_to_says_no_match_rather_than_none(tmp_path):
     assert [(m["label"], m["match_uri"], m["match_label"]) for m in mapping] == [
         ("Refund requests", "v:refund", "Refund requests"), ("Zebra husbandry", None, None)]
     assert mapping[0]["similarity"] == 1.0 and 0 <= mapping[1]["similarity"] < 0.5
+
+
+def test_cli_taxonomy_map_to_writes_the_matches_in_the_skos_and_csv(tmp_path):
+    """--map-to's matches were printed and in the JSON summary but in neither file the
+    command wrote: SKOS now says skos:closeMatch, the CSV has a closematch column, for
+    the labels that matched only, and both read back as the same vocabulary."""
+    rdflib = pytest.importorskip("rdflib")
+    from rdflib.namespace import SKOS
+
+    from tagsmith.data.vocab import load_vocabulary
+
+    table = json.dumps({"rating": 7, "labels": [
+        {"name": "Refund requests", "description": "Money back."},
+        {"name": "Zebra husbandry", "description": "Stripes."}]})
+    target = tmp_path / "existing.tsv"
+    target.write_text("<v:refund>\tRefund requests\n<v:ship>\tShipping\n", encoding="utf-8")
+    csv_path, ttl_path = tmp_path / "t.csv", tmp_path / "t.ttl"
+    args = ["taxonomy", str(SAMPLE), "--use-case", "tickets", "-o", str(csv_path),
+            "--skos", str(ttl_path), "--sample", "5", "--no-summaries", "--llm", "m",
+            "--cache", str(tmp_path / "c.sqlite")]
+    with LocalChatServer(lambda body: table) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url,
+                                                       "--map-to", str(target)])
+        assert result.exit_code == 0, result.output
+        refund, zebra = (m["uri"] for m in
+                         json.loads(result.stderr.strip().splitlines()[-1])["mapping"])
+        graph = rdflib.Graph().parse(ttl_path, format="turtle")
+        assert set(graph.subject_objects(SKOS.closeMatch)) == {
+            (rdflib.URIRef(refund), rdflib.URIRef("v:refund"))}
+        rows = list(csv.DictReader(csv_path.open(encoding="utf-8")))
+        assert [(row["uri"], row["closematch"]) for row in rows] == [
+            (refund, "v:refund"), (zebra, "")]
+        mapped = load_vocabulary(csv_path)
+        assert load_vocabulary(ttl_path) == mapped and [label.uri for label in mapped] == [
+            refund, zebra]
+        # the same taxonomy without --map-to (the cache answers): the same vocabulary,
+        # and neither file names a match
+        plain_csv, plain_ttl = tmp_path / "p.csv", tmp_path / "p.ttl"
+        args[args.index(str(csv_path))] = str(plain_csv)
+        args[args.index(str(ttl_path))] = str(plain_ttl)
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    assert load_vocabulary(plain_csv) == mapped == load_vocabulary(plain_ttl)
+    assert "closematch" not in plain_csv.read_text(encoding="utf-8")
+    assert "closeMatch" not in plain_ttl.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("skos", [False, True])

@@ -1225,3 +1225,50 @@ def test_an_unknown_uri_or_a_label_id_outside_the_space_is_refused_naming_it():
             assert isinstance(caught.value, InvalidParameterError)
     assert space.uri_of(np.int32(1)) == "u:b" and space.name_of(np.int64(0)) == "apple"
     assert space.id_of("<u:b>") == 1
+
+
+def _mapped_space() -> LabelSpace:
+    return LabelSpace([Label("t:refunds", {"en": "Refunds"}, description={"en": "Money back."}),
+                       Label("t:zebras", {"en": "Zebras"})])
+
+
+def test_save_vocabulary_csv_writes_close_matches_in_a_column_the_reader_ignores(tmp_path):
+    """taxonomy --map-to's matches were printed but in no file it wrote."""
+    space, path = _mapped_space(), tmp_path / "v.csv"
+    save_vocabulary_csv(space, path, close_matches={"t:refunds": "http://v.org/refund"})
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[0].split(",")[-1] == "closematch"
+    assert lines[1].endswith(",http://v.org/refund") and lines[2].endswith(",")
+    assert load_vocabulary(path) == space
+    # without matches the file is as before: no column
+    save_vocabulary_csv(space, path)
+    assert "closematch" not in path.read_text(encoding="utf-8")
+
+
+@needs_rdflib
+def test_save_vocabulary_skos_writes_close_matches_and_reads_back(tmp_path):
+    import rdflib
+    from rdflib.namespace import SKOS
+
+    space, path = _mapped_space(), tmp_path / "v.ttl"
+    save_vocabulary_skos(space, path, close_matches={"t:refunds": "http://v.org/refund"})
+    graph = rdflib.Graph().parse(path, format="turtle")
+    assert set(graph.subject_objects(SKOS.closeMatch)) == {
+        (rdflib.URIRef("t:refunds"), rdflib.URIRef("http://v.org/refund"))}
+    assert not set(graph.subject_objects(SKOS.exactMatch))
+    assert load_vocabulary(path) == space  # the match is no concept of the scheme
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".ttl"])
+@pytest.mark.parametrize("matches, expected", [
+    ({"t:other": "http://v.org/x"}, "close match given for <t:other>, which is no label"),
+    ({"t:zebras": "http://v.org/a b"}, "concept <t:zebras>: close match: URI"),
+])
+def test_save_vocabulary_refuses_a_bad_close_match(tmp_path, suffix, matches, expected):
+    if suffix == ".ttl":
+        pytest.importorskip("rdflib")
+    path = tmp_path / f"v{suffix}"
+    save = save_vocabulary_csv if suffix == ".csv" else save_vocabulary_skos
+    with pytest.raises(VocabularyError, match=re.escape(expected)):
+        save(_mapped_space(), path, close_matches=matches)
+    assert not path.exists()

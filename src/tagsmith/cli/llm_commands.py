@@ -193,7 +193,7 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
     CORPUS is any corpus file (labels ignored) or a text file with one document per line.
     """
     from tagsmith.labeling.taxonomy import TaxonomyOptions
-    from tagsmith.pipeline.llm import map_to_vocabulary, run_taxonomy
+    from tagsmith.pipeline.llm import run_taxonomy
 
     options = TaxonomyOptions(use_case=use_case, max_labels=max_labels, name_words=name_words,
                               description_words=description_words, sample_size=sample,
@@ -246,7 +246,7 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
     client = _cached(inner, llm["cache"])  # every check passed: the cache file may appear
     try:
         space, report = run_taxonomy(texts, client, options, output, skos=skos,
-                                     base_uri=base_uri)
+                                     base_uri=base_uri, map_to=target)
     except BaseException:  # what was spent, also when the run failed or was stopped
         click.echo(f"LLM usage: {client.usage.summary()}", err=True)
         raise
@@ -258,9 +258,8 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
         description = space[i].description.get("en", "")
         click.echo(f"  {printable(space.name_of(i))}: {printable(description)}")
     if target is not None:
-        # in the JSON summary too: the lines below were the mapping's only record, for
-        # a reader to parse back out of prose
-        report["mapping"] = map_to_vocabulary(space, target)
+        # in the JSON summary too (the lines below were the mapping's only record, for a
+        # reader to parse back out of prose), and in the files written
         for match in report["mapping"]:
             if match["match_uri"] is None:  # the best was under the threshold: unnamed
                 click.echo(f"  map {match['label']!r} -> no match (best similarity "

@@ -63,7 +63,7 @@ import json
 import logging
 import re
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -107,6 +107,9 @@ _LANG_COLUMNS = ("label", "altlabel", "description")
 #: (an integer), so that reading the file back keeps every label on its id: RDF has no
 #: order, and sorting by URI would renumber a space whose ids are not in URI order
 LABEL_ID = "urn:tagsmith:vocab:labelId"
+#: the CSV column :func:`save_vocabulary_csv` writes ``close_matches`` in (the reader
+#: ignores it, as any column it does not know)
+CLOSE_MATCH_COLUMN = "closematch"
 #: the longest URI, preferred or alternative label or notation accepted, in characters
 MAX_NAME_CHARS = 10_000
 
@@ -200,11 +203,16 @@ def save_vocabulary_tsv(space: LabelSpace, path: str | Path, language: str = "en
     return Path(path)
 
 
-def save_vocabulary_csv(space: LabelSpace, path: str | Path) -> Path:
+def save_vocabulary_csv(space: LabelSpace, path: str | Path, *,
+                        close_matches: Mapping[str, str] | None = None) -> Path:
     """Write the CSV vocabulary format with every field a label carries (atomically).
 
     Columns: ``uri``, ``label_xx`` per language, then ``altlabel_xx``, ``description_xx``,
-    ``notation``, ``broader`` and ``deprecated`` where any label has them. An alternative
+    ``notation``, ``broader`` and ``deprecated`` where any label has them. With
+    ``close_matches`` (label URI -> the URI of a concept of another vocabulary, as
+    ``taxonomy --map-to`` finds), a last ``closematch`` column holds each label's match
+    (empty for a label with none): a column :func:`load_vocabulary` ignores, as any
+    unknown one, so the file reads back as the same vocabulary. An alternative
     label containing ``|`` (the format's separator, which has no escape) raises
     :class:`~tagsmith.exceptions.VocabularyError` naming it, before anything is written,
     as does a label :func:`load_vocabulary` would refuse (see :func:`_check_loadable`).
@@ -224,6 +232,7 @@ def save_vocabulary_csv(space: LabelSpace, path: str | Path) -> Path:
     True
     """
     _check_loadable(space, path)
+    close_matches = _checked_close_matches(space, close_matches, path)
     for label in space:
         for lang, names in label.alt_labels.items():
             for name in names:
@@ -240,11 +249,35 @@ def save_vocabulary_csv(space: LabelSpace, path: str | Path) -> Path:
         columns += [f"{kind}_{lang}" for lang in langs]
     columns += [name for name in ("notation", "broader", "deprecated")
                 if any(getattr(label, name) for label in space)]
+    matched = bool(close_matches)
     with atomic_text_writer(path) as out:
         writer = csv_writer(out)  # quotes a lone \r, which a csv reader splits on
-        writer.writerow(columns)
-        writer.writerows([_csv_cell(label, column) for column in columns] for label in space)
+        writer.writerow(columns + [CLOSE_MATCH_COLUMN] * matched)
+        writer.writerows([_csv_cell(label, column) for column in columns]
+                         + [close_matches.get(label.uri, "")] * matched for label in space)
     return Path(path)
+
+
+def _checked_close_matches(space: LabelSpace, close_matches: Mapping[str, str] | None,
+                           path: str | Path) -> dict[str, str]:
+    """``close_matches`` as a dict, refusing a key that is no label of ``space`` or a
+    match no vocabulary file could hold as a URI (raising
+    :class:`~tagsmith.exceptions.VocabularyError` naming the concept, before anything
+    is written)."""
+    if close_matches is None:
+        return {}
+    uris = {label.uri for label in space}
+    for uri, match in close_matches.items():
+        shown = str(uri)[:200].encode("utf-8", "backslashreplace").decode("utf-8")
+        if uri not in uris:
+            raise VocabularyError(f"close match given for <{shown}>, which is no label "
+                                  "of the vocabulary; nothing was written", path=path)
+        problem = (label_problem(Label(match)) if isinstance(match, str)
+                   else f"expected a URI, found {match!r}")
+        if problem:  # as a concept's own URI is checked
+            raise VocabularyError(f"concept <{shown}>: close match: {problem}; nothing was "
+                                  "written", path=path)
+    return dict(close_matches)
 
 
 # -- TSV and CSV ------------------------------------------------------------------------------
@@ -897,7 +930,8 @@ def _decoded(lines: Iterable[bytes], path: Path) -> Iterator[str]:
 
 
 def save_vocabulary_skos(space: LabelSpace, path: str | Path, *,
-                         scheme_uri: str | None = None, title: str | None = None) -> Path:
+                         scheme_uri: str | None = None, title: str | None = None,
+                         close_matches: Mapping[str, str] | None = None) -> Path:
     """Write the label space as a SKOS concept scheme (atomically; needs rdflib).
 
     The RDF syntax follows the suffix, as :func:`load_vocabulary` reads it: Turtle for
@@ -909,7 +943,10 @@ def save_vocabulary_skos(space: LabelSpace, path: str | Path, *,
     ``skos:prefLabel`` and ``skos:altLabel`` per language, ``skos:definition``,
     ``skos:notation``, ``skos:broader`` and ``owl:deprecated``, and its id as
     :data:`LABEL_ID`; labels without a broader label are the scheme's top concepts.
-    :func:`load_vocabulary` reads it back with every label on its id. A language that is
+    ``close_matches`` (label URI -> the URI of a concept of another vocabulary, as
+    ``taxonomy --map-to`` finds) adds ``skos:closeMatch`` from each label to its match.
+    :func:`load_vocabulary` reads it back with every label on its id (a match is no
+    concept of the scheme, so it adds no label). A language that is
     no language tag (``"en us"``) raises :class:`~tagsmith.exceptions.VocabularyError`
     naming the concept, and nothing is written; so does a label :func:`load_vocabulary`
     would refuse (see :func:`_check_loadable`).
@@ -920,6 +957,7 @@ def save_vocabulary_skos(space: LabelSpace, path: str | Path, *,
             f"cannot write SKOS as {suffix or '(no suffix)'!r}; accepted suffixes: "
             f"{' '.join(RDF_FORMATS)} (each optionally .gz)", path=path)
     _check_loadable(space, path)
+    close_matches = _checked_close_matches(space, close_matches, path)
     try:
         import rdflib
         from rdflib.namespace import DCTERMS, OWL, RDF, SKOS, XSD
@@ -960,6 +998,8 @@ def save_vocabulary_skos(space: LabelSpace, path: str | Path, *,
             graph.add((concept, SKOS.notation, rdflib.Literal(label.notation)))
         for parent in label.broader:
             graph.add((concept, SKOS.broader, rdflib.URIRef(parent)))
+        if label.uri in close_matches:
+            graph.add((concept, SKOS.closeMatch, rdflib.URIRef(close_matches[label.uri])))
         if not space.broader_ids(label_id):
             graph.add((scheme, SKOS.hasTopConcept, concept))
         if label.deprecated:

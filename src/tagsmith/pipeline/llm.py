@@ -56,8 +56,16 @@ def make_client(base_url: str, model: str, *, cache: str | Path | None,
 def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptions,
                  output: str | Path, *,
                  skos: str | Path | None = None, base_uri: str = "urn:tagsmith:taxonomy:",
-                 lang: str = "en") -> tuple[LabelSpace, dict]:
-    """Generate a taxonomy and write it (CSV, or TSV by suffix; SKOS when asked)."""
+                 lang: str = "en", map_to: LabelSpace | None = None) -> tuple[LabelSpace, dict]:
+    """Generate a taxonomy and write it (CSV, or TSV by suffix; SKOS when asked).
+
+    With ``map_to`` (an existing vocabulary) each generated label is matched onto it by
+    :func:`map_to_vocabulary`, the matches are the report's ``"mapping"``, and each
+    label that matched carries its match in the files: ``skos:closeMatch`` in SKOS (the
+    match is by name similarity, no claim the two are the same concept) and a
+    ``closematch`` column in CSV, which the vocabulary reader ignores (a TSV holds
+    names only).
+    """
     from tagsmith.data.vocab import (
         detect_format,
         save_vocabulary_csv,
@@ -75,13 +83,17 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
     check_base_uri(base_uri, "base_uri")
     taxonomy = generate_taxonomy(list(texts), client, options)
     space = taxonomy.to_label_space(base_uri, lang)
+    mapping = None if map_to is None else map_to_vocabulary(space, map_to, lang=lang)
+    matches = {match["uri"]: match["match_uri"] for match in mapping or ()
+               if match["match_uri"] is not None}
     # every file is written beside its target first and moved in place only when all
     # were written, so a failure leaves no output half done
-    writes = [(Path(output), lambda path: (save_vocabulary_csv if kind == "csv"
-                                           else save_vocabulary_tsv)(space, path))]
+    writes = [(Path(output), lambda path: save_vocabulary_csv(space, path,
+                                                              close_matches=matches)
+               if kind == "csv" else save_vocabulary_tsv(space, path))]
     if skos is not None:
         writes.append((Path(skos), lambda path: save_vocabulary_skos(
-            space, path, title=f"Taxonomy for: {options.use_case}")))
+            space, path, title=f"Taxonomy for: {options.use_case}", close_matches=matches)))
     _write_together(writes)
     report = {"n_labels": len(space), "ratings": taxonomy.ratings,
               "n_invalid_ratings": taxonomy.n_invalid_ratings,
@@ -90,6 +102,8 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
               "rejected_steps": taxonomy.rejected_steps,
               "repaired_answers": taxonomy.repaired_answers, "cleaned": taxonomy.cleaned,
               "usage": client.usage.to_dict()}
+    if mapping is not None:
+        report["mapping"] = mapping
     return space, report
 
 
