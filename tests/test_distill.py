@@ -628,6 +628,26 @@ def test_distill_refuses_half_or_mismatched_human_sample_by_name(data, human, na
                            **human)
 
 
+@pytest.mark.parametrize("n", [1, 3])
+def test_distill_refuses_a_human_sample_naming_no_label_before_training(data, monkeypatch, n):
+    """human_Y all zeros was accepted and reported P@1 0.0 and micro-F1 0.0, as if the
+    student were wrong everywhere; the CLI refused it, the library did not."""
+    import tagsmith.pipeline.distill as distill_module
+
+    space, train, _ = data
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before the human sample was checked")
+    monkeypatch.setattr(distill_module, "train_classifier", no_training)
+    options = TrainOptions(featurizer_params=FAST_FEATURES, dev_fraction=0.2)
+    expected = f"{n} document, naming no label" if n == 1 else f"{n} documents, none naming"
+    with pytest.raises(InvalidParameterError, match=f"'human_Y'.*{expected}") as caught:
+        distill_classifier(train.texts[:100], train.Y[:100] * 0.8, space, options=options,
+                           human_texts=[f"held-out text {i}" for i in range(n)],
+                           human_Y=sp.csr_matrix((n, len(space))))
+    assert caught.value.name == "human_Y"
+
+
 @pytest.mark.parametrize("output, student", [
     ("out", "out"), ("out", "out/student"), ("student/labels.jsonl", "student")])
 def test_cli_label_refuses_a_student_on_the_labels_path_before_any_call(tmp_path, output,

@@ -69,7 +69,9 @@ def distill_classifier(texts: Sequence[str], Y_soft: LabelMatrix, label_space: L
     teacher-labelled ``texts`` is refused before training (parameter ``human_name``,
     e.g. the CLI's ``--human``; ``human_source`` names its documents), a smaller
     overlap draws a warning (as held-out data does everywhere,
-    :func:`~tagsmith.pipeline.train.check_overlap`).
+    :func:`~tagsmith.pipeline.train.check_overlap`). A human sample naming no label
+    (``human_Y`` all zeros, nothing to measure accuracy against) is refused before
+    training, as :class:`~tagsmith.exceptions.InvalidParameterError` naming ``human_Y``.
     """
     from tagsmith.pipeline.train import check_overlap, text_hashes
 
@@ -135,6 +137,14 @@ def _check_human(human_texts, human_Y, n_labels: int
     if labels.shape != (len(texts), n_labels):
         raise InvalidParameterError("human_Y", f"labels of shape ({len(texts)}, {n_labels}) "
                                     "for human_texts", labels.shape)
+    if labels.count_nonzero() == 0:
+        # scored 0.0000 on every figure, as if the student were wrong everywhere, after
+        # training; the CLI's --human refuses such a corpus first, naming its file
+        n = len(texts)
+        raise InvalidParameterError(
+            "human_Y", "labels naming at least one label of the vocabulary (accuracy "
+            "against a human sample naming none says nothing of the student)",
+            f"{n} document{plural_s(n)}, " + plural(n, "naming no label", "none naming a label"))
     return texts, labels
 
 
