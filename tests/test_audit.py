@@ -635,14 +635,14 @@ def test_inject_label_noise_refuses_bad_input(Y, seed, name):
         inject_label_noise(Y, seed=seed)
 
 
-def test_finding_label_issues_reports_progress_over_its_steps(caplog, monkeypatch):
-    """The audit's "issues" step (96 s of a 185 s audit at 25k labels) said nothing
-    while it ran; it now counts its parts, on the same results with the bar or without."""
+def _log_every_progress_line(monkeypatch, caplog):
+    """Progress bars logged as lines (no terminal), every update 60 s after the last, so
+    each one logs; tagsmith's INFO records captured."""
     import logging
 
     import tagsmith.progress as progress
 
-    class SlowClock:  # every reading 60 s after the last: each part logs its line
+    class SlowClock:
         now = 0.0
 
         def monotonic(self):
@@ -652,12 +652,26 @@ def test_finding_label_issues_reports_progress_over_its_steps(caplog, monkeypatc
     monkeypatch.setattr(progress.sys.stderr, "isatty", lambda: False, raising=False)
     monkeypatch.setattr(progress, "time", SlowClock())
     caplog.set_level(logging.INFO, logger="tagsmith")
-    rng = np.random.default_rng(0)
-    truth = rng.random((400, 3)) < 0.3
-    scores = np.clip(truth * 0.7 + rng.random((400, 3)) * 0.3, 0, 1)
+
+
+def _flipped_case(seed: int, n_docs: int, n_labels: int, n_flipped: int):
+    """Given labels (label 0 flipped on the first ``n_flipped`` documents), scores near
+    the truth and features from them."""
+    rng = np.random.default_rng(seed)
+    truth = rng.random((n_docs, n_labels)) < 0.3
+    scores = np.clip(truth * 0.7 + rng.random((n_docs, n_labels)) * 0.3, 0, 1)
     given = truth.copy()
-    given[:20, 0] = ~given[:20, 0]
-    X = sp.csr_matrix(scores + rng.random((400, 3)))
+    given[:n_flipped, 0] = ~given[:n_flipped, 0]
+    return given, scores, sp.csr_matrix(scores + rng.random((n_docs, n_labels)))
+
+
+def test_finding_label_issues_reports_progress_over_its_steps(caplog, monkeypatch):
+    """The audit's "issues" step (96 s of a 185 s audit at 25k labels) said nothing
+    while it ran; it now counts its parts, on the same results with the bar or without."""
+
+
+    _log_every_progress_line(monkeypatch, caplog)
+    given, scores, X = _flipped_case(0, 400, 3, 20)
     quiet = find_label_issues(sp.csr_matrix(given), TopK.from_scores(scores, k=3), X=X)
     assert not caplog.records
     shown = find_label_issues(sp.csr_matrix(given), TopK.from_scores(scores, k=3), X=X,
@@ -679,27 +693,11 @@ def test_stacking_counts_the_pairs_of_its_fitting_sample(monkeypatch, caplog):
     regression) was half of its time (32 of 66 s at 20k documents x 2k labels) with no
     progress: it now counts those pairs, in steps, on the same results as one step and
     without the bar."""
-    import logging
 
     import tagsmith.audit.stacking as stacking
-    import tagsmith.progress as progress
 
-    class SlowClock:  # every reading 60 s after the last: each step logs its line
-        now = 0.0
-
-        def monotonic(self):
-            self.now += 60.0
-            return self.now
-
-    monkeypatch.setattr(progress.sys.stderr, "isatty", lambda: False, raising=False)
-    monkeypatch.setattr(progress, "time", SlowClock())
-    caplog.set_level(logging.INFO, logger="tagsmith")
-    rng = np.random.default_rng(1)
-    truth = rng.random((600, 4)) < 0.3
-    scores = np.clip(truth * 0.7 + rng.random((600, 4)) * 0.3, 0, 1)
-    given = truth.copy()
-    given[:30, 0] = ~given[:30, 0]
-    X = sp.csr_matrix(scores + rng.random((600, 4)))
+    _log_every_progress_line(monkeypatch, caplog)
+    given, scores, X = _flipped_case(1, 600, 4, 30)
 
     def issues(**kw):
         return find_label_issues(sp.csr_matrix(given), TopK.from_scores(scores, k=2), X=X,

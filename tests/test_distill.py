@@ -876,6 +876,17 @@ def test_soft_label_files_never_write_a_listed_label_with_score_zero(tmp_path):
     assert again.nnz == 3 and again[0, 1] == pytest.approx(0.0001)
 
 
+def _thanks_and_haha(tmp_path, n: int):
+    """A soft-label file of ``2 n`` documents: "thanks i" labelled gratitude and "haha i"
+    amusement, each at 0.8."""
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("".join(
+        json.dumps({"id": str(i), "text": f"{word} {i}", "labels": [uri], "scores": [0.8]})
+        + "\n" for i in range(n) for word, uri in (("thanks", "urn:goemotions:gratitude"),
+                                                     ("haha", "urn:goemotions:amusement"))))
+    return labels
+
+
 def test_cli_distill_trains_dense_knn_on_sentence_embeddings(tmp_path, goemotions_small,
                                                              monkeypatch):
     """--model offered dense_knn but distill had no --featurizer: every dense_knn run was
@@ -893,11 +904,7 @@ def test_cli_distill_trains_dense_knn_on_sentence_embeddings(tmp_path, goemotion
                             np.float32)
 
     monkeypatch.setattr(encoder_module, "SentenceEncoder", FakeEncoder)
-    labels = tmp_path / "labels.jsonl"
-    labels.write_text("".join(
-        json.dumps({"id": str(i), "text": f"{word} {i}", "labels": [uri], "scores": [0.8]})
-        + "\n" for i in range(20) for word, uri in (("thanks", "urn:goemotions:gratitude"),
-                                                     ("haha", "urn:goemotions:amusement"))))
+    labels = _thanks_and_haha(tmp_path, 20)
     bundle = tmp_path / "student"
     result = CliRunner().invoke(tagsmith_cli.cli, [
         "-q", "distill", str(labels), "--vocab", str(goemotions_small["vocab"]),
@@ -912,11 +919,7 @@ def test_cli_distill_refuses_a_human_sample_without_labels(tmp_path, goemotions_
     """A --human corpus whose documents name no label (texts alone) printed 'accuracy
     against human labels (2 documents): P@1 0.0000 ...', as if the student were wrong
     everywhere; eval refuses such a corpus."""
-    labels = tmp_path / "labels.jsonl"
-    labels.write_text("".join(
-        json.dumps({"id": str(i), "text": f"{word} {i}", "labels": [uri], "scores": [0.8]})
-        + "\n" for i in range(10) for word, uri in (("thanks", "urn:goemotions:gratitude"),
-                                                     ("haha", "urn:goemotions:amusement"))))
+    labels = _thanks_and_haha(tmp_path, 10)
     human = tmp_path / "human.tsv"
     human.write_text("thank you so much\t\nthat is hilarious\t\n", encoding="utf-8")
     bundle = tmp_path / "student"
