@@ -129,13 +129,14 @@ def choose_cooccurrence(topk: TopK, Y: LabelMatrix, *,
     # each weight's P@1 from its blend's first column, blended a block of documents at a
     # time: holding a whole blend per weight (590k documents x k=50 on yso-finna-en,
     # 236 MB each) raised the audit's peak memory; the chosen weight is blended once more
+    kernel_counts = None if cooccurrence_counts is None else _kernel_counts(cooccurrence_counts)
     p1s = []
     for weight in weights:
         if weight == 0:
             p1s.append(given_p_at_1(Y, topk))
         else:
-            assert cooccurrence_counts is not None
-            p1s.append(_blended_p_at_1(topk, Y, weight, cooccurrence_counts, n_threads))
+            assert kernel_counts is not None
+            p1s.append(_blended_p_at_1(topk, Y, weight, kernel_counts, n_threads))
     best = max(range(len(weights)), key=lambda i: (p1s[i], -weights[i]))
     logger.info("co-occurrence weight auto: P@1 vs given %s; chose %g",
                 ", ".join(f"{p:.4f} at {w:g}" for w, p in zip(weights, p1s, strict=True)),
@@ -149,17 +150,18 @@ def choose_cooccurrence(topk: TopK, Y: LabelMatrix, *,
 _P1_BLOCK = 65_536
 
 
-def _blended_p_at_1(topk: TopK, Y: sp.csr_matrix, weight: float, cooccurrence_counts: tuple,
+def _blended_p_at_1(topk: TopK, Y: sp.csr_matrix, weight: float, kernel_counts: tuple,
                     n_threads: int | None) -> float:
     """:func:`given_p_at_1` of ``blend_cooccurrence(topk, Y, weight)``, blending
     :data:`_P1_BLOCK` documents at a time (the kernel scores each document alone, so
-    every block's rows are those of the whole blend)."""
+    every block's rows are those of the whole blend); ``kernel_counts`` from
+    :func:`_kernel_counts`."""
     from tagsmith.metrics import precision_at_k
 
     n_docs, hits = len(topk), 0
     for start in range(0, n_docs, _P1_BLOCK):
         end = min(start + _P1_BLOCK, n_docs)
-        part = _blend_rows(topk, Y, weight, cooccurrence_counts, n_threads, start, end)
+        part = _blend_rows(topk, kernel_counts, weight, n_threads, start, end)
         hits += round(precision_at_k(Y[start:end], part, 1) * (end - start))
     return round(hits / n_docs, 4) if n_docs else 0.0
 
@@ -199,7 +201,8 @@ def blend_cooccurrence(topk: TopK, Y: sp.spmatrix | sp.sparray, weight: float, *
     if weight == 0:
         return topk
     cooccurrence_counts = _blend_inputs(topk, Y, cooccurrence_counts)
-    return _blend_rows(topk, Y, weight, cooccurrence_counts, n_threads, 0, len(topk))
+    return _blend_rows(topk, _kernel_counts(cooccurrence_counts), weight, n_threads, 0,
+                       len(topk))
 
 
 def _blend_inputs(topk: TopK, Y: sp.spmatrix | sp.sparray,
@@ -219,23 +222,32 @@ def _blend_inputs(topk: TopK, Y: sp.spmatrix | sp.sparray,
     return cooccurrence_counts
 
 
-def _blend_rows(topk: TopK, Y: LabelMatrix, weight: float, cooccurrence_counts: tuple,
-                n_threads: int | None, start: int, end: int) -> TopK:
-    """The blend of documents ``start:end`` (checked arguments, ``weight`` > 0)."""
+def _kernel_counts(cooccurrence_counts: tuple) -> tuple:
+    """The counts as the blend kernel reads them (row pointers of the labels as int64, and
+    ``inv[a] = 1 / (count(a) - 1)``, 0 for a label given fewer than twice), made once
+    for every block and weight."""
+    import numpy as np
+
+    Yf, counts, cooc = cooccurrence_counts
+    inv = np.where(counts >= 2, 1.0 / np.maximum(counts - 1.0, 1.0), 0.0)
+    return Yf.indptr.astype(np.int64), Yf.indices, *cooc, inv
+
+
+def _blend_rows(topk: TopK, kernel_counts: tuple, weight: float, n_threads: int | None,
+                start: int, end: int) -> TopK:
+    """The blend of documents ``start:end`` (checked arguments, ``weight`` > 0;
+    ``kernel_counts`` from :func:`_kernel_counts`)."""
     import os
 
     import numpy as np
 
     from tagsmith.audit._kernels import cooccurrence_blend_kernel, run_in_threads
 
-    Yf, counts, cooc = cooccurrence_counts
-    inv = np.where(counts >= 2, 1.0 / np.maximum(counts - 1.0, 1.0), 0.0)
     k = topk.k
     indices = np.empty((end - start, k), np.int32)
     scores = np.empty((end - start, k), np.float32)
     run_in_threads(cooccurrence_blend_kernel,
-                   (Yf.indptr.astype(np.int64), Yf.indices, *cooc, inv, float(weight),
-                    int(topk.n_labels)),
+                   (*kernel_counts, float(weight), int(topk.n_labels)),
                    (np.arange(start, end, dtype=np.int64), topk.indices[start:end],
                     topk.scores[start:end], indices, scores), n_threads or os.cpu_count() or 1)
     return TopK._trusted(indices, scores, topk.n_labels)
