@@ -1348,3 +1348,22 @@ def test_human_sample_reports_how_many_of_its_labels_the_shortlist_offered():
     assert one["summary"]["reliability"]["shortlist_recall"] == 0.0  # only its first label
     whole = label_corpus(["a concert"], SPACE, llm, None, human=(["a gig", "a vote"], truth))
     assert "shortlist_recall" not in whole["summary"]["reliability"]  # every label offered
+
+
+def test_shortlist_recall_counts_only_what_was_offered():
+    # a deprecated label on the shortlist is not offered, padding is no label, explicit
+    # zeros and a sample naming no label count nothing (None, not 0.0)
+    from tagsmith.pipeline.llm import _shortlist_recall
+
+    space = LabelSpace([Label("u:a", {"en": "a"}), Label("u:b", {"en": "b"}, deprecated=True),
+                        Label("u:c", {"en": "c"})])
+    shortlist = TopK(np.array([[1, 0, 2], [2, -1, -1], [0, 1, -1]]),
+                     np.array([[0.9, 0.5, 0.1], [0.7, 0.0, 0.0], [0.6, 0.4, 0.0]]), 3)
+    truth = sp.csr_matrix(([1.0, 1.0, 1.0, 0.0, 1.0], [1, 2, 0, 2, 1], [0, 2, 3, 5]),
+                          shape=(3, 3))  # b, c | a | (explicit 0), b
+    options = LabelingOptions(shortlist_k=2)  # row 0 is offered a; row 1 c; row 2 a
+    assert _shortlist_recall(shortlist, truth, space, options) == 0.0
+    assert _shortlist_recall(shortlist, truth, space, LabelingOptions(shortlist_k=3)) == 0.25
+    wider = sp.csr_matrix([[1.0, 0, 1.0], [0, 0, 1.0], [1.0, 0, 0]])
+    assert _shortlist_recall(shortlist, wider, space, options) == 0.75
+    assert _shortlist_recall(shortlist, sp.csr_matrix((3, 3)), space, options) is None
