@@ -224,12 +224,12 @@ def _text_lines(path: Path):
     so a file that is not UTF-8 (a spreadsheet's "CSV" may be cp1252) fails naming its
     first bad line, in one pass."""
     from tagsmith.data.readers import (
-        _WIDE_BOMS,
         NotUTF8,
         decode_line,
         numbered_lines,
         open_binary,
         split_lines,
+        wide_encoding,
     )
     from tagsmith.exceptions import CorpusFormatError
 
@@ -250,8 +250,7 @@ def _text_lines(path: Path):
                 raise ReviewFormatError(exc.reason, path=path, line=exc.line) from None
             # Excel's "Unicode Text" is UTF-16: refused as "invalid start byte at byte
             # 0", which did not say what the file was, as the corpus readers do
-            wide = next((name for bom, name in _WIDE_BOMS.items() if number == 1
-                         and raw.startswith(bom)), None)
+            wide = wide_encoding(raw) if number == 1 else None
             if wide is not None:
                 raise ReviewFormatError(f"the file is {wide} text (it starts with a {wide} "
                                         "byte-order mark; a spreadsheet's \"Unicode text\"); "

@@ -371,6 +371,17 @@ _WIDE_BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32",
               b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
 
 
+def wide_encoding(first_line: bytes) -> str | None:
+    """``"UTF-16"`` or ``"UTF-32"`` when a file's first line starts with that encoding's
+    byte-order mark (a file a UTF-8 reader cannot read), else ``None``: the corpus
+    readers and the audit's review reader refuse such a file naming it.
+
+    >>> [wide_encoding("a".encode(name)) for name in ("utf-16", "utf-32", "utf-8")]
+    ['UTF-16', 'UTF-32', None]
+    """
+    return next((name for bom, name in _WIDE_BOMS.items() if first_line.startswith(bom)), None)
+
+
 def _raw_lines(path: Path, header: bool = False) -> Iterator[tuple[int, bytes]]:
     """``(line number, bytes)`` pairs; a damaged file raises naming the line, a UTF-16
     or UTF-32 file (by its byte-order mark) raises whatever ``on_error`` says: every
@@ -382,8 +393,7 @@ def _raw_lines(path: Path, header: bool = False) -> Iterator[tuple[int, bytes]]:
         first = next(lines, None)  # only line 1 can start with the mark
         if first is None:
             return
-        wide = next((name for bom, name in _WIDE_BOMS.items() if first[1].startswith(bom)),
-                    None)
+        wide = wide_encoding(first[1])
         if wide is not None:
             raise CorpusFormatError(f"the file is {wide} text (it starts with a {wide} "
                                     "byte-order mark); save it as UTF-8", path=path, line=1)
