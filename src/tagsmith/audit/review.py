@@ -79,6 +79,8 @@ ACTIONS = {"missing": "add", "wrong": "remove"}
 # 1.0/0.0: a spreadsheet that turned the 1 into a number writes it so, and JSON's 1.0
 ACCEPT = frozenset({"accept", "accepted", "yes", "y", "1", "1.0", "true", "x"})
 REJECT = frozenset({"reject", "rejected", "no", "n", "0", "0.0", "false"})
+#: every decision honoured (a set built once: the reader tests each filled cell)
+_DECISIONS = ACCEPT | REJECT
 
 
 def doc_key(text: str) -> str:
@@ -408,7 +410,7 @@ class _DecisionLike:
         for column, value in row.items():
             if column in COLUMNS or column in self.other or not _decided(value):
                 continue
-            if str(value).strip().lower() in ACCEPT | REJECT:
+            if str(value).strip().lower() in _DECISIONS:
                 self.filled[column] = self.filled.get(column, 0) + 1
                 self.values.setdefault(column, set()).add(str(value).strip())
             else:
@@ -486,7 +488,7 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
             counts["undecided"] += 1
             continue
         decision = str(row["decision"]).strip().lower()
-        if decision not in ACCEPT | REJECT:
+        if decision not in _DECISIONS:
             raise ReviewFormatError(f"decision must be {DECISION_VALUES}, or empty, found "
                                     f"{row['decision']!r}", path=path, line=line)
         if decision in REJECT:
