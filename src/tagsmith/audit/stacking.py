@@ -95,11 +95,11 @@ def stack_probabilities(evidence: PairEvidence | None, groups: list[PairSet], *,
                     continue
                 take = m if len(m) <= fit_sample else np.sort(rng.choice(m, fit_sample,
                                                                           replace=False))
-                parts = []
+                # the chunks go straight into the one design matrix stacked below (a
+                # per-group stack first copied the fitting sample's features twice)
                 for start in range(0, len(take), FIT_CHUNK):
-                    parts.append(_design(evidence, g, take[start:start + FIT_CHUNK]))
-                    bar.update(len(parts[-1]))
-                designs.append(np.vstack(parts))
+                    designs.append(_design(evidence, g, take[start:start + FIT_CHUNK]))
+                    bar.update(len(designs[-1]))
                 targets.append(g.given[take])
                 weights.append(g.weight[take].astype(np.float64) * (len(m) / len(take)))
             y = np.concatenate(targets).astype(np.float64)
