@@ -141,7 +141,7 @@ class LabelIssues:
         # one line at a prompt: the dataclass repr printed fourteen arrays (pairs, labels
         # and documents) and the estimation details
         return (f"LabelIssues(n_candidates={len(self)}, "
-                f"n_flagged={int(np.count_nonzero(self.flagged))}, n_docs={self.n_docs}, "
+                f"n_flagged={self.n_flagged}, n_docs={self.n_docs}, "
                 f"n_labels={self.n_labels})")
 
     @property

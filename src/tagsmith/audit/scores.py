@@ -194,9 +194,6 @@ def blend_cooccurrence(topk: TopK, Y: sp.spmatrix | sp.sparray, weight: float, *
     >>> blended.indices.tolist(), blended.scores.astype(float).round(2).tolist()
     ([[0, 1], [0, 1], [1, 2]], [[1.5, 0.5], [1.5, 0.5], [1.0, 0.1]])
     """
-
-
-
     weight = check_number("weight", weight, numpy=True, finite=True)
     if weight == 0:
         return topk
