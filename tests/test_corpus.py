@@ -701,6 +701,19 @@ def test_in_memory_corpus():
         Corpus.from_documents([Document("a", (3,))], SPACE)
 
 
+def test_iterating_an_in_memory_corpus_builds_no_records(monkeypatch):
+    # reading the documents back is all iterating asks: a record per document (every
+    # label's URI formatted) was built and thrown away; with_records still pairs them
+    docs = [Document("a", (2, 0), doc_id="x"), Document("b")]
+    corpus = Corpus.from_documents(docs, SPACE)
+    named = []
+    monkeypatch.setattr(SPACE, "uri_of", lambda i: named.append(i) or f"{U}{i}")
+    assert list(corpus) == docs and corpus.report.n_docs == 2 and named == []
+    pairs = list(corpus.with_records())
+    assert [doc for doc, _ in pairs] == docs and [r.line for _, r in pairs] == [1, 2]
+    assert named == [2, 0] and corpus.report.n_docs == 2
+
+
 # -- writing --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["out.tsv", "out.tsv.gz"])
 def test_write_tsv_round_trip(tmp_path, name):

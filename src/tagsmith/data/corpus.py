@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -58,6 +59,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("tagsmith")
+
+_R = TypeVar("_R")  # what a document is read with: its record, or None
 
 #: how many skipped lines a report keeps as examples
 MAX_EXAMPLES = 20
@@ -203,7 +206,13 @@ class Corpus:
         return f"Corpus({self.source!r}, format={self.format!r}, n_labels={len(self.label_space)})"
 
     def __iter__(self) -> Iterator[Document]:
-        return (doc for doc, _ in self.with_records())
+        pairs: Iterator[tuple[Document, Record | None]]
+        if self._documents is not None:  # at hand: no record (every label's URI) to build
+            pairs = self._reported(((doc, None) for doc in self._documents),
+                                   ReadReport(source=self.source))
+        else:
+            pairs = self.with_records()
+        return (doc for doc, _ in pairs)
 
     def with_records(self) -> Iterator[tuple[Document, Record]]:
         """Each document with the record it was read from (its line or file, for a
@@ -215,6 +224,12 @@ class Corpus:
         else:
             pairs = ((self._resolve(record, report), record)
                      for record in self._records(report))
+        yield from self._reported(pairs, report)  # a generator: nothing is opened till read
+
+    def _reported(self, pairs: Iterable[tuple[Document, _R]], report: ReadReport
+                  ) -> Iterator[tuple[Document, _R]]:
+        """``pairs`` with each document counted in ``report``, which becomes
+        :attr:`report` (and is logged if anything was skipped) once the last is read."""
         for doc, record in pairs:
             report.add_doc(doc)
             yield doc, record
