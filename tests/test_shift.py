@@ -366,3 +366,15 @@ def test_one_label_s_messages_are_in_the_singular():
     with pytest.raises(ValueError, match=re.escape("label-shift frozen is not 1 boolean, "
                                                    "one per label")):
         LabelShift.from_state(meta, {**arrays, "frozen": np.zeros(1, dtype=np.int8)})
+
+
+@pytest.mark.parametrize("name", ["source_prior", "tail"])
+def test_label_shift_refuses_per_label_values_of_the_wrong_shape_alike(name):
+    # the tail's shape error said "expected shape (3,), got (2,)" and the prior's
+    # "expected 3 probabilities in [0, 1], got shape (2,)": one check serves both now
+    topk = TopK.from_scores(np.array([[0.9, 0.2, 0.1], [0.4, 0.8, 0.3]]), 2)
+    given = {"source_prior": np.full(3, 0.3), "tail": None, name: [0.1, 0.1]}
+    with pytest.raises(InvalidParameterError,
+                       match=rf"parameter '{name}'.*3 probabilities in \[0, 1\].*shape \(2,\)"):
+        estimate_label_shift(topk, source_prior=given["source_prior"], tail=given["tail"],
+                             min_count=0.1)

@@ -310,18 +310,19 @@ def _probabilities(n_labels: int) -> str:
     return f"{n_labels} {plural(n_labels, 'probability', 'probabilities')} in [0, 1]"
 
 
-def _check_prior(source_prior, n_labels: int) -> np.ndarray:
-    prior = np.asarray(source_prior, dtype=np.float64)
-    if prior.shape != (n_labels,):
-        raise InvalidParameterError("source_prior", _probabilities(n_labels),
-                                    f"shape {prior.shape}")
-    if not np.all((prior >= 0) & (prior <= 1)):  # NaN fails too
+def _check_per_label(name: str, values: npt.ArrayLike, n_labels: int) -> np.ndarray:
+    """``values`` (float64) once they are ``n_labels`` probabilities in [0, 1] (the
+    source prior, the tail), else an error naming ``name``."""
+    out = np.asarray(values, dtype=np.float64)
+    if out.shape != (n_labels,):
+        raise InvalidParameterError(name, _probabilities(n_labels), f"shape {out.shape}")
+    if not np.all((out >= 0) & (out <= 1)):  # NaN fails too
         # the right shape with a NaN or a 1.5 was refused as got 'shape (3,)'
-        n_nan = int(np.isnan(prior).sum())
-        raise InvalidParameterError("source_prior", _probabilities(n_labels),
+        n_nan = int(np.isnan(out).sum())
+        raise InvalidParameterError(name, _probabilities(n_labels),
                                     f"{n_nan} NaN value{plural_s(n_nan)}" if n_nan
-                                    else f"range [{prior.min()}, {prior.max()}]")
-    return prior
+                                    else f"range [{out.min()}, {out.max()}]")
+    return out
 
 
 def estimate_label_shift(topk: TopK, *, source_prior: npt.ArrayLike,
@@ -354,16 +355,9 @@ def estimate_label_shift(topk: TopK, *, source_prior: npt.ArrayLike,
     """
     method = check_choice("method", method, METHODS)
     n_labels = check_topk(topk).n_labels
-    prior = _check_prior(source_prior, n_labels)
-    tail_arr = np.zeros(n_labels) if tail is None else np.asarray(tail, dtype=np.float64)
-    if tail_arr.shape != (n_labels,):
-        raise InvalidParameterError("tail", f"shape ({n_labels},)", tail_arr.shape)
-    if not np.all((tail_arr >= 0) & (tail_arr <= 1)):  # NaN fails too
-        raise InvalidParameterError("tail", _probabilities(n_labels),
-                                    f"{int(np.isnan(tail_arr).sum())} NaN "
-                                    f"value{plural_s(int(np.isnan(tail_arr).sum()))}"
-                                    if np.isnan(tail_arr).any()
-                                    else f"range [{tail_arr.min()}, {tail_arr.max()}]")
+    prior = _check_per_label("source_prior", source_prior, n_labels)
+    tail_arr = (np.zeros(n_labels) if tail is None
+                else _check_per_label("tail", tail, n_labels))
     n_docs = len(topk)
     if n_docs == 0:
         raise InvalidParameterError("topk", "at least one document", "none")
