@@ -290,12 +290,14 @@ def train_repairs(budgets: dict, Y_noisy, reviewed, reviewed_hits, texts, space,
     its "repair" was the noisy corpus trained again, reported as a repair's P@1. It is
     skipped, with the reason logged and kept (``skipped``), its ``p1`` and
     ``train_seconds`` null. ``train``: :func:`run_train` (another for a test)."""
+    from tagsmith._plural import plural_s
+
     train = run_train if train is None else train
     repaired_runs: dict = {}
     for spec in args.top_n.split(","):
         top_n = budgets[spec] if spec in budgets else int(spec)
         if min(top_n, len(reviewed_hits)) == 0:
-            budget = f"{top_n} {'candidate' if top_n == 1 else 'candidates'}"
+            budget = f"{top_n} candidate{plural_s(top_n)}"
             if top_n == 0:
                 why = "0 candidates" + (" (the audit flagged none)" if spec == "flagged"
                                         else "")
@@ -400,11 +402,13 @@ def check_noise_injected(n_removed: int, n_added: int, n_given: int, args) -> No
 the 4 given training labels round to 0 removed and 0 added; give higher rates or more \
 documents (--max-train-docs)
     """
+    from tagsmith._plural import plural_s
+
     if n_removed + n_added:
         return
     raise SystemExit(f"no label noise was injected: --missing-rate {args.missing_rate:g} and "
                      f"--wrong-rate {args.wrong_rate:g} of the {n_given:,} given training "
-                     f"label{'' if n_given == 1 else 's'} round to 0 removed and 0 added; "
+                     f"label{plural_s(n_given)} round to 0 removed and 0 added; "
                      "give higher rates or more documents (--max-train-docs)")
 
 
