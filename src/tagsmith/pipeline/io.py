@@ -155,12 +155,12 @@ class _RepeatedIds:
     def warn(self, path: str | Path) -> None:
         if self.first is not None:
             doc_id, first, line = self.first
-            logger.warning("%s: %s repeat%s the id of an earlier document (first %r, on "
+            logger.warning("%s: %s %s the id of an earlier document (first %r, on "
                            "lines %d and %d); ids are not used here, but an audit or "
                            "apply-review of this corpus refuses them: give each document "
                            "an id of its own", path,
                            plural(self.count, "1 document", f"{self.count:,} documents"),
-                           "s" if self.count == 1 else "", doc_id, first, line)
+                           plural(self.count, "repeats", "repeat"), doc_id, first, line)
 
 
 def read_labelled_corpora(paths: list[str | Path], vocab: str | Path | None, *,
