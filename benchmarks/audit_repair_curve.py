@@ -88,7 +88,9 @@ def read_result(path: Path, datasets) -> tuple[dict, list[float], list[float]]:
         runs.append(values)
     clean_runs, noisy_runs = runs
     if len(clean_runs) != seeds or len(noisy_runs) != seeds:
-        raise ValueError(f"{path}: {seeds} training seed{'s' if seeds != 1 else ''} but "
+        from tagsmith._plural import plural_s
+
+        raise ValueError(f"{path}: {seeds} training seed{plural_s(seeds)} but "
                          f"{len(clean_runs)} clean and {len(noisy_runs)} noisy P@1 values")
     return result, clean_runs, noisy_runs
 
