@@ -14,6 +14,7 @@ from tagsmith.exceptions import CorpusFormatError, InvalidParameterError
 from tagsmith.labeling.prompts import read_data_section
 from tagsmith.pipeline.classifier import TextClassifier
 from tagsmith.pipeline.distill import ActiveOptions, active_distill, distill_classifier
+from tagsmith.pipeline.evaluate import evaluate_classifier
 from tagsmith.pipeline.io import read_labelled
 from tagsmith.pipeline.llm import read_soft_labels, write_soft_labels
 from tagsmith.pipeline.train import TrainOptions
@@ -218,6 +219,49 @@ def test_cli_label_with_a_budget_saves_labels_and_student(goemotions_small, tmp_
     n_docs = len(data.texts)
     assert f"labelled 200 of the 200 documents sent (--budget 200 of {n_docs} documents)" \
         in result.stdout, result.stdout
+
+
+def test_cli_label_with_a_budget_scores_the_student_on_the_human_sample(goemotions_small,
+                                                                       tmp_path):
+    # the issue asks distillation to report accuracy against human labels where they
+    # exist: label --budget --human distilled a student and never said how good it was
+    space = load_vocabulary(goemotions_small["vocab"])
+    train = read_labelled(goemotions_small["train"], space)
+    dev = read_labelled(goemotions_small["dev"], space)
+    truth = {}
+    for data in (train, dev):
+        for text, row in zip(data.texts, data.Y, strict=True):
+            truth[text.strip()] = [space.name_of(int(i)) for i in row.indices]
+
+    def teacher(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT").strip()
+        return json.dumps({"labels": [{"label": n, "confidence": 0.9}
+                                      for n in truth.get(doc, ["neutral"])]})
+
+    pool_lines = goemotions_small["train"].read_text(encoding="utf-8").splitlines()[:120]
+    pool, human = tmp_path / "pool.tsv", tmp_path / "human.tsv"
+    pool.write_text("\n".join(pool_lines) + "\n", encoding="utf-8")
+    # 7 of the sample's documents are pool documents the student is taught (the whole
+    # pool is the budget): they are left out of its accuracy
+    dev_lines = goemotions_small["dev"].read_text(encoding="utf-8").splitlines()[:200]
+    human.write_text("\n".join(dev_lines + pool_lines[:7]) + "\n", encoding="utf-8")
+    labels, student = tmp_path / "labels.jsonl", tmp_path / "student"
+    with LocalChatServer(teacher) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "label", str(pool), "--vocab", str(goemotions_small["vocab"]),
+            "-o", str(labels), "--budget", "120", "--rounds", "2", "--human", str(human),
+            "--student", str(student), "--base-url", server.base_url, "--llm", "sim",
+            "--cache", str(tmp_path / "c.sqlite")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stderr.strip().splitlines()[-1])
+    record = summary["student"]
+    assert (record["n_docs"], record["n_taught_left_out"]) == (200, 7)
+    saved = TextClassifier.load(student)
+    expected = evaluate_classifier(saved, dev.texts[:200], dev.Y[:200])
+    assert record["human_accuracy"] == json.loads(json.dumps(expected))
+    assert saved.manifest["distillation"]["human_accuracy"] == record
+    assert (f"student's accuracy against human labels (200 documents of {human} it was "
+            f"not taught): P@1 {expected['p@1']:.4f}") in result.stdout
 
 
 @pytest.mark.parametrize("command", ["label", "taxonomy", "distill"])

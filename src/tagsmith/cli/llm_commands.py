@@ -432,6 +432,12 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
         if student:
             result["student"].save(student)
             click.echo(f"student distilled from {written} document{plural_s(written)} -> {student}")
+        on_human = result["summary"].get("student") or {}
+        if on_human.get("human_accuracy"):  # held out: the sample is not in the pool
+            n, metrics = on_human["n_docs"], on_human["human_accuracy"]
+            click.echo(f"student's accuracy against human labels ({n} document{plural_s(n)}"
+                       f" of {human} it was not taught): P@1 {metrics['p@1']:.4f}  "
+                       f"micro-F1 {metrics['micro_f1']:.4f}  macro-F1 {metrics['macro_f1']:.4f}")
         summary = {**result["summary"], "usage": client.usage.to_dict()}
         if budget:  # "labelled 19 of 300" read as 281 documents the LLM failed on
             sent = labeling.get("n_docs", 0)

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from tagsmith.labeling.client import CachedClient, LLMClient, OpenAIChatClient
     from tagsmith.labeling.labeler import LabelingOptions
     from tagsmith.labeling.taxonomy import TaxonomyOptions
+    from tagsmith.pipeline.classifier import TextClassifier
     from tagsmith.pipeline.distill import ActiveOptions
     from tagsmith.topk import TopK
     from tagsmith.zeroshot.encoder import Encoder
@@ -374,6 +375,29 @@ def _shortlist_recall(shortlist: TopK, Y_human: sp.csr_matrix, label_space: Labe
     return round(recall_micro(truth, matrix), 4)
 
 
+def _student_on_human(student: TextClassifier, taught: Sequence[str],
+                      human_texts: Sequence[str], Y_human: sp.csr_matrix) -> dict:
+    """The distilled student's accuracy against the human sample, on the sample's
+    documents it was not taught (texts matched as held-out data is checked everywhere,
+    :func:`~tagsmith.pipeline.train.in_training`): the sample is drawn apart from the
+    pool, but a pool may hold some of its texts. ``human_accuracy`` is ``None`` when no
+    untaught document of the sample has a label."""
+    from tagsmith.pipeline.evaluate import evaluate_classifier
+    from tagsmith.pipeline.train import in_training, text_hashes
+
+    human_texts = list(human_texts)
+    was_taught = in_training(text_hashes(list(taught)), human_texts)
+    keep = np.flatnonzero(~was_taught)
+    Y_keep = sp.csr_matrix(Y_human)[keep]
+    record: dict[str, Any] = {"n_docs": int(len(keep)),
+                              "n_taught_left_out": int(was_taught.sum()),
+                              "human_accuracy": None}
+    if Y_keep.nnz:
+        record["human_accuracy"] = evaluate_classifier(
+            student, [human_texts[i] for i in keep], Y_keep)
+    return record
+
+
 def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClient,
                  options: LabelingOptions | None, *, shortlist: TopK | None = None,
                  human: tuple[Sequence[str], sp.csr_matrix] | None = None,
@@ -389,7 +413,10 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     same model or zero-shot scorer as ``shortlist``), needed like ``shortlist`` for
     label spaces too large to show whole. Returns ``{"rows": pool indices labelled, "Y":
     soft targets (rows x labels), "summary": dict, "student": TextClassifier or None}``; with a
-    budget, ``student`` is the model distilled along the way.
+    budget, ``student`` is the model distilled along the way, and with a budget and
+    ``human`` the summary's ``"student"`` holds its accuracy against the human labels
+    (``n_docs``, ``n_taught_left_out``, ``human_accuracy``: the sample's documents the
+    student was not taught; also in the student's manifest under ``distillation``).
     """
     from tagsmith.labeling.labeler import LabelingReport, label_documents
     from tagsmith.labeling.reliability import estimate_reliability
@@ -465,5 +492,9 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     summary["active"] = dict(distilled.classifier.manifest["distillation"])
     if budget is not None and active.budget < budget:  # the record had the capped one
         summary["active"]["budget_requested"] = budget
+    if human is not None:  # how good the student is, where human labels say (issue 6)
+        summary["student"] = _student_on_human(
+            distilled.classifier, [texts[i] for i in distilled.selected], human[0], Y_human)
+        distilled.classifier.manifest["distillation"]["human_accuracy"] = summary["student"]
     return {"rows": distilled.selected, "Y": distilled.Y_teacher, "summary": summary,
             "student": distilled.classifier}

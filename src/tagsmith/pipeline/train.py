@@ -278,6 +278,16 @@ def _hashes(texts: Sequence[str]) -> np.ndarray:
     return np.frombuffer(digests, dtype="<u8")
 
 
+def in_training(train_hashes: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+    """Which of ``texts`` are among the documents ``train_hashes`` records (a bool per
+    text; :func:`text_hashes`' rule: whitespace collapsed, case folded).
+
+    >>> in_training(text_hashes(["A  b"]), ["a b", "c"]).tolist()
+    [True, False]
+    """
+    return np.isin(_hashes(texts), train_hashes) if len(texts) else np.zeros(0, bool)
+
+
 def check_overlap(train_hashes: np.ndarray | None, texts: Sequence[str], *,
                   name: str, source: str) -> int:
     """How many of ``texts`` (held-out documents) are training documents.
@@ -288,7 +298,7 @@ def check_overlap(train_hashes: np.ndarray | None, texts: Sequence[str], *,
     """
     if train_hashes is None or not len(texts):
         return 0
-    n_overlap = int(np.isin(_hashes(texts), train_hashes).sum())
+    n_overlap = int(in_training(train_hashes, texts).sum())
     if n_overlap >= MAX_OVERLAP * len(texts):
         raise InvalidParameterError(
             name, "documents the model was not trained on",
