@@ -351,6 +351,31 @@ def test_soft_labels_with_a_blank_label_name_it_not_the_scores(data, tmp_path):
         read_soft_labels(path, space)
 
 
+def test_soft_labels_skip_blank_texts_naming_the_file_and_lines(data, tmp_path, caplog):
+    """A line with a blank text was trained on as a document of no words, with the
+    labels of a teacher that saw nothing (label_documents no longer asks about one)."""
+    space = data[0]
+    path = tmp_path / "soft.jsonl"
+    lines = [{"text": "joy and thanks", "labels": [space.uri_of(0)], "scores": [0.9]},
+             {"text": "", "labels": [space.uri_of(1)], "scores": [0.8]},
+             {"text": "so sad today", "labels": [space.uri_of(1)], "scores": [0.7]},
+             {"text": " \t ", "labels": [space.uri_of(2)], "scores": [0.6]}]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        texts, Y = read_soft_labels(path, space)
+    assert texts == ["joy and thanks", "so sad today"]
+    assert Y.shape == (2, len(space)) and Y.nnz == 2
+    assert Y[0, 0] == pytest.approx(0.9) and Y[1, 1] == pytest.approx(0.7)
+    assert f"{path}: 2 documents with a blank text (empty or whitespace only) skipped, " \
+        "at lines 2, 4" in caplog.text
+    caplog.clear()
+    path.write_text(json.dumps(lines[1]) + "\n")
+    with caplog.at_level("WARNING", logger="tagsmith"), \
+            pytest.raises(CorpusFormatError, match=r"soft\.jsonl: every document has a blank "
+                          r"text \(empty or whitespace only; line 1\): nothing to train on"):
+        read_soft_labels(path, space)
+
+
 def test_label_corpus_with_a_budget_reports_what_went_wrong_with_the_calls(tmp_path):
     from tagsmith.data.labelspace import LabelSpace
     from tagsmith.labeling.client import OpenAIChatClient

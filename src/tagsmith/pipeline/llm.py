@@ -255,15 +255,32 @@ def write_soft_labels(path: str | Path, texts: Sequence[str], Y: sp.csr_matrix,
     return written
 
 
+#: how many lines of skipped blank documents :func:`read_soft_labels` names
+_SHOWN_LINES = 10
+
+
 def read_soft_labels(path: str | Path, label_space: LabelSpace
                      ) -> tuple[list[str], sp.csr_matrix]:
     """Texts and soft targets from :func:`write_soft_labels`'s JSONL (or any corpus:
-    labels without ``scores`` count 1)."""
+    labels without ``scores`` count 1).
+
+    A line whose text is blank (empty or whitespace only) is skipped with a warning
+    naming the file and its lines: the teacher saw no text (``label_documents`` never
+    sends one, counting it in ``n_blank_docs``), and a student trained on it learnt its
+    labels from no words at all."""
     from tagsmith.data.corpus import Corpus
 
     corpus = Corpus(path, label_space)
-    texts, rows, cols, vals = [], [], [], []
-    for number, record in enumerate(corpus.records()):
+    texts: list[str] = []
+    rows: list[int] = []
+    cols: list[int] = []
+    vals: list[float] = []
+    blank_lines: list[int | None] = []
+    for record in corpus.records():
+        if not record.text.strip():
+            blank_lines.append(record.line)
+            continue
+        number = len(texts)
         scores = record.metadata.get("scores")
         if scores is not None and (not isinstance(scores, list)
                                    or len(scores) != len(record.labels)
@@ -285,6 +302,18 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace
             cols.append(label_id)
             vals.append(1.0 if scores is None else float(scores[position]))
         texts.append(record.text)
+    if blank_lines:
+        shown = ", ".join(str(line) for line in blank_lines[:_SHOWN_LINES])
+        more = (f" and {len(blank_lines) - _SHOWN_LINES:,} more"
+                if len(blank_lines) > _SHOWN_LINES else "")
+        if not texts:
+            raise CorpusFormatError(f"every document has a blank text (empty or whitespace "
+                                    f"only; line{plural_s(len(blank_lines))} {shown}{more}): "
+                                    "nothing to train on", path=path)
+        logger.warning("%s: %d document%s with a blank text (empty or whitespace only) "
+                       "skipped, at line%s %s%s: the teacher saw no text, there is nothing "
+                       "to learn its labels from", path, len(blank_lines),
+                       plural_s(len(blank_lines)), plural_s(len(blank_lines)), shown, more)
     if not texts:
         raise CorpusFormatError("no documents in the file", path=path)
     # a label listed twice in a line (by URI and by name, say) keeps its highest score,
