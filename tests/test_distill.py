@@ -136,6 +136,55 @@ def test_soft_label_files_round_trip_and_errors(data, tmp_path):
         read_soft_labels(bad, space)
 
 
+def _old_soft_label_lines(texts, Y, space):
+    """write_soft_labels' lines as its per-entry loop wrote them (the reference)."""
+    from tagsmith.data.textio import json_line
+
+    lines = []
+    for row, text in enumerate(texts):
+        start, end = Y.indptr[row], Y.indptr[row + 1]
+        order = np.argsort(-Y.data[start:end], kind="stable")
+        lines.append(json_line({
+            "id": str(row + 1), "text": text,
+            "labels": [space.uri_of(int(i)) for i in Y.indices[start:end][order]],
+            "scores": [max(round(float(s), 4), 1e-4) if s > 0 else 0.0
+                       for s in Y.data[start:end][order]]}))
+    return "".join(lines)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_soft_label_scores_are_written_as_the_per_entry_rounding_wrote_them(tmp_path, dtype):
+    """The vectorised rounding writes the same bytes, ties included: np.round of s * 1e4
+    alone wrote 0.12345 as 0.1234, 0.00025 as 0.0002 and 5e-05 as 0.0 (round: 0.1235,
+    0.0003, 0.0001 - half to even on the exact binary value)."""
+    from tagsmith.data.labelspace import LabelSpace
+
+    rng = np.random.default_rng(3)
+    n_docs, n_labels = 400, 60
+    space = LabelSpace.from_uris([f"http://x/{i}" for i in range(n_labels)])
+    Y = sp.random(n_docs, n_labels, density=0.3, random_state=4, format="csr",
+                  dtype=np.float64)
+    kinds = rng.integers(0, 5, Y.nnz)
+    Y.data = np.select(
+        [kinds == 0, kinds == 1, kinds == 2, kinds == 3],
+        [rng.integers(0, 20001, Y.nnz) / 20000,  # every tie of the 4th decimal
+         rng.random(Y.nnz) * 1e-4,  # tiny: written as 1e-4
+         np.choose(rng.integers(0, 6, Y.nnz),
+                   [0.12345, 0.00025, 5e-05, 0.03125, 0.99995, 0.00015]),
+         -rng.random(Y.nnz)],  # not positive: 0.0
+        rng.random(Y.nnz)).astype(dtype)
+    Y.data[:7] = 0.0  # explicit zeros stay in data
+    assert Y.nnz > 5000
+    texts = [f"document {i}" for i in range(n_docs)]
+    path = tmp_path / "soft.jsonl"
+    assert write_soft_labels(path, texts, Y, space) == n_docs
+    assert path.read_text(encoding="utf-8") == _old_soft_label_lines(texts, Y, space)
+    ties = sp.csr_matrix(np.array([[0.12345, 0.00025, 5e-05, 0.03125]], dtype))
+    write_soft_labels(path, ["x"], ties, LabelSpace.from_uris(["a:1", "a:2", "a:3", "a:4"]))
+    assert json.loads(path.read_text(encoding="utf-8"))["scores"] == [0.1235, 0.0312, 0.0003,
+                                                                       0.0001]
+
+
 def test_soft_label_files_escape_unicode_line_separators(tmp_path):
     """A text with U+2028 was written as it is: valid JSON, but split in two by tools
     that break lines as str.splitlines does."""
