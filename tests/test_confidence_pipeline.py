@@ -1087,3 +1087,34 @@ def test_shift_on_a_folder_reads_the_documents_the_corpus_reader_reads(
     expected = [r.text for r in read_records(docs)] + [r.text for r in read_records(other)]
     assert seen == [expected] and expected == ["thanks a lot", "so angry", "so sad"]
     assert json.loads(result.stdout)["n_docs"] == 3
+
+
+def test_cli_suggest_sets_with_a_threshold_cuts_the_ranking_and_leaves_the_sets(
+        calibrated_cli_bundle):
+    """README: with --sets, --format json has the ranked suggestions, and --threshold keeps
+    those whose printed score is at least it; the conformal set is the same either way."""
+    stdin = "Thank you so much!\nugh, again?\nI love this, so happy\n"
+    base = ["suggest", calibrated_cli_bundle, "--sets", "-k", "5", "--format", "json"]
+    tuned = run(*base, input=stdin)  # the tuned thresholds: the sets are the same
+    everything = run(*base, "--threshold", "0", input=stdin)
+    assert tuned.exit_code == everything.exit_code == 0, tuned.output + everything.output
+    before = [json.loads(line) for line in everything.output.splitlines()]
+    assert [json.loads(line)["set"] for line in tuned.output.splitlines()] == \
+        [line["set"] for line in before]
+    assert all(len(line["suggestions"]) == 5 for line in before)
+    cut = before[0]["suggestions"][2]["score"]  # a printed score: the boundary is kept
+    assert before[0]["suggestions"][1]["score"] > cut
+    result = run(*base, "--threshold", str(cut), input=stdin)
+    assert result.exit_code == 0, result.output
+    after = [json.loads(line) for line in result.output.splitlines()]
+    assert [line["set"] for line in after] == [line["set"] for line in before]
+    assert [line["suggestions"] for line in after] == \
+        [[s for s in line["suggestions"] if s["score"] >= cut] for line in before]
+    assert len(after[0]["suggestions"]) >= 3 and all(
+        s["score"] >= cut for line in after for s in line["suggestions"])
+    # nothing scores above 1: no suggestion left, every set still there
+    result = run(*base, "--threshold", "1", input=stdin)
+    assert result.exit_code == 0, result.output
+    after = [json.loads(line) for line in result.output.splitlines()]
+    assert all(line["suggestions"] == [] for line in after)
+    assert [line["set"] for line in after] == [line["set"] for line in before]
