@@ -1165,6 +1165,40 @@ def test_a_repeated_document_id_is_refused_by_the_audit_and_apply_review(tmp_pat
         {"text": "", "labels": []}] * 2), SPACE).texts) == 2
 
 
+def test_apply_review_writes_a_repeated_id_no_decision_names_and_warns(tmp_path, caplog):
+    """A corpus with a repeated id was refused even when no decision named either
+    document of it: every decision was still checked by number, text and id. Now it is
+    applied, the documents of the repeated id written as they were, with a warning
+    naming the id and both lines; a decision naming either of them is refused, naming
+    the id, both lines and the review's line."""
+    docs = [{"id": "a", "text": "rain all day", "labels": ["http://x/rain"]},
+            {"id": "b", "text": "sun at last", "labels": []},
+            {"id": "c", "text": "grey skies", "labels": []},
+            {"id": "a", "text": "storm and rain", "labels": ["http://x/rain"]}]
+    corpus = _jsonl_corpus(tmp_path, *docs)
+    row = {**_row(1, "missing", "http://x/sun", "sun at last"), "doc_id": "b"}
+    output = tmp_path / "fixed.jsonl"
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        stats = apply_review(corpus, _review(tmp_path, [row]), output, SPACE)
+    assert (stats["n_docs"], stats["n_added"], stats["n_docs_changed"]) == (4, 1, 1)
+    written = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    assert [(d["id"], d["text"], d["labels"]) for d in written] == [
+        ("a", "rain all day", ["http://x/rain"]), ("b", "sun at last", ["http://x/sun"]),
+        ("c", "grey skies", []), ("a", "storm and rain", ["http://x/rain"])]
+    assert (f"{corpus}: 1 document repeats the id of an earlier document (first 'a', on "
+            "lines 1 and 4); no accepted decision names it, so it is written as it was")\
+        in caplog.text
+    # a decision on either document of the id: refused, no output
+    for doc, text, decided in ((0, "rain all day", 1), (3, "storm and rain", 4)):
+        row = {**_row(doc, "missing", "http://x/sun", text), "doc_id": "a"}
+        review = _review(tmp_path, [row])
+        with pytest.raises(DataError, match=(
+                rf"c\.jsonl:4: the id 'a' is the id of the document at line 1 too; the "
+                rf"review's line 2 decides about the one at line {decided}, ")):
+            apply_review(corpus, review, tmp_path / "refused.jsonl", SPACE)
+        assert not (tmp_path / "refused.jsonl").exists()
+
+
 @pytest.mark.parametrize(("ids", "warning"), [
     (("a", "b", "a"), "1 document repeats the id of an earlier document (first 'a', on "
                       "lines 1 and 3)"),

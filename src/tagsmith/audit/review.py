@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tagsmith._plural import plural_s
+from tagsmith._plural import plural, plural_s
 from tagsmith.audit import DECISION_VALUES
 from tagsmith.audit.detect import KINDS
 from tagsmith.data.csvlimits import (
@@ -663,6 +663,34 @@ def check_unique_id(id_lines: FirstSeen[int], record: Record, path: str | Path) 
                         path=path, line=record.line)
 
 
+def _check_decided_id(id_lines: FirstSeen[int], decided: dict[str, tuple[int, int]],
+                      repeated: list[tuple[str, int, int]], record: Record,
+                      todo: Sequence[Decision] | None, path: str | Path) -> None:
+    """Refuse a record of an id an earlier record has when a decision of the review
+    names either of them (the review names a document by number, text and id, and apply-
+    review checks the id, which cannot tell two documents of one id apart), naming the
+    id, both lines and the review's line. An id repeated by documents no decision names
+    leaves nothing ambiguous: noted in ``repeated`` (for one warning) and written as it
+    is. ``id_lines`` and ``decided`` (each decided id: its line and the first review
+    line on it) are updated; a record without an id is not checked."""
+    doc_id = record.doc_id
+    if not doc_id:
+        return
+    first = id_lines.claim(doc_id, record.line)
+    if todo:
+        decided.setdefault(doc_id, (record.line, min(d.line for d in todo)))
+    if first is None:
+        return
+    if doc_id in decided:
+        line, review_line = decided[doc_id]
+        raise DataError(f"the id {doc_id!r} is the id of the document at line {first} too; "
+                        f"the review's line {review_line} decides about the one at line "
+                        f"{line}, and apply-review checks the id, which cannot tell them "
+                        "apart: give each document an id of its own (or drop the id column)",
+                        path=path, line=record.line)
+    repeated.append((doc_id, first, record.line))
+
+
 def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                  space: LabelSpace, *, on_error: str = "fail", format: str | None = None,
                  overwrite: bool = False, keep: Sequence[str | Path] = (),
@@ -677,7 +705,9 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     removed, corrections already in place, malformed lines skipped under
     ``on_error="skip"`` (they are not written: a warning says so), and the review's
     decisions. ``space_name`` says where ``space`` came from (a label not in it is
-    reported as not in ``space_name``).
+    reported as not in ``space_name``). An id two documents of the corpus share is
+    refused where an accepted decision names either of them (:class:`DataError`), and
+    otherwise written as it is with one warning.
     """
     from tagsmith.data.corpus import Corpus, ReadReport
     from tagsmith.data.writers import output_format, write_records
@@ -707,16 +737,20 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     for decision in repeated:
         repeats_of.setdefault(decision.doc, []).append(decision)
 
+    # ids given to two documents: (id, first line, other line), for the warning
+    repeated_ids: list[tuple[str, int, int]] = []
+
     def changed_records():
         style: list[str] = []  # the key style of the last labelled record, for new keys
         id_lines = FirstSeen[int]()
+        decided: dict[str, tuple[int, int]] = {}  # id -> (line, review line) decided on
         for number, record in enumerate(source.records(report)):
-            # raised inside the atomic writer: no output file appears
-            check_unique_id(id_lines, record, corpus)
+            todo = by_doc.pop(number, None)
             stats["n_docs"] += 1
+            # raised inside the atomic writer: no output file appears
+            _check_decided_id(id_lines, decided, repeated_ids, record, todo, corpus)
             if record.labels:
                 style = list(record.labels)
-            todo = by_doc.pop(number, None)
             if todo:
                 record = _apply(record, todo, space, review, stats, style,
                                 repeats_of.get(number, ()))
@@ -733,6 +767,16 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                                     line=first.line)
 
     write_records(changed_records(), output, format, label_space=space)
+    if repeated_ids:  # no decision names them: written as they were, but say so
+        doc_id, first, other = repeated_ids[0]
+        n = len(repeated_ids)
+        logger.warning("%s: %d document%s %s the id of an earlier document (first %r, on "
+                       "lines %d and %d); no accepted decision names %s, so %s written as "
+                       "%s, but a review cannot tell such documents apart: give each "
+                       "document an id of its own", corpus, n, plural_s(n),
+                       plural(n, "repeats", "repeat"), doc_id, first, other,
+                       plural(n, "it", "them"), plural(n, "it is", "they are"),
+                       plural(n, "it was", "they were"))
     # a malformed line is no record, so it cannot be written: say so, not silently
     stats["n_skipped_lines"] = report.n_skipped_lines
     if report.n_skipped_lines:
