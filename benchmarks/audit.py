@@ -22,7 +22,8 @@ Steps (work directory ``benchmarks/work/audit/<dataset>/``):
    real errors and rejects the rest, and train on the repaired corpus: P@1 on the clean
    test split for clean, noisy and repaired. N (``--top-n``) defaults to the number of
    injected errors (a review budget as large as the number of errors); ``flagged`` (the
-   audit's flagged candidates), ``2xinjected`` or a number also work, comma-separated
+   audit's flagged candidates), ``<k>xinjected`` (``2xinjected``: k times as many) or a
+   number also work, comma-separated
    for several (the first is the headline ``p1_repaired``). A budget that reviews no
    candidate (``flagged`` when the audit flags nothing, or a ``--review-kind`` that
    leaves none of its candidates) is skipped, its P@1 null and the reason in
@@ -73,8 +74,71 @@ AUDIT = {
                      "model_params": {"loss": "logistic"}, "n_folds": 5},
     "yso-finna-en": {},
 }
-#: the named review budgets of ``--top-n`` (else a number of candidates)
-TOP_N_BUDGETS = ("injected", "flagged", "2xinjected")
+#: the spellings of a ``--top-n`` review budget, as its error lists them
+TOP_N_SPELLINGS = ("injected", "flagged", "<k>xinjected (k times the injected errors)",
+                   "a positive number of candidates")
+
+
+def parse_top_n(spec: str) -> list[str]:
+    """The review budgets of a ``--top-n`` value (comma-separated, spaces around each
+    ignored), as written: ``injected``, ``flagged``, ``<k>xinjected`` or a positive
+    number; a ValueError naming ``--top-n`` and the budget otherwise, or for one given
+    twice (in any spelling: ``injected`` is ``1xinjected``, ``07`` is ``7``). The one
+    parser of ``audit.py`` and ``audit_repair_curve.py`` (they took different spellings).
+
+    >>> parse_top_n("injected, 3xinjected,flagged,1000")
+    ['injected', '3xinjected', 'flagged', '1000']
+    >>> parse_top_n("2xinjectd")
+    Traceback (most recent call last):
+    ...
+    ValueError: --top-n: '2xinjectd' is none of injected, flagged, <k>xinjected (k times \
+the injected errors) or a positive number of candidates
+    >>> parse_top_n("injected,1xinjected")
+    Traceback (most recent call last):
+    ...
+    ValueError: --top-n: '1xinjected' is given twice (as 'injected')
+    """
+    names: list[str] = []
+    seen: dict[tuple[str, int], str] = {}  # each budget, as (kind, count), and its spelling
+    for part in spec.split(","):
+        part = part.strip()
+        budget = _top_n_budget(part)
+        if budget is None:
+            raise ValueError(f"--top-n: {part!r} is none of {', '.join(TOP_N_SPELLINGS[:-1])} "
+                             f"or {TOP_N_SPELLINGS[-1]}")
+        if budget in seen:  # the same trainings twice into the same files, one kept
+            earlier = seen[budget]
+            again = "" if earlier == part else f" (as {earlier!r})"
+            raise ValueError(f"--top-n: {part!r} is given twice{again}")
+        seen[budget] = part
+        names.append(part)
+    return names
+
+
+def _top_n_budget(name: str) -> tuple[str, int] | None:
+    """``(kind, count)`` of one budget of :func:`parse_top_n` (``("injected", 2)`` for
+    ``2xinjected``), None for no budget. ASCII digits only: ``str.isdigit()`` let ``²``
+    through to ``int()``, whose own ValueError named no option, after hours of training."""
+    if name in ("injected", "flagged"):
+        return name, 1
+    found = re.fullmatch(r"([0-9]+)(xinjected)?", name)
+    if found is None or int(found.group(1)) == 0:
+        return None
+    return ("injected" if found.group(2) else "candidates"), int(found.group(1))
+
+
+def top_n_size(name: str, n_injected: int, n_flagged: int) -> int:
+    """The number of candidates a budget of :func:`parse_top_n` reviews.
+
+    >>> [top_n_size(name, 7, 3) for name in ("injected", "6xinjected", "flagged", "05")]
+    [7, 42, 3, 5]
+    """
+    budget = _top_n_budget(name)
+    if budget is None:
+        raise ValueError(f"--top-n: {name!r} is no budget (see parse_top_n)")
+    kind, count = budget
+    return count * n_injected if kind == "injected" else n_flagged if kind == "flagged" \
+        else count
 CLEANLAB_PACKAGES = ["cleanlab==2.9.0", "numpy", "scipy"]
 #: cleanlab's own virtual environment, as benchmarks/xmc.py makes the peers'
 CLEANLAB_ENV = {"packages": CLEANLAB_PACKAGES, "check": "import cleanlab", "dist": "cleanlab"}
@@ -458,8 +522,8 @@ def main() -> None:
     parser.add_argument("--wrong-rate", type=float, default=0.05)
     parser.add_argument("--top-n", default="injected",
                         help="Candidates a simulated reviewer looks at: injected (as many as "
-                        "injected errors), flagged, 2xinjected or a number; comma-separated "
-                        "for several.")
+                        "injected errors), <k>xinjected (k times as many, 2xinjected say), "
+                        "flagged or a number; comma-separated for several.")
     parser.add_argument("--review-kind", choices=["all", "missing", "wrong"], default="all",
                         help="Candidates the simulated reviewer reads: the audit's whole "
                         "ranking (default) or only its missing or wrong candidates, in the "
@@ -481,15 +545,10 @@ def main() -> None:
         parser.error(f"--train-seeds must be 1 or more, not {args.train_seeds}")
     if args.max_train_docs is not None and args.max_train_docs < 1:  # failed after the reading
         parser.error(f"--max-train-docs must be 1 or more, not {args.max_train_docs}")
-    for spec in args.top_n.split(","):  # checked before hours of training, not after
-        # ASCII digits only: str.isdigit() let '²' through to int() after hours of training
-        if spec not in TOP_N_BUDGETS and not (spec.isascii() and spec.isdigit() and int(spec) > 0):
-            parser.error(f"--top-n: {spec!r} is none of {', '.join(TOP_N_BUDGETS)} or a "
-                         "positive number")
-    for spec in dict.fromkeys(args.top_n.split(",")):
-        # trained twice into the same files, and one entry of p1_repaired_by_budget kept
-        if args.top_n.split(",").count(spec) > 1:
-            parser.error(f"--top-n: {spec!r} is given twice")
+    try:  # checked before hours of training, not after
+        args.top_n = ",".join(parse_top_n(args.top_n))  # its budgets' names, stripped
+    except ValueError as error:
+        parser.error(str(error))
     check_run_options(parser, args)
     if args.from_json is not None:
         try:  # a FileNotFoundError or JSONDecodeError traceback before
@@ -520,8 +579,9 @@ def main() -> None:
     space = load_vocabulary(data_dir / "vocab.tsv")
     texts = read_labelled(data_dir / "train-noisy.tsv.gz", space).texts
     n_injected = removed.nnz + added.nnz
-    budgets = {"injected": n_injected, "2xinjected": 2 * n_injected,
-               "flagged": int(issues["flagged"].sum())}
+    n_flagged = int(issues["flagged"].sum())
+    budgets = {name: top_n_size(name, n_injected, n_flagged)
+               for name in args.top_n.split(",")}
     reviewed, reviewed_hits = issues, hits
     if args.review_kind != "all":
         from tagsmith.audit.detect import MISSING, WRONG

@@ -10,7 +10,8 @@ budget N the simulated reviewer reads the audit's top N candidates and accepts t
 errors among them (``audit.repaired_labels``, as the benchmark does); the repaired corpus is
 trained with the same model and the same training seeds as the finished run, and the
 fraction of the lost P@1 recovered is reported per seed and on the seeds' means. Budgets are
-numbers or ``<k>xinjected`` (k times the number of injected errors). Trainings go under
+spelt as ``audit.py``'s ``--top-n`` (one parser): numbers, ``injected``, ``<k>xinjected``
+(k times the number of injected errors) or ``flagged``. Trainings go under
 ``runs/curve/``; prints one JSON object.
 """
 
@@ -29,27 +30,22 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 
-def parse_budgets(spec: str, n_injected: int) -> list[tuple[str, int]]:
-    """``"6xinjected,1000"`` -> ``[("6xinjected", 6 * n_injected), ("1000", 1000)]``."""
+def parse_budgets(spec: str, n_injected: int, n_flagged: int) -> list[tuple[str, int]]:
+    """``"6xinjected,1000"`` -> ``[("6xinjected", 6 * n_injected), ("1000", 1000)]``:
+    ``audit.py``'s own ``--top-n`` parser (:func:`audit.parse_top_n`), and a ValueError
+    for a budget of 0 candidates (no injected error, or no flagged candidate), which
+    trained the unrepaired corpus as a repair."""
+    from audit import parse_top_n, top_n_size
+
     out: list[tuple[str, int]] = []
-    for part in spec.split(","):
-        part = part.strip()
-        # ASCII digits only: str.isdigit() let "²" through to int(), whose ValueError
-        # did not name --top-n
-        multiple = re.fullmatch(r"([0-9]+)xinjected", part)
-        if multiple and int(multiple.group(1)) > 0:
-            if n_injected == 0:  # a budget of 0 trained the unrepaired corpus as a repair
-                raise ValueError(f"--top-n: {part!r} is a budget of 0 candidates, as the run "
-                                 "injected no errors; give a number of candidates")
-            budget = (part, int(multiple.group(1)) * n_injected)
-        elif re.fullmatch(r"[0-9]+", part) and int(part) > 0:
-            budget = (part, int(part))
-        else:
-            raise ValueError(f"--top-n: {part!r} is neither a positive number nor "
-                             "'<k>xinjected'")
-        if any(name == part for name, _ in out):  # the same trainings twice, one kept
-            raise ValueError(f"--top-n: {part!r} is given twice")
-        out.append(budget)
+    for name in parse_top_n(spec):
+        size = top_n_size(name, n_injected, n_flagged)
+        if size == 0:
+            why = "the audit flagged no candidate" if name == "flagged" else \
+                "the run injected no errors"
+            raise ValueError(f"--top-n: {name!r} is a budget of 0 candidates, as {why}; give "
+                             "a number of candidates")
+        out.append((name, size))
     return out
 
 
@@ -106,7 +102,15 @@ def first_training_seed(command: str) -> int:
 
 
 def main() -> None:
-    from audit import TRAIN, _write_corpus, load_truth, repaired_labels, run_train, score_audit
+    from audit import (
+        TRAIN,
+        _write_corpus,
+        load_truth,
+        parse_top_n,
+        repaired_labels,
+        run_train,
+        score_audit,
+    )
 
     from tagsmith.data.vocab import load_vocabulary
     from tagsmith.pipeline.io import read_labelled
@@ -115,8 +119,13 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True,
                         help="A data folder of a finished benchmarks/audit.py run (data-<key>).")
     parser.add_argument("--top-n", required=True,
-                        help="Review budgets, comma-separated: numbers or <k>xinjected.")
+                        help="Review budgets, comma-separated, as audit.py's --top-n: "
+                        "injected, <k>xinjected, flagged or numbers.")
     args = parser.parse_args()
+    try:  # audit.py's --top-n spellings, checked before any file is read
+        names = parse_top_n(args.top_n)
+    except ValueError as exc:
+        parser.error(str(exc))
     runs = args.data / "runs"
     needed = [args.data / "vocab.tsv", args.data / "train-noisy.tsv.gz",
               args.data / "Y_noisy.npz", args.data / "truth.npz", runs / "result.json",
@@ -131,14 +140,16 @@ def main() -> None:
         parser.error(str(exc))
     removed, added = load_truth(args.data)
     n_injected = removed.nnz + added.nnz
+    issues_file = runs / "audit" / "issues.npz"
+    n_flagged = int(np.load(issues_file)["flagged"].sum()) if "flagged" in names else 0
     try:
-        budgets = parse_budgets(args.top_n, n_injected)
+        budgets = parse_budgets(",".join(names), n_injected, n_flagged)
     except ValueError as exc:
         parser.error(str(exc))
     seeds = result.get("train_seeds", 1)
     clean, noisy = float(np.mean(clean_runs)), float(np.mean(noisy_runs))
 
-    issues = dict(np.load(runs / "audit" / "issues.npz"))
+    issues = dict(np.load(issues_file))
     _, hits = score_audit(issues, removed, added)
     Y_noisy = sp.load_npz(args.data / "Y_noisy.npz").tocsr()
     space = load_vocabulary(args.data / "vocab.tsv")

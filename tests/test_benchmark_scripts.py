@@ -478,22 +478,61 @@ def test_xmc_refuses_a_peer_timeout_that_is_not_positive(tmp_path):
 
 def test_repair_curve_budgets_are_numbers_or_multiples_of_the_injected_errors():
     curve = _benchmark("audit_repair_curve")
-    assert curve.parse_budgets("6xinjected, 1000", 7) == [("6xinjected", 42), ("1000", 1000)]
+    assert curve.parse_budgets("6xinjected, 1000", 7, 3) == [("6xinjected", 42),
+                                                            ("1000", 1000)]
+    # audit.py's spellings too (the curve had a parser of its own, without them)
+    assert curve.parse_budgets("injected,flagged", 7, 3) == [("injected", 7), ("flagged", 3)]
     # no injected errors: a budget of 0 trained the unrepaired corpus as a "repair"
-    assert curve.parse_budgets("1000", 0) == [("1000", 1000)]
+    assert curve.parse_budgets("1000", 0, 0) == [("1000", 1000)]
     with pytest.raises(ValueError, match="--top-n: '1xinjected' is a budget of 0 candidates, "
                        "as the run injected no errors"):
-        curve.parse_budgets("1000,1xinjected", 0)
-    for spec in ("0", "0xinjected", "xinjected", "junk", "", "6xinjected,", "-3", "1.5",
-                 "2x", "injected"):
-        with pytest.raises(ValueError, match="--top-n: .* is neither a positive number"):
-            curve.parse_budgets(spec, 7)
-    # "²".isdigit() is true: int() raised its own ValueError, which did not name --top-n
-    with pytest.raises(ValueError, match="--top-n: '²' is neither"):
-        curve.parse_budgets("²", 7)
+        curve.parse_budgets("1000,1xinjected", 0, 3)
+    with pytest.raises(ValueError, match="--top-n: 'flagged' is a budget of 0 candidates, "
+                       "as the audit flagged no candidate"):
+        curve.parse_budgets("flagged", 7, 0)
+
+
+NONE_OF = ("is none of injected, flagged, <k>xinjected (k times the injected errors) or a "
+           "positive number of candidates")
+
+
+def test_top_n_has_one_parser_with_the_union_of_the_spellings():
+    """audit.py took injected, flagged, 2xinjected and numbers (no spaces after commas);
+    audit_repair_curve.py numbers and <k>xinjected (not injected), each with its own
+    error for the same mistake. One parser now, audit.py's, that the curve imports."""
+    audit = _benchmark("audit")
+    assert audit.parse_top_n("injected, 2xinjected,3xinjected , flagged,007") == [
+        "injected", "2xinjected", "3xinjected", "flagged", "007"]
+    assert [audit.top_n_size(name, 7, 3) for name in ("injected", "2xinjected", "flagged",
+                                                      "007")] == [7, 14, 3, 7]
+    for spec, bad in (("0", "0"), ("0xinjected", "0xinjected"), ("xinjected", "xinjected"),
+                      ("junk", "junk"), ("", ""), ("6xinjected,", ""), ("-3", "-3"),
+                      ("1.5", "1.5"), ("2x", "2x"), ("2xinjectd", "2xinjectd"),
+                      ("Injected", "Injected"), ("\u00b2", "\u00b2"), ("2\u00b2", "2\u00b2")):
+        with pytest.raises(ValueError) as error:
+            audit.parse_top_n(spec)
+        assert str(error.value) == f"--top-n: {bad!r} {NONE_OF}"
     # the same budget twice trained twice into the same files, and one entry was kept
-    with pytest.raises(ValueError, match="--top-n: '1000' is given twice"):
-        curve.parse_budgets("1000,2xinjected,1000", 7)
+    for spec, message in (("1000,2xinjected,1000", "'1000' is given twice"),
+                          ("injected,1xinjected", "'1xinjected' is given twice (as "
+                                                  "'injected')"),
+                          ("7, 007", "'007' is given twice (as '7')")):
+        with pytest.raises(ValueError) as error:
+            audit.parse_top_n(spec)
+        assert str(error.value) == f"--top-n: {message}"
+
+
+@pytest.mark.parametrize(("top_n", "message"), [
+    ("injected,2xinjectd", f"--top-n: '2xinjectd' {NONE_OF}"),
+    ("2xinjected,2xinjected", "--top-n: '2xinjected' is given twice")])
+def test_both_scripts_refuse_a_bad_top_n_alike_before_any_work(top_n, message, tmp_path):
+    done = _run("audit.py", ["--dataset", "goemotions", "--top-n", top_n], tmp_path)
+    curved = _curve(tmp_path / "nothing", top_n)
+    for run in (done, curved):
+        assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr[-2000:]
+        assert message in run.stderr, run.stderr[-2000:]
+    assert "no vocab.tsv" not in curved.stderr  # refused before the data folder was read
+    assert not (tmp_path / "work").exists()
 
 
 def test_audit_stops_before_training_when_the_rates_round_to_no_injected_error():
