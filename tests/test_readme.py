@@ -492,3 +492,46 @@ def test_every_key_of_the_health_report_json_is_named():
     named |= set(keys(report["leakage"]["test"])) | set(report["meta"])
     missing = sorted(key for key in named if f"`{key}`" not in readme)
     assert not missing, f"report.json keys the README does not name: {missing}"
+
+
+#: a code span naming an option (``--opt``, ``--opt N``, ``label --opt``, ``--a x --opt
+#: y``: its last option), then the default the prose gives it: ``, default 5``,
+#: ``(default 0.9``, ``(default: `en```
+PROSE_DEFAULT = re.compile(r"`((?:[a-z][a-z-]* )?[^`]*?(--[a-z][a-z0-9-]*)(?: [A-Za-z]+)?)`"
+                           r",? \(?default:? (`[^`]+`|[0-9][0-9.]*[0-9]|[0-9])")
+
+
+def _same_default(default, quoted: str) -> bool:
+    if isinstance(default, bool):
+        return False
+    if isinstance(default, int | float):
+        return re.fullmatch(r"[0-9.]+", quoted) is not None and float(default) == float(quoted)
+    return str(default) == quoted
+
+
+def test_defaults_quoted_in_the_prose():
+    """The prose gives options' defaults (``--minibatch``, default 50; ``label
+    --max-labels`` (default 10)); each must be the default of the option of the command
+    the span names, or of some command that has it. Defaults that depend on the data
+    (``None``: the help says how) are not checked."""
+    prose = " ".join(_prose().split())
+    by_option: dict[str, dict[str, object]] = {}
+    for name, command in tagsmith_cli.cli.commands.items():
+        for param in command.params:
+            if isinstance(param, click.Option):
+                for option in param.opts:
+                    by_option.setdefault(option, {})[name] = param.default
+    checked, wrong = 0, []
+    for span, option, quoted in PROSE_DEFAULT.findall(prose):
+        quoted = quoted.strip("`")
+        commands = by_option.get(option, {})
+        first = span.split()[0]
+        if first in commands:  # `label --max-labels`: that command's
+            commands = {first: commands[first]}
+        defaults = [d for d in commands.values() if d is not None]
+        if not defaults:
+            continue
+        checked += 1
+        if not any(_same_default(default, quoted) for default in defaults):
+            wrong.append(f"`{span}` default {quoted}: the code's {commands}")
+    assert checked >= 20 and not wrong, (checked, wrong)
