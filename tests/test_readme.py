@@ -167,6 +167,10 @@ def test_audit_snippet(data, namespaces):
     assert "noise" in ns["result"].report
     written = {p.name for p in data["audit_dir"].iterdir()}
     assert {"report.html", "report.json", "review.csv", "labels.csv"} <= written
+    from tagsmith.pipeline.audit import LABEL_COLUMNS
+
+    header = (data["audit_dir"] / "labels.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert tuple(header.split(",")) == LABEL_COLUMNS
 
 
 # ---------------------------------------------------------------- CLI options
@@ -378,6 +382,17 @@ def test_the_review_queue_columns_are_all_named():
     paragraph = prose.split("**The review queue**", 1)[1].split("\n\n", 1)[0]
     named = set(re.findall(r"`([a-z_]+)`", paragraph))
     assert not set(COLUMNS) - named, sorted(set(COLUMNS) - named)
+
+
+def test_the_per_label_file_columns_are_all_named():
+    """The README said only "per-label noise estimates" of ``labels.csv``: a user had to
+    guess what ``band``, ``threshold`` or the rates were of."""
+    from tagsmith.pipeline.audit import LABEL_COLUMNS
+
+    prose = _prose()
+    paragraph = prose.split("**`labels.csv`**", 1)[1].split("\n\n", 1)[0]
+    named = set(re.findall(r"`([a-z_]+)`", paragraph))
+    assert not set(LABEL_COLUMNS) - named, sorted(set(LABEL_COLUMNS) - named)
 
 
 #: the ``##`` sections that document each command; the Command line section is the

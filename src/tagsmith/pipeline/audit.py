@@ -78,6 +78,10 @@ MIN_SCORES_P_AT_1 = 0.1
 LOW_SIGNAL_WARNING = ("the scores recover few given labels (out-of-sample P@1 {p1:.3f} < "
                       "{threshold}); candidates are unreliable - use more documents or a "
                       "better model")
+#: the columns of ``labels.csv``, one row per label used or flagged (the README names them)
+LABEL_COLUMNS = ("id", "uri", "name", "n_given", "band", "threshold", "est_wrong",
+                 "est_missing", "wrong_rate", "missing_rate", "n_flagged_wrong",
+                 "n_flagged_missing")
 
 
 @dataclass
@@ -255,9 +259,7 @@ class AuditResult:
                               minlength=n_labels)
         with atomic_text_writer(path) as out:
             writer = csv_writer(out)  # a label name may hold a lone \r
-            writer.writerow(["id", "uri", "name", "n_given", "band", "threshold", "est_wrong",
-                             "est_missing", "wrong_rate", "missing_rate", "n_flagged_wrong",
-                             "n_flagged_missing"])
+            writer.writerow(LABEL_COLUMNS)
             for i in np.flatnonzero((issues.n_given > 0) | (wrong > 0) | (missing > 0)):
                 writer.writerow([int(i), spreadsheet_safe(space.uri_of(int(i))),
                                  spreadsheet_safe(space.name_of(int(i),
