@@ -13,7 +13,7 @@ from tagsmith.audit.scores import blend_cooccurrence, choose_cooccurrence, given
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.models.knn import KNNModel
-from tagsmith.pipeline.audit import AuditOptions, audit_corpus
+from tagsmith.pipeline.audit import CROSSFIT_UP_TO_LABELS, AuditOptions, audit_corpus
 from tagsmith.topk import TopK
 
 tagsmith_cli._register_commands()
@@ -209,6 +209,25 @@ def test_auto_scores_refuse_a_cooccurrence_weight_they_would_ignore():
     texts = ["rain", "sun"] * 10
     with pytest.raises(InvalidParameterError, match=r"cooccurrence \(--cooccurrence\) is given"):
         audit_corpus(texts, Y, space, options=AuditOptions(cooccurrence=0.5))
+
+
+def test_auto_scores_name_the_one_source_that_uses_what_they_would_ignore():
+    """The refusal said "must be 'crossfit' or 'knn'" for any option: a user who chose
+    'crossfit' for a co-occurrence weight was refused again (only kNN scores use it),
+    one who chose 'knn' for a --model likewise (only cross-fitting uses it)."""
+    space = LabelSpace.from_uris(["u:a", "u:b"])  # auto: cross-fitting
+    Y = sp.csr_matrix(np.array([[1, 0], [0, 1]] * 10, bool))
+    texts = ["rain", "sun"] * 10
+    with pytest.raises(InvalidParameterError) as error:
+        audit_corpus(texts, Y, space, options=AuditOptions(cooccurrence=0.5))
+    assert "must be 'knn', not 'auto'" in str(error.value), str(error.value)
+    wide = LabelSpace.from_uris([f"u:{i}" for i in range(CROSSFIT_UP_TO_LABELS + 1)])
+    Y = sp.csr_matrix((np.ones(20, bool), (np.arange(20), np.arange(20) % 2)),
+                      shape=(20, len(wide)))  # auto: kNN
+    with pytest.raises(InvalidParameterError) as error:
+        audit_corpus(texts, Y, wide, options=AuditOptions(model="tree"))
+    assert "must be 'crossfit', not 'auto', when model (--model) is given" \
+        in str(error.value), str(error.value)
 
 
 def test_cli_cooccurrence_reaches_the_audit_options(monkeypatch, tmp_path):

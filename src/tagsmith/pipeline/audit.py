@@ -415,17 +415,24 @@ def _choose_source(options: AuditOptions, classifier, texts, Y) -> str:
         return options.scores
     small = Y.shape[1] <= CROSSFIT_UP_TO_LABELS and len(texts) <= CROSSFIT_UP_TO_DOCS
     chosen = "bundle" if matches else "crossfit" if small else "knn"
-    # a model or parameters for the source auto did not pick would be ignored silently
-    unused = ([name for name, given in (("model (--model)", options.model),
-                                        ("model_params (--param)", options.model_params))
-               if given and chosen != "crossfit"]
-              + [name for name, given in (
-                  ("knn_params", options.knn_params),
-                  ("cooccurrence (--cooccurrence)",
-                   options.cooccurrence != COOCCURRENCE_WEIGHT)) if given and chosen != "knn"])
+    # a model or parameters for the source auto did not pick would be ignored silently;
+    # each is used by one source, the one the message asks for
+    used_by = {name: source for name, source, given in (
+        ("model (--model)", "crossfit", options.model),
+        ("model_params (--param)", "crossfit", options.model_params),
+        ("knn_params", "knn", options.knn_params),
+        ("cooccurrence (--cooccurrence)", "knn", options.cooccurrence != COOCCURRENCE_WEIGHT))
+        if given and source != chosen}
+    unused = list(used_by)
     if unused:
+        # it said "'crossfit' or 'knn'" for any of them: 'crossfit' with --cooccurrence
+        # is refused in turn, 'knn' with --model
+        sources = sorted(set(used_by.values()))
+        wanted = f"'{sources[0]}'" if len(sources) == 1 else " or ".join(
+            f"'{source}' (for {' and '.join(n for n in unused if used_by[n] == source)})"
+            for source in sources)
         raise InvalidParameterError(
-            "scores", f"'crossfit' or 'knn', not 'auto', when {' and '.join(unused)} "
+            "scores", f"{wanted}, not 'auto', when {' and '.join(unused)} "
             f"{'is' if len(unused) == 1 else 'are'} given (auto chose {chosen} scores for "
             f"{len(texts):,} document{plural_s(len(texts))} and {Y.shape[1]:,} "
             f"label{plural_s(Y.shape[1])}, which would ignore "
