@@ -97,6 +97,22 @@ def _cached(client, cache):
     return CachedClient(client, ResponseCache(cache))
 
 
+def _stopped(client, cache: str, exc: BaseException) -> None:
+    """What a run that failed or was stopped spent, and, stopped by Ctrl-C or
+    ``kill`` (``exc`` a KeyboardInterrupt), how to resume: the user saw only the usage
+    and "interrupted", not that the answers were kept nor what to do with them."""
+    click.echo(f"LLM usage: {client.usage.summary()}", err=True)
+    if not isinstance(exc, KeyboardInterrupt):
+        return
+    if getattr(client, "write_failed", False):  # a warning said why, when it happened
+        click.echo("to resume, run the same command again: the response cache could not "
+                   "be written, so it asks again for the answers of this run", err=True)
+        return
+    click.echo("to resume, run the same command again: the answers received so far are "
+               f"kept in the response cache {printable(cache)} and are not paid for again",
+               err=True)
+
+
 def _check_cache_apart(cache: str, **written: str | None) -> None:
     """Refuse a ``--cache`` that is a file the command writes, or lies inside one (a
     bundle folder): ``written`` maps option names (``output``, ``student``) to paths.
@@ -247,8 +263,8 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
     try:
         space, report = run_taxonomy(texts, client, options, output, skos=skos,
                                      base_uri=base_uri, map_to=target)
-    except BaseException:  # what was spent, also when the run failed or was stopped
-        click.echo(f"LLM usage: {client.usage.summary()}", err=True)
+    except BaseException as exc:  # what was spent, also when the run failed or was stopped
+        _stopped(client, llm["cache"], exc)
         raise
     if not obj["quiet"]:  # -q: the JSON summary below has the usage
         click.echo(f"LLM usage: {client.usage.summary()}", err=True)
@@ -447,8 +463,8 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
         else:
             click.echo(f"labelled {written} of {len(texts)} document{plural_s(len(texts))} "
                        f"-> {output}")
-    except BaseException:  # what was spent, also when the run failed or was stopped
-        click.echo(f"LLM usage: {client.usage.summary()}", err=True)
+    except BaseException as exc:  # what was spent, also when the run failed or was stopped
+        _stopped(client, llm["cache"], exc)
         raise
     click.echo(json_text(summary), err=True)
 

@@ -1,0 +1,88 @@
+"""Stopping `tagsmith label` in the middle (Ctrl-C, `kill`) and running it again.
+
+The command runs in a subprocess that gets a real signal while its calls to a local
+chat-completions server (slowed down, so the run takes seconds) are in flight.
+"""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+import tagsmith.cli as tagsmith_cli
+from tagsmith.labeling.prompts import read_data_section
+from tagsmith.testing.llm_server import LocalChatServer, Reply, user_prompt
+
+from conftest import ROOT
+
+tagsmith_cli._register_commands()
+
+
+def slow_teacher(body):
+    doc = read_data_section(user_prompt(body), "DOCUMENT")
+    name = "sport" if "sport" in doc else "music"
+    return Reply(json.dumps({"labels": [{"label": name, "confidence": 0.8}]}), delay=0.05)
+
+
+def cached_rows(path):
+    if not path.exists():
+        return 0
+    try:
+        with sqlite3.connect(path, timeout=1) as connection:
+            return connection.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+    except sqlite3.OperationalError:  # the table is not made yet
+        return 0
+
+
+@pytest.mark.parametrize("how, code, last", [(signal.SIGINT, 130, "interrupted"),
+                                             (signal.SIGTERM, 143, "terminated")])
+def test_a_stopped_label_run_says_how_to_resume_and_resumes_from_the_cache(
+        tmp_path, how, code, last):
+    # the user saw "LLM usage: ..." and "interrupted": not that the answers were kept,
+    # nor what to do with them
+    corpus, vocab = tmp_path / "docs.txt", tmp_path / "v.tsv"
+    corpus.write_text("".join(f"{'sport' if i % 2 else 'music'} item {i}\n"
+                              for i in range(40)))
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    out, cache = tmp_path / "o.jsonl", tmp_path / "c.sqlite"
+    out.write_text("earlier output\n")
+    with LocalChatServer(slow_teacher) as server:
+        args = ["label", str(corpus), "--vocab", str(vocab), "-o", str(out),
+                "--base-url", server.base_url, "--llm", "t", "--concurrency", "2",
+                "--cache", str(cache)]
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        process = subprocess.Popen([sys.executable, "-m", "tagsmith", *args], env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while cached_rows(cache) < 4 and process.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.send_signal(how)
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == code, stderr
+        lines = stderr.decode().strip().splitlines()
+        assert "Traceback" not in stderr.decode()
+        assert lines[-1] == last
+        assert lines[-3].startswith("LLM usage: ")
+        assert lines[-2] == (f"to resume, run the same command again: the answers received "
+                             f"so far are kept in the response cache {cache} and are not "
+                             "paid for again"), lines
+        assert out.read_text() == "earlier output\n"  # left as it was
+        kept = cached_rows(cache)
+        assert 4 <= kept < 40
+
+        resumed = CliRunner().invoke(tagsmith_cli.cli, ["-q", *args])
+        assert resumed.exit_code == 0, resumed.output
+        usage = json.loads(resumed.stderr.strip().splitlines()[-1])["usage"]
+        assert usage["cached"] == kept and usage["requests"] == 40 - kept
+        fresh = tmp_path / "fresh.jsonl"
+        again = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", *args[:4], "-o", str(fresh), *args[6:-1], str(tmp_path / "new.sqlite")])
+        assert again.exit_code == 0, again.output
+    assert out.read_bytes() == fresh.read_bytes()
