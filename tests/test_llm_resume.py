@@ -86,3 +86,32 @@ def test_a_stopped_label_run_says_how_to_resume_and_resumes_from_the_cache(
             "-q", *args[:4], "-o", str(fresh), *args[6:-1], str(tmp_path / "new.sqlite")])
         assert again.exit_code == 0, again.output
     assert out.read_bytes() == fresh.read_bytes()
+
+
+def test_a_truncated_cache_says_it_is_damaged_and_may_be_deleted(tmp_path):
+    # a cache cut short (a full disk, a copy stopped half way) was refused as "not a
+    # usable SQLite cache (database disk image is malformed)" with no word on what to
+    # do, where a cache damaged inside said it may be deleted
+    corpus, vocab = tmp_path / "docs.txt", tmp_path / "v.tsv"
+    corpus.write_text("".join(f"sport item {i}\n" for i in range(300)))
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    cache = tmp_path / "c.sqlite"
+    with LocalChatServer(lambda body: json.dumps(
+            {"labels": [{"label": "sport", "confidence": 0.8}]})) as server:
+        args = ["-q", "label", str(corpus), "--vocab", str(vocab), "-o",
+                str(tmp_path / "o.jsonl"), "--base-url", server.base_url, "--llm", "t",
+                "--cache", str(cache)]
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        subprocess.run([sys.executable, "-m", "tagsmith", *args], env=env, check=True,
+                       capture_output=True)  # a process that ended: no log beside it
+        assert not (tmp_path / "c.sqlite-wal").exists()
+        size = cache.stat().st_size
+        assert size > 3 * 4096
+        with open(cache, "r+b") as handle:
+            handle.truncate(5000)  # the first page and a part of the second
+        sent = len(server.requests)
+        result = CliRunner().invoke(tagsmith_cli.cli, args)
+        assert len(server.requests) == sent
+    assert result.exit_code == 3, result.output
+    assert f"{cache}: --cache: not a usable SQLite cache" in result.output
+    assert "it is damaged: move it away or delete it" in result.output, result.output

@@ -53,6 +53,9 @@ CREATE TABLE IF NOT EXISTS responses (
 """
 #: seconds a cache waits for another process's write to end before giving up
 LOCK_TIMEOUT = 60.0
+#: what the message about a damaged cache ends with
+DAMAGED_HINT = ("; it is damaged: move it away or delete it (it holds only answers "
+                "already received) and run again")
 
 
 def check_cache_path(path: str | Path) -> Path:
@@ -81,7 +84,12 @@ def check_cache_path(path: str | Path) -> Path:
         finally:
             connection.close()
     except sqlite3.DatabaseError as exc:
-        raise DataError(f"not a usable SQLite cache ({exc})", path=path) from exc
+        # a damaged database says what to do, as a run that meets the damage later
+        # does; a file that is no database at all (NOTADB) may be anything the option
+        # was given by mistake, which nothing here suggests deleting
+        hint = DAMAGED_HINT if getattr(exc, "sqlite_errorcode", None) is not None \
+            and exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_CORRUPT else ""
+        raise DataError(f"not a usable SQLite cache ({exc}){hint}", path=path) from exc
     return path
 
 
@@ -184,8 +192,7 @@ class ResponseCache:
             hint = ""
             if base in (None, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
                 # None: a row Python cannot read (text that is not UTF-8)
-                hint = ("; it is damaged: move it away or delete it (it holds only answers "
-                        "already received) and run again")
+                hint = DAMAGED_HINT
             raise DataError(f"not a usable SQLite cache ({exc}){hint}",
                             path=self.path) from exc
 
