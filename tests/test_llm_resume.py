@@ -115,3 +115,25 @@ def test_a_truncated_cache_says_it_is_damaged_and_may_be_deleted(tmp_path):
     assert result.exit_code == 3, result.output
     assert f"{cache}: --cache: not a usable SQLite cache" in result.output
     assert "it is damaged: move it away or delete it" in result.output, result.output
+
+
+def test_a_run_stopped_before_any_answer_does_not_speak_of_answers_kept(tmp_path):
+    corpus, vocab = tmp_path / "docs.txt", tmp_path / "v.tsv"
+    corpus.write_text("sport one\nmusic two\n")
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    with LocalChatServer(lambda body: Reply("{}", delay=30)) as server:
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tagsmith", "label", str(corpus), "--vocab", str(vocab),
+             "-o", str(tmp_path / "o.jsonl"), "--base-url", server.base_url, "--llm", "t",
+             "--cache", str(tmp_path / "c.sqlite")],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while not server.requests and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert stderr.decode().strip().splitlines() == [
+        "LLM usage: 0 answered calls, 0 cached, 0 retries, 0 failed, 2 interrupted, "
+        "0 tokens, cost 0.0000", "interrupted"]

@@ -102,8 +102,9 @@ def _stopped(client, cache: str, exc: BaseException) -> None:
     ``kill`` (``exc`` a KeyboardInterrupt), how to resume: the user saw only the usage
     and "interrupted", not that the answers were kept nor what to do with them."""
     click.echo(f"LLM usage: {client.usage.summary()}", err=True)
-    if not isinstance(exc, KeyboardInterrupt):
-        return
+    if not isinstance(exc, KeyboardInterrupt) \
+            or not (client.usage.n_requests or client.usage.n_cached):
+        return  # (stopped before any answer came: there is nothing to resume from)
     if getattr(client, "write_failed", False):  # a warning said why, when it happened
         click.echo("to resume, run the same command again: the response cache could not "
                    "be written, so it asks again for the answers of this run", err=True)
