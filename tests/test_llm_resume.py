@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -137,3 +138,52 @@ def test_a_run_stopped_before_any_answer_does_not_speak_of_answers_kept(tmp_path
     assert stderr.decode().strip().splitlines() == [
         "LLM usage: 0 answered calls, 0 cached, 0 retries, 0 failed, 2 interrupted, "
         "0 tokens, cost 0.0000", "interrupted"]
+
+
+def test_a_cache_in_a_read_only_folder_names_the_folder(request_cleanup):
+    # the cache file itself writable, its folder not: refused as "not a usable SQLite
+    # cache (attempt to write a readonly database)", sending the user to the file
+    import shutil
+
+    setpriv = shutil.which("setpriv")
+    if os.getuid() != 0 or setpriv is None:
+        pytest.skip("needs root and setpriv to run as another user")
+    import sqlite3 as db
+    import tempfile
+
+    top = Path(tempfile.mkdtemp())  # pytest's own folders are closed to other users
+    request_cleanup(top)
+    top.chmod(0o755)
+    folder = top / "ro"
+    folder.mkdir()
+    cache = folder / "c.sqlite"
+    connection = db.connect(cache)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("CREATE TABLE t (x)")
+    connection.commit()
+    connection.close()
+    cache.chmod(0o666)
+    folder.chmod(0o555)
+    code = ("import sys; from tagsmith.labeling.cache import check_cache_path\n"
+            "try:\n    check_cache_path(sys.argv[1])\n"
+            "except Exception as exc:\n    print(exc)\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    result = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
+                             sys.executable, "-c", code, str(cache)], env=env,
+                            capture_output=True, text=True, cwd="/")
+    assert result.stdout.strip() == (
+        f"{cache}: its folder {folder} is not writable: SQLite writes c.sqlite-wal and "
+        "c.sqlite-shm beside the cache"), result.stdout + result.stderr
+
+
+@pytest.fixture
+def request_cleanup():
+    import shutil
+
+    folders = []
+    yield folders.append
+    for folder in folders:
+        for path in [folder, *folder.rglob("*")]:
+            if path.is_dir():
+                path.chmod(0o755)
+        shutil.rmtree(folder)

@@ -77,6 +77,13 @@ def check_cache_path(path: str | Path) -> Path:
     if not os.access(path, os.R_OK | os.W_OK):
         raise DataError("not readable and writable, expected an SQLite cache file",
                         path=path)
+    if not os.access(path.resolve().parent, os.W_OK | os.X_OK):
+        # SQLite keeps its write-ahead log and shared memory in files beside the cache:
+        # refused as "not a usable SQLite cache (attempt to write a readonly database)",
+        # which sent the user to the file, not to its folder
+        raise DataError(f"its folder {path.resolve().parent} is not writable: SQLite "
+                        f"writes {path.name}-wal and {path.name}-shm beside the cache",
+                        path=path)
     try:  # read-only: a file that is no database is left as it is
         connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:
