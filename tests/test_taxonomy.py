@@ -1517,6 +1517,103 @@ def test_cli_taxonomy_to_tsv_warns_that_the_descriptions_are_not_kept(tmp_path, 
     assert expected in result.stderr
 
 
+@pytest.mark.parametrize("skos", [False, True])
+def test_cli_taxonomy_to_tsv_with_map_to_warns_up_front_that_the_matches_are_not_kept(
+        tmp_path, skos):
+    """-o taxonomy.tsv --map-to VOCAB kept no match in the file written (the CSV has a
+    closematch column, SKOS skos:closeMatch, a TSV the names alone) and said nothing
+    of it; the warning now names the matches and where they are, before any call."""
+    table = json.dumps({"rating": 7, "labels": [
+        {"name": "Refund requests", "description": "Customers asking for their money back."}]})
+    target = tmp_path / "existing.tsv"
+    target.write_text("<v:refund>\tRefund requests\n", encoding="utf-8")
+    out = tmp_path / "t.tsv"
+    args = ["taxonomy", str(SAMPLE), "--use-case", "tickets", "-o", str(out),
+            "--sample", "5", "--no-summaries", "--llm", "m", "--cache", str(tmp_path / "c.db"),
+            "--map-to", str(target)]
+    if skos:
+        args += ["--skos", str(tmp_path / "t.ttl")]
+    with LocalChatServer(lambda body: table) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    assert "v:refund" not in out.read_text()  # as warned
+    expected = (f"the descriptions and the --map-to matches are in {tmp_path / 't.ttl'} "
+                "alone (the matches in the JSON summary too)" if skos
+                else "the descriptions the LLM writes and the --map-to matches are not kept "
+                "there (a .csv or --skos FILE.ttl keeps them; the matches are in the JSON "
+                "summary too)")
+    warning = f"warning: {out}: a TSV vocabulary holds the label names only: {expected}"
+    # up front: before the usage line, which follows the calls
+    assert warning in result.stderr
+    assert result.stderr.index(warning) < result.stderr.index("LLM usage")
+    mapping = json.loads(result.stderr.strip().splitlines()[-1])["mapping"]
+    assert [m["match_uri"] for m in mapping] == ["v:refund"]  # where the warning says
+
+
+def test_cli_taxonomy_min_similarity_decides_the_matches_by_spelling(tmp_path):
+    """--min-similarity is the library's min_similarity: at 0.7 'Shipping delays' loses
+    its match 'Shipping' (about 0.68 by spelling, a match at the default 0.5) in the
+    printed lines, the JSON summary and the CSV alike; without --map-to, --map-by and
+    --min-similarity are refused before any call, and a similarity outside [-1, 1] too."""
+    table = json.dumps({"rating": 7, "labels": [
+        {"name": "Refund requests", "description": "Money back."},
+        {"name": "Shipping delays", "description": "Late parcels."}]})
+    target = tmp_path / "existing.tsv"
+    target.write_text("<v:refund>\tRefund requests\n<v:ship>\tShipping\n", encoding="utf-8")
+    out = tmp_path / "t.csv"
+    args = ["taxonomy", str(SAMPLE), "--use-case", "tickets", "-o", str(out),
+            "--sample", "5", "--no-summaries", "--llm", "m", "--cache", str(tmp_path / "c.db")]
+    with LocalChatServer(lambda body: table) as server:
+        for extra, message in ((["--map-by", "meaning"], "--map-by only applies with --map-to"),
+                               (["--min-similarity", "0.3"],
+                                "--min-similarity only applies with --map-to"),
+                               (["--map-to", str(target), "--min-similarity", "1.5"],
+                                "expected a number in [-1, 1], got 1.5")):
+            refused = CliRunner().invoke(tagsmith_cli.cli, [*args, *extra, "--base-url",
+                                                            server.base_url])
+            assert refused.exit_code == 2 and message in refused.output, refused.output
+        assert not server.requests
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            *args, "--map-to", str(target), "--min-similarity", "0.7",
+            "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    mapping = json.loads(result.stderr.strip().splitlines()[-1])["mapping"]
+    assert [m["match_uri"] for m in mapping] == ["v:refund", None]
+    assert 0.5 <= mapping[1]["similarity"] < 0.7
+    assert "map 'Refund requests' -> 'Refund requests' (1.00)" in result.stdout
+    assert (f"map 'Shipping delays' -> no match (best similarity "
+            f"{mapping[1]['similarity']:.2f})") in result.stdout
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [row["closematch"] for row in rows] == ["v:refund", ""]
+
+
+def test_map_to_vocabulary_decides_on_the_similarity_it_reports():
+    """A best similarity of 0.49996 was reported as 0.5 yet 'no match' at the default
+    min_similarity 0.5: the report contradicted itself. The encoder is a test double of
+    the encoder protocol (two fixed directions), as above."""
+    import numpy as np
+
+    from tagsmith.data.labelspace import Label, LabelSpace
+    from tagsmith.pipeline.llm import map_to_vocabulary
+
+    cosine = 0.49996
+
+    class Encoder:
+        dim = 2
+
+        def encode(self, texts, *, show_progress=False):
+            return np.array([[1.0, 0.0] if t == "Money" else
+                             [cosine, np.sqrt(1 - cosine ** 2)] for t in texts], np.float32)
+
+    generated = LabelSpace([Label("urn:g:1", {"en": "Refunds"})])
+    existing = LabelSpace([Label("v:pay", {"en": "Money"})])
+    [match] = map_to_vocabulary(generated, existing, encoder=Encoder())
+    assert match["similarity"] == 0.5 and match["match_uri"] == "v:pay"
+    with pytest.raises(InvalidParameterError, match="min_similarity"):
+        map_to_vocabulary(generated, existing, min_similarity=float("nan"))
+
+
+
 class BrokenSummaries:
     """Summaries that do not parse (``broken`` set) or that do; one table otherwise."""
 

@@ -1434,3 +1434,46 @@ def test_transformers_log_level_is_left_alone_at_debug(caplog, root_level, shown
         assert hf_logging.get_verbosity() == logging.WARNING  # as it was, once done
     finally:
         hf_logging.set_verbosity(before)
+
+
+def test_cli_taxonomy_maps_by_meaning_with_the_packaged_encoder(tmp_path):
+    """taxonomy --map-to matched by spelling alone: 'Dogs' never met 'Canines'. With
+    --map-by meaning (the packaged encoder, as zeroshot loads it) it does, and the
+    printed lines, the JSON summary, the CSV's closematch column and the SKOS
+    closeMatch agree; an unrelated label still gets no match at the default 0.5."""
+    import csv
+
+    from tagsmith.testing.llm_server import LocalChatServer
+
+    pytest.importorskip("rdflib")  # --skos
+    table = json.dumps({"rating": 7, "labels": [
+        {"name": "Dogs", "description": "Posts about pet dogs."},
+        {"name": "Zebra husbandry", "description": "Keeping striped horses."}]})
+    docs = tmp_path / "docs.txt"
+    docs.write_text("my dog barks\nthe zebra eats\n", encoding="utf-8")
+    target = tmp_path / "existing.csv"
+    target.write_text("uri,label_en,description_en\nv:canines,Canines,"
+                      "\"Dogs, wolves and foxes.\"\nv:refund,Reimbursement,\n", encoding="utf-8")
+    out, ttl = tmp_path / "t.csv", tmp_path / "t.ttl"
+    args = ["taxonomy", str(docs), "--use-case", "pet forum", "-o", str(out), "--sample", "2",
+            "--no-summaries", "--llm", "m", "--cache", str(tmp_path / "c.db"),
+            "--map-to", str(target)]
+    with LocalChatServer(lambda body: table) as server:
+        by_spelling = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url",
+                                                            server.base_url])
+        assert by_spelling.exit_code == 0, by_spelling.output
+        assert "map 'Dogs' -> no match" in by_spelling.stdout
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url,
+                                                       "--map-by", "meaning", "--skos",
+                                                       str(ttl)])
+    assert result.exit_code == 0, result.output
+    dogs, zebra = json.loads(result.stderr.strip().splitlines()[-1])["mapping"]
+    assert (dogs["match_uri"], zebra["match_uri"]) == ("v:canines", None)
+    assert dogs["similarity"] >= 0.5 > zebra["similarity"]
+    assert f"map 'Dogs' -> 'Canines' ({dogs['similarity']:.2f})" in result.stdout
+    assert "map 'Zebra husbandry' -> no match" in result.stdout
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [row["closematch"] for row in rows] == ["v:canines", ""]
+    assert load_vocabulary(ttl) == load_vocabulary(out)
+    turtle = ttl.read_text(encoding="utf-8")
+    assert turtle.count("skos:closeMatch") == 1 and "skos:closeMatch <v:canines>" in turtle

@@ -199,19 +199,39 @@ def _read_texts(path: str) -> tuple[list[str], list[str]]:
               help="Summaries per generate/update call.")
 @click.option("--no-summaries", is_flag=True, help="Use (cut) texts instead of summaries.")
 @click.option("--base-uri", default="urn:tagsmith:taxonomy:", show_default=True)
-@click.option("--map-to", help="Existing vocabulary to map the generated labels onto.")
+@click.option("--map-to", help="Existing vocabulary (TSV, CSV or SKOS) to map the generated "
+              "labels onto: each label's best match is printed, in the JSON summary's "
+              "mapping, in the CSV's closematch column and as --skos skos:closeMatch (a "
+              ".tsv output keeps none).")
+@click.option("--map-by", type=click.Choice(["spelling", "meaning"]), default="spelling",
+              show_default=True, help="How --map-to matches. spelling: cosine of character "
+              "n-gram TF-IDF of the names (fast; 'Refund requests' meets 'Refund request', "
+              "'Dogs' never meets 'Canines'). meaning: embedding cosine of each generated "
+              "name and description against the vocabulary's names, alternative labels and "
+              "descriptions with the packaged all-MiniLM-L6-v2, as zeroshot (needs "
+              "tagsmith[embed]; 'Dogs' meets 'Canines'; minutes for thousands of labels).")
+@click.option("--min-similarity", type=float, default=0.5, show_default=True,
+              callback=finite_number(-1, 1), help="Least similarity of a --map-to match; a "
+              "label whose best is below it gets no match. The scales differ: by spelling "
+              "the same name is 1.0 and names sharing a word about 0.5-0.8; by meaning the "
+              "same name is about 0.8-0.9, synonyms 0.5-0.9, and in a vocabulary of thousands "
+              "of concepts an unrelated label still finds a neighbour near 0.6 (there, try "
+              "0.7).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @llm_options
 @click.pass_obj
 def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, description_words,
-             sample, minibatch, no_summaries, base_uri, map_to, seed, **llm):
+             sample, minibatch, no_summaries, base_uri, map_to, map_by, min_similarity, seed,
+             **llm):
     """Generate a label taxonomy from the texts of CORPUS with an LLM (TnT-LLM phase 1).
 
     CORPUS is any corpus file (labels ignored) or a text file with one document per line.
     """
+    from tagsmith.cli import refuse_unused
     from tagsmith.labeling.taxonomy import TaxonomyOptions
     from tagsmith.pipeline.llm import run_taxonomy
 
+    refuse_unused("--map-to", bool(map_to), "map_by", "min_similarity")
     options = TaxonomyOptions(use_case=use_case, max_labels=max_labels, name_words=name_words,
                               description_words=description_words, sample_size=sample,
                               minibatch_size=minibatch, summarise=not no_summaries, seed=seed,
@@ -230,10 +250,22 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
         raise click.BadParameter("a .csv or .tsv vocabulary (--skos FILE.ttl adds Turtle)",
                                  param_hint="-o/--output")
     if written_as == "tsv":  # up front, before anything is paid for
-        warn(f"{output}: a TSV vocabulary holds the label names only: the descriptions "
-             "the LLM writes are not kept there (a .csv or --skos FILE.ttl keeps them)"
-             if not skos else f"{output}: a TSV vocabulary holds the label names only: "
-             f"the descriptions are in {skos} alone")
+        # the --map-to matches too: the CSV's closematch column and SKOS closeMatch
+        # hold them, a TSV has no place for them (its third column is the notation)
+        if not skos:
+            lost = "the descriptions the LLM writes" + (" and the --map-to matches"
+                                                        if map_to else "")
+            where = "a .csv or --skos FILE.ttl keeps them" + (
+                "; the matches are in the JSON summary too" if map_to else "")
+            warn(f"{output}: a TSV vocabulary holds the label names only: {lost} are not "
+                 f"kept there ({where})")
+        elif map_to:
+            warn(f"{output}: a TSV vocabulary holds the label names only: the descriptions "
+                 f"and the --map-to matches are in {skos} alone (the matches in the JSON "
+                 "summary too)")
+        else:
+            warn(f"{output}: a TSV vocabulary holds the label names only: the descriptions "
+                 f"are in {skos} alone")
     _check_output_file(skos, "--skos")
     for option, path in (("-o/--output", output), ("--skos", skos)):
         _check_not_input(option, path, CORPUS=corpus, **{"--map-to": map_to})
@@ -254,16 +286,23 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
         if importlib.util.find_spec("rdflib") is None:
             raise MissingDependencyError("rdflib", extra="skos",
                                          feature="writing SKOS vocabularies (--skos)")
-    target = None
+    target, encoder = None, None
     if map_to:
         from tagsmith.data.vocab import load_vocabulary
 
         target = load_vocabulary(map_to)
     _, texts = _read_texts(corpus)
+    if map_by == "meaning" and target is not None:
+        # as zeroshot loads it, and before any call: a missing tagsmith[embed] or model
+        # failed once the taxonomy had been paid for
+        from tagsmith.zeroshot.encoder import SentenceEncoder
+
+        encoder = SentenceEncoder(feature="taxonomy --map-by meaning")
     client = _cached(inner, llm["cache"])  # every check passed: the cache file may appear
     try:
         space, report = run_taxonomy(texts, client, options, output, skos=skos,
-                                     base_uri=base_uri, map_to=target)
+                                     base_uri=base_uri, map_to=target, encoder=encoder,
+                                     min_similarity=min_similarity)
     except BaseException as exc:  # what was spent, also when the run failed or was stopped
         _stopped(client, llm["cache"], exc)
         raise

@@ -57,15 +57,18 @@ def make_client(base_url: str, model: str, *, cache: str | Path | None,
 def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptions,
                  output: str | Path, *,
                  skos: str | Path | None = None, base_uri: str = "urn:tagsmith:taxonomy:",
-                 lang: str = "en", map_to: LabelSpace | None = None) -> tuple[LabelSpace, dict]:
+                 lang: str = "en", map_to: LabelSpace | None = None,
+                 encoder: Encoder | None = None,
+                 min_similarity: float = 0.5) -> tuple[LabelSpace, dict]:
     """Generate a taxonomy and write it (CSV, or TSV by suffix; SKOS when asked).
 
     With ``map_to`` (an existing vocabulary) each generated label is matched onto it by
-    :func:`map_to_vocabulary`, the matches are the report's ``"mapping"``, and each
-    label that matched carries its match in the files: ``skos:closeMatch`` in SKOS (the
-    match is by name similarity, no claim the two are the same concept) and a
-    ``closematch`` column in CSV, which the vocabulary reader ignores (a TSV holds
-    names only).
+    :func:`map_to_vocabulary` (by meaning with a sentence ``encoder``, else by spelling;
+    ``min_similarity`` the least similarity of a match), the matches are the report's
+    ``"mapping"``, and each label that matched carries its match in the files:
+    ``skos:closeMatch`` in SKOS (the match is by similarity, no claim the two are the
+    same concept) and a ``closematch`` column in CSV, which the vocabulary reader
+    ignores (a TSV holds names only: the matches are in the report alone).
     """
     from tagsmith.data.vocab import (
         detect_format,
@@ -82,9 +85,12 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
     if skos is not None:
         check_turtle_path(skos, "skos")
     check_base_uri(base_uri, "base_uri")
+    # before the LLM is paid: a bad threshold failed only when the mapping ran, after it
+    min_similarity = _check_min_similarity(min_similarity)
     taxonomy = generate_taxonomy(list(texts), client, options)
     space = taxonomy.to_label_space(base_uri, lang)
-    mapping = None if map_to is None else map_to_vocabulary(space, map_to, lang=lang)
+    mapping = None if map_to is None else map_to_vocabulary(
+        space, map_to, encoder=encoder, min_similarity=min_similarity, lang=lang)
     matches = {match["uri"]: match["match_uri"] for match in mapping or ()
                if match["match_uri"] is not None}
     # every file is written beside its target first and moved in place only when all
@@ -356,11 +362,22 @@ def map_to_vocabulary(generated: LabelSpace, vocabulary: LabelSpace, *,
                       min_similarity: float = 0.5, lang: str = "en") -> list[dict]:
     """Best match in ``vocabulary`` for each generated label.
 
-    With a sentence ``encoder`` similarity is embedding cosine over names and
-    descriptions; without, cosine of character n-gram TF-IDF of the names. Matches below
-    ``min_similarity`` are reported with ``"uri": None``. Deprecated labels of
-    ``vocabulary`` are never matched.
+    With a sentence ``encoder`` (by meaning) similarity is embedding cosine of each
+    generated ``name: description`` and the vocabulary's names, alternative labels and
+    descriptions (as zero-shot scores a label); without (by spelling), cosine of
+    character n-gram TF-IDF of the names. Matches below ``min_similarity`` (in [-1, 1];
+    compared as reported, rounded to 4 decimals) are reported with ``"match_uri": None``.
+    Deprecated labels of ``vocabulary`` are never matched.
+
+    The two scales differ: by spelling the same name scores 1.0 and names that share
+    a word or an ending about 0.5-0.8 ('Joblessness' and 'Homelessness' 0.58); by
+    meaning the same name scores about 0.8-0.9 (a description beside it), synonyms
+    about 0.5-0.9 ('Dogs' and 'Canines' 0.66, 'Mergers and acquisitions' and
+    'Takeover' 0.93), and in a vocabulary of thousands of concepts a label with no
+    equivalent still finds a neighbour near 0.6 ('Zebra husbandry' and 'Animal
+    husbandry' in STW): there, about 0.7 keeps the close ones.
     """
+    min_similarity = _check_min_similarity(min_similarity)
     gen_texts = [_describe(generated, i, lang, descriptions=encoder is not None)
                  for i in range(len(generated))]
     voc_names = vocabulary.names(lang)
@@ -384,12 +401,21 @@ def map_to_vocabulary(generated: LabelSpace, vocabulary: LabelSpace, *,
                  for i in range(len(generated))]
     out = []
     for i, (best_id, score) in enumerate(found):
+        # the similarity reported decides: 0.49996, reported 0.5, was no match at 0.5
+        score = round(score, 4)
         matched = best_id >= 0 and score >= min_similarity
         out.append({"uri": generated.uri_of(i), "label": generated.name_of(i, lang),
                     "match_uri": vocabulary.uri_of(best_id) if matched else None,
                     "match_label": vocabulary.name_of(best_id, lang) if matched else None,
-                    "similarity": round(score, 4)})
+                    "similarity": score})
     return out
+
+
+def _check_min_similarity(value: object) -> float:
+    """``min_similarity`` as a float in [-1, 1] (both similarities are cosines)."""
+    from tagsmith._params import check_number
+
+    return check_number("min_similarity", value, -1, maximum=1, numpy=True)
 
 
 def _describe(space: LabelSpace, label_id: int, lang: str, *, descriptions: bool) -> str:
