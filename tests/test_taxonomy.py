@@ -1614,6 +1614,35 @@ def test_map_to_vocabulary_decides_on_the_similarity_it_reports():
 
 
 
+@pytest.mark.parametrize("how", ["cli", "library"])
+def test_taxonomy_refuses_a_map_to_vocabulary_of_deprecated_labels_before_any_call(
+        tmp_path, how):
+    """--map-to a vocabulary whose every label is deprecated could match nothing: by
+    spelling every label got "no match", by meaning the zero-shot scorer refused the
+    vocabulary, both once the taxonomy had been paid for."""
+    from tagsmith.pipeline.llm import run_taxonomy
+
+    target = tmp_path / "retired.csv"
+    target.write_text("uri,label_en,deprecated\nv:refund,Refund requests,true\n",
+                      encoding="utf-8")
+    with LocalChatServer(ScriptedTaxonomist()) as server:
+        if how == "cli":
+            result = CliRunner().invoke(tagsmith_cli.cli, [
+                "taxonomy", str(SAMPLE), "--use-case", "x", "-o", str(tmp_path / "t.csv"),
+                "--sample", "5", "--no-summaries", "--llm", "m", "--base-url",
+                server.base_url, "--cache", str(tmp_path / "c.db"), "--map-to", str(target)])
+            assert result.exit_code == 3, result.output
+            assert f"{target}: --map-to: every label is deprecated" in result.output
+        else:
+            client = OpenAIChatClient(server.base_url, "m", max_retries=0)
+            with pytest.raises(InvalidParameterError, match="every one deprecated"):
+                run_taxonomy(["a text"], client, TaxonomyOptions(use_case="x"),
+                             tmp_path / "t.csv", map_to=load_vocabulary(target))
+        assert not server.requests  # nothing paid for
+    assert not (tmp_path / "t.csv").exists()
+
+
+
 class BrokenSummaries:
     """Summaries that do not parse (``broken`` set) or that do; one table otherwise."""
 

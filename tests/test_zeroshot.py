@@ -1477,3 +1477,22 @@ def test_cli_taxonomy_maps_by_meaning_with_the_packaged_encoder(tmp_path):
     assert load_vocabulary(ttl) == load_vocabulary(out)
     turtle = ttl.read_text(encoding="utf-8")
     assert turtle.count("skos:closeMatch") == 1 and "skos:closeMatch <v:canines>" in turtle
+
+
+def test_map_to_vocabulary_by_meaning_matches_alt_labels_and_never_a_deprecated_label(
+        encoder):
+    """By meaning a vocabulary's alternative labels count (as zero-shot embeds them);
+    a vocabulary whose every label is deprecated gives no match, as by spelling, where
+    the scorer refused it (after a taxonomy had been paid for)."""
+    from tagsmith.pipeline.llm import map_to_vocabulary
+
+    generated = LabelSpace([Label("g:dogs", {"en": "Dogs"},
+                                  description={"en": "Posts about pet dogs."})])
+    vocabulary = LabelSpace([Label("v:m", {"en": "Mammals"}, alt_labels={"en": ["Dogs"]}),
+                             Label("v:f", {"en": "Felines"})])
+    [match] = map_to_vocabulary(generated, vocabulary, encoder=encoder)
+    assert match["match_uri"] == "v:m" and match["similarity"] >= 0.5
+    retired = LabelSpace([Label("v:c", {"en": "Canines"}, deprecated=True)])
+    assert map_to_vocabulary(generated, retired, encoder=encoder) == [
+        {"uri": "g:dogs", "label": "Dogs", "match_uri": None, "match_label": None,
+         "similarity": 0.0}]

@@ -291,6 +291,13 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
         from tagsmith.data.vocab import load_vocabulary
 
         target = load_vocabulary(map_to)
+        if len(target) and target.deprecated_mask.all():
+            # nothing to match onto: refused before any call, as zeroshot refuses it
+            from tagsmith.exceptions import VocabularyError
+
+            raise VocabularyError("--map-to: every label is deprecated, and a deprecated "
+                                  "label is never a match: mark the labels to map onto as "
+                                  "not deprecated", path=map_to)
     _, texts = _read_texts(corpus)
     if map_by == "meaning" and target is not None:
         # as zeroshot loads it, and before any call: a missing tagsmith[embed] or model

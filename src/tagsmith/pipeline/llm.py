@@ -87,6 +87,13 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
     check_base_uri(base_uri, "base_uri")
     # before the LLM is paid: a bad threshold failed only when the mapping ran, after it
     min_similarity = _check_min_similarity(min_similarity)
+    if map_to is not None and len(map_to) and map_to.deprecated_mask.all():
+        # no label could match; by meaning the scorer refused the vocabulary only once
+        # the taxonomy had been paid for
+        raise InvalidParameterError(
+            "map_to", "a vocabulary with a label that is not deprecated (a deprecated "
+            "label is never a match)",
+            f"{len(map_to)} label{plural_s(len(map_to))}, every one deprecated")
     taxonomy = generate_taxonomy(list(texts), client, options)
     space = taxonomy.to_label_space(base_uri, lang)
     mapping = None if map_to is None else map_to_vocabulary(
@@ -381,7 +388,11 @@ def map_to_vocabulary(generated: LabelSpace, vocabulary: LabelSpace, *,
     gen_texts = [_describe(generated, i, lang, descriptions=encoder is not None)
                  for i in range(len(generated))]
     voc_names = vocabulary.names(lang)
-    if encoder is not None:
+    # a deprecated label is retired, never a match (as zero-shot never suggests one)
+    live = np.flatnonzero(~vocabulary.deprecated_mask)
+    if encoder is not None and not len(live):  # the scorer refuses such a vocabulary
+        found = [(-1, 0.0)] * len(generated)
+    elif encoder is not None:
         from tagsmith.zeroshot.scorer import ZeroShotClassifier
 
         scorer = ZeroShotClassifier(vocabulary, encoder, lang=lang)
@@ -393,8 +404,6 @@ def map_to_vocabulary(generated: LabelSpace, vocabulary: LabelSpace, *,
 
         featurizer = TfidfFeaturizer(word_ngrams=None, char_ngrams=(2, 4), min_df=1)
         V = featurizer.fit_transform(voc_names + gen_texts)
-        # a deprecated label is retired, never a match (as zero-shot never suggests one)
-        live = np.flatnonzero(~vocabulary.deprecated_mask)
         sims = (V[len(voc_names):] @ V[live].T).toarray()
         best = sims.argmax(axis=1) if len(live) else np.zeros(len(generated), np.int64)
         found = [(int(live[best[i]]), float(sims[i, best[i]])) if len(live) else (-1, 0.0)
