@@ -1643,6 +1643,27 @@ def test_taxonomy_refuses_a_map_to_vocabulary_of_deprecated_labels_before_any_ca
 
 
 
+def test_map_to_vocabulary_by_spelling_matches_alternative_labels():
+    """By spelling only the vocabulary's preferred names were compared: a generated
+    'Dogs' found no match in a vocabulary whose 'Mammals' has the altLabel 'Dogs' (by
+    meaning, alternative labels count), and a deprecated label's names still never
+    match."""
+    from tagsmith.data.labelspace import Label, LabelSpace
+    from tagsmith.pipeline.llm import map_to_vocabulary
+
+    generated = LabelSpace([Label("g:dogs", {"en": "Dogs"}),
+                            Label("g:cats", {"en": "Cats"})])
+    vocabulary = LabelSpace([
+        Label("v:m", {"en": "Mammals"}, alt_labels={"en": ["Dogs", "Hounds"]}),
+        Label("v:old", {"en": "Old cats"}, alt_labels={"en": ["Cats"]}, deprecated=True),
+        Label("v:f", {"en": "Felines"})])
+    dogs, cats = map_to_vocabulary(generated, vocabulary)
+    assert (dogs["match_uri"], dogs["match_label"], dogs["similarity"]) == (
+        "v:m", "Mammals", 1.0)
+    assert cats["match_uri"] is None
+
+
+
 class BrokenSummaries:
     """Summaries that do not parse (``broken`` set) or that do; one table otherwise."""
 

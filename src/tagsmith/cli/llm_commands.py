@@ -205,8 +205,9 @@ def _read_texts(path: str) -> tuple[list[str], list[str]]:
               ".tsv output keeps none).")
 @click.option("--map-by", type=click.Choice(["spelling", "meaning"]), default="spelling",
               show_default=True, help="How --map-to matches. spelling: cosine of character "
-              "n-gram TF-IDF of the names (fast; 'Refund requests' meets 'Refund request', "
-              "'Dogs' never meets 'Canines'). meaning: embedding cosine of each generated "
+              "n-gram TF-IDF of the names (the vocabulary's alternative labels too; "
+              "fast; 'Refund requests' meets 'Refund request', 'Dogs' never meets "
+              "'Canines'). meaning: embedding cosine of each generated "
               "name and description against the vocabulary's names, alternative labels and "
               "descriptions with the packaged all-MiniLM-L6-v2, as zeroshot (needs "
               "tagsmith[embed]; 'Dogs' meets 'Canines'; minutes for thousands of labels).")

@@ -372,7 +372,8 @@ def map_to_vocabulary(generated: LabelSpace, vocabulary: LabelSpace, *,
     With a sentence ``encoder`` (by meaning) similarity is embedding cosine of each
     generated ``name: description`` and the vocabulary's names, alternative labels and
     descriptions (as zero-shot scores a label); without (by spelling), cosine of
-    character n-gram TF-IDF of the names. Matches below ``min_similarity`` (in [-1, 1];
+    character n-gram TF-IDF of the generated names and the vocabulary's names and
+    alternative labels (the best of them). Matches below ``min_similarity`` (in [-1, 1];
     compared as reported, rounded to 4 decimals) are reported with ``"match_uri": None``.
     Deprecated labels of ``vocabulary`` are never matched.
 
@@ -387,7 +388,6 @@ def map_to_vocabulary(generated: LabelSpace, vocabulary: LabelSpace, *,
     min_similarity = _check_min_similarity(min_similarity)
     gen_texts = [_describe(generated, i, lang, descriptions=encoder is not None)
                  for i in range(len(generated))]
-    voc_names = vocabulary.names(lang)
     # a deprecated label is retired, never a match (as zero-shot never suggests one)
     live = np.flatnonzero(~vocabulary.deprecated_mask)
     if encoder is not None and not len(live):  # the scorer refuses such a vocabulary
@@ -401,13 +401,21 @@ def map_to_vocabulary(generated: LabelSpace, vocabulary: LabelSpace, *,
                  for i in range(len(generated))]
     else:
         from tagsmith.features.tfidf import TfidfFeaturizer
+        from tagsmith.zeroshot.scorer import label_texts
 
-        featurizer = TfidfFeaturizer(word_ngrams=None, char_ngrams=(2, 4), min_df=1)
-        V = featurizer.fit_transform(voc_names + gen_texts)
-        sims = (V[len(voc_names):] @ V[live].T).toarray()
-        best = sims.argmax(axis=1) if len(live) else np.zeros(len(generated), np.int64)
-        found = [(int(live[best[i]]), float(sims[i, best[i]])) if len(live) else (-1, 0.0)
-                 for i in range(len(generated))]
+        # the names and alternative labels of the labels not deprecated: an altLabel
+        # 'Dogs' names its concept too, and was left out here though meaning counts it
+        texts, owners = label_texts(vocabulary, lang=lang, use_descriptions=False) \
+            if len(live) else ([], np.zeros(0, np.int32))
+        if texts:
+            featurizer = TfidfFeaturizer(word_ngrams=None, char_ngrams=(2, 4), min_df=1)
+            V = featurizer.fit_transform(texts + gen_texts)
+            sims = (V[len(texts):] @ V[:len(texts)].T).toarray()
+            best = sims.argmax(axis=1)
+            found = [(int(owners[best[i]]), float(sims[i, best[i]]))
+                     for i in range(len(generated))]
+        else:
+            found = [(-1, 0.0)] * len(generated)
     out = []
     for i, (best_id, score) in enumerate(found):
         # the similarity reported decides: 0.49996, reported 0.5, was no match at 0.5
