@@ -1585,6 +1585,18 @@ def test_cli_taxonomy_min_similarity_decides_the_matches_by_spelling(tmp_path):
             f"{mapping[1]['similarity']:.2f})") in result.stdout
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert [row["closematch"] for row in rows] == ["v:refund", ""]
+    # a threshold between the similarity and its 2 decimals: the line said "no match
+    # (best similarity 0.68)" at --min-similarity 0.678; it shows the 4 decimals then
+    similarity = mapping[1]["similarity"]
+    between = (similarity + round(similarity, 2)) / 2
+    assert similarity < between < round(similarity, 2), similarity
+    with LocalChatServer(lambda body: table) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            *args, "--map-to", str(target), "--min-similarity", str(between),
+            "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    assert f"map 'Shipping delays' -> no match (best similarity {similarity:g})" \
+        in result.stdout
 
 
 def test_map_to_vocabulary_decides_on_the_similarity_it_reports():

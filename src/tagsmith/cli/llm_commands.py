@@ -325,12 +325,12 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
         # in the JSON summary too (the lines below were the mapping's only record, for a
         # reader to parse back out of prose), and in the files written
         for match in report["mapping"]:
+            shown = _shown_similarity(match["similarity"], min_similarity,
+                                      match["match_uri"] is not None)
             if match["match_uri"] is None:  # the best was under the threshold: unnamed
-                click.echo(f"  map {match['label']!r} -> no match (best similarity "
-                           f"{match['similarity']:.2f})")
+                click.echo(f"  map {match['label']!r} -> no match (best similarity {shown})")
             else:
-                click.echo(f"  map {match['label']!r} -> {match['match_label']!r} "
-                           f"({match['similarity']:.2f})")
+                click.echo(f"  map {match['label']!r} -> {match['match_label']!r} ({shown})")
     cleaned = {key: value for key, value in report["cleaned"].items() if value}
     if not obj["quiet"]:
         repaired, rejected = report["repaired_answers"], report["rejected_steps"]
@@ -341,6 +341,14 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
                    + f"; ratings {report['ratings']}"
                    + _summary_changes(report["summaries"]), err=True)
     click.echo(json_text(report), err=True)
+
+
+def _shown_similarity(similarity: float, min_similarity: float, matched: bool) -> str:
+    """A map line's similarity: 2 decimals, or all 4 the JSON summary has where 2 would
+    put it on the wrong side of --min-similarity ('no match (best similarity 0.68)' at
+    --min-similarity 0.678, for 0.6771)."""
+    text = f"{similarity:.2f}"
+    return text if (float(text) >= min_similarity) == matched else f"{similarity:g}"
 
 
 def _failures(labeling: dict) -> str:
