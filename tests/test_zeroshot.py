@@ -1436,7 +1436,7 @@ def test_transformers_log_level_is_left_alone_at_debug(caplog, root_level, shown
         hf_logging.set_verbosity(before)
 
 
-def test_cli_taxonomy_maps_by_meaning_with_the_packaged_encoder(tmp_path):
+def test_cli_taxonomy_maps_by_meaning_with_the_packaged_encoder(tmp_path, caplog):
     """taxonomy --map-to matched by spelling alone: 'Dogs' never met 'Canines'. With
     --map-by meaning (the packaged encoder, as zeroshot loads it) it does, and the
     printed lines, the JSON summary, the CSV's closematch column and the SKOS
@@ -1463,10 +1463,14 @@ def test_cli_taxonomy_maps_by_meaning_with_the_packaged_encoder(tmp_path):
                                                             server.base_url])
         assert by_spelling.exit_code == 0, by_spelling.output
         assert "map 'Dogs' -> no match" in by_spelling.stdout
-        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url,
-                                                       "--map-by", "meaning", "--skos",
-                                                       str(ttl)])
+        with caplog.at_level("INFO", logger="tagsmith"):
+            result = CliRunner().invoke(tagsmith_cli.cli, [
+                *args, "--base-url", server.base_url, "--map-by", "meaning", "--skos",
+                str(ttl)])
     assert result.exit_code == 0, result.output
+    # the vocabulary's embedding shows its progress (STW's: minutes of silence)
+    assert any(r.getMessage().startswith("embedding: ") for r in caplog.records), \
+        caplog.records
     dogs, zebra = json.loads(result.stderr.strip().splitlines()[-1])["mapping"]
     assert (dogs["match_uri"], zebra["match_uri"]) == ("v:canines", None)
     assert dogs["similarity"] >= 0.5 > zebra["similarity"]

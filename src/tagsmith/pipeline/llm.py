@@ -97,7 +97,8 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
     taxonomy = generate_taxonomy(list(texts), client, options)
     space = taxonomy.to_label_space(base_uri, lang)
     mapping = None if map_to is None else map_to_vocabulary(
-        space, map_to, encoder=encoder, min_similarity=min_similarity, lang=lang)
+        space, map_to, encoder=encoder, min_similarity=min_similarity, lang=lang,
+        show_progress=options.show_progress)  # by meaning, minutes of silence otherwise
     matches = {match["uri"]: match["match_uri"] for match in mapping or ()
                if match["match_uri"] is not None}
     # every file is written beside its target first and moved in place only when all
@@ -366,7 +367,8 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace
 
 def map_to_vocabulary(generated: LabelSpace, vocabulary: LabelSpace, *,
                       encoder: Encoder | None = None,
-                      min_similarity: float = 0.5, lang: str = "en") -> list[dict]:
+                      min_similarity: float = 0.5, lang: str = "en",
+                      show_progress: bool = False) -> list[dict]:
     """Best match in ``vocabulary`` for each generated label.
 
     With a sentence ``encoder`` (by meaning) similarity is embedding cosine of each
@@ -375,7 +377,8 @@ def map_to_vocabulary(generated: LabelSpace, vocabulary: LabelSpace, *,
     character n-gram TF-IDF of the generated names and the vocabulary's names and
     alternative labels (the best of them). Matches below ``min_similarity`` (in [-1, 1];
     compared as reported, rounded to 4 decimals) are reported with ``"match_uri": None``.
-    Deprecated labels of ``vocabulary`` are never matched.
+    Deprecated labels of ``vocabulary`` are never matched. ``show_progress`` shows the
+    encoder's progress (minutes for a vocabulary of thousands of labels on a CPU).
 
     The two scales differ: by spelling the same name scores 1.0 and names that share
     a word or an ending about 0.5-0.8 ('Joblessness' and 'Homelessness' 0.58); by
@@ -395,7 +398,8 @@ def map_to_vocabulary(generated: LabelSpace, vocabulary: LabelSpace, *,
     elif encoder is not None:
         from tagsmith.zeroshot.scorer import ZeroShotClassifier
 
-        scorer = ZeroShotClassifier(vocabulary, encoder, lang=lang)
+        scorer = ZeroShotClassifier(vocabulary, encoder, lang=lang,
+                                    show_progress=show_progress)
         topk = scorer.predict_topk(gen_texts, 1)
         found = [(int(topk.indices[i, 0]), float(topk.scores[i, 0]))
                  for i in range(len(generated))]
