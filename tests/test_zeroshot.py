@@ -1415,29 +1415,6 @@ def test_encoder_load_says_nothing_through_sentence_transformers_unless_asked(
     assert st_logger.level == before  # as it was, once loaded
 
 
-@pytest.mark.parametrize("root_level, shown", [(logging.INFO, False), (logging.DEBUG, True)])
-def test_transformers_log_level_is_left_alone_at_debug(caplog, root_level, shown):
-    # transformers' verbosity was set to errors only even with -vv (root at DEBUG), while
-    # sentence-transformers' logger next to it was left alone: -vv is the libraries'
-    # messages too, transformers' warnings included
-    from transformers.utils import logging as hf_logging
-
-    from tagsmith.zeroshot.encoder import transformers_quiet
-
-    before = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_warning()
-    try:
-        caplog.set_level(root_level)
-        with transformers_quiet():
-            with transformers_quiet():  # a block within another changes nothing more
-                assert (hf_logging.get_verbosity() == logging.WARNING) == shown
-            assert (hf_logging.get_verbosity() == logging.WARNING) == shown
-            assert hf_logging.get_verbosity() in (logging.WARNING, logging.ERROR)
-        assert hf_logging.get_verbosity() == logging.WARNING  # as it was, once done
-    finally:
-        hf_logging.set_verbosity(before)
-
-
 def test_cli_taxonomy_maps_by_meaning_with_the_packaged_encoder(tmp_path, caplog):
     """taxonomy --map-to matched by spelling alone: 'Dogs' never met 'Canines'. With
     --map-by meaning (the packaged encoder, as zeroshot loads it) it does, and the

@@ -262,8 +262,11 @@ def transformers_quiet() -> Iterator[None]:
     """transformers' log level at errors only within the block (its warnings about the
     model and the tokenizer would clutter tagsmith's stderr), and back to what it was
     once the last such block of any thread ends; sentence-transformers' logger too
-    (its INFO line on each model load). Both are left alone where the root logger is
-    at DEBUG (the CLI's ``-vv``: the libraries' messages too).
+    (its INFO line on each model load). Where the root logger is at DEBUG (the CLI's
+    ``-vv``: the libraries' messages too) sentence-transformers' logger is left alone
+    and transformers' level is DEBUG within the block: transformers logs through a
+    handler of its own that does not pass on to the root logger, and its level
+    (WARNING unless ``TRANSFORMERS_VERBOSITY`` says otherwise) hid its debug messages.
 
     ``set_verbosity_error`` is the whole process's: called once when an encoder loaded,
     it silenced transformers' warnings for good in an application using tagsmith as a
@@ -286,6 +289,8 @@ def transformers_quiet() -> Iterator[None]:
             if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
                 st_logger.setLevel(logging.ERROR)
                 hf_logging.set_verbosity_error()
+            else:
+                hf_logging.set_verbosity_debug()
         _QUIET["depth"] = (_QUIET["depth"] or 0) + 1
     try:
         yield
