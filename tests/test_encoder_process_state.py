@@ -1,15 +1,98 @@
-"""What loading a sentence encoder does to the process: log levels (and more), during
-the load and after it. These need transformers but not sentence-transformers."""
+"""What loading a sentence encoder does to the process: environment variables, Hugging
+Face switches, progress bars and log levels, during the load and after it.
 
+These need transformers and huggingface_hub but not sentence-transformers nor the
+packaged model: the load that fails for want of them must leave the process as it was
+too. The real load is checked in tests/test_zeroshot.py."""
+
+import importlib
 import logging
+import os
 
 import pytest
 
 pytest.importorskip("transformers")
+pytest.importorskip("huggingface_hub")
 
+import huggingface_hub  # noqa: E402
+from huggingface_hub import constants as hub_constants  # noqa: E402
+from huggingface_hub.errors import OfflineModeIsEnabled  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
 
-from tagsmith.zeroshot.encoder import transformers_quiet  # noqa: E402
+from tagsmith.exceptions import MissingDependencyError  # noqa: E402
+from tagsmith.zeroshot.encoder import (  # noqa: E402
+    OFFLINE_ENVIRONMENT,
+    SentenceEncoder,
+    hub_offline,
+    transformers_quiet,
+)
+
+# the module, where the bars' switches are (huggingface_hub.utils.tqdm is a class)
+hub_tqdm = importlib.import_module("huggingface_hub.utils.tqdm")
+
+
+def _process_state():
+    return ({name: os.environ.get(name) for name in
+             (*OFFLINE_ENVIRONMENT, "HF_HUB_DISABLE_PROGRESS_BARS", "TOKENIZERS_PARALLELISM")},
+            hub_constants.HF_HUB_OFFLINE, dict(hub_tqdm.progress_bar_states),
+            hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity(),
+            logging.getLogger("sentence_transformers").level)
+
+
+@pytest.fixture
+def online(monkeypatch):
+    """A process that has not asked for offline mode (and gets its bars back)."""
+    for name in OFFLINE_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", False)
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.enable_progress_bar()
+    yield
+    if not bars:
+        hf_logging.disable_progress_bar()
+
+
+def test_an_encoder_load_leaves_the_process_as_it_was_also_when_it_fails(online, tmp_path):
+    # HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE and HF_HUB_DISABLE_PROGRESS_BARS were set for
+    # good before sentence-transformers was imported: a program that used tagsmith's
+    # zero-shot, then transformers itself, found them set (and failed for want of
+    # sentence-transformers, the variables were set all the same)
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    before = _process_state()
+    # without sentence-transformers its name; with it, transformers' own refusal of an
+    # empty config: either way after the switches were set
+    with pytest.raises((MissingDependencyError, ValueError, OSError)):
+        SentenceEncoder(model)
+    assert _process_state() == before
+
+
+def test_hub_offline_is_offline_within_the_block_alone(online, monkeypatch):
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "0")  # the caller's own value stays
+    before = _process_state()
+    with hub_offline():
+        with hub_offline():  # a block within another changes nothing more
+            assert hub_constants.HF_HUB_OFFLINE is True
+        assert hub_constants.HF_HUB_OFFLINE is True  # the outer block still is
+        # refused before any connection, also where huggingface_hub was imported before
+        # (online, as the fixture left it): the variable alone did nothing there
+        with pytest.raises(OfflineModeIsEnabled):
+            huggingface_hub.model_info("tagsmith/no-such-model")
+        assert os.environ["HF_HUB_OFFLINE"] == "1"
+        assert os.environ["TRANSFORMERS_OFFLINE"] == "0"
+        assert not hf_logging.is_progress_bar_enabled()
+        assert hub_tqdm.are_progress_bars_disabled()
+    assert _process_state() == before
+    assert "HF_HUB_OFFLINE" not in os.environ
+    assert hf_logging.is_progress_bar_enabled()
+
+
+def test_hub_offline_puts_everything_back_when_the_block_fails(online):
+    before = _process_state()
+    with pytest.raises(RuntimeError), hub_offline():
+        raise RuntimeError("the load failed")
+    assert _process_state() == before
 
 
 @pytest.mark.parametrize("root_level, shown", [(logging.INFO, False), (logging.DEBUG, True)])

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 
 import numpy as np
 import pytest
@@ -105,6 +106,34 @@ def test_encoder_leaves_transformers_log_level_as_it_was():
         assert hf_logging.get_verbosity() == hf_logging.INFO
     finally:
         hf_logging.set_verbosity(before)
+
+
+def test_loading_the_packaged_encoder_leaves_the_process_as_it_was(monkeypatch):
+    # the load set HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE and HF_HUB_DISABLE_PROGRESS_BARS
+    # and turned transformers' bars off for good; it is offline while it loads alone
+    from huggingface_hub import constants as hub_constants
+    from transformers.utils import logging as hf_logging
+
+    from tagsmith.zeroshot.encoder import OFFLINE_ENVIRONMENT, SentenceEncoder
+
+    for name in OFFLINE_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", False)
+    hf_logging.enable_progress_bar()
+
+    def state():
+        # the Hugging Face libraries' variables (the rest of the environment is no
+        # business of a failed assertion's message)
+        return ({name: value for name, value in os.environ.items()
+                 if name.startswith(("HF_", "TRANSFORMERS_", "TOKENIZERS_"))},
+                hub_constants.HF_HUB_OFFLINE,
+                hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity(),
+                logging.getLogger("sentence_transformers").level)
+
+    before = state()
+    encoder = SentenceEncoder()  # nothing to download: offline while it loads
+    assert state() == before
+    assert encoder.encode(["a parcel came late"]).shape == (1, encoder.dim)
 
 
 def test_encoder_reads_a_text_up_to_256_word_pieces_as_the_readme_says(encoder):

