@@ -108,11 +108,12 @@ def test_transformers_debug_messages_show_at_debug_alone(caplog, root_level, sho
         with transformers_quiet():
             with transformers_quiet():  # a block within another changes nothing more
                 assert (hf_logging.get_verbosity() == logging.DEBUG) == shown
-            probe.debug("probe debug message")
-            probe.warning("probe warning message")
-        said = [record.getMessage() for record in caplog.records
-                if record.name == "transformers.tagsmith_probe"]
-        assert said == (["probe debug message", "probe warning message"] if shown else [])
+            # what transformers' own handler is handed (it does not pass records on to
+            # the root logger unless CI is set; the CLI's output is checked in
+            # tests/test_zeroshot.py)
+            assert probe.isEnabledFor(logging.DEBUG) == shown
+            assert probe.isEnabledFor(logging.WARNING) == shown  # errors alone otherwise
+            assert probe.isEnabledFor(logging.ERROR)
         assert hf_logging.get_verbosity() == logging.WARNING  # as it was, once done
     finally:
         hf_logging.set_verbosity(before)

@@ -3,6 +3,8 @@
 import json
 import logging
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -1508,3 +1510,21 @@ def test_map_to_vocabulary_by_meaning_matches_alt_labels_and_never_a_deprecated_
     assert map_to_vocabulary(generated, retired, encoder=encoder) == [
         {"uri": "g:dogs", "label": "Dogs", "match_uri": None, "match_label": None,
          "similarity": 0.0}]
+
+
+@pytest.mark.parametrize("flag, shown", [("-v", False), ("-vv", True)])
+def test_cli_vv_shows_the_debug_messages_of_transformers_too(tmp_path, flag, shown):
+    # -vv is "those of the libraries it uses too", but transformers' level stayed at
+    # WARNING (its own handler on stderr, not the root logger's level): none of its debug
+    # messages showed, such as the one saying the packaged model loads offline. In a
+    # process of its own: transformers' handler keeps the stderr it was made with
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en\nu:sport,sport\nu:food,food\n")
+    docs = tmp_path / "docs.txt"
+    docs.write_text("The team won the final\n")
+    result = subprocess.run([sys.executable, "-m", "tagsmith", flag, "zeroshot", str(vocab),
+                             str(docs), "--cache-dir", str(tmp_path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert ("Offline mode: forcing local_files_only=True" in result.stderr) == shown
+    assert ("loading configuration file" in result.stderr) == shown
