@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
+from tagsmith._numba import njit
 from tagsmith.calibration._isotonic import _interp
 
 #: entries sorted at a time (larger inputs go a range of groups at a time)

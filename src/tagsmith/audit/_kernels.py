@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from numba import njit
 
+from tagsmith._numba import njit
 from tagsmith.models._knn_kernels import heap_drain, heap_offer
 
 

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import numpy.typing as npt
+
+from tagsmith._numba import njit
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class IsotonicKnots:
         return cls(indptr, x, y)
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _pav(starts, x, y, w, out_indptr, out_x, out_y):  # pragma: no cover - compiled
     n_groups = starts.size - 1
     n_out = 0
@@ -128,7 +129,7 @@ def fit_isotonic_groups(group: npt.ArrayLike, x: npt.ArrayLike, y: npt.ArrayLike
     return IsotonicKnots(out_indptr, out_x[:n_out].copy(), out_y[:n_out].copy())
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _interp(indptr, kx, ky, group, xq, out):  # pragma: no cover - compiled
     for i in range(xq.size):
         g = group[i]

@@ -41,9 +41,9 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
+from tagsmith._numba import njit
 from tagsmith._plural import plural_s
 from tagsmith._typing import LabelMatrix
 from tagsmith.calibration._entries import check_fit_documents, check_labels
@@ -208,7 +208,7 @@ def _flip_sets(labels: np.ndarray, costs: np.ndarray, budget: float,
     return found[:limit]
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _count_within(costs, budgets, cap):  # pragma: no cover - compiled
     """Per row: subsets of the (ascending) costs whose sum fits the budget, capped."""
     n, m = costs.shape

@@ -11,7 +11,8 @@ first, so "features held by more than ``max_posting`` documents" is the id range
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from tagsmith._numba import njit
 
 
 @njit(nogil=True, cache=True)

@@ -20,7 +20,8 @@ at the features the block's rows use, pruned by magnitude and returned sparse.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from tagsmith._numba import njit
 
 LOSS_SQUARED_HINGE = 0
 LOSS_LOGISTIC = 1

@@ -13,8 +13,9 @@ import threading
 from collections.abc import Callable
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
+from tagsmith._numba import njit
 from tagsmith.models._solver import assign_local_ids
 
 SCORE_SIGMOID = 0

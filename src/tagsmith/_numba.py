@@ -1,0 +1,46 @@
+"""numba's ``njit`` for tagsmith's kernels: compiled code cached on disk where it can be.
+
+Compiling the kernels costs seconds in each new process (about 10 s of a first tree
+``suggest`` on 2 cores, 2 s once cached), so every kernel asks for ``cache=True``:
+numba keeps the machine code in the ``__pycache__`` next to the module, else in the
+user's cache directory (``$XDG_CACHE_HOME/numba`` or ``~/.cache/numba``), else in
+``NUMBA_CACHE_DIR`` when that is set. Where none of them can be written (a read-only
+installation run by a user without a writable home), numba refused the decorator
+itself: importing tagsmith's model or calibration modules failed with "RuntimeError:
+cannot cache function ...: no locator available". :func:`njit` then compiles without
+the cache, as numba does without ``cache=True``, and says so once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numba
+
+_logger = logging.getLogger(__name__)
+#: whether the warning about the missing cache was given in this process
+_WARNED = {"no_cache": False}
+
+
+def njit(**options: Any) -> Callable[[Callable[..., Any]], Any]:
+    """``numba.njit(**options)``, falling back to ``cache=False`` (with one warning per
+    process) where numba finds no writable place for the cache."""
+
+    def decorate(func: Callable[..., Any]) -> Any:
+        try:
+            return numba.njit(**options)(func)
+        except RuntimeError as exc:
+            if not options.get("cache") or "no locator available" not in str(exc):
+                raise
+            if not _WARNED["no_cache"]:
+                _WARNED["no_cache"] = True
+                _logger.warning(
+                    "numba cannot cache tagsmith's compiled kernels (%s): they are compiled "
+                    "again in each process, seconds more on the first training or "
+                    "prediction; set NUMBA_CACHE_DIR to a writable directory to keep them",
+                    exc)
+            return numba.njit(**{**options, "cache": False})(func)
+
+    return decorate
