@@ -1,10 +1,10 @@
 """numba's ``njit`` for tagsmith's kernels: compiled code cached on disk where it can be.
 
-Compiling the kernels costs seconds in each new process (about 10 s of a first tree
-``suggest`` on 2 cores, 2 s once cached), so every kernel asks for ``cache=True``:
-numba keeps the machine code in the ``__pycache__`` next to the module, else in the
-user's cache directory (``$XDG_CACHE_HOME/numba`` or ``~/.cache/numba``), else in
-``NUMBA_CACHE_DIR`` when that is set. Where none of them can be written (a read-only
+Compiling the kernels costs seconds in each new process (6-12 s of a first tree
+``suggest`` on 2 cores, 1.5-4 s once cached), so every kernel asks for ``cache=True``:
+numba keeps the machine code in ``NUMBA_CACHE_DIR`` when that is set, else in the
+``__pycache__`` next to the module, else in the user's cache directory
+(``$XDG_CACHE_HOME/numba`` or ``~/.cache/numba``). Where none of them can be written (a read-only
 installation run by a user without a writable home), numba refused the decorator
 itself: importing tagsmith's model or calibration modules failed with "RuntimeError:
 cannot cache function ...: no locator available". :func:`njit` then compiles without
