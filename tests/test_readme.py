@@ -509,6 +509,37 @@ def test_every_key_of_the_health_report_json_is_named():
     assert not missing, f"report.json keys the README does not name: {missing}"
 
 
+def test_every_key_of_the_report_json_scores_section_is_named():
+    """report.json's `scores` section (which scores the audit used and how well they
+    agree with the given labels) was named in the README by its title only: `source`,
+    `k`, `seconds`, `n_folds`, `seed` or `min_p@1_vs_given` were named nowhere. Every
+    source's keys: kNN with the automatic co-occurrence weight, and cross-fitting."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.pipeline.audit import AuditOptions, audit_corpus
+
+    words = "rain sun cloud wind snow fog hail storm".split()
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(words, 6)) for _ in range(40)]
+    Y = sp.csr_matrix(np.array([[i % 2 == 0, i % 3 == 0, False] for i in range(40)]))
+    space = LabelSpace.from_uris(["u:a", "u:b", "u:c"])
+    named: set[str] = set()
+    for options in (AuditOptions(scores="knn", cooccurrence="auto"),
+                    AuditOptions(scores="crossfit", n_folds=2)):
+        scores = audit_corpus(texts, Y, space, options=options).report["scores"]
+        named |= set(scores) | set(scores.get("cooccurrence_auto", {}))
+    assert {"source", "k", "seconds", "model", "params", "n_folds", "seed",
+            "cooccurrence", "cooccurrence_auto", "grid", "p@1_vs_given",
+            "min_p@1_vs_given"} <= named
+    readme = README.read_text(encoding="utf-8")
+    scores_paragraph = readme[readme.index("**`report.json`** holds"):]
+    scores_paragraph = scores_paragraph[:scores_paragraph.index("\n\n")]
+    missing = sorted(key for key in named if f"`{key}`" not in scores_paragraph)
+    assert not missing, f"scores keys the report.json paragraph does not name: {missing}"
+
+
 #: a code span naming an option (``--opt``, ``--opt N``, ``label --opt``, ``--a x --opt
 #: y``: its last option), then the default the prose gives it: ``, default 5``,
 #: ``(default 0.9``, ``(default: `en```
