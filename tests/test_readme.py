@@ -581,3 +581,22 @@ def test_defaults_quoted_in_the_prose():
         if not any(_same_default(default, quoted) for default in defaults):
             wrong.append(f"`{span}` default {quoted}: the code's {commands}")
     assert checked >= 20 and not wrong, (checked, wrong)
+
+
+def test_every_key_of_the_eval_json_metrics_is_named_in_metrics():
+    """``eval --json`` (and ``train --json``'s held-out ``metrics``) has
+    ``micro_precision``, ``micro_recall`` and ``n_labels_evaluated``, which the Metrics
+    section named nowhere; every key of the report must be named there (``p@k`` for
+    ``p@1``, ``p@3``, ``p@5``)."""
+    import numpy as np
+
+    from tagsmith.metrics import evaluate
+    from tagsmith.topk import TopK
+
+    topk = TopK.from_scores([[0.9, 0.1, 0.5], [0.2, 0.8, 0.3]], k=3)
+    report = evaluate([[1, 0, 1], [0, 1, 0]], topk, topk.label_sets(0.5),
+                      propensity=np.full(3, 0.5))
+    section = _prose().split("\n## Metrics\n", 1)[1].split("\n## ", 1)[0]
+    missing = sorted({re.sub(r"@\d+$", "@k", key) for key in report}
+                     - set(re.findall(r"`([^`]+)`", section)))
+    assert not missing, f"eval --json keys the Metrics section does not name: {missing}"
