@@ -600,3 +600,15 @@ def test_every_key_of_the_eval_json_metrics_is_named_in_metrics():
     missing = sorted({re.sub(r"@\d+$", "@k", key) for key in report}
                      - set(re.findall(r"`([^`]+)`", section)))
     assert not missing, f"eval --json keys the Metrics section does not name: {missing}"
+
+
+def test_options_shared_by_name_are_documented_for_each_command():
+    """``calibrate -o``, ``calibrate --seed``, ``eval --threshold`` and ``train --seed``
+    passed the section check on the strength of other commands' options of the same name
+    (``train -o``, ``audit --seed``, ``suggest --threshold``) and were documented nowhere:
+    each is named in a span that starts with its command."""
+    spans = re.findall(r"`([^`]+)`", " ".join(_prose().split()))
+    for command, option in (("calibrate", "-o"), ("calibrate", "--seed"),
+                            ("eval", "--threshold"), ("train", "--seed")):
+        assert any(span.startswith(f"{command} ") and option in span.split()
+                   for span in spans), f"`{command} {option}` is named nowhere"

@@ -67,7 +67,9 @@ def _band_table(rows: list[dict]) -> list[str]:
 @click.option("-k", "--k", "k", type=click.IntRange(min=1), default=None,
               help="Candidates scored per held-out document (default: every label up to "
               "100, else 50); with --data only.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed for the split of the held-out documents into the calibrator's "
+              "and the conformal parts.")
 @click.option("--reliability-png", help="Write a reliability diagram to this new .png file "
               "(never an input; needs matplotlib).")
 @click.option("--json", "as_json", is_flag=True, help="The full report as one JSON object.")
