@@ -612,3 +612,30 @@ def test_options_shared_by_name_are_documented_for_each_command():
                             ("eval", "--threshold"), ("train", "--seed")):
         assert any(span.startswith(f"{command} ") and option in span.split()
                    for span in spans), f"`{command} {option}` is named nowhere"
+
+
+def test_every_key_of_the_confidence_report_is_named(data, namespaces):
+    """``eval --calibration --json``'s ``calibration`` (``evaluate_confidence``) named
+    none of its keys in the README: ``calibration_k``, ``top1_ece``, ``tail_labels``,
+    an LP-ICP summary's ``epsilon`` where the others have ``alpha``..."""
+    from tagsmith.pipeline.confidence import evaluate_confidence
+
+    if "confidence" not in namespaces:
+        test_confidence_snippet(data, namespaces)
+    ns = namespaces["confidence"]
+    report = evaluate_confidence(ns["clf"], ns["texts"], ns["Y"], alphas=(0.1,))
+
+    def keys(value):
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                yield key
+                yield from keys(inner)
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            yield from keys(value[0])
+
+    methods = report["sets"]["alpha=0.1"]
+    assert {"recall", "mondrian", "lpicp"} <= set(methods)
+    named = set(keys(report)) - {"alpha=0.1"}
+    readme = README.read_text(encoding="utf-8")
+    missing = sorted(key for key in named if f"`{key}`" not in readme)
+    assert not missing, f"evaluate_confidence keys the README does not name: {missing}"
