@@ -639,3 +639,18 @@ def test_every_key_of_the_confidence_report_is_named(data, namespaces):
     readme = README.read_text(encoding="utf-8")
     missing = sorted(key for key in named if f"`{key}`" not in readme)
     assert not missing, f"evaluate_confidence keys the README does not name: {missing}"
+
+
+def test_every_model_parameter_is_named_in_its_family():
+    """``-p`` takes every parameter of a model family, but ``linear``'s (``C``,
+    ``max_iter``, ...) and the tree's ``max_depth`` and ``cluster_iter`` were named
+    nowhere: each must be in its family's bullet of Model families."""
+    from tagsmith.models import make_model
+
+    section = _prose().split("\n## Model families\n", 1)[1].split("\n### ", 1)[0]
+    bullets = {m.group(1): m.group(2) for m in
+               re.finditer(r"^- \*\*`(\w+)`\*\*(.*?)(?=^- \*\*|\Z)", section, re.S | re.M)}
+    missing = [f"{name} {param}" for name in ("linear", "tree", "knn", "dense_knn", "ensemble")
+               for param in make_model(name).get_params()
+               if f"`{param}`" not in bullets.get(name, "")]
+    assert not missing, f"model parameters Model families does not name: {missing}"
