@@ -654,3 +654,19 @@ def test_every_model_parameter_is_named_in_its_family():
                for param in make_model(name).get_params()
                if f"`{param}`" not in bullets.get(name, "")]
     assert not missing, f"model parameters Model families does not name: {missing}"
+
+
+def test_every_featurizer_parameter_is_named():
+    """``--feature-param`` takes every parameter of the featurizer, but TF-IDF's
+    ``word_ngrams``, ``min_df``, ``lowercase``, ``sublinear_tf`` and the embedding's
+    ``batch_size`` and ``n_threads`` were named nowhere."""
+    import inspect
+
+    from tagsmith.features.embedding import EmbeddingFeaturizer
+    from tagsmith.features.tfidf import TfidfFeaturizer
+
+    prose = _prose()
+    missing = [f"{cls.__name__} {name}" for cls in (TfidfFeaturizer, EmbeddingFeaturizer)
+               for name in inspect.signature(cls.__init__).parameters
+               if name != "self" and f"`{name}`" not in prose]
+    assert not missing, f"featurizer parameters the README does not name: {missing}"
