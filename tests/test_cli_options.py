@@ -442,3 +442,15 @@ def test_a_featurizer_that_keeps_no_feature_is_named_by_its_option(files):
         in result.output, result.output
     assert "featurizer_params" not in result.output
     assert not out.exists()
+
+
+def test_every_option_of_the_core_commands_says_what_it_does():
+    """``shift --lang``, ``zeroshot -k``, ``zeroshot --lang`` and ``calibrate --seed``
+    showed in ``--help`` with no word of what they do."""
+    tagsmith_cli._register_commands()
+    bare = [f"{name} {'/'.join(param.opts)}"
+            for name in ("train", "calibrate", "suggest", "eval", "shift", "vocab", "info",
+                         "zeroshot", "audit", "apply-review")
+            for param in tagsmith_cli.cli.commands[name].params
+            if isinstance(param, click.Option) and not param.help]
+    assert not bare, f"options without a help text: {bare}"

@@ -292,7 +292,8 @@ def _options_from(report):
               help="Evidence a label needs to be re-estimated: its expected number of "
               "occurrences in FILES (sum of its probabilities). Labels below it keep their "
               "calibration share; 0 estimates every label (noisy on few documents).")
-@click.option("--lang", default="en", show_default=True, callback=language_code)
+@click.option("--lang", default="en", show_default=True, callback=language_code,
+              help="Language of the label names in the report.")
 @click.option("--json", "as_json", is_flag=True, help="The report as one JSON object.")
 def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, as_json):
     """Estimate how label frequencies in FILES (unlabelled) differ from calibration.

@@ -684,7 +684,8 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
 @cli.command(short_help="Suggest labels of VOCAB with no training data.")
 @click.argument("vocab")
 @click.argument("files", nargs=-1)
-@click.option("-k", "--k", "k", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("-k", "--k", "k", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Suggestions per document.")
 @click.option("--threshold", type=float, default=None, callback=finite_number(-1.5, 1.5),
               help="Keep suggestions (of the --k best) scoring at least this; a document "
               "may get none. Without --bundle a score is a cosine (in [-1, 1]; with "
@@ -721,7 +722,9 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
               "random sample).")
 @click.option("--hubness-neighbors", type=click.IntRange(min=1), default=10, show_default=True,
               help="Background documents per label row that measure its hubness.")
-@click.option("--lang", default="en", show_default=True, callback=language_code)
+@click.option("--lang", default="en", show_default=True, callback=language_code,
+              help="Language of the label names encoded and shown (and of a TSV "
+              "vocabulary's names).")
 @click.pass_obj
 def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, cache_dir, fmt,
              whole_file, background, background_sample, hubness_neighbors, lang):
