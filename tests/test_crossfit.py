@@ -16,7 +16,13 @@ from tagsmith.pipeline.crossfit import (
     heldout_topk,
 )
 from tagsmith.pipeline.io import read_labelled
-from tagsmith.pipeline.train import TrainOptions, train_classifier
+from tagsmith.pipeline.train import (
+    TrainOptions,
+    duplicate_groups,
+    in_training,
+    text_hashes,
+    train_classifier,
+)
 
 from conftest import FAST_FEATURES
 
@@ -275,3 +281,132 @@ def test_heldout_scores_print_one_line():
     topk = TopK.from_scores(np.random.default_rng(0).random((2000, 4)), k=3)
     heldout = HeldoutScores(topk, sp.csr_matrix((2000, 4)), np.arange(2000), "dev.tsv")
     assert repr(heldout) == "HeldoutScores(n_docs=2000, k=3, n_labels=4, source='dev.tsv')"
+
+
+# ---- equal texts on one side of every split (twins leaked each other's labels) ----
+
+@pytest.mark.parametrize("n_docs, n_folds", [(2, 2), (7, 3), (101, 5), (1003, 10)])
+def test_folds_without_groups_are_the_figures_of_record(n_docs, n_folds):
+    """The document-wise folds that benchmark figures rest on: a permutation of seed 0,
+    position j in fold j % n_folds. Single-document groups give the very same bytes."""
+    order = np.random.default_rng(0).permutation(n_docs)
+    expected = np.empty(n_docs, np.int16)
+    expected[order] = np.arange(n_docs) % n_folds
+    assert fold_assignment(n_docs, n_folds, seed=0).tobytes() == expected.tobytes()
+    for groups in (np.arange(n_docs), 7 * np.arange(n_docs)[::-1]):  # any distinct ids
+        assert fold_assignment(n_docs, n_folds, 0, groups).tobytes() == expected.tobytes()
+
+
+def test_equal_texts_share_a_fold_and_the_folds_stay_balanced():
+    texts = [f"text {i}" for i in range(300)]
+    texts += [texts[i].upper() + "  " for i in range(0, 300, 3)]  # 100 twins (case, spaces)
+    texts += ["text 5"] * 8  # a group of 10
+    groups = duplicate_groups(texts)
+    assert groups.max() + 1 == 300
+    before = fold_assignment(len(texts), 5, seed=0)
+    assert any(before[i] != before[300 + i // 3] for i in range(0, 300, 3))  # the defect
+    fold = fold_assignment(len(texts), 5, seed=0, groups=groups)
+    for group in range(300):
+        assert len(set(fold[groups == group])) == 1
+    counts = np.bincount(fold, minlength=5)
+    assert counts.max() - counts.min() <= 1 and counts.sum() == len(texts)
+    assert np.array_equal(fold, fold_assignment(len(texts), 5, seed=0, groups=groups))
+    assert not np.array_equal(fold, fold_assignment(len(texts), 5, seed=1, groups=groups))
+
+
+def test_a_group_larger_than_a_fold_is_kept_whole():
+    groups = np.r_[np.zeros(50, np.int64), np.arange(1, 21)]
+    fold = fold_assignment(70, 4, seed=2, groups=groups)
+    assert len(set(fold[:50])) == 1
+    assert sorted(np.bincount(fold).tolist()) == [6, 7, 7, 50]
+
+
+@pytest.mark.parametrize("groups, got", [([0, 1], r"\(2,\)"), ([[0, 1, 2]], r"\(1, 3\)"),
+                                         ([0.0, 1.0, 2.0], "float64")])
+def test_bad_groups_are_refused_naming_them(groups, got):
+    with pytest.raises(InvalidParameterError, match=f"parameter 'groups'.*{got}"):
+        fold_assignment(3, 2, groups=groups)
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.25, 0.5])
+def test_heldout_split_with_single_document_groups_is_the_split_of_record(fraction):
+    fit, held = heldout_split(101, fraction, seed=4)
+    order = np.random.default_rng(4).permutation(101)
+    n_held = round(101 * fraction)
+    assert np.array_equal(held, np.sort(order[:n_held]))
+    assert np.array_equal(fit, np.sort(order[n_held:]))
+    grouped = heldout_split(101, fraction, seed=4, groups=np.arange(101)[::-1])
+    assert np.array_equal(grouped[0], fit) and np.array_equal(grouped[1], held)
+
+
+def test_heldout_split_keeps_equal_texts_on_one_side():
+    groups = np.r_[np.arange(100), np.arange(0, 100, 2), np.arange(0, 100, 4)]
+    fit, held = heldout_split(len(groups), 0.2, seed=0, groups=groups)
+    assert not np.intersect1d(groups[fit], groups[held]).size
+    assert len(held) == round(len(groups) * 0.2) and len(fit) + len(held) == len(groups)
+    fit0, held0 = heldout_split(len(groups), 0.2, seed=0)
+    assert np.intersect1d(groups[fit0], groups[held0]).size  # the defect
+    with pytest.raises(InvalidParameterError, match="calibration_fraction.*whole group"):
+        heldout_split(10, 0.2, groups=np.r_[np.zeros(5, int), np.ones(5, int)],
+                      name="calibration_fraction")
+
+
+def test_duplicate_groups_follow_the_training_hashes():
+    texts = ["A  b", "c", "a b", "", " ", "C\n"]
+    assert duplicate_groups(texts).tolist() == [0, 1, 0, 2, 3, 1]  # blanks are no twins
+    assert text_hashes(texts).size == 3  # the same rule: 'a b', 'c', ''
+
+
+def _twinned(goemotions_small, n_docs=400):
+    space = load_vocabulary(goemotions_small["vocab"])
+    data = read_labelled(goemotions_small["train"], space)
+    texts = list(data.texts[:n_docs]) + [t.upper() for t in data.texts[:n_docs // 2]]
+    Y = sp.vstack([data.Y[:n_docs], data.Y[:n_docs // 2]]).tocsr()
+    return texts, Y, space
+
+
+def test_training_keeps_twins_in_one_crossfit_fold_and_out_of_the_calibration_split(
+        goemotions_small):
+    texts, Y, space = _twinned(goemotions_small)
+    options = TrainOptions(featurizer_params=FAST_FEATURES, model="tree",
+                           model_params={"n_jobs": 1}, dev_fraction=0.0, crossfit_folds=3,
+                           calibration_fraction=0.2)
+    clf = train_classifier(texts, Y, space, options=options)
+    cal_rows = clf.heldout.rows
+    fit_rows = np.setdiff1d(np.arange(len(texts)), cal_rows)
+    groups = duplicate_groups(texts)
+    assert not np.intersect1d(groups[cal_rows], groups[fit_rows]).size
+    fit_groups = groups[fit_rows]
+    for group in np.unique(fit_groups):
+        assert len(set(clf.crossfit.fold[fit_groups == group])) == 1
+
+
+def test_a_dev_fraction_split_keeps_twins_on_one_side(goemotions_small):
+    texts, Y, space = _twinned(goemotions_small)
+    clf = train_classifier(texts, Y, space, options=TrainOptions(
+        featurizer_params=FAST_FEATURES, model="tree", model_params={"n_jobs": 1},
+        dev_fraction=0.25, refit=False))
+    # the model's training hashes hold the texts it was fitted on: no dev document's
+    # twin among them
+    assert clf.n_train_docs == np.count_nonzero(in_training(clf.train_hashes, texts))
+    assert clf.n_train_docs == len(texts) - round(len(texts) * 0.25)
+
+
+def test_the_audit_cross_fits_twins_in_one_fold(goemotions_small):
+    """Each twin was scored by a model trained on the other: a wrong label both share
+    looked right to the audit."""
+    from tagsmith.pipeline.audit import AuditOptions, _features, audit_corpus
+
+    texts, Y, space = _twinned(goemotions_small, 300)
+    options = AuditOptions(scores="crossfit", model="linear", n_folds=3,
+                           featurizer_params=FAST_FEATURES, near_duplicates=False,
+                           evidence=False)
+    result = audit_corpus(texts, Y, space, options=options)
+    X = _features(texts, None, options)[1]
+    params = {"loss": "logistic"}
+    grouped = cross_fit_topk(X, Y, "linear", params, n_folds=3,
+                             groups=duplicate_groups(texts))
+    plain = cross_fit_topk(X, Y, "linear", params, n_folds=3)
+    assert np.array_equal(result.scores.topk.indices, grouped.topk.indices)
+    assert np.array_equal(result.scores.topk.scores, grouped.topk.scores)
+    assert not np.array_equal(result.scores.topk.scores, plain.topk.scores)

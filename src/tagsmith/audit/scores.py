@@ -28,6 +28,7 @@ from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import TopK
 
 if TYPE_CHECKING:
+    import numpy.typing as npt
     import scipy.sparse as sp
 
     from tagsmith._typing import FeatureMatrix, LabelMatrix
@@ -303,8 +304,11 @@ def crossfit_scores(X: FeatureMatrix | Views, Y: LabelMatrix, *, model: str,
                     params: dict | None = None, n_folds: int = 5,
                     k: int | None = None, seed: int = 0,
                     label_features: FeatureMatrix | Views | None = None,
+                    groups: npt.ArrayLike | None = None,
                     show_progress: bool = False) -> AuditScores:
-    """K-fold cross-fitted scores (see :func:`tagsmith.pipeline.crossfit.cross_fit_topk`)."""
+    """K-fold cross-fitted scores (see :func:`tagsmith.pipeline.crossfit.cross_fit_topk`);
+    ``groups`` (one id per document, e.g. :func:`tagsmith.pipeline.train.duplicate_groups`
+    of the texts) keeps each group of equal texts in one fold."""
     from tagsmith.models import get_model_class
     from tagsmith.pipeline.crossfit import cross_fit_topk
 
@@ -312,7 +316,8 @@ def crossfit_scores(X: FeatureMatrix | Views, Y: LabelMatrix, *, model: str,
     if "show_progress" in get_model_class(model)._param_names():
         params.setdefault("show_progress", show_progress)
     result = cross_fit_topk(X, Y, model, params, n_folds=n_folds, k=k, seed=seed,
-                            label_features=label_features, show_progress=show_progress)
+                            label_features=label_features, groups=groups,
+                            show_progress=show_progress)
     return from_crossfit(result, "crossfit")
 
 

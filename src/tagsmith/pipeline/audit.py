@@ -441,7 +441,7 @@ def _choose_source(options: AuditOptions, classifier, texts, Y) -> str:
 
 
 def _scores(source: str, X, Y, classifier, options: AuditOptions, featurizer, space,
-            cooccurrence_counts: tuple | None = None):
+            cooccurrence_counts: tuple | None = None, groups: np.ndarray | None = None):
     from tagsmith.audit import scores as audit_scores
     from tagsmith.pipeline.crossfit import default_k
 
@@ -469,7 +469,7 @@ def _scores(source: str, X, Y, classifier, options: AuditOptions, featurizer, sp
     label_features = _label_features(featurizer, make_model(model, **params), space)
     return audit_scores.crossfit_scores(X, Y, model=model, params=params,
                                         n_folds=options.n_folds, k=k, seed=options.seed,
-                                        label_features=label_features,
+                                        label_features=label_features, groups=groups,
                                         show_progress=options.show_progress)
 
 
@@ -646,9 +646,13 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
             from tagsmith.audit.evidence import label_cooccurrence
 
             counts = label_cooccurrence(Y)
+        from tagsmith.pipeline.train import duplicate_groups
+
         scores = _scores(source_name, model_X if source_name == "crossfit" else X, Y,
                          classifier, options, model_featurizer, label_space,
-                         cooccurrence_counts=counts)
+                         cooccurrence_counts=counts,
+                         # twins in one fold: else each scores the other's label as seen
+                         groups=duplicate_groups(texts) if source_name == "crossfit" else None)
         del model_X
         step("scores")
         hashes = dup.text_hashes(texts)

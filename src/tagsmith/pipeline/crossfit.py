@@ -24,6 +24,7 @@ in honesty, since document frequencies carry no label information.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import time
 from dataclasses import dataclass
@@ -147,17 +148,110 @@ def check_seed(seed: object) -> int:
     return check_int("seed", seed, 0, numpy=True)
 
 
-def fold_assignment(n_docs: int, n_folds: int, seed: int = 0) -> np.ndarray:
+def check_groups(groups: npt.ArrayLike, n_docs: int) -> np.ndarray:
+    """``groups`` as a 1-D int64 array of one group id per document, else
+    :class:`InvalidParameterError` naming it."""
+    array = np.asarray(groups)
+    if array.shape != (n_docs,) or (array.size and array.dtype.kind not in "iu"):
+        raise InvalidParameterError("groups", f"one integer group id per document ({n_docs})",
+                                    f"an array of shape {array.shape}, dtype {array.dtype}")
+    return array.astype(np.int64, copy=False)
+
+
+def _groups_in_order(order: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                                      np.ndarray]:
+    """The groups of ``groups`` in the order their first document comes in ``order``:
+    ``(group of each document as 0.., first position of each group, size of each)``,
+    groups numbered by that order (group 0 is the one of ``order[0]``)."""
+    _, first, inverse, sizes = np.unique(groups[order], return_index=True,
+                                         return_inverse=True, return_counts=True)
+    rank = np.empty(first.size, np.int64)
+    by_first = np.argsort(first, kind="stable")
+    rank[by_first] = np.arange(first.size)
+    member = np.empty(order.size, np.int64)
+    member[order] = rank[inverse.reshape(-1)]
+    return member, first[by_first], sizes[by_first]
+
+
+def fold_assignment(n_docs: int, n_folds: int, seed: int = 0,
+                    groups: npt.ArrayLike | None = None) -> np.ndarray:
     """Seeded random folds of (nearly) equal size: ``fold[i]`` in ``[0, n_folds)``.
+
+    ``groups`` (one integer id per document, e.g. :func:`tagsmith.pipeline.train.
+    duplicate_groups` of the texts) keeps the documents of a group in one fold, so that
+    no document is scored by a model trained on its twin. Groups are taken largest
+    first, equal sizes in the order of the same seeded permutation, each into the fold
+    with the fewest documents so far (the lowest-numbered of equals): with every group a
+    single document that is exactly the folds without ``groups``.
 
     >>> fold_assignment(7, 3, seed=1).tolist().count(0) in (2, 3)
     True
+    >>> fold = fold_assignment(6, 2, seed=0, groups=[0, 1, 0, 2, 3, 0])
+    >>> len({fold[0], fold[2], fold[5]}), sorted(np.bincount(fold).tolist())
+    (1, [3, 3])
     """
     n_folds = check_n_folds("n_folds", n_folds)
     order = np.random.default_rng(check_seed(seed)).permutation(n_docs)
     fold = np.empty(n_docs, np.int16)
-    fold[order] = np.arange(n_docs) % n_folds
+    if groups is None:
+        fold[order] = np.arange(n_docs) % n_folds
+        return fold
+    member, _, sizes = _groups_in_order(order, check_groups(groups, n_docs))
+    group_fold = np.empty(sizes.size, np.int64)
+    load = np.zeros(n_folds, np.int64)
+    shared = np.flatnonzero(sizes > 1)
+    # largest first (stable: equal sizes in permutation order), each to the least-filled
+    # fold; a heap of (documents, fold) picks the lowest-numbered of the least filled
+    heap = [(0, f) for f in range(n_folds)]
+    for g in shared[np.argsort(-sizes[shared], kind="stable")]:
+        count, f = heapq.heappop(heap)
+        group_fold[g] = f
+        heapq.heappush(heap, (count + int(sizes[g]), f))
+    for count, f in heap:
+        load[f] = count
+    single = np.flatnonzero(sizes == 1)
+    if single.size:
+        # one document at a time into the least-filled fold is taking the free slots
+        # (level, fold), level >= the fold's load, in (level, fold) order
+        top = int(load.max()) + -(-single.size // n_folds) + 1
+        level = np.arange(int(load.min()), top)
+        levels, folds = np.meshgrid(level, np.arange(n_folds), indexing="ij")
+        free = levels >= load[folds]
+        levels, folds = levels[free], folds[free]
+        pick = np.lexsort((folds, levels))[:single.size]
+        group_fold[single] = folds[pick]
+    fold[:] = group_fold[member]
     return fold
+
+
+def split_order(order: np.ndarray, n_held: int,
+                groups: npt.ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(kept rows, held-out rows)``, each sorted: the first ``n_held`` documents of the
+    permutation ``order`` held out, or with ``groups`` (one id per document) whole groups
+    in the order their first document comes, each held out while it still fits in
+    ``n_held`` (so twins fall on one side; with every group a single document that is
+    the same split). Fewer than ``n_held`` are held out where no group fits the rest.
+
+    >>> split_order(np.array([3, 0, 2, 1]), 2, groups=[0, 1, 0, 2])
+    (array([0, 2]), array([1, 3]))
+    """
+    n_docs = order.size
+    if groups is None:
+        return np.sort(order[n_held:]), np.sort(order[:n_held])
+    member, _, sizes = _groups_in_order(order, check_groups(groups, n_docs))
+    held = np.zeros(sizes.size, bool)
+    ends = np.cumsum(sizes)
+    prefix = int(np.searchsorted(ends, n_held, side="right"))  # whole groups that fit
+    held[:prefix] = True
+    room = n_held - (int(ends[prefix - 1]) if prefix else 0)
+    for g in range(prefix, sizes.size):  # then any later group that still fits
+        if room == 0:
+            break
+        if sizes[g] <= room:
+            held[g] = True
+            room -= int(sizes[g])
+    is_held = held[member]
+    return np.flatnonzero(~is_held), np.flatnonzero(is_held)
 
 
 def default_k(n_labels: int) -> int:
@@ -170,6 +264,7 @@ def cross_fit_topk(X: FeatureMatrix | Views, Y: LabelMatrix, model: str,
                    k: int | None = None, seed: int = 0,
                    sample_weight: npt.ArrayLike | None = None,
                    label_features: FeatureMatrix | Views | None = None,
+                   groups: npt.ArrayLike | None = None,
                    show_progress: bool = False) -> CrossFitScores:
     """Out-of-fold :class:`TopK` scores for every row of ``X`` (docs x features, or
     :class:`~tagsmith.features.views.Views` for multi-view models).
@@ -178,6 +273,10 @@ def cross_fit_topk(X: FeatureMatrix | Views, Y: LabelMatrix, model: str,
     ``params`` name the family and its parameters (as for
     :func:`tagsmith.models.make_model`); ``k`` defaults to :func:`default_k`.
     ``label_features`` is passed to models that use label-name features.
+    ``groups`` (one integer id per document, e.g.
+    :func:`tagsmith.pipeline.train.duplicate_groups` of the texts) keeps each group in
+    one fold (see :func:`fold_assignment`): a document whose twin a fold model learnt
+    from gets a falsely confident score.
     Each fold model sees ``(n_folds - 1) / n_folds`` of the documents, so the whole
     costs about ``n_folds - 1`` full trainings.
     """
@@ -199,7 +298,7 @@ def cross_fit_topk(X: FeatureMatrix | Views, Y: LabelMatrix, model: str,
     k = default_k(n_labels) if k is None else check_int("k", k, 1, numpy=True)
     params = dict(params or {})
     check_model_params(model, params)  # a mistyped or bad parameter fails before any fit
-    fold = fold_assignment(n_docs, n_folds, seed)
+    fold = fold_assignment(n_docs, n_folds, seed, groups)
     # documents a fold model learns from: a positive target and, with sample weights, a
     # weight above 0 (the models refuse to fit on weight 0 for every labelled document)
     teaches = np.diff(sp.csr_matrix(Y > 0).indptr) > 0
@@ -359,9 +458,11 @@ class HeldoutScores:
 
 
 def heldout_split(n_docs: int, fraction: float, seed: int = 0, *,
-                  name: str = "fraction") -> tuple[np.ndarray, np.ndarray]:
+                  name: str = "fraction",
+                  groups: npt.ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Seeded ``(fit rows, held-out rows)``, each sorted; ``fraction`` of the docs held out.
-    A refused ``fraction`` is named ``name`` (the caller's parameter).
+    A refused ``fraction`` is named ``name`` (the caller's parameter). ``groups`` (one
+    integer id per document) puts each group on one side (see :func:`split_order`).
 
     >>> fit, held = heldout_split(10, 0.2, seed=0)
     >>> len(fit), len(held), sorted(set(fit) | set(held)) == list(range(10))
@@ -378,4 +479,9 @@ def heldout_split(n_docs: int, fraction: float, seed: int = 0, *,
                                           "leaving at "
                                     "least one on each side", fraction)
     order = np.random.default_rng(check_seed(seed)).permutation(n_docs)
-    return np.sort(order[n_held:]), np.sort(order[:n_held])
+    fit, held = split_order(order, n_held, groups)
+    if not held.size:  # every group of equal texts is larger than the share
+        raise InvalidParameterError(name, f"a share of the {n_docs} document{plural_s(n_docs)} "
+                                    f"holding out at least one whole group of equal texts "
+                                    f"(each is larger than {n_held})", fraction)
+    return fit, held

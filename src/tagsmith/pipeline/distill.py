@@ -392,8 +392,11 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
         raise NoTeacherAnswersError(
             f"the teacher answered {none_of(int(labelled.sum()))} it was sent "
             "(every call failed or every answer was malformed): no student to train")
+    from tagsmith.pipeline.train import duplicate_groups
+
     thresholds = _student_thresholds(X_pool[selected], Y_teacher, options, n_labels,
-                                     label_features)
+                                     label_features,
+                                     duplicate_groups([pool_texts[i] for i in selected]))
     classifier = TextClassifier(label_space, featurizer, model, thresholds,
                                 label_counts=np.bincount(Y_teacher.indices, minlength=n_labels),
                                 n_train_docs=len(selected),
@@ -478,9 +481,10 @@ def _check_answer(Y_batch, answered, n_asked: int, n_labels: int
 
 
 def _student_thresholds(X, Y, options: ActiveOptions, n_labels: int,
-                        label_features=None) -> Thresholds:
+                        label_features=None, groups=None) -> Thresholds:
     """One global threshold (and whether every document gets its best label), tuned on
-    out-of-fold scores against the teacher's named labels.
+    out-of-fold scores against the teacher's named labels (``groups``, one id per
+    document, keeps equal texts in one fold).
 
     Per-label thresholds overfit a few thousand noisy documents: on GoEmotions with
     500-2,000 labelled documents they cost 10-20 points of micro-F1 against one global
@@ -492,7 +496,7 @@ def _student_thresholds(X, Y, options: ActiveOptions, n_labels: int,
         return Thresholds.constant(n_labels)
     scores = cross_fit_topk(X, Y, options.model, options.model_params,
                             n_folds=options.threshold_folds, seed=options.seed,
-                            label_features=label_features)
+                            label_features=label_features, groups=groups)
     named = sp.csr_matrix((np.ones(Y.nnz, np.float32), Y.indices, Y.indptr), shape=Y.shape)
     tuned = tune_thresholds(named, scores.topk, min_support=Y.shape[0] + 1)
     return Thresholds(np.full(n_labels, tuned.global_threshold, np.float32),

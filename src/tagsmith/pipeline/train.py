@@ -50,7 +50,13 @@ from tagsmith.pipeline.confidence import (
     calibrate_classifier,
     check_heldout_labels,
 )
-from tagsmith.pipeline.crossfit import MAX_FOLDS, HeldoutScores, default_k, heldout_split
+from tagsmith.pipeline.crossfit import (
+    MAX_FOLDS,
+    HeldoutScores,
+    default_k,
+    heldout_split,
+    split_order,
+)
 from tagsmith.pipeline.evaluate import evaluate_topk, tuning_k
 from tagsmith.topk import PAD, TopK
 
@@ -272,10 +278,36 @@ def text_hashes(texts: Sequence[str]) -> np.ndarray:
     return np.unique(_hashes(texts))
 
 
+def duplicate_groups(texts: Sequence[str]) -> np.ndarray:
+    """A group id per text (int64): texts equal under :func:`text_hashes`' rule
+    (whitespace collapsed, case folded) share one, every other text has its own.
+
+    Cross-fitting folds and held-out splits (calibration, ``dev_fraction``) keep each
+    group on one side, so no document is scored by a model trained on its twin. Blank
+    texts are no one's twins (each its own group): they share no words to learn.
+
+    >>> duplicate_groups(["A  b", "c", "a b", "", " "]).tolist()
+    [0, 1, 0, 2, 3]
+    """
+    hashes = _hashes(texts)
+    _, keys = np.unique(hashes, return_inverse=True)
+    keys = keys.reshape(-1).astype(np.int64)
+    blank = np.flatnonzero(hashes == _BLANK_HASH)
+    keys[blank] = len(hashes) + np.arange(blank.size)  # ids no other text has
+    # numbered in the order the texts come
+    _, first, groups = np.unique(keys, return_index=True, return_inverse=True)
+    rank = np.empty(first.size, np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(first.size)
+    return rank[groups.reshape(-1)]
+
+
 def _hashes(texts: Sequence[str]) -> np.ndarray:
     digests = b"".join(hashlib.blake2b(" ".join(text.split()).casefold().encode("utf-8"),
                                        digest_size=8).digest() for text in texts)
     return np.frombuffer(digests, dtype="<u8")
+
+
+_BLANK_HASH = _hashes([""])[0]
 
 
 def in_training(train_hashes: np.ndarray, texts: Sequence[str]) -> np.ndarray:
@@ -438,13 +470,16 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
     started = time.perf_counter()
     fingerprint = data_fingerprint(texts, Y)
     calibration = None
+    # equal texts stay on one side of every split and in one cross-fitting fold
+    groups = duplicate_groups(texts)
     if options.calibration_fraction:
         fit_rows, cal_rows = heldout_split(len(texts), options.calibration_fraction,
-                                           options.seed, name="calibration_fraction")
+                                           options.seed, name="calibration_fraction",
+                                           groups=groups)
         calibration = ([texts[i] for i in cal_rows], _named(Y[cal_rows]), cal_rows)
         # too few (or unlabelled) to calibrate on: say so now, not after the training
         check_heldout_labels(calibration[1], _calibration_source(options))
-        texts, Y = [texts[i] for i in fit_rows], Y[fit_rows]
+        texts, Y, groups = [texts[i] for i in fit_rows], Y[fit_rows], groups[fit_rows]
         logger.info("calibration split: %d document%s set aside (never trained on)",
                     len(cal_rows), plural_s(len(cal_rows)))
     if options.crossfit_folds > len(texts):  # found after the whole training, by 'n_folds'
@@ -456,7 +491,7 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
     train_hashes = np.unique(hashes)
     if dev_texts is not None:  # a dev corpus that is (mostly) training data tunes nothing
         check_overlap(train_hashes, dev_texts, name=dev_name, source=dev_source)
-    heldout = _heldout(texts, Y, dev_texts, dev_Y, options)
+    heldout = _heldout(texts, Y, dev_texts, dev_Y, options, groups)
     report: dict = {}
     n_final = len(texts)  # documents the final model is fitted on
     label_counts = None  # theirs: counted once, by the held-out fit when it is the final one
@@ -512,7 +547,7 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
     if options.crossfit_folds:
         if X_all is None:  # the final model saw only part of the texts
             X_all = featurizer.transform(texts)
-        crossfit = _cross_fit(featurizer, X_all, Y, options, label_space)
+        crossfit = _cross_fit(featurizer, X_all, Y, options, label_space, groups)
         report["crossfit"] = {"n_folds": crossfit.n_folds, "k": crossfit.topk.k,
                               "seconds": round(crossfit.seconds, 3)}
     if label_counts is None:  # the final model was fitted on all of Y (no tuning, or a refit)
@@ -709,8 +744,10 @@ def _calibration_source(options: TrainOptions) -> str:
             f"(seed {options.seed})")
 
 
-def _cross_fit(featurizer, X, Y, options: TrainOptions, label_space: LabelSpace):
-    """Out-of-fold scores of the training documents (features ``X``) with the options' model."""
+def _cross_fit(featurizer, X, Y, options: TrainOptions, label_space: LabelSpace,
+               groups: np.ndarray | None = None):
+    """Out-of-fold scores of the training documents (features ``X``) with the options' model;
+    ``groups`` (:func:`duplicate_groups`) keeps equal texts in one fold."""
     from tagsmith.pipeline.crossfit import cross_fit_topk
 
     params = dict(options.model_params)
@@ -721,11 +758,16 @@ def _cross_fit(featurizer, X, Y, options: TrainOptions, label_space: LabelSpace)
                                      label_space)
     return cross_fit_topk(X, Y, options.model, params, n_folds=options.crossfit_folds,
                           k=options.crossfit_k, seed=options.seed,
-                          label_features=label_features, show_progress=options.show_progress)
+                          label_features=label_features, groups=groups,
+                          show_progress=options.show_progress)
 
 
-def _heldout(texts, Y, dev_texts, dev_Y, options: TrainOptions):
-    """(fit indices or None, dev texts, dev labels, source) or None for no tuning."""
+def _heldout(texts, Y, dev_texts, dev_Y, options: TrainOptions,
+             groups: np.ndarray | None = None):
+    """(fit indices or None, dev texts, dev labels, source) or None for no tuning.
+
+    ``groups`` (:func:`duplicate_groups` of ``texts``) keeps equal texts on one side of
+    a ``dev_fraction`` split."""
     if dev_texts is not None:
         dev_texts = list(dev_texts)
         if not dev_texts:  # thresholds "tuned" on nothing, P@1 0.0 recorded as measured
@@ -759,6 +801,14 @@ def _heldout(texts, Y, dev_texts, dev_Y, options: TrainOptions):
                                                     f"document{plural_s(len(texts))} "
                                     "leaving at least one to fit on", options.dev_fraction)
     order = np.random.default_rng(options.seed).permutation(len(texts))
-    dev_idx, fit_idx = np.sort(order[:n_dev]), np.sort(order[n_dev:])
+    fit_idx, dev_idx = split_order(order, n_dev, groups)
+    if not dev_idx.size:  # every group of equal texts is larger than the share
+        logger.warning("dev_fraction %g of %d training document%s holds out none to tune "
+                       "thresholds on (each group of equal texts has more than %d documents, "
+                       "and twins stay on one side): every label keeps the untuned "
+                       "threshold %g", options.dev_fraction, len(texts),
+                       plural_s(len(texts)), n_dev, UNTUNED_THRESHOLD,
+                       extra={"parameters": ("dev_fraction",)})
+        return None
     return (fit_idx, [texts[i] for i in dev_idx], _named(Y[dev_idx]),
             f"{options.dev_fraction:g} of the training data (seed {options.seed})")
