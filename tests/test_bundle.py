@@ -288,8 +288,11 @@ def test_unwritable_bundle_folder_is_a_bundle_error(tmp_path, monkeypatch):
 # array of a real bundle, re-signs the manifest and expects exit code 4 (BundleError)
 # from the CLI, run in a subprocess: without the checks the process dies of a segfault.
 
-_CORPUS = ["good fine great", "bad awful poor", "good great fine fine", "poor bad bad awful",
-           "fine good", "awful poor"] * 6
+# six copies of six texts, each copy marked: equal texts stay on one side of the
+# calibration split, which then held out two of the six, neither with two labels
+_CORPUS = [f"{text} copy{copy}" for copy in range(6)
+           for text in ("good fine great", "bad awful poor", "good great fine fine",
+                        "poor bad bad awful", "fine good", "awful poor")]
 
 
 def _train_bundle(path, model="linear", params=None, **options):

@@ -314,6 +314,21 @@ def test_equal_texts_share_a_fold_and_the_folds_stay_balanced():
     assert not np.array_equal(fold, fold_assignment(len(texts), 5, seed=1, groups=groups))
 
 
+def test_grouped_folds_move_few_documents_from_the_folds_of_record():
+    """Figures measured on the document-wise folds stay close: a group joins the fold of
+    its first document and a few single documents rebalance (placing the groups first
+    moved 34,430 of GoEmotions' 43,410 training documents for its 354 in groups)."""
+    texts = [f"text {i}" for i in range(2000)] + [f"TEXT {i}" for i in range(0, 2000, 50)]
+    groups = duplicate_groups(texts)
+    before = fold_assignment(len(texts), 5, seed=0)
+    fold = fold_assignment(len(texts), 5, seed=0, groups=groups)
+    moved = np.count_nonzero(fold != before)
+    assert 0 < moved <= 2 * 80
+    assert np.array_equal(fold[:2000:50], fold[2000:])
+    counts = np.bincount(fold, minlength=5)
+    assert counts.max() - counts.min() <= 1
+
+
 def test_a_group_larger_than_a_fold_is_kept_whole():
     groups = np.r_[np.zeros(50, np.int64), np.arange(1, 21)]
     fold = fold_assignment(70, 4, seed=2, groups=groups)
@@ -343,12 +358,16 @@ def test_heldout_split_keeps_equal_texts_on_one_side():
     groups = np.r_[np.arange(100), np.arange(0, 100, 2), np.arange(0, 100, 4)]
     fit, held = heldout_split(len(groups), 0.2, seed=0, groups=groups)
     assert not np.intersect1d(groups[fit], groups[held]).size
-    assert len(held) == round(len(groups) * 0.2) and len(fit) + len(held) == len(groups)
+    assert abs(len(held) - round(len(groups) * 0.2)) <= 1
+    assert len(fit) + len(held) == len(groups)
     fit0, held0 = heldout_split(len(groups), 0.2, seed=0)
     assert np.intersect1d(groups[fit0], groups[held0]).size  # the defect
     with pytest.raises(InvalidParameterError, match="calibration_fraction.*whole group"):
         heldout_split(10, 0.2, groups=np.r_[np.zeros(5, int), np.ones(5, int)],
                       name="calibration_fraction")
+    # a group that brings the share nearer is held out: 6 + 6 for 11 of 36, not 6
+    fit, held = heldout_split(36, 0.3, groups=np.arange(36) % 6)
+    assert len(held) == 12 and len(fit) == 24
 
 
 def test_duplicate_groups_follow_the_training_hashes():

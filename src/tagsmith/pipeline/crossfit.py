@@ -24,7 +24,6 @@ in honesty, since document frequencies carry no label information.
 
 from __future__ import annotations
 
-import heapq
 import logging
 import time
 from dataclasses import dataclass
@@ -173,16 +172,37 @@ def _groups_in_order(order: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray,
     return member, first[by_first], sizes[by_first]
 
 
+def _water_fill(fixed: np.ndarray, n_more: int) -> np.ndarray:
+    """Fold sizes once ``n_more`` documents are poured, one at a time, into the fold
+    with the fewest (the lowest-numbered of equals) over ``fixed`` documents per fold.
+
+    >>> _water_fill(np.array([0, 5, 0, 1]), 8).tolist()
+    [3, 5, 3, 3]
+    """
+    low, high = int(fixed.min()), int(fixed.min()) + n_more
+    while low < high:  # the highest level every fold below it can be filled to
+        level = (low + high + 1) // 2
+        if int(np.maximum(level - fixed, 0).sum()) <= n_more:
+            low = level
+        else:
+            high = level - 1
+    loads = np.maximum(fixed, low)
+    rest = n_more - int((loads - fixed).sum())
+    loads[np.flatnonzero(fixed <= low)[:rest]] += 1
+    return loads
+
+
 def fold_assignment(n_docs: int, n_folds: int, seed: int = 0,
                     groups: npt.ArrayLike | None = None) -> np.ndarray:
     """Seeded random folds of (nearly) equal size: ``fold[i]`` in ``[0, n_folds)``.
 
     ``groups`` (one integer id per document, e.g. :func:`tagsmith.pipeline.train.
     duplicate_groups` of the texts) keeps the documents of a group in one fold, so that
-    no document is scored by a model trained on its twin. Groups are taken largest
-    first, equal sizes in the order of the same seeded permutation, each into the fold
-    with the fewest documents so far (the lowest-numbered of equals): with every group a
-    single document that is exactly the folds without ``groups``.
+    no document is scored by a model trained on its twin, and moves as few documents as
+    it can from the folds without ``groups`` (figures measured on them stay close): a
+    group goes to the fold of its first document in the seeded permutation, then the
+    last single documents (in that order) of folds grown too large fill the others, to
+    sizes as equal as the groups allow. Without any duplicate the folds are the same.
 
     >>> fold_assignment(7, 3, seed=1).tolist().count(0) in (2, 3)
     True
@@ -193,34 +213,26 @@ def fold_assignment(n_docs: int, n_folds: int, seed: int = 0,
     n_folds = check_n_folds("n_folds", n_folds)
     order = np.random.default_rng(check_seed(seed)).permutation(n_docs)
     fold = np.empty(n_docs, np.int16)
+    fold[order] = np.arange(n_docs) % n_folds
     if groups is None:
-        fold[order] = np.arange(n_docs) % n_folds
         return fold
-    member, _, sizes = _groups_in_order(order, check_groups(groups, n_docs))
-    group_fold = np.empty(sizes.size, np.int64)
-    load = np.zeros(n_folds, np.int64)
-    shared = np.flatnonzero(sizes > 1)
-    # largest first (stable: equal sizes in permutation order), each to the least-filled
-    # fold; a heap of (documents, fold) picks the lowest-numbered of the least filled
-    heap = [(0, f) for f in range(n_folds)]
-    for g in shared[np.argsort(-sizes[shared], kind="stable")]:
-        count, f = heapq.heappop(heap)
-        group_fold[g] = f
-        heapq.heappush(heap, (count + int(sizes[g]), f))
-    for count, f in heap:
-        load[f] = count
-    single = np.flatnonzero(sizes == 1)
-    if single.size:
-        # one document at a time into the least-filled fold is taking the free slots
-        # (level, fold), level >= the fold's load, in (level, fold) order
-        top = int(load.max()) + -(-single.size // n_folds) + 1
-        level = np.arange(int(load.min()), top)
-        levels, folds = np.meshgrid(level, np.arange(n_folds), indexing="ij")
-        free = levels >= load[folds]
-        levels, folds = levels[free], folds[free]
-        pick = np.lexsort((folds, levels))[:single.size]
-        group_fold[single] = folds[pick]
-    fold[:] = group_fold[member]
+    member, first, sizes = _groups_in_order(order, check_groups(groups, n_docs))
+    fold[:] = (first % n_folds)[member]  # the fold of the group's first document
+    single = sizes[member] == 1
+    fixed = np.bincount(fold[~single], minlength=n_folds)
+    want = _water_fill(fixed, int(np.count_nonzero(single))) - fixed
+    # single documents beyond their fold's share move, the last in the permutation
+    # first, to the folds short of theirs, in fold order
+    position = np.empty(n_docs, np.int64)
+    position[order] = np.arange(n_docs)
+    singles = np.flatnonzero(single)
+    singles = singles[np.lexsort((position[singles], fold[singles]))]
+    in_fold = fold[singles].astype(np.int64)
+    starts = np.searchsorted(in_fold, np.arange(n_folds))
+    movers = singles[np.arange(singles.size) - starts[in_fold] >= want[in_fold]]
+    movers = movers[np.argsort(position[movers])]
+    have = np.bincount(in_fold, minlength=n_folds)
+    fold[movers] = np.repeat(np.arange(n_folds), np.maximum(want - have, 0))
     return fold
 
 
@@ -228,9 +240,10 @@ def split_order(order: np.ndarray, n_held: int,
                 groups: npt.ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(kept rows, held-out rows)``, each sorted: the first ``n_held`` documents of the
     permutation ``order`` held out, or with ``groups`` (one id per document) whole groups
-    in the order their first document comes, each held out while it still fits in
-    ``n_held`` (so twins fall on one side; with every group a single document that is
-    the same split). Fewer than ``n_held`` are held out where no group fits the rest.
+    in the order their first document comes, each held out while that brings the count
+    nearer ``n_held`` and leaves a document kept (so twins fall on one side; with every
+    group a single document that is the same split). A few more or fewer than ``n_held``
+    may be held out, none where every group is more than twice ``n_held``.
 
     >>> split_order(np.array([3, 0, 2, 1]), 2, groups=[0, 1, 0, 2])
     (array([0, 2]), array([1, 3]))
@@ -243,13 +256,14 @@ def split_order(order: np.ndarray, n_held: int,
     ends = np.cumsum(sizes)
     prefix = int(np.searchsorted(ends, n_held, side="right"))  # whole groups that fit
     held[:prefix] = True
-    room = n_held - (int(ends[prefix - 1]) if prefix else 0)
-    for g in range(prefix, sizes.size):  # then any later group that still fits
-        if room == 0:
+    count = int(ends[prefix - 1]) if prefix else 0
+    for g in range(prefix, sizes.size):  # then any later group that brings it nearer
+        room = n_held - count
+        if room <= 0:
             break
-        if sizes[g] <= room:
+        if sizes[g] < 2 * room and count + sizes[g] < n_docs:
             held[g] = True
-            room -= int(sizes[g])
+            count += int(sizes[g])
     is_held = held[member]
     return np.flatnonzero(~is_held), np.flatnonzero(is_held)
 
@@ -480,8 +494,8 @@ def heldout_split(n_docs: int, fraction: float, seed: int = 0, *,
                                     "least one on each side", fraction)
     order = np.random.default_rng(check_seed(seed)).permutation(n_docs)
     fit, held = split_order(order, n_held, groups)
-    if not held.size:  # every group of equal texts is larger than the share
+    if not held.size:  # every group of equal texts is too large for the share
         raise InvalidParameterError(name, f"a share of the {n_docs} document{plural_s(n_docs)} "
                                     f"holding out at least one whole group of equal texts "
-                                    f"(each is larger than {n_held})", fraction)
+                                    f"(each is more than twice {n_held})", fraction)
     return fit, held

@@ -802,10 +802,10 @@ def _heldout(texts, Y, dev_texts, dev_Y, options: TrainOptions,
                                     "leaving at least one to fit on", options.dev_fraction)
     order = np.random.default_rng(options.seed).permutation(len(texts))
     fit_idx, dev_idx = split_order(order, n_dev, groups)
-    if not dev_idx.size:  # every group of equal texts is larger than the share
+    if not dev_idx.size:  # every group of equal texts is too large for the share
         logger.warning("dev_fraction %g of %d training document%s holds out none to tune "
-                       "thresholds on (each group of equal texts has more than %d documents, "
-                       "and twins stay on one side): every label keeps the untuned "
+                       "thresholds on (each group of equal texts has more than twice %d "
+                       "documents, and twins stay on one side): every label keeps the untuned "
                        "threshold %g", options.dev_fraction, len(texts),
                        plural_s(len(texts)), n_dev, UNTUNED_THRESHOLD,
                        extra={"parameters": ("dev_fraction",)})
