@@ -444,13 +444,16 @@ def test_a_featurizer_that_keeps_no_feature_is_named_by_its_option(files):
     assert not out.exists()
 
 
-def test_every_option_of_the_core_commands_says_what_it_does():
+def test_every_option_of_every_command_says_what_it_does():
     """``shift --lang``, ``zeroshot -k``, ``zeroshot --lang`` and ``calibrate --seed``
-    showed in ``--help`` with no word of what they do."""
+    showed in ``--help`` with no word of what they do, and so did ``distill --model``,
+    ``label --rounds``, ``taxonomy --max-labels`` and the shared ``--max-retries`` of
+    the LLM commands: every option of every command (and of the group) is checked."""
     tagsmith_cli._register_commands()
+    assert {"label", "taxonomy", "distill", "zeroshot", "audit", "apply-review"} <= set(COMMANDS)
     bare = [f"{name} {'/'.join(param.opts)}"
-            for name in ("train", "calibrate", "suggest", "eval", "shift", "vocab", "info",
-                         "zeroshot", "audit", "apply-review")
-            for param in tagsmith_cli.cli.commands[name].params
-            if isinstance(param, click.Option) and not param.help]
+            for name, params in [("tagsmith", tagsmith_cli.cli.params)]
+            + [(name, command.params) for name, command in sorted(COMMANDS.items())]
+            for param in params
+            if isinstance(param, click.Option) and not (param.help or "").strip()]
     assert not bare, f"options without a help text: {bare}"

@@ -57,7 +57,10 @@ def llm_options(func: _Command) -> _Command:
                      help="Requests in flight at once."),
         click.option("--timeout", type=float, default=60.0, show_default=True,
                      help="Seconds per request."),
-        click.option("--max-retries", type=click.IntRange(min=0), default=5, show_default=True),
+        click.option("--max-retries", type=click.IntRange(min=0), default=5, show_default=True,
+                     help="Tries after the first of a request that timed out, lost its "
+                     "connection or got HTTP 408/409/425/429 or 5xx, with growing waits "
+                     "(or the server's Retry-After); 0: one try."),
         click.option("--price-prompt", type=float, default=0.0, show_default=True,
                      callback=finite_number(0),
                      help="Price per million prompt tokens (for the cost shown)."),
@@ -190,15 +193,21 @@ def _read_texts(path: str) -> tuple[list[str], list[str]]:
 @click.option("--use-case", required=True, help="What the labels are for, in a sentence.")
 @click.option("-o", "--output", required=True, help="Vocabulary to write (.csv or .tsv).")
 @click.option("--skos", help="Also write the taxonomy as SKOS Turtle to this .ttl path.")
-@click.option("--max-labels", type=click.IntRange(min=1), default=25, show_default=True)
-@click.option("--name-words", type=click.IntRange(min=1), default=5, show_default=True)
-@click.option("--description-words", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--max-labels", type=click.IntRange(min=1), default=25, show_default=True,
+              help="Most labels of the taxonomy (asked of the LLM; any beyond are dropped).")
+@click.option("--name-words", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Most words of a label name (asked of the LLM; a longer name is dropped).")
+@click.option("--description-words", type=click.IntRange(min=1), default=30, show_default=True,
+              help="Most words of a label description (asked of the LLM; a longer one is "
+              "cut).")
 @click.option("--sample", type=click.IntRange(min=1), default=200, show_default=True,
               help="Documents sampled for the taxonomy.")
 @click.option("--minibatch", type=click.IntRange(min=1), default=50, show_default=True,
               help="Summaries per generate/update call.")
 @click.option("--no-summaries", is_flag=True, help="Use (cut) texts instead of summaries.")
-@click.option("--base-uri", default="urn:tagsmith:taxonomy:", show_default=True)
+@click.option("--base-uri", default="urn:tagsmith:taxonomy:", show_default=True,
+              help="Prefix of the label URIs: each label's URI is it followed by a slug of "
+              "its name.")
 @click.option("--map-to", help="Existing vocabulary (TSV, CSV or SKOS) to map the generated "
               "labels onto: each label's best match is printed, in the JSON summary's "
               "mapping, in the CSV's closematch column and as --skos skos:closeMatch (a "
@@ -218,7 +227,8 @@ def _read_texts(path: str) -> tuple[list[str], list[str]]:
               "same name is about 0.8-0.9, synonyms 0.5-0.9, and in a vocabulary of thousands "
               "of concepts an unrelated label still finds a neighbour near 0.6 (there, try "
               "0.7).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the --sample drawn and of the order of the minibatches.")
 @llm_options
 @click.pass_obj
 def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, description_words,
@@ -400,7 +410,10 @@ def _summary_changes(counts: dict) -> str:
               "student model is distilled (active distillation).")
 @click.option("--strategy", type=click.Choice(["robust", "uncertainty", "random"]),
               default="robust", show_default=True, help="How --budget documents are chosen.")
-@click.option("--rounds", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--rounds", type=click.IntRange(min=1), default=4, show_default=True,
+              help="With --budget: rounds the budget is spent in: a first random quarter, "
+              "then the rest in even batches chosen by --strategy with the student refit "
+              "on the answers so far.")
 @click.option("--student", help="With --budget: save the distilled student bundle here.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="With --budget: seed of the document selection and the student.")
@@ -616,7 +629,7 @@ def _sample_rows(n: int, most: int):
 @click.option("--vocab", required=True, help="The vocabulary the labels use.")
 @click.option("-o", "--output", required=True, help="Directory to write the student bundle to.")
 @click.option("--model", type=click.Choice(available_models()), default="linear",
-              show_default=True)
+              show_default=True, help="Model family of the student, as for `train`.")
 @click.option("-p", "--param", multiple=True, help="Model parameter KEY=VALUE (JSON value).")
 @click.option("--featurizer", type=click.Choice(["tfidf", "embedding", "views"]),
               default="tfidf", show_default=True,
@@ -626,7 +639,8 @@ def _sample_rows(n: int, most: int):
 @click.option("--human", help="Human-labelled corpus to report the student's accuracy on.")
 @click.option("--dev-fraction", type=float, default=0.1, show_default=True,
               help="Teacher-labelled share held out for agreement and thresholds.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed for the --dev-fraction split and the solver.")
 @click.pass_obj
 def distill(obj, labels, vocab, output, model, param, featurizer, feature_param, human,
             dev_fraction, seed):
