@@ -138,3 +138,86 @@ def test_eval_json_equals_brute_force_metrics_of_the_same_ranking(tiny):
     np.testing.assert_allclose(1 / propensity, inv_p, rtol=1e-12)
     assert printed == json.loads(json.dumps(evaluate(
         test.Y, topk, clf.label_sets(topk, None), propensity=propensity)))
+
+
+# ---------------------------------------------------------------- training documents
+
+
+@pytest.fixture(scope="module")
+def seen(tmp_path_factory):
+    """A tiny bundle trained on every line of ``train.tsv`` (40 documents, refitted on
+    all after tuning), each text unique; ``mixed.tsv`` holds 5 of them and 7
+    texts it never saw."""
+    base = tmp_path_factory.mktemp("evalseen")
+
+    def line(i, label):
+        return f"doc{i} w{label}a w{label}b\t<urn:x:L{label}>\n"
+
+    (base / "vocab.tsv").write_text("".join(f"<urn:x:L{i}>\tL{i}\n" for i in range(3)))
+    (base / "train.tsv").write_text("".join(line(i, i % 3) for i in range(40)))
+    (base / "mixed.tsv").write_text("".join(line(i, i % 3) for i in range(5))
+                                    + "".join(line(i, i % 3) for i in range(100, 107)))
+    (base / "unseen.tsv").write_text("".join(line(i, i % 3) for i in range(200, 210)))
+    run("train", base / "train.tsv", "--output", base / "model", "--vocab",
+        base / "vocab.tsv", *FAST)
+    return base
+
+
+def _eval_warnings(caplog, *args):
+    import logging
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, list(map(str, args)))
+    assert result.exit_code == 0, result.output
+    return [r.getMessage() for r in caplog.records if "trained on" in r.getMessage()]
+
+
+@pytest.mark.parametrize("calibration", [False, True])
+def test_eval_on_training_documents_warns_naming_the_corpus_and_count(seen, caplog,
+                                                                      calibration):
+    """``tagsmith eval BUNDLE CORPUS`` on the very corpus the bundle was trained on gave
+    P@1 0.9975 with no word that the figures were of documents it had learnt. It warns
+    (evaluating on training data can be intended) naming the corpus and the count."""
+    if calibration:  # --calibration needs a calibrated bundle: one with its own split
+        run("train", seen / "train.tsv", "--output", seen / "cal", "--vocab",
+            seen / "vocab.tsv", "--calibration-fraction", "0.5", *FAST)
+    bundle = seen / ("cal" if calibration else "model")
+    extra = ["--calibration"] if calibration else []
+    if calibration:  # its calibration split (half) was never trained on: the rest was
+        from tagsmith.pipeline.classifier import TextClassifier
+        from tagsmith.pipeline.train import in_training
+
+        corpus, n_docs = seen / "train.tsv", 40
+        n = int(in_training(TextClassifier.load(bundle).train_hashes,
+                            [f"doc{i} w{i % 3}a w{i % 3}b" for i in range(40)]).sum())
+        assert 10 < n < 30
+    else:
+        corpus, n_docs, n = seen / "mixed.tsv", 12, 5
+    warnings = _eval_warnings(caplog, "eval", bundle, corpus, *extra)
+    assert warnings == [
+        f"{corpus}: {n} of its {n_docs} documents are documents the bundle was trained on: "
+        "the figures are optimistic for them (evaluate on documents it never saw for a "
+        "fair estimate)"]
+    assert _eval_warnings(caplog, "eval", bundle, seen / "unseen.tsv", *extra) == []
+
+
+def test_evaluate_classifier_warns_of_training_documents(seen, caplog):
+    """The Python path warns alike, naming its ``source``; ``source=None`` checks nothing
+    (a caller that checked already, as ``distill_classifier`` does)."""
+    import logging
+
+    from tagsmith.pipeline.classifier import TextClassifier
+    from tagsmith.pipeline.evaluate import evaluate_classifier
+    from tagsmith.pipeline.io import read_labelled
+
+    classifier = TextClassifier.load(seen / "model")
+    data = read_labelled(seen / "train.tsv", classifier.label_space)
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        evaluate_classifier(classifier, data.texts, data.Y)
+        evaluate_classifier(classifier, data.texts, data.Y, source="my docs")
+        evaluate_classifier(classifier, data.texts, data.Y, source=None)
+    warnings = [r.getMessage() for r in caplog.records if "trained on" in r.getMessage()]
+    assert [w.split(":", 1)[0] for w in warnings] == ["texts", "my docs"]
+    assert all("40 of its 40 documents are documents the bundle was trained on" in w
+               for w in warnings)

@@ -731,9 +731,10 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
         metrics, report = evaluate_with_confidence(
             classifier, data.texts, data.Y, threshold=threshold,
             alphas=alphas or (0.05, 0.1, 0.2), reliability_k=reliability_k,
-            png=reliability_png)
-    else:
-        metrics = evaluate_classifier(classifier, data.texts, data.Y, threshold=threshold)
+            png=reliability_png, source=corpus)
+    else:  # documents the bundle was trained on are warned of, naming the corpus
+        metrics = evaluate_classifier(classifier, data.texts, data.Y, threshold=threshold,
+                                      source=corpus)
     if as_json:
         print_json(metrics if report is None else {**metrics, "calibration": report})
         return

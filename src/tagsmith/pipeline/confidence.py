@@ -544,13 +544,25 @@ def evaluate_with_confidence(classifier: TextClassifier, texts: Iterable[str], Y
                              *, threshold: float | None = None,
                              alphas: Iterable[float] = (0.05, 0.1, 0.2),
                              reliability_k: int | None = None,
-                             png: str | os.PathLike[str] | None = None) -> tuple[dict, dict]:
+                             png: str | os.PathLike[str] | None = None,
+                             source: str | None = "texts") -> tuple[dict, dict]:
     """``(evaluate_classifier(...), evaluate_confidence(...))`` of the same labelled
-    documents (the same results), featurized and scored once for both."""
-    from tagsmith.pipeline.evaluate import DEFAULT_KS, evaluate_topk, evaluation_k
+    documents (the same results), featurized and scored once for both; training
+    documents among them draw :func:`evaluate_classifier`'s warning naming ``source``
+    (``None``: not checked)."""
+    from tagsmith.features.tfidf import _as_list
+    from tagsmith.pipeline.evaluate import (
+        DEFAULT_KS,
+        evaluate_topk,
+        evaluation_k,
+        warn_training_overlap,
+    )
 
     ks, k = evaluation_k(classifier, DEFAULT_KS, threshold)
     raw_k, reliability_k = _confidence_k(classifier, reliability_k)
+    if source is not None:
+        texts = _as_list(texts)
+        warn_training_overlap(classifier, texts, source)
     topk, raw = classifier.predict_topks(texts, (k, True, True), (raw_k, False, False))
     return (evaluate_topk(classifier, Y, topk, ks=ks, threshold=threshold),
             _confidence_report(classifier, raw, Y, raw_k, alphas=alphas,

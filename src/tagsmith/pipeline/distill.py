@@ -86,7 +86,8 @@ def distill_classifier(texts: Sequence[str], Y_soft: LabelMatrix, label_space: L
     report: dict = {"n_docs": len(texts), "n_soft_targets": int(Y_soft.nnz),
                     "teacher_agreement": heldout["metrics"] if heldout else None}
     if human is not None:
-        report["human_accuracy"] = evaluate_classifier(classifier, *human)
+        # check_overlap above warned of the student's training documents already
+        report["human_accuracy"] = evaluate_classifier(classifier, *human, source=None)
     classifier.manifest.setdefault("distillation", {}).update(
         {key: value for key, value in report.items() if key != "teacher_agreement"})
     return classifier, report

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tagsmith._plural import plural, plural_s
 from tagsmith._typing import LabelMatrix
 from tagsmith.topk import TopK
 
 if TYPE_CHECKING:
     from tagsmith.pipeline.classifier import TextClassifier
+
+logger = logging.getLogger("tagsmith")
 
 #: label spaces up to this size are scored in full (exact set metrics and LRAP)
 FULL_RANKING_LIMIT = 1000
@@ -48,14 +52,42 @@ def evaluate_topk(classifier: TextClassifier, Y: LabelMatrix, topk: TopK, *,
 
 def evaluate_classifier(classifier: TextClassifier, texts: Sequence[str], Y: LabelMatrix, *,
                         ks: Sequence[int] = DEFAULT_KS,
-                        threshold: float | None = None) -> dict:
+                        threshold: float | None = None,
+                        source: str | None = "texts") -> dict:
     """Predict ``texts`` and score against ``Y`` (n_docs x n_labels sparse).
 
-    ``ks`` and ``threshold`` are checked before any text is scored.
+    ``ks`` and ``threshold`` are checked before any text is scored. Texts the bundle
+    records it was trained on draw a warning naming ``source`` (the figures are
+    optimistic for them; see :func:`warn_training_overlap`); ``source=None`` checks
+    nothing, for a caller that checked already.
     """
     ks, k = evaluation_k(classifier, ks, threshold)
+    if source is not None:
+        warn_training_overlap(classifier, texts, source)
     return evaluate_topk(classifier, Y, classifier.predict_topk(texts, k), ks=ks,
                          threshold=threshold)
+
+
+def warn_training_overlap(classifier: TextClassifier, texts: Sequence[str],
+                          source: str) -> int:
+    """How many of ``texts`` the classifier was trained on (as its bundle records them,
+    :func:`~tagsmith.pipeline.train.in_training`'s rule), with a warning naming
+    ``source`` when any are. Evaluating on training documents may be intended, so it
+    is not refused (as calibrating on them is): the figures are optimistic for them.
+    A bundle that records no training texts (saved before they were kept) is not
+    checked."""
+    from tagsmith.pipeline.train import in_training
+
+    if classifier.train_hashes is None or not len(texts):
+        return 0
+    n_seen = int(in_training(classifier.train_hashes, texts).sum())
+    if n_seen:
+        logger.warning("%s: %s of its %s document%s %s the bundle was trained on: the "
+                       "figures are optimistic for them (evaluate on documents it never "
+                       "saw for a fair estimate)", source, f"{n_seen:,}", f"{len(texts):,}",
+                       plural_s(len(texts)),
+                       plural(n_seen, "is a document", "are documents"))
+    return n_seen
 
 
 def evaluation_k(classifier: TextClassifier, ks: Sequence[int],
