@@ -1796,3 +1796,45 @@ def test_map_to_vocabulary_with_an_encoder_embeds_the_generated_descriptions():
     assert "Greetings" in seen
     # by its name alone, 'Refunds' was as close to 'Other' as 'Greetings' is
     assert [m["match_uri"] for m in matches] == ["v:pay", "v:other"]
+
+
+class _CountingEncoder:
+    """A deterministic encoder of the encoder protocol (unit rows from the letters of each
+    text) that records the texts it is asked to embed."""
+
+    dim = 8
+    name = "counting"
+
+    def __init__(self):
+        self.seen: list[str] = []
+
+    def encode(self, texts, *, show_progress=False):
+        import numpy as np
+
+        self.seen.extend(texts)
+        rows = np.ones((len(texts), self.dim), np.float32)
+        for i, text in enumerate(texts):
+            for j, char in enumerate(text.lower()):
+                rows[i, (ord(char) + j) % self.dim] += 1.0
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def test_run_taxonomy_refuses_an_encoder_it_would_not_use_before_any_call(tmp_path):
+    """run_taxonomy(encoder=...) without map_to silently ignored the encoder, and an
+    object that is no encoder was refused only when the scorer was built, after the
+    taxonomy's calls were paid for."""
+    from tagsmith.pipeline.llm import run_taxonomy
+
+    target = tmp_path / "v.csv"
+    target.write_text("uri,label_en\nv:refund,Refund requests\n", encoding="utf-8")
+    vocabulary = load_vocabulary(target)
+    with LocalChatServer(ScriptedTaxonomist()) as server:
+        client = OpenAIChatClient(server.base_url, "m", max_retries=0)
+        for kwargs, name in (({"encoder": _CountingEncoder()}, "encoder"),
+                             ({"map_to": vocabulary, "encoder": "all-MiniLM-L6-v2"},
+                              "encoder")):
+            with pytest.raises(InvalidParameterError, match=f"'{name}'"):
+                run_taxonomy(["a text"], client, TaxonomyOptions(use_case="x"),
+                             tmp_path / "t.csv", **kwargs)
+        assert not server.requests  # nothing paid for
+    assert not (tmp_path / "t.csv").exists()

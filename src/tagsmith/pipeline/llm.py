@@ -87,6 +87,7 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
     check_base_uri(base_uri, "base_uri")
     # before the LLM is paid: a bad threshold failed only when the mapping ran, after it
     min_similarity = _check_min_similarity(min_similarity)
+    _check_mapping_encoder(map_to, encoder)
     if map_to is not None and len(map_to) and map_to.deprecated_mask.all():
         # no label could match; by meaning the scorer refused the vocabulary only once
         # the taxonomy had been paid for
@@ -389,6 +390,7 @@ def map_to_vocabulary(generated: LabelSpace, vocabulary: LabelSpace, *,
     husbandry' in STW): there, about 0.7 keeps the close ones.
     """
     min_similarity = _check_min_similarity(min_similarity)
+    _check_mapping_encoder(vocabulary, encoder)
     gen_texts = [_describe(generated, i, lang, descriptions=encoder is not None)
                  for i in range(len(generated))]
     # a deprecated label is retired, never a match (as zero-shot never suggests one)
@@ -430,6 +432,20 @@ def map_to_vocabulary(generated: LabelSpace, vocabulary: LabelSpace, *,
                     "match_label": vocabulary.name_of(best_id, lang) if matched else None,
                     "similarity": score})
     return out
+
+
+def _check_mapping_encoder(map_to: LabelSpace | None, encoder: object) -> None:
+    """Refuse an ``encoder`` without ``map_to`` (nothing to map: it was silently
+    ignored), and an object that is no encoder before anything is paid for (the scorer
+    refused it once the taxonomy's LLM calls were spent)."""
+    from tagsmith.zeroshot.scorer import check_encoder
+
+    if encoder is not None and map_to is None:
+        raise InvalidParameterError("encoder", "None without map_to (the encoder maps the "
+                                    "generated labels onto map_to by meaning)",
+                                    type(encoder).__name__)
+    if encoder is not None:
+        check_encoder(encoder)
 
 
 def _check_min_similarity(value: object) -> float:

@@ -199,6 +199,23 @@ def _check_template(template) -> None:
 CACHE_NORM_TOLERANCE = 1e-3
 
 
+def check_encoder(encoder: object, name: str = "encoder") -> None:
+    """Refuse, naming ``name``, what is no encoder: one needs ``encode(texts)`` and an
+    int ``dim`` (numpy integers too). Callers that pay for something before the scorer is
+    built (``run_taxonomy``'s LLM calls) check it first."""
+    dim = getattr(encoder, "dim", None)
+    if not callable(getattr(encoder, "encode", None)) or isinstance(dim, bool) \
+            or not isinstance(dim, numbers.Integral):
+        raise InvalidParameterError(name, "an encoder with encode(texts) and an int dim",
+                                    type(encoder).__name__)
+
+
+def check_cache_dir(cache_dir: object, name: str = "cache_dir") -> None:
+    """Refuse, naming ``name``, a label-embedding cache that is neither None nor a path."""
+    if cache_dir is not None and not isinstance(cache_dir, str | Path):
+        raise InvalidParameterError(name, "None or a directory path", type(cache_dir).__name__)
+
+
 def encoder_identity(encoder: Encoder) -> str:
     """What the cache records of the encoder: its ``identity`` attribute when it has
     one (:class:`~tagsmith.zeroshot.encoder.SentenceEncoder` hashes its resolved model
@@ -331,14 +348,8 @@ class ZeroShotClassifier:
         index = check_choice("index", index, INDEX_KINDS)  # before minutes of embedding
         # None was an AttributeError on 'encode', cache_dir=5 a TypeError from pathlib,
         # show_progress="no" read as True
-        dim = getattr(encoder, "dim", None)  # numpy integers too, as elsewhere
-        if not callable(getattr(encoder, "encode", None)) or isinstance(dim, bool) \
-                or not isinstance(dim, numbers.Integral):
-            raise InvalidParameterError("encoder", "an encoder with encode(texts) and an int "
-                                        "dim", type(encoder).__name__)
-        if cache_dir is not None and not isinstance(cache_dir, str | Path):
-            raise InvalidParameterError("cache_dir", "None or a directory path",
-                                        type(cache_dir).__name__)
+        check_encoder(encoder)
+        check_cache_dir(cache_dir)
         self.encoder = encoder
         self.show_progress = check_bool("show_progress", show_progress)
         texts, self.owners = label_texts(label_space, lang=lang, template=template,
