@@ -1819,10 +1819,29 @@ class _CountingEncoder:
         return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
+def test_map_to_vocabulary_by_meaning_caches_the_vocabulary_embeddings(tmp_path):
+    """`taxonomy --map-by meaning` embedded the whole vocabulary on every run (STW: about
+    150 s on 2 cores) while zeroshot caches label embeddings: with cache_dir a second
+    mapping onto the same vocabulary reads them back instead of embedding them again."""
+    from tagsmith.data.labelspace import Label, LabelSpace
+    from tagsmith.pipeline.llm import map_to_vocabulary
+
+    generated = LabelSpace([Label("urn:g:1", {"en": "Refunds"})])
+    existing = LabelSpace([Label("v:pay", {"en": "Money"}), Label("v:dog", {"en": "Dogs"})])
+    first, second = _CountingEncoder(), _CountingEncoder()
+    before = map_to_vocabulary(generated, existing, encoder=first, cache_dir=tmp_path)
+    assert "Money" in first.seen and list(tmp_path.glob("labels-*.npz"))
+    after = map_to_vocabulary(generated, existing, encoder=second, cache_dir=tmp_path)
+    assert second.seen == ["Refunds"]  # the generated label alone: the vocabulary is cached
+    assert after == before
+    with pytest.raises(InvalidParameterError, match="cache_dir"):  # by spelling: no embedding
+        map_to_vocabulary(generated, existing, cache_dir=tmp_path)
+
+
 def test_run_taxonomy_refuses_an_encoder_it_would_not_use_before_any_call(tmp_path):
     """run_taxonomy(encoder=...) without map_to silently ignored the encoder, and an
     object that is no encoder was refused only when the scorer was built, after the
-    taxonomy's calls were paid for."""
+    taxonomy's calls were paid for; a cache_dir without an encoder maps nothing by meaning."""
     from tagsmith.pipeline.llm import run_taxonomy
 
     target = tmp_path / "v.csv"
@@ -1832,9 +1851,32 @@ def test_run_taxonomy_refuses_an_encoder_it_would_not_use_before_any_call(tmp_pa
         client = OpenAIChatClient(server.base_url, "m", max_retries=0)
         for kwargs, name in (({"encoder": _CountingEncoder()}, "encoder"),
                              ({"map_to": vocabulary, "encoder": "all-MiniLM-L6-v2"},
-                              "encoder")):
+                              "encoder"),
+                             ({"map_to": vocabulary, "cache_dir": tmp_path}, "cache_dir"),
+                             ({"map_to": vocabulary, "encoder": _CountingEncoder(),
+                               "cache_dir": 5}, "cache_dir")):
             with pytest.raises(InvalidParameterError, match=f"'{name}'"):
                 run_taxonomy(["a text"], client, TaxonomyOptions(use_case="x"),
                              tmp_path / "t.csv", **kwargs)
         assert not server.requests  # nothing paid for
     assert not (tmp_path / "t.csv").exists()
+
+
+def test_cli_taxonomy_cache_dir_applies_to_map_by_meaning_alone(tmp_path):
+    """--cache-dir (the label embeddings of --map-by meaning) is refused without it,
+    before any call, and its help tells it from --cache (the LLM's response cache)."""
+    target = tmp_path / "existing.tsv"
+    target.write_text("<v:refund>\tRefund requests\n", encoding="utf-8")
+    with LocalChatServer(ScriptedTaxonomist()) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "taxonomy", str(SAMPLE), "--use-case", "x", "-o", str(tmp_path / "t.csv"),
+            "--sample", "5", "--no-summaries", "--llm", "m", "--base-url", server.base_url,
+            "--cache", str(tmp_path / "c.db"), "--map-to", str(target),
+            "--cache-dir", str(tmp_path / "emb")])
+        assert result.exit_code == 2, result.output
+        assert "--cache-dir only applies with --map-by meaning" in result.output
+        assert not server.requests
+    help_text = " ".join(CliRunner().invoke(tagsmith_cli.cli, ["taxonomy", "--help"])
+                         .output.split())
+    assert "--map-by meaning caches the vocabulary's label embeddings" in help_text
+    assert "not --cache, the LLM's response cache" in help_text

@@ -1512,6 +1512,7 @@ def test_map_to_vocabulary_by_meaning_matches_alt_labels_and_never_a_deprecated_
          "similarity": 0.0}]
 
 
+<<<<<<< HEAD
 @pytest.mark.parametrize("flag, shown", [("-v", False), ("-vv", True)])
 def test_cli_vv_shows_the_debug_messages_of_transformers_too(tmp_path, flag, shown):
     # -vv is "those of the libraries it uses too", but transformers' level stayed at
@@ -1528,3 +1529,47 @@ def test_cli_vv_shows_the_debug_messages_of_transformers_too(tmp_path, flag, sho
     assert result.returncode == 0, result.stderr
     assert ("Offline mode: forcing local_files_only=True" in result.stderr) == shown
     assert ("loading configuration file" in result.stderr) == shown
+=======
+def test_cli_taxonomy_map_by_meaning_reads_the_vocabulary_embeddings_cached(
+        tmp_path, monkeypatch, encoder):
+    """`taxonomy --map-to VOCAB --map-by meaning` embedded the whole vocabulary on every
+    run (STW: about 150 s on 2 cores), never cached, unlike zeroshot's label embeddings:
+    with --cache-dir the second run embeds the generated labels alone."""
+    import tagsmith.zeroshot.encoder as encoder_module
+    from tagsmith.testing.llm_server import LocalChatServer
+
+    from conftest import ROOT
+
+    embedded: list[str] = []
+
+    class Recording:  # the session's packaged encoder, recording what it is asked
+        name, dim, identity = encoder.name, encoder.dim, encoder.identity
+
+        def encode(self, texts, *, show_progress=False):
+            embedded.extend(texts)
+            return encoder.encode(texts, show_progress=show_progress)
+
+    monkeypatch.setattr(encoder_module, "SentenceEncoder", lambda **kwargs: Recording())
+    table = json.dumps({"rating": 7, "labels": [
+        {"name": "Refund requests", "description": "Customers asking for money back."}]})
+    target = tmp_path / "existing.tsv"
+    target.write_text("<v:refund>\tRefunds\n<v:dogs>\tDogs\n", encoding="utf-8")
+    cache_dir = tmp_path / "emb"
+    runs = []
+    for _ in range(2):
+        embedded.clear()
+        with LocalChatServer(lambda body: table) as server:
+            result = CliRunner().invoke(tagsmith_cli.cli, [
+                "-q", "taxonomy", str(ROOT / "tests" / "data" / "reuters-sample.jsonl.gz"),
+                "--use-case", "tickets", "-o", str(tmp_path / "t.csv"), "--sample", "5",
+                "--no-summaries", "--llm", "m", "--base-url", server.base_url,
+                "--cache", str(tmp_path / "c.db"), "--map-to", str(target),
+                "--map-by", "meaning", "--cache-dir", str(cache_dir)])
+        assert result.exit_code == 0, result.output
+        runs.append((list(embedded), json.loads(result.stderr.strip().splitlines()[-1])))
+    (first, report), (second, again) = runs
+    assert "Dogs" in first and list(cache_dir.glob("labels-*.npz"))
+    assert second == ["Refund requests: Customers asking for money back."]
+    assert again["mapping"] == report["mapping"]
+    assert report["mapping"][0]["match_uri"] == "v:refund"
+>>>>>>> 0b85650 (taxonomy --map-by meaning: cache the vocabulary's embeddings (--cache-dir, as zeroshot))

@@ -227,13 +227,18 @@ def _read_texts(path: str) -> tuple[list[str], list[str]]:
               "same name is about 0.8-0.9, synonyms 0.5-0.9, and in a vocabulary of thousands "
               "of concepts an unrelated label still finds a neighbour near 0.6 (there, try "
               "0.7).")
+@click.option("--cache-dir", default=os.path.join(os.path.expanduser("~"), ".cache",
+                                                  "tagsmith", "embeddings"),
+              show_default=True, help="Where --map-by meaning caches the vocabulary's label "
+              "embeddings, as zeroshot does, so a rerun does not embed it again ('' for no "
+              "cache); not --cache, the LLM's response cache.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the --sample drawn and of the order of the minibatches.")
 @llm_options
 @click.pass_obj
 def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, description_words,
-             sample, minibatch, no_summaries, base_uri, map_to, map_by, min_similarity, seed,
-             **llm):
+             sample, minibatch, no_summaries, base_uri, map_to, map_by, min_similarity,
+             cache_dir, seed, **llm):
     """Generate a label taxonomy from the texts of CORPUS with an LLM (TnT-LLM phase 1).
 
     CORPUS is any corpus file (labels ignored) or a text file with one document per line.
@@ -243,6 +248,7 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
     from tagsmith.pipeline.llm import run_taxonomy
 
     refuse_unused("--map-to", bool(map_to), "map_by", "min_similarity")
+    refuse_unused("--map-by meaning", map_by == "meaning", "cache_dir")
     options = TaxonomyOptions(use_case=use_case, max_labels=max_labels, name_words=name_words,
                               description_words=description_words, sample_size=sample,
                               minibatch_size=minibatch, summarise=not no_summaries, seed=seed,
@@ -315,11 +321,16 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
         # failed once the taxonomy had been paid for
         from tagsmith.zeroshot.encoder import SentenceEncoder
 
+        if cache_dir:
+            from tagsmith.data.textio import check_writable_dir
+
+            check_writable_dir(cache_dir, "--cache-dir")
         encoder = SentenceEncoder(feature="taxonomy --map-by meaning")
     client = _cached(inner, llm["cache"])  # every check passed: the cache file may appear
     try:
         space, report = run_taxonomy(texts, client, options, output, skos=skos,
                                      base_uri=base_uri, map_to=target, encoder=encoder,
+                                     cache_dir=(cache_dir or None) if encoder else None,
                                      min_similarity=min_similarity)
     except BaseException as exc:  # what was spent, also when the run failed or was stopped
         _stopped(client, llm["cache"], exc)

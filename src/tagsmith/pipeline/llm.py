@@ -58,13 +58,15 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
                  output: str | Path, *,
                  skos: str | Path | None = None, base_uri: str = "urn:tagsmith:taxonomy:",
                  lang: str = "en", map_to: LabelSpace | None = None,
-                 encoder: Encoder | None = None,
+                 encoder: Encoder | None = None, cache_dir: str | Path | None = None,
                  min_similarity: float = 0.5) -> tuple[LabelSpace, dict]:
     """Generate a taxonomy and write it (CSV, or TSV by suffix; SKOS when asked).
 
     With ``map_to`` (an existing vocabulary) each generated label is matched onto it by
     :func:`map_to_vocabulary` (by meaning with a sentence ``encoder``, else by spelling;
-    ``min_similarity`` the least similarity of a match), the matches are the report's
+    ``min_similarity`` the least similarity of a match; ``cache_dir`` where the
+    vocabulary's embeddings are cached, as zero-shot caches them, so a rerun does not
+    embed it again), the matches are the report's
     ``"mapping"``, and each label that matched carries its match in the files:
     ``skos:closeMatch`` in SKOS (the match is by similarity, no claim the two are the
     same concept) and a ``closematch`` column in CSV, which the vocabulary reader
@@ -87,7 +89,7 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
     check_base_uri(base_uri, "base_uri")
     # before the LLM is paid: a bad threshold failed only when the mapping ran, after it
     min_similarity = _check_min_similarity(min_similarity)
-    _check_mapping_encoder(map_to, encoder)
+    _check_mapping_encoder(map_to, encoder, cache_dir)
     if map_to is not None and len(map_to) and map_to.deprecated_mask.all():
         # no label could match; by meaning the scorer refused the vocabulary only once
         # the taxonomy had been paid for
@@ -98,8 +100,8 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
     taxonomy = generate_taxonomy(list(texts), client, options)
     space = taxonomy.to_label_space(base_uri, lang)
     mapping = None if map_to is None else map_to_vocabulary(
-        space, map_to, encoder=encoder, min_similarity=min_similarity, lang=lang,
-        show_progress=options.show_progress)  # by meaning, minutes of silence otherwise
+        space, map_to, encoder=encoder, cache_dir=cache_dir, min_similarity=min_similarity,
+        lang=lang, show_progress=options.show_progress)  # by meaning, minutes of silence otherwise
     matches = {match["uri"]: match["match_uri"] for match in mapping or ()
                if match["match_uri"] is not None}
     # every file is written beside its target first and moved in place only when all
@@ -367,7 +369,7 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace
 
 
 def map_to_vocabulary(generated: LabelSpace, vocabulary: LabelSpace, *,
-                      encoder: Encoder | None = None,
+                      encoder: Encoder | None = None, cache_dir: str | Path | None = None,
                       min_similarity: float = 0.5, lang: str = "en",
                       show_progress: bool = False) -> list[dict]:
     """Best match in ``vocabulary`` for each generated label.
@@ -380,6 +382,9 @@ def map_to_vocabulary(generated: LabelSpace, vocabulary: LabelSpace, *,
     compared as reported, rounded to 4 decimals) are reported with ``"match_uri": None``.
     Deprecated labels of ``vocabulary`` are never matched. ``show_progress`` shows the
     encoder's progress (minutes for a vocabulary of thousands of labels on a CPU).
+    ``cache_dir`` (with an encoder): where the vocabulary's embeddings are cached, as
+    :class:`~tagsmith.zeroshot.scorer.ZeroShotClassifier` caches them (``None`` or ``""``
+    for none), so that mapping onto the same vocabulary again does not embed it again.
 
     The two scales differ: by spelling the same name scores 1.0 and names that share
     a word or an ending about 0.5-0.8 ('Joblessness' and 'Homelessness' 0.58); by
@@ -390,7 +395,7 @@ def map_to_vocabulary(generated: LabelSpace, vocabulary: LabelSpace, *,
     husbandry' in STW): there, about 0.7 keeps the close ones.
     """
     min_similarity = _check_min_similarity(min_similarity)
-    _check_mapping_encoder(vocabulary, encoder)
+    _check_mapping_encoder(vocabulary, encoder, cache_dir)
     gen_texts = [_describe(generated, i, lang, descriptions=encoder is not None)
                  for i in range(len(generated))]
     # a deprecated label is retired, never a match (as zero-shot never suggests one)
@@ -401,6 +406,7 @@ def map_to_vocabulary(generated: LabelSpace, vocabulary: LabelSpace, *,
         from tagsmith.zeroshot.scorer import ZeroShotClassifier
 
         scorer = ZeroShotClassifier(vocabulary, encoder, lang=lang,
+                                    cache_dir=cache_dir or None,
                                     show_progress=show_progress)
         topk = scorer.predict_topk(gen_texts, 1)
         found = [(int(topk.indices[i, 0]), float(topk.scores[i, 0]))
@@ -434,11 +440,13 @@ def map_to_vocabulary(generated: LabelSpace, vocabulary: LabelSpace, *,
     return out
 
 
-def _check_mapping_encoder(map_to: LabelSpace | None, encoder: object) -> None:
+def _check_mapping_encoder(map_to: LabelSpace | None, encoder: object,
+                           cache_dir: object) -> None:
     """Refuse an ``encoder`` without ``map_to`` (nothing to map: it was silently
-    ignored), and an object that is no encoder before anything is paid for (the scorer
-    refused it once the taxonomy's LLM calls were spent)."""
-    from tagsmith.zeroshot.scorer import check_encoder
+    ignored), a ``cache_dir`` without an encoder (only the mapping by meaning embeds),
+    and an encoder or cache of the wrong type before anything is paid for (the scorer
+    refused them once the taxonomy's LLM calls were spent)."""
+    from tagsmith.zeroshot.scorer import check_cache_dir, check_encoder
 
     if encoder is not None and map_to is None:
         raise InvalidParameterError("encoder", "None without map_to (the encoder maps the "
@@ -446,6 +454,11 @@ def _check_mapping_encoder(map_to: LabelSpace | None, encoder: object) -> None:
                                     type(encoder).__name__)
     if encoder is not None:
         check_encoder(encoder)
+    check_cache_dir(cache_dir)
+    if cache_dir not in (None, "") and encoder is None:
+        raise InvalidParameterError("cache_dir", "None without an encoder (it caches the "
+                                    "vocabulary's embeddings for the mapping by meaning)",
+                                    str(cache_dir))
 
 
 def _check_min_similarity(value: object) -> float:
