@@ -1115,3 +1115,42 @@ def test_the_progress_postfix_counts_the_passs_own_calls(caplog):
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("second")]
     assert lines[-1] == "second pass: 3/3 calls (100%) calls 3 cached 0 cost 0.0000"
     assert client.usage.n_requests == 5  # the run's total, as the summary's usage says
+
+
+def test_a_write_waiting_for_a_lock_is_counted_and_can_be_abandoned(tmp_path, caplog):
+    """An answer waiting to be stored while another process holds the cache's lock kept
+    a stopped run alive up to the lock timeout (60 s, SQLite's own wait, which nothing
+    could cut short), and once it failed nothing counted the answers lost. The wait is
+    visible (writes_in_flight), ends at once on abandon_writes, and the answer is
+    counted in n_unsaved, with no warning that the run goes on."""
+    import sqlite3
+
+    path = tmp_path / "cache.sqlite"
+    cache = ResponseCache(path)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with LocalChatServer(lambda body: "answer") as server:
+            cached = CachedClient(client_for(server), cache)
+            answers = []
+            worker = threading.Thread(target=lambda: answers.append(
+                cached.complete(request("a"))))
+            with caplog.at_level("WARNING", logger="tagsmith"):
+                worker.start()
+                deadline = time.monotonic() + 30
+                while not cached.writes_in_flight and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                assert cached.writes_in_flight == 1
+                assert not cached.wait_for_writes(0.3)  # held by the lock
+                abandoned = time.monotonic()
+                cached.abandon_writes()
+                assert cached.wait_for_writes(5)
+                assert time.monotonic() - abandoned < 2  # not the 60 s lock timeout
+                worker.join(5)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert [a.text for a in answers] == ["answer"]  # paid for: still used
+    assert cached.n_unsaved == 1 and cached.write_failed
+    assert cache.get(request("a")) is None
+    assert not [r for r in caplog.records if str(path) in r.getMessage()]

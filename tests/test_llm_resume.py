@@ -6,6 +6,7 @@ chat-completions server (slowed down, so the run takes seconds) are in flight.
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -187,3 +188,80 @@ def request_cleanup():
             if path.is_dir():
                 path.chmod(0o755)
         shutil.rmtree(folder)
+
+
+@pytest.mark.parametrize("then", ["lock_released", "ctrl_c_again"])
+def test_a_run_stopped_while_the_cache_is_locked_says_it_is_saving_and_what_was_lost(
+        tmp_path, then):
+    """Ctrl-C while another process held the cache's write lock: the run printed its
+    usage, "the answers received so far are kept", "interrupted", then hung silently up
+    to 60 s for the answers being stored, and when the lock outlasted that they were
+    lost though it had said they were kept. It says that it waits and why, and a second
+    Ctrl-C leaves the answers, saying how many are lost."""
+    import threading
+
+    corpus, vocab = tmp_path / "docs.txt", tmp_path / "v.tsv"
+    corpus.write_text("".join(f"{'sport' if i % 2 else 'music'} item {i}\n"
+                              for i in range(40)))
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    cache = tmp_path / "c.sqlite"
+
+    def teacher(body):
+        return Reply(slow_teacher(body).content, delay=0.3)
+
+    with LocalChatServer(teacher) as server:
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tagsmith", "label", str(corpus), "--vocab", str(vocab),
+             "-o", str(tmp_path / "o.jsonl"), "--base-url", server.base_url, "--llm", "t",
+             "--concurrency", "4", "--cache", str(cache)],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        lines: list[str] = []
+        saving = threading.Event()
+
+        def read():
+            for line in process.stderr:
+                lines.append(line.rstrip("\n"))
+                if line.startswith("saving "):
+                    saving.set()
+
+        reader = threading.Thread(target=read, daemon=True)
+        deadline = time.monotonic() + 60
+        while cached_rows(cache) < 4 and process.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.02)
+        holder = sqlite3.connect(cache, isolation_level=None)  # as another process would
+        try:
+            holder.execute("BEGIN IMMEDIATE")
+            time.sleep(1.0)  # answers arrive and wait for the lock
+            reader.start()
+            process.send_signal(signal.SIGINT)
+            assert saving.wait(30), lines
+            stopped = time.monotonic()
+            if then == "lock_released":
+                holder.execute("ROLLBACK")
+            else:
+                process.send_signal(signal.SIGINT)
+            process.wait(timeout=60)
+            reader.join(10)
+        finally:
+            holder.close()
+    assert time.monotonic() - stopped < 20  # not the 60 s lock timeout
+    assert process.returncode == 130, lines
+    assert not any("Traceback" in line for line in lines), lines
+    [waiting] = [line for line in lines if line.startswith("saving ")]
+    assert re.fullmatch(rf"saving \d+ answers? to {re.escape(str(cache))}: it is locked by "
+                        r"another process, waiting up to 60 s; Ctrl-C again to leave them",
+                        waiting), waiting
+    answered = int(re.search(r"LLM usage: (\d+) answered", "\n".join(lines)).group(1))
+    kept = cached_rows(cache)
+    claims_kept = any("are kept in the response cache" in line for line in lines)
+    assert lines[-1] == "interrupted"
+    if then == "lock_released":
+        assert kept == answered and claims_kept, lines
+    else:
+        lost = answered - kept
+        assert lost > 0 and not claims_kept, lines
+        assert (f"{lost} answer{'s' if lost > 1 else ''} received could not be saved in "
+                f"the response cache {cache}") in "\n".join(lines), lines
+        assert not any("could not write to the response cache" in line for line in lines)

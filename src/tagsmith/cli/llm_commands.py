@@ -103,18 +103,55 @@ def _cached(client, cache):
 def _stopped(client, cache: str, exc: BaseException) -> None:
     """What a run that failed or was stopped spent, and, stopped by Ctrl-C or
     ``kill`` (``exc`` a KeyboardInterrupt), how to resume: the user saw only the usage
-    and "interrupted", not that the answers were kept nor what to do with them."""
+    and "interrupted", not that the answers were kept nor what to do with them.
+
+    Answers still being stored (another process holds the cache's lock) are waited for,
+    saying so (the run hung silently up to the lock timeout after "interrupted", then
+    claimed them kept though they were lost); Ctrl-C again leaves them."""
+    if isinstance(exc, KeyboardInterrupt):
+        _wait_for_saves(client, cache)
     click.echo(f"LLM usage: {client.usage.summary()}", err=True)
     if not isinstance(exc, KeyboardInterrupt) \
             or not (client.usage.n_requests or client.usage.n_cached):
         return  # (stopped before any answer came: there is nothing to resume from)
+    unsaved = getattr(client, "n_unsaved", 0)
+    if unsaved:
+        click.echo(f"{unsaved} answer{plural_s(unsaved)} received could not be saved in "
+                   f"the response cache {printable(cache)} and {plural(unsaved, 'is', 'are')} "
+                   "lost: a rerun pays for them again", err=True)
     if getattr(client, "write_failed", False):  # a warning said why, when it happened
         click.echo("to resume, run the same command again: the response cache could not "
-                   "be written, so it asks again for the answers of this run", err=True)
+                   "be written, so it asks again for the answers of this run that it "
+                   "does not hold", err=True)
         return
     click.echo("to resume, run the same command again: the answers received so far are "
                f"kept in the response cache {printable(cache)} and are not paid for again",
                err=True)
+
+
+#: seconds a stopped run waits quietly for its answers to be stored before saying so
+SAVE_GRACE = 1.0
+
+
+def _wait_for_saves(client, cache: str) -> None:
+    """Let the answers being stored reach the cache before the run ends (the worker
+    threads are waited for at exit anyway), saying so when that takes a while: another
+    process holds the cache's lock. A second Ctrl-C leaves them (they are then counted
+    as unsaved)."""
+    wait = getattr(client, "wait_for_writes", None)
+    if not callable(wait) or wait(SAVE_GRACE):
+        return
+    from tagsmith.labeling import cache as cache_module
+
+    pending = client.writes_in_flight
+    click.echo(f"saving {pending} answer{plural_s(pending)} to {printable(cache)}: it is "
+               f"locked by another process, waiting up to {cache_module.LOCK_TIMEOUT:g} s; "
+               "Ctrl-C again to leave them", err=True)
+    try:
+        wait(None)
+    except KeyboardInterrupt:
+        client.abandon_writes()
+        wait(10 * cache_module.WRITE_POLL + 1)  # each gives up at its next try
 
 
 def _check_cache_apart(cache: str, **written: str | None) -> None:

@@ -53,6 +53,9 @@ CREATE TABLE IF NOT EXISTS responses (
 """
 #: seconds a cache waits for another process's write to end before giving up
 LOCK_TIMEOUT = 60.0
+#: seconds one try of a write waits for another process's lock before it looks again
+#: whether the run gave up waiting (:meth:`ResponseCache.abandon`)
+WRITE_POLL = 0.1
 #: what the message about a damaged cache ends with
 DAMAGED_HINT = ("; it is damaged: move it away or delete it (it holds only answers "
                 "already received) and run again")
@@ -109,6 +112,7 @@ class ResponseCache:
             raise DataError("is a directory, expected an SQLite cache file", path=self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self._abandoned = threading.Event()
         # switching a new database to WAL needs it to itself, and SQLite answers "database
         # is locked" at once (no busy wait) while another process is doing the same: two
         # runs started together on one new cache failed, one of them calling the cache
@@ -157,24 +161,54 @@ class ResponseCache:
 
     def put(self, request: ChatRequest, response: ChatResponse) -> None:
         """Store (or replace) the response to ``request`` and commit at once."""
-        with self._errors():
-            connection = self._connection()
-            connection.execute(
-                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (request.cache_key(), request.model,
-                 json.dumps(request.payload(), sort_keys=True), response.text,
-                 response.prompt_tokens, response.completion_tokens, time.time()))
-            connection.commit()
+        self._write("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (request.cache_key(), request.model,
+                     json.dumps(request.payload(), sort_keys=True), response.text,
+                     response.prompt_tokens, response.completion_tokens, time.time()))
 
     def discard(self, request: ChatRequest) -> bool:
         """Delete the cached response to ``request`` (so the next run asks again);
         returns whether there was one."""
+        return self._write("DELETE FROM responses WHERE key = ?", (request.cache_key(),)) > 0
+
+    def abandon(self) -> None:
+        """Make the writes waiting for another process's lock give up now (a
+        :class:`DataError`) rather than after :data:`LOCK_TIMEOUT` seconds: a run stopped
+        by Ctrl-C twice leaves its unsaved answers instead of waiting for them. Writes
+        that find the cache free still go through."""
+        self._abandoned.set()
+
+    @property
+    def abandoned(self) -> bool:
+        """Whether :meth:`abandon` was called."""
+        return self._abandoned.is_set()
+
+    def _write(self, sql: str, params: tuple) -> int:
+        """Run one change and commit it; its row count. Another process's lock is waited
+        for up to :data:`LOCK_TIMEOUT` seconds, in tries of :data:`WRITE_POLL` seconds, so
+        that :meth:`abandon` ends the wait (SQLite's own wait cannot be cut short)."""
+        deadline = time.monotonic() + LOCK_TIMEOUT
         with self._errors():
             connection = self._connection()
-            cursor = connection.execute("DELETE FROM responses WHERE key = ?",
-                                        (request.cache_key(),))
-            connection.commit()
-        return cursor.rowcount > 0
+            connection.execute(f"PRAGMA busy_timeout = {max(1, int(WRITE_POLL * 1000))}")
+            try:
+                while True:
+                    try:
+                        cursor = connection.execute(sql, params)
+                        connection.commit()
+                        return cursor.rowcount
+                    except sqlite3.OperationalError as exc:
+                        code = getattr(exc, "sqlite_errorcode", None)
+                        if code is None or code & 0xFF != sqlite3.SQLITE_BUSY \
+                                or time.monotonic() >= deadline:
+                            raise
+                        connection.rollback()  # a fresh try, with nothing half begun
+                        if self._abandoned.is_set():
+                            raise DataError("locked by another process; not written: the "
+                                            "run stopped waiting for it",
+                                            path=self.path) from exc
+            finally:
+                connection.execute(f"PRAGMA busy_timeout = {int(LOCK_TIMEOUT * 1000)}")
 
     def __len__(self) -> int:
         with self._errors():

@@ -959,8 +959,10 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
             # failure (LLMError) lets the answers in flight arrive and reach the cache.
             # The aborted calls end within moments: wait for them (a while at most), so
             # that the usage the caller reports next counts them as interrupted
+            # (not for answers being stored: the caller says why those take long)
             with idle:
-                idle.wait_for(lambda: state["running"] == 0, timeout=ABORT_GRACE)
+                idle.wait_for(lambda: state["running"] <= _storing(client),
+                              timeout=ABORT_GRACE)
         raise
     pool.shutdown()
     return [r if r is not None else LLMError("no result") for r in results]
@@ -985,6 +987,17 @@ def _kept(client, results: Sequence[object]) -> str:
             "a rerun asks for them again")
 
 
+def _storing(client) -> int:
+    """How many answers ``client`` (or a client it wraps, ``inner``) is storing in its
+    response cache: calls that received their answer and are no longer in flight."""
+    seen = 0
+    while client is not None and seen < 10:
+        if hasattr(client, "writes_in_flight"):
+            return int(client.writes_in_flight)
+        client, seen = getattr(client, "inner", None), seen + 1
+    return 0
+
+
 def _abort(client) -> bool:
     """End the calls in flight of ``client``, or of the client it wraps (``inner``, as
     :class:`CachedClient` does), where one has an ``abort`` method; whether one had."""
@@ -1007,6 +1020,11 @@ class CachedClient:
     returned: it was paid for, and the failed write ended the whole run, every answer
     received with it. One warning names the cache file, and the run stops writing to
     it (``write_failed``): each later write would fail or wait the same way.
+    ``n_unsaved`` counts the answers received but not stored.
+
+    A run stopped while answers wait to be stored (another process holds the cache's
+    lock) can wait for them (:meth:`wait_for_writes`, ``writes_in_flight`` of them) or
+    leave them (:meth:`abandon_writes`).
     """
 
     def __init__(self, inner: LLMClient, cache: ResponseCache):
@@ -1016,7 +1034,12 @@ class CachedClient:
         self.usage = inner.usage
         #: whether a write to the cache failed (the run then answers without storing)
         self.write_failed = False
+        #: answers received that are not in the cache (a write failed, or was not tried
+        #: after one had): a rerun pays for them again
+        self.n_unsaved = 0
         self._lock = threading.Lock()
+        self._writes = 0
+        self._writes_done = threading.Condition(self._lock)
 
     def complete(self, request: ChatRequest) -> ChatResponse:
         hit = self.cache.get(request)
@@ -1024,24 +1047,59 @@ class CachedClient:
             self.usage.add(hit)
             return hit
         response = self.inner.complete(request)
-        if not self.write_failed:
-            self.store(lambda: self.cache.put(request, response))
+
+        def put() -> bool:
+            self.cache.put(request, response)
+            return True
+
+        saved = not self.write_failed and self.store(put) is not None
+        if not saved:
+            with self._lock:
+                self.n_unsaved += 1
         return response
+
+    @property
+    def writes_in_flight(self) -> int:
+        """How many writes to the cache are under way (waiting for a lock, say)."""
+        with self._lock:
+            return self._writes
+
+    def wait_for_writes(self, timeout: float | None = None) -> bool:
+        """Wait until no write to the cache is under way (at most ``timeout`` seconds,
+        ``None`` for as long as they take: each gives up after the cache's
+        ``LOCK_TIMEOUT``); whether none is."""
+        with self._writes_done:
+            return self._writes_done.wait_for(lambda: self._writes == 0, timeout)
+
+    def abandon_writes(self) -> None:
+        """Make the writes waiting for another process's lock give up now (their
+        answers are counted in ``n_unsaved``), and every later one fail as soon as it
+        meets the lock."""
+        abandon = getattr(self.cache, "abandon", None)
+        if callable(abandon):
+            abandon()
 
     def store(self, write: Callable[[], object]) -> object:
         """Run ``write`` (a change to the cache) and return what it returns, or None
         where it failed. A :class:`~tagsmith.exceptions.DataError` (SQLite's failures,
-        naming the file) turns writing off for the rest of the run, with one warning."""
+        naming the file) turns writing off for the rest of the run, with one warning
+        (none when the run gave up waiting: :meth:`abandon_writes`)."""
         from tagsmith.exceptions import DataError
 
+        with self._lock:
+            self._writes += 1
         try:
             return write()
         except DataError as exc:
             with self._lock:
                 first, self.write_failed = not self.write_failed, True
-            if first:
+            if first and not getattr(self.cache, "abandoned", False):
                 logger.warning("could not write to the response cache %s (%s): this run "
                                "goes on with the answers received, without storing them; "
                                "a rerun asks for them again",
                                getattr(self.cache, "path", "?"), exc.reason)
             return None
+        finally:
+            with self._lock:
+                self._writes -= 1
+                self._writes_done.notify_all()
