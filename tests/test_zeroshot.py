@@ -1512,7 +1512,6 @@ def test_map_to_vocabulary_by_meaning_matches_alt_labels_and_never_a_deprecated_
          "similarity": 0.0}]
 
 
-<<<<<<< HEAD
 @pytest.mark.parametrize("flag, shown", [("-v", False), ("-vv", True)])
 def test_cli_vv_shows_the_debug_messages_of_transformers_too(tmp_path, flag, shown):
     # -vv is "those of the libraries it uses too", but transformers' level stayed at
@@ -1529,7 +1528,8 @@ def test_cli_vv_shows_the_debug_messages_of_transformers_too(tmp_path, flag, sho
     assert result.returncode == 0, result.stderr
     assert ("Offline mode: forcing local_files_only=True" in result.stderr) == shown
     assert ("loading configuration file" in result.stderr) == shown
-=======
+
+
 def test_cli_taxonomy_map_by_meaning_reads_the_vocabulary_embeddings_cached(
         tmp_path, monkeypatch, encoder):
     """`taxonomy --map-to VOCAB --map-by meaning` embedded the whole vocabulary on every
@@ -1572,4 +1572,3 @@ def test_cli_taxonomy_map_by_meaning_reads_the_vocabulary_embeddings_cached(
     assert second == ["Refund requests: Customers asking for money back."]
     assert again["mapping"] == report["mapping"]
     assert report["mapping"][0]["match_uri"] == "v:refund"
->>>>>>> 0b85650 (taxonomy --map-by meaning: cache the vocabulary's embeddings (--cache-dir, as zeroshot))
