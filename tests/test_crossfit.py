@@ -23,6 +23,7 @@ from tagsmith.pipeline.train import (
     text_hashes,
     train_classifier,
 )
+from tagsmith.topk import TopK
 
 from conftest import FAST_FEATURES
 
@@ -385,7 +386,7 @@ def _twinned(goemotions_small, n_docs=400):
 
 
 def test_training_keeps_twins_in_one_crossfit_fold_and_out_of_the_calibration_split(
-        goemotions_small):
+        goemotions_small, tmp_path):
     texts, Y, space = _twinned(goemotions_small)
     options = TrainOptions(featurizer_params=FAST_FEATURES, model="tree",
                            model_params={"n_jobs": 1}, dev_fraction=0.0, crossfit_folds=3,
@@ -398,6 +399,13 @@ def test_training_keeps_twins_in_one_crossfit_fold_and_out_of_the_calibration_sp
     fit_groups = groups[fit_rows]
     for group in np.unique(fit_groups):
         assert len(set(clf.crossfit.fold[fit_groups == group])) == 1
+    # the split's twins stay together when it is split for the calibrator and the sets
+    # (kept in the bundle, for 'tagsmith calibrate BUNDLE'), and the folds say grouped
+    assert np.array_equal(clf.heldout.groups, groups[cal_rows])
+    assert clf.crossfit.grouped
+    path = clf.save(tmp_path / "twins.tsm")
+    loaded = TextClassifier.load(path)
+    assert np.array_equal(loaded.heldout.groups, groups[cal_rows]) and loaded.crossfit.grouped
 
 
 def test_a_dev_fraction_split_keeps_twins_on_one_side(goemotions_small):
@@ -429,3 +437,57 @@ def test_the_audit_cross_fits_twins_in_one_fold(goemotions_small):
     assert np.array_equal(result.scores.topk.indices, grouped.topk.indices)
     assert np.array_equal(result.scores.topk.scores, grouped.topk.scores)
     assert not np.array_equal(result.scores.topk.scores, plain.topk.scores)
+
+
+# ---- the calibrator / conformal split of the held-out documents ----
+
+def _heldout(groups, n_docs=300, n_labels=3):
+    rng = np.random.default_rng(0)
+    n = n_docs if groups is None else len(groups)
+    scores = rng.random((n, n_labels))
+    return HeldoutScores(TopK.from_scores(scores, n_labels),
+                         sp.csr_matrix(rng.random((n, n_labels)) < scores), np.arange(n),
+                         "held-out", groups)
+
+
+def test_the_calibrator_and_conformal_parts_keep_twins_on_one_side():
+    """The held-out documents were split one by one: a twin among the calibrator's
+    documents and one among the conformal sets' made the sets look better covered."""
+    from tagsmith.pipeline.confidence import ConfidenceOptions, _split
+
+    groups = np.r_[np.arange(200), np.arange(0, 200, 2)]  # 100 twins
+    options = ConfidenceOptions()
+    (fit_Y, _), conformal, how = _split(_heldout(groups), options, None, None)
+    assert how == "split" and fit_Y.shape[0] + len(conformal) == 300
+    fitting = np.setdiff1d(np.arange(300), conformal.rows)
+    assert not np.intersect1d(groups[fitting], groups[conformal.rows]).size
+    assert abs(len(conformal) - 150) <= 1
+    _, plain, _ = _split(_heldout(None), options, None, None)
+    plain_fit = np.setdiff1d(np.arange(300), plain.rows)
+    assert np.intersect1d(groups[plain_fit], groups[plain.rows]).size  # the defect
+
+
+@pytest.mark.parametrize("groups", [None, np.arange(301)[::-1]])
+def test_the_calibrator_and_conformal_split_without_twins_is_the_split_of_record(groups):
+    from tagsmith.pipeline.confidence import ConfidenceOptions, _split
+
+    heldout = _heldout(groups if groups is None else groups[:300])
+    assert heldout.groups is None  # no repeated text: nothing kept, nothing saved
+    assert "groups" not in heldout.to_state()[1]
+    (fit_Y, fit_topk), conformal, _ = _split(heldout, ConfidenceOptions(seed=3), None, None)
+    order = np.random.default_rng(3).permutation(300)
+    assert np.array_equal(conformal.rows, np.sort(order[:150]))
+    assert np.array_equal(fit_topk.scores, heldout.topk.scores[np.sort(order[150:])])
+
+
+def test_heldout_groups_round_trip_and_bad_ones_are_refused():
+    heldout = _heldout(np.r_[np.arange(30), [0, 1]])
+    meta, arrays = heldout.to_state()
+    again = HeldoutScores.from_state(meta, arrays)
+    assert np.array_equal(again.groups, heldout.groups)
+    assert np.array_equal(heldout.subset(np.array([0, 30, 5])).groups, [0, 0, 5])
+    del arrays["groups"]  # a bundle written before the groups were kept
+    assert HeldoutScores.from_state(meta, arrays).groups is None
+    arrays["groups"] = np.zeros(31)
+    with pytest.raises(ValueError, match="groups.*shape \\(31,\\), dtype float64"):
+        HeldoutScores.from_state(meta, arrays)

@@ -43,7 +43,7 @@ from tagsmith.conformal.lpicp import PowersetICP, fit_powerset_icp
 from tagsmith.conformal.risk import RecallControl, check_alpha, fit_recall_control
 from tagsmith.exceptions import DataError, InvalidParameterError
 from tagsmith.pipeline.classifier import require_calibrated
-from tagsmith.pipeline.crossfit import CrossFitScores, HeldoutScores
+from tagsmith.pipeline.crossfit import CrossFitScores, HeldoutScores, split_order
 from tagsmith.topk import TopK, check_topk
 
 if TYPE_CHECKING:  # the classifier imports this module
@@ -298,7 +298,11 @@ def _split(heldout: HeldoutScores, options: ConfidenceOptions, crossfit, crossfi
         return (heldout.Y, heldout.topk), heldout, "same"
     n = len(heldout)
     order = np.random.default_rng(options.seed).permutation(n)
-    n_conformal = int(round(n * options.conformal_fraction))
+    # equal texts (heldout.groups) on one side: a twin in each part made the conformal
+    # part's scores look like the calibrator's (the split is the same without them)
+    fitting_rows, conformal_rows = split_order(order, int(round(n * options.conformal_fraction)),
+                                               heldout.groups)
+    n_conformal = conformal_rows.size
     smallest = min(n_conformal, n - n_conformal)
     parts = (f"{n - n_conformal:,} would go to the calibrator, {n_conformal:,} to the "
              "conformal sets")
@@ -316,8 +320,8 @@ def _split(heldout: HeldoutScores, options: ConfidenceOptions, crossfit, crossfi
                        "(%s): fitted on so few, that part is unreliable (%d or more each "
                        "recommended)", options.conformal_fraction, f"{n:,}", parts,
                        FEW_HELDOUT_DOCS // 2)
-    conformal = heldout.subset(np.sort(order[:n_conformal]))
-    fitting = heldout.subset(np.sort(order[n_conformal:]))
+    conformal = heldout.subset(conformal_rows)
+    fitting = heldout.subset(fitting_rows)
     return (fitting.Y, fitting.topk), conformal, "split"
 
 
@@ -510,13 +514,15 @@ def heldout_from_corpus(classifier: TextClassifier, texts: Iterable[str], Y: Lab
     """
     from tagsmith.features.tfidf import _as_list
     from tagsmith.pipeline.crossfit import default_k
-    from tagsmith.pipeline.train import check_overlap
+    from tagsmith.pipeline.train import check_overlap, duplicate_groups
 
     k = default_k(classifier.n_labels) if k is None else check_int("k", k, 1, numpy=True)
     texts = _as_list(texts)
     check_overlap(classifier.train_hashes, texts, name=name, source=source)
     topk = classifier.predict_topk(texts, k, calibrated=False)
-    return HeldoutScores(topk, sp.csr_matrix(Y), np.arange(len(topk)), source)
+    # equal texts on one side of the calibrator / conformal split
+    return HeldoutScores(topk, sp.csr_matrix(Y), np.arange(len(topk)), source,
+                         duplicate_groups(texts))
 
 
 def evaluate_confidence(classifier: TextClassifier, texts: Iterable[str], Y: LabelMatrix, *,

@@ -83,6 +83,9 @@ class CrossFitScores:
     ``topk`` (``n_docs x k``) holds each document's scores from the model of its
     fold; ``fold`` (``n_docs``, int16) says which fold held it out. ``model`` and
     ``params`` name the model family that produced them.
+    ``grouped``: the folds kept repeated texts (equal but for case and spacing) in one
+    fold; false for a corpus without any (the folds are the same either way) and in
+    bundles written before it was recorded.
     """
 
     topk: TopK
@@ -92,6 +95,7 @@ class CrossFitScores:
     model: str
     params: dict
     seconds: float = 0.0
+    grouped: bool = False
 
     def __repr__(self) -> str:
         # one line at a prompt (clf.crossfit): the dataclass repr printed the fold of
@@ -104,6 +108,8 @@ class CrossFitScores:
         meta = {"n_folds": self.n_folds, "seed": self.seed, "model": self.model,
                 "params": self.params, "n_labels": self.topk.n_labels,
                 "seconds": round(self.seconds, 3)}
+        if self.grouped:  # recorded only then: bundles of duplicate-free corpora unchanged
+            meta["grouped"] = True
         return meta, {"indices": self.topk.indices, "scores": self.topk.scores,
                       "fold": self.fold.astype(np.int16)}
 
@@ -127,13 +133,16 @@ class CrossFitScores:
             raise InvalidParameterError("crossfit.params", "an object of model parameters",
                                         params)
         seconds = check_number("crossfit.seconds", meta.get("seconds", 0.0), 0, finite=True)
+        grouped = meta.get("grouped", False)  # absent in older bundles: not grouped
+        if not isinstance(grouped, bool):
+            raise InvalidParameterError("crossfit.grouped", "true or false", grouped)
         fold = check_ids("cross-fit folds", arrays["fold"],
                          min(n_folds, np.iinfo(np.int16).max + 1), shape=(len(topk),),
                          dtype=np.int16)
         params = dict(params)
         if model in available_models():  # as the family reads them ("Infinity" is inf)
             params = get_model_class(model).params_from_json(params)
-        return cls(topk, fold, n_folds, seed, model, params, seconds)
+        return cls(topk, fold, n_folds, seed, model, params, seconds, grouped)
 
 
 def check_seed(seed: object) -> int:
@@ -155,6 +164,16 @@ def check_groups(groups: npt.ArrayLike, n_docs: int) -> np.ndarray:
         raise InvalidParameterError("groups", f"one integer group id per document ({n_docs})",
                                     f"an array of shape {array.shape}, dtype {array.dtype}")
     return array.astype(np.int64, copy=False)
+
+
+def has_repeats(groups: npt.ArrayLike) -> bool:
+    """Whether some group id of ``groups`` is shared by two documents.
+
+    >>> has_repeats([0, 1, 0]), has_repeats([0, 1, 2])
+    (True, False)
+    """
+    array = np.asarray(groups)
+    return bool(array.size) and np.unique(array).size < array.size
 
 
 def _groups_in_order(order: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray,
@@ -212,6 +231,19 @@ def fold_assignment(n_docs: int, n_folds: int, seed: int = 0,
     """
     n_folds = check_n_folds("n_folds", n_folds)
     order = np.random.default_rng(check_seed(seed)).permutation(n_docs)
+    return folds_in_order(order, n_folds, groups)
+
+
+def folds_in_order(order: np.ndarray, n_folds: int,
+                   groups: npt.ArrayLike | None = None) -> np.ndarray:
+    """Folds (int16) dealt round-robin along the permutation ``order`` (``order[j]`` in
+    fold ``j % n_folds``), with ``groups`` kept whole as :func:`fold_assignment` keeps
+    them; for callers that draw the permutation from their own random stream.
+
+    >>> folds_in_order(np.array([2, 0, 3, 1]), 2, groups=[0, 1, 0, 2]).tolist()
+    [0, 1, 0, 1]
+    """
+    n_docs = order.size
     fold = np.empty(n_docs, np.int16)
     fold[order] = np.arange(n_docs) % n_folds
     if groups is None:
@@ -313,6 +345,7 @@ def cross_fit_topk(X: FeatureMatrix | Views, Y: LabelMatrix, model: str,
     params = dict(params or {})
     check_model_params(model, params)  # a mistyped or bad parameter fails before any fit
     fold = fold_assignment(n_docs, n_folds, seed, groups)
+    grouped = groups is not None and has_repeats(groups)
     # documents a fold model learns from: a positive target and, with sample weights, a
     # weight above 0 (the models refuse to fit on weight 0 for every labelled document)
     teaches = np.diff(sp.csr_matrix(Y > 0).indptr) > 0
@@ -359,7 +392,7 @@ def cross_fit_topk(X: FeatureMatrix | Views, Y: LabelMatrix, model: str,
             bar.update(1)
     return CrossFitScores(TopK._trusted(indices, scores, n_labels), fold, n_folds, seed, model,
                           params,
-                          time.perf_counter() - started)
+                          time.perf_counter() - started, grouped)
 
 
 def heldout_topk(X_fit: FeatureMatrix | Views, Y_fit: LabelMatrix,
@@ -393,12 +426,17 @@ class HeldoutScores:
     calibration and conformal sets need. ``topk`` (``n_docs x k``) and ``Y`` (sparse
     ``n_docs x n_labels``) are row-aligned; ``rows`` (``n_docs``, int64) locates the
     documents in their source (e.g. the training corpus), ``source`` says what that is.
+    ``groups`` (one integer id per document, e.g.
+    :func:`tagsmith.pipeline.train.duplicate_groups` of their texts) keeps equal texts on
+    one side of the calibrator / conformal split; ``None`` where no id repeats (it is
+    then dropped: each document is its own group) or the texts are unknown.
     """
 
     topk: TopK
     Y: sp.csr_matrix
     rows: np.ndarray
     source: str
+    groups: np.ndarray | None = None
 
     def __repr__(self) -> str:
         # one line at a prompt: the dataclass repr printed the top-k, the labels and
@@ -413,20 +451,27 @@ class HeldoutScores:
         if self.Y.shape != shape or self.rows.shape != (len(self.topk),):
             raise InvalidParameterError("Y", f"labels of shape {shape} and one row id per "
                                         "document", f"{self.Y.shape} and {self.rows.shape}")
+        if self.groups is not None:
+            groups = check_groups(self.groups, len(self.topk))
+            # saved only with a repeated text: bundles of other corpora stay as they were
+            self.groups = groups if has_repeats(groups) else None
 
     def __len__(self) -> int:
         return len(self.topk)
 
     def subset(self, rows: np.ndarray) -> HeldoutScores:
         """The documents at positions ``rows`` (an index array)."""
-        return HeldoutScores(self.topk[rows], self.Y[rows], self.rows[rows], self.source)
+        return HeldoutScores(self.topk[rows], self.Y[rows], self.rows[rows], self.source,
+                             None if self.groups is None else self.groups[rows])
 
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         y = sp.csr_matrix(self.Y)
-        return ({"source": self.source, "n_labels": self.topk.n_labels},
-                {"indices": self.topk.indices, "scores": self.topk.scores,
-                 "rows": self.rows, "y_indptr": y.indptr.astype(np.int64),
-                 "y_indices": y.indices.astype(np.int32), "y_data": y.data.astype(np.float32)})
+        arrays = {"indices": self.topk.indices, "scores": self.topk.scores,
+                  "rows": self.rows, "y_indptr": y.indptr.astype(np.int64),
+                  "y_indices": y.indices.astype(np.int32), "y_data": y.data.astype(np.float32)}
+        if self.groups is not None:
+            arrays["groups"] = self.groups
+        return {"source": self.source, "n_labels": self.topk.n_labels}, arrays
 
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> HeldoutScores:
@@ -468,7 +513,14 @@ class HeldoutScores:
                          shape=(len(topk),))
         if np.unique(rows).size != rows.size:
             raise ValueError("calibration split rows name a document twice")
-        return cls(topk, y, rows, source)
+        groups = None
+        if "groups" in arrays:  # bundles before it, or without repeated texts, hold none
+            groups = np.asarray(arrays["groups"])
+            if groups.shape != rows.shape or groups.dtype.kind not in "iu":
+                raise ValueError(f"calibration split groups are an array of shape "
+                                 f"{groups.shape}, dtype {groups.dtype}, expected one "
+                                 f"integer per document ({rows.size})")
+        return cls(topk, y, rows, source, groups)
 
 
 def heldout_split(n_docs: int, fraction: float, seed: int = 0, *,

@@ -476,7 +476,8 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
         fit_rows, cal_rows = heldout_split(len(texts), options.calibration_fraction,
                                            options.seed, name="calibration_fraction",
                                            groups=groups)
-        calibration = ([texts[i] for i in cal_rows], _named(Y[cal_rows]), cal_rows)
+        calibration = ([texts[i] for i in cal_rows], _named(Y[cal_rows]), cal_rows,
+                       groups[cal_rows])
         # too few (or unlabelled) to calibrate on: say so now, not after the training
         check_heldout_labels(calibration[1], _calibration_source(options))
         texts, Y, groups = [texts[i] for i in fit_rows], Y[fit_rows], groups[fit_rows]
@@ -725,10 +726,12 @@ def _heldout_after_calibration(classifier: TextClassifier, heldout, raw: TopK | 
 
 def _calibrate(classifier: TextClassifier, calibration, crossfit_Y, options: TrainOptions):
     """Score the set-aside documents with the final model and calibrate on them."""
-    cal_texts, cal_Y, cal_rows = calibration
+    cal_texts, cal_Y, cal_rows, cal_groups = calibration
     k = options.calibration_k or default_k(classifier.n_labels)
     topk = classifier.predict_topk(cal_texts, k, calibrated=False)
-    heldout = HeldoutScores(topk, cal_Y, cal_rows, _calibration_source(options))
+    # twins of the split on one side of its calibrator / conformal parts (and stored, so
+    # that 'tagsmith calibrate BUNDLE' splits them alike)
+    heldout = HeldoutScores(topk, cal_Y, cal_rows, _calibration_source(options), cal_groups)
     calibrate_classifier(classifier, heldout, options=_confidence_options(options),
                          crossfit_Y=crossfit_Y)
 
