@@ -491,3 +491,40 @@ def test_heldout_groups_round_trip_and_bad_ones_are_refused():
     arrays["groups"] = np.zeros(31)
     with pytest.raises(ValueError, match="groups.*shape \\(31,\\), dtype float64"):
         HeldoutScores.from_state(meta, arrays)
+
+
+# ---- the audit's calibration folds (step 1 of find_label_issues) ----
+
+@pytest.mark.parametrize("n_folds", [2, 3])
+def test_audit_calibration_folds_keep_twins_in_one_fold(n_folds):
+    from tagsmith.audit.detect import _calibration_folds
+
+    groups = np.r_[np.arange(300), np.arange(0, 300, 3)]
+    position = np.random.default_rng((7, 1)).permutation(400)
+    of_record = (position % n_folds).astype(np.int8)  # the folds without groups
+    assert _calibration_folds(400, n_folds, 7, None).tobytes() == of_record.tobytes()
+    assert _calibration_folds(400, n_folds, 7, np.arange(400)[::-1]).tobytes() == \
+        of_record.tobytes()
+    assert any(of_record[i] != of_record[300 + i // 3] for i in range(0, 300, 3))  # defect
+    folds = _calibration_folds(400, n_folds, 7, groups)
+    assert np.array_equal(folds[:300:3], folds[300:])
+    counts = np.bincount(folds, minlength=n_folds)
+    assert counts.max() - counts.min() <= 1
+
+
+def test_the_audit_calibrates_twins_in_one_fold(goemotions_small):
+    """Calibrated on the other fold, a twin's given label made the same wrong label of
+    its copy look given."""
+    from tagsmith.audit.detect import find_label_issues
+    from tagsmith.pipeline.audit import AuditOptions, audit_corpus
+
+    texts, Y, space = _twinned(goemotions_small, 300)
+    options = AuditOptions(scores="knn", featurizer_params=FAST_FEATURES,
+                           near_duplicates=False, evidence=False)
+    result = audit_corpus(texts, Y, space, options=options)
+    topk = result.scores.topk
+    grouped = find_label_issues(Y, topk, evidence=False, groups=duplicate_groups(texts))
+    plain = find_label_issues(Y, topk, evidence=False)
+    assert np.array_equal(result.issues.probability, grouped.probability)
+    assert np.array_equal(result.issues.doc, grouped.doc)
+    assert not np.array_equal(result.issues.probability, plain.probability)

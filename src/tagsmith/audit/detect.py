@@ -14,7 +14,8 @@ runs at any label-space size:
    positives) or per frequency band; a pair outside a document's top-k gets its
    group's rate of given labels among such pairs. Cross-fitted over
    ``calibration_folds`` folds of documents (two by default): a document's values come
-   from the other folds' fits, so no pair's probability depends on its own label.
+   from the other folds' fits, so no pair's probability depends on its own label (nor,
+   given the documents' ``groups`` of equal texts, on its twin's).
 2. **Evidence** (:mod:`tagsmith.audit.evidence`, optional): at large label spaces
    the top-k misses most given labels, so the calibrated score is stacked with
    leave-one-out label-centroid similarity, label co-occurrence and label frequency
@@ -414,6 +415,20 @@ def check_label_issue_options(prior_strength: object, min_probability: object,
     check_choice("rates", rates, RATE_LEVELS)
 
 
+def _calibration_folds(n: int, n_folds: int, seed: int,
+                       groups: np.ndarray | None) -> np.ndarray:
+    """Document ``i`` in fold ``permutation[i] % n_folds`` of a permutation from a stream
+    of its own, ``groups`` kept whole as cross-fitting keeps them
+    (:func:`tagsmith.pipeline.crossfit.folds_in_order` along the inverse permutation)."""
+    position = np.random.default_rng((seed, 1)).permutation(n)
+    if groups is None:
+        return (position % n_folds).astype(np.int8)
+    from tagsmith.pipeline.crossfit import folds_in_order
+
+    # the documents in the order of their positions: round-robin there is position % n_folds
+    return folds_in_order(np.argsort(position), n_folds, groups).astype(np.int8)
+
+
 def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = None,
                       evidence: bool = True,
                       max_missing_per_doc: int = 20, prior_strength: float = 20.0,
@@ -425,6 +440,7 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
                       n_background: int = 1_000_000, seed: int = 0,
                       cooccurrence_counts: tuple | None = None,
                       n_threads: int | None = None,
+                      groups: np.ndarray | None = None,
                       show_progress: bool = False) -> LabelIssues:
     """Missing and wrong label candidates from out-of-sample scores.
 
@@ -443,7 +459,11 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
     ``LABELLED_SHARE`` of the documents have a label. ``calibration_folds``: folds of
     documents the calibration of step 1 is cross-fitted over (1: in-sample), so that no
     pair's probability depends on its own given status (an in-sample fit lets the
-    noise-rate bounds of step 5c fall below the truth). ``cooccurrence_counts``:
+    noise-rate bounds of step 5c fall below the truth). ``groups`` (one integer id per
+    document, e.g. :func:`tagsmith.pipeline.train.duplicate_groups` of the texts) keeps
+    equal texts in one calibration fold: a twin's given label in the other fold's fit
+    made a shared wrong label look given (without repeated ids the folds are the same).
+    ``cooccurrence_counts``:
     :func:`tagsmith.audit.evidence.label_cooccurrence` of ``Y != 0`` when the caller
     has built it (the audit, for its kNN scores' blend), for the evidence to reuse.
     ``show_progress``: a progress bar over the parts of the work (:data:`ISSUE_STEPS`),
@@ -487,8 +507,8 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
         band = frequency_band(n_given)
         index = PairIndex(Y, topk)
         # the folds from a stream of their own: the background sample is the same either way
-        folds = np.zeros(n, np.int8) if calibration_folds == 1 else (
-            np.random.default_rng((seed, 1)).permutation(n) % calibration_folds).astype(np.int8)
+        folds = np.zeros(n, np.int8) if calibration_folds == 1 else _calibration_folds(
+            n, calibration_folds, seed, groups)
         rng = np.random.default_rng(seed)
         calibrated, given_cal, outside_p = calibrate_scores(Y, topk, index, n_given, band,
                                                             calibration_min_positives, folds)

@@ -648,11 +648,13 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
             counts = label_cooccurrence(Y)
         from tagsmith.pipeline.train import duplicate_groups
 
+        # twins in one fold (cross-fitting, calibration): else each scores, or is
+        # calibrated on, the other's label as seen
+        groups = duplicate_groups(texts)
         scores = _scores(source_name, model_X if source_name == "crossfit" else X, Y,
                          classifier, options, model_featurizer, label_space,
                          cooccurrence_counts=counts,
-                         # twins in one fold: else each scores the other's label as seen
-                         groups=duplicate_groups(texts) if source_name == "crossfit" else None)
+                         groups=groups if source_name == "crossfit" else None)
         del model_X
         step("scores")
         hashes = dup.text_hashes(texts)
@@ -669,7 +671,7 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
                                    every_doc_labelled=options.every_doc_labelled,
                                    calibration_folds=options.calibration_folds,
                                    seed=options.seed, cooccurrence_counts=counts,
-                                   show_progress=options.show_progress)
+                                   groups=groups, show_progress=options.show_progress)
         del counts
         step("issues")
         leakage = {}
