@@ -1,3 +1,5 @@
+import logging
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -9,6 +11,7 @@ from tagsmith.metrics import precision_at_k
 from tagsmith.models import make_model
 from tagsmith.pipeline.classifier import TextClassifier
 from tagsmith.pipeline.crossfit import (
+    CrossFitScores,
     HeldoutScores,
     cross_fit_topk,
     fold_assignment,
@@ -528,3 +531,48 @@ def test_the_audit_calibrates_twins_in_one_fold(goemotions_small):
     assert np.array_equal(result.issues.probability, grouped.probability)
     assert np.array_equal(result.issues.doc, grouped.doc)
     assert not np.array_equal(result.issues.probability, plain.probability)
+
+
+# ---- a bundle's stored folds say whether they were grouped ----
+
+def test_crossfit_grouped_is_recorded_only_when_true_and_read_back():
+    topk = TopK.from_scores(np.random.default_rng(0).random((6, 3)), k=3)
+    scores = CrossFitScores(topk, np.arange(6) % 2, 2, 0, "linear", {}, 1.0)
+    meta, arrays = scores.to_state()
+    assert "grouped" not in meta  # bundles of duplicate-free corpora keep their bytes
+    assert not CrossFitScores.from_state(meta, arrays).grouped  # and older bundles
+    scores.grouped = True
+    meta, arrays = scores.to_state()
+    assert meta["grouped"] is True and CrossFitScores.from_state(meta, arrays).grouped
+    with pytest.raises(InvalidParameterError, match="crossfit.grouped.*'yes'"):
+        CrossFitScores.from_state({**meta, "grouped": "yes"}, arrays)
+
+
+def test_auditing_with_ungrouped_bundle_folds_of_repeated_texts_warns(goemotions_small,
+                                                                     caplog):
+    from tagsmith.pipeline.audit import AuditOptions, audit_corpus
+
+    texts, Y, space = _twinned(goemotions_small, 300)
+    clf = train_classifier(texts, Y, space, options=TrainOptions(
+        featurizer_params=FAST_FEATURES, model="tree", model_params={"n_jobs": 1},
+        dev_fraction=0.0, crossfit_folds=2))
+    assert clf.crossfit.grouped
+    options = AuditOptions(scores="bundle", near_duplicates=False, evidence=False)
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        audit_corpus(texts, Y, space, classifier=clf, options=options)
+    assert "document by document" not in caplog.text
+    clf.crossfit.grouped = False  # as a bundle trained before the folds were grouped reads
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        audit_corpus(texts, Y, space, classifier=clf, options=options)
+    assert ("folds were drawn document by document (it was trained before equal texts "
+            "were kept in one fold), and 300 of the 450 documents share their text"
+            ) in caplog.text
+    # without repeated texts the folds were never grouped, and nothing is wrong with them
+    caplog.clear()
+    plain = train_classifier(texts[:300], Y[:300], space, options=TrainOptions(
+        featurizer_params=FAST_FEATURES, model="tree", model_params={"n_jobs": 1},
+        dev_fraction=0.0, crossfit_folds=2))
+    assert not plain.crossfit.grouped
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        audit_corpus(texts[:300], Y[:300], space, classifier=plain, options=options)
+    assert "document by document" not in caplog.text

@@ -655,6 +655,8 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
                          classifier, options, model_featurizer, label_space,
                          cooccurrence_counts=counts,
                          groups=groups if source_name == "crossfit" else None)
+        if source_name == "bundle" and classifier is not None:
+            _warn_ungrouped_folds(classifier.crossfit, groups)
         del model_X
         step("scores")
         hashes = dup.text_hashes(texts)
@@ -719,6 +721,24 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
     if "warning" in quality:
         logger.warning("audit%s: %s", f" of {source}" if source else "", quality["warning"])
     return AuditResult(issues, report, review, scores, label_space)
+
+
+def _warn_ungrouped_folds(crossfit, groups: np.ndarray) -> None:
+    """Warn when a bundle's stored cross-fit scores come from folds drawn document by
+    document (a bundle trained before the folds kept equal texts together) over a corpus
+    that repeats texts: each twin was scored by a model trained on its copy."""
+    if crossfit.grouped:
+        return
+    repeated = int(np.count_nonzero(np.bincount(groups)[groups] > 1))
+    if not repeated:
+        return
+    logger.warning("scores 'bundle': the bundle's stored cross-fit folds were drawn document "
+                   "by document (it was trained before equal texts were kept in one fold), "
+                   "and %d of the %d documents share their text with another (case and "
+                   "spacing aside): each of those was scored by a model trained on its "
+                   "twin, so a wrong label twins share looks right; retrain the bundle "
+                   "(train --crossfit-folds) or audit with scores 'crossfit'",
+                   repeated, len(groups), extra={"parameters": ("scores",)})
 
 
 def _check_enough_documents(source_name: str, n_docs: int, n_folds: int,
