@@ -24,7 +24,7 @@ SRC = ROOT / "src" / "tagsmith"
 
 #: packages src/ imports that come with a declared one rather than being declared
 #: themselves: module -> the declared distribution that requires it (checked below)
-TRANSITIVE = {"transformers": "sentence-transformers"}
+TRANSITIVE = {"transformers": "sentence-transformers", "huggingface_hub": "sentence-transformers"}
 
 
 def _norm(name: str) -> str:
