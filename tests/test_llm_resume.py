@@ -29,7 +29,15 @@ tagsmith_cli._register_commands()
 def slow_teacher(body):
     doc = read_data_section(user_prompt(body), "DOCUMENT")
     name = "sport" if "sport" in doc else "music"
-    return Reply(json.dumps({"labels": [{"label": name, "confidence": 0.8}]}), delay=0.05)
+    return Reply(json.dumps({"labels": [{"label": name, "confidence": 0.8}]}), delay=0.15)
+
+
+def _interruptible() -> None:
+    """Ctrl-C's default action in the child: a shell starts a command it puts in the
+    background (``bash .ci/run &``) with SIGINT ignored, which a child inherits; Python
+    then never turns SIGINT into KeyboardInterrupt, and the run went on (a fresh
+    clone's suite failed so)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def cached_rows(path):
@@ -60,7 +68,8 @@ def test_a_stopped_label_run_says_how_to_resume_and_resumes_from_the_cache(
                 "--cache", str(cache)]
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
         process = subprocess.Popen([sys.executable, "-m", "tagsmith", *args], env=env,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   preexec_fn=_interruptible)
         deadline = time.monotonic() + 60
         while cached_rows(cache) < 4 and process.poll() is None \
                 and time.monotonic() < deadline:
@@ -129,7 +138,8 @@ def test_a_run_stopped_before_any_answer_does_not_speak_of_answers_kept(tmp_path
             [sys.executable, "-m", "tagsmith", "label", str(corpus), "--vocab", str(vocab),
              "-o", str(tmp_path / "o.jsonl"), "--base-url", server.base_url, "--llm", "t",
              "--cache", str(tmp_path / "c.sqlite")],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            preexec_fn=_interruptible)
         deadline = time.monotonic() + 60
         while not server.requests and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -215,7 +225,8 @@ def test_a_run_stopped_while_the_cache_is_locked_says_it_is_saving_and_what_was_
             [sys.executable, "-m", "tagsmith", "label", str(corpus), "--vocab", str(vocab),
              "-o", str(tmp_path / "o.jsonl"), "--base-url", server.base_url, "--llm", "t",
              "--concurrency", "4", "--cache", str(cache)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=_interruptible)
         lines: list[str] = []
         saving = threading.Event()
 
