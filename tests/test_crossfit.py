@@ -340,6 +340,21 @@ def test_a_group_larger_than_a_fold_is_kept_whole():
     assert sorted(np.bincount(fold).tolist()) == [6, 7, 7, 50]
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_groups_whose_first_documents_share_a_fold_spread_over_the_others(seed):
+    """A group joined the fold of its first document whatever that fold held already:
+    six copies of six texts over 5 folds left a fold empty for most seeds (its model
+    scored nothing, another fold's saw half the corpus), and three groups of 10 with 10
+    single documents over 2 folds split 30 / 10 for some."""
+    fold = fold_assignment(36, 5, seed, groups=np.tile(np.arange(6), 6))
+    assert sorted(np.bincount(fold, minlength=5).tolist()) == [6, 6, 6, 6, 12]
+    groups = np.r_[np.repeat([0, 1, 2], 10), np.arange(3, 13)]
+    fold = fold_assignment(40, 2, seed, groups=groups)
+    assert np.bincount(fold, minlength=2).tolist() == [20, 20]
+    for group in range(3):
+        assert len(set(fold[groups == group])) == 1
+
+
 @pytest.mark.parametrize("groups, got", [([0, 1], r"\(2,\)"), ([[0, 1, 2]], r"\(1, 3\)"),
                                          ([0.0, 1.0, 2.0], "float64")])
 def test_bad_groups_are_refused_naming_them(groups, got):
