@@ -221,3 +221,23 @@ def test_evaluate_classifier_warns_of_training_documents(seen, caplog):
     assert [w.split(":", 1)[0] for w in warnings] == ["texts", "my docs"]
     assert all("40 of its 40 documents are documents the bundle was trained on" in w
                for w in warnings)
+
+
+def test_evaluate_classifier_reads_texts_given_as_an_iterator(seen, caplog):
+    """The training-overlap check took ``len`` of the texts and read them before the
+    scoring did: a generator of texts, scored as any other before the check, failed with
+    "object of type 'generator' has no len()" (and an iterator with a length would have
+    reached the model exhausted)."""
+    import logging
+
+    from tagsmith.pipeline.classifier import TextClassifier
+    from tagsmith.pipeline.evaluate import evaluate_classifier
+    from tagsmith.pipeline.io import read_labelled
+
+    classifier = TextClassifier.load(seen / "model")
+    data = read_labelled(seen / "train.tsv", classifier.label_space)
+    expected = evaluate_classifier(classifier, data.texts, data.Y, source=None)
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        got = evaluate_classifier(classifier, (text for text in data.texts), data.Y)
+    assert got == expected
+    assert any("40 of its 40 documents" in r.getMessage() for r in caplog.records)

@@ -63,6 +63,9 @@ def evaluate_classifier(classifier: TextClassifier, texts: Sequence[str], Y: Lab
     """
     ks, k = evaluation_k(classifier, ks, threshold)
     if source is not None:
+        from tagsmith.features.tfidf import _as_list
+
+        texts = _as_list(texts)  # read twice: by the check, then by the model
         warn_training_overlap(classifier, texts, source)
     return evaluate_topk(classifier, Y, classifier.predict_topk(texts, k), ks=ks,
                          threshold=threshold)
