@@ -485,6 +485,18 @@ def test_the_calibrator_and_conformal_parts_keep_twins_on_one_side():
     assert np.intersect1d(groups[plain_fit], groups[plain.rows]).size  # the defect
 
 
+def test_a_conformal_share_twins_leave_empty_is_refused_naming_them():
+    """0.2 of 60 held-out documents is 12; when the twins kept together leave none to
+    the conformal sets, the refusal said so without why ('0 to the conformal sets')."""
+    from tagsmith.pipeline.confidence import ConfidenceOptions, _split
+
+    with pytest.raises(InvalidParameterError, match=r"60 would go to the calibrator, 0 to "
+                       r"the conformal sets; equal texts stay on one side, and the 60 "
+                       r"documents hold 2 distinct texts\), got 0.2"):
+        _split(_heldout(np.repeat([0, 1], 30)), ConfidenceOptions(conformal_fraction=0.2),
+               None, None)
+
+
 @pytest.mark.parametrize("groups", [None, np.arange(301)[::-1]])
 def test_the_calibrator_and_conformal_split_without_twins_is_the_split_of_record(groups):
     from tagsmith.pipeline.confidence import ConfidenceOptions, _split

@@ -300,12 +300,17 @@ def _split(heldout: HeldoutScores, options: ConfidenceOptions, crossfit, crossfi
     order = np.random.default_rng(options.seed).permutation(n)
     # equal texts (heldout.groups) on one side: a twin in each part made the conformal
     # part's scores look like the calibrator's (the split is the same without them)
-    fitting_rows, conformal_rows = split_order(order, int(round(n * options.conformal_fraction)),
-                                               heldout.groups)
+    n_wanted = int(round(n * options.conformal_fraction))
+    fitting_rows, conformal_rows = split_order(order, n_wanted, heldout.groups)
     n_conformal = conformal_rows.size
     smallest = min(n_conformal, n - n_conformal)
     parts = (f"{n - n_conformal:,} would go to the calibrator, {n_conformal:,} to the "
              "conformal sets")
+    if heldout.groups is not None and n_conformal != n_wanted:
+        # why the share was not met: "0.2 of 60 documents: 0 to the conformal sets" alone
+        # read as a miscount
+        parts += (f"; equal texts stay on one side, and the {n:,} documents hold "
+                  f"{np.unique(heldout.groups).size:,} distinct texts")
     if smallest < MIN_SPLIT_DOCS:
         # the share is what the user chose (calibrate --conformal-fraction); the documents
         # are at least MIN_HELDOUT_DOCS whenever a classifier is calibrated. 0.999 of
