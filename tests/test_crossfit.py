@@ -389,6 +389,33 @@ def test_heldout_split_keeps_equal_texts_on_one_side():
     assert len(held) == 12 and len(fit) == 24
 
 
+@pytest.mark.parametrize("n_docs, fraction, groups, smallest", [
+    (20, 0.25, np.repeat([0, 1], 10), 10),  # exactly twice the 5 wanted: none nearer
+    (10, 0.6, np.zeros(10, int), 10)])  # 10 < twice 6, but nothing would be kept
+def test_a_share_no_group_fits_is_refused_saying_why(n_docs, fraction, groups, smallest):
+    """The refusal said each group 'is more than twice' the share: false for a group of
+    exactly twice (as far from the share as none) and for one that would leave nothing
+    on the other side."""
+    with pytest.raises(InvalidParameterError, match=(
+            rf"each group of equal texts \(the smallest has {smallest} documents\) holds "
+            rf"out at least twice {round(n_docs * fraction)} or leaves no document on the "
+            "other side")):
+        heldout_split(n_docs, fraction, groups=groups)
+
+
+def test_a_dev_share_no_group_fits_warns_saying_why(caplog):
+    from tagsmith.pipeline.train import TrainOptions, _heldout
+
+    groups = np.repeat([0, 1], 10)  # 0.25 of 20 is 5: each group is exactly twice that
+    texts = [f"text {group}" for group in groups]
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        assert _heldout(texts, sp.csr_matrix((20, 2)), None, None,
+                        TrainOptions(dev_fraction=0.25), groups) is None
+    assert ("(each group of equal texts (the smallest has 10 documents) holds out at least "
+            "twice 5 or leaves no document on the other side, and twins stay on one side)"
+            in caplog.text)
+
+
 def test_duplicate_groups_follow_the_training_hashes():
     texts = ["A  b", "c", "a b", "", " ", "C\n"]
     assert duplicate_groups(texts).tolist() == [0, 1, 0, 2, 3, 1]  # blanks are no twins

@@ -301,7 +301,8 @@ def split_order(order: np.ndarray, n_held: int,
     in the order their first document comes, each held out while that brings the count
     nearer ``n_held`` and leaves a document kept (so twins fall on one side; with every
     group a single document that is the same split). A few more or fewer than ``n_held``
-    may be held out, none where every group is more than twice ``n_held``.
+    may be held out, none where every group holds at least twice ``n_held`` or all but
+    none of the documents.
 
     >>> split_order(np.array([3, 0, 2, 1]), 2, groups=[0, 1, 0, 2])
     (array([0, 2]), array([1, 3]))
@@ -575,5 +576,21 @@ def heldout_split(n_docs: int, fraction: float, seed: int = 0, *,
     if not held.size:  # every group of equal texts is too large for the share
         raise InvalidParameterError(name, f"a share of the {n_docs} document{plural_s(n_docs)} "
                                     f"holding out at least one whole group of equal texts "
-                                    f"(each is more than twice {n_held})", fraction)
+                                    f"({unfit_groups(groups, n_held)})", fraction)
     return fit, held
+
+
+def unfit_groups(groups: npt.ArrayLike | None, n_held: int) -> str:
+    """Why :func:`split_order` held out none of the documents of ``groups`` for
+    ``n_held``: it said each group 'is more than twice' it, false for a group of exactly
+    twice (as far from the share as none) and for one holding every document.
+
+    >>> unfit_groups([0, 0, 1, 1, 1], 1)[:57]
+    'each group of equal texts (the smallest has 2 documents) '
+    """
+    # None: every document its own group (split_order then holds out n_held >= 1)
+    smallest = 1 if groups is None else int(
+        np.unique(np.asarray(groups), return_counts=True)[1].min())
+    return (f"each group of equal texts (the smallest has {smallest} "
+            f"document{plural_s(smallest)}) holds out at least twice {n_held} or leaves no "
+            "document on the other side")

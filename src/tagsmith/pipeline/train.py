@@ -56,6 +56,7 @@ from tagsmith.pipeline.crossfit import (
     default_k,
     heldout_split,
     split_order,
+    unfit_groups,
 )
 from tagsmith.pipeline.evaluate import evaluate_topk, tuning_k
 from tagsmith.topk import PAD, TopK
@@ -807,10 +808,9 @@ def _heldout(texts, Y, dev_texts, dev_Y, options: TrainOptions,
     fit_idx, dev_idx = split_order(order, n_dev, groups)
     if not dev_idx.size:  # every group of equal texts is too large for the share
         logger.warning("dev_fraction %g of %d training document%s holds out none to tune "
-                       "thresholds on (each group of equal texts has more than twice %d "
-                       "documents, and twins stay on one side): every label keeps the untuned "
-                       "threshold %g", options.dev_fraction, len(texts),
-                       plural_s(len(texts)), n_dev, UNTUNED_THRESHOLD,
+                       "thresholds on (%s, and twins stay on one side): every label keeps "
+                       "the untuned threshold %g", options.dev_fraction, len(texts),
+                       plural_s(len(texts)), unfit_groups(groups, n_dev), UNTUNED_THRESHOLD,
                        extra={"parameters": ("dev_fraction",)})
         return None
     return (fit_idx, [texts[i] for i in dev_idx], _named(Y[dev_idx]),
