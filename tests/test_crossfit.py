@@ -587,6 +587,32 @@ def test_the_audit_calibrates_twins_in_one_fold(goemotions_small):
     assert not np.array_equal(result.issues.probability, plain.probability)
 
 
+def test_the_audit_keeps_its_exact_duplicates_in_one_fold(goemotions_small):
+    """The audit grouped twins by training's rule (case and spacing), while the copies
+    its own exact-duplicate report finds (and the features cannot tell apart) also
+    differ by Unicode form or a soft hyphen: such a copy fell in the other calibration
+    fold, its label seen."""
+    from tagsmith.audit import duplicates as dup
+    from tagsmith.audit.detect import find_label_issues
+    from tagsmith.pipeline.audit import AuditOptions, audit_corpus
+
+    texts, Y, space = _twinned(goemotions_small, 300)
+    texts[300:] = [text[:1] + "\u00ad" + text[1:] for text in texts[:150]]
+    same = dup.text_hashes(texts)
+    assert np.array_equal(same[:150], same[300:])  # exact duplicates to the audit
+    assert not np.intersect1d(duplicate_groups(texts[:150]), duplicate_groups(texts)[300:]).size
+    options = AuditOptions(scores="knn", featurizer_params=FAST_FEATURES,
+                           near_duplicates=False, evidence=False)
+    result = audit_corpus(texts, Y, space, options=options)
+    groups = np.unique(same, return_inverse=True)[1].reshape(-1)
+    grouped = find_label_issues(Y, result.scores.topk, evidence=False, groups=groups)
+    plain = find_label_issues(Y, result.scores.topk, evidence=False,
+                              groups=duplicate_groups(texts))  # training's rule
+    assert not np.array_equal(result.issues.probability, plain.probability)
+    assert np.array_equal(result.issues.probability, grouped.probability)
+    assert np.array_equal(result.issues.doc, grouped.doc)
+
+
 # ---- a bundle's stored folds say whether they were grouped ----
 
 def test_crossfit_grouped_is_recorded_only_when_true_and_read_back():

@@ -646,11 +646,14 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
             from tagsmith.audit.evidence import label_cooccurrence
 
             counts = label_cooccurrence(Y)
-        from tagsmith.pipeline.train import duplicate_groups
+        from tagsmith.pipeline.train import groups_of_hashes
 
+        hashes = dup.text_hashes(texts)
         # twins in one fold (cross-fitting, calibration): else each scores, or is
-        # calibrated on, the other's label as seen
-        groups = duplicate_groups(texts)
+        # calibrated on, the other's label as seen. The audit's own exact duplicates:
+        # training's rule (case and spacing) left apart copies the features cannot tell
+        # apart (Unicode form, soft hyphens), which the duplicate report names as equal
+        groups = groups_of_hashes(hashes, dup.EMPTY_HASH)
         scores = _scores(source_name, model_X if source_name == "crossfit" else X, Y,
                          classifier, options, model_featurizer, label_space,
                          cooccurrence_counts=counts,
@@ -659,7 +662,6 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
             _warn_ungrouped_folds(classifier.crossfit, groups)
         del model_X
         step("scores")
-        hashes = dup.text_hashes(texts)
         # every near pair, from the features (the kNN scores' neighbours miss some)
         duplicates = dup.find_duplicates(texts, Y, None, hashes=hashes,
                                          threshold=options.near_duplicate_threshold,
