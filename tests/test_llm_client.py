@@ -1154,3 +1154,41 @@ def test_a_write_waiting_for_a_lock_is_counted_and_can_be_abandoned(tmp_path, ca
     assert cached.n_unsaved == 1 and cached.write_failed
     assert cache.get(request("a")) is None
     assert not [r for r in caplog.records if str(path) in r.getMessage()]
+
+
+def test_ctrl_c_during_a_write_waiting_for_a_lock_counts_the_answer_lost(tmp_path):
+    """Ctrl-C reaching the thread whose write waits for another process's lock (the
+    taxonomy's steps store their answers on the main thread) lost the answer without
+    counting it in n_unsaved, so the stopped run said it was kept; and it left the
+    write's transaction open on that thread's connection."""
+    import _thread
+    import sqlite3
+
+    path = tmp_path / "cache.sqlite"
+    cache = ResponseCache(path)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+
+    def interrupt_once_waiting():
+        deadline = time.monotonic() + 30
+        while not cached.writes_in_flight and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.35)  # a few tries of the write
+        _thread.interrupt_main()
+
+    try:
+        with LocalChatServer(lambda body: "answer") as server:
+            cached = CachedClient(client_for(server), cache)
+            interrupter = threading.Thread(target=interrupt_once_waiting)
+            interrupter.start()
+            started = time.monotonic()
+            with pytest.raises(KeyboardInterrupt):
+                cached.complete(request("a"))
+            interrupter.join(5)
+            assert time.monotonic() - started < 20  # not the 60 s lock timeout
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert cached.n_unsaved == 1 and cached.writes_in_flight == 0
+    assert cache.get(request("a")) is None
+    assert not cache._connection().in_transaction

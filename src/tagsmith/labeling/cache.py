@@ -207,6 +207,16 @@ class ResponseCache:
                             raise DataError("locked by another process; not written: the "
                                             "run stopped waiting for it",
                                             path=self.path) from exc
+            except BaseException:
+                # a failure, or Ctrl-C on this thread between two tries or between the
+                # change and its commit: no transaction is left open on the connection
+                # (one holding the write lock kept every other writer waiting)
+                if connection.in_transaction:
+                    try:
+                        connection.rollback()
+                    except sqlite3.Error:  # the first error is the one to report
+                        pass
+                raise
             finally:
                 connection.execute(f"PRAGMA busy_timeout = {int(LOCK_TIMEOUT * 1000)}")
 

@@ -1034,8 +1034,8 @@ class CachedClient:
         self.usage = inner.usage
         #: whether a write to the cache failed (the run then answers without storing)
         self.write_failed = False
-        #: answers received that are not in the cache (a write failed, or was not tried
-        #: after one had): a rerun pays for them again
+        #: answers received that are not in the cache (a write failed or was stopped by
+        #: Ctrl-C, or was not tried after one had failed): a rerun pays for them again
         self.n_unsaved = 0
         self._lock = threading.Lock()
         self._writes = 0
@@ -1052,10 +1052,13 @@ class CachedClient:
             self.cache.put(request, response)
             return True
 
-        saved = not self.write_failed and self.store(put) is not None
-        if not saved:
-            with self._lock:
-                self.n_unsaved += 1
+        saved = False
+        try:
+            saved = not self.write_failed and self.store(put) is not None
+        finally:  # Ctrl-C in the write too (on the thread that took it): lost, said so
+            if not saved:
+                with self._lock:
+                    self.n_unsaved += 1
         return response
 
     @property
