@@ -1192,3 +1192,41 @@ def test_ctrl_c_during_a_write_waiting_for_a_lock_counts_the_answer_lost(tmp_pat
     assert cached.n_unsaved == 1 and cached.writes_in_flight == 0
     assert cache.get(request("a")) is None
     assert not cache._connection().in_transaction
+
+
+def test_a_second_ctrl_c_soon_after_the_first_leaves_the_waiting_writes(tmp_path, capsys):
+    """A stopped run waits quietly a moment (SAVE_GRACE) for its answers to be stored
+    before saying that another process holds the cache's lock; Ctrl-C twice in quick
+    succession landed in that quiet wait, escaped it without abandoning the writes, and
+    the run then hung silently up to the lock timeout (60 s) at exit, the answers lost
+    without a word. That second Ctrl-C leaves them too."""
+    import _thread
+    import sqlite3
+
+    from tagsmith.cli.llm_commands import SAVE_GRACE, _wait_for_saves
+
+    path = tmp_path / "cache.sqlite"
+    cache = ResponseCache(path)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with LocalChatServer(lambda body: "answer") as server:
+            cached = CachedClient(client_for(server), cache)
+            worker = threading.Thread(target=cached.complete, args=(request("a"),))
+            worker.start()
+            deadline = time.monotonic() + 30
+            while not cached.writes_in_flight and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert cached.writes_in_flight == 1
+            timer = threading.Timer(SAVE_GRACE / 4, _thread.interrupt_main)
+            timer.start()
+            started = time.monotonic()
+            _wait_for_saves(cached, str(path))  # the second Ctrl-C, within the grace
+            timer.join(5)
+            worker.join(5)
+            assert time.monotonic() - started < 10  # not the 60 s lock timeout
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert cached.writes_in_flight == 0 and cached.n_unsaved == 1
+    assert cache.get(request("a")) is None

@@ -137,17 +137,20 @@ def _wait_for_saves(client, cache: str) -> None:
     """Let the answers being stored reach the cache before the run ends (the worker
     threads are waited for at exit anyway), saying so when that takes a while: another
     process holds the cache's lock. A second Ctrl-C leaves them (they are then counted
-    as unsaved)."""
+    as unsaved), also one before that line (Ctrl-C twice in quick succession escaped
+    the quiet wait, and the run hung silently at exit up to the lock timeout)."""
     wait = getattr(client, "wait_for_writes", None)
-    if not callable(wait) or wait(SAVE_GRACE):
+    if not callable(wait):
         return
     from tagsmith.labeling import cache as cache_module
 
-    pending = client.writes_in_flight
-    click.echo(f"saving {pending} answer{plural_s(pending)} to {printable(cache)}: it is "
-               f"locked by another process, waiting up to {cache_module.LOCK_TIMEOUT:g} s; "
-               "Ctrl-C again to leave them", err=True)
     try:
+        if wait(SAVE_GRACE):
+            return
+        pending = client.writes_in_flight
+        click.echo(f"saving {pending} answer{plural_s(pending)} to {printable(cache)}: it "
+                   f"is locked by another process, waiting up to "
+                   f"{cache_module.LOCK_TIMEOUT:g} s; Ctrl-C again to leave them", err=True)
         wait(None)
     except KeyboardInterrupt:
         client.abandon_writes()
