@@ -1156,11 +1156,13 @@ def test_a_write_waiting_for_a_lock_is_counted_and_can_be_abandoned(tmp_path, ca
     assert not [r for r in caplog.records if str(path) in r.getMessage()]
 
 
-def test_ctrl_c_during_a_write_waiting_for_a_lock_counts_the_answer_lost(tmp_path):
+def test_ctrl_c_during_a_write_waiting_for_a_lock_counts_the_answer_lost(tmp_path,
+                                                                          capsys):
     """Ctrl-C reaching the thread whose write waits for another process's lock (the
     taxonomy's steps store their answers on the main thread) lost the answer without
     counting it in n_unsaved, so the stopped run said it was kept; and it left the
-    write's transaction open on that thread's connection."""
+    write's transaction open on that thread's connection. The closing lines say that
+    one answer is lost and the others are kept (not "the answers ... are kept")."""
     import _thread
     import sqlite3
 
@@ -1192,6 +1194,16 @@ def test_ctrl_c_during_a_write_waiting_for_a_lock_counts_the_answer_lost(tmp_pat
     assert cached.n_unsaved == 1 and cached.writes_in_flight == 0
     assert cache.get(request("a")) is None
     assert not cache._connection().in_transaction
+
+    from tagsmith.cli.llm_commands import _stopped
+
+    _stopped(cached, str(path), KeyboardInterrupt())
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[1:] == [
+        f"1 answer received could not be saved in the response cache {path} and is lost: "
+        "a rerun pays for it again",
+        "to resume, run the same command again: the other answers received so far are "
+        f"kept in the response cache {path} and are not paid for again"], lines
 
 
 def test_a_second_ctrl_c_soon_after_the_first_leaves_the_waiting_writes(tmp_path, capsys):

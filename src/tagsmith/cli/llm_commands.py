@@ -118,15 +118,16 @@ def _stopped(client, cache: str, exc: BaseException) -> None:
     if unsaved:
         click.echo(f"{unsaved} answer{plural_s(unsaved)} received could not be saved in "
                    f"the response cache {printable(cache)} and {plural(unsaved, 'is', 'are')} "
-                   "lost: a rerun pays for them again", err=True)
+                   f"lost: a rerun pays for {plural(unsaved, 'it', 'them')} again", err=True)
     if getattr(client, "write_failed", False):  # a warning said why, when it happened
         click.echo("to resume, run the same command again: the response cache could not "
                    "be written, so it asks again for the answers of this run that it "
                    "does not hold", err=True)
         return
-    click.echo("to resume, run the same command again: the answers received so far are "
-               f"kept in the response cache {printable(cache)} and are not paid for again",
-               err=True)
+    # (beside a lost one, "the answers received so far are kept" claimed it kept too)
+    click.echo(f"to resume, run the same command again: the {'other ' if unsaved else ''}"
+               f"answers received so far are kept in the response cache {printable(cache)} "
+               "and are not paid for again", err=True)
 
 
 #: seconds a stopped run waits quietly for its answers to be stored before saying so
