@@ -1242,3 +1242,40 @@ def test_a_second_ctrl_c_soon_after_the_first_leaves_the_waiting_writes(tmp_path
         holder.close()
     assert cached.writes_in_flight == 0 and cached.n_unsaved == 1
     assert cache.get(request("a")) is None
+
+
+def test_a_run_stopped_by_a_failure_waits_for_its_answers_being_stored(tmp_path, capsys):
+    """A run that a failure stopped (the endpoint down: an LLMError) while another
+    process held the cache's lock printed its usage and ended, then hung silently at
+    exit for the answers being stored, which its message had called cached; it says
+    that it waits for them, as a run stopped by Ctrl-C does."""
+    import sqlite3
+
+    from tagsmith.cli.llm_commands import SAVE_GRACE, _stopped
+
+    path = tmp_path / "cache.sqlite"
+    cache = ResponseCache(path)
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(SAVE_GRACE + 1.0, lambda: holder.execute("ROLLBACK"))
+    try:
+        with LocalChatServer(lambda body: "answer") as server:
+            cached = CachedClient(client_for(server), cache)
+            worker = threading.Thread(target=cached.complete, args=(request("a"),))
+            worker.start()
+            deadline = time.monotonic() + 30
+            while not cached.writes_in_flight and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert cached.writes_in_flight == 1
+            release.start()
+            _stopped(cached, str(path), LLMError("5 requests in a row failed; stopping"))
+            assert cached.writes_in_flight == 0  # stored before the run ends
+            worker.join(5)
+    finally:
+        release.join(10)
+        holder.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == (f"saving 1 answer to {path}: it is locked by another process, "
+                        "waiting up to 60 s; Ctrl-C to leave them"), lines
+    assert lines[1].startswith("LLM usage: 1 answered call") and len(lines) == 2, lines
+    assert cache.get(request("a")).text == "answer" and cached.n_unsaved == 0

@@ -107,18 +107,19 @@ def _stopped(client, cache: str, exc: BaseException) -> None:
 
     Answers still being stored (another process holds the cache's lock) are waited for,
     saying so (the run hung silently up to the lock timeout after "interrupted", then
-    claimed them kept though they were lost); Ctrl-C again leaves them."""
-    if isinstance(exc, KeyboardInterrupt):
-        _wait_for_saves(client, cache)
+    claimed them kept though they were lost); Ctrl-C (again) leaves them. So they are
+    when a failure stopped the run (it hung silently at exit), and the answers lost
+    are counted then too."""
+    interrupted = isinstance(exc, KeyboardInterrupt)
+    _wait_for_saves(client, cache, again=interrupted)
     click.echo(f"LLM usage: {client.usage.summary()}", err=True)
-    if not isinstance(exc, KeyboardInterrupt) \
-            or not (client.usage.n_requests or client.usage.n_cached):
-        return  # (stopped before any answer came: there is nothing to resume from)
     unsaved = getattr(client, "n_unsaved", 0)
     if unsaved:
         click.echo(f"{unsaved} answer{plural_s(unsaved)} received could not be saved in "
                    f"the response cache {printable(cache)} and {plural(unsaved, 'is', 'are')} "
                    f"lost: a rerun pays for {plural(unsaved, 'it', 'them')} again", err=True)
+    if not interrupted or not (client.usage.n_requests or client.usage.n_cached):
+        return  # (stopped before any answer came: there is nothing to resume from)
     if getattr(client, "write_failed", False):  # a warning said why, when it happened
         click.echo("to resume, run the same command again: the response cache could not "
                    "be written, so it asks again for the answers of this run that it "
@@ -134,12 +135,13 @@ def _stopped(client, cache: str, exc: BaseException) -> None:
 SAVE_GRACE = 1.0
 
 
-def _wait_for_saves(client, cache: str) -> None:
+def _wait_for_saves(client, cache: str, *, again: bool = True) -> None:
     """Let the answers being stored reach the cache before the run ends (the worker
     threads are waited for at exit anyway), saying so when that takes a while: another
     process holds the cache's lock. A second Ctrl-C leaves them (they are then counted
     as unsaved), also one before that line (Ctrl-C twice in quick succession escaped
-    the quiet wait, and the run hung silently at exit up to the lock timeout)."""
+    the quiet wait, and the run hung silently at exit up to the lock timeout). ``again``:
+    whether the run was stopped by Ctrl-C (else a failure stopped it)."""
     wait = getattr(client, "wait_for_writes", None)
     if not callable(wait):
         return
@@ -151,7 +153,8 @@ def _wait_for_saves(client, cache: str) -> None:
         pending = client.writes_in_flight
         click.echo(f"saving {pending} answer{plural_s(pending)} to {printable(cache)}: it "
                    f"is locked by another process, waiting up to "
-                   f"{cache_module.LOCK_TIMEOUT:g} s; Ctrl-C again to leave them", err=True)
+                   f"{cache_module.LOCK_TIMEOUT:g} s; Ctrl-C {'again ' if again else ''}"
+                   "to leave them", err=True)
         wait(None)
     except KeyboardInterrupt:
         client.abandon_writes()
