@@ -1,5 +1,6 @@
 """The real OpenAI-compatible client against a real local HTTP server."""
 
+import os
 import threading
 import time
 
@@ -1279,3 +1280,52 @@ def test_a_run_stopped_by_a_failure_waits_for_its_answers_being_stored(tmp_path,
                         "waiting up to 60 s; Ctrl-C to leave them"), lines
     assert lines[1].startswith("LLM usage: 1 answered call") and len(lines) == 2, lines
     assert cache.get(request("a")).text == "answer" and cached.n_unsaved == 0
+
+
+def test_ctrl_c_does_not_wait_the_abort_grace_for_a_call_that_began_storing(tmp_path):
+    """Once interrupted, complete_all waits (ABORT_GRACE, 5 s) for the calls it aborted,
+    but not for those only storing their answer; it looked again only when a call
+    ended, so a call that began a write after it looked (here: dropping a malformed
+    answer, while another process holds the cache's lock) kept it waiting the whole
+    grace, silently, before the run could say why it waits."""
+    import signal
+    import sqlite3
+
+    from tagsmith.labeling.cache import DropMalformed
+    from tagsmith.labeling.client import ABORT_GRACE, complete_all
+
+    path = tmp_path / "cache.sqlite"
+    cache = ResponseCache(path)
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    checking = threading.Event()
+
+    def malformed(text):  # the lock is taken once the answer is stored
+        holder.execute("BEGIN IMMEDIATE")
+        checking.set()
+        time.sleep(0.6)
+        return False
+
+    sent = []
+
+    def interrupt():
+        checking.wait(30)
+        sent.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, waking the main thread's wait
+
+    with LocalChatServer(lambda body: "answer") as server:
+        cached = CachedClient(client_for(server), cache)
+        client = DropMalformed(cached, {request("a").cache_key(): malformed})
+        interrupter = threading.Thread(target=interrupt)
+        interrupter.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                complete_all(client, [request("a")], n_workers=1)
+            stopped = time.monotonic()
+            interrupter.join(5)
+            assert checking.is_set() and sent
+            assert stopped - sent[0] < ABORT_GRACE - 2  # the check's 0.6 s, not 5 s
+        finally:
+            if holder.in_transaction:
+                holder.execute("ROLLBACK")
+            assert cached.wait_for_writes(10)
+            holder.close()

@@ -75,6 +75,8 @@ MAX_TIMEOUT = 86400.0
 MAX_RESPONSE_BYTES = 16 << 20
 #: the longest :func:`complete_all` waits, once interrupted, for the calls it aborted to end
 ABORT_GRACE = 5.0
+#: how often that wait looks whether the calls left are only storing their answers
+ABORT_POLL = 0.05
 #: how often, in seconds, a connection attempt looks whether abort() was called (the
 #: socket a connect is waiting on does not exist for abort() to shut down until then)
 CONNECT_POLL = 0.1
@@ -959,10 +961,16 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
             # failure (LLMError) lets the answers in flight arrive and reach the cache.
             # The aborted calls end within moments: wait for them (a while at most), so
             # that the usage the caller reports next counts them as interrupted
-            # (not for answers being stored: the caller says why those take long)
+            # (not for answers being stored: the caller says why those take long). A
+            # call that begins storing does not notify: looked at again every moment
+            # (it kept the run waiting the whole grace, silently)
+            deadline = time.monotonic() + ABORT_GRACE
             with idle:
-                idle.wait_for(lambda: state["running"] <= _storing(client),
-                              timeout=ABORT_GRACE)
+                while state["running"] > _storing(client):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    idle.wait(min(left, ABORT_POLL))
         raise
     pool.shutdown()
     return [r if r is not None else LLMError("no result") for r in results]
