@@ -714,3 +714,95 @@ def test_dense_and_sparse_feature_checks_name_x_alike(bad, shown):
         with pytest.raises(InvalidParameterError, match="X") as info:
             check(bad)
         assert shown in str(info.value)
+
+
+# ---- leave-one-out leaving out a document's exact copies (groups) ----
+
+def _twinned_problem(seed=0):
+    """The random problem with rows 0..29 copied at 300..329 and row 0 at 330..339
+    (groups: each copy with its original), and soft targets the copies share."""
+    X, Y, _, weights = _random_problem(seed=seed)
+    copies = np.r_[np.arange(30), np.zeros(10, np.int64)]
+    X = sp.vstack([X, X[copies]], format="csr")
+    Y = sp.vstack([Y, Y[copies]], format="csr")
+    weights = np.r_[weights, weights[copies]]
+    groups = np.r_[np.arange(300), copies]
+    return X, Y, weights, groups
+
+
+def test_leave_one_out_leaves_out_the_documents_exact_copies():
+    """Rows 0 and 1 identical: without groups each is voted by the other at similarity 1,
+    the label they share scored 1.0 (a wrong label both carry looked right)."""
+    X = np.array([[1.0, 0.0], [1.0, 0.0], [0.9, 0.2], [0.0, 1.0]])
+    Y = np.array([[1, 0], [1, 0], [0, 1], [0, 1]])
+    model = KNNModel(n_neighbors=1).fit(X, Y)
+    alone = model.leave_one_out_topk(X, 2)
+    assert alone.indices[:2, 0].tolist() == [0, 0] and alone.scores[:2, 0].tolist() == [1, 1]
+    topk, rows, sims = model.leave_one_out_topk(X, 2, groups=[5, 5, 7, 9],
+                                                return_neighbors=True)
+    assert topk.indices[:2, 0].tolist() == [1, 1]  # voted by row 2, not by the copy
+    assert rows[:, 0].tolist() == [2, 2, 0, 2]
+
+
+@pytest.mark.parametrize("power", [1.0, 2.0])
+def test_leave_group_out_equals_brute_force_without_the_group(power):
+    """Exact search: each document voted by the n_neighbors best rows outside its group,
+    neighbours and scores of a dense reference that drops the group's rows."""
+    X, Y, weights, groups = _twinned_problem()
+    model = KNNModel(n_neighbors=7, power=power, max_posting=None)
+    model.fit(X, Y, sample_weight=weights)
+    topk, rows, sims = model.leave_one_out_topk(X, Y.shape[1], groups=groups,
+                                                return_neighbors=True)
+    for i in range(X.shape[0]):
+        keep = np.flatnonzero(groups != groups[i])
+        ref_rows, ref_sims, ref_scores = _brute_force(X[keep], Y[keep], X[i], weights[keep],
+                                                      7, power)
+        found = ref_rows[0] >= 0
+        np.testing.assert_array_equal(rows[i][found], keep[ref_rows[0][found]])
+        assert np.all(rows[i][~found] == -1)
+        np.testing.assert_allclose(sims[i], ref_sims[0], atol=1e-5)
+        voted = topk.scores[i] > 0
+        np.testing.assert_allclose(topk.scores[i][voted], ref_scores[0][topk.indices[i][voted]],
+                                   rtol=1e-5)
+        assert not np.any(ref_scores[0][np.setdiff1d(np.arange(Y.shape[1]),
+                                                     topk.indices[i][voted])] > 1e-6)
+
+
+def test_leave_group_out_reads_frequent_features_past_the_groups_copies():
+    """With max_posting, frequent features are read until n_neighbors documents are found:
+    the copies of a group must not count, else a document with 300 copies stopped at them
+    and had no neighbour (and no votes) at all."""
+    n_copies = 300
+    X = sp.lil_matrix((n_copies + 5, 7), dtype=np.float32)
+    X[:n_copies, 0] = 1.0  # the copies' own rare word
+    X[:, 1] = 1.0  # a word every document has: frequent at max_posting=1
+    for j in range(5):
+        X[n_copies + j, 2 + j] = 1.0
+    X = X.tocsr()
+    Y = sp.csr_matrix(np.r_[np.tile([[1, 0]], (n_copies, 1)), np.tile([[0, 1]], (5, 1))])
+    groups = np.r_[np.zeros(n_copies, np.int64), np.arange(1, 6)]
+    model = KNNModel(n_neighbors=2, max_posting=1).fit(X, Y)
+    topk, rows, _ = model.leave_one_out_topk(X, 2, groups=groups, return_neighbors=True)
+    assert np.all(rows[:n_copies] >= n_copies)  # two neighbours outside the group
+    assert np.all(topk.indices[:n_copies, 0] == 1) and np.all(topk.scores[:n_copies, 0] == 1)
+
+
+@pytest.mark.parametrize("max_posting", [None, 20])
+def test_leave_one_out_without_repeated_groups_is_unchanged(max_posting):
+    """groups=None and groups of one row each give the very same bytes as before."""
+    X, Y, weights, _ = _twinned_problem()
+    model = KNNModel(n_neighbors=7, max_posting=max_posting).fit(X, Y, sample_weight=weights)
+    before = model.leave_one_out_topk(X, 5, return_neighbors=True)
+    for groups in (None, np.arange(X.shape[0])[::-1].copy(), np.arange(X.shape[0]) * 3):
+        after = model.leave_one_out_topk(X, 5, return_neighbors=True, groups=groups)
+        for a, b in zip((before[0].indices, before[0].scores, *before[1:]),
+                        (after[0].indices, after[0].scores, *after[1:]), strict=True):
+            assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("groups", [[0, 1, 2], [[0], [1], [2], [3]], [0.0, 1.0, 0.0, 2.0]])
+def test_leave_one_out_names_bad_groups(groups):
+    X = np.array([[1.0, 0.0], [1.0, 0.0], [0.9, 0.2], [0.0, 1.0]])
+    model = KNNModel(n_neighbors=1).fit(X, np.eye(4, 2))
+    with pytest.raises(InvalidParameterError, match="'groups'"):
+        model.leave_one_out_topk(X, 2, groups=groups)

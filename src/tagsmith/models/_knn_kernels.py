@@ -76,9 +76,14 @@ def heap_drain(heap_key, heap_id, size, out_key, out_id):
         _sift_down(heap_key, heap_id, size, 0)
 
 
+#: ``q_group`` / ``doc_group`` of :func:`neighbors_kernel` for a search without groups
+NO_GROUPS = np.empty(0, np.int64)
+
+
 @njit(nogil=True, cache=True)
 def neighbors_kernel(q_indptr, q_indices, q_data, x_indptr, x_indices, x_data,
-                     r_indptr, r_indices, r_data, n_frequent, out_doc, out_sim):
+                     r_indptr, r_indices, r_data, n_frequent, out_doc, out_sim,
+                     q_group, doc_group):
     """The ``out_doc.shape[1]`` most similar documents of each query, best first.
 
     Queries are CSR rows with sorted feature ids; the training documents are an
@@ -89,6 +94,12 @@ def neighbors_kernel(q_indptr, q_indices, q_data, x_indptr, x_indices, x_data,
     similarities are then completed with the features skipped, read from their rows,
     so the similarities returned are exact cosines. Only documents with a positive
     similarity are neighbours; missing places hold doc ``-1``, sim ``0``.
+
+    ``q_group`` (a group id per query) and ``doc_group`` (one per training document),
+    both empty or both given, leave out of a query's neighbours every document of its
+    group: they are neither neighbours nor counted among the documents found before
+    the frequent features are skipped, so the search is that of an index without them
+    (leave-one-group-out; at no extra width, however large the group).
     """
     n_docs = len(r_indptr) - 1
     n_neighbors = out_doc.shape[1]
@@ -104,12 +115,15 @@ def neighbors_kernel(q_indptr, q_indices, q_data, x_indptr, x_indices, x_data,
     found_sim = np.empty(n_neighbors, np.float32)
     found_doc = np.empty(n_neighbors, np.int32)
     frequent_query = np.zeros(n_frequent, np.float32)
+    grouped = len(doc_group) > 0
     for q in range(len(q_indptr) - 1):
         n_touched = 0
+        n_found = 0  # touched documents outside the query's group
+        group = q_group[q] if grouped else -1
         skipped_end = q_indptr[q]  # entries [q_indptr[q], skipped_end) are not read
         for p in range(q_indptr[q + 1] - 1, q_indptr[q] - 1, -1):
             feature = q_indices[p]
-            if feature < n_frequent and n_touched >= n_neighbors:
+            if feature < n_frequent and n_found >= n_neighbors:
                 skipped_end = p + 1
                 break
             weight = q_data[p]
@@ -119,6 +133,8 @@ def neighbors_kernel(q_indptr, q_indices, q_data, x_indptr, x_indices, x_data,
                     is_touched[doc] = True
                     touched[n_touched] = doc
                     n_touched += 1
+                    if not grouped or doc_group[doc] != group:
+                        n_found += 1
                 acc[doc] += weight * x_data[r]
         size = 0
         for t in range(n_touched):
@@ -126,7 +142,7 @@ def neighbors_kernel(q_indptr, q_indices, q_data, x_indptr, x_indices, x_data,
             sim = acc[doc]
             acc[doc] = 0.0  # reset for the next query
             is_touched[doc] = False
-            if sim > 0.0:
+            if sim > 0.0 and (not grouped or doc_group[doc] != group):
                 size = heap_offer(heap_sim, heap_doc, size, n_neighbors, sim, doc)
         if skipped_end > q_indptr[q]:
             size = _complete(q_indptr[q], skipped_end, q_indices, q_data, r_indptr, r_indices,

@@ -44,6 +44,7 @@ from tagsmith._plural import plural, plural_s
 from tagsmith._typing import FeatureMatrix, LabelMatrix
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.models._knn_kernels import (
+    NO_GROUPS,
     NO_SELF,
     has_repeated_column_kernel,
     neighbors_kernel,
@@ -375,11 +376,13 @@ class KNNModel(BaseModel):
                 raise
             pool.shutdown()
 
-    def _neighbors(self, X: sp.csr_matrix, n_neighbors: int, n_frequent: int):
+    def _neighbors(self, X: sp.csr_matrix, n_neighbors: int, n_frequent: int,
+                   q_group: np.ndarray = NO_GROUPS, doc_group: np.ndarray = NO_GROUPS):
         out_doc = np.empty((X.shape[0], n_neighbors), np.int32)
         out_sim = np.empty((X.shape[0], n_neighbors), np.float32)
         neighbors_kernel(X.indptr.astype(np.int64), X.indices.astype(np.int32), X.data,
-                         *self._kernel_arrays, np.int64(n_frequent), out_doc, out_sim)
+                         *self._kernel_arrays, np.int64(n_frequent), out_doc, out_sim,
+                         q_group, doc_group)
         return out_doc, out_sim
 
     def kneighbors(self, X: FeatureMatrix, n_neighbors: int | None = None
@@ -478,17 +481,21 @@ class KNNModel(BaseModel):
     # -- leave-one-out (appended for label audits) ------------------------------------------------
     @overload
     def leave_one_out_topk(self, X: FeatureMatrix, k: int, *,
-                           return_neighbors: Literal[False] = False) -> TopK: ...
+                           return_neighbors: Literal[False] = False,
+                           groups: npt.ArrayLike | None = None) -> TopK: ...
 
     @overload
-    def leave_one_out_topk(self, X: FeatureMatrix, k: int, *, return_neighbors: Literal[True]
+    def leave_one_out_topk(self, X: FeatureMatrix, k: int, *, return_neighbors: Literal[True],
+                           groups: npt.ArrayLike | None = None
                            ) -> tuple[TopK, np.ndarray, np.ndarray]: ...
 
     @overload
-    def leave_one_out_topk(self, X: FeatureMatrix, k: int, *, return_neighbors: bool
+    def leave_one_out_topk(self, X: FeatureMatrix, k: int, *, return_neighbors: bool,
+                           groups: npt.ArrayLike | None = None
                            ) -> TopK | tuple[TopK, np.ndarray, np.ndarray]: ...
 
-    def leave_one_out_topk(self, X: FeatureMatrix, k: int, *, return_neighbors: bool = False
+    def leave_one_out_topk(self, X: FeatureMatrix, k: int, *, return_neighbors: bool = False,
+                           groups: npt.ArrayLike | None = None
                            ) -> TopK | tuple[TopK, np.ndarray, np.ndarray]:
         """Scores of the training documents, each voted by its neighbours but itself.
 
@@ -502,6 +509,15 @@ class KNNModel(BaseModel):
         a model fitted without the document gives them (its own labels count it no
         more in the frequencies). With ``return_neighbors``, also returns the
         ``(rows, sims)`` of :meth:`kneighbors` without the documents themselves.
+
+        ``groups`` (one integer id per row of ``X``, e.g. the exact duplicates of the
+        texts) leaves out a document's whole group, not only itself: an exact copy is a
+        neighbour of similarity 1, and a wrong label both copies share would vote for
+        itself. The search then skips the group's documents as if they were not indexed,
+        so it costs no wider search whatever the group's size (a group of hundreds of
+        copies is searched as fast as a singleton, and the neighbours are the
+        ``n_neighbors`` best documents outside it, with ``max_posting`` too). Without
+        ``groups``, or with none of two rows, the scores are those of itself alone.
 
         >>> X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
         >>> Y = np.array([[1, 0], [1, 0], [0, 1], [1, 1]])
@@ -522,9 +538,13 @@ class KNNModel(BaseModel):
                 "X", "the training matrix given to fit (same rows, order and values)",
                 f"a different {X.shape[0]} x {X.shape[1]} matrix of {X.nnz} "
                 f"{plural(X.nnz, 'entry', 'entries')}")
+        group_ids = self._loo_groups(groups, X.shape[0])
         X = self._queries(X)
         internal = np.full(X.shape[0], -1, np.int64)
         internal[self.row_ids_] = np.arange(len(self.row_ids_))
+        if group_ids is not None:
+            return self._leave_group_out_topk(X, k, params, internal, group_ids,
+                                              return_neighbors)
         # one more than the neighbours, for the document itself
         search, n_frequent = self._search_plan(params.n_neighbors + 1, params.max_posting)
         n_neighbors = min(params.n_neighbors, self.n_docs_)
@@ -545,6 +565,53 @@ class KNNModel(BaseModel):
             order = np.argsort(is_self, axis=1, kind="stable")[:, :n_neighbors]
             docs = np.ascontiguousarray(np.take_along_axis(docs, order, axis=1))
             block_sims = np.ascontiguousarray(np.take_along_axis(block_sims, order, axis=1))
+            vote_kernel(docs, block_sims, power, *self._target_arrays, self._vote_weight,
+                        self.label_order_, indices[start:end], scores[start:end],
+                        internal[start:end], self._label_prior)
+            if return_neighbors:
+                found = docs >= 0
+                rows[start:end][found] = self.row_ids_[docs[found]]
+                sims[start:end] = block_sims
+            return end - start
+
+        self._run_blocks(X.shape[0], work)
+        topk = TopK._trusted(indices, scores, self.n_labels_)
+        return (topk, rows, sims) if return_neighbors else topk
+
+    @staticmethod
+    def _loo_groups(groups: npt.ArrayLike | None, n_rows: int) -> np.ndarray | None:
+        """``groups`` checked and numbered ``0..n_groups - 1``; ``None`` when no group
+        holds two rows (the search of each document without itself alone)."""
+        if groups is None:
+            return None
+        from tagsmith.pipeline.crossfit import check_groups
+
+        _, numbered = np.unique(check_groups(groups, n_rows), return_inverse=True)
+        numbered = numbered.reshape(-1).astype(np.int64)
+        if numbered.size == 0 or int(numbered.max()) + 1 == numbered.size:
+            return None
+        return numbered
+
+    def _leave_group_out_topk(self, X: sp.csr_matrix, k: int, params: _KNNParams,
+                              internal: np.ndarray, group_ids: np.ndarray,
+                              return_neighbors: bool
+                              ) -> TopK | tuple[TopK, np.ndarray, np.ndarray]:
+        """:meth:`leave_one_out_topk` of the ranked queries ``X`` leaving out each
+        document's group ``group_ids`` (numbered, one per row): the kernel skips the
+        documents of the query's group, at the width of an ordinary prediction."""
+        width, n_frequent = self._search_plan(params.n_neighbors, params.max_posting)
+        doc_group = np.ascontiguousarray(group_ids[self.row_ids_])
+        indices = np.empty((X.shape[0], k), np.int32)
+        scores = np.empty((X.shape[0], k), np.float32)
+        shape = (X.shape[0], width) if return_neighbors else (0, width)
+        rows = np.full(shape, -1, np.int32)
+        sims = np.zeros(shape, np.float32)
+        power = params.power
+
+        def work(start: int, end: int) -> int:
+            docs, block_sims = self._neighbors(X[start:end], width, n_frequent,
+                                               np.ascontiguousarray(group_ids[start:end]),
+                                               doc_group)
             vote_kernel(docs, block_sims, power, *self._target_arrays, self._vote_weight,
                         self.label_order_, indices[start:end], scores[start:end],
                         internal[start:end], self._label_prior)
