@@ -484,6 +484,40 @@ def test_the_audit_cross_fits_twins_in_one_fold(goemotions_small):
     assert not np.array_equal(result.scores.topk.scores, plain.topk.scores)
 
 
+def test_the_audit_leaves_twins_out_of_each_others_knn_neighbours(goemotions_small):
+    """The kNN scores left out the document but not its exact copy, a neighbour at
+    similarity 1: a wrong label both share looked right. The copies are the audit's
+    exact duplicates (a soft hyphen apart, which training's rule keeps apart)."""
+    from tagsmith.audit import duplicates as dup
+    from tagsmith.models.knn import KNNModel
+    from tagsmith.pipeline.audit import AuditOptions, _features, audit_corpus
+    from tagsmith.pipeline.crossfit import default_k
+    from tagsmith.pipeline.train import groups_of_hashes
+
+    texts, Y, space = _twinned(goemotions_small, 300)
+    texts[300:] = [text[:1] + "\u00ad" + text[1:] for text in texts[:150]]
+    options = AuditOptions(scores="knn", featurizer_params=FAST_FEATURES, cooccurrence=0,
+                           near_duplicates=False, evidence=False)
+    result = audit_corpus(texts, Y, space, options=options)
+    assert result.scores.source == "knn"
+    X = _features(texts, None, options)[1]
+    model = KNNModel(n_neighbors=50).fit(X, Y)
+    k = default_k(Y.shape[1])
+    grouped = model.leave_one_out_topk(
+        X, k, groups=groups_of_hashes(dup.text_hashes(texts), dup.EMPTY_HASH))
+    plain = model.leave_one_out_topk(X, k)
+    assert np.array_equal(result.scores.topk.indices, grouped.indices)
+    assert np.array_equal(result.scores.topk.scores, grouped.scores)
+    assert not np.array_equal(result.scores.topk.scores, plain.scores)
+    # the copy voted its own labels: with it, the given labels scored higher
+    given = Y.toarray().astype(bool)
+    def given_score(topk):
+        return sum(float(s) for row in range(Y.shape[0])
+                   for label, s in zip(topk.indices[row], topk.scores[row], strict=True)
+                   if given[row, label])
+    assert given_score(plain) > given_score(grouped)
+
+
 # ---- the calibrator / conformal split of the held-out documents ----
 
 def _heldout(groups, n_docs=300, n_labels=3):

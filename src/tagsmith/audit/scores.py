@@ -5,9 +5,9 @@ sources, from cheapest to most expensive:
 
 * ``knn``: leave-one-out nearest neighbours
   (:meth:`tagsmith.models.knn.KNNModel.leave_one_out_topk`): index every document
-  once and let each be voted on by its neighbours other than itself. One prediction
-  pass at any scale (yso-finna-en's 590k documents: about half a minute on two cores),
-  and the neighbours it finds are reused for near-duplicate detection.
+  once and let each be voted on by its neighbours other than itself and its exact
+  copies (``groups``). One prediction pass at any scale (yso-finna-en's 590k
+  documents: about half a minute on two cores).
 * ``crossfit``: K-fold cross-fitting (:func:`tagsmith.pipeline.crossfit.cross_fit_topk`)
   with any model family; costs about ``K - 1`` trainings plus scoring every document.
 * ``bundle``: the cross-fitted scores a bundle stored at training time
@@ -253,8 +253,14 @@ def _blend_rows(topk: TopK, kernel_counts: tuple, weight: float, n_threads: int 
 
 def knn_scores(X: FeatureMatrix, Y: LabelMatrix, *, k: int, params: dict | None = None,
                cooccurrence: float | str = 0.0, cooccurrence_counts: tuple | None = None,
+               groups: npt.ArrayLike | None = None,
                show_progress: bool = False) -> AuditScores:
     """Leave-one-out kNN scores of the rows of ``X`` (docs x features) with labels ``Y``.
+
+    ``groups`` (one id per document, e.g. the audit's exact duplicates) leaves each
+    document's whole group out of its neighbours
+    (:meth:`~tagsmith.models.knn.KNNModel.leave_one_out_topk`): an exact copy would
+    vote for the labels both carry at similarity 1, a wrong one looking right.
 
     ``cooccurrence`` > 0 blends in the documents' leave-one-out label co-occurrence
     with that weight (:func:`blend_cooccurrence`) before the top-k is taken; 0: the
@@ -283,7 +289,7 @@ def knn_scores(X: FeatureMatrix, Y: LabelMatrix, *, k: int, params: dict | None 
     model.fit(X, Y)
     # the neighbours themselves are not kept: near duplicates are found exactly from
     # the features (tagsmith.audit.duplicates.near_pairs), which they fed before
-    topk = model.leave_one_out_topk(X, k)
+    topk = model.leave_one_out_topk(X, k, groups=groups)
     auto: dict = {}
     if isinstance(weight, str):  # "auto"
         weight, topk, auto = choose_cooccurrence(topk, Y,

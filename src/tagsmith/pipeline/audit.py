@@ -452,7 +452,7 @@ def _scores(source: str, X, Y, classifier, options: AuditOptions, featurizer, sp
         return audit_scores.knn_scores(X, Y, k=k, params=options.knn_params,
                                        cooccurrence=options.cooccurrence,
                                        cooccurrence_counts=cooccurrence_counts,
-                                       show_progress=options.show_progress)
+                                       groups=groups, show_progress=options.show_progress)
     model = options.model or (classifier.model.name if classifier is not None else "linear")
     params = dict(options.model_params)
     if not options.model and classifier is not None:
@@ -649,15 +649,16 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
         from tagsmith.pipeline.train import groups_of_hashes
 
         hashes = dup.text_hashes(texts)
-        # twins in one fold (cross-fitting, calibration): else each scores, or is
-        # calibrated on, the other's label as seen. The audit's own exact duplicates:
+        # twins in one fold (cross-fitting, calibration) and out of each other's kNN
+        # neighbours: else each scores, or is calibrated on, the other's label as
+        # seen. The audit's own exact duplicates:
         # training's rule (case and spacing) left apart copies the features cannot tell
         # apart (Unicode form, soft hyphens), which the duplicate report names as equal
         groups = groups_of_hashes(hashes, dup.EMPTY_HASH)
         scores = _scores(source_name, model_X if source_name == "crossfit" else X, Y,
                          classifier, options, model_featurizer, label_space,
                          cooccurrence_counts=counts,
-                         groups=groups if source_name == "crossfit" else None)
+                         groups=groups if source_name != "bundle" else None)
         if source_name == "bundle" and classifier is not None:
             _warn_ungrouped_folds(classifier.crossfit, groups)
         del model_X
