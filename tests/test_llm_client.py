@@ -828,6 +828,33 @@ def test_a_new_cache_another_process_is_creating_waits_for_it(tmp_path):
     assert journal == "wal"
 
 
+class _BusyAtFirst(ResponseCache):
+    """A response cache whose first connections meet an extended "busy" code, as SQLite
+    answers while another process recovers the write-ahead log (SQLITE_BUSY_RECOVERY)."""
+
+    busy_left = 2
+
+    def _connection(self):
+        import sqlite3
+
+        if self.busy_left:
+            self.busy_left -= 1
+            error = sqlite3.OperationalError("database is locked")
+            error.sqlite_errorcode = sqlite3.SQLITE_BUSY_RECOVERY
+            error.sqlite_errorname = "SQLITE_BUSY_RECOVERY"
+            raise error
+        return super()._connection()
+
+
+def test_a_new_cache_busy_with_an_extended_code_waits_too(tmp_path):
+    # the WAL setup compared the whole code with SQLITE_BUSY: SQLITE_BUSY_RECOVERY
+    # (another process recovering the log) called the cache "not a usable SQLite cache"
+    cache = _BusyAtFirst(tmp_path / "cache.sqlite")
+    assert cache.busy_left == 0
+    cache.put(request("a"), ChatResponse(text="x"))
+    assert cache.get(request("a")).text == "x"
+
+
 def test_a_cache_locked_for_too_long_says_so_not_unusable(tmp_path, monkeypatch):
     from tagsmith.labeling import cache as cache_module
 

@@ -126,7 +126,10 @@ class ResponseCache:
                 connection.commit()
                 return
             except sqlite3.OperationalError as exc:
-                if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY:
+                # extended codes (SQLITE_BUSY_RECOVERY, _SNAPSHOT, ...): the low byte, as
+                # every later write looks at it (they were called "not a usable cache")
+                code = getattr(exc, "sqlite_errorcode", None)
+                if code is None or code & 0xFF != sqlite3.SQLITE_BUSY:
                     raise DataError(f"not a usable SQLite cache ({exc})",
                                     path=self.path) from exc
                 if time.monotonic() >= deadline:
