@@ -1108,6 +1108,39 @@ def test_answers_paid_for_are_used_when_the_cache_cannot_store_them(tmp_path, ca
     assert len(warnings) == 1 and str(tmp_path / "cache.sqlite") in warnings[0]
 
 
+def test_a_write_failing_once_writes_were_abandoned_still_warns_each_reason(tmp_path, caplog):
+    """Once a stopped run abandoned its writes (Ctrl-C twice), a write that failed for
+    another reason (the cache made read-only, a full disk) was lost without a word, as
+    was one failing for a new reason after a first warning: one warning per reason."""
+    from tagsmith.labeling.cache import ABANDONED
+    from tagsmith.labeling.client import ScriptedLLM
+
+    path = tmp_path / "cache.sqlite"
+    cache = _ReadOnlyCache(path)
+    cached = CachedClient(ScriptedLLM(lambda req: "answer"), cache)
+    cached.abandon_writes()
+    cache.read_only = True
+    cache.close()  # the next connection is read-only
+
+    def fail(reason):
+        def write():
+            raise DataError(reason, path=path)
+        return write
+
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        assert cached.complete(request("a")).text == "answer"  # a real failure
+        assert cached.write_failed
+        # writes already under way when it failed: the same reason says nothing new, a
+        # write left on purpose nothing at all, another reason is said
+        assert cached.store(lambda: cache.put(request("b"), ChatResponse("x"))) is None
+        assert cached.store(fail(ABANDONED)) is None
+        assert cached.store(fail("database or disk is full")) is None
+    warnings = [r.getMessage() for r in caplog.records if str(path) in r.getMessage()]
+    assert len(warnings) == 2, warnings
+    assert "readonly" in warnings[0] and "disk is full" in warnings[1]
+    assert cached.n_unsaved == 1 and cache.get(request("a")) is None
+
+
 def test_usage_and_stopping_messages_agree_with_their_counts():
     from tagsmith.labeling.client import Usage
 

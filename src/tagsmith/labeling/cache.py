@@ -56,6 +56,8 @@ LOCK_TIMEOUT = 60.0
 #: seconds one try of a write waits for another process's lock before it looks again
 #: whether the run gave up waiting (:meth:`ResponseCache.abandon`)
 WRITE_POLL = 0.1
+#: why a write the run gave up waiting for (:meth:`ResponseCache.abandon`) failed
+ABANDONED = "locked by another process; not written: the run stopped waiting for it"
 #: what the message about a damaged cache ends with
 DAMAGED_HINT = ("; it is damaged: move it away or delete it (it holds only answers "
                 "already received) and run again")
@@ -207,9 +209,7 @@ class ResponseCache:
                             raise
                         connection.rollback()  # a fresh try, with nothing half begun
                         if self._abandoned.is_set():
-                            raise DataError("locked by another process; not written: the "
-                                            "run stopped waiting for it",
-                                            path=self.path) from exc
+                            raise DataError(ABANDONED, path=self.path) from exc
             except BaseException:
                 # a failure, or Ctrl-C on this thread between two tries or between the
                 # change and its commit: no transaction is left open on the connection

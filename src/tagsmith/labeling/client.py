@@ -1026,8 +1026,9 @@ class CachedClient:
     stored (and committed) before it is returned. When storing fails (disk full, the
     file made read-only, another process's lock held too long), the answer is still
     returned: it was paid for, and the failed write ended the whole run, every answer
-    received with it. One warning names the cache file, and the run stops writing to
-    it (``write_failed``): each later write would fail or wait the same way.
+    received with it. A warning names the cache file and why (one for each reason:
+    writes already under way may fail otherwise), and the run stops writing to it
+    (``write_failed``): each later write would fail or wait the same way.
     ``n_unsaved`` counts the answers received but not stored.
 
     A run stopped while answers wait to be stored (another process holds the cache's
@@ -1048,6 +1049,7 @@ class CachedClient:
         self._lock = threading.Lock()
         self._writes = 0
         self._writes_done = threading.Condition(self._lock)
+        self._warned: set[str] = set()  # the reasons of the failed writes warned about
 
     def complete(self, request: ChatRequest) -> ChatResponse:
         hit = self.cache.get(request)
@@ -1093,9 +1095,11 @@ class CachedClient:
     def store(self, write: Callable[[], object]) -> object:
         """Run ``write`` (a change to the cache) and return what it returns, or None
         where it failed. A :class:`~tagsmith.exceptions.DataError` (SQLite's failures,
-        naming the file) turns writing off for the rest of the run, with one warning
-        (none when the run gave up waiting: :meth:`abandon_writes`)."""
+        naming the file) turns writing off for the rest of the run, with one warning for
+        each reason (none for a write the run gave up waiting for: :meth:`abandon_writes`;
+        a write that failed otherwise since, a full disk say, was lost without a word)."""
         from tagsmith.exceptions import DataError
+        from tagsmith.labeling.cache import ABANDONED
 
         with self._lock:
             self._writes += 1
@@ -1103,8 +1107,10 @@ class CachedClient:
             return write()
         except DataError as exc:
             with self._lock:
-                first, self.write_failed = not self.write_failed, True
-            if first and not getattr(self.cache, "abandoned", False):
+                self.write_failed = True
+                new = exc.reason != ABANDONED and exc.reason not in self._warned
+                self._warned.add(exc.reason)
+            if new:
                 logger.warning("could not write to the response cache %s (%s): this run "
                                "goes on with the answers received, without storing them; "
                                "a rerun asks for them again",
