@@ -1389,3 +1389,41 @@ def test_ctrl_c_does_not_wait_the_abort_grace_for_a_call_that_began_storing(tmp_
                 holder.execute("ROLLBACK")
             assert cached.wait_for_writes(10)
             holder.close()
+
+
+@pytest.mark.parametrize("stopped_by, leave", [
+    ("kill", "stop it again (kill or Ctrl-C)"), ("ctrl_c", "Ctrl-C again")])
+def test_the_saving_line_says_how_to_leave_the_answers_as_the_run_was_stopped(
+        tmp_path, capsys, stopped_by, leave):
+    """A run stopped by ``kill`` (SIGTERM: ``timeout``, a scheduler) was told "Ctrl-C
+    again to leave them", a key it was never stopped with."""
+    import sqlite3
+
+    from tagsmith.cli import Terminated
+    from tagsmith.cli.llm_commands import SAVE_GRACE, _stopped
+
+    path = tmp_path / "cache.sqlite"
+    cache = ResponseCache(path)
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(SAVE_GRACE + 0.5, lambda: holder.execute("ROLLBACK"))
+    try:
+        with LocalChatServer(lambda body: "answer") as server:
+            cached = CachedClient(client_for(server), cache)
+            worker = threading.Thread(target=cached.complete, args=(request("a"),))
+            worker.start()
+            deadline = time.monotonic() + 30
+            while not cached.writes_in_flight and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert cached.writes_in_flight == 1
+            release.start()
+            _stopped(cached, str(path),
+                     Terminated() if stopped_by == "kill" else KeyboardInterrupt())
+            worker.join(5)
+    finally:
+        release.join(10)
+        holder.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == (f"saving 1 answer to {path}: it is locked by another process, "
+                        f"waiting up to 60 s; {leave} to leave them"), lines
+    assert cache.get(request("a")).text == "answer" and cached.n_unsaved == 0

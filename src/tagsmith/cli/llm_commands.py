@@ -107,11 +107,18 @@ def _stopped(client, cache: str, exc: BaseException) -> None:
 
     Answers still being stored (another process holds the cache's lock) are waited for,
     saying so (the run hung silently up to the lock timeout after "interrupted", then
-    claimed them kept though they were lost); Ctrl-C (again) leaves them. So they are
+    claimed them kept though they were lost); Ctrl-C (again), or a second ``kill``,
+    leaves them. So they are
     when a failure stopped the run (it hung silently at exit), and the answers lost
     are counted then too."""
+    from tagsmith.cli import Terminated
+
     interrupted = isinstance(exc, KeyboardInterrupt)
-    _wait_for_saves(client, cache, again=interrupted)
+    # how to leave the answers, as the run was stopped: one stopped by ``kill`` was
+    # told "Ctrl-C again", which a run under ``timeout`` or a scheduler has no way to do
+    leave = ("stop it again (kill or Ctrl-C)" if isinstance(exc, Terminated)
+             else "Ctrl-C again" if interrupted else "Ctrl-C")
+    _wait_for_saves(client, cache, leave=leave)
     click.echo(f"LLM usage: {client.usage.summary()}", err=True)
     unsaved = getattr(client, "n_unsaved", 0)
     if unsaved:
@@ -135,13 +142,14 @@ def _stopped(client, cache: str, exc: BaseException) -> None:
 SAVE_GRACE = 1.0
 
 
-def _wait_for_saves(client, cache: str, *, again: bool = True) -> None:
+def _wait_for_saves(client, cache: str, *, leave: str = "Ctrl-C again") -> None:
     """Let the answers being stored reach the cache before the run ends (the worker
     threads are waited for at exit anyway), saying so when that takes a while: another
     process holds the cache's lock. A second Ctrl-C leaves them (they are then counted
     as unsaved), also one before that line (Ctrl-C twice in quick succession escaped
-    the quiet wait, and the run hung silently at exit up to the lock timeout). ``again``:
-    whether the run was stopped by Ctrl-C (else a failure stopped it)."""
+    the quiet wait, and the run hung silently at exit up to the lock timeout); so does a
+    second ``kill``. ``leave``: what the line says leaves them ("Ctrl-C again" after
+    Ctrl-C, "Ctrl-C" after a failure, "stop it again ..." after ``kill``)."""
     wait = getattr(client, "wait_for_writes", None)
     if not callable(wait):
         return
@@ -153,8 +161,7 @@ def _wait_for_saves(client, cache: str, *, again: bool = True) -> None:
         pending = client.writes_in_flight
         click.echo(f"saving {pending} answer{plural_s(pending)} to {printable(cache)}: it "
                    f"is locked by another process, waiting up to "
-                   f"{cache_module.LOCK_TIMEOUT:g} s; Ctrl-C {'again ' if again else ''}"
-                   "to leave them", err=True)
+                   f"{cache_module.LOCK_TIMEOUT:g} s; {leave} to leave them", err=True)
         wait(None)
     except KeyboardInterrupt:
         client.abandon_writes()
