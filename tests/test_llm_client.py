@@ -1427,3 +1427,50 @@ def test_the_saving_line_says_how_to_leave_the_answers_as_the_run_was_stopped(
     assert lines[0] == (f"saving 1 answer to {path}: it is locked by another process, "
                         f"waiting up to 60 s; {leave} to leave them"), lines
     assert cache.get(request("a")).text == "answer" and cached.n_unsaved == 0
+
+
+@pytest.mark.parametrize("how", ["ctrl_c", "kill"])
+def test_stopping_the_wait_after_a_failure_ends_as_an_interrupt(tmp_path, capsys, how):
+    """Ctrl-C in the wait for the answers being stored after a failure left them, but
+    the run ended with the failure's exit code (6), not 130 as every other Ctrl-C (143
+    for ``kill``): the KeyboardInterrupt is raised, after the answers left unsaved and
+    the failure's message are said."""
+    import signal
+    import sqlite3
+
+    from tagsmith.cli import Terminated, _terminate_as_interrupt
+    from tagsmith.cli.llm_commands import SAVE_GRACE, _stopped
+
+    path = tmp_path / "cache.sqlite"
+    cache = ResponseCache(path)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    sent = signal.SIGINT if how == "ctrl_c" else signal.SIGTERM
+    stop = threading.Timer(SAVE_GRACE + 0.5, lambda: os.kill(os.getpid(), sent))
+    failure = LLMError("5 requests in a row failed; stopping")
+    try:
+        with LocalChatServer(lambda body: "answer") as server, _terminate_as_interrupt():
+            cached = CachedClient(client_for(server), cache)
+            worker = threading.Thread(target=cached.complete, args=(request("a"),))
+            worker.start()
+            deadline = time.monotonic() + 30
+            while not cached.writes_in_flight and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert cached.writes_in_flight == 1
+            stop.start()
+            with pytest.raises(KeyboardInterrupt) as raised:
+                _stopped(cached, str(path), failure)
+            stop.join(5)
+            worker.join(5)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert isinstance(raised.value, Terminated) == (how == "kill")
+    assert raised.value.__cause__ is failure
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].endswith("waiting up to 60 s; Ctrl-C to leave them"), lines
+    assert lines[1].startswith("LLM usage: 1 answered call"), lines
+    assert lines[2:] == [f"1 answer received could not be saved in the response cache "
+                         f"{path} and is lost: a rerun pays for it again",
+                         "error: 5 requests in a row failed; stopping"], lines
+    assert cached.n_unsaved == 1 and cache.get(request("a")) is None

@@ -110,21 +110,32 @@ def _stopped(client, cache: str, exc: BaseException) -> None:
     claimed them kept though they were lost); Ctrl-C (again), or a second ``kill``,
     leaves them. So they are
     when a failure stopped the run (it hung silently at exit), and the answers lost
-    are counted then too."""
+    are counted then too; a Ctrl-C (``kill``) that leaves them ends the run as every
+    other does, with exit code 130 (143), not the failure's (6), after the failure's
+    message (raised here, the KeyboardInterrupt caught)."""
     from tagsmith.cli import Terminated
+    from tagsmith.exceptions import TagsmithError
 
     interrupted = isinstance(exc, KeyboardInterrupt)
     # how to leave the answers, as the run was stopped: one stopped by ``kill`` was
     # told "Ctrl-C again", which a run under ``timeout`` or a scheduler has no way to do
     leave = ("stop it again (kill or Ctrl-C)" if isinstance(exc, Terminated)
              else "Ctrl-C again" if interrupted else "Ctrl-C")
-    _wait_for_saves(client, cache, leave=leave)
+    stop = _wait_for_saves(client, cache, leave=leave)
     click.echo(f"LLM usage: {client.usage.summary()}", err=True)
     unsaved = getattr(client, "n_unsaved", 0)
     if unsaved:
         click.echo(f"{unsaved} answer{plural_s(unsaved)} received could not be saved in "
                    f"the response cache {printable(cache)} and {plural(unsaved, 'is', 'are')} "
                    f"lost: a rerun pays for {plural(unsaved, 'it', 'them')} again", err=True)
+    if stop is not None and not interrupted:
+        # the user stopped the wait that followed a failure: the run ended with the
+        # failure's exit code (6), as though the answers had been waited for; the
+        # failure's message, which the interrupt replaces, is said here
+        message = str(exc) if isinstance(exc, TagsmithError) \
+            else f"{type(exc).__name__}: {exc}"
+        click.secho(f"error: {printable(message, keep_layout=True)}", fg="red", err=True)
+        raise stop from exc
     if not interrupted or not (client.usage.n_requests or client.usage.n_cached):
         return  # (stopped before any answer came: there is nothing to resume from)
     if getattr(client, "write_failed", False):  # a warning said why, when it happened
@@ -142,30 +153,35 @@ def _stopped(client, cache: str, exc: BaseException) -> None:
 SAVE_GRACE = 1.0
 
 
-def _wait_for_saves(client, cache: str, *, leave: str = "Ctrl-C again") -> None:
+def _wait_for_saves(client, cache: str, *,
+                    leave: str = "Ctrl-C again") -> KeyboardInterrupt | None:
     """Let the answers being stored reach the cache before the run ends (the worker
     threads are waited for at exit anyway), saying so when that takes a while: another
     process holds the cache's lock. A second Ctrl-C leaves them (they are then counted
     as unsaved), also one before that line (Ctrl-C twice in quick succession escaped
     the quiet wait, and the run hung silently at exit up to the lock timeout); so does a
     second ``kill``. ``leave``: what the line says leaves them ("Ctrl-C again" after
-    Ctrl-C, "Ctrl-C" after a failure, "stop it again ..." after ``kill``)."""
+    Ctrl-C, "Ctrl-C" after a failure, "stop it again ..." after ``kill``). Returns
+    the KeyboardInterrupt (:class:`~tagsmith.cli.Terminated` for ``kill``) that left
+    them, ``None`` when none did."""
     wait = getattr(client, "wait_for_writes", None)
     if not callable(wait):
-        return
+        return None
     from tagsmith.labeling import cache as cache_module
 
     try:
         if wait(SAVE_GRACE):
-            return
+            return None
         pending = client.writes_in_flight
         click.echo(f"saving {pending} answer{plural_s(pending)} to {printable(cache)}: it "
                    f"is locked by another process, waiting up to "
                    f"{cache_module.LOCK_TIMEOUT:g} s; {leave} to leave them", err=True)
         wait(None)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         client.abandon_writes()
         wait(10 * cache_module.WRITE_POLL + 1)  # each gives up at its next try
+        return stop
+    return None
 
 
 def _check_cache_apart(cache: str, **written: str | None) -> None:
