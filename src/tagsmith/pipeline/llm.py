@@ -543,7 +543,9 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     budget, ``student`` is the model distilled along the way, and with a budget and
     ``human`` the summary's ``"student"`` holds its accuracy against the human labels
     (``n_docs``, ``n_taught_left_out``, ``human_accuracy``: the sample's documents the
-    student was not taught; also in the student's manifest under ``distillation``).
+    student was not taught; also in the student's manifest under ``distillation``:
+    ``human_accuracy``, the metrics as ``distill --human`` records them, beside
+    ``human_n_docs`` and ``human_n_taught_left_out``).
     """
     from tagsmith.labeling.labeler import LabelingReport, label_documents
     from tagsmith.labeling.reliability import estimate_reliability
@@ -622,6 +624,12 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     if human is not None:  # how good the student is, where human labels say (issue 6)
         summary["student"] = _student_on_human(
             distilled.classifier, [texts[i] for i in distilled.selected], human[0], Y_human)
-        distilled.classifier.manifest["distillation"]["human_accuracy"] = summary["student"]
+        record = summary["student"]
+        # distillation.human_accuracy holds the metrics, as distill_classifier records
+        # them (it held this whole record, so its "p@1" was one level deeper here than
+        # in a student `distill --human` made); the counts beside it
+        distilled.classifier.manifest["distillation"].update(
+            human_accuracy=record["human_accuracy"], human_n_docs=record["n_docs"],
+            human_n_taught_left_out=record["n_taught_left_out"])
     return {"rows": distilled.selected, "Y": distilled.Y_teacher, "summary": summary,
             "student": distilled.classifier}
