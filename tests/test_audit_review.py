@@ -1215,8 +1215,11 @@ def test_training_reads_a_repeated_id_with_one_warning(tmp_path, caplog, ids, wa
     data = read_labelled(corpus, SPACE)
     assert len(data) == len(ids)
     warnings = [r.getMessage() for r in caplog.records if "repeat" in r.getMessage()]
-    assert warnings == [f"{corpus}: {warning}; ids are not used here, but an audit or "
-                        "apply-review of this corpus refuses them: give each document an "
+    # apply-review refuses a repeated id only where a decision names one of its
+    # documents (it writes the others with a warning): the warning said it refused them
+    assert warnings == [f"{corpus}: {warning}; ids are not used here, but an audit of "
+                        "this corpus refuses them, and so does apply-review where a "
+                        "decision names one of their documents: give each document an "
                         "id of its own"]
     caplog.clear()
     read_labelled(_jsonl_corpus(tmp_path, {"id": "a", "text": "rain", "labels": []},

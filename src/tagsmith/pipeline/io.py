@@ -134,7 +134,8 @@ def read_labelled(path: str | Path, label_space: LabelSpace | DerivingLabels, *,
 class _RepeatedIds:
     """Counts the documents whose id an earlier document of the corpus has. Training,
     evaluation and calibration never use an id, so a repeated one changes nothing
-    there: one warning per corpus, as the audit and apply-review refuse it, naming the
+    there: one warning per corpus, as the audit refuses it (and apply-review where a
+    decision names one of its documents), naming the
     first repeated id and both its lines, as the audit's error does. (A folder's ids,
     its files' stems, cannot repeat.)"""
 
@@ -156,8 +157,9 @@ class _RepeatedIds:
         if self.first is not None:
             doc_id, first, line = self.first
             logger.warning("%s: %s %s the id of an earlier document (first %r, on "
-                           "lines %d and %d); ids are not used here, but an audit or "
-                           "apply-review of this corpus refuses them: give each document "
+                           "lines %d and %d); ids are not used here, but an audit of "
+                           "this corpus refuses them, and so does apply-review where a "
+                           "decision names one of their documents: give each document "
                            "an id of its own", path,
                            plural(self.count, "1 document", f"{self.count:,} documents"),
                            plural(self.count, "repeats", "repeat"), doc_id, first, line)
