@@ -428,6 +428,19 @@ def test_soft_labels_skip_blank_texts_naming_the_file_and_lines(data, tmp_path, 
             pytest.raises(CorpusFormatError, match=r"soft\.jsonl: every document has a blank "
                           r"text \(empty or whitespace only; line 1\): nothing to train on"):
         read_soft_labels(path, space)
+    # a document folder's blank file is named by its file ("at line None" before)
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("joy and thanks")
+    (folder / "a.tsv").write_text(f"<{space.uri_of(0)}>\n")
+    (folder / "b.txt").write_text("   \n")
+    (folder / "b.tsv").write_text(f"<{space.uri_of(1)}>\n")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        texts, _ = read_soft_labels(folder, space)
+    assert texts == ["joy and thanks"]
+    assert "1 document with a blank text (empty or whitespace only) skipped, in file " \
+        f"{folder / 'b.txt'}:" in caplog.text, caplog.text
 
 
 def test_label_corpus_with_a_budget_reports_what_went_wrong_with_the_calls(tmp_path):

@@ -314,10 +314,11 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace
     rows: list[int] = []
     cols: list[int] = []
     vals: list[float] = []
-    blank_lines: list[int | None] = []
+    blank_lines: list[int | str] = []
     for record in corpus.records():
         if not record.text.strip():
-            blank_lines.append(record.line)
+            # a document folder's record has no line: its file names it
+            blank_lines.append(record.line if corpus.format != "dir" else record.source)
             continue
         number = len(texts)
         scores = record.metadata.get("scores")
@@ -342,17 +343,20 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace
             vals.append(1.0 if scores is None else float(scores[position]))
         texts.append(record.text)
     if blank_lines:
-        shown = ", ".join(str(line) for line in blank_lines[:_SHOWN_LINES])
+        in_files = corpus.format == "dir"
+        shown = ", ".join(str(where) for where in blank_lines[:_SHOWN_LINES])
         more = (f" and {len(blank_lines) - _SHOWN_LINES:,} more"
                 if len(blank_lines) > _SHOWN_LINES else "")
         if not texts:
             raise CorpusFormatError(f"every document has a blank text (empty or whitespace "
-                                    f"only; line{plural_s(len(blank_lines))} {shown}{more}): "
+                                    f"only; {'file' if in_files else 'line'}"
+                                    f"{plural_s(len(blank_lines))} {shown}{more}): "
                                     "nothing to train on", path=path)
         logger.warning("%s: %d document%s with a blank text (empty or whitespace only) "
-                       "skipped, at line%s %s%s: the teacher saw no text, there is nothing "
+                       "skipped, %s%s %s%s: the teacher saw no text, there is nothing "
                        "to learn its labels from", path, len(blank_lines),
-                       plural_s(len(blank_lines)), plural_s(len(blank_lines)), shown, more)
+                       plural_s(len(blank_lines)), "in file" if in_files else "at line",
+                       plural_s(len(blank_lines)), shown, more)
     if not texts:
         raise CorpusFormatError("no documents in the file", path=path)
     # a label listed twice in a line (by URI and by name, say) keeps its highest score,
