@@ -139,6 +139,8 @@ def top_n_size(name: str, n_injected: int, n_flagged: int) -> int:
     kind, count = budget
     return count * n_injected if kind == "injected" else n_flagged if kind == "flagged" \
         else count
+
+
 CLEANLAB_PACKAGES = ["cleanlab==2.9.0", "numpy", "scipy"]
 #: cleanlab's own virtual environment, as benchmarks/xmc.py makes the peers'
 CLEANLAB_ENV = {"packages": CLEANLAB_PACKAGES, "check": "import cleanlab", "dist": "cleanlab"}

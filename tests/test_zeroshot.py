@@ -26,7 +26,7 @@ from tagsmith.zeroshot.scorer import (
     softmax_scores,
 )
 
-from conftest import GOEMOTIONS
+from conftest import GOEMOTIONS, ROOT
 
 tagsmith_cli._register_commands()
 pytest.importorskip("sentence_transformers")
@@ -1522,9 +1522,11 @@ def test_cli_vv_shows_the_debug_messages_of_transformers_too(tmp_path, flag, sho
     vocab.write_text("uri,label_en\nu:sport,sport\nu:food,food\n")
     docs = tmp_path / "docs.txt"
     docs.write_text("The team won the final\n")
+    # this checkout's tagsmith, not an installed copy
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     result = subprocess.run([sys.executable, "-m", "tagsmith", flag, "zeroshot", str(vocab),
                              str(docs), "--cache-dir", str(tmp_path)],
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
     assert ("Offline mode: forcing local_files_only=True" in result.stderr) == shown
     assert ("loading configuration file" in result.stderr) == shown
