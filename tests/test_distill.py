@@ -318,6 +318,29 @@ def test_cli_label_with_a_budget_scores_the_student_on_the_human_sample(goemotio
             f"not taught): P@1 {expected['p@1']:.4f}") in result.stdout
 
 
+def test_cli_label_with_a_budget_says_why_the_student_is_not_scored(goemotions_small,
+                                                                    tmp_path):
+    # a --human sample made only of documents the student was taught printed no figure
+    # and no word of why
+    lines = goemotions_small["train"].read_text(encoding="utf-8").splitlines()[:40]
+    pool = tmp_path / "pool.tsv"
+    pool.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def teacher(body):
+        return json.dumps({"labels": [{"label": "neutral", "confidence": 0.9}]})
+
+    with LocalChatServer(teacher) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [  # not -q: that is a warning
+            "label", str(pool), "--vocab", str(goemotions_small["vocab"]),
+            "-o", str(tmp_path / "labels.jsonl"), "--budget", "40", "--rounds", "1",
+            "--human", str(pool), "--base-url", server.base_url, "--llm", "sim",
+            "--cache", str(tmp_path / "c.sqlite")])
+    assert result.exit_code == 0, result.output
+    assert "student's accuracy" not in result.stdout
+    assert f"the student is not scored against {pool}: all 40 of its documents are " \
+        "documents it was taught" in result.stderr, result.stderr
+
+
 @pytest.mark.parametrize("command", ["label", "taxonomy", "distill"])
 def test_cli_empty_input_is_a_data_error_naming_the_file(tmp_path, command, goemotions_small):
     empty = tmp_path / ("empty.jsonl" if command == "distill" else "empty.txt")

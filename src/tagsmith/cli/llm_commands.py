@@ -601,6 +601,13 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
             click.echo(f"student's accuracy against human labels ({n} document{plural_s(n)}"
                        f" of {human} it was not taught): P@1 {metrics['p@1']:.4f}  "
                        f"micro-F1 {metrics['micro_f1']:.4f}  macro-F1 {metrics['macro_f1']:.4f}")
+        elif on_human:  # a --human run that printed no figure said nothing of why
+            taught = on_human["n_taught_left_out"]
+            warn(f"the student is not scored against {human}: "
+                 + (f"all {taught} of its documents are documents it was taught"
+                    if not on_human["n_docs"] else
+                    f"none of its {on_human['n_docs']} documents it was not taught has a "
+                    "label"))
         summary = {**result["summary"], "usage": client.usage.to_dict()}
         if budget:  # "labelled 19 of 300" read as 281 documents the LLM failed on
             sent = labeling.get("n_docs", 0)

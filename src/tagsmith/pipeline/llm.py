@@ -524,8 +524,9 @@ def _student_on_human(student: TextClassifier, taught: Sequence[str],
                               "n_taught_left_out": int(was_taught.sum()),
                               "human_accuracy": None}
     if Y_keep.nnz:
+        # source=None: the taught documents are left out above (no second hashing pass)
         record["human_accuracy"] = evaluate_classifier(
-            student, [human_texts[i] for i in keep], Y_keep)
+            student, [human_texts[i] for i in keep], Y_keep, source=None)
     return record
 
 
