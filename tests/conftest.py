@@ -89,3 +89,18 @@ def simulate_scores(n_docs: int, n_labels: int, *, seed: int, priors=None,
     bias = np.random.default_rng(seed + 2).uniform(-2.0, 1.5, n_labels)
     raw = 1 / (1 + np.exp(-(slope * logit + bias)))
     return sp.csr_matrix(y), true_p, raw.astype(np.float32)
+
+
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT raises KeyboardInterrupt in this process for the test, whatever the test run
+    inherited: a job a non-interactive shell starts in the background (``bash .ci/run &``)
+    has SIGINT ignored, and then neither a real Ctrl-C nor ``_thread.interrupt_main``
+    reaches Python (tests of Ctrl-C failed so in a fresh clone's suite)."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -1217,7 +1217,7 @@ def test_a_write_waiting_for_a_lock_is_counted_and_can_be_abandoned(tmp_path, ca
     assert not [r for r in caplog.records if str(path) in r.getMessage()]
 
 
-def test_ctrl_c_during_a_write_waiting_for_a_lock_counts_the_answer_lost(tmp_path,
+def test_ctrl_c_during_a_write_waiting_for_a_lock_counts_the_answer_lost(ctrl_c_raises, tmp_path,
                                                                           capsys):
     """Ctrl-C reaching the thread whose write waits for another process's lock (the
     taxonomy's steps store their answers on the main thread) lost the answer without
@@ -1267,7 +1267,8 @@ def test_ctrl_c_during_a_write_waiting_for_a_lock_counts_the_answer_lost(tmp_pat
         f"kept in the response cache {path} and are not paid for again"], lines
 
 
-def test_a_second_ctrl_c_soon_after_the_first_leaves_the_waiting_writes(tmp_path, capsys):
+def test_a_second_ctrl_c_soon_after_the_first_leaves_the_waiting_writes(ctrl_c_raises, tmp_path,
+                                                                        capsys):
     """A stopped run waits quietly a moment (SAVE_GRACE) for its answers to be stored
     before saying that another process holds the cache's lock; Ctrl-C twice in quick
     succession landed in that quiet wait, escaped it without abandoning the writes, and
@@ -1342,7 +1343,8 @@ def test_a_run_stopped_by_a_failure_waits_for_its_answers_being_stored(tmp_path,
     assert cache.get(request("a")).text == "answer" and cached.n_unsaved == 0
 
 
-def test_ctrl_c_does_not_wait_the_abort_grace_for_a_call_that_began_storing(tmp_path):
+def test_ctrl_c_does_not_wait_the_abort_grace_for_a_call_that_began_storing(ctrl_c_raises,
+                                                                            tmp_path):
     """Once interrupted, complete_all waits (ABORT_GRACE, 5 s) for the calls it aborted,
     but not for those only storing their answer; it looked again only when a call
     ended, so a call that began a write after it looked (here: dropping a malformed
@@ -1394,7 +1396,7 @@ def test_ctrl_c_does_not_wait_the_abort_grace_for_a_call_that_began_storing(tmp_
 @pytest.mark.parametrize("stopped_by, leave", [
     ("kill", "stop it again (kill or Ctrl-C)"), ("ctrl_c", "Ctrl-C again")])
 def test_the_saving_line_says_how_to_leave_the_answers_as_the_run_was_stopped(
-        tmp_path, capsys, stopped_by, leave):
+        ctrl_c_raises, tmp_path, capsys, stopped_by, leave):
     """A run stopped by ``kill`` (SIGTERM: ``timeout``, a scheduler) was told "Ctrl-C
     again to leave them", a key it was never stopped with."""
     import sqlite3
@@ -1430,7 +1432,8 @@ def test_the_saving_line_says_how_to_leave_the_answers_as_the_run_was_stopped(
 
 
 @pytest.mark.parametrize("how", ["ctrl_c", "kill"])
-def test_stopping_the_wait_after_a_failure_ends_as_an_interrupt(tmp_path, capsys, how):
+def test_stopping_the_wait_after_a_failure_ends_as_an_interrupt(ctrl_c_raises, tmp_path, capsys,
+                                                                how):
     """Ctrl-C in the wait for the answers being stored after a failure left them, but
     the run ended with the failure's exit code (6), not 130 as every other Ctrl-C (143
     for ``kill``): the KeyboardInterrupt is raised, after the answers left unsaved and
