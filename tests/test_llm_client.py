@@ -1306,20 +1306,19 @@ def test_a_second_ctrl_c_soon_after_the_first_leaves_the_waiting_writes(ctrl_c_r
     assert cache.get(request("a")) is None
 
 
-def test_a_run_stopped_by_a_failure_waits_for_its_answers_being_stored(tmp_path, capsys):
-    """A run that a failure stopped (the endpoint down: an LLMError) while another
-    process held the cache's lock printed its usage and ended, then hung silently at
-    exit for the answers being stored, which its message had called cached; it says
-    that it waits for them, as a run stopped by Ctrl-C does."""
+def _stop_while_a_write_waits_for_a_lock(tmp_path, stopped_by, release_after):
+    """A cached client's one answer waiting for another process's lock on the cache,
+    the run stopped by ``stopped_by`` (the exception ``_stopped`` is given) and the lock
+    released ``release_after`` seconds into the stop; ``(path, cache, cached)``."""
     import sqlite3
 
-    from tagsmith.cli.llm_commands import SAVE_GRACE, _stopped
+    from tagsmith.cli.llm_commands import _stopped
 
     path = tmp_path / "cache.sqlite"
     cache = ResponseCache(path)
     holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     holder.execute("BEGIN IMMEDIATE")
-    release = threading.Timer(SAVE_GRACE + 1.0, lambda: holder.execute("ROLLBACK"))
+    release = threading.Timer(release_after, lambda: holder.execute("ROLLBACK"))
     try:
         with LocalChatServer(lambda body: "answer") as server:
             cached = CachedClient(client_for(server), cache)
@@ -1330,12 +1329,24 @@ def test_a_run_stopped_by_a_failure_waits_for_its_answers_being_stored(tmp_path,
                 time.sleep(0.01)
             assert cached.writes_in_flight == 1
             release.start()
-            _stopped(cached, str(path), LLMError("5 requests in a row failed; stopping"))
+            _stopped(cached, str(path), stopped_by)
             assert cached.writes_in_flight == 0  # stored before the run ends
             worker.join(5)
     finally:
         release.join(10)
         holder.close()
+    return path, cache, cached
+
+
+def test_a_run_stopped_by_a_failure_waits_for_its_answers_being_stored(tmp_path, capsys):
+    """A run that a failure stopped (the endpoint down: an LLMError) while another
+    process held the cache's lock printed its usage and ended, then hung silently at
+    exit for the answers being stored, which its message had called cached; it says
+    that it waits for them, as a run stopped by Ctrl-C does."""
+    from tagsmith.cli.llm_commands import SAVE_GRACE
+
+    path, cache, cached = _stop_while_a_write_waits_for_a_lock(
+        tmp_path, LLMError("5 requests in a row failed; stopping"), SAVE_GRACE + 1.0)
     lines = capsys.readouterr().err.splitlines()
     assert lines[0] == (f"saving 1 answer to {path}: it is locked by another process, "
                         "waiting up to 60 s; Ctrl-C to leave them"), lines
@@ -1399,32 +1410,12 @@ def test_the_saving_line_says_how_to_leave_the_answers_as_the_run_was_stopped(
         ctrl_c_raises, tmp_path, capsys, stopped_by, leave):
     """A run stopped by ``kill`` (SIGTERM: ``timeout``, a scheduler) was told "Ctrl-C
     again to leave them", a key it was never stopped with."""
-    import sqlite3
-
     from tagsmith.cli import Terminated
-    from tagsmith.cli.llm_commands import SAVE_GRACE, _stopped
+    from tagsmith.cli.llm_commands import SAVE_GRACE
 
-    path = tmp_path / "cache.sqlite"
-    cache = ResponseCache(path)
-    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    holder.execute("BEGIN IMMEDIATE")
-    release = threading.Timer(SAVE_GRACE + 0.5, lambda: holder.execute("ROLLBACK"))
-    try:
-        with LocalChatServer(lambda body: "answer") as server:
-            cached = CachedClient(client_for(server), cache)
-            worker = threading.Thread(target=cached.complete, args=(request("a"),))
-            worker.start()
-            deadline = time.monotonic() + 30
-            while not cached.writes_in_flight and time.monotonic() < deadline:
-                time.sleep(0.01)
-            assert cached.writes_in_flight == 1
-            release.start()
-            _stopped(cached, str(path),
-                     Terminated() if stopped_by == "kill" else KeyboardInterrupt())
-            worker.join(5)
-    finally:
-        release.join(10)
-        holder.close()
+    path, cache, cached = _stop_while_a_write_waits_for_a_lock(
+        tmp_path, Terminated() if stopped_by == "kill" else KeyboardInterrupt(),
+        SAVE_GRACE + 0.5)
     lines = capsys.readouterr().err.splitlines()
     assert lines[0] == (f"saving 1 answer to {path}: it is locked by another process, "
                         f"waiting up to 60 s; {leave} to leave them"), lines
