@@ -340,6 +340,25 @@ def test_a_group_larger_than_a_fold_is_kept_whole():
     assert sorted(np.bincount(fold).tolist()) == [6, 7, 7, 50]
 
 
+def test_an_empty_fold_fits_no_model(caplog):
+    # 3 distinct texts (4 copies each) over 4 folds leave one fold empty; its model was
+    # fitted on every document and scored nothing
+    rng = np.random.default_rng(0)
+    X = sp.csr_matrix(np.repeat(rng.random((3, 8)), 4, axis=0))
+    Y = sp.csr_matrix(np.repeat(np.eye(3), 4, axis=0))
+    groups = np.repeat(np.arange(3), 4)
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        scores = cross_fit_topk(X, Y, "linear", {"n_jobs": 1}, n_folds=4, k=2, seed=0,
+                                groups=groups)
+    empty = [f for f in range(4) if not np.any(scores.fold == f)]
+    assert len(empty) == 1
+    said = [r.getMessage() for r in caplog.records if "cross-fit fold" in r.getMessage()]
+    assert f"cross-fit fold {empty[0] + 1}/4: no document (fewer distinct texts than " \
+        "folds), no model fitted" in said, said
+    assert sum("held-out document" in m for m in said) == 3
+    assert (scores.topk.indices[:, 0] >= 0).all()
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_groups_whose_first_documents_share_a_fold_spread_over_the_others(seed):
     """A group joined the fold of its first document whatever that fold held already:

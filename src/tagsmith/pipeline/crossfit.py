@@ -385,6 +385,13 @@ def cross_fit_topk(X: FeatureMatrix | Views, Y: LabelMatrix, model: str,
                       enabled=show_progress) as bar:
         for f in range(n_folds):
             held_out = np.flatnonzero(fold == f)
+            if not len(held_out):
+                # fewer distinct texts than folds leave a fold empty: a model fitted on
+                # every document would score nothing
+                logger.info("cross-fit fold %d/%d: no document (fewer distinct texts than "
+                            "folds), no model fitted", f + 1, n_folds)
+                bar.update(1)
+                continue
             kept = np.flatnonzero(fold != f)
             if not teaches[kept].any():  # the fold model would have nothing to learn
                 raise InvalidParameterError(
