@@ -17,6 +17,7 @@ from tagsmith.pipeline.crossfit import (
     fold_assignment,
     heldout_split,
     heldout_topk,
+    split_order,
 )
 from tagsmith.pipeline.io import read_labelled
 from tagsmith.pipeline.train import (
@@ -406,6 +407,21 @@ def test_heldout_split_keeps_equal_texts_on_one_side():
     # a group that brings the share nearer is held out: 6 + 6 for 11 of 36, not 6
     fit, held = heldout_split(36, 0.3, groups=np.arange(36) % 6)
     assert len(held) == 12 and len(fit) == 24
+
+
+def test_a_large_group_that_comes_early_is_passed_over_while_later_groups_fit():
+    """One text repeated 500 times whose first copy came 8th in the permutation was held
+    out for a share of 350 (it brought 7 nearer), leaving later single documents to
+    training: 507 held out, all but 7 of them one text."""
+    groups = np.r_[np.arange(7), np.full(500, 7), np.arange(8, 3008)]
+    fit, held = split_order(np.arange(groups.size), 350, groups)
+    assert held.size == 350 and not np.isin(7, groups[held])
+    assert fit.size + held.size == groups.size
+    # a group that overshoots is still taken where nothing smaller is left to fit
+    fit, held = split_order(np.arange(12), 5, np.r_[0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2])
+    assert held.tolist() == [0, 1, 2, 3]
+    fit, held = split_order(np.arange(12), 7, np.r_[0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2])
+    assert held.tolist() == [0, 1, 2, 3, 4, 5, 6, 7]
 
 
 @pytest.mark.parametrize("n_docs, fraction, groups, smallest", [

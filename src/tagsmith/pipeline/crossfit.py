@@ -298,11 +298,14 @@ def split_order(order: np.ndarray, n_held: int,
                 groups: npt.ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(kept rows, held-out rows)``, each sorted: the first ``n_held`` documents of the
     permutation ``order`` held out, or with ``groups`` (one id per document) whole groups
-    in the order their first document comes, each held out while that brings the count
-    nearer ``n_held`` and leaves a document kept (so twins fall on one side; with every
-    group a single document that is the same split). A few more or fewer than ``n_held``
+    in the order their first document comes, each held out while it fits in what is left
+    of ``n_held`` (so twins fall on one side; with every group a single document that is
+    the same split); then, if some is left, the first group left that brings the count
+    nearer ``n_held`` and leaves a document kept. A few more or fewer than ``n_held``
     may be held out, none where every group holds at least twice ``n_held`` or all but
-    none of the documents.
+    none of the documents. A large group that comes early is passed over while later
+    groups fill the share: 500 copies of "Thank you!" early in a corpus of 3,500 were
+    held out for its 350, a held-out part of nearly one text.
 
     >>> split_order(np.array([3, 0, 2, 1]), 2, groups=[0, 1, 0, 2])
     (array([0, 2]), array([1, 3]))
@@ -316,13 +319,18 @@ def split_order(order: np.ndarray, n_held: int,
     prefix = int(np.searchsorted(ends, n_held, side="right"))  # whole groups that fit
     held[:prefix] = True
     count = int(ends[prefix - 1]) if prefix else 0
-    for g in range(prefix, sizes.size):  # then any later group that brings it nearer
+    for g in range(prefix, sizes.size):  # then any later group that fits what is left
         room = n_held - count
         if room <= 0:
             break
-        if sizes[g] < 2 * room and count + sizes[g] < n_docs:
+        if sizes[g] <= room and count + sizes[g] < n_docs:
             held[g] = True
             count += int(sizes[g])
+    room = n_held - count
+    if room > 0:  # then the first group left that brings it nearer, if any
+        nearer = np.flatnonzero(~held & (sizes < 2 * room) & (count + sizes < n_docs))
+        if nearer.size:
+            held[nearer[0]] = True
     is_held = held[member]
     return np.flatnonzero(~is_held), np.flatnonzero(is_held)
 
