@@ -135,6 +135,9 @@ def test_train_fits_the_calibrator_on_out_of_fold_scores_when_asked(goemotions_s
     assert calibration["calibrator_source"] == "crossfit"
     # every set-aside document goes to the conformal sets, the calibrator to the folds'
     assert calibration["n_conformal_docs"] == 600 and calibration["n_calibrator_docs"] == 2400
+    # the summary called the 2,400 training documents set aside
+    assert ("calibrated (isotonic) on 2,400 out-of-fold training documents, conformal sets "
+            "on 600 documents:") in result.output
 
 
 @pytest.mark.parametrize("n_docs, dev_fraction", [(12, 0.3), (40, 0.01)])

@@ -175,7 +175,11 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
                    f"micro-F1 {m['micro_f1']:.4f}  macro-F1 {m['macro_f1']:.4f}")
     if calibration:
         n_fit, n_conf = calibration["n_calibrator_docs"], calibration["n_conformal_docs"]
-        click.echo(f"calibrated ({calibration['method']}) on {n_fit:,} set-aside "
+        # --calibrator-source crossfit fits on the training documents' out-of-fold
+        # scores: '4,136 set-aside documents' named the training corpus as set aside
+        fitted_on = ("out-of-fold training" if calibration.get("calibrator_source")
+                     == "crossfit" else "set-aside")
+        click.echo(f"calibrated ({calibration['method']}) on {n_fit:,} {fitted_on} "
                    f"document{plural_s(n_fit)}, conformal sets on {n_conf:,} "
                    f"document{plural_s(n_conf)}: ECE "
                    f"{calibration['raw']['ece']:.4f} -> {calibration['calibrated']['ece']:.4f}")
