@@ -276,3 +276,17 @@ def test_train_says_what_runs_between_the_held_out_fit_and_the_refit(goemotions_
     tuning = f"train: tuning thresholds of {len(space)} labels on 20 held-out documents"
     refit = next(i for i, line in enumerate(lines) if line.startswith("refit on all data"))
     assert lines.index(scoring) < lines.index(tuning) < refit
+
+
+def test_a_calibration_split_of_one_text_names_train_s_own_option(tmp_path):
+    """train has no --conformal-fraction, but its refusal of a set-aside share holding one
+    text read "parameter 'conformal_fraction' must be ... 1 distinct texts), got 0.5"."""
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text("".join(f"text number {i % 3}\t<u:{i % 3}>\n" for i in range(60)))
+    result = run("train", corpus, "-o", tmp_path / "m", "--dev-fraction", "0",
+                 "--calibration-fraction", "0.2", *FAST)
+    assert result.exit_code == 2
+    assert "error: option '--calibration-fraction' must be a share setting aside" \
+        in result.output
+    assert "the 20 documents hold 1 distinct text);" in result.output
+    assert "--calibrator-source same fits both on all of them, got 0.2" in result.output

@@ -149,10 +149,20 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
     named = f"the vocabulary {vocab}" if vocab else None
     data = read[0].require_labels(corpus, named)
     dev_data = read[1].require_labels(dev, named) if dev else None
-    classifier = train_classifier(
-        data.texts, data.Y, label_space, options=options,
-        dev_texts=dev_data.texts if dev_data else None, dev_Y=dev_data.Y if dev_data else None,
-        dev_name="--dev", dev_source=str(dev))
+    try:
+        classifier = train_classifier(
+            data.texts, data.Y, label_space, options=options,
+            dev_texts=dev_data.texts if dev_data else None,
+            dev_Y=dev_data.Y if dev_data else None, dev_name="--dev", dev_source=str(dev))
+    except InvalidParameterError as exc:
+        if exc.name != "conformal_fraction":
+            raise
+        # train has no --conformal-fraction (its share is calibrate's default, half):
+        # "parameter 'conformal_fraction' must be ..., got 0.5" named nothing it takes
+        raise InvalidParameterError(
+            "calibration_fraction", "a share setting aside documents that the calibrator / "
+            f"conformal split (half each) can divide: {exc.expected}; --calibrator-source "
+            "same fits both on all of them", calibration_fraction) from None
     classifier.save(output)
     heldout = classifier.manifest["metrics"].get("heldout")
     training = classifier.manifest["training"]

@@ -309,8 +309,9 @@ def _split(heldout: HeldoutScores, options: ConfidenceOptions, crossfit, crossfi
     if heldout.groups is not None and n_conformal != n_wanted:
         # why the share was not met: "0.2 of 60 documents: 0 to the conformal sets" alone
         # read as a miscount
+        n_texts = np.unique(heldout.groups).size
         parts += (f"; equal texts stay on one side, and the {n:,} documents hold "
-                  f"{np.unique(heldout.groups).size:,} distinct texts")
+                  f"{n_texts:,} distinct text{plural_s(n_texts)}")
     if smallest < MIN_SPLIT_DOCS:
         # the share is what the user chose (calibrate --conformal-fraction); the documents
         # are at least MIN_HELDOUT_DOCS whenever a classifier is calibrated. 0.999 of
