@@ -118,6 +118,16 @@ def test_an_all_zero_y_or_a_fold_with_nothing_to_learn_is_refused_naming_y():
         cross_fit_topk(X, Y, "knn", {"n_jobs": 1}, n_folds=3, sample_weight=weights)
 
 
+    # every labelled document a copy of one text: no fold count or seed helps, and the
+    # refusal said to try them (30,000 copies of "Thank you!" once the calibration
+    # split took the corpus' other texts)
+    Y = sp.csr_matrix(([1.0, 1.0, 1.0], ([0, 1, 2], [0, 0, 0])), shape=(6, 2))
+    for n_folds, seed in [(3, 0), (2, 5)]:
+        with pytest.raises(InvalidParameterError, match=r"fell in that fold: they are "
+                           "copies of one text, and equal texts share a fold"):
+            cross_fit_topk(X, Y, "linear", {"n_jobs": 1}, n_folds=n_folds, seed=seed,
+                           groups=[0, 0, 0, 1, 2, 3])
+
 
 def test_what_a_fold_model_refuses_names_its_fold():
     """An ensemble with weights='auto' needs 100 documents: cross-fitting 150 in two

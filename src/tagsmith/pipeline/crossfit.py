@@ -402,10 +402,16 @@ def cross_fit_topk(X: FeatureMatrix | Views, Y: LabelMatrix, model: str,
                 continue
             kept = np.flatnonzero(fold != f)
             if not teaches[kept].any():  # the fold model would have nothing to learn
+                why = "too few to cross-fit; use fewer folds or another seed"
+                if grouped and np.unique(np.asarray(groups)[teaches]).size == 1:
+                    # no fold count or seed parts copies of one text: "use fewer folds or
+                    # another seed" sent the user after a remedy that could not help
+                    why = ("they are copies of one text, and equal texts share a fold: "
+                           "cross-fitting needs labelled documents of two texts at least")
                 raise InvalidParameterError(
                     "Y", f"positive targets outside fold {f + 1} of {n_folds} (every "
-                    "labelled document fell in that fold: too few to cross-fit; use fewer "
-                    "folds or another seed)", f"{np.count_nonzero(teaches)} labelled "
+                    f"labelled document fell in that fold: {why})",
+                    f"{np.count_nonzero(teaches)} labelled "
                     "documents" + ("" if weights is None else " of sample weight above 0"))
             fold_model = make_model(model, **params)
             if "random_state" in fold_model.get_params() and "random_state" not in params:
