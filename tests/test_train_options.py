@@ -290,3 +290,18 @@ def test_a_calibration_split_of_one_text_names_train_s_own_option(tmp_path):
         in result.output
     assert "the 20 documents hold 1 distinct text);" in result.output
     assert "--calibrator-source same fits both on all of them, got 0.2" in result.output
+
+
+def test_a_calibration_split_leaving_one_text_to_train_on_warns(tmp_path, caplog):
+    """30,000 copies of "Thank you!" among 3,000 other texts: --calibration-fraction 0.1
+    set aside every other text, and the model learnt "Thank you!" alone without a word."""
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text("".join([f"text number {i}\t<u:{i % 3}>\n" for i in range(12)]
+                              + ["Thank you!\t<u:0>\n"] * 150))
+    caplog.set_level("WARNING", logger="tagsmith")
+    result = CliRunner().invoke(tagsmith_cli.cli, list(map(str, [
+        "train", corpus, "-o", tmp_path / "m", "--dev-fraction", "0",
+        "--calibration-fraction", "0.1", "--calibrator-source", "same", *FAST])))
+    assert result.exit_code == 0, result.output
+    assert ("--calibration-fraction 0.1 set aside 12 documents holding every text but "
+            "one: the 150 documents left to train on are copies of one text") in caplog.text

@@ -492,6 +492,16 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
                        groups[cal_rows])
         # too few (or unlabelled) to calibrate on: say so now, not after the training
         check_heldout_labels(calibration[1], _calibration_source(options))
+        if np.unique(groups[fit_rows]).size == 1 < np.unique(groups[cal_rows]).size:
+            # a text repeated in most of the corpus stays in training, whole, and the
+            # share of documents set aside took every other text: the model then learnt
+            # 30,000 copies of "Thank you!" alone, without a word
+            logger.warning("calibration_fraction %g set aside %s documents holding every "
+                           "text but one: the %s documents left to train on are copies "
+                           "of one text (equal texts stay on one side), and the model "
+                           "learns that text alone", options.calibration_fraction,
+                           f"{len(cal_rows):,}", f"{len(fit_rows):,}",
+                           extra={"parameters": ("calibration_fraction",)})
         texts, Y, groups = [texts[i] for i in fit_rows], Y[fit_rows], groups[fit_rows]
         hashes = hashes[fit_rows]
         logger.info("calibration split: %d document%s set aside (never trained on)",
