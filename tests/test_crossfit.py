@@ -436,7 +436,7 @@ def test_a_large_group_that_comes_early_is_passed_over_while_later_groups_fit():
 
 @pytest.mark.parametrize("n_docs, fraction, groups, smallest", [
     (20, 0.25, np.repeat([0, 1], 10), 10),  # exactly twice the 5 wanted: none nearer
-    (10, 0.6, np.zeros(10, int), 10)])  # 10 < twice 6, but nothing would be kept
+    (30, 0.1, np.repeat([0, 1, 2], [10, 12, 8]), 8)])  # the smallest too: twice 3 < 8
 def test_a_share_no_group_fits_is_refused_saying_why(n_docs, fraction, groups, smallest):
     """The refusal said each group 'is more than twice' the share: false for a group of
     exactly twice (as far from the share as none) and for one that would leave nothing
@@ -447,6 +447,12 @@ def test_a_share_no_group_fits_is_refused_saying_why(n_docs, fraction, groups, s
             "other side")):
         heldout_split(n_docs, fraction, groups=groups)
 
+
+def test_a_share_of_copies_of_one_text_is_refused_saying_so():
+    """'each group of equal texts (the smallest has 10 documents)' where there was one."""
+    with pytest.raises(InvalidParameterError, match=r"\(the 10 documents are copies of one "
+                       r"text\), got 0.6"):
+        heldout_split(10, 0.6, groups=np.zeros(10, int))
 
 def test_a_dev_share_no_group_fits_warns_saying_why(caplog):
     from tagsmith.pipeline.train import TrainOptions, _heldout

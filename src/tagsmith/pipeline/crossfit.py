@@ -608,10 +608,16 @@ def unfit_groups(groups: npt.ArrayLike | None, n_held: int) -> str:
 
     >>> unfit_groups([0, 0, 1, 1, 1], 1)[:57]
     'each group of equal texts (the smallest has 2 documents) '
+    >>> unfit_groups([4, 4, 4], 1)
+    'the 3 documents are copies of one text'
     """
     # None: every document its own group (split_order then holds out n_held >= 1)
-    smallest = 1 if groups is None else int(
-        np.unique(np.asarray(groups), return_counts=True)[1].min())
+    counts = np.ones(1, np.int64) if groups is None else np.unique(
+        np.asarray(groups), return_counts=True)[1]
+    if counts.size == 1 and counts[0] > 1:
+        # 'each group (the smallest has 30,003 documents)' of a corpus of one text
+        return f"the {int(counts[0]):,} documents are copies of one text"
+    smallest = int(counts.min())
     return (f"each group of equal texts (the smallest has {smallest} "
             f"document{plural_s(smallest)}) holds out at least twice {n_held} or leaves no "
             "document on the other side")
