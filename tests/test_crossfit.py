@@ -597,6 +597,25 @@ def test_the_calibrator_and_conformal_parts_keep_twins_on_one_side():
     assert np.intersect1d(groups[plain_fit], groups[plain.rows]).size  # the defect
 
 
+def test_a_conformal_part_far_from_its_share_warns_saying_why(caplog):
+    """500 copies of one text among 700 held-out documents: 197 went to the conformal
+    sets for the 350 asked, without a word."""
+    from tagsmith.pipeline.confidence import ConfidenceOptions, _split
+
+    groups = np.r_[np.zeros(500, int), np.arange(1, 201)]
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        _, conformal, _ = _split(_heldout(groups), ConfidenceOptions(), None, None)
+    assert len(conformal) == 200
+    assert ("conformal_fraction 0.5 of the 700 held-out documents asks 350 for the "
+            "conformal sets, but 500 would go to the calibrator, 200 to the conformal sets; "
+            "equal texts stay on one side, and the 700 documents hold 201 distinct texts"
+            ) in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):  # a document or a few off
+        _split(_heldout(np.r_[np.arange(200), np.arange(0, 200, 2)]), ConfidenceOptions(),
+               None, None)
+    assert "asks" not in caplog.text
+
 def test_a_conformal_share_twins_leave_empty_is_refused_naming_them():
     """0.2 of 60 held-out documents is 12; when the twins kept together leave none to
     the conformal sets, the refusal said so without why ('0 to the conformal sets')."""

@@ -320,6 +320,14 @@ def _split(heldout: HeldoutScores, options: ConfidenceOptions, crossfit, crossfi
             "conformal_fraction", f"a share of the {n:,} held-out documents that leaves at "
             f"least {MIN_SPLIT_DOCS} to the calibrator and {MIN_SPLIT_DOCS} to the "
             f"conformal sets ({parts})", options.conformal_fraction)
+    if (heldout.groups is not None and smallest >= MIN_SPLIT_DOCS
+            and abs(n_conformal - n_wanted) > max(1, n_wanted // 10)):
+        # 500 copies of one text among 700 held-out documents: 197 went to the conformal
+        # sets for the 350 asked, and only the log's counts, unexplained, said so
+        logger.warning("conformal_fraction %g of the %s held-out documents asks %s for the "
+                       "conformal sets, but %s", options.conformal_fraction, f"{n:,}",
+                       f"{n_wanted:,}", parts,
+                       extra={"parameters": ("conformal_fraction",)})
     if smallest < FEW_HELDOUT_DOCS // 2 <= n // 2:  # fewer held-out documents: check_heldout
         # warns already, whatever the share
         logger.warning("conformal_fraction %g splits the %s held-out documents unevenly "
