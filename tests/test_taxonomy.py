@@ -1496,6 +1496,13 @@ def test_cli_taxonomy_map_to_writes_the_matches_in_the_skos_and_csv(tmp_path):
     assert "closeMatch" not in plain_ttl.read_text(encoding="utf-8")
 
 
+def _tickets_taxonomy(tmp_path, out, *more):
+    """The arguments of a small taxonomy run over SAMPLE (five texts, no summaries,
+    model 'm', a cache in tmp_path) writing ``out``, then ``more``; --base-url apart."""
+    return ["taxonomy", str(SAMPLE), "--use-case", "tickets", "-o", str(out), "--sample", "5",
+            "--no-summaries", "--llm", "m", "--cache", str(tmp_path / "c.db"), *more]
+
+
 @pytest.mark.parametrize("skos", [False, True])
 def test_cli_taxonomy_to_tsv_warns_that_the_descriptions_are_not_kept(tmp_path, skos):
     """-o taxonomy.tsv dropped every description the LLM wrote without a word (TSV holds
@@ -1503,8 +1510,7 @@ def test_cli_taxonomy_to_tsv_warns_that_the_descriptions_are_not_kept(tmp_path, 
     table = json.dumps({"rating": 7, "labels": [
         {"name": "Refunds", "description": "Customers asking for their money back."}]})
     out = tmp_path / "t.tsv"
-    args = ["taxonomy", str(SAMPLE), "--use-case", "tickets", "-o", str(out),
-            "--sample", "5", "--no-summaries", "--llm", "m", "--cache", str(tmp_path / "c.db")]
+    args = _tickets_taxonomy(tmp_path, out)
     if skos:
         args += ["--skos", str(tmp_path / "t.ttl")]
     with LocalChatServer(lambda body: table) as server:
@@ -1528,9 +1534,7 @@ def test_cli_taxonomy_to_tsv_with_map_to_warns_up_front_that_the_matches_are_not
     target = tmp_path / "existing.tsv"
     target.write_text("<v:refund>\tRefund requests\n", encoding="utf-8")
     out = tmp_path / "t.tsv"
-    args = ["taxonomy", str(SAMPLE), "--use-case", "tickets", "-o", str(out),
-            "--sample", "5", "--no-summaries", "--llm", "m", "--cache", str(tmp_path / "c.db"),
-            "--map-to", str(target)]
+    args = _tickets_taxonomy(tmp_path, out, "--map-to", str(target))
     if skos:
         args += ["--skos", str(tmp_path / "t.ttl")]
     with LocalChatServer(lambda body: table) as server:
@@ -1561,8 +1565,7 @@ def test_cli_taxonomy_min_similarity_decides_the_matches_by_spelling(tmp_path):
     target = tmp_path / "existing.tsv"
     target.write_text("<v:refund>\tRefund requests\n<v:ship>\tShipping\n", encoding="utf-8")
     out = tmp_path / "t.csv"
-    args = ["taxonomy", str(SAMPLE), "--use-case", "tickets", "-o", str(out),
-            "--sample", "5", "--no-summaries", "--llm", "m", "--cache", str(tmp_path / "c.db")]
+    args = _tickets_taxonomy(tmp_path, out)
     with LocalChatServer(lambda body: table) as server:
         for extra, message in ((["--map-by", "meaning"], "--map-by only applies with --map-to"),
                                (["--min-similarity", "0.3"],
