@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import numbers
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal, NamedTuple, overload
 
@@ -550,33 +551,17 @@ class KNNModel(BaseModel):
         n_neighbors = min(params.n_neighbors, self.n_docs_)
         if search <= n_neighbors:  # all n_docs_ found: the extra place only ever held -1
             search = n_neighbors + 1
-        indices = np.empty((X.shape[0], k), np.int32)
-        scores = np.empty((X.shape[0], k), np.float32)
-        # only when asked: n x n_neighbors of each (240 MB for 600,000 documents x 50)
-        shape = (X.shape[0], n_neighbors) if return_neighbors else (0, n_neighbors)
-        rows = np.full(shape, -1, np.int32)
-        sims = np.zeros(shape, np.float32)
-        power = params.power
 
-        def work(start: int, end: int) -> int:
+        def search_without_self(start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
             docs, block_sims = self._neighbors(X[start:end], search, n_frequent)
             is_self = docs == internal[start:end, None]
             # a stable sort on "is self" moves the document itself to the end
             order = np.argsort(is_self, axis=1, kind="stable")[:, :n_neighbors]
-            docs = np.ascontiguousarray(np.take_along_axis(docs, order, axis=1))
-            block_sims = np.ascontiguousarray(np.take_along_axis(block_sims, order, axis=1))
-            vote_kernel(docs, block_sims, power, *self._target_arrays, self._vote_weight,
-                        self.label_order_, indices[start:end], scores[start:end],
-                        internal[start:end], self._label_prior)
-            if return_neighbors:
-                found = docs >= 0
-                rows[start:end][found] = self.row_ids_[docs[found]]
-                sims[start:end] = block_sims
-            return end - start
+            return (np.ascontiguousarray(np.take_along_axis(docs, order, axis=1)),
+                    np.ascontiguousarray(np.take_along_axis(block_sims, order, axis=1)))
 
-        self._run_blocks(X.shape[0], work)
-        topk = TopK._trusted(indices, scores, self.n_labels_)
-        return (topk, rows, sims) if return_neighbors else topk
+        return self._vote_without(X.shape[0], k, params.power, internal, n_neighbors,
+                                  return_neighbors, search_without_self)
 
     @staticmethod
     def _loo_groups(groups: npt.ArrayLike | None, n_rows: int) -> np.ndarray | None:
@@ -601,17 +586,31 @@ class KNNModel(BaseModel):
         documents of the query's group, at the width of an ordinary prediction."""
         width, n_frequent = self._search_plan(params.n_neighbors, params.max_posting)
         doc_group = np.ascontiguousarray(group_ids[self.row_ids_])
-        indices = np.empty((X.shape[0], k), np.int32)
-        scores = np.empty((X.shape[0], k), np.float32)
-        shape = (X.shape[0], width) if return_neighbors else (0, width)
+
+        def search_without_group(start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+            return self._neighbors(X[start:end], width, n_frequent,
+                                   np.ascontiguousarray(group_ids[start:end]), doc_group)
+
+        return self._vote_without(X.shape[0], k, params.power, internal, width,
+                                  return_neighbors, search_without_group)
+
+    def _vote_without(self, n_queries: int, k: int, power: float, internal: np.ndarray,
+                      width: int, return_neighbors: bool,
+                      search: Callable[[int, int], tuple[np.ndarray, np.ndarray]]
+                      ) -> TopK | tuple[TopK, np.ndarray, np.ndarray]:
+        """The votes of the neighbours ``search(start, end)`` finds for each block of the
+        ranked queries (``width`` of them, the document itself already left out; its
+        ``internal`` id per query), with their ``(rows, sims)`` if ``return_neighbors``:
+        the common part of :meth:`leave_one_out_topk` and :meth:`_leave_group_out_topk`."""
+        indices = np.empty((n_queries, k), np.int32)
+        scores = np.empty((n_queries, k), np.float32)
+        # only when asked: n x width of each (240 MB for 600,000 documents x 50)
+        shape = (n_queries, width) if return_neighbors else (0, width)
         rows = np.full(shape, -1, np.int32)
         sims = np.zeros(shape, np.float32)
-        power = params.power
 
         def work(start: int, end: int) -> int:
-            docs, block_sims = self._neighbors(X[start:end], width, n_frequent,
-                                               np.ascontiguousarray(group_ids[start:end]),
-                                               doc_group)
+            docs, block_sims = search(start, end)
             vote_kernel(docs, block_sims, power, *self._target_arrays, self._vote_weight,
                         self.label_order_, indices[start:end], scores[start:end],
                         internal[start:end], self._label_prior)
@@ -621,6 +620,6 @@ class KNNModel(BaseModel):
                 sims[start:end] = block_sims
             return end - start
 
-        self._run_blocks(X.shape[0], work)
+        self._run_blocks(n_queries, work)
         topk = TopK._trusted(indices, scores, self.n_labels_)
         return (topk, rows, sims) if return_neighbors else topk
