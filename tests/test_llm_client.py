@@ -1178,6 +1178,16 @@ def test_the_progress_postfix_counts_the_passs_own_calls(caplog):
     assert client.usage.n_requests == 5  # the run's total, as the summary's usage says
 
 
+def _wait_until_a_write_waits(cached, check=True):
+    """Wait (30 s at most) until one of ``cached``'s writes waits for the cache's lock;
+    ``check``: assert that one does (off on a thread other than the test's)."""
+    deadline = time.monotonic() + 30
+    while not cached.writes_in_flight and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if check:
+        assert cached.writes_in_flight == 1
+
+
 def test_a_write_waiting_for_a_lock_is_counted_and_can_be_abandoned(tmp_path, caplog):
     """An answer waiting to be stored while another process holds the cache's lock kept
     a stopped run alive up to the lock timeout (60 s, SQLite's own wait, which nothing
@@ -1198,10 +1208,7 @@ def test_a_write_waiting_for_a_lock_is_counted_and_can_be_abandoned(tmp_path, ca
                 cached.complete(request("a"))))
             with caplog.at_level("WARNING", logger="tagsmith"):
                 worker.start()
-                deadline = time.monotonic() + 30
-                while not cached.writes_in_flight and time.monotonic() < deadline:
-                    time.sleep(0.01)
-                assert cached.writes_in_flight == 1
+                _wait_until_a_write_waits(cached)
                 assert not cached.wait_for_writes(0.3)  # held by the lock
                 abandoned = time.monotonic()
                 cached.abandon_writes()
@@ -1233,9 +1240,7 @@ def test_ctrl_c_during_a_write_waiting_for_a_lock_counts_the_answer_lost(ctrl_c_
     holder.execute("BEGIN IMMEDIATE")
 
     def interrupt_once_waiting():
-        deadline = time.monotonic() + 30
-        while not cached.writes_in_flight and time.monotonic() < deadline:
-            time.sleep(0.01)
+        _wait_until_a_write_waits(cached, check=False)
         time.sleep(0.35)  # a few tries of the write
         _thread.interrupt_main()
 
@@ -1288,10 +1293,7 @@ def test_a_second_ctrl_c_soon_after_the_first_leaves_the_waiting_writes(ctrl_c_r
             cached = CachedClient(client_for(server), cache)
             worker = threading.Thread(target=cached.complete, args=(request("a"),))
             worker.start()
-            deadline = time.monotonic() + 30
-            while not cached.writes_in_flight and time.monotonic() < deadline:
-                time.sleep(0.01)
-            assert cached.writes_in_flight == 1
+            _wait_until_a_write_waits(cached)
             timer = threading.Timer(SAVE_GRACE / 4, _thread.interrupt_main)
             timer.start()
             started = time.monotonic()
@@ -1324,10 +1326,7 @@ def _stop_while_a_write_waits_for_a_lock(tmp_path, stopped_by, release_after):
             cached = CachedClient(client_for(server), cache)
             worker = threading.Thread(target=cached.complete, args=(request("a"),))
             worker.start()
-            deadline = time.monotonic() + 30
-            while not cached.writes_in_flight and time.monotonic() < deadline:
-                time.sleep(0.01)
-            assert cached.writes_in_flight == 1
+            _wait_until_a_write_waits(cached)
             release.start()
             _stopped(cached, str(path), stopped_by)
             assert cached.writes_in_flight == 0  # stored before the run ends
@@ -1447,10 +1446,7 @@ def test_stopping_the_wait_after_a_failure_ends_as_an_interrupt(ctrl_c_raises, t
             cached = CachedClient(client_for(server), cache)
             worker = threading.Thread(target=cached.complete, args=(request("a"),))
             worker.start()
-            deadline = time.monotonic() + 30
-            while not cached.writes_in_flight and time.monotonic() < deadline:
-                time.sleep(0.01)
-            assert cached.writes_in_flight == 1
+            _wait_until_a_write_waits(cached)
             stop.start()
             with pytest.raises(KeyboardInterrupt) as raised:
                 _stopped(cached, str(path), failure)
