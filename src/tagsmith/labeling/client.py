@@ -995,28 +995,33 @@ def _kept(client, results: Sequence[object]) -> str:
             "a rerun asks for them again")
 
 
+def _wrapped_with(client, name: str, *, method: bool = False):
+    """The first of ``client`` and the clients it wraps (``inner``, as
+    :class:`CachedClient` does; ten deep at most) with an attribute ``name`` (a callable
+    one where ``method``), or None."""
+    seen = 0
+    while client is not None and seen < 10:
+        value = getattr(client, name, None)
+        if value is not None and (not method or callable(value)):
+            return client
+        client, seen = getattr(client, "inner", None), seen + 1
+    return None
+
+
 def _storing(client) -> int:
     """How many answers ``client`` (or a client it wraps, ``inner``) is storing in its
     response cache: calls that received their answer and are no longer in flight."""
-    seen = 0
-    while client is not None and seen < 10:
-        if hasattr(client, "writes_in_flight"):
-            return int(client.writes_in_flight)
-        client, seen = getattr(client, "inner", None), seen + 1
-    return 0
+    found = _wrapped_with(client, "writes_in_flight")
+    return 0 if found is None else int(found.writes_in_flight)
 
 
 def _abort(client) -> bool:
     """End the calls in flight of ``client``, or of the client it wraps (``inner``, as
     :class:`CachedClient` does), where one has an ``abort`` method; whether one had."""
-    seen = 0
-    while client is not None and seen < 10:
-        abort = getattr(client, "abort", None)
-        if callable(abort):
-            abort()
-            return True
-        client, seen = getattr(client, "inner", None), seen + 1
-    return False
+    found = _wrapped_with(client, "abort", method=True)
+    if found is not None:
+        found.abort()
+    return found is not None
 
 
 class CachedClient:
