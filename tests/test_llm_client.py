@@ -3,6 +3,7 @@
 import os
 import threading
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -1178,6 +1179,21 @@ def test_the_progress_postfix_counts_the_passs_own_calls(caplog):
     assert client.usage.n_requests == 5  # the run's total, as the summary's usage says
 
 
+@contextmanager
+def _locked_by_another_process(path):
+    """Within the block another connection (as another process would) holds the write
+    lock of the SQLite cache at ``path``; released and closed afterwards."""
+    import sqlite3
+
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
 def _wait_until_a_write_waits(cached, check=True):
     """Wait (30 s at most) until one of ``cached``'s writes waits for the cache's lock;
     ``check``: assert that one does (off on a thread other than the test's)."""
@@ -1194,13 +1210,9 @@ def test_a_write_waiting_for_a_lock_is_counted_and_can_be_abandoned(tmp_path, ca
     could cut short), and once it failed nothing counted the answers lost. The wait is
     visible (writes_in_flight), ends at once on abandon_writes, and the answer is
     counted in n_unsaved, with no warning that the run goes on."""
-    import sqlite3
-
     path = tmp_path / "cache.sqlite"
     cache = ResponseCache(path)
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-    try:
+    with _locked_by_another_process(path):
         with LocalChatServer(lambda body: "answer") as server:
             cached = CachedClient(client_for(server), cache)
             answers = []
@@ -1215,9 +1227,6 @@ def test_a_write_waiting_for_a_lock_is_counted_and_can_be_abandoned(tmp_path, ca
                 assert cached.wait_for_writes(5)
                 assert time.monotonic() - abandoned < 2  # not the 60 s lock timeout
                 worker.join(5)
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
     assert [a.text for a in answers] == ["answer"]  # paid for: still used
     assert cached.n_unsaved == 1 and cached.write_failed
     assert cache.get(request("a")) is None
@@ -1232,19 +1241,16 @@ def test_ctrl_c_during_a_write_waiting_for_a_lock_counts_the_answer_lost(ctrl_c_
     write's transaction open on that thread's connection. The closing lines say that
     one answer is lost and the others are kept (not "the answers ... are kept")."""
     import _thread
-    import sqlite3
 
     path = tmp_path / "cache.sqlite"
     cache = ResponseCache(path)
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
 
     def interrupt_once_waiting():
         _wait_until_a_write_waits(cached, check=False)
         time.sleep(0.35)  # a few tries of the write
         _thread.interrupt_main()
 
-    try:
+    with _locked_by_another_process(path):
         with LocalChatServer(lambda body: "answer") as server:
             cached = CachedClient(client_for(server), cache)
             interrupter = threading.Thread(target=interrupt_once_waiting)
@@ -1254,9 +1260,6 @@ def test_ctrl_c_during_a_write_waiting_for_a_lock_counts_the_answer_lost(ctrl_c_
                 cached.complete(request("a"))
             interrupter.join(5)
             assert time.monotonic() - started < 20  # not the 60 s lock timeout
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
     assert cached.n_unsaved == 1 and cached.writes_in_flight == 0
     assert cache.get(request("a")) is None
     assert not cache._connection().in_transaction
@@ -1280,15 +1283,12 @@ def test_a_second_ctrl_c_soon_after_the_first_leaves_the_waiting_writes(ctrl_c_r
     the run then hung silently up to the lock timeout (60 s) at exit, the answers lost
     without a word. That second Ctrl-C leaves them too."""
     import _thread
-    import sqlite3
 
     from tagsmith.cli.llm_commands import SAVE_GRACE, _wait_for_saves
 
     path = tmp_path / "cache.sqlite"
     cache = ResponseCache(path)
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-    try:
+    with _locked_by_another_process(path):
         with LocalChatServer(lambda body: "answer") as server:
             cached = CachedClient(client_for(server), cache)
             worker = threading.Thread(target=cached.complete, args=(request("a"),))
@@ -1301,9 +1301,6 @@ def test_a_second_ctrl_c_soon_after_the_first_leaves_the_waiting_writes(ctrl_c_r
             timer.join(5)
             worker.join(5)
             assert time.monotonic() - started < 10  # not the 60 s lock timeout
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
     assert cached.writes_in_flight == 0 and cached.n_unsaved == 1
     assert cache.get(request("a")) is None
 
