@@ -495,6 +495,76 @@ def test_label_corpus_with_a_budget_reports_what_went_wrong_with_the_calls(tmp_p
     assert len(result["rows"]) == 27
 
 
+@pytest.mark.parametrize("strategy", ["robust", "uncertainty", "random"])
+def test_active_distill_spends_none_of_the_budget_on_copies(data, strategy):
+    # copies (equal texts, case and spacing aside) were chosen like any others, twice in
+    # one batch or a copy of a document answered in an earlier round: each took one of
+    # the budget's teacher calls for a text already asked, and taught the student nothing
+    from tagsmith.features.tfidf import TfidfFeaturizer
+    from tagsmith.pipeline.train import duplicate_groups
+
+    space, train, _ = data
+    texts = list(train.texts[:150])
+    featurizer = TfidfFeaturizer.from_params(**FAST_FEATURES)
+    X = featurizer.fit_transform(texts)
+    twins = np.arange(0, 150, 2)
+    pool = texts + [f"  {texts[i].upper()}\n" for i in twins]  # after the documents
+    source = np.concatenate([np.arange(150), twins])
+    X_pool = sp.vstack([X, X[twins]]).tocsr()  # a copy's features are its twin's
+    assert len(np.unique(duplicate_groups(pool))) == 150
+    asked = []
+
+    def teach(idx):
+        asked.extend(idx.tolist())
+        return sp.csr_matrix(train.Y[source[idx]], dtype=np.float32), np.ones(len(idx), bool)
+    for seed in range(3):
+        options = ActiveOptions(budget=60, rounds=3, seed=seed, strategy=strategy,
+                                featurizer_params=FAST_FEATURES)
+        asked.clear()
+        result = active_distill(pool, space, teach, options, X_pool=X_pool,
+                                featurizer=featurizer)
+        assert len(asked) == 60 == len(np.unique(source[asked]))  # the budget exact
+        # the copies change nothing: the choices are those of the pool without them
+        alone = active_distill(texts, space, teach, options, X_pool=X, featurizer=featurizer)
+        np.testing.assert_array_equal(result.selected, alone.selected)
+    # a budget over the distinct documents is cut to them, with a warning
+    asked.clear()
+    options = ActiveOptions(budget=200, rounds=2, strategy=strategy,
+                            featurizer_params=FAST_FEATURES)
+    result = active_distill(pool, space, teach, options, X_pool=X_pool, featurizer=featurizer)
+    assert sorted(asked) == list(range(150))
+    record = result.classifier.manifest["distillation"]
+    assert (record["budget"], record["budget_requested"]) == (150, 200)
+
+
+def test_label_corpus_sends_no_copy_to_the_teacher():
+    """``label --budget`` (label_corpus) sent a copy of a document already asked."""
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.labeling.client import OpenAIChatClient
+    from tagsmith.labeling.labeler import LabelingOptions
+    from tagsmith.pipeline.llm import label_corpus
+
+    space = LabelSpace.from_uris(["u:sport", "u:music"],
+                                 names={"u:sport": "sport", "u:music": "music"})
+    texts = [f"{'sport' if i % 2 else 'music'} story {i % 8}" for i in range(12)]
+    texts[8] = "SPORT  story 1"  # a copy, case and spacing aside
+
+    def teacher(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        name = "sport" if "sport" in doc.lower() else "music"
+        return json.dumps({"labels": [{"label": name, "confidence": 0.9}]})
+
+    for budget, sent in ((6, 6), (500, 8)):
+        with LocalChatServer(teacher) as server:
+            client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=5.0)
+            result = label_corpus(texts, space, client, LabelingOptions(n_workers=2),
+                                  budget=budget, rounds=2, strategy="random")
+            docs = [" ".join(read_data_section(user_prompt(body), "DOCUMENT").lower().split())
+                    for body in server.requests]
+        assert len(docs) == sent == len(set(docs)) == len(result["rows"])
+        assert result["summary"]["active"]["budget"] == sent
+
+
 def test_label_corpus_says_when_the_budget_is_more_than_the_documents(tmp_path, caplog):
     """--budget 500 on 12 documents spent 12 calls and said nothing: the summary's budget
     was 12, as if that had been asked for."""

@@ -39,7 +39,12 @@ from tagsmith.features.tfidf import TfidfFeaturizer
 from tagsmith.models import check_model_params, make_model
 from tagsmith.pipeline.classifier import TextClassifier
 from tagsmith.pipeline.evaluate import evaluate_classifier
-from tagsmith.pipeline.train import TrainOptions, _label_features, train_classifier
+from tagsmith.pipeline.train import (
+    TrainOptions,
+    _label_features,
+    duplicate_groups,
+    train_classifier,
+)
 from tagsmith.topk import TopK
 
 if TYPE_CHECKING:
@@ -250,8 +255,8 @@ def distillation_record(strategy: str, requested: int, budget: int,
                         rounds: list[dict]) -> dict:
     """What a distilled model's manifest (and the LLM summary) records of its active
     distillation: ``budget`` is the teacher calls it could spend, and ``budget_requested``
-    the one asked for where blank pool documents cut it (it recorded the request alone,
-    so the manifest claimed calls that were never made).
+    the one asked for where blank documents or copies in the pool cut it (it recorded
+    the request alone, so the manifest claimed calls that were never made).
 
     >>> distillation_record("robust", 50, 40, [])
     {'strategy': 'robust', 'budget': 40, 'budget_requested': 50, 'rounds': []}
@@ -304,7 +309,9 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
 
     ``teacher(indices)`` labels pool documents (e.g. :func:`llm_teacher`). ``X_pool``
     (one row per pool document) and the fitted ``featurizer`` that made it may be
-    passed together to reuse features across runs. A round the teacher answered none
+    passed together to reuse features across runs. Blank documents and copies (equal
+    texts, case and spacing aside: only the first of each group is a candidate) are never
+    sent, so every teacher call is for a new text. A round the teacher answered none
     of trains nothing (the next one picks at random); if it answered none at all,
     :class:`~tagsmith.exceptions.NoTeacherAnswersError`. A teacher
     that raises after answering some documents ends the run with
@@ -323,7 +330,14 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     blank = np.fromiter((isinstance(text, str) and not text.strip() for text in pool_texts),
                         bool, n_pool)
     n_blank = int(blank.sum())
-    budget = _usable_budget(options.budget, n_pool, n_blank)
+    # nor is a copy (equal text, case and spacing aside: duplicate_groups) of a document
+    # asked already, or a second copy in one batch: each took one of the budget's calls
+    # for a text the teacher had answered, and taught the student nothing. Only the
+    # first document of each group is a candidate (a pool without copies keeps them all)
+    copy = np.ones(n_pool, bool)
+    copy[np.unique(duplicate_groups(pool_texts), return_index=True)[1]] = False
+    n_copies = int(copy.sum())  # blank documents are no one's copies
+    budget = _usable_budget(options.budget, n_pool, n_blank, n_copies)
     rng = np.random.default_rng(options.seed)
     if X_pool is None or featurizer is None:  # both or neither (checked above)
         featurizer = TfidfFeaturizer.from_params(**options.featurizer_params)
@@ -341,7 +355,7 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     for number, size in enumerate(round_sizes(budget, options.rounds,
                                               options.initial_fraction)):
         started = time.perf_counter()
-        candidates = np.flatnonzero(~labelled & ~blank)
+        candidates = np.flatnonzero(~labelled & ~blank & ~copy)
         if model is None or number == 0:
             chosen = np.sort(rng.choice(candidates, size=min(size, len(candidates)),
                                         replace=False))
@@ -393,8 +407,6 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
         raise NoTeacherAnswersError(
             f"the teacher answered {none_of(int(labelled.sum()))} it was sent "
             "(every call failed or every answer was malformed): no student to train")
-    from tagsmith.pipeline.train import duplicate_groups
-
     thresholds = _student_thresholds(X_pool[selected], Y_teacher, options, n_labels,
                                      label_features,
                                      duplicate_groups([pool_texts[i] for i in selected]))
@@ -406,9 +418,11 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     return ActiveResult(classifier, selected, Y_teacher, history)
 
 
-def _usable_budget(budget: int, n_pool: int, n_blank: int) -> int:
-    """The teacher calls to spend: ``budget``, at most one per non-blank document."""
-    n_usable = n_pool - n_blank
+def _usable_budget(budget: int, n_pool: int, n_blank: int, n_copies: int = 0) -> int:
+    """The teacher calls to spend: ``budget``, at most one per non-blank document that
+    is no copy of another (``n_copies``: the documents after the first of each group of
+    equal texts)."""
+    n_usable = n_pool - n_blank - n_copies
     if not n_usable:
         raise InvalidParameterError("pool_texts", "at least one document that is not "
                                     "blank (empty or whitespace only)",
@@ -417,10 +431,16 @@ def _usable_budget(budget: int, n_pool: int, n_blank: int) -> int:
         logger.info("active distillation: %d blank document%s of the pool %s never sent "
                     "to the teacher", n_blank, plural_s(n_blank),
                     plural(n_blank, "is", "are"))
+    if n_copies:
+        logger.info("active distillation: %d document%s of the pool %s "
+                    "(equal text, case and spacing aside), never sent to the teacher",
+                    n_copies, plural_s(n_copies), plural(n_copies, "is a copy of another",
+                                                          "are copies of others"))
     if budget > n_usable:
+        copies = " that are no copies of others" if n_copies else ""
         logger.warning("active distillation: budget=%d is more than the %d non-blank "
-                       "document%s of the pool: %d teacher call%s spent", budget, n_usable,
-                       plural_s(n_usable), n_usable, plural_s(n_usable))
+                       "document%s of the pool%s: %d teacher call%s spent", budget,
+                       n_usable, plural_s(n_usable), copies, n_usable, plural_s(n_usable))
         return n_usable
     return budget
 

@@ -622,7 +622,7 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
                 "Y": sp.csr_matrix((0, len(label_space)), dtype=np.float32),
                 "summary": summary, "student": None}
     summary["labeling"] = report.to_dict()
-    # the budget spent: blank documents in the pool cut the one asked for
+    # the budget spent: blank documents and copies in the pool cut the one asked for
     summary["active"] = dict(distilled.classifier.manifest["distillation"])
     if budget is not None and active.budget < budget:  # the record had the capped one
         summary["active"]["budget_requested"] = budget
