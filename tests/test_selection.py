@@ -74,6 +74,30 @@ def test_systematic_sampling_matches_inclusion_probabilities():
     assert counts[~used].sum() == 0
 
 
+def test_uncertainty_draws_the_ties_at_the_cut_at_random():
+    # the top gains were taken with a stable argsort: of the documents tied at the cut,
+    # always the earliest in the pool were chosen, so the pool's order decided
+    gains = np.array([0.9, 0.95] + [0.5] * 20 + [0.1] * 10)
+    counts = np.zeros(len(gains), int)
+    for seed in range(400):
+        chosen = select_batch("uncertainty", gains, 6, rng=np.random.default_rng(seed))
+        assert len(chosen) == 6 and {0, 1} <= set(chosen.tolist())  # above the cut: always
+        assert (np.diff(chosen) > 0).all()
+        counts[chosen] += 1
+    tied = counts[2:22]
+    assert tied.sum() == 400 * 4 and counts[22:].sum() == 0
+    # each tied document about 4/20 of the draws (80 of 400); the stable sort gave
+    # 400 to the first four and 0 to the others
+    assert tied.min() > 40 and tied.max() < 130
+    # without a tie at the cut, as before: the top gains, the generator unused (ties
+    # above the cut are all taken whatever their order)
+    rng = np.random.default_rng(1)
+    state = rng.bit_generator.state
+    gains = np.array([0.3, 0.9, 0.9, 0.2, 0.8, 0.1])
+    assert select_batch("uncertainty", gains, 3, rng=rng).tolist() == [1, 2, 4]
+    assert rng.bit_generator.state == state
+
+
 def test_select_batch_strategies():
     rng = np.random.default_rng(0)
     gains = np.linspace(0.01, 1.0, 100)

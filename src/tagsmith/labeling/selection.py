@@ -256,12 +256,34 @@ def systematic_sample(p: npt.ArrayLike, rng: np.random.Generator) -> np.ndarray:
     return np.unique(picked)
 
 
+def top_gains(gains: npt.ArrayLike, budget: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of the ``budget`` largest gains; where equal gains straddle the
+    cut, those taken are drawn at random with ``rng`` (a stable sort gave them to the
+    earliest positions, so a pool's order decided). Without such a tie ``rng`` is not
+    used.
+
+    >>> top_gains(np.array([0.9, 0.5, 0.5, 0.5, 0.1]), 2, np.random.default_rng(0)).size
+    2
+    """
+    gains = _check(gains, budget, 0.0)
+    rng = _check_rng(rng)
+    if budget >= len(gains):
+        return np.arange(len(gains))
+    cut = np.partition(gains, len(gains) - budget)[len(gains) - budget]  # budget-th largest
+    above = np.flatnonzero(gains > cut)
+    tied = np.flatnonzero(gains == cut)
+    if len(above) + len(tied) > budget:
+        tied = np.sort(rng.choice(tied, size=budget - len(above), replace=False))
+    return np.union1d(above, tied)
+
+
 def select_batch(strategy: str, gains: npt.ArrayLike, budget: int, *, n_mistakes: float = 0.0,
                  rng: np.random.Generator) -> np.ndarray:
     """Indices of ``budget`` documents (fewer only if the pool is smaller).
 
     ``"robust"`` draws with :func:`rad_probabilities`, ``"uncertainty"`` takes the
-    ``budget`` largest gains, ``"random"`` a uniform sample. ``rng`` must be a
+    ``budget`` largest gains (:func:`top_gains`: ties at the cut drawn with ``rng``),
+    ``"random"`` a uniform sample. ``rng`` must be a
     :class:`numpy.random.Generator` (a seed or ``None`` is refused, not turned into one).
     """
     strategy = check_choice("strategy", strategy, STRATEGIES)
@@ -273,7 +295,7 @@ def select_batch(strategy: str, gains: npt.ArrayLike, budget: int, *, n_mistakes
     if strategy == "random":
         return np.sort(rng.choice(n, size=budget, replace=False))
     if strategy == "uncertainty":
-        return np.sort(np.argsort(-gains, kind="stable")[:budget])
+        return top_gains(gains, budget, rng)
     chosen = systematic_sample(rad_probabilities(gains, budget, n_mistakes), rng)
     if len(chosen) < budget:  # rounding: top up uniformly from the rest
         rest = np.setdiff1d(np.arange(n), chosen)
