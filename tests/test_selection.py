@@ -74,13 +74,15 @@ def test_systematic_sampling_matches_inclusion_probabilities():
     assert counts[~used].sum() == 0
 
 
-def test_uncertainty_draws_the_ties_at_the_cut_at_random():
+@pytest.mark.parametrize("strategy", ["uncertainty", "robust"])
+def test_top_b_draws_the_ties_at_the_cut_at_random(strategy):
     # the top gains were taken with a stable argsort: of the documents tied at the cut,
-    # always the earliest in the pool were chosen, so the pool's order decided
+    # always the earliest in the pool were chosen, so the pool's order decided (robust
+    # selection without mistakes is top-b too)
     gains = np.array([0.9, 0.95] + [0.5] * 20 + [0.1] * 10)
     counts = np.zeros(len(gains), int)
     for seed in range(400):
-        chosen = select_batch("uncertainty", gains, 6, rng=np.random.default_rng(seed))
+        chosen = select_batch(strategy, gains, 6, rng=np.random.default_rng(seed))
         assert len(chosen) == 6 and {0, 1} <= set(chosen.tolist())  # above the cut: always
         assert (np.diff(chosen) > 0).all()
         counts[chosen] += 1
@@ -94,7 +96,7 @@ def test_uncertainty_draws_the_ties_at_the_cut_at_random():
     rng = np.random.default_rng(1)
     state = rng.bit_generator.state
     gains = np.array([0.3, 0.9, 0.9, 0.2, 0.8, 0.1])
-    assert select_batch("uncertainty", gains, 3, rng=rng).tolist() == [1, 2, 4]
+    assert select_batch(strategy, gains, 3, rng=rng).tolist() == [1, 2, 4]
     assert rng.bit_generator.state == state
 
 

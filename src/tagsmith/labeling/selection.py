@@ -281,9 +281,10 @@ def select_batch(strategy: str, gains: npt.ArrayLike, budget: int, *, n_mistakes
                  rng: np.random.Generator) -> np.ndarray:
     """Indices of ``budget`` documents (fewer only if the pool is smaller).
 
-    ``"robust"`` draws with :func:`rad_probabilities`, ``"uncertainty"`` takes the
-    ``budget`` largest gains (:func:`top_gains`: ties at the cut drawn with ``rng``),
-    ``"random"`` a uniform sample. ``rng`` must be a
+    ``"robust"`` draws with :func:`rad_probabilities` (without mistakes, the top
+    gains as ``"uncertainty"``), ``"uncertainty"`` takes the ``budget`` largest gains
+    (:func:`top_gains`: ties at the cut drawn with ``rng``), ``"random"`` a uniform
+    sample. ``rng`` must be a
     :class:`numpy.random.Generator` (a seed or ``None`` is refused, not turned into one).
     """
     strategy = check_choice("strategy", strategy, STRATEGIES)
@@ -294,7 +295,7 @@ def select_batch(strategy: str, gains: npt.ArrayLike, budget: int, *, n_mistakes
         return np.arange(n)
     if strategy == "random":
         return np.sort(rng.choice(n, size=budget, replace=False))
-    if strategy == "uncertainty":
+    if strategy == "uncertainty" or n_mistakes == 0:  # robust without mistakes: top-b
         return top_gains(gains, budget, rng)
     chosen = systematic_sample(rad_probabilities(gains, budget, n_mistakes), rng)
     if len(chosen) < budget:  # rounding: top up uniformly from the rest
