@@ -537,6 +537,20 @@ def test_active_distill_spends_none_of_the_budget_on_copies(data, strategy):
     assert (record["budget"], record["budget_requested"]) == (150, 200)
 
 
+def test_active_distill_names_a_pool_text_that_is_no_str(data):
+    # finding the copies read every text: a None failed as a bare AttributeError
+    from tagsmith.features.tfidf import TfidfFeaturizer
+
+    space, train, _ = data
+    texts = list(train.texts[:30]) + [None]
+    featurizer = TfidfFeaturizer.from_params(**FAST_FEATURES)
+    X_pool = featurizer.fit_transform(texts[:30] + [""])
+    for given in ({}, {"X_pool": X_pool, "featurizer": featurizer}):
+        with pytest.raises(InvalidParameterError, match=r"'pool_texts\[30\]' must be a str"):
+            active_distill(texts, space, noisy_teacher(train.Y, 0), ActiveOptions(
+                budget=10, rounds=2, featurizer_params=FAST_FEATURES), **given)
+
+
 def test_label_corpus_sends_no_copy_to_the_teacher():
     """``label --budget`` (label_corpus) sent a copy of a document already asked."""
     from tagsmith.data.labelspace import LabelSpace

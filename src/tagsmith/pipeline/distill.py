@@ -35,7 +35,7 @@ from tagsmith.exceptions import (
     NoTeacherAnswersError,
     TeacherFailedError,
 )
-from tagsmith.features.tfidf import TfidfFeaturizer
+from tagsmith.features.tfidf import TfidfFeaturizer, _as_list
 from tagsmith.models import check_model_params, make_model
 from tagsmith.pipeline.classifier import TextClassifier
 from tagsmith.pipeline.evaluate import evaluate_classifier
@@ -322,6 +322,9 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     from tagsmith.labeling.selection import select_batch, teacher_error_risk, uncertainty_gains
 
     options = check_options("options", options, ActiveOptions)
+    # every text a str before the copies are found (a None failed there as a bare
+    # AttributeError, and with X_pool given reached no featurizer that would refuse it)
+    pool_texts = _as_list(pool_texts, "pool_texts")
     n_pool = len(pool_texts)
     options.validate(n_pool, len(label_space))
     _check_pool_features(X_pool, featurizer, n_pool)
