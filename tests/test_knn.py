@@ -787,6 +787,34 @@ def test_leave_group_out_reads_frequent_features_past_the_groups_copies():
     assert np.all(topk.indices[:n_copies, 0] == 1) and np.all(topk.scores[:n_copies, 0] == 1)
 
 
+def test_leave_group_out_orders_labels_without_votes_as_a_model_fitted_without_the_group():
+    """The labels no neighbour votes for follow in the frequency order of a model fitted
+    without the document's whole group: its copies' labels counted too before (only the
+    document itself was taken out of the frequencies), so a wrong label every copy
+    carries came as early as if the copies were still in the training set. Exact
+    search, integer weights: the whole top-k is the refitted model's."""
+    rng = np.random.default_rng(7)
+    n, n_labels = 60, 12
+    X = sp.random(n, 20, density=0.25, random_state=7, format="csr", dtype=np.float32)
+    Y = sp.csr_matrix(rng.random((n, n_labels)) < 0.25, dtype=np.float32)
+    copies = np.r_[np.arange(10), np.zeros(6, np.int64), np.full(4, 1)]
+    X = sp.vstack([X, X[copies]], format="csr")
+    Y = sp.vstack([Y, Y[copies]], format="lil")
+    Y[n + 10:n + 16, 11] = 1.0  # row 0's copies share a label row 0 lacks
+    Y = Y.tocsr()
+    groups = np.r_[np.arange(n), copies]
+    weights = rng.integers(1, 5, len(groups)).astype(np.float64)  # sums exact either way
+    params = {"n_neighbors": 2, "max_posting": None, "n_jobs": 1}
+    model = KNNModel(**params).fit(X, Y, sample_weight=weights)
+    lgo = model.leave_one_out_topk(X, n_labels, groups=groups)
+    for i in range(len(groups)):
+        keep = np.flatnonzero(groups != groups[i])
+        refit = KNNModel(**params).fit(X[keep], Y[keep], sample_weight=weights[keep])
+        expected = refit.predict_topk(X[i], n_labels)
+        np.testing.assert_allclose(lgo.scores[i], expected.scores[0], atol=1e-6)
+        assert lgo.indices[i].tolist() == expected.indices[0].tolist(), i
+
+
 @pytest.mark.parametrize("max_posting", [None, 20])
 def test_leave_one_out_without_repeated_groups_is_unchanged(max_posting):
     """groups=None and groups of one row each give the very same bytes as before."""

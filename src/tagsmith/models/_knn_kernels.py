@@ -190,13 +190,16 @@ VOTE_MIN_SIM = 1e-6
 _SMALLEST_STRENGTH = 2.0 ** -600
 
 
-#: ``self_doc`` of :func:`vote_kernel` for queries that are not training documents
-NO_SELF = np.empty(0, np.int64)
+#: ``self_doc`` and the left-out weights of :func:`vote_kernel` for queries that are not
+#: training documents (nothing left out of the label frequencies)
+NOTHING_LEFT_OUT = (np.empty(0, np.int64), np.zeros(1, np.int64), np.empty(0, np.int32),
+                    np.empty(0), np.empty(0))
 
 
 @njit(nogil=True, cache=True)
 def vote_kernel(nb_doc, nb_sim, power, y_indptr, y_indices, y_data, doc_weight, label_order,
-                out_indices, out_scores, self_doc, prior):
+                out_indices, out_scores, prior, self_doc, left_indptr, left_indices, left_data,
+                left_scale):
     """Similarity-weighted label votes of each query's neighbours; top-k, best first.
 
     The score of a label is ``sum sim**power * weight * y / sum sim**power * weight``
@@ -205,10 +208,14 @@ def vote_kernel(nb_doc, nb_sim, power, y_indptr, y_indices, y_data, doc_weight, 
     frequent first). Where the largest ``sim**power`` would underflow, every
     similarity is first divided by the largest (:data:`_SMALLEST_STRENGTH`).
 
-    ``self_doc`` (empty, or a training document per query, -1 for none) leaves a
-    query's own document out of the label frequencies too, as a model fitted without
-    it would: its labels without votes take the places ``prior`` (the frequencies
-    ``label_order`` sorts, ties to the lower id) less its own weight gives them.
+    ``self_doc`` (empty, or a row of the left-out weights per query, -1 for none) leaves
+    what a query's own document (or its group of copies) gave the label frequencies out
+    of them too, as a model fitted without it would: the labels of row ``self_doc[q]``
+    of the CSR ``left_indptr, left_indices, left_data`` (label ids sorted, unique) without
+    votes take the places ``prior`` (the frequencies ``label_order`` sorts, ties to the
+    lower id) less ``left_scale[row] * left_data`` gives them. Leaving one document
+    out, the rows are the targets and the scales the documents' weights; leaving a
+    group out, one row per group holds its documents' weighted target sums (scale 1).
     """
     n_labels = len(label_order)
     k = out_indices.shape[1]
@@ -262,12 +269,12 @@ def vote_kernel(nb_doc, nb_sim, power, y_indptr, y_indices, y_data, doc_weight, 
         me = self_doc[q] if len(self_doc) else -1
         n_own = 0
         if me >= 0:
-            for r in range(y_indptr[me], y_indptr[me + 1]):
-                label = y_indices[r]
+            for r in range(left_indptr[me], left_indptr[me + 1]):
+                label = left_indices[r]
                 own[label] = True
                 if voted[label]:
                     continue
-                p = prior[label] - doc_weight[me] * y_data[r]
+                p = prior[label] - left_scale[me] * left_data[r]
                 i = n_own
                 while i > 0 and (own_prior[i - 1] < p
                                  or (own_prior[i - 1] == p and own_label[i - 1] > label)):
@@ -296,8 +303,8 @@ def vote_kernel(nb_doc, nb_sim, power, y_indptr, y_indices, y_data, doc_weight, 
             out_scores[q, filled] = 0.0
             filled += 1
         if me >= 0:
-            for r in range(y_indptr[me], y_indptr[me + 1]):
-                own[y_indices[r]] = False
+            for r in range(left_indptr[me], left_indptr[me + 1]):
+                own[left_indices[r]] = False
         for c in range(n_candidates):
             votes[candidates[c]] = 0.0
             voted[candidates[c]] = False

@@ -32,7 +32,7 @@ from tagsmith._params import check_int
 from tagsmith._plural import plural_s
 from tagsmith._typing import FeatureMatrix, LabelMatrix
 from tagsmith.exceptions import InvalidParameterError
-from tagsmith.models._knn_kernels import NO_SELF, vote_kernel
+from tagsmith.models._knn_kernels import NOTHING_LEFT_OUT, vote_kernel
 from tagsmith.models.base import (
     NESTED_TOPK,
     SAMPLE_WEIGHT,
@@ -275,8 +275,8 @@ class DenseKNNModel(BaseModel):
         indices = np.empty((len(rows), k), np.int32)
         scores = np.empty((len(rows), k), np.float32)
         vote_kernel(rows, sims, power, *self._target_arrays, self._vote_weight,
-                    self.label_order_, indices, scores, NO_SELF,
-                    self._label_prior)
+                    self.label_order_, indices, scores, self._label_prior,
+                    *NOTHING_LEFT_OUT)
         return TopK._trusted(indices, scores, self.n_labels_)
 
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:

@@ -46,7 +46,7 @@ from tagsmith._typing import FeatureMatrix, LabelMatrix
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.models._knn_kernels import (
     NO_GROUPS,
-    NO_SELF,
+    NOTHING_LEFT_OUT,
     has_repeated_column_kernel,
     neighbors_kernel,
     prune_rows_kernel,
@@ -428,7 +428,7 @@ class KNNModel(BaseModel):
             docs, sims = self._neighbors(X[start:end], width, n_frequent)
             vote_kernel(docs, sims, power, *self._target_arrays, self._vote_weight,
                         self.label_order_, indices[start:end], scores[start:end],
-                        NO_SELF, self._label_prior)
+                        self._label_prior, *NOTHING_LEFT_OUT)
             return end - start
 
         self._run_blocks(X.shape[0], work)
@@ -517,7 +517,9 @@ class KNNModel(BaseModel):
         itself. The search then skips the group's documents as if they were not indexed,
         so it costs no wider search whatever the group's size (a group of hundreds of
         copies is searched as fast as a singleton, and the neighbours are the
-        ``n_neighbors`` best documents outside it, with ``max_posting`` too). Without
+        ``n_neighbors`` best documents outside it, with ``max_posting`` too), and the
+        labels without votes follow in the order a model fitted without the whole group
+        gives them (the copies' labels count them no more in the frequencies). Without
         ``groups``, or with none of two rows, the scores are those of itself alone.
 
         >>> X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
@@ -541,11 +543,10 @@ class KNNModel(BaseModel):
                 f"{plural(X.nnz, 'entry', 'entries')}")
         group_ids = self._loo_groups(groups, X.shape[0])
         X = self._queries(X)
+        if group_ids is not None:
+            return self._leave_group_out_topk(X, k, params, group_ids, return_neighbors)
         internal = np.full(X.shape[0], -1, np.int64)
         internal[self.row_ids_] = np.arange(len(self.row_ids_))
-        if group_ids is not None:
-            return self._leave_group_out_topk(X, k, params, internal, group_ids,
-                                              return_neighbors)
         # one more than the neighbours, for the document itself
         search, n_frequent = self._search_plan(params.n_neighbors + 1, params.max_posting)
         n_neighbors = min(params.n_neighbors, self.n_docs_)
@@ -560,7 +561,9 @@ class KNNModel(BaseModel):
             return (np.ascontiguousarray(np.take_along_axis(docs, order, axis=1)),
                     np.ascontiguousarray(np.take_along_axis(block_sims, order, axis=1)))
 
-        return self._vote_without(X.shape[0], k, params.power, internal, n_neighbors,
+        # each document's own targets and weight leave the label frequencies
+        left_out = (internal, *self._target_arrays, self._vote_weight)
+        return self._vote_without(X.shape[0], k, params.power, left_out, n_neighbors,
                                   return_neighbors, search_without_self)
 
     @staticmethod
@@ -578,30 +581,42 @@ class KNNModel(BaseModel):
         return numbered
 
     def _leave_group_out_topk(self, X: sp.csr_matrix, k: int, params: _KNNParams,
-                              internal: np.ndarray, group_ids: np.ndarray,
-                              return_neighbors: bool
+                              group_ids: np.ndarray, return_neighbors: bool
                               ) -> TopK | tuple[TopK, np.ndarray, np.ndarray]:
         """:meth:`leave_one_out_topk` of the ranked queries ``X`` leaving out each
         document's group ``group_ids`` (numbered, one per row): the kernel skips the
-        documents of the query's group, at the width of an ordinary prediction."""
+        documents of the query's group, at the width of an ordinary prediction, and the
+        labels without votes follow by the frequencies the group's documents leave."""
         width, n_frequent = self._search_plan(params.n_neighbors, params.max_posting)
         doc_group = np.ascontiguousarray(group_ids[self.row_ids_])
+        n_groups = int(group_ids.max()) + 1
+        # the weighted targets each group gave the label frequencies (one row per group)
+        members = sp.csr_matrix((self._vote_weight, (doc_group, np.arange(self.n_docs_))),
+                                shape=(n_groups, self.n_docs_))
+        sums = sp.csr_matrix(members @ self.targets_, dtype=np.float64)
+        sums.sum_duplicates()
+        sums.sort_indices()
+        left_out = (group_ids, sums.indptr.astype(np.int64),
+                    sums.indices.astype(np.int32, copy=False), sums.data, np.ones(n_groups))
 
         def search_without_group(start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
             return self._neighbors(X[start:end], width, n_frequent,
                                    np.ascontiguousarray(group_ids[start:end]), doc_group)
 
-        return self._vote_without(X.shape[0], k, params.power, internal, width,
+        return self._vote_without(X.shape[0], k, params.power, left_out, width,
                                   return_neighbors, search_without_group)
 
-    def _vote_without(self, n_queries: int, k: int, power: float, internal: np.ndarray,
+    def _vote_without(self, n_queries: int, k: int, power: float, left_out: tuple,
                       width: int, return_neighbors: bool,
                       search: Callable[[int, int], tuple[np.ndarray, np.ndarray]]
                       ) -> TopK | tuple[TopK, np.ndarray, np.ndarray]:
         """The votes of the neighbours ``search(start, end)`` finds for each block of the
-        ranked queries (``width`` of them, the document itself already left out; its
-        ``internal`` id per query), with their ``(rows, sims)`` if ``return_neighbors``:
-        the common part of :meth:`leave_one_out_topk` and :meth:`_leave_group_out_topk`."""
+        ranked queries (``width`` of them, the document itself already left out), with
+        their ``(rows, sims)`` if ``return_neighbors``: the common part of
+        :meth:`leave_one_out_topk` and :meth:`_leave_group_out_topk`. ``left_out``: the
+        row per query (-1: none) of the weights it leaves out of the label frequencies,
+        and those weights (``self_doc`` and ``left_*`` of ``vote_kernel``)."""
+        left_row, *left_weights = left_out
         indices = np.empty((n_queries, k), np.int32)
         scores = np.empty((n_queries, k), np.float32)
         # only when asked: n x width of each (240 MB for 600,000 documents x 50)
@@ -613,7 +628,7 @@ class KNNModel(BaseModel):
             docs, block_sims = search(start, end)
             vote_kernel(docs, block_sims, power, *self._target_arrays, self._vote_weight,
                         self.label_order_, indices[start:end], scores[start:end],
-                        internal[start:end], self._label_prior)
+                        self._label_prior, left_row[start:end], *left_weights)
             if return_neighbors:
                 found = docs >= 0
                 rows[start:end][found] = self.row_ids_[docs[found]]
