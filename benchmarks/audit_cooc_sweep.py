@@ -4,7 +4,8 @@
         --weights 0,0.1,0.3,1,3
 
 ``--data`` is the data folder ``benchmarks/audit.py`` writes under its work directory
-(noisy corpus, vocabulary, injected truth). The leave-one-out kNN scores are computed once;
+(noisy corpus, vocabulary, injected truth). The leave-one-out kNN scores are computed once,
+leaving each document's exact copies out as the audit does;
 each weight re-ranks them with the label co-occurrence blend
 (:func:`tagsmith.audit.scores.blend_cooccurrence`) and runs the issue detection with the
 audit's defaults. Per weight it prints one JSON line: the label-free criteria the weight
@@ -44,14 +45,40 @@ def given_figures(topk, Y: sp.csr_matrix) -> dict:
             f"recall@{topk.k}_vs_given": round(hits.nnz / max(Y.nnz, 1), 4)}
 
 
+def sweep(texts, Y: sp.csr_matrix, weights: list[float], options=None):
+    """``(weight, topk, issues, seconds)`` per weight: the audit's leave-one-out kNN scores of
+    ``texts`` (the audit's features and exact-duplicate groups, so each document's copies
+    neither vote for it nor share its calibration fold), blended with each co-occurrence
+    weight and put through the issue detection with the audit's defaults. At the audit's
+    weight its issues are those of ``tagsmith audit --scores knn`` (``options``, an
+    ``AuditOptions``: its features, kNN parameters and seed; the defaults when None)."""
+    from tagsmith.audit import duplicates as dup
+    from tagsmith.audit.detect import find_label_issues
+    from tagsmith.audit.scores import blend_cooccurrence, knn_scores
+    from tagsmith.pipeline.audit import AuditOptions, _features
+    from tagsmith.pipeline.crossfit import default_k
+    from tagsmith.pipeline.train import groups_of_hashes
+
+    options = AuditOptions() if options is None else options
+    started = time.perf_counter()
+    _, X = _features(texts, None, options)
+    groups = groups_of_hashes(dup.text_hashes(texts), dup.EMPTY_HASH)  # as the audit's
+    knn = knn_scores(X, Y, k=default_k(Y.shape[1]), params=options.knn_params,
+                     groups=groups).topk
+    print(f"features and kNN scores: {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    for weight in weights:
+        started = time.perf_counter()
+        topk = blend_cooccurrence(knn, Y, weight)
+        issues = find_label_issues(Y, topk, X=X, seed=options.seed, groups=groups)
+        yield weight, topk, issues, time.perf_counter() - started
+
+
 def main() -> None:
     from audit import load_truth, score_audit
 
-    from tagsmith.audit.detect import MISSING, find_label_issues
-    from tagsmith.audit.scores import blend_cooccurrence, knn_scores
+    from tagsmith.audit.detect import MISSING
     from tagsmith.data.vocab import load_vocabulary
-    from tagsmith.pipeline.audit import AuditOptions, _features, read_audit_corpus
-    from tagsmith.pipeline.crossfit import default_k
+    from tagsmith.pipeline.audit import read_audit_corpus
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True,
@@ -69,20 +96,13 @@ def main() -> None:
         parser.error(f"--weights: comma-separated numbers, not {args.weights!r}")
     if any(not np.isfinite(w) or w < 0 for w in weights):
         parser.error(f"--weights: finite numbers >= 0, not {args.weights!r}")
-    started = time.perf_counter()
     space = load_vocabulary(args.data / "vocab.tsv")
     data = read_audit_corpus(args.data / "train-noisy.tsv.gz", space)
     Y = sp.csr_matrix(data.Y != 0, dtype=bool)
     Y.sort_indices()
     removed, added = load_truth(args.data)
-    _, X = _features(data.texts, None, AuditOptions())
-    knn = knn_scores(X, Y, k=default_k(Y.shape[1])).topk
-    print(f"features and kNN scores: {time.perf_counter() - started:.1f} s", file=sys.stderr)
     n_injected = removed.nnz + added.nnz
-    for weight in weights:
-        started = time.perf_counter()
-        topk = blend_cooccurrence(knn, Y, weight)
-        issues = find_label_issues(Y, topk, X=X, seed=0)
+    for weight, topk, issues, seconds in sweep(data.texts, Y, weights):
         arrays = {"doc": issues.doc, "label": issues.label, "kind": issues.kind,
                   "flagged": issues.flagged}
         figures, hits = score_audit(arrays, removed, added)
@@ -90,7 +110,7 @@ def main() -> None:
         within = {f"removed_in_top_{m}n": int(missing_hits[:m * n_injected].sum())
                   for m in (1, 2, 4)}
         print(json.dumps({"weight": weight, **given_figures(topk, Y), **figures, **within,
-                          "seconds": round(time.perf_counter() - started, 1)}), flush=True)
+                          "seconds": round(seconds, 1)}), flush=True)
 
 
 if __name__ == "__main__":

@@ -813,3 +813,29 @@ def test_audit_skips_a_repair_whose_review_kind_leaves_no_candidate(tmp_path, ca
     assert trained == [("repaired-flagged-missing", "train-repaired-flagged-missing.tsv.gz")]
     assert (runs["flagged"]["p1"], runs["flagged"]["top_n"]) == (0.5, 1)
     assert "skipped" not in runs["flagged"]
+
+
+def test_cooc_sweep_at_the_audits_weight_finds_the_audits_issues():
+    """The sweep scored each document with its exact copies as neighbours (the audit
+    leaves them out since stop 33) and calibrated copies in different folds: its row at
+    the audit's weight no longer reproduced the audit. With the audit's duplicate groups
+    both ways, the issues are the audit's, pair by pair."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.pipeline.audit import AuditOptions, audit_corpus
+
+    from conftest import FAST_FEATURES, short_texts
+
+    rng = np.random.default_rng(3)
+    texts = short_texts(rng, 600)
+    texts += [texts[i] for i in rng.integers(0, 600, 200)]  # copies, labelled anew
+    Y = sp.csr_matrix(rng.random((len(texts), 4)) < 0.3)
+    options = AuditOptions(scores="knn", cooccurrence=0.3, featurizer_params=FAST_FEATURES)
+    audited = audit_corpus(texts, Y, LabelSpace.from_uris([f"u:{j}" for j in range(4)]),
+                           options=options).issues
+    sweep = _benchmark("audit_cooc_sweep").sweep
+    [(_, _, swept, _)] = list(sweep(texts, Y, [0.3], options))
+    for name in ("doc", "label", "kind", "probability", "flagged"):
+        np.testing.assert_array_equal(getattr(swept, name), getattr(audited, name), name)
