@@ -1585,3 +1585,52 @@ def test_apply_review_help_names_every_decision_spelling():
 
     shown = invoke("apply-review", "--help").output
     assert (ACCEPT | REJECT) <= set(re.findall(r"[a-z0-9]+(?:\.[0-9]+)?", shown.lower()))
+
+
+def test_an_audit_of_few_distinct_texts_warns_its_bounds_say_nothing(tmp_path, caplog):
+    """Three texts, each copied 40 times: the noise-rate bounds came out 1.0 (vacuous)
+    and the calibration rested on two or three texts per fold, with no word of it. The
+    audit names the distinct texts and labelled documents it had and the fewest at
+    which its bounds inform (30 per calibration fold), in the log, report.json and the
+    page; 60 distinct texts or more: no warning."""
+    rng = np.random.default_rng(0)
+    texts = ["apples and pears", "rain in spain", "cats on mats"] * 40
+    Y = sp.csr_matrix(rng.random((len(texts), 3)) < 0.4)
+    n_labelled = int(np.count_nonzero(np.diff(Y.indptr)))
+    space = LabelSpace.from_uris(["u:0", "u:1", "u:2"])
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        report = audit_corpus(texts, Y, space, options=AuditOptions(scores="knn")).report
+    expected = (f"3 distinct texts among the {n_labelled} labelled documents: the noise-rate "
+                "bounds and the calibration are not informative below 60 distinct labelled "
+                "texts (30 per calibration fold, 2 folds)")
+    assert report["noise"]["warning"] == expected
+    assert report["noise"]["method"]["texts"] == {
+        "n_distinct_labelled_texts": 3, "n_labelled_docs": n_labelled,
+        "min_distinct_labelled_texts": 60, "warning": expected}
+    assert [r.getMessage() for r in caplog.records if "distinct" in r.getMessage()] \
+        == [f"audit: {expected}"]
+    # 4 calibration folds need 120
+    more = audit_corpus(texts, Y, space, options=AuditOptions(scores="knn",
+                                                               calibration_folds=4)).report
+    assert "below 120 distinct labelled texts (30 per calibration fold, 4 folds)" \
+        in more["noise"]["warning"]
+
+    corpus = tmp_path / "copies.tsv"
+    corpus.write_text("".join(f"{t}\t<u:{j}>\n" for t, row in zip(texts, Y.toarray(), strict=True)
+                              for j in np.flatnonzero(row)[:1]) , encoding="utf-8")
+    result = CliRunner().invoke(tagsmith_cli.cli, ["audit", str(corpus), "-o",
+                                                   str(tmp_path / "out"), "--scores", "knn",
+                                                   "--no-plots"])
+    assert result.exit_code == 0, result.output
+    written = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    warning = written["noise"]["warning"]
+    assert warning.startswith("3 distinct texts among the ") and "below 60" in warning
+    assert warning in " ".join(result.output.split())
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert f'<p class="warn"><b>Warning:</b> {warning}.</p>' in page
+
+    distinct = [f"word{i} other{i % 7} text" for i in range(60)]
+    Y60 = sp.csr_matrix((np.ones(60, bool), (np.arange(60), np.arange(60) % 3)), shape=(60, 3))
+    report = audit_corpus(distinct, Y60, space, options=AuditOptions(scores="knn")).report
+    assert report["noise"]["warning"] is None
+    assert report["noise"]["method"]["texts"]["n_distinct_labelled_texts"] == 60

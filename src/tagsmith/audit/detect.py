@@ -95,6 +95,12 @@ _EPS = 1e-12
 BOUND_TAIL = 0.01
 BOUND_MIN_PAIRS = 30
 BOUND_POINTS = 400
+#: distinct labelled texts per calibration fold (at least two folds' worth: the bounds
+#: compare two tails) below which the audit warns that its noise-rate bounds and
+#: calibration rest on too few texts to inform (:func:`few_texts`): each fold is
+#: calibrated on the other folds' texts, and a tail of the bounds needs
+#: ``BOUND_MIN_PAIRS`` given pairs; copies of one text are one piece of evidence there
+MIN_TEXTS_PER_FOLD = BOUND_MIN_PAIRS
 #: pairs binned at a time by :func:`mixture_bounds` (tens of millions at 10^4+ labels)
 _BOUND_CHUNK = 1 << 20
 #: pairs whose posterior is computed at a time
@@ -395,6 +401,33 @@ def check_every_doc_labelled(value: object) -> None:
                                     "the corpus)", value)
 
 
+def few_texts(per_doc: np.ndarray, groups: np.ndarray | None,
+              calibration_folds: int) -> dict:
+    """How many distinct texts the labelled documents have (``groups``: equal texts; None:
+    each its own), the fewest at which the noise-rate bounds and the calibration inform
+    (``MIN_TEXTS_PER_FOLD`` per calibration fold, two folds at least) and, below it, a
+    warning naming both.
+
+    >>> texts = few_texts(np.array([1, 2, 1, 0]), np.array([0, 1, 0, 2]), 2)
+    >>> texts["warning"].split(": ")[0], texts["min_distinct_labelled_texts"]
+    ('2 distinct texts among the 3 labelled documents', 60)
+    """
+    labelled = per_doc > 0
+    n_labelled = int(np.count_nonzero(labelled))
+    n_texts = n_labelled if groups is None else len(np.unique(groups[labelled]))
+    n_folds = max(int(calibration_folds), 2)
+    needed = n_folds * MIN_TEXTS_PER_FOLD
+    out: dict = {"n_distinct_labelled_texts": n_texts, "n_labelled_docs": n_labelled,
+                 "min_distinct_labelled_texts": needed}
+    if n_texts < needed:
+        out["warning"] = (
+            f"{n_texts:,} distinct text{plural_s(n_texts)} among the {n_labelled:,} labelled "
+            f"document{plural_s(n_labelled)}: the noise-rate bounds and the calibration are "
+            f"not informative below {needed:,} distinct labelled texts "
+            f"({MIN_TEXTS_PER_FOLD} per calibration fold, {n_folds} folds)")
+    return out
+
+
 def check_calibration_folds(value: object) -> int:
     """``calibration_folds`` as an int from 1 (in-sample) to ``MAX_CALIBRATION_FOLDS``."""
     folds = check_int("calibration_folds", value, 1, numpy=True)
@@ -503,6 +536,10 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
 
         Y = _check_inputs(Y, topk, X if evidence else None)
         n, n_labels = Y.shape
+        if groups is not None:  # read by the folds and by the count of distinct texts
+            from tagsmith.pipeline.crossfit import check_groups
+
+            groups = check_groups(groups, n)
         n_given = np.bincount(Y.indices, minlength=n_labels).astype(np.int64)
         band = frequency_band(n_given)
         index = PairIndex(Y, topk)
@@ -580,7 +617,8 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
                         "mixture_bounds": bounds,
                         "n_background_pairs": len(back),
                         "every_doc_labelled": bool(every_doc_labelled),
-                        "n_unlabelled_docs": n_unlabelled})
+                        "n_unlabelled_docs": n_unlabelled,
+                        "texts": few_texts(per_doc, groups, calibration_folds)})
         # what follows reads the pairs' documents, labels and raw scores, and the stacked
         # probabilities only as float32 scores: the rest goes before the candidates are
         # sorted, the audit's peak memory at 10^4+ labels (tens of millions of candidates)

@@ -216,6 +216,8 @@ def noise_section(issues: LabelIssues, space: LabelSpace, *, lang: str = "en",
         # upper bounds by mixture proportion (tighter than confident learning's counts;
         # None when the audit drew no background pairs)
         "bounds": issues.details.get("mixture_bounds"),
+        # too few distinct texts for the bounds and the calibration to inform (None: enough)
+        "warning": issues.details.get("texts", {}).get("warning"),
         "n_candidates": int(len(issues)),
         "n_flagged_missing": int((flagged & (issues.kind == MISSING)).sum()),
         "n_flagged_wrong": int((flagged & (issues.kind == WRONG)).sum()),

@@ -242,7 +242,8 @@ def _corpus_html(corpus: dict) -> str:
 
 
 def _signal_html(scores: dict) -> str:
-    """A highlighted warning when the out-of-sample scores recover few given labels."""
+    """A highlighted warning when the out-of-sample scores recover few given labels (or,
+    given the noise section, when the corpus has too few distinct texts)."""
     if not scores.get("warning"):
         return ""
     return f'<p class="warn"><b>Warning:</b> {_e(scores["warning"])}.</p>'
@@ -460,7 +461,8 @@ def _noise_html(noise: dict, candidates: list[dict], scores: dict) -> str:
              f'recall@10 {_score(scores, "r@10_vs_given")}). '
              "Compare labels and bands with them rather than reading them as the true noise "
              "level; the review queue is ranked by the probability of each pair being an "
-             "error.</p>" + _bounds_html(noise.get("bounds"), noise) + _signal_html(scores)]
+             "error.</p>" + _bounds_html(noise.get("bounds"), noise) + _signal_html(scores)
+             + _signal_html(noise)]
     parts.append("<h3>By label frequency</h3>" + _table(
         ["documents per label", "labels", "given", "est. wrong rate", "est. missing rate",
          "flagged wrong", "flagged missing"],

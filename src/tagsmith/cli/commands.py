@@ -1065,6 +1065,8 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     else:
         click.echo(f"estimated {100 * noise['wrong_rate']:.2f}% wrong and "
                    f"{100 * noise['missing_rate']:.2f}% missing labels")
+    if noise.get("warning"):  # too few distinct texts: the figures above say little
+        click.echo(f"warning: {noise['warning']}")
     n_flagged = noise["n_flagged_wrong"] + noise["n_flagged_missing"]
     # the queue may hold fewer rows than were flagged: say so, not let the count suggest
     # every flagged candidate is in it

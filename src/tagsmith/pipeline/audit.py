@@ -721,8 +721,9 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
         }
         step("report")
     report["timing"] = {**seconds, "total": round(time.perf_counter() - started, 3)}
-    if "warning" in quality:
-        logger.warning("audit%s: %s", f" of {source}" if source else "", quality["warning"])
+    for warning in (quality.get("warning"), issues.details["texts"].get("warning")):
+        if warning:
+            logger.warning("audit%s: %s", f" of {source}" if source else "", warning)
     return AuditResult(issues, report, review, scores, label_space)
 
 
