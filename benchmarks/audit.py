@@ -22,12 +22,12 @@ Steps (work directory ``benchmarks/work/audit/<dataset>/``):
    real errors and rejects the rest, and train on the repaired corpus: P@1 on the clean
    test split for clean, noisy and repaired. N (``--top-n``) defaults to the number of
    injected errors (a review budget as large as the number of errors); ``flagged`` (the
-   audit's flagged candidates), ``<k>xinjected`` (``2xinjected``: k times as many) or a
-   number also work, comma-separated
-   for several (the first is the headline ``p1_repaired``). A budget that reviews no
-   candidate (``flagged`` when the audit flags nothing, or a ``--review-kind`` that
-   leaves none of its candidates) is skipped, its P@1 null and the reason in
-   ``skipped`` (``p1_repaired_skipped`` for the headline).
+   audit's flagged candidates, of the ``--review-kind`` only), ``<k>xinjected``
+   (``2xinjected``: k times as many) or a number also work, comma-separated for several
+   (the first is the headline ``p1_repaired``). A budget that reviews no candidate
+   (``flagged`` when the audit flags nothing, or a ``--review-kind`` that leaves none of
+   its candidates) is skipped, its P@1 null and the reason in ``skipped``
+   (``p1_repaired_skipped`` for the headline).
 5. GoEmotions (or ``--cleanlab``): cleanlab's multi-label ``find_label_issues`` on the
    same out-of-sample scores (dense, every label), in its own virtual environment under
    ``benchmarks/work/audit/venvs/cleanlab`` (``audit_cleanlab_runner.py``, .npz files).
@@ -346,6 +346,35 @@ def repaired_labels(Y_noisy, issues, hits, top_n: int) -> tuple[sp.csr_matrix, d
                "unlabelled_docs_relabelled": int(len(np.unique(issues["doc"][accept][restored])))}
 
 
+def review_budgets(issues, hits, top_n: str, review_kind: str,
+                   n_injected: int) -> tuple[dict, dict, np.ndarray]:
+    """The candidates a reviewer of ``--review-kind`` goes through (all, or those of one
+    kind, in the audit's order) with their ``hits``, and the size of each ``--top-n``
+    budget over them: ``flagged`` counts the flagged candidates of that kind only (it
+    counted every kind, so ``flagged`` with ``--review-kind missing`` reviewed as many
+    missing candidates as the audit flagged of both kinds, past the flagged ones).
+
+    >>> issues = {"doc": np.arange(5), "label": np.zeros(5, int),
+    ...           "kind": np.array([0, 1, 0, 1, 1]),
+    ...           "flagged": np.array([True, True, True, False, False])}
+    >>> hits = np.array([True, False, True, True, False])
+    >>> budgets, reviewed, reviewed_hits = review_budgets(issues, hits, "flagged,injected",
+    ...                                                   "wrong", 4)
+    >>> budgets, reviewed["doc"].tolist(), reviewed_hits.tolist()
+    ({'flagged': 1, 'injected': 4}, [1, 3, 4], [False, True, False])
+    """
+    from tagsmith.audit.detect import MISSING, WRONG
+
+    reviewed, reviewed_hits, flagged = issues, hits, issues["flagged"]
+    if review_kind != "all":
+        keep = issues["kind"] == (MISSING if review_kind == "missing" else WRONG)
+        reviewed = {k: issues[k][keep] for k in ("doc", "label", "kind")}
+        reviewed_hits, flagged = hits[keep], flagged[keep]
+    n_flagged = int(flagged.sum())
+    budgets = {name: top_n_size(name, n_injected, n_flagged) for name in top_n.split(",")}
+    return budgets, reviewed, reviewed_hits
+
+
 def train_repairs(budgets: dict, Y_noisy, reviewed, reviewed_hits, texts, space,
                   data_dir: Path, runs: Path, args, train=None) -> dict:
     """Per ``--top-n`` budget, the corpus repaired by reviewing its top-N candidates, and
@@ -529,7 +558,7 @@ def main() -> None:
     parser.add_argument("--review-kind", choices=["all", "missing", "wrong"], default="all",
                         help="Candidates the simulated reviewer reads: the audit's whole "
                         "ranking (default) or only its missing or wrong candidates, in the "
-                        "audit's order.")
+                        "audit's order (--top-n flagged: the flagged candidates of that kind).")
     parser.add_argument("--audit-options", default="{}", help="JSON AuditOptions overrides.")
     parser.add_argument("--max-train-docs", type=int, default=None,
                         help="A seeded random slice of train (development only).")
@@ -580,17 +609,9 @@ def main() -> None:
 
     space = load_vocabulary(data_dir / "vocab.tsv")
     texts = read_labelled(data_dir / "train-noisy.tsv.gz", space).texts
-    n_injected = removed.nnz + added.nnz
-    n_flagged = int(issues["flagged"].sum())
-    budgets = {name: top_n_size(name, n_injected, n_flagged)
-               for name in args.top_n.split(",")}
-    reviewed, reviewed_hits = issues, hits
-    if args.review_kind != "all":
-        from tagsmith.audit.detect import MISSING, WRONG
-
-        keep = issues["kind"] == (MISSING if args.review_kind == "missing" else WRONG)
-        reviewed = {k: issues[k][keep] for k in ("doc", "label", "kind")}
-        reviewed_hits = hits[keep]
+    budgets, reviewed, reviewed_hits = review_budgets(issues, hits, args.top_n,
+                                                      args.review_kind,
+                                                      removed.nnz + added.nnz)
     repaired_runs = train_repairs(budgets, Y_noisy, reviewed, reviewed_hits, texts, space,
                                   data_dir, runs, args)
     train_repaired = repaired_runs[args.top_n.split(",")[0]]

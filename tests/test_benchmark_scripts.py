@@ -839,3 +839,34 @@ def test_cooc_sweep_at_the_audits_weight_finds_the_audits_issues():
     [(_, _, swept, _)] = list(sweep(texts, Y, [0.3], options))
     for name in ("doc", "label", "kind", "probability", "flagged"):
         np.testing.assert_array_equal(getattr(swept, name), getattr(audited, name), name)
+
+
+def test_flagged_budget_counts_the_flagged_candidates_of_the_review_kind():
+    """``--top-n flagged --review-kind missing`` reviewed as many missing candidates as
+    the audit flagged of both kinds: past the flagged missing ones, into candidates the
+    audit did not flag. The budget counts the flagged candidates of the kind reviewed;
+    without --review-kind it is every flagged candidate, as before."""
+    import numpy as np
+
+    from tagsmith.audit.detect import MISSING, WRONG
+
+    audit = _benchmark("audit")
+    kind = np.array([MISSING, WRONG, WRONG, MISSING, WRONG, MISSING, MISSING])
+    flagged = np.array([True, True, True, True, False, False, False])
+    issues = {"doc": np.arange(7), "label": np.arange(7) % 3, "kind": kind,
+              "flagged": flagged}
+    hits = np.array([True, True, False, False, True, True, False])
+    budgets, reviewed, reviewed_hits = audit.review_budgets(issues, hits, "flagged,3,injected",
+                                                            "all", 5)
+    assert budgets == {"flagged": 4, "3": 3, "injected": 5}
+    assert reviewed is issues and reviewed_hits is hits
+    for review_kind, want, n_flagged in (("missing", MISSING, 2), ("wrong", WRONG, 2)):
+        budgets, reviewed, reviewed_hits = audit.review_budgets(issues, hits, "flagged",
+                                                                review_kind, 5)
+        assert budgets == {"flagged": n_flagged}
+        assert reviewed["doc"].tolist() == np.flatnonzero(kind == want).tolist()
+        assert reviewed_hits.tolist() == hits[kind == want].tolist()
+    # the missing reviewer's flagged budget: the two flagged missing candidates only
+    _, acceptance = audit.repaired_labels(np.zeros((7, 3)), *audit.review_budgets(
+        issues, hits, "flagged", "missing", 5)[1:], 2)
+    assert acceptance["top_n"] == 2 and acceptance["accepted_missing"] == 1
