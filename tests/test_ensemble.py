@@ -591,6 +591,84 @@ def test_auto_weights_fit_from_the_documents_they_name(problem):
         EnsembleModel(members=MEMBERS, weights="auto", tune_fraction=0.8, n_jobs=1).fit(X, Y)
 
 
+def _copied(X, Y, n_copies=2):
+    """Every document ``n_copies`` times, in a row, and the group id of each (its
+    original's row): equal texts as :func:`duplicate_groups` numbers them."""
+    rows = np.repeat(np.arange(X.shape[0]), n_copies)
+    return X[rows], Y[rows], rows
+
+
+def test_auto_weights_keep_copies_of_a_text_on_one_side_of_the_tuning_split(problem, caplog):
+    """weights="auto" held out documents one by one: a document and its copy fell on
+    both sides, and the tuning scored the members on documents they had been fitted
+    on (a kNN at similarity 1). With ``groups``, whole groups are held out, about
+    ``tune_fraction`` of the documents, and the tuning's P@1 is that of unseen texts."""
+    X, Y, _ = problem
+    # labels the features do not predict: only a member that recalls a copy gets them
+    Y = Y[np.random.default_rng(0).permutation(Y.shape[0])]
+    X_copies, Y_copies, groups = _copied(X, Y)
+    members = [["linear", {"C": 2.0, "max_iter": 1000}], ["knn", {"n_neighbors": 1}]]
+    for seed in range(5):
+        model = EnsembleModel(members=members, weights="auto", tune_fraction=0.25, n_jobs=1,
+                              random_state=seed)
+        model._validate_params()
+        rest, hold = model._tuning_split(len(groups), None, groups)
+        assert not set(groups[hold]) & set(groups[rest])
+        assert abs(len(hold) - 100) <= 1 and len(hold) + len(rest) == len(groups)
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        grouped = EnsembleModel(members=members, weights="auto", tune_fraction=0.25,
+                                n_jobs=1).fit(X_copies, Y_copies, groups=groups)
+    assert "on 100 held-out documents" in caplog.text
+    document_wise = EnsembleModel(members=members, weights="auto", tune_fraction=0.25,
+                                  n_jobs=1).fit(X_copies, Y_copies)
+    assert document_wise.tuning_["p@1"] > 0.6  # copies recalled
+    assert grouped.tuning_["p@1"] < 0.4  # near chance, as for a new text
+    # weight-0 documents are still left out (the members fit on them at weight 0), and
+    # the groups of the others stay whole
+    weights = np.ones(len(groups))
+    weights[::7] = 0.0
+    rest, hold = model._tuning_split(len(groups), weights, groups)
+    assert (weights[hold] > 0).all()
+    assert not set(groups[hold]) & set(groups[rest[weights[rest] > 0]])
+    with pytest.raises(InvalidParameterError, match="one integer group id per document"):
+        EnsembleModel(members=members, weights="auto", n_jobs=1).fit(X_copies, Y_copies,
+                                                                     groups=groups[1:])
+
+
+def test_auto_weights_without_copies_draw_the_same_tuning_split(problem):
+    """No groups, or groups of one document each (or whose only copies have weight 0),
+    hold out the very documents drawn before groups were taken, and tune the same."""
+    X, Y, _ = problem
+    n_docs = X.shape[0]
+    weights = np.ones(n_docs)
+    weights[::9] = 0.0
+    singles = np.arange(n_docs)
+    twins_of_weight_zero = singles.copy()
+    twins_of_weight_zero[9] = 0  # both of weight 0
+    for seed in (None, 0, 3):
+        model = EnsembleModel(members=MEMBERS, weights="auto", tune_fraction=0.3, n_jobs=1,
+                              random_state=seed)
+        model._validate_params()
+        for sample_weight in (None, weights):
+            present = singles if sample_weight is None else np.flatnonzero(sample_weight > 0)
+            n_hold = round(0.3 * len(present))
+            # the draw before groups, as it was written
+            order = present[np.random.default_rng(seed or 0).permutation(len(present))]
+            expected = np.sort(order[:n_hold])
+            for groups in (None, singles, twins_of_weight_zero):
+                if groups is twins_of_weight_zero and sample_weight is None:
+                    continue
+                rest, hold = model._tuning_split(n_docs, sample_weight, groups)
+                np.testing.assert_array_equal(hold, expected)
+                np.testing.assert_array_equal(rest, np.setdiff1d(singles, expected))
+    plain = EnsembleModel(members=MEMBERS, weights="auto", tune_fraction=0.3, n_jobs=1).fit(X, Y)
+    single = EnsembleModel(members=MEMBERS, weights="auto", tune_fraction=0.3,
+                           n_jobs=1).fit(X, Y, groups=singles)
+    assert single.tuning_ == plain.tuning_
+    np.testing.assert_array_equal(single.predict_topk(X, 5).scores,
+                                  plain.predict_topk(X, 5).scores)
+
+
 def test_a_single_member_ensemble_orders_labels_like_its_member():
     """With one member, the ensemble is that member: its zero-score labels (a kNN's
     labels without votes, in frequency order) came back ordered by label id, as the

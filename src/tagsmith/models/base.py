@@ -37,6 +37,16 @@ NEW_LABELS = "new_labels"
 NESTED_TOPK = "nested_topk"
 
 
+def takes_groups(model: BaseModel) -> bool:
+    """Whether ``model.fit`` takes ``groups=`` (one integer id per document, equal texts
+    sharing one, e.g. :func:`tagsmith.pipeline.train.duplicate_groups`), to keep equal
+    texts on one side of a split it draws itself (the ensemble's ``weights="auto"``
+    tuning split). Whoever fits a model on texts passes them to one that does."""
+    import inspect
+
+    return "groups" in inspect.signature(model.fit).parameters
+
+
 class BaseModel:
     """Base class: parameter handling, input validation and the fitted check."""
 

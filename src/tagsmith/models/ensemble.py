@@ -32,6 +32,7 @@ from tagsmith.models.base import (
     check_sample_weight,
     check_targets,
     check_weighted_targets,
+    takes_groups,
 )
 from tagsmith.topk import TopK, _check_finite, _check_k
 
@@ -69,11 +70,14 @@ class EnsembleModel(BaseModel):
     nDCG@5 on those documents are kept, and the members are fitted again on all
     documents (with sample weights, the held-out documents are drawn among those of
     weight above 0 and the two means are weighted, so a document of weight 0 is not
-    there for the tuning either; up to 4 members every combination is tried; with
-    more, where the grid grows exponentially, a deterministic coordinate ascent from
-    equal weights gives each member in turn its best grid weight and power, until a
-    sweep changes nothing or after 10 sweeps, so a sweep costs time linear in the
-    members: see :func:`~tagsmith.models._ensemble_tuning.tune_combination`);
+    there for the tuning either; with ``groups`` given to :meth:`fit`, equal texts are
+    held out or kept together, whole groups, so a member that recalls a copy of the
+    document, a kNN at similarity 1, is not the one the weights favour; up to 4
+    members every combination is tried; with more, where the grid grows
+    exponentially, a deterministic coordinate ascent from equal weights gives each
+    member in turn its best grid weight and power, until a sweep changes nothing or
+    after 10 sweeps, so a sweep costs time linear in the members: see
+    :func:`~tagsmith.models._ensemble_tuning.tune_combination`);
     ``powers``, one
     exponent per member applied to its scores before
     weighting (``None`` = 1; below 1 spreads out scores that are products of path
@@ -321,13 +325,19 @@ class EnsembleModel(BaseModel):
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X: FeatureMatrix | Views, Y: LabelMatrix,
             sample_weight: npt.ArrayLike | None = None, *,
-            label_features: FeatureMatrix | Views | None = None) -> EnsembleModel:
+            label_features: FeatureMatrix | Views | None = None,
+            groups: npt.ArrayLike | None = None) -> EnsembleModel:
         """Fit every member on ``X`` (n_docs x n_features) and ``Y`` (n_docs x n_labels).
 
         ``sample_weight`` goes to the members that accept sample weights;
         ``label_features`` (n_labels x n_features, the featurized label names, or
         :class:`~tagsmith.features.views.Views` of them when ``X`` is) to the members
         that read them (see :meth:`uses_label_features`), each its own view.
+        ``groups`` (one integer id per document, equal texts sharing one: e.g.
+        :func:`tagsmith.pipeline.train.duplicate_groups`) keeps each group on one side
+        of the ``weights="auto"`` tuning split: the members see features, not texts, and
+        a document whose copy they were fitted on favoured the member that memorises.
+        Without it, or with no id shared, the split is the same.
         """
         from tagsmith.features.views import Views
 
@@ -340,9 +350,13 @@ class EnsembleModel(BaseModel):
         Y = check_targets(Y, n_docs, soft_ok=SOFT_TARGETS in capabilities)
         weights = check_sample_weight(sample_weight, n_docs)
         check_weighted_targets(Y, weights)
+        if groups is not None:
+            from tagsmith.pipeline.crossfit import check_groups
+
+            groups = check_groups(groups, n_docs)
         tuned = None
         if isinstance(self.weights, str):  # "auto": the only string validation lets by
-            tuned = self._tune(X, Y, weights, specs, views, label_features)
+            tuned = self._tune(X, Y, weights, specs, views, label_features, groups)
         elif self.tune_fraction != DEFAULT_TUNE_FRACTION:
             # a warning, not an error: bundles store every parameter, so one saved with
             # fixed weights and a tune_fraction must still load and refit (the audit's
@@ -350,11 +364,11 @@ class EnsembleModel(BaseModel):
             logger.warning("ensemble tune_fraction %s has no effect: it only applies with "
                            "weights='auto' (weights are %s)", self.tune_fraction,
                            "equal" if self.weights is None else list(self.weights))
-        members = self._fit_members(X, Y, weights, specs, views, label_features)
+        members = self._fit_members(X, Y, weights, specs, views, label_features, groups)
         self._set_members(members, None if isinstance(X, Views) else X.shape[1], tuned)
         return self
 
-    def _fit_members(self, X, Y, weights, specs, views, label_features=None
+    def _fit_members(self, X, Y, weights, specs, views, label_features=None, groups=None
                      ) -> list[BaseModel]:
         members = []
         for position, ((name, params), view) in enumerate(zip(specs, views, strict=True)):
@@ -363,6 +377,8 @@ class EnsembleModel(BaseModel):
             extra = {}
             if label_features is not None and member.uses_label_features():
                 extra["label_features"] = self._view_of(label_features, view, position)
+            if groups is not None and takes_groups(member):  # a nested ensemble
+                extra["groups"] = groups
             if weights is not None and SAMPLE_WEIGHT in member.capabilities:
                 member.fit(member_X, Y, sample_weight=weights, **extra)
             else:
@@ -373,15 +389,41 @@ class EnsembleModel(BaseModel):
             members.append(member)
         return members
 
-    def _tune(self, X, Y, weights, specs, views, label_features=None) -> dict:
+    def _tune(self, X, Y, weights, specs, views, label_features=None, groups=None) -> dict:
         """Weights and powers chosen on held-out documents (see ``weights="auto"``)."""
         from tagsmith.features.views import Views
         from tagsmith.models._ensemble_tuning import tune_combination
 
+        rest, hold = self._tuning_split(Y.shape[0], weights, groups)
+        rows_of = X.take if isinstance(X, Views) else X.__getitem__
+        members = self._fit_members(rows_of(rest), Y[rest],
+                                    None if weights is None else weights[rest], specs, views,
+                                    label_features, None if groups is None else groups[rest])
+        held_X = rows_of(hold)
+        k_member = DEFAULT_K_MEMBER if self.k_member is None else self.k_member
+        topks = [member.predict_topk(self._view_of(held_X, view, position), k_member)
+                 for position, (member, view) in enumerate(zip(members, views, strict=True))]
+        del members
+        result = tune_combination(topks, Y[hold],
+                                  powers=None if self.powers is None else self._powers(len(specs)),
+                                  sample_weight=None if weights is None else weights[hold])
+        logger.info("ensemble weights %s, powers %s: P@1 %.4f, nDCG@5 %.4f on %d held-out "
+                    "documents", result["weights"], result["powers"], result["p@1"],
+                    result["ndcg@5"], len(hold))
+        return result
+
+    def _tuning_split(self, n_rows: int, weights: np.ndarray | None,
+                      groups: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows the members are first fitted on, rows held out to tune on)``, each
+        sorted: a seeded ``tune_fraction`` of the documents of weight above 0, whole
+        ``groups`` at a time where some id is shared (see
+        :func:`~tagsmith.pipeline.crossfit.split_order`), else document by document."""
+        from tagsmith.pipeline.crossfit import has_repeats, split_order, unfit_groups
+
         # documents of weight 0 are not there: none is held out (nor counted), and the
         # others are drawn as if they were all there is; the members fit on the rest
         # with their weights (those taking sample weights leave weight 0 out)
-        present = np.arange(Y.shape[0]) if weights is None else np.flatnonzero(weights > 0)
+        present = np.arange(n_rows) if weights is None else np.flatnonzero(weights > 0)
         n_docs = len(present)
         n_hold = int(min(MAX_TUNE_DOCS, max(MIN_TUNE_DOCS, round(self.tune_fraction * n_docs))))
         # the members must fit on at least as many documents as are held out: 100
@@ -396,25 +438,21 @@ class EnsembleModel(BaseModel):
                                         f"the {n_docs} document{plural_s(n_docs)} ({n_hold} held "
                                         "out)",
                                         self.tune_fraction)
-        order = present[np.random.default_rng(self.random_state or 0).permutation(n_docs)]
-        hold = np.sort(order[:n_hold])
-        rest = np.setdiff1d(np.arange(Y.shape[0]), hold)  # sorted
-        rows_of = X.take if isinstance(X, Views) else X.__getitem__
-        members = self._fit_members(rows_of(rest), Y[rest],
-                                    None if weights is None else weights[rest], specs, views,
-                                    label_features)
-        held_X = rows_of(hold)
-        k_member = DEFAULT_K_MEMBER if self.k_member is None else self.k_member
-        topks = [member.predict_topk(self._view_of(held_X, view, position), k_member)
-                 for position, (member, view) in enumerate(zip(members, views, strict=True))]
-        del members
-        result = tune_combination(topks, Y[hold],
-                                  powers=None if self.powers is None else self._powers(len(specs)),
-                                  sample_weight=None if weights is None else weights[hold])
-        logger.info("ensemble weights %s, powers %s: P@1 %.4f, nDCG@5 %.4f on %d held-out "
-                    "documents", result["weights"], result["powers"], result["p@1"],
-                    result["ndcg@5"], n_hold)
-        return result
+        # equal texts on one side: a held-out document whose copy a member was fitted
+        # on (a kNN at similarity 1) made the tuned weights favour the member that
+        # memorises. Without a shared id the split is the document-wise one, to the bit
+        present_groups = None if groups is None else groups[present]
+        if present_groups is not None and not has_repeats(present_groups):
+            present_groups = None
+        order = np.random.default_rng(self.random_state or 0).permutation(n_docs)
+        _, held = split_order(order, n_hold, present_groups)
+        if not held.size:  # every group of equal texts is too large for the share
+            why = unfit_groups(present_groups, n_hold)
+            raise InvalidParameterError("tune_fraction", "a share that some whole group of "
+                                        f"equal texts fits ({why}; equal texts stay on one "
+                                        "side of the tuning split)", self.tune_fraction)
+        hold = present[held]  # sorted, as present is
+        return np.setdiff1d(np.arange(n_rows), hold), hold
 
     def _set_members(self, members: list[BaseModel], n_features: int | None,
                      tuned: dict | None = None) -> None:
