@@ -39,7 +39,12 @@ from tagsmith._typing import FeatureMatrix, LabelMatrix
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.metrics.sets import first_duplicate
 from tagsmith.models import available_models, check_model_params, get_model_class, make_model
-from tagsmith.models.base import check_features, check_sample_weight, check_targets
+from tagsmith.models.base import (
+    check_features,
+    check_sample_weight,
+    check_targets,
+    takes_groups,
+)
 from tagsmith.progress import progress_bar
 from tagsmith.store.bundle import check_ids, sparse_from_state
 from tagsmith.topk import TopK
@@ -357,7 +362,8 @@ def cross_fit_topk(X: FeatureMatrix | Views, Y: LabelMatrix, model: str,
     ``groups`` (one integer id per document, e.g.
     :func:`tagsmith.pipeline.train.duplicate_groups` of the texts) keeps each group in
     one fold (see :func:`fold_assignment`): a document whose twin a fold model learnt
-    from gets a falsely confident score.
+    from gets a falsely confident score; a fold model that draws a split of its own
+    (the ensemble's ``weights="auto"``) gets those of its documents too.
     Each fold model sees ``(n_folds - 1) / n_folds`` of the documents, so the whole
     costs about ``n_folds - 1`` full trainings.
     """
@@ -419,6 +425,8 @@ def cross_fit_topk(X: FeatureMatrix | Views, Y: LabelMatrix, model: str,
             fit_kwargs = {}
             if label_features is not None and fold_model.uses_label_features():
                 fit_kwargs["label_features"] = label_features
+            if groups is not None and takes_groups(fold_model):
+                fit_kwargs["groups"] = np.asarray(groups)[kept]
             try:
                 fold_model.fit(rows_of(kept), Y[kept],
                                None if weights is None else weights[kept], **fit_kwargs)

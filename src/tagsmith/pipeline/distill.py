@@ -37,6 +37,7 @@ from tagsmith.exceptions import (
 )
 from tagsmith.features.tfidf import TfidfFeaturizer, _as_list
 from tagsmith.models import check_model_params, make_model
+from tagsmith.models.base import takes_groups
 from tagsmith.pipeline.classifier import TextClassifier
 from tagsmith.pipeline.evaluate import evaluate_classifier
 from tagsmith.pipeline.train import (
@@ -289,16 +290,22 @@ def round_sizes(budget: int, rounds: int, initial_fraction: float) -> list[int]:
     return [first] + [size for size in sizes if size]
 
 
-def _fit_student(X, Y, options: ActiveOptions, label_features=None):
+def _fit_student(X, Y, options: ActiveOptions, label_features=None, groups=None):
+    """The student fitted on ``X``, ``Y``; ``groups`` (:func:`~tagsmith.pipeline.train.
+    duplicate_groups` of its texts) for a model that draws a split of its own (the
+    ensemble's ``weights="auto"``), to keep equal texts on one side."""
     params = dict(options.model_params)
     model = make_model(options.model, **params)
     if "random_state" in model.get_params() and "random_state" not in params:
         model.set_params(random_state=options.seed)
+    extra: dict[str, Any] = {}
     if label_features is not None:  # label_feature_weight was ignored without a word
-        # only a family that reads them (the tree, the ensemble); BaseModel.fit does not
-        # declare label_features
-        return cast(Any, model).fit(X, Y, label_features=label_features)
-    return model.fit(X, Y)
+        # only a family that reads them (the tree, the ensemble); BaseModel.fit declares
+        # neither label_features nor groups
+        extra["label_features"] = label_features
+    if groups is not None and takes_groups(model):
+        extra["groups"] = groups
+    return cast(Any, model).fit(X, Y, **extra)
 
 
 def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: Teacher,
@@ -346,9 +353,14 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
         featurizer = TfidfFeaturizer.from_params(**options.featurizer_params)
         X_pool = featurizer.fit_transform(list(pool_texts))
     # the label names' features, for a student that reads them, as training gives them
-    label_features = _label_features(featurizer, make_model(options.model,
-                                                            **options.model_params),
-                                     label_space)
+    student = make_model(options.model, **options.model_params)
+    label_features = _label_features(featurizer, student, label_space)
+    # equal texts, for a student that splits its documents itself (weights="auto")
+    pool_groups = None
+    if takes_groups(student):
+        from tagsmith.pipeline.train import duplicate_groups
+
+        pool_groups = duplicate_groups(pool_texts)
     n_labels = len(label_space)
     labelled = np.zeros(n_pool, bool)
     rows: list[sp.csr_matrix] = []
@@ -395,7 +407,8 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
         if len(selected):  # a round the teacher answered none of (the endpoint was
             # down a while) failed as "'Y' must be the targets of at least one
             # document"; with nothing to learn from yet, the next round picks at random
-            model = _fit_student(X_pool[selected], Y_teacher, options, label_features)
+            model = _fit_student(X_pool[selected], Y_teacher, options, label_features,
+                                 None if pool_groups is None else pool_groups[selected])
         else:
             logger.warning("active distillation round %d: the teacher answered %s sent",
                            number, none_of(len(chosen)))

@@ -41,7 +41,7 @@ from tagsmith.features.tfidf import _as_list
 from tagsmith.features.views import make_featurizer
 from tagsmith.metrics.sets import sum_duplicates_wide
 from tagsmith.models import check_model_params, get_model_class, make_model
-from tagsmith.models.base import as_float32_csr
+from tagsmith.models.base import as_float32_csr, takes_groups
 from tagsmith.pipeline.classifier import TextClassifier
 from tagsmith.pipeline.confidence import (
     CALIBRATED_HERE,
@@ -377,7 +377,10 @@ def _featurizer_parts(featurizer, params: dict) -> list[tuple[Any, dict]]:
 
 
 def _fit(texts, Y, options: TrainOptions, stage: str, label_space: LabelSpace | None = None,
-         previous=None):
+         previous=None, groups: np.ndarray | None = None):
+    """Featurizer and model fitted on ``texts``; ``groups`` (:func:`duplicate_groups` of
+    them) goes to a model that draws a split of its own (:func:`~tagsmith.models.base.
+    takes_groups`: the ensemble's ``weights="auto"``), to keep equal texts on one side."""
     started = time.perf_counter()
     logger.info("%s: features for %d document%s", stage, len(texts), plural_s(len(texts)))
     featurizer = make_featurizer(options.featurizer, **options.featurizer_params)
@@ -402,13 +405,15 @@ def _fit(texts, Y, options: TrainOptions, stage: str, label_space: LabelSpace | 
     label_features = None
     if label_space is not None:
         label_features = _label_features(featurizer, model, label_space)
+    extra: dict[str, Any] = {}
     if label_features is not None:
         # label-name features join the label representations the model clusters
         # only a family that reads them (the tree, the ensemble) gets here; BaseModel.fit
-        # does not declare label_features
-        cast(Any, model).fit(X, Y, label_features=label_features)
-    else:
-        model.fit(X, Y)
+        # declares neither label_features nor groups
+        extra["label_features"] = label_features
+    if groups is not None and takes_groups(model):
+        extra["groups"] = groups
+    cast(Any, model).fit(X, Y, **extra)
     return featurizer, model, time.perf_counter() - started, X
 
 
@@ -521,15 +526,17 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
     dev_raw = None  # the raw scores of the held-out documents
     refitted = False  # whether the final model was fitted again on all the data
     if heldout is None:
-        featurizer, model, fit_seconds, X_all = _fit(texts, Y, options, "train", label_space)
+        featurizer, model, fit_seconds, X_all = _fit(texts, Y, options, "train", label_space,
+                                                     groups=groups)
         thresholds = Thresholds.constant(len(label_space), UNTUNED_THRESHOLD)
         report["heldout"] = None
     else:
         fit_idx, dev_part_texts, dev_part_Y, source = heldout
         fit_texts = texts if fit_idx is None else [texts[i] for i in fit_idx]
         fit_Y = Y if fit_idx is None else Y[fit_idx]
-        featurizer, model, fit_seconds, X_fit = _fit(fit_texts, fit_Y, options, "train",
-                                                     label_space)
+        featurizer, model, fit_seconds, X_fit = _fit(
+            fit_texts, fit_Y, options, "train", label_space,
+            groups=groups if fit_idx is None else groups[fit_idx])
         X_all = X_fit if fit_idx is None else None
         # the counts of the documents fitted on give the held-out metrics their PSP@k
         fit_counts = _label_counts(fit_Y, len(label_space))
@@ -556,7 +563,7 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
         if refit:
             featurizer, model, fit_seconds, X_all = _fit(texts, Y, options,
                                                          "refit on all data", label_space,
-                                                         previous=featurizer)
+                                                         previous=featurizer, groups=groups)
             # a label the held-out fit never saw was not tuned (its threshold says
             # never); the refitted model learnt it from the held-out documents: it
             # backs off to the global threshold, as a label with too few positives
