@@ -847,6 +847,34 @@ def test_train_refuses_a_calibration_split_too_small_before_fitting(goemotions_s
     assert not (tmp_path / "m").exists()
 
 
+def test_train_names_calibration_fraction_where_the_conformal_split_falls_short(tmp_path,
+                                                                             caplog):
+    """500 copies of one text among the 700 documents --calibration-fraction 0.7 set
+    aside leave 200 for the 350 conformal documents asked: train warned naming
+    'conformal_fraction', which it has no option for; the share it splits at is fixed,
+    the option the user set is --calibration-fraction."""
+    import logging
+
+    corpus = tmp_path / "thanks.tsv"
+    corpus.write_text("".join("thank you\tjoy\n" if i % 2 == 0 else f"text {i}\tanger\n"
+                              for i in range(1000)))
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "train", str(corpus), "--output", str(tmp_path / "m"), "--dev-fraction", "0",
+            "--calibration-fraction", "0.7", *FAST])
+    assert result.exit_code == 0, result.output
+    assert ("the conformal share 0.5 (train's fixed split of what --calibration-fraction "
+            "set aside; tagsmith calibrate --conformal-fraction splits it otherwise) of the "
+            "700 held-out documents asks 350 for the conformal sets, but 500 would go to the "
+            "calibrator, 200 to the conformal sets") in caplog.text
+    assert "conformal_fraction" not in caplog.text
+    # the renaming lasts the command: from Python the parameter keeps its name
+    from tagsmith.cli.commands import _TrainConformalShare
+
+    assert not any(isinstance(f, _TrainConformalShare)
+                   for f in logging.getLogger("tagsmith").filters)
+
+
 def test_held_out_data_overlapping_the_training_data_is_refused(bundle, goemotions_small,
                                                                 tmp_path, caplog):
     train_lines = goemotions_small["train"].read_text().splitlines(keepends=True)

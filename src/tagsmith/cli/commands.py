@@ -64,6 +64,27 @@ def _parse_params(pairs: tuple[str, ...], option: str) -> dict:
     return params
 
 
+class _TrainConformalShare(logging.Filter):
+    """``train`` has no ``--conformal-fraction``: it splits what ``--calibration-fraction``
+    set aside between the calibrator and the conformal sets at calibrate's default share
+    (half each). A warning about that split named ``conformal_fraction``, which nothing
+    here sets; it names the option that did set the documents aside."""
+
+    def __init__(self):
+        super().__init__()
+        from tagsmith.pipeline.confidence import CONFORMAL_SHARE
+
+        self.share = CONFORMAL_SHARE
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "conformal_fraction" in (getattr(record, "parameters", None) or ()):
+            record.msg = str(record.msg).replace(
+                self.share, "the conformal share %g (train's fixed split of what "
+                "--calibration-fraction set aside; tagsmith calibrate --conformal-fraction "
+                "splits it otherwise)", 1)
+        return True
+
+
 @cli.command(short_help="Train a model on CORPUS into a bundle.")
 @click.argument("corpus", callback=a_path)
 @click.option("-o", "--output", required=True, callback=a_path,
@@ -149,6 +170,9 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
     named = f"the vocabulary {vocab}" if vocab else None
     data = read[0].require_labels(corpus, named)
     dev_data = read[1].require_labels(dev, named) if dev else None
+    logger = logging.getLogger("tagsmith")
+    renamed = _TrainConformalShare()
+    logger.addFilter(renamed)
     try:
         classifier = train_classifier(
             data.texts, data.Y, label_space, options=options,
@@ -163,6 +187,8 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
             "calibration_fraction", "a share setting aside documents that the calibrator / "
             f"conformal split (half each) can divide: {exc.expected}; --calibrator-source "
             "same fits both on all of them", calibration_fraction) from None
+    finally:
+        logger.removeFilter(renamed)
     classifier.save(output)
     heldout = classifier.manifest["metrics"].get("heldout")
     training = classifier.manifest["training"]

@@ -278,6 +278,11 @@ def _check_parts_agree(recall: RecallControl, mondrian: RecallControl | None,
                              f"label{plural_s(recall.n_labels)}")
 
 
+#: how the warnings about the calibrator / conformal split begin: ``tagsmith train``,
+#: which has no ``--conformal-fraction``, names its own share in its place
+CONFORMAL_SHARE = "conformal_fraction %g"
+
+
 def _split(heldout: HeldoutScores, options: ConfidenceOptions, crossfit, crossfit_Y):
     """(calibrator documents: (Y, topk), conformal documents: HeldoutScores, how)."""
     source = options.calibrator_source
@@ -324,16 +329,16 @@ def _split(heldout: HeldoutScores, options: ConfidenceOptions, crossfit, crossfi
             and abs(n_conformal - n_wanted) > max(1, n_wanted // 10)):
         # 500 copies of one text among 700 held-out documents: 197 went to the conformal
         # sets for the 350 asked, and only the log's counts, unexplained, said so
-        logger.warning("conformal_fraction %g of the %s held-out documents asks %s for the "
+        logger.warning(CONFORMAL_SHARE + " of the %s held-out documents asks %s for the "
                        "conformal sets, but %s", options.conformal_fraction, f"{n:,}",
                        f"{n_wanted:,}", parts,
                        extra={"parameters": ("conformal_fraction",)})
     if smallest < FEW_HELDOUT_DOCS // 2 <= n // 2:  # fewer held-out documents: check_heldout
         # warns already, whatever the share
-        logger.warning("conformal_fraction %g splits the %s held-out documents unevenly "
+        logger.warning(CONFORMAL_SHARE + " splits the %s held-out documents unevenly "
                        "(%s): fitted on so few, that part is unreliable (%d or more each "
                        "recommended)", options.conformal_fraction, f"{n:,}", parts,
-                       FEW_HELDOUT_DOCS // 2)
+                       FEW_HELDOUT_DOCS // 2, extra={"parameters": ("conformal_fraction",)})
     conformal = heldout.subset(conformal_rows)
     fitting = heldout.subset(fitting_rows)
     return (fitting.Y, fitting.topk), conformal, "split"
