@@ -34,7 +34,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from tagsmith._params import check_int, check_number
-from tagsmith._plural import plural_s
+from tagsmith._plural import plural, plural_s
 from tagsmith._typing import FeatureMatrix, LabelMatrix
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.metrics.sets import first_duplicate
@@ -408,17 +408,20 @@ def cross_fit_topk(X: FeatureMatrix | Views, Y: LabelMatrix, model: str,
                 continue
             kept = np.flatnonzero(fold != f)
             if not teaches[kept].any():  # the fold model would have nothing to learn
+                n_teach = int(np.count_nonzero(teaches))
                 why = "too few to cross-fit; use fewer folds or another seed"
-                if grouped and np.unique(np.asarray(groups)[teaches]).size == 1:
+                if n_teach > 1 and grouped and np.unique(np.asarray(groups)[teaches]).size == 1:
                     # no fold count or seed parts copies of one text: "use fewer folds or
                     # another seed" sent the user after a remedy that could not help
                     why = ("they are copies of one text, and equal texts share a fold: "
                            "cross-fitting needs labelled documents of two texts at least")
+                # "1 labelled documents", and a lone one called "copies of one text"
                 raise InvalidParameterError(
-                    "Y", f"positive targets outside fold {f + 1} of {n_folds} (every "
-                    f"labelled document fell in that fold: {why})",
-                    f"{np.count_nonzero(teaches)} labelled "
-                    "documents" + ("" if weights is None else " of sample weight above 0"))
+                    "Y", f"positive targets outside fold {f + 1} of {n_folds} ("
+                    + plural(n_teach, "the one labelled document", "every labelled document")
+                    + f" fell in that fold: {why})",
+                    f"{n_teach} labelled document{plural_s(n_teach)}"
+                    + ("" if weights is None else " of sample weight above 0"))
             fold_model = make_model(model, **params)
             if "random_state" in fold_model.get_params() and "random_state" not in params:
                 fold_model.set_params(random_state=seed)
