@@ -344,8 +344,9 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     # asked already, or a second copy in one batch: each took one of the budget's calls
     # for a text the teacher had answered, and taught the student nothing. Only the
     # first document of each group is a candidate (a pool without copies keeps them all)
+    text_groups = duplicate_groups(pool_texts)
     copy = np.ones(n_pool, bool)
-    copy[np.unique(duplicate_groups(pool_texts), return_index=True)[1]] = False
+    copy[np.unique(text_groups, return_index=True)[1]] = False
     n_copies = int(copy.sum())  # blank documents are no one's copies
     budget = _usable_budget(options.budget, n_pool, n_blank, n_copies)
     rng = np.random.default_rng(options.seed)
@@ -356,11 +357,7 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     student = make_model(options.model, **options.model_params)
     label_features = _label_features(featurizer, student, label_space)
     # equal texts, for a student that splits its documents itself (weights="auto")
-    pool_groups = None
-    if takes_groups(student):
-        from tagsmith.pipeline.train import duplicate_groups
-
-        pool_groups = duplicate_groups(pool_texts)
+    pool_groups = text_groups if takes_groups(student) else None
     n_labels = len(label_space)
     labelled = np.zeros(n_pool, bool)
     rows: list[sp.csr_matrix] = []
