@@ -575,8 +575,73 @@ def test_label_corpus_sends_no_copy_to_the_teacher():
                                   budget=budget, rounds=2, strategy="random")
             docs = [" ".join(read_data_section(user_prompt(body), "DOCUMENT").lower().split())
                     for body in server.requests]
-        assert len(docs) == sent == len(set(docs)) == len(result["rows"])
+        copies = result["summary"]["active"]["n_copies_labelled"]
+        assert len(docs) == sent == len(set(docs)) == len(result["rows"]) - copies
         assert result["summary"]["active"]["budget"] == sent
+
+
+def test_cli_label_with_a_budget_gives_the_copies_of_a_labelled_text_its_labels(tmp_path):
+    """The copies of a document sent (equal texts, case and spacing aside) were never
+    sent, and left unlabelled, though the teacher's answer for their text applies to
+    them at no cost: they are written after the documents sent, with their labels and
+    confidences, and the teacher gets no more calls."""
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    topics = ("sport", "music")
+    texts = [f"a {topics[i % 2]} story number {i} of {i * 7}" for i in range(16)]
+    # every document has a copy after it, the first three a second one too
+    copies = [f"  {t.upper()}  " if i % 2 else t.replace(" ", "   ")
+              for i, t in enumerate(texts)] + [t.title() for t in texts[:3]]
+
+    def teacher(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT").lower()
+        return json.dumps({"labels": [{"label": "sport", "confidence": 0.9},
+                                      {"label": "music", "confidence": 0.35}]
+                           if "sport" in doc else [{"label": "music", "confidence": 0.6}]})
+
+    corpus = tmp_path / "docs.txt"
+
+    def run(name, lines, *extra):
+        out = tmp_path / f"{name}.jsonl"  # one corpus path: the ids name it
+        corpus.write_text("".join(f"{line}\n" for line in lines))
+        with LocalChatServer(teacher) as server:
+            result = CliRunner().invoke(tagsmith_cli.cli, [
+                "-q", "label", str(corpus), "--vocab", str(vocab), "-o", str(out),
+                "--budget", "6", "--rounds", "2", *extra, "--base-url", server.base_url,
+                "--llm", "t", "--cache", str(tmp_path / f"{name}.sqlite")])
+            assert result.exit_code == 0, result.output
+            n_calls = len(server.requests)
+        summary = json.loads(result.stderr.strip().splitlines()[-1])
+        return out.read_bytes(), n_calls, summary, result.stdout
+
+    alone, calls_alone, summary_alone, stdout_alone = run("alone", texts)
+    both, calls, summary, stdout = run("both", texts + copies, "--student",
+                                       str(tmp_path / "student"))
+    assert calls == calls_alone == 6  # the copies cost no call
+    assert summary_alone["active"]["n_copies_labelled"] == 0
+    assert "labelled 6 of the 6 documents sent (--budget 6 of 16 documents)" in stdout_alone
+    # the documents sent are written as without copies, byte for byte, the copies after
+    sent = alone.decode().splitlines()
+    lines = both.decode().splitlines()
+    assert both.startswith(alone) and lines[:6] == sent
+    folded = {" ".join(json.loads(line)["text"].split()).casefold(): json.loads(line)
+              for line in sent}
+    expected = [i for i, t in enumerate(copies) if " ".join(t.split()).casefold() in folded]
+    assert len(expected) >= 6  # each document sent has a copy
+    assert [json.loads(line)["id"] for line in lines[6:]] == \
+        [f"{corpus}:{17 + i}" for i in expected]  # in corpus order, their own lines' ids
+    for line in lines[6:]:
+        record = json.loads(line)
+        source = folded[" ".join(record["text"].split()).casefold()]
+        assert (record["labels"], record["scores"]) == (source["labels"], source["scores"])
+        assert record["text"] in copies
+    assert summary["active"]["n_copies_labelled"] == len(expected)
+    assert summary["labeling"]["n_docs"] == 6 and summary["active"]["budget"] == 6
+    assert (f"labelled 6 of the 6 documents sent and {len(expected)} copies of them (equal "
+            "text, case and spacing aside), not sent (--budget 6 of 35 documents)") in stdout
+    # the student learnt from the documents sent only: a copy would count a text twice
+    assert "student distilled from 6 documents" in stdout
+    assert TextClassifier.load(tmp_path / "student").n_train_docs == 6
 
 
 def test_label_corpus_says_when_the_budget_is_more_than_the_documents(tmp_path, caplog):

@@ -592,9 +592,14 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
                  f"{printable(labeling['last_error'])}")
         written = write_soft_labels(output, [texts[i] for i in rows], result["Y"], space,
                                     doc_ids=[ids[i] for i in rows])
+        # with a budget, the copies of the documents answered (never sent) are written
+        # after them with their labels; the student learnt from the documents answered
+        n_copies = result["summary"].get("active", {}).get("n_copies_labelled", 0)
+        answered = written - n_copies
         if student:
             result["student"].save(student)
-            click.echo(f"student distilled from {written} document{plural_s(written)} -> {student}")
+            click.echo(f"student distilled from {answered} document{plural_s(answered)} "
+                       f"-> {student}")
         on_human = result["summary"].get("student") or {}
         if on_human.get("human_accuracy"):  # held out: the sample is not in the pool
             n, metrics = on_human["n_docs"], on_human["human_accuracy"]
@@ -611,9 +616,11 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
         summary = {**result["summary"], "usage": client.usage.to_dict()}
         if budget:  # "labelled 19 of 300" read as 281 documents the LLM failed on
             sent = labeling.get("n_docs", 0)
-            click.echo(f"labelled {written} of the {sent} document{plural_s(sent)} sent "
-                       f"(--budget {budget} of {len(texts)} document{plural_s(len(texts))}) "
-                       f"-> {output}")
+            copied = (f" and {n_copies} {plural(n_copies, 'copy', 'copies')} of them (equal "
+                      "text, case and spacing aside), not sent" if n_copies else "")
+            click.echo(f"labelled {answered} of the {sent} document{plural_s(sent)} sent"
+                       f"{copied} (--budget {budget} of {len(texts)} "
+                       f"document{plural_s(len(texts))}) -> {output}")
         else:
             click.echo(f"labelled {written} of {len(texts)} document{plural_s(len(texts))} "
                        f"-> {output}")

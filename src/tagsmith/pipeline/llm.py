@@ -545,7 +545,11 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     same model or zero-shot scorer as ``shortlist``), needed like ``shortlist`` for
     label spaces too large to show whole. Returns ``{"rows": pool indices labelled, "Y":
     soft targets (rows x labels), "summary": dict, "student": TextClassifier or None}``; with a
-    budget, ``student`` is the model distilled along the way, and with a budget and
+    budget, ``rows`` are the documents the teacher answered, in the order asked, then
+    the copies of those (equal texts, case and spacing aside; never sent) in pool order,
+    each with its document's targets (counted in the summary's
+    ``active.n_copies_labelled``), ``student`` is the model distilled along the way (on
+    the documents answered only: a copy would count its text twice), and with a budget and
     ``human`` the summary's ``"student"`` holds its accuracy against the human labels
     (``n_docs``, ``n_taught_left_out``, ``human_accuracy``: the sample's documents the
     student was not taught; also in the student's manifest under ``distillation``:
@@ -626,6 +630,16 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     summary["active"] = dict(distilled.classifier.manifest["distillation"])
     if budget is not None and active.budget < budget:  # the record had the capped one
         summary["active"]["budget_requested"] = budget
+    # a copy of a document answered (equal text, case and spacing aside) was never sent
+    # and was left unlabelled, though the teacher's answer for its text applies to it at
+    # no cost: it gets that answer in the output (after the documents sent), not in the
+    # student's training, which would count the text twice
+    rows, Y = distilled.selected, distilled.Y_teacher
+    copies, sources = _copies_of(texts, rows)
+    summary["active"]["n_copies_labelled"] = int(len(copies))
+    if len(copies):
+        rows = np.concatenate([rows, copies])
+        Y = sp.vstack([Y, Y[sources]]).tocsr()
     if human is not None:  # how good the student is, where human labels say (issue 6)
         summary["student"] = _student_on_human(
             distilled.classifier, [texts[i] for i in distilled.selected], human[0], Y_human)
@@ -636,5 +650,26 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
         distilled.classifier.manifest["distillation"].update(
             human_accuracy=record["human_accuracy"], human_n_docs=record["n_docs"],
             human_n_taught_left_out=record["n_taught_left_out"])
-    return {"rows": distilled.selected, "Y": distilled.Y_teacher, "summary": summary,
-            "student": distilled.classifier}
+    return {"rows": rows, "Y": Y, "summary": summary, "student": distilled.classifier}
+
+
+def _copies_of(texts: Sequence[str], sent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The documents of ``texts`` that are copies (equal texts, case and spacing aside:
+    :func:`~tagsmith.pipeline.train.duplicate_groups`) of one of ``sent`` (pool indices)
+    and not in it, in pool order, with the position in ``sent`` of each one's document.
+
+    >>> _copies_of(["a b", "c", "A  B", "", " ", "C", "d"], np.array([1, 0]))
+    (array([2, 5]), array([1, 0]))
+    """
+    from tagsmith.pipeline.train import duplicate_groups
+
+    groups = duplicate_groups(texts)
+    # per group: its document's place in sent (the first where several share a group,
+    # which active selection never sends)
+    source = np.full(len(texts), -1, np.int64)
+    sent_groups, first = np.unique(groups[sent], return_index=True)
+    source[sent_groups] = first
+    copy = source[groups] >= 0
+    copy[sent] = False
+    copies = np.flatnonzero(copy)
+    return copies, source[groups[copies]]
