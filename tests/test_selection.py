@@ -29,6 +29,47 @@ def test_closed_form_equals_the_lp(seed):
                                                         abs=1e-6)
 
 
+def test_closed_form_gives_documents_tied_at_the_cut_equal_probabilities():
+    # where the value (m - k) c is flat along a run of equal gains, the cut m* fell
+    # inside it and the stable sort gave the nonzero probabilities to the earliest
+    # pool positions: [1, 1, 0.5, 0, 0.5] here, the third 0.4 never drawn
+    gains = np.array([0.4, 0.4, 0.8, 0.4, 0.8])
+    p = rad_closed_form(gains, 3, 1)
+    np.testing.assert_allclose(p, [2 / 3, 2 / 3, 0.5, 2 / 3, 0.5], rtol=1e-12)
+    assert rad_value(p, gains, 1) == pytest.approx(rad_value(rad_lp(gains, 3, 1), gains, 1))
+    rng = np.random.default_rng(0)
+    n_split = 0
+    for _ in range(6000):  # a few distinct gains, so runs of equal ones
+        gains = rng.choice(np.round(rng.uniform(1, 20, 4)) / 20, size=rng.integers(3, 12))
+        budget, k = int(rng.integers(1, len(gains))), float(rng.choice([1, 1.5, 2, 3]))
+        p = rad_closed_form(gains, budget, k)
+        if p is None:
+            continue
+        taken = p > 0
+        n_split += any(taken[gains == g].any() and not taken[gains == g].all()
+                       for g in np.unique(gains))
+        for g in np.unique(gains):
+            assert np.ptp(p[gains == g]) < 1e-12, (gains, budget, k, p)
+        assert p.sum() == pytest.approx(budget) and p.min() >= 0 and p.max() <= 1 + 1e-12
+        assert rad_value(p, gains, k) == pytest.approx(
+            rad_value(rad_lp(gains, budget, k), gains, k), abs=1e-9)
+    assert n_split == 0
+    # without ties, as before to the byte: c / g over the m* largest gains
+    for seed in range(50):
+        rng = np.random.default_rng(seed)
+        gains = rng.uniform(0.01, 1.0, int(rng.integers(5, 200)))
+        budget, k = int(rng.integers(1, len(gains) // 2 + 1)), int(rng.integers(1, 20))
+        order = np.argsort(-gains, kind="stable")
+        harmonic = np.cumsum(1.0 / gains[order])
+        m = np.arange(1, len(gains) + 1)
+        c = budget / harmonic
+        best = int(np.argmax(np.where(m > k, (m - k) * c, -np.inf)))
+        expected = np.zeros(len(gains))
+        expected[order[:best + 1]] = c[best] / gains[order[:best + 1]]
+        p = rad_closed_form(gains, budget, k)
+        assert p is None or p.tobytes() == expected.tobytes()
+
+
 def test_no_mistakes_means_top_b():
     gains = np.array([0.2, 0.9, 0.5, 0.7])
     assert rad_probabilities(gains, 2, 0).tolist() == [0, 1, 0, 1]

@@ -148,9 +148,17 @@ def rad_closed_form(gains: npt.ArrayLike, budget: int, n_mistakes: float) -> np.
     """The equalising solution, or ``None`` where it does not apply (k < 1 or the cap
     ``p <= 1`` would bind).
 
+    Documents of equal gain get equal probabilities: where the cut ``m*`` falls inside
+    a run of equal gains (the value ``(m - k) c`` is then the same for every ``m``
+    along it, so which of them are taken does not change the game's value), the mass
+    those taken would get is spread evenly over the whole run rather than given to the
+    earliest pool positions.
+
     >>> p = rad_closed_form(np.array([1.0, 0.8, 0.5, 0.4, 0.2]), 2, 1)
     >>> p.round(3).tolist(), round(float(p.sum()), 6)
     ([0.471, 0.588, 0.941, 0.0, 0.0], 2.0)
+    >>> rad_closed_form(np.array([0.4, 0.4, 0.8, 0.4, 0.8]), 3, 1).round(3).tolist()
+    [0.667, 0.667, 0.5, 0.667, 0.5]
     """
     gains = _check(gains, budget, n_mistakes)
     n = len(gains)
@@ -167,6 +175,13 @@ def rad_closed_form(gains: npt.ArrayLike, budget: int, n_mistakes: float) -> np.
         return None
     p = np.zeros(n)
     p[order[:best + 1]] = c[best] / g[:best + 1]
+    if best + 1 < n and g[best + 1] == g[best]:
+        # a tie at the cut: the stable sort gave its nonzero probabilities to the
+        # earliest pool positions. Spread evenly over the tie, they keep sum p (and
+        # p <= 1, each lower); the game's value stays (m* - k) c, as at least k
+        # documents above the tie keep p g = c (an optimum cut inside a tie needs it)
+        tied = order[g == g[best]]
+        p[tied] = (best + 1 - np.searchsorted(-g, -g[best])) * c[best] / g[best] / len(tied)
     return p
 
 
