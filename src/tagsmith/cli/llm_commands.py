@@ -485,7 +485,9 @@ def _summary_changes(counts: dict) -> str:
 @click.option("--limit", type=click.IntRange(min=1), help="Label only the first N documents.")
 @click.option("--budget", type=click.IntRange(min=1),
               help="Label only this many documents, chosen in rounds by --strategy while a "
-              "student model is distilled (active distillation).")
+              "student model is distilled (active distillation); copies of a document "
+              "labelled (equal text, case and spacing aside) are never sent and get its "
+              "labels.")
 @click.option("--strategy", type=click.Choice(["robust", "uncertainty", "random"]),
               default="robust", show_default=True, help="How --budget documents are chosen.")
 @click.option("--rounds", type=click.IntRange(min=1), default=4, show_default=True,
