@@ -644,6 +644,36 @@ def test_cli_label_with_a_budget_gives_the_copies_of_a_labelled_text_its_labels(
     assert TextClassifier.load(tmp_path / "student").n_train_docs == 6
 
 
+def test_label_corpus_gives_no_labels_to_the_copies_of_a_document_not_answered():
+    # a copy gets the answer its document got: none where the call failed or the
+    # answer was malformed
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.labeling.client import OpenAIChatClient
+    from tagsmith.labeling.labeler import LabelingOptions
+    from tagsmith.pipeline.llm import label_corpus
+
+    space = LabelSpace.from_uris(["u:sport", "u:music"],
+                                 names={"u:sport": "sport", "u:music": "music"})
+    texts = [f"{'sport' if i % 2 else 'music'} story {i}" for i in range(8)]
+    texts += [t.upper() for t in texts]
+
+    def teacher(body):  # malformed for music
+        doc = read_data_section(user_prompt(body), "DOCUMENT").lower()
+        return json.dumps({"labels": [{"label": "sport", "confidence": 0.9}]}) \
+            if "sport" in doc else '{"labels": ['
+
+    with LocalChatServer(teacher) as server:
+        client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=5.0)
+        result = label_corpus(texts, space, client, LabelingOptions(n_workers=2),
+                              budget=8, rounds=2, strategy="random")
+        assert len(server.requests) == 8
+    rows = result["rows"].tolist()
+    assert sorted(rows[:4]) == [1, 3, 5, 7] and rows[4:] == [9, 11, 13, 15]
+    assert result["summary"]["active"]["n_copies_labelled"] == 4
+    Y = result["Y"].toarray()
+    np.testing.assert_array_equal(Y[4:], Y[[rows.index(i - 8) for i in rows[4:]]])
+
+
 def test_label_corpus_says_when_the_budget_is_more_than_the_documents(tmp_path, caplog):
     """--budget 500 on 12 documents spent 12 calls and said nothing: the summary's budget
     was 12, as if that had been asked for."""
