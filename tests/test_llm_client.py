@@ -1463,3 +1463,51 @@ def test_stopping_the_wait_after_a_failure_ends_as_an_interrupt(ctrl_c_raises, t
                          f"{path} and is lost: a rerun pays for it again",
                          "error: 5 requests in a row failed; stopping"], lines
     assert cached.n_unsaved == 1 and cache.get(request("a")) is None
+
+
+def test_a_third_ctrl_c_while_the_left_writes_end_still_says_the_closing_lines(
+        ctrl_c_raises, tmp_path, capsys):
+    """Ctrl-C, then Ctrl-C again to leave the answers waiting for another process's
+    lock, then a third while the left writes were given up: the run ended (130, right)
+    before saying its usage, the answer lost and how to resume. Once the user has asked
+    to leave, further Ctrl-Cs are ignored until those lines are said; the handler the
+    run had is put back afterwards."""
+    import signal
+
+    from tagsmith.cli.llm_commands import SAVE_GRACE, _stopped
+
+    class ThirdCtrlCAsTheWritesAreLeft(CachedClient):
+        def abandon_writes(self):
+            os.kill(os.getpid(), signal.SIGINT)  # handled at once, on this (main) thread
+            super().abandon_writes()
+
+    path = tmp_path / "cache.sqlite"
+    cache = ResponseCache(path)
+    second = threading.Timer(SAVE_GRACE + 0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+    escaped = []
+    with _locked_by_another_process(path):
+        with LocalChatServer(lambda body: "answer") as server:
+            cached = ThirdCtrlCAsTheWritesAreLeft(client_for(server), cache)
+            worker = threading.Thread(target=cached.complete, args=(request("a"),))
+            worker.start()
+            _wait_until_a_write_waits(cached)
+            second.start()
+            try:
+                _stopped(cached, str(path), KeyboardInterrupt())
+            except KeyboardInterrupt:
+                escaped.append(True)
+            finally:
+                second.cancel()  # never reaching the test runner
+                second.join(5)
+                worker.join(5)
+    assert not escaped
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].endswith("waiting up to 60 s; Ctrl-C again to leave them"), lines
+    assert lines[1].startswith("LLM usage: 1 answered call"), lines
+    assert lines[2:] == [
+        f"1 answer received could not be saved in the response cache {path} and is lost: "
+        "a rerun pays for it again",
+        "to resume, run the same command again: the response cache could not be written, "
+        "so it asks again for the answers of this run that it does not hold"], lines
+    assert cached.n_unsaved == 1 and cache.get(request("a")) is None

@@ -112,16 +112,28 @@ def _stopped(client, cache: str, exc: BaseException) -> None:
     when a failure stopped the run (it hung silently at exit), and the answers lost
     are counted then too; a Ctrl-C (``kill``) that leaves them ends the run as every
     other does, with exit code 130 (143), not the failure's (6), after the failure's
-    message (raised here, the KeyboardInterrupt caught)."""
+    message (raised here, the KeyboardInterrupt caught). Once the answers are stored
+    or left, further Ctrl-Cs (``kill``) are ignored until the closing lines are said:
+    a third Ctrl-C during the short wait for the abandoned writes left before the usage
+    and the answers lost were said."""
     from tagsmith.cli import Terminated
-    from tagsmith.exceptions import TagsmithError
 
     interrupted = isinstance(exc, KeyboardInterrupt)
     # how to leave the answers, as the run was stopped: one stopped by ``kill`` was
     # told "Ctrl-C again", which a run under ``timeout`` or a scheduler has no way to do
     leave = ("stop it again (kill or Ctrl-C)" if isinstance(exc, Terminated)
              else "Ctrl-C again" if interrupted else "Ctrl-C")
-    stop = _wait_for_saves(client, cache, leave=leave)
+    with _LaterStopsIgnored() as stops:
+        _say_stopped(client, cache, exc, leave, stops)
+
+
+def _say_stopped(client, cache: str, exc: BaseException, leave: str,
+                 stops: _LaterStopsIgnored) -> None:
+    """:func:`_stopped` within its :class:`_LaterStopsIgnored`."""
+    from tagsmith.exceptions import TagsmithError
+
+    interrupted = isinstance(exc, KeyboardInterrupt)
+    stop = _wait_for_saves(client, cache, leave=leave, stops=stops)
     click.echo(f"LLM usage: {client.usage.summary()}", err=True)
     unsaved = getattr(client, "n_unsaved", 0)
     if unsaved:
@@ -153,8 +165,49 @@ def _stopped(client, cache: str, exc: BaseException) -> None:
 SAVE_GRACE = 1.0
 
 
-def _wait_for_saves(client, cache: str, *,
-                    leave: str = "Ctrl-C again") -> KeyboardInterrupt | None:
+class _LaterStopsIgnored:
+    """Within the block (main thread only), the first SIGINT, and SIGTERM where it
+    raises :class:`~tagsmith.cli.Terminated`, act as before, unless :meth:`deafen` was
+    called; every later one is ignored. The handlers are put back afterwards; one that
+    ignores the signal (a job started in the background, ``nohup``) is left alone."""
+
+    def __init__(self) -> None:
+        self.deaf = False
+        self._previous: dict[int, Any] = {}
+
+    def deafen(self) -> None:
+        """Ignore every stop from now on (the user's asking to leave was heard)."""
+        self.deaf = True
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.deaf:
+            return
+        self.deaf = True  # before raising: a stop during the clean-up it starts is ignored
+        self._previous[signum](signum, frame)
+
+    def __enter__(self) -> _LaterStopsIgnored:
+        import signal
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(signum)
+            if callable(previous):  # not SIG_IGN, SIG_DFL or one set outside Python
+                self._previous[signum] = previous
+                signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        import signal
+
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous.clear()
+
+
+def _wait_for_saves(client, cache: str, *, leave: str = "Ctrl-C again",
+                    stops: _LaterStopsIgnored | None = None) -> KeyboardInterrupt | None:
     """Let the answers being stored reach the cache before the run ends (the worker
     threads are waited for at exit anyway), saying so when that takes a while: another
     process holds the cache's lock. A second Ctrl-C leaves them (they are then counted
@@ -163,14 +216,20 @@ def _wait_for_saves(client, cache: str, *,
     second ``kill``. ``leave``: what the line says leaves them ("Ctrl-C again" after
     Ctrl-C, "Ctrl-C" after a failure, "stop it again ..." after ``kill``). Returns
     the KeyboardInterrupt (:class:`~tagsmith.cli.Terminated` for ``kill``) that left
-    them, ``None`` when none did."""
+    them, ``None`` when none did. ``stops``: the caller's :class:`_LaterStopsIgnored`,
+    deafened once the answers are stored or left (its handler deafens it as it raises
+    the stop that leaves them)."""
     wait = getattr(client, "wait_for_writes", None)
     if not callable(wait):
+        if stops is not None:
+            stops.deafen()
         return None
     from tagsmith.labeling import cache as cache_module
 
     try:
         if wait(SAVE_GRACE):
+            if stops is not None:
+                stops.deafen()
             return None
         pending = client.writes_in_flight
         click.echo(f"saving {pending} answer{plural_s(pending)} to {printable(cache)}: it "
@@ -181,6 +240,8 @@ def _wait_for_saves(client, cache: str, *,
         client.abandon_writes()
         wait(10 * cache_module.WRITE_POLL + 1)  # each gives up at its next try
         return stop
+    if stops is not None:
+        stops.deafen()
     return None
 
 
