@@ -6,6 +6,7 @@ packaged model: the load that fails for want of them must leave the process as i
 too. The real load is checked in tests/test_zeroshot.py."""
 
 import importlib
+import io
 import logging
 import os
 
@@ -117,3 +118,34 @@ def test_transformers_debug_messages_show_at_debug_alone(caplog, root_level, sho
         assert hf_logging.get_verbosity() == logging.WARNING  # as it was, once done
     finally:
         hf_logging.set_verbosity(before)
+
+
+@pytest.mark.parametrize("root_level, passed_on", [(logging.INFO, False),
+                                                    (logging.DEBUG, True)])
+def test_transformers_lines_go_through_the_root_handler_at_debug(caplog, root_level,
+                                                                 passed_on):
+    # with -vv transformers' lines were written by its own handler ("[transformers]
+    # message", no time nor level), unlike every other line on stderr: at DEBUG they pass
+    # on to the root logger's handlers instead, and transformers' handler and its
+    # propagation are as they were once the block ends
+    library, root = logging.getLogger("transformers"), logging.getLogger()
+    hf_logging.get_logger("transformers.tagsmith_probe")  # transformers' handler set up
+    handlers, propagate = list(library.handlers), library.propagate
+    # (pytest adds its capturing handlers to a logger that does not pass records on)
+    own = [handler for handler in handlers if handler not in root.handlers]
+    assert own and not propagate  # (unless CI=1 was set in the environment)
+    stream = io.StringIO()
+    formatted = logging.StreamHandler(stream)
+    formatted.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    root.addHandler(formatted)
+    try:
+        caplog.set_level(root_level)
+        with transformers_quiet():
+            with transformers_quiet():
+                logging.getLogger("transformers.tagsmith_probe").error("probe line")
+            assert library.propagate == passed_on
+            assert any(handler in library.handlers for handler in own) == (not passed_on)
+    finally:
+        root.removeHandler(formatted)
+    assert set(library.handlers) == set(handlers) and library.propagate == propagate
+    assert ("ERROR probe line" in stream.getvalue()) == passed_on

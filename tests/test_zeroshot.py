@@ -3,6 +3,7 @@
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 
@@ -1530,6 +1531,11 @@ def test_cli_vv_shows_the_debug_messages_of_transformers_too(tmp_path, flag, sho
     assert result.returncode == 0, result.stderr
     assert ("Offline mode: forcing local_files_only=True" in result.stderr) == shown
     assert ("loading configuration file" in result.stderr) == shown
+    # formatted as tagsmith's lines (time and level), not by transformers' own handler
+    # ("[transformers] loading configuration file ...")
+    lines = [line for line in result.stderr.splitlines() if "configuration file" in line]
+    assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ ", line)
+               for line in lines), lines
 
 
 def test_cli_taxonomy_map_by_meaning_reads_the_vocabulary_embeddings_cached(

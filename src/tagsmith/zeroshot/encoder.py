@@ -42,7 +42,8 @@ IDENTITY_MAX_FILES = 10_000
 _THREADS_LOCK = threading.Lock()
 _THREADS: dict[str, int | None] = {"depth": 0, "before": None}
 # so is transformers' log level: errors only while tagsmith's encoders work
-_QUIET: dict[str, int | None] = {"depth": 0, "before": None, "st_before": None}
+_QUIET: dict[str, Any] = {"depth": 0, "before": None, "st_before": None,
+                          "handlers": [], "propagate": None}
 # and the Hugging Face offline switches and progress bars: set only while a model loads
 _OFFLINE: dict[str, Any] = {"depth": 0, "env": {}, "hub": None, "bars": None, "states": None}
 #: environment variables set while a model loads (where the caller has not set them)
@@ -335,6 +336,10 @@ def transformers_quiet() -> Iterator[None]:
     and transformers' level is DEBUG within the block: transformers logs through a
     handler of its own that does not pass on to the root logger, and its level
     (WARNING unless ``TRANSFORMERS_VERBOSITY`` says otherwise) hid its debug messages.
+    There, where the root logger has a handler, transformers' own handler is taken off
+    and its records pass on to the root's within the block, so that its lines look like
+    every other (its handler wrote them without a time or a level, as
+    ``[transformers] message``); both are put back afterwards.
 
     ``set_verbosity_error`` is the whole process's: called once when an encoder loaded,
     it silenced transformers' warnings for good in an application using tagsmith as a
@@ -359,6 +364,13 @@ def transformers_quiet() -> Iterator[None]:
                 hf_logging.set_verbosity_error()
             else:
                 hf_logging.set_verbosity_debug()
+                if logging.getLogger().handlers:  # through the root's handler, formatted
+                    library = logging.getLogger("transformers")
+                    handlers = list(library.handlers)
+                    _QUIET["propagate"] = library.propagate
+                    hf_logging.disable_default_handler()
+                    hf_logging.enable_propagation()
+                    _QUIET["handlers"] = [h for h in handlers if h not in library.handlers]
         _QUIET["depth"] = (_QUIET["depth"] or 0) + 1
     try:
         yield
@@ -369,3 +381,9 @@ def transformers_quiet() -> Iterator[None]:
             if not _QUIET["depth"] and before is not None:
                 hf_logging.set_verbosity(before)
                 st_logger.setLevel(_QUIET["st_before"] or logging.NOTSET)
+                if _QUIET["propagate"] is not None:
+                    library = logging.getLogger("transformers")
+                    library.propagate = _QUIET["propagate"]
+                    for handler in _QUIET["handlers"]:
+                        library.addHandler(handler)
+                    _QUIET["handlers"], _QUIET["propagate"] = [], None
