@@ -309,6 +309,19 @@ def test_powerset_sets_print_a_short_summary_not_their_arrays():
     assert "array" not in text and "\n" not in text
 
 
+def test_lpicp_summary_names_its_significance_alpha_as_the_other_methods_do():
+    """The LP-ICP summary (``eval --calibration --json``'s sets, ``evaluate_confidence``)
+    said ``epsilon`` where recall and mondrian say ``alpha``: a reader of the report
+    looked for ``alpha`` in vain. Both are there (``epsilon`` for older readers)."""
+    y, true_p, _ = simulate_scores(600, 5, seed=3, priors=np.geomspace(0.3, 0.05, 5),
+                                   distort=False)
+    topk = TopK.from_scores(true_p, 5)
+    sets = fit_powerset_icp(y[:300], topk[:300]).predict(topk[300:], 0.2)
+    recall = fit_recall_control(y[:300], topk[:300]).predict(topk[300:], 0.2)
+    summary = sets.summary(y[300:])
+    assert summary["alpha"] == summary["epsilon"] == recall.summary(y[300:])["alpha"] == 0.2
+
+
 def test_lpicp_coverage_and_uniform_p_values():
     y, true_p, _ = simulate_scores(6000, 10, seed=31, priors=np.geomspace(0.3, 0.03, 10),
                                    distort=False)

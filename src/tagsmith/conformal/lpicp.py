@@ -165,7 +165,11 @@ class PowersetSets:
         return out
 
     def summary(self, y_true: LabelMatrix | None = None) -> dict:
-        out = {"epsilon": self.epsilon, "n_docs": len(self),
+        """Mean and median number of label sets, labels possible and certain, empty and
+        abstain rates and, with labels, coverage. ``alpha`` is ``epsilon`` under the
+        name the other methods' summaries give it (``epsilon`` kept for the readers of
+        the summaries written before)."""
+        out = {"alpha": self.epsilon, "epsilon": self.epsilon, "n_docs": len(self),
                "n_sets_mean": float(self.n_sets.mean()) if len(self) else 0.0,
                "n_sets_median": float(np.median(self.n_sets)) if len(self) else 0.0,
                "possible_labels_mean": float(self.possible.sum(axis=1).mean()) if len(self)
