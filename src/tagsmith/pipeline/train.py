@@ -557,8 +557,9 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
         refit = refitted = fit_idx is not None and options.refit
         report["heldout"] = {"source": source, "n_docs": len(dev_part_texts),
                              "metrics": evaluate_topk(clf, dev_part_Y, topk),
-                             "model": ("fitted before the refit on all the data" if refit
-                                       else "final"),
+                             # a word a program can compare (it was a sentence); the
+                             # README says what it means
+                             "model": "before_refit" if refit else "final",
                              "thresholds": TUNED_HERE}
         if refit:
             featurizer, model, fit_seconds, X_all = _fit(texts, Y, options,
