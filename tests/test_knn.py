@@ -815,6 +815,49 @@ def test_leave_group_out_orders_labels_without_votes_as_a_model_fitted_without_t
         assert lgo.indices[i].tolist() == expected.indices[0].tolist(), i
 
 
+def _one_large_group(n_single, n_copies, n_labels):
+    """A kNN over ``n_single`` documents and ``n_copies`` copies of one more, each with a
+    random one of ``n_labels`` labels, its training matrix and groups."""
+    rng = np.random.default_rng(0)
+    X = sp.vstack([sp.random(n_single, 500, density=0.02, random_state=1, format="csr",
+                             dtype=np.float32)]
+                  + [sp.random(1, 500, density=0.05, random_state=2, format="csr",
+                               dtype=np.float32)] * n_copies, format="csr")
+    n = X.shape[0]
+    Y = sp.csr_matrix((np.ones(n, np.float32), (np.arange(n), rng.integers(0, n_labels, n))),
+                      shape=(n, n_labels))
+    groups = np.r_[np.arange(n_single), np.full(n_copies, n_single)]
+    return KNNModel(n_neighbors=20, n_jobs=1).fit(X, Y), X, groups
+
+
+def test_leave_group_out_of_a_large_group_of_many_labels_costs_no_square_per_query():
+    """A group's row of left-out weights holds every label its copies carry: the kernel
+    sorted them all by insertion for each of the group's queries, the square of the
+    labels per query (8,000 copies of one text over 8,000 labels: six times the plain
+    leave-one-out's time). Only the best k of them can be placed."""
+    import time
+
+    model, X, groups = _one_large_group(2000, 8000, 8000)
+    model.leave_one_out_topk(X, 10, groups=groups[::-1].copy())  # compiled before timing
+    started = time.perf_counter()
+    model.leave_one_out_topk(X, 10)
+    plain = time.perf_counter() - started
+    started = time.perf_counter()
+    model.leave_one_out_topk(X, 10, groups=groups)
+    assert time.perf_counter() - started < 2 * plain + 0.5
+
+
+def test_leave_group_out_at_any_k_is_a_prefix_of_the_full_ranking():
+    """The best k of a group's labels without votes, kept as they come, rank as the whole
+    sorted list did (ties to the lower id): a narrower top-k is a prefix of a wider one."""
+    model, X, groups = _one_large_group(200, 300, 150)
+    full = model.leave_one_out_topk(X, 150, groups=groups)
+    for k in (1, 3, 10, 40):
+        cut = model.leave_one_out_topk(X, k, groups=groups)
+        np.testing.assert_array_equal(cut.indices, full.indices[:, :k])
+        np.testing.assert_array_equal(cut.scores, full.scores[:, :k])
+
+
 @pytest.mark.parametrize("max_posting", [None, 20])
 def test_leave_one_out_without_repeated_groups_is_unchanged(max_posting):
     """groups=None and groups of one row each give the very same bytes as before."""

@@ -275,7 +275,13 @@ def vote_kernel(nb_doc, nb_sim, power, y_indptr, y_indices, y_data, doc_weight, 
                 if voted[label]:
                     continue
                 p = prior[label] - left_scale[me] * left_data[r]
-                i = n_own
+                # only the best k can be placed (fewer, past the votes): a group's row
+                # holds every label of its copies, thousands where the copies are, and
+                # an insertion sort of them all cost its square per query
+                if n_own == k and (own_prior[k - 1] > p
+                                   or (own_prior[k - 1] == p and own_label[k - 1] < label)):
+                    continue
+                i = min(n_own, k - 1)
                 while i > 0 and (own_prior[i - 1] < p
                                  or (own_prior[i - 1] == p and own_label[i - 1] > label)):
                     own_prior[i] = own_prior[i - 1]
@@ -283,7 +289,7 @@ def vote_kernel(nb_doc, nb_sim, power, y_indptr, y_indices, y_data, doc_weight, 
                     i -= 1
                 own_prior[i] = p
                 own_label[i] = label
-                n_own += 1
+                n_own = min(n_own + 1, k)
         position = 0
         o = 0
         while filled < k:
