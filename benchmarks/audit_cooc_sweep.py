@@ -57,12 +57,11 @@ def sweep(texts, Y: sp.csr_matrix, weights: list[float], options=None):
     from tagsmith.audit.scores import blend_cooccurrence, knn_scores
     from tagsmith.pipeline.audit import AuditOptions, _features
     from tagsmith.pipeline.crossfit import default_k
-    from tagsmith.pipeline.train import groups_of_hashes
 
     options = AuditOptions() if options is None else options
     started = time.perf_counter()
     _, X = _features(texts, None, options)
-    groups = groups_of_hashes(dup.text_hashes(texts), dup.EMPTY_HASH)  # as the audit's
+    groups = dup.exact_groups(dup.text_hashes(texts))  # the audit's own rule
     knn = knn_scores(X, Y, k=default_k(Y.shape[1]), params=options.knn_params,
                      groups=groups).topk
     print(f"features and kNN scores: {time.perf_counter() - started:.1f} s", file=sys.stderr)

@@ -88,6 +88,22 @@ def text_hashes(texts: Sequence[str]) -> np.ndarray:
 EMPTY_HASH = text_hashes([""])[0]
 
 
+def exact_groups(hashes: np.ndarray) -> np.ndarray:
+    """The audit's groups of exact duplicates: one id per document from its
+    :func:`text_hashes` (this module's rule, broader than training's case and spacing:
+    Unicode form, soft hyphens), a blank text no one's twin. The audit keeps each group
+    out of its documents' kNN neighbours and in one calibration fold, and counts its
+    distinct texts by them; whoever reproduces its scores (``benchmarks/
+    audit_cooc_sweep.py``) groups with this rule too.
+
+    >>> exact_groups(text_hashes(["ab", "A\u00adB", "c", "", " ", " AB"])).tolist()
+    [0, 0, 1, 2, 3, 0]
+    """
+    from tagsmith.pipeline.train import groups_of_hashes
+
+    return groups_of_hashes(hashes, EMPTY_HASH)
+
+
 def exact_duplicate_pairs(hashes: np.ndarray) -> np.ndarray:
     """``(m, 2)`` pairs ``(i, j)``, ``i < j``, linking each duplicate to its group's first.
 

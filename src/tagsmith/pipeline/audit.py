@@ -646,15 +646,13 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
             from tagsmith.audit.evidence import label_cooccurrence
 
             counts = label_cooccurrence(Y)
-        from tagsmith.pipeline.train import groups_of_hashes
-
         hashes = dup.text_hashes(texts)
         # twins in one fold (cross-fitting, calibration) and out of each other's kNN
         # neighbours: else each scores, or is calibrated on, the other's label as
         # seen. The audit's own exact duplicates:
         # training's rule (case and spacing) left apart copies the features cannot tell
         # apart (Unicode form, soft hyphens), which the duplicate report names as equal
-        groups = groups_of_hashes(hashes, dup.EMPTY_HASH)
+        groups = dup.exact_groups(hashes)
         scores = _scores(source_name, model_X if source_name == "crossfit" else X, Y,
                          classifier, options, model_featurizer, label_space,
                          cooccurrence_counts=counts,
