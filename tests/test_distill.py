@@ -708,6 +708,56 @@ def test_label_corpus_says_when_the_budget_is_more_than_the_documents(tmp_path, 
     assert "budget=" not in caplog.text
 
 
+def test_label_corpus_cuts_a_budget_over_the_documents_once_and_records_the_request():
+    """--budget 500 on 12 documents, 4 of them copies: label_corpus cut the budget to 12
+    with a warning, then active distillation cut it to 8 with a second one naming
+    'budget=12', a budget nobody asked for, and the student's manifest recorded
+    budget_requested 12 (the summary alone said 500)."""
+    import logging
+
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.labeling.client import OpenAIChatClient
+    from tagsmith.labeling.labeler import LabelingOptions
+    from tagsmith.pipeline.llm import label_corpus
+
+    space = LabelSpace.from_uris(["u:sport", "u:music"],
+                                 names={"u:sport": "sport", "u:music": "music"})
+    texts = [f"{'sport' if i % 2 else 'music'} story {i}" for i in range(8)]
+    texts += [f"  {texts[i].upper()}" for i in (0, 3, 5, 6)]
+
+    def teacher(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        name = "sport" if "sport" in doc.lower() else "music"
+        return json.dumps({"labels": [{"label": name, "confidence": 0.9}]})
+
+    for budget, cut in ((500, True), (8, False)):
+        records = []
+        handler = logging.Handler(logging.WARNING)
+        handler.emit = records.append
+        logging.getLogger("tagsmith").addHandler(handler)
+        try:
+            with LocalChatServer(teacher) as server:
+                client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=5.0)
+                result = label_corpus(texts, space, client, LabelingOptions(n_workers=2),
+                                      budget=budget, rounds=2)
+                assert len(server.requests) == 8
+        finally:
+            logging.getLogger("tagsmith").removeHandler(handler)
+        warned = [r.getMessage() for r in records if "budget=" in r.getMessage()]
+        if cut:
+            assert warned == ["budget=500 is more than the 12 documents to label (8 of them "
+                              "neither blank nor a copy of another): at most 8 teacher calls "
+                              "spent"]
+        else:
+            assert warned == []
+        active, record = (result["summary"]["active"],
+                          result["student"].manifest["distillation"])
+        assert active["budget"] == record["budget"] == 8
+        assert active.get("budget_requested") == record.get("budget_requested") \
+            == (500 if cut else None)
+        assert active["n_copies_labelled"] == 4 and len(result["rows"]) == 12
+
+
 def test_cli_distill_from_1_document_says_document(tmp_path, goemotions_small):
     labels = tmp_path / "one.jsonl"
     labels.write_text(json.dumps({"id": "a", "text": "thank you so much",

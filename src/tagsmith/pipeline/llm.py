@@ -565,11 +565,17 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
         from tagsmith.pipeline.distill import ActiveOptions
 
         budget = check_int("budget", budget, 1, numpy=True)
+        n_usable = len(texts)
         if budget > len(texts):  # the selection can spend no more: say so, not silently
-            logger.warning("budget=%d is more than the %d document%s to label: at most %d "
+            # cut once, to what active distillation sends (no blank text, no copy): a cut
+            # to len(texts) here made it cut again, warning of a 'budget=' never asked
+            n_usable = _distinct_non_blank(texts) or len(texts)  # none: it says so
+            distinct = "" if n_usable == len(texts) else (
+                f" ({n_usable:,} of them neither blank nor a copy of another)")
+            logger.warning("budget=%d is more than the %d document%s to label%s: at most %d "
                            "teacher call%s spent", budget, len(texts), plural_s(len(texts)),
-                           len(texts), plural_s(len(texts)))
-        active = ActiveOptions(budget=min(budget, len(texts)), strategy=strategy,
+                           distinct, n_usable, plural_s(n_usable))
+        active = ActiveOptions(budget=min(budget, n_usable), strategy=strategy,
                                rounds=rounds, seed=seed)
         active.validate(len(texts), len(label_space))
     reliability = None
@@ -629,6 +635,8 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     # the budget spent: blank documents and copies in the pool cut the one asked for
     summary["active"] = dict(distilled.classifier.manifest["distillation"])
     if budget is not None and active.budget < budget:  # the record had the capped one
+        # the student's record too: it held the capped budget as the one asked for
+        distilled.classifier.manifest["distillation"]["budget_requested"] = budget
         summary["active"]["budget_requested"] = budget
     # a copy of a document answered (equal text, case and spacing aside) was never sent
     # and was left unlabelled, though the teacher's answer for its text applies to it at
@@ -651,6 +659,21 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
             human_accuracy=record["human_accuracy"], human_n_docs=record["n_docs"],
             human_n_taught_left_out=record["n_taught_left_out"])
     return {"rows": rows, "Y": Y, "summary": summary, "student": distilled.classifier}
+
+
+def _distinct_non_blank(texts: Sequence[str]) -> int:
+    """How many texts of ``texts`` active distillation may send: the distinct ones (equal
+    texts, case and spacing aside, counted once), blank ones left out.
+
+    >>> _distinct_non_blank(["a b", "A  B", "", " ", "c"])
+    2
+    """
+    from tagsmith.features.tfidf import _as_list
+    from tagsmith.pipeline.train import duplicate_groups
+
+    texts = _as_list(texts, "texts")
+    blank = np.fromiter((not text.strip() for text in texts), bool, len(texts))
+    return int(np.unique(duplicate_groups(texts)[~blank]).size)
 
 
 def _copies_of(texts: Sequence[str], sent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
