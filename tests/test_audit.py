@@ -722,3 +722,18 @@ def test_stacking_counts_the_pairs_of_its_fitting_sample(monkeypatch, caplog):
     assert shown.details["regimes"] == whole.details["regimes"]
     for field in ("doc", "label", "kind", "probability", "flagged", "doc_quality"):
         np.testing.assert_array_equal(getattr(shown, field), getattr(whole, field))
+
+
+def test_the_few_texts_warning_of_an_in_sample_calibration_counts_no_folds_it_lacks():
+    """calibration_folds=1 (in-sample) read '(30 per calibration fold, 2 folds)': two
+    folds nobody asked for. It needs two folds' worth of texts all the same, and says so."""
+    from tagsmith.audit.detect import few_texts
+
+    per_doc = np.ones(10, np.int64)
+    in_sample = few_texts(per_doc, None, 1)
+    assert in_sample["min_distinct_labelled_texts"] == 60
+    assert in_sample["warning"].endswith("below 60 distinct labelled texts (30 per "
+                                         "calibration fold, two folds' worth, though "
+                                         "calibrated in-sample)")
+    assert few_texts(per_doc, None, 3)["warning"].endswith("(30 per calibration fold, "
+                                                           "3 folds)")

@@ -420,11 +420,14 @@ def few_texts(per_doc: np.ndarray, groups: np.ndarray | None,
     out: dict = {"n_distinct_labelled_texts": n_texts, "n_labelled_docs": n_labelled,
                  "min_distinct_labelled_texts": needed}
     if n_texts < needed:
+        # in-sample (one fold) needs two folds' worth too: "2 folds" named folds not asked
+        folds = (f"{n_folds} folds" if calibration_folds >= 2
+                 else "two folds' worth, though calibrated in-sample")
         out["warning"] = (
             f"{n_texts:,} distinct text{plural_s(n_texts)} among the {n_labelled:,} labelled "
             f"document{plural_s(n_labelled)}: the noise-rate bounds and the calibration are "
             f"not informative below {needed:,} distinct labelled texts "
-            f"({MIN_TEXTS_PER_FOLD} per calibration fold, {n_folds} folds)")
+            f"({MIN_TEXTS_PER_FOLD} per calibration fold, {folds})")
     return out
 
 
