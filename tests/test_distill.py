@@ -1320,3 +1320,26 @@ def test_cli_distill_refuses_a_human_sample_without_labels(tmp_path, goemotions_
     assert "2 documents, none naming a label" in result.output
     assert "accuracy against human labels" not in result.output
     assert not bundle.exists()  # refused before training
+
+
+def test_a_pool_of_copies_of_one_text_spends_one_call_and_says_so_in_the_singular(data,
+                                                                                caplog):
+    """Every pool document a copy of one text (and a blank one): one teacher call, one
+    student document, and the cut read '1 non-blank document of the pool that are no
+    copies of others'."""
+    space, _, _ = data
+    pool = ["same text"] * 4 + ["Same  TEXT", ""]
+    asked = []
+
+    def teach(idx):
+        asked.extend(idx.tolist())
+        Y = np.zeros((len(idx), len(space)), np.float32)
+        Y[:, 0] = 0.9
+        return sp.csr_matrix(Y), np.ones(len(idx), bool)
+
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        result = active_distill(pool, space, teach, ActiveOptions(
+            budget=3, rounds=2, featurizer_params=FAST_FEATURES))
+    assert asked == [0] and result.selected.tolist() == [0]
+    assert ("budget=3 is more than the 1 non-blank document of the pool that is no copy "
+            "of another: 1 teacher call spent") in caplog.text

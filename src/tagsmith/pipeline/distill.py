@@ -450,7 +450,8 @@ def _usable_budget(budget: int, n_pool: int, n_blank: int, n_copies: int = 0) ->
                     n_copies, plural_s(n_copies), plural(n_copies, "is a copy of another",
                                                           "are copies of others"))
     if budget > n_usable:
-        copies = " that are no copies of others" if n_copies else ""
+        copies = (" " + plural(n_usable, "that is no copy of another",
+                               "that are no copies of others")) if n_copies else ""
         logger.warning("active distillation: budget=%d is more than the %d non-blank "
                        "document%s of the pool%s: %d teacher call%s spent", budget,
                        n_usable, plural_s(n_usable), copies, n_usable, plural_s(n_usable))
