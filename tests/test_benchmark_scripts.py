@@ -870,3 +870,17 @@ def test_flagged_budget_counts_the_flagged_candidates_of_the_review_kind():
     _, acceptance = audit.repaired_labels(np.zeros((7, 3)), *audit.review_budgets(
         issues, hits, "flagged", "missing", 5)[1:], 2)
     assert acceptance["top_n"] == 2 and acceptance["accepted_missing"] == 1
+
+
+def test_knn_group_timing_prints_both_paths_and_their_ratio():
+    """benchmarks/knn_group_timing.py (where the kNN's leave-group-out cost is measured,
+    not in a timed unit test) runs end to end on a small problem and prints its JSON."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "knn_group_timing.py"),
+                           "--single", "50", "--copies", "60", "--labels", "40", "--runs", "1"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert figures["copies"] == 60 and figures["plain_seconds"] > 0
+    assert figures["grouped_vs_plain"] > 0

@@ -817,34 +817,17 @@ def test_leave_group_out_orders_labels_without_votes_as_a_model_fitted_without_t
 
 def _one_large_group(n_single, n_copies, n_labels):
     """A kNN over ``n_single`` documents and ``n_copies`` copies of one more, each with a
-    random one of ``n_labels`` labels, its training matrix and groups."""
-    rng = np.random.default_rng(0)
-    X = sp.vstack([sp.random(n_single, 500, density=0.02, random_state=1, format="csr",
-                             dtype=np.float32)]
-                  + [sp.random(1, 500, density=0.05, random_state=2, format="csr",
-                               dtype=np.float32)] * n_copies, format="csr")
-    n = X.shape[0]
-    Y = sp.csr_matrix((np.ones(n, np.float32), (np.arange(n), rng.integers(0, n_labels, n))),
-                      shape=(n, n_labels))
-    groups = np.r_[np.arange(n_single), np.full(n_copies, n_single)]
-    return KNNModel(n_neighbors=20, n_jobs=1).fit(X, Y), X, groups
+    random one of ``n_labels`` labels, its training matrix and groups: the problem
+    benchmarks/knn_group_timing.py times the grouped path on."""
+    import sys
+    from pathlib import Path
 
+    here = str(Path(__file__).resolve().parents[1] / "benchmarks")
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    from knn_group_timing import problem
 
-def test_leave_group_out_of_a_large_group_of_many_labels_costs_no_square_per_query():
-    """A group's row of left-out weights holds every label its copies carry: the kernel
-    sorted them all by insertion for each of the group's queries, the square of the
-    labels per query (8,000 copies of one text over 8,000 labels: six times the plain
-    leave-one-out's time). Only the best k of them can be placed."""
-    import time
-
-    model, X, groups = _one_large_group(2000, 8000, 8000)
-    model.leave_one_out_topk(X, 10, groups=groups[::-1].copy())  # compiled before timing
-    started = time.perf_counter()
-    model.leave_one_out_topk(X, 10)
-    plain = time.perf_counter() - started
-    started = time.perf_counter()
-    model.leave_one_out_topk(X, 10, groups=groups)
-    assert time.perf_counter() - started < 2 * plain + 0.5
+    return problem(n_single, n_copies, n_labels)
 
 
 def test_leave_group_out_at_any_k_is_a_prefix_of_the_full_ranking():

@@ -1,0 +1,63 @@
+"""Time the kNN's leave-group-out scores against plain leave-one-out, for comparing commits.
+
+The audit's kNN scores leave a document's copies out of its neighbours and out of the
+label counts its score-0 tail is ordered by (``KNNModel.leave_one_out_topk(groups=)``).
+A group's left-out labels are every label its copies carry, so a large group over many
+labels is the costly case. This builds ``--single`` random documents and ``--copies``
+copies of one more, each with a random one of ``--labels`` labels, and prints one JSON
+line with the median seconds of ``--runs`` runs of both paths and their ratio:
+
+    python benchmarks/knn_group_timing.py [--single 2000] [--copies 8000] [--labels 8000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import numpy as np
+import scipy.sparse as sp
+
+from tagsmith.models.knn import KNNModel
+
+
+def problem(n_single: int, n_copies: int, n_labels: int):
+    rng = np.random.default_rng(0)
+    X = sp.vstack([sp.random(n_single, 500, density=0.02, random_state=1, format="csr",
+                             dtype=np.float32)]
+                  + [sp.random(1, 500, density=0.05, random_state=2, format="csr",
+                               dtype=np.float32)] * n_copies, format="csr")
+    n = X.shape[0]
+    Y = sp.csr_matrix((np.ones(n, np.float32), (np.arange(n), rng.integers(0, n_labels, n))),
+                      shape=(n, n_labels))
+    groups = np.r_[np.arange(n_single), np.full(n_copies, n_single)]
+    return KNNModel(n_neighbors=20, n_jobs=1).fit(X, Y), X, groups
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--single", type=int, default=2000)
+    parser.add_argument("--copies", type=int, default=8000)
+    parser.add_argument("--labels", type=int, default=8000)
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    model, X, groups = problem(args.single, args.copies, args.labels)
+    model.leave_one_out_topk(X, args.k, groups=groups)  # compile the kernels first
+    timings: dict[str, list[float]] = {"plain": [], "grouped": []}
+    for _ in range(args.runs):
+        for name, kw in (("plain", {}), ("grouped", {"groups": groups})):
+            started = time.perf_counter()
+            model.leave_one_out_topk(X, args.k, **kw)
+            timings[name].append(time.perf_counter() - started)
+    plain, grouped = (statistics.median(timings[n]) for n in ("plain", "grouped"))
+    print(json.dumps({"single": args.single, "copies": args.copies, "labels": args.labels,
+                      "k": args.k, "runs": args.runs, "plain_seconds": round(plain, 3),
+                      "grouped_seconds": round(grouped, 3),
+                      "grouped_vs_plain": round(grouped / plain, 2)}))
+
+
+if __name__ == "__main__":
+    main()
