@@ -737,3 +737,42 @@ def test_the_few_texts_warning_of_an_in_sample_calibration_counts_no_folds_it_la
                                          "calibrated in-sample)")
     assert few_texts(per_doc, None, 3)["warning"].endswith("(30 per calibration fold, "
                                                            "3 folds)")
+
+
+def test_the_few_texts_warning_counts_no_blank_text_as_evidence():
+    """Each blank text was its own group, so 3 texts copied 40 times and 60 blank
+    labelled documents counted 63 distinct texts: no warning, with bounds as vacuous as
+    without the blanks. A blank text carries no evidence; the count leaves them out and
+    the warning says how many it left out. Without blanks nothing changes."""
+    from tagsmith.audit.detect import few_texts
+
+    groups = np.r_[np.tile(np.arange(3), 40), np.arange(3, 63)]
+    per_doc = np.ones(len(groups), np.int64)
+    blank = np.r_[np.zeros(120, bool), np.ones(60, bool)]
+    texts = few_texts(per_doc, groups, 2, blank=blank)
+    assert texts["n_distinct_labelled_texts"] == 3
+    assert texts["n_blank_labelled_docs"] == 60
+    assert texts["warning"] == (
+        "3 distinct texts among the 180 labelled documents (60 of them blank, which "
+        "carry no evidence): the noise-rate bounds and the calibration are not informative "
+        "below 60 distinct labelled texts (30 per calibration fold, 2 folds)")
+    # an unlabelled blank document is not counted among the labelled ones
+    per_doc[-1] = 0
+    assert few_texts(per_doc, groups, 2, blank=blank)["n_blank_labelled_docs"] == 59
+    # no blanks: the same as before, with or without the mask
+    plain = few_texts(per_doc[:120], groups[:120], 2)
+    assert few_texts(per_doc[:120], groups[:120], 2, blank=blank[:120]) == plain
+    assert "n_blank_labelled_docs" not in plain and "blank" not in plain["warning"]
+    with pytest.raises(InvalidParameterError, match="blank"):
+        few_texts(per_doc, groups, 2, blank=blank[:5])
+
+
+def test_find_label_issues_checks_its_blank_mask():
+    Y = sp.csr_matrix(np.eye(4, 3, dtype=bool))
+    topk = TopK.from_scores(np.eye(4, 3) * 0.8 + 0.1, k=2)
+    for bad in (np.ones(3, bool), np.ones(4, np.int64), [[True] * 4]):
+        with pytest.raises(InvalidParameterError, match="blank"):
+            find_label_issues(Y, topk, evidence=False, blank=bad)
+    texts = find_label_issues(Y, topk, evidence=False,
+                              blank=np.array([False, True, False, False])).details["texts"]
+    assert (texts["n_distinct_labelled_texts"], texts["n_blank_labelled_docs"]) == (2, 1)

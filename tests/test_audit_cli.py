@@ -1634,3 +1634,22 @@ def test_an_audit_of_few_distinct_texts_warns_its_bounds_say_nothing(tmp_path, c
     report = audit_corpus(distinct, Y60, space, options=AuditOptions(scores="knn")).report
     assert report["noise"]["warning"] is None
     assert report["noise"]["method"]["texts"]["n_distinct_labelled_texts"] == 60
+
+
+def test_an_audit_counts_no_blank_text_among_its_distinct_texts():
+    """Three texts copied 40 times plus 60 blank labelled documents: each blank text was
+    a group of its own, 63 distinct texts, and no warning though the bounds were as
+    vacuous as without them. The blanks are left out of the count and named."""
+    rng = np.random.default_rng(0)
+    texts = ["apples and pears", "rain in spain", "cats on mats"] * 40 + ["", "  \t"] * 30
+    dense = rng.random((len(texts), 3)) < 0.4
+    dense[120:, 0] = True  # every blank document labelled
+    Y = sp.csr_matrix(dense)
+    n_labelled = int(np.count_nonzero(np.diff(Y.indptr)))
+    space = LabelSpace.from_uris(["u:0", "u:1", "u:2"])
+    report = audit_corpus(texts, Y, space, options=AuditOptions(scores="knn")).report
+    assert report["noise"]["warning"] == (
+        f"3 distinct texts among the {n_labelled} labelled documents (60 of them blank, "
+        "which carry no evidence): the noise-rate bounds and the calibration are not "
+        "informative below 60 distinct labelled texts (30 per calibration fold, 2 folds)")
+    assert report["noise"]["method"]["texts"]["n_blank_labelled_docs"] == 60

@@ -65,6 +65,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from tagsmith._params import check_bool, check_choice, check_int, check_number
@@ -402,11 +403,14 @@ def check_every_doc_labelled(value: object) -> None:
 
 
 def few_texts(per_doc: np.ndarray, groups: np.ndarray | None,
-              calibration_folds: int) -> dict:
+              calibration_folds: int, *, blank: npt.ArrayLike | None = None) -> dict:
     """How many distinct texts the labelled documents have (``groups``: equal texts; None:
     each its own), the fewest at which the noise-rate bounds and the calibration inform
     (``MIN_TEXTS_PER_FOLD`` per calibration fold, two folds at least) and, below it, a
-    warning naming both.
+    warning naming both. ``blank`` (one bool per document: its text is empty or
+    whitespace) leaves blank texts out of the count: each is a group of its own, yet
+    carries no evidence; the labelled blank documents are counted apart
+    (``n_blank_labelled_docs``, present when there are some) and the warning names them.
 
     >>> texts = few_texts(np.array([1, 2, 1, 0]), np.array([0, 1, 0, 2]), 2)
     >>> texts["warning"].split(": ")[0], texts["min_distinct_labelled_texts"]
@@ -414,21 +418,43 @@ def few_texts(per_doc: np.ndarray, groups: np.ndarray | None,
     """
     labelled = per_doc > 0
     n_labelled = int(np.count_nonzero(labelled))
-    n_texts = n_labelled if groups is None else len(np.unique(groups[labelled]))
+    n_blank = 0
+    counted = labelled
+    if blank is not None:
+        blank = check_blank(blank, len(per_doc))
+        n_blank = int(np.count_nonzero(labelled & blank))
+        counted = labelled & ~blank
+    n_texts = int(np.count_nonzero(counted)) if groups is None \
+        else len(np.unique(groups[counted]))
     n_folds = max(int(calibration_folds), 2)
     needed = n_folds * MIN_TEXTS_PER_FOLD
     out: dict = {"n_distinct_labelled_texts": n_texts, "n_labelled_docs": n_labelled,
                  "min_distinct_labelled_texts": needed}
+    if n_blank:
+        out["n_blank_labelled_docs"] = n_blank
     if n_texts < needed:
         # in-sample (one fold) needs two folds' worth too: "2 folds" named folds not asked
         folds = (f"{n_folds} folds" if calibration_folds >= 2
                  else "two folds' worth, though calibrated in-sample")
+        blanks = (f" ({n_blank:,}{' of them' if n_labelled > 1 else ''} blank, which "
+                  f"carr{'ies' if n_blank == 1 else 'y'} no evidence)" if n_blank else "")
         out["warning"] = (
             f"{n_texts:,} distinct text{plural_s(n_texts)} among the {n_labelled:,} labelled "
-            f"document{plural_s(n_labelled)}: the noise-rate bounds and the calibration are "
-            f"not informative below {needed:,} distinct labelled texts "
+            f"document{plural_s(n_labelled)}{blanks}: the noise-rate bounds and the "
+            f"calibration are not informative below {needed:,} distinct labelled texts "
             f"({MIN_TEXTS_PER_FOLD} per calibration fold, {folds})")
     return out
+
+
+def check_blank(value: npt.ArrayLike, n_docs: int) -> np.ndarray:
+    """``blank`` as a 1-D bool array of one flag per document (whether its text is
+    blank), else :class:`InvalidParameterError` naming it."""
+    array = np.asarray(value)
+    if array.shape != (n_docs,) or (array.size and array.dtype.kind != "b"):
+        raise InvalidParameterError("blank", f"one bool per document ({n_docs}): whether "
+                                    "its text is blank",
+                                    f"an array of shape {array.shape}, dtype {array.dtype}")
+    return array.astype(bool, copy=False)
 
 
 def check_calibration_folds(value: object) -> int:
@@ -477,6 +503,7 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
                       cooccurrence_counts: tuple | None = None,
                       n_threads: int | None = None,
                       groups: np.ndarray | None = None,
+                      blank: npt.ArrayLike | None = None,
                       show_progress: bool = False) -> LabelIssues:
     """Missing and wrong label candidates from out-of-sample scores.
 
@@ -499,6 +526,9 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
     document, e.g. :func:`tagsmith.pipeline.train.duplicate_groups` of the texts) keeps
     equal texts in one calibration fold: a twin's given label in the other fold's fit
     made a shared wrong label look given (without repeated ids the folds are the same).
+    ``blank`` (one bool per document: whether its text is empty or whitespace) leaves
+    blank texts out of the distinct texts counted in ``details["texts"]``
+    (:func:`few_texts`): a blank text carries no evidence.
     ``cooccurrence_counts``:
     :func:`tagsmith.audit.evidence.label_cooccurrence` of ``Y != 0`` when the caller
     has built it (the audit, for its kNN scores' blend), for the evidence to reuse.
@@ -543,6 +573,8 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
             from tagsmith.pipeline.crossfit import check_groups
 
             groups = check_groups(groups, n)
+        if blank is not None:
+            blank = check_blank(blank, n)
         n_given = np.bincount(Y.indices, minlength=n_labels).astype(np.int64)
         band = frequency_band(n_given)
         index = PairIndex(Y, topk)
@@ -621,7 +653,8 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
                         "n_background_pairs": len(back),
                         "every_doc_labelled": bool(every_doc_labelled),
                         "n_unlabelled_docs": n_unlabelled,
-                        "texts": few_texts(per_doc, groups, calibration_folds)})
+                        "texts": few_texts(per_doc, groups, calibration_folds,
+                                                           blank=blank)})
         # what follows reads the pairs' documents, labels and raw scores, and the stacked
         # probabilities only as float32 scores: the rest goes before the candidates are
         # sorted, the audit's peak memory at 10^4+ labels (tens of millions of candidates)

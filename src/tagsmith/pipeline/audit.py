@@ -674,7 +674,8 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
                                    every_doc_labelled=options.every_doc_labelled,
                                    calibration_folds=options.calibration_folds,
                                    seed=options.seed, cooccurrence_counts=counts,
-                                   groups=groups, show_progress=options.show_progress)
+                                   groups=groups, blank=hashes == dup.EMPTY_HASH,
+                                   show_progress=options.show_progress)
         del counts
         step("issues")
         leakage = {}
