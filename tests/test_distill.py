@@ -1343,3 +1343,93 @@ def test_a_pool_of_copies_of_one_text_spends_one_call_and_says_so_in_the_singula
     assert asked == [0] and result.selected.tolist() == [0]
     assert ("budget=3 is more than the 1 non-blank document of the pool that is no copy "
             "of another: 1 teacher call spent") in caplog.text
+
+
+def test_active_distill_given_the_text_groups_chooses_as_it_does_without(data):
+    """label --budget hashed every text two or three times (the budget's cut, the
+    selection's copies, the copies given their text's answer). The groups are computed
+    once and passed down as ``text_groups``: given them (any numbering of the same
+    groups), the choices, the teacher's answers and the student are those made without
+    them, on a pool with copies and one without."""
+    from tagsmith.features.tfidf import TfidfFeaturizer
+    from tagsmith.pipeline.train import duplicate_groups
+
+    space, train, _ = data
+    texts = list(train.texts[:120])
+    twins = np.arange(0, 120, 3)
+    source = np.concatenate([np.arange(120), twins])
+    featurizer = TfidfFeaturizer.from_params(**FAST_FEATURES)
+    X = featurizer.fit_transform(texts)
+
+    def teach(idx):
+        return sp.csr_matrix(train.Y[source[idx]], dtype=np.float32), np.ones(len(idx), bool)
+    for pool, X_pool in ((texts, X),
+                         (texts + [f" {texts[i].upper()} " for i in twins],
+                          sp.vstack([X, X[twins]]).tocsr())):
+        groups = duplicate_groups(pool)
+        options = ActiveOptions(budget=40, rounds=2, seed=2, featurizer_params=FAST_FEATURES)
+        alone = active_distill(pool, space, teach, options, X_pool=X_pool,
+                               featurizer=featurizer)
+        for given in (groups, (groups.max() - groups) * 7 + 5):  # renumbered: the same
+            result = active_distill(pool, space, teach, options, X_pool=X_pool,
+                                    featurizer=featurizer, text_groups=given)
+            np.testing.assert_array_equal(result.selected, alone.selected)
+            assert (result.Y_teacher != alone.Y_teacher).nnz == 0
+            for field in ("per_label", "tuned_mask"):
+                np.testing.assert_array_equal(getattr(result.classifier.thresholds, field),
+                                              getattr(alone.classifier.thresholds, field))
+            np.testing.assert_array_equal(result.classifier.predict_topk(texts[:30], 3).scores,
+                                          alone.classifier.predict_topk(texts[:30], 3).scores)
+
+
+def test_active_distill_checks_the_text_groups_it_is_given(data):
+    space, train, _ = data
+    texts = list(train.texts[:40])
+    options = ActiveOptions(budget=10, rounds=2, featurizer_params=FAST_FEATURES)
+    asked = []
+
+    def teach(idx):
+        asked.append(idx)
+        return noisy_teacher(train.Y, 0)(idx)
+    for bad, shown in ((np.arange(39), r"shape \(39,\)"), (np.zeros((40, 1), int), r"\(40, 1\)"),
+                       (np.arange(40.0), "float64"), (["a"] * 40, "<U1")):
+        expected = rf"'text_groups' must be one integer group id per pool document \(40\).*{shown}"
+        with pytest.raises(InvalidParameterError, match=expected):
+            active_distill(texts, space, teach, options, text_groups=bad)
+    assert asked == []  # refused before any teacher call
+
+
+def test_label_corpus_with_a_budget_hashes_each_text_once(monkeypatch):
+    """The budget's cut, active_distill and the copies given their text's answer each
+    hashed the whole pool (and the documents sent once more): 44 texts hashed for 12."""
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.labeling.client import OpenAIChatClient
+    from tagsmith.labeling.labeler import LabelingOptions
+    from tagsmith.pipeline import train as train_module
+    from tagsmith.pipeline.llm import label_corpus
+
+    space = LabelSpace.from_uris(["u:sport", "u:music"],
+                                 names={"u:sport": "sport", "u:music": "music"})
+    texts = [f"{'sport' if i % 2 else 'music'} story {i}" for i in range(8)]
+    texts += [f"  {texts[i].upper()}" for i in (0, 3, 5, 6)]
+    hashed = []
+    real = train_module._hashes
+
+    def counting(values):
+        hashed.append(len(values))
+        return real(values)
+    monkeypatch.setattr(train_module, "_hashes", counting)
+
+    def teacher(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        name = "sport" if "sport" in doc.lower() else "music"
+        return json.dumps({"labels": [{"label": name, "confidence": 0.9}]})
+    for budget in (500, 6):
+        hashed.clear()
+        with LocalChatServer(teacher) as server:
+            client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=5.0)
+            result = label_corpus(texts, space, client, LabelingOptions(n_workers=2),
+                                  budget=budget, rounds=2, strategy="random")
+        assert hashed == [12]
+        assert result["summary"]["active"]["n_copies_labelled"] == (4 if budget == 500 else
+                                                                    len(result["rows"]) - 6)

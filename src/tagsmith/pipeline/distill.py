@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from tagsmith._params import check_choice, check_fraction, check_int, check_number, check_options
@@ -311,7 +312,8 @@ def _fit_student(X, Y, options: ActiveOptions, label_features=None, groups=None)
 def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: Teacher,
                    options: ActiveOptions | None = None, *,
                    X_pool: FeatureMatrix | None = None,
-                   featurizer: TfidfFeaturizer | None = None) -> ActiveResult:
+                   featurizer: TfidfFeaturizer | None = None,
+                   text_groups: npt.ArrayLike | None = None) -> ActiveResult:
     """Spend ``options.budget`` teacher calls on the pool and distil a student.
 
     ``teacher(indices)`` labels pool documents (e.g. :func:`llm_teacher`). ``X_pool``
@@ -324,7 +326,10 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     that raises after answering some documents ends the run with
     :class:`~tagsmith.exceptions.TeacherFailedError`, which holds the answers paid for
     (``selected``, ``Y_teacher``, ``rounds``); one that raises before any answer, its
-    own error.
+    own error. ``text_groups`` (one integer per pool document:
+    :func:`~tagsmith.pipeline.train.duplicate_groups` of ``pool_texts``, or any numbering
+    of the same groups), when the caller has them, spares hashing every text again; a
+    caller passing them vouches for them (they are checked for shape and type only).
     """
     from tagsmith.labeling.selection import select_batch, teacher_error_risk, uncertainty_gains
 
@@ -344,7 +349,8 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     # asked already, or a second copy in one batch: each took one of the budget's calls
     # for a text the teacher had answered, and taught the student nothing. Only the
     # first document of each group is a candidate (a pool without copies keeps them all)
-    text_groups = duplicate_groups(pool_texts)
+    text_groups = duplicate_groups(pool_texts) if text_groups is None \
+        else _check_text_groups(text_groups, n_pool)
     copy = np.ones(n_pool, bool)
     copy[np.unique(text_groups, return_index=True)[1]] = False
     n_copies = int(copy.sum())  # blank documents are no one's copies
@@ -422,13 +428,38 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
             "(every call failed or every answer was malformed): no student to train")
     thresholds = _student_thresholds(X_pool[selected], Y_teacher, options, n_labels,
                                      label_features,
-                                     duplicate_groups([pool_texts[i] for i in selected]))
+                                     _in_first_order(text_groups[selected]))
     classifier = TextClassifier(label_space, featurizer, model, thresholds,
                                 label_counts=np.bincount(Y_teacher.indices, minlength=n_labels),
                                 n_train_docs=len(selected),
                                 manifest={"distillation": distillation_record(
                                     options.strategy, options.budget, budget, history)})
     return ActiveResult(classifier, selected, Y_teacher, history)
+
+
+def _check_text_groups(value: npt.ArrayLike, n_pool: int) -> np.ndarray:
+    """``text_groups`` as a 1-D int64 array of one group id per pool document, numbered
+    as :func:`~tagsmith.pipeline.train.duplicate_groups` numbers them (in the order the
+    groups first come), else :class:`InvalidParameterError` naming it."""
+    array = np.asarray(value)
+    if array.shape != (n_pool,) or (array.size and array.dtype.kind not in "iu"):
+        raise InvalidParameterError("text_groups", "one integer group id per pool document "
+                                    f"({n_pool}): duplicate_groups(pool_texts)",
+                                    f"an array of shape {array.shape}, dtype {array.dtype}")
+    return _in_first_order(array)
+
+
+def _in_first_order(groups: np.ndarray) -> np.ndarray:
+    """``groups`` renumbered 0, 1, ... in the order each group first comes (as
+    :func:`~tagsmith.pipeline.train.duplicate_groups` numbers the groups of a subset).
+
+    >>> _in_first_order(np.array([7, 3, 7, 9])).tolist()
+    [0, 1, 0, 2]
+    """
+    _, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
+    rank = np.empty(first.size, np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(first.size)
+    return rank[inverse.reshape(-1)]
 
 
 def _usable_budget(budget: int, n_pool: int, n_blank: int, n_copies: int = 0) -> int:

@@ -506,18 +506,19 @@ def _shortlist_recall(shortlist: TopK, Y_human: sp.csr_matrix, label_space: Labe
     return round(recall_micro(truth, matrix), 4)
 
 
-def _student_on_human(student: TextClassifier, taught: Sequence[str],
+def _student_on_human(student: TextClassifier, taught: np.ndarray,
                       human_texts: Sequence[str], Y_human: sp.csr_matrix) -> dict:
     """The distilled student's accuracy against the human sample, on the sample's
     documents it was not taught (texts matched as held-out data is checked everywhere,
     :func:`~tagsmith.pipeline.train.in_training`): the sample is drawn apart from the
     pool, but a pool may hold some of its texts. ``human_accuracy`` is ``None`` when no
-    untaught document of the sample has a label."""
+    untaught document of the sample has a label. ``taught``: the hashes of the texts
+    taught (:func:`~tagsmith.pipeline.train.text_hashes`' rule)."""
     from tagsmith.pipeline.evaluate import evaluate_classifier
-    from tagsmith.pipeline.train import in_training, text_hashes
+    from tagsmith.pipeline.train import in_training
 
     human_texts = list(human_texts)
-    was_taught = in_training(text_hashes(list(taught)), human_texts)
+    was_taught = in_training(np.unique(taught), human_texts)
     keep = np.flatnonzero(~was_taught)
     Y_keep = sp.csr_matrix(Y_human)[keep]
     record: dict[str, Any] = {"n_docs": int(len(keep)),
@@ -561,15 +562,24 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
 
     summary: dict = {}
     active: ActiveOptions | None = None
+    hashes = groups = np.zeros(0, np.int64)
     if budget is not None:  # checked before the human sample is paid for
+        from tagsmith.features.tfidf import _as_list
         from tagsmith.pipeline.distill import ActiveOptions
+        from tagsmith.pipeline.train import _BLANK_HASH, _hashes, groups_of_hashes
 
         budget = check_int("budget", budget, 1, numpy=True)
+        # every text hashed once, here: the budget's cut, the selection's copies, the
+        # copies given their text's answer and the student's taught texts read these
+        texts = _as_list(texts, "texts")
+        hashes = _hashes(texts)
+        groups = groups_of_hashes(hashes, _BLANK_HASH)
         n_usable = len(texts)
         if budget > len(texts):  # the selection can spend no more: say so, not silently
             # cut once, to what active distillation sends (no blank text, no copy): a cut
             # to len(texts) here made it cut again, warning of a 'budget=' never asked
-            n_usable = _distinct_non_blank(texts) or len(texts)  # none: it says so
+            n_usable = _distinct_non_blank(groups, hashes == _BLANK_HASH) \
+                or len(texts)  # none: it says so
             distinct = "" if n_usable == len(texts) else (
                 f" ({n_usable:,} of them neither blank nor a copy of another)")
             logger.warning("budget=%d is more than the %d document%s to label%s: at most %d "
@@ -623,7 +633,8 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     teacher = llm_teacher(list(texts), label_space, client, options, reliability=reliability,
                           shortlist=shortlist, report=report)
     try:
-        distilled = active_distill(list(texts), label_space, teacher, active)
+        distilled = active_distill(list(texts), label_space, teacher, active,
+                                   text_groups=groups)
     except NoTeacherAnswersError:
         # as without a budget: no row answered, the report says why (the CLI names
         # the last error and writes nothing)
@@ -643,14 +654,14 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     # no cost: it gets that answer in the output (after the documents sent), not in the
     # student's training, which would count the text twice
     rows, Y = distilled.selected, distilled.Y_teacher
-    copies, sources = _copies_of(texts, rows)
+    copies, sources = _copies_of(groups, rows)
     summary["active"]["n_copies_labelled"] = int(len(copies))
     if len(copies):
         rows = np.concatenate([rows, copies])
         Y = sp.vstack([Y, Y[sources]]).tocsr()
     if human is not None:  # how good the student is, where human labels say (issue 6)
         summary["student"] = _student_on_human(
-            distilled.classifier, [texts[i] for i in distilled.selected], human[0], Y_human)
+            distilled.classifier, hashes[distilled.selected], human[0], Y_human)
         record = summary["student"]
         # distillation.human_accuracy holds the metrics, as distill_classifier records
         # them (it held this whole record, so its "p@1" was one level deeper here than
@@ -661,35 +672,30 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     return {"rows": rows, "Y": Y, "summary": summary, "student": distilled.classifier}
 
 
-def _distinct_non_blank(texts: Sequence[str]) -> int:
-    """How many texts of ``texts`` active distillation may send: the distinct ones (equal
-    texts, case and spacing aside, counted once), blank ones left out.
+def _distinct_non_blank(groups: np.ndarray, blank: np.ndarray) -> int:
+    """How many texts active distillation may send, from their ``groups`` (equal texts,
+    case and spacing aside: :func:`~tagsmith.pipeline.train.duplicate_groups`) and
+    which are ``blank``: the distinct ones, blank ones left out.
 
-    >>> _distinct_non_blank(["a b", "A  B", "", " ", "c"])
+    >>> _distinct_non_blank(np.array([0, 0, 1, 2, 3]), np.array([0, 0, 1, 1, 0], bool))
     2
     """
-    from tagsmith.features.tfidf import _as_list
-    from tagsmith.pipeline.train import duplicate_groups
-
-    texts = _as_list(texts, "texts")
-    blank = np.fromiter((not text.strip() for text in texts), bool, len(texts))
-    return int(np.unique(duplicate_groups(texts)[~blank]).size)
+    return int(np.unique(groups[~blank]).size)
 
 
-def _copies_of(texts: Sequence[str], sent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The documents of ``texts`` that are copies (equal texts, case and spacing aside:
-    :func:`~tagsmith.pipeline.train.duplicate_groups`) of one of ``sent`` (pool indices)
-    and not in it, in pool order, with the position in ``sent`` of each one's document.
+def _copies_of(groups: np.ndarray, sent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The documents that are copies (the same id of ``groups``, one per pool document:
+    :func:`~tagsmith.pipeline.train.duplicate_groups`, equal texts, case and spacing
+    aside) of one of ``sent`` (pool indices) and not in it, in pool order, with the
+    position in ``sent`` of each one's document.
 
-    >>> _copies_of(["a b", "c", "A  B", "", " ", "C", "d"], np.array([1, 0]))
+    >>> from tagsmith.pipeline.train import duplicate_groups
+    >>> _copies_of(duplicate_groups(["a b", "c", "A  B", "", " ", "C", "d"]), np.array([1, 0]))
     (array([2, 5]), array([1, 0]))
     """
-    from tagsmith.pipeline.train import duplicate_groups
-
-    groups = duplicate_groups(texts)
     # per group: its document's place in sent (the first where several share a group,
     # which active selection never sends)
-    source = np.full(len(texts), -1, np.int64)
+    source = np.full(len(groups), -1, np.int64)
     sent_groups, first = np.unique(groups[sent], return_index=True)
     source[sent_groups] = first
     copy = source[groups] >= 0
