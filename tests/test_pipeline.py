@@ -130,7 +130,7 @@ def test_heldout_metrics_after_calibration_are_those_of_the_calibrated_classifie
     assert sum(texts == dev.texts for texts in scored) == 1
     monkeypatch.undo()
     heldout = clf.manifest["metrics"]["heldout"]
-    assert heldout["thresholds"].startswith("calibrated")
+    assert heldout["thresholds"] == "calibrated_here"  # a word, as "model" is
     assert heldout["metrics"] == evaluate_classifier(clf, dev.texts, dev.Y)
     assert heldout["metrics_before_calibration"] != heldout["metrics"]
     # with a refit on the split's documents they cannot be measured again, and say so
@@ -138,7 +138,7 @@ def test_heldout_metrics_after_calibration_are_those_of_the_calibrated_classifie
         featurizer_params=FAST_FEATURES, dev_fraction=0.2, calibration_fraction=0.2))
     entry = carved.manifest["metrics"]["heldout"]
     assert entry["model"] == "before_refit"  # a word a program compares, not a sentence
-    assert "before calibration replaced them" in entry["thresholds"]
+    assert entry["thresholds"] == "replaced_by_calibration"
     assert "metrics_before_calibration" not in entry
 
 
@@ -440,6 +440,10 @@ def test_predicting_many_texts_under_a_progress_bar_gives_the_same_result(traine
 
 
 def test_calibrating_a_bundle_later_says_its_heldout_thresholds_were_replaced(goemotions_small):
+    """metrics.heldout.thresholds was a sentence ("tuned on these documents", "...,
+    before calibration replaced them") a program had to match by prefix, as "model" was
+    (901ad59): it is a word, tuned_here, calibrated_here or replaced_by_calibration, and
+    an older bundle's sentence calibrated later reads as the word too."""
     from tagsmith.pipeline.confidence import calibrate_classifier, heldout_from_corpus
 
     space = load_vocabulary(goemotions_small["vocab"])
@@ -448,12 +452,25 @@ def test_calibrating_a_bundle_later_says_its_heldout_thresholds_were_replaced(go
     clf = train_classifier(train.texts, train.Y, space, dev_texts=dev.texts, dev_Y=dev.Y,
                            options=TrainOptions(featurizer_params=FAST_FEATURES))
     before = clf.manifest["metrics"]["heldout"]
-    assert before["thresholds"] == "tuned on these documents"
-    calibrate_classifier(clf, heldout_from_corpus(clf, dev.texts, dev.Y))
+    assert before["thresholds"] == "tuned_here"
+    heldout = heldout_from_corpus(clf, dev.texts, dev.Y)
+    calibrate_classifier(clf, heldout)
     after = clf.manifest["metrics"]["heldout"]
-    assert after["thresholds"].endswith("before calibration replaced them")
+    assert after["thresholds"] == "replaced_by_calibration"
     assert after["metrics"] == before["metrics"]
-    assert before["thresholds"] == "tuned on these documents"  # the old dict untouched
+    assert before["thresholds"] == "tuned_here"  # the old dict untouched
+    # a bundle written before the words: its sentences are replaced as the words are
+    for sentence in ("tuned on these documents", "calibrated, tuned on these documents"):
+        clf.manifest["metrics"] = {**clf.manifest["metrics"],
+                                   "heldout": {**before, "thresholds": sentence}}
+        calibrate_classifier(clf, heldout)
+        assert clf.manifest["metrics"]["heldout"]["thresholds"] == "replaced_by_calibration"
+    # one an older bundle already says was replaced is kept as it is
+    old = "tuned on these documents, before calibration replaced them"
+    clf.manifest["metrics"] = {**clf.manifest["metrics"],
+                               "heldout": {**before, "thresholds": old}}
+    calibrate_classifier(clf, heldout)
+    assert clf.manifest["metrics"]["heldout"]["thresholds"] == old
 
 
 @pytest.mark.parametrize(("Y", "dev_Y"), [

@@ -461,11 +461,16 @@ def calibrate_classifier(classifier: TextClassifier, heldout: HeldoutScores, *,
     return report
 
 
-#: how training notes the held-out metrics' thresholds, and what calibration makes of it
-TUNED_HERE = "tuned on these documents"
+#: how training notes the held-out metrics' thresholds (``metrics.heldout.thresholds``),
+#: and what calibration makes of it: words a program compares (they were sentences)
+TUNED_HERE = "tuned_here"
 #: training calibrated and then tuned the thresholds on these documents' probabilities
-CALIBRATED_HERE = "calibrated, " + TUNED_HERE
-REPLACED = TUNED_HERE + ", before calibration replaced them"
+CALIBRATED_HERE = "calibrated_here"
+#: tuned on these documents, before a calibration replaced them (the bundle holds others)
+REPLACED = "replaced_by_calibration"
+#: what bundles written before the words said for ``TUNED_HERE`` and ``CALIBRATED_HERE``
+#: (their ``REPLACED`` read "tuned on these documents, before calibration replaced them")
+_TUNED_HERE_SENTENCES = ("tuned on these documents", "calibrated, tuned on these documents")
 
 
 def _mark_replaced_thresholds(manifest: dict) -> None:
@@ -475,7 +480,8 @@ def _mark_replaced_thresholds(manifest: dict) -> None:
     if not isinstance(metrics, dict):
         return
     entry = metrics.get("heldout")
-    if isinstance(entry, dict) and entry.get("thresholds") in (TUNED_HERE, CALIBRATED_HERE):
+    if isinstance(entry, dict) and entry.get("thresholds") in (
+            TUNED_HERE, CALIBRATED_HERE, *_TUNED_HERE_SENTENCES):
         manifest["metrics"] = {**metrics, "heldout": {**entry, "thresholds": REPLACED}}
 
 
