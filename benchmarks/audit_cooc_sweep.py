@@ -61,14 +61,16 @@ def sweep(texts, Y: sp.csr_matrix, weights: list[float], options=None):
     options = AuditOptions() if options is None else options
     started = time.perf_counter()
     _, X = _features(texts, None, options)
-    groups = dup.exact_groups(dup.text_hashes(texts))  # the audit's own rule
+    hashes = dup.text_hashes(texts)
+    groups = dup.exact_groups(hashes)  # the audit's own rule
     knn = knn_scores(X, Y, k=default_k(Y.shape[1]), params=options.knn_params,
                      groups=groups).topk
     print(f"features and kNN scores: {time.perf_counter() - started:.1f} s", file=sys.stderr)
     for weight in weights:
         started = time.perf_counter()
         topk = blend_cooccurrence(knn, Y, weight)
-        issues = find_label_issues(Y, topk, X=X, seed=options.seed, groups=groups)
+        issues = find_label_issues(Y, topk, X=X, seed=options.seed, groups=groups,
+                                   blank=hashes == dup.EMPTY_HASH)
         yield weight, topk, issues, time.perf_counter() - started
 
 

@@ -819,7 +819,8 @@ def test_cooc_sweep_at_the_audits_weight_finds_the_audits_issues():
     """The sweep scored each document with its exact copies as neighbours (the audit
     leaves them out since stop 33) and calibrated copies in different folds: its row at
     the audit's weight no longer reproduced the audit. With the audit's duplicate groups
-    both ways, the issues are the audit's, pair by pair."""
+    both ways, the issues are the audit's, pair by pair; and its count of distinct texts
+    leaves the blank ones out as the audit's does."""
     import numpy as np
     import scipy.sparse as sp
 
@@ -831,6 +832,7 @@ def test_cooc_sweep_at_the_audits_weight_finds_the_audits_issues():
     rng = np.random.default_rng(3)
     texts = short_texts(rng, 600)
     texts += [texts[i] for i in rng.integers(0, 600, 200)]  # copies, labelled anew
+    texts += ["", "  "] * 5  # blank documents: no distinct texts
     Y = sp.csr_matrix(rng.random((len(texts), 4)) < 0.3)
     options = AuditOptions(scores="knn", cooccurrence=0.3, featurizer_params=FAST_FEATURES)
     audited = audit_corpus(texts, Y, LabelSpace.from_uris([f"u:{j}" for j in range(4)]),
@@ -839,6 +841,7 @@ def test_cooc_sweep_at_the_audits_weight_finds_the_audits_issues():
     [(_, _, swept, _)] = list(sweep(texts, Y, [0.3], options))
     for name in ("doc", "label", "kind", "probability", "flagged"):
         np.testing.assert_array_equal(getattr(swept, name), getattr(audited, name), name)
+    assert swept.details["texts"] == audited.details["texts"]
 
 
 def test_flagged_budget_counts_the_flagged_candidates_of_the_review_kind():
