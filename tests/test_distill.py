@@ -644,6 +644,28 @@ def test_cli_label_with_a_budget_gives_the_copies_of_a_labelled_text_its_labels(
     assert TextClassifier.load(tmp_path / "student").n_train_docs == 6
 
 
+def test_cli_label_with_a_budget_of_one_says_copy_of_it(tmp_path):
+    """One document answered and one copy of it read "1 copy of them"."""
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    corpus = tmp_path / "docs.txt"
+    corpus.write_text("a sport story\nA  SPORT story\n")
+
+    def teacher(body):
+        return json.dumps({"labels": [{"label": "sport", "confidence": 0.9}]})
+
+    with LocalChatServer(teacher) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "label", str(corpus), "--vocab", str(vocab), "-o",
+            str(tmp_path / "out.jsonl"), "--budget", "1", "--base-url", server.base_url,
+            "--llm", "t", "--cache", str(tmp_path / "c.sqlite")])
+        assert result.exit_code == 0, result.output
+        assert len(server.requests) == 1
+    assert ("labelled 1 of the 1 document sent and 1 copy of it (equal text, case and "
+            "spacing aside), not sent (--budget 1 of 2 documents)") in result.stdout, \
+        result.stdout
+
+
 def test_label_corpus_gives_no_labels_to_the_copies_of_a_document_not_answered():
     # a copy gets the answer its document got: none where the call failed or the
     # answer was malformed

@@ -679,8 +679,10 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
         summary = {**result["summary"], "usage": client.usage.to_dict()}
         if budget:  # "labelled 19 of 300" read as 281 documents the LLM failed on
             sent = labeling.get("n_docs", 0)
-            copied = (f" and {n_copies} {plural(n_copies, 'copy', 'copies')} of them (equal "
-                      "text, case and spacing aside), not sent" if n_copies else "")
+            # "1 copy of them" where one document was answered
+            copied = (f" and {n_copies} {plural(n_copies, 'copy', 'copies')} of "
+                      f"{plural(answered, 'it', 'them')} (equal text, case and spacing "
+                      "aside), not sent" if n_copies else "")
             click.echo(f"labelled {answered} of the {sent} document{plural_s(sent)} sent"
                        f"{copied} (--budget {budget} of {len(texts)} "
                        f"document{plural_s(len(texts))}) -> {output}")
