@@ -666,6 +666,35 @@ def test_cli_label_with_a_budget_of_one_says_copy_of_it(tmp_path):
         result.stdout
 
 
+def test_label_corpus_with_a_budget_counts_the_blank_documents():
+    """With a budget, the pool's blank documents (never sent) were in no count of the
+    summary: labeling.n_blank_docs read 0, as if there were none, where the same pool
+    without a budget counted them."""
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.labeling.client import OpenAIChatClient
+    from tagsmith.labeling.labeler import LabelingOptions
+    from tagsmith.pipeline.llm import label_corpus
+
+    space = LabelSpace.from_uris(["u:sport", "u:music"],
+                                 names={"u:sport": "sport", "u:music": "music"})
+    texts = [f"{'sport' if i % 2 else 'music'} story {i}" for i in range(8)]
+    texts[2:2] = ["", "  \t "]
+    texts.append("\n")
+
+    def teacher(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        name = "sport" if "sport" in doc else "music"
+        return json.dumps({"labels": [{"label": name, "confidence": 0.9}]})
+
+    with LocalChatServer(teacher) as server:
+        client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=5.0)
+        for budget in (None, 4, 50):
+            result = label_corpus(texts, space, client, LabelingOptions(n_workers=2),
+                                  budget=budget, rounds=2)
+            assert result["summary"]["labeling"]["n_blank_docs"] == 3, budget
+    assert result["summary"]["labeling"]["n_docs"] == 8  # the documents sent
+
+
 def test_label_corpus_gives_no_labels_to_the_copies_of_a_document_not_answered():
     # a copy gets the answer its document got: none where the call failed or the
     # answer was malformed

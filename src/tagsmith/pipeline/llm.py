@@ -629,7 +629,9 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
         active.teacher_precision = reliability.precision
     # the teacher's calls are counted as without a budget: the CLI warns about failed
     # calls and malformed answers, and names the last error, from this report
-    report = LabelingReport()
+    # the pool's blank documents, which active distillation never sends, are counted as
+    # without a budget (n_blank_docs read 0, though n_docs counts the documents sent)
+    report = LabelingReport(n_blank_docs=int(np.count_nonzero(hashes == _BLANK_HASH)))
     teacher = llm_teacher(list(texts), label_space, client, options, reliability=reliability,
                           shortlist=shortlist, report=report)
     try:
