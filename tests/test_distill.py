@@ -695,6 +695,35 @@ def test_label_corpus_with_a_budget_counts_the_blank_documents():
     assert result["summary"]["labeling"]["n_docs"] == 8  # the documents sent
 
 
+def test_cli_label_with_a_budget_on_blank_documents_only_fails_as_without(tmp_path):
+    """A corpus of blank documents only, with --budget, warned of teacher calls to be
+    spent, paid for the --human sample, then failed naming 'pool_texts', a parameter the
+    user never gave (exit code 2); without a budget the failure says no request was
+    sent, as each document was blank."""
+    vocab, human = tmp_path / "v.tsv", tmp_path / "human.tsv"
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    human.write_text("a sport story\t<u:sport>\na music story\t<u:music>\n")
+    corpus = tmp_path / "docs.jsonl"
+    corpus.write_text('{"id": "a", "text": "  "}\n{"id": "b", "text": "\\t"}\n')
+    out = tmp_path / "out.jsonl"
+
+    def teacher(body):
+        return json.dumps({"labels": [{"label": "sport", "confidence": 0.9}]})
+
+    for extra in ([], ["--budget", "5"], ["--budget", "1", "--human", str(human)]):
+        with LocalChatServer(teacher) as server:
+            result = CliRunner().invoke(tagsmith_cli.cli, [
+                "label", str(corpus), "--vocab", str(vocab), "-o", str(out), *extra,
+                "--base-url", server.base_url, "--llm", "t",
+                "--cache", str(tmp_path / "c.sqlite")])
+            assert not server.requests, extra  # the human sample is not paid for either
+        assert result.exit_code == 6, (extra, result.output)
+        assert "the LLM answered none of the 2 documents" in result.stderr
+        assert "No request was sent: each document was blank" in result.stderr
+        assert "pool_texts" not in result.output and "teacher calls" not in result.output
+        assert not out.exists()
+
+
 def test_label_corpus_gives_no_labels_to_the_copies_of_a_document_not_answered():
     # a copy gets the answer its document got: none where the call failed or the
     # answer was malformed

@@ -555,7 +555,9 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     (``n_docs``, ``n_taught_left_out``, ``human_accuracy``: the sample's documents the
     student was not taught; also in the student's manifest under ``distillation``:
     ``human_accuracy``, the metrics as ``distill --human`` records them, beside
-    ``human_n_docs`` and ``human_n_taught_left_out``).
+    ``human_n_docs`` and ``human_n_taught_left_out``). With a budget and only blank
+    ``texts``, no row is labelled (``student`` ``None``, the summary's
+    ``labeling.n_blank_docs`` counting them) and nothing is sent, not even ``human``.
     """
     from tagsmith.labeling.labeler import LabelingReport, label_documents
     from tagsmith.labeling.reliability import estimate_reliability
@@ -563,6 +565,7 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     summary: dict = {}
     active: ActiveOptions | None = None
     hashes = groups = np.zeros(0, np.int64)
+    all_blank = False  # with a budget: every text is blank
     if budget is not None:  # checked before the human sample is paid for
         from tagsmith.features.tfidf import _as_list
         from tagsmith.pipeline.distill import ActiveOptions
@@ -574,12 +577,13 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
         texts = _as_list(texts, "texts")
         hashes = _hashes(texts)
         groups = groups_of_hashes(hashes, _BLANK_HASH)
+        # nothing to send (answered below, once the arguments are checked)
+        all_blank = bool(texts) and bool(np.all(hashes == _BLANK_HASH))
         n_usable = len(texts)
-        if budget > len(texts):  # the selection can spend no more: say so, not silently
+        if budget > len(texts) and not all_blank:  # the selection can spend no more: say so
             # cut once, to what active distillation sends (no blank text, no copy): a cut
             # to len(texts) here made it cut again, warning of a 'budget=' never asked
-            n_usable = _distinct_non_blank(groups, hashes == _BLANK_HASH) \
-                or len(texts)  # none: it says so
+            n_usable = _distinct_non_blank(groups, hashes == _BLANK_HASH)  # one at least
             distinct = "" if n_usable == len(texts) else (
                 f" ({n_usable:,} of them neither blank nor a copy of another)")
             logger.warning("budget=%d is more than the %d document%s to label%s: at most %d "
@@ -594,6 +598,16 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
         if Y_human.shape != (len(human[0]), len(label_space)):  # before paying for answers
             raise InvalidParameterError("human", f"labels of shape ({len(human[0])}, "
                                         f"{len(label_space)}) for its texts", Y_human.shape)
+    if all_blank:
+        # with a budget, no row answered and the blank documents counted, as without one,
+        # and the human sample not paid for (active distillation refused them as
+        # 'pool_texts', a name the CLI's user never gave, after a warning of teacher
+        # calls to be spent)
+        return {"rows": np.zeros(0, np.int64),
+                "Y": sp.csr_matrix((0, len(label_space)), dtype=np.float32),
+                "summary": {"labeling": LabelingReport(n_blank_docs=len(texts)).to_dict()},
+                "student": None}
+    if human is not None:
         sample = label_documents(list(human[0]), label_space, client, options,
                                  shortlist=human_shortlist,
                                  desc="LLM labeling of the human sample")
