@@ -1653,3 +1653,21 @@ def test_an_audit_counts_no_blank_text_among_its_distinct_texts():
         "which carry no evidence): the noise-rate bounds and the calibration are not "
         "informative below 60 distinct labelled texts (30 per calibration fold, 2 folds)")
     assert report["noise"]["method"]["texts"]["n_blank_labelled_docs"] == 60
+
+
+@pytest.mark.parametrize("where", ["corpus", "split", "derived"])
+def test_a_vocabulary_given_as_the_audited_corpus_or_a_split_is_refused(
+        where, small_corpus, goemotions_small, tmp_path):
+    """A vocabulary TSV (<uri> TAB name) read as a corpus is 28 documents whose texts are
+    URIs, each labelled by its own name: train, eval and calibrate refuse it, the audit
+    audited it (a report on 28 "documents", a few-texts warning) and took it as a split."""
+    vocab = goemotions_small["vocab"]
+    out = tmp_path / "audit"
+    args = {"corpus": (vocab, "--vocab", vocab),
+            "split": (small_corpus, "--vocab", vocab, "--split", f"dev={vocab}"),
+            "derived": (vocab,)}[where]
+    result = invoke("audit", *args, "--scores", "knn", "-o", out)
+    assert result.exit_code == 3, result.output
+    assert f"{vocab}: every document's text is a lone <URI>: this is a vocabulary" \
+        in result.output
+    assert not out.exists()

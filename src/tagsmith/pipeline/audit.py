@@ -54,7 +54,7 @@ from tagsmith.data.csvlimits import csv_writer
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import AmbiguousLabelError, DataError, InvalidParameterError
 from tagsmith.features.views import Views
-from tagsmith.pipeline.io import label_layout
+from tagsmith.pipeline.io import check_not_a_vocabulary, label_layout
 from tagsmith.progress import progress_bar
 from tagsmith.store.staging import make_staging, remove_staging, stale_staging
 
@@ -907,6 +907,7 @@ def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels
         report.add_doc(docs[-1])
     if report.has_skips:
         logger.warning("%s", report.summary())
+    check_not_a_vocabulary(texts, path)  # as training and evaluation refuse one
     return AuditCorpus(texts, labels_matrix(docs, len(label_space)), lines,
                        _UniqueIds(doc_ids),
                        report.unknown_labels, report.n_skipped_lines,

@@ -121,14 +121,20 @@ def read_labelled(path: str | Path, label_space: LabelSpace | DerivingLabels, *,
         skipped = getattr(corpus.report, "n_skipped_lines", 0)
         raise DataError("no documents in the corpus" + (
             f" ({skipped:,} malformed lines skipped)" if skipped else ""), path=path)
-    if all(_LONE_URI.fullmatch(text) for text in texts):
-        # a vocabulary TSV (<uri> TAB name) reads as a corpus whose texts are URIs, each
-        # labelled by its own name: eval reported metrics on it, and calibrate replaced a
-        # bundle's stored calibration split with it after a "few documents" warning
+    check_not_a_vocabulary(texts, path)
+    return LabelledData(texts, Y, corpus.report)
+
+
+def check_not_a_vocabulary(texts: Sequence[str], path: str | Path) -> None:
+    """Refuse, naming ``path``, a corpus of documents whose every text is a lone
+    ``<URI>``: a vocabulary TSV (``<uri>`` TAB name) read as a corpus, each URI labelled
+    by its own name. eval reported metrics on it, calibrate replaced a bundle's stored
+    calibration split with it after a "few documents" warning, and the audit audited
+    it. No documents is not this error (the callers name that one)."""
+    if texts and all(_LONE_URI.fullmatch(text) for text in texts):
         raise DataError("every document's text is a lone <URI>: this is a vocabulary, not "
                         "a corpus (give it as --vocab; a corpus line is TEXT, a tab, then "
                         "its labels)", path=path)
-    return LabelledData(texts, Y, corpus.report)
 
 
 class _RepeatedIds:
