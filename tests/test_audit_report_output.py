@@ -366,3 +366,32 @@ def test_the_page_writes_one_figure_in_one_format(weather):
     assert "P@1 against the given labels is 0.333, recall@10 0.500)" in page
     assert "0.3333" not in page
     assert "The most used label (the top 1% of labels) carries" in page
+
+
+def _overview(page):
+    """The page's Overview section: the cards and what follows them, up to Labels."""
+    start = page.index(">Overview<")
+    return page[start:page.index(">Labels<", start)]
+
+
+def test_the_few_texts_warning_stands_by_the_overview_cards_it_qualifies(weather):
+    """The cards show the noise-rate bounds (or estimates) as the page's headline
+    figures; the warning that too few distinct texts make them uninformative was only
+    in the Label noise section further down, while the P@1 warning stood by the cards
+    and the command printed the few-texts one right under the rates."""
+    from tagsmith.audit.report import render_html
+
+    texts, Y, space = weather
+    few = [texts[i % 5] for i in range(40)]  # 5 distinct texts, copied 8 times each
+    report = audit_corpus(few, Y, space, options=AuditOptions(scores="knn")).report
+    warning = report["noise"]["warning"]
+    assert warning.startswith("5 distinct texts among the 40 labelled documents")
+    assert f"<b>Warning:</b> {warning}." in _overview(render_html(report, plots=False))
+    # enough distinct texts: no warning, in the overview or anywhere
+    rng = np.random.default_rng(1)
+    many = [" ".join(rng.choice(WORDS, 6)) for _ in range(80)]
+    plain = audit_corpus(many, sp.vstack([Y, Y]).tocsr(), space,
+                         options=AuditOptions(scores="knn")).report
+    assert plain["noise"]["warning"] is None
+    assert "Warning:" not in render_html(plain, plots=False)
+

@@ -205,9 +205,12 @@ def _cards(report: dict) -> str:
     scores = report.get("scores", {})
     if "p@1_vs_given" in scores:
         items.append(("scores' P@1 vs given labels", _score(scores, "p@1_vs_given")))
+    # the warnings that qualify these figures stand by them, as the command prints the
+    # few-texts one under its rates: the scores' P@1, and too few distinct texts for
+    # the noise figures (also in the Label noise section)
     return '<div class="cards">' + "".join(
         f'<div class="card"><b>{v}</b>{_e(k)}</div>' for k, v in items) + "</div>" + \
-        _signal_html(scores)
+        _signal_html(scores) + _signal_html(noise or {})
 
 
 def _corpus_html(corpus: dict) -> str:
