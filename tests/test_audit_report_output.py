@@ -395,3 +395,18 @@ def test_the_few_texts_warning_stands_by_the_overview_cards_it_qualifies(weather
     assert plain["noise"]["warning"] is None
     assert "Warning:" not in render_html(plain, plots=False)
 
+
+def test_the_overview_cards_name_one_document_and_one_pair_in_the_singular(weather):
+    """An audit of one document read "1 documents" on its first card, and one pair of
+    copies "1 duplicate pairs"."""
+    from tagsmith.audit.report import render_html
+
+    texts, Y, space = weather
+    one = render_html(audit_corpus(texts[:1], Y[:1], space,
+                                   options=AuditOptions(scores="knn")).report, plots=False)
+    assert "<b>1</b>document</div>" in _overview(one)
+    assert "1</b>documents" not in one
+    two = render_html(audit_corpus([texts[0], texts[0], texts[1]], Y[:3], space,
+                                   options=AuditOptions(scores="knn")).report, plots=False)
+    assert "<b>1</b>duplicate pair</div>" in _overview(two)
+    assert "<b>3</b>documents</div>" in _overview(two)

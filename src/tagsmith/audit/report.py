@@ -183,7 +183,7 @@ def _label(ref: dict) -> str:
 
 def _cards(report: dict) -> str:
     corpus, labels = report["corpus"], report["labels"]
-    items = [("documents", _num(corpus["n_docs"])),
+    items = [(plural(corpus["n_docs"], "document", "documents"), _num(corpus["n_docs"])),
              ("labels used", f'{_num(labels["n_used"])} / {_num(corpus["n_labels_in_space"])}'),
              ("labels per document", f'{corpus["cardinality"]:.3g}'),
              ("density", f'{corpus["density"]:.3g}')]
@@ -200,8 +200,9 @@ def _cards(report: dict) -> str:
     dups = report.get("duplicates")
     if dups:
         at_least = "at least " if dups.get("near_counts_lower_bound") else ""
-        items.append(("duplicate pairs",
-                      at_least + _num(dups["n_exact_pairs"] + dups["n_near_pairs"])))
+        n_pairs = dups["n_exact_pairs"] + dups["n_near_pairs"]
+        items.append((plural(n_pairs, "duplicate pair", "duplicate pairs"),
+                      at_least + _num(n_pairs)))
     scores = report.get("scores", {})
     if "p@1_vs_given" in scores:
         items.append(("scores' P@1 vs given labels", _score(scores, "p@1_vs_given")))
