@@ -410,3 +410,33 @@ def test_the_overview_cards_name_one_document_and_one_pair_in_the_singular(weath
                                    options=AuditOptions(scores="knn")).report, plots=False)
     assert "<b>1</b>duplicate pair</div>" in _overview(two)
     assert "<b>3</b>documents</div>" in _overview(two)
+
+
+@pytest.mark.parametrize("max_review", [0, 3])
+def test_the_page_says_when_the_review_queue_holds_fewer_rows_than_it_flags(
+        weather, max_review, tmp_path):
+    """With --max-review the page read "Flagged for review: N missing, M wrong" and no
+    more, though review.csv held 3 rows, or none: the command said so, the page did
+    not."""
+    from tagsmith.audit.report import render_html
+
+    texts, Y, space = weather
+    flipped = Y.toarray()
+    flipped[:6] = 1 - flipped[:6]  # a few wrong labels to flag
+    options = AuditOptions(scores="knn", max_review=max_review, min_probability=0.01)
+    result = audit_corpus(texts, sp.csr_matrix(flipped), space, options=options)
+    noise = result.report["noise"]
+    n_flagged = noise["n_flagged_wrong"] + noise["n_flagged_missing"]
+    assert n_flagged > max_review
+    result.write(tmp_path / "out", html=False)
+    n_rows = len((tmp_path / "out" / "review.csv").read_text(encoding="utf-8")
+                 .splitlines()) - 1
+    assert n_rows == max_review
+    page = " ".join(render_html(result.report, plots=False).split())
+    assert (f"The review queue holds the {max_review} most likely of them (--max-review)."
+            if max_review else "The review queue is empty (--max-review 0).") in page
+    # without a cap, nothing is said
+    whole = audit_corpus(texts, sp.csr_matrix(flipped), space,
+                         options=AuditOptions(scores="knn", min_probability=0.01))
+    assert "review queue holds" not in render_html(whole.report, plots=False)
+    assert "review queue is empty" not in render_html(whole.report, plots=False)

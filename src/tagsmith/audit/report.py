@@ -452,13 +452,34 @@ def _bounds_html(bounds: dict | None, noise: dict) -> str:
             'the pairs the scorer cannot tell apart.</p>')
 
 
-def _noise_html(noise: dict, candidates: list[dict], scores: dict) -> str:
+def _queue_html(noise: dict, max_review: int | None) -> str:
+    """What the review queue holds when ``--max-review`` cut it short of the flagged
+    pairs (nothing otherwise): the page gave the flagged counts alone, as if the review
+    file held them all, where the command said the queue held fewer or none.
+
+    >>> _queue_html({"n_flagged_missing": 2, "n_flagged_wrong": 3}, 1)
+    ' The review queue holds the 1 most likely of them (--max-review).'
+    >>> _queue_html({"n_flagged_missing": 2, "n_flagged_wrong": 3}, 0)
+    ' The review queue is empty (--max-review 0).'
+    >>> _queue_html({"n_flagged_missing": 2, "n_flagged_wrong": 3}, 5)
+    ''
+    """
+    if max_review is None or max_review >= noise["n_flagged_missing"] + noise["n_flagged_wrong"]:
+        return ""
+    if max_review == 0:
+        return " The review queue is empty (--max-review 0)."
+    return f" The review queue holds the {_num(max_review)} most likely of them (--max-review)."
+
+
+def _noise_html(noise: dict, candidates: list[dict], scores: dict,
+                max_review: int | None = None) -> str:
     parts = [f'<p>Estimated {_estimate(noise["est_wrong"])} wrong labels '
              f'({100 * noise["wrong_rate"]:.2f}% of given labels) and '
              f'{_estimate(noise["est_missing"])} missing ones ({100 * noise["missing_rate"]:.2f}% '
              f'of true labels). Flagged for review: {_num(noise["n_flagged_missing"])} missing, '
              f'{_num(noise["n_flagged_wrong"])} wrong, in '
-             f'{_count(noise["n_docs_with_flagged"], "document")}.</p>'
+             f'{_count(noise["n_docs_with_flagged"], "document")}.'
+             f'{_queue_html(noise, max_review)}</p>'
              '<p class="muted">These are confident-learning estimates: they count the pairs '
              "the out-of-sample scores confidently disagree with, so a weak scorer inflates "
              f'them (here P@1 against the given labels is {_score(scores, "p@1_vs_given")}, '
@@ -639,9 +660,10 @@ def render_html(report: dict, *, plots: bool = True) -> str:
     sections.append(("Labels", _labels_html(report["labels"])))
     sections.append(("Co-occurrence", _cooccurrence_html(report["cooccurrence"])))
     if report.get("noise"):
+        max_review = report.get("meta", {}).get("options", {}).get("max_review")
         sections.append(("Label noise", _noise_html(report["noise"],
                                                     report.get("top_candidates", []),
-                                                    report.get("scores", {}))))
+                                                    report.get("scores", {}), max_review)))
     if report.get("duplicates"):
         sections.append(("Duplicates", _duplicates_html(report["duplicates"])))
     sections.append(("Leakage between splits", _leakage_html(report.get("leakage", {}))))
