@@ -1671,3 +1671,24 @@ def test_a_vocabulary_given_as_the_audited_corpus_or_a_split_is_refused(
     assert f"{vocab}: every document's text is a lone <URI>: this is a vocabulary" \
         in result.output
     assert not out.exists()
+
+
+def test_the_command_prints_the_low_signal_warning_as_it_prints_the_few_texts_one(
+        small_corpus, goemotions_small, tmp_path):
+    """Scores that recover few given labels make the candidates unreliable: the log and
+    the page said so, the command's own output did not (it printed the few-texts warning
+    only), so under -q, which silences the log, nothing on the terminal did."""
+    space = load_vocabulary(goemotions_small["vocab"])
+    rng = np.random.default_rng(0)
+    noise = tmp_path / "random_labels.tsv"
+    noise.write_text("".join(f"{line.split(chr(9))[0]}\t<{space.uri_of(int(rng.integers(28)))}>\n"
+                             for line in small_corpus.read_text(encoding="utf-8").splitlines()),
+                     encoding="utf-8")
+    result = invoke("audit", noise, "--vocab", goemotions_small["vocab"], "-o",
+                    tmp_path / "out", "--scores", "knn", "--no-html")
+    assert result.exit_code == 0, result.output
+    scores = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))["scores"]
+    assert f"warning: {scores['warning']}\n" in result.output
+    good = invoke("audit", small_corpus, "--vocab", goemotions_small["vocab"], "-o",
+                  tmp_path / "good", "--scores", "knn", "--no-html")
+    assert good.exit_code == 0 and "warning" not in good.output

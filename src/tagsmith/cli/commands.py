@@ -1091,8 +1091,11 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     else:
         click.echo(f"estimated {100 * noise['wrong_rate']:.2f}% wrong and "
                    f"{100 * noise['missing_rate']:.2f}% missing labels")
-    if noise.get("warning"):  # too few distinct texts: the figures above say little
-        click.echo(f"warning: {noise['warning']}")
+    # scores that recover few given labels, and too few distinct texts: the figures
+    # above, and the candidates, say little (printed here too: -q silences the log)
+    for warning in (report["scores"].get("warning"), noise.get("warning")):
+        if warning:
+            click.echo(f"warning: {warning}")
     n_flagged = noise["n_flagged_wrong"] + noise["n_flagged_missing"]
     # the queue may hold fewer rows than were flagged: say so, not let the count suggest
     # every flagged candidate is in it
