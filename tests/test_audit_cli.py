@@ -1692,3 +1692,28 @@ def test_the_command_prints_the_low_signal_warning_as_it_prints_the_few_texts_on
     good = invoke("audit", small_corpus, "--vocab", goemotions_small["vocab"], "-o",
                   tmp_path / "good", "--scores", "knn", "--no-html")
     assert good.exit_code == 0 and "warning" not in good.output
+
+
+def test_the_command_says_how_many_labels_the_vocabulary_lacks(small_corpus, goemotions_small,
+                                                               tmp_path):
+    """Labels of the corpus missing from --vocab are not audited (a document whose every
+    label is missing is audited as unlabelled): the page and report.json counted them,
+    the command said so only in its log, so under -q nothing on the terminal did, though
+    it prints the malformed lines it skipped."""
+    vocab = tmp_path / "vocab.tsv"
+    kept = [line for line in goemotions_small["vocab"].read_text(encoding="utf-8").splitlines()
+            if ":neutral>" not in line and ":joy>" not in line]
+    vocab.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    result = invoke("audit", small_corpus, "--vocab", vocab, "-o", tmp_path / "out",
+                    "--scores", "knn", "--no-html")
+    assert result.exit_code == 0, result.output
+    unknown = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8")
+                         )["labels"]["not_in_vocabulary"]
+    top = unknown["examples"][0]
+    assert top["key"] == "<urn:goemotions:neutral>"
+    assert (f"not in the vocabulary: {unknown['n_occurrences']} label occurrences of 2 "
+            f"distinct keys (most often {top['key']} x{top['count']}), left out of the "
+            "audit\n") in result.output
+    whole = invoke("audit", small_corpus, "--vocab", goemotions_small["vocab"], "-o",
+                   tmp_path / "whole", "--scores", "knn", "--no-html")
+    assert whole.exit_code == 0 and "not in the vocabulary" not in whole.output

@@ -1122,6 +1122,19 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
                    f"{leak['n_docs']:,} "
                    f"document{plural_s(leak['n_docs'])})"
                    + not_searched)
+    # labels the audit could not take (a document whose every label is one was audited
+    # as unlabelled): the page counts them, the log is silenced by -q
+    unknown = report["labels"]["not_in_vocabulary"]
+    if unknown["n_occurrences"]:
+        n, n_keys = unknown["n_occurrences"], unknown["n_distinct"]
+        top = unknown["examples"][0] if unknown["examples"] else None
+        click.echo(("not in the vocabulary: " if unknown.get("vocabulary", True) else
+                    "naming no label: ")
+                   + f"{n:,} label occurrence{plural_s(n)} of {n_keys:,} distinct "
+                   f"key{plural_s(n_keys)}"
+                   + ("" if top is None else f" ({printable(top['key'])})" if n_keys == 1
+                      else f" (most often {printable(top['key'])} x{top['count']:,})")
+                   + ", left out of the audit")
     read = report["meta"]["read"]
     if read["n_skipped_lines"]:
         n = read["n_skipped_lines"]
