@@ -405,6 +405,7 @@ def test_the_overview_cards_name_one_document_and_one_pair_in_the_singular(weath
     one = render_html(audit_corpus(texts[:1], Y[:1], space,
                                    options=AuditOptions(scores="knn")).report, plots=False)
     assert "<b>1</b>document</div>" in _overview(one)
+    assert "<b>1</b>label per document</div>" in _overview(one)  # a mean of exactly 1
     assert "1</b>documents" not in one
     two = render_html(audit_corpus([texts[0], texts[0], texts[1]], Y[:3], space,
                                    options=AuditOptions(scores="knn")).report, plots=False)

@@ -183,9 +183,12 @@ def _label(ref: dict) -> str:
 
 def _cards(report: dict) -> str:
     corpus, labels = report["corpus"], report["labels"]
+    cardinality = f'{corpus["cardinality"]:.3g}'
     items = [(plural(corpus["n_docs"], "document", "documents"), _num(corpus["n_docs"])),
              ("labels used", f'{_num(labels["n_used"])} / {_num(corpus["n_labels_in_space"])}'),
-             ("labels per document", f'{corpus["cardinality"]:.3g}'),
+             # a mean of exactly 1 (one label each) reads "1 label per document"
+             ("label per document" if cardinality == "1" else "labels per document",
+              cardinality),
              ("density", f'{corpus["density"]:.3g}')]
     noise = report.get("noise")
     if noise:
