@@ -136,6 +136,45 @@ def test_soft_label_files_round_trip_and_errors(data, tmp_path):
         read_soft_labels(bad, space)
 
 
+def test_soft_labels_marked_copy_of_are_learnt_once(data, tmp_path, caplog):
+    """Copies written by label --budget ('copy_of' naming their document's id) were read
+    as documents of their own, so distill learnt each copied text twice or more. They
+    are left out; one naming an id no unmarked line has is kept, with a warning."""
+    space = data[0]
+    path = tmp_path / "soft.jsonl"
+    Y = sp.csr_matrix(np.array([[0.9, 0.0], [0.2, 0.7], [0.9, 0.0]]))
+    Y.resize(3, len(space))
+    assert write_soft_labels(path, ["joy", "so sad", "JOY"], Y, space,
+                             doc_ids=["a", "7", "c"], copy_of=[None, None, "a"]) == 3
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert json.loads(lines[2])["copy_of"] == "a"
+    # the documents answered: their lines as without the argument
+    assert write_soft_labels(tmp_path / "plain.jsonl", ["joy", "so sad"], Y[:2], space,
+                             doc_ids=["a", "7"]) == 2
+    assert (tmp_path / "plain.jsonl").read_text(encoding="utf-8").splitlines() == lines[:2]
+    with caplog.at_level("INFO", logger="tagsmith"):
+        texts, again = read_soft_labels(path, space)
+    assert texts == ["joy", "so sad"] and again.shape == (2, len(space))
+    np.testing.assert_allclose(again.toarray(), Y[:2].toarray(), atol=1e-4)
+    assert f"{path}: 1 copy line (marked 'copy_of'" in caplog.text
+    # an integer id, as JSON may give it; copies of an id not in the file: the first kept
+    caplog.clear()
+    records = [{"id": 7, "text": "so sad", "labels": [space.uri_of(1)]},
+               {"id": "x", "text": "SO SAD", "labels": [space.uri_of(1)], "copy_of": 7},
+               {"id": "y", "text": "joy", "labels": [space.uri_of(0)], "copy_of": "gone"},
+               {"id": "z", "text": "Joy", "labels": [space.uri_of(0)], "copy_of": "gone"}]
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    with caplog.at_level("INFO", logger="tagsmith"):
+        texts, _ = read_soft_labels(path, space)
+    assert texts == ["so sad", "joy"]
+    assert f"{path}: 1 line marked 'copy_of' an id that no unmarked line has, kept (at " \
+        "line 3)" in caplog.text
+    assert f"{path}: 2 copy lines" in caplog.text
+    path.write_text(json.dumps({"text": "joy", "labels": [], "copy_of": ["a"]}) + "\n")
+    with pytest.raises(CorpusFormatError, match=r"soft\.jsonl:1: 'copy_of' must be the id"):
+        read_soft_labels(path, space)
+
+
 def _old_soft_label_lines(texts, Y, space):
     """write_soft_labels' lines as its per-entry loop wrote them (the reference)."""
     from tagsmith.data.textio import json_line
@@ -580,7 +619,8 @@ def test_label_corpus_sends_no_copy_to_the_teacher():
         assert result["summary"]["active"]["budget"] == sent
 
 
-def test_cli_label_with_a_budget_gives_the_copies_of_a_labelled_text_its_labels(tmp_path):
+def test_cli_label_with_a_budget_gives_the_copies_of_a_labelled_text_its_labels(tmp_path,
+                                                                                caplog):
     """The copies of a document sent (equal texts, case and spacing aside) were never
     sent, and left unlabelled, though the teacher's answer for their text applies to
     them at no cost: they are written after the documents sent, with their labels and
@@ -635,6 +675,9 @@ def test_cli_label_with_a_budget_gives_the_copies_of_a_labelled_text_its_labels(
         source = folded[" ".join(record["text"].split()).casefold()]
         assert (record["labels"], record["scores"]) == (source["labels"], source["scores"])
         assert record["text"] in copies
+        # marked, naming its document, for distill to learn the text once
+        assert record["copy_of"] == source["id"] and list(record)[-1] == "copy_of"
+    assert not any("copy_of" in json.loads(line) for line in sent)
     assert summary["active"]["n_copies_labelled"] == len(expected)
     assert summary["labeling"]["n_docs"] == 6 and summary["active"]["budget"] == 6
     assert (f"labelled 6 of the 6 documents sent and {len(expected)} copies of them (equal "
@@ -642,6 +685,18 @@ def test_cli_label_with_a_budget_gives_the_copies_of_a_labelled_text_its_labels(
     # the student learnt from the documents sent only: a copy would count a text twice
     assert "student distilled from 6 documents" in stdout
     assert TextClassifier.load(tmp_path / "student").n_train_docs == 6
+    # distill on the file learns each text once too (it learnt the copies again: "from
+    # 6 + copies documents", each copied text weighing twice or more)
+    labels = tmp_path / "both.jsonl"
+    with caplog.at_level("INFO", logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "distill", str(labels), "--vocab", str(vocab), "-o", str(tmp_path / "distilled"),
+            "--dev-fraction", "0"])
+    assert result.exit_code == 0, result.output
+    assert "distilled linear from 6 LLM-labelled documents" in result.stdout
+    assert (f"{labels}: {len(expected)} copy lines (marked 'copy_of': equal text, case and "
+            "spacing aside, to a document in the file) left out of training") in caplog.text
+    assert TextClassifier.load(tmp_path / "distilled").n_train_docs == 6
 
 
 def test_cli_label_with_a_budget_of_one_says_copy_of_it(tmp_path):

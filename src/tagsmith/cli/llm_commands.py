@@ -653,8 +653,12 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
             warn(f"{_failures(labeling)}; first error: "
                  f"{printable(labeling['first_error'])}; last: "
                  f"{printable(labeling['last_error'])}")
+        # a copy's line names its document's id: distill learns the text once
+        copy_of = result.get("copy_of")
         written = write_soft_labels(output, [texts[i] for i in rows], result["Y"], space,
-                                    doc_ids=[ids[i] for i in rows])
+                                    doc_ids=[ids[i] for i in rows],
+                                    copy_of=None if copy_of is None else
+                                    [ids[j] if j >= 0 else None for j in copy_of])
         # with a budget, the copies of the documents answered (never sent) are written
         # after them with their labels; the student learnt from the documents answered
         n_copies = result["summary"].get("active", {}).get("n_copies_labelled", 0)

@@ -250,8 +250,14 @@ def _raise_naming_output(exc: BaseException, path: Path) -> NoReturn:
 
 def write_soft_labels(path: str | Path, texts: Sequence[str], Y: sp.csr_matrix,
                       label_space: LabelSpace, *, doc_ids: Sequence[str] | None = None,
-                      answered: np.ndarray | None = None) -> int:
-    """Write one JSONL line per answered document (atomically); returns lines written."""
+                      answered: np.ndarray | None = None,
+                      copy_of: Sequence[str | None] | None = None) -> int:
+    """Write one JSONL line per answered document (atomically); returns lines written.
+
+    ``copy_of`` (one per document, ``None`` for most) marks a document that is a copy
+    of another (its text, case and spacing aside; given that document's labels, never
+    sent): its line ends with ``"copy_of": <that document's id>``, which
+    :func:`read_soft_labels` reads to learn the text once. Other lines are unchanged."""
     Y = sp.csr_matrix(Y)
     # a tiny confidence (1e-05) was written as 0.0 beside its label: a label the file
     # names, that distill then read as no label
@@ -267,6 +273,8 @@ def write_soft_labels(path: str | Path, texts: Sequence[str], Y: sp.csr_matrix,
             record = {"id": doc_ids[row] if doc_ids is not None else str(row + 1),
                       "text": text, "labels": [label_space.uri_of(int(i)) for i in ids],
                       "scores": scores[start:end][order].tolist()}
+            if copy_of is not None and copy_of[row] is not None:
+                record["copy_of"] = copy_of[row]
             out.write(json_line(record))
             written += 1
     return written
@@ -306,7 +314,15 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace
     A line whose text is blank (empty or whitespace only) is skipped with a warning
     naming the file and its lines: the teacher saw no text (``label_documents`` never
     sends one, counting it in ``n_blank_docs``), and a student trained on it learnt its
-    labels from no words at all."""
+    labels from no words at all.
+
+    A line marked ``"copy_of": ID`` (``label --budget`` writes one for each copy of a
+    document answered, equal text, case and spacing aside) is left out, with an info
+    line naming the file: the text is learnt once, from the line of id ``ID``, as the
+    budgeted run's own student learnt it. Where no unmarked line has that id (a file cut
+    or filtered), the first line marked with it is kept, with a warning naming the file
+    and its lines (its text is nowhere else), and the others marked with it are left out.
+    """
     from tagsmith.data.corpus import Corpus
 
     corpus = Corpus(path, label_space)
@@ -315,11 +331,24 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace
     cols: list[int] = []
     vals: list[float] = []
     blank_lines: list[int | str] = []
+    # per text kept: its id, and the id it is marked a copy of (None for most)
+    doc_ids: list[str | None] = []
+    copy_of: list[str | None] = []
+    lines: list[int] = []
     for record in corpus.records():
         if not record.text.strip():
             # a document folder's record has no line: its file names it
             blank_lines.append(record.line if corpus.format != "dir" else record.source)
             continue
+        source = record.metadata.get("copy_of")
+        if source is not None and (isinstance(source, bool)
+                                   or not isinstance(source, (str, int))):
+            raise CorpusFormatError("'copy_of' must be the id (a string or an integer) of "
+                                    f"the document the line copies, found {source!r}",
+                                    path=path, line=record.line)
+        doc_ids.append(record.doc_id)
+        copy_of.append(None if source is None else str(source))
+        lines.append(record.line)
         number = len(texts)
         scores = record.metadata.get("scores")
         if scores is not None and (not isinstance(scores, list)
@@ -369,7 +398,46 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace
     last[:-1] = (r[1:] != r[:-1]) | (c[1:] != c[:-1])
     Y = sp.csr_matrix((v[last], (r[last], c[last])), shape=(len(texts), len(label_space)))
     Y.eliminate_zeros()
+    keep = _not_copies(path, doc_ids, copy_of, lines)
+    if keep is not None:
+        texts = [text for text, kept in zip(texts, keep, strict=True) if kept]
+        Y = Y[keep]
     return texts, Y
+
+
+def _not_copies(path: str | Path, doc_ids: Sequence[str | None],
+                copy_of: Sequence[str | None], lines: Sequence[int]) -> np.ndarray | None:
+    """Which of a soft-label file's documents to learn from (``None``: all of them): not
+    the copies (``copy_of`` naming the id of an unmarked document, whose text is learnt
+    already); of the ones naming an id no unmarked document has, the first (whose text
+    is nowhere else). Logs how many are left out, and warns of the ones kept."""
+    if all(source is None for source in copy_of):
+        return None
+    present = {doc_id for doc_id, source in zip(doc_ids, copy_of, strict=True)
+               if source is None and doc_id is not None}
+    keep = np.ones(len(copy_of), bool)
+    orphans: dict[str, int] = {}  # per id not in the file: the line of its copy kept
+    for row, source in enumerate(copy_of):
+        if source is None:
+            continue
+        if source in present or source in orphans:
+            keep[row] = False
+        else:
+            orphans[source] = lines[row]
+    n_left_out = int(np.count_nonzero(~keep))
+    if orphans:
+        shown = ", ".join(str(line) for line in list(orphans.values())[:_SHOWN_LINES])
+        more = (f" and {len(orphans) - _SHOWN_LINES:,} more"
+                if len(orphans) > _SHOWN_LINES else "")
+        logger.warning("%s: %d line%s marked 'copy_of' an id that no unmarked line has, "
+                       "kept (at line%s %s%s): the text they copy is nowhere else in the "
+                       "file", path, len(orphans), plural_s(len(orphans)),
+                       plural_s(len(orphans)), shown, more)
+    if n_left_out:
+        logger.info("%s: %d copy line%s (marked 'copy_of': equal text, case and spacing "
+                    "aside, to a document in the file) left out of training: each text is "
+                    "learnt once", path, n_left_out, plural_s(n_left_out))
+    return keep
 
 
 def map_to_vocabulary(generated: LabelSpace, vocabulary: LabelSpace, *,
@@ -549,8 +617,10 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     budget, ``rows`` are the documents the teacher answered, in the order asked, then
     the copies of those (equal texts, case and spacing aside; never sent) in pool order,
     each with its document's targets (counted in the summary's
-    ``active.n_copies_labelled``), ``student`` is the model distilled along the way (on
-    the documents answered only: a copy would count its text twice), and with a budget and
+    ``active.n_copies_labelled``; ``"copy_of"`` holds, per row, the pool index of the
+    document a copy copies, -1 for the documents answered), ``student`` is the model
+    distilled along the way (on the documents answered only: a copy would count its text
+    twice), and with a budget and
     ``human`` the summary's ``"student"`` holds its accuracy against the human labels
     (``n_docs``, ``n_taught_left_out``, ``human_accuracy``: the sample's documents the
     student was not taught; also in the student's manifest under ``distillation``:
@@ -672,6 +742,8 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     rows, Y = distilled.selected, distilled.Y_teacher
     copies, sources = _copies_of(groups, rows)
     summary["active"]["n_copies_labelled"] = int(len(copies))
+    # each copy's document, for the output to mark the copy (distill learns it once)
+    copy_of = np.concatenate([np.full(len(rows), -1, np.int64), rows[sources]])
     if len(copies):
         rows = np.concatenate([rows, copies])
         Y = sp.vstack([Y, Y[sources]]).tocsr()
@@ -685,7 +757,8 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
         distilled.classifier.manifest["distillation"].update(
             human_accuracy=record["human_accuracy"], human_n_docs=record["n_docs"],
             human_n_taught_left_out=record["n_taught_left_out"])
-    return {"rows": rows, "Y": Y, "summary": summary, "student": distilled.classifier}
+    return {"rows": rows, "Y": Y, "summary": summary, "student": distilled.classifier,
+            "copy_of": copy_of}
 
 
 def _distinct_non_blank(groups: np.ndarray, blank: np.ndarray) -> int:
