@@ -865,7 +865,7 @@ def test_label_corpus_cuts_a_budget_over_the_documents_once_and_records_the_requ
         name = "sport" if "sport" in doc.lower() else "music"
         return json.dumps({"labels": [{"label": name, "confidence": 0.9}]})
 
-    for budget, cut in ((500, True), (8, False)):
+    for budget, cut in ((500, True), (10, True), (8, False)):
         records = []
         handler = logging.Handler(logging.WARNING)
         handler.emit = records.append
@@ -880,16 +880,19 @@ def test_label_corpus_cuts_a_budget_over_the_documents_once_and_records_the_requ
             logging.getLogger("tagsmith").removeHandler(handler)
         warned = [r.getMessage() for r in records if "budget=" in r.getMessage()]
         if cut:
-            assert warned == ["budget=500 is more than the 12 documents to label (8 of them "
-                              "neither blank nor a copy of another): at most 8 teacher calls "
-                              "spent"]
+            # a budget over the distinct texts but not over the documents was cut by
+            # active distillation alone, in its own words ("the 8 non-blank documents
+            # of the pool that are no copies of others: 8 teacher calls spent")
+            assert warned == [f"budget={budget} is more than the 8 of the 12 documents to label "
+                              "that are neither blank nor a copy of another: at most 8 "
+                              "teacher calls spent"]
         else:
             assert warned == []
         active, record = (result["summary"]["active"],
                           result["student"].manifest["distillation"])
         assert active["budget"] == record["budget"] == 8
         assert active.get("budget_requested") == record.get("budget_requested") \
-            == (500 if cut else None)
+            == (budget if cut else None)
         assert active["n_copies_labelled"] == 4 and len(result["rows"]) == 12
 
 
@@ -1356,7 +1359,9 @@ def test_blank_pool_documents_take_none_of_the_budget(data, caplog):
     with caplog.at_level("WARNING", logger="tagsmith"):
         result = active_distill(texts, space, teach, options)
     assert sorted(asked) == [i for i in range(60) if i % 3]
-    assert "budget=50 is more than the 40 non-blank documents" in caplog.text
+    assert ("active distillation: budget=50 is more than the 40 of the 60 documents in "
+            "the pool that are neither blank nor a copy of another: at most 40 teacher calls "
+            "spent") in caplog.text
     # the manifest records the calls it could spend, and the request beside them
     record = result.classifier.manifest["distillation"]
     assert (record["budget"], record["budget_requested"]) == (40, 50)
@@ -1476,8 +1481,8 @@ def test_a_pool_of_copies_of_one_text_spends_one_call_and_says_so_in_the_singula
         result = active_distill(pool, space, teach, ActiveOptions(
             budget=3, rounds=2, featurizer_params=FAST_FEATURES))
     assert asked == [0] and result.selected.tolist() == [0]
-    assert ("budget=3 is more than the 1 non-blank document of the pool that is no copy "
-            "of another: 1 teacher call spent") in caplog.text
+    assert ("budget=3 is more than the 1 of the 6 documents in the pool that is neither "
+            "blank nor a copy of another: at most 1 teacher call spent") in caplog.text
 
 
 def test_active_distill_given_the_text_groups_chooses_as_it_does_without(data):

@@ -481,13 +481,31 @@ def _usable_budget(budget: int, n_pool: int, n_blank: int, n_copies: int = 0) ->
                     n_copies, plural_s(n_copies), plural(n_copies, "is a copy of another",
                                                           "are copies of others"))
     if budget > n_usable:
-        copies = (" " + plural(n_usable, "that is no copy of another",
-                               "that are no copies of others")) if n_copies else ""
-        logger.warning("active distillation: budget=%d is more than the %d non-blank "
-                       "document%s of the pool%s: %d teacher call%s spent", budget,
-                       n_usable, plural_s(n_usable), copies, n_usable, plural_s(n_usable))
+        logger.warning("active distillation: %s",
+                       budget_cut_message(budget, n_pool, n_usable, "in the pool"))
         return n_usable
     return budget
+
+
+def budget_cut_message(budget: int, n_docs: int, n_usable: int, docs: str) -> str:
+    """The one wording of a budget cut to the ``n_usable`` of ``n_docs`` documents that
+    may be sent (neither blank nor a copy of another), for ``label --budget``
+    (:func:`~tagsmith.pipeline.llm.label_corpus`) and :func:`active_distill` alike (they
+    said it in two ways); ``docs`` says which documents ("to label", "in the pool").
+
+    >>> budget_cut_message(500, 12, 12, "to label")
+    'budget=500 is more than the 12 documents to label: at most 12 teacher calls spent'
+    >>> budget_cut_message(3, 6, 1, "in the pool")  # doctest: +NORMALIZE_WHITESPACE
+    'budget=3 is more than the 1 of the 6 documents in the pool that is neither blank
+     nor a copy of another: at most 1 teacher call spent'
+    """
+    if n_usable == n_docs:
+        what = f"the {n_docs:,} document{plural_s(n_docs)} {docs}"
+    else:
+        what = (f"the {n_usable:,} of the {n_docs:,} document{plural_s(n_docs)} {docs} "
+                f"that {plural(n_usable, 'is', 'are')} neither blank nor a copy of another")
+    return (f"budget={budget} is more than {what}: at most {n_usable:,} teacher "
+            f"call{plural_s(n_usable)} spent")
 
 
 def _check_pool_features(X_pool, featurizer, n_pool: int) -> None:

@@ -638,7 +638,7 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     all_blank = False  # with a budget: every text is blank
     if budget is not None:  # checked before the human sample is paid for
         from tagsmith.features.tfidf import _as_list
-        from tagsmith.pipeline.distill import ActiveOptions
+        from tagsmith.pipeline.distill import ActiveOptions, budget_cut_message
         from tagsmith.pipeline.train import _BLANK_HASH, _hashes, groups_of_hashes
 
         budget = check_int("budget", budget, 1, numpy=True)
@@ -650,15 +650,14 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
         # nothing to send (answered below, once the arguments are checked)
         all_blank = bool(texts) and bool(np.all(hashes == _BLANK_HASH))
         n_usable = len(texts)
-        if budget > len(texts) and not all_blank:  # the selection can spend no more: say so
-            # cut once, to what active distillation sends (no blank text, no copy): a cut
-            # to len(texts) here made it cut again, warning of a 'budget=' never asked
+        if not all_blank:
             n_usable = _distinct_non_blank(groups, hashes == _BLANK_HASH)  # one at least
-            distinct = "" if n_usable == len(texts) else (
-                f" ({n_usable:,} of them neither blank nor a copy of another)")
-            logger.warning("budget=%d is more than the %d document%s to label%s: at most %d "
-                           "teacher call%s spent", budget, len(texts), plural_s(len(texts)),
-                           distinct, n_usable, plural_s(n_usable))
+        if budget > n_usable and not all_blank:  # the selection can spend no more: say so
+            # cut once, to what active distillation sends (no blank text, no copy): a cut
+            # to len(texts) here made it cut again, warning of a 'budget=' never asked,
+            # and a budget under len(texts) was cut there alone, in other words
+            logger.warning("%s", budget_cut_message(budget, len(texts), n_usable,
+                                                    "to label"))
         active = ActiveOptions(budget=min(budget, n_usable), strategy=strategy,
                                rounds=rounds, seed=seed)
         active.validate(len(texts), len(label_space))
