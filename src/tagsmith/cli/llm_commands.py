@@ -548,7 +548,7 @@ def _summary_changes(counts: dict) -> str:
               help="Label only this many documents, chosen in rounds by --strategy while a "
               "student model is distilled (active distillation); copies of a document "
               "labelled (equal text, case and spacing aside) are never sent and get its "
-              "labels.")
+              "labels, their lines marked \"copy_of\": its id.")
 @click.option("--strategy", type=click.Choice(["robust", "uncertainty", "random"]),
               default="robust", show_default=True, help="How --budget documents are chosen.")
 @click.option("--rounds", type=click.IntRange(min=1), default=4, show_default=True,
@@ -805,7 +805,11 @@ def _sample_rows(n: int, most: int):
 @click.pass_obj
 def distill(obj, labels, vocab, output, model, param, featurizer, feature_param, human,
             dev_fraction, seed):
-    """Train a fast model on the LLM's soft LABELS (JSONL from `tagsmith label`)."""
+    """Train a fast model on the LLM's soft LABELS (JSONL from `tagsmith label`).
+
+    Lines marked "copy_of" (copies `label --budget` gave their document's labels) are
+    left out: each text is learnt once, from its document's line.
+    """
     from tagsmith.data.vocab import load_vocabulary
     from tagsmith.pipeline.distill import distill_classifier
     from tagsmith.pipeline.io import read_labelled
