@@ -58,6 +58,9 @@ class PairEvidence:
     (``n_docs x n_features`` CSR) or ``None`` for label-set evidence only;
     ``cooccurrence_counts``: :func:`label_cooccurrence` of ``Y`` when the caller has
     built it already (the audit's kNN scores blend the same counts), else built here.
+    ``multi_label``: whether some document carries two labels (else the co-occurrence
+    evidence is left out: in a single-label corpus it only tells a given pair, which
+    sees no other label, from one not given, which sees the document's label).
 
     >>> X = sp.csr_matrix(np.array([[1, 0], [1, 0], [0, 1], [0, 1]], np.float32))
     >>> Y = sp.csr_matrix(np.array([[1, 1], [1, 0], [0, 1], [0, 1]], bool))
@@ -82,6 +85,11 @@ class PairEvidence:
                                         f"{Y.shape} (label_cooccurrence(Y))",
                                         cooccurrence_counts[0].shape)
         self.Y, self.counts, self.cooc = cooccurrence_counts
+        # whether any document carries two labels: if none does, no label co-occurs with
+        # another, and the co-occurrence only says whether the document has another label
+        # (a pair not given always has one, a given pair never), which separated given
+        # from not-given pairs perfectly whatever the labels (random ones included)
+        self.multi_label = bool(np.any(np.diff(self.Y.indptr) > 1))
         self.X = None
         if X is not None:
             rows = l2_normalize(sp.csr_matrix(X, dtype=np.float32))
@@ -101,7 +109,8 @@ class PairEvidence:
     def features(self, rows: np.ndarray, labels: np.ndarray, given: np.ndarray) -> dict:
         """Per pair: ``centroid`` cosine (when features were given), ``cooccurrence``
         (``max P(label | other given label)``), ``log_lift`` (its log ratio to the
-        label's base rate; 0 when the document has no other label), ``others`` (number
+        label's base rate; 0 when the document has no other label, and for every pair
+        when no document has two labels: see :attr:`multi_label`), ``others`` (number
         of other given labels) and ``count`` (the label's given count without this
         document)."""
         rows = np.ascontiguousarray(rows, dtype=np.int64)
@@ -123,7 +132,8 @@ class PairEvidence:
         out["count"] = self.counts[labels] - given
         # lift over the label's base rate among the other documents; 1 without evidence
         base_rate = np.maximum(out["count"], 0.5) / max(self.Y.shape[0] - 1, 1)
-        out["log_lift"] = np.where(others > 0, np.log((best + 1e-4) / base_rate), 0.0)
+        has_evidence = others > 0 if self.multi_label else np.zeros(len(rows), bool)
+        out["log_lift"] = np.where(has_evidence, np.log((best + 1e-4) / base_rate), 0.0)
         return out
 
 
