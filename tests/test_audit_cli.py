@@ -1717,3 +1717,38 @@ def test_the_command_says_how_many_labels_the_vocabulary_lacks(small_corpus, goe
     whole = invoke("audit", small_corpus, "--vocab", goemotions_small["vocab"], "-o",
                    tmp_path / "whole", "--scores", "knn", "--no-html")
     assert whole.exit_code == 0 and "not in the vocabulary" not in whole.output
+
+
+def test_an_audit_of_random_labels_withholds_its_bounds(tmp_path, caplog):
+    """400 texts each given one of 20 labels at random (nearly every label wrong): the
+    page and the command said "at most 4% wrong" (GoEmotions texts, 28 labels) with the
+    counts at 0, an "at most" false by 20x. From scores that carry no signal the bounds
+    are withheld, and report.json, the log, the command and the page say why."""
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(300)]
+    texts = [" ".join(rng.choice(words, 8)) for _ in range(400)]
+    labels = rng.integers(0, 20, len(texts))
+    Y = sp.csr_matrix((np.ones(len(texts), bool), (np.arange(len(texts)), labels)),
+                      shape=(len(texts), 20))
+    space = LabelSpace.from_uris([f"u:{i}" for i in range(20)])
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        noise = audit_corpus(texts, Y, space, options=AuditOptions(scores="knn")).report["noise"]
+    assert noise["bounds"] is None
+    assert noise["withheld_bounds"]["wrong_rate"] < 0.9  # under the truth: not a bound
+    note = noise["bounds_note"]
+    assert note.startswith("the noise-rate bounds (at most ") and "little signal" in note
+    assert any(note in r.getMessage() for r in caplog.records)
+
+    corpus = tmp_path / "random.tsv"
+    corpus.write_text("".join(f"{t}\t<u:{j}>\n" for t, j in zip(texts, labels, strict=True)),
+                      encoding="utf-8")
+    result = CliRunner().invoke(tagsmith_cli.cli, ["audit", str(corpus), "-o",
+                                                   str(tmp_path / "out"), "--scores", "knn",
+                                                   "--no-plots"])
+    assert result.exit_code == 0, result.output
+    assert "at most" not in result.output.replace(note, "")
+    assert note in " ".join(result.output.split())
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    shown = note.replace("<", "&lt;")
+    assert f'<p class="warn"><b>No bounds:</b> {shown}.</p>' in page
+    assert "wrong labels, at most" not in page and "Upper bounds" not in page

@@ -445,7 +445,9 @@ def _tighter(bounds: dict, noise: dict) -> str:
 
 def _bounds_html(bounds: dict | None, noise: dict) -> str:
     if not bounds:
-        return ""
+        # withheld as not informative (little signal, or vacuous): say so, not stay silent
+        note = noise.get("bounds_note")
+        return f'<p class="warn"><b>No bounds:</b> {_e(note)}.</p>' if note else ""
     return (f'<p>Upper bounds by mixture proportion: at most {_estimate(bounds["est_wrong"])} '
             f'wrong labels ({100 * bounds["wrong_rate"]:.2f}% of given labels) and '
             f'{_estimate(bounds["est_missing"])} missing ones ({100 * bounds["missing_rate"]:.2f}% '

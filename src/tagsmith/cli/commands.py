@@ -1093,7 +1093,8 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
                    f"{100 * noise['missing_rate']:.2f}% missing labels")
     # scores that recover few given labels, and too few distinct texts: the figures
     # above, and the candidates, say little (printed here too: -q silences the log)
-    for warning in (report["scores"].get("warning"), noise.get("warning")):
+    for warning in (report["scores"].get("warning"), noise.get("warning"),
+                    noise.get("bounds_note")):
         if warning:
             click.echo(f"warning: {warning}")
     n_flagged = noise["n_flagged_wrong"] + noise["n_flagged_missing"]
