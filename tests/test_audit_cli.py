@@ -1752,3 +1752,23 @@ def test_an_audit_of_random_labels_withholds_its_bounds(tmp_path, caplog):
     shown = note.replace("<", "&lt;")
     assert f'<p class="warn"><b>No bounds:</b> {shown}.</p>' in page
     assert "wrong labels, at most" not in page and "Upper bounds" not in page
+
+
+def test_few_texts_without_bounds_name_the_calibration_and_the_folds_used():
+    """Five texts copied four times, cross-fitted over 10 folds asked for: the twins kept
+    whole fill 5 folds, and report.json recorded 10; with 20 given labels (under the 60
+    a bound needs) there were no bounds, yet the few-texts warning spoke of them."""
+    texts = ["apples and pears", "rain in spain", "cats on mats", "dogs in fog",
+             "sun and sand"] * 4
+    Y = sp.csr_matrix(np.array([[i % 5 < 2, i % 5 >= 2] for i in range(20)]))
+    report = audit_corpus(texts, Y, LabelSpace.from_uris(["u:a", "u:b"]),
+                          options=AuditOptions(scores="crossfit", n_folds=10)).report
+    assert report["scores"]["n_folds"] == 5 and report["scores"]["n_folds_requested"] == 10
+    assert report["noise"]["bounds"] is None
+    assert report["noise"]["warning"] == (
+        "5 distinct texts among the 20 labelled documents: the calibration is not "
+        "informative below 60 distinct labelled texts (30 per calibration fold, 2 folds)")
+    # folds that all hold documents: no n_folds_requested
+    whole = audit_corpus(texts, Y, LabelSpace.from_uris(["u:a", "u:b"]),
+                         options=AuditOptions(scores="crossfit", n_folds=5)).report
+    assert whole["scores"]["n_folds"] == 5 and "n_folds_requested" not in whole["scores"]

@@ -403,7 +403,8 @@ def check_every_doc_labelled(value: object) -> None:
 
 
 def few_texts(per_doc: np.ndarray, groups: np.ndarray | None,
-              calibration_folds: int, *, blank: npt.ArrayLike | None = None) -> dict:
+              calibration_folds: int, *, blank: npt.ArrayLike | None = None,
+              bounds: bool = True) -> dict:
     """How many distinct texts the labelled documents have (``groups``: equal texts; None:
     each its own), the fewest at which the noise-rate bounds and the calibration inform
     (``MIN_TEXTS_PER_FOLD`` per calibration fold, two folds at least) and, below it, a
@@ -411,6 +412,9 @@ def few_texts(per_doc: np.ndarray, groups: np.ndarray | None,
     whitespace) leaves blank texts out of the count: each is a group of its own, yet
     carries no evidence; the labelled blank documents are counted apart
     (``n_blank_labelled_docs``, present when there are some) and the warning names them.
+    ``bounds``: whether there are noise-rate bounds (too few given pairs, or no
+    background pairs without evidence, leave none): without, the warning names the
+    calibration alone.
 
     >>> texts = few_texts(np.array([1, 2, 1, 0]), np.array([0, 1, 0, 2]), 2)
     >>> texts["warning"].split(": ")[0], texts["min_distinct_labelled_texts"]
@@ -440,8 +444,9 @@ def few_texts(per_doc: np.ndarray, groups: np.ndarray | None,
                   f"carr{'ies' if n_blank == 1 else 'y'} no evidence)" if n_blank else "")
         out["warning"] = (
             f"{n_texts:,} distinct text{plural_s(n_texts)} among the {n_labelled:,} labelled "
-            f"document{plural_s(n_labelled)}{blanks}: the noise-rate bounds and the "
-            f"calibration are not informative below {needed:,} distinct labelled texts "
+            f"document{plural_s(n_labelled)}{blanks}: "
+            f"{'the noise-rate bounds and the calibration are' if bounds else 'the calibration is'}"
+            f" not informative below {needed:,} distinct labelled texts "
             f"({MIN_TEXTS_PER_FOLD} per calibration fold, {folds})")
     return out
 
@@ -654,7 +659,7 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
                         "every_doc_labelled": bool(every_doc_labelled),
                         "n_unlabelled_docs": n_unlabelled,
                         "texts": few_texts(per_doc, groups, calibration_folds,
-                                                           blank=blank)})
+                                           blank=blank, bounds=bounds is not None)})
         # what follows reads the pairs' documents, labels and raw scores, and the stacked
         # probabilities only as float32 scores: the rest goes before the candidates are
         # sorted, the audit's peak memory at 10^4+ labels (tens of millions of candidates)

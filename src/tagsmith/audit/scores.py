@@ -328,11 +328,20 @@ def crossfit_scores(X: FeatureMatrix | Views, Y: LabelMatrix, *, model: str,
 
 
 def from_crossfit(crossfit: CrossFitScores, source: str) -> AuditScores:
-    """Wrap :class:`~tagsmith.pipeline.crossfit.CrossFitScores` (computed or stored)."""
+    """Wrap :class:`~tagsmith.pipeline.crossfit.CrossFitScores` (computed or stored).
+    ``n_folds`` is the number of folds that held documents (repeated texts kept whole can
+    leave some empty: 10 asked of 5 distinct texts used 5), with ``n_folds_requested``
+    beside it when that differs."""
+    import numpy as np
+
     params = {k: v for k, v in crossfit.params.items() if k != "show_progress"}
+    used = int(np.unique(crossfit.fold).size)
+    folds: dict = {"n_folds": used}
+    if used != crossfit.n_folds:
+        folds["n_folds_requested"] = int(crossfit.n_folds)
     return AuditScores(crossfit.topk, source,
                        {"model": crossfit.model, "params": params,
-                        "n_folds": crossfit.n_folds, "seed": crossfit.seed},
+                        **folds, "seed": crossfit.seed},
                        crossfit.seconds)
 
 
