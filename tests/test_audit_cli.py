@@ -1772,3 +1772,22 @@ def test_few_texts_without_bounds_name_the_calibration_and_the_folds_used():
     whole = audit_corpus(texts, Y, LabelSpace.from_uris(["u:a", "u:b"]),
                          options=AuditOptions(scores="crossfit", n_folds=5)).report
     assert whole["scores"]["n_folds"] == 5 and "n_folds_requested" not in whole["scores"]
+
+
+def test_blank_documents_labels_are_no_candidates():
+    """A blank text carries no evidence for or against a label: its given labels were
+    flagged "wrong" at 0.9 and more, first in the review queue (GoEmotions with blank
+    texts), on nothing but the scores' silence. They are left out of the candidates."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 5, 320)
+    texts = [f"topic{j} " + " ".join(rng.choice([f"w{i}" for i in range(50)], 5))
+             for j in labels]
+    for i in range(300, 320):
+        texts[i] = "" if i % 2 else "   "
+    Y = sp.csr_matrix((np.ones(len(texts), bool), (np.arange(len(texts)), labels)),
+                      shape=(len(texts), 5))
+    result = audit_corpus(texts, Y, LabelSpace.from_uris([f"u:{i}" for i in range(5)]),
+                          options=AuditOptions(scores="knn", min_probability=0.01))
+    assert result.issues.n_flagged > 0
+    assert not np.isin(result.issues.doc, np.arange(300, 320)).any()
+    assert all(row["text"].strip() for row in result.review)

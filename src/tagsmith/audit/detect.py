@@ -533,7 +533,9 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
     made a shared wrong label look given (without repeated ids the folds are the same).
     ``blank`` (one bool per document: whether its text is empty or whitespace) leaves
     blank texts out of the distinct texts counted in ``details["texts"]``
-    (:func:`few_texts`): a blank text carries no evidence.
+    (:func:`few_texts`) and their pairs out of the candidates (never returned nor
+    flagged; the noise rates count them as any other pair): a blank text carries no
+    evidence.
     ``cooccurrence_counts``:
     :func:`tagsmith.audit.evidence.label_cooccurrence` of ``Y != 0`` when the caller
     has built it (the audit, for its kNN scores' blend), for the evidence to reuse.
@@ -672,6 +674,14 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
             # a document given no label misses one for certain, with or without candidates
             # (one with no scores at all, an empty text say, came out as flawless: 1.0)
             quality[per_doc == 0] = 0.0
+        if blank is not None and blank.any():
+            # a blank text carries no evidence for or against a label: its given labels
+            # were flagged "wrong" at 0.9 and more, first in the queue, on nothing but the
+            # scores' silence. They are no candidates (their quality stands; the rates
+            # count them as any other pair); -1 is below any keep_probability
+            wrong_prob, missing_prob = wrong_prob.copy(), missing_prob.copy()
+            wrong_prob[blank[pos_keys[0]]] = -1.0
+            missing_prob[blank[cand_keys[0]]] = -1.0
         issues = _collect(pos_keys, pos_p, wrong_prob, cand_keys, cand_p, missing_prob,
                           keep_probability)
         est_wrong, est_missing = wrong_rate * n_given, missing_per_given * n_given
