@@ -75,7 +75,8 @@ def audit(args) -> None:
                "scores": result.report["scores"], "noise": {
                    k: v for k, v in result.report["noise"].items()
                    if k in ("est_wrong", "est_missing", "wrong_rate", "missing_rate",
-                            "n_flagged_wrong", "n_flagged_missing", "bounds", "method")},
+                            "n_flagged_wrong", "n_flagged_missing", "bounds",
+                            "withheld_bounds", "bounds_note", "method")},
                "duplicates": {k: v for k, v in result.report["duplicates"].items()
                               if k.startswith("n_")},
                "leakage": {name: {k: v for k, v in leak.items() if k != "examples"}

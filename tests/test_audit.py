@@ -360,7 +360,7 @@ def test_single_label_bounds_stay_above_the_truth():
     co-occurrence evidence only told a given pair (no other label) from one not given
     (the document's label beside it): the stacking separated the two perfectly, and the
     bounds read 1.4% wrong against 19% replaced (4% on 1,000 GoEmotions texts given
-    random labels, 96% of them wrong). Left out there, the bounds hold."""
+    random labels, about 95% of them wrong). Left out there, the bounds hold."""
     rng = np.random.default_rng(0)
     n, n_labels = 3_000, 10
     true_label = rng.integers(0, n_labels, n)
