@@ -175,6 +175,22 @@ def test_soft_labels_marked_copy_of_are_learnt_once(data, tmp_path, caplog):
         read_soft_labels(path, space)
 
 
+def test_soft_labels_an_empty_copy_of_cell_marks_no_copy(data, tmp_path, caplog):
+    """A CSV with a 'copy_of' column has an empty cell on the lines that are no copies:
+    each read as a copy of the id '' no line has, so only the first of them was kept and
+    distill left out every other document."""
+    space = data[0]
+    path = tmp_path / "soft.csv"
+    joy, sad = space.uri_of(0), space.uri_of(1)
+    path.write_text(f"id,text,labels,copy_of\na,joy,<{joy}>,\nb,so sad,<{sad}>,\n"
+                    f"c,JOY,<{joy}>,a\nd,anger,<{sad}>, \n", encoding="utf-8")
+    with caplog.at_level("INFO", logger="tagsmith"):
+        texts, Y = read_soft_labels(path, space)
+    assert texts == ["joy", "so sad", "anger"] and Y.shape == (3, len(space))
+    assert f"{path}: 1 copy line (marked 'copy_of'" in caplog.text
+    assert "no unmarked line has" not in caplog.text
+
+
 def _old_soft_label_lines(texts, Y, space):
     """write_soft_labels' lines as its per-entry loop wrote them (the reference)."""
     from tagsmith.data.textio import json_line

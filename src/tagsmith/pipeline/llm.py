@@ -322,6 +322,7 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace
     budgeted run's own student learnt it. Where no unmarked line has that id (a file cut
     or filtered), the first line marked with it is kept, with a warning naming the file
     and its lines (its text is nowhere else), and the others marked with it are left out.
+    An empty ``copy_of`` (a CSV cell on the lines that are no copies) marks nothing.
     """
     from tagsmith.data.corpus import Corpus
 
@@ -341,6 +342,10 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace
             blank_lines.append(record.line if corpus.format != "dir" else record.source)
             continue
         source = record.metadata.get("copy_of")
+        if isinstance(source, str) and not source.strip():
+            # a CSV's empty cell, on the lines that are no copies: it marks nothing (all
+            # of them read as copies of one id no line has, and all but one left out)
+            source = None
         if source is not None and (isinstance(source, bool)
                                    or not isinstance(source, (str, int))):
             raise CorpusFormatError("'copy_of' must be the id (a string or an integer) of "
