@@ -468,9 +468,11 @@ TUNED_HERE = "tuned_here"
 CALIBRATED_HERE = "calibrated_here"
 #: tuned on these documents, before a calibration replaced them (the bundle holds others)
 REPLACED = "replaced_by_calibration"
-#: what bundles written before the words said for ``TUNED_HERE`` and ``CALIBRATED_HERE``
-#: (their ``REPLACED`` read "tuned on these documents, before calibration replaced them")
-_TUNED_HERE_SENTENCES = ("tuned on these documents", "calibrated, tuned on these documents")
+#: what bundles written before the words said for ``TUNED_HERE``, ``CALIBRATED_HERE`` and
+#: ``REPLACED``: a later calibration writes the word for each (the third was kept, so an
+#: older bundle calibrated again still said it in a sentence)
+_OLDER_SENTENCES = ("tuned on these documents", "calibrated, tuned on these documents",
+                    "tuned on these documents, before calibration replaced them")
 
 
 def _mark_replaced_thresholds(manifest: dict) -> None:
@@ -481,7 +483,7 @@ def _mark_replaced_thresholds(manifest: dict) -> None:
         return
     entry = metrics.get("heldout")
     if isinstance(entry, dict) and entry.get("thresholds") in (
-            TUNED_HERE, CALIBRATED_HERE, *_TUNED_HERE_SENTENCES):
+            TUNED_HERE, CALIBRATED_HERE, *_OLDER_SENTENCES):
         manifest["metrics"] = {**metrics, "heldout": {**entry, "thresholds": REPLACED}}
 
 
