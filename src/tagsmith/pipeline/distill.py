@@ -43,6 +43,7 @@ from tagsmith.pipeline.classifier import TextClassifier
 from tagsmith.pipeline.evaluate import evaluate_classifier
 from tagsmith.pipeline.train import (
     TrainOptions,
+    _in_first_order,
     _label_features,
     duplicate_groups,
     train_classifier,
@@ -447,19 +448,6 @@ def _check_text_groups(value: npt.ArrayLike, n_pool: int) -> np.ndarray:
                                     f"({n_pool}): duplicate_groups(pool_texts)",
                                     f"an array of shape {array.shape}, dtype {array.dtype}")
     return _in_first_order(array)
-
-
-def _in_first_order(groups: np.ndarray) -> np.ndarray:
-    """``groups`` renumbered 0, 1, ... in the order each group first comes (as
-    :func:`~tagsmith.pipeline.train.duplicate_groups` numbers the groups of a subset).
-
-    >>> _in_first_order(np.array([7, 3, 7, 9])).tolist()
-    [0, 1, 0, 2]
-    """
-    _, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
-    rank = np.empty(first.size, np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(first.size)
-    return rank[inverse.reshape(-1)]
 
 
 def _usable_budget(budget: int, n_pool: int, n_blank: int, n_copies: int = 0) -> int:
