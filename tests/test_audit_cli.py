@@ -1128,14 +1128,21 @@ def test_skipped_lines_and_the_read_policy_are_in_the_report(small_corpus, goemo
     assert any("298 documents" in r.getMessage() for r in caplog.records)
 
 
-def test_scores_without_signal_are_flagged_as_unreliable(small_corpus, goemotions_small,
-                                                         tmp_path, caplog):
-    space = load_vocabulary(goemotions_small["vocab"])
+def _random_labels(corpus, vocab, tmp_path):
+    """``corpus``'s texts, each with a random one of ``vocab``'s first 28 labels (a seeded
+    draw): labels no scorer recovers."""
+    space = load_vocabulary(vocab)
     rng = np.random.default_rng(0)
     noise = tmp_path / "random_labels.tsv"
     noise.write_text("".join(f"{line.split(chr(9))[0]}\t<{space.uri_of(int(rng.integers(28)))}>\n"
-                             for line in small_corpus.read_text(encoding="utf-8").splitlines()),
+                             for line in corpus.read_text(encoding="utf-8").splitlines()),
                      encoding="utf-8")
+    return noise
+
+
+def test_scores_without_signal_are_flagged_as_unreliable(small_corpus, goemotions_small,
+                                                         tmp_path, caplog):
+    noise = _random_labels(small_corpus, goemotions_small["vocab"], tmp_path)
     out = tmp_path / "out"
     with caplog.at_level("WARNING", logger="tagsmith"):
         assert run_cli(["audit", str(noise), "--vocab", str(goemotions_small["vocab"]), "-o",
@@ -1678,12 +1685,7 @@ def test_the_command_prints_the_low_signal_warning_as_it_prints_the_few_texts_on
     """Scores that recover few given labels make the candidates unreliable: the log and
     the page said so, the command's own output did not (it printed the few-texts warning
     only), so under -q, which silences the log, nothing on the terminal did."""
-    space = load_vocabulary(goemotions_small["vocab"])
-    rng = np.random.default_rng(0)
-    noise = tmp_path / "random_labels.tsv"
-    noise.write_text("".join(f"{line.split(chr(9))[0]}\t<{space.uri_of(int(rng.integers(28)))}>\n"
-                             for line in small_corpus.read_text(encoding="utf-8").splitlines()),
-                     encoding="utf-8")
+    noise = _random_labels(small_corpus, goemotions_small["vocab"], tmp_path)
     result = invoke("audit", noise, "--vocab", goemotions_small["vocab"], "-o",
                     tmp_path / "out", "--scores", "knn", "--no-html")
     assert result.exit_code == 0, result.output
