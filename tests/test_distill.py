@@ -766,6 +766,29 @@ def test_label_corpus_with_a_budget_counts_the_blank_documents():
     assert result["summary"]["labeling"]["n_docs"] == 8  # the documents sent
 
 
+def test_label_corpus_with_a_budget_and_no_texts_labels_none_as_without():
+    """No texts with a budget was refused as "budget must be an integer in [1, 0], got 0",
+    a budget the caller never gave (5 here); without a budget no row is labelled."""
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.labeling.client import OpenAIChatClient
+    from tagsmith.labeling.labeler import LabelingOptions
+    from tagsmith.pipeline.llm import label_corpus
+
+    space = LabelSpace.from_uris(["u:sport", "u:music"])
+    with LocalChatServer(lambda body: json.dumps({"labels": []})) as server:
+        client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=5.0)
+        results = [label_corpus([], space, client, LabelingOptions(), budget=budget)
+                   for budget in (None, 5)]
+        with pytest.raises(InvalidParameterError, match="strategy"):  # still checked
+            label_corpus([], space, client, LabelingOptions(), budget=5, strategy="best")
+        assert not server.requests
+    for result in results:
+        assert not len(result["rows"]) and result["Y"].shape == (0, 2)
+        assert result["student"] is None
+        assert result["summary"]["labeling"]["n_docs"] == 0
+        assert result["summary"]["labeling"]["n_blank_docs"] == 0
+
+
 def test_cli_label_with_a_budget_on_blank_documents_only_fails_as_without(tmp_path):
     """A corpus of blank documents only, with --budget, warned of teacher calls to be
     spent, paid for the --human sample, then failed naming 'pool_texts', a parameter the

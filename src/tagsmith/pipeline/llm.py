@@ -632,7 +632,8 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     ``human_accuracy``, the metrics as ``distill --human`` records them, beside
     ``human_n_docs`` and ``human_n_taught_left_out``). With a budget and only blank
     ``texts``, no row is labelled (``student`` ``None``, the summary's
-    ``labeling.n_blank_docs`` counting them) and nothing is sent, not even ``human``.
+    ``labeling.n_blank_docs`` counting them) and nothing is sent, not even ``human``;
+    so with no ``texts``, as without a budget.
     """
     from tagsmith.labeling.labeler import LabelingReport, label_documents
     from tagsmith.labeling.reliability import estimate_reliability
@@ -640,7 +641,7 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     summary: dict = {}
     active: ActiveOptions | None = None
     hashes = groups = np.zeros(0, np.int64)
-    all_blank = False  # with a budget: every text is blank
+    all_blank = False  # with a budget: every text is blank (or there is none)
     if budget is not None:  # checked before the human sample is paid for
         from tagsmith.features.tfidf import _as_list
         from tagsmith.pipeline.distill import ActiveOptions, budget_cut_message
@@ -652,8 +653,9 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
         texts = _as_list(texts, "texts")
         hashes = _hashes(texts)
         groups = groups_of_hashes(hashes, _BLANK_HASH)
-        # nothing to send (answered below, once the arguments are checked)
-        all_blank = bool(texts) and bool(np.all(hashes == _BLANK_HASH))
+        # nothing to send (answered below, once the arguments are checked): no text was
+        # refused as "budget must be in [1, 0], got 0", a budget never given
+        all_blank = bool(np.all(hashes == _BLANK_HASH))
         n_usable = len(texts)
         if not all_blank:
             n_usable = _distinct_non_blank(groups, hashes == _BLANK_HASH)  # one at least
@@ -663,9 +665,10 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
             # and a budget under len(texts) was cut there alone, in other words
             logger.warning("%s", budget_cut_message(budget, len(texts), n_usable,
                                                     "to label"))
-        active = ActiveOptions(budget=min(budget, n_usable), strategy=strategy,
+        # (no text: the other options checked as for a pool of one)
+        active = ActiveOptions(budget=min(budget, max(n_usable, 1)), strategy=strategy,
                                rounds=rounds, seed=seed)
-        active.validate(len(texts), len(label_space))
+        active.validate(max(len(texts), 1), len(label_space))
     reliability = None
     if human is not None:
         Y_human = sp.csr_matrix(human[1])
