@@ -818,6 +818,30 @@ def test_cli_label_with_a_budget_on_blank_documents_only_fails_as_without(tmp_pa
         assert not out.exists()
 
 
+def test_cli_label_and_taxonomy_refuse_a_vocabulary_given_as_the_corpus(tmp_path):
+    """A vocabulary TSV (<uri> TAB name) given as CORPUS reads as documents whose texts
+    are URIs: eval, calibrate and audit refuse it, label and taxonomy sent each URI to
+    the LLM, paying for every call."""
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+
+    def teacher(body):
+        return json.dumps({"labels": [{"label": "sport", "confidence": 0.9}]})
+
+    for args in (["label", str(vocab), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl")],
+                 ["taxonomy", str(vocab), "--use-case", "sorting", "-o",
+                  str(tmp_path / "t.tsv")]):
+        with LocalChatServer(teacher) as server:
+            result = CliRunner().invoke(tagsmith_cli.cli, [
+                *args, "--base-url", server.base_url, "--llm", "t",
+                "--cache", str(tmp_path / "c.sqlite")])
+            assert not server.requests, args[0]
+        assert result.exit_code == 3, (args[0], result.output)
+        assert f"{vocab}: every document's text is a lone <URI>: this is a vocabulary" \
+            in result.output
+        assert not (tmp_path / "o.jsonl").exists() and not (tmp_path / "t.tsv").exists()
+
+
 def test_label_corpus_gives_no_labels_to_the_copies_of_a_document_not_answered():
     # a copy gets the answer its document got: none where the call failed or the
     # answer was malformed

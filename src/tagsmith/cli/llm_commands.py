@@ -298,9 +298,12 @@ def _check_output_file(path: str | None, option: str) -> None:
 
 
 def _read_texts(path: str) -> tuple[list[str], list[str]]:
-    """(ids, texts) of a corpus file (labels ignored), or of a plain text file, one per line."""
+    """(ids, texts) of a corpus file (labels ignored), or of a plain text file, one per line.
+    A vocabulary given as the corpus is refused, as eval, calibrate and audit refuse one:
+    label and taxonomy sent its URIs to the LLM, paying for each."""
     from tagsmith.data.corpus import detect_format, read_records
     from tagsmith.exceptions import CorpusFormatError, UnsupportedFormatError
+    from tagsmith.pipeline.io import check_not_a_vocabulary
 
     try:
         detect_format(path)
@@ -313,6 +316,7 @@ def _read_texts(path: str) -> tuple[list[str], list[str]]:
         texts = [r.text for r in records]
     if not texts:
         raise CorpusFormatError("no documents in the file", path=path)
+    check_not_a_vocabulary(texts, path)
     return ids, texts
 
 
