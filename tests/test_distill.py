@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 import tagsmith.cli as tagsmith_cli
 from tagsmith.data.vocab import load_vocabulary
-from tagsmith.exceptions import CorpusFormatError, InvalidParameterError
+from tagsmith.exceptions import CorpusFormatError, DataError, InvalidParameterError
 from tagsmith.labeling.prompts import read_data_section
 from tagsmith.pipeline.classifier import TextClassifier
 from tagsmith.pipeline.distill import ActiveOptions, active_distill, distill_classifier
@@ -840,6 +840,21 @@ def test_cli_label_and_taxonomy_refuse_a_vocabulary_given_as_the_corpus(tmp_path
         assert f"{vocab}: every document's text is a lone <URI>: this is a vocabulary" \
             in result.output
         assert not (tmp_path / "o.jsonl").exists() and not (tmp_path / "t.tsv").exists()
+
+
+def test_distill_refuses_a_vocabulary_given_as_labels(data, tmp_path):
+    """A vocabulary TSV given as LABELS read as documents whose texts are URIs, each
+    labelled by its own name: distill trained and saved a model on them."""
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    result = CliRunner().invoke(tagsmith_cli.cli, ["distill", str(vocab), "--vocab", str(vocab),
+                                                   "-o", str(tmp_path / "bundle")])
+    assert result.exit_code == 3, result.output
+    assert f"{vocab}: every document's text is a lone <URI>: this is a vocabulary" \
+        in result.output
+    assert not (tmp_path / "bundle").exists()
+    with pytest.raises(DataError, match="lone <URI>"):
+        read_soft_labels(vocab, load_vocabulary(vocab))
 
 
 def test_label_corpus_gives_no_labels_to_the_copies_of_a_document_not_answered():

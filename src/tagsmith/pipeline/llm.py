@@ -311,6 +311,8 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace
     """Texts and soft targets from :func:`write_soft_labels`'s JSONL (or any corpus:
     labels without ``scores`` count 1).
 
+    A file whose every text is a lone ``<URI>`` (a vocabulary) is refused, naming it, as
+    :func:`~tagsmith.pipeline.io.read_labelled` refuses one.
     A line whose text is blank (empty or whitespace only) is skipped with a warning
     naming the file and its lines: the teacher saw no text (``label_documents`` never
     sends one, counting it in ``n_blank_docs``), and a student trained on it learnt its
@@ -325,6 +327,7 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace
     An empty ``copy_of`` (a CSV cell on the lines that are no copies) marks nothing.
     """
     from tagsmith.data.corpus import Corpus
+    from tagsmith.pipeline.io import check_not_a_vocabulary
 
     corpus = Corpus(path, label_space)
     texts: list[str] = []
@@ -393,6 +396,8 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace
                        plural_s(len(blank_lines)), shown, more)
     if not texts:
         raise CorpusFormatError("no documents in the file", path=path)
+    # a vocabulary given as LABELS: distill trained a model on its URIs, each its own name
+    check_not_a_vocabulary(texts, path)
     # a label listed twice in a line (by URI and by name, say) keeps its highest score,
     # as the labeler keeps a label's best confidence: summed, the target left [0, 1]
     r, c = np.asarray(rows, np.int64), np.asarray(cols, np.int64)
