@@ -8,6 +8,7 @@ copies of one more, each with a random one of ``--labels`` labels, and prints on
 line with the median seconds of ``--runs`` runs of both paths and their ratio:
 
     python benchmarks/knn_group_timing.py [--single 2000] [--copies 8000] [--labels 8000]
+        [--k 10] [--runs 5]
 """
 
 from __future__ import annotations
@@ -36,13 +37,22 @@ def problem(n_single: int, n_copies: int, n_labels: int):
     return KNNModel(n_neighbors=20, n_jobs=1).fit(X, Y), X, groups
 
 
+def positive(value: str) -> int:
+    """An argparse type: a whole number from 1 (argparse names the option refused)."""
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--single", type=int, default=2000)
-    parser.add_argument("--copies", type=int, default=8000)
-    parser.add_argument("--labels", type=int, default=8000)
-    parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--runs", type=int, default=5)
+    # each at least 1: --runs 0 ended in statistics' "no median for empty data"
+    parser.add_argument("--single", type=positive, default=2000)
+    parser.add_argument("--copies", type=positive, default=8000)
+    parser.add_argument("--labels", type=positive, default=8000)
+    parser.add_argument("--k", type=positive, default=10)
+    parser.add_argument("--runs", type=positive, default=5)
     args = parser.parse_args()
     model, X, groups = problem(args.single, args.copies, args.labels)
     model.leave_one_out_topk(X, args.k, groups=groups)  # compile the kernels first

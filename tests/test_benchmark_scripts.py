@@ -887,3 +887,7 @@ def test_knn_group_timing_prints_both_paths_and_their_ratio():
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     assert figures["copies"] == 60 and figures["plain_seconds"] > 0
     assert figures["grouped_vs_plain"] > 0
+    # --runs 0 ended in statistics' "no median for empty data": refused, naming it
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "knn_group_timing.py"),
+                           "--runs", "0"], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 2 and "argument --runs: must be at least 1, got 0" in done.stderr
