@@ -839,6 +839,9 @@ def test_cli_label_and_taxonomy_refuse_a_vocabulary_given_as_the_corpus(tmp_path
         assert result.exit_code == 3, (args[0], result.output)
         assert f"{vocab}: every document's text is a lone <URI>: this is a vocabulary" \
             in result.output
+        # taxonomy has no --vocab: its vocabulary option is --map-to
+        option = "--vocab" if args[0] == "label" else "--map-to"
+        assert f"(give it as {option};" in result.output, (args[0], result.output)
         assert not (tmp_path / "o.jsonl").exists() and not (tmp_path / "t.tsv").exists()
 
 

@@ -297,10 +297,11 @@ def _check_output_file(path: str | None, option: str) -> None:
         raise DataError(f"{option}: not writable", path=path)
 
 
-def _read_texts(path: str) -> tuple[list[str], list[str]]:
+def _read_texts(path: str, vocab_option: str = "--vocab") -> tuple[list[str], list[str]]:
     """(ids, texts) of a corpus file (labels ignored), or of a plain text file, one per line.
     A vocabulary given as the corpus is refused, as eval, calibrate and audit refuse one:
-    label and taxonomy sent its URIs to the LLM, paying for each."""
+    label and taxonomy sent its URIs to the LLM, paying for each. ``vocab_option``: the
+    command's option that takes a vocabulary, which the refusal names."""
     from tagsmith.data.corpus import detect_format, read_records
     from tagsmith.exceptions import CorpusFormatError, UnsupportedFormatError
     from tagsmith.pipeline.io import check_not_a_vocabulary
@@ -316,7 +317,7 @@ def _read_texts(path: str) -> tuple[list[str], list[str]]:
         texts = [r.text for r in records]
     if not texts:
         raise CorpusFormatError("no documents in the file", path=path)
-    check_not_a_vocabulary(texts, path)
+    check_not_a_vocabulary(texts, path, vocab_option=vocab_option)
     return ids, texts
 
 
@@ -447,7 +448,7 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
             raise VocabularyError("--map-to: every label is deprecated, and a deprecated "
                                   "label is never a match: mark the labels to map onto as "
                                   "not deprecated", path=map_to)
-    _, texts = _read_texts(corpus)
+    _, texts = _read_texts(corpus, "--map-to")
     if map_by == "meaning" and target is not None:
         # as zeroshot loads it, and before any call: a missing tagsmith[embed] or model
         # failed once the taxonomy had been paid for

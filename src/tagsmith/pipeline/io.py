@@ -125,16 +125,26 @@ def read_labelled(path: str | Path, label_space: LabelSpace | DerivingLabels, *,
     return LabelledData(texts, Y, corpus.report)
 
 
-def check_not_a_vocabulary(texts: Sequence[str], path: str | Path) -> None:
+def check_not_a_vocabulary(texts: Sequence[str], path: str | Path, *,
+                           vocab_option: str = "--vocab") -> None:
     """Refuse, naming ``path``, a corpus of documents whose every text is a lone
     ``<URI>``: a vocabulary TSV (``<uri>`` TAB name) read as a corpus, each URI labelled
     by its own name. eval reported metrics on it, calibrate replaced a bundle's stored
     calibration split with it after a "few documents" warning, and the audit audited
-    it. No documents is not this error (the callers name that one)."""
+    it. No documents is not this error (the callers name that one). ``vocab_option``:
+    the command's option that takes a vocabulary (``taxonomy`` has ``--map-to``, no
+    ``--vocab``).
+
+    >>> try:
+    ...     check_not_a_vocabulary(["<u:a>"], "v.tsv", vocab_option="--map-to")
+    ... except DataError as exc:
+    ...     print(str(exc).split("(")[1].split(";")[0])
+    give it as --map-to
+    """
     if texts and all(_LONE_URI.fullmatch(text) for text in texts):
         raise DataError("every document's text is a lone <URI>: this is a vocabulary, not "
-                        "a corpus (give it as --vocab; a corpus line is TEXT, a tab, then "
-                        "its labels)", path=path)
+                        f"a corpus (give it as {vocab_option}; a corpus line is TEXT, a "
+                        "tab, then its labels)", path=path)
 
 
 class _RepeatedIds:
