@@ -256,7 +256,6 @@ def _signal_html(scores: dict) -> str:
     return f'<p class="warn"><b>Warning:</b> {_e(scores["warning"])}.</p>'
 
 
-
 def _cooccurrence_weight(scores: dict) -> str:
     """The kNN scores' co-occurrence weight for the scores line (nothing for other
     sources), and with ``auto`` the weights it was chosen among.
