@@ -5,6 +5,7 @@ import pytest
 import scipy.sparse as sp
 from sklearn.isotonic import IsotonicRegression
 
+import tagsmith.audit.detect as detect
 from tagsmith.audit._isotonic import grouped_isotonic, grouped_isotonic_crossfit
 from tagsmith.audit.detect import (
     ISSUE_STEPS,
@@ -338,10 +339,12 @@ def test_mixture_bounds_need_not_given_pairs_and_enough_given_ones():
 
 def test_audit_bounds_are_far_tighter_than_confident_counts(noisy_goemotions):
     """On the real slice with 5% wrong and 10% missing labels injected, the bounds sit
-    above the injected rates (the corpus has errors of its own) and below confident
-    learning's counts (the missing one far below; on 3,000 documents the cross-fitted
-    calibration, each half fitted on 1,500, leaves the wrong one at 0.83x); without
-    background pairs there are none."""
+    above the injected rates (the corpus has errors of its own) and the missing one far
+    below confident learning's count (34% against 63%). The wrong one, from the
+    symmetric stacking, reads 34% against confident learning's 29% on these 3,000
+    documents (the ranking's own stacking read 24%, but its bounds fail under random
+    wrong labels: see test_bounds_hold_when_wrong_labels_are_random_and_ranking_is_unchanged);
+    without background pairs there are none."""
     X, noise, topk = noisy_goemotions
     issues = find_label_issues(noise.Y, topk, X=X)
     bounds = issues.details["mixture_bounds"]
@@ -349,10 +352,57 @@ def test_audit_bounds_are_far_tighter_than_confident_counts(noisy_goemotions):
     cl_wrong = issues.est_wrong.sum() / given
     cl_missing = issues.est_missing.sum() / (given - issues.est_wrong.sum()
                                              + issues.est_missing.sum())
-    assert noise.n_added / noise.Y.nnz < bounds["wrong_rate"] < 0.9 * cl_wrong
+    assert noise.n_added / noise.Y.nnz < bounds["wrong_rate"] < 1.3 * cl_wrong
     assert noise.n_removed / (noise.Y.nnz - noise.n_added + noise.n_removed) \
         < bounds["missing_rate"] < 0.75 * cl_missing
     assert find_label_issues(noise.Y, topk, evidence=False).details["mixture_bounds"] is None
+
+
+def _independent_wrong_labels(Y, share, seed):
+    """``share`` of the documents get as many labels, each drawn independently by label
+    frequency (the usual model of random wrong labels), in place of theirs; returns the
+    labels given and which of them are wrong."""
+    rng = np.random.default_rng(seed)
+    Y = sp.csr_matrix(Y, dtype=bool)
+    freq = np.bincount(Y.indices, minlength=Y.shape[1]) / Y.nnz
+    rows = []
+    for doc in range(Y.shape[0]):
+        labels = Y.indices[Y.indptr[doc]:Y.indptr[doc + 1]]
+        if len(labels) and rng.random() < share:
+            new: set = set()
+            while len(new) < len(labels):
+                new.add(int(rng.choice(Y.shape[1], p=freq)))
+            labels = np.array(sorted(new))
+        rows.append(labels)
+    given = sp.csr_matrix((np.ones(sum(map(len, rows)), bool), np.concatenate(rows),
+                           np.cumsum([0] + [len(r) for r in rows])), shape=Y.shape)
+    wrong = given.multiply(given > Y)
+    return given, wrong.nnz / given.nnz
+
+
+def test_bounds_hold_when_wrong_labels_are_random_and_ranking_is_unchanged(
+        goemotions_small, monkeypatch):
+    """Half the documents given labels drawn independently by frequency: the ranking's
+    stacking reads a document's *other* given labels for a given pair and all of them for
+    a pair not given, so it learnt which pairs are given and a wrong label looked right
+    (on 3,000 GoEmotions texts the bounds read 26% wrong against 43% true). The bounds now
+    read a second stacking on symmetric evidence and sit above the truth, while the
+    candidates, their probabilities and the flags are those of the ranking's fit alone."""
+    space = load_vocabulary(goemotions_small["vocab"])
+    train = read_labelled(goemotions_small["train"], space)
+    Y, true_wrong = _independent_wrong_labels(train.Y, 0.5, seed=34)
+    X = TfidfFeaturizer.from_params(**FAST_FEATURES).fit_transform(train.texts)
+    topk = cross_fit_topk(X, Y, "linear", {"n_jobs": 1}, n_folds=3, seed=0).topk
+    issues = find_label_issues(Y, topk, X=X)
+    assert 0.3 < true_wrong < 0.5
+    assert issues.details["mixture_bounds"]["wrong_rate"] >= true_wrong   # 0.80 vs 0.43
+    monkeypatch.setattr(detect, "BOUNDS_SYMMETRIC", False)   # the bounds as they were
+    ranking_only = find_label_issues(Y, topk, X=X)
+    assert ranking_only.details["mixture_bounds"]["wrong_rate"] < 0.7 * true_wrong  # 0.25
+    for field in ("doc", "label", "kind", "probability", "score", "flagged", "doc_quality",
+                  "wrong_rate", "missing_rate", "threshold", "est_wrong", "est_missing"):
+        np.testing.assert_array_equal(getattr(issues, field), getattr(ranking_only, field))
+    assert issues.details["regimes"] == ranking_only.details["regimes"]
 
 
 def test_single_label_bounds_stay_above_the_truth():
@@ -702,12 +752,16 @@ def test_finding_label_issues_reports_progress_over_its_steps(caplog, monkeypatc
                               show_progress=True)
     lines = [r.getMessage() for r in caplog.records]
     assert [line for line in lines if line.startswith("issues:")] == [
-        f"issues: {i}/6 steps ({100 * i / 6:.0f}%) {name} done"
+        f"issues: {i}/7 steps ({100 * i / 7:.0f}%) {name} done"
         for i, name in enumerate(ISSUE_STEPS, start=1)]
-    # its longest part (94 of 107 s at 20k documents x 2k labels) counts the pairs
-    stacking = [line for line in lines if line.startswith("issues (stacking")]
-    assert stacking and stacking[-1].endswith(" pairs (100%)")
-    assert lines.index(stacking[-1]) < lines.index("issues: 4/6 steps (67%) stacking done")
+    # its longest parts (94 of 107 s at 20k documents x 2k labels, before the bounds'
+    # stacking doubled them) count the pairs
+    steps = [lines.index(f"issues: {i}/7 steps ({100 * i / 7:.0f}%) {name} done")
+             for i, name in enumerate(ISSUE_STEPS, start=1)]
+    for name, step in (("bounds' stacking", 3), ("stacking", 4)):
+        at = [i for i, line in enumerate(lines) if line.startswith(f"issues ({name},")]
+        assert at and lines[at[-1]].endswith(" pairs (100%)")
+        assert steps[step - 1] < at[0] and at[-1] < steps[step]
     for field in ("doc", "label", "kind", "probability", "flagged", "doc_quality"):
         np.testing.assert_array_equal(getattr(shown, field), getattr(quiet, field))
 

@@ -80,22 +80,38 @@ def centroid_cosine_kernel(x_indptr, x_indices, x_data, m_indptr, m_indices, m_d
 
 
 @njit(nogil=True, cache=True)
-def cooccurrence_kernel(y_indptr, y_indices, c_indptr, c_indices, c_data, counts, rows, labels,
-                        given, out_best, out_others):
+def cooccurrence_kernel(y_indptr, y_indices, c_indptr, c_indices, c_data, counts, seed, rows,
+                        labels, given, out_best, out_others):
     """How strongly a document's other given labels imply label ``labels[j]``.
 
     ``out_best[j]`` is ``max P(label | other)`` over the document's other given
     labels, from the co-occurrence counts ``C`` (CSR, labels x labels, sorted ids)
     and label counts, leaving the document itself out; ``out_others[j]`` counts the
     other given labels (0: no evidence either way).
+
+    ``seed >= 0`` makes the evidence symmetric: a pair not given also compares only
+    ``g - 1`` of the document's ``g`` given labels, leaving out one picked by a hash of
+    ``(seed, row, label)``, as a given pair leaves out its own label. Otherwise a given
+    pair sees one label fewer than a pair not given, and the lift tells the two apart
+    by that alone (see :class:`tagsmith.audit.evidence.PairEvidence`).
     """
     for j in range(len(rows)):
         row, label = rows[j], labels[j]
+        start, end = y_indptr[row], y_indptr[row + 1]
+        skip = -1
+        if seed >= 0 and not given[j] and end > start:
+            h = (np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
+                 + np.uint64(row) * np.uint64(0xBF58476D1CE4E5B9)
+                 + np.uint64(label) * np.uint64(0x94D049BB133111EB))
+            h ^= h >> np.uint64(31)
+            h *= np.uint64(0xD6E8FEB86659FD93)
+            h ^= h >> np.uint64(32)
+            skip = start + np.int64(h % np.uint64(end - start))
         best = 0.0
         others = 0
-        for p in range(y_indptr[row], y_indptr[row + 1]):
+        for p in range(start, end):
             other = y_indices[p]
-            if other == label:
+            if other == label or p == skip:
                 continue
             others += 1
             at = _find(c_indices, c_indptr[other], c_indptr[other + 1], label)

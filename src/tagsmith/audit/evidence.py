@@ -106,13 +106,22 @@ class PairEvidence:
     def has_text(self) -> bool:
         return self.X is not None
 
-    def features(self, rows: np.ndarray, labels: np.ndarray, given: np.ndarray) -> dict:
+    def features(self, rows: np.ndarray, labels: np.ndarray, given: np.ndarray, *,
+                 symmetric_seed: int | None = None) -> dict:
         """Per pair: ``centroid`` cosine (when features were given), ``cooccurrence``
         (``max P(label | other given label)``), ``log_lift`` (its log ratio to the
         label's base rate; 0 when the document has no other label, and for every pair
         when no document has two labels: see :attr:`multi_label`), ``others`` (number
         of other given labels) and ``count`` (the label's given count without this
-        document)."""
+        document).
+
+        ``symmetric_seed``: a pair not given compares one given label fewer too (left
+        out by a hash of the seed, its document and label), so that a given pair and
+        one not given see the same number of other labels. By default a given pair sees
+        the document's other labels and one not given all of them, which tells the
+        stacking which pairs are given: good for ranking, but a label given wrongly
+        then no longer looks like a pair not given, which the noise-rate bounds assume
+        (:func:`tagsmith.audit.detect.mixture_bounds`)."""
         rows = np.ascontiguousarray(rows, dtype=np.int64)
         labels = np.ascontiguousarray(labels, dtype=np.int64)
         given = np.ascontiguousarray(given, dtype=np.bool_)
@@ -125,7 +134,8 @@ class PairEvidence:
         others = np.zeros(len(rows), np.int64)
         run_in_threads(cooccurrence_kernel,
                        (self.Y.indptr.astype(np.int64), self.Y.indices, *self.cooc,
-                        self.counts),
+                        self.counts,
+                        -1 if symmetric_seed is None else int(symmetric_seed) % 2**63),
                        (rows, labels, given, best, others), self.n_threads)
         out["cooccurrence"] = best
         out["others"] = others

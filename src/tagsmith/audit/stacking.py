@@ -59,24 +59,34 @@ class PairSet:
                                                np.float32, np.float32)))
 
 
-def _design(evidence: PairEvidence, pairs: PairSet, idx: np.ndarray) -> np.ndarray:
-    features = evidence.features(pairs.rows[idx], pairs.labels[idx], pairs.given[idx])
+def _design(evidence: PairEvidence, pairs: PairSet, idx: np.ndarray,
+            symmetric_seed: int | None) -> np.ndarray:
+    features = evidence.features(pairs.rows[idx], pairs.labels[idx], pairs.given[idx],
+                                 symmetric_seed=symmetric_seed)
     return design_matrix(pairs.calibrated[idx].astype(np.float64), features)
 
 
 def stack_probabilities(evidence: PairEvidence | None, groups: list[PairSet], *,
                         fit_sample: int = 500_000, seed: int = 0,
-                        show_progress: bool = False) -> tuple[list, dict]:
+                        show_progress: bool = False,
+                        symmetric: bool = False) -> tuple[list, dict]:
     """``P(given | evidence)`` for every pair of every group, and a JSON-able account.
 
     Without ``evidence`` the calibrated model scores are returned as they are.
     ``show_progress``: progress bars over the pairs of each regime's fitting sample
     (their features, then the regression) and over the pairs predicted (the stacking
     is most of an audit's "issues" step: 94 of 107 s at 20k documents and 2k labels).
+    ``symmetric``: the co-occurrence evidence of a pair not given leaves out one of the
+    document's given labels (picked by a hash of ``seed``, the document and the label),
+    as a given pair's leaves out its own (``symmetric_seed`` of
+    :meth:`PairEvidence.features`): the fit the noise-rate bounds read (its progress
+    bars are named "bounds' stacking").
     """
     if evidence is None:
         return [g.calibrated.astype(np.float64) for g in groups], {"stacked": False}
     rng = np.random.default_rng(seed)
+    symmetric_seed = int(seed) if symmetric else None
+    what = "bounds' stacking" if symmetric else "stacking"  # the progress bars' names
     names = [n for n in FEATURE_NAMES if evidence.has_text or n != "centroid_cosine"]
     out = [np.empty(len(g)) for g in groups]
     details: dict = {"stacked": True, "regimes": {}}
@@ -88,7 +98,7 @@ def stack_probabilities(evidence: PairEvidence | None, groups: list[PairSet], *,
         # the fitting sample's features and the regression: half of the stacking's time
         # (32 of 66 s at 20k documents and 2k labels), which had no progress of its own
         with progress_bar(total=sum(min(len(m), fit_sample) for m in members),
-                          desc=f"issues (stacking, fitting on {regime} pairs)", unit="pair",
+                          desc=f"issues ({what}, fitting on {regime} pairs)", unit="pair",
                           enabled=show_progress) as bar:
             for g, m in zip(groups, members, strict=True):
                 if len(m) == 0:
@@ -98,7 +108,8 @@ def stack_probabilities(evidence: PairEvidence | None, groups: list[PairSet], *,
                 # the chunks go straight into the one design matrix stacked below (a
                 # per-group stack first copied the fitting sample's features twice)
                 for start in range(0, len(take), FIT_CHUNK):
-                    designs.append(_design(evidence, g, take[start:start + FIT_CHUNK]))
+                    designs.append(_design(evidence, g, take[start:start + FIT_CHUNK],
+                                                  symmetric_seed))
                     bar.update(len(designs[-1]))
                 targets.append(g.given[take])
                 weights.append(g.weight[take].astype(np.float64) * (len(m) / len(take)))
@@ -118,12 +129,12 @@ def stack_probabilities(evidence: PairEvidence | None, groups: list[PairSet], *,
                                      strict=True)),
             "n_fit_pairs": int(len(y))}
         with progress_bar(total=sum(len(m) for m in members),
-                          desc=f"issues (stacking, {regime} pairs)", unit="pair",
+                          desc=f"issues ({what}, {regime} pairs)", unit="pair",
                           enabled=show_progress) as bar:
             for g, m, o in zip(groups, members, out, strict=True):
                 for start in range(0, len(m), CHUNK):
                     idx = m[start:start + CHUNK]
-                    o[idx] = predict_logistic(_design(evidence, g, idx), coef)
+                    o[idx] = predict_logistic(_design(evidence, g, idx, symmetric_seed), coef)
                     bar.update(len(idx))
     return out, details
 
