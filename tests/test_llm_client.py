@@ -1204,6 +1204,15 @@ def _wait_until_a_write_waits(cached, check=True):
         assert cached.writes_in_flight == 1
 
 
+def _start_a_waiting_write(cached):
+    """Start a thread asking ``cached`` for request "a" and wait until its answer waits
+    to be stored (the cache's lock held by another process); the thread."""
+    worker = threading.Thread(target=cached.complete, args=(request("a"),))
+    worker.start()
+    _wait_until_a_write_waits(cached)
+    return worker
+
+
 def test_a_write_waiting_for_a_lock_is_counted_and_can_be_abandoned(tmp_path, caplog):
     """An answer waiting to be stored while another process holds the cache's lock kept
     a stopped run alive up to the lock timeout (60 s, SQLite's own wait, which nothing
@@ -1291,9 +1300,7 @@ def test_a_second_ctrl_c_soon_after_the_first_leaves_the_waiting_writes(ctrl_c_r
     with _locked_by_another_process(path):
         with LocalChatServer(lambda body: "answer") as server:
             cached = CachedClient(client_for(server), cache)
-            worker = threading.Thread(target=cached.complete, args=(request("a"),))
-            worker.start()
-            _wait_until_a_write_waits(cached)
+            worker = _start_a_waiting_write(cached)
             timer = threading.Timer(SAVE_GRACE / 4, _thread.interrupt_main)
             timer.start()
             started = time.monotonic()
@@ -1321,9 +1328,7 @@ def _stop_while_a_write_waits_for_a_lock(tmp_path, stopped_by, release_after):
     try:
         with LocalChatServer(lambda body: "answer") as server:
             cached = CachedClient(client_for(server), cache)
-            worker = threading.Thread(target=cached.complete, args=(request("a"),))
-            worker.start()
-            _wait_until_a_write_waits(cached)
+            worker = _start_a_waiting_write(cached)
             release.start()
             _stopped(cached, str(path), stopped_by)
             assert cached.writes_in_flight == 0  # stored before the run ends
@@ -1441,9 +1446,7 @@ def test_stopping_the_wait_after_a_failure_ends_as_an_interrupt(ctrl_c_raises, t
     try:
         with LocalChatServer(lambda body: "answer") as server, _terminate_as_interrupt():
             cached = CachedClient(client_for(server), cache)
-            worker = threading.Thread(target=cached.complete, args=(request("a"),))
-            worker.start()
-            _wait_until_a_write_waits(cached)
+            worker = _start_a_waiting_write(cached)
             stop.start()
             with pytest.raises(KeyboardInterrupt) as raised:
                 _stopped(cached, str(path), failure)
@@ -1488,9 +1491,7 @@ def test_a_third_ctrl_c_while_the_left_writes_end_still_says_the_closing_lines(
     with _locked_by_another_process(path):
         with LocalChatServer(lambda body: "answer") as server:
             cached = ThirdCtrlCAsTheWritesAreLeft(client_for(server), cache)
-            worker = threading.Thread(target=cached.complete, args=(request("a"),))
-            worker.start()
-            _wait_until_a_write_waits(cached)
+            worker = _start_a_waiting_write(cached)
             second.start()
             try:
                 _stopped(cached, str(path), KeyboardInterrupt())
