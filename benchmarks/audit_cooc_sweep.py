@@ -51,7 +51,8 @@ def sweep(texts, Y: sp.csr_matrix, weights: list[float], options=None):
     neither vote for it nor share its calibration fold), blended with each co-occurrence
     weight and put through the issue detection with the audit's defaults. At the audit's
     weight its issues are those of ``tagsmith audit --scores knn`` (``options``, an
-    ``AuditOptions``: its features, kNN parameters and seed; the defaults when None)."""
+    ``AuditOptions``: its features, ``k``, kNN parameters, seed and the issue detection's
+    options; the defaults when None)."""
     from tagsmith.audit import duplicates as dup
     from tagsmith.audit.detect import find_label_issues
     from tagsmith.audit.scores import blend_cooccurrence, knn_scores
@@ -63,13 +64,22 @@ def sweep(texts, Y: sp.csr_matrix, weights: list[float], options=None):
     _, X = _features(texts, None, options)
     hashes = dup.text_hashes(texts)
     groups = dup.exact_groups(hashes)  # the audit's own rule
-    knn = knn_scores(X, Y, k=default_k(Y.shape[1]), params=options.knn_params,
-                     groups=groups).topk
+    k = default_k(Y.shape[1]) if options.k is None else options.k  # as the audit's _scores
+    knn = knn_scores(X, Y, k=k, params=options.knn_params, groups=groups).topk
     print(f"features and kNN scores: {time.perf_counter() - started:.1f} s", file=sys.stderr)
     for weight in weights:
         started = time.perf_counter()
         topk = blend_cooccurrence(knn, Y, weight)
-        issues = find_label_issues(Y, topk, X=X, seed=options.seed, groups=groups,
+        # the audit's call (pipeline.audit.audit_corpus), not the defaults: a sweep of
+        # options with other folds or thresholds reproduces the audit it stands for
+        issues = find_label_issues(Y, topk, X=X, evidence=options.evidence,
+                                   max_missing_per_doc=options.max_missing_per_doc,
+                                   prior_strength=options.prior_strength,
+                                   min_probability=options.min_probability,
+                                   rates=options.rates,
+                                   every_doc_labelled=options.every_doc_labelled,
+                                   calibration_folds=options.calibration_folds,
+                                   seed=options.seed, groups=groups,
                                    blank=hashes == dup.EMPTY_HASH)
         yield weight, topk, issues, time.perf_counter() - started
 

@@ -820,7 +820,8 @@ def test_cooc_sweep_at_the_audits_weight_finds_the_audits_issues():
     leaves them out since stop 33) and calibrated copies in different folds: its row at
     the audit's weight no longer reproduced the audit. With the audit's duplicate groups
     both ways, the issues are the audit's, pair by pair; and its count of distinct texts
-    leaves the blank ones out as the audit's does."""
+    leaves the blank ones out as the audit's does. The detection's options are the
+    audit's too, not only its features, kNN parameters and seed."""
     import numpy as np
     import scipy.sparse as sp
 
@@ -834,7 +835,12 @@ def test_cooc_sweep_at_the_audits_weight_finds_the_audits_issues():
     texts += [texts[i] for i in rng.integers(0, 600, 200)]  # copies, labelled anew
     texts += ["", "  "] * 5  # blank documents: no distinct texts
     Y = sp.csr_matrix(rng.random((len(texts), 4)) < 0.3)
-    options = AuditOptions(scores="knn", cooccurrence=0.3, featurizer_params=FAST_FEATURES)
+    # options the issue detection reads, off their defaults: the sweep took the
+    # features, kNN parameters and seed from them and left the rest (k, calibration
+    # folds, min_probability...) at the defaults, so it did not reproduce such an audit
+    options = AuditOptions(scores="knn", cooccurrence=0.3, featurizer_params=FAST_FEATURES,
+                           k=3, calibration_folds=3, min_probability=0.3, prior_strength=5.0,
+                           max_missing_per_doc=1, rates="label", every_doc_labelled=False)
     audited = audit_corpus(texts, Y, LabelSpace.from_uris([f"u:{j}" for j in range(4)]),
                            options=options).issues
     sweep = _benchmark("audit_cooc_sweep").sweep
