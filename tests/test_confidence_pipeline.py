@@ -22,7 +22,7 @@ from tagsmith.pipeline.confidence import (
 )
 from tagsmith.pipeline.evaluate import evaluate_classifier
 from tagsmith.pipeline.io import read_labelled
-from tagsmith.pipeline.train import TrainOptions, train_classifier
+from tagsmith.pipeline.train import TrainOptions, duplicate_groups, train_classifier
 
 from conftest import FAST_FEATURES, ROOT
 
@@ -304,6 +304,12 @@ def test_calibrating_a_trained_model_on_a_labelled_corpus(data):
             heldout_from_corpus(clf, data["dev"].texts, data["dev"].Y, k=k)
     assert heldout_from_corpus(clf, data["dev"].texts[:20], data["dev"].Y[:20],
                                k=np.int64(3)).topk.k == 3
+    # equal texts (a copy in capitals) share a group, as training's duplicate_groups
+    # numbers them, so they stay on one side of the calibrator / conformal split
+    twinned = [*data["dev"].texts[:20], data["dev"].texts[3].upper()]
+    twins = heldout_from_corpus(clf, twinned, data["dev"].Y[list(range(20)) + [3]])
+    assert twins.groups is not None and twins.groups[3] == twins.groups[20]
+    np.testing.assert_array_equal(twins.groups, duplicate_groups(twinned))
     heldout = heldout_from_corpus(clf, data["dev"].texts, data["dev"].Y)
     report = calibrate_classifier(clf, heldout, options=ConfidenceOptions(method="platt"))
     assert report["n_calibrator_docs"] + report["n_conformal_docs"] == 600

@@ -330,27 +330,32 @@ def _hashes(texts: Sequence[str]) -> np.ndarray:
 _BLANK_HASH = _hashes([""])[0]
 
 
-def in_training(train_hashes: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+def in_training(train_hashes: np.ndarray, texts: Sequence[str], *,
+                hashes: np.ndarray | None = None) -> np.ndarray:
     """Which of ``texts`` are among the documents ``train_hashes`` records (a bool per
-    text; :func:`text_hashes`' rule: whitespace collapsed, case folded).
+    text; :func:`text_hashes`' rule: whitespace collapsed, case folded). ``hashes``:
+    the texts' own, one per text (``_hashes``), where the caller has them already.
 
     >>> in_training(text_hashes(["A  b"]), ["a b", "c"]).tolist()
     [True, False]
     """
-    return np.isin(_hashes(texts), train_hashes) if len(texts) else np.zeros(0, bool)
+    if not len(texts):
+        return np.zeros(0, bool)
+    return np.isin(_hashes(texts) if hashes is None else hashes, train_hashes)
 
 
 def check_overlap(train_hashes: np.ndarray | None, texts: Sequence[str], *,
-                  name: str, source: str) -> int:
+                  name: str, source: str, hashes: np.ndarray | None = None) -> int:
     """How many of ``texts`` (held-out documents) are training documents.
 
     Refuses (an :class:`InvalidParameterError` for parameter ``name``) when at least
     :data:`MAX_OVERLAP` of them are, warns with the count when some are; ``source``
-    names the documents (e.g. their file).
+    names the documents (e.g. their file). ``hashes``: the texts' own (see
+    :func:`in_training`), so a caller that groups them too hashes them once.
     """
     if train_hashes is None or not len(texts):
         return 0
-    n_overlap = int(in_training(train_hashes, texts).sum())
+    n_overlap = int(in_training(train_hashes, texts, hashes=hashes).sum())
     if n_overlap >= MAX_OVERLAP * len(texts):
         raise InvalidParameterError(
             name, "documents the model was not trained on",
