@@ -442,12 +442,11 @@ def _check_text_groups(value: npt.ArrayLike, n_pool: int) -> np.ndarray:
     """``text_groups`` as a 1-D int64 array of one group id per pool document, numbered
     as :func:`~tagsmith.pipeline.train.duplicate_groups` numbers them (in the order the
     groups first come), else :class:`InvalidParameterError` naming it."""
-    array = np.asarray(value)
-    if array.shape != (n_pool,) or (array.size and array.dtype.kind not in "iu"):
-        raise InvalidParameterError("text_groups", "one integer group id per pool document "
-                                    f"({n_pool}): duplicate_groups(pool_texts)",
-                                    f"an array of shape {array.shape}, dtype {array.dtype}")
-    return _in_first_order(array)
+    from tagsmith.pipeline.crossfit import check_groups
+
+    return _in_first_order(check_groups(value, n_pool, name="text_groups",
+                                        docs="pool document",
+                                        hint=": duplicate_groups(pool_texts)"))
 
 
 def _usable_budget(budget: int, n_pool: int, n_blank: int, n_copies: int = 0) -> int:
