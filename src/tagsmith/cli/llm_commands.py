@@ -108,14 +108,13 @@ def _stopped(client, cache: str, exc: BaseException) -> None:
     Answers still being stored (another process holds the cache's lock) are waited for,
     saying so (the run hung silently up to the lock timeout after "interrupted", then
     claimed them kept though they were lost); Ctrl-C (again), or a second ``kill``,
-    leaves them. So they are
-    when a failure stopped the run (it hung silently at exit), and the answers lost
-    are counted then too; a Ctrl-C (``kill``) that leaves them ends the run as every
-    other does, with exit code 130 (143), not the failure's (6), after the failure's
-    message (raised here, the KeyboardInterrupt caught). Once the answers are stored
-    or left, further Ctrl-Cs (``kill``) are ignored until the closing lines are said:
-    a third Ctrl-C during the short wait for the abandoned writes left before the usage
-    and the answers lost were said."""
+    leaves them. They are waited for too when a failure stopped the run (it hung
+    silently at exit), the answers lost counted then as well; a Ctrl-C (``kill``) that
+    leaves them ends the run as every other does, with exit code 130 (143), not the
+    failure's (6), after the failure's message (raised here, the KeyboardInterrupt
+    caught). Once the answers are stored or left, further Ctrl-Cs (``kill``) are
+    ignored until the closing lines are said: a third Ctrl-C during the short wait for
+    the abandoned writes left before the usage and the answers lost were said."""
     from tagsmith.cli import Terminated
 
     interrupted = isinstance(exc, KeyboardInterrupt)
