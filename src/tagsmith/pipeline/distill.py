@@ -38,12 +38,10 @@ from tagsmith.exceptions import (
 )
 from tagsmith.features.tfidf import TfidfFeaturizer, _as_list
 from tagsmith.models import check_model_params, make_model
-from tagsmith.models.base import takes_groups
 from tagsmith.pipeline.classifier import TextClassifier
 from tagsmith.pipeline.evaluate import evaluate_classifier
 from tagsmith.pipeline.train import (
     TrainOptions,
-    _in_first_order,
     _label_features,
     duplicate_groups,
     train_classifier,
@@ -292,22 +290,19 @@ def round_sizes(budget: int, rounds: int, initial_fraction: float) -> list[int]:
     return [first] + [size for size in sizes if size]
 
 
-def _fit_student(X, Y, options: ActiveOptions, label_features=None, groups=None):
-    """The student fitted on ``X``, ``Y``; ``groups`` (:func:`~tagsmith.pipeline.train.
-    duplicate_groups` of its texts) for a model that draws a split of its own (the
-    ensemble's ``weights="auto"``), to keep equal texts on one side."""
+def _fit_student(X, Y, options: ActiveOptions, label_features=None):
+    """The student fitted on ``X``, ``Y``. No ``groups`` (equal texts kept on one side
+    of a split the model draws itself): active selection sends no copy, so the
+    documents taught are distinct texts, each its own group."""
     params = dict(options.model_params)
     model = make_model(options.model, **params)
     if "random_state" in model.get_params() and "random_state" not in params:
         model.set_params(random_state=options.seed)
-    extra: dict[str, Any] = {}
     if label_features is not None:  # label_feature_weight was ignored without a word
-        # only a family that reads them (the tree, the ensemble); BaseModel.fit declares
-        # neither label_features nor groups
-        extra["label_features"] = label_features
-    if groups is not None and takes_groups(model):
-        extra["groups"] = groups
-    return cast(Any, model).fit(X, Y, **extra)
+        # only a family that reads them (the tree, the ensemble); BaseModel.fit does not
+        # declare label_features
+        return cast(Any, model).fit(X, Y, label_features=label_features)
+    return model.fit(X, Y)
 
 
 def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: Teacher,
@@ -350,8 +345,13 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     # asked already, or a second copy in one batch: each took one of the budget's calls
     # for a text the teacher had answered, and taught the student nothing. Only the
     # first document of each group is a candidate (a pool without copies keeps them all)
-    text_groups = duplicate_groups(pool_texts) if text_groups is None \
-        else _check_text_groups(text_groups, n_pool)
+    if text_groups is None:
+        text_groups = duplicate_groups(pool_texts)
+    else:  # any numbering: only which documents share a group is read
+        from tagsmith.pipeline.crossfit import check_groups
+
+        text_groups = check_groups(text_groups, n_pool, name="text_groups",
+                                   docs="pool document", hint=": duplicate_groups(pool_texts)")
     copy = np.ones(n_pool, bool)
     copy[np.unique(text_groups, return_index=True)[1]] = False
     n_copies = int(copy.sum())  # blank documents are no one's copies
@@ -361,10 +361,9 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
         featurizer = TfidfFeaturizer.from_params(**options.featurizer_params)
         X_pool = featurizer.fit_transform(list(pool_texts))
     # the label names' features, for a student that reads them, as training gives them
-    student = make_model(options.model, **options.model_params)
-    label_features = _label_features(featurizer, student, label_space)
-    # equal texts, for a student that splits its documents itself (weights="auto")
-    pool_groups = text_groups if takes_groups(student) else None
+    label_features = _label_features(featurizer, make_model(options.model,
+                                                            **options.model_params),
+                                     label_space)
     n_labels = len(label_space)
     labelled = np.zeros(n_pool, bool)
     rows: list[sp.csr_matrix] = []
@@ -411,8 +410,7 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
         if len(selected):  # a round the teacher answered none of (the endpoint was
             # down a while) failed as "'Y' must be the targets of at least one
             # document"; with nothing to learn from yet, the next round picks at random
-            model = _fit_student(X_pool[selected], Y_teacher, options, label_features,
-                                 None if pool_groups is None else pool_groups[selected])
+            model = _fit_student(X_pool[selected], Y_teacher, options, label_features)
         else:
             logger.warning("active distillation round %d: the teacher answered %s sent",
                            number, none_of(len(chosen)))
@@ -427,26 +425,16 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
         raise NoTeacherAnswersError(
             f"the teacher answered {none_of(int(labelled.sum()))} it was sent "
             "(every call failed or every answer was malformed): no student to train")
+    # no groups for the thresholds' folds either: the documents taught are distinct texts
+    # (no copy is a candidate), so their folds are the same with or without them
     thresholds = _student_thresholds(X_pool[selected], Y_teacher, options, n_labels,
-                                     label_features,
-                                     _in_first_order(text_groups[selected]))
+                                     label_features)
     classifier = TextClassifier(label_space, featurizer, model, thresholds,
                                 label_counts=np.bincount(Y_teacher.indices, minlength=n_labels),
                                 n_train_docs=len(selected),
                                 manifest={"distillation": distillation_record(
                                     options.strategy, options.budget, budget, history)})
     return ActiveResult(classifier, selected, Y_teacher, history)
-
-
-def _check_text_groups(value: npt.ArrayLike, n_pool: int) -> np.ndarray:
-    """``text_groups`` as a 1-D int64 array of one group id per pool document, numbered
-    as :func:`~tagsmith.pipeline.train.duplicate_groups` numbers them (in the order the
-    groups first come), else :class:`InvalidParameterError` naming it."""
-    from tagsmith.pipeline.crossfit import check_groups
-
-    return _in_first_order(check_groups(value, n_pool, name="text_groups",
-                                        docs="pool document",
-                                        hint=": duplicate_groups(pool_texts)"))
 
 
 def _usable_budget(budget: int, n_pool: int, n_blank: int, n_copies: int = 0) -> int:
