@@ -56,7 +56,7 @@ def sweep(texts, Y: sp.csr_matrix, weights: list[float], options=None):
     from tagsmith.audit import duplicates as dup
     from tagsmith.audit.detect import find_label_issues
     from tagsmith.audit.scores import blend_cooccurrence, knn_scores
-    from tagsmith.pipeline.audit import AuditOptions, _features
+    from tagsmith.pipeline.audit import AuditOptions, _features, issue_options
     from tagsmith.pipeline.crossfit import default_k
 
     options = AuditOptions() if options is None else options
@@ -72,14 +72,7 @@ def sweep(texts, Y: sp.csr_matrix, weights: list[float], options=None):
         topk = blend_cooccurrence(knn, Y, weight)
         # the audit's call (pipeline.audit.audit_corpus), not the defaults: a sweep of
         # options with other folds or thresholds reproduces the audit it stands for
-        issues = find_label_issues(Y, topk, X=X, evidence=options.evidence,
-                                   max_missing_per_doc=options.max_missing_per_doc,
-                                   prior_strength=options.prior_strength,
-                                   min_probability=options.min_probability,
-                                   rates=options.rates,
-                                   every_doc_labelled=options.every_doc_labelled,
-                                   calibration_folds=options.calibration_folds,
-                                   seed=options.seed, groups=groups,
+        issues = find_label_issues(Y, topk, X=X, **issue_options(options), groups=groups,
                                    blank=hashes == dup.EMPTY_HASH)
         yield weight, topk, issues, time.perf_counter() - started
 

@@ -518,6 +518,17 @@ def _check_unique_doc_ids(doc_ids: Sequence[str | None],
             "id, and apply-review checks it)", _Described(f"{doc_id!r} at {where}"))
 
 
+def issue_options(options: AuditOptions) -> dict:
+    """The keyword arguments of :func:`~tagsmith.audit.detect.find_label_issues` that
+    ``options`` sets, as :func:`audit_corpus` passes them (benchmarks/audit_cooc_sweep.py
+    reproduces the audit with them)."""
+    return {"evidence": options.evidence, "max_missing_per_doc": options.max_missing_per_doc,
+            "prior_strength": options.prior_strength,
+            "min_probability": options.min_probability, "rates": options.rates,
+            "every_doc_labelled": options.every_doc_labelled,
+            "calibration_folds": options.calibration_folds, "seed": options.seed}
+
+
 def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, *,
                  options: AuditOptions | None = None,
                  classifier: TextClassifier | None = None,
@@ -670,14 +681,8 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
                                          threshold=options.near_duplicate_threshold,
                                          features=X if options.near_duplicates else None)
         step("duplicates")
-        issues = find_label_issues(Y, scores.topk, X=X, evidence=options.evidence,
-                                   max_missing_per_doc=options.max_missing_per_doc,
-                                   prior_strength=options.prior_strength,
-                                   min_probability=options.min_probability,
-                                   rates=options.rates,
-                                   every_doc_labelled=options.every_doc_labelled,
-                                   calibration_folds=options.calibration_folds,
-                                   seed=options.seed, cooccurrence_counts=counts,
+        issues = find_label_issues(Y, scores.topk, X=X, **issue_options(options),
+                                   cooccurrence_counts=counts,
                                    groups=groups, blank=hashes == dup.EMPTY_HASH,
                                    show_progress=options.show_progress)
         del counts
