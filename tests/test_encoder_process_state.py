@@ -120,32 +120,41 @@ def test_transformers_debug_messages_show_at_debug_alone(caplog, root_level, sho
         hf_logging.set_verbosity(before)
 
 
+@pytest.mark.parametrize("ci", [False, True])
 @pytest.mark.parametrize("root_level, passed_on", [(logging.INFO, False),
                                                     (logging.DEBUG, True)])
 def test_transformers_lines_go_through_the_root_handler_at_debug(caplog, root_level,
-                                                                 passed_on):
+                                                                 passed_on, ci):
     # with -vv transformers' lines were written by its own handler ("[transformers]
     # message", no time nor level), unlike every other line on stderr: at DEBUG they pass
     # on to the root logger's handlers instead, and transformers' handler and its
-    # propagation are as they were once the block ends
+    # propagation are as they were once the block ends. transformers sets its logger's
+    # propagation from the CI environment variable when first used (on where CI=1 is
+    # set, off elsewhere), so both configurations are set here rather than read from
+    # the environment the tests run in
     library, root = logging.getLogger("transformers"), logging.getLogger()
     hf_logging.get_logger("transformers.tagsmith_probe")  # transformers' handler set up
-    handlers, propagate = list(library.handlers), library.propagate
-    # (pytest adds its capturing handlers to a logger that does not pass records on)
-    own = [handler for handler in handlers if handler not in root.handlers]
-    assert own and not propagate  # (unless CI=1 was set in the environment)
-    stream = io.StringIO()
-    formatted = logging.StreamHandler(stream)
-    formatted.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    root.addHandler(formatted)
+    configured = library.propagate
+    library.propagate = ci
     try:
-        caplog.set_level(root_level)
-        with transformers_quiet():
+        handlers = list(library.handlers)
+        # (pytest adds its capturing handlers to a logger that does not pass records on)
+        own = [handler for handler in handlers if handler not in root.handlers]
+        assert own  # transformers' own handler, whatever the environment
+        stream = io.StringIO()
+        formatted = logging.StreamHandler(stream)
+        formatted.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        root.addHandler(formatted)
+        try:
+            caplog.set_level(root_level)
             with transformers_quiet():
-                logging.getLogger("transformers.tagsmith_probe").error("probe line")
-            assert library.propagate == passed_on
-            assert any(handler in library.handlers for handler in own) == (not passed_on)
+                with transformers_quiet():
+                    logging.getLogger("transformers.tagsmith_probe").error("probe line")
+                assert library.propagate == (passed_on or ci)
+                assert any(handler in library.handlers for handler in own) == (not passed_on)
+        finally:
+            root.removeHandler(formatted)
+        assert set(library.handlers) == set(handlers) and library.propagate == ci
+        assert ("ERROR probe line" in stream.getvalue()) == (passed_on or ci)
     finally:
-        root.removeHandler(formatted)
-    assert set(library.handlers) == set(handlers) and library.propagate == propagate
-    assert ("ERROR probe line" in stream.getvalue()) == passed_on
+        library.propagate = configured
