@@ -1522,6 +1522,63 @@ def test_a_vocabulary_given_as_a_corpus_is_refused(bundle, goemotions_small, tmp
     assert not (tmp_path / "new").exists()
 
 
+def test_a_vocabulary_given_as_documents_is_refused(bundle, goemotions_small, tmp_path):
+    """suggest, shift and zeroshot read a vocabulary TSV (<uri> TAB name) given as their
+    documents as one document per URI, and answered each (suggest: a ranking per URI,
+    shift --save stored a shift estimated on them) without a word, where train, eval,
+    audit and label refuse it."""
+    import shutil
+
+    vocab = goemotions_small["vocab"]
+    copy = tmp_path / "model"
+    shutil.copytree(bundle, copy)
+    before = {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()}
+    docs = tmp_path / "d.txt"
+    docs.write_text("I love this so much\n")
+    for args, hint in ((("suggest", copy, vocab), "BUNDLE holds its vocabulary"),
+                       (("suggest", copy, docs, vocab), "BUNDLE holds its vocabulary"),
+                       (("shift", copy, vocab, "--save", "--min-count", "0"),
+                        "BUNDLE holds its vocabulary"),
+                       (("zeroshot", vocab, vocab), "give it as VOCAB, the first argument"),
+                       (("zeroshot", vocab, docs, "--background", vocab),
+                        "give it as VOCAB, the first argument")):
+        result = run(*args)
+        assert result.exit_code == 3, (args, result.output)
+        assert f"{vocab}: every document's text is a lone <URI>: this is a vocabulary" \
+            in result.output, (args, result.output)
+        assert hint in result.output, (args, result.output)
+        assert "{" not in result.output and "\t" not in result.output, args  # no answer
+    assert {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()} == before
+    # on stdin too, answering nothing
+    result = run("suggest", copy, input=Path(vocab).read_text())
+    assert result.exit_code == 3, result.output
+    assert "stdin: every document's text is a lone <URI>" in result.output
+    assert "{" not in result.output
+    # and in a named pipe, read once: checked as it is read
+    import os
+    import threading
+
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    answer: dict = {}
+    reader = threading.Thread(target=lambda: answer.update(
+        result=run("suggest", copy, pipe)), daemon=True)
+    reader.start()
+    with open(pipe, "w", encoding="utf-8") as handle:  # waits for the reader
+        handle.write(Path(vocab).read_text())
+    reader.join(timeout=20)
+    assert not reader.is_alive()
+    assert answer["result"].exit_code == 3, answer["result"].output
+    assert f"{pipe}: every document's text is a lone <URI>" in answer["result"].output
+    # a file whose documents are not all lone URIs is read, its URI lines too
+    mixed = tmp_path / "m.txt"
+    mixed.write_text("<u:x>\nI love this so much\n")
+    for result in (run("suggest", copy, mixed, "-k", "1"),
+                   run("suggest", copy, "-k", "1", input=mixed.read_text())):
+        assert result.exit_code == 0, result.output
+        assert len([json.loads(line)["doc"] for line in result.output.splitlines()]) == 2
+
+
 def test_train_and_calibrate_summaries_group_thousands_as_the_other_counts(goemotions_small,
                                                                            tmp_path):
     """'trained linear on 39,069 documents (4,341 more set aside ...)' was followed by

@@ -271,7 +271,7 @@ def _text_column(line: str, name: str, number: int) -> str:
 
 
 def _read_documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = None,
-                    *, unique_ids: bool = True):
+                    *, unique_ids: bool = True, vocab_option: str | None = None):
     """(doc_id, text) pairs: one document per non-empty line, or per file (per stdin);
     of a CSV or JSON Lines corpus (:func:`record_format`), one per record with a text;
     of a folder, one per ``.txt`` file (:func:`_folder_documents`). Lines end as the
@@ -283,17 +283,21 @@ def _read_documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | Non
     streams fail naming ``file:line`` (exit 3), as the corpus readers do. ``stdin``:
     its bytes, read already (two options reading it: it can be read only once).
     ``unique_ids``: a document id met twice fails (:func:`_claim_id`); off for a
-    caller that reads the texts alone.
+    caller that reads the texts alone. A vocabulary given among ``files`` (or on stdin)
+    is refused (:func:`check_document_files`); ``vocab_option`` is the command's option
+    or argument that takes one, which the refusal names (None: the bundle's).
     """
     files = files or ("-",)
     if files.count("-") > 1:  # the second read nothing: no document, no word
         raise click.UsageError("'-' (stdin) is given more than once; stdin can be read "
                                "only once")
-    check_document_files(files, whole_file)
-    return _documents(files, whole_file, stdin, unique_ids=unique_ids)
+    check_document_files(files, whole_file, vocab_option=vocab_option)
+    return _documents(files, whole_file, stdin, unique_ids=unique_ids,
+                      vocab_option=vocab_option)
 
 
-def check_document_files(files: tuple[str, ...], whole_file: bool = False) -> None:
+def check_document_files(files: tuple[str, ...], whole_file: bool = False, *,
+                         vocab_option: str | None = None) -> None:
     """Check every file named in ``files`` (not ``-``) as :func:`_read_documents` does,
     before a command loads its bundle or encoder: a typo in a name failed only after
     the load (zeroshot's encoder: seconds). With ``whole_file``, a CSV or JSON Lines
@@ -301,7 +305,16 @@ def check_document_files(files: tuple[str, ...], whole_file: bool = False) -> No
 
     A file given twice (by any spelling or link), or given and also a ``.txt`` document
     of a folder given, is refused naming both: its documents were answered twice, the
-    lines of a plain text file under the same ``file:line`` ids."""
+    lines of a plain text file under the same ``file:line`` ids.
+
+    A file or folder whose every document is a lone ``<URI>`` is a vocabulary (a TSV's
+    ``<uri>`` TAB name lines), refused naming it with
+    :func:`~tagsmith.pipeline.io.check_not_a_vocabulary`, as train, eval, audit and
+    label refuse one for a corpus: suggest, shift and zeroshot answered each URI as a
+    document. ``vocab_option``: the command's option or argument that takes a
+    vocabulary (None: a bundle's command, the bundle holding it). Only the documents up
+    to the first that is not a lone URI are read for it (a corpus: its first).
+    Stdin and a named pipe, read once, are checked as they are read (:func:`_documents`)."""
     import os
 
     seen: dict[tuple[int, int], str] = {}  # (device, inode) -> how it was given
@@ -331,6 +344,27 @@ def check_document_files(files: tuple[str, ...], whole_file: bool = False) -> No
                     f"{fmt.upper()} corpus, read one document per record; drop "
                     "--whole-file, or give the text in a file of another name (such "
                     "as .txt)")
+    for name in files:  # after every name is checked: a typo in a later one comes first
+        if os.path.isdir(name) or (os.path.isfile(name) and not whole_file):
+            # a whole file is a lone URI only where it holds nothing else; a pipe can be
+            # read once, so it is checked as it is read (_documents)
+            _check_not_a_vocabulary(_documents((name,), whole_file, unique_ids=False),
+                                    name, vocab_option)
+
+
+def _check_not_a_vocabulary(documents, name: str, vocab_option: str | None) -> list:
+    """The (doc_id, text) pairs of ``documents`` up to the first whose text is not a
+    lone URI (all of them where each is one: then refused as a vocabulary naming
+    ``name``, when there is any), read no further."""
+    from tagsmith.pipeline.io import check_not_a_vocabulary, is_lone_uri
+
+    read = []
+    for doc_id, text in documents:
+        read.append((doc_id, text))
+        if not is_lone_uri(text):
+            return read
+    check_not_a_vocabulary([text for _, text in read], name, vocab_option=vocab_option)
+    return read
 
 
 #: the corpus formats whose files suggest and zeroshot read record by record
@@ -437,7 +471,7 @@ def _folder_documents(name: str):
 
 
 def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = None, *,
-               unique_ids: bool = True):
+               unique_ids: bool = True, vocab_option: str | None = None):
     from pathlib import Path
 
     from tagsmith.data.ids import FirstSeen
@@ -457,6 +491,8 @@ def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = N
     for name in files:
         if name == "-":
             documents = _stdin_documents(whole_file, stdin)
+            if not whole_file:  # read once: held while each is a lone URI, then let go
+                documents = _refusing_a_vocabulary(documents, "stdin", vocab_option)
         elif Path(name).is_dir():
             for where, doc_id, text in _folder_documents(name):
                 if made is not None:  # named by the file, not by the shared stem
@@ -468,10 +504,21 @@ def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = N
             continue
         else:
             documents = _file_documents(name, whole_file)
+            if not whole_file and not Path(name).is_file():  # a pipe: read once
+                documents = _refusing_a_vocabulary(documents, name, vocab_option)
         for doc_id, text in documents:
             if made is not None:
                 _claim_id(made, doc_id, doc_id)
             yield doc_id, text
+
+
+def _refusing_a_vocabulary(documents, name: str, vocab_option: str | None):
+    """``documents`` of ``name`` (stdin or a pipe, which can be read only once), refused
+    as a vocabulary when every one is a lone URI (:func:`check_document_files`): those
+    met first are held, not yielded, until one is not."""
+    documents = iter(documents)
+    yield from _check_not_a_vocabulary(documents, name, vocab_option)
+    yield from documents
 
 
 def _file_documents(name: str, whole_file: bool):

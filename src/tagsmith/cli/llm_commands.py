@@ -308,7 +308,8 @@ def _read_texts(path: str, vocab_option: str = "--vocab") -> tuple[list[str], li
     try:
         detect_format(path)
     except UnsupportedFormatError:
-        pairs = list(_read_documents((path,), whole_file=False))  # a plain text file
+        pairs = list(_read_documents((path,), whole_file=False,  # a plain text file
+                                     vocab_option=vocab_option))
         ids, texts = [doc_id for doc_id, _ in pairs], [text for _, text in pairs]
     else:
         records = list(read_records(path))
@@ -864,6 +865,10 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
                        f"micro-F1 {metrics['micro_f1']:.4f}  macro-F1 {metrics['macro_f1']:.4f}")
 
 
+#: what zeroshot's refusal of a vocabulary given as documents names
+_ZEROSHOT_VOCAB = "VOCAB, the first argument"
+
+
 @cli.command(short_help="Suggest labels of VOCAB with no training data.")
 @click.argument("vocab")
 @click.argument("files", nargs=-1)
@@ -945,8 +950,10 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
         from tagsmith.data.textio import check_writable_dir
 
         check_writable_dir(cache_dir, "--cache-dir")
-    check_document_files(files, whole_file)  # before the encoder and bundle load
-    check_document_files(tuple(background))
+    # before the encoder and bundle load; a vocabulary given as the documents or the
+    # background is refused, naming the argument that takes one
+    check_document_files(files, whole_file, vocab_option=_ZEROSHOT_VOCAB)
+    check_document_files(tuple(background), vocab_option=_ZEROSHOT_VOCAB)
     classifier = None
     if bundle:
         from tagsmith.pipeline.classifier import TextClassifier
@@ -992,7 +999,8 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
         stdin = read_stdin_bytes()  # both read stdin, which can be read only once
     if background:
         texts = [text for _, text in _read_documents(tuple(background), False, stdin,
-                                                     unique_ids=False)]
+                                                     unique_ids=False,
+                                                     vocab_option=_ZEROSHOT_VOCAB)]
         if not texts:
             raise click.BadParameter("no document in " + ", ".join(background),
                                      param_hint="--background")
@@ -1002,7 +1010,8 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
     # "embedding: 256/256 text (100%)" a batch) and never said how far the input was
     scorer.show_progress = False
     with documents_progress("zeroshot") as progress:
-        for batch in _batches(_read_documents(files, whole_file, stdin), 256):
+        for batch in _batches(_read_documents(files, whole_file, stdin,
+                                              vocab_option=_ZEROSHOT_VOCAB), 256):
             texts = [text for _, text in batch]
             topk = scorer.predict_topk(texts, width)
             if classifier is not None:

@@ -125,15 +125,22 @@ def read_labelled(path: str | Path, label_space: LabelSpace | DerivingLabels, *,
     return LabelledData(texts, Y, corpus.report)
 
 
+def is_lone_uri(text: str) -> bool:
+    """Whether ``text`` is one bracketed ``<URI>`` and nothing else (blanks aside): a
+    vocabulary line's first column, read as a document's text."""
+    return _LONE_URI.fullmatch(text) is not None
+
+
 def check_not_a_vocabulary(texts: Sequence[str], path: str | Path, *,
-                           vocab_option: str = "--vocab") -> None:
+                           vocab_option: str | None = "--vocab") -> None:
     """Refuse, naming ``path``, a corpus of documents whose every text is a lone
     ``<URI>``: a vocabulary TSV (``<uri>`` TAB name) read as a corpus, each URI labelled
     by its own name. eval reported metrics on it, calibrate replaced a bundle's stored
     calibration split with it after a "few documents" warning, and the audit audited
     it. No documents is not this error (the callers name that one). ``vocab_option``:
     the command's option that takes a vocabulary (``taxonomy`` has ``--map-to``, no
-    ``--vocab``).
+    ``--vocab``); None for a command reading documents for a bundle, which holds its
+    vocabulary (suggest, shift).
 
     >>> try:
     ...     check_not_a_vocabulary(["<u:a>"], "v.tsv", vocab_option="--map-to")
@@ -141,10 +148,12 @@ def check_not_a_vocabulary(texts: Sequence[str], path: str | Path, *,
     ...     print(str(exc).split("(")[1].split(";")[0])
     give it as --map-to
     """
-    if texts and all(_LONE_URI.fullmatch(text) for text in texts):
+    if texts and all(is_lone_uri(text) for text in texts):
+        hint = (f"give it as {vocab_option}; a corpus line is TEXT, a tab, then its labels"
+                if vocab_option else "BUNDLE holds its vocabulary; give documents: a line "
+                "is a document's TEXT, optionally a tab and labels, which are ignored")
         raise DataError("every document's text is a lone <URI>: this is a vocabulary, not "
-                        f"a corpus (give it as {vocab_option}; a corpus line is TEXT, a "
-                        "tab, then its labels)", path=path)
+                        f"a corpus ({hint})", path=path)
 
 
 class _RepeatedIds:
