@@ -175,6 +175,49 @@ def test_soft_labels_marked_copy_of_are_learnt_once(data, tmp_path, caplog):
         read_soft_labels(path, space)
 
 
+@pytest.mark.parametrize("records, line, message", [
+    # a text that is not its document's: left out, a distinct text never learnt
+    ([{"id": "a", "text": "joy"}, {"id": "b", "text": "so sad", "copy_of": "a"}], 2,
+     "marked 'copy_of' 'a', the document at line 1, but its text is not that document's"),
+    # copies of one missing id with two texts: the second was left out
+    ([{"id": "a", "text": "joy", "copy_of": "gone"},
+      {"id": "b", "text": "so sad", "copy_of": "gone"}], 2,
+     "marked 'copy_of' 'gone', as line 1 is, but its text is not that line's"),
+    # a copy of a copy: kept as a text 'nowhere else' beside its twin, learnt twice
+    ([{"id": "a", "text": "joy"}, {"id": "b", "text": "JOY", "copy_of": "a"},
+      {"id": "c", "text": "Joy ", "copy_of": "b"}], 3,
+     "marked 'copy_of' 'b', the id of line 2, itself a copy (marked 'copy_of' 'a'): "
+     "'copy_of' names the unmarked document"),
+    ([{"id": "a", "text": "joy", "copy_of": "a"}], 1, "marked 'copy_of' 'a', its own id"),
+])
+def test_soft_labels_refuse_a_copy_of_mark_the_file_contradicts(data, tmp_path, records, line,
+                                                                message):
+    """read_soft_labels trusted every 'copy_of' mark: a line whose text differs from
+    the one it claims to copy (case and spacing aside) was left out, so its text was
+    never learnt, and a copy of a copy was kept as a text found nowhere else."""
+    space = data[0]
+    path = tmp_path / "soft.jsonl"
+    path.write_text("".join(json.dumps({**record, "labels": [space.uri_of(0)]}) + "\n"
+                            for record in records))
+    with pytest.raises(CorpusFormatError) as caught:
+        read_soft_labels(path, space)
+    assert str(caught.value).startswith(f"{path}:{line}: {message}"), str(caught.value)
+
+
+def test_cli_distill_refuses_a_copy_of_another_text(tmp_path):
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    labels = tmp_path / "l.jsonl"
+    labels.write_text("".join(json.dumps(r) + "\n" for r in (
+        {"id": "1", "text": "a football match", "labels": ["u:sport"]},
+        {"id": "2", "text": "a piano concert", "labels": ["u:sport"], "copy_of": "1"})))
+    result = CliRunner().invoke(tagsmith_cli.cli, ["distill", str(labels), "--vocab",
+                                                   str(vocab), "-o", str(tmp_path / "m")])
+    assert result.exit_code == 3, result.output
+    assert f"{labels}:2: marked 'copy_of' '1', the document at line 1" in result.output
+    assert not (tmp_path / "m").exists()
+
+
 def test_soft_labels_an_empty_copy_of_cell_marks_no_copy(data, tmp_path, caplog):
     """A CSV with a 'copy_of' column has an empty cell on the lines that are no copies:
     each read as a copy of the id '' no line has, so only the first of them was kept and

@@ -813,7 +813,9 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
     """Train a fast model on the LLM's soft LABELS (JSONL from `tagsmith label`).
 
     Lines marked "copy_of" (copies `label --budget` gave their document's labels) are
-    left out: each text is learnt once, from its document's line.
+    left out: each text is learnt once, from its document's line. A mark the file
+    contradicts (another text, case and spacing aside; a copy of a copy) is an error
+    naming the line.
     """
     from tagsmith.data.vocab import load_vocabulary
     from tagsmith.pipeline.distill import distill_classifier

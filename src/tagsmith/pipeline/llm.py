@@ -324,7 +324,9 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace
     budgeted run's own student learnt it. Where no unmarked line has that id (a file cut
     or filtered), the first line marked with it is kept, with a warning naming the file
     and its lines (its text is nowhere else), and the others marked with it are left out.
-    An empty ``copy_of`` (a CSV cell on the lines that are no copies) marks nothing.
+    An empty ``copy_of`` (a CSV cell on the lines that are no copies) marks nothing. A
+    mark the file contradicts (a text not that of the line it names, case and spacing
+    aside; a copy of a copy) is a :class:`CorpusFormatError` naming the marked line.
     """
     from tagsmith.data.corpus import Corpus
     from tagsmith.pipeline.io import check_not_a_vocabulary
@@ -408,7 +410,7 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace
     last[:-1] = (r[1:] != r[:-1]) | (c[1:] != c[:-1])
     Y = sp.csr_matrix((v[last], (r[last], c[last])), shape=(len(texts), len(label_space)))
     Y.eliminate_zeros()
-    keep = _not_copies(path, doc_ids, copy_of, lines)
+    keep = _not_copies(path, doc_ids, copy_of, lines, texts)
     if keep is not None:
         texts = [text for text, kept in zip(texts, keep, strict=True) if kept]
         Y = Y[keep]
@@ -416,27 +418,69 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace
 
 
 def _not_copies(path: str | Path, doc_ids: Sequence[str | None],
-                copy_of: Sequence[str | None], lines: Sequence[int]) -> np.ndarray | None:
+                copy_of: Sequence[str | None], lines: Sequence[int],
+                texts: Sequence[str]) -> np.ndarray | None:
     """Which of a soft-label file's documents to learn from (``None``: all of them): not
     the copies (``copy_of`` naming the id of an unmarked document, whose text is learnt
     already); of the ones naming an id no unmarked document has, the first (whose text
-    is nowhere else). Logs how many are left out, and warns of the ones kept."""
+    is nowhere else). Logs how many are left out, and warns of the ones kept.
+
+    A mark the file contradicts is refused naming the file and the marked line (a
+    :class:`CorpusFormatError`), never followed: a text that is not its document's (case
+    and spacing aside, the rule ``label --budget`` found the copy by:
+    :func:`~tagsmith.pipeline.train.duplicate_groups`), or than the first line marked
+    with the same missing id, was left out or learnt in another's place; and a mark
+    naming a marked line (a copy of a copy, or the line itself), which ``label
+    --budget`` never writes, was kept as a text "nowhere else" beside its twin."""
     if all(source is None for source in copy_of):
         return None
-    present = {doc_id for doc_id, source in zip(doc_ids, copy_of, strict=True)
-               if source is None and doc_id is not None}
+    from tagsmith.pipeline.train import _hashes
+
+    hashes = _hashes(texts)
+    present: dict[str, list[int]] = {}  # per unmarked id: its rows
+    marked: dict[str, int] = {}  # per marked line's id: its first row
+    for row, (doc_id, source) in enumerate(zip(doc_ids, copy_of, strict=True)):
+        if doc_id is not None:
+            if source is None:
+                present.setdefault(doc_id, []).append(row)
+            else:
+                marked.setdefault(doc_id, row)
     keep = np.ones(len(copy_of), bool)
-    orphans: dict[str, int] = {}  # per id not in the file: the line of its copy kept
+    orphans: dict[str, int] = {}  # per id not in the file: the row of its copy kept
     for row, source in enumerate(copy_of):
         if source is None:
             continue
-        if source in present or source in orphans:
+        if source in present:
+            rows = present[source]
+            if not any(hashes[row] == hashes[other] for other in rows):
+                raise CorpusFormatError(
+                    f"marked 'copy_of' {source!r}, the document at line {lines[rows[0]]}, "
+                    "but its text is not that document's (case and spacing aside): a "
+                    "copy is left out of training, its text learnt from the document it "
+                    "copies; remove the mark, or correct it", path=path, line=lines[row])
+            keep[row] = False
+        elif source in marked:
+            first = marked[source]
+            what = ("its own id" if doc_ids[row] == source else
+                    f"the id of line {lines[first]}, itself a copy (marked 'copy_of' "
+                    f"{copy_of[first]!r})")
+            raise CorpusFormatError(
+                f"marked 'copy_of' {source!r}, {what}: 'copy_of' names the unmarked "
+                "document whose text the line copies", path=path, line=lines[row])
+        elif source in orphans:
+            first = orphans[source]
+            if hashes[row] != hashes[first]:
+                raise CorpusFormatError(
+                    f"marked 'copy_of' {source!r}, as line {lines[first]} is, but its text "
+                    "is not that line's (case and spacing aside): copies of one document "
+                    "have one text; remove the mark, or correct it", path=path,
+                    line=lines[row])
             keep[row] = False
         else:
-            orphans[source] = lines[row]
+            orphans[source] = row
     n_left_out = int(np.count_nonzero(~keep))
     if orphans:
-        shown = ", ".join(str(line) for line in list(orphans.values())[:_SHOWN_LINES])
+        shown = ", ".join(str(lines[row]) for row in list(orphans.values())[:_SHOWN_LINES])
         more = (f" and {len(orphans) - _SHOWN_LINES:,} more"
                 if len(orphans) > _SHOWN_LINES else "")
         logger.warning("%s: %d line%s marked 'copy_of' an id that no unmarked line has, "
