@@ -1680,6 +1680,24 @@ def test_a_vocabulary_given_as_the_audited_corpus_or_a_split_is_refused(
     assert not out.exists()
 
 
+@pytest.mark.parametrize("given", ["--vocab", "derived"])
+def test_apply_review_refuses_a_vocabulary_given_as_the_corpus(given, goemotions_small,
+                                                               tmp_path):
+    """apply-review read a vocabulary TSV given as CORPUS as documents whose texts are
+    URIs and wrote it out as a "reviewed" corpus, though the audit refuses to audit it
+    (so no review can be of it)."""
+    vocab = goemotions_small["vocab"]
+    review = tmp_path / "review.csv"
+    review.write_text("decision,kind,label_uri,doc,doc_key\n", encoding="utf-8")
+    out = tmp_path / "fixed.tsv"
+    result = invoke("apply-review", vocab, review, "-o", out,
+                    *(("--vocab", vocab) if given == "--vocab" else ()))
+    assert result.exit_code == 3, result.output
+    assert f"{vocab}: every document's text is a lone <URI>: this is a vocabulary" \
+        in result.output
+    assert not out.exists()
+
+
 def test_the_command_prints_the_low_signal_warning_as_it_prints_the_few_texts_one(
         small_corpus, goemotions_small, tmp_path):
     """Scores that recover few given labels make the candidates unreliable: the log and

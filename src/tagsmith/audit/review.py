@@ -707,7 +707,9 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     decisions. ``space_name`` says where ``space`` came from (a label not in it is
     reported as not in ``space_name``). An id two documents of the corpus share is
     refused where an accepted decision names either of them (:class:`DataError`), and
-    otherwise written as it is with one warning.
+    otherwise written as it is with one warning. A corpus whose every text is a lone
+    ``<URI>`` (a vocabulary) is refused, as the audit refuses it
+    (:func:`~tagsmith.pipeline.io.check_not_a_vocabulary`); no output file appears.
     """
     from tagsmith.data.corpus import Corpus, ReadReport
     from tagsmith.data.writers import output_format, write_records
@@ -741,7 +743,11 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     repeated_ids: list[tuple[str, int, int]] = []
 
     def changed_records():
+        from tagsmith.pipeline.io import check_not_a_vocabulary, is_lone_uri
+
         style: list[str] = []  # the key style of the last labelled record, for new keys
+        # the texts read while each is a lone <URI>: a vocabulary, if none is not
+        uris: list[str] | None = []
         id_lines = FirstSeen[int]()
         decided: dict[str, tuple[int, int]] = {}  # id -> (line, review line) decided on
         for number, record in enumerate(source.records(report)):
@@ -749,12 +755,18 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
             stats["n_docs"] += 1
             # raised inside the atomic writer: no output file appears
             _check_decided_id(id_lines, decided, repeated_ids, record, todo, corpus)
+            if uris is not None and is_lone_uri(record.text):
+                uris.append(record.text)
+            else:
+                uris = None
             if record.labels:
                 style = list(record.labels)
             if todo:
                 record = _apply(record, todo, space, review, stats, style,
                                 repeats_of.get(number, ()))
             yield record
+        if uris:  # the audit refused it: no review is of it
+            check_not_a_vocabulary(uris, corpus)
         if by_doc:  # raised inside the atomic writer: no output file appears
             first = min((d for ds in by_doc.values() for d in ds), key=lambda d: d.line)
             n = stats["n_docs"]
