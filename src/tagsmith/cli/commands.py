@@ -688,7 +688,8 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
     (sorted by name), named by its stem as the corpus reader names it (NAME for
     FOLDER/NAME.txt, so the ids join with an eval or audit of FOLDER); a file given
     on its own keeps its path (with --whole-file) or FILE:LINE as its id.
-    A calibrated bundle's scores are probabilities.
+    A file, folder or stdin whose every document is a lone <URI> (a vocabulary) is
+    refused. A calibrated bundle's scores are probabilities.
     """
     from tagsmith.pipeline.classifier import TextClassifier
 

@@ -924,6 +924,8 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
     document per .txt file in it (sorted by name), named by its stem as the corpus
     reader names it (NAME for FOLDER/NAME.txt, so the ids join with an eval or audit of
     FOLDER); a file given on its own keeps its path (with --whole-file) or FILE:LINE.
+    A file, folder or stdin whose every document is a lone <URI> (a vocabulary) is
+    refused, among FILES and --background alike.
 
     Scores are embedding similarities between documents and label names, alternative
     labels and descriptions (the packaged all-MiniLM-L6-v2; needs tagsmith[embed]).
