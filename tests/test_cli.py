@@ -1522,7 +1522,9 @@ def test_a_vocabulary_given_as_a_corpus_is_refused(bundle, goemotions_small, tmp
     assert not (tmp_path / "new").exists()
 
 
-def test_a_vocabulary_given_as_documents_is_refused(bundle, goemotions_small, tmp_path):
+@pytest.mark.parametrize("command", ["suggest", "shift", "zeroshot"])
+def test_a_vocabulary_given_as_documents_is_refused(command, bundle, goemotions_small,
+                                                    tmp_path):
     """suggest, shift and zeroshot read a vocabulary TSV (<uri> TAB name) given as their
     documents as one document per URI, and answered each (suggest: a ranking per URI,
     shift --save stored a shift estimated on them) without a word, where train, eval,
@@ -1535,13 +1537,14 @@ def test_a_vocabulary_given_as_documents_is_refused(bundle, goemotions_small, tm
     before = {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()}
     docs = tmp_path / "d.txt"
     docs.write_text("I love this so much\n")
-    for args, hint in ((("suggest", copy, vocab), "BUNDLE holds its vocabulary"),
-                       (("suggest", copy, docs, vocab), "BUNDLE holds its vocabulary"),
-                       (("shift", copy, vocab, "--save", "--min-count", "0"),
-                        "BUNDLE holds its vocabulary"),
-                       (("zeroshot", vocab, vocab), "give it as VOCAB, the first argument"),
-                       (("zeroshot", vocab, docs, "--background", vocab),
-                        "give it as VOCAB, the first argument")):
+    cases = {"suggest": [("suggest", copy, vocab), ("suggest", copy, docs, vocab)],
+             "shift": [("shift", copy, vocab, "--save", "--min-count", "0"),
+                       ("shift", copy, docs, vocab, "--min-count", "0")],
+             "zeroshot": [("zeroshot", vocab, vocab),
+                          ("zeroshot", vocab, docs, "--background", vocab)]}[command]
+    hint = ("give it as VOCAB, the first argument" if command == "zeroshot" else
+            "BUNDLE holds its vocabulary")
+    for args in cases:
         result = run(*args)
         assert result.exit_code == 3, (args, result.output)
         assert f"{vocab}: every document's text is a lone <URI>: this is a vocabulary" \
@@ -1549,20 +1552,26 @@ def test_a_vocabulary_given_as_documents_is_refused(bundle, goemotions_small, tm
         assert hint in result.output, (args, result.output)
         assert "{" not in result.output and "\t" not in result.output, args  # no answer
     assert {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()} == before
-    # on stdin too, answering nothing
-    result = run("suggest", copy, input=Path(vocab).read_text())
-    assert result.exit_code == 3, result.output
-    assert "stdin: every document's text is a lone <URI>" in result.output
-    assert "{" not in result.output
-    # and in a named pipe, read once: checked as it is read
+
+
+def test_a_vocabulary_on_stdin_or_a_pipe_is_refused_as_it_is_read(bundle, goemotions_small,
+                                                                  tmp_path):
+    """Stdin and a named pipe can be read once: the documents are held while each is a
+    lone URI, and a vocabulary is refused with nothing answered; a file whose documents
+    are not all lone URIs is read whole, its URI lines too."""
     import os
     import threading
 
+    vocab = goemotions_small["vocab"]
+    result = run("suggest", bundle, input=Path(vocab).read_text())
+    assert result.exit_code == 3, result.output
+    assert "stdin: every document's text is a lone <URI>" in result.output
+    assert "{" not in result.output
     pipe = tmp_path / "pipe"
     os.mkfifo(pipe)
     answer: dict = {}
     reader = threading.Thread(target=lambda: answer.update(
-        result=run("suggest", copy, pipe)), daemon=True)
+        result=run("suggest", bundle, pipe)), daemon=True)
     reader.start()
     with open(pipe, "w", encoding="utf-8") as handle:  # waits for the reader
         handle.write(Path(vocab).read_text())
@@ -1570,14 +1579,13 @@ def test_a_vocabulary_given_as_documents_is_refused(bundle, goemotions_small, tm
     assert not reader.is_alive()
     assert answer["result"].exit_code == 3, answer["result"].output
     assert f"{pipe}: every document's text is a lone <URI>" in answer["result"].output
-    # a file whose documents are not all lone URIs is read, its URI lines too
+    assert "{" not in answer["result"].output
     mixed = tmp_path / "m.txt"
     mixed.write_text("<u:x>\nI love this so much\n")
-    for result in (run("suggest", copy, mixed, "-k", "1"),
-                   run("suggest", copy, "-k", "1", input=mixed.read_text())):
+    for result in (run("suggest", bundle, mixed, "-k", "1"),
+                   run("suggest", bundle, "-k", "1", input=mixed.read_text())):
         assert result.exit_code == 0, result.output
         assert len([json.loads(line)["doc"] for line in result.output.splitlines()]) == 2
-
 
 def test_train_and_calibrate_summaries_group_thousands_as_the_other_counts(goemotions_small,
                                                                            tmp_path):
