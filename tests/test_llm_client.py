@@ -123,12 +123,24 @@ def test_a_server_error_that_never_changes_is_not_retried(status):
     assert client.usage.n_retries == 0 and len(server.requests) == 1
 
 
-def test_retry_after_is_honoured():
+def _waits(caplog) -> list[float]:
+    """The waits before each retry, in seconds, as the client's debug lines say them
+    (read, not timed: a loaded machine makes every timed wait longer)."""
+    import re
+
+    return [float(match[1]) for record in caplog.records
+            if (match := re.search(r": try \d+ in ([0-9.]+) s$", record.getMessage()))]
+
+
+def test_retry_after_is_honoured(caplog):
     behaviour, _ = _flaky([Reply("wait", status=429, headers={"Retry-After": "0.4"})])
     with LocalChatServer(behaviour) as server:
-        client = client_for(server)
+        client = client_for(server)  # its own backoff is 0.05 s at most
         started = time.perf_counter()
-        client.complete(request())
+        with caplog.at_level("DEBUG", logger="tagsmith"):
+            client.complete(request())
+    assert _waits(caplog) == [0.4]
+    # and it waited that long (a lower bound: a slow machine only waits longer)
     assert time.perf_counter() - started >= 0.35
 
 
@@ -154,7 +166,7 @@ def new_york_time(monkeypatch):
     time.tzset()
 
 
-def test_retry_after_as_an_asctime_date_is_gmt(new_york_time):
+def test_retry_after_as_an_asctime_date_is_gmt(new_york_time, caplog):
     """An HTTP date is GMT in all three forms; the asctime one names no zone and was
     read in local time: in New York a wait of 30 s became 5 hours (capped, but every
     retry waited the cap), east of GMT it was already past."""
@@ -164,13 +176,23 @@ def test_retry_after_as_an_asctime_date_is_gmt(new_york_time):
     soon = time.asctime(time.gmtime(time.time() + 30))  # "Thu Dec  3 17:40:00 2026"
     assert 25 <= _retry_after(soon) <= 30
     assert 25 <= _retry_after(soon + " -0000") <= 30  # "-0000": GMT, as RFC 5322 says
-    behaviour, state = _flaky([Reply("busy", status=503, headers={
-        "Retry-After": time.asctime(time.gmtime(time.time() + 2))})])
-    with LocalChatServer(behaviour) as server:
-        client = client_for(server)  # a wish is capped at 5 s
-        started = time.perf_counter()
-        assert client.complete(request()).text == "finally"
-    assert 0.5 <= time.perf_counter() - started < 4.5 and state["n"] == 2
+    state = {"n": 0}
+
+    def busy_for_two_seconds(body):  # the date as of the request, however late it comes
+        state["n"] += 1
+        if state["n"] > 1:
+            return "finally"
+        return Reply("busy", status=503, headers={
+            "Retry-After": time.asctime(time.gmtime(time.time() + 2))})
+
+    with LocalChatServer(busy_for_two_seconds) as server:
+        client = client_for(server)  # a wish is capped at 5 s, its backoff is 0.05 s
+        with caplog.at_level("DEBUG", logger="tagsmith"):
+            assert client.complete(request()).text == "finally"
+    # the 2 s the date says (less the part of a second it does not write), neither the
+    # 5 s cap that hours in local time came to, nor the backoff of a date not read
+    [wait] = _waits(caplog)
+    assert 0.05 < wait <= 2 and state["n"] == 2
 
 
 @pytest.mark.parametrize("value", ["NaN", "nan", "-nan", "inf", "1e400"])

@@ -428,7 +428,11 @@ class OpenAIChatClient:
         for attempt in range(self.max_retries + 1):
             if attempt:
                 self.usage.count("retry")
-                aborted.wait(self._delay(attempt - 1, last))
+                # the wait (Retry-After or backoff) is said, not only done: the log
+                # shows how long a run pauses, and a check can read it without a clock
+                delay = self._delay(attempt - 1, last)
+                logger.debug("%s: try %d in %.3f s", self.shown_url, attempt + 1, delay)
+                aborted.wait(delay)
             try:
                 if aborted.is_set():
                     raise _Aborted()
