@@ -611,12 +611,13 @@ def test_ctrl_c_stops_the_requests_in_flight_at_once_without_retrying():
 
     def behaviour(body):
         arrived.set()
-        return Reply("late", delay=20)
+        return Reply("late", delay=600)
 
-    # a timeout far above any scheduling delay: before the fix the abandoned call ran
-    # into it (and then retried); now it ends as soon as it is abandoned
+    # a timeout no machine comes near: before the fix the abandoned call ran into it
+    # (and then retried); now it ends as soon as it is abandoned. The test waits for
+    # that end a minute at most, a bound that only a call waiting for the timeout hits
     with LocalChatServer(behaviour) as server:
-        inner = client_for(server, timeout=10.0, max_retries=3)
+        inner = client_for(server, timeout=300.0, max_retries=3)
         finished: list[float] = []
 
         class Interrupted:  # Ctrl-C while one request hangs
@@ -637,10 +638,11 @@ def test_ctrl_c_stops_the_requests_in_flight_at_once_without_retrying():
         with pytest.raises(KeyboardInterrupt):
             complete_all(Interrupted(), [request("stop"), request("hang")], n_workers=2)
         start = time.monotonic()
-        while not finished and time.monotonic() - start < 15:
+        while not finished and time.monotonic() - start < 60:
             time.sleep(0.05)
-        assert finished and finished[0] - start < 5  # well before the 10 s timeout
+        assert finished  # not the 300 s timeout
         assert len(server.requests) == 1  # not sent again
+        assert (inner.usage.n_interrupted, inner.usage.n_retries) == (1, 0)
         server.behaviour = lambda body: "fine"  # and later calls are answered as before
         assert inner.complete(request("again")).text == "fine"
 
@@ -704,17 +706,17 @@ def test_an_abort_while_a_connection_opens_stops_the_request_before_it_is_sent(m
     with LocalChatServer(lambda body: Reply("late", delay=20)) as server:
         client = client_for(server, timeout=10.0, max_retries=3)
         connect = http.client.HTTPConnection.connect
+        # (not timed: a request sent is one the server has, however fast the machine)
 
         def abort_then_connect(self):
             client.abort()  # Ctrl-C just before the socket exists
             connect(self)
 
         monkeypatch.setattr(http.client.HTTPConnection, "connect", abort_then_connect)
-        start = time.monotonic()
         with pytest.raises(LLMError, match="abandoned"):
             client.complete(request())
-        assert time.monotonic() - start < 5  # not the 10 s timeout
         assert not server.requests  # never sent
+        assert (client.usage.n_interrupted, client.usage.n_retries) == (1, 0)
 
 
 def test_ctrl_c_counts_the_requests_in_flight_as_interrupted_and_a_rerun_resumes(tmp_path):
@@ -792,7 +794,9 @@ def test_an_abort_while_the_connection_attempt_hangs_returns_at_once():
             fillers.append(probe)
         else:
             pytest.skip("this system accepts every connect to a full backlog")
-        client = OpenAIChatClient(f"http://127.0.0.1:{address[1]}/v1", "m", timeout=10.0,
+        # a timeout no machine comes near; the test waits a minute at most for the
+        # call to end, a bound that only a call waiting for the timeout hits
+        client = OpenAIChatClient(f"http://127.0.0.1:{address[1]}/v1", "m", timeout=300.0,
                                   max_retries=3)
         errors: list[Exception] = []
 
@@ -805,10 +809,9 @@ def test_an_abort_while_the_connection_attempt_hangs_returns_at_once():
         worker = threading.Thread(target=call, daemon=True)
         worker.start()
         time.sleep(0.5)  # the connect is waiting
-        start = time.monotonic()
         client.abort()
-        worker.join(15)
-        assert time.monotonic() - start < 5  # not the 10 s timeout
+        worker.join(60)
+        assert not worker.is_alive()  # not the 300 s timeout
         assert len(errors) == 1 and "abandoned" in str(errors[0])
         assert client.usage.n_interrupted == 1 and client.usage.n_retries == 0
     finally:
