@@ -219,6 +219,11 @@ def test_a_run_stopped_while_the_cache_is_locked_says_it_is_saving_and_what_was_
                               for i in range(40)))
     vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
     cache = tmp_path / "c.sqlite"
+    # python -m tagsmith with the cache's lock timeout (60 s) at 2 minutes: the stop the
+    # fix ends at once is told from a wait out to the lock timeout by a minute's bound,
+    # which no loaded runner reaches (20 s against 60 s, one could)
+    long_lock = ("from tagsmith.labeling import cache; cache.LOCK_TIMEOUT = 120.0; "
+                 "from tagsmith.cli import main; main()")
 
     def teacher(body):
         return Reply(slow_teacher(body).content, delay=0.3)
@@ -226,7 +231,7 @@ def test_a_run_stopped_while_the_cache_is_locked_says_it_is_saving_and_what_was_
     with LocalChatServer(teacher) as server:
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
         process = subprocess.Popen(
-            [sys.executable, "-m", "tagsmith", "label", str(corpus), "--vocab", str(vocab),
+            [sys.executable, "-c", long_lock, "label", str(corpus), "--vocab", str(vocab),
              "-o", str(tmp_path / "o.jsonl"), "--base-url", server.base_url, "--llm", "t",
              "--concurrency", "4", "--cache", str(cache)],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -257,16 +262,16 @@ def test_a_run_stopped_while_the_cache_is_locked_says_it_is_saving_and_what_was_
                 holder.execute("ROLLBACK")
             else:
                 process.send_signal(signal.SIGINT)
-            process.wait(timeout=60)
-            reader.join(10)
+            process.wait(timeout=90)
+            reader.join(60)
         finally:
             holder.close()
-    assert time.monotonic() - stopped < 20  # not the 60 s lock timeout
+    assert time.monotonic() - stopped < 60  # not the lock timeout
     assert process.returncode == 130, lines
     assert not any("Traceback" in line for line in lines), lines
     [waiting] = [line for line in lines if line.startswith("saving ")]
     assert re.fullmatch(rf"saving \d+ answers? to {re.escape(str(cache))}: it is locked by "
-                        r"another process, waiting up to 60 s; Ctrl-C again to leave them",
+                        r"another process, waiting up to 120 s; Ctrl-C again to leave them",
                         waiting), waiting
     answered = int(re.search(r"LLM usage: (\d+) answered", "\n".join(lines)).group(1))
     kept = cached_rows(cache)
