@@ -1491,7 +1491,7 @@ def test_a_named_pipe_of_documents_is_read_whole(bundle, tmp_path):
     reader.start()
     with open(pipe, "w", encoding="utf-8") as handle:  # waits for the first reader
         handle.write("I am so happy for you\nThis is terrible news\n")
-    reader.join(timeout=20)
+    reader.join(timeout=60)  # a reader that opened it again waits for ever
     if reader.is_alive():  # opened the pipe a second time: give it an end and fail
         os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
         reader.join(timeout=5)
