@@ -583,7 +583,7 @@ def test_label_corpus_with_a_budget_reports_what_went_wrong_with_the_calls(tmp_p
                                       {"label": "weather", "confidence": 0.5}]})
 
     with LocalChatServer(teacher) as server:
-        client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=5.0)
+        client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=30.0)
         result = label_corpus(texts, space, client, LabelingOptions(n_workers=2),
                               budget=30, rounds=2)
     labeling = result["summary"]["labeling"]  # as without a budget
@@ -668,7 +668,7 @@ def test_label_corpus_sends_no_copy_to_the_teacher():
 
     for budget, sent in ((6, 6), (500, 8)):
         with LocalChatServer(teacher) as server:
-            client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=5.0)
+            client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=30.0)
             result = label_corpus(texts, space, client, LabelingOptions(n_workers=2),
                                   budget=budget, rounds=2, strategy="random")
             docs = [" ".join(read_data_section(user_prompt(body), "DOCUMENT").lower().split())
@@ -801,7 +801,7 @@ def test_label_corpus_with_a_budget_counts_the_blank_documents():
         return json.dumps({"labels": [{"label": name, "confidence": 0.9}]})
 
     with LocalChatServer(teacher) as server:
-        client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=5.0)
+        client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=30.0)
         for budget in (None, 4, 50):
             result = label_corpus(texts, space, client, LabelingOptions(n_workers=2),
                                   budget=budget, rounds=2)
@@ -819,7 +819,7 @@ def test_label_corpus_with_a_budget_and_no_texts_labels_none_as_without():
 
     space = LabelSpace.from_uris(["u:sport", "u:music"])
     with LocalChatServer(lambda body: json.dumps({"labels": []})) as server:
-        client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=5.0)
+        client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=30.0)
         results = [label_corpus([], space, client, LabelingOptions(), budget=budget)
                    for budget in (None, 5)]
         with pytest.raises(InvalidParameterError, match="strategy"):  # still checked
@@ -922,7 +922,7 @@ def test_label_corpus_gives_no_labels_to_the_copies_of_a_document_not_answered()
             if "sport" in doc else '{"labels": ['
 
     with LocalChatServer(teacher) as server:
-        client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=5.0)
+        client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=30.0)
         result = label_corpus(texts, space, client, LabelingOptions(n_workers=2),
                               budget=8, rounds=2, strategy="random")
         assert len(server.requests) == 8
@@ -951,7 +951,7 @@ def test_label_corpus_says_when_the_budget_is_more_than_the_documents(tmp_path, 
         return json.dumps({"labels": [{"label": name, "confidence": 0.9}]})
 
     with LocalChatServer(teacher) as server, caplog.at_level("WARNING", logger="tagsmith"):
-        client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=5.0)
+        client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=30.0)
         result = label_corpus(texts, space, client, LabelingOptions(n_workers=2),
                               budget=500, rounds=2)
         assert len(server.requests) == 12
@@ -960,7 +960,7 @@ def test_label_corpus_says_when_the_budget_is_more_than_the_documents(tmp_path, 
     assert "budget=500 is more than the 12 documents to label" in caplog.text
     caplog.clear()
     with LocalChatServer(teacher) as server, caplog.at_level("WARNING", logger="tagsmith"):
-        client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=5.0)
+        client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=30.0)
         result = label_corpus(texts, space, client, LabelingOptions(n_workers=2),
                               budget=12, rounds=2)
     assert "budget_requested" not in result["summary"]["active"]
@@ -996,7 +996,7 @@ def test_label_corpus_cuts_a_budget_over_the_documents_once_and_records_the_requ
         logging.getLogger("tagsmith").addHandler(handler)
         try:
             with LocalChatServer(teacher) as server:
-                client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=5.0)
+                client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=30.0)
                 result = label_corpus(texts, space, client, LabelingOptions(n_workers=2),
                                       budget=budget, rounds=2)
                 assert len(server.requests) == 8
@@ -1691,7 +1691,7 @@ def test_label_corpus_with_a_budget_hashes_each_text_once(monkeypatch):
     for budget in (500, 6):
         hashed.clear()
         with LocalChatServer(teacher) as server:
-            client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=5.0)
+            client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=30.0)
             result = label_corpus(texts, space, client, LabelingOptions(n_workers=2),
                                   budget=budget, rounds=2, strategy="random")
         assert hashed == [12]

@@ -68,7 +68,7 @@ def server():
 
 def client(server, tmp_path=None, **kw):
     real = OpenAIChatClient(server.base_url, "teacher", backoff_base=0.01, max_retries=1,
-                            timeout=5.0, **kw)
+                            timeout=30.0, **kw)
     return real if tmp_path is None else CachedClient(real, ResponseCache(tmp_path / "c.db"))
 
 
@@ -294,7 +294,7 @@ def test_a_malformed_answer_an_older_run_left_in_the_cache_is_asked_once_more(se
     texts = ["sport one", "music two"]
     cache, seen = _stale_cache(tmp_path, texts, '{"labels": [')
     again = CachedClient(OpenAIChatClient(server.base_url, "teacher", max_retries=0,
-                                          timeout=5.0), cache)
+                                          timeout=30.0), cache)
     result = label_documents(texts, SPACE, again, LabelingOptions(n_workers=1))
     assert len(server.requests) == 2  # each asked once more, the answers now valid
     assert result.answered.tolist() == [True, True]
@@ -312,7 +312,7 @@ def test_a_stale_malformed_answer_asked_again_and_malformed_again_is_dropped_onc
     cache, seen = _stale_cache(tmp_path, texts, "not json")
     with LocalChatServer(teacher) as running:
         again = CachedClient(OpenAIChatClient(running.base_url, "teacher", max_retries=0,
-                                              timeout=5.0), cache)
+                                              timeout=30.0), cache)
         result = label_documents(texts, SPACE, again)
         assert len(running.requests) == 1  # asked once more, no loop
     assert result.report.n_malformed_answers == 1 and not result.answered.any()
@@ -332,7 +332,7 @@ def test_a_stale_malformed_answer_is_not_asked_again_when_the_cache_cannot_be_wr
     cache, seen = _stale_cache(tmp_path, ["sport one"], "not json",
                                cache_class=_ReadOnlyCache)
     again = CachedClient(OpenAIChatClient(server.base_url, "teacher", max_retries=0,
-                                          timeout=5.0), cache)
+                                          timeout=30.0), cache)
     result = label_documents(["sport one"], SPACE, again)
     assert len(server.requests) == 0 and again.write_failed
     assert result.report.n_malformed_answers == 1 and not result.answered.any()
