@@ -256,7 +256,7 @@ def test_a_run_stopped_while_the_cache_is_locked_says_it_is_saving_and_what_was_
             time.sleep(1.0)  # answers arrive and wait for the lock
             reader.start()
             process.send_signal(signal.SIGINT)
-            assert saving.wait(30), lines
+            assert saving.wait(60), lines
             stopped = time.monotonic()
             if then == "lock_released":
                 holder.execute("ROLLBACK")
