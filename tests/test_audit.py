@@ -5,7 +5,6 @@ import pytest
 import scipy.sparse as sp
 from sklearn.isotonic import IsotonicRegression
 
-import tagsmith.audit.detect as detect
 from tagsmith.audit._isotonic import grouped_isotonic, grouped_isotonic_crossfit
 from tagsmith.audit.detect import (
     ISSUE_STEPS,
@@ -381,7 +380,7 @@ def _independent_wrong_labels(Y, share, seed):
 
 
 def test_bounds_hold_when_wrong_labels_are_random_and_ranking_is_unchanged(
-        goemotions_small, monkeypatch):
+        goemotions_small):
     """Half the documents given labels drawn independently by frequency: the ranking's
     stacking reads a document's *other* given labels for a given pair and all of them for
     a pair not given, so it learnt which pairs are given and a wrong label looked right
@@ -396,8 +395,7 @@ def test_bounds_hold_when_wrong_labels_are_random_and_ranking_is_unchanged(
     issues = find_label_issues(Y, topk, X=X)
     assert 0.3 < true_wrong < 0.5
     assert issues.details["mixture_bounds"]["wrong_rate"] >= true_wrong   # 0.80 vs 0.43
-    monkeypatch.setattr(detect, "BOUNDS_SYMMETRIC", False)   # the bounds as they were
-    ranking_only = find_label_issues(Y, topk, X=X)
+    ranking_only = find_label_issues(Y, topk, X=X, _symmetric_bounds=False)  # as they were
     assert ranking_only.details["mixture_bounds"]["wrong_rate"] < 0.7 * true_wrong  # 0.25
     for field in ("doc", "label", "kind", "probability", "score", "flagged", "doc_quality",
                   "wrong_rate", "missing_rate", "threshold", "est_wrong", "est_missing"):

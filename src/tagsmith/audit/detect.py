@@ -94,10 +94,6 @@ RATE_LEVELS = ("band", "label", "global")
 #: least this share of them does (a corpus with many unlabelled documents holds an
 #: unlabelled pool, not indexing gaps)
 LABELLED_SHARE = 0.8
-#: whether the noise-rate bounds (step 5c) read a stacking fitted on symmetric evidence
-#: (the ranking's own tells given pairs from others by the number of labels they see, and
-#: its bounds read 26% wrong where 43% of the labels were random replacements)
-BOUNDS_SYMMETRIC = True
 #: the parts of :func:`find_label_issues` its progress bar counts, in order
 ISSUE_STEPS = ("calibration", "pairs", "evidence", "bounds", "stacking", "noise rates",
                "collect")
@@ -522,7 +518,8 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
                       n_threads: int | None = None,
                       groups: np.ndarray | None = None,
                       blank: npt.ArrayLike | None = None,
-                      show_progress: bool = False) -> LabelIssues:
+                      show_progress: bool = False,
+                      _symmetric_bounds: bool = True) -> LabelIssues:
     """Missing and wrong label candidates from out-of-sample scores.
 
     ``Y``: the given labels (``n_docs x n_labels``, sparse or dense, nonzero =
@@ -553,7 +550,11 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
     :func:`tagsmith.audit.evidence.label_cooccurrence` of ``Y != 0`` when the caller
     has built it (the audit, for its kNN scores' blend), for the evidence to reuse.
     ``show_progress``: a progress bar over the parts of the work (:data:`ISSUE_STEPS`),
-    each part's time logged at DEBUG.
+    each part's time logged at DEBUG. ``_symmetric_bounds`` (private, for the tests
+    that compare both): ``False`` lets the noise-rate bounds (step 5c) read the
+    ranking's stacking, as before they had their own on symmetric evidence (the
+    ranking's tells given pairs from others by the number of labels they see, and its
+    bounds read 26% wrong where 43% of the labels were random replacements).
 
     >>> rng = np.random.default_rng(0)
     >>> truth = (rng.random((400, 3)) < 0.3)
@@ -647,7 +648,7 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
         # better. The symmetric one runs first and goes before the other is fitted, so the
         # two never hold their probabilities at once (no more memory, twice the time)
         bounds = None
-        if evidence and BOUNDS_SYMMETRIC:
+        if evidence and _symmetric_bounds:
             sym_p, _ = stack_probabilities(pair_evidence, [pos, cand, back], seed=seed,
                                            show_progress=show_progress, symmetric=True)
             # the candidates and the background stand for every pair not given only when
@@ -659,7 +660,7 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
                                                                seed=seed,
                                                                show_progress=show_progress)
         del pair_evidence  # a normalised copy of X, label centroids, co-occurrence counts
-        if evidence and not BOUNDS_SYMMETRIC:
+        if evidence and not _symmetric_bounds:
             bounds = mixture_bounds(n, n_given, pos_p, [(cand, cand_p), (back, back_p)])
         step("stacking")
         # -- confident counts, noise rates, posteriors ------------------------------------------
