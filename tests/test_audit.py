@@ -401,6 +401,16 @@ def test_bounds_hold_when_wrong_labels_are_random_and_ranking_is_unchanged(
                   "wrong_rate", "missing_rate", "threshold", "est_wrong", "est_missing"):
         np.testing.assert_array_equal(getattr(issues, field), getattr(ranking_only, field))
     assert issues.details["regimes"] == ranking_only.details["regimes"]
+    # the bounds' own fit is recorded beside the ranking's: same pairs and features, its
+    # own weights (the symmetric lift no longer tells given pairs from others)
+    ranking, bounds_fit = issues.details["regimes"], issues.details["bounds_stacking"]["regimes"]
+    assert ranking_only.details["bounds_stacking"] is None
+    assert bounds_fit.keys() == ranking.keys() and "ranked" in ranking
+    for regime, fit in bounds_fit.items():
+        assert fit["n_fit_pairs"] == ranking[regime]["n_fit_pairs"]
+        assert fit["coefficients"].keys() == ranking[regime]["coefficients"].keys()
+    assert bounds_fit["ranked"]["coefficients"]["log_cooccurrence_lift"] \
+        < ranking["ranked"]["coefficients"]["log_cooccurrence_lift"]
 
 
 def test_single_label_bounds_stay_above_the_truth():

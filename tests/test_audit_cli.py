@@ -98,6 +98,12 @@ def test_audit_writes_report_review_and_label_table(audited):
     assert 0 < report["noise"]["wrong_rate"] < 0.5
     bounds = report["noise"]["bounds"]
     assert 0 < bounds["wrong_rate"] <= 1 and 0 < bounds["missing_rate"] <= 1
+    # the stacking the bounds read, beside the ranking's, with what it was fitted on
+    method = report["noise"]["method"]
+    fit = method["bounds_stacking"]["regimes"]["ranked"]
+    assert fit["n_fit_pairs"] == method["regimes"]["ranked"]["n_fit_pairs"] > 0
+    assert set(fit["coefficients"]) == {"model_score_logit", "centroid_cosine",
+                                        "log_cooccurrence_lift", "log_label_count", "intercept"}
     html = (audited / "report.html").read_text(encoding="utf-8")
     assert "Upper bounds by mixture proportion" in html and "wrong labels, at most" in html
     with open(audited / "review.csv", newline="", encoding="utf-8") as handle:

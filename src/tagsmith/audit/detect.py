@@ -647,10 +647,11 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
         # given label out); ranking, posteriors and flags keep the first, which ranks errors
         # better. The symmetric one runs first and goes before the other is fitted, so the
         # two never hold their probabilities at once (no more memory, twice the time)
-        bounds = None
+        bounds = bounds_stacking = None
         if evidence and _symmetric_bounds:
-            sym_p, _ = stack_probabilities(pair_evidence, [pos, cand, back], seed=seed,
-                                           show_progress=show_progress, symmetric=True)
+            sym_p, bounds_stacking = stack_probabilities(pair_evidence, [pos, cand, back],
+                                                         seed=seed, show_progress=show_progress,
+                                                         symmetric=True)
             # the candidates and the background stand for every pair not given only when
             # the background was drawn (it is not without evidence)
             bounds = mixture_bounds(n, n_given, sym_p[0], [(cand, sym_p[1]), (back, sym_p[2])])
@@ -687,6 +688,9 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
                         "calibration_folds_requested": calibration_folds,
                         "n_missing_candidates": len(cand),
                         "mixture_bounds": bounds,
+                        # the fit the bounds read (its coefficients, per regime, beside the
+                        # ranking's in "regimes"); None where they read the ranking's own
+                        "bounds_stacking": bounds_stacking,
                         "n_background_pairs": len(back),
                         "every_doc_labelled": bool(every_doc_labelled),
                         "n_unlabelled_docs": n_unlabelled,
