@@ -862,3 +862,40 @@ def test_find_label_issues_checks_its_blank_mask():
     texts = find_label_issues(Y, topk, evidence=False,
                               blank=np.array([False, True, False, False])).details["texts"]
     assert (texts["n_distinct_labelled_texts"], texts["n_blank_labelled_docs"]) == (2, 1)
+
+
+def test_both_stackings_share_each_pairs_centroid_cosine_with_the_same_probabilities():
+    """The bounds' stacking and the ranking's read the same centroid cosines: computed once
+    per pair into a shared cache (the fitting sample's first, then the rest as predicted),
+    the probabilities and coefficients are exactly those of fits computing their own."""
+    from tagsmith.audit.evidence import PairEvidence
+    from tagsmith.audit.stacking import centroid_cache, stack_probabilities
+
+    X, Y = _extreme_problem(n_docs=800, n_labels=40, seed=5)
+    Y = sp.csr_matrix(Y != 0)
+    rng = np.random.default_rng(0)
+    pos_rows = np.repeat(np.arange(Y.shape[0]), np.diff(Y.indptr))
+    neg_rows, neg_labels = rng.integers(0, Y.shape[0], 3000), rng.integers(0, 40, 3000)
+    neg = ~np.asarray(Y[neg_rows, neg_labels]).ravel()
+
+    def pairs(rows, labels, given):
+        n = len(rows)
+        raw = np.where(rng.random(n) < 0.6, rng.random(n), -np.inf).astype(np.float32)
+        return PairSet(rows.astype(np.int32), labels.astype(np.int32), given,
+                       rng.random(n).astype(np.float32), raw, np.ones(n, np.float32))
+
+    groups = [pairs(pos_rows, Y.indices, np.ones(Y.nnz, bool)),
+              pairs(neg_rows[neg], neg_labels[neg], np.zeros(neg.sum(), bool))]
+    evidence = PairEvidence(Y, X, n_threads=1)
+    cache = centroid_cache(evidence, groups)
+    assert cache is not None and centroid_cache(PairEvidence(Y), groups) is None
+    for symmetric in (True, False):   # the audit's order: the bounds' fit first
+        own = stack_probabilities(evidence, groups, symmetric=symmetric, fit_sample=300)
+        shared = stack_probabilities(evidence, groups, symmetric=symmetric, fit_sample=300,
+                                     centroid_cache=cache)
+        assert own[1] == shared[1] and own[1]["regimes"]["ranked"]["coefficients"]
+        for a, b in zip(own[0], shared[0], strict=True):
+            np.testing.assert_array_equal(a, b)
+    for g, cosines in zip(groups, cache, strict=True):
+        np.testing.assert_array_equal(cosines, evidence.centroid_cosines(g.rows, g.labels,
+                                                                          g.given))

@@ -106,8 +106,23 @@ class PairEvidence:
     def has_text(self) -> bool:
         return self.X is not None
 
+    def centroid_cosines(self, rows: np.ndarray, labels: np.ndarray,
+                         given: np.ndarray) -> np.ndarray:
+        """Per pair, the cosine between the document and its label's centroid (without
+        the document itself for a given pair): :meth:`features`' ``centroid``. Needs
+        features (:attr:`has_text`)."""
+        if self.X is None:
+            raise ValueError("centroid cosines need the documents' features (X)")
+        out = np.zeros(len(rows))
+        run_in_threads(centroid_cosine_kernel, (*self.X, *self.centroids),
+                       (np.ascontiguousarray(rows, dtype=np.int64),
+                        np.ascontiguousarray(labels, dtype=np.int64),
+                        np.ascontiguousarray(given, dtype=np.bool_), out), self.n_threads)
+        return out
+
     def features(self, rows: np.ndarray, labels: np.ndarray, given: np.ndarray, *,
-                 symmetric_seed: int | None = None) -> dict:
+                 symmetric_seed: int | None = None,
+                 centroid: np.ndarray | None = None) -> dict:
         """Per pair: ``centroid`` cosine (when features were given), ``cooccurrence``
         (``max P(label | other given label)``), ``log_lift`` (its log ratio to the
         label's base rate; 0 when the document has no other label, and for every pair
@@ -121,15 +136,17 @@ class PairEvidence:
         the document's other labels and one not given all of them, which tells the
         stacking which pairs are given: good for ranking, but a label given wrongly
         then no longer looks like a pair not given, which the noise-rate bounds assume
-        (:func:`tagsmith.audit.detect.mixture_bounds`)."""
+        (:func:`tagsmith.audit.detect.mixture_bounds`).
+
+        ``centroid``: these pairs' :meth:`centroid_cosines` when the caller has them
+        (the same for both of the audit's stackings), else computed here."""
         rows = np.ascontiguousarray(rows, dtype=np.int64)
         labels = np.ascontiguousarray(labels, dtype=np.int64)
         given = np.ascontiguousarray(given, dtype=np.bool_)
         out: dict[str, np.ndarray] = {}
         if self.X is not None:
-            out["centroid"] = np.zeros(len(rows))
-            run_in_threads(centroid_cosine_kernel, (*self.X, *self.centroids),
-                           (rows, labels, given, out["centroid"]), self.n_threads)
+            out["centroid"] = self.centroid_cosines(rows, labels, given) if centroid is None \
+                else centroid
         best = np.zeros(len(rows))
         others = np.zeros(len(rows), np.int64)
         run_in_threads(cooccurrence_kernel,

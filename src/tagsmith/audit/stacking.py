@@ -60,16 +60,33 @@ class PairSet:
 
 
 def _design(evidence: PairEvidence, pairs: PairSet, idx: np.ndarray,
-            symmetric_seed: int | None) -> np.ndarray:
+            symmetric_seed: int | None, cosines: np.ndarray | None) -> np.ndarray:
+    centroid = None
+    if cosines is not None:  # computed once per pair, kept for the other fit (NaN: not yet)
+        centroid = cosines[idx]
+        todo = np.isnan(centroid)
+        if todo.any():
+            at = idx[todo]
+            centroid[todo] = cosines[at] = evidence.centroid_cosines(
+                pairs.rows[at], pairs.labels[at], pairs.given[at])
     features = evidence.features(pairs.rows[idx], pairs.labels[idx], pairs.given[idx],
-                                 symmetric_seed=symmetric_seed)
+                                 symmetric_seed=symmetric_seed, centroid=centroid)
     return design_matrix(pairs.calibrated[idx].astype(np.float64), features)
+
+
+def centroid_cache(evidence: PairEvidence | None, groups: list[PairSet]) -> list | None:
+    """For :func:`stack_probabilities`' ``centroid_cache``: one float64 array per group
+    (NaN until computed), or ``None`` where the evidence has no centroids."""
+    if evidence is None or not evidence.has_text:
+        return None
+    return [np.full(len(g), np.nan) for g in groups]
 
 
 def stack_probabilities(evidence: PairEvidence | None, groups: list[PairSet], *,
                         fit_sample: int = 500_000, seed: int = 0,
                         show_progress: bool = False,
-                        symmetric: bool = False) -> tuple[list, dict]:
+                        symmetric: bool = False,
+                        centroid_cache: list | None = None) -> tuple[list, dict]:
     """``P(given | evidence)`` for every pair of every group, and a JSON-able account.
 
     Without ``evidence`` the calibrated model scores are returned as they are.
@@ -81,6 +98,10 @@ def stack_probabilities(evidence: PairEvidence | None, groups: list[PairSet], *,
     as a given pair's leaves out its own (``symmetric_seed`` of
     :meth:`PairEvidence.features`): the fit the noise-rate bounds read (its progress
     bars are named "bounds' stacking").
+    ``centroid_cache`` (from :func:`centroid_cache`): the pairs' centroid cosines, filled
+    in as they are computed and read where they were, so that a second stacking of the
+    same groups (and each fit's prediction of its own fitting sample) does not compute
+    them again: the same values, 8 bytes a pair while the cache is held.
     """
     if evidence is None:
         return [g.calibrated.astype(np.float64) for g in groups], {"stacked": False}
@@ -100,16 +121,17 @@ def stack_probabilities(evidence: PairEvidence | None, groups: list[PairSet], *,
         with progress_bar(total=sum(min(len(m), fit_sample) for m in members),
                           desc=f"issues ({what}, fitting on {regime} pairs)", unit="pair",
                           enabled=show_progress) as bar:
-            for g, m in zip(groups, members, strict=True):
+            for gi, (g, m) in enumerate(zip(groups, members, strict=True)):
                 if len(m) == 0:
                     continue
+                cosines = None if centroid_cache is None else centroid_cache[gi]
                 take = m if len(m) <= fit_sample else np.sort(rng.choice(m, fit_sample,
                                                                           replace=False))
                 # the chunks go straight into the one design matrix stacked below (a
                 # per-group stack first copied the fitting sample's features twice)
                 for start in range(0, len(take), FIT_CHUNK):
                     designs.append(_design(evidence, g, take[start:start + FIT_CHUNK],
-                                                  symmetric_seed))
+                                           symmetric_seed, cosines))
                     bar.update(len(designs[-1]))
                 targets.append(g.given[take])
                 weights.append(g.weight[take].astype(np.float64) * (len(m) / len(take)))
@@ -131,10 +153,12 @@ def stack_probabilities(evidence: PairEvidence | None, groups: list[PairSet], *,
         with progress_bar(total=sum(len(m) for m in members),
                           desc=f"issues ({what}, {regime} pairs)", unit="pair",
                           enabled=show_progress) as bar:
-            for g, m, o in zip(groups, members, out, strict=True):
+            for gi, (g, m, o) in enumerate(zip(groups, members, out, strict=True)):
+                cosines = None if centroid_cache is None else centroid_cache[gi]
                 for start in range(0, len(m), CHUNK):
                     idx = m[start:start + CHUNK]
-                    o[idx] = predict_logistic(_design(evidence, g, idx, symmetric_seed), coef)
+                    o[idx] = predict_logistic(_design(evidence, g, idx, symmetric_seed,
+                                                      cosines), coef)
                     bar.update(len(idx))
     return out, details
 
