@@ -1367,3 +1367,38 @@ def test_shortlist_recall_counts_only_what_was_offered():
     wider = sp.csr_matrix([[1.0, 0, 1.0], [0, 0, 1.0], [1.0, 0, 0]])
     assert _shortlist_recall(shortlist, wider, space, options) == 0.75
     assert _shortlist_recall(shortlist, sp.csr_matrix((3, 3)), space, options) is None
+
+
+@pytest.mark.parametrize("malformed, said", [
+    ((2, 4), "the 3 answers received are in the response cache, not the 2 malformed ones: "
+             "a rerun asks only for the others"),
+    ((1, 2, 3, 4, 5), "the 5 answers received were malformed, not kept in the response "
+                      "cache: a rerun asks for them again")])
+def test_a_stopping_run_does_not_count_malformed_answers_as_kept_in_the_cache(
+        tmp_path, malformed, said):
+    # "the 5 answers received are in the response cache: a rerun asks only for the
+    # others" counted the 2 malformed ones, which left the cache as they arrived: the
+    # rerun asked for them again, and paid for them
+    docs = tmp_path / "docs.txt"
+    docs.write_text("".join(f"sport story {i}\n" for i in range(30)))
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    count = {"n": 0}
+
+    def flaky(body):
+        count["n"] += 1
+        if count["n"] > 5:
+            return Reply("down", status=503)
+        if count["n"] in malformed:
+            return answer(("hacked", 1.0))  # no offered label: malformed
+        return answer(("sport", 0.9))
+
+    cache = tmp_path / "c.sqlite"
+    with LocalChatServer(flaky) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "label", str(docs), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl"),
+            "--base-url", server.base_url, "--llm", "m", "--cache", str(cache),
+            "--max-retries", "0", "--concurrency", "1"])
+    assert result.exit_code == 6, result.output
+    assert len(ResponseCache(cache)) == 5 - len(malformed)
+    assert said in result.stderr, result.stderr

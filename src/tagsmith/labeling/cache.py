@@ -297,6 +297,10 @@ class DropMalformed:
     (:func:`discard_cached` fails) nothing is asked again: the fresh answer could not
     replace the old one. The second call is a real one: the client's usage counts it
     (calls, tokens, cost) beside the cache hit it replaces.
+
+    ``dropped_keys`` holds the cache keys of the malformed answers returned that the
+    cache no longer holds, so a run that stops does not count them among the answers
+    kept (a rerun asks for them again).
     """
 
     def __init__(self, inner: LLMClient, checks: Mapping[str, Callable[[str], bool]]) -> None:
@@ -304,15 +308,21 @@ class DropMalformed:
         self.model = inner.model
         self.usage = inner.usage
         self._checks = checks
+        self.dropped_keys: set[str] = set()
+        self._lock = threading.Lock()
 
     def complete(self, request: ChatRequest) -> ChatResponse:
         response = self.inner.complete(request)
-        check = self._checks.get(request.cache_key())
+        key = request.cache_key()
+        check = self._checks.get(key)
         if check is None or check(response.text):
             return response
         # the next run asks again instead of replaying it
-        if discard_cached(self.inner, request) and response.cached:
+        dropped = discard_cached(self.inner, request)
+        if dropped and response.cached:
             response = self.inner.complete(request)  # an older run's: ask once more
-            if not check(response.text):
-                discard_cached(self.inner, request)
+            dropped = not check(response.text) and discard_cached(self.inner, request)
+        if dropped:
+            with self._lock:
+                self.dropped_keys.add(key)
         return response

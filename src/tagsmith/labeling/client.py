@@ -889,7 +889,8 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
     (:class:`~tagsmith.exceptions.LLMConfigError`: bad key, wrong URL or model), or after
     ``max_consecutive_failures`` requests in a row failed for good (the endpoint is
     down): answers received so far stay in the cache, so a rerun resumes (the message
-    says how many there are, and whether a cache keeps them). Ctrl-C cancels
+    says how many there are, and whether a cache keeps them, not counting the malformed
+    answers a :class:`~tagsmith.labeling.cache.DropMalformed` dropped). Ctrl-C cancels
     what has not started and abandons the requests in flight (the client's ``abort``),
     so the program stops at once rather than when a slow endpoint answers; the abandoned
     requests are counted as interrupted (``usage.n_interrupted``), not as failed, and
@@ -937,7 +938,7 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
                     stop.set()
                     failures = state["failures"]
                     raise LLMError(f"{failures} request{plural_s(failures)} in a row "
-                                   f"failed; stopping ({_kept(client, results)}). "
+                                   f"failed; stopping ({_kept(client, results, requests)}). "
                                    f"Last: {exc}") from exc
         return index
 
@@ -980,22 +981,36 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
     return [r if r is not None else LLMError("no result") for r in results]
 
 
-def _kept(client, results: Sequence[object]) -> str:
-    """What a stopping run leaves of the answers received so far in ``results``: it said
-    "answers so far are cached" when none had come, or no cache kept them."""
-    answered = sum(isinstance(result, ChatResponse) for result in results)
+def _kept(client, results: Sequence[object], requests: Sequence[ChatRequest]) -> str:
+    """What a stopping run leaves of the answers received so far in ``results`` (to
+    ``requests``): it said "answers so far are cached" when none had come, or no cache
+    kept them, and counted among them the malformed answers that a
+    :class:`~tagsmith.labeling.cache.DropMalformed` had dropped from the cache (a rerun
+    asked for them again)."""
+    answered = [i for i, result in enumerate(results) if isinstance(result, ChatResponse)]
     if not answered:
         return "no request was answered"
+    n = len(answered)
+    checker = _wrapped_with(client, "dropped_keys")
+    dropped = set(checker.dropped_keys) if checker is not None else set()
     seen = 0
     while client is not None and seen < 10:  # CachedClient, or a wrapper of one
         if getattr(client, "cache", None) is not None:
             if getattr(client, "write_failed", False):
                 break
-            return (f"the {answered} {plural(answered, 'answer', 'answers')} received "
-                    f"{plural(answered, 'is', 'are')} in the response cache: a rerun asks "
-                    "only for the others")
+            bad = sum(requests[i].cache_key() in dropped for i in answered) if dropped else 0
+            kept = n - bad
+            if not kept:
+                return (f"{plural(n, 'the answer', f'the {n} answers')} received "
+                        f"{plural(n, 'was', 'were')} malformed, not kept in the response "
+                        f"cache: a rerun asks for {plural(n, 'it', 'them')} again")
+            malformed = (f", not {plural(bad, 'the malformed one', f'the {bad} malformed ones')}"
+                         if bad else "")
+            return (f"the {kept} {plural(kept, 'answer', 'answers')} received "
+                    f"{plural(kept, 'is', 'are')} in the response cache{malformed}: a rerun "
+                    "asks only for the others")
         client, seen = getattr(client, "inner", None), seen + 1
-    return (f"{answered} {plural(answered, 'request', 'requests')} answered, not cached: "
+    return (f"{n} {plural(n, 'request', 'requests')} answered, not cached: "
             "a rerun asks for them again")
 
 
