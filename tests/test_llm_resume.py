@@ -285,3 +285,44 @@ def test_a_run_stopped_while_the_cache_is_locked_says_it_is_saving_and_what_was_
         assert (f"{lost} answer{'s' if lost > 1 else ''} received could not be saved in "
                 f"the response cache {cache}") in "\n".join(lines), lines
         assert not any("could not write to the response cache" in line for line in lines)
+
+
+def test_a_stopped_label_run_does_not_call_its_malformed_answers_kept(tmp_path):
+    # "the answers received so far are kept in the response cache ... and are not paid
+    # for again": the malformed ones had left the cache as they came, and the rerun
+    # asked, and paid, for them again
+    def teacher(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        name = "sport" if "sport" in doc else "hacked"  # hacked: no offered label
+        return Reply(json.dumps({"labels": [{"label": name, "confidence": 0.8}]}),
+                     delay=0.15)
+
+    corpus, vocab = tmp_path / "docs.txt", tmp_path / "v.tsv"
+    corpus.write_text("".join(f"{'sport' if i % 2 else 'music'} item {i}\n"
+                              for i in range(40)))
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    cache = tmp_path / "c.sqlite"
+    with LocalChatServer(teacher) as server:
+        args = ["label", str(corpus), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl"),
+                "--base-url", server.base_url, "--llm", "t", "--concurrency", "2",
+                "--cache", str(cache)]
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        process = subprocess.Popen([sys.executable, "-m", "tagsmith", *args], env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True, preexec_fn=_interruptible)
+        deadline = time.monotonic() + 60
+        while cached_rows(cache) < 3 and process.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    lines = stderr.strip().splitlines()
+    answered = int(re.match(r"LLM usage: (\d+) answered", lines[-3]).group(1))
+    said = re.fullmatch(
+        r"to resume, run the same command again: the answers received so far are kept in "
+        rf"the response cache {re.escape(str(cache))} and are not paid for again, but for "
+        r"(\d+) malformed ones?, dropped from it: a rerun asks for (it|them) again", lines[-2])
+    assert said, lines
+    kept = cached_rows(cache)
+    assert kept >= 3 and kept + int(said.group(1)) == answered, (kept, lines)

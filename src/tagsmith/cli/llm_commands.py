@@ -154,10 +154,24 @@ def _say_stopped(client, cache: str, exc: BaseException, leave: str,
                    "be written, so it asks again for the answers of this run that it "
                    "does not hold", err=True)
         return
-    # (beside a lost one, "the answers received so far are kept" claimed it kept too)
+    # (beside a lost one, "the answers received so far are kept" claimed it kept too;
+    # and so it claimed the malformed ones, dropped from the cache as they came)
+    dropped = getattr(client, "n_dropped", 0)
+    if dropped and dropped >= client.usage.n_requests - unsaved \
+            and not client.usage.n_cached:
+        answers = plural(dropped, "answer", "answers")
+        click.echo(f"to resume, run the same command again: the {answers} received "
+                   f"{plural(dropped, 'was', 'were')} malformed and "
+                   f"{plural(dropped, 'is', 'are')} not kept in the response cache "
+                   f"{printable(cache)}: a rerun asks for {plural(dropped, 'it', 'them')} "
+                   "again", err=True)
+        return
+    but = (f", but for {dropped} malformed {plural(dropped, 'one', 'ones')}, dropped "
+           f"from it: a rerun asks for {plural(dropped, 'it', 'them')} again"
+           if dropped else "")
     click.echo(f"to resume, run the same command again: the {'other ' if unsaved else ''}"
                f"answers received so far are kept in the response cache {printable(cache)} "
-               "and are not paid for again", err=True)
+               f"and are not paid for again{but}", err=True)
 
 
 #: seconds a stopped run waits quietly for its answers to be stored before saying so

@@ -275,7 +275,11 @@ def discard_cached(client: LLMClient, request: ChatRequest) -> bool:
                 return False  # writing failed once this run: it would fail again
             store = getattr(current, "store", None)
             if callable(store):  # a CachedClient: a failed write warns, the run goes on
-                return bool(store(functools.partial(discard, request)))
+                done = bool(store(functools.partial(discard, request)))
+                dropped = getattr(current, "dropped", None)
+                if done and callable(dropped):  # an answer of this run: a rerun pays again
+                    dropped(request)
+                return done
             return bool(discard(request))
         current, seen = getattr(current, "inner", None), seen + 1
     return False

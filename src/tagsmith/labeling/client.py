@@ -1070,6 +1070,10 @@ class CachedClient:
         #: answers received that are not in the cache (a write failed or was stopped by
         #: Ctrl-C, or was not tried after one had failed): a rerun pays for them again
         self.n_unsaved = 0
+        #: answers received and stored by this run that were then dropped from the
+        #: cache (malformed, or of a rejected taxonomy step): a rerun pays for them again
+        self.n_dropped = 0
+        self._stored: set[str] = set()  # cache keys of the answers this run stored
         self._lock = threading.Lock()
         self._writes = 0
         self._writes_done = threading.Condition(self._lock)
@@ -1090,10 +1094,22 @@ class CachedClient:
         try:
             saved = not self.write_failed and self.store(put) is not None
         finally:  # Ctrl-C in the write too (on the thread that took it): lost, said so
-            if not saved:
-                with self._lock:
+            with self._lock:
+                if saved:
+                    self._stored.add(request.cache_key())
+                else:
                     self.n_unsaved += 1
         return response
+
+    def dropped(self, request: ChatRequest) -> None:
+        """Note that the cached answer to ``request`` was deleted
+        (:func:`~tagsmith.labeling.cache.discard_cached`): counted in ``n_dropped`` if
+        this run had received and stored it."""
+        with self._lock:
+            key = request.cache_key()
+            if key in self._stored:
+                self._stored.discard(key)
+                self.n_dropped += 1
 
     @property
     def writes_in_flight(self) -> int:
