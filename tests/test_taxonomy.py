@@ -1883,3 +1883,26 @@ def test_cli_taxonomy_cache_dir_applies_to_map_by_meaning_alone(tmp_path):
                          .output.split())
     assert "--map-by meaning caches the vocabulary's label embeddings" in help_text
     assert "not --cache, the LLM's response cache" in help_text
+
+
+def test_cli_taxonomy_map_to_with_no_match_still_writes_the_closematch_column(tmp_path):
+    """--map-to wrote the CSV's closematch column only when some label matched: a run in
+    which none did (the vocabulary about something else, a high --min-similarity)
+    wrote the file without it, and a script reading each row's "closematch" after
+    ``taxonomy --map-to`` failed on that run alone."""
+    table = json.dumps({"rating": 7, "labels": [
+        {"name": "Refund requests", "description": "Money back."},
+        {"name": "Shipping delays", "description": "Late parcels."}]})
+    target = tmp_path / "existing.tsv"
+    target.write_text("<v:zebra>\tZebras\n", encoding="utf-8")
+    out = tmp_path / "t.csv"
+    with LocalChatServer(lambda body: table) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            *_tickets_taxonomy(tmp_path, out), "--map-to", str(target),
+            "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    mapping = json.loads(result.stderr.strip().splitlines()[-1])["mapping"]
+    assert [m["match_uri"] for m in mapping] == [None, None]
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [row.get("closematch") for row in rows] == ["", ""]
+    assert len(load_vocabulary(out)) == 2  # the column is ignored by the reader

@@ -211,11 +211,13 @@ def save_vocabulary_csv(space: LabelSpace, path: str | Path, *,
     ``notation``, ``broader`` and ``deprecated`` where any label has them. With
     ``close_matches`` (label URI -> the URI of a concept of another vocabulary, as
     ``taxonomy --map-to`` finds), a last ``closematch`` column holds each label's match
-    (empty for a label with none): a column :func:`load_vocabulary` ignores, as any
-    unknown one, so the file reads back as the same vocabulary. An alternative
-    label containing ``|`` (the format's separator, which has no escape) raises
-    :class:`~tagsmith.exceptions.VocabularyError` naming it, before anything is written,
-    as does a label :func:`load_vocabulary` would refuse (see :func:`_check_loadable`).
+    (empty for a label with none; an empty mapping, where no label matched, writes the
+    column all empty, so every file of a mapped run has it): a column
+    :func:`load_vocabulary` ignores, as any unknown one, so the file reads back as the
+    same vocabulary. An alternative label containing ``|`` (the format's separator,
+    which has no escape) raises :class:`~tagsmith.exceptions.VocabularyError` naming it,
+    before anything is written, as does a label :func:`load_vocabulary` would refuse
+    (see :func:`_check_loadable`).
     Cells are written as they are, with no spreadsheet formula escaping (unlike review
     files): the file is read back, by :func:`load_vocabulary` and by Annif, and an escape
     would stay in the value; text from an untrusted source is cleaned where it is made
@@ -232,6 +234,7 @@ def save_vocabulary_csv(space: LabelSpace, path: str | Path, *,
     True
     """
     _check_loadable(space, path)
+    matched = close_matches is not None
     close_matches = _checked_close_matches(space, close_matches, path)
     for label in space:
         for lang, names in label.alt_labels.items():
@@ -249,7 +252,6 @@ def save_vocabulary_csv(space: LabelSpace, path: str | Path, *,
         columns += [f"{kind}_{lang}" for lang in langs]
     columns += [name for name in ("notation", "broader", "deprecated")
                 if any(getattr(label, name) for label in space)]
-    matched = bool(close_matches)
     with atomic_text_writer(path) as out:
         writer = csv_writer(out)  # quotes a lone \r, which a csv reader splits on
         writer.writerow(columns + [CLOSE_MATCH_COLUMN] * matched)

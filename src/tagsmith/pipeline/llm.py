@@ -102,8 +102,11 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
     mapping = None if map_to is None else map_to_vocabulary(
         space, map_to, encoder=encoder, cache_dir=cache_dir, min_similarity=min_similarity,
         lang=lang, show_progress=options.show_progress)  # by meaning, minutes of silence otherwise
-    matches = {match["uri"]: match["match_uri"] for match in mapping or ()
-               if match["match_uri"] is not None}
+    # None without map_to: the CSV has no closematch column then; with it, the column
+    # is there even where no label matched (empty), so its shape does not hang on data
+    matches = None if mapping is None else {
+        match["uri"]: match["match_uri"] for match in mapping
+        if match["match_uri"] is not None}
     # every file is written beside its target first and moved in place only when all
     # were written, so a failure leaves no output half done
     writes = [(Path(output), lambda path: save_vocabulary_csv(space, path,
