@@ -1402,3 +1402,24 @@ def test_a_stopping_run_does_not_count_malformed_answers_as_kept_in_the_cache(
     assert result.exit_code == 6, result.output
     assert len(ResponseCache(cache)) == 5 - len(malformed)
     assert said in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("name", ["o.tsv", "o.csv.gz", "o.json", "o"])
+def test_cli_label_refuses_an_output_not_named_as_jsonl_before_any_call(tmp_path, name):
+    # `label -o labels.tsv` wrote JSONL lines into a .tsv, which every reader takes by
+    # its suffix: `distill labels.tsv` read each line as a text with no label and said
+    # "none of the 7 documents has a label", after the LLM had been paid
+    corpus, vocab = tmp_path / "docs.txt", tmp_path / "v.tsv"
+    corpus.write_text("sport one\n")
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    with LocalChatServer(teacher) as server:
+        result = run_label(server, tmp_path, corpus, "--vocab", vocab, "-o", tmp_path / name)
+        assert not server.requests
+    assert result.exit_code == 2, result.output
+    assert "-o/--output" in result.output and ".jsonl" in result.output, result.output
+    assert not (tmp_path / name).exists()
+    for fine in ("o.jsonl", "o.JSONL.gz", "o.ndjson"):  # as the corpus readers name JSONL
+        with LocalChatServer(teacher) as server:
+            result = run_label(server, tmp_path, corpus, "--vocab", vocab, "-o",
+                               tmp_path / fine)
+        assert result.exit_code == 0, result.output

@@ -310,6 +310,23 @@ def _check_output_file(path: str | None, option: str) -> None:
         raise DataError(f"{option}: not writable", path=path)
 
 
+def _check_jsonl_name(path: str) -> None:
+    """Refuse, before any call, a ``label`` output not named as JSONL: the lines are
+    JSONL whatever the name, and every reader takes a file's format from its suffix
+    (``distill labels.tsv`` read each line as a text with no label, after the LLM had
+    been paid)."""
+    from pathlib import Path
+
+    suffixes = [suffix.lower() for suffix in Path(path).suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+    if not suffixes or suffixes[-1] not in (".jsonl", ".ndjson"):
+        raise click.BadParameter(
+            f"{printable(path)} is not named as JSONL: label writes JSONL lines, and "
+            "distill, train and eval read a file by its suffix: name it .jsonl (or "
+            ".ndjson, optionally .gz)", param_hint="-o/--output")
+
+
 def _read_texts(path: str, vocab_option: str = "--vocab") -> tuple[list[str], list[str]]:
     """(ids, texts) of a corpus file (labels ignored), or of a plain text file, one per line.
     A vocabulary given as the corpus is refused, as eval, calibrate and audit refuse one:
@@ -545,7 +562,8 @@ def _summary_changes(counts: dict) -> str:
 @cli.command(short_help="Label CORPUS with an LLM: soft labels as JSONL.")
 @click.argument("corpus")
 @click.option("--vocab", required=True, help="Label set (TSV, CSV or SKOS), e.g. from taxonomy.")
-@click.option("-o", "--output", required=True, help="JSONL of soft labels to write.")
+@click.option("-o", "--output", required=True, help="JSONL of soft labels to write (named "
+              ".jsonl or .ndjson, optionally .gz: readers go by the suffix).")
 @click.option("--shortlist", "shortlist_bundle",
               help="Model bundle whose top labels are offered per document (large label sets).")
 @click.option("--shortlist-zeroshot", is_flag=True,
@@ -625,6 +643,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
                 or labels_path in bundle_path.parents:
             raise click.BadParameter("must differ from --output (and neither may lie "
                                      "inside the other)", param_hint="--student")
+    _check_jsonl_name(output)  # (after --student: a student on the labels' path says so)
     _check_cache_apart(llm["cache"], output=output, student=student)
     space = load_vocabulary(vocab)
     if shortlist_bundle:  # match the bundle's labels to VOCAB's by URI, not by position
