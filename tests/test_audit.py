@@ -865,8 +865,8 @@ def test_find_label_issues_checks_its_blank_mask():
 
 
 def test_both_stackings_share_each_pairs_centroid_cosine_with_the_same_probabilities():
-    """The bounds' stacking and the ranking's read the same centroid cosines: computed once
-    per pair into a shared cache (the fitting sample's first, then the rest as predicted),
+    """The bounds' stacking and the ranking's read the same centroid cosines for their
+    fitting samples (drawn alike): computed once into a shared cache of the samples alone,
     the probabilities and coefficients are exactly those of fits computing their own."""
     from tagsmith.audit.evidence import PairEvidence
     from tagsmith.audit.stacking import centroid_cache, stack_probabilities
@@ -896,6 +896,11 @@ def test_both_stackings_share_each_pairs_centroid_cosine_with_the_same_probabili
         assert own[1] == shared[1] and own[1]["regimes"]["ranked"]["coefficients"]
         for a, b in zip(own[0], shared[0], strict=True):
             np.testing.assert_array_equal(a, b)
-    for g, cosines in zip(groups, cache, strict=True):
-        np.testing.assert_array_equal(cosines, evidence.centroid_cosines(g.rows, g.labels,
-                                                                          g.given))
+    for g, held in zip(groups, cache, strict=True):
+        # the fitting samples' cosines, one entry per regime (not one per fit), no more
+        # than the sample's pairs (every pair would cost 8 bytes each at the audit's peak)
+        assert 1 <= len(held) <= 2 and all(len(keys) <= 300 for keys, _ in held)
+        for keys, cosines in held:
+            np.testing.assert_array_equal(
+                cosines, evidence.centroid_cosines(g.rows[keys], g.labels[keys],
+                                                   g.given[keys]))

@@ -647,9 +647,11 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
         # given label out); ranking, posteriors and flags keep the first, which ranks errors
         # better. The symmetric one runs first and goes before the other is fitted, so the
         # two never hold their probabilities at once. The centroid cosines do not depend on
-        # the symmetry: each pair's is computed once and read by both fits (8 bytes a pair
-        # while they run; computed by each, and again for each fitting sample, the two fits
-        # took four times as long on examples/goemotions)
+        # the symmetry: the fitting samples' (drawn alike by both fits) are computed once
+        # and read by both fits and their predictions (computed by each, and again for each
+        # fitting sample, the two fits took four times as long on examples/goemotions); the
+        # other pairs' are computed by each fit as it predicts them (kept, they cost 8
+        # bytes a pair: 180 MB more at the peak on yso-finna-en)
         cosines = centroid_cache(pair_evidence, [pos, cand, back])
         bounds = bounds_stacking = None
         if evidence and _symmetric_bounds:

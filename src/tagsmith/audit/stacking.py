@@ -60,26 +60,38 @@ class PairSet:
 
 
 def _design(evidence: PairEvidence, pairs: PairSet, idx: np.ndarray,
-            symmetric_seed: int | None, cosines: np.ndarray | None) -> np.ndarray:
+            symmetric_seed: int | None,
+            held: list | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The pairs' design matrix, and their centroid cosines (``None`` without text):
+    read from ``held`` (the fitting samples' cosines, :func:`centroid_cache`) where it
+    has them, computed for the rest."""
     centroid = None
-    if cosines is not None:  # computed once per pair, kept for the other fit (NaN: not yet)
-        centroid = cosines[idx]
+    if held is not None:
+        centroid = np.full(len(idx), np.nan)
+        for keys, values in held:  # keys sorted: a fitting sample's pair indices
+            at = np.minimum(np.searchsorted(keys, idx), len(keys) - 1)
+            hit = keys[at] == idx
+            centroid[hit] = values[at[hit]]
         todo = np.isnan(centroid)
         if todo.any():
             at = idx[todo]
-            centroid[todo] = cosines[at] = evidence.centroid_cosines(
-                pairs.rows[at], pairs.labels[at], pairs.given[at])
+            centroid[todo] = evidence.centroid_cosines(pairs.rows[at], pairs.labels[at],
+                                                       pairs.given[at])
     features = evidence.features(pairs.rows[idx], pairs.labels[idx], pairs.given[idx],
                                  symmetric_seed=symmetric_seed, centroid=centroid)
-    return design_matrix(pairs.calibrated[idx].astype(np.float64), features)
+    return design_matrix(pairs.calibrated[idx].astype(np.float64), features), centroid
 
 
 def centroid_cache(evidence: PairEvidence | None, groups: list[PairSet]) -> list | None:
-    """For :func:`stack_probabilities`' ``centroid_cache``: one float64 array per group
-    (NaN until computed), or ``None`` where the evidence has no centroids."""
+    """For :func:`stack_probabilities`' ``centroid_cache``: per group, a list to hold
+    the centroid cosines of its fitting samples (``(sorted pair indices, cosines)``, one
+    entry per regime), or ``None`` where the evidence has no centroids. The fitting
+    samples alone: at most ``fit_sample`` pairs per group and regime (8 bytes a pair
+    and 8 for its index), not every pair (tens of millions at 10^4+ labels, where a
+    cache of all of them raised the audit's peak memory by 180 MB)."""
     if evidence is None or not evidence.has_text:
         return None
-    return [np.full(len(g), np.nan) for g in groups]
+    return [[] for _ in groups]
 
 
 def stack_probabilities(evidence: PairEvidence | None, groups: list[PairSet], *,
@@ -98,10 +110,10 @@ def stack_probabilities(evidence: PairEvidence | None, groups: list[PairSet], *,
     as a given pair's leaves out its own (``symmetric_seed`` of
     :meth:`PairEvidence.features`): the fit the noise-rate bounds read (its progress
     bars are named "bounds' stacking").
-    ``centroid_cache`` (from :func:`centroid_cache`): the pairs' centroid cosines, filled
-    in as they are computed and read where they were, so that a second stacking of the
-    same groups (and each fit's prediction of its own fitting sample) does not compute
-    them again: the same values, 8 bytes a pair while the cache is held.
+    ``centroid_cache`` (from :func:`centroid_cache`): the fitting samples' centroid
+    cosines, kept as computed and read where they were, so that each fit's prediction
+    of its own fitting sample, and a second stacking of the same groups (drawing the
+    same samples), does not compute them again: the same values.
     """
     if evidence is None:
         return [g.calibrated.astype(np.float64) for g in groups], {"stacked": False}
@@ -124,15 +136,25 @@ def stack_probabilities(evidence: PairEvidence | None, groups: list[PairSet], *,
             for gi, (g, m) in enumerate(zip(groups, members, strict=True)):
                 if len(m) == 0:
                     continue
-                cosines = None if centroid_cache is None else centroid_cache[gi]
+                held = None if centroid_cache is None else centroid_cache[gi]
                 take = m if len(m) <= fit_sample else np.sort(rng.choice(m, fit_sample,
                                                                           replace=False))
+                # kept for this fit's prediction of its sample and for the other fit
+                # (drawn alike: the same seed and pairs), unless held already
+                keep = held is not None and not any(
+                    np.array_equal(keys, take) for keys, _ in held)
+                kept = []
                 # the chunks go straight into the one design matrix stacked below (a
                 # per-group stack first copied the fitting sample's features twice)
                 for start in range(0, len(take), FIT_CHUNK):
-                    designs.append(_design(evidence, g, take[start:start + FIT_CHUNK],
-                                           symmetric_seed, cosines))
-                    bar.update(len(designs[-1]))
+                    design, cosines = _design(evidence, g, take[start:start + FIT_CHUNK],
+                                              symmetric_seed, held)
+                    designs.append(design)
+                    if keep and cosines is not None:
+                        kept.append(cosines)
+                    bar.update(len(design))
+                if held is not None and kept:
+                    held.append((take, np.concatenate(kept)))
                 targets.append(g.given[take])
                 weights.append(g.weight[take].astype(np.float64) * (len(m) / len(take)))
             y = np.concatenate(targets).astype(np.float64)
@@ -154,11 +176,11 @@ def stack_probabilities(evidence: PairEvidence | None, groups: list[PairSet], *,
                           desc=f"issues ({what}, {regime} pairs)", unit="pair",
                           enabled=show_progress) as bar:
             for gi, (g, m, o) in enumerate(zip(groups, members, out, strict=True)):
-                cosines = None if centroid_cache is None else centroid_cache[gi]
+                held = None if centroid_cache is None else centroid_cache[gi]
                 for start in range(0, len(m), CHUNK):
                     idx = m[start:start + CHUNK]
                     o[idx] = predict_logistic(_design(evidence, g, idx, symmetric_seed,
-                                                      cosines), coef)
+                                                      held)[0], coef)
                     bar.update(len(idx))
     return out, details
 
