@@ -1587,6 +1587,85 @@ def test_a_vocabulary_on_stdin_or_a_pipe_is_refused_as_it_is_read(bundle, goemot
         assert result.exit_code == 0, result.output
         assert len([json.loads(line)["doc"] for line in result.output.splitlines()]) == 2
 
+def test_a_skos_vocabulary_given_as_documents_is_refused(bundle, goemotions_small, tmp_path):
+    """A SKOS vocabulary (.ttl...) given as the documents was read one document per line,
+    each line answered without a word (or its first TAB-indented line refused as a
+    document without text, not as a vocabulary); a file so named whose first lines do
+    not name the SKOS namespace is still read as documents."""
+    ttl = tmp_path / "v.ttl"
+    ttl.write_text("@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n\n"
+                   "<u:a> a skos:Concept ;\n\tskos:prefLabel \"joy\"@en .\n")
+    xml = tmp_path / "v.rdf"
+    xml.write_text('<?xml version="1.0"?>\n<rdf:RDF\n\txmlns:skos="http://www.w3.org/'
+                   '2004/02/skos/core#"\n\txmlns:rdf="http://www.w3.org/1999/02/22-rdf-'
+                   'syntax-ns#">\n</rdf:RDF>\n')
+    for args, where, hint in (
+            (("suggest", bundle, ttl), f"{ttl}:1", "BUNDLE holds its vocabulary"),
+            (("suggest", bundle, xml), f"{xml}:3", "BUNDLE holds its vocabulary"),
+            (("zeroshot", goemotions_small["vocab"], ttl), f"{ttl}:1",
+             "give it as VOCAB, the first argument")):
+        result = run(*args)
+        assert result.exit_code == 3, (args, result.output)
+        assert f"{where}: names the SKOS namespace" in result.output, (args, result.output)
+        assert "this is a vocabulary, not a corpus" in result.output
+        assert hint in result.output, (args, result.output)
+        assert "{" not in result.output, args  # nothing answered
+    notes = tmp_path / "notes.ttl"
+    notes.write_text("I love this so much\n")
+    result = run("suggest", bundle, notes, "-k", "1")
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["doc"] for line in result.output.splitlines()] == [f"{notes}:1"]
+
+
+def test_a_csv_vocabulary_given_as_documents_is_refused_as_a_vocabulary(
+        bundle, goemotions_small, tmp_path):
+    """A CSV vocabulary given as the documents was refused only as a CSV corpus without a
+    'text' column, not saying it is a vocabulary, nor which argument takes it."""
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en\nu:a,joy\n")
+    for args, hint in ((("suggest", bundle, vocab), "BUNDLE holds its vocabulary"),
+                       (("zeroshot", goemotions_small["vocab"], vocab),
+                        "give it as VOCAB, the first argument")):
+        result = run(*args)
+        assert result.exit_code == 3, (args, result.output)
+        assert (f"{vocab}:1: its header names a 'uri' column and no 'text' column, a CSV "
+                "vocabulary's header: this is a vocabulary") in result.output, result.output
+        assert hint in result.output, (args, result.output)
+    other = tmp_path / "o.csv"  # no 'text' column, but no vocabulary's header either
+    other.write_text("body\nI love this\n")
+    result = run("suggest", bundle, other)
+    assert result.exit_code == 3, result.output
+    assert f"{other}:1: no 'text' column in the header" in result.output
+    assert "this is a vocabulary" not in result.output
+
+
+@pytest.mark.parametrize("content, message", [
+    ("uri,label_en\nu:a,joy\n", "its header names a 'uri' column"),
+    ("text,labels\n<u:a>,joy\n<u:b>,anger\n", "every document's text is a lone <URI>")])
+def test_a_vocabulary_in_a_csv_pipe_is_refused_as_it_is_read(content, message, bundle,
+                                                             tmp_path):
+    """A named pipe named .csv is read as a CSV corpus, once: a vocabulary in it is
+    refused as it is read, as in a plain CSV file (its lone URIs were answered)."""
+    import os
+    import threading
+
+    pipe = tmp_path / "pipe.csv"
+    os.mkfifo(pipe)
+    answer: dict = {}
+    reader = threading.Thread(target=lambda: answer.update(
+        result=run("suggest", bundle, pipe)), daemon=True)
+    reader.start()
+    with open(pipe, "w", encoding="utf-8") as handle:  # waits for the reader
+        handle.write(content)
+    reader.join(timeout=60)
+    assert not reader.is_alive()
+    result = answer["result"]
+    assert result.exit_code == 3, result.output
+    assert f"{pipe}" in result.output and message in result.output, result.output
+    assert "BUNDLE holds its vocabulary" in result.output
+    assert "{" not in result.output
+
+
 def test_train_and_calibrate_summaries_group_thousands_as_the_other_counts(goemotions_small,
                                                                            tmp_path):
     """'trained linear on 39,069 documents (4,341 more set aside ...)' was followed by

@@ -314,7 +314,12 @@ def check_document_files(files: tuple[str, ...], whole_file: bool = False, *,
     document. ``vocab_option``: the command's option or argument that takes a
     vocabulary (None: a bundle's command, the bundle holding it). Only the documents up
     to the first that is not a lone URI are read for it (a corpus: its first).
-    Stdin and a named pipe, read once, are checked as they are read (:func:`_documents`)."""
+    Refused the same way, as they are read: a SKOS vocabulary (a file named ``.ttl``,
+    ``.rdf``, ``.xml``, ``.owl``, ``.nt`` or ``.jsonld``, optionally ``.gz``, whose first
+    :data:`SKOS_SNIFF_LINES` lines name the SKOS namespace: :func:`_file_documents`),
+    read one document per line, and a CSV vocabulary (a header with a ``uri`` column and
+    no ``text``: :func:`_record_documents`). Stdin and a named pipe, read once, are
+    checked as they are read (:func:`_documents`), a CSV or JSON Lines pipe too."""
     import os
 
     seen: dict[tuple[int, int], str] = {}  # (device, inode) -> how it was given
@@ -348,7 +353,8 @@ def check_document_files(files: tuple[str, ...], whole_file: bool = False, *,
         if os.path.isdir(name) or (os.path.isfile(name) and not whole_file):
             # a whole file is a lone URI only where it holds nothing else; a pipe can be
             # read once, so it is checked as it is read (_documents)
-            _check_not_a_vocabulary(_documents((name,), whole_file, unique_ids=False),
+            _check_not_a_vocabulary(_documents((name,), whole_file, unique_ids=False,
+                                               vocab_option=vocab_option),
                                     name, vocab_option)
 
 
@@ -500,10 +506,14 @@ def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = N
                 yield doc_id, text
             continue
         elif (fmt := None if whole_file else record_format(name)) is not None:
-            yield from _record_documents(name, fmt, ids if unique_ids else None)
+            documents = _record_documents(name, fmt, ids if unique_ids else None,
+                                          vocab_option=vocab_option)
+            if not Path(name).is_file():  # a pipe: read once
+                documents = _refusing_a_vocabulary(documents, name, vocab_option)
+            yield from documents
             continue
         else:
-            documents = _file_documents(name, whole_file)
+            documents = _file_documents(name, whole_file, vocab_option=vocab_option)
             if not whole_file and not Path(name).is_file():  # a pipe: read once
                 documents = _refusing_a_vocabulary(documents, name, vocab_option)
         for doc_id, text in documents:
@@ -521,9 +531,19 @@ def _refusing_a_vocabulary(documents, name: str, vocab_option: str | None):
     yield from documents
 
 
-def _file_documents(name: str, whole_file: bool):
+#: the lines of a file named as a SKOS vocabulary (``.ttl``...) read for the SKOS
+#: namespace before any is a document (:func:`_file_documents`): a Turtle, RDF/XML or
+#: JSON-LD file declares it in its prefixes, at the top
+SKOS_SNIFF_LINES = 64
+SKOS_NAMESPACE = "http://www.w3.org/2004/02/skos/core#"
+
+
+def _file_documents(name: str, whole_file: bool, *, vocab_option: str | None = None):
     """(doc_id, text) of the plain text file ``name``: the whole file, or each non-blank
-    line, named ``file:line``."""
+    line, named ``file:line``. Read by line, a file named as a SKOS vocabulary whose
+    first :data:`SKOS_SNIFF_LINES` lines name the SKOS namespace is refused as one,
+    naming ``file:line`` of the first that does (``vocab_option``: the command's option
+    taking a vocabulary, None: the bundle's): suggest answered each line of Turtle."""
     from tagsmith.data.readers import numbered_lines, open_binary, split_lines
 
     with open_binary(name) as handle:
@@ -531,9 +551,43 @@ def _file_documents(name: str, whole_file: bool):
             yield name, _decode_all(_read_all(handle, name), name)
             return
         # lines end as in corpus files: LF, CR LF, or CR in a file with no LF
-        for number, line in _decoded(numbered_lines(split_lines(handle), name), name):
+        lines = _decoded(numbered_lines(split_lines(handle), name), name)
+        if _skos_named(name):
+            lines = _refusing_skos(lines, name, vocab_option)
+        for number, line in lines:
             if line.strip():
                 yield f"{name}:{number}", _text_column(line, name, number)
+
+
+def _skos_named(name: str) -> bool:
+    """Whether ``name`` is named as a SKOS vocabulary, as the vocabulary loader tells it
+    (:func:`tagsmith.data.vocab.detect_format`)."""
+    from tagsmith.data.vocab import detect_format
+    from tagsmith.exceptions import UnsupportedFormatError
+
+    try:
+        return detect_format(name) == "skos"
+    except UnsupportedFormatError:  # no vocabulary suffix
+        return False
+
+
+def _refusing_skos(lines, name: str, vocab_option: str | None):
+    """The (number, line) pairs of ``lines``, the first :data:`SKOS_SNIFF_LINES` held
+    (before a TAB-indented one is refused as a document without text) and refused as a
+    SKOS vocabulary where one names the SKOS namespace."""
+    from itertools import islice
+
+    from tagsmith.pipeline.io import vocabulary_refused
+
+    lines = iter(lines)
+    head = list(islice(lines, SKOS_SNIFF_LINES))
+    for number, line in head:
+        if SKOS_NAMESPACE in line:
+            raise vocabulary_refused(f"names the SKOS namespace <{SKOS_NAMESPACE}>, a SKOS "
+                                     "vocabulary's, read one document per line", name,
+                                     vocab_option=vocab_option, line=number)
+    yield from head
+    yield from lines
 
 
 def _claim_id(ids: FirstSeen[str], doc_id: str, here: str) -> None:
@@ -554,7 +608,8 @@ def _claim_id(ids: FirstSeen[str], doc_id: str, here: str) -> None:
     raise DataError(message, path=here)
 
 
-def _record_documents(name: str, fmt: str, ids: FirstSeen[str] | None = None):
+def _record_documents(name: str, fmt: str, ids: FirstSeen[str] | None = None, *,
+                      vocab_option: str | None = None):
     """(doc_id, text) of each record of the CSV or JSON Lines corpus ``name``, read by
     the corpus reader (labels and other fields ignored; a malformed record fails naming
     ``file:line``). The id is the record's ``id``, else ``file:line`` of its first
@@ -563,17 +618,29 @@ def _record_documents(name: str, fmt: str, ids: FirstSeen[str] | None = None):
     With ``ids`` (each id met so far and its ``file:line``, updated), an ``id`` given
     twice, in this file or an earlier one, fails naming both places: two outputs under
     one id could not be told apart (making it unique would name a document by an id it
-    lacks)."""
-    from tagsmith.data.readers import read_records
+    lacks).
 
-    for record in read_records(name, fmt):
-        if not record.text.strip():
-            continue
-        here = f"{name}:{record.line}"
-        doc_id = record.doc_id or here
-        if ids is not None:  # a record without an id is named file:line, as a line is
-            _claim_id(ids, doc_id, here)
-        yield doc_id, record.text
+    A CSV vocabulary (its header names a ``uri`` column and no ``text``) is refused as
+    one, naming the option or argument that takes it (``vocab_option``; None: the
+    bundle holds it), not only as a corpus without a text column."""
+    from tagsmith.data.readers import NoTextColumnError, read_records
+    from tagsmith.pipeline.io import vocabulary_refused
+
+    try:
+        for record in read_records(name, fmt):
+            if not record.text.strip():
+                continue
+            here = f"{name}:{record.line}"
+            doc_id = record.doc_id or here
+            if ids is not None:  # a record without an id is named file:line, as a line is
+                _claim_id(ids, doc_id, here)
+            yield doc_id, record.text
+    except NoTextColumnError as exc:
+        if "uri" not in exc.columns:
+            raise
+        raise vocabulary_refused("its header names a 'uri' column and no 'text' column, "
+                                 "a CSV vocabulary's header", name,
+                                 vocab_option=vocab_option, line=1) from None
 
 
 def _stdin_documents(whole_file: bool, data: bytes | None = None):
@@ -689,7 +756,8 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
     FOLDER/NAME.txt, so the ids join with an eval or audit of FOLDER); a file given
     on its own keeps its path (with --whole-file) or FILE:LINE as its id.
     A file, folder or stdin whose every document is a lone <URI> (a vocabulary) is
-    refused. A calibrated bundle's scores are probabilities.
+    refused, as is a SKOS vocabulary (.ttl...) or a CSV one (a 'uri' column, no
+    'text'). A calibrated bundle's scores are probabilities.
     """
     from tagsmith.pipeline.classifier import TextClassifier
 

@@ -301,7 +301,8 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
     Reads one document per line (or per file with --whole-file; stdin without FILES;
     of a .csv or .jsonl corpus, one per record; of a folder, one per .txt file in it,
     the documents the corpus reader reads from it, in its order); a file, folder or
-    stdin whose every document is a lone <URI> (a vocabulary) is refused.
+    stdin whose every document is a lone <URI> (a vocabulary) is refused, as is a SKOS
+    vocabulary (.ttl...) or a CSV one (a 'uri' column, no 'text').
     Only labels with at least --min-count expected occurrences in FILES are
     re-estimated; the report says how many, and --save is refused when none is.
     """

@@ -958,7 +958,8 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
     reader names it (NAME for FOLDER/NAME.txt, so the ids join with an eval or audit of
     FOLDER); a file given on its own keeps its path (with --whole-file) or FILE:LINE.
     A file, folder or stdin whose every document is a lone <URI> (a vocabulary) is
-    refused, among FILES and --background alike.
+    refused, as is a SKOS vocabulary (.ttl...) or a CSV one (a 'uri' column, no
+    'text'), among FILES and --background alike.
 
     Scores are embedding similarities between documents and label names, alternative
     labels and descriptions (the packaged all-MiniLM-L6-v2; needs tagsmith[embed]).

@@ -687,13 +687,22 @@ def _csv_records(path: Path, on_error) -> Iterator[Record]:
             on_error(CorpusFormatError(exc.args[0], path=path, line=start))
 
 
+class NoTextColumnError(CorpusFormatError):
+    """A CSV corpus whose header names no ``text`` column; ``columns``: the header's
+    names, stripped and lower-case (``uri`` among them: a CSV vocabulary's header)."""
+
+    def __init__(self, columns: list[str], path: Path) -> None:
+        found = ", ".join(repr(name) for name in columns) or "none"
+        super().__init__(f"no 'text' column in the header; found columns: {found}",
+                         path=path, line=1)
+        self.columns = [name.lower() for name in columns]
+
+
 def _csv_columns(header: list[str], path: Path) -> dict[str, int]:
     names = [name.strip() for name in header]
     lowered = [name.lower() for name in names]
     if "text" not in lowered:
-        found = ", ".join(repr(name) for name in names) or "none"
-        raise CorpusFormatError(f"no 'text' column in the header; found columns: {found}",
-                                path=path, line=1)
+        raise NoTextColumnError(names, path)
     columns: dict[str, int] = {}
     for i, name in enumerate(names):
         key = lowered[i] if lowered[i] in ("text", "labels", "id") else name

@@ -149,11 +149,27 @@ def check_not_a_vocabulary(texts: Sequence[str], path: str | Path, *,
     give it as --map-to
     """
     if texts and all(is_lone_uri(text) for text in texts):
-        hint = (f"give it as {vocab_option}; a corpus line is TEXT, a tab, then its labels"
-                if vocab_option else "BUNDLE holds its vocabulary; give documents: a line "
-                "is a document's TEXT, optionally a tab and labels, which are ignored")
-        raise DataError("every document's text is a lone <URI>: this is a vocabulary, not "
-                        f"a corpus ({hint})", path=path)
+        raise vocabulary_refused("every document's text is a lone <URI>", path,
+                                 vocab_option=vocab_option)
+
+
+def vocabulary_refused(why: str, path: str | Path, *, vocab_option: str | None = "--vocab",
+                       line: int | None = None) -> DataError:
+    """The error refusing the vocabulary at ``path`` (``line``) given as documents, ``why``
+    saying how it was told: :func:`check_not_a_vocabulary`'s lone URIs, a SKOS file or a
+    CSV vocabulary's header (``tagsmith.cli.commands.check_document_files``); the hint
+    names ``vocab_option``, the command's option or argument taking a vocabulary (None:
+    the bundle holds it).
+
+    >>> print(vocabulary_refused("its header is a vocabulary's", "v.csv", line=1))
+    v.csv:1: its header is a vocabulary's: this is a vocabulary, not a corpus (give it \
+as --vocab; a corpus line is TEXT, a tab, then its labels)
+    """
+    hint = (f"give it as {vocab_option}; a corpus line is TEXT, a tab, then its labels"
+            if vocab_option else "BUNDLE holds its vocabulary; give documents: a line "
+            "is a document's TEXT, optionally a tab and labels, which are ignored")
+    return DataError(f"{why}: this is a vocabulary, not a corpus ({hint})", path=path,
+                     line=line)
 
 
 class _RepeatedIds:
