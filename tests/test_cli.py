@@ -1639,6 +1639,26 @@ def test_a_csv_vocabulary_given_as_documents_is_refused_as_a_vocabulary(
     assert "this is a vocabulary" not in result.output
 
 
+def test_a_csv_vocabulary_given_as_a_corpus_says_it_is_one(goemotions_small, tmp_path):
+    """train (and every corpus reader) refused a CSV vocabulary as a corpus without a
+    'text' column only; label, reading its texts before any LLM call, names --vocab."""
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en\nu:a,joy\n")
+    result = run("train", vocab, "--vocab", goemotions_small["vocab"], "--output",
+                 tmp_path / "m")
+    assert result.exit_code == 3, result.output
+    assert (f"{vocab}:1: no 'text' column in the header; found columns: 'uri', 'label_en' "
+            "(a 'uri' column and no 'text': a CSV vocabulary's header, not a corpus's)"
+            ) in result.output, result.output
+    result = run("label", vocab, "--vocab", goemotions_small["vocab"], "-o",
+                 tmp_path / "l.tsv", "--base-url", "http://127.0.0.1:9", "--llm", "m")
+    assert result.exit_code == 3, result.output
+    assert (f"{vocab}:1: its header names a 'uri' column and no 'text' column, a CSV "
+            "vocabulary's header: this is a vocabulary, not a corpus (give it as --vocab"
+            ) in result.output, result.output
+    assert not (tmp_path / "l.tsv").exists()
+
+
 @pytest.mark.parametrize("content, message", [
     ("uri,label_en\nu:a,joy\n", "its header names a 'uri' column"),
     ("text,labels\n<u:a>,joy\n<u:b>,anger\n", "every document's text is a lone <URI>")])

@@ -7,7 +7,7 @@ import logging
 import sys
 from contextlib import AbstractContextManager
 from itertools import islice
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -38,6 +38,7 @@ from tagsmith.models import available_models
 
 if TYPE_CHECKING:
     from tagsmith.data.ids import FirstSeen
+    from tagsmith.data.readers import NoTextColumnError
     from tagsmith.progress import _LogProgress, _NoProgress
 
 ERROR_POLICY = click.Choice(["fail", "skip"])
@@ -575,8 +576,6 @@ def _refusing_skos(lines, name: str, vocab_option: str | None):
     """The (number, line) pairs of ``lines``, the first :data:`SKOS_SNIFF_LINES` held
     (before a TAB-indented one is refused as a document without text) and refused as a
     SKOS vocabulary where one names the SKOS namespace."""
-    from itertools import islice
-
     from tagsmith.pipeline.io import vocabulary_refused
 
     lines = iter(lines)
@@ -624,7 +623,6 @@ def _record_documents(name: str, fmt: str, ids: FirstSeen[str] | None = None, *,
     one, naming the option or argument that takes it (``vocab_option``; None: the
     bundle holds it), not only as a corpus without a text column."""
     from tagsmith.data.readers import NoTextColumnError, read_records
-    from tagsmith.pipeline.io import vocabulary_refused
 
     try:
         for record in read_records(name, fmt):
@@ -636,11 +634,22 @@ def _record_documents(name: str, fmt: str, ids: FirstSeen[str] | None = None, *,
                 _claim_id(ids, doc_id, here)
             yield doc_id, record.text
     except NoTextColumnError as exc:
-        if "uri" not in exc.columns:
-            raise
-        raise vocabulary_refused("its header names a 'uri' column and no 'text' column, "
-                                 "a CSV vocabulary's header", name,
-                                 vocab_option=vocab_option, line=1) from None
+        refuse_csv_vocabulary(exc, name, vocab_option)
+
+
+def refuse_csv_vocabulary(exc: NoTextColumnError, name: str,
+                          vocab_option: str | None) -> NoReturn:
+    """Raise ``exc``, the CSV file ``name`` having no ``text`` column, as a vocabulary
+    given as documents where its header is a vocabulary's (a ``uri`` column), naming
+    ``vocab_option``, the command's option or argument taking one (None: the bundle
+    holds it); as it is otherwise."""
+    from tagsmith.pipeline.io import vocabulary_refused
+
+    if "uri" not in exc.columns:
+        raise exc
+    raise vocabulary_refused("its header names a 'uri' column and no 'text' column, "
+                             "a CSV vocabulary's header", name,
+                             vocab_option=vocab_option, line=1) from None
 
 
 def _stdin_documents(whole_file: bool, data: bytes | None = None):

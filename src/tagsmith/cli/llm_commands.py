@@ -27,6 +27,7 @@ from tagsmith.cli.commands import (
     documents_progress,
     read_stdin_bytes,
     reads_stdin,
+    refuse_csv_vocabulary,
     shown_score,
 )
 from tagsmith.models import available_models
@@ -333,6 +334,7 @@ def _read_texts(path: str, vocab_option: str = "--vocab") -> tuple[list[str], li
     label and taxonomy sent its URIs to the LLM, paying for each. ``vocab_option``: the
     command's option that takes a vocabulary, which the refusal names."""
     from tagsmith.data.corpus import detect_format, read_records
+    from tagsmith.data.readers import NoTextColumnError
     from tagsmith.exceptions import CorpusFormatError, UnsupportedFormatError
     from tagsmith.pipeline.io import check_not_a_vocabulary
 
@@ -343,7 +345,10 @@ def _read_texts(path: str, vocab_option: str = "--vocab") -> tuple[list[str], li
                                      vocab_option=vocab_option))
         ids, texts = [doc_id for doc_id, _ in pairs], [text for _, text in pairs]
     else:
-        records = list(read_records(path))
+        try:
+            records = list(read_records(path))
+        except NoTextColumnError as exc:  # a CSV vocabulary's header, or none
+            refuse_csv_vocabulary(exc, path, vocab_option)
         ids = [r.doc_id or f"{path}:{r.line}" for r in records]
         texts = [r.text for r in records]
     if not texts:

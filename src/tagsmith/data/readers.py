@@ -689,13 +689,17 @@ def _csv_records(path: Path, on_error) -> Iterator[Record]:
 
 class NoTextColumnError(CorpusFormatError):
     """A CSV corpus whose header names no ``text`` column; ``columns``: the header's
-    names, stripped and lower-case (``uri`` among them: a CSV vocabulary's header)."""
+    names, stripped and lower-case (``uri`` among them: a CSV vocabulary's header, which
+    the message says; ``tagsmith.cli.commands.refuse_csv_vocabulary`` names the command's
+    argument taking it)."""
 
     def __init__(self, columns: list[str], path: Path) -> None:
         found = ", ".join(repr(name) for name in columns) or "none"
-        super().__init__(f"no 'text' column in the header; found columns: {found}",
-                         path=path, line=1)
         self.columns = [name.lower() for name in columns]
+        vocabulary = (" (a 'uri' column and no 'text': a CSV vocabulary's header, not a "
+                      "corpus's)" if "uri" in self.columns else "")
+        super().__init__(f"no 'text' column in the header; found columns: {found}"
+                         f"{vocabulary}", path=path, line=1)
 
 
 def _csv_columns(header: list[str], path: Path) -> dict[str, int]:
