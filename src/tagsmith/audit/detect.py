@@ -84,6 +84,7 @@ from tagsmith.audit.calibrate import PairIndex, calibrate_scores
 from tagsmith.audit.evidence import PairEvidence
 from tagsmith.audit.stacking import PairSet, centroid_cache, stack_probabilities
 from tagsmith.exceptions import InvalidParameterError
+from tagsmith.models.base import check_groups
 from tagsmith.progress import progress_bar
 from tagsmith.topk import TopK
 
@@ -591,8 +592,6 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
         Y = _check_inputs(Y, topk, X if evidence else None)
         n, n_labels = Y.shape
         if groups is not None:  # read by the folds and by the count of distinct texts
-            from tagsmith.pipeline.crossfit import check_groups
-
             groups = check_groups(groups, n)
         if blank is not None:
             blank = check_blank(blank, n)

@@ -350,6 +350,18 @@ def check_sample_weight(sample_weight: npt.ArrayLike | None, n_docs: int,
     return weights
 
 
+def check_groups(groups: npt.ArrayLike, n_docs: int, *, name: str = "groups",
+                 docs: str = "document", hint: str = "") -> np.ndarray:
+    """``groups`` as a 1-D int64 array of one group id per document, else
+    :class:`InvalidParameterError` naming it (``name``; ``docs`` says which documents,
+    ``hint`` how to make them, e.g. ``": duplicate_groups(pool_texts)"``)."""
+    array = np.asarray(groups)
+    if array.shape != (n_docs,) or (array.size and array.dtype.kind not in "iu"):
+        raise InvalidParameterError(name, f"one integer group id per {docs} ({n_docs}){hint}",
+                                    f"an array of shape {array.shape}, dtype {array.dtype}")
+    return array.astype(np.int64, copy=False)
+
+
 def scaled_weights(weights: np.ndarray) -> np.ndarray:
     """``weights`` times the power of two that brings the largest into [1, 2).
 

@@ -29,6 +29,7 @@ from tagsmith.models.base import (
     SOFT_TARGETS,
     BaseModel,
     check_features,
+    check_groups,
     check_sample_weight,
     check_targets,
     check_weighted_targets,
@@ -351,8 +352,6 @@ class EnsembleModel(BaseModel):
         weights = check_sample_weight(sample_weight, n_docs)
         check_weighted_targets(Y, weights)
         if groups is not None:
-            from tagsmith.pipeline.crossfit import check_groups
-
             groups = check_groups(groups, n_docs)
         tuned = None
         if isinstance(self.weights, str):  # "auto": the only string validation lets by

@@ -58,6 +58,7 @@ from tagsmith.models.base import (
     SOFT_TARGETS,
     BaseModel,
     check_features,
+    check_groups,
     check_sample_weight,
     check_targets,
     check_weighted_targets,
@@ -572,8 +573,6 @@ class KNNModel(BaseModel):
         holds two rows (the search of each document without itself alone)."""
         if groups is None:
             return None
-        from tagsmith.pipeline.crossfit import check_groups
-
         _, numbered = np.unique(check_groups(groups, n_rows), return_inverse=True)
         numbered = numbered.reshape(-1).astype(np.int64)
         if numbered.size == 0 or int(numbered.max()) + 1 == numbered.size:

@@ -41,6 +41,7 @@ from tagsmith.metrics.sets import first_duplicate
 from tagsmith.models import available_models, check_model_params, get_model_class, make_model
 from tagsmith.models.base import (
     check_features,
+    check_groups,
     check_sample_weight,
     check_targets,
     takes_groups,
@@ -159,18 +160,6 @@ def check_seed(seed: object) -> int:
     model, and a numpy integer was kept as such (no JSON number).
     """
     return check_int("seed", seed, 0, numpy=True)
-
-
-def check_groups(groups: npt.ArrayLike, n_docs: int, *, name: str = "groups",
-                 docs: str = "document", hint: str = "") -> np.ndarray:
-    """``groups`` as a 1-D int64 array of one group id per document, else
-    :class:`InvalidParameterError` naming it (``name``; ``docs`` says which documents,
-    ``hint`` how to make them, e.g. ``": duplicate_groups(pool_texts)"``)."""
-    array = np.asarray(groups)
-    if array.shape != (n_docs,) or (array.size and array.dtype.kind not in "iu"):
-        raise InvalidParameterError(name, f"one integer group id per {docs} ({n_docs}){hint}",
-                                    f"an array of shape {array.shape}, dtype {array.dtype}")
-    return array.astype(np.int64, copy=False)
 
 
 def has_repeats(groups: npt.ArrayLike) -> bool:

@@ -38,6 +38,7 @@ from tagsmith.exceptions import (
 )
 from tagsmith.features.tfidf import TfidfFeaturizer, _as_list
 from tagsmith.models import check_model_params, make_model
+from tagsmith.models.base import check_groups
 from tagsmith.pipeline.classifier import TextClassifier
 from tagsmith.pipeline.evaluate import evaluate_classifier
 from tagsmith.pipeline.train import (
@@ -348,8 +349,6 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     if text_groups is None:
         text_groups = duplicate_groups(pool_texts)
     else:  # any numbering: only which documents share a group is read
-        from tagsmith.pipeline.crossfit import check_groups
-
         text_groups = check_groups(text_groups, n_pool, name="text_groups",
                                    docs="pool document", hint=": duplicate_groups(pool_texts)")
     copy = np.ones(n_pool, bool)
