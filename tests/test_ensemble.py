@@ -711,6 +711,46 @@ def test_training_and_cross_fitting_hand_the_texts_groups_to_auto_weights(caplog
     assert max(tuned) < 0.4  # near chance (1/6), as for new texts
 
 
+class _GroupedLinear(LinearOVR):
+    """A linear model whose fit takes ``groups=`` and says so; it keeps what it got."""
+
+    fit_takes_groups = True
+
+    def fit(self, X, Y, sample_weight=None, groups=None):
+        self.groups_seen_ = groups
+        return super().fit(X, Y, sample_weight)
+
+
+class _UndeclaredGroupsLinear(_GroupedLinear):
+    """The same fit, ``groups=`` in its signature, but the class does not declare it."""
+
+    fit_takes_groups = False
+
+
+@pytest.mark.parametrize("model_class, gets_groups",
+                         [(_GroupedLinear, True), (_UndeclaredGroupsLinear, False)])
+def test_training_hands_groups_to_a_model_that_declares_it(monkeypatch, model_class,
+                                                           gets_groups):
+    """Whether training passes the texts' groups was guessed from ``fit``'s signature:
+    a ``groups`` parameter was enough. The class declares it now
+    (``BaseModel.fit_takes_groups``), and only a declaring model gets them."""
+    from tagsmith import models
+
+    monkeypatch.setitem(models._REGISTRY, "grouped-test",
+                        f"{__name__}:{model_class.__name__}")
+    texts, Y, space = _copied_corpus()
+    options = TrainOptions(model="grouped-test", featurizer_params=FAST_FEATURES,
+                           model_params={"n_jobs": 1})
+    model = train_classifier(texts, Y, space, options=options).model
+    assert isinstance(model, model_class)
+    if gets_groups:  # the duplicate groups of the texts it was fitted on: each text twice
+        groups = np.asarray(model.groups_seen_)
+        assert groups.ndim == 1 and groups.dtype.kind == "i"
+        assert np.unique(groups).size < groups.size
+    else:
+        assert model.groups_seen_ is None
+
+
 def test_active_distillation_hands_the_texts_groups_to_auto_weights(caplog):
     """The student of active distillation, and its out-of-fold threshold models, keep
     equal texts on one side of their weights="auto" tuning split too."""

@@ -41,10 +41,15 @@ def takes_groups(model: BaseModel) -> bool:
     """Whether ``model.fit`` takes ``groups=`` (one integer id per document, equal texts
     sharing one, e.g. :func:`tagsmith.pipeline.train.duplicate_groups`), to keep equal
     texts on one side of a split it draws itself (the ensemble's ``weights="auto"``
-    tuning split). Whoever fits a model on texts passes them to one that does."""
-    import inspect
+    tuning split). Whoever fits a model on texts passes them to one that does. The
+    model's class says so in :attr:`BaseModel.fit_takes_groups`.
 
-    return "groups" in inspect.signature(model.fit).parameters
+    >>> from tagsmith.models.ensemble import EnsembleModel
+    >>> from tagsmith.models.linear import LinearOVR
+    >>> takes_groups(EnsembleModel()), takes_groups(LinearOVR())
+    (True, False)
+    """
+    return model.fit_takes_groups
 
 
 class BaseModel:
@@ -52,6 +57,9 @@ class BaseModel:
 
     name: ClassVar[str] = "base"
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    #: whether ``fit`` takes ``groups=`` (see :func:`takes_groups`): a family that
+    #: draws a split of its own declares it, so callers pass the texts' groups to it
+    fit_takes_groups: ClassVar[bool] = False
     #: the number of labels, set by ``fit`` (its absence means not fitted)
     n_labels_: int
 

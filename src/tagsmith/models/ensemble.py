@@ -100,6 +100,8 @@ class EnsembleModel(BaseModel):
     """
 
     name = "ensemble"
+    #: ``weights="auto"`` draws a tuning split of its own: equal texts stay on one side
+    fit_takes_groups = True
 
     def __init__(self, *, members: Sequence | None = None,
                  weights: Sequence[float] | str | None = None,

@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith.exceptions import InvalidParameterError, NotFittedError
-from tagsmith.models.base import NESTED_TOPK, SAMPLE_WEIGHT, SOFT_TARGETS, BaseModel
+from tagsmith.models.base import NESTED_TOPK, SAMPLE_WEIGHT, SOFT_TARGETS, BaseModel, takes_groups
 from tagsmith.topk import TopK
 
 Factory = Callable[[], BaseModel]
@@ -340,13 +340,33 @@ def check_nested_topk(factory: Factory) -> None:
                                       err_msg=f"top-{k} scores differ from the full ranking's")
 
 
+def check_groups_declared(factory: Factory) -> None:
+    """``fit`` takes ``groups=`` exactly when the class declares ``fit_takes_groups``
+    (callers ask :func:`~tagsmith.models.base.takes_groups`, they do not guess from the
+    signature), and one group per document changes nothing."""
+    import inspect
+
+    model = factory()
+    declared = takes_groups(model)
+    in_signature = "groups" in inspect.signature(model.fit).parameters
+    assert declared == in_signature, (
+        f"{type(model).__name__}.fit_takes_groups is {declared}, but its fit "
+        f"{'takes' if in_signature else 'has no'} groups=")
+    if not declared:
+        return
+    X, Y = make_problem()
+    grouped = factory().fit(X, Y, groups=np.arange(X.shape[0]) * 3)  # type: ignore[call-arg]
+    _assert_identical_topk(_scores(grouped, X), _scores(factory().fit(X, Y), X),
+                           "one group per document vs no groups")
+
+
 CHECKS = [
     check_params_stored_verbatim, check_not_fitted, check_fit_predict_shapes, check_learns,
     check_deterministic, check_state_roundtrip, check_dense_and_sparse_input,
     check_input_layouts, check_threads_and_batches,
     check_empty_documents, check_label_without_positives, check_nothing_to_learn,
     check_k_larger_than_labels, check_bad_input, check_sample_weight, check_soft_targets,
-    check_nested_topk,
+    check_nested_topk, check_groups_declared,
 ]
 
 
