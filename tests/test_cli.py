@@ -868,11 +868,24 @@ def test_train_names_calibration_fraction_where_the_conformal_split_falls_short(
             "700 held-out documents asks 350 for the conformal sets, but 500 would go to the "
             "calibrator, 200 to the conformal sets") in caplog.text
     assert "conformal_fraction" not in caplog.text
-    # the renaming lasts the command: from Python the parameter keeps its name
-    from tagsmith.cli.commands import _TrainConformalShare
+    # the CLI names its option itself: from Python the parameter keeps its name
+    import scipy.sparse as sp
 
-    assert not any(isinstance(f, _TrainConformalShare)
-                   for f in logging.getLogger("tagsmith").filters)
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+    caplog.clear()
+    texts = corpus.read_text().splitlines()
+    Y = sp.csr_matrix([[1, 0] if "joy" in line else [0, 1] for line in texts])
+    options = TrainOptions(dev_fraction=0.0, calibration_fraction=0.7,
+                           featurizer_params={"char_ngrams": None, "min_df": 1})
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        train_classifier([line.split("\t")[0] for line in texts], Y,
+                         LabelSpace.from_uris(["joy", "anger"]), options=options)
+    assert ("conformal_fraction 0.5 of the 700 held-out documents asks 350 for the "
+            "conformal sets, but 500 would go to the calibrator, 200 to the conformal sets"
+            ) in caplog.text
+    assert "--calibration-fraction" not in caplog.text
 
 
 def test_held_out_data_overlapping_the_training_data_is_refused(bundle, goemotions_small,

@@ -65,25 +65,13 @@ def _parse_params(pairs: tuple[str, ...], option: str) -> dict:
     return params
 
 
-class _TrainConformalShare(logging.Filter):
-    """``train`` has no ``--conformal-fraction``: it splits what ``--calibration-fraction``
-    set aside between the calibrator and the conformal sets at calibrate's default share
-    (half each). A warning about that split named ``conformal_fraction``, which nothing
-    here sets; it names the option that did set the documents aside."""
-
-    def __init__(self):
-        super().__init__()
-        from tagsmith.pipeline.confidence import CONFORMAL_SHARE
-
-        self.share = CONFORMAL_SHARE
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if "conformal_fraction" in (getattr(record, "parameters", None) or ()):
-            record.msg = str(record.msg).replace(
-                self.share, "the conformal share %g (train's fixed split of what "
-                "--calibration-fraction set aside; tagsmith calibrate --conformal-fraction "
-                "splits it otherwise)", 1)
-        return True
+#: ``train`` has no ``--conformal-fraction``: it splits what ``--calibration-fraction``
+#: set aside between the calibrator and the conformal sets at calibrate's default share
+#: (half each). Its warnings about that split name this, not ``conformal_fraction``,
+#: which nothing here sets
+_TRAIN_CONFORMAL_SHARE = ("the conformal share %g (train's fixed split of what "
+                          "--calibration-fraction set aside; tagsmith calibrate "
+                          "--conformal-fraction splits it otherwise)")
 
 
 @cli.command(short_help="Train a model on CORPUS into a bundle.")
@@ -171,14 +159,12 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
     named = f"the vocabulary {vocab}" if vocab else None
     data = read[0].require_labels(corpus, named)
     dev_data = read[1].require_labels(dev, named) if dev else None
-    logger = logging.getLogger("tagsmith")
-    renamed = _TrainConformalShare()
-    logger.addFilter(renamed)
     try:
         classifier = train_classifier(
             data.texts, data.Y, label_space, options=options,
             dev_texts=dev_data.texts if dev_data else None,
-            dev_Y=dev_data.Y if dev_data else None, dev_name="--dev", dev_source=str(dev))
+            dev_Y=dev_data.Y if dev_data else None, dev_name="--dev", dev_source=str(dev),
+            conformal_share=_TRAIN_CONFORMAL_SHARE)
     except InvalidParameterError as exc:
         if exc.name != "conformal_fraction":
             raise
@@ -188,8 +174,6 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
             "calibration_fraction", "a share setting aside documents that the calibrator / "
             f"conformal split (half each) can divide: {exc.expected}; --calibrator-source "
             "same fits both on all of them", calibration_fraction) from None
-    finally:
-        logger.removeFilter(renamed)
     classifier.save(output)
     heldout = classifier.manifest["metrics"].get("heldout")
     training = classifier.manifest["training"]

@@ -278,13 +278,32 @@ def _check_parts_agree(recall: RecallControl, mondrian: RecallControl | None,
                              f"label{plural_s(recall.n_labels)}")
 
 
-#: how the warnings about the calibrator / conformal split begin: ``tagsmith train``,
-#: which has no ``--conformal-fraction``, names its own share in its place
+#: how the warnings about the calibrator / conformal split name the share, ``%g`` its
+#: value: ``tagsmith train``, which has no ``--conformal-fraction``, passes its own words
+#: (the ``conformal_share`` keyword of :func:`fit_confidence` and its callers)
 CONFORMAL_SHARE = "conformal_fraction %g"
 
 
-def _split(heldout: HeldoutScores, options: ConfidenceOptions, crossfit, crossfit_Y):
-    """(calibrator documents: (Y, topk), conformal documents: HeldoutScores, how)."""
+def check_conformal_share(conformal_share: object) -> str:
+    """``conformal_share`` if it is words with one ``%g`` (where the share's value goes)
+    and no other ``%``, else :class:`InvalidParameterError` naming it: the warnings
+    format it with the value, and another ``%`` broke the logging of the warning.
+
+    >>> check_conformal_share("the share %g")
+    'the share %g'
+    """
+    if not isinstance(conformal_share, str) or conformal_share.count("%") != 1 \
+            or "%g" not in conformal_share:
+        raise InvalidParameterError("conformal_share", "words naming the share, with one %g "
+                                    f"where its value goes (e.g. {CONFORMAL_SHARE!r})",
+                                    conformal_share)
+    return conformal_share
+
+
+def _split(heldout: HeldoutScores, options: ConfidenceOptions, crossfit, crossfit_Y,
+           conformal_share: str = CONFORMAL_SHARE):
+    """(calibrator documents: (Y, topk), conformal documents: HeldoutScores, how);
+    the warnings name the share as ``conformal_share`` says."""
     source = options.calibrator_source
     if source == "auto":
         source = "split"
@@ -329,13 +348,13 @@ def _split(heldout: HeldoutScores, options: ConfidenceOptions, crossfit, crossfi
             and abs(n_conformal - n_wanted) > max(1, n_wanted // 10)):
         # 500 copies of one text among 700 held-out documents: 197 went to the conformal
         # sets for the 350 asked, and only the log's counts, unexplained, said so
-        logger.warning(CONFORMAL_SHARE + " of the %s held-out documents asks %s for the "
+        logger.warning(conformal_share + " of the %s held-out documents asks %s for the "
                        "conformal sets, but %s", options.conformal_fraction, f"{n:,}",
                        f"{n_wanted:,}", parts,
                        extra={"parameters": ("conformal_fraction",)})
     if smallest < FEW_HELDOUT_DOCS // 2 <= n // 2:  # fewer held-out documents: check_heldout
         # warns already, whatever the share
-        logger.warning(CONFORMAL_SHARE + " splits the %s held-out documents unevenly "
+        logger.warning(conformal_share + " splits the %s held-out documents unevenly "
                        "(%s): fitted on so few, that part is unreliable (%d or more each "
                        "recommended)", options.conformal_fraction, f"{n:,}", parts,
                        FEW_HELDOUT_DOCS // 2, extra={"parameters": ("conformal_fraction",)})
@@ -347,11 +366,15 @@ def _split(heldout: HeldoutScores, options: ConfidenceOptions, crossfit, crossfi
 def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None = None,
                    label_counts: npt.ArrayLike | None = None,
                    crossfit: CrossFitScores | None = None,
-                   crossfit_Y: LabelMatrix | None = None
+                   crossfit_Y: LabelMatrix | None = None,
+                   conformal_share: str = CONFORMAL_SHARE,
                    ) -> tuple[Calibrator, Thresholds, ConformalModel, dict]:
     """Calibrator, thresholds, conformal model and a report from held-out scores.
 
     ``label_counts`` (training label frequencies) define the frequency bands.
+    ``conformal_share`` is how warnings about the calibrator / conformal split name
+    ``options.conformal_fraction``, ``%g`` its value (:data:`CONFORMAL_SHARE`; a caller
+    whose users set the share otherwise names what they set).
     Returns ``(calibrator, thresholds, conformal, report)``.
 
     >>> rng = np.random.default_rng(0)
@@ -365,8 +388,10 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
     """
     options = check_options("options", options, ConfidenceOptions)
     options.validate()
+    conformal_share = check_conformal_share(conformal_share)
     started = time.perf_counter()
-    (fit_Y, fit_topk), conformal_part, how = _split(heldout, options, crossfit, crossfit_Y)
+    (fit_Y, fit_topk), conformal_part, how = _split(heldout, options, crossfit, crossfit_Y,
+                                                    conformal_share)
     width, n_labels = conformal_part.topk.k, conformal_part.topk.n_labels
     if options.lpicp and width < n_labels:  # refused by LP-ICP after the calibrator's fit,
         # naming a parameter 'topk' nobody passed
@@ -432,8 +457,10 @@ def _unit_scores(topk: TopK) -> TopK:
 
 def calibrate_classifier(classifier: TextClassifier, heldout: HeldoutScores, *,
                          options: ConfidenceOptions | None = None,
-                         crossfit_Y: LabelMatrix | None = None) -> dict:
-    """Fit calibration and conformal sets on ``heldout`` and attach them to ``classifier``.
+                         crossfit_Y: LabelMatrix | None = None,
+                         conformal_share: str = CONFORMAL_SHARE) -> dict:
+    """Fit calibration and conformal sets on ``heldout`` and attach them to ``classifier``
+    (``conformal_share``: see :func:`fit_confidence`).
 
     Replaces the classifier's thresholds by ones tuned on calibrated probabilities,
     keeps ``heldout`` in it (saved in its bundle) and records the report in its
@@ -448,7 +475,7 @@ def calibrate_classifier(classifier: TextClassifier, heldout: HeldoutScores, *,
     counts = classifier.label_counts if classifier.n_train_docs else None
     calibrator, thresholds, conformal, report = fit_confidence(
         heldout, options=options, label_counts=counts, crossfit=classifier.crossfit,
-        crossfit_Y=crossfit_Y)
+        crossfit_Y=crossfit_Y, conformal_share=conformal_share)
     classifier.calibrator = calibrator
     classifier.thresholds = thresholds
     classifier.conformal = conformal

@@ -45,9 +45,11 @@ from tagsmith.models.base import as_float32_csr, takes_groups
 from tagsmith.pipeline.classifier import TextClassifier
 from tagsmith.pipeline.confidence import (
     CALIBRATED_HERE,
+    CONFORMAL_SHARE,
     TUNED_HERE,
     ConfidenceOptions,
     calibrate_classifier,
+    check_conformal_share,
     check_heldout_labels,
 )
 from tagsmith.pipeline.crossfit import (
@@ -464,8 +466,12 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
                      dev_texts: Sequence[str] | None = None,
                      dev_Y: LabelMatrix | None = None, options: TrainOptions | None = None,
                      dev_name: str = "dev_texts", dev_source: str = "the dev corpus",
-                     ) -> TextClassifier:
+                     conformal_share: str = CONFORMAL_SHARE) -> TextClassifier:
     """Train a :class:`TextClassifier` on ``texts`` with labels ``Y`` (n_docs x n_labels).
+
+    ``conformal_share`` is how warnings about the calibrator / conformal split of the
+    documents ``options.calibration_fraction`` sets aside name the share (see
+    :func:`~tagsmith.pipeline.confidence.fit_confidence`).
 
     >>> space = LabelSpace.from_uris(["u:pos", "u:neg"])
     >>> texts = ["good fine great", "bad awful poor"] * 10
@@ -477,6 +483,7 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
     """
     options = check_options("options", options, TrainOptions)
     options.validate()
+    conformal_share = check_conformal_share(conformal_share)
     if not isinstance(label_space, LabelSpace):  # a dict or list of URIs was taken by len()
         raise InvalidParameterError("label_space", "a LabelSpace (load_vocabulary, "
                                     "LabelSpace.from_uris)", type(label_space).__name__)
@@ -626,7 +633,7 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
                                 train_hashes=train_hashes)
     if calibration is not None:
         _calibrate(classifier, calibration, _named(Y) if crossfit is not None else None,
-                   options)
+                   options, conformal_share)
         # thresholds tuned again, on probabilities: still none for an unlearnt label
         classifier.thresholds = _never_untrained(classifier.thresholds, label_counts == 0)
         classifier.manifest["thresholds"] = classifier.thresholds.summary()
@@ -768,7 +775,8 @@ def _heldout_after_calibration(classifier: TextClassifier, heldout, raw: TopK | 
     entry["thresholds"] = CALIBRATED_HERE
 
 
-def _calibrate(classifier: TextClassifier, calibration, crossfit_Y, options: TrainOptions):
+def _calibrate(classifier: TextClassifier, calibration, crossfit_Y, options: TrainOptions,
+               conformal_share: str):
     """Score the set-aside documents with the final model and calibrate on them."""
     cal_texts, cal_Y, cal_rows, cal_groups = calibration
     k = options.calibration_k or default_k(classifier.n_labels)
@@ -777,7 +785,7 @@ def _calibrate(classifier: TextClassifier, calibration, crossfit_Y, options: Tra
     # that 'tagsmith calibrate BUNDLE' splits them alike)
     heldout = HeldoutScores(topk, cal_Y, cal_rows, _calibration_source(options), cal_groups)
     calibrate_classifier(classifier, heldout, options=_confidence_options(options),
-                         crossfit_Y=crossfit_Y)
+                         crossfit_Y=crossfit_Y, conformal_share=conformal_share)
 
 
 def _confidence_options(options: TrainOptions) -> ConfidenceOptions:
