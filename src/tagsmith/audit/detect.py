@@ -85,6 +85,7 @@ from tagsmith.audit.evidence import PairEvidence
 from tagsmith.audit.stacking import PairSet, centroid_cache, stack_probabilities
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.models.base import check_groups
+from tagsmith.models.splits import folds_in_order
 from tagsmith.progress import progress_bar
 from tagsmith.topk import TopK
 
@@ -496,12 +497,10 @@ def _calibration_folds(n: int, n_folds: int, seed: int,
                        groups: np.ndarray | None) -> np.ndarray:
     """Document ``i`` in fold ``permutation[i] % n_folds`` of a permutation from a stream
     of its own, ``groups`` kept whole as cross-fitting keeps them
-    (:func:`tagsmith.pipeline.crossfit.folds_in_order` along the inverse permutation)."""
+    (:func:`tagsmith.models.splits.folds_in_order` along the inverse permutation)."""
     position = np.random.default_rng((seed, 1)).permutation(n)
     if groups is None:
         return (position % n_folds).astype(np.int8)
-    from tagsmith.pipeline.crossfit import folds_in_order
-
     # the documents in the order of their positions: round-robin there is position % n_folds
     return folds_in_order(np.argsort(position), n_folds, groups).astype(np.int8)
 

@@ -35,6 +35,7 @@ from tagsmith.models.base import (
     check_weighted_targets,
     takes_groups,
 )
+from tagsmith.models.splits import has_repeats, split_order, unfit_groups
 from tagsmith.topk import TopK, _check_finite, _check_k
 
 if TYPE_CHECKING:
@@ -418,9 +419,7 @@ class EnsembleModel(BaseModel):
         """``(rows the members are first fitted on, rows held out to tune on)``, each
         sorted: a seeded ``tune_fraction`` of the documents of weight above 0, whole
         ``groups`` at a time where some id is shared (see
-        :func:`~tagsmith.pipeline.crossfit.split_order`), else document by document."""
-        from tagsmith.pipeline.crossfit import has_repeats, split_order, unfit_groups
-
+        :func:`~tagsmith.models.splits.split_order`), else document by document."""
         # documents of weight 0 are not there: none is held out (nor counted), and the
         # others are drawn as if they were all there is; the members fit on the rest
         # with their weights (those taking sample weights leave weight 0 out)

@@ -42,8 +42,9 @@ from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
 from tagsmith.conformal.lpicp import PowersetICP, fit_powerset_icp
 from tagsmith.conformal.risk import RecallControl, check_alpha, fit_recall_control
 from tagsmith.exceptions import DataError, InvalidParameterError
+from tagsmith.models.splits import split_order
 from tagsmith.pipeline.classifier import require_calibrated
-from tagsmith.pipeline.crossfit import CrossFitScores, HeldoutScores, split_order
+from tagsmith.pipeline.crossfit import CrossFitScores, HeldoutScores
 from tagsmith.topk import TopK, check_topk
 
 if TYPE_CHECKING:  # the classifier imports this module
