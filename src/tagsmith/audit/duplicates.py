@@ -99,9 +99,37 @@ def exact_groups(hashes: np.ndarray) -> np.ndarray:
     >>> exact_groups(text_hashes(["ab", "A\u00adB", "c", "", " ", " AB"])).tolist()
     [0, 0, 1, 2, 3, 0]
     """
-    from tagsmith.pipeline.train import groups_of_hashes
-
     return groups_of_hashes(hashes, EMPTY_HASH)
+
+
+def groups_of_hashes(hashes: np.ndarray, blank_hash: np.integer | int) -> np.ndarray:
+    """:func:`~tagsmith.pipeline.train.duplicate_groups` of texts from their ``hashes`` (one
+    per text) under any rule, ``blank_hash`` that of the blank text (the audit groups by
+    its own, broader rule of exact duplicates; training hashes its texts once for both
+    uses). Here, below both, so that the audit need not reach up into the pipeline.
+
+    >>> groups_of_hashes(np.array([7, 3, 7, 0, 0], np.uint64), 0).tolist()
+    [0, 1, 0, 2, 3]
+    """
+    _, keys = np.unique(hashes, return_inverse=True)
+    keys = keys.reshape(-1).astype(np.int64)
+    blank = np.flatnonzero(hashes == blank_hash)
+    keys[blank] = len(hashes) + np.arange(blank.size)  # ids no other text has
+    return _in_first_order(keys)  # numbered in the order the texts come
+
+
+def _in_first_order(groups: np.ndarray) -> np.ndarray:
+    """``groups`` renumbered 0, 1, ... in the order each group first comes (as
+    :func:`~tagsmith.pipeline.train.duplicate_groups` numbers the groups, of a pool or of a
+    subset of it).
+
+    >>> _in_first_order(np.array([7, 3, 7, 9])).tolist()
+    [0, 1, 0, 2]
+    """
+    _, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
+    rank = np.empty(first.size, np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(first.size)
+    return rank[inverse.reshape(-1)]
 
 
 def exact_duplicate_pairs(hashes: np.ndarray) -> np.ndarray:

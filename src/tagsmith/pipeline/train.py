@@ -33,6 +33,7 @@ from tagsmith._params import (
 )
 from tagsmith._plural import plural, plural_s
 from tagsmith._typing import LabelMatrix
+from tagsmith.audit.duplicates import groups_of_hashes  # also named here, where it was first
 from tagsmith.calibration.thresholds import FROM_GLOBAL, Thresholds, tune_thresholds
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.textio import check_no_lone_surrogate
@@ -293,34 +294,6 @@ def duplicate_groups(texts: Sequence[str]) -> np.ndarray:
     [0, 1, 0, 2, 3]
     """
     return groups_of_hashes(_hashes(texts), _BLANK_HASH)
-
-
-def groups_of_hashes(hashes: np.ndarray, blank_hash: np.integer | int) -> np.ndarray:
-    """:func:`duplicate_groups` of texts from their ``hashes`` (one per text) under any
-    rule, ``blank_hash`` that of the blank text (the audit groups by its own, broader
-    rule of exact duplicates; training hashes its texts once for both uses).
-
-    >>> groups_of_hashes(np.array([7, 3, 7, 0, 0], np.uint64), 0).tolist()
-    [0, 1, 0, 2, 3]
-    """
-    _, keys = np.unique(hashes, return_inverse=True)
-    keys = keys.reshape(-1).astype(np.int64)
-    blank = np.flatnonzero(hashes == blank_hash)
-    keys[blank] = len(hashes) + np.arange(blank.size)  # ids no other text has
-    return _in_first_order(keys)  # numbered in the order the texts come
-
-
-def _in_first_order(groups: np.ndarray) -> np.ndarray:
-    """``groups`` renumbered 0, 1, ... in the order each group first comes (as
-    :func:`duplicate_groups` numbers the groups, of a pool or of a subset of it).
-
-    >>> _in_first_order(np.array([7, 3, 7, 9])).tolist()
-    [0, 1, 0, 2]
-    """
-    _, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
-    rank = np.empty(first.size, np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(first.size)
-    return rank[inverse.reshape(-1)]
 
 
 def _hashes(texts: Sequence[str]) -> np.ndarray:
