@@ -46,6 +46,7 @@ from tagsmith.data.csvlimits import (
 )
 from tagsmith.data.ids import FirstSeen
 from tagsmith.data.labelspace import LabelSpace
+from tagsmith.data.readers import check_not_a_vocabulary, is_lone_uri
 from tagsmith.data.textio import (
     atomic_text_writer,
     check_writable,
@@ -709,7 +710,7 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     refused where an accepted decision names either of them (:class:`DataError`), and
     otherwise written as it is with one warning. A corpus whose every text is a lone
     ``<URI>`` (a vocabulary) is refused, as the audit refuses it
-    (:func:`~tagsmith.pipeline.io.check_not_a_vocabulary`); no output file appears.
+    (:func:`~tagsmith.data.readers.check_not_a_vocabulary`); no output file appears.
     """
     from tagsmith.data.corpus import Corpus, ReadReport
     from tagsmith.data.writers import output_format, write_records
@@ -743,8 +744,6 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     repeated_ids: list[tuple[str, int, int]] = []
 
     def changed_records():
-        from tagsmith.pipeline.io import check_not_a_vocabulary, is_lone_uri
-
         style: list[str] = []  # the key style of the last labelled record, for new keys
         # the texts read while each is a lone <URI>: a vocabulary, if none is not
         uris: list[str] | None = []

@@ -294,7 +294,7 @@ def check_document_files(files: tuple[str, ...], whole_file: bool = False, *,
 
     A file or folder whose every document is a lone ``<URI>`` is a vocabulary (a TSV's
     ``<uri>`` TAB name lines), refused naming it with
-    :func:`~tagsmith.pipeline.io.check_not_a_vocabulary`, as train, eval, audit and
+    :func:`~tagsmith.data.readers.check_not_a_vocabulary`, as train, eval, audit and
     label refuse one for a corpus: suggest, shift and zeroshot answered each URI as a
     document. ``vocab_option``: the command's option or argument that takes a
     vocabulary (None: a bundle's command, the bundle holding it). Only the documents up
@@ -347,7 +347,7 @@ def _check_not_a_vocabulary(documents, name: str, vocab_option: str | None) -> l
     """The (doc_id, text) pairs of ``documents`` up to the first whose text is not a
     lone URI (all of them where each is one: then refused as a vocabulary naming
     ``name``, when there is any), read no further."""
-    from tagsmith.pipeline.io import check_not_a_vocabulary, is_lone_uri
+    from tagsmith.data.readers import check_not_a_vocabulary, is_lone_uri
 
     read = []
     for doc_id, text in documents:
@@ -560,7 +560,7 @@ def _refusing_skos(lines, name: str, vocab_option: str | None):
     """The (number, line) pairs of ``lines``, the first :data:`SKOS_SNIFF_LINES` held
     (before a TAB-indented one is refused as a document without text) and refused as a
     SKOS vocabulary where one names the SKOS namespace."""
-    from tagsmith.pipeline.io import vocabulary_refused
+    from tagsmith.data.readers import vocabulary_refused
 
     lines = iter(lines)
     head = list(islice(lines, SKOS_SNIFF_LINES))
@@ -627,7 +627,7 @@ def refuse_csv_vocabulary(exc: NoTextColumnError, name: str,
     given as documents where its header is a vocabulary's (a ``uri`` column), naming
     ``vocab_option``, the command's option or argument taking one (None: the bundle
     holds it); as it is otherwise."""
-    from tagsmith.pipeline.io import vocabulary_refused
+    from tagsmith.data.readers import vocabulary_refused
 
     if "uri" not in exc.columns:
         raise exc

@@ -334,9 +334,8 @@ def _read_texts(path: str, vocab_option: str = "--vocab") -> tuple[list[str], li
     label and taxonomy sent its URIs to the LLM, paying for each. ``vocab_option``: the
     command's option that takes a vocabulary, which the refusal names."""
     from tagsmith.data.corpus import detect_format, read_records
-    from tagsmith.data.readers import NoTextColumnError
+    from tagsmith.data.readers import NoTextColumnError, check_not_a_vocabulary
     from tagsmith.exceptions import CorpusFormatError, UnsupportedFormatError
-    from tagsmith.pipeline.io import check_not_a_vocabulary
 
     try:
         detect_format(path)

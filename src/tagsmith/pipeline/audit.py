@@ -52,9 +52,10 @@ from tagsmith.audit.scores import AuditScores, check_cooccurrence, check_source
 from tagsmith.data.corpus import DerivingLabels
 from tagsmith.data.csvlimits import csv_writer
 from tagsmith.data.labelspace import LabelSpace
+from tagsmith.data.readers import check_not_a_vocabulary
 from tagsmith.exceptions import AmbiguousLabelError, DataError, InvalidParameterError
 from tagsmith.features.views import Views
-from tagsmith.pipeline.io import check_not_a_vocabulary, label_layout
+from tagsmith.pipeline.io import label_layout
 from tagsmith.progress import progress_bar
 from tagsmith.store.staging import make_staging, remove_staging, stale_staging
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,11 +14,8 @@ from tagsmith._plural import plural, plural_s
 from tagsmith.data.corpus import DerivingLabels
 from tagsmith.data.document import Document
 from tagsmith.data.labelspace import LabelSpace
-from tagsmith.data.readers import Record
+from tagsmith.data.readers import Record, check_not_a_vocabulary
 from tagsmith.exceptions import AmbiguousLabelError, DataError, UnknownLabelError
-
-#: a text that is one bracketed URI and nothing else (a vocabulary line's first column)
-_LONE_URI = re.compile(r"\s*<[^<>\s]+>\s*")
 
 logger = logging.getLogger("tagsmith")
 
@@ -123,53 +119,6 @@ def read_labelled(path: str | Path, label_space: LabelSpace | DerivingLabels, *,
             f" ({skipped:,} malformed lines skipped)" if skipped else ""), path=path)
     check_not_a_vocabulary(texts, path)
     return LabelledData(texts, Y, corpus.report)
-
-
-def is_lone_uri(text: str) -> bool:
-    """Whether ``text`` is one bracketed ``<URI>`` and nothing else (blanks aside): a
-    vocabulary line's first column, read as a document's text."""
-    return _LONE_URI.fullmatch(text) is not None
-
-
-def check_not_a_vocabulary(texts: Sequence[str], path: str | Path, *,
-                           vocab_option: str | None = "--vocab") -> None:
-    """Refuse, naming ``path``, a corpus of documents whose every text is a lone
-    ``<URI>``: a vocabulary TSV (``<uri>`` TAB name) read as a corpus, each URI labelled
-    by its own name. eval reported metrics on it, calibrate replaced a bundle's stored
-    calibration split with it after a "few documents" warning, and the audit audited
-    it. No documents is not this error (the callers name that one). ``vocab_option``:
-    the command's option that takes a vocabulary (``taxonomy`` has ``--map-to``, no
-    ``--vocab``); None for a command reading documents for a bundle, which holds its
-    vocabulary (suggest, shift).
-
-    >>> try:
-    ...     check_not_a_vocabulary(["<u:a>"], "v.tsv", vocab_option="--map-to")
-    ... except DataError as exc:
-    ...     print(str(exc).split("(")[1].split(";")[0])
-    give it as --map-to
-    """
-    if texts and all(is_lone_uri(text) for text in texts):
-        raise vocabulary_refused("every document's text is a lone <URI>", path,
-                                 vocab_option=vocab_option)
-
-
-def vocabulary_refused(why: str, path: str | Path, *, vocab_option: str | None = "--vocab",
-                       line: int | None = None) -> DataError:
-    """The error refusing the vocabulary at ``path`` (``line``) given as documents, ``why``
-    saying how it was told: :func:`check_not_a_vocabulary`'s lone URIs, a SKOS file or a
-    CSV vocabulary's header (``tagsmith.cli.commands.check_document_files``); the hint
-    names ``vocab_option``, the command's option or argument taking a vocabulary (None:
-    the bundle holds it).
-
-    >>> print(vocabulary_refused("its header is a vocabulary's", "v.csv", line=1))
-    v.csv:1: its header is a vocabulary's: this is a vocabulary, not a corpus (give it \
-as --vocab; a corpus line is TEXT, a tab, then its labels)
-    """
-    hint = (f"give it as {vocab_option}; a corpus line is TEXT, a tab, then its labels"
-            if vocab_option else "BUNDLE holds its vocabulary; give documents: a line "
-            "is a document's TEXT, optionally a tab and labels, which are ignored")
-    return DataError(f"{why}: this is a vocabulary, not a corpus ({hint})", path=path,
-                     line=line)
 
 
 class _RepeatedIds:

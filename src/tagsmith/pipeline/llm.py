@@ -332,7 +332,7 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace
     aside; a copy of a copy) is a :class:`CorpusFormatError` naming the marked line.
     """
     from tagsmith.data.corpus import Corpus
-    from tagsmith.pipeline.io import check_not_a_vocabulary
+    from tagsmith.data.readers import check_not_a_vocabulary
 
     corpus = Corpus(path, label_space)
     texts: list[str] = []
