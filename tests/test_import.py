@@ -218,3 +218,65 @@ def test_every_public_function_and_method_has_type_hints():
     # an allow-listed name that no longer exists, or is hinted now, is dropped from it
     assert sorted(set(UNHINTABLE) - {qualname for qualname, function in found
                                      if _unhinted(qualname, function)}) == []
+
+
+#: the packages below the pipeline layer (../shared/DESIGN.md: the engine, then domain
+#: and I/O), which may import neither the pipeline nor the delivery layer above it
+LOWER_PACKAGES = ["models", "features", "calibration", "conformal", "audit", "labeling",
+                  "zeroshot", "data", "metrics", "store"]
+UPPER = ("tagsmith.pipeline", "tagsmith.cli", "tagsmith.service")
+#: (file under src/tagsmith, module, name) -> why a lower module needs it from above
+ALLOWED_UPWARD = {
+    ("audit/scores.py", "tagsmith.pipeline.crossfit", "cross_fit_topk"):
+        "crossfit_scores fits a model per fold, which is pipeline work",
+    ("audit/scores.py", "tagsmith.pipeline.crossfit", "CrossFitScores"):
+        "a type hint only (TYPE_CHECKING): from_crossfit wraps the pipeline's result",
+}
+
+
+def test_importing_the_lower_packages_imports_no_pipeline():
+    """Every module of the packages below the pipeline imports, in a fresh interpreter,
+    without loading tagsmith.pipeline (or the CLI)."""
+    code = (
+        "import importlib, pkgutil, sys\n"
+        f"for name in {LOWER_PACKAGES!r}:\n"
+        "    package = importlib.import_module('tagsmith.' + name)\n"
+        "    for info in pkgutil.walk_packages(package.__path__, package.__name__ + '.'):\n"
+        "        importlib.import_module(info.name)\n"
+        "print('UPPER:' + ','.join(sorted(m for m in sys.modules\n"
+        f"                               if m.startswith({UPPER!r}))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.rsplit("UPPER:", 1)[1].strip() == ""
+
+
+def _upward_imports(root, path):
+    """``(file, module, name)`` of each import from a layer above in ``path``, at the top
+    or inside a function (a lazy import dodging a cycle hides from sys.modules)."""
+    import ast
+
+    relative = path.relative_to(root).as_posix()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            if node.module.startswith(UPPER):
+                yield from ((relative, node.module, alias.name) for alias in node.names)
+        elif isinstance(node, ast.Import):
+            yield from ((relative, alias.name, "") for alias in node.names
+                        if alias.name.startswith(UPPER))
+
+
+def test_the_lower_packages_import_nothing_from_the_layers_above():
+    """models/ensemble.py, audit/detect.py, audit/duplicates.py and audit/review.py
+    imported split, grouping and vocabulary checks from the pipeline inside functions:
+    the engine and the domain layer depended upward, hidden from import-time checks."""
+    from pathlib import Path
+
+    import tagsmith
+
+    root = Path(tagsmith.__file__).parent
+    found = [hit for name in LOWER_PACKAGES for path in sorted((root / name).rglob("*.py"))
+             for hit in _upward_imports(root, path)]
+    assert ("audit/scores.py", "tagsmith.pipeline.crossfit", "cross_fit_topk") in found
+    assert [hit for hit in found if hit not in ALLOWED_UPWARD] == []
+    # an allowance no longer needed is dropped from the list
+    assert sorted(set(ALLOWED_UPWARD) - set(found)) == []
