@@ -1664,12 +1664,12 @@ def test_a_csv_vocabulary_given_as_a_corpus_says_it_is_one(goemotions_small, tmp
             "(a 'uri' column and no 'text': a CSV vocabulary's header, not a corpus's)"
             ) in result.output, result.output
     result = run("label", vocab, "--vocab", goemotions_small["vocab"], "-o",
-                 tmp_path / "l.tsv", "--base-url", "http://127.0.0.1:9", "--llm", "m")
+                 tmp_path / "l.jsonl", "--base-url", "http://127.0.0.1:9", "--llm", "m")
     assert result.exit_code == 3, result.output
     assert (f"{vocab}:1: its header names a 'uri' column and no 'text' column, a CSV "
             "vocabulary's header: this is a vocabulary, not a corpus (give it as --vocab"
             ) in result.output, result.output
-    assert not (tmp_path / "l.tsv").exists()
+    assert not (tmp_path / "l.jsonl").exists()
 
 
 @pytest.mark.parametrize("content, message", [
