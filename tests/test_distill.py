@@ -1146,6 +1146,43 @@ def test_cli_label_that_fails_part_way_shows_what_was_spent(tmp_path):
     assert not (tmp_path / "o.jsonl").exists()
 
 
+@pytest.mark.parametrize("answers, stop", [
+    # round 0 takes 30 of the budget's 120: the endpoint went down after it, or 5 answers
+    # into round 1
+    (30, "none of the 45 requests of this batch was answered; the 30 answers received "
+         "before it are in the response cache"),
+    (35, "the 5 answers received in this batch are in the response cache, as are the "
+         "well-formed answers received before this batch"),
+])
+def test_cli_label_with_a_budget_failing_in_a_later_round_says_what_the_run_kept(
+        tmp_path, answers, stop):
+    # "the teacher failed in round 1, after answering for 30 documents in 1 round: ...
+    # stopping (no request was answered)": the bracket spoke of round 1's calls alone
+    docs = tmp_path / "docs.txt"
+    docs.write_text("".join(f"sport story {i} words\n" for i in range(300)))
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    count = {"n": 0}
+
+    def flaky(body):
+        count["n"] += 1
+        if count["n"] > answers:
+            return Reply("down", status=503)
+        return json.dumps({"labels": [{"label": "sport", "confidence": 0.9}]})
+
+    with LocalChatServer(flaky) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "label", str(docs), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl"),
+            "--budget", "120", "--rounds", "3", "--base-url", server.base_url, "--llm", "m",
+            "--cache", str(tmp_path / "c.sqlite"), "--max-retries", "0",
+            "--concurrency", "1"])
+    assert result.exit_code == 6, result.output
+    message = " ".join(result.stderr.split())
+    assert ("the teacher failed in round 1, after answering for 30 documents in the round "
+            "before it") in message
+    assert stop in message and "no request was answered" not in message
+
+
 def _silent_for(n_rounds, Y):
     """A teacher that answers none of the documents of its first ``n_rounds`` rounds
     (every call failed or was malformed), then the true labels."""
@@ -1508,7 +1545,8 @@ def test_a_teacher_failing_after_one_round_says_1_round(data):
         return sp.csr_matrix(train.Y[indices], dtype=np.float32), np.ones(len(indices), bool)
     options = ActiveOptions(budget=3, rounds=2, initial_fraction=0.2, seed=0,
                             featurizer_params=FAST_FEATURES)
-    with pytest.raises(TeacherFailedError, match="after answering for 1 document in 1 round: "):
+    with pytest.raises(TeacherFailedError,
+                       match="after answering for 1 document in the round before it: "):
         active_distill(train.texts[:50], space, teach, options)
 
 

@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from tagsmith._params import check_int, check_number
-from tagsmith._plural import plural, plural_s
+from tagsmith._plural import none_of, plural, plural_s
 from tagsmith.data.textio import LONE_SURROGATE
 from tagsmith.exceptions import InvalidParameterError, LLMConfigError, LLMError
 from tagsmith.progress import progress_bar
@@ -937,8 +937,9 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
                 if state["failures"] >= max_consecutive_failures:
                     stop.set()
                     failures = state["failures"]
+                    kept = _kept(client, results, requests, start[0])
                     raise LLMError(f"{failures} request{plural_s(failures)} in a row "
-                                   f"failed; stopping ({_kept(client, results, requests)}). "
+                                   f"failed; stopping ({kept}). "
                                    f"Last: {exc}") from exc
         return index
 
@@ -981,36 +982,55 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
     return [r if r is not None else LLMError("no result") for r in results]
 
 
-def _kept(client, results: Sequence[object], requests: Sequence[ChatRequest]) -> str:
+def _kept(client, results: Sequence[object], requests: Sequence[ChatRequest],
+          earlier: int = 0) -> str:
     """What a stopping run leaves of the answers received so far in ``results`` (to
     ``requests``): it said "answers so far are cached" when none had come, or no cache
     kept them, and counted among them the malformed answers that a
     :class:`~tagsmith.labeling.cache.DropMalformed` had dropped from the cache (a rerun
-    asked for them again)."""
+    asked for them again). ``earlier`` counts the answers the client received before
+    this batch (a budget's earlier rounds, a human sample): "no request was answered"
+    read as the whole run's, after a round of answers."""
     answered = [i for i, result in enumerate(results) if isinstance(result, ChatResponse)]
-    if not answered:
-        return "no request was answered"
     n = len(answered)
+    if not n and not earlier:
+        return "no request was answered"
+    if not n:
+        batch = f"{none_of(len(requests), 'request')} of this batch was answered"
     checker = _wrapped_with(client, "dropped_keys")
     dropped = set(checker.dropped_keys) if checker is not None else set()
+    # the answers of the batches before: those well-formed are cached as this batch's
+    before = (f"; {plural(earlier, 'the answer', f'the {earlier:,} answers')} "
+              "received before it")
     seen = 0
     while client is not None and seen < 10:  # CachedClient, or a wrapper of one
         if getattr(client, "cache", None) is not None:
             if getattr(client, "write_failed", False):
                 break
+            if not n:
+                return (f"{batch}{before} {plural(earlier, 'is', 'are')} in the response "
+                        "cache (malformed ones aside): a rerun asks only for the others")
+            answers = plural(earlier, "is the well-formed answer",
+                             "are the well-formed answers")
+            also = f", as {answers} received before this batch" if earlier else ""
+            where = " in this batch" if earlier else ""
             bad = sum(requests[i].cache_key() in dropped for i in answered) if dropped else 0
             kept = n - bad
             if not kept:
-                return (f"{plural(n, 'the answer', f'the {n} answers')} received "
+                return (f"{plural(n, 'the answer', f'the {n} answers')} received{where} "
                         f"{plural(n, 'was', 'were')} malformed, not kept in the response "
-                        f"cache: a rerun asks for {plural(n, 'it', 'them')} again")
+                        f"cache: a rerun asks for {plural(n, 'it', 'them')} again{also}")
             malformed = (f", not {plural(bad, 'the malformed one', f'the {bad} malformed ones')}"
                          if bad else "")
-            return (f"the {kept} {plural(kept, 'answer', 'answers')} received "
-                    f"{plural(kept, 'is', 'are')} in the response cache{malformed}: a rerun "
-                    "asks only for the others")
+            return (f"the {kept} {plural(kept, 'answer', 'answers')} received{where} "
+                    f"{plural(kept, 'is', 'are')} in the response cache{malformed}{also}: "
+                    "a rerun asks only for the others")
         client, seen = getattr(client, "inner", None), seen + 1
-    return (f"{n} {plural(n, 'request', 'requests')} answered, not cached: "
+    if not n:
+        return (f"{batch}{before} {plural(earlier, 'is', 'are')} not cached: a rerun "
+                f"asks for {plural(earlier, 'it', 'them')} again")
+    also = f", nor the {earlier:,} received before this batch" if earlier else ""
+    return (f"{n} {plural(n, 'request', 'requests')} answered, not cached{also}: "
             "a rerun asks for them again")
 
 

@@ -397,7 +397,8 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
             done = np.concatenate(picked)
             raise TeacherFailedError(
                 f"the teacher failed in round {number}, after answering for {len(done)} "
-                f"document{plural_s(len(done))} in {number} round{plural_s(number)}: "
+                f"document{plural_s(len(done))} in the "
+                f"{plural(number, 'round', f'{number} rounds')} before it: "
                 f"{type(error).__name__}: {error}",
                 selected=done,
                 Y_teacher=sp.vstack(rows).tocsr(), rounds=history, cause=error) from error
