@@ -780,6 +780,31 @@ def test_cli_label_with_a_budget_of_one_says_copy_of_it(tmp_path):
         result.stdout
 
 
+def test_cli_label_with_a_budget_cut_says_what_it_could_spend(tmp_path, caplog):
+    """A budget over the distinct non-blank texts was cut with a warning, yet the
+    summary line showed the one asked for: "(--budget 8 of 6 documents)"."""
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    corpus = tmp_path / "docs.txt"
+    corpus.write_text("".join(f"sport story {i}\n" for i in range(5)) + "SPORT  story 0\n")
+
+    def teacher(body):
+        return json.dumps({"labels": [{"label": "sport", "confidence": 0.9}]})
+
+    with LocalChatServer(teacher) as server, caplog.at_level("WARNING", logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "label", str(corpus), "--vocab", str(vocab), "-o",
+            str(tmp_path / "out.jsonl"), "--budget", "8", "--base-url", server.base_url,
+            "--llm", "t", "--cache", str(tmp_path / "c.sqlite")])
+        assert result.exit_code == 0, result.output
+        assert len(server.requests) == 5
+    assert ("budget=8 is more than the 5 of the 6 documents to label that are neither "
+            "blank nor a copy of another: at most 5 teacher calls spent") in caplog.text
+    assert ("labelled 5 of the 5 documents sent and 1 copy of them (equal text, case and "
+            "spacing aside), not sent (--budget 8 cut: at most 5 teacher calls spent, of 6 "
+            "documents)") in result.stdout, result.stdout
+
+
 def test_label_corpus_with_a_budget_counts_the_blank_documents():
     """With a budget, the pool's blank documents (never sent) were in no count of the
     summary: labeling.n_blank_docs read 0, as if there were none, where the same pool

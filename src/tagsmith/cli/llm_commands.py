@@ -729,8 +729,14 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
             copied = (f" and {n_copies} {plural(n_copies, 'copy', 'copies')} of "
                       f"{plural(answered, 'it', 'them')} (equal text, case and spacing "
                       "aside), not sent" if n_copies else "")
+            # a cut budget showed the one asked for ("--budget 80 of 55 documents"): the
+            # calls it could spend, in the cut warning's words (budget_cut_message)
+            spendable = result["summary"].get("active", {}).get("budget", budget)
+            spent = (f"--budget {budget} cut: at most {spendable:,} teacher "
+                     f"call{plural_s(spendable)} spent," if spendable < budget
+                     else f"--budget {budget}")
             click.echo(f"labelled {answered} of the {sent} document{plural_s(sent)} sent"
-                       f"{copied} (--budget {budget} of {len(texts)} "
+                       f"{copied} ({spent} of {len(texts)} "
                        f"document{plural_s(len(texts))}) -> {output}")
         else:
             click.echo(f"labelled {written} of {len(texts)} document{plural_s(len(texts))} "
