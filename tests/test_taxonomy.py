@@ -1906,3 +1906,22 @@ def test_cli_taxonomy_map_to_with_no_match_still_writes_the_closematch_column(tm
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert [row.get("closematch") for row in rows] == ["", ""]
     assert len(load_vocabulary(out)) == 2  # the column is ignored by the reader
+
+
+def test_cli_taxonomy_counts_a_label_cleaned_in_the_first_and_final_tables_once(tmp_path):
+    """The first and final (review) tables' cleaning added up: a 2-label taxonomy whose
+    names started with "=" in both showed "cleaned: 4 formula names"."""
+    hostile = json.dumps({"labels": [
+        {"name": "=Refunds", "description": "Money back."},
+        {"name": "=Billing", "description": "Invoices."}]})
+    with LocalChatServer(lambda body: hostile) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "taxonomy", str(SAMPLE), "--use-case", "tickets", "-o", str(tmp_path / "t.csv"),
+            "--sample", "20", "--no-summaries", "--llm", "m", "--base-url", server.base_url,
+            "--cache", str(tmp_path / "c.sqlite")])
+    assert result.exit_code == 0, result.output
+    assert "cleaned: 2 formula names;" in result.stderr, result.stderr
+    report = json.loads(result.stderr[result.stderr.index("\n{") + 1:])
+    assert report["cleaned"]["formula_names"] == 2
+    assert [lab.pref_labels["en"] for lab in load_vocabulary(tmp_path / "t.csv")] == [
+        "Refunds", "Billing"]

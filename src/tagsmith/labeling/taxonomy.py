@@ -201,44 +201,63 @@ def check_taxonomy(labels: list[tuple[str, str]], max_labels: int, name_words: i
 def clean_taxonomy(labels: list[tuple[str, str]], options: TaxonomyOptions
                    ) -> tuple[list[tuple[str, str]], dict]:
     """Force a table within the limits; returns it and counts of what was changed."""
+    out, changed = _clean_table(labels, options)
+    return out, {kind: len(which) for kind, which in changed.items()}
+
+
+def _clean_table(labels: list[tuple[str, str]], options: TaxonomyOptions
+                 ) -> tuple[list[tuple[str, str]], dict[str, set]]:
+    """:func:`clean_taxonomy`, naming each change: for each kind, the set of labels it
+    changed (the name as the model wrote it, with its occurrence in the table: a name
+    written twice is two labels), so that the first and final tables' changes count a
+    label changed in both once."""
     out, seen = [], set()
-    counts = {"duplicates": 0, "long_names": 0, "cut_descriptions": 0, "over_limit": 0,
-              "formula_names": 0, "formula_descriptions": 0, "broken_characters": 0}
+    changed: dict[str, set] = {kind: set() for kind in CLEANED_KINDS}
+    written: dict[str, int] = {}
+    kept: list[tuple[str, int]] = []
     for name, description in labels:
+        written[name] = written.get(name, 0) + 1
+        label = (name, written[name])
         if LONE_SURROGATE.search(name) or LONE_SURROGATE.search(description):
             # half of a character (the escape \ud83d alone) is no text a vocabulary holds:
             # the run failed writing it, and every rerun replayed the answer for free
-            counts["broken_characters"] += 1
+            changed["broken_characters"].add(label)
             name = LONE_SURROGATE.sub("\ufffd", name)
             description = LONE_SURROGATE.sub("\ufffd", description)
         if name.startswith(FORMULA_START):  # "=HYPERLINK(...)" from a hostile document
-            counts["formula_names"] += 1
+            changed["formula_names"].add(label)
             name = defuse_formula_start(name, options.name_words)
             if not name:
                 continue
         if description.startswith(FORMULA_START):  # as a name: the CSV is written verbatim
-            counts["formula_descriptions"] += 1
+            changed["formula_descriptions"].add(label)
             # no word limit here: an over-long description is cut just below, which
             # drops its last word rather than the sign of its first
             description = defuse_formula_start(description, None)
         key = fold_name(name)  # as answers are matched: "ｊｏｙ" is "joy"
         if key in seen:
-            counts["duplicates"] += 1
+            changed["duplicates"].add(label)
             continue
         if len(name.split()) > options.name_words or len(name) > MAX_NAME_CHARS:
-            counts["long_names"] += 1
+            changed["long_names"].add(label)
             continue
         words = description.split()
         if len(words) > options.description_words:
-            counts["cut_descriptions"] += 1
+            changed["cut_descriptions"].add(label)
             description = " ".join(words[:options.description_words])
         seen.add(key)
         # no description: the name stands in, cut like one (a name may have more words
         # than a description may: --name-words 5 --description-words 3)
         out.append((name, description
                     or " ".join(name.split()[:options.description_words])))
-    counts["over_limit"] = max(0, len(out) - options.max_labels)
-    return out[:options.max_labels], counts
+        kept.append(label)
+    changed["over_limit"] = set(kept[options.max_labels:])
+    return out[:options.max_labels], changed
+
+
+#: what :func:`clean_taxonomy` counts, in its order
+CLEANED_KINDS = ("duplicates", "long_names", "cut_descriptions", "over_limit",
+                 "formula_names", "formula_descriptions", "broken_characters")
 
 
 def defuse_formula_start(text: str, max_words: int | None) -> str:
@@ -317,7 +336,8 @@ def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOpti
                        "set from minibatch 1 (nor after a repair request; its answers were "
                        "dropped from the cache, so a rerun asks again); what was wrong with "
                        "the last answer: " + "; ".join(taxonomy.last_problems[:5]))
-    labels = _clean(labels, options, taxonomy)
+    changed: dict[str, set] = {}  # the labels cleaned, over the first and final tables
+    labels = _clean(labels, options, taxonomy, changed)
     for number, batch in enumerate(batches[1:], 2):
         update = prompts.update_prompt(_table(labels), batch, options.use_case, *limits)
         revised = _ask_table(client, update, options, taxonomy,
@@ -333,7 +353,7 @@ def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOpti
                                                            *limits), options, taxonomy,
                              "review", strict=False)
         if revised is not None:
-            labels = _clean(revised, options, taxonomy)
+            labels = _clean(revised, options, taxonomy, changed)
         else:
             taxonomy.rejected_steps += 1
             logger.warning("taxonomy review rejected (%s): keeping the table before it",
@@ -343,10 +363,16 @@ def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOpti
     return taxonomy
 
 
-def _clean(labels, options: TaxonomyOptions, taxonomy: Taxonomy):
-    cleaned, counts = clean_taxonomy(labels, options)
-    for key, value in counts.items():
-        taxonomy.cleaned[key] = taxonomy.cleaned.get(key, 0) + value
+def _clean(labels, options: TaxonomyOptions, taxonomy: Taxonomy,
+           changed: dict[str, set]):
+    """``labels`` cleaned; ``taxonomy.cleaned`` counts the labels changed in this
+    table or one cleaned before (``changed`` holds them): a label cleaned in the first
+    table and again in the final one counted twice (a 2-label taxonomy showed "4 formula
+    names")."""
+    cleaned, now = _clean_table(labels, options)
+    for key, which in now.items():
+        changed.setdefault(key, set()).update(which)
+        taxonomy.cleaned[key] = len(changed[key])
     if not cleaned:  # _ask_table(strict=False) returns no such table
         raise LLMError("the model's label set was empty after enforcing the limits")
     return cleaned
