@@ -1423,3 +1423,33 @@ def test_cli_label_refuses_an_output_not_named_as_jsonl_before_any_call(tmp_path
             result = run_label(server, tmp_path, corpus, "--vocab", vocab, "-o",
                                tmp_path / fine)
         assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("n_sample, n_broken, warned", [
+    (79, 64, True),   # heavily reduced: 15 left
+    (40, 12, True),   # 28 left: under 30
+    (40, 10, False),  # 30 left, a quarter out
+    (40, 0, False),
+])
+def test_cli_label_warns_when_the_reliability_rests_on_few_human_documents(
+        tmp_path, caplog, n_sample, n_broken, warned):
+    # 64 malformed answers of 79 left a reliability estimated from 15 documents, with
+    # only the summary's n_left_out to say so
+    corpus, human, vocab = tmp_path / "docs.txt", tmp_path / "human.tsv", tmp_path / "v.tsv"
+    corpus.write_text("sport one\nmusic two\n")
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    human.write_text("".join(f"sport {'broken' if i < n_broken else 'game'} {i}\t<u:sport>\n"
+                             for i in range(n_sample)))
+    with LocalChatServer(teacher) as server, caplog.at_level("WARNING", logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [  # not -q: the warning is shown
+            "label", str(corpus), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl"),
+            "--human", str(human), "--base-url", server.base_url, "--llm", "t",
+            "--max-retries", "0", "--cache", str(tmp_path / "c.sqlite")])
+    assert result.exit_code == 0, result.output
+    reliability = json.loads(result.stderr.strip().splitlines()[-1])["reliability"]
+    assert reliability["n_left_out"] == n_broken
+    message = (f"reliability is estimated from only {n_sample - n_broken} of the {n_sample} "
+               f"human-labelled documents")
+    assert (message in caplog.text) == warned, caplog.text
+    if n_broken and warned:
+        assert f"({n_broken} left out: a failed call or malformed answer)" in caplog.text
