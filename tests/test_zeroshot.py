@@ -1583,3 +1583,34 @@ def test_cli_taxonomy_map_by_meaning_reads_the_vocabulary_embeddings_cached(
     assert second == ["Refund requests: Customers asking for money back."]
     assert again["mapping"] == report["mapping"]
     assert report["mapping"][0]["match_uri"] == "v:refund"
+
+
+def test_cli_label_shortlist_zeroshot_caches_label_embeddings_in_cache_dir(tmp_path):
+    """`label --shortlist-zeroshot` had no --cache-dir (zeroshot has): the vocabulary's
+    label embeddings were computed anew on every run, with no say where they went."""
+    from tagsmith.testing.llm_server import LocalChatServer
+
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<u:sport>\tsport\n<u:food>\tfood\n")
+    docs = tmp_path / "docs.txt"
+    docs.write_text("I baked bread and a cake\nThe team won the final\n")
+    answer = json.dumps({"labels": [{"label": "sport", "confidence": 0.9}]})
+    embeddings = tmp_path / "emb"
+    embeddings.mkdir()
+    with LocalChatServer(lambda body: answer) as server:
+        args = ["-q", "label", str(docs), "--vocab", str(vocab), "--shortlist-zeroshot",
+                "--shortlist-k", "1", "--base-url", server.base_url, "--llm", "m",
+                "--cache", str(tmp_path / "c.sqlite")]
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            *args, "-o", str(tmp_path / "o.jsonl"), "--cache-dir", str(embeddings)])
+        assert result.exit_code == 0, result.output
+        assert [path.suffix for path in embeddings.iterdir()] == [".npz"]
+        # '' is no cache, not the working directory
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            *args, "-o", str(tmp_path / "o2.jsonl"), "--cache-dir", ""])
+        assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "label", str(docs), "--vocab", str(vocab), "-o", str(tmp_path / "o3.jsonl"),
+        "--llm", "m", "--base-url", "http://127.0.0.1:9/v1", "--cache-dir", str(embeddings)])
+    assert result.exit_code == 2
+    assert "--cache-dir only applies with --shortlist-zeroshot" in result.output

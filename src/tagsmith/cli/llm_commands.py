@@ -574,6 +574,9 @@ def _summary_changes(counts: dict) -> str:
               help="Offer the zero-shot top labels per document (needs tagsmith[embed]); "
               "with 100 or more documents, corrected for hub labels with the documents "
               "themselves as background.")
+@click.option("--cache-dir", default=os.path.join(os.path.expanduser("~"), ".cache",
+                                                  "tagsmith", "embeddings"),
+              show_default=True, help="Where label embeddings are cached ('' for no cache).")
 @click.option("--shortlist-k", type=click.IntRange(min=1), default=30, show_default=True,
               help="Labels of the shortlist offered per document; a label the LLM names "
               "off it is rejected (counted in n_unoffered_labels).")
@@ -601,8 +604,9 @@ def _summary_changes(counts: dict) -> str:
               help="With --budget: seed of the document selection and the student.")
 @llm_options
 @click.pass_obj
-def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shortlist_k, votes,
-          max_labels, use_case, human, limit, budget, strategy, rounds, student, seed, **llm):
+def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cache_dir,
+          shortlist_k, votes, max_labels, use_case, human, limit, budget, strategy, rounds,
+          student, seed, **llm):
     """Label the documents of CORPUS with an LLM; write soft labels as JSONL.
 
     Interrupt at any time: answers are cached, a rerun resumes where it stopped.
@@ -620,6 +624,9 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
         raise click.UsageError("--shortlist and --shortlist-zeroshot cannot be combined")
     refuse_unused("--shortlist or --shortlist-zeroshot",
                   bool(shortlist_bundle or shortlist_zeroshot), "shortlist_k")
+    # the zero-shot shortlist embedded the vocabulary anew on every run: its label
+    # embeddings are cached as zeroshot caches them
+    refuse_unused("--shortlist-zeroshot", bool(shortlist_zeroshot), "cache_dir")
     # every option first: the corpus, the shortlist model and the zero-shot embeddings
     # come after, and the cache file is created only once they all passed
     inner = _client(**llm)
@@ -649,6 +656,10 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
                                      "inside the other)", param_hint="--student")
     _check_jsonl_name(output)  # (after --student: a student on the labels' path says so)
     _check_cache_apart(llm["cache"], output=output, student=student)
+    if shortlist_zeroshot and cache_dir:
+        from tagsmith.data.textio import check_writable_dir
+
+        check_writable_dir(cache_dir, "--cache-dir")
     space = load_vocabulary(vocab)
     if shortlist_bundle:  # match the bundle's labels to VOCAB's by URI, not by position
         from tagsmith.pipeline.classifier import TextClassifier
@@ -667,7 +678,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, shor
     human_data = read_labelled(human, space) if human else None
     shortlist, human_shortlist = _shortlists(
         texts, space, shortlist_bundle, shortlist_zeroshot, shortlist_k, not obj["quiet"],
-        human_texts=human_data.texts if human_data else None)
+        human_texts=human_data.texts if human_data else None, cache_dir=cache_dir)
     client = _cached(inner, llm["cache"])  # every check passed: the cache file may appear
     try:
         result = label_corpus(texts, space, client, options, shortlist=shortlist,
@@ -752,10 +763,12 @@ def _shortlist(texts, space, bundle, zeroshot, k, show_progress):
     return _shortlists(texts, space, bundle, zeroshot, k, show_progress)[0]
 
 
-def _shortlists(texts, space, bundle, zeroshot, k, show_progress, human_texts=None):
+def _shortlists(texts, space, bundle, zeroshot, k, show_progress, human_texts=None,
+                cache_dir=None):
     """Shortlists of ``texts`` and of ``human_texts`` (the ``--human`` sample), both from
     the same bundle or zero-shot scorer (``(None, None)`` without a shortlist option; the
-    second is ``None`` without ``human_texts``)."""
+    second is ``None`` without ``human_texts``); the zero-shot scorer caches its label
+    embeddings in ``cache_dir`` (``None`` or ``''``: no cache)."""
     if bundle:
         import numpy as np
 
@@ -790,7 +803,9 @@ def _shortlists(texts, space, bundle, zeroshot, k, show_progress, human_texts=No
         from tagsmith.zeroshot.encoder import SentenceEncoder
         from tagsmith.zeroshot.scorer import ZeroShotClassifier, blank_texts
 
-        scorer = ZeroShotClassifier(space, SentenceEncoder(), show_progress=show_progress)
+        # '' is no cache: as a path it was the working directory (as for zeroshot)
+        scorer = ZeroShotClassifier(space, SentenceEncoder(), cache_dir=cache_dir or None,
+                                    show_progress=show_progress)
         vectors = scorer.embed(texts)
         # blank documents are no background: each embedded as '.' counted toward every
         # label's hubness (fit_background leaves blank texts out; vectors it cannot judge)
