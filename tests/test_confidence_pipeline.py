@@ -1135,16 +1135,23 @@ def test_cli_suggest_sets_with_a_threshold_cuts_the_ranking_and_leaves_the_sets(
 
 @pytest.mark.parametrize("bad", ["conformal_fraction", "100% of %g", "%s %g", None])
 def test_the_words_naming_the_conformal_share_are_checked_before_training(bad):
-    """The warnings about the calibrator / conformal split format ``conformal_share``
+    """The warnings about the calibrator / conformal split format ``_conformal_share``
     with the share's value: one ``%g`` and no other ``%``, or the warning could not be
-    logged. Refused naming the keyword, before any feature is built."""
+    logged. Refused naming the keyword, before any feature is built. The keyword is
+    private (train's CLI names its share with it): a warning's wording is no parameter of
+    the public functions, whose signatures do not show it."""
+    import inspect
+
     import scipy.sparse as sp
 
     from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.pipeline.confidence import calibrate_classifier, fit_confidence
 
     texts = ["good fine great", "bad awful poor"] * 10
     Y = sp.csr_matrix(np.array([[1, 0], [0, 1]] * 10))
-    with pytest.raises(InvalidParameterError, match="parameter 'conformal_share' must be "
+    with pytest.raises(InvalidParameterError, match="parameter '_conformal_share' must be "
                        r"words naming the share, with one %g where its value goes"):
         train_classifier(texts, Y, LabelSpace.from_uris(["u:pos", "u:neg"]),
-                         conformal_share=bad)
+                         _conformal_share=bad)
+    for function in (train_classifier, calibrate_classifier, fit_confidence):
+        assert "conformal_share" not in inspect.signature(function).parameters

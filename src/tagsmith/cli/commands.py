@@ -164,7 +164,7 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
             data.texts, data.Y, label_space, options=options,
             dev_texts=dev_data.texts if dev_data else None,
             dev_Y=dev_data.Y if dev_data else None, dev_name="--dev", dev_source=str(dev),
-            conformal_share=_TRAIN_CONFORMAL_SHARE)
+            _conformal_share=_TRAIN_CONFORMAL_SHARE)
     except InvalidParameterError as exc:
         if exc.name != "conformal_fraction":
             raise

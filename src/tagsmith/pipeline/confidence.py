@@ -281,21 +281,21 @@ def _check_parts_agree(recall: RecallControl, mondrian: RecallControl | None,
 
 #: how the warnings about the calibrator / conformal split name the share, ``%g`` its
 #: value: ``tagsmith train``, which has no ``--conformal-fraction``, passes its own words
-#: (the ``conformal_share`` keyword of :func:`fit_confidence` and its callers)
+#: (the private ``_conformal_share`` keyword of :func:`fit_confidence` and its callers)
 CONFORMAL_SHARE = "conformal_fraction %g"
 
 
-def check_conformal_share(conformal_share: object) -> str:
-    """``conformal_share`` if it is words with one ``%g`` (where the share's value goes)
+def _check_conformal_share(conformal_share: object) -> str:
+    """``_conformal_share`` if it is words with one ``%g`` (where the share's value goes)
     and no other ``%``, else :class:`InvalidParameterError` naming it: the warnings
     format it with the value, and another ``%`` broke the logging of the warning.
 
-    >>> check_conformal_share("the share %g")
+    >>> _check_conformal_share("the share %g")
     'the share %g'
     """
     if not isinstance(conformal_share, str) or conformal_share.count("%") != 1 \
             or "%g" not in conformal_share:
-        raise InvalidParameterError("conformal_share", "words naming the share, with one %g "
+        raise InvalidParameterError("_conformal_share", "words naming the share, with one %g "
                                     f"where its value goes (e.g. {CONFORMAL_SHARE!r})",
                                     conformal_share)
     return conformal_share
@@ -368,14 +368,14 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
                    label_counts: npt.ArrayLike | None = None,
                    crossfit: CrossFitScores | None = None,
                    crossfit_Y: LabelMatrix | None = None,
-                   conformal_share: str = CONFORMAL_SHARE,
+                   _conformal_share: str = CONFORMAL_SHARE,
                    ) -> tuple[Calibrator, Thresholds, ConformalModel, dict]:
     """Calibrator, thresholds, conformal model and a report from held-out scores.
 
     ``label_counts`` (training label frequencies) define the frequency bands.
-    ``conformal_share`` is how warnings about the calibrator / conformal split name
-    ``options.conformal_fraction``, ``%g`` its value (:data:`CONFORMAL_SHARE`; a caller
-    whose users set the share otherwise names what they set).
+    ``_conformal_share`` (private, for ``tagsmith train``, whose users set the share
+    otherwise): how warnings about the calibrator / conformal split name
+    ``options.conformal_fraction``, ``%g`` its value (:data:`CONFORMAL_SHARE`).
     Returns ``(calibrator, thresholds, conformal, report)``.
 
     >>> rng = np.random.default_rng(0)
@@ -389,7 +389,7 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
     """
     options = check_options("options", options, ConfidenceOptions)
     options.validate()
-    conformal_share = check_conformal_share(conformal_share)
+    conformal_share = _check_conformal_share(_conformal_share)
     started = time.perf_counter()
     (fit_Y, fit_topk), conformal_part, how = _split(heldout, options, crossfit, crossfit_Y,
                                                     conformal_share)
@@ -459,9 +459,9 @@ def _unit_scores(topk: TopK) -> TopK:
 def calibrate_classifier(classifier: TextClassifier, heldout: HeldoutScores, *,
                          options: ConfidenceOptions | None = None,
                          crossfit_Y: LabelMatrix | None = None,
-                         conformal_share: str = CONFORMAL_SHARE) -> dict:
+                         _conformal_share: str = CONFORMAL_SHARE) -> dict:
     """Fit calibration and conformal sets on ``heldout`` and attach them to ``classifier``
-    (``conformal_share``: see :func:`fit_confidence`).
+    (``_conformal_share``, private: see :func:`fit_confidence`).
 
     Replaces the classifier's thresholds by ones tuned on calibrated probabilities,
     keeps ``heldout`` in it (saved in its bundle) and records the report in its
@@ -476,7 +476,7 @@ def calibrate_classifier(classifier: TextClassifier, heldout: HeldoutScores, *,
     counts = classifier.label_counts if classifier.n_train_docs else None
     calibrator, thresholds, conformal, report = fit_confidence(
         heldout, options=options, label_counts=counts, crossfit=classifier.crossfit,
-        crossfit_Y=crossfit_Y, conformal_share=conformal_share)
+        crossfit_Y=crossfit_Y, _conformal_share=_conformal_share)
     classifier.calibrator = calibrator
     classifier.thresholds = thresholds
     classifier.conformal = conformal

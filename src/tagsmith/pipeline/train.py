@@ -49,8 +49,8 @@ from tagsmith.pipeline.confidence import (
     CONFORMAL_SHARE,
     TUNED_HERE,
     ConfidenceOptions,
+    _check_conformal_share,
     calibrate_classifier,
-    check_conformal_share,
     check_heldout_labels,
 )
 from tagsmith.pipeline.crossfit import (
@@ -439,12 +439,12 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
                      dev_texts: Sequence[str] | None = None,
                      dev_Y: LabelMatrix | None = None, options: TrainOptions | None = None,
                      dev_name: str = "dev_texts", dev_source: str = "the dev corpus",
-                     conformal_share: str = CONFORMAL_SHARE) -> TextClassifier:
+                     _conformal_share: str = CONFORMAL_SHARE) -> TextClassifier:
     """Train a :class:`TextClassifier` on ``texts`` with labels ``Y`` (n_docs x n_labels).
 
-    ``conformal_share`` is how warnings about the calibrator / conformal split of the
-    documents ``options.calibration_fraction`` sets aside name the share (see
-    :func:`~tagsmith.pipeline.confidence.fit_confidence`).
+    ``_conformal_share`` (private, for ``tagsmith train``): how warnings about the
+    calibrator / conformal split of the documents ``options.calibration_fraction`` sets
+    aside name the share (see :func:`~tagsmith.pipeline.confidence.fit_confidence`).
 
     >>> space = LabelSpace.from_uris(["u:pos", "u:neg"])
     >>> texts = ["good fine great", "bad awful poor"] * 10
@@ -456,7 +456,7 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
     """
     options = check_options("options", options, TrainOptions)
     options.validate()
-    conformal_share = check_conformal_share(conformal_share)
+    conformal_share = _check_conformal_share(_conformal_share)
     if not isinstance(label_space, LabelSpace):  # a dict or list of URIs was taken by len()
         raise InvalidParameterError("label_space", "a LabelSpace (load_vocabulary, "
                                     "LabelSpace.from_uris)", type(label_space).__name__)
@@ -758,7 +758,7 @@ def _calibrate(classifier: TextClassifier, calibration, crossfit_Y, options: Tra
     # that 'tagsmith calibrate BUNDLE' splits them alike)
     heldout = HeldoutScores(topk, cal_Y, cal_rows, _calibration_source(options), cal_groups)
     calibrate_classifier(classifier, heldout, options=_confidence_options(options),
-                         crossfit_Y=crossfit_Y, conformal_share=conformal_share)
+                         crossfit_Y=crossfit_Y, _conformal_share=conformal_share)
 
 
 def _confidence_options(options: TrainOptions) -> ConfidenceOptions:
