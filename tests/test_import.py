@@ -256,13 +256,45 @@ def _upward_imports(root, path):
     import ast
 
     relative = path.relative_to(root).as_posix()
+    # the package a relative import starts from ("from ..pipeline import x" in audit/)
+    package = ["tagsmith", *path.relative_to(root).parent.parts]
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            if node.module.startswith(UPPER):
-                yield from ((relative, node.module, alias.name) for alias in node.names)
+        if isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            for alias in node.names:  # "from tagsmith import pipeline" names the layer
+                if _above(module) or _above(f"{module}.{alias.name}"):
+                    yield relative, module, alias.name
         elif isinstance(node, ast.Import):
             yield from ((relative, alias.name, "") for alias in node.names
-                        if alias.name.startswith(UPPER))
+                        if _above(alias.name))
+
+
+def _above(module: str) -> bool:
+    """Whether ``module`` is one of :data:`UPPER` or inside it (not one that merely
+    begins alike)."""
+    return any(module == upper or module.startswith(upper + ".") for upper in UPPER)
+
+
+def test_the_scan_of_imports_finds_each_way_of_naming_a_layer_above(tmp_path):
+    """A lower module reaching the pipeline by ``from tagsmith import pipeline`` or by a
+    relative import is found as one naming ``tagsmith.pipeline...`` is (the scan read only
+    the latter), and a module that merely shares the prefix is not."""
+    module = tmp_path / "audit" / "lazy.py"
+    module.parent.mkdir()
+    module.write_text("from tagsmith import pipeline, topk\n"
+                      "from ..pipeline.crossfit import split_order\n"
+                      "from .. import cli\n"
+                      "from . import detect\n"
+                      "def f():\n"
+                      "    from tagsmith.pipeline import train\n"
+                      "    import tagsmith.service.app\n"
+                      "    from tagsmith import pipelines\n", encoding="utf-8")
+    assert sorted(_upward_imports(tmp_path, module)) == [
+        ("audit/lazy.py", "tagsmith", "cli"), ("audit/lazy.py", "tagsmith", "pipeline"),
+        ("audit/lazy.py", "tagsmith.pipeline", "train"),
+        ("audit/lazy.py", "tagsmith.pipeline.crossfit", "split_order"),
+        ("audit/lazy.py", "tagsmith.service.app", "")]
 
 
 def test_the_lower_packages_import_nothing_from_the_layers_above():
