@@ -1525,12 +1525,16 @@ def test_a_vocabulary_given_as_a_corpus_is_refused(bundle, goemotions_small, tmp
     copy = tmp_path / "model"
     shutil.copytree(bundle, copy)
     before = {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()}
-    for args in (("eval", copy, vocab), ("calibrate", copy, "--data", vocab),
-                 ("train", vocab, "--vocab", vocab, "-o", tmp_path / "new", *FAST)):
+    # eval and calibrate have no --vocab, which their refusal named: the bundle holds it
+    bundled = "(BUNDLE holds its vocabulary; a corpus line is TEXT, a tab, then its labels)"
+    for args, hint in ((("eval", copy, vocab), bundled),
+                       (("calibrate", copy, "--data", vocab), bundled),
+                       (("train", vocab, "--vocab", vocab, "-o", tmp_path / "new", *FAST),
+                        "(give it as --vocab; a corpus line is TEXT, a tab, then its labels)")):
         result = run(*args)
         assert result.exit_code == 3, (args, result.output)
-        assert f"{vocab}: every document's text is a lone <URI>: this is a vocabulary" \
-            in result.output, (args, result.output)
+        assert f"{vocab}: every document's text is a lone <URI>: this is a vocabulary, " \
+            f"not a corpus {hint}" in " ".join(result.output.split()), (args, result.output)
     assert {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()} == before
     assert not (tmp_path / "new").exists()
 

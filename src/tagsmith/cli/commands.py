@@ -871,8 +871,8 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
     # set recall of --calibration is undefined)
     named = bundle_vocabulary(bundle)
     data = read_labelled(corpus, classifier.label_space, on_error=on_error,
-                         unknown_labels=unknown_labels, vocabulary=named
-                         ).require_labels(corpus, named)
+                         unknown_labels=unknown_labels, vocabulary=named,
+                         vocab_option=None).require_labels(corpus, named)
     report = None
     if calibration:  # metrics and report from one scoring of the corpus
         from tagsmith.pipeline.confidence import evaluate_with_confidence

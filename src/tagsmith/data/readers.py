@@ -856,7 +856,8 @@ def is_lone_uri(text: str) -> bool:
 
 
 def check_not_a_vocabulary(texts: Sequence[str], path: str | Path, *,
-                           vocab_option: str | None = "--vocab") -> None:
+                           vocab_option: str | None = "--vocab",
+                           labelled: bool | None = None) -> None:
     """Refuse, naming ``path``, a corpus of documents whose every text is a lone
     ``<URI>``: a vocabulary TSV (``<uri>`` TAB name) read as a corpus, each URI labelled
     by its own name. eval reported metrics on it, calibrate replaced a bundle's stored
@@ -864,7 +865,8 @@ def check_not_a_vocabulary(texts: Sequence[str], path: str | Path, *,
     it. No documents is not this error (the callers name that one). ``vocab_option``:
     the command's option that takes a vocabulary (``taxonomy`` has ``--map-to``, no
     ``--vocab``); None for a command reading documents for a bundle, which holds its
-    vocabulary (suggest, shift).
+    vocabulary (suggest, shift; eval and calibrate, with ``labelled``: see
+    :func:`vocabulary_refused`).
 
     >>> try:
     ...     check_not_a_vocabulary(["<u:a>"], "v.tsv", vocab_option="--map-to")
@@ -874,23 +876,29 @@ def check_not_a_vocabulary(texts: Sequence[str], path: str | Path, *,
     """
     if texts and all(is_lone_uri(text) for text in texts):
         raise vocabulary_refused("every document's text is a lone <URI>", path,
-                                 vocab_option=vocab_option)
+                                 vocab_option=vocab_option, labelled=labelled)
 
 
 def vocabulary_refused(why: str, path: str | Path, *, vocab_option: str | None = "--vocab",
-                       line: int | None = None) -> DataError:
+                       line: int | None = None, labelled: bool | None = None) -> DataError:
     """The error refusing the vocabulary at ``path`` (``line``) given as documents, ``why``
     saying how it was told: :func:`check_not_a_vocabulary`'s lone URIs, a SKOS file or a
     CSV vocabulary's header (``tagsmith.cli.commands.check_document_files``); the hint
     names ``vocab_option``, the command's option or argument taking a vocabulary (None:
-    the bundle holds it).
+    the bundle holds it). ``labelled``: whether the command reads the documents' labels
+    (default: where it takes a vocabulary); eval and calibrate take a bundle and read
+    labels, and their refusal named a ``--vocab`` neither has.
 
     >>> print(vocabulary_refused("its header is a vocabulary's", "v.csv", line=1))
     v.csv:1: its header is a vocabulary's: this is a vocabulary, not a corpus (give it \
 as --vocab; a corpus line is TEXT, a tab, then its labels)
     """
-    hint = (f"give it as {vocab_option}; a corpus line is TEXT, a tab, then its labels"
-            if vocab_option else "BUNDLE holds its vocabulary; give documents: a line "
-            "is a document's TEXT, optionally a tab and labels, which are ignored")
+    if labelled is None:
+        labelled = vocab_option is not None
+    where = f"give it as {vocab_option}" if vocab_option else "BUNDLE holds its vocabulary"
+    lines = ("a corpus line is TEXT, a tab, then its labels" if labelled else
+             "give documents: a line is a document's TEXT, optionally a tab and labels, "
+             "which are ignored")
+    hint = f"{where}; {lines}"
     return DataError(f"{why}: this is a vocabulary, not a corpus ({hint})", path=path,
                      line=line)

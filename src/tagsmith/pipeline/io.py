@@ -93,13 +93,17 @@ a JSONL object a 'labels' list"
 
 def read_labelled(path: str | Path, label_space: LabelSpace | DerivingLabels, *,
                   on_error: str = "fail", unknown_labels: str = "fail",
-                  vocabulary: str | None = None) -> LabelledData:
+                  vocabulary: str | None = None,
+                  vocab_option: str | None = "--vocab") -> LabelledData:
     """Stream a corpus file once into texts and a label matrix over ``label_space``.
 
     A file with no documents (empty, or every line skipped) is a :class:`DataError`
     naming it: nothing can be trained, evaluated or calibrated on it. ``vocabulary``
     names ``label_space`` in an unknown label's error (``"the vocabulary of the bundle
-    model/"``; default "the vocabulary").
+    model/"``; default "the vocabulary"). A vocabulary given as the corpus is refused
+    (:func:`~tagsmith.data.readers.check_not_a_vocabulary`), naming ``vocab_option``,
+    the command's option taking one (None: a bundle's command, eval or calibrate,
+    whose bundle holds it).
     """
     from tagsmith.data.corpus import Corpus, collect, label_columns
 
@@ -117,7 +121,7 @@ def read_labelled(path: str | Path, label_space: LabelSpace | DerivingLabels, *,
         skipped = getattr(corpus.report, "n_skipped_lines", 0)
         raise DataError("no documents in the corpus" + (
             f" ({skipped:,} malformed lines skipped)" if skipped else ""), path=path)
-    check_not_a_vocabulary(texts, path)
+    check_not_a_vocabulary(texts, path, vocab_option=vocab_option, labelled=True)
     return LabelledData(texts, Y, corpus.report)
 
 
