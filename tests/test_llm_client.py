@@ -303,7 +303,8 @@ def test_a_stopping_run_says_how_many_answers_the_cache_keeps(tmp_path):
         with pytest.raises(LLMError, match=r"stopping \(no request was answered\)"):
             complete_all(client_for(server, max_retries=0), [request("b"), request("c")],
                          n_workers=1, max_consecutive_failures=1)
-        with pytest.raises(LLMError, match=r"\(1 request answered, not cached: a rerun"):
+        with pytest.raises(LLMError, match=r"\(1 request answered, not cached: a rerun "
+                                           r"asks for it again\)"):
             complete_all(client_for(server, max_retries=0), [request("a"), request("b")],
                          n_workers=1, max_consecutive_failures=1)
         cached = CachedClient(client_for(server, max_retries=0),

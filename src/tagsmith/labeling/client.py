@@ -1030,8 +1030,9 @@ def _kept(client, results: Sequence[object], requests: Sequence[ChatRequest],
         return (f"{batch}{before} {plural(earlier, 'is', 'are')} not cached: a rerun "
                 f"asks for {plural(earlier, 'it', 'them')} again")
     also = f", nor the {earlier:,} received before this batch" if earlier else ""
+    # "1 request answered, not cached: a rerun asks for them again"
     return (f"{n} {plural(n, 'request', 'requests')} answered, not cached{also}: "
-            "a rerun asks for them again")
+            f"a rerun asks for {plural(n + earlier, 'it', 'them')} again")
 
 
 def _wrapped_with(client, name: str, *, method: bool = False):
