@@ -1208,6 +1208,39 @@ def test_cli_label_with_a_budget_failing_in_a_later_round_says_what_the_run_kept
     assert stop in message and "no request was answered" not in message
 
 
+def test_cli_label_with_a_budget_resumed_from_the_cache_says_what_the_run_kept(tmp_path):
+    # a rerun replaying round 0 from the cache, then failing in round 1, said "stopping
+    # (no request was answered)" again: the answers before the batch were counted from
+    # the calls answered alone, never the cache's
+    docs = tmp_path / "docs.txt"
+    docs.write_text("".join(f"sport story {i} words\n" for i in range(300)))
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    count = {"n": 0}
+
+    def flaky(body):
+        count["n"] += 1
+        if count["n"] > 30:  # round 0 of the first run, then down for good
+            return Reply("down", status=503)
+        return json.dumps({"labels": [{"label": "sport", "confidence": 0.9}]})
+
+    with LocalChatServer(flaky) as server:
+        args = ["-q", "label", str(docs), "--vocab", str(vocab), "-o",
+                str(tmp_path / "o.jsonl"), "--budget", "120", "--rounds", "3",
+                "--base-url", server.base_url, "--llm", "m", "--cache",
+                str(tmp_path / "c.sqlite"), "--max-retries", "0", "--concurrency", "1"]
+        first = CliRunner().invoke(tagsmith_cli.cli, args)
+        assert first.exit_code == 6, first.output
+        result = CliRunner().invoke(tagsmith_cli.cli, args)
+    assert result.exit_code == 6, result.output
+    message = " ".join(result.stderr.split())
+    assert ("the teacher failed in round 1, after answering for 30 documents in the round "
+            "before it") in message, message
+    assert ("none of the 45 requests of this batch was answered; the 30 answers received "
+            "before it are in the response cache") in message, message
+    assert "no request was answered" not in message
+
+
 def _silent_for(n_rounds, Y):
     """A teacher that answers none of the documents of its first ``n_rounds`` rounds
     (every call failed or was malformed), then the true labels."""

@@ -937,7 +937,9 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
                 if state["failures"] >= max_consecutive_failures:
                     stop.set()
                     failures = state["failures"]
-                    kept = _kept(client, results, requests, start[0])
+                    # the answers before this batch: called, or replayed from the
+                    # cache (a resumed run's earlier rounds are all cache hits)
+                    kept = _kept(client, results, requests, start[0] + start[1])
                     raise LLMError(f"{failures} request{plural_s(failures)} in a row "
                                    f"failed; stopping ({kept}). "
                                    f"Last: {exc}") from exc
@@ -989,8 +991,8 @@ def _kept(client, results: Sequence[object], requests: Sequence[ChatRequest],
     kept them, and counted among them the malformed answers that a
     :class:`~tagsmith.labeling.cache.DropMalformed` had dropped from the cache (a rerun
     asked for them again). ``earlier`` counts the answers the client received before
-    this batch (a budget's earlier rounds, a human sample): "no request was answered"
-    read as the whole run's, after a round of answers."""
+    this batch (a budget's earlier rounds, a human sample), from the endpoint or the
+    cache: "no request was answered" read as the whole run's, after a round of answers."""
     answered = [i for i, result in enumerate(results) if isinstance(result, ChatResponse)]
     n = len(answered)
     if not n and not earlier:
