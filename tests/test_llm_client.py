@@ -313,6 +313,11 @@ def test_a_stopping_run_says_how_many_answers_the_cache_keeps(tmp_path):
                                            r"cache: a rerun asks only for the others\)"):
             complete_all(cached, [request("a"), request("b")], n_workers=1,
                          max_consecutive_failures=1)
+        # a later batch of one request: "no request of the 1 of this batch was answered"
+        with pytest.raises(LLMError, match=r"\(the one request of this batch was not "
+                                           r"answered; the answer received before it is in "
+                                           r"the response cache"):
+            complete_all(cached, [request("c")], n_workers=1, max_consecutive_failures=1)
 
 
 def test_concurrency_limit_holds():

@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from tagsmith._params import check_int, check_number
-from tagsmith._plural import none_of, plural, plural_s
+from tagsmith._plural import plural, plural_s
 from tagsmith.data.textio import LONE_SURROGATE
 from tagsmith.exceptions import InvalidParameterError, LLMConfigError, LLMError
 from tagsmith.progress import progress_bar
@@ -998,7 +998,9 @@ def _kept(client, results: Sequence[object], requests: Sequence[ChatRequest],
     if not n and not earlier:
         return "no request was answered"
     if not n:
-        batch = f"{none_of(len(requests), 'request')} of this batch was answered"
+        # (none_of read "no request of the 1 of this batch was answered")
+        batch = plural(len(requests), "the one request of this batch was not answered",
+                       f"none of the {len(requests):,} requests of this batch was answered")
     checker = _wrapped_with(client, "dropped_keys")
     dropped = set(checker.dropped_keys) if checker is not None else set()
     # the answers of the batches before: those well-formed are cached as this batch's
