@@ -10,6 +10,7 @@ import pickle
 import pytest
 
 import tagsmith.exceptions as exceptions
+from tagsmith.data.readers import NoTextColumnError
 from tagsmith.exceptions import TagsmithError
 
 #: representative arguments of each class that defines its own ``__init__``; a class
@@ -33,6 +34,7 @@ ARGUMENTS: dict[type, tuple[tuple, dict]] = {
                                     {"selected": [3, 1], "Y_teacher": [[0.5, 1.0]],
                                      "rounds": [{"round": 1, "n_selected": 2}],
                                      "cause": exceptions.LLMConfigError("401 Unauthorized")}),
+    NoTextColumnError: ((["URI", "label_en"], "v.csv"), {}),
 }
 
 
