@@ -1965,3 +1965,15 @@ def test_label_help_says_what_shortlist_k_and_max_labels_do():
     text = " ".join(result.output.split())
     assert "--shortlist-k INTEGER RANGE Labels of the shortlist offered per document" in text
     assert "--max-labels INTEGER RANGE Most labels asked for and kept per answer" in text
+
+
+def test_shift_of_no_document_names_the_input_read(bundle, tmp_path):
+    """shift of an empty file said "parameter 'FILES' must be at least one document, got
+    'none'", naming no file; now it names what it read, stdin alike."""
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    result = run("shift", bundle, empty)
+    assert result.exit_code == 2, result.output
+    assert f"got 'none in {empty}'" in result.output, result.output
+    result = run("shift", bundle, input="")
+    assert result.exit_code == 2 and "got 'none in stdin'" in result.output, result.output

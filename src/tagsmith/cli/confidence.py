@@ -330,8 +330,9 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
         return
     warn_unnamed_language(classifier.label_space, lang)
     texts = [text for _, text in _read_documents(files, whole_file, unique_ids=False)]
-    if not texts:
-        raise InvalidParameterError("FILES", "at least one document", "none")
+    if not texts:  # named as zeroshot --background names its files: which input was empty
+        read = ", ".join("stdin" if name == "-" else name for name in files) or "stdin"
+        raise InvalidParameterError("FILES", "at least one document", f"none in {read}")
     if classifier.calibrator is None:  # the library's refusal named no bundle; after the
         # FILES, whose errors (not UTF-8, missing) come first as for every command
         raise not_calibrated("BUNDLE", bundle)
