@@ -1779,3 +1779,15 @@ def test_the_clean_up_keeps_folders_of_another_pid_namespace_of_the_same_host(tm
     write(tmp_path / "m", 1.0)
     write(tmp_path / "m", 2.0)
     assert _left(tmp_path) == sorted(kept + ["m"])
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_a_folder_that_refuses_the_staging_folder_is_an_output_error(tmp_path):
+    """/proc passes the writability check for root, then refuses the mkdir: the save
+    ended in a FileNotFoundError traceback (exit code 1), after the training. It is now
+    the refusal of an output path, naming it (exit code 3), whoever runs it."""
+    from tagsmith.exceptions import BundleTargetError
+
+    with pytest.raises(BundleTargetError, match="/proc/tagsmith-no-bundle"):
+        write(Path("/proc/tagsmith-no-bundle"))
+    assert not os.path.exists("/proc/tagsmith-no-bundle")

@@ -100,7 +100,12 @@ class BundleWriter:
         except OSError as exc:
             raise BundleTargetError(f"cannot create the folder {target.parent} "
                               f"({exc.strerror or exc})", path=target) from exc
-        staging = make_staging(target.parent, f".{short_name(target.name)}.tmp-")
+        try:  # a folder that says it is writable and is not (/proc, a root-squashed
+            # share) failed here with a traceback, exit code 1
+            staging = make_staging(target.parent, f".{short_name(target.name)}.tmp-")
+        except OSError as exc:
+            raise BundleTargetError(f"cannot create a folder in {target.parent} to write the "
+                                    f"bundle in ({exc.strerror or exc})", path=target) from exc
         try:
             # mkdtemp makes it 0700: give it a replaced bundle's mode, else what mkdir gives
             os.chmod(staging, _directory_mode(target))
