@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import re
 import shutil
 import sys
@@ -1817,3 +1818,14 @@ def test_blank_documents_labels_are_no_candidates():
     assert result.issues.n_flagged > 0
     assert not np.isin(result.issues.doc, np.arange(300, 320)).any()
     assert all(row["text"].strip() for row in result.review)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_an_output_folder_that_refuses_the_mkdir_is_an_output_error(small_result):
+    """/proc passes the writability check for root, then refuses the mkdir: writing the
+    audit there ended in a FileNotFoundError traceback (exit code 1), after the audit.
+    It is now bad output naming the folder (exit code 3), whoever runs it."""
+    from tagsmith.exceptions import DataError
+
+    with pytest.raises(DataError, match="/proc/tagsmith-no-audit"):
+        small_result.write("/proc/tagsmith-no-audit", html=False)

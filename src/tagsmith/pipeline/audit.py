@@ -216,14 +216,23 @@ class AuditResult:
         # a half-written folder), then written to a staging folder and moved in at once
         page = render_html(self.report, plots=plots) if html else None
         created = not directory.exists()
-        directory.mkdir(parents=True, exist_ok=True)
+        try:  # a folder that passes the writability check and refuses the mkdir (/proc,
+            # a root-squashed share) ended in a traceback, exit code 1, after the audit
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataError(f"cannot create the folder ({exc.strerror or exc})",
+                            path=directory) from exc
         # named after this process: the next audit here removes it if a kill (SIGKILL,
         # the OOM killer) left it behind, which it did forever
         for stale, pid in stale_staging(directory, ".audit-"):
             remove_staging(stale)
             logger.info("removed %s, the staging folder of an audit that was killed "
                         "(process %d)", stale, pid)
-        staging = make_staging(directory, ".audit-")
+        try:
+            staging = make_staging(directory, ".audit-")
+        except OSError as exc:
+            raise DataError(f"cannot create a folder in it to write the audit in "
+                            f"({exc.strerror or exc})", path=directory) from exc
         names = output_names(review_format=review_format, html=html)
         try:
             write_json(self.report, staging / names["report_json"])
