@@ -1,5 +1,6 @@
 import gzip
 import json
+import logging
 import re
 import subprocess
 import sys
@@ -832,7 +833,6 @@ def test_train_refuses_a_calibration_split_too_small_before_fitting(goemotions_s
     """Its size is known from the corpus and --calibration-fraction: the refusal came only
     once the model had been fitted (twice, with the refit), which on a large corpus is
     the whole training wasted."""
-    import logging
 
     caplog.set_level(logging.INFO, logger="tagsmith")
     lines = goemotions_small["train"].read_text().splitlines(keepends=True)
@@ -853,7 +853,6 @@ def test_train_names_calibration_fraction_where_the_conformal_split_falls_short(
     aside leave 200 for the 350 conformal documents asked: train warned naming
     'conformal_fraction', which it has no option for; the share it splits at is fixed,
     the option the user set is --calibration-fraction."""
-    import logging
 
     corpus = tmp_path / "thanks.tsv"
     corpus.write_text("".join("thank you\tjoy\n" if i % 2 == 0 else f"text {i}\tanger\n"
@@ -1078,7 +1077,6 @@ def test_suggest_tsv_escapes_read_back_a_backslash_apart_from_a_tab(tmp_path):
 def test_a_single_v_gives_more_log_output_than_none(goemotions_small, monkeypatch):
     """-v, none and -q set tagsmith's log level while their command runs (read there),
     and the caller's level is back afterwards."""
-    import logging
 
     from tagsmith.cli import commands
 
@@ -1304,7 +1302,6 @@ def test_vv_and_q_set_the_root_level_of_a_program_with_its_own_logging(goemotion
     debug messages) and -q (errors alone) left its root logger's level as it was, since
     logging.basicConfig does nothing once the root has a handler. The level is the
     program's again once the command ends; without -vv/-q it is not touched."""
-    import logging
 
     import tagsmith.data.vocab as vocab_module
 
@@ -1806,7 +1803,6 @@ def test_suggest_reports_progress_over_its_documents_unless_quiet(bundle, goemot
     with no progress at all when its output went to a file. It now has one bar over the
     documents (a log line every 10 s and at the end when stderr is no terminal), and -q
     none; the answers are the same."""
-    import logging
 
     caplog.set_level(logging.INFO, logger="tagsmith")
     test = goemotions_small["test"]  # 600 lines: two batches of 512 and 88
@@ -1818,6 +1814,26 @@ def test_suggest_reports_progress_over_its_documents_unless_quiet(bundle, goemot
     quiet = run("suggest", bundle, test, "--format", "tsv")
     assert quiet.exit_code == 0 and "suggest:" not in caplog.text
     assert quiet.stdout == shown.stdout
+
+
+def test_a_missing_corpus_is_not_said_to_be_derived_from(tmp_path, caplog):
+    """``train nope.tsv`` without --vocab logged "deriving the label space from
+    nope.tsv" before "file not found"; a missing --dev too."""
+    caplog.set_level(logging.INFO, logger="tagsmith")
+    corpus = tmp_path / "c.csv"
+    corpus.write_text("text,labels\napple pie,fruit\ncar road,car\n")
+
+    def train(*args):  # not quiet (-q), as run is: the INFO lines are the point
+        return CliRunner().invoke(tagsmith_cli.cli, ["train", *map(str, args), "-o",
+                                                     str(tmp_path / "m"), *FAST])
+    for args in ((tmp_path / "nope.tsv",), (corpus, "--dev", tmp_path / "nope.tsv")):
+        result = train(*args)
+        assert result.exit_code == 3, result.output
+        assert f"{tmp_path / 'nope.tsv'}: file not found" in result.output
+        assert "no vocabulary given" not in caplog.text, caplog.text
+    result = train(corpus)
+    assert result.exit_code == 0, result.output
+    assert "no vocabulary given: deriving the label space from" in caplog.text
 
 
 def test_train_without_labels_names_the_cause_not_a_vocabulary_never_given(tmp_path):
@@ -1840,7 +1856,6 @@ def test_train_without_labels_names_the_cause_not_a_vocabulary_never_given(tmp_p
 def test_train_counts_one_document_and_one_label_in_the_singular(tmp_path, caplog):
     """A one-document corpus was 'trained linear on 1 documents, 1 labels', after the log
     lines 'features for 1 documents' and 'fitting linear on 1 documents'."""
-    import logging
 
     caplog.set_level(logging.INFO, logger="tagsmith")
     corpus = tmp_path / "one.jsonl"

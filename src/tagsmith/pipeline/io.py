@@ -15,7 +15,7 @@ from tagsmith.data.corpus import DerivingLabels
 from tagsmith.data.document import Document
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.readers import Record, check_not_a_vocabulary
-from tagsmith.exceptions import AmbiguousLabelError, DataError, UnknownLabelError
+from tagsmith.exceptions import AmbiguousLabelError, CorpusFormatError, DataError, UnknownLabelError
 
 logger = logging.getLogger("tagsmith")
 
@@ -175,11 +175,20 @@ def read_labelled_corpora(paths: list[str | Path], vocab: str | Path | None, *,
         return space, [read_labelled(path, space, on_error=on_error,
                                      unknown_labels=unknown_labels,
                                      vocabulary=f"the vocabulary {vocab}") for path in paths]
-    logger.info("no vocabulary given: deriving the label space from %s",
-                ", ".join(str(p) for p in paths))
+    _say_deriving(paths)
     # unknown_labels too: an empty "<>" is unknown here, as to a derived space
     return read_deriving_labels(paths, lambda path, deriving: read_labelled(
         path, deriving, on_error=on_error, unknown_labels=unknown_labels))
+
+
+def _say_deriving(paths: Sequence[str | Path]) -> None:
+    """Log that the label space is derived from ``paths``, once each exists: a missing
+    one was told "deriving the label space from nope.tsv" before "file not found"."""
+    for path in paths:
+        if not Path(path).exists():
+            raise CorpusFormatError("file not found", path=path)
+    logger.info("no vocabulary given: deriving the label space from %s",
+                ", ".join(str(p) for p in paths))
 
 
 def read_deriving_labels(paths: Sequence[str | Path],
@@ -207,6 +216,5 @@ def resolve_label_space(corpus_paths: list[str | Path], vocab: str | Path | None
         return load_vocabulary(vocab)
     from tagsmith.data.corpus import derive_label_space
 
-    logger.info("no vocabulary given: deriving the label space from %s",
-                ", ".join(str(p) for p in corpus_paths))
+    _say_deriving(corpus_paths)
     return derive_label_space(corpus_paths, on_error=on_error)
