@@ -363,6 +363,21 @@ def test_llm_options_are_checked_before_the_corpus_is_read(files, tmp_path, comm
     assert files["corpus"].read_bytes() == before
 
 
+@pytest.mark.parametrize("command", ["label", "taxonomy"])
+def test_stdin_as_corpus_is_refused_naming_corpus(files, tmp_path, command):
+    """``label -`` (and ``taxonomy -``) said "-: file not found", though suggest and
+    zeroshot read stdin from '-': CORPUS is a file, and '-' is refused saying so,
+    before any request or cache file."""
+    args = {"label": ["-", "--vocab", files["vocab"], "-o", tmp_path / "out.jsonl"],
+            "taxonomy": ["-", "--use-case", "topics", "-o", tmp_path / "out.csv"]}[command]
+    result = run(command, *args, *_fill(LLM, {**files, "base": tmp_path}),
+                 input="a document\nanother\n")
+    assert result.exit_code == 2, result.output
+    assert "CORPUS" in result.output and "(stdin) is not read here" in result.output
+    assert "file not found" not in result.output
+    assert sorted(path.name for path in tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("bad", [["--budget", "2", "--seed", "-1"], ["--timeout", "0"],
                                  ["--concurrency", "0"]], ids=lambda bad: bad[-2])
 def test_a_refused_llm_run_leaves_no_cache_file(files, tmp_path, monkeypatch, bad):

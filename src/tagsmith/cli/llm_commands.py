@@ -274,6 +274,17 @@ def _check_cache_apart(cache: str, **written: str | None) -> None:
                                      param_hint="--cache")
 
 
+def _refuse_stdin(corpus: str) -> None:
+    """Refuse ``-`` as CORPUS: taxonomy and label read a file (a corpus, or a text file
+    with one document per line), not stdin as suggest and zeroshot do; ``-`` was
+    looked for as a file and failed "-: file not found"."""
+    if corpus == "-":
+        raise click.BadParameter("'-' (stdin) is not read here: CORPUS is a file (a "
+                                 "corpus, or a text file with one document per line); "
+                                 "save the documents to a file and give its name",
+                                 param_hint="CORPUS")
+
+
 def _check_not_input(option: str, path: str | None, **inputs: str | None) -> None:
     """Refuse an output file ``path`` that is one of the command's ``inputs`` (option
     name -> path): it was read, the LLM paid, and the input then replaced by the output
@@ -409,12 +420,14 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
              cache_dir, seed, **llm):
     """Generate a label taxonomy from the texts of CORPUS with an LLM (TnT-LLM phase 1).
 
-    CORPUS is any corpus file (labels ignored) or a text file with one document per line.
+    CORPUS is any corpus file (labels ignored) or a text file with one document per line
+    (not stdin: '-' is refused).
     """
     from tagsmith.cli import refuse_unused
     from tagsmith.labeling.taxonomy import TaxonomyOptions
     from tagsmith.pipeline.llm import run_taxonomy
 
+    _refuse_stdin(corpus)
     refuse_unused("--map-to", bool(map_to), "map_by", "min_similarity")
     refuse_unused("--map-by meaning", map_by == "meaning", "cache_dir")
     options = TaxonomyOptions(use_case=use_case, max_labels=max_labels, name_words=name_words,
@@ -609,6 +622,9 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
           student, seed, **llm):
     """Label the documents of CORPUS with an LLM; write soft labels as JSONL.
 
+    CORPUS is any corpus file (labels ignored) or a text file with one document per line
+    (not stdin: '-' is refused).
+
     Interrupt at any time: answers are cached, a rerun resumes where it stopped.
     """
     from tagsmith.cli import refuse_unused
@@ -617,6 +633,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
     from tagsmith.pipeline.io import read_labelled
     from tagsmith.pipeline.llm import label_corpus, write_soft_labels
 
+    _refuse_stdin(corpus)
     refuse_unused("--budget", bool(budget), "strategy", "rounds", "student", "seed")
     # without a shortlist every label is offered: its width would be silently ignored,
     # and with both shortlists the bundle's was used and the zero-shot one never built
