@@ -892,20 +892,24 @@ def test_cli_label_and_taxonomy_refuse_a_vocabulary_given_as_the_corpus(tmp_path
     the LLM, paying for every call."""
     vocab = tmp_path / "v.tsv"
     vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    # a plain text file of lone URIs: refused once, as _read_documents reads it
+    uris = tmp_path / "uris.txt"
+    uris.write_text("<u:sport>\n<u:music>\n")
 
     def teacher(body):
         return json.dumps({"labels": [{"label": "sport", "confidence": 0.9}]})
 
-    for args in (["label", str(vocab), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl")],
-                 ["taxonomy", str(vocab), "--use-case", "sorting", "-o",
-                  str(tmp_path / "t.tsv")]):
+    for corpus, args in ((path, args) for path in (vocab, uris) for args in (
+            ["label", str(path), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl")],
+            ["taxonomy", str(path), "--use-case", "sorting", "-o",
+             str(tmp_path / "t.tsv")])):
         with LocalChatServer(teacher) as server:
             result = CliRunner().invoke(tagsmith_cli.cli, [
                 *args, "--base-url", server.base_url, "--llm", "t",
                 "--cache", str(tmp_path / "c.sqlite")])
             assert not server.requests, args[0]
         assert result.exit_code == 3, (args[0], result.output)
-        assert f"{vocab}: every document's text is a lone <URI>: this is a vocabulary" \
+        assert f"{corpus}: every document's text is a lone <URI>: this is a vocabulary" \
             in result.output
         # taxonomy has no --vocab: its vocabulary option is --map-to
         option = "--vocab" if args[0] == "label" else "--map-to"

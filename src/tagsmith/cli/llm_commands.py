@@ -351,7 +351,9 @@ def _read_texts(path: str, vocab_option: str = "--vocab") -> tuple[list[str], li
     try:
         detect_format(path)
     except UnsupportedFormatError:
-        pairs = list(_read_documents((path,), whole_file=False,  # a plain text file
+        # a plain text file: _read_documents refuses a vocabulary before reading it
+        # whole (check_document_files reads it up to its first text not a lone URI)
+        pairs = list(_read_documents((path,), whole_file=False,
                                      vocab_option=vocab_option))
         ids, texts = [doc_id for doc_id, _ in pairs], [text for _, text in pairs]
     else:
@@ -361,9 +363,9 @@ def _read_texts(path: str, vocab_option: str = "--vocab") -> tuple[list[str], li
             refuse_csv_vocabulary(exc, path, vocab_option)
         ids = [r.doc_id or f"{path}:{r.line}" for r in records]
         texts = [r.text for r in records]
+        check_not_a_vocabulary(texts, path, vocab_option=vocab_option)
     if not texts:
         raise CorpusFormatError("no documents in the file", path=path)
-    check_not_a_vocabulary(texts, path, vocab_option=vocab_option)
     return ids, texts
 
 
