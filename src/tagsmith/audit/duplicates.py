@@ -115,21 +115,9 @@ def groups_of_hashes(hashes: np.ndarray, blank_hash: np.integer | int) -> np.nda
     keys = keys.reshape(-1).astype(np.int64)
     blank = np.flatnonzero(hashes == blank_hash)
     keys[blank] = len(hashes) + np.arange(blank.size)  # ids no other text has
-    return _in_first_order(keys)  # numbered in the order the texts come
+    from tagsmith.models.splits import groups_by_first
 
-
-def _in_first_order(groups: np.ndarray) -> np.ndarray:
-    """``groups`` renumbered 0, 1, ... in the order each group first comes (as
-    :func:`~tagsmith.pipeline.train.duplicate_groups` numbers the groups, of a pool or of a
-    subset of it).
-
-    >>> _in_first_order(np.array([7, 3, 7, 9])).tolist()
-    [0, 1, 0, 2]
-    """
-    _, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
-    rank = np.empty(first.size, np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(first.size)
-    return rank[inverse.reshape(-1)]
+    return groups_by_first(keys)[0]  # numbered in the order the texts come
 
 
 def exact_duplicate_pairs(hashes: np.ndarray) -> np.ndarray:

@@ -27,19 +27,33 @@ def has_repeats(groups: npt.ArrayLike) -> bool:
     return bool(array.size) and np.unique(array).size < array.size
 
 
+def groups_by_first(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``groups`` renumbered 0, 1, ... in the order each group first comes, with the
+    first position and the size of each group in that numbering. The one renumbering of
+    the splits here and of the audit's duplicate groups
+    (:func:`tagsmith.audit.duplicates.groups_of_hashes`).
+
+    >>> member, first, sizes = groups_by_first(np.array([7, 3, 7, 9]))
+    >>> member.tolist(), first.tolist(), sizes.tolist()
+    ([0, 1, 0, 2], [0, 1, 3], [2, 1, 1])
+    """
+    _, first, inverse, sizes = np.unique(groups, return_index=True, return_inverse=True,
+                                         return_counts=True)
+    by_first = np.argsort(first, kind="stable")
+    rank = np.empty(first.size, np.int64)
+    rank[by_first] = np.arange(first.size)
+    return rank[inverse.reshape(-1)], first[by_first], sizes[by_first]
+
+
 def _groups_in_order(order: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray,
                                                                       np.ndarray]:
     """The groups of ``groups`` in the order their first document comes in ``order``:
     ``(group of each document as 0.., first position of each group, size of each)``,
     groups numbered by that order (group 0 is the one of ``order[0]``)."""
-    _, first, inverse, sizes = np.unique(groups[order], return_index=True,
-                                         return_inverse=True, return_counts=True)
-    rank = np.empty(first.size, np.int64)
-    by_first = np.argsort(first, kind="stable")
-    rank[by_first] = np.arange(first.size)
+    ranked, first, sizes = groups_by_first(groups[order])
     member = np.empty(order.size, np.int64)
-    member[order] = rank[inverse.reshape(-1)]
-    return member, first[by_first], sizes[by_first]
+    member[order] = ranked
+    return member, first, sizes
 
 
 def _water_fill(fixed: np.ndarray, n_more: int) -> np.ndarray:
