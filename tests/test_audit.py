@@ -867,9 +867,20 @@ def test_find_label_issues_checks_its_blank_mask():
 def test_both_stackings_share_each_pairs_centroid_cosine_with_the_same_probabilities():
     """The bounds' stacking and the ranking's read the same centroid cosines for their
     fitting samples (drawn alike): computed once into a shared cache of the samples alone,
-    the probabilities and coefficients are exactly those of fits computing their own."""
+    the probabilities and coefficients are exactly those of fits computing their own,
+    and the second fit computes no cosine of its fitting sample again (equal values
+    alone would not show that the cache is read)."""
     from tagsmith.audit.evidence import PairEvidence
     from tagsmith.audit.stacking import centroid_cache, stack_probabilities
+
+    class CountingEvidence(PairEvidence):
+        """Counts the pairs whose centroid cosine is computed."""
+
+        n_cosines = 0
+
+        def centroid_cosines(self, rows, labels, given):
+            self.n_cosines += len(rows)
+            return super().centroid_cosines(rows, labels, given)
 
     X, Y = _extreme_problem(n_docs=800, n_labels=40, seed=5)
     Y = sp.csr_matrix(Y != 0)
@@ -886,16 +897,29 @@ def test_both_stackings_share_each_pairs_centroid_cosine_with_the_same_probabili
 
     groups = [pairs(pos_rows, Y.indices, np.ones(Y.nnz, bool)),
               pairs(neg_rows[neg], neg_labels[neg], np.zeros(neg.sum(), bool))]
-    evidence = PairEvidence(Y, X, n_threads=1)
+    evidence = CountingEvidence(Y, X, n_threads=1)
     cache = centroid_cache(evidence, groups)
     assert cache is not None and centroid_cache(PairEvidence(Y), groups) is None
+    n_pairs = sum(len(g) for g in groups)
+    computed = {}
     for symmetric in (True, False):   # the audit's order: the bounds' fit first
+        evidence.n_cosines = 0
         own = stack_probabilities(evidence, groups, symmetric=symmetric, fit_sample=300)
+        computed["own", symmetric] = evidence.n_cosines
+        evidence.n_cosines = 0
         shared = stack_probabilities(evidence, groups, symmetric=symmetric, fit_sample=300,
                                      centroid_cache=cache)
+        computed["shared", symmetric] = evidence.n_cosines
         assert own[1] == shared[1] and own[1]["regimes"]["ranked"]["coefficients"]
         for a, b in zip(own[0], shared[0], strict=True):
             np.testing.assert_array_equal(a, b)
+    n_held = sum(len(keys) for held in cache for keys, _ in held)
+    assert n_held > 0
+    # a fit of its own computes its fitting sample twice (to fit, then to predict); the
+    # first shared one computes it once, into the cache; the second not at all
+    assert computed["own", True] == computed["own", False] == n_pairs + n_held
+    assert computed["shared", True] == n_pairs
+    assert computed["shared", False] == n_pairs - n_held
     for g, held in zip(groups, cache, strict=True):
         # the fitting samples' cosines, one entry per regime (not one per fit), no more
         # than the sample's pairs (every pair would cost 8 bytes each at the audit's peak)
