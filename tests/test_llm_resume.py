@@ -326,3 +326,32 @@ def test_a_stopped_label_run_does_not_call_its_malformed_answers_kept(tmp_path):
     assert said, lines
     kept = cached_rows(cache)
     assert kept >= 3 and kept + int(said.group(1)) == answered, (kept, lines)
+
+
+@pytest.mark.parametrize("dropped_as", ["malformed", "malformed or rejected"])
+def test_a_stopped_run_whose_kept_answers_were_all_dropped_says_the_others(
+        tmp_path, capsys, dropped_as):
+    # beside an answer lost (its write left at the second Ctrl-C), the two received and
+    # stored, then dropped, were "the answers received were malformed", as though
+    # they were every answer; taxonomy's dropped ones (a step rejected even once
+    # repaired) were called malformed too
+    from tagsmith.cli.llm_commands import _stopped
+    from tagsmith.labeling.cache import ResponseCache, discard_cached
+    from tagsmith.labeling.client import CachedClient, ChatRequest, ScriptedLLM
+
+    cache = tmp_path / "c.sqlite"
+    inner = ScriptedLLM(lambda request: "not json")
+    client = CachedClient(inner, ResponseCache(cache))
+    requests = [ChatRequest("m", ({"role": "user", "content": f"doc {i}"},))
+                for i in range(3)]
+    for request in requests[:2]:
+        client.complete(request)
+        discard_cached(client, request)
+    inner.complete(requests[2])  # received, not stored: a write left
+    client.n_unsaved += 1
+    assert (client.usage.n_requests, client.n_dropped) == (3, 2)
+    _stopped(client, str(cache), KeyboardInterrupt(), dropped_as=dropped_as)
+    said = " ".join(capsys.readouterr().err.split())
+    assert "1 answer received could not be saved" in said, said
+    assert (f"the other answers received were {dropped_as} and are not kept in the "
+            f"response cache {cache}: a rerun asks for them again") in said, said

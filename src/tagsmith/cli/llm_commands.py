@@ -101,7 +101,8 @@ def _cached(client, cache):
     return CachedClient(client, ResponseCache(cache))
 
 
-def _stopped(client, cache: str, exc: BaseException) -> None:
+def _stopped(client, cache: str, exc: BaseException, *,
+             dropped_as: str = "malformed") -> None:
     """What a run that failed or was stopped spent, and, stopped by Ctrl-C or
     ``kill`` (``exc`` a KeyboardInterrupt), how to resume: the user saw only the usage
     and "interrupted", not that the answers were kept nor what to do with them.
@@ -115,7 +116,11 @@ def _stopped(client, cache: str, exc: BaseException) -> None:
     failure's (6), after the failure's message (raised here, the KeyboardInterrupt
     caught). Once the answers are stored or left, further Ctrl-Cs (``kill``) are
     ignored until the closing lines are said: a third Ctrl-C during the short wait for
-    the abandoned writes left before the usage and the answers lost were said."""
+    the abandoned writes left before the usage and the answers lost were said.
+
+    ``dropped_as``: what the answers dropped from the cache were (label's, malformed;
+    taxonomy's, "malformed or rejected": a step whose answers broke its requirements
+    even once repaired drops them too)."""
     from tagsmith.cli import Terminated
 
     interrupted = isinstance(exc, KeyboardInterrupt)
@@ -124,11 +129,11 @@ def _stopped(client, cache: str, exc: BaseException) -> None:
     leave = ("stop it again (kill or Ctrl-C)" if isinstance(exc, Terminated)
              else "Ctrl-C again" if interrupted else "Ctrl-C")
     with _LaterStopsIgnored() as stops:
-        _say_stopped(client, cache, exc, leave, stops)
+        _say_stopped(client, cache, exc, leave, stops, dropped_as)
 
 
 def _say_stopped(client, cache: str, exc: BaseException, leave: str,
-                 stops: _LaterStopsIgnored) -> None:
+                 stops: _LaterStopsIgnored, dropped_as: str = "malformed") -> None:
     """:func:`_stopped` within its :class:`_LaterStopsIgnored`."""
     from tagsmith.exceptions import TagsmithError
 
@@ -160,14 +165,15 @@ def _say_stopped(client, cache: str, exc: BaseException, leave: str,
     dropped = getattr(client, "n_dropped", 0)
     if dropped and dropped >= client.usage.n_requests - unsaved \
             and not client.usage.n_cached:
-        answers = plural(dropped, "answer", "answers")
+        # (beside lost ones, "the answers received were malformed" counted them too)
+        answers = ("other " if unsaved else "") + plural(dropped, "answer", "answers")
         click.echo(f"to resume, run the same command again: the {answers} received "
-                   f"{plural(dropped, 'was', 'were')} malformed and "
+                   f"{plural(dropped, 'was', 'were')} {dropped_as} and "
                    f"{plural(dropped, 'is', 'are')} not kept in the response cache "
                    f"{printable(cache)}: a rerun asks for {plural(dropped, 'it', 'them')} "
                    "again", err=True)
         return
-    but = (f", but for {dropped} malformed {plural(dropped, 'one', 'ones')}, dropped "
+    but = (f", but for {dropped} {dropped_as} {plural(dropped, 'one', 'ones')}, dropped "
            f"from it: a rerun asks for {plural(dropped, 'it', 'them')} again"
            if dropped else "")
     click.echo(f"to resume, run the same command again: the {'other ' if unsaved else ''}"
@@ -516,7 +522,7 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
                                      cache_dir=(cache_dir or None) if encoder else None,
                                      min_similarity=min_similarity)
     except BaseException as exc:  # what was spent, also when the run failed or was stopped
-        _stopped(client, llm["cache"], exc)
+        _stopped(client, llm["cache"], exc, dropped_as="malformed or rejected")
         raise
     if not obj["quiet"]:  # -q: the JSON summary below has the usage
         click.echo(f"LLM usage: {client.usage.summary()}", err=True)
