@@ -104,3 +104,43 @@ def ctrl_c_raises():
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def sport_corpus(tmp_path: Path, n_docs: int = 30, line: str = "sport story {i}"
+                 ) -> tuple[Path, Path]:
+    """``(docs.txt, v.tsv)`` in ``tmp_path``: ``n_docs`` lines ``line`` (``{i}`` the
+    line's number) and a vocabulary of sport and music, for a ``label`` run."""
+    docs = tmp_path / "docs.txt"
+    docs.write_text("".join(line.format(i=i) + "\n" for i in range(n_docs)))
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    return docs, vocab
+
+
+def down_after(n_answers: int, reply=None):
+    """A :class:`~tagsmith.testing.llm_server.LocalChatServer` responder that answers
+    the first ``n_answers`` requests, then is down (503) for good: ``reply(k)`` answers
+    the k-th request (from 1); by default every one is "sport" at 0.9."""
+    import json
+
+    from tagsmith.testing.llm_server import Reply
+
+    count = {"n": 0}
+
+    def responder(body):
+        count["n"] += 1
+        if count["n"] > n_answers:
+            return Reply("down", status=503)
+        if reply is not None:
+            return reply(count["n"])
+        return json.dumps({"labels": [{"label": "sport", "confidence": 0.9}]})
+    return responder
+
+
+def taxonomy_table(*labels: tuple[str, str], rating: int = 7) -> str:
+    """A taxonomy step's answer: a table of ``(name, description)`` labels rated
+    ``rating``."""
+    import json
+
+    return json.dumps({"rating": rating, "labels": [
+        {"name": name, "description": description} for name, description in labels]})

@@ -18,9 +18,9 @@ from tagsmith.pipeline.evaluate import evaluate_classifier
 from tagsmith.pipeline.io import read_labelled
 from tagsmith.pipeline.llm import read_soft_labels, write_soft_labels
 from tagsmith.pipeline.train import TrainOptions
-from tagsmith.testing.llm_server import LocalChatServer, Reply, user_prompt
+from tagsmith.testing.llm_server import LocalChatServer, user_prompt
 
-from conftest import FAST_FEATURES, GOEMOTIONS
+from conftest import FAST_FEATURES, GOEMOTIONS, down_after, sport_corpus
 
 GOEMOTIONS_VOCAB = GOEMOTIONS / "vocab.tsv"
 
@@ -1150,19 +1150,8 @@ def test_label_corpus_checks_the_budget_options_before_the_human_sample(bad):
 def test_cli_label_that_fails_part_way_shows_what_was_spent(tmp_path):
     # an endpoint that went down after some answers stopped `label` with an error and no
     # word of the calls already paid for (taxonomy printed its usage)
-    docs = tmp_path / "docs.txt"
-    docs.write_text("".join(f"sport story {i}\n" for i in range(30)))
-    vocab = tmp_path / "v.tsv"
-    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
-    count = {"n": 0}
-
-    def flaky(body):
-        count["n"] += 1
-        if count["n"] > 5:
-            return Reply("down", status=503)
-        return json.dumps({"labels": [{"label": "sport", "confidence": 0.9}]})
-
-    with LocalChatServer(flaky) as server:
+    docs, vocab = sport_corpus(tmp_path)
+    with LocalChatServer(down_after(5)) as server:
         result = CliRunner().invoke(tagsmith_cli.cli, [
             "-q", "label", str(docs), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl"),
             "--base-url", server.base_url, "--llm", "m", "--cache", str(tmp_path / "c.sqlite"),
@@ -1187,19 +1176,8 @@ def test_cli_label_with_a_budget_failing_in_a_later_round_says_what_the_run_kept
         tmp_path, answers, stop):
     # "the teacher failed in round 1, after answering for 30 documents in 1 round: ...
     # stopping (no request was answered)": the bracket spoke of round 1's calls alone
-    docs = tmp_path / "docs.txt"
-    docs.write_text("".join(f"sport story {i} words\n" for i in range(300)))
-    vocab = tmp_path / "v.tsv"
-    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
-    count = {"n": 0}
-
-    def flaky(body):
-        count["n"] += 1
-        if count["n"] > answers:
-            return Reply("down", status=503)
-        return json.dumps({"labels": [{"label": "sport", "confidence": 0.9}]})
-
-    with LocalChatServer(flaky) as server:
+    docs, vocab = sport_corpus(tmp_path, 300, "sport story {i} words")
+    with LocalChatServer(down_after(answers)) as server:
         result = CliRunner().invoke(tagsmith_cli.cli, [
             "-q", "label", str(docs), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl"),
             "--budget", "120", "--rounds", "3", "--base-url", server.base_url, "--llm", "m",
@@ -1216,19 +1194,9 @@ def test_cli_label_with_a_budget_resumed_from_the_cache_says_what_the_run_kept(t
     # a rerun replaying round 0 from the cache, then failing in round 1, said "stopping
     # (no request was answered)" again: the answers before the batch were counted from
     # the calls answered alone, never the cache's
-    docs = tmp_path / "docs.txt"
-    docs.write_text("".join(f"sport story {i} words\n" for i in range(300)))
-    vocab = tmp_path / "v.tsv"
-    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
-    count = {"n": 0}
-
-    def flaky(body):
-        count["n"] += 1
-        if count["n"] > 30:  # round 0 of the first run, then down for good
-            return Reply("down", status=503)
-        return json.dumps({"labels": [{"label": "sport", "confidence": 0.9}]})
-
-    with LocalChatServer(flaky) as server:
+    docs, vocab = sport_corpus(tmp_path, 300, "sport story {i} words")
+    # round 0 of the first run, then down for good
+    with LocalChatServer(down_after(30)) as server:
         args = ["-q", "label", str(docs), "--vocab", str(vocab), "-o",
                 str(tmp_path / "o.jsonl"), "--budget", "120", "--rounds", "3",
                 "--base-url", server.base_url, "--llm", "m", "--cache",

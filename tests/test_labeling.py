@@ -20,7 +20,7 @@ from tagsmith.labeling.reliability import estimate_reliability
 from tagsmith.testing.llm_server import LocalChatServer, Reply, user_prompt
 from tagsmith.topk import TopK
 
-from conftest import FAST_FEATURES
+from conftest import FAST_FEATURES, down_after, sport_corpus
 
 tagsmith_cli._register_commands()
 
@@ -1379,22 +1379,13 @@ def test_a_stopping_run_does_not_count_malformed_answers_as_kept_in_the_cache(
     # "the 5 answers received are in the response cache: a rerun asks only for the
     # others" counted the 2 malformed ones, which left the cache as they arrived: the
     # rerun asked for them again, and paid for them
-    docs = tmp_path / "docs.txt"
-    docs.write_text("".join(f"sport story {i}\n" for i in range(30)))
-    vocab = tmp_path / "v.tsv"
-    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
-    count = {"n": 0}
+    docs, vocab = sport_corpus(tmp_path)
 
-    def flaky(body):
-        count["n"] += 1
-        if count["n"] > 5:
-            return Reply("down", status=503)
-        if count["n"] in malformed:
-            return answer(("hacked", 1.0))  # no offered label: malformed
-        return answer(("sport", 0.9))
+    def reply(k):  # no offered label: malformed
+        return answer(("hacked", 1.0)) if k in malformed else answer(("sport", 0.9))
 
     cache = tmp_path / "c.sqlite"
-    with LocalChatServer(flaky) as server:
+    with LocalChatServer(down_after(5, reply)) as server:
         result = CliRunner().invoke(tagsmith_cli.cli, [
             "-q", "label", str(docs), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl"),
             "--base-url", server.base_url, "--llm", "m", "--cache", str(cache),
