@@ -1485,28 +1485,35 @@ def test_document_files_are_checked_before_the_bundle_or_encoder_loads(bundle, t
         assert f"{missing}: file not found" in result.output
 
 
+def _run_from_pipe(pipe: Path, content: str, *args):
+    """``run(*args)`` (which reads the named pipe ``pipe``, made here) on a thread while
+    ``content`` is written into the pipe; fails the test where the command opens the
+    pipe again after reading it (it would wait for ever for a writer)."""
+    import os
+    import threading
+
+    os.mkfifo(pipe)
+    answer: dict = {}
+    reader = threading.Thread(target=lambda: answer.update(result=run(*args)), daemon=True)
+    reader.start()
+    with open(pipe, "w", encoding="utf-8") as handle:  # waits for the first reader
+        handle.write(content)
+    reader.join(timeout=60)  # a reader that opened it again waits for ever
+    if reader.is_alive():  # opened the pipe a second time: give it an end and fail
+        os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(timeout=5)
+        pytest.fail(f"{args[0]} opened the pipe again after its documents were read")
+    return answer["result"]
+
+
 def test_a_named_pipe_of_documents_is_read_whole(bundle, tmp_path):
     """The gzip check peeked at the first two bytes of every input: a named pipe
     (``suggest BUNDLE <(zcat docs.gz)``) lost what that first open read, and the reader
     that opened it next waited for a writer that had gone. Only regular files are
     peeked at."""
-    import os
-    import threading
-
     pipe = tmp_path / "docs"
-    os.mkfifo(pipe)
-    answer: dict = {}
-    reader = threading.Thread(target=lambda: answer.update(
-        result=run("suggest", bundle, pipe, "--k", "1")), daemon=True)
-    reader.start()
-    with open(pipe, "w", encoding="utf-8") as handle:  # waits for the first reader
-        handle.write("I am so happy for you\nThis is terrible news\n")
-    reader.join(timeout=60)  # a reader that opened it again waits for ever
-    if reader.is_alive():  # opened the pipe a second time: give it an end and fail
-        os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
-        reader.join(timeout=5)
-        pytest.fail("suggest opened the pipe again after its documents were read")
-    result = answer["result"]
+    result = _run_from_pipe(pipe, "I am so happy for you\nThis is terrible news\n",
+                            "suggest", bundle, pipe, "--k", "1")
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
     assert [line["doc"] for line in lines] == [f"{pipe}:1", f"{pipe}:2"]
@@ -1573,27 +1580,16 @@ def test_a_vocabulary_on_stdin_or_a_pipe_is_refused_as_it_is_read(bundle, goemot
     """Stdin and a named pipe can be read once: the documents are held while each is a
     lone URI, and a vocabulary is refused with nothing answered; a file whose documents
     are not all lone URIs is read whole, its URI lines too."""
-    import os
-    import threading
-
     vocab = goemotions_small["vocab"]
     result = run("suggest", bundle, input=Path(vocab).read_text())
     assert result.exit_code == 3, result.output
     assert "stdin: every document's text is a lone <URI>" in result.output
     assert "{" not in result.output
     pipe = tmp_path / "pipe"
-    os.mkfifo(pipe)
-    answer: dict = {}
-    reader = threading.Thread(target=lambda: answer.update(
-        result=run("suggest", bundle, pipe)), daemon=True)
-    reader.start()
-    with open(pipe, "w", encoding="utf-8") as handle:  # waits for the reader
-        handle.write(Path(vocab).read_text())
-    reader.join(timeout=20)
-    assert not reader.is_alive()
-    assert answer["result"].exit_code == 3, answer["result"].output
-    assert f"{pipe}: every document's text is a lone <URI>" in answer["result"].output
-    assert "{" not in answer["result"].output
+    piped = _run_from_pipe(pipe, Path(vocab).read_text(), "suggest", bundle, pipe)
+    assert piped.exit_code == 3, piped.output
+    assert f"{pipe}: every document's text is a lone <URI>" in piped.output
+    assert "{" not in piped.output
     mixed = tmp_path / "m.txt"
     mixed.write_text("<u:x>\nI love this so much\n")
     for result in (run("suggest", bundle, mixed, "-k", "1"),
@@ -1680,20 +1676,8 @@ def test_a_vocabulary_in_a_csv_pipe_is_refused_as_it_is_read(content, message, b
                                                              tmp_path):
     """A named pipe named .csv is read as a CSV corpus, once: a vocabulary in it is
     refused as it is read, as in a plain CSV file (its lone URIs were answered)."""
-    import os
-    import threading
-
     pipe = tmp_path / "pipe.csv"
-    os.mkfifo(pipe)
-    answer: dict = {}
-    reader = threading.Thread(target=lambda: answer.update(
-        result=run("suggest", bundle, pipe)), daemon=True)
-    reader.start()
-    with open(pipe, "w", encoding="utf-8") as handle:  # waits for the reader
-        handle.write(content)
-    reader.join(timeout=60)
-    assert not reader.is_alive()
-    result = answer["result"]
+    result = _run_from_pipe(pipe, content, "suggest", bundle, pipe)
     assert result.exit_code == 3, result.output
     assert f"{pipe}" in result.output and message in result.output, result.output
     assert "BUNDLE holds its vocabulary" in result.output
