@@ -22,7 +22,7 @@ from tagsmith.labeling.prompts import read_data_section
 from tagsmith.labeling.taxonomy import TaxonomyOptions, check_taxonomy, generate_taxonomy
 from tagsmith.testing.llm_server import LocalChatServer, Reply, user_prompt
 
-from conftest import ROOT
+from conftest import ROOT, taxonomy_table
 
 tagsmith_cli._register_commands()
 SAMPLE = ROOT / "tests" / "data" / "reuters-sample.jsonl.gz"
@@ -1102,9 +1102,7 @@ def test_cli_taxonomy_writes_only_text_a_vocabulary_holds(tmp_path, bad):
     def behaviour(body):
         if "<<<DOCUMENTS" in user_prompt(body):
             return json.dumps({"summaries": []})
-        return json.dumps({"rating": 7, "labels": [
-            {"name": bad[0], "description": bad[1]},
-            {"name": "Billing", "description": "Bills and invoices."}]})
+        return taxonomy_table((bad[0], bad[1]), ("Billing", "Bills and invoices."))
 
     with LocalChatServer(behaviour) as server:
         result = CliRunner().invoke(tagsmith_cli.cli, [
@@ -1409,9 +1407,7 @@ def test_word_and_label_limits_of_1_read_in_the_singular_and_others_as_they_were
 def test_cli_taxonomy_changes_line_counts_one_answer_and_one_step_in_the_singular(tmp_path):
     """One answer sent back for repair and one step rejected read '1 answer ... 1 step',
     not '1 answers ... 1 steps'."""
-    good = json.dumps({"rating": 7, "labels": [
-        {"name": "Refunds", "description": "Money back."},
-        {"name": "Shipping", "description": "Parcels."}]})
+    good = taxonomy_table(("Refunds", "Money back."), ("Shipping", "Parcels."))
     broken = json.dumps({"rating": 3, "labels": [
         {"name": "Refunds", "description": "Money back."},
         {"name": "refunds", "description": "Same label, other case."}]})
@@ -1429,9 +1425,7 @@ def test_cli_taxonomy_changes_line_counts_one_answer_and_one_step_in_the_singula
 
 def test_cli_taxonomy_map_to_says_no_match_rather_than_none(tmp_path):
     """A generated label with no match in --map-to printed "-> None (0.05)"."""
-    table = json.dumps({"rating": 7, "labels": [
-        {"name": "Refund requests", "description": "Money back."},
-        {"name": "Zebra husbandry", "description": "Stripes."}]})
+    table = taxonomy_table(("Refund requests", "Money back."), ("Zebra husbandry", "Stripes."))
     target = tmp_path / "existing.tsv"
     target.write_text("<v:refund>\tRefund requests\n<v:ship>\tShipping\n", encoding="utf-8")
     args = ["taxonomy", str(SAMPLE), "--use-case", "tickets", "-o", str(tmp_path / "t.csv"),
@@ -1460,9 +1454,7 @@ def test_cli_taxonomy_map_to_writes_the_matches_in_the_skos_and_csv(tmp_path):
 
     from tagsmith.data.vocab import load_vocabulary
 
-    table = json.dumps({"rating": 7, "labels": [
-        {"name": "Refund requests", "description": "Money back."},
-        {"name": "Zebra husbandry", "description": "Stripes."}]})
+    table = taxonomy_table(("Refund requests", "Money back."), ("Zebra husbandry", "Stripes."))
     target = tmp_path / "existing.tsv"
     target.write_text("<v:refund>\tRefund requests\n<v:ship>\tShipping\n", encoding="utf-8")
     csv_path, ttl_path = tmp_path / "t.csv", tmp_path / "t.ttl"
@@ -1507,8 +1499,7 @@ def _tickets_taxonomy(tmp_path, out, *more):
 def test_cli_taxonomy_to_tsv_warns_that_the_descriptions_are_not_kept(tmp_path, skos):
     """-o taxonomy.tsv dropped every description the LLM wrote without a word (TSV holds
     <uri> and a name), and labeling from it showed the LLM names alone."""
-    table = json.dumps({"rating": 7, "labels": [
-        {"name": "Refunds", "description": "Customers asking for their money back."}]})
+    table = taxonomy_table(("Refunds", "Customers asking for their money back."))
     out = tmp_path / "t.tsv"
     args = _tickets_taxonomy(tmp_path, out)
     if skos:
@@ -1529,8 +1520,7 @@ def test_cli_taxonomy_to_tsv_with_map_to_warns_up_front_that_the_matches_are_not
     """-o taxonomy.tsv --map-to VOCAB kept no match in the file written (the CSV has a
     closematch column, SKOS skos:closeMatch, a TSV the names alone) and said nothing
     of it; the warning now names the matches and where they are, before any call."""
-    table = json.dumps({"rating": 7, "labels": [
-        {"name": "Refund requests", "description": "Customers asking for their money back."}]})
+    table = taxonomy_table(("Refund requests", "Customers asking for their money back."))
     target = tmp_path / "existing.tsv"
     target.write_text("<v:refund>\tRefund requests\n", encoding="utf-8")
     out = tmp_path / "t.tsv"
@@ -1559,9 +1549,7 @@ def test_cli_taxonomy_min_similarity_decides_the_matches_by_spelling(tmp_path):
     its match 'Shipping' (about 0.68 by spelling, a match at the default 0.5) in the
     printed lines, the JSON summary and the CSV alike; without --map-to, --map-by and
     --min-similarity are refused before any call, and a similarity outside [-1, 1] too."""
-    table = json.dumps({"rating": 7, "labels": [
-        {"name": "Refund requests", "description": "Money back."},
-        {"name": "Shipping delays", "description": "Late parcels."}]})
+    table = taxonomy_table(("Refund requests", "Money back."), ("Shipping delays", "Late parcels."))
     target = tmp_path / "existing.tsv"
     target.write_text("<v:refund>\tRefund requests\n<v:ship>\tShipping\n", encoding="utf-8")
     out = tmp_path / "t.csv"
@@ -1890,9 +1878,7 @@ def test_cli_taxonomy_map_to_with_no_match_still_writes_the_closematch_column(tm
     which none did (the vocabulary about something else, a high --min-similarity)
     wrote the file without it, and a script reading each row's "closematch" after
     ``taxonomy --map-to`` failed on that run alone."""
-    table = json.dumps({"rating": 7, "labels": [
-        {"name": "Refund requests", "description": "Money back."},
-        {"name": "Shipping delays", "description": "Late parcels."}]})
+    table = taxonomy_table(("Refund requests", "Money back."), ("Shipping delays", "Late parcels."))
     target = tmp_path / "existing.tsv"
     target.write_text("<v:zebra>\tZebras\n", encoding="utf-8")
     out = tmp_path / "t.csv"

@@ -27,7 +27,7 @@ from tagsmith.zeroshot.scorer import (
     softmax_scores,
 )
 
-from conftest import GOEMOTIONS, ROOT
+from conftest import GOEMOTIONS, ROOT, taxonomy_table
 
 tagsmith_cli._register_commands()
 pytest.importorskip("sentence_transformers")
@@ -1457,9 +1457,9 @@ def test_cli_taxonomy_maps_by_meaning_with_the_packaged_encoder(tmp_path, caplog
     from tagsmith.testing.llm_server import LocalChatServer
 
     pytest.importorskip("rdflib")  # --skos
-    table = json.dumps({"rating": 7, "labels": [
-        {"name": "Dogs", "description": "Posts about pet dogs."},
-        {"name": "Zebra husbandry", "description": "Keeping striped horses."}]})
+    table = taxonomy_table(
+        ("Dogs", "Posts about pet dogs."),
+        ("Zebra husbandry", "Keeping striped horses."))
     docs = tmp_path / "docs.txt"
     docs.write_text("my dog barks\nthe zebra eats\n", encoding="utf-8")
     target = tmp_path / "existing.csv"
@@ -1561,8 +1561,7 @@ def test_cli_taxonomy_map_by_meaning_reads_the_vocabulary_embeddings_cached(
             return encoder.encode(texts, show_progress=show_progress)
 
     monkeypatch.setattr(encoder_module, "SentenceEncoder", lambda **kwargs: Recording())
-    table = json.dumps({"rating": 7, "labels": [
-        {"name": "Refund requests", "description": "Customers asking for money back."}]})
+    table = taxonomy_table(("Refund requests", "Customers asking for money back."))
     target = tmp_path / "existing.tsv"
     target.write_text("<v:refund>\tRefunds\n<v:dogs>\tDogs\n", encoding="utf-8")
     cache_dir = tmp_path / "emb"
