@@ -727,6 +727,7 @@ def test_shift_messages_count_one_label_and_one_document_in_the_singular(
     assert shown.exit_code == 0, shown.output
     assert "the shift covers only 1 label (more documents" in shown.output
     assert "1 labels" not in shown.output and "these 200 documents" in shown.output
+    assert "1 of the 1 label estimated moved within 2 standard errors" in shown.output
 
 
 def test_shift_groups_thousands_as_the_other_summaries(calibrated_cli_bundle, goemotions_small,
@@ -1155,3 +1156,28 @@ def test_the_words_naming_the_conformal_share_are_checked_before_training(bad):
                          _conformal_share=bad)
     for function in (train_classifier, calibrate_classifier, fit_confidence):
         assert "conformal_share" not in inspect.signature(function).parameters
+
+
+def test_shift_of_an_unshifted_sample_says_its_changes_are_unsupported(
+        calibrated_cli_bundle, goemotions_small):
+    """Test documents from the calibration's own distribution at --min-count 5: labels
+    with a handful of calibration positives moved several times their share and the
+    total variation read as a large shift, with nothing to tell it from a real one."""
+    docs = goemotions_small["test"]
+    report = json.loads(run("shift", calibrated_cli_bundle, docs, "--min-count", "5",
+                            "--json").stdout)
+    assert report["total_variation"] > 0.1  # the misleading figure...
+    unsupported = [row for row in report["largest_changes"] if not row["supported"]]
+    assert unsupported and report["n_labels_unsupported"] >= len(unsupported)
+    # ...is mostly changes the evidence does not support
+    assert report["total_variation_supported"] < report["total_variation"] / 2
+    for row in unsupported:
+        assert row["standard_error"] > 0 and "calibration_positives" in row
+    shown = run("shift", calibrated_cli_bundle, docs, "--min-count", "5", quiet=False)
+    assert shown.exit_code == 0, shown.output
+    assert (f"warning: {report['n_labels_unsupported']} of the "
+            f"{report['n_labels_estimated']} labels estimated moved within 2 standard "
+            "errors") in shown.stderr
+    assert f"without them the shift is {report['total_variation_supported']:.4f}" \
+        in shown.stderr
+    assert f"  {unsupported[0]['label']}  unsupported (+-" in shown.stdout

@@ -378,3 +378,55 @@ def test_label_shift_refuses_per_label_values_of_the_wrong_shape_alike(name):
                        match=rf"parameter '{name}'.*3 probabilities in \[0, 1\].*shape \(2,\)"):
         estimate_label_shift(topk, source_prior=given["source_prior"], tail=given["tail"],
                              min_count=0.1)
+
+
+def test_standard_error_matches_the_spread_of_estimates_on_unshifted_samples():
+    """The first-order standard error is the spread EM's estimate really has: on 400
+    unshifted documents with weakly separating probabilities the estimates of rare labels
+    moved several times their prior, which the report gave as a shift like any other."""
+    estimates, errors = [], []
+    for seed in range(40):
+        _, p = simulate(SOURCE, 400, seed=100 + seed, separation=1.5)
+        shift = estimate_label_shift(TopK.from_scores(p, 5), source_prior=SOURCE, min_count=0)
+        estimates.append(shift.target_prior)
+        errors.append(shift.standard_error)
+    spread = np.std(estimates, axis=0)
+    typical = np.median(errors, axis=0)
+    np.testing.assert_allclose(typical, spread, rtol=0.35)
+    # most estimates of an unshifted sample are within 2 standard errors: not supported
+    within = np.abs(np.array(estimates) - SOURCE) <= 2 * np.array(errors)
+    assert within.mean() > 0.9
+
+
+def test_unshifted_sample_on_a_small_calibration_reports_its_change_unsupported():
+    _, p = simulate(SOURCE, 300, seed=11, separation=1.0)
+    shift = estimate_label_shift(TopK.from_scores(p, 5), source_prior=SOURCE, min_count=0,
+                                 source_docs=100)
+    report = shift.report(names=list("abcde"), top=5)
+    assert report["total_variation"] > 0.1  # a large shift where there is none...
+    # ...that the report says the evidence does not support
+    assert report["n_labels_unsupported"] == 5 and report["total_variation_supported"] == 0
+    assert all(not row["supported"] for row in report["largest_changes"])
+    # labels with fewer than 20 expected positives among the 100 calibration documents
+    assert report["n_labels_few_calibration_positives"] == 3
+    assert shift.weak.tolist() == [False, False, True, True, True]
+    assert report["calibration_docs"] == 100
+    assert [row["calibration_positives"] for row in report["largest_changes"]
+            if row["label"] == "e"] == [2.0]
+    # the calibration's share widens the error: the same documents, a larger calibration
+    larger = estimate_label_shift(TopK.from_scores(p, 5), source_prior=SOURCE, min_count=0,
+                                  source_docs=100_000)
+    assert np.all(larger.standard_error < shift.standard_error)
+    again = LabelShift.from_state(*shift.to_state())
+    np.testing.assert_array_equal(again.standard_error, shift.standard_error)
+    assert again.source_docs == 100 and again.report() == shift.report()
+
+
+def test_a_real_shift_on_enough_documents_is_supported():
+    target = np.array([0.10, 0.35, 0.25, 0.01, 0.08])
+    _, p = simulate(target, 20000, seed=1)
+    shift = estimate_label_shift(TopK.from_scores(p, 5), source_prior=SOURCE,
+                                 source_docs=20000)
+    report = shift.report()
+    assert report["n_labels_unsupported"] == 0
+    assert report["total_variation_supported"] == report["total_variation"]

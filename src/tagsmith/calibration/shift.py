@@ -37,6 +37,24 @@ likelihood then says nothing about the prior, and EM, following rounding, ran to
 (``0.5 / n_docs``) inside [0, 1], or at the source prior where that is nearer the edge,
 so no adjusted probability is exactly 0 or 1.
 
+The estimate also rests on the calibration documents: ``pi_s`` and the calibrated
+probabilities were measured there, and EM (or BBSE) divides the target's small
+departures from them by how well the probabilities separate the label, so a label
+with few calibration positives can move far on documents with no shift at all
+(GoEmotions, 500 set-aside calibration documents, 500 unshifted test documents at
+``min_count=5``: ``embarrassment`` 0.008 -> 0.056 on some 4 calibration positives,
+total variation 0.23). Each estimate gets a first-order standard error (EM's, at
+the source prior): the target documents' sampling, ``1 / sqrt(I)`` with ``I`` the
+Fisher information ``sum_n ((p_n - pi_s) / (pi_s (1 - pi_s)))^2``, and, given
+``source_docs``, the calibration's, whose rate ``pi_s`` is known to
+``sqrt(pi_s (1 - pi_s) / source_docs)`` and moves the estimate by that times ``n_docs
+/ (I pi_s (1 - pi_s))``. It misses the calibration curve's own error, which dominates
+for labels with few calibration positives, so a label estimated on fewer than
+:data:`MIN_SOURCE_POSITIVES` expected calibration positives (``pi_s x source_docs``)
+is ``weak`` whatever its error says. A change within :data:`SUPPORT_Z` standard
+errors, or of a weak label, is ``unsupported``: the report counts and names those
+labels and gives the shift without them.
+
 >>> rng = np.random.default_rng(0)
 >>> y = rng.random((4000, 2)) < [0.6, 0.2]     # target priors 0.6 and 0.2
 >>> x = rng.normal(np.where(y, 1.0, -1.0))     # x | y ~ N(+-1, 1): likelihood ratio e^(2x)
@@ -66,6 +84,12 @@ METHODS = ("em", "bbse")
 #: label keeps its source prior
 DEFAULT_MIN_COUNT = 50.0
 _CLIP = 1e-9
+#: expected calibration positives (source prior x calibration documents) below which a
+#: label's estimate is too weakly supported to read as a shift (BBSE's default
+#: ``min_positives`` too)
+MIN_SOURCE_POSITIVES = 20.0
+#: a change within this many standard errors is not told from no shift
+SUPPORT_Z = 2.0
 #: probabilities of a label spread less than this over the documents tell nothing of
 #: its prior: the label keeps its source prior
 FLAT = 1e-6
@@ -117,6 +141,8 @@ class LabelShift:
     frozen: np.ndarray | None = None  # labels with too little evidence, kept at the source
     min_count: float | None = None  # the evidence a label needed to be re-estimated
     flat: np.ndarray | None = None  # frozen labels whose probabilities did not vary
+    source_docs: int | None = None  # calibration documents the source prior was measured on
+    standard_error: np.ndarray | None = None  # first-order, per label (module docstring)
 
     @property
     def n_labels(self) -> int:
@@ -136,6 +162,36 @@ class LabelShift:
     def n_estimated(self) -> int:
         """Labels whose target prior was actually estimated."""
         return self.n_labels - self.n_frozen
+
+    @property
+    def source_positives(self) -> np.ndarray | None:
+        """Expected positives of each label among the calibration documents
+        (``source_prior x source_docs``); None when their number is unknown."""
+        return None if self.source_docs is None else self.source_prior * self.source_docs
+
+    @property
+    def weak(self) -> np.ndarray:
+        """Labels estimated (not frozen) on fewer than :data:`MIN_SOURCE_POSITIVES`
+        expected calibration positives: their estimate can move far with no shift.
+        None is marked when the number of calibration documents is unknown."""
+        positives = self.source_positives
+        if positives is None:
+            return np.zeros(self.n_labels, dtype=bool)
+        return self._estimated() & (positives < MIN_SOURCE_POSITIVES)
+
+    def _estimated(self) -> np.ndarray:
+        return np.ones(self.n_labels, bool) if self.frozen is None else ~self.frozen
+
+    @property
+    def unsupported(self) -> np.ndarray:
+        """Labels estimated whose change the evidence does not support: weak ones
+        (:attr:`weak`) and those within :data:`SUPPORT_Z` standard errors of their
+        source prior (none marked so without ``standard_error``)."""
+        out = self.weak
+        if self.standard_error is not None:
+            change = np.abs(self.target_prior - self.source_prior)
+            out = out | (self._estimated() & ~(change > SUPPORT_Z * self.standard_error))
+        return out
 
     def __repr__(self) -> str:
         """One line at a prompt: the dataclass repr printed both priors and every mask.
@@ -231,8 +287,10 @@ class LabelShift:
         a thesaurus in a Python loop to show ten of them took longer than the report.
         """
         change = self.target_prior - self.source_prior
-        order = np.argsort(-np.abs(change), kind="stable")[:top]
+        by_change = np.argsort(-np.abs(change), kind="stable")
+        order = by_change[:top]
         order = order[change[order] != 0]  # labels left at their prior did not change
+        positives = self.source_positives
         name_of: Callable[[int], str] | None
         if names is None or callable(names):
             name_of = names
@@ -250,14 +308,35 @@ class LabelShift:
                 "largest_changes": [
                     {"label_id": int(i), **({"label": name_of(int(i))} if name_of else {}),
                      "source_prior": round(float(self.source_prior[i]), 6),
-                     "target_prior": round(float(self.target_prior[i]), 6)}
-                    for i in order]}
+                     "target_prior": round(float(self.target_prior[i]), 6),
+                     **({} if positives is None else
+                        {"calibration_positives": round(float(positives[i]), 1)}),
+                     **({} if self.standard_error is None else
+                        {"standard_error": round(float(self.standard_error[i]), 6),
+                         "supported": not bool(self.unsupported[i])})}
+                    for i in order],
+                **self._support_report()}
+
+    def _support_report(self) -> dict:
+        """How many estimated labels the evidence does not support, and the shift without
+        them (at their source prior)."""
+        unsupported = self.unsupported
+        without = np.where(unsupported, self.source_prior, self.target_prior)
+        return {**({} if self.source_docs is None else
+                   {"calibration_docs": self.source_docs,
+                    "min_calibration_positives": MIN_SOURCE_POSITIVES,
+                    "n_labels_few_calibration_positives": int(np.count_nonzero(self.weak))}),
+                "n_labels_unsupported": int(np.count_nonzero(unsupported)),
+                "total_variation_supported": round(prior_distance(self.source_prior,
+                                                                  without), 6)}
 
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         meta = {"method": self.method, "n_docs": self.n_docs, "iterations": self.iterations,
                 "converged": self.converged, "n_labels": self.n_labels}
         if self.min_count is not None:
             meta["min_count"] = self.min_count
+        if self.source_docs is not None:
+            meta["source_docs"] = self.source_docs
         arrays = {"source_prior": self.source_prior, "target_prior": self.target_prior}
         if self.estimated_by_em is not None:
             arrays["estimated_by_em"] = self.estimated_by_em.astype(bool)
@@ -265,6 +344,8 @@ class LabelShift:
             arrays["frozen"] = self.frozen.astype(bool)
         if self.flat is not None:
             arrays["flat"] = self.flat.astype(bool)
+        if self.standard_error is not None:
+            arrays["standard_error"] = self.standard_error.astype(np.float64)
         return meta, arrays
 
     @classmethod
@@ -285,6 +366,10 @@ class LabelShift:
         source_prior, target_prior = (
             check_values(f"label-shift {name}", arrays[name], (n_labels,), low=0, high=1)
             for name in ("source_prior", "target_prior"))
+        standard_error = arrays.get("standard_error")
+        if standard_error is not None:
+            standard_error = check_values("label-shift standard_error", standard_error,
+                                          (n_labels,), low=0, finite=False)
         masks = {}
         for name in ("estimated_by_em", "frozen", "flat"):
             mask = arrays.get(name)
@@ -302,7 +387,9 @@ class LabelShift:
                    masks["estimated_by_em"], masks["frozen"],
                    check_number("label-shift min_count", meta.get("min_count"), 0, finite=True,
                                 allow_none=True),
-                   masks["flat"])
+                   masks["flat"],
+                   check_int("label-shift source_docs", meta.get("source_docs"), 1,
+                             allow_none=True), standard_error)
 
 
 def _probabilities(n_labels: int) -> str:
@@ -331,7 +418,8 @@ def estimate_label_shift(topk: TopK, *, source_prior: npt.ArrayLike,
                          bbse_topk: TopK | None = None, max_iter: int = 1000, tol: float = 1e-7,
                          min_positives: int = 20, min_gap: float = 0.1,
                          min_count: float = DEFAULT_MIN_COUNT,
-                         prior_strength: float = 0.0) -> LabelShift:
+                         prior_strength: float = 0.0,
+                         source_docs: int | None = None) -> LabelShift:
     """Target label priors of the unlabelled documents in ``topk`` (calibrated probabilities).
 
     ``source_prior`` (``(n_labels,)``): priors the probabilities were calibrated under;
@@ -351,7 +439,10 @@ def estimate_label_shift(topk: TopK, *, source_prior: npt.ArrayLike,
     vary (``flat``). Estimates stay ``0.5 / n_docs`` inside [0, 1] (or at the source
     prior, where that is nearer the edge). ``prior_strength`` (pseudo-documents at the
     source prior, default 0) also pulls EM toward no shift. ``max_iter`` counts EM
-    steps.
+    steps. ``source_docs`` (the number of calibration documents ``source_prior`` was
+    measured on; None: unknown) marks the estimated labels with fewer than
+    :data:`MIN_SOURCE_POSITIVES` expected positives there (:attr:`LabelShift.weak`)
+    and adds the calibration's share to each label's ``standard_error``.
     """
     method = check_choice("method", method, METHODS)
     n_labels = check_topk(topk).n_labels
@@ -371,6 +462,7 @@ def estimate_label_shift(topk: TopK, *, source_prior: npt.ArrayLike,
     # min_gap=0 let a label whose probabilities do not separate its positives (gap 0)
     # through BBSE: a division by zero, read as target prior 1
     max_iter = check_int("max_iter", max_iter, 1, numpy=True)
+    source_docs = check_int("source_docs", source_docs, 1, allow_none=True, numpy=True)
     tol = check_number("tol", tol, 0, strict=True, finite=True, numpy=True)
     min_positives = check_int("min_positives", min_positives, 0, numpy=True)
     min_gap = check_number("min_gap", min_gap, 0, strict=True, finite=True, numpy=True)
@@ -413,7 +505,25 @@ def estimate_label_shift(topk: TopK, *, source_prior: npt.ArrayLike,
     edge = 0.5 / n_docs  # half a document: never exactly 0 or 1, nor past the source prior
     target = np.clip(target, np.minimum(prior, edge), np.maximum(prior, 1.0 - edge))
     return LabelShift(method, prior, np.where(frozen, prior, target), n_docs, iterations,
-                      converged, fallback, frozen, min_count, flat)
+                      converged, fallback, frozen, min_count, flat, source_docs,
+                      _standard_error(labels, p, absent, tail_arr, prior, n_docs, source_docs))
+
+
+def _standard_error(labels: np.ndarray, p: np.ndarray, absent: np.ndarray, tail: np.ndarray,
+                    prior: np.ndarray, n_docs: int, source_docs: int | None) -> np.ndarray:
+    """First-order standard error of each label's EM estimate at its source prior: the
+    target documents' sampling and, with ``source_docs``, the calibration rate's (see the
+    module docstring); infinite where the probabilities carry no information."""
+    n_labels = prior.size
+    source = np.clip(prior, _CLIP, 1 - _CLIP)
+    spread = source * (1.0 - source)
+    information = (np.bincount(labels, weights=(p - source[labels]) ** 2, minlength=n_labels)
+                   + absent * (tail - source) ** 2) / spread ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        variance = 1.0 / information
+        if source_docs is not None:
+            variance = variance + (n_docs / (information * np.sqrt(source_docs * spread))) ** 2
+    return np.where(information > 0, np.sqrt(variance), np.inf)
 
 
 def _flat(labels: np.ndarray, p: np.ndarray, absent: np.ndarray, tail: np.ndarray

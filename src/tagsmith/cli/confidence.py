@@ -269,6 +269,26 @@ def _clear_shift(classifier, bundle: str, as_json: bool) -> None:
         click.echo(f"no label shift stored in {printable(bundle)}; left as it was")
 
 
+def _warn_unsupported(report: dict) -> None:
+    """Warn of the estimated labels whose change the evidence does not support: on
+    unshifted GoEmotions documents such labels moved 5-7 times their calibration share
+    and made a total variation of 0.23 that nothing in the report told from a shift."""
+    from tagsmith.calibration.shift import SUPPORT_Z
+
+    n_unsupported = report["n_labels_unsupported"]
+    if not n_unsupported:
+        return
+    weak = report.get("n_labels_few_calibration_positives", 0)
+    few = (f", {weak:,} of them on fewer than {report['min_calibration_positives']:g} "
+           f"expected positives among the {report['calibration_docs']:,} calibration "
+           "documents" if weak else "")
+    n_estimated = report["n_labels_estimated"]
+    warn(f"{n_unsupported:,} of the {n_estimated:,} label{plural_s(n_estimated)} estimated "
+         f"moved within {SUPPORT_Z:g} standard errors or on too few calibration "
+         f"positives{few}: not told from no shift (marked 'unsupported' in the list); "
+         f"without them the shift is {report['total_variation_supported']:.4f}")
+
+
 def _options_from(report):
     from tagsmith.pipeline.confidence import ConfidenceOptions
 
@@ -306,7 +326,11 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
     vocabulary (.ttl...) or a CSV one (a 'uri' column, no 'text').
     Only labels with at least --min-count expected occurrences in FILES are
     re-estimated; the report says how many, and --save is refused when none is.
+    A listed label that moved within 2 standard errors, or was estimated on fewer than
+    20 expected calibration positives, is marked unsupported, with a warning that gives
+    the shift without such labels.
     """
+    from tagsmith.calibration.shift import MIN_SOURCE_POSITIVES
     from tagsmith.cli import refuse_unused
     from tagsmith.cli.commands import _read_documents
     from tagsmith.pipeline.classifier import TextClassifier
@@ -369,6 +393,7 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
         warn(f"most labels were not estimated for lack of evidence ({unestimated}); the "
              f"shift covers only {estimated.n_estimated} label{plural_s(estimated.n_estimated)} "
              f"(more documents{lower} would cover more)")
+    _warn_unsupported(report)
     if save:
         classifier.label_shift = estimated
         classifier.save(bundle)
@@ -383,7 +408,13 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
     if estimated.n_frozen:
         click.echo(f"{unestimated}, so not estimated")
     for row in report["largest_changes"]:
+        few = "" if row.get("supported", True) else (
+            f"  unsupported (+-{row['standard_error']:.4f}"
+            + (f", {row['calibration_positives']:g} calibration positives"
+               if row.get("calibration_positives", MIN_SOURCE_POSITIVES)
+               < MIN_SOURCE_POSITIVES else "")
+            + ")")
         click.echo(f"  {row['source_prior']:.4f} -> {row['target_prior']:.4f}  "
-                   f"{printable(row['label'])}")
+                   f"{printable(row['label'])}{few}")
     if save:
         click.echo(f"saved in {bundle}: probabilities are now adjusted to this shift")

@@ -733,4 +733,5 @@ def estimate_shift(classifier: TextClassifier, texts: Iterable[str], *, method: 
                                 tail=calibrator.tail, method=method, source_y=source_y,
                                 source_topk=source_topk,
                                 bbse_topk=at_source_width[0] if at_source_width else None,
-                                min_count=DEFAULT_MIN_COUNT if min_count is None else min_count)
+                                min_count=DEFAULT_MIN_COUNT if min_count is None else min_count,
+                                source_docs=calibrator.n_docs or None)
