@@ -599,6 +599,12 @@ def test_eval_calibration_names_what_its_reliability_is_measured_over(
     assert tail.exit_code == 0, tail.output
     assert "\nreliability over each document's top 5 labels:\n" in tail.output
     assert "  true labels outside each document's top 5 labels: " in tail.output
+    # the expected figure says how much of it is the tails' floor, not evidence
+    floor = json.loads(run("eval", narrow, test, "--calibration", "--json").stdout)[
+        "calibration"]["calibrated"]["tail"]["expected_from_floor_at_least"]
+    assert floor > 0 and (f", at least {floor:,.1f} of it the tails' floor (half a "
+                          "calibration document per label, by design), not evidence)\n"
+                          ) in tail.output
     assert "top 28:" not in every.output + few.output + tail.output
 
 

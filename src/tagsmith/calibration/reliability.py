@@ -134,12 +134,14 @@ class ReliabilityReport:
 
 
 def reliability_report(y_true: LabelMatrix, topk: TopK, *, bands: FrequencyBands | None = None,
-                       tail: np.ndarray | None = None,
+                       tail: np.ndarray | None = None, tail_floor: float = 0.0,
                        n_bins: int = DEFAULT_BINS) -> ReliabilityReport:
     """Reliability of the probabilities in ``topk`` against ``y_true`` (n_docs x n_labels).
 
     ``bands`` adds per-band rows; ``tail`` (per-label probabilities of labels outside
-    the top-k, e.g. :attr:`Calibrator.tail`) adds the tail check.
+    the top-k, e.g. :attr:`Calibrator.tail`) adds the tail check; ``tail_floor``
+    (:attr:`Calibrator.tail_floor`) the part of its expected count that is at least the
+    tails' floor, not evidence: ``expected_from_floor_at_least``.
     """
     entries = collect_entries(y_true, topk)
     y = entries.hit.astype(np.float64)
@@ -160,7 +162,7 @@ def reliability_report(y_true: LabelMatrix, topk: TopK, *, bands: FrequencyBands
     if bands is not None:
         report.bands = _band_rows(bands, entries.label, y, p, n_bins)
     if tail is not None:
-        report.tail = _tail_check(entries, np.asarray(tail, dtype=np.float64))
+        report.tail = _tail_check(entries, np.asarray(tail, dtype=np.float64), tail_floor)
     return report
 
 
@@ -180,11 +182,18 @@ def _band_rows(bands: FrequencyBands, label, y, p, n_bins: int) -> list[dict]:
     return rows
 
 
-def _tail_check(entries, tail: np.ndarray) -> dict:
-    listed = np.bincount(entries.label, minlength=entries.n_labels)
-    expected = float(((entries.n_docs - listed) * tail).sum())
+def _tail_check(entries, tail: np.ndarray, floor: float) -> dict:
+    """Observed and expected true labels outside the top-k; of the expected, the part
+    that is the tails' floor (at least): each tail holds at least ``floor`` however rare
+    its label, and on few calibration documents and many labels that floor, not the
+    evidence, made the count (yso-finna-en, 300 calibration documents: 41,900 of the
+    43,340 expected where 3,729 were found)."""
+    unlisted = entries.n_docs - np.bincount(entries.label, minlength=entries.n_labels)
+    expected = float((unlisted * tail).sum())
     observed = int(entries.y.nnz - entries.hit.sum())
     return {"expected_positives_outside_topk": _rounded(expected),
+            "expected_from_floor_at_least": _rounded(float(
+                (unlisted * np.minimum(tail, floor)).sum())),
             "observed_positives_outside_topk": observed,
             "positives": int(entries.y.nnz)}
 

@@ -110,6 +110,18 @@ class Calibrator:
     def n_labels(self) -> int:
         return int(self.tail.size)
 
+    @property
+    def tail_floor(self) -> float:
+        """The least any label's tail is kept from 0: half an observation of at most
+        ``n_docs`` unlisted documents and the prior's ``shrinkage`` (each label's own
+        floor, ``1 / (2 (absent + shrinkage + 1))``, is at least this); 0 when there is
+        no tail. Summed over thousands of labels the calibration never saw, the floors
+        are most of the tails' expected count of true labels outside the top-k (see
+        :func:`~tagsmith.calibration.reliability.reliability_report`)."""
+        if not self.tail.any():
+            return 0.0
+        return 0.5 / (self.n_docs + self.shrinkage + 1.0)
+
     def __repr__(self) -> str:
         # one line at a prompt: the dataclass repr printed every label's curve, tail
         # and prior

@@ -896,7 +896,7 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
 
 
 def _print_confidence(report: dict, n_labels: int) -> None:
-    from tagsmith.cli.confidence import _band_table, _candidates
+    from tagsmith.cli.confidence import _band_table, _candidates, _floor_part
 
     raw, cal = report["raw"], report["calibrated"]
     # as calibrate's summary: "each document's top 28" had no noun, and all 28 of 28
@@ -911,7 +911,8 @@ def _print_confidence(report: dict, n_labels: int) -> None:
         click.echo(f"  true labels outside "
                    f"{_candidates(report['calibration_k'], n_labels)}: "
                    f"{tail['observed_positives_outside_topk']} "
-                   f"(expected {tail['expected_positives_outside_topk']:.1f})")
+                   f"(expected {tail['expected_positives_outside_topk']:.1f}"
+                   f"{_floor_part(tail)})")
     for alpha, methods in report["sets"].items():
         for method, summary in methods.items():
             if method == "lpicp":

@@ -654,7 +654,8 @@ def _confidence_report(classifier, raw: TopK, Y, k: int, *, alphas, reliability_
     raw_report = reliability_report(Y, _unit_scores(raw.head(shown)))
     cal_report = reliability_report(Y, probs.head(shown), bands=classifier.calibrator.bands)
     # tail probabilities are for labels outside the calibration width k
-    cal_report.tail = reliability_report(Y, probs, tail=classifier.calibrator.tail).tail
+    cal_report.tail = reliability_report(Y, probs, tail=classifier.calibrator.tail,
+                                         tail_floor=classifier.calibrator.tail_floor).tail
     out: dict = {"k": shown, "calibration_k": k, "raw": {"ece": round(raw_report.ece, 6),
                                      "brier": round(raw_report.brier, 6),
                                      "top1_ece": round(raw_report.top1_ece, 6)},
