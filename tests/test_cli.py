@@ -1571,6 +1571,9 @@ def test_a_vocabulary_given_as_documents_is_refused(command, bundle, goemotions_
         assert f"{vocab}: every document's text is a lone <URI>: this is a vocabulary" \
             in result.output, (args, result.output)
         assert hint in result.output, (args, result.output)
+        # documents, not a labelled corpus: zeroshot's hint asked for TEXT, a tab, labels
+        assert "give documents: a line is a document's TEXT, optionally a tab and labels, " \
+            "which are ignored)" in " ".join(result.output.split()), (args, result.output)
         assert "{" not in result.output and "\t" not in result.output, args  # no answer
     assert {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()} == before
 
@@ -1619,6 +1622,7 @@ def test_a_skos_vocabulary_given_as_documents_is_refused(bundle, goemotions_smal
         assert f"{where}: names the SKOS namespace" in result.output, (args, result.output)
         assert "this is a vocabulary, not a corpus" in result.output
         assert hint in result.output, (args, result.output)
+        assert "which are ignored)" in " ".join(result.output.split()), (args, result.output)
         assert "{" not in result.output, args  # nothing answered
     notes = tmp_path / "notes.ttl"
     notes.write_text("I love this so much\n")
@@ -1641,6 +1645,7 @@ def test_a_csv_vocabulary_given_as_documents_is_refused_as_a_vocabulary(
         assert (f"{vocab}:1: its header names a 'uri' column and no 'text' column, a CSV "
                 "vocabulary's header: this is a vocabulary") in result.output, result.output
         assert hint in result.output, (args, result.output)
+        assert "which are ignored)" in " ".join(result.output.split()), (args, result.output)
     other = tmp_path / "o.csv"  # no 'text' column, but no vocabulary's header either
     other.write_text("body\nI love this\n")
     result = run("suggest", bundle, other)

@@ -914,6 +914,10 @@ def test_cli_label_and_taxonomy_refuse_a_vocabulary_given_as_the_corpus(tmp_path
         # taxonomy has no --vocab: its vocabulary option is --map-to
         option = "--vocab" if args[0] == "label" else "--map-to"
         assert f"(give it as {option};" in result.output, (args[0], result.output)
+        # CORPUS's labels are ignored: a plain text file of documents does, not only a
+        # TSV corpus of TEXT, tab, labels, which the hint used to ask for
+        assert "give documents: a line is a document's TEXT, optionally a tab and labels, " \
+            "which are ignored)" in " ".join(result.output.split()), (args[0], result.output)
         assert not (tmp_path / "o.jsonl").exists() and not (tmp_path / "t.tsv").exists()
 
 

@@ -354,7 +354,8 @@ def _check_not_a_vocabulary(documents, name: str, vocab_option: str | None) -> l
         read.append((doc_id, text))
         if not is_lone_uri(text):
             return read
-    check_not_a_vocabulary([text for _, text in read], name, vocab_option=vocab_option)
+    check_not_a_vocabulary([text for _, text in read], name, vocab_option=vocab_option,
+                           labelled=False)  # documents: their labels are ignored
     return read
 
 
@@ -568,7 +569,7 @@ def _refusing_skos(lines, name: str, vocab_option: str | None):
         if SKOS_NAMESPACE in line:
             raise vocabulary_refused(f"names the SKOS namespace <{SKOS_NAMESPACE}>, a SKOS "
                                      "vocabulary's, read one document per line", name,
-                                     vocab_option=vocab_option, line=number)
+                                     vocab_option=vocab_option, line=number, labelled=False)
     yield from head
     yield from lines
 
@@ -633,7 +634,7 @@ def refuse_csv_vocabulary(exc: NoTextColumnError, name: str,
         raise exc
     raise vocabulary_refused("its header names a 'uri' column and no 'text' column, "
                              "a CSV vocabulary's header", name,
-                             vocab_option=vocab_option, line=1) from None
+                             vocab_option=vocab_option, line=1, labelled=False) from None
 
 
 def _stdin_documents(whole_file: bool, data: bytes | None = None):

@@ -369,7 +369,8 @@ def _read_texts(path: str, vocab_option: str = "--vocab") -> tuple[list[str], li
             refuse_csv_vocabulary(exc, path, vocab_option)
         ids = [r.doc_id or f"{path}:{r.line}" for r in records]
         texts = [r.text for r in records]
-        check_not_a_vocabulary(texts, path, vocab_option=vocab_option)
+        check_not_a_vocabulary(texts, path, vocab_option=vocab_option,
+                               labelled=False)  # CORPUS's labels are ignored
     if not texts:
         raise CorpusFormatError("no documents in the file", path=path)
     return ids, texts

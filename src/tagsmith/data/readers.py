@@ -887,7 +887,9 @@ def vocabulary_refused(why: str, path: str | Path, *, vocab_option: str | None =
     names ``vocab_option``, the command's option or argument taking a vocabulary (None:
     the bundle holds it). ``labelled``: whether the command reads the documents' labels
     (default: where it takes a vocabulary); eval and calibrate take a bundle and read
-    labels, and their refusal named a ``--vocab`` neither has.
+    labels, and their refusal named a ``--vocab`` neither has; label, taxonomy and
+    zeroshot take a vocabulary and ignore their documents' labels, and their refusal
+    asked for a corpus line of TEXT, a tab and labels, which a plain text file is not.
 
     >>> print(vocabulary_refused("its header is a vocabulary's", "v.csv", line=1))
     v.csv:1: its header is a vocabulary's: this is a vocabulary, not a corpus (give it \
