@@ -729,3 +729,48 @@ def test_every_featurizer_parameter_is_named():
                for name in inspect.signature(cls.__init__).parameters
                if name != "self" and f"`{name}`" not in prose]
     assert not missing, f"featurizer parameters the README does not name: {missing}"
+
+
+def _refused_unused_options() -> list[tuple[str, list[str]]]:
+    """Per ``refuse_unused`` call of the CLI, for each option it refuses: the command's
+    name and the option's names (an argument's metavar, ``FILES``)."""
+    import ast
+    import inspect
+
+    callbacks = {command.callback.__name__: (name, command)
+                 for name, command in tagsmith_cli.cli.commands.items()
+                 if command.callback is not None}
+    found = []
+    for module in {inspect.getmodule(command.callback)
+                   for _, command in callbacks.values()}:
+        for function in ast.walk(ast.parse(inspect.getsource(module))):
+            if not isinstance(function, ast.FunctionDef) or function.name not in callbacks:
+                continue
+            name, command = callbacks[function.name]
+            params = {param.name: param for param in command.params}
+            for call in ast.walk(function):
+                if (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
+                        and call.func.id == "refuse_unused"):
+                    for arg in call.args[2:]:
+                        param = params[ast.literal_eval(arg)]
+                        found.append((name, [*param.opts, param.human_readable_name]))
+    return found
+
+
+def test_every_option_refused_when_unused_is_in_the_list_of_refusals():
+    """``label --cache-dir`` without ``--shortlist-zeroshot``, ``taxonomy --map-by`` and
+    ``--min-similarity`` without ``--map-to`` and ``taxonomy --cache-dir`` without
+    ``--map-by meaning`` were refused (exit code 2) but missing from the README's list of
+    options refused rather than silently ignored: each option a command refuses so
+    (``refuse_unused``) must be named there, and its command too."""
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    start = text.index("An option that would be silently ignored is refused instead")
+    refusals = text[start:text.index("A value refused is named by the option", start)]
+    found = _refused_unused_options()
+    assert len(found) > 30 and ("label", ["--cache-dir", "cache_dir"]) in found
+    missing = [f"{name} {names[0]}" for name, names in found
+               if f"`{name}" not in refusals
+               or not any(re.search(rf"`{re.escape(option)}\b|{re.escape(option)}`"
+                                    if option.startswith("-") else rf"\b{option}\b",
+                                    refusals) for option in names)]
+    assert not missing, missing
