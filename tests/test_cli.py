@@ -1893,15 +1893,32 @@ def test_a_model_bundle_given_as_a_corpus_is_named_a_bundle(bundle, goemotions_s
     (("suggest", ""), "'BUNDLE'"),
     (("info", ""), "'BUNDLE'"),
     (("vocab", ""), "'VOCAB'"),
+    (("calibrate", "{bundle}", "-o", ""), "'-o' / '--output'"),
+    (("calibrate", "{bundle}", "--data", ""), "'--data'"),
+    (("calibrate", ""), "'BUNDLE'"),
+    (("shift", "{bundle}", "{corpus}", ""), "'[FILES]...'"),
+    (("shift", ""), "'BUNDLE'"),
+    (("zeroshot", "{vocab}", "{corpus}", ""), "'[FILES]...'"),
+    (("zeroshot", "{vocab}", "{corpus}", "--background", ""), "'--background'"),
+    (("zeroshot", "{vocab}", "{corpus}", "--bundle", ""), "'--bundle'"),
+    (("distill", "{corpus}", "--vocab", "{vocab}", "-o", ""), "'-o' / '--output'"),
+    (("distill", "{corpus}", "--vocab", "{vocab}", "-o", "{out}", "--human", ""),
+     "'--human'"),
+    (("audit", "{corpus}", "-o", ""), "'-o' / '--output'"),
+    (("apply-review", "{corpus}", "{corpus}", "-o", ""), "'-o' / '--output'"),
 ])
 def test_an_empty_file_name_is_refused_naming_it(bundle, goemotions_small, tmp_path,
                                                   monkeypatch, command, name):
     """An empty name (a shell variable left unset): `train -o ""` wrote the bundle into
     the current folder and said '-> ' (nothing), `--dev ""` was taken as no --dev (the
     thresholds tuned on a split of CORPUS instead, without a word), an empty CORPUS,
-    VOCAB or BUNDLE was refused as '.' or ': no documents in the corpus'."""
+    VOCAB or BUNDLE was refused as '.' or ': no documents in the corpus'. `calibrate -o ""`
+    calibrated the bundle in place (the input `-o` is there to keep), `distill -o ""`
+    wrote into the current folder, and an empty name among the FILES of shift and
+    zeroshot was refused as ': cannot be read (permission denied)'."""
     monkeypatch.chdir(tmp_path)
-    fill = {"corpus": goemotions_small["test"], "bundle": bundle, "out": tmp_path / "model"}
+    fill = {"corpus": goemotions_small["test"], "bundle": bundle, "out": tmp_path / "model",
+            "vocab": goemotions_small["vocab"]}
     result = run(*(part.format(**fill) for part in command))
     assert result.exit_code == 2, result.output
     assert f"Invalid value for {name}: expected a file or folder name, got an empty one" \

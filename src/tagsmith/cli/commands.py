@@ -1054,8 +1054,9 @@ def _cooccurrence_weight(ctx: click.Context, param: click.Parameter,
 
 
 @cli.command(short_help="Audit CORPUS: label errors, duplicates, leaks.")
-@click.argument("corpus")
-@click.option("-o", "--output", required=True, help="Directory for the report and review queue.")
+@click.argument("corpus", callback=a_path)
+@click.option("-o", "--output", required=True, callback=a_path,
+              help="Directory for the report and review queue.")
 @click.option("--vocab", help="Vocabulary (TSV, CSV or SKOS); default: the bundle's, or derived "
               "from the corpus.")
 @click.option("--bundle", help="A model bundle: its featurizer, model family and (when trained "
@@ -1285,9 +1286,10 @@ def _decision_field(review: str) -> str:
              "file.\n\nREVIEW is the audit's review.csv or review.jsonl with the decision "
              f"column (JSONL: each line's decision key) filled in: {DECISION_VALUES}; "
              "case is ignored; empty = not reviewed.")
-@click.argument("corpus")
-@click.argument("review")
-@click.option("-o", "--output", required=True, help="The new corpus file (.tsv, .csv, .jsonl, "
+@click.argument("corpus", callback=a_path)
+@click.argument("review", callback=a_path)
+@click.option("-o", "--output", required=True, callback=a_path,
+              help="The new corpus file (.tsv, .csv, .jsonl, "
               "optionally .gz); never the original.")
 @click.option("--vocab", help="The vocabulary the audit used (default: the bundle's, or "
               "derived from the corpus).")

@@ -6,6 +6,7 @@ import click
 
 from tagsmith._plural import plural_s
 from tagsmith.cli import (
+    a_path,
     cli,
     finite_number,
     language_code,
@@ -37,10 +38,12 @@ def _band_table(rows: list[dict]) -> list[str]:
 
 
 @cli.command(short_help="Calibrate BUNDLE: probabilities, conformal sets.")
-@click.argument("bundle")
-@click.option("--data", help="Labelled corpus the model was NOT trained on; default: the "
+@click.argument("bundle", callback=a_path)
+@click.option("--data", callback=a_path,
+              help="Labelled corpus the model was NOT trained on; default: the "
               "calibration split stored by train --calibration-fraction.")
-@click.option("-o", "--output", help="Write the calibrated bundle here (default: in place).")
+@click.option("-o", "--output", callback=a_path,
+              help="Write the calibrated bundle here (default: in place).")
 @click.option("--method", type=click.Choice(["isotonic", "platt", "temperature"]),
               default="isotonic", show_default=True, help="Score-to-probability map.")
 @click.option("--bands", "n_bands", type=click.IntRange(min=1), default=4, show_default=True,
@@ -315,8 +318,8 @@ def _options_from(report):
 
 
 @cli.command(short_help="Estimate how label frequencies shift in FILES.")
-@click.argument("bundle")
-@click.argument("files", nargs=-1)
+@click.argument("bundle", callback=a_path)
+@click.argument("files", nargs=-1, callback=a_path)
 @click.option("--method", type=click.Choice(["em", "bbse"]), default="em", show_default=True,
               help="em: Saerens EM; bbse: black-box shift estimation (needs the stored "
               "calibration documents; small label spaces).")

@@ -10,6 +10,7 @@ import click
 
 from tagsmith._plural import none_of, plural, plural_s
 from tagsmith.cli import (
+    a_path,
     cli,
     finite_number,
     json_text,
@@ -875,9 +876,10 @@ def _sample_rows(n: int, most: int):
 
 
 @cli.command(short_help="Train a fast model on an LLM's soft labels.")
-@click.argument("labels")
-@click.option("--vocab", required=True, help="The vocabulary the labels use.")
-@click.option("-o", "--output", required=True, help="Directory to write the student bundle to.")
+@click.argument("labels", callback=a_path)
+@click.option("--vocab", required=True, callback=a_path, help="The vocabulary the labels use.")
+@click.option("-o", "--output", required=True, callback=a_path,
+              help="Directory to write the student bundle to.")
 @click.option("--model", type=click.Choice(available_models()), default="linear",
               show_default=True, help="Model family of the student, as for `train`.")
 @click.option("-p", "--param", multiple=True, help="Model parameter KEY=VALUE (JSON value).")
@@ -886,7 +888,8 @@ def _sample_rows(n: int, most: int):
               help="Features, as for `train`: TF-IDF n-grams, sentence embeddings "
               "(tagsmith[embed]; dense_knn needs them), or several named views.")
 @click.option("--feature-param", multiple=True, help="Featurizer parameter KEY=VALUE.")
-@click.option("--human", help="Human-labelled corpus to report the student's accuracy on.")
+@click.option("--human", callback=a_path,
+              help="Human-labelled corpus to report the student's accuracy on.")
 @click.option("--dev-fraction", type=float, default=0.1, show_default=True,
               help="Teacher-labelled share held out for agreement and thresholds.")
 @click.option("--seed", type=int, default=0, show_default=True,
@@ -956,8 +959,8 @@ _ZEROSHOT_VOCAB = "VOCAB, the first argument"
 
 
 @cli.command(short_help="Suggest labels of VOCAB with no training data.")
-@click.argument("vocab")
-@click.argument("files", nargs=-1)
+@click.argument("vocab", callback=a_path)
+@click.argument("files", nargs=-1, callback=a_path)
 @click.option("-k", "--k", "k", type=click.IntRange(min=1), default=10, show_default=True,
               help="Suggestions per document.")
 @click.option("--threshold", type=float, default=None, callback=finite_number(-1.5, 1.5),
@@ -965,7 +968,8 @@ _ZEROSHOT_VOCAB = "VOCAB, the first argument"
               "may get none. Without --bundle a score is a cosine (in [-1, 1]; with "
               "--background in [-1.5, 1.5]); with --bundle the blended score, in [0, 1]. "
               "Default: all --k.")
-@click.option("--bundle", help="Trained bundle to blend with: each label scores (1 - weight) "
+@click.option("--bundle", callback=a_path,
+              help="Trained bundle to blend with: each label scores (1 - weight) "
               "x model + weight x zero-shot, matched by URI; labels of VOCAB the bundle "
               "never trained on have model score 0, labels not in VOCAB are never "
               "suggested; a bundle that shares no label with VOCAB is refused.")
@@ -985,7 +989,7 @@ _ZEROSHOT_VOCAB = "VOCAB, the first argument"
               "suggestion, doc, <uri>, label, score.")
 @click.option("--whole-file", is_flag=True, help="Each FILE (or stdin) is one document, not "
               "one per line (refused for a .csv or .jsonl corpus).")
-@click.option("--background", "background", multiple=True,
+@click.option("--background", "background", multiple=True, callback=a_path,
               help="Unlabelled documents of the collection (one per line; of a TSV "
               "corpus, the text before the first tab; of a .csv or .jsonl corpus, each "
               "record's text), to correct for labels that are "
