@@ -1882,6 +1882,10 @@ def test_a_model_bundle_given_as_a_corpus_is_named_a_bundle(bundle, goemotions_s
     assert result.exit_code == 0 and json.loads(result.output)["n_docs"] == 1, result.output
 
 
+#: an endpoint where nothing listens: a refusal comes before any request
+LLM = ("--base-url", "http://127.0.0.1:9/v1", "--llm", "m", "--cache", "{out}.sqlite")
+
+
 @pytest.mark.parametrize("command, name", [
     (("train", "{corpus}", "-o", ""), "'-o' / '--output'"),
     (("train", "{corpus}", "-o", "{out}", "--dev", ""), "'--dev'"),
@@ -1906,6 +1910,21 @@ def test_a_model_bundle_given_as_a_corpus_is_named_a_bundle(bundle, goemotions_s
      "'--human'"),
     (("audit", "{corpus}", "-o", ""), "'-o' / '--output'"),
     (("apply-review", "{corpus}", "{corpus}", "-o", ""), "'-o' / '--output'"),
+    # the LLM commands: label "" and taxonomy "" labelled the current folder's .txt files,
+    # paying for each; --human, --shortlist, --student and --map-to "" were dropped
+    (("label", "", "--vocab", "{vocab}", "-o", "{out}.jsonl", *LLM), "'CORPUS'"),
+    (("label", "{corpus}", "--vocab", "", "-o", "{out}.jsonl", *LLM), "'--vocab'"),
+    (("label", "{corpus}", "--vocab", "{vocab}", "-o", "", *LLM), "'-o' / '--output'"),
+    (("label", "{corpus}", "--vocab", "{vocab}", "-o", "{out}.jsonl", "--human", "", *LLM),
+     "'--human'"),
+    (("label", "{corpus}", "--vocab", "{vocab}", "-o", "{out}.jsonl", "--shortlist", "",
+      *LLM), "'--shortlist'"),
+    (("label", "{corpus}", "--vocab", "{vocab}", "-o", "{out}.jsonl", "--budget", "2",
+      "--student", "", *LLM), "'--student'"),
+    (("taxonomy", "", "--use-case", "x", "-o", "{out}.csv", *LLM), "'CORPUS'"),
+    (("taxonomy", "{corpus}", "--use-case", "x", "-o", "", *LLM), "'-o' / '--output'"),
+    (("taxonomy", "{corpus}", "--use-case", "x", "-o", "{out}.csv", "--map-to", "", *LLM),
+     "'--map-to'"),
 ])
 def test_an_empty_file_name_is_refused_naming_it(bundle, goemotions_small, tmp_path,
                                                   monkeypatch, command, name):

@@ -378,9 +378,10 @@ def _read_texts(path: str, vocab_option: str = "--vocab") -> tuple[list[str], li
 
 
 @cli.command(short_help="Generate a label taxonomy of CORPUS with an LLM.")
-@click.argument("corpus")
+@click.argument("corpus", callback=a_path)
 @click.option("--use-case", required=True, help="What the labels are for, in a sentence.")
-@click.option("-o", "--output", required=True, help="Vocabulary to write (.csv or .tsv).")
+@click.option("-o", "--output", required=True, callback=a_path,
+              help="Vocabulary to write (.csv or .tsv).")
 @click.option("--skos", help="Also write the taxonomy as SKOS Turtle to this .ttl path.")
 @click.option("--max-labels", type=click.IntRange(min=1), default=25, show_default=True,
               help="Most labels of the taxonomy (asked of the LLM; any beyond are dropped).")
@@ -397,7 +398,8 @@ def _read_texts(path: str, vocab_option: str = "--vocab") -> tuple[list[str], li
 @click.option("--base-uri", default="urn:tagsmith:taxonomy:", show_default=True,
               help="Prefix of the label URIs: each label's URI is it followed by a slug of "
               "its name.")
-@click.option("--map-to", help="Existing vocabulary (TSV, CSV or SKOS) to map the generated "
+@click.option("--map-to", callback=a_path,
+              help="Existing vocabulary (TSV, CSV or SKOS) to map the generated "
               "labels onto: each label's best match is printed, in the JSON summary's "
               "mapping, in the CSV's closematch column and as --skos skos:closeMatch (a "
               ".tsv output keeps none).")
@@ -587,11 +589,13 @@ def _summary_changes(counts: dict) -> str:
 
 
 @cli.command(short_help="Label CORPUS with an LLM: soft labels as JSONL.")
-@click.argument("corpus")
-@click.option("--vocab", required=True, help="Label set (TSV, CSV or SKOS), e.g. from taxonomy.")
-@click.option("-o", "--output", required=True, help="JSONL of soft labels to write (named "
+@click.argument("corpus", callback=a_path)
+@click.option("--vocab", required=True, callback=a_path,
+              help="Label set (TSV, CSV or SKOS), e.g. from taxonomy.")
+@click.option("-o", "--output", required=True, callback=a_path,
+              help="JSONL of soft labels to write (named "
               ".jsonl or .ndjson, optionally .gz: readers go by the suffix).")
-@click.option("--shortlist", "shortlist_bundle",
+@click.option("--shortlist", "shortlist_bundle", callback=a_path,
               help="Model bundle whose top labels are offered per document (large label sets).")
 @click.option("--shortlist-zeroshot", is_flag=True,
               help="Offer the zero-shot top labels per document (needs tagsmith[embed]); "
@@ -608,7 +612,8 @@ def _summary_changes(counts: dict) -> str:
 @click.option("--max-labels", type=click.IntRange(min=1), default=10, show_default=True,
               help="Most labels asked for and kept per answer (the most confident).")
 @click.option("--use-case", help="What the labels are for (shown to the LLM).")
-@click.option("--human", help="Human-labelled corpus (same vocabulary) to estimate the LLM's "
+@click.option("--human", callback=a_path,
+              help="Human-labelled corpus (same vocabulary) to estimate the LLM's "
               "per-label reliability; labels become reliability-weighted soft targets.")
 @click.option("--limit", type=click.IntRange(min=1), help="Label only the first N documents.")
 @click.option("--budget", type=click.IntRange(min=1),
@@ -622,7 +627,8 @@ def _summary_changes(counts: dict) -> str:
               help="With --budget: rounds the budget is spent in: a first random quarter, "
               "then the rest in even batches chosen by --strategy with the student refit "
               "on the answers so far.")
-@click.option("--student", help="With --budget: save the distilled student bundle here.")
+@click.option("--student", callback=a_path,
+              help="With --budget: save the distilled student bundle here.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="With --budget: seed of the document selection and the student.")
 @llm_options
