@@ -1910,6 +1910,16 @@ LLM = ("--base-url", "http://127.0.0.1:9/v1", "--llm", "m", "--cache", "{out}.sq
      "'--human'"),
     (("audit", "{corpus}", "-o", ""), "'-o' / '--output'"),
     (("apply-review", "{corpus}", "{corpus}", "-o", ""), "'-o' / '--output'"),
+    # taken as not given: the audit derived the label space, no diagram was drawn
+    (("audit", "{corpus}", "-o", "{out}", "--vocab", ""), "'--vocab'"),
+    (("audit", "{corpus}", "-o", "{out}", "--bundle", ""), "'--bundle'"),
+    (("apply-review", "{corpus}", "{corpus}", "-o", "{out}.tsv", "--vocab", ""), "'--vocab'"),
+    (("apply-review", "{corpus}", "{corpus}", "-o", "{out}.tsv", "--bundle", ""),
+     "'--bundle'"),
+    (("calibrate", "{bundle}", "-o", "{out}", "--reliability-png", ""),
+     "'--reliability-png'"),
+    (("eval", "{bundle}", "{corpus}", "--calibration", "--reliability-png", ""),
+     "'--reliability-png'"),
     # the LLM commands: label "" and taxonomy "" labelled the current folder's .txt files,
     # paying for each; --human, --shortlist, --student and --map-to "" were dropped
     (("label", "", "--vocab", "{vocab}", "-o", "{out}.jsonl", *LLM), "'CORPUS'"),

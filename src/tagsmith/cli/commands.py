@@ -848,7 +848,8 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
 @click.option("--reliability-k", type=click.IntRange(min=1), default=None,
               help="With --calibration: reliability over each document's top K (default: "
               "the calibration width).")
-@click.option("--reliability-png", help="With --calibration: write a reliability diagram to "
+@click.option("--reliability-png", callback=a_path,
+              help="With --calibration: write a reliability diagram to "
               "this .png file (never an input).")
 def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calibration, alphas,
              reliability_k, reliability_png):
@@ -1057,9 +1058,11 @@ def _cooccurrence_weight(ctx: click.Context, param: click.Parameter,
 @click.argument("corpus", callback=a_path)
 @click.option("-o", "--output", required=True, callback=a_path,
               help="Directory for the report and review queue.")
-@click.option("--vocab", help="Vocabulary (TSV, CSV or SKOS); default: the bundle's, or derived "
+@click.option("--vocab", callback=a_path,
+              help="Vocabulary (TSV, CSV or SKOS); default: the bundle's, or derived "
               "from the corpus.")
-@click.option("--bundle", help="A model bundle: its featurizer, model family and (when trained "
+@click.option("--bundle", callback=a_path,
+              help="A model bundle: its featurizer, model family and (when trained "
               "on this corpus with --crossfit-folds) its stored out-of-fold scores.")
 @click.option("--scores", type=click.Choice(["auto", "knn", "crossfit", "bundle"]),
               default="auto", show_default=True,
@@ -1291,9 +1294,11 @@ def _decision_field(review: str) -> str:
 @click.option("-o", "--output", required=True, callback=a_path,
               help="The new corpus file (.tsv, .csv, .jsonl, "
               "optionally .gz); never the original.")
-@click.option("--vocab", help="The vocabulary the audit used (default: the bundle's, or "
+@click.option("--vocab", callback=a_path,
+              help="The vocabulary the audit used (default: the bundle's, or "
               "derived from the corpus).")
-@click.option("--bundle", help="The bundle whose label space the audit used.")
+@click.option("--bundle", callback=a_path,
+              help="The bundle whose label space the audit used.")
 @click.option("--on-error", type=ERROR_POLICY, default="fail", show_default=True,
               help="As given to the audit (document numbers count the documents read).")
 @click.option("--force", is_flag=True, help="Replace OUTPUT if it exists (it may never be "

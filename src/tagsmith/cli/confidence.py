@@ -73,7 +73,8 @@ def _band_table(rows: list[dict]) -> list[str]:
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed for the split of the held-out documents into the calibrator's "
               "and the conformal parts.")
-@click.option("--reliability-png", help="Write a reliability diagram to this new .png file "
+@click.option("--reliability-png", callback=a_path,
+              help="Write a reliability diagram to this new .png file "
               "(never an input; needs matplotlib).")
 @click.option("--json", "as_json", is_flag=True, help="The full report as one JSON object.")
 @click.option("--on-error", type=ERROR_POLICY, default="fail", show_default=True,
