@@ -260,6 +260,23 @@ def test_csv_lenient_header(tmp_path):
     assert [lab.pref_labels for lab in space] == [{"en": "apple", "fi": "omena"}, {}]
 
 
+def test_csv_header_without_a_label_column_is_warned_about(tmp_path, caplog):
+    # a misspelt header ("name", "prefLabel_en") loaded a vocabulary of nameless labels
+    # without a word: each label shown and named by its URI, --lang never warned
+    path = tmp_path / "v.csv"
+    path.write_text("uri,name,prefLabel_en\nhttp://x/a,apple,apple\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        space = load_vocabulary(path)
+    assert space.names() == ["http://x/a"]  # still loaded: URIs alone are a vocabulary
+    assert f"{path}:1: no label column (label or label_xx)" in caplog.text
+    assert "['uri', 'name', 'prefLabel_en']" in caplog.text
+    caplog.clear()
+    path.write_text("uri,Label_fi\nhttp://x/a,omena\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        load_vocabulary(path)
+    assert "label column" not in caplog.text
+
+
 def test_gz_files_load_identically(tmp_path):
     for src in (SLICE_TSV, CSV):
         gz = _gzip_copy(src, tmp_path / (src.name + ".gz"))

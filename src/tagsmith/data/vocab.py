@@ -16,7 +16,8 @@ as tags compare ignoring case.
     case-insensitive, a locale-style language is a language tag (``label_en_US`` gives
     ``en-us``), cells are stripped, unknown columns are ignored, and a bare
     ``label`` column is read as ``label_<language>``; a header naming one column twice
-    is an error.
+    is an error, and one with no label column (``name``, ``prefLabel``) is warned about:
+    its labels have no names.
 ``.ttl .rdf .xml .owl .nt .jsonld`` -- SKOS, read with rdflib (``pip install
     'tagsmith[skos]'``). Concepts are the URI subjects typed ``skos:Concept`` or a class
     the file declares ``rdfs:subClassOf*`` it (STW's ``zbwext:Descriptor``; blank-node
@@ -321,6 +322,12 @@ def _csv_rows(path: Path, language: str) -> Iterator[Row]:
             raise VocabularyError(f"no 'uri' column in the CSV header; columns found: {header}",
                                   path=path, line=1)
         _check_csv_columns(columns, header, path)
+        if not any(kind == "label" for kind, _ in columns):
+            # a misspelt header (name, prefLabel, lable_en) read as a vocabulary of
+            # nameless labels, silently: every label was shown, and named, by its URI
+            logger.warning("%s:1: no label column (label or label_xx) in the CSV header, so "
+                           "no label has a name (each is shown by its URI); columns found: "
+                           "%s", path, header)
         # a row is named by the line it starts on: a quoted cell (a description, say,
         # which save_vocabulary_csv writes over several lines) may span lines, and
         # reader.line_num is then the row's last line
