@@ -163,6 +163,27 @@ def test_training_without_any_positive_label_is_refused(caplog):
     assert "1 of 3 labels has no positive training document" in caplog.text
 
 
+def test_training_on_deprecated_labels_is_warned_about(caplog):
+    # a retired concept the corpus still carries was learnt and suggested without a word,
+    # though zero-shot and LLM labeling never offer one
+    caplog.set_level("WARNING", logger="tagsmith")
+    from tagsmith.data.labelspace import Label, LabelSpace
+
+    space = LabelSpace([Label("u:a"), Label("u:b", deprecated=True),
+                        Label("u:c", deprecated=True), Label("u:d", deprecated=True)])
+    options = TrainOptions(dev_fraction=0.0, featurizer_params=FAST_FEATURES)
+    Y = sp.csr_matrix(np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 1, 0]]))
+    train_classifier(["good day", "bad day", "odd day", "odd night"], Y, space,
+                     options=options)
+    assert ("2 labels the vocabulary marks deprecated are carried by training documents "
+            "(most often <u:c>, in 2 documents): the model learns and suggests them"
+            in caplog.text)
+    caplog.clear()
+    train_classifier(["good day", "bad day"] * 2, sp.csr_matrix(np.array(
+        [[1, 0, 0, 0], [1, 0, 0, 0]] * 2)), space, options=options)
+    assert "deprecated" not in caplog.text  # unused, they say nothing
+
+
 def test_training_on_an_empty_corpus_says_so():
     # it was refused, but as "none of the 0 training documents carries a label"
     from tagsmith.exceptions import DataError

@@ -477,6 +477,7 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
     if Y.shape != (len(texts), len(label_space)):
         raise InvalidParameterError("Y", f"shape ({len(texts)}, {len(label_space)})", Y.shape)
     _check_positives(Y)
+    _warn_deprecated_in_use(Y, label_space)
     started = time.perf_counter()
     fingerprint = data_fingerprint(texts, Y)
     calibration = None
@@ -634,6 +635,30 @@ def _check_positives(Y: sp.csr_matrix) -> None:
         logger.warning("%d of %d label%s %s no positive training document and will never "
                        "be predicted", n_missing, Y.shape[1], plural_s(Y.shape[1]),
                        plural(n_missing, "has", "have"))
+
+
+def _warn_deprecated_in_use(Y: sp.csr_matrix, label_space: LabelSpace) -> None:
+    """Warn when training documents carry labels the vocabulary marks deprecated: the
+    model learns and suggests them like any other (zero-shot and LLM labeling never
+    offer one), and nothing said so.
+
+    The warning counts them and names the one most documents carry (the lowest id of
+    those tied)."""
+    deprecated = label_space.deprecated_mask
+    if not deprecated.any():
+        return
+    support = np.bincount(Y.indices[Y.data != 0], minlength=Y.shape[1])
+    used = np.flatnonzero(deprecated & (support > 0))
+    if not len(used):
+        return
+    top = int(used[np.argmax(support[used])])
+    n_docs = int(support[top])
+    logger.warning("%d label%s the vocabulary marks deprecated %s carried by training "
+                   "documents (%s<%s>, in %d document%s): the model learns and "
+                   "suggests %s like any other label", len(used), plural_s(len(used)),
+                   plural(len(used), "is", "are"), "most often " if len(used) > 1 else "",
+                   label_space.uri_of(top), n_docs,
+                   plural_s(n_docs), plural(len(used), "it", "them"))
 
 
 def _never_untrained(thresholds: Thresholds, labels: np.ndarray,
