@@ -558,6 +558,30 @@ def test_csv_quote_left_open_raises_instead_of_swallowing_the_rest_of_the_file(t
 
 
 # -- unknown labels -----------------------------------------------------------------------------
+def test_unknown_label_that_is_an_alternative_label_or_a_name_in_another_case_says_so(tmp_path):
+    # 'Malus', an altLabel of the vocabulary, and 'APPLE ' were said to be "not in the
+    # vocabulary", though the user had copied them from it: the error names the concept
+    from tagsmith.data.labelspace import Label
+
+    space = LabelSpace([Label(f"{U}a", pref_labels={"en": "Apple", "fi": "Omena"},
+                              alt_labels={"en": ["Malus"]}), Label(f"{U}b")])
+    for key, shown in (("Malus", f"it is an alternative label of <{U}a> ('Apple'); "
+                                 f"write <{U}a>"),
+                       ("OMENA", f"it is the preferred name 'Omena' of <{U}a> in another "
+                                 f"case or spacing (names match exactly); write 'Omena' or "
+                                 f"<{U}a>")):
+        path = write(tmp_path / "alt.tsv", f"one\t{key}\n")
+        with pytest.raises(UnknownLabelError) as info:
+            list(Corpus(path, space))
+        assert str(info.value) == (f"{path}:1: unknown label {key!r} (no URI, preferred name "
+                                   f"or notation of the vocabulary): {shown}")
+        assert info.value.in_vocabulary("V").hint == info.value.hint
+    path = write(tmp_path / "none.tsv", f"one\tpear <{U}Malus>\n")
+    with pytest.raises(UnknownLabelError, match=r"unknown label 'pear' \(not in the "
+                       r"vocabulary\)$"):
+        list(Corpus(path, space))
+
+
 def test_unknown_labels_fail_or_skip(tmp_path, caplog):
     path = write(tmp_path / "unk.tsv",
                  f"one\t<{U}a> <{U}zzz>\ntwo\tpear <{U}zzz>\nthree\tpear\n")

@@ -133,15 +133,18 @@ class UnknownLabelError(DataError):
     """
 
     def __init__(self, label: str, *, path: str | Path | None = None, line: int | None = None,
-                 vocabulary: str = "the vocabulary"):
+                 vocabulary: str = "the vocabulary", hint: str = ""):
         self.label = label
         self.vocabulary = vocabulary
-        super().__init__(f"unknown label {label!r} (not in {vocabulary})", path=path, line=line)
+        self.hint = hint  # what the key is instead (LabelSpace.unknown_hint), or ""
+        where = (f"no URI, preferred name or notation of {vocabulary}): it is {hint}"
+                 if hint else f"not in {vocabulary})")
+        super().__init__(f"unknown label {label!r} ({where}", path=path, line=line)
 
     def in_vocabulary(self, vocabulary: str) -> UnknownLabelError:
         """The same error, naming the vocabulary that lacks the label."""
         return UnknownLabelError(self.label, path=self.path, line=self.line,
-                                 vocabulary=vocabulary)
+                                 vocabulary=vocabulary, hint=self.hint)
 
 
 class AmbiguousLabelError(UnknownLabelError):

@@ -278,7 +278,9 @@ class Corpus:
                 report.add_unknown(key)
             else:
                 line = None if self.format == "dir" else record.line
-                raise UnknownLabelError(key, path=record.source, line=line)
+                space = self.label_space  # one derived while reading has no names
+                hint = space.unknown_hint(key) if isinstance(space, LabelSpace) else ""
+                raise UnknownLabelError(key, path=record.source, line=line, hint=hint)
         return Document(record.text, tuple(dict.fromkeys(ids)), record.doc_id, record.metadata)
 
 
@@ -516,7 +518,8 @@ def _record_key(key: str, record: Record, label_space: LabelSpace | None,
         if label_id is not None:
             return _uri_key(label_space.uri_of(label_id), record.source, record.line)
         if len(key.split()) != 1:
-            raise UnknownLabelError(key, path=record.source, line=record.line)
+            raise UnknownLabelError(key, path=record.source, line=record.line,
+                                    hint=label_space.unknown_hint(key))
         return key  # unknown to the vocabulary: kept as it was, as a reader would skip it
     if len(key.split()) != 1:
         raise CorpusFormatError(f"label {key!r} contains whitespace; pass a label_space to "

@@ -324,6 +324,38 @@ class LabelSpace(Sequence[Label]):
             raise AmbiguousLabelError(key, [self.uri_of(i) for i in ambiguous[key]])
         return found
 
+    def unknown_hint(self, key: str) -> str:
+        """For a corpus key :meth:`lookup` found no label for: what it is instead, if it
+        is an alternative label of a concept, or a preferred name written in another case
+        or spacing (``""`` when neither), so the error says how to name the label
+        rather than that the vocabulary lacks it. Scans every label: for errors only.
+
+        >>> space = LabelSpace([Label("http://x/a", pref_labels={"en": "Apple"},
+        ...                           alt_labels={"en": ["Malus"]})])
+        >>> space.unknown_hint("Malus")
+        "an alternative label of <http://x/a> ('Apple'); write <http://x/a>"
+        >>> space.unknown_hint("apple ")[:45], space.unknown_hint("pear")
+        ("the preferred name 'Apple' of <http://x/a> in", '')
+        """
+        key = key.strip()
+        if key.startswith("<") and key.endswith(">"):
+            return ""
+        folded = " ".join(key.split()).casefold()
+        alt = [i for i, label in enumerate(self._labels)
+               if any(key in values for values in label.alt_labels.values())]
+        if alt:
+            i = alt[0]
+            return (f"an alternative label of <{self.uri_of(i)}> ({self.name_of(i)!r})"
+                    + (f" and {len(alt) - 1} more" if len(alt) > 1 else "")
+                    + f"; write <{self.uri_of(i)}>")
+        for i, label in enumerate(self._labels):
+            for name in label.pref_labels.values():
+                if " ".join(name.split()).casefold() == folded:
+                    return (f"the preferred name {name!r} of <{self.uri_of(i)}> in "
+                            "another case or spacing (names match exactly); write "
+                            f"{name!r} or <{self.uri_of(i)}>")
+        return ""
+
     def _build_name_index(self) -> tuple[dict[str, int], dict[str, list[int]]]:
         """(name or notation -> id, ambiguous name -> the ids that share it)."""
         index: dict[str, int] = {}

@@ -379,7 +379,8 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace
             if label_id is None:
                 from tagsmith.exceptions import UnknownLabelError
 
-                raise UnknownLabelError(key, path=path, line=record.line)
+                raise UnknownLabelError(key, path=path, line=record.line,
+                                        hint=label_space.unknown_hint(key))
             rows.append(number)
             cols.append(label_id)
             vals.append(1.0 if scores is None else float(scores[position]))
