@@ -999,6 +999,33 @@ def test_blank_node_concepts_are_left_out_with_a_warning(tmp_path, caplog):
 
 
 @needs_rdflib
+def test_untyped_subjects_with_a_pref_label_are_left_out_with_a_warning(tmp_path, caplog):
+    """A subject with a skos:prefLabel but no rdf:type (a concept that forgot its
+    'a skos:Concept') was left out without a word; a file where every concept forgot it
+    said only 'no skos:Concept found'. The scheme and a collection, typed, say nothing."""
+    path = tmp_path / "v.ttl"
+    path.write_text(SKOS_HEAD + '<http://x/s> a skos:ConceptScheme ; skos:prefLabel "S"@en .\n'
+                    '<http://x/k> a skos:Collection ; skos:prefLabel "K"@en .\n'
+                    '<http://x/a> a skos:Concept ; skos:prefLabel "apple"@en .\n'
+                    '<http://x/b> skos:prefLabel "pear"@en ; skos:broader <http://x/a> .\n',
+                    encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        assert load_vocabulary(path).uris == ["http://x/a"]
+    assert (f"{path}: 1 subject with a skos:prefLabel but no rdf:type left out "
+            "(<http://x/b>): only a skos:Concept is a label; type it 'a skos:Concept'"
+            in caplog.text)
+    assert "<http://x/s>" not in caplog.text and "<http://x/k>" not in caplog.text
+    caplog.clear()
+    path.write_text(SKOS_HEAD + "".join(f'<http://x/{c}> skos:prefLabel "{c}"@en .\n'
+                                        for c in "abcd"), encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        with pytest.raises(VocabularyError, match="no skos:Concept found"):
+            load_vocabulary(path)
+    assert ("4 subjects with a skos:prefLabel but no rdf:type left out (<http://x/a>, "
+            "<http://x/b>, <http://x/c>, ...)" in caplog.text)
+
+
+@needs_rdflib
 def test_uri_concepts_give_no_blank_node_warning(tmp_path, caplog):
     path = tmp_path / "v.ttl"
     path.write_text("@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n"

@@ -21,7 +21,8 @@ as tags compare ignoring case.
 ``.ttl .rdf .xml .owl .nt .jsonld`` -- SKOS, read with rdflib (``pip install
     'tagsmith[skos]'``). Concepts are the URI subjects typed ``skos:Concept`` or a class
     the file declares ``rdfs:subClassOf*`` it (STW's ``zbwext:Descriptor``; blank-node
-    concepts, with no URI to be a label by, are left out with one warning), in the order
+    concepts, with no URI to be a label by, are left out with one warning, as are
+    subjects with a ``skos:prefLabel`` and no ``rdf:type`` at all), in the order
     of their :data:`LABEL_ID` (written by :func:`save_vocabulary_skos`, so a label keeps
     its id through a round trip), the concepts without one after them sorted by URI, so
     ids are reproducible. Each gets its ``skos:prefLabel`` per language (else
@@ -482,6 +483,7 @@ def _read_skos(path: Path, language: str) -> list[Label]:
     _refuse_relative_concepts(found, path)
     _warn_blank_concepts([s for s in typed if not isinstance(s, rdflib.URIRef)], graph,
                          SKOS.prefLabel, path)
+    _warn_untyped_concepts(graph, found, rdflib, path)
     ids: dict[str, int] = {}
     for s, o in graph.subject_objects(rdflib.URIRef(LABEL_ID)):
         value = o.toPython() if isinstance(o, rdflib.Literal) else None
@@ -571,6 +573,26 @@ def _warn_blank_concepts(blank: list, graph, pref_label, path: Path) -> None:
     logger.warning("%s: %d concept%s without a URI (blank nodes) left out%s: a label "
                    "needs a URI; give each concept one", path, len(blank), plural_s(len(blank)),
                    shown)
+
+
+def _warn_untyped_concepts(graph, found: set[str], rdflib, path: Path) -> None:
+    """One warning for the URI subjects with a ``skos:prefLabel`` and no ``rdf:type`` at
+    all, left out as they are not typed ``skos:Concept``: a file that forgot the type
+    (on some concepts, or on all, which is then refused as having none) lost them
+    without a word. Counted, with up to three named; a subject typed otherwise (the
+    ``skos:ConceptScheme``, a ``skos:Collection``) is something else, and not counted."""
+    from rdflib.namespace import RDF, SKOS
+
+    untyped = sorted({str(s) for s in graph.subjects(SKOS.prefLabel)
+                      if isinstance(s, rdflib.URIRef) and str(s) not in found
+                      and (s, RDF.type, None) not in graph})
+    if not untyped:
+        return
+    shown = ", ".join(f"<{uri}>" for uri in untyped[:3]) + (", ..." if len(untyped) > 3 else "")
+    logger.warning("%s: %d subject%s with a skos:prefLabel but no rdf:type left out (%s): "
+                   "only a skos:Concept is a label; type %s 'a skos:Concept'", path,
+                   len(untyped), plural_s(len(untyped)), shown,
+                   plural(len(untyped), "it", "each"))
 
 
 def _warn_several_pref_labels(pref: dict[str, dict[str, list[str]]], order: Iterable[str],
