@@ -260,6 +260,20 @@ def test_csv_lenient_header(tmp_path):
     assert [lab.pref_labels for lab in space] == [{"en": "apple", "fi": "omena"}, {}]
 
 
+def test_a_csv_corpus_given_as_a_vocabulary_is_named_a_corpus(tmp_path):
+    # train --vocab corpus.csv said only "no 'uri' column ... columns found: ['text',
+    # 'labels']", though the corpus readers name a vocabulary's header in the reverse case
+    path = tmp_path / "corpus.csv"
+    path.write_text("\ufeffText,labels\nhello,<http://x/a>\n", encoding="utf-8")
+    with pytest.raises(VocabularyError, match=re.escape(
+            f"{path}:1: no 'uri' column in the CSV header; columns found: ['Text', "
+            "'labels']; a 'text' column is a corpus's header, not a vocabulary's")):
+        load_vocabulary(path)
+    path.write_text("id,label_en\nx,y\n", encoding="utf-8")
+    with pytest.raises(VocabularyError, match=r"columns found: \['id', 'label_en'\]$"):
+        load_vocabulary(path)
+
+
 def test_csv_header_without_a_label_column_is_warned_about(tmp_path, caplog):
     # a misspelt header ("name", "prefLabel_en") loaded a vocabulary of nameless labels
     # without a word: each label shown and named by its URI, --lang never warned

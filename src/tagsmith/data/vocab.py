@@ -320,8 +320,12 @@ def _csv_rows(path: Path, language: str) -> Iterator[Row]:
             raise blank_header_error(reader, path, VocabularyError, "uri")
         columns = [_csv_column(name, language) for name in header]
         if ("uri", None) not in columns:
-            raise VocabularyError(f"no 'uri' column in the CSV header; columns found: {header}",
-                                  path=path, line=1)
+            # a corpus given where a vocabulary goes (train --vocab corpus.csv): say so,
+            # as the corpus readers say it of a vocabulary's header
+            corpus = ("text" in {name.strip().lstrip("\ufeff").lower() for name in header})
+            raise VocabularyError(f"no 'uri' column in the CSV header; columns found: {header}"
+                                  + ("; a 'text' column is a corpus's header, not a "
+                                     "vocabulary's" if corpus else ""), path=path, line=1)
         _check_csv_columns(columns, header, path)
         if not any(kind == "label" for kind, _ in columns):
             # a misspelt header (name, prefLabel, lable_en) read as a vocabulary of
