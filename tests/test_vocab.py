@@ -1330,3 +1330,33 @@ def test_save_vocabulary_refuses_a_bad_close_match(tmp_path, suffix, matches, ex
     with pytest.raises(VocabularyError, match=re.escape(expected)):
         save(_mapped_space(), path, close_matches=matches)
     assert not path.exists()
+
+
+@needs_rdflib
+def test_skos_broader_outside_the_vocabulary_is_dropped_with_one_warning(tmp_path, caplog):
+    # dropped silently before, while CSV warned: a link to another scheme's concept, or
+    # to one the file forgot to type, left a label without its parent and nothing said
+    path = tmp_path / "outside.ttl"
+    path.write_text(SKOS_HEAD + """
+<http://x/a> a skos:Concept ; skos:broader <http://x/out1>, <http://x/b> .
+<http://x/b> a skos:Concept ; skos:broader <http://other/z>, [ skos:prefLabel "anon" ] .
+<http://x/c> a skos:Concept .
+<http://x/untyped> skos:narrower <http://x/c> .
+<http://x/d> a skos:Concept ; skos:broader <http://x/out1> .
+""", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        space = load_vocabulary(path)
+    assert [label.broader for label in space] == [["http://x/b"], [], [], []]
+    warnings = [r.getMessage() for r in caplog.records if "broader" in r.getMessage()]
+    assert warnings == [
+        f"{path}: broader <http://x/out1> of <http://x/a> is not in the vocabulary; dropped 5 "
+        "broader links to concepts outside it (also <http://x/b> broader <http://other/z>, "
+        "<http://x/b> broader a blank node, ...)"]
+    caplog.clear()
+    inside = tmp_path / "inside.ttl"
+    inside.write_text(SKOS_HEAD + "<http://x/a> a skos:Concept ; skos:broader <http://x/b> .\n"
+                      "<http://x/b> a skos:Concept ; skos:narrower <http://x/a> .\n",
+                      encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        assert [label.broader for label in load_vocabulary(inside)] == [["http://x/b"], []]
+    assert "broader" not in caplog.text

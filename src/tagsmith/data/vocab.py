@@ -30,7 +30,8 @@ as tags compare ignoring case.
     code-point order, with one warning naming the file, the concepts and their labels),
     sorted ``skos:altLabel``, first ``skos:notation``, description
     (``skos:definition``, else ``skos:scopeNote``), broader concepts (``skos:broader``
-    and inverse ``skos:narrower``, within the vocabulary) and ``owl:deprecated``.
+    and inverse ``skos:narrower``, within the vocabulary: links to other nodes are
+    dropped with one warning) and ``owl:deprecated``.
     Untagged literals count as ``language``; literals are stripped, blank ones ignored.
     Files are UTF-8, except RDF/XML, which may be in the encoding its XML declaration
     names or UTF-16 with a byte-order mark. An escaped surrogate pair
@@ -39,11 +40,11 @@ as tags compare ignoring case.
     so is a concept URI the TSV and CSV readers refuse (whitespace, ``<``, ``>``, ``"``,
     a control character).
 
-A CSV ``broader`` URI that is not in the vocabulary is dropped with one warning naming
-``file:line`` (as SKOS keeps only broader concepts within the vocabulary); a ``broader``
-cycle (a label its own ancestor, a self-loop included) raises
-:class:`~tagsmith.exceptions.VocabularyError` naming the file (``file:line`` for CSV) and
-the concepts on the cycle, in CSV and SKOS alike.
+A ``broader`` URI that is not in the vocabulary is dropped with one warning naming
+``file:line`` in CSV, and the concept in SKOS (which has no lines), with the count of
+links dropped; a ``broader`` cycle (a label its own ancestor, a self-loop included)
+raises :class:`~tagsmith.exceptions.VocabularyError` naming the file (``file:line`` for
+CSV) and the concepts on the cycle, in CSV and SKOS alike.
 
 A ``.gz`` suffix is recognised in any case (``vocab.TSV.GZ``). CSV fields may be as long
 as :data:`~tagsmith.data.csvlimits.CSV_FIELD_LIMIT` (the limit corpus files have, set
@@ -517,16 +518,17 @@ def _read_skos(path: Path, language: str) -> list[Label]:
         label.description = {lang: "\n".join(v) for lang, v in described.items()}
     for uri, values in texts(SKOS.notation).items():
         labels[uri].notation = min(v for vs in values.values() for v in vs)
-    parents: dict[str, set[str]] = {uri: set() for uri in labels}
+    parents: dict[str, set] = {uri: set() for uri in labels}  # concept -> rdflib terms
     for s, o in graph.subject_objects(SKOS.broader):
-        parents.get(str(s), set()).add(str(o))
+        parents.get(str(s), set()).add(o)
     for s, o in graph.subject_objects(SKOS.narrower):
-        parents.get(str(o), set()).add(str(s))
+        parents.get(str(o), set()).add(s)
     for s, o in graph.subject_objects(OWL.deprecated):
         if str(s) in labels and str(o).strip().lower() in ("true", "1"):
             labels[str(s)].deprecated = True
     for uri, label in labels.items():
-        label.broader = sorted(p for p in parents[uri] if p in labels)
+        label.broader = sorted({str(p) for p in parents[uri] if str(p) in labels})
+    _warn_outside_broader(parents, labels, rdflib, path)
     # a cycle (a self-loop included) would leave hierarchy-aware code with no roots on
     # it and every label on it its own ancestor: refused, as in a CSV vocabulary
     cycle = find_cycle({uri: label.broader for uri, label in labels.items()},
@@ -562,6 +564,33 @@ def _whole_characters(label: Label) -> Label:
     label.notation = None if label.notation is None else _joined_pairs(label.notation)
     label.broader = [_joined_pairs(uri) for uri in label.broader]
     return label
+
+
+def _warn_outside_broader(parents: dict[str, set], concepts: Mapping[str, Label], rdflib,
+                          path: Path) -> None:
+    """One warning for the broader links (``skos:broader``, inverse ``skos:narrower``)
+    to a node that is no concept of the vocabulary, as a CSV ``broader`` URI outside it
+    is warned about: the first named with its concept (SKOS has no lines to name), the
+    count, and two more. Dropped silently before, a link to another scheme's concept
+    (``skos:broadMatch`` is SKOS's property for that) or to a concept the file forgot to
+    type gave a label no parent with nothing said."""
+    def shown(term) -> str:
+        if isinstance(term, rdflib.URIRef):
+            return f"<{term}>"
+        return "a blank node" if isinstance(term, rdflib.BNode) else repr(str(term))
+
+    # sorted as shown: a blank node's id differs from run to run
+    outside = [(uri, parent) for uri in concepts
+               for parent in sorted(shown(term) for term in parents[uri]
+                                    if str(term) not in concepts)]
+    if not outside:
+        return
+    (uri, parent), more = outside[0], outside[1:3]
+    also = ", ".join(f"<{child}> broader {other}" for child, other in more)
+    logger.warning("%s: broader %s of <%s> is not in the vocabulary; dropped %d broader "
+                   "link%s to concepts outside it%s", path, parent, uri, len(outside),
+                   plural_s(len(outside)),
+                   f" (also {also}{', ...' if len(outside) > 3 else ''})" if also else "")
 
 
 def _warn_blank_concepts(blank: list, graph, pref_label, path: Path) -> None:
