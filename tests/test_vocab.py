@@ -1360,3 +1360,28 @@ def test_skos_broader_outside_the_vocabulary_is_dropped_with_one_warning(tmp_pat
     with caplog.at_level(logging.WARNING, logger="tagsmith"):
         assert [label.broader for label in load_vocabulary(inside)] == [["http://x/b"], []]
     assert "broader" not in caplog.text
+
+
+@needs_rdflib
+def test_large_skos_file_is_announced_before_its_parse(tmp_path, caplog):
+    # rdflib parses in one call: a 28k-concept Turtle file took seconds with nothing shown
+    from tagsmith.data.vocab import SKOS_ANNOUNCE_BYTES
+
+    body = SKOS_HEAD + '<http://x/a> a skos:Concept ; skos:prefLabel "A"@en .\n'
+    padding = ("#" + "x" * 99 + "\n") * (SKOS_ANNOUNCE_BYTES // 100 + 1)  # cheap to parse
+    large, packed, small = tmp_path / "large.ttl", tmp_path / "packed.ttl.gz", tmp_path / "s.ttl"
+    large.write_text(body + padding, encoding="utf-8")
+    packed.write_bytes(gzip.compress((body + padding).encode()))
+    small.write_text(body, encoding="utf-8")
+    for path, size in ((large, "(5 MB)"), (packed, "(5 MB inflated)")):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="tagsmith"):
+            assert load_vocabulary(path).uris == ["http://x/a"]
+        messages = [r.getMessage() for r in caplog.records]
+        assert f"reading SKOS vocabulary {path} {size} ..." in messages, messages
+        assert any(m.startswith(f"read SKOS vocabulary {path}: 2 triples (") for m in messages)
+        assert messages.index(f"reading SKOS vocabulary {path} {size} ...") == 0
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        load_vocabulary(small)
+    assert "SKOS vocabulary" not in caplog.text
