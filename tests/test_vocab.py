@@ -1363,6 +1363,23 @@ def test_skos_broader_outside_the_vocabulary_is_dropped_with_one_warning(tmp_pat
 
 
 @needs_rdflib
+def test_a_literal_spelling_a_concepts_uri_is_no_broader_link(tmp_path, caplog):
+    # the parents were compared as strings: skos:broader "http://x/b" (a literal) made
+    # <http://x/b> the parent, and a literal object of skos:narrower a child
+    path = tmp_path / "literal.ttl"
+    path.write_text(SKOS_HEAD + """
+<http://x/a> a skos:Concept ; skos:broader "http://x/b" .
+<http://x/b> a skos:Concept .
+<http://x/c> a skos:Concept ; skos:narrower "http://x/a" .
+""", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        space = load_vocabulary(path)
+    assert [label.broader for label in space] == [[], [], []]
+    assert (f"{path}: broader 'http://x/b' of <http://x/a> is not in the vocabulary; "
+            "dropped 1 broader link to concepts outside it") in caplog.text
+
+
+@needs_rdflib
 def test_large_skos_file_is_announced_before_its_parse(tmp_path, caplog):
     # rdflib parses in one call: a 28k-concept Turtle file took seconds with nothing shown
     from tagsmith.data.vocab import SKOS_ANNOUNCE_BYTES

@@ -525,12 +525,15 @@ def _read_skos(path: Path, language: str) -> list[Label]:
     for s, o in graph.subject_objects(SKOS.broader):
         parents.get(str(s), set()).add(o)
     for s, o in graph.subject_objects(SKOS.narrower):
-        parents.get(str(o), set()).add(s)
+        if isinstance(o, rdflib.URIRef):  # a literal "narrower" names no concept
+            parents.get(str(o), set()).add(s)
     for s, o in graph.subject_objects(OWL.deprecated):
         if str(s) in labels and str(o).strip().lower() in ("true", "1"):
             labels[str(s)].deprecated = True
     for uri, label in labels.items():
-        label.broader = sorted({str(p) for p in parents[uri] if str(p) in labels})
+        # a parent is a concept's URI: a literal spelling one ("http://x/b") is no link
+        label.broader = sorted({str(p) for p in parents[uri]
+                                if isinstance(p, rdflib.URIRef) and str(p) in labels})
     _warn_outside_broader(parents, labels, rdflib, path)
     # a cycle (a self-loop included) would leave hierarchy-aware code with no roots on
     # it and every label on it its own ancestor: refused, as in a CSV vocabulary
@@ -585,7 +588,8 @@ def _warn_outside_broader(parents: dict[str, set], concepts: Mapping[str, Label]
     # sorted as shown: a blank node's id differs from run to run
     outside = [(uri, parent) for uri in concepts
                for parent in sorted(shown(term) for term in parents[uri]
-                                    if str(term) not in concepts)]
+                                    if not isinstance(term, rdflib.URIRef)
+                                    or str(term) not in concepts)]
     if not outside:
         return
     (uri, parent), more = outside[0], outside[1:3]
