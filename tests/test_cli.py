@@ -1543,6 +1543,22 @@ def test_a_vocabulary_given_as_a_corpus_is_refused(bundle, goemotions_small, tmp
     assert not (tmp_path / "new").exists()
 
 
+def test_apply_review_refuses_a_vocabulary_as_corpus_before_reading_the_review(
+        goemotions_small, tmp_path):
+    """apply-review read REVIEW before CORPUS: a vocabulary given as CORPUS with a
+    malformed review was refused for the review's header, not as a vocabulary."""
+    vocab = goemotions_small["vocab"]
+    review = tmp_path / "r.csv"
+    review.write_text("x,y\n1,2\n")
+    for extra in ((), ("--vocab", vocab)):
+        result = run("apply-review", vocab, review, "-o", tmp_path / "new.tsv", *extra)
+        assert result.exit_code == 3, (extra, result.output)
+        assert f"{vocab}: every document's text is a lone <URI>: this is a vocabulary, " \
+            "not a corpus" in result.output, (extra, result.output)
+        assert str(review) not in result.output, (extra, result.output)
+        assert not (tmp_path / "new.tsv").exists()
+
+
 @pytest.mark.parametrize("command", ["suggest", "shift", "zeroshot"])
 def test_a_vocabulary_given_as_documents_is_refused(command, bundle, goemotions_small,
                                                     tmp_path):

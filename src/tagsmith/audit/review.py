@@ -692,6 +692,17 @@ def _check_decided_id(id_lines: FirstSeen[int], decided: dict[str, tuple[int, in
     repeated.append((doc_id, first, record.line))
 
 
+def _check_not_a_vocabulary_first(source, corpus: Path) -> None:
+    """Refuse ``source`` as a vocabulary (:func:`~tagsmith.data.readers.check_not_a_vocabulary`)
+    when every text is a lone ``<URI>``, reading it only up to the first that is not."""
+    uris = []
+    for record in source.records():
+        if not is_lone_uri(record.text):
+            return
+        uris.append(record.text)
+    check_not_a_vocabulary(uris, corpus)
+
+
 def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                  space: LabelSpace, *, on_error: str = "fail", format: str | None = None,
                  overwrite: bool = False, keep: Sequence[str | Path] = (),
@@ -710,7 +721,8 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     refused where an accepted decision names either of them (:class:`DataError`), and
     otherwise written as it is with one warning. A corpus whose every text is a lone
     ``<URI>`` (a vocabulary) is refused, as the audit refuses it
-    (:func:`~tagsmith.data.readers.check_not_a_vocabulary`); no output file appears.
+    (:func:`~tagsmith.data.readers.check_not_a_vocabulary`), before the review is read
+    (a file or folder; a pipe as it is read); no output file appears.
     """
     from tagsmith.data.corpus import Corpus, ReadReport
     from tagsmith.data.writers import output_format, write_records
@@ -727,8 +739,12 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
         raise InvalidParameterError("output", "a file that does not exist yet (pass "
                                     "overwrite=True to replace it; CLI: --force)", str(output))
     check_writable(output)
-    decisions, repeated, counts = _read_decisions(review, space, space_name)
     source = Corpus(corpus, space, on_error=on_error)
+    if corpus.is_file() or corpus.is_dir():  # a pipe can be read once: as it is written
+        # the corpus before the review, as every command checks its corpus first: a
+        # vocabulary given as the corpus with a malformed review was told about the review
+        _check_not_a_vocabulary_first(source, corpus)
+    decisions, repeated, counts = _read_decisions(review, space, space_name)
     stats = {"n_docs": 0, "n_docs_changed": 0, "n_added": 0, "n_removed": 0,
              "n_already_applied": 0, "n_skipped_lines": 0,
              **{f"review_{k}": v for k, v in counts.items()}}
