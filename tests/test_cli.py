@@ -1951,6 +1951,13 @@ LLM = ("--base-url", "http://127.0.0.1:9/v1", "--llm", "m", "--cache", "{out}.sq
     (("taxonomy", "{corpus}", "--use-case", "x", "-o", "", *LLM), "'-o' / '--output'"),
     (("taxonomy", "{corpus}", "--use-case", "x", "-o", "{out}.csv", "--map-to", "", *LLM),
      "'--map-to'"),
+    # --cache "" was refused as ': --cache: is a directory' (exit 3), --skos "" dropped
+    (("label", "{corpus}", "--vocab", "{vocab}", "-o", "{out}.jsonl", *LLM, "--cache", ""),
+     "'--cache'"),
+    (("taxonomy", "{corpus}", "--use-case", "x", "-o", "{out}.csv", *LLM, "--cache", ""),
+     "'--cache'"),
+    (("taxonomy", "{corpus}", "--use-case", "x", "-o", "{out}.csv", "--skos", "", *LLM),
+     "'--skos'"),
 ])
 def test_an_empty_file_name_is_refused_naming_it(bundle, goemotions_small, tmp_path,
                                                   monkeypatch, command, name):

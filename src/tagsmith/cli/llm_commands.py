@@ -54,6 +54,7 @@ def llm_options(func: _Command) -> _Command:
         click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True,
                      help="Environment variable holding the API key (none sent if unset)."),
         click.option("--cache", default=".tagsmith-llm-cache.sqlite", show_default=True,
+                     callback=a_path,
                      help="SQLite response cache: reruns and resumed runs cost nothing."),
         click.option("--concurrency", type=click.IntRange(min=1), default=4, show_default=True,
                      help="Requests in flight at once."),
@@ -382,7 +383,8 @@ def _read_texts(path: str, vocab_option: str = "--vocab") -> tuple[list[str], li
 @click.option("--use-case", required=True, help="What the labels are for, in a sentence.")
 @click.option("-o", "--output", required=True, callback=a_path,
               help="Vocabulary to write (.csv or .tsv).")
-@click.option("--skos", help="Also write the taxonomy as SKOS Turtle to this .ttl path.")
+@click.option("--skos", callback=a_path,
+              help="Also write the taxonomy as SKOS Turtle to this .ttl path.")
 @click.option("--max-labels", type=click.IntRange(min=1), default=25, show_default=True,
               help="Most labels of the taxonomy (asked of the LLM; any beyond are dropped).")
 @click.option("--name-words", type=click.IntRange(min=1), default=5, show_default=True,
