@@ -1530,15 +1530,18 @@ def test_a_vocabulary_given_as_a_corpus_is_refused(bundle, goemotions_small, tmp
     shutil.copytree(bundle, copy)
     before = {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()}
     # eval and calibrate have no --vocab, which their refusal named: the bundle holds it
-    bundled = "(BUNDLE holds its vocabulary; a corpus line is TEXT, a tab, then its labels)"
+    bundled = "not a corpus (BUNDLE holds its vocabulary; a corpus line is TEXT, a tab, " \
+        "then its labels)"
     for args, hint in ((("eval", copy, vocab), bundled),
                        (("calibrate", copy, "--data", vocab), bundled),
+                       # given as --vocab already: "give it as --vocab" asked for that
                        (("train", vocab, "--vocab", vocab, "-o", tmp_path / "new", *FAST),
-                        "(give it as --vocab; a corpus line is TEXT, a tab, then its labels)")):
+                        "the one given as --vocab, not a corpus (give a corpus of documents "
+                        "in its place; a corpus line is TEXT, a tab, then its labels)")):
         result = run(*args)
         assert result.exit_code == 3, (args, result.output)
         assert f"{vocab}: every document's text is a lone <URI>: this is a vocabulary, " \
-            f"not a corpus {hint}" in " ".join(result.output.split()), (args, result.output)
+            f"{hint}" in " ".join(result.output.split()), (args, result.output)
     assert {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()} == before
     assert not (tmp_path / "new").exists()
 
@@ -1553,8 +1556,8 @@ def test_apply_review_refuses_a_vocabulary_as_corpus_before_reading_the_review(
     for extra in ((), ("--vocab", vocab)):
         result = run("apply-review", vocab, review, "-o", tmp_path / "new.tsv", *extra)
         assert result.exit_code == 3, (extra, result.output)
-        assert f"{vocab}: every document's text is a lone <URI>: this is a vocabulary, " \
-            "not a corpus" in result.output, (extra, result.output)
+        assert f"{vocab}: every document's text is a lone <URI>: this is a vocabulary" \
+            in result.output, (extra, result.output)
         assert str(review) not in result.output, (extra, result.output)
         assert not (tmp_path / "new.tsv").exists()
 
@@ -1574,11 +1577,14 @@ def test_a_vocabulary_given_as_documents_is_refused(command, bundle, goemotions_
     before = {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()}
     docs = tmp_path / "d.txt"
     docs.write_text("I love this so much\n")
+    own = tmp_path / "own.tsv"
+    own.write_bytes(Path(vocab).read_bytes())
     cases = {"suggest": [("suggest", copy, vocab), ("suggest", copy, docs, vocab)],
              "shift": [("shift", copy, vocab, "--save", "--min-count", "0"),
                        ("shift", copy, docs, vocab, "--min-count", "0")],
-             "zeroshot": [("zeroshot", vocab, vocab),
-                          ("zeroshot", vocab, docs, "--background", vocab)]}[command]
+             # VOCAB another file: the same one is said to be it (test below)
+             "zeroshot": [("zeroshot", own, vocab),
+                          ("zeroshot", own, docs, "--background", vocab)]}[command]
     hint = ("give it as VOCAB, the first argument" if command == "zeroshot" else
             "BUNDLE holds its vocabulary")
     for args in cases:
@@ -1592,6 +1598,46 @@ def test_a_vocabulary_given_as_documents_is_refused(command, bundle, goemotions_
             "which are ignored)" in " ".join(result.output.split()), (args, result.output)
         assert "{" not in result.output and "\t" not in result.output, args  # no answer
     assert {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()} == before
+
+
+def test_a_vocabulary_given_as_corpus_and_as_vocabulary_is_said_to_be_that_one(
+        goemotions_small, tmp_path):
+    """`label V --vocab V` was told "give it as --vocab", which it had: where the
+    command's vocabulary option or argument names the same file (by any spelling), the
+    refusal says the corpus is that vocabulary and asks for documents in its place."""
+    vocab = goemotions_small["vocab"]
+    link = tmp_path / "link.tsv"  # the same file by another name
+    link.symlink_to(vocab)
+    own = tmp_path / "own.tsv"  # another file with the same lines: not given as --vocab
+    own.write_bytes(Path(vocab).read_bytes())
+    review = tmp_path / "r.csv"
+    review.write_text("x,y\n1,2\n")
+    llm = [part.format(out=tmp_path / "c") for part in LLM]
+    documents = "give documents in its place: a line is a document's TEXT, optionally a tab " \
+        "and labels, which are ignored)"
+    labelled = "give a corpus of documents in its place; a corpus line is TEXT, a tab, then " \
+        "its labels)"
+    for args, option, hint in (
+            (("label", vocab, "--vocab", vocab, "-o", tmp_path / "o.jsonl", *llm), "--vocab",
+             documents),
+            (("taxonomy", vocab, "--use-case", "x", "-o", tmp_path / "t.csv", "--map-to", link,
+              *llm), "--map-to", documents),
+            (("zeroshot", link, vocab), "VOCAB, the first argument", documents),
+            (("train", vocab, "--vocab", link, "-o", tmp_path / "m", *FAST), "--vocab",
+             labelled),
+            (("audit", vocab, "--vocab", vocab, "-o", tmp_path / "a"), "--vocab", labelled),
+            (("apply-review", vocab, review, "-o", tmp_path / "n.tsv", "--vocab", link),
+             "--vocab", labelled),
+            (("distill", vocab, "--vocab", vocab, "-o", tmp_path / "d"), "--vocab", labelled)):
+        result = run(*args)
+        assert result.exit_code == 3, (args, result.output)
+        assert f"{vocab}: every document's text is a lone <URI>: this is a vocabulary, the " \
+            f"one given as {option}, not a corpus ({hint}" in " ".join(result.output.split()), \
+            (args, result.output)
+    result = run("label", vocab, "--vocab", own, "-o", tmp_path / "o.jsonl", *llm)
+    assert result.exit_code == 3, result.output
+    assert "this is a vocabulary, not a corpus (give it as --vocab;" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.tsv", "own.tsv", "r.csv"]
 
 
 def test_a_vocabulary_on_stdin_or_a_pipe_is_refused_as_it_is_read(bundle, goemotions_small,

@@ -899,8 +899,10 @@ def test_cli_label_and_taxonomy_refuse_a_vocabulary_given_as_the_corpus(tmp_path
     def teacher(body):
         return json.dumps({"labels": [{"label": "sport", "confidence": 0.9}]})
 
+    own = tmp_path / "own.tsv"  # --vocab another file: the same one is said to be it
+    own.write_bytes(vocab.read_bytes())
     for corpus, args in ((path, args) for path in (vocab, uris) for args in (
-            ["label", str(path), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl")],
+            ["label", str(path), "--vocab", str(own), "-o", str(tmp_path / "o.jsonl")],
             ["taxonomy", str(path), "--use-case", "sorting", "-o",
              str(tmp_path / "t.tsv")])):
         with LocalChatServer(teacher) as server:

@@ -119,6 +119,21 @@ class CorpusFormatError(DataError):
     """A corpus line or file is malformed."""
 
 
+class VocabularyAsCorpusError(DataError):
+    """A vocabulary given where a corpus of documents was expected
+    (:func:`tagsmith.data.readers.vocabulary_refused` words it). ``why`` says how it
+    was told, ``vocab_option`` names the command's option or argument taking a
+    vocabulary (None: a bundle holds it), ``labelled`` whether the documents' labels
+    are read: the command line rewords it where that option names this very file."""
+
+    def __init__(self, message: str, *, why: str, vocab_option: str | None, labelled: bool,
+                 path: str | Path | None = None, line: int | None = None):
+        super().__init__(message, path=path, line=line)
+        self.why = why
+        self.vocab_option = vocab_option
+        self.labelled = labelled
+
+
 class VocabularyError(DataError):
     """A vocabulary file is malformed or inconsistent."""
 

@@ -81,8 +81,51 @@ class _PrintableFormatter(logging.Formatter):
         return printable(super().format(record), keep_layout=True)
 
 
+class _TagsmithCommand(click.Command):
+    """A command whose refusal of a vocabulary given as documents says so where the
+    command's vocabulary option or argument names that same file (``label V --vocab V``
+    was told "give it as --vocab"): one place for every command, the refusal being
+    raised wherever the documents are read."""
+
+    def invoke(self, ctx):
+        from tagsmith.exceptions import VocabularyAsCorpusError
+
+        try:
+            return super().invoke(ctx)
+        except VocabularyAsCorpusError as exc:
+            if exc.path is None or not _given_as(ctx, exc.vocab_option, exc.path):
+                raise
+            from tagsmith.data.readers import vocabulary_refused
+
+            raise vocabulary_refused(exc.why, exc.path, vocab_option=exc.vocab_option,
+                                     line=exc.line, labelled=exc.labelled,
+                                     given=True) from None
+
+
+def _given_as(ctx: click.Context, spelled: str | None, path: str) -> bool:
+    """Whether the option or argument of ``ctx``'s command that ``spelled`` names (as a
+    refusal spells it: ``--vocab``, ``--map-to``, ``VOCAB, the first argument``) was
+    given ``path``, by the same name or as the same file."""
+    import os
+
+    if not spelled:
+        return False
+    for param in ctx.command.params:
+        named = (spelled in param.opts if isinstance(param, click.Option)
+                 else spelled.split(",")[0] == param.human_readable_name)
+        value = ctx.params.get(param.name) if named and param.name else None
+        if isinstance(value, str) and value:
+            try:
+                return value == path or os.path.samefile(value, path)
+            except OSError:  # gone, or not a file (stdin): not this one
+                return False
+    return False
+
+
 class _TagsmithGroup(click.Group):
     """Maps tagsmith errors to a one-line message and a documented exit code."""
+
+    command_class = _TagsmithCommand
 
     def invoke(self, ctx):
         try:

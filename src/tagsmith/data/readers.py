@@ -72,6 +72,7 @@ from tagsmith.exceptions import (
     DataError,
     InvalidParameterError,
     UnsupportedFormatError,
+    VocabularyAsCorpusError,
 )
 
 logger = logging.getLogger("tagsmith")
@@ -880,7 +881,8 @@ def check_not_a_vocabulary(texts: Sequence[str], path: str | Path, *,
 
 
 def vocabulary_refused(why: str, path: str | Path, *, vocab_option: str | None = "--vocab",
-                       line: int | None = None, labelled: bool | None = None) -> DataError:
+                       line: int | None = None, labelled: bool | None = None,
+                       given: bool = False) -> VocabularyAsCorpusError:
     """The error refusing the vocabulary at ``path`` (``line``) given as documents, ``why``
     saying how it was told: :func:`check_not_a_vocabulary`'s lone URIs, a SKOS file or a
     CSV vocabulary's header (``tagsmith.cli.commands.check_document_files``); the hint
@@ -890,17 +892,30 @@ def vocabulary_refused(why: str, path: str | Path, *, vocab_option: str | None =
     labels, and their refusal named a ``--vocab`` neither has; label, taxonomy and
     zeroshot take a vocabulary and ignore their documents' labels, and their refusal
     asked for a corpus line of TEXT, a tab and labels, which a plain text file is not.
+    ``given``: ``vocab_option`` names this same file already (the command line tells,
+    rewording the error it caught): "give it as --vocab" told the user to do what they
+    had done, where a corpus of documents is what is missing.
 
     >>> print(vocabulary_refused("its header is a vocabulary's", "v.csv", line=1))
     v.csv:1: its header is a vocabulary's: this is a vocabulary, not a corpus (give it \
 as --vocab; a corpus line is TEXT, a tab, then its labels)
+    >>> print(vocabulary_refused("its header is a vocabulary's", "v.csv", given=True))
+    v.csv: its header is a vocabulary's: this is a vocabulary, the one given as --vocab, \
+not a corpus (give a corpus of documents in its place; a corpus line is TEXT, a tab, then its \
+labels)
     """
     if labelled is None:
         labelled = vocab_option is not None
-    where = f"give it as {vocab_option}" if vocab_option else "BUNDLE holds its vocabulary"
     lines = ("a corpus line is TEXT, a tab, then its labels" if labelled else
-             "give documents: a line is a document's TEXT, optionally a tab and labels, "
-             "which are ignored")
-    hint = f"{where}; {lines}"
-    return DataError(f"{why}: this is a vocabulary, not a corpus ({hint})", path=path,
-                     line=line)
+             "a line is a document's TEXT, optionally a tab and labels, which are ignored")
+    if given and vocab_option:
+        what = f"a vocabulary, the one given as {vocab_option}"
+        hint = (f"give a corpus of documents in its place; {lines}" if labelled else
+                f"give documents in its place: {lines}")
+    else:
+        what = "a vocabulary"
+        where = f"give it as {vocab_option}" if vocab_option else "BUNDLE holds its vocabulary"
+        hint = f"{where}; {lines}" if labelled else f"{where}; give documents: {lines}"
+    return VocabularyAsCorpusError(f"{why}: this is {what}, not a corpus ({hint})", why=why,
+                                   vocab_option=vocab_option, labelled=labelled, path=path,
+                                   line=line)
