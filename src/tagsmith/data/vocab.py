@@ -583,7 +583,10 @@ def _warn_outside_broader(parents: dict[str, set], concepts: Mapping[str, Label]
     def shown(term) -> str:
         if isinstance(term, rdflib.URIRef):
             return f"<{term}>"
-        return "a blank node" if isinstance(term, rdflib.BNode) else repr(str(term))
+        # a literal spelling a concept's URI is no link to it: said so, as the concept
+        # it spells may well be in the vocabulary
+        return ("a blank node" if isinstance(term, rdflib.BNode)
+                else f"{str(term)!r} (a literal, not a <URI>)")
 
     # sorted as shown: a blank node's id differs from run to run
     outside = [(uri, parent) for uri in concepts
@@ -594,9 +597,9 @@ def _warn_outside_broader(parents: dict[str, set], concepts: Mapping[str, Label]
         return
     (uri, parent), more = outside[0], outside[1:3]
     also = ", ".join(f"<{child}> broader {other}" for child, other in more)
-    logger.warning("%s: broader %s of <%s> is not in the vocabulary; dropped %d broader "
-                   "link%s to concepts outside it%s", path, parent, uri, len(outside),
-                   plural_s(len(outside)),
+    logger.warning("%s: broader %s of <%s> is no concept of the vocabulary; dropped %d "
+                   "broader %s%s", path, parent, uri, len(outside),
+                   plural(len(outside), "link that names none", "links that name none"),
                    f" (also {also}{', ...' if len(outside) > 3 else ''})" if also else "")
 
 
