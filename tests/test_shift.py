@@ -430,3 +430,24 @@ def test_a_real_shift_on_enough_documents_is_supported():
     report = shift.report()
     assert report["n_labels_unsupported"] == 0
     assert report["total_variation_supported"] == report["total_variation"]
+
+
+@pytest.mark.parametrize("separation", [1.0, 6.0])
+def test_calibration_share_of_the_error_is_how_far_the_source_prior_moves_the_estimate(
+        separation):
+    """The calibration's share of the standard error is the source prior's own error times
+    the derivative of EM's estimate in it, measured here by re-running EM at a nudged
+    source prior: for cleanly separating probabilities that derivative is near 0 (EM
+    counts the positives whatever the source prior), and the error had the calibration's
+    whole sqrt(pi (1 - pi) / source_docs) added (0.046 for 0.3 on 100 documents)."""
+    _, p = simulate(SOURCE, 20000, seed=5, separation=separation)
+    topk = TopK.from_scores(p, 5)
+    alone = estimate_label_shift(topk, source_prior=SOURCE, min_count=0).standard_error
+    both = estimate_label_shift(topk, source_prior=SOURCE, min_count=0,
+                                source_docs=100).standard_error
+    nudge = 1e-5
+    up, down = (estimate_label_shift(topk, source_prior=SOURCE + d, min_count=0,
+                                     tol=1e-12).target_prior for d in (nudge, -nudge))
+    slope = (up - down) / (2 * nudge)
+    share = np.abs(slope) * np.sqrt(SOURCE * (1 - SOURCE) / 100)
+    np.testing.assert_allclose(np.sqrt(both ** 2 - alone ** 2), share, rtol=0.1, atol=1e-3)

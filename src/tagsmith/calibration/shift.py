@@ -48,8 +48,11 @@ the source prior): the target documents' sampling, ``1 / sqrt(I)`` with ``I`` th
 Fisher information ``sum_n ((p_n - pi_s) / (pi_s (1 - pi_s)))^2``, and, given
 ``source_docs``, the calibration's, whose rate ``pi_s`` is known to
 ``sqrt(pi_s (1 - pi_s) / source_docs)`` and moves the estimate by that times ``n_docs
-/ (I pi_s (1 - pi_s))``. It misses the calibration curve's own error, which dominates
-for labels with few calibration positives, so a label estimated on fewer than
+/ (I pi_s (1 - pi_s)) - 1`` (the derivative of EM's estimate in ``pi_s``: near 0 for a
+label whose probabilities separate it cleanly, which EM counts whatever ``pi_s`` says;
+the ``- 1`` left out overstated such a label's error by the calibration's whole
+``sqrt(pi_s (1 - pi_s) / source_docs)``). It misses the calibration curve's own error,
+which dominates for labels with few calibration positives, so a label estimated on fewer than
 :data:`MIN_SOURCE_POSITIVES` expected calibration positives (``pi_s x source_docs``)
 is ``weak`` whatever its error says. A change within :data:`SUPPORT_Z` standard
 errors, or of a weak label, is ``unsupported``: the report counts and names those
@@ -522,7 +525,10 @@ def _standard_error(labels: np.ndarray, p: np.ndarray, absent: np.ndarray, tail:
     with np.errstate(divide="ignore", invalid="ignore"):
         variance = 1.0 / information
         if source_docs is not None:
-            variance = variance + (n_docs / (information * np.sqrt(source_docs * spread))) ** 2
+            # d(estimate)/d(pi_s) = 1 - n_docs / (I spread): the source prior moves both
+            # the starting point and, the other way, the target's departures from it
+            slope = n_docs / (information * spread) - 1.0
+            variance = variance + slope ** 2 * spread / source_docs
     return np.where(information > 0, np.sqrt(variance), np.inf)
 
 
