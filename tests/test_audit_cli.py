@@ -1821,11 +1821,17 @@ def test_blank_documents_labels_are_no_candidates():
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
-def test_an_output_folder_that_refuses_the_mkdir_is_an_output_error(small_result):
+@pytest.mark.parametrize("folder, refusal", [
+    ("/proc/tagsmith-no-audit", "cannot create the folder"),
+    ("/proc", "cannot create a folder in it to write the audit in")])
+def test_an_output_folder_that_refuses_the_mkdir_is_an_output_error(small_result, folder,
+                                                                     refusal):
     """/proc passes the writability check for root, then refuses the mkdir: writing the
     audit there ended in a FileNotFoundError traceback (exit code 1), after the audit.
-    It is now bad output naming the folder (exit code 3), whoever runs it."""
+    It is now bad output naming the folder (exit code 3), whoever runs it; so is a folder
+    that exists (/proc itself) and refuses the staging folder made in it."""
     from tagsmith.exceptions import DataError
 
-    with pytest.raises(DataError, match="/proc/tagsmith-no-audit"):
-        small_result.write("/proc/tagsmith-no-audit", html=False)
+    with pytest.raises(DataError, match=f"^{re.escape(folder)}: {refusal}") as info:
+        small_result.write(folder, html=False)
+    assert info.value.exit_code == 3
