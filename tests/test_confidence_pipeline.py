@@ -1187,3 +1187,16 @@ def test_shift_of_an_unshifted_sample_says_its_changes_are_unsupported(
     assert f"without them the shift is {report['total_variation_supported']:.4f}" \
         in shown.stderr
     assert f"  {unsupported[0]['label']}  unsupported (+-" in shown.stdout
+
+
+def test_shift_marks_a_label_of_one_calibration_positive_in_the_singular():
+    """A listed label expected once among the calibration documents was printed
+    'unsupported (+-0.0300, 1 calibration positives)'."""
+    from tagsmith.calibration.shift import LabelShift
+    from tagsmith.cli.confidence import _unsupported_mark
+
+    shift = LabelShift("em", np.array([0.01, 0.3]), np.array([0.05, 0.3]), n_docs=200,
+                       source_docs=100, standard_error=np.array([0.03, 0.01]))
+    row, = shift.report(names=["rare", "common"])["largest_changes"]
+    assert row["calibration_positives"] == 1.0 and not row["supported"]
+    assert _unsupported_mark(row) == "  unsupported (+-0.0300, 1 calibration positive)"

@@ -312,6 +312,30 @@ def _warn_unsupported(report: dict) -> None:
          f"without them the shift is {report['total_variation_supported']:.4f}")
 
 
+def _unsupported_mark(row: dict) -> str:
+    """What shift prints after a listed label the evidence does not support (JSON
+    ``"supported": false``): its standard error, and its expected calibration positives
+    when fewer than :data:`~tagsmith.calibration.shift.MIN_SOURCE_POSITIVES`.
+
+    >>> _unsupported_mark({"supported": True, "standard_error": 0.001})
+    ''
+    >>> _unsupported_mark({"supported": False, "standard_error": 0.01234,
+    ...                    "calibration_positives": 1.0})
+    '  unsupported (+-0.0123, 1 calibration positive)'
+    >>> _unsupported_mark({"supported": False, "standard_error": 0.01234,
+    ...                    "calibration_positives": 4.5})
+    '  unsupported (+-0.0123, 4.5 calibration positives)'
+    """
+    from tagsmith.calibration.shift import MIN_SOURCE_POSITIVES
+
+    if row.get("supported", True):
+        return ""
+    positives = row.get("calibration_positives", MIN_SOURCE_POSITIVES)
+    few = (f", {positives:g} calibration positive{plural_s(positives)}"
+           if positives < MIN_SOURCE_POSITIVES else "")
+    return f"  unsupported (+-{row['standard_error']:.4f}{few})"
+
+
 def _options_from(report):
     from tagsmith.pipeline.confidence import ConfidenceOptions
 
@@ -353,7 +377,6 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
     20 expected calibration positives, is marked unsupported, with a warning that gives
     the shift without such labels.
     """
-    from tagsmith.calibration.shift import MIN_SOURCE_POSITIVES
     from tagsmith.cli import refuse_unused
     from tagsmith.cli.commands import _read_documents
     from tagsmith.pipeline.classifier import TextClassifier
@@ -431,13 +454,7 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
     if estimated.n_frozen:
         click.echo(f"{unestimated}, so not estimated")
     for row in report["largest_changes"]:
-        few = "" if row.get("supported", True) else (
-            f"  unsupported (+-{row['standard_error']:.4f}"
-            + (f", {row['calibration_positives']:g} calibration positives"
-               if row.get("calibration_positives", MIN_SOURCE_POSITIVES)
-               < MIN_SOURCE_POSITIVES else "")
-            + ")")
         click.echo(f"  {row['source_prior']:.4f} -> {row['target_prior']:.4f}  "
-                   f"{printable(row['label'])}{few}")
+                   f"{printable(row['label'])}{_unsupported_mark(row)}")
     if save:
         click.echo(f"saved in {bundle}: probabilities are now adjusted to this shift")
