@@ -1200,3 +1200,20 @@ def test_shift_marks_a_label_of_one_calibration_positive_in_the_singular():
     row, = shift.report(names=["rare", "common"])["largest_changes"]
     assert row["calibration_positives"] == 1.0 and not row["supported"]
     assert _unsupported_mark(row) == "  unsupported (+-0.0300, 1 calibration positive)"
+
+
+def test_eval_prints_the_tails_counts_with_the_floors_separators(capsys):
+    """The tail line read '3729 (expected 43340.5, at least 41,849.0 of it the tails'
+    floor ...)': one figure with a thousands separator, the two it is read against
+    without."""
+    from tagsmith.cli.commands import _print_confidence
+
+    unit = {"ece": 0.1, "brier": 0.1, "top1_ece": 0.1}
+    _print_confidence({"k": 50, "calibration_k": 50, "raw": unit, "sets": {},
+                       "calibrated": {**unit, "bands": [], "tail": {
+                           "observed_positives_outside_topk": 3729,
+                           "expected_positives_outside_topk": 43340.5,
+                           "expected_from_floor_at_least": 41849.0, "positives": 9000}}},
+                      27754)
+    assert ": 3,729 (expected 43,340.5, at least 41,849.0 of it the tails' floor" \
+        in capsys.readouterr().out

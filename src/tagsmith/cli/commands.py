@@ -912,8 +912,8 @@ def _print_confidence(report: dict, n_labels: int) -> None:
         tail = cal["tail"]
         click.echo(f"  true labels outside "
                    f"{_candidates(report['calibration_k'], n_labels)}: "
-                   f"{tail['observed_positives_outside_topk']} "
-                   f"(expected {tail['expected_positives_outside_topk']:.1f}"
+                   f"{tail['observed_positives_outside_topk']:,} "
+                   f"(expected {tail['expected_positives_outside_topk']:,.1f}"
                    f"{_floor_part(tail)})")
     for alpha, methods in report["sets"].items():
         for method, summary in methods.items():

@@ -186,7 +186,7 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
 
 def _floor_part(tail: dict) -> str:
     """What of eval's expected count of true labels outside the top-k is the tails'
-    floor: "expected 43340.5" (3,729 found) read as an estimate, when 41,849 of it was
+    floor: "expected 43,340.5" (3,729 found) read as an estimate, when 41,849 of it was
     the half observation every label's tail keeps from 0, summed over 27,754 labels that
     300 calibration documents mostly never saw.
 
