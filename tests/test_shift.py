@@ -451,3 +451,18 @@ def test_calibration_share_of_the_error_is_how_far_the_source_prior_moves_the_es
     slope = (up - down) / (2 * nudge)
     share = np.abs(slope) * np.sqrt(SOURCE * (1 - SOURCE) / 100)
     np.testing.assert_allclose(np.sqrt(both ** 2 - alone ** 2), share, rtol=0.1, atol=1e-3)
+
+
+def test_label_in_nearly_every_calibration_document_is_weakly_supported():
+    """A label in 99% of 200 calibration documents has some 2 calibration negatives:
+    as weakly supported as one with 2 positives (BBSE's min_positives checks both), yet
+    only the positives were counted and it was never marked weak."""
+    shift = LabelShift("em", np.array([0.99, 0.5, 0.01]), np.array([0.95, 0.6, 0.05]),
+                       n_docs=300, source_docs=200)
+    assert shift.weak.tolist() == [True, False, True]
+    assert shift.unsupported.tolist() == [True, False, True]
+    report = shift.report(names=list("abc"), top=3)
+    assert report["n_labels_few_calibration_examples"] == 2
+    assert report["n_labels_few_calibration_positives"] == 1  # the key keeps its meaning
+    row = next(r for r in report["largest_changes"] if r["label"] == "a")
+    assert row["calibration_positives"] == 198.0 and row["calibration_negatives"] == 2.0

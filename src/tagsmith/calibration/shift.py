@@ -52,9 +52,10 @@ Fisher information ``sum_n ((p_n - pi_s) / (pi_s (1 - pi_s)))^2``, and, given
 label whose probabilities separate it cleanly, which EM counts whatever ``pi_s`` says;
 the ``- 1`` left out overstated such a label's error by the calibration's whole
 ``sqrt(pi_s (1 - pi_s) / source_docs)``). It misses the calibration curve's own error,
-which dominates for labels with few calibration positives, so a label estimated on fewer than
-:data:`MIN_SOURCE_POSITIVES` expected calibration positives (``pi_s x source_docs``)
-is ``weak`` whatever its error says. A change within :data:`SUPPORT_Z` standard
+which dominates for labels with few calibration positives (or negatives), so a label
+estimated on fewer than :data:`MIN_SOURCE_POSITIVES` expected calibration positives
+(``pi_s x source_docs``) or negatives (``(1 - pi_s) x source_docs``) is ``weak``
+whatever its error says. A change within :data:`SUPPORT_Z` standard
 errors, or of a weak label, is ``unsupported``: the report counts and names those
 labels and gives the shift without them.
 
@@ -87,9 +88,9 @@ METHODS = ("em", "bbse")
 #: label keeps its source prior
 DEFAULT_MIN_COUNT = 50.0
 _CLIP = 1e-9
-#: expected calibration positives (source prior x calibration documents) below which a
-#: label's estimate is too weakly supported to read as a shift (BBSE's default
-#: ``min_positives`` too)
+#: expected calibration positives (source prior x calibration documents), or negatives,
+#: below which a label's estimate is too weakly supported to read as a shift (BBSE's
+#: default ``min_positives`` too, which it checks of both)
 MIN_SOURCE_POSITIVES = 20.0
 #: a change within this many standard errors is not told from no shift
 SUPPORT_Z = 2.0
@@ -173,14 +174,23 @@ class LabelShift:
         return None if self.source_docs is None else self.source_prior * self.source_docs
 
     @property
+    def source_negatives(self) -> np.ndarray | None:
+        """Expected negatives of each label among the calibration documents
+        (``(1 - source_prior) x source_docs``); None when their number is unknown."""
+        return None if self.source_docs is None else (1.0 - self.source_prior) * self.source_docs
+
+    @property
     def weak(self) -> np.ndarray:
         """Labels estimated (not frozen) on fewer than :data:`MIN_SOURCE_POSITIVES`
-        expected calibration positives: their estimate can move far with no shift.
-        None is marked when the number of calibration documents is unknown."""
-        positives = self.source_positives
-        if positives is None:
+        expected calibration positives or negatives (the smaller of the two, as BBSE's
+        ``min_positives`` checks both): their estimate can move far with no shift. A
+        label in nearly every calibration document (0.99 of 200: some 2 negatives) is as
+        weakly supported as one in nearly none. None is marked when the number of
+        calibration documents is unknown."""
+        positives, negatives = self.source_positives, self.source_negatives
+        if positives is None or negatives is None:
             return np.zeros(self.n_labels, dtype=bool)
-        return self._estimated() & (positives < MIN_SOURCE_POSITIVES)
+        return self._estimated() & (np.minimum(positives, negatives) < MIN_SOURCE_POSITIVES)
 
     def _estimated(self) -> np.ndarray:
         return np.ones(self.n_labels, bool) if self.frozen is None else ~self.frozen
@@ -293,7 +303,7 @@ class LabelShift:
         by_change = np.argsort(-np.abs(change), kind="stable")
         order = by_change[:top]
         order = order[change[order] != 0]  # labels left at their prior did not change
-        positives = self.source_positives
+        positives, negatives = self.source_positives, self.source_negatives
         name_of: Callable[[int], str] | None
         if names is None or callable(names):
             name_of = names
@@ -312,8 +322,9 @@ class LabelShift:
                     {"label_id": int(i), **({"label": name_of(int(i))} if name_of else {}),
                      "source_prior": round(float(self.source_prior[i]), 6),
                      "target_prior": round(float(self.target_prior[i]), 6),
-                     **({} if positives is None else
-                        {"calibration_positives": round(float(positives[i]), 1)}),
+                     **({} if positives is None or negatives is None else
+                        {"calibration_positives": round(float(positives[i]), 1),
+                         "calibration_negatives": round(float(negatives[i]), 1)}),
                      **({} if self.standard_error is None else
                         {"standard_error": round(float(self.standard_error[i]), 6),
                          "supported": not bool(self.unsupported[i])})}
@@ -325,10 +336,18 @@ class LabelShift:
         them (at their source prior)."""
         unsupported = self.unsupported
         without = np.where(unsupported, self.source_prior, self.target_prior)
+        weak = self.weak
+        few_positives = weak.copy()
+        if self.source_positives is not None:
+            few_positives &= self.source_positives < MIN_SOURCE_POSITIVES
+        # n_labels_few_calibration_positives keeps its name and meaning (few positives);
+        # n_labels_few_calibration_examples counts every weak label (few positives or
+        # few negatives), which the warning gives
         return {**({} if self.source_docs is None else
                    {"calibration_docs": self.source_docs,
                     "min_calibration_positives": MIN_SOURCE_POSITIVES,
-                    "n_labels_few_calibration_positives": int(np.count_nonzero(self.weak))}),
+                    "n_labels_few_calibration_positives": int(np.count_nonzero(few_positives)),
+                    "n_labels_few_calibration_examples": int(np.count_nonzero(weak))}),
                 "n_labels_unsupported": int(np.count_nonzero(unsupported)),
                 "total_variation_supported": round(prior_distance(self.source_prior,
                                                                   without), 6)}

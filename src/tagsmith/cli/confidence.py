@@ -301,21 +301,23 @@ def _warn_unsupported(report: dict) -> None:
     n_unsupported = report["n_labels_unsupported"]
     if not n_unsupported:
         return
-    weak = report.get("n_labels_few_calibration_positives", 0)
+    weak = report.get("n_labels_few_calibration_examples",
+                      report.get("n_labels_few_calibration_positives", 0))
     few = (f", {weak:,} of them on fewer than {report['min_calibration_positives']:g} "
-           f"expected positives among the {report['calibration_docs']:,} calibration "
-           "documents" if weak else "")
+           f"expected positives or negatives among the {report['calibration_docs']:,} "
+           "calibration documents" if weak else "")
     n_estimated = report["n_labels_estimated"]
     warn(f"{n_unsupported:,} of the {n_estimated:,} label{plural_s(n_estimated)} estimated "
          f"moved within {SUPPORT_Z:g} standard errors or on too few calibration "
-         f"positives{few}: not told from no shift (marked 'unsupported' in the list); "
+         f"positives or negatives{few}: not told from no shift (marked 'unsupported' in the list); "
          f"without them the shift is {report['total_variation_supported']:.4f}")
 
 
 def _unsupported_mark(row: dict) -> str:
     """What shift prints after a listed label the evidence does not support (JSON
     ``"supported": false``): its standard error, and its expected calibration positives
-    when fewer than :data:`~tagsmith.calibration.shift.MIN_SOURCE_POSITIVES`.
+    or negatives (the fewer) when fewer than
+    :data:`~tagsmith.calibration.shift.MIN_SOURCE_POSITIVES`.
 
     >>> _unsupported_mark({"supported": True, "standard_error": 0.001})
     ''
@@ -325,14 +327,19 @@ def _unsupported_mark(row: dict) -> str:
     >>> _unsupported_mark({"supported": False, "standard_error": 0.01234,
     ...                    "calibration_positives": 4.5})
     '  unsupported (+-0.0123, 4.5 calibration positives)'
+    >>> _unsupported_mark({"supported": False, "standard_error": 0.01234,
+    ...                    "calibration_positives": 198.0, "calibration_negatives": 2.0})
+    '  unsupported (+-0.0123, 2 calibration negatives)'
     """
     from tagsmith.calibration.shift import MIN_SOURCE_POSITIVES
 
     if row.get("supported", True):
         return ""
     positives = row.get("calibration_positives", MIN_SOURCE_POSITIVES)
-    few = (f", {positives:g} calibration positive{plural_s(positives)}"
-           if positives < MIN_SOURCE_POSITIVES else "")
+    negatives = row.get("calibration_negatives", MIN_SOURCE_POSITIVES)
+    count, kind = (negatives, "negative") if negatives < positives else (positives, "positive")
+    few = (f", {count:g} calibration {kind}{plural_s(count)}"
+           if count < MIN_SOURCE_POSITIVES else "")
     return f"  unsupported (+-{row['standard_error']:.4f}{few})"
 
 
@@ -374,8 +381,8 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
     Only labels with at least --min-count expected occurrences in FILES are
     re-estimated; the report says how many, and --save is refused when none is.
     A listed label that moved within 2 standard errors, or was estimated on fewer than
-    20 expected calibration positives, is marked unsupported, with a warning that gives
-    the shift without such labels.
+    20 expected calibration positives or negatives, is marked unsupported, with a
+    warning that gives the shift without such labels.
     """
     from tagsmith.cli import refuse_unused
     from tagsmith.cli.commands import _read_documents
