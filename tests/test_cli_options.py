@@ -378,6 +378,25 @@ def test_stdin_as_corpus_is_refused_naming_corpus(files, tmp_path, command):
     assert sorted(path.name for path in tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("command,option", [("label", "--vocab"), ("label", "--human"),
+                                            ("taxonomy", "--map-to")])
+def test_stdin_as_an_input_file_option_is_refused_naming_the_option(files, tmp_path,
+                                                                    command, option):
+    """``label CORPUS --human -`` (``--vocab -``, ``taxonomy --map-to -``) said
+    "-: file not found" (or "-: vocabulary file not found") naming no option: the
+    option is named, and that stdin is not read there, before any request or file."""
+    args = {"label": [files["corpus"], "--vocab", files["vocab"], "-o",
+                      tmp_path / "out.jsonl"],
+            "taxonomy": [files["corpus"], "--use-case", "topics", "-o",
+                         tmp_path / "out.csv"]}[command]
+    result = run(command, *args, option, "-", *_fill(LLM, {**files, "base": tmp_path}),
+                 input="a document\nanother\n")
+    assert result.exit_code == 2, result.output
+    assert option in result.output and "(stdin) is not read here" in result.output
+    assert "not found" not in result.output, result.output
+    assert sorted(path.name for path in tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("bad", [["--budget", "2", "--seed", "-1"], ["--timeout", "0"],
                                  ["--concurrency", "0"]], ids=lambda bad: bad[-2])
 def test_a_refused_llm_run_leaves_no_cache_file(files, tmp_path, monkeypatch, bad):

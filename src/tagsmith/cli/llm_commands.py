@@ -282,15 +282,17 @@ def _check_cache_apart(cache: str, **written: str | None) -> None:
                                      param_hint="--cache")
 
 
-def _refuse_stdin(corpus: str) -> None:
-    """Refuse ``-`` as CORPUS: taxonomy and label read a file (a corpus, or a text file
-    with one document per line), not stdin as suggest and zeroshot do; ``-`` was
-    looked for as a file and failed "-: file not found"."""
-    if corpus == "-":
-        raise click.BadParameter("'-' (stdin) is not read here: CORPUS is a file (a "
-                                 "corpus, or a text file with one document per line); "
-                                 "save the documents to a file and give its name",
-                                 param_hint="CORPUS")
+def _refuse_stdin(value: str | None, param: str = "CORPUS",
+                  what: str = "a file (a corpus, or a text file with one document per "
+                              "line); save the documents to a file and give its name"
+                  ) -> None:
+    """Refuse ``-`` as ``param``: taxonomy and label read CORPUS (a corpus, or a text
+    file with one document per line), --vocab, --human and --map-to from files, not
+    stdin as suggest and zeroshot do; ``-`` was looked for as a file and failed
+    "-: file not found", which named no option."""
+    if value == "-":
+        raise click.BadParameter(f"'-' (stdin) is not read here: {param} is {what}",
+                                 param_hint=param)
 
 
 def _check_not_input(option: str, path: str | None, **inputs: str | None) -> None:
@@ -435,13 +437,14 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
     """Generate a label taxonomy from the texts of CORPUS with an LLM (TnT-LLM phase 1).
 
     CORPUS is any corpus file (labels ignored) or a text file with one document per line
-    (not stdin: '-' is refused).
+    (not stdin: '-' is refused, as it is for --map-to).
     """
     from tagsmith.cli import refuse_unused
     from tagsmith.labeling.taxonomy import TaxonomyOptions
     from tagsmith.pipeline.llm import run_taxonomy
 
     _refuse_stdin(corpus)
+    _refuse_stdin(map_to, "--map-to", "a vocabulary file (TSV, CSV or SKOS)")
     refuse_unused("--map-to", bool(map_to), "map_by", "min_similarity")
     refuse_unused("--map-by meaning", map_by == "meaning", "cache_dir")
     options = TaxonomyOptions(use_case=use_case, max_labels=max_labels, name_words=name_words,
@@ -641,7 +644,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
     """Label the documents of CORPUS with an LLM; write soft labels as JSONL.
 
     CORPUS is any corpus file (labels ignored) or a text file with one document per line
-    (not stdin: '-' is refused).
+    (not stdin: '-' is refused, as it is for --vocab and --human).
 
     Interrupt at any time: answers are cached, a rerun resumes where it stopped.
     """
@@ -652,6 +655,8 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
     from tagsmith.pipeline.llm import label_corpus, write_soft_labels
 
     _refuse_stdin(corpus)
+    _refuse_stdin(vocab, "--vocab", "a vocabulary file (TSV, CSV or SKOS)")
+    _refuse_stdin(human, "--human", "a human-labelled corpus file")
     refuse_unused("--budget", bool(budget), "strategy", "rounds", "student", "seed")
     # without a shortlist every label is offered: its width would be silently ignored,
     # and with both shortlists the bundle's was used and the zero-shot one never built
