@@ -1032,11 +1032,16 @@ def test_untyped_subjects_with_a_pref_label_are_left_out_with_a_warning(tmp_path
     caplog.clear()
     path.write_text(SKOS_HEAD + "".join(f'<http://x/{c}> skos:prefLabel "{c}"@en .\n'
                                         for c in "abcd"), encoding="utf-8")
+    # every subject untyped: the error itself counts them and names some (a warning
+    # before it did, which -q hid, leaving 'no skos:Concept found' alone), said once
     with caplog.at_level(logging.WARNING, logger="tagsmith"):
-        with pytest.raises(VocabularyError, match="no skos:Concept found"):
+        with pytest.raises(VocabularyError, match="no skos:Concept found") as error:
             load_vocabulary(path)
-    assert ("4 subjects with a skos:prefLabel but no rdf:type left out (<http://x/a>, "
-            "<http://x/b>, <http://x/c>, ...)" in caplog.text)
+    assert ("no skos:Concept found: 4 subjects with a skos:prefLabel but no rdf:type left "
+            "out (<http://x/a>, <http://x/b>, <http://x/c>, ...): only a skos:Concept is a "
+            "label; type each 'a skos:Concept')" in str(error.value)), str(error.value)
+    assert str(path) in str(error.value)
+    assert "no rdf:type" not in caplog.text
 
 
 @needs_rdflib

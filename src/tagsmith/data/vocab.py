@@ -491,7 +491,11 @@ def _read_skos(path: Path, language: str) -> list[Label]:
     _refuse_relative_concepts(found, path)
     _warn_blank_concepts([s for s in typed if not isinstance(s, rdflib.URIRef)], graph,
                          SKOS.prefLabel, path)
-    _warn_untyped_concepts(graph, found, rdflib, path)
+    untyped = _untyped_concepts(graph, found, rdflib)
+    if not found and untyped:  # the error itself says why: -q hid the warning
+        raise VocabularyError("no labels in the vocabulary (no skos:Concept found: "
+                              f"{_untyped_message(untyped)})", path=path)
+    _warn_untyped_concepts(untyped, path)
     ids: dict[str, int] = {}
     for s, o in graph.subject_objects(rdflib.URIRef(LABEL_ID)):
         value = o.toPython() if isinstance(o, rdflib.Literal) else None
@@ -618,24 +622,35 @@ def _warn_blank_concepts(blank: list, graph, pref_label, path: Path) -> None:
                    shown)
 
 
-def _warn_untyped_concepts(graph, found: set[str], rdflib, path: Path) -> None:
-    """One warning for the URI subjects with a ``skos:prefLabel`` and no ``rdf:type`` at
-    all, left out as they are not typed ``skos:Concept``: a file that forgot the type
-    (on some concepts, or on all, which is then refused as having none) lost them
-    without a word. Counted, with up to three named; a subject typed otherwise (the
+def _untyped_concepts(graph, found: set[str], rdflib) -> list[str]:
+    """The URI subjects with a ``skos:prefLabel`` and no ``rdf:type`` at all, sorted:
+    left out as they are not typed ``skos:Concept``. A subject typed otherwise (the
     ``skos:ConceptScheme``, a ``skos:Collection``) is something else, and not counted."""
     from rdflib.namespace import RDF, SKOS
 
-    untyped = sorted({str(s) for s in graph.subjects(SKOS.prefLabel)
-                      if isinstance(s, rdflib.URIRef) and str(s) not in found
-                      and (s, RDF.type, None) not in graph})
-    if not untyped:
-        return
+    return sorted({str(s) for s in graph.subjects(SKOS.prefLabel)
+                   if isinstance(s, rdflib.URIRef) and str(s) not in found
+                   and (s, RDF.type, None) not in graph})
+
+
+def _untyped_message(untyped: list[str]) -> str:
+    """The count of :func:`_untyped_concepts`, up to three named, and what to do.
+
+    >>> _untyped_message(["http://x/a"])[:70]
+    '1 subject with a skos:prefLabel but no rdf:type left out (<http://x/a>'
+    """
     shown = ", ".join(f"<{uri}>" for uri in untyped[:3]) + (", ..." if len(untyped) > 3 else "")
-    logger.warning("%s: %d subject%s with a skos:prefLabel but no rdf:type left out (%s): "
-                   "only a skos:Concept is a label; type %s 'a skos:Concept'", path,
-                   len(untyped), plural_s(len(untyped)), shown,
-                   plural(len(untyped), "it", "each"))
+    return (f"{len(untyped)} subject{plural_s(len(untyped))} with a skos:prefLabel but no "
+            f"rdf:type left out ({shown}): only a skos:Concept is a label; type "
+            f"{plural(len(untyped), 'it', 'each')} 'a skos:Concept'")
+
+
+def _warn_untyped_concepts(untyped: list[str], path: Path) -> None:
+    """One warning for the :func:`_untyped_concepts` left out: a file that forgot the
+    type on some concepts lost them without a word (one that forgot it on all is refused,
+    the error saying so). Counted, with up to three named."""
+    if untyped:
+        logger.warning("%s: %s", path, _untyped_message(untyped))
 
 
 def _warn_several_pref_labels(pref: dict[str, dict[str, list[str]]], order: Iterable[str],
