@@ -252,6 +252,18 @@ def test_csv_round_trip(tmp_path):
         "uri,label_de,label_en,altlabel_de,altlabel_en,description_en,notation,broader,deprecated")
 
 
+def test_csv_round_trip_of_a_space_without_names_is_quiet(tmp_path, caplog):
+    """A label space with no names was written with a header of 'uri' alone, which
+    reading back warned of ('no label column'): an empty label column is written."""
+    space = LabelSpace([Label("http://x/a", {}, notation="A1"), Label("http://x/b", {})])
+    path = save_vocabulary_csv(space, tmp_path / "v.csv")
+    assert path.read_text(encoding="utf-8").splitlines() == [
+        "uri,label,notation", "http://x/a,,A1", "http://x/b,,"]
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        back = load_vocabulary(path)
+    assert back == space and caplog.text == ""
+
+
 def test_csv_lenient_header(tmp_path):
     path = tmp_path / "v.csv"
     path.write_text("\ufeffURI,Label,Label_fi,comment\nhttp://x/a,apple,omena,ignored\n"

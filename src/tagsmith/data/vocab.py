@@ -213,8 +213,10 @@ def save_vocabulary_csv(space: LabelSpace, path: str | Path, *,
                         close_matches: Mapping[str, str] | None = None) -> Path:
     """Write the CSV vocabulary format with every field a label carries (atomically).
 
-    Columns: ``uri``, ``label_xx`` per language, then ``altlabel_xx``, ``description_xx``,
-    ``notation``, ``broader`` and ``deprecated`` where any label has them. With
+    Columns: ``uri``, ``label_xx`` per language (one empty ``label`` where no label has
+    a name, so the file reads back without a warning of no label column), then
+    ``altlabel_xx``, ``description_xx``, ``notation``, ``broader`` and ``deprecated``
+    where any label has them. With
     ``close_matches`` (label URI -> the URI of a concept of another vocabulary, as
     ``taxonomy --map-to`` finds), a last ``closematch`` column holds each label's match
     (empty for a label with none; an empty mapping, where no label matched, writes the
@@ -255,7 +257,10 @@ def save_vocabulary_csv(space: LabelSpace, path: str | Path, *,
     for kind, attr in zip(_LANG_COLUMNS, ("pref_labels", "alt_labels", "description"),
                           strict=True):
         langs = sorted({lang for label in space for lang in getattr(label, attr)})
-        columns += [f"{kind}_{lang}" for lang in langs]
+        # a space with no names wrote a header of 'uri' alone, which reading back warned
+        # of ('no label column'): an empty 'label' column says the labels have none
+        columns += [f"{kind}_{lang}" for lang in langs] or (["label"] if kind == "label"
+                                                             else [])
     columns += [name for name in ("notation", "broader", "deprecated")
                 if any(getattr(label, name) for label in space)]
     with atomic_text_writer(path) as out:
