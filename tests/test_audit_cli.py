@@ -1835,3 +1835,28 @@ def test_an_output_folder_that_refuses_the_mkdir_is_an_output_error(small_result
     with pytest.raises(DataError, match=f"^{re.escape(folder)}: {refusal}") as info:
         small_result.write(folder, html=False)
     assert info.value.exit_code == 3
+
+
+@pytest.mark.parametrize("existed", [False, True], ids=["new", "existing"])
+def test_a_refused_staging_folder_leaves_no_output_folder_the_run_created(
+        small_result, tmp_path, monkeypatch, existed):
+    """The output folder's mkdir succeeded, the staging folder in it then failed: the
+    new, empty output folder (and the parents made for it) was left behind. The
+    folders the run created are removed; one that existed is kept. Fault injection:
+    as root, no permission makes the staging folder fail."""
+    import errno
+
+    from tagsmith.exceptions import DataError
+    from tagsmith.pipeline import audit
+
+    def refuse(folder, prefix):
+        raise OSError(errno.EACCES, "Permission denied", str(folder))
+
+    monkeypatch.setattr(audit, "make_staging", refuse)
+    folder = tmp_path / "existing" if existed else tmp_path / "new" / "audit"
+    if existed:
+        folder.mkdir()
+    with pytest.raises(DataError, match="cannot create a folder in it to write the audit"):
+        small_result.write(folder, html=False)
+    assert sorted(path.name for path in tmp_path.iterdir()) == (["existing"] if existed
+                                                                 else [])

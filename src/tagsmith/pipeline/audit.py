@@ -215,11 +215,14 @@ class AuditResult:
         # everything is built before anything is written (a plot that fails must not leave
         # a half-written folder), then written to a staging folder and moved in at once
         page = render_html(self.report, plots=plots) if html else None
-        created = not directory.exists()
+        # the outermost folder this run creates (directory or a parent of it), removed
+        # again, if empty, when the run fails before writing anything
+        created = _outermost_missing(directory)
         try:  # a folder that passes the writability check and refuses the mkdir (/proc,
             # a root-squashed share) ended in a traceback, exit code 1, after the audit
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
+            _remove_created(directory, created)
             raise DataError(f"cannot create the folder ({exc.strerror or exc})",
                             path=directory) from exc
         # named after this process: the next audit here removes it if a kill (SIGKILL,
@@ -231,6 +234,8 @@ class AuditResult:
         try:
             staging = make_staging(directory, ".audit-")
         except OSError as exc:
+            # the folder made just above was left behind, empty (one that existed is kept)
+            _remove_created(directory, created)
             raise DataError(f"cannot create a folder in it to write the audit in "
                             f"({exc.strerror or exc})", path=directory) from exc
         names = output_names(review_format=review_format, html=html)
@@ -250,8 +255,9 @@ class AuditResult:
                 os.replace(staging / name, directory / name)
                 paths[key] = directory / name
         except BaseException:
-            if created:
+            if created is not None:
                 shutil.rmtree(directory, ignore_errors=True)
+                _remove_created(directory.parent, created)
             raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -334,6 +340,36 @@ def check_output(directory: str | Path, *, review_format: str = "csv", force: bo
                         "already filled in; refusing to overwrite the reviewed file (apply it "
                         "with tagsmith apply-review, move it away, write to another output "
                         "directory, or pass force=True to overwrite it; CLI: --force)", path=review)
+
+
+def _outermost_missing(directory: Path) -> Path | None:
+    """The outermost of ``directory`` and its parents that does not exist (what
+    ``mkdir(parents=True)`` creates first), or None when ``directory`` exists."""
+    if directory.exists():
+        return None
+    top = directory
+    for parent in directory.parents:
+        if parent.exists():
+            break
+        top = parent
+    return top
+
+
+def _remove_created(folder: Path, created: Path | None) -> None:
+    """Remove ``folder`` and its parents up to ``created`` (see :func:`_outermost_missing`)
+    while empty: the folders a failed run made and wrote nothing in. A folder that
+    existed before the run is never removed, nor one that holds anything."""
+    if created is None:
+        return
+    for path in (folder, *folder.parents):
+        if not (path == created or created in path.parents):
+            return
+        try:
+            path.rmdir()  # only an empty folder
+        except OSError:
+            return
+        if path == created:
+            return
 
 
 def _warn_other_review(directory: Path, review_format: str) -> None:
