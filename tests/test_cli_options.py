@@ -397,6 +397,21 @@ def test_stdin_as_an_input_file_option_is_refused_naming_the_option(files, tmp_p
     assert sorted(path.name for path in tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("option", ["LABELS", "--vocab", "--human"])
+def test_distill_refuses_stdin_naming_the_argument_or_option(files, tmp_path, option):
+    """``distill - --vocab V`` (``--vocab -``, ``--human -``) said "-: (vocabulary) file
+    not found", naming neither the argument nor the option."""
+    given = {"LABELS": files["corpus"], "--vocab": files["vocab"]}
+    given[option] = "-"
+    args = [given["LABELS"], "--vocab", given["--vocab"], "-o", tmp_path / "student",
+            *(["--human", "-"] if option == "--human" else [])]
+    result = run("distill", *args, input="a document\n")
+    assert result.exit_code == 2, result.output
+    assert option in result.output and "(stdin) is not read here" in result.output
+    assert "not found" not in result.output, result.output
+    assert sorted(path.name for path in tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("bad", [["--budget", "2", "--seed", "-1"], ["--timeout", "0"],
                                  ["--concurrency", "0"]], ids=lambda bad: bad[-2])
 def test_a_refused_llm_run_leaves_no_cache_file(files, tmp_path, monkeypatch, bad):

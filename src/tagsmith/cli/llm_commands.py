@@ -915,7 +915,7 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
     Lines marked "copy_of" (copies `label --budget` gave their document's labels) are
     left out: each text is learnt once, from its document's line. A mark the file
     contradicts (another text, case and spacing aside; a copy of a copy) is an error
-    naming the line.
+    naming the line. LABELS, --vocab and --human are files, not stdin ('-' is refused).
     """
     from tagsmith.data.vocab import load_vocabulary
     from tagsmith.pipeline.distill import distill_classifier
@@ -923,6 +923,9 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
     from tagsmith.pipeline.llm import read_soft_labels
     from tagsmith.pipeline.train import TrainOptions
 
+    _refuse_stdin(labels, "LABELS", "a file (the JSONL `tagsmith label` wrote)")
+    _refuse_stdin(vocab, "--vocab", "a vocabulary file (TSV, CSV or SKOS)")
+    _refuse_stdin(human, "--human", "a human-labelled corpus file")
     # --featurizer: --model offered dense_knn, which needs sentence embeddings, and
     # refused it asking for a --featurizer distill did not have
     options = TrainOptions(model=model, model_params=_parse_params(param, "--param"),
