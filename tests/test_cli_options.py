@@ -397,6 +397,22 @@ def test_stdin_as_an_input_file_option_is_refused_naming_the_option(files, tmp_p
     assert sorted(path.name for path in tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("option,stream", [("--shortlist", "(stdin) is not read"),
+                                           ("--student", "(stdout) is not written")])
+def test_label_refuses_dash_as_shortlist_or_student(files, tmp_path, option, stream):
+    """``label --shortlist -`` said "-: no such model bundle", naming no option, and
+    ``label --budget N --student -`` paid every LLM call and then saved the student to a
+    folder named '-': both are refused naming the option, before any request or file."""
+    result = run("label", files["corpus"], "--vocab", files["vocab"], "-o",
+                 tmp_path / "out.jsonl", *(["--budget", "2"] if option == "--student"
+                                           else []), option, "-",
+                 *_fill(LLM, {**files, "base": tmp_path}), input="a document\n")
+    assert result.exit_code == 2, result.output
+    assert option in result.output and f"'-' {stream} here" in result.output, result.output
+    assert "no such model bundle" not in result.output, result.output
+    assert sorted(path.name for path in tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("option", ["LABELS", "--vocab", "--human"])
 def test_distill_refuses_stdin_naming_the_argument_or_option(files, tmp_path, option):
     """``distill - --vocab V`` (``--vocab -``, ``--human -``) said "-: (vocabulary) file

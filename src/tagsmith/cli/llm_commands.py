@@ -284,15 +284,16 @@ def _check_cache_apart(cache: str, **written: str | None) -> None:
 
 def _refuse_stdin(value: str | None, param: str = "CORPUS",
                   what: str = "a file (a corpus, or a text file with one document per "
-                              "line); save the documents to a file and give its name"
-                  ) -> None:
+                              "line); save the documents to a file and give its name",
+                  *, output: bool = False) -> None:
     """Refuse ``-`` as ``param``: taxonomy and label read CORPUS (a corpus, or a text
-    file with one document per line), --vocab, --human and --map-to from files, not
-    stdin as suggest and zeroshot do; ``-`` was looked for as a file and failed
-    "-: file not found", which named no option."""
+    file with one document per line), --vocab, --human, --shortlist and --map-to from
+    files, not stdin as suggest and zeroshot do; ``-`` was looked for as a file and
+    failed "-: file not found", which named no option. ``output``: ``param`` is written
+    (label --student, a bundle folder), and ``-`` is not stdout there."""
     if value == "-":
-        raise click.BadParameter(f"'-' (stdin) is not read here: {param} is {what}",
-                                 param_hint=param)
+        stream = "(stdout) is not written" if output else "(stdin) is not read"
+        raise click.BadParameter(f"'-' {stream} here: {param} is {what}", param_hint=param)
 
 
 def _check_not_input(option: str, path: str | None, **inputs: str | None) -> None:
@@ -644,7 +645,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
     """Label the documents of CORPUS with an LLM; write soft labels as JSONL.
 
     CORPUS is any corpus file (labels ignored) or a text file with one document per line
-    (not stdin: '-' is refused, as it is for --vocab and --human).
+    (not stdin: '-' is refused, as it is for --vocab, --human, --shortlist and --student).
 
     Interrupt at any time: answers are cached, a rerun resumes where it stopped.
     """
@@ -657,6 +658,8 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
     _refuse_stdin(corpus)
     _refuse_stdin(vocab, "--vocab", "a vocabulary file (TSV, CSV or SKOS)")
     _refuse_stdin(human, "--human", "a human-labelled corpus file")
+    _refuse_stdin(shortlist_bundle, "--shortlist", "a model bundle folder (from train)")
+    _refuse_stdin(student, "--student", "a model bundle folder to save", output=True)
     refuse_unused("--budget", bool(budget), "strategy", "rounds", "student", "seed")
     # without a shortlist every label is offered: its width would be silently ignored,
     # and with both shortlists the bundle's was used and the zero-shot one never built
