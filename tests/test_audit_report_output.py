@@ -445,3 +445,21 @@ def test_the_page_says_when_the_review_queue_holds_fewer_rows_than_it_flags(
                          options=AuditOptions(scores="knn", min_probability=0.01))
     assert "review queue holds" not in render_html(whole.report, plots=False)
     assert "review queue is empty" not in render_html(whole.report, plots=False)
+
+
+def test_a_leaking_document_number_is_written_as_its_line_and_training_document_are():
+    """Reuters-21578's test split: the leakage table wrote document 1019 as "1,019"
+    above "line 1020" and beside "document 3510, line 3511" (and the duplicates table's
+    "2029 / 3391"): a document number is an identifier, searched for as review.csv and
+    report.json write it, not a quantity with thousands separators."""
+    from tagsmith.audit.report import _leakage_html
+
+    section = {"test": {"n_docs": 3019, "n_exact": 1, "n_near": 0, "fraction_exact": 0.0003,
+                        "fraction_near": 0.0, "near_duplicate_threshold": 0.9,
+                        "examples": [{"doc": 1019, "line": 1020, "text": "corn sold",
+                                      "exact": True, "cosine": 1.0, "train_doc": 3510,
+                                      "train_line": 3511, "train_text": "corn sold"}]}}
+    page = _leakage_html(section)
+    assert "<td>1019<br><small>line 1020</small></td>" in page, page
+    assert "document 3510, line 3511" in page and "1,019" not in page
+    assert '<td class="num">3,019</td>' in page  # a count keeps its separator

@@ -598,8 +598,9 @@ def _leakage_html(leakage: dict) -> str:
         if result["examples"]:
             parts.append(f"<h3>{_e(name)}: first leaking documents</h3>" + _table(
                 ["doc", "cosine", "text", "training document"],
-                # the split's line under its document number (which counts from 0)
-                [[_num(r["doc"]) + (f'<br><small>line {_e(r["line"])}</small>'
+                # the split's line under its document number (which counts from 0),
+                # written as the line and the training document's are: not "1,019"
+                [[_e(r["doc"]) + (f'<br><small>line {_e(r["line"])}</small>'
                                     if "line" in r else ""),
                   r["cosine"], _document(r["text"]),
                   _document(r["train_text"] or "") + _train_place(r)]
