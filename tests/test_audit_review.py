@@ -38,7 +38,10 @@ def corpus(tmp_path):
 def _row(doc, kind, uri, text, decision="accept"):
     return {"rank": 1, "decision": decision, "kind": kind,
             "action": "add" if kind == "missing" else "remove", "label_uri": uri,
-            "label_name": uri.rsplit("/", 1)[-1], "probability": 0.9, "model_score": 0.1,
+            # the name write_review gives the label (blank for one SPACE lacks:
+            # apply-review refuses a name that is not its label's)
+            "label_name": SPACE.name_of(SPACE.id_of(uri)) if uri in SPACE else "",
+            "probability": 0.9, "model_score": 0.1,
             "doc": doc, "line": doc + 1, "doc_id": None, "doc_key": doc_key(text),
             "given_labels": [], "given_names": [], "text": text}
 
@@ -643,7 +646,9 @@ def test_a_review_saved_with_a_locale_s_list_separator_is_read(tmp_path, corpus,
     # a review was refused for missing every required column
     rows = [_row(2, "missing", "http://x/snow", "Snowfall in the hills", decision=""),
             _row(1, "wrong", "http://x/rain", "Bright sun and heat", decision="")]
-    rows[0]["label_name"] = 'snow; "fresh", deep'
+    # a free-text cell holding the separators (the label_name cell held them, but a
+    # name that is not its label's is now refused)
+    rows[0]["text"] = 'Snowfall; "fresh", deep'
     with open(_review(tmp_path, rows), newline="", encoding="utf-8") as handle:
         cells = list(csv.reader(handle))
     cells[1][1], cells[2][1] = "WAHR", "nein"  # not our words: refused, naming the row
@@ -1373,3 +1378,25 @@ def test_an_undecodable_jsonl_review_is_not_told_to_be_saved_as_csv(tmp_path, co
     with pytest.raises(ReviewFormatError) as error:
         read_decisions(review, SPACE)
     assert str(error.value).endswith("\"Unicode text\"); save the review as UTF-8 JSON Lines")
+
+
+@pytest.mark.parametrize("edited,cells", [("label_name", ("http://x/snow", "sun")),
+                                          ("label_uri", ("http://x/sun", "snow"))])
+def test_an_accepted_row_whose_label_name_and_uri_disagree_is_an_error(tmp_path, corpus,
+                                                                       edited, cells):
+    """A reviewer who edited the label cell of an accepted row (Reuters-21578's review:
+    label_name 'sun' typed over 'snow', or label_uri over it) had the URI's label
+    written, one the name cell never showed: the row is refused naming its line, and
+    with both cells edited (or label_name emptied) it is applied as written."""
+    row = _row(2, "missing", "http://x/snow", "Snowfall in the hills")
+    row["label_uri"], row["label_name"] = cells
+    with pytest.raises(ReviewFormatError, match="one of the two cells was edited") as error:
+        read_decisions(_review(tmp_path, [row]), SPACE)
+    assert str(error.value).startswith(f"{tmp_path / 'review.csv'}:2: ")
+    assert "label_name" in str(error.value) and edited in str(error.value)
+    for name in ("Sun", ""):  # both edited (case aside), or the name emptied
+        row["label_uri"], row["label_name"] = "http://x/sun", name
+        decisions, counts = read_decisions(_review(tmp_path, [row]), SPACE)
+        assert counts["accepted"] == 1 and decisions[0].label_id == 1
+    row["decision"], row["label_name"] = "reject", "snow"  # a rejection changes nothing
+    assert read_decisions(_review(tmp_path, [row]), SPACE)[1]["rejected"] == 1

@@ -512,6 +512,7 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
                                     "to do the opposite, reject this row", path=path,
                                     line=line)
         doc, label_id = _doc_and_label(row, space, path, line, csv_cells, space_name)
+        _check_label_name(row, space, label_id, path, line, csv_cells)
         key = _read_key(row["doc_key"], path, line)
         _check_verdict(verdicts, (doc, label_id), True, row, path, line)
         previous = accepted.get((doc, label_id))
@@ -566,6 +567,30 @@ def _doc_and_label(row: dict, space: LabelSpace, path: Path, line: int,
                                 f"{space_name}){_name_hint(uri, space)}", path=path,
                                 line=line)
     return doc, label_id
+
+
+def _check_label_name(row: dict, space: LabelSpace, label_id: int, path: Path, line: int,
+                      csv_cells: bool) -> None:
+    """Refuse an accepted row whose ``label_name`` cell is no name of the label its
+    ``label_uri`` names: one of the two was edited (the name, the column a reviewer
+    reads, was ignored and the URI's label written; a URI edited beside the name
+    wrote a label the row never showed). A blank or absent cell is not checked; any
+    language's preferred or alternative name, the notation or the URI matches, case
+    and spacing aside."""
+    written = row.get("label_name")
+    if written is None or not str(written).strip():
+        return
+    label = space[label_id]
+    names = {label.uri, label.notation or "", *label.pref_labels.values(),
+             *(name for names in label.alt_labels.values() for name in names)}
+    known = {" ".join(name.split()).casefold() for name in names}
+    cells = {str(written), _unquoted(str(written).strip(), csv_cells)}
+    if not known & {" ".join(cell.split()).casefold() for cell in cells}:
+        raise ReviewFormatError(
+            f"label_name {written!r} is not a name of the label of label_uri "
+            f"{row['label_uri']!r} ({space.name_of(label_id)!r}): one of the two cells was "
+            "edited; to correct the label, edit both (or empty label_name), or reject this "
+            "row", path=path, line=line)
 
 
 def _name_hint(key: str, space: LabelSpace) -> str:
