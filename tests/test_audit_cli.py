@@ -1560,6 +1560,27 @@ def test_the_summary_counts_one_duplicate_pair_and_one_leak_in_the_singular(tmp_
             "documents) (near duplicates not looked for)\n") in result.output
 
 
+def test_a_corpus_whose_every_label_key_names_a_label_says_so_in_words(tmp_path):
+    """Reuters-21578 without a vocabulary: the page said "0 occurrences of 0 distinct
+    keys named none (such as <>)" (with one, "0 occurrences of 0 distinct keys."): a
+    count of nothing, in riddles; it says every key names a label."""
+    docs = [f"{word} weather report number {i}\t<u:a>{' <u:b>' if i % 2 else ''}"
+            for i, word in enumerate("rain sun cloud wind snow fog hail storm".split())]
+    corpus, vocab = tmp_path / "train.tsv", tmp_path / "vocab.tsv"
+    corpus.write_text("\n".join(docs) + "\n", encoding="utf-8")
+    vocab.write_text("<u:a>\tA\n<u:b>\tB\n", encoding="utf-8")
+    for name, extra, said in (
+            ("derived", [], "No vocabulary was given: the labels are the corpus's own, and "
+                            "every key names one (none is such as <code>&lt;&gt;</code>)."),
+            ("given", ["--vocab", vocab], "None: every label key of the corpus names a "
+                                          "label of the vocabulary.")):
+        result = invoke("audit", corpus, *extra, "-o", tmp_path / name, "--scores", "knn",
+                        "--no-plots")
+        assert result.exit_code == 0, result.output
+        page = (tmp_path / name / "report.html").read_text(encoding="utf-8")
+        assert said in page and "0 occurrences" not in page, page
+
+
 def test_without_a_vocabulary_the_page_does_not_speak_of_labels_missing_from_one(tmp_path):
     # "Labels missing from the vocabulary: 0 occurrences of 0 distinct keys." with the
     # label space derived from the corpus: as if every label had been checked against one

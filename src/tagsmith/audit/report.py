@@ -376,10 +376,18 @@ def _labels_html(labels: dict) -> str:
                 ["label", "documents"], [[_label(r), r.get("count", 0)] for r in labels[key]],
                 {1}))
     unknown = labels["not_in_vocabulary"]
-    if unknown.get("vocabulary", True):
+    # none: "0 occurrences of 0 distinct keys named none (such as <>)" said it in riddles
+    if unknown.get("vocabulary", True) and not unknown["n_occurrences"]:
+        parts.append("<h3>Labels missing from the vocabulary</h3><p>None: every label key "
+                     "of the corpus names a label of the vocabulary.</p>")
+    elif unknown.get("vocabulary", True):
         parts.append(f'<h3>Labels missing from the vocabulary</h3><p>'
                      f'{_count(unknown["n_occurrences"], "occurrence")} of '
                      f'{_count(unknown["n_distinct"], "distinct key")}.</p>')
+    elif not unknown["n_occurrences"]:
+        parts.append("<h3>Label keys that name no label</h3><p>No vocabulary was given: "
+                     "the labels are the corpus's own, and every key names one (none is "
+                     "such as <code>&lt;&gt;</code>).</p>")
     else:  # "0 occurrences" there read as every label checked against a vocabulary
         parts.append(f'<h3>Label keys that name no label</h3><p>No vocabulary was given: '
                      "the labels are the corpus's own, and "
