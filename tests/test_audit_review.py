@@ -1400,3 +1400,16 @@ def test_an_accepted_row_whose_label_name_and_uri_disagree_is_an_error(tmp_path,
         assert counts["accepted"] == 1 and decisions[0].label_id == 1
     row["decision"], row["label_name"] = "reject", "snow"  # a rejection changes nothing
     assert read_decisions(_review(tmp_path, [row]), SPACE)[1]["rejected"] == 1
+
+
+def test_a_row_whose_doc_cell_was_edited_is_named_as_a_possible_cause(tmp_path, corpus):
+    """Reuters-21578's review with a doc cell edited (696 to 7) failed "document 7 has a
+    different text than when it was audited; was the corpus changed?", blaming the
+    corpus alone for what the reviewer typed: the edited cell is named too."""
+    row = _row(2, "missing", "http://x/snow", "Snowfall in the hills")
+    row["doc"], row["line"] = 0, 1
+    with pytest.raises(ReviewFormatError, match="different text") as error:
+        apply_review(corpus, _review(tmp_path, [row]), tmp_path / "out.tsv", SPACE)
+    assert str(error.value).startswith(f"{tmp_path / 'review.csv'}:2: document 0 ")
+    assert "or the row's doc cell edited" in str(error.value)
+    assert not (tmp_path / "out.tsv").exists()

@@ -892,7 +892,9 @@ def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, s
         if decision.doc_key != key:
             raise ReviewFormatError(f"document {decision.doc} ({record.source}:{record.line}) "
                                     "has a different text than when it was audited; was the "
-                                    "corpus changed?", path=review, line=decision.line)
+                                    "corpus changed, or the row's doc cell edited (the row "
+                                    "names its document by that number)?", path=review,
+                                    line=decision.line)
         # the text does not tell documents of one text apart (empty texts, boilerplate):
         # with a document deleted above a run of them, the next one took the correction
         if not _same_id(decision.doc_id, record.doc_id):
