@@ -413,6 +413,28 @@ def test_label_refuses_dash_as_shortlist_or_student(files, tmp_path, option, str
     assert sorted(path.name for path in tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("command,option", [
+    ("audit", "CORPUS"), ("audit", "--vocab"), ("audit", "--bundle"), ("audit", "--split"),
+    ("apply-review", "CORPUS"), ("apply-review", "--vocab"), ("apply-review", "--bundle")])
+def test_audit_and_apply_review_refuse_stdin_naming_the_argument_or_option(
+        files, tmp_path, command, option):
+    """``audit -`` (``--vocab -``, ``--bundle -``, ``--split test=-``) and ``apply-review
+    -`` (``--vocab -``, ``--bundle -``) said "-: (vocabulary) file not found" or "-: no
+    such model bundle" on Reuters-21578, naming no argument or option."""
+    corpus = "-" if option == "CORPUS" else files["corpus"]
+    extra = {"CORPUS": [], "--vocab": ["--vocab", "-"], "--bundle": ["--bundle", "-"],
+             "--split": ["--split", "test=-"]}[option]
+    args = {"audit": [corpus, "-o", tmp_path / "audit", "--scores", "knn", *extra],
+            "apply-review": [corpus, tmp_path / "review.csv", "-o", tmp_path / "new.tsv",
+                             *extra]}[command]
+    result = run(command, *args, input="a document\tjoy\n")
+    assert result.exit_code == 2, result.output
+    assert option in result.output and "(stdin) is not read here" in result.output, \
+        result.output
+    assert "not found" not in result.output and "no such" not in result.output
+    assert sorted(path.name for path in tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("option", ["LABELS", "--vocab", "--human"])
 def test_distill_refuses_stdin_naming_the_argument_or_option(files, tmp_path, option):
     """``distill - --vocab V`` (``--vocab -``, ``--human -``) said "-: (vocabulary) file

@@ -1127,6 +1127,7 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     Writes OUTPUT/report.html, report.json, review.csv (or .jsonl) and labels.csv. Labels
     not in the vocabulary are counted in the report, not fatal.
     """
+    from tagsmith.cli.llm_commands import _refuse_stdin
     from tagsmith.pipeline.audit import (
         AuditOptions,
         audit_corpus,
@@ -1136,6 +1137,10 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
         read_summary,
     )
 
+    # '-' was looked for as a file: "-: file not found", naming no argument or option
+    _refuse_stdin(corpus, "CORPUS", "a corpus file")
+    _refuse_stdin(vocab, "--vocab", "a vocabulary file (TSV, CSV or SKOS)")
+    _refuse_stdin(bundle, "--bundle", "a model bundle folder (from train)")
     # scores auto refuses what its choice ignores (pipeline.audit); these are by name
     refuse_unused("--scores crossfit (or auto)", scores in ("crossfit", "auto"), "model", "folds")
     refuse_unused("--scores crossfit or knn (or auto)", scores != "bundle", "param")
@@ -1157,6 +1162,8 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     options.validate()
     # fail before the work: an output that is a file, or a review someone has filled in
     paths = _parse_splits(splits)
+    for split_path in paths.values():
+        _refuse_stdin(split_path, "--split", "NAME=PATH, PATH a corpus file")
     # the audit's inputs are never replaced by its files (a vocabulary named labels.csv)
     inputs = [corpus, *paths.values(), *([vocab] if vocab else [])]
     check_output(output, review_format=review_format, force=force, name="-o/--output",
@@ -1306,7 +1313,12 @@ def _decision_field(review: str) -> str:
 def apply_review_command(corpus, review, output, vocab, bundle, on_error, force):
     """Write CORPUS with the accepted corrections of REVIEW (the help: ``help=``)."""
     from tagsmith.audit.review import apply_review
+    from tagsmith.cli.llm_commands import _refuse_stdin
 
+    # '-' was looked for as a file: "-: file not found", naming no argument or option
+    _refuse_stdin(corpus, "CORPUS", "the audited corpus file")
+    _refuse_stdin(vocab, "--vocab", "a vocabulary file (TSV, CSV or SKOS)")
+    _refuse_stdin(bundle, "--bundle", "a model bundle folder (from train)")
     space, _ = _label_space_for(corpus, vocab, bundle, on_error)
     # a label space derived from the corpus lacks every label no document carries: "not
     # in the vocabulary" sent the reviewer looking in a vocabulary that was not given
