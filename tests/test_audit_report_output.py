@@ -463,3 +463,24 @@ def test_a_leaking_document_number_is_written_as_its_line_and_training_document_
     assert "<td>1019<br><small>line 1020</small></td>" in page, page
     assert "document 3510, line 3511" in page and "1,019" not in page
     assert '<td class="num">3,019</td>' in page  # a count keeps its separator
+
+
+def test_the_table_of_top_candidates_says_it_shows_the_first_rows_of_a_longer_queue():
+    """Reuters-21578's page listed 50 candidates under "Top review candidates" with 105
+    in the review queue (its 6 *wrong* ones all below the 50th) and did not say so; the
+    heading names the share shown, and says nothing when the table holds the queue."""
+    from tagsmith.audit.report import _noise_html
+
+    noise = {"est_wrong": 6.0, "est_missing": 99.0, "wrong_rate": 0.01, "missing_rate": 0.05,
+             "n_flagged_missing": 99, "n_flagged_wrong": 6, "n_docs_with_flagged": 100,
+             "bounds": None, "bounds_note": None, "bands": [], "label_min_support": 20,
+             "noisiest_by_wrong_rate": [], "noisiest_by_missing_rate": []}
+    row = {"kind": "missing", "label_name": "gas", "label_uri": "gas", "probability": 0.9,
+           "given_names": ["crude"], "given_labels": ["crude"], "text": "API SAYS"}
+    candidates = [{**row, "rank": i + 1} for i in range(50)]
+    scores = {"p@1_vs_given": 0.9, "r@10_vs_given": 0.98}
+    page = _noise_html(noise, candidates, scores)
+    assert ("<h3>Top review candidates (the first 50 of the 105 rows of the review queue)"
+            "</h3>") in page
+    assert "<h3>Top review candidates</h3>" in _noise_html(noise, candidates, scores, 50)
+    assert "(the first 50 of the 60 rows" in _noise_html(noise, candidates, scores, 60)

@@ -516,7 +516,8 @@ def _noise_html(noise: dict, candidates: list[dict], scores: dict,
                               empty="No label is given to at least "
                               f'{_count(noise["label_min_support"], "document")}.'))
     if candidates:
-        parts.append("<h3>Top review candidates</h3>" + _table(
+        parts.append(f"<h3>Top review candidates{_shown_of(noise, max_review, len(candidates))}"
+                     "</h3>" + _table(
             ["#", "kind", "label", "probability", "given labels", "text"],
             [[c["rank"], f'<span class="kind-{c["kind"]}">{c["kind"]}</span>',
               _label({"name": c["label_name"], "uri": c["label_uri"],
@@ -525,6 +526,25 @@ def _noise_html(noise: dict, candidates: list[dict], scores: dict,
               c["probability"], _given_names(c), _document(c["text"])]
              for c in candidates], {0, 3}))
     return "".join(parts)
+
+
+def _shown_of(noise: dict, max_review: int | None, shown: int) -> str:
+    """How many of the review queue's rows the page's table of candidates shows, where it
+    shows fewer (empty otherwise): Reuters-21578's page listed 50 of 105 under "Top
+    review candidates", every one *missing*, and the 6 *wrong* ones below them were
+    nowhere to be read of.
+
+    >>> _shown_of({"n_flagged_missing": 99, "n_flagged_wrong": 6}, None, 50)
+    ' (the first 50 of the 105 rows of the review queue)'
+    >>> _shown_of({"n_flagged_missing": 99, "n_flagged_wrong": 6}, 20, 20)
+    ''
+    """
+    queue = noise["n_flagged_missing"] + noise["n_flagged_wrong"]
+    if max_review is not None:
+        queue = min(queue, max_review)
+    if shown >= queue:
+        return ""
+    return f" (the first {_num(shown)} of the {_num(queue)} rows of the review queue)"
 
 
 def _given_names(candidate: dict) -> str:
