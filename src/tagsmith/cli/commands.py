@@ -622,6 +622,20 @@ def _record_documents(name: str, fmt: str, ids: FirstSeen[str] | None = None, *,
         refuse_csv_vocabulary(exc, name, vocab_option)
 
 
+def refuse_stdin(value: str | None, param: str = "CORPUS",
+                 what: str = "a file (a corpus, or a text file with one document per "
+                             "line); save the documents to a file and give its name",
+                 *, output: bool = False) -> None:
+    """Refuse ``-`` as ``param``: taxonomy, label, distill, audit and apply-review read
+    their corpus and --vocab, --human, --shortlist, --map-to or --bundle from files,
+    not stdin as suggest and zeroshot do; ``-`` was looked for as a file and
+    failed "-: file not found", which named no option. ``output``: ``param`` is written
+    (label --student, a bundle folder), and ``-`` is not stdout there."""
+    if value == "-":
+        stream = "(stdout) is not written" if output else "(stdin) is not read"
+        raise click.BadParameter(f"'-' {stream} here: {param} is {what}", param_hint=param)
+
+
 def refuse_csv_vocabulary(exc: NoTextColumnError, name: str,
                           vocab_option: str | None) -> NoReturn:
     """Raise ``exc``, the CSV file ``name`` having no ``text`` column, as a vocabulary
@@ -1127,7 +1141,6 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     Writes OUTPUT/report.html, report.json, review.csv (or .jsonl) and labels.csv. Labels
     not in the vocabulary are counted in the report, not fatal.
     """
-    from tagsmith.cli.llm_commands import _refuse_stdin
     from tagsmith.pipeline.audit import (
         AuditOptions,
         audit_corpus,
@@ -1138,9 +1151,9 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     )
 
     # '-' was looked for as a file: "-: file not found", naming no argument or option
-    _refuse_stdin(corpus, "CORPUS", "a corpus file")
-    _refuse_stdin(vocab, "--vocab", "a vocabulary file (TSV, CSV or SKOS)")
-    _refuse_stdin(bundle, "--bundle", "a model bundle folder (from train)")
+    refuse_stdin(corpus, "CORPUS", "a corpus file")
+    refuse_stdin(vocab, "--vocab", "a vocabulary file (TSV, CSV or SKOS)")
+    refuse_stdin(bundle, "--bundle", "a model bundle folder (from train)")
     # scores auto refuses what its choice ignores (pipeline.audit); these are by name
     refuse_unused("--scores crossfit (or auto)", scores in ("crossfit", "auto"), "model", "folds")
     refuse_unused("--scores crossfit or knn (or auto)", scores != "bundle", "param")
@@ -1163,7 +1176,7 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     # fail before the work: an output that is a file, or a review someone has filled in
     paths = _parse_splits(splits)
     for split_path in paths.values():
-        _refuse_stdin(split_path, "--split", "NAME=PATH, PATH a corpus file")
+        refuse_stdin(split_path, "--split", "NAME=PATH, PATH a corpus file")
     # the audit's inputs are never replaced by its files (a vocabulary named labels.csv)
     inputs = [corpus, *paths.values(), *([vocab] if vocab else [])]
     check_output(output, review_format=review_format, force=force, name="-o/--output",
@@ -1313,12 +1326,11 @@ def _decision_field(review: str) -> str:
 def apply_review_command(corpus, review, output, vocab, bundle, on_error, force):
     """Write CORPUS with the accepted corrections of REVIEW (the help: ``help=``)."""
     from tagsmith.audit.review import apply_review
-    from tagsmith.cli.llm_commands import _refuse_stdin
 
     # '-' was looked for as a file: "-: file not found", naming no argument or option
-    _refuse_stdin(corpus, "CORPUS", "the audited corpus file")
-    _refuse_stdin(vocab, "--vocab", "a vocabulary file (TSV, CSV or SKOS)")
-    _refuse_stdin(bundle, "--bundle", "a model bundle folder (from train)")
+    refuse_stdin(corpus, "CORPUS", "the audited corpus file")
+    refuse_stdin(vocab, "--vocab", "a vocabulary file (TSV, CSV or SKOS)")
+    refuse_stdin(bundle, "--bundle", "a model bundle folder (from train)")
     space, _ = _label_space_for(corpus, vocab, bundle, on_error)
     # a label space derived from the corpus lacks every label no document carries: "not
     # in the vocabulary" sent the reviewer looking in a vocabulary that was not given

@@ -29,6 +29,7 @@ from tagsmith.cli.commands import (
     read_stdin_bytes,
     reads_stdin,
     refuse_csv_vocabulary,
+    refuse_stdin,
     shown_score,
 )
 from tagsmith.models import available_models
@@ -282,20 +283,6 @@ def _check_cache_apart(cache: str, **written: str | None) -> None:
                                      param_hint="--cache")
 
 
-def _refuse_stdin(value: str | None, param: str = "CORPUS",
-                  what: str = "a file (a corpus, or a text file with one document per "
-                              "line); save the documents to a file and give its name",
-                  *, output: bool = False) -> None:
-    """Refuse ``-`` as ``param``: taxonomy and label read CORPUS (a corpus, or a text
-    file with one document per line), --vocab, --human, --shortlist and --map-to from
-    files, not stdin as suggest and zeroshot do; ``-`` was looked for as a file and
-    failed "-: file not found", which named no option. ``output``: ``param`` is written
-    (label --student, a bundle folder), and ``-`` is not stdout there."""
-    if value == "-":
-        stream = "(stdout) is not written" if output else "(stdin) is not read"
-        raise click.BadParameter(f"'-' {stream} here: {param} is {what}", param_hint=param)
-
-
 def _check_not_input(option: str, path: str | None, **inputs: str | None) -> None:
     """Refuse an output file ``path`` that is one of the command's ``inputs`` (option
     name -> path): it was read, the LLM paid, and the input then replaced by the output
@@ -444,8 +431,8 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
     from tagsmith.labeling.taxonomy import TaxonomyOptions
     from tagsmith.pipeline.llm import run_taxonomy
 
-    _refuse_stdin(corpus)
-    _refuse_stdin(map_to, "--map-to", "a vocabulary file (TSV, CSV or SKOS)")
+    refuse_stdin(corpus)
+    refuse_stdin(map_to, "--map-to", "a vocabulary file (TSV, CSV or SKOS)")
     refuse_unused("--map-to", bool(map_to), "map_by", "min_similarity")
     refuse_unused("--map-by meaning", map_by == "meaning", "cache_dir")
     options = TaxonomyOptions(use_case=use_case, max_labels=max_labels, name_words=name_words,
@@ -655,11 +642,11 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
     from tagsmith.pipeline.io import read_labelled
     from tagsmith.pipeline.llm import label_corpus, write_soft_labels
 
-    _refuse_stdin(corpus)
-    _refuse_stdin(vocab, "--vocab", "a vocabulary file (TSV, CSV or SKOS)")
-    _refuse_stdin(human, "--human", "a human-labelled corpus file")
-    _refuse_stdin(shortlist_bundle, "--shortlist", "a model bundle folder (from train)")
-    _refuse_stdin(student, "--student", "a model bundle folder to save", output=True)
+    refuse_stdin(corpus)
+    refuse_stdin(vocab, "--vocab", "a vocabulary file (TSV, CSV or SKOS)")
+    refuse_stdin(human, "--human", "a human-labelled corpus file")
+    refuse_stdin(shortlist_bundle, "--shortlist", "a model bundle folder (from train)")
+    refuse_stdin(student, "--student", "a model bundle folder to save", output=True)
     refuse_unused("--budget", bool(budget), "strategy", "rounds", "student", "seed")
     # without a shortlist every label is offered: its width would be silently ignored,
     # and with both shortlists the bundle's was used and the zero-shot one never built
@@ -926,9 +913,9 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
     from tagsmith.pipeline.llm import read_soft_labels
     from tagsmith.pipeline.train import TrainOptions
 
-    _refuse_stdin(labels, "LABELS", "a file (the JSONL `tagsmith label` wrote)")
-    _refuse_stdin(vocab, "--vocab", "a vocabulary file (TSV, CSV or SKOS)")
-    _refuse_stdin(human, "--human", "a human-labelled corpus file")
+    refuse_stdin(labels, "LABELS", "a file (the JSONL `tagsmith label` wrote)")
+    refuse_stdin(vocab, "--vocab", "a vocabulary file (TSV, CSV or SKOS)")
+    refuse_stdin(human, "--human", "a human-labelled corpus file")
     # --featurizer: --model offered dense_knn, which needs sentence embeddings, and
     # refused it asking for a --featurizer distill did not have
     options = TrainOptions(model=model, model_params=_parse_params(param, "--param"),
