@@ -324,13 +324,15 @@ def _check_jsonl_name(path: str) -> None:
     """Refuse, before any call, a ``label`` output not named as JSONL: the lines are
     JSONL whatever the name, and every reader takes a file's format from its suffix
     (``distill labels.tsv`` read each line as a text with no label, after the LLM had
-    been paid)."""
-    from pathlib import Path
+    been paid): named as the corpus readers tell JSONL (``detect_format``)."""
+    from tagsmith.data.readers import detect_format
+    from tagsmith.exceptions import DataError
 
-    suffixes = [suffix.lower() for suffix in Path(path).suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes.pop()
-    if not suffixes or suffixes[-1] not in (".jsonl", ".ndjson"):
+    try:
+        jsonl = detect_format(path) == "jsonl"
+    except DataError:  # no corpus suffix (a folder of that name is no JSONL either)
+        jsonl = False
+    if not jsonl:
         raise click.BadParameter(
             f"{printable(path)} is not named as JSONL: label writes JSONL lines, and "
             "distill, train and eval read a file by its suffix: name it .jsonl (or "
