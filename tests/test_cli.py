@@ -1562,6 +1562,22 @@ def test_apply_review_refuses_a_vocabulary_as_corpus_before_reading_the_review(
         assert not (tmp_path / "new.tsv").exists()
 
 
+def test_apply_review_refuses_a_vocabulary_piped_as_the_corpus(goemotions_small, tmp_path):
+    """A file or folder CORPUS is checked for a vocabulary before the review is read; a
+    named pipe can be read once, so it is checked as the corpus is written out, and no
+    output file appears either way."""
+    vocab = goemotions_small["vocab"]
+    review = tmp_path / "r.csv"
+    review.write_text("decision,kind,label_uri,doc,doc_key\n", encoding="utf-8")
+    pipe = tmp_path / "v.tsv"
+    result = _run_from_pipe(pipe, Path(vocab).read_text(encoding="utf-8"), "apply-review",
+                            pipe, review, "-o", tmp_path / "new.tsv", "--vocab", vocab)
+    assert result.exit_code == 3, result.output
+    assert f"{pipe}: every document's text is a lone <URI>: this is a vocabulary" \
+        in result.output, result.output
+    assert not (tmp_path / "new.tsv").exists()
+
+
 @pytest.mark.parametrize("command", ["suggest", "shift", "zeroshot"])
 def test_a_vocabulary_given_as_documents_is_refused(command, bundle, goemotions_small,
                                                     tmp_path):

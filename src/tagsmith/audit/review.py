@@ -765,7 +765,9 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                                     "overwrite=True to replace it; CLI: --force)", str(output))
     check_writable(output)
     source = Corpus(corpus, space, on_error=on_error)
-    if corpus.is_file() or corpus.is_dir():  # a pipe can be read once: as it is written
+    # a pipe can be read once: checked as it is written (below), a file or folder here
+    checked = corpus.is_file() or corpus.is_dir()
+    if checked:
         # the corpus before the review, as every command checks its corpus first: a
         # vocabulary given as the corpus with a malformed review was told about the review
         _check_not_a_vocabulary_first(source, corpus)
@@ -786,8 +788,9 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
 
     def changed_records():
         style: list[str] = []  # the key style of the last labelled record, for new keys
-        # the texts read while each is a lone <URI>: a vocabulary, if none is not
-        uris: list[str] | None = []
+        # the texts read while each is a lone <URI>: a vocabulary, if none is not (a pipe
+        # only: a file or folder was checked before the review was read)
+        uris: list[str] | None = None if checked else []
         id_lines = FirstSeen[int]()
         decided: dict[str, tuple[int, int]] = {}  # id -> (line, review line) decided on
         for number, record in enumerate(source.records(report)):
