@@ -45,6 +45,7 @@ from tagsmith._plural import plural_s
 from tagsmith._typing import FeatureMatrix, LabelMatrix
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.features.tfidf import INVISIBLE_IN_WORDS
+from tagsmith.models.splits import groups_by_first
 
 #: cosine from which two documents count as near duplicates (less COSINE_TOLERANCE)
 NEAR_DUPLICATE_THRESHOLD = 0.9
@@ -115,8 +116,6 @@ def groups_of_hashes(hashes: np.ndarray, blank_hash: np.integer | int) -> np.nda
     keys = keys.reshape(-1).astype(np.int64)
     blank = np.flatnonzero(hashes == blank_hash)
     keys[blank] = len(hashes) + np.arange(blank.size)  # ids no other text has
-    from tagsmith.models.splits import groups_by_first
-
     return groups_by_first(keys)[0]  # numbered in the order the texts come
 
 
