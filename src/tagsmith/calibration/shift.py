@@ -304,6 +304,7 @@ class LabelShift:
         order = by_change[:top]
         order = order[change[order] != 0]  # labels left at their prior did not change
         positives, negatives = self.source_positives, self.source_negatives
+        unsupported = self.unsupported  # a property over every label: once, not per row
         name_of: Callable[[int], str] | None
         if names is None or callable(names):
             name_of = names
@@ -327,7 +328,7 @@ class LabelShift:
                          "calibration_negatives": round(float(negatives[i]), 1)}),
                      **({} if self.standard_error is None else
                         {"standard_error": round(float(self.standard_error[i]), 6),
-                         "supported": not bool(self.unsupported[i])})}
+                         "supported": not bool(unsupported[i])})}
                     for i in order],
                 **self._support_report()}
 
