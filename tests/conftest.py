@@ -112,17 +112,28 @@ def sport_corpus(tmp_path: Path, n_docs: int = 30, line: str = "sport story {i}"
     line's number) and a vocabulary of sport and music, for a ``label`` run."""
     docs = tmp_path / "docs.txt"
     docs.write_text("".join(line.format(i=i) + "\n" for i in range(n_docs)))
+    return docs, sport_vocab(tmp_path)
+
+
+def sport_vocab(tmp_path: Path) -> Path:
+    """``tmp_path / "v.tsv"``: a vocabulary of sport and music."""
     vocab = tmp_path / "v.tsv"
     vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
-    return docs, vocab
+    return vocab
+
+
+def answer_sport(body=None) -> str:
+    """A :class:`~tagsmith.testing.llm_server.LocalChatServer` responder whose every
+    answer is "sport" at 0.9."""
+    import json
+
+    return json.dumps({"labels": [{"label": "sport", "confidence": 0.9}]})
 
 
 def down_after(n_answers: int, reply=None):
     """A :class:`~tagsmith.testing.llm_server.LocalChatServer` responder that answers
     the first ``n_answers`` requests, then is down (503) for good: ``reply(k)`` answers
     the k-th request (from 1); by default every one is "sport" at 0.9."""
-    import json
-
     from tagsmith.testing.llm_server import Reply
 
     count = {"n": 0}
@@ -133,7 +144,7 @@ def down_after(n_answers: int, reply=None):
             return Reply("down", status=503)
         if reply is not None:
             return reply(count["n"])
-        return json.dumps({"labels": [{"label": "sport", "confidence": 0.9}]})
+        return answer_sport(body)
     return responder
 
 

@@ -20,7 +20,7 @@ from tagsmith.pipeline.llm import read_soft_labels, write_soft_labels
 from tagsmith.pipeline.train import TrainOptions
 from tagsmith.testing.llm_server import LocalChatServer, user_prompt
 
-from conftest import FAST_FEATURES, GOEMOTIONS, down_after, sport_corpus
+from conftest import FAST_FEATURES, GOEMOTIONS, answer_sport, down_after, sport_corpus, sport_vocab
 
 GOEMOTIONS_VOCAB = GOEMOTIONS / "vocab.tsv"
 
@@ -760,15 +760,11 @@ def test_cli_label_with_a_budget_gives_the_copies_of_a_labelled_text_its_labels(
 
 def test_cli_label_with_a_budget_of_one_says_copy_of_it(tmp_path):
     """One document answered and one copy of it read "1 copy of them"."""
-    vocab = tmp_path / "v.tsv"
-    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    vocab = sport_vocab(tmp_path)
     corpus = tmp_path / "docs.txt"
     corpus.write_text("a sport story\nA  SPORT story\n")
 
-    def teacher(body):
-        return json.dumps({"labels": [{"label": "sport", "confidence": 0.9}]})
-
-    with LocalChatServer(teacher) as server:
+    with LocalChatServer(answer_sport) as server:
         result = CliRunner().invoke(tagsmith_cli.cli, [
             "-q", "label", str(corpus), "--vocab", str(vocab), "-o",
             str(tmp_path / "out.jsonl"), "--budget", "1", "--base-url", server.base_url,
@@ -783,15 +779,11 @@ def test_cli_label_with_a_budget_of_one_says_copy_of_it(tmp_path):
 def test_cli_label_with_a_budget_cut_says_what_it_could_spend(tmp_path, caplog):
     """A budget over the distinct non-blank texts was cut with a warning, yet the
     summary line showed the one asked for: "(--budget 8 of 6 documents)"."""
-    vocab = tmp_path / "v.tsv"
-    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    vocab = sport_vocab(tmp_path)
     corpus = tmp_path / "docs.txt"
     corpus.write_text("".join(f"sport story {i}\n" for i in range(5)) + "SPORT  story 0\n")
 
-    def teacher(body):
-        return json.dumps({"labels": [{"label": "sport", "confidence": 0.9}]})
-
-    with LocalChatServer(teacher) as server, caplog.at_level("WARNING", logger="tagsmith"):
+    with LocalChatServer(answer_sport) as server, caplog.at_level("WARNING", logger="tagsmith"):
         result = CliRunner().invoke(tagsmith_cli.cli, [
             "label", str(corpus), "--vocab", str(vocab), "-o",
             str(tmp_path / "out.jsonl"), "--budget", "8", "--base-url", server.base_url,
@@ -862,18 +854,14 @@ def test_cli_label_with_a_budget_on_blank_documents_only_fails_as_without(tmp_pa
     spent, paid for the --human sample, then failed naming 'pool_texts', a parameter the
     user never gave (exit code 2); without a budget the failure says no request was
     sent, as each document was blank."""
-    vocab, human = tmp_path / "v.tsv", tmp_path / "human.tsv"
-    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    vocab, human = sport_vocab(tmp_path), tmp_path / "human.tsv"
     human.write_text("a sport story\t<u:sport>\na music story\t<u:music>\n")
     corpus = tmp_path / "docs.jsonl"
     corpus.write_text('{"id": "a", "text": "  "}\n{"id": "b", "text": "\\t"}\n')
     out = tmp_path / "out.jsonl"
 
-    def teacher(body):
-        return json.dumps({"labels": [{"label": "sport", "confidence": 0.9}]})
-
     for extra in ([], ["--budget", "5"], ["--budget", "1", "--human", str(human)]):
-        with LocalChatServer(teacher) as server:
+        with LocalChatServer(answer_sport) as server:
             result = CliRunner().invoke(tagsmith_cli.cli, [
                 "label", str(corpus), "--vocab", str(vocab), "-o", str(out), *extra,
                 "--base-url", server.base_url, "--llm", "t",
@@ -890,14 +878,10 @@ def test_cli_label_and_taxonomy_refuse_a_vocabulary_given_as_the_corpus(tmp_path
     """A vocabulary TSV (<uri> TAB name) given as CORPUS reads as documents whose texts
     are URIs: eval, calibrate and audit refuse it, label and taxonomy sent each URI to
     the LLM, paying for every call."""
-    vocab = tmp_path / "v.tsv"
-    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    vocab = sport_vocab(tmp_path)
     # a plain text file of lone URIs: refused once, as _read_documents reads it
     uris = tmp_path / "uris.txt"
     uris.write_text("<u:sport>\n<u:music>\n")
-
-    def teacher(body):
-        return json.dumps({"labels": [{"label": "sport", "confidence": 0.9}]})
 
     own = tmp_path / "own.tsv"  # --vocab another file: the same one is said to be it
     own.write_bytes(vocab.read_bytes())
@@ -905,7 +889,7 @@ def test_cli_label_and_taxonomy_refuse_a_vocabulary_given_as_the_corpus(tmp_path
             ["label", str(path), "--vocab", str(own), "-o", str(tmp_path / "o.jsonl")],
             ["taxonomy", str(path), "--use-case", "sorting", "-o",
              str(tmp_path / "t.tsv")])):
-        with LocalChatServer(teacher) as server:
+        with LocalChatServer(answer_sport) as server:
             result = CliRunner().invoke(tagsmith_cli.cli, [
                 *args, "--base-url", server.base_url, "--llm", "t",
                 "--cache", str(tmp_path / "c.sqlite")])
