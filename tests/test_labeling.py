@@ -20,7 +20,7 @@ from tagsmith.labeling.reliability import estimate_reliability
 from tagsmith.testing.llm_server import LocalChatServer, Reply, user_prompt
 from tagsmith.topk import TopK
 
-from conftest import FAST_FEATURES, down_after, sport_corpus
+from conftest import FAST_FEATURES, down_after, sport_corpus, sport_vocab
 
 tagsmith_cli._register_commands()
 
@@ -1400,9 +1400,8 @@ def test_cli_label_refuses_an_output_not_named_as_jsonl_before_any_call(tmp_path
     # `label -o labels.tsv` wrote JSONL lines into a .tsv, which every reader takes by
     # its suffix: `distill labels.tsv` read each line as a text with no label and said
     # "none of the 7 documents has a label", after the LLM had been paid
-    corpus, vocab = tmp_path / "docs.txt", tmp_path / "v.tsv"
+    corpus, vocab = tmp_path / "docs.txt", sport_vocab(tmp_path)
     corpus.write_text("sport one\n")
-    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
     with LocalChatServer(teacher) as server:
         result = run_label(server, tmp_path, corpus, "--vocab", vocab, "-o", tmp_path / name)
         assert not server.requests
@@ -1426,9 +1425,8 @@ def test_cli_label_warns_when_the_reliability_rests_on_few_human_documents(
         tmp_path, caplog, n_sample, n_broken, warned):
     # 64 malformed answers of 79 left a reliability estimated from 15 documents, with
     # only the summary's n_left_out to say so
-    corpus, human, vocab = tmp_path / "docs.txt", tmp_path / "human.tsv", tmp_path / "v.tsv"
+    corpus, human, vocab = tmp_path / "docs.txt", tmp_path / "human.tsv", sport_vocab(tmp_path)
     corpus.write_text("sport one\nmusic two\n")
-    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
     human.write_text("".join(f"sport {'broken' if i < n_broken else 'game'} {i}\t<u:sport>\n"
                              for i in range(n_sample)))
     with LocalChatServer(teacher) as server, caplog.at_level("WARNING", logger="tagsmith"):

@@ -21,7 +21,7 @@ import tagsmith.cli as tagsmith_cli
 from tagsmith.labeling.prompts import read_data_section
 from tagsmith.testing.llm_server import LocalChatServer, Reply, user_prompt
 
-from conftest import ROOT
+from conftest import ROOT, sport_vocab
 
 tagsmith_cli._register_commands()
 
@@ -297,10 +297,9 @@ def test_a_stopped_label_run_does_not_call_its_malformed_answers_kept(tmp_path):
         return Reply(json.dumps({"labels": [{"label": name, "confidence": 0.8}]}),
                      delay=0.15)
 
-    corpus, vocab = tmp_path / "docs.txt", tmp_path / "v.tsv"
+    corpus, vocab = tmp_path / "docs.txt", sport_vocab(tmp_path)
     corpus.write_text("".join(f"{'sport' if i % 2 else 'music'} item {i}\n"
                               for i in range(40)))
-    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
     cache = tmp_path / "c.sqlite"
     with LocalChatServer(teacher) as server:
         args = ["label", str(corpus), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl"),
