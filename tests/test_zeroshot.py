@@ -27,7 +27,7 @@ from tagsmith.zeroshot.scorer import (
     softmax_scores,
 )
 
-from conftest import GOEMOTIONS, ROOT, taxonomy_table
+from conftest import GOEMOTIONS, ROOT, answer_sport, taxonomy_table
 
 tagsmith_cli._register_commands()
 pytest.importorskip("sentence_transformers")
@@ -1584,7 +1584,8 @@ def test_cli_taxonomy_map_by_meaning_reads_the_vocabulary_embeddings_cached(
     assert report["mapping"][0]["match_uri"] == "v:refund"
 
 
-def test_cli_label_shortlist_zeroshot_caches_label_embeddings_in_cache_dir(tmp_path):
+def test_cli_label_shortlist_zeroshot_caches_label_embeddings_in_cache_dir(tmp_path,
+                                                                            monkeypatch):
     """`label --shortlist-zeroshot` had no --cache-dir (zeroshot has): the vocabulary's
     label embeddings were computed anew on every run, with no say where they went."""
     from tagsmith.testing.llm_server import LocalChatServer
@@ -1593,10 +1594,11 @@ def test_cli_label_shortlist_zeroshot_caches_label_embeddings_in_cache_dir(tmp_p
     vocab.write_text("<u:sport>\tsport\n<u:food>\tfood\n")
     docs = tmp_path / "docs.txt"
     docs.write_text("I baked bread and a cake\nThe team won the final\n")
-    answer = json.dumps({"labels": [{"label": "sport", "confidence": 0.9}]})
-    embeddings = tmp_path / "emb"
+    embeddings, cwd = tmp_path / "emb", tmp_path / "cwd"
     embeddings.mkdir()
-    with LocalChatServer(lambda body: answer) as server:
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    with LocalChatServer(answer_sport) as server:
         args = ["-q", "label", str(docs), "--vocab", str(vocab), "--shortlist-zeroshot",
                 "--shortlist-k", "1", "--base-url", server.base_url, "--llm", "m",
                 "--cache", str(tmp_path / "c.sqlite")]
@@ -1608,6 +1610,7 @@ def test_cli_label_shortlist_zeroshot_caches_label_embeddings_in_cache_dir(tmp_p
         result = CliRunner().invoke(tagsmith_cli.cli, [
             *args, "-o", str(tmp_path / "o2.jsonl"), "--cache-dir", ""])
         assert result.exit_code == 0, result.output
+        assert list(cwd.iterdir()) == [] and len(list(embeddings.iterdir())) == 1
     result = CliRunner().invoke(tagsmith_cli.cli, [
         "label", str(docs), "--vocab", str(vocab), "-o", str(tmp_path / "o3.jsonl"),
         "--llm", "m", "--base-url", "http://127.0.0.1:9/v1", "--cache-dir", str(embeddings)])
