@@ -205,8 +205,7 @@ def test_soft_labels_refuse_a_copy_of_mark_the_file_contradicts(data, tmp_path, 
 
 
 def test_cli_distill_refuses_a_copy_of_another_text(tmp_path):
-    vocab = tmp_path / "v.tsv"
-    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    vocab = sport_vocab(tmp_path)
     labels = tmp_path / "l.jsonl"
     labels.write_text("".join(json.dumps(r) + "\n" for r in (
         {"id": "1", "text": "a football match", "labels": ["u:sport"]},
@@ -684,8 +683,7 @@ def test_cli_label_with_a_budget_gives_the_copies_of_a_labelled_text_its_labels(
     sent, and left unlabelled, though the teacher's answer for their text applies to
     them at no cost: they are written after the documents sent, with their labels and
     confidences, and the teacher gets no more calls."""
-    vocab = tmp_path / "v.tsv"
-    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    vocab = sport_vocab(tmp_path)
     topics = ("sport", "music")
     texts = [f"a {topics[i % 2]} story number {i} of {i * 7}" for i in range(16)]
     # every document has a copy after it, the first three a second one too
@@ -910,8 +908,7 @@ def test_cli_label_and_taxonomy_refuse_a_vocabulary_given_as_the_corpus(tmp_path
 def test_distill_refuses_a_vocabulary_given_as_labels(data, tmp_path):
     """A vocabulary TSV given as LABELS read as documents whose texts are URIs, each
     labelled by its own name: distill trained and saved a model on them."""
-    vocab = tmp_path / "v.tsv"
-    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    vocab = sport_vocab(tmp_path)
     result = CliRunner().invoke(tagsmith_cli.cli, ["distill", str(vocab), "--vocab", str(vocab),
                                                    "-o", str(tmp_path / "bundle")])
     assert result.exit_code == 3, result.output
@@ -1263,8 +1260,7 @@ def test_a_teacher_that_answered_no_document_reads_naturally_at_one_and_many(dat
 def test_cli_label_with_a_budget_that_got_no_answer_says_why_and_writes_nothing(tmp_path):
     corpus, out = tmp_path / "docs.txt", tmp_path / "o.jsonl"
     corpus.write_text("".join(f"sport story {i}\n" for i in range(12)))
-    vocab = tmp_path / "v.tsv"
-    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    vocab = sport_vocab(tmp_path)
     with LocalChatServer(lambda body: '{"labels": [') as server:  # always malformed
         result = CliRunner().invoke(tagsmith_cli.cli, [
             "-q", "label", str(corpus), "--vocab", str(vocab), "-o", str(out),
