@@ -484,3 +484,22 @@ def test_the_table_of_top_candidates_says_it_shows_the_first_rows_of_a_longer_qu
             "</h3>") in page
     assert "<h3>Top review candidates</h3>" in _noise_html(noise, candidates, scores, 50)
     assert "(the first 50 of the 60 rows" in _noise_html(noise, candidates, scores, 60)
+
+
+def test_the_page_lists_flagged_wrong_before_missing_as_the_command_and_overview_do(
+        weather):
+    """The page's noise paragraph read "Estimated 2.0 wrong labels ... and 16.7 missing
+    ones. Flagged for review: 2 missing, 2 wrong", while its cards, its tables and the
+    command ("flagged 2 wrong and 2 missing") all put wrong first."""
+    from tagsmith.audit.report import render_html
+
+    texts, Y, space = weather
+    flipped = Y.toarray()
+    flipped[:6] = 1 - flipped[:6]
+    result = audit_corpus(texts, sp.csr_matrix(flipped), space,
+                          options=AuditOptions(scores="knn", min_probability=0.01))
+    noise = result.report["noise"]
+    page = " ".join(render_html(result.report, plots=False).split())
+    assert (f"Flagged for review: {noise['n_flagged_wrong']} wrong, "
+            f"{noise['n_flagged_missing']} missing, in ") in page
+
