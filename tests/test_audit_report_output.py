@@ -503,3 +503,19 @@ def test_the_page_lists_flagged_wrong_before_missing_as_the_command_and_overview
     assert (f"Flagged for review: {noise['n_flagged_wrong']} wrong, "
             f"{noise['n_flagged_missing']} missing, in ") in page
 
+
+def test_the_page_gives_the_document_quality_figures_in_numbers(weather):
+    """report.json's doc_quality (mean, documents below 0.5) was on the page only as a
+    log-scale histogram, and under --no-plots not at all."""
+    from tagsmith.audit.report import render_html
+
+    texts, Y, space = weather
+    flipped = Y.toarray()
+    flipped[:6] = 1 - flipped[:6]
+    result = audit_corpus(texts, sp.csr_matrix(flipped), space,
+                          options=AuditOptions(scores="knn"))
+    quality = result.report["noise"]["doc_quality"]
+    page = " ".join(render_html(result.report, plots=False).split())
+    n_below = quality["n_below_0.5"]
+    assert (f"all of a document's labels are right): mean {quality['mean']:.4g}; "
+            f"{n_below} document{'' if n_below == 1 else 's'} below 0.5.") in page

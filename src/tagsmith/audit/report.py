@@ -499,7 +499,7 @@ def _noise_html(noise: dict, candidates: list[dict], scores: dict,
              "Compare labels and bands with them rather than reading them as the true noise "
              "level; the review queue is ranked by the probability of each pair being an "
              "error.</p>" + _bounds_html(noise.get("bounds"), noise) + _signal_html(scores)
-             + _signal_html(noise)]
+             + _signal_html(noise) + _quality_html(noise.get("doc_quality"))]
     parts.append("<h3>By label frequency</h3>" + _table(
         ["documents per label", "labels", "given", "est. wrong rate", "est. missing rate",
          "flagged wrong", "flagged missing"],
@@ -526,6 +526,27 @@ def _noise_html(noise: dict, candidates: list[dict], scores: dict,
               c["probability"], _given_names(c), _document(c["text"])]
              for c in candidates], {0, 3}))
     return "".join(parts)
+
+
+def _quality_html(quality: dict | None) -> str:
+    """The document-quality figures of report.json in words: the page showed them only as
+    a plot (none under --no-plots), with neither the mean nor how many documents fall
+    below 0.5.
+
+    >>> print(_quality_html({"mean": 0.9512, "n_below_0.5": 1234, "histogram": []}))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    <p>Document quality (the probability that all of a document's labels are right):
+    mean 0.9512; 1,234 documents below 0.5.</p>
+    >>> print(_quality_html({"mean": 1.0, "n_below_0.5": 1, "histogram": []})[-35:])
+    mean 1.0; 1 document below 0.5.</p>
+    >>> _quality_html(None)
+    ''
+    """
+    if not quality:
+        return ""
+    return ("<p>Document quality (the probability that all of a document's labels are "
+            f'right): mean {_num(float(quality["mean"]))}; '
+            f'{_count(quality["n_below_0.5"], "document")} below 0.5.</p>')
 
 
 def _shown_of(noise: dict, max_review: int | None, shown: int) -> str:
