@@ -519,3 +519,31 @@ def test_the_page_gives_the_document_quality_figures_in_numbers(weather):
     n_below = quality["n_below_0.5"]
     assert (f"all of a document's labels are right): mean {quality['mean']:.4g}; "
             f"{n_below} document{'' if n_below == 1 else 's'} below 0.5.") in page
+
+
+def test_a_capped_table_says_how_many_rows_it_leaves_out():
+    """The page's tables hold their first 20 rows: Reuters-21578's "Most frequent"
+    showed 20 of its 90 labels and its pairs 20 of 584, with nothing under them to say
+    the list went on."""
+    from tagsmith.audit.report import _leakage_html, render_html
+
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(WORDS, 6)) + f" w{i % 30}" for i in range(45)]
+    rows = [[i % 30, (i + 1) % 30] for i in range(45)]  # 30 labels, 30 pairs
+    Y = sp.csr_matrix((np.ones(90), ([i for i in range(45) for _ in (0, 1)],
+                                     [c for r in rows for c in r])), shape=(45, 60))
+    space = LabelSpace.from_uris([f"u:{i}" for i in range(60)])
+    report = audit_corpus(texts, Y, space, options=AuditOptions(scores="knn")).report
+    assert report["labels"]["n_used"] == 30 and report["cooccurrence"]["n_pairs"] == 30
+    page = " ".join(render_html(report, plots=False).split())
+    for line in ("… and 10 more labels.", "… and 10 more unused labels.",
+                 "… and 10 more rare labels.", "… and 10 more pairs."):
+        assert line in page
+    example = {"doc": 0, "line": 1, "text": "t", "exact": False, "cosine": 0.95,
+               "train_doc": 1, "train_line": 2, "train_text": "t"}
+    section = {"test": {"n_docs": 100, "n_exact": 3, "n_near": 22, "fraction_exact": 0.03,
+                        "fraction_near": 0.22, "near_duplicate_threshold": 0.9,
+                        "examples": [example] * 20}}
+    assert "… and 5 more leaking documents." in _leakage_html(section)
+    section["test"].update(n_exact=20, n_near=0)  # all of them shown: no line
+    assert "more leaking" not in _leakage_html(section)

@@ -353,6 +353,19 @@ def _top_share(labels: dict, percent: int) -> str:
     return f"the top {percent}% of labels{count} carry {share}"
 
 
+def _more(total: int | None, shown: int, what: str) -> str:
+    """The line under a table capped at its first rows, saying how many it leaves out:
+    Reuters-21578's "Most frequent" table showed 20 of its 90 labels, and its pairs 20 of
+    584, with nothing to say the list went on. Empty where the table shows them all.
+
+    >>> _more(90, 20, "label"), _more(21, 20, "pair"), _more(20, 20, "pair")
+    ('<p class="muted">… and 70 more labels.</p>', '<p class="muted">… and 1 more pair.</p>', '')
+    """
+    if total is None or total <= shown:
+        return ""
+    return f'<p class="muted">… and {_count(total - shown, "more " + what)}.</p>'
+
+
 def _labels_html(labels: dict) -> str:
     top = _top_share(labels, 1)
     # one label in the top 10% is the one label of the top 1%: its share again
@@ -367,14 +380,17 @@ def _labels_html(labels: dict) -> str:
              f'labels, at least one).</p>']
     parts.append("<h3>Most frequent</h3>" + _table(
         ["label", "documents"], [[_label(r), r["count"]] for r in labels["most_frequent"]], {1},
-        empty="No label is used."))
-    for key, title in (("unused_examples", "Unused labels (first)"),
-                       ("rare_examples", "Rare labels (first)"),
-                       ("deprecated_in_use", "Deprecated labels in use")):
+        empty="No label is used.") + _more(labels["n_used"], len(labels["most_frequent"]),
+                                           "label"))
+    for key, title, total, what in (
+            ("unused_examples", "Unused labels (first)", "n_unused", "unused label"),
+            ("rare_examples", "Rare labels (first)", "n_rare", "rare label"),
+            ("deprecated_in_use", "Deprecated labels in use", "n_deprecated_in_use",
+             "deprecated label")):
         if labels[key]:
             parts.append(f"<h3>{title}</h3>" + _table(
                 ["label", "documents"], [[_label(r), r.get("count", 0)] for r in labels[key]],
-                {1}))
+                {1}) + _more(labels[total], len(labels[key]), what))
     unknown = labels["not_in_vocabulary"]
     # none: "0 occurrences of 0 distinct keys named none (such as <>)" said it in riddles
     if unknown.get("vocabulary", True) and not unknown["n_occurrences"]:
@@ -397,7 +413,7 @@ def _labels_html(labels: dict) -> str:
     if unknown["examples"]:
         parts.append(_table(["key", "occurrences"],
                             [[_named(r["key"], None), r["count"]] for r in unknown["examples"]],
-                            {1}))
+                            {1}) + _more(unknown["n_distinct"], len(unknown["examples"]), "key"))
     return "".join(parts)
 
 
@@ -410,6 +426,7 @@ def _cooccurrence_html(section: dict) -> str:
             "<h3>Most frequent pairs</h3>"
             + _table(["label", "label", "documents"], rows(section["top_by_count"], False), {2},
                      empty="No document has two labels.")
+            + _more(section["n_pairs"], len(section["top_by_count"]), "pair")
             + "<h3>Most strongly associated pairs (NPMI, at least "
             f'{_count(section["npmi_min_count"], "document")})</h3>'
             + _table(["label", "label", "documents", "NPMI"], rows(section["top_by_npmi"], True),
@@ -653,7 +670,9 @@ def _leakage_html(leakage: dict) -> str:
                                     if "line" in r else ""),
                   r["cosine"], _document(r["text"]),
                   _document(r["train_text"] or "") + _train_place(r)]
-                 for r in result["examples"]], {1}))
+                 for r in result["examples"]], {1})
+                + _more(result["n_exact"] + (result["n_near"] or 0), len(result["examples"]),
+                        "leaking document"))
     return "".join(parts)
 
 
