@@ -354,3 +354,65 @@ def test_a_stopped_run_whose_kept_answers_were_all_dropped_says_the_others(
     assert "1 answer received could not be saved" in said, said
     assert (f"the other answers received were {dropped_as} and are not kept in the "
             f"response cache {cache}: a rerun asks for them again") in said, said
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(),
+                    reason="fills the pipe through /proc/self/fd (Linux)")
+def test_kill_ends_a_stopped_run_whose_closing_lines_wait_on_its_stderr(tmp_path):
+    """Ctrl-C, then ``kill``, while nobody read the run's stderr (a pipe to a stalled
+    log collector or pager): the closing lines waited for room in the pipe and every
+    later stop was ignored, so each ``kill`` did nothing and only ``kill -9`` ended it.
+    A ``kill`` after the stop being handled ends the process (143), writing nothing."""
+    corpus, vocab = tmp_path / "docs.txt", sport_vocab(tmp_path)
+    corpus.write_text("".join(f"{'sport' if i % 2 else 'music'} item {i}\n"
+                              for i in range(40)))
+    cache = tmp_path / "c.sqlite"
+    read_end, write_end = os.pipe()
+    try:
+        with LocalChatServer(slow_teacher) as server:
+            env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+            process = subprocess.Popen(
+                [sys.executable, "-m", "tagsmith", "label", str(corpus), "--vocab",
+                 str(vocab), "-o", str(tmp_path / "o.jsonl"), "--base-url",
+                 server.base_url, "--llm", "t", "--concurrency", "2", "--cache",
+                 str(cache)],
+                env=env, stdout=subprocess.DEVNULL, stderr=write_end,
+                preexec_fn=_interruptible)
+            deadline = time.monotonic() + 60
+            while cached_rows(cache) < 4 and process.poll() is None \
+                    and time.monotonic() < deadline:
+                time.sleep(0.02)
+            # the pipe filled up through a file description of its own, non-blocking:
+            # the child's stays blocking, and its next write to stderr waits
+            filler = os.open(f"/proc/self/fd/{write_end}", os.O_WRONLY | os.O_NONBLOCK)
+            try:
+                while True:
+                    os.write(filler, b"x" * 4096)
+            except BlockingIOError:
+                pass
+            finally:
+                os.close(filler)
+            process.send_signal(signal.SIGINT)
+            # a kill that comes before the answers are stored leaves them (as designed):
+            # the next one must end the run, whenever it comes
+            deadline = time.monotonic() + 180
+            while process.poll() is None and time.monotonic() < deadline:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=1)
+                except subprocess.TimeoutExpired:
+                    pass
+            ended = process.poll()
+            if ended is None:  # let the hung run say its lines and end
+                os.set_blocking(read_end, False)
+                while process.poll() is None:
+                    try:
+                        os.read(read_end, 1 << 16)
+                    except BlockingIOError:
+                        time.sleep(0.05)
+                process.wait(timeout=60)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert ended == 143
+    assert cached_rows(cache) >= 4  # the answers stored are kept

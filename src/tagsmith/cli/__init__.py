@@ -19,7 +19,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -52,6 +52,17 @@ class Terminated(KeyboardInterrupt):
 
 def _raise_terminated(signum, frame) -> None:
     raise Terminated()
+
+
+def exit_terminated() -> NoReturn:
+    """End the process now with :data:`EXIT_TERMINATED`, writing nothing: a ``kill``
+    that came after the stop being handled, while the command says its closing lines
+    (which may wait on a stderr nobody reads). Nothing is left half-done by then: the
+    bundles and outputs being written were cleaned up as the stop unwound, and the
+    response cache is an SQLite file that an ended process leaves consistent."""
+    import os
+
+    os._exit(EXIT_TERMINATED)
 
 
 @contextmanager

@@ -117,9 +117,10 @@ def _stopped(client, cache: str, exc: BaseException, *,
     silently at exit), the answers lost counted then as well; a Ctrl-C (``kill``) that
     leaves them ends the run as every other does, with exit code 130 (143), not the
     failure's (6), after the failure's message (raised here, the KeyboardInterrupt
-    caught). Once the answers are stored or left, further Ctrl-Cs (``kill``) are
-    ignored until the closing lines are said: a third Ctrl-C during the short wait for
-    the abandoned writes left before the usage and the answers lost were said.
+    caught). Once the answers are stored or left, further Ctrl-Cs are ignored until
+    the closing lines are said: a third Ctrl-C during the short wait for the abandoned
+    writes left before the usage and the answers lost were said. A further ``kill``
+    ends the process there and then, without them (exit code 143).
 
     ``dropped_as``: what the answers dropped from the cache were (label's, malformed;
     taxonomy's, "malformed or rejected": a step whose answers broke its requirements
@@ -191,8 +192,12 @@ SAVE_GRACE = 1.0
 class _LaterStopsIgnored:
     """Within the block (main thread only), the first SIGINT, and SIGTERM where it
     raises :class:`~tagsmith.cli.Terminated`, act as before, unless :meth:`deafen` was
-    called; every later one is ignored. The handlers are put back afterwards; one that
-    ignores the signal (a job started in the background, ``nohup``) is left alone."""
+    called; every later SIGINT is ignored, and a later SIGTERM ends the process at once
+    (:func:`~tagsmith.cli.exit_terminated`): ignored too, a ``kill`` could not end a run
+    whose closing lines waited on a stderr nobody read (a pipe to a stalled log
+    collector or pager), and it hung until ``kill -9``. The handlers are put back
+    afterwards; one that ignores the signal (a job started in the background,
+    ``nohup``) is left alone."""
 
     def __init__(self) -> None:
         self.deaf = False
@@ -203,7 +208,13 @@ class _LaterStopsIgnored:
         self.deaf = True
 
     def _handle(self, signum: int, frame: Any) -> None:
+        import signal
+
         if self.deaf:
+            if signum == signal.SIGTERM:
+                from tagsmith.cli import exit_terminated
+
+                exit_terminated()
             return
         self.deaf = True  # before raising: a stop during the clean-up it starts is ignored
         self._previous[signum](signum, frame)
