@@ -1,6 +1,7 @@
 """LLM labeling against a local chat-completions server, with hostile answers."""
 
 import json
+import logging
 import re
 
 import numpy as np
@@ -690,6 +691,42 @@ def test_cli_label_reliability_leaves_out_unanswered_human_documents(tmp_path):
     reliability = json.loads(result.stderr.strip().splitlines()[-1])["reliability"]
     assert reliability["micro_f1"] == 1.0  # the two unanswered documents are not misses
     assert reliability["n_docs"] == 3 and reliability["n_left_out"] == 2
+
+
+@pytest.mark.parametrize("quiet", [True, False])
+def test_cli_label_json_summary_carries_the_warnings_that_q_hides(tmp_path, caplog, quiet):
+    # -q ("only errors on stderr, and the JSON summary") hid the warning that the LLM's
+    # reliability rests on a few documents, and the summary did not carry it: a -q run
+    # could not tell a rough estimate from a sound one. A warning the command prints
+    # itself (a failed call) is carried too
+    corpus, human, vocab = tmp_path / "docs.txt", tmp_path / "human.tsv", tmp_path / "v.tsv"
+    corpus.write_text("sport one\nmusic two\nsport three\n")
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    human.write_text("sport game\t<u:sport>\nmusic show\t<u:music>\n")
+
+    def some_fail(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        return Reply("overloaded", status=500) if doc == "sport three" else teacher(body)
+
+    with LocalChatServer(some_fail) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            *(["-q"] if quiet else []), "label", str(corpus), "--vocab", str(vocab), "-o",
+            str(tmp_path / "o.jsonl"), "--human", str(human), "--base-url", server.base_url,
+            "--llm", "t", "--max-retries", "0", "--cache", str(tmp_path / "c.sqlite")])
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.strip().splitlines()
+    warnings = json.loads(lines[-1])["warnings"]
+    assert any(warning.startswith("the LLM's per-label reliability is estimated from "
+                                  "only 2 of the 2 human-labelled documents: a rough "
+                                  "estimate") for warning in warnings), warnings
+    assert any(warning.startswith("1 failed call, 0 malformed answers; first error")
+               for warning in warnings), warnings
+    # printed by the command, or logged (to pytest's handler, where a program's own
+    # logging has them: the root has a handler)
+    shown = [line for line in lines[:-1] if line.startswith("warning: ")] + [
+        record for record in caplog.records
+        if record.name.startswith("tagsmith") and record.levelno == logging.WARNING]
+    assert len(shown) == (0 if quiet else len(warnings)), (shown, warnings)
 
 
 def test_no_answer_messages_read_naturally_at_1_document(tmp_path):

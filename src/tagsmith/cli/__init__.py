@@ -279,8 +279,29 @@ def _to_devnull(stream) -> None:
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 
 
+class _WarningCollector(logging.Handler):
+    """Keeps the message of each warning that tagsmith logs (WARNING, not ERROR) in
+    ``into``, for the JSON summary that ``label`` and ``taxonomy`` end with."""
+
+    def __init__(self, into: list[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno < logging.ERROR:
+            self.into.append(printable(record.getMessage()))
+
+
+def _not_quiet_warning(record: logging.LogRecord) -> bool:
+    """A root-handler filter under ``-q``: tagsmith's warnings are logged (to be kept
+    for the JSON summary), not shown."""
+    return record.levelno >= logging.ERROR or not (
+        record.name == "tagsmith" or record.name.startswith("tagsmith."))
+
+
 @contextmanager
-def _command_logging(verbose: int, quiet: bool) -> Iterator[None]:
+def _command_logging(verbose: int, quiet: bool,
+                     warnings: list[str] | None = None) -> Iterator[None]:
     """Log levels, handler and formatters for one command, and as they were before
     afterwards, also when the command fails.
 
@@ -292,11 +313,16 @@ def _command_logging(verbose: int, quiet: bool) -> Iterator[None]:
     names and texts). A program that runs :func:`main` in process keeps its own logging
     afterwards: the ``tagsmith`` logger's level, the root's, its handlers and their
     formatters.
+
+    ``warnings`` collects the messages of tagsmith's warnings (for the JSON summary);
+    under ``-q`` they are still logged, for it, but the root's handlers leave them out
+    (-q hid the warning that the LLM's reliability rests on a few documents, and the
+    summary did not carry it either).
     """
     tagsmith_logger, root = logging.getLogger("tagsmith"), logging.getLogger()
     saved_levels = tagsmith_logger.level, root.level
     saved_formatters = [(handler, handler.formatter) for handler in root.handlers]
-    level = logging.ERROR if quiet else (logging.DEBUG if verbose else logging.INFO)
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
     root_level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     had_handlers = bool(root.handlers)
     logging.basicConfig(level=root_level, format=_LOG_FORMAT, stream=sys.stderr)
@@ -306,13 +332,21 @@ def _command_logging(verbose: int, quiet: bool) -> Iterator[None]:
         root.setLevel(root_level)
     added = [handler for handler in root.handlers
              if handler not in dict(saved_formatters)]
+    filtered = list(root.handlers) if quiet else []
+    collector = _WarningCollector(warnings if warnings is not None else [])
     try:
         for handler in root.handlers:
             if not isinstance(handler.formatter, _PrintableFormatter):
                 handler.setFormatter(_PrintableFormatter(_LOG_FORMAT))
+        for handler in filtered:
+            handler.addFilter(_not_quiet_warning)
+        tagsmith_logger.addHandler(collector)
         tagsmith_logger.setLevel(level)
         yield
     finally:
+        tagsmith_logger.removeHandler(collector)
+        for handler in filtered:
+            handler.removeFilter(_not_quiet_warning)
         tagsmith_logger.setLevel(saved_levels[0])
         root.setLevel(saved_levels[1])
         for handler in added:
@@ -327,7 +361,8 @@ def _command_logging(verbose: int, quiet: bool) -> Iterator[None]:
 @click.option("-v", "--verbose", count=True, help="More log output: -v tagsmith's debug "
               "messages, -vv those of the libraries it uses too.")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr (and the JSON "
-              "summary that taxonomy and label end with); no progress bars.")
+              "summary that taxonomy and label end with, its 'warnings' listing the "
+              "warnings not shown); no progress bars.")
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     """tagsmith: give each document a set of labels, and say how sure it is."""
@@ -336,7 +371,8 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
         raise click.UsageError("-q/--quiet and -v/--verbose contradict each other: give one")
     # for this command alone: set for good, main(["-q", ...]) in process hid the caller's
     # tagsmith warnings from then on
-    ctx.with_resource(_command_logging(verbose, quiet))
+    warnings: list[str] = []  # the command's warnings, for its JSON summary
+    ctx.with_resource(_command_logging(verbose, quiet, warnings))
     if ctx.invoked_subcommand and isinstance(ctx.command, click.Group):
         # the command's warnings name its options, not the library's parameters
         names = _OptionNames(ctx.command.get_command(ctx, ctx.invoked_subcommand))
@@ -347,7 +383,7 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     # also the bars a loaded bundle's models would draw; for this command alone (set for
     # good, main(["-q", ...]) in process silenced the caller's bars from then on)
     ctx.with_resource(progress.silenced(quiet))
-    ctx.obj = {"quiet": quiet}
+    ctx.obj = {"quiet": quiet, "warnings": warnings}
 
 
 def _register_commands() -> None:
@@ -463,9 +499,12 @@ def only_applies(given: list[str], needs: str) -> str:
 
 def warn(message: str) -> None:
     """Print ``warning: MESSAGE`` on stderr, unless ``-q`` asked for errors only (the
-    warnings tagsmith logs are silenced there too)."""
+    warnings tagsmith logs are silenced there too); kept for the command's JSON
+    summary (its ``warnings``) either way."""
     ctx = click.get_current_context(silent=True)
     settings = ctx.find_object(dict) if ctx is not None else None
+    if settings and isinstance(settings.get("warnings"), list):
+        settings["warnings"].append(printable(message))
     if settings and settings.get("quiet"):
         return
     click.secho(f"warning: {message}", fg="yellow", err=True)

@@ -560,7 +560,7 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
                                             for key, value in cleaned.items()) or "nothing")
                    + f"; ratings {report['ratings']}"
                    + _summary_changes(report["summaries"]), err=True)
-    click.echo(json_text(report), err=True)
+    click.echo(json_text({**report, "warnings": obj.get("warnings", [])}), err=True)
 
 
 def _shown_similarity(similarity: float, min_similarity: float, matched: bool) -> str:
@@ -798,7 +798,8 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
     except BaseException as exc:  # what was spent, also when the run failed or was stopped
         _stopped(client, llm["cache"], exc)
         raise
-    click.echo(json_text(summary), err=True)
+    # the warnings said (or, under -q, not said) on the way: -q hid them all
+    click.echo(json_text({**summary, "warnings": obj.get("warnings", [])}), err=True)
 
 
 def _shortlist(texts, space, bundle, zeroshot, k, show_progress):
