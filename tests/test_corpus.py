@@ -542,6 +542,29 @@ def test_csv_multiline_fields_keep_starting_lines(tmp_path):
         (8, "expected 2 columns as in the header, found 3")]
 
 
+def test_csv_reading_leaves_the_process_field_limit_as_it_was(tmp_path, monkeypatch):
+    # csv.field_size_limit is global to the process: reading a corpus set it to 256 Mi
+    # for good, so the csv readers of a program that imports tagsmith accepted what
+    # they had refused. A cell over tagsmith's own limit is refused naming the file and
+    # the line, in words of cells (the csv module said "field larger than field limit")
+    from tagsmith.data import csvlimits
+
+    monkeypatch.setattr(csvlimits, "CSV_FIELD_LIMIT", 1000)  # a small file tests it
+    previous = csv.field_size_limit(500)
+    try:
+        fine = write(tmp_path / "fine.csv", f"text,labels\n{'y' * 800},rain\n")
+        assert [len(r.text) for r in read_csv(fine)] == [800]
+        assert csv.field_size_limit() == 500
+        path = write(tmp_path / "huge.csv", f"text,labels\nshort,rain\n{'y' * 1500},sun\n")
+        with pytest.raises(CorpusFormatError, match=re.escape(
+                f"{path}:3: invalid CSV (a cell longer than 1,000 characters, the most a "
+                "cell may hold)")):
+            list(read_csv(path))
+        assert csv.field_size_limit() == 500
+    finally:
+        csv.field_size_limit(previous)
+
+
 def test_csv_quote_left_open_raises_instead_of_swallowing_the_rest_of_the_file(tmp_path):
     # the third line opens a quote it never closes: every later line used to become
     # part of its labels cell, silently (fields matched the header's width)

@@ -40,8 +40,8 @@ from tagsmith.audit.detect import KINDS
 from tagsmith.data.csvlimits import (
     FORMULA_START,
     csv_dict_writer,
+    csv_field_limit,
     next_csv_row,
-    raise_csv_field_limit,
     spreadsheet_safe,
 )
 from tagsmith.data.ids import FirstSeen
@@ -288,7 +288,6 @@ def _review_records(path: Path):
                 raise ReviewFormatError("expected a JSON object", path=path, line=number)
             yield number, obj
         return
-    raise_csv_field_limit()  # the text column holds whole documents, as a corpus CSV does
     texts = (text for _, text in lines)
     first = next(texts, None)
     delimiter = _delimiter(first)
@@ -360,8 +359,9 @@ def _renamed_decision(reader, names: list[str]) -> str:
     ``decision`` (best effort: a malformed row ends the search)."""
     added = _DecisionLike()
     try:
-        for cells in reader:
-            added.see(dict(zip(names, cells, strict=False)))
+        with csv_field_limit():  # (a row's text is a whole document)
+            for cells in reader:
+                added.see(dict(zip(names, cells, strict=False)))
     except csv.Error:
         pass
     hint = added.hint()

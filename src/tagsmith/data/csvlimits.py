@@ -1,18 +1,21 @@
-"""One process-wide CSV field limit for every tagsmith CSV reader, the one way its
-readers take a row (:func:`next_csv_row`), the one way its writers write one
-(:func:`csv_writer`), and the one rule for cells a spreadsheet would run as formulas.
+"""One CSV field limit for every tagsmith CSV reader, the one way its readers take a
+row (:func:`next_csv_row`), the one way its writers write one (:func:`csv_writer`), and
+the one rule for cells a spreadsheet would run as formulas.
 
 :func:`csv.field_size_limit` is global to the process: a reader that raised it would
 silently change what every later reader accepts, so a vocabulary with a long field
-would load after a corpus had been read and fail on its own. Readers call
-:func:`raise_csv_field_limit` instead, which sets the one documented limit
-(:data:`CSV_FIELD_LIMIT`) and never lowers a larger one set by the application.
+would load after a corpus had been read and fail on its own; and raised for good, it
+changed what the csv readers of a program that imports tagsmith accept. Readers take
+each row under :func:`csv_field_limit` instead, which sets the one documented limit
+(:data:`CSV_FIELD_LIMIT`) for that row alone, never lowering a larger one set by the
+application, and puts the process's limit back afterwards.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -34,15 +37,27 @@ class SupportsWrite(Protocol):
 CSV_FIELD_LIMIT = 1 << 28
 
 
-def raise_csv_field_limit() -> int:
-    """Make :data:`CSV_FIELD_LIMIT` (at least) the csv module's field limit; returns it.
+@contextmanager
+def csv_field_limit() -> Iterator[int]:
+    """Within the block, :data:`CSV_FIELD_LIMIT` (or the larger limit the process has)
+    is the csv module's field limit; the process's own is put back afterwards (it is
+    global: a program importing tagsmith keeps the limit it had). Yields the limit.
 
-    >>> raise_csv_field_limit() >= CSV_FIELD_LIMIT
+    >>> previous = csv.field_size_limit(131_072)
+    >>> with csv_field_limit() as limit:
+    ...     limit == csv.field_size_limit() >= CSV_FIELD_LIMIT
     True
+    >>> csv.field_size_limit() == 131_072
+    True
+    >>> _ = csv.field_size_limit(previous)
     """
-    limit = max(csv.field_size_limit(), CSV_FIELD_LIMIT)
+    previous = csv.field_size_limit()
+    limit = max(previous, CSV_FIELD_LIMIT)
     csv.field_size_limit(limit)
-    return limit
+    try:
+        yield limit
+    finally:
+        csv.field_size_limit(previous)
 
 
 def blank_header_error(reader: Reader, path: str | Path, error: type[DataError], column: str,
@@ -103,12 +118,17 @@ def next_csv_row(reader: Reader, path: str | Path, start: int, error: type[DataE
     x.csv:3: invalid CSV (unexpected end of data) in the record that starts on line 2
     """
     try:
-        return next(reader)
+        with csv_field_limit():
+            return next(reader)
     except StopIteration:
         return None
     except csv.Error as exc:
         where = f" in the {unit} that starts on line {start}" if reader.line_num > start else ""
         reason = str(exc)
+        if reason.startswith("field larger than field limit"):
+            # the csv module's words name neither the unit nor where the limit comes from
+            limit = max(csv.field_size_limit(), CSV_FIELD_LIMIT)
+            reason = f"a cell longer than {limit:,} characters, the most a cell may hold"
         if reason.startswith("new-line character seen in unquoted field"):
             # the csv module's advice ("open the file in universal-newline mode") is for
             # the programmer; the file's author has a line break in a cell to quote

@@ -65,7 +65,7 @@ from typing import IO
 
 from tagsmith._params import check_choice
 from tagsmith._plural import plural, plural_s
-from tagsmith.data.csvlimits import blank_header_error, next_csv_row, raise_csv_field_limit
+from tagsmith.data.csvlimits import blank_header_error, next_csv_row
 from tagsmith.data.textio import LONE_SURROGATE
 from tagsmith.exceptions import (
     CorpusFormatError,
@@ -664,7 +664,6 @@ def _decoded_lines(path: Path) -> Iterator[str]:
 
 
 def _csv_records(path: Path, on_error) -> Iterator[Record]:
-    raise_csv_field_limit()
     # strict: a quote left open would otherwise swallow every later line into one
     # field, silently, up to the next quote or the end of the file
     reader = csv.reader(_decoded_lines(path), strict=True)

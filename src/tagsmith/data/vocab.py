@@ -79,7 +79,6 @@ from tagsmith.data.csvlimits import (
     blank_header_error,
     csv_writer,
     next_csv_row,
-    raise_csv_field_limit,
 )
 from tagsmith.data.labelspace import (
     Label,
@@ -316,7 +315,6 @@ def _tsv_rows(path: Path, language: str) -> Iterator[Row]:
 
 
 def _csv_rows(path: Path, language: str) -> Iterator[Row]:
-    raise_csv_field_limit()
     with _reading(path) as handle:
         # strict: a quote left open would otherwise swallow every later row into one
         # cell, silently, up to the next quote or the end of the file
