@@ -397,6 +397,57 @@ def test_stdin_as_an_input_file_option_is_refused_naming_the_option(files, tmp_p
     assert sorted(path.name for path in tmp_path.iterdir()) == []
 
 
+def _path_params():
+    for name, command in sorted(COMMANDS.items()):
+        for param in command.params:
+            if param.callback is tagsmith_cli.a_path:
+                yield pytest.param(command, param, id=f"{name}-{param.name}")
+
+
+@pytest.mark.parametrize("command,param", list(_path_params()))
+def test_every_single_path_refuses_dash_naming_itself_and_a_list_reads_stdin(command, param):
+    """Only the documents FILES (and zeroshot --background), lists, read stdin for '-';
+    every other file or folder argument or option refuses it in the shared callback,
+    naming itself and what it takes, so that no command can forget to (``train -``,
+    ``eval B -``, ``calibrate B --data -`` said "-: file not found"; ``train C -o -``
+    saved the bundle into a folder named '-')."""
+    ctx = click.Context(command)
+    if param.nargs == -1 or param.multiple:
+        assert tagsmith_cli.a_path(ctx, param, ("-",)) == ("-",)
+        return
+    assert param.name in tagsmith_cli._PATH_ROLES  # says what it is, not "a file or folder"
+    with pytest.raises(click.BadParameter) as refused:
+        tagsmith_cli.a_path(ctx, param, "-")
+    spelled = "/".join(param.opts) if isinstance(param, click.Option) \
+        else param.human_readable_name
+    assert f"here: {spelled} is " in refused.value.message
+    assert refused.value.message.startswith("'-' (std"), refused.value.message
+
+
+@pytest.mark.parametrize("args,named,stream", [
+    (["train", "-", "-o", "{out}"], "CORPUS", "(stdin) is not read"),
+    (["train", "{corpus}", "-o", "-"], "-o/--output", "(stdout) is not written"),
+    (["train", "{corpus}", "-o", "{out}", "--dev", "-"], "--dev", "(stdin) is not read"),
+    (["eval", "{bundle}", "-"], "CORPUS", "(stdin) is not read"),
+    (["calibrate", "{bundle}", "--data", "-"], "--data", "(stdin) is not read"),
+    (["calibrate", "-"], "BUNDLE", "(stdin) is not read"),
+    (["vocab", "-"], "VOCAB", "(stdin) is not read"),
+    (["zeroshot", "-", "{corpus}"], "VOCAB", "(stdin) is not read"),
+], ids=lambda value: " ".join(value) if isinstance(value, list) else None)
+def test_stdin_where_a_command_reads_a_file_is_refused_naming_the_argument(
+        bundle, files, tmp_path, monkeypatch, args, named, stream):
+    """These said "-: file not found" (or "-: no such model bundle", "-: vocabulary file
+    not found"), naming no argument or option; ``train C -o -`` trained and saved the
+    bundle into a folder named '-'. Refused before any work, nothing written."""
+    monkeypatch.chdir(tmp_path)  # where a '-' would be written
+    fill = {**files, "bundle": bundle, "out": tmp_path / "out"}
+    result = run(*(arg.format(**fill) for arg in args), input="a document\tjoy\n")
+    assert result.exit_code == 2, result.output
+    assert f"'-' {stream} here: {named} is " in result.output, result.output
+    assert "not found" not in result.output and "no such" not in result.output
+    assert sorted(path.name for path in tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("option,stream", [("--shortlist", "(stdin) is not read"),
                                            ("--student", "(stdout) is not written")])
 def test_label_refuses_dash_as_shortlist_or_student(files, tmp_path, option, stream):

@@ -464,7 +464,42 @@ def a_path(ctx: click.Context, param: click.Parameter, value: str | tuple[str, .
     if any(name is not None and not name for name in names):
         raise click.BadParameter("expected a file or folder name, got an empty one",
                                  ctx=ctx, param=param)
+    if value == "-":  # FILES and --background (tuples) read stdin for '-'; nothing else
+        what, stream = _PATH_ROLES.get(param.name or "", _ANY_PATH)
+        spelled = "/".join(param.opts) if isinstance(param, click.Option) \
+            else param.human_readable_name
+        raise click.BadParameter(f"'-' {stream} here: {spelled} is {what}",
+                                 ctx=ctx, param=param)
     return value
+
+
+_READ = "(stdin) is not read"
+_WRITTEN = "(stdout) is not written"
+_ANY_PATH = ("a file or folder name", _READ)
+#: what each single file or folder parameter (by its name) is, for :func:`a_path`'s
+#: refusal of '-': only the document FILES (and zeroshot --background) read stdin, and
+#: a '-' given elsewhere was looked for as a file ("-: file not found", "-: no such
+#: model bundle", naming no argument or option) or written as one (``train -o -``
+#: saved the bundle into a folder named '-')
+_PATH_ROLES: dict[str, tuple[str, str]] = {
+    "corpus": ("a corpus file (or a text file with one document per line); save the "
+               "documents to a file and give its name", _READ),
+    "labels": ("a file (the JSONL `tagsmith label` wrote)", _READ),
+    "dev": ("a labelled corpus file", _READ),
+    "data": ("a labelled corpus file", _READ),
+    "human": ("a human-labelled corpus file", _READ),
+    "review": ("the review file (from audit)", _READ),
+    "vocab": ("a vocabulary file (TSV, CSV or SKOS)", _READ),
+    "map_to": ("a vocabulary file (TSV, CSV or SKOS)", _READ),
+    "bundle": ("a model bundle folder (from train)", _READ),
+    "shortlist_bundle": ("a model bundle folder (from train)", _READ),
+    "output": ("the file or folder written", _WRITTEN),
+    "student": ("a model bundle folder to save", _WRITTEN),
+    "skos": ("a Turtle file to write", _WRITTEN),
+    "reliability_png": ("a .png file to write", _WRITTEN),
+    "cache": ("the SQLite response cache file, read and written",
+              "(stdin or stdout) is not used"),
+}
 
 
 def refuse_unused(needs: str, present: bool, *options: str) -> None:

@@ -626,11 +626,11 @@ def refuse_stdin(value: str | None, param: str = "CORPUS",
                  what: str = "a file (a corpus, or a text file with one document per "
                              "line); save the documents to a file and give its name",
                  *, output: bool = False) -> None:
-    """Refuse ``-`` as ``param``: taxonomy, label, distill, audit and apply-review read
-    their corpus and --vocab, --human, --shortlist, --map-to or --bundle from files,
-    not stdin as suggest and zeroshot do; ``-`` was looked for as a file and
-    failed "-: file not found", which named no option. ``output``: ``param`` is written
-    (label --student, a bundle folder), and ``-`` is not stdout there."""
+    """Refuse ``-`` as ``param``, a path not given as one (``audit --split NAME=PATH``):
+    ``-`` was looked for as a file and failed "-: file not found", which named no
+    option. (A file or folder argument or option refuses ``-`` itself, in
+    :func:`tagsmith.cli.a_path`.) ``output``: ``param`` is written, and ``-`` is not
+    stdout there."""
     if value == "-":
         stream = "(stdout) is not written" if output else "(stdin) is not read"
         raise click.BadParameter(f"'-' {stream} here: {param} is {what}", param_hint=param)
@@ -1150,10 +1150,6 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
         read_summary,
     )
 
-    # '-' was looked for as a file: "-: file not found", naming no argument or option
-    refuse_stdin(corpus, "CORPUS", "a corpus file")
-    refuse_stdin(vocab, "--vocab", "a vocabulary file (TSV, CSV or SKOS)")
-    refuse_stdin(bundle, "--bundle", "a model bundle folder (from train)")
     # scores auto refuses what its choice ignores (pipeline.audit); these are by name
     refuse_unused("--scores crossfit (or auto)", scores in ("crossfit", "auto"), "model", "folds")
     refuse_unused("--scores crossfit or knn (or auto)", scores != "bundle", "param")
@@ -1327,10 +1323,6 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force)
     """Write CORPUS with the accepted corrections of REVIEW (the help: ``help=``)."""
     from tagsmith.audit.review import apply_review
 
-    # '-' was looked for as a file: "-: file not found", naming no argument or option
-    refuse_stdin(corpus, "CORPUS", "the audited corpus file")
-    refuse_stdin(vocab, "--vocab", "a vocabulary file (TSV, CSV or SKOS)")
-    refuse_stdin(bundle, "--bundle", "a model bundle folder (from train)")
     space, _ = _label_space_for(corpus, vocab, bundle, on_error)
     # a label space derived from the corpus lacks every label no document carries: "not
     # in the vocabulary" sent the reviewer looking in a vocabulary that was not given

@@ -29,7 +29,6 @@ from tagsmith.cli.commands import (
     read_stdin_bytes,
     reads_stdin,
     refuse_csv_vocabulary,
-    refuse_stdin,
     shown_score,
 )
 from tagsmith.models import available_models
@@ -444,8 +443,6 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
     from tagsmith.labeling.taxonomy import TaxonomyOptions
     from tagsmith.pipeline.llm import run_taxonomy
 
-    refuse_stdin(corpus)
-    refuse_stdin(map_to, "--map-to", "a vocabulary file (TSV, CSV or SKOS)")
     refuse_unused("--map-to", bool(map_to), "map_by", "min_similarity")
     refuse_unused("--map-by meaning", map_by == "meaning", "cache_dir")
     options = TaxonomyOptions(use_case=use_case, max_labels=max_labels, name_words=name_words,
@@ -655,11 +652,6 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
     from tagsmith.pipeline.io import read_labelled
     from tagsmith.pipeline.llm import label_corpus, write_soft_labels
 
-    refuse_stdin(corpus)
-    refuse_stdin(vocab, "--vocab", "a vocabulary file (TSV, CSV or SKOS)")
-    refuse_stdin(human, "--human", "a human-labelled corpus file")
-    refuse_stdin(shortlist_bundle, "--shortlist", "a model bundle folder (from train)")
-    refuse_stdin(student, "--student", "a model bundle folder to save", output=True)
     refuse_unused("--budget", bool(budget), "strategy", "rounds", "student", "seed")
     # without a shortlist every label is offered: its width would be silently ignored,
     # and with both shortlists the bundle's was used and the zero-shot one never built
@@ -927,9 +919,6 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
     from tagsmith.pipeline.llm import read_soft_labels
     from tagsmith.pipeline.train import TrainOptions
 
-    refuse_stdin(labels, "LABELS", "a file (the JSONL `tagsmith label` wrote)")
-    refuse_stdin(vocab, "--vocab", "a vocabulary file (TSV, CSV or SKOS)")
-    refuse_stdin(human, "--human", "a human-labelled corpus file")
     # --featurizer: --model offered dense_knn, which needs sentence embeddings, and
     # refused it asking for a --featurizer distill did not have
     options = TrainOptions(model=model, model_params=_parse_params(param, "--param"),
