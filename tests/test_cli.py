@@ -1709,6 +1709,26 @@ def test_a_skos_vocabulary_given_as_documents_is_refused(bundle, goemotions_smal
     assert [json.loads(line)["doc"] for line in result.output.splitlines()] == [f"{notes}:1"]
 
 
+def test_a_skos_vocabulary_given_whole_file_is_refused(bundle, goemotions_small, tmp_path):
+    """``suggest B v.ttl --whole-file`` (and zeroshot's) answered the whole SKOS
+    vocabulary as one document, without a word, where read by line it was refused; a
+    file so named that does not name the SKOS namespace is still one document."""
+    ttl = tmp_path / "v.ttl"
+    ttl.write_text("@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n\n"
+                   "<u:a> a skos:Concept ;\n\tskos:prefLabel \"joy\"@en .\n")
+    for args in (("suggest", bundle, ttl), ("zeroshot", goemotions_small["vocab"], ttl)):
+        result = run(*args, "--whole-file")
+        assert result.exit_code == 3, (args, result.output)
+        assert f"{ttl}:1: names the SKOS namespace" in result.output, result.output
+        assert "read as one document (--whole-file)" in " ".join(result.output.split())
+        assert "{" not in result.output, args  # nothing answered
+    notes = tmp_path / "notes.ttl"
+    notes.write_text("I love this so much\nand that\n")
+    result = run("suggest", bundle, notes, "-k", "1", "--whole-file")
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["doc"] for line in result.output.splitlines()] == [str(notes)]
+
+
 def test_a_csv_vocabulary_given_as_documents_is_refused_as_a_vocabulary(
         bundle, goemotions_small, tmp_path):
     """A CSV vocabulary given as the documents was refused only as a CSV corpus without a

@@ -526,15 +526,21 @@ SKOS_NAMESPACE = "http://www.w3.org/2004/02/skos/core#"
 
 def _file_documents(name: str, whole_file: bool, *, vocab_option: str | None = None):
     """(doc_id, text) of the plain text file ``name``: the whole file, or each non-blank
-    line, named ``file:line``. Read by line, a file named as a SKOS vocabulary whose
+    line, named ``file:line``. Read either way, a file named as a SKOS vocabulary whose
     first :data:`SKOS_SNIFF_LINES` lines name the SKOS namespace is refused as one,
     naming ``file:line`` of the first that does (``vocab_option``: the command's option
-    taking a vocabulary, None: the bundle's): suggest answered each line of Turtle."""
+    taking a vocabulary, None: the bundle's): suggest answered each line of Turtle (with
+    --whole-file, the whole file as one document)."""
     from tagsmith.data.readers import numbered_lines, open_binary, split_lines
 
     with open_binary(name) as handle:
         if whole_file:
-            yield name, _decode_all(_read_all(handle, name), name)
+            text = _decode_all(_read_all(handle, name), name)
+            if _skos_named(name):  # answered as a document, silently: refused as by line
+                head = enumerate(text.splitlines()[:SKOS_SNIFF_LINES], start=1)
+                next(_refusing_skos(head, name, vocab_option, "read as one document "
+                                    "(--whole-file)"), None)
+            yield name, text
             return
         # lines end as in corpus files: LF, CR LF, or CR in a file with no LF
         lines = _decoded(numbered_lines(split_lines(handle), name), name)
@@ -557,10 +563,12 @@ def _skos_named(name: str) -> bool:
         return False
 
 
-def _refusing_skos(lines, name: str, vocab_option: str | None):
+def _refusing_skos(lines, name: str, vocab_option: str | None,
+                   read_as: str = "read one document per line"):
     """The (number, line) pairs of ``lines``, the first :data:`SKOS_SNIFF_LINES` held
     (before a TAB-indented one is refused as a document without text) and refused as a
-    SKOS vocabulary where one names the SKOS namespace."""
+    SKOS vocabulary where one names the SKOS namespace (``read_as``: how the file was
+    to be read)."""
     from tagsmith.data.readers import vocabulary_refused
 
     lines = iter(lines)
@@ -568,7 +576,7 @@ def _refusing_skos(lines, name: str, vocab_option: str | None):
     for number, line in head:
         if SKOS_NAMESPACE in line:
             raise vocabulary_refused(f"names the SKOS namespace <{SKOS_NAMESPACE}>, a SKOS "
-                                     "vocabulary's, read one document per line", name,
+                                     f"vocabulary's, {read_as}", name,
                                      vocab_option=vocab_option, line=number, labelled=False)
     yield from head
     yield from lines
