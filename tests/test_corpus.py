@@ -605,6 +605,25 @@ def test_unknown_label_that_is_an_alternative_label_or_a_name_in_another_case_sa
         list(Corpus(path, space))
 
 
+def test_unknown_label_matching_several_concepts_names_every_candidate(tmp_path):
+    """A key matching the names of several concepts in another case, or the alternative
+    label of several, named the first concept alone ("write <.../a>"), and the user
+    wrote the URI of a concept that may not be the one meant: each is named."""
+    from tagsmith.data.labelspace import Label
+
+    space = LabelSpace([Label(f"{U}a", pref_labels={"en": "Apple"}, alt_labels={"en": ["Malus"]}),
+                        Label(f"{U}b", pref_labels={"en": "APPLE"}, alt_labels={"en": ["Malus"]}),
+                        Label(f"{U}c", pref_labels={"en": "pear"})])
+    for key in ("apple", "Malus"):
+        path = write(tmp_path / "cased.tsv", f"one\t{key}\n")
+        with pytest.raises(UnknownLabelError) as info:
+            list(Corpus(path, space))
+        hint = info.value.hint
+        assert f"<{U}a> ('Apple')" in hint and f"<{U}b> ('APPLE')" in hint, hint
+        assert "of 2 concepts" in hint and "the one meant" in hint, hint
+        assert f"write <{U}a>" not in hint and "more" not in hint, hint
+
+
 def test_unknown_labels_fail_or_skip(tmp_path, caplog):
     path = write(tmp_path / "unk.tsv",
                  f"one\t<{U}a> <{U}zzz>\ntwo\tpear <{U}zzz>\nthree\tpear\n")

@@ -336,6 +336,14 @@ class LabelSpace(Sequence[Label]):
         "an alternative label of <http://x/a> ('Apple'); write <http://x/a>"
         >>> space.unknown_hint("apple ")[:45], space.unknown_hint("pear")
         ("the preferred name 'Apple' of <http://x/a> in", '')
+
+        A key several concepts match names each of them (the first alone had the user
+        write its URI for any of them):
+
+        >>> two = LabelSpace([Label("http://x/a", pref_labels={"en": "Apple"}),
+        ...                   Label("http://x/b", pref_labels={"en": "APPLE"})])
+        >>> two.unknown_hint("apple").partition("exactly), ")[2][:46]
+        "<http://x/a> ('Apple'), <http://x/b> ('APPLE')"
         """
         key = key.strip()
         if key.startswith("<") and key.endswith(">"):
@@ -343,18 +351,41 @@ class LabelSpace(Sequence[Label]):
         folded = " ".join(key.split()).casefold()
         alt = [i for i, label in enumerate(self._labels)
                if any(key in values for values in label.alt_labels.values())]
-        if alt:
+        if len(alt) == 1:
             i = alt[0]
-            return (f"an alternative label of <{self.uri_of(i)}> ({self.name_of(i)!r})"
-                    + (f" and {len(alt) - 1} more" if len(alt) > 1 else "")
-                    + f"; write <{self.uri_of(i)}>")
+            return (f"an alternative label of <{self.uri_of(i)}> ({self.name_of(i)!r}); "
+                    f"write <{self.uri_of(i)}>")
+        if alt:  # naming the first alone had the user write it, maybe the wrong one
+            return (f"an alternative label of {len(alt)} concepts, "
+                    + self._candidates([(i, self.name_of(i)) for i in alt])
+                    + "; write the URI of the one meant")
+        cased: dict[int, str] = {}  # concept -> its first preferred name that matches
         for i, label in enumerate(self._labels):
             for name in label.pref_labels.values():
                 if " ".join(name.split()).casefold() == folded:
-                    return (f"the preferred name {name!r} of <{self.uri_of(i)}> in "
-                            "another case or spacing (names match exactly); write "
-                            f"{name!r} or <{self.uri_of(i)}>")
+                    cased.setdefault(i, name)
+        if len(cased) == 1:
+            (i, name), = cased.items()
+            return (f"the preferred name {name!r} of <{self.uri_of(i)}> in "
+                    "another case or spacing (names match exactly); write "
+                    f"{name!r} or <{self.uri_of(i)}>")
+        if cased:
+            return (f"in another case or spacing, the preferred name of {len(cased)} "
+                    "concepts (names match exactly), " + self._candidates(cased.items())
+                    + "; write the name or URI of the one meant")
         return ""
+
+    #: the candidates an :meth:`unknown_hint` names, at most (then "and N more")
+    HINT_CANDIDATES = 5
+
+    def _candidates(self, found) -> str:
+        """``<uri> ('name')`` of each (id, name) of ``found``, the first
+        :attr:`HINT_CANDIDATES` of them."""
+        found = list(found)
+        shown = ", ".join(f"<{self.uri_of(i)}> ({name!r})"
+                          for i, name in found[:self.HINT_CANDIDATES])
+        more = len(found) - self.HINT_CANDIDATES
+        return shown + (f" and {more} more" if more > 0 else "")
 
     def _build_name_index(self) -> tuple[dict[str, int], dict[str, list[int]]]:
         """(name or notation -> id, ambiguous name -> the ids that share it)."""
