@@ -628,6 +628,16 @@ def test_a_dash_among_files_reads_stdin_in_its_place(bundle, tmp_path):
         [f"{docs}:1", "stdin:1"]
 
 
+def test_dash_reads_stdin_once_though_a_folder_is_named_dash(bundle, tmp_path, monkeypatch):
+    """With a folder named '-' in the working directory, the vocabulary check of the
+    documents read stdin up as that folder's documents, and suggest answered none."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-").mkdir()
+    result = run("suggest", bundle, "-", "-k", "1", input="so happy\n")
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["doc"] for line in result.output.splitlines()] == ["stdin:1"]
+
+
 def test_whole_file_applies_to_stdin(bundle):
     result = run("suggest", bundle, "--whole-file", "--k", "2", "--threshold", "0",
                  input="Thanks a lot, you are great!\nThis is so sad.\n")

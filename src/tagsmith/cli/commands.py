@@ -335,6 +335,8 @@ def check_document_files(files: tuple[str, ...], whole_file: bool = False, *,
                     "--whole-file, or give the text in a file of another name (such "
                     "as .txt)")
     for name in files:  # after every name is checked: a typo in a later one comes first
+        if name == "-":  # stdin, checked as it is read: a folder named '-' here had this
+            continue     # check read stdin up, and the documents were none, exit 0
         if os.path.isdir(name) or (os.path.isfile(name) and not whole_file):
             # a whole file is a lone URI only where it holds nothing else; a pipe can be
             # read once, so it is checked as it is read (_documents)
