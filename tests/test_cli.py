@@ -1739,6 +1739,26 @@ def test_a_skos_vocabulary_given_whole_file_is_refused(bundle, goemotions_small,
     assert [json.loads(line)["doc"] for line in result.output.splitlines()] == [str(notes)]
 
 
+def test_a_skos_vocabulary_piped_whole_file_is_refused(bundle, goemotions_small, tmp_path):
+    """``suggest B --whole-file < v.ttl`` (shift's and zeroshot's too) answered the SKOS
+    vocabulary on stdin as one document, where the same file given by name was refused:
+    stdin has no name to tell it by, so its first lines are sniffed for the namespace;
+    a text that does not name it is still one document."""
+    ttl = ("@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n\n"
+           "<u:a> a skos:Concept ;\n\tskos:prefLabel \"joy\"@en .\n")
+    for args in (("suggest", bundle), ("suggest", bundle, "-"), ("shift", bundle),
+                 ("zeroshot", goemotions_small["vocab"])):
+        result = run(*args, "--whole-file", input=ttl)
+        assert result.exit_code == 3, (args, result.output)
+        assert "stdin:1: names the SKOS namespace" in result.output, result.output
+        assert "read as one document (--whole-file)" in " ".join(result.output.split())
+        assert "{" not in result.output, args  # nothing answered
+    result = run("suggest", bundle, "-k", "1", "--whole-file",
+                 input="I love this so much\nand that\n")
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["doc"] for line in result.output.splitlines()] == ["stdin"]
+
+
 def test_a_csv_vocabulary_given_as_documents_is_refused_as_a_vocabulary(
         bundle, goemotions_small, tmp_path):
     """A CSV vocabulary given as the documents was refused only as a CSV corpus without a

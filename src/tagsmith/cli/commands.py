@@ -302,9 +302,11 @@ def check_document_files(files: tuple[str, ...], whole_file: bool = False, *,
     Refused the same way, as they are read: a SKOS vocabulary (a file named ``.ttl``,
     ``.rdf``, ``.xml``, ``.owl``, ``.nt`` or ``.jsonld``, optionally ``.gz``, whose first
     :data:`SKOS_SNIFF_LINES` lines name the SKOS namespace: :func:`_file_documents`),
-    read one document per line, and a CSV vocabulary (a header with a ``uri`` column and
-    no ``text``: :func:`_record_documents`). Stdin and a named pipe, read once, are
-    checked as they are read (:func:`_documents`), a CSV or JSON Lines pipe too."""
+    read one document per line or as one (stdin, which has no name, as one document
+    where those lines name it: :func:`_refusing_skos_text`), and a CSV vocabulary (a
+    header with a ``uri`` column and no ``text``: :func:`_record_documents`). Stdin and
+    a named pipe, read once, are checked as they are read (:func:`_documents`), a CSV or
+    JSON Lines pipe too."""
     import os
 
     seen: dict[tuple[int, int], str] = {}  # (device, inode) -> how it was given
@@ -485,7 +487,9 @@ def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = N
     for name in files:
         if name == "-":
             documents = _stdin_documents(whole_file, stdin)
-            if not whole_file:  # read once: held while each is a lone URI, then let go
+            if whole_file:  # no name to tell a SKOS vocabulary by: its first lines tell
+                documents = _refusing_skos_text(documents, "stdin", vocab_option)
+            else:  # read once: held while each is a lone URI, then let go
                 documents = _refusing_a_vocabulary(documents, "stdin", vocab_option)
         elif Path(name).is_dir():
             for where, doc_id, text in _folder_documents(name):
@@ -537,12 +541,10 @@ def _file_documents(name: str, whole_file: bool, *, vocab_option: str | None = N
 
     with open_binary(name) as handle:
         if whole_file:
-            text = _decode_all(_read_all(handle, name), name)
+            documents = [(name, _decode_all(_read_all(handle, name), name))]
             if _skos_named(name):  # answered as a document, silently: refused as by line
-                head = enumerate(text.splitlines()[:SKOS_SNIFF_LINES], start=1)
-                next(_refusing_skos(head, name, vocab_option, "read as one document "
-                                    "(--whole-file)"), None)
-            yield name, text
+                documents = _refusing_skos_text(documents, name, vocab_option)
+            yield from documents
             return
         # lines end as in corpus files: LF, CR LF, or CR in a file with no LF
         lines = _decoded(numbered_lines(split_lines(handle), name), name)
@@ -563,6 +565,17 @@ def _skos_named(name: str) -> bool:
         return detect_format(name) == "skos"
     except UnsupportedFormatError:  # no vocabulary suffix
         return False
+
+
+def _refusing_skos_text(documents, name: str, vocab_option: str | None):
+    """``documents``, each a whole file (or stdin, ``--whole-file``), refused as a SKOS
+    vocabulary where one of the first :data:`SKOS_SNIFF_LINES` lines of its text names
+    the SKOS namespace (:func:`_refusing_skos`, ``file:line`` naming that line)."""
+    for doc_id, text in documents:
+        head = enumerate(text.splitlines()[:SKOS_SNIFF_LINES], start=1)
+        next(_refusing_skos(head, name, vocab_option, "read as one document "
+                            "(--whole-file)"), None)
+        yield doc_id, text
 
 
 def _refusing_skos(lines, name: str, vocab_option: str | None,
