@@ -1566,8 +1566,9 @@ def test_the_summary_counts_one_duplicate_pair_and_one_leak_in_the_singular(tmp_
     assert result.exit_code == 0, result.output
     assert ("duplicates: 1 exact pair (near duplicates not looked for), 1 with conflicting "
             "labels\n") in result.output
+    # one bracket: "(of its 3 documents) (near duplicates not looked for)" read as two
     assert ("leakage into test: 1 exact duplicate of training documents (of its 3 "
-            "documents) (near duplicates not looked for)\n") in result.output
+            "documents; near duplicates not looked for)\n") in result.output
 
 
 def test_a_corpus_whose_every_label_key_names_a_label_says_so_in_words(tmp_path):

@@ -1275,8 +1275,9 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
                    + ("" if not_searched else f", {leak['n_near']:,} near")
                    + f" duplicate{plural_s(last)} of training documents (of its "
                    f"{leak['n_docs']:,} "
-                   f"document{plural_s(leak['n_docs'])})"
-                   + not_searched)
+                   f"document{plural_s(leak['n_docs'])}"
+                   # one bracket: "(of its 1 document) (near duplicates ...)" read as two
+                   + ("; near duplicates not looked for" if not_searched else "") + ")")
     # labels the audit could not take (a document whose every label is one was audited
     # as unlabelled): the page counts them, the log is silenced by -q
     unknown = report["labels"]["not_in_vocabulary"]
