@@ -170,9 +170,27 @@ def test_the_duplicates_table_says_its_rows_are_pairs_of_texts():
                                  threshold=None)
     assert section["n_conflicting_pairs"] == 3 and len(section["conflict_examples"]) == 2
     page = _duplicates_html(section)
-    assert "3 pairs carry different labels (3 of them between exact copies)" in page
+    assert "3 pairs carry different labels, all between exact copies." in page
     assert "The table lists 2 conflicting pairs of texts, not every pair of documents" in page
     assert "The counts above are of pairs of documents" in page
+
+
+def test_the_duplicates_paragraph_says_all_only_where_every_conflict_is_an_exact_copy():
+    """"2 pairs carry different labels (2 of them between exact copies)" counted what
+    "all" says; a part keeps its count, and no conflict at all no bracket of 0."""
+    from tagsmith.audit.report import _duplicates_html
+
+    def sentence(conflicting, exact):
+        page = _duplicates_html({"n_exact_pairs": 3, "n_near_pairs": 2, "n_duplicate_groups": 2,
+                                 "near_duplicate_threshold": 0.9, "conflict_examples": [],
+                                 "n_conflicting_pairs": conflicting,
+                                 "n_conflicting_exact_pairs": exact})
+        return page[page.index("; ") + 2:page.index("</p>")]
+
+    assert sentence(2, 2) == "2 pairs carry different labels, all between exact copies."
+    assert sentence(1, 1) == "1 pair carries different labels, between exact copies."
+    assert sentence(2, 1) == "2 pairs carry different labels (1 of them between exact copies)."
+    assert sentence(0, 0) == "0 pairs carry different labels."
 
 
 def test_a_review_of_the_other_format_left_by_an_earlier_audit_is_named(weather, tmp_path,

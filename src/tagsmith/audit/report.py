@@ -603,11 +603,14 @@ def _duplicates_html(dups: dict) -> str:
              f"{_e(threshold)})" if threshold is not None
              else f'{_count(dups["n_exact_pairs"], "exact duplicate pair")} (near duplicates '
              "were not looked for: --no-near-duplicates)")
-    conflicting = dups["n_conflicting_pairs"]
+    conflicting, exact = dups["n_conflicting_pairs"], dups["n_conflicting_exact_pairs"]
+    # "(2 of them between exact copies)" of 2 pairs counted what "all" says
+    copies = ("" if not conflicting else ", between exact copies" if exact == conflicting == 1
+              else ", all between exact copies" if exact == conflicting
+              else f" ({_num(exact)} of them between exact copies)")
     parts = [f'<p>{found} in {_count(dups["n_duplicate_groups"], "group")}; '
              f'{_count(conflicting, "pair")} {plural(conflicting, "carries", "carry")} '
-             f'different labels ({_num(dups["n_conflicting_exact_pairs"])} of them between '
-             'exact copies).</p>']
+             f'different labels{copies}.</p>']
     if at_least:
         parts.append("<p>The near-duplicate search stopped after its budget of candidate "
                      "pairs (too many distinct near-identical texts): its counts of near "
