@@ -2128,6 +2128,35 @@ def test_an_alpha_too_small_for_the_conformal_documents_is_warned_about(bundle,
     assert result.exit_code == 0 and "warning" not in result.output, result.output
 
 
+def test_a_mondrian_band_without_conformal_documents_is_warned_about(bundle, goemotions_small,
+                                                                     tmp_path):
+    """Calibrated on documents of the one frequent label alone (neutral), the other bands
+    had no conformal document: every mondrian set held every label of those bands, at
+    any alpha, and neither calibrate nor suggest --sets --set-method mondrian said so
+    (alpha_too_small left bands without documents out)."""
+    lines = goemotions_small["test"].read_text().splitlines(keepends=True)
+    neutral = tmp_path / "neutral.tsv"
+    neutral.write_text("".join(line for line in lines
+                               if line.rstrip("\n").split("\t")[1] == "<urn:goemotions:neutral>"))
+    out = tmp_path / "calibrated"
+    cli = tagsmith_cli.cli
+    result = CliRunner().invoke(cli, ["calibrate", str(bundle), "--data", str(neutral), "-o",
+                                      str(out)])
+    assert result.exit_code == 0, result.output
+    said = ("frequency bands have no conformal document with a true label: every mondrian "
+            "set holds every label of those bands, at any alpha")
+    assert result.output.count(said) == 1, result.output
+    docs = tmp_path / "docs.txt"
+    docs.write_text("Thank you so much!\nWhat a mess.\n")
+    result = CliRunner().invoke(cli, ["suggest", str(out), str(docs), "--sets", "--set-method",
+                                      "mondrian", "--alpha", "0.5", "--format", "tsv"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count(said) == 1, result.output
+    result = CliRunner().invoke(cli, ["suggest", str(out), str(docs), "--sets", "--alpha",
+                                      "0.5", "--format", "tsv"])
+    assert result.exit_code == 0 and "warning" not in result.output, result.output
+
+
 @pytest.mark.parametrize("width", [80, 60])
 def test_the_command_list_says_what_each_command_does_uncut(width):
     """``tagsmith --help`` cut most commands' first sentence at about 45 characters

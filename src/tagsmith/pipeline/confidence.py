@@ -146,7 +146,9 @@ class ConformalModel:
         With ``n`` calibration documents (those with a true label; per band for
         ``mondrian``, per group for ``lpicp``), no set short of everything meets an
         ``alpha`` below ``1 / (n + 1)``: 6 documents at ``alpha`` 0.01 answered every
-        document with every label, without a word.
+        document with every label, without a word. For ``mondrian``, a band without such
+        documents has no threshold at any alpha (its labels join every set): that is
+        said instead.
 
         >>> rng = np.random.default_rng(0)
         >>> scores = rng.random((6, 3))
@@ -169,6 +171,17 @@ class ConformalModel:
             counts = np.diff(part.indptr)
         else:
             counts = np.asarray(part.n_docs)
+            empty = int(np.count_nonzero(counts == 0))
+            if empty and method == "mondrian":
+                # no threshold at any alpha: each such band's labels join every set; left
+                # out of the count below, this said nothing (calibrated on documents of
+                # the frequent labels alone, a set held every rare label, silently)
+                bands = (f"{empty} of the {counts.size} frequency bands have"
+                         if empty > 1 else f"1 of the {counts.size} frequency bands has")
+                those = "those bands" if empty > 1 else "that band"
+                return (f"{bands} no conformal document with a true label: every mondrian "
+                        f"set holds every label of {those}, at any alpha; calibrate on "
+                        "documents with labels of every band, or use the recall sets")
         counts = counts[counts > 0]  # a group without documents has no threshold at any alpha
         if counts.size == 0:
             return None
