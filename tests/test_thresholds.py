@@ -251,3 +251,22 @@ def test_min_labels_with_beta_1_is_micro_f1(seed):
         expected = int(np.argmax([f1_micro(y, topk.label_sets(per_label, min_labels=m))
                                   for m in (0, 1)]))
         assert _best_min_labels(as_label_matrix(y), topk, per_label, 1.0) == expected
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.parametrize("beta", [float("inf"), 1e200, 1e60])
+def test_a_huge_beta_tunes_for_recall_not_for_nans(beta):
+    """F-beta squares beta: from about 1e154 (and for infinity, which --beta took) the
+    square overflowed, every F-beta was NaN (numpy's "invalid value" warnings on
+    stderr), and calibrate --beta inf kept a global threshold of 0.91 where maximising
+    recall, F-beta's limit, keeps the lowest scores (0.013 at --beta 1000)."""
+    rng = np.random.default_rng(3)
+    scores = rng.random((60, 4)).astype(np.float32)
+    y = sp.csr_matrix(rng.random((60, 4)) < scores)
+    topk = TopK.from_scores(scores, 4)
+    reference = tune_thresholds(y, topk, beta=1e6, min_support=1, tune_min_labels=False)
+    result = tune_thresholds(y, topk, beta=beta, min_support=1, tune_min_labels=False)
+    assert result.global_threshold == reference.global_threshold
+    np.testing.assert_array_equal(result.per_label, reference.per_label)
+    assert best_global_threshold(y, topk, beta=beta) == best_global_threshold(y, topk, beta=1e6)
+    assert result.global_threshold <= np.sort(scores[y.toarray()])[0]  # every positive in

@@ -132,6 +132,14 @@ class Thresholds:
 
 def _fbeta(tp, fp, fn, beta: float) -> np.ndarray:
     b2 = beta * beta
+    if b2 > 1e100:
+        # divided by 1 + b2: the products below overflowed to inf from beta ~1e154 (and
+        # for beta = inf), and every F-beta was NaN; here it tends to the recall, a false
+        # positive weighing 1 / (1 + b2) (nothing at infinity)
+        w = 1.0 / (1.0 + b2)
+        denom = tp + (1.0 - w) * fn + w * fp
+        return np.divide(tp, denom, out=np.zeros_like(denom, dtype=np.float64),
+                         where=denom > 0)
     denom = (1 + b2) * tp + b2 * fn + fp
     return np.divide((1 + b2) * tp, denom, out=np.zeros_like(denom, dtype=np.float64),
                      where=denom > 0)
