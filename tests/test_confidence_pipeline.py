@@ -598,6 +598,13 @@ def test_eval_calibration_names_what_its_reliability_is_measured_over(
     tail = run("eval", narrow, test, "--calibration")
     assert tail.exit_code == 0, tail.output
     assert "\nreliability over each document's top 5 labels:\n" in tail.output
+    # a wider --reliability-k was cut to the calibration width without a word: "top 10"
+    # asked for, "top 5" measured (the calibrated probabilities stop there)
+    wider = run("eval", narrow, test, "--calibration", "--reliability-k", "10")
+    assert wider.exit_code == 2, wider.output
+    assert ("'--reliability-k' must be at most the calibration width of 5 candidates"
+            in wider.output), wider.output
+    assert "reliability over" not in wider.output
     assert "  true labels outside each document's top 5 labels: " in tail.output
     # the expected figure says how much of it is the tails' floor, not evidence
     floor = json.loads(run("eval", narrow, test, "--calibration", "--json").stdout)[

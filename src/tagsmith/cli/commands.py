@@ -883,8 +883,8 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
 @click.option("--alpha", "alphas", type=float, multiple=True, callback=miss_rate,
               help="With --calibration: miss rates for the sets (default 0.05, 0.1, 0.2).")
 @click.option("--reliability-k", type=click.IntRange(min=1), default=None,
-              help="With --calibration: reliability over each document's top K (default: "
-              "the calibration width).")
+              help="With --calibration: reliability over each document's top K (default, "
+              "and at most: the calibration width).")
 @click.option("--reliability-png", callback=a_path,
               help="With --calibration: write a reliability diagram to "
               "this .png file (never an input).")

@@ -650,7 +650,14 @@ def _confidence_k(classifier, reliability_k) -> tuple[int, int | None]:
     reliability_k = check_int("reliability_k", reliability_k, 1, allow_none=True, numpy=True)
     require_calibrated(classifier, "a reliability report")
     conformal = classifier.conformal
-    return (conformal.k if conformal is not None else classifier.calibrator.k), reliability_k
+    k = conformal.k if conformal is not None else classifier.calibrator.k
+    if reliability_k is not None and reliability_k > k and k < classifier.n_labels:
+        # it was cut to k without a word: "top 10" asked for, the top 5 measured
+        raise InvalidParameterError(
+            "reliability_k", f"at most the calibration width of {k} candidates (calibrated "
+            f"probabilities exist for each document's top {k} of {classifier.n_labels} "
+            "labels; calibrate with a larger -k for more)", reliability_k)
+    return k, reliability_k
 
 
 def _confidence_report(classifier, raw: TopK, Y, k: int, *, alphas, reliability_k: int | None,
