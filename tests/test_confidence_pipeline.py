@@ -577,6 +577,14 @@ def test_calibrate_names_what_its_reliability_is_measured_over(cli_bundle,
                  "-o", tmp_path / "top5")
     assert narrow.exit_code == 0, narrow.output
     assert "held-out reliability over each document's top 5 labels: ECE" in narrow.output
+    # --calibrator-source same: the calibrator was fitted on the very documents the figures
+    # are measured on, and the summary (and the log, "held-out part") said held-out
+    same = run("calibrate", calibrated_cli_bundle, "-o", tmp_path / "same",
+               "--calibrator-source", "same", quiet=False)
+    assert same.exit_code == 0, same.output
+    assert ("in-sample reliability (the calibrator's own documents) over all 28 labels of "
+            "each document: ECE" in same.output), same.output
+    assert "held-out" not in same.output, same.output
 
 
 

@@ -166,7 +166,10 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
                f"({report['calibrator_source']}), "
                f"{report['seconds']:.1f}s -> {output or bundle}")
     # "over the top 28" had no noun: 28 candidate labels of each document
-    click.echo(f"held-out reliability over {_candidates(report['k'], classifier.n_labels)}: "
+    # --calibrator-source same measures the calibrator on its own documents
+    measured = ("in-sample reliability (the calibrator's own documents)"
+                if report["calibrator_source"] == "same" else "held-out reliability")
+    click.echo(f"{measured} over {_candidates(report['k'], classifier.n_labels)}: "
                f"ECE {raw['ece']:.4f} -> "
                f"{cal['ece']:.4f}, Brier {raw['brier']:.4f} -> {cal['brier']:.4f}, "
                f"top-1 ECE {raw['top1_ece']:.4f} -> {cal['top1_ece']:.4f}")
