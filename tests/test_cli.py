@@ -2128,6 +2128,25 @@ def test_an_alpha_too_small_for_the_conformal_documents_is_warned_about(bundle,
     assert result.exit_code == 0 and "warning" not in result.output, result.output
 
 
+def test_train_warns_when_its_conformal_documents_cannot_meet_the_default_alpha(
+        goemotions_small, tmp_path):
+    """train --calibration-fraction 0.004 of 3,000 documents keeps 6 conformal ones:
+    every set at the bundle's alpha 0.1 (below 1/7) was every label, and train said
+    nothing of it, where calibrate on the same documents warns."""
+    out = tmp_path / "model"
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "train", str(goemotions_small["train"]), "-o", str(out), "--vocab",
+        str(goemotions_small["vocab"]), "--calibration-fraction", "0.004", *FAST])
+    assert result.exit_code == 0, result.output
+    assert ("warning: --calibration-fraction: alpha 0.1 is below 1/(n + 1) = 0.1429 for the "
+            "n = 6 conformal documents" in result.output), result.output
+    assert "every recall set is every label" in result.output, result.output
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "train", str(goemotions_small["train"]), "-o", str(tmp_path / "enough"), "--vocab",
+        str(goemotions_small["vocab"]), "--calibration-fraction", "0.1", *FAST])
+    assert result.exit_code == 0 and "warning" not in result.output, result.output
+
+
 def test_a_mondrian_band_without_conformal_documents_is_warned_about(bundle, goemotions_small,
                                                                      tmp_path):
     """Calibrated on documents of the one frequent label alone (neutral), the other bands

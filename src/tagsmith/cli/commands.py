@@ -175,6 +175,12 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
             f"conformal split (half each) can divide: {exc.expected}; --calibrator-source "
             "same fits both on all of them", calibration_fraction) from None
     classifier.save(output)
+    if classifier.conformal is not None:  # as calibrate warns of its --alpha
+        for set_method in ("recall", "mondrian"):
+            too_small = classifier.conformal.alpha_too_small(classifier.conformal.alpha,
+                                                             set_method)
+            if too_small:  # the bundle's alpha: suggest --sets would answer every label
+                warn(f"--calibration-fraction: {too_small}")
     heldout = classifier.manifest["metrics"].get("heldout")
     training = classifier.manifest["training"]
     aside = training.get("n_calibration_docs") or 0
