@@ -1751,3 +1751,40 @@ def test_label_corpus_with_a_budget_hashes_each_text_once(monkeypatch):
         assert hashed == [12]
         assert result["summary"]["active"]["n_copies_labelled"] == (4 if budget == 500 else
                                                                     len(result["rows"]) - 6)
+
+
+def test_distill_with_a_human_sample_hashes_the_training_texts_once(data, monkeypatch):
+    """The overlap check with the human sample hashed the training texts, then training
+    hashed them all again: 2 passes over the corpus where one gives both."""
+    from tagsmith.pipeline import train as train_module
+
+    space, train, test = data
+    hashed = []
+    real = train_module._hashes
+
+    def counting(values):
+        hashed.append(len(values))
+        return real(values)
+    monkeypatch.setattr(train_module, "_hashes", counting)
+    texts, human = train.texts[:300], test.texts[:40]
+    distill_classifier(texts, train.Y[:300] * 0.8, space, human_texts=human,
+                       human_Y=test.Y[:40],
+                       options=TrainOptions(featurizer_params=FAST_FEATURES))
+    assert hashed.count(len(texts)) == 1, hashed
+
+
+@pytest.mark.parametrize("where, name", [("texts", r"texts\[0\]"),
+                                         ("human", r"human_texts\[1\]")])
+def test_distill_with_a_human_sample_refuses_a_lone_surrogate_by_name(where, name):
+    # the overlap check hashed them first: a bare UnicodeEncodeError naming no document
+    from tagsmith.data.labelspace import LabelSpace
+
+    space = LabelSpace.from_uris(["u:a", "u:b"])
+    texts, human = ["a b", "c d"], ["a", "b"]
+    if where == "texts":
+        texts[0] = "a \ud800"
+    else:
+        human[1] = "b \ud800"
+    with pytest.raises(InvalidParameterError, match=name):
+        distill_classifier(texts, sp.csr_matrix(np.array([[0.8, 0], [0, 0.8]])), space,
+                           human_texts=human, human_Y=sp.csr_matrix(np.array([[1, 0], [0, 1]])))

@@ -31,6 +31,7 @@ from tagsmith._plural import none_of, plural, plural_s
 from tagsmith._typing import FeatureMatrix, LabelMatrix
 from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
 from tagsmith.data.labelspace import LabelSpace
+from tagsmith.data.textio import check_no_lone_surrogate
 from tagsmith.exceptions import (
     InvalidParameterError,
     NoTeacherAnswersError,
@@ -80,15 +81,23 @@ def distill_classifier(texts: Sequence[str], Y_soft: LabelMatrix, label_space: L
     (``human_Y`` all zeros, nothing to measure accuracy against) is refused before
     training, as :class:`~tagsmith.exceptions.InvalidParameterError` naming ``human_Y``.
     """
-    from tagsmith.pipeline.train import check_overlap, text_hashes
+    from tagsmith.pipeline.train import _hashes, check_overlap
 
     options = check_options("options", options, TrainOptions)
     texts = list(texts)
     Y_soft = _check_soft(Y_soft, len(texts), len(label_space))
     human = _check_human(human_texts, human_Y, len(label_space))
+    hashes = None
     if human is not None:  # the student's own training documents scored 'accuracy'
-        check_overlap(text_hashes(texts), human[0], name=human_name, source=human_source)
-    classifier = train_classifier(texts, Y_soft, label_space, options=options)
+        # hashed once: training reads the same hashes (it hashed the corpus again)
+        texts = _as_list(texts)
+        # (hashing failed on one as a bare UnicodeEncodeError naming no document)
+        check_no_lone_surrogate(texts)
+        check_no_lone_surrogate(human[0], "human_texts")
+        hashes = _hashes(texts)
+        check_overlap(np.unique(hashes), human[0], name=human_name, source=human_source)
+    classifier = train_classifier(texts, Y_soft, label_space, options=options,
+                                  _text_hashes=hashes)
     heldout = classifier.manifest["metrics"].get("heldout")
     report: dict = {"n_docs": len(texts), "n_soft_targets": int(Y_soft.nnz),
                     "teacher_agreement": heldout["metrics"] if heldout else None}

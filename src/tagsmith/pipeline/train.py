@@ -439,12 +439,16 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
                      dev_texts: Sequence[str] | None = None,
                      dev_Y: LabelMatrix | None = None, options: TrainOptions | None = None,
                      dev_name: str = "dev_texts", dev_source: str = "the dev corpus",
-                     _conformal_share: str = CONFORMAL_SHARE) -> TextClassifier:
+                     _conformal_share: str = CONFORMAL_SHARE,
+                     _text_hashes: np.ndarray | None = None) -> TextClassifier:
     """Train a :class:`TextClassifier` on ``texts`` with labels ``Y`` (n_docs x n_labels).
 
     ``_conformal_share`` (private, for ``tagsmith train``): how warnings about the
     calibrator / conformal split of the documents ``options.calibration_fraction`` sets
     aside name the share (see :func:`~tagsmith.pipeline.confidence.fit_confidence`).
+    ``_text_hashes`` (private): the hashes of ``texts``, one per text, in order, where
+    the caller has them already (``distill_classifier``'s overlap check), so the corpus
+    is hashed once.
 
     >>> space = LabelSpace.from_uris(["u:pos", "u:neg"])
     >>> texts = ["good fine great", "bad awful poor"] * 10
@@ -482,7 +486,10 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
     fingerprint = data_fingerprint(texts, Y)
     calibration = None
     # equal texts stay on one side of every split and in one cross-fitting fold
-    hashes = _hashes(texts)  # once: blake2b of every text (seconds at 590,000)
+    # once: blake2b of every text (seconds at 590,000), or the caller's
+    hashes = _hashes(texts) if _text_hashes is None else np.asarray(_text_hashes)
+    if hashes.shape != (len(texts),):  # (a caller's, private: a mistake of this package)
+        raise ValueError(f"_text_hashes: {hashes.shape} for {len(texts)} texts")
     groups = groups_of_hashes(hashes, _BLANK_HASH)
     if options.calibration_fraction:
         fit_rows, cal_rows = heldout_split(len(texts), options.calibration_fraction,
