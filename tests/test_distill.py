@@ -1720,10 +1720,10 @@ def test_active_distill_checks_the_text_groups_it_is_given(data):
 def test_label_corpus_with_a_budget_hashes_each_text_once(monkeypatch):
     """The budget's cut, active_distill and the copies given their text's answer each
     hashed the whole pool (and the documents sent once more): 44 texts hashed for 12."""
+    from tagsmith.data import texthash
     from tagsmith.data.labelspace import LabelSpace
     from tagsmith.labeling.client import OpenAIChatClient
     from tagsmith.labeling.labeler import LabelingOptions
-    from tagsmith.pipeline import train as train_module
     from tagsmith.pipeline.llm import label_corpus
 
     space = LabelSpace.from_uris(["u:sport", "u:music"],
@@ -1731,12 +1731,12 @@ def test_label_corpus_with_a_budget_hashes_each_text_once(monkeypatch):
     texts = [f"{'sport' if i % 2 else 'music'} story {i}" for i in range(8)]
     texts += [f"  {texts[i].upper()}" for i in (0, 3, 5, 6)]
     hashed = []
-    real = train_module._hashes
+    real = texthash.hash_texts
 
     def counting(values):
         hashed.append(len(values))
         return real(values)
-    monkeypatch.setattr(train_module, "_hashes", counting)
+    monkeypatch.setattr(texthash, "hash_texts", counting)
 
     def teacher(body):
         doc = read_data_section(user_prompt(body), "DOCUMENT")
@@ -1756,16 +1756,16 @@ def test_label_corpus_with_a_budget_hashes_each_text_once(monkeypatch):
 def test_distill_with_a_human_sample_hashes_the_training_texts_once(data, monkeypatch):
     """The overlap check with the human sample hashed the training texts, then training
     hashed them all again: 2 passes over the corpus where one gives both."""
-    from tagsmith.pipeline import train as train_module
+    from tagsmith.data import texthash
 
     space, train, test = data
     hashed = []
-    real = train_module._hashes
+    real = texthash.hash_texts
 
     def counting(values):
         hashed.append(len(values))
         return real(values)
-    monkeypatch.setattr(train_module, "_hashes", counting)
+    monkeypatch.setattr(texthash, "hash_texts", counting)
     texts, human = train.texts[:300], test.texts[:40]
     distill_classifier(texts, train.Y[:300] * 0.8, space, human_texts=human,
                        human_Y=test.Y[:40],

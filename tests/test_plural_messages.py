@@ -17,12 +17,13 @@ from tagsmith.calibration.shift import estimate_label_shift
 from tagsmith.conformal.lpicp import fit_powerset_icp
 from tagsmith.data.corpus import read_csv, read_directory, read_tsv
 from tagsmith.data.labelspace import Label, LabelSpace
+from tagsmith.data.texthash import hash_texts
 from tagsmith.data.vocab import load_vocabulary
 from tagsmith.exceptions import CorpusFormatError, DataError, InvalidParameterError
 from tagsmith.metrics.ranking import precision_at_k
 from tagsmith.models.base import check_features, check_targets
 from tagsmith.pipeline.audit import audit_corpus
-from tagsmith.pipeline.train import TrainOptions, _hashes, check_overlap, train_classifier
+from tagsmith.pipeline.train import TrainOptions, check_overlap, train_classifier
 from tagsmith.topk import TopK
 from tagsmith.zeroshot.scorer import ZeroShotClassifier
 
@@ -161,7 +162,7 @@ def test_metric_columns_mismatch_counts(n_labels, expected):
 def test_overlap_warning_counts(caplog, n_train, expected):
     texts = [f"document {i}" for i in range(5)]
     with caplog.at_level(logging.WARNING, logger="tagsmith"):
-        assert check_overlap(_hashes(texts[:n_train]), texts, name="dev",
+        assert check_overlap(hash_texts(texts[:n_train]), texts, name="dev",
                              source="dev.tsv") == n_train
     assert f"dev.tsv: {expected}" in caplog.text
 
@@ -169,10 +170,10 @@ def test_overlap_warning_counts(caplog, n_train, expected):
 def test_overlap_refusal_counts():
     with pytest.raises(InvalidParameterError, match=r"1 of its 1 document is a training "
                                                     r"document\)"):
-        check_overlap(_hashes(["a"]), ["a"], name="dev", source="dev.tsv")
+        check_overlap(hash_texts(["a"]), ["a"], name="dev", source="dev.tsv")
     with pytest.raises(InvalidParameterError, match=r"2 of its 2 documents are training "
                                                     r"documents\)"):
-        check_overlap(_hashes(["a", "b"]), ["a", "b"], name="dev", source="dev.tsv")
+        check_overlap(hash_texts(["a", "b"]), ["a", "b"], name="dev", source="dev.tsv")
 
 
 def test_labels_without_positives_warning_counts(caplog):

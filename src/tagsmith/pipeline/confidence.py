@@ -581,18 +581,19 @@ def heldout_from_corpus(classifier: TextClassifier, texts: Iterable[str], Y: Lab
     guarantees optimistic. ``name`` is the parameter the messages name (the CLI's
     ``--data``).
     """
+    from tagsmith.data.texthash import BLANK_HASH, hash_texts
     from tagsmith.features.tfidf import _as_list
     from tagsmith.pipeline.crossfit import default_k
-    from tagsmith.pipeline.train import _BLANK_HASH, _hashes, check_overlap, groups_of_hashes
+    from tagsmith.pipeline.train import check_overlap, groups_of_hashes
 
     k = default_k(classifier.n_labels) if k is None else check_int("k", k, 1, numpy=True)
     texts = _as_list(texts)
-    hashes = _hashes(texts)  # once, for the overlap check and the groups
+    hashes = hash_texts(texts)  # once, for the overlap check and the groups
     check_overlap(classifier.train_hashes, texts, name=name, source=source, hashes=hashes)
     topk = classifier.predict_topk(texts, k, calibrated=False)
     # equal texts (duplicate_groups) on one side of the calibrator / conformal split
     return HeldoutScores(topk, sp.csr_matrix(Y), np.arange(len(topk)), source,
-                         groups_of_hashes(hashes, _BLANK_HASH))
+                         groups_of_hashes(hashes, BLANK_HASH))
 
 
 def evaluate_confidence(classifier: TextClassifier, texts: Iterable[str], Y: LabelMatrix, *,

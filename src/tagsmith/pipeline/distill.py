@@ -81,7 +81,8 @@ def distill_classifier(texts: Sequence[str], Y_soft: LabelMatrix, label_space: L
     (``human_Y`` all zeros, nothing to measure accuracy against) is refused before
     training, as :class:`~tagsmith.exceptions.InvalidParameterError` naming ``human_Y``.
     """
-    from tagsmith.pipeline.train import _hashes, check_overlap
+    from tagsmith.data.texthash import hash_texts
+    from tagsmith.pipeline.train import check_overlap
 
     options = check_options("options", options, TrainOptions)
     texts = list(texts)
@@ -94,7 +95,7 @@ def distill_classifier(texts: Sequence[str], Y_soft: LabelMatrix, label_space: L
         # (hashing failed on one as a bare UnicodeEncodeError naming no document)
         check_no_lone_surrogate(texts)
         check_no_lone_surrogate(human[0], "human_texts")
-        hashes = _hashes(texts)
+        hashes = hash_texts(texts)
         check_overlap(np.unique(hashes), human[0], name=human_name, source=human_source)
     classifier = train_classifier(texts, Y_soft, label_space, options=options,
                                   _text_hashes=hashes)

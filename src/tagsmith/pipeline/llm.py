@@ -438,9 +438,9 @@ def _not_copies(path: str | Path, doc_ids: Sequence[str | None],
     --budget`` never writes, was kept as a text "nowhere else" beside its twin."""
     if all(source is None for source in copy_of):
         return None
-    from tagsmith.pipeline.train import _hashes
+    from tagsmith.data.texthash import hash_texts
 
-    hashes = _hashes(texts)
+    hashes = hash_texts(texts)
     present: dict[str, list[int]] = {}  # per unmarked id: its rows
     marked: dict[str, int] = {}  # per marked line's id: its first row
     for row, (doc_id, source) in enumerate(zip(doc_ids, copy_of, strict=True)):
@@ -719,22 +719,23 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     hashes = groups = np.zeros(0, np.int64)
     all_blank = False  # with a budget: every text is blank (or there is none)
     if budget is not None:  # checked before the human sample is paid for
+        from tagsmith.data.texthash import BLANK_HASH, hash_texts
         from tagsmith.features.tfidf import _as_list
         from tagsmith.pipeline.distill import ActiveOptions, budget_cut_message
-        from tagsmith.pipeline.train import _BLANK_HASH, _hashes, groups_of_hashes
+        from tagsmith.pipeline.train import groups_of_hashes
 
         budget = check_int("budget", budget, 1, numpy=True)
         # every text hashed once, here: the budget's cut, the selection's copies, the
         # copies given their text's answer and the student's taught texts read these
         texts = _as_list(texts, "texts")
-        hashes = _hashes(texts)
-        groups = groups_of_hashes(hashes, _BLANK_HASH)
+        hashes = hash_texts(texts)
+        groups = groups_of_hashes(hashes, BLANK_HASH)
         # nothing to send (answered below, once the arguments are checked): no text was
         # refused as "budget must be in [1, 0], got 0", a budget never given
-        all_blank = bool(np.all(hashes == _BLANK_HASH))
+        all_blank = bool(np.all(hashes == BLANK_HASH))
         n_usable = len(texts)
         if not all_blank:
-            n_usable = _distinct_non_blank(groups, hashes == _BLANK_HASH)  # one at least
+            n_usable = _distinct_non_blank(groups, hashes == BLANK_HASH)  # one at least
         if budget > n_usable and not all_blank:  # the selection can spend no more: say so
             # cut once, to what active distillation sends (no blank text, no copy): a cut
             # to len(texts) here made it cut again, warning of a 'budget=' never asked,
@@ -799,7 +800,7 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     # calls and malformed answers, and names the last error, from this report
     # the pool's blank documents, which active distillation never sends, are counted as
     # without a budget (n_blank_docs read 0, though n_docs counts the documents sent)
-    report = LabelingReport(n_blank_docs=int(np.count_nonzero(hashes == _BLANK_HASH)))
+    report = LabelingReport(n_blank_docs=int(np.count_nonzero(hashes == BLANK_HASH)))
     teacher = llm_teacher(list(texts), label_space, client, options, reliability=reliability,
                           shortlist=shortlist, report=report)
     try:

@@ -35,6 +35,7 @@ from tagsmith._plural import plural, plural_s
 from tagsmith._typing import LabelMatrix
 from tagsmith.audit.duplicates import groups_of_hashes  # also named here, where it was first
 from tagsmith.calibration.thresholds import FROM_GLOBAL, Thresholds, tune_thresholds
+from tagsmith.data import texthash
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.textio import check_no_lone_surrogate
 from tagsmith.exceptions import DataError, InvalidParameterError
@@ -279,7 +280,7 @@ def text_hashes(texts: Sequence[str]) -> np.ndarray:
     >>> text_hashes(["A  b", "a b", "c"]).size
     2
     """
-    return np.unique(_hashes(texts))
+    return np.unique(texthash.hash_texts(texts))
 
 
 def duplicate_groups(texts: Sequence[str]) -> np.ndarray:
@@ -293,30 +294,22 @@ def duplicate_groups(texts: Sequence[str]) -> np.ndarray:
     >>> duplicate_groups(["A  b", "c", "a b", "", " "]).tolist()
     [0, 1, 0, 2, 3]
     """
-    return groups_of_hashes(_hashes(texts), _BLANK_HASH)
-
-
-def _hashes(texts: Sequence[str]) -> np.ndarray:
-    digests = b"".join(hashlib.blake2b(" ".join(text.split()).casefold().encode("utf-8"),
-                                       digest_size=8).digest() for text in texts)
-    return np.frombuffer(digests, dtype="<u8")
-
-
-_BLANK_HASH = _hashes([""])[0]
+    return groups_of_hashes(texthash.hash_texts(texts), texthash.BLANK_HASH)
 
 
 def in_training(train_hashes: np.ndarray, texts: Sequence[str], *,
                 hashes: np.ndarray | None = None) -> np.ndarray:
     """Which of ``texts`` are among the documents ``train_hashes`` records (a bool per
     text; :func:`text_hashes`' rule: whitespace collapsed, case folded). ``hashes``:
-    the texts' own, one per text (``_hashes``), where the caller has them already.
+    the texts' own, one per text (:func:`~tagsmith.data.texthash.hash_texts`), where
+    the caller has them already.
 
     >>> in_training(text_hashes(["A  b"]), ["a b", "c"]).tolist()
     [True, False]
     """
     if not len(texts):
         return np.zeros(0, bool)
-    return np.isin(_hashes(texts) if hashes is None else hashes, train_hashes)
+    return np.isin(texthash.hash_texts(texts) if hashes is None else hashes, train_hashes)
 
 
 def check_overlap(train_hashes: np.ndarray | None, texts: Sequence[str], *,
@@ -487,10 +480,10 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
     calibration = None
     # equal texts stay on one side of every split and in one cross-fitting fold
     # once: blake2b of every text (seconds at 590,000), or the caller's
-    hashes = _hashes(texts) if _text_hashes is None else np.asarray(_text_hashes)
+    hashes = texthash.hash_texts(texts) if _text_hashes is None else np.asarray(_text_hashes)
     if hashes.shape != (len(texts),):  # (a caller's, private: a mistake of this package)
         raise ValueError(f"_text_hashes: {hashes.shape} for {len(texts)} texts")
-    groups = groups_of_hashes(hashes, _BLANK_HASH)
+    groups = groups_of_hashes(hashes, texthash.BLANK_HASH)
     if options.calibration_fraction:
         fit_rows, cal_rows = heldout_split(len(texts), options.calibration_fraction,
                                            options.seed, name="calibration_fraction",

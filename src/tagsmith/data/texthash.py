@@ -1,0 +1,36 @@
+"""One 8-byte hash per text, by training's rule for equal texts: whitespace collapsed,
+case folded.
+
+The shared helper behind :func:`~tagsmith.pipeline.train.text_hashes` (the record of
+the training documents a bundle keeps), :func:`~tagsmith.pipeline.train.duplicate_groups`
+(equal texts kept on one side of a split) and the overlap checks of held-out data, for
+callers that need the per-text hashes themselves (to hash a corpus once for several of
+these). The audit's duplicate finder has its own, broader rule
+(:func:`tagsmith.audit.duplicates.text_hashes`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def hash_texts(texts: Sequence[str]) -> np.ndarray:
+    """The hash of each text, in order (little-endian uint64): blake2b of the text with
+    its whitespace collapsed and its case folded, so ``"A  b"`` and ``"a b"`` hash alike.
+
+    >>> h = hash_texts(["A  b", "a b", "c"])
+    >>> h.dtype.str, h.shape, bool(h[0] == h[1]), bool(h[0] == h[2])
+    ('<u8', (3,), True, False)
+    >>> bool(hash_texts([" \\n"])[0] == BLANK_HASH)
+    True
+    """
+    digests = b"".join(hashlib.blake2b(" ".join(text.split()).casefold().encode("utf-8"),
+                                       digest_size=8).digest() for text in texts)
+    return np.frombuffer(digests, dtype="<u8")
+
+
+#: the hash of a blank text (empty, or whitespace alone)
+BLANK_HASH = hash_texts([""])[0]

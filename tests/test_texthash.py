@@ -1,0 +1,35 @@
+"""The per-text hashes of training's rule live in a shared module (tagsmith.data.texthash):
+pipeline/confidence.py and pipeline/llm.py imported the private ``_hashes`` and
+``_BLANK_HASH`` of pipeline/train.py to hash a corpus once."""
+
+import ast
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tagsmith
+from tagsmith.data.texthash import BLANK_HASH, hash_texts
+from tagsmith.pipeline.train import duplicate_groups, in_training, text_hashes
+
+PIPELINE = Path(tagsmith.__file__).parent / "pipeline"
+
+
+def test_hash_texts_follows_the_training_rule():
+    texts = ["A  b", "a b", "c", "", " \t"]
+    hashes = hash_texts(texts)
+    assert hashes.dtype == np.dtype("<u8") and hashes.shape == (5,)
+    assert hashes[0] == hashes[1] != hashes[2]
+    assert hashes[3] == hashes[4] == BLANK_HASH
+    np.testing.assert_array_equal(text_hashes(texts), np.unique(hashes))
+    assert in_training(text_hashes(["c"]), texts).tolist() == [False, False, True, False, False]
+    assert duplicate_groups(texts).tolist() == [0, 0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("module", ["confidence.py", "llm.py"])
+def test_pipeline_modules_import_no_private_name_of_train(module):
+    tree = ast.parse((PIPELINE / module).read_text(encoding="utf-8"))
+    private = [alias.name for node in ast.walk(tree)
+               if isinstance(node, ast.ImportFrom) and node.module == "tagsmith.pipeline.train"
+               for alias in node.names if alias.name.startswith("_")]
+    assert private == []
