@@ -1569,3 +1569,23 @@ def test_a_third_ctrl_c_while_the_left_writes_end_still_says_the_closing_lines(
         "to resume, run the same command again: the response cache could not be written, "
         "so it asks again for the answers of this run that it does not hold"], lines
     assert cached.n_unsaved == 1 and cache.get(request("a")) is None
+
+
+def test_cached_client_keeps_nothing_per_request(tmp_path):
+    # it kept the cache key of every answer it stored, only to count the ones dropped
+    # later: memory grew with every request of a long run
+    from tagsmith.labeling.cache import ResponseCache, discard_cached
+    from tagsmith.labeling.client import CachedClient, ChatRequest, ScriptedLLM
+
+    client = CachedClient(ScriptedLLM(lambda request: "{}"), ResponseCache(tmp_path / "c.db"))
+    requests = [ChatRequest("m", ({"role": "user", "content": f"doc {i}"},))
+                for i in range(300)]
+    responses = [client.complete(request) for request in requests]
+    sizes = {name: len(value) for name, value in vars(client).items()
+             if isinstance(value, (set, dict, list, tuple))}
+    assert max(sizes.values(), default=0) < 10, sizes
+    # the answers dropped are still counted: this run's, not an older run's
+    assert discard_cached(client, requests[0], responses[0]) and client.n_dropped == 1
+    rerun = CachedClient(ScriptedLLM(lambda request: "{}"), ResponseCache(tmp_path / "c.db"))
+    old = rerun.complete(requests[1])
+    assert old.cached and discard_cached(rerun, requests[1], old) and rerun.n_dropped == 0

@@ -344,8 +344,7 @@ def test_a_stopped_run_whose_kept_answers_were_all_dropped_says_the_others(
     requests = [ChatRequest("m", ({"role": "user", "content": f"doc {i}"},))
                 for i in range(3)]
     for request in requests[:2]:
-        client.complete(request)
-        discard_cached(client, request)
+        discard_cached(client, request, client.complete(request))
     inner.complete(requests[2])  # received, not stored: a write left
     client.n_unsaved += 1
     assert (client.usage.n_requests, client.n_dropped) == (3, 2)

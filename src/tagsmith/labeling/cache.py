@@ -257,10 +257,13 @@ class ResponseCache:
             self._local.connection = None
 
 
-def discard_cached(client: LLMClient, request: ChatRequest) -> bool:
+def discard_cached(client: LLMClient, request: ChatRequest,
+                   response: ChatResponse | None = None) -> bool:
     """Delete the cached answer to ``request`` from the response cache that ``client``
     (a :class:`~tagsmith.labeling.client.CachedClient`, or a wrapper of one with an
     ``inner`` client) answers from; ``False`` when it has no cache or none was stored.
+    ``response``: the answer dropped; one this run received (not ``response.cached``)
+    is counted in the client's ``n_dropped`` (a rerun pays for it again).
 
     Callers use it when an answer fails parsing or validation, so a rerun asks the model
     again instead of replaying the failure from the cache.
@@ -277,7 +280,8 @@ def discard_cached(client: LLMClient, request: ChatRequest) -> bool:
             if callable(store):  # a CachedClient: a failed write warns, the run goes on
                 done = bool(store(functools.partial(discard, request)))
                 dropped = getattr(current, "dropped", None)
-                if done and callable(dropped):  # an answer of this run: a rerun pays again
+                if done and callable(dropped) and response is not None \
+                        and not response.cached:  # an answer of this run: a rerun pays again
                     dropped(request)
                 return done
             return bool(discard(request))
@@ -322,10 +326,11 @@ class DropMalformed:
         if check is None or check(response.text):
             return response
         # the next run asks again instead of replaying it
-        dropped = discard_cached(self.inner, request)
+        dropped = discard_cached(self.inner, request, response)
         if dropped and response.cached:
             response = self.inner.complete(request)  # an older run's: ask once more
-            dropped = not check(response.text) and discard_cached(self.inner, request)
+            dropped = not check(response.text) and discard_cached(self.inner, request,
+                                                                  response)
         if dropped:
             with self._lock:
                 self.dropped_keys.add(key)

@@ -1098,7 +1098,6 @@ class CachedClient:
         #: answers received and stored by this run that were then dropped from the
         #: cache (malformed, or of a rejected taxonomy step): a rerun pays for them again
         self.n_dropped = 0
-        self._stored: set[str] = set()  # cache keys of the answers this run stored
         self._lock = threading.Lock()
         self._writes = 0
         self._writes_done = threading.Condition(self._lock)
@@ -1119,22 +1118,18 @@ class CachedClient:
         try:
             saved = not self.write_failed and self.store(put) is not None
         finally:  # Ctrl-C in the write too (on the thread that took it): lost, said so
-            with self._lock:
-                if saved:
-                    self._stored.add(request.cache_key())
-                else:
+            if not saved:
+                with self._lock:
                     self.n_unsaved += 1
         return response
 
     def dropped(self, request: ChatRequest) -> None:
-        """Note that the cached answer to ``request`` was deleted
-        (:func:`~tagsmith.labeling.cache.discard_cached`): counted in ``n_dropped`` if
-        this run had received and stored it."""
+        """Note that the cached answer to ``request``, one this run received and stored,
+        was deleted (:func:`~tagsmith.labeling.cache.discard_cached` given the answer
+        calls it): counted in ``n_dropped``. (The client keeps nothing per request: a
+        set of the keys stored grew with every answer of a long run.)"""
         with self._lock:
-            key = request.cache_key()
-            if key in self._stored:
-                self._stored.discard(key)
-                self.n_dropped += 1
+            self.n_dropped += 1
 
     @property
     def writes_in_flight(self) -> int:

@@ -45,7 +45,13 @@ from tagsmith.data.vocab import MAX_NAME_CHARS
 from tagsmith.exceptions import InvalidParameterError, LLMError, LLMOutputError
 from tagsmith.labeling import prompts
 from tagsmith.labeling.cache import DropMalformed, discard_cached
-from tagsmith.labeling.client import ChatRequest, LLMClient, check_temperature, complete_all
+from tagsmith.labeling.client import (
+    ChatRequest,
+    ChatResponse,
+    LLMClient,
+    check_temperature,
+    complete_all,
+)
 from tagsmith.labeling.parsing import fold_name, parse_summaries, parse_taxonomy_answer
 from tagsmith.progress import progress_bar
 
@@ -393,17 +399,18 @@ def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyO
     failed every rerun at no cost, forever).
     """
     limits = (options.max_labels, options.name_words, options.description_words)
-    asked: list[ChatRequest] = []
+    asked: list[tuple[ChatRequest, ChatResponse]] = []
     labels: list[tuple[str, str]] | None = None
     for attempt in range(2):
         request = ChatRequest(model=client.model, messages=messages,
                               temperature=options.temperature, json_mode=True)
         try:
-            answer = client.complete(request).text
+            response = client.complete(request)
         except LLMError as exc:  # the endpoint's message alone did not say which step
             raise type(exc)(f"taxonomy {step}"
                             + (" (repair request)" if attempt else "") + f": {exc}") from exc
-        asked.append(request)
+        asked.append((request, response))
+        answer = response.text
         try:
             labels = parse_taxonomy_answer(answer)
             problems = check_taxonomy(labels, *limits)
@@ -425,8 +432,8 @@ def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyO
         taxonomy.last_problems.insert(0, "no label left within the limits")
     # nothing usable: a rerun asks again instead of replaying these answers (an answer a
     # usable repair was built on stays cached, so a rerun replays the repair too)
-    for request in asked:
-        discard_cached(client, request)
+    for request, response in asked:
+        discard_cached(client, request, response)
     return None
 
 
