@@ -29,7 +29,11 @@ def test_hash_texts_follows_the_training_rule():
 @pytest.mark.parametrize("module", ["confidence.py", "llm.py"])
 def test_pipeline_modules_import_no_private_name_of_train(module):
     tree = ast.parse((PIPELINE / module).read_text(encoding="utf-8"))
-    private = [alias.name for node in ast.walk(tree)
-               if isinstance(node, ast.ImportFrom) and node.module == "tagsmith.pipeline.train"
-               for alias in node.names if alias.name.startswith("_")]
+    private = [
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "tagsmith.pipeline.train"
+        for alias in node.names
+        if alias.name.startswith("_")
+    ]
     assert private == []

@@ -27,8 +27,10 @@ def hash_texts(texts: Sequence[str]) -> np.ndarray:
     >>> bool(hash_texts([" \\n"])[0] == BLANK_HASH)
     True
     """
-    digests = b"".join(hashlib.blake2b(" ".join(text.split()).casefold().encode("utf-8"),
-                                       digest_size=8).digest() for text in texts)
+    digests = b"".join(
+        hashlib.blake2b(" ".join(text.split()).casefold().encode("utf-8"), digest_size=8).digest()
+        for text in texts
+    )
     return np.frombuffer(digests, dtype="<u8")
 
 
