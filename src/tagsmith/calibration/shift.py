@@ -43,13 +43,18 @@ departures from them by how well the probabilities separate the label, so a labe
 with few calibration positives can move far on documents with no shift at all
 (GoEmotions, 500 set-aside calibration documents, 500 unshifted test documents at
 ``min_count=5``: ``embarrassment`` 0.008 -> 0.056 on some 4 calibration positives,
-total variation 0.23). Each estimate gets a first-order standard error (EM's, at
-the source prior): the target documents' sampling, ``1 / sqrt(I)`` with ``I`` the
-Fisher information ``sum_n ((p_n - pi_s) / (pi_s (1 - pi_s)))^2``, and, given
+total variation 0.23). Each estimate gets a first-order standard error (EM's): the
+target documents' sampling, ``1 / sqrt(I)`` with ``I`` the Fisher information
+``sum_n ((r_n - pi) / (pi (1 - pi)))^2`` (``r_n`` the probabilities adjusted to ``pi``)
+taken at the source prior and at the estimate, whichever gives the larger error (at
+the source prior alone, 5 documents that moved a label from 0.025 to 0.475 had the
+error of a rare label's sampling, 0.029, where at 0.475 they tell it to no better than
+``sqrt(0.475 x 0.525 / 5)``, 0.22), and, given
 ``source_docs``, the calibration's, whose rate ``pi_s`` is known to
 ``sqrt(pi_s (1 - pi_s) / source_docs)`` and moves the estimate by that times ``n_docs
-/ (I pi_s (1 - pi_s)) - 1`` (the derivative of EM's estimate in ``pi_s``: near 0 for a
-label whose probabilities separate it cleanly, which EM counts whatever ``pi_s`` says;
+/ (I pi_s (1 - pi_s)) - 1`` (``I`` at ``pi_s``; the derivative of EM's estimate in
+``pi_s``: near 0 for a label whose probabilities separate it cleanly, which EM counts
+whatever ``pi_s`` says;
 the ``- 1`` left out overstated such a label's error by the calibration's whole
 ``sqrt(pi_s (1 - pi_s) / source_docs)``). It misses the calibration curve's own error,
 which dominates for labels with few calibration positives (or negatives), so a label
@@ -527,23 +532,47 @@ def estimate_label_shift(topk: TopK, *, source_prior: npt.ArrayLike,
         target, fallback = np.where(usable, estimate, target), ~usable
     edge = 0.5 / n_docs  # half a document: never exactly 0 or 1, nor past the source prior
     target = np.clip(target, np.minimum(prior, edge), np.maximum(prior, 1.0 - edge))
-    return LabelShift(method, prior, np.where(frozen, prior, target), n_docs, iterations,
-                      converged, fallback, frozen, min_count, flat, source_docs,
-                      _standard_error(labels, p, absent, tail_arr, prior, n_docs, source_docs))
+    target = np.where(frozen, prior, target)
+    return LabelShift(method, prior, target, n_docs, iterations, converged, fallback, frozen,
+                      min_count, flat, source_docs,
+                      _standard_error(labels, p, absent, tail_arr, prior, target, n_docs,
+                                      source_docs))
+
+
+def _information(labels: np.ndarray, p: np.ndarray, absent: np.ndarray, tail: np.ndarray,
+                 source: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Fisher information of each label's target prior at ``at`` (probabilities calibrated
+    under ``source``, both clipped inside (0, 1)): ``sum_n ((r_n - at) / (at (1 - at)))^2``
+    with ``r_n`` the probabilities adjusted to ``at`` (``p_n`` itself at the source)."""
+    n_labels = source.size
+    w1, w0 = at / source, (1.0 - at) / (1.0 - source)
+    num = w1[labels] * p
+    den = num + w0[labels] * (1.0 - p)
+    r = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+    tail_num = w1 * tail
+    tail_den = tail_num + w0 * (1.0 - tail)
+    r_tail = np.divide(tail_num, tail_den, out=np.zeros(n_labels), where=tail_den > 0)
+    return (np.bincount(labels, weights=(r - at[labels]) ** 2, minlength=n_labels)
+            + absent * (r_tail - at) ** 2) / (at * (1.0 - at)) ** 2
 
 
 def _standard_error(labels: np.ndarray, p: np.ndarray, absent: np.ndarray, tail: np.ndarray,
-                    prior: np.ndarray, n_docs: int, source_docs: int | None) -> np.ndarray:
-    """First-order standard error of each label's EM estimate at its source prior: the
-    target documents' sampling and, with ``source_docs``, the calibration rate's (see the
-    module docstring); infinite where the probabilities carry no information."""
-    n_labels = prior.size
+                    prior: np.ndarray, target: np.ndarray, n_docs: int,
+                    source_docs: int | None) -> np.ndarray:
+    """First-order standard error of each label's EM estimate: the target documents'
+    sampling, the larger of its variances at the source prior and at the ``target``
+    estimate, and, with ``source_docs``, the calibration rate's at the source prior (see
+    the module docstring); infinite where the probabilities carry no information."""
     source = np.clip(prior, _CLIP, 1 - _CLIP)
     spread = source * (1.0 - source)
-    information = (np.bincount(labels, weights=(p - source[labels]) ** 2, minlength=n_labels)
-                   + absent * (tail - source) ** 2) / spread ** 2
+    information = _information(labels, p, absent, tail, source, source)
+    at_target = _information(labels, p, absent, tail, source,
+                             np.clip(target, _CLIP, 1 - _CLIP))
     with np.errstate(divide="ignore", invalid="ignore"):
-        variance = 1.0 / information
+        # at the source prior alone, a label that moved from 0.025 to 0.475 on 5
+        # documents had the error of a rare label's sampling (0.029) and read as
+        # supported; near 0.475 five documents tell the share to some +-0.22
+        variance = np.maximum(1.0 / information, 1.0 / at_target)
         if source_docs is not None:
             # d(estimate)/d(pi_s) = 1 - n_docs / (I spread): the source prior moves both
             # the starting point and, the other way, the target's departures from it
