@@ -2126,6 +2126,17 @@ def test_an_alpha_too_small_for_the_conformal_documents_is_warned_about(bundle,
     result = CliRunner().invoke(cli, ["suggest", str(out), str(docs), "--sets", "--alpha",
                                       "0.3", "--format", "tsv"])
     assert result.exit_code == 0 and "warning" not in result.output, result.output
+    # eval --calibration measured those sets and said nothing of why they were everything
+    result = CliRunner().invoke(cli, ["eval", str(out), str(few), "--calibration", "--alpha",
+                                      "0.01", "--alpha", "0.3"])
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.output.splitlines()
+              if line.startswith("warning: --alpha: alpha 0.01 is below")]
+    assert len(warned) == 2, result.output  # the recall sets and the mondrian ones
+    assert "every recall set is every label;" in warned[0]
+    assert "every mondrian set is every label of its band" in warned[1]
+    assert "alpha 0.3 is below" not in result.output, result.output
+    assert "alpha=0.01 recall   recall 1.0000  set size 28.00" in result.output, result.output
 
 
 def test_train_warns_when_its_conformal_documents_cannot_meet_the_default_alpha(

@@ -17,7 +17,7 @@ import errno
 import logging
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, NoReturn
 
@@ -29,6 +29,7 @@ from tagsmith.exceptions import InvalidParameterError, TagsmithError
 
 if TYPE_CHECKING:
     from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.pipeline.confidence import ConformalModel
 
 EXIT_INTERRUPTED = 130
 #: 128 + SIGTERM, what a shell reports for a process that ``kill`` or ``timeout`` ended
@@ -543,6 +544,19 @@ def warn(message: str) -> None:
     if settings and settings.get("quiet"):
         return
     click.secho(f"warning: {message}", fg="yellow", err=True)
+
+
+def warn_alpha_too_small(conformal: ConformalModel, alphas: Sequence[float],
+                         option: str) -> None:
+    """Warn, naming ``option``, of each alpha in ``alphas`` below what the conformal
+    documents of ``conformal`` allow for the recall or mondrian sets (every such set is
+    then every label, or its whole band): calibrate, train and eval alike (LP-ICP's
+    sets are left out, as they are from every one of them)."""
+    for alpha in alphas:
+        for set_method in ("recall", "mondrian"):
+            too_small = conformal.alpha_too_small(alpha, set_method)
+            if too_small:
+                warn(f"{option}: {too_small}")
 
 
 def warn_unnamed_language(space: LabelSpace, lang: str, option: str = "--lang") -> None:

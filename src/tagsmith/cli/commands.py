@@ -31,6 +31,7 @@ from tagsmith.cli import (
     refuse_unused,
     tsv_field,
     warn,
+    warn_alpha_too_small,
     warn_unnamed_language,
 )
 from tagsmith.exceptions import DataError, InvalidParameterError
@@ -176,11 +177,9 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
             "same fits both on all of them", calibration_fraction) from None
     classifier.save(output)
     if classifier.conformal is not None:  # as calibrate warns of its --alpha
-        for set_method in ("recall", "mondrian"):
-            too_small = classifier.conformal.alpha_too_small(classifier.conformal.alpha,
-                                                             set_method)
-            if too_small:  # the bundle's alpha: suggest --sets would answer every label
-                warn(f"--calibration-fraction: {too_small}")
+        # the bundle's alpha: suggest --sets would answer every label
+        warn_alpha_too_small(classifier.conformal, [classifier.conformal.alpha],
+                             "--calibration-fraction")
     heldout = classifier.manifest["metrics"].get("heldout")
     training = classifier.manifest["training"]
     aside = training.get("n_calibration_docs") or 0
@@ -922,9 +921,13 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
     if calibration:  # metrics and report from one scoring of the corpus
         from tagsmith.pipeline.confidence import evaluate_with_confidence
 
+        alphas = alphas or (0.05, 0.1, 0.2)
+        if classifier.conformal is not None:  # as calibrate, train and suggest --sets:
+            # a set at an alpha the conformal documents cannot meet is every label
+            warn_alpha_too_small(classifier.conformal, alphas, "--alpha")
         metrics, report = evaluate_with_confidence(
             classifier, data.texts, data.Y, threshold=threshold,
-            alphas=alphas or (0.05, 0.1, 0.2), reliability_k=reliability_k,
+            alphas=alphas, reliability_k=reliability_k,
             png=reliability_png, source=corpus)
     else:  # documents the bundle was trained on are warned of, naming the corpus
         metrics = evaluate_classifier(classifier, data.texts, data.Y, threshold=threshold,

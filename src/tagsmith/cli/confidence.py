@@ -14,6 +14,7 @@ from tagsmith.cli import (
     print_json,
     printable,
     warn,
+    warn_alpha_too_small,
     warn_unnamed_language,
 )
 from tagsmith.cli.commands import (
@@ -143,10 +144,9 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
     report = calibrate_classifier(classifier, heldout, options=options)
     conformal = classifier.conformal
     assert conformal is not None  # calibrate_classifier has just fitted it
-    for set_method in ("recall", "mondrian"):  # lpicp's groups all hold every document
-        too_small = conformal.alpha_too_small(alpha, set_method)
-        if too_small:  # the bundle's default alpha: suggest --sets would answer every label
-            warn(f"--alpha: {too_small}")
+    # the bundle's default alpha: suggest --sets would answer every label (lpicp's groups
+    # all hold every document)
+    warn_alpha_too_small(conformal, [alpha], "--alpha")
     classifier.save(output or bundle)
     if reliability_png:  # once the bundle it shows is saved: a failed save leaves no
         # diagram of a calibration that is nowhere (it is written atomically)
