@@ -191,6 +191,8 @@ def main() -> None:  # noqa: C901 - one linear script
         parser.error(f"--max-train-docs must be 1 or more, not {args.max_train_docs}")
     if args.k is not None and args.k < 1:  # failed after the training
         parser.error(f"--k must be 1 or more, not {args.k}")
+    if not 0 <= args.shrinkage < float("inf"):  # refused by the calibrator, after the training
+        parser.error(f"--shrinkage must be a finite number, 0 or more, not {args.shrinkage:g}")
     if not 0 < args.mapie_grid_step < 1:  # 0: a ZeroDivisionError after the conformal splits
         parser.error(f"--mapie-grid-step must be a number in (0, 1), not {args.mapie_grid_step:g}")
 

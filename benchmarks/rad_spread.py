@@ -39,6 +39,8 @@ def main() -> None:
     batches = positive_ints(parser, "--batches", args.batches)
     if not 0 <= args.error_rate <= 1:
         parser.error(f"--error-rate must be a number in [0, 1], not {args.error_rate:g}")
+    if args.seed < 0:  # numpy refused it after the corpus was featurized (a traceback)
+        parser.error(f"--seed must be 0 or more, not {args.seed}")
 
     import llm  # the benchmark's loaders
 

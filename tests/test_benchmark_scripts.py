@@ -399,10 +399,13 @@ def test_a_max_train_docs_below_one_is_refused_before_any_work(script, args, tmp
 @pytest.mark.parametrize(("args", "message"), [
     (["--k", "0"], "--k must be 1 or more, not 0"),
     (["--mapie-grid-step", "0"], "--mapie-grid-step must be a number in (0, 1), not 0"),
-], ids=["k", "mapie-grid-step"])
+    (["--shrinkage", "-1"], "--shrinkage must be a finite number, 0 or more, not -1"),
+    (["--shrinkage", "nan"], "--shrinkage must be a finite number, 0 or more, not nan"),
+], ids=["k", "mapie-grid-step", "shrinkage", "shrinkage-nan"])
 def test_confidence_checks_k_and_the_mapie_grid_before_any_work(args, message, tmp_path):
     """``--mapie-grid-step 0`` ended in a ZeroDivisionError from numpy after the training
-    and the conformal splits; ``--k 0`` failed after the training."""
+    and the conformal splits; ``--k 0`` failed after the training; ``--shrinkage -1``
+    (or nan) in the calibrator's InvalidParameterError traceback, after the training."""
     done = _run("confidence.py", ["--dataset", "goemotions", *args], tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert message in done.stderr
@@ -443,10 +446,12 @@ def test_the_timing_scripts_refuse_a_count_below_one(script, args, tmp_path):
 @pytest.mark.parametrize(("args", "message"), [
     (["--batches", "125,many"], "--batches: '125,many' is not a comma-separated list"),
     (["--error-rate", "2"], "--error-rate must be a number in [0, 1], not 2"),
-], ids=["batches", "error-rate"])
+    (["--seed", "-1"], "--seed must be 0 or more, not -1"),
+], ids=["batches", "error-rate", "seed"])
 def test_rad_spread_checks_batches_and_error_rate_first(args, message, tmp_path):
     """``--batches`` was read after the corpus was loaded and featurized (a ValueError
-    traceback); an error rate above 1 went through."""
+    traceback); an error rate above 1 went through; ``--seed -1`` ended in numpy's
+    ValueError traceback after the featurizing."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "rad_spread.py"), *args,
