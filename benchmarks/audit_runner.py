@@ -23,6 +23,18 @@ from pathlib import Path
 import numpy as np
 
 
+def json_object(value: str) -> dict:
+    """An option's JSON object (``--params``, ``--features``, ``--options``): a
+    JSONDecodeError traceback before, after the imports and the data reading."""
+    try:
+        parsed = json.loads(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not JSON ({error}): {value}") from None
+    if not isinstance(parsed, dict):
+        raise argparse.ArgumentTypeError(f"not a JSON object: {value}")
+    return parsed
+
+
 def train(args) -> None:
     from tagsmith.data.vocab import load_vocabulary
     from tagsmith.metrics import precision_at_k
@@ -33,8 +45,8 @@ def train(args) -> None:
     data = read_labelled(args.corpus, space)
     dev = read_labelled(args.dev, space)
     test = read_labelled(args.test, space)
-    options = TrainOptions(model=args.model, model_params=json.loads(args.params),
-                           featurizer_params=json.loads(args.features), seed=args.seed)
+    options = TrainOptions(model=args.model, model_params=args.params,
+                           featurizer_params=args.features, seed=args.seed)
     started = time.perf_counter()
     classifier = train_classifier(data.texts, data.Y, space, dev_texts=dev.texts, dev_Y=dev.Y,
                                   options=options)
@@ -52,13 +64,16 @@ def audit(args) -> None:
     from tagsmith.data.vocab import load_vocabulary
     from tagsmith.pipeline.audit import AuditOptions, audit_corpus, read_audit_corpus
 
+    try:  # an unknown field was a TypeError traceback after the data reading
+        options = AuditOptions(**args.options)
+    except TypeError as error:
+        raise SystemExit(f"--options: {error}") from None
     space = load_vocabulary(args.vocab)
     data = read_audit_corpus(args.corpus, space)
     splits = {}
     for pair in args.split:
         name, _, path = pair.partition("=")
         splits[name] = read_audit_corpus(path, space).texts
-    options = AuditOptions(**json.loads(args.options))
     started = time.perf_counter()
     result = audit_corpus(data.texts, data.Y, space, options=options, splits=splits,
                           unknown_labels=data.unknown_labels, lines=data.lines,
@@ -97,14 +112,19 @@ def main() -> None:
     t.add_argument("--dev", required=True)
     t.add_argument("--test", required=True)
     t.add_argument("--model", required=True)
-    t.add_argument("--params", default="{}")
-    t.add_argument("--features", default="{}")
+    t.add_argument("--params", type=json_object, default={})
+    t.add_argument("--features", type=json_object, default={})
     t.add_argument("--out", required=True)
     a.add_argument("--split", action="append", default=[])
-    a.add_argument("--options", default="{}")
+    a.add_argument("--options", type=json_object, default={})
     a.add_argument("--out-dir", required=True)
     args = parser.parse_args()
-    {"train": train, "audit": audit}[args.step](args)
+    from tagsmith.exceptions import TagsmithError
+
+    try:
+        {"train": train, "audit": audit}[args.step](args)
+    except TagsmithError as error:  # a missing or bad file or parameter: a traceback before
+        raise SystemExit(f"audit_runner.py {args.step}: {error}") from None
 
 
 if __name__ == "__main__":

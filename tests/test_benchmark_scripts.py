@@ -461,6 +461,37 @@ def test_rad_spread_checks_batches_and_error_rate_first(args, message, tmp_path)
     assert message in done.stderr
 
 
+@pytest.mark.parametrize(("step", "args", "message"), [
+    ("audit", ["--options", "{bad"], "argument --options: not JSON ("),
+    ("audit", ["--options", "[1]"], "argument --options: not a JSON object: [1]"),
+    ("audit", ["--options", '{"nosuch": 1}'],
+     "--options: AuditOptions.__init__() got an unexpected keyword argument 'nosuch'"),
+    ("audit", [], "audit_runner.py audit: {vocab}: vocabulary file not found"),
+    ("train", ["--params", '{"n_trees": 3'], "argument --params: not JSON ("),
+    ("train", [], "audit_runner.py train: {vocab}: vocabulary file not found"),
+], ids=["options-json", "options-list", "options-field", "audit-vocab", "params-json",
+        "train-vocab"])
+def test_audit_runner_names_a_bad_option_or_file_not_a_traceback(step, args, message,
+                                                                 tmp_path):
+    """RESULTS.md gives ``audit_runner.py audit ... --options '{"seed": 0}'`` to run by
+    hand: a mistyped path ended in a VocabularyError traceback, bad JSON in a
+    JSONDecodeError one and an unknown option in a TypeError one, after the reading."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    vocab = tmp_path / "vocab.tsv"
+    paths = (["--split", f"test={tmp_path / 'test.tsv'}", "--out-dir", str(tmp_path / "out")]
+             if step == "audit" else
+             ["--dev", str(tmp_path / "dev.tsv"), "--test", str(tmp_path / "test.tsv"),
+              "--model", "tree", "--out", str(tmp_path / "result.json")])
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "audit_runner.py"), step,
+                           "--corpus", str(tmp_path / "train.tsv"), "--vocab", str(vocab),
+                           *paths, *args],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert message.format(vocab=vocab) in done.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "result.json").exists()
+
+
 @pytest.mark.parametrize("part", ["llm_active.py", "llm_sim.py"])
 def test_the_parts_of_llm_py_point_to_it_when_run(part):
     """``python benchmarks/llm_sim.py --help`` printed nothing and exited 0."""
