@@ -42,6 +42,7 @@ def main() -> None:
     from xmc import dataset_dir
 
     from tagsmith.data.vocab import load_vocabulary
+    from tagsmith.exceptions import TagsmithError
     from tagsmith.pipeline.classifier import TextClassifier
     from tagsmith.pipeline.confidence import ConfidenceOptions
     from tagsmith.pipeline.io import read_labelled
@@ -56,8 +57,15 @@ def main() -> None:
                                featurizer_params={"word_ngrams": [1, 2], "char_ngrams": None,
                                                   "min_df": 2},
                                calibration_fraction=0.1, confidence=ConfidenceOptions())
-        train_classifier(data.texts[:n], data.Y[:n], space, options=options).save(args.bundle)
-    clf = TextClassifier.load(args.bundle)
+        try:  # too few documents to calibrate on was a DataError traceback
+            classifier = train_classifier(data.texts[:n], data.Y[:n], space, options=options)
+        except TagsmithError as error:
+            parser.exit(1, f"--train-docs {n}: {error}\n")
+        classifier.save(args.bundle)
+    try:  # a folder that is no bundle was a BundleError traceback
+        clf = TextClassifier.load(args.bundle)
+    except TagsmithError as error:
+        parser.exit(1, f"--bundle: {error}\n")
     with gzip.open(base / "clean-test.tsv.gz", "rt", encoding="utf-8") as handle:
         texts = [line.split("\t", 1)[0] for line in islice(handle, args.test_docs)]
     wide, raw = [], []

@@ -492,6 +492,40 @@ def test_audit_runner_names_a_bad_option_or_file_not_a_traceback(step, args, mes
     assert not (tmp_path / "out").exists() and not (tmp_path / "result.json").exists()
 
 
+@pytest.mark.parametrize("case", ["train-docs", "bundle"])
+def test_calibrated_predict_timing_names_too_few_documents_or_a_non_bundle(case, tmp_path):
+    """``--train-docs 50`` (too few to set 10 aside for calibration) ended in a DataError
+    traceback after reading the corpus; a ``--bundle`` folder with no bundle in it in a
+    BundleError traceback."""
+    import gzip
+
+    base = tmp_path / "data" / "yso-finna-en"
+    base.mkdir(parents=True)
+    labels = [f"<http://www.yso.fi/onto/yso/p{i}>" for i in range(3)]
+    with gzip.open(base / "yso-en-labels.tsv.gz", "wt", encoding="utf-8") as handle:
+        handle.writelines(f"{uri}\tlabel {i}\n" for i, uri in enumerate(labels))
+    for name in ("clean-train", "clean-dev", "clean-test"):
+        with gzip.open(base / f"{name}.tsv.gz", "wt", encoding="utf-8") as handle:
+            handle.writelines(f"title number {i} word{i % 3}\t{labels[i % 3]}\n"
+                              for i in range(60))
+    bundle = tmp_path / "bundle"
+    if case == "bundle":
+        bundle.mkdir()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" /
+                                               "calibrated_predict_timing.py"),
+                           "--data-dir", str(tmp_path / "data"), "--bundle", str(bundle),
+                           "--train-docs", "50", "--test-docs", "5", "--runs", "1"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    if case == "bundle":
+        assert f"--bundle: {bundle}: manifest.json is missing" in done.stderr
+    else:
+        assert "--train-docs 50: only 5 held-out documents" in done.stderr
+        assert not bundle.exists()
+
+
 @pytest.mark.parametrize("part", ["llm_active.py", "llm_sim.py"])
 def test_the_parts_of_llm_py_point_to_it_when_run(part):
     """``python benchmarks/llm_sim.py --help`` printed nothing and exited 0."""
