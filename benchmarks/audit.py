@@ -544,7 +544,8 @@ def check_run_options(parser: argparse.ArgumentParser, args) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True, choices=sorted(TRAIN))
     parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "datasets")
     parser.add_argument("--work-dir", type=Path, default=HERE / "work" / "audit")

@@ -84,7 +84,8 @@ def main() -> None:
     from tagsmith.data.vocab import load_vocabulary
     from tagsmith.pipeline.audit import read_audit_corpus
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True,
                         help="A data folder benchmarks/audit.py prepared (data-<key>).")
     parser.add_argument("--weights", default="0,0.1,0.3,1,3")

@@ -115,7 +115,8 @@ def main() -> None:
     from tagsmith.data.vocab import load_vocabulary
     from tagsmith.pipeline.io import read_labelled
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True,
                         help="A data folder of a finished benchmarks/audit.py run (data-<key>).")
     parser.add_argument("--top-n", required=True,

@@ -166,7 +166,8 @@ def shifted_resample(Y: sp.csr_matrix, seed: int, strength: float = 1.0) -> np.n
 
 # -- main --------------------------------------------------------------------------------------
 def main() -> None:  # noqa: C901 - one linear script
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True, choices=list(SETTINGS))
     parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "datasets")
     parser.add_argument("--work-dir", type=Path, default=HERE / "work" / "confidence")

@@ -9,6 +9,8 @@ scikit-learn's metrics on the same predictions, and runs a scikit-learn peer
 (TF-IDF + one-vs-rest LinearSVC, decision threshold 0) on the same split. Reuters
 uses a dev split carved out of train (``--dev-fraction 0.1``); GoEmotions its
 official dev split. Ends by printing one JSON line per system (medians over runs).
+Each run's bundle and its train/eval logs go under ``benchmarks/work/foundation/<dataset>/``
+(``--work-dir``; git-ignored).
 """
 
 from __future__ import annotations
@@ -149,7 +151,8 @@ def median_of(runs: list[dict], key: str) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True, choices=["reuters21578", "goemotions"])
     parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "datasets")
     parser.add_argument("--runs", type=int, default=3)

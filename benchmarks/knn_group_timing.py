@@ -46,7 +46,8 @@ def positive(value: str) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     # each at least 1: --runs 0 ended in statistics' "no median for empty data"
     parser.add_argument("--single", type=positive, default=2000)
     parser.add_argument("--copies", type=positive, default=8000)

@@ -231,7 +231,8 @@ def taxonomy_check(train_texts, work: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True,
                         choices=["goemotions", "reuters21578", "yso-finna-en"])
     parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "datasets")

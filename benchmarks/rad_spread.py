@@ -23,7 +23,8 @@ sys.path.insert(0, str(HERE))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="reuters21578",
                         choices=["goemotions", "reuters21578"])
     parser.add_argument("--data-dir", type=Path, default=HERE.parent.parent / "shared" /

@@ -23,7 +23,8 @@ TRAIN = {"yso-finna-en": "clean-train.tsv.gz", "reuters21578": "modapte-train.js
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="yso-finna-en", choices=sorted(TRAIN))
     parser.add_argument("--data-dir", type=Path, default=HERE.parent.parent / "shared"
                         / "datasets")

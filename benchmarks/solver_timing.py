@@ -25,7 +25,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--features-dir", type=Path, default=None)
     parser.add_argument("--docs", type=int, default=200_000)
     parser.add_argument("--threads", type=int, default=2)

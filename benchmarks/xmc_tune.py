@@ -70,7 +70,8 @@ def check_points(parser: argparse.ArgumentParser, args) -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True, choices=xmc.DATASETS)
     parser.add_argument("--data-dir", type=Path, default=xmc.ROOT.parent / "shared" / "datasets")
     parser.add_argument("--work-dir", type=Path, default=HERE / "work" / "xmc")

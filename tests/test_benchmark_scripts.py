@@ -314,6 +314,25 @@ def test_help_says_what_the_script_does_in_a_whole_sentence(script):
     assert description.rstrip().endswith("."), description
 
 
+@pytest.mark.parametrize("script", ARGPARSE_SCRIPTS)
+def test_help_shows_the_docstring_with_what_the_script_prints_or_writes(script):
+    """--help showed the docstring's first line alone: not what a script measures, how
+    it is run, what it prints nor where it writes (the work folder, result.json)."""
+    import ast
+    import re
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    path = ROOT / "benchmarks" / script
+    done = subprocess.run([sys.executable, str(path), "--help"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
+    assert docstring in done.stdout
+    assert re.search(r"\b(print(s|ing)?|writes?|written|go(es)? (to|under))\b", done.stdout,
+                     re.IGNORECASE)
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--audit-options", "{bad"], "--audit-options is not JSON"),
     (["--audit-options", '{"nosuch": 1}'], "--audit-options: AuditOptions.__init__() got an "
