@@ -51,6 +51,9 @@ def main() -> None:
 
     _, (texts, Y), _, _ = llm.load(args.dataset, args.data_dir,
                                    HERE / "work" / "llm" / args.dataset, True)
+    if too_many := [b for b in batches if b >= len(texts)]:  # numpy's ValueError traceback
+        parser.error(f"--batches: {too_many[0]} is not below the pool's {len(texts):,} "
+                     "documents")
     X = TfidfFeaturizer().fit_transform(texts)
     rng = np.random.default_rng(args.seed)
     for b in batches:

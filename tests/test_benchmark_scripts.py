@@ -573,6 +573,28 @@ def test_calibrated_predict_timing_names_too_few_documents_or_a_non_bundle(case,
         assert not bundle.exists()
 
 
+def test_rad_spread_refuses_a_batch_larger_than_the_pool(tmp_path):
+    """``--batches 100000`` on Reuters ended in numpy's "Cannot take a larger sample than
+    population" traceback, after the corpus was read and featurized."""
+    import gzip
+
+    base = tmp_path / "data" / "reuters21578"
+    base.mkdir(parents=True)
+    (base / "labels.txt").write_text("acq\ngrain\n", encoding="utf-8")
+    for name, n in (("modapte-train", 320), ("modapte-test", 10)):  # 300 go to dev
+        with gzip.open(base / f"{name}.jsonl.gz", "wt", encoding="utf-8") as handle:
+            handle.writelines(json.dumps({"id": i, "text": f"story {i} about {label}",
+                                          "labels": [label]}) + "\n"
+                              for i in range(n) for label in [("acq", "grain")[i % 2]])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "rad_spread.py"),
+                           "--batches", "5,50", "--data-dir", str(tmp_path / "data")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "--batches: 50 is not below the pool's 20 documents" in done.stderr
+
+
 @pytest.mark.parametrize("part", ["llm_active.py", "llm_sim.py"])
 def test_the_parts_of_llm_py_point_to_it_when_run(part):
     """``python benchmarks/llm_sim.py --help`` printed nothing and exited 0."""
