@@ -1414,6 +1414,77 @@ def test_sigterm_while_saving_keeps_the_good_bundle_and_leaves_no_temporaries(
     assert sorted(p.name for p in out.parent.iterdir()) == ["model"]
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(),
+                    reason="fills the pipe through /proc/self/fd (Linux)")
+@pytest.mark.parametrize("where", ["staging", "renames"])
+def test_kill_ends_a_save_stopped_by_ctrl_c_whose_closing_line_waits_on_its_stderr(
+        goemotions_small, tmp_path, where):
+    """Ctrl-C while saving, then ``kill``, while nobody read the run's stderr (a pipe to
+    a stalled log collector): "interrupted" waited for room in the pipe, a ``kill``
+    raised there, then click's blank line after it waited too, and only a second
+    ``kill`` ended the run, with exit code 1 (unexpected error). A ``kill`` after the
+    stop being handled ends the run at once (143); the good bundle stays, and no
+    temporary folder is left."""
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "out" / "model"
+    train = ["train", goemotions_small["dev"], "--output", out, "--vocab",
+             goemotions_small["vocab"], "--dev-fraction", "0", *FAST]
+    assert run(*train).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    marker = tmp_path / "paused"
+    read_end, write_end = os.pipe()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _PAUSED_SAVE, str(marker), where, "-q",
+             *map(str, train), "--seed", "1"],
+            env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+            stdout=subprocess.DEVNULL, stderr=write_end,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        deadline = time.monotonic() + 240
+        while not marker.exists() and process.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), process.poll()
+        # the pipe filled up through a file description of its own, non-blocking: the
+        # child's stays blocking, and its next write to stderr waits
+        filler = os.open(f"/proc/self/fd/{write_end}", os.O_WRONLY | os.O_NONBLOCK)
+        try:
+            while True:
+                os.write(filler, b"x" * 4096)
+        except BlockingIOError:
+            pass
+        finally:
+            os.close(filler)
+        process.send_signal(signal.SIGINT)
+        # one kill once the stop is handled must end the run; one that comes while the
+        # save still cleans up is handled as the stop (it raises there): send more
+        kills, deadline = 0, time.monotonic() + 180
+        while process.poll() is None and time.monotonic() < deadline:
+            process.send_signal(signal.SIGTERM)
+            kills += 1
+            try:
+                process.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
+        ended = process.poll()
+        if ended is None:  # let the hung run say its lines and end
+            os.set_blocking(read_end, False)
+            while process.poll() is None:
+                try:
+                    os.read(read_end, 1 << 16)
+                except BlockingIOError:
+                    time.sleep(0.05)
+            process.wait(timeout=60)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert ended == 143, (ended, kills)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["model"]
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
 
 def test_a_full_disk_while_saving_a_bundle_names_it_and_keeps_the_good_one(
         goemotions_small, tmp_path):

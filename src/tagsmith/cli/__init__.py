@@ -19,7 +19,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -51,10 +51,6 @@ class Terminated(KeyboardInterrupt):
     (see :mod:`tagsmith.store.staging`)."""
 
 
-def _raise_terminated(signum, frame) -> None:
-    raise Terminated()
-
-
 def exit_terminated() -> NoReturn:
     """End the process now with :data:`EXIT_TERMINATED`, writing nothing: a ``kill``
     that came after the stop being handled, while the command says its closing lines
@@ -66,23 +62,127 @@ def exit_terminated() -> NoReturn:
     os._exit(EXIT_TERMINATED)
 
 
+class LaterStopsIgnored:
+    """Within the block (main thread only), the first SIGINT raises KeyboardInterrupt,
+    and SIGTERM, where its handler is Python's, :class:`Terminated`, unless
+    :meth:`deafen` was called; every later SIGINT is ignored, and a later SIGTERM ends
+    the process at once (:func:`exit_terminated`): ignored too, a ``kill`` could not
+    end a run whose closing lines waited on a stderr nobody read (a pipe to a stalled
+    log collector or pager), and it hung until ``kill -9``. Every command's closing
+    line after a stop ("interrupted", "terminated") is said within one, deafened, as
+    are label's and taxonomy's (``llm_commands._stopped``). The handlers are put back
+    afterwards; one that ignores the signal (a job started in the background,
+    ``nohup``) is left alone."""
+
+    def __init__(self) -> None:
+        self.deaf = False
+        self._previous: dict[int, Any] = {}
+
+    def deafen(self) -> None:
+        """Ignore every stop from now on (the user's asking to leave was heard)."""
+        self.deaf = True
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        import signal
+
+        if self.deaf:
+            if signum == signal.SIGTERM:
+                exit_terminated()
+            return
+        self.deaf = True  # before raising: a stop during the clean-up it starts is ignored
+        if _stops is not None:  # and main's handler holds those that follow it
+            _stops.stopped = True
+        # raised here, not by the handler it replaced: main's ignores (holds) a stop
+        # once the command is stopped, and this one is the stop that leaves the wait
+        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+    def __enter__(self) -> LaterStopsIgnored:
+        import signal
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(signum)
+            if callable(previous):  # not SIG_IGN, SIG_DFL or one set outside Python
+                self._previous[signum] = previous
+                signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        import signal
+
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous.clear()
+
+
+class _CommandStops:
+    """:func:`main`'s handler of SIGINT and SIGTERM (see :func:`_terminate_as_interrupt`):
+    the first stop raises KeyboardInterrupt (:class:`Terminated` for ``kill``) where the
+    command stands. While that stop unwinds (a bundle or output being written is cleaned
+    up, a bundle moved aside put back), a later Ctrl-C is ignored and a later ``kill``
+    is held until the clean-up is done: the command then ends at once with exit code
+    143, without its closing line (:meth:`end_if_killed`). A ``kill`` after that one
+    ends the process there and then (a clean-up that hangs). A second stop raised in
+    the middle of the clean-up and cut it short: a train stopped by Ctrl-C while saving,
+    then killed, left its half-written ``.NAME.tmp-*`` staging folder behind."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+        self.killed = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        import signal
+
+        if not self.stopped:
+            self.stopped = True
+            raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        if signum == signal.SIGTERM:
+            if self.killed:
+                exit_terminated()
+            self.killed = True
+
+    def end_if_killed(self) -> None:
+        """End the process now (exit code 143) where a ``kill`` was held."""
+        if self.killed:
+            exit_terminated()
+
+
+#: the handler of the command :func:`main` runs (None outside one)
+_stops: _CommandStops | None = None
+
+
 @contextmanager
 def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises :class:`Terminated` while the command runs (main thread only, and
-    not where the caller ignores it); the caller's handler is put back afterwards."""
+    """SIGTERM raises :class:`Terminated` while the command runs, and SIGINT
+    KeyboardInterrupt, the first of them only (see :class:`_CommandStops`; main thread
+    only, and not where the caller ignores the signal); the caller's handlers are put
+    back afterwards."""
     import signal
     import threading
 
-    previous = signal.getsignal(signal.SIGTERM)
-    if threading.current_thread() is not threading.main_thread() \
-            or previous == signal.SIG_IGN:
+    global _stops
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    signal.signal(signal.SIGTERM, _raise_terminated)
+    handler, saved = _CommandStops(), {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(signum)
+        # SIGINT: Python's own handler only (not SIG_IGN, as a job started in the
+        # background has it, nor one set outside Python); SIGTERM: any but SIG_IGN
+        if previous == signal.SIG_IGN or (signum == signal.SIGINT
+                                          and previous is not signal.default_int_handler):
+            continue
+        saved[signum] = previous
+        signal.signal(signum, handler)
+    outer, _stops = _stops, handler
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+        _stops = outer
+        for signum, previous in saved.items():
+            signal.signal(signum, signal.SIG_DFL if previous is None else previous)
 
 
 class _PrintableFormatter(logging.Formatter):
@@ -149,10 +249,10 @@ class _TagsmithGroup(click.Group):
             click.secho(f"error: {printable(message, keep_layout=True)}", fg="red", err=True)
             ctx.exit(exc.exit_code)
         except Terminated:
-            click.echo("terminated", err=True)
+            _say_stopped("terminated")
             ctx.exit(EXIT_TERMINATED)
         except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
+            _say_stopped("interrupted")
             ctx.exit(EXIT_INTERRUPTED)
         except OSError as exc:
             if exc.errno == errno.EPIPE:
@@ -171,6 +271,19 @@ class _TagsmithGroup(click.Group):
             click.secho(f"error: {printable(where + (exc.strerror or str(exc)), keep_layout=True)}",
                         fg="red", err=True)
             ctx.exit(1)
+
+
+def _say_stopped(line: str) -> None:
+    """Say the closing ``line`` of a command that a stop ended, later stops ignored but
+    a ``kill``, which ends the process there and then (exit code 143): with a stderr
+    nobody read (a pipe to a stalled log collector), the line waited for room in the
+    pipe, a ``kill`` only raised in its place, click's blank line after it waited
+    again, and a second ``kill`` ended the run with exit code 1."""
+    if _stops is not None:
+        _stops.end_if_killed()  # a kill held while the stop unwound
+    with LaterStopsIgnored() as stops:
+        stops.deafen()
+        click.echo(line, err=True)
 
 
 #: library parameter names that a command's option spells differently (library name ->

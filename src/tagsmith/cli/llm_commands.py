@@ -10,6 +10,7 @@ import click
 
 from tagsmith._plural import none_of, plural, plural_s
 from tagsmith.cli import (
+    LaterStopsIgnored,
     a_path,
     cli,
     finite_number,
@@ -131,13 +132,13 @@ def _stopped(client, cache: str, exc: BaseException, *,
     # told "Ctrl-C again", which a run under ``timeout`` or a scheduler has no way to do
     leave = ("stop it again (kill or Ctrl-C)" if isinstance(exc, Terminated)
              else "Ctrl-C again" if interrupted else "Ctrl-C")
-    with _LaterStopsIgnored() as stops:
+    with LaterStopsIgnored() as stops:
         _say_stopped(client, cache, exc, leave, stops, dropped_as)
 
 
 def _say_stopped(client, cache: str, exc: BaseException, leave: str,
-                 stops: _LaterStopsIgnored, dropped_as: str = "malformed") -> None:
-    """:func:`_stopped` within its :class:`_LaterStopsIgnored`."""
+                 stops: LaterStopsIgnored, dropped_as: str = "malformed") -> None:
+    """:func:`_stopped` within its :class:`LaterStopsIgnored`."""
     from tagsmith.exceptions import TagsmithError
 
     interrupted = isinstance(exc, KeyboardInterrupt)
@@ -188,59 +189,8 @@ def _say_stopped(client, cache: str, exc: BaseException, leave: str,
 SAVE_GRACE = 1.0
 
 
-class _LaterStopsIgnored:
-    """Within the block (main thread only), the first SIGINT, and SIGTERM where it
-    raises :class:`~tagsmith.cli.Terminated`, act as before, unless :meth:`deafen` was
-    called; every later SIGINT is ignored, and a later SIGTERM ends the process at once
-    (:func:`~tagsmith.cli.exit_terminated`): ignored too, a ``kill`` could not end a run
-    whose closing lines waited on a stderr nobody read (a pipe to a stalled log
-    collector or pager), and it hung until ``kill -9``. The handlers are put back
-    afterwards; one that ignores the signal (a job started in the background,
-    ``nohup``) is left alone."""
-
-    def __init__(self) -> None:
-        self.deaf = False
-        self._previous: dict[int, Any] = {}
-
-    def deafen(self) -> None:
-        """Ignore every stop from now on (the user's asking to leave was heard)."""
-        self.deaf = True
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        import signal
-
-        if self.deaf:
-            if signum == signal.SIGTERM:
-                from tagsmith.cli import exit_terminated
-
-                exit_terminated()
-            return
-        self.deaf = True  # before raising: a stop during the clean-up it starts is ignored
-        self._previous[signum](signum, frame)
-
-    def __enter__(self) -> _LaterStopsIgnored:
-        import signal
-        import threading
-
-        if threading.current_thread() is not threading.main_thread():
-            return self
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            previous = signal.getsignal(signum)
-            if callable(previous):  # not SIG_IGN, SIG_DFL or one set outside Python
-                self._previous[signum] = previous
-                signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        import signal
-
-        for signum, previous in self._previous.items():
-            signal.signal(signum, previous)
-        self._previous.clear()
-
-
 def _wait_for_saves(client, cache: str, *, leave: str = "Ctrl-C again",
-                    stops: _LaterStopsIgnored | None = None) -> KeyboardInterrupt | None:
+                    stops: LaterStopsIgnored | None = None) -> KeyboardInterrupt | None:
     """Let the answers being stored reach the cache before the run ends (the worker
     threads are waited for at exit anyway), saying so when that takes a while: another
     process holds the cache's lock. A second Ctrl-C leaves them (they are then counted
@@ -249,7 +199,7 @@ def _wait_for_saves(client, cache: str, *, leave: str = "Ctrl-C again",
     second ``kill``. ``leave``: what the line says leaves them ("Ctrl-C again" after
     Ctrl-C, "Ctrl-C" after a failure, "stop it again ..." after ``kill``). Returns
     the KeyboardInterrupt (:class:`~tagsmith.cli.Terminated` for ``kill``) that left
-    them, ``None`` when none did. ``stops``: the caller's :class:`_LaterStopsIgnored`,
+    them, ``None`` when none did. ``stops``: the caller's :class:`LaterStopsIgnored`,
     deafened once the answers are stored or left (its handler deafens it as it raises
     the stop that leaves them)."""
     wait = getattr(client, "wait_for_writes", None)
