@@ -2292,3 +2292,59 @@ def test_shift_of_no_document_names_the_input_read(bundle, tmp_path):
     assert f"got 'none in {empty}'" in result.output, result.output
     result = run("shift", bundle, input="")
     assert result.exit_code == 2 and "got 'none in stdin'" in result.output, result.output
+
+
+@pytest.mark.skipif(not Path("/proc/self/wchan").exists(),
+                    reason="fills the pipe through /proc/self/fd, waits on /proc/PID/wchan")
+def test_kill_ends_a_run_whose_error_line_waits_on_its_stderr(bundle, tmp_path):
+    """A run whose error line waited for room in a stderr nobody read (a pipe to a
+    stalled log collector): a ``kill`` raised there, click's blank line after it waited
+    again, and only a second ``kill`` ended the run, with exit code 1. One ``kill`` ends
+    it at once (143)."""
+    import os
+    import signal
+    import time
+
+    documents = tmp_path / "bad.txt"
+    documents.write_bytes(b"\xff\xfe not UTF-8\n")
+    read_end, write_end = os.pipe()
+    try:
+        # the pipe filled up through a file description of its own, non-blocking: the
+        # child's stays blocking, and its first write to stderr waits
+        filler = os.open(f"/proc/self/fd/{write_end}", os.O_WRONLY | os.O_NONBLOCK)
+        try:
+            while True:
+                os.write(filler, b"x" * 4096)
+        except BlockingIOError:
+            pass
+        finally:
+            os.close(filler)
+        with open(documents, "rb") as stdin:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "tagsmith", "-q", "suggest", str(bundle), "-"],
+                env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, stdin=stdin,
+                stdout=subprocess.DEVNULL, stderr=write_end)
+        wchan = Path(f"/proc/{process.pid}/wchan")
+        deadline = time.monotonic() + 240
+        while process.poll() is None and time.monotonic() < deadline \
+                and not wchan.read_text().endswith("pipe_write"):
+            time.sleep(0.05)
+        assert process.poll() is None  # waiting to say the error
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pass
+        ended = process.poll()
+        if ended is None:  # let the hung run say its lines and end
+            os.set_blocking(read_end, False)
+            while process.poll() is None:
+                try:
+                    os.read(read_end, 1 << 16)
+                except BlockingIOError:
+                    time.sleep(0.05)
+            process.wait(timeout=60)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert ended == 143

@@ -69,7 +69,7 @@ class LaterStopsIgnored:
     the process at once (:func:`exit_terminated`): ignored too, a ``kill`` could not
     end a run whose closing lines waited on a stderr nobody read (a pipe to a stalled
     log collector or pager), and it hung until ``kill -9``. Every command's closing
-    line after a stop ("interrupted", "terminated") is said within one, deafened, as
+    line (its error, or "interrupted" after a stop) is said within one, deafened, as
     are label's and taxonomy's (``llm_commands._stopped``). The handlers are put back
     afterwards; one that ignores the signal (a job started in the background,
     ``nohup``) is left alone."""
@@ -246,13 +246,13 @@ class _TagsmithGroup(click.Group):
             message = str(exc)
             if isinstance(exc, InvalidParameterError) and ctx.invoked_subcommand:
                 message = as_typed(self.get_command(ctx, ctx.invoked_subcommand), exc)
-            click.secho(f"error: {printable(message, keep_layout=True)}", fg="red", err=True)
+            _say_closing(f"error: {printable(message, keep_layout=True)}", fg="red")
             ctx.exit(exc.exit_code)
         except Terminated:
-            _say_stopped("terminated")
+            _say_closing("terminated")
             ctx.exit(EXIT_TERMINATED)
         except KeyboardInterrupt:
-            _say_stopped("interrupted")
+            _say_closing("interrupted")
             ctx.exit(EXIT_INTERRUPTED)
         except OSError as exc:
             if exc.errno == errno.EPIPE:
@@ -268,22 +268,23 @@ class _TagsmithGroup(click.Group):
                 raise
             _drop_stdout()  # its unwritten buffer would fail again at exit
             where = f"{exc.filename}: " if exc.filename else "writing the output: "
-            click.secho(f"error: {printable(where + (exc.strerror or str(exc)), keep_layout=True)}",
-                        fg="red", err=True)
+            said = printable(where + (exc.strerror or str(exc)), keep_layout=True)
+            _say_closing(f"error: {said}", fg="red")
             ctx.exit(1)
 
 
-def _say_stopped(line: str) -> None:
-    """Say the closing ``line`` of a command that a stop ended, later stops ignored but
-    a ``kill``, which ends the process there and then (exit code 143): with a stderr
-    nobody read (a pipe to a stalled log collector), the line waited for room in the
-    pipe, a ``kill`` only raised in its place, click's blank line after it waited
-    again, and a second ``kill`` ended the run with exit code 1."""
+def _say_closing(line: str, fg: str | None = None) -> None:
+    """Say the closing ``line`` of a command (its error, or "interrupted" after a stop)
+    on stderr, Ctrl-C ignored but a ``kill``, which ends the process there and then
+    (exit code 143): with a stderr nobody read (a pipe to a stalled log collector), the
+    line waited for room in the pipe, a ``kill`` only raised in its place, click's
+    blank line after it waited again, and a second ``kill`` ended the run with exit
+    code 1."""
     if _stops is not None:
-        _stops.end_if_killed()  # a kill held while the stop unwound
+        _stops.end_if_killed()  # a kill held while a stop unwound
     with LaterStopsIgnored() as stops:
         stops.deafen()
-        click.echo(line, err=True)
+        click.secho(line, fg=fg, err=True)
 
 
 #: library parameter names that a command's option spells differently (library name ->
