@@ -2,6 +2,7 @@
 
 import json
 import re
+import sqlite3
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from click.testing import CliRunner
 import tagsmith.cli as tagsmith_cli
 from tagsmith.data.vocab import load_vocabulary
 from tagsmith.exceptions import CorpusFormatError, DataError, InvalidParameterError
+from tagsmith.labeling.cache import ResponseCache
 from tagsmith.labeling.prompts import read_data_section
 from tagsmith.pipeline.classifier import TextClassifier
 from tagsmith.pipeline.distill import ActiveOptions, active_distill, distill_classifier
@@ -1157,7 +1159,7 @@ def test_cli_label_that_fails_part_way_shows_what_was_spent(tmp_path):
     (30, "none of the 45 requests of this batch was answered; the 30 answers received "
          "before it are in the response cache"),
     (35, "the 5 answers received in this batch are in the response cache, as are the "
-         "well-formed answers received before this batch"),
+         "30 answers received before this batch: a rerun asks only for the others"),
 ])
 def test_cli_label_with_a_budget_failing_in_a_later_round_says_what_the_run_kept(
         tmp_path, answers, stop):
@@ -1175,6 +1177,69 @@ def test_cli_label_with_a_budget_failing_in_a_later_round_says_what_the_run_kept
     assert ("the teacher failed in round 1, after answering for 30 documents in the round "
             "before it") in message
     assert stop in message and "no request was answered" not in message
+
+
+@pytest.mark.parametrize("answers, stop", [
+    (30, "none of the 45 requests of this batch was answered; the 28 answers received "
+         "before it are in the response cache, not the 2 malformed ones: a rerun asks "
+         "only for the others"),
+    (35, "the 5 answers received in this batch are in the response cache, as are the 28 "
+         "answers received before this batch, not the 2 malformed ones: a rerun asks "
+         "only for the others"),
+])
+def test_cli_label_with_a_budget_counts_the_malformed_answers_of_earlier_rounds_exactly(
+        tmp_path, answers, stop):
+    # "after answering for 28 documents ... the 30 answers received before it are in the
+    # response cache (malformed ones aside)": the cache held 28, and the count of the
+    # answers before the batch was hedged, each round's dropped answers forgotten
+    docs, vocab = sport_corpus(tmp_path, 300, "sport story {i} words")
+
+    def reply(k):  # the 1st and 2nd answers of round 0 name no offered label: malformed
+        label = "hacked" if k in (1, 2) else "sport"
+        return json.dumps({"labels": [{"label": label, "confidence": 0.9}]})
+
+    cache = tmp_path / "c.sqlite"
+    with LocalChatServer(down_after(answers, reply)) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "label", str(docs), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl"),
+            "--budget", "120", "--rounds", "3", "--base-url", server.base_url, "--llm", "m",
+            "--cache", str(cache), "--max-retries", "0", "--concurrency", "1"])
+    assert result.exit_code == 6, result.output
+    message = " ".join(result.stderr.split())
+    assert ("the teacher failed in round 1, after answering for 28 documents in the round "
+            "before it") in message, message
+    assert stop in message and "aside" not in message, message
+    assert len(ResponseCache(cache)) == answers - 2
+
+
+def test_cli_label_with_a_budget_resumed_counts_an_older_runs_malformed_answers(tmp_path):
+    # an older run's cache held 2 malformed answers: the rerun dropped them, asked again
+    # (malformed again), then failed in round 1 and said "the 32 answers received before
+    # it ... (malformed ones aside)": the replayed and the asked again counted twice,
+    # the cache holding 28
+    docs, vocab = sport_corpus(tmp_path, 300, "sport story {i} words")
+    cache = tmp_path / "c.sqlite"
+    args = ["-q", "label", str(docs), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl"),
+            "--budget", "120", "--rounds", "3", "--llm", "m", "--cache", str(cache),
+            "--max-retries", "0", "--concurrency", "1"]
+    with LocalChatServer(down_after(30)) as server:
+        first = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    assert first.exit_code == 6, first.output
+    hacked = json.dumps({"labels": [{"label": "hacked", "confidence": 0.9}]})
+    with sqlite3.connect(cache) as connection:  # as a tagsmith before the check kept them
+        connection.execute("UPDATE responses SET text = ? WHERE key IN "
+                           "(SELECT key FROM responses ORDER BY key LIMIT 2)", (hacked,))
+    connection.close()
+    with LocalChatServer(down_after(2, lambda k: hacked)) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    assert result.exit_code == 6, result.output
+    message = " ".join(result.stderr.split())
+    assert ("the teacher failed in round 1, after answering for 28 documents in the round "
+            "before it") in message, message
+    assert ("none of the 45 requests of this batch was answered; the 28 answers received "
+            "before it are in the response cache, not the 2 malformed ones: a rerun asks "
+            "only for the others") in message, message
+    assert len(ResponseCache(cache)) == 28
 
 
 def test_cli_label_with_a_budget_resumed_from_the_cache_says_what_the_run_kept(tmp_path):

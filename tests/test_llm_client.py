@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tagsmith.exceptions import DataError, InvalidParameterError, LLMConfigError, LLMError
-from tagsmith.labeling.cache import ResponseCache
+from tagsmith.labeling.cache import DropMalformed, ResponseCache
 from tagsmith.labeling.client import (
     CachedClient,
     ChatRequest,
@@ -318,6 +318,50 @@ def test_a_stopping_run_says_how_many_answers_the_cache_keeps(tmp_path):
                                            r"answered; the answer received before it is in "
                                            r"the response cache"):
             complete_all(cached, [request("c")], n_workers=1, max_consecutive_failures=1)
+
+
+@pytest.mark.parametrize("first, then, said", [
+    (["a", "bad"], ["c"], "the one request of this batch was not answered; the answer received "
+                   "before it is in the response cache, not the malformed one: a rerun "
+                   "asks only for the others"),
+    (["bad"], ["c"], "the one request of this batch was not answered; the answer received "
+                     "before it was malformed, not kept in the response cache: a rerun "
+                     "asks for it again"),
+    (["a", "a"], ["c"], "the one request of this batch was not answered; the answer "
+                        "received before it is in the response cache: a rerun asks only "
+                        "for the others"),
+    (["a", "bad"], ["d", "c"], "the 1 answer received in this batch is in the "
+                               "response cache, as is the answer received before this batch, not "
+                               "the malformed one: a rerun asks only for the others"),
+    (["bad"], ["d", "c"], "the 1 answer received in this batch is in the response cache, "
+                          "not the answer received before this batch, which was "
+                          "malformed: a rerun asks only for the others"),
+    # asked again in this batch: this batch's
+    (["a", "bad"], ["bad", "c"], "the answer received in this batch was malformed, not "
+                                 "kept in the response cache: a rerun asks for it again; "
+                                 "the answer received before this batch is in it"),
+    (["bad"], ["bad2", "c"], "the answer received in this batch was malformed, not kept "
+                             "in the response cache, as was the answer received before "
+                             "this batch: a rerun asks for them again"),
+])
+def test_a_later_batch_that_stops_counts_the_answers_before_it_exactly(tmp_path, first,
+                                                                        then, said):
+    # "the 2 answers received before it are in the response cache (malformed ones
+    # aside)": the malformed answer dropped in an earlier batch, and an answer asked
+    # twice, were counted among those before, and hedged
+    def behaviour(body):
+        return Reply("down", status=503) if user_prompt(body) == "c" else user_prompt(body)
+
+    with LocalChatServer(behaviour) as server:
+        cached = CachedClient(client_for(server, max_retries=0),
+                              ResponseCache(tmp_path / "cache.sqlite"))
+        checks = {request(bad).cache_key(): lambda text: False for bad in ("bad", "bad2")}
+        complete_all(DropMalformed(cached, checks), [request(t) for t in first],
+                     n_workers=1)
+        with pytest.raises(LLMError) as caught:
+            complete_all(DropMalformed(cached, checks), [request(t) for t in then],
+                         n_workers=1, max_consecutive_failures=1)
+    assert f"({said})" in str(caught.value), caught.value
 
 
 def test_concurrency_limit_holds():
@@ -1571,9 +1615,10 @@ def test_a_third_ctrl_c_while_the_left_writes_end_still_says_the_closing_lines(
     assert cached.n_unsaved == 1 and cache.get(request("a")) is None
 
 
-def test_cached_client_keeps_nothing_per_request(tmp_path):
-    # it kept the cache key of every answer it stored, only to count the ones dropped
-    # later: memory grew with every request of a long run
+def test_cached_client_keeps_one_entry_per_distinct_request(tmp_path):
+    # it kept the cache key of every answer it stored in a second set, only to count the
+    # ones dropped later; what it keeps now is one entry per distinct request (the exact
+    # tally a stopped run's message counts from), none for a request asked again
     from tagsmith.labeling.cache import ResponseCache, discard_cached
     from tagsmith.labeling.client import CachedClient, ChatRequest, ScriptedLLM
 
@@ -1581,8 +1626,11 @@ def test_cached_client_keeps_nothing_per_request(tmp_path):
     requests = [ChatRequest("m", ({"role": "user", "content": f"doc {i}"},))
                 for i in range(300)]
     responses = [client.complete(request) for request in requests]
+    for _ in range(100):
+        client.complete(requests[0])
     sizes = {name: len(value) for name, value in vars(client).items()
              if isinstance(value, (set, dict, list, tuple))}
+    assert sizes.pop("_answered") == 300, sizes
     assert max(sizes.values(), default=0) < 10, sizes
     # the answers dropped are still counted: this run's, not an older run's
     assert discard_cached(client, requests[0], responses[0]) and client.n_dropped == 1

@@ -280,9 +280,8 @@ def discard_cached(client: LLMClient, request: ChatRequest,
             if callable(store):  # a CachedClient: a failed write warns, the run goes on
                 done = bool(store(functools.partial(discard, request)))
                 dropped = getattr(current, "dropped", None)
-                if done and callable(dropped) and response is not None \
-                        and not response.cached:  # an answer of this run: a rerun pays again
-                    dropped(request)
+                if done and callable(dropped):  # received: an answer of this run, paid again
+                    dropped(request, received=response is not None and not response.cached)
                 return done
             return bool(discard(request))
         current, seen = getattr(current, "inner", None), seen + 1

@@ -939,7 +939,8 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
                     failures = state["failures"]
                     # the answers before this batch: called, or replayed from the
                     # cache (a resumed run's earlier rounds are all cache hits)
-                    kept = _kept(client, results, requests, start[0] + start[1])
+                    kept = _kept(client, results, requests, start[0] + start[1],
+                                 answered_before)
                     raise LLMError(f"{failures} request{plural_s(failures)} in a row "
                                    f"failed; stopping ({kept}). "
                                    f"Last: {exc}") from exc
@@ -952,6 +953,10 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
     # runs over the whole run ("50/50 calls ... calls 70" after a human sample's 20)
     before = client.usage
     start = (before.n_requests, before.n_cached, before.cost)
+    # the distinct requests answered before this batch, where a CachedClient keeps them
+    # (usage counts an answer asked twice twice, and a malformed one as any other)
+    tally = _wrapped_with(client, "answered_keys", method=True)
+    answered_before = set(tally.answered_keys()) if tally is not None else None
     try:
         with progress_bar(total=len(requests), desc=desc, unit="call",
                           enabled=show_progress) as bar:
@@ -985,16 +990,30 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
 
 
 def _kept(client, results: Sequence[object], requests: Sequence[ChatRequest],
-          earlier: int = 0) -> str:
+          earlier: int = 0, answered_before: set[str] | None = None) -> str:
     """What a stopping run leaves of the answers received so far in ``results`` (to
     ``requests``): it said "answers so far are cached" when none had come, or no cache
     kept them, and counted among them the malformed answers that a
     :class:`~tagsmith.labeling.cache.DropMalformed` had dropped from the cache (a rerun
     asked for them again). ``earlier`` counts the answers the client received before
     this batch (a budget's earlier rounds, a human sample), from the endpoint or the
-    cache: "no request was answered" read as the whole run's, after a round of answers."""
+    cache: "no request was answered" read as the whole run's, after a round of answers.
+    ``answered_before``: the cache keys of the distinct requests answered before this
+    batch, where the :class:`CachedClient`'s :meth:`~CachedClient.answered_keys` kept
+    them; those it holds and those it dropped are then counted exactly ("the 30 answers
+    received before it (malformed ones aside)" said 30 where the cache held 28)."""
     answered = [i for i, result in enumerate(results) if isinstance(result, ChatResponse)]
     n = len(answered)
+    tally = _wrapped_with(client, "answered_keys", method=True)
+    good_before: int | None = None  # not known: malformed ones not told apart
+    if tally is not None and answered_before is not None \
+            and not getattr(tally, "write_failed", False):
+        held = tally.answered_keys()
+        # an answer asked in this batch again is this batch's
+        mine = {requests[i].cache_key() for i in answered}
+        before = [held.get(key, False) for key in answered_before - mine]
+        earlier = len(before)
+        good_before = sum(before)
     if not n and not earlier:
         return "no request was answered"
     if not n:
@@ -1003,22 +1022,27 @@ def _kept(client, results: Sequence[object], requests: Sequence[ChatRequest],
                        f"none of the {len(requests):,} requests of this batch was answered")
     checker = _wrapped_with(client, "dropped_keys")
     dropped = set(checker.dropped_keys) if checker is not None else set()
-    # the answers of the batches before: those well-formed are cached as this batch's
-    before = (f"; {plural(earlier, 'the answer', f'the {earlier:,} answers')} "
-              "received before it")
     seen = 0
     while client is not None and seen < 10:  # CachedClient, or a wrapper of one
         if getattr(client, "cache", None) is not None:
             if getattr(client, "write_failed", False):
                 break
+            bad = _count_bad(requests, answered, dropped)
+            if good_before is not None:
+                return _kept_exactly(n or None, bad, good_before, earlier - good_before,
+                                     "" if n else batch)
+            # the answers of the batches before: those well-formed are cached as this
+            # batch's
+            before_it = (f"; {plural(earlier, 'the answer', f'the {earlier:,} answers')} "
+                         "received before it")
             if not n:
-                return (f"{batch}{before} {plural(earlier, 'is', 'are')} in the response "
-                        "cache (malformed ones aside): a rerun asks only for the others")
+                return (f"{batch}{before_it} {plural(earlier, 'is', 'are')} in the "
+                        "response cache (malformed ones aside): a rerun asks only for the "
+                        "others")
             answers = plural(earlier, "is the well-formed answer",
                              "are the well-formed answers")
             also = f", as {answers} received before this batch" if earlier else ""
             where = " in this batch" if earlier else ""
-            bad = sum(requests[i].cache_key() in dropped for i in answered) if dropped else 0
             kept = n - bad
             if not kept:
                 return (f"{plural(n, 'the answer', f'the {n} answers')} received{where} "
@@ -1030,13 +1054,76 @@ def _kept(client, results: Sequence[object], requests: Sequence[ChatRequest],
                     f"{plural(kept, 'is', 'are')} in the response cache{malformed}{also}: "
                     "a rerun asks only for the others")
         client, seen = getattr(client, "inner", None), seen + 1
+    before_it = (f"; {plural(earlier, 'the answer', f'the {earlier:,} answers')} "
+                 "received before it")
     if not n:
-        return (f"{batch}{before} {plural(earlier, 'is', 'are')} not cached: a rerun "
+        return (f"{batch}{before_it} {plural(earlier, 'is', 'are')} not cached: a rerun "
                 f"asks for {plural(earlier, 'it', 'them')} again")
     also = f", nor the {earlier:,} received before this batch" if earlier else ""
     # "1 request answered, not cached: a rerun asks for them again"
     return (f"{n} {plural(n, 'request', 'requests')} answered, not cached{also}: "
             f"a rerun asks for {plural(n + earlier, 'it', 'them')} again")
+
+
+def _count_bad(requests: Sequence[ChatRequest], answered: Sequence[int],
+               dropped: set[str]) -> int:
+    """How many of the ``answered`` requests' answers were dropped from the cache."""
+    return sum(requests[i].cache_key() in dropped for i in answered) if dropped else 0
+
+
+def _answers(n: int, what: str = "answers") -> str:
+    """ "the answer", "the 3 answers" (``what``: the plural noun)."""
+    return plural(n, f"the {what[:-1]}", f"the {n:,} {what}")
+
+
+def _kept_exactly(n: int | None, bad: int, good_before: int, bad_before: int,
+                  batch: str) -> str:
+    """:func:`_kept` with a cache, the answers before this batch counted exactly:
+    ``n`` answers received in this batch (None: none, ``batch`` saying so), ``bad`` of
+    them malformed (dropped from the cache); ``good_before`` answers received before it
+    in the cache, ``bad_before`` dropped as malformed."""
+    earlier = good_before + bad_before
+    if n is None:
+        before = f"{batch}; {_answers(earlier)} received before it"
+        if not good_before:
+            return (f"{before} {plural(earlier, 'was', 'were')} malformed, not kept in the "
+                    f"response cache: a rerun asks for {plural(earlier, 'it', 'them')} "
+                    "again")
+        if bad_before:
+            before = (f"{batch}; {_answers(good_before)} received before it "
+                      f"{plural(good_before, 'is', 'are')} in the response cache, not "
+                      f"{_answers(bad_before, 'malformed ones')}")
+        else:
+            before = f"{before} {plural(earlier, 'is', 'are')} in the response cache"
+        return f"{before}: a rerun asks only for the others"
+    kept = n - bad
+    where = " in this batch" if earlier else ""
+    if good_before:
+        among = f", not {_answers(bad_before, 'malformed ones')}" if bad_before else ""
+        also = (f", as {plural(good_before, 'is', 'are')} {_answers(good_before)} "
+                f"received before this batch{among}")
+    elif bad_before:
+        also = (f", not {_answers(bad_before)} received before this batch, "
+                f"{plural(bad_before, 'which was', 'which were')} malformed")
+    else:
+        also = ""
+    if not kept:
+        if good_before:
+            return (f"{_answers(n)} received{where} {plural(n, 'was', 'were')} malformed, "
+                    f"not kept in the response cache: a rerun asks for "
+                    f"{plural(n, 'it', 'them')} again; {_answers(good_before)} received "
+                    f"before this batch {plural(good_before, 'is', 'are')} in it"
+                    + (f", not {_answers(bad_before, 'malformed ones')}" if bad_before
+                       else ""))
+        also = (f", as {plural(bad_before, 'was', 'were')} {_answers(bad_before)} received "
+                "before this batch" if bad_before else "")
+        return (f"{_answers(n)} received{where} {plural(n, 'was', 'were')} malformed, not "
+                f"kept in the response cache{also}: a rerun asks for "
+                f"{plural(n + bad_before, 'it', 'them')} again")
+    malformed = f", not {_answers(bad, 'malformed ones')}" if bad else ""
+    return (f"the {kept} {plural(kept, 'answer', 'answers')} received{where} "
+            f"{plural(kept, 'is', 'are')} in the response cache{malformed}{also}: "
+            "a rerun asks only for the others")
 
 
 def _wrapped_with(client, name: str, *, method: bool = False):
@@ -1098,6 +1185,10 @@ class CachedClient:
         #: answers received and stored by this run that were then dropped from the
         #: cache (malformed, or of a rejected taxonomy step): a rerun pays for them again
         self.n_dropped = 0
+        # run-wide, by cache key, the requests answered (from the endpoint or the cache)
+        # and whether the cache holds the answer (False: dropped, malformed or rejected);
+        # it counts a stopped run's answers exactly (one entry per distinct request)
+        self._answered: dict[str, bool] = {}
         self._lock = threading.Lock()
         self._writes = 0
         self._writes_done = threading.Condition(self._lock)
@@ -1107,6 +1198,8 @@ class CachedClient:
         hit = self.cache.get(request)
         if hit is not None:
             self.usage.add(hit)
+            with self._lock:
+                self._answered[request.cache_key()] = True
             return hit
         response = self.inner.complete(request)
 
@@ -1118,18 +1211,34 @@ class CachedClient:
         try:
             saved = not self.write_failed and self.store(put) is not None
         finally:  # Ctrl-C in the write too (on the thread that took it): lost, said so
-            if not saved:
-                with self._lock:
+            with self._lock:
+                if saved:
+                    self._answered[request.cache_key()] = True
+                else:
                     self.n_unsaved += 1
         return response
 
-    def dropped(self, request: ChatRequest) -> None:
-        """Note that the cached answer to ``request``, one this run received and stored,
-        was deleted (:func:`~tagsmith.labeling.cache.discard_cached` given the answer
-        calls it): counted in ``n_dropped``. (The client keeps nothing per request: a
-        set of the keys stored grew with every answer of a long run.)"""
+    def dropped(self, request: ChatRequest, received: bool = True) -> None:
+        """Note that the cached answer to ``request`` was deleted
+        (:func:`~tagsmith.labeling.cache.discard_cached`): counted in ``n_dropped`` when
+        ``received`` (this run received and stored it: a rerun pays for it again), and
+        marked not held in :meth:`answered_keys` whether this run or an older one
+        (replayed from the cache) had stored it."""
         with self._lock:
-            self.n_dropped += 1
+            key = request.cache_key()
+            if key in self._answered:
+                self._answered[key] = False
+            if received:
+                self.n_dropped += 1
+
+    def answered_keys(self) -> dict[str, bool]:
+        """The cache keys of the distinct requests this run had answered so far, from
+        the endpoint or the cache (an answer asked twice counted once; none whose write
+        failed), each with whether the cache holds its answer: False where it was
+        dropped (malformed, or of a rejected taxonomy step), this run's or an older
+        run's replayed. A copy."""
+        with self._lock:
+            return dict(self._answered)
 
     @property
     def writes_in_flight(self) -> int:
