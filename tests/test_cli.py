@@ -2229,6 +2229,36 @@ def test_train_warns_when_its_conformal_documents_cannot_meet_the_default_alpha(
     assert result.exit_code == 0 and "warning" not in result.output, result.output
 
 
+def test_train_warns_of_a_calibration_share_above_half_and_a_held_out_check_on_few(
+        goemotions_small, tmp_path):
+    """--calibration-fraction 0.99 of 3,000 documents trained on 30, set 2,970 aside and
+    printed no warning; its held-out check on 3 documents printed every metric as 1.0000
+    as if it had measured something."""
+    out = tmp_path / "model"
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "train", str(goemotions_small["train"]), "-o", str(out), "--vocab",
+        str(goemotions_small["vocab"]), "--calibration-fraction", "0.99", *FAST])
+    assert result.exit_code == 0, result.output
+    assert ("warning: --calibration-fraction 0.99 sets 2,970 documents aside for calibration "
+            "and trains the model on 30: it learns from fewer documents than calibration "
+            "takes" in result.output), result.output
+    held_out = [line for line in result.output.splitlines() if line.startswith("held-out")]
+    assert len(held_out) == 1 and held_out[0].endswith(
+        "(3 documents: too few for these figures to measure the model)"), result.output
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "train", str(goemotions_small["train"]), "-o", str(tmp_path / "json"), "--vocab",
+        str(goemotions_small["vocab"]), "--calibration-fraction", "0.99", "--json", *FAST])
+    assert result.exit_code == 0, result.output
+    assert ("warning: the held-out check rests on 3 documents: too few for its figures to "
+            "measure the model" in result.stderr), result.stderr
+    # half or less set aside, and a held-out check on enough documents: nothing said
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "train", str(goemotions_small["train"]), "-o", str(tmp_path / "half"), "--vocab",
+        str(goemotions_small["vocab"]), "--calibration-fraction", "0.5", *FAST])
+    assert result.exit_code == 0 and "warning" not in result.output, result.output
+    assert "too few" not in result.output, result.output
+
+
 def test_a_mondrian_band_without_conformal_documents_is_warned_about(bundle, goemotions_small,
                                                                      tmp_path):
     """Calibrated on documents of the one frequent label alone (neutral), the other bands

@@ -66,6 +66,10 @@ def _parse_params(pairs: tuple[str, ...], option: str) -> dict:
     return params
 
 
+#: ``train`` says its held-out figures rest on too few documents to measure the model
+#: below this many (3 documents gave every metric as 1.0000)
+FEW_HELDOUT_CHECK_DOCS = 30
+
 #: ``train`` has no ``--conformal-fraction``: it splits what ``--calibration-fraction``
 #: set aside between the calibrator and the conformal sets at calibrate's default share
 #: (half each). Its warnings about that split name this, not ``conformal_fraction``,
@@ -184,11 +188,21 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
     training = classifier.manifest["training"]
     aside = training.get("n_calibration_docs") or 0
     calibration = classifier.manifest.get("calibration")
+    n_docs, n_labels = training["n_docs"], len(label_space)
+    if aside > n_docs:  # a share above 0.5: 0.99 trained on 30 of 3,000 and said nothing
+        warn(f"--calibration-fraction {calibration_fraction:g} sets {aside:,} "
+             f"document{plural_s(aside)} aside for calibration and trains the model on "
+             f"{n_docs:,}: it learns from fewer documents than calibration takes")
+    # a check on 3 documents printed every metric as 1.0000, as if it measured something
+    few_heldout = (heldout["n_docs"] if heldout and heldout["n_docs"] < FEW_HELDOUT_CHECK_DOCS
+                   else 0)
     if as_json:
+        if few_heldout:
+            warn(f"the held-out check rests on {few_heldout:,} document"
+                 f"{plural_s(few_heldout)}: too few for its figures to measure the model")
         print_json(_train_summary(model, output, len(label_space), training, heldout,
                                   calibration))
         return
-    n_docs, n_labels = training["n_docs"], len(label_space)
     click.echo(f"trained {model} on {n_docs:,} document{plural_s(n_docs)}"
                + (f" ({aside:,} more set aside for calibration)" if aside else "")
                + f", {n_labels:,} label{plural_s(n_labels)} in {training['seconds']:.1f}s "
@@ -198,7 +212,9 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
         click.echo(f"held-out ({heldout['source']}, {heldout['n_docs']:,} "
                    f"doc{plural_s(heldout['n_docs'])}): "
                    f"P@1 {m['p@1']:.4f}  nDCG@5 {m['ndcg@5']:.4f}  "
-                   f"micro-F1 {m['micro_f1']:.4f}  macro-F1 {m['macro_f1']:.4f}")
+                   f"micro-F1 {m['micro_f1']:.4f}  macro-F1 {m['macro_f1']:.4f}"
+                   + (f"  ({few_heldout:,} document{plural_s(few_heldout)}: too few for "
+                      "these figures to measure the model)" if few_heldout else ""))
     if calibration:
         n_fit, n_conf = calibration["n_calibrator_docs"], calibration["n_conformal_docs"]
         # --calibrator-source crossfit fits on the training documents' out-of-fold
