@@ -3,14 +3,14 @@
     python benchmarks/knn_ensemble.py goemotions
     python benchmarks/knn_ensemble.py yso [--train-docs 200000] [--test-docs 5000]
 
-``goemotions`` (the copy bundled in ``examples/goemotions``; ``--data-dir`` is read for
-``yso`` only): P@1 on the official test split of ``linear``, ``knn`` (defaults and
-exact search) and their ensembles, on the default TF-IDF features (word 1-2-grams +
-char_wb 2-5-grams). ``yso``: the first ``--train-docs`` lines of yso-finna-en's
-clean-train against the first ``--test-docs`` of clean-test, word-only and word+char
-features: knn fit time, P@1, P@5 and prediction throughput (features precomputed,
-best of 3 runs, after a warm-up call that loads the compiled kernels). Prints one
-JSON line per system.
+``goemotions`` (the copy bundled in ``examples/goemotions``; ``--data-dir``,
+``--train-docs`` and ``--test-docs`` are ``yso``'s alone, refused with ``goemotions``):
+P@1 on the official test split of ``linear``, ``knn`` (defaults and exact search) and
+their ensembles, on the default TF-IDF features (word 1-2-grams + char_wb 2-5-grams).
+``yso``: the first ``--train-docs`` lines of yso-finna-en's clean-train against the
+first ``--test-docs`` of clean-test, word-only and word+char features: knn fit time,
+P@1, P@5 and prediction throughput (features precomputed, best of 3 runs, after a
+warm-up call that loads the compiled kernels). Prints one JSON line per system.
 """
 
 from __future__ import annotations
@@ -107,14 +107,34 @@ def yso(data_dir: Path, train_docs: int, test_docs: int) -> None:
                               "queries_per_s": round(X_test.shape[0] / seconds)}), flush=True)
 
 
+#: the options of ``yso`` alone, and their defaults
+YSO_DEFAULTS = {"--data-dir": ROOT.parent / "shared" / "datasets", "--train-docs": 200_000,
+                "--test-docs": 5_000}
+
+
+def only_applies(given: list[str]) -> str:
+    """``--a only applies``, ``--a and --b only apply``."""
+    names = given[0] if len(given) == 1 else f"{', '.join(given[:-1])} and {given[-1]}"
+    return f"{names} only appl{'ies' if len(given) == 1 else 'y'}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset", choices=["goemotions", "yso"])
-    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "datasets")
-    parser.add_argument("--train-docs", type=int, default=200_000)
-    parser.add_argument("--test-docs", type=int, default=5_000)
+    # None: not given (goemotions refuses them); yso's defaults are set below
+    parser.add_argument("--data-dir", type=Path, help="yso only (default: ../shared/datasets)")
+    parser.add_argument("--train-docs", type=int, help="yso only (default: 200000)")
+    parser.add_argument("--test-docs", type=int, help="yso only (default: 5000)")
     args = parser.parse_args()
+    given = [option for option in YSO_DEFAULTS
+             if getattr(args, option[2:].replace("-", "_")) is not None]
+    if args.dataset == "goemotions" and given:  # it ran the whole benchmark ignoring them
+        parser.error(f"{only_applies(given)} with yso (goemotions reads the copy bundled "
+                     "in examples/goemotions)")
+    for option, default in YSO_DEFAULTS.items():
+        if getattr(args, option[2:].replace("-", "_")) is None:
+            setattr(args, option[2:].replace("-", "_"), default)
     for option in ("--train-docs", "--test-docs"):  # 0: a traceback, some after the work
         if (value := getattr(args, option[2:].replace("-", "_"))) < 1:
             parser.error(f"{option} must be 1 or more, not {value}")

@@ -490,6 +490,30 @@ def test_the_timing_scripts_refuse_a_count_below_one(script, args, tmp_path):
     assert f"{args[-2]} must be 1 or more, not 0" in done.stderr
 
 
+@pytest.mark.parametrize(("args", "named"), [
+    (["--data-dir", "/nonexistent"], "--data-dir"),
+    (["--train-docs", "5", "--test-docs", "5"], "--train-docs and --test-docs"),
+], ids=["data-dir", "counts"])
+def test_knn_ensemble_goemotions_refuses_the_options_of_yso(args, named, monkeypatch, capsys):
+    """``knn_ensemble.py goemotions --data-dir /nonexistent`` ran the whole benchmark and
+    exited 0: that mode reads the bundled examples/goemotions and ignored --data-dir,
+    --train-docs and --test-docs. (The benchmark itself is replaced: never run here.)"""
+    module = _benchmark("knn_ensemble")
+    ran = []
+    monkeypatch.setattr(module, "goemotions", lambda: ran.append("goemotions"))
+    monkeypatch.setattr(sys, "argv", ["knn_ensemble.py", "goemotions", *args])
+    with pytest.raises(SystemExit) as exited:
+        module.main()
+    assert exited.value.code == 2 and not ran
+    err = capsys.readouterr().err
+    said = f"{named} only appl{'y' if ' and ' in named else 'ies'} with yso (goemotions " \
+           "reads the copy bundled in examples/goemotions)"
+    assert f"knn_ensemble.py: error: {said}\n" in err, err  # on one line, after the usage
+    monkeypatch.setattr(sys, "argv", ["knn_ensemble.py", "goemotions"])
+    module.main()  # none of them given: the benchmark runs
+    assert ran == ["goemotions"]
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--batches", "125,many"], "--batches: '125,many' is not a comma-separated list"),
     (["--error-rate", "2"], "--error-rate must be a number in [0, 1], not 2"),
