@@ -942,7 +942,8 @@ _ZEROSHOT_VOCAB = "VOCAB, the first argument"
               help="Text each label name is put in, e.g. 'This text is about {}.'")
 @click.option("--cache-dir", default=os.path.join(os.path.expanduser("~"), ".cache",
                                                   "tagsmith", "embeddings"),
-              show_default=True, help="Where label embeddings are cached ('' for no cache).")
+              show_default=True, help="Where label embeddings (and an HNSW label index) are "
+              "cached ('' for no cache).")
 @click.option("--format", "fmt", type=click.Choice(["json", "tsv"]), default="json",
               show_default=True, help="json: one object per document; tsv: one row per "
               "suggestion, doc, <uri>, label, score.")

@@ -5,7 +5,8 @@ alternative label, and ``"name: description"`` when it has a description -- and 
 score for a document is the best cosine similarity over its rows (as TELEClass scores
 a class by its best term). Label embeddings are cached on disk (``.npz``, keyed by the
 encoder's identity and the exact label texts, both also recorded in the file and checked
-with the vectors on every read), so a vocabulary is embedded once.
+with the vectors on every read), so a vocabulary is embedded once; an HNSW label index
+is saved beside them and read back instead of rebuilt (:class:`HnswIndex`).
 
 Hubness correction (:meth:`ZeroShotClassifier.fit_background`): some label texts sit
 close to almost every document (GoEmotions' "neutral", generic YSO concepts) and win
@@ -235,6 +236,16 @@ def _texts_digest(texts: list[str]) -> str:
     return digest.hexdigest()
 
 
+def index_cache_prefix(encoder: Encoder, texts: list[str], cache_dir: str | Path | None
+                       ) -> Path | None:
+    """Where a saved label index of these label texts goes (:func:`embed_cached`'s file
+    less ``.npz``), or None for no cache (``cache_dir`` None or ``""``)."""
+    if cache_dir is None or (isinstance(cache_dir, str) and not cache_dir):
+        return None
+    path = _cache_file(Path(cache_dir), encoder_identity(encoder), _texts_digest(texts))
+    return path.with_suffix("")
+
+
 def _cache_file(cache_dir: Path, identity: str, texts_digest: str) -> Path:
     digest = hashlib.sha256(identity.encode("utf-8", "surrogatepass"))
     digest.update(b"\x00" + texts_digest.encode("ascii"))
@@ -366,6 +377,8 @@ class ZeroShotClassifier:
                     f"{deprecated} label{plural_s(deprecated)}, every one deprecated")
             raise InvalidParameterError("label_space", "at least one label with a name", 0)
         self.label_vectors = embed_cached(encoder, texts, cache_dir, show_progress=show_progress)
+        # an HNSW graph is saved beside the embeddings and read back on the next run
+        self._index_cache = index_cache_prefix(encoder, texts, cache_dir)
         self.index_kind = index
         self.rows_per_label = max(1, int(np.bincount(self.owners).max()))
         #: ids of the labels that own label rows (not deprecated)
@@ -390,7 +403,9 @@ class ZeroShotClassifier:
                     vectors = self.label_vectors if self.hubness is None else np.hstack(
                         [self.label_vectors, (-0.5 * self.hubness)[:, None]]
                     ).astype(np.float32)
-                    index = self._index = build_index(vectors, self.index_kind)
+                    # (a corrected index has one more column: a file of its own)
+                    index = self._index = build_index(vectors, self.index_kind,
+                                                      cache_prefix=self._index_cache)
         return index
 
     @index.setter

@@ -1,0 +1,181 @@
+"""The HNSW label index saved beside the label-embedding cache and read back on the
+next run instead of rebuilt (48 s for YSO's labels on every `zeroshot --index hnsw`)."""
+
+import json
+import logging
+
+import numpy as np
+import pytest
+
+from tagsmith.data.labelspace import Label, LabelSpace
+from tagsmith.zeroshot import index as index_module
+from tagsmith.zeroshot.index import ExactIndex, HnswIndex, build_index
+from tagsmith.zeroshot.scorer import ZeroShotClassifier
+
+pytest.importorskip("hnswlib")
+
+NAMES = ["cats", "dogs", "tax law", "income tax", "weather", "rain", "football",
+         "tennis", "banks", "loans", "poetry", "novels"]
+
+
+class _StandInEncoder:
+    """Deterministic unit rows from a seeded hash of each text."""
+
+    name = "stand-in"
+    identity = "stand-in:1"
+    dim = 16
+
+    def encode(self, texts, *, show_progress=False):
+        rows = [np.random.default_rng(sum(map(ord, text)) * 7919 + len(text)).normal(
+            size=self.dim) for text in texts]
+        out = np.asarray(rows, np.float32).reshape(len(texts), self.dim)
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def _space():
+    return LabelSpace([Label(f"u:{i}", {"en": name}) for i, name in enumerate(NAMES)])
+
+
+def _scorer(cache_dir, **kwargs):
+    return ZeroShotClassifier(_space(), _StandInEncoder(), cache_dir=cache_dir,
+                              index="hnsw", **kwargs)
+
+
+def _saved(cache_dir):
+    return sorted(p.name for p in cache_dir.glob("labels-*.hnsw-*"))
+
+
+def _docs():
+    return _StandInEncoder().encode(["cats and rain", "income tax loans", "a novel"])
+
+
+def test_second_run_reads_the_saved_index(tmp_path, caplog):
+    first = _scorer(tmp_path)
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        built = first.topk_from_embeddings(_docs(), 4)
+    assert not first.index.loaded
+    assert any("building the HNSW label index" in r.message for r in caplog.records)
+    (binary, record) = _saved(tmp_path)
+    assert binary.endswith(".bin") and record == binary + ".json"
+    caplog.clear()
+    second = _scorer(tmp_path)
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        again = second.topk_from_embeddings(_docs(), 4)
+    assert second.index.loaded
+    assert not any("building" in r.message for r in caplog.records)
+    assert any("read from" in r.message for r in caplog.records)
+    np.testing.assert_array_equal(again.indices, built.indices)
+    np.testing.assert_allclose(again.scores, built.scores, atol=1e-6)
+    assert not any(r.levelno >= logging.WARNING for r in caplog.records)
+
+
+def test_changed_parameters_or_vectors_rebuild(tmp_path, monkeypatch):
+    vectors = _StandInEncoder().encode(NAMES)
+    prefix = tmp_path / "labels-x"
+    assert not build_index(vectors, "hnsw", cache_prefix=prefix).loaded
+    assert build_index(vectors, "hnsw", cache_prefix=prefix).loaded
+    # another M, ef_construction or seed: another graph, another file
+    for params in ({"M": 8}, {"ef_construction": 50}, {"seed": 1}):
+        assert not build_index(vectors, "hnsw", cache_prefix=prefix, **params).loaded
+        assert build_index(vectors, "hnsw", cache_prefix=prefix, **params).loaded
+    assert len(list(tmp_path.glob("*.bin"))) == 4
+    # other vectors of the same shape under the same prefix: rebuilt, not reused
+    other = vectors[::-1].copy()
+    index = build_index(other, "hnsw", cache_prefix=prefix)
+    assert not index.loaded
+    ids, _ = index.search(other[:3], 1)
+    assert ids[:, 0].tolist() == [0, 1, 2]
+    # another hnswlib version
+    monkeypatch.setattr(index_module, "_hnswlib_version", lambda: "99.0")
+    assert not build_index(other, "hnsw", cache_prefix=prefix).loaded
+
+
+def test_corrected_index_has_its_own_file(tmp_path):
+    scorer = _scorer(tmp_path)
+    scorer.topk_from_embeddings(_docs(), 2)
+    scorer.fit_background(vectors=_docs())
+    scorer.topk_from_embeddings(_docs(), 2)
+    assert not scorer.index.loaded
+    assert len(_saved(tmp_path)) == 4
+    again = _scorer(tmp_path).fit_background(vectors=_docs())
+    assert again.index.loaded and again.index.index.dim == _StandInEncoder.dim + 1
+
+
+def _truncate(binary, record):
+    binary.write_bytes(binary.read_bytes()[: binary.stat().st_size // 2])
+
+
+def _flip_byte(binary, record):
+    data = bytearray(binary.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    binary.write_bytes(bytes(data))
+
+
+def _garbage_record(binary, record):
+    record.write_text("{not json")
+
+
+def _lying_record(binary, record):
+    saved = json.loads(record.read_text())
+    saved["size"] = binary.stat().st_size // 2
+    _truncate(binary, record)
+    saved["sha256"] = "0" * 64
+    record.write_text(json.dumps(saved))
+
+
+def _no_record(binary, record):
+    record.unlink()
+
+
+def _huge_record(binary, record):
+    record.write_text(" " * (index_module.HNSW_RECORD_MAX_BYTES + 1))
+
+
+@pytest.mark.parametrize("damage", [_truncate, _flip_byte, _garbage_record, _lying_record,
+                                    _no_record, _huge_record])
+def test_damaged_saved_index_is_rebuilt_with_a_warning(tmp_path, damage, caplog):
+    expected = ZeroShotClassifier(_space(), _StandInEncoder(), index="exact") \
+        .topk_from_embeddings(_docs(), 4)
+    _scorer(tmp_path).topk_from_embeddings(_docs(), 4)
+    names = _saved(tmp_path)
+    damage(tmp_path / names[0], tmp_path / names[1])
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        scorer = _scorer(tmp_path)
+        got = scorer.topk_from_embeddings(_docs(), 4)
+    assert not scorer.index.loaded
+    assert sum("ignoring the saved HNSW label index" in r.message
+               for r in caplog.records) == 1
+    np.testing.assert_array_equal(got.indices, expected.indices)
+    # rewritten: the next run reads it without a warning
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        assert _scorer(tmp_path).index.loaded
+    assert not caplog.records
+    assert _saved(tmp_path) == names
+
+
+def test_no_cache_dir_saves_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for cache_dir in ("", None):
+        scorer = _scorer(cache_dir)
+        scorer.topk_from_embeddings(_docs(), 2)
+        assert scorer.index.cache_file is None and not scorer.index.loaded
+    assert not list(tmp_path.iterdir())
+
+
+def test_unwritable_cache_costs_the_cache_alone(tmp_path, caplog):
+    vectors = _StandInEncoder().encode(NAMES)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        index = build_index(vectors, "hnsw", cache_prefix=blocker / "labels-x")
+    assert isinstance(index, HnswIndex) and not index.loaded
+    assert any("cannot save the HNSW label index" in r.message for r in caplog.records)
+    ids, _ = index.search(vectors[:2], 1)
+    assert ids[:, 0].tolist() == [0, 1]
+
+
+def test_exact_index_ignores_the_cache(tmp_path):
+    vectors = _StandInEncoder().encode(NAMES)
+    assert isinstance(build_index(vectors, "exact", cache_prefix=tmp_path / "x"), ExactIndex)
+    assert not list(tmp_path.iterdir())
