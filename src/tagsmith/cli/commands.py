@@ -758,10 +758,18 @@ def _decode_utf8(raw: bytes, name: str) -> str:
     return text.removeprefix("\ufeff")
 
 
-def _batches(iterable, size: int):
+def _batches(iterable, size: int, first: int | None = None):
+    """Lists of ``size`` items of ``iterable`` (the last may be shorter); with ``first``,
+    the first batch has ``first`` items and each next one twice as many, up to ``size``.
+
+    >>> [len(batch) for batch in _batches(range(300), 256, first=16)]
+    [16, 32, 64, 128, 60]
+    """
     iterator = iter(iterable)
-    while batch := list(islice(iterator, size)):
+    step = min(first or size, size)
+    while batch := list(islice(iterator, step)):
         yield batch
+        step = min(2 * step, size)
 
 
 @cli.command(short_help="Suggest labels for documents with BUNDLE.")
