@@ -674,3 +674,22 @@ def test_the_manifest_records_the_split_and_refit_that_happened(split, recorded)
     assert {key: stored[key] for key in recorded} == recorded
     assert (clf.manifest["metrics"]["heldout"] or {}).get("model", "final") == (
         "before_refit" if recorded["refit"] else "final")
+
+
+def test_training_documents_with_no_features_are_warned_about(caplog):
+    # emoji- or punctuation-only texts (and, with char_ngrams=null, texts of a script
+    # written without spaces) kept no feature: the model gave each the same labels,
+    # learnt from nothing, without a word
+    caplog.set_level("WARNING", logger="tagsmith")
+    space = LabelSpace.from_uris(["u:a", "u:b"])
+    options = TrainOptions(dev_fraction=0.0, featurizer_params={"char_ngrams": None,
+                                                                 "min_df": 1})
+    Y = sp.csr_matrix(np.array([[1, 0], [0, 1]] * 3 + [[1, 0], [0, 1], [1, 0]]))
+    texts = ["good day", "bad day"] * 3 + ["😀😀🎉", "!!!", "城市米饭饺子在我们"]
+    train_classifier(texts, Y, space, options=options)
+    assert ("train: 2 of 9 training documents have no features (emoji or punctuation "
+            "alone, say): the model gives them all the same labels, e.g. '😀😀🎉', '!!!'"
+            in caplog.text)
+    caplog.clear()
+    train_classifier(texts[:6], Y[:6], space, options=options)
+    assert "no features" not in caplog.text

@@ -376,6 +376,7 @@ def _fit(texts, Y, options: TrainOptions, stage: str, label_space: LabelSpace | 
             part._encoder_model = encoder
     X = featurizer.fit_transform(texts)
     _check_some_features(featurizer, X, len(texts), options)
+    _warn_featureless(X, texts, stage)
     params = dict(options.model_params)
     model = make_model(options.model, **params)
     defaults = {"show_progress": options.show_progress, "random_state": options.seed}
@@ -426,6 +427,43 @@ def _check_some_features(featurizer, X, n_docs: int, options: TrainOptions) -> N
                 "featurizer_params", "settings that keep some features of the training texts",
                 f"0 features from {n_docs:,} document{plural_s(n_docs)}{where} with "
                 f"{options.featurizer_params or 'the defaults'} (a lower min_df keeps more)")
+
+
+#: how many texts of documents with no features the warning shows
+FEATURELESS_SHOWN = 3
+
+
+def featureless_rows(X) -> np.ndarray:
+    """The rows of ``X`` (a matrix, or :class:`~tagsmith.features.views.Views` of them)
+    that hold no nonzero feature in any view, ascending.
+
+    >>> featureless_rows(sp.csr_matrix(np.array([[0, 1], [0, 0]], np.float32))).tolist()
+    [1]
+    """
+    views = list(X.values()) if hasattr(X, "items") else [X]
+    empty = np.ones(views[0].shape[0], dtype=bool)
+    for matrix in views:
+        if sp.issparse(matrix):
+            empty &= np.diff(sp.csr_matrix(matrix).indptr) == 0
+        else:
+            empty &= ~np.any(np.asarray(matrix) != 0, axis=1)
+    return np.flatnonzero(empty)
+
+
+def _warn_featureless(X, texts: Sequence[str], stage: str) -> None:
+    """Warn with the count and the first texts when some training documents have no
+    features: emoji or punctuation alone, or a script written without spaces (Chinese,
+    Japanese, Thai) with word n-grams only; the model gives each of them the same labels,
+    and what it learns of their labels goes into its biases."""
+    rows = featureless_rows(X)
+    if not rows.size:
+        return
+    shown = ", ".join(repr(texts[i] if len(texts[i]) <= 40 else texts[i][:37] + "...")
+                      for i in rows[:FEATURELESS_SHOWN])
+    logger.warning("%s: %s of %s training document%s %s no features (emoji or punctuation "
+                   "alone, say): the model gives them all the same labels, e.g. %s", stage,
+                   f"{rows.size:,}", f"{len(texts):,}", plural_s(len(texts)),
+                   plural(rows.size, "has", "have"), shown)
 
 
 def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, *,
