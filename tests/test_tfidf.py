@@ -130,3 +130,70 @@ def test_max_features_keeps_the_most_frequent_terms_ties_in_term_order(block):
                               "max_char_features": None}).fit(texts)
     columns = [full.blocks_[0].terms.index(term) for term in expected]
     assert np.array_equal(featurizer.blocks_[0].idf, full.blocks_[0].idf[columns])
+
+
+def test_chinese_japanese_and_thai_words_are_characters():
+    """Written without spaces, a whole sentence was one word token, seen once: with word
+    n-grams alone (char_ngrams=None) a new sentence had no features at all, and two
+    sentences sharing every word but one shared no word feature."""
+    train = ["城市米饭饺子在我们", "昨天烤鸭今天非常", "今日はラーメンを食べた", "ข้าวเหนียวทุกคนส้มตำ"]
+    featurizer = TfidfFeaturizer(char_ngrams=None, min_df=1).fit(train)
+    X = featurizer.transform(["我们的饺子", "ラーメンが好き", "ส้มตำอร่อย"])
+    assert (np.diff(X.indptr) > 0).all()
+    terms = featurizer.blocks_[0].terms
+    assert {"饺", "饺 子", "ラ", "ラ ー", "ส้", "ส้ ม"} <= set(terms)  # bigrams: two tokens
+    assert "城市米饭饺子在我们" not in terms
+
+
+def test_split_unspaced_keeps_the_tokens_of_other_scripts():
+    """Text without characters of the unspaced scripts (the bundled GoEmotions lines,
+    German, Hindi, Hebrew) has the same tokens, byte for byte, as without the setting."""
+    import re
+
+    from tagsmith.features.tfidf import UNSPACED
+
+    with gzip.open(GOEMOTIONS / "train.tsv.gz", "rt", encoding="utf-8") as handle:
+        texts = [line.split("\t", 1)[0] for line in islice(handle, 5000)] + TEXTS
+    texts = [text for text in texts if not re.search(f"[{UNSPACED}]", text)]
+    assert len(texts) > 4900
+    for normalize in (True, False):
+        new, old = (TfidfFeaturizer(normalize_unicode=normalize, split_unspaced=split)
+                    ._counter("word", (1, 2)).build_analyzer() for split in (True, False))
+        assert [new(text) for text in texts] == [old(text) for text in texts]
+
+
+def test_a_state_saved_before_split_unspaced_featurizes_as_it_did():
+    texts = TEXTS + ["城市米饭饺子在我们", "城市米饭饺子在我们"]
+    old = TfidfFeaturizer(min_df=1, split_unspaced=False).fit(texts)
+    meta, arrays = old.to_state()
+    meta = json.loads(json.dumps(meta))
+    del meta["params"]["split_unspaced"], meta["split_unspaced"]  # as before the setting
+    loaded = TfidfFeaturizer.from_state(meta, arrays)
+    assert loaded.split_unspaced is False
+    np.testing.assert_array_equal(_dense(loaded, texts), _dense(old, texts))
+    meta, arrays = TfidfFeaturizer(min_df=1).fit(texts).to_state()
+    assert TfidfFeaturizer.from_state(meta, arrays).split_unspaced_ is True
+    with pytest.raises(InvalidParameterError, match="split_unspaced"):
+        TfidfFeaturizer(split_unspaced="no").fit(TEXTS)
+
+
+def test_split_unspaced_auto_decides_on_the_training_texts():
+    """An English corpus quoting "玛雅" in a few texts keeps its features (GoEmotions: 6 of
+    54,263 texts would change); a corpus of Chinese or Thai texts is split, and the state
+    saves what was decided."""
+    english = ["we ate at 玛雅 today", "a good day", "a bad day"] * 2 + ["fine"] * 20
+    featurizer = TfidfFeaturizer(min_df=1).fit(english)
+    assert "玛雅" in featurizer.blocks_[0].terms
+    meta, arrays = featurizer.to_state()
+    assert meta["params"]["split_unspaced"] == "auto"
+    assert meta["split_unspaced"] is False
+    chinese = TfidfFeaturizer(min_df=1).fit(["城市米饭饺子在我们", "昨天烤鸭今天非常"] + english)
+    assert "饺" in chinese.blocks_[0].terms
+    meta, arrays = chinese.to_state()
+    assert meta["split_unspaced"] is True
+    loaded = TfidfFeaturizer.from_state(json.loads(json.dumps(meta)), arrays)
+    assert loaded.get_params() == chinese.get_params()
+    np.testing.assert_array_equal(_dense(loaded, ["饺子", "玛雅"]),
+                                  _dense(chinese, ["饺子", "玛雅"]))
+    with pytest.raises(InvalidParameterError, match='split_unspaced.*"auto"'):
+        TfidfFeaturizer(split_unspaced="yes").fit(TEXTS)

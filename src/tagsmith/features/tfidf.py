@@ -65,6 +65,55 @@ def unicode_word_pattern() -> str:
     return rf"(?u)\w[\w{spans}]*"
 
 
+#: scripts written without spaces between words: Han, Hiragana and Katakana (half-width
+#: too), Thai, Lao, Khmer and Myanmar; with ``split_unspaced`` each of their characters
+#: (with its combining marks) is a word token of its own
+UNSPACED = ("\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u31f0-\u31ff"
+            "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f"
+            "\U00020000-\U0003134f")
+_HAS_UNSPACED = re.compile(f"[{UNSPACED}]")
+#: ``split_unspaced="auto"`` splits when at least this share of the training texts hold
+#: a character of the :data:`UNSPACED` scripts: a Chinese, Japanese or Thai corpus, not an
+#: English one quoting "玛雅" in a few texts (its features stay those of before)
+UNSPACED_SHARE = 0.1
+
+
+def holds_unspaced(texts: Sequence[str]) -> bool:
+    """Whether :data:`UNSPACED_SHARE` of ``texts`` (or more) hold a character of the
+    :data:`UNSPACED` scripts (what ``split_unspaced="auto"`` decides by).
+
+    >>> holds_unspaced(["今日は", "hello"]), holds_unspaced(["hello 玛雅"] + ["hi"] * 10)
+    (True, False)
+    """
+    found = sum(1 for text in texts if _HAS_UNSPACED.search(text))
+    return bool(texts) and found >= UNSPACED_SHARE * len(texts)
+
+
+@functools.cache
+def word_token_pattern(normalize_unicode: bool, split_unspaced: bool) -> str:
+    """The word token pattern: :func:`unicode_word_pattern` (``normalize_unicode``) or
+    :data:`WORD_TOKEN_PATTERN`; with ``split_unspaced``, a character of the
+    :data:`UNSPACED` scripts (and its marks) is a token of its own, so that word n-grams
+    of (1, 2) are the character unigrams and bigrams of Chinese, Japanese or Thai text,
+    where a whole sentence was one token, seen once. Text without those characters gets
+    the same tokens either way.
+
+    >>> re.findall(word_token_pattern(True, True), "今日は Tokyo ２０２６")
+    ['今', '日', 'は', 'Tokyo', '２０２６']
+    """
+    if not split_unspaced:
+        return unicode_word_pattern() if normalize_unicode else WORD_TOKEN_PATTERN
+    if normalize_unicode:
+        # "\w[\w<marks>]*" with the unspaced characters taken out of both classes
+        marks = unicode_word_pattern()[len("(?u)\\w[\\w"):-len("]*")]
+    else:
+        marks = ""  # "\b\w+\b" finds what "\w+" finds
+    other = f"(?![{UNSPACED}])"
+    tail = f"[{marks}]" if marks else "(?!)"
+    return (rf"(?u)(?=\w)[{UNSPACED}](?:{tail})*"
+            rf"|{other}\w(?:{other}(?:\w|{tail}))*")
+
+
 def unicode_preprocessor(lowercase: bool) -> Callable[[str], str]:
     """A text as ``normalize_unicode`` features it: in NFC (a decomposed "é", as text
     from macOS often has it, is the composed one), without the
@@ -78,6 +127,14 @@ def unicode_preprocessor(lowercase: bool) -> Callable[[str], str]:
         return text.lower() if lowercase else text
 
     return preprocess
+
+
+def _check_split_unspaced(value: object) -> bool:
+    try:
+        return check_bool("split_unspaced", value)
+    except InvalidParameterError:
+        raise InvalidParameterError("split_unspaced", "true, false or \"auto\"",
+                                    value) from None
 
 
 def _check_range(name: str, value) -> tuple[int, int] | None:
@@ -135,7 +192,11 @@ class TfidfFeaturizer:
     soft hyphens, word joiners and byte-order marks (:func:`unicode_preprocessor`), so
     a text gets the same features in every Unicode normal form, and words keep their
     combining marks (:func:`unicode_word_pattern`); a state saved before the setting
-    existed loads with it off, featurizing texts as given.
+    existed loads with it off, featurizing texts as given. With ``split_unspaced`` each
+    character of a script written without spaces (Chinese, Japanese, Thai:
+    :data:`UNSPACED`) is a word token (:func:`word_token_pattern`); ``"auto"`` (the
+    default) decides on the training texts (:func:`holds_unspaced`), and the state
+    saves what it decided; a state saved before the setting loads with it off.
 
     >>> feats = TfidfFeaturizer(char_ngrams=None, min_df=1).fit(["a cat", "a dog"])
     >>> X = feats.transform(["cat cat dog"])
@@ -153,7 +214,7 @@ class TfidfFeaturizer:
                  max_word_features: int | None = 400_000,
                  max_char_features: int | None = 400_000,
                  lowercase: bool = True, sublinear_tf: bool = True,
-                 normalize_unicode: bool = True):
+                 normalize_unicode: bool = True, split_unspaced: bool | str = "auto"):
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams
         self.min_df = min_df
@@ -162,6 +223,7 @@ class TfidfFeaturizer:
         self.lowercase = lowercase
         self.sublinear_tf = sublinear_tf
         self.normalize_unicode = normalize_unicode
+        self.split_unspaced = split_unspaced
 
     @classmethod
     def from_params(cls, **params: Any) -> TfidfFeaturizer:
@@ -180,6 +242,7 @@ class TfidfFeaturizer:
             "lowercase": self.lowercase,
             "sublinear_tf": self.sublinear_tf,
             "normalize_unicode": self.normalize_unicode,
+            "split_unspaced": self.split_unspaced,
         }
 
     def validate(self) -> None:
@@ -202,11 +265,19 @@ class TfidfFeaturizer:
         lowercase = check_bool("lowercase", self.lowercase)
         sublinear_tf = check_bool("sublinear_tf", self.sublinear_tf)
         normalize_unicode = check_bool("normalize_unicode", self.normalize_unicode)
+        split_unspaced = (self.split_unspaced if isinstance(self.split_unspaced, str)
+                          and self.split_unspaced == "auto"
+                          else _check_split_unspaced(self.split_unspaced))
         # every field checked: only now store them back
         self.word_ngrams, self.char_ngrams, self.min_df = word, char, min_df
         self.max_word_features, self.max_char_features = max_word, max_char
         self.lowercase, self.sublinear_tf = lowercase, sublinear_tf
-        self.normalize_unicode = normalize_unicode
+        self.normalize_unicode, self.split_unspaced = normalize_unicode, split_unspaced
+
+    def _split_unspaced(self) -> bool:
+        """``split_unspaced`` as fitted (``"auto"`` decided on the training texts)."""
+        fitted = getattr(self, "split_unspaced_", None)
+        return bool(self.split_unspaced is True if fitted is None else fitted)
 
     def _blocks_spec(self) -> list[tuple[str, Sequence[int], int | None]]:
         self.validate()
@@ -224,8 +295,8 @@ class TfidfFeaturizer:
         if self.normalize_unicode:  # the preprocessor lowercases (sklearn then would not)
             kwargs = {"preprocessor": unicode_preprocessor(self.lowercase), "lowercase": False}
         if analyzer == "word":
-            kwargs["token_pattern"] = (unicode_word_pattern() if self.normalize_unicode
-                                       else WORD_TOKEN_PATTERN)
+            kwargs["token_pattern"] = word_token_pattern(self.normalize_unicode,
+                                                         self._split_unspaced())
         return CountVectorizer(analyzer=analyzer, ngram_range=tuple(ngrams),
                                vocabulary=vocabulary,
                                min_df=min_df, dtype=np.float32,
@@ -242,6 +313,9 @@ class TfidfFeaturizer:
             raise InvalidParameterError("texts", "at least one document", "none")
         # terms holding one were learned, and failed the bundle save after the whole fit
         check_no_lone_surrogate(texts)
+        self.validate()
+        self.split_unspaced_ = (holds_unspaced(texts) if self.split_unspaced == "auto"
+                                else bool(self.split_unspaced))
         self.blocks_ = []
         outputs = []
         for analyzer, ngrams, max_features in self._blocks_spec():
@@ -350,6 +424,8 @@ class TfidfFeaturizer:
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         """JSON-able config + vocabularies, and the idf arrays."""
         meta = {"kind": self.kind, "params": self.get_params(),
+                # what "auto" decided, so that the bundle featurizes as it was fitted
+                "split_unspaced": self._split_unspaced(),
                 "blocks": [{"analyzer": b.analyzer, "ngrams": list(b.ngrams), "terms": b.terms}
                            for b in self.blocks_]}
         arrays = {f"idf_{i}": b.idf for i, b in enumerate(self.blocks_)}
@@ -368,9 +444,16 @@ class TfidfFeaturizer:
         params = meta["params"]
         if not isinstance(params, dict):
             raise ValueError(f"params is a {type(params).__name__}, not a mapping")
-        # bundles saved before normalize_unicode featurized the texts as given
-        featurizer = cls(**{"normalize_unicode": False, **params})
+        # bundles saved before normalize_unicode featurized the texts as given, and those
+        # saved before split_unspaced kept a run of Chinese or Thai as one word token
+        featurizer = cls(**{"normalize_unicode": False, "split_unspaced": False, **params})
         featurizer.validate()  # InvalidParameterError, a ValueError, names the setting
+        decided = meta.get("split_unspaced", featurizer.split_unspaced is True)
+        if not isinstance(decided, bool) or (decided != featurizer.split_unspaced
+                                             and featurizer.split_unspaced != "auto"):
+            raise ValueError(f"split_unspaced {decided!r} with the setting "
+                             f"{featurizer.split_unspaced!r}")
+        featurizer.split_unspaced_ = decided
         spec = featurizer._blocks_spec()
         blocks = meta["blocks"]
         if not isinstance(blocks, list) or len(blocks) != len(spec):
