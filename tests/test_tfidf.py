@@ -197,3 +197,21 @@ def test_split_unspaced_auto_decides_on_the_training_texts():
                                   _dense(chinese, ["饺子", "玛雅"]))
     with pytest.raises(InvalidParameterError, match='split_unspaced.*"auto"'):
         TfidfFeaturizer(split_unspaced="yes").fit(TEXTS)
+
+
+def test_unicode_form_nfkc_folds_full_width_letters_digits_and_ligatures():
+    """Full-width 'Ｆｉｎａｌ ２０２６' (typed with a Chinese or Japanese input method) and the
+    'ﬁ' ligature (text from PDFs) were other terms than 'final 2026': NFKC matches them;
+    NFC, the default, keeps them apart as before."""
+    texts = ["final match 2026", "Ｆｉｎａｌ ｍａｔｃｈ ２０２６", "ﬁnal match 2026", "a cup"]
+    nfkc = TfidfFeaturizer(min_df=1, unicode_form="NFKC").fit(texts)
+    X = _dense(nfkc, texts)
+    np.testing.assert_array_equal(X[0], X[1])
+    np.testing.assert_array_equal(X[0], X[2])
+    nfc = _dense(TfidfFeaturizer(min_df=1).fit(texts), texts)
+    assert float(nfc[0] @ nfc[1]) < 0.1
+    meta, arrays = nfkc.to_state()
+    loaded = TfidfFeaturizer.from_state(json.loads(json.dumps(meta)), arrays)
+    np.testing.assert_array_equal(_dense(loaded, texts), X)
+    with pytest.raises(InvalidParameterError, match="unicode_form"):
+        TfidfFeaturizer(unicode_form="nfkd").fit(TEXTS)

@@ -428,7 +428,7 @@ def test_tfidf_with_numpy_settings_trains_saves_and_loads_a_bundle(tmp_path):
     expected = {"word_ngrams": [1, 2], "char_ngrams": [2, 3], "min_df": 1,
                 "max_word_features": 1000, "max_char_features": 500, "lowercase": True,
                 "sublinear_tf": True, "normalize_unicode": True,
-                "split_unspaced": "auto"}
+                "split_unspaced": "auto", "unicode_form": "NFC"}
     assert clf.featurizer.get_params() == expected
     _assert_plain(clf.featurizer.get_params())
     path = clf.save(tmp_path / "bundle")

@@ -14,12 +14,12 @@ import unicodedata
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_bool, check_int, check_param_names
+from tagsmith._params import check_bool, check_choice, check_int, check_param_names
 from tagsmith._plural import plural_s
 from tagsmith.data.textio import check_no_lone_surrogate
 from tagsmith.exceptions import InvalidParameterError, NotFittedError
@@ -114,16 +114,25 @@ def word_token_pattern(normalize_unicode: bool, split_unspaced: bool) -> str:
             rf"|{other}\w(?:{other}(?:\w|{tail}))*")
 
 
-def unicode_preprocessor(lowercase: bool) -> Callable[[str], str]:
+def unicode_preprocessor(lowercase: bool, form: str = "NFC") -> Callable[[str], str]:
     """A text as ``normalize_unicode`` features it: in NFC (a decomposed "é", as text
     from macOS often has it, is the composed one), without the
     :data:`INVISIBLE_IN_WORDS`, then lowercased if ``lowercase``.
 
     >>> unicode_preprocessor(True)("Cafe\\u0301 Ver\\xadsicherung")
     'café versicherung'
+
+    ``form="NFKC"`` folds compatibility characters too: full-width Latin and digits (as
+    Chinese and Japanese input methods type them), ligatures (PDF text), but also "…"
+    to "..." and "™" to "TM" (see ``unicode_form``).
+
+    >>> unicode_preprocessor(True, "NFKC")("Ｆｉｎａｌ ﬁnal ２０２６")
+    'final final 2026'
     """
+    normal_form: Literal["NFC", "NFKC"] = "NFKC" if form == "NFKC" else "NFC"
+
     def preprocess(text: str) -> str:
-        text = INVISIBLE_IN_WORDS.sub("", unicodedata.normalize("NFC", text))
+        text = INVISIBLE_IN_WORDS.sub("", unicodedata.normalize(normal_form, text))
         return text.lower() if lowercase else text
 
     return preprocess
@@ -197,6 +206,8 @@ class TfidfFeaturizer:
     :data:`UNSPACED`) is a word token (:func:`word_token_pattern`); ``"auto"`` (the
     default) decides on the training texts (:func:`holds_unspaced`), and the state
     saves what it decided; a state saved before the setting loads with it off.
+    ``unicode_form="NFKC"`` (with ``normalize_unicode``) folds compatibility characters
+    as well (full-width "Ａ１" is "a1", "ﬁ" is "fi"); NFC, the default, leaves them.
 
     >>> feats = TfidfFeaturizer(char_ngrams=None, min_df=1).fit(["a cat", "a dog"])
     >>> X = feats.transform(["cat cat dog"])
@@ -214,7 +225,8 @@ class TfidfFeaturizer:
                  max_word_features: int | None = 400_000,
                  max_char_features: int | None = 400_000,
                  lowercase: bool = True, sublinear_tf: bool = True,
-                 normalize_unicode: bool = True, split_unspaced: bool | str = "auto"):
+                 normalize_unicode: bool = True, split_unspaced: bool | str = "auto",
+                 unicode_form: str = "NFC"):
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams
         self.min_df = min_df
@@ -224,6 +236,7 @@ class TfidfFeaturizer:
         self.sublinear_tf = sublinear_tf
         self.normalize_unicode = normalize_unicode
         self.split_unspaced = split_unspaced
+        self.unicode_form = unicode_form
 
     @classmethod
     def from_params(cls, **params: Any) -> TfidfFeaturizer:
@@ -243,6 +256,7 @@ class TfidfFeaturizer:
             "sublinear_tf": self.sublinear_tf,
             "normalize_unicode": self.normalize_unicode,
             "split_unspaced": self.split_unspaced,
+            "unicode_form": self.unicode_form,
         }
 
     def validate(self) -> None:
@@ -272,7 +286,9 @@ class TfidfFeaturizer:
         self.word_ngrams, self.char_ngrams, self.min_df = word, char, min_df
         self.max_word_features, self.max_char_features = max_word, max_char
         self.lowercase, self.sublinear_tf = lowercase, sublinear_tf
+        unicode_form = check_choice("unicode_form", self.unicode_form, ("NFC", "NFKC"))
         self.normalize_unicode, self.split_unspaced = normalize_unicode, split_unspaced
+        self.unicode_form = unicode_form
 
     def _split_unspaced(self) -> bool:
         """``split_unspaced`` as fitted (``"auto"`` decided on the training texts)."""
@@ -293,7 +309,8 @@ class TfidfFeaturizer:
 
         kwargs: dict = {"lowercase": self.lowercase}
         if self.normalize_unicode:  # the preprocessor lowercases (sklearn then would not)
-            kwargs = {"preprocessor": unicode_preprocessor(self.lowercase), "lowercase": False}
+            kwargs = {"preprocessor": unicode_preprocessor(self.lowercase, self.unicode_form),
+                      "lowercase": False}
         if analyzer == "word":
             kwargs["token_pattern"] = word_token_pattern(self.normalize_unicode,
                                                          self._split_unspaced())
