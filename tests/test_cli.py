@@ -1830,6 +1830,36 @@ def test_a_skos_vocabulary_piped_whole_file_is_refused(bundle, goemotions_small,
     assert [json.loads(line)["doc"] for line in result.output.splitlines()] == ["stdin"]
 
 
+def test_a_whole_file_is_sniffed_for_skos_without_splitting_all_of_it():
+    """The SKOS sniff of a --whole-file document (stdin, or a file named .ttl) split the
+    whole text into lines to look at its first 64: 380 MB beside a 95 MB text of short
+    lines (and 7 s). It looks at as short a start as holds them; a namespace on line 64
+    is still found, one on line 65 is not looked for."""
+    import tracemalloc
+
+    from tagsmith.cli.commands import SKOS_SNIFF_LINES, _refusing_skos_text
+    from tagsmith.exceptions import TagsmithError
+
+    text = "a short line of text\r\n" * 200_000  # 4.4 MB
+    tracemalloc.start()
+    try:
+        assert [doc for doc, _ in _refusing_skos_text([("stdin", text)], "stdin", None)] \
+            == ["stdin"]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < len(text) / 4, peak  # splitting it all took about 4 times its size
+    namespace = "<http://www.w3.org/2004/02/skos/core#>\n"
+    for before, refused in ((SKOS_SNIFF_LINES - 1, True), (SKOS_SNIFF_LINES, False)):
+        doc = "x\r\n" * before + namespace + "y\n" * 5_000
+        try:
+            list(_refusing_skos_text([("stdin", doc)], "stdin", None))
+        except TagsmithError as exc:
+            assert refused and f"stdin:{SKOS_SNIFF_LINES}:" in str(exc), str(exc)
+        else:
+            assert not refused, before
+
+
 def test_a_csv_vocabulary_given_as_documents_is_refused_as_a_vocabulary(
         bundle, goemotions_small, tmp_path):
     """A CSV vocabulary given as the documents was refused only as a CSV corpus without a

@@ -593,10 +593,27 @@ def _refusing_skos_text(documents, name: str, vocab_option: str | None):
     vocabulary where one of the first :data:`SKOS_SNIFF_LINES` lines of its text names
     the SKOS namespace (:func:`_refusing_skos`, ``file:line`` naming that line)."""
     for doc_id, text in documents:
-        head = enumerate(text.splitlines()[:SKOS_SNIFF_LINES], start=1)
+        head = enumerate(_first_lines(text, SKOS_SNIFF_LINES), start=1)
         next(_refusing_skos(head, name, vocab_option, "read as one document "
                             "(--whole-file)"), None)
         yield doc_id, text
+
+
+def _first_lines(text: str, n: int) -> list[str]:
+    """The first ``n`` lines of ``text``, as ``text.splitlines()[:n]``, split from as
+    short a start of it as holds them: splitting all of a whole file (or stdin) to look
+    at its first lines took 7 s and 380 MB beside a 95 MB text of short lines.
+
+    >>> _first_lines("a\\r\\nb\\nc", 2), _first_lines("a\\nb", 5)
+    (['a', 'b'], ['a', 'b'])
+    """
+    size = 4096
+    while True:
+        # a line cut short at the end is the last of them, after the n whole ones
+        lines = text[:size].splitlines()
+        if len(lines) > n or size >= len(text):
+            return lines[:n]
+        size *= 4
 
 
 def _refusing_skos(lines, name: str, vocab_option: str | None,
