@@ -448,6 +448,23 @@ def test_stdin_where_a_command_reads_a_file_is_refused_naming_the_argument(
     assert sorted(path.name for path in tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("command,labelled", [
+    ("train", True), ("eval", True), ("audit", True), ("apply-review", True),
+    ("taxonomy", False), ("label", False)])
+def test_a_dash_corpus_is_refused_saying_what_the_command_takes(command, labelled):
+    """``train -`` (eval's, audit's, apply-review's) was told CORPUS is "a corpus file
+    (or a text file with one document per line)", which only taxonomy and label take:
+    their CORPUS needs labels."""
+    group = tagsmith_cli.cli
+    cmd = group.get_command(click.Context(group), command)
+    param = next(p for p in cmd.params if p.name == "corpus")
+    with pytest.raises(click.BadParameter) as refused:
+        tagsmith_cli.a_path(click.Context(cmd, info_name=command), param, "-")
+    said = refused.value.message
+    assert ("CORPUS is a labelled corpus file" in said) is labelled, said
+    assert ("one document per line" in said) is not labelled, said
+
+
 @pytest.mark.parametrize("option,stream", [("--shortlist", "(stdin) is not read"),
                                            ("--student", "(stdout) is not written")])
 def test_label_refuses_dash_as_shortlist_or_student(files, tmp_path, option, stream):

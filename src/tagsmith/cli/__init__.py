@@ -581,6 +581,8 @@ def a_path(ctx: click.Context, param: click.Parameter, value: str | tuple[str, .
                                  ctx=ctx, param=param)
     if value == "-":  # FILES and --background (tuples) read stdin for '-'; nothing else
         what, stream = _PATH_ROLES.get(param.name or "", _ANY_PATH)
+        if param.name == "corpus" and ctx.command.name not in _TEXT_CORPUS_COMMANDS:
+            what = "a labelled corpus file"  # train, eval, audit, apply-review
         spelled = "/".join(param.opts) if isinstance(param, click.Option) \
             else param.human_readable_name
         raise click.BadParameter(f"'-' {stream} here: {spelled} is {what}",
@@ -596,6 +598,9 @@ _ANY_PATH = ("a file or folder name", _READ)
 #: a '-' given elsewhere was looked for as a file ("-: file not found", "-: no such
 #: model bundle", naming no argument or option) or written as one (``train -o -``
 #: saved the bundle into a folder named '-')
+#: the commands whose CORPUS may be a text file with one document per line (unlabelled):
+#: ``train -`` was told so of its CORPUS, which takes labels
+_TEXT_CORPUS_COMMANDS = frozenset({"taxonomy", "label"})
 _PATH_ROLES: dict[str, tuple[str, str]] = {
     "corpus": ("a corpus file (or a text file with one document per line); save the "
                "documents to a file and give its name", _READ),
