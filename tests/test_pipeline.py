@@ -361,6 +361,23 @@ def test_a_featurizer_without_features_is_a_clear_error():
         train_classifier(texts, Y, space, options=options)
 
 
+def test_no_features_of_a_script_without_spaces_names_split_unspaced_not_min_df():
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.exceptions import InvalidParameterError
+
+    space = LabelSpace.from_uris(["u:a", "u:b"])
+    texts = [f"今天天气很好{i}号" if i % 2 else f"我们明天去北京{i}次" for i in range(40)]
+    Y = sp.csr_matrix(np.array([[0, 1], [1, 0]] * 20))
+    # each text is one word token: no min_df keeps a feature, split_unspaced or
+    # char_ngrams would
+    options = TrainOptions(dev_fraction=0.0, featurizer_params={"char_ngrams": None,
+                                                                "split_unspaced": False})
+    with pytest.raises(InvalidParameterError, match="0 features from 40 documents") as caught:
+        train_classifier(texts, Y, space, options=options)
+    assert "split_unspaced=true or char_ngrams" in str(caught.value)
+    assert "min_df" not in str(caught.value).split("(")[-1]
+
+
 def test_a_bundle_can_only_be_trained_with_the_packaged_encoder():
     from tagsmith.exceptions import InvalidParameterError
     from tagsmith.pipeline.train import TrainOptions

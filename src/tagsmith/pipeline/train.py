@@ -39,7 +39,7 @@ from tagsmith.data import texthash
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.textio import check_no_lone_surrogate
 from tagsmith.exceptions import DataError, InvalidParameterError
-from tagsmith.features.tfidf import _as_list
+from tagsmith.features.tfidf import _as_list, holds_unspaced
 from tagsmith.features.views import make_featurizer
 from tagsmith.metrics.sets import sum_duplicates_wide
 from tagsmith.models import check_model_params, get_model_class, make_model
@@ -375,7 +375,7 @@ def _fit(texts, Y, options: TrainOptions, stage: str, label_space: LabelSpace | 
         if encoder is not None:  # an encoder learns nothing from the texts: load it once
             part._encoder_model = encoder
     X = featurizer.fit_transform(texts)
-    _check_some_features(featurizer, X, len(texts), options)
+    _check_some_features(featurizer, X, texts, options)
     _warn_featureless(X, texts, stage)
     params = dict(options.model_params)
     model = make_model(options.model, **params)
@@ -416,17 +416,34 @@ def _label_features(featurizer, model, label_space: LabelSpace):
     return featurizer.transform(label_texts(label_space))
 
 
-def _check_some_features(featurizer, X, n_docs: int, options: TrainOptions) -> None:
+def _check_some_features(featurizer, X, texts: Sequence[str], options: TrainOptions) -> None:
     """A featurizer that kept no feature (say min_df above what the texts reach) would
-    train a model of biases alone, predicting the same labels for every text."""
+    train a model of biases alone, predicting the same labels for every text. Word
+    n-grams alone of texts in a script written without spaces (Chinese, Japanese, Thai)
+    with ``split_unspaced`` off keep none either, whatever min_df: the message says so."""
     views = X.items() if hasattr(X, "items") else [(None, X)]
+    parts = getattr(featurizer, "featurizers", None)
+    n_docs = len(texts)
     for name, matrix in views:
         if matrix.shape[1] == 0:
             where = "" if name is None else f" (view {name!r})"
+            part = parts[name] if isinstance(parts, dict) and name in parts else featurizer
+            hint = ("a lower min_df keeps more" if not _unsplit_unspaced(part, texts) else
+                    "the texts are in a script written without spaces: split_unspaced=true "
+                    "or char_ngrams keep features of them")
             raise InvalidParameterError(
                 "featurizer_params", "settings that keep some features of the training texts",
                 f"0 features from {n_docs:,} document{plural_s(n_docs)}{where} with "
-                f"{options.featurizer_params or 'the defaults'} (a lower min_df keeps more)")
+                f"{options.featurizer_params or 'the defaults'} ({hint})")
+
+
+def _unsplit_unspaced(featurizer, texts: Sequence[str]) -> bool:
+    """Whether ``featurizer`` is a TF-IDF one with word n-grams alone, not splitting
+    ``texts`` that hold a script written without spaces (:func:`~tagsmith.features.tfidf.
+    holds_unspaced`): each of their runs is one word token, rarely in min_df documents."""
+    split = getattr(featurizer, "_split_unspaced", None)
+    return (split is not None and not split() and getattr(featurizer, "char_ngrams", 0) is None
+            and holds_unspaced(texts))
 
 
 #: how many texts of documents with no features the warning shows
