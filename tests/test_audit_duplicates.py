@@ -203,3 +203,13 @@ def test_near_pairs_print_one_line_of_counts():
     assert repr(found) == (f"NearPairs(n_pairs={found.n_pairs}, "
                            f"n_conflicting={found.n_conflicting}, n_listed={len(found.pairs)}, "
                            f"n_candidates={found.n_candidates}, complete={found.complete})")
+
+
+def test_full_width_latin_is_an_exact_duplicate_of_ascii_but_nfkc_is_not_applied():
+    # a Chinese or Japanese input method types Latin letters, digits and the space
+    # full-width: the same text, counted as different before
+    hashes = text_hashes(["Ｆｉｎａｌ\u3000２０２６！", "final 2026!", "Foo", "Ｆｏｏ",
+                          "wait…", "wait...", "Brand™", "BrandTM"])
+    assert hashes[0] == hashes[1] and hashes[2] == hashes[3]
+    # only the width: NFKC's other folds would regroup English corpora
+    assert hashes[4] != hashes[5] and hashes[6] != hashes[7]

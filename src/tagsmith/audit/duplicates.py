@@ -1,8 +1,9 @@
 """Exact and near-duplicate documents, conflicting labels among them, leakage between splits.
 
 * **Exact duplicates**: equal texts after case folding and collapsing whitespace, in
-  one Unicode normal form (NFC) and without the invisible characters TF-IDF drops
-  (soft hyphen, word joiner, byte-order mark), found by hashing (linear time).
+  one Unicode normal form (NFC), full-width Latin as ASCII and without the invisible
+  characters TF-IDF drops (soft hyphen, word joiner, byte-order mark), found by
+  hashing (linear time).
 * **Near duplicates**: pairs whose TF-IDF cosine reaches a threshold, every one of
   them, as comparing every pair would find them, but each text is searched once
   (exact copies collapsed) and only pairs that share one of their rarer features are
@@ -55,23 +56,35 @@ NEAR_DUPLICATE_THRESHOLD = 0.9
 COSINE_TOLERANCE = 1e-4
 
 
+#: full-width ASCII (U+FF01..U+FF5E, as Chinese and Japanese input methods type Latin
+#: letters and digits) to ASCII, and the ideographic space to a space: the width alone,
+#: not NFKC, which also rewrites "…" and "™" (and would regroup English corpora)
+FULL_WIDTH_TO_ASCII = {**{code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)},
+                       0x3000: ord(" ")}
+
+
 def normalized_text(text: str) -> str:
-    """Case-folded text with runs of whitespace collapsed, in NFC and without
+    """Case-folded text with runs of whitespace collapsed, in NFC, full-width Latin
+    letters, digits and punctuation as ASCII (:data:`FULL_WIDTH_TO_ASCII`) and without
     :data:`~tagsmith.features.tfidf.INVISIBLE_IN_WORDS` (what "exact" compares).
 
     A text and its copy with a decomposed "é" (files made on macOS) or a soft hyphen
     are the same text, with the same TF-IDF features: compared code point by code
     point they were only near duplicates (cosine 1), and under --no-near-duplicates
-    neither a duplicate nor a leak into another split.
+    neither a duplicate nor a leak into another split. So are "Ｆｏｏ ２０２６" and
+    "Foo 2026", the same text typed with a Chinese or Japanese input method.
 
     >>> normalized_text("  Rain\\tToday ")
     'rain today'
     >>> normalized_text("CAFE\\u0301 ver\\xadsion") == normalized_text("café version")
     True
+    >>> normalized_text("Ｆｏｏ\\u3000２０２６！"), normalized_text("wait… ™")
+    ('foo 2026!', 'wait… ™')
     """
     if text.isascii():  # most texts: nothing to normalize but case and spaces
         return " ".join(text.casefold().split())
-    text = unicodedata.normalize("NFC", INVISIBLE_IN_WORDS.sub("", text)).casefold()
+    text = INVISIBLE_IN_WORDS.sub("", text).translate(FULL_WIDTH_TO_ASCII)
+    text = unicodedata.normalize("NFC", text).casefold()
     return " ".join(unicodedata.normalize("NFC", text).split())
 
 
