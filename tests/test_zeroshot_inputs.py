@@ -203,3 +203,64 @@ def test_label_index_search_of_positive_k_unchanged(kind):
         ids, sims = index.search(query, k)
         assert ids.tolist() == [[1, 3, 0, 2][:min(int(k), 4)]]
         assert sims.shape == (1, min(int(k), 4))
+
+
+class _CountingHashEncoder(_HashEncoder):
+    def __init__(self, *args, **kwargs):
+        self.texts = 0
+
+    def encode(self, texts, *, show_progress=False):
+        self.texts += len(texts)
+        return super().encode(texts, show_progress=show_progress)
+
+
+@pytest.mark.parametrize("index", ["hnsw", "auto"])
+def test_an_hnsw_index_without_hnswlib_is_refused_before_any_label_is_embedded(
+        monkeypatch, tmp_path, index):
+    """The index is built on first use: without hnswlib, ``index="hnsw"`` (or ``"auto"``
+    above HNSW_FROM_ROWS label rows) failed after every label text was embedded."""
+    import sys
+
+    import tagsmith.zeroshot.index
+    from tagsmith.exceptions import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "hnswlib", None)  # None: not installed
+    monkeypatch.setattr(tagsmith.zeroshot.index, "HNSW_FROM_ROWS", 2)  # 3 labels: hnsw
+    encoder = _CountingHashEncoder()
+    with pytest.raises(MissingDependencyError, match="'hnswlib': pip install 'tagsmith"):
+        ZeroShotClassifier(SPACE, encoder, index=index, cache_dir=tmp_path)
+    assert encoder.texts == 0 and list(tmp_path.iterdir()) == []
+    # exact search (auto at or below the limit) needs no hnswlib
+    monkeypatch.setattr(tagsmith.zeroshot.index, "HNSW_FROM_ROWS", 3)
+    kinds = ["exact", "auto"] if index == "auto" else ["exact"]
+    for kind in kinds:
+        scorer = ZeroShotClassifier(SPACE, encoder, index=kind)
+        assert scorer.predict_topk(["cats"], 1).indices.shape == (1, 1)
+
+
+def test_cli_zeroshot_index_hnsw_without_hnswlib_is_refused_before_the_encoder(
+        monkeypatch, tmp_path):
+    import sys
+
+    from click.testing import CliRunner
+
+    import tagsmith.cli as tagsmith_cli
+    import tagsmith.zeroshot.encoder
+
+    tagsmith_cli._register_commands()
+    made = []
+    monkeypatch.setattr(tagsmith.zeroshot.encoder, "SentenceEncoder",
+                        lambda *args, **kwargs: made.append(_CountingHashEncoder()) or made[-1])
+    monkeypatch.setitem(sys.modules, "hnswlib", None)  # None: not installed
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en\nu:sport,sport\nu:food,food\n")
+    docs = tmp_path / "docs.txt"
+    docs.write_text("The team won the final\n")
+    result = CliRunner().invoke(tagsmith_cli.cli, ["-q", "zeroshot", str(vocab), str(docs),
+                                                   "--index", "hnsw", "--cache-dir", ""])
+    assert result.exit_code == 5, result.output
+    assert "needs the package 'hnswlib': pip install 'tagsmith[embed]'" in result.output
+    assert not made and "Traceback" not in result.output
+    result = CliRunner().invoke(tagsmith_cli.cli, ["-q", "zeroshot", str(vocab), str(docs),
+                                                   "--index", "exact", "--cache-dir", ""])
+    assert result.exit_code == 0, result.output

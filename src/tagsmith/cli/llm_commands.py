@@ -999,6 +999,11 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
         raise click.BadParameter(f"expected a number in [0, 1] with --bundle (a blended "
                                  f"score), got {threshold!r}", param_hint="'--threshold'")
 
+    if index == "hnsw":  # (auto: the scorer checks, once the label rows are counted)
+        from tagsmith.zeroshot.index import require_hnswlib
+
+        # before the bundle, the encoder and every label text's embedding load
+        require_hnswlib()
     if cache_dir:
         from tagsmith.data.textio import check_writable_dir
 

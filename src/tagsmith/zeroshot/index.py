@@ -129,11 +129,7 @@ class HnswIndex:
     def __init__(self, vectors: np.ndarray, *, M: int = 32, ef_construction: int = 200,
                  ef: int = 200, n_threads: int = 2, seed: int = 0,
                  cache_prefix: str | Path | None = None):
-        try:
-            import hnswlib
-        except ImportError as exc:
-            raise MissingDependencyError("hnswlib", extra="embed",
-                                         feature="approximate nearest-neighbour search") from exc
+        hnswlib = require_hnswlib()
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self.n_rows, dim = vectors.shape
         self.ef = ef
@@ -235,6 +231,18 @@ def resolve_index_kind(kind: str, n_rows: int) -> str:
     if kind == "auto":
         return "hnsw" if n_rows > HNSW_FROM_ROWS else "exact"
     return kind
+
+
+def require_hnswlib():
+    """The hnswlib module, or MissingDependencyError naming the ``embed`` extra (what an
+    HNSW index needs; checked before the rows are embedded, see
+    :func:`resolve_index_kind`)."""
+    try:
+        import hnswlib
+    except ImportError as exc:
+        raise MissingDependencyError("hnswlib", extra="embed",
+                                     feature="approximate nearest-neighbour search") from exc
+    return hnswlib
 
 
 def build_index(vectors: np.ndarray, kind: str = "auto", *,

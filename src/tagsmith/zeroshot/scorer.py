@@ -43,7 +43,14 @@ from tagsmith._plural import plural, plural_s
 from tagsmith.data.labelspace import LabelSpace, in_language, unnamed_in
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import PAD, TopK, _check_k, check_topk
-from tagsmith.zeroshot.index import INDEX_KINDS, ExactIndex, HnswIndex, build_index
+from tagsmith.zeroshot.index import (
+    INDEX_KINDS,
+    ExactIndex,
+    HnswIndex,
+    build_index,
+    require_hnswlib,
+    resolve_index_kind,
+)
 
 if TYPE_CHECKING:
     from tagsmith.zeroshot.encoder import Encoder
@@ -376,6 +383,10 @@ class ZeroShotClassifier:
                     "labels to suggest as not deprecated in the vocabulary)",
                     f"{deprecated} label{plural_s(deprecated)}, every one deprecated")
             raise InvalidParameterError("label_space", "at least one label with a name", 0)
+        if resolve_index_kind(index, len(texts)) == "hnsw":
+            # the index is built on first use: without hnswlib, after every label text
+            # was embedded (minutes at a large vocabulary)
+            require_hnswlib()
         self.label_vectors = embed_cached(encoder, texts, cache_dir, show_progress=show_progress)
         # an HNSW graph is saved beside the embeddings and read back on the next run
         self._index_cache = index_cache_prefix(encoder, texts, cache_dir)
