@@ -912,6 +912,31 @@ def test_a_manifest_section_of_another_shape_is_a_bundle_error(small_bundles, tm
     assert code == 4 and "Traceback" not in stderr
 
 
+@pytest.mark.parametrize("section, value", [("label_space", "x"), ("training", []),
+                                            ("metrics", 3), ("calibration", [])])
+def test_info_refuses_a_manifest_section_of_another_shape_as_load_does(small_bundles,
+                                                                     tmp_path, section,
+                                                                     value):
+    """'tagsmith info' printed such a manifest and exited 0, calling a bundle sound that
+    every other command refuses (exit 4, "'metrics' is not an object")."""
+    import shutil
+    import subprocess
+    import sys
+
+    path = tmp_path / "b"
+    shutil.copytree(small_bundles["linear"], path)
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest[section] = value
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    for extra in ([], ["--json"]):
+        done = subprocess.run([sys.executable, "-m", "tagsmith", "info", str(path), *extra],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 4, done.stdout
+        assert f"manifest.json: '{section}' is not an object" in done.stderr
+        assert str(path) in done.stderr and "Traceback" not in done.stderr
+        assert done.stdout == ""
+
+
 def test_a_bundle_replaced_while_it_is_open_is_read_as_it_was_verified(tmp_path):
     """A reader verified the files, then read them again by name: a save replacing the
     bundle in between handed it the new bundle's parts under the old manifest (a model

@@ -1055,9 +1055,11 @@ def vocab(vocab, lang, show, as_json):
               "one line (default: indented).")
 def info(bundle, as_json):
     """Show a model bundle's manifest (versions, fingerprints, held-out metrics)."""
+    from tagsmith.pipeline.classifier import check_manifest_sections
     from tagsmith.store.bundle import Bundle
 
     with Bundle(bundle) as opened:
+        check_manifest_sections(opened.manifest, bundle)  # what loading it would refuse
         click.echo(json_text(opened.manifest, indent=None if as_json else 2))
 
 

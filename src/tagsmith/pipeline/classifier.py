@@ -447,9 +447,7 @@ class TextClassifier:
 
     @classmethod
     def _from_bundle(cls, bundle: Bundle, path: str | Path) -> TextClassifier:
-        for section in MANIFEST_SECTIONS:  # read with .get(): a list there was an AttributeError
-            if not isinstance(bundle.manifest.get(section, {}), dict):
-                raise BundleError(f"manifest.json: {section!r} is not an object", path=path)
+        check_manifest_sections(bundle.manifest, path)
         try:
             try:
                 label_space = LabelSpace.from_dict(bundle.read_json(LABEL_SPACE_FILE))
@@ -496,6 +494,15 @@ class TextClassifier:
                        **parts)
         except (InvalidParameterError, TypeError, ValueError) as exc:
             raise BundleError(f"incompatible parts: {exc}", path=path) from exc
+
+
+def check_manifest_sections(manifest: dict, path: str | Path) -> None:
+    """Each of the manifest's :data:`MANIFEST_SECTIONS` that it holds is an object: they
+    are read with ``.get()``, and a list there was an AttributeError. ``tagsmith info``
+    checks them too: it printed such a manifest as sound, exit code 0."""
+    for section in MANIFEST_SECTIONS:
+        if not isinstance(manifest.get(section, {}), dict):
+            raise BundleError(f"manifest.json: {section!r} is not an object", path=path)
 
 
 def require_calibrated(classifier: TextClassifier, purpose: str, *,
