@@ -937,6 +937,25 @@ def test_info_refuses_a_manifest_section_of_another_shape_as_load_does(small_bun
         assert done.stdout == ""
 
 
+def test_a_manifest_too_large_to_be_one_is_refused_unread(tmp_path, monkeypatch):
+    """A manifest is a few kilobytes; a huge file in its place (300 MB) was read whole,
+    parsed (1.2 GB of memory) and printed by 'tagsmith info'."""
+    from tagsmith.store import bundle as bundle_module
+
+    path = write(tmp_path / "b")
+    manifest = json.loads((path / "manifest.json").read_text())
+    limit = len(json.dumps(manifest)) + 100
+    monkeypatch.setattr(bundle_module, "MAX_MANIFEST_BYTES", limit)
+    with Bundle(path) as opened:  # at the limit: read
+        assert opened.manifest["note"] == "test"
+    manifest["note"] = "x" * 200
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"manifest.json is too large for a bundle "
+                                          r"manifest \(more than") as info:
+        Bundle(path)
+    assert str(path) in str(info.value)
+
+
 def test_a_bundle_replaced_while_it_is_open_is_read_as_it_was_verified(tmp_path):
     """A reader verified the files, then read them again by name: a save replacing the
     bundle in between handed it the new bundle's parts under the old manifest (a model

@@ -44,6 +44,7 @@ import scipy.sparse as sp
 
 from tagsmith import __version__
 from tagsmith._plural import plural, plural_s
+from tagsmith._size import byte_size
 from tagsmith.exceptions import BundleError, BundleTargetError, DataError
 from tagsmith.store.staging import make_staging, remove_staging, short_name, stale_staging
 
@@ -60,6 +61,9 @@ MAX_ARRAY_BYTES = 64 * 2 ** 30
 #: (ratio 1), so a member that unpacks to more than 100 times its stored size is a
 #: decompression bomb, not a model
 MAX_COMPRESSION_RATIO = 100
+#: the most bytes a :data:`MANIFEST` may hold: tagsmith writes a few kilobytes, so a
+#: larger file is not a manifest, and is refused before it is read into memory
+MAX_MANIFEST_BYTES = 16 * 2 ** 20
 
 
 @dataclass
@@ -217,6 +221,11 @@ class Bundle:
                                   path=self.path)
             raise BundleError(f"{MANIFEST} is missing: not a tagsmith model bundle", path=self.path)
         with _open_regular(manifest_path, MANIFEST, self.path) as handle:
+            # a huge file there was read whole and parsed (300 MB: 1.2 GB of memory)
+            if len(handle.read(MAX_MANIFEST_BYTES + 1)) > MAX_MANIFEST_BYTES:
+                raise BundleError(f"{MANIFEST} is too large for a bundle manifest (more "
+                                  f"than {byte_size(MAX_MANIFEST_BYTES)})", path=self.path)
+            handle.seek(0)
             manifest = _parse_json(handle, MANIFEST, self.path)
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
             raise BundleError(f"{MANIFEST} does not describe a {FORMAT_NAME}", path=self.path)
