@@ -126,6 +126,17 @@ def test_vocab_command_on_skos():
     assert "has_hierarchy  True" in result.output
 
 
+@pytest.mark.parametrize("name, roots", [("stw-slice.ttl", 1), ("vocab.csv", 1)])
+def test_vocab_counts_no_deprecated_concept_as_a_root(name, roots):
+    """A deprecated concept has no broader one (STW unlinks them): each was counted as a
+    root, 'n_roots 1157' for STW's 7 top concepts and 1150 deprecated ones (13 for the
+    slice's one root, counted independently with rdflib)."""
+    result = run("vocab", ROOT / "tests" / "data" / name, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["n_roots"] == roots and summary["n_deprecated"] >= 1
+
+
 def test_console_script_runs(bundle):
     out = subprocess.run([sys.executable, "-m", "tagsmith", "info", str(bundle)],
                          capture_output=True, text=True)

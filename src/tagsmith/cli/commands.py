@@ -1031,10 +1031,13 @@ def vocab(vocab, lang, show, as_json):
 
     space = load_vocabulary(vocab, language=lang)
     warn_unnamed_language(space, lang)
+    deprecated = space.deprecated_mask
     summary = {
         "path": vocab, "n_labels": len(space), "languages": space.languages,
-        "n_deprecated": int(space.deprecated_mask.sum()),
-        "has_hierarchy": space.has_hierarchy, "n_roots": len(space.roots()),
+        "n_deprecated": int(deprecated.sum()), "has_hierarchy": space.has_hierarchy,
+        # a deprecated concept has no broader one (STW unlinks them): no root of the
+        # hierarchy ('n_roots 1157' for STW's 7 top concepts)
+        "n_roots": sum(1 for i in space.roots() if not deprecated[i]),
         "fingerprint": space.fingerprint,
         "labels": [{"id": i, "uri": space.uri_of(i), "label": space.name_of(i, lang)}
                    for i in range(min(show, len(space)))],
