@@ -956,6 +956,19 @@ def test_a_manifest_too_large_to_be_one_is_refused_unread(tmp_path, monkeypatch)
     assert str(path) in str(info.value)
 
 
+def test_a_manifest_naming_a_key_twice_is_damaged(tmp_path):
+    """JSON keeps the last of the values: a manifest (which has no checksum) saying
+    '"format": "x", "format": "tagsmith-bundle"' loaded, and 'info' printed one of its
+    two format entries as the bundle's, as a corpus line naming a key twice is refused."""
+    path = write(tmp_path / "b")
+    text = (path / "manifest.json").read_text()
+    (path / "manifest.json").write_text(text.replace('"format":', '"format": "x", "format":', 1))
+    with pytest.raises(BundleError, match=r"manifest.json is damaged \(the key 'format' "
+                                          r"appears twice in one object\)") as info:
+        Bundle(path)
+    assert str(path) in str(info.value)
+
+
 def test_a_bundle_replaced_while_it_is_open_is_read_as_it_was_verified(tmp_path):
     """A reader verified the files, then read them again by name: a save replacing the
     bundle in between handed it the new bundle's parts under the old manifest (a model

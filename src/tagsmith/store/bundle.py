@@ -513,15 +513,39 @@ def _open_regular(path: Path, name: str, bundle: Path) -> BinaryIO:
     return handle
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """An object of a bundle's JSON, refusing a key it names twice: JSON keeps the last
+    value, so the manifest (which has no checksum) could say one format and mean another.
+
+    >>> _BUNDLE_JSON.decode('{"a": 1, "a": 2}')
+    Traceback (most recent call last):
+    ...
+    ValueError: the key 'a' appears twice in one object
+    """
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"the key {key!r} appears twice in one object")
+            seen.add(key)
+    return value
+
+
+#: :func:`json.loads` refusing duplicate keys (NaN and Infinity stay: bundles written
+#: before strict JSON hold the bare token ``Infinity``)
+_BUNDLE_JSON = json.JSONDecoder(object_pairs_hook=_unique_keys)
+
+
 def _parse_json(handle: BinaryIO, name: str, bundle: Path):
     """The file ``handle`` parsed as JSON; malformed JSON is a BundleError naming the bundle.
 
     Besides syntax errors that covers what json.loads raises on crafted input:
-    arrays nested 100,000 deep (RecursionError) and integers of more than 4,300
-    digits (ValueError).
+    arrays nested 100,000 deep (RecursionError), integers of more than 4,300
+    digits (ValueError), and an object naming a key twice.
     """
     try:
-        return json.loads(handle.read().decode("utf-8"))
+        return _BUNDLE_JSON.decode(handle.read().decode("utf-8"))
     except RecursionError as exc:
         raise BundleError(f"{name} is damaged (nested too deeply to read)",
                           path=bundle) from exc
