@@ -190,3 +190,59 @@ def test_fitting_long_texts_with_a_progress_bar_gives_the_same_features(monkeypa
     shown.show_progress = True
     _same(shown.fit_transform(texts), plain.fit_transform(texts))
     assert shown.to_state()[0] == plain.to_state()[0]
+
+
+# -- scripts without spaces (split_unspaced) ----------------------------------------------
+UNSPACED_WORDS = ["今日は", "東京タワー", "ภาษาไทย", "กิน", "中文文本", "Tokyo", "２０２６",
+                  "café", "ກິນ", "ー", "・", "。", "x"]
+
+
+def _unspaced_text(rng, n_chars):
+    parts, size = [], 0
+    while size < n_chars:
+        part = rng.choice(UNSPACED_WORDS) + rng.choice(["", "", "", " ", "、"])
+        parts.append(part)
+        size += len(part)
+    return "".join(parts)
+
+
+@pytest.mark.parametrize("settings", [{"char_ngrams": None},
+                                      {"word_ngrams": (1, 3), "normalize_unicode": False}],
+                         ids=["normalized", "as-given"])
+@pytest.mark.parametrize("chunk_chars", [1, 5, 13])
+def test_streamed_unspaced_text_gives_the_list_based_features(settings, chunk_chars,
+                                                              monkeypatch):
+    """Chinese, Japanese and Thai text (with its combining marks) has few or no spaces:
+    cut before each of its characters too, the counts are those of the list path."""
+    rng = random.Random(5)
+    texts = [_unspaced_text(rng, 300) for _ in range(20)] + [
+        _unspaced_text(rng, 5000), "中文" * 2000, "กิ" * 1500, "", _unspaced_text(rng, 200)]
+    monkeypatch.setattr(tfidf, "STREAM_MIN_CHARS", 10**9)
+    expected, (expected_meta, expected_idf) = _fit({"min_df": 1, **settings}, texts)
+    assert expected_meta["split_unspaced"] is True
+    featurizer = TfidfFeaturizer(min_df=1, **settings).fit(texts[:20])
+    expected_transform = featurizer.transform(texts[20:])
+    monkeypatch.setattr(tfidf, "STREAM_MIN_CHARS", 100)
+    monkeypatch.setattr(tfidf, "STREAM_CHUNK_CHARS", chunk_chars)
+    got, (meta, idf) = _fit({"min_df": 1, **settings}, texts)
+    _same(got, expected)
+    assert meta == expected_meta
+    for name in idf:
+        np.testing.assert_array_equal(idf[name], expected_idf[name])
+    _same(featurizer.transform(texts[20:]), expected_transform)
+
+
+def test_a_long_text_without_spaces_takes_far_less_memory_streamed(monkeypatch):
+    """A Chinese text has no whitespace to cut at: it was one chunk, all its character
+    tokens (one a character, split_unspaced) listed at once, as without streaming."""
+    rng = random.Random(3)
+    chars = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)]
+    corpus = ["".join(rng.choices(chars, k=40)) for _ in range(100)]
+    featurizer = TfidfFeaturizer(min_df=1, char_ngrams=None).fit(corpus)
+    assert featurizer.split_unspaced_
+    text = "".join(rng.choices(chars, k=1_000_000))
+    monkeypatch.setattr(tfidf, "STREAM_MIN_CHARS", 10**9)
+    listed = _peak(lambda: featurizer.transform([text]))
+    monkeypatch.setattr(tfidf, "STREAM_MIN_CHARS", 100_000)
+    streamed = _peak(lambda: featurizer.transform([text]))
+    assert streamed * 3 < listed, (streamed, listed)

@@ -76,6 +76,10 @@ _HAS_UNSPACED = re.compile(f"[{UNSPACED}]")
 #: a character of the :data:`UNSPACED` scripts: a Chinese, Japanese or Thai corpus, not an
 #: English one quoting "玛雅" in a few texts (its features stay those of before)
 UNSPACED_SHARE = 0.1
+#: where a chunk of a long text's word n-grams may end under ``split_unspaced``: after a
+#: whitespace character, or before a word character of the :data:`UNSPACED` scripts
+#: (each starts a token of its own, so no token spans two chunks)
+_UNSPACED_CUT = re.compile(rf"(?u)\s|(?=[{UNSPACED}])(?=\w)")
 
 
 def holds_unspaced(texts: Sequence[str]) -> bool:
@@ -592,8 +596,14 @@ def _chunk_counts(counter, analyzer: str, text: str,
             yield 0, Counter(_char_wb_ngrams(chunk, min_n, max_n))
         return
     tokenize = counter.build_tokenizer()
+    # under split_unspaced each character of those scripts is a token: Chinese or Japanese
+    # text, often without any whitespace, is cut before them too, or a long one was a
+    # single chunk, its millions of tokens listed at once
+    cut = (_UNSPACED_CUT if counter.token_pattern in (word_token_pattern(True, True),
+                                                      word_token_pattern(False, True))
+           else _WHITESPACE)
     carry: list[str] = []
-    for chunk in _whitespace_chunks(text, chunk_chars):
+    for chunk in _whitespace_chunks(text, chunk_chars, cut):
         window = carry + tokenize(chunk)
         for n in range(min_n, max_n + 1):
             yield n, Counter(_word_ngrams_ending_after(window, len(carry), n, n))
@@ -645,13 +655,17 @@ def _fitted_counts(counter, analyzer: str, texts: Iterable[str], n_texts: int,
     return counts, terms
 
 
-def _whitespace_chunks(text: str, size: int) -> Iterator[str]:
+def _whitespace_chunks(text: str, size: int, cut: re.Pattern[str] = _WHITESPACE
+                      ) -> Iterator[str]:
     """``text`` in consecutive pieces of at least ``size`` characters (the last may be
     shorter), each but the last ending just after a whitespace character; a stretch
-    without whitespace stays whole."""
+    without whitespace stays whole. ``cut`` (:data:`_UNSPACED_CUT`) may also end a
+    piece just before a character of the :data:`UNSPACED` scripts."""
     start = 0
     while start < len(text):
-        found = _WHITESPACE.search(text, start + max(size, 1) - 1)
+        found = cut.search(text, start + max(size, 1) - 1)
+        if found is not None and found.end() <= start:  # an empty match at the start
+            found = cut.search(text, start + 1)
         end = len(text) if found is None else found.end()
         yield text[start:end]
         start = end
