@@ -209,3 +209,45 @@ def test_cli_zeroshot_counts_documents_after_a_small_first_batch(tmp_path, monke
     assert result.exit_code == 0, result.output
     assert sizes == [16, 32, 64, 128, 60]
     assert len(result.stdout.splitlines()) == 300
+
+
+def test_two_processes_saving_at_once_leave_a_matching_record(tmp_path, monkeypatch, caplog):
+    """hnswlib's graphs differ build to build (two threads): of two runs saving one index
+    at once, the second's file could be put in place between the first's file and its
+    record, the first's record written last; the next run found a file of another SHA-256
+    and rebuilt it, with a warning. The file and its record are swapped in under a lock."""
+    import threading
+
+    import hnswlib
+
+    from tagsmith.data import textio
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(300, 8)).astype(np.float32)
+    graphs = []
+    for depth in (20, 40):  # two files of one record, as two builds of a graph give
+        graph = hnswlib.Index(space="ip", dim=8)
+        graph.init_index(max_elements=300, M=8, ef_construction=depth)
+        graph.add_items(vectors, np.arange(300), num_threads=1)
+        graphs.append(graph)
+    record = {"format": 1, "rows": 300, "dim": 8, "vectors": "v"}
+    path = tmp_path / "labels-x.hnsw-k.bin"
+    writer = textio.atomic_binary_writer
+    other = threading.Thread(target=index_module._save_hnsw, args=(graphs[1], path, record))
+
+    def interleaved(target, *args, **kwargs):
+        if not other.is_alive() and target.name.endswith(".json") and not other.ident:
+            # the first save has its file in place: the second saves (or waits) now
+            other.start()
+            other.join(timeout=3)
+        return writer(target, *args, **kwargs)
+
+    monkeypatch.setattr(textio, "atomic_binary_writer", interleaved)
+    index_module._save_hnsw(graphs[0], path, record)
+    other.join()
+    assert other.ident  # the second save did run
+    saved = json.loads(path.with_name(path.name + ".json").read_text())
+    assert saved["sha256"] == index_module._file_sha256(path)
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        assert index_module._load_hnsw(path, record, vectors) is not None
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -296,36 +296,41 @@ def _load_hnsw(path: Path, record: dict, vectors: np.ndarray):
     it again."""
     import hnswlib
 
+    from tagsmith.store.bundle import _folder_lock
+
     sidecar = path.with_name(path.name + ".json")
     if not path.exists() and not sidecar.exists():
         return None
-    try:
-        if sidecar.stat().st_size > HNSW_RECORD_MAX_BYTES:
-            raise ValueError(f"its record {sidecar.name} is {sidecar.stat().st_size} bytes")
-        with open(sidecar, encoding="utf-8") as handle:
-            saved = json.load(handle)
-        if not isinstance(saved, dict):
-            raise ValueError(f"its record {sidecar.name} is not a JSON object")
-        if {key: saved.get(key) for key in record} != record:
-            logger.info("the saved HNSW label index %s is of other label vectors: "
-                        "building it again", path)
+
+    # shared: a run saving it swaps the file and its record in under an exclusive lock
+    with _folder_lock(path.parent, shared=True):
+        try:
+            if sidecar.stat().st_size > HNSW_RECORD_MAX_BYTES:
+                raise ValueError(f"its record {sidecar.name} is {sidecar.stat().st_size} bytes")
+            with open(sidecar, encoding="utf-8") as handle:
+                saved = json.load(handle)
+            if not isinstance(saved, dict):
+                raise ValueError(f"its record {sidecar.name} is not a JSON object")
+            if {key: saved.get(key) for key in record} != record:
+                logger.info("the saved HNSW label index %s is of other label vectors: "
+                            "building it again", path)
+                return None
+            size = path.stat().st_size
+            if size != saved.get("size"):
+                raise ValueError(f"{size} bytes, its record says {saved.get('size')}")
+            if _file_sha256(path) != saved.get("sha256"):
+                raise ValueError("its SHA-256 is not the one its record says")
+            index = hnswlib.Index(space="ip", dim=record["dim"])
+            index.load_index(str(path), max_elements=max(record["rows"], 1))
+            if index.get_current_count() != record["rows"]:
+                raise ValueError(f"{index.get_current_count()} rows, not {record['rows']}")
+            probe = np.unique([0, record["rows"] // 2, record["rows"] - 1])
+            if not np.array_equal(index.get_items(probe, return_type="numpy"), vectors[probe]):
+                raise ValueError("its vectors are not the label vectors")
+        except Exception as exc:  # noqa: BLE001 - any unusable saved index is only a miss
+            logger.warning("ignoring the saved HNSW label index %s (%s: %s); building it again",
+                           path, type(exc).__name__, exc)
             return None
-        size = path.stat().st_size
-        if size != saved.get("size"):
-            raise ValueError(f"{size} bytes, its record says {saved.get('size')}")
-        if _file_sha256(path) != saved.get("sha256"):
-            raise ValueError("its SHA-256 is not the one its record says")
-        index = hnswlib.Index(space="ip", dim=record["dim"])
-        index.load_index(str(path), max_elements=max(record["rows"], 1))
-        if index.get_current_count() != record["rows"]:
-            raise ValueError(f"{index.get_current_count()} rows, not {record['rows']}")
-        probe = np.unique([0, record["rows"] // 2, record["rows"] - 1])
-        if not np.array_equal(index.get_items(probe, return_type="numpy"), vectors[probe]):
-            raise ValueError("its vectors are not the label vectors")
-    except Exception as exc:  # noqa: BLE001 - any unusable saved index is only a miss
-        logger.warning("ignoring the saved HNSW label index %s (%s: %s); building it again",
-                       path, type(exc).__name__, exc)
-        return None
     logger.info("HNSW label index over %s rows read from %s", f"{record['rows']:,}", path)
     return index
 
@@ -336,6 +341,7 @@ def _save_hnsw(index, path: Path, record: dict) -> None:
     alone (a warning)."""
     from tagsmith.data.textio import atomic_binary_writer, check_writable, current_umask
     from tagsmith.exceptions import DataError
+    from tagsmith.store.bundle import _folder_lock
     from tagsmith.store.staging import make_staging_file, remove_stale_files
 
     sidecar = path.with_name(path.name + ".json")
@@ -351,10 +357,14 @@ def _save_hnsw(index, path: Path, record: dict) -> None:
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~current_umask())
         saved = dict(record, size=tmp.stat().st_size, sha256=_file_sha256(tmp))
-        os.replace(tmp, path)
-        tmp = None
-        with atomic_binary_writer(sidecar) as out:
-            out.write(json.dumps(saved, sort_keys=True).encode("ascii") + b"\n")
+        # the file and its record in place under a lock: two runs saving at once (their
+        # graphs differ, build to build) could leave the second's file with the first's
+        # record, a SHA-256 mismatch that the next run rebuilt with a warning
+        with _folder_lock(path.parent):
+            os.replace(tmp, path)
+            tmp = None
+            with atomic_binary_writer(sidecar) as out:
+                out.write(json.dumps(saved, sort_keys=True).encode("ascii") + b"\n")
     except (OSError, RuntimeError, DataError) as exc:  # a full disk costs the cache
         logger.warning("cannot save the HNSW label index %s: %s", path, exc)
     finally:
