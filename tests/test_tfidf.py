@@ -215,3 +215,12 @@ def test_unicode_form_nfkc_folds_full_width_letters_digits_and_ligatures():
     np.testing.assert_array_equal(_dense(loaded, texts), X)
     with pytest.raises(InvalidParameterError, match="unicode_form"):
         TfidfFeaturizer(unicode_form="nfkd").fit(TEXTS)
+
+
+def test_unicode_form_nfkc_without_normalize_unicode_is_refused():
+    """NFKC is applied by the normalize_unicode preprocessor: with that off, full-width
+    'Ｆｉｎａｌ' stayed a term of its own and the setting did nothing, without a word."""
+    featurizer = TfidfFeaturizer(normalize_unicode=False, unicode_form="NFKC", min_df=1)
+    with pytest.raises(InvalidParameterError, match="unicode_form.*normalize_unicode"):
+        featurizer.fit(["Ｆｉｎａｌ ２０２６", "final 2026"])
+    assert TfidfFeaturizer(normalize_unicode=False).fit(["a b"]).unicode_form == "NFC"

@@ -291,6 +291,10 @@ class TfidfFeaturizer:
         self.max_word_features, self.max_char_features = max_word, max_char
         self.lowercase, self.sublinear_tf = lowercase, sublinear_tf
         unicode_form = check_choice("unicode_form", self.unicode_form, ("NFC", "NFKC"))
+        if unicode_form != "NFC" and not normalize_unicode:  # it would do nothing, silently
+            raise InvalidParameterError("unicode_form", "NFC with normalize_unicode=false "
+                                        "(the normalize_unicode preprocessor applies it)",
+                                        unicode_form)
         self.normalize_unicode, self.split_unspaced = normalize_unicode, split_unspaced
         self.unicode_form = unicode_form
 
