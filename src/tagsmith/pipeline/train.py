@@ -463,7 +463,8 @@ def featureless_rows(X) -> np.ndarray:
         if sp.issparse(matrix):
             empty &= np.diff(sp.csr_matrix(matrix).indptr) == 0
         else:
-            empty &= ~np.any(np.asarray(matrix) != 0, axis=1)
+            # no boolean copy of the whole view (220 MiB for 600,000 x 384 embeddings)
+            empty &= ~np.any(np.asarray(matrix), axis=1)
     return np.flatnonzero(empty)
 
 
