@@ -2419,3 +2419,40 @@ def test_kill_ends_a_run_whose_error_line_waits_on_its_stderr(bundle, tmp_path):
         os.close(read_end)
         os.close(write_end)
     assert ended == 143
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_a_stop_as_the_closing_line_is_said_does_not_lose_it(
+        monkeypatch, capsys, tmp_path, when, signame):
+    """A signal just before the closing line's handler went in (after main's
+    end_if_killed, with no stop before: an error) or just after it went in (before it
+    was deafened) raised out of invoke's except block: click said "Aborted!" and the
+    exit code was 1, the error line lost. Raised here in process at those very points:
+    a Ctrl-C is ignored, a kill ends the run with 143 (os._exit, stood in for)."""
+    import signal
+
+    ignored = tagsmith_cli.LaterStopsIgnored
+    original = ignored.__enter__
+
+    def enter(self):
+        if when == "before":
+            signal.raise_signal(getattr(signal, signame))
+        entered = original(self)
+        if when == "after":
+            signal.raise_signal(getattr(signal, signame))
+        return entered
+
+    def killed():
+        raise SystemExit(tagsmith_cli.EXIT_TERMINATED)
+
+    monkeypatch.setattr(ignored, "__enter__", enter)
+    monkeypatch.setattr(tagsmith_cli, "exit_terminated", killed)
+    with pytest.raises(SystemExit) as stopped:
+        tagsmith_cli.main(["vocab", str(tmp_path / "missing.tsv")])
+    err = capsys.readouterr().err
+    assert "Aborted" not in err
+    if signame == "SIGINT":
+        assert stopped.value.code == 3 and "error:" in err, err
+    else:
+        assert stopped.value.code == tagsmith_cli.EXIT_TERMINATED, err

@@ -279,11 +279,19 @@ def _say_closing(line: str, fg: str | None = None) -> None:
     (exit code 143): with a stderr nobody read (a pipe to a stalled log collector), the
     line waited for room in the pipe, a ``kill`` only raised in its place, click's
     blank line after it waited again, and a second ``kill`` ended the run with exit
-    code 1."""
+    code 1.
+
+    No stop raises from here on: main's handler holds them (the command is closing,
+    whether a stop came first or not) until the deafened handler is in place, which is
+    deaf before it goes in; a signal between those lines raised out of ``invoke``'s
+    ``except`` block, and click said "Aborted!" with exit code 1, the error line lost."""
     if _stops is not None:
-        _stops.end_if_killed()  # a kill held while a stop unwound
-    with LaterStopsIgnored() as stops:
-        stops.deafen()
+        _stops.stopped = True  # a Ctrl-C from now on is ignored, a kill held
+    stops = LaterStopsIgnored()
+    stops.deafen()
+    with stops:
+        if _stops is not None:
+            _stops.end_if_killed()  # a kill held while a stop unwound, or just now
         click.secho(line, fg=fg, err=True)
 
 
