@@ -2456,3 +2456,28 @@ def test_a_stop_as_the_closing_line_is_said_does_not_lose_it(
         assert stopped.value.code == 3 and "error:" in err, err
     else:
         assert stopped.value.code == tagsmith_cli.EXIT_TERMINATED, err
+
+
+def test_only_the_commands_with_a_json_summary_keep_their_warnings(goemotions_small,
+                                                                    monkeypatch):
+    """Every command kept each warning tagsmith logged, in memory and with no end, for a
+    JSON summary that only label and taxonomy print."""
+    import tagsmith.data.vocab as vocab_module
+
+    collecting: list[bool] = []
+    original = vocab_module.load_vocabulary
+
+    def spy(*args, **kwargs):
+        collecting.append(any(isinstance(handler, tagsmith_cli._WarningCollector)
+                              for handler in logging.getLogger("tagsmith").handlers))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(vocab_module, "load_vocabulary", spy)
+    with pytest.raises(SystemExit) as stopped:
+        tagsmith_cli.main(["vocab", str(goemotions_small["vocab"])])
+    assert stopped.value.code == 0
+    assert collecting == [False]
+    assert tagsmith_cli.SUMMARY_COMMANDS == {"label", "taxonomy"}
+    with tagsmith_cli._command_logging(0, False, []):  # what label and taxonomy get
+        assert any(isinstance(handler, tagsmith_cli._WarningCollector)
+                   for handler in logging.getLogger("tagsmith").handlers)

@@ -401,6 +401,9 @@ def _to_devnull(stream) -> None:
 
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 
+#: the commands that end with a JSON summary listing the run's warnings
+SUMMARY_COMMANDS = frozenset({"label", "taxonomy"})
+
 
 class _WarningCollector(logging.Handler):
     """Keeps the message of each warning that tagsmith logs (WARNING, not ERROR) in
@@ -440,7 +443,8 @@ def _command_logging(verbose: int, quiet: bool,
     ``warnings`` collects the messages of tagsmith's warnings (for the JSON summary);
     under ``-q`` they are still logged, for it, but the root's handlers leave them out
     (-q hid the warning that the LLM's reliability rests on a few documents, and the
-    summary did not carry it either).
+    summary did not carry it either). ``None`` (a command with no summary): none is
+    kept.
     """
     tagsmith_logger, root = logging.getLogger("tagsmith"), logging.getLogger()
     saved_levels = tagsmith_logger.level, root.level
@@ -456,18 +460,20 @@ def _command_logging(verbose: int, quiet: bool,
     added = [handler for handler in root.handlers
              if handler not in dict(saved_formatters)]
     filtered = list(root.handlers) if quiet else []
-    collector = _WarningCollector(warnings if warnings is not None else [])
+    collector = None if warnings is None else _WarningCollector(warnings)
     try:
         for handler in root.handlers:
             if not isinstance(handler.formatter, _PrintableFormatter):
                 handler.setFormatter(_PrintableFormatter(_LOG_FORMAT))
         for handler in filtered:
             handler.addFilter(_not_quiet_warning)
-        tagsmith_logger.addHandler(collector)
+        if collector is not None:
+            tagsmith_logger.addHandler(collector)
         tagsmith_logger.setLevel(level)
         yield
     finally:
-        tagsmith_logger.removeHandler(collector)
+        if collector is not None:
+            tagsmith_logger.removeHandler(collector)
         for handler in filtered:
             handler.removeFilter(_not_quiet_warning)
         tagsmith_logger.setLevel(saved_levels[0])
@@ -494,7 +500,9 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
         raise click.UsageError("-q/--quiet and -v/--verbose contradict each other: give one")
     # for this command alone: set for good, main(["-q", ...]) in process hid the caller's
     # tagsmith warnings from then on
-    warnings: list[str] = []  # the command's warnings, for its JSON summary
+    # the command's warnings, for its JSON summary; kept only where there is one (every
+    # command kept each warning of its run, in memory, with no end)
+    warnings: list[str] | None = [] if ctx.invoked_subcommand in SUMMARY_COMMANDS else None
     ctx.with_resource(_command_logging(verbose, quiet, warnings))
     if ctx.invoked_subcommand and isinstance(ctx.command, click.Group):
         # the command's warnings name its options, not the library's parameters
