@@ -50,6 +50,32 @@ def cached_rows(path):
         return 0
 
 
+def wait_for_cached_rows(cache, process, rows):
+    """Wait until ``process`` (a label run) has stored ``rows`` answers in ``cache``, as
+    long as a slow runner takes, and fail saying so if it has not in 600 s or ends
+    first: the tests went on after 60 s with fewer rows, and a later assertion failed
+    for a run that had done nothing wrong."""
+    deadline = time.monotonic() + 600
+    while cached_rows(cache) < rows and process.poll() is None \
+            and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if cached_rows(cache) >= rows:
+        return
+    ended = process.poll()
+    if ended is None:
+        process.kill()
+        process.wait(timeout=60)
+    pytest.fail(f"label stored {cached_rows(cache)} of the {rows} answers the test needs "
+                "in 600 s" if ended is None else
+                f"label ended (exit code {ended}) before storing {rows} answers")
+
+
+def test_waiting_for_cached_rows_fails_clearly_when_the_run_ends_first(tmp_path):
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    with pytest.raises(pytest.fail.Exception,
+                       match=re.escape("label ended (exit code 0) before storing 4 answers")):
+        wait_for_cached_rows(tmp_path / "none.sqlite", process, 4)
+
 @pytest.mark.parametrize("how, code, last", [(signal.SIGINT, 130, "interrupted"),
                                              (signal.SIGTERM, 143, "terminated")])
 def test_a_stopped_label_run_says_how_to_resume_and_resumes_from_the_cache(
@@ -70,10 +96,7 @@ def test_a_stopped_label_run_says_how_to_resume_and_resumes_from_the_cache(
         process = subprocess.Popen([sys.executable, "-m", "tagsmith", *args], env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    preexec_fn=_interruptible)
-        deadline = time.monotonic() + 60
-        while cached_rows(cache) < 4 and process.poll() is None \
-                and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for_cached_rows(cache, process, 4)
         process.send_signal(how)
         _, stderr = process.communicate(timeout=60)
         assert process.returncode == code, stderr
@@ -249,10 +272,7 @@ def test_a_run_stopped_while_the_cache_is_locked_says_it_is_saving_and_what_was_
                     saving.set()
 
         reader = threading.Thread(target=read, daemon=True)
-        deadline = time.monotonic() + 60
-        while cached_rows(cache) < 4 and process.poll() is None \
-                and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for_cached_rows(cache, process, 4)
         holder = sqlite3.connect(cache, isolation_level=None)  # as another process would
         try:
             holder.execute("BEGIN IMMEDIATE")
@@ -312,10 +332,7 @@ def test_a_stopped_label_run_does_not_call_its_malformed_answers_kept(tmp_path):
         process = subprocess.Popen([sys.executable, "-m", "tagsmith", *args], env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    text=True, preexec_fn=_interruptible)
-        deadline = time.monotonic() + 60
-        while cached_rows(cache) < 3 and process.poll() is None \
-                and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for_cached_rows(cache, process, 3)
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
@@ -380,10 +397,7 @@ def test_kill_ends_a_stopped_run_whose_closing_lines_wait_on_its_stderr(tmp_path
                  str(cache)],
                 env=env, stdout=subprocess.DEVNULL, stderr=write_end,
                 preexec_fn=_interruptible)
-            deadline = time.monotonic() + 60
-            while cached_rows(cache) < 4 and process.poll() is None \
-                    and time.monotonic() < deadline:
-                time.sleep(0.02)
+            wait_for_cached_rows(cache, process, 4)
             # the pipe filled up through a file description of its own, non-blocking:
             # the child's stays blocking, and its next write to stderr waits
             filler = os.open(f"/proc/self/fd/{write_end}", os.O_WRONLY | os.O_NONBLOCK)
