@@ -118,7 +118,12 @@ def next_csv_row(reader: Reader, path: str | Path, start: int, error: type[DataE
     x.csv:3: invalid CSV (unexpected end of data) in the record that starts on line 2
     """
     # csv_field_limit() inlined: its generator context manager, entered for each row,
-    # made reading a CSV of short rows about 5 times slower than the parsing itself
+    # made reading a CSV of short rows about 5 times slower than the parsing itself.
+    # The limit is process-wide and this swap is not locked: two threads reading CSV at
+    # once may read a row under the other's restored limit (a cell over 131,072
+    # characters refused) or leave the raised limit in place. A lock with a count of
+    # readers fixed that at 10-20% of read_csv's time and a window where Ctrl-C leaves
+    # the lock held; tagsmith reads its files on one thread, so it is not taken.
     previous = csv.field_size_limit()
     if previous < CSV_FIELD_LIMIT:
         csv.field_size_limit(CSV_FIELD_LIMIT)
