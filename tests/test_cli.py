@@ -123,7 +123,26 @@ def test_a_vocabulary_of_unknown_suffix_is_told_what_a_cli_user_can_do(tmp_path)
 def test_vocab_command_on_skos():
     result = run("vocab", ROOT / "tests" / "data" / "stw-slice.ttl")
     assert result.exit_code == 0, result.output
-    assert "has_hierarchy  True" in result.output
+    assert "has_hierarchy  yes" in result.output
+
+
+def test_vocab_text_output_prints_words_not_python_values():
+    """'languages ['de', 'en']' and 'has_hierarchy True' were Python's reprs; --json keeps
+    the list and the boolean."""
+    result = run("vocab", ROOT / "tests" / "data" / "vocab.csv")
+    assert result.exit_code == 0, result.output
+    lines = dict(line.split(None, 1) for line in result.output.splitlines()[:7])
+    assert lines["languages"] == "de, en" and lines["has_hierarchy"] == "yes"
+    summary = json.loads(run("vocab", ROOT / "tests" / "data" / "vocab.csv", "--json").output)
+    assert summary["languages"] == ["de", "en"] and summary["has_hierarchy"] is True
+
+
+def test_vocab_text_output_says_no_for_a_flat_vocabulary(tmp_path):
+    flat = tmp_path / "flat.tsv"
+    flat.write_text("<http://x/a>\ta\n", encoding="utf-8")
+    result = run("vocab", flat)
+    assert result.exit_code == 0, result.output
+    assert "has_hierarchy  no\n" in result.output
 
 
 @pytest.mark.parametrize("name, roots", [("stw-slice.ttl", 1), ("vocab.csv", 1)])

@@ -1045,9 +1045,12 @@ def vocab(vocab, lang, show, as_json):
     if as_json:
         print_json(summary)
         return
+    # words a person reads, not Python's reprs ('languages ['de', 'en']', 'has_hierarchy True')
+    shown = {**summary, "languages": ", ".join(space.languages) or "none",
+             "has_hierarchy": "yes" if space.has_hierarchy else "no"}
     for key in ("path", "n_labels", "languages", "n_deprecated", "has_hierarchy", "n_roots",
                 "fingerprint"):
-        click.echo(f"{key:<14} {printable(summary[key])}")
+        click.echo(f"{key:<14} {printable(shown[key])}")
     for item in summary["labels"]:
         click.echo(f"{item['id']:>8}  <{printable(item['uri'])}>  {printable(item['label'])}")
 
