@@ -969,6 +969,25 @@ def test_a_manifest_naming_a_key_twice_is_damaged(tmp_path):
     assert str(path) in str(info.value)
 
 
+def test_is_bundle_and_check_bundle_target_read_a_manifest_capped(tmp_path, monkeypatch):
+    """is_bundle() (a bundle given as a corpus) and check_bundle_target() (an output to
+    replace) read manifest.json whole with no limit, after the loader got its cap: a
+    manifest over MAX_MANIFEST_BYTES is no bundle's for them either."""
+    from tagsmith.exceptions import BundleTargetError
+    from tagsmith.store import bundle as bundle_module
+
+    path = write(tmp_path / "b")
+    manifest = json.loads((path / "manifest.json").read_text())
+    monkeypatch.setattr(bundle_module, "MAX_MANIFEST_BYTES", len(json.dumps(manifest)) + 100)
+    assert bundle_module.is_bundle(path)
+    assert bundle_module.check_bundle_target(path) == path
+    manifest["note"] = "x" * 200
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    assert not bundle_module.is_bundle(path)
+    with pytest.raises(BundleTargetError, match="not a tagsmith bundle's"):
+        bundle_module.check_bundle_target(path)
+
+
 def test_a_bundle_replaced_while_it_is_open_is_read_as_it_was_verified(tmp_path):
     """A reader verified the files, then read them again by name: a save replacing the
     bundle in between handed it the new bundle's parts under the old manifest (a model

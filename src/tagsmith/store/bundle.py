@@ -220,13 +220,7 @@ class Bundle:
                                   "saving a bundle to it?): cd to its path again",
                                   path=self.path)
             raise BundleError(f"{MANIFEST} is missing: not a tagsmith model bundle", path=self.path)
-        with _open_regular(manifest_path, MANIFEST, self.path) as handle:
-            # a huge file there was read whole and parsed (300 MB: 1.2 GB of memory)
-            if len(handle.read(MAX_MANIFEST_BYTES + 1)) > MAX_MANIFEST_BYTES:
-                raise BundleError(f"{MANIFEST} is too large for a bundle manifest (more "
-                                  f"than {byte_size(MAX_MANIFEST_BYTES)})", path=self.path)
-            handle.seek(0)
-            manifest = _parse_json(handle, MANIFEST, self.path)
+        manifest = _load_manifest(self.path)
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
             raise BundleError(f"{MANIFEST} does not describe a {FORMAT_NAME}", path=self.path)
         version = manifest.get("format_version")
@@ -311,10 +305,9 @@ def is_bundle(path: str | Path) -> bool:
     """Whether ``path`` is a folder whose :data:`MANIFEST` says it is a tagsmith bundle
     (no manifest, an unreadable one or another format's: ``False``). Corpus readers ask
     it to refuse a bundle given as a corpus: read as a document folder it held none."""
-    try:
-        with open(Path(path) / MANIFEST, "rb") as handle:
-            manifest = json.load(handle)
-    except (OSError, ValueError):  # ValueError: not JSON, not UTF-8
+    try:  # capped: a huge file named manifest.json was read whole and parsed
+        manifest = _load_manifest(Path(path))
+    except (BundleError, OSError):  # damaged, too large, not a regular file
         return False
     return isinstance(manifest, dict) and manifest.get("format") == FORMAT_NAME
 
@@ -511,6 +504,19 @@ def _open_regular(path: Path, name: str, bundle: Path) -> BinaryIO:
         handle.close()
         raise BundleError(f"file {name} is not a regular file", path=bundle)
     return handle
+
+
+def _load_manifest(bundle: Path) -> object:
+    """The JSON of ``bundle``'s :data:`MANIFEST`, a regular file of at most
+    :data:`MAX_MANIFEST_BYTES`; else a BundleError naming the bundle. Every reader of a
+    manifest goes through it: a huge file there was read whole and parsed (300 MB: 1.2 GB
+    of memory), by :func:`is_bundle` and :func:`check_bundle_target` too."""
+    with _open_regular(bundle / MANIFEST, MANIFEST, bundle) as handle:
+        if len(handle.read(MAX_MANIFEST_BYTES + 1)) > MAX_MANIFEST_BYTES:
+            raise BundleError(f"{MANIFEST} is too large for a bundle manifest (more "
+                              f"than {byte_size(MAX_MANIFEST_BYTES)})", path=bundle)
+        handle.seek(0)
+        return _parse_json(handle, MANIFEST, bundle)
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
@@ -716,9 +722,9 @@ def _check_replaceable(target: Path) -> None:
     if MANIFEST not in entries:
         raise BundleTargetError("exists, is not empty and is not a model bundle; refusing to "
                           "overwrite it", path=target)
-    try:
-        manifest = json.loads((target / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
+    try:  # capped: a huge file named manifest.json was read whole and parsed
+        manifest = _load_manifest(target)
+    except (BundleError, OSError):  # damaged, too large, not a regular file
         manifest = None
     if not isinstance(manifest, dict):
         manifest = {}
