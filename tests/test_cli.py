@@ -1972,6 +1972,43 @@ def test_train_and_calibrate_summaries_group_thousands_as_the_other_counts(goemo
     assert own + band + rest == 28 and "the rest" not in result.output
 
 
+def test_calibrate_records_the_corpus_it_fitted_on_for_info(bundle, goemotions_small,
+                                                             tmp_path):
+    """The manifest's calibration entry gave only n_calibrator_docs / n_conformal_docs:
+    info could not say which corpus the calibration came from. It now names the --data
+    file and its fingerprint, the one training records of its corpus; a calibration on
+    the documents the bundle stored keeps them, and a bundle without them still loads."""
+    test = goemotions_small["test"]
+    out = tmp_path / "cal"
+    result = run("calibrate", bundle, "--data", test, "-o", out)
+    assert result.exit_code == 0, result.output
+    trained = tmp_path / "trained-on-test"  # the same documents as a training corpus
+    result = run("train", test, "-o", trained, "--vocab", goemotions_small["vocab"], *FAST)
+    assert result.exit_code == 0, result.output
+    fingerprint = json.loads(run("info", trained, "--json").output)["training"][
+        "data_fingerprint"]
+    result = run("info", out)
+    assert result.exit_code == 0, result.output
+    assert '"data": "test.tsv"' in result.output and fingerprint in result.output
+    calibration = json.loads(run("info", out, "--json").output)["calibration"]
+    assert calibration["data"] == "test.tsv"
+    assert calibration["data_fingerprint"] == fingerprint
+    result = run("calibrate", out, "--method", "platt")  # the stored documents
+    assert result.exit_code == 0, result.output
+    calibration = json.loads(run("info", out, "--json").output)["calibration"]
+    assert calibration["method"] == "platt" and calibration["data"] == "test.tsv"
+    assert calibration["data_fingerprint"] == fingerprint
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    for key in ("data", "data_fingerprint"):  # a bundle calibrated before they were kept
+        del manifest["calibration"][key]
+    (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    result = run("suggest", out, "--sets", input="I love this so much\n")
+    assert result.exit_code == 0, result.output
+    result = run("calibrate", out)
+    assert result.exit_code == 0, result.output
+    assert "data" not in json.loads(run("info", out, "--json").output)["calibration"]
+
+
 def test_suggest_and_zeroshot_help_say_what_each_format_writes():
     """suggest --help described --format only by how --sets truncates a set, and
     zeroshot's --format had no help; zeroshot's --whole-file left out stdin, which it

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from tagsmith._plural import plural_s
@@ -25,6 +27,12 @@ from tagsmith.cli.commands import (
     not_calibrated,
 )
 from tagsmith.exceptions import InvalidParameterError
+
+#: what the manifest's ``calibration`` entry records of a ``--data`` corpus: its file
+#: name and the fingerprint training records of its own (``training.data_fingerprint``);
+#: a later calibration on the documents the bundle stored keeps them, and bundles
+#: calibrated before have neither
+CALIBRATION_ORIGIN = ("data", "data_fingerprint")
 
 
 def _band_table(rows: list[dict]) -> list[str]:
@@ -130,10 +138,15 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
 
         check_bundle_target(bundle)
     classifier.show_progress = True  # -q turns every bar off
+    # where the calibration came from: the manifest named no corpus, only its counts
+    # (n_calibrator_docs, n_conformal_docs), so info could not say what it was fitted on
+    previous = classifier.manifest.get("calibration") or {}
+    origin = {key: previous[key] for key in CALIBRATION_ORIGIN if key in previous}
     if data:
-        heldout = _heldout_corpus(classifier, bundle, data, k, on_error, unknown_labels,
-                                  heldout_from_corpus)
-    elif classifier.heldout is not None:
+        heldout, fingerprint = _heldout_corpus(classifier, bundle, data, k, on_error,
+                                               unknown_labels, heldout_from_corpus)
+        origin = {"data": os.path.basename(data), "data_fingerprint": fingerprint}
+    elif classifier.heldout is not None:  # the documents the last calibration stored
         heldout = classifier.heldout
     else:
         # a missing option, not a bad value: "..., got None" read as if one was given
@@ -142,6 +155,7 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
                                "train with --calibration-fraction to keep one")
     had_shift = classifier.label_shift is not None
     report = calibrate_classifier(classifier, heldout, options=options)
+    classifier.manifest["calibration"] = {**classifier.manifest["calibration"], **origin}
     conformal = classifier.conformal
     assert conformal is not None  # calibrate_classifier has just fitted it
     # the bundle's default alpha: suggest --sets would answer every label (lpicp's groups
@@ -231,11 +245,12 @@ def _heldout_corpus(classifier, bundle, data, k, on_error, unknown_labels,
     # heldout_from_corpus refuses shuffled copies and subsets by per-text hashes; bundles
     # that predate them have only the fingerprint of the whole training corpus
     trained_on = classifier.manifest.get("training", {}).get("data_fingerprint")
-    if trained_on and data_fingerprint(corpus.texts, corpus.Y) == trained_on:
+    fingerprint = data_fingerprint(corpus.texts, corpus.Y)
+    if trained_on and fingerprint == trained_on:
         raise InvalidParameterError("--data", "documents the model was not trained on",
                                     f"{data} (the training corpus itself)")
     return heldout_from_corpus(classifier, corpus.texts, corpus.Y, k=k, source=str(data),
-                               name="--data")
+                               name="--data"), fingerprint
 
 
 def _diagram(classifier, heldout, report, path) -> None:
