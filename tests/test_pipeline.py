@@ -730,3 +730,30 @@ def test_featureless_rows_of_a_dense_view_take_no_copy_of_it():
         tracemalloc.stop()
     assert rows.tolist() == [7]  # row 3 has a feature of the sparse view
     assert peak < dense.size // 4, peak  # the boolean copy: dense.size bytes
+
+
+@pytest.mark.parametrize("seed", [0, 1])  # their 70 fitted texts hold under 7 Chinese
+def test_split_unspaced_auto_is_decided_once_for_the_held_out_fit_and_the_refit(
+        monkeypatch, seed):
+    """split_unspaced="auto" was decided on the texts each fit saw: on a corpus at the
+    10% share of Chinese texts, the model fitted before the dev split was taken out and
+    the refit on all of it could split Chinese differently (the thresholds tuned on
+    one tokenisation, the final model another)."""
+    import tagsmith.pipeline.train as train_module
+
+    space = LabelSpace.from_uris(["u:a", "u:b"])
+    texts = [f"今天天气很好 {i}" if i % 10 == 0 else f"good day number {i}" for i in range(100)]
+    Y = sp.csr_matrix(np.array([[0, 1], [1, 0]] * 50))
+    fitted = []
+    real_fit = train_module._fit
+
+    def recording_fit(*args, **kwargs):
+        result = real_fit(*args, **kwargs)
+        fitted.append(result[0]._split_unspaced())
+        return result
+
+    monkeypatch.setattr(train_module, "_fit", recording_fit)
+    options = TrainOptions(dev_fraction=0.3, seed=seed,
+                           featurizer_params={**FAST_FEATURES, "min_df": 1})
+    train_classifier(texts, Y, space, options=options)
+    assert fitted == [True, True]  # 10 of the 100 training texts: the whole corpus's share

@@ -223,6 +223,10 @@ class TfidfFeaturizer:
     #: a progress bar over the documents while fitting and transforming (set by training
     #: and the audit for their run; not a parameter, not saved in a bundle)
     show_progress = False
+    #: what ``split_unspaced="auto"`` decides when set (not None), in place of deciding on
+    #: the texts fitted on: training decides once on its whole corpus, so a model fitted
+    #: on part of it and the final one split alike (not a parameter, not saved)
+    unspaced_decided: bool | None = None
 
     def __init__(self, *, word_ngrams: Sequence[int] | None = (1, 2),
                  char_ngrams: Sequence[int] | None = (2, 5), min_df: int = 2,
@@ -339,8 +343,12 @@ class TfidfFeaturizer:
         # terms holding one were learned, and failed the bundle save after the whole fit
         check_no_lone_surrogate(texts)
         self.validate()
-        self.split_unspaced_ = (holds_unspaced(texts) if self.split_unspaced == "auto"
-                                else bool(self.split_unspaced))
+        if self.split_unspaced != "auto":
+            self.split_unspaced_ = bool(self.split_unspaced)
+        elif self.unspaced_decided is not None:
+            self.split_unspaced_ = bool(self.unspaced_decided)
+        else:
+            self.split_unspaced_ = holds_unspaced(texts)
         self.blocks_ = []
         outputs = []
         for analyzer, ngrams, max_features in self._blocks_spec():

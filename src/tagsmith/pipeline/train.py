@@ -359,10 +359,12 @@ def _featurizer_parts(featurizer, params: dict) -> list[tuple[Any, dict]]:
 
 
 def _fit(texts, Y, options: TrainOptions, stage: str, label_space: LabelSpace | None = None,
-         previous=None, groups: np.ndarray | None = None):
+         previous=None, groups: np.ndarray | None = None, unspaced: bool | None = None):
     """Featurizer and model fitted on ``texts``; ``groups`` (:func:`duplicate_groups` of
     them) goes to a model that draws a split of its own (:func:`~tagsmith.models.base.
-    takes_groups`: the ensemble's ``weights="auto"``), to keep equal texts on one side."""
+    takes_groups`: the ensemble's ``weights="auto"``), to keep equal texts on one side.
+    ``unspaced``, when given, is what TF-IDF's ``split_unspaced="auto"`` decides (on the
+    whole training corpus, not on ``texts``, a part of it)."""
     started = time.perf_counter()
     logger.info("%s: features for %d document%s", stage, len(texts), plural_s(len(texts)))
     featurizer = make_featurizer(options.featurizer, **options.featurizer_params)
@@ -371,6 +373,8 @@ def _fit(texts, Y, options: TrainOptions, stage: str, label_space: LabelSpace | 
     for i, (part, params) in enumerate(parts):
         if hasattr(part, "show_progress") and "show_progress" not in params:
             part.show_progress = options.show_progress  # embeddings: the main cost
+        if unspaced is not None and hasattr(part, "unspaced_decided"):
+            part.unspaced_decided = unspaced
         encoder = getattr(old_parts[i][0], "_encoder_model", None) if old_parts else None
         if encoder is not None:  # an encoder learns nothing from the texts: load it once
             part._encoder_model = encoder
@@ -585,9 +589,12 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
         fit_idx, dev_part_texts, dev_part_Y, source = heldout
         fit_texts = texts if fit_idx is None else [texts[i] for i in fit_idx]
         fit_Y = Y if fit_idx is None else Y[fit_idx]
+        # split_unspaced="auto" decided on a part of a corpus near its share could split
+        # differently from the refit on all of it: both take the whole corpus's decision
+        unspaced = None if fit_idx is None else holds_unspaced(texts)
         featurizer, model, fit_seconds, X_fit = _fit(
             fit_texts, fit_Y, options, "train", label_space,
-            groups=groups if fit_idx is None else groups[fit_idx])
+            groups=groups if fit_idx is None else groups[fit_idx], unspaced=unspaced)
         X_all = X_fit if fit_idx is None else None
         # the counts of the documents fitted on give the held-out metrics their PSP@k
         fit_counts = _label_counts(fit_Y, len(label_space))
@@ -615,7 +622,8 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
         if refit:
             featurizer, model, fit_seconds, X_all = _fit(texts, Y, options,
                                                          "refit on all data", label_space,
-                                                         previous=featurizer, groups=groups)
+                                                         previous=featurizer, groups=groups,
+                                                         unspaced=unspaced)
             # a label the held-out fit never saw was not tuned (its threshold says
             # never); the refitted model learnt it from the held-out documents: it
             # backs off to the global threshold, as a label with too few positives
