@@ -224,3 +224,19 @@ def test_unicode_form_nfkc_without_normalize_unicode_is_refused():
     with pytest.raises(InvalidParameterError, match="unicode_form.*normalize_unicode"):
         featurizer.fit(["Ｆｉｎａｌ ２０２６", "final 2026"])
     assert TfidfFeaturizer(normalize_unicode=False).fit(["a b"]).unicode_form == "NFC"
+
+
+def test_a_bundle_saved_with_nfkc_and_normalize_unicode_off_still_loads():
+    """Before NFKC without normalize_unicode was refused, training took it (and applied
+    no NFKC): such a bundle's featurizer failed to load ('damaged', exit 4). It loads
+    as it featurized, NFC-free, full-width terms its own; a bad form is still refused."""
+    texts = ["Ｆｉｎａｌ ２０２６", "final 2026", "a cup"]
+    fitted = TfidfFeaturizer(normalize_unicode=False, min_df=1).fit(texts)
+    meta, arrays = fitted.to_state()
+    meta["params"]["unicode_form"] = "NFKC"  # what that training saved
+    loaded = TfidfFeaturizer.from_state(json.loads(json.dumps(meta)), arrays)
+    assert loaded.unicode_form == "NFC" and not loaded.normalize_unicode
+    np.testing.assert_array_equal(_dense(loaded, texts), _dense(fitted, texts))
+    meta["params"]["unicode_form"] = "NFKD"
+    with pytest.raises(InvalidParameterError, match="unicode_form"):
+        TfidfFeaturizer.from_state(meta, arrays)

@@ -479,7 +479,12 @@ class TfidfFeaturizer:
             raise ValueError(f"params is a {type(params).__name__}, not a mapping")
         # bundles saved before normalize_unicode featurized the texts as given, and those
         # saved before split_unspaced kept a run of Chinese or Thai as one word token
-        featurizer = cls(**{"normalize_unicode": False, "split_unspaced": False, **params})
+        params = {"normalize_unicode": False, "split_unspaced": False, **params}
+        if params["normalize_unicode"] is False and params.get("unicode_form") == "NFKC":
+            # saved before validate() refused it: trained without the preprocessor that
+            # applies NFKC, so featurized without it; it loads as it featurized
+            params["unicode_form"] = "NFC"
+        featurizer = cls(**params)
         featurizer.validate()  # InvalidParameterError, a ValueError, names the setting
         decided = meta.get("split_unspaced", featurizer.split_unspaced is True)
         if not isinstance(decided, bool) or (decided != featurizer.split_unspaced
