@@ -2009,6 +2009,24 @@ def test_calibrate_records_the_corpus_it_fitted_on_for_info(bundle, goemotions_s
     assert "data" not in json.loads(run("info", out, "--json").output)["calibration"]
 
 
+def test_calibrate_on_a_document_folder_given_with_a_slash_names_the_folder(
+        bundle, goemotions_small, tmp_path):
+    """'calibrate --data docs/' recorded "data": "" (os.path.basename of a path ending
+    in a slash), naming no corpus at all: the folder's name is recorded."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    lines = goemotions_small["test"].read_text(encoding="utf-8").splitlines()
+    for i, line in enumerate(lines):
+        text, keys = line.split("\t")
+        (docs / f"d{i:04d}.txt").write_text(text, encoding="utf-8")
+        (docs / f"d{i:04d}.key").write_text("\n".join(keys.split()), encoding="utf-8")
+    out = tmp_path / "cal"
+    result = run("calibrate", bundle, "--data", f"{docs}/", "-o", out)
+    assert result.exit_code == 0, result.output
+    calibration = json.loads(run("info", out, "--json").output)["calibration"]
+    assert calibration["data"] == "docs"
+
+
 def test_suggest_and_zeroshot_help_say_what_each_format_writes():
     """suggest --help described --format only by how --sets truncates a set, and
     zeroshot's --format had no help; zeroshot's --whole-file left out stdin, which it

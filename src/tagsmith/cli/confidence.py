@@ -145,7 +145,9 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
     if data:
         heldout, fingerprint = _heldout_corpus(classifier, bundle, data, k, on_error,
                                                unknown_labels, heldout_from_corpus)
-        origin = {"data": os.path.basename(data), "data_fingerprint": fingerprint}
+        # normpath: a folder given as docs/ had the base name "", naming no corpus
+        origin = {"data": os.path.basename(os.path.normpath(data)),
+                  "data_fingerprint": fingerprint}
     elif classifier.heldout is not None:  # the documents the last calibration stored
         heldout = classifier.heldout
     else:
