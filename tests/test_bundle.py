@@ -1867,3 +1867,44 @@ def test_a_folder_that_refuses_the_staging_folder_is_an_output_error(tmp_path):
     with pytest.raises(BundleTargetError, match="/proc/tagsmith-no-bundle"):
         write(Path("/proc/tagsmith-no-bundle"))
     assert not os.path.exists("/proc/tagsmith-no-bundle")
+
+
+def test_a_manifest_growing_as_it_is_read_is_read_no_further_than_the_cap(tmp_path,
+                                                                          monkeypatch):
+    """The cap was checked by one read, then the file read again from the start with
+    no limit: a manifest.json growing meanwhile (being written) was read whole. It is
+    read once, at most MAX_MANIFEST_BYTES + 1 bytes."""
+    from tagsmith.store import bundle as bundle_module
+
+    path = write(tmp_path / "b")
+    monkeypatch.setattr(bundle_module, "MAX_MANIFEST_BYTES", 100_000)
+    opened = bundle_module._open_regular
+    sizes: list[int] = []
+
+    class Growing:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def read(self, size=-1):
+            data = self.handle.read(size)
+            sizes.append(len(data))
+            with open(path / "manifest.json", "ab") as grow:  # spaces: still JSON
+                grow.write(b" " * 200_000)
+            return data
+
+        def __getattr__(self, name):
+            return getattr(self.handle, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+    def growing(file, name, bundle):
+        handle = opened(file, name, bundle)
+        return Growing(handle) if name == "manifest.json" else handle
+
+    monkeypatch.setattr(bundle_module, "_open_regular", growing)
+    assert bundle_module.is_bundle(path)
+    assert sizes and max(sizes) <= 100_001

@@ -24,6 +24,7 @@ loading the missing target names it and how to put it back.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -512,11 +513,13 @@ def _load_manifest(bundle: Path) -> object:
     manifest goes through it: a huge file there was read whole and parsed (300 MB: 1.2 GB
     of memory), by :func:`is_bundle` and :func:`check_bundle_target` too."""
     with _open_regular(bundle / MANIFEST, MANIFEST, bundle) as handle:
-        if len(handle.read(MAX_MANIFEST_BYTES + 1)) > MAX_MANIFEST_BYTES:
-            raise BundleError(f"{MANIFEST} is too large for a bundle manifest (more "
-                              f"than {byte_size(MAX_MANIFEST_BYTES)})", path=bundle)
-        handle.seek(0)
-        return _parse_json(handle, MANIFEST, bundle)
+        # parsed as read, not read again: a second read() had no cap (a file growing
+        # meanwhile) and read the manifest twice
+        data = handle.read(MAX_MANIFEST_BYTES + 1)
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise BundleError(f"{MANIFEST} is too large for a bundle manifest (more "
+                          f"than {byte_size(MAX_MANIFEST_BYTES)})", path=bundle)
+    return _parse_json(io.BytesIO(data), MANIFEST, bundle)
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
