@@ -1,4 +1,6 @@
 import gzip
+import os
+import time
 from itertools import islice
 from pathlib import Path
 
@@ -38,6 +40,32 @@ def goemotions_small(tmp_path_factory):
         "test": _slice(GOEMOTIONS / "test.tsv.gz", base / "test.tsv", 600),
         "vocab": GOEMOTIONS / "vocab.tsv",
     }
+
+
+def fill_pipe(write_end: int) -> None:
+    """Fill the pipe of ``write_end`` through a file description of its own,
+    non-blocking: a child's (given ``write_end``) stays blocking, and its next write to
+    the pipe waits for room. Linux: opened again through ``/proc/self/fd``."""
+    filler = os.open(f"/proc/self/fd/{write_end}", os.O_WRONLY | os.O_NONBLOCK)
+    try:
+        while True:
+            os.write(filler, b"x" * 4096)
+    except BlockingIOError:
+        pass
+    finally:
+        os.close(filler)
+
+
+def drain_until_exit(process, read_end: int) -> None:
+    """Let a run hung on a full pipe say its lines and end: read (and drop) what it
+    writes to ``read_end`` until it exits, so that a failing test does not leave it."""
+    os.set_blocking(read_end, False)
+    while process.poll() is None:
+        try:
+            os.read(read_end, 1 << 16)
+        except BlockingIOError:
+            time.sleep(0.05)
+    process.wait(timeout=60)
 
 
 #: common words for short texts whose near duplicates an index that stops reading

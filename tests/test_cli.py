@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 import tagsmith.cli as tagsmith_cli
 
-from conftest import ROOT
+from conftest import ROOT, drain_until_exit, fill_pipe
 
 tagsmith_cli._register_commands()
 FAST = ["--feature-param", "char_ngrams=null", "--feature-param", "min_df=1"]
@@ -1478,16 +1478,7 @@ def test_kill_ends_a_save_stopped_by_ctrl_c_whose_closing_line_waits_on_its_stde
                 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert marker.exists(), process.poll()
-        # the pipe filled up through a file description of its own, non-blocking: the
-        # child's stays blocking, and its next write to stderr waits
-        filler = os.open(f"/proc/self/fd/{write_end}", os.O_WRONLY | os.O_NONBLOCK)
-        try:
-            while True:
-                os.write(filler, b"x" * 4096)
-        except BlockingIOError:
-            pass
-        finally:
-            os.close(filler)
+        fill_pipe(write_end)  # the child's next write to stderr waits
         process.send_signal(signal.SIGINT)
         # one kill once the stop is handled must end the run; one that comes while the
         # save still cleans up is handled as the stop (it raises there): send more
@@ -1501,13 +1492,7 @@ def test_kill_ends_a_save_stopped_by_ctrl_c_whose_closing_line_waits_on_its_stde
                 pass
         ended = process.poll()
         if ended is None:  # let the hung run say its lines and end
-            os.set_blocking(read_end, False)
-            while process.poll() is None:
-                try:
-                    os.read(read_end, 1 << 16)
-                except BlockingIOError:
-                    time.sleep(0.05)
-            process.wait(timeout=60)
+            drain_until_exit(process, read_end)
     finally:
         os.close(read_end)
         os.close(write_end)
@@ -2454,16 +2439,7 @@ def test_kill_ends_a_run_whose_error_line_waits_on_its_stderr(bundle, tmp_path):
     documents.write_bytes(b"\xff\xfe not UTF-8\n")
     read_end, write_end = os.pipe()
     try:
-        # the pipe filled up through a file description of its own, non-blocking: the
-        # child's stays blocking, and its first write to stderr waits
-        filler = os.open(f"/proc/self/fd/{write_end}", os.O_WRONLY | os.O_NONBLOCK)
-        try:
-            while True:
-                os.write(filler, b"x" * 4096)
-        except BlockingIOError:
-            pass
-        finally:
-            os.close(filler)
+        fill_pipe(write_end)  # the child's first write to stderr waits
         with open(documents, "rb") as stdin:
             process = subprocess.Popen(
                 [sys.executable, "-m", "tagsmith", "-q", "suggest", str(bundle), "-"],
@@ -2482,13 +2458,7 @@ def test_kill_ends_a_run_whose_error_line_waits_on_its_stderr(bundle, tmp_path):
             pass
         ended = process.poll()
         if ended is None:  # let the hung run say its lines and end
-            os.set_blocking(read_end, False)
-            while process.poll() is None:
-                try:
-                    os.read(read_end, 1 << 16)
-                except BlockingIOError:
-                    time.sleep(0.05)
-            process.wait(timeout=60)
+            drain_until_exit(process, read_end)
     finally:
         os.close(read_end)
         os.close(write_end)

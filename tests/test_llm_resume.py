@@ -21,7 +21,7 @@ import tagsmith.cli as tagsmith_cli
 from tagsmith.labeling.prompts import read_data_section
 from tagsmith.testing.llm_server import LocalChatServer, Reply, user_prompt
 
-from conftest import ROOT, sport_vocab
+from conftest import ROOT, drain_until_exit, fill_pipe, sport_vocab
 
 tagsmith_cli._register_commands()
 
@@ -398,16 +398,7 @@ def test_kill_ends_a_stopped_run_whose_closing_lines_wait_on_its_stderr(tmp_path
                 env=env, stdout=subprocess.DEVNULL, stderr=write_end,
                 preexec_fn=_interruptible)
             wait_for_cached_rows(cache, process, 4)
-            # the pipe filled up through a file description of its own, non-blocking:
-            # the child's stays blocking, and its next write to stderr waits
-            filler = os.open(f"/proc/self/fd/{write_end}", os.O_WRONLY | os.O_NONBLOCK)
-            try:
-                while True:
-                    os.write(filler, b"x" * 4096)
-            except BlockingIOError:
-                pass
-            finally:
-                os.close(filler)
+            fill_pipe(write_end)  # the child's next write to stderr waits
             process.send_signal(signal.SIGINT)
             # a kill that comes before the answers are stored leaves them (as designed):
             # the next one must end the run, whenever it comes
@@ -420,13 +411,7 @@ def test_kill_ends_a_stopped_run_whose_closing_lines_wait_on_its_stderr(tmp_path
                     pass
             ended = process.poll()
             if ended is None:  # let the hung run say its lines and end
-                os.set_blocking(read_end, False)
-                while process.poll() is None:
-                    try:
-                        os.read(read_end, 1 << 16)
-                    except BlockingIOError:
-                        time.sleep(0.05)
-                process.wait(timeout=60)
+                drain_until_exit(process, read_end)
     finally:
         os.close(read_end)
         os.close(write_end)
