@@ -1782,10 +1782,24 @@ def test_active_distill_checks_the_text_groups_it_is_given(data):
     assert asked == []  # refused before any teacher call
 
 
+def _count_hashed_texts(monkeypatch) -> list[int]:
+    """The number of texts of each call to ``texthash.hash_texts`` from now on (a list
+    that grows as they come), each still hashed by the real one."""
+    from tagsmith.data import texthash
+
+    hashed: list[int] = []
+    real = texthash.hash_texts
+
+    def counting(values):
+        hashed.append(len(values))
+        return real(values)
+    monkeypatch.setattr(texthash, "hash_texts", counting)
+    return hashed
+
+
 def test_label_corpus_with_a_budget_hashes_each_text_once(monkeypatch):
     """The budget's cut, active_distill and the copies given their text's answer each
     hashed the whole pool (and the documents sent once more): 44 texts hashed for 12."""
-    from tagsmith.data import texthash
     from tagsmith.data.labelspace import LabelSpace
     from tagsmith.labeling.client import OpenAIChatClient
     from tagsmith.labeling.labeler import LabelingOptions
@@ -1795,13 +1809,7 @@ def test_label_corpus_with_a_budget_hashes_each_text_once(monkeypatch):
                                  names={"u:sport": "sport", "u:music": "music"})
     texts = [f"{'sport' if i % 2 else 'music'} story {i}" for i in range(8)]
     texts += [f"  {texts[i].upper()}" for i in (0, 3, 5, 6)]
-    hashed = []
-    real = texthash.hash_texts
-
-    def counting(values):
-        hashed.append(len(values))
-        return real(values)
-    monkeypatch.setattr(texthash, "hash_texts", counting)
+    hashed = _count_hashed_texts(monkeypatch)
 
     def teacher(body):
         doc = read_data_section(user_prompt(body), "DOCUMENT")
@@ -1821,16 +1829,8 @@ def test_label_corpus_with_a_budget_hashes_each_text_once(monkeypatch):
 def test_distill_with_a_human_sample_hashes_the_training_texts_once(data, monkeypatch):
     """The overlap check with the human sample hashed the training texts, then training
     hashed them all again: 2 passes over the corpus where one gives both."""
-    from tagsmith.data import texthash
-
     space, train, test = data
-    hashed = []
-    real = texthash.hash_texts
-
-    def counting(values):
-        hashed.append(len(values))
-        return real(values)
-    monkeypatch.setattr(texthash, "hash_texts", counting)
+    hashed = _count_hashed_texts(monkeypatch)
     texts, human = train.texts[:300], test.texts[:40]
     distill_classifier(texts, train.Y[:300] * 0.8, space, human_texts=human,
                        human_Y=test.Y[:40],
