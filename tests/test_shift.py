@@ -380,16 +380,25 @@ def test_label_shift_refuses_per_label_values_of_the_wrong_shape_alike(name):
                              min_count=0.1)
 
 
+def estimates_and_errors(priors, n, first_seed, separation, source=SOURCE):
+    """The target priors estimated, and their standard errors, on 40 samples of ``n``
+    documents (:func:`simulate`, seeds ``first_seed`` on), each estimate on its own."""
+    estimates, errors = [], []
+    for seed in range(40):
+        _, p = simulate(priors, n, seed=first_seed + seed, separation=separation,
+                        source=source)
+        shift = estimate_label_shift(TopK.from_scores(p, source.size), source_prior=source,
+                                     min_count=0)
+        estimates.append(shift.target_prior)
+        errors.append(shift.standard_error)
+    return estimates, errors
+
+
 def test_standard_error_matches_the_spread_of_estimates_on_unshifted_samples():
     """The first-order standard error is the spread EM's estimate really has: on 400
     unshifted documents with weakly separating probabilities the estimates of rare labels
     moved several times their prior, which the report gave as a shift like any other."""
-    estimates, errors = [], []
-    for seed in range(40):
-        _, p = simulate(SOURCE, 400, seed=100 + seed, separation=1.5)
-        shift = estimate_label_shift(TopK.from_scores(p, 5), source_prior=SOURCE, min_count=0)
-        estimates.append(shift.target_prior)
-        errors.append(shift.standard_error)
+    estimates, errors = estimates_and_errors(SOURCE, 400, first_seed=100, separation=1.5)
     spread = np.std(estimates, axis=0)
     typical = np.median(errors, axis=0)
     # the error at the (smoothed) estimate: above the spread for the rarest label (0.02
@@ -405,12 +414,7 @@ def test_standard_error_of_a_shifted_sample_is_its_spread_at_the_target_frequenc
     (0.2 -> 0.35, 0.1 -> 0.25, 0.02 -> 0.08 on 400 documents) it was as little as 0.4 of
     the spread the estimates really have, so noise read as a supported change."""
     target = np.array([0.10, 0.35, 0.25, 0.01, 0.08])
-    estimates, errors = [], []
-    for seed in range(40):
-        _, p = simulate(target, 400, seed=200 + seed, separation=3.0)
-        shift = estimate_label_shift(TopK.from_scores(p, 5), source_prior=SOURCE, min_count=0)
-        estimates.append(shift.target_prior)
-        errors.append(shift.standard_error)
+    estimates, errors = estimates_and_errors(target, 400, first_seed=200, separation=3.0)
     assert np.all(np.median(errors, axis=0) > 0.8 * np.std(estimates, axis=0))
 
 
@@ -419,13 +423,8 @@ def test_standard_error_of_a_falling_label_is_its_spread_not_that_at_the_source(
     at the estimate: a label that fell 0.2 -> 0.05 on 500 documents (clear separation),
     whose estimates spread 0.013, was given 0.029, so real drops read as unsupported."""
     source, target = np.array([0.2, 0.5]), np.array([0.05, 0.3])
-    estimates, errors = [], []
-    for seed in range(40):
-        _, p = simulate(target, 500, seed=300 + seed, separation=3.0, source=source)
-        shift = estimate_label_shift(TopK.from_scores(p, 2), source_prior=source,
-                                     min_count=0)
-        estimates.append(shift.target_prior)
-        errors.append(shift.standard_error)
+    estimates, errors = estimates_and_errors(target, 500, first_seed=300, separation=3.0,
+                                             source=source)
     ratio = np.median(errors, axis=0) / np.std(estimates, axis=0)
     assert np.all(ratio > 0.8) and np.all(ratio < 1.4)
 
