@@ -1,6 +1,7 @@
 import gzip
 import os
 import time
+from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
 
@@ -42,6 +43,18 @@ def goemotions_small(tmp_path_factory):
     }
 
 
+@contextmanager
+def unread_pipe():
+    """A pipe nobody reads (a stalled log collector or pager, for a child's stderr):
+    ``(read_end, write_end)``, both closed when the block ends, however it ends."""
+    read_end, write_end = os.pipe()
+    try:
+        yield read_end, write_end
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
 def fill_pipe(write_end: int) -> None:
     """Fill the pipe of ``write_end`` through a file description of its own,
     non-blocking: a child's (given ``write_end``) stays blocking, and its next write to
@@ -56,16 +69,20 @@ def fill_pipe(write_end: int) -> None:
         os.close(filler)
 
 
-def drain_until_exit(process, read_end: int) -> None:
-    """Let a run hung on a full pipe say its lines and end: read (and drop) what it
-    writes to ``read_end`` until it exits, so that a failing test does not leave it."""
-    os.set_blocking(read_end, False)
-    while process.poll() is None:
-        try:
-            os.read(read_end, 1 << 16)
-        except BlockingIOError:
-            time.sleep(0.05)
-    process.wait(timeout=60)
+def exit_code_or_drain(process, read_end: int) -> int | None:
+    """The run's exit code now, or None while it still runs: such a run (hung on its
+    full pipe) is then let say its lines and end, what it writes to ``read_end`` read
+    and dropped until it exits, so that a failing test does not leave it behind."""
+    ended = process.poll()
+    if ended is None:
+        os.set_blocking(read_end, False)
+        while process.poll() is None:
+            try:
+                os.read(read_end, 1 << 16)
+            except BlockingIOError:
+                time.sleep(0.05)
+        process.wait(timeout=60)
+    return ended
 
 
 #: common words for short texts whose near duplicates an index that stops reading

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 import tagsmith.cli as tagsmith_cli
 
-from conftest import ROOT, drain_until_exit, fill_pipe
+from conftest import ROOT, exit_code_or_drain, fill_pipe, unread_pipe
 
 tagsmith_cli._register_commands()
 FAST = ["--feature-param", "char_ngrams=null", "--feature-param", "min_df=1"]
@@ -1415,6 +1415,16 @@ main(sys.argv[3:])
 '''
 
 
+def _bundle_to_save_again(goemotions_small, tmp_path):
+    """A bundle trained into ``tmp_path/out/model``: its folder, the ``train`` arguments
+    that save it there (again, for :data:`_PAUSED_SAVE`) and its files' bytes by name."""
+    out = tmp_path / "out" / "model"
+    train = ["train", goemotions_small["dev"], "--output", out, "--vocab",
+             goemotions_small["vocab"], "--dev-fraction", "0", *FAST]
+    assert run(*train).exit_code == 0
+    return out, train, {p.name: p.read_bytes() for p in out.iterdir()}
+
+
 @pytest.mark.parametrize("where", ["staging", "renames"])
 def test_sigterm_while_saving_keeps_the_good_bundle_and_leaves_no_temporaries(
         goemotions_small, tmp_path, where):
@@ -1424,11 +1434,7 @@ def test_sigterm_while_saving_keeps_the_good_bundle_and_leaves_no_temporaries(
     import signal
     import time
 
-    out = tmp_path / "out" / "model"
-    train = ["train", goemotions_small["dev"], "--output", out, "--vocab",
-             goemotions_small["vocab"], "--dev-fraction", "0", *FAST]
-    assert run(*train).exit_code == 0
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    out, train, before = _bundle_to_save_again(goemotions_small, tmp_path)
     marker = tmp_path / "paused"
     process = subprocess.Popen(
         [sys.executable, "-c", _PAUSED_SAVE, str(marker), where, "-q", *map(str, train),
@@ -1443,6 +1449,7 @@ def test_sigterm_while_saving_keeps_the_good_bundle_and_leaves_no_temporaries(
     assert stderr.decode().strip() == "terminated"
     assert sorted(p.name for p in out.parent.iterdir()) == ["model"]
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(),
                     reason="fills the pipe through /proc/self/fd (Linux)")
@@ -1459,14 +1466,9 @@ def test_kill_ends_a_save_stopped_by_ctrl_c_whose_closing_line_waits_on_its_stde
     import signal
     import time
 
-    out = tmp_path / "out" / "model"
-    train = ["train", goemotions_small["dev"], "--output", out, "--vocab",
-             goemotions_small["vocab"], "--dev-fraction", "0", *FAST]
-    assert run(*train).exit_code == 0
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    out, train, before = _bundle_to_save_again(goemotions_small, tmp_path)
     marker = tmp_path / "paused"
-    read_end, write_end = os.pipe()
-    try:
+    with unread_pipe() as (read_end, write_end):
         process = subprocess.Popen(
             [sys.executable, "-c", _PAUSED_SAVE, str(marker), where, "-q",
              *map(str, train), "--seed", "1"],
@@ -1490,12 +1492,7 @@ def test_kill_ends_a_save_stopped_by_ctrl_c_whose_closing_line_waits_on_its_stde
                 process.wait(timeout=2)
             except subprocess.TimeoutExpired:
                 pass
-        ended = process.poll()
-        if ended is None:  # let the hung run say its lines and end
-            drain_until_exit(process, read_end)
-    finally:
-        os.close(read_end)
-        os.close(write_end)
+        ended = exit_code_or_drain(process, read_end)
     assert ended == 143, (ended, kills)
     assert sorted(p.name for p in out.parent.iterdir()) == ["model"]
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
@@ -2437,8 +2434,7 @@ def test_kill_ends_a_run_whose_error_line_waits_on_its_stderr(bundle, tmp_path):
 
     documents = tmp_path / "bad.txt"
     documents.write_bytes(b"\xff\xfe not UTF-8\n")
-    read_end, write_end = os.pipe()
-    try:
+    with unread_pipe() as (read_end, write_end):
         fill_pipe(write_end)  # the child's first write to stderr waits
         with open(documents, "rb") as stdin:
             process = subprocess.Popen(
@@ -2456,12 +2452,7 @@ def test_kill_ends_a_run_whose_error_line_waits_on_its_stderr(bundle, tmp_path):
             process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             pass
-        ended = process.poll()
-        if ended is None:  # let the hung run say its lines and end
-            drain_until_exit(process, read_end)
-    finally:
-        os.close(read_end)
-        os.close(write_end)
+        ended = exit_code_or_drain(process, read_end)
     assert ended == 143
 
 

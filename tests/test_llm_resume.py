@@ -21,7 +21,7 @@ import tagsmith.cli as tagsmith_cli
 from tagsmith.labeling.prompts import read_data_section
 from tagsmith.testing.llm_server import LocalChatServer, Reply, user_prompt
 
-from conftest import ROOT, drain_until_exit, fill_pipe, sport_vocab
+from conftest import ROOT, exit_code_or_drain, fill_pipe, sport_vocab, unread_pipe
 
 tagsmith_cli._register_commands()
 
@@ -386,8 +386,7 @@ def test_kill_ends_a_stopped_run_whose_closing_lines_wait_on_its_stderr(tmp_path
     corpus.write_text("".join(f"{'sport' if i % 2 else 'music'} item {i}\n"
                               for i in range(40)))
     cache = tmp_path / "c.sqlite"
-    read_end, write_end = os.pipe()
-    try:
+    with unread_pipe() as (read_end, write_end):
         with LocalChatServer(slow_teacher) as server:
             env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
             process = subprocess.Popen(
@@ -409,11 +408,6 @@ def test_kill_ends_a_stopped_run_whose_closing_lines_wait_on_its_stderr(tmp_path
                     process.wait(timeout=1)
                 except subprocess.TimeoutExpired:
                     pass
-            ended = process.poll()
-            if ended is None:  # let the hung run say its lines and end
-                drain_until_exit(process, read_end)
-    finally:
-        os.close(read_end)
-        os.close(write_end)
+            ended = exit_code_or_drain(process, read_end)
     assert ended == 143
     assert cached_rows(cache) >= 4  # the answers stored are kept
