@@ -2009,6 +2009,38 @@ def test_calibrate_on_a_document_folder_given_with_a_slash_names_the_folder(
     assert calibration["data"] == "docs"
 
 
+def test_train_with_a_calibration_share_records_it_for_info(goemotions_small, tmp_path):
+    """'train --calibration-fraction' calibrated on the share it set aside and recorded
+    neither data nor data_fingerprint in the calibration entry ('calibrate --data' does):
+    info could not say what the calibration was fitted on. It names the share of the
+    training corpus, with that corpus's fingerprint, the fraction and the seed; a later
+    calibrate on the stored documents keeps them, one with --data replaces them."""
+    out = tmp_path / "model"
+    result = run("train", goemotions_small["train"], "-o", out, "--vocab",
+                 goemotions_small["vocab"], "--calibration-fraction", "0.5", "--seed", "3",
+                 *FAST)
+    assert result.exit_code == 0, result.output
+    info = json.loads(run("info", out, "--json").output)
+    calibration = info["calibration"]
+    assert calibration["data"] == ("0.5 of the training corpus train.tsv set aside "
+                                   "(seed 3)")
+    assert calibration["data_fingerprint"] == info["training"]["data_fingerprint"]
+    assert (calibration["data_fraction"], calibration["data_seed"]) == (0.5, 3)
+    result = run("calibrate", out, "--method", "platt")  # the stored documents
+    assert result.exit_code == 0, result.output
+    again = json.loads(run("info", out, "--json").output)["calibration"]
+    assert again["method"] == "platt"
+    assert {key: again[key] for key in ("data", "data_fingerprint", "data_fraction",
+                                        "data_seed")} == {
+        key: calibration[key] for key in ("data", "data_fingerprint", "data_fraction",
+                                          "data_seed")}
+    result = run("calibrate", out, "--data", goemotions_small["test"])
+    assert result.exit_code == 0, result.output
+    other = json.loads(run("info", out, "--json").output)["calibration"]
+    assert other["data"] == "test.tsv" and "data_fraction" not in other
+    assert "data_seed" not in other
+
+
 def test_suggest_and_zeroshot_help_say_what_each_format_writes():
     """suggest --help described --format only by how --sets truncates a set, and
     zeroshot's --format had no help; zeroshot's --whole-file left out stdin, which it

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from contextlib import AbstractContextManager
 from itertools import islice
@@ -140,7 +141,7 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
     refuse_unused("a share of CORPUS held out (--dev-fraction above 0)", dev or dev_fraction,
                   "no_refit")
     from tagsmith.pipeline.io import read_labelled_corpora
-    from tagsmith.pipeline.train import TrainOptions, train_classifier
+    from tagsmith.pipeline.train import TrainOptions, calibration_share_origin, train_classifier
 
     options = TrainOptions(model=model, model_params=_parse_params(param, "--param"),
                            featurizer=featurizer,
@@ -179,6 +180,11 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
             "calibration_fraction", "a share setting aside documents that the calibrator / "
             f"conformal split (half each) can divide: {exc.expected}; --calibrator-source "
             "same fits both on all of them", calibration_fraction) from None
+    if classifier.manifest.get("calibration"):  # the share of CORPUS set aside, named
+        classifier.manifest["calibration"] = {
+            **classifier.manifest["calibration"],
+            **calibration_share_origin(options, classifier.manifest["training"][
+                "data_fingerprint"], os.path.basename(os.path.normpath(corpus)))}
     classifier.save(output)
     if classifier.conformal is not None:  # as calibrate warns of its --alpha
         # the bundle's alpha: suggest --sets would answer every label

@@ -30,9 +30,11 @@ from tagsmith.exceptions import InvalidParameterError
 
 #: what the manifest's ``calibration`` entry records of a ``--data`` corpus: its file
 #: name and the fingerprint training records of its own (``training.data_fingerprint``);
-#: a later calibration on the documents the bundle stored keeps them, and bundles
-#: calibrated before have neither
-CALIBRATION_ORIGIN = ("data", "data_fingerprint")
+#: of the share ``train --calibration-fraction`` set aside, the training corpus's name
+#: and fingerprint, the fraction and the seed (:func:`~tagsmith.pipeline.train.
+#: calibration_share_origin`); a later calibration on the documents the bundle stored
+#: keeps them, and bundles calibrated before have none
+CALIBRATION_ORIGIN = ("data", "data_fingerprint", "data_fraction", "data_seed")
 
 
 def _band_table(rows: list[dict]) -> list[str]:

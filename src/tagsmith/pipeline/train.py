@@ -672,6 +672,10 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
     if calibration is not None:
         _calibrate(classifier, calibration, _named(Y) if crossfit is not None else None,
                    options, conformal_share)
+        # what the calibration was fitted on: the entry named nothing here, while a
+        # calibration on a --data corpus names it (tagsmith info shows either)
+        classifier.manifest["calibration"] = {**classifier.manifest["calibration"],
+                                              **calibration_share_origin(options, fingerprint)}
         # thresholds tuned again, on probabilities: still none for an unlearnt label
         classifier.thresholds = _never_untrained(classifier.thresholds, label_counts == 0)
         classifier.manifest["thresholds"] = classifier.thresholds.summary()
@@ -854,6 +858,26 @@ def _confidence_options(options: TrainOptions) -> ConfidenceOptions:
     """How training calibrates (and tunes thresholds on the calibrated probabilities)."""
     return options.confidence or ConfidenceOptions(
         seed=options.seed, beta=options.beta, min_support=options.min_support)
+
+
+def calibration_share_origin(options: TrainOptions, fingerprint: str,
+                             corpus: str | None = None) -> dict:
+    """What the manifest's ``calibration`` entry records of the share of the training
+    corpus (``corpus``: its name, if known) that ``options.calibration_fraction`` set
+    aside: ``data`` says so, ``data_fingerprint`` is the whole training corpus's (its
+    ``training.data_fingerprint``), ``data_fraction`` and ``data_seed`` draw the share
+    from it again.
+
+    >>> calibration_share_origin(TrainOptions(calibration_fraction=0.2, seed=1), "ab12",
+    ...                          "train.tsv")["data"]
+    '0.2 of the training corpus train.tsv set aside (seed 1)'
+    """
+    corpus = "the training data" if corpus is None else f"the training corpus {corpus}"
+    return {"data": f"{options.calibration_fraction:g} of {corpus} set aside "
+                    f"(seed {options.seed})",
+            "data_fingerprint": fingerprint,
+            "data_fraction": float(options.calibration_fraction),
+            "data_seed": int(options.seed)}
 
 
 def _calibration_source(options: TrainOptions) -> str:
