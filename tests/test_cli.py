@@ -2525,6 +2525,37 @@ def test_a_stop_as_the_closing_line_is_said_does_not_lose_it(
         assert stopped.value.code == tagsmith_cli.EXIT_TERMINATED, err
 
 
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_a_stop_as_the_error_line_is_built_does_not_lose_it(monkeypatch, capsys, tmp_path,
+                                                            signame):
+    """A signal while the error line was built (as_typed naming the option, before
+    _say_closing held stops) raised out of invoke's except block: click said "Aborted!"
+    and the exit code was 1, the error line lost. Stops are held from the start of the
+    closing: a Ctrl-C is ignored, a kill ends the run with 143 (os._exit, stood in for)."""
+    import signal
+
+    original = tagsmith_cli.as_typed
+
+    def as_typed(*args, **kwargs):
+        signal.raise_signal(getattr(signal, signame))
+        return original(*args, **kwargs)
+
+    def killed():
+        raise SystemExit(tagsmith_cli.EXIT_TERMINATED)
+
+    monkeypatch.setattr(tagsmith_cli, "as_typed", as_typed)
+    monkeypatch.setattr(tagsmith_cli, "exit_terminated", killed)
+    with pytest.raises(SystemExit) as stopped:
+        tagsmith_cli.main(["train", str(tmp_path / "c.tsv"), "-o", str(tmp_path / "m"),
+                           "--param", "C=-1"])
+    err = capsys.readouterr().err
+    assert "Aborted" not in err
+    if signame == "SIGINT":
+        assert stopped.value.code == 2 and "error: parameter 'C'" in err, err
+    else:
+        assert stopped.value.code == tagsmith_cli.EXIT_TERMINATED, err
+
+
 def test_only_the_commands_with_a_json_summary_keep_their_warnings(goemotions_small,
                                                                     monkeypatch):
     """Every command kept each warning tagsmith logged, in memory and with no end, for a

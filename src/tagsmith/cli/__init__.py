@@ -243,6 +243,7 @@ class _TagsmithGroup(click.Group):
         try:
             return super().invoke(ctx)
         except TagsmithError as exc:
+            _hold_stops()  # before the line is built: as_typed, printable
             message = str(exc)
             if isinstance(exc, InvalidParameterError) and ctx.invoked_subcommand:
                 message = as_typed(self.get_command(ctx, ctx.invoked_subcommand), exc)
@@ -255,6 +256,7 @@ class _TagsmithGroup(click.Group):
             _say_closing("interrupted")
             ctx.exit(EXIT_INTERRUPTED)
         except OSError as exc:
+            _hold_stops()
             if exc.errno == errno.EPIPE:
                 # the reader went away (``| head``): stop at once, say nothing, as a Unix
                 # tool does; the output nobody reads is pointed at the null device so that
@@ -273,6 +275,16 @@ class _TagsmithGroup(click.Group):
             ctx.exit(1)
 
 
+def _hold_stops() -> None:
+    """From here on the command is closing: main's handler ignores a Ctrl-C and holds a
+    ``kill`` (:func:`_say_closing` ends the run on a held one). Called first in
+    ``invoke``'s ``except`` branches: a stop while the error line was built (``as_typed``,
+    ``printable``) raised out of the branch, and click said "Aborted!" with exit code 1,
+    the error line lost."""
+    if _stops is not None:
+        _stops.stopped = True
+
+
 def _say_closing(line: str, fg: str | None = None) -> None:
     """Say the closing ``line`` of a command (its error, or "interrupted" after a stop)
     on stderr, Ctrl-C ignored but a ``kill``, which ends the process there and then
@@ -285,8 +297,7 @@ def _say_closing(line: str, fg: str | None = None) -> None:
     whether a stop came first or not) until the deafened handler is in place, which is
     deaf before it goes in; a signal between those lines raised out of ``invoke``'s
     ``except`` block, and click said "Aborted!" with exit code 1, the error line lost."""
-    if _stops is not None:
-        _stops.stopped = True  # a Ctrl-C from now on is ignored, a kill held
+    _hold_stops()  # a Ctrl-C from now on is ignored, a kill held
     stops = LaterStopsIgnored()
     stops.deafen()
     with stops:
