@@ -454,7 +454,7 @@ def _unsplit_unspaced(featurizer, texts: Sequence[str]) -> bool:
 FEATURELESS_SHOWN = 3
 
 
-def featureless_rows(X) -> np.ndarray:
+def featureless_rows(X: Any) -> np.ndarray:
     """The rows of ``X`` (a matrix, or :class:`~tagsmith.features.views.Views` of them)
     that hold no nonzero feature in any view, ascending.
 

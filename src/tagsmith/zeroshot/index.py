@@ -20,6 +20,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -233,7 +234,7 @@ def resolve_index_kind(kind: str, n_rows: int) -> str:
     return kind
 
 
-def require_hnswlib():
+def require_hnswlib() -> ModuleType:
     """The hnswlib module, or MissingDependencyError naming the ``embed`` extra (what an
     HNSW index needs; checked before the rows are embedded, see
     :func:`resolve_index_kind`)."""
