@@ -824,3 +824,22 @@ def test_the_weights_size_is_logged_in_a_unit_that_shows_it(caplog):
     assert n_bytes < 2 ** 20
     assert lines[-1].endswith(f"({byte_size(n_bytes)})"), lines
     assert "0 MB" not in lines[-1]
+
+
+def test_the_clustering_and_each_depth_say_they_start(caplog):
+    # without a terminal the log showed "fitting tree" and then nothing while the labels
+    # were clustered (29 s on yso-finna-en) and the root's few tasks over every document
+    # ran (35 s): the progress bar moves when a task ends, so each phase says it starts
+    X, Y = _tree_unconverging_problem()
+    with caplog.at_level("INFO", logger="tagsmith"):
+        LabelTree(branching=2, leaf_size=2, n_jobs=1).fit(X, Y)
+    lines = [r.getMessage() for r in caplog.records]
+    built = next(i for i, line in enumerate(lines) if line.startswith("label tree 0: 6 labels in"))
+    assert lines[built - 1] == "label tree 0: clustering 6 labels ...", lines
+    for depth in range(2):
+        done = next(i for i, line in enumerate(lines)
+                    if line.startswith(f"label tree depth {depth}: ") and line.endswith(" s)"))
+        started = [line for line in lines[:done]
+                   if line.startswith(f"label tree depth {depth}: training ")]
+        assert len(started) == 1, lines
+        assert started[0].endswith(" rows ..."), started
