@@ -64,3 +64,14 @@ def test_featurizing_logs_one_full_count_per_block(log_lines, monkeypatch):
     full = [line for line in log_lines() if "(100%)" in line]
     assert full == ["features (word n-grams): 2500/2500 docs (100%)",
                     "features (character n-grams): 2500/2500 docs (100%)"]
+
+
+def test_the_percentage_says_100_only_when_all_is_done(log_lines, monkeypatch):
+    # rounded to nearest, calibrate on yso-finna-en's dev logged "predicting:
+    # 32768/32803 docs (100%)" and then, 22 ms later, "32803/32803 docs (100%)"
+    monkeypatch.setattr(progress, "time", _SlowClock())
+    with progress.progress_bar(total=32803, desc="predicting", unit="doc") as bar:
+        bar.update(32768)
+        bar.update(35)
+    assert log_lines() == ["predicting: 32768/32803 docs (99%)",
+                           "predicting: 32803/32803 docs (100%)"]

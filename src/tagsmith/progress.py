@@ -34,8 +34,8 @@ class _LogProgress:
     def _log(self) -> None:
         self._logged = (self.done, self.postfix)
         if self.total:
-            logger.info("%s: %d/%d %s (%.0f%%)%s", self.desc, self.done, self.total,
-                        _units(self.unit, self.total), 100.0 * self.done / self.total,
+            logger.info("%s: %d/%d %s (%d%%)%s", self.desc, self.done, self.total,
+                        _units(self.unit, self.total), _percent(self.done, self.total),
                         self._suffix())
         else:
             logger.info("%s: %d %s%s", self.desc, self.done, _units(self.unit, self.done),
@@ -51,6 +51,18 @@ class _LogProgress:
         # (100%)" twice)
         if self._logged != (self.done, self.postfix):
             self._log()
+
+
+def _percent(done: int, total: int) -> int:
+    """``done`` of ``total`` in whole percent, rounded down: 100 only when it is all done.
+
+    Rounded to nearest, a calibration read "predicting: 32768/32803 docs (100%)" and,
+    22 ms later, "predicting: 32803/32803 docs (100%)".
+
+    >>> _percent(32768, 32803), _percent(32803, 32803), _percent(1, 2), _percent(0, 7)
+    (99, 100, 50, 0)
+    """
+    return 100 * done // total
 
 
 def _units(unit: str, n: int) -> str:
