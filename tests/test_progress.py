@@ -75,3 +75,40 @@ def test_the_percentage_says_100_only_when_all_is_done(log_lines, monkeypatch):
         bar.update(35)
     assert log_lines() == ["predicting: 32768/32803 docs (99%)",
                            "predicting: 32803/32803 docs (100%)"]
+
+
+def _pty_stderr(monkeypatch, columns: int):
+    """A real terminal as progress's stderr, reporting ``columns`` columns."""
+    import os
+    import struct
+    import types
+
+    pty = pytest.importorskip("pty")
+    fcntl = pytest.importorskip("fcntl")
+    termios = pytest.importorskip("termios")
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 0 if not columns else 24,
+                                                          columns, 0, 0))
+    stderr = os.fdopen(follower, "w")
+    monkeypatch.setattr(progress, "sys", types.SimpleNamespace(stderr=stderr))
+    return leader, stderr
+
+
+@pytest.mark.parametrize("columns", [0, 120])
+def test_a_terminal_of_no_width_gets_the_log_lines(log_lines, monkeypatch, columns):
+    # tqdm draws nothing on a terminal that reports 0 x 0 (script run without a
+    # terminal, docker run -t): a yso-finna-en train under `script -qc` showed not one
+    # progress bar in 4 minutes, and no log line either
+    import os
+
+    leader, stderr = _pty_stderr(monkeypatch, columns)
+    try:
+        assert stderr.isatty()
+        with progress.progress_bar(total=2, desc="step", unit="doc") as bar:
+            is_log = isinstance(bar, progress._LogProgress)
+            bar.update(2)
+        assert is_log == (columns == 0)
+        assert log_lines() == (["step: 2/2 docs (100%)"] if columns == 0 else [])
+    finally:
+        stderr.close()
+        os.close(leader)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -77,6 +78,19 @@ def _units(unit: str, n: int) -> str:
     return unit + ("es" if unit.endswith(("s", "x", "ch", "sh")) else "s")
 
 
+def _zero_width_terminal() -> bool:
+    """Whether the terminal stderr writes to reports a width of 0 columns.
+
+    A terminal that reports no size (``script`` run without one, ``docker run -t``,
+    some CI runners give 0 x 0) made tqdm draw nothing at all: a 4-minute train showed
+    no progress, and no log lines either. Such a terminal gets the log lines.
+    """
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns == 0
+    except (AttributeError, OSError, ValueError):  # no descriptor to ask: tqdm decides
+        return False
+
+
 class _NoProgress:
     def update(self, n: int = 1) -> None:
         pass
@@ -131,7 +145,7 @@ def progress_bar(*, total: int | None, desc: str, unit: str = "it", enabled: boo
     bar: _NoProgress | _LogProgress
     if not enabled or _silenced:
         bar = _NoProgress()
-    elif sys.stderr.isatty():
+    elif sys.stderr.isatty() and not _zero_width_terminal():
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total, desc=desc, unit=unit, leave=False,
