@@ -843,3 +843,58 @@ def test_the_clustering_and_each_depth_say_they_start(caplog):
                    if line.startswith(f"label tree depth {depth}: training ")]
         assert len(started) == 1, lines
         assert started[0].endswith(" rows ..."), started
+
+
+def test_the_training_bar_counts_work_not_classifiers(monkeypatch):
+    # counted in classifiers, the root's two over every yso-finna-en document were 2 of
+    # 28,282: after 70 s of a 125 s fit the bar read 2% (a tqdm ETA of 26 hours). Each
+    # depth's bar counts classifier-rows, a task's classifiers times its node's rows
+    import tagsmith.models.tree as tree_module
+
+    X, Y = _clustered_problem(n_labels=32, n_docs=800, n_features=200, seed=5)
+    blocks_seen = {}
+    real_blocks = tree_module._depth_blocks
+
+    def recording_blocks(depth, *args, **kw):
+        blocks = real_blocks(depth, *args, **kw)
+        blocks_seen[depth] = blocks
+        return blocks
+
+    bars = []
+
+    class Recording:
+        def __init__(self, kw):
+            self.kw, self.updates = kw, []
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, n=1):
+            self.updates.append(n)
+
+    def spy(**kw):
+        bars.append(Recording(kw))
+        return bars[-1]
+
+    monkeypatch.setattr(tree_module, "_depth_blocks", recording_blocks)
+    monkeypatch.setattr(tree_module, "progress_bar", spy)
+    model = LabelTree(branching=2, leaf_size=4, n_jobs=1, show_progress=True).fit(X, Y)
+    nodes_children = np.diff(model.node_slot_ptr_)
+    assert [bar.kw["desc"] for bar in bars] == [f"training tree depth {depth}"
+                                                 for depth in sorted(blocks_seen)]
+    assert len(bars) >= 3
+    for bar, depth in zip(bars, sorted(blocks_seen), strict=True):
+        assert bar.kw["unit"] == "classifier-row" and bar.kw["enabled"]
+        work = sum(len(rows) * int(nodes_children[node])
+                   for node, (rows, *_) in blocks_seen[depth].items())
+        assert bar.kw["total"] == work and sum(bar.updates) == work, depth
+    # the root's 2 classifiers over all 800 documents outweigh the many leaf classifiers
+    # over a few documents each: the depths' shares follow their work
+    assert bars[0].kw["total"] == 2 * 800
+    leaves = bars[-1]
+    n_leaf_classifiers = sum(int(nodes_children[node]) for node in blocks_seen[len(bars) - 1])
+    assert n_leaf_classifiers > 10 * 2
+    assert leaves.kw["total"] < 800 * n_leaf_classifiers / 2

@@ -345,7 +345,6 @@ class LabelTree(BaseModel):
         n_threads = self._n_threads()
         results: dict[int, list] = {}
         n_unconverged = 0
-        n_slots = len(self.slot_target_)
         # a node has at most max(branching, leaf_size) children: uint8 or uint16 suffices
         child_dtype = _child_dtype(int(np.diff(self.node_slot_ptr_).max()))
         max_depth = int(depth_of.max())
@@ -356,9 +355,7 @@ class LabelTree(BaseModel):
             is_leaf_node = np.array([bool(is_leaf) for is_leaf, _ in nodes])
             live = np.flatnonzero(doc_weight > 0)
             beam = (live, np.zeros((len(live), 1), np.int32), np.zeros((len(live), 1)))
-        with progress_bar(total=n_slots, desc="training tree nodes", unit="classifier",
-                          enabled=self.show_progress) as bar, \
-                ThreadPoolExecutor(max_workers=n_threads) as pool:
+        with ThreadPoolExecutor(max_workers=n_threads) as pool:
             for depth in range(max_depth + 1):
                 depth_started = time.perf_counter()
                 reached = None
@@ -399,14 +396,21 @@ class LabelTree(BaseModel):
                                       local)
                     return node, lo, _compact(out, child_dtype), int(out[4])
 
+                # the bar counts work, not classifiers: each classifier of a task over
+                # each row of its node (a "classifier-row"). Counted in classifiers, the
+                # root's two over 590k yso-finna-en documents were 2 of 28,282 and the
+                # bar read 2% after 70 s of a 125 s fit (a tqdm ETA of 26 hours)
+                task_work = [len(blocks[node][0]) * (hi - lo) for node, lo, hi in tasks]
                 futures = [pool.submit(work, task) for task in tasks]
                 try:
-                    for future in futures:
-                        node, lo, out, stopped = future.result()
-                        n_unconverged += stopped
-                        results.setdefault(node, []).append((lo, out))
-                        bar.update(len(out[4]))
-                        del out
+                    with progress_bar(total=sum(task_work), desc=f"training tree depth {depth}",
+                                      unit="classifier-row", enabled=self.show_progress) as bar:
+                        for future, amount in zip(futures, task_work, strict=True):
+                            node, lo, out, stopped = future.result()
+                            n_unconverged += stopped
+                            results.setdefault(node, []).append((lo, out))
+                            bar.update(amount)
+                            del out
                 except BaseException:
                     for future in futures:
                         future.cancel()
