@@ -17,7 +17,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, cast
 
@@ -358,6 +359,31 @@ def _featurizer_parts(featurizer, params: dict) -> list[tuple[Any, dict]]:
     return [(featurizer, params)]
 
 
+@contextmanager
+def _one_bar_over_documents(clf: TextClassifier, show: bool) -> Iterator[None]:
+    """``clf``'s own progress bar over the documents it scores (``show``), its parts'
+    bars off, inside the ``with`` block; every part's setting as it was afterwards.
+
+    Scoring the held-out documents was silent (9-28 s on yso-finna-en's 32,803 dev
+    documents: the tree shows a bar above 65,536 only); the classifier's bar alone
+    logged a featurizer line per 8,192-document chunk, its training-time bar still on.
+    """
+    parts = [part for part, _ in _featurizer_parts(clf.featurizer, {})]
+    parts += [clf.model, *getattr(clf.model, "members_", [])]
+    parts = [part for part in parts if hasattr(part, "show_progress")]
+    before = [part.show_progress for part in parts]
+    shown = clf.show_progress
+    try:
+        for part in parts:
+            part.show_progress = False
+        clf.show_progress = show
+        yield
+    finally:
+        for part, setting in zip(parts, before, strict=True):
+            part.show_progress = setting
+        clf.show_progress = shown
+
+
 def _fit(texts, Y, options: TrainOptions, stage: str, label_space: LabelSpace | None = None,
          previous=None, groups: np.ndarray | None = None, unspaced: bool | None = None):
     """Featurizer and model fitted on ``texts``; ``groups`` (:func:`duplicate_groups` of
@@ -605,7 +631,8 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
         n_dev = len(dev_part_texts)
         logger.info("train: scoring %d held-out document%s to tune thresholds", n_dev,
                     plural_s(n_dev))
-        topk = dev_raw = clf.predict_topk(dev_part_texts, tuning_k(len(label_space)))
+        with _one_bar_over_documents(clf, options.show_progress):
+            topk = dev_raw = clf.predict_topk(dev_part_texts, tuning_k(len(label_space)))
         logger.info("train: tuning thresholds of %d label%s on %d held-out document%s",
                     len(label_space), plural_s(len(label_space)), n_dev, plural_s(n_dev))
         untrained = fit_counts == 0  # never predicted: tuned without their scores
