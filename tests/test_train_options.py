@@ -331,3 +331,52 @@ def test_train_scores_the_held_out_documents_under_one_bar(goemotions_small, cap
     # classifier and featurizer without a bar
     assert clf.model.show_progress
     assert not clf.show_progress and not clf.featurizer.show_progress
+
+
+@pytest.mark.parametrize("model, model_params", [
+    ("tree", {}),
+    ("ensemble", {"members": [["linear", {}], ["knn", {"n_neighbors": 3}]]}),
+])
+def test_bundles_store_the_same_params_with_progress_on_or_off(goemotions_small, tmp_path,
+                                                               model, model_params):
+    """``tagsmith info`` showed ``"show_progress": true`` among the model's params of a
+    bundle trained with progress on (a terminal), ``false`` of one trained with ``-q``:
+    the display setting of the training went into the bundle with the model."""
+    space = load_vocabulary(goemotions_small["vocab"])
+    data = read_labelled(goemotions_small["train"], space)
+    stored = []
+    for shown in (True, False):
+        clf = train_classifier(data.texts[:200], data.Y[:200], space, options=TrainOptions(
+            model=model, model_params=model_params, show_progress=shown, crossfit_folds=2,
+            featurizer_params={"char_ngrams": None, "min_df": 1}))
+        path = clf.save(tmp_path / f"bundle-{shown}")
+        manifest = json.loads((path / "manifest.json").read_text())
+        model_json = json.loads((path / "model.json").read_text())
+        model_json.pop("tuning", None)  # its timings
+        crossfit = json.loads((path / "crossfit.json").read_text())
+        stored.append((manifest["model"], model_json, crossfit["params"]))
+        # the setting is the trained object's still: saving put it back
+        assert clf.model.show_progress == shown
+    assert stored[0] == stored[1]
+    assert "show_progress" not in stored[1][2]
+
+
+def test_a_bundle_saved_with_its_progress_setting_still_loads(goemotions_small, tmp_path,
+                                                              monkeypatch):
+    """Older bundles stored the model's ``show_progress`` (true when trained on a
+    terminal): they load and predict as before."""
+    import contextlib
+
+    import tagsmith.pipeline.classifier as classifier_module
+
+    monkeypatch.setattr(classifier_module, "_display_defaults",
+                        lambda model: contextlib.nullcontext())  # saved as before
+    space = load_vocabulary(goemotions_small["vocab"])
+    data = read_labelled(goemotions_small["train"], space)
+    clf = train_classifier(data.texts[:200], data.Y[:200], space, options=TrainOptions(
+        model="tree", show_progress=True, featurizer_params={"char_ngrams": None, "min_df": 1}))
+    path = clf.save(tmp_path / "old")
+    assert json.loads((path / "model.json").read_text())["params"]["show_progress"] is True
+    loaded = TextClassifier.load(path)
+    assert loaded.predict_topk(data.texts[:5], 3).indices.tolist() \
+        == clf.predict_topk(data.texts[:5], 3).indices.tolist()

@@ -9,7 +9,9 @@ the held-out scores they were fitted on and, optionally, an estimated label shif
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import inspect
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -406,7 +408,9 @@ class TextClassifier:
         feat_meta, feat_arrays = self.featurizer.to_state()
         writer.add_json(FEATURIZER_META, feat_meta)
         writer.add_arrays(FEATURIZER_ARRAYS, feat_arrays)
-        model_meta, model_arrays = self.model.to_state()
+        with _display_defaults(self.model):
+            model_meta, model_arrays = self.model.to_state()
+            model_params = self.model.get_params()
         writer.add_json(MODEL_META, {"name": self.model.name, **model_meta})
         writer.add_arrays(MODEL_ARRAYS, model_arrays)
         thr_meta, thr_arrays = self.thresholds.to_state()
@@ -431,7 +435,7 @@ class TextClassifier:
                 writer.add_arrays(arrays_name, part_arrays)
         writer.manifest = {
             **self.manifest,
-            "model": {"name": self.model.name, "params": self.model.get_params()},
+            "model": {"name": self.model.name, "params": model_params},
             "featurizer": {"name": getattr(self.featurizer, "kind", "tfidf"),
                            "params": self.featurizer.get_params()},
             "label_space": {"fingerprint": self.label_space.fingerprint,
@@ -494,6 +498,28 @@ class TextClassifier:
                        **parts)
         except (InvalidParameterError, TypeError, ValueError) as exc:
             raise BundleError(f"incompatible parts: {exc}", path=path) from exc
+
+
+@contextmanager
+def _display_defaults(model: BaseModel) -> Iterator[None]:
+    """``model``'s ``show_progress`` and its members' (an ensemble's) at their family's
+    default inside the ``with`` block, as they were afterwards.
+
+    The bundle stores the model's parameters: a training with progress on (a terminal)
+    stored ``"show_progress": true``, one with ``-q`` ``false``, so two bundles of one
+    training differed (in ``tagsmith info`` and in ``model.json``) by where they ran.
+    """
+    parts = [model, *getattr(model, "members_", [])]
+    parts = [part for part in parts if hasattr(part, "show_progress")]
+    before = [part.show_progress for part in parts]
+    try:
+        for part in parts:
+            default = inspect.signature(type(part)).parameters.get("show_progress")
+            part.show_progress = False if default is None else default.default
+        yield
+    finally:
+        for part, setting in zip(parts, before, strict=True):
+            part.show_progress = setting
 
 
 def check_manifest_sections(manifest: dict, path: str | Path) -> None:

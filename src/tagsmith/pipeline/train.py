@@ -920,14 +920,19 @@ def _cross_fit(featurizer, X, Y, options: TrainOptions, label_space: LabelSpace,
 
     params = dict(options.model_params)
     model_params = get_model_class(options.model)._param_names()
-    if "show_progress" in model_params and "show_progress" not in params:
+    shown = "show_progress" in model_params and "show_progress" not in params
+    if shown:
         params["show_progress"] = options.show_progress
     label_features = _label_features(featurizer, make_model(options.model, **params),
                                      label_space)
-    return cross_fit_topk(X, Y, options.model, params, n_folds=options.crossfit_folds,
-                          k=options.crossfit_k, seed=options.seed,
-                          label_features=label_features, groups=groups,
-                          show_progress=options.show_progress)
+    crossfit = cross_fit_topk(X, Y, options.model, params, n_folds=options.crossfit_folds,
+                              k=options.crossfit_k, seed=options.seed,
+                              label_features=label_features, groups=groups,
+                              show_progress=options.show_progress)
+    if shown:  # the training's display setting, not the bundle's: stored as given
+        crossfit.params = {key: value for key, value in crossfit.params.items()
+                           if key != "show_progress"}
+    return crossfit
 
 
 def _heldout(texts, Y, dev_texts, dev_Y, options: TrainOptions,
