@@ -380,3 +380,21 @@ def test_a_bundle_saved_with_its_progress_setting_still_loads(goemotions_small, 
     loaded = TextClassifier.load(path)
     assert loaded.predict_topk(data.texts[:5], 3).indices.tolist() \
         == clf.predict_topk(data.texts[:5], 3).indices.tolist()
+
+
+def test_train_log_lines_write_counts_with_thousands_separators(goemotions_small, caplog):
+    """On yso-finna-en the log read 'train: fitting tree on 590522 documents (400000
+    features), 27754 labels' and 'label tree depth 1: training 2 nodes on 1181044 rows'
+    beside warnings writing '27,754': every count of four digits or more has its commas."""
+    import re
+
+    caplog.set_level("INFO", logger="tagsmith")
+    space = load_vocabulary(goemotions_small["vocab"])
+    data = read_labelled(goemotions_small["train"], space)
+    train_classifier(data.texts[:2400], data.Y[:2400], space, options=TrainOptions(
+        model="tree", dev_fraction=0.5, featurizer_params={"char_ngrams": None}))
+    lines = [r.getMessage() for r in caplog.records if r.levelname == "INFO"]
+    assert "refit on all data: features for 2,400 documents" in lines
+    assert any(line.startswith("train: fitting tree on 1,200 documents (") for line in lines)
+    bare = [line for line in lines if re.search(r"(?<![\d.,])\d{4,}(?![\d.])", line)]
+    assert not bare, bare

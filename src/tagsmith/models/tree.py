@@ -232,7 +232,7 @@ class LabelTree(BaseModel):
             # the clustering is one call with no progress of its own (about 30 s for
             # yso-finna-en's 27,754 labels on a busy 2-core machine): said before it
             # starts, a log without a terminal was silent from "fitting tree" on
-            logger.info("label tree %d: clustering %d label%s ...", tree, n_labels,
+            logger.info("label tree %d: clustering %s label%s ...", tree, f"{n_labels:,}",
                         plural_s(n_labels))
             nodes, node_labels = build_tree(reps, branching=branchings[tree % len(branchings)],
                                             leaf_size=leaf_sizes[tree % len(leaf_sizes)],
@@ -241,8 +241,9 @@ class LabelTree(BaseModel):
                                             balance=self.cluster_balance,
                                             seed=self.random_state + 1_000 * tree,
                                             n_threads=self._n_threads())
-            logger.info("label tree %d: %d label%s in %d node%s, depth %d (%.1f s)", tree,
-                        n_labels, plural_s(n_labels), len(nodes), plural_s(len(nodes)),
+            logger.info("label tree %d: %s label%s in %s node%s, depth %d (%.1f s)", tree,
+                        f"{n_labels:,}", plural_s(n_labels), f"{len(nodes):,}",
+                        plural_s(len(nodes)),
                         _depth(nodes), time.perf_counter() - started)
             self._build_structure(nodes)
             n_unconverged += self._train_nodes(X, Y, weights, nodes, node_labels,
@@ -379,8 +380,8 @@ class LabelTree(BaseModel):
                 # every document (35 s on yso-finna-en, 590k documents) left a log
                 # without a terminal silent, so each depth says what it starts
                 n_rows = sum(len(b[0]) for b in blocks.values())
-                logger.info("label tree depth %d: training %d node%s on %d row%s ...",
-                            depth, len(blocks), plural_s(len(blocks)), n_rows,
+                logger.info("label tree depth %d: training %s node%s on %s row%s ...",
+                            depth, f"{len(blocks):,}", plural_s(len(blocks)), f"{n_rows:,}",
                             plural_s(n_rows))
 
                 def work(task, blocks=blocks):
@@ -418,16 +419,16 @@ class LabelTree(BaseModel):
                 # a finished future keeps its result: drop them so that only `results`
                 # holds the raw weights, which assembly then frees node by node
                 futures.clear()
-                logger.info("label tree depth %d: %d node%s, %d row%s, %d task%s (%.1f s)",
-                            depth, len(blocks), plural_s(len(blocks)), n_rows,
-                            plural_s(n_rows), len(tasks), plural_s(len(tasks)),
+                logger.info("label tree depth %d: %s node%s, %s row%s, %s task%s (%.1f s)",
+                            depth, f"{len(blocks):,}", plural_s(len(blocks)), f"{n_rows:,}",
+                            plural_s(n_rows), f"{len(tasks):,}", plural_s(len(tasks)),
                             time.perf_counter() - depth_started)
                 if beam is not None and depth < max_depth:
                     started = time.perf_counter()
                     beam = self._expand_beam(X, beam, results, blocks, child_dtype,
                                              negative_beam)
-                    logger.info("label tree depth %d: beam of %d training documents (%.1f s)",
-                                depth + 1, len(beam[0]), time.perf_counter() - started)
+                    logger.info("label tree depth %d: beam of %s training documents (%.1f s)",
+                                depth + 1, f"{len(beam[0]):,}", time.perf_counter() - started)
                 del blocks
         self._assemble(results, nodes, child_dtype)
         return n_unconverged
@@ -471,8 +472,8 @@ class LabelTree(BaseModel):
         self.entry_child_ = packed["entry_child"]
         self.entry_val_ = packed["entry_val"]
         self.slot_bias_ = packed["slot_bias"]
-        logger.info("label tree: %d weight%s in %d node%s (%s)", len(self.entry_val_),
-                    plural_s(len(self.entry_val_)), len(nodes), plural_s(len(nodes)),
+        logger.info("label tree: %s weight%s in %s node%s (%s)", f"{len(self.entry_val_):,}",
+                    plural_s(len(self.entry_val_)), f"{len(nodes):,}", plural_s(len(nodes)),
                     byte_size(sum(value.nbytes for value in packed.values())))
 
     # -- prediction ----------------------------------------------------------------------------

@@ -392,7 +392,8 @@ def _fit(texts, Y, options: TrainOptions, stage: str, label_space: LabelSpace | 
     ``unspaced``, when given, is what TF-IDF's ``split_unspaced="auto"`` decides (on the
     whole training corpus, not on ``texts``, a part of it)."""
     started = time.perf_counter()
-    logger.info("%s: features for %d document%s", stage, len(texts), plural_s(len(texts)))
+    logger.info("%s: features for %s document%s", stage, f"{len(texts):,}",
+                plural_s(len(texts)))
     featurizer = make_featurizer(options.featurizer, **options.featurizer_params)
     parts = _featurizer_parts(featurizer, options.featurizer_params)
     old_parts = [] if previous is None else _featurizer_parts(previous, {})
@@ -412,9 +413,11 @@ def _fit(texts, Y, options: TrainOptions, stage: str, label_space: LabelSpace | 
     defaults = {"show_progress": options.show_progress, "random_state": options.seed}
     model.set_params(**{key: value for key, value in defaults.items()
                         if key in model.get_params() and key not in params})
-    logger.info("%s: fitting %s on %d document%s (%s features), %d label%s", stage,
-                options.model, Y.shape[0], plural_s(Y.shape[0]),
-                getattr(featurizer, "n_features", "?"), Y.shape[1], plural_s(Y.shape[1]))
+    n_features = getattr(featurizer, "n_features", "?")
+    logger.info("%s: fitting %s on %s document%s (%s features), %s label%s", stage,
+                options.model, f"{Y.shape[0]:,}", plural_s(Y.shape[0]),
+                f"{n_features:,}" if isinstance(n_features, int) else n_features,
+                f"{Y.shape[1]:,}", plural_s(Y.shape[1]))
     label_features = None
     if label_space is not None:
         label_features = _label_features(featurizer, model, label_space)
@@ -590,8 +593,8 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
                            extra={"parameters": ("calibration_fraction",)})
         texts, Y, groups = [texts[i] for i in fit_rows], Y[fit_rows], groups[fit_rows]
         hashes = hashes[fit_rows]
-        logger.info("calibration split: %d document%s set aside (never trained on)",
-                    len(cal_rows), plural_s(len(cal_rows)))
+        logger.info("calibration split: %s document%s set aside (never trained on)",
+                    f"{len(cal_rows):,}", plural_s(len(cal_rows)))
     if options.crossfit_folds > len(texts):  # found after the whole training, by 'n_folds'
         aside = "" if calibration is None else " (the calibration split set aside)"
         raise InvalidParameterError("crossfit_folds", f"at most the {len(texts):,} "
@@ -629,12 +632,13 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
         # the model's first prediction (its compiled kernels: ~25 s for a tree at 25k
         # labels on 2 cores) and the tuning were a silent stretch before the refit
         n_dev = len(dev_part_texts)
-        logger.info("train: scoring %d held-out document%s to tune thresholds", n_dev,
+        logger.info("train: scoring %s held-out document%s to tune thresholds", f"{n_dev:,}",
                     plural_s(n_dev))
         with _one_bar_over_documents(clf, options.show_progress):
             topk = dev_raw = clf.predict_topk(dev_part_texts, tuning_k(len(label_space)))
-        logger.info("train: tuning thresholds of %d label%s on %d held-out document%s",
-                    len(label_space), plural_s(len(label_space)), n_dev, plural_s(n_dev))
+        logger.info("train: tuning thresholds of %s label%s on %s held-out document%s",
+                    f"{len(label_space):,}", plural_s(len(label_space)), f"{n_dev:,}",
+                    plural_s(n_dev))
         untrained = fit_counts == 0  # never predicted: tuned without their scores
         thresholds = _tune_learnt(dev_part_Y, topk, untrained, beta=options.beta,
                                   min_support=options.min_support)
