@@ -398,3 +398,29 @@ def test_train_log_lines_write_counts_with_thousands_separators(goemotions_small
     assert any(line.startswith("train: fitting tree on 1,200 documents (") for line in lines)
     bare = [line for line in lines if re.search(r"(?<![\d.,])\d{4,}(?![\d.])", line)]
     assert not bare, bare
+
+
+def test_train_scores_the_calibration_split_under_one_bar(goemotions_small, caplog,
+                                                          monkeypatch):
+    """Scoring the documents --calibration-fraction set aside was the stretch held-out
+    scoring was before: a featurizer line, then silence (the tree shows a bar above
+    65,536 documents only). Now it is announced, under one bar (the thresholds lowered
+    here to 8 documents a chunk, 4 a tree batch) and no other."""
+    import tagsmith.models.tree as tree_module
+    import tagsmith.pipeline.classifier as classifier_module
+
+    monkeypatch.setattr(classifier_module, "PREDICT_CHUNK", 8)
+    monkeypatch.setattr(tree_module, "PREDICT_BATCH", 4)
+    caplog.set_level("INFO", logger="tagsmith")
+    space = load_vocabulary(goemotions_small["vocab"])
+    data = read_labelled(goemotions_small["train"], space)
+    clf = train_classifier(data.texts[:300], data.Y[:300], space, options=TrainOptions(
+        model="tree", dev_fraction=0.1, calibration_fraction=0.2, show_progress=True,
+        featurizer_params={"char_ngrams": None, "min_df": 1}))
+    lines = [r.getMessage() for r in caplog.records]
+    scoring = lines.index("calibration: scoring 60 set-aside documents")
+    calibrating = next(i for i, line in enumerate(lines) if line.startswith("calibrat")
+                       and i > scoring)
+    assert lines[scoring + 1:calibrating] == ["predicting: 60/60 docs (100%)"]
+    assert clf.model.show_progress  # the training-time setting, as it was
+    assert not clf.show_progress and not clf.featurizer.show_progress

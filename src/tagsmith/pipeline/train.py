@@ -854,7 +854,8 @@ def _heldout_after_calibration(classifier: TextClassifier, heldout, raw: TopK | 
     if raw is not None and classifier.calibrator is not None and raw.k >= width:
         topk = classifier.to_probabilities(raw.head(width)).head(k)
     else:
-        topk = classifier.predict_topk(dev_part_texts, k)
+        with _one_bar_over_documents(classifier, options.show_progress):
+            topk = classifier.predict_topk(dev_part_texts, k)
     confidence = _confidence_options(options)
     untrained = classifier.label_counts == 0  # the final model is the held-out fit
     classifier.thresholds = _tune_learnt(
@@ -877,7 +878,12 @@ def _calibrate(classifier: TextClassifier, calibration, crossfit_Y, options: Tra
     """Score the set-aside documents with the final model and calibrate on them."""
     cal_texts, cal_Y, cal_rows, cal_groups = calibration
     k = options.calibration_k or default_k(classifier.n_labels)
-    topk = classifier.predict_topk(cal_texts, k, calibrated=False)
+    # as the held-out scoring (:func:`_one_bar_over_documents`): silent otherwise but
+    # for one featurizer line, the tree's bar starting above 65,536 documents only
+    logger.info("calibration: scoring %s set-aside document%s", f"{len(cal_texts):,}",
+                plural_s(len(cal_texts)))
+    with _one_bar_over_documents(classifier, options.show_progress):
+        topk = classifier.predict_topk(cal_texts, k, calibrated=False)
     # twins of the split on one side of its calibrator / conformal parts (and stored, so
     # that 'tagsmith calibrate BUNDLE' splits them alike)
     heldout = HeldoutScores(topk, cal_Y, cal_rows, _calibration_source(options), cal_groups)
