@@ -45,6 +45,10 @@ def _train(data, model: str, model_params: dict, **options) -> TextClassifier:
         dev_fraction=0.2, **options))
 
 
+def _but_progress(params: dict) -> dict:
+    return {key: value for key, value in params.items() if key != "show_progress"}
+
+
 @pytest.mark.parametrize("model, params", [
     ("linear", {"C": INF, "tol": INF}),
     ("tree", {"C": INF}),
@@ -60,7 +64,9 @@ def test_infinite_parameters_are_saved_as_strict_json_and_load_as_floats(
     assert "Infinity" in json.dumps(recorded["model"]["params"])
 
     loaded = TextClassifier.load(path)
-    assert loaded.model.get_params() == clf.model.get_params()
+    # show_progress, a display setting, is stored at the family's default (9ca4fa4):
+    # the ensemble trained here says False, its default (and the loaded one) None
+    assert _but_progress(loaded.model.get_params()) == _but_progress(clf.model.get_params())
     assert loaded.crossfit.params == clf.crossfit.params
     if model == "ensemble":
         assert loaded.model.get_params()["members"][0][1]["C"] == INF
@@ -103,7 +109,9 @@ def test_a_bundle_an_older_tagsmith_wrote_with_infinity_still_loads_and_info_is_
         strict_loads((path / "model.json").read_text(encoding="utf-8"))
 
     loaded = TextClassifier.load(path)
-    assert loaded.model.get_params() == clf.model.get_params()
+    # show_progress, a display setting, is stored at the family's default (9ca4fa4):
+    # the ensemble trained here says False, its default (and the loaded one) None
+    assert _but_progress(loaded.model.get_params()) == _but_progress(clf.model.get_params())
     # info shows the manifest, which holds the float: strict JSON on stdout too
     for flag in ([], ["--json"]):
         result = CliRunner().invoke(tagsmith_cli.cli, ["info", str(path), *flag])
