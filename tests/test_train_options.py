@@ -305,12 +305,9 @@ def test_a_calibration_split_leaving_one_text_to_train_on_warns(tmp_path, caplog
             "one: the 150 documents left to train on are copies of one text") in caplog.text
 
 
-def test_train_scores_the_held_out_documents_under_one_bar(goemotions_small, caplog,
-                                                           monkeypatch):
-    """Scoring yso-finna-en's 32,803 dev documents was silent for 9-28 s (the tree shows
-    a bar above 65,536 documents only); the classifier's own bar alone logged the
-    featurizer's training-time bar once per 8,192-document chunk. Now one bar (the
-    thresholds lowered here to 8 documents a chunk, 4 a tree batch) and no other."""
+def _small_chunks_and_tiny_tree_batches(goemotions_small, caplog, monkeypatch):
+    """GoEmotions' small slice with the classifier's scoring chunk lowered to 8 documents
+    and the tree's own bar to batches of 4, INFO lines captured: the one-bar tests."""
     import tagsmith.models.tree as tree_module
     import tagsmith.pipeline.classifier as classifier_module
 
@@ -318,7 +315,16 @@ def test_train_scores_the_held_out_documents_under_one_bar(goemotions_small, cap
     monkeypatch.setattr(tree_module, "PREDICT_BATCH", 4)
     caplog.set_level("INFO", logger="tagsmith")
     space = load_vocabulary(goemotions_small["vocab"])
-    data = read_labelled(goemotions_small["train"], space)
+    return space, read_labelled(goemotions_small["train"], space)
+
+
+def test_train_scores_the_held_out_documents_under_one_bar(goemotions_small, caplog,
+                                                           monkeypatch):
+    """Scoring yso-finna-en's 32,803 dev documents was silent for 9-28 s (the tree shows
+    a bar above 65,536 documents only); the classifier's own bar alone logged the
+    featurizer's training-time bar once per 8,192-document chunk. Now one bar (the
+    thresholds lowered here to 8 documents a chunk, 4 a tree batch) and no other."""
+    space, data = _small_chunks_and_tiny_tree_batches(goemotions_small, caplog, monkeypatch)
     clf = train_classifier(data.texts[:200], data.Y[:200], space, options=TrainOptions(
         model="tree", dev_fraction=0.1, show_progress=True, refit=False,
         featurizer_params={"char_ngrams": None, "min_df": 1}))
@@ -406,14 +412,7 @@ def test_train_scores_the_calibration_split_under_one_bar(goemotions_small, capl
     scoring was before: a featurizer line, then silence (the tree shows a bar above
     65,536 documents only). Now it is announced, under one bar (the thresholds lowered
     here to 8 documents a chunk, 4 a tree batch) and no other."""
-    import tagsmith.models.tree as tree_module
-    import tagsmith.pipeline.classifier as classifier_module
-
-    monkeypatch.setattr(classifier_module, "PREDICT_CHUNK", 8)
-    monkeypatch.setattr(tree_module, "PREDICT_BATCH", 4)
-    caplog.set_level("INFO", logger="tagsmith")
-    space = load_vocabulary(goemotions_small["vocab"])
-    data = read_labelled(goemotions_small["train"], space)
+    space, data = _small_chunks_and_tiny_tree_batches(goemotions_small, caplog, monkeypatch)
     clf = train_classifier(data.texts[:300], data.Y[:300], space, options=TrainOptions(
         model="tree", dev_fraction=0.1, calibration_fraction=0.2, show_progress=True,
         featurizer_params={"char_ngrams": None, "min_df": 1}))
