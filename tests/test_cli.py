@@ -2339,22 +2339,26 @@ def test_an_alpha_too_small_for_the_conformal_documents_is_warned_about(bundle,
     assert "alpha=0.01 recall   recall 1.0000  set size 28.00" in result.output, result.output
 
 
+def _train_with_share(goemotions_small, out, fraction: str, *extra: str):
+    """``train`` of GoEmotions' small slice into ``out`` with ``--calibration-fraction
+    fraction`` (and ``extra`` options), fast features: the calibration-share tests."""
+    return CliRunner().invoke(tagsmith_cli.cli, [
+        "train", str(goemotions_small["train"]), "-o", str(out), "--vocab",
+        str(goemotions_small["vocab"]), "--calibration-fraction", fraction, *extra, *FAST])
+
+
 def test_train_warns_when_its_conformal_documents_cannot_meet_the_default_alpha(
         goemotions_small, tmp_path):
     """train --calibration-fraction 0.004 of 3,000 documents keeps 6 conformal ones:
     every set at the bundle's alpha 0.1 (below 1/7) was every label, and train said
     nothing of it, where calibrate on the same documents warns."""
     out = tmp_path / "model"
-    result = CliRunner().invoke(tagsmith_cli.cli, [
-        "train", str(goemotions_small["train"]), "-o", str(out), "--vocab",
-        str(goemotions_small["vocab"]), "--calibration-fraction", "0.004", *FAST])
+    result = _train_with_share(goemotions_small, out, "0.004")
     assert result.exit_code == 0, result.output
     assert ("warning: --calibration-fraction: alpha 0.1 is below 1/(n + 1) = 0.1429 for the "
             "n = 6 conformal documents" in result.output), result.output
     assert "every recall set is every label" in result.output, result.output
-    result = CliRunner().invoke(tagsmith_cli.cli, [
-        "train", str(goemotions_small["train"]), "-o", str(tmp_path / "enough"), "--vocab",
-        str(goemotions_small["vocab"]), "--calibration-fraction", "0.1", *FAST])
+    result = _train_with_share(goemotions_small, tmp_path / "enough", "0.1")
     assert result.exit_code == 0 and "warning" not in result.output, result.output
 
 
@@ -2364,9 +2368,7 @@ def test_train_warns_of_a_calibration_share_above_half_and_a_held_out_check_on_f
     printed no warning; its held-out check on 3 documents printed every metric as 1.0000
     as if it had measured something."""
     out = tmp_path / "model"
-    result = CliRunner().invoke(tagsmith_cli.cli, [
-        "train", str(goemotions_small["train"]), "-o", str(out), "--vocab",
-        str(goemotions_small["vocab"]), "--calibration-fraction", "0.99", *FAST])
+    result = _train_with_share(goemotions_small, out, "0.99")
     assert result.exit_code == 0, result.output
     assert ("warning: --calibration-fraction 0.99 sets 2,970 documents aside for calibration "
             "and trains the model on 30: it learns from fewer documents than calibration "
@@ -2374,16 +2376,12 @@ def test_train_warns_of_a_calibration_share_above_half_and_a_held_out_check_on_f
     held_out = [line for line in result.output.splitlines() if line.startswith("held-out")]
     assert len(held_out) == 1 and held_out[0].endswith(
         "(3 documents: too few for these figures to measure the model)"), result.output
-    result = CliRunner().invoke(tagsmith_cli.cli, [
-        "train", str(goemotions_small["train"]), "-o", str(tmp_path / "json"), "--vocab",
-        str(goemotions_small["vocab"]), "--calibration-fraction", "0.99", "--json", *FAST])
+    result = _train_with_share(goemotions_small, tmp_path / "json", "0.99", "--json")
     assert result.exit_code == 0, result.output
     assert ("warning: the held-out check rests on 3 documents: too few for its figures to "
             "measure the model" in result.stderr), result.stderr
     # half or less set aside, and a held-out check on enough documents: nothing said
-    result = CliRunner().invoke(tagsmith_cli.cli, [
-        "train", str(goemotions_small["train"]), "-o", str(tmp_path / "half"), "--vocab",
-        str(goemotions_small["vocab"]), "--calibration-fraction", "0.5", *FAST])
+    result = _train_with_share(goemotions_small, tmp_path / "half", "0.5")
     assert result.exit_code == 0 and "warning" not in result.output, result.output
     assert "too few" not in result.output, result.output
 
