@@ -2554,6 +2554,31 @@ def test_a_stop_as_the_error_line_is_built_does_not_lose_it(monkeypatch, capsys,
         assert stopped.value.code == tagsmith_cli.EXIT_TERMINATED, err
 
 
+def test_a_kill_held_as_a_closed_pipe_is_met_ends_the_run(monkeypatch, capsys):
+    """invoke's OSError branch holds stops from its start (_hold_stops), but only the
+    branches that say a line (_say_closing) ended the run on a held kill: a kill while a
+    closed pipe's stdout was dropped was held and forgotten (exit code 141, not 143).
+    The kill is raised in process where stdout is dropped (os._exit, stood in for)."""
+    import errno
+    import signal
+
+    def closed_pipe(*args, **kwargs):
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+    def killed():
+        raise SystemExit(tagsmith_cli.EXIT_TERMINATED)
+
+    def drop_under_kill():
+        signal.raise_signal(signal.SIGTERM)
+
+    monkeypatch.setattr(tagsmith_cli.click, "echo", closed_pipe)
+    monkeypatch.setattr(tagsmith_cli, "exit_terminated", killed)
+    monkeypatch.setattr(tagsmith_cli, "_drop_stdout", drop_under_kill)
+    with pytest.raises(SystemExit) as stopped:
+        tagsmith_cli.main(["vocab", str(ROOT / "tests" / "data" / "vocab.csv")])
+    assert stopped.value.code == tagsmith_cli.EXIT_TERMINATED, capsys.readouterr().err
+
+
 def test_only_the_commands_with_a_json_summary_keep_their_warnings(goemotions_small,
                                                                     monkeypatch):
     """Every command kept each warning tagsmith logged, in memory and with no end, for a

@@ -262,6 +262,8 @@ class _TagsmithGroup(click.Group):
                 # tool does; the output nobody reads is pointed at the null device so that
                 # the flush at exit does not fail again (an "Exception ignored" line)
                 _drop_stdout()
+                if _stops is not None:  # held since _hold_stops: no line ends it here
+                    _stops.end_if_killed()
                 ctx.exit(EXIT_BROKEN_PIPE)
             # the machine's fault, not the program's: a full disk or quota, a read-only
             # file system (stdout redirected to a full disk, say) deserve a line, not a
