@@ -269,6 +269,8 @@ class _TagsmithGroup(click.Group):
             # file system (stdout redirected to a full disk, say) deserve a line, not a
             # traceback; any other OSError is unexpected and keeps its traceback
             if exc.errno not in _ENVIRONMENT_ERRNOS:
+                if _stops is not None:  # a kill held since _hold_stops ends it, as above
+                    _stops.end_if_killed()
                 raise
             _drop_stdout()  # its unwritten buffer would fail again at exit
             where = f"{exc.filename}: " if exc.filename else "writing the output: "
