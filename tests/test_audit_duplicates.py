@@ -12,6 +12,7 @@ from tagsmith.audit.duplicates import (
     find_duplicates,
     label_set_hashes,
     near_pairs,
+    normalized_text,
     text_hashes,
 )
 from tagsmith.data.labelspace import LabelSpace
@@ -213,3 +214,14 @@ def test_full_width_latin_is_an_exact_duplicate_of_ascii_but_nfkc_is_not_applied
     assert hashes[0] == hashes[1] and hashes[2] == hashes[3]
     # only the width: NFKC's other folds would regroup English corpora
     assert hashes[4] != hashes[5] and hashes[6] != hashes[7]
+
+
+def test_full_width_signs_are_folded_as_the_latin_block():
+    """U+FFE0..FFE6 (full-width cent, pound, not, macron, broken bar, yen, won) are as
+    full-width as U+FF01..FF5E, but were left apart: "￥５００" and "¥500" differed."""
+    wide, narrow = "\uffe0\uffe1\uffe2\uffe3\uffe4\uffe5\uffe6", "¢£¬¯¦¥₩"
+    for w, n in zip(wide, narrow, strict=True):
+        hashes = text_hashes([f"price {w}５００", f"price {n}500"])
+        assert hashes[0] == hashes[1], hex(ord(w))
+    # the width alone: the full-width macron is the macron, not NFKC's space and combining macron
+    assert normalized_text("\uffe3") == "\u00af"

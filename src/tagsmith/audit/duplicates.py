@@ -1,9 +1,9 @@
 """Exact and near-duplicate documents, conflicting labels among them, leakage between splits.
 
 * **Exact duplicates**: equal texts after case folding and collapsing whitespace, in
-  one Unicode normal form (NFC), full-width Latin as ASCII and without the invisible
-  characters TF-IDF drops (soft hyphen, word joiner, byte-order mark), found by
-  hashing (linear time).
+  one Unicode normal form (NFC), full-width Latin and signs (¥, £) as their usual
+  forms and without the invisible characters TF-IDF drops (soft hyphen, word joiner,
+  byte-order mark), found by hashing (linear time).
 * **Near duplicates**: pairs whose TF-IDF cosine reaches a threshold, every one of
   them, as comparing every pair would find them, but each text is searched once
   (exact copies collapsed) and only pairs that share one of their rarer features are
@@ -57,15 +57,20 @@ COSINE_TOLERANCE = 1e-4
 
 
 #: full-width ASCII (U+FF01..U+FF5E, as Chinese and Japanese input methods type Latin
-#: letters and digits) to ASCII, and the ideographic space to a space: the width alone,
-#: not NFKC, which also rewrites "…" and "™" (and would regroup English corpora)
+#: letters and digits) to ASCII, the full-width signs (U+FFE0..U+FFE6: cent, pound, not,
+#: macron, broken bar, yen, won) to their usual forms and the ideographic space to a
+#: space: the width alone (Unicode's <wide> mappings), not NFKC, which also rewrites "…"
+#: and "™" (and would regroup English corpora) and the macron as a space and a
+#: combining macron
 FULL_WIDTH_TO_ASCII = {**{code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)},
-                       0x3000: ord(" ")}
+                       0xFFE0: 0xA2, 0xFFE1: 0xA3, 0xFFE2: 0xAC, 0xFFE3: 0xAF,
+                       0xFFE4: 0xA6, 0xFFE5: 0xA5, 0xFFE6: 0x20A9, 0x3000: ord(" ")}
 
 
 def normalized_text(text: str) -> str:
     """Case-folded text with runs of whitespace collapsed, in NFC, full-width Latin
-    letters, digits and punctuation as ASCII (:data:`FULL_WIDTH_TO_ASCII`) and without
+    letters, digits, punctuation and signs as ASCII and their usual forms
+    (:data:`FULL_WIDTH_TO_ASCII`) and without
     :data:`~tagsmith.features.tfidf.INVISIBLE_IN_WORDS` (what "exact" compares).
 
     A text and its copy with a decomposed "é" (files made on macOS) or a soft hyphen
