@@ -1232,3 +1232,19 @@ def test_eval_prints_the_tails_counts_with_the_floors_separators(capsys):
                       27754)
     assert ": 3,729 (expected 43,340.5, at least 41,849.0 of it the tails' floor" \
         in capsys.readouterr().out
+
+
+def test_training_names_the_corpus_its_calibration_share_came_from(data):
+    """The calibration entry's origin was written twice: by train_classifier (naming
+    "the training data") and again by 'tagsmith train' (naming its corpus). One writer
+    now: train_classifier names the corpus its caller gives (_corpus_name)."""
+    options = TrainOptions(featurizer_params=FAST_FEATURES, model_params={"n_jobs": 1},
+                           dev_fraction=0.0, calibration_fraction=0.3, seed=3)
+    texts, Y = data["train"].texts[:600], data["train"].Y[:600]
+    named = train_classifier(texts, Y, data["space"], options=options,
+                             _corpus_name="train.tsv").manifest
+    assert named["calibration"]["data"] == ("0.3 of the training corpus train.tsv set "
+                                            "aside (seed 3)")
+    assert named["calibration"]["data_fingerprint"] == named["training"]["data_fingerprint"]
+    unnamed = train_classifier(texts, Y, data["space"], options=options).manifest
+    assert unnamed["calibration"]["data"] == "0.3 of the training data set aside (seed 3)"

@@ -141,7 +141,7 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
     refuse_unused("a share of CORPUS held out (--dev-fraction above 0)", dev or dev_fraction,
                   "no_refit")
     from tagsmith.pipeline.io import read_labelled_corpora
-    from tagsmith.pipeline.train import TrainOptions, calibration_share_origin, train_classifier
+    from tagsmith.pipeline.train import TrainOptions, train_classifier
 
     options = TrainOptions(model=model, model_params=_parse_params(param, "--param"),
                            featurizer=featurizer,
@@ -170,7 +170,9 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
             data.texts, data.Y, label_space, options=options,
             dev_texts=dev_data.texts if dev_data else None,
             dev_Y=dev_data.Y if dev_data else None, dev_name="--dev", dev_source=str(dev),
-            _conformal_share=_TRAIN_CONFORMAL_SHARE)
+            _conformal_share=_TRAIN_CONFORMAL_SHARE,
+            # the share of CORPUS set aside for calibration, named in its manifest entry
+            _corpus_name=os.path.basename(os.path.normpath(corpus)))
     except InvalidParameterError as exc:
         if exc.name != "conformal_fraction":
             raise
@@ -180,11 +182,6 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
             "calibration_fraction", "a share setting aside documents that the calibrator / "
             f"conformal split (half each) can divide: {exc.expected}; --calibrator-source "
             "same fits both on all of them", calibration_fraction) from None
-    if classifier.manifest.get("calibration"):  # the share of CORPUS set aside, named
-        classifier.manifest["calibration"] = {
-            **classifier.manifest["calibration"],
-            **calibration_share_origin(options, classifier.manifest["training"][
-                "data_fingerprint"], os.path.basename(os.path.normpath(corpus)))}
     classifier.save(output)
     if classifier.conformal is not None:  # as calibrate warns of its --alpha
         # the bundle's alpha: suggest --sets would answer every label

@@ -527,12 +527,16 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
                      dev_Y: LabelMatrix | None = None, options: TrainOptions | None = None,
                      dev_name: str = "dev_texts", dev_source: str = "the dev corpus",
                      _conformal_share: str = CONFORMAL_SHARE,
+                     _corpus_name: str | None = None,
                      _text_hashes: np.ndarray | None = None) -> TextClassifier:
     """Train a :class:`TextClassifier` on ``texts`` with labels ``Y`` (n_docs x n_labels).
 
     ``_conformal_share`` (private, for ``tagsmith train``): how warnings about the
     calibrator / conformal split of the documents ``options.calibration_fraction`` sets
     aside name the share (see :func:`~tagsmith.pipeline.confidence.fit_confidence`).
+    ``_corpus_name`` (private, for ``tagsmith train``): the training corpus's name, which
+    the manifest's ``calibration`` entry gives as the origin of that share
+    (:func:`calibration_share_origin`; "the training data" without it).
     ``_text_hashes`` (private): the hashes of ``texts``, one per text, in order, where
     the caller has them already (``distill_classifier``'s overlap check), so the corpus
     is hashed once.
@@ -711,7 +715,8 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
         # what the calibration was fitted on: the entry named nothing here, while a
         # calibration on a --data corpus names it (tagsmith info shows either)
         classifier.manifest["calibration"] = {**classifier.manifest["calibration"],
-                                              **calibration_share_origin(options, fingerprint)}
+                                              **calibration_share_origin(
+                                                  options, fingerprint, _corpus_name)}
         # thresholds tuned again, on probabilities: still none for an unlearnt label
         classifier.thresholds = _never_untrained(classifier.thresholds, label_counts == 0)
         classifier.manifest["thresholds"] = classifier.thresholds.summary()
