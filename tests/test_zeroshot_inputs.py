@@ -264,3 +264,36 @@ def test_cli_zeroshot_index_hnsw_without_hnswlib_is_refused_before_the_encoder(
     result = CliRunner().invoke(tagsmith_cli.cli, ["-q", "zeroshot", str(vocab), str(docs),
                                                    "--index", "exact", "--cache-dir", ""])
     assert result.exit_code == 0, result.output
+
+
+def test_cli_zeroshot_index_auto_over_the_limit_without_hnswlib_is_refused_before_the_encoder(
+        monkeypatch, tmp_path):
+    """--index auto above HNSW_FROM_ROWS label rows needs hnswlib too: without it the
+    scorer refused it, but only after the sentence encoder had loaded (seconds)."""
+    import sys
+
+    from click.testing import CliRunner
+
+    import tagsmith.cli as tagsmith_cli
+    import tagsmith.zeroshot.encoder
+    import tagsmith.zeroshot.index
+
+    tagsmith_cli._register_commands()
+    made = []
+    monkeypatch.setattr(tagsmith.zeroshot.encoder, "SentenceEncoder",
+                        lambda *args, **kwargs: made.append(_CountingHashEncoder()) or made[-1])
+    monkeypatch.setitem(sys.modules, "hnswlib", None)  # None: not installed
+    monkeypatch.setattr(tagsmith.zeroshot.index, "HNSW_FROM_ROWS", 2)  # 3 labels: hnsw
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en\nu:sport,sport\nu:food,food\nu:art,art\n")
+    docs = tmp_path / "docs.txt"
+    docs.write_text("The team won the final\n")
+    command = ["-q", "zeroshot", str(vocab), str(docs), "--cache-dir", ""]
+    result = CliRunner().invoke(tagsmith_cli.cli, command)
+    assert result.exit_code == 5, result.output
+    assert "needs the package 'hnswlib': pip install 'tagsmith[embed]'" in result.output
+    assert not made and "Traceback" not in result.output
+    monkeypatch.setattr(tagsmith.zeroshot.index, "HNSW_FROM_ROWS", 3)  # exact: no hnswlib
+    result = CliRunner().invoke(tagsmith_cli.cli, command)
+    assert result.exit_code == 0, result.output
+    assert len(made) == 1

@@ -990,7 +990,12 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
     from tagsmith.cli import refuse_unused
     from tagsmith.data.vocab import load_or_update
     from tagsmith.zeroshot.encoder import SentenceEncoder
-    from tagsmith.zeroshot.scorer import BLEND_CANDIDATES, ZeroShotClassifier, blend_topk
+    from tagsmith.zeroshot.scorer import (
+        BLEND_CANDIDATES,
+        ZeroShotClassifier,
+        blend_topk,
+        check_index_available,
+    )
 
     refuse_unused("--bundle", bool(bundle), "weight")
     refuse_unused("--background", bool(background), "background_sample", "hubness_neighbors")
@@ -999,7 +1004,7 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
         raise click.BadParameter(f"expected a number in [0, 1] with --bundle (a blended "
                                  f"score), got {threshold!r}", param_hint="'--threshold'")
 
-    if index == "hnsw":  # (auto: the scorer checks, once the label rows are counted)
+    if index == "hnsw":  # (auto: checked below, once the label rows can be counted)
         from tagsmith.zeroshot.index import require_hnswlib
 
         # before the bundle, the encoder and every label text's embedding load
@@ -1048,6 +1053,10 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
             raise InvalidParameterError("--bundle", f"a bundle trained on labels of {vocab} "
                                         "(matched by URI; it shares none with training "
                                         "documents)", bundle)
+    if index == "auto":
+        # above HNSW_FROM_ROWS label rows auto needs hnswlib: the scorer refused it only
+        # after the encoder had loaded (seconds)
+        check_index_available(space, index, lang=lang, template=template)
     # '' is no cache: as a path it was the working directory, which got the cache files
     scorer = ZeroShotClassifier(space, SentenceEncoder(), lang=lang, template=template,
                                 index=index, cache_dir=cache_dir or None,

@@ -88,6 +88,27 @@ def label_texts(label_space: LabelSpace, *, lang: str = "en", template: str = "{
     >>> label_texts(space)
     (['cats', 'felines', 'cats: small pets'], array([0, 0, 0], dtype=int32))
     """
+    texts, owners, languages, nameless = _label_texts(
+        label_space, lang=lang, template=template, use_alt_labels=use_alt_labels,
+        use_descriptions=use_descriptions)
+    if languages:  # a mistyped --lang, or a vocabulary in other languages
+        logger.warning("no label has a name in language %r: names in %s are used instead, "
+                       "and alternative labels and descriptions (read in %r or a variant of it "
+                       "only) are not",
+                       lang, ", ".join(map(repr, languages[:10])), lang)
+    if nameless:
+        logger.warning("%d label%s without a name, alternative label or description (with "
+                       "a letter or digit) %s never suggested zero-shot, e.g. %s",
+                       len(nameless), plural_s(len(nameless)),
+                       plural(len(nameless), "is", "are"), ", ".join(nameless[:3]))
+    return texts, owners
+
+
+def _label_texts(label_space: LabelSpace, *, lang: str, template: str,
+                 use_alt_labels: bool, use_descriptions: bool
+                 ) -> tuple[list[str], np.ndarray, list[str], list[str]]:
+    """:func:`label_texts`, warning of nothing: (texts, owners, the languages of the
+    names used instead of ``lang``'s, the URIs of the labels without a text)."""
     _check_label_space(label_space)
     _check_template(template)
     if not isinstance(lang, str) or not lang:
@@ -120,17 +141,33 @@ def label_texts(label_space: LabelSpace, *, lang: str = "en", template: str = "{
         owners += [label_id] * len(dict.fromkeys(names))
     languages = unnamed_in((label for label_id, label in enumerate(label_space)
                             if not deprecated[label_id]), lang)
-    if languages:  # a mistyped --lang, or a vocabulary in other languages
-        logger.warning("no label has a name in language %r: names in %s are used instead, "
-                       "and alternative labels and descriptions (read in %r or a variant of it "
-                       "only) are not",
-                       lang, ", ".join(map(repr, languages[:10])), lang)
-    if nameless:
-        logger.warning("%d label%s without a name, alternative label or description (with "
-                       "a letter or digit) %s never suggested zero-shot, e.g. %s",
-                       len(nameless), plural_s(len(nameless)),
-                       plural(len(nameless), "is", "are"), ", ".join(nameless[:3]))
-    return texts, np.asarray(owners, dtype=np.int32)
+    return texts, np.asarray(owners, dtype=np.int32), languages, nameless
+
+
+def check_index_available(label_space: LabelSpace, index: str = "auto", *, lang: str = "en",
+                          template: str = "{}", use_alt_labels: bool = True,
+                          use_descriptions: bool = True) -> None:
+    """Raise MissingDependencyError where a :class:`ZeroShotClassifier` of these
+    arguments would search its label texts with HNSW (``index="hnsw"``, or ``"auto"``
+    above :data:`~tagsmith.zeroshot.index.HNSW_FROM_ROWS` rows) and hnswlib is not
+    installed: for a caller to check before it loads an encoder (seconds; the scorer
+    checks before embedding). The label texts are counted only when hnswlib is missing.
+    """
+    from tagsmith.exceptions import MissingDependencyError
+
+    index = check_choice("index", index, INDEX_KINDS)
+    if index == "exact":
+        return
+    try:
+        require_hnswlib()
+    except MissingDependencyError:
+        if index == "hnsw":
+            raise
+        n_rows = len(_label_texts(label_space, lang=lang, template=template,
+                                  use_alt_labels=use_alt_labels,
+                                  use_descriptions=use_descriptions)[0])
+        if resolve_index_kind(index, n_rows) == "hnsw":
+            raise
 
 
 def has_words(text: str) -> bool:
