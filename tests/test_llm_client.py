@@ -1225,6 +1225,55 @@ def test_a_write_failing_once_writes_were_abandoned_still_warns_each_reason(tmp_
     assert cached.n_unsaved == 1 and cache.get(request("a")) is None
 
 
+@pytest.mark.parametrize("stored, then, stopping, said", [
+    # stored before the cache turned read-only: a (and b); then a cache hit, and one
+    # request asked twice whose answer could not be stored
+    (["a", "b"], ["a", "c", "c"], ["fail"],
+     "the one request of this batch was not answered; of the 3 answers received before "
+     "it, 2 are in the response cache and 1 could not be saved in it: a rerun asks for "
+     "that one again"),
+    ([], ["c", "c", "d"], ["fail", "fail2"],
+     "none of the 2 requests of this batch was answered; the 2 answers received before "
+     "it could not be saved in the response cache: a rerun asks for them again"),
+    (["a", "bad"], ["c"], ["fail"],
+     "the one request of this batch was not answered; of the 3 answers received before "
+     "it, 1 is in the response cache, 1 was malformed, dropped from it, and 1 could not "
+     "be saved in it: a rerun asks for those 2 again"),
+    (["bad"], ["c"], ["fail"],
+     "the one request of this batch was not answered; the 2 answers received before it "
+     "are not in the response cache (1 malformed, 1 not saved): a rerun asks for them "
+     "again"),
+    # answers in the stopping batch: counted with those before it
+    (["a", "b"], [], ["a", "c", "fail"],
+     "of the 3 answers received so far, 2 are in the response cache and 1 could not be "
+     "saved in it: a rerun asks for that one again"),
+])
+def test_a_stopping_run_whose_cache_writes_failed_counts_what_the_cache_holds(
+        tmp_path, stored, then, stopping, said):
+    # "the 5 answers received before it are not cached: a rerun asks for them again":
+    # once a write had failed, the usage counts (an answer asked twice counted twice,
+    # cache hits too) were all called not cached, though the cache held those stored
+    # before the failure and those replayed from it
+    def behaviour(body):
+        text = user_prompt(body)
+        return Reply("down", status=503) if text.startswith("fail") else text
+
+    with LocalChatServer(behaviour) as server:
+        cache = _ReadOnlyCache(tmp_path / "cache.sqlite")
+        cached = CachedClient(client_for(server, max_retries=0), cache)
+        checks = {request("bad").cache_key(): lambda text: False}
+        complete_all(DropMalformed(cached, checks), [request(t) for t in stored],
+                     n_workers=1)
+        cache.read_only = True
+        cache.close()  # the next connection is read-only
+        complete_all(cached, [request(t) for t in then], n_workers=1)
+        with pytest.raises(LLMError) as caught:
+            complete_all(DropMalformed(cached, checks), [request(t) for t in stopping],
+                         n_workers=1, max_consecutive_failures=1)
+    assert cached.write_failed and cached.n_unsaved >= 1
+    assert f"({said})" in str(caught.value), caught.value
+
+
 def test_usage_and_stopping_messages_agree_with_their_counts():
     from tagsmith.labeling.client import Usage
 

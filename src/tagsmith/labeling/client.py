@@ -1006,31 +1006,41 @@ def _kept(client, results: Sequence[object], requests: Sequence[ChatRequest],
     n = len(answered)
     tally = _wrapped_with(client, "answered_keys", method=True)
     good_before: int | None = None  # not known: malformed ones not told apart
-    if tally is not None and answered_before is not None \
-            and not getattr(tally, "write_failed", False):
+    lost: set[str] = set()
+    held: dict[str, bool] = {}
+    if tally is not None and answered_before is not None:
         held = tally.answered_keys()
         # an answer asked in this batch again is this batch's
         mine = {requests[i].cache_key() for i in answered}
+        # the distinct requests whose answer could not be stored (a write failed): the
+        # usage counts it called "not cached" the answers the cache held all the same
+        unsaved = getattr(tally, "unsaved_keys", None)
+        lost = set(unsaved()) - held.keys() if callable(unsaved) else set()
         before = [held.get(key, False) for key in answered_before - mine]
         earlier = len(before)
         good_before = sum(before)
-    if not n and not earlier:
+    if not n and not earlier and not lost:
         return "no request was answered"
+    batch = ""
     if not n:
         # (none_of read "no request of the 1 of this batch was answered")
         batch = plural(len(requests), "the one request of this batch was not answered",
                        f"none of the {len(requests):,} requests of this batch was answered")
+    if lost and answered_before is not None:
+        # counted run-wide (this batch's answers with those before): held, dropped, lost
+        status = [held[key] for key in (answered_before | mine) if key in held]
+        return _kept_unsaved(sum(status), len(status) - sum(status), len(lost), batch)
     checker = _wrapped_with(client, "dropped_keys")
     dropped = set(checker.dropped_keys) if checker is not None else set()
     seen = 0
     while client is not None and seen < 10:  # CachedClient, or a wrapper of one
         if getattr(client, "cache", None) is not None:
-            if getattr(client, "write_failed", False):
-                break
             bad = _count_bad(requests, answered, dropped)
             if good_before is not None:
                 return _kept_exactly(n or None, bad, good_before, earlier - good_before,
-                                     "" if n else batch)
+                                     batch)
+            if getattr(client, "write_failed", False):
+                break
             # the answers of the batches before: those well-formed are cached as this
             # batch's
             before_it = (f"; {plural(earlier, 'the answer', f'the {earlier:,} answers')} "
@@ -1063,6 +1073,28 @@ def _kept(client, results: Sequence[object], requests: Sequence[ChatRequest],
     # "1 request answered, not cached: a rerun asks for them again"
     return (f"{n} {plural(n, 'request', 'requests')} answered, not cached{also}: "
             f"a rerun asks for {plural(n + earlier, 'it', 'them')} again")
+
+
+def _kept_unsaved(good: int, bad: int, lost: int, batch: str) -> str:
+    """:func:`_kept` where answers could not be stored (the cache's writes failed),
+    counted over the run so far, one for each distinct request: ``good`` in the
+    response cache, ``bad`` dropped from it as malformed, ``lost`` not stored; ``batch``
+    says that none of this batch's requests was answered ("" where some were)."""
+    lead, where = (f"{batch}; ", "before it") if batch else ("", "so far")
+    total = good + bad + lost
+    if not good:
+        why = (f" ({bad:,} malformed, {lost:,} not saved)" if bad else "")
+        return (f"{lead}{_answers(total)} received {where} "
+                + (f"{plural(total, 'is', 'are')} not in the response cache{why}" if bad
+                   else "could not be saved in the response cache")
+                + f": a rerun asks for {plural(total, 'it', 'them')} again")
+    malformed = f", {bad:,} {plural(bad, 'was', 'were')} malformed, dropped from it," \
+        if bad else ""
+    again = bad + lost
+    return (f"{lead}of {_answers(total)} received {where}, {good:,} "
+            f"{plural(good, 'is', 'are')} in the response cache{malformed} and {lost:,} "
+            f"could not be saved in it: a rerun asks for "
+            f"{plural(again, 'that one', f'those {again:,}')} again")
 
 
 def _count_bad(requests: Sequence[ChatRequest], answered: Sequence[int],
@@ -1189,6 +1221,9 @@ class CachedClient:
         # and whether the cache holds the answer (False: dropped, malformed or rejected);
         # it counts a stopped run's answers exactly (one entry per distinct request)
         self._answered: dict[str, bool] = {}
+        # run-wide, the cache keys of the requests answered whose answer was not stored
+        # (one entry per distinct request: ``n_unsaved`` counts each call)
+        self._unsaved: set[str] = set()
         self._lock = threading.Lock()
         self._writes = 0
         self._writes_done = threading.Condition(self._lock)
@@ -1216,6 +1251,7 @@ class CachedClient:
                     self._answered[request.cache_key()] = True
                 else:
                     self.n_unsaved += 1
+                    self._unsaved.add(request.cache_key())
         return response
 
     def dropped(self, request: ChatRequest, received: bool = True) -> None:
@@ -1239,6 +1275,14 @@ class CachedClient:
         run's replayed. A copy."""
         with self._lock:
             return dict(self._answered)
+
+    def unsaved_keys(self) -> set[str]:
+        """The cache keys of the distinct requests this run had answered whose answer
+        could not be stored (a write failed or was stopped by Ctrl-C, or was not tried
+        after one had failed); one stored by another call since is among them. A
+        copy."""
+        with self._lock:
+            return set(self._unsaved)
 
     @property
     def writes_in_flight(self) -> int:
