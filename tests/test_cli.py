@@ -2602,3 +2602,23 @@ def test_only_the_commands_with_a_json_summary_keep_their_warnings(goemotions_sm
     with tagsmith_cli._command_logging(0, False, []):  # what label and taxonomy get
         assert any(isinstance(handler, tagsmith_cli._WarningCollector)
                    for handler in logging.getLogger("tagsmith").handlers)
+
+
+def test_train_lang_stores_a_vocabulary_s_names_in_that_language(tmp_path):
+    # train read a TSV vocabulary's names as English only (no --lang, which vocab, audit
+    # and zeroshot take): a Finnish one's names were stored as English in the bundle
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    vocab, corpus = tmp_path / "v.tsv", tmp_path / "c.tsv"
+    vocab.write_text("<u:sport>\turheilu\n<u:music>\tmusiikki\n")
+    corpus.write_text("jalkapallo ottelu\turheilu\npiano konsertti\tmusiikki\n" * 4)
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "train", str(corpus), "--vocab", str(vocab), "-o", str(tmp_path / "m"),
+        "--lang", "fi", "--dev-fraction", "0"])
+    assert result.exit_code == 0, result.output
+    space = TextClassifier.load(tmp_path / "m").label_space
+    assert space.languages == ["fi"] and space.names("fi") == ["urheilu", "musiikki"]
+    # a derived label space's names are the corpus's keys: --lang has nothing to read
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "train", str(corpus), "-o", str(tmp_path / "m2"), "--lang", "fi"])
+    assert result.exit_code == 2 and "--lang only applies" in result.output, result.output

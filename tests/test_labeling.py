@@ -1479,3 +1479,32 @@ def test_cli_label_warns_when_the_reliability_rests_on_few_human_documents(
     assert (message in caplog.text) == warned, caplog.text
     if n_broken and warned:
         assert f"({n_broken} left out: a failed call or malformed answer)" in caplog.text
+
+
+BILINGUAL_SKOS = ("@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n"
+                  "<u:sport> a skos:Concept ; skos:prefLabel \"sport\"@en, \"urheilu\"@fi .\n"
+                  "<u:music> a skos:Concept ; skos:prefLabel \"music\"@en, "
+                  "\"musiikki\"@fi .\n")
+
+
+def test_cli_label_lang_offers_the_vocabulary_s_names_in_that_language(tmp_path):
+    # label read the names in English only (no --lang, which vocab, audit and zeroshot
+    # take): a Finnish corpus was labelled with the English names offered to the LLM
+    corpus, vocab, out = tmp_path / "docs.txt", tmp_path / "v.ttl", tmp_path / "o.jsonl"
+    corpus.write_text("urheilu on hauskaa\nmusiikki soi\n")
+    vocab.write_text(BILINGUAL_SKOS)
+
+    def finnish(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        return answer(("urheilu" if "urheilu" in doc else "musiikki", 0.9))
+
+    with LocalChatServer(finnish) as server:
+        result = run_label(server, tmp_path, corpus, "--vocab", vocab, "-o", out,
+                           "--lang", "fi")
+        offered = [sorted(item["label"] for item in read_data_section(user_prompt(b),
+                                                                      "LABELS"))
+                   for b in server.requests]
+    assert result.exit_code == 0, result.output
+    assert offered == [["musiikki", "urheilu"]] * 2
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [sorted(row["labels"]) for row in rows] == [["u:sport"], ["u:music"]]

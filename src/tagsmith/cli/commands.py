@@ -120,16 +120,20 @@ _TRAIN_CONFORMAL_SHARE = ("the conformal share %g (train's fixed split of what "
               "calibrator on the out-of-fold scores of --crossfit-folds, the conformal sets "
               "on all of the share; same: both on all of it (approximate).")
 @click.option("--json", "as_json", is_flag=True, help="The summary as one JSON object.")
+@click.option("--lang", default="en", show_default=True, callback=language_code,
+              help="Language of label names.")
 @click.pass_obj
 def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param, featurizer,
           feature_param, on_error, unknown_labels, seed, crossfit_folds, calibration_fraction,
-          calibration_method, calibrator_source, as_json):
+          calibration_method, calibrator_source, as_json, lang):
     """Train a model on CORPUS (.tsv, .csv, .jsonl, optionally .gz, or a folder of .txt
     files with .tsv/.key label files) into a bundle."""
     from tagsmith.pipeline.confidence import ConfidenceOptions
 
     refuse_unused("--calibration-fraction", calibration_fraction > 0, "calibration_method",
                   "calibrator_source")
+    # the names of a derived label space are the corpus's keys, in no language
+    refuse_unused("--vocab", bool(vocab), "lang")
     if calibrator_source == "crossfit" and not crossfit_folds:
         # the library's refusal would name ConfidenceOptions, which nobody typed here
         raise click.UsageError("--calibrator-source crossfit needs --crossfit-folds N "
@@ -160,7 +164,7 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
     check_bundle_target(output)  # and on an output the bundle cannot be written to
     paths = [corpus] + ([dev] if dev else [])
     label_space, read = read_labelled_corpora(paths, vocab, on_error=on_error,
-                                              unknown_labels=unknown_labels)
+                                              unknown_labels=unknown_labels, language=lang)
     # the vocabulary named, or none given: the labels are the corpora's own
     named = f"the vocabulary {vocab}" if vocab else None
     data = read[0].require_labels(corpus, named)

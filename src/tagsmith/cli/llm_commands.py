@@ -20,6 +20,7 @@ from tagsmith.cli import (
     printable,
     tsv_field,
     warn,
+    warn_unnamed_language,
 )
 from tagsmith.cli.commands import (
     _batches,
@@ -584,11 +585,13 @@ def _summary_changes(counts: dict) -> str:
               help="With --budget: save the distilled student bundle here.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="With --budget: seed of the document selection and the student.")
+@click.option("--lang", default="en", show_default=True, callback=language_code,
+              help="Language of label names.")
 @llm_options
 @click.pass_obj
 def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cache_dir,
           shortlist_k, votes, max_labels, use_case, human, limit, budget, strategy, rounds,
-          student, seed, **llm):
+          student, seed, lang, **llm):
     """Label the documents of CORPUS with an LLM; write soft labels as JSONL.
 
     CORPUS is any corpus file (labels ignored) or a text file with one document per line
@@ -622,7 +625,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
                       seed=seed).validate(budget)
     options = LabelingOptions(max_labels=max_labels, votes=votes, use_case=use_case,
                               shortlist_k=shortlist_k, n_workers=llm["concurrency"],
-                              show_progress=not obj["quiet"])
+                              show_progress=not obj["quiet"], lang=lang)
     options.validate()
     _check_output_file(output, "--output")
     _check_not_input("-o/--output", output, CORPUS=corpus, **{"--vocab": vocab, "--human": human})
@@ -645,7 +648,8 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
         from tagsmith.data.textio import check_writable_dir
 
         check_writable_dir(cache_dir, "--cache-dir")
-    space = load_vocabulary(vocab)
+    space = load_vocabulary(vocab, language=lang)
+    warn_unnamed_language(space, lang)
     if shortlist_bundle:  # match the bundle's labels to VOCAB's by URI, not by position
         from tagsmith.pipeline.classifier import TextClassifier
 
@@ -663,7 +667,8 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
     human_data = read_labelled(human, space) if human else None
     shortlist, human_shortlist = _shortlists(
         texts, space, shortlist_bundle, shortlist_zeroshot, shortlist_k, not obj["quiet"],
-        human_texts=human_data.texts if human_data else None, cache_dir=cache_dir)
+        human_texts=human_data.texts if human_data else None, cache_dir=cache_dir,
+        lang=lang)
     client = _cached(inner, llm["cache"])  # every check passed: the cache file may appear
     try:
         result = label_corpus(texts, space, client, options, shortlist=shortlist,
@@ -750,11 +755,12 @@ def _shortlist(texts, space, bundle, zeroshot, k, show_progress):
 
 
 def _shortlists(texts, space, bundle, zeroshot, k, show_progress, human_texts=None,
-                cache_dir=None):
+                cache_dir=None, lang="en"):
     """Shortlists of ``texts`` and of ``human_texts`` (the ``--human`` sample), both from
     the same bundle or zero-shot scorer (``(None, None)`` without a shortlist option; the
     second is ``None`` without ``human_texts``); the zero-shot scorer caches its label
-    embeddings in ``cache_dir`` (``None`` or ``''``: no cache)."""
+    embeddings in ``cache_dir`` (``None`` or ``''``: no cache) and encodes the label
+    names in ``lang``."""
     if bundle:
         import numpy as np
 
@@ -791,7 +797,7 @@ def _shortlists(texts, space, bundle, zeroshot, k, show_progress, human_texts=No
 
         # '' is no cache: as a path it was the working directory (as for zeroshot)
         scorer = ZeroShotClassifier(space, SentenceEncoder(), cache_dir=cache_dir or None,
-                                    show_progress=show_progress)
+                                    show_progress=show_progress, lang=lang)
         vectors = scorer.embed(texts)
         # blank documents are no background: each embedded as '.' counted toward every
         # label's hubness (fit_background leaves blank texts out; vectors it cannot judge)
@@ -853,9 +859,11 @@ def _sample_rows(n: int, most: int):
               help="Teacher-labelled share held out for agreement and thresholds.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed for the --dev-fraction split and the solver.")
+@click.option("--lang", default="en", show_default=True, callback=language_code,
+              help="Language of label names.")
 @click.pass_obj
 def distill(obj, labels, vocab, output, model, param, featurizer, feature_param, human,
-            dev_fraction, seed):
+            dev_fraction, seed, lang):
     """Train a fast model on the LLM's soft LABELS (JSONL from `tagsmith label`).
 
     Lines marked "copy_of" (copies `label --budget` gave their document's labels) are
@@ -880,7 +888,7 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
     from tagsmith.store.bundle import check_bundle_target
 
     check_bundle_target(output)  # the bundle writer's own rule, before any work
-    space = load_vocabulary(vocab)
+    space = load_vocabulary(vocab, language=lang)
     texts, Y = read_soft_labels(labels, space)
     if not Y.nnz:
         from tagsmith.exceptions import CorpusFormatError

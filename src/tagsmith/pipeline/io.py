@@ -160,18 +160,19 @@ class _RepeatedIds:
 
 
 def read_labelled_corpora(paths: list[str | Path], vocab: str | Path | None, *,
-                          on_error: str = "fail", unknown_labels: str = "fail"
-                          ) -> tuple[LabelSpace, list[LabelledData]]:
+                          on_error: str = "fail", unknown_labels: str = "fail",
+                          language: str = "en") -> tuple[LabelSpace, list[LabelledData]]:
     """The vocabulary's label space, or one derived from the corpora, and each corpus
     read over it (as :func:`read_labelled`).
 
     Without a vocabulary the label space is derived while the corpora are read, so each
     is read once (:func:`resolve_label_space` then :func:`read_labelled` read them twice);
     the result is the same. An unknown label's error names the vocabulary file ("not in
-    the vocabulary V.tsv"), as eval's names the bundle's.
+    the vocabulary V.tsv"), as eval's names the bundle's. ``language``: that of a TSV
+    vocabulary's names and of its untagged literals (:func:`load_vocabulary`).
     """
     if vocab is not None:
-        space = resolve_label_space(paths, vocab)
+        space = resolve_label_space(paths, vocab, language=language)
         return space, [read_labelled(path, space, on_error=on_error,
                                      unknown_labels=unknown_labels,
                                      vocabulary=f"the vocabulary {vocab}") for path in paths]
@@ -208,12 +209,13 @@ def read_deriving_labels(paths: Sequence[str | Path],
 
 
 def resolve_label_space(corpus_paths: list[str | Path], vocab: str | Path | None, *,
-                        on_error: str = "fail") -> LabelSpace:
-    """The vocabulary file's label space, or one derived from the corpora."""
+                        on_error: str = "fail", language: str = "en") -> LabelSpace:
+    """The vocabulary file's label space (its TSV names, untagged literals, in
+    ``language``), or one derived from the corpora."""
     if vocab is not None:
         from tagsmith.data.vocab import load_vocabulary
 
-        return load_vocabulary(vocab)
+        return load_vocabulary(vocab, language=language)
     from tagsmith.data.corpus import derive_label_space
 
     _say_deriving(corpus_paths)
