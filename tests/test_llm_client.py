@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tagsmith.exceptions import DataError, InvalidParameterError, LLMConfigError, LLMError
-from tagsmith.labeling.cache import DropMalformed, ResponseCache
+from tagsmith.labeling.cache import DropMalformed, ResponseCache, check_cache_path
 from tagsmith.labeling.client import (
     CachedClient,
     ChatRequest,
@@ -1017,6 +1017,34 @@ def test_a_damaged_cache_row_is_a_clear_error_naming_the_cache(tmp_path):
             complete_all(cached, [request("a")])
         assert not server.requests
     assert str(path) in str(error.value)
+
+
+@pytest.mark.parametrize("schema", [
+    # a view that never ends: get() scanned it for ever, and the run could not be
+    # stopped (a kill waited for the cache's thread)
+    "CREATE VIEW responses(key, model, request, text, prompt_tokens, completion_tokens,"
+    " created) AS WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n)"
+    " SELECT CAST(x AS TEXT), 'm', 'r', 't', 1, 1, x FROM n",
+    # a trigger runs SQL the file's author chose on every write
+    "CREATE TABLE responses (key TEXT PRIMARY KEY, model TEXT NOT NULL, request TEXT NOT NULL,"
+    " text TEXT NOT NULL, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,"
+    " created REAL NOT NULL); CREATE TABLE other (x); CREATE TRIGGER t AFTER INSERT ON"
+    " responses BEGIN INSERT INTO other VALUES (new.text); END",
+    # other columns: get() failed on the first request, after the run had started
+    "CREATE TABLE responses (key TEXT PRIMARY KEY, answer TEXT)",
+])
+def test_a_cache_of_another_schema_is_refused_before_it_is_read(tmp_path, schema):
+    import sqlite3
+
+    path = tmp_path / "cache.sqlite"
+    with sqlite3.connect(path) as connection:
+        connection.executescript(schema)
+    connection.close()
+    with pytest.raises(DataError, match="not a tagsmith response cache") as error:
+        ResponseCache(path)
+    assert str(path) in str(error.value)
+    with pytest.raises(DataError, match="not a tagsmith response cache"):
+        check_cache_path(path)
 
 
 class _TrickleServer:

@@ -51,6 +51,8 @@ CREATE TABLE IF NOT EXISTS responses (
     created REAL NOT NULL
 )
 """
+#: the columns of the ``responses`` table, in order (:data:`SCHEMA`)
+COLUMNS = ("key", "model", "request", "text", "prompt_tokens", "completion_tokens", "created")
 #: seconds a cache waits for another process's write to end before giving up
 LOCK_TIMEOUT = 60.0
 #: seconds one try of a write waits for another process's lock before it looks again
@@ -92,7 +94,7 @@ def check_cache_path(path: str | Path) -> Path:
     try:  # read-only: a file that is no database is left as it is
         connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:
-            connection.execute("SELECT name FROM sqlite_master").fetchall()
+            error = _schema_error(connection, path)
         finally:
             connection.close()
     except sqlite3.DatabaseError as exc:
@@ -102,7 +104,38 @@ def check_cache_path(path: str | Path) -> Path:
         hint = DAMAGED_HINT if getattr(exc, "sqlite_errorcode", None) is not None \
             and exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_CORRUPT else ""
         raise DataError(f"not a usable SQLite cache ({exc}){hint}", path=path) from exc
+    if error is not None:
+        raise error
     return path
+
+
+def check_schema(connection: sqlite3.Connection) -> str | None:
+    """What makes the database open on ``connection`` no tagsmith response cache, else
+    ``None`` (also for one without a ``responses`` table yet: it is created).
+
+    A cache handed over from elsewhere is SQL its author wrote: a view named
+    ``responses`` ran a query of theirs on every lookup (a recursive one never ended,
+    and the run could not be stopped), and a trigger on every write. tagsmith writes
+    one table and nothing else that runs.
+    """
+    rows = connection.execute("SELECT type, name FROM sqlite_master WHERE type IN "
+                              "('view', 'trigger') OR name = 'responses'").fetchall()
+    running = sorted(f"{kind} {name!r}" for kind, name in rows if kind != "table")
+    if running:
+        return f"it holds {', '.join(running[:3])}{', ...' if len(running) > 3 else ''}"
+    if not rows:
+        return None
+    columns = tuple(row[1] for row in connection.execute("PRAGMA table_info(responses)"))
+    if columns != COLUMNS:
+        return (f"its responses table has the columns {', '.join(columns)}, expected "
+                f"{', '.join(COLUMNS)}")
+    return None
+
+
+def _schema_error(connection: sqlite3.Connection, path: Path) -> DataError | None:
+    why = check_schema(connection)
+    return None if why is None else DataError(f"not a tagsmith response cache ({why})",
+                                              path=path)
 
 
 class ResponseCache:
@@ -123,6 +156,11 @@ class ResponseCache:
         while True:
             try:
                 connection = self._connection()
+                # checked before anything else runs on it (WAL mode writes to it)
+                error = _schema_error(connection, self.path)
+                if error is not None:
+                    self.close()
+                    raise error
                 connection.execute("PRAGMA journal_mode=WAL")
                 connection.execute(SCHEMA)
                 connection.commit()
