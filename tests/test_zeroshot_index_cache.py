@@ -251,3 +251,64 @@ def test_two_processes_saving_at_once_leave_a_matching_record(tmp_path, monkeypa
     with caplog.at_level(logging.INFO, logger="tagsmith"):
         assert index_module._load_hnsw(path, record, vectors) is not None
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def _graph_parts(data):
+    """The header of an hnswlib file and where its level-0 rows and link lists start."""
+    head = np.frombuffer(data, index_module._HNSW_HEADER, count=1)[0]
+    start = index_module._HNSW_HEADER.itemsize
+    return head, start, start + int(head["count"]) * int(head["element_size"])
+
+
+def _level0_link_out_of_range(data):
+    head, start, _ = _graph_parts(data)
+    data[start + 4:start + 8] = (2 ** 31 - 1).to_bytes(4, "little")  # row 0's first link
+
+
+def _upper_link_to_a_lower_row(data):
+    head, start, offset = _graph_parts(data)
+    sizes, lists = [], []
+    for _ in range(int(head["count"])):
+        size = int.from_bytes(data[offset:offset + 4], "little")
+        sizes.append(size)
+        lists.append(offset + 4)
+        offset += 4 + size
+    low = sizes.index(0)  # a row on level 0 alone
+    high = next(row for row, size in enumerate(sizes) if size)
+    data[lists[high]:lists[high] + 2] = (1).to_bytes(2, "little")
+    data[lists[high] + 4:lists[high] + 8] = low.to_bytes(4, "little")
+
+
+def _entry_out_of_range(data):
+    field = index_module._HNSW_HEADER.fields["entry"][1]
+    data[field:field + 4] = (10 ** 6).to_bytes(4, "little")
+
+
+@pytest.mark.parametrize("craft", [_level0_link_out_of_range, _upper_link_to_a_lower_row,
+                                   _entry_out_of_range])
+def test_a_crafted_index_with_a_matching_record_is_not_handed_to_hnswlib(tmp_path, craft,
+                                                                         caplog):
+    # hnswlib trusts the graph it loads: a link past the last row made the first search
+    # read outside it (a segmentation fault), and the record's SHA-256 is the crafter's
+    import hashlib
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(300, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    prefix = tmp_path / "labels-x"
+    built = build_index(vectors, "hnsw", cache_prefix=prefix, M=8)
+    binary = built.cache_file
+    record = binary.with_name(binary.name + ".json")
+    data = bytearray(binary.read_bytes())
+    craft(data)
+    binary.write_bytes(bytes(data))
+    saved = json.loads(record.read_text())
+    saved.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    record.write_text(json.dumps(saved))
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        index = build_index(vectors, "hnsw", cache_prefix=prefix, M=8)
+    assert not index.loaded
+    assert sum("ignoring the saved HNSW label index" in r.message
+               for r in caplog.records) == 1
+    ids, _ = index.search(vectors[:5], 3)
+    assert ids[:, 0].tolist() == [0, 1, 2, 3, 4]

@@ -321,6 +321,7 @@ def _load_hnsw(path: Path, record: dict, vectors: np.ndarray):
                 raise ValueError(f"{size} bytes, its record says {saved.get('size')}")
             if _file_sha256(path) != saved.get("sha256"):
                 raise ValueError("its SHA-256 is not the one its record says")
+            check_hnsw_file(path.read_bytes(), record)
             index = hnswlib.Index(space="ip", dim=record["dim"])
             index.load_index(str(path), max_elements=max(record["rows"], 1))
             if index.get_current_count() != record["rows"]:
@@ -334,6 +335,117 @@ def _load_hnsw(path: Path, record: dict, vectors: np.ndarray):
             return None
     logger.info("HNSW label index over %s rows read from %s", f"{record['rows']:,}", path)
     return index
+
+
+#: the header of an hnswlib index file (hnswlib's ``saveIndex``): offsetLevel0,
+#: max_elements, cur_element_count, size_data_per_element, label_offset, offsetData
+#: (size_t), maxlevel (int), enterpoint_node (uint32), maxM, maxM0, M (size_t), mult
+#: (double), ef_construction (size_t)
+_HNSW_HEADER = np.dtype([("offset_level0", "<u8"), ("max_elements", "<u8"), ("count", "<u8"),
+                         ("element_size", "<u8"), ("label_offset", "<u8"),
+                         ("data_offset", "<u8"), ("max_level", "<i4"), ("entry", "<u4"),
+                         ("max_m", "<u8"), ("max_m0", "<u8"), ("m", "<u8"), ("mult", "<f8"),
+                         ("ef_construction", "<u8")])
+
+
+def check_hnsw_file(data: bytes, record: dict) -> None:
+    """ValueError unless ``data`` is an hnswlib index of ``record``'s shape (``dim``,
+    ``rows``, ``M``, ``ef_construction``) whose graph stays inside it.
+
+    hnswlib trusts the file it loads: a neighbour id past the last row, or a link on a
+    level its target does not reach, made the first search read outside the graph (a
+    segmentation fault), and a cache folder is a file anyone may hand over, its JSON
+    record's SHA-256 included. Checked here: the header against ``record``, every link
+    (level 0 and above) naming a row that has that level, the labels a permutation of
+    the rows, no row marked deleted, the entry point on the top level.
+    """
+    header_size = _HNSW_HEADER.itemsize
+    if len(data) < header_size:
+        raise ValueError(f"{len(data)} bytes, shorter than an hnswlib header")
+    head = np.frombuffer(data, _HNSW_HEADER, count=1)[0]
+    rows, dim = record["rows"], record["dim"]
+    # the link lists' sizes are the file's own (hnswlib reads them so), checked to be
+    # those of the record's M when it names one
+    m, max_m0 = int(head["max_m"]), int(head["max_m0"])
+    if not 0 < m <= 1 << 16 or not 0 < max_m0 <= 1 << 16:
+        raise ValueError(f"its header says M {m}, {max_m0} on level 0")
+    links0 = 4 + 4 * max_m0  # a count (uint32: uint16 count, a deleted flag) + ids
+    expected = {"offset_level0": 0, "count": rows, "data_offset": links0,
+                "label_offset": links0 + 4 * dim, "element_size": links0 + 4 * dim + 8}
+    if "M" in record:
+        expected.update(max_m=record["M"], max_m0=2 * record["M"], m=record["M"])
+    if "ef_construction" in record:
+        expected["ef_construction"] = record["ef_construction"]
+    wrong = [f"{key} {int(head[key])} (expected {value})" for key, value in expected.items()
+             if int(head[key]) != value]
+    if wrong:
+        raise ValueError(f"its header does not match its record: {', '.join(wrong)}")
+    element_size = expected["element_size"]
+    end0 = header_size + rows * element_size
+    if len(data) < end0:
+        raise ValueError(f"{len(data)} bytes, too short for {rows} rows")
+    level0 = np.frombuffer(data, np.uint8, rows * element_size, header_size) \
+        .reshape(rows, element_size)
+    counts = level0[:, 0].astype(np.int64) | (level0[:, 1].astype(np.int64) << 8)
+    if np.any(level0[:, 2:4]):
+        raise ValueError("it marks rows deleted")
+    labels = np.ascontiguousarray(level0[:, links0 + 4 * dim:]).view("<u8").ravel()
+    if not np.array_equal(np.sort(labels), np.arange(rows, dtype=np.uint64)):
+        raise ValueError("its labels are not the row numbers")
+    ids0 = np.ascontiguousarray(level0[:, 4:links0]).view("<u4")
+    levels, blocks = _hnsw_upper_links(data, end0, rows, 4 + 4 * m)
+    max_level = int(head["max_level"])
+    if rows and (int(levels.max()) != max_level or int(head["entry"]) >= rows
+                 or levels[int(head["entry"])] != max_level):
+        raise ValueError(f"its entry point {int(head['entry'])} is not on its top level "
+                         f"{max_level}")
+    _check_hnsw_links("level 0", counts, ids0, max_m0, np.zeros(rows, np.int64), rows)
+    if blocks.size:
+        owners = np.repeat(np.arange(rows), levels)
+        level = np.arange(owners.size) - np.repeat(np.cumsum(levels) - levels, levels) + 1
+        counts = blocks[:, 0].astype(np.int64) | (blocks[:, 1].astype(np.int64) << 8)
+        ids = np.ascontiguousarray(blocks[:, 4:]).view("<u4")
+        _check_hnsw_links("an upper level", counts, ids, m, level, rows, levels)
+
+
+def _hnsw_upper_links(data: bytes, start: int, rows: int, block: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's number of levels above 0, and their link blocks (one row each, in row
+    order): the part of an hnswlib file after its level-0 data, which must end there.
+    A walk over the rows (each names the size of its own lists), once per load."""
+    levels = np.zeros(rows, np.int64)
+    parts = []
+    offset = start
+    for row in range(rows):
+        if offset + 4 > len(data):
+            raise ValueError("it ends inside its link lists")
+        size = int.from_bytes(data[offset:offset + 4], "little")
+        offset += 4
+        if size:
+            if size % block or offset + size > len(data):
+                raise ValueError(f"row {row} has link lists of {size} bytes")
+            levels[row] = size // block
+            parts.append(data[offset:offset + size])
+            offset += size
+    if offset != len(data):
+        raise ValueError(f"{len(data) - offset} bytes after its link lists")
+    blocks = np.frombuffer(b"".join(parts), np.uint8).reshape(-1, block)
+    return levels, blocks
+
+
+def _check_hnsw_links(where: str, counts: np.ndarray, ids: np.ndarray, most: int,
+                      level: np.ndarray, rows: int, levels: np.ndarray | None = None) -> None:
+    """ValueError unless each link list (a count, then ``ids``) holds at most ``most``
+    ids, each a row reaching the list's ``level`` (``levels``: rows' top levels)."""
+    if np.any(counts > most):
+        raise ValueError(f"a link list of {where} holds more than {most} links")
+    used = np.arange(ids.shape[1]) < counts[:, None]
+    targets = ids[used].astype(np.int64)
+    if np.any(targets >= rows):
+        raise ValueError(f"a link of {where} names row {int(targets.max())} of {rows}")
+    if levels is not None and np.any(levels[targets] < np.broadcast_to(
+            level[:, None], used.shape)[used]):
+        raise ValueError(f"a link of {where} names a row that does not reach its level")
 
 
 def _save_hnsw(index, path: Path, record: dict) -> None:
