@@ -1058,6 +1058,35 @@ def test_split_lines_crlf_across_chunks():
     assert list(split_lines(io.BytesIO(data))) == [b"a\r", long + b"\r\n", b"b\r", b"\r"]
 
 
+def test_split_lines_first_line_over_many_short_reads():
+    """The first line break is looked for in each piece read, once: a first line of
+    1 GiB (a 1 MB .gz) was searched again with every 64 KiB read, for hours. A stream
+    answering in short reads (a pipe) is split as a file is."""
+    import io
+
+    from tagsmith.data import readers
+
+    class ShortReads(io.RawIOBase):
+        def __init__(self, data, size):
+            self.data, self.size = memoryview(data), size
+
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            n = min(len(buffer), self.size, len(self.data))
+            buffer[:n], self.data = self.data[:n], self.data[n:]
+            return n
+
+    first = b"x" * (3 * readers._CHUNK + 5)
+    for data, lines in [(first + b"\tl\nb\n", [first + b"\tl\n", b"b\n"]),
+                        # a CR in an early piece, no LF in the first chunk's worth: CR lines
+                        (b"a\r" + first + b"\rb", [b"a\r", first + b"\r", b"b"])]:
+        for size in (7, 1000, readers._CHUNK):
+            handle = ShortReads(data, size)
+            assert list(readers.split_lines(handle)) == lines, size
+
+
 def test_a_jsonl_key_given_twice_is_a_malformed_line(tmp_path):
     """json.loads keeps the last of two values of one key and drops the other silently:
     a document's text or labels would be lost without a word."""

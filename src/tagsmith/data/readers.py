@@ -323,12 +323,7 @@ def split_lines(handle: IO[bytes], *, header: bool = False) -> Iterator[bytes]:
     >>> list(split_lines(io.BytesIO(b'h\\r"b\\nc"\\r'), header=True))
     [b'h\\r', b'"b\\n', b'c"\\r']
     """
-    head = b""
-    while b"\n" not in head and not (b"\r" in head and len(head) >= _CHUNK):
-        piece = handle.read(_CHUNK)
-        if not piece:
-            break
-        head += piece
+    head = _head(handle)
     if header and b"\n" in head:
         cr = head.find(b"\r", 0, head.find(b"\n"))
         if cr != -1 and cr + 1 < head.find(b"\n"):  # a lone CR ends the header
@@ -344,6 +339,25 @@ def split_lines(handle: IO[bytes], *, header: bool = False) -> Iterator[bytes]:
         yield from handle
         return
     yield from _lines_by_any_break(handle, head)
+
+
+def _head(handle: IO[bytes]) -> bytes:
+    """The first chunks of ``handle``, up to one holding an LF (or, once a chunk's worth
+    is read, a CR): each chunk searched once, and joined once. Searching and extending
+    all that was read with every chunk took time quadratic in the first line's length:
+    a first line of 1 GiB (1 MB gzip-compressed) held ``eval`` for hours."""
+    pieces: list[bytes] = []
+    size, cr = 0, False
+    while True:
+        piece = handle.read(_CHUNK)
+        if not piece:
+            break
+        pieces.append(piece)
+        size += len(piece)
+        cr = cr or b"\r" in piece
+        if b"\n" in piece or (cr and size >= _CHUNK):
+            break
+    return b"".join(pieces)
 
 
 def _lines_by_any_break(handle: IO[bytes], data: bytes) -> Iterator[bytes]:
