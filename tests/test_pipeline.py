@@ -757,3 +757,39 @@ def test_split_unspaced_auto_is_decided_once_for_the_held_out_fit_and_the_refit(
                            featurizer_params={**FAST_FEATURES, "min_df": 1})
     train_classifier(texts, Y, space, options=options)
     assert fitted == [True, True]  # 10 of the 100 training texts: the whole corpus's share
+
+
+def _differences(a, b, path=""):
+    """The paths of the JSON values that differ between ``a`` and ``b``."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [found for key in sorted(set(a) | set(b))
+                for found in _differences(a.get(key), b.get(key), f"{path}/{key}")]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [found for i, (x, y) in enumerate(zip(a, b, strict=True))
+                for found in _differences(x, y, f"{path}[]")]
+    return [] if a == b else [path]
+
+
+def test_training_twice_writes_the_same_bundle_but_for_the_times(goemotions_small,
+                                                                  tmp_path):
+    # the README (Model bundles) lists what may differ between two such bundles
+    import json
+
+    space = load_vocabulary(goemotions_small["vocab"])
+    train = read_labelled(goemotions_small["train"], space)
+    options = TrainOptions(featurizer_params=FAST_FEATURES, crossfit_folds=2,
+                           calibration_fraction=0.2)
+    folders = [train_classifier(train.texts[:1000], train.Y[:1000], space,
+                                options=options).save(tmp_path / name) for name in "ab"]
+    names = sorted(p.name for p in folders[0].iterdir())
+    assert names == sorted(p.name for p in folders[1].iterdir())
+    assert "crossfit.json" in names and "calibrator.npz" in names
+    for name in names:
+        a, b = ((folder / name).read_bytes() for folder in folders)
+        if name in ("manifest.json", "crossfit.json"):
+            assert set(_differences(json.loads(a), json.loads(b))) <= {
+                "/created", "/training/seconds", "/training/final_fit_seconds",
+                "/metrics/crossfit/seconds", "/calibration/seconds", "/seconds",
+                "/files/crossfit.json"}, name
+        else:
+            assert a == b, name
