@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 HEAVY = ["torch", "rdflib", "fastapi", "sklearn", "scipy", "sentence_transformers", "tqdm",
          "numba"]
 
@@ -312,3 +314,45 @@ def test_the_lower_packages_import_nothing_from_the_layers_above():
     assert [hit for hit in found if hit not in ALLOWED_UPWARD] == []
     # an allowance no longer needed is dropped from the list
     assert sorted(set(ALLOWED_UPWARD) - set(found)) == []
+
+
+#: modules no everyday command on a TF-IDF bundle needs: scikit-learn (with the
+#: scipy.stats it imports) was 1.3 s of a one-document `suggest`
+NOT_FOR_PREDICTION = ["sklearn", "scipy.stats", "torch", "sentence_transformers",
+                      "matplotlib", "rdflib"]
+
+
+@pytest.fixture(scope="module")
+def small_bundle(goemotions_small, tmp_path_factory):
+    from click.testing import CliRunner
+
+    import tagsmith.cli as cli
+
+    cli._register_commands()
+    out = tmp_path_factory.mktemp("import") / "model"
+    result = CliRunner().invoke(cli.cli, ["-q", "train", str(goemotions_small["dev"]),
+                                          "--vocab", str(goemotions_small["vocab"]),
+                                          "-o", str(out), "--feature-param", "min_df=1"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def _loaded_by(args: list[str]) -> list[str]:
+    """The modules of :data:`NOT_FOR_PREDICTION` a CLI run of ``args`` imports."""
+    code = (
+        "import sys, tagsmith.cli as cli\n"
+        "cli._register_commands()\n"
+        f"try:\n    cli.main({args!r})\nexcept SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        f"print('LOADED:' + ','.join(m for m in {NOT_FOR_PREDICTION!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    loaded = out.stdout.rsplit("LOADED:", 1)[1].strip()
+    return loaded.split(",") if loaded else []
+
+
+def test_suggest_imports_no_training_or_plotting_library(small_bundle, tmp_path):
+    docs = tmp_path / "docs.txt"
+    docs.write_text("Thanks a lot, you are great!\nThis is so sad.\n")
+    assert _loaded_by(["-q", "suggest", str(small_bundle), str(docs)]) == []
