@@ -317,9 +317,10 @@ def test_the_lower_packages_import_nothing_from_the_layers_above():
 
 
 #: modules no everyday command on a TF-IDF bundle needs: scikit-learn (with the
-#: scipy.stats it imports) was 1.3 s of a one-document `suggest`
+#: scipy.stats it imports) was 1.3 s of a one-document `suggest`, numba (imported with
+#: the training pipeline) 0.8 s of an `eval`
 NOT_FOR_PREDICTION = ["sklearn", "scipy.stats", "torch", "sentence_transformers",
-                      "matplotlib", "rdflib"]
+                      "matplotlib", "rdflib", "numba"]
 
 
 @pytest.fixture(scope="module")
@@ -356,3 +357,8 @@ def test_suggest_imports_no_training_or_plotting_library(small_bundle, tmp_path)
     docs = tmp_path / "docs.txt"
     docs.write_text("Thanks a lot, you are great!\nThis is so sad.\n")
     assert _loaded_by(["-q", "suggest", str(small_bundle), str(docs)]) == []
+
+
+def test_eval_imports_no_training_or_plotting_library(small_bundle, goemotions_small):
+    assert _loaded_by(["-q", "eval", str(small_bundle), str(goemotions_small["test"]),
+                       "--json"]) == []

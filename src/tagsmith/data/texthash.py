@@ -3,10 +3,11 @@ case folded.
 
 The shared helper behind :func:`~tagsmith.pipeline.train.text_hashes` (the record of
 the training documents a bundle keeps), :func:`~tagsmith.pipeline.train.duplicate_groups`
-(equal texts kept on one side of a split) and the overlap checks of held-out data, for
-callers that need the per-text hashes themselves (to hash a corpus once for several of
-these). The audit's duplicate finder has its own, broader rule
-(:func:`tagsmith.audit.duplicates.text_hashes`).
+(equal texts kept on one side of a split) and the overlap checks of held-out data
+(:func:`in_training`, here so that ``eval`` checks its corpus without importing the
+training pipeline and numba with it), for callers that need the per-text hashes
+themselves (to hash a corpus once for several of these). The audit's duplicate finder
+has its own, broader rule (:func:`tagsmith.audit.duplicates.text_hashes`).
 """
 
 from __future__ import annotations
@@ -36,3 +37,18 @@ def hash_texts(texts: Sequence[str]) -> np.ndarray:
 
 #: the hash of a blank text (empty, or whitespace alone)
 BLANK_HASH = hash_texts([""])[0]
+
+
+def in_training(train_hashes: np.ndarray, texts: Sequence[str], *,
+                hashes: np.ndarray | None = None) -> np.ndarray:
+    """Which of ``texts`` are among the documents ``train_hashes`` records (a bool per
+    text; :func:`~tagsmith.pipeline.train.text_hashes`' rule: whitespace collapsed, case
+    folded). ``hashes``: the texts' own, one per text (:func:`hash_texts`), where the
+    caller has them already.
+
+    >>> in_training(np.unique(hash_texts(["A  b"])), ["a b", "c"]).tolist()
+    [True, False]
+    """
+    if not len(texts):
+        return np.zeros(0, bool)
+    return np.isin(hash_texts(texts) if hashes is None else hashes, train_hashes)

@@ -74,12 +74,12 @@ def evaluate_classifier(classifier: TextClassifier, texts: Sequence[str], Y: Lab
 def warn_training_overlap(classifier: TextClassifier, texts: Sequence[str],
                           source: str) -> int:
     """How many of ``texts`` the classifier was trained on (as its bundle records them,
-    :func:`~tagsmith.pipeline.train.in_training`'s rule), with a warning naming
+    :func:`~tagsmith.data.texthash.in_training`'s rule), with a warning naming
     ``source`` when any are. Evaluating on training documents may be intended, so it
     is not refused (as calibrating on them is): the figures are optimistic for them.
     A bundle that records no training texts (saved before they were kept) is not
     checked."""
-    from tagsmith.pipeline.train import in_training
+    from tagsmith.data.texthash import in_training
 
     if classifier.train_hashes is None or not len(texts):
         return 0

@@ -38,6 +38,7 @@ from tagsmith.audit.duplicates import groups_of_hashes  # also named here, where
 from tagsmith.calibration.thresholds import FROM_GLOBAL, Thresholds, tune_thresholds
 from tagsmith.data import texthash
 from tagsmith.data.labelspace import LabelSpace
+from tagsmith.data.texthash import in_training  # named here, where it was first
 from tagsmith.data.textio import check_no_lone_surrogate
 from tagsmith.exceptions import DataError, InvalidParameterError
 from tagsmith.features.tfidf import _as_list, holds_unspaced
@@ -296,21 +297,6 @@ def duplicate_groups(texts: Sequence[str]) -> np.ndarray:
     [0, 1, 0, 2, 3]
     """
     return groups_of_hashes(texthash.hash_texts(texts), texthash.BLANK_HASH)
-
-
-def in_training(train_hashes: np.ndarray, texts: Sequence[str], *,
-                hashes: np.ndarray | None = None) -> np.ndarray:
-    """Which of ``texts`` are among the documents ``train_hashes`` records (a bool per
-    text; :func:`text_hashes`' rule: whitespace collapsed, case folded). ``hashes``:
-    the texts' own, one per text (:func:`~tagsmith.data.texthash.hash_texts`), where
-    the caller has them already.
-
-    >>> in_training(text_hashes(["A  b"]), ["a b", "c"]).tolist()
-    [True, False]
-    """
-    if not len(texts):
-        return np.zeros(0, bool)
-    return np.isin(texthash.hash_texts(texts) if hashes is None else hashes, train_hashes)
 
 
 def check_overlap(train_hashes: np.ndarray | None, texts: Sequence[str], *,
