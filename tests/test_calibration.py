@@ -85,6 +85,29 @@ def test_grouped_isotonic_matches_sklearn(seed):
     assert np.isnan(evaluate_isotonic(knots, np.array([n_groups]), np.array([1.0]))).all()
 
 
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10_000))
+def test_the_curves_are_evaluated_as_the_compiled_loop_evaluates_them(seed):
+    """evaluate_isotonic (numpy, for prediction without numba) gives the values of the
+    numba loop the audit evaluates curves with, to the bit: at knots, between them,
+    outside them, on ties and on groups without knots."""
+    from tagsmith.calibration._isotonic import _interp
+
+    rng = np.random.default_rng(seed)
+    n_groups = int(rng.integers(1, 30))
+    n = int(rng.integers(1, 2000))
+    group = rng.integers(0, n_groups, n)
+    x = rng.random(n) if seed % 2 else np.round(rng.random(n) * 5, 1)  # ties
+    y = (rng.random(n) < x / max(x.max(), 1e-9)).astype(float)
+    knots = fit_isotonic_groups(group, x, y, n_groups + 1)  # the last group is empty
+    queries = rng.integers(0, n_groups + 1, 3000)
+    at = np.concatenate([rng.random(2000) * 1.4 - 0.2, x[rng.integers(0, n, 1000)]])
+    expected = np.empty(at.size)
+    _interp(knots.indptr, knots.x, knots.y, queries, at, expected)
+    assert evaluate_isotonic(knots, queries, at).tobytes() == expected.tobytes()
+    assert evaluate_isotonic(knots, queries[:0], at[:0]).size == 0
+
+
 def test_bands_hold_about_equal_occurrences():
     counts = np.random.default_rng(0).zipf(1.6, 2000).clip(max=5000)
     bands = FrequencyBands.from_counts(counts, n_bands=4)

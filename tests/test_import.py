@@ -323,8 +323,7 @@ NOT_FOR_PREDICTION = ["sklearn", "scipy.stats", "torch", "sentence_transformers"
                       "matplotlib", "rdflib", "numba"]
 
 
-@pytest.fixture(scope="module")
-def small_bundle(goemotions_small, tmp_path_factory):
+def _train(goemotions_small, tmp_path_factory, *options: str):
     from click.testing import CliRunner
 
     import tagsmith.cli as cli
@@ -333,9 +332,15 @@ def small_bundle(goemotions_small, tmp_path_factory):
     out = tmp_path_factory.mktemp("import") / "model"
     result = CliRunner().invoke(cli.cli, ["-q", "train", str(goemotions_small["dev"]),
                                           "--vocab", str(goemotions_small["vocab"]),
-                                          "-o", str(out), "--feature-param", "min_df=1"])
+                                          "-o", str(out), "--feature-param", "min_df=1",
+                                          *options])
     assert result.exit_code == 0, result.output
     return out
+
+
+@pytest.fixture(scope="module")
+def small_bundle(goemotions_small, tmp_path_factory):
+    return _train(goemotions_small, tmp_path_factory)
 
 
 def _loaded_by(args: list[str]) -> list[str]:
@@ -361,4 +366,17 @@ def test_suggest_imports_no_training_or_plotting_library(small_bundle, tmp_path)
 
 def test_eval_imports_no_training_or_plotting_library(small_bundle, goemotions_small):
     assert _loaded_by(["-q", "eval", str(small_bundle), str(goemotions_small["test"]),
+                       "--json"]) == []
+
+
+def test_a_calibrated_bundle_predicts_without_numba(goemotions_small, tmp_path_factory,
+                                                    tmp_path):
+    """Its isotonic curves were evaluated by a numba kernel, and loading its conformal
+    sets imported the LP-ICP's: 0.85 s of numba's import. (``eval --calibration``
+    reports the LP-ICP's sets too, whose count of sets is compiled.)"""
+    bundle = _train(goemotions_small, tmp_path_factory, "--calibration-fraction", "0.3")
+    docs = tmp_path / "docs.txt"
+    docs.write_text("Thanks a lot, you are great!\nThis is so sad.\n")
+    assert _loaded_by(["-q", "suggest", str(bundle), str(docs), "--sets"]) == []
+    assert _loaded_by(["-q", "eval", str(bundle), str(goemotions_small["test"]),
                        "--json"]) == []

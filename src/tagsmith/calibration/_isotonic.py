@@ -4,8 +4,9 @@ One call fits a non-decreasing step function per group (a label, a band) from
 ``(group, x, y)`` points and returns it as knots, the way scikit-learn's
 ``IsotonicRegression(out_of_bounds="clip")`` does: each pooled block contributes its
 first and last ``x`` with the block's mean, and a curve is evaluated by linear
-interpolation between knots, clipped to the end values. A Python loop over 25k
-labels would dominate calibration on extreme label spaces, hence numba.
+interpolation between knots, clipped to the end values (:mod:`._curves`, in numpy, so
+that predicting imports no numba). A Python loop over 25k labels would dominate
+calibration on extreme label spaces, hence numba.
 
 >>> import numpy as np
 >>> group = np.array([0, 0, 0, 1, 1]); x = np.array([1.0, 2.0, 3.0, 1.0, 2.0])
@@ -17,48 +18,13 @@ labels would dominate calibration on extreme label spaces, hence numba.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import numpy.typing as npt
 
 from tagsmith._numba import njit
+from tagsmith.calibration._curves import IsotonicKnots, evaluate_isotonic
 
-
-@dataclass(frozen=True)
-class IsotonicKnots:
-    """Knots of one step function per group: ``indptr`` (``n_groups + 1``), ``x``, ``y``."""
-
-    indptr: np.ndarray
-    x: np.ndarray
-    y: np.ndarray
-
-    @property
-    def n_groups(self) -> int:
-        return int(self.indptr.size - 1)
-
-    def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
-        return {f"{prefix}_indptr": self.indptr.astype(np.int64),
-                f"{prefix}_x": self.x.astype(np.float64), f"{prefix}_y": self.y.astype(np.float64)}
-
-    @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str) -> IsotonicKnots:
-        """Knots read from a bundle: ValueError unless every curve's ``x`` and ``y`` are
-        finite and non-decreasing (the evaluation's binary search trusts the order of
-        ``x``: unsorted, it interpolated between the wrong knots silently; a falling ``y``
-        is no isotonic curve)."""
-        from tagsmith.store.bundle import check_pointers, check_sorted_groups, check_values
-
-        x = check_values(f"isotonic knots {prefix!r} x", arrays[f"{prefix}_x"], (None,))
-        y = check_values(f"isotonic knots {prefix!r} y", arrays[f"{prefix}_y"], (None,))
-        if x.shape != y.shape:
-            raise ValueError(f"isotonic knots {prefix!r} are inconsistent")
-        # the compiled evaluation trusts the offsets
-        indptr = check_pointers(f"isotonic knots {prefix!r} indptr",
-                                arrays[f"{prefix}_indptr"], end=x.size)
-        check_sorted_groups(f"isotonic knots {prefix!r} x", x, indptr)
-        check_sorted_groups(f"isotonic knots {prefix!r} y", y, indptr)
-        return cls(indptr, x, y)
+__all__ = ["IsotonicKnots", "evaluate_isotonic", "fit_isotonic_groups"]
 
 
 @njit(cache=True)
@@ -131,6 +97,7 @@ def fit_isotonic_groups(group: npt.ArrayLike, x: npt.ArrayLike, y: npt.ArrayLike
 
 @njit(cache=True)
 def _interp(indptr, kx, ky, group, xq, out):  # pragma: no cover - compiled
+    # evaluate_isotonic's curve, inside the audit's compiled code
     for i in range(xq.size):
         g = group[i]
         lo, hi = indptr[g], indptr[g + 1]
@@ -154,13 +121,3 @@ def _interp(indptr, kx, ky, group, xq, out):  # pragma: no cover - compiled
         span = kx[b] - kx[a]
         t = (v - kx[a]) / span if span > 0 else 0.0
         out[i] = ky[a] + t * (ky[b] - ky[a])
-
-
-def evaluate_isotonic(knots: IsotonicKnots, group: npt.ArrayLike, x: npt.ArrayLike
-                      ) -> np.ndarray:
-    """The fitted curve of ``group[i]`` at ``x[i]`` (NaN for a group without knots)."""
-    group = np.asarray(group, dtype=np.int64)
-    x = np.asarray(x, dtype=np.float64)
-    out = np.empty(x.size)
-    _interp(knots.indptr, knots.x, knots.y, group, x, out)
-    return out

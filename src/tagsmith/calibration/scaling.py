@@ -55,7 +55,7 @@ from tagsmith.calibration.bands import FrequencyBands
 from tagsmith.exceptions import InvalidParameterError
 
 if TYPE_CHECKING:
-    from tagsmith.calibration._isotonic import IsotonicKnots
+    from tagsmith.calibration._curves import IsotonicKnots
 import numpy.typing as npt
 
 from tagsmith._typing import LabelMatrix
@@ -134,7 +134,7 @@ class Calibrator:
         labels = np.asarray(labels, dtype=np.int64)
         z = _features(scores, self.transform)
         if self.method == "isotonic":
-            from tagsmith.calibration._isotonic import evaluate_isotonic  # numba, lazily
+            from tagsmith.calibration._curves import evaluate_isotonic
 
             assert self.knots is not None and self.label_weight is not None
             assert self.band_weight is not None
@@ -222,7 +222,7 @@ class Calibrator:
         isotonic = meta["method"] == "isotonic"
         knots = label_params = label_weight = band_weight = None
         if isotonic:
-            from tagsmith.calibration._isotonic import IsotonicKnots
+            from tagsmith.calibration._curves import IsotonicKnots
 
             knots = IsotonicKnots.from_arrays(arrays, "knots")
             # one curve per label, per band and overall, read by group id in compiled code

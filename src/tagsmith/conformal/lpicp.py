@@ -38,12 +38,14 @@ True
 
 from __future__ import annotations
 
+import functools
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
-from tagsmith._numba import njit
 from tagsmith._plural import plural_s
 from tagsmith._typing import LabelMatrix
 from tagsmith.calibration._entries import check_fit_documents, check_labels
@@ -212,8 +214,16 @@ def _flip_sets(labels: np.ndarray, costs: np.ndarray, budget: float,
     return found[:limit]
 
 
-@njit(cache=True)
-def _count_within(costs, budgets, cap):  # pragma: no cover - compiled
+@functools.cache
+def _count_within() -> Callable[..., np.ndarray]:
+    """:func:`_count_within_loop` compiled, on first use: a calibrated bundle loads (and
+    its ``--sets`` of the other methods are made) without numba's 0.8 s import."""
+    from tagsmith._numba import njit
+
+    return cast(Callable[..., np.ndarray], njit(cache=True)(_count_within_loop))
+
+
+def _count_within_loop(costs, budgets, cap):  # pragma: no cover - compiled
     """Per row: subsets of the (ascending) costs whose sum fits the budget, capped."""
     n, m = costs.shape
     out = np.zeros(n, np.int64)
@@ -332,7 +342,7 @@ class PowersetICP:
         for g in range(self.n_groups):
             members = np.flatnonzero(group == g)
             sorted_costs = np.sort(costs[:, members], axis=1)
-            counts = _count_within(sorted_costs, np.minimum(budget[:, g], 1e300), count_cap)
+            counts = _count_within()(sorted_costs, np.minimum(budget[:, g], 1e300), count_cap)
             n_sets = np.minimum(n_sets * counts, count_cap)
         n_sets[empty] = 0
         capped = n_sets >= count_cap
