@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import numbers
 import re
+import sys
 import unicodedata
 from array import array
 from collections import Counter
@@ -845,13 +846,26 @@ _LONG_ROW = 1024
 
 def _l2_normalize_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
     """``matrix`` (CSR) with each nonzero row scaled to unit length, in place, to the bit
-    as scikit-learn's ``normalize(matrix, copy=False)`` scales it (without its 1.3 s
-    import): each row's squares, in the data's dtype, added left to right in float64, each
-    value divided in float64 by the square root and rounded back; an all-zero row kept."""
+    as scikit-learn's ``normalize(matrix, copy=False)`` scales it: by scikit-learn's
+    compiled loop where scikit-learn is imported already (fitting counts with it; ten
+    times faster than numpy here), else by :func:`_l2_normalize_rows_numpy`, which skips
+    scikit-learn's 1.3 s import when a fitted featurizer predicts."""
     if matrix.shape[0] == 0 or matrix.shape[1] == 0:
         # no documents (an empty batch) or every term pruned (tiny corpora): nothing to
         # normalise (scikit-learn refuses 0 rows)
         return sp.csr_matrix(matrix, dtype=np.float32)
+    if "sklearn" in sys.modules:
+        from sklearn.preprocessing import normalize
+
+        return normalize(matrix, norm="l2", copy=False).astype(np.float32, copy=False)
+    return _l2_normalize_rows_numpy(matrix)
+
+
+def _l2_normalize_rows_numpy(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """What scikit-learn's ``normalize(matrix, copy=False)`` does to a CSR ``matrix`` with
+    rows, in numpy: each row's squares, in the data's dtype, added left to right in
+    float64, each value divided in float64 by the square root and rounded back; an
+    all-zero row kept. Returned as float32."""
     matrix = matrix.tocsr()
     if matrix.dtype not in (np.float32, np.float64):
         matrix = matrix.astype(np.float64)
@@ -860,8 +874,7 @@ def _l2_normalize_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
         raise ValueError("Input contains NaN or infinity.")
     norms = np.sqrt(_row_sums_in_order((data * data).astype(np.float64), matrix.indptr))
     norms[norms == 0.0] = 1.0  # an all-zero row stays as it is
-    lengths = np.diff(matrix.indptr)
-    data[:] = data.astype(np.float64) / np.repeat(norms, lengths)
+    np.divide(data, np.repeat(norms, np.diff(matrix.indptr)), out=data, casting="unsafe")
     return matrix.astype(np.float32, copy=False)
 
 
