@@ -312,3 +312,19 @@ def test_a_crafted_index_with_a_matching_record_is_not_handed_to_hnswlib(tmp_pat
                for r in caplog.records) == 1
     ids, _ = index.search(vectors[:5], 3)
     assert ids[:, 0].tolist() == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("rows, M, ef_construction", [(1, 2, 1), (2, 16, 8), (40, 32, 10),
+                                                      (40, 8, 200)])
+def test_an_index_built_with_ef_construction_below_m_is_read_back(tmp_path, rows, M,
+                                                                   ef_construction, caplog):
+    # hnswlib raises ef_construction to M and saves that: the check compared the file's
+    # with the record's and ignored every such index as damaged, building it each run
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(rows, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    params = dict(M=M, ef_construction=ef_construction, cache_prefix=tmp_path / "labels-x")
+    assert not HnswIndex(vectors, **params).loaded
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        assert HnswIndex(vectors, **params).loaded
+    assert not caplog.records
