@@ -1032,6 +1032,13 @@ def test_a_damaged_cache_row_is_a_clear_error_naming_the_cache(tmp_path):
     " responses BEGIN INSERT INTO other VALUES (new.text); END",
     # other columns: get() failed on the first request, after the run had started
     "CREATE TABLE responses (key TEXT PRIMARY KEY, answer TEXT)",
+    # the same in capitals (the table get() reads), a virtual table, a generated column
+    "CREATE TABLE RESPONSES (key TEXT PRIMARY KEY, answer TEXT)",
+    "CREATE VIRTUAL TABLE responses USING fts5(key, model, request, text, prompt_tokens,"
+    " completion_tokens, created)",
+    "CREATE TABLE responses (key TEXT PRIMARY KEY, model TEXT NOT NULL, request TEXT NOT NULL,"
+    " text TEXT NOT NULL, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,"
+    " created REAL NOT NULL, extra TEXT GENERATED ALWAYS AS (upper(text)) STORED)",
 ])
 def test_a_cache_of_another_schema_is_refused_before_it_is_read(tmp_path, schema):
     import sqlite3

@@ -118,14 +118,19 @@ def check_schema(connection: sqlite3.Connection) -> str | None:
     and the run could not be stopped), and a trigger on every write. tagsmith writes
     one table and nothing else that runs.
     """
-    rows = connection.execute("SELECT type, name FROM sqlite_master WHERE type IN "
-                              "('view', 'trigger') OR name = 'responses'").fetchall()
-    running = sorted(f"{kind} {name!r}" for kind, name in rows if kind != "table")
+    # names are matched as SQLite matches them (RESPONSES is the table read), and a
+    # virtual table or a generated column (hidden from table_info) is no plain table
+    rows = connection.execute("SELECT type, name, sql FROM sqlite_master WHERE type IN "
+                              "('view', 'trigger') OR name = 'responses' COLLATE NOCASE"
+                              ).fetchall()
+    running = sorted(f"{kind} {name!r}" for kind, name, _ in rows if kind != "table")
     if running:
         return f"it holds {', '.join(running[:3])}{', ...' if len(running) > 3 else ''}"
     if not rows:
         return None
-    columns = tuple(row[1] for row in connection.execute("PRAGMA table_info(responses)"))
+    if (rows[0][2] or "").upper().startswith("CREATE VIRTUAL"):
+        return f"its {rows[0][1]} table is a virtual table"
+    columns = tuple(row[1] for row in connection.execute("PRAGMA table_xinfo(responses)"))
     if columns != COLUMNS:
         return (f"its responses table has the columns {', '.join(columns)}, expected "
                 f"{', '.join(COLUMNS)}")
