@@ -2622,3 +2622,28 @@ def test_train_lang_stores_a_vocabulary_s_names_in_that_language(tmp_path):
     result = CliRunner().invoke(tagsmith_cli.cli, [
         "-q", "train", str(corpus), "-o", str(tmp_path / "m2"), "--lang", "fi"])
     assert result.exit_code == 2 and "--lang only applies" in result.output, result.output
+
+
+@pytest.mark.parametrize("command", ["train", "distill"])
+def test_train_and_distill_warn_of_a_lang_no_label_is_named_in(tmp_path, command, caplog):
+    # label, vocab, audit and zeroshot warn of it; train and distill took --lang sv over
+    # a vocabulary named in English and Finnish without a word (a mistyped --lang)
+    vocab, data = tmp_path / "v.ttl", tmp_path / "data"
+    vocab.write_text("@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n"
+                     "<u:sport> a skos:Concept ; skos:prefLabel \"sport\"@en, \"urheilu\"@fi .\n"
+                     "<u:music> a skos:Concept ; skos:prefLabel \"music\"@en, \"musiikki\"@fi .\n")
+    rows = [("football match", "u:sport"), ("piano concert", "u:music")] * 4
+    if command == "train":
+        data = data.with_suffix(".tsv")
+        data.write_text("".join(f"{text}\t{uri}\n" for text, uri in rows))
+    else:
+        data = data.with_suffix(".jsonl")
+        data.write_text("".join(json.dumps({"id": str(i), "text": text, "labels": [uri]})
+                                + "\n" for i, (text, uri) in enumerate(rows)))
+    for lang, warned in [("sv", True), ("fi", False)]:
+        caplog.clear()
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            command, str(data), "--vocab", str(vocab), "-o", str(tmp_path / f"m-{lang}"),
+            "--lang", lang, "--dev-fraction", "0"])
+        assert result.exit_code == 0, result.output
+        assert ("no label has a name in language 'sv'" in caplog.text) == warned, caplog.text

@@ -165,6 +165,8 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
     paths = [corpus] + ([dev] if dev else [])
     label_space, read = read_labelled_corpora(paths, vocab, on_error=on_error,
                                               unknown_labels=unknown_labels, language=lang)
+    if vocab:  # as label, vocab and zeroshot do: a mistyped --lang went unnoticed
+        warn_unnamed_language(label_space, lang)
     # the vocabulary named, or none given: the labels are the corpora's own
     named = f"the vocabulary {vocab}" if vocab else None
     data = read[0].require_labels(corpus, named)

@@ -889,6 +889,7 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
 
     check_bundle_target(output)  # the bundle writer's own rule, before any work
     space = load_vocabulary(vocab, language=lang)
+    warn_unnamed_language(space, lang)  # as label does: a mistyped --lang went unnoticed
     texts, Y = read_soft_labels(labels, space)
     if not Y.nnz:
         from tagsmith.exceptions import CorpusFormatError
