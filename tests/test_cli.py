@@ -2647,3 +2647,28 @@ def test_train_and_distill_warn_of_a_lang_no_label_is_named_in(tmp_path, command
             "--lang", lang, "--dev-fraction", "0"])
         assert result.exit_code == 0, result.output
         assert ("no label has a name in language 'sv'" in caplog.text) == warned, caplog.text
+
+
+def test_a_file_size_limit_while_saving_a_bundle_is_one_line_and_keeps_the_good_one(
+        goemotions_small, tmp_path):
+    # 'ulimit -f' (or a file system's largest file) makes a write fail with EFBIG, as a
+    # full disk does with ENOSPC (Python ignores SIGXFSZ): it ended in a traceback from
+    # numpy's savez, exit code 1, where a full disk is one line naming the bundle
+    import resource
+
+    out = tmp_path / "model"
+    train = ["train", goemotions_small["dev"], "--output", out, "--vocab",
+             goemotions_small["vocab"], "--dev-fraction", "0", *FAST]
+    assert run(*train).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    largest = max(len(data) for data in before.values())
+
+    def limit_file_size():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (largest // 2, resource.RLIM_INFINITY))
+
+    result = subprocess.run([sys.executable, "-m", "tagsmith", "-q", *map(str, train)],
+                            capture_output=True, text=True, preexec_fn=limit_file_size)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip() == f"error: {out}: File too large"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before

@@ -265,9 +265,10 @@ class _TagsmithGroup(click.Group):
                 if _stops is not None:  # held since _hold_stops: no line ends it here
                     _stops.end_if_killed()
                 ctx.exit(EXIT_BROKEN_PIPE)
-            # the machine's fault, not the program's: a full disk or quota, a read-only
-            # file system (stdout redirected to a full disk, say) deserve a line, not a
-            # traceback; any other OSError is unexpected and keeps its traceback
+            # the machine's fault, not the program's: a full disk or quota, a file size
+            # limit, a read-only file system (stdout redirected to a full disk, say)
+            # deserve a line, not a traceback; any other OSError is unexpected and keeps
+            # its traceback
             if exc.errno not in _ENVIRONMENT_ERRNOS:
                 if _stops is not None:  # a kill held since _hold_stops ends it, as above
                     _stops.end_if_killed()
@@ -381,8 +382,9 @@ class _OptionNames(logging.Filter):
         return True
 
 
-#: errno values of an OSError that says the machine cannot take the output
-_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+#: errno values of an OSError that says the machine cannot take the output: EFBIG is a
+#: file past ``ulimit -f`` (Python ignores SIGXFSZ) or the file system's largest file
+_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
 
 
 def _drop_stdout() -> None:
