@@ -1889,3 +1889,44 @@ def test_a_refused_staging_folder_leaves_no_output_folder_the_run_created(
         small_result.write(folder, html=False)
     assert sorted(path.name for path in tmp_path.iterdir()) == (["existing"] if existed
                                                                  else [])
+
+
+def _limit_file_size(n_bytes):
+    """A ``preexec_fn`` that makes the child's writes past ``n_bytes`` fail with EFBIG
+    (``ulimit -f``; Python ignores SIGXFSZ), as a full disk fails them with ENOSPC."""
+    import resource
+
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE,
+                                      (n_bytes, resource.RLIM_INFINITY))
+
+
+def test_an_output_that_cannot_be_written_is_named_and_the_old_outputs_stay(
+        small_corpus, goemotions_small, tmp_path):
+    # a full disk (here a file size limit) while writing the audit or the reviewed
+    # corpus said "error: writing the output: No space left on device", as for stdout,
+    # not which file; the audit's named its staging folder's file, a name never given
+    import subprocess
+
+    vocab = str(goemotions_small["vocab"])
+    out = tmp_path / "audit"
+    audit = ["audit", small_corpus, "--vocab", vocab, "-o", out, "--scores", "knn",
+             "--no-html"]
+    assert invoke(*audit).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    command = [sys.executable, "-m", "tagsmith", "-q"]
+    result = subprocess.run([*command, *map(str, audit)], capture_output=True, text=True,
+                            preexec_fn=_limit_file_size(1000))
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip() == f"error: {out / 'report.json'}: File too large"
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no staging left
+    reviewed = tmp_path / "reviewed.tsv"
+    reviewed.write_text("the old reviewed corpus\t<urn:goemotions:joy>\n", encoding="utf-8")
+    result = subprocess.run([*command, "apply-review", str(small_corpus),
+                             str(out / "review.csv"), "-o", str(reviewed), "--force",
+                             "--vocab", vocab], capture_output=True, text=True,
+                            preexec_fn=_limit_file_size(1000))
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip() == f"error: {reviewed}: File too large"
+    assert reviewed.read_text(encoding="utf-8") == \
+        "the old reviewed corpus\t<urn:goemotions:joy>\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["audit", "reviewed.tsv"]

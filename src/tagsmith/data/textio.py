@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import io
 import os
@@ -205,9 +206,14 @@ def atomic_binary_writer(path: str | Path) -> Iterator[BinaryIO]:
             os.fsync(raw.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None \
+                and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            # a write that fails (a full disk) names no file: the CLI said "writing the
+            # output", as for stdout, not which file could not be written
+            exc.filename = str(path)
         raise
 
 

@@ -254,10 +254,15 @@ class AuditResult:
             for key, name in names.items():
                 os.replace(staging / name, directory / name)
                 paths[key] = directory / name
-        except BaseException:
+        except BaseException as exc:
             if created is not None:
                 shutil.rmtree(directory, ignore_errors=True)
                 _remove_created(directory.parent, created)
+            if isinstance(exc, OSError) and exc.filename is not None \
+                    and Path(exc.filename).parent == staging:
+                # a write that failed (a full disk) named the file in the staging folder,
+                # '.audit-HOST-PID-*/report.json', a folder the user never saw
+                exc.filename = str(directory / Path(exc.filename).name)
             raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
