@@ -709,7 +709,8 @@ def test_audit_force_help_names_where_each_review_format_keeps_its_decisions():
     text = " ".join(result.output.split())
     assert ("--force Overwrite a review file in OUTPUT whose decisions have been filled in "
             "(a CSV's decision column, a JSONL review's decision key on each line; the "
-            "reviewer's work is lost)." in text), text
+            "reviewer's work is lost), and a report.json, report.html or labels.csv there "
+            "that no audit wrote." in text), text
 
 
 def test_python_callers_of_check_output_are_told_their_keyword(tmp_path):

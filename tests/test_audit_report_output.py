@@ -565,3 +565,29 @@ def test_a_capped_table_says_how_many_rows_it_leaves_out():
     assert "… and 5 more leaking documents." in _leakage_html(section)
     section["test"].update(n_exact=20, n_near=0)  # all of them shown: no line
     assert "more leaking" not in _leakage_html(section)
+
+
+@pytest.mark.parametrize("name, content", [
+    ("labels.csv", "uri,label_en\nu:a,rain\n"),  # a vocabulary not given to this audit
+    ("report.json", '{"mine": 1}\n'),
+    ("report.html", "<html>my own page</html>\n")])
+def test_a_file_of_the_users_named_as_an_audit_output_is_not_replaced(weather, tmp_path,
+                                                                      name, content):
+    """An audit into a folder holding a labels.csv of the user's own (not an input of
+    this audit), or a report.json or report.html it did not write, replaced it without
+    a word; only a review holding decisions was kept. Refused before anything moves,
+    unless ``force``; the files an earlier audit wrote are replaced as before."""
+    from tagsmith.exceptions import DataError
+
+    texts, Y, space = weather
+    result = audit_corpus(texts, Y, space, options=AuditOptions(scores="knn"))
+    out = tmp_path / "out"
+    result.write(out, plots=False)
+    result.write(out, plots=False)  # an earlier audit's files: replaced
+    (out / name).write_text(content, encoding="utf-8")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(DataError, match=f"{name}: is a file this audit did not write"):
+        result.write(out, plots=False)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    result.write(out, plots=False, force=True)
+    assert (out / name).read_text(encoding="utf-8") != content

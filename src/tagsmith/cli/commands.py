@@ -1219,7 +1219,8 @@ def _cooccurrence_weight(ctx: click.Context, param: click.Parameter,
               help="Language of label names.")
 @click.option("--force", is_flag=True, help="Overwrite a review file in OUTPUT whose decisions "
               "have been filled in (a CSV's decision column, a JSONL review's decision key "
-              "on each line; the reviewer's work is lost).")
+              "on each line; the reviewer's work is lost), and a report.json, report.html "
+              "or labels.csv there that no audit wrote.")
 @click.pass_obj
 def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, cooccurrence, splits,
           review_format,

@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime
 import logging
 import os
+import re
 import shutil
 import time
 from collections import Counter
@@ -199,9 +200,9 @@ class AuditResult:
         ``labels.csv`` into ``directory`` (created); returns the paths.
 
         A review file there that already holds decisions is not overwritten unless
-        ``force``, nor ever a file in ``keep`` (the audit's inputs; see
-        :func:`check_output`). Without ``html``, a ``report.html`` an
-        earlier audit wrote there is removed (it would disagree with the new
+        ``force``, nor another of these files that no audit wrote, nor ever a file in
+        ``keep`` (the audit's inputs; see :func:`check_output`). Without ``html``, a
+        ``report.html`` an earlier audit wrote there is removed (it would disagree with the new
         ``report.json``); a file of that name the audit did not write is left alone.
         """
         from tagsmith.audit.report import is_report_html, render_html, write_json
@@ -315,7 +316,8 @@ def check_output(directory: str | Path, *, review_format: str = "csv", force: bo
     audit's inputs: the corpus, the vocabulary, the splits), whatever ``force``. Its
     ``review.<review_format>``, when it exists and a reviewer has filled in any
     ``decision``, is not overwritten unless ``force``: the review would be lost. A
-    review file that cannot be read to tell is not overwritten either.
+    review file that cannot be read to tell is not overwritten either, nor without
+    ``force`` a ``report.json``, ``report.html`` or ``labels.csv`` that no audit wrote.
     """
     from tagsmith.data.textio import check_writable_dir, same_file
 
@@ -336,6 +338,15 @@ def check_output(directory: str | Path, *, review_format: str = "csv", force: bo
                 raise DataError(f"is an input of this audit, where the audit writes its "
                                 f"{file_name}; write to another output directory",
                                 path=target)
+        # a list of labels of the user's own named labels.csv (not given to this audit)
+        # in the folder was replaced by the per-label table, and so was any report.json
+        # or report.html: the files an earlier audit wrote are replaced, no other file
+        if not force and not file_name.startswith("review.") \
+                and not _replaceable(target, file_name):
+            raise DataError(f"is a file this audit did not write, where the audit writes its "
+                            f"{file_name}; refusing to overwrite it (move it away, write to "
+                            "another output directory, or pass force=True to overwrite it; "
+                            "CLI: --force)", path=target)
     review = directory / f"review.{review_format}"
     if force or not review.is_file():
         return
@@ -345,6 +356,33 @@ def check_output(directory: str | Path, *, review_format: str = "csv", force: bo
                         "already filled in; refusing to overwrite the reviewed file (apply it "
                         "with tagsmith apply-review, move it away, write to another output "
                         "directory, or pass force=True to overwrite it; CLI: --force)", path=review)
+
+
+#: how each file an audit writes (but its review, see :func:`check_output`) begins
+_AUDIT_FILE_STARTS = {
+    "report.json": re.compile(rb'\A\{\s*"meta":\s*\{\s*"tagsmith_version":'),
+    # its first columns: a table of an audit that had more or fewer columns after them
+    "labels.csv": re.compile(rb"\A" + ",".join(LABEL_COLUMNS[:4]).encode("ascii") + b","),
+}
+
+
+def _replaceable(target: Path, file_name: str) -> bool:
+    """Whether the audit may replace ``target``, where it writes ``file_name``: nothing
+    is there, a symbolic link (the link is replaced, not what it points to), or a file an
+    audit wrote (the page by :func:`~tagsmith.audit.report.is_report_html`, the others
+    by how they begin)."""
+    from tagsmith.audit.report import is_report_html
+
+    if target.is_symlink() or not target.exists():
+        return True
+    if file_name == "report.html":
+        return is_report_html(target)
+    try:
+        with open(target, "rb") as file:
+            start = file.read(256)
+    except OSError:  # unreadable: not known to be the audit's
+        return False
+    return bool(_AUDIT_FILE_STARTS[file_name].match(start))
 
 
 def _outermost_missing(directory: Path) -> Path | None:
