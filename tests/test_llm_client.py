@@ -1721,3 +1721,27 @@ def test_cached_client_keeps_one_entry_per_distinct_request(tmp_path):
     rerun = CachedClient(ScriptedLLM(lambda request: "{}"), ResponseCache(tmp_path / "c.db"))
     old = rerun.complete(requests[1])
     assert old.cached and discard_cached(rerun, requests[1], old) and rerun.n_dropped == 0
+
+
+def test_a_cache_on_a_full_disk_says_so_not_unusable(tmp_path, caplog):
+    # SQLite's SQLITE_FULL (a full disk or quota, a file size limit; here the page
+    # limit of the connection, which SQLite reports alike) read "not a usable SQLite
+    # cache (database or disk is full)", which sends a user to delete a cache that is fine
+    from tagsmith.labeling.client import ScriptedLLM
+
+    path = tmp_path / "cache.sqlite"
+    cache = ResponseCache(path)
+    cache.put(request("kept"), ChatResponse(text="fine"))
+    pages = cache._connection().execute("PRAGMA page_count").fetchone()[0]
+    cache._connection().execute(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(DataError) as error:
+        cache.put(request("big"), ChatResponse(text="x" * 100_000))
+    assert str(error.value) == (f"{path}: its disk is full (database or disk is full); the "
+                                "answers it holds are kept: free some space and run again")
+    client = CachedClient(ScriptedLLM(lambda req: "answer"), cache)
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        assert client.complete(request("b" * 100_000)).text == "answer"
+    assert client.write_failed and client.n_unsaved == 1
+    warnings = [r.getMessage() for r in caplog.records if "response cache" in r.getMessage()]
+    assert len(warnings) == 1 and "its disk is full" in warnings[0], warnings
+    assert cache.get(request("kept")).text == "fine"

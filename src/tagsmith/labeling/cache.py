@@ -175,6 +175,7 @@ class ResponseCache:
                 # every later write looks at it (they were called "not a usable cache")
                 code = getattr(exc, "sqlite_errorcode", None)
                 if code is None or code & 0xFF != sqlite3.SQLITE_BUSY:
+                    _raise_if_full(exc, self.path)
                     raise DataError(f"not a usable SQLite cache ({exc})",
                                     path=self.path) from exc
                 if time.monotonic() >= deadline:
@@ -286,6 +287,7 @@ class ResponseCache:
             if base in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                 raise DataError(f"locked by another process for {LOCK_TIMEOUT:g} s ({exc}); "
                                 "try again when it is done", path=self.path) from exc
+            _raise_if_full(exc, self.path)
             hint = ""
             if base in (None, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
                 # None: a row Python cannot read (text that is not UTF-8)
@@ -298,6 +300,16 @@ class ResponseCache:
         if connection is not None:
             connection.close()
             self._local.connection = None
+
+
+def _raise_if_full(exc: sqlite3.DatabaseError, path: Path) -> None:
+    """Raise a :class:`DataError` naming ``path`` that says its disk is full where
+    ``exc`` is SQLite's SQLITE_FULL (a full disk or quota, a file size limit): it read
+    "not a usable SQLite cache", which sends a user to delete a cache that is fine."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF == sqlite3.SQLITE_FULL:
+        raise DataError(f"its disk is full ({exc}); the answers it holds are kept: free "
+                        "some space and run again", path=path) from exc
 
 
 def discard_cached(client: LLMClient, request: ChatRequest,
