@@ -1628,3 +1628,23 @@ def test_building_an_hnsw_index_says_so_before_and_after(caplog):
     said = [record.getMessage() for record in caplog.records]
     assert said[0] == "building the HNSW label index over 1,200 rows", said
     assert re.fullmatch(r"HNSW label index built in \d+\.\d s", said[1]), said
+
+
+def test_a_cache_file_that_cannot_be_written_is_warned_of_naming_it_once(tmp_path, caplog):
+    # a write past a file size limit (as a full disk): the cache file is named once, and
+    # why; the warning named it twice, the second time inside the OSError's own text
+    import resource
+
+    from tagsmith.zeroshot.scorer import embed_cached
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (100, hard))  # Python ignores SIGXFSZ
+    try:
+        with caplog.at_level("WARNING", logger="tagsmith"):
+            vectors = embed_cached(_CountingEncoder(), ["a", "b"] * 20, tmp_path)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert vectors.shape == (40, 8) and not list(tmp_path.iterdir())
+    [message] = [r.getMessage() for r in caplog.records]
+    assert re.fullmatch(f"cannot write the zero-shot embedding cache {re.escape(str(tmp_path))}"
+                        r"/labels-\w+\.npz: File too large", message), message

@@ -379,7 +379,9 @@ def embed_cached(encoder: Encoder, texts: list[str], cache_dir: str | Path | Non
             np.savez(out, vectors=vectors, encoder=np.str_(identity),
                      texts=np.str_(texts_digest))
     except (OSError, DataError) as exc:  # a full disk costs the cache, not the results
-        logger.warning("cannot write the zero-shot embedding cache %s: %s", path, exc)
+        # an OSError's strerror alone: its text names the file again
+        logger.warning("cannot write the zero-shot embedding cache %s: %s", path,
+                       exc.strerror if isinstance(exc, OSError) and exc.strerror else exc)
     return vectors
 
 
