@@ -2672,3 +2672,38 @@ def test_a_file_size_limit_while_saving_a_bundle_is_one_line_and_keeps_the_good_
     assert result.stderr.strip() == f"error: {out}: File too large"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_bundle_saved_by_another_command_meanwhile_is_not_overwritten_in_place(
+        bundle, goemotions_small, tmp_path, monkeypatch):
+    # 'calibrate B' while 'shift B --save' (or another calibrate) ran: each loaded B,
+    # and the last to save replaced the other's save with the bundle it had loaded plus
+    # its own change; the other had said "saved in B", and its change was gone
+    import shutil
+
+    from tagsmith.pipeline import confidence
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    model = tmp_path / "model"
+    shutil.copytree(bundle, model)
+    real = confidence.calibrate_classifier
+
+    def calibrate_while_another_saves(classifier, *args, **kwargs):
+        other = TextClassifier.load(model)  # another command's in-place save, meanwhile
+        other.manifest["training"]["note"] = "the other command's change"
+        other.save(model)
+        return real(classifier, *args, **kwargs)
+
+    monkeypatch.setattr(confidence, "calibrate_classifier", calibrate_while_another_saves)
+    result = run("calibrate", model, "--data", goemotions_small["test"])
+    assert result.exit_code == 3, result.output
+    assert result.output.strip() == (
+        f"error: {model}: was replaced by another command while this one ran; not "
+        "overwritten, which would drop that command's changes: run this one again on it")
+    loaded = TextClassifier.load(model)
+    assert loaded.manifest["training"]["note"] == "the other command's change"
+    assert loaded.calibrator is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no staging left
+    monkeypatch.setattr(confidence, "calibrate_classifier", real)
+    assert run("calibrate", model, "--data", goemotions_small["test"]).exit_code == 0
+    assert TextClassifier.load(model).calibrator is not None

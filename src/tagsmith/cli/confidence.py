@@ -165,7 +165,7 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
     # the bundle's default alpha: suggest --sets would answer every label (lpicp's groups
     # all hold every document)
     warn_alpha_too_small(conformal, [alpha], "--alpha")
-    classifier.save(output or bundle)
+    classifier.save(output or bundle, in_place=not output)
     if reliability_png:  # once the bundle it shows is saved: a failed save leaves no
         # diagram of a calibration that is nowhere (it is written atomically)
         _diagram(classifier, heldout, report, reliability_png)
@@ -306,7 +306,7 @@ def _clear_shift(classifier, bundle: str, as_json: bool) -> None:
     removed = classifier.label_shift is not None
     if removed:  # nothing to remove: the bundle is left as it was, not rewritten
         classifier.label_shift = None
-        classifier.save(bundle)
+        classifier.save(bundle, in_place=True)
     if as_json:
         print_json({"bundle": str(bundle), "label_shift_removed": removed})
     elif removed:
@@ -472,7 +472,7 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
     _warn_unsupported(report)
     if save:
         classifier.label_shift = estimated
-        classifier.save(bundle)
+        classifier.save(bundle, in_place=True)
         report["saved"] = str(bundle)
     if as_json:
         print_json(report)

@@ -9,6 +9,7 @@ the held-out scores they were fitted on and, optionally, an estimated label shif
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -139,6 +140,7 @@ class TextClassifier:
         # a negative or fractional count would load, then fail (or give NaN) in the metrics
         self.n_train_docs = check_int("n_train_docs", n_train_docs, 0, numpy=True)
         self.manifest = manifest or {}
+        self._loaded_manifest: dict = {}  # set by load
         # out-of-fold scores of the training documents, when training computed them
         self.crossfit = crossfit
         self.calibrator = calibrator
@@ -401,9 +403,17 @@ class TextClassifier:
         return out
 
     # -- persistence -------------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
-        """Write the bundle atomically (see :mod:`tagsmith.store.bundle`)."""
-        writer = BundleWriter(Path(path))
+    def save(self, path: str | Path, *, in_place: bool = False) -> Path:
+        """Write the bundle atomically (see :mod:`tagsmith.store.bundle`).
+
+        ``in_place``: ``path`` is the bundle this classifier was loaded from
+        (:meth:`load`), changed in place (``calibrate``, ``shift --save``); the save is refused (a
+        :class:`~tagsmith.exceptions.BundleTargetError`) where another process saved a
+        bundle there since the load, whose changes this save would drop.
+        """
+        # a classifier not loaded from a bundle has no bundle to find still there
+        replaces = self._loaded_manifest if in_place and self._loaded_manifest else None
+        writer = BundleWriter(Path(path), replaces=replaces)
         writer.add_json(LABEL_SPACE_FILE, self.label_space.to_dict())
         feat_meta, feat_arrays = self.featurizer.to_state()
         writer.add_json(FEATURIZER_META, feat_meta)
@@ -491,13 +501,17 @@ class TextClassifier:
         if np.size(stats["n_train_docs"]) != 1:
             raise BundleError(f"{STATS_ARRAYS} n_train_docs is not one number", path=path)
         try:  # the constructor checks every per-label part against the label space
-            return cls(label_space, featurizer, model, thresholds,
-                       label_counts=stats["label_counts"],
-                       n_train_docs=np.asarray(stats["n_train_docs"]).reshape(()).item(),
-                       manifest=bundle.manifest, crossfit=crossfit, train_hashes=train_hashes,
-                       **parts)
+            classifier = cls(label_space, featurizer, model, thresholds,
+                             label_counts=stats["label_counts"],
+                             n_train_docs=np.asarray(stats["n_train_docs"]).reshape(()).item(),
+                             manifest=bundle.manifest, crossfit=crossfit,
+                             train_hashes=train_hashes, **parts)
         except (InvalidParameterError, TypeError, ValueError) as exc:
             raise BundleError(f"incompatible parts: {exc}", path=path) from exc
+        # the manifest as loaded, before a command changes ``manifest``: what an in-place
+        # save expects to find still there (see :meth:`save`)
+        classifier._loaded_manifest = copy.deepcopy(bundle.manifest)
+        return classifier
 
 
 @contextmanager

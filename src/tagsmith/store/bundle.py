@@ -73,6 +73,10 @@ class BundleWriter:
 
     path: Path
     manifest: dict = field(default_factory=dict)
+    #: the manifest of the bundle at ``path`` this one is to replace (the one a command
+    #: loaded and changes in place): :meth:`commit` refuses to replace another, which a
+    #: command that saved there meanwhile wrote, and whose changes would be lost
+    replaces: dict | None = None
     _json: dict[str, object] = field(default_factory=dict)
     _arrays: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
@@ -138,7 +142,7 @@ class BundleWriter:
             mode = staging.stat().st_mode & 0o777
             for name in (*checksums, MANIFEST):  # files readable by whoever reads the folder
                 os.chmod(staging / name, mode & 0o666)
-            _replace_directory(staging, target)
+            _replace_directory(staging, target, self.replaces)
         except BaseException as exc:
             shutil.rmtree(staging, ignore_errors=True)
             if isinstance(exc, OSError) and exc.filename is None:
@@ -763,9 +767,11 @@ def _working_folder_deleted() -> bool:
     return False
 
 
-def _replace_directory(staging: Path, target: Path) -> None:
+def _replace_directory(staging: Path, target: Path, replaces: dict | None = None) -> None:
     with _folder_lock(target.parent):
         check_bundle_target(target, locked=True)
+        if replaces is not None:
+            _check_still_there(target, replaces)
         _remove_stale(target)
         backup = None
         try:
@@ -786,6 +792,24 @@ def _replace_directory(staging: Path, target: Path) -> None:
             raise
         if backup is not None:
             remove_staging(backup)
+
+
+def _check_still_there(target: Path, replaces: dict) -> None:
+    """Refuse to replace ``target`` unless it still holds the bundle of the manifest
+    ``replaces`` (the same manifest: its ``files`` checksums, and sections such as
+    ``calibration`` that no file holds): two commands changing one bundle in place
+    at once (``calibrate B`` while ``shift B --save``) each saved the bundle it had
+    loaded with its own change, and the last one's save dropped the other's without a
+    word, though that one had said it saved it."""
+    try:
+        found = _load_manifest(target)
+    except (BundleError, OSError):  # gone, or no manifest to read: not the one loaded
+        found = None
+    if found == replaces:
+        return
+    raise BundleTargetError("was replaced by another command while this one ran; not "
+                            "overwritten, which would drop that command's changes: run this "
+                            "one again on it", path=target)
 
 
 def _remove_stale(target: Path) -> None:
