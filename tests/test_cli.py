@@ -2707,3 +2707,28 @@ def test_a_bundle_saved_by_another_command_meanwhile_is_not_overwritten_in_place
     monkeypatch.setattr(confidence, "calibrate_classifier", real)
     assert run("calibrate", model, "--data", goemotions_small["test"]).exit_code == 0
     assert TextClassifier.load(model).calibrator is not None
+
+
+def test_a_file_name_too_long_for_the_file_system_is_one_line_not_a_traceback(
+        bundle, goemotions_small, tmp_path):
+    # a name over NAME_MAX (255 bytes): Path.exists() raised 'OSError: [Errno 36] File
+    # name too long' in the checks before the work, a traceback with exit code 1, for
+    # every command but train's bundle output (an input, a cache, a diagram, an output)
+    long = tmp_path / ("x" * 300)
+    for name, args in ((f"{long}.tsv", ["eval", bundle, f"{long}.tsv"]),
+                       (f"{long}.txt", ["suggest", bundle, f"{long}.txt"]),
+                       (f"{long}.tsv", ["vocab", f"{long}.tsv"]),
+                       (f"{long}.png", ["calibrate", bundle, "--data", goemotions_small["dev"],
+                                        "--reliability-png", f"{long}.png", "-o",
+                                        tmp_path / "calibrated"])):
+        result = run(*args)
+        assert result.exit_code == 3, (args, result.output)
+        assert result.output.strip() == f"error: {name}: File name too long", result.output
+    # an output folder refused before the work, naming the option
+    result = run("audit", goemotions_small["dev"], "--vocab", goemotions_small["vocab"],
+                 "-o", long / "out", "--scores", "knn")
+    assert result.exit_code == 3, result.output
+    assert result.output.strip() == (
+        f"error: {long / 'out'}: -o/--output: the name of its folder {long} is 300 bytes "
+        "long, more than the 255 a file name may have here")
+    assert sorted(tmp_path.iterdir()) == []

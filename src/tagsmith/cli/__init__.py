@@ -25,7 +25,7 @@ import click
 
 from tagsmith import __version__
 from tagsmith._json import dumps as json_dumps
-from tagsmith.exceptions import InvalidParameterError, TagsmithError
+from tagsmith.exceptions import DataError, InvalidParameterError, TagsmithError
 
 if TYPE_CHECKING:
     from tagsmith.data.labelspace import LabelSpace
@@ -265,6 +265,12 @@ class _TagsmithGroup(click.Group):
                 if _stops is not None:  # held since _hold_stops: no line ends it here
                     _stops.end_if_killed()
                 ctx.exit(EXIT_BROKEN_PIPE)
+            if exc.errno == errno.ENAMETOOLONG and exc.filename:
+                # a path the user gave (an input, a cache, a diagram) that no file system
+                # takes: bad input, exit code 3 as for a file not found, not a traceback
+                name = printable(f"{exc.filename}: {exc.strerror}", keep_layout=True)
+                _say_closing(f"error: {name}", fg="red")
+                ctx.exit(DataError.exit_code)
             # the machine's fault, not the program's: a full disk or quota, a file size
             # limit, a read-only file system (stdout redirected to a full disk, say)
             # deserve a line, not a traceback; any other OSError is unexpected and keeps

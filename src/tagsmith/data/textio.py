@@ -120,6 +120,7 @@ def check_writable(path: str | Path) -> Path:
     tagsmith.exceptions.DataError: /tmp: is a directory, expected a file to write
     """
     path = Path(path)
+    check_name_lengths(path)
     if path.is_dir():
         raise DataError("is a directory, expected a file to write", path=path)
     for folder in path.parents:
@@ -130,6 +131,40 @@ def check_writable(path: str | Path) -> Path:
                 raise DataError(f"{folder} is not writable", path=path)
             break
     return path
+
+
+def check_name_lengths(path: Path, prefix: str = "") -> None:
+    """Refuse, naming ``path`` (after ``prefix``), an output path with a name longer than
+    its file system takes (``NAME_MAX``, most often 255 bytes), its own or a folder's it
+    would create: the checks before the work met it as an OSError (File name too long)
+    and ended in a traceback, exit code 1.
+
+    >>> try:
+    ...     check_name_lengths(Path("out/" + "x" * 300 + ".tsv"))
+    ... except DataError as exc:
+    ...     print(exc.reason)
+    its name is 304 bytes long, more than the 255 a file name may have here
+    """
+    folder = next((p for p in path.absolute().parents if _is_dir(p)), None)
+    try:
+        limit = os.pathconf(folder if folder is not None else ".", "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # no pathconf (Windows), no limit
+        limit = 255
+    if limit <= 0:
+        return
+    for part in (path, *path.parents):
+        size = len(os.fsencode(part.name))
+        if size > limit:
+            what = "its name is" if part == path else f"the name of its folder {part} is"
+            raise DataError(f"{prefix}{what} {size} bytes long, more than the {limit} a file "
+                            "name may have here", path=path)
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a name too long is no folder
+        return False
 
 
 _UMASK_LOCK = threading.Lock()
@@ -159,6 +194,7 @@ def check_writable_dir(path: str | Path, option: str | None = None) -> Path:
     """
     path = Path(path)
     prefix = f"{option}: " if option else ""
+    check_name_lengths(path, prefix)
     # the nearest existing path, in one walk up: a file there is refused, a folder
     # must be writable
     existing = next((p for p in (path, *path.parents) if p.exists()), None)
