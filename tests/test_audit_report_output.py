@@ -591,3 +591,20 @@ def test_a_file_of_the_users_named_as_an_audit_output_is_not_replaced(weather, t
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     result.write(out, plots=False, force=True)
     assert (out / name).read_text(encoding="utf-8") != content
+
+
+def test_a_link_to_no_folder_as_the_output_is_refused_before_the_audit(tmp_path):
+    # 'audit c.tsv -o link' where the link points nowhere: the whole audit ran, then
+    # mkdir failed with "cannot create the folder (File exists)"
+    from tagsmith.exceptions import DataError
+    from tagsmith.pipeline.audit import check_output
+
+    link = tmp_path / "out"
+    link.symlink_to(tmp_path / "missing")
+    with pytest.raises(DataError) as error:
+        check_output(link, name="-o/--output")
+    assert str(error.value) == (f"{link}: -o/--output: is a symbolic link to "
+                                f"{tmp_path / 'missing'}, which does not exist: create that "
+                                "folder, or remove the link")
+    (tmp_path / "missing").mkdir()
+    check_output(link, name="-o/--output")  # a link to a folder is fine

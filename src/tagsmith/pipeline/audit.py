@@ -324,6 +324,11 @@ def check_output(directory: str | Path, *, review_format: str = "csv", force: bo
     directory = Path(directory)
     # a file, below a file, read-only: refused now, not after the whole audit
     check_writable_dir(directory, name)
+    if directory.is_symlink() and not directory.exists():
+        # mkdir refused it after the whole audit: "cannot create the folder (File exists)"
+        prefix = f"{name}: " if name else ""
+        raise DataError(f"{prefix}is a symbolic link to {os.readlink(directory)}, which does "
+                        "not exist: create that folder, or remove the link", path=directory)
     for file_name in output_names(review_format=review_format, html=html).values():
         target = directory / file_name
         # found only when the files moved in one by one, after the whole audit: a new
