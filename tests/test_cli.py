@@ -2732,3 +2732,19 @@ def test_a_file_name_too_long_for_the_file_system_is_one_line_not_a_traceback(
         f"error: {long / 'out'}: -o/--output: the name of its folder {long} is 300 bytes "
         "long, more than the 255 a file name may have here")
     assert sorted(tmp_path.iterdir()) == []
+
+
+def test_an_output_name_with_a_line_break_is_one_line_in_the_summary(goemotions_small,
+                                                                      tmp_path):
+    # train printed '-> out/two\nlines' raw, splitting its summary line in two (calibrate,
+    # distill, label and taxonomy alike), where apply-review and the audit escape it
+    out = tmp_path / "two\nlines"
+    result = run("train", goemotions_small["dev"], "--output", out, "--vocab",
+                 goemotions_small["vocab"], "--dev-fraction", "0", *FAST)
+    assert result.exit_code == 0, result.output
+    first = result.output.splitlines()[0]
+    assert first.startswith("trained linear on 600 documents, 28 labels in ")
+    assert first.endswith(f"s -> {tmp_path}/two\\nlines")
+    result = run("calibrate", out, "--data", goemotions_small["test"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0].endswith(f"s -> {tmp_path}/two\\nlines")

@@ -215,7 +215,7 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
     click.echo(f"trained {model} on {n_docs:,} document{plural_s(n_docs)}"
                + (f" ({aside:,} more set aside for calibration)" if aside else "")
                + f", {n_labels:,} label{plural_s(n_labels)} in {training['seconds']:.1f}s "
-               f"-> {output}")
+               f"-> {printable(output)}")
     if heldout:
         m = heldout["metrics"]
         click.echo(f"held-out ({heldout['source']}, {heldout['n_docs']:,} "

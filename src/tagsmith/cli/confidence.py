@@ -182,7 +182,7 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
     click.echo(f"calibrated ({method}) on {n_docs:,} document{plural_s(n_docs)}; "
                f"conformal sets on {n_conf:,} document{plural_s(n_conf)} "
                f"({report['calibrator_source']}), "
-               f"{report['seconds']:.1f}s -> {output or bundle}")
+               f"{report['seconds']:.1f}s -> {printable(output or bundle)}")
     # "over the top 28" had no noun: 28 candidate labels of each document
     # --calibrator-source same measures the calibrator on its own documents
     measured = ("in-sample reliability (the calibrator's own documents)"

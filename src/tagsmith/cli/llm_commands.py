@@ -484,8 +484,8 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
         raise
     if not obj["quiet"]:  # -q: the JSON summary below has the usage
         click.echo(f"LLM usage: {client.usage.summary()}", err=True)
-    click.echo(f"taxonomy of {len(space)} label{plural_s(len(space))} -> {output}"
-               + (f" and {skos}" if skos else ""))
+    click.echo(f"taxonomy of {len(space)} label{plural_s(len(space))} -> {printable(output)}"
+               + (f" and {printable(skos)}" if skos else ""))
     for i in range(len(space)):
         description = space[i].description.get("en", "")
         click.echo(f"  {printable(space.name_of(i))}: {printable(description)}")
@@ -709,7 +709,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
         if student:
             result["student"].save(student)
             click.echo(f"student distilled from {answered} document{plural_s(answered)} "
-                       f"-> {student}")
+                       f"-> {printable(student)}")
         on_human = result["summary"].get("student") or {}
         if on_human.get("human_accuracy"):  # held out: the sample is not in the pool
             n, metrics = on_human["n_docs"], on_human["human_accuracy"]
@@ -738,10 +738,10 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
                      else f"--budget {budget}")
             click.echo(f"labelled {answered} of the {sent} document{plural_s(sent)} sent"
                        f"{copied} ({spent} of {len(texts)} "
-                       f"document{plural_s(len(texts))}) -> {output}")
+                       f"document{plural_s(len(texts))}) -> {printable(output)}")
         else:
             click.echo(f"labelled {written} of {len(texts)} document{plural_s(len(texts))} "
-                       f"-> {output}")
+                       f"-> {printable(output)}")
     except BaseException as exc:  # what was spent, also when the run failed or was stopped
         _stopped(client, llm["cache"], exc)
         raise
@@ -908,7 +908,7 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
         human_source=str(human))
     classifier.save(output)
     click.echo(f"distilled {model} from {len(texts)} LLM-labelled "
-               f"document{plural_s(len(texts))} -> {output}")
+               f"document{plural_s(len(texts))} -> {printable(output)}")
     # how many documents each figure is on: 0.75 on 4 held-out documents says little
     heldout = classifier.manifest["metrics"].get("heldout") or {}
     for key, title, n in (
