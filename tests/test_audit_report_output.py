@@ -1,6 +1,9 @@
 """What an audit writes: strict JSON, and an output folder checked before the work."""
 
 import json
+import os
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -608,3 +611,70 @@ def test_a_link_to_no_folder_as_the_output_is_refused_before_the_audit(tmp_path)
                                 "folder, or remove the link")
     (tmp_path / "missing").mkdir()
     check_output(link, name="-o/--output")  # a link to a folder is fine
+
+
+_OTHER_AUDIT = """
+import sys
+import numpy as np, scipy.sparse as sp
+from tagsmith.data.labelspace import LabelSpace
+from tagsmith.pipeline.audit import AuditOptions, audit_corpus
+words = "rain sun cloud wind snow fog hail storm".split()
+rng = np.random.default_rng(1)
+texts = [" ".join(rng.choice(words, 5)) for _ in range(30)]
+Y = sp.csr_matrix(np.array([[i % 3 == 0, i % 3 != 0] for i in range(30)]))
+result = audit_corpus(texts, Y, LabelSpace.from_uris(["u:a", "u:b"]),
+                      options=AuditOptions(scores="knn"))
+result.write(sys.argv[1], plots=False)
+"""
+
+
+def _audit_files(folder):
+    """The files of an audit folder, but the times each run writes (when, how long):
+    report.json by its corpus section, report.html without its date."""
+    import re
+
+    files = {p.name: p.read_bytes() for p in folder.iterdir()}
+    files["report.json"] = json.loads(files["report.json"])["corpus"]
+    files["report.html"] = re.sub(rb"\d{4}-\d\d-\d\dT[\d:+]+", b"", files["report.html"])
+    return files
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/locks"), reason="needs Linux's /proc/locks")
+def test_two_audits_into_one_folder_at_once_take_turns(weather, tmp_path, monkeypatch):
+    """The four files moved in one by one, unlocked: an audit that finished while another
+    moved its files in left a folder mixing the two (one's report.json beside the
+    other's review.csv). Another audit (a process of its own) starts once this one
+    has moved its first file; this one goes on once that one waits for the folder's
+    lock, or has ended: the folder then holds the other audit's files alone."""
+    import subprocess
+    import sys
+
+    from tagsmith.pipeline import audit as audit_module
+
+    texts, Y, space = weather
+    result = audit_corpus(texts, Y, space, options=AuditOptions(scores="knn"))
+    other = [sys.executable, "-c", _OTHER_AUDIT]
+    subprocess.run([*other, str(tmp_path / "alone")], check=True, timeout=300)
+    out = tmp_path / "out"
+    replace, started = os.replace, []
+
+    def replace_then_let_the_other_in(source, target):
+        replace(source, target)
+        if started or Path(target).parent != out:
+            return
+        started.append(subprocess.Popen([*other, str(out)]))
+        while started[0].poll() is None and not _waits_for_a_lock(started[0].pid):
+            time.sleep(0.01)  # a state to reach, not a time to wait: either ends it
+
+    monkeypatch.setattr(audit_module.os, "replace", replace_then_let_the_other_in)
+    result.write(out, plots=False)
+    assert started[0].wait(timeout=300) == 0
+    assert _audit_files(out) == _audit_files(tmp_path / "alone")
+
+
+def _waits_for_a_lock(pid: int) -> bool:
+    """Whether process ``pid`` is blocked waiting for a file lock (a ``->`` line of
+    /proc/locks names it)."""
+    with open("/proc/locks", encoding="ascii") as locks:
+        return any(line.split()[1] == "->" and line.split()[5] == str(pid)
+                   for line in locks)

@@ -208,6 +208,7 @@ class AuditResult:
         from tagsmith.audit.report import is_report_html, render_html, write_json
         from tagsmith.audit.review import write_review
         from tagsmith.data.textio import atomic_text_writer
+        from tagsmith.store.bundle import _folder_lock
 
         review_format = check_choice("review_format", review_format, ("csv", "jsonl"))
         directory = Path(directory)
@@ -247,14 +248,18 @@ class AuditResult:
             if page is not None:
                 with atomic_text_writer(staging / names["report_html"]) as out:
                     out.write(page)
-            elif is_report_html(directory / "report.html"):
-                # moved into the staging folder (deleted with it) before the new files
-                # move in, so the folder never holds a new report.json with an old page
-                os.replace(directory / "report.html", staging / "stale-report.html")
-            paths = {}
-            for key, name in names.items():
-                os.replace(staging / name, directory / name)
-                paths[key] = directory / name
+            # the files move in one by one, under the folder's lock: two audits into one
+            # folder finishing together interleaved their renames, and left one's
+            # report.json beside the other's review; now they take turns, the last wins
+            with _folder_lock(directory):
+                if page is None and is_report_html(directory / "report.html"):
+                    # moved into the staging folder (deleted with it) before the new files
+                    # move in, so the folder never holds a new report.json with an old page
+                    os.replace(directory / "report.html", staging / "stale-report.html")
+                paths = {}
+                for key, name in names.items():
+                    os.replace(staging / name, directory / name)
+                    paths[key] = directory / name
         except BaseException as exc:
             if created is not None:
                 shutil.rmtree(directory, ignore_errors=True)
