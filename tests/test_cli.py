@@ -4,6 +4,7 @@ import logging
 import re
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -2748,3 +2749,24 @@ def test_an_output_name_with_a_line_break_is_one_line_in_the_summary(goemotions_
     result = run("calibrate", out, "--data", goemotions_small["test"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0].endswith(f"s -> {tmp_path}/two\\nlines")
+
+
+def test_a_gzip_corpus_cut_short_names_the_last_line_read_not_line_1(bundle, goemotions_small,
+                                                                      tmp_path):
+    # a .gz corpus still being copied or written: the file is read ahead of its lines,
+    # so the error said 'FILE:1: cannot read the file' wherever the file was cut
+    whole = gzip.compress(goemotions_small["train"].read_bytes())
+    short, cut = tmp_path / "short.tsv.gz", tmp_path / "cut.tsv.gz"
+    short.write_bytes(whole[:300])  # cut inside the first 64 KiB read ahead
+    cut.write_bytes(whole[:len(whole) * 3 // 4])
+    n_whole_lines = zlib.decompressobj(wbits=31).decompress(cut.read_bytes()).count(b"\n")
+    ended = "(Compressed file ended before the end-of-stream marker was reached)"
+    result = run("eval", bundle, short)
+    assert result.exit_code == 3
+    assert result.output.strip() == f"error: {short}: cannot read the file {ended}"
+    result = run("eval", bundle, cut)
+    assert result.exit_code == 3
+    line = re.fullmatch(rf"error: {re.escape(str(cut))}: cannot read the file after line "
+                        rf"([\d,]+) {re.escape(ended)}", result.output.strip())
+    assert line is not None, result.output
+    assert int(line.group(1).replace(",", "")) == n_whole_lines > 1

@@ -279,7 +279,7 @@ def open_binary(path: str | Path, error: type[DataError] = CorpusFormatError) ->
 
 def numbered_lines(handle: Iterable[bytes], path: str | Path) -> Iterator[tuple[int, bytes]]:
     """``(line number, bytes)`` pairs of an open binary file; a damaged (gzip) file
-    raises :class:`CorpusFormatError` naming ``path`` and the line."""
+    raises :class:`CorpusFormatError` naming ``path`` and the last line read."""
     lines = iter(handle)
     number = 0
     while True:
@@ -288,8 +288,12 @@ def numbered_lines(handle: Iterable[bytes], path: str | Path) -> Iterator[tuple[
         except StopIteration:
             return
         except (OSError, EOFError, zlib.error) as exc:
-            raise CorpusFormatError(f"cannot read the file ({exc})", path=path,
-                                    line=number + 1) from exc
+            # no line number: the file is read (and decompressed) ahead of its lines, 64
+            # KiB at a time, so a gzip file cut short (still being copied or written)
+            # failed "at line 1" whatever line it was cut in; the lines read are known
+            after = f" after line {number:,}" if number else ""
+            raise CorpusFormatError(f"cannot read the file{after} ({exc})",
+                                    path=path) from exc
         number += 1
         yield number, raw
 
