@@ -1246,3 +1246,31 @@ def test_a_file_gzipped_twice_is_named_as_such(tmp_path):
             load_vocabulary(path)
         path.write_bytes(gzip.compress(body))  # once: read
         assert load_vocabulary(path).names() == ["rain"]
+
+
+@pytest.mark.parametrize("change", ["append", "truncate"])
+def test_a_corpus_that_changes_while_it_is_read_is_warned_of(tmp_path, caplog, change):
+    # a corpus still being written (appended to, or cut and rewritten) while train or
+    # audit read it: the command used the lines it happened to read, without a word
+    from tagsmith.data.readers import read_tsv
+
+    path = tmp_path / "c.tsv"
+    path.write_text("".join(f"text {i}\t<u:{i % 3}>\n" for i in range(100)), encoding="utf-8")
+    size = path.stat().st_size
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        records = read_tsv(path)
+        next(records)  # the file is open, its first lines read
+        if change == "append":
+            with open(path, "a", encoding="utf-8") as out:
+                out.write("text 100\t<u:1>\n")
+        else:
+            os.truncate(path, 0)
+        list(records)
+    now = path.stat().st_size
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{path} changed while it was read ({size:,} bytes when opened, {now:,} now): the "
+        "lines read are used as they were; run again once it is written"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        list(read_tsv(path))  # read while it stays as it is: no warning
+    assert not caplog.records

@@ -411,6 +411,7 @@ def _raw_lines(path: Path, header: bool = False) -> Iterator[tuple[int, bytes]]:
     valid UTF-8, and a skipping TSV reader took them as documents and labels.
     ``header``: a CSV's, see :func:`split_lines`."""
     with open_binary(path) as handle:
+        opened = _file_state(path)
         lines = numbered_lines(split_lines(handle, header=header), path)
         first = next(lines, None)  # only line 1 can start with the mark
         if first is None:
@@ -421,6 +422,25 @@ def _raw_lines(path: Path, header: bool = False) -> Iterator[tuple[int, bytes]]:
                                     "byte-order mark); save it as UTF-8", path=path, line=1)
         yield first
         yield from lines
+    read = _file_state(path)
+    if opened is not None and read != opened:
+        # a corpus still being written (or replaced) while a command read it: a model
+        # trained on part of it, or an audit of lines since cut, said nothing of it
+        logger.warning("%s changed while it was read (%s bytes when opened, %s now): the "
+                       "lines read are used as they were; run again once it is written",
+                       path, f"{opened[0]:,}", "none" if read is None else f"{read[0]:,}")
+
+
+def _file_state(path: Path) -> tuple[int, int, int] | None:
+    """Size, modification time and inode of a regular file (None for a pipe, a file
+    gone, or one that cannot be looked at): what changes when a file is written or
+    replaced while it is read."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_size, info.st_mtime_ns, info.st_ino) if stat.S_ISREG(info.st_mode) \
+        else None
 
 
 class NotUTF8(ValueError):
