@@ -1087,6 +1087,72 @@ def test_split_lines_first_line_over_many_short_reads():
             assert list(readers.split_lines(handle)) == lines, size
 
 
+def test_split_lines_searches_a_long_first_line_once():
+    """The work of finding the first line break is linear in the line: each piece read
+    is searched once and joined once. The old split_lines searched and re-copied all it
+    had read with every 64 KiB chunk (about n^2 / 128 KiB bytes: a 128 MB first line
+    took 180 s); the bytes searched and copied are counted here, not timed."""
+    from tagsmith.data import readers
+
+    work = {"bytes": 0, "reads": 0}
+
+    class Counted(bytes):
+        """A piece read: the bytes each search of it, or copy of it by ``+``, goes over
+        are counted (what ``+`` returns is counted too)."""
+
+        def _count(self, *others):
+            work["bytes"] += len(self) + sum(len(other) for other in others)
+
+        def __contains__(self, sub):
+            self._count()
+            return bytes.__contains__(self, sub)
+
+        def __add__(self, other):
+            self._count(other)
+            return Counted(bytes(self) + bytes(other))
+
+        def __radd__(self, other):
+            self._count(other)
+            return Counted(bytes(other) + bytes(self))
+
+    for name in ("find", "index", "rfind", "rindex", "count", "split", "partition",
+                 "splitlines"):
+        def searched(self, *args, _name=name):
+            self._count()
+            return getattr(bytes, _name)(self, *args)
+        setattr(Counted, name, searched)
+
+    class Chunks:
+        def __init__(self, data):
+            self.data, self.at = data, 0
+
+        def read(self, size=-1):
+            work["reads"] += 1
+            size = len(self.data) if size is None or size < 0 else size
+            piece = self.data[self.at:self.at + size]
+            self.at += len(piece)
+            return Counted(piece)
+
+        def readline(self):
+            end = self.data.find(b"\n", self.at)
+            end = len(self.data) if end == -1 else end + 1
+            line, self.at = self.data[self.at:end], end
+            return line
+
+        def __iter__(self):
+            return iter(self.readline, b"")
+
+    first = b"x" * (4 << 20) + b"\n"  # 64 chunks of 64 KiB before its line break
+    assert readers._CHUNK == 64 * 1024
+    size = len(first)
+    lines = list(readers.split_lines(Chunks(first + b"b\n")))
+    assert lines == [first, b"b\n"]
+    assert work["reads"] >= size // readers._CHUNK
+    # each piece is searched for an LF and (until one holds a CR) for a CR: twice the
+    # line; the old code went over 434 MB, about 100 times it
+    assert work["bytes"] < 3 * size, work
+
+
 def test_a_jsonl_key_given_twice_is_a_malformed_line(tmp_path):
     """json.loads keeps the last of two values of one key and drops the other silently:
     a document's text or labels would be lost without a word."""
