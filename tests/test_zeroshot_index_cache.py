@@ -3,6 +3,9 @@ next run instead of rebuilt (48 s for YSO's labels on every `zeroshot --index hn
 
 import json
 import logging
+import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,6 +91,42 @@ def test_changed_parameters_or_vectors_rebuild(tmp_path, monkeypatch):
     # another hnswlib version
     monkeypatch.setattr(index_module, "_hnswlib_version", lambda: "99.0")
     assert not build_index(other, "hnsw", cache_prefix=prefix).loaded
+
+
+#: the files opened while a test counts them (None: not counting); see _opened
+_OPENED: list | None = None
+
+
+def _audit(event, args):
+    if event == "open" and _OPENED is not None and isinstance(args[0], (str, bytes, Path)):
+        _OPENED.append(Path(os.fsdecode(args[0])))
+
+
+def _opened(call):
+    """``call()`` and the files Python code opened during it (an audit hook: it sees
+    open, io.open, Path.open and os.open alike; hnswlib's own reads are not Python's)."""
+    global _OPENED
+    if not getattr(_opened, "hooked", False):
+        sys.addaudithook(_audit)  # for good: a hook cannot be removed
+        _opened.hooked = True
+    _OPENED = []
+    try:
+        result = call()
+        return result, _OPENED
+    finally:
+        _OPENED = None
+
+
+def test_a_saved_index_is_read_once_for_its_sha256_and_its_check(tmp_path):
+    """The saved file's SHA-256 is of the bytes the structural check reads: it was read
+    whole for the one and again for the other (450 MB twice for 250,000 labels at
+    dimension 384)."""
+    vectors = _StandInEncoder().encode(NAMES)
+    prefix = tmp_path / "labels-x"
+    built = build_index(vectors, "hnsw", cache_prefix=prefix)
+    index, opened = _opened(lambda: build_index(vectors, "hnsw", cache_prefix=prefix))
+    assert index.loaded
+    assert opened.count(built.cache_file) == 1, opened
 
 
 def test_corrected_index_has_its_own_file(tmp_path):
