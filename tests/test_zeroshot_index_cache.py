@@ -220,6 +220,25 @@ def test_exact_index_ignores_the_cache(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("cache", [False, True])
+def test_an_hnsw_index_over_no_rows_answers_no_neighbours(tmp_path, cache):
+    """As an exact index over no rows does (``build_index`` picks either): an empty
+    matrix failed inside hnswlib's add_items with "IndexError: index 0 is out of bounds
+    for axis 0 with size 0". Nothing is saved: there is no graph to build again."""
+    vectors = np.zeros((0, 16), np.float32)
+    prefix = tmp_path / "labels-x" if cache else None
+    queries = _docs()
+    for _ in range(2):
+        index = build_index(vectors, "hnsw", cache_prefix=prefix)
+        assert isinstance(index, HnswIndex) and not index.loaded
+        for k in (1, 5):
+            ids, sims = index.search(queries, k)
+            exact_ids, exact_sims = ExactIndex(vectors).search(queries, k)
+            assert ids.shape == sims.shape == exact_ids.shape == (3, 0)
+            assert (ids.dtype, sims.dtype) == (exact_ids.dtype, exact_sims.dtype)
+    assert not list(tmp_path.iterdir())
+
+
 def test_cli_zeroshot_counts_documents_after_a_small_first_batch(tmp_path, monkeypatch):
     """The documents' count stood at 0 while the first 256 were embedded (10-35 s on 2
     cores for 200 short documents): the first batches are 16, 32, ... documents."""

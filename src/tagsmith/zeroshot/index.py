@@ -123,6 +123,8 @@ class HnswIndex:
     labels on 2 busy cores, minutes for 200,000): only when the record matches and the
     file is the one it describes, so a damaged or truncated file is rebuilt with a
     warning, never read by hnswlib.
+
+    Over no rows it answers no neighbours, as :class:`ExactIndex` does.
     """
 
     kind = "hnsw"
@@ -146,7 +148,11 @@ class HnswIndex:
         record = {"format": HNSW_CACHE_FORMAT, "hnswlib": _hnswlib_version(), "space": "ip",
                   "dim": int(dim), "rows": int(self.n_rows), "M": int(M),
                   "ef_construction": int(ef_construction), "seed": int(seed)}
-        if cache_prefix is not None:
+        # no rows (a library caller's empty matrix; ZeroShotClassifier refuses a label
+        # space without a named label before): an empty index answering no neighbours,
+        # as an exact one does. hnswlib's add_items failed with an IndexError; nothing
+        # is saved (there is no graph to build again)
+        if cache_prefix is not None and self.n_rows:
             self.cache_file = hnsw_cache_file(cache_prefix, record)
             record["vectors"] = hashlib.sha256(vectors.data).hexdigest()  # no copy
             index = _load_hnsw(self.cache_file, record, vectors)
@@ -160,7 +166,8 @@ class HnswIndex:
         # vocabulary (48 s for YSO's 27,754 labels on 2 busy cores)
         logger.info("building the HNSW label index over %s rows", f"{self.n_rows:,}")
         started = time.perf_counter()
-        self.index.add_items(vectors, np.arange(self.n_rows), num_threads=n_threads)
+        if self.n_rows:
+            self.index.add_items(vectors, np.arange(self.n_rows), num_threads=n_threads)
         logger.info("HNSW label index built in %.1f s", time.perf_counter() - started)
         if self.cache_file is not None:
             _save_hnsw(self.index, self.cache_file, record)
@@ -185,6 +192,8 @@ class HnswIndex:
         # hnswlib took k=0 and answered nothing, a negative k was its own error
         k = min(check_int("k", k, 1, numpy=True), self.n_rows)
         queries = np.ascontiguousarray(queries, np.float32)
+        if not self.n_rows:  # no neighbours, as ExactIndex answers
+            return np.zeros((len(queries), 0), np.int64), np.zeros((len(queries), 0), np.float32)
         depth = hnsw_search_depth(self.ef, k, self.n_rows)
         if depth < self.n_rows:
             for fetch in dict.fromkeys((depth, k)):  # the search's candidates, else k
