@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import brier_score_loss
 
-from tagsmith.calibration._isotonic import evaluate_isotonic, fit_isotonic_groups
+from tagsmith.calibration._isotonic import IsotonicKnots, evaluate_isotonic, fit_isotonic_groups
 from tagsmith.calibration.bands import FrequencyBands
 from tagsmith.calibration.reliability import (
     brier_score,
@@ -106,6 +106,27 @@ def test_the_curves_are_evaluated_as_the_compiled_loop_evaluates_them(seed):
     _interp(knots.indptr, knots.x, knots.y, queries, at, expected)
     assert evaluate_isotonic(knots, queries, at).tobytes() == expected.tobytes()
     assert evaluate_isotonic(knots, queries[:0], at[:0]).size == 0
+
+
+@pytest.mark.parametrize("indptr, x, y", [
+    ([0, 2, 3], [0.1, 0.9, 0.5], [0.0, 1.0, 0.3]),  # a single-knot curve after another
+    ([0, 1], [0.5], [0.3]),  # a single-knot curve alone
+    ([0, 3], [0.1, 0.1, 0.9], [0.0, 0.2, 1.0]),  # first knots sharing their x
+    ([0, 3], [0.1, 0.9, 0.9], [0.0, 0.2, 1.0]),  # last knots sharing their x
+    ([0, 3], [0.1, 0.5, 0.9], [0.0, 0.2, 1.0]),
+])
+def test_a_nan_score_is_evaluated_as_the_compiled_loop_evaluates_it(indptr, x, y):
+    """A NaN score on every curve: the numpy evaluation read the last knots of the
+    curve (1.0 of the curve before a single-knot one, 0.2 where the curve's first knots
+    share their x and the compiled loop gives 0.0)."""
+    from tagsmith.calibration._isotonic import _interp
+
+    knots = IsotonicKnots(np.array(indptr), np.array(x), np.array(y))
+    queries = np.arange(len(indptr) - 1).repeat(2)
+    at = np.tile([np.nan, 0.7], len(indptr) - 1)
+    expected = np.empty(at.size)
+    _interp(knots.indptr, knots.x, knots.y, queries, at, expected)
+    assert evaluate_isotonic(knots, queries, at).tobytes() == expected.tobytes()
 
 
 def test_bands_hold_about_equal_occurrences():

@@ -81,8 +81,11 @@ def evaluate_isotonic(knots: IsotonicKnots, group: npt.ArrayLike, x: npt.ArrayLi
     scale = np.int64(values.size)
     keys = knot_group * scale + rank[:kx.size]
     a = np.searchsorted(keys, group[rows] * scale + rank[kx.size:], side="right") - 1
-    a = np.clip(a, lo, hi - 2)  # only a NaN score could fall outside: its value is NaN
-    b = a + 1
+    # a NaN, ranked above every knot, is taken between the first two knots (the one knot
+    # of a single-knot curve) as the compiled search takes it: NaN, or the first value
+    # where those knots share their x; the search's last knot read another curve's
+    a = np.where(np.isnan(v), lo, a)
+    b = np.minimum(a + 1, hi - 1)
     span = kx[b] - kx[a]
     t = np.zeros(rows.size)
     positive = span > 0
