@@ -2770,3 +2770,28 @@ def test_a_gzip_corpus_cut_short_names_the_last_line_read_not_line_1(bundle, goe
                         rf"([\d,]+) {re.escape(ended)}", result.output.strip())
     assert line is not None, result.output
     assert int(line.group(1).replace(",", "")) == n_whole_lines > 1
+
+
+def test_a_classifier_saved_in_place_twice_is_not_taken_for_another_commands_save(
+        bundle, tmp_path):
+    # the second in-place save expected the bundle as loaded, found the first save's, and
+    # was refused as though another command had replaced it meanwhile
+    import shutil
+
+    from tagsmith.exceptions import BundleTargetError
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    model = tmp_path / "model"
+    shutil.copytree(bundle, model)
+    classifier = TextClassifier.load(model)
+    classifier.manifest["training"]["note"] = "first"
+    classifier.save(model, in_place=True)
+    classifier.manifest["training"]["note"] = "second"
+    classifier.save(model, in_place=True)
+    assert TextClassifier.load(model).manifest["training"]["note"] == "second"
+    other = TextClassifier.load(model)  # another command's save still refuses it
+    other.manifest["training"]["note"] = "other"
+    other.save(model)
+    with pytest.raises(BundleTargetError, match="was replaced by another command"):
+        classifier.save(model, in_place=True)
+    assert TextClassifier.load(model).manifest["training"]["note"] == "other"

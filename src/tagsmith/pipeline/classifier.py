@@ -451,7 +451,12 @@ class TextClassifier:
             "label_space": {"fingerprint": self.label_space.fingerprint,
                             "n_labels": self.n_labels},
         }
-        return writer.commit()
+        target = writer.commit()
+        if in_place and writer.written is not None:
+            # a further in-place save expects this one's bundle there, not the loaded one
+            # (a second save was refused as though another command had saved meanwhile)
+            self._loaded_manifest = writer.written
+        return target
 
     @classmethod
     def load(cls, path: str | Path) -> TextClassifier:

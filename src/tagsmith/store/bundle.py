@@ -77,6 +77,9 @@ class BundleWriter:
     #: loaded and changes in place): :meth:`commit` refuses to replace another, which a
     #: command that saved there meanwhile wrote, and whose changes would be lost
     replaces: dict | None = None
+    #: the manifest :meth:`commit` wrote, as a reader parses it (what a further in-place
+    #: save of the same bundle passes as ``replaces``)
+    written: dict | None = None
     _json: dict[str, object] = field(default_factory=dict)
     _arrays: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
@@ -138,11 +141,14 @@ class BundleWriter:
                 "tagsmith_version": __version__,
                 "files": checksums,
             }
-            _write_bytes(staging / MANIFEST, _json_bytes(manifest))
+            manifest_bytes = _json_bytes(manifest)
+            _write_bytes(staging / MANIFEST, manifest_bytes)
             mode = staging.stat().st_mode & 0o777
             for name in (*checksums, MANIFEST):  # files readable by whoever reads the folder
                 os.chmod(staging / name, mode & 0o666)
+            written = _parse_json(io.BytesIO(manifest_bytes), MANIFEST, target)
             _replace_directory(staging, target, self.replaces)
+            self.written = written
         except BaseException as exc:
             shutil.rmtree(staging, ignore_errors=True)
             if isinstance(exc, OSError) and exc.filename is None:
