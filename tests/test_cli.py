@@ -2749,6 +2749,11 @@ def test_an_output_name_with_a_line_break_is_one_line_in_the_summary(goemotions_
     result = run("calibrate", out, "--data", goemotions_small["test"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0].endswith(f"s -> {tmp_path}/two\\nlines")
+    # shift --save said 'saved in out/two' and 'lines: probabilities ...' on a line of its own
+    result = run("shift", out, goemotions_small["test"], "--save", "--min-count", "0")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == (f"saved in {tmp_path}/two\\nlines: "
+                                              "probabilities are now adjusted to this shift")
 
 
 def test_a_gzip_corpus_cut_short_names_the_last_line_read_not_line_1(bundle, goemotions_small,

@@ -487,4 +487,4 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
         click.echo(f"  {row['source_prior']:.4f} -> {row['target_prior']:.4f}  "
                    f"{printable(row['label'])}{_unsupported_mark(row)}")
     if save:
-        click.echo(f"saved in {bundle}: probabilities are now adjusted to this shift")
+        click.echo(f"saved in {printable(bundle)}: probabilities are now adjusted to this shift")
