@@ -1745,3 +1745,37 @@ def test_a_cache_on_a_full_disk_says_so_not_unusable(tmp_path, caplog):
     warnings = [r.getMessage() for r in caplog.records if "response cache" in r.getMessage()]
     assert len(warnings) == 1 and "its disk is full" in warnings[0], warnings
     assert cache.get(request("kept")).text == "fine"
+
+
+def test_a_cache_past_the_file_size_limit_says_so_not_unusable(tmp_path, caplog):
+    # 'ulimit -f': SQLite's unix VFS reports EFBIG as SQLITE_IOERR_WRITE ("disk I/O
+    # error"), not SQLITE_FULL, so a label run whose cache grew past the limit warned
+    # "not a usable SQLite cache (disk I/O error)", which sends a user to delete a cache
+    # that is fine (Python ignores SIGXFSZ)
+    import resource
+
+    from tagsmith.labeling.client import ScriptedLLM
+
+    path = tmp_path / "cache.sqlite"
+    cache = ResponseCache(path)
+    cache.put(request("kept"), ChatResponse(text="fine"))
+    files = [path, tmp_path / "cache.sqlite-wal", tmp_path / "cache.sqlite-shm"]
+    limit = max(f.stat().st_size for f in files) + 20_000
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        with pytest.raises(DataError) as error:
+            cache.put(request("big"), ChatResponse(text="x" * 100_000))
+        client = CachedClient(ScriptedLLM(lambda req: "answer"), cache)
+        with caplog.at_level("WARNING", logger="tagsmith"):
+            assert client.complete(request("b" * 100_000)).text == "answer"
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert str(error.value) == (
+        f"{path}: a write failed (disk I/O error) with this process's file size limit "
+        f"('ulimit -f') at {limit:,} bytes, which the cache's files reach; the answers it "
+        "holds are kept: raise the limit and run again")
+    assert client.write_failed and client.n_unsaved == 1
+    warnings = [r.getMessage() for r in caplog.records if "response cache" in r.getMessage()]
+    assert len(warnings) == 1 and "file size limit" in warnings[0], warnings
+    assert cache.get(request("kept")).text == "fine"

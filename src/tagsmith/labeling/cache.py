@@ -60,6 +60,10 @@ LOCK_TIMEOUT = 60.0
 WRITE_POLL = 0.1
 #: why a write the run gave up waiting for (:meth:`ResponseCache.abandon`) failed
 ABANDONED = "locked by another process; not written: the run stopped waiting for it"
+#: bytes one write of SQLite's may add to a cache file (a page of up to 64 KiB and its
+#: write-ahead log header, the shared memory's 32 KiB steps): an I/O error on a cache whose
+#: files are this close to the file size limit is put down to the limit
+FILE_SIZE_MARGIN = 65_536 + 64
 #: what the message about a damaged cache ends with
 DAMAGED_HINT = ("; it is damaged: move it away or delete it (it holds only answers "
                 "already received) and run again")
@@ -304,12 +308,38 @@ class ResponseCache:
 
 def _raise_if_full(exc: sqlite3.DatabaseError, path: Path) -> None:
     """Raise a :class:`DataError` naming ``path`` that says its disk is full where
-    ``exc`` is SQLite's SQLITE_FULL (a full disk or quota, a file size limit): it read
-    "not a usable SQLite cache", which sends a user to delete a cache that is fine."""
+    ``exc`` is SQLite's SQLITE_FULL (a full disk or quota), or that a write failed at
+    the process's file size limit (``ulimit -f``) where ``exc`` is an I/O error and the
+    cache's files reach that limit: both read "not a usable SQLite cache", which sends a
+    user to delete a cache that is fine. SQLite's unix VFS reports a write refused for
+    the file size limit (EFBIG) as SQLITE_IOERR_WRITE ("disk I/O error"), not as
+    SQLITE_FULL, and does not say which error it met: the limit is compared with what
+    the cache's files would grow to (a checkpoint copies the write-ahead log into the
+    database; a page more, as a write does)."""
     code = getattr(exc, "sqlite_errorcode", None)
     if code is not None and code & 0xFF == sqlite3.SQLITE_FULL:
         raise DataError(f"its disk is full ({exc}); the answers it holds are kept: free "
                         "some space and run again", path=path) from exc
+    if code is None or code & 0xFF != sqlite3.SQLITE_IOERR:
+        return
+    try:
+        import resource
+    except ImportError:  # no such limit (Windows)
+        return
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit == resource.RLIM_INFINITY:
+        return
+    sizes = {}
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            sizes[suffix] = Path(f"{path}{suffix}").stat().st_size
+        except OSError:
+            sizes[suffix] = 0
+    if max(sizes[""] + sizes["-wal"], sizes["-shm"]) + FILE_SIZE_MARGIN >= limit:
+        raise DataError(f"a write failed ({exc}) with this process's file size limit "
+                        f"('ulimit -f') at {limit:,} bytes, which the cache's files reach; "
+                        "the answers it holds are kept: raise the limit and run again",
+                        path=path) from exc
 
 
 def discard_cached(client: LLMClient, request: ChatRequest,
