@@ -369,14 +369,37 @@ def test_eval_imports_no_training_or_plotting_library(small_bundle, goemotions_s
                        "--json"]) == []
 
 
-def test_a_calibrated_bundle_predicts_without_numba(goemotions_small, tmp_path_factory,
+@pytest.fixture(scope="module")
+def calibrated_bundle(goemotions_small, tmp_path_factory):
+    return _train(goemotions_small, tmp_path_factory, "--calibration-fraction", "0.3")
+
+
+def test_a_calibrated_bundle_predicts_without_numba(calibrated_bundle, goemotions_small,
                                                     tmp_path):
     """Its isotonic curves were evaluated by a numba kernel, and loading its conformal
     sets imported the LP-ICP's: 0.85 s of numba's import. (``eval --calibration``
     reports the LP-ICP's sets too, whose count of sets is compiled.)"""
-    bundle = _train(goemotions_small, tmp_path_factory, "--calibration-fraction", "0.3")
+    bundle = calibrated_bundle
     docs = tmp_path / "docs.txt"
     docs.write_text("Thanks a lot, you are great!\nThis is so sad.\n")
     assert _loaded_by(["-q", "suggest", str(bundle), str(docs), "--sets"]) == []
     assert _loaded_by(["-q", "eval", str(bundle), str(goemotions_small["test"]),
                        "--json"]) == []
+
+
+def test_info_and_shift_import_no_training_or_plotting_library(calibrated_bundle,
+                                                               goemotions_small, tmp_path):
+    """README says `shift` and `info` on a linear bundle import neither numba nor
+    scikit-learn; only `suggest` and `eval` were checked. shift needs a calibrated
+    bundle; each method, its save (a copy: the fixture is shared) and its clearing."""
+    import shutil
+
+    bundle = tmp_path / "model"
+    shutil.copytree(calibrated_bundle, bundle)
+    test = str(goemotions_small["test"])
+    for args in (["info", bundle], ["info", bundle, "--json"],
+                 ["shift", bundle, test, "--min-count", "5"],
+                 ["shift", bundle, test, "--min-count", "5", "--method", "bbse", "--json"],
+                 ["shift", bundle, test, "--min-count", "5", "--save"],
+                 ["info", bundle], ["shift", bundle, "--clear"]):
+        assert _loaded_by(["-q", *map(str, args)]) == [], args
