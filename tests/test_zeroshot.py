@@ -1648,3 +1648,35 @@ def test_a_cache_file_that_cannot_be_written_is_warned_of_naming_it_once(tmp_pat
     [message] = [r.getMessage() for r in caplog.records]
     assert re.fullmatch(f"cannot write the zero-shot embedding cache {re.escape(str(tmp_path))}"
                         r"/labels-\w+\.npz: File too large", message), message
+
+
+def test_cli_zeroshot_cache_dir_too_long_for_its_files_is_refused_naming_it(tmp_path,
+                                                                          monkeypatch):
+    # a --cache-dir whose path (each name well under 255 bytes) leaves no room under the
+    # file system's 4,096 bytes for the cache's files: exit 3 named labels-X.npz or
+    # labels-X.hnsw-Y.bin, files the user never named, or (a little shorter) the run
+    # went on and warned naming a staging file; refused before the encoder loads
+    import errno
+
+    import tagsmith.zeroshot.encoder as encoder_module
+
+    pytest.importorskip("hnswlib")
+    monkeypatch.setattr(encoder_module, "SentenceEncoder", lambda **kw: _CountingEncoder())
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en\n" + "".join(f"u:{i},label {i}\n" for i in range(30)))
+    docs = tmp_path / "docs.txt"
+    docs.write_text("label 3 here\n")
+    limit = os.pathconf(tmp_path, "PC_PATH_MAX")
+    for length in (limit - 96, limit - 56, limit - 36):
+        folder = str(tmp_path)
+        while len(folder) < length:
+            folder = os.path.join(folder, "x" * min(200, length - len(folder) - 1))
+        assert len(folder) == length
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "zeroshot", str(vocab), str(docs), "--index", "hnsw", "--cache-dir", folder])
+        assert result.exit_code == 3, (length, result.output)
+        said = result.output.strip()
+        assert said.startswith(f"error: {folder}: --cache-dir: its path is {length:,} bytes "
+                               "long, too long for the files written in it"), said
+        assert "labels-" not in said and os.strerror(errno.ENAMETOOLONG) not in said, said
+    assert not any(p.name.startswith("labels-") for p in tmp_path.rglob("*"))

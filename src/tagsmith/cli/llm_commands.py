@@ -470,8 +470,9 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
 
         if cache_dir:
             from tagsmith.data.textio import check_writable_dir
+            from tagsmith.zeroshot.scorer import cache_name_bytes
 
-            check_writable_dir(cache_dir, "--cache-dir")
+            check_writable_dir(cache_dir, "--cache-dir", room=cache_name_bytes())
         encoder = SentenceEncoder(feature="taxonomy --map-by meaning")
     client = _cached(inner, llm["cache"])  # every check passed: the cache file may appear
     try:
@@ -646,8 +647,9 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
     _check_cache_apart(llm["cache"], output=output, student=student)
     if shortlist_zeroshot and cache_dir:
         from tagsmith.data.textio import check_writable_dir
+        from tagsmith.zeroshot.scorer import cache_name_bytes
 
-        check_writable_dir(cache_dir, "--cache-dir")
+        check_writable_dir(cache_dir, "--cache-dir", room=cache_name_bytes())
     space = load_vocabulary(vocab, language=lang)
     warn_unnamed_language(space, lang)
     if shortlist_bundle:  # match the bundle's labels to VOCAB's by URI, not by position
@@ -1020,8 +1022,9 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
         require_hnswlib()
     if cache_dir:
         from tagsmith.data.textio import check_writable_dir
+        from tagsmith.zeroshot.scorer import cache_name_bytes
 
-        check_writable_dir(cache_dir, "--cache-dir")
+        check_writable_dir(cache_dir, "--cache-dir", room=cache_name_bytes())
     # before the encoder and bundle load; a vocabulary given as the documents or the
     # background is refused, naming the argument that takes one
     check_document_files(files, whole_file, vocab_option=_ZEROSHOT_VOCAB)

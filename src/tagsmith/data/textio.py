@@ -179,10 +179,15 @@ def current_umask() -> int:
     return umask
 
 
-def check_writable_dir(path: str | Path, option: str | None = None) -> Path:
+def check_writable_dir(path: str | Path, option: str | None = None, *,
+                       room: int = 0) -> Path:
     """Refuse, naming ``path`` (and ``option``), a folder that cannot be created or
     filled: an existing file, a path below a file, or one whose nearest existing folder
-    is not writable. Commands call it before long work.
+    is not writable, or (``room``: the most bytes the name of a file written in it may
+    have) one whose path leaves no room for such a file under the file system's limit
+    on a path (``PATH_MAX``, most often 4,096 bytes): the files the command made in it
+    failed with "File name too long", naming files the user never named. Commands call
+    it before long work.
 
     >>> import tempfile, os
     >>> afile = os.path.join(tempfile.mkdtemp(), "afile")
@@ -203,6 +208,17 @@ def check_writable_dir(path: str | Path, option: str | None = None) -> Path:
                         else f"{prefix}{existing} is a file, not a folder", path=path)
     if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
         raise DataError(f"{prefix}{existing} is not writable", path=path)
+    if room:
+        size = len(os.fsencode(os.path.abspath(path)))
+        try:
+            limit = os.pathconf(existing if existing is not None else ".", "PC_PATH_MAX")
+        except (OSError, ValueError, AttributeError):  # no pathconf (Windows), no limit
+            limit = -1
+        # the limit counts the terminating NUL; a file in it adds a separator and its name
+        if 0 < limit <= size + 1 + room:
+            raise DataError(f"{prefix}its path is {size:,} bytes long, too long for the "
+                            f"files written in it (names of up to {room} bytes): a path "
+                            f"may have {limit - 1:,} bytes here", path=path)
     return path
 
 

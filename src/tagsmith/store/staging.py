@@ -112,6 +112,13 @@ def make_staging_file(target: Path, suffix: str) -> tuple[int, Path]:
     return fd, Path(name)
 
 
+def staging_file_name_bytes(suffix: str) -> int:
+    """The most bytes the name of a file :func:`make_staging_file` makes in this process
+    with ``suffix`` may have (a cut target name, this process's tag, 8 random
+    characters): the room a folder's path must leave under the file system's limit."""
+    return len(os.fsencode(f".{'x' * 64}.{owner_tag()}-{'x' * 8}{suffix}"))
+
+
 def remove_stale_files(target: Path, suffix: str, *, restore: bool = False) -> None:
     """Delete the files :func:`make_staging_file` made for ``target`` with ``suffix`` for
     processes of this host that no longer run (a write killed outright left them).

@@ -296,6 +296,17 @@ def _cache_file(cache_dir: Path, identity: str, texts_digest: str) -> Path:
     return cache_dir / f"labels-{digest.hexdigest()[:32]}.npz"
 
 
+def cache_name_bytes() -> int:
+    """The most bytes the name of a file the label cache writes in its folder may have:
+    an HNSW index's JSON record, or a file being written (see
+    :func:`~tagsmith.store.staging.make_staging_file`). The CLI's ``--cache-dir`` must
+    leave that much room under the file system's limit on a path."""
+    from tagsmith.store.staging import staging_file_name_bytes
+
+    record = f"labels-{'0' * 32}.hnsw-{'0' * 16}.bin.json"  # _cache_file, hnsw_cache_file
+    return max(len(record), staging_file_name_bytes(".tmp"))
+
+
 def _check_vectors(vectors: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """``vectors`` if they are float32 of ``shape``, finite and of unit length (what the
     encoder gives and the cache stores), else :class:`ValueError` saying why."""
