@@ -1282,6 +1282,38 @@ def test_a_reader_that_goes_away_stops_tagsmith_quietly(bundle, tmp_path, merged
     assert stderr == b""
 
 
+def test_suggest_answers_a_pipes_documents_before_the_pipe_is_closed(bundle):
+    # `tail -f log | tagsmith suggest B -`: a batch waited for 512 documents, and the
+    # first line break for 64 KiB of input, so three lines written to a pipe kept open
+    # got no answer until the writer wrote more or closed it
+    import os
+    import select
+
+    process = subprocess.Popen([sys.executable, "-m", "tagsmith", "-q", "suggest",
+                                str(bundle), "-"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        process.stdin.write(b"I am so happy for you\nthis is awful\nthank you!\n")
+        process.stdin.flush()
+        out = b""
+        while out.count(b"\n") < 3:  # stdin stays open: the answers come while it waits
+            readable, _, _ = select.select([process.stdout], [], [], 300)
+            assert readable, f"no answer to the third document while stdin is open: {out!r}"
+            piece = os.read(process.stdout.fileno(), 1 << 16)
+            assert piece, f"stdout closed: {out!r}"
+            out += piece
+        assert [json.loads(line)["doc"] for line in out.splitlines()] == [
+            "stdin:1", "stdin:2", "stdin:3"]
+        assert process.poll() is None  # still reading
+    finally:
+        process.stdin.close()
+        rest = process.stdout.read()
+        stderr = process.stderr.read() if process.stderr else b""
+        code = process.wait(timeout=300)
+    assert code == 0 and rest == b"", stderr
+
+
 def test_a_data_error_in_suggest_input_is_the_last_thing_said(bundle, tmp_path):
     # the progress log's closing line 'suggest: 0 docs' came before the error of a
     # malformed record, as if suggest had succeeded on no document

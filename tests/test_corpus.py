@@ -1153,6 +1153,36 @@ def test_split_lines_searches_a_long_first_line_once():
     assert work["bytes"] < 3 * size, work
 
 
+def test_split_lines_gives_a_pipes_lines_before_it_has_written_a_chunk():
+    """The first line break is looked for in what the pipe holds: a whole 64 KiB chunk
+    was read first, which on stdin waited for the writer to write that much or close
+    it (`(echo doc; sleep 60) | tagsmith suggest B -` answered after a minute)."""
+    import io
+
+    from tagsmith.data import readers
+
+    class Pipe(io.RawIOBase):
+        """What a writer has written so far; reading past it would wait for more."""
+
+        def __init__(self, data):
+            self.data = memoryview(data)
+
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            if not self.data:
+                raise AssertionError("read past what was written: a pipe would wait here")
+            n = min(len(buffer), len(self.data))
+            buffer[:n], self.data = self.data[:n], self.data[n:]
+            return n
+
+    for data in (b"one\ntwo\n", b"one\r\ntwo\r\n"):
+        lines = readers.split_lines(io.BufferedReader(Pipe(data)))  # as sys.stdin.buffer
+        assert next(lines) == data[:data.index(b"two")]
+        assert next(lines) == data[data.index(b"two"):]
+
+
 def test_a_jsonl_key_given_twice_is_a_malformed_line(tmp_path):
     """json.loads keeps the last of two values of one key and drops the other silently:
     a document's text or labels would be lost without a word."""

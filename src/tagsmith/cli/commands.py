@@ -739,9 +739,53 @@ def _stdin_documents(whole_file: bool, data: bytes | None = None):
         # suggestion, and a warning counting it)
         yield "stdin", _decode_all(b"".join(raw for _, raw in lines), "stdin")
         return
-    for number, line in _decoded(lines, "stdin"):
-        if line.strip():
-            yield f"stdin:{number}", _text_column(line, "stdin", number)
+    if data is None and stdin is not None:
+        input_ready.watch(stdin)
+    try:
+        for number, line in _decoded(lines, "stdin"):
+            if line.strip():
+                yield f"stdin:{number}", _text_column(line, "stdin", number)
+    finally:
+        input_ready.watch(None)
+
+
+class _InputReady:
+    """Whether the documents being read have more to read at once: false while they
+    come from stdin, a pipe or terminal, whose writer has written nothing more yet
+    (:func:`_batches` answers the documents read so far then). True for every other
+    input, and where it cannot tell."""
+
+    def __init__(self) -> None:
+        self._fd: int | None = None
+
+    def watch(self, stream) -> None:
+        """Poll ``stream`` (stdin being read line by line; None: nothing). A regular
+        file always has more to read up to its end: it is not polled."""
+        import os
+        import stat
+
+        self._fd = None
+        if stream is None:
+            return
+        try:
+            fd = stream.fileno()
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                self._fd = fd
+        except (OSError, ValueError, AttributeError):  # no descriptor (embedded use)
+            pass
+
+    def __call__(self) -> bool:
+        if self._fd is None:
+            return True
+        import select
+
+        try:
+            return bool(select.select([self._fd], [], [], 0)[0])
+        except (OSError, ValueError):  # a descriptor select cannot poll (Windows)
+            return True
+
+
+input_ready = _InputReady()
 
 
 def _read_all(handle, name: str) -> bytes:
@@ -784,16 +828,31 @@ def _decode_utf8(raw: bytes, name: str) -> str:
     return text.removeprefix("\ufeff")
 
 
-def _batches(iterable, size: int, first: int | None = None):
+def _batches(iterable, size: int, first: int | None = None, ready=None):
     """Lists of ``size`` items of ``iterable`` (the last may be shorter); with ``first``,
     the first batch has ``first`` items and each next one twice as many, up to ``size``.
+    With ``ready``, a batch also ends after an item when ``ready()`` is false (no more
+    input to read yet, :data:`input_ready`): a writer's documents are answered while it
+    pauses, not once it has written a whole batch or closed the pipe.
 
     >>> [len(batch) for batch in _batches(range(300), 256, first=16)]
     [16, 32, 64, 128, 60]
+    >>> [len(batch) for batch in _batches(range(5), 4, ready=iter([1, 0, 1, 1, 1]).__next__)]
+    [2, 3]
     """
     iterator = iter(iterable)
     step = min(first or size, size)
-    while batch := list(islice(iterator, step)):
+    while True:
+        if ready is None:
+            batch = list(islice(iterator, step))
+        else:
+            batch = []
+            for item in iterator:
+                batch.append(item)
+                if len(batch) >= step or not ready():
+                    break
+        if not batch:
+            return
         yield batch
         step = min(2 * step, size)
 
@@ -866,7 +925,7 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
         if too_small:
             warn(f"--alpha: {too_small} ({printable(bundle)})")
     with documents_progress("suggest") as progress:
-        for batch in _batches(_read_documents(files, whole_file), 512):
+        for batch in _batches(_read_documents(files, whole_file), 512, ready=input_ready):
             _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_method,
                            max_set_size, min_confidence)
             progress.update(len(batch))

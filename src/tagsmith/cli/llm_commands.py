@@ -28,6 +28,7 @@ from tagsmith.cli.commands import (
     _read_documents,
     check_document_files,
     documents_progress,
+    input_ready,
     read_stdin_bytes,
     reads_stdin,
     refuse_csv_vocabulary,
@@ -1092,7 +1093,8 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
         # the first batches smaller (16, 32, ... 256 documents): the count stood at 0
         # while the first 256 were embedded, 10-35 s on 2 cores
         for batch in _batches(_read_documents(files, whole_file, stdin,
-                                              vocab_option=_ZEROSHOT_VOCAB), 256, first=16):
+                                              vocab_option=_ZEROSHOT_VOCAB), 256, first=16,
+                              ready=input_ready):
             texts = [text for _, text in batch]
             topk = scorer.predict_topk(texts, width)
             if classifier is not None:

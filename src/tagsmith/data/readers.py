@@ -349,17 +349,24 @@ def _head(handle: IO[bytes]) -> bytes:
     """The first chunks of ``handle``, up to one holding an LF (or, once a chunk's worth
     is read, a CR): each chunk searched once, and joined once. Searching and extending
     all that was read with every chunk took time quadratic in the first line's length:
-    a first line of 1 GiB (1 MB gzip-compressed) held ``eval`` for hours."""
+    a first line of 1 GiB (1 MB gzip-compressed) held ``eval`` for hours.
+
+    Read with ``read1`` where the handle has it: what a pipe holds already, not a whole
+    chunk, which waited for 64 KiB or the end of the input (``suggest`` given three
+    lines on stdin answered none until the writer wrote more or closed it). A read never
+    crosses a chunk's end, and a CR decides only there, so the same bytes decide as
+    when whole chunks were read."""
+    read = getattr(handle, "read1", handle.read)
     pieces: list[bytes] = []
     size, cr = 0, False
     while True:
-        piece = handle.read(_CHUNK)
+        piece = read(_CHUNK - size % _CHUNK)
         if not piece:
             break
         pieces.append(piece)
         size += len(piece)
         cr = cr or b"\r" in piece
-        if b"\n" in piece or (cr and size >= _CHUNK):
+        if b"\n" in piece or (cr and size % _CHUNK == 0):
             break
     return b"".join(pieces)
 
