@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from tagsmith.exceptions import InvalidParameterError
-from tagsmith.topk import TopK
+from tagsmith.topk import RowFill, TopK
 
 
 def reference_topk(scores, k):
@@ -270,3 +270,38 @@ def test_repr_is_one_line_of_counts_not_the_arrays():
     text = repr(topk)
     assert text == f"TopK(n_docs=5000, k=10, n_labels=300, n_padded={n_padded})"
     assert "array" not in text and "\n" not in text
+
+
+def test_row_fill_equals_concatenate():
+    # predict_topks fills pre-sized arrays chunk by chunk instead of stacking the chunks'
+    # results (held twice); the result must be concatenate's, padding and all
+    rng = np.random.default_rng(0)
+    wide = TopK.from_scores(rng.random((3, 5)), 4)
+    narrow = TopK.from_scores(rng.random((2, 5)), 2)
+    padded = TopK.from_csr(sp.csr_matrix(np.array([[0.0, 0.4, 0, 0, 0], [0, 0, 0, 0, 0]])), 3)
+    empty_wide = TopK.empty(0, 5, n_labels=5)
+    empty = TopK.empty(0, 1, n_labels=5)
+    for parts in ([wide, narrow], [narrow, wide, padded], [padded, empty, narrow],
+                  [empty, narrow], [narrow, empty_wide, padded], [padded]):
+        fill = RowFill(sum(len(p) for p in parts), n_labels=5)
+        for part in parts:
+            fill.add(part)
+        got, expected = fill.result(), TopK.concatenate(parts)
+        assert got.indices.dtype == expected.indices.dtype
+        assert got.scores.dtype == expected.scores.dtype
+        np.testing.assert_array_equal(got.indices, expected.indices)
+        np.testing.assert_array_equal(got.scores, expected.scores)
+        assert got.n_labels == expected.n_labels
+
+
+def test_row_fill_refuses_wrong_parts():
+    part = TopK.from_scores(np.array([[0.1, 0.9]]), 2)
+    with pytest.raises(InvalidParameterError, match="label space"):
+        RowFill(1, n_labels=3).add(part)
+    fill = RowFill(2, n_labels=2)
+    fill.add(part)
+    with pytest.raises(InvalidParameterError, match="2 rows in all"):
+        fill.result()  # a row never filled
+    fill.add(part)
+    with pytest.raises(InvalidParameterError, match="2 rows in all"):
+        fill.add(part)  # more rows than sized for

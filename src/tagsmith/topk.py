@@ -291,6 +291,57 @@ class TopK:
         return out
 
 
+class RowFill:
+    """:meth:`TopK.concatenate` of parts given one at a time, written into arrays sized
+    for all ``n_docs`` rows up front: a chunked prediction never holds its result twice
+    (every part, then their stack). Parts of different ``k`` are padded to the widest,
+    as concatenate pads them (a wider part widens the rows filled before it).
+
+    >>> fill = RowFill(3, n_labels=4)
+    >>> fill.add(TopK.from_scores(np.array([[0.1, 0.9, 0.4, 0.2]]), 1))
+    >>> fill.add(TopK.from_scores(np.array([[0.1, 0.9, 0.4, 0.2]] * 2), 2))
+    >>> fill.result().indices.tolist()
+    [[1, -1], [1, 2], [1, 2]]
+    """
+
+    def __init__(self, n_docs: int, n_labels: int):
+        self.n_docs = check_int("n_docs", n_docs, 0, numpy=True)
+        self.n_labels = _check_n_labels(n_labels)
+        self.filled = 0
+        self.indices: np.ndarray | None = None
+        self.scores: np.ndarray | None = None
+
+    def add(self, part: TopK) -> None:
+        """Write ``part``'s rows after those added before."""
+        if part.n_labels != self.n_labels:
+            raise InvalidParameterError("parts", "TopKs over one label space", "different n_labels")
+        end = self.filled + len(part)
+        if end > self.n_docs:
+            raise InvalidParameterError("parts", f"{self.n_docs:,} rows in all", f"{end:,}")
+        if self.indices is None or self.scores is None:
+            self.indices = np.empty((self.n_docs, part.k), np.int32)
+            self.scores = np.empty((self.n_docs, part.k), np.float32)
+        elif part.k > self.indices.shape[1]:  # padding for the rows already filled
+            k = self.indices.shape[1]
+            indices = np.full((self.n_docs, part.k), PAD, np.int32)
+            scores = np.full((self.n_docs, part.k), -np.inf, np.float32)
+            indices[:, :k], scores[:, :k] = self.indices, self.scores
+            self.indices, self.scores = indices, scores
+        rows = slice(self.filled, end)
+        self.indices[rows, :part.k] = part.indices
+        self.indices[rows, part.k:] = PAD
+        self.scores[rows, :part.k] = part.scores
+        self.scores[rows, part.k:] = -np.inf
+        self.filled = end
+
+    def result(self) -> TopK:
+        """The stacked TopK, once every row is filled."""
+        if self.indices is None or self.scores is None or self.filled != self.n_docs:
+            raise InvalidParameterError("parts", f"{self.n_docs:,} rows in all",
+                                        f"{self.filled:,}")
+        return TopK._trusted(self.indices, self.scores, self.n_labels)
+
+
 def _describe(value) -> str:
     dtype = getattr(value, "dtype", None)
     return f"{type(value).__name__} of dtype {dtype}" if dtype is not None \

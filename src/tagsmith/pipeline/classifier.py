@@ -40,7 +40,7 @@ from tagsmith.pipeline.crossfit import (
 )
 from tagsmith.progress import progress_bar
 from tagsmith.store.bundle import Bundle, BundleWriter
-from tagsmith.topk import TopK
+from tagsmith.topk import RowFill, TopK
 
 if TYPE_CHECKING:
     from tagsmith._typing import Featurizer
@@ -207,13 +207,16 @@ class TextClassifier:
         requests = tuple(self._check_request(request) for request in requests)
         if not self.show_progress or len(texts) <= PREDICT_CHUNK:
             return self._predict_topks(texts, requests)
-        parts = []
+        # each chunk's rows go straight into arrays for all texts (stacking the chunks'
+        # results at the end held them twice)
+        fills = [RowFill(len(texts), self.n_labels) for _ in requests]
         with progress_bar(total=len(texts), desc="predicting", unit="doc") as bar:
             for start in range(0, len(texts), PREDICT_CHUNK):
                 chunk = texts[start:start + PREDICT_CHUNK]
-                parts.append(self._predict_topks(chunk, requests))
+                for fill, part in zip(fills, self._predict_topks(chunk, requests), strict=True):
+                    fill.add(part)
                 bar.update(len(chunk))
-        return [TopK.concatenate(list(part)) for part in zip(*parts, strict=True)]
+        return [fill.result() for fill in fills]
 
     def _check_request(self, request) -> tuple[int, bool, bool, int]:
         """A :meth:`predict_topks` request as ``(k, calibrated, adjust_shift, width)``."""
