@@ -1314,6 +1314,42 @@ def test_suggest_answers_a_pipes_documents_before_the_pipe_is_closed(bundle):
     assert code == 0 and rest == b"", stderr
 
 
+def test_a_pipes_lines_already_read_keep_a_batch_going(monkeypatch):
+    # select looks at the descriptor, not at what stdin's buffer already holds: lines
+    # written in one burst were read into the buffer at once, and each of them after the
+    # first ended a batch of its own (100-line bursts: 692 batches for 3,000 documents,
+    # twice the CPU time of the same documents from a file)
+    import io
+    import os
+
+    from tagsmith.cli import commands
+
+    read_end, write_end = os.pipe()
+    stdin = io.BufferedReader(io.FileIO(read_end, closefd=True))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(stdin))
+    try:
+        os.write(write_end, b"one\ntwo\n\nthree\n")  # the writer pauses after this
+        documents = commands._stdin_documents(False)
+        assert next(documents)[0] == "stdin:1"
+        assert commands.input_ready()  # two and three are read already
+        assert next(documents)[0] == "stdin:2"
+        assert commands.input_ready()
+        assert next(documents)[0] == "stdin:4"
+        assert not commands.input_ready()  # nothing more written yet: answer these
+        os.write(write_end, b"four\n")
+        assert commands.input_ready()
+        assert next(documents)[0] == "stdin:5"
+        assert not commands.input_ready()
+        os.close(write_end)
+        write_end = None
+        assert list(documents) == []
+        assert commands.input_ready()  # nothing watched
+    finally:
+        if write_end is not None:
+            os.close(write_end)
+        stdin.close()
+
+
 def test_a_data_error_in_suggest_input_is_the_last_thing_said(bundle, tmp_path):
     # the progress log's closing line 'suggest: 0 docs' came before the error of a
     # malformed record, as if suggest had succeeded on no document

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -722,8 +723,6 @@ def refuse_csv_vocabulary(exc: NoTextColumnError, name: str,
 
 
 def _stdin_documents(whole_file: bool, data: bytes | None = None):
-    import io
-
     from tagsmith.data.readers import split_lines
 
     stdin = getattr(sys.stdin, "buffer", None)
@@ -731,16 +730,16 @@ def _stdin_documents(whole_file: bool, data: bytes | None = None):
         lines = enumerate(split_lines(io.BytesIO(data)), start=1)
     elif stdin is None:  # a text-only stream (embedded use): nothing to decode
         lines = enumerate((line.encode("utf-8") for line in sys.stdin), start=1)
-    else:
+    elif whole_file:
         lines = enumerate(split_lines(stdin), start=1)
+    else:
+        lines = enumerate(input_ready.taken(split_lines(input_ready.watch(stdin))), start=1)
     if whole_file:
         # one document even when empty, as an empty file is: empty stdin gave no
         # record at all, where the same text in a file got its own (zeroshot: no
         # suggestion, and a warning counting it)
         yield "stdin", _decode_all(b"".join(raw for _, raw in lines), "stdin")
         return
-    if data is None and stdin is not None:
-        input_ready.watch(stdin)
     try:
         for number, line in _decoded(lines, "stdin"):
             if line.strip():
@@ -753,29 +752,48 @@ class _InputReady:
     """Whether the documents being read have more to read at once: false while they
     come from stdin, a pipe or terminal, whose writer has written nothing more yet
     (:func:`_batches` answers the documents read so far then). True for every other
-    input, and where it cannot tell."""
+    input, and where it cannot tell.
+
+    A line already read from the pipe (a writer's burst is read at once) is more to
+    read too: select sees only the descriptor, and each line of a burst after the
+    first ended a batch of its own (3,000 documents in bursts of 100: 692 batches,
+    twice the time of the same documents from a file). The lines read ahead are known
+    by the line feeds read (:class:`_CountingReader`) against those taken."""
 
     def __init__(self) -> None:
         self._fd: int | None = None
+        self._reader: _CountingReader | None = None
+        self._taken = 0
 
-    def watch(self, stream) -> None:
-        """Poll ``stream`` (stdin being read line by line; None: nothing). A regular
-        file always has more to read up to its end: it is not polled."""
-        import os
+    def watch(self, stream):
+        """Poll ``stream`` (stdin being read line by line; None: nothing), returning the
+        stream to read it through: a buffered reader counting the line feeds it reads.
+        A regular file always has more to read up to its end: it is not polled, and
+        is returned as it is."""
+        self._fd, self._reader, self._taken = None, None, 0
+        if stream is None:
+            return None
         import stat
 
-        self._fd = None
-        if stream is None:
-            return
         try:
             fd = stream.fileno()
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                self._fd = fd
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                return stream
         except (OSError, ValueError, AttributeError):  # no descriptor (embedded use)
-            pass
+            return stream
+        self._fd, self._reader = fd, _CountingReader(stream)
+        return io.BufferedReader(self._reader, 1 << 16)
+
+    def taken(self, lines):
+        """``lines`` (read from what :meth:`watch` returned), counting their line feeds."""
+        for line in lines:
+            self._taken += line.count(b"\n")
+            yield line
 
     def __call__(self) -> bool:
-        if self._fd is None:
+        if self._fd is None or self._reader is None:
+            return True
+        if self._reader.line_feeds > self._taken:  # a whole line read already
             return True
         import select
 
@@ -783,6 +801,31 @@ class _InputReady:
             return bool(select.select([self._fd], [], [], 0)[0])
         except (OSError, ValueError):  # a descriptor select cannot poll (Windows)
             return True
+
+
+class _CountingReader(io.RawIOBase):
+    """``stream`` (stdin's buffered reader) as a raw stream, counting the line feeds it
+    has given (:class:`_InputReady`). Each read is one ``read1``: what is there, or, where
+    nothing is, one read of the descriptor."""
+
+    def __init__(self, stream) -> None:
+        super().__init__()
+        self.stream = stream
+        self.line_feeds = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    def readinto(self, buffer) -> int:
+        read = getattr(self.stream, "read1", self.stream.read)
+        data = read(len(buffer))
+        size = len(data)
+        buffer[:size] = data
+        self.line_feeds += data.count(b"\n")
+        return size
 
 
 input_ready = _InputReady()
