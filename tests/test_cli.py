@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 import tagsmith.cli as tagsmith_cli
+from tagsmith.exceptions import DataError
 
 from conftest import ROOT, exit_code_or_drain, fill_pipe, unread_pipe
 
@@ -1348,6 +1349,18 @@ def test_a_pipes_lines_already_read_keep_a_batch_going(monkeypatch):
         if write_end is not None:
             os.close(write_end)
         stdin.close()
+
+
+def test_a_closed_stdin_is_refused_naming_it(monkeypatch):
+    # `tagsmith suggest B - <&-` (stdin closed, sys.stdin None) ended in a traceback,
+    # "TypeError: 'NoneType' object is not iterable", exit 1
+    from tagsmith.cli import commands
+
+    monkeypatch.setattr(sys, "stdin", None)
+    for read in (lambda: list(commands._stdin_documents(False)),
+                 lambda: list(commands._stdin_documents(True)), commands.read_stdin_bytes):
+        with pytest.raises(DataError, match=r"^stdin: cannot be read \(it is closed\)"):
+            read()
 
 
 def test_a_data_error_in_suggest_input_is_the_last_thing_said(bundle, tmp_path):

@@ -426,9 +426,17 @@ def reads_stdin(files: tuple[str, ...]) -> bool:
     return not files or "-" in files
 
 
+def _open_stdin():
+    """``sys.stdin``, refused naming it where it is closed (``<&-``: ``sys.stdin`` is
+    None, and reading it raised a TypeError)."""
+    if sys.stdin is None:
+        raise DataError("cannot be read (it is closed)", path="stdin")
+    return sys.stdin
+
+
 def read_stdin_bytes() -> bytes:
     """All of stdin, for more than one reader of it."""
-    stdin = getattr(sys.stdin, "buffer", None)
+    stdin = getattr(_open_stdin(), "buffer", None)
     if stdin is None:  # a text-only stream (embedded use)
         return sys.stdin.read().encode("utf-8")
     return stdin.read()
@@ -725,7 +733,7 @@ def refuse_csv_vocabulary(exc: NoTextColumnError, name: str,
 def _stdin_documents(whole_file: bool, data: bytes | None = None):
     from tagsmith.data.readers import split_lines
 
-    stdin = getattr(sys.stdin, "buffer", None)
+    stdin = getattr(_open_stdin() if data is None else sys.stdin, "buffer", None)
     if data is not None:  # read already
         lines = enumerate(split_lines(io.BytesIO(data)), start=1)
     elif stdin is None:  # a text-only stream (embedded use): nothing to decode
