@@ -92,3 +92,53 @@ def test_a_row_of_zeros_or_of_squares_too_small_for_float32_stays_as_it_is():
     assert ours.data.tobytes() == expected.data.tobytes()
     np.testing.assert_array_equal(ours.toarray()[:2], matrix.toarray()[:2])
     np.testing.assert_array_equal(ours.toarray()[2], np.float32([0.6, 0.8, 0]))
+
+
+def _same_csr(ours, theirs):
+    assert type(ours) is type(theirs) and ours.shape == theirs.shape
+    for name in ("data", "indices", "indptr"):  # within a row in the same order, too
+        mine, sk = getattr(ours, name), getattr(theirs, name)
+        assert mine.dtype == sk.dtype, name
+        np.testing.assert_array_equal(mine, sk, err_msg=name)
+
+
+def _same_state(ours, theirs):
+    (meta, arrays), (their_meta, their_arrays) = ours.to_state(), theirs.to_state()
+    assert meta == their_meta and arrays.keys() == their_arrays.keys()
+    for key, array in arrays.items():
+        assert array.dtype == their_arrays[key].dtype
+        np.testing.assert_array_equal(array, their_arrays[key])
+
+
+@pytest.mark.parametrize("settings", SETTINGS + [{"min_df": 3, "max_word_features": 40,
+                                                   "max_char_features": 90}],
+                         ids=range(len(SETTINGS) + 1))
+def test_fitting_on_analysed_texts_is_fitting_on_the_texts(settings, monkeypatch):
+    """Training analyses its corpus once and fits on a part of it, then on all of it:
+    each fit must be ``fit_transform`` of its texts to the bit (vocabulary, idf, and
+    every row's entries in scikit-learn's order, in which its squares are added)."""
+    monkeypatch.setattr(tfidf, "STREAM_MIN_CHARS", 300)  # some texts counted in chunks
+    monkeypatch.setattr(tfidf, "STREAM_CHUNK_CHARS", 64)
+    texts = _texts(3, 80) + ["", " \n "] + ["".join(_texts(4, 12))]
+    settings = {"min_df": 2, **settings}
+    analyzed = TfidfFeaturizer(**settings).analyze(texts, settings["min_df"])
+    rows = np.random.default_rng(0).permutation(len(texts))[:70]
+    for part in (rows, None):
+        expected = TfidfFeaturizer(**settings)
+        X = expected.fit_transform(texts if part is None else [texts[i] for i in part])
+        featurizer = TfidfFeaturizer(**settings)
+        _same_csr(featurizer.fit_transform_analyzed(analyzed, part), X)
+        _same_state(featurizer, expected)
+
+
+def test_fitting_on_analysed_texts_without_terms_gives_empty_blocks():
+    analyzed = TfidfFeaturizer(min_df=1).analyze(["a cat", "", " "], 1)
+    featurizer = TfidfFeaturizer(min_df=1)
+    X = featurizer.fit_transform_analyzed(analyzed, np.array([1, 2]))
+    assert X.shape == (2, 0) and [len(block.terms) for block in featurizer.blocks_] == [0, 0]
+
+
+def test_fitting_on_an_analysis_that_left_out_terms_it_keeps_is_refused():
+    analyzed = TfidfFeaturizer(min_df=3).analyze(_texts(5, 20), 3)
+    with pytest.raises(ValueError, match="min_df 2 below the analysis's 3"):
+        TfidfFeaturizer(min_df=2).fit_transform_analyzed(analyzed)

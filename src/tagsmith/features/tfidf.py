@@ -15,7 +15,7 @@ import re
 import sys
 import unicodedata
 from array import array
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Literal
 
@@ -358,28 +358,81 @@ class TfidfFeaturizer:
         # terms holding one were learned, and failed the bundle save after the whole fit
         check_no_lone_surrogate(texts)
         self.validate()
+        self._decide_unspaced(texts)
+        return self._fit_blocks(len(texts), lambda analyzer, ngrams, min_df:
+                                self._fit_counts(texts, analyzer, ngrams, min_df))
+
+    def _decide_unspaced(self, texts: Sequence[str]) -> None:
         if self.split_unspaced != "auto":
             self.split_unspaced_ = bool(self.split_unspaced)
         elif self.unspaced_decided is not None:
             self.split_unspaced_ = bool(self.unspaced_decided)
         else:
             self.split_unspaced_ = holds_unspaced(texts)
+
+    def analyze(self, texts: Iterable[str], min_df: int) -> AnalyzedTexts:
+        """Every text's terms counted once, for :meth:`fit_transform_analyzed` to fit on
+        any subset of them (training fits on part of its corpus to tune thresholds, then
+        on all of it: each text was tokenised and n-grammed twice). Terms in fewer than
+        ``min_df`` of all the texts are left out: no fit with a ``min_df`` (capped at its
+        number of texts) of at least that keeps them."""
+        texts = _as_list(texts)
+        if not texts:
+            raise InvalidParameterError("texts", "at least one document", "none")
+        check_no_lone_surrogate(texts)
+        self.validate()
+        self._decide_unspaced(texts)
+        blocks = {}
+        for analyzer, ngrams, _ in self._blocks_spec():
+            counter = self._counter(analyzer, ngrams)
+            blocks[analyzer] = _AnalyzedBlock.count(
+                counter, analyzer, self._shown(texts, analyzer), len(texts), min_df)
+        return AnalyzedTexts(len(texts), bool(self.split_unspaced_), min_df, blocks)
+
+    def fit_transform_analyzed(self, analyzed: AnalyzedTexts,
+                               rows: np.ndarray | None = None) -> sp.csr_matrix:
+        """What ``fit_transform([texts[i] for i in rows])`` gives (the same matrix and
+        fitted state, to the bit), ``analyzed`` holding :meth:`analyze` of ``texts`` by a
+        featurizer of the same settings; ``rows`` (None: every text) in fit order."""
+        rows = None if rows is None else np.asarray(rows, dtype=np.int64)
+        n_texts = analyzed.n_texts if rows is None else len(rows)
+        if not n_texts:
+            raise InvalidParameterError("texts", "at least one document", "none")
+        self.validate()
+        min_df = min(self.min_df, n_texts)
+        if min_df < analyzed.min_df:  # the terms it keeps were left out of the analysis
+            raise ValueError(f"min_df {min_df} below the analysis's {analyzed.min_df}")
+        if self.split_unspaced == "auto" and self.unspaced_decided is None:
+            self.split_unspaced_ = analyzed.split_unspaced  # decided on all the texts
+        else:
+            self._decide_unspaced([])
+        if self.split_unspaced_ != analyzed.split_unspaced:
+            raise ValueError("split_unspaced differs from the analysis's")
+        spec = self._blocks_spec()
+        if sorted(analyzed.blocks) != sorted(analyzer for analyzer, _, _ in spec):
+            raise ValueError("the analysis holds other n-gram blocks")
+        return self._fit_blocks(n_texts, lambda analyzer, ngrams, min_df:
+                                analyzed.blocks[analyzer].fitted_counts(ngrams, rows, min_df))
+
+    def _fit_blocks(self, n_texts: int, fit_counts: Callable[
+            [str, Sequence[int], int], tuple[sp.csr_matrix, list[str]] | None]
+                    ) -> sp.csr_matrix:
         self.blocks_ = []
         outputs = []
         for analyzer, ngrams, max_features in self._blocks_spec():
-            min_df = min(self.min_df, len(texts))
+            min_df = min(self.min_df, n_texts)
             # max_features is applied below, not by scikit-learn (see _most_frequent)
-            fitted = self._fit_counts(texts, analyzer, ngrams, min_df)
+            fitted = fit_counts(analyzer, ngrams, min_df)
             if fitted is None:  # every term pruned (tiny corpora): an empty block
                 self.blocks_.append(_Block(analyzer, ngrams, [], np.zeros(0, np.float32)))
-                outputs.append(sp.csr_matrix((len(texts), 0), dtype=np.float32))
+                outputs.append(sp.csr_matrix((n_texts, 0), dtype=np.float32))
                 continue
             counts, terms = fitted
             if max_features is not None and len(terms) > max_features:
                 keep = _most_frequent(counts, max_features)
                 counts, terms = counts[:, keep], [terms[i] for i in keep]
             df = np.bincount(counts.indices, minlength=counts.shape[1])
-            idf = (np.log((1.0 + len(texts)) / (1.0 + df)) + 1.0).astype(np.float32)
+            idf = (np.log((1.0 + n_texts) / (1.0 + df)) + 1.0).astype(np.float32)
             block = _Block(analyzer, ngrams, terms, idf)
             self.blocks_.append(block)
             outputs.append(self._weight(counts, block))
@@ -568,6 +621,148 @@ class _Block:
             self._counter = featurizer._vocabulary_counter(self.analyzer, self.ngrams,
                                                            self.vocabulary())
         return self._counter
+
+
+class AnalyzedTexts:
+    """:meth:`TfidfFeaturizer.analyze` of some texts: their number, the
+    ``split_unspaced`` they were tokenised with, the ``min_df`` below which terms were
+    left out, and an :class:`_AnalyzedBlock` per analyzer."""
+
+    def __init__(self, n_texts: int, split_unspaced: bool, min_df: int,
+                 blocks: dict[str, _AnalyzedBlock]):
+        self.n_texts = n_texts
+        self.split_unspaced = split_unspaced
+        self.min_df = min_df
+        self.blocks = blocks
+
+
+class _AnalyzedBlock:
+    """One analyzer's term counts of every text: ``ids`` (into ``terms``) and
+    ``counts``, text after text (``indptr``), each text's terms in the order its
+    analyzer first meets them; ``rank`` is each term's place in code point order.
+
+    Enough to give what scikit-learn's ``fit_transform`` gives on any subset of the
+    texts, in any order (:meth:`fitted_counts`): which terms it keeps, their columns,
+    and within a row the order of its entries, which is the order scikit-learn first
+    met the terms in that subset (and the order the rows' squares are added in when
+    normalised, so it decides the last bit of every feature).
+    """
+
+    def __init__(self, ngrams: Sequence[int], terms: list[str], rank: np.ndarray,
+                 ids: np.ndarray, counts: np.ndarray, indptr: np.ndarray):
+        self.ngrams = tuple(ngrams)
+        self.terms, self.rank = terms, rank
+        self.ids, self.counts, self.indptr = ids, counts, indptr
+
+    @classmethod
+    def count(cls, counter, analyzer: str, texts: Iterable[str], n_texts: int,
+              min_df: int) -> _AnalyzedBlock:
+        """The counts of ``texts`` by ``counter`` (a ``CountVectorizer``, whose analyzer
+        fitting uses), texts longer than :data:`STREAM_MIN_CHARS` a chunk at a time
+        (as :func:`_fitted_counts`); terms in fewer than ``min_df`` texts left out."""
+        analyze = counter.build_analyzer()
+        # a new term's id is the number of terms before it (as scikit-learn numbers them)
+        vocabulary: defaultdict[str, int] = defaultdict()
+        vocabulary.default_factory = vocabulary.__len__
+        id_of = vocabulary.__getitem__
+        ids, counts = array("i"), array("i")  # 4 bytes an entry (scikit-learn's: 8 and more)
+        indptr = array("q", [0])
+        for text in texts:
+            row: dict[str, int]
+            if len(text) > STREAM_MIN_CHARS:
+                row = {}
+                for term, count in _streamed_term_counts(counter, analyzer, text):
+                    row[term] = row.get(term, 0) + count
+            else:
+                row = Counter(analyze(text))
+            ids.extend(map(id_of, row))  # in the order the analyzer first met them
+            counts.extend(row.values())
+            indptr.append(len(ids))
+        all_ids = np.frombuffer(ids, dtype=np.int32) if ids else np.zeros(0, np.int32)
+        kept = np.bincount(all_ids, minlength=len(vocabulary)) >= min_df
+        # the kept terms keep their order: an id is still the order the texts met it in
+        new = (np.cumsum(kept) - 1).astype(np.int32)
+        terms = [term for term, keep in zip(vocabulary, kept.tolist(), strict=True) if keep]
+        del vocabulary
+        entry_kept = kept[all_ids]
+        kept_before = np.concatenate([[0], np.cumsum(entry_kept)])
+        order = sorted(range(len(terms)), key=terms.__getitem__)
+        rank = np.empty(len(terms), dtype=np.int32)
+        rank[order] = np.arange(len(terms))
+        kept_ids = new[all_ids[entry_kept]]
+        del ids
+        kept_counts = np.frombuffer(counts, dtype=np.int32)[entry_kept]
+        del counts
+        # the smallest type that holds every count (a byte for titles and abstracts)
+        count_type = np.min_scalar_type(int(kept_counts.max()) if kept_counts.size else 0)
+        return cls(counter.ngram_range, terms, rank, kept_ids,
+                   kept_counts.astype(count_type),
+                   kept_before[np.frombuffer(indptr, dtype=np.int64)])
+
+    def fitted_counts(self, ngrams: Sequence[int], rows: np.ndarray | None,
+                      min_df: int) -> tuple[sp.csr_matrix, list[str]] | None:
+        """What ``TfidfFeaturizer._fit_counts`` gives for the texts ``rows``."""
+        if tuple(ngrams) != self.ngrams:
+            raise ValueError(f"n-grams {tuple(ngrams)}, the analysis's {self.ngrams}")
+        if rows is None:  # every text, in order
+            ids, counts, indptr = self.ids, self.counts, self.indptr
+        else:
+            starts, ends = self.indptr[rows], self.indptr[rows + 1]
+            lengths = ends - starts
+            indptr = np.concatenate([[0], np.cumsum(lengths)])
+            take = np.arange(indptr[-1]) + np.repeat(starts - indptr[:-1], lengths)
+            ids, counts = self.ids[take], self.counts[take]
+            del take
+        if not indptr[-1]:
+            return None  # no term (or none in min_df texts): scikit-learn's ValueError
+        n_rows, n_terms = len(indptr) - 1, len(self.terms)
+        # 4-byte indices where they fit: every temporary here is one an entry
+        index_type = (np.int32 if max(n_terms, int(indptr[-1])) <= np.iinfo(np.int32).max
+                      else np.int64)
+        kept = np.bincount(ids, minlength=n_terms) >= min_df
+        if not kept.any():
+            return None
+        kept_ids = np.flatnonzero(kept)
+        kept_ids = kept_ids[np.argsort(self.rank[kept_ids], kind="stable")]  # term order
+        column = np.full(n_terms, -1, dtype=index_type)
+        column[kept_ids] = np.arange(len(kept_ids))
+        # the order scikit-learn first meets the terms in (the ids' own order when the
+        # texts are all, in order)
+        met: np.ndarray | None = None
+        if rows is None:
+            met_ids = ids.astype(index_type)  # a copy: sort_indices sorts it in place
+        else:
+            found, first = np.unique(ids, return_index=True)
+            met = np.empty(n_terms, dtype=index_type)
+            met[found[np.argsort(first, kind="stable")]] = np.arange(len(found))
+            del first
+            met_ids = met[ids]
+        # scikit-learn sorts each row by the order the terms were met, then renumbers
+        # the columns in term order, then drops the pruned ones, keeping the rows' order
+        by_met = sp.csr_matrix((counts.astype(np.float32), met_ids, indptr),
+                               shape=(n_rows, n_terms))
+        del met_ids, counts
+        by_met.sort_indices()
+        data, sorted_met, row_ptr = by_met.data, by_met.indices, by_met.indptr
+        del by_met
+        if met is None:
+            columns = column[sorted_met]
+        else:
+            met_to_id = np.empty(len(found), dtype=index_type)
+            met_to_id[met[found]] = found
+            columns = column[met_to_id[sorted_met]]
+            del met_to_id
+        del sorted_met
+        if not kept.all():
+            entry_kept = columns >= 0
+            data, columns = data[entry_kept], columns[entry_kept]
+            row_ptr = np.concatenate([[0], np.cumsum(entry_kept, dtype=np.int64)])[row_ptr]
+        index_dtype = np.int64 if len(columns) > np.iinfo(np.int32).max else np.int32
+        counts_matrix = sp.csr_matrix(
+            (data, columns.astype(index_dtype, copy=False),
+             row_ptr.astype(index_dtype, copy=False)),
+            shape=(n_rows, len(kept_ids)), dtype=np.float32)
+        return counts_matrix, [self.terms[i] for i in kept_ids.tolist()]
 
 
 def _unchanged(text: str) -> str:
