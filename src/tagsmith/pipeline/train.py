@@ -650,6 +650,7 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
             groups=groups if fit_idx is None else groups[fit_idx], unspaced=unspaced,
             analyzed=analyzed, rows=fit_idx)
         X_all = X_fit if fit_idx is None else None
+        del X_fit  # the part's features: held through the refit for nothing (its peak)
         # the counts of the documents fitted on give the held-out metrics their PSP@k
         fit_counts = _label_counts(fit_Y, len(label_space))
         clf = TextClassifier(label_space, featurizer, model, label_counts=fit_counts,
