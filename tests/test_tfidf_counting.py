@@ -11,6 +11,7 @@ import pytest
 import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
+from tagsmith.exceptions import InvalidParameterError
 from tagsmith.features import tfidf
 from tagsmith.features.tfidf import TfidfFeaturizer
 
@@ -142,3 +143,18 @@ def test_fitting_on_an_analysis_that_left_out_terms_it_keeps_is_refused():
     analyzed = TfidfFeaturizer(min_df=3).analyze(_texts(5, 20), 3)
     with pytest.raises(ValueError, match="min_df 2 below the analysis's 3"):
         TfidfFeaturizer(min_df=2).fit_transform_analyzed(analyzed)
+
+
+@pytest.mark.parametrize("rows", [[0, 1, 1], [0, 5], [-1, 0]], ids=["repeated", "past the end",
+                                                                   "negative"])
+def test_fitting_on_rows_not_a_subset_of_the_analysis_is_refused(rows):
+    # a repeated row counts its terms twice, in texts the analysis counted once and left
+    # out below its min_df: fit_transform of those texts kept "cat" (in 2 of them), the
+    # analysis's fit gave a matrix of other columns; a row past the end or negative read
+    # another text's counts, or none
+    texts = ["a cat", "a dog", "a bird", "the dog", "the bird"]
+    analyzed = TfidfFeaturizer(min_df=2, char_ngrams=None).analyze(texts, 2)
+    with pytest.raises(InvalidParameterError, match=r"^parameter 'rows' must be distinct "
+                                                    r"indices of the 5 analysed texts"):
+        TfidfFeaturizer(min_df=2, char_ngrams=None).fit_transform_analyzed(analyzed,
+                                                                           np.array(rows))

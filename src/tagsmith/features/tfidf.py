@@ -393,8 +393,20 @@ class TfidfFeaturizer:
                                rows: np.ndarray | None = None) -> sp.csr_matrix:
         """What ``fit_transform([texts[i] for i in rows])`` gives (the same matrix and
         fitted state, to the bit), ``analyzed`` holding :meth:`analyze` of ``texts`` by a
-        featurizer of the same settings; ``rows`` (None: every text) in fit order."""
+        featurizer of the same settings; ``rows`` (distinct indices of them, in fit order;
+        None: every text)."""
         rows = None if rows is None else np.asarray(rows, dtype=np.int64)
+        if rows is not None:
+            # a text taken twice counts its terms twice, where the analysis counted it
+            # once and left out the terms of too few texts (rows [0, 1, 1]: "a dog",
+            # in 2 of them, was missing from the vocabulary fit_transform gives); one
+            # outside read another text's counts, or failed deep in numpy
+            outside = rows.ndim != 1 or bool(rows.size) and (
+                int(rows.min()) < 0 or int(rows.max()) >= analyzed.n_texts)
+            if outside or np.unique(rows).size != rows.size:
+                raise InvalidParameterError(
+                    "rows", f"distinct indices of the {analyzed.n_texts:,} analysed texts",
+                    "an index outside them" if outside else "a repeated index")
         n_texts = analyzed.n_texts if rows is None else len(rows)
         if not n_texts:
             raise InvalidParameterError("texts", "at least one document", "none")
