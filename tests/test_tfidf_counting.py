@@ -158,3 +158,14 @@ def test_fitting_on_rows_not_a_subset_of_the_analysis_is_refused(rows):
                                                     r"indices of the 5 analysed texts"):
         TfidfFeaturizer(min_df=2, char_ngrams=None).fit_transform_analyzed(analyzed,
                                                                            np.array(rows))
+
+
+@pytest.mark.parametrize("setting", [{"lowercase": False}, {"normalize_unicode": False},
+                                     {"unicode_form": "NFKC"}])
+def test_fitting_on_an_analysis_of_other_tokens_is_refused(setting):
+    # the analysis's terms are those of its own preprocessing: a featurizer that
+    # lowercases or normalises otherwise got them as its own ("Cat" fitted as "cat")
+    texts = ["A Cat", "a cat", "ＣＡＴ"]
+    analyzed = TfidfFeaturizer(min_df=1).analyze(texts, 1)
+    with pytest.raises(ValueError, match=f"^{next(iter(setting))} differs from the analysis's"):
+        TfidfFeaturizer(min_df=1, **setting).fit_transform_analyzed(analyzed)

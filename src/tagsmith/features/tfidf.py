@@ -387,7 +387,14 @@ class TfidfFeaturizer:
             counter = self._counter(analyzer, ngrams)
             blocks[analyzer] = _AnalyzedBlock.count(
                 counter, analyzer, self._shown(texts, analyzer), len(texts), min_df)
-        return AnalyzedTexts(len(texts), bool(self.split_unspaced_), min_df, blocks)
+        return AnalyzedTexts(len(texts), bool(self.split_unspaced_), min_df, blocks,
+                             self._tokens())
+
+    def _tokens(self) -> dict[str, Any]:
+        """The settings (but n-grams and ``split_unspaced``) that decide a text's
+        terms: an analysis serves only a featurizer of the same."""
+        return {name: getattr(self, name)
+                for name in ("lowercase", "normalize_unicode", "unicode_form")}
 
     def fit_transform_analyzed(self, analyzed: AnalyzedTexts,
                                rows: np.ndarray | None = None) -> sp.csr_matrix:
@@ -414,6 +421,9 @@ class TfidfFeaturizer:
         min_df = min(self.min_df, n_texts)
         if min_df < analyzed.min_df:  # the terms it keeps were left out of the analysis
             raise ValueError(f"min_df {min_df} below the analysis's {analyzed.min_df}")
+        for name, value in self._tokens().items():  # (validated: plain values)
+            if value != analyzed.tokens[name]:
+                raise ValueError(f"{name} differs from the analysis's")
         if self.split_unspaced == "auto" and self.unspaced_decided is None:
             self.split_unspaced_ = analyzed.split_unspaced  # decided on all the texts
         else:
@@ -638,14 +648,16 @@ class _Block:
 class AnalyzedTexts:
     """:meth:`TfidfFeaturizer.analyze` of some texts: their number, the
     ``split_unspaced`` they were tokenised with, the ``min_df`` below which terms were
-    left out, and an :class:`_AnalyzedBlock` per analyzer."""
+    left out, an :class:`_AnalyzedBlock` per analyzer, and ``tokens``, the other
+    settings the terms depend on (lowercasing, Unicode normalisation)."""
 
     def __init__(self, n_texts: int, split_unspaced: bool, min_df: int,
-                 blocks: dict[str, _AnalyzedBlock]):
+                 blocks: dict[str, _AnalyzedBlock], tokens: dict[str, Any]):
         self.n_texts = n_texts
         self.split_unspaced = split_unspaced
         self.min_df = min_df
         self.blocks = blocks
+        self.tokens = tokens
 
 
 class _AnalyzedBlock:
