@@ -352,6 +352,13 @@ class TfidfFeaturizer:
         return self
 
     def fit_transform(self, texts: Iterable[str]) -> sp.csr_matrix:
+        texts = self._fit_texts(texts)
+        return self._fit_blocks(len(texts), lambda analyzer, ngrams, min_df:
+                                self._fit_counts(texts, analyzer, ngrams, min_df))
+
+    def _fit_texts(self, texts: Iterable[str]) -> list[str]:
+        """``texts`` as a list, checked for a fit (:meth:`fit_transform`, :meth:`analyze`):
+        at least one, no lone surrogate, valid settings; ``split_unspaced`` decided."""
         texts = _as_list(texts)
         if not texts:
             raise InvalidParameterError("texts", "at least one document", "none")
@@ -359,8 +366,7 @@ class TfidfFeaturizer:
         check_no_lone_surrogate(texts)
         self.validate()
         self._decide_unspaced(texts)
-        return self._fit_blocks(len(texts), lambda analyzer, ngrams, min_df:
-                                self._fit_counts(texts, analyzer, ngrams, min_df))
+        return texts
 
     def _decide_unspaced(self, texts: Sequence[str]) -> None:
         if self.split_unspaced != "auto":
@@ -376,12 +382,7 @@ class TfidfFeaturizer:
         on all of it: each text was tokenised and n-grammed twice). Terms in fewer than
         ``min_df`` of all the texts are left out: no fit with a ``min_df`` (capped at its
         number of texts) of at least that keeps them."""
-        texts = _as_list(texts)
-        if not texts:
-            raise InvalidParameterError("texts", "at least one document", "none")
-        check_no_lone_surrogate(texts)
-        self.validate()
-        self._decide_unspaced(texts)
+        texts = self._fit_texts(texts)
         blocks = {}
         for analyzer, ngrams, _ in self._blocks_spec():
             counter = self._counter(analyzer, ngrams)
