@@ -2843,19 +2843,17 @@ def test_a_gzip_corpus_cut_short_names_the_last_line_read_not_line_1(bundle, goe
     # so the error said 'FILE:1: cannot read the file' wherever the file was cut
     whole = gzip.compress(goemotions_small["train"].read_bytes())
     short, cut = tmp_path / "short.tsv.gz", tmp_path / "cut.tsv.gz"
-    short.write_bytes(whole[:300])  # cut inside the first 64 KiB read ahead
+    short.write_bytes(whole[:300])  # cut inside the first 64 KiB chunk
     cut.write_bytes(whole[:len(whole) * 3 // 4])
-    n_whole_lines = zlib.decompressobj(wbits=31).decompress(cut.read_bytes()).count(b"\n")
     ended = "(Compressed file ended before the end-of-stream marker was reached)"
-    result = run("eval", bundle, short)
-    assert result.exit_code == 3
-    assert result.output.strip() == f"error: {short}: cannot read the file {ended}"
-    result = run("eval", bundle, cut)
-    assert result.exit_code == 3
-    line = re.fullmatch(rf"error: {re.escape(str(cut))}: cannot read the file after line "
-                        rf"([\d,]+) {re.escape(ended)}", result.output.strip())
-    assert line is not None, result.output
-    assert int(line.group(1).replace(",", "")) == n_whole_lines > 1
+    for path in (short, cut):
+        # the lines whole in what can be decompressed (read as they come: read1)
+        n_whole_lines = zlib.decompressobj(wbits=31).decompress(path.read_bytes()).count(b"\n")
+        result = run("eval", bundle, path)
+        assert result.exit_code == 3
+        after = f" after line {n_whole_lines:,}" if n_whole_lines else ""
+        assert result.output.strip() == f"error: {path}: cannot read the file{after} {ended}"
+        assert path == short or n_whole_lines > 1
 
 
 def test_a_classifier_saved_in_place_twice_is_not_taken_for_another_commands_save(
