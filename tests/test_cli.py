@@ -2686,42 +2686,55 @@ def test_only_the_commands_with_a_json_summary_keep_their_warnings(goemotions_sm
                    for handler in logging.getLogger("tagsmith").handlers)
 
 
-def test_train_lang_stores_a_vocabulary_s_names_in_that_language(tmp_path):
-    # train read a TSV vocabulary's names as English only (no --lang, which vocab, audit
-    # and zeroshot take): a Finnish one's names were stored as English in the bundle
+def _lang_data(command, tmp_path, rows):
+    """``rows`` (text, label) as ``command``'s input: train's TSV corpus, distill's JSONL
+    of LLM labels."""
+    if command == "train":
+        data = tmp_path / "data.tsv"
+        data.write_text("".join(f"{text}\t{label}\n" for text, label in rows))
+    else:
+        data = tmp_path / "data.jsonl"
+        data.write_text("".join(json.dumps({"id": str(i), "text": text, "labels": [label]})
+                                + "\n" for i, (text, label) in enumerate(rows)))
+    return data
+
+
+@pytest.mark.parametrize("command", ["train", "distill"])
+def test_train_and_distill_lang_store_a_vocabulary_s_names_in_that_language(tmp_path, command):
+    # train and distill read a TSV vocabulary's names as English only (no --lang, which
+    # vocab, audit and zeroshot take): a Finnish one's names were stored as English in the
+    # bundle, and suggest --lang fi warned that none is Finnish; train's corpus names its
+    # labels by their Finnish names here, distill's by URI
     from tagsmith.pipeline.classifier import TextClassifier
 
-    vocab, corpus = tmp_path / "v.tsv", tmp_path / "c.tsv"
+    vocab = tmp_path / "v.tsv"
     vocab.write_text("<u:sport>\turheilu\n<u:music>\tmusiikki\n")
-    corpus.write_text("jalkapallo ottelu\turheilu\npiano konsertti\tmusiikki\n" * 4)
+    sport, music = ("urheilu", "musiikki") if command == "train" else ("u:sport", "u:music")
+    data = _lang_data(command, tmp_path, [("jalkapallo ottelu", sport),
+                                          ("piano konsertti", music)] * 4)
     result = CliRunner().invoke(tagsmith_cli.cli, [
-        "-q", "train", str(corpus), "--vocab", str(vocab), "-o", str(tmp_path / "m"),
+        "-q", command, str(data), "--vocab", str(vocab), "-o", str(tmp_path / "m"),
         "--lang", "fi", "--dev-fraction", "0"])
     assert result.exit_code == 0, result.output
     space = TextClassifier.load(tmp_path / "m").label_space
     assert space.languages == ["fi"] and space.names("fi") == ["urheilu", "musiikki"]
-    # a derived label space's names are the corpus's keys: --lang has nothing to read
-    result = CliRunner().invoke(tagsmith_cli.cli, [
-        "-q", "train", str(corpus), "-o", str(tmp_path / "m2"), "--lang", "fi"])
-    assert result.exit_code == 2 and "--lang only applies" in result.output, result.output
+    if command == "train":
+        # a derived label space's names are the corpus's keys: --lang has nothing to read
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "train", str(data), "-o", str(tmp_path / "m2"), "--lang", "fi"])
+        assert result.exit_code == 2 and "--lang only applies" in result.output, result.output
 
 
 @pytest.mark.parametrize("command", ["train", "distill"])
 def test_train_and_distill_warn_of_a_lang_no_label_is_named_in(tmp_path, command, caplog):
     # label, vocab, audit and zeroshot warn of it; train and distill took --lang sv over
     # a vocabulary named in English and Finnish without a word (a mistyped --lang)
-    vocab, data = tmp_path / "v.ttl", tmp_path / "data"
+    vocab = tmp_path / "v.ttl"
     vocab.write_text("@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n"
                      "<u:sport> a skos:Concept ; skos:prefLabel \"sport\"@en, \"urheilu\"@fi .\n"
                      "<u:music> a skos:Concept ; skos:prefLabel \"music\"@en, \"musiikki\"@fi .\n")
-    rows = [("football match", "u:sport"), ("piano concert", "u:music")] * 4
-    if command == "train":
-        data = data.with_suffix(".tsv")
-        data.write_text("".join(f"{text}\t{uri}\n" for text, uri in rows))
-    else:
-        data = data.with_suffix(".jsonl")
-        data.write_text("".join(json.dumps({"id": str(i), "text": text, "labels": [uri]})
-                                + "\n" for i, (text, uri) in enumerate(rows)))
+    data = _lang_data(command, tmp_path, [("football match", "u:sport"),
+                                          ("piano concert", "u:music")] * 4)
     for lang, warned in [("sv", True), ("fi", False)]:
         caplog.clear()
         result = CliRunner().invoke(tagsmith_cli.cli, [

@@ -1853,20 +1853,3 @@ def test_distill_with_a_human_sample_refuses_a_lone_surrogate_by_name(where, nam
     with pytest.raises(InvalidParameterError, match=name):
         distill_classifier(texts, sp.csr_matrix(np.array([[0.8, 0], [0, 0.8]])), space,
                            human_texts=human, human_Y=sp.csr_matrix(np.array([[1, 0], [0, 1]])))
-
-
-def test_cli_distill_lang_stores_a_tsv_vocabulary_s_names_in_that_language(tmp_path):
-    # distill read a TSV vocabulary's names as English only: a Finnish one's names were
-    # stored as English in the bundle, and suggest --lang fi warned that none is Finnish
-    vocab, labels = tmp_path / "v.tsv", tmp_path / "l.jsonl"
-    vocab.write_text("<u:sport>\turheilu\n<u:music>\tmusiikki\n")
-    labels.write_text("".join(json.dumps({"id": str(i), "text": text, "labels": [uri]}) + "\n"
-                              for i, (text, uri) in enumerate(
-                                  [("jalkapallo ottelu", "u:sport"), ("piano konsertti",
-                                                                      "u:music")] * 4)))
-    result = CliRunner().invoke(tagsmith_cli.cli, [
-        "-q", "distill", str(labels), "--vocab", str(vocab), "-o", str(tmp_path / "m"),
-        "--lang", "fi", "--dev-fraction", "0"])
-    assert result.exit_code == 0, result.output
-    space = TextClassifier.load(tmp_path / "m").label_space
-    assert space.languages == ["fi"] and space.names("fi") == ["urheilu", "musiikki"]
