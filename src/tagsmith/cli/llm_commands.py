@@ -470,10 +470,7 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
         from tagsmith.zeroshot.encoder import SentenceEncoder
 
         if cache_dir:
-            from tagsmith.data.textio import check_writable_dir
-            from tagsmith.zeroshot.scorer import cache_name_bytes
-
-            check_writable_dir(cache_dir, "--cache-dir", room=cache_name_bytes())
+            _check_cache_dir(cache_dir)
         encoder = SentenceEncoder(feature="taxonomy --map-by meaning")
     client = _cached(inner, llm["cache"])  # every check passed: the cache file may appear
     try:
@@ -647,10 +644,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
     _check_jsonl_name(output)  # (after --student: a student on the labels' path says so)
     _check_cache_apart(llm["cache"], output=output, student=student)
     if shortlist_zeroshot and cache_dir:
-        from tagsmith.data.textio import check_writable_dir
-        from tagsmith.zeroshot.scorer import cache_name_bytes
-
-        check_writable_dir(cache_dir, "--cache-dir", room=cache_name_bytes())
+        _check_cache_dir(cache_dir)
     space = load_vocabulary(vocab, language=lang)
     warn_unnamed_language(space, lang)
     if shortlist_bundle:  # match the bundle's labels to VOCAB's by URI, not by position
@@ -750,6 +744,15 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
         raise
     # the warnings said (or, under -q, not said) on the way: -q hid them all
     click.echo(json_text({**summary, "warnings": obj.get("warnings", [])}), err=True)
+
+
+def _check_cache_dir(cache_dir: str) -> None:
+    """Refuse, before any work, a zero-shot ``--cache-dir`` that cannot be written or
+    whose path leaves no room for the cache's files (taxonomy, label, zeroshot)."""
+    from tagsmith.data.textio import check_writable_dir
+    from tagsmith.zeroshot.scorer import cache_name_bytes
+
+    check_writable_dir(cache_dir, "--cache-dir", room=cache_name_bytes())
 
 
 def _shortlist(texts, space, bundle, zeroshot, k, show_progress):
@@ -1022,10 +1025,7 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
         # before the bundle, the encoder and every label text's embedding load
         require_hnswlib()
     if cache_dir:
-        from tagsmith.data.textio import check_writable_dir
-        from tagsmith.zeroshot.scorer import cache_name_bytes
-
-        check_writable_dir(cache_dir, "--cache-dir", room=cache_name_bytes())
+        _check_cache_dir(cache_dir)
     # before the encoder and bundle load; a vocabulary given as the documents or the
     # background is refused, naming the argument that takes one
     check_document_files(files, whole_file, vocab_option=_ZEROSHOT_VOCAB)
