@@ -305,3 +305,5 @@ def test_row_fill_refuses_wrong_parts():
     fill.add(part)
     with pytest.raises(InvalidParameterError, match="2 rows in all"):
         fill.add(part)  # more rows than sized for
+    with pytest.raises(InvalidParameterError, match="at least one TopK added, got 'none'"):
+        RowFill(0, n_labels=2).result()  # nothing added: its 0 rows are not the fault

@@ -336,7 +336,11 @@ class RowFill:
 
     def result(self) -> TopK:
         """The stacked TopK, once every row is filled."""
-        if self.indices is None or self.scores is None or self.filled != self.n_docs:
+        if self.indices is None or self.scores is None:
+            # as concatenate refuses no parts: a fill of 0 rows said "must be 0 rows in
+            # all, got '0'", its rows all there
+            raise InvalidParameterError("parts", "at least one TopK added", "none")
+        if self.filled != self.n_docs:
             raise InvalidParameterError("parts", f"{self.n_docs:,} rows in all",
                                         f"{self.filled:,}")
         return TopK._trusted(self.indices, self.scores, self.n_labels)
