@@ -338,8 +338,6 @@ def check_document_files(files: tuple[str, ...], whole_file: bool = False, *,
     header with a ``uri`` column and no ``text``: :func:`_record_documents`). Stdin and
     a named pipe, read once, are checked as they are read (:func:`_documents`), a CSV or
     JSON Lines pipe too."""
-    import os
-
     seen: dict[tuple[int, int], str] = {}  # (device, inode) -> how it was given
 
     def claim(path: str, given: str) -> None:
@@ -443,7 +441,6 @@ def read_stdin_bytes() -> bytes:
 
 
 def _check_input_file(name: str) -> None:
-    import os
     from pathlib import Path
 
     path = Path(name)
@@ -464,8 +461,6 @@ def _check_input_file(name: str) -> None:
 def _check_document_folder(name: str) -> None:
     """Refuse a folder given as documents that cannot be read as one: unreadable, a
     model bundle, or without a ``.txt`` document (which would answer nothing)."""
-    import os
-
     from tagsmith.data.readers import directory_files
     from tagsmith.store.bundle import is_bundle
 
@@ -488,8 +483,6 @@ def _folder_documents(name: str):
     answer for a folder joins with an audit or eval of it; ``path`` (``name`` joined
     with the file's name) is where an error points. The text is the file's, stripped,
     as the corpus reader reads it (its line ends kept, CR LF too)."""
-    import os
-
     from tagsmith.data.readers import directory_files
 
     for path in directory_files(name):
