@@ -45,7 +45,7 @@ class IsotonicKnots:
         y = check_values(f"isotonic knots {prefix!r} y", arrays[f"{prefix}_y"], (None,))
         if x.shape != y.shape:
             raise ValueError(f"isotonic knots {prefix!r} are inconsistent")
-        # the compiled evaluation trusts the offsets
+        # the evaluation (and the audit's compiled _interp) index the knots by the offsets
         indptr = check_pointers(f"isotonic knots {prefix!r} indptr",
                                 arrays[f"{prefix}_indptr"], end=x.size)
         check_sorted_groups(f"isotonic knots {prefix!r} x", x, indptr)
