@@ -6,8 +6,9 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 logger = logging.getLogger("tagsmith")
 
@@ -140,6 +141,31 @@ def silenced(flag: bool = True) -> Iterator[None]:
         yield
     finally:
         silence(previous)
+
+
+@contextmanager
+def progress_set(settings: Sequence[tuple[Any, bool]]) -> Iterator[None]:
+    """Each ``(part, flag)``'s ``part.show_progress`` set to ``flag`` inside the ``with``
+    block, and as it was afterwards, also when the block fails (what training's scoring
+    and a bundle's save each did by hand).
+
+    >>> class Part:
+    ...     show_progress = True
+    >>> part = Part()
+    >>> with progress_set([(part, False)]):
+    ...     part.show_progress
+    False
+    >>> part.show_progress
+    True
+    """
+    before = [(part, part.show_progress) for part, _ in settings]
+    try:
+        for part, flag in settings:
+            part.show_progress = flag
+        yield
+    finally:
+        for part, flag in before:
+            part.show_progress = flag
 
 
 @contextmanager

@@ -38,7 +38,7 @@ from tagsmith.pipeline.crossfit import (
     CrossFitScores,
     HeldoutScores,
 )
-from tagsmith.progress import progress_bar
+from tagsmith.progress import progress_bar, progress_set
 from tagsmith.store.bundle import Bundle, BundleWriter
 from tagsmith.topk import RowFill, TopK
 
@@ -532,16 +532,11 @@ def _display_defaults(model: BaseModel) -> Iterator[None]:
     training differed (in ``tagsmith info`` and in ``model.json``) by where they ran.
     """
     parts = [model, *getattr(model, "members_", [])]
-    parts = [part for part in parts if hasattr(part, "show_progress")]
-    before = [part.show_progress for part in parts]
-    try:
-        for part in parts:
-            default = inspect.signature(type(part)).parameters.get("show_progress")
-            part.show_progress = False if default is None else default.default
+    defaults = [(part, inspect.signature(type(part)).parameters.get("show_progress"))
+                for part in parts if hasattr(part, "show_progress")]
+    with progress_set([(part, False if default is None else default.default)
+                       for part, default in defaults]):
         yield
-    finally:
-        for part, setting in zip(parts, before, strict=True):
-            part.show_progress = setting
 
 
 def check_manifest_sections(manifest: dict, path: str | Path) -> None:

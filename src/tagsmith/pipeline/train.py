@@ -65,6 +65,7 @@ from tagsmith.pipeline.crossfit import (
     unfit_groups,
 )
 from tagsmith.pipeline.evaluate import evaluate_topk, tuning_k
+from tagsmith.progress import progress_set
 from tagsmith.topk import PAD, TopK
 
 logger = logging.getLogger("tagsmith")
@@ -361,18 +362,9 @@ def _one_bar_over_documents(clf: TextClassifier, show: bool) -> Iterator[None]:
     parts = [part for part, _ in _featurizer_parts(clf.featurizer, {})
              if not isinstance(part, EmbeddingFeaturizer)]
     parts += [clf.model, *getattr(clf.model, "members_", [])]
-    parts = [part for part in parts if hasattr(part, "show_progress")]
-    before = [part.show_progress for part in parts]
-    shown = clf.show_progress
-    try:
-        for part in parts:
-            part.show_progress = False
-        clf.show_progress = show
+    with progress_set([*((part, False) for part in parts if hasattr(part, "show_progress")),
+                       (clf, show)]):
         yield
-    finally:
-        for part, setting in zip(parts, before, strict=True):
-            part.show_progress = setting
-        clf.show_progress = shown
 
 
 def _analyzed(texts: list[str], options: TrainOptions, unspaced: bool | None,
