@@ -613,3 +613,32 @@ def test_every_option_of_every_command_says_what_it_does():
             for param in params
             if isinstance(param, click.Option) and not (param.help or "").strip()]
     assert not bare, f"options without a help text: {bare}"
+
+
+def test_a_reliability_diagram_without_matplotlib_is_refused_before_the_work(bundle, tmp_path,
+                                                                            files, monkeypatch):
+    """On a core install (no tagsmith[plot]), calibrate --reliability-png recalibrated and
+    saved the bundle in place, then failed (exit 5) on the missing matplotlib, and eval
+    --calibration --reliability-png scored the whole corpus before failing."""
+    import sys
+
+    import tagsmith.pipeline.confidence as confidence
+
+    copy = tmp_path / "model"
+    shutil.copytree(bundle, copy)
+    before = {path.name: path.read_bytes() for path in copy.iterdir()}
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    png = tmp_path / "reliability.png"
+    result = run("calibrate", copy, "--reliability-png", png)
+    assert result.exit_code == 5, result.output
+    assert "pip install 'tagsmith[plot]'" in result.output
+    assert {path.name: path.read_bytes() for path in copy.iterdir()} == before
+    assert not list(tmp_path.glob("*.png*"))
+
+    def scored(*args, **kwargs):
+        raise AssertionError("the corpus was scored")
+
+    monkeypatch.setattr(confidence, "evaluate_with_confidence", scored)
+    result = run("eval", copy, files["corpus"], "--calibration", "--reliability-png", png)
+    assert result.exit_code == 5, result.output
+    assert "pip install 'tagsmith[plot]'" in result.output and not png.exists()

@@ -198,6 +198,18 @@ def _tail_check(entries, tail: np.ndarray, floor: float) -> dict:
             "positives": int(entries.y.nnz)}
 
 
+def check_plotting() -> None:
+    """Raise :class:`MissingDependencyError` unless matplotlib can be imported, as
+    :func:`reliability_diagram` does: the commands call it before the work whose diagram
+    they draw (a core install failed only once the work was done, and calibrate had
+    saved the bundle)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as exc:
+        raise MissingDependencyError("matplotlib", extra="plot",
+                                     feature="writing reliability diagrams") from exc
+
+
 def reliability_diagram(reports: dict[str, ReliabilityReport], path: str | Path, *,
                         title: str = "Reliability") -> Path:
     """Write a reliability diagram (PNG) of one or more reports, e.g. raw and calibrated.

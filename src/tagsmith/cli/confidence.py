@@ -298,6 +298,9 @@ def check_png_output(path: str | None, option: str, inputs: dict[str, str | None
         check_writable(target)
     except DataError as exc:
         raise DataError(f"{option}: {exc.reason}", path=path) from None
+    from tagsmith.calibration.reliability import check_plotting
+
+    check_plotting()  # a core install (no tagsmith[plot]) fails before the work
 
 
 def _clear_shift(classifier, bundle: str, as_json: bool) -> None:
