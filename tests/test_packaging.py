@@ -3,7 +3,9 @@
 A fresh machine only gets what pyproject.toml declares, so every third-party package that
 src/ imports must be declared there (core dependencies, or an extra for an import made
 inside a function, where a missing package is a MissingDependencyError), and re-running
-scripts/setup.sh must repair a .venv it can no longer use.
+scripts/setup.sh must repair a .venv it can no longer use. The wheel and the sdist built
+from a clean copy of the tree hold every module, the license text and the typing marker,
+and nothing of the repository's tests, benchmarks or data.
 """
 
 import ast
@@ -12,7 +14,9 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tomllib
+import zipfile
 from importlib import metadata
 from pathlib import Path
 
@@ -137,3 +141,63 @@ def test_setup_recreates_a_venv_whose_python_is_gone(tmp_path):
                            capture_output=True, text=True)
     assert alive.returncode == 0, out.stderr
     assert Path(alive.stdout.strip()) == repo / ".venv"
+
+
+def _build_hook(hook: str, tree: Path, out: Path) -> Path:
+    """Run one of setuptools' build hooks in ``tree`` (a process of its own: two hooks in
+    one process put the sdist into a folder named bdist_wheel), no network."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys; from setuptools import build_meta as hooks; "
+         f"print('built', hooks.{hook}(sys.argv[1]))", str(out)],
+        cwd=tree, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # the hooks' own log goes to stdout too
+    return out / done.stdout.splitlines()[-1].removeprefix("built ")
+
+
+def _build(tmp_path: Path) -> tuple[Path, Path]:
+    """(wheel, sdist): the sdist built from a copy of the tree without its build leftovers
+    (a stale build/lib puts deleted modules into a wheel), the wheel from the unpacked
+    sdist, as pip builds one."""
+    pytest.importorskip("setuptools", minversion="77",
+                        reason="the build needs setuptools>=77 (PEP 639 license fields)")
+    tree = tmp_path / "tree"
+    shutil.copytree(ROOT, tree, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache",
+        ".hypothesis", "runs", "bundles", "work"))
+    sdist = _build_hook("build_sdist", tree, tmp_path / "dist")
+    with tarfile.open(sdist) as archive:
+        archive.extractall(tmp_path / "unpacked", filter="data")
+    unpacked = tmp_path / "unpacked" / sdist.name.removesuffix(".tar.gz")
+    return _build_hook("build_wheel", unpacked, tmp_path / "dist"), sdist
+
+
+def test_wheel_and_sdist_hold_the_package_its_license_and_nothing_else(tmp_path):
+    """There was no LICENSE: the wheel and the sdist of an Apache-2.0 project carried no
+    license text, and the sdist held tests/test_*.py without tests/conftest.py or
+    tests/data, a suite that could not run; nor was there a py.typed, so mypy ignored
+    the annotations of an installed tagsmith."""
+    import tagsmith
+
+    wheel, sdist = _build(tmp_path)
+    modules = {path.relative_to(ROOT / "src").as_posix() for path in SRC.rglob("*.py")}
+    info = f"tagsmith-{tagsmith.__version__}.dist-info"
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        metadata_text = archive.read(f"{info}/METADATA").decode("utf-8")
+    package = {name for name in names if not name.startswith(f"{info}/")}
+    assert package == modules | {"tagsmith/py.typed"}
+    assert f"{info}/licenses/LICENSE" in names
+    assert f"\nVersion: {tagsmith.__version__}\n" in metadata_text  # what --version says
+    assert "\nLicense-Expression: Apache-2.0\n" in metadata_text
+    assert "\nLicense-File: LICENSE\n" in metadata_text
+
+    top = f"tagsmith-{tagsmith.__version__}/"
+    with tarfile.open(sdist) as archive:
+        members = {member.name.removeprefix(top) for member in archive.getmembers()
+                   if member.isfile()}
+    assert {"LICENSE", "README.md", "pyproject.toml", "src/tagsmith/py.typed"} <= members
+    assert {f"src/{module}" for module in modules} <= members
+    assert not [name for name in members
+                if name.split("/")[0] in {"tests", "benchmarks", "examples", "scripts"}]
+    assert "Apache License" in (ROOT / "LICENSE").read_text(encoding="utf-8")
