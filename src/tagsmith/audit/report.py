@@ -34,13 +34,13 @@ padding:.4rem .7rem}
 """
 
 
-def check_plotting() -> None:
-    """Raise :class:`MissingDependencyError` unless matplotlib can be imported."""
+def check_plotting(feature: str = "drawing the plots of the HTML audit report") -> None:
+    """Raise :class:`MissingDependencyError` unless matplotlib can be imported
+    (``feature`` says what needs it: the command line names its --no-plots)."""
     try:
         import matplotlib  # noqa: F401
     except ImportError as exc:
-        raise MissingDependencyError("matplotlib", extra="report",
-                                     feature="plots in the HTML audit report") from exc
+        raise MissingDependencyError("matplotlib", extra="report", feature=feature) from exc
 
 
 def write_json(report: dict, path: str | Path) -> Path:

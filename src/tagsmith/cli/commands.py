@@ -1374,7 +1374,8 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     if not no_html and not no_plots:
         from tagsmith.audit.report import check_plotting
 
-        check_plotting()  # fail before the work, not after it
+        # before the work, not after it; a core install learns that --no-plots needs none
+        check_plotting("drawing the HTML report's plots (--no-plots leaves them out)")
     space, classifier = _label_space_for(corpus, vocab, bundle, on_error, derive=False)
     derived = space is None
     if space is None:  # derived while reading: the corpus is read once, not twice
