@@ -167,7 +167,9 @@ def _build(tmp_path: Path) -> tuple[Path, Path]:
         ".hypothesis", "runs", "bundles", "work"))
     sdist = _build_hook("build_sdist", tree, tmp_path / "dist")
     with tarfile.open(sdist) as archive:
-        archive.extractall(tmp_path / "unpacked", filter="data")
+        # extraction filters came with 3.11.4 (and 3.12); a 3.11.2 has none
+        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        archive.extractall(tmp_path / "unpacked", **safe)
     unpacked = tmp_path / "unpacked" / sdist.name.removesuffix(".tar.gz")
     return _build_hook("build_wheel", unpacked, tmp_path / "dist"), sdist
 
