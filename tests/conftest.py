@@ -160,6 +160,10 @@ def sport_corpus(tmp_path: Path, n_docs: int = 30, line: str = "sport story {i}"
     return docs, sport_vocab(tmp_path)
 
 
+#: a line an earlier ``label`` run wrote (a file label did not write is not replaced)
+EARLIER = '{"id": "old:1", "text": "earlier output", "labels": ["u:sport"], "scores": [0.9]}\n'
+
+
 def sport_vocab(tmp_path: Path) -> Path:
     """``tmp_path / "v.tsv"``: a vocabulary of sport and music."""
     vocab = tmp_path / "v.tsv"

@@ -21,7 +21,7 @@ from tagsmith.labeling.reliability import estimate_reliability
 from tagsmith.testing.llm_server import LocalChatServer, Reply, user_prompt
 from tagsmith.topk import TopK
 
-from conftest import FAST_FEATURES, down_after, sport_corpus, sport_vocab
+from conftest import EARLIER, FAST_FEATURES, down_after, sport_corpus, sport_vocab
 
 tagsmith_cli._register_commands()
 
@@ -628,14 +628,14 @@ def test_malformed_answers_are_not_replayed_from_the_cache(tmp_path):
 def test_cli_label_fails_when_no_document_was_answered(tmp_path):
     corpus, out = tmp_path / "docs.txt", tmp_path / "o.jsonl"
     corpus.write_text("sport one\nmusic two\nsport three\n")
-    out.write_text("earlier output\n")
+    out.write_text(EARLIER)
     vocab = tmp_path / "v.tsv"
     vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
     with LocalChatServer(lambda body: Reply("rate limited", status=429)) as server:
         result = run_label(server, tmp_path, corpus, "--vocab", vocab, "-o", out)
     assert result.exit_code == 6
     assert "none of the 3 documents" in result.output and "HTTP 429" in result.output
-    assert out.read_text() == "earlier output\n"  # left untouched
+    assert out.read_text() == EARLIER  # left untouched
 
     def half(body):
         doc = read_data_section(user_prompt(body), "DOCUMENT")

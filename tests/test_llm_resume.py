@@ -21,7 +21,7 @@ import tagsmith.cli as tagsmith_cli
 from tagsmith.labeling.prompts import read_data_section
 from tagsmith.testing.llm_server import LocalChatServer, Reply, user_prompt
 
-from conftest import ROOT, exit_code_or_drain, fill_pipe, sport_vocab, unread_pipe
+from conftest import EARLIER, ROOT, exit_code_or_drain, fill_pipe, sport_vocab, unread_pipe
 
 tagsmith_cli._register_commands()
 
@@ -87,7 +87,7 @@ def test_a_stopped_label_run_says_how_to_resume_and_resumes_from_the_cache(
                               for i in range(40)))
     vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
     out, cache = tmp_path / "o.jsonl", tmp_path / "c.sqlite"
-    out.write_text("earlier output\n")
+    out.write_text(EARLIER)
     with LocalChatServer(slow_teacher) as server:
         args = ["label", str(corpus), "--vocab", str(vocab), "-o", str(out),
                 "--base-url", server.base_url, "--llm", "t", "--concurrency", "2",
@@ -107,7 +107,7 @@ def test_a_stopped_label_run_says_how_to_resume_and_resumes_from_the_cache(
         assert lines[-2] == (f"to resume, run the same command again: the answers received "
                              f"so far are kept in the response cache {cache} and are not "
                              "paid for again"), lines
-        assert out.read_text() == "earlier output\n"  # left as it was
+        assert out.read_text() == EARLIER  # left as it was
         kept = cached_rows(cache)
         assert 4 <= kept < 40
 
@@ -411,3 +411,32 @@ def test_kill_ends_a_stopped_run_whose_closing_lines_wait_on_its_stderr(tmp_path
             ended = exit_code_or_drain(process, read_end)
     assert ended == 143
     assert cached_rows(cache) >= 4  # the answers stored are kept
+
+
+@pytest.mark.parametrize("name", ["labels.jsonl", "labels.jsonl.gz"])
+def test_label_replaces_its_own_output_but_not_a_file_it_did_not_write(tmp_path, name):
+    # an unrelated labels.jsonl was replaced with no word and no --force, where every
+    # other command replaces only what it wrote (audit -o, apply-review -o)
+    corpus, vocab, out = tmp_path / "docs.txt", sport_vocab(tmp_path), tmp_path / name
+    corpus.write_text("sport one\nmusic two\n")
+    with LocalChatServer(slow_teacher) as server:
+        args = ["-q", "label", str(corpus), "--vocab", str(vocab), "-o", str(out),
+                "--base-url", server.base_url, "--llm", "t",
+                "--cache", str(tmp_path / "c.sqlite")]
+        first = CliRunner().invoke(tagsmith_cli.cli, args)
+        assert first.exit_code == 0, first.output
+        written = out.read_bytes()
+        again = CliRunner().invoke(tagsmith_cli.cli, args)  # its own output: replaced
+        assert again.exit_code == 0, again.output
+        assert out.read_bytes() == written
+        out.write_bytes(b'{"mine": "not from label"}\n')
+        sent = len(server.requests)
+        refused = CliRunner().invoke(tagsmith_cli.cli, args)
+        assert len(server.requests) == sent
+        assert refused.exit_code == 3, refused.output
+        assert f"{out}: -o/--output: is a file label did not write" in refused.output
+        assert "pass --force to replace it" in refused.output
+        assert out.read_bytes() == b'{"mine": "not from label"}\n'
+        forced = CliRunner().invoke(tagsmith_cli.cli, [*args, "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert out.read_bytes() == written

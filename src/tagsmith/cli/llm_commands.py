@@ -282,6 +282,21 @@ def _check_output_file(path: str | None, option: str) -> None:
         raise DataError(f"{option}: not writable", path=path)
 
 
+def _check_label_output(path: str) -> None:
+    """Refuse, before any call, an existing ``label`` output that no ``label`` run wrote
+    (a file of the user's own named ``labels.jsonl``): it was replaced with no word,
+    where every other command replaces only its own output without ``--force``. A
+    rerun's own earlier output is replaced, as before."""
+    from tagsmith.exceptions import DataError
+    from tagsmith.pipeline.llm import is_soft_labels_file
+
+    if not is_soft_labels_file(path):
+        raise DataError("-o/--output: is a file label did not write (its first line is not "
+                        'a label output\'s {"id": ..., "text": ..., "labels": ...}); '
+                        "refusing to replace it (move it away, write to another file, or "
+                        "pass --force to replace it)", path=path)
+
+
 def _check_jsonl_name(path: str) -> None:
     """Refuse, before any call, a ``label`` output not named as JSONL: the lines are
     JSONL whatever the name, and every reader takes a file's format from its suffix
@@ -586,11 +601,13 @@ def _summary_changes(counts: dict) -> str:
               help="With --budget: seed of the document selection and the student.")
 @click.option("--lang", default="en", show_default=True, callback=language_code,
               help="Language of label names.")
+@click.option("--force", is_flag=True, help="Replace an OUTPUT that label did not write "
+              "(an earlier label output is replaced without it).")
 @llm_options
 @click.pass_obj
 def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cache_dir,
           shortlist_k, votes, max_labels, use_case, human, limit, budget, strategy, rounds,
-          student, seed, lang, **llm):
+          student, seed, lang, force, **llm):
     """Label the documents of CORPUS with an LLM; write soft labels as JSONL.
 
     CORPUS is any corpus file (labels ignored) or a text file with one document per line
@@ -642,6 +659,8 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
             raise click.BadParameter("must differ from --output (and neither may lie "
                                      "inside the other)", param_hint="--student")
     _check_jsonl_name(output)  # (after --student: a student on the labels' path says so)
+    if not force:
+        _check_label_output(output)
     _check_cache_apart(llm["cache"], output=output, student=student)
     if shortlist_zeroshot and cache_dir:
         _check_cache_dir(cache_dir)

@@ -11,7 +11,9 @@
 
 from __future__ import annotations
 
+import gzip
 import logging
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -281,6 +283,35 @@ def write_soft_labels(path: str | Path, texts: Sequence[str], Y: sp.csr_matrix,
             out.write(json_line(record))
             written += 1
     return written
+
+
+#: how a line of :func:`write_soft_labels` begins: its id, then its text
+_SOFT_LABELS_START = re.compile(r'\A\{"id": "(?:[^"\\]|\\.)*", "text": "')
+
+
+def is_soft_labels_file(path: str | Path) -> bool:
+    """Whether ``path`` may be replaced as an earlier :func:`write_soft_labels` output:
+    nothing is there, a symbolic link (the link is replaced, not what it points to), an
+    empty file, or a file (``.gz`` read as such) whose first line begins as that
+    writer's lines do. A folder, an unreadable file, or any other content is not:
+    ``label -o`` replaced a file of the user's own with no word."""
+    path = Path(path)
+    if path.is_symlink() or not path.exists():
+        return True
+    if not path.is_file():
+        return False
+    try:
+        with open(path, "rb") as raw:
+            head = raw.read(2)
+            raw.seek(0)
+            stream = (gzip.GzipFile(fileobj=raw, mode="rb") if head == b"\x1f\x8b"
+                      else raw)
+            start = stream.read(65536)
+    except (OSError, EOFError):  # unreadable, or a damaged gzip: not known to be one
+        return False
+    if not start:
+        return True
+    return bool(_SOFT_LABELS_START.match(start.decode("utf-8", "replace")))
 
 
 def _round_scores(values: np.ndarray) -> np.ndarray:
