@@ -991,6 +991,18 @@ def test_the_cli_refuses_an_existing_output_naming_its_own_flag(tmp_path, corpus
     assert "--force" in result.output and existing.read_text() == "an earlier result\n"
 
 
+def test_the_cli_calls_a_folder_given_as_the_output_a_folder(tmp_path, corpus):
+    # it was refused as "must be a file that does not exist yet (pass --force)", and
+    # --force then said it is a directory: the flag suggested was no use
+    review = _review(tmp_path, [_row(2, "missing", "http://x/snow", "Snowfall in the hills")])
+    folder = tmp_path / "fixed.tsv"
+    folder.mkdir()
+    result = _apply_review_cli(tmp_path, corpus, review, folder)
+    assert result.exit_code == 3, result.output
+    assert f"{folder}: is a directory, expected a file to write" in result.output
+    assert "--force" not in result.output
+
+
 def _with_doc_cell(review, cell):
     """``review`` (CSV) with the ``doc`` cell of its first row replaced by ``cell``, as a
     spreadsheet saving a number column might write it."""

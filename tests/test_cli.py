@@ -1,6 +1,7 @@
 import gzip
 import json
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -732,7 +733,7 @@ def test_train_and_calibrate_check_the_output_before_reading_any_data(bundle, tm
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "notes.txt").write_text("keep me")
     missing = tmp_path / "missing.tsv"  # reading it would fail with exit 3
-    for output, reason in ((existing, "is not a directory"),
+    for output, reason in ((existing, "is a file, not a directory"),
                            (existing / "model", f"{existing} is a file, not a folder"),
                            (tmp_path / "docs", "is not a model bundle")):
         for args in (["train", missing, "--output", output],
@@ -2892,3 +2893,29 @@ def test_a_classifier_saved_in_place_twice_is_not_taken_for_another_commands_sav
     with pytest.raises(BundleTargetError, match="was replaced by another command"):
         classifier.save(model, in_place=True)
     assert TextClassifier.load(model).manifest["training"]["note"] == "other"
+
+
+def test_a_pipe_where_a_file_or_folder_is_read_or_written_is_named_as_a_pipe(tmp_path):
+    # a process substitution <(cat v.tsv) was "is not a file" (vocab, train --vocab,
+    # zeroshot VOCAB) with no word of why, and a pipe or /dev/null where a folder is
+    # written or read was "is a file" (audit -o, zeroshot --cache-dir, a bundle)
+    corpus, vocab, pipe = tmp_path / "c.tsv", tmp_path / "v.tsv", tmp_path / "p"
+    corpus.write_text("sport one\t<u:sport>\nmusic two\t<u:music>\n")
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    os.mkfifo(pipe)  # never opened: each refusal comes from what stat says it is
+    a_pipe = "a pipe (a process substitution such as <(...), or a named pipe)"
+    for args, reason in (
+            (["vocab", pipe], f"is {a_pipe}, not a file: a vocabulary is read from a file"),
+            (["train", corpus, "--vocab", pipe, "-o", tmp_path / "m"], "save what the pipe"),
+            (["zeroshot", pipe, corpus], "save what the pipe gives to a file"),
+            (["train", corpus, "-o", pipe], f"exists and is {a_pipe}, not a directory"),
+            (["audit", corpus, "-o", pipe], f"-o/--output: is {a_pipe}, expected a folder"),
+            (["suggest", pipe], f"a model bundle is a directory, this is {a_pipe}"),
+            (["zeroshot", vocab, corpus, "--cache-dir", pipe],
+             f"--cache-dir: is {a_pipe}, expected a folder")):
+        result = run(*args)
+        assert result.exit_code == (4 if args[0] == "suggest" else 3), (args, result.output)
+        assert f"{pipe}: " in result.output and reason in result.output, (args, result.output)
+    result = run("zeroshot", vocab, corpus, "--cache-dir", "/dev/null")
+    assert result.exit_code == 3 and "--cache-dir: is a device, expected a folder" in \
+        result.output, result.output

@@ -760,7 +760,7 @@ def test_cli_label_checks_output_paths_before_any_call(tmp_path, where):
         result = run_label(server, tmp_path, corpus, "--vocab", vocab, "-o", out, *extra)
         assert not server.requests
     if where == "student":  # a bundle: refused by the bundle writer's rule
-        assert result.exit_code == 3 and "afile: exists and is not a directory" in \
+        assert result.exit_code == 3 and "afile: exists and is a file, not a directory" in \
             result.output, result.output
         return
     assert result.exit_code == 3, result.output

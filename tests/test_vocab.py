@@ -3,6 +3,7 @@
 import gzip
 import importlib.util
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -462,12 +463,23 @@ def test_unknown_suffix_and_missing_file(tmp_path):
     missing = tmp_path / "missing.tsv"
     with pytest.raises(VocabularyError, match="missing.tsv"):
         load_vocabulary(missing)
-    with pytest.raises(VocabularyError, match="not a file"):
+    with pytest.raises(VocabularyError, match="is a folder, not a file"):
         load_vocabulary(tmp_path, format="tsv")
+
     with pytest.raises(InvalidParameterError):
         load_vocabulary(odd, on_error="ignore")
     with pytest.raises(InvalidParameterError):
         load_vocabulary(odd, format="xlsx")
+
+
+def test_a_pipe_given_as_the_vocabulary_is_named_as_one_with_what_to_do(tmp_path):
+    # <(cat v.tsv) was refused as "/dev/fd/63: is not a file": not why, nor what works
+    pipe = tmp_path / "v.tsv"
+    os.mkfifo(pipe)  # stat alone tells: the pipe is never opened (which would wait)
+    with pytest.raises(VocabularyError, match=r"v.tsv: is a pipe \(a process substitution "
+                       r"such as <\(...\), or a named pipe\), not a file: .*save what the "
+                       r"pipe gives to a file \(e.g. cat ... > labels.tsv\)"):
+        load_vocabulary(pipe)
 
 
 def test_unreadable_files(tmp_path):

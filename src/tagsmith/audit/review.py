@@ -759,11 +759,13 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                        *(("an input of this run", Path(p)) for p in keep)):
         if same_file(output, path):
             raise InvalidParameterError("output", f"a new file, not {role}", str(output))
+    # a folder first: it was "must be a file that does not exist yet (pass --force)",
+    # and with --force "is a directory", the flag suggested no use
+    check_writable(output)
     if output.exists() and not overwrite:
         # both spellings: the keyword for Python callers, the flag for the command line
         raise InvalidParameterError("output", "a file that does not exist yet (pass "
                                     "overwrite=True to replace it; CLI: --force)", str(output))
-    check_writable(output)
     source = Corpus(corpus, space, on_error=on_error)
     # a pipe can be read once: checked as it is written (below), a file or folder here
     checked = corpus.is_file() or corpus.is_dir()

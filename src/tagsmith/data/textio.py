@@ -8,6 +8,7 @@ import gzip
 import io
 import os
 import re
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -106,6 +107,52 @@ def same_file(a: str | Path, b: str | Path) -> bool:
     return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
 
 
+def kind_of(path: str | Path) -> str:
+    """What ``path`` is, in words, for a refusal that expected another kind: ``"a
+    file"``, ``"a folder"``, a pipe (a process substitution or a named pipe), a device,
+    a socket; ``"missing"`` when nothing is there. Refusals said "is a file" or "is not
+    a file" of a pipe ``<(cat v.tsv)`` or of ``/dev/null``, naming neither what it was
+    nor why it would not do.
+
+    >>> import tempfile
+    >>> kind_of(tempfile.gettempdir()), kind_of("/dev/null")
+    ('a folder', 'a device')
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return "missing"
+    if stat.S_ISREG(mode):
+        return "a file"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a pipe (a process substitution such as <(...), or a named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "neither a file nor a folder"
+
+
+def not_a_file(path: str | Path, what: str) -> str:
+    """Why ``path``, which is not a regular file, is refused where ``what`` (``"a
+    vocabulary"``) is read from a file, and what to do: "is not a file" said neither.
+    A pipe is read once, where the reader opens the file again (its format, a
+    compression check) and takes its format from the name's suffix.
+
+    >>> not_a_file("/dev/null", "a vocabulary").split(":")[0]
+    'is a device, not a file'
+    """
+    kind = kind_of(path)
+    if kind.startswith("a pipe"):
+        return (f"is {kind}, not a file: {what} is read from a file named by its format "
+                "(.tsv, .csv, .ttl, ...): save what the pipe gives to a file (e.g. cat "
+                "... > labels.tsv) and pass that file's path")
+    return (f"is {kind}, not a file: {what} is read from a file named by its format "
+            "(.tsv, .csv, .ttl, ...): pass the path of one")
+
+
 def check_writable(path: str | Path) -> Path:
     """Refuse, naming ``path``, an output file that cannot be written: a directory, one
     below a file, or one whose nearest existing folder is not writable (the file is
@@ -126,7 +173,7 @@ def check_writable(path: str | Path) -> Path:
     for folder in path.parents:
         if folder.exists():
             if not folder.is_dir():
-                raise DataError(f"{folder} is a file, not a folder", path=path)
+                raise DataError(f"{folder} is {kind_of(folder)}, not a folder", path=path)
             if not os.access(folder, os.W_OK | os.X_OK):
                 raise DataError(f"{folder} is not writable", path=path)
             break
@@ -204,8 +251,9 @@ def check_writable_dir(path: str | Path, option: str | None = None, *,
     # must be writable
     existing = next((p for p in (path, *path.parents) if p.exists()), None)
     if existing is not None and not existing.is_dir():
-        raise DataError(f"{prefix}is a file, expected a folder" if existing == path
-                        else f"{prefix}{existing} is a file, not a folder", path=path)
+        kind = kind_of(existing)
+        raise DataError(f"{prefix}is {kind}, expected a folder" if existing == path
+                        else f"{prefix}{existing} is {kind}, not a folder", path=path)
     if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
         raise DataError(f"{prefix}{existing} is not writable", path=path)
     if room:

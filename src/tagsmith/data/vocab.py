@@ -91,7 +91,7 @@ from tagsmith.data.labelspace import (
     strip_brackets,
 )
 from tagsmith.data.readers import compression_mismatch, open_binary, split_lines
-from tagsmith.data.textio import LONE_SURROGATE, atomic_text_writer
+from tagsmith.data.textio import LONE_SURROGATE, atomic_text_writer, not_a_file
 from tagsmith.exceptions import (
     MissingDependencyError,
     UnsupportedFormatError,
@@ -144,7 +144,7 @@ def load_vocabulary(path: str | Path, *, format: str | None = None, language: st
     if not path.exists():
         raise VocabularyError("vocabulary file not found", path=path)
     if not path.is_file():
-        raise VocabularyError("is not a file", path=path)
+        raise VocabularyError(not_a_file(path, "a vocabulary"), path=path)
     problem = compression_mismatch(path)  # said "not UTF-8" or "Not a gzipped file"
     if problem is not None:
         raise VocabularyError(problem, path=path)

@@ -197,8 +197,11 @@ class Bundle:
                             f"{shlex.quote(str(self.path))})", path=self.path)
                     raise BundleError("no such model bundle", path=self.path)
                 if not self.path.is_dir():
-                    raise BundleError("a model bundle is a directory, this is a file",
-                                      path=self.path)
+                    from tagsmith.data.textio import kind_of
+
+                    # a pipe or /dev/null was "a file" too
+                    raise BundleError(f"a model bundle is a directory, this is "
+                                      f"{kind_of(self.path)}", path=self.path)
                 self.manifest = self._read_manifest()
                 self._open_files()
             self._verify_files()  # the open files stay the bundle's, locked or not
@@ -695,8 +698,10 @@ def check_bundle_target(path: str | Path, *, locked: bool = False) -> Path:
     target = Path(path)
     _check_name_length(target)
     if target.exists() and not target.is_dir():
-        raise BundleTargetError("exists and is not a directory; refusing to overwrite",
-                                path=target)
+        from tagsmith.data.textio import kind_of
+
+        raise BundleTargetError(f"exists and is {kind_of(target)}, not a directory; refusing "
+                                "to overwrite it", path=target)
     if target.is_dir():
         with nullcontext() if locked else _folder_lock(target.parent, shared=True):
             _check_replaceable(target)  # not while a save swaps it (see _folder_lock)
