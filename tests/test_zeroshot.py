@@ -1680,3 +1680,25 @@ def test_cli_zeroshot_cache_dir_too_long_for_its_files_is_refused_naming_it(tmp_
                                "long, too long for the files written in it"), said
         assert "labels-" not in said and os.strerror(errno.ENAMETOOLONG) not in said, said
     assert not any(p.name.startswith("labels-") for p in tmp_path.rglob("*"))
+
+
+@pytest.mark.parametrize("extra", [-60, 0, 1000])  # room short for a file; too long itself
+def test_a_library_cache_dir_too_long_for_its_files_names_the_parameter(tmp_path, extra):
+    # the CLI's --cache-dir was checked (above); ZeroShotClassifier(cache_dir=...) and
+    # map_to_vocabulary(..., cache_dir=...) met a bare OSError (File name too long)
+    # naming labels-X.npz, a file the caller never named
+    from tagsmith.exceptions import DataError
+    from tagsmith.pipeline.llm import map_to_vocabulary
+
+    space = LabelSpace([Label("u:sport", {"en": "sport"}), Label("u:music", {"en": "music"})])
+    length = os.pathconf(tmp_path, "PC_PATH_MAX") + extra
+    folder = str(tmp_path)
+    while len(folder) < length:
+        folder = os.path.join(folder, "x" * min(200, length - len(folder) - 1))
+    encoder = _CountingEncoder()
+    said = f"cache_dir: its path is {length:,} bytes long, too long for the files written in it"
+    with pytest.raises(DataError, match=re.escape(said)):
+        ZeroShotClassifier(space, encoder, cache_dir=folder)
+    with pytest.raises(DataError, match=re.escape(said)):
+        map_to_vocabulary(space, space, encoder=encoder, cache_dir=folder)
+    assert encoder.calls == 0  # before any embedding

@@ -207,6 +207,13 @@ def check_name_lengths(path: Path, prefix: str = "") -> None:
                             "name may have here", path=path)
 
 
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a path longer than the system takes (File name too long)
+        return False
+
+
 def _is_dir(path: Path) -> bool:
     try:
         return path.is_dir()
@@ -249,7 +256,7 @@ def check_writable_dir(path: str | Path, option: str | None = None, *,
     check_name_lengths(path, prefix)
     # the nearest existing path, in one walk up: a file there is refused, a folder
     # must be writable
-    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    existing = next((p for p in (path, *path.parents) if _exists(p)), None)
     if existing is not None and not existing.is_dir():
         kind = kind_of(existing)
         raise DataError(f"{prefix}is {kind}, expected a folder" if existing == path
@@ -257,17 +264,37 @@ def check_writable_dir(path: str | Path, option: str | None = None, *,
     if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
         raise DataError(f"{prefix}{existing} is not writable", path=path)
     if room:
-        size = len(os.fsencode(os.path.abspath(path)))
-        try:
-            limit = os.pathconf(existing if existing is not None else ".", "PC_PATH_MAX")
-        except (OSError, ValueError, AttributeError):  # no pathconf (Windows), no limit
-            limit = -1
-        # the limit counts the terminating NUL; a file in it adds a separator and its name
-        if 0 < limit <= size + 1 + room:
-            raise DataError(f"{prefix}its path is {size:,} bytes long, too long for the "
-                            f"files written in it (names of up to {room} bytes): a path "
-                            f"may have {limit - 1:,} bytes here", path=path)
+        check_path_room(path, room, prefix, existing=existing)
     return path
+
+
+def check_path_room(path: str | Path, room: int, prefix: str = "", *,
+                    existing: Path | None = None) -> None:
+    """Refuse, naming ``path`` (after ``prefix``), a folder whose path leaves no room
+    for a file name of ``room`` bytes in it under the file system's limit on a path
+    (``PATH_MAX``, most often 4,096 bytes), asked of ``existing`` (its nearest existing
+    folder; found here when not given). Library callers meet it too: a ``cache_dir``
+    that long was a bare OSError (File name too long) naming a file they never named.
+
+    >>> try:
+    ...     check_path_room("/" + "/".join(["x" * 200] * 21), 64, "cache_dir: ")
+    ... except DataError as exc:
+    ...     print(exc.reason.split(" (")[0])
+    cache_dir: its path is 4,221 bytes long, too long for the files written in it
+    """
+    path = Path(path)
+    size = len(os.fsencode(os.path.abspath(path)))
+    if existing is None:
+        existing = next((p for p in path.absolute().parents if _is_dir(p)), None)
+    try:
+        limit = os.pathconf(existing if existing is not None else ".", "PC_PATH_MAX")
+    except (OSError, ValueError, AttributeError):  # no pathconf (Windows), no limit
+        limit = -1
+    # the limit counts the terminating NUL; a file in it adds a separator and its name
+    if 0 < limit <= size + 1 + room:
+        raise DataError(f"{prefix}its path is {size:,} bytes long, too long for the "
+                        f"files written in it (names of up to {room} bytes): a path "
+                        f"may have {limit - 1:,} bytes here", path=path)
 
 
 @contextmanager
