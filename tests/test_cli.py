@@ -1352,6 +1352,32 @@ def test_a_pipes_lines_already_read_keep_a_batch_going(monkeypatch):
         stdin.close()
 
 
+def test_the_counting_reader_keeps_ios_contract_on_a_non_blocking_pipe():
+    # readinto over a non-blocking raw stream with nothing to read: the stream's read
+    # gives None (io's "no data yet"), and len(None) was a TypeError
+    import io
+    import os
+
+    from tagsmith.cli.commands import _CountingReader
+
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    reader = _CountingReader(io.FileIO(read_end, closefd=True))
+    try:
+        buffer = bytearray(16)
+        assert reader.readinto(buffer) is None  # nothing written yet: not end of input
+        os.write(write_end, b"a\nb\n")
+        assert reader.readinto(buffer) == 4 and bytes(buffer[:4]) == b"a\nb\n"
+        assert reader.line_feeds == 2
+        os.close(write_end)
+        write_end = None
+        assert reader.readinto(buffer) == 0  # the writer closed: the end
+    finally:
+        reader.stream.close()
+        if write_end is not None:
+            os.close(write_end)
+
+
 def test_a_closed_stdin_is_refused_naming_it(monkeypatch):
     # `tagsmith suggest B - <&-` (stdin closed, sys.stdin None) ended in a traceback,
     # "TypeError: 'NoneType' object is not iterable", exit 1

@@ -820,9 +820,11 @@ class _CountingReader(io.RawIOBase):
     def fileno(self) -> int:
         return self.stream.fileno()
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer) -> int | None:
         read = getattr(self.stream, "read1", self.stream.read)
         data = read(len(buffer))
+        if data is None:  # a non-blocking raw stream with nothing yet: io's "try again"
+            return None  # (len(None) was a TypeError)
         size = len(data)
         buffer[:size] = data
         self.line_feeds += data.count(b"\n")
