@@ -2796,11 +2796,13 @@ def test_a_file_size_limit_while_saving_a_bundle_is_one_line_and_keeps_the_good_
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
+@pytest.mark.parametrize("output", [[], ["-o", "model"], ["-o", "model/"]])
 def test_a_bundle_saved_by_another_command_meanwhile_is_not_overwritten_in_place(
-        bundle, goemotions_small, tmp_path, monkeypatch):
+        bundle, goemotions_small, tmp_path, monkeypatch, output):
     # 'calibrate B' while 'shift B --save' (or another calibrate) ran: each loaded B,
     # and the last to save replaced the other's save with the bundle it had loaded plus
     # its own change; the other had said "saved in B", and its change was gone
+    # ('calibrate B -o B' too: that check was skipped where -o was given)
     import shutil
 
     from tagsmith.pipeline import confidence
@@ -2817,7 +2819,8 @@ def test_a_bundle_saved_by_another_command_meanwhile_is_not_overwritten_in_place
         return real(classifier, *args, **kwargs)
 
     monkeypatch.setattr(confidence, "calibrate_classifier", calibrate_while_another_saves)
-    result = run("calibrate", model, "--data", goemotions_small["test"])
+    output = [str(tmp_path / name) if name.startswith("model") else name for name in output]
+    result = run("calibrate", model, "--data", goemotions_small["test"], *output)
     assert result.exit_code == 3, result.output
     assert result.output.strip() == (
         f"error: {model}: was replaced by another command while this one ran; not "
@@ -2827,7 +2830,7 @@ def test_a_bundle_saved_by_another_command_meanwhile_is_not_overwritten_in_place
     assert loaded.calibrator is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no staging left
     monkeypatch.setattr(confidence, "calibrate_classifier", real)
-    assert run("calibrate", model, "--data", goemotions_small["test"]).exit_code == 0
+    assert run("calibrate", model, "--data", goemotions_small["test"], *output).exit_code == 0
     assert TextClassifier.load(model).calibrator is not None
 
 

@@ -165,7 +165,11 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
     # the bundle's default alpha: suggest --sets would answer every label (lpicp's groups
     # all hold every document)
     warn_alpha_too_small(conformal, [alpha], "--alpha")
-    classifier.save(output or bundle, in_place=not output)
+    from tagsmith.data.textio import same_file
+
+    # -o BUNDLE (or another name of it) is a save in place too: it was written as a new
+    # bundle, dropping a save of BUNDLE another command made while this one ran
+    classifier.save(output or bundle, in_place=not output or same_file(output, bundle))
     if reliability_png:  # once the bundle it shows is saved: a failed save leaves no
         # diagram of a calibration that is nowhere (it is written atomically)
         _diagram(classifier, heldout, report, reliability_png)
