@@ -246,3 +246,54 @@ def test_a_long_text_without_spaces_takes_far_less_memory_streamed(monkeypatch):
     monkeypatch.setattr(tfidf, "STREAM_MIN_CHARS", 100_000)
     streamed = _peak(lambda: featurizer.transform([text]))
     assert streamed * 3 < listed, (streamed, listed)
+
+
+# -- preprocessing a piece at a time ---------------------------------------------------------
+#: characters whose preprocessing looks at a neighbour or changes the length: a final
+#: sigma, combining marks (also right after a space), compatibility characters for NFKC,
+#: the invisible ones taken out, Hangul jamo that compose, an emoji (4 bytes a character)
+TRICKY = ["Σ", "ΟΔΟΣ", "σ", "ς", "Α", "'", ".", "\u0301", "\u0308", "e", "a", "ﬁ", "Ａ",
+          "２", "…", "™", "\u00ad", "\u2060", "\ufeff", "\u1100", "\u1161", "\u11a8", "😀",
+          "İ", "ß", "\u00a0", "\u3000", "\t", "\n", "\x1f", "\x85", " ", " ", " ", "  "]
+
+
+@pytest.mark.parametrize("lowercase", [True, False])
+@pytest.mark.parametrize("form", ["NFC", "NFKC"])
+def test_preprocessed_pieces_join_to_the_whole_text_preprocessed(lowercase, form):
+    rng = random.Random(11)
+    preprocessors = [tfidf.unicode_preprocessor(lowercase, form), str.lower,
+                     tfidf._unchanged]
+    texts = ["", " ", "   ", "\n\t ", "x" * 50, " Σ Σ ΟΔΟΣ σ", "a \u0301 e\u0301 ΣΑΣ "]
+    texts += ["".join(rng.choices(TRICKY, k=rng.randint(1, 300))) for _ in range(60)]
+    for preprocess in preprocessors:
+        for text in texts:
+            whole = preprocess(text)
+            for size in (1, 2, 3, 7, 40, 10**6):
+                pieces = list(tfidf._preprocessed_pieces(preprocess, text, size))
+                assert "".join(pieces) == whole, (text, size)
+                assert bool(pieces) == bool(text)
+
+
+@pytest.mark.parametrize("settings", SETTINGS + [{"unicode_form": "NFKC"}],
+                         ids=range(len(SETTINGS) + 1))
+@pytest.mark.parametrize("piece_chars", [1, 9, 1000])
+def test_features_of_texts_preprocessed_in_pieces_equal_the_whole_ones(
+        settings, piece_chars, monkeypatch):
+    rng = random.Random(5)
+    corpus = [_text(rng, 300) for _ in range(30)]
+    corpus += ["".join(rng.choices(TRICKY + WORDS, k=100)) for _ in range(10)]
+    texts = [_text(rng, 5000), "".join(rng.choices(TRICKY + WORDS, k=3000)), "",
+             "   \n ", "Straße" * 700, "ΟΔΟΣ " * 500 + "ΟΔΟΣ", corpus[0]]
+    monkeypatch.setattr(tfidf, "STREAM_MIN_CHARS", 10**9)
+    expected_fit = _fit({"min_df": 1, **settings}, corpus + texts)
+    featurizer = TfidfFeaturizer(min_df=1, **settings).fit(corpus)
+    expected = featurizer.transform(texts)
+    monkeypatch.setattr(tfidf, "STREAM_MIN_CHARS", 100)
+    monkeypatch.setattr(tfidf, "PREPROCESS_PIECE_CHARS", piece_chars)
+    _same(featurizer.transform(texts), expected)
+    X, state = _fit({"min_df": 1, **settings}, corpus + texts)
+    _same(X, expected_fit[0])
+    meta, arrays = expected_fit[1]
+    assert state[0] == meta
+    for name, array in state[1].items():
+        np.testing.assert_array_equal(array, arrays[name])

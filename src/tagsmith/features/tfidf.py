@@ -34,6 +34,9 @@ STREAM_MIN_CHARS = 100_000
 #: about how many characters of a long text are analyzed at a time (a chunk ends after a
 #: whitespace character, so no token or char_wb n-gram is cut)
 STREAM_CHUNK_CHARS = 1 << 16
+#: about how many characters of a long text are preprocessed at a time
+#: (:func:`_preprocessed_pieces`)
+PREPROCESS_PIECE_CHARS = 1 << 18
 _WHITESPACE = re.compile(r"\s")
 
 # one- and two-letter tokens matter in short texts ("ok", "no", "i")
@@ -911,19 +914,22 @@ def _chunk_counts(counter, analyzer: str, text: str,
     count with the n-gram length it counts for word n-grams (0 for ``char_wb``, whose
     counts are of every length).
 
-    The whole text is preprocessed first (NFC and lowercasing do not commute with
-    cutting), then analyzed a chunk at a time, each chunk ending after a whitespace
-    character: no token, and no ``char_wb`` n-gram (which stays inside a word), spans
-    two chunks. Word n-grams do: the last ``max_n - 1`` tokens of the text so far are
-    carried into the next chunk, and each n-gram is counted in the chunk holding its
-    last token, so none is lost or counted twice.
+    The text is preprocessed a piece at a time (:func:`_preprocessed_pieces`, each cut
+    before a space, where NFC, NFKC and lowercasing give what they give the whole text),
+    then analyzed a chunk at a time, each chunk ending after a whitespace character: no
+    token, and no ``char_wb`` n-gram (which stays inside a word), spans two chunks. Word
+    n-grams do: the last ``max_n - 1`` tokens of the text so far are carried into the
+    next chunk, and each n-gram is counted in the chunk holding its last token, so none
+    is lost or counted twice.
     """
     chunk_chars = STREAM_CHUNK_CHARS if chunk_chars is None else chunk_chars
-    text = counter.build_preprocessor()(counter.decode(text))
+    pieces = _preprocessed_pieces(counter.build_preprocessor(), counter.decode(text),
+                                  PREPROCESS_PIECE_CHARS)
     min_n, max_n = counter.ngram_range
     if analyzer != "word":
-        for chunk in _whitespace_chunks(text, chunk_chars):
-            yield 0, Counter(_char_wb_ngrams(chunk, min_n, max_n))
+        for piece in pieces:
+            for chunk in _whitespace_chunks(piece, chunk_chars):
+                yield 0, Counter(_char_wb_ngrams(chunk, min_n, max_n))
         return
     tokenize = counter.build_tokenizer()
     # under split_unspaced each character of those scripts is a token: Chinese or Japanese
@@ -933,11 +939,35 @@ def _chunk_counts(counter, analyzer: str, text: str,
                                                       word_token_pattern(False, True))
            else _WHITESPACE)
     carry: list[str] = []
-    for chunk in _whitespace_chunks(text, chunk_chars, cut):
-        window = carry + tokenize(chunk)
-        for n in range(min_n, max_n + 1):
-            yield n, Counter(_word_ngrams_ending_after(window, len(carry), n, n))
-        carry = window[len(window) - (max_n - 1):] if max_n > 1 else []
+    for piece in pieces:
+        for chunk in _whitespace_chunks(piece, chunk_chars, cut):
+            window = carry + tokenize(chunk)
+            for n in range(min_n, max_n + 1):
+                yield n, Counter(_word_ngrams_ending_after(window, len(carry), n, n))
+            carry = window[len(window) - (max_n - 1):] if max_n > 1 else []
+
+
+def _preprocessed_pieces(preprocess: Callable[[str], str], text: str,
+                         size: int) -> Iterator[str]:
+    """``preprocess`` of ``text`` (NFC or NFKC, the invisible characters taken out,
+    lowercasing: :func:`unicode_preprocessor`, or scikit-learn's lowercasing) in
+    consecutive pieces, each of about ``size`` characters before it is preprocessed and
+    cut just before an ASCII space: their concatenation is ``preprocess(text)``, without
+    that whole copy (several, each of 4 bytes a character where the text holds an
+    emoji: a 34 MB text took 626 MB to suggest labels for).
+
+    A space is a cut that changes nothing: it composes and decomposes with nothing in
+    either normal form, and it is neither cased nor case-ignorable, so lowercasing's one
+    rule that looks at the neighbours (a final sigma) stops at it. A stretch without a
+    space is one piece.
+    """
+    start, size = 0, max(size, 1)
+    while start < len(text):
+        end = text.find(" ", start + size)
+        if end < 0:
+            end = len(text)
+        yield preprocess(text[start:end])
+        start = end
 
 
 def _fitted_counts(counter, analyzer: str, texts: Iterable[str], n_texts: int,
