@@ -54,3 +54,30 @@ def test_pipeline_modules_import_no_private_name_of_train(module):
         if alias.name.startswith("_")
     ]
     assert private == []
+
+
+def test_long_texts_hashed_in_pieces_hash_as_the_whole_text():
+    """A text over LONG_TEXT characters is hashed a piece at a time: the same digest as
+    its whole collapsed, case-folded text gives, whatever the pieces' size (unicode,
+    Python's every kind of whitespace, a word longer than a piece, blank texts)."""
+    import hashlib
+    import random
+
+    from tagsmith.data import texthash
+
+    def whole(text):
+        return hashlib.blake2b(" ".join(text.split()).casefold().encode("utf-8"),
+                               digest_size=8).digest()
+
+    rng = random.Random(4)
+    parts = ["ΣΑΣ", "Straße", "İ", "ﬁ", "😀", "e\u0301", "x" * 40, "a", "\x1f", "\x85",
+             "\u00a0", "\u3000", "\u2028", " ", "  ", "\t", "\r\n", "\u200b", "ǅ"]
+    texts = ["", " ", " \n\t\u3000 ", "word", "y" * 500, "  lead and trail  "]
+    texts += ["".join(rng.choices(parts, k=rng.randint(1, 400))) for _ in range(80)]
+    for text in texts:
+        for size in (1, 2, 5, 33, 10**6):
+            assert texthash._long_text_digest(text, size) == whole(text), (text, size)
+    long_text = "".join(rng.choices(parts, k=20_000))
+    assert len(long_text) > texthash.LONG_TEXT
+    assert hash_texts([long_text]).tobytes() == whole(long_text)
+    assert hash_texts([" " * (texthash.LONG_TEXT + 1)])[0] == BLANK_HASH
