@@ -609,3 +609,72 @@ def test_tail_check_says_how_much_of_its_expected_count_is_the_tails_floor():
     assert reliability_report(y[100:], calibrator.apply(head[100:]),
                               tail=calibrator.tail).tail["expected_from_floor_at_least"] == 0
     assert fit_calibrator(y[:100], TopK.from_scores(scores[:100], n_labels)).tail_floor == 0
+
+
+def _ragged_topk(n_docs: int, n_labels: int, k: int, seed: int):
+    """Scores with repeated values, some rows padded or empty, some documents without
+    labels, and a label no document lists."""
+    rng = np.random.default_rng(seed)
+    scores = rng.choice(np.linspace(0.05, 0.95, 7), size=(n_docs, n_labels))
+    scores[:, n_labels - 1] = -1.0  # never among the candidates
+    topk = TopK.from_scores(scores, k)
+    topk.scores[::5, k // 2:] = -np.inf  # padded rows (and every 7th empty)
+    topk.indices[::5, k // 2:] = -1
+    topk.scores[::7], topk.indices[::7] = -np.inf, -1
+    topk = TopK(topk.indices, topk.scores, n_labels)
+    y = rng.random((n_docs, n_labels)) < 0.3
+    y[::3] = False  # documents without labels
+    return sp.csr_matrix(y), topk
+
+
+@pytest.mark.parametrize("method", ["isotonic", "platt", "temperature"])
+@pytest.mark.parametrize("n_pairs", [0, 1, 6, 7, 8, 13, 14, 15, 50])
+def test_probabilities_in_chunks_equal_the_whole(monkeypatch, method, n_pairs):
+    # each (label, score) pair is mapped alone: chunk boundaries anywhere (one short of,
+    # at and one past a multiple of the chunk) change no value, nor does no pair at all
+    from tagsmith.calibration import scaling
+
+    y, topk = _ragged_topk(40, 6, 4, seed=3)
+    calibrator = fit_calibrator(y, topk, method=method, n_bands=2, shrinkage=2.0)
+    rng = np.random.default_rng(n_pairs)
+    labels = rng.integers(0, 6, n_pairs)
+    scores = rng.choice(np.r_[np.linspace(-0.5, 1.5, 9), 0.05, 0.95], n_pairs)
+    monkeypatch.setattr(scaling, "PROBABILITY_CHUNK", 10 ** 9)
+    whole = calibrator.probabilities(labels, scores)
+    monkeypatch.setattr(scaling, "PROBABILITY_CHUNK", 7)
+    chunked = calibrator.probabilities(labels, scores)
+    assert chunked.dtype == whole.dtype == np.float64
+    np.testing.assert_array_equal(chunked, whole)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_isotonic_curves_fitted_per_family_equal_one_fit_of_all(seed):
+    # the labels' curves, the bands' and the overall one, each fitted alone: the knots
+    # of one fit of the tripled points (groups label, n_labels + band, n_labels +
+    # n_bands), with empty rows, unlabelled documents and a label never listed
+    from tagsmith.calibration._entries import collect_entries
+    from tagsmith.calibration.scaling import _features
+
+    y, topk = _ragged_topk(60, 7, 5, seed)
+    calibrator = fit_calibrator(y, topk, method="isotonic", n_bands=3)
+    entries = collect_entries(y, topk)
+    n_labels, n_bands = 7, calibrator.bands.n_bands
+    z = _features(entries.score, calibrator.transform)
+    hit = entries.hit.astype(np.float64)
+    band = calibrator.bands.band_of.astype(np.int64)[entries.label]
+    group = np.concatenate([entries.label, n_labels + band,
+                            np.full(entries.label.size, n_labels + n_bands)])
+    whole = fit_isotonic_groups(group, np.tile(z, 3), np.tile(hit, 3), n_labels + n_bands + 1)
+    knots = calibrator.knots
+    assert knots.indptr.dtype == whole.indptr.dtype
+    np.testing.assert_array_equal(knots.indptr, whole.indptr)
+    np.testing.assert_array_equal(knots.x, whole.x)
+    np.testing.assert_array_equal(knots.y, whole.y)
+    assert knots.indptr[n_labels] == knots.indptr[n_labels - 1]  # the unlisted label
+
+
+def test_isotonic_calibrator_of_no_entries_has_every_curve_empty():
+    topk = TopK(np.full((6, 2), -1), np.full((6, 2), -np.inf, np.float32), 3)
+    y = sp.csr_matrix(np.eye(6, 3, dtype=bool))
+    calibrator = fit_calibrator(y, topk, method="isotonic", n_bands=2)
+    assert calibrator.knots.indptr.tolist() == [0] * (3 + calibrator.bands.n_bands + 2)
