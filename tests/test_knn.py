@@ -525,6 +525,47 @@ def test_l2_normalize_is_the_diagonal_product_without_its_float64_copies():
             assert np.array_equal(getattr(got, attr), getattr(want, attr))
 
 
+@pytest.mark.parametrize(("max_rows", "max_entries"), [(3, 5), (1, 1), (4, 10 ** 9),
+                                                      (10 ** 9, 7)])
+def test_l2_normalize_in_blocks_of_rows_and_entries_is_the_whole_product(monkeypatch, max_rows,
+                                                                         max_entries):
+    """Norms and scaling a block of rows at a time (at most so many rows and entries, a
+    longer row alone): bit for bit what one pass over the whole matrix gives, with
+    empty rows, rows longer than a block, unsorted rows, explicit zeros, float64 input
+    and an overflowing row."""
+    from tagsmith.models import knn
+
+    rng = np.random.default_rng(1)
+    cases = []
+    for seed in range(12):
+        X = sp.random(int(rng.integers(1, 60)), int(rng.integers(1, 30)),
+                      density=rng.random() * 0.6, format="lil", dtype=np.float32,
+                      random_state=seed)
+        X[::4] = 0  # empty rows
+        X = sp.csr_matrix(X)
+        X.data[::5] = 0
+        if seed % 2:
+            X = X[:, rng.permutation(X.shape[1])]
+        if seed % 3 == 0 and X.nnz:
+            X.data[0] = 3e19  # its squares overflow float32: summed again in float64
+        cases += [X, X.astype(np.float64)]
+    cases.append(sp.csr_matrix((0, 4), dtype=np.float32))
+    wholes = [knn.l2_normalize(X) for X in cases]
+    monkeypatch.setattr(knn, "_NORMALIZE_ROWS", max_rows)
+    monkeypatch.setattr(knn, "_NORMALIZE_ENTRIES", max_entries)
+    for X, whole in zip(cases, wholes, strict=True):
+        indptr = X.indptr.astype(np.int64)
+        blocks = knn._row_blocks(indptr)
+        stops = [0] + [stop for _, stop in blocks]  # one after another, every row
+        assert [start for start, _ in blocks] == stops[:-1] and stops[-1] == X.shape[0]
+        for start, stop in blocks:
+            assert stop - start <= max_rows
+            assert stop - start == 1 or indptr[stop] - indptr[start] <= max_entries
+        got = knn.l2_normalize(X)
+        for attr in ("indptr", "indices", "data"):
+            assert np.array_equal(getattr(got, attr), getattr(whole, attr))
+
+
 def test_a_cosine_of_float_noise_does_not_vote_at_power_0():
     """A training row orthogonal to the query (signed features) gets a float32 cosine
     of about 1e-8, not 0; at ``power=0`` (x**0 == 1) it voted with full strength and
