@@ -56,6 +56,27 @@ def test_the_counts_are_scikit_learns(settings):
             np.testing.assert_array_equal(mine, sk, err_msg=name)
 
 
+@pytest.mark.parametrize("piece", [1, 2, 7])
+def test_counts_gathered_in_pieces_are_the_counts_of_all_at_once(monkeypatch, piece):
+    # entries moved into arrays a few at a time (a piece ends inside a text's entries,
+    # right after one, at an empty or blank text, or at one with no known term): the
+    # same matrix as one gathering of every entry
+    featurizer = TfidfFeaturizer(min_df=1).fit(_texts(3, 40))
+    texts = ["", "zzzz qqqq"] + _texts(4, 30) + ["", " \n ", "a", "Café Café café", ""]
+    for block in featurizer.blocks_:
+        counter = block.counter(featurizer)
+        monkeypatch.setattr(tfidf, "COUNT_PIECE", 10 ** 9)
+        whole = counter.transform(texts)
+        monkeypatch.setattr(tfidf, "COUNT_PIECE", piece)
+        pieces = counter.transform(texts)
+        assert whole.nnz > 0 and pieces.shape == whole.shape
+        for name in ("data", "indices", "indptr"):
+            assert getattr(pieces, name).dtype == getattr(whole, name).dtype, name
+            np.testing.assert_array_equal(getattr(pieces, name), getattr(whole, name),
+                                          err_msg=name)
+        assert counter.transform([]).shape == (0, whole.shape[1])
+
+
 def _rows(rng, lengths, dtype):
     indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
     scale = rng.choice([1e-3, 1.0, 300.0], size=indptr[-1])
