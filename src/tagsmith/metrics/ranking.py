@@ -23,6 +23,7 @@ Conventions shared by all ``@k`` metrics:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,6 +90,20 @@ def topk_hits(y_true: LabelMatrix, topk: TopK) -> np.ndarray:
 
 
 def _ranked(y_true, topk: TopK, k_max: int | None = None) -> _Ranked:
+    y = _checked_labels(y_true, topk)
+    indices = topk.indices if k_max is None else topk.indices[:, :k_max]
+    return _ranked_rows(y, indices, topk.n_labels)
+
+
+def _ranked_rows(y: sp.csr_matrix, indices: np.ndarray, n_labels: int) -> _Ranked:
+    """The hits of ``indices`` (rows of a top-k) among the rows of ``y`` (canonical CSR)."""
+    return _Ranked(indices, indices >= 0, _hit_mask(y, indices),
+                   np.diff(y.indptr).astype(np.int64), y, n_labels)
+
+
+def _checked_labels(y_true, topk: TopK) -> sp.csr_matrix:
+    """``y_true`` as a canonical boolean CSR copy, once it has a row per ``topk`` document
+    and a column per label."""
     if not isinstance(topk, TopK):
         raise InvalidParameterError("topk", "a tagsmith.topk.TopK", type(topk).__name__)
     y = as_label_matrix(y_true, "y_true")
@@ -98,9 +113,7 @@ def _ranked(y_true, topk: TopK, k_max: int | None = None) -> _Ranked:
     if y.shape[1] != topk.n_labels:
         raise InvalidParameterError("y_true", f"{topk.n_labels} column{plural_s(topk.n_labels)} "
                                     "(topk.n_labels)", f"{y.shape[1]} column{plural_s(y.shape[1])}")
-    indices = topk.indices if k_max is None else topk.indices[:, :k_max]
-    return _Ranked(indices, indices >= 0, _hit_mask(y, indices),
-                   np.diff(y.indptr).astype(np.int64), y, topk.n_labels)
+    return y
 
 
 def _mean(values: np.ndarray) -> float:
@@ -111,28 +124,59 @@ def _precision_rows(r: _Ranked, k: int) -> np.ndarray:
     return r.hits[:, :k].sum(axis=1) / k
 
 
+# The @k metrics below from per-document counts (hits, real candidates in the top k) and
+# DCGs, so that :func:`tagsmith.metrics.evaluate` can keep those from blocks of documents
+# and take the very same means as a whole-matrix call.
+def _hit_counts(r: _Ranked, k: int) -> np.ndarray:
+    return r.hits[:, :k].sum(axis=1)
+
+
 def _precision(r: _Ranked, k: int) -> float:
     return _mean(_precision_rows(r, k))
 
 
+def _precision_of(hit_counts: np.ndarray, k: int) -> float:
+    return _mean(hit_counts / k)
+
+
 def _recall(r: _Ranked, k: int) -> float:
-    has_true = r.n_true > 0
-    return _mean(r.hits[has_true, :k].sum(axis=1) / r.n_true[has_true])
+    return _recall_of(_hit_counts(r, k), r.n_true)
+
+
+def _recall_of(hit_counts: np.ndarray, n_true: np.ndarray) -> float:
+    has_true = n_true > 0
+    return _mean(hit_counts[has_true] / n_true[has_true])
 
 
 def _ndcg_rows(r: _Ranked, k: int) -> np.ndarray:
-    hits = r.hits[:, :k]
+    discount = _discounts(r.hits[:, :k].shape[1], r.n_true, k)
+    return _ndcg_of_dcg(_dcg_rows(r, k, discount), r.n_true, k, discount)
+
+
+def _discounts(width: int, n_true: np.ndarray, k: int) -> np.ndarray:
+    """The rank discounts ``1 / log2(rank + 1)`` nDCG@k of a top-k ``width`` columns wide
+    reads for documents with ``n_true`` labels."""
     # only the discounts a row can use: its listed columns, and an ideal of min(k, |y_i|)
     # labels (k of them made a k far beyond the ranking cost O(k) memory)
-    depth = min(k, max(hits.shape[1], int(r.n_true.max(initial=0))))
-    discount = 1.0 / np.log2(np.arange(2, depth + 2))
+    depth = min(k, max(width, int(n_true.max(initial=0))))
+    return 1.0 / np.log2(np.arange(2, depth + 2))
+
+
+def _dcg_rows(r: _Ranked, k: int, discount: np.ndarray) -> np.ndarray:
+    hits = r.hits[:, :k]
     # DCG and ideal DCG both summed in rank order (cumsum is sequential): a perfect ranking
     # adds the ideal's very terms in its order, so it scores exactly 1, and rounding, being
     # monotone, keeps any other DCG <= its ideal (a dot product summed in another order
     # gave 0.9999999999999999 or 1.0000000000000004 for a perfect ranking)
     gains = hits * discount[: hits.shape[1]]
-    dcg = np.cumsum(gains, axis=1, out=gains)[:, -1] if hits.shape[1] else np.zeros(len(hits))
-    ideal = np.concatenate([[0.0], np.cumsum(discount)])[np.minimum(r.n_true, k)]
+    return np.cumsum(gains, axis=1, out=gains)[:, -1] if hits.shape[1] else np.zeros(len(hits))
+
+
+def _ndcg_of_dcg(dcg: np.ndarray, n_true: np.ndarray, k: int,
+                 discount: np.ndarray) -> np.ndarray:
+    """Each document's nDCG@k from its DCG@k: divided by the ideal DCG of its
+    ``min(k, |y_i|)`` labels (``discount`` from :func:`_discounts`)."""
+    ideal = np.concatenate([[0.0], np.cumsum(discount)])[np.minimum(n_true, k)]
     return _safe_div(dcg, ideal)
 
 
@@ -141,8 +185,12 @@ def _ndcg(r: _Ranked, k: int) -> float:
 
 
 def _f1(r: _Ranked, k: int) -> float:
-    size_pred = r.valid[:, :k].sum(axis=1)
-    return _mean(_safe_div(2 * r.hits[:, :k].sum(axis=1), size_pred + r.n_true))
+    return _f1_of(_hit_counts(r, k), r.valid[:, :k].sum(axis=1), r.n_true)
+
+
+def _f1_of(hit_counts: np.ndarray, sizes: np.ndarray, n_true: np.ndarray) -> float:
+    """Mean F1@k from each document's hits and real candidates in its top k."""
+    return _mean(_safe_div(2 * hit_counts, sizes + n_true))
 
 
 def _inverse_propensities(values, n_labels: int, name: str = "propensities") -> np.ndarray:
@@ -161,12 +209,21 @@ def _inverse_propensities(values, n_labels: int, name: str = "propensities") -> 
 
 
 def _psp(r: _Ranked, k: int, inv_p: np.ndarray) -> float:
-    hits = r.hits[:, :k]
+    return _psp_of(_psp_gains(r, k, inv_p), r.y, k, inv_p)
+
+
+def _psp_gains(r: _Ranked, k: int, inv_p: np.ndarray) -> np.ndarray:
+    """``1 / p_l`` of each hit among the top ``k`` (PSP@k's numerator, unsummed)."""
+    return inv_p[r.indices[:, :k][r.hits[:, :k]]]
+
+
+def _psp_of(gains: Iterable[float], y: sp.csr_matrix, k: int, inv_p: np.ndarray) -> float:
+    """PSP@k from the ``gains`` of every hit (in any order) and the true labels ``y``."""
     # both sums are exactly rounded (math.fsum): summed in their own orders, a perfect
-    # ranking (the same terms) gave 1.0000000000000002, and any ranking could exceed 1
-    gained = math.fsum(inv_p[r.indices[:, :k][hits]])
+    # ranking (the same terms) gave 1.0000000000000002, and any ranking could exceed 1;
+    # exact, the gains' sum is the same in any order or in parts
+    gained = math.fsum(gains)
     # best achievable: the k largest 1/p_l among each document's true labels
-    y = r.y
     row = np.repeat(np.arange(y.shape[0]), np.diff(y.indptr))
     weights = inv_p[y.indices]
     order = np.lexsort((-weights, row))  # row is the primary key: rows keep their ranges
@@ -176,13 +233,15 @@ def _psp(r: _Ranked, k: int, inv_p: np.ndarray) -> float:
 
 
 def _lrap(r: _Ranked) -> float:
-    if r.hits.shape[0] == 0:
-        return 0.0
+    return _mean(_lrap_rows(r))
+
+
+def _lrap_rows(r: _Ranked) -> np.ndarray:
     rank = np.arange(1, r.hits.shape[1] + 1)
     precision_at_hits = np.cumsum(r.hits, axis=1) / rank * r.hits
     score = _safe_div(precision_at_hits.sum(axis=1), r.n_true)
     score[(r.n_true == 0) | (r.n_true == r.n_labels)] = 1.0
-    return float(score.mean())
+    return score
 
 
 # -- public API ------------------------------------------------------------------------------
