@@ -101,6 +101,37 @@ def test_malformed_contents_are_refused():
     assert len(TopK(np.array([[1, 0], [0, 1]]), np.ones((2, 2)), 2)) == 2
 
 
+@pytest.mark.parametrize("block_entries", [1, 3, 4, 9, 1 << 19])
+def test_label_sets_in_blocks_of_rows_equal_the_whole_matrix_ones(monkeypatch, block_entries):
+    # eval's set metrics compared every entry's score with its label's threshold at once
+    # (ten bytes an entry); in blocks of rows the sets must be the same, min_labels and
+    # max_labels, padded rows and rows without a label kept included
+    from tagsmith import topk as topk_module
+
+    rng = np.random.default_rng(3)
+    scores = rng.random((9, 5)).round(1)
+    scores[[2, 6]] = 0.0
+    per_label = rng.random(5).round(1)
+    topks = (TopK.from_scores(scores, 3), TopK.from_csr(sp.csr_matrix(scores), 4),
+             TopK.from_csr(sp.csr_matrix(scores[:0]), 2))
+    options = ({"threshold": 0.5}, {"threshold": per_label},
+               {"threshold": 0.95, "min_labels": 1}, {"threshold": 0.0, "max_labels": 2})
+    expected = [[topk.label_sets(**kwargs) for kwargs in options] for topk in topks]
+    monkeypatch.setattr(topk_module, "BLOCK_ENTRIES", block_entries)
+    for topk, wanted in zip(topks, expected, strict=True):
+        for kwargs, want in zip(options, wanted, strict=True):
+            got = topk.label_sets(**kwargs)
+            assert got.shape == want.shape and got.dtype == want.dtype
+            np.testing.assert_array_equal(got.indptr, want.indptr)
+            np.testing.assert_array_equal(got.indices, want.indices)
+            assert got.indices.dtype == want.indices.dtype and got.has_sorted_indices
+    # the whole-matrix sets are right, not merely the same
+    assert expected[1][0].toarray().tolist() == (
+        (scores >= 0.5) & (scores > 0) & (np.argsort(np.argsort(-scores, kind="stable",
+                                                                axis=1), axis=1) < 4)
+    ).tolist()
+
+
 def test_label_sets_and_from_csr_check_their_arguments():
     topk = TopK.from_scores(np.array([[0.1, 0.9, 0.4]]), k=3)
     # max_labels=-1 used to drop the last column, min_labels=-1 to force all but it in
