@@ -678,3 +678,50 @@ def test_isotonic_calibrator_of_no_entries_has_every_curve_empty():
     y = sp.csr_matrix(np.eye(6, 3, dtype=bool))
     calibrator = fit_calibrator(y, topk, method="isotonic", n_bands=2)
     assert calibrator.knots.indptr.tolist() == [0] * (3 + calibrator.bands.n_bands + 2)
+
+
+def _entries_by_sorting(y, topk):
+    """collect_entries as it was: every entry's key sorted at once, true labels looked up."""
+    n_docs, n_labels = y.shape
+    valid = topk.valid
+    row = np.broadcast_to(np.arange(n_docs)[:, None], topk.indices.shape)[valid]
+    col = np.broadcast_to(np.arange(topk.k)[None, :], topk.indices.shape)[valid]
+    keys = row * n_labels + topk.indices[valid].astype(np.int64)
+    true_keys = np.repeat(np.arange(n_docs), np.diff(y.indptr)) * n_labels + y.indices
+    order = np.argsort(keys, kind="stable")
+    true_col = np.full(true_keys.size, -1, dtype=np.int64)
+    hit = np.zeros(keys.size, dtype=bool)
+    if keys.size and true_keys.size:
+        pos = np.minimum(np.searchsorted(keys[order], true_keys), keys.size - 1)
+        found = keys[order][pos] == true_keys
+        true_col[found] = col[order[pos[found]]]
+        hit[order[pos[found]]] = True
+    return row, hit, true_col
+
+
+@pytest.mark.parametrize("block", [1, 3, 4, 10, 1 << 19])
+def test_collect_entries_in_blocks_of_rows_equals_sorting_every_entry(monkeypatch, block):
+    # eval --calibration collected its entries (reliability, conformal recall) by sorting
+    # every entry's key at once, five int64 arrays of them; looked up a block of rows at a
+    # time the entries, their hits and each true label's column must be the same: rows
+    # without candidates, documents without labels, true labels outside the top-k
+    from tagsmith.calibration import _entries
+    from tagsmith.calibration._entries import collect_entries
+
+    monkeypatch.setattr(_entries, "ENTRY_BLOCK", block)
+    rng = np.random.default_rng(5)
+    scores = rng.random((11, 7)).round(2)
+    scores[[1, 8]] = 0.0
+    labels = rng.random((11, 7)) < 0.3
+    labels[4] = False
+    Y = sp.csr_matrix(labels)
+    for topk in (TopK.from_csr(sp.csr_matrix(scores), 3), TopK.from_scores(scores, 7),
+                 TopK.from_csr(sp.csr_matrix(scores[:0]), 2)):
+        y = Y[:len(topk)]
+        got = collect_entries(y, topk)
+        row, hit, true_col = _entries_by_sorting(got.y, topk)
+        np.testing.assert_array_equal(got.row, row)
+        np.testing.assert_array_equal(got.hit, hit)
+        np.testing.assert_array_equal(got.true_col, true_col)
+        assert got.row.dtype == got.label.dtype == got.true_col.dtype == np.int64
+        assert got.hit.sum() == (got.true_col >= 0).sum()
