@@ -62,12 +62,28 @@ def wait_for_cached_rows(cache, process, rows):
     if cached_rows(cache) >= rows:
         return
     ended = process.poll()
+    stored = cached_rows(cache)
     if ended is None:
+        # once a fresh clone's suite waited the 600 s with 2 of 3 answers stored, and the
+        # plain kill said nothing of where the run stood: SIGABRT has the child's
+        # faulthandler (PYTHONFAULTHANDLER, child_env) write every thread's stack first
+        process.send_signal(signal.SIGABRT)
+    try:
+        _, stderr = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
         process.kill()
-        process.wait(timeout=60)
-    pytest.fail(f"label stored {cached_rows(cache)} of the {rows} answers the test needs "
-                "in 600 s" if ended is None else
-                f"label ended (exit code {ended}) before storing {rows} answers")
+        _, stderr = process.communicate(timeout=60)
+    said = f"; its stderr ends:\n{stderr[-6000:]}" if isinstance(stderr, str) else ""
+    pytest.fail((f"label stored {stored} of the {rows} answers the test needs in 600 s"
+                 if ended is None else
+                 f"label ended (exit code {ended}) before storing {rows} answers") + said)
+
+
+def child_env() -> dict:
+    """The environment of a ``label`` run in a subprocess: this checkout's package, and
+    faulthandler on, so that :func:`wait_for_cached_rows` can have a run that hangs say
+    where."""
+    return {**os.environ, "PYTHONPATH": str(ROOT / "src"), "PYTHONFAULTHANDLER": "1"}
 
 
 def test_waiting_for_cached_rows_fails_clearly_when_the_run_ends_first(tmp_path):
@@ -92,7 +108,7 @@ def test_a_stopped_label_run_says_how_to_resume_and_resumes_from_the_cache(
         args = ["label", str(corpus), "--vocab", str(vocab), "-o", str(out),
                 "--base-url", server.base_url, "--llm", "t", "--concurrency", "2",
                 "--cache", str(cache)]
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        env = child_env()
         process = subprocess.Popen([sys.executable, "-m", "tagsmith", *args], env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    preexec_fn=_interruptible)
@@ -135,7 +151,7 @@ def test_a_truncated_cache_says_it_is_damaged_and_may_be_deleted(tmp_path):
         args = ["-q", "label", str(corpus), "--vocab", str(vocab), "-o",
                 str(tmp_path / "o.jsonl"), "--base-url", server.base_url, "--llm", "t",
                 "--cache", str(cache)]
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        env = child_env()
         subprocess.run([sys.executable, "-m", "tagsmith", *args], env=env, check=True,
                        capture_output=True)  # a process that ended: no log beside it
         assert not (tmp_path / "c.sqlite-wal").exists()
@@ -156,7 +172,7 @@ def test_a_run_stopped_before_any_answer_does_not_speak_of_answers_kept(tmp_path
     corpus.write_text("sport one\nmusic two\n")
     vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
     with LocalChatServer(lambda body: Reply("{}", delay=30)) as server:
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        env = child_env()
         process = subprocess.Popen(
             [sys.executable, "-m", "tagsmith", "label", str(corpus), "--vocab", str(vocab),
              "-o", str(tmp_path / "o.jsonl"), "--base-url", server.base_url, "--llm", "t",
@@ -204,7 +220,7 @@ def test_a_cache_in_a_read_only_folder_names_the_folder(request_cleanup):
     code = ("import sys; from tagsmith.labeling.cache import check_cache_path\n"
             "try:\n    check_cache_path(sys.argv[1])\n"
             "except Exception as exc:\n    print(exc)\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env = child_env()
     as_nobody = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
     # an interpreter another user cannot reach (one under a closed home) is no finding
     if subprocess.run([*as_nobody, sys.executable, "-c", "import tagsmith"], env=env,
@@ -255,7 +271,7 @@ def test_a_run_stopped_while_the_cache_is_locked_says_it_is_saving_and_what_was_
         return Reply(slow_teacher(body).content, delay=0.3)
 
     with LocalChatServer(teacher) as server:
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        env = child_env()
         process = subprocess.Popen(
             [sys.executable, "-c", long_lock, "label", str(corpus), "--vocab", str(vocab),
              "-o", str(tmp_path / "o.jsonl"), "--base-url", server.base_url, "--llm", "t",
@@ -328,7 +344,7 @@ def test_a_stopped_label_run_does_not_call_its_malformed_answers_kept(tmp_path):
         args = ["label", str(corpus), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl"),
                 "--base-url", server.base_url, "--llm", "t", "--concurrency", "2",
                 "--cache", str(cache)]
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        env = child_env()
         process = subprocess.Popen([sys.executable, "-m", "tagsmith", *args], env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    text=True, preexec_fn=_interruptible)
@@ -388,7 +404,7 @@ def test_kill_ends_a_stopped_run_whose_closing_lines_wait_on_its_stderr(tmp_path
     cache = tmp_path / "c.sqlite"
     with unread_pipe() as (read_end, write_end):
         with LocalChatServer(slow_teacher) as server:
-            env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+            env = child_env()
             process = subprocess.Popen(
                 [sys.executable, "-m", "tagsmith", "label", str(corpus), "--vocab",
                  str(vocab), "-o", str(tmp_path / "o.jsonl"), "--base-url",
