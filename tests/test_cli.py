@@ -968,6 +968,38 @@ def test_bundles_without_training_hashes_still_load(bundle, tmp_path):
     assert TextClassifier.load(old).train_hashes is None
 
 
+def test_calibrating_a_bundle_without_training_hashes_warns_that_data_is_unchecked(
+        bundle, goemotions_small, tmp_path, caplog):
+    # bundles saved before train_texts.npz: a subset of their own training corpus
+    # calibrated them without a word (optimistic probabilities, void conformal sets)
+    import shutil
+
+    from tagsmith.pipeline.classifier import TRAIN_HASHES
+
+    old = tmp_path / "old"
+    shutil.copytree(bundle, old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    del manifest["files"][TRAIN_HASHES]
+    (old / TRAIN_HASHES).unlink()
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    train_lines = goemotions_small["train"].read_text().splitlines(keepends=True)
+    subset = tmp_path / "subset.tsv"
+    subset.write_text("".join(train_lines[:300]))
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "calibrate", str(old), "--data", str(subset), "-o", str(tmp_path / "cal")])
+    assert result.exit_code == 0, result.output
+    assert (f"{subset}: the bundle records no training texts (it was saved by an older "
+            "tagsmith), so --data cannot be checked") in caplog.text
+    assert "train it again with this version" in caplog.text
+    caplog.clear()  # a bundle that records them says nothing of the kind
+    dev = tmp_path / "dev.tsv"
+    dev.write_text(goemotions_small["dev"].read_text())
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "calibrate", str(bundle), "--data", str(dev), "-o", str(tmp_path / "cal2")])
+    assert result.exit_code == 0, result.output
+    assert "records no training texts" not in caplog.text
+
+
 def test_library_evaluation_refuses_a_threshold_outside_the_unit_interval(bundle):
     import scipy.sparse as sp
 

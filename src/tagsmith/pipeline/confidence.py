@@ -589,6 +589,14 @@ def heldout_from_corpus(classifier: TextClassifier, texts: Iterable[str], Y: Lab
     k = default_k(classifier.n_labels) if k is None else check_int("k", k, 1, numpy=True)
     texts = _as_list(texts)
     hashes = hash_texts(texts)  # once, for the overlap check and the groups
+    if classifier.train_hashes is None and texts:
+        # a bundle saved before it kept its training texts' hashes: a subset of its own
+        # training corpus calibrated it without a word (ECE near 0, void guarantees)
+        logger.warning("%s: the bundle records no training texts (it was saved by an older "
+                       "tagsmith), so %s cannot be checked for documents the model was "
+                       "trained on, which would make its probabilities and conformal "
+                       "guarantees optimistic; train it again with this version to have "
+                       "them checked", source, name)
     check_overlap(classifier.train_hashes, texts, name=name, source=source, hashes=hashes)
     topk = classifier.predict_topk(texts, k, calibrated=False)
     # equal texts (duplicate_groups) on one side of the calibrator / conformal split
