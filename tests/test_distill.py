@@ -1853,3 +1853,48 @@ def test_distill_with_a_human_sample_refuses_a_lone_surrogate_by_name(where, nam
     with pytest.raises(InvalidParameterError, match=name):
         distill_classifier(texts, sp.csr_matrix(np.array([[0.8, 0], [0, 0.8]])), space,
                            human_texts=human, human_Y=sp.csr_matrix(np.array([[1, 0], [0, 1]])))
+
+
+def test_is_soft_labels_file_knows_label_outputs_and_not_corpora(data, tmp_path):
+    """label -o replaces, without --force, only an earlier label output: a JSONL corpus
+    of the user's own starting {"id": "...", "text": "... (apply-review's, or json.dumps'
+    of any script) was taken for one and replaced with no word."""
+    import gzip
+    import os
+
+    from tagsmith.data.readers import Record
+    from tagsmith.data.writers import write_records
+    from tagsmith.pipeline.llm import is_soft_labels_file
+
+    space = data[0]
+    Y = sp.csr_matrix(np.array([[0.9, 0.0], [0.2, 0.7]]))
+    Y.resize(2, len(space))
+    long_text = "word " * 20000  # a first line over 64 KiB
+    for name, ids, texts, copy_of in (
+            ("plain.jsonl", ["a", "7"], ["joy", "so sad"], None),
+            ("odd.jsonl.gz", ['q"uo\\te \u2028 \u00e9', "b"], ["joy", "sad"], None),
+            ("long.jsonl", ["a", "b"], [long_text, "x"], None),
+            ("copy.jsonl", ["a", "b"], ["x", "X"], ["b", None])):
+        path = tmp_path / name
+        write_soft_labels(path, texts, Y, space, doc_ids=ids, copy_of=copy_of)
+        assert is_soft_labels_file(path), name
+    older = tmp_path / "older.jsonl"  # as the first label wrote it (json.dumps, round)
+    older.write_text(json.dumps({"id": "1", "text": "t", "labels": [space.uri_of(0)],
+                                 "scores": [1e-05, 0.5]}, ensure_ascii=False) + "\n")
+    assert is_soft_labels_file(older)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    assert is_soft_labels_file(empty) and is_soft_labels_file(tmp_path / "missing.jsonl")
+    corpus = tmp_path / "corpus.jsonl"  # apply-review's, split's writer
+    write_records([Record("Rain", (space.uri_of(0),), "d1", 1, "in.tsv")], corpus)
+    assert not is_soft_labels_file(corpus)
+    scripted = tmp_path / "mine.jsonl.gz"
+    with gzip.open(scripted, "wt") as out:
+        out.write(json.dumps({"id": "1", "text": long_text, "labels": ["x"]}) + "\n")
+    assert not is_soft_labels_file(scripted)
+    plain = tmp_path / "notes.jsonl"
+    plain.write_text('{"id": "1", "text": "mine"}\n')
+    assert not is_soft_labels_file(plain)
+    pipe = tmp_path / "pipe.jsonl"
+    os.mkfifo(pipe)
+    assert not is_soft_labels_file(pipe)  # and not opened (it would block)

@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
@@ -456,3 +457,27 @@ def test_label_replaces_its_own_output_but_not_a_file_it_did_not_write(tmp_path,
         forced = CliRunner().invoke(tagsmith_cli.cli, [*args, "--force"])
     assert forced.exit_code == 0, forced.output
     assert out.read_bytes() == written
+
+
+def test_label_refuses_a_corpus_or_a_pipe_as_its_output_naming_what_it_is(tmp_path):
+    # a JSONL corpus begins as a label output does ({"id": "...", "text": "...) and was
+    # replaced with no --force; a named pipe was "a file label did not write"
+    corpus, vocab = tmp_path / "docs.txt", sport_vocab(tmp_path)
+    corpus.write_text("sport one\nmusic two\n")
+    mine = tmp_path / "mine.jsonl"
+    mine.write_text('{"id": "d1", "text": "my own", "labels": ["<u:sport>"]}\n')
+    pipe = tmp_path / "pipe.jsonl"
+    os.mkfifo(pipe)
+    with LocalChatServer(slow_teacher) as server:
+        for out, said in ((mine, "is a file label did not write"),
+                          (pipe, "is a pipe (a process substitution such as <(...), or a "
+                                 "named pipe), not a file label wrote")):
+            result = CliRunner().invoke(tagsmith_cli.cli, [
+                "-q", "label", str(corpus), "--vocab", str(vocab), "-o", str(out),
+                "--base-url", server.base_url, "--llm", "t",
+                "--cache", str(tmp_path / "c.sqlite")])
+            assert result.exit_code == 3, result.output
+            assert f"{out}: -o/--output: {said}" in result.output
+        assert not server.requests
+    assert mine.read_text() == '{"id": "d1", "text": "my own", "labels": ["<u:sport>"]}\n'
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode)

@@ -287,31 +287,44 @@ def write_soft_labels(path: str | Path, texts: Sequence[str], Y: sp.csr_matrix,
 
 #: how a line of :func:`write_soft_labels` begins: its id, then its text
 _SOFT_LABELS_START = re.compile(r'\A\{"id": "(?:[^"\\]|\\.)*", "text": "')
+#: and how it ends: its labels' scores, then a copy's ``copy_of`` (a JSONL corpus, as
+#: write_records or a script's json.dumps writes one, begins as a label output does)
+_SOFT_LABELS_END = re.compile(r'\], "scores": \[[-+0-9.eE, ]*\]'
+                              r'(?:, "copy_of": "(?:[^"\\]|\\.)*")?\}\r?\n?\Z')
 
 
 def is_soft_labels_file(path: str | Path) -> bool:
     """Whether ``path`` may be replaced as an earlier :func:`write_soft_labels` output:
     nothing is there, a symbolic link (the link is replaced, not what it points to), an
-    empty file, or a file (``.gz`` read as such) whose first line begins as that
-    writer's lines do. A folder, an unreadable file, or any other content is not:
-    ``label -o`` replaced a file of the user's own with no word."""
+    empty file, or a file (``.gz`` read as such) whose first line begins and ends as
+    that writer's lines do (its id and text first, its scores last: a JSONL corpus of
+    the user's own begins alike). A folder, a pipe, an unreadable file, or any other
+    content is not: ``label -o`` replaced a file of the user's own with no word."""
     path = Path(path)
     if path.is_symlink() or not path.exists():
         return True
     if not path.is_file():
         return False
+    head: bytes | None = None
+    tail = b""
     try:
         with open(path, "rb") as raw:
-            head = raw.read(2)
+            magic = raw.read(2)
             raw.seek(0)
-            stream = (gzip.GzipFile(fileobj=raw, mode="rb") if head == b"\x1f\x8b"
+            stream = (gzip.GzipFile(fileobj=raw, mode="rb") if magic == b"\x1f\x8b"
                       else raw)
-            start = stream.read(65536)
+            while True:  # the first line, however long (a document's whole text)
+                piece = stream.readline(65536)
+                head = piece if head is None else head
+                tail = (tail + piece)[-131072:]
+                if not piece or piece.endswith(b"\n"):
+                    break
     except (OSError, EOFError):  # unreadable, or a damaged gzip: not known to be one
         return False
-    if not start:
+    if not head:
         return True
-    return bool(_SOFT_LABELS_START.match(start.decode("utf-8", "replace")))
+    return bool(_SOFT_LABELS_START.match(head.decode("utf-8", "replace"))
+                and _SOFT_LABELS_END.search(tail.decode("utf-8", "replace")))
 
 
 def _round_scores(values: np.ndarray) -> np.ndarray:
