@@ -2980,3 +2980,31 @@ def test_a_pipe_where_a_file_or_folder_is_read_or_written_is_named_as_a_pipe(tmp
     result = run("zeroshot", vocab, corpus, "--cache-dir", "/dev/null")
     assert result.exit_code == 3 and "--cache-dir: is a device, expected a folder" in \
         result.output, result.output
+
+
+def test_a_pipe_or_a_device_where_a_file_is_written_is_refused_naming_it(bundle, tmp_path,
+                                                                        goemotions_small):
+    # a named pipe given as a file output (calibrate --reliability-png, label -o --force,
+    # apply-review -o --force) was replaced by a file, the pipe gone and its reader left
+    # waiting; as root, -o /dev/null replaced the device with a file
+    import shutil
+    import stat
+
+    from tagsmith.data.textio import atomic_text_writer, check_writable
+
+    model, pipe = tmp_path / "model", tmp_path / "diagram.png"
+    shutil.copytree(bundle, model)
+    before = {path.name: path.read_bytes() for path in model.iterdir()}
+    os.mkfifo(pipe)  # never opened
+    result = run("calibrate", model, "--data", goemotions_small["test"],
+                 "--reliability-png", pipe)
+    assert result.exit_code == 3, result.output
+    assert f"{pipe}: --reliability-png: is a pipe (a process substitution such as <(...), " \
+        "or a named pipe), expected a file to write" in result.output, result.output
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode)
+    assert {path.name: path.read_bytes() for path in model.iterdir()} == before
+    with pytest.raises(DataError, match="is a device, expected a file to write"):
+        check_writable("/dev/null")
+    with pytest.raises(DataError, match="is a pipe"), atomic_text_writer(pipe) as out:
+        out.write("never")
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode)

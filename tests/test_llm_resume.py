@@ -469,15 +469,16 @@ def test_label_refuses_a_corpus_or_a_pipe_as_its_output_naming_what_it_is(tmp_pa
     pipe = tmp_path / "pipe.jsonl"
     os.mkfifo(pipe)
     with LocalChatServer(slow_teacher) as server:
-        for out, said in ((mine, "is a file label did not write"),
-                          (pipe, "is a pipe (a process substitution such as <(...), or a "
-                                 "named pipe), not a file label wrote")):
+        for out, said, force in (
+                (mine, "-o/--output: is a file label did not write", []),
+                (pipe, "--output: is a pipe (a process substitution such as <(...), or a "
+                       "named pipe), expected a file to write", ["--force"])):
             result = CliRunner().invoke(tagsmith_cli.cli, [
                 "-q", "label", str(corpus), "--vocab", str(vocab), "-o", str(out),
                 "--base-url", server.base_url, "--llm", "t",
-                "--cache", str(tmp_path / "c.sqlite")])
+                "--cache", str(tmp_path / "c.sqlite"), *force])
             assert result.exit_code == 3, result.output
-            assert f"{out}: -o/--output: {said}" in result.output
+            assert f"{out}: {said}" in result.output, result.output
         assert not server.requests
     assert mine.read_text() == '{"id": "d1", "text": "my own", "labels": ["<u:sport>"]}\n'
     assert stat.S_ISFIFO(os.stat(pipe).st_mode)

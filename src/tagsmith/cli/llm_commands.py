@@ -287,17 +287,15 @@ def _check_label_output(path: str) -> None:
     (a file of the user's own named ``labels.jsonl``): it was replaced with no word,
     where every other command replaces only its own output without ``--force``. A
     rerun's own earlier output is replaced, as before."""
-    from tagsmith.data.textio import kind_of
     from tagsmith.exceptions import DataError
     from tagsmith.pipeline.llm import is_soft_labels_file
 
+    # (a pipe or a device never gets here: _check_output_file refuses it, --force or not)
     if not is_soft_labels_file(path):
-        kind = kind_of(path)  # a named pipe was "a file label did not write"
-        what = ("a file label did not write (its first line is not a label output's "
-                '{"id": ..., "text": ..., "labels": [...], "scores": [...]})'
-                if kind == "a file" else f"{kind}, not a file label wrote")
-        raise DataError(f"-o/--output: is {what}; refusing to replace it (move it away, "
-                        "write to another file, or pass --force to replace it)", path=path)
+        raise DataError("-o/--output: is a file label did not write (its first line is not "
+                        'a label output\'s {"id": ..., "text": ..., "labels": [...], '
+                        '"scores": [...]}); refusing to replace it (move it away, write to '
+                        "another file, or pass --force to replace it)", path=path)
 
 
 def _check_jsonl_name(path: str) -> None:

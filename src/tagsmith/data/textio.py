@@ -154,7 +154,8 @@ def not_a_file(path: str | Path, what: str) -> str:
 
 
 def check_writable(path: str | Path) -> Path:
-    """Refuse, naming ``path``, an output file that cannot be written: a directory, one
+    """Refuse, naming ``path``, an output file that cannot be written: a directory, a
+    pipe or a device (:func:`kind_of`; the file written beside it replaced it), one
     below a file, or one whose nearest existing folder is not writable (the file is
     written beside its target and renamed into place). A missing folder is fine:
     writers create it, as bundles and plots do. Commands call this before long work,
@@ -170,6 +171,11 @@ def check_writable(path: str | Path) -> Path:
     check_name_lengths(path)
     if path.is_dir():
         raise DataError("is a directory, expected a file to write", path=path)
+    kind = kind_of(path)
+    if kind not in ("a file", "missing"):
+        # a named pipe (or /dev/null, as root) was replaced by the file written beside it
+        # and renamed into place: the pipe was gone and its reader left waiting
+        raise DataError(f"is {kind}, expected a file to write", path=path)
     for folder in path.parents:
         if folder.exists():
             if not folder.is_dir():
