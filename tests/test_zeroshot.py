@@ -1650,6 +1650,18 @@ def test_a_cache_file_that_cannot_be_written_is_warned_of_naming_it_once(tmp_pat
                         r"/labels-\w+\.npz: File too large", message), message
 
 
+def _folder_of_length(base, length: int) -> str:
+    """A path below ``base`` of ``length`` bytes (names of at most 200 bytes). Counted in
+    bytes (a user's name in ``base`` may not be ASCII), never with an empty last name: one
+    byte short, os.path.join(folder, "") added a bare "/" the error does not count, and
+    the tests below failed for 2 lengths of tmp_path in 201."""
+    folder = str(base)
+    while (left := length - len(os.fsencode(folder))) > 0:
+        folder = os.path.join(folder, "x" * (199 if left == 202 else min(200, left - 1)))
+    assert len(os.fsencode(os.path.abspath(folder))) == length
+    return folder
+
+
 def test_cli_zeroshot_cache_dir_too_long_for_its_files_is_refused_naming_it(tmp_path,
                                                                           monkeypatch):
     # a --cache-dir whose path (each name well under 255 bytes) leaves no room under the
@@ -1668,10 +1680,7 @@ def test_cli_zeroshot_cache_dir_too_long_for_its_files_is_refused_naming_it(tmp_
     docs.write_text("label 3 here\n")
     limit = os.pathconf(tmp_path, "PC_PATH_MAX")
     for length in (limit - 96, limit - 56, limit - 36):
-        folder = str(tmp_path)
-        while len(folder) < length:
-            folder = os.path.join(folder, "x" * min(200, length - len(folder) - 1))
-        assert len(folder) == length
+        folder = _folder_of_length(tmp_path, length)
         result = CliRunner().invoke(tagsmith_cli.cli, [
             "-q", "zeroshot", str(vocab), str(docs), "--index", "hnsw", "--cache-dir", folder])
         assert result.exit_code == 3, (length, result.output)
@@ -1692,9 +1701,7 @@ def test_a_library_cache_dir_too_long_for_its_files_names_the_parameter(tmp_path
 
     space = LabelSpace([Label("u:sport", {"en": "sport"}), Label("u:music", {"en": "music"})])
     length = os.pathconf(tmp_path, "PC_PATH_MAX") + extra
-    folder = str(tmp_path)
-    while len(folder) < length:
-        folder = os.path.join(folder, "x" * min(200, length - len(folder) - 1))
+    folder = _folder_of_length(tmp_path, length)
     encoder = _CountingEncoder()
     said = f"cache_dir: its path is {length:,} bytes long, too long for the files written in it"
     with pytest.raises(DataError, match=re.escape(said)):
