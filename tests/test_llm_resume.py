@@ -74,6 +74,8 @@ def wait_for_cached_rows(cache, process, rows):
     except subprocess.TimeoutExpired:
         process.kill()
         _, stderr = process.communicate(timeout=60)
+    if isinstance(stderr, bytes):  # a process not opened in text mode: said nothing
+        stderr = stderr.decode("utf-8", "replace")
     said = f"; its stderr ends:\n{stderr[-6000:]}" if isinstance(stderr, str) else ""
     pytest.fail((f"label stored {stored} of the {rows} answers the test needs in 600 s"
                  if ended is None else
@@ -91,6 +93,16 @@ def test_waiting_for_cached_rows_fails_clearly_when_the_run_ends_first(tmp_path)
     process = subprocess.Popen([sys.executable, "-c", "pass"])
     with pytest.raises(pytest.fail.Exception,
                        match=re.escape("label ended (exit code 0) before storing 4 answers")):
+        wait_for_cached_rows(tmp_path / "none.sqlite", process, 4)
+
+
+@pytest.mark.parametrize("text", [True, False])
+def test_waiting_for_cached_rows_shows_the_runs_stderr_in_either_mode(tmp_path, text):
+    # the stopped run's stderr (its threads' stacks) was shown only for a process opened
+    # in text mode: the resume test opens its run in bytes, and its failure said nothing
+    process = subprocess.Popen([sys.executable, "-c", "import sys; sys.stderr.write('stood')"],
+                               stderr=subprocess.PIPE, text=text)
+    with pytest.raises(pytest.fail.Exception, match="; its stderr ends:\nstood"):
         wait_for_cached_rows(tmp_path / "none.sqlite", process, 4)
 
 @pytest.mark.parametrize("how, code, last", [(signal.SIGINT, 130, "interrupted"),
