@@ -682,6 +682,17 @@ def test_evaluate_in_blocks_of_documents_equals_the_whole_matrix_metrics(monkeyp
             assert report == expected and list(report) == list(expected), (topk, ks)
 
 
+def test_evaluate_with_a_k_given_twice_reports_that_k_once_as_the_metrics_do():
+    # the blocked evaluate appended each block's PSP gains once per occurrence of k in
+    # ks, so ks=(2, 2) reported psp@2 twice its value (2.0 for a perfect ranking)
+    Y = np.array([[1, 0, 1], [0, 1, 0]], bool)
+    topk = TopK.from_scores(np.array([[0.9, 0.1, 0.8], [0.2, 0.7, 0.1]]), 3)
+    p = np.array([0.5, 0.2, 0.9])
+    report = evaluate(Y, topk, ks=(2, 2), propensity=p)
+    assert report["psp@2"] == psp_at_k(Y, topk, 2, p) == 1.0
+    assert report == evaluate(Y, topk, ks=(2,), propensity=p)
+
+
 def test_propensities_above_one_are_refused_naming_the_parameter():
     """A propensity is a probability: p > 1 (1 / p passed by mistake, say) was accepted,
     and PSP weighted the rare labels least instead of most."""

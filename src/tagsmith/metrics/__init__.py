@@ -155,6 +155,7 @@ class _RowMetrics:
     def __init__(self, y: sp.csr_matrix, topk: TopK, ks: tuple[int, ...],
                  inv_p: np.ndarray | None):
         n = y.shape[0]
+        ks = tuple(dict.fromkeys(ks))  # a k given twice is one k: its PSP gains kept once
         self.n_true = np.diff(y.indptr).astype(np.int64)
         k_max = max(ks, default=topk.k)
         counts = np.int16 if topk.k <= np.iinfo(np.int16).max else np.int64
