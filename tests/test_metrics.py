@@ -693,6 +693,16 @@ def test_evaluate_with_a_k_given_twice_reports_that_k_once_as_the_metrics_do():
     assert report == evaluate(Y, topk, ks=(2,), propensity=p)
 
 
+def test_evaluate_f1_of_a_document_with_over_16383_hits_does_not_overflow():
+    # per-document hit counts are int16 where k fits: twice a count above 16,383
+    # wrapped around, and f1@17000 of a perfect ranking was -0.93
+    n_labels = 17_000
+    topk = TopK.from_scores(np.linspace(1, 0, n_labels, dtype=np.float32)[None, :], n_labels)
+    Y = np.ones((1, n_labels), bool)
+    report = evaluate(Y, topk, ks=(n_labels,))
+    assert report[f"f1@{n_labels}"] == f1_at_k(Y, topk, n_labels) == 1.0
+
+
 def test_propensities_above_one_are_refused_naming_the_parameter():
     """A propensity is a probability: p > 1 (1 / p passed by mistake, say) was accepted,
     and PSP weighted the rare labels least instead of most."""

@@ -190,7 +190,8 @@ def _f1(r: _Ranked, k: int) -> float:
 
 def _f1_of(hit_counts: np.ndarray, sizes: np.ndarray, n_true: np.ndarray) -> float:
     """Mean F1@k from each document's hits and real candidates in its top k."""
-    return _mean(_safe_div(2 * hit_counts, sizes + n_true))
+    # int64: evaluate keeps the counts in int16, where twice 16,384 hits wraps around
+    return _mean(_safe_div(2 * hit_counts.astype(np.int64), sizes + n_true))
 
 
 def _inverse_propensities(values, n_labels: int, name: str = "propensities") -> np.ndarray:
