@@ -274,6 +274,17 @@ def test_preprocessed_pieces_join_to_the_whole_text_preprocessed(lowercase, form
                 assert bool(pieces) == bool(text)
 
 
+def test_a_long_text_of_lines_without_spaces_is_preprocessed_in_pieces():
+    # pieces were cut before an ASCII space only: a text of lines without a space (a
+    # Japanese document, a list of words) was one piece, the whole copies held at once
+    # (tracemalloc over transform of 1.1 MB of such lines: 17.6 MB, as before the pieces)
+    text = "今日は東京😀\n" * 1000 + "ΟΔΟΣ\n\r\nΣ\u0301\n"
+    for preprocess in (tfidf.unicode_preprocessor(True, "NFKC"), str.lower):
+        pieces = list(tfidf._preprocessed_pieces(preprocess, text, 70))
+        assert "".join(pieces) == preprocess(text)
+        assert len(pieces) > 50 and all(len(piece) < 100 for piece in pieces)
+
+
 @pytest.mark.parametrize("settings", SETTINGS + [{"unicode_form": "NFKC"}],
                          ids=range(len(SETTINGS) + 1))
 @pytest.mark.parametrize("piece_chars", [1, 9, 1000])

@@ -973,22 +973,26 @@ def _preprocessed_pieces(preprocess: Callable[[str], str], text: str,
     """``preprocess`` of ``text`` (NFC or NFKC, the invisible characters taken out,
     lowercasing: :func:`unicode_preprocessor`, or scikit-learn's lowercasing) in
     consecutive pieces, each of about ``size`` characters before it is preprocessed and
-    cut just before an ASCII space: their concatenation is ``preprocess(text)``, without
-    that whole copy (several, each of 4 bytes a character where the text holds an
-    emoji: a 34 MB text took 626 MB to suggest labels for).
+    cut just before an ASCII space or a line feed: their concatenation is
+    ``preprocess(text)``, without that whole copy (several, each of 4 bytes a character
+    where the text holds an emoji: a 34 MB text took 626 MB to suggest labels for).
 
-    A space is a cut that changes nothing: it composes and decomposes with nothing in
-    either normal form, and it is neither cased nor case-ignorable, so lowercasing's one
-    rule that looks at the neighbours (a final sigma) stops at it. A stretch without a
-    space is one piece.
+    A space or a line feed is a cut that changes nothing: it composes and decomposes
+    with nothing in either normal form, and it is neither cased nor case-ignorable, so
+    lowercasing's one rule that looks at the neighbours (a final sigma) stops at it. A
+    stretch without either is one piece (a text of lines without spaces was one piece
+    until the line feed cut too).
     """
     start, size = 0, max(size, 1)
     while start < len(text):
-        end = text.find(" ", start + size)
-        if end < 0:
-            end = len(text)
+        found = _PIECE_CUT.search(text, start + size)
+        end = len(text) if found is None else found.start()
         yield preprocess(text[start:end])
         start = end
+
+
+#: where :func:`_preprocessed_pieces` may cut a text (just before the match)
+_PIECE_CUT = re.compile("[ \n]")
 
 
 def _fitted_counts(counter, analyzer: str, texts: Iterable[str], n_texts: int,
