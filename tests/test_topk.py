@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -230,6 +232,35 @@ def test_rescored_refuses_scores_a_topk_cannot_hold(returned, problem):
                 np.array([[0.9, 0.5, 0.4], [0.7, -np.inf, -np.inf]]), n_labels=3)
     with pytest.raises(InvalidParameterError, match=f"'score'.*{problem}"):
         topk.rescored(lambda ids, scores: returned)
+
+
+def test_rescored_wrong_count_names_the_whole_call_and_the_block(monkeypatch):
+    # scored in blocks of rows, the error named one block's count ("returning 6 scores")
+    # for a call over 84 real entries; it names the whole call's and the block's rows
+    from tagsmith import topk as topk_module
+
+    monkeypatch.setattr(topk_module, "BLOCK_ENTRIES", 12)  # 2 rows of 6 per block
+    topk = TopK.from_scores(np.random.default_rng(0).random((14, 6)), 6)
+    calls = []
+
+    def score(ids, values):
+        calls.append(ids.size)
+        return values if len(calls) < 3 else values[:-1]
+
+    with pytest.raises(InvalidParameterError, match=re.escape(
+            "a function returning 84 scores (one per real entry; it is called once per "
+            "block of rows), got 'shape (11,) for the 12 real entries of rows 4 to 5 "
+            "(of 14)'")):
+        topk.rescored(score)
+    assert calls == [12, 12, 12]
+    monkeypatch.setattr(topk_module, "BLOCK_ENTRIES", 6)  # one row per block
+    with pytest.raises(InvalidParameterError, match=re.escape(
+            "got 'shape (0,) for the 6 real entries of row 0 (of 14)'")):
+        topk.rescored(lambda ids, values: values[:0])
+    monkeypatch.setattr(topk_module, "BLOCK_ENTRIES", 60)  # the last block is cut short
+    with pytest.raises(InvalidParameterError, match=re.escape(
+            "got 'shape (0,) for the 24 real entries of rows 10 to 13 (of 14)'")):
+        topk.rescored(lambda ids, values: values[:0] if ids.size == 24 else values)
 
 
 def test_constructor_refuses_rows_not_sorted_best_first():

@@ -17,7 +17,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from tagsmith._params import check_int
-from tagsmith._plural import plural_s
+from tagsmith._plural import plural, plural_s
 from tagsmith.exceptions import InvalidParameterError
 
 PAD = -1
@@ -207,6 +207,12 @@ class TopK:
         re-sorted best first, ties by lower label id; padding stays last. For per-label
         maps such as calibration, whose new scores need not keep the old order.
 
+        ``score`` is called once per block of rows (the real entries of about
+        :data:`BLOCK_ENTRIES` entries' rows at a time), so it must score each entry by
+        its label id and score alone: a function of the whole array it is given, such as
+        ``lambda ids, s: s / s.max()``, would give other scores than one call on every
+        entry. It returns one finite score per entry it is given.
+
         >>> topk = TopK.from_scores(np.array([[0.9, 0.4, 0.1]]), k=2)
         >>> topk.rescored(lambda ids, s: s * np.array([0.2, 1.0, 1.0])[ids]).indices.tolist()
         [[1, 0]]
@@ -218,6 +224,7 @@ class TopK:
         # labels at once; each entry's score and each row's order are the same either way
         blocks = [slice(start, start + _block_rows(self.k))
                   for start in range(0, max(len(self), 1), _block_rows(self.k))]
+        n_total = int(valid.sum())
         for rows in blocks:
             real = valid[rows]
             n_real = int(real.sum())
@@ -226,9 +233,7 @@ class TopK:
             new = np.asarray(score(self.indices[rows][real], self.scores[rows][real]),
                              dtype=np.float32)
             if new.shape != (n_real,):
-                raise InvalidParameterError("score", f"a function returning {n_real} "
-                                            f"score{plural_s(n_real)} (one per real entry)",
-                                            f"shape {new.shape}")
+                raise _wrong_count(new.shape, n_real, n_total, rows, len(blocks), len(self))
             scores[rows][real] = new
         _check_finite("score", scores[valid])
         indices = np.empty_like(self.indices)
@@ -459,6 +464,22 @@ BLOCK_ENTRIES = 1 << 19
 
 def _block_rows(k: int) -> int:
     return max(1, BLOCK_ENTRIES // max(k, 1))
+
+
+def _wrong_count(shape: tuple, n_real: int, n_total: int, rows: slice, n_blocks: int,
+                 n_rows: int) -> InvalidParameterError:
+    """:meth:`TopK.rescored`'s error for a ``score`` that returned ``shape`` for the
+    ``n_real`` real entries of ``rows``: the count expected of the whole call (as when
+    it was called once, on every entry) and, for one block of several, the block's."""
+    expected = f"a function returning {n_total} score{plural_s(n_total)} (one per real entry"
+    if n_blocks == 1:
+        return InvalidParameterError("score", f"{expected})", f"shape {shape}")
+    last = min(rows.stop, n_rows) - 1
+    where = f"row {last}" if last == rows.start else f"rows {rows.start} to {last}"
+    return InvalidParameterError(
+        "score", f"{expected}; it is called once per block of rows)",
+        f"shape {shape} for the {n_real} real {plural(n_real, 'entry', 'entries')} of "
+        f"{where} (of {n_rows})")
 
 
 def _check_finite(name: str, values: np.ndarray) -> None:
