@@ -705,10 +705,10 @@ def test_collect_entries_in_blocks_of_rows_equals_sorting_every_entry(monkeypatc
     # every entry's key at once, five int64 arrays of them; looked up a block of rows at a
     # time the entries, their hits and each true label's column must be the same: rows
     # without candidates, documents without labels, true labels outside the top-k
-    from tagsmith.calibration import _entries
+    from tagsmith import topk as topk_module
     from tagsmith.calibration._entries import collect_entries
 
-    monkeypatch.setattr(_entries, "ENTRY_BLOCK", block)
+    monkeypatch.setattr(topk_module, "BLOCK_ENTRIES", block)
     rng = np.random.default_rng(5)
     scores = rng.random((11, 7)).round(2)
     scores[[1, 8]] = 0.0

@@ -651,9 +651,9 @@ def test_evaluate_in_blocks_of_documents_equals_the_whole_matrix_metrics(monkeyp
     # bit: blocks of one row, blocks ending mid-corpus and at its end, documents without
     # labels, documents without candidates (padding only), k beyond the top-k and
     # beyond the label space
-    import tagsmith.metrics as metrics_module
+    from tagsmith import topk as topk_module
 
-    monkeypatch.setattr(metrics_module, "BLOCK_ENTRIES", block_entries)
+    monkeypatch.setattr(topk_module, "BLOCK_ENTRIES", block_entries)
     rng = np.random.default_rng(7)
     n, n_labels = 23, 6
     Y = rng.random((n, n_labels)) < 0.35

@@ -222,8 +222,8 @@ class TopK:
         # in blocks of rows: ``score`` (a calibrator's curves) and the sort make several
         # float64 and int64 temporaries per entry, 450 MB for 100,000 documents x 28
         # labels at once; each entry's score and each row's order are the same either way
-        blocks = [slice(start, start + _block_rows(self.k))
-                  for start in range(0, max(len(self), 1), _block_rows(self.k))]
+        blocks = [slice(start, start + block_rows(self.k))
+                  for start in range(0, max(len(self), 1), block_rows(self.k))]
         n_total = int(valid.sum())
         for rows in blocks:
             real = valid[rows]
@@ -297,8 +297,8 @@ class TopK:
         kept = []
         # in blocks of rows: each entry's label id, threshold and comparison took ten
         # bytes at once (280 MB for a million documents x 28 labels)
-        for start in range(0, len(self), _block_rows(self.k)):
-            rows = slice(start, start + _block_rows(self.k))
+        for start in range(0, len(self), block_rows(self.k)):
+            rows = slice(start, start + block_rows(self.k))
             indices = self.indices[rows]
             valid = indices >= 0
             keep = valid & (self.scores[rows] >= thr[np.where(valid, indices, 0)])
@@ -458,11 +458,14 @@ def _as_float32(name: str, given, convert: Callable, expected: str):
     return converted
 
 
-#: entries per block of rows that :meth:`TopK.rescored` scores and sorts at a time
+#: top-k entries per block of rows that work over every entry goes through at a time
+#: (:meth:`TopK.rescored`, :meth:`TopK.label_sets`, :func:`tagsmith.metrics.evaluate`,
+#: calibration's entry look-up): their temporaries are those of one block
 BLOCK_ENTRIES = 1 << 19
 
 
-def _block_rows(k: int) -> int:
+def block_rows(k: int) -> int:
+    """Rows of a top-``k`` per block: :data:`BLOCK_ENTRIES` entries' worth, at least one."""
     return max(1, BLOCK_ENTRIES // max(k, 1))
 
 

@@ -17,10 +17,7 @@ from tagsmith._typing import LabelMatrix
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.metrics import as_label_matrix
 from tagsmith.metrics.sets import check_label_values
-from tagsmith.topk import TopK, check_topk
-
-#: top-k entries per block of rows whose hits :func:`collect_entries` looks up at a time
-ENTRY_BLOCK = 1 << 19
+from tagsmith.topk import TopK, block_rows, check_topk
 
 
 @dataclass(frozen=True)
@@ -101,7 +98,7 @@ def collect_entries(y_true: LabelMatrix, topk: TopK) -> Entries:
     true_col = np.full(true_keys.size, -1, dtype=np.int64)
     hit = np.zeros(label.size, dtype=bool)
     if label.size and true_keys.size:
-        step = max(1, ENTRY_BLOCK // max(topk.k, 1))
+        step = block_rows(topk.k)
         first = 0  # the block's first entry
         for start in range(0, n_docs, step):
             block = valid[start:start + step]

@@ -57,7 +57,7 @@ from tagsmith.metrics.sets import (
     precision_micro,
     recall_micro,
 )
-from tagsmith.topk import TopK
+from tagsmith.topk import TopK, block_rows
 
 __all__ = [
     "as_label_matrix",
@@ -141,10 +141,6 @@ def evaluate(y_true: LabelMatrix, topk: TopK, y_pred: LabelMatrix | None = None,
     return report
 
 
-#: top-k entries per block of documents that :func:`evaluate` scores at a time
-BLOCK_ENTRIES = 1 << 19
-
-
 class _RowMetrics:
     """What :func:`evaluate` averages, kept per document from blocks of documents: each
     block's hits, found by a search of ``n x k`` int64 keys, and the ranking metrics'
@@ -166,7 +162,7 @@ class _RowMetrics:
         self.discounts = {k: _discounts(min(k, k_max, topk.k), self.n_true, k) for k in ks}
         self.psp_gains: dict[int, list[np.ndarray]] = {k: [] for k in ks}
         self.lrap = np.empty(n)
-        step = max(1, BLOCK_ENTRIES // max(topk.k, 1))
+        step = block_rows(topk.k)  # documents per block
         for start in range(0, n, step):
             block = slice(start, start + step)
             full = _ranked_rows(y[block], topk.indices[block], topk.n_labels)
