@@ -7,6 +7,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
+from tagsmith._chunks import whitespace_chunks
 from tagsmith.features import tfidf
 from tagsmith.features.tfidf import TfidfFeaturizer
 
@@ -65,7 +66,7 @@ def test_streamed_counts_equal_the_list_based_ones(settings, chunk_chars, monkey
 def test_whitespace_chunks_cover_the_text_and_end_after_whitespace():
     text = "ab cd  efgh\tij" + "k" * 50 + " l"
     for size in (1, 2, 3, 7, 100):
-        chunks = list(tfidf._whitespace_chunks(text, size))
+        chunks = list(whitespace_chunks(text, size))
         assert "".join(chunks) == text
         assert all(chunk[-1].isspace() for chunk in chunks[:-1])
         assert all(len(chunk) >= size for chunk in chunks[:-1])

@@ -13,10 +13,11 @@ has its own, broader rule (:func:`tagsmith.audit.duplicates.text_hashes`).
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 
 import numpy as np
+
+from tagsmith._chunks import whitespace_chunks
 
 
 def hash_texts(texts: Sequence[str]) -> np.ndarray:
@@ -46,7 +47,6 @@ def hash_texts(texts: Sequence[str]) -> np.ndarray:
 #: texts longer than this (in characters) are hashed a piece at a time
 #: (:func:`_long_text_digest`)
 LONG_TEXT = 1 << 16
-_WHITESPACE = re.compile(r"\s")
 
 
 def _long_text_digest(text: str, size: int = LONG_TEXT) -> bytes:
@@ -58,16 +58,13 @@ def _long_text_digest(text: str, size: int = LONG_TEXT) -> bytes:
     are the bytes the whole text gives.
     """
     digest = hashlib.blake2b(digest_size=8)
-    first, start = True, 0
-    while start < len(text):
-        found = _WHITESPACE.search(text, start + max(size, 1))
-        end = len(text) if found is None else found.end()
-        words = text[start:end].split()
+    first = True
+    for piece in whitespace_chunks(text, size):
+        words = piece.split()
         if words:
             joined = " ".join(words).casefold()
             digest.update((joined if first else " " + joined).encode("utf-8"))
             first = False
-        start = end
     return digest.digest()
 
 

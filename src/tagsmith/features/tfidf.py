@@ -22,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith._chunks import WHITESPACE, whitespace_chunks
 from tagsmith._params import check_bool, check_choice, check_int, check_param_names
 from tagsmith._plural import plural_s
 from tagsmith.data.textio import check_no_lone_surrogate
@@ -37,7 +38,6 @@ STREAM_CHUNK_CHARS = 1 << 16
 #: about how many characters of a long text are preprocessed at a time
 #: (:func:`_preprocessed_pieces`)
 PREPROCESS_PIECE_CHARS = 1 << 18
-_WHITESPACE = re.compile(r"\s")
 
 # one- and two-letter tokens matter in short texts ("ok", "no", "i")
 WORD_TOKEN_PATTERN = r"(?u)\b\w+\b"
@@ -949,7 +949,7 @@ def _chunk_counts(counter, analyzer: str, text: str,
     min_n, max_n = counter.ngram_range
     if analyzer != "word":
         for piece in pieces:
-            for chunk in _whitespace_chunks(piece, chunk_chars):
+            for chunk in whitespace_chunks(piece, chunk_chars):
                 yield 0, Counter(_char_wb_ngrams(chunk, min_n, max_n))
         return
     tokenize = counter.build_tokenizer()
@@ -958,10 +958,10 @@ def _chunk_counts(counter, analyzer: str, text: str,
     # single chunk, its millions of tokens listed at once
     cut = (_UNSPACED_CUT if counter.token_pattern in (word_token_pattern(True, True),
                                                       word_token_pattern(False, True))
-           else _WHITESPACE)
+           else WHITESPACE)
     carry: list[str] = []
     for piece in pieces:
-        for chunk in _whitespace_chunks(piece, chunk_chars, cut):
+        for chunk in whitespace_chunks(piece, chunk_chars, cut):
             window = carry + tokenize(chunk)
             for n in range(min_n, max_n + 1):
                 yield n, Counter(_word_ngrams_ending_after(window, len(carry), n, n))
@@ -1038,22 +1038,6 @@ def _fitted_counts(counter, analyzer: str, texts: Iterable[str], n_texts: int,
     counts = sp.csr_matrix((data, column[first_met[entry_kept]], before[indptr]),
                            shape=(n_texts, len(terms)), dtype=np.float32)
     return counts, terms
-
-
-def _whitespace_chunks(text: str, size: int, cut: re.Pattern[str] = _WHITESPACE
-                      ) -> Iterator[str]:
-    """``text`` in consecutive pieces of at least ``size`` characters (the last may be
-    shorter), each but the last ending just after a whitespace character; a stretch
-    without whitespace stays whole. ``cut`` (:data:`_UNSPACED_CUT`) may also end a
-    piece just before a character of the :data:`UNSPACED` scripts."""
-    start = 0
-    while start < len(text):
-        found = cut.search(text, start + max(size, 1) - 1)
-        if found is not None and found.end() <= start:  # an empty match at the start
-            found = cut.search(text, start + 1)
-        end = len(text) if found is None else found.end()
-        yield text[start:end]
-        start = end
 
 
 def _word_ngrams_ending_after(tokens: list[str], first: int, min_n: int,
