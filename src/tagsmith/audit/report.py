@@ -14,10 +14,10 @@ import io
 import json
 from pathlib import Path
 
+from tagsmith import _plotting
 from tagsmith._plural import plural
 from tagsmith.audit.health import MAX_EXAMPLES
 from tagsmith.data.textio import atomic_text_writer
-from tagsmith.exceptions import MissingDependencyError
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:72rem;
@@ -37,10 +37,7 @@ padding:.4rem .7rem}
 def check_plotting(feature: str = "drawing the plots of the HTML audit report") -> None:
     """Raise :class:`MissingDependencyError` unless matplotlib can be imported
     (``feature`` says what needs it: the command line names its --no-plots)."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError as exc:
-        raise MissingDependencyError("matplotlib", extra="report", feature=feature) from exc
+    _plotting.check_plotting("report", feature)
 
 
 def write_json(report: dict, path: str | Path) -> Path:

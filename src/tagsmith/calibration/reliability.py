@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from tagsmith import _plotting
 from tagsmith._params import check_int
 from tagsmith._plural import plural_s
 from tagsmith._typing import LabelMatrix
@@ -198,16 +199,16 @@ def _tail_check(entries, tail: np.ndarray, floor: float) -> dict:
             "positives": int(entries.y.nnz)}
 
 
+#: what needs matplotlib here, as its error names it
+_FEATURE = "writing reliability diagrams"
+
+
 def check_plotting() -> None:
     """Raise :class:`MissingDependencyError` unless matplotlib can be imported, as
     :func:`reliability_diagram` does: the commands call it before the work whose diagram
     they draw (a core install failed only once the work was done, and calibrate had
     saved the bundle)."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError as exc:
-        raise MissingDependencyError("matplotlib", extra="plot",
-                                     feature="writing reliability diagrams") from exc
+    _plotting.check_plotting("plot", _FEATURE)
 
 
 def reliability_diagram(reports: dict[str, ReliabilityReport], path: str | Path, *,
@@ -227,8 +228,7 @@ def reliability_diagram(reports: dict[str, ReliabilityReport], path: str | Path,
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as exc:
-        raise MissingDependencyError("matplotlib", extra="plot",
-                                     feature="writing reliability diagrams") from exc
+        raise MissingDependencyError("matplotlib", extra="plot", feature=_FEATURE) from exc
     fig, (curve, hist) = plt.subplots(2, 1, figsize=(5.5, 7), sharex=True,
                                       gridspec_kw={"height_ratios": [3, 1]})
     curve.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect")
