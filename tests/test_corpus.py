@@ -1370,3 +1370,40 @@ def test_a_corpus_that_changes_while_it_is_read_is_warned_of(tmp_path, caplog, c
     with caplog.at_level(logging.WARNING, logger="tagsmith"):
         list(read_tsv(path))  # read while it stays as it is: no warning
     assert not caplog.records
+
+
+def test_a_path_below_a_folder_that_cannot_be_looked_into_is_not_called_missing(
+        tmp_path, monkeypatch):
+    """kind_of said "missing" of a path below a folder without search permission (whose
+    file may well be there), and check_writable's own is_dir() raised a bare
+    PermissionError on Python 3.11 (a traceback, exit code 1). os.stat is made to refuse
+    as a folder of mode 000 would: root, which runs the tests in CI too, passes those."""
+    import errno
+
+    from tagsmith.data.textio import UNREACHABLE, check_writable, kind_of, not_a_file
+    from tagsmith.exceptions import DataError
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "v.tsv").write_text("u:a\ta\n")
+    real_stat = os.stat
+
+    def stat(path, *args, **kwargs):
+        if Path(path).parent == locked:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    assert kind_of(locked / "v.tsv") == UNREACHABLE
+    assert kind_of(locked / "out.tsv") == UNREACHABLE
+    assert kind_of(tmp_path / "none.tsv") == "missing" and kind_of(locked) == "a folder"
+    assert "cannot be looked at (permission denied)" in UNREACHABLE
+    assert not_a_file(locked / "v.tsv", "a vocabulary").startswith(
+        "is a path that cannot be looked at (permission denied), not a file")
+    with pytest.raises(DataError, match=re.escape(
+            "out.tsv: is a path that cannot be looked at (permission denied), expected a "
+            "file to write")):
+        check_writable(locked / "out.tsv")
+    with pytest.raises(DataError, match="is a directory, expected a file to write"):
+        check_writable(locked)
+    assert check_writable(tmp_path / "out.tsv") == tmp_path / "out.tsv"

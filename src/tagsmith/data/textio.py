@@ -107,12 +107,18 @@ def same_file(a: str | Path, b: str | Path) -> bool:
     return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
 
 
+#: what :func:`kind_of` says of a path below a folder it may not look into
+UNREACHABLE = "a path that cannot be looked at (permission denied)"
+
+
 def kind_of(path: str | Path) -> str:
     """What ``path`` is, in words, for a refusal that expected another kind: ``"a
     file"``, ``"a folder"``, a pipe (a process substitution or a named pipe), a device,
-    a socket; ``"missing"`` when nothing is there. Refusals said "is a file" or "is not
-    a file" of a pipe ``<(cat v.tsv)`` or of ``/dev/null``, naming neither what it was
-    nor why it would not do.
+    a socket; ``"missing"`` when nothing is there, and :data:`UNREACHABLE` where a folder
+    above it may not be looked into (permission denied: it was "missing", of a path that
+    may well be there). Refusals said "is a file" or "is not a file" of a pipe
+    ``<(cat v.tsv)`` or of ``/dev/null``, naming neither what it was nor why it would
+    not do.
 
     >>> import tempfile
     >>> kind_of(tempfile.gettempdir()), kind_of("/dev/null")
@@ -120,6 +126,8 @@ def kind_of(path: str | Path) -> str:
     """
     try:
         mode = os.stat(path).st_mode
+    except PermissionError:
+        return UNREACHABLE
     except OSError:
         return "missing"
     if stat.S_ISREG(mode):
@@ -169,9 +177,9 @@ def check_writable(path: str | Path) -> Path:
     """
     path = Path(path)
     check_name_lengths(path)
-    if path.is_dir():
+    kind = kind_of(path)  # not path.is_dir(): a PermissionError of its own on Python 3.11
+    if kind == "a folder":
         raise DataError("is a directory, expected a file to write", path=path)
-    kind = kind_of(path)
     if kind not in ("a file", "missing"):
         # a named pipe (or /dev/null, as root) was replaced by the file written beside it
         # and renamed into place: the pipe was gone and its reader left waiting
