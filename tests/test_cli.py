@@ -953,25 +953,9 @@ def test_held_out_data_overlapping_the_training_data_is_refused(bundle, goemotio
     assert f"{partly}: 20 of its 200 documents are also training documents" in caplog.text
 
 
-def test_bundles_without_training_hashes_still_load(bundle, tmp_path):
-    import shutil
-
-    from tagsmith.pipeline.classifier import TRAIN_HASHES, TextClassifier
-
-    assert TextClassifier.load(bundle).train_hashes.size > 2000
-    old = tmp_path / "old"
-    shutil.copytree(bundle, old)
-    manifest = json.loads((old / "manifest.json").read_text())
-    del manifest["files"][TRAIN_HASHES]
-    (old / TRAIN_HASHES).unlink()
-    (old / "manifest.json").write_text(json.dumps(manifest))
-    assert TextClassifier.load(old).train_hashes is None
-
-
-def test_calibrating_a_bundle_without_training_hashes_warns_that_data_is_unchecked(
-        bundle, goemotions_small, tmp_path, caplog):
-    # bundles saved before train_texts.npz: a subset of their own training corpus
-    # calibrated them without a word (optimistic probabilities, void conformal sets)
+def _without_training_hashes(bundle, tmp_path):
+    """A copy of ``bundle`` as tagsmith saved it before it recorded its training texts
+    (no train_texts.npz, none in the manifest)."""
     import shutil
 
     from tagsmith.pipeline.classifier import TRAIN_HASHES
@@ -982,6 +966,22 @@ def test_calibrating_a_bundle_without_training_hashes_warns_that_data_is_uncheck
     del manifest["files"][TRAIN_HASHES]
     (old / TRAIN_HASHES).unlink()
     (old / "manifest.json").write_text(json.dumps(manifest))
+    return old
+
+
+def test_bundles_without_training_hashes_still_load(bundle, tmp_path):
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    assert TextClassifier.load(bundle).train_hashes.size > 2000
+    old = _without_training_hashes(bundle, tmp_path)
+    assert TextClassifier.load(old).train_hashes is None
+
+
+def test_calibrating_a_bundle_without_training_hashes_warns_that_data_is_unchecked(
+        bundle, goemotions_small, tmp_path, caplog):
+    # bundles saved before train_texts.npz: a subset of their own training corpus
+    # calibrated them without a word (optimistic probabilities, void conformal sets)
+    old = _without_training_hashes(bundle, tmp_path)
     train_lines = goemotions_small["train"].read_text().splitlines(keepends=True)
     subset = tmp_path / "subset.tsv"
     subset.write_text("".join(train_lines[:300]))
