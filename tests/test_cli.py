@@ -3008,3 +3008,42 @@ def test_a_pipe_or_a_device_where_a_file_is_written_is_refused_naming_it(bundle,
     with pytest.raises(DataError, match="is a pipe"), atomic_text_writer(pipe) as out:
         out.write("never")
     assert stat.S_ISFIFO(os.stat(pipe).st_mode)
+
+
+def _refuse_stat_below(monkeypatch, locked):
+    """os.stat refusing every path below ``locked`` as a folder without search
+    permission does (root, which runs the tests in CI too, passes mode 000)."""
+    import errno
+
+    real_stat = os.stat
+
+    def stat(path, *args, **kwargs):
+        if not isinstance(path, int) and Path(os.path.abspath(path)).is_relative_to(locked) \
+                and Path(os.path.abspath(path)) != locked:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+
+
+def test_a_bundle_below_a_folder_that_cannot_be_looked_into_is_refused_naming_it(
+        bundle, goemotions_small, tmp_path, monkeypatch):
+    """Bundle() asked path.exists() and check_bundle_target target.exists(), which on
+    Python 3.11 raise the PermissionError of a folder above that may not be looked into:
+    a traceback, exit code 1, for suggest, info, calibrate and train -o alike."""
+    import shutil
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    shutil.copytree(bundle, locked / "B")
+    _refuse_stat_below(monkeypatch, locked)
+    said = "is a path that cannot be looked at (permission denied)"
+    data = goemotions_small["dev"]
+    for named, args, code in (
+            (locked / "B", ["suggest", locked / "B"], 4), (locked / "B", ["info", locked / "B"], 4),
+            (locked / "B", ["calibrate", locked / "B", "--data", data], 4),
+            (locked / "B", ["train", data, "-o", locked / "B", *FAST], 3),
+            (locked / "new" / "B", ["train", data, "-o", locked / "new" / "B", *FAST], 3)):
+        result = run(*args, input="I am so happy\n")
+        assert result.exit_code == code, (args, result.output, result.exception)
+        assert f"{named}: {said}" in result.output, result.output

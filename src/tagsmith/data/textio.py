@@ -143,6 +143,24 @@ def kind_of(path: str | Path) -> str:
     return "neither a file nor a folder"
 
 
+def reachable_kind(path: str | Path, prefix: str = "") -> str:
+    """:func:`kind_of` ``path``, refusing with a :class:`DataError` naming it (after
+    ``prefix``, an option) a path that cannot be looked at (:data:`UNREACHABLE`): the
+    checks of a path the user gave asked ``Path.exists()`` or ``is_dir()``, which on
+    Python 3.11 raise that PermissionError bare (a traceback, exit code 1), or took it
+    for a path with nothing there. ``kind != "missing"`` is whether something is there.
+
+    >>> import tempfile
+    >>> reachable_kind(tempfile.gettempdir()), reachable_kind("/no/such/file")
+    ('a folder', 'missing')
+    """
+    kind = kind_of(path)
+    if kind == UNREACHABLE:
+        raise DataError(f"{prefix}is {UNREACHABLE}: a folder above it may not be looked "
+                        "into", path=path)
+    return kind
+
+
 def not_a_file(path: str | Path, what: str) -> str:
     """Why ``path``, which is not a regular file, is refused where ``what`` (``"a
     vocabulary"``) is read from a file, and what to do: "is not a file" said neither.

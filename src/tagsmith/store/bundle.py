@@ -184,7 +184,8 @@ class Bundle:
             # or as "no such model bundle" between the renames
             parent = _parent_folder(self.path)
             with nullcontext() if parent is None else _folder_lock(parent, shared=True):
-                if not self.path.exists():
+                kind = _reachable_kind(self.path)
+                if kind == "missing":
                     left = _interrupted_saves(self.path)
                     if left:
                         # a save killed between its two renames (SIGKILL, a power cut)
@@ -196,12 +197,9 @@ class Bundle:
                             f"restore it (mv {shlex.quote(str(left[0]))} "
                             f"{shlex.quote(str(self.path))})", path=self.path)
                     raise BundleError("no such model bundle", path=self.path)
-                if not self.path.is_dir():
-                    from tagsmith.data.textio import kind_of
-
-                    # a pipe or /dev/null was "a file" too
-                    raise BundleError(f"a model bundle is a directory, this is "
-                                      f"{kind_of(self.path)}", path=self.path)
+                if kind != "a folder":  # a pipe or /dev/null was "a file" too
+                    raise BundleError(f"a model bundle is a directory, this is {kind}",
+                                      path=self.path)
                 self.manifest = self._read_manifest()
                 self._open_files()
             self._verify_files()  # the open files stay the bundle's, locked or not
@@ -226,7 +224,7 @@ class Bundle:
 
     def _read_manifest(self) -> dict:
         manifest_path = self.path / MANIFEST
-        if not manifest_path.exists():
+        if _reachable_kind(manifest_path) == "missing":
             if not self.path.is_absolute() and _working_folder_deleted():
                 # a shell left in a folder that 'train -o .' replaced: its '.' is the
                 # old folder, deleted, and 'is missing' sent the user looking for a fault
@@ -487,6 +485,18 @@ def sparse_from_state(name: str, fmt: str, data: npt.ArrayLike, indices: npt.Arr
                   indptr.astype(index_dtype, copy=False)), shape=(n_rows, n_cols))
 
 
+def _reachable_kind(path: Path) -> str:
+    """:func:`~tagsmith.data.textio.reachable_kind` of a bundle to read (or a file of
+    it), a path that cannot be looked at refused as a :class:`BundleError` (exit code
+    4, as a bundle file that cannot be read), naming it: a bare PermissionError before."""
+    from tagsmith.data.textio import reachable_kind
+
+    try:
+        return reachable_kind(path)
+    except DataError as exc:
+        raise BundleError(exc.reason, path=exc.path) from None
+
+
 def _parent_folder(path: Path) -> Path | None:
     """The folder ``path`` is in, whose lock a save of ``path`` holds; None when a
     relative ``path`` names nothing (the working folder was deleted)."""
@@ -697,19 +707,21 @@ def check_bundle_target(path: str | Path, *, locked: bool = False) -> Path:
     """
     target = Path(path)
     _check_name_length(target)
-    if target.exists() and not target.is_dir():
-        from tagsmith.data.textio import kind_of
+    from tagsmith.data.textio import check_writable_dir, reachable_kind
 
-        raise BundleTargetError(f"exists and is {kind_of(target)}, not a directory; refusing "
+    try:  # below a folder that may not be looked into: a bare PermissionError before
+        kind = reachable_kind(target)
+    except DataError as exc:
+        raise BundleTargetError(exc.reason, path=target) from None
+    if kind not in ("missing", "a folder"):
+        raise BundleTargetError(f"exists and is {kind}, not a directory; refusing "
                                 "to overwrite it", path=target)
-    if target.is_dir():
+    if kind == "a folder":
         with nullcontext() if locked else _folder_lock(target.parent, shared=True):
             _check_replaceable(target)  # not while a save swaps it (see _folder_lock)
-    from tagsmith.data.textio import check_writable_dir
-
     try:  # below a file, or in a read-only folder: the bundle is staged next to the
         # target and renamed into place, so an existing bundle's folder must be writable
-        check_writable_dir(target.parent if target.exists() else target)
+        check_writable_dir(target.parent if kind != "missing" else target)
     except DataError as exc:
         raise BundleTargetError(exc.reason, path=target) from None
     return target
@@ -719,7 +731,11 @@ def _check_name_length(target: Path) -> None:
     """Refuse a bundle name longer than the file system's limit (``NAME_MAX``, most
     often 255 bytes) before any work: it failed only once the bundle was written."""
     name = os.fsencode(target.name)
-    folder = next((p for p in target.absolute().parents if p.is_dir()), None)
+    from tagsmith.data.textio import kind_of
+
+    # kind_of, not is_dir(): a folder that may not be looked into raised PermissionError
+    # (Python 3.11); the refusal naming it comes after this check
+    folder = next((p for p in target.absolute().parents if kind_of(p) == "a folder"), None)
     try:
         limit = os.pathconf(folder if folder is not None else ".", "PC_NAME_MAX")
     except (OSError, ValueError, AttributeError):  # no pathconf (Windows), no limit
