@@ -1407,3 +1407,41 @@ def test_a_path_below_a_folder_that_cannot_be_looked_into_is_not_called_missing(
     with pytest.raises(DataError, match="is a directory, expected a file to write"):
         check_writable(locked)
     assert check_writable(tmp_path / "out.tsv") == tmp_path / "out.tsv"
+
+
+def test_output_checks_say_permission_denied_of_a_folder_they_cannot_look_into(
+        tmp_path, monkeypatch):
+    """check_writable_dir's walk to the nearest existing folder took a path that cannot
+    be looked at for one with nothing there (its _exists caught every OSError), so a
+    folder below one that may not be looked into passed as creatable; check_writable's
+    walk over the parent folders asked folder.exists(), a bare PermissionError on Python
+    3.11. Both say permission denied now, naming the path (and the option)."""
+    import errno
+
+    from tagsmith.data.textio import UNREACHABLE, check_writable, check_writable_dir
+    from tagsmith.exceptions import DataError
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_stat = os.stat
+    refused = {locked / "out", locked / "sub"}
+
+    def stat(path, *args, **kwargs):
+        # locked/sub refuses as a folder without search permission would, while the
+        # file below it is missing (ENOENT): the walk up meets the refusal itself
+        if Path(path) in refused:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    with pytest.raises(DataError, match=re.escape(
+            f"{locked / 'out'}: -o: is {UNREACHABLE}, expected a folder")):
+        check_writable_dir(locked / "out", "-o")
+    with pytest.raises(DataError, match=re.escape(
+            f"{locked / 'sub' / 'out'}: -o: {locked / 'sub'} is {UNREACHABLE}, not a folder")):
+        check_writable_dir(locked / "sub" / "out", "-o")
+    with pytest.raises(DataError, match=re.escape(
+            f"{locked / 'sub' / 'out.tsv'}: {locked / 'sub'} is {UNREACHABLE}, not a folder")):
+        check_writable(locked / "sub" / "out.tsv")
+    assert check_writable_dir(locked / "fine", "-o") == locked / "fine"
+    assert check_writable(locked / "fine" / "out.tsv") == locked / "fine" / "out.tsv"

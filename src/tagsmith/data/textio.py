@@ -203,9 +203,12 @@ def check_writable(path: str | Path) -> Path:
         # and renamed into place: the pipe was gone and its reader left waiting
         raise DataError(f"is {kind}, expected a file to write", path=path)
     for folder in path.parents:
-        if folder.exists():
-            if not folder.is_dir():
-                raise DataError(f"{folder} is {kind_of(folder)}, not a folder", path=path)
+        # kind_of, not exists(): a PermissionError of its own (3.11), and UNREACHABLE
+        # is refused as a file there is, naming it
+        found = kind_of(folder)
+        if found != "missing":
+            if found != "a folder":
+                raise DataError(f"{folder} is {found}, not a folder", path=path)
             if not os.access(folder, os.W_OK | os.X_OK):
                 raise DataError(f"{folder} is not writable", path=path)
             break
@@ -224,7 +227,9 @@ def check_name_lengths(path: Path, prefix: str = "") -> None:
     ...     print(exc.reason)
     its name is 304 bytes long, more than the 255 a file name may have here
     """
-    folder = next((p for p in path.absolute().parents if _is_dir(p)), None)
+    # kind_of: a name too long, or a folder that may not be looked into, is no folder
+    # to ask (the checks after this one refuse the latter)
+    folder = next((p for p in path.absolute().parents if kind_of(p) == "a folder"), None)
     try:
         limit = os.pathconf(folder if folder is not None else ".", "PC_NAME_MAX")
     except (OSError, ValueError, AttributeError):  # no pathconf (Windows), no limit
@@ -237,20 +242,6 @@ def check_name_lengths(path: Path, prefix: str = "") -> None:
             what = "its name is" if part == path else f"the name of its folder {part} is"
             raise DataError(f"{prefix}{what} {size} bytes long, more than the {limit} a file "
                             "name may have here", path=path)
-
-
-def _exists(path: Path) -> bool:
-    try:
-        return path.exists()
-    except OSError:  # a path longer than the system takes (File name too long)
-        return False
-
-
-def _is_dir(path: Path) -> bool:
-    try:
-        return path.is_dir()
-    except OSError:  # a name too long is no folder
-        return False
 
 
 _UMASK_LOCK = threading.Lock()
@@ -287,10 +278,16 @@ def check_writable_dir(path: str | Path, option: str | None = None, *,
     prefix = f"{option}: " if option else ""
     check_name_lengths(path, prefix)
     # the nearest existing path, in one walk up: a file there is refused, a folder
-    # must be writable
-    existing = next((p for p in (path, *path.parents) if _exists(p)), None)
-    if existing is not None and not existing.is_dir():
-        kind = kind_of(existing)
+    # must be writable, and one that cannot be looked at (UNREACHABLE) is refused as a
+    # file is (it was taken for a missing one, and the folder above it for the nearest,
+    # a path that passed); kind_of says "missing" of a name too long for the system
+    existing, kind = None, "missing"
+    for p in (path, *path.parents):
+        kind = kind_of(p)
+        if kind != "missing":
+            existing = p
+            break
+    if existing is not None and kind != "a folder":
         raise DataError(f"{prefix}is {kind}, expected a folder" if existing == path
                         else f"{prefix}{existing} is {kind}, not a folder", path=path)
     if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
@@ -317,7 +314,8 @@ def check_path_room(path: str | Path, room: int, prefix: str = "", *,
     path = Path(path)
     size = len(os.fsencode(os.path.abspath(path)))
     if existing is None:
-        existing = next((p for p in path.absolute().parents if _is_dir(p)), None)
+        existing = next((p for p in path.absolute().parents if kind_of(p) == "a folder"),
+                        None)
     try:
         limit = os.pathconf(existing if existing is not None else ".", "PC_PATH_MAX")
     except (OSError, ValueError, AttributeError):  # no pathconf (Windows), no limit
