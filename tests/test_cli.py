@@ -3047,3 +3047,29 @@ def test_a_bundle_below_a_folder_that_cannot_be_looked_into_is_refused_naming_it
         result = run(*args, input="I am so happy\n")
         assert result.exit_code == code, (args, result.output, result.exception)
         assert f"{named}: {said}" in result.output, result.output
+
+
+def test_inputs_below_a_folder_that_cannot_be_looked_into_are_refused_naming_them(
+        bundle, goemotions_small, tmp_path, monkeypatch):
+    """The checks of documents, a corpus and a vocabulary asked path.exists() or
+    is_dir(), which on Python 3.11 raise the PermissionError of a folder above that may
+    not be looked into: a traceback, exit code 1. Bad input now, exit code 3, named."""
+    import shutil
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    for name in ("docs.txt", "c.tsv", "v.tsv"):
+        shutil.copy(goemotions_small["vocab"] if name == "v.tsv" else goemotions_small["dev"],
+                    locked / name)
+    _refuse_stat_below(monkeypatch, locked)
+    said = "is a path that cannot be looked at (permission denied)"
+    out = tmp_path / "m"
+    for named, args in (
+            (locked / "docs.txt", ["suggest", bundle, locked / "docs.txt"]),
+            (locked / "c.tsv", ["eval", bundle, locked / "c.tsv"]),
+            (locked / "c.tsv", ["train", locked / "c.tsv", "-o", out, *FAST]),
+            (locked / "v.tsv", ["train", goemotions_small["dev"], "-o", out, "--vocab",
+                                locked / "v.tsv", *FAST])):
+        result = run(*args)
+        assert result.exit_code == 3, (args, result.output, result.exception)
+        assert f"{named}: {said}" in result.output, result.output

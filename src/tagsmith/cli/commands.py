@@ -443,10 +443,13 @@ def read_stdin_bytes() -> bytes:
 def _check_input_file(name: str) -> None:
     from pathlib import Path
 
+    from tagsmith.data.textio import reachable_kind
+
     path = Path(name)
-    if not path.exists():
+    kind = reachable_kind(name)  # not exists(): a PermissionError of its own (3.11)
+    if kind == "missing":
         raise DataError("file not found", path=name)
-    if path.is_dir():
+    if kind == "a folder":
         _check_document_folder(name)
         return
     if not os.access(path, os.R_OK):

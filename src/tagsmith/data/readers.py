@@ -66,7 +66,7 @@ from typing import IO
 from tagsmith._params import check_choice
 from tagsmith._plural import plural, plural_s
 from tagsmith.data.csvlimits import blank_header_error, next_csv_row
-from tagsmith.data.textio import LONE_SURROGATE
+from tagsmith.data.textio import LONE_SURROGATE, reachable_kind
 from tagsmith.exceptions import (
     CorpusFormatError,
     DataError,
@@ -119,7 +119,8 @@ def detect_format(path: str | Path) -> str:
     ('tsv', 'csv', 'jsonl')
     """
     path = Path(path)
-    if path.is_dir():
+    # not is_dir(): a path that cannot be looked at raised a PermissionError (3.11)
+    if reachable_kind(path) == "a folder":
         return "dir"
     suffixes = [s.lower() for s in path.suffixes]
     if suffixes and suffixes[-1] == ".gz":
@@ -168,9 +169,10 @@ def read_csv(path: str | Path, *, on_error: ErrorPolicy = "fail") -> Iterator[Re
 def read_directory(path: str | Path, *, on_error: ErrorPolicy = "fail") -> Iterator[Record]:
     """Stream an Annif document directory (``*.txt`` plus ``.tsv``/``.key`` sidecars)."""
     path = Path(path)
-    if not path.exists():
+    kind = reachable_kind(path)
+    if kind == "missing":
         raise CorpusFormatError("file not found", path=path)
-    if not path.is_dir():
+    if kind != "a folder":
         raise CorpusFormatError("expected a directory of .txt files", path=path)
     from tagsmith.store.bundle import is_bundle  # numpy and scipy: only for a folder
 
@@ -187,9 +189,10 @@ def _check_format(format: str) -> str:
 
 def _check_file(path: str | Path) -> Path:
     path = Path(path)
-    if not path.exists():
+    kind = reachable_kind(path)
+    if kind == "missing":
         raise CorpusFormatError("file not found", path=path)
-    if path.is_dir():
+    if kind == "a folder":
         raise CorpusFormatError("is a directory, expected a file", path=path)
     return path
 

@@ -86,9 +86,10 @@ def open_text(path: str | Path, *, newline: str | None = None) -> io.TextIOBase:
     'hello\\n'
     """
     path = Path(path)
-    if not path.exists():
+    kind = reachable_kind(path)  # not exists(): a PermissionError of its own (3.11)
+    if kind == "missing":
         raise DataError("file not found", path=path)
-    if path.is_dir():
+    if kind == "a folder":
         raise DataError("is a directory, expected a file", path=path)
     if path.suffix.lower() == ".gz":
         return gzip.open(path, "rt", encoding="utf-8", newline=newline)
@@ -130,6 +131,11 @@ def kind_of(path: str | Path) -> str:
         return UNREACHABLE
     except OSError:
         return "missing"
+    return _kind_of_mode(mode)
+
+
+def _kind_of_mode(mode: int) -> str:
+    """:func:`kind_of` a path whose ``st_mode`` is ``mode``."""
     if stat.S_ISREG(mode):
         return "a file"
     if stat.S_ISDIR(mode):
@@ -150,15 +156,27 @@ def reachable_kind(path: str | Path, prefix: str = "") -> str:
     Python 3.11 raise that PermissionError bare (a traceback, exit code 1), or took it
     for a path with nothing there. ``kind != "missing"`` is whether something is there.
 
+    Any other error but those ``Path.exists()`` takes for "missing" is raised as it
+    was (a name too long for the file system: the CLI says so, exit code 3).
+
     >>> import tempfile
     >>> reachable_kind(tempfile.gettempdir()), reachable_kind("/no/such/file")
     ('a folder', 'missing')
     """
-    kind = kind_of(path)
-    if kind == UNREACHABLE:
+    try:
+        mode = os.stat(path).st_mode
+    except PermissionError:
         raise DataError(f"{prefix}is {UNREACHABLE}: a folder above it may not be looked "
-                        "into", path=path)
-    return kind
+                        "into", path=path) from None
+    except OSError as exc:
+        if exc.errno not in _MISSING_ERRNOS:
+            raise
+        return "missing"
+    return _kind_of_mode(mode)
+
+
+#: errno values of os.stat that ``Path.exists()`` answers False for
+_MISSING_ERRNOS = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)
 
 
 def not_a_file(path: str | Path, what: str) -> str:

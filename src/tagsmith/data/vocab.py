@@ -91,8 +91,9 @@ from tagsmith.data.labelspace import (
     strip_brackets,
 )
 from tagsmith.data.readers import compression_mismatch, open_binary, split_lines
-from tagsmith.data.textio import LONE_SURROGATE, atomic_text_writer, not_a_file
+from tagsmith.data.textio import LONE_SURROGATE, atomic_text_writer, not_a_file, reachable_kind
 from tagsmith.exceptions import (
+    DataError,
     MissingDependencyError,
     UnsupportedFormatError,
     VocabularyError,
@@ -141,9 +142,13 @@ def load_vocabulary(path: str | Path, *, format: str | None = None, language: st
     format = check_choice("format", format, ("tsv", "csv", "skos", None))
     language = language.lower()  # language tags compare ignoring case: one spelling
     path = Path(path)
-    if not path.exists():
+    try:  # not exists(): a PermissionError of its own (3.11)
+        kind = reachable_kind(path)
+    except DataError as exc:
+        raise VocabularyError(exc.reason, path=path) from None
+    if kind == "missing":
         raise VocabularyError("vocabulary file not found", path=path)
-    if not path.is_file():
+    if kind != "a file":
         raise VocabularyError(not_a_file(path, "a vocabulary"), path=path)
     problem = compression_mismatch(path)  # said "not UTF-8" or "Not a gzipped file"
     if problem is not None:

@@ -15,6 +15,7 @@ from tagsmith.data.corpus import DerivingLabels
 from tagsmith.data.document import Document
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.readers import Record, check_not_a_vocabulary
+from tagsmith.data.textio import reachable_kind
 from tagsmith.exceptions import AmbiguousLabelError, CorpusFormatError, DataError, UnknownLabelError
 
 logger = logging.getLogger("tagsmith")
@@ -186,7 +187,8 @@ def _say_deriving(paths: Sequence[str | Path]) -> None:
     """Log that the label space is derived from ``paths``, once each exists: a missing
     one was told "deriving the label space from nope.tsv" before "file not found"."""
     for path in paths:
-        if not Path(path).exists():
+        # not exists(): a path that cannot be looked at raised a PermissionError (3.11)
+        if reachable_kind(path) == "missing":
             raise CorpusFormatError("file not found", path=path)
     logger.info("no vocabulary given: deriving the label space from %s",
                 ", ".join(str(p) for p in paths))
