@@ -126,12 +126,11 @@ def kind_of(path: str | Path) -> str:
     ('a folder', 'a device')
     """
     try:
-        mode = os.stat(path).st_mode
-    except PermissionError:
+        return reachable_kind(path)
+    except DataError:  # the PermissionError of a folder above
         return UNREACHABLE
-    except OSError:
+    except OSError:  # any other error of os.stat: nothing to name there
         return "missing"
-    return _kind_of_mode(mode)
 
 
 def _kind_of_mode(mode: int) -> str:
