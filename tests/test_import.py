@@ -22,6 +22,36 @@ def test_import_and_help_load_no_heavy_modules():
     assert loaded == "", f"heavy modules imported by `tagsmith --help`: {loaded}"
 
 
+
+def test_the_help_of_every_command_survives_python_OO():
+    """Click takes a command's help from its docstring, which ``python -OO`` drops:
+    ``python -OO -m tagsmith train --help`` said nothing of what train does, and
+    ``tagsmith --help`` lost its description. Every command's help under -OO is the
+    one it has otherwise, and says something."""
+    import json
+
+    import tagsmith.cli as cli
+
+    cli._register_commands()
+    code = ("import json, tagsmith.cli as cli\n"
+            "cli._register_commands()\n"
+            "print(json.dumps({name: command.help for name, command\n"
+            "                  in [('', cli.cli), *cli.cli.commands.items()]}))\n")
+    out = subprocess.run([sys.executable, "-OO", "-c", code], capture_output=True, text=True,
+                         check=True)
+    helps = json.loads(out.stdout)
+    expected = {"": cli.cli.help, **{name: command.help
+                                     for name, command in cli.cli.commands.items()}}
+    assert helps == expected
+    assert all((text or "").strip() for text in helps.values()), helps
+    shown = subprocess.run([sys.executable, "-OO", "-m", "tagsmith", "train", "--help"],
+                           capture_output=True, text=True, check=True).stdout
+    assert "Train a model on CORPUS" in shown
+    shown = subprocess.run([sys.executable, "-OO", "-m", "tagsmith", "--help"],
+                           capture_output=True, text=True, check=True).stdout
+    assert "give each document a set of labels" in shown
+
+
 def test_the_lazy_exports_are_listed_by_dir_and_import():
     """dir(tagsmith) (and so tab completion) did not show TextClassifier and the other
     lazily imported names of __all__."""

@@ -2,6 +2,8 @@
 
 Commands are thin: parse options, call one pipeline function, format the result.
 Heavy modules are imported inside the commands so ``tagsmith --help`` stays fast.
+Each command's help is a constant given as ``help=``, not its docstring, which
+``python -OO`` drops (its ``--help`` said nothing of what the command does).
 
 Exit codes: 0 success; 1 unexpected error; 2 bad usage or parameter; 3 bad input
 data (corpus or vocabulary) or an output path that cannot be written; 4 model bundle
@@ -508,7 +510,12 @@ def _command_logging(verbose: int, quiet: bool,
             handler.setFormatter(formatter)
 
 
-@click.group(cls=_TagsmithGroup, context_settings={"help_option_names": ["-h", "--help"]})
+#: the help of ``tagsmith --help``
+CLI_HELP = """tagsmith: give each document a set of labels, and say how sure it is."""
+
+
+@click.group(cls=_TagsmithGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             help=CLI_HELP)
 @click.version_option(__version__, prog_name="tagsmith")
 @click.option("-v", "--verbose", count=True, help="More log output: -v tagsmith's debug "
               "messages, -vv those of the libraries it uses too.")
@@ -517,7 +524,6 @@ def _command_logging(verbose: int, quiet: bool,
               "warnings not shown); no progress bars.")
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
-    """tagsmith: give each document a set of labels, and say how sure it is."""
     if quiet and verbose:
         # -q won and -v was dropped without a word, whichever came first
         raise click.UsageError("-q/--quiet and -v/--verbose contradict each other: give one")

@@ -81,7 +81,12 @@ _TRAIN_CONFORMAL_SHARE = ("the conformal share %g (train's fixed split of what "
                           "--conformal-fraction splits it otherwise)")
 
 
-@cli.command(short_help="Train a model on CORPUS into a bundle.")
+#: the help of ``tagsmith train``
+TRAIN_HELP = """Train a model on CORPUS (.tsv, .csv, .jsonl, optionally .gz, or a folder of .txt
+files with .tsv/.key label files) into a bundle."""
+
+
+@cli.command(short_help="Train a model on CORPUS into a bundle.", help=TRAIN_HELP)
 @click.argument("corpus", callback=a_path)
 @click.option("-o", "--output", required=True, callback=a_path,
               help="Directory to write the model bundle to.")
@@ -127,8 +132,6 @@ _TRAIN_CONFORMAL_SHARE = ("the conformal share %g (train's fixed split of what "
 def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param, featurizer,
           feature_param, on_error, unknown_labels, seed, crossfit_folds, calibration_fraction,
           calibration_method, calibrator_source, as_json, lang):
-    """Train a model on CORPUS (.tsv, .csv, .jsonl, optionally .gz, or a folder of .txt
-    files with .tsv/.key label files) into a bundle."""
     from tagsmith.pipeline.confidence import ConfidenceOptions
 
     refuse_unused("--calibration-fraction", calibration_fraction > 0, "calibration_method",
@@ -906,7 +909,23 @@ def _batches(iterable, size: int, first: int | None = None, ready=None):
         step = min(2 * step, size)
 
 
-@cli.command(short_help="Suggest labels for documents with BUNDLE.")
+#: the help of ``tagsmith suggest``
+SUGGEST_HELP = """Suggest labels for documents in FILES (one per line; '-' or none: stdin).
+
+On a line, a TAB and whatever follows it are ignored, so a labelled TSV corpus
+can be given as it is. A .csv or .jsonl file (optionally .gz) is read as a corpus:
+one document per record, its text column or key, named by its id when it has one.
+A folder is read as the corpus reader reads one: one document per .txt file in it
+(sorted by name), named by its stem as the corpus reader names it (NAME for
+FOLDER/NAME.txt, so the ids join with an eval or audit of FOLDER); a file given
+on its own keeps its path (with --whole-file) or FILE:LINE as its id.
+A file, folder or stdin whose every document is a lone <URI> (a vocabulary) is
+refused, as is a SKOS vocabulary (.ttl...) or a CSV one (a 'uri' column, no
+'text'). A calibrated bundle's scores are probabilities.
+"""
+
+
+@cli.command(short_help="Suggest labels for documents with BUNDLE.", help=SUGGEST_HELP)
 @click.argument("bundle", callback=a_path)
 @click.argument("files", nargs=-1, callback=a_path)
 @click.option("-k", "--k", "k", type=click.IntRange(min=1), default=10, show_default=True,
@@ -940,19 +959,6 @@ def _batches(iterable, size: int, first: int | None = None, ready=None):
               "label set's credibility) is below this.")
 def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set_method,
             max_set_size, min_confidence):
-    """Suggest labels for documents in FILES (one per line; '-' or none: stdin).
-
-    On a line, a TAB and whatever follows it are ignored, so a labelled TSV corpus
-    can be given as it is. A .csv or .jsonl file (optionally .gz) is read as a corpus:
-    one document per record, its text column or key, named by its id when it has one.
-    A folder is read as the corpus reader reads one: one document per .txt file in it
-    (sorted by name), named by its stem as the corpus reader names it (NAME for
-    FOLDER/NAME.txt, so the ids join with an eval or audit of FOLDER); a file given
-    on its own keeps its path (with --whole-file) or FILE:LINE as its id.
-    A file, folder or stdin whose every document is a lone <URI> (a vocabulary) is
-    refused, as is a SKOS vocabulary (.ttl...) or a CSV one (a 'uri' column, no
-    'text'). A calibrated bundle's scores are probabilities.
-    """
     from tagsmith.pipeline.classifier import TextClassifier
 
     refuse_unused("--sets", sets, "alpha", "set_method", "max_set_size", "min_confidence")
@@ -1030,7 +1036,11 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
                            f"{tsv_field(s.label)}\t{s.score:.6f}")
 
 
-@cli.command(name="eval", short_help="Evaluate BUNDLE on the labelled CORPUS.")
+#: the help of ``tagsmith eval``
+EVAL_HELP = """Evaluate BUNDLE on the labelled CORPUS."""
+
+
+@cli.command(name="eval", short_help="Evaluate BUNDLE on the labelled CORPUS.", help=EVAL_HELP)
 @click.argument("bundle", callback=a_path)
 @click.argument("corpus", callback=a_path)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
@@ -1053,7 +1063,6 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
               "this .png file (never an input).")
 def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calibration, alphas,
              reliability_k, reliability_png):
-    """Evaluate BUNDLE on the labelled CORPUS."""
     from tagsmith.pipeline.classifier import TextClassifier
     from tagsmith.pipeline.evaluate import evaluate_classifier
     from tagsmith.pipeline.io import read_labelled
@@ -1135,7 +1144,11 @@ def _print_confidence(report: dict, n_labels: int) -> None:
         click.echo(f"reliability diagram -> {printable(report['reliability_png'])}")
 
 
-@cli.command(short_help="Inspect a vocabulary file (TSV, CSV or SKOS).")
+#: the help of ``tagsmith vocab``
+VOCAB_HELP = """Inspect a vocabulary file (TSV, CSV or SKOS)."""
+
+
+@cli.command(short_help="Inspect a vocabulary file (TSV, CSV or SKOS).", help=VOCAB_HELP)
 @click.argument("vocab", callback=a_path)
 @click.option("--lang", default="en", show_default=True, callback=language_code,
               help="Language of the names shown.")
@@ -1143,7 +1156,6 @@ def _print_confidence(report: dict, n_labels: int) -> None:
               help="How many labels to list.")
 @click.option("--json", "as_json", is_flag=True, help="Summary as one JSON object.")
 def vocab(vocab, lang, show, as_json):
-    """Inspect a vocabulary file (TSV, CSV or SKOS)."""
     from tagsmith.data.vocab import load_vocabulary
 
     space = load_vocabulary(vocab, language=lang)
@@ -1172,12 +1184,15 @@ def vocab(vocab, lang, show, as_json):
         click.echo(f"{item['id']:>8}  <{printable(item['uri'])}>  {printable(item['label'])}")
 
 
-@cli.command(short_help="Show a bundle's manifest and held-out metrics.")
+#: the help of ``tagsmith info``
+INFO_HELP = """Show a model bundle's manifest (versions, fingerprints, held-out metrics)."""
+
+
+@cli.command(short_help="Show a bundle's manifest and held-out metrics.", help=INFO_HELP)
 @click.argument("bundle", callback=a_path)
 @click.option("--json", "as_json", is_flag=True, help="The manifest as one JSON object on "
               "one line (default: indented).")
 def info(bundle, as_json):
-    """Show a model bundle's manifest (versions, fingerprints, held-out metrics)."""
     from tagsmith.pipeline.classifier import check_manifest_sections
     from tagsmith.store.bundle import Bundle
 
@@ -1266,7 +1281,15 @@ def _cooccurrence_weight(ctx: click.Context, param: click.Parameter,
     return weight
 
 
-@cli.command(short_help="Audit CORPUS: label errors, duplicates, leaks.")
+#: the help of ``tagsmith audit``
+AUDIT_HELP = """Audit CORPUS: missing and wrong labels, duplicates, leakage, a data health report.
+
+Writes OUTPUT/report.html, report.json, review.csv (or .jsonl) and labels.csv. Labels
+not in the vocabulary are counted in the report, not fatal.
+"""
+
+
+@cli.command(short_help="Audit CORPUS: label errors, duplicates, leaks.", help=AUDIT_HELP)
 @click.argument("corpus", callback=a_path)
 @click.option("-o", "--output", required=True, callback=a_path,
               help="Directory for the report and review queue.")
@@ -1335,11 +1358,6 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
           max_review, min_probability, near_duplicate_threshold, no_near_duplicates,
           no_evidence, every_doc_labelled, calibration_folds, no_html, no_plots, on_error, seed,
           lang, force):
-    """Audit CORPUS: missing and wrong labels, duplicates, leakage, a data health report.
-
-    Writes OUTPUT/report.html, report.json, review.csv (or .jsonl) and labels.csv. Labels
-    not in the vocabulary are counted in the report, not fatal.
-    """
     from tagsmith.pipeline.audit import (
         AuditOptions,
         audit_corpus,

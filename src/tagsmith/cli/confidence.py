@@ -48,7 +48,16 @@ def _band_table(rows: list[dict]) -> list[str]:
     return lines
 
 
-@cli.command(short_help="Calibrate BUNDLE: probabilities, conformal sets.")
+#: the help of ``tagsmith calibrate``
+CALIBRATE_HELP = """Calibrate BUNDLE: probabilities, thresholds on them, conformal label sets.
+
+Uses documents the model never saw: --data CORPUS, or the calibration split the
+bundle stores. The report compares raw and calibrated reliability on the part
+of them the calibrator did not see.
+"""
+
+
+@cli.command(short_help="Calibrate BUNDLE: probabilities, conformal sets.", help=CALIBRATE_HELP)
 @click.argument("bundle", callback=a_path)
 @click.option("--data", callback=a_path,
               help="Labelled corpus the model was NOT trained on; default: the "
@@ -95,12 +104,6 @@ def _band_table(rows: list[dict]) -> list[str]:
 def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_source,
               conformal_fraction, alpha, max_set_size, lpicp, beta, max_labels, k, seed,
               reliability_png, as_json, on_error, unknown_labels):
-    """Calibrate BUNDLE: probabilities, thresholds on them, conformal label sets.
-
-    Uses documents the model never saw: --data CORPUS, or the calibration split the
-    bundle stores. The report compares raw and calibrated reliability on the part
-    of them the calibrator did not see.
-    """
     from tagsmith.cli import refuse_unused
     from tagsmith.pipeline.classifier import TextClassifier
     from tagsmith.pipeline.confidence import (
@@ -379,7 +382,23 @@ def _options_from(report):
     return ConfidenceOptions(**report["options"])
 
 
-@cli.command(short_help="Estimate how label frequencies shift in FILES.")
+#: the help of ``tagsmith shift``
+SHIFT_HELP = """Estimate how label frequencies in FILES (unlabelled) differ from calibration.
+
+Reads one document per line (or per file with --whole-file; stdin without FILES;
+of a .csv or .jsonl corpus, one per record; of a folder, one per .txt file in it,
+the documents the corpus reader reads from it, in its order); a file, folder or
+stdin whose every document is a lone <URI> (a vocabulary) is refused, as is a SKOS
+vocabulary (.ttl...) or a CSV one (a 'uri' column, no 'text').
+Only labels with at least --min-count expected occurrences in FILES are
+re-estimated; the report says how many, and --save is refused when none is.
+A listed label that moved within 2 standard errors, or was estimated on fewer than
+20 expected calibration positives or negatives, is marked unsupported, with a
+warning that gives the shift without such labels.
+"""
+
+
+@cli.command(short_help="Estimate how label frequencies shift in FILES.", help=SHIFT_HELP)
 @click.argument("bundle", callback=a_path)
 @click.argument("files", nargs=-1, callback=a_path)
 @click.option("--method", type=click.Choice(["em", "bbse"]), default="em", show_default=True,
@@ -401,19 +420,6 @@ def _options_from(report):
               help="Language of the label names in the report.")
 @click.option("--json", "as_json", is_flag=True, help="The report as one JSON object.")
 def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, as_json):
-    """Estimate how label frequencies in FILES (unlabelled) differ from calibration.
-
-    Reads one document per line (or per file with --whole-file; stdin without FILES;
-    of a .csv or .jsonl corpus, one per record; of a folder, one per .txt file in it,
-    the documents the corpus reader reads from it, in its order); a file, folder or
-    stdin whose every document is a lone <URI> (a vocabulary) is refused, as is a SKOS
-    vocabulary (.ttl...) or a CSV one (a 'uri' column, no 'text').
-    Only labels with at least --min-count expected occurrences in FILES are
-    re-estimated; the report says how many, and --save is refused when none is.
-    A listed label that moved within 2 standard errors, or was estimated on fewer than
-    20 expected calibration positives or negatives, is marked unsupported, with a
-    warning that gives the shift without such labels.
-    """
     from tagsmith.cli import refuse_unused
     from tagsmith.cli.commands import _read_documents
     from tagsmith.pipeline.classifier import TextClassifier

@@ -348,7 +348,15 @@ def _read_texts(path: str, vocab_option: str = "--vocab") -> tuple[list[str], li
     return ids, texts
 
 
-@cli.command(short_help="Generate a label taxonomy of CORPUS with an LLM.")
+#: the help of ``tagsmith taxonomy``
+TAXONOMY_HELP = """Generate a label taxonomy from the texts of CORPUS with an LLM (TnT-LLM phase 1).
+
+CORPUS is any corpus file (labels ignored) or a text file with one document per line
+(not stdin: '-' is refused, as it is for --map-to).
+"""
+
+
+@cli.command(short_help="Generate a label taxonomy of CORPUS with an LLM.", help=TAXONOMY_HELP)
 @click.argument("corpus", callback=a_path)
 @click.option("--use-case", required=True, help="What the labels are for, in a sentence.")
 @click.option("-o", "--output", required=True, callback=a_path,
@@ -402,11 +410,6 @@ def _read_texts(path: str, vocab_option: str = "--vocab") -> tuple[list[str], li
 def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, description_words,
              sample, minibatch, no_summaries, base_uri, map_to, map_by, min_similarity,
              cache_dir, seed, **llm):
-    """Generate a label taxonomy from the texts of CORPUS with an LLM (TnT-LLM phase 1).
-
-    CORPUS is any corpus file (labels ignored) or a text file with one document per line
-    (not stdin: '-' is refused, as it is for --map-to).
-    """
     from tagsmith.cli import refuse_unused
     from tagsmith.labeling.taxonomy import TaxonomyOptions
     from tagsmith.pipeline.llm import run_taxonomy
@@ -557,7 +560,17 @@ def _summary_changes(counts: dict) -> str:
     return "; summaries rejected: " + ", ".join(parts) if parts else ""
 
 
-@cli.command(short_help="Label CORPUS with an LLM: soft labels as JSONL.")
+#: the help of ``tagsmith label``
+LABEL_HELP = """Label the documents of CORPUS with an LLM; write soft labels as JSONL.
+
+CORPUS is any corpus file (labels ignored) or a text file with one document per line
+(not stdin: '-' is refused, as it is for --vocab, --human, --shortlist and --student).
+
+Interrupt at any time: answers are cached, a rerun resumes where it stopped.
+"""
+
+
+@cli.command(short_help="Label CORPUS with an LLM: soft labels as JSONL.", help=LABEL_HELP)
 @click.argument("corpus", callback=a_path)
 @click.option("--vocab", required=True, callback=a_path,
               help="Label set (TSV, CSV or SKOS), e.g. from taxonomy.")
@@ -609,13 +622,6 @@ def _summary_changes(counts: dict) -> str:
 def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cache_dir,
           shortlist_k, votes, max_labels, use_case, human, limit, budget, strategy, rounds,
           student, seed, lang, force, **llm):
-    """Label the documents of CORPUS with an LLM; write soft labels as JSONL.
-
-    CORPUS is any corpus file (labels ignored) or a text file with one document per line
-    (not stdin: '-' is refused, as it is for --vocab, --human, --shortlist and --student).
-
-    Interrupt at any time: answers are cached, a rerun resumes where it stopped.
-    """
     from tagsmith.cli import refuse_unused
     from tagsmith.data.vocab import load_vocabulary
     from tagsmith.labeling.labeler import LabelingOptions
@@ -866,7 +872,17 @@ def _sample_rows(n: int, most: int):
     return np.sort(np.random.default_rng(0).permutation(n)[:most])
 
 
-@cli.command(short_help="Train a fast model on an LLM's soft labels.")
+#: the help of ``tagsmith distill``
+DISTILL_HELP = """Train a fast model on the LLM's soft LABELS (JSONL from `tagsmith label`).
+
+Lines marked "copy_of" (copies `label --budget` gave their document's labels) are
+left out: each text is learnt once, from its document's line. A mark the file
+contradicts (another text, case and spacing aside; a copy of a copy) is an error
+naming the line. LABELS, --vocab and --human are files, not stdin ('-' is refused).
+"""
+
+
+@cli.command(short_help="Train a fast model on an LLM's soft labels.", help=DISTILL_HELP)
 @click.argument("labels", callback=a_path)
 @click.option("--vocab", required=True, callback=a_path, help="The vocabulary the labels use.")
 @click.option("-o", "--output", required=True, callback=a_path,
@@ -890,13 +906,6 @@ def _sample_rows(n: int, most: int):
 @click.pass_obj
 def distill(obj, labels, vocab, output, model, param, featurizer, feature_param, human,
             dev_fraction, seed, lang):
-    """Train a fast model on the LLM's soft LABELS (JSONL from `tagsmith label`).
-
-    Lines marked "copy_of" (copies `label --budget` gave their document's labels) are
-    left out: each text is learnt once, from its document's line. A mark the file
-    contradicts (another text, case and spacing aside; a copy of a copy) is an error
-    naming the line. LABELS, --vocab and --human are files, not stdin ('-' is refused).
-    """
     from tagsmith.data.vocab import load_vocabulary
     from tagsmith.pipeline.distill import distill_classifier
     from tagsmith.pipeline.io import read_labelled
@@ -952,7 +961,29 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
 _ZEROSHOT_VOCAB = "VOCAB, the first argument"
 
 
-@cli.command(short_help="Suggest labels of VOCAB with no training data.")
+#: the help of ``tagsmith zeroshot``
+ZEROSHOT_HELP = """Suggest labels of VOCAB for documents in FILES (one per line; '-' or none: stdin)
+without training data or an LLM. A .csv or .jsonl file (optionally .gz) is read as
+a corpus: one document per record, named by its id when it has one; a folder, one
+document per .txt file in it (sorted by name), named by its stem as the corpus
+reader names it (NAME for FOLDER/NAME.txt, so the ids join with an eval or audit of
+FOLDER); a file given on its own keeps its path (with --whole-file) or FILE:LINE.
+A file, folder or stdin whose every document is a lone <URI> (a vocabulary) is
+refused, as is a SKOS vocabulary (.ttl...) or a CSV one (a 'uri' column, no
+'text'), among FILES and --background alike.
+
+Scores are embedding similarities between documents and label names, alternative
+labels and descriptions (the packaged all-MiniLM-L6-v2; needs tagsmith[embed]).
+A text is read up to its first 256 word pieces (about 200 words); the rest of a
+longer document does not count.
+With --background, each label's score is lowered by half its mean similarity to
+its nearest background documents, so generic labels stop winning everywhere
+(+0.7 to +1.2 points of P@1 from names only on GoEmotions, Reuters and YSO test;
+benchmarks/RESULTS.md).
+"""
+
+
+@cli.command(short_help="Suggest labels of VOCAB with no training data.", help=ZEROSHOT_HELP)
 @click.argument("vocab", callback=a_path)
 @click.argument("files", nargs=-1, callback=a_path)
 @click.option("-k", "--k", "k", type=click.IntRange(min=1), default=10, show_default=True,
@@ -1001,25 +1032,6 @@ _ZEROSHOT_VOCAB = "VOCAB, the first argument"
 @click.pass_obj
 def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, cache_dir, fmt,
              whole_file, background, background_sample, hubness_neighbors, lang):
-    """Suggest labels of VOCAB for documents in FILES (one per line; '-' or none: stdin)
-    without training data or an LLM. A .csv or .jsonl file (optionally .gz) is read as
-    a corpus: one document per record, named by its id when it has one; a folder, one
-    document per .txt file in it (sorted by name), named by its stem as the corpus
-    reader names it (NAME for FOLDER/NAME.txt, so the ids join with an eval or audit of
-    FOLDER); a file given on its own keeps its path (with --whole-file) or FILE:LINE.
-    A file, folder or stdin whose every document is a lone <URI> (a vocabulary) is
-    refused, as is a SKOS vocabulary (.ttl...) or a CSV one (a 'uri' column, no
-    'text'), among FILES and --background alike.
-
-    Scores are embedding similarities between documents and label names, alternative
-    labels and descriptions (the packaged all-MiniLM-L6-v2; needs tagsmith[embed]).
-    A text is read up to its first 256 word pieces (about 200 words); the rest of a
-    longer document does not count.
-    With --background, each label's score is lowered by half its mean similarity to
-    its nearest background documents, so generic labels stop winning everywhere
-    (+0.7 to +1.2 points of P@1 from names only on GoEmotions, Reuters and YSO test;
-    benchmarks/RESULTS.md).
-    """
     import numpy as np
 
     from tagsmith.cli import refuse_unused
