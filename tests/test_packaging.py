@@ -106,6 +106,22 @@ def test_every_third_party_import_in_src_is_declared():
     assert not not_core, f"an extra's package imported at module level: {not_core}"
 
 
+def test_the_version_is_written_once():
+    """pyproject.toml and tagsmith.__version__ each wrote 0.1.0: a release that bumped
+    one of them built a wheel whose metadata and ``tagsmith --version`` (and the
+    version bundles record) disagreed. pyproject reads the package's."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "version" not in pyproject["project"]
+    assert "version" in pyproject["project"]["dynamic"]
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {
+        "attr": "tagsmith.__version__"}
+    # a literal, which setuptools reads from the source without importing the package
+    tree = ast.parse((SRC / "__init__.py").read_text(encoding="utf-8"))
+    assigned = [node.value for node in tree.body if isinstance(node, ast.Assign)
+                and [ast.unparse(target) for target in node.targets] == ["__version__"]]
+    assert len(assigned) == 1 and isinstance(assigned[0], ast.Constant)
+
+
 def _probe_project(tmp_path: Path) -> Path:
     """A copy of scripts/setup.sh beside a package with nothing to fetch."""
     repo = tmp_path / "repo"

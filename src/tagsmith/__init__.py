@@ -6,6 +6,8 @@ need them (a test keeps it so).
 
 from __future__ import annotations
 
+#: the one place the version is written: pyproject.toml reads it from here (a literal, so
+#: that setuptools finds it without importing the package)
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "TextClassifier", "LabelSpace", "Document", "TopK"]
