@@ -1538,6 +1538,38 @@ def test_a_linear_bundle_with_a_negative_seed_still_loads(small_bundles, tmp_pat
     np.testing.assert_array_equal(got.indices, expected.indices)
 
 
+def test_a_bundle_saved_in_place_through_a_link_is_saved_where_it_points(tmp_path,
+                                                                          monkeypatch):
+    """A bundle loaded through a link and saved back (calibrate L) replaced the link with
+    a folder of its own, the bundle it pointed to left unchanged. A reader through the
+    link takes turns with saves in the bundle's folder too, as one through its path does."""
+    from contextlib import nullcontext
+
+    import tagsmith.store.bundle as bundle_module
+
+    (tmp_path / "store").mkdir()
+    (tmp_path / "links").mkdir()
+    write(tmp_path / "store" / "v1", 1.0)
+    link = tmp_path / "links" / "current"
+    link.symlink_to(tmp_path / "store" / "v1")
+    with Bundle(link) as loaded:
+        replaces = loaded.manifest
+    writer = BundleWriter(link, replaces=replaces)
+    writer.add_json("meta.json", {"a": 2.0})
+    writer.commit()
+    assert link.is_symlink() and link.resolve() == tmp_path / "store" / "v1"
+    with Bundle(tmp_path / "store" / "v1") as bundle:
+        assert bundle.read_json("meta.json") == {"a": 2.0}
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["v1"]
+    assert sorted(p.name for p in (tmp_path / "links").iterdir()) == ["current"]
+    locked = []
+    monkeypatch.setattr(bundle_module, "_folder_lock",
+                        lambda folder, shared=False: locked.append((folder, shared))
+                        or nullcontext())
+    Bundle(link).close()
+    assert locked == [(tmp_path / "links", True), (tmp_path / "store", True)]
+
+
 def test_saving_over_a_link_to_nowhere_replaces_the_link(tmp_path):
     """A symbolic link to a missing path passed the target check (nothing exists there)
     and then rename(2) refused to put the new bundle in its place: NotADirectoryError

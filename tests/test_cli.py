@@ -2891,6 +2891,31 @@ def test_a_file_name_too_long_for_the_file_system_is_one_line_not_a_traceback(
     assert sorted(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("output", [[], ["-o", "link"]])
+def test_a_bundle_calibrated_in_place_through_a_link_is_saved_where_the_link_points(
+        bundle, goemotions_small, tmp_path, output):
+    # the save put a new folder in the link's place: the link was gone, and the bundle it
+    # pointed to (which other links or scripts name) stayed uncalibrated
+    import shutil
+
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    shutil.copytree(bundle, tmp_path / "model")
+    link = tmp_path / "link"
+    link.symlink_to("model")
+    output = [str(link) if name == "link" else name for name in output]
+    result = run("calibrate", link, "--data", goemotions_small["test"], *output)
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and os.readlink(link) == "model"
+    assert TextClassifier.load(tmp_path / "model").calibrator is not None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "model"]  # no staging
+    result = run("shift", link, goemotions_small["test"], "--save", "--min-count", "0")
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and os.readlink(link) == "model"
+    assert TextClassifier.load(tmp_path / "model").label_shift is not None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "model"]
+
+
 def test_an_output_name_with_a_line_break_is_one_line_in_the_summary(goemotions_small,
                                                                       tmp_path):
     # train printed '-> out/two\nlines' raw, splitting its summary line in two (calibrate,

@@ -10,6 +10,9 @@ the new one is in place, so a crash never leaves a half-written bundle under the
 target name; an error or interrupt between the two renames moves the old one back
 (only a hard crash there can leave it as ``.NAME.old-*``). Saves to one folder take
 turns (an ``flock`` on the folder): of two saves to one path, the last one wins.
+A save to a symbolic link replaces the link with the new bundle, except a bundle
+changed in place through the link (``calibrate L``, ``shift L --save``): that one is
+saved where the link points, and the link stays.
 
 The staging and moved-aside folders are named ``.NAME.tmp-HOST~NS-PID-XXXXXXXX`` and
 ``.NAME.old-HOST~NS-PID-XXXXXXXX`` (NAME cut, see
@@ -33,7 +36,7 @@ import shutil
 import stat
 import zipfile
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -96,7 +99,13 @@ class BundleWriter:
 
     def commit(self) -> Path:
         """Write everything to a temporary directory, then atomically move it into place."""
-        target = check_bundle_target(self.path)
+        path = self.path
+        if self.replaces is not None and os.path.islink(path):
+            # a bundle changed in place through a symbolic link to it (calibrate L, shift
+            # L --save) is saved where the link points: saved at the link, the link was
+            # replaced by a folder of its own and the bundle it pointed to left unchanged
+            path = Path(os.path.realpath(path))
+        target = check_bundle_target(path)
         if target.name in ("", ".."):
             # '.' or a path ending in '..' (``-o .``): its name is no name to stage beside
             # and rename, and its parent is lexically itself or inside it, so the new
@@ -182,8 +191,9 @@ class Bundle:
             # (_replace_directory): opened without one, a bundle replaced meanwhile was
             # read as the old manifest and new files ("damaged (checksum mismatch)"),
             # or as "no such model bundle" between the renames
-            parent = _parent_folder(self.path)
-            with nullcontext() if parent is None else _folder_lock(parent, shared=True):
+            with ExitStack() as locks:
+                for parent in _parent_folders(self.path):
+                    locks.enter_context(_folder_lock(parent, shared=True))
                 kind = _reachable_kind(self.path)
                 if kind == "missing":
                     left = _interrupted_saves(self.path)
@@ -497,13 +507,21 @@ def _reachable_kind(path: Path) -> str:
         raise BundleError(exc.reason, path=exc.path) from None
 
 
-def _parent_folder(path: Path) -> Path | None:
-    """The folder ``path`` is in, whose lock a save of ``path`` holds; None when a
-    relative ``path`` names nothing (the working folder was deleted)."""
+def _parent_folders(path: Path) -> list[Path]:
+    """The folders whose locks a save of the bundle at ``path`` may hold: the one
+    ``path`` is in (a save to ``path``), and where ``path`` is a symbolic link, the one
+    the bundle it points to is in (an in-place save through the link, or one to the
+    bundle's own path, swaps the folders there); none when a relative ``path`` names
+    nothing (the working folder was deleted)."""
     try:
-        return Path(os.path.abspath(path)).parent
+        folders = [Path(os.path.abspath(path)).parent]
     except FileNotFoundError:
-        return None
+        return []
+    if os.path.islink(path):
+        pointed = Path(os.path.realpath(path)).parent
+        if pointed != folders[0]:
+            folders.append(pointed)
+    return folders
 
 
 def _open_regular(path: Path, name: str, bundle: Path) -> BinaryIO:
