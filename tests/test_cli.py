@@ -1,4 +1,5 @@
 import gzip
+import io
 import json
 import logging
 import os
@@ -1384,30 +1385,81 @@ def test_a_pipes_lines_already_read_keep_a_batch_going(monkeypatch):
         stdin.close()
 
 
-def test_the_counting_reader_keeps_ios_contract_on_a_non_blocking_pipe():
-    # readinto over a non-blocking raw stream with nothing to read: the stream's read
-    # gives None (io's "no data yet"), and len(None) was a TypeError
-    import io
-    import os
+class _WrittenLate(io.FileIO):
+    """The read end of a non-blocking pipe whose writer writes the next of ``chunks``
+    each time a read finds nothing there, and closes the pipe once they are all written:
+    as a writer does whose lines come a moment after the command has started reading
+    them, with no timing to depend on."""
 
+    def __init__(self, read_end: int, write_end: int, *chunks: bytes) -> None:
+        os.set_blocking(read_end, False)
+        super().__init__(read_end, closefd=True)
+        self.write_end: int | None = write_end
+        self.chunks = list(chunks)
+
+    def readinto(self, buffer):  # a buffered reader's read of it
+        return self._written_if_none(super().readinto(buffer))
+
+    def read(self, size=-1):
+        return self._written_if_none(super().read(size))
+
+    def _written_if_none(self, got):
+        if got is None and self.write_end is not None:  # nothing yet: "try again"
+            if self.chunks:
+                os.write(self.write_end, self.chunks.pop(0))
+            else:
+                self.close_writer()
+        return got
+
+    def close_writer(self) -> None:
+        if self.write_end is not None:
+            os.close(self.write_end)
+            self.write_end = None
+
+
+def test_the_counting_reader_waits_for_a_non_blocking_pipes_input():
+    # readinto over a non-blocking raw stream with nothing to read: the stream's read
+    # gives None (io's "no data yet"), and len(None) was a TypeError; the None then
+    # returned read as the end of the input to the buffered reader over it
     from tagsmith.cli.commands import _CountingReader
 
-    read_end, write_end = os.pipe()
-    os.set_blocking(read_end, False)
-    reader = _CountingReader(io.FileIO(read_end, closefd=True))
+    stream = _WrittenLate(*os.pipe(), b"a\nb\n")
+    reader = _CountingReader(stream)
     try:
         buffer = bytearray(16)
-        assert reader.readinto(buffer) is None  # nothing written yet: not end of input
-        os.write(write_end, b"a\nb\n")
         assert reader.readinto(buffer) == 4 and bytes(buffer[:4]) == b"a\nb\n"
+        assert stream.chunks == []  # it read nothing first, and waited
         assert reader.line_feeds == 2
-        os.close(write_end)
-        write_end = None
         assert reader.readinto(buffer) == 0  # the writer closed: the end
     finally:
-        reader.stream.close()
-        if write_end is not None:
-            os.close(write_end)
+        stream.close_writer()
+        stream.close()
+
+
+@pytest.mark.parametrize("read", ["lines", "whole", "bytes"])
+def test_stdin_given_as_a_non_blocking_pipe_is_read_as_its_input_comes(monkeypatch, read):
+    # a pipe whose read end its maker set O_NONBLOCK (os.set_blocking(r, False) before
+    # the command started): stdin's buffered reader gave b"" while nothing was written
+    # yet, which read as the end of the input: 'suggest B -' answered no document, and
+    # the documents written a moment later were never read
+    from types import SimpleNamespace
+
+    from tagsmith.cli import commands
+
+    stream = _WrittenLate(*os.pipe(), b"one\n", b"two\n")
+    monkeypatch.setattr(sys, "stdin", SimpleNamespace(buffer=io.BufferedReader(stream)))
+    try:
+        if read == "bytes":
+            assert commands.read_stdin_bytes() == b"one\ntwo\n"
+        elif read == "whole":
+            assert list(commands._stdin_documents(True)) == [("stdin", "one\ntwo")]
+        else:
+            assert list(commands._stdin_documents(False)) == [("stdin:1", "one"),
+                                                              ("stdin:2", "two")]
+        assert stream.chunks == [] and stream.write_end is None  # all read, to the end
+    finally:
+        stream.close_writer()
+        stream.close()
 
 
 def test_a_closed_stdin_is_refused_naming_it(monkeypatch):

@@ -440,7 +440,22 @@ def read_stdin_bytes() -> bytes:
     stdin = getattr(_open_stdin(), "buffer", None)
     if stdin is None:  # a text-only stream (embedded use)
         return sys.stdin.read().encode("utf-8")
-    return stdin.read()
+    return _waiting(stdin).read()
+
+
+def _waiting(stream):
+    """``stream`` (stdin's buffered reader), or where its descriptor is non-blocking
+    (``O_NONBLOCK``, which the process that gave the pipe may have set), a buffered reader
+    of it that waits for the input to come: the read of a non-blocking pipe with nothing
+    in it yet gave ``b""``, which read as the end of the input (``suggest B -`` answered
+    no document, ``--whole-file`` one empty document, ``shift B -`` said stdin held
+    none), and the documents written a moment later were never read."""
+    try:
+        if os.get_blocking(stream.fileno()):
+            return stream
+    except (OSError, ValueError, AttributeError):  # no descriptor (embedded use)
+        return stream
+    return io.BufferedReader(_CountingReader(stream), 1 << 16)
 
 
 def _check_input_file(name: str) -> None:
@@ -738,7 +753,7 @@ def _stdin_documents(whole_file: bool, data: bytes | None = None):
     elif stdin is None:  # a text-only stream (embedded use): nothing to decode
         lines = enumerate((line.encode("utf-8") for line in sys.stdin), start=1)
     elif whole_file:
-        lines = enumerate(split_lines(stdin), start=1)
+        lines = enumerate(split_lines(_waiting(stdin)), start=1)
     else:
         lines = enumerate(input_ready.taken(split_lines(input_ready.watch(stdin))), start=1)
     if whole_file:
@@ -813,7 +828,8 @@ class _InputReady:
 class _CountingReader(io.RawIOBase):
     """``stream`` (stdin's buffered reader) as a raw stream, counting the line feeds it
     has given (:class:`_InputReady`). Each read is one ``read1``: what is there, or, where
-    nothing is, one read of the descriptor."""
+    nothing is, one read of the descriptor; of a non-blocking descriptor, a read that
+    finds nothing waits for the input to come (or end), as a blocking one does."""
 
     def __init__(self, stream) -> None:
         super().__init__()
@@ -829,12 +845,33 @@ class _CountingReader(io.RawIOBase):
     def readinto(self, buffer) -> int | None:
         read = getattr(self.stream, "read1", self.stream.read)
         data = read(len(buffer))
-        if data is None:  # a non-blocking raw stream with nothing yet: io's "try again"
-            return None  # (len(None) was a TypeError)
+        if not data:
+            # a buffered reader of a non-blocking descriptor with nothing yet gives b"",
+            # as at the end of the input (a raw one gives None): the command took stdin
+            # for empty and ended before its documents came
+            data = self._wait_and_read(len(buffer), data)
         size = len(data)
         buffer[:size] = data
         self.line_feeds += data.count(b"\n")
         return size
+
+    def _wait_and_read(self, size: int, read: bytes | None) -> bytes:
+        """What :meth:`readinto` read (``read``: nothing), or where the descriptor is
+        non-blocking, its next bytes once there are some, b"" at the end of the input
+        (the stream's buffer is empty: it gave nothing, so the descriptor is read)."""
+        import select
+
+        try:
+            fd = self.stream.fileno()
+            if os.get_blocking(fd):
+                return read or b""  # the end of the input
+        except (OSError, ValueError, AttributeError):  # no descriptor: as read
+            return read or b""
+        while True:
+            try:
+                return os.read(fd, size)
+            except BlockingIOError:
+                select.select([fd], [], [])  # until there is input, or its end
 
 
 input_ready = _InputReady()
