@@ -3088,19 +3088,21 @@ def test_a_pipe_or_a_device_where_a_file_is_written_is_refused_naming_it(bundle,
 
 
 def _refuse_stat_below(monkeypatch, locked):
-    """os.stat refusing every path below ``locked`` as a folder without search
-    permission does (root, which runs the tests in CI too, passes mode 000)."""
+    """os.stat and os.lstat refusing every path below ``locked`` as a folder without
+    search permission does (root, which runs the tests in CI too, passes mode 000)."""
     import errno
 
-    real_stat = os.stat
+    def refusing(real):
+        def stat(path, *args, **kwargs):
+            if not isinstance(path, int) \
+                    and Path(os.path.abspath(path)).is_relative_to(locked) \
+                    and Path(os.path.abspath(path)) != locked:
+                raise PermissionError(errno.EACCES, "Permission denied", str(path))
+            return real(path, *args, **kwargs)
+        return stat
 
-    def stat(path, *args, **kwargs):
-        if not isinstance(path, int) and Path(os.path.abspath(path)).is_relative_to(locked) \
-                and Path(os.path.abspath(path)) != locked:
-            raise PermissionError(errno.EACCES, "Permission denied", str(path))
-        return real_stat(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "stat", stat)
+    monkeypatch.setattr(os, "stat", refusing(os.stat))
+    monkeypatch.setattr(os, "lstat", refusing(os.lstat))
 
 
 def test_a_bundle_below_a_folder_that_cannot_be_looked_into_is_refused_naming_it(
@@ -3150,3 +3152,38 @@ def test_inputs_below_a_folder_that_cannot_be_looked_into_are_refused_naming_the
         result = run(*args)
         assert result.exit_code == 3, (args, result.output, result.exception)
         assert f"{named}: {said}" in result.output, result.output
+
+
+#: never called: each run below is refused before any request
+_NO_LLM = ["--base-url", "http://127.0.0.1:9/v1", "--llm", "m", "--cache", "{out}/c.sqlite"]
+
+
+@pytest.mark.parametrize("named, args", [
+    ("{locked}/c.tsv", ["label", "{locked}/c.tsv", "--vocab", "{vocab}", "-o",
+                        "{out}/l.jsonl", *_NO_LLM]),
+    ("{locked}/c.tsv", ["label", "{data}", "--vocab", "{vocab}", "-o", "{out}/l.jsonl",
+                        "--human", "{locked}/c.tsv", *_NO_LLM]),
+    ("{locked}/new.tsv", ["apply-review", "{data}", "{out}/review.csv", "-o",
+                          "{locked}/new.tsv", "--vocab", "{vocab}"]),
+    ("{locked}/r.png: --reliability-png", ["calibrate", "{bundle}", "--data", "{data}",
+                                           "--reliability-png", "{locked}/r.png"]),
+], ids=["label CORPUS", "label --human", "apply-review -o", "calibrate --reliability-png"])
+def test_paths_below_a_folder_that_cannot_be_looked_into_are_refused_by_every_command(
+        named, args, bundle, goemotions_small, tmp_path, monkeypatch):
+    """Stop 38's refusal of a path below a folder that may not be looked into, where
+    the commands still met its PermissionError bare (Python 3.11), a traceback, exit
+    code 1: same_file (an output that is one of the inputs) asked exists() of both."""
+    import shutil
+
+    locked, out = tmp_path / "locked", tmp_path / "out"
+    locked.mkdir()
+    out.mkdir()
+    (out / "l.jsonl").touch()  # an output there: same_file asked exists() of both
+    shutil.copy(goemotions_small["dev"], locked / "c.tsv")
+    _refuse_stat_below(monkeypatch, locked)
+    where = {"locked": locked, "out": out, "data": goemotions_small["dev"],
+             "vocab": goemotions_small["vocab"], "bundle": bundle}
+    result = run(*(arg.format(**where) for arg in args))
+    assert result.exit_code == 3, (args, result.output, result.exception)
+    assert f"{named.format(**where)}: is a path that cannot be looked at (permission " \
+        "denied)" in result.output, result.output

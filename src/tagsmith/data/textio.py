@@ -103,9 +103,25 @@ def same_file(a: str | Path, b: str | Path) -> bool:
 
     >>> same_file("x/../y.tsv", "y.tsv"), same_file("a.tsv", "b.tsv")
     (True, False)
+
+    Not one file where either cannot be looked at (:data:`UNREACHABLE`): the check of
+    that path, which follows, refuses it naming it (``exists()`` raised the
+    PermissionError of a folder above it bare on Python 3.11, a traceback).
     """
     a, b = Path(a), Path(b)
-    return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    if a.resolve() == b.resolve():
+        return True
+    return _is_there(a) and _is_there(b) and os.path.samefile(a, b)
+
+
+def _is_there(path: Path) -> bool:
+    """``path.exists()``, but False where ``path`` cannot be looked at (permission
+    denied; see :func:`same_file`); any other error is raised as ``exists()`` raises it
+    (a name too long: the CLI says so)."""
+    try:
+        return reachable_kind(path) != "missing"
+    except DataError:  # UNREACHABLE
+        return False
 
 
 #: what :func:`kind_of` says of a path below a folder it may not look into
