@@ -3167,12 +3167,20 @@ _NO_LLM = ["--base-url", "http://127.0.0.1:9/v1", "--llm", "m", "--cache", "{out
                           "{locked}/new.tsv", "--vocab", "{vocab}"]),
     ("{locked}/r.png: --reliability-png", ["calibrate", "{bundle}", "--data", "{data}",
                                            "--reliability-png", "{locked}/r.png"]),
-], ids=["label CORPUS", "label --human", "apply-review -o", "calibrate --reliability-png"])
+    ("{locked}/c.sqlite: --cache", ["label", "{data}", "--vocab", "{vocab}", "-o",
+                                    "{out}/l.jsonl", *_NO_LLM, "--cache",
+                                    "{locked}/c.sqlite"]),
+    ("{locked}/c.sqlite: --cache", ["taxonomy", "{data}", "--use-case", "x", "-o",
+                                    "{out}/t.csv", *_NO_LLM, "--cache",
+                                    "{locked}/c.sqlite"]),
+], ids=["label CORPUS", "label --human", "apply-review -o", "calibrate --reliability-png",
+        "label --cache", "taxonomy --cache"])
 def test_paths_below_a_folder_that_cannot_be_looked_into_are_refused_by_every_command(
         named, args, bundle, goemotions_small, tmp_path, monkeypatch):
     """Stop 38's refusal of a path below a folder that may not be looked into, where
     the commands still met its PermissionError bare (Python 3.11), a traceback, exit
-    code 1: same_file (an output that is one of the inputs) asked exists() of both."""
+    code 1: same_file (an output that is one of the inputs) asked exists() of both, the
+    check of an LLM response cache (--cache) is_dir()."""
     import shutil
 
     locked, out = tmp_path / "locked", tmp_path / "out"

@@ -1,6 +1,7 @@
 """The real OpenAI-compatible client against a real local HTTP server."""
 
 import os
+import re
 import threading
 import time
 from contextlib import contextmanager
@@ -1052,6 +1053,33 @@ def test_a_cache_of_another_schema_is_refused_before_it_is_read(tmp_path, schema
     assert str(path) in str(error.value)
     with pytest.raises(DataError, match="not a tagsmith response cache"):
         check_cache_path(path)
+
+
+def test_a_cache_below_a_folder_that_cannot_be_looked_into_is_refused_naming_it(
+        tmp_path, monkeypatch):
+    """check_cache_path and ResponseCache asked is_dir() (exists()) of the cache, which
+    on Python 3.11 raise the PermissionError of a folder above that may not be looked
+    into: a traceback. os.stat is made to refuse as such a folder would (root passes)."""
+    import errno
+    from pathlib import Path
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_stat = os.stat
+
+    def stat(path, *args, **kwargs):
+        if not isinstance(path, int) and Path(path).parent == locked:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    said = "is a path that cannot be looked at (permission denied)"
+    for check in (check_cache_path, ResponseCache):
+        with pytest.raises(DataError, match=re.escape(f"{locked / 'c.sqlite'}: {said}")):
+            check(locked / "c.sqlite")
+    with pytest.raises(DataError, match="is a directory, expected an SQLite cache file"):
+        ResponseCache(locked)
+    assert not any(locked.iterdir())
 
 
 class _TrickleServer:

@@ -77,12 +77,15 @@ def check_cache_path(path: str | Path) -> Path:
     run refused for a bad option leaves no empty cache behind."""
     import os
 
-    from tagsmith.data.textio import check_writable
+    from tagsmith.data.textio import check_writable, reachable_kind
 
     path = Path(path)
-    if path.is_dir():
+    # not is_dir(): below a folder that may not be looked into, a PermissionError of its
+    # own (Python 3.11), a traceback; refused naming the path
+    kind = reachable_kind(path)
+    if kind == "a folder":
         raise DataError("is a directory, expected an SQLite cache file", path=path)
-    if not path.exists():
+    if kind == "missing":
         check_writable(path)  # the folder is created when the cache is opened
         return path
     if not os.access(path, os.R_OK | os.W_OK):
@@ -151,8 +154,10 @@ class ResponseCache:
     """SQLite-backed ``request key -> response`` store (see the module doc)."""
 
     def __init__(self, path: str | Path):
+        from tagsmith.data.textio import reachable_kind
+
         self.path = Path(path)
-        if self.path.exists() and self.path.is_dir():
+        if reachable_kind(self.path) == "a folder":  # not is_dir(): see check_cache_path
             raise DataError("is a directory, expected an SQLite cache file", path=self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
