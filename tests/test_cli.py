@@ -3158,40 +3158,56 @@ def test_inputs_below_a_folder_that_cannot_be_looked_into_are_refused_naming_the
 _NO_LLM = ["--base-url", "http://127.0.0.1:9/v1", "--llm", "m", "--cache", "{out}/c.sqlite"]
 
 
-@pytest.mark.parametrize("named, args", [
-    ("{locked}/c.tsv", ["label", "{locked}/c.tsv", "--vocab", "{vocab}", "-o",
-                        "{out}/l.jsonl", *_NO_LLM]),
-    ("{locked}/c.tsv", ["label", "{data}", "--vocab", "{vocab}", "-o", "{out}/l.jsonl",
-                        "--human", "{locked}/c.tsv", *_NO_LLM]),
-    ("{locked}/new.tsv", ["apply-review", "{data}", "{out}/review.csv", "-o",
-                          "{locked}/new.tsv", "--vocab", "{vocab}"]),
-    ("{locked}/r.png: --reliability-png", ["calibrate", "{bundle}", "--data", "{data}",
-                                           "--reliability-png", "{locked}/r.png"]),
-    ("{locked}/c.sqlite: --cache", ["label", "{data}", "--vocab", "{vocab}", "-o",
-                                    "{out}/l.jsonl", *_NO_LLM, "--cache",
-                                    "{locked}/c.sqlite"]),
-    ("{locked}/c.sqlite: --cache", ["taxonomy", "{data}", "--use-case", "x", "-o",
-                                    "{out}/t.csv", *_NO_LLM, "--cache",
-                                    "{locked}/c.sqlite"]),
+@pytest.mark.parametrize("said, args", [
+    ("{locked}/c.tsv: {said}", ["label", "{locked}/c.tsv", "--vocab", "{vocab}", "-o",
+                                "{out}/l.jsonl", *_NO_LLM]),
+    ("{locked}/c.tsv: {said}", ["label", "{data}", "--vocab", "{vocab}", "-o",
+                                "{out}/l.jsonl", "--human", "{locked}/c.tsv", *_NO_LLM]),
+    ("{locked}/new.tsv: {said}", ["apply-review", "{data}", "{out}/review.csv", "-o",
+                                  "{locked}/new.tsv", "--vocab", "{vocab}"]),
+    ("{locked}/r.png: --reliability-png: {said}", [
+        "calibrate", "{bundle}", "--data", "{data}", "--reliability-png", "{locked}/r.png"]),
+    ("{locked}/c.sqlite: --cache: {said}", ["label", "{data}", "--vocab", "{vocab}", "-o",
+                                            "{out}/l.jsonl", *_NO_LLM, "--cache",
+                                            "{locked}/c.sqlite"]),
+    ("{locked}/c.sqlite: --cache: {said}", ["taxonomy", "{data}", "--use-case", "x", "-o",
+                                            "{out}/t.csv", *_NO_LLM, "--cache",
+                                            "{locked}/c.sqlite"]),
+    # a folder that may not be looked into itself, given as an output folder
+    ("{locked}: -o/--output: {inside}", ["audit", "{data}", "-o", "{locked}", "--vocab",
+                                         "{vocab}"]),
+    ("{locked}: --cache-dir: {inside}", ["zeroshot", "{vocab}", "{out}/docs.txt",
+                                         "--cache-dir", "{locked}"]),
+    ("{locked}: --cache-dir: {inside}", ["label", "{data}", "--vocab", "{vocab}", "-o",
+                                         "{out}/l.jsonl", "--shortlist-zeroshot",
+                                         "--cache-dir", "{locked}", *_NO_LLM]),
+    ("{locked}: --cache-dir: {inside}", ["taxonomy", "{data}", "--use-case", "x", "-o",
+                                         "{out}/t.csv", "--map-to", "{vocab}", "--map-by",
+                                         "meaning", "--cache-dir", "{locked}", *_NO_LLM]),
 ], ids=["label CORPUS", "label --human", "apply-review -o", "calibrate --reliability-png",
-        "label --cache", "taxonomy --cache"])
+        "label --cache", "taxonomy --cache", "audit -o", "zeroshot --cache-dir",
+        "label --cache-dir", "taxonomy --cache-dir"])
 def test_paths_below_a_folder_that_cannot_be_looked_into_are_refused_by_every_command(
-        named, args, bundle, goemotions_small, tmp_path, monkeypatch):
+        said, args, bundle, goemotions_small, tmp_path, monkeypatch):
     """Stop 38's refusal of a path below a folder that may not be looked into, where
     the commands still met its PermissionError bare (Python 3.11), a traceback, exit
     code 1: same_file (an output that is one of the inputs) asked exists() of both, the
-    check of an LLM response cache (--cache) is_dir()."""
+    check of an LLM response cache (--cache) is_dir(); and an output folder that may not
+    be looked into itself (-o of audit, --cache-dir) passed its check as root does, and
+    the first file asked of in it raised (the audit's report, the zero-shot cache's)."""
     import shutil
 
     locked, out = tmp_path / "locked", tmp_path / "out"
     locked.mkdir()
     out.mkdir()
     (out / "l.jsonl").touch()  # an output there: same_file asked exists() of both
+    (out / "docs.txt").write_text("so happy today\n", encoding="utf-8")
     shutil.copy(goemotions_small["dev"], locked / "c.tsv")
     _refuse_stat_below(monkeypatch, locked)
     where = {"locked": locked, "out": out, "data": goemotions_small["dev"],
              "vocab": goemotions_small["vocab"], "bundle": bundle}
     result = run(*(arg.format(**where) for arg in args))
     assert result.exit_code == 3, (args, result.output, result.exception)
-    assert f"{named.format(**where)}: is a path that cannot be looked at (permission " \
-        "denied)" in result.output, result.output
+    assert said.format(**where, said="is a path that cannot be looked at (permission "
+                       "denied)", inside="is a folder whose files cannot be looked at "
+                       "(permission denied)") in result.output, result.output

@@ -149,6 +149,21 @@ def kind_of(path: str | Path) -> str:
         return "missing"
 
 
+def may_look_into(folder: str | Path) -> bool:
+    """Whether the paths in ``folder`` can be looked at (``os.stat``): a folder without
+    search permission lets its own name be looked at, not those in it (each is
+    :data:`UNREACHABLE`). The checks of an output folder passed one (root, whose
+    ``os.access`` says yes, an ACL), and then the first file asked in it raised its
+    PermissionError bare on Python 3.11, a traceback.
+
+    >>> import tempfile
+    >>> may_look_into(tempfile.gettempdir())
+    True
+    """
+    # any name: only whether it can be asked matters, not what is there
+    return kind_of(Path(folder) / "tagsmith-probe") != UNREACHABLE
+
+
 def _kind_of_mode(mode: int) -> str:
     """:func:`kind_of` a path whose ``st_mode`` is ``mode``."""
     if stat.S_ISREG(mode):
@@ -325,6 +340,10 @@ def check_writable_dir(path: str | Path, option: str | None = None, *,
                         else f"{prefix}{existing} is {kind}, not a folder", path=path)
     if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
         raise DataError(f"{prefix}{existing} is not writable", path=path)
+    if existing == path and not may_look_into(path):
+        # the files the command asks of in it (an audit's report, a cache's) raised
+        raise DataError(f"{prefix}is a folder whose files cannot be looked at (permission "
+                        "denied): it may not be looked into", path=path)
     if room:
         check_path_room(path, room, prefix, existing=existing)
     return path
