@@ -3184,9 +3184,19 @@ _NO_LLM = ["--base-url", "http://127.0.0.1:9/v1", "--llm", "m", "--cache", "{out
     ("{locked}: --cache-dir: {inside}", ["taxonomy", "{data}", "--use-case", "x", "-o",
                                          "{out}/t.csv", "--map-to", "{vocab}", "--map-by",
                                          "meaning", "--cache-dir", "{locked}", *_NO_LLM]),
+    # ... and a folder of documents (its .txt files) or a corpus folder
+    ("{locked}: {inside}", ["suggest", "{bundle}", "{locked}"]),
+    ("{locked}: {inside}", ["shift", "{bundle}", "{locked}"]),
+    ("{locked}: {inside}", ["zeroshot", "{vocab}", "{locked}"]),
+    ("{locked}: {inside}", ["train", "{locked}", "-o", "{out}/m", "--vocab", "{vocab}"]),
+    ("{locked}: {inside}", ["eval", "{bundle}", "{locked}"]),
+    ("{locked}: {inside}", ["audit", "{locked}", "-o", "{out}/a", "--vocab", "{vocab}"]),
+    ("{locked}: {inside}", ["label", "{locked}", "--vocab", "{vocab}", "-o", "{out}/l.jsonl",
+                            *_NO_LLM]),
 ], ids=["label CORPUS", "label --human", "apply-review -o", "calibrate --reliability-png",
         "label --cache", "taxonomy --cache", "audit -o", "zeroshot --cache-dir",
-        "label --cache-dir", "taxonomy --cache-dir"])
+        "label --cache-dir", "taxonomy --cache-dir", "suggest FOLDER", "shift FOLDER",
+        "zeroshot FOLDER", "train FOLDER", "eval FOLDER", "audit FOLDER", "label FOLDER"])
 def test_paths_below_a_folder_that_cannot_be_looked_into_are_refused_by_every_command(
         said, args, bundle, goemotions_small, tmp_path, monkeypatch):
     """Stop 38's refusal of a path below a folder that may not be looked into, where
@@ -3194,7 +3204,8 @@ def test_paths_below_a_folder_that_cannot_be_looked_into_are_refused_by_every_co
     code 1: same_file (an output that is one of the inputs) asked exists() of both, the
     check of an LLM response cache (--cache) is_dir(); and an output folder that may not
     be looked into itself (-o of audit, --cache-dir) passed its check as root does, and
-    the first file asked of in it raised (the audit's report, the zero-shot cache's)."""
+    the first file asked of in it raised (the audit's report, the zero-shot cache's), as
+    did a folder of documents or a corpus folder (the is_file() of its .txt files)."""
     import shutil
 
     locked, out = tmp_path / "locked", tmp_path / "out"
@@ -3203,6 +3214,7 @@ def test_paths_below_a_folder_that_cannot_be_looked_into_are_refused_by_every_co
     (out / "l.jsonl").touch()  # an output there: same_file asked exists() of both
     (out / "docs.txt").write_text("so happy today\n", encoding="utf-8")
     shutil.copy(goemotions_small["dev"], locked / "c.tsv")
+    (locked / "a.txt").write_text("so happy today\n", encoding="utf-8")
     _refuse_stat_below(monkeypatch, locked)
     where = {"locked": locked, "out": out, "data": goemotions_small["dev"],
              "vocab": goemotions_small["vocab"], "bundle": bundle}

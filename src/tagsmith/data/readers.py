@@ -66,7 +66,7 @@ from typing import IO
 from tagsmith._params import check_choice
 from tagsmith._plural import plural, plural_s
 from tagsmith.data.csvlimits import blank_header_error, next_csv_row
-from tagsmith.data.textio import LONE_SURROGATE, reachable_kind
+from tagsmith.data.textio import LONE_SURROGATE, check_may_look_into, reachable_kind
 from tagsmith.exceptions import (
     CorpusFormatError,
     DataError,
@@ -798,6 +798,8 @@ def directory_files(path: str | Path, *, warn: bool = True) -> list[Path]:
     warning for files ending in ``.txt``, ``.tsv`` or ``.key`` in another case, which
     are not read (off for a caller that only checks the folder before reading it)."""
     path = Path(path)
+    # listed, its files' is_file() raised a bare PermissionError (Python 3.11)
+    check_may_look_into(path)
     files = sorted(p for p in path.iterdir()
                    if p.suffix == ".txt" and p.is_file() and not p.name.startswith("."))
     if warn:

@@ -149,19 +149,21 @@ def kind_of(path: str | Path) -> str:
         return "missing"
 
 
-def may_look_into(folder: str | Path) -> bool:
-    """Whether the paths in ``folder`` can be looked at (``os.stat``): a folder without
-    search permission lets its own name be looked at, not those in it (each is
-    :data:`UNREACHABLE`). The checks of an output folder passed one (root, whose
-    ``os.access`` says yes, an ACL), and then the first file asked in it raised its
-    PermissionError bare on Python 3.11, a traceback.
+def check_may_look_into(folder: str | Path, prefix: str = "") -> None:
+    """Refuse, naming ``folder`` (after ``prefix``, an option), a folder whose paths
+    cannot be looked at (``os.stat``): one without search permission lets its own name
+    be looked at, not those in it (each is :data:`UNREACHABLE`). The checks of an
+    output folder, or of a folder of documents, passed one (root, whose ``os.access``
+    says yes, an ACL), and then the first file asked of in it raised its PermissionError
+    bare on Python 3.11, a traceback.
 
     >>> import tempfile
-    >>> may_look_into(tempfile.gettempdir())
-    True
+    >>> check_may_look_into(tempfile.gettempdir())
     """
     # any name: only whether it can be asked matters, not what is there
-    return kind_of(Path(folder) / "tagsmith-probe") != UNREACHABLE
+    if kind_of(Path(folder) / "tagsmith-probe") == UNREACHABLE:
+        raise DataError(f"{prefix}is a folder whose files cannot be looked at (permission "
+                        "denied): it may not be looked into", path=folder)
 
 
 def _kind_of_mode(mode: int) -> str:
@@ -340,10 +342,8 @@ def check_writable_dir(path: str | Path, option: str | None = None, *,
                         else f"{prefix}{existing} is {kind}, not a folder", path=path)
     if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
         raise DataError(f"{prefix}{existing} is not writable", path=path)
-    if existing == path and not may_look_into(path):
-        # the files the command asks of in it (an audit's report, a cache's) raised
-        raise DataError(f"{prefix}is a folder whose files cannot be looked at (permission "
-                        "denied): it may not be looked into", path=path)
+    if existing == path:  # the files asked of in it (an audit's report, a cache's) raised
+        check_may_look_into(path, prefix)
     if room:
         check_path_room(path, room, prefix, existing=existing)
     return path
