@@ -153,6 +153,37 @@ def test_an_encoder_whose_dim_is_a_numpy_integer_is_accepted():
     assert topk.indices.tolist() == plain.indices.tolist()
 
 
+@pytest.mark.parametrize(("below", "said"), [
+    (True, "is a path that cannot be looked at (permission denied)"),
+    (False, "is a folder whose files cannot be looked at (permission denied)")])
+def test_a_cache_dir_that_cannot_be_looked_into_is_refused_naming_it(
+        tmp_path, monkeypatch, below, said):
+    """A cache_dir below a folder that may not be looked into, or such a folder itself:
+    the cache file's exists() raised that PermissionError bare (Python 3.11), after the
+    check of cache_dir; refused by it now, as the CLI refuses --cache-dir. os.stat is
+    made to refuse as such a folder would (root passes)."""
+    import errno
+    import os
+    import re
+    from pathlib import Path
+
+    from tagsmith.exceptions import DataError
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_stat = os.stat
+
+    def stat(path, *args, **kwargs):
+        if not isinstance(path, int) and Path(path).parent == locked:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    cache_dir = locked / "emb" if below else locked
+    with pytest.raises(DataError, match=re.escape(f"{cache_dir}: cache_dir: {said}")):
+        ZeroShotClassifier(SPACE, _HashEncoder(), cache_dir=cache_dir)
+
+
 def test_an_empty_cache_dir_is_no_cache_as_on_the_command_line(tmp_path, monkeypatch):
     """``cache_dir=""`` was the path "", the working directory, which got the cache file;
     the CLI's ``--cache-dir ''`` means no cache, and so does the API now."""

@@ -259,15 +259,25 @@ def check_cache_dir(cache_dir: object, name: str = "cache_dir") -> None:
     """Refuse, naming ``name``, a label-embedding cache that is neither None nor a path,
     or (a :class:`~tagsmith.exceptions.DataError`, as the CLI's ``--cache-dir`` check
     raises) a path too long for the cache's files (:func:`cache_name_bytes`): it was a
-    bare OSError (File name too long) naming a cache file the caller never named."""
+    bare OSError (File name too long) naming a cache file the caller never named; and one
+    that cannot be looked at or into (permission denied), a bare PermissionError."""
     if cache_dir is not None and not isinstance(cache_dir, str | Path):
         raise InvalidParameterError(name, "None or a directory path", type(cache_dir).__name__)
     if cache_dir is None or (isinstance(cache_dir, str) and not cache_dir):
         return  # no cache
-    from tagsmith.data.textio import check_name_lengths, check_path_room
+    from tagsmith.data.textio import (
+        check_may_look_into,
+        check_name_lengths,
+        check_path_room,
+        reachable_kind,
+    )
 
     check_name_lengths(Path(cache_dir), f"{name}: ")
     check_path_room(cache_dir, cache_name_bytes(), f"{name}: ")
+    # below a folder that may not be looked into, or one itself: the cache file's
+    # exists() raised that PermissionError bare (Python 3.11), a traceback
+    if reachable_kind(cache_dir, f"{name}: ") == "a folder":
+        check_may_look_into(cache_dir, f"{name}: ")
 
 
 def encoder_identity(encoder: Encoder) -> str:
