@@ -204,3 +204,21 @@ def taxonomy_table(*labels: tuple[str, str], rating: int = 7) -> str:
 
     return json.dumps({"rating": rating, "labels": [
         {"name": name, "description": description} for name, description in labels]})
+
+
+def refuse_stat_below(monkeypatch, locked: Path) -> None:
+    """os.stat and os.lstat refusing every path below ``locked`` as a folder without
+    search permission does (root, which runs the tests in CI too, passes mode 000)."""
+    import errno
+
+    def refusing(real):
+        def stat(path, *args, **kwargs):
+            if not isinstance(path, int) \
+                    and Path(os.path.abspath(path)).is_relative_to(locked) \
+                    and Path(os.path.abspath(path)) != locked:
+                raise PermissionError(errno.EACCES, "Permission denied", str(path))
+            return real(path, *args, **kwargs)
+        return stat
+
+    monkeypatch.setattr(os, "stat", refusing(os.stat))
+    monkeypatch.setattr(os, "lstat", refusing(os.lstat))

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 import tagsmith.cli as tagsmith_cli
 from tagsmith.exceptions import DataError
 
-from conftest import ROOT, exit_code_or_drain, fill_pipe, unread_pipe
+from conftest import ROOT, exit_code_or_drain, fill_pipe, refuse_stat_below, unread_pipe
 
 tagsmith_cli._register_commands()
 FAST = ["--feature-param", "char_ngrams=null", "--feature-param", "min_df=1"]
@@ -3087,24 +3087,6 @@ def test_a_pipe_or_a_device_where_a_file_is_written_is_refused_naming_it(bundle,
     assert stat.S_ISFIFO(os.stat(pipe).st_mode)
 
 
-def _refuse_stat_below(monkeypatch, locked):
-    """os.stat and os.lstat refusing every path below ``locked`` as a folder without
-    search permission does (root, which runs the tests in CI too, passes mode 000)."""
-    import errno
-
-    def refusing(real):
-        def stat(path, *args, **kwargs):
-            if not isinstance(path, int) \
-                    and Path(os.path.abspath(path)).is_relative_to(locked) \
-                    and Path(os.path.abspath(path)) != locked:
-                raise PermissionError(errno.EACCES, "Permission denied", str(path))
-            return real(path, *args, **kwargs)
-        return stat
-
-    monkeypatch.setattr(os, "stat", refusing(os.stat))
-    monkeypatch.setattr(os, "lstat", refusing(os.lstat))
-
-
 def test_a_bundle_below_a_folder_that_cannot_be_looked_into_is_refused_naming_it(
         bundle, goemotions_small, tmp_path, monkeypatch):
     """Bundle() asked path.exists() and check_bundle_target target.exists(), which on
@@ -3115,7 +3097,7 @@ def test_a_bundle_below_a_folder_that_cannot_be_looked_into_is_refused_naming_it
     locked = tmp_path / "locked"
     locked.mkdir()
     shutil.copytree(bundle, locked / "B")
-    _refuse_stat_below(monkeypatch, locked)
+    refuse_stat_below(monkeypatch, locked)
     said = "is a path that cannot be looked at (permission denied)"
     data = goemotions_small["dev"]
     for named, args, code in (
@@ -3140,7 +3122,7 @@ def test_inputs_below_a_folder_that_cannot_be_looked_into_are_refused_naming_the
     for name in ("docs.txt", "c.tsv", "v.tsv"):
         shutil.copy(goemotions_small["vocab"] if name == "v.tsv" else goemotions_small["dev"],
                     locked / name)
-    _refuse_stat_below(monkeypatch, locked)
+    refuse_stat_below(monkeypatch, locked)
     said = "is a path that cannot be looked at (permission denied)"
     out = tmp_path / "m"
     for named, args in (
@@ -3215,7 +3197,7 @@ def test_paths_below_a_folder_that_cannot_be_looked_into_are_refused_by_every_co
     (out / "docs.txt").write_text("so happy today\n", encoding="utf-8")
     shutil.copy(goemotions_small["dev"], locked / "c.tsv")
     (locked / "a.txt").write_text("so happy today\n", encoding="utf-8")
-    _refuse_stat_below(monkeypatch, locked)
+    refuse_stat_below(monkeypatch, locked)
     where = {"locked": locked, "out": out, "data": goemotions_small["dev"],
              "vocab": goemotions_small["vocab"], "bundle": bundle}
     result = run(*(arg.format(**where) for arg in args))

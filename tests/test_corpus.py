@@ -35,6 +35,8 @@ from tagsmith.exceptions import (
     UnsupportedFormatError,
 )
 
+from conftest import refuse_stat_below
+
 DATA = Path(__file__).parent / "data"
 REUTERS = DATA / "reuters-sample.jsonl.gz"
 YSO = DATA / "yso-sample.tsv.gz"
@@ -1370,6 +1372,45 @@ def test_a_corpus_that_changes_while_it_is_read_is_warned_of(tmp_path, caplog, c
     with caplog.at_level(logging.WARNING, logger="tagsmith"):
         list(read_tsv(path))  # read while it stays as it is: no warning
     assert not caplog.records
+
+
+def _corpus_with_a_format(path):
+    return Corpus(path, LabelSpace.from_uris(["u:a"]), format="tsv")
+
+
+def _sentence_encoder(path):
+    from tagsmith.zeroshot.encoder import SentenceEncoder
+
+    return SentenceEncoder(path)
+
+
+def _embedding_featurizer(path):
+    from tagsmith.features.embedding import EmbeddingFeaturizer
+
+    return EmbeddingFeaturizer(encoder=str(path)).validate()
+
+
+_BELOW = "is a path that cannot be looked at (permission denied)"
+_INSIDE = "is a folder whose files cannot be looked at (permission denied)"
+
+
+@pytest.mark.parametrize(("make", "name", "said"), [
+    (_corpus_with_a_format, "locked/c.tsv", _BELOW),
+    (_sentence_encoder, "locked/model", _BELOW), (_sentence_encoder, "locked", _INSIDE),
+    (_embedding_featurizer, "locked/model", _BELOW),
+    (_embedding_featurizer, "locked", _INSIDE)])
+def test_library_paths_that_cannot_be_looked_into_are_refused_naming_them(
+        tmp_path, monkeypatch, make, name, said):
+    """Corpus(format=...) (no detect_format to check the path) asked exists(), and a
+    model folder's check (SentenceEncoder, an EmbeddingFeaturizer's encoder) is_dir()
+    and is_file() of its files, which on Python 3.11 raise the PermissionError of a
+    folder that may not be looked into bare. A DataError naming the path now."""
+    from tagsmith.exceptions import DataError
+
+    (tmp_path / "locked").mkdir()
+    refuse_stat_below(monkeypatch, tmp_path / "locked")
+    with pytest.raises(DataError, match=re.escape(f"{tmp_path / name}: {said}")):
+        make(tmp_path / name)
 
 
 def test_a_path_below_a_folder_that_cannot_be_looked_into_is_not_called_missing(

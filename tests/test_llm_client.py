@@ -21,6 +21,8 @@ from tagsmith.labeling.client import (
 )
 from tagsmith.testing.llm_server import LocalChatServer, Reply, user_prompt
 
+from conftest import refuse_stat_below
+
 
 def request(text="hi", **kw):
     return ChatRequest(model="m", messages=({"role": "user", "content": text},), **kw)
@@ -1060,19 +1062,9 @@ def test_a_cache_below_a_folder_that_cannot_be_looked_into_is_refused_naming_it(
     """check_cache_path and ResponseCache asked is_dir() (exists()) of the cache, which
     on Python 3.11 raise the PermissionError of a folder above that may not be looked
     into: a traceback. os.stat is made to refuse as such a folder would (root passes)."""
-    import errno
-    from pathlib import Path
-
     locked = tmp_path / "locked"
     locked.mkdir()
-    real_stat = os.stat
-
-    def stat(path, *args, **kwargs):
-        if not isinstance(path, int) and Path(path).parent == locked:
-            raise PermissionError(errno.EACCES, "Permission denied", str(path))
-        return real_stat(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "stat", stat)
+    refuse_stat_below(monkeypatch, locked)
     said = "is a path that cannot be looked at (permission denied)"
     for check in (check_cache_path, ResponseCache):
         with pytest.raises(DataError, match=re.escape(f"{locked / 'c.sqlite'}: {said}")):

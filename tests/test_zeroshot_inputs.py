@@ -15,6 +15,8 @@ from tagsmith.zeroshot.scorer import (
     softmax_scores,
 )
 
+from conftest import refuse_stat_below
+
 
 class _HashEncoder:
     name = "hash"
@@ -162,23 +164,13 @@ def test_a_cache_dir_that_cannot_be_looked_into_is_refused_naming_it(
     the cache file's exists() raised that PermissionError bare (Python 3.11), after the
     check of cache_dir; refused by it now, as the CLI refuses --cache-dir. os.stat is
     made to refuse as such a folder would (root passes)."""
-    import errno
-    import os
     import re
-    from pathlib import Path
 
     from tagsmith.exceptions import DataError
 
     locked = tmp_path / "locked"
     locked.mkdir()
-    real_stat = os.stat
-
-    def stat(path, *args, **kwargs):
-        if not isinstance(path, int) and Path(path).parent == locked:
-            raise PermissionError(errno.EACCES, "Permission denied", str(path))
-        return real_stat(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "stat", stat)
+    refuse_stat_below(monkeypatch, locked)
     cache_dir = locked / "emb" if below else locked
     with pytest.raises(DataError, match=re.escape(f"{cache_dir}: cache_dir: {said}")):
         ZeroShotClassifier(SPACE, _HashEncoder(), cache_dir=cache_dir)

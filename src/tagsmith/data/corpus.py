@@ -43,7 +43,7 @@ from tagsmith.data.readers import (
     split_label_cell,
     unencodable,
 )
-from tagsmith.data.textio import atomic_text_writer
+from tagsmith.data.textio import atomic_text_writer, reachable_kind
 from tagsmith.exceptions import (
     AmbiguousLabelError,
     CorpusFormatError,
@@ -176,7 +176,9 @@ class Corpus:
         self.unknown_labels = _check_policy("unknown_labels", unknown_labels)
         self.path: Path | None = Path(path)
         self.format = detect_format(path) if format is None else _check_format(format)
-        if not self.path.exists():
+        # not exists(): below a folder that may not be looked into, a PermissionError of
+        # its own (Python 3.11) where format= spared detect_format's check
+        if reachable_kind(self.path) == "missing":
             raise CorpusFormatError("file not found", path=path)
         self.label_space = label_space
         self.report: ReadReport | None = None

@@ -146,9 +146,16 @@ def check_max_seq_length(max_seq_length: int | None, path: str | Path,
 
 def is_model_directory(path: Path) -> bool:
     """Whether ``path`` is a directory holding a sentence-transformers (``modules.json``)
-    or transformers (``config.json``) model."""
-    return path.is_dir() and any((path / name).is_file()
-                                 for name in ("modules.json", "config.json"))
+    or transformers (``config.json``) model. One below a folder that may not be looked
+    into, or such a folder itself, is refused naming it (a
+    :class:`~tagsmith.exceptions.DataError`): ``is_dir()``, ``is_file()`` raised that
+    PermissionError bare on Python 3.11, a traceback."""
+    from tagsmith.data.textio import check_may_look_into, reachable_kind
+
+    if reachable_kind(path) != "a folder":
+        return False
+    check_may_look_into(path)
+    return any((path / name).is_file() for name in ("modules.json", "config.json"))
 
 
 class SentenceEncoder:
