@@ -1042,6 +1042,26 @@ def test_degenerate_inputs_are_data_errors_naming_the_file(small_corpus, goemoti
                   "--no-html").exit_code == 0
 
 
+@pytest.mark.parametrize("labels, says", [
+    (["<u:a>"] + [""] * 29, "the corpus has 1 labelled document:"),
+    (["<u:a>"] * 30, "the corpus has 30 labelled documents, copies of one text")])
+def test_an_audit_of_one_labelled_text_is_refused_naming_the_corpus(tmp_path, labels, says):
+    """One labelled document, or copies of one text alone labelled, cannot be
+    cross-fitted at any --folds or --seed: the fold model's refusal named a parameter
+    'Y' no command line has (exit code 2), and told the lone document to try fewer folds
+    or another seed. The kNN scores need no folds."""
+    corpus, out = tmp_path / "c.tsv", tmp_path / "out"
+    copies = len(set(labels)) == 1
+    corpus.write_text("".join(f"{'same text' if copies else f'text number {i}'}\t{label}\n"
+                              for i, label in enumerate(labels)), encoding="utf-8")
+    result = invoke("audit", corpus, "-o", out, "--no-html")
+    assert result.exit_code == 3, result.output
+    assert f"{corpus}: cross-fitting needs labelled documents of two texts at least" in \
+        result.output and says in result.output and "--scores knn" in result.output
+    assert "'Y'" not in result.output and "fewer folds" not in result.output
+    assert invoke("audit", corpus, "-o", out, "--no-html", "--scores", "knn").exit_code == 0
+
+
 @pytest.mark.parametrize("n_skipped, n_shown, says", [
     (1, 1, "1 malformed line skipped (listed below)"),
     (3, 3, "3 malformed lines skipped (listed below)"),

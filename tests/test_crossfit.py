@@ -104,12 +104,14 @@ def test_an_all_zero_y_or_a_fold_with_nothing_to_learn_is_refused_naming_y():
         cross_fit_topk(X, sp.csr_matrix((6, 2)), "linear", {"n_jobs": 1}, n_folds=3)
     # one labelled document: the models of the other folds have nothing to learn (it
     # read "every labelled document ... got '1 labelled documents'"); with groups, a
-    # lone labelled document is no "copies of one text"
+    # lone labelled document is no "copies of one text"; nor can fewer folds or another
+    # seed help it, which the refusal told it to try
     Y = sp.csr_matrix(([1.0], ([0], [0])), shape=(6, 2))
     for groups in (None, [0, 1, 2, 3, 4, 4]):
         with pytest.raises(InvalidParameterError, match="'Y' must be positive targets "
                            r"outside fold \d of 3 \(the one labelled document fell in that "
-                           r"fold: too few to cross-fit; .*\), got '1 labelled document'$"):
+                           r"fold: too few to cross-fit: it needs labelled documents of two "
+                           r"texts at least\), got '1 labelled document'$"):
             cross_fit_topk(X, Y, "linear", {"n_jobs": 1}, n_folds=3, groups=groups)
     # with sample weights, only documents of weight above 0 teach: the fold model's own
     # error counted the documents of its fold ("0 on all 2 such documents") and did not

@@ -423,3 +423,23 @@ def test_train_scores_the_calibration_split_under_one_bar(goemotions_small, capl
     assert lines[scoring + 1:calibrating] == ["predicting: 60/60 docs (100%)"]
     assert clf.model.show_progress  # the training-time setting, as it was
     assert not clf.show_progress and not clf.featurizer.show_progress
+
+
+@pytest.mark.parametrize("labels, got", [
+    (["<u:a>"] + [""] * 29, "got '1 labelled document'"),
+    (["<u:a>"] * 30, "got '30 labelled documents, copies of one text'")])
+def test_crossfit_folds_with_one_labelled_text_is_refused_before_training(tmp_path, labels,
+                                                                          got):
+    """One labelled document, or copies of one text alone labelled: the fold holding it
+    leaves its model nothing to learn, whatever the folds or seed. Found after the
+    whole training, naming a parameter 'Y' train has not, and the lone document was
+    told to try fewer folds or another seed."""
+    corpus = tmp_path / "c.tsv"
+    copies = len(set(labels)) == 1
+    corpus.write_text("".join(f"{'same text' if copies else f'text number {i}'}\t{label}\n"
+                              for i, label in enumerate(labels)))
+    result = run("train", corpus, "-o", tmp_path / "b", "--crossfit-folds", "5", *FAST)
+    assert result.exit_code == 2, result.output
+    assert ("option '--crossfit-folds' must be used with labelled documents of two texts at "
+            "least") in result.output and got in result.output
+    assert "'Y'" not in result.output and not (tmp_path / "b").exists()

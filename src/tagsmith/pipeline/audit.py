@@ -767,6 +767,8 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
         # training's rule (case and spacing) left apart copies the features cannot tell
         # apart (Unicode form, soft hyphens), which the duplicate report names as equal
         groups = dup.exact_groups(hashes)
+        if source_name == "crossfit":
+            _check_two_labelled_texts(Y, groups, source)
         scores = _scores(source_name, model_X if source_name == "crossfit" else X, Y,
                          classifier, options, model_featurizer, label_space,
                          cooccurrence_counts=counts,
@@ -870,6 +872,26 @@ def _check_enough_documents(source_name: str, n_docs: int, n_folds: int,
                     f"AuditOptions): {n_folds}-fold cross-fitting needs at least {n_folds} "
                     f"documents, it has {n_docs}; give more documents, --folds {n_docs} "
                     f"or fewer, or {knn}", path=corpus)
+
+
+def _check_two_labelled_texts(Y, groups: np.ndarray, corpus: str | None) -> None:
+    """Cross-fitting needs labelled documents of two texts at least, whatever --folds
+    or --seed: the fold holding a lone one (or every copy of it) has no model to score
+    it with. Refused naming the corpus, as one too small for the folds is; the fold
+    model's own refusal named a parameter 'Y' no command line has (exit code 2)."""
+    from tagsmith.pipeline.crossfit import labelled_texts
+
+    n_labelled, n_texts = labelled_texts(Y, groups)
+    if n_texts >= 2:
+        return
+    what = ("1 labelled document" if n_labelled == 1 else
+            f"{n_labelled:,} labelled documents, copies of one text (equal texts share a "
+            "fold)")
+    raise DataError(f"cross-fitting needs labelled documents of two texts at least, and "
+                    f"the corpus has {what}: the fold holding it leaves its fold model no "
+                    "labelled document to learn from; give more labelled documents or "
+                    "--scores knn (scores in AuditOptions: leave-one-out kNN, no folds)",
+                    path=corpus)
 
 
 def _scores_quality(Y, scores: AuditScores) -> dict:

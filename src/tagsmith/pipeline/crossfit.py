@@ -193,6 +193,23 @@ def fold_assignment(n_docs: int, n_folds: int, seed: int = 0,
     return folds_in_order(order, n_folds, groups)
 
 
+def labelled_texts(Y: LabelMatrix, groups: npt.ArrayLike | None = None) -> tuple[int, int]:
+    """``(labelled documents, distinct texts among them)`` of ``Y`` (rows with a positive
+    target) and ``groups`` (one id per document, equal texts sharing one; each document
+    its own without). Cross-fitting needs two such texts at least: the fold holding a
+    lone one (or every copy of it) leaves its fold model nothing to learn, whatever the
+    number of folds or the seed.
+
+    >>> Y = sp.csr_matrix(np.array([[1, 0], [0, 0], [1, 1]]))
+    >>> labelled_texts(Y), labelled_texts(Y, [5, 6, 5])
+    ((2, 2), (2, 1))
+    """
+    labelled = np.flatnonzero(np.diff(sp.csr_matrix(sp.csr_matrix(Y) > 0).indptr) > 0)
+    if groups is None:
+        return len(labelled), len(labelled)
+    return len(labelled), int(np.unique(np.asarray(groups)[labelled]).size)
+
+
 def default_k(n_labels: int) -> int:
     """Every label's score for small label spaces, else the best ``DEFAULT_K``."""
     return n_labels if n_labels <= FULL_SCORES_UP_TO else min(DEFAULT_K, n_labels)
@@ -263,7 +280,10 @@ def cross_fit_topk(X: FeatureMatrix | Views, Y: LabelMatrix, model: str,
             if not teaches[kept].any():  # the fold model would have nothing to learn
                 n_teach = int(np.count_nonzero(teaches))
                 why = "too few to cross-fit; use fewer folds or another seed"
-                if n_teach > 1 and grouped and np.unique(np.asarray(groups)[teaches]).size == 1:
+                if n_teach == 1:
+                    # no fold count or seed helps a lone one: its fold's model learns none
+                    why = "too few to cross-fit: it needs labelled documents of two texts at least"
+                elif grouped and np.unique(np.asarray(groups)[teaches]).size == 1:
                     # no fold count or seed parts copies of one text: "use fewer folds or
                     # another seed" sent the user after a remedy that could not help
                     why = ("they are copies of one text, and equal texts share a fold: "

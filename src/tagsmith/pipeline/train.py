@@ -61,6 +61,7 @@ from tagsmith.pipeline.crossfit import (
     HeldoutScores,
     default_k,
     heldout_split,
+    labelled_texts,
     split_order,
     unfit_groups,
 )
@@ -613,6 +614,18 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
         raise InvalidParameterError("crossfit_folds", f"at most the {len(texts):,} "
                                                       f"document{plural_s(len(texts))} "
                                     f"to cross-fit{aside}", options.crossfit_folds)
+    if options.crossfit_folds:
+        # the fold holding a lone labelled text (or every copy of it) leaves its model
+        # nothing to learn, whatever the folds or seed: found after the whole training,
+        # naming a parameter 'Y' that train has not
+        n_labelled, n_texts = labelled_texts(Y, groups)
+        if n_texts < 2:
+            aside = "" if calibration is None else " (the calibration split set aside)"
+            raise InvalidParameterError(
+                "crossfit_folds", "used with labelled documents of two texts at least (the "
+                "fold holding a lone one leaves its fold model nothing to learn from)",
+                f"{n_labelled:,} labelled document{plural_s(n_labelled)}{aside}"
+                + (", copies of one text" if n_labelled > 1 else ""))
     train_hashes = np.unique(hashes)
     if dev_texts is not None:  # a dev corpus that is (mostly) training data tunes nothing
         check_overlap(train_hashes, dev_texts, name=dev_name, source=dev_source)
