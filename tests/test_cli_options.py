@@ -600,6 +600,41 @@ def test_a_featurizer_that_keeps_no_feature_is_named_by_its_option(files):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("min_df", ["1", "2"])
+def test_texts_without_a_term_at_any_min_df_are_not_sent_to_lower_it(files, tmp_path, min_df):
+    """Emoji and punctuation alone with word n-grams only keep no feature at any min_df:
+    the refusal said "a lower min_df keeps more", with min_df=1 given too."""
+    corpus = tmp_path / "emoji.tsv"
+    corpus.write_text("".join(f"{'😀' * (i % 3 + 1)} !!!\t<u:{'a' if i % 2 else 'b'}>\n"
+                              for i in range(30)), encoding="utf-8")
+    result = run("train", corpus, "-o", tmp_path / "b", "--feature-param", "char_ngrams=null",
+                 "--feature-param", f"min_df={min_df}")
+    assert result.exit_code == 2, result.output
+    assert ("no text holds a term these settings count, at any min_df: emoji, punctuation "
+            "or symbols alone, say; char_ngrams keep features of them") in result.output
+    assert "a lower min_df" not in result.output and not (tmp_path / "b").exists()
+    # where a lower min_df does keep some, it still says so
+    result = run("train", files["corpus"], "-o", tmp_path / "b", "--vocab", files["vocab"],
+                 "--feature-param", "min_df=100000")
+    assert result.exit_code == 2 and "a lower min_df keeps more" in result.output
+
+
+@pytest.mark.parametrize("name, lines", [
+    ("c.jsonl", ['{"text": "", "labels": ["a"]}', '{"text": "  ", "labels": ["b"]}']),
+    ("c.csv", ["text,labels", '"",a', '" ",b'])])
+def test_a_corpus_whose_every_text_is_empty_is_refused_naming_it(tmp_path, name, lines):
+    """A CSV or JSONL corpus of empty texts alone (a TSV line refuses one) was refused
+    as '--feature-param' settings that keep no features, which the user had not given,
+    exit code 2, with "a lower min_df keeps more"."""
+    corpus = tmp_path / name
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run("train", corpus, "-o", tmp_path / "b")
+    assert result.exit_code == 3, result.output
+    assert f"{corpus}: every text is empty (all 2 documents): there is nothing to learn " \
+        "from" in result.output
+    assert "--feature-param" not in result.output and not (tmp_path / "b").exists()
+
+
 def test_every_option_of_every_command_says_what_it_does():
     """``shift --lang``, ``zeroshot -k``, ``zeroshot --lang`` and ``calibrate --seed``
     showed in ``--help`` with no word of what they do, and so did ``distill --model``,

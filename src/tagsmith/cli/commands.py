@@ -175,6 +175,13 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
     named = f"the vocabulary {vocab}" if vocab else None
     data = read[0].require_labels(corpus, named)
     dev_data = read[1].require_labels(dev, named) if dev else None
+    if not any(text.strip() for text in data.texts):
+        # (a CSV or JSONL corpus: a TSV line refuses an empty text) the featurizer's
+        # refusal blamed --feature-param, which the user had not given: a lower min_df
+        n = len(data.texts)
+        which = plural(n, "the one document", f"all {n:,} documents")
+        raise DataError(f"every text is empty ({which}): there is nothing to learn from",
+                        path=corpus)
     try:
         classifier = train_classifier(
             data.texts, data.Y, label_space, options=options,

@@ -471,13 +471,34 @@ def _check_some_features(featurizer, X, texts: Sequence[str], options: TrainOpti
         if matrix.shape[1] == 0:
             where = "" if name is None else f" (view {name!r})"
             part = parts[name] if isinstance(parts, dict) and name in parts else featurizer
-            hint = ("a lower min_df keeps more" if not _unsplit_unspaced(part, texts) else
-                    "the texts are in a script written without spaces: split_unspaced=true "
-                    "or char_ngrams keep features of them")
+            if _unsplit_unspaced(part, texts):
+                hint = ("the texts are in a script written without spaces: "
+                        "split_unspaced=true or char_ngrams keep features of them")
+            elif _none_at_min_df_1(part, texts):
+                # emoji or punctuation alone: "a lower min_df keeps more" sent the user
+                # after a remedy that keeps none either (min_df=1 said it too)
+                hint = ("no text holds a term these settings count, at any min_df: emoji, "
+                        "punctuation or symbols alone, say"
+                        + ("; char_ngrams keep features of them"
+                           if getattr(part, "char_ngrams", 0) is None else ""))
+            else:
+                hint = "a lower min_df keeps more"
             raise InvalidParameterError(
                 "featurizer_params", "settings that keep some features of the training texts",
                 f"0 features from {n_docs:,} document{plural_s(n_docs)}{where} with "
                 f"{options.featurizer_params or 'the defaults'} ({hint})")
+
+
+def _none_at_min_df_1(featurizer, texts: Sequence[str]) -> bool:
+    """Whether ``featurizer``, a TF-IDF one that kept no feature of ``texts``, keeps
+    none with ``min_df=1`` either: no text holds a term it counts, so a lower min_df is
+    no way out (fitted again only where its min_df is above 1, on this error's path)."""
+    if not isinstance(featurizer, TfidfFeaturizer):
+        return False
+    if featurizer.min_df <= 1:
+        return True
+    probe = TfidfFeaturizer(**{**featurizer.get_params(), "min_df": 1})
+    return probe.fit(texts).n_features == 0
 
 
 def _unsplit_unspaced(featurizer, texts: Sequence[str]) -> bool:
