@@ -320,3 +320,48 @@ def test_cli_zeroshot_index_auto_over_the_limit_without_hnswlib_is_refused_befor
     result = CliRunner().invoke(tagsmith_cli.cli, command)
     assert result.exit_code == 0, result.output
     assert len(made) == 1
+
+
+def _zeroshot_cli(monkeypatch, *args):
+    """``tagsmith -q zeroshot ARGS`` in a CliRunner with the stand-in encoder."""
+    from click.testing import CliRunner
+
+    import tagsmith.cli as tagsmith_cli
+    import tagsmith.zeroshot.encoder
+
+    tagsmith_cli._register_commands()
+    monkeypatch.setattr(tagsmith.zeroshot.encoder, "SentenceEncoder",
+                        lambda *args, **kwargs: _HashEncoder())
+    return CliRunner().invoke(tagsmith_cli.cli, ["-q", "zeroshot", *map(str, args),
+                                                 "--cache-dir", ""])
+
+
+def test_cli_zeroshot_background_of_punctuation_alone_is_refused_naming_it(monkeypatch,
+                                                                          tmp_path):
+    """A --background file whose documents are blank or punctuation alone was refused as
+    "parameter 'texts' must be at least one background document with a letter or
+    digit", naming neither the option nor the file."""
+    vocab, docs, background = tmp_path / "v.tsv", tmp_path / "docs.txt", tmp_path / "bg.txt"
+    vocab.write_text("<u:a>\tcats\n<u:b>\tdogs\n")
+    docs.write_text("a cat sat\n")
+    background.write_text("!!!\n😀\n")
+    result = _zeroshot_cli(monkeypatch, vocab, docs, "--background", background)
+    assert result.exit_code == 2, result.output
+    assert (f"--background: no document with a letter or digit in {background} (its 2 "
+            "documents are each blank or punctuation alone)") in result.output
+    assert "'texts'" not in result.output
+    background.write_text("a dog ran\n!!!\n")
+    assert _zeroshot_cli(monkeypatch, vocab, docs, "--background", background).exit_code == 0
+
+
+def test_cli_zeroshot_vocabulary_without_a_label_name_is_refused_naming_it(monkeypatch,
+                                                                          tmp_path):
+    """A vocabulary of URIs alone was refused as "parameter 'label_space' must be at
+    least one label with a name, got 0" (exit code 2), naming no file."""
+    vocab, docs = tmp_path / "v.tsv", tmp_path / "docs.txt"
+    vocab.write_text("<u:a>\n<u:b>\t!!\n")
+    docs.write_text("a cat sat\n")
+    result = _zeroshot_cli(monkeypatch, vocab, docs)
+    assert result.exit_code == 3, result.output
+    assert f"{vocab}: no label has a name, alternative label or description" in result.output
+    assert "'label_space'" not in result.output

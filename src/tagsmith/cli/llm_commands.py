@@ -1103,9 +1103,21 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
         # after the encoder had loaded (seconds)
         check_index_available(space, index, lang=lang, template=template)
     # '' is no cache: as a path it was the working directory, which got the cache files
-    scorer = ZeroShotClassifier(space, SentenceEncoder(), lang=lang, template=template,
-                                index=index, cache_dir=cache_dir or None,
-                                show_progress=not obj["quiet"])
+    from tagsmith.exceptions import InvalidParameterError, VocabularyError
+
+    try:
+        scorer = ZeroShotClassifier(space, SentenceEncoder(), lang=lang, template=template,
+                                    index=index, cache_dir=cache_dir or None,
+                                    show_progress=not obj["quiet"])
+    except InvalidParameterError as exc:
+        if exc.name != "label_space":
+            raise
+        # "parameter 'label_space' must be at least one label with a name, got 0" named
+        # no file, a parameter no command line has, and exit code 2
+        raise VocabularyError("no label has a name, alternative label or description (with "
+                              "a letter or digit): zero-shot matches documents to label "
+                              "names; give the labels names (a TSV vocabulary's second "
+                              "column)", path=vocab) from None
     stdin = None
     if background and reads_stdin(tuple(background)) and reads_stdin(files):
         stdin = read_stdin_bytes()  # both read stdin, which can be read only once
@@ -1116,6 +1128,15 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
         if not texts:
             raise click.BadParameter("no document in " + ", ".join(background),
                                      param_hint="--background")
+        from tagsmith.zeroshot.scorer import blank_texts
+
+        if blank_texts(texts).all():
+            # the scorer's refusal named a parameter 'texts' and no file (exit code 2)
+            n = len(texts)
+            raise click.BadParameter(
+                "no document with a letter or digit in " + ", ".join(background) + " ("
+                + plural(n, "its one document is", f"its {n:,} documents are each")
+                + " blank or punctuation alone)", param_hint="--background")
         texts = [texts[i] for i in _sample_rows(len(texts), background_sample)]
         scorer.fit_background(texts, neighbors=hubness_neighbors)
     # one bar over all documents: a bar per batch of 256 ended at 100% (in a log: a line
