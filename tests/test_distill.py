@@ -852,8 +852,9 @@ def test_label_corpus_with_a_budget_and_no_texts_labels_none_as_without():
 def test_cli_label_with_a_budget_on_blank_documents_only_fails_as_without(tmp_path):
     """A corpus of blank documents only, with --budget, warned of teacher calls to be
     spent, paid for the --human sample, then failed naming 'pool_texts', a parameter the
-    user never gave (exit code 2); without a budget the failure says no request was
-    sent, as each document was blank."""
+    user never gave (exit code 2); without a budget the failure said no request was
+    sent, as each document was blank, as the LLM's error (exit code 6). The corpus is
+    refused, naming it, before any call, with or without a budget (exit code 3)."""
     vocab, human = sport_vocab(tmp_path), tmp_path / "human.tsv"
     human.write_text("a sport story\t<u:sport>\na music story\t<u:music>\n")
     corpus = tmp_path / "docs.jsonl"
@@ -867,9 +868,9 @@ def test_cli_label_with_a_budget_on_blank_documents_only_fails_as_without(tmp_pa
                 "--base-url", server.base_url, "--llm", "t",
                 "--cache", str(tmp_path / "c.sqlite")])
             assert not server.requests, extra  # the human sample is not paid for either
-        assert result.exit_code == 6, (extra, result.output)
-        assert "the LLM answered none of the 2 documents" in result.stderr
-        assert "No request was sent: each document was blank" in result.stderr
+        assert result.exit_code == 3, (extra, result.output)
+        assert (f"{corpus}: every text is empty (all 2 documents): there is nothing to ask "
+                "the LLM about") in result.stderr
         assert "pool_texts" not in result.output and "teacher calls" not in result.output
         assert not out.exists()
 

@@ -1146,9 +1146,10 @@ def test_blank_documents_are_not_sent_and_left_unanswered(server, tmp_path):
     result = run_label(server, tmp_path, corpus, "--vocab", vocab, "-o", out)
     assert result.exit_code == 0, result.output
     assert [json.loads(line)["text"] for line in out.read_text().splitlines()] == ["sport one"]
-    corpus.write_text('{"text": ""}\n')  # nothing to send: fails saying why
+    corpus.write_text('{"text": ""}\n')  # nothing to send: the corpus is refused, naming it
     result = run_label(server, tmp_path, corpus, "--vocab", vocab, "-o", out)
-    assert result.exit_code == 6 and "blank" in result.output, result.output
+    assert result.exit_code == 3 and f"{corpus}: every text is empty" in result.output, \
+        result.output
 
 
 def test_an_answer_naming_only_unknown_labels_is_malformed_not_a_document_without_labels(
@@ -1508,3 +1509,26 @@ def test_cli_label_lang_offers_the_vocabulary_s_names_in_that_language(tmp_path)
     assert offered == [["musiikki", "urheilu"]] * 2
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [sorted(row["labels"]) for row in rows] == [["u:sport"], ["u:music"]]
+
+
+@pytest.mark.parametrize("command", ["label", "taxonomy"])
+@pytest.mark.parametrize("name, content", [
+    ("c.jsonl", '{"text": "", "labels": []}\n{"text": "  ", "labels": []}\n'),
+    ("c.csv", 'text,labels\n"",\n" ",\n')])
+def test_a_corpus_whose_every_text_is_empty_is_refused_before_any_call(tmp_path, command,
+                                                                       name, content):
+    """label sent no request and failed as the LLM's error (exit code 6, "the LLM
+    answered none of the 2 documents"); taxonomy named a parameter 'texts' (exit code
+    2). Both refuse the corpus, naming it, before any call."""
+    corpus = tmp_path / name
+    corpus.write_text(content, encoding="utf-8")
+    with LocalChatServer(lambda body: pytest.fail("no request expected")) as running:
+        args = (["--vocab", sport_vocab(tmp_path), "-o", tmp_path / "out.jsonl"]
+                if command == "label" else ["--use-case", "sport", "-o", tmp_path / "t.csv"])
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", command, str(corpus), *map(str, args), "--base-url", running.base_url,
+            "--llm", "m1"])
+        assert not running.requests
+    assert result.exit_code == 3, result.output
+    assert f"{corpus}: every text is empty (all 2 documents): there is nothing to ask the " \
+        "LLM about" in result.output

@@ -345,6 +345,13 @@ def _read_texts(path: str, vocab_option: str = "--vocab") -> tuple[list[str], li
                                labelled=False)  # CORPUS's labels are ignored
     if not texts:
         raise CorpusFormatError("no documents in the file", path=path)
+    if not any(text.strip() for text in texts):
+        # (a CSV or JSONL corpus: blank lines of a text file are no documents) label
+        # sent no request and failed as an LLM error (exit code 6), taxonomy named a
+        # parameter 'texts' (exit code 2)
+        which = plural(len(texts), "the one document", f"all {len(texts):,} documents")
+        raise CorpusFormatError(f"every text is empty ({which}): there is nothing to ask "
+                                "the LLM about", path=path)
     return ids, texts
 
 
