@@ -4,13 +4,14 @@ import json
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from click.testing import CliRunner
 
 import tagsmith.cli as tagsmith_cli
 from tagsmith.calibration.reliability import reliability_report
 from tagsmith.calibration.thresholds import FROM_LABEL
 from tagsmith.data.vocab import load_vocabulary
-from tagsmith.exceptions import InvalidParameterError
+from tagsmith.exceptions import DataError, InvalidParameterError
 from tagsmith.models.base import NESTED_TOPK
 from tagsmith.pipeline.classifier import TextClassifier
 from tagsmith.pipeline.confidence import (
@@ -1248,3 +1249,19 @@ def test_training_names_the_corpus_its_calibration_share_came_from(data):
     assert named["calibration"]["data_fingerprint"] == named["training"]["data_fingerprint"]
     unnamed = train_classifier(texts, Y, data["space"], options=options).manifest
     assert unnamed["calibration"]["data"] == "0.3 of the training data set aside (seed 3)"
+
+
+def test_one_held_out_document_is_refused_in_the_singular():
+    """'the 1 held-out documents (one.tsv) carry no label' and 'only 1 held-out
+    documents' (calibrate --data of one document, train --calibration-fraction of a
+    corpus of two)."""
+    from tagsmith.pipeline.confidence import check_heldout_labels
+
+    with pytest.raises(DataError, match=r"^the 1 held-out document \(d\) carries no label of "
+                       "the model's label space: calibrating on it would"):
+        check_heldout_labels(sp.csr_matrix((1, 3)), "d")
+    with pytest.raises(DataError, match=r"^only 1 held-out document \(d\): calibration needs"):
+        check_heldout_labels(sp.csr_matrix(np.ones((1, 3))), "d")
+    with pytest.raises(DataError, match=r"^the 2 held-out documents \(d\) carry no label .* "
+                       "calibrating on them would"):
+        check_heldout_labels(sp.csr_matrix((2, 3)), "d")

@@ -34,7 +34,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from tagsmith._params import check_bool, check_choice, check_int, check_number, check_options
-from tagsmith._plural import plural_s
+from tagsmith._plural import plural, plural_s
 from tagsmith._typing import LabelMatrix
 from tagsmith.calibration.reliability import reliability_report
 from tagsmith.calibration.scaling import METHODS, Calibrator, fit_calibrator
@@ -535,12 +535,16 @@ def check_heldout_labels(Y: sp.spmatrix | sp.sparray, source: str) -> int:
     Training calls it on its calibration split before fitting, not after."""
     n_docs = Y.shape[0]
     n_positive = int(np.count_nonzero(sp.csr_matrix(Y).data))
+    # "the 1 held-out documents ... carry", "only 1 held-out documents"
+    docs = plural(n_docs, "held-out document", "held-out documents")
     if n_positive == 0:
-        raise DataError(f"the {n_docs:,} held-out documents ({source}) carry no label "
-                        "of the model's label space: calibrating on them would make every "
-                        "probability ~0; give labelled documents the model was not trained on")
+        raise DataError(f"the {n_docs:,} {docs} ({source}) "
+                        + plural(n_docs, "carries", "carry") + " no label of the model's "
+                        "label space: calibrating on "
+                        + plural(n_docs, "it", "them") + " would make every probability ~0; "
+                        "give labelled documents the model was not trained on")
     if n_docs < MIN_HELDOUT_DOCS:
-        raise DataError(f"only {n_docs} held-out documents ({source}): calibration "
+        raise DataError(f"only {n_docs} {docs} ({source}): calibration "
                         f"needs at least {MIN_HELDOUT_DOCS} (and {FEW_HELDOUT_DOCS} or more "
                         "for reliable probabilities)")
     return n_positive
