@@ -710,6 +710,17 @@ def test_training_documents_with_no_features_are_warned_about(caplog):
     caplog.clear()
     train_classifier(texts[:6], Y[:6], space, options=options)
     assert "no features" not in caplog.text
+    # empty texts (a CSV or JSONL corpus) are counted, not shown: "e.g. '', '', '!!!'"
+    caplog.clear()
+    blank = texts[:6] + ["", " ", "!!!"]
+    train_classifier(blank, Y, space, options=options)
+    assert ("train: 3 of 9 training documents have no features (emoji or punctuation "
+            "alone, say; 2 of them empty texts): the model gives them all the same labels, "
+            "e.g. '!!!'\n" in caplog.text)
+    caplog.clear()
+    train_classifier(texts[:6] + ["", "", " "], Y, space, options=options)
+    assert ("train: 3 of 9 training documents have no features (empty texts): the model "
+            "gives them all the same labels\n" in caplog.text)
 
 
 def test_featureless_rows_of_a_dense_view_take_no_copy_of_it():

@@ -540,12 +540,21 @@ def _warn_featureless(X, texts: Sequence[str], stage: str) -> None:
     rows = featureless_rows(X)
     if not rows.size:
         return
-    shown = ", ".join(repr(texts[i] if len(texts[i]) <= 40 else texts[i][:37] + "...")
-                      for i in rows[:FEATURELESS_SHOWN])
-    logger.warning("%s: %s of %s training document%s %s no features (emoji or punctuation "
-                   "alone, say): the model gives them all the same labels, e.g. %s", stage,
-                   f"{rows.size:,}", f"{len(texts):,}", plural_s(len(texts)),
-                   plural(rows.size, "has", "have"), shown)
+    # empty texts (a CSV or JSONL corpus) are counted, not shown: "e.g. '', '', ''"
+    worded = [i for i in rows if texts[i].strip()]
+    n_blank = rows.size - len(worded)
+    if not worded:
+        why, shown = plural(n_blank, "an empty text", "empty texts"), ""
+    else:
+        why = "emoji or punctuation alone, say" + (
+            f"; {n_blank:,} of them {plural(n_blank, 'an empty text', 'empty texts')}"
+            if n_blank else "")
+        shown = ", e.g. " + ", ".join(
+            repr(texts[i] if len(texts[i]) <= 40 else texts[i][:37] + "...")
+            for i in worded[:FEATURELESS_SHOWN])
+    logger.warning("%s: %s of %s training document%s %s no features (%s): the model gives "
+                   "them all the same labels%s", stage, f"{rows.size:,}", f"{len(texts):,}",
+                   plural_s(len(texts)), plural(rows.size, "has", "have"), why, shown)
 
 
 def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, *,
