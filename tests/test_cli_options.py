@@ -630,8 +630,8 @@ def test_a_corpus_whose_every_text_is_empty_is_refused_naming_it(tmp_path, name,
     corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = run("train", corpus, "-o", tmp_path / "b")
     assert result.exit_code == 3, result.output
-    assert f"{corpus}: every text is empty (all 2 documents): there is nothing to learn " \
-        "from" in result.output
+    assert f"{corpus}: every document has a blank text (empty or whitespace only; all 2 " \
+        "documents): nothing to train on" in result.output
     assert "--feature-param" not in result.output and not (tmp_path / "b").exists()
 
 

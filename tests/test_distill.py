@@ -869,8 +869,8 @@ def test_cli_label_with_a_budget_on_blank_documents_only_fails_as_without(tmp_pa
                 "--cache", str(tmp_path / "c.sqlite")])
             assert not server.requests, extra  # the human sample is not paid for either
         assert result.exit_code == 3, (extra, result.output)
-        assert (f"{corpus}: every text is empty (all 2 documents): there is nothing to ask "
-                "the LLM about") in result.stderr
+        assert (f"{corpus}: every document has a blank text (empty or whitespace only; all 2 "
+                "documents): nothing to ask the LLM about") in result.stderr
         assert "pool_texts" not in result.output and "teacher calls" not in result.output
         assert not out.exists()
 

@@ -1148,8 +1148,8 @@ def test_blank_documents_are_not_sent_and_left_unanswered(server, tmp_path):
     assert [json.loads(line)["text"] for line in out.read_text().splitlines()] == ["sport one"]
     corpus.write_text('{"text": ""}\n')  # nothing to send: the corpus is refused, naming it
     result = run_label(server, tmp_path, corpus, "--vocab", vocab, "-o", out)
-    assert result.exit_code == 3 and f"{corpus}: every text is empty" in result.output, \
-        result.output
+    assert result.exit_code == 3, result.output
+    assert f"{corpus}: every document has a blank text" in result.output
 
 
 def test_an_answer_naming_only_unknown_labels_is_malformed_not_a_document_without_labels(
@@ -1530,5 +1530,5 @@ def test_a_corpus_whose_every_text_is_empty_is_refused_before_any_call(tmp_path,
             "--llm", "m1"])
         assert not running.requests
     assert result.exit_code == 3, result.output
-    assert f"{corpus}: every text is empty (all 2 documents): there is nothing to ask the " \
-        "LLM about" in result.output
+    assert f"{corpus}: every document has a blank text (empty or whitespace only; all 2 " \
+        "documents): nothing to ask the LLM about" in result.output

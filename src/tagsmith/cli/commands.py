@@ -177,11 +177,11 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
     dev_data = read[1].require_labels(dev, named) if dev else None
     if not any(text.strip() for text in data.texts):
         # (a CSV or JSONL corpus: a TSV line refuses an empty text) the featurizer's
-        # refusal blamed --feature-param, which the user had not given: a lower min_df
+        # refusal blamed --feature-param, which the user had not given, exit code 2
         n = len(data.texts)
         which = plural(n, "the one document", f"all {n:,} documents")
-        raise DataError(f"every text is empty ({which}): there is nothing to learn from",
-                        path=corpus)
+        raise DataError(f"every document has a blank text (empty or whitespace only; {which}):"
+                        " nothing to train on", path=corpus)
     try:
         classifier = train_classifier(
             data.texts, data.Y, label_space, options=options,

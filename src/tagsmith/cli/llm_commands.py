@@ -350,8 +350,8 @@ def _read_texts(path: str, vocab_option: str = "--vocab") -> tuple[list[str], li
         # sent no request and failed as an LLM error (exit code 6), taxonomy named a
         # parameter 'texts' (exit code 2)
         which = plural(len(texts), "the one document", f"all {len(texts):,} documents")
-        raise CorpusFormatError(f"every text is empty ({which}): there is nothing to ask "
-                                "the LLM about", path=path)
+        raise CorpusFormatError(f"every document has a blank text (empty or whitespace only; "
+                                f"{which}): nothing to ask the LLM about", path=path)
     return ids, texts
 
 
