@@ -443,3 +443,20 @@ def test_crossfit_folds_with_one_labelled_text_is_refused_before_training(tmp_pa
     assert ("option '--crossfit-folds' must be used with labelled documents of two texts at "
             "least") in result.output and got in result.output
     assert "'Y'" not in result.output and not (tmp_path / "b").exists()
+
+
+def test_a_held_out_check_of_unlabelled_documents_says_it_measures_nothing(tmp_path):
+    """A corpus mostly unlabelled held out 3 documents with no label: every figure read
+    0.0000 (LRAP 1.0), with no word that there was nothing to measure."""
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text("".join(f"document number {i} about things\t{'<u:a>' if i == 3 else ''}\n"
+                              for i in range(30)))
+    result = run("train", corpus, "-o", tmp_path / "b", *FAST)
+    assert result.exit_code == 0, result.output
+    assert ("P@1 0.0000  nDCG@5 0.0000  micro-F1 0.0000  macro-F1 0.0000  (none of the 3 "
+            "held-out documents has a label: these figures measure nothing)") in result.output
+    result = CliRunner().invoke(tagsmith_cli.cli, ["train", str(corpus), "-o",
+                                                   str(tmp_path / "b2"), "--json", *FAST])
+    assert result.exit_code == 0, result.output
+    assert "warning: none of the 3 held-out documents has a label: these figures measure " \
+        "nothing" in result.output and "too few for its figures" not in result.output

@@ -216,8 +216,17 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
     # a check on 3 documents printed every metric as 1.0000, as if it measured something
     few_heldout = (heldout["n_docs"] if heldout and heldout["n_docs"] < FEW_HELDOUT_CHECK_DOCS
                    else 0)
+    # held-out documents none of which has a label (a corpus mostly unlabelled): every
+    # figure read 0.0000 (LRAP 1.0000), as if the model had been measured and failed
+    unlabelled = (heldout["n_docs"] if heldout and heldout["metrics"].get(
+        "n_docs_without_labels") == heldout["n_docs"] else 0)
+    nothing = (plural(unlabelled, "the one held-out document has", "none of the "
+                      f"{unlabelled:,} held-out documents has")
+               + " a label: these figures measure nothing")
     if as_json:
-        if few_heldout:
+        if unlabelled:
+            warn(nothing)
+        elif few_heldout:
             warn(f"the held-out check rests on {few_heldout:,} document"
                  f"{plural_s(few_heldout)}: too few for its figures to measure the model")
         print_json(_train_summary(model, output, len(label_space), training, heldout,
@@ -233,7 +242,8 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
                    f"doc{plural_s(heldout['n_docs'])}): "
                    f"P@1 {m['p@1']:.4f}  nDCG@5 {m['ndcg@5']:.4f}  "
                    f"micro-F1 {m['micro_f1']:.4f}  macro-F1 {m['macro_f1']:.4f}"
-                   + (f"  ({few_heldout:,} document{plural_s(few_heldout)}: too few for "
+                   + (f"  ({nothing})" if unlabelled else
+                      f"  ({few_heldout:,} document{plural_s(few_heldout)}: too few for "
                       "these figures to measure the model)" if few_heldout else ""))
     if calibration:
         n_fit, n_conf = calibration["n_calibrator_docs"], calibration["n_conformal_docs"]
