@@ -21,7 +21,7 @@ from tagsmith.labeling.reliability import estimate_reliability
 from tagsmith.testing.llm_server import LocalChatServer, Reply, user_prompt
 from tagsmith.topk import TopK
 
-from conftest import EARLIER, FAST_FEATURES, down_after, sport_corpus, sport_vocab
+from conftest import EARLIER, FAST_FEATURES, answer_sport, down_after, sport_corpus, sport_vocab
 
 tagsmith_cli._register_commands()
 
@@ -1532,3 +1532,19 @@ def test_a_corpus_whose_every_text_is_empty_is_refused_before_any_call(tmp_path,
     assert result.exit_code == 3, result.output
     assert f"{corpus}: every document has a blank text (empty or whitespace only; all 2 " \
         "documents): nothing to ask the LLM about" in result.output
+
+
+def test_a_limit_taking_blank_documents_alone_is_refused_before_any_call(tmp_path):
+    """--limit 1 of a corpus whose first text is empty: no request to send, and it
+    failed as the LLM's error (exit code 6, "the LLM answered no document of the 1")."""
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"text": ""}\n{"text": "sport tonight"}\n', encoding="utf-8")
+    with LocalChatServer(answer_sport) as running:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "label", str(corpus), "--vocab", str(sport_vocab(tmp_path)), "-o",
+            str(tmp_path / "out.jsonl"), "--limit", "1", "--base-url", running.base_url,
+            "--llm", "m1", "--cache", str(tmp_path / "cache.sqlite")])
+        assert not running.requests
+    assert result.exit_code == 2, result.output
+    assert (f"the first document of {corpus} has a blank text (empty or whitespace only): "
+            "nothing to ask the LLM about; give a larger --limit") in result.output

@@ -694,6 +694,13 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
     ids, texts = _read_texts(corpus)
     if limit:
         ids, texts = ids[:limit], texts[:limit]
+        if not any(text.strip() for text in texts):
+            # no request to send: it failed as the LLM's error (exit code 6)
+            raise click.BadParameter(
+                f"{plural(len(texts), 'the first document', f'the first {len(texts):,} documents')}"
+                f" of {corpus} {plural(len(texts), 'has', 'have')} a blank text (empty or "
+                "whitespace only): nothing to ask the LLM about; give a larger --limit",
+                param_hint="--limit")
     human_data = read_labelled(human, space) if human else None
     shortlist, human_shortlist = _shortlists(
         texts, space, shortlist_bundle, shortlist_zeroshot, shortlist_k, not obj["quiet"],
