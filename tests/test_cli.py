@@ -2968,6 +2968,51 @@ def test_a_bundle_calibrated_in_place_through_a_link_is_saved_where_the_link_poi
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "model"]
 
 
+@pytest.mark.parametrize("command", [["calibrate", "LINK"], ["calibrate", "MODEL", "-o", "LINK"],
+                                     ["shift", "LINK", "--save", "--min-count", "0"]])
+def test_a_bundle_saved_in_place_through_a_link_is_checked_where_the_link_points(
+        bundle, goemotions_small, tmp_path, monkeypatch, command):
+    # the save goes where the link points, but the check before the work looked at the
+    # link's folder: a link in a read-only folder to a bundle in a writable one was
+    # refused, and one to a bundle in a read-only folder passed, to fail after the work
+    import shutil
+
+    import tagsmith.data.textio as textio
+    import tagsmith.pipeline.confidence as confidence
+
+    (tmp_path / "store").mkdir()
+    (tmp_path / "links").mkdir()
+    shutil.copytree(bundle, tmp_path / "store" / "model")
+    link = tmp_path / "links" / "link"
+    link.symlink_to(tmp_path / "store" / "model")
+    args = [{"LINK": link, "MODEL": tmp_path / "store" / "model"}.get(arg, arg)
+            for arg in command]
+    if command[0] == "calibrate":
+        args += ["--data", goemotions_small["test"]]
+    else:  # shift needs a calibrated bundle
+        assert run("calibrate", link, "--data", goemotions_small["test"]).exit_code == 0
+        args.insert(2, goemotions_small["test"])
+    real_access = textio.os.access
+    read_only = []  # tests run as root: chmod is ignored
+    monkeypatch.setattr(textio.os, "access", lambda path, mode: Path(path) not in read_only
+                        and real_access(path, mode))
+    read_only[:] = [tmp_path / "links"]
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and sorted(p.name for p in (tmp_path / "store").iterdir()) \
+        == ["model"]
+
+    def work(*args, **kwargs):
+        raise AssertionError("the work was done before the refusal")
+
+    monkeypatch.setattr(confidence, "calibrate_classifier", work)
+    monkeypatch.setattr(confidence, "estimate_shift", work)
+    read_only[:] = [tmp_path / "store"]
+    result = run(*args)
+    assert result.exit_code == 3, result.output
+    assert f"{tmp_path / 'store'} is not writable" in result.output
+
+
 def test_an_output_name_with_a_line_break_is_one_line_in_the_summary(goemotions_small,
                                                                       tmp_path):
     # train printed '-> out/two\nlines' raw, splitting its summary line in two (calibrate,

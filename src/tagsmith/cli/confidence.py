@@ -135,13 +135,16 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
             raise click.BadParameter(f"{output} is inside the input bundle {bundle}; write "
                                      "the calibrated bundle elsewhere, or leave -o out to "
                                      "calibrate in place", param_hint="-o/--output")
-        check_bundle_target(output)  # before the work, not after it
+        from tagsmith.data.textio import same_file
+
+        # before the work, not after it; -o BUNDLE (or a link to it) is saved in place
+        check_bundle_target(output, in_place=same_file(output, bundle))
     classifier = TextClassifier.load(bundle)
     if not output:  # in place: a bundle holding files of its own is refused by the
         # writer, which comes after the work
         from tagsmith.store.bundle import check_bundle_target
 
-        check_bundle_target(bundle)
+        check_bundle_target(bundle, in_place=True)
     classifier.show_progress = True  # -q turns every bar off
     # where the calibration came from: the manifest named no corpus, only its counts
     # (n_calibrator_docs, n_conformal_docs), so info could not say what it was fitted on
@@ -436,7 +439,7 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
         # calibrate does
         from tagsmith.store.bundle import check_bundle_target
 
-        check_bundle_target(bundle)
+        check_bundle_target(bundle, in_place=True)
     classifier.show_progress = True  # -q turns every bar off
     if clear:
         _clear_shift(classifier, bundle, as_json)

@@ -99,13 +99,7 @@ class BundleWriter:
 
     def commit(self) -> Path:
         """Write everything to a temporary directory, then atomically move it into place."""
-        path = self.path
-        if self.replaces is not None and os.path.islink(path):
-            # a bundle changed in place through a symbolic link to it (calibrate L, shift
-            # L --save) is saved where the link points: saved at the link, the link was
-            # replaced by a folder of its own and the bundle it pointed to left unchanged
-            path = Path(os.path.realpath(path))
-        target = check_bundle_target(path)
+        target = check_bundle_target(self.path, in_place=self.replaces is not None)
         if target.name in ("", ".."):
             # '.' or a path ending in '..' (``-o .``): its name is no name to stage beside
             # and rename, and its parent is lexically itself or inside it, so the new
@@ -713,7 +707,17 @@ def _sha256(source: Path | BinaryIO) -> str:
     return digest.hexdigest()
 
 
-def check_bundle_target(path: str | Path, *, locked: bool = False) -> Path:
+def in_place_target(path: str | Path) -> Path:
+    """Where a bundle changed in place (``calibrate L``, ``shift L --save``) is saved:
+    ``path``, or where ``path`` is a symbolic link, the bundle it points to, and the link
+    stays (saved at the link, the link was replaced by a folder of its own and the
+    bundle it pointed to left unchanged)."""
+    path = Path(path)
+    return Path(os.path.realpath(path)) if os.path.islink(path) else path
+
+
+def check_bundle_target(path: str | Path, *, locked: bool = False,
+                        in_place: bool = False) -> Path:
     """Refuse, naming ``path``, a place a bundle cannot be written to (or replace).
 
     An existing file, a folder that is not empty and not a bundle, a path below a
@@ -722,8 +726,12 @@ def check_bundle_target(path: str | Path, *, locked: bool = False) -> Path:
     work and a typo costs nothing. Refusals are :class:`BundleTargetError`: an output
     path that cannot be written, exit code 3 as any other output's. ``locked``: the
     caller holds the exclusive lock of the target's folder (:func:`_folder_lock`).
+    ``in_place``: the bundle at ``path`` is saved in place, where a link points
+    (:func:`in_place_target`, the path returned): the folder checked is that one's,
+    not the link's (a link in a read-only folder was refused, and a bundle in one
+    passed, to fail once the work was done).
     """
-    target = Path(path)
+    target = in_place_target(path) if in_place else Path(path)
     _check_name_length(target)
     from tagsmith.data.textio import check_writable_dir, reachable_kind
 
