@@ -1570,6 +1570,32 @@ def test_a_bundle_saved_in_place_through_a_link_is_saved_where_it_points(tmp_pat
     assert locked == [(tmp_path / "links", True), (tmp_path / "store", True)]
 
 
+def test_a_reader_through_a_chain_of_links_takes_turns_with_saves_in_each_folder(
+        tmp_path, monkeypatch):
+    """A reader through links/L -> middle/L2 -> store/v1 locked links and store, not
+    middle, where a save to middle/L2 (train -o middle/L2) swaps the folders: read
+    meanwhile, the bundle was the old manifest and the new files."""
+    from contextlib import nullcontext
+
+    import tagsmith.store.bundle as bundle_module
+
+    for name in ("links", "middle", "store"):
+        (tmp_path / name).mkdir()
+    write(tmp_path / "store" / "v1", 1.0)
+    (tmp_path / "middle" / "L2").symlink_to("../store/v1")
+    (tmp_path / "links" / "L").symlink_to(tmp_path / "middle" / "L2")
+    locked = []
+    monkeypatch.setattr(bundle_module, "_folder_lock",
+                        lambda folder, shared=False: locked.append(folder) or nullcontext())
+    Bundle(tmp_path / "links" / "L").close()
+    assert locked == [tmp_path / "links", tmp_path / "middle", tmp_path / "store"]
+    locked.clear()
+    (tmp_path / "loop").symlink_to("loop")  # a loop of links: no bundle, no hang
+    with pytest.raises(BundleError):
+        Bundle(tmp_path / "loop")
+    assert locked == [tmp_path]
+
+
 def test_saving_over_a_link_to_nowhere_replaces_the_link(tmp_path):
     """A symbolic link to a missing path passed the target check (nothing exists there)
     and then rename(2) refused to put the new bundle in its place: NotADirectoryError

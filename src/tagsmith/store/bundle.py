@@ -504,17 +504,30 @@ def _reachable_kind(path: Path) -> str:
 def _parent_folders(path: Path) -> list[Path]:
     """The folders whose locks a save of the bundle at ``path`` may hold: the one
     ``path`` is in (a save to ``path``), and where ``path`` is a symbolic link, the one
-    the bundle it points to is in (an in-place save through the link, or one to the
-    bundle's own path, swaps the folders there); none when a relative ``path`` names
-    nothing (the working folder was deleted)."""
+    each link it leads through is in (a save to that link replaces it there: a reader
+    through ``L -> d2/L2 -> d3/B`` read d2's swap unlocked) and the one the bundle it
+    points to is in (an in-place save through the link, or one to the bundle's own
+    path, swaps the folders there); none when a relative ``path`` names nothing (the
+    working folder was deleted)."""
     try:
-        folders = [Path(os.path.abspath(path)).parent]
+        step = Path(os.path.abspath(path))
     except FileNotFoundError:
         return []
+    folders = [step.parent]
+    for _ in range(40):  # as many links as the system follows; more is a loop
+        try:
+            if not os.path.islink(step):
+                break
+            pointed = os.path.join(step.parent, os.readlink(step))
+        except OSError:
+            break
+        step = Path(os.path.realpath(os.path.dirname(pointed))) / os.path.basename(pointed)
+        if step.parent not in folders:
+            folders.append(step.parent)
     if os.path.islink(path):
-        pointed = Path(os.path.realpath(path)).parent
-        if pointed != folders[0]:
-            folders.append(pointed)
+        bundle_folder = Path(os.path.realpath(path)).parent
+        if bundle_folder not in folders:
+            folders.append(bundle_folder)
     return folders
 
 
