@@ -3013,6 +3013,21 @@ def test_a_bundle_saved_in_place_through_a_link_is_checked_where_the_link_points
     assert f"{tmp_path / 'store'} is not writable" in result.output
 
 
+def test_a_symbolic_link_loop_as_an_output_is_replaced_not_a_traceback(
+        bundle, goemotions_small, tmp_path, monkeypatch):
+    # Path.resolve() raised RuntimeError (Symlink loop) on Python 3.11 in the checks
+    # that an output is not an input (same_file, calibrate -o inside the bundle): a
+    # traceback, exit code 1, where train -o LOOP replaces the link
+    from tagsmith.data.textio import same_file
+
+    monkeypatch.chdir(tmp_path)
+    Path("loop").symlink_to("loop")
+    assert not same_file("loop", bundle) and same_file("loop", "./loop")
+    result = run("calibrate", bundle, "--data", goemotions_small["test"], "-o", "loop")
+    assert result.exit_code == 0, result.output
+    assert not Path("loop").is_symlink() and (Path("loop") / "manifest.json").is_file()
+
+
 def test_an_output_name_with_a_line_break_is_one_line_in_the_summary(goemotions_small,
                                                                       tmp_path):
     # train printed '-> out/two\nlines' raw, splitting its summary line in two (calibrate,

@@ -129,8 +129,8 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
 
         from tagsmith.store.bundle import check_bundle_target
 
-        inside = Path(bundle).resolve()
-        if inside in Path(output).resolve().parents:  # written into the input bundle, an
+        inside = Path(os.path.realpath(bundle))  # not resolve(): a loop of links raised
+        if inside in Path(os.path.realpath(output)).parents:  # written into the input bundle, an
             # unlisted folder there makes it refuse every later in-place calibration
             raise click.BadParameter(f"{output} is inside the input bundle {bundle}; write "
                                      "the calibrated bundle elsewhere, or leave -o out to "
@@ -293,12 +293,13 @@ def check_png_output(path: str | None, option: str, inputs: dict[str, str | None
     target = Path(path)
     if target.suffix.lower() != ".png":
         raise InvalidParameterError(option, "a file name ending in .png", str(path))
-    resolved = target.resolve()
+    resolved = Path(os.path.realpath(target))  # not resolve(): see same_file
     for role, source in inputs.items():
         if not source:
             continue
         source_path = Path(source)
-        inside = source_path.is_dir() and resolved.is_relative_to(source_path.resolve())
+        inside = source_path.is_dir() and resolved.is_relative_to(
+            os.path.realpath(source_path))
         same = same_file(target, source_path)
         if inside or same:
             raise InvalidParameterError(option, f"a new file, not {role}"

@@ -238,9 +238,10 @@ def _check_cache_apart(cache: str, **written: str | None) -> None:
     output at its next checkpoint."""
     from pathlib import Path
 
-    where = Path(cache).resolve()
+    where = Path(os.path.realpath(cache))  # not resolve(): see same_file
     for name, path in written.items():
-        if path and (Path(path).resolve() == where or Path(path).resolve() in where.parents):
+        resolved = Path(os.path.realpath(path)) if path else None
+        if resolved is not None and (resolved == where or resolved in where.parents):
             raise click.BadParameter(f"must differ from --{name} (and not lie inside it)",
                                      param_hint="--cache")
 
@@ -667,7 +668,8 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
         check_bundle_target(student)  # a bundle: the bundle writer's own rule
         # the labels are written first: on the same path (or one inside the other) the
         # student's save was refused after every LLM call had been paid for
-        labels_path, bundle_path = Path(output).resolve(), Path(student).resolve()
+        labels_path = Path(os.path.realpath(output))  # not resolve(): see same_file
+        bundle_path = Path(os.path.realpath(student))
         if labels_path == bundle_path or bundle_path in labels_path.parents \
                 or labels_path in bundle_path.parents:
             raise click.BadParameter("must differ from --output (and neither may lie "

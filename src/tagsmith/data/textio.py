@@ -109,7 +109,9 @@ def same_file(a: str | Path, b: str | Path) -> bool:
     PermissionError of a folder above it bare on Python 3.11, a traceback).
     """
     a, b = Path(a), Path(b)
-    if a.resolve() == b.resolve():
+    # realpath, not resolve(): a symbolic link to itself (a loop) raised RuntimeError
+    # (Python 3.11), a traceback for calibrate -o LOOP or --reliability-png LOOP.png
+    if os.path.realpath(a) == os.path.realpath(b):
         return True
     return _is_there(a) and _is_there(b) and os.path.samefile(a, b)
 
