@@ -401,7 +401,7 @@ def test_stdin_as_an_input_file_option_is_refused_naming_the_option(files, tmp_p
 def _path_params():
     for name, command in sorted(COMMANDS.items()):
         for param in command.params:
-            if param.callback is tagsmith_cli.a_path:
+            if param.callback in (tagsmith_cli.a_path, tagsmith_cli.a_cache_dir):
                 yield pytest.param(command, param, id=f"{name}-{param.name}")
 
 
@@ -423,6 +423,49 @@ def test_every_single_path_refuses_dash_naming_itself_and_a_list_reads_stdin(com
         else param.human_readable_name
     assert f"here: {spelled} is " in refused.value.message
     assert refused.value.message.startswith("'-' (std"), refused.value.message
+
+
+#: the str options that name no file or folder (values, names, URLs, templates)
+NOT_PATHS = {"param", "feature_param", "use_case", "base_url", "llm_model", "api_key_env",
+             "base_uri", "template", "cooccurrence", "lang", "splits"}
+
+
+def test_every_file_or_folder_option_has_a_path_callback():
+    """``--cache-dir`` (zeroshot, label, taxonomy) had no callback, so ``--cache-dir -``
+    was taken as a folder named '-', which every other file or folder option refuses:
+    a str option is a value listed in NOT_PATHS or goes through a path callback."""
+    unchecked = [f"{name} {'/'.join(param.opts)}" for name, command in sorted(COMMANDS.items())
+                 for param in command.params
+                 if isinstance(param.type, click.types.StringParamType)
+                 and param.name not in NOT_PATHS
+                 and param.callback not in (tagsmith_cli.a_path, tagsmith_cli.a_cache_dir)]
+    assert not unchecked, unchecked
+
+
+@pytest.mark.parametrize("command", ["zeroshot", "label", "taxonomy"])
+def test_a_dash_cache_dir_is_refused_and_an_empty_one_is_no_cache(files, tmp_path,
+                                                                  monkeypatch, command):
+    """``zeroshot V F --cache-dir -`` cached the label embeddings in a folder named '-'
+    of the current one, and ``label --shortlist-zeroshot`` and ``taxonomy --map-by
+    meaning`` with ``--cache-dir -`` went on to their LLM calls: README says every file
+    or folder option but the documents FILES refuses '-'. Refused before any work,
+    naming the option; ``--cache-dir ''`` still means no cache."""
+    from tagsmith.cli import a_cache_dir
+
+    monkeypatch.chdir(tmp_path)
+    args = {"zeroshot": [files["vocab"], files["corpus"]],
+            "label": [files["corpus"], "--vocab", files["vocab"], "-o", "out.jsonl",
+                      "--shortlist-zeroshot", *LLM],
+            "taxonomy": [files["corpus"], "--use-case", "topics", "-o", "out.csv",
+                         "--map-to", files["vocab"], "--map-by", "meaning", *LLM]}[command]
+    result = run(command, *_fill(list(map(str, args)), {**files, "base": tmp_path}),
+                 "--cache-dir", "-")
+    assert result.exit_code == 2, result.output
+    assert "'-' (stdin or stdout) is not used here: --cache-dir is " in result.output, \
+        result.output
+    assert sorted(path.name for path in tmp_path.iterdir()) == []
+    param = next(p for p in COMMANDS[command].params if p.name == "cache_dir")
+    assert a_cache_dir(click.Context(COMMANDS[command]), param, "") == ""
 
 
 @pytest.mark.parametrize("args,named,stream", [

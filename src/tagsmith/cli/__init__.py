@@ -635,6 +635,16 @@ def a_path(ctx: click.Context, param: click.Parameter, value: str | tuple[str, .
     return value
 
 
+def a_cache_dir(ctx: click.Context, param: click.Parameter, value: str | None
+                ) -> str | None:
+    """A click callback for ``--cache-dir`` (zeroshot, label, taxonomy): '-' refused as
+    :func:`a_path` refuses it (it was taken as a folder named '-', and zeroshot cached
+    its label embeddings there); an empty name stays, meaning no cache."""
+    if value == "-":
+        return a_path(ctx, param, value)  # type: ignore[return-value]
+    return value
+
+
 _READ = "(stdin) is not read"
 _WRITTEN = "(stdout) is not written"
 _ANY_PATH = ("a file or folder name", _READ)
@@ -664,6 +674,8 @@ _PATH_ROLES: dict[str, tuple[str, str]] = {
     "reliability_png": ("a .png file to write", _WRITTEN),
     "cache": ("the SQLite response cache file, read and written",
               "(stdin or stdout) is not used"),
+    "cache_dir": ("the folder of the label embeddings cache ('' for none)",
+                  "(stdin or stdout) is not used"),
 }
 
 

@@ -11,6 +11,7 @@ import click
 from tagsmith._plural import none_of, plural, plural_s
 from tagsmith.cli import (
     LaterStopsIgnored,
+    a_cache_dir,
     a_path,
     cli,
     finite_number,
@@ -408,7 +409,8 @@ CORPUS is any corpus file (labels ignored) or a text file with one document per 
               "0.7).")
 @click.option("--cache-dir", default=os.path.join(os.path.expanduser("~"), ".cache",
                                                   "tagsmith", "embeddings"),
-              show_default=True, help="Where --map-by meaning caches the vocabulary's label "
+              show_default=True, callback=a_cache_dir,
+              help="Where --map-by meaning caches the vocabulary's label "
               "embeddings, as zeroshot does, so a rerun does not embed it again ('' for no "
               "cache); not --cache, the LLM's response cache.")
 @click.option("--seed", type=int, default=0, show_default=True,
@@ -593,7 +595,8 @@ Interrupt at any time: answers are cached, a rerun resumes where it stopped.
               "themselves as background.")
 @click.option("--cache-dir", default=os.path.join(os.path.expanduser("~"), ".cache",
                                                   "tagsmith", "embeddings"),
-              show_default=True, help="Where label embeddings are cached ('' for no cache).")
+              show_default=True, callback=a_cache_dir,
+              help="Where label embeddings are cached ('' for no cache).")
 @click.option("--shortlist-k", type=click.IntRange(min=1), default=30, show_default=True,
               help="Labels of the shortlist offered per document; a label the LLM names "
               "off it is rejected (counted in n_unoffered_labels).")
@@ -1024,7 +1027,8 @@ benchmarks/RESULTS.md).
               help="Text each label name is put in, e.g. 'This text is about {}.'")
 @click.option("--cache-dir", default=os.path.join(os.path.expanduser("~"), ".cache",
                                                   "tagsmith", "embeddings"),
-              show_default=True, help="Where label embeddings (and an HNSW label index) are "
+              show_default=True, callback=a_cache_dir,
+              help="Where label embeddings (and an HNSW label index) are "
               "cached ('' for no cache).")
 @click.option("--format", "fmt", type=click.Choice(["json", "tsv"]), default="json",
               show_default=True, help="json: one object per document; tsv: one row per "
