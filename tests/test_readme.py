@@ -373,6 +373,22 @@ def test_help_states_what_the_code_does(helps):
     assert "at least 3)" in calibrate_help
 
 
+def test_what_no_files_and_train_seed_do_is_said():
+    """``suggest``, ``shift`` and ``zeroshot`` read stdin when given no FILES (their
+    ``--help`` said so), which README did not say; ``train --seed`` also seeds the
+    ``--calibration-fraction`` split and the ``--crossfit-folds`` folds
+    (``TrainOptions.seed``), where its help named the dev split and the solver alone."""
+    prose = " ".join(_prose().split())
+    assert "or stdin (`-`, at most once, or no file at all;" in prose
+    for name in ("suggest", "shift", "zeroshot"):
+        files = next(p for p in tagsmith_cli.cli.commands[name].params if p.name == "files")
+        assert files.nargs == -1 and not files.required
+    seed = next(p for p in tagsmith_cli.cli.commands["train"].params if p.name == "seed")
+    for option in ("--dev-fraction", "--calibration-fraction", "--crossfit-folds"):
+        assert option in seed.help
+        assert option in prose.split("`train --seed` (default 0) seeds", 1)[1][:120]
+
+
 def test_the_review_queue_columns_are_all_named():
     """The README's list of the review queue's columns left out ``model_score`` and
     ``given_names``, which the queue writes; the list now comes from the code's own."""

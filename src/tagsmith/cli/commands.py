@@ -109,7 +109,8 @@ files with .tsv/.key label files) into a bundle."""
 @click.option("--unknown-labels", type=ERROR_POLICY, default="fail", show_default=True,
               help=UNKNOWN_LABELS_HELP)
 @click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed for the dev split and the solver.")
+              help="Seed for the held-out splits (--dev-fraction, --calibration-fraction), "
+              "the --crossfit-folds folds and the solver.")
 @click.option("--crossfit-folds", type=int, default=0, show_default=True,
               help="Also store out-of-fold scores of the training documents from N folds "
               "(N >= 2; for calibration and label audits); 0 for none.")
