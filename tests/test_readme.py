@@ -327,6 +327,26 @@ def test_defaults_quoted_in_the_synopsis():
     assert checked >= 5 and not wrong, (checked, wrong)
 
 
+def test_a_repeatable_option_is_repeated_in_the_synopsis():
+    """The synopsis wrote ``eval ... [--alpha A ...]`` and ``audit ... [--split
+    test=TEST ...]``, which read as several values after one option: ``eval B C
+    --calibration --alpha 0.1 0.2`` is refused ("Got unexpected extra argument (0.2)").
+    An option given once per value is written ``[--opt X]...``."""
+    synopsis = [body for body in _blocks("bash") if "tagsmith info BUNDLE" in body]
+    checked, wrong = 0, []
+    for name, rest in _command_lines(synopsis[0]):
+        params = {opt: param for param in tagsmith_cli.cli.commands[name].params
+                  for opt in param.opts}
+        for option in re.findall(r"(--[a-z-]+) [^\s\[\]]+ \.\.\.", rest):
+            if params[option].multiple:
+                wrong.append(f"tagsmith {name} {option}")
+        for option in re.findall(r"\[(--[a-z-]+) [^\s\[\]]+\]\.\.\.", rest):
+            checked += 1
+            if not params[option].multiple:
+                wrong.append(f"tagsmith {name} {option} (not repeatable)")
+    assert checked >= 2 and not wrong, (checked, wrong)
+
+
 def test_the_near_duplicate_slack_is_stated_where_the_threshold_is():
     """The README said "cosine at least the threshold" while the code accepts the
     threshold less COSINE_TOLERANCE (float32 rounding)."""
