@@ -252,6 +252,42 @@ def test_every_public_function_and_method_has_type_hints():
                                      if _unhinted(qualname, function)}) == []
 
 
+def test_the_exported_classes_methods_name_their_options_in_their_docstrings():
+    """The methods of the classes ``tagsmith`` exports took options their docstrings
+    named nowhere: ``predict_sets``'s ``alpha`` (None: the stored one), ``max_set_size``
+    and ``min_confidence``, ``suggest``'s ``lang``, ``predict_topk``'s
+    ``adjust_shift``, ``LabelSpace.from_uris``'s ``names`` and ``lang``. Each optional
+    or keyword-only parameter is named (````name````) in the method's docstring or in
+    that of a method of its class it refers to (``:meth:`predict_sets```)."""
+    import inspect
+    import re
+
+    import tagsmith
+
+    missing = []
+    for export in tagsmith.__all__:
+        cls = getattr(tagsmith, export)
+        if not inspect.isclass(cls):
+            continue
+        for name, member in vars(cls).items():
+            function = member.__func__ if isinstance(member, classmethod | staticmethod) \
+                else member
+            if name.startswith("_") or not inspect.isfunction(function):
+                continue
+            docs, seen, todo = "", set(), [name]
+            while todo:  # the docstring and those it refers to, and theirs
+                seen.add(todo[-1])
+                doc = inspect.getdoc(getattr(cls, todo.pop())) or ""
+                docs += doc
+                todo += [ref for ref in re.findall(r":meth:`(\w+)`", doc)
+                         if ref not in seen and hasattr(cls, ref)]
+            for param in inspect.signature(function).parameters.values():
+                optional = param.kind is param.KEYWORD_ONLY or param.default is not param.empty
+                if optional and not re.search(rf"``{param.name}(``|=)", docs):
+                    missing.append(f"{export}.{name} {param.name}")
+    assert not missing, missing
+
+
 #: the packages below the pipeline layer (../shared/DESIGN.md: the engine, then domain
 #: and I/O), which may import neither the pipeline nor the delivery layer above it
 LOWER_PACKAGES = ["models", "features", "calibration", "conformal", "audit", "labeling",

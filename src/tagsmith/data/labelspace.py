@@ -232,7 +232,8 @@ class LabelSpace(Sequence[Label]):
     @classmethod
     def from_uris(cls, uris: Iterable[str], *, names: Mapping[str, str] | None = None,
                   lang: str = "en") -> LabelSpace:
-        """Build a space from URIs (brackets optional) with optional ``uri -> name``."""
+        """Build a space from URIs (brackets optional) with optional ``names`` (``uri ->
+        name``), preferred names in language ``lang``."""
         labels = []
         for uri in uris:
             uri = strip_brackets(uri)

@@ -181,8 +181,9 @@ class TextClassifier:
         A calibrated classifier returns the ``k`` most probable labels among the
         model's top ``max(k, calibration k)`` (the candidates its calibrator and
         thresholds were fitted on), adjusted for the stored label shift if there is
-        one, so a smaller ``k`` gives the first labels of a larger one; with
-        ``calibrated=False`` the model's raw scores. With :attr:`show_progress`, many
+        one (``adjust_shift=False``: without it), so a smaller ``k`` gives the first
+        labels of a larger one; with ``calibrated=False`` the model's raw scores. With
+        :attr:`show_progress`, many
         texts are scored in chunks under a progress bar (the same result).
         """
         return self.predict_topks(texts, (k, calibrated, adjust_shift))[0]
@@ -256,7 +257,8 @@ class TextClassifier:
         return out
 
     def to_probabilities(self, raw: TopK, *, adjust_shift: bool = True) -> TopK:
-        """Raw model scores -> calibrated (and shift-adjusted) probabilities, if calibrated."""
+        """Raw model scores -> calibrated probabilities, if calibrated (adjusted for the
+        stored label shift, if any, unless ``adjust_shift=False``)."""
         if self.calibrator is None:
             return raw
         probs = self.calibrator.apply(raw)
@@ -265,7 +267,8 @@ class TextClassifier:
         return probs
 
     def tail_probability(self, *, adjust_shift: bool = True) -> np.ndarray:
-        """Probability of each label when it is outside a document's top-k, ``(n_labels,)``."""
+        """Probability of each label when it is outside a document's top-k, ``(n_labels,)``
+        (adjusted for the stored label shift, if any, unless ``adjust_shift=False``)."""
         if self.calibrator is None:
             return np.zeros(self.n_labels)
         tail = self.calibrator.tail
@@ -285,6 +288,11 @@ class TextClassifier:
         candidates (the candidates the sets were calibrated on, even when the
         calibrator saw more), without any label-shift adjustment: the guarantee is for
         documents like the calibration documents.
+
+        ``alpha``: the allowed miss rate, in (0, 1) (``None``: the one calibration
+        stored); ``max_set_size``: larger sets abstain (``None``: the stored size);
+        ``min_confidence``: a set abstains when its best label's probability (LP-ICP:
+        its best label set's credibility) is below it.
         """
         options = self._set_options(alpha, method, max_set_size, min_confidence)
         probs = self.predict_topks(texts, self._set_request())[0]
@@ -326,7 +334,8 @@ class TextClassifier:
         ``threshold=None`` keeps the labels that pass the tuned per-label thresholds
         (so a document may get none); a number in [0, 1] keeps top-k labels scoring at
         least it (``0`` keeps all ``k``; NaN, infinity and numbers outside [0, 1] are
-        refused: scores are in [0, 1]).
+        refused: scores are in [0, 1]). Label names are in ``lang`` (else as
+        :meth:`~tagsmith.data.labelspace.LabelSpace.name_of` falls back).
         """
         _check_threshold(threshold)
         return self._suggestions(self.predict_topk(texts, k), threshold, lang)
@@ -351,7 +360,8 @@ class TextClassifier:
                      max_members: int = 1000) -> list[DocumentSet]:
         """Each text's conformal label set (see :meth:`predict_sets`), members best first.
 
-        At most ``max_members`` members are listed per document (``size`` is exact).
+        At most ``max_members`` members are listed per document (``size`` is exact);
+        label names are in ``lang``, as :meth:`suggest` names them.
         """
         max_members = _check_max_members(max_members)
         sets = self.predict_sets(texts, alpha=alpha, method=method, max_set_size=max_set_size,
