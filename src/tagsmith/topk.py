@@ -286,8 +286,8 @@ class TopK:
         """Labels whose score reaches the threshold, as a boolean sparse matrix.
 
         ``threshold`` is one number or one per label (shape ``(n_labels,)``). A
-        document may get no label; ``min_labels`` forces its best ``m`` candidates
-        in and ``max_labels`` caps the set size.
+        document may get no label; ``min_labels`` forces its best ``min_labels``
+        candidates in and ``max_labels`` caps the set size.
         """
         thr = _as_threshold_array(threshold, self.n_labels)
         # a negative count would slice from the end (max_labels=-1 dropped the last column)
