@@ -365,3 +365,18 @@ def test_cli_zeroshot_vocabulary_without_a_label_name_is_refused_naming_it(monke
     assert result.exit_code == 3, result.output
     assert f"{vocab}: no label has a name, alternative label or description" in result.output
     assert "'label_space'" not in result.output
+
+
+def test_cli_zeroshot_background_sample_is_drawn_from_documents_with_a_word(monkeypatch,
+                                                                           tmp_path):
+    """--background-sample drew its sample from every --background document, then left
+    out the blank or punctuation-alone ones: a file of mostly such documents gave a
+    sample of them alone, refused as "parameter 'background' must be at least one
+    document" (exit code 2), though the file holds documents with words."""
+    vocab, docs, background = tmp_path / "v.tsv", tmp_path / "docs.txt", tmp_path / "bg.txt"
+    vocab.write_text("<u:a>\tcats\n<u:b>\tdogs\n")
+    docs.write_text("a cat sat\n")
+    background.write_text("!!!\n" * 50 + "a dog ran\n")
+    result = _zeroshot_cli(monkeypatch, vocab, docs, "--background", background,
+                           "--background-sample", 2)
+    assert result.exit_code == 0, result.output

@@ -1157,6 +1157,10 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
                 "no document with a letter or digit in " + ", ".join(background) + " ("
                 + plural(n, "its one document is", f"its {n:,} documents are each")
                 + " blank or punctuation alone)", param_hint="--background")
+        # left out before the sample is drawn (a log message counts them): drawn first,
+        # a sample of a file of mostly such documents could hold none else, refused
+        # naming a parameter 'texts' (exit code 2)
+        texts = scorer._without_blanks(texts)
         texts = [texts[i] for i in _sample_rows(len(texts), background_sample)]
         scorer.fit_background(texts, neighbors=hubness_neighbors)
     # one bar over all documents: a bar per batch of 256 ended at 100% (in a log: a line
