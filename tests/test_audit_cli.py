@@ -1956,3 +1956,42 @@ def test_an_output_that_cannot_be_written_is_named_and_the_old_outputs_stay(
     assert reviewed.read_text(encoding="utf-8") == \
         "the old reviewed corpus\t<urn:goemotions:joy>\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["audit", "reviewed.tsv"]
+
+
+def test_an_audit_whose_folds_put_every_labelled_document_in_one_is_refused_first(
+        tmp_path, monkeypatch):
+    """Two labelled texts that --seed's folds put in one fold: that fold's model had
+    nothing to learn, refused naming a parameter 'Y' no command line has (exit code 2)
+    and told to try fewer folds, where --folds 2 is the fewest. The folds are drawn
+    before the features (a lone labelled text was refused after them too), and a seed
+    that parts them audits."""
+    from tagsmith.pipeline import audit, crossfit
+
+    together = [seed for seed in range(20) if len(set(crossfit.fold_assignment(
+        10, 2, seed)[:2])) == 1]
+    apart = [seed for seed in range(20) if seed not in together]
+    corpus, out = tmp_path / "c.tsv", tmp_path / "out"
+    corpus.write_text("".join(f"text number {i}\t{label}\n" for i, label in enumerate(
+        ["<u:a>", "<u:b>"] + [""] * 8)), encoding="utf-8")
+    featurized = []
+    real_features = audit._features
+    monkeypatch.setattr(audit, "_features",
+                        lambda *a, **k: featurized.append(1) or real_features(*a, **k))
+    result = invoke("audit", corpus, "-o", out, "--no-html", "--scores", "crossfit",
+                    "--folds", 2, "--seed", together[0])
+    assert result.exit_code == 3, result.output
+    fold = crossfit.fold_assignment(10, 2, together[0])[0] + 1
+    assert (f"{corpus}: cross-fitting with --seed {together[0]} puts both labelled "
+            f"documents in fold {fold} of 2, which leaves its fold model none to learn "
+            "from; give another --seed, more labelled documents or --scores knn") in \
+        result.output
+    assert "'Y'" not in result.output and not featurized
+    corpus.write_text("".join(f"text number {i}\t{label}\n" for i, label in enumerate(
+        ["<u:a>"] + [""] * 9)), encoding="utf-8")
+    result = invoke("audit", corpus, "-o", out, "--no-html", "--scores", "crossfit")
+    assert result.exit_code == 3 and "1 labelled document:" in result.output, result.output
+    assert not featurized
+    corpus.write_text("".join(f"text number {i}\t{label}\n" for i, label in enumerate(
+        ["<u:a>", "<u:b>"] + [""] * 8)), encoding="utf-8")
+    assert invoke("audit", corpus, "-o", out, "--no-html", "--scores", "crossfit",
+                  "--folds", 2, "--seed", apart[0]).exit_code == 0

@@ -460,3 +460,34 @@ def test_a_held_out_check_of_unlabelled_documents_says_it_measures_nothing(tmp_p
     assert result.exit_code == 0, result.output
     assert "warning: none of the 3 held-out documents has a label: these figures measure " \
         "nothing" in result.output and "too few for its figures" not in result.output
+
+
+def test_crossfit_folds_putting_every_labelled_document_in_one_fold_is_refused_first(
+        tmp_path, monkeypatch):
+    """Two labelled texts that --seed's folds put in one fold (a corpus mostly
+    unlabelled): that fold's model had nothing to learn, found after the whole training
+    and refused naming a parameter 'Y' train has not (exit code 2). The folds are drawn
+    before the training, and another seed that parts them trains."""
+    from tagsmith.pipeline import crossfit, train
+
+    texts = [f"text number {i}" for i in range(10)]
+    labels = ["<u:a>", "<u:b>"] + [""] * 8
+    together = [seed for seed in range(20) if len(set(crossfit.fold_assignment(
+        10, 2, seed)[:2])) == 1]
+    apart = [seed for seed in range(20) if seed not in together]
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text("".join(f"{t}\t{label}\n" for t, label in zip(texts, labels, strict=True)))
+    fitted = []
+    real_fit = train._fit
+    monkeypatch.setattr(train, "_fit", lambda *a, **k: fitted.append(1) or real_fit(*a, **k))
+    result = run("train", corpus, "-o", tmp_path / "b", "--crossfit-folds", "2", "--seed",
+                 together[0], *FAST)
+    assert result.exit_code == 2, result.output
+    fold = crossfit.fold_assignment(10, 2, together[0])[0] + 1
+    assert (f"option '--seed' must be a seed whose 2 cross-fitting folds each leave a "
+            f"labelled document out (fold {fold} of 2 holds both labelled documents; more "
+            f"labelled documents help too), got {together[0]}") in result.output
+    assert "'Y'" not in result.output and not fitted and not (tmp_path / "b").exists()
+    result = run("train", corpus, "-o", tmp_path / "b", "--crossfit-folds", "2", "--seed",
+                 apart[0], *FAST)
+    assert result.exit_code == 0, result.output

@@ -746,6 +746,15 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
 
         source_name = _choose_source(options, classifier, texts, Y)
         _check_enough_documents(source_name, len(texts), options.n_folds, source)
+        hashes = dup.text_hashes(texts)
+        # twins in one fold (cross-fitting, calibration) and out of each other's kNN
+        # neighbours: else each scores, or is calibrated on, the other's label as
+        # seen. The audit's own exact duplicates:
+        # training's rule (case and spacing) left apart copies the features cannot tell
+        # apart (Unicode form, soft hyphens), which the duplicate report names as equal
+        groups = dup.exact_groups(hashes)
+        if source_name == "crossfit":  # before the features (an encoder's, minutes)
+            _check_folds_teach(Y, groups, options, source)
         model_featurizer, model_X = _features(texts, classifier, options)
         featurizer, X = model_featurizer, model_X
         if isinstance(model_X, Views):
@@ -760,15 +769,6 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
             from tagsmith.audit.evidence import label_cooccurrence
 
             counts = label_cooccurrence(Y)
-        hashes = dup.text_hashes(texts)
-        # twins in one fold (cross-fitting, calibration) and out of each other's kNN
-        # neighbours: else each scores, or is calibrated on, the other's label as
-        # seen. The audit's own exact duplicates:
-        # training's rule (case and spacing) left apart copies the features cannot tell
-        # apart (Unicode form, soft hyphens), which the duplicate report names as equal
-        groups = dup.exact_groups(hashes)
-        if source_name == "crossfit":
-            _check_two_labelled_texts(Y, groups, source)
         scores = _scores(source_name, model_X if source_name == "crossfit" else X, Y,
                          classifier, options, model_featurizer, label_space,
                          cooccurrence_counts=counts,
@@ -874,16 +874,27 @@ def _check_enough_documents(source_name: str, n_docs: int, n_folds: int,
                     f"or fewer, or {knn}", path=corpus)
 
 
-def _check_two_labelled_texts(Y, groups: np.ndarray, corpus: str | None) -> None:
+def _check_folds_teach(Y, groups: np.ndarray, options: AuditOptions,
+                       corpus: str | None) -> None:
     """Cross-fitting needs labelled documents of two texts at least, whatever --folds
     or --seed: the fold holding a lone one (or every copy of it) has no model to score
-    it with. Refused naming the corpus, as one too small for the folds is; the fold
-    model's own refusal named a parameter 'Y' no command line has (exit code 2)."""
-    from tagsmith.pipeline.crossfit import labelled_texts
+    it with; and folds of the seed that put every labelled document in one fold leave
+    that fold's model none either. Refused naming the corpus, as one too small for the
+    folds is; the fold model's own refusal named a parameter 'Y' no command line has
+    (exit code 2), and told to try fewer folds where --folds 2 is the fewest."""
+    from tagsmith.pipeline.crossfit import fold_of_every_labelled, labelled_texts
 
     n_labelled, n_texts = labelled_texts(Y, groups)
     if n_texts >= 2:
-        return
+        fold = fold_of_every_labelled(Y, options.n_folds, options.seed, groups)
+        if fold is None:
+            return
+        every = "both" if n_labelled == 2 else f"all {n_labelled:,}"
+        raise DataError(f"cross-fitting with --seed {options.seed} puts {every} labelled "
+                        f"documents in fold {fold + 1} of {options.n_folds}, which leaves "
+                        "its fold model none to learn from; give another --seed, more "
+                        "labelled documents or --scores knn (seed and scores in "
+                        "AuditOptions)", path=corpus)
     what = ("1 labelled document" if n_labelled == 1 else
             f"{n_labelled:,} labelled documents, copies of one text (equal texts share a "
             "fold)")

@@ -210,6 +210,26 @@ def labelled_texts(Y: LabelMatrix, groups: npt.ArrayLike | None = None) -> tuple
     return len(labelled), int(np.unique(np.asarray(groups)[labelled]).size)
 
 
+def fold_of_every_labelled(Y: LabelMatrix, n_folds: int, seed: int = 0,
+                           groups: npt.ArrayLike | None = None) -> int | None:
+    """The fold (from 0) of :func:`fold_assignment`'s ``n_folds`` folds of ``Y``'s rows
+    (with ``seed`` and ``groups``, as :func:`cross_fit_topk` draws them) that holds every
+    labelled document (a row with a positive target), leaving its fold model none to
+    learn from; ``None`` where the labelled documents lie in two folds or more, or there
+    are none. Cheap (no fit): a caller refuses such folds before any training.
+
+    >>> Y = sp.csr_matrix(np.array([[1], [0], [0], [0]]))
+    >>> fold_of_every_labelled(Y, 2) == int(fold_assignment(4, 2)[0])
+    True
+    """
+    Y = sp.csr_matrix(Y)
+    teaches = np.diff(sp.csr_matrix(Y > 0).indptr) > 0
+    if not teaches.any():
+        return None
+    folds = np.unique(fold_assignment(Y.shape[0], n_folds, seed, groups)[teaches])
+    return int(folds[0]) if folds.size == 1 else None
+
+
 def default_k(n_labels: int) -> int:
     """Every label's score for small label spaces, else the best ``DEFAULT_K``."""
     return n_labels if n_labels <= FULL_SCORES_UP_TO else min(DEFAULT_K, n_labels)

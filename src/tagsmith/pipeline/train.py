@@ -60,6 +60,7 @@ from tagsmith.pipeline.crossfit import (
     MAX_FOLDS,
     HeldoutScores,
     default_k,
+    fold_of_every_labelled,
     heldout_split,
     labelled_texts,
     split_order,
@@ -649,13 +650,26 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
         # nothing to learn, whatever the folds or seed: found after the whole training,
         # naming a parameter 'Y' that train has not
         n_labelled, n_texts = labelled_texts(Y, groups)
+        aside = "" if calibration is None else " (the calibration split set aside)"
         if n_texts < 2:
-            aside = "" if calibration is None else " (the calibration split set aside)"
             raise InvalidParameterError(
                 "crossfit_folds", "used with labelled documents of two texts at least (the "
                 "fold holding a lone one leaves its fold model nothing to learn from)",
                 f"{n_labelled:,} labelled document{plural_s(n_labelled)}{aside}"
                 + (", copies of one text" if n_labelled > 1 else ""))
+        fold = fold_of_every_labelled(Y, options.crossfit_folds, options.seed, groups)
+        if fold is not None:
+            # two labelled texts or more the seed's folds put in one: that fold's model
+            # learnt nothing, found after the whole training, naming 'Y'
+            n_folds = options.crossfit_folds
+            raise InvalidParameterError(
+                "seed", f"a seed whose {n_folds} cross-fitting folds each leave a labelled "
+                f"document out (fold {fold + 1} of {n_folds} holds "
+                + ("both" if n_labelled == 2 else f"all {n_labelled:,}")
+                + " labelled documents" + ("" if calibration is None else
+                                           ", the calibration split set aside")
+                + "; more labelled documents help too)",
+                options.seed)
     train_hashes = np.unique(hashes)
     if dev_texts is not None:  # a dev corpus that is (mostly) training data tunes nothing
         check_overlap(train_hashes, dev_texts, name=dev_name, source=dev_source)
