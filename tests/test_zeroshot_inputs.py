@@ -380,3 +380,15 @@ def test_cli_zeroshot_background_sample_is_drawn_from_documents_with_a_word(monk
     result = _zeroshot_cli(monkeypatch, vocab, docs, "--background", background,
                            "--background-sample", 2)
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("texts, says", [(["a dog ran"], "from 1 background document:"),
+                                         (["a dog ran", "cats"],
+                                          "from 2 background documents:")])
+def test_the_hubness_log_counts_its_background_documents_in_number(scorer, caplog, texts,
+                                                                   says):
+    """It read "zero-shot hubness from 1 background documents" (zeroshot --background
+    of one document with a word, or --background-sample 1)."""
+    with caplog.at_level("INFO", logger="tagsmith"):
+        scorer.fit_background(texts)
+    assert says in caplog.text, caplog.text

@@ -531,8 +531,9 @@ class ZeroShotClassifier:
             hubness[start:start + block] = sims.mean(axis=1)
         self.hubness = hubness
         self._index = None
-        logger.info("zero-shot hubness from %d background documents: median %.3f, "
-                    "max %.3f", len(vectors), float(np.median(hubness)), float(hubness.max()))
+        logger.info("zero-shot hubness from %d background document%s: median %.3f, "
+                    "max %.3f", len(vectors), plural_s(len(vectors)), float(np.median(hubness)),
+                    float(hubness.max()))
         return self
 
     @staticmethod
