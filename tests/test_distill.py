@@ -1899,3 +1899,26 @@ def test_is_soft_labels_file_knows_label_outputs_and_not_corpora(data, tmp_path)
     pipe = tmp_path / "pipe.jsonl"
     os.mkfifo(pipe)
     assert not is_soft_labels_file(pipe)  # and not opened (it would block)
+
+
+@pytest.mark.parametrize("labelled", [[4], "one fold"])
+def test_the_student_s_thresholds_of_labels_no_fold_model_can_learn_are_untuned(labelled):
+    """The teacher's labels (every call paid for) on one document of the 15 it answered,
+    or on documents the folds put in one: tuning the student's threshold on out-of-fold
+    scores failed naming a parameter 'Y' ("positive targets outside fold 2 of 3") after
+    the whole run. The threshold stays untuned, as for too few documents."""
+    from tagsmith.calibration.thresholds import Thresholds
+    from tagsmith.pipeline.crossfit import fold_assignment
+    from tagsmith.pipeline.distill import _student_thresholds
+
+    options = ActiveOptions(budget=15, model="linear", threshold_folds=3)
+    if labelled == "one fold":
+        fold = fold_assignment(15, 3, options.seed)
+        labelled = list(np.flatnonzero(fold == fold[0])[:3])
+    rows = np.zeros((15, 2), np.float32)
+    rows[labelled, 0] = 1
+    X = sp.csr_matrix(np.random.default_rng(0).random((15, 6)).astype(np.float32))
+    thresholds = _student_thresholds(X, sp.csr_matrix(rows), options, 2)
+    untuned = Thresholds.constant(2)
+    assert thresholds.global_threshold == untuned.global_threshold
+    assert np.array_equal(thresholds.per_label, untuned.per_label)

@@ -559,9 +559,23 @@ def _student_thresholds(X, Y, options: ActiveOptions, n_labels: int,
     500-2,000 labelled documents they cost 10-20 points of micro-F1 against one global
     threshold.
     """
-    from tagsmith.pipeline.crossfit import cross_fit_topk
+    from tagsmith.pipeline.crossfit import (
+        cross_fit_topk,
+        fold_of_every_labelled,
+        labelled_texts,
+    )
 
     if X.shape[0] < max(2, options.threshold_folds) * 5:
+        return Thresholds.constant(n_labels)
+    if (labelled_texts(Y, groups)[1] < 2
+            or fold_of_every_labelled(Y, options.threshold_folds, options.seed,
+                                      groups) is not None):
+        # the teacher's labels on one document (or those the folds put in one): a fold
+        # model with none to learn failed naming a parameter 'Y', after every call was
+        # paid for
+        logger.warning("the student's threshold is left untuned (%g): the teacher's "
+                       "labels are on too few documents to tune it on out-of-fold scores",
+                       Thresholds.constant(n_labels).global_threshold)
         return Thresholds.constant(n_labels)
     scores = cross_fit_topk(X, Y, options.model, options.model_params,
                             n_folds=options.threshold_folds, seed=options.seed,
