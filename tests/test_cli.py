@@ -1864,6 +1864,36 @@ def test_apply_review_refuses_a_vocabulary_piped_as_the_corpus(goemotions_small,
     assert not (tmp_path / "new.tsv").exists()
 
 
+@pytest.mark.parametrize("content", ["", "\n\n", "\t<urn:x:a>\n"])
+def test_apply_review_refuses_a_corpus_with_no_documents(content, goemotions_small, tmp_path):
+    """An empty corpus (or one whose every line is blank, or malformed and skipped) with
+    a header-only review wrote an empty corpus with exit code 0, where train, eval and
+    the audit refuse a corpus with no documents (exit code 3, naming it); it is refused
+    before the review is read (a malformed review is not what is reported), from a
+    named pipe as it is read, and no output file appears."""
+    corpus = tmp_path / "empty.tsv"
+    corpus.write_text(content, encoding="utf-8")
+    review = tmp_path / "r.csv"
+    review.write_text("decision,kind,label_uri,doc,doc_key\n", encoding="utf-8")
+    bad_review = tmp_path / "bad.csv"
+    bad_review.write_text("x,y\n1,2\n", encoding="utf-8")
+    skip = ("--on-error", "skip") if content.strip() else ()
+    skipped = " (1 malformed line skipped)" if content.strip() else ""
+    for given in (review, bad_review):
+        result = run("apply-review", corpus, given, "-o", tmp_path / "new.tsv",
+                     "--vocab", goemotions_small["vocab"], *skip)
+        assert result.exit_code == 3, (given, result.output)
+        assert f"{corpus}: no documents in the corpus{skipped}" in result.output, result.output
+        assert str(given) not in result.output, result.output
+        assert not (tmp_path / "new.tsv").exists()
+    pipe = tmp_path / "p.tsv"
+    result = _run_from_pipe(pipe, content, "apply-review", pipe, review, "-o",
+                            tmp_path / "new.tsv", "--vocab", goemotions_small["vocab"], *skip)
+    assert result.exit_code == 3, result.output
+    assert f"{pipe}: no documents in the corpus{skipped}" in result.output, result.output
+    assert not (tmp_path / "new.tsv").exists()
+
+
 @pytest.mark.parametrize("command", ["suggest", "shift", "zeroshot"])
 def test_a_vocabulary_given_as_documents_is_refused(command, bundle, goemotions_small,
                                                     tmp_path):

@@ -46,7 +46,7 @@ from tagsmith.data.csvlimits import (
 )
 from tagsmith.data.ids import FirstSeen
 from tagsmith.data.labelspace import LabelSpace
-from tagsmith.data.readers import check_not_a_vocabulary, is_lone_uri
+from tagsmith.data.readers import check_not_a_vocabulary, is_lone_uri, no_documents
 from tagsmith.data.textio import (
     atomic_text_writer,
     check_writable,
@@ -717,14 +717,21 @@ def _check_decided_id(id_lines: FirstSeen[int], decided: dict[str, tuple[int, in
     repeated.append((doc_id, first, record.line))
 
 
-def _check_not_a_vocabulary_first(source, corpus: Path) -> None:
+def _check_corpus_first(source, corpus: Path) -> None:
     """Refuse ``source`` as a vocabulary (:func:`~tagsmith.data.readers.check_not_a_vocabulary`)
-    when every text is a lone ``<URI>``, reading it only up to the first that is not."""
+    when every text is a lone ``<URI>``, reading it only up to the first that is not, and
+    as holding no document (:func:`~tagsmith.data.readers.no_documents`), as every
+    other command refuses an empty corpus: it wrote an empty corpus."""
+    from tagsmith.data.corpus import ReadReport
+
     uris = []
-    for record in source.records():
+    report = ReadReport(source=str(corpus))
+    for record in source.records(report):
         if not is_lone_uri(record.text):
             return
         uris.append(record.text)
+    if not uris:
+        raise no_documents(corpus, report.n_skipped_lines)
     check_not_a_vocabulary(uris, corpus)
 
 
@@ -747,7 +754,9 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     otherwise written as it is with one warning. A corpus whose every text is a lone
     ``<URI>`` (a vocabulary) is refused, as the audit refuses it
     (:func:`~tagsmith.data.readers.check_not_a_vocabulary`), before the review is read
-    (a file or folder; a pipe as it is read); no output file appears.
+    (a file or folder; a pipe as it is read); no output file appears. So is a corpus
+    with no document (:func:`~tagsmith.data.readers.no_documents`), as train, eval and
+    the audit refuse it.
     """
     from tagsmith.data.corpus import Corpus, ReadReport
     from tagsmith.data.writers import output_format, write_records
@@ -772,7 +781,7 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     if checked:
         # the corpus before the review, as every command checks its corpus first: a
         # vocabulary given as the corpus with a malformed review was told about the review
-        _check_not_a_vocabulary_first(source, corpus)
+        _check_corpus_first(source, corpus)
     decisions, repeated, counts = _read_decisions(review, space, space_name)
     stats = {"n_docs": 0, "n_docs_changed": 0, "n_added": 0, "n_removed": 0,
              "n_already_applied": 0, "n_skipped_lines": 0,
@@ -810,6 +819,8 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                 record = _apply(record, todo, space, review, stats, style,
                                 repeats_of.get(number, ()))
             yield record
+        if not stats["n_docs"]:  # a pipe (a file or folder was checked before)
+            raise no_documents(corpus, report.n_skipped_lines)
         if uris:  # the audit refused it: no review is of it
             check_not_a_vocabulary(uris, corpus)
         if by_doc:  # raised inside the atomic writer: no output file appears

@@ -929,6 +929,19 @@ def check_not_a_vocabulary(texts: Sequence[str], path: str | Path, *,
                                  vocab_option=vocab_option, labelled=labelled)
 
 
+def no_documents(path: str | Path, n_skipped: int = 0) -> DataError:
+    """The error refusing the corpus at ``path`` that holds no document (empty, or every
+    line malformed and ``n_skipped`` of them skipped): nothing can be trained, evaluated,
+    calibrated or reviewed on it (train, eval, calibrate, apply-review).
+
+    >>> print(no_documents("c.tsv", 3))
+    c.tsv: no documents in the corpus (3 malformed lines skipped)
+    """
+    return DataError("no documents in the corpus" + (
+        f" ({n_skipped:,} malformed line{'' if n_skipped == 1 else 's'} skipped)"
+        if n_skipped else ""), path=path)
+
+
 def vocabulary_refused(why: str, path: str | Path, *, vocab_option: str | None = "--vocab",
                        line: int | None = None, labelled: bool | None = None,
                        given: bool = False) -> VocabularyAsCorpusError:

@@ -14,7 +14,7 @@ from tagsmith._plural import plural, plural_s
 from tagsmith.data.corpus import DerivingLabels
 from tagsmith.data.document import Document
 from tagsmith.data.labelspace import LabelSpace
-from tagsmith.data.readers import Record, check_not_a_vocabulary
+from tagsmith.data.readers import Record, check_not_a_vocabulary, no_documents
 from tagsmith.data.textio import reachable_kind
 from tagsmith.exceptions import AmbiguousLabelError, CorpusFormatError, DataError, UnknownLabelError
 
@@ -119,9 +119,7 @@ def read_labelled(path: str | Path, label_space: LabelSpace | DerivingLabels, *,
         raise exc.in_vocabulary(vocabulary) from None
     repeated.warn(path)
     if not texts:
-        skipped = getattr(corpus.report, "n_skipped_lines", 0)
-        raise DataError("no documents in the corpus" + (
-            f" ({skipped:,} malformed lines skipped)" if skipped else ""), path=path)
+        raise no_documents(path, getattr(corpus.report, "n_skipped_lines", 0))
     check_not_a_vocabulary(texts, path, vocab_option=vocab_option, labelled=True)
     return LabelledData(texts, Y, corpus.report)
 
