@@ -1727,6 +1727,34 @@ def test_an_audit_counts_no_blank_text_among_its_distinct_texts():
     assert report["noise"]["method"]["texts"]["n_blank_labelled_docs"] == 60
 
 
+@pytest.mark.parametrize("scores", ["crossfit", "knn"])
+def test_an_audit_of_blank_texts_only_is_refused(scores, tmp_path):
+    """A corpus whose every text is blank (empty or whitespace only) reported "estimated
+    0.00% wrong" (a figure that measured nothing: a blank text carries no evidence) after
+    warning of 0 distinct texts; it is refused naming the corpus, as train and label
+    refuse one (exit code 3), and audit_corpus refuses such texts too."""
+    corpus = tmp_path / "blank.jsonl"
+    corpus.write_text("".join(json.dumps({"text": " " * (i % 2), "labels": ["ab"[i % 2]]})
+                              + "\n" for i in range(30)), encoding="utf-8")
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name in "ab":
+        (folder / f"{name}.txt").write_text("\n", encoding="utf-8")
+        (folder / f"{name}.key").write_text(f"<u:{name}>\n", encoding="utf-8")
+    for given, n in ((corpus, "all 30 documents"), (folder, "all 2 documents")):
+        out = tmp_path / "out"
+        result = invoke("audit", given, "-o", out, "--scores", scores)
+        assert result.exit_code == 3, result.output
+        assert f"{given}: every document has a blank text (empty or whitespace only; {n}): " \
+            "nothing to audit" in " ".join(result.output.split()), result.output
+        assert "estimated" not in result.output
+        assert not out.exists()
+    space = LabelSpace.from_uris(["u:a", "u:b"])
+    Y = sp.csr_matrix(np.eye(2, dtype=bool))
+    with pytest.raises(DataError, match=r"^every document has a blank text .*all 2 documents"):
+        audit_corpus(["", " \t"], Y, space, options=AuditOptions(scores=scores))
+
+
 @pytest.mark.parametrize("where", ["corpus", "split", "derived"])
 def test_a_vocabulary_given_as_the_audited_corpus_or_a_split_is_refused(
         where, small_corpus, goemotions_small, tmp_path):

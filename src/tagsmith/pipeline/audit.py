@@ -39,7 +39,7 @@ import scipy.sparse as sp
 
 from tagsmith import __version__
 from tagsmith._params import check_bool, check_choice, check_int, check_number, check_options
-from tagsmith._plural import plural_s
+from tagsmith._plural import plural, plural_s
 from tagsmith._typing import LabelMatrix
 from tagsmith.audit import CALIBRATION_FOLDS, COOCCURRENCE_WEIGHT
 from tagsmith.audit.detect import (
@@ -726,6 +726,7 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
                         f"document{plural_s(n_docs)}; an audit needs labels: give Y a "
                         "nonzero entry at each document's labels (row i for texts[i], "
                         "column j for label_space's label j)", path=source)
+    _refuse_all_blank(texts, source)
     for name, other in (splits or {}).items():
         if not len(other):
             # the Python API's parameter named: the CLI refuses an empty --split file
@@ -1026,6 +1027,7 @@ def check_audit_corpus(data: AuditCorpus, *, corpus: str | Path,
             raise DataError("the vocabulary has no labels", path=vocab)
         raise DataError(unlabelled, path=corpus)
     if data.Y.nnz:
+        _refuse_all_blank(data.texts, corpus)
         return
     n_unknown = sum(data.unknown_labels.values())
     if n_unknown:
@@ -1035,6 +1037,18 @@ def check_audit_corpus(data: AuditCorpus, *, corpus: str | Path,
         raise DataError(f"{none} in {vocab or 'the vocabulary'} (most often {key!r} "
                         f"x{count:,}); is it the vocabulary of this corpus?", path=corpus)
     raise DataError(unlabelled, path=corpus)
+
+
+def _refuse_all_blank(texts: Sequence[str], corpus: str | Path | None) -> None:
+    """Refuse a corpus whose every text is blank (empty or whitespace only), as train and
+    label refuse one: a blank text carries no evidence, so the audit reported "estimated
+    0.00% wrong" (a figure that measured nothing) after warning of 0 distinct texts."""
+    if any(text.strip() for text in texts):
+        return
+    n = len(texts)
+    which = plural(n, "the one document", f"all {n:,} documents")
+    raise DataError(f"every document has a blank text (empty or whitespace only; {which}): "
+                    "nothing to audit, a blank text carries no evidence", path=corpus)
 
 
 def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels, *,
