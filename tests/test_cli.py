@@ -2664,14 +2664,24 @@ def test_label_help_says_what_shortlist_k_and_max_labels_do():
 
 def test_shift_of_no_document_names_the_input_read(bundle, tmp_path):
     """shift of an empty file said "parameter 'FILES' must be at least one document, got
-    'none'", naming no file; now it names what it read, stdin alike."""
+    'none'", naming no file, then "got 'none in FILE'" (exit code 2, a usage error); it
+    is bad input, refused as every command refuses a corpus with no documents (exit
+    code 3), naming the file, each file, or stdin."""
     empty = tmp_path / "empty.txt"
     empty.write_text("\n\n")
+    other = tmp_path / "other.txt"
+    other.write_text("")
     result = run("shift", bundle, empty)
-    assert result.exit_code == 2, result.output
-    assert f"got 'none in {empty}'" in result.output, result.output
+    assert result.exit_code == 3, result.output
+    assert f"{empty}: no documents in FILES: nothing to estimate a shift on" \
+        in result.output, result.output
+    result = run("shift", bundle, empty, other)
+    assert result.exit_code == 3, result.output
+    assert f"no documents in FILES ({empty}, {other}, each empty or blank)" \
+        in " ".join(result.output.split()), result.output
     result = run("shift", bundle, input="")
-    assert result.exit_code == 2 and "got 'none in stdin'" in result.output, result.output
+    assert result.exit_code == 3, result.output
+    assert "stdin: no documents in FILES" in result.output, result.output
 
 
 @pytest.mark.skipif(not Path("/proc/self/wchan").exists(),

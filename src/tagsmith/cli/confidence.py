@@ -26,7 +26,7 @@ from tagsmith.cli.commands import (
     bundle_vocabulary,
     not_calibrated,
 )
-from tagsmith.exceptions import InvalidParameterError
+from tagsmith.exceptions import DataError, InvalidParameterError
 
 #: what the manifest's ``calibration`` entry records of a ``--data`` corpus: its file
 #: name and the fingerprint training records of its own (``training.data_fingerprint``);
@@ -447,9 +447,15 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
         return
     warn_unnamed_language(classifier.label_space, lang)
     texts = [text for _, text in _read_documents(files, whole_file, unique_ids=False)]
-    if not texts:  # named as zeroshot --background names its files: which input was empty
-        read = ", ".join("stdin" if name == "-" else name for name in files) or "stdin"
-        raise InvalidParameterError("FILES", "at least one document", f"none in {read}")
+    if not texts:  # bad input, as every command refuses a corpus with no documents (exit
+        # code 3), naming the files: "parameter 'FILES' must be at least one document"
+        # (exit code 2) read as a usage error
+        read = [("stdin" if name == "-" else name) for name in files] or ["stdin"]
+        if len(read) == 1:
+            raise DataError("no documents in FILES: nothing to estimate a shift on",
+                            path=read[0])
+        raise DataError(f"no documents in FILES ({', '.join(read)}, each empty or blank): "
+                        "nothing to estimate a shift on")
     if classifier.calibrator is None:  # the library's refusal named no bundle; after the
         # FILES, whose errors (not UTF-8, missing) come first as for every command
         raise not_calibrated("BUNDLE", bundle)
