@@ -1042,6 +1042,42 @@ def test_degenerate_inputs_are_data_errors_naming_the_file(small_corpus, goemoti
                   "--no-html").exit_code == 0
 
 
+def test_a_corpus_too_small_for_the_folds_names_the_options_of_the_caller(tmp_path):
+    """The too-small refusals named "--folds 2; n_folds in AuditOptions" and "--scores
+    knn (scores in AuditOptions: ...)" whether the audit ran from the command line, which
+    has no AuditOptions, or from Python, which has no --folds: each names its own. A
+    path holding such a name (a folder 'scores') is the user's own and stays as it is."""
+    folder = tmp_path / "scores" / "n_folds"
+    folder.mkdir(parents=True)
+    three, one = folder / "three.tsv", folder / "one.tsv"
+    three.write_text("alpha beta\t<a>\ngamma delta\t<b>\nalpha gamma\t<a> <b>\n",
+                     encoding="utf-8")
+    one.write_text("the cat sat on the mat\t<a>\n", encoding="utf-8")
+    for corpus, says in (
+            (three, "the corpus is too small for --folds 5: 5-fold cross-fitting needs at "
+             "least 5 documents, it has 3; give more documents, --folds 3 or fewer, or "
+             "--scores knn (leave-one-out kNN, no folds)"),
+            (one, "the corpus is too small: 1 document, and cross-fitting needs at least 2 "
+             "(with --folds 2); give more documents or --scores knn")):
+        result = invoke("audit", corpus, "-o", tmp_path / "out")
+        assert result.exit_code == 3, result.output
+        assert f"{corpus}: {says}" in " ".join(result.output.split()), result.output
+        assert "AuditOptions" not in result.output
+    space = LabelSpace.from_uris(["u:a", "u:b", "u:c"])
+    with pytest.raises(DataError) as caught:
+        audit_corpus(["a b", "c d", "e f"], sp.csr_matrix(np.eye(3, dtype=bool)), space,
+                     options=AuditOptions(scores="crossfit"))
+    assert str(caught.value) == (
+        "the corpus is too small for n_folds 5: 5-fold cross-fitting needs at least 5 "
+        "documents, it has 3; give more documents, n_folds 3 or fewer, or scores knn "
+        "(leave-one-out kNN, no folds)")
+    with pytest.raises(DataError, match=r"cross-fitting needs labelled documents of two "
+                       r"texts at least.* or scores knn \(leave-one-out kNN, no folds\)$"):
+        audit_corpus(["a b", "c d", "e f"], sp.csr_matrix(np.eye(3, 1, dtype=bool)),
+                     LabelSpace.from_uris(["u:a"]), options=AuditOptions(scores="crossfit",
+                                                                          n_folds=2))
+
+
 @pytest.mark.parametrize("labels, says", [
     (["<u:a>"] + [""] * 29, "the corpus has 1 labelled document:"),
     (["<u:a>"] * 30, "the corpus has 30 labelled documents, copies of one text")])

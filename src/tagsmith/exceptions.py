@@ -100,14 +100,20 @@ class DataError(TagsmithError):
 
     >>> str(DataError("expected 2 columns, found 1", path="train.tsv", line=7))
     'train.tsv:7: expected 2 columns, found 1'
+
+    ``parameters`` names the library parameters ``message`` names (``n_folds``): the
+    command line says the options the user types in their place (``--folds``), as it
+    does for a log record tagged ``extra={"parameters": (...)}``.
     """
 
     exit_code = 3
 
-    def __init__(self, message: str, *, path: str | Path | None = None, line: int | None = None):
+    def __init__(self, message: str, *, path: str | Path | None = None, line: int | None = None,
+                 parameters: tuple[str, ...] = ()):
         self.path = None if path is None else str(path)
         self.line = line
         self.reason = message
+        self.parameters = tuple(parameters)
         where = ""
         if self.path is not None:
             where = self.path if line is None else f"{self.path}:{line}"

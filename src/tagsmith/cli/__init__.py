@@ -19,7 +19,7 @@ import errno
 import logging
 import re
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -249,6 +249,11 @@ class _TagsmithGroup(click.Group):
             message = str(exc)
             if isinstance(exc, InvalidParameterError) and ctx.invoked_subcommand:
                 message = as_typed(self.get_command(ctx, ctx.invoked_subcommand), exc)
+            elif isinstance(exc, DataError) and exc.parameters and ctx.invoked_subcommand:
+                # the reason alone: the file named before it is the user's own
+                where = message[:len(message) - len(exc.reason)]
+                message = where + as_options(self.get_command(ctx, ctx.invoked_subcommand),
+                                             exc.reason, exc.parameters)
             _say_closing(f"error: {printable(message, keep_layout=True)}", fg="red")
             ctx.exit(exc.exit_code)
         except Terminated:
@@ -379,15 +384,21 @@ class _OptionNames(logging.Filter):
             return True
         # only the message's template: the values in its arguments (a corpus at
         # /data/on_error/c.tsv) are the user's own and are not renamed
-        template = str(record.msg)
-        for name in names:
-            flags = option_flags(self.command, name)
-            if flags is not None:
-                # flags are dashes, letters and '/': nothing a replacement string escapes;
-                # a '%' in them would be a format code, and there is none
-                template = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", flags, template)
-        record.msg = template
+        record.msg = as_options(self.command, str(record.msg), names)
         return True
+
+
+def as_options(command: click.Command | None, text: str, names: Iterable[str]) -> str:
+    """``text`` naming the options of ``command`` where it names the library parameters
+    ``names`` (``n_folds 3`` reads ``--folds 3``); a name that is no option of
+    ``command`` stays as it is."""
+    for name in names:
+        flags = option_flags(command, name)
+        if flags is not None:
+            # flags are dashes, letters and '/': nothing a replacement string escapes;
+            # a '%' in them would be a format code, and there is none
+            text = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", flags, text)
+    return text
 
 
 #: errno values of an OSError that says the machine cannot take the output: EFBIG is a

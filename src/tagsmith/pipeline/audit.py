@@ -860,19 +860,21 @@ def _warn_ungrouped_folds(crossfit, groups: np.ndarray) -> None:
 def _check_enough_documents(source_name: str, n_docs: int, n_folds: int,
                             corpus: str | None) -> None:
     """K-fold cross-fitting needs at least K documents (and K is at least 2); the
-    leave-one-out kNN scores need none, so the error offers them too."""
+    leave-one-out kNN scores need none, so the error offers them too. The error names
+    ``n_folds`` and ``scores``, the command line ``--folds`` and ``--scores`` (it named
+    both, "--folds 2; n_folds in AuditOptions", to a user who had given neither)."""
     if source_name != "crossfit" or n_docs >= n_folds:
         return
     s = "" if n_docs == 1 else "s"
-    knn = "--scores knn (scores in AuditOptions: leave-one-out kNN, no folds)"
+    knn = "scores knn (leave-one-out kNN, no folds)"
     if n_docs < 2:
         raise DataError(f"the corpus is too small: {n_docs} document{s}, and cross-fitting "
-                        "needs at least 2 (with --folds 2; n_folds in AuditOptions); give "
-                        f"more documents or {knn}", path=corpus)
-    raise DataError(f"the corpus is too small for --folds {n_folds} (n_folds in "
-                    f"AuditOptions): {n_folds}-fold cross-fitting needs at least {n_folds} "
-                    f"documents, it has {n_docs}; give more documents, --folds {n_docs} "
-                    f"or fewer, or {knn}", path=corpus)
+                        f"needs at least 2 (with n_folds 2); give more documents or {knn}",
+                        path=corpus, parameters=("n_folds", "scores"))
+    raise DataError(f"the corpus is too small for n_folds {n_folds}: {n_folds}-fold "
+                    f"cross-fitting needs at least {n_folds} documents, it has {n_docs}; "
+                    f"give more documents, n_folds {n_docs} or fewer, or {knn}",
+                    path=corpus, parameters=("n_folds", "scores"))
 
 
 def _check_folds_teach(Y, groups: np.ndarray, options: AuditOptions,
@@ -902,8 +904,8 @@ def _check_folds_teach(Y, groups: np.ndarray, options: AuditOptions,
     raise DataError(f"cross-fitting needs labelled documents of two texts at least, and "
                     f"the corpus has {what}: the fold holding it leaves its fold model no "
                     "labelled document to learn from; give more labelled documents or "
-                    "--scores knn (scores in AuditOptions: leave-one-out kNN, no folds)",
-                    path=corpus)
+                    "scores knn (leave-one-out kNN, no folds)", path=corpus,
+                    parameters=("scores",))
 
 
 def _scores_quality(Y, scores: AuditScores) -> dict:
