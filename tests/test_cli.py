@@ -1792,6 +1792,37 @@ def _run_from_pipe(pipe: Path, content: str, *args):
     return answer["result"]
 
 
+def test_a_folder_of_documents_is_looked_up_once_a_document(bundle, tmp_path, monkeypatch):
+    """suggest B docs/ asked the file system about each document 9 times (os.stat: the
+    folder listed 7 times, by its checks before the bundle loaded, again as it was read,
+    each file's is_file() a stat; every file's identity taken twice), slow on a network
+    file system. The listing tells a file's type; what is read, and in which order,
+    stays the same."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    n = 40
+    for i in range(n):
+        (docs / f"d{i:02d}.txt").write_text(f"document {i} is happy news\n", encoding="utf-8")
+    (docs / "sub.txt").mkdir()  # a folder named .txt is no document, as before
+    (docs / ".hidden.txt").write_text("not read\n", encoding="utf-8")
+    calls = []
+    real_stat = os.stat
+
+    def counting_stat(path, *args, **kwargs):
+        if str(docs) in os.fsdecode(path):
+            calls.append(os.fsdecode(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", counting_stat)
+    result = run("suggest", bundle, docs, "--format", "json")
+    monkeypatch.undo()
+    assert result.exit_code == 0, result.output
+    assert len(calls) <= 2 * n, (len(calls), sorted(set(calls))[:5])
+    answered = [json.loads(line)["doc"] for line in result.output.splitlines()
+                if line.startswith("{")]
+    assert answered == [f"d{i:02d}" for i in range(n)]
+
+
 def test_a_named_pipe_of_documents_is_read_whole(bundle, tmp_path):
     """The gzip check peeked at the first two bytes of every input: a named pipe
     (``suggest BUNDLE <(zcat docs.gz)``) lost what that first open read, and the reader

@@ -308,7 +308,8 @@ def _text_column(line: str, name: str, number: int) -> str:
 
 
 def _read_documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = None,
-                    *, unique_ids: bool = True, vocab_option: str | None = None):
+                    *, unique_ids: bool = True, vocab_option: str | None = None,
+                    checked: bool = False):
     """(doc_id, text) pairs: one document per non-empty line, or per file (per stdin);
     of a CSV or JSON Lines corpus (:func:`record_format`), one per record with a text;
     of a folder, one per ``.txt`` file (:func:`_folder_documents`). Lines end as the
@@ -323,12 +324,17 @@ def _read_documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | Non
     caller that reads the texts alone. A vocabulary given among ``files`` (or on stdin)
     is refused (:func:`check_document_files`); ``vocab_option`` is the command's option
     or argument that takes one, which the refusal names (None: the bundle's).
+    ``checked``: the caller checked ``files`` already (:func:`check_document_files`,
+    before its bundle or encoder loaded), so they are not checked twice (a folder's
+    files were each listed and looked up again: one stat a document on a network file
+    system each time).
     """
     files = files or ("-",)
     if files.count("-") > 1:  # the second read nothing: no document, no word
         raise click.UsageError("'-' (stdin) is given more than once; stdin can be read "
                                "only once")
-    check_document_files(files, whole_file, vocab_option=vocab_option)
+    if not checked:
+        check_document_files(files, whole_file, vocab_option=vocab_option)
     return _documents(files, whole_file, stdin, unique_ids=unique_ids,
                       vocab_option=vocab_option)
 
@@ -1035,7 +1041,8 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
         if too_small:
             warn(f"--alpha: {too_small} ({printable(bundle)})")
     with documents_progress("suggest") as progress:
-        for batch in _batches(_read_documents(files, whole_file), 512, ready=input_ready):
+        for batch in _batches(_read_documents(files, whole_file, checked=True), 512,
+                              ready=input_ready):
             _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_method,
                            max_set_size, min_confidence)
             progress.update(len(batch))

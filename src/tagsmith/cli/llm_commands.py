@@ -1143,7 +1143,7 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
         stdin = read_stdin_bytes()  # both read stdin, which can be read only once
     if background:
         texts = [text for _, text in _read_documents(tuple(background), False, stdin,
-                                                     unique_ids=False,
+                                                     unique_ids=False, checked=True,
                                                      vocab_option=_ZEROSHOT_VOCAB)]
         if not texts:
             raise click.BadParameter("no document in " + ", ".join(background),
@@ -1169,7 +1169,7 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
     with documents_progress("zeroshot") as progress:
         # the first batches smaller (16, 32, ... 256 documents): the count stood at 0
         # while the first 256 were embedded, 10-35 s on 2 cores
-        for batch in _batches(_read_documents(files, whole_file, stdin,
+        for batch in _batches(_read_documents(files, whole_file, stdin, checked=True,
                                               vocab_option=_ZEROSHOT_VOCAB), 256, first=16,
                               ready=input_ready):
             texts = [text for _, text in batch]
