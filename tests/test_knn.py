@@ -600,6 +600,22 @@ def test_a_large_power_keeps_the_ranking(power):
     assert topk.scores[0, 0] > 0.99
 
 
+@pytest.mark.parametrize("power", [1e12, 1e300, 2.0 ** 64])
+def test_a_huge_power_over_a_cosine_above_1_keeps_the_scores_finite(power):
+    """A document's cosine with itself comes out of the float32 sums a hair above 1
+    (1.0000001); raised to a power of 1e10 or more it overflowed to inf, and every
+    score it voted for was inf / inf, NaN. The votes come from ``sim / largest sim``
+    there too: the closest row's labels score 1, the others 0."""
+    X = np.random.default_rng(2).standard_normal((3, 5))
+    Y = np.array([[1, 0], [0, 1], [1, 1]])
+    model = KNNModel(n_neighbors=2, power=power, max_posting=None, n_jobs=1).fit(X, Y)
+    _, sims = model.kneighbors(X[:1])
+    assert sims[0, 0] > 1  # the rounding this test is about
+    topk = model.predict_topk(X[:1], 2)
+    assert topk.indices[0].tolist() == [0, 1]
+    assert topk.scores[0].tolist() == [1.0, 0.0]
+
+
 @pytest.mark.parametrize("power", [0.0, 1.0, 2.0, 3.0])
 def test_ordinary_powers_vote_with_unscaled_similarities(power):
     """The underflow guard never scales the votes of ordinary powers: scores equal, to

@@ -188,6 +188,9 @@ VOTE_MIN_SIM = 1e-6
 #: ratios are the same but which do not underflow to 0; for ``power`` up to 30 no cosine
 #: above :data:`VOTE_MIN_SIM` comes near it, so those votes keep their bits
 _SMALLEST_STRENGTH = 2.0 ** -600
+#: ... and above this (a cosine a hair above 1 from float32 rounding, 1.0000001, raised
+#: to a ``power`` of 1e10 or more overflowed to inf, and its votes were inf / inf, NaN)
+_LARGEST_STRENGTH = 2.0 ** 600
 
 
 #: ``self_doc`` and the left-out weights of :func:`vote_kernel` for queries that are not
@@ -205,8 +208,9 @@ def vote_kernel(nb_doc, nb_sim, power, y_indptr, y_indices, y_data, doc_weight, 
     The score of a label is ``sum sim**power * weight * y / sum sim**power * weight``
     over the neighbours with a cosine above :data:`VOTE_MIN_SIM`. Ties go to the lower
     label id; labels without votes follow with score 0 in ``label_order`` (most
-    frequent first). Where the largest ``sim**power`` would underflow, every
-    similarity is first divided by the largest (:data:`_SMALLEST_STRENGTH`).
+    frequent first). Where the largest ``sim**power`` would underflow or overflow, every
+    similarity is first divided by the largest (:data:`_SMALLEST_STRENGTH`,
+    :data:`_LARGEST_STRENGTH`).
 
     ``self_doc`` (empty, or a row of the left-out weights per query, -1 for none) leaves
     what a query's own document (or its group of copies) gave the label frequencies out
@@ -236,8 +240,8 @@ def vote_kernel(nb_doc, nb_sim, power, y_indptr, y_indices, y_data, doc_weight, 
             if nb_doc[q, j] < 0:
                 break
             top = max(top, np.float64(nb_sim[q, j]))
-        scale = top if power != 1.0 and top > 0.0 and top ** power < _SMALLEST_STRENGTH \
-            else 1.0
+        scale = top if power != 1.0 and top > 0.0 \
+            and not _SMALLEST_STRENGTH <= top ** power <= _LARGEST_STRENGTH else 1.0
         for j in range(nb_doc.shape[1]):
             doc = nb_doc[q, j]
             if doc < 0:
