@@ -143,6 +143,20 @@ def test_bands_hold_about_equal_occurrences():
         FrequencyBands.from_counts(counts, n_bands=0)
 
 
+@pytest.mark.parametrize("n_bands", [10 ** 12, 2 ** 64])
+def test_more_bands_than_occurrences_split_no_finer(n_bands):
+    """Past one band per occurrence no target falls between two labels that the
+    finer split would not already part: ``calibrate --bands 18446744073709551616``
+    asked np.arange for as many targets (a traceback, "Maximum allowed size
+    exceeded"), and 1e12 bands for terabytes; both give the bands of 32."""
+    counts = np.array([3, 1, 4, 1, 5, 9, 2, 6, 0])  # 31 occurrences
+    finest = FrequencyBands.from_counts(counts, n_bands=32)
+    bands = FrequencyBands.from_counts(counts, n_bands=n_bands)
+    assert bands.edges.tolist() == finest.edges.tolist()
+    assert bands.band_of.tolist() == finest.band_of.tolist()
+    assert finest.names() == ["0", "1", "2", "3", "4", "5", "6-8", "9+"]
+
+
 @pytest.fixture(scope="module")
 def simulated():
     y, true_p, raw = simulate_scores(6000, 12, seed=3)

@@ -88,6 +88,10 @@ class FrequencyBands:
             return cls(np.zeros(counts.size, np.int16), np.array([0, top]))
         ordered = np.sort(counts)
         mass = np.cumsum(ordered)
+        # past one band per occurrence the targets step by less than one, and every
+        # label with a count already starts a band: more split no finer (2**64 bands
+        # asked np.arange for as many targets, a traceback; 1e12 for terabytes)
+        n_bands = min(n_bands, int(mass[-1]) + 1)
         targets = mass[-1] * np.arange(1, n_bands) / n_bands
         # the label whose occurrences cross a target starts the next band
         cuts = ordered[np.minimum(np.searchsorted(mass, targets, side="right"),
