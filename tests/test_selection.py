@@ -169,6 +169,23 @@ def test_round_sizes_add_up():
             assert sum(round_sizes(budget, rounds, 0.3)) == budget
 
 
+
+def test_round_sizes_of_more_rounds_than_documents_to_choose():
+    """A round beyond one per document left is empty, and dropped: its size was
+    still computed, once per round asked (``label --budget 10 --rounds
+    18446744073709551616`` never started). Here a million rounds list nothing for
+    the rounds that cannot be filled."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        sizes = round_sizes(10, 10 ** 6, 0.25)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert sizes == round_sizes(10, 9, 0.25) == [2] + [1] * 8
+    assert peak < 100_000  # a list of a million sizes takes 8 MB
+
 _G = np.array([0.5, 0.2, 0.9, 0.1])
 _T = TopK.from_scores(np.array([[0.9, 0.1], [0.2, 0.8]]), 2)
 

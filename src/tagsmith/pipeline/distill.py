@@ -296,7 +296,8 @@ def round_sizes(budget: int, rounds: int, initial_fraction: float) -> list[int]:
     rest = budget - first
     if rounds == 1 or rest == 0:
         return [budget]
-    n = rounds - 1
+    # a round past one per document left would be empty: rounds=2**64 never ended
+    n = min(rounds - 1, rest)
     sizes = [rest // n + (1 if i < rest % n else 0) for i in range(n)]
     return [first] + [size for size in sizes if size]
 
