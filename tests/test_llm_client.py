@@ -428,6 +428,19 @@ def test_bad_parameters_are_named(kw):
         OpenAIChatClient("http://127.0.0.1:9/v1", "m", **kw)
 
 
+@pytest.mark.parametrize("option", ["price_prompt", "price_completion"])
+def test_a_price_whose_cost_overflows_is_refused(option):
+    """A price of 1e308 per million tokens passed as finite, and 7,000 tokens at it
+    cost inf: the progress bar said 'cost inf' and the JSON summary '"cost":
+    "Infinity"'. A price is at most 1e9 per million tokens (1,000 a token)."""
+    with pytest.raises(InvalidParameterError,
+                       match=rf"'{option}' must be a number in \[0, 1000000000\], got 1e\+308"):
+        OpenAIChatClient("http://127.0.0.1:9/v1", "m", **{option: 1e308})
+    client = OpenAIChatClient("http://127.0.0.1:9/v1", "m", **{option: 10 ** 9})
+    client.usage.add(ChatResponse("x", prompt_tokens=10 ** 15, completion_tokens=10 ** 15))
+    assert client.usage.cost == 1e18
+
+
 def test_numpy_numbers_are_taken_and_kept_as_plain_values():
     """numpy integers (settings from an array) were refused for max_retries and
     max_concurrency, a float32 for the timeouts and prices, and random.Random refused a

@@ -71,6 +71,9 @@ PERMANENT_SERVER_ERRORS = frozenset({501, 505})
 USER_AGENT = "tagsmith-llm-client"
 #: the longest per-request timeout accepted (a day), in seconds
 MAX_TIMEOUT = 86400.0
+#: the highest price per million tokens accepted (1,000 a token, in any currency): a
+#: price of 1e308 passed as finite, and the tokens of a few calls cost inf
+MAX_PRICE = 10 ** 9
 #: the largest reply body read (a chat answer is a few kilobytes)
 MAX_RESPONSE_BYTES = 16 << 20
 #: the longest :func:`complete_all` waits, once interrupted, for the calls it aborted to end
@@ -360,9 +363,10 @@ class OpenAIChatClient:
         backoff_base = check_number("backoff_base", backoff_base, 0, unit="seconds",
                                     numpy=True)
         backoff_max = check_number("backoff_max", backoff_max, 0, unit="seconds", numpy=True)
-        price_prompt = check_number("price_prompt", price_prompt, 0, finite=True, numpy=True)
-        price_completion = check_number("price_completion", price_completion, 0, finite=True,
-                                        numpy=True)
+        price_prompt = check_number("price_prompt", price_prompt, 0, numpy=True,
+                                    maximum=MAX_PRICE)
+        price_completion = check_number("price_completion", price_completion, 0, numpy=True,
+                                        maximum=MAX_PRICE)
         max_retries = check_int("max_retries", max_retries, 0, numpy=True)
         max_concurrency = check_int("max_concurrency", max_concurrency, 1, numpy=True)
         if seed is not None:  # random.Random refused a numpy integer, naming no parameter
