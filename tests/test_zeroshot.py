@@ -1394,6 +1394,24 @@ def test_cli_zeroshot_threshold_keeps_the_suggestions_scoring_at_least_it(
         assert "'--threshold'" in result.stderr
 
 
+@pytest.mark.parametrize("threshold", ["1.2", "-1.2"])
+def test_cli_zeroshot_threshold_past_a_cosine_is_refused_without_background(tmp_path,
+                                                                            threshold):
+    """Without --background a score is a cosine, in [-1, 1]; --threshold took up to 1.5
+    (the range with --background): 1.2 gave every document no suggestion, -1.2 kept
+    all --k, without a word."""
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en\nu:sport,sport\nu:food,food\n")
+    docs = tmp_path / "docs.txt"
+    docs.write_text("The team won the final\n")
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "zeroshot", str(vocab), str(docs), "--cache-dir", str(tmp_path),
+        "--threshold", threshold])
+    assert result.exit_code == 2 and result.stdout == "", result.output
+    assert "'--threshold': expected a number in [-1, 1] without --background (a cosine)" \
+        in result.stderr
+
+
 def test_cli_zeroshot_threshold_compares_the_score_it_prints(tmp_path, monkeypatch, encoder):
     """--threshold compared the unrounded score while the output showed it to 6
     decimals: 0.4999996 printed as 0.5 but was dropped at --threshold 0.5."""

@@ -1070,6 +1070,11 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
         # a blended score is in [0, 1]: above 1 no document would get a suggestion
         raise click.BadParameter(f"expected a number in [0, 1] with --bundle (a blended "
                                  f"score), got {threshold!r}", param_hint="'--threshold'")
+    if not bundle and not background and threshold is not None \
+            and not -1.0 <= threshold <= 1.0:
+        # a cosine is in [-1, 1]: 1.2 gave no document a suggestion, -1.2 kept all --k
+        raise click.BadParameter(f"expected a number in [-1, 1] without --background (a "
+                                 f"cosine), got {threshold!r}", param_hint="'--threshold'")
 
     if index == "hnsw":  # (auto: checked below, once the label rows can be counted)
         from tagsmith.zeroshot.index import require_hnswlib
