@@ -937,6 +937,18 @@ def test_labeling_options_refuse_each_bad_field_by_name(field, value):
         LabelingOptions(**{field: value}).validate()
 
 
+@pytest.mark.parametrize("votes", [101, 2 ** 64])
+def test_votes_past_the_most_are_refused(votes):
+    """Every vote of every document is a request built before the first call: label
+    --votes 18446744073709551616 filled memory building them and never called."""
+    from tagsmith.exceptions import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError,
+                       match=rf"'votes' must be an integer in \[1, 100\], got {votes}"):
+        LabelingOptions(votes=votes).validate()
+    LabelingOptions(votes=100).validate()
+
+
 def test_merging_reports_sums_every_count_and_keeps_the_errors_in_order():
     from dataclasses import fields
 

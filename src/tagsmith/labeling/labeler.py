@@ -57,6 +57,11 @@ from tagsmith.topk import TopK
 logger = logging.getLogger("tagsmith")
 
 
+#: the most votes per document: each is a paid call, and every vote of every document is
+#: a request built before the first is sent (--votes 2**64 filled memory building them)
+MAX_VOTES = 100
+
+
 @dataclass
 class LabelingOptions:
     """How documents are labelled by the LLM."""
@@ -85,6 +90,8 @@ class LabelingOptions:
         it, and numpy integers were refused)."""
         for name in ("max_labels", "votes", "max_doc_chars", "shortlist_k", "n_workers"):
             setattr(self, name, check_int(name, getattr(self, name), 1, numpy=True))
+        if self.votes > MAX_VOTES:
+            raise InvalidParameterError("votes", f"an integer in [1, {MAX_VOTES}]", self.votes)
         self.full_list_up_to = check_int("full_list_up_to", self.full_list_up_to, 0,
                                          numpy=True)
         for name in ("temperature", "vote_temperature"):  # chat-completions: [0, 2]
