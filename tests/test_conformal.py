@@ -74,6 +74,18 @@ def calibrated_data():
     return y, TopK.from_scores(true_p, 40)
 
 
+def test_an_alpha_far_too_small_asks_for_a_readable_number_of_documents():
+    """alpha 1e-300 asked to "calibrate on at least 99999999999899988493...", every
+    one of the 300 digits of 1/alpha - 1 as an int, in a warning line of 541 characters."""
+    from tagsmith.pipeline.confidence import ConformalModel
+
+    scores = np.random.default_rng(0).random((6, 3))
+    recall = fit_recall_control(sp.csr_matrix(scores > 0.5), TopK.from_scores(scores, 3))
+    model = ConformalModel(recall, None, None, alpha=0.1, n_docs=6)
+    assert "calibrate on at least 1e+300 such documents," in model.alpha_too_small(1e-300)
+    assert "calibrate on at least 999 such documents," in model.alpha_too_small(0.001)
+
+
 def test_recall_guarantee_holds_over_random_splits(calibrated_data):
     """Mean test recall over 30 re-splits is within a point of 1 - alpha, each split close."""
     y, probs = calibrated_data

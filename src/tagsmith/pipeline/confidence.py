@@ -191,11 +191,13 @@ class ConformalModel:
         if alpha * (n + 1) * (1 + 1e-12) >= 1.0:
             return None
         needed = int(np.ceil(1.0 / alpha * (1 - 1e-12))) - 1
+        # alpha 1e-300 asked for a number of documents of 300 digits
+        needed_text = str(needed) if needed < 10 ** 12 else f"{needed:.3g}"
         whole = "every label" if method != "mondrian" else "every label of its band"
         docs = (f"the n = {n} conformal document{plural_s(n)} with a true label"
                 + (" in the smallest band" if counts.size > 1 else ""))
         return (f"alpha {alpha:g} is below 1/(n + 1) = {smallest:.4f} for {docs}: every "
-                f"{method} set is {whole}; calibrate on at least {needed} such documents, "
+                f"{method} set is {whole}; calibrate on at least {needed_text} such documents, "
                 f"or use an alpha of at least {smallest:.4f}")
 
     def check_options(self, alpha: float | None, max_set_size: int | None,
