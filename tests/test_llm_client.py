@@ -428,6 +428,18 @@ def test_bad_parameters_are_named(kw):
         OpenAIChatClient("http://127.0.0.1:9/v1", "m", **kw)
 
 
+@pytest.mark.parametrize("backoff_base", [0.0, 0.01, 2.0])
+def test_the_wait_before_a_late_retry_is_the_longest_wait(backoff_base):
+    """backoff_base * 2 ** attempt raised OverflowError ("int too large to convert to
+    float") from the 1024th retry on: a run with --max-retries 2000 against a server
+    busy for good ended in a traceback after its days of waiting."""
+    client = OpenAIChatClient("http://127.0.0.1:9/v1", "m", max_retries=2000,
+                              backoff_base=backoff_base, backoff_max=60.0)
+    for attempt in (1023, 1024, 1999):
+        delay = client._delay(attempt, None)
+        assert (delay == 0.0) if backoff_base == 0 else (30.0 <= delay <= 60.0)
+
+
 @pytest.mark.parametrize("option", ["price_prompt", "price_completion"])
 def test_a_price_whose_cost_overflows_is_refused(option):
     """A price of 1e308 per million tokens passed as finite, and 7,000 tokens at it

@@ -478,7 +478,9 @@ class OpenAIChatClient:
     def _delay(self, attempt: int, error: _Transient | None) -> float:
         if error is not None and error.retry_after is not None:
             return min(max(error.retry_after, 0.0), max(self.backoff_max, 1.0) * 5)
-        return min(self.backoff_max, self.backoff_base * 2 ** attempt) \
+        # 2 ** 1024 is past any float (the 1024th retry raised OverflowError); long
+        # before 2 ** 1000 every wait is backoff_max
+        return min(self.backoff_max, self.backoff_base * 2.0 ** min(attempt, 1000)) \
             * (0.5 + 0.5 * self._random.random())
 
     def _connection(self) -> http.client.HTTPConnection:
