@@ -428,6 +428,19 @@ def test_bad_parameters_are_named(kw):
         OpenAIChatClient("http://127.0.0.1:9/v1", "m", **kw)
 
 
+@pytest.mark.parametrize("option", ["backoff_base", "backoff_max"])
+@pytest.mark.parametrize("value", [float("inf"), 1e300])
+def test_a_wait_past_a_day_is_refused(option, value):
+    """backoff_base=1e300 and backoff_max=1e300 were taken, and the first retry waited
+    1e300 seconds: threading.Event.wait raised OverflowError ("timestamp out of range
+    for platform time_t"); an infinite backoff_max let the waits grow until it did.
+    Both are seconds, at most a day, as the timeout is."""
+    with pytest.raises(InvalidParameterError,
+                       match=rf"'{option}' must be a number of seconds in \[0, 86400"):
+        OpenAIChatClient("http://127.0.0.1:9/v1", "m", **{option: value})
+    OpenAIChatClient("http://127.0.0.1:9/v1", "m", **{option: 86400})
+
+
 @pytest.mark.parametrize("backoff_base", [0.0, 0.01, 2.0])
 def test_the_wait_before_a_late_retry_is_the_longest_wait(backoff_base):
     """backoff_base * 2 ** attempt raised OverflowError ("int too large to convert to
