@@ -630,6 +630,20 @@ def test_a_parameter_given_twice_is_refused(files, command, args, message):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("option, key", [("--param", "max_iter"), ("--feature-param", "min_df")])
+def test_a_parameter_of_more_digits_than_python_reads_is_refused(files, option, key):
+    """json.loads of an integer past Python's 4300 digits raised ValueError ("Exceeds
+    the limit (4300 digits) for integer string conversion"), no JSONDecodeError: a
+    traceback, exit code 1, instead of the option's refusal."""
+    out = files["base"] / f"digits-{key}"
+    result = run("train", files["corpus"], "-o", out, "--vocab", files["vocab"],
+                 option, f"{key}={'9' * 5000}")
+    assert result.exit_code == 2, result.output
+    assert f"option '{option}' must be KEY=VALUE with a number of at most 4300 digits, " \
+        f"got '{key}=... (5000 characters)'" in result.output, result.output
+    assert not out.exists()
+
+
 def test_a_featurizer_that_keeps_no_feature_is_named_by_its_option(files):
     """The library's check names ``featurizer_params``, a TrainOptions field no CLI user
     typed: the message reads as the option the value came from."""

@@ -65,6 +65,11 @@ def _parse_params(pairs: tuple[str, ...], option: str) -> dict:
             params[key] = json.loads(raw)
         except json.JSONDecodeError:
             params[key] = raw
+        except ValueError:  # an integer past Python's limit of digits: no JSONDecodeError
+            digits = sys.get_int_max_str_digits()
+            raise InvalidParameterError(
+                option, f"KEY=VALUE with a number of at most {digits} digits",
+                f"{key}=... ({len(raw)} characters)") from None
     return params
 
 
