@@ -392,6 +392,18 @@ def test_a_k_far_beyond_the_ranking_costs_no_memory_of_size_k():
     assert ndcg_at_k(Y, topk, 10**15) == report[f"ndcg@{k}"]
 
 
+def test_a_k_past_int64_is_a_k_past_the_ranking():
+    """nDCG compared the documents' label counts with k as an int64 array: k = 2**64
+    raised OverflowError ("Python int too large to convert to C long"), and evaluate
+    with it, where every other metric took it."""
+    topk = TopK.from_scores([[0.3, 0.9, 0.1], [0.5, 0.2, 0.4]], 3)
+    Y = [[1, 1, 0], [0, 1, 0]]
+    assert ndcg_at_k(Y, topk, 2 ** 64) == ndcg_at_k(Y, topk, 10 ** 15)
+    report = evaluate(Y, topk, ks=(2 ** 64,), propensity=[0.5, 0.5, 0.5])
+    assert report[f"ndcg@{2 ** 64}"] == ndcg_at_k(Y, topk, 3)
+    assert report[f"r@{2 ** 64}"] == 1.0
+
+
 def test_large_label_ids_do_not_overflow():
     n_labels = 2**31 - 1
     Y = sp.csr_matrix((np.ones(3), [n_labels - 1, 5, n_labels - 2], [0, 1, 2, 3]),

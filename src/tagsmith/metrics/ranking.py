@@ -176,7 +176,9 @@ def _ndcg_of_dcg(dcg: np.ndarray, n_true: np.ndarray, k: int,
                  discount: np.ndarray) -> np.ndarray:
     """Each document's nDCG@k from its DCG@k: divided by the ideal DCG of its
     ``min(k, |y_i|)`` labels (``discount`` from :func:`_discounts`)."""
-    ideal = np.concatenate([[0.0], np.cumsum(discount)])[np.minimum(n_true, k)]
+    # no row's ideal reaches past the discounts (a k of 2**64 is no int64 for np.minimum)
+    ideal = np.concatenate([[0.0], np.cumsum(discount)])[np.minimum(n_true,
+                                                                    min(k, discount.size))]
     return _safe_div(dcg, ideal)
 
 
