@@ -134,6 +134,19 @@ def test_label_sets_in_blocks_of_rows_equal_the_whole_matrix_ones(monkeypatch, b
     ).tolist()
 
 
+@pytest.mark.parametrize("threshold", ["0.5", b"0.5", True, np.bool_(False),
+                                       ["0.1", "0.2", "0.3"], [True, False, True]])
+def test_label_sets_refuses_a_threshold_that_is_no_number(threshold):
+    """numpy read "0.5" as 0.5 and True as 1.0: TopK.label_sets kept the labels of
+    threshold="0.5" (a value read from a text file, unconverted), where
+    TextClassifier.label_sets refuses it, as every number parameter refuses bools
+    and strings."""
+    topk = TopK.from_scores(np.array([[0.1, 0.9, 0.4]]), k=3)
+    with pytest.raises(InvalidParameterError,
+                       match="'threshold' must be a number or an array of numbers"):
+        topk.label_sets(threshold)
+
+
 def test_label_sets_and_from_csr_check_their_arguments():
     topk = TopK.from_scores(np.array([[0.1, 0.9, 0.4]]), k=3)
     # max_labels=-1 used to drop the last column, min_labels=-1 to force all but it in

@@ -25,7 +25,11 @@ PAD = -1
 
 def _as_threshold_array(threshold, n_labels: int) -> np.ndarray:
     try:
-        thr = np.asarray(threshold, dtype=np.float32)
+        given = np.asarray(threshold)
+        # numpy reads "0.5" as 0.5 and True as 1.0: numbers only, as every check does
+        if given.dtype.kind not in "iuf":
+            raise TypeError
+        thr = given.astype(np.float32)
     except (TypeError, ValueError):
         raise InvalidParameterError("threshold", "a number or an array of numbers",
                                     threshold) from None
