@@ -147,6 +147,17 @@ def test_label_sets_refuses_a_threshold_that_is_no_number(threshold):
         topk.label_sets(threshold)
 
 
+@pytest.mark.parametrize("k", [1.5, 5.0, True, -1, "5", float("nan"), None])
+def test_padded_to_refuses_a_width_that_is_no_count(k):
+    """padded_to compared k with its width and no more: 1.5, True or -1 gave the TopK
+    back as if widened, "5", NaN and None raised TypeError naming no parameter."""
+    topk = TopK.from_scores(np.array([[0.1, 0.9, 0.4]]), k=2)
+    with pytest.raises(InvalidParameterError, match="'k' must be an integer >= 0"):
+        topk.padded_to(k)
+    assert topk.padded_to(np.int64(4)).indices.tolist() == [[1, 2, -1, -1]]
+    assert topk.padded_to(0) is topk
+
+
 def test_label_sets_and_from_csr_check_their_arguments():
     topk = TopK.from_scores(np.array([[0.1, 0.9, 0.4]]), k=3)
     # max_labels=-1 used to drop the last column, min_labels=-1 to force all but it in

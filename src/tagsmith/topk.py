@@ -250,6 +250,7 @@ class TopK:
     def padded_to(self, k: int) -> TopK:
         """This TopK widened to ``k`` columns with padding entries (itself when ``k`` is
         not wider)."""
+        k = check_int("k", k, 0, numpy=True)  # 1.5, True or -1 came back as if widened
         if k <= self.k:
             return self
         extra = k - self.k
