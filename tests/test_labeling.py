@@ -937,6 +937,17 @@ def test_labeling_options_refuse_each_bad_field_by_name(field, value):
         LabelingOptions(**{field: value}).validate()
 
 
+@pytest.mark.parametrize("use_case", ["", "   \n"])
+def test_a_blank_use_case_is_refused(use_case):
+    """label --use-case "" (a shell variable left unset) was taken and dropped from the
+    prompt without a word, where taxonomy refuses it."""
+    from tagsmith.exceptions import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="'use_case' must be None or a "
+                                                    "description of what the labels are for"):
+        LabelingOptions(use_case=use_case).validate()
+
+
 @pytest.mark.parametrize("votes", [101, 2 ** 64])
 def test_votes_past_the_most_are_refused(votes):
     """Every vote of every document is a request built before the first call: label

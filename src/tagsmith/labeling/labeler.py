@@ -96,7 +96,9 @@ class LabelingOptions:
                                          numpy=True)
         for name in ("temperature", "vote_temperature"):  # chat-completions: [0, 2]
             setattr(self, name, check_temperature(name, getattr(self, name)))
-        if self.use_case is not None and not isinstance(self.use_case, str):
+        # a blank one ("", a shell variable left unset) was dropped from the prompt
+        if self.use_case is not None and (not isinstance(self.use_case, str)
+                                          or not self.use_case.strip()):
             raise InvalidParameterError("use_case", "None or a description of what the "
                                         "labels are for", self.use_case)
         if not isinstance(self.lang, str) or not self.lang:
