@@ -425,6 +425,18 @@ def test_every_single_path_refuses_dash_naming_itself_and_a_list_reads_stdin(com
     assert refused.value.message.startswith("'-' (std"), refused.value.message
 
 
+def test_label_votes_says_its_range_in_the_help():
+    """--votes refused 101 (LabelingOptions' most) while its help said x>=1."""
+    from tagsmith.exceptions import InvalidParameterError
+    from tagsmith.labeling import MAX_VOTES
+    from tagsmith.labeling.labeler import LabelingOptions
+
+    help_text = " ".join(run("label", "--help").output.split())
+    assert f"ask each document this many times. [default: 1; 1<=x<={MAX_VOTES}]" in help_text
+    with pytest.raises(InvalidParameterError, match=rf"\[1, {MAX_VOTES}\]"):
+        LabelingOptions(votes=MAX_VOTES + 1).validate()
+
+
 #: the str options that name no file or folder (values, names, URLs, templates)
 NOT_PATHS = {"param", "feature_param", "use_case", "base_url", "llm_model", "api_key_env",
              "base_uri", "template", "cooccurrence", "lang", "splits"}

@@ -35,6 +35,7 @@ from tagsmith.cli.commands import (
     refuse_csv_vocabulary,
     shown_score,
 )
+from tagsmith.labeling import MAX_VOTES
 from tagsmith.models import available_models
 
 #: a click command function (llm_options returns it with its options added)
@@ -600,7 +601,7 @@ Interrupt at any time: answers are cached, a rerun resumes where it stopped.
 @click.option("--shortlist-k", type=click.IntRange(min=1), default=30, show_default=True,
               help="Labels of the shortlist offered per document; a label the LLM names "
               "off it is rejected (counted in n_unoffered_labels).")
-@click.option("--votes", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--votes", type=click.IntRange(1, MAX_VOTES), default=1, show_default=True,
               help="Self-consistency: ask each document this many times.")
 @click.option("--max-labels", type=click.IntRange(min=1), default=10, show_default=True,
               help="Most labels asked for and kept per answer (the most confident).")

@@ -8,3 +8,8 @@ chat-completions endpoint, :class:`~tagsmith.labeling.client.ScriptedLLM` as the
 in-process test double, and :class:`~tagsmith.labeling.cache.CachedClient` in front of
 either so reruns cost nothing.
 """
+
+#: the most votes per document (``LabelingOptions.votes``, ``label --votes``): each is a
+#: paid call, and every vote of every document is a request built before the first is
+#: sent (--votes 2**64 filled memory building them)
+MAX_VOTES = 100

@@ -43,7 +43,7 @@ from tagsmith.exceptions import (
     LLMOutputError,
     RejectedItemsError,
 )
-from tagsmith.labeling import prompts
+from tagsmith.labeling import MAX_VOTES, prompts
 from tagsmith.labeling.cache import DropMalformed
 from tagsmith.labeling.client import (
     ChatRequest,
@@ -55,11 +55,6 @@ from tagsmith.labeling.parsing import LabelResolver, ParsedLabels, parse_label_a
 from tagsmith.topk import TopK
 
 logger = logging.getLogger("tagsmith")
-
-
-#: the most votes per document: each is a paid call, and every vote of every document is
-#: a request built before the first is sent (--votes 2**64 filled memory building them)
-MAX_VOTES = 100
 
 
 @dataclass
