@@ -7,6 +7,7 @@ typed options (a choice, a number, a range); values only the library checks (str
 limits click does not know) are listed by hand in ``LIBRARY_CHECKED``.
 """
 
+import json
 import logging
 import shutil
 
@@ -702,6 +703,32 @@ def test_a_corpus_whose_every_text_is_empty_is_refused_naming_it(tmp_path, name,
     assert f"{corpus}: every document has a blank text (empty or whitespace only; all 2 " \
         "documents): nothing to train on" in result.output
     assert "--feature-param" not in result.output and not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("command", ["train --dev", "eval", "calibrate --data"])
+def test_a_held_out_corpus_whose_every_text_is_blank_is_refused_naming_it(
+        tmp_path, files, bundle, command):
+    """A --dev corpus of blank texts alone was accepted (train refused only a training
+    corpus of them) and the thresholds were tuned on it, "held-out (dev corpus, 2 docs)";
+    eval printed figures and calibrate --data fitted a calibrator on such a corpus, each
+    measuring nothing, exit code 0."""
+    corpus = tmp_path / "blank.jsonl"
+    corpus.write_text("".join(json.dumps({"text": " " * (i % 3), "labels": [
+        f"<urn:goemotions:{'joy' if i % 2 else 'anger'}>"]}) + "\n" for i in range(40)),
+        encoding="utf-8")
+    out = tmp_path / "out"
+    args = {"train --dev": ["train", files["corpus"], "--vocab", files["vocab"], "-o", out,
+                            "--dev", corpus, *FAST],
+            "eval": ["eval", bundle, corpus],
+            "calibrate --data": ["calibrate", bundle, "--data", corpus, "-o", out]}[command]
+    result = run(*args)
+    assert result.exit_code == 3, result.output
+    option = {"train --dev": "--dev: ", "eval": "", "calibrate --data": "--data: "}[command]
+    what = {"train --dev": "tune thresholds on", "eval": "evaluate on",
+            "calibrate --data": "calibrate on"}[command]
+    assert f"{corpus}: {option}every document has a blank text (empty or whitespace only; " \
+        f"all 40 documents): nothing to {what}" in result.output
+    assert not out.exists()
 
 
 def test_every_option_of_every_command_says_what_it_does():

@@ -179,15 +179,11 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
         warn_unnamed_language(label_space, lang)
     # the vocabulary named, or none given: the labels are the corpora's own
     named = f"the vocabulary {vocab}" if vocab else None
-    data = read[0].require_labels(corpus, named)
-    dev_data = read[1].require_labels(dev, named) if dev else None
-    if not any(text.strip() for text in data.texts):
-        # (a CSV or JSONL corpus: a TSV line refuses an empty text) the featurizer's
-        # refusal blamed --feature-param, which the user had not given, exit code 2
-        n = len(data.texts)
-        which = plural(n, "the one document", f"all {n:,} documents")
-        raise DataError(f"every document has a blank text (empty or whitespace only; {which}):"
-                        " nothing to train on", path=corpus)
+    # the featurizer's refusal of blank texts alone blamed --feature-param, which the
+    # user had not given, exit code 2; a blank --dev tuned the thresholds on nothing
+    data = read[0].require_labels(corpus, named).require_text(corpus, "train on")
+    dev_data = (read[1].require_labels(dev, named).require_text(
+        dev, "tune thresholds on", "--dev") if dev else None)
     try:
         classifier = train_classifier(
             data.texts, data.Y, label_space, options=options,
@@ -1150,7 +1146,8 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
     named = bundle_vocabulary(bundle)
     data = read_labelled(corpus, classifier.label_space, on_error=on_error,
                          unknown_labels=unknown_labels, vocabulary=named,
-                         vocab_option=None).require_labels(corpus, named)
+                         vocab_option=None).require_labels(corpus, named).require_text(
+                             corpus, "evaluate on")  # every figure measured nothing
     report = None
     if calibration:  # metrics and report from one scoring of the corpus
         from tagsmith.pipeline.confidence import evaluate_with_confidence

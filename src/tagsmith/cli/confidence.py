@@ -256,6 +256,8 @@ def _heldout_corpus(classifier, bundle, data, k, on_error, unknown_labels,
     corpus = read_labelled(data, classifier.label_space, on_error=on_error,
                            unknown_labels=unknown_labels, vocabulary=bundle_vocabulary(bundle),
                            vocab_option=None)  # the bundle holds it: no --vocab here
+    # blank texts alone: the calibrator was fitted on the scores of no words
+    corpus.require_text(data, "calibrate on", "--data")
     # heldout_from_corpus refuses shuffled copies and subsets by per-text hashes; bundles
     # that predate them have only the fingerprint of the whole training corpus
     trained_on = classifier.manifest.get("training", {}).get("data_fingerprint")

@@ -76,6 +76,21 @@ class LabelledData:
                             "the right vocabulary?", path=path)
         return self
 
+    def require_text(self, path: str | Path, nothing_to: str,
+                     option: str | None = None) -> LabelledData:
+        """Refuse, naming ``path`` (and ``option``, the command's option giving it), a
+        corpus whose every text is blank (empty or whitespace only; a CSV or JSONL corpus,
+        a TSV line refuses an empty text): a blank text carries no evidence, so a model
+        trained, tuned, evaluated or calibrated on it learns or measures nothing.
+        ``nothing_to`` says what: "train on", "tune thresholds on"."""
+        if any(text.strip() for text in self.texts):
+            return self
+        n = len(self.texts)
+        which = plural(n, "the one document", f"all {n:,} documents")
+        where = "" if option is None else f"{option}: "
+        raise DataError(f"{where}every document has a blank text (empty or whitespace only; "
+                        f"{which}): nothing to {nothing_to}", path=path)
+
 
 def label_layout(path: str | Path) -> str:
     """Where the corpus at ``path`` gives a document's labels, for an error saying that
