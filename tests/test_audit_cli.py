@@ -2,6 +2,7 @@
 
 import csv
 import json
+import logging
 import os
 import re
 import shutil
@@ -1081,21 +1082,36 @@ def test_a_corpus_too_small_for_the_folds_names_the_options_of_the_caller(tmp_pa
 @pytest.mark.parametrize("labels, says", [
     (["<u:a>"] + [""] * 29, "the corpus has 1 labelled document:"),
     (["<u:a>"] * 30, "the corpus has 30 labelled documents, copies of one text")])
-def test_an_audit_of_one_labelled_text_is_refused_naming_the_corpus(tmp_path, labels, says):
+def test_an_audit_of_one_labelled_text_is_refused_naming_the_corpus(tmp_path, labels, says,
+                                                                    caplog):
     """One labelled document, or copies of one text alone labelled, cannot be
     cross-fitted at any --folds or --seed: the fold model's refusal named a parameter
     'Y' no command line has (exit code 2), and told the lone document to try fewer folds
-    or another seed. The kNN scores need no folds."""
+    or another seed. The kNN scores need no folds: --scores auto, which picked
+    cross-fitting and then refused the corpus telling the user to pass --scores knn,
+    takes them, saying why; an explicit --scores crossfit is refused."""
     corpus, out = tmp_path / "c.tsv", tmp_path / "out"
     copies = len(set(labels)) == 1
     corpus.write_text("".join(f"{'same text' if copies else f'text number {i}'}\t{label}\n"
                               for i, label in enumerate(labels)), encoding="utf-8")
-    result = invoke("audit", corpus, "-o", out, "--no-html")
+    result = invoke("audit", corpus, "-o", out, "--no-html", "--scores", "crossfit")
     assert result.exit_code == 3, result.output
     assert f"{corpus}: cross-fitting needs labelled documents of two texts at least" in \
         result.output and says in result.output and "--scores knn" in result.output
     assert "'Y'" not in result.output and "fewer folds" not in result.output
     assert invoke("audit", corpus, "-o", out, "--no-html", "--scores", "knn").exit_code == 0
+    shutil.rmtree(out)
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        # not -q: its info lines are logged
+        result = CliRunner().invoke(tagsmith_cli.cli, ["audit", str(corpus), "-o", str(out),
+                                                       "--no-html", "--no-plots"])
+    assert result.exit_code == 0, result.output
+    has = says.removeprefix("the corpus has ").rstrip(":")
+    assert f"--scores auto: the corpus has {has}, which cross-fitting cannot score: " \
+        "auditing with --scores knn (leave-one-out kNN, no folds) instead" in \
+        [record.getMessage() for record in caplog.records]
+    written = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert written["scores"]["source"] == "knn"
 
 
 @pytest.mark.parametrize("n_skipped, n_shown, says", [
@@ -2023,7 +2039,7 @@ def test_an_output_that_cannot_be_written_is_named_and_the_old_outputs_stay(
 
 
 def test_an_audit_whose_folds_put_every_labelled_document_in_one_is_refused_first(
-        tmp_path, monkeypatch):
+        tmp_path, monkeypatch, caplog):
     """Two labelled texts that --seed's folds put in one fold: that fold's model had
     nothing to learn, refused naming a parameter 'Y' no command line has (exit code 2)
     and told to try fewer folds, where --folds 2 is the fewest. The folds are drawn
@@ -2050,6 +2066,21 @@ def test_an_audit_whose_folds_put_every_labelled_document_in_one_is_refused_firs
             "from; give another --seed, more labelled documents or --scores knn") in \
         result.output
     assert "'Y'" not in result.output and not featurized
+    # --scores auto picked cross-fitting, then refused the corpus telling the user to
+    # pass --scores knn: it takes the kNN scores, saying why
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [  # not -q: its info lines logged
+            "audit", str(corpus), "-o", str(out), "--no-html", "--no-plots", "--folds", "2",
+            "--seed", str(together[0])])
+    assert result.exit_code == 0, result.output
+    assert f"--scores auto: the folds of --seed {together[0]} put both labelled documents " \
+        f"in fold {fold} of --folds 2, which cross-fitting cannot score: auditing with " \
+        "--scores knn (leave-one-out kNN, no folds) instead" in \
+        [record.getMessage() for record in caplog.records]
+    assert json.loads((out / "report.json").read_text(encoding="utf-8"))["scores"][
+        "source"] == "knn"
+    shutil.rmtree(out)
+    featurized.clear()
     corpus.write_text("".join(f"text number {i}\t{label}\n" for i, label in enumerate(
         ["<u:a>"] + [""] * 9)), encoding="utf-8")
     result = invoke("audit", corpus, "-o", out, "--no-html", "--scores", "crossfit")

@@ -483,7 +483,11 @@ def _features(texts, classifier, options: AuditOptions):
         featurizer.show_progress = False  # later transforms (leakage splits) are short
 
 
-def _choose_source(options: AuditOptions, classifier, texts, Y) -> str:
+def _choose_source(options: AuditOptions, classifier, texts, Y,
+                   groups: np.ndarray | None = None) -> str:
+    """The scores' source: ``options.scores``, or what ``'auto'`` picks. ``groups``:
+    the documents' exact-duplicate groups (equal texts share a fold), for auto to tell
+    whether cross-fitting can work here (kNN scores where it cannot)."""
     from tagsmith.pipeline.train import data_fingerprint
 
     stored = classifier is not None and classifier.crossfit is not None
@@ -518,6 +522,20 @@ def _choose_source(options: AuditOptions, classifier, texts, Y) -> str:
         return options.scores
     small = Y.shape[1] <= CROSSFIT_UP_TO_LABELS and len(texts) <= CROSSFIT_UP_TO_DOCS
     chosen = "bundle" if matches else "crossfit" if small else "knn"
+    if (chosen == "crossfit" and groups is not None and len(texts) >= options.n_folds
+            and not (options.model or options.model_params)):
+        # one labelled text, or folds of the seed putting every labelled document in
+        # one: auto picked cross-fitting, then refused the corpus telling the user to
+        # pass scores knn; a --model or --param (cross-fitting's alone) keeps it
+        cannot = _folds_cannot_teach(Y, groups, options)
+        if cannot is not None:
+            # the reason a template (the command line names its options there), its
+            # values arguments
+            why, values = cannot[0]
+            logger.info(f"scores auto: {why}, which cross-fitting cannot score: auditing "
+                        "with scores knn (leave-one-out kNN, no folds) instead", *values,
+                        extra={"parameters": ("scores", "seed", "n_folds")})
+            chosen = "knn"
     # a model or parameters for the source auto did not pick would be ignored silently;
     # each is used by one source, the one the message asks for
     used_by = {name: source for name, source, given in (
@@ -745,8 +763,6 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
             logger.info("audit: %s done (%.1f s)", name, seconds[name])
             bar.update(1)
 
-        source_name = _choose_source(options, classifier, texts, Y)
-        _check_enough_documents(source_name, len(texts), options.n_folds, source)
         hashes = dup.text_hashes(texts)
         # twins in one fold (cross-fitting, calibration) and out of each other's kNN
         # neighbours: else each scores, or is calibrated on, the other's label as
@@ -754,6 +770,8 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
         # training's rule (case and spacing) left apart copies the features cannot tell
         # apart (Unicode form, soft hyphens), which the duplicate report names as equal
         groups = dup.exact_groups(hashes)
+        source_name = _choose_source(options, classifier, texts, Y, groups)
+        _check_enough_documents(source_name, len(texts), options.n_folds, source)
         if source_name == "crossfit":  # before the features (an encoder's, minutes)
             _check_folds_teach(Y, groups, options, source)
         model_featurizer, model_X = _features(texts, classifier, options)
@@ -877,35 +895,51 @@ def _check_enough_documents(source_name: str, n_docs: int, n_folds: int,
                     path=corpus, parameters=("n_folds", "scores"))
 
 
-def _check_folds_teach(Y, groups: np.ndarray, options: AuditOptions,
-                       corpus: str | None) -> None:
-    """Cross-fitting needs labelled documents of two texts at least, whatever --folds
-    or --seed: the fold holding a lone one (or every copy of it) has no model to score
-    it with; and folds of the seed that put every labelled document in one fold leave
-    that fold's model none either. Refused naming the corpus, as one too small for the
-    folds is; the fold model's own refusal named a parameter 'Y' no command line has
-    (exit code 2), and told to try fewer folds where --folds 2 is the fewest."""
+def _folds_cannot_teach(Y, groups: np.ndarray,
+                        options: AuditOptions) -> tuple[tuple[str, tuple], DataError] | None:
+    """Why cross-fitting cannot score this corpus, whatever its model: labelled
+    documents of one text alone (the fold holding it, or every copy of it, has no model
+    to score it with), or folds of the seed that put every labelled document in one
+    (that fold's model has none to learn from). ``None`` where it can; else a short
+    reason (a logging template naming parameters, and its values) and the refusal for an
+    explicit ``scores='crossfit'``."""
     from tagsmith.pipeline.crossfit import fold_of_every_labelled, labelled_texts
 
     n_labelled, n_texts = labelled_texts(Y, groups)
     if n_texts >= 2:
         fold = fold_of_every_labelled(Y, options.n_folds, options.seed, groups)
         if fold is None:
-            return
+            return None
         every = "both" if n_labelled == 2 else f"all {n_labelled:,}"
-        raise DataError(f"cross-fitting with --seed {options.seed} puts {every} labelled "
-                        f"documents in fold {fold + 1} of {options.n_folds}, which leaves "
-                        "its fold model none to learn from; give another --seed, more "
-                        "labelled documents or --scores knn (seed and scores in "
-                        "AuditOptions)", path=corpus)
-    what = ("1 labelled document" if n_labelled == 1 else
-            f"{n_labelled:,} labelled documents, copies of one text (equal texts share a "
-            "fold)")
-    raise DataError(f"cross-fitting needs labelled documents of two texts at least, and "
-                    f"the corpus has {what}: the fold holding it leaves its fold model no "
-                    "labelled document to learn from; give more labelled documents or "
-                    "scores knn (leave-one-out kNN, no folds)", path=corpus,
-                    parameters=("scores",))
+        return (("the folds of seed %d put %s labelled documents in fold %d of n_folds %d",
+                 (options.seed, every, fold + 1, options.n_folds)),
+                DataError(f"cross-fitting with --seed {options.seed} puts {every} labelled "
+                          f"documents in fold {fold + 1} of {options.n_folds}, which leaves "
+                          "its fold model none to learn from; give another --seed, more "
+                          "labelled documents or --scores knn (seed and scores in "
+                          "AuditOptions)"))
+    has = ("1 labelled document" if n_labelled == 1 else
+           f"{n_labelled:,} labelled documents, copies of one text")
+    what = has if n_labelled == 1 else f"{has} (equal texts share a fold)"
+    return (("the corpus has %s", (has,)),
+            DataError(f"cross-fitting needs labelled documents of two texts at least, and "
+                      f"the corpus has {what}: the fold holding it leaves its fold model no "
+                      "labelled document to learn from; give more labelled documents or "
+                      "scores knn (leave-one-out kNN, no folds)", parameters=("scores",)))
+
+
+def _check_folds_teach(Y, groups: np.ndarray, options: AuditOptions,
+                       corpus: str | None) -> None:
+    """Cross-fitting needs labelled documents of two texts at least, whatever --folds
+    or --seed, and folds of the seed that do not put every labelled document in one
+    (:func:`_folds_cannot_teach`). Refused naming the corpus, as one too small for the
+    folds is; the fold model's own refusal named a parameter 'Y' no command line has
+    (exit code 2), and told to try fewer folds where --folds 2 is the fewest. Scores
+    ``'auto'`` takes the kNN scores here instead (:func:`_choose_source`)."""
+    cannot = _folds_cannot_teach(Y, groups, options)
+    if cannot is not None:
+        error = cannot[1]
+        raise DataError(error.reason, path=corpus, parameters=error.parameters)
 
 
 def _scores_quality(Y, scores: AuditScores) -> dict:
