@@ -445,6 +445,31 @@ def test_crossfit_folds_with_one_labelled_text_is_refused_before_training(tmp_pa
     assert "'Y'" not in result.output and not (tmp_path / "b").exists()
 
 
+def test_crossfit_folds_with_one_labelled_text_left_by_the_calibration_split_says_so_last(
+        tmp_path):
+    """The refusal where the calibration split took every other labelled text read
+    "got '3 labelled documents (the calibration split set aside), copies of one text'",
+    as if the split were the copies: the aside comes last."""
+    from tagsmith.pipeline.crossfit import heldout_split
+    from tagsmith.pipeline.train import duplicate_groups
+
+    texts = ["same labelled text"] * 3 + ["other labelled text"] + [
+        f"plain words {i}" for i in range(30)]
+    groups = duplicate_groups(texts)
+    # a seed whose split keeps the copies and sets the other labelled text aside
+    splits = {seed: heldout_split(len(texts), 0.5, seed, groups=groups) for seed in range(50)}
+    seed = next(seed for seed, (fit, aside) in splits.items() if 0 in fit and 3 in aside)
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text("".join(f"{text}\t{'<u:a>' if i < 4 else ''}\n"
+                              for i, text in enumerate(texts)))
+    result = run("train", corpus, "-o", tmp_path / "b", "--crossfit-folds", "2",
+                 "--calibration-fraction", "0.5", "--seed", seed, *FAST)
+    assert result.exit_code == 2, result.output
+    assert "got '3 labelled documents, copies of one text (the calibration split set " \
+        "aside)'" in " ".join(result.output.split())
+    assert not (tmp_path / "b").exists()
+
+
 def test_a_held_out_check_of_unlabelled_documents_says_it_measures_nothing(tmp_path):
     """A corpus mostly unlabelled held out 3 documents with no label: every figure read
     0.0000 (LRAP 1.0), with no word that there was nothing to measure."""

@@ -655,8 +655,10 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
             raise InvalidParameterError(
                 "crossfit_folds", "used with labelled documents of two texts at least (the "
                 "fold holding a lone one leaves its fold model nothing to learn from)",
-                f"{n_labelled:,} labelled document{plural_s(n_labelled)}{aside}"
-                + (", copies of one text" if n_labelled > 1 else ""))
+                # the aside last: "3 labelled documents (the calibration split set
+                # aside), copies of one text" read as if the split were the copies
+                f"{n_labelled:,} labelled document{plural_s(n_labelled)}"
+                + (", copies of one text" if n_labelled > 1 else "") + aside)
         fold = fold_of_every_labelled(Y, options.crossfit_folds, options.seed, groups)
         if fold is not None:
             # two labelled texts or more the seed's folds put in one: that fold's model
