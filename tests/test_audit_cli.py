@@ -2065,7 +2065,19 @@ def test_an_audit_whose_folds_put_every_labelled_document_in_one_is_refused_firs
             f"documents in fold {fold} of 2, which leaves its fold model none to learn "
             "from; give another --seed, more labelled documents or --scores knn") in \
         result.output
-    assert "'Y'" not in result.output and not featurized
+    assert "'Y'" not in result.output and "AuditOptions" not in result.output
+    assert not featurized
+    # audit_corpus names its own parameters: it said "--seed" and "--scores knn (seed and
+    # scores in AuditOptions)", as the command line did
+    with pytest.raises(DataError) as caught:
+        audit_corpus([f"text number {i}" for i in range(10)],
+                     sp.csr_matrix(np.eye(10, 2, dtype=bool)), LabelSpace.from_uris(
+                         ["u:a", "u:b"]),
+                     options=AuditOptions(scores="crossfit", n_folds=2, seed=together[0]))
+    assert str(caught.value) == (
+        f"cross-fitting with seed {together[0]} puts both labelled documents in fold {fold} "
+        "of 2, which leaves its fold model none to learn from; give another seed, more "
+        "labelled documents or scores knn (leave-one-out kNN, no folds)")
     # --scores auto picked cross-fitting, then refused the corpus telling the user to
     # pass --scores knn: it takes the kNN scores, saying why
     with caplog.at_level(logging.INFO, logger="tagsmith"):

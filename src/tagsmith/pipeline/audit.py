@@ -913,11 +913,14 @@ def _folds_cannot_teach(Y, groups: np.ndarray,
         every = "both" if n_labelled == 2 else f"all {n_labelled:,}"
         return (("the folds of seed %d put %s labelled documents in fold %d of n_folds %d",
                  (options.seed, every, fold + 1, options.n_folds)),
-                DataError(f"cross-fitting with --seed {options.seed} puts {every} labelled "
+                # the caller's names (the command line's --seed and --scores knn,
+                # audit_corpus's seed and scores): it said "--seed ... or --scores knn
+                # (seed and scores in AuditOptions)" to both
+                DataError(f"cross-fitting with seed {options.seed} puts {every} labelled "
                           f"documents in fold {fold + 1} of {options.n_folds}, which leaves "
-                          "its fold model none to learn from; give another --seed, more "
-                          "labelled documents or --scores knn (seed and scores in "
-                          "AuditOptions)"))
+                          "its fold model none to learn from; give another seed, more "
+                          "labelled documents or scores knn (leave-one-out kNN, no folds)",
+                          parameters=("seed", "scores")))
     has = ("1 labelled document" if n_labelled == 1 else
            f"{n_labelled:,} labelled documents, copies of one text")
     what = has if n_labelled == 1 else f"{has} (equal texts share a fold)"
