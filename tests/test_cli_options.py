@@ -657,6 +657,20 @@ def test_a_parameter_of_more_digits_than_python_reads_is_refused(files, option, 
     assert not out.exists()
 
 
+@pytest.mark.parametrize("option, key", [("--param", "max_iter"), ("--feature-param", "min_df")])
+def test_a_parameter_nested_deeper_than_python_reads_is_refused(files, option, key):
+    """json.loads of a value nested 100,000 deep ('[[[...') raised RecursionError, no
+    JSONDecodeError: a traceback, exit code 1, instead of the option's refusal."""
+    out = files["base"] / f"nested-{key}"
+    result = run("train", files["corpus"], "-o", out, "--vocab", files["vocab"],
+                 option, f"{key}={'[' * 100000}")
+    assert result.exit_code == 2, result.output
+    assert f"option '{option}' must be KEY=VALUE with a JSON value of fewer nested " \
+        "lists or objects (Python's recursion limit is " in result.output, result.output
+    assert f"got '{key}=... (100000 characters)'" in result.output, result.output
+    assert not out.exists()
+
+
 def test_a_featurizer_that_keeps_no_feature_is_named_by_its_option(files):
     """The library's check names ``featurizer_params``, a TrainOptions field no CLI user
     typed: the message reads as the option the value came from."""

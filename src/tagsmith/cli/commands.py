@@ -70,6 +70,11 @@ def _parse_params(pairs: tuple[str, ...], option: str) -> dict:
             raise InvalidParameterError(
                 option, f"KEY=VALUE with a number of at most {digits} digits",
                 f"{key}=... ({len(raw)} characters)") from None
+        except RecursionError:  # '[' * 100000: json nests a call per bracket, a traceback
+            raise InvalidParameterError(
+                option, "KEY=VALUE with a JSON value of fewer nested lists or objects "
+                f"(Python's recursion limit is {sys.getrecursionlimit()})",
+                f"{key}=... ({len(raw)} characters)") from None
     return params
 
 
