@@ -1823,6 +1823,27 @@ def test_a_folder_of_documents_is_looked_up_once_a_document(bundle, tmp_path, mo
     assert answered == [f"d{i:02d}" for i in range(n)]
 
 
+def test_a_folder_with_a_loop_of_links_is_read_as_before(bundle, tmp_path):
+    """A link in a folder of documents that loops (loop.txt -> loop.txt, or two links to
+    each other) is no document, as Path.is_file() said: the listing's DirEntry.is_file()
+    raises OSError ELOOP for it, and suggest docs/ ended in a traceback (exit code 1)
+    where it read the folder's other documents."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("happy news\n", encoding="utf-8")
+    (docs / "loop.txt").symlink_to("loop.txt")
+    (docs / "c1.txt").symlink_to("c2.txt")
+    (docs / "c2.txt").symlink_to("c1.txt")
+    (docs / "dangling.txt").symlink_to("nowhere.txt")
+    result = run("suggest", bundle, docs, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["doc"] for line in result.output.splitlines()
+            if line.startswith("{")] == ["a"]
+    result = run("suggest", bundle, docs / "a.txt", docs, "--format", "json")
+    assert result.exit_code == 3 and "is given more than once" in result.output, \
+        result.output
+
+
 def test_a_named_pipe_of_documents_is_read_whole(bundle, tmp_path):
     """The gzip check peeked at the first two bytes of every input: a named pipe
     (``suggest BUNDLE <(zcat docs.gz)``) lost what that first open read, and the reader

@@ -49,6 +49,7 @@ raise.
 from __future__ import annotations
 
 import csv
+import errno
 import gzip
 import json
 import logging
@@ -807,11 +808,28 @@ def directory_files(path: str | Path, *, warn: bool = True) -> list[Path]:
     with os.scandir(path) as entries:
         names = [entry.name for entry in entries
                  if entry.name.endswith(".txt") and not entry.name.startswith(".")
-                 and entry.is_file()]
+                 and _is_file(entry)]
     files = [path / name for name in sorted(names)]
     if warn:
         _warn_other_case(path)
     return files
+
+
+#: the errors of a listed entry's stat that say it is no file, as Path.is_file() takes
+#: them (Python 3.11): DirEntry.is_file() raises all but ENOENT
+_NO_FILE_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP})
+
+
+def _is_file(entry: os.DirEntry) -> bool:
+    """Whether a listed entry is a file (through a link too): a link that loops (ELOOP)
+    is none, as Path.is_file() said, where DirEntry.is_file() raised OSError, a
+    traceback for the whole folder."""
+    try:
+        return entry.is_file()
+    except OSError as exc:
+        if exc.errno in _NO_FILE_ERRNOS:
+            return False
+        raise
 
 
 def _warn_other_case(path: Path) -> None:
