@@ -1844,6 +1844,20 @@ def test_a_folder_with_a_loop_of_links_is_read_as_before(bundle, tmp_path):
         result.output
 
 
+def test_a_folder_of_documents_warns_of_names_in_another_case_once(bundle, tmp_path,
+                                                                    caplog):
+    """suggest docs/ warned twice (three times before b653346) that 'B.TXT' is not read:
+    the check that the folder is no vocabulary read its documents, warning, before the
+    reading did. The warning is one for the folder, as reading it makes one."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("happy news\n", encoding="utf-8")
+    (docs / "B.TXT").write_text("not read\n", encoding="utf-8")
+    result = CliRunner().invoke(tagsmith_cli.cli, ["suggest", str(bundle), str(docs)])
+    assert result.exit_code == 0, result.output
+    assert caplog.text.count("in another case not read ('B.TXT')") == 1, caplog.text
+
+
 def test_a_named_pipe_of_documents_is_read_whole(bundle, tmp_path):
     """The gzip check peeked at the first two bytes of every input: a named pipe
     (``suggest BUNDLE <(zcat docs.gz)``) lost what that first open read, and the reader

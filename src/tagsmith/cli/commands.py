@@ -404,8 +404,9 @@ def check_document_files(files: tuple[str, ...], whole_file: bool = False, *,
         if os.path.isdir(name) or (os.path.isfile(name) and not whole_file):
             # a whole file is a lone URI only where it holds nothing else; a pipe can be
             # read once, so it is checked as it is read (_documents)
+            # warn=False: the reading warns of a folder's names in another case, once
             _check_not_a_vocabulary(_documents((name,), whole_file, unique_ids=False,
-                                               vocab_option=vocab_option),
+                                               vocab_option=vocab_option, warn=False),
                                     name, vocab_option)
 
 
@@ -526,17 +527,18 @@ def _check_document_folder(name: str) -> None:
                         path=name)
 
 
-def _folder_documents(name: str):
+def _folder_documents(name: str, *, warn: bool = True):
     """(path, doc_id, text) of each document of the folder ``name``, as the corpus
     reader selects, orders and names them (:func:`~tagsmith.data.readers.directory_files`),
     each file read only when its turn comes. The id is the file's stem (``a`` for
     ``docs/a.txt``), the corpus reader's id for it, so that what suggest or zeroshot
     answer for a folder joins with an audit or eval of it; ``path`` (``name`` joined
     with the file's name) is where an error points. The text is the file's, stripped,
-    as the corpus reader reads it (its line ends kept, CR LF too)."""
+    as the corpus reader reads it (its line ends kept, CR LF too). ``warn``: as
+    :func:`~tagsmith.data.readers.directory_files` takes it."""
     from tagsmith.data.readers import directory_files
 
-    for path in directory_files(name):
+    for path in directory_files(name, warn=warn):
         where = os.path.join(name, path.name)
         try:
             raw = path.read_bytes()
@@ -550,7 +552,7 @@ def _folder_documents(name: str):
 
 
 def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = None, *,
-               unique_ids: bool = True, vocab_option: str | None = None):
+               unique_ids: bool = True, vocab_option: str | None = None, warn: bool = True):
     from pathlib import Path
 
     from tagsmith.data.ids import FirstSeen
@@ -575,7 +577,7 @@ def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = N
             else:  # read once: held while each is a lone URI, then let go
                 documents = _refusing_a_vocabulary(documents, "stdin", vocab_option)
         elif Path(name).is_dir():
-            for where, doc_id, text in _folder_documents(name):
+            for where, doc_id, text in _folder_documents(name, warn=warn):
                 if made is not None:  # named by the file, not by the shared stem
                     _claim_id(made, doc_id, where)
                 yield doc_id, text
