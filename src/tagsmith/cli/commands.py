@@ -401,6 +401,12 @@ def check_document_files(files: tuple[str, ...], whole_file: bool = False, *,
     for name in files:  # after every name is checked: a typo in a later one comes first
         if name == "-":  # stdin, checked as it is read: a folder named '-' here had this
             continue     # check read stdin up, and the documents were none, exit 0
+        if os.path.isfile(name) and not whole_file and record_format(name) is None:
+            from tagsmith.data.readers import feature_file_error
+
+            refusal = feature_file_error(name)  # each line was answered as a text
+            if refusal is not None:
+                raise refusal
         if os.path.isdir(name) or (os.path.isfile(name) and not whole_file):
             # a whole file is a lone URI only where it holds nothing else; a pipe can be
             # read once, so it is checked as it is read (_documents)

@@ -131,8 +131,21 @@ def detect_format(path: str | Path) -> str:
     if not path.exists():
         raise CorpusFormatError("file not found", path=path)
     accepted = ", ".join(sorted(_SUFFIXES)) + " (each optionally .gz) or a directory"
-    raise UnsupportedFormatError(f"cannot tell the corpus format; expected {accepted}",
-                                 path=path)
+    raise UnsupportedFormatError(f"cannot tell the corpus format; expected {accepted}"
+                                 f"{_peer_format_hint(path)}", path=path)
+
+
+def _peer_format_hint(path: Path) -> str:
+    """A peer tool's format that a file of no corpus suffix is in (an svmlight or XMC
+    feature file, a NumPy/SciPy matrix), said with what to do; ``""``."""
+    if _is_matrix_file(path):
+        return ("; this is a NumPy/SciPy matrix file (as PECOS's X.npz and Y.npz), not "
+                f"text: {FEATURE_FILE_ADVICE}")
+    lines = first_lines(path)
+    kind = feature_file(lines)
+    if kind is not None:
+        return f"; this looks like {kind}: {FEATURE_FILE_ADVICE}"
+    return ""
 
 
 def read_records(path: str | Path, format: str | None = None, *,
@@ -181,6 +194,95 @@ def read_directory(path: str | Path, *, on_error: ErrorPolicy = "fail") -> Itera
         raise CorpusFormatError("this is a tagsmith model bundle, not a corpus (a TSV, CSV "
                                 "or JSONL file, or a directory of .txt documents)", path=path)
     return _directory_records(path, _error_handler(on_error))
+
+
+# -- peer tools' formats ------------------------------------------------------------------------
+#: a value of an svmlight ``feature:value`` pair
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+#: a line of an svmlight / Extreme Classification feature file: comma-separated integer
+#: labels (none on an unlabelled line), then ``feature:value`` pairs (two at least
+#: without labels: a lone ``12:30`` is a text)
+_FEATURE_LINE = re.compile(rf"\s*(?:\d+(?:,\d+)*(?:\s+\d+:{_NUMBER})+"
+                           rf"|\d+:{_NUMBER}(?:\s+\d+:{_NUMBER})+)\s*")
+#: an Extreme Classification file's header: its numbers of documents, features, labels
+_XMC_HEADER = re.compile(r"\s*\d+\s+\d+\s+\d+\s*")
+#: what to do with a peer tool's feature file
+FEATURE_FILE_ADVICE = ("tagsmith learns from texts, not from feature vectors: give it "
+                       "the documents' own texts (a TSV line is TEXT, a TAB, then its "
+                       "labels; README: 'Coming from Annif, Omikuji, PECOS or "
+                       "LibMultiLabel')")
+
+
+def feature_file(lines: Sequence[str]) -> str | None:
+    """What ``lines``, a file's first non-blank lines (two at least where it has them),
+    say the file is when they are an svmlight or Extreme Classification (XMC) feature
+    file's, the formats Omikuji, PECOS and LibMultiLabel train from; None otherwise.
+
+    >>> feature_file(["3 5 2", "0,1 0:1 3:0.5"])[:41]
+    'an Extreme Classification (XMC) data file'
+    >>> feature_file(["1 0:1 2:2", "0 1:1"])[:24], feature_file(["Meeting at 12:30"])
+    ('an svmlight feature file', None)
+    """
+    lines = [line for line in lines if line.strip()][:3]
+    if len(lines) > 1 and _XMC_HEADER.fullmatch(lines[0]):
+        if all(_FEATURE_LINE.fullmatch(line) for line in lines[1:]):
+            return ("an Extreme Classification (XMC) data file (an 'N_DOCS N_FEATURES "
+                    "N_LABELS' header, then 'LABEL,LABEL FEATURE:VALUE ...' lines, as "
+                    "Omikuji and PECOS read)")
+        return None
+    if lines and all(_FEATURE_LINE.fullmatch(line) for line in lines[:2]):
+        return ("an svmlight feature file ('LABEL,LABEL FEATURE:VALUE ...' lines, as "
+                "LibMultiLabel's libsvm format, Omikuji and PECOS read)")
+    return None
+
+
+def first_lines(path: str | Path, n: int = 3) -> list[str]:
+    """Up to ``n`` first non-blank lines of the regular file ``path`` (``.gz``
+    inflated), to tell a peer tool's format by; none where it cannot be read (or is a
+    pipe, which can be read once: its reader's own check comes first)."""
+    lines: list[str] = []
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return lines
+        with open_binary(path) as handle:
+            for raw in handle:
+                line = raw[:10_000].decode("utf-8", "replace").strip("\ufeff\r\n")
+                if line.strip():
+                    lines.append(line)
+                    if len(lines) == n:
+                        break
+    except (OSError, EOFError, zlib.error, DataError):
+        return []
+    return lines
+
+
+def _is_matrix_file(path: str | Path) -> bool:
+    """Whether ``path`` is named ``.npz`` or ``.npy`` and starts as one does (a zip
+    archive, NumPy's magic string)."""
+    if Path(path).suffix.lower() not in (".npz", ".npy"):
+        return False
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(6)
+    except OSError:
+        return False
+    return head.startswith(b"PK\x03\x04") or head == b"\x93NUMPY"
+
+
+def feature_file_error(path: str | Path, lines: Sequence[str] | None = None
+                       ) -> CorpusFormatError | None:
+    """The refusal of ``path`` when its first lines (``lines``, else read from it) are
+    an svmlight or XMC feature file's (:func:`feature_file`), naming its line 1, or when
+    it is a NumPy or SciPy matrix (PECOS's ``X.npz``, ``Y.npz``: its bytes were read as
+    text, "not valid UTF-8")."""
+    if _is_matrix_file(path):
+        return CorpusFormatError("this is a NumPy/SciPy matrix file (as PECOS's X.npz and "
+                                 f"Y.npz), not text: {FEATURE_FILE_ADVICE}", path=path)
+    kind = feature_file(first_lines(path) if lines is None else lines)
+    if kind is None:
+        return None
+    return CorpusFormatError(f"this looks like {kind}: {FEATURE_FILE_ADVICE}",
+                             path=path, line=1)
 
 
 # -- shared plumbing -------------------------------------------------------------------------
@@ -480,7 +582,13 @@ def _decode(raw: bytes, number: int) -> str:
 
 def _line_records(path: Path, parse: Callable[[str, int], Record | None],
                   on_error: Callable[[CorpusFormatError], None]) -> Iterator[Record]:
-    """Records of a one-record-per-line file; ``parse`` returns ``None`` for blank lines."""
+    """Records of a one-record-per-line file; ``parse`` returns ``None`` for blank lines.
+    An svmlight or XMC feature file is refused at its line 1 (:func:`feature_file`),
+    whatever ``on_error`` says: its header was read as a document and its lines as texts
+    (TSV), or every line was malformed JSON."""
+    refusal = feature_file_error(path)
+    if refusal is not None:
+        raise refusal
     for number, raw in _raw_lines(path):
         try:
             record = parse(_decode(raw, number).rstrip("\r\n"), number)
@@ -713,6 +821,9 @@ def _decoded_lines(path: Path) -> Iterator[str]:
 
 
 def _csv_records(path: Path, on_error) -> Iterator[Record]:
+    refusal = feature_file_error(path)  # its header said "no 'text' column: '3 5 2'"
+    if refusal is not None:
+        raise refusal
     # strict: a quote left open would otherwise swallow every later line into one
     # field, silently, up to the next quote or the end of the file
     reader = csv.reader(_decoded_lines(path), strict=True)

@@ -1,0 +1,96 @@
+"""Files in a peer tool's format (Annif, Omikuji, PECOS, LibMultiLabel): read as they
+are where tagsmith's formats are theirs, else refused naming the format and the
+conversion, never misread (a feature file's lines taken as texts, LibMultiLabel's
+LABELS<TAB>TEXT taken as TEXT<TAB>LABELS)."""
+
+import pytest
+from click.testing import CliRunner
+
+import tagsmith.cli as tagsmith_cli
+from tagsmith.data.corpus import read_csv, read_jsonl, read_tsv
+from tagsmith.exceptions import CorpusFormatError
+
+tagsmith_cli._register_commands()
+FAST = ["--feature-param", "char_ngrams=null", "--feature-param", "min_df=1"]
+
+WORDS = {"a": "rain snow storm cloud wind", "b": "bank money loan credit stock",
+         "c": "goal match team score league"}
+NAMES = {"a": "weather", "b": "finance", "c": "sports"}
+XMC = "6 15 3\n0 0:1 3:2\n1 5:1 7:3\n0,2 1:1 11:2\n2 12:1 13:1\n1 6:2\n0,1 2:1 8:1\n"
+SVMLIGHT = XMC.split("\n", 1)[1]
+
+
+def run(*args):
+    return CliRunner().invoke(tagsmith_cli.cli, ["-q", *map(str, args)])
+
+
+def docs():
+    """(id, text, label keys): each label's words, twice over, one or two labels."""
+    keys = ["a", "b", "c", "ab", "bc", "ca"] * 5
+    return [(f"d{i}", " ".join(WORDS[k] + " " + WORDS[k] for k in ks), list(ks))
+            for i, ks in enumerate(keys)]
+
+
+@pytest.fixture
+def vocab(tmp_path):
+    path = tmp_path / "vocab.tsv"
+    path.write_text("".join(f"<http://ex.org/{k}>\t{NAMES[k]}\n" for k in WORDS))
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".tsv", ".csv", ".jsonl"])
+@pytest.mark.parametrize("content, kind", [(XMC, "Extreme Classification (XMC)"),
+                                           (SVMLIGHT, "svmlight")],
+                         ids=["xmc", "svmlight"])
+def test_a_feature_file_is_refused_at_line_1_naming_its_format(tmp_path, suffix, content,
+                                                               kind):
+    # a TSV reader took the header '6 15 3' and each 'l1,l2 f:v' line as unlabelled
+    # texts; CSV said "no 'text' column; found '6 15 3'", JSONL "invalid JSON"
+    path = tmp_path / f"train{suffix}"
+    path.write_text(content)
+    reader = {".tsv": read_tsv, ".csv": read_csv, ".jsonl": read_jsonl}[suffix]
+    for on_error in ("fail", "skip"):
+        with pytest.raises(CorpusFormatError) as info:
+            list(reader(path, on_error=on_error))
+        message = str(info.value)
+        assert message.startswith(f"{path}:1: this looks like an {kind}"), message
+        assert "not from feature vectors" in message
+
+
+def test_a_text_with_times_is_no_feature_file(tmp_path):
+    path = tmp_path / "c.tsv"
+    path.write_text("Meeting at 12:30\tmeetings\n1 12:30 13:00 train\tschedule\n")
+    assert [r.text for r in read_tsv(path)] == ["Meeting at 12:30", "1 12:30 13:00 train"]
+
+
+def test_a_feature_file_of_no_corpus_suffix_is_named_in_the_refusal(tmp_path, vocab):
+    path = tmp_path / "train.txt"  # Omikuji's and the XMC repository's names
+    path.write_text(XMC)
+    result = run("train", path, "-o", tmp_path / "m", "--vocab", vocab)
+    assert result.exit_code == 3
+    assert "cannot tell the corpus format" in result.output
+    assert "Extreme Classification (XMC) data file" in result.output
+
+
+def test_suggest_refuses_a_feature_file_given_as_documents(tmp_path, vocab):
+    # each line was answered as a document, the XMC header the first: exit code 0
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text("".join(f"{t}\t" + " ".join(f"<http://ex.org/{k}>" for k in ks) + "\n"
+                              for _, t, ks in docs()))
+    model = tmp_path / "m"
+    trained = run("train", corpus, "-o", model, "--vocab", vocab, *FAST)
+    assert trained.exit_code == 0, trained.output
+    for content in (XMC, SVMLIGHT):
+        features = tmp_path / "test.txt"
+        features.write_text(content)
+        result = run("suggest", model, features)
+        assert result.exit_code == 3, result.output
+        assert f"{features}:1: this looks like an" in result.output
+        assert '"suggestions"' not in result.output
+    matrix = tmp_path / "X.npz"  # PECOS's features: "not valid UTF-8" at line 1
+    matrix.write_bytes(b"PK\x03\x04" + bytes(range(128, 256)))
+    result = run("suggest", model, matrix)
+    assert result.exit_code == 3 and "NumPy/SciPy matrix file" in result.output
+    plain = tmp_path / "plain.txt"
+    plain.write_text("rain at 12:30\n")
+    assert run("suggest", model, plain).exit_code == 0
