@@ -38,6 +38,13 @@ def vocab(tmp_path):
     return path
 
 
+def write_lml(path, with_id=False):
+    path.write_text("".join((f"{d}\t" if with_id else "")
+                            + " ".join(NAMES[k] for k in ks) + f"\t{text}\n"
+                            for d, text, ks in docs()))
+    return path
+
+
 @pytest.mark.parametrize("suffix", [".tsv", ".csv", ".jsonl"])
 @pytest.mark.parametrize("content, kind", [(XMC, "Extreme Classification (XMC)"),
                                            (SVMLIGHT, "svmlight")],
@@ -94,3 +101,30 @@ def test_suggest_refuses_a_feature_file_given_as_documents(tmp_path, vocab):
     plain = tmp_path / "plain.txt"
     plain.write_text("rain at 12:30\n")
     assert run("suggest", model, plain).exit_code == 0
+
+
+def test_libmultilabel_labels_then_text_is_refused_not_read_swapped(tmp_path):
+    # read as TEXT<TAB>LABELS: texts 'finance', labels the text's words, and trained
+    # on without a vocabulary (15 "labels", every one a word)
+    path = write_lml(tmp_path / "train.tsv")
+    with pytest.raises(CorpusFormatError) as info:
+        list(read_tsv(path))
+    message = str(info.value)
+    assert message.startswith(f"{path}:1: the labels column repeats")
+    assert "LibMultiLabel's LABELS<TAB>TEXT" in message and "awk" in message
+
+
+def test_libmultilabel_three_columns_and_txt_suffix_say_how_to_convert(tmp_path, vocab):
+    three = write_lml(tmp_path / "train.tsv", with_id=True)
+    with pytest.raises(CorpusFormatError, match=r"found 3; if this is LibMultiLabel's"):
+        list(read_tsv(three))
+    txt = write_lml(tmp_path / "train.txt")
+    result = run("train", txt, "-o", tmp_path / "m", "--vocab", vocab)
+    assert result.exit_code == 3
+    assert "LibMultiLabel's text format" in result.output and "awk" in result.output
+
+
+def test_a_short_text_naming_a_label_twice_is_no_libmultilabel_line(tmp_path):
+    path = tmp_path / "c.tsv"
+    path.write_text("cats purr\tu:a u:zz u:zz\nrain\ta b c d e f a\n")
+    assert [r.text for r in read_tsv(path)] == ["cats purr", "rain"]

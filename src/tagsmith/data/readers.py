@@ -137,7 +137,7 @@ def detect_format(path: str | Path) -> str:
 
 def _peer_format_hint(path: Path) -> str:
     """A peer tool's format that a file of no corpus suffix is in (an svmlight or XMC
-    feature file, a NumPy/SciPy matrix), said with what to do; ``""``."""
+    feature file, LibMultiLabel's TAB-separated text), said with what to do; ``""``."""
     if _is_matrix_file(path):
         return ("; this is a NumPy/SciPy matrix file (as PECOS's X.npz and Y.npz), not "
                 f"text: {FEATURE_FILE_ADVICE}")
@@ -145,7 +145,16 @@ def _peer_format_hint(path: Path) -> str:
     kind = feature_file(lines)
     if kind is not None:
         return f"; this looks like {kind}: {FEATURE_FILE_ADVICE}"
+    if lines and 1 <= lines[0].count("\t") <= 2:
+        return "; " + LIBMULTILABEL_ADVICE
     return ""
+
+
+#: LibMultiLabel's text format, and the commands converting it to a tagsmith TSV
+LIBMULTILABEL_CONVERT = ("tagsmith's TSV puts the text first: awk -F'\\t' -v OFS='\\t' "
+                         "'{print $NF, $(NF-1)}' train.txt > train.tsv")
+LIBMULTILABEL_ADVICE = ("if this is LibMultiLabel's text format (LABELS<TAB>TEXT, or "
+                        f"ID<TAB>LABELS<TAB>TEXT), {LIBMULTILABEL_CONVERT}")
 
 
 def read_records(path: str | Path, format: str | None = None, *,
@@ -607,19 +616,36 @@ _TRAILING_URIS = re.compile(r"(?:^|\s)<[A-Za-z][A-Za-z0-9+.-]*:[^\s<>]*>$")
 def _tsv_records(path: Path, on_error) -> Iterator[Record]:
     source = str(path)
     suspicious: list[int] = []  # line numbers of unlabelled lines that end in <uri> tokens
+    labelled: list[int] = []  # the first labelled line's number, once read
+    started: list[int] = []  # the first non-blank line's number, once read
 
     def parse(line: str, number: int) -> Record | None:
         if not line.strip():
             return None
         columns = line.split("\t")
+        first = not started
+        if first:
+            started.append(number)
         while len(columns) > 2 and not columns[-1].strip():
             columns.pop()  # trailing tabs (spreadsheet exports; Annif reads them too)
         if len(columns) > 2:
-            raise _Malformed(f"expected 1 or 2 tab-separated columns, found {len(columns)}")
+            # on the first line: a native corpus's stray TAB later is no peer's format
+            lml = "; " + LIBMULTILABEL_ADVICE if len(columns) == 3 and first else ""
+            raise _Malformed(f"expected 1 or 2 tab-separated columns, found "
+                             f"{len(columns)}{lml}")
         text = columns[0].strip()
         if not text:
             raise _Malformed("empty text")
         labels = tuple(columns[1].split()) if len(columns) == 2 else ()
+        if labels and not labelled:
+            labelled.append(number)
+            if _swapped_columns(text, labels):
+                raise CorpusFormatError(
+                    f"the labels column repeats {_repeated(labels)!r} and holds "
+                    f"{len(labels)} words to the text's {len(text.split())}: this looks "
+                    f"like LibMultiLabel's "
+                    f"LABELS<TAB>TEXT, which tagsmith read as text {text[:40]!r} with "
+                    f"labels its words; {LIBMULTILABEL_CONVERT}", path=path, line=number)
         if len(columns) == 1 and _TRAILING_URIS.search(text):
             suspicious.append(number)
         return Record(text, labels, None, number, source)
@@ -641,6 +667,25 @@ def _tsv_records(path: Path, on_error) -> Iterator[Record]:
 
 
 _WARNED: set[tuple] = set()
+
+
+def _swapped_columns(text: str, labels: tuple[str, ...]) -> bool:
+    """Whether a TSV line's columns are LibMultiLabel's LABELS<TAB>TEXT: its "labels"
+    repeat a key (a text's words repeat; a document naming a label twice is a slip), are
+    6 at least and twice the words of its "text", and none is a ``<uri>`` (Annif's,
+    tagsmith's)."""
+    return (len(labels) >= 6 and len(labels) > 2 * len(text.split())
+            and _repeated(labels) is not None
+            and not any(label.startswith("<") for label in labels))
+
+
+def _repeated(labels: tuple[str, ...]) -> str | None:
+    seen: set[str] = set()
+    for label in labels:
+        if label in seen:
+            return label
+        seen.add(label)
+    return None
 
 
 def _modified(path: Path) -> int:
