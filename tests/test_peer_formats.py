@@ -3,6 +3,11 @@ are where tagsmith's formats are theirs, else refused naming the format and the
 conversion, never misread (a feature file's lines taken as texts, LibMultiLabel's
 LABELS<TAB>TEXT taken as TEXT<TAB>LABELS)."""
 
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
@@ -122,6 +127,45 @@ def test_libmultilabel_three_columns_and_txt_suffix_say_how_to_convert(tmp_path,
     result = run("train", txt, "-o", tmp_path / "m", "--vocab", vocab)
     assert result.exit_code == 3
     assert "LibMultiLabel's text format" in result.output and "awk" in result.output
+
+
+def test_annif_csv_and_jsonl_corpora_name_the_column_to_rename(tmp_path, vocab):
+    # refused saying only "a CSV corpus has a 'labels' column": Annif's 'subject_uris'
+    # (a JSON object's 'subjects') held the labels, read as metadata
+    csv_path = tmp_path / "annif.csv"
+    csv_path.write_text("document_id,text,subject_uris\n" + "".join(
+        f"{d},{t}," + " ".join(f"<http://ex.org/{k}>" for k in ks) + "\n"
+        for d, t, ks in docs()))
+    jsonl_path = tmp_path / "annif.jsonl"
+    jsonl_path.write_text("".join(json.dumps({"document_id": d, "text": t, "subjects": [
+        {"uri": f"http://ex.org/{k}"} for k in ks]}) + "\n" for d, t, ks in docs()))
+    for path, told in ((csv_path, "Annif's CSV corpus"), (jsonl_path, "Annif's JSON Lines")):
+        result = run("train", path, "-o", tmp_path / "m", "--vocab", vocab)
+        assert result.exit_code == 3 and told in result.output, result.output
+
+
+@pytest.mark.skipif(not (shutil.which("sed") and shutil.which("awk") and shutil.which("jq")),
+                    reason="needs sed, awk and jq")
+def test_the_readmes_conversions_give_the_native_corpus(tmp_path):
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("## Coming from Annif", 1)[1].split("\n## ", 1)[0]
+    commands = [line for line in section.splitlines()
+                if line.startswith(("sed ", "jq ", "awk "))]
+    assert len(commands) == 3
+    native = [(t, [f"<http://ex.org/{k}>" for k in ks]) for _, t, ks in docs()]
+    (tmp_path / "annif.csv").write_text("document_id,text,subject_uris\n" + "".join(
+        f"{d},{t}," + " ".join(f"<http://ex.org/{k}>" for k in ks) + "\n"
+        for d, t, ks in docs()))
+    (tmp_path / "annif.jsonl").write_text("".join(json.dumps({"document_id": d, "text": t,
+        "subjects": [{"uri": f"http://ex.org/{k}"} for k in ks]}) + "\n"
+        for d, t, ks in docs()))
+    write_lml(tmp_path / "train.txt", with_id=True)
+    for command in commands:
+        subprocess.run(command, shell=True, cwd=tmp_path, check=True)
+    assert [(r.text, list(r.labels)) for r in read_csv(tmp_path / "corpus.csv")] == native
+    assert [(r.text, list(r.labels)) for r in read_jsonl(tmp_path / "corpus.jsonl")] == native
+    assert [(r.text, list(r.labels)) for r in read_tsv(tmp_path / "train.tsv")] \
+        == [(t, [NAMES[k] for k in ks]) for _, t, ks in docs()]
 
 
 def test_a_short_text_naming_a_label_twice_is_no_libmultilabel_line(tmp_path):

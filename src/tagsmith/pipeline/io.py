@@ -104,7 +104,32 @@ a JSONL object a 'labels' list"
         return ("a corpus folder's document NAME.txt has its labels in NAME.tsv or "
                 "NAME.key beside it, one a line")
     return ("a TSV line is TEXT, a TAB, then its labels; a CSV corpus has a 'labels' "
-            "column, a JSONL object a 'labels' list")
+            "column, a JSONL object a 'labels' list" + _annif_layout(path))
+
+
+def _annif_layout(path: str | Path) -> str:
+    """What to convert in a corpus of Annif's CSV or JSON Lines format (a CSV header
+    with a ``subject_uris`` column, a JSON object with a ``subjects`` list): its labels
+    were read as metadata. ``""`` for any other file."""
+    from tagsmith.data.readers import detect_format, first_lines
+
+    try:
+        fmt = detect_format(path)
+    except DataError:
+        return ""
+    lines = first_lines(path, 1)
+    if not lines:
+        return ""
+    if fmt == "csv" and "subject_uris" in lines[0].lower() and "labels" not in lines[0].lower():
+        return ("; this is Annif's CSV corpus, whose 'subject_uris' column tagsmith reads "
+                "as metadata: rename it 'labels' (and 'document_id' 'id'): sed "
+                "'1s/subject_uris/labels/; 1s/document_id/id/' annif.csv > corpus.csv")
+    if fmt == "jsonl" and '"subjects"' in lines[0] and '"labels"' not in lines[0]:
+        return ("; this is Annif's JSON Lines corpus, whose 'subjects' list tagsmith reads "
+                "as metadata: write each subject as a 'labels' key, its <uri> or label: "
+                "jq -c '{id: .document_id, text, labels: [.subjects[] | if .uri then "
+                "\"<\" + .uri + \">\" else .label end]}' annif.jsonl > corpus.jsonl")
+    return ""
 
 
 def read_labelled(path: str | Path, label_space: LabelSpace | DerivingLabels, *,
