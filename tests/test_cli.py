@@ -1206,10 +1206,22 @@ def test_quiet_in_process_leaves_the_callers_logging_as_it_was(goemotions_small,
     assert "caller warning after -v" in result.stderr
 
 
-def test_audit_min_probability_nan_is_refused_before_any_work(tmp_path):
-    result = run("audit", tmp_path / "missing.tsv", "-o", tmp_path / "a",
-                 "--min-probability", "nan")
-    assert result.exit_code == 2 and "--min-probability" in result.output
+def test_the_most_folds_are_said_in_help_and_refused_by_the_command_line(tmp_path):
+    # --help said x>=2; 40000 folds went on to the library's refusal
+    assert "2<=x<=32767" in run("audit", "--help").output.replace("\n", " ").replace(" ", "")
+    assert "2<=N<=32767" in run("train", "--help").output.replace("\n", " ").replace(" ", "")
+    result = run("audit", tmp_path / "missing.tsv", "-o", tmp_path / "a", "--folds", "40000")
+    assert result.exit_code == 2 and "'--folds': 40000 is not in the range 2<=x<=32767" in \
+        result.output, result.output
+
+
+@pytest.mark.parametrize("option", ["--min-probability", "--near-duplicate-threshold"])
+def test_audit_min_probability_nan_is_refused_before_any_work(tmp_path, option):
+    result = run("audit", tmp_path / "missing.tsv", "-o", tmp_path / "a", option, "nan")
+    # the range is open at 0, as click's own refusal of 0 says: NaN's said "[0, 1]"
+    # (--min-probability) or went on to a refusal in other words (--near-duplicate-...)
+    assert result.exit_code == 2 and f"'{option}': expected a number in (0, 1], got nan" \
+        in result.output, result.output
 
 
 def test_quiet_turns_off_every_progress_bar_even_ones_a_bundle_asks_for(bundle, goemotions_small,

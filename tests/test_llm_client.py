@@ -613,7 +613,7 @@ def test_client_options_out_of_range_are_named(option, value):
         OpenAIChatClient("http://127.0.0.1:9/v1", "m", **{option: value})
 
 
-@pytest.mark.parametrize("price", ["-5", "nan", "inf"])
+@pytest.mark.parametrize("price", ["-5", "nan", "inf", "2e9"])
 @pytest.mark.parametrize("option", ["--price-prompt", "--price-completion"])
 def test_cli_prices_must_be_finite_and_not_negative(tmp_path, option, price):
     from click.testing import CliRunner
@@ -627,6 +627,12 @@ def test_cli_prices_must_be_finite_and_not_negative(tmp_path, option, price):
         "label", str(docs), "--vocab", "v.tsv", "-o", str(tmp_path / "o.jsonl"),
         "--base-url", "http://127.0.0.1:9/v1", "--llm", "m", option, price])
     assert result.exit_code == 2 and option in result.output
+    # the maximum is said where it is refused and in --help (only README said it)
+    if price == "2e9":
+        assert "expected a number in [0, 1e+09]" in result.output, result.output
+        helped = CliRunner().invoke(tagsmith_cli.cli, ["label", "--help"],
+                                    terminal_width=400).output
+        assert "at most 1e+09" in helped and "at most 86400" in helped
 
 
 def test_an_oversized_reply_is_refused_unread(monkeypatch):

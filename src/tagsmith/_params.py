@@ -13,6 +13,10 @@ from typing import Literal, TypeGuard, TypeVar, overload
 
 from tagsmith.exceptions import InvalidParameterError
 
+#: most folds cross-fitting takes (fold numbers are stored as int16); here, not in
+#: pipeline.crossfit, so that the command line's --help shows it without importing scipy
+MAX_FOLDS = 2 ** 15 - 1
+
 _T = TypeVar("_T")
 
 

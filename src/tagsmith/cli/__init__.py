@@ -585,9 +585,11 @@ def miss_rate(ctx: click.Context, param: click.Parameter,
     return value
 
 
-def finite_number(minimum: float | None = None, maximum: float | None = None
+def finite_number(minimum: float | None = None, maximum: float | None = None,
+                  min_open: bool = False
                   ) -> Callable[[click.Context, click.Parameter, float | None], float | None]:
-    """A click callback accepting a finite number within [minimum, maximum] (or None).
+    """A click callback accepting a finite number within [minimum, maximum] (or None;
+    ``min_open``: above minimum, as the option's ``click.FloatRange(min_open=True)``).
 
     ``click.FloatRange`` lets NaN through (every comparison with it is false), and a
     NaN threshold silently keeps nothing; this refuses it, naming the option.
@@ -599,11 +601,13 @@ def finite_number(minimum: float | None = None, maximum: float | None = None
             return None
         low = -math.inf if minimum is None else minimum
         high = math.inf if maximum is None else maximum
-        if not math.isfinite(value) or not low <= value <= high:
+        if (not math.isfinite(value) or not low <= value <= high
+                or (min_open and value == low)):
             if minimum is not None and maximum is not None:
-                expected = f"a number in [{minimum:g}, {maximum:g}]"
+                # it said "[0, 1]" of NaN for a range open at 0
+                expected = f"a number in {'(' if min_open else '['}{minimum:g}, {maximum:g}]"
             elif minimum is not None:
-                expected = f"a finite number >= {minimum:g}"
+                expected = f"a finite number {'>' if min_open else '>='} {minimum:g}"
             else:
                 expected = "a finite number" if maximum is None \
                     else f"a finite number <= {maximum:g}"

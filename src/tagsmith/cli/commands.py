@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
+from tagsmith._params import MAX_FOLDS
 from tagsmith._plural import plural, plural_s
 from tagsmith.audit import CALIBRATION_FOLDS as AUDIT_CALIBRATION_FOLDS
 from tagsmith.audit import (
@@ -123,7 +124,7 @@ files with .tsv/.key label files) into a bundle."""
               "the --crossfit-folds folds and the solver.")
 @click.option("--crossfit-folds", type=int, default=0, show_default=True,
               help="Also store out-of-fold scores of the training documents from N folds "
-              "(N >= 2; for calibration and label audits); 0 for none.")
+              f"(2 <= N <= {MAX_FOLDS}; for calibration and label audits); 0 for none.")
 @click.option("--calibration-fraction", type=float, default=0.0, show_default=True,
               help="Set this share of CORPUS aside (never trained on) and calibrate on it: "
               "probabilities, thresholds on them (on --dev's probabilities when given), "
@@ -1384,7 +1385,7 @@ not in the vocabulary are counted in the report, not fatal.
               help="Model family for --scores crossfit (default: the bundle's, else linear).")
 @click.option("-p", "--param", multiple=True, help="Parameter KEY=VALUE of that model (or of "
               "the kNN for --scores knn).")
-@click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True,
+@click.option("--folds", type=click.IntRange(2, MAX_FOLDS), default=5, show_default=True,
               help="Folds for --scores crossfit.")
 @click.option("--cooccurrence", default=str(COOCCURRENCE_WEIGHT), metavar="WEIGHT|auto",
               callback=_cooccurrence_weight, show_default=True,
@@ -1402,11 +1403,12 @@ not in the vocabulary are counted in the report, not fatal.
 @click.option("--max-review", type=click.IntRange(min=0), default=None,
               help="At most this many rows in the review queue (default: every flagged one).")
 @click.option("--min-probability", type=click.FloatRange(0, 1, min_open=True), default=0.5,
-              callback=finite_number(0, 1),  # FloatRange lets NaN through
+              callback=finite_number(0, 1, min_open=True),  # FloatRange lets NaN through
               show_default=True, help="Flag candidates at least this likely to be errors.")
 @click.option("--near-duplicate-threshold", type=click.FloatRange(0, 1, min_open=True),
-              default=0.9, show_default=True, help="Cosine from which texts are near duplicates "
-              "(less 1e-4 for float32 rounding).")
+              default=0.9, show_default=True, callback=finite_number(0, 1, min_open=True),
+              help="Cosine from which texts are near duplicates (less 1e-4 for float32 "
+              "rounding).")
 @click.option("--no-near-duplicates", is_flag=True, help="Only look for exact duplicates.")
 @click.option("--no-evidence", is_flag=True, help="Rank by the calibrated scores alone (no "
               "label-centroid and co-occurrence evidence).")

@@ -36,6 +36,7 @@ from tagsmith.cli.commands import (
     shown_score,
 )
 from tagsmith.labeling import MAX_VOTES
+from tagsmith.labeling.client import MAX_PRICE, MAX_TIMEOUT
 from tagsmith.models import available_models
 
 #: a click command function (llm_options returns it with its options added)
@@ -64,16 +65,18 @@ def llm_options(func: _Command) -> _Command:
         click.option("--concurrency", type=click.IntRange(min=1), default=4, show_default=True,
                      help="Requests in flight at once."),
         click.option("--timeout", type=float, default=60.0, show_default=True,
-                     help="Seconds per request."),
+                     help=f"Seconds per request (above 0, at most {MAX_TIMEOUT:g})."),
         click.option("--max-retries", type=click.IntRange(min=0), default=5, show_default=True,
                      help="Tries after the first of a request that timed out, lost its "
                      "connection or got HTTP 408/409/425/429 or 5xx, with growing waits "
                      "(or the server's Retry-After); 0: one try."),
         click.option("--price-prompt", type=float, default=0.0, show_default=True,
-                     callback=finite_number(0),
-                     help="Price per million prompt tokens (for the cost shown)."),
+                     callback=finite_number(0, MAX_PRICE),
+                     help=f"Price per million prompt tokens (for the cost shown; at most "
+                     f"{MAX_PRICE:.0e})."),
         click.option("--price-completion", type=float, default=0.0, show_default=True,
-                     callback=finite_number(0), help="Price per million completion tokens."),
+                     callback=finite_number(0, MAX_PRICE),
+                     help=f"Price per million completion tokens (at most {MAX_PRICE:.0e})."),
     ]
     for option in reversed(options):
         func = option(func)

@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from tagsmith._params import check_int, check_number
+from tagsmith._params import MAX_FOLDS, check_int, check_number
 from tagsmith._plural import plural, plural_s
 from tagsmith._typing import FeatureMatrix, LabelMatrix
 from tagsmith.exceptions import InvalidParameterError
@@ -66,8 +66,7 @@ DEFAULT_K = 50
 #: label spaces up to this size keep every label's score (k = n_labels)
 FULL_SCORES_UP_TO = 100
 CROSSFIT_META, CROSSFIT_ARRAYS = "crossfit.json", "crossfit.npz"
-#: most folds cross-fitting takes: fold numbers are stored as int16
-MAX_FOLDS = int(np.iinfo(np.int16).max)
+assert MAX_FOLDS == np.iinfo(np.int16).max  # fold numbers are stored as int16
 
 
 def check_n_folds(name: str, n_folds: object) -> int:
