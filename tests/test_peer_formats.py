@@ -172,3 +172,44 @@ def test_a_short_text_naming_a_label_twice_is_no_libmultilabel_line(tmp_path):
     path = tmp_path / "c.tsv"
     path.write_text("cats purr\tu:a u:zz u:zz\nrain\ta b c d e f a\n")
     assert [r.text for r in read_tsv(path)] == ["cats purr", "rain"]
+
+
+@pytest.mark.parametrize("content", [
+    "12:30 14:45\n",                               # one line: a text, not a file's lines
+    "3:1 2:1\n",
+    "09:00 10:30\n11:00 12:30\n",                  # no writer puts a 0 before a digit
+    "1 09:00 10:30\n2 11:00 12:30\n",
+    "16:9 4:3\n21:9 3:2\n",                        # an svmlight line's features ascend
+    "1 2 3\n12:05 14:45 16:30\n",
+], ids=["time", "ratio", "times", "schedule", "aspect-ratios", "header-like"])
+def test_times_and_ratios_are_texts_not_a_feature_file(tmp_path, content):
+    # were refused as an svmlight (XMC) file: suggest B times.txt, exit code 3
+    from tagsmith.data.readers import feature_file_error
+
+    for suffix in (".txt", ".tsv"):
+        path = tmp_path / f"d{suffix}"
+        path.write_text(content)
+        assert feature_file_error(path) is None
+    assert [r.text for r in read_tsv(path)] == content.splitlines()
+
+
+def test_the_first_lines_are_told_from_the_head_of_the_file_alone(tmp_path):
+    # a first line of 20 MB was read whole (and 100 MB of blank lines one by one, 12 s)
+    # to tell a feature file by its first 10,000 characters
+    import tracemalloc
+
+    from tagsmith.data.readers import first_lines
+
+    path = tmp_path / "d.txt"
+    path.write_text("rain " * 4_000_000 + "\nsnow\n")
+    tracemalloc.start()
+    try:
+        lines = first_lines(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(lines) == 1 and lines[0] == ("rain " * 2_000)[:10_000]
+    assert peak < 4_000_000, peak
+    blank = tmp_path / "blank.txt"
+    blank.write_text("\n" * 3_000_000 + SVMLIGHT)
+    assert first_lines(blank) == []

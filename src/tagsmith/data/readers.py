@@ -207,12 +207,17 @@ def read_directory(path: str | Path, *, on_error: ErrorPolicy = "fail") -> Itera
 
 # -- peer tools' formats ------------------------------------------------------------------------
 #: a value of an svmlight ``feature:value`` pair
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+#: an integer as a program writes one, no 0 before a digit (a time's ``09:05`` is none)
+_INTEGER = r"(?:0|[1-9]\d*)"
+_NUMBER = rf"[-+]?(?:{_INTEGER}(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 #: a line of an svmlight / Extreme Classification feature file: comma-separated integer
 #: labels (none on an unlabelled line), then ``feature:value`` pairs (two at least
 #: without labels: a lone ``12:30`` is a text)
-_FEATURE_LINE = re.compile(rf"\s*(?:\d+(?:,\d+)*(?:\s+\d+:{_NUMBER})+"
-                           rf"|\d+:{_NUMBER}(?:\s+\d+:{_NUMBER})+)\s*")
+_FEATURE_LINE = re.compile(rf"\s*(?:{_INTEGER}(?:,{_INTEGER})*(?:\s+{_INTEGER}:{_NUMBER})+"
+                           rf"|{_INTEGER}:{_NUMBER}(?:\s+{_INTEGER}:{_NUMBER})+)\s*")
+#: the bytes of a file's head that :func:`first_lines` reads, its first line's 10,000
+#: characters and more: a file is never read whole to tell its format
+_HEAD_BYTES = 1 << 20
 #: an Extreme Classification file's header: its numbers of documents, features, labels
 _XMC_HEADER = re.compile(r"\s*\d+\s+\d+\s+\d+\s*")
 #: what to do with a peer tool's feature file
@@ -234,15 +239,26 @@ def feature_file(lines: Sequence[str]) -> str | None:
     """
     lines = [line for line in lines if line.strip()][:3]
     if len(lines) > 1 and _XMC_HEADER.fullmatch(lines[0]):
-        if all(_FEATURE_LINE.fullmatch(line) for line in lines[1:]):
+        if all(_feature_line(line) for line in lines[1:]):
             return ("an Extreme Classification (XMC) data file (an 'N_DOCS N_FEATURES "
                     "N_LABELS' header, then 'LABEL,LABEL FEATURE:VALUE ...' lines, as "
                     "Omikuji and PECOS read)")
         return None
-    if lines and all(_FEATURE_LINE.fullmatch(line) for line in lines[:2]):
+    # two lines at least: a one-line document such as '12:30 14:45' or '3:1 2:1' is a text
+    if len(lines) > 1 and all(_feature_line(line) for line in lines[:2]):
         return ("an svmlight feature file ('LABEL,LABEL FEATURE:VALUE ...' lines, as "
                 "LibMultiLabel's libsvm format, Omikuji and PECOS read)")
     return None
+
+
+def _feature_line(line: str) -> bool:
+    """Whether ``line`` is an svmlight feature line: ``LABEL,LABEL FEATURE:VALUE ...``
+    (:data:`_FEATURE_LINE`) whose features ascend, as svmlight and libsvm require and
+    their writers write them (times and ratios, '16:9 4:3', need not)."""
+    if not _FEATURE_LINE.fullmatch(line):
+        return False
+    features = [int(token.split(":", 1)[0]) for token in line.split() if ":" in token]
+    return features == sorted(set(features))
 
 
 def first_lines(path: str | Path, n: int = 3) -> list[str]:
@@ -253,15 +269,16 @@ def first_lines(path: str | Path, n: int = 3) -> list[str]:
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
             return lines
-        with open_binary(path) as handle:
-            for raw in handle:
-                line = raw[:10_000].decode("utf-8", "replace").strip("\ufeff\r\n")
-                if line.strip():
-                    lines.append(line)
-                    if len(lines) == n:
-                        break
+        with open_binary(path) as handle:  # its head alone (_HEAD_BYTES), not the file
+            head = handle.read(_HEAD_BYTES)
     except (OSError, EOFError, zlib.error, DataError):
         return []
+    for raw in head.split(b"\n"):
+        line = raw[:10_000].decode("utf-8", "replace").strip("\ufeff\r\n")
+        if line.strip():
+            lines.append(line)
+            if len(lines) == n:
+                break
     return lines
 
 
