@@ -213,3 +213,14 @@ def test_the_first_lines_are_told_from_the_head_of_the_file_alone(tmp_path):
     blank = tmp_path / "blank.txt"
     blank.write_text("\n" * 3_000_000 + SVMLIGHT)
     assert first_lines(blank) == []
+
+
+def test_a_first_line_naming_one_label_twice_is_read_as_before(tmp_path):
+    # 'Python tutorial<TAB>python programming tutorial beginner code python' (6 labels,
+    # 'python' twice) was refused as LibMultiLabel's LABELS<TAB>TEXT, --on-error skip too
+    path = tmp_path / "c.tsv"
+    path.write_text("Python tutorial\tpython programming tutorial beginner code python\n"
+                    "NYC\tnew_york new_york_city usa travel city new_york\n")
+    for on_error in ("fail", "skip"):
+        records = list(read_tsv(path, on_error=on_error))
+        assert [len(r.labels) for r in records] == [6, 6]

@@ -688,11 +688,11 @@ _WARNED: set[tuple] = set()
 
 def _swapped_columns(text: str, labels: tuple[str, ...]) -> bool:
     """Whether a TSV line's columns are LibMultiLabel's LABELS<TAB>TEXT: its "labels"
-    repeat a key (a text's words repeat; a document naming a label twice is a slip), are
-    6 at least and twice the words of its "text", and none is a ``<uri>`` (Annif's,
-    tagsmith's)."""
+    repeat words twice at least (a text's words repeat; a document naming one label
+    twice is a slip, read as before), are 6 at least and twice the words of its "text",
+    and none is a ``<uri>`` (Annif's, tagsmith's)."""
     return (len(labels) >= 6 and len(labels) > 2 * len(text.split())
-            and _repeated(labels) is not None
+            and len(labels) - len(set(labels)) >= 2
             and not any(label.startswith("<") for label in labels))
 
 
