@@ -487,6 +487,18 @@ def test_a_held_out_check_of_unlabelled_documents_says_it_measures_nothing(tmp_p
         "nothing" in result.output and "too few for its figures" not in result.output
 
 
+def test_a_held_out_check_of_one_unlabelled_document_says_it_has_no_label(tmp_path):
+    """One held-out document with no label read "the one held-out document has a
+    label: these figures measure nothing", the opposite of what it meant."""
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text("".join(f"document number {i} about things\t{'<u:a>' if i == 3 else ''}\n"
+                              for i in range(30)))
+    result = run("train", corpus, "-o", tmp_path / "b", "--dev-fraction", "0.034", *FAST)
+    assert result.exit_code == 0, result.output
+    assert ("macro-F1 0.0000  (the one held-out document has no label: these figures "
+            "measure nothing)") in result.output
+
+
 def test_crossfit_folds_putting_every_labelled_document_in_one_fold_is_refused_first(
         tmp_path, monkeypatch):
     """Two labelled texts that --seed's folds put in one fold (a corpus mostly

@@ -228,9 +228,9 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
     # figure read 0.0000 (LRAP 1.0000), as if the model had been measured and failed
     unlabelled = (heldout["n_docs"] if heldout and heldout["metrics"].get(
         "n_docs_without_labels") == heldout["n_docs"] else 0)
-    nothing = (plural(unlabelled, "the one held-out document has", "none of the "
-                      f"{unlabelled:,} held-out documents has")
-               + " a label: these figures measure nothing")
+    nothing = (plural(unlabelled, "the one held-out document has no label", "none of the "
+                      f"{unlabelled:,} held-out documents has a label")
+               + ": these figures measure nothing")
     if as_json:
         if unlabelled:
             warn(nothing)
