@@ -367,6 +367,29 @@ def test_cli_zeroshot_vocabulary_without_a_label_name_is_refused_naming_it(monke
     assert "'label_space'" not in result.output
 
 
+def test_cli_zeroshot_vocabulary_without_a_label_name_is_refused_before_the_encoder(
+        monkeypatch, tmp_path):
+    """The refusal of a vocabulary with no label name came after the sentence encoder
+    had loaded (seconds, and torch installed)."""
+    from click.testing import CliRunner
+
+    import tagsmith.cli as tagsmith_cli
+    import tagsmith.zeroshot.encoder
+
+    tagsmith_cli._register_commands()
+    made = []
+    monkeypatch.setattr(tagsmith.zeroshot.encoder, "SentenceEncoder",
+                        lambda *args, **kwargs: made.append(_HashEncoder()) or made[-1])
+    vocab, docs = tmp_path / "v.tsv", tmp_path / "docs.txt"
+    vocab.write_text("<u:a>\n<u:b>\t!!\n")
+    docs.write_text("a cat sat\n")
+    result = CliRunner().invoke(tagsmith_cli.cli, ["-q", "zeroshot", str(vocab), str(docs),
+                                                   "--cache-dir", ""])
+    assert result.exit_code == 3, result.output
+    assert f"{vocab}: no label has a name" in result.output
+    assert not made
+
+
 def test_cli_zeroshot_background_sample_is_drawn_from_documents_with_a_word(monkeypatch,
                                                                            tmp_path):
     """--background-sample drew its sample from every --background document, then left

@@ -1131,22 +1131,22 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
         # above HNSW_FROM_ROWS label rows auto needs hnswlib: the scorer refused it only
         # after the encoder had loaded (seconds)
         check_index_available(space, index, lang=lang, template=template)
-    # '' is no cache: as a path it was the working directory, which got the cache files
-    from tagsmith.exceptions import InvalidParameterError, VocabularyError
+    from tagsmith.exceptions import VocabularyError
+    from tagsmith.zeroshot.scorer import _label_texts
 
-    try:
-        scorer = ZeroShotClassifier(space, SentenceEncoder(), lang=lang, template=template,
-                                    index=index, cache_dir=cache_dir or None,
-                                    show_progress=not obj["quiet"])
-    except InvalidParameterError as exc:
-        if exc.name != "label_space":
-            raise
-        # "parameter 'label_space' must be at least one label with a name, got 0" named
-        # no file, a parameter no command line has, and exit code 2
+    if not _label_texts(space, lang=lang, template=template, use_alt_labels=True,
+                        use_descriptions=True)[0]:
+        # before the encoder loads (seconds); the scorer's refusal, "parameter
+        # 'label_space' must be at least one label with a name, got 0", named no file, a
+        # parameter no command line has, and exit code 2
         raise VocabularyError("no label has a name, alternative label or description (with "
                               "a letter or digit): zero-shot matches documents to label "
                               "names; give the labels names (a TSV vocabulary's second "
-                              "column)", path=vocab) from None
+                              "column)", path=vocab)
+    # '' is no cache: as a path it was the working directory, which got the cache files
+    scorer = ZeroShotClassifier(space, SentenceEncoder(), lang=lang, template=template,
+                                index=index, cache_dir=cache_dir or None,
+                                show_progress=not obj["quiet"])
     stdin = None
     if background and reads_stdin(tuple(background)) and reads_stdin(files):
         stdin = read_stdin_bytes()  # both read stdin, which can be read only once
