@@ -390,6 +390,31 @@ def test_cli_zeroshot_vocabulary_without_a_label_name_is_refused_before_the_enco
     assert not made
 
 
+def test_cli_zeroshot_background_of_punctuation_alone_is_refused_before_the_encoder(
+        monkeypatch, tmp_path):
+    """The refusal of a --background of blank or punctuation-alone documents came after
+    the sentence encoder had loaded and every label text was embedded."""
+    from click.testing import CliRunner
+
+    import tagsmith.cli as tagsmith_cli
+    import tagsmith.zeroshot.encoder
+
+    tagsmith_cli._register_commands()
+    made = []
+    monkeypatch.setattr(tagsmith.zeroshot.encoder, "SentenceEncoder",
+                        lambda *args, **kwargs: made.append(_HashEncoder()) or made[-1])
+    vocab, docs, background = tmp_path / "v.tsv", tmp_path / "docs.txt", tmp_path / "bg.txt"
+    vocab.write_text("<u:a>\tcats\n<u:b>\tdogs\n")
+    docs.write_text("a cat sat\n")
+    background.write_text("!!!\n")
+    result = CliRunner().invoke(tagsmith_cli.cli, ["-q", "zeroshot", str(vocab), str(docs),
+                                                   "--background", str(background),
+                                                   "--cache-dir", ""])
+    assert result.exit_code == 2, result.output
+    assert "--background: no document with a letter or digit" in result.output
+    assert not made
+
+
 def test_cli_zeroshot_background_sample_is_drawn_from_documents_with_a_word(monkeypatch,
                                                                            tmp_path):
     """--background-sample drew its sample from every --background document, then left

@@ -1143,14 +1143,11 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
                               "a letter or digit): zero-shot matches documents to label "
                               "names; give the labels names (a TSV vocabulary's second "
                               "column)", path=vocab)
-    # '' is no cache: as a path it was the working directory, which got the cache files
-    scorer = ZeroShotClassifier(space, SentenceEncoder(), lang=lang, template=template,
-                                index=index, cache_dir=cache_dir or None,
-                                show_progress=not obj["quiet"])
     stdin = None
     if background and reads_stdin(tuple(background)) and reads_stdin(files):
         stdin = read_stdin_bytes()  # both read stdin, which can be read only once
-    if background:
+    background_texts = None
+    if background:  # read and checked before the encoder loads (seconds)
         texts = [text for _, text in _read_documents(tuple(background), False, stdin,
                                                      unique_ids=False, checked=True,
                                                      vocab_option=_ZEROSHOT_VOCAB)]
@@ -1169,9 +1166,14 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
         # left out before the sample is drawn (a log message counts them): drawn first,
         # a sample of a file of mostly such documents could hold none else, refused
         # naming a parameter 'texts' (exit code 2)
-        texts = scorer._without_blanks(texts)
-        texts = [texts[i] for i in _sample_rows(len(texts), background_sample)]
-        scorer.fit_background(texts, neighbors=hubness_neighbors)
+        texts = ZeroShotClassifier._without_blanks(texts)
+        background_texts = [texts[i] for i in _sample_rows(len(texts), background_sample)]
+    # '' is no cache: as a path it was the working directory, which got the cache files
+    scorer = ZeroShotClassifier(space, SentenceEncoder(), lang=lang, template=template,
+                                index=index, cache_dir=cache_dir or None,
+                                show_progress=not obj["quiet"])
+    if background_texts is not None:
+        scorer.fit_background(background_texts, neighbors=hubness_neighbors)
     # one bar over all documents: a bar per batch of 256 ended at 100% (in a log: a line
     # "embedding: 256/256 text (100%)" a batch) and never said how far the input was
     scorer.show_progress = False
