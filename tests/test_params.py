@@ -33,7 +33,7 @@ def _message(call) -> str:
     (lambda: OpenAIChatClient(URL, "m", timeout=0),
      "parameter 'timeout' must be a number of seconds > 0, got 0"),
     (lambda: OpenAIChatClient(URL, "m", backoff_max=-1),
-     "parameter 'backoff_max' must be a number of seconds >= 0, got -1"),
+     "parameter 'backoff_max' must be a number of seconds in [0, 86400], got -1"),
     (lambda: OpenAIChatClient(URL, "m", max_retries=-1),
      "parameter 'max_retries' must be an integer >= 0, got -1"),
     (lambda: LabelingOptions(votes=0).validate(),

@@ -362,9 +362,9 @@ class OpenAIChatClient:
             raise InvalidParameterError("timeout", f"at most {MAX_TIMEOUT:g} seconds", timeout)
         # a wait of 1e300 seconds raised OverflowError in Event.wait: at most a day too
         backoff_base = check_number("backoff_base", backoff_base, 0, unit="seconds",
-                                    numpy=True, maximum=MAX_TIMEOUT)
+                                    numpy=True, maximum=int(MAX_TIMEOUT))
         backoff_max = check_number("backoff_max", backoff_max, 0, unit="seconds", numpy=True,
-                                   maximum=MAX_TIMEOUT)
+                                   maximum=int(MAX_TIMEOUT))
         price_prompt = check_number("price_prompt", price_prompt, 0, numpy=True,
                                     maximum=MAX_PRICE)
         price_completion = check_number("price_completion", price_completion, 0, numpy=True,
