@@ -967,6 +967,23 @@ def test_an_empty_or_repeated_split_is_a_clear_error(small_corpus, goemotions_sm
     assert not out.exists()
 
 
+def test_the_corpus_itself_as_a_split_is_refused(small_corpus, tmp_path):
+    """``audit CORPUS --split test=CORPUS`` was reported as every document an exact leak
+    into test (a duplicate of itself); by another spelling or a link too. A copy of the
+    corpus is another file and is audited."""
+    out = tmp_path / "out"
+    link = tmp_path / "link.tsv"
+    link.symlink_to(small_corpus)
+    spelled = small_corpus.parent / ".." / small_corpus.parent.name / small_corpus.name
+    for split in (small_corpus, link, spelled):
+        result = invoke("audit", small_corpus, "-o", out, "--scores", "knn", "--no-html",
+                        "--split", f"dev={tmp_path / 'missing.tsv'}", "--split",
+                        f"test={split}")
+        assert result.exit_code == 2, result.output
+        assert "option '--split' must be a corpus other than CORPUS" in result.output
+        assert f"test={split}" in result.output and not out.exists()
+
+
 def test_an_empty_split_given_to_audit_corpus_names_the_splits_parameter():
     """audit_corpus(splits={"dev": []}) said "the split 'dev' has no documents", naming
     no parameter (the CLI names --split and the file itself)."""

@@ -1342,6 +1342,18 @@ def _parse_splits(pairs: tuple[str, ...]) -> dict[str, str]:
     return splits
 
 
+def _refuse_corpus_as_split(corpus: str, name: str, path: str) -> None:
+    """Refuse ``--split NAME=CORPUS``: the audited corpus given as another split (by a
+    name, a link or another spelling) was reported as every document leaking into it,
+    a duplicate of itself."""
+    from tagsmith.data.textio import same_file
+
+    if same_file(path, corpus):
+        raise InvalidParameterError("--split", "a corpus other than CORPUS (the corpus given "
+                                    "as a split leaks every document into it)",
+                                    f"{name}={path}")
+
+
 def _cooccurrence_weight(ctx: click.Context, param: click.Parameter,
                          value: str) -> float | str:
     """``--cooccurrence``: ``auto`` or a finite number >= 0."""
@@ -1467,8 +1479,9 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     options.validate()
     # fail before the work: an output that is a file, or a review someone has filled in
     paths = _parse_splits(splits)
-    for split_path in paths.values():
+    for name, split_path in paths.items():
         refuse_stdin(split_path, "--split", "NAME=PATH, PATH a corpus file")
+        _refuse_corpus_as_split(corpus, name, split_path)
     # the audit's inputs are never replaced by its files (a vocabulary named labels.csv)
     inputs = [corpus, *paths.values(), *([vocab] if vocab else [])]
     check_output(output, review_format=review_format, force=force, name="-o/--output",
