@@ -1119,7 +1119,7 @@ def test_cli_taxonomy_writes_only_text_a_vocabulary_holds(tmp_path, bad):
 
 
 @pytest.mark.parametrize("base_uri", ["urn:my taxonomy:", "urn:a<b>:", "urn:\x07:",
-                                      "urn:" + "x" * 9_900])
+                                      "urn:" + "x" * 9_900, "", "labels/", "1x:"])
 def test_cli_taxonomy_checks_the_base_uri_before_any_call(tmp_path, base_uri):
     # every label's URI starts with --base-uri: one no URI may start with was taken, the
     # taxonomy generated and paid for, and the writer then refused every label
@@ -1131,6 +1131,9 @@ def test_cli_taxonomy_checks_the_base_uri_before_any_call(tmp_path, base_uri):
             "--base-url", server.base_url])
         assert result.exit_code == 2, result.output
         assert "--base-uri" in result.output and not server.requests
+        # an empty or relative prefix gave bare slugs as URIs: relative IRIs in --skos
+        if base_uri in ("", "labels/", "1x:"):
+            assert "option '--base-uri' must be an absolute URI prefix" in result.output
         from tagsmith.exceptions import InvalidParameterError
         from tagsmith.pipeline.llm import run_taxonomy
 

@@ -147,7 +147,11 @@ def check_base_uri(base_uri: str, name: str) -> None:
     after it): each label's URI is ``base_uri`` + its slug, and the writers refused
     every one of them once the taxonomy had been generated and paid for. The check is
     the vocabulary's own (:func:`~tagsmith.data.vocab.label_problem`), on the longest
-    URI a label can get."""
+    URI a label can get. An empty or relative prefix (no scheme, ``labels/``) is refused
+    too: the labels' URIs were bare slugs, which the SKOS file (``--skos``) writes as
+    relative IRIs and its reader refuses."""
+    import re
+
     from tagsmith.data.labelspace import Label
     from tagsmith.data.vocab import label_problem
     from tagsmith.labeling.taxonomy import MAX_SLUG
@@ -155,6 +159,10 @@ def check_base_uri(base_uri: str, name: str) -> None:
     expected = "a URI prefix such as 'urn:tagsmith:taxonomy:'"
     if not isinstance(base_uri, str):
         raise InvalidParameterError(name, expected, base_uri)
+    if not re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", base_uri):  # RFC 3986's scheme
+        raise InvalidParameterError(name, "an absolute URI prefix, a scheme and ':' first "
+                                    "(such as 'urn:tagsmith:taxonomy:' or "
+                                    "'http://example.org/labels/')", base_uri)
     # a slug of MAX_SLUG and a "-N" to tell it apart from a slug like it
     problem = label_problem(Label(base_uri + "x" * (MAX_SLUG + 10)))
     if problem is not None:
