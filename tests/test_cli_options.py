@@ -169,6 +169,17 @@ def test_a_value_the_library_refuses_names_the_option(command, args, flags, pyth
     assert f"option '{flags}' must be" in result.output
 
 
+@pytest.mark.parametrize("use_case", ["", "   "])
+def test_a_blank_use_case_is_refused_in_command_line_words(files, use_case):
+    """label --use-case "" said "must be None or a description ...": None is Python's,
+    no value an option takes; the API's message keeps it (test_labeling)."""
+    result = run("label", *_fill(BASE["label"], files), "--use-case", use_case)
+    assert result.exit_code == 2, result.output
+    assert ("error: option '--use-case' must be a non-blank description of what the labels "
+            f"are for, or leave the option out, got {use_case!r}") in result.output
+    assert "None" not in result.output
+
+
 def test_the_library_checks_of_the_sweep_name_the_option_in_the_library_wording(files):
     """Not click's wording: the library's, with the flag in place of its name."""
     result = run("train", files["corpus"], "-o", files["out"], "--calibration-fraction", "nan")

@@ -661,6 +661,12 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
 
         ActiveOptions(budget=budget, strategy=strategy, rounds=rounds,
                       seed=seed).validate(budget)
+    if use_case is not None and not use_case.strip():
+        from tagsmith.exceptions import InvalidParameterError
+
+        # the library's "None or a description" names Python's None, no option value
+        raise InvalidParameterError("--use-case", "a non-blank description of what the "
+                                    "labels are for, or leave the option out", use_case)
     options = LabelingOptions(max_labels=max_labels, votes=votes, use_case=use_case,
                               shortlist_k=shortlist_k, n_workers=llm["concurrency"],
                               show_progress=not obj["quiet"], lang=lang)
