@@ -336,6 +336,26 @@ def _zeroshot_cli(monkeypatch, *args):
                                                  "--cache-dir", ""])
 
 
+def test_cli_zeroshot_empty_background_is_bad_input_naming_it(monkeypatch, tmp_path):
+    """An empty --background file exited 2 (a usage error, "Invalid value for
+    --background") where shift B empty.txt, FILES with no document, exits 3 (bad input
+    data), as the README's exit codes say."""
+    vocab, docs = tmp_path / "v.tsv", tmp_path / "docs.txt"
+    vocab.write_text("<u:a>\tcats\n<u:b>\tdogs\n")
+    docs.write_text("a cat sat\n")
+    empty, blank = tmp_path / "e.txt", tmp_path / "blank.txt"
+    empty.write_text("")
+    blank.write_text("\n  \n")
+    result = _zeroshot_cli(monkeypatch, vocab, docs, "--background", empty)
+    assert result.exit_code == 3, result.output
+    assert (f"error: no document in --background {empty} (empty, or blank lines alone)"
+            in result.output)
+    result = _zeroshot_cli(monkeypatch, vocab, docs, "--background", empty, "--background",
+                           blank)
+    assert result.exit_code == 3, result.output
+    assert f"no document in --background {empty}, {blank} (empty" in result.output
+
+
 def test_cli_zeroshot_background_of_punctuation_alone_is_refused_naming_it(monkeypatch,
                                                                           tmp_path):
     """A --background file whose documents are blank or punctuation alone was refused as
@@ -346,8 +366,8 @@ def test_cli_zeroshot_background_of_punctuation_alone_is_refused_naming_it(monke
     docs.write_text("a cat sat\n")
     background.write_text("!!!\n😀\n")
     result = _zeroshot_cli(monkeypatch, vocab, docs, "--background", background)
-    assert result.exit_code == 2, result.output
-    assert (f"--background: no document with a letter or digit in {background} (its 2 "
+    assert result.exit_code == 3, result.output  # bad input data, not a usage error
+    assert (f"error: no document with a letter or digit in --background {background} (its 2 "
             "documents are each blank or punctuation alone)") in result.output
     assert "'texts'" not in result.output
     background.write_text("a dog ran\n!!!\n")

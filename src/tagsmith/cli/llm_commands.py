@@ -1157,18 +1157,23 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
         texts = [text for _, text in _read_documents(tuple(background), False, stdin,
                                                      unique_ids=False, checked=True,
                                                      vocab_option=_ZEROSHOT_VOCAB)]
+        from tagsmith.exceptions import DataError
+
+        # bad input data (exit code 3), as shift's FILES with no document and a
+        # vocabulary with no label text are: a usage error (2) said the command line
+        # was wrong where the file was
+        named = "--background " + ", ".join("stdin" if name == "-" else name
+                                            for name in background)
         if not texts:
-            raise click.BadParameter("no document in " + ", ".join(background),
-                                     param_hint="--background")
+            raise DataError(f"no document in {named} (empty, or blank lines alone)")
         from tagsmith.zeroshot.scorer import blank_texts
 
         if blank_texts(texts).all():
             # the scorer's refusal named a parameter 'texts' and no file (exit code 2)
             n = len(texts)
-            raise click.BadParameter(
-                "no document with a letter or digit in " + ", ".join(background) + " ("
-                + plural(n, "its one document is", f"its {n:,} documents are each")
-                + " blank or punctuation alone)", param_hint="--background")
+            raise DataError(f"no document with a letter or digit in {named} ("
+                            + plural(n, "its one document is", f"its {n:,} documents are each")
+                            + " blank or punctuation alone)")
         # left out before the sample is drawn (a log message counts them): drawn first,
         # a sample of a file of mostly such documents could hold none else, refused
         # naming a parameter 'texts' (exit code 2)
