@@ -134,6 +134,23 @@ def test_label_sets_in_blocks_of_rows_equal_the_whole_matrix_ones(monkeypatch, b
     ).tolist()
 
 
+@pytest.mark.parametrize("make, name", [
+    (lambda: TopK.empty(2, 2**64, 4), "k"),
+    (lambda: TopK.empty(2**64, 2, 4), "n_docs"),
+    (lambda: TopK.empty(2**40, 2**40, 4), "k"),  # each fits, not their product
+    (lambda: TopK.empty(0, 2**64, 4), "k"),
+    (lambda: TopK.from_scores(np.array([[0.1, 0.9, 0.4]]), k=2).padded_to(2**64), "k"),
+    (lambda: RowFill(2**64, 4), "n_docs"),
+])
+def test_a_shape_numpy_cannot_hold_is_refused_naming_the_parameter(make, name):
+    """TopK.empty(2, 2**64, 4) and padded_to(2**64) raised numpy's "Maximum allowed
+    dimension exceeded" (or "array is too big"), naming no parameter."""
+    with pytest.raises(InvalidParameterError, match=f"parameter '{name}' must be an "
+                                                    "integer in \\[0, "):
+        make()
+    assert TopK.empty(3, 2, 4).indices.shape == (3, 2)  # sizes that fit are as before
+
+
 @pytest.mark.parametrize("threshold", ["0.5", b"0.5", True, np.bool_(False),
                                        ["0.1", "0.2", "0.3"], [True, False, True]])
 def test_label_sets_refuses_a_threshold_that_is_no_number(threshold):

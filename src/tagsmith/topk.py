@@ -22,6 +22,11 @@ from tagsmith.exceptions import InvalidParameterError
 
 PAD = -1
 
+#: most entries of one ``indices`` or ``scores`` array (4 bytes each): numpy refuses a
+#: larger one, or a dimension beyond it, with "Maximum allowed dimension exceeded" or
+#: "array is too big", naming no parameter
+MAX_ENTRIES = np.iinfo(np.intp).max // 4
+
 
 def _as_threshold_array(threshold, n_labels: int) -> np.ndarray:
     try:
@@ -92,8 +97,8 @@ class TopK:
     @classmethod
     def empty(cls, n_docs: int, k: int, n_labels: int) -> TopK:
         """``n_docs`` rows of ``k`` padding entries (label :data:`PAD`, score ``-inf``)."""
-        n_docs = check_int("n_docs", n_docs, 0, numpy=True)
-        k = check_int("k", k, 0, numpy=True)
+        n_docs = _check_n_docs(n_docs)
+        k = _check_width(k, n_docs)
         return cls._trusted(np.full((n_docs, k), PAD, np.int32),
                             np.full((n_docs, k), -np.inf, np.float32),
                             _check_n_labels(n_labels))
@@ -253,6 +258,7 @@ class TopK:
         k = check_int("k", k, 0, numpy=True)  # 1.5, True or -1 came back as if widened
         if k <= self.k:
             return self
+        _check_width(k, len(self))
         extra = k - self.k
         n = len(self)
         return TopK._trusted(np.hstack([self.indices, np.full((n, extra), PAD, np.int32)]),
@@ -335,7 +341,7 @@ class RowFill:
     """
 
     def __init__(self, n_docs: int, n_labels: int):
-        self.n_docs = check_int("n_docs", n_docs, 0, numpy=True)
+        self.n_docs = _check_n_docs(n_docs)
         self.n_labels = _check_n_labels(n_labels)
         self.filled = 0
         self.indices: np.ndarray | None = None
@@ -403,6 +409,24 @@ def _top_k_columns(scores: np.ndarray, k: int) -> np.ndarray:
 def _check_k(k, n_labels: int | None) -> int:
     k = check_int("k", k, 1, numpy=True)
     return k if n_labels is None else int(min(k, n_labels))
+
+
+def _check_n_docs(n_docs) -> int:
+    n_docs = check_int("n_docs", n_docs, 0, numpy=True)
+    if n_docs > MAX_ENTRIES:
+        raise InvalidParameterError("n_docs", f"an integer in [0, {MAX_ENTRIES:,}] (rows "
+                                    "of one array)", n_docs)
+    return n_docs
+
+
+def _check_width(k, n_docs: int) -> int:
+    """``k``, an integer >= 0, when ``n_docs`` rows of it fit in one array."""
+    k = check_int("k", k, 0, numpy=True)
+    most = MAX_ENTRIES // max(n_docs, 1)
+    if k > most:
+        raise InvalidParameterError("k", f"an integer in [0, {most:,}] ({MAX_ENTRIES:,} "
+                                    f"entries at most over {n_docs:,} rows)", k)
+    return k
 
 
 def _check_n_labels(n_labels) -> int:
