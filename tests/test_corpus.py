@@ -428,6 +428,47 @@ def test_csv_value_under_a_second_unnamed_column_is_malformed_not_dropped(tmp_pa
 
 
 
+def test_directory_sidecars_are_found_in_the_folder_listing(tmp_path, monkeypatch):
+    """train, eval and audit read a folder's labels asking the file system whether a .tsv,
+    then a .key, is beside each document: up to 2 os.stat a document (72 for these 40),
+    slow on a network file system. The one listing of the folder tells which exist;
+    the documents, their labels and their order are the same."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    n = 40
+    expected = []
+    for i in range(n):
+        (docs / f"d{i:02d}.txt").write_text(f"document {i}\n", encoding="utf-8")
+        if i % 4 == 0:
+            (docs / f"d{i:02d}.tsv").write_text(f"<{U}a>\tapple\n", encoding="utf-8")
+            (docs / f"d{i:02d}.key").write_text(f"<{U}b>\n", encoding="utf-8")  # .tsv first
+            expected.append((f"<{U}a>",))
+        elif i % 4 == 1:
+            (docs / f"d{i:02d}.key").write_text(f"<{U}b>\n", encoding="utf-8")
+            expected.append((f"<{U}b>",))
+        elif i % 4 == 2:
+            (docs / f"d{i:02d}.tsv").mkdir()  # a folder is no sidecar, as before
+            expected.append(())
+        else:
+            expected.append(())
+    (docs / "d03.key").symlink_to(docs / "d01.key")  # a link to a sidecar is one
+    expected[3] = (f"<{U}b>",)
+    calls = []
+    real_stat = os.stat
+
+    def counting_stat(path, *args, **kwargs):
+        if str(docs) in os.fsdecode(path):
+            calls.append(os.fsdecode(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", counting_stat)
+    records = list(read_directory(docs))
+    monkeypatch.undo()
+    assert [r.doc_id for r in records] == [f"d{i:02d}" for i in range(n)]
+    assert [r.labels for r in records] == expected
+    assert len(calls) < n // 4, (len(calls), sorted(set(calls))[:5])
+
+
 def test_directory_files_ending_txt_in_another_case_are_warned_about(tmp_path, caplog):
     # a.TXT (a Windows export) was left out of the corpus without a word
     (tmp_path / "a.txt").write_text("read\n", encoding="utf-8")

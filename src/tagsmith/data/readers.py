@@ -972,20 +972,37 @@ def directory_files(path: str | Path, *, warn: bool = True) -> list[Path]:
     warning for files ending in ``.txt``, ``.tsv`` or ``.key`` in another case, which
     are not read (off for a caller that only checks the folder before reading it)."""
     path = Path(path)
+    files, _ = _list_documents(path)
+    if warn:
+        _warn_other_case(path)
+    return files
+
+
+def _list_documents(path: Path) -> tuple[list[Path], set[str]]:
+    """:func:`directory_files`' documents of the folder ``path``, and the names of the
+    label sidecars (``.tsv``, ``.key``) beside them, from one listing."""
     # listed, its files' is_file() raised a bare PermissionError (Python 3.11)
     check_may_look_into(path)
     # the listing's entries know their type: Path.is_file() asked the file system once
     # per file (os.stat), and a folder is listed several times before it is read (its
     # checks, then the reading), 7 stats a document (slow on a network file system); a
-    # DirEntry stats only where the listing does not tell (a link, some file systems)
+    # DirEntry stats only where the listing does not tell (a link, some file systems).
+    # The sidecars too: a .tsv then a .key looked up beside each document was up to 2
+    # stats a document more as the folder was read
+    names: list[str] = []
+    sidecars: set[str] = set()
     with os.scandir(path) as entries:
-        names = [entry.name for entry in entries
-                 if entry.name.endswith(".txt") and not entry.name.startswith(".")
-                 and _is_file(entry)]
-    files = [path / name for name in sorted(names)]
-    if warn:
-        _warn_other_case(path)
-    return files
+        for entry in entries:
+            name = entry.name
+            if name.startswith(".") or not name.endswith((".txt", ".tsv", ".key")):
+                continue
+            if not _is_file(entry):
+                continue
+            if name.endswith(".txt"):
+                names.append(name)
+            else:
+                sidecars.add(name)
+    return [path / name for name in sorted(names)], sidecars
 
 
 #: the errors of a listed entry's stat that say it is no file, as Path.is_file() takes
@@ -1025,10 +1042,12 @@ def _directory_records(path: Path, on_error) -> Iterator[Record]:
     # once the folder is read, unless none has one (no document names a label then,
     # which training refuses, naming the folder's layout)
     n_read, no_sidecar = 0, []
-    for index, txt in enumerate(directory_files(path), 1):
+    files, sidecars = _list_documents(path)
+    _warn_other_case(path)
+    for index, txt in enumerate(files, 1):
         try:
             text = _read_utf8(txt)
-            labels = _sidecar_labels(txt)
+            labels = _sidecar_labels(txt, sidecars)
         except _Malformed as exc:
             on_error(CorpusFormatError(f"{txt.name}: {exc.args[0]}", path=path, line=index))
             continue
@@ -1055,11 +1074,12 @@ def _read_utf8(path: Path) -> str:
 _LINE_END = re.compile(r"\r\n|\r|\n")
 
 
-def _sidecar_labels(txt: Path) -> tuple[str, ...] | None:
-    """The labels of ``txt``'s sidecar; None without one (an empty one names none)."""
+def _sidecar_labels(txt: Path, sidecars: set[str]) -> tuple[str, ...] | None:
+    """The labels of ``txt``'s sidecar, the first of ``.tsv`` and ``.key`` among the
+    files ``sidecars`` of its folder; None without one (an empty one names none)."""
     for suffix in (".tsv", ".key"):
         sidecar = txt.with_suffix(suffix)
-        if sidecar.is_file():
+        if sidecar.name in sidecars:
             # split at line ends only, as Annif reads it: splitlines also cuts at form
             # feeds, U+2028 and other separators inside a label's name, whose pieces
             # then read as label keys of their own
