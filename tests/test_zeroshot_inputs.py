@@ -430,8 +430,8 @@ def test_cli_zeroshot_background_of_punctuation_alone_is_refused_before_the_enco
     result = CliRunner().invoke(tagsmith_cli.cli, ["-q", "zeroshot", str(vocab), str(docs),
                                                    "--background", str(background),
                                                    "--cache-dir", ""])
-    assert result.exit_code == 2, result.output
-    assert "--background: no document with a letter or digit" in result.output
+    assert result.exit_code == 3, result.output  # bad input, as an empty --background
+    assert "no document with a letter or digit in --background" in result.output
     assert not made
 
 
