@@ -206,6 +206,25 @@ def taxonomy_table(*labels: tuple[str, str], rating: int = 7) -> str:
         {"name": name, "description": description} for name, description in labels]})
 
 
+@contextmanager
+def stats_below(monkeypatch, folder: Path):
+    """The paths below ``folder`` that os.stat is asked about while the block runs (a
+    list, filled as they come), to bound the file system's questions a document."""
+    calls: list[str] = []
+    real_stat = os.stat
+
+    def counting_stat(path, *args, **kwargs):
+        if str(folder) in os.fsdecode(path):
+            calls.append(os.fsdecode(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", counting_stat)
+    try:
+        yield calls
+    finally:
+        monkeypatch.setattr(os, "stat", real_stat)
+
+
 def refuse_stat_below(monkeypatch, locked: Path) -> None:
     """os.stat and os.lstat refusing every path below ``locked`` as a folder without
     search permission does (root, which runs the tests in CI too, passes mode 000)."""

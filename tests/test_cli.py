@@ -15,7 +15,14 @@ from click.testing import CliRunner
 import tagsmith.cli as tagsmith_cli
 from tagsmith.exceptions import DataError
 
-from conftest import ROOT, exit_code_or_drain, fill_pipe, refuse_stat_below, unread_pipe
+from conftest import (
+    ROOT,
+    exit_code_or_drain,
+    fill_pipe,
+    refuse_stat_below,
+    stats_below,
+    unread_pipe,
+)
 
 tagsmith_cli._register_commands()
 FAST = ["--feature-param", "char_ngrams=null", "--feature-param", "min_df=1"]
@@ -1817,17 +1824,8 @@ def test_a_folder_of_documents_is_looked_up_once_a_document(bundle, tmp_path, mo
         (docs / f"d{i:02d}.txt").write_text(f"document {i} is happy news\n", encoding="utf-8")
     (docs / "sub.txt").mkdir()  # a folder named .txt is no document, as before
     (docs / ".hidden.txt").write_text("not read\n", encoding="utf-8")
-    calls = []
-    real_stat = os.stat
-
-    def counting_stat(path, *args, **kwargs):
-        if str(docs) in os.fsdecode(path):
-            calls.append(os.fsdecode(path))
-        return real_stat(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "stat", counting_stat)
-    result = run("suggest", bundle, docs, "--format", "json")
-    monkeypatch.undo()
+    with stats_below(monkeypatch, docs) as calls:
+        result = run("suggest", bundle, docs, "--format", "json")
     assert result.exit_code == 0, result.output
     assert len(calls) <= 2 * n, (len(calls), sorted(set(calls))[:5])
     answered = [json.loads(line)["doc"] for line in result.output.splitlines()

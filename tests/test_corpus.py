@@ -35,7 +35,7 @@ from tagsmith.exceptions import (
     UnsupportedFormatError,
 )
 
-from conftest import refuse_stat_below
+from conftest import refuse_stat_below, stats_below
 
 DATA = Path(__file__).parent / "data"
 REUTERS = DATA / "reuters-sample.jsonl.gz"
@@ -453,17 +453,8 @@ def test_directory_sidecars_are_found_in_the_folder_listing(tmp_path, monkeypatc
             expected.append(())
     (docs / "d03.key").symlink_to(docs / "d01.key")  # a link to a sidecar is one
     expected[3] = (f"<{U}b>",)
-    calls = []
-    real_stat = os.stat
-
-    def counting_stat(path, *args, **kwargs):
-        if str(docs) in os.fsdecode(path):
-            calls.append(os.fsdecode(path))
-        return real_stat(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "stat", counting_stat)
-    records = list(read_directory(docs))
-    monkeypatch.undo()
+    with stats_below(monkeypatch, docs) as calls:
+        records = list(read_directory(docs))
     assert [r.doc_id for r in records] == [f"d{i:02d}" for i in range(n)]
     assert [r.labels for r in records] == expected
     assert len(calls) < n // 4, (len(calls), sorted(set(calls))[:5])
