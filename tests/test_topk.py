@@ -151,6 +151,22 @@ def test_a_shape_numpy_cannot_hold_is_refused_naming_the_parameter(make, name):
     assert TopK.empty(3, 2, 4).indices.shape == (3, 2)  # sizes that fit are as before
 
 
+@pytest.mark.parametrize("make", [
+    lambda: TopK.empty(2, 2, 2**64),
+    lambda: TopK.empty(2, 2, 2**31 + 1),
+    lambda: RowFill(2, 2**64),
+    lambda: TopK(np.zeros((1, 1), np.int32), np.zeros((1, 1), np.float32), n_labels=2**40),
+])
+def test_more_labels_than_int32_ids_address_are_refused_naming_n_labels(make):
+    """TopK.empty(2, 2, 2**64) and RowFill(2, 2**64) accepted a label space whose ids
+    the int32 ``indices`` cannot hold; the largest id, 2**31 - 1, is the last they do."""
+    with pytest.raises(InvalidParameterError, match=r"parameter 'n_labels' must be an "
+                                                    r"integer in \[0, 2,147,483,648\]"):
+        make()
+    assert TopK.empty(1, 1, 2**31).n_labels == 2**31  # ids up to 2**31 - 1 fit
+    assert RowFill(1, 2**31).n_labels == 2**31
+
+
 @pytest.mark.parametrize("threshold", ["0.5", b"0.5", True, np.bool_(False),
                                        ["0.1", "0.2", "0.3"], [True, False, True]])
 def test_label_sets_refuses_a_threshold_that_is_no_number(threshold):

@@ -27,6 +27,9 @@ PAD = -1
 #: "array is too big", naming no parameter
 MAX_ENTRIES = np.iinfo(np.intp).max // 4
 
+#: most labels a TopK can hold: its ``indices`` are int32, the last id 2**31 - 1
+MAX_LABELS = int(np.iinfo(np.int32).max) + 1
+
 
 def _as_threshold_array(threshold, n_labels: int) -> np.ndarray:
     try:
@@ -430,7 +433,13 @@ def _check_width(k, n_docs: int) -> int:
 
 
 def _check_n_labels(n_labels) -> int:
-    return check_int("n_labels", n_labels, 0, numpy=True)
+    """``n_labels``, when int32 ``indices`` can address its every label (ids up to
+    2**31 - 1): a larger one was taken, its labels beyond that never to be named."""
+    n_labels = check_int("n_labels", n_labels, 0, numpy=True)
+    if n_labels > MAX_LABELS:
+        raise InvalidParameterError("n_labels", f"an integer in [0, {MAX_LABELS:,}] (label "
+                                    "ids are int32)", n_labels)
+    return n_labels
 
 
 def _check_indices(indices, n_labels: int) -> np.ndarray:
