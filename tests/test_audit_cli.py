@@ -1034,20 +1034,22 @@ def test_degenerate_inputs_are_data_errors_naming_the_file(small_corpus, goemoti
     lines = small_corpus.read_text(encoding="utf-8").splitlines()
     three = tmp_path / "three.tsv"
     three.write_text("\n".join(lines[:3]) + "\n", encoding="utf-8")
-    result = invoke("audit", three, "--vocab", vocab, "-o", out)
+    # cross-fitting's refusals (--scores auto takes the kNN scores there instead)
+    crossfit = ["--scores", "crossfit"]
+    result = invoke("audit", three, "--vocab", vocab, "-o", out, *crossfit)
     assert result.exit_code == 3 and str(three) in result.output
     assert "too small for --folds 5" in result.output and "at least 5 documents" in \
         result.output and "n_folds' must" not in result.output
     one = tmp_path / "one.tsv"
     one.write_text(lines[0] + "\n", encoding="utf-8")
-    result = invoke("audit", one, "--vocab", vocab, "-o", out, "--folds", "2")
+    result = invoke("audit", one, "--vocab", vocab, "-o", out, "--folds", "2", *crossfit)
     assert result.exit_code == 3 and "too small" in result.output
     assert "at least 2" in result.output
     assert not out.exists()
     # the errors offered only more documents or fewer folds; the kNN scores need no
     # folds, and audit corpora of one or two documents
     for corpus, folds in ((one, ["--folds", "2"]), (three, [])):
-        result = invoke("audit", corpus, "--vocab", vocab, "-o", out, *folds)
+        result = invoke("audit", corpus, "--vocab", vocab, "-o", out, *folds, *crossfit)
         assert result.exit_code == 3 and "--scores knn" in result.output, result.output
         assert invoke("audit", corpus, "--vocab", vocab, "-o", out, "--scores", "knn",
                       "--no-html").exit_code == 0
@@ -1060,11 +1062,15 @@ def test_degenerate_inputs_are_data_errors_naming_the_file(small_corpus, goemoti
                   "--no-html").exit_code == 0
 
 
-def test_a_corpus_too_small_for_the_folds_names_the_options_of_the_caller(tmp_path):
+def test_a_corpus_too_small_for_the_folds_names_the_options_of_the_caller(tmp_path,
+                                                                           caplog):
     """The too-small refusals named "--folds 2; n_folds in AuditOptions" and "--scores
     knn (scores in AuditOptions: ...)" whether the audit ran from the command line, which
     has no AuditOptions, or from Python, which has no --folds: each names its own. A
-    path holding such a name (a folder 'scores') is the user's own and stays as it is."""
+    path holding such a name (a folder 'scores') is the user's own and stays as it is.
+    --scores auto, which picked cross-fitting and then refused the corpus telling the
+    user to pass --scores knn, takes the kNN scores (they need one document), saying
+    why; an explicit --scores crossfit, or a --model (cross-fitting's alone), is refused."""
     folder = tmp_path / "scores" / "n_folds"
     folder.mkdir(parents=True)
     three, one = folder / "three.tsv", folder / "one.tsv"
@@ -1077,10 +1083,24 @@ def test_a_corpus_too_small_for_the_folds_names_the_options_of_the_caller(tmp_pa
              "--scores knn (leave-one-out kNN, no folds)"),
             (one, "the corpus is too small: 1 document, and cross-fitting needs at least 2 "
              "(with --folds 2); give more documents or --scores knn")):
-        result = invoke("audit", corpus, "-o", tmp_path / "out")
-        assert result.exit_code == 3, result.output
-        assert f"{corpus}: {says}" in " ".join(result.output.split()), result.output
-        assert "AuditOptions" not in result.output
+        for given in (["--scores", "crossfit"], ["--model", "linear"]):
+            result = invoke("audit", corpus, "-o", tmp_path / "out", *given)
+            assert result.exit_code == 3, result.output
+            assert f"{corpus}: {says}" in " ".join(result.output.split()), result.output
+            assert "AuditOptions" not in result.output
+        out = tmp_path / f"out-{corpus.stem}"
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="tagsmith"):
+            # not -q: its info lines are logged
+            result = CliRunner().invoke(tagsmith_cli.cli, [
+                "audit", str(corpus), "-o", str(out), "--no-html", "--no-plots"])
+        assert result.exit_code == 0, result.output
+        has = "3 documents" if corpus == three else "1 document"
+        assert f"--scores auto: the corpus has {has}, fewer than --folds 5, which " \
+            "cross-fitting cannot score: auditing with --scores knn (leave-one-out kNN, " \
+            "no folds) instead" in [record.getMessage() for record in caplog.records]
+        written = json.loads((out / "report.json").read_text(encoding="utf-8"))
+        assert written["scores"]["source"] == "knn"
     space = LabelSpace.from_uris(["u:a", "u:b", "u:c"])
     with pytest.raises(DataError) as caught:
         audit_corpus(["a b", "c d", "e f"], sp.csr_matrix(np.eye(3, dtype=bool)), space,

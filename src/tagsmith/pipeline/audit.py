@@ -522,16 +522,24 @@ def _choose_source(options: AuditOptions, classifier, texts, Y,
         return options.scores
     small = Y.shape[1] <= CROSSFIT_UP_TO_LABELS and len(texts) <= CROSSFIT_UP_TO_DOCS
     chosen = "bundle" if matches else "crossfit" if small else "knn"
-    if (chosen == "crossfit" and groups is not None and len(texts) >= options.n_folds
-            and not (options.model or options.model_params)):
-        # one labelled text, or folds of the seed putting every labelled document in
-        # one: auto picked cross-fitting, then refused the corpus telling the user to
-        # pass scores knn; a --model or --param (cross-fitting's alone) keeps it
-        cannot = _folds_cannot_teach(Y, groups, options)
+    if chosen == "crossfit" and not (options.model or options.model_params):
+        # fewer documents than folds, one labelled text, or folds of the seed putting
+        # every labelled document in one: auto picked cross-fitting, then refused the
+        # corpus telling the user to pass scores knn, which scores any corpus of a
+        # document (none is refused before); a --model or --param (cross-fitting's
+        # alone) keeps it
+        n_docs = len(texts)
+        cannot: tuple[str, tuple] | None = None
+        if n_docs < options.n_folds:
+            cannot = ("the corpus has %s, fewer than n_folds %d",
+                      (f"{n_docs:,} document{plural_s(n_docs)}", options.n_folds))
+        elif groups is not None:
+            refused = _folds_cannot_teach(Y, groups, options)
+            cannot = None if refused is None else refused[0]
         if cannot is not None:
             # the reason a template (the command line names its options there), its
             # values arguments
-            why, values = cannot[0]
+            why, values = cannot
             logger.info(f"scores auto: {why}, which cross-fitting cannot score: auditing "
                         "with scores knn (leave-one-out kNN, no folds) instead", *values,
                         extra={"parameters": ("scores", "seed", "n_folds")})
