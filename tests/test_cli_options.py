@@ -9,6 +9,7 @@ limits click does not know) are listed by hand in ``LIBRARY_CHECKED``.
 
 import json
 import logging
+import re
 import shutil
 
 import click
@@ -436,6 +437,24 @@ def test_every_single_path_refuses_dash_naming_itself_and_a_list_reads_stdin(com
         else param.human_readable_name
     assert f"here: {spelled} is " in refused.value.message
     assert refused.value.message.startswith("'-' (std"), refused.value.message
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_a_help_naming_the_options_that_refuse_dash_names_them_all(name):
+    """label --help said '-' is refused "as it is for --vocab, --human, --shortlist and
+    --student", while -o, --cache and --cache-dir refuse it too (taxonomy's named
+    --map-to alone, not -o, --skos, --cache or --cache-dir; distill's --vocab and --human,
+    not -o): a help text that lists the options refusing '-' lists every one of them, or
+    names none."""
+    command = COMMANDS[name]
+    refusing = {"/".join(param.opts) for param in command.params
+                if isinstance(param, click.Option) and not param.multiple
+                and param.callback in (tagsmith_cli.a_path, tagsmith_cli.a_cache_dir)}
+    said = " ".join((command.help or "").split())
+    for sentence in [s for s in re.split(r"(?<=\.) ", said) if "'-' is refused" in s]:
+        named = set(re.findall(r"--?[a-z][a-z-]*", sentence))
+        spelled = {opts for opts in refusing if named & set(opts.split("/"))}
+        assert not named or spelled == refusing, (sentence, sorted(refusing - spelled))
 
 
 def test_label_votes_says_its_range_in_the_help():

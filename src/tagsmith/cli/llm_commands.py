@@ -365,7 +365,7 @@ def _read_texts(path: str, vocab_option: str = "--vocab") -> tuple[list[str], li
 TAXONOMY_HELP = """Generate a label taxonomy from the texts of CORPUS with an LLM (TnT-LLM phase 1).
 
 CORPUS is any corpus file (labels ignored) or a text file with one document per line
-(not stdin: '-' is refused, as it is for --map-to).
+(not stdin: '-' is refused, as it is by every file or folder option).
 """
 
 
@@ -578,7 +578,7 @@ def _summary_changes(counts: dict) -> str:
 LABEL_HELP = """Label the documents of CORPUS with an LLM; write soft labels as JSONL.
 
 CORPUS is any corpus file (labels ignored) or a text file with one document per line
-(not stdin: '-' is refused, as it is for --vocab, --human, --shortlist and --student).
+(not stdin: '-' is refused, as it is by every file or folder option).
 
 Interrupt at any time: answers are cached, a rerun resumes where it stopped.
 """
@@ -907,7 +907,8 @@ DISTILL_HELP = """Train a fast model on the LLM's soft LABELS (JSONL from `tagsm
 Lines marked "copy_of" (copies `label --budget` gave their document's labels) are
 left out: each text is learnt once, from its document's line. A mark the file
 contradicts (another text, case and spacing aside; a copy of a copy) is an error
-naming the line. LABELS, --vocab and --human are files, not stdin ('-' is refused).
+naming the line. LABELS is a file, not stdin ('-' is refused, as it is by every
+file or folder option).
 """
 
 
