@@ -28,6 +28,7 @@ from tagsmith.data.corpus import (
 )
 from tagsmith.data.document import Document
 from tagsmith.data.labelspace import LabelSpace
+from tagsmith.data.readers import directory_files
 from tagsmith.exceptions import (
     CorpusFormatError,
     InvalidParameterError,
@@ -458,6 +459,52 @@ def test_directory_sidecars_are_found_in_the_folder_listing(tmp_path, monkeypatc
     assert [r.doc_id for r in records] == [f"d{i:02d}" for i in range(n)]
     assert [r.labels for r in records] == expected
     assert len(calls) < n // 4, (len(calls), sorted(set(calls))[:5])
+
+
+def test_directory_sidecar_of_no_document_is_never_asked_about(tmp_path, monkeypatch):
+    """A .tsv or .key beside no document (notes.tsv, a link into a folder the user may not
+    look into) was asked whether it is a file once the sidecars came from the folder's
+    listing (9e4eb0b): its PermissionError ended the reading of the whole folder, and
+    every listing of the folder (its checks too) stat'ed each sidecar that is a link.
+    A document's own sidecar is looked at as before, when its document is read."""
+    import errno
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("apple pie\n", encoding="utf-8")
+    (docs / "a.tsv").write_text(f"<{U}a>\tapple\n", encoding="utf-8")
+    (docs / "notes.tsv").symlink_to(tmp_path / "locked" / "x.tsv")
+    asked: list[str] = []
+    real_scandir = os.scandir
+
+    class Entry:  # a listed entry whose stat, through the link, is refused (EACCES)
+        def __init__(self, entry):
+            self._entry, self.name, self.path = entry, entry.name, entry.path
+
+        def is_file(self, *args, **kwargs):
+            asked.append(self.name)
+            if self.name == "notes.tsv":
+                raise PermissionError(errno.EACCES, "Permission denied", self.path)
+            return self._entry.is_file(*args, **kwargs)
+
+    class Listing:
+        def __init__(self, path):
+            self._listing = real_scandir(path)
+
+        def __enter__(self):
+            self._listing.__enter__()
+            return self
+
+        def __exit__(self, *exc):
+            return self._listing.__exit__(*exc)
+
+        def __iter__(self):
+            return (Entry(entry) for entry in self._listing)
+
+    monkeypatch.setattr(os, "scandir", Listing)
+    assert directory_files(docs) == [docs / "a.txt"]
+    assert asked == ["a.txt"]  # the checks' listing asks about documents alone
+    assert [(r.doc_id, r.labels) for r in read_directory(docs)] == [("a", (f"<{U}a>",))]
 
 
 def test_directory_files_ending_txt_in_another_case_are_warned_about(tmp_path, caplog):

@@ -978,9 +978,12 @@ def directory_files(path: str | Path, *, warn: bool = True) -> list[Path]:
     return files
 
 
-def _list_documents(path: Path) -> tuple[list[Path], set[str]]:
-    """:func:`directory_files`' documents of the folder ``path``, and the names of the
-    label sidecars (``.tsv``, ``.key``) beside them, from one listing."""
+def _list_documents(path: Path) -> tuple[list[Path], dict[str, os.DirEntry]]:
+    """:func:`directory_files`' documents of the folder ``path``, and the listed entries
+    named as label sidecars (``.tsv``, ``.key``), from one listing. Whether a sidecar
+    is a file is asked when its document is read (:func:`_sidecar_labels`): one beside
+    no document (``notes.tsv``, a link into a folder that may not be looked into) is
+    never asked about, and the checks' listings stat no sidecar that is a link."""
     # listed, its files' is_file() raised a bare PermissionError (Python 3.11)
     check_may_look_into(path)
     # the listing's entries know their type: Path.is_file() asked the file system once
@@ -990,18 +993,17 @@ def _list_documents(path: Path) -> tuple[list[Path], set[str]]:
     # The sidecars too: a .tsv then a .key looked up beside each document was up to 2
     # stats a document more as the folder was read
     names: list[str] = []
-    sidecars: set[str] = set()
+    sidecars: dict[str, os.DirEntry] = {}
     with os.scandir(path) as entries:
         for entry in entries:
             name = entry.name
-            if name.startswith(".") or not name.endswith((".txt", ".tsv", ".key")):
-                continue
-            if not _is_file(entry):
+            if name.startswith("."):
                 continue
             if name.endswith(".txt"):
-                names.append(name)
-            else:
-                sidecars.add(name)
+                if _is_file(entry):
+                    names.append(name)
+            elif name.endswith((".tsv", ".key")):
+                sidecars[name] = entry
     return [path / name for name in sorted(names)], sidecars
 
 
@@ -1074,12 +1076,14 @@ def _read_utf8(path: Path) -> str:
 _LINE_END = re.compile(r"\r\n|\r|\n")
 
 
-def _sidecar_labels(txt: Path, sidecars: set[str]) -> tuple[str, ...] | None:
+def _sidecar_labels(txt: Path, sidecars: dict[str, os.DirEntry]) -> tuple[str, ...] | None:
     """The labels of ``txt``'s sidecar, the first of ``.tsv`` and ``.key`` among the
-    files ``sidecars`` of its folder; None without one (an empty one names none)."""
+    files of ``sidecars``, its folder's entries so named; None without one (an empty
+    one names none)."""
     for suffix in (".tsv", ".key"):
         sidecar = txt.with_suffix(suffix)
-        if sidecar.name in sidecars:
+        entry = sidecars.get(sidecar.name)
+        if entry is not None and _is_file(entry):
             # split at line ends only, as Annif reads it: splitlines also cuts at form
             # feeds, U+2028 and other separators inside a label's name, whose pieces
             # then read as label keys of their own
