@@ -460,3 +460,40 @@ def test_the_hubness_log_counts_its_background_documents_in_number(scorer, caplo
     with caplog.at_level("INFO", logger="tagsmith"):
         scorer.fit_background(texts)
     assert says in caplog.text, caplog.text
+
+
+def test_cli_zeroshot_holds_only_the_background_sample_once_the_encoder_loads(monkeypatch,
+                                                                             tmp_path):
+    """Read before the encoder loads (a3b9e3e), every --background document was held
+    while the model loaded, the label texts were embedded and the sample was: 32.5 MB
+    traced at the encoder's load for a 20.7 MB file and --background-sample 10 (0.4 MB
+    at 30a6e57, which read the background after). Only the sample is kept now."""
+    import tracemalloc
+
+    from click.testing import CliRunner
+
+    import tagsmith.cli as tagsmith_cli
+    import tagsmith.zeroshot.encoder
+
+    tagsmith_cli._register_commands()
+    held = []
+
+    def encoder(*args, **kwargs):
+        held.append(tracemalloc.get_traced_memory()[0])
+        return _HashEncoder()
+
+    monkeypatch.setattr(tagsmith.zeroshot.encoder, "SentenceEncoder", encoder)
+    vocab, docs, background = tmp_path / "v.tsv", tmp_path / "docs.txt", tmp_path / "bg.txt"
+    vocab.write_text("<u:a>\tcats\n<u:b>\tdogs\n")
+    docs.write_text("a cat sat\n")
+    background.write_text("".join(f"a dog ran past the cat, line {i:06d}\n"
+                                  for i in range(40_000)))  # 1.5 MB
+    tracemalloc.start()
+    try:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "zeroshot", str(vocab), str(docs), "--background", str(background),
+            "--background-sample", "10", "--cache-dir", ""])
+    finally:
+        tracemalloc.stop()
+    assert result.exit_code == 0, result.output
+    assert held and held[0] < background.stat().st_size / 2, (held, background.stat().st_size)
