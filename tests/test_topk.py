@@ -167,6 +167,24 @@ def test_more_labels_than_int32_ids_address_are_refused_naming_n_labels(make):
     assert RowFill(1, 2**31).n_labels == 2**31
 
 
+def test_a_score_matrix_wider_than_int32_ids_is_refused_naming_it():
+    """from_csr of a matrix of 2**31 + 5 label columns was refused naming 'n_labels', a
+    parameter it has not (before 2d691e1 its column 2**31 + 2 came back as label id
+    -2147483646); from_scores of such an empty array likewise. Each names its own."""
+    wide = sp.csr_matrix((np.array([0.5, 0.7]), (np.array([0, 0]), np.array([3, 2**31 + 2]))),
+                         shape=(1, 2**31 + 5))
+    with pytest.raises(InvalidParameterError, match=r"parameter 'matrix' must be .*at most "
+                                                    r"2,147,483,648 label columns"):
+        TopK.from_csr(wide, 2)
+    with pytest.raises(InvalidParameterError, match=r"parameter 'scores' must be .*at most "
+                                                    r"2,147,483,648 label columns"):
+        TopK.from_scores(np.empty((0, 2**31 + 5), np.float32), 2)
+    widest = sp.csr_matrix((np.array([0.5, 0.7]), (np.array([0, 0]), np.array([3, 2**31 - 1]))),
+                           shape=(1, 2**31))
+    assert TopK.from_csr(widest, 2).indices.tolist() == [[2**31 - 1, 3]]
+    assert TopK.from_scores(np.empty((0, 2**31), np.float32), 2).n_labels == 2**31
+
+
 @pytest.mark.parametrize("threshold", ["0.5", b"0.5", True, np.bool_(False),
                                        ["0.1", "0.2", "0.3"], [True, False, True]])
 def test_label_sets_refuses_a_threshold_that_is_no_number(threshold):

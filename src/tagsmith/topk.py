@@ -117,6 +117,7 @@ class TopK:
             raise InvalidParameterError("scores", "a 2-D array", f"{array.ndim}-D")
         _check_finite("scores", array)
         n_docs, n_labels = array.shape
+        _check_label_columns("scores", n_labels)
         k = _check_k(k, n_labels)
         if k == 0 or n_docs == 0:
             return cls.empty(n_docs, k, n_labels)
@@ -139,6 +140,7 @@ class TopK:
             raise InvalidParameterError("matrix", "a 2-D score matrix", f"shape {shape}")
         matrix = _as_float32("matrix", matrix, sp.csr_matrix, "a 2-D matrix of numbers")
         n_docs, n_labels = matrix.shape
+        _check_label_columns("matrix", n_labels)
         k = _check_k(k, n_labels)
         out = cls.empty(n_docs, k, n_labels)
         if k == 0 or matrix.nnz == 0:
@@ -440,6 +442,14 @@ def _check_n_labels(n_labels) -> int:
         raise InvalidParameterError("n_labels", f"an integer in [0, {MAX_LABELS:,}] (label "
                                     "ids are int32)", n_labels)
     return n_labels
+
+
+def _check_label_columns(name: str, n_labels: int) -> None:
+    """A score array's columns are its labels: past :data:`MAX_LABELS` the refusal named
+    ``n_labels``, a parameter ``from_csr`` and ``from_scores`` have not."""
+    if n_labels > MAX_LABELS:
+        raise InvalidParameterError(name, f"a score array of at most {MAX_LABELS:,} label "
+                                    "columns (label ids are int32)", f"{n_labels:,} columns")
 
 
 def _check_indices(indices, n_labels: int) -> np.ndarray:
