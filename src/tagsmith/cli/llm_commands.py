@@ -329,7 +329,11 @@ def _read_texts(path: str, vocab_option: str = "--vocab") -> tuple[list[str], li
     label and taxonomy sent its URIs to the LLM, paying for each. ``vocab_option``: the
     command's option that takes a vocabulary, which the refusal names."""
     from tagsmith.data.corpus import detect_format, read_records
-    from tagsmith.data.readers import NoTextColumnError, check_not_a_vocabulary
+    from tagsmith.data.readers import (
+        NoTextColumnError,
+        check_not_a_vocabulary,
+        refuse_all_blank,
+    )
     from tagsmith.exceptions import CorpusFormatError, UnsupportedFormatError
 
     try:
@@ -351,13 +355,10 @@ def _read_texts(path: str, vocab_option: str = "--vocab") -> tuple[list[str], li
                                labelled=False)  # CORPUS's labels are ignored
     if not texts:
         raise CorpusFormatError("no documents in the file", path=path)
-    if not any(text.strip() for text in texts):
-        # (a CSV or JSONL corpus: blank lines of a text file are no documents) label
-        # sent no request and failed as an LLM error (exit code 6), taxonomy named a
-        # parameter 'texts' (exit code 2)
-        which = plural(len(texts), "the one document", f"all {len(texts):,} documents")
-        raise CorpusFormatError(f"every document has a blank text (empty or whitespace only; "
-                                f"{which}): nothing to ask the LLM about", path=path)
+    # (a CSV or JSONL corpus: blank lines of a text file are no documents) label sent no
+    # request and failed as an LLM error (exit code 6), taxonomy named a parameter 'texts'
+    # (exit code 2)
+    refuse_all_blank(texts, path, "ask the LLM about", error=CorpusFormatError)
     return ids, texts
 
 

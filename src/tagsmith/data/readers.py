@@ -1160,8 +1160,31 @@ def no_documents(path: str | Path, n_skipped: int = 0) -> DataError:
     c.tsv: no documents in the corpus (3 malformed lines skipped)
     """
     return DataError("no documents in the corpus" + (
-        f" ({n_skipped:,} malformed line{'' if n_skipped == 1 else 's'} skipped)"
+        f" ({n_skipped:,} malformed line{plural_s(n_skipped)} skipped)"
         if n_skipped else ""), path=path)
+
+
+def refuse_all_blank(texts: Sequence[str], path: str | Path | None, nothing_to: str, *,
+                     option: str | None = None, error: type[DataError] = DataError) -> None:
+    """Refuse (``error``, naming ``path`` and ``option``) documents whose every text is
+    blank (empty or whitespace only: a CSV or JSONL corpus; blank lines of a text file
+    are no documents): a blank text carries no evidence, so what is trained, tuned,
+    evaluated, calibrated, audited or asked of an LLM on them measures nothing.
+    ``nothing_to`` says what: "train on", "audit".
+
+    >>> refuse_all_blank(["", " "], "c.csv", "audit")
+    Traceback (most recent call last):
+    ...
+    tagsmith.exceptions.DataError: c.csv: every document has a blank text (empty or \
+whitespace only; all 2 documents): nothing to audit
+    """
+    if any(text.strip() for text in texts):
+        return
+    n = len(texts)
+    which = plural(n, "the one document", f"all {n:,} documents")
+    where = "" if option is None else f"{option}: "
+    raise error(f"{where}every document has a blank text (empty or whitespace only; "
+                f"{which}): nothing to {nothing_to}", path=path)
 
 
 def vocabulary_refused(why: str, path: str | Path, *, vocab_option: str | None = "--vocab",

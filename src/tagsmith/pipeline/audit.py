@@ -39,7 +39,7 @@ import scipy.sparse as sp
 
 from tagsmith import __version__
 from tagsmith._params import check_bool, check_choice, check_int, check_number, check_options
-from tagsmith._plural import plural, plural_s
+from tagsmith._plural import plural_s
 from tagsmith._typing import LabelMatrix
 from tagsmith.audit import CALIBRATION_FOLDS, COOCCURRENCE_WEIGHT
 from tagsmith.audit.detect import (
@@ -1087,15 +1087,12 @@ def check_audit_corpus(data: AuditCorpus, *, corpus: str | Path,
 
 
 def _refuse_all_blank(texts: Sequence[str], corpus: str | Path | None) -> None:
-    """Refuse a corpus whose every text is blank (empty or whitespace only), as train and
-    label refuse one: a blank text carries no evidence, so the audit reported "estimated
-    0.00% wrong" (a figure that measured nothing) after warning of 0 distinct texts."""
-    if any(text.strip() for text in texts):
-        return
-    n = len(texts)
-    which = plural(n, "the one document", f"all {n:,} documents")
-    raise DataError(f"every document has a blank text (empty or whitespace only; {which}): "
-                    "nothing to audit, a blank text carries no evidence", path=corpus)
+    """Refuse a corpus whose every text is blank, as train and label refuse one: the
+    audit reported "estimated 0.00% wrong" (a figure that measured nothing) after warning
+    of 0 distinct texts."""
+    from tagsmith.data.readers import refuse_all_blank
+
+    refuse_all_blank(texts, corpus, "audit, a blank text carries no evidence")
 
 
 def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels, *,

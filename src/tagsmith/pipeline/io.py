@@ -14,7 +14,7 @@ from tagsmith._plural import plural, plural_s
 from tagsmith.data.corpus import DerivingLabels
 from tagsmith.data.document import Document
 from tagsmith.data.labelspace import LabelSpace
-from tagsmith.data.readers import Record, check_not_a_vocabulary, no_documents
+from tagsmith.data.readers import Record, check_not_a_vocabulary, no_documents, refuse_all_blank
 from tagsmith.data.textio import reachable_kind
 from tagsmith.exceptions import AmbiguousLabelError, CorpusFormatError, DataError, UnknownLabelError
 
@@ -83,13 +83,8 @@ class LabelledData:
         a TSV line refuses an empty text): a blank text carries no evidence, so a model
         trained, tuned, evaluated or calibrated on it learns or measures nothing.
         ``nothing_to`` says what: "train on", "tune thresholds on"."""
-        if any(text.strip() for text in self.texts):
-            return self
-        n = len(self.texts)
-        which = plural(n, "the one document", f"all {n:,} documents")
-        where = "" if option is None else f"{option}: "
-        raise DataError(f"{where}every document has a blank text (empty or whitespace only; "
-                        f"{which}): nothing to {nothing_to}", path=path)
+        refuse_all_blank(self.texts, path, nothing_to, option=option)
+        return self
 
 
 def label_layout(path: str | Path) -> str:
