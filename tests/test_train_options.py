@@ -425,31 +425,39 @@ def test_train_scores_the_calibration_split_under_one_bar(goemotions_small, capl
     assert not clf.show_progress and not clf.featurizer.show_progress
 
 
-@pytest.mark.parametrize("labels, got", [
-    (["<u:a>"] + [""] * 29, "got '1 labelled document'"),
-    (["<u:a>"] * 30, "got '30 labelled documents, copies of one text'")])
+@pytest.mark.parametrize("labels, has", [
+    (["<u:a>"] + [""] * 29, "the corpus has 1 labelled document:"),
+    (["<u:a>"] * 30, "the corpus has 30 labelled documents, copies of one text (equal texts "
+                     "share a fold):")])
 def test_crossfit_folds_with_one_labelled_text_is_refused_before_training(tmp_path, labels,
-                                                                          got):
+                                                                          has):
     """One labelled document, or copies of one text alone labelled: the fold holding it
     leaves its model nothing to learn, whatever the folds or seed. Found after the
     whole training, naming a parameter 'Y' train has not, and the lone document was
-    told to try fewer folds or another seed."""
+    told to try fewer folds or another seed. The data's doing: refused naming the
+    corpus, exit code 3, as audit refuses the same corpus (it was exit code 2 here,
+    naming --crossfit-folds alone), and the option that turns cross-fitting off."""
     corpus = tmp_path / "c.tsv"
     copies = len(set(labels)) == 1
     corpus.write_text("".join(f"{'same text' if copies else f'text number {i}'}\t{label}\n"
                               for i, label in enumerate(labels)))
     result = run("train", corpus, "-o", tmp_path / "b", "--crossfit-folds", "5", *FAST)
-    assert result.exit_code == 2, result.output
-    assert ("option '--crossfit-folds' must be used with labelled documents of two texts at "
-            "least") in result.output and got in result.output
+    assert result.exit_code == 3, result.output
+    output = " ".join(result.output.split())
+    assert (f"error: {corpus}: cross-fitting (--crossfit-folds 5) needs labelled documents "
+            f"of two texts at least, and {has} the fold holding it leaves its fold model no "
+            "labelled document to learn from; give more labelled documents or "
+            "--crossfit-folds 0 (no out-of-fold scores)") in output
     assert "'Y'" not in result.output and not (tmp_path / "b").exists()
+    audited = run("audit", corpus, "-o", tmp_path / "a", "--scores", "crossfit")
+    assert audited.exit_code == result.exit_code, audited.output  # the same cause
 
 
-def test_crossfit_folds_with_one_labelled_text_left_by_the_calibration_split_says_so_last(
+def test_crossfit_folds_with_one_labelled_text_left_by_the_calibration_split_says_so_first(
         tmp_path):
     """The refusal where the calibration split took every other labelled text read
     "got '3 labelled documents (the calibration split set aside), copies of one text'",
-    as if the split were the copies: the aside comes last."""
+    as if the split were the copies: the split is named first."""
     from tagsmith.pipeline.crossfit import heldout_split
     from tagsmith.pipeline.train import duplicate_groups
 
@@ -464,9 +472,9 @@ def test_crossfit_folds_with_one_labelled_text_left_by_the_calibration_split_say
                               for i, text in enumerate(texts)))
     result = run("train", corpus, "-o", tmp_path / "b", "--crossfit-folds", "2",
                  "--calibration-fraction", "0.5", "--seed", seed, *FAST)
-    assert result.exit_code == 2, result.output
-    assert "got '3 labelled documents, copies of one text (the calibration split set " \
-        "aside)'" in " ".join(result.output.split())
+    assert result.exit_code == 3, result.output
+    assert "and, the calibration split set aside, the corpus has 3 labelled documents, " \
+        "copies of one text (equal texts share a fold):" in " ".join(result.output.split())
     assert not (tmp_path / "b").exists()
 
 
@@ -519,11 +527,12 @@ def test_crossfit_folds_putting_every_labelled_document_in_one_fold_is_refused_f
     monkeypatch.setattr(train, "_fit", lambda *a, **k: fitted.append(1) or real_fit(*a, **k))
     result = run("train", corpus, "-o", tmp_path / "b", "--crossfit-folds", "2", "--seed",
                  together[0], *FAST)
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 3, result.output  # the data's, as audit's is (it was 2)
     fold = crossfit.fold_assignment(10, 2, together[0])[0] + 1
-    assert (f"option '--seed' must be a seed whose 2 cross-fitting folds each leave a "
-            f"labelled document out (fold {fold} of 2 holds both labelled documents; more "
-            f"labelled documents help too), got {together[0]}") in result.output
+    assert (f"error: {corpus}: cross-fitting (--crossfit-folds 2) with --seed {together[0]} "
+            f"puts both labelled documents in fold {fold} of 2, which leaves its fold model "
+            "none to learn from; give another --seed, more labelled documents or "
+            "--crossfit-folds 0 (no out-of-fold scores)") in " ".join(result.output.split())
     assert "'Y'" not in result.output and not fitted and not (tmp_path / "b").exists()
     result = run("train", corpus, "-o", tmp_path / "b", "--crossfit-folds", "2", "--seed",
                  apart[0], *FAST)

@@ -198,6 +198,11 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
             _conformal_share=_TRAIN_CONFORMAL_SHARE,
             # the share of CORPUS set aside for calibration, named in its manifest entry
             _corpus_name=os.path.basename(os.path.normpath(corpus)))
+    except DataError as exc:
+        if exc.path is not None or "crossfit_folds" not in exc.parameters:
+            raise
+        # CORPUS's labelled documents cannot be cross-fitted: named, as audit names it
+        raise DataError(exc.reason, path=corpus, parameters=exc.parameters) from None
     except InvalidParameterError as exc:
         if exc.name != "conformal_fraction":
             raise

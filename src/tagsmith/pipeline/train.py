@@ -648,30 +648,34 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
     if options.crossfit_folds:
         # the fold holding a lone labelled text (or every copy of it) leaves its model
         # nothing to learn, whatever the folds or seed: found after the whole training,
-        # naming a parameter 'Y' that train has not
+        # naming a parameter 'Y' that train has not. The data's doing, as audit says
+        # of the same corpus: a DataError (exit code 3, where it was 2), naming the
+        # option that turns cross-fitting off; the command line names the corpus
         n_labelled, n_texts = labelled_texts(Y, groups)
-        aside = "" if calibration is None else " (the calibration split set aside)"
+        n_folds = options.crossfit_folds
+        aside = "" if calibration is None else ", the calibration split set aside,"
         if n_texts < 2:
-            raise InvalidParameterError(
-                "crossfit_folds", "used with labelled documents of two texts at least (the "
-                "fold holding a lone one leaves its fold model nothing to learn from)",
-                # the aside last: "3 labelled documents (the calibration split set
-                # aside), copies of one text" read as if the split were the copies
-                f"{n_labelled:,} labelled document{plural_s(n_labelled)}"
-                + (", copies of one text" if n_labelled > 1 else "") + aside)
-        fold = fold_of_every_labelled(Y, options.crossfit_folds, options.seed, groups)
+            has = ("1 labelled document" if n_labelled == 1 else
+                   f"{n_labelled:,} labelled documents, copies of one text (equal texts "
+                   "share a fold)")
+            raise DataError(
+                f"cross-fitting (crossfit_folds {n_folds}) needs labelled documents of two "
+                f"texts at least, and{aside} the corpus has {has}: the fold holding it "
+                "leaves its fold model no labelled document to learn from; give more "
+                "labelled documents or crossfit_folds 0 (no out-of-fold scores)",
+                parameters=("crossfit_folds",))
+        fold = fold_of_every_labelled(Y, n_folds, options.seed, groups)
         if fold is not None:
             # two labelled texts or more the seed's folds put in one: that fold's model
             # learnt nothing, found after the whole training, naming 'Y'
-            n_folds = options.crossfit_folds
-            raise InvalidParameterError(
-                "seed", f"a seed whose {n_folds} cross-fitting folds each leave a labelled "
-                f"document out (fold {fold + 1} of {n_folds} holds "
-                + ("both" if n_labelled == 2 else f"all {n_labelled:,}")
-                + " labelled documents" + ("" if calibration is None else
-                                           ", the calibration split set aside")
-                + "; more labelled documents help too)",
-                options.seed)
+            every = "both" if n_labelled == 2 else f"all {n_labelled:,}"
+            left = "" if calibration is None else " the calibration split left"
+            raise DataError(
+                f"cross-fitting (crossfit_folds {n_folds}) with seed {options.seed} puts "
+                f"{every} labelled documents{left} in fold {fold + 1} of "
+                f"{n_folds}, which leaves its fold model none to learn from; give another "
+                "seed, more labelled documents or crossfit_folds 0 (no out-of-fold scores)",
+                parameters=("crossfit_folds", "seed"))
     train_hashes = np.unique(hashes)
     if dev_texts is not None:  # a dev corpus that is (mostly) training data tunes nothing
         check_overlap(train_hashes, dev_texts, name=dev_name, source=dev_source)
