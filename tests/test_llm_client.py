@@ -5,6 +5,7 @@ import re
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -627,12 +628,17 @@ def test_cli_prices_must_be_finite_and_not_negative(tmp_path, option, price):
         "label", str(docs), "--vocab", "v.tsv", "-o", str(tmp_path / "o.jsonl"),
         "--base-url", "http://127.0.0.1:9/v1", "--llm", "m", option, price])
     assert result.exit_code == 2 and option in result.output
-    # the maximum is said where it is refused and in --help (only README said it)
+    # the maximum is said where it is refused and in --help (only README said it), one
+    # way everywhere, as --help writes its other large limits (86400, 32767): --help
+    # and the refusal said 1e+09, README and the library 1000000000
     if price == "2e9":
-        assert "expected a number in [0, 1e+09]" in result.output, result.output
+        assert "expected a number in [0, 1000000000]" in result.output, result.output
         helped = CliRunner().invoke(tagsmith_cli.cli, ["label", "--help"],
                                     terminal_width=400).output
-        assert "at most 1e+09" in helped and "at most 86400" in helped
+        assert "at most 1000000000" in helped and "at most 86400" in helped
+        assert "e+09" not in helped
+        readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+        assert "`--price-completion` (per million tokens, at most 1000000000)" in readme
 
 
 def test_an_oversized_reply_is_refused_unread(monkeypatch):

@@ -585,6 +585,16 @@ def miss_rate(ctx: click.Context, param: click.Parameter,
     return value
 
 
+def _limit(value: float) -> str:
+    """A bound as ``--help`` writes it: a whole number in digits (``1000000000``, where
+    ``:g`` wrote ``1e+09`` of the one ``--help`` and README said in digits), else ``:g``.
+
+    >>> _limit(10 ** 9), _limit(1.0), _limit(-1.5), _limit(0.05)
+    ('1000000000', '1', '-1.5', '0.05')
+    """
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
+
+
 def finite_number(minimum: float | None = None, maximum: float | None = None,
                   min_open: bool = False
                   ) -> Callable[[click.Context, click.Parameter, float | None], float | None]:
@@ -605,12 +615,13 @@ def finite_number(minimum: float | None = None, maximum: float | None = None,
                 or (min_open and value == low)):
             if minimum is not None and maximum is not None:
                 # it said "[0, 1]" of NaN for a range open at 0
-                expected = f"a number in {'(' if min_open else '['}{minimum:g}, {maximum:g}]"
+                expected = (f"a number in {'(' if min_open else '['}{_limit(minimum)}, "
+                            f"{_limit(maximum)}]")
             elif minimum is not None:
-                expected = f"a finite number {'>' if min_open else '>='} {minimum:g}"
+                expected = f"a finite number {'>' if min_open else '>='} {_limit(minimum)}"
             else:
                 expected = "a finite number" if maximum is None \
-                    else f"a finite number <= {maximum:g}"
+                    else f"a finite number <= {_limit(maximum)}"
             raise click.BadParameter(f"expected {expected}, got {value!r}", ctx=ctx,
                                      param=param)
         return value

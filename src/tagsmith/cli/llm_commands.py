@@ -72,11 +72,13 @@ def llm_options(func: _Command) -> _Command:
                      "(or the server's Retry-After); 0: one try."),
         click.option("--price-prompt", type=float, default=0.0, show_default=True,
                      callback=finite_number(0, MAX_PRICE),
+                     # the cap as --help writes its other large limits (86400) and
+                     # README and the library write this one: it read 1e+09 here
                      help=f"Price per million prompt tokens (for the cost shown; at most "
-                     f"{MAX_PRICE:.0e})."),
+                     f"{MAX_PRICE})."),
         click.option("--price-completion", type=float, default=0.0, show_default=True,
                      callback=finite_number(0, MAX_PRICE),
-                     help=f"Price per million completion tokens (at most {MAX_PRICE:.0e})."),
+                     help=f"Price per million completion tokens (at most {MAX_PRICE})."),
     ]
     for option in reversed(options):
         func = option(func)
