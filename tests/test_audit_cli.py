@@ -2124,8 +2124,9 @@ def test_an_audit_whose_folds_put_every_labelled_document_in_one_is_refused_firs
     assert result.exit_code == 0, result.output
     assert f"--scores auto: the folds of --seed {together[0]} put both labelled documents " \
         f"in fold {fold} of --folds 2, which cross-fitting cannot score: auditing with " \
-        "--scores knn (leave-one-out kNN, no folds) instead" in \
-        [record.getMessage() for record in caplog.records]
+        "--scores knn (leave-one-out kNN, no folds) instead; the --folds 2 given is not " \
+        "used" in [record.getMessage() for record in caplog.records
+                   if record.levelno == logging.WARNING]
     assert json.loads((out / "report.json").read_text(encoding="utf-8"))["scores"][
         "source"] == "knn"
     shutil.rmtree(out)
@@ -2139,3 +2140,77 @@ def test_an_audit_whose_folds_put_every_labelled_document_in_one_is_refused_firs
         ["<u:a>", "<u:b>"] + [""] * 8)), encoding="utf-8")
     assert invoke("audit", corpus, "-o", out, "--no-html", "--scores", "crossfit",
                   "--folds", 2, "--seed", apart[0]).exit_code == 0
+
+
+@pytest.mark.parametrize("given, warned", [
+    ([], False), (["--seed", "3"], False), (["--folds", "10"], True),
+    (["--folds", "5"], True)])
+def test_scores_auto_that_cannot_cross_fit_warns_of_the_folds_given(tmp_path, caplog, given,
+                                                                    warned):
+    """--scores auto on a corpus too small for the folds fell back to the kNN scores
+    with an info line, as it does for the default folds, ignoring a --folds the user
+    gave: a warning now says so, naming --folds (the default folds keep the info line;
+    --seed, which seeds the calibration folds too, is used either way)."""
+    corpus, out = tmp_path / "c.tsv", tmp_path / "out"
+    corpus.write_text("".join(f"document number {i} about things\t<u:a>\n" for i in range(4)),
+                      encoding="utf-8")
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "audit", str(corpus), "-o", str(out), "--no-html", "--no-plots", *given])
+    assert result.exit_code == 0, result.output
+    folds = given[1] if given[:1] == ["--folds"] else "5"
+    said = {record.getMessage(): record.levelno for record in caplog.records
+            if record.getMessage().startswith("--scores auto:")}
+    reason = (f"--scores auto: the corpus has 4 documents, fewer than --folds {folds}, which "
+              "cross-fitting cannot score: auditing with --scores knn (leave-one-out kNN, no "
+              "folds) instead")
+    if warned:
+        assert said == {f"{reason}; the --folds {folds} given is not used": logging.WARNING}
+    else:
+        assert said == {reason: logging.INFO}
+
+
+def test_scores_auto_choosing_knn_for_many_labels_warns_of_the_folds_given(tmp_path, caplog):
+    """--scores auto takes the kNN scores for a label space above 100 labels: a --folds
+    the user gave was ignored without a word (--model is refused there)."""
+    corpus, out = tmp_path / "c.tsv", tmp_path / "out"
+    corpus.write_text("".join(f"document number {i} about things\t<u:l{i}>\n"
+                              for i in range(101)), encoding="utf-8")
+    for given, level in (([], None), (["--folds", "3"], logging.WARNING)):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="tagsmith"):
+            result = CliRunner().invoke(tagsmith_cli.cli, [
+                "audit", str(corpus), "-o", str(out), "--no-html", "--no-plots", "--force",
+                *given])
+        assert result.exit_code == 0, result.output
+        said = [(record.getMessage(), record.levelno) for record in caplog.records
+                if "--folds" in record.getMessage()]
+        assert said == ([] if level is None else [(
+            "--scores auto chose knn (leave-one-out kNN, no folds) for 101 documents and 101 "
+            "labels: the --folds 3 given is not used", level)])
+
+
+def test_scores_auto_warns_where_the_seed_given_draws_folds_that_cannot_teach(tmp_path,
+                                                                             caplog):
+    """--seed's folds putting every labelled document in one fold: --scores auto took
+    the kNN scores with an info line, which a user who chose that --seed did not see
+    as a warning; the default seed keeps the info line."""
+    from tagsmith.pipeline import crossfit
+
+    together = [seed for seed in range(50) if len(set(crossfit.fold_assignment(
+        10, 5, seed)[:2])) == 1]
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text("".join(f"text number {i}\t{label}\n" for i, label in enumerate(
+        ["<u:a>", "<u:b>"] + [""] * 8)), encoding="utf-8")
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "audit", str(corpus), "-o", str(tmp_path / "out"), "--no-html", "--no-plots",
+            "--seed", str(together[0])])
+    assert result.exit_code == 0, result.output
+    fold = crossfit.fold_assignment(10, 5, together[0])[0] + 1
+    assert [(record.getMessage(), record.levelno) for record in caplog.records
+            if record.getMessage().startswith("--scores auto")] == [(
+                f"--scores auto: the folds of --seed {together[0]} put both labelled "
+                f"documents in fold {fold} of --folds 5, which cross-fitting cannot score: "
+                "auditing with --scores knn (leave-one-out kNN, no folds) instead",
+                logging.WARNING)]

@@ -715,11 +715,16 @@ def refuse_unused(needs: str, present: bool, *options: str) -> None:
         return
     ctx = click.get_current_context()
     params = {param.name: param for param in ctx.command.params}
-    given = [name for name in options
-             if ctx.get_parameter_source(name) in (click.core.ParameterSource.COMMANDLINE,
-                                                   click.core.ParameterSource.ENVIRONMENT)]
+    given = [name for name in options if given_on_command_line(name)]
     if given:
         raise click.UsageError(only_applies([_spelled(params[name]) for name in given], needs))
+
+
+def given_on_command_line(name: str) -> bool:
+    """Whether the current command's parameter ``name`` was given by the user (on the
+    command line, or its environment variable), not left at its default."""
+    return click.get_current_context().get_parameter_source(name) in (
+        click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
 
 
 def _spelled(param: click.Parameter) -> str:

@@ -26,6 +26,7 @@ from tagsmith.cli import (
     a_path,
     cli,
     finite_number,
+    given_on_command_line,
     json_text,
     language_code,
     miss_rate,
@@ -1519,6 +1520,10 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
                           doc_ids=data.doc_ids, source=corpus,
                           split_lines={name: split.lines for name, split in split_data.items()},
                           vocabulary=not derived,
+                          # a --folds auto does not use is warned of (the default's not)
+                          _given=tuple(name for option, name in (("folds", "n_folds"),
+                                                                 ("seed", "seed"))
+                                       if given_on_command_line(option)),
                           read=read_summary({corpus: data, **{paths[name]: split for name, split
                                                               in split_data.items()}}, on_error))
     written = result.write(output, html=not no_html, plots=not no_plots,

@@ -29,7 +29,7 @@ import re
 import shutil
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -484,10 +484,13 @@ def _features(texts, classifier, options: AuditOptions):
 
 
 def _choose_source(options: AuditOptions, classifier, texts, Y,
-                   groups: np.ndarray | None = None) -> str:
+                   groups: np.ndarray | None = None, given: Collection[str] = ()) -> str:
     """The scores' source: ``options.scores``, or what ``'auto'`` picks. ``groups``:
     the documents' exact-duplicate groups (equal texts share a fold), for auto to tell
-    whether cross-fitting can work here (kNN scores where it cannot)."""
+    whether cross-fitting can work here (kNN scores where it cannot). ``given``: the
+    option names the caller's user set (``n_folds``, ``seed``): auto picking scores
+    that take no folds says so in a warning, where ``n_folds`` was ignored with an info
+    line at most, as does auto leaving folds of the ``seed`` given that cannot teach."""
     from tagsmith.pipeline.train import data_fingerprint
 
     stored = classifier is not None and classifier.crossfit is not None
@@ -530,20 +533,38 @@ def _choose_source(options: AuditOptions, classifier, texts, Y,
         # alone) keeps it
         n_docs = len(texts)
         cannot: tuple[str, tuple] | None = None
+        seeded = False  # whether the seed's folds are the reason
         if n_docs < options.n_folds:
             cannot = ("the corpus has %s, fewer than n_folds %d",
                       (f"{n_docs:,} document{plural_s(n_docs)}", options.n_folds))
         elif groups is not None:
             refused = _folds_cannot_teach(Y, groups, options)
             cannot = None if refused is None else refused[0]
+            seeded = refused is not None and "seed" in refused[1].parameters
         if cannot is not None:
             # the reason a template (the command line names its options there), its
-            # values arguments
+            # values arguments; a warning where the user's --folds goes unused, or their
+            # --seed drew the folds that cannot teach (an info line let both pass)
             why, values = cannot
-            logger.info(f"scores auto: {why}, which cross-fitting cannot score: auditing "
-                        "with scores knn (leave-one-out kNN, no folds) instead", *values,
-                        extra={"parameters": ("scores", "seed", "n_folds")})
+            folds_unused = "n_folds" in given  # the folds the user asked for: not used
+            loud = folds_unused or (seeded and "seed" in given)
+            logger.log(logging.WARNING if loud else logging.INFO,
+                       f"scores auto: {why}, which cross-fitting cannot score: auditing with "
+                       "scores knn (leave-one-out kNN, no folds) instead"
+                       + ("; the n_folds %d given is not used" if folds_unused else ""),
+                       *values, *((options.n_folds,) if folds_unused else ()),
+                       extra={"parameters": ("scores", "seed", "n_folds")})
             chosen = "knn"
+            given = ()  # said
+    if chosen != "crossfit" and "n_folds" in given:
+        # kNN scores for a large corpus or label space, or the bundle's: --folds was
+        # ignored without a word (--model is refused below)
+        what = (f"knn (leave-one-out kNN, no folds) for {len(texts):,} "
+                f"document{plural_s(len(texts))} and {Y.shape[1]:,} label{plural_s(Y.shape[1])}"
+                if chosen == "knn" else "bundle (its stored out-of-fold scores, of its own "
+                                        "folds)")
+        logger.warning(f"scores auto chose {what}: the n_folds %d given is not used",
+                       options.n_folds, extra={"parameters": ("scores", "n_folds")})
     # a model or parameters for the source auto did not pick would be ignored silently;
     # each is used by one source, the one the message asks for
     used_by = {name: source for name, source, given in (
@@ -662,7 +683,7 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
                  doc_ids: Sequence[str | None] | None = None,
                  source: str | None = None, read: dict | None = None,
                  split_lines: Mapping[str, Sequence[int]] | None = None,
-                 vocabulary: bool = True) -> AuditResult:
+                 vocabulary: bool = True, _given: Collection[str] = ()) -> AuditResult:
     """Audit ``texts`` with labels ``Y`` (``n_docs x n_labels``) over ``label_space``.
 
     ``classifier`` (a :class:`~tagsmith.pipeline.classifier.TextClassifier`) lends its
@@ -678,6 +699,9 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
     ``vocabulary`` False: ``label_space`` was derived from the corpus, so
     ``unknown_labels`` are keys that name no label (``<>``), not keys a vocabulary lacks
     (``labels.not_in_vocabulary.vocabulary`` in the report).
+    ``_given`` (private, for ``tagsmith audit``): the names of ``options``' fields the
+    user set (``n_folds``, ``seed``), which scores ``'auto'`` warns of where it takes no
+    folds.
     """
     from tagsmith.audit import duplicates as dup
     from tagsmith.audit import health
@@ -778,7 +802,7 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
         # training's rule (case and spacing) left apart copies the features cannot tell
         # apart (Unicode form, soft hyphens), which the duplicate report names as equal
         groups = dup.exact_groups(hashes)
-        source_name = _choose_source(options, classifier, texts, Y, groups)
+        source_name = _choose_source(options, classifier, texts, Y, groups, _given)
         _check_enough_documents(source_name, len(texts), options.n_folds, source)
         if source_name == "crossfit":  # before the features (an encoder's, minutes)
             _check_folds_teach(Y, groups, options, source)
