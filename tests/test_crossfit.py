@@ -155,6 +155,13 @@ def test_more_folds_than_int16_holds_are_refused():
     with pytest.raises(InvalidParameterError, match="32767"):
         fold_assignment(40000, 40000)
     assert fold_assignment(40000, 32767).min() == 0
+    # the cap is int16's largest (a module-level assert said so, gone under python -O):
+    # every fold number it allows is stored as int16 without wrapping
+    from tagsmith._params import MAX_FOLDS
+
+    assert MAX_FOLDS == np.iinfo(np.int16).max
+    fold = fold_assignment(MAX_FOLDS, MAX_FOLDS)
+    assert fold.dtype == np.int16 and sorted(fold.tolist()) == list(range(MAX_FOLDS))
     X = sp.csr_matrix(np.tile(np.eye(3), (4, 1)))
     with pytest.raises(InvalidParameterError, match=r"n_folds.*32767"):
         cross_fit_topk(X, X, "linear", {"n_jobs": 1}, n_folds=40000)

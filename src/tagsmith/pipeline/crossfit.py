@@ -66,7 +66,6 @@ DEFAULT_K = 50
 #: label spaces up to this size keep every label's score (k = n_labels)
 FULL_SCORES_UP_TO = 100
 CROSSFIT_META, CROSSFIT_ARRAYS = "crossfit.json", "crossfit.npz"
-assert MAX_FOLDS == np.iinfo(np.int16).max  # fold numbers are stored as int16
 
 
 def check_n_folds(name: str, n_folds: object) -> int:
