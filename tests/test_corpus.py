@@ -1565,3 +1565,76 @@ def test_output_checks_say_permission_denied_of_a_folder_they_cannot_look_into(
         check_writable(locked / "sub" / "out.tsv")
     assert check_writable_dir(locked / "fine", "-o") == locked / "fine"
     assert check_writable(locked / "fine" / "out.tsv") == locked / "fine" / "out.tsv"
+
+
+@pytest.mark.parametrize("deleted", ["b.txt", "b.tsv", "b.key"])
+def test_a_folder_file_deleted_after_the_listing_is_named_not_a_traceback(tmp_path,
+                                                                          monkeypatch, deleted):
+    """A document, or its label file, deleted between the folder's listing and its
+    reading (another process tidying up) was a FileNotFoundError traceback: it is a
+    malformed entry of the folder, named, refused (exit code 3 on the command line) or,
+    with on_error='skip', skipped and counted; the other documents are read."""
+    from tagsmith.data import readers
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    sidecar = ".key" if deleted.endswith(".key") else ".tsv"
+    for stem in "abc":
+        (docs / f"{stem}.txt").write_text(f"text {stem}", encoding="utf-8")
+        (docs / f"{stem}{sidecar}").write_text(f"<{U}a>\n", encoding="utf-8")
+    real = readers._list_documents
+
+    def listing_then_deleting(path):
+        listed = real(path)
+        if (docs / deleted).exists():
+            (docs / deleted).unlink()
+        return listed
+
+    monkeypatch.setattr(readers, "_list_documents", listing_then_deleting)
+    what = "document" if deleted.endswith(".txt") else "label file"
+    says = "b.txt: " + ("" if what == "document" else f"its label file {deleted} was ") + \
+        "deleted after the folder was listed"
+    with pytest.raises(CorpusFormatError) as caught:
+        list(read_directory(docs))
+    assert str(caught.value) == f"{docs}:2: {says}"
+    (docs / deleted).write_text("text b" if what == "document" else f"<{U}a>\n",
+                                encoding="utf-8")
+    corpus = Corpus(docs, SPACE, on_error="skip")
+    assert [d.doc_id for d in corpus] == ["a", "c"]
+    assert corpus.report.n_skipped_lines == 1 and corpus.report.skipped_lines == [(2, says)]
+
+
+@pytest.mark.parametrize("replaced_by", ["nothing", "a folder"])
+def test_train_on_a_folder_whose_document_goes_after_the_listing_exits_3(tmp_path,
+                                                                         monkeypatch,
+                                                                         replaced_by):
+    """The command line's side: a traceback (exit code 1) for a document deleted, or
+    replaced by a folder, after the listing; now the file named, exit code 3."""
+    from click.testing import CliRunner
+
+    import tagsmith.cli as tagsmith_cli
+    from tagsmith.data import readers
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for stem in "abcd":
+        (docs / f"{stem}.txt").write_text(f"text {stem} about things", encoding="utf-8")
+        (docs / f"{stem}.tsv").write_text(f"<{U}a>\n", encoding="utf-8")
+    real = readers._list_documents
+
+    def listing_then_replacing(path):
+        listed = real(path)
+        if (docs / "b.txt").is_file():
+            (docs / "b.txt").unlink()
+            if replaced_by == "a folder":
+                (docs / "b.txt").mkdir()
+        return listed
+
+    monkeypatch.setattr(readers, "_list_documents", listing_then_replacing)
+    tagsmith_cli._register_commands()
+    result = CliRunner().invoke(tagsmith_cli.cli, ["-q", "train", str(docs), "-o",
+                                                   str(tmp_path / "b"), "--dev-fraction", "0"])
+    assert result.exit_code == 3, result.output
+    says = (f"{docs}:2: b.txt: deleted after the folder was listed"
+            if replaced_by == "nothing" else f"{docs / 'b.txt'}: cannot be read (Is a directory)")
+    assert f"error: {says}" in result.output

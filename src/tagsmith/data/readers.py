@@ -1066,9 +1066,22 @@ def _directory_records(path: Path, on_error) -> Iterator[Record]:
                        plural(count, "is", "are"))
 
 
-def _read_utf8(path: Path) -> str:
+def _read_utf8(path: Path, what: str | None = None) -> str:
+    """The text of the folder's file ``path``; ``what`` names it in an error where it
+    is not the document itself (``its label file a.tsv``). A file deleted after the
+    folder was listed (another process tidying up) is malformed, as a document that is
+    no UTF-8 is (refused, or skipped and counted), and one that cannot be read is
+    refused naming it: both were tracebacks."""
     try:
-        return path.read_bytes().decode("utf-8").removeprefix("\ufeff")
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        gone = "deleted after the folder was listed"
+        raise _Malformed(f"{what} was {gone}" if what else gone) from None
+    except OSError as exc:
+        raise CorpusFormatError(f"cannot be read ({exc.strerror or exc})",
+                                path=path) from None
+    try:
+        return raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         raise _Malformed(f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
 
@@ -1087,7 +1100,8 @@ def _sidecar_labels(txt: Path, sidecars: dict[str, os.DirEntry]) -> tuple[str, .
             # split at line ends only, as Annif reads it: splitlines also cuts at form
             # feeds, U+2028 and other separators inside a label's name, whose pieces
             # then read as label keys of their own
-            return tuple(_first_columns(_LINE_END.split(_read_utf8(sidecar))))
+            return tuple(_first_columns(_LINE_END.split(
+                _read_utf8(sidecar, f"its label file {sidecar.name}"))))
     return None
 
 
