@@ -224,3 +224,61 @@ def test_a_first_line_naming_one_label_twice_is_read_as_before(tmp_path):
     for on_error in ("fail", "skip"):
         records = list(read_tsv(path, on_error=on_error))
         assert [len(r.labels) for r in records] == [6, 6]
+
+
+@pytest.fixture
+def model(tmp_path, vocab):
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text("".join(f"{t}\t" + " ".join(f"<http://ex.org/{k}>" for k in ks) + "\n"
+                              for _, t, ks in docs()))
+    trained = run("train", corpus, "-o", tmp_path / "m", "--vocab", vocab, *FAST)
+    assert trained.exit_code == 0, trained.output
+    return tmp_path / "m"
+
+
+@pytest.mark.parametrize("content", [XMC, SVMLIGHT], ids=["xmc", "svmlight"])
+def test_suggest_refuses_a_feature_file_on_stdin(model, content):
+    """The check read the first MiB of a regular file only: a feature file on stdin
+    (cat xmc.txt | tagsmith suggest B) was answered line by line, its header a
+    document, exit code 0. Its first two lines tell it, with the file's message."""
+    result = CliRunner().invoke(tagsmith_cli.cli, ["-q", "suggest", str(model)],
+                                input="\n" + content)
+    assert result.exit_code == 3, result.output
+    assert "stdin:1: this looks like an" in result.output
+    assert '"suggestions"' not in result.output
+    result = CliRunner().invoke(tagsmith_cli.cli, ["-q", "suggest", str(model), "-"],
+                                input="rain at 12:30\n12:30 14:45\n")
+    assert result.exit_code == 0 and result.output.count('"suggestions"') == 2, result.output
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="no named pipes")
+def test_suggest_refuses_a_feature_file_through_a_named_pipe_as_its_lines_arrive(tmp_path,
+                                                                                 model):
+    """A named pipe given as FILE is read once, as it arrives: its first two lines are
+    checked when they have come, not after the writer closes the pipe (which would
+    hold the refusal of a stream that does not end)."""
+    import os
+    import threading
+
+    fifo = tmp_path / "features.txt"
+    os.mkfifo(fifo)
+    done, closed = threading.Event(), threading.Event()
+
+    def write():
+        with open(fifo, "w") as handle:
+            handle.write(XMC.split("\n", 2)[0] + "\n" + XMC.split("\n", 2)[1] + "\n")
+            handle.flush()
+            done.wait(60)  # held open until the command is done (at most a minute)
+        closed.set()
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    try:
+        result = run("suggest", model, fifo)
+        refused_while_open = not closed.is_set()
+    finally:
+        done.set()
+        writer.join()
+    assert result.exit_code == 3, result.output
+    assert f"{fifo}:1: this looks like an Extreme Classification (XMC)" in result.output
+    assert refused_while_open

@@ -588,7 +588,8 @@ def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = N
             if whole_file:  # no name to tell a SKOS vocabulary by: its first lines tell
                 documents = _refusing_skos_text(documents, "stdin", vocab_option)
             else:  # read once: held while each is a lone URI, then let go
-                documents = _refusing_a_vocabulary(documents, "stdin", vocab_option)
+                documents = _refusing_a_vocabulary(_refusing_features(documents, "stdin"),
+                                                   "stdin", vocab_option)
         elif Path(name).is_dir():
             for where, doc_id, text in _folder_documents(name, warn=warn):
                 if made is not None:  # named by the file, not by the shared stem
@@ -605,11 +606,29 @@ def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = N
         else:
             documents = _file_documents(name, whole_file, vocab_option=vocab_option)
             if not whole_file and not Path(name).is_file():  # a pipe: read once
-                documents = _refusing_a_vocabulary(documents, name, vocab_option)
+                documents = _refusing_a_vocabulary(_refusing_features(documents, name),
+                                                   name, vocab_option)
         for doc_id, text in documents:
             if made is not None:
                 _claim_id(made, doc_id, doc_id)
             yield doc_id, text
+
+
+def _refusing_features(documents, name: str):
+    """``documents`` of ``name`` (stdin or a pipe, read once, one document a line),
+    refused as a regular file is (:func:`~tagsmith.data.readers.feature_file_error`,
+    which reads a regular file's head) when their first two lines are an svmlight or
+    XMC feature file's: each line was answered as a document. The first is held until
+    the second arrives (or the stream ends), no longer: a stream is never read ahead."""
+    from tagsmith.data.readers import feature_lines_error
+
+    documents = iter(documents)
+    head = list(islice(documents, 2))
+    refusal = feature_lines_error(name, [text for _, text in head])
+    if refusal is not None:
+        raise refusal
+    yield from head
+    yield from documents
 
 
 def _refusing_a_vocabulary(documents, name: str, vocab_option: str | None):

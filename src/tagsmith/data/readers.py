@@ -304,11 +304,22 @@ def feature_file_error(path: str | Path, lines: Sequence[str] | None = None
     if _is_matrix_file(path):
         return CorpusFormatError("this is a NumPy/SciPy matrix file (as PECOS's X.npz and "
                                  f"Y.npz), not text: {FEATURE_FILE_ADVICE}", path=path)
-    kind = feature_file(first_lines(path) if lines is None else lines)
+    return feature_lines_error(path, first_lines(path) if lines is None else lines)
+
+
+def feature_lines_error(name: str | Path, lines: Sequence[str]) -> CorpusFormatError | None:
+    """The refusal of ``name`` (a file, ``stdin``) whose first non-blank ``lines`` are
+    an svmlight or XMC feature file's (:func:`feature_file`), naming its line 1; None
+    otherwise. For a stream, read once: its lines as they arrive, nothing read ahead.
+
+    >>> str(feature_lines_error("stdin", ["1 0:1 2:2", "0 1:1"])).split(" (")[0]
+    'stdin:1: this looks like an svmlight feature file'
+    """
+    kind = feature_file(lines)
     if kind is None:
         return None
     return CorpusFormatError(f"this looks like {kind}: {FEATURE_FILE_ADVICE}",
-                             path=path, line=1)
+                             path=name, line=1)
 
 
 # -- shared plumbing -------------------------------------------------------------------------
