@@ -537,3 +537,20 @@ def test_crossfit_folds_putting_every_labelled_document_in_one_fold_is_refused_f
     result = run("train", corpus, "-o", tmp_path / "b", "--crossfit-folds", "2", "--seed",
                  apart[0], *FAST)
     assert result.exit_code == 0, result.output
+
+
+def test_crossfit_folds_above_the_documents_is_refused_naming_the_corpus(tmp_path):
+    """More --crossfit-folds than documents: "option '--crossfit-folds' must be at most
+    the 3 documents to cross-fit, got 5", exit code 2, where audit refuses the same
+    corpus for its --folds naming it, exit code 3: the same cause, the same code."""
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text("".join(f"text number {i}\t<u:{'ab'[i % 2]}>\n" for i in range(3)))
+    result = run("train", corpus, "-o", tmp_path / "b", "--crossfit-folds", "5",
+                 "--dev-fraction", "0", *FAST)
+    assert result.exit_code == 3, result.output
+    assert (f"error: {corpus}: the corpus is too small for --crossfit-folds 5: 5-fold "
+            "cross-fitting needs at least 5 documents, it has 3; give more documents, "
+            "--crossfit-folds 3 or fewer, or --crossfit-folds 0 (no out-of-fold scores)"
+            ) in " ".join(result.output.split())
+    audited = run("audit", corpus, "-o", tmp_path / "a", "--scores", "crossfit")
+    assert audited.exit_code == result.exit_code, audited.output

@@ -641,10 +641,16 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
         logger.info("calibration split: %s document%s set aside (never trained on)",
                     f"{len(cal_rows):,}", plural_s(len(cal_rows)))
     if options.crossfit_folds > len(texts):  # found after the whole training, by 'n_folds'
-        aside = "" if calibration is None else " (the calibration split set aside)"
-        raise InvalidParameterError("crossfit_folds", f"at most the {len(texts):,} "
-                                                      f"document{plural_s(len(texts))} "
-                                    f"to cross-fit{aside}", options.crossfit_folds)
+        # the data's doing, as audit says of a corpus too small for its --folds: a
+        # DataError (exit code 3, where it was 2); the command line names the corpus
+        n_docs, n_folds = len(texts), options.crossfit_folds
+        aside = "" if calibration is None else " once the calibration split is set aside"
+        fewer = f"crossfit_folds {n_docs:,} or fewer, " if n_docs >= 2 else ""
+        raise DataError(
+            f"the corpus is too small for crossfit_folds {n_folds:,}: {n_folds:,}-fold "
+            f"cross-fitting needs at least {n_folds:,} documents, it has {n_docs:,}{aside}; "
+            f"give more documents, {fewer}or crossfit_folds 0 (no out-of-fold scores)",
+            parameters=("crossfit_folds",))
     if options.crossfit_folds:
         # the fold holding a lone labelled text (or every copy of it) leaves its model
         # nothing to learn, whatever the folds or seed: found after the whole training,
