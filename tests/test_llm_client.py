@@ -699,6 +699,22 @@ def test_a_reply_without_text_is_retried_and_its_tokens_are_billed():
     assert usage.prompt_tokens > 200 and usage.completion_tokens >= 80 + 1
 
 
+def test_a_reply_whose_content_is_a_list_of_parts_is_read_as_its_text():
+    # LiteLLM, Mistral and other gateways may send the message's content as parts
+    # ([{"type": "text", "text": ...}]): the reply was "malformed" and retried, each
+    # try paid for, until the document failed
+    import json
+
+    parts = json.dumps({"choices": [{"message": {"role": "assistant", "content": [
+        {"type": "text", "text": '{"labels": '}, {"type": "image_url", "image_url": {}},
+        {"type": "text", "text": "[]}"}]}}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 4}}).encode()
+    with LocalChatServer(lambda body: Reply(raw=parts)) as server:
+        client = client_for(server)
+        assert client.complete(request()).text == '{"labels": []}'
+    assert len(server.requests) == 1 and client.usage.n_retries == 0
+
+
 def test_an_api_key_echoed_by_the_server_is_masked_in_errors(monkeypatch):
     key = "sk-test-" + "x" * 40
     monkeypatch.setenv("OPENAI_API_KEY", key)

@@ -842,9 +842,7 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
     try:
         data = json.loads(raw)
         message = data["choices"][0]["message"]
-        text = message.get("content")
-        if not isinstance(text, str):
-            raise TypeError(f"content is {type(text).__name__}")
+        text = _message_text(message.get("content"))
     except (ValueError, KeyError, IndexError, TypeError, AttributeError,
             RecursionError) as exc:  # RecursionError: a body of absurdly nested arrays
         usage = data.get("usage") if isinstance(data, dict) else None
@@ -865,6 +863,26 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
     text = _valid_text(text)  # a reply may escape a lone surrogate too ("\\udc00")
     return ChatResponse(text, _count(prompt, _prompt_estimate(request)),
                         _count(completion, estimate_tokens(text)))
+
+
+def _message_text(content: object) -> str:
+    """The text of a reply message's ``content``: a string, or a list of content parts
+    whose text parts are joined (``[{"type": "text", "text": ...}]``, as LiteLLM, Mistral
+    and other gateways send it); :class:`TypeError` for anything else, or a list with no
+    text part.
+
+    >>> _message_text([{"type": "text", "text": '{"labels": '}, {"type": "text", "text": "[]}"}])
+    '{"labels": []}'
+    """
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = [part["text"] for part in content if isinstance(part, dict)
+                 and part.get("type", "text") == "text" and isinstance(part.get("text"), str)]
+        if texts:
+            return "".join(texts)
+        raise TypeError("content is a list with no text part")
+    raise TypeError(f"content is {type(content).__name__}")
 
 
 def _count(value: object, estimate: int) -> int:
