@@ -652,6 +652,25 @@ def test_an_oversized_reply_is_refused_unread(monkeypatch):
     assert client.usage.n_failed == 1 and client.usage.completion_tokens == 0
 
 
+@pytest.mark.parametrize("suffix, path", [
+    ("", "/chat/completions"), ("/", "/chat/completions"),
+    ("/v1/", "/v1/chat/completions"), ("/openai/v1", "/openai/v1/chat/completions"),
+    # Azure OpenAI: the query was dropped, and every request was answered 404
+    ("/openai/deployments/gpt4o?api-version=2024-10-21",
+     "/openai/deployments/gpt4o/chat/completions?api-version=2024-10-21"),
+    ("/openai/deployments/gpt4o/?api-version=2024-10-21",
+     "/openai/deployments/gpt4o/chat/completions?api-version=2024-10-21"),
+])
+def test_every_form_of_base_url_posts_to_its_chat_completions(suffix, path):
+    with LocalChatServer(lambda body: "ok") as server:
+        root = server.base_url.rsplit("/v1", 1)[0]
+        client = OpenAIChatClient(root + suffix, "m", max_retries=0)
+        assert client.complete(request()).text == "ok"
+    assert server.paths == [path]
+    # messages show neither the query (it may hold a key) nor a trailing slash
+    assert client.shown_url == root + suffix.partition("?")[0].rstrip("/")
+
+
 def test_credentials_in_the_base_url_never_reach_messages():
     with LocalChatServer(lambda body: Reply("nope", status=400)) as server:
         url = server.base_url.replace("http://", "http://user:s3cret@") + "?key=abc"

@@ -375,7 +375,9 @@ class OpenAIChatClient:
             if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
                 raise InvalidParameterError("seed", "None or an integer", seed)
             seed = int(seed)
-        self.base_url = base_url.rstrip("/")
+        # the query stays (Azure's ``?api-version=...``: without it every request is
+        # answered 404), after the path's trailing slash is gone
+        self.base_url = parts._replace(path=parts.path.rstrip("/"), fragment="").geturl()
         #: the URL as messages and logs show it: no user:password, no query string
         self.shown_url = _redact(self.base_url)
         self.model = model
@@ -387,7 +389,8 @@ class OpenAIChatClient:
         self.max_concurrency = max_concurrency
         self.usage = Usage(price_prompt=price_prompt, price_completion=price_completion)
         self._parts = parts
-        self._path = (parts.path.rstrip("/") or "") + "/chat/completions"
+        self._path = (parts.path.rstrip("/") or "") + "/chat/completions" \
+            + (f"?{parts.query}" if parts.query else "")
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self._local = threading.local()
         self._random = random.Random(seed)
@@ -587,8 +590,8 @@ class OpenAIChatClient:
             if aborted is not None and aborted.is_set():
                 raise _Aborted()
             # a plain-HTTP proxy wants the absolute URL in the request line
-            path = f"{self.base_url}/chat/completions" if getattr(self._local, "absolute",
-                                                                  False) else self._path
+            path = f"http://{self._parts.netloc}{self._path}" if getattr(
+                self._local, "absolute", False) else self._path
             _time_left(connection, deadline)
             connection.request("POST", path, body=body, headers=self._headers())
             _time_left(connection, deadline)

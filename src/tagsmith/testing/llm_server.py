@@ -55,12 +55,15 @@ class LocalChatServer:
     """``ThreadingHTTPServer`` on 127.0.0.1 (a free port) answering ``POST .../chat/completions``.
 
     Use as a context manager; ``base_url`` ends in ``/v1``; ``requests`` keeps every
-    request body received (thread-safe append).
+    request body received (thread-safe append), ``paths`` every request's path and query
+    (a query string after ``/chat/completions`` is allowed, as Azure's ``api-version``).
     """
 
     def __init__(self, behaviour: Behaviour, *, host: str = "127.0.0.1"):
         self.behaviour = behaviour
         self.requests: list[dict] = []
+        #: the path (and query) of every POST received
+        self.paths: list[str] = []
         self._lock = threading.Lock()
         server = self
 
@@ -73,7 +76,9 @@ class LocalChatServer:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
                 raw = self.rfile.read(length)
-                if not self.path.endswith("/chat/completions"):
+                with server._lock:
+                    server.paths.append(self.path)
+                if not self.path.partition("?")[0].endswith("/chat/completions"):
                     self._send(404, b'{"error": "not found"}', {})
                     return
                 try:
