@@ -80,6 +80,28 @@ def test_authorization_header_sent_only_when_key_set(monkeypatch):
     assert headers == [None, "Bearer k1"]
 
 
+@pytest.mark.parametrize("key, header", [("k1", ("k1", None)),
+                                         ("eyJhbGciOi.x.y", (None, "Bearer eyJhbGciOi.x.y"))])
+def test_azure_gets_the_api_key_in_its_api_key_header(monkeypatch, key, header):
+    # Azure OpenAI takes a key only as "api-key: KEY"; sent as a bearer token every
+    # request was answered 401. A Microsoft Entra token (a JWT) stays a bearer token
+    monkeypatch.setenv("AZ_KEY", key)
+    seen = []
+    with LocalChatServer(lambda body: "ok") as server:
+        original = server._httpd.RequestHandlerClass.do_POST
+
+        def spy(handler):
+            seen.append((handler.headers.get("api-key"), handler.headers.get("Authorization")))
+            original(handler)
+
+        server._httpd.RequestHandlerClass.do_POST = spy
+        url = server.base_url.rsplit("/v1", 1)[0] + "/openai/deployments/d?api-version=2024-10-21"
+        OpenAIChatClient(url, "m", api_key_env="AZ_KEY").complete(request())
+    assert seen == [header]
+    assert OpenAIChatClient("https://r.openai.azure.com/openai/v1", "m")._azure
+    assert not OpenAIChatClient("https://api.openai.com/v1", "m")._azure
+
+
 def _flaky(failures):
     """Answers with each failure in turn, then succeeds."""
     state = {"n": 0}

@@ -389,6 +389,11 @@ class OpenAIChatClient:
         self.max_concurrency = max_concurrency
         self.usage = Usage(price_prompt=price_prompt, price_completion=price_completion)
         self._parts = parts
+        #: Azure OpenAI (its hosts, or a gateway in front of it that wants the
+        #: ``api-version`` query): the API key goes in an ``api-key`` header
+        self._azure = bool(re.search(r"(^|&)api-version=", parts.query)) or bool(
+            re.search(r"\.(openai\.azure\.com|cognitiveservices\.azure\.com|"
+                      r"services\.ai\.azure\.com)$", parts.hostname.lower()))
         self._path = (parts.path.rstrip("/") or "") + "/chat/completions" \
             + (f"?{parts.query}" if parts.query else "")
         self._slots = threading.BoundedSemaphore(max_concurrency)
@@ -554,7 +559,13 @@ class OpenAIChatClient:
                 raise LLMConfigError(f"${self.api_key_env} holds characters an HTTP header "
                                      "cannot carry (a line break or a non-ASCII character "
                                      "inside the key?)")
-            headers["Authorization"] = f"Bearer {key}"
+            if self._azure and not key.startswith("eyJ"):
+                # Azure OpenAI takes an API key in its own header only (as a bearer
+                # token it answered 401 "Access token is missing, invalid..."); a
+                # Microsoft Entra token (a JWT, "eyJ...") goes as a bearer token there too
+                headers["api-key"] = key
+            else:
+                headers["Authorization"] = f"Bearer {key}"
         return headers
 
     def _api_key(self) -> str:
