@@ -417,6 +417,23 @@ def test_ambiguous_answers_are_refused_by_every_parser():
 
 
 @pytest.mark.parametrize("text", [
+    # Ollama's deepseek-r1 and qwen3: the reasoning, with a draft of the answer, first
+    '<think>Maybe ' + answer(("music", 0.5)) + '? No.</think>\n\n' + answer(("sport", 0.9)),
+    '<think>\n\n</think>\n```json\n' + answer(("sport", 0.9)) + '\n```',
+    # the chat template opened the block in the prompt: only its end is in the answer
+    'A draft: ' + answer(("music", 0.5)) + '</think>' + answer(("sport", 0.9)),
+])
+def test_a_reasoning_models_thinking_before_its_answer_is_no_part_of_it(text):
+    # the draft in the <think> block made the answer ambiguous, counted malformed, and
+    # dropped from the cache for a rerun to pay for again
+    parsed = parse_label_answer(text, LabelResolver(SPACE))
+    assert parsed.label_ids == [SPACE.id_of("u:sport")] and parsed.confidences == [0.9]
+    with pytest.raises(LLMOutputError, match="ambiguous"):  # before a block: an answer
+        parse_label_answer(answer(("music", 0.5)) + '<think>x</think>'
+                           + answer(("sport", 0.9)), LabelResolver(SPACE))
+
+
+@pytest.mark.parametrize("text", [
     '{"labels": [{"label": "sport", "confidence": 0.9}], "labels": []}',
     'Answer: {"labels": [{"label": "sport", "label": "music", "confidence": 0.9}]}',
     '```json\n{"labels": [{"label": "sport", "confidence": 0.9, "confidence": 0.1}]}\n```',

@@ -1,7 +1,8 @@
 """Strict parsing of LLM answers, validated against what was asked.
 
 Answers must be one JSON object of the requested shape. A code fence around it or text
-before and after it is tolerated (models add them), and so are other JSON objects in
+before and after it is tolerated (models add them), as is a reasoning model's
+``<think>...</think>`` before it (its drafts are no answer), and so are other JSON objects in
 that text (an example, a quoted injection) unless they have the requested shape too:
 then which object is the answer is ambiguous. Anything else -- broken JSON, a wrong
 shape, several differing objects of the shape, a key given twice with different values
@@ -89,8 +90,9 @@ def extract_json_object(text: str, key: str | None = None, *,
     if len(text) > MAX_ANSWER_CHARS:
         raise LLMOutputError(f"answer of {len(text):,} characters, more than "
                              f"{MAX_ANSWER_CHARS:,}: refused unread")
-    fenced = _FENCE.match(text)
-    candidate = fenced.group(1) if fenced else text
+    answer = _answer_after_reasoning(text)
+    fenced = _FENCE.match(answer)
+    candidate = fenced.group(1) if fenced else answer
     found: list[dict] = []
     try:
         try:
@@ -120,6 +122,30 @@ def extract_json_object(text: str, key: str | None = None, *,
 
 
 _MISSING = object()
+_THINK_END = "</think>"
+
+
+def _answer_after_reasoning(text: str) -> str:
+    """``text`` without the reasoning a model wrote before its answer: everything up to
+    the first ``</think>``, where that text starts with ``<think>`` or holds none
+    (DeepSeek-R1, Qwen3 and QwQ served by Ollama, llama.cpp or vLLM without a reasoning
+    parser; their chat template may open the block in the prompt). Its drafts are no
+    answer: one with the requested shape made the answer ambiguous, so malformed.
+
+    >>> _answer_after_reasoning('<think>maybe {"labels": []}</think> {"labels": ["a"]}')
+    ' {"labels": ["a"]}'
+    >>> _answer_after_reasoning('so: a.</think>{"labels": ["a"]}')
+    '{"labels": ["a"]}'
+    >>> _answer_after_reasoning('{"labels": ["<think>"]}')
+    '{"labels": ["<think>"]}'
+    """
+    end = text.find(_THINK_END)
+    if end == -1:
+        return text
+    before = text[:end]
+    if before.lstrip().startswith("<think>") or "<think>" not in before:
+        return text[end + len(_THINK_END):]
+    return text
 
 
 class _DuplicateKey(Exception):
