@@ -756,6 +756,35 @@ def test_a_reply_whose_content_is_a_list_of_parts_is_read_as_its_text():
     assert len(server.requests) == 1 and client.usage.n_retries == 0
 
 
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "raw-deflate"])
+def test_a_reply_compressed_though_none_was_asked_for_is_unpacked(encoding):
+    # a gateway or proxy that compresses every reply: each was "malformed" and retried,
+    # paid for, until the document failed
+    import json
+    import zlib
+
+    plain = json.dumps({"choices": [{"message": {"role": "assistant", "content": "ok"}}],
+                        "usage": {"prompt_tokens": 3, "completion_tokens": 1}}).encode()
+    packer = zlib.compressobj(wbits={"gzip": 31, "deflate": 15, "raw-deflate": -15}[encoding])
+    packed = packer.compress(plain) + packer.flush()
+    name = "deflate" if encoding == "raw-deflate" else encoding
+    with LocalChatServer(lambda body: Reply(raw=packed, headers={"Content-Encoding": name})
+                         ) as server:
+        client = client_for(server)
+        assert client.complete(request()).text == "ok"
+    assert len(server.requests) == 1 and client.usage.n_retries == 0
+
+
+def test_a_reply_compressed_in_an_encoding_not_read_is_refused_naming_it():
+    with LocalChatServer(lambda body: Reply(raw=b"\x1b\x00", headers={"Content-Encoding": "br"})
+                         ) as server:
+        client = client_for(server)
+        with pytest.raises(LLMError, match="HTTP 200 reply compressed as 'br', which this "
+                                           "client cannot read"):
+            client.complete(request())
+    assert len(server.requests) == 1
+
+
 def test_an_api_key_echoed_by_the_server_is_masked_in_errors(monkeypatch):
     key = "sk-test-" + "x" * 40
     monkeypatch.setenv("OPENAI_API_KEY", key)

@@ -45,6 +45,7 @@ import ssl
 import threading
 import time
 import weakref
+import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -577,6 +578,33 @@ class OpenAIChatClient:
         echo it (some gateways quote the request's headers in their errors)."""
         return _snippet(raw, secret=self._api_key())
 
+    def _decoded(self, raw: bytes, encoding: str, status: int) -> bytes:
+        """A body sent compressed though none was asked for (``Accept-Encoding:
+        identity``), as some gateways and proxies do: gzip and deflate are unpacked (to
+        :data:`MAX_RESPONSE_BYTES` at most), any other encoding is refused naming it."""
+        wbits = {"gzip": 31, "x-gzip": 31, "deflate": 15}.get(encoding)
+        if wbits is None:
+            raise LLMError(f"{self.shown_url}: HTTP {status} reply compressed as "
+                           f"{encoding[:40]!r}, which this client cannot read (it asks "
+                           "for none: is a proxy compressing it?)")
+        try:
+            try:
+                unpacker = zlib.decompressobj(wbits)
+                data = unpacker.decompress(raw, MAX_RESPONSE_BYTES + 1)
+            except zlib.error:
+                if encoding != "deflate":
+                    raise
+                # "deflate" as many servers send it: raw deflate, without zlib's header
+                unpacker = zlib.decompressobj(-15)
+                data = unpacker.decompress(raw, MAX_RESPONSE_BYTES + 1)
+        except zlib.error as exc:
+            raise _Transient(f"HTTP {status} reply not in the {encoding} encoding it "
+                             f"names ({exc})") from exc
+        if len(data) > MAX_RESPONSE_BYTES or unpacker.unconsumed_tail:
+            raise LLMError(f"{self.shown_url}: a reply over {MAX_RESPONSE_BYTES:,} bytes "
+                           f"once unpacked ({encoding}); refused unread")
+        return data
+
     def _post(self, body: bytes, request: ChatRequest,
               aborted: threading.Event | None = None) -> ChatResponse:
         reused = getattr(self._local, "connection", None) is not None
@@ -611,6 +639,7 @@ class OpenAIChatClient:
             status, raw = reply.status, _read_body(reply, connection, deadline)
             retry_after = _retry_after(reply.getheader("Retry-After"))
             location = reply.getheader("Location", "")
+            encoding = reply.getheader("Content-Encoding", "").strip().lower()
             if reply.getheader("Connection", "").lower() == "close":
                 self._drop_connection()
         except TimeoutError as exc:
@@ -642,6 +671,8 @@ class OpenAIChatClient:
             self._drop_connection()  # the rest of the body is never read
             raise LLMError(f"{self.shown_url}: a reply over {MAX_RESPONSE_BYTES:,} bytes; "
                            "refused unread")
+        if encoding not in ("", "identity"):
+            raw = self._decoded(raw, encoding, status)
         if _is_transient(status):
             raise _Transient(f"HTTP {status}: {self._snippet(raw)}", retry_after)
         if status != 200:
