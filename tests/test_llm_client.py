@@ -785,6 +785,62 @@ def test_a_reply_compressed_in_an_encoding_not_read_is_refused_naming_it():
     assert len(server.requests) == 1
 
 
+@pytest.mark.parametrize("name, error, kw", [
+    # LM Studio and servers without JSON mode; vLLM and llama.cpp answer 400 so
+    ("response_format", "unsupported parameter: response_format", {"json_mode": True}),
+    # OpenAI's reasoning models (o1, o3, gpt-5)
+    ("temperature", "Unsupported value: 'temperature' does not support 0 with this model. "
+                    "Only the default (1) value is supported.", {}),
+    ("seed", "Unsupported parameter: 'seed'", {"seed": 3}),
+])
+def test_an_optional_parameter_the_server_refuses_is_left_out_from_then_on(
+        caplog, name, error, kw):
+    # every request failed with the same HTTP 400, and no option could leave it out
+    def behaviour(body):
+        return Reply(error, status=400) if name in body else "ok"
+
+    with LocalChatServer(behaviour) as server:
+        client = client_for(server)
+        with caplog.at_level("WARNING", logger="tagsmith"):
+            assert [client.complete(request(f"q{i}", **kw)).text for i in range(3)] == ["ok"] * 3
+    assert [name in body for body in server.requests] == [True, False, False, False]
+    assert client.usage.n_failed == 0 and client.usage.n_retries == 0
+    warned = [r.getMessage() for r in caplog.records if "refuses" in r.getMessage()]
+    assert len(warned) == 1 and f"refuses {name} (HTTP 400" in warned[0]
+
+
+def test_requests_in_flight_when_a_parameter_is_refused_are_asked_again_without_it():
+    # label's concurrent requests: those sent before the first refusal came back failed,
+    # as the parameter was already dropped when their own refusal arrived
+    arrived = threading.Barrier(4, timeout=30)
+
+    def behaviour(body):
+        if "response_format" in body:
+            arrived.wait()  # all four sent with it before any is refused
+            return Reply("unsupported parameter: response_format", status=400)
+        return "ok"
+
+    with LocalChatServer(behaviour) as server:
+        client = client_for(server)
+        results = complete_all(client, [request(f"q{i}", json_mode=True) for i in range(4)],
+                               n_workers=4)
+    assert [getattr(r, "text", r) for r in results] == ["ok"] * 4
+    assert sum("response_format" in body for body in server.requests) == 4
+    assert len(server.requests) == 8
+
+
+def test_a_bad_request_naming_no_parameter_sent_fails_as_before():
+    with LocalChatServer(lambda body: Reply("context length exceeded", status=400)) as server:
+        client = client_for(server)
+        with pytest.raises(LLMError, match="HTTP 400: .*context length exceeded"):
+            client.complete(request(json_mode=True))
+        with pytest.raises(LLMError, match="HTTP 400: .*response_format"):
+            # named, though the request did not send it: nothing to leave out
+            with LocalChatServer(lambda body: Reply("bad response_format", status=400)) as other:
+                client_for(other).complete(request())
+    assert len(server.requests) == 1
+
+
 def test_an_api_key_echoed_by_the_server_is_masked_in_errors(monkeypatch):
     key = "sk-test-" + "x" * 40
     monkeypatch.setenv("OPENAI_API_KEY", key)

@@ -89,6 +89,17 @@ CONNECT_POLL = 0.1
 MAX_REPORTED_TOKENS = 10**12
 #: the highest sampling temperature chat-completions endpoints accept
 MAX_TEMPERATURE = 2.0
+#: the request parameters a server may refuse (HTTP 400 or 422 naming one), which are
+#: then left out, and what leaving each out means
+OPTIONAL_PARAMETERS = {
+    # LM Studio, older vLLM and models without JSON mode: answers are still parsed as
+    # strictly, the prompt asks for the JSON object
+    "response_format": " (the prompt asks for JSON all the same)",
+    # OpenAI's reasoning models (o1, o3, gpt-5) take only their default temperature
+    "temperature": " (at the server's default temperature: answers may vary between "
+                   "runs)",
+    "seed": "",
+}
 #: what an API key may hold: visible ASCII and inner spaces
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
 
@@ -390,6 +401,8 @@ class OpenAIChatClient:
         self.max_concurrency = max_concurrency
         self.usage = Usage(price_prompt=price_prompt, price_completion=price_completion)
         self._parts = parts
+        #: the optional parameters the server refused, left out of every request since
+        self.dropped_parameters: set[str] = set()
         #: Azure OpenAI (its hosts, or a gateway in front of it that wants the
         #: ``api-version`` query): the API key goes in an ``api-key`` header
         self._azure = bool(re.search(r"(^|&)api-version=", parts.query)) or bool(
@@ -437,7 +450,6 @@ class OpenAIChatClient:
 
     # -- one request ------------------------------------------------------------------------
     def complete(self, request: ChatRequest) -> ChatResponse:
-        body = json.dumps(request.payload(), ensure_ascii=False).encode("utf-8")
         aborted = self._aborted
         last: _Transient | None = None
         for attempt in range(self.max_retries + 1):
@@ -454,7 +466,7 @@ class OpenAIChatClient:
                 with self._slots:
                     if aborted.is_set():
                         raise _Aborted()
-                    response = self._post(body, request, aborted)
+                    response = self._post(self._body(request), request, aborted)
                 self.usage.add(response)
                 return response
             except _Aborted:
@@ -485,6 +497,36 @@ class OpenAIChatClient:
         tries = self.max_retries + 1
         raise LLMError(f"{self.shown_url}: no answer after {tries} "
                        f"{'try' if tries == 1 else 'tries'} (last: {last})")
+
+    def _body(self, request: ChatRequest) -> bytes:
+        """The JSON body sent for ``request``: its payload without the parameters the
+        server refused (:meth:`_refused_parameter`)."""
+        payload = request.payload()
+        for name in self.dropped_parameters:
+            payload.pop(name, None)
+        return json.dumps(payload, ensure_ascii=False).encode("utf-8")
+
+    def _refused_parameter(self, body: bytes, status: int, raw: bytes) -> bool:
+        """Whether the reply ``status`` / ``raw`` refuses a parameter that
+        :data:`OPTIONAL_PARAMETERS` names and ``body`` sent (``response_format`` on
+        servers without JSON mode, ``temperature`` 0 on OpenAI's reasoning models); if
+        so it is dropped from this and every later request, with one warning. The
+        response cache's key stays the request's: a rerun finds the answers."""
+        if status not in (400, 422):
+            return False
+        sent = json.loads(body)  # the request's own: another may have dropped one since
+        text = raw[:4096].decode("utf-8", "replace").lower()
+        for name in OPTIONAL_PARAMETERS:
+            if name in sent and name in text:
+                with self._abort_lock:
+                    new = name not in self.dropped_parameters
+                    self.dropped_parameters.add(name)
+                if new:
+                    logger.warning("%s refuses %s (HTTP %d: %s): asking without it "
+                                   "from now on%s", self.shown_url, name, status,
+                                   self._snippet(raw), OPTIONAL_PARAMETERS[name])
+                return True
+        return False
 
     def _delay(self, attempt: int, error: _Transient | None) -> float:
         if error is not None and error.retry_after is not None:
@@ -675,6 +717,8 @@ class OpenAIChatClient:
             raw = self._decoded(raw, encoding, status)
         if _is_transient(status):
             raise _Transient(f"HTTP {status}: {self._snippet(raw)}", retry_after)
+        if status != 200 and self._refused_parameter(body, status, raw):
+            return self._post(self._body(request), request, aborted)
         if status != 200:
             hint = ""
             if status in (401, 403) and not self._api_key():
