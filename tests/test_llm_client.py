@@ -740,6 +740,36 @@ def test_a_reply_without_text_is_retried_and_its_tokens_are_billed():
     assert usage.prompt_tokens > 200 and usage.completion_tokens >= 80 + 1
 
 
+@pytest.mark.parametrize("message, finish, said", [
+    ({"content": None, "refusal": "I can't help with that."}, "stop",
+     "the model refused to answer: \"I can't help with that.\""),
+    ({"content": None, "tool_calls": [{"id": "c", "type": "function", "function": {
+        "name": "label", "arguments": "{}"}}]}, "tool_calls",
+     "the model answered with a tool call, not text"),
+    # vLLM's and llama.cpp's reasoning parsers: the thinking in its own field, the
+    # answer never reached
+    ({"content": None, "reasoning_content": "Let me think..."}, "length",
+     "output token limit \\(finish_reason 'length'\\) before any answer text, its "
+     "reasoning having taken it all: raise"),
+    ({"content": "", "reasoning": "Let me think..."}, "length", "its reasoning having"),
+])
+def test_a_reply_without_text_that_says_why_is_not_retried(message, finish, said):
+    # retried max_retries times, each try paid for and answered alike, the message
+    # showing only the reply's first 200 characters
+    import json
+
+    reply = json.dumps({"choices": [{"finish_reason": finish, "message": {
+        "role": "assistant", **message}}], "usage": {"prompt_tokens": 100,
+                                                    "completion_tokens": 40}}).encode()
+    with LocalChatServer(lambda body: Reply(raw=reply)) as server:
+        client = client_for(server)
+        with pytest.raises(LLMError, match=said):
+            client.complete(request())
+    usage = client.usage
+    assert len(server.requests) == 1 and usage.n_retries == 0 and usage.n_failed == 1
+    assert (usage.prompt_tokens, usage.completion_tokens) == (100, 40)  # billed
+
+
 def test_a_reply_whose_content_is_a_list_of_parts_is_read_as_its_text():
     # LiteLLM, Mistral and other gateways may send the message's content as parts
     # ([{"type": "text", "text": ...}]): the reply was "malformed" and retried, each

@@ -302,12 +302,16 @@ class _Transient(Exception):
     ``billed`` the (prompt, completion) tokens a reply without usable text reported."""
 
     def __init__(self, reason: str, retry_after: float | None = None,
-                 billed: tuple[int, int] | None = None, refused: bool = False):
+                 billed: tuple[int, int] | None = None, refused: bool = False,
+                 final: bool = False):
         super().__init__(reason)
         self.retry_after = retry_after
         self.billed = billed
         #: the connection was refused: nothing listens at the address
         self.refused = refused
+        #: a reply without text that asking again would get again, paid for each time (a
+        #: refusal, a tool call, the token limit reached before any answer): not retried
+        self.final = final
 
 
 class _Aborted(Exception):
@@ -489,6 +493,9 @@ class OpenAIChatClient:
                 last = exc
                 if exc.billed:
                     self.usage.bill(*exc.billed)
+                if exc.final:
+                    self.usage.count("failed")
+                    raise LLMError(f"{self.shown_url}: {exc}") from None
                 logger.debug("%s: try %d failed: %s", self.shown_url, attempt + 1, exc)
             except LLMError:  # refused for good (HTTP 400, 401, ...): not worth a retry
                 self.usage.count("failed")
@@ -923,15 +930,21 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
 
     Token counts the endpoint does not report are estimated (from ``request`` for the
     prompt), so costs never silently count completions only. A well-formed reply with
-    no text (a refusal, or a reasoning model out of ``max_tokens``) carries the tokens
-    it reported to the retry, to be billed; one that reports no usage bills its prompt
-    as estimated, as an answer does (such replies cost nothing, however many came)."""
+    no text carries the tokens it reported to the retry, to be billed; one that reports
+    no usage bills its prompt as estimated, as an answer does (such replies cost
+    nothing, however many came). One that says why it has none, which asking again
+    would not change (:func:`_why_no_text`: a refusal, a tool call, the token limit
+    reached), is not retried: each try was paid for."""
     data = None
+    choice: dict = {}
     message = None
     try:
         data = json.loads(raw)
-        message = data["choices"][0]["message"]
+        choice = data["choices"][0]
+        message = choice["message"]
         text = _message_text(message.get("content"))
+        if not text.strip() and choice.get("finish_reason") == "length":
+            raise TypeError("content is empty")
     except (ValueError, KeyError, IndexError, TypeError, AttributeError,
             RecursionError) as exc:  # RecursionError: a body of absurdly nested arrays
         usage = data.get("usage") if isinstance(data, dict) else None
@@ -944,6 +957,9 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
                       _count(usage.get("completion_tokens"), 0))
         elif processed:
             billed = (processed, 0)
+        why = _why_no_text(choice, message) if isinstance(message, dict) else None
+        if why:
+            raise _Transient(why, billed=billed, final=True) from exc
         raise _Transient(f"malformed chat-completions reply ({exc}): "
                          f"{_snippet(raw, secret=secret)}", billed=billed) from exc
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
@@ -952,6 +968,32 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
     text = _valid_text(text)  # a reply may escape a lone surrogate too ("\\udc00")
     return ChatResponse(text, _count(prompt, _prompt_estimate(request)),
                         _count(completion, estimate_tokens(text)))
+
+
+def _why_no_text(choice: dict, message: dict) -> str | None:
+    """Why a chat completion's ``message`` (of ``choice``) holds no answer text, where
+    asking again would get the same: the model refused (``refusal``), answered with a
+    tool call (vLLM's or a gateway's tool parser took a JSON answer for one), or reached
+    its output token limit first (``finish_reason`` "length": a reasoning model's
+    thinking can take it all); None otherwise.
+
+    >>> _why_no_text({"finish_reason": "stop"}, {"content": None, "refusal": "No."})
+    "the model refused to answer: 'No.'"
+    """
+    refusal = message.get("refusal")
+    if isinstance(refusal, str) and refusal.strip():
+        return f"the model refused to answer: {' '.join(refusal.split())[:200]!r}"
+    if message.get("tool_calls") or message.get("function_call"):
+        return ("the model answered with a tool call, not text (none was offered: does "
+                "the server turn JSON answers into tool calls?)")
+    if choice.get("finish_reason") == "length":
+        reasoned = any(isinstance(message.get(key), str) and message[key].strip()
+                       for key in ("reasoning_content", "reasoning"))
+        return ("the model reached its output token limit (finish_reason 'length') before "
+                "any answer text" + (", its reasoning having taken it all" if reasoned
+                                     else "")
+                + ": raise the server's limit on output tokens")
+    return None
 
 
 def _message_text(content: object) -> str:
