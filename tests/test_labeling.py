@@ -224,6 +224,17 @@ def test_a_duplicate_prompt_reads_an_answer_its_first_document_rejected_whole():
         (2, 1, 1)
 
 
+def test_an_answer_cut_at_the_token_limit_says_so_where_it_is_malformed():
+    # "no JSON object in the answer" blamed the model for the server's output limit
+    cut = json.dumps({"choices": [{"finish_reason": "length", "message": {
+        "role": "assistant", "content": answer(("sport", 0.9))[:20]}}]}).encode()
+    with LocalChatServer(lambda body: Reply(raw=cut)) as running:
+        result = label_documents(["sport"], SPACE, client(running))
+    assert result.report.n_malformed_answers == 1
+    assert result.report.last_error.endswith(
+        "(the answer was cut at the server's output token limit: finish_reason 'length')")
+
+
 def test_interrupted_labeling_resumes_from_the_cache(server, tmp_path):
     texts = [f"sport item {i}" for i in range(6)]
     first = client(server, tmp_path)

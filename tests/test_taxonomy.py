@@ -181,6 +181,20 @@ def test_unusable_first_table_fails_clearly():
                           TaxonomyOptions(summarise=False))
 
 
+def test_a_table_cut_at_the_token_limit_says_so():
+    # "no JSON object in the answer" blamed the model for the server's output limit
+    from tagsmith.exceptions import LLMError
+
+    cut = json.dumps({"choices": [{"finish_reason": "length", "message": {
+        "role": "assistant", "content": '{"labels": [{"name": "Refu'}}]}).encode()
+    with LocalChatServer(lambda body: Reply(raw=cut)) as server:
+        client = OpenAIChatClient(server.base_url, "m", backoff_base=0.01)
+        with pytest.raises(LLMError, match=re.escape(
+                "(the answer was cut at the server's output token limit: finish_reason "
+                "'length')")):
+            generate_taxonomy(["a text"], client, TaxonomyOptions(summarise=False))
+
+
 def test_labeling_with_generated_taxonomy_only_uses_its_labels():
     llm = ScriptedTaxonomist(break_first=False, break_update=False)
     with LocalChatServer(llm) as server:

@@ -161,6 +161,19 @@ class ChatResponse:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached: bool = False
+    #: why the model stopped, where the reply said ("length": cut at its output token
+    #: limit); not kept in the response cache
+    finish_reason: str | None = None
+
+    def cut_note(self) -> str:
+        """What a message about a malformed answer adds when the answer was cut at the
+        output token limit (its JSON unfinished): the reason, not the model, to fix.
+
+        >>> ChatResponse('{"labels": [', finish_reason="length").cut_note()
+        " (the answer was cut at the server's output token limit: finish_reason 'length')"
+        """
+        return (" (the answer was cut at the server's output token limit: finish_reason "
+                "'length')" if self.finish_reason == "length" else "")
 
 
 @dataclass
@@ -966,8 +979,10 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
     prompt = usage.get("prompt_tokens")
     completion = usage.get("completion_tokens")
     text = _valid_text(text)  # a reply may escape a lone surrogate too ("\\udc00")
+    finish = choice.get("finish_reason")
     return ChatResponse(text, _count(prompt, _prompt_estimate(request)),
-                        _count(completion, estimate_tokens(text)))
+                        _count(completion, estimate_tokens(text)),
+                        finish_reason=finish if isinstance(finish, str) else None)
 
 
 def _why_no_text(choice: dict, message: dict) -> str | None:

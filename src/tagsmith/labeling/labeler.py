@@ -347,7 +347,8 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
             parsed = parse_label_answer(answer.text, resolver, max_labels=options.max_labels)
         except LLMOutputError as exc:
             report.n_malformed_answers += 1
-            report.error(f"malformed answer: {exc}")  # dropped from the cache already
+            # dropped from the cache already
+            report.error(f"malformed answer: {exc}{answer.cut_note()}")
             if not isinstance(exc, RejectedItemsError):
                 continue  # no answer of labels at all, whatever labels a copy offers
             report.count_rejected(exc)  # malformed, but what it named counts

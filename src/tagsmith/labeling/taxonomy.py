@@ -415,7 +415,7 @@ def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyO
             labels = parse_taxonomy_answer(answer)
             problems = check_taxonomy(labels, *limits)
         except LLMOutputError as exc:
-            labels, problems = None, [str(exc)]
+            labels, problems = None, [f"{exc}{response.cut_note()}"]
         if not problems:
             _record_rating(answer, taxonomy)  # only a table used rates it
             return labels
