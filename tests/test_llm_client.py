@@ -770,6 +770,25 @@ def test_a_reply_without_text_that_says_why_is_not_retried(message, finish, said
     assert (usage.prompt_tokens, usage.completion_tokens) == (100, 40)  # billed
 
 
+def test_a_reply_sent_as_an_event_stream_though_none_was_asked_for_is_read_whole():
+    # a proxy or server that always streams: "data: {...}" lines were malformed JSON,
+    # retried, each try paid for, until the document failed
+    import json
+
+    chunks = [{"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]},
+              {"choices": [{"index": 0, "delta": {"content": '{"labels": '}}]},
+              {"choices": [{"index": 0, "delta": {"content": "[]}"},
+                            "finish_reason": "stop"}]},
+              {"choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 5}}]
+    stream = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+    with LocalChatServer(lambda body: Reply(raw=stream.encode(), headers={
+            "Content-Type": "text/event-stream"})) as server:
+        client = client_for(server)
+        assert client.complete(request()).text == '{"labels": []}'
+    assert len(server.requests) == 1 and client.usage.n_retries == 0
+    assert (client.usage.prompt_tokens, client.usage.completion_tokens) == (12, 5)
+
+
 def test_a_reply_whose_content_is_a_list_of_parts_is_read_as_its_text():
     # LiteLLM, Mistral and other gateways may send the message's content as parts
     # ([{"type": "text", "text": ...}]): the reply was "malformed" and retried, each

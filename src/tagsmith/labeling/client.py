@@ -49,7 +49,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from tagsmith._params import check_int, check_number
@@ -948,11 +948,11 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
     nothing, however many came). One that says why it has none, which asking again
     would not change (:func:`_why_no_text`: a refusal, a tool call, the token limit
     reached), is not retried: each try was paid for."""
-    data = None
+    data: Any = None
     choice: dict = {}
     message = None
     try:
-        data = json.loads(raw)
+        data = _event_stream(raw) if raw.lstrip()[:5] == b"data:" else json.loads(raw)
         choice = data["choices"][0]
         message = choice["message"]
         text = _message_text(message.get("content"))
@@ -983,6 +983,36 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
     return ChatResponse(text, _count(prompt, _prompt_estimate(request)),
                         _count(completion, estimate_tokens(text)),
                         finish_reason=finish if isinstance(finish, str) else None)
+
+
+def _event_stream(raw: bytes) -> dict:
+    """A reply sent as server-sent events (``data: {chunk}`` lines, ``data: [DONE]``)
+    though ``stream`` was not asked for, as some proxies and servers do, as the one
+    chat completion its chunks make: their ``delta`` contents joined, the last
+    ``finish_reason`` and ``usage`` given. :class:`ValueError` where a line is no JSON.
+
+    >>> _event_stream(b'data: {"choices": [{"delta": {"content": "o"}}]}\\n\\n'
+    ...               b'data: {"choices": [{"delta": {"content": "k"}, '
+    ...               b'"finish_reason": "stop"}]}\\n\\ndata: [DONE]\\n\\n')["choices"]
+    [{'message': {'role': 'assistant', 'content': 'ok'}, 'finish_reason': 'stop'}]
+    """
+    parts: list[str] = []
+    finish = usage = None
+    for line in raw.decode("utf-8").splitlines():
+        if not line.startswith("data:") or line[5:].strip() == "[DONE]":
+            continue  # blank lines, "event:", ": comments", the end
+        chunk = json.loads(line[5:])
+        if isinstance(chunk.get("usage"), dict):
+            usage = chunk["usage"]
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or choice.get("message") or {}
+            if isinstance(delta.get("content"), str):
+                parts.append(delta["content"])
+            finish = choice.get("finish_reason") or finish
+    if not parts:
+        raise ValueError("an event stream with no text in it")
+    return {"choices": [{"message": {"role": "assistant", "content": "".join(parts)},
+                         "finish_reason": finish}], "usage": usage}
 
 
 def _why_no_text(choice: dict, message: dict) -> str | None:
