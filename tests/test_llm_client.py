@@ -789,6 +789,18 @@ def test_a_reply_sent_as_an_event_stream_though_none_was_asked_for_is_read_whole
     assert (client.usage.prompt_tokens, client.usage.completion_tokens) == (12, 5)
 
 
+@pytest.mark.parametrize("prefix", [b"", b"\xef\xbb\xbf"])  # a BOM before it too
+def test_a_reply_with_bytes_that_are_not_utf8_is_read(prefix):
+    # a Latin-1 byte anywhere in the reply failed the whole of it, asked again and paid
+    # for each time alike, until the document failed
+    raw = prefix + (b'{"id": "r\xe9ponse", "choices": [{"message": {"content": '
+                    b'"caf\xe9 ok"}}], "usage": {"prompt_tokens": 3, "completion_tokens": 2}}')
+    with LocalChatServer(lambda body: Reply(raw=raw)) as server:
+        client = client_for(server)
+        assert client.complete(request()).text == "caf\ufffd ok"
+    assert len(server.requests) == 1 and client.usage.n_retries == 0
+
+
 def test_a_reply_whose_content_is_a_list_of_parts_is_read_as_its_text():
     # LiteLLM, Mistral and other gateways may send the message's content as parts
     # ([{"type": "text", "text": ...}]): the reply was "malformed" and retried, each

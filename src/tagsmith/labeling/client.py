@@ -952,7 +952,7 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
     choice: dict = {}
     message = None
     try:
-        data = _event_stream(raw) if raw.lstrip()[:5] == b"data:" else json.loads(raw)
+        data = _event_stream(raw) if raw.lstrip()[:5] == b"data:" else _json_reply(raw)
         choice = data["choices"][0]
         message = choice["message"]
         text = _message_text(message.get("content"))
@@ -985,6 +985,20 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
                         finish_reason=finish if isinstance(finish, str) else None)
 
 
+def _json_reply(raw: bytes) -> Any:
+    """The JSON value of a reply body; bytes that are not UTF-8 (a server or proxy
+    writing Latin-1) read as U+FFFD, where they failed the whole reply, asked again and
+    paid for each time alike (a label name so damaged resolves to no label).
+
+    >>> _json_reply(b'{"id": "caf\\xe9", "n": 1}')
+    {'id': 'caf\ufffd', 'n': 1}
+    """
+    try:
+        return json.loads(raw)
+    except UnicodeDecodeError:
+        return json.loads(raw.decode("utf-8-sig", "replace"))
+
+
 def _event_stream(raw: bytes) -> dict:
     """A reply sent as server-sent events (``data: {chunk}`` lines, ``data: [DONE]``)
     though ``stream`` was not asked for, as some proxies and servers do, as the one
@@ -998,7 +1012,7 @@ def _event_stream(raw: bytes) -> dict:
     """
     parts: list[str] = []
     finish = usage = None
-    for line in raw.decode("utf-8").splitlines():
+    for line in raw.decode("utf-8", "replace").splitlines():
         if not line.startswith("data:") or line[5:].strip() == "[DONE]":
             continue  # blank lines, "event:", ": comments", the end
         chunk = json.loads(line[5:])
