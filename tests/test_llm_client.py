@@ -752,6 +752,8 @@ def test_a_reply_without_text_is_retried_and_its_tokens_are_billed():
      "output token limit \\(finish_reason 'length'\\) before any answer text, its "
      "reasoning having taken it all: raise"),
     ({"content": "", "reasoning": "Let me think..."}, "length", "its reasoning having"),
+    # Azure OpenAI
+    ({"content": None}, "content_filter", "content filter withheld the answer"),
 ])
 def test_a_reply_without_text_that_says_why_is_not_retried(message, finish, said):
     # retried max_retries times, each try paid for and answered alike, the message
@@ -799,6 +801,21 @@ def test_a_reply_with_bytes_that_are_not_utf8_is_read(prefix):
         client = client_for(server)
         assert client.complete(request()).text == "caf\ufffd ok"
     assert len(server.requests) == 1 and client.usage.n_retries == 0
+
+
+def test_an_error_in_an_http_200_reply_is_retried_saying_what_it_is():
+    # OpenRouter reports an upstream provider's failure with HTTP 200 and an error
+    # object: it read as a "malformed chat-completions reply ('choices')"
+    error = Reply(raw=b'{"error": {"message": "Provider returned error", "code": 502}}')
+    behaviour, state = _flaky([error])
+    with LocalChatServer(behaviour) as server:
+        client = client_for(server)
+        assert client.complete(request()).text == "finally"
+        with LocalChatServer(lambda body: error) as failing:
+            with pytest.raises(LLMError, match=r"\(last: HTTP 200 reply that is an error: "
+                                               r"Provider returned error\)"):
+                client_for(failing, max_retries=1).complete(request())
+    assert state["n"] == 2
 
 
 def test_a_reply_whose_content_is_a_list_of_parts_is_read_as_its_text():

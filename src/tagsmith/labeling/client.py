@@ -973,6 +973,13 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
         why = _why_no_text(choice, message) if isinstance(message, dict) else None
         if why:
             raise _Transient(why, billed=billed, final=True) from exc
+        error = data.get("error") if isinstance(data, dict) else None
+        if error and not data.get("choices"):
+            # OpenRouter and gateways report an upstream failure so, with HTTP 200
+            said = error.get("message") if isinstance(error, dict) else error
+            raise _Transient(f"HTTP 200 reply that is an error: "
+                             f"{_snippet(str(said).encode(), secret=secret)}",
+                             billed=billed) from exc
         raise _Transient(f"malformed chat-completions reply ({exc}): "
                          f"{_snippet(raw, secret=secret)}", billed=billed) from exc
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
@@ -1032,9 +1039,10 @@ def _event_stream(raw: bytes) -> dict:
 def _why_no_text(choice: dict, message: dict) -> str | None:
     """Why a chat completion's ``message`` (of ``choice``) holds no answer text, where
     asking again would get the same: the model refused (``refusal``), answered with a
-    tool call (vLLM's or a gateway's tool parser took a JSON answer for one), or reached
-    its output token limit first (``finish_reason`` "length": a reasoning model's
-    thinking can take it all); None otherwise.
+    tool call (vLLM's or a gateway's tool parser took a JSON answer for one), a content
+    filter withheld it, or the model reached its output token limit first
+    (``finish_reason`` "length": a reasoning model's thinking can take it all); None
+    otherwise.
 
     >>> _why_no_text({"finish_reason": "stop"}, {"content": None, "refusal": "No."})
     "the model refused to answer: 'No.'"
@@ -1045,6 +1053,9 @@ def _why_no_text(choice: dict, message: dict) -> str | None:
     if message.get("tool_calls") or message.get("function_call"):
         return ("the model answered with a tool call, not text (none was offered: does "
                 "the server turn JSON answers into tool calls?)")
+    if choice.get("finish_reason") == "content_filter":  # Azure OpenAI's, for one
+        return ("the server's content filter withheld the answer (finish_reason "
+                "'content_filter')")
     if choice.get("finish_reason") == "length":
         reasoned = any(isinstance(message.get(key), str) and message[key].strip()
                        for key in ("reasoning_content", "reasoning"))
