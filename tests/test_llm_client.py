@@ -754,6 +754,10 @@ def test_a_reply_without_text_is_retried_and_its_tokens_are_billed():
     ({"content": "", "reasoning": "Let me think..."}, "length", "its reasoning having"),
     # Azure OpenAI
     ({"content": None}, "content_filter", "content filter withheld the answer"),
+    # vLLM's reasoning parser, the model's thinking never closed: all of it reasoning
+    ({"content": None, "reasoning_content": 'So {"labels": []}'}, "stop",
+     "the reply holds the model's reasoning but no answer text"),
+    ({"content": " ", "reasoning": "Hm."}, "stop", "reasoning but no answer text"),
 ])
 def test_a_reply_without_text_that_says_why_is_not_retried(message, finish, said):
     # retried max_retries times, each try paid for and answered alike, the message

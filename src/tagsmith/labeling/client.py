@@ -956,7 +956,8 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
         choice = data["choices"][0]
         message = choice["message"]
         text = _message_text(message.get("content"))
-        if not text.strip() and choice.get("finish_reason") == "length":
+        if not text.strip() and (choice.get("finish_reason") == "length"
+                                 or _reasoning(message)):
             raise TypeError("content is empty")
     except (ValueError, KeyError, IndexError, TypeError, AttributeError,
             RecursionError) as exc:  # RecursionError: a body of absurdly nested arrays
@@ -1040,9 +1041,9 @@ def _why_no_text(choice: dict, message: dict) -> str | None:
     """Why a chat completion's ``message`` (of ``choice``) holds no answer text, where
     asking again would get the same: the model refused (``refusal``), answered with a
     tool call (vLLM's or a gateway's tool parser took a JSON answer for one), a content
-    filter withheld it, or the model reached its output token limit first
-    (``finish_reason`` "length": a reasoning model's thinking can take it all); None
-    otherwise.
+    filter withheld it, the model reached its output token limit first
+    (``finish_reason`` "length": a reasoning model's thinking can take it all), or it
+    holds only the model's reasoning; None otherwise.
 
     >>> _why_no_text({"finish_reason": "stop"}, {"content": None, "refusal": "No."})
     "the model refused to answer: 'No.'"
@@ -1057,13 +1058,24 @@ def _why_no_text(choice: dict, message: dict) -> str | None:
         return ("the server's content filter withheld the answer (finish_reason "
                 "'content_filter')")
     if choice.get("finish_reason") == "length":
-        reasoned = any(isinstance(message.get(key), str) and message[key].strip()
-                       for key in ("reasoning_content", "reasoning"))
         return ("the model reached its output token limit (finish_reason 'length') before "
-                "any answer text" + (", its reasoning having taken it all" if reasoned
-                                     else "")
+                "any answer text" + (", its reasoning having taken it all"
+                                     if _reasoning(message) else "")
                 + ": raise the server's limit on output tokens")
+    if _reasoning(message):
+        # vLLM's or llama.cpp's reasoning parser, when the model never closed its
+        # thinking, files all it wrote as reasoning
+        return ("the reply holds the model's reasoning but no answer text (did the "
+                "server's reasoning parser take the answer for reasoning?)")
     return None
+
+
+def _reasoning(message: dict) -> bool:
+    """Whether a reply ``message`` holds a reasoning model's thinking in a field of its
+    own (``reasoning_content``: vLLM, llama.cpp, DeepSeek; ``reasoning``: Ollama,
+    OpenRouter, newer vLLM)."""
+    return any(isinstance(message.get(key), str) and bool(message[key].strip())
+               for key in ("reasoning_content", "reasoning"))
 
 
 def _message_text(content: object) -> str:
