@@ -822,6 +822,19 @@ def test_an_error_in_an_http_200_reply_is_retried_saying_what_it_is():
     assert state["n"] == 2
 
 
+@pytest.mark.parametrize("raw, said", [
+    (b'{"choices": [], "usage": {"prompt_tokens": 3}}', "no choice in it"),
+    (b'{"choices": [{"finish_reason": "stop"}]}', "no 'message' in it"),
+    (b'{"object": "chat.completion"}', "no 'choices' in it"),
+])
+def test_a_reply_without_a_message_says_what_is_missing(raw, said):
+    # "malformed chat-completions reply (list index out of range)", or ('message')
+    with LocalChatServer(lambda body: Reply(raw=raw)) as server:
+        with pytest.raises(LLMError, match=re.escape(f"malformed chat-completions reply "
+                                                     f"({said}): ")):
+            client_for(server, max_retries=0).complete(request())
+
+
 def test_a_reply_whose_content_is_a_list_of_parts_is_read_as_its_text():
     # LiteLLM, Mistral and other gateways may send the message's content as parts
     # ([{"type": "text", "text": ...}]): the reply was "malformed" and retried, each

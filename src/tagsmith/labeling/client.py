@@ -981,7 +981,13 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
             raise _Transient(f"HTTP 200 reply that is an error: "
                              f"{_snippet(str(said).encode(), secret=secret)}",
                              billed=billed) from exc
-        raise _Transient(f"malformed chat-completions reply ({exc}): "
+        if isinstance(data, dict) and data.get("choices") == []:
+            what = "no choice in it"  # "list index out of range"
+        elif isinstance(data, dict) and message is None and isinstance(exc, KeyError):
+            what = f"no {exc} in it"  # "'message'", "'choices'"
+        else:
+            what = str(exc)
+        raise _Transient(f"malformed chat-completions reply ({what}): "
                          f"{_snippet(raw, secret=secret)}", billed=billed) from exc
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
     prompt = usage.get("prompt_tokens")
