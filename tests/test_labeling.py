@@ -445,6 +445,20 @@ def test_a_reasoning_models_thinking_before_its_answer_is_no_part_of_it(text):
 
 
 @pytest.mark.parametrize("text", [
+    '{"labels": [{"name": "Chat logs", "description": "Ends its thinking with </think>."}]}',
+    'Here: {"labels": [{"name": "Chat logs", "description": "Ends with </think>."}]} Done.',
+])
+def test_a_think_end_inside_the_answers_own_text_is_no_end_of_reasoning(text):
+    # a description (or summary) quoting a document's "</think>": all before it was taken
+    # for reasoning, and the answer was 'no JSON object in the answer'
+    from tagsmith.labeling.parsing import parse_taxonomy_answer
+
+    assert parse_taxonomy_answer(text)[0][0] == "Chat logs"
+    assert extract_json_object('{"summaries": [{"id": "d1", "summary": "a </think> tag"}]}',
+                               key="summaries")["summaries"][0]["summary"] == "a </think> tag"
+
+
+@pytest.mark.parametrize("text", [
     '{"labels": [{"label": "sport", "confidence": 0.9}], "labels": []}',
     'Answer: {"labels": [{"label": "sport", "label": "music", "confidence": 0.9}]}',
     '```json\n{"labels": [{"label": "sport", "confidence": 0.9, "confidence": 0.1}]}\n```',

@@ -91,6 +91,26 @@ def extract_json_object(text: str, key: str | None = None, *,
         raise LLMOutputError(f"answer of {len(text):,} characters, more than "
                              f"{MAX_ANSWER_CHARS:,}: refused unread")
     answer = _answer_after_reasoning(text)
+    if answer is text:
+        return _extract(text, text, key, non_empty)
+    try:
+        return _extract(answer, text, key, non_empty)
+    except LLMOutputError:
+        # the "</think>" may be the answer's own text (a description or summary quoting a
+        # document), no end of reasoning: the whole answer then holds an object that
+        # holds it (a draft before the end cannot)
+        try:
+            whole = _extract(text, text, key, non_empty)
+        except LLMOutputError:
+            whole = None
+        if whole is not None and _THINK_END in json.dumps(whole, ensure_ascii=False):
+            return whole
+        raise
+
+
+def _extract(answer: str, text: str, key: str | None, non_empty: bool) -> dict:
+    """:func:`extract_json_object` on ``answer``, the part of ``text`` (as messages
+    show it) that is no reasoning."""
     fenced = _FENCE.match(answer)
     candidate = fenced.group(1) if fenced else answer
     found: list[dict] = []
