@@ -795,6 +795,26 @@ def test_a_reply_sent_as_an_event_stream_though_none_was_asked_for_is_read_whole
     assert (client.usage.prompt_tokens, client.usage.completion_tokens) == (12, 5)
 
 
+@pytest.mark.parametrize("stream", [
+    # JSON sent unescaped (ensure_ascii off): U+2028 or U+0085 in a string is no line end
+    'data: {"choices": [{"delta": {"content": "{\\"labels\\": [\\"a\u2028b\\"]}"}}]}\n\n'
+    'data: [DONE]\n\n',
+    'data: {"choices": [{"delta": {"content": "{\\"labels\\": [\\"a\x85b\\"]}"}}]}\n\n',
+    # one event's data on several data: lines, joined by line ends
+    'data: {"choices": [{"delta":\ndata: {"content": "{\\"labels\\": [\\"a b\\"]}"}}]}'
+    '\r\n\r\ndata: [DONE]\r\n\r\n',
+])
+def test_an_event_streams_lines_end_only_where_server_sent_events_end_them(stream):
+    # each piece of a str.splitlines() line (it splits at U+2028, U+0085 ...) and each
+    # data: line of an event was read as JSON: malformed, retried, each try paid for
+    with LocalChatServer(lambda body: Reply(raw=stream.encode(), headers={
+            "Content-Type": "text/event-stream"})) as server:
+        client = client_for(server)
+        text = client.complete(request()).text
+    assert text.replace("\u2028", " ").replace("\x85", " ") == '{"labels": ["a b"]}'
+    assert len(server.requests) == 1 and client.usage.n_retries == 0
+
+
 @pytest.mark.parametrize("prefix", [b"", b"\xef\xbb\xbf"])  # a BOM before it too
 def test_a_reply_with_bytes_that_are_not_utf8_is_read(prefix):
     # a Latin-1 byte anywhere in the reply failed the whole of it, asked again and paid

@@ -1026,10 +1026,10 @@ def _event_stream(raw: bytes) -> dict:
     """
     parts: list[str] = []
     finish = usage = None
-    for line in raw.decode("utf-8", "replace").splitlines():
-        if not line.startswith("data:") or line[5:].strip() == "[DONE]":
-            continue  # blank lines, "event:", ": comments", the end
-        chunk = json.loads(line[5:])
+    for event in _event_data(raw.decode("utf-8", "replace")):
+        if event.strip() == "[DONE]":
+            continue  # the end
+        chunk = json.loads(event)
         if isinstance(chunk.get("usage"), dict):
             usage = chunk["usage"]
         for choice in chunk.get("choices") or ():
@@ -1041,6 +1041,30 @@ def _event_stream(raw: bytes) -> dict:
         raise ValueError("an event stream with no text in it")
     return {"choices": [{"message": {"role": "assistant", "content": "".join(parts)},
                          "finish_reason": finish}], "usage": usage}
+
+
+def _event_data(text: str) -> list[str]:
+    """The data of each event of a server-sent event stream: its lines end at CR LF, LF
+    or CR only (not at what :meth:`str.splitlines` ends them: U+2028 or U+0085 in a JSON
+    string sent unescaped), an event's ``data:`` lines joined by LF, a blank line ending
+    it; other fields (``event:``, ``id:``) and ``: comments`` are skipped.
+
+    >>> _event_data(': hi\\r\\ndata: {"a":\\r\\ndata:1}\\r\\n\\r\\nevent: x\\ndata: [DONE]\\n\\n')
+    ['{"a":\\n1}', '[DONE]']
+    """
+    events: list[str] = []
+    data: list[str] | None = None
+    for line in re.split(r"\r\n|\r|\n", text):
+        if not line:
+            if data is not None:
+                events.append("\n".join(data))
+            data = None
+        elif line.startswith("data:"):
+            value = line[5:]
+            data = (data or []) + [value[1:] if value.startswith(" ") else value]
+    if data is not None:  # the last event, without the blank line that ends it
+        events.append("\n".join(data))
+    return events
 
 
 def _why_no_text(choice: dict, message: dict) -> str | None:
