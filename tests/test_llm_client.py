@@ -1,5 +1,6 @@
 """The real OpenAI-compatible client against a real local HTTP server."""
 
+import json
 import os
 import re
 import threading
@@ -942,6 +943,27 @@ def test_requests_in_flight_when_a_parameter_is_refused_are_asked_again_without_
     assert [getattr(r, "text", r) for r in results] == ["ok"] * 4
     assert sum("response_format" in body for body in server.requests) == 4
     assert len(server.requests) == 8
+
+
+def test_a_parameter_refused_while_another_request_is_built_breaks_neither():
+    # label's pool: one thread building its body iterated the set of dropped parameters
+    # while another added to it ("RuntimeError: Set changed size during iteration",
+    # escaping complete() as no LLMError)
+    client = OpenAIChatClient("http://127.0.0.1:9/v1", "m")
+    refused = json.dumps(request(seed=3).payload()).encode()
+
+    class Racing(set):
+        def __iter__(self):
+            for number, name in enumerate(super().__iter__()):
+                if number == 0:  # another thread's refusal arrives meanwhile
+                    assert client._refused_parameter(refused, 400, b"unsupported: seed")
+                yield name
+
+    client.dropped_parameters = Racing({"temperature", "response_format"})
+    body = json.loads(client._body(request(json_mode=True, seed=3)))
+    assert "temperature" not in body and "response_format" not in body
+    assert set(client.dropped_parameters) == {"temperature", "response_format", "seed"}
+    assert "seed" not in json.loads(client._body(request(seed=3)))
 
 
 def test_a_bad_request_naming_no_parameter_sent_fails_as_before():

@@ -419,7 +419,8 @@ class OpenAIChatClient:
         self.usage = Usage(price_prompt=price_prompt, price_completion=price_completion)
         self._parts = parts
         #: the optional parameters the server refused, left out of every request since
-        self.dropped_parameters: set[str] = set()
+        #: (replaced, never changed: a request being built in another thread iterates it)
+        self.dropped_parameters: frozenset[str] = frozenset()
         #: Azure OpenAI (its hosts, or a gateway in front of it that wants the
         #: ``api-version`` query): the API key goes in an ``api-key`` header
         self._azure = bool(re.search(r"(^|&)api-version=", parts.query)) or bool(
@@ -540,7 +541,7 @@ class OpenAIChatClient:
             if name in sent and name in text:
                 with self._abort_lock:
                     new = name not in self.dropped_parameters
-                    self.dropped_parameters.add(name)
+                    self.dropped_parameters = frozenset(self.dropped_parameters | {name})
                 if new:
                     logger.warning("%s refuses %s (HTTP %d: %s): asking without it "
                                    "from now on%s", self.shown_url, name, status,
