@@ -966,6 +966,27 @@ def test_a_parameter_refused_while_another_request_is_built_breaks_neither():
     assert "seed" not in json.loads(client._body(request(seed=3)))
 
 
+def test_a_bad_request_quoting_the_prompt_refuses_no_parameter_it_quotes(caplog):
+    # a 400 quoting the document ("... seed the fields ..."): seed was taken for refused,
+    # left out of that request and every later one, and the warning said so
+    quoting = "Farmers seed the fields in spring when the temperature rises."
+
+    def behaviour(body):
+        if user_prompt(body) == quoting:
+            return Reply(f"Prompt rejected: {quoting!r}", status=400)
+        return "ok"
+
+    with LocalChatServer(behaviour) as server:
+        client = client_for(server)
+        with caplog.at_level("WARNING", logger="tagsmith"):
+            with pytest.raises(LLMError, match="HTTP 400: .*Prompt rejected"):
+                client.complete(request(quoting, seed=3))
+            assert client.complete(request("next", seed=3)).text == "ok"
+    assert len(server.requests) == 2
+    assert all(body["seed"] == 3 and "temperature" in body for body in server.requests)
+    assert not [r for r in caplog.records if "refuses" in r.getMessage()]
+
+
 def test_a_bad_request_naming_no_parameter_sent_fails_as_before():
     with LocalChatServer(lambda body: Reply("context length exceeded", status=400)) as server:
         client = client_for(server)

@@ -538,7 +538,7 @@ class OpenAIChatClient:
         sent = json.loads(body)  # the request's own: another may have dropped one since
         text = raw[:4096].decode("utf-8", "replace").lower()
         for name in OPTIONAL_PARAMETERS:
-            if name in sent and name in text:
+            if name in sent and _names(text, name, sent.get("messages") or ()):
                 with self._abort_lock:
                     new = name not in self.dropped_parameters
                     self.dropped_parameters = frozenset(self.dropped_parameters | {name})
@@ -1066,6 +1066,29 @@ def _event_data(text: str) -> list[str]:
     if data is not None:  # the last event, without the blank line that ends it
         events.append("\n".join(data))
     return events
+
+
+def _names(text: str, name: str, messages: Sequence[dict]) -> bool:
+    """Whether the (lowercase) error ``text`` names the parameter ``name`` other than
+    where it quotes the prompt ``messages``: a 400 quoting a document that says "seed" or
+    "temperature" refused no parameter (each was left out of every later request).
+
+    >>> _names("prompt rejected: 'we seed in may'", "seed", [{"content": "We seed in May"}])
+    False
+    >>> _names("unsupported parameter: 'seed'", "seed", [{"content": "We seed in May"}])
+    True
+    """
+    for message in messages:
+        content = str(message.get("content", "")).lower()
+        start = content.find(name)
+        while start != -1 and name in text:
+            # the name with a few characters either side, as an echo of the prompt has it
+            # (a prompt of the name alone tells nothing: taken for no echo)
+            quoted = content[max(start - 8, 0):start + len(name) + 8]
+            if len(quoted) > len(name) + 4:
+                text = text.replace(quoted, " ")
+            start = content.find(name, start + 1)
+    return name in text
 
 
 def _why_no_text(choice: dict, message: dict) -> str | None:
