@@ -777,6 +777,18 @@ def test_a_reply_without_text_that_says_why_is_not_retried(message, finish, said
     assert (usage.prompt_tokens, usage.completion_tokens) == (100, 40)  # billed
 
 
+def test_a_reply_without_text_nor_usage_bills_what_the_model_wrote():
+    # a reasoning model out of tokens, its thinking all it wrote, on a server reporting
+    # no usage: the completion was billed as 0 tokens, the run's cost its prompts' only
+    reply = json.dumps({"choices": [{"finish_reason": "length", "message": {
+        "role": "assistant", "content": None, "reasoning_content": "Hmm. " * 800}}]})
+    with LocalChatServer(lambda body: Reply(raw=reply.encode())) as server:
+        client = client_for(server)
+        with pytest.raises(LLMError, match="output token limit"):
+            client.complete(request())
+    assert client.usage.completion_tokens == 4000 // 4 and client.usage.prompt_tokens > 0
+
+
 def test_a_reply_sent_as_an_event_stream_though_none_was_asked_for_is_read_whole():
     # a proxy or server that always streams: "data: {...}" lines were malformed JSON,
     # retried, each try paid for, until the document failed

@@ -966,12 +966,16 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
         # a chat completion whose message has no text: the prompt was processed (and
         # billed), whether or not the endpoint says so; garbage (an error page) was not
         processed = _prompt_estimate(request) if isinstance(message, dict) else 0
+        # and what the model wrote instead of text (its reasoning, a refusal, a tool
+        # call), where the endpoint does not say: 0 counted a reasoning model's
+        # thinking up to its token limit as free
+        written = _written(message) if isinstance(message, dict) else 0
         billed = None
         if isinstance(usage, dict):
             billed = (_count(usage.get("prompt_tokens"), processed),
-                      _count(usage.get("completion_tokens"), 0))
+                      _count(usage.get("completion_tokens"), written))
         elif processed:
-            billed = (processed, 0)
+            billed = (processed, written)
         why = _why_no_text(choice, message) if isinstance(message, dict) else None
         if why:
             raise _Transient(why, billed=billed, final=True) from exc
@@ -1122,6 +1126,24 @@ def _why_no_text(choice: dict, message: dict) -> str | None:
         return ("the reply holds the model's reasoning but no answer text (did the "
                 "server's reasoning parser take the answer for reasoning?)")
     return None
+
+
+def _written(message: dict) -> int:
+    """The tokens (estimated) of what a reply ``message`` without answer text holds
+    instead: its reasoning, refusal or tool calls; 0 for none.
+
+    >>> _written({"content": None, "reasoning_content": "Let me think it over."})
+    5
+    """
+    written = [message[key] for key in ("reasoning_content", "reasoning", "refusal")
+               if isinstance(message.get(key), str)]
+    for key in ("tool_calls", "function_call"):
+        if message.get(key):
+            try:
+                written.append(json.dumps(message[key], ensure_ascii=False, default=str))
+            except (RecursionError, ValueError):  # absurdly nested: its size unknown
+                pass
+    return estimate_tokens("".join(written)) if "".join(written) else 0
 
 
 def _reasoning(message: dict) -> bool:
