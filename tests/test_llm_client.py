@@ -903,6 +903,28 @@ def test_a_reply_compressed_though_none_was_asked_for_is_unpacked(encoding):
     assert len(server.requests) == 1 and client.usage.n_retries == 0
 
 
+def test_a_gzip_reply_of_several_members_is_read_whole_and_one_cut_short_says_so():
+    # RFC 1952: a gzip file may be several members one after another (a proxy packing
+    # as it streams); only the first was read, the rest dropped: malformed, retried,
+    # paid for; a body cut inside its gzip encoding was read as far as it went
+    import gzip
+
+    plain = json.dumps({"choices": [{"message": {"role": "assistant", "content": "ok"}}],
+                        "usage": {"prompt_tokens": 3, "completion_tokens": 1}}).encode()
+    members = gzip.compress(plain[:20]) + gzip.compress(plain[20:])
+    with LocalChatServer(lambda body: Reply(raw=members, headers={"Content-Encoding": "gzip"})
+                         ) as server:
+        client = client_for(server)
+        assert client.complete(request()).text == "ok"
+    assert len(server.requests) == 1 and client.usage.n_retries == 0
+    cut = gzip.compress(plain)[:-12]
+    with LocalChatServer(lambda body: Reply(raw=cut, headers={"Content-Encoding": "gzip"})
+                         ) as server:
+        with pytest.raises(LLMError, match="no answer after 3 tries .*HTTP 200 reply cut "
+                                           "short in its gzip encoding"):
+            client_for(server, max_retries=2).complete(request())
+
+
 def test_a_reply_compressed_in_an_encoding_not_read_is_refused_naming_it():
     with LocalChatServer(lambda body: Reply(raw=b"\x1b\x00", headers={"Content-Encoding": "br"})
                          ) as server:

@@ -660,9 +660,21 @@ class OpenAIChatClient:
                 # "deflate" as many servers send it: raw deflate, without zlib's header
                 unpacker = zlib.decompressobj(-15)
                 data = unpacker.decompress(raw, MAX_RESPONSE_BYTES + 1)
+            # gzip members one after another (RFC 1952) make one body, as a proxy
+            # packing while it streams sends it: the first alone was no JSON
+            # (zero bytes after the last are padding, as gzip(1) takes them)
+            while (wbits == 31 and unpacker.eof and unpacker.unused_data.strip(b"\0")
+                   and len(data) <= MAX_RESPONSE_BYTES):
+                rest = unpacker.unused_data
+                unpacker = zlib.decompressobj(wbits)
+                data += unpacker.decompress(rest, MAX_RESPONSE_BYTES + 1 - len(data))
         except zlib.error as exc:
             raise _Transient(f"HTTP {status} reply not in the {encoding} encoding it "
                              f"names ({exc})") from exc
+        if not unpacker.eof and not unpacker.unconsumed_tail \
+                and len(data) <= MAX_RESPONSE_BYTES:
+            raise _Transient(f"HTTP {status} reply cut short in its {encoding} encoding "
+                             f"({len(raw):,} bytes)")
         if len(data) > MAX_RESPONSE_BYTES or unpacker.unconsumed_tail:
             raise LLMError(f"{self.shown_url}: a reply over {MAX_RESPONSE_BYTES:,} bytes "
                            f"once unpacked ({encoding}); refused unread")
