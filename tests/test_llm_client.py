@@ -568,6 +568,15 @@ def test_a_base_url_with_the_endpoint_path_is_refused(url):
     assert OpenAIChatClient("http://h/v1/chat", "m")._path == "/v1/chat/chat/completions"
 
 
+@pytest.mark.parametrize("query", ["?code=s3cret x", "?code=s3cret\x7f"])
+def test_a_base_url_query_a_request_cannot_carry_is_refused_unshown(query):
+    # the query is kept on every request now (Azure's api-version): one with a space
+    # failed each try with http.client's InvalidURL, which quoted it, secret and all
+    with pytest.raises(InvalidParameterError, match="base_url.*percent-encode") as error:
+        OpenAIChatClient("http://127.0.0.1:9/v1" + query, "m")
+    assert "s3cret" not in str(error.value)
+
+
 def test_plain_http_proxy_from_the_environment(monkeypatch):
     """The endpoint is reached through the proxy named in HTTP_PROXY (the local server
     plays the proxy and sees the absolute URL in the request line)."""

@@ -374,6 +374,12 @@ class OpenAIChatClient:
             raise InvalidParameterError(
                 "base_url", "the API root, without the /chat/completions that every "
                 "request adds (e.g. http://127.0.0.1:8000/v1)", _redact(base_url.rstrip("/")))
+        if re.search(r"[\x00-\x20\x7f]", parts.path + parts.query):
+            # kept on every request, where http.client refused it quoting it all (a
+            # query may hold a key): each try failed alike
+            raise InvalidParameterError(
+                "base_url", "a URL without spaces or control characters in its path or "
+                "query (percent-encode them: %20 for a space)", _redact(base_url))
         if not model:
             raise InvalidParameterError("model", "a model name", model)
         if api_key_env and not (isinstance(api_key_env, str)
