@@ -282,3 +282,23 @@ def test_suggest_refuses_a_feature_file_through_a_named_pipe_as_its_lines_arrive
     assert result.exit_code == 3, result.output
     assert f"{fifo}:1: this looks like an Extreme Classification (XMC)" in result.output
     assert refused_while_open
+
+
+def test_a_streams_first_document_is_answered_before_its_second_line_arrives():
+    """A document typed at a terminal (or written to a pipe held open) was answered
+    only once the next line came: the feature file check held every first line for
+    the second. A first line no feature file begins with is let go at once; one that
+    may begin one (an XMC header) is held for the second, and refused with it."""
+    from tagsmith.cli.commands import _refusing_features
+
+    def typed(*lines):
+        for number, line in enumerate(lines, start=1):
+            yield f"stdin:{number}", line
+        raise AssertionError("read past the lines written so far")
+
+    documents = _refusing_features(typed("rain at 12:30"), "stdin")
+    assert next(documents) == ("stdin:1", "rain at 12:30")
+    documents = _refusing_features(typed("3 5 2", "the weather today"), "stdin")
+    assert next(documents) == ("stdin:1", "3 5 2")
+    with pytest.raises(CorpusFormatError, match=r"stdin:1: this looks like an Extreme"):
+        next(_refusing_features(typed("3 5 2", "0,1 0:1 3:0.5"), "stdin"))

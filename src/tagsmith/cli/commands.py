@@ -618,12 +618,21 @@ def _refusing_features(documents, name: str):
     """``documents`` of ``name`` (stdin or a pipe, read once, one document a line),
     refused as a regular file is (:func:`~tagsmith.data.readers.feature_file_error`,
     which reads a regular file's head) when their first two lines are an svmlight or
-    XMC feature file's: each line was answered as a document. The first is held until
-    the second arrives (or the stream ends), no longer: a stream is never read ahead."""
-    from tagsmith.data.readers import feature_lines_error
+    XMC feature file's: each line was answered as a document. A first line that may
+    begin one (:func:`~tagsmith.data.readers.may_begin_feature_file`) is held until the
+    second arrives (or the stream ends), no longer; any other is let go at once: a
+    document typed at a terminal was answered only once the next was typed."""
+    from tagsmith.data.readers import feature_lines_error, may_begin_feature_file
 
     documents = iter(documents)
-    head = list(islice(documents, 2))
+    head = list(islice(documents, 1))
+    if not head:
+        return
+    if not may_begin_feature_file(head[0][1]):
+        yield head[0]
+        yield from documents
+        return
+    head += islice(documents, 1)
     refusal = feature_lines_error(name, [text for _, text in head])
     if refusal is not None:
         raise refusal

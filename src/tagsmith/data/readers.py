@@ -251,6 +251,18 @@ def feature_file(lines: Sequence[str]) -> str | None:
     return None
 
 
+def may_begin_feature_file(line: str) -> bool:
+    """Whether the non-blank ``line`` may be the first of a feature file
+    (:func:`feature_file`): an XMC header or an svmlight feature line. A stream's first
+    line that may not is a document whatever the next says, answered without waiting
+    for it (a document typed at a terminal).
+
+    >>> may_begin_feature_file("3 5 2"), may_begin_feature_file("rain at 12:30")
+    (True, False)
+    """
+    return bool(_XMC_HEADER.fullmatch(line)) or _feature_line(line)
+
+
 def _feature_line(line: str) -> bool:
     """Whether ``line`` is an svmlight feature line: ``LABEL,LABEL FEATURE:VALUE ...``
     (:data:`_FEATURE_LINE`) whose features ascend, as svmlight and libsvm require and
