@@ -6,6 +6,7 @@ LABELS<TAB>TEXT taken as TEXT<TAB>LABELS)."""
 import json
 import shutil
 import subprocess
+from itertools import islice
 from pathlib import Path
 
 import pytest
@@ -289,16 +290,29 @@ def test_a_streams_first_document_is_answered_before_its_second_line_arrives():
     only once the next line came: the feature file check held every first line for
     the second. A first line no feature file begins with is let go at once; one that
     may begin one (an XMC header) is held for the second, and refused with it."""
-    from tagsmith.cli.commands import _refusing_features
+    from tagsmith.cli.commands import _refusing_feature_lines
 
     def typed(*lines):
-        for number, line in enumerate(lines, start=1):
-            yield f"stdin:{number}", line
+        yield from enumerate(lines, start=1)
         raise AssertionError("read past the lines written so far")
 
-    documents = _refusing_features(typed("rain at 12:30"), "stdin")
-    assert next(documents) == ("stdin:1", "rain at 12:30")
-    documents = _refusing_features(typed("3 5 2", "the weather today"), "stdin")
-    assert next(documents) == ("stdin:1", "3 5 2")
+    lines = _refusing_feature_lines(typed("rain at 12:30\n"), "stdin")
+    assert next(lines) == (1, "rain at 12:30\n")
+    lines = _refusing_feature_lines(typed("\n", "3 5 2\n", "the weather today\n"), "stdin")
+    assert list(islice(lines, 3)) == [(1, "\n"), (2, "3 5 2\n"), (3, "the weather today\n")]
     with pytest.raises(CorpusFormatError, match=r"stdin:1: this looks like an Extreme"):
-        next(_refusing_features(typed("3 5 2", "0,1 0:1 3:0.5"), "stdin"))
+        next(_refusing_feature_lines(typed("3 5 2\r\n", "0,1 0:1 3:0.5\r\n"), "stdin"))
+
+
+def test_a_tsv_on_stdin_is_told_by_its_whole_lines_as_the_same_file_is(tmp_path, model):
+    """The stream's check read each line's text column, the regular file's check its
+    whole line: a TSV whose first texts look like feature lines ('1 0:1 2:2<TAB>label')
+    was read from a file and refused on stdin, exit code 3."""
+    content = "1 0:1 2:2\tweather\n0 1:1 4:2\tfinance\n"
+    (tmp_path / "d.tsv").write_text(content, encoding="utf-8")
+    for args, given in ((["d.tsv"], None), (["-"], content)):
+        result = CliRunner().invoke(tagsmith_cli.cli, ["-q", "suggest", str(model),
+                                                       *(str(tmp_path / a) if a != "-" else a
+                                                         for a in args)], input=given)
+        assert result.exit_code == 0 and result.output.count('"suggestions"') == 2, \
+            (args, result.output)

@@ -588,8 +588,7 @@ def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = N
             if whole_file:  # no name to tell a SKOS vocabulary by: its first lines tell
                 documents = _refusing_skos_text(documents, "stdin", vocab_option)
             else:  # read once: held while each is a lone URI, then let go
-                documents = _refusing_a_vocabulary(_refusing_features(documents, "stdin"),
-                                                   "stdin", vocab_option)
+                documents = _refusing_a_vocabulary(documents, "stdin", vocab_option)
         elif Path(name).is_dir():
             for where, doc_id, text in _folder_documents(name, warn=warn):
                 if made is not None:  # named by the file, not by the shared stem
@@ -606,38 +605,38 @@ def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = N
         else:
             documents = _file_documents(name, whole_file, vocab_option=vocab_option)
             if not whole_file and not Path(name).is_file():  # a pipe: read once
-                documents = _refusing_a_vocabulary(_refusing_features(documents, name),
-                                                   name, vocab_option)
+                documents = _refusing_a_vocabulary(documents, name, vocab_option)
         for doc_id, text in documents:
             if made is not None:
                 _claim_id(made, doc_id, doc_id)
             yield doc_id, text
 
 
-def _refusing_features(documents, name: str):
-    """``documents`` of ``name`` (stdin or a pipe, read once, one document a line),
-    refused as a regular file is (:func:`~tagsmith.data.readers.feature_file_error`,
-    which reads a regular file's head) when their first two lines are an svmlight or
-    XMC feature file's: each line was answered as a document. A first line that may
-    begin one (:func:`~tagsmith.data.readers.may_begin_feature_file`) is held until the
-    second arrives (or the stream ends), no longer; any other is let go at once: a
-    document typed at a terminal was answered only once the next was typed."""
+def _refusing_feature_lines(lines, name: str):
+    """The (number, line) pairs of ``name`` (stdin or a pipe, read once, one document a
+    line), refused as a regular file is (:func:`~tagsmith.data.readers.feature_file_error`,
+    which reads a regular file's head) when their first two non-blank lines are an
+    svmlight or XMC feature file's: each line was answered as a document. The lines are
+    told whole, as a regular file's are (a TSV line's TAB and labels too: its text
+    column alone, '1 0:1 2:2', was refused where the same file was read). A first line
+    that may begin a feature file (:func:`~tagsmith.data.readers.may_begin_feature_file`)
+    is held until the second arrives (or the stream ends), no longer; any other is let
+    go at once: a document typed at a terminal was answered only once the next was."""
     from tagsmith.data.readers import feature_lines_error, may_begin_feature_file
 
-    documents = iter(documents)
-    head = list(islice(documents, 1))
-    if not head:
-        return
-    if not may_begin_feature_file(head[0][1]):
-        yield head[0]
-        yield from documents
-        return
-    head += islice(documents, 1)
-    refusal = feature_lines_error(name, [text for _, text in head])
+    lines = iter(lines)
+    held, head = [], []
+    for number, line in lines:
+        held.append((number, line))
+        if line.strip():
+            head.append(line.rstrip("\r\n"))
+            if len(head) == 2 or not may_begin_feature_file(head[0]):
+                break
+    refusal = feature_lines_error(name, head) if len(head) == 2 else None
     if refusal is not None:
         raise refusal
-    yield from head
-    yield from documents
+    yield from held
+    yield from lines
 
 
 def _refusing_a_vocabulary(documents, name: str, vocab_option: str | None):
@@ -663,6 +662,8 @@ def _file_documents(name: str, whole_file: bool, *, vocab_option: str | None = N
     naming ``file:line`` of the first that does (``vocab_option``: the command's option
     taking a vocabulary, None: the bundle's): suggest answered each line of Turtle (with
     --whole-file, the whole file as one document)."""
+    from pathlib import Path
+
     from tagsmith.data.readers import numbered_lines, open_binary, split_lines
 
     with open_binary(name) as handle:
@@ -676,6 +677,8 @@ def _file_documents(name: str, whole_file: bool, *, vocab_option: str | None = N
         lines = _decoded(numbered_lines(split_lines(handle), name), name)
         if _skos_named(name):
             lines = _refusing_skos(lines, name, vocab_option)
+        if not Path(name).is_file():  # a pipe, read once: told as its lines arrive
+            lines = _refusing_feature_lines(lines, name)
         for number, line in lines:
             if line.strip():
                 yield f"{name}:{number}", _text_column(line, name, number)
@@ -836,7 +839,7 @@ def _stdin_documents(whole_file: bool, data: bytes | None = None):
         yield "stdin", _decode_all(b"".join(raw for _, raw in lines), "stdin")
         return
     try:
-        for number, line in _decoded(lines, "stdin"):
+        for number, line in _refusing_feature_lines(_decoded(lines, "stdin"), "stdin"):
             if line.strip():
                 yield f"stdin:{number}", _text_column(line, "stdin", number)
     finally:
