@@ -267,7 +267,9 @@ def test_suggest_refuses_a_feature_file_through_a_named_pipe_as_its_lines_arrive
 
     def write():
         with open(fifo, "w") as handle:
-            handle.write(XMC.split("\n", 2)[0] + "\n" + XMC.split("\n", 2)[1] + "\n")
+            # its first three lines, as many as a regular file's check reads (an XMC
+            # header and one feature line may be followed by a text)
+            handle.write("".join(XMC.splitlines(keepends=True)[:3]))
             handle.flush()
             done.wait(60)  # held open until the command is done (at most a minute)
         closed.set()
@@ -300,8 +302,10 @@ def test_a_streams_first_document_is_answered_before_its_second_line_arrives():
     assert next(lines) == (1, "rain at 12:30\n")
     lines = _refusing_feature_lines(typed("\n", "3 5 2\n", "the weather today\n"), "stdin")
     assert list(islice(lines, 3)) == [(1, "\n"), (2, "3 5 2\n"), (3, "the weather today\n")]
+    with pytest.raises(CorpusFormatError, match=r"stdin:1: this looks like an svmlight"):
+        next(_refusing_feature_lines(typed("1 0:1\r\n", "0,1 0:1 3:0.5\r\n"), "stdin"))
     with pytest.raises(CorpusFormatError, match=r"stdin:1: this looks like an Extreme"):
-        next(_refusing_feature_lines(typed("3 5 2\r\n", "0,1 0:1 3:0.5\r\n"), "stdin"))
+        next(_refusing_feature_lines(typed("3 5 2\r\n", "0 0:1\r\n", "1 2:1\r\n"), "stdin"))
 
 
 def test_a_tsv_on_stdin_is_told_by_its_whole_lines_as_the_same_file_is(tmp_path, model):
@@ -315,4 +319,17 @@ def test_a_tsv_on_stdin_is_told_by_its_whole_lines_as_the_same_file_is(tmp_path,
                                                        *(str(tmp_path / a) if a != "-" else a
                                                          for a in args)], input=given)
         assert result.exit_code == 0 and result.output.count('"suggestions"') == 2, \
+            (args, result.output)
+
+
+def test_an_xmc_header_a_feature_line_then_text_on_stdin_is_read_as_the_file_is(tmp_path,
+                                                                               model):
+    """A regular file's check reads three lines: an XMC header, a feature line, then a
+    text is no XMC file and is read; on stdin its first two alone were refused."""
+    content = "3 5 2\n0 0:1 3:2\nrain snow storm\n"
+    (tmp_path / "d.txt").write_text(content, encoding="utf-8")
+    for args, given in (([str(tmp_path / "d.txt")], None), (["-"], content)):
+        result = CliRunner().invoke(tagsmith_cli.cli, ["-q", "suggest", str(model), *args],
+                                    input=given)
+        assert result.exit_code == 0 and result.output.count('"suggestions"') == 3, \
             (args, result.output)

@@ -620,9 +620,11 @@ def _refusing_feature_lines(lines, name: str):
     told whole, as a regular file's are (a TSV line's TAB and labels too: its text
     column alone, '1 0:1 2:2', was refused where the same file was read). A first line
     that may begin a feature file (:func:`~tagsmith.data.readers.may_begin_feature_file`)
-    is held until the second arrives (or the stream ends), no longer; any other is let
-    go at once: a document typed at a terminal was answered only once the next was."""
-    from tagsmith.data.readers import feature_lines_error, may_begin_feature_file
+    is held until the second arrives (or the stream ends), an XMC header and a feature
+    line until the third, as many as a file's check reads, no longer (:func:`~tagsmith.
+    data.readers.feature_head_told`); any other is let go at once: a document typed at
+    a terminal was answered only once the next was."""
+    from tagsmith.data.readers import feature_head_told, feature_lines_error
 
     lines = iter(lines)
     held, head = [], []
@@ -630,9 +632,9 @@ def _refusing_feature_lines(lines, name: str):
         held.append((number, line))
         if line.strip():
             head.append(line.rstrip("\r\n"))
-            if len(head) == 2 or not may_begin_feature_file(head[0]):
+            if feature_head_told(head):
                 break
-    refusal = feature_lines_error(name, head) if len(head) == 2 else None
+    refusal = feature_lines_error(name, head) if len(head) > 1 else None
     if refusal is not None:
         raise refusal
     yield from held

@@ -263,6 +263,23 @@ def may_begin_feature_file(line: str) -> bool:
     return bool(_XMC_HEADER.fullmatch(line)) or _feature_line(line)
 
 
+def feature_head_told(lines: Sequence[str]) -> bool:
+    """Whether a stream's first non-blank ``lines`` so far tell what :func:`feature_file`
+    says of a regular file, whose first three it reads: a first line that may not begin
+    a feature file tells at once; an XMC header followed by a feature line waits for a
+    third (text there makes it no XMC file), anything else for a second.
+
+    >>> [feature_head_told(h) for h in (["rain"], ["3 5 2"], ["3 5 2", "0 1:1"],
+    ...                                  ["1 0:1", "0 1:1"])]
+    [True, False, False, True]
+    """
+    if not lines or len(lines) >= 3:
+        return bool(lines)
+    if len(lines) == 1:
+        return not may_begin_feature_file(lines[0])
+    return not (_XMC_HEADER.fullmatch(lines[0]) and _feature_line(lines[1]))
+
+
 def _feature_line(line: str) -> bool:
     """Whether ``line`` is an svmlight feature line: ``LABEL,LABEL FEATURE:VALUE ...``
     (:data:`_FEATURE_LINE`) whose features ascend, as svmlight and libsvm require and
