@@ -944,6 +944,23 @@ def test_a_reply_compressed_in_an_encoding_not_read_is_refused_naming_it():
     assert len(server.requests) == 1
 
 
+@pytest.mark.parametrize("status, retried", [(502, True), (429, True), (400, False)])
+def test_an_error_reply_in_an_encoding_not_read_is_still_judged_by_its_status(status,
+                                                                               retried):
+    # the body was unpacked before the status was looked at: a 502 compressed as br
+    # failed the document at its first try, as a refusal would, never asked again
+    behaviour, state = _flaky([Reply(raw=b"\x1b\x00", status=status,
+                                     headers={"Content-Encoding": "br"})])
+    with LocalChatServer(behaviour) as server:
+        client = client_for(server)
+        if retried:
+            assert client.complete(request()).text == "finally"
+        else:
+            with pytest.raises(LLMError, match=f"HTTP {status}: .*compressed as 'br'"):
+                client.complete(request())
+    assert state["n"] == (2 if retried else 1)
+
+
 @pytest.mark.parametrize("name, error, kw", [
     # LM Studio and servers without JSON mode; vLLM and llama.cpp answer 400 so
     ("response_format", "unsupported parameter: response_format", {"json_mode": True}),

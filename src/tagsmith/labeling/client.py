@@ -753,7 +753,15 @@ class OpenAIChatClient:
             raise LLMError(f"{self.shown_url}: a reply over {MAX_RESPONSE_BYTES:,} bytes; "
                            "refused unread")
         if encoding not in ("", "identity"):
-            raw = self._decoded(raw, encoding, status)
+            try:
+                raw = self._decoded(raw, encoding, status)
+            except (LLMError, _Transient) as exc:
+                if status == 200:
+                    raise
+                # an error reply's body is only for its message: its status still says
+                # whether to ask again (a 502 compressed as br failed for good at once)
+                said = str(exc).removeprefix(f"{self.shown_url}: ")
+                raw = f"[body not read: {said}]".encode()
         if _is_transient(status):
             raise _Transient(f"HTTP {status}: {self._snippet(raw)}", retry_after)
         if status != 200 and self._refused_parameter(body, status, raw):
