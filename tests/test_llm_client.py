@@ -864,6 +864,27 @@ def test_an_error_in_an_http_200_reply_is_retried_saying_what_it_is():
     assert state["n"] == 2
 
 
+@pytest.mark.parametrize("code, retried", [
+    (400, False), ("400", False), (413, False), (501, False),
+    (408, True), (429, True), ("503", True), (None, True), ("server_error", True)])
+def test_an_error_in_an_http_200_reply_is_retried_only_where_its_code_says_so(code,
+                                                                              retried):
+    # OpenRouter's HTTP 200 error objects carry the upstream status: a 400 (the context
+    # too long) was asked again max_retries times, each try paid for, answered alike
+    error = {"message": "context too long", **({"code": code} if code is not None else {})}
+    behaviour, state = _flaky([Reply(raw=json.dumps({"error": error}).encode())])
+    with LocalChatServer(behaviour) as server:
+        client = client_for(server)
+        if retried:
+            assert client.complete(request()).text == "finally"
+        else:
+            with pytest.raises(LLMError, match=f"HTTP 200 reply that is an error \\(code "
+                                               f"{code}\\): context too long$"):
+                client.complete(request())
+            assert client.usage.n_failed == 1 and client.usage.n_retries == 0
+    assert state["n"] == (2 if retried else 1)
+
+
 @pytest.mark.parametrize("raw, said", [
     (b'{"choices": [], "usage": {"prompt_tokens": 3}}', "no choice in it"),
     (b'{"choices": [{"finish_reason": "stop"}]}', "no 'message' in it"),

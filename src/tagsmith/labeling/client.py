@@ -1009,9 +1009,14 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
         if error and not data.get("choices"):
             # OpenRouter and gateways report an upstream failure so, with HTTP 200
             said = error.get("message") if isinstance(error, dict) else error
-            raise _Transient(f"HTTP 200 reply that is an error: "
+            code = _error_status(error)
+            # retried where its code says asking again may help (429, 5xx) or says
+            # nothing; a 400 (the context too long) was asked again, each try paid for
+            final = code is not None and 400 <= code <= 599 and not _is_transient(code)
+            raise _Transient(f"HTTP 200 reply that is an error"
+                             f"{f' (code {code})' if final else ''}: "
                              f"{_snippet(str(said).encode(), secret=secret)}",
-                             billed=billed) from exc
+                             billed=billed, final=final) from exc
         if isinstance(data, dict) and data.get("choices") == []:
             what = "no choice in it"  # "list index out of range"
         elif isinstance(data, dict) and message is None and isinstance(exc, KeyError):
@@ -1028,6 +1033,19 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
     return ChatResponse(text, _count(prompt, _prompt_estimate(request)),
                         _count(completion, estimate_tokens(text)),
                         finish_reason=finish if isinstance(finish, str) else None)
+
+
+def _error_status(error: object) -> int | None:
+    """The HTTP status an error object of a reply gives as its ``code`` (OpenRouter
+    gives the upstream provider's), or None where its code is none (``"server_error"``).
+
+    >>> _error_status({"code": 400}), _error_status({"code": "503"}), _error_status("x")
+    (400, 503, None)
+    """
+    code = error.get("code") if isinstance(error, dict) else None
+    if isinstance(code, str) and code.strip().isdecimal() and len(code.strip()) == 3:
+        code = int(code)
+    return code if isinstance(code, int) and not isinstance(code, bool) else None
 
 
 def _json_reply(raw: bytes) -> Any:
