@@ -837,6 +837,19 @@ def test_an_event_streams_lines_end_only_where_server_sent_events_end_them(strea
     assert len(server.requests) == 1 and client.usage.n_retries == 0
 
 
+@pytest.mark.parametrize("start", [
+    ": OPENROUTER PROCESSING\n\n", ":\n", "event: message\n", "id: 1\r\n", "retry: 3000\n\n",
+    "\ufeff", "\ufeff: keep-alive\n\n", "data\n\n"])
+def test_an_event_stream_starting_with_another_line_than_data_is_read_whole(start):
+    # only a body whose first line was data: was taken for an event stream: OpenRouter's
+    # ": OPENROUTER PROCESSING" comment first made it malformed, retried, each try paid for
+    chunk = 'data: {"choices": [{"delta": {"content": "ok"}, "finish_reason": "stop"}]}\n\n'
+    with LocalChatServer(lambda body: Reply(raw=(start + chunk).encode())) as server:
+        client = client_for(server)
+        assert client.complete(request()).text == "ok"
+    assert len(server.requests) == 1 and client.usage.n_retries == 0
+
+
 @pytest.mark.parametrize("prefix", [b"", b"\xef\xbb\xbf"])  # a BOM before it too
 def test_a_reply_with_bytes_that_are_not_utf8_is_read(prefix):
     # a Latin-1 byte anywhere in the reply failed the whole of it, asked again and paid

@@ -979,7 +979,7 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
     choice: dict = {}
     message = None
     try:
-        data = _event_stream(raw) if raw.lstrip()[:5] == b"data:" else _json_reply(raw)
+        data = _event_stream(raw) if _is_event_stream(raw) else _json_reply(raw)
         choice = data["choices"][0]
         message = choice["message"]
         text = _message_text(message.get("content"))
@@ -1062,6 +1062,22 @@ def _json_reply(raw: bytes) -> Any:
         return json.loads(raw.decode("utf-8-sig", "replace"))
 
 
+#: how a server-sent event stream may begin (after a byte order mark and blank lines): a
+#: comment (OpenRouter's ": OPENROUTER PROCESSING") or a field the spec defines, its
+#: colon left out where the value is empty
+_STREAM_START = re.compile(rb"(?::|(?:data|event|id|retry)(?::|\r|\n|$))")
+
+
+def _is_event_stream(raw: bytes) -> bool:
+    """Whether a reply body is a server-sent event stream, not a JSON value (which
+    starts with none of its lines).
+
+    >>> _is_event_stream(b": OPENROUTER PROCESSING\\n\\ndata: {}"), _is_event_stream(b'{"a": 1}')
+    (True, False)
+    """
+    return bool(_STREAM_START.match(raw.removeprefix(b"\xef\xbb\xbf").lstrip()))
+
+
 def _event_stream(raw: bytes) -> dict:
     """A reply sent as server-sent events (``data: {chunk}`` lines, ``data: [DONE]``)
     though ``stream`` was not asked for, as some proxies and servers do, as the one
@@ -1075,9 +1091,10 @@ def _event_stream(raw: bytes) -> dict:
     """
     parts: list[str] = []
     finish = usage = None
-    for event in _event_data(raw.decode("utf-8", "replace")):
-        if event.strip() == "[DONE]":
-            continue  # the end
+    # a byte order mark before it is no part of its first line (the spec drops one)
+    for event in _event_data(raw.decode("utf-8", "replace").removeprefix("\ufeff")):
+        if event.strip() in ("[DONE]", ""):
+            continue  # the end, or an event without data (a keep-alive)
         chunk = json.loads(event)
         if isinstance(chunk.get("usage"), dict):
             usage = chunk["usage"]
@@ -1108,7 +1125,7 @@ def _event_data(text: str) -> list[str]:
             if data is not None:
                 events.append("\n".join(data))
             data = None
-        elif line.startswith("data:"):
+        elif line.startswith("data:") or line == "data":  # the colon left out: no value
             value = line[5:]
             data = (data or []) + [value[1:] if value.startswith(" ") else value]
     if data is not None:  # the last event, without the blank line that ends it
