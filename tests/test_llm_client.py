@@ -850,6 +850,24 @@ def test_an_event_stream_starting_with_another_line_than_data_is_read_whole(star
     assert len(server.requests) == 1 and client.usage.n_retries == 0
 
 
+@pytest.mark.parametrize("code, tries", [(502, 2), (400, 1)])
+@pytest.mark.parametrize("choices", [False, True])
+def test_an_error_event_in_a_stream_fails_the_reply_as_an_error_in_a_200_does(code, tries,
+                                                                            choices):
+    # the provider failing mid-answer (OpenRouter sends it as an error chunk, with a
+    # finish_reason "error" choice or none): the text so far was taken for the answer
+    error = {"error": {"message": "Provider disconnected", "code": code}}
+    if choices:
+        error["choices"] = [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}]
+    stream = ('data: {"choices": [{"delta": {"content": "{\\"labels\\": [\\"a"}}]}\n\n'
+              f"data: {json.dumps(error)}\n\ndata: [DONE]\n\n")
+    with LocalChatServer(lambda body: Reply(raw=stream.encode())) as server:
+        with pytest.raises(LLMError, match="HTTP 200 reply that is an error.*: Provider "
+                                           "disconnected"):
+            client_for(server, max_retries=1).complete(request())
+    assert len(server.requests) == tries
+
+
 @pytest.mark.parametrize("prefix", [b"", b"\xef\xbb\xbf"])  # a BOM before it too
 def test_a_reply_with_bytes_that_are_not_utf8_is_read(prefix):
     # a Latin-1 byte anywhere in the reply failed the whole of it, asked again and paid

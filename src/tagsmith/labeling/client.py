@@ -1082,7 +1082,9 @@ def _event_stream(raw: bytes) -> dict:
     """A reply sent as server-sent events (``data: {chunk}`` lines, ``data: [DONE]``)
     though ``stream`` was not asked for, as some proxies and servers do, as the one
     chat completion its chunks make: their ``delta`` contents joined, the last
-    ``finish_reason`` and ``usage`` given. :class:`ValueError` where a line is no JSON.
+    ``finish_reason`` and ``usage`` given, or the ``error`` of a chunk that has one
+    (with no choices, the text before it dropped). :class:`ValueError` where a line is
+    no JSON.
 
     >>> _event_stream(b'data: {"choices": [{"delta": {"content": "o"}}]}\\n\\n'
     ...               b'data: {"choices": [{"delta": {"content": "k"}, '
@@ -1098,6 +1100,10 @@ def _event_stream(raw: bytes) -> dict:
         chunk = json.loads(event)
         if isinstance(chunk.get("usage"), dict):
             usage = chunk["usage"]
+        if chunk.get("error"):
+            # the provider failed mid-answer (OpenRouter): the text so far is no answer,
+            # and the reply fails as an error object in an HTTP 200 reply does
+            return {"error": chunk["error"], "usage": usage}
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or choice.get("message") or {}
             if isinstance(delta.get("content"), str):
