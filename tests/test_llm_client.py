@@ -1111,6 +1111,19 @@ def test_a_bad_request_naming_no_parameter_sent_fails_as_before():
     assert len(server.requests) == 1
 
 
+def test_an_api_key_in_a_refusal_is_masked_as_in_other_errors(monkeypatch):
+    # a refusal's text went into the message as it came, key and all
+    key = "sk-test-" + "y" * 40
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    reply = json.dumps({"choices": [{"finish_reason": "stop", "message": {
+        "content": None, "refusal": f"I won't use the key {key}."}}]}).encode()
+    with LocalChatServer(lambda body: Reply(raw=reply)) as server:
+        with pytest.raises(LLMError, match=r"refused to answer: .I won't use the key "
+                                           r"\[API key\]\..$") as info:
+            client_for(server).complete(request())
+    assert key not in str(info.value)
+
+
 def test_an_api_key_echoed_by_the_server_is_masked_in_errors(monkeypatch):
     key = "sk-test-" + "x" * 40
     monkeypatch.setenv("OPENAI_API_KEY", key)

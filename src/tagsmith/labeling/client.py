@@ -1002,7 +1002,7 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
                       _count(usage.get("completion_tokens"), written))
         elif processed:
             billed = (processed, written)
-        why = _why_no_text(choice, message) if isinstance(message, dict) else None
+        why = _why_no_text(choice, message, secret) if isinstance(message, dict) else None
         if why:
             raise _Transient(why, billed=billed, final=True) from exc
         error = data.get("error") if isinstance(data, dict) else None
@@ -1162,20 +1162,22 @@ def _names(text: str, name: str, messages: Sequence[dict]) -> bool:
     return name in text
 
 
-def _why_no_text(choice: dict, message: dict) -> str | None:
+def _why_no_text(choice: dict, message: dict, secret: str = "") -> str | None:
     """Why a chat completion's ``message`` (of ``choice``) holds no answer text, where
     asking again would get the same: the model refused (``refusal``), answered with a
     tool call (vLLM's or a gateway's tool parser took a JSON answer for one), a content
     filter withheld it, the model reached its output token limit first
     (``finish_reason`` "length": a reasoning model's thinking can take it all), or it
-    holds only the model's reasoning; None otherwise.
+    holds only the model's reasoning; None otherwise. ``secret`` (the API key) is masked
+    in a refusal's text, as :func:`_snippet` masks it.
 
     >>> _why_no_text({"finish_reason": "stop"}, {"content": None, "refusal": "No."})
     "the model refused to answer: 'No.'"
     """
     refusal = message.get("refusal")
     if isinstance(refusal, str) and refusal.strip():
-        return f"the model refused to answer: {' '.join(refusal.split())[:200]!r}"
+        said = _snippet(" ".join(refusal.split()).encode(), secret=secret)
+        return f"the model refused to answer: {said!r}"
     if message.get("tool_calls") or message.get("function_call"):
         return ("the model answered with a tool call, not text (none was offered: does "
                 "the server turn JSON answers into tool calls?)")
