@@ -567,9 +567,59 @@ def _register_commands() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    _escape_what_stdout_cannot_encode()
     _register_commands()
     with _terminate_as_interrupt():
         cli.main(args=argv, prog_name="tagsmith")
+
+
+#: what :func:`_escape_what_stdout_cannot_encode` has done in this process
+_STDOUT_ESCAPES = {"warned": False}
+
+
+def _escape_what_stdout_cannot_encode() -> None:
+    r"""Where stdout's encoding cannot write every character (``PYTHONIOENCODING=latin-1``,
+    a latin-1 locale with ``PYTHONUTF8=0``), write those it cannot as Python's ``\u``
+    escapes, with one warning, instead of ending in a UnicodeEncodeError traceback at
+    the first Chinese label or emoji. JSON output is written with its own ``\u``
+    escapes there (:func:`print_json`), which any JSON reader decodes. An ASCII stdout
+    is left to click, which writes UTF-8 to it."""
+    import codecs
+
+    stream = sys.stdout
+    if _encodes(stream, "\U0010ffff") or getattr(stream, "errors", None) != "strict":
+        return
+
+    def escape(exc: UnicodeError) -> tuple[str | bytes, int]:
+        if isinstance(exc, UnicodeEncodeError) and not _STDOUT_ESCAPES["warned"]:
+            _STDOUT_ESCAPES["warned"] = True
+            first = exc.object[exc.start]
+            escaped = first.encode("ascii", "backslashreplace").decode("ascii")
+            warn(f"stdout's encoding, {exc.encoding}, cannot write U+{ord(first):04X}: it "
+                 f"and every other such character are written as Python escapes "
+                 f"({escaped}); set PYTHONIOENCODING=utf-8 to have them as they are")
+        return codecs.backslashreplace_errors(exc)
+
+    codecs.register_error("tagsmith-stdout", escape)
+    try:
+        stream.reconfigure(errors="tagsmith-stdout")  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):  # not a TextIOWrapper, or closed
+        pass
+
+
+def _encodes(stream: object, text: str) -> bool:
+    """Whether ``stream``'s encoding can write ``text`` (True for a stream that names
+    no encoding, or an encoding Python does not know)."""
+    encoding = getattr(stream, "encoding", None)
+    if not isinstance(encoding, str):
+        return True
+    try:
+        text.encode(encoding)
+    except UnicodeEncodeError:
+        return False
+    except LookupError:
+        return True
+    return True
 
 
 def miss_rate(ctx: click.Context, param: click.Parameter,
@@ -829,8 +879,9 @@ def tsv_field(value: object) -> str:
         lambda match: "\\\\" if match.group() == "\\" else _escape_control(match), str(value))
 
 
-def json_text(obj: object, *, indent: int | None = None) -> str:
-    r"""``obj`` as strict JSON (non-ASCII kept) with DEL and C1 controls written as
+def json_text(obj: object, *, indent: int | None = None, ascii: bool = False) -> str:
+    r"""``obj`` as strict JSON (non-ASCII kept, or with ``ascii`` written as ``\u``
+    escapes, a pair for a character past U+FFFF) with DEL and C1 controls written as
     ``\u`` escapes as well: :func:`json.dumps` escapes C0 controls only. A float JSON
     cannot hold is written as a string (see :mod:`tagsmith._json`): the manifest of a
     bundle an older tagsmith saved with ``-p C=Infinity`` holds the float, and
@@ -841,9 +892,15 @@ def json_text(obj: object, *, indent: int | None = None) -> str:
     >>> json_text({"C": float("inf")})
     '{"C": "Infinity"}'
     """
-    text = json_dumps(obj, ensure_ascii=False, indent=indent)
+    text = json_dumps(obj, ensure_ascii=ascii, indent=indent)
     return re.sub("[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-def print_json(obj: object) -> None:
-    click.echo(json_text(obj))
+def print_json(obj: object, *, indent: int | None = None, err: bool = False) -> None:
+    """``obj`` as :func:`json_text` on stdout (``err``: stderr), non-ASCII characters
+    as ``\\u`` escapes where the stream's encoding cannot write them (a latin-1
+    stdout ended in a UnicodeEncodeError traceback at the first Chinese label)."""
+    text = json_text(obj, indent=indent)
+    if not _encodes(sys.stderr if err else sys.stdout, text):
+        text = json_text(obj, indent=indent, ascii=True)
+    click.echo(text, err=err)

@@ -27,7 +27,6 @@ from tagsmith.cli import (
     cli,
     finite_number,
     given_on_command_line,
-    json_text,
     language_code,
     miss_rate,
     print_json,
@@ -1315,7 +1314,7 @@ def info(bundle, as_json):
 
     with Bundle(bundle) as opened:
         check_manifest_sections(opened.manifest, bundle)  # what loading it would refuse
-        click.echo(json_text(opened.manifest, indent=None if as_json else 2))
+        print_json(opened.manifest, indent=None if as_json else 2)
 
 
 def not_calibrated(name: str, bundle: str) -> InvalidParameterError:

@@ -15,7 +15,6 @@ from tagsmith.cli import (
     a_path,
     cli,
     finite_number,
-    json_text,
     language_code,
     print_json,
     printable,
@@ -543,7 +542,7 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
                                             for key, value in cleaned.items()) or "nothing")
                    + f"; ratings {report['ratings']}"
                    + _summary_changes(report["summaries"]), err=True)
-    click.echo(json_text({**report, "warnings": obj.get("warnings", [])}), err=True)
+    print_json({**report, "warnings": obj.get("warnings", [])}, err=True)
 
 
 def _shown_similarity(similarity: float, min_similarity: float, matched: bool) -> str:
@@ -801,7 +800,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
         _stopped(client, llm["cache"], exc)
         raise
     # the warnings said (or, under -q, not said) on the way: -q hid them all
-    click.echo(json_text({**summary, "warnings": obj.get("warnings", [])}), err=True)
+    print_json({**summary, "warnings": obj.get("warnings", [])}, err=True)
 
 
 def _check_cache_dir(cache_dir: str) -> None:

@@ -1,0 +1,68 @@
+"""The command line in the environment it is run in: stdout's encoding. Each runs
+``python -m tagsmith`` in a process of its own, its environment changed."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+LABELS = ["Kissa \N{CAT FACE}", "\u03a3\u03ba\u03cd\u03bb\u03bf\u03c2", "\u9e1f\u7c7b",
+          "Fish \N{FISH}"]
+KEYS = ["kissa", "\u03c3\u03ba\u03cd\u03bb\u03bf\u03c2", "\u9e1f", "fish"]
+WORDS = ["kissa naukuu hiiri",
+         "\u03c3\u03ba\u03cd\u03bb\u03bf\u03c2 \u03b2\u03cc\u03bb\u03c4\u03b1",
+         "\u9e1f \u98de \u5929\u7a7a", "fish swim water"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("environment")
+    vocab = folder / "vocab.tsv"
+    vocab.write_text("".join(f"<http://ex.org/{key}>\t{label}\n"
+                             for key, label in zip(KEYS, LABELS, strict=True)), encoding="utf-8")
+    train = folder / "train.tsv"
+    train.write_text("".join(f"{WORDS[i % 4]} {i}\t<http://ex.org/{KEYS[i % 4]}>\n"
+                             for i in range(40)), encoding="utf-8")
+    return {"vocab": vocab, "train": train, "folder": folder}
+
+
+def tagsmith(*args, env=None, shell_redirect="", **kwargs):
+    """``python -m tagsmith ARGS`` (through ``sh`` where ``shell_redirect``, such as
+    ``2>&-``, closes a descriptor), its environment updated by ``env``."""
+    command = [sys.executable, "-m", "tagsmith", *map(str, args)]
+    if shell_redirect:
+        command = ["sh", "-c", f'exec "$@" {shell_redirect}', "sh", *command]
+    kwargs.setdefault("capture_output", True)
+    return subprocess.run(command, env={**os.environ, **(env or {})}, timeout=300,
+                          **kwargs)
+
+
+LATIN1 = {"PYTHONIOENCODING": "latin-1", "PYTHONUTF8": "0"}
+
+
+def test_a_label_stdout_cannot_encode_is_escaped_not_a_traceback(corpus):
+    # PYTHONIOENCODING=latin-1 (or a latin-1 locale with PYTHONUTF8=0): vocab, suggest
+    # --format tsv and the rest ended in a UnicodeEncodeError traceback, exit code 1,
+    # at the first Chinese label or emoji
+    result = tagsmith("vocab", corpus["vocab"], env=LATIN1)
+    assert result.returncode == 0, result.stderr
+    assert b"Traceback" not in result.stderr
+    out = result.stdout.decode("latin-1")
+    assert "<http://ex.org/\\u9e1f>  \\u9e1f\\u7c7b" in out
+    assert "Kissa \\U0001f431" in out
+    assert b"\\U0001f431" in result.stderr  # the warning's escape of the first one
+    assert result.stderr.count(b"warning: stdout's encoding, latin-1") == 1
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "ascii", "utf-8"])
+def test_json_output_reads_back_whatever_stdout_encodes(corpus, encoding):
+    # JSON escapes what stdout cannot write as JSON's own \u escapes (a surrogate pair
+    # for an emoji), which every JSON reader decodes: no warning needed
+    result = tagsmith("vocab", corpus["vocab"], "--json",
+                      env={"PYTHONIOENCODING": encoding, "PYTHONUTF8": "0"})
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == b""
+    labels = json.loads(result.stdout)["labels"]
+    assert [item["label"] for item in labels] == LABELS
