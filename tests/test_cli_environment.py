@@ -1,10 +1,12 @@
-"""The command line in the environment it is run in: stdout's encoding. Each runs
-``python -m tagsmith`` in a process of its own, its environment changed."""
+"""The command line in the environment it is run in: stdout's encoding, closed standard
+streams, a full disk under ``--help``, colours. Each runs ``python -m tagsmith`` in a
+process of its own, its environment or descriptors changed."""
 
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -66,3 +68,48 @@ def test_json_output_reads_back_whatever_stdout_encodes(corpus, encoding):
     assert result.stderr == b""
     labels = json.loads(result.stdout)["labels"]
     assert [item["label"] for item in labels] == LABELS
+
+
+def test_a_closed_stdout_is_refused(corpus):
+    # `tagsmith vocab V >&-` said nothing and exited 0, its output lost (suggest died in
+    # an AttributeError traceback)
+    result = tagsmith("vocab", corpus["vocab"], shell_redirect=">&-")
+    assert result.returncode == 3
+    assert result.stderr.decode().strip() == (
+        "error: stdout: cannot be written (it is closed; give >/dev/null to drop the "
+        "output)")
+
+
+def test_a_closed_stderr_does_not_end_the_command(corpus, tmp_path):
+    # `tagsmith train ... 2>&-`: the progress bar asked the closed stderr (None) whether
+    # it is a terminal, an AttributeError nobody saw, exit code 1, no bundle
+    bundle = tmp_path / "model"
+    result = tagsmith("train", corpus["train"], "--vocab", corpus["vocab"], "-o", bundle,
+                      "--feature-param", "char_ngrams=null", "--feature-param", "min_df=1",
+                      shell_redirect="2>&-")
+    assert result.returncode == 0
+    assert result.stdout.startswith(b"trained linear on 40 documents")
+    assert (bundle / "manifest.json").exists()
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [["--help"], ["--version"]])
+def test_help_to_a_full_disk_is_one_line(args):
+    # before any command ran (click's parsing): an OSError traceback
+    with open("/dev/full", "w") as full:
+        result = tagsmith(*args, stdout=full, stderr=subprocess.PIPE, capture_output=False)
+    assert result.returncode == 1
+    assert result.stderr.decode().strip() == "error: writing the output: No space left on device"
+
+
+@pytest.mark.skipif(not Path("/usr/bin/script").exists(), reason="needs script(1) for a tty")
+@pytest.mark.parametrize("env", [{}, {"NO_COLOR": "1"}, {"NO_COLOR": ""}, {"TERM": "dumb"}])
+def test_no_color_and_a_dumb_terminal_get_no_colours(tmp_path, env):
+    # on a terminal, the error line was red whatever NO_COLOR (https://no-color.org) said
+    # or TERM=dumb; an empty NO_COLOR asks for nothing
+    command = f"{sys.executable} -m tagsmith vocab {tmp_path / 'missing.tsv'}"
+    outer = {key: value for key, value in os.environ.items() if key != "NO_COLOR"}
+    result = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True,
+                            env={**outer, "TERM": "xterm", **env}, timeout=120)
+    assert b"error:" in result.stdout
+    assert (b"\x1b[" in result.stdout) == (not env.get("NO_COLOR") and "TERM" not in env)

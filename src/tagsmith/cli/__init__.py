@@ -286,11 +286,16 @@ class _TagsmithGroup(click.Group):
                 if _stops is not None:  # a kill held since _hold_stops ends it, as above
                     _stops.end_if_killed()
                 raise
-            _drop_stdout()  # its unwritten buffer would fail again at exit
-            where = f"{exc.filename}: " if exc.filename else "writing the output: "
-            said = printable(where + (exc.strerror or str(exc)), keep_layout=True)
-            _say_closing(f"error: {said}", fg="red")
+            _say_closing(f"error: {_output_failed(exc)}", fg="red")
             ctx.exit(1)
+
+
+def _output_failed(exc: OSError) -> str:
+    """The error line's text for ``exc``, an OSError of :data:`_ENVIRONMENT_ERRNOS`,
+    stdout pointed at the null device: its unwritten buffer would fail again at exit."""
+    _drop_stdout()
+    where = f"{exc.filename}: " if exc.filename else "writing the output: "
+    return printable(where + (exc.strerror or str(exc)), keep_layout=True)
 
 
 def _hold_stops() -> None:
@@ -567,10 +572,63 @@ def _register_commands() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    color = _color()
+    _hold_closed_descriptors()
+    if sys.stdout is None:
+        # ``>&-``: suggest died in an AttributeError traceback, and vocab or info said
+        # nothing and exited 0, their output lost
+        closed = DataError("cannot be written (it is closed; give >/dev/null to drop "
+                           "the output)", path="stdout")
+        click.secho(f"error: {closed}", fg="red", err=True, color=color)
+        sys.exit(closed.exit_code)
     _escape_what_stdout_cannot_encode()
     _register_commands()
     with _terminate_as_interrupt():
-        cli.main(args=argv, prog_name="tagsmith")
+        try:
+            cli.main(args=argv, prog_name="tagsmith", color=color)
+        except OSError as exc:
+            # before any command ran, out of click's parsing: ``tagsmith --help``
+            # to a full disk was an OSError traceback
+            if exc.errno not in _ENVIRONMENT_ERRNOS:
+                raise
+            click.secho(f"error: {_output_failed(exc)}", fg="red", err=True, color=color)
+            sys.exit(1)
+
+
+def _color() -> bool | None:
+    """False where the environment asks for no colours: ``NO_COLOR`` set and not empty
+    (https://no-color.org) or ``TERM=dumb``; None (click's choice: colours on a
+    terminal) otherwise. The red ``error:`` and yellow ``warning:`` ignored both."""
+    import os
+
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    return None
+
+
+def _hold_closed_descriptors() -> None:
+    """Open the null device on each of the descriptors 0, 1 and 2 that is closed
+    (``<&-``, ``>&-``, ``2>&-``), and make a closed stderr write there.
+
+    A closed descriptor is the lowest free one: the next file opened (a corpus being
+    read, the bundle being written) took it, and whatever wrote to it as stdout or
+    stderr, a library's C code included, wrote into that file. ``sys.stdin`` and
+    ``sys.stdout`` stay None, refused where they are needed; a closed stderr (its
+    messages unwanted) ended every command that shows progress in an AttributeError
+    traceback nobody saw, exit code 1.
+    """
+    import os
+
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)  # the lowest closed descriptor
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")
 
 
 #: what :func:`_escape_what_stdout_cannot_encode` has done in this process
