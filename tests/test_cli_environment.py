@@ -113,3 +113,25 @@ def test_no_color_and_a_dumb_terminal_get_no_colours(tmp_path, env):
                             env={**outer, "TERM": "xterm", **env}, timeout=120)
     assert b"error:" in result.stdout
     assert (b"\x1b[" in result.stdout) == (not env.get("NO_COLOR") and "TERM" not in env)
+
+
+def test_a_default_embedding_cache_that_cannot_be_written_is_given_up(corpus, tmp_path):
+    # a home that cannot be written (a service account; here a file, which root cannot
+    # write below either): zeroshot was refused, exit code 3, for a cache nobody asked for
+    pytest.importorskip("sentence_transformers")
+    home = tmp_path / "home"
+    home.write_text("not a folder", encoding="utf-8")
+    docs = corpus["folder"] / "docs.txt"
+    docs.write_text("kissa naukuu\nfish swim\n", encoding="utf-8")
+    result = tagsmith("zeroshot", corpus["vocab"], docs, "-k", "1",
+                      env={"HOME": str(home), "XDG_CACHE_HOME": str(home)})
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line)["suggestions"][0]["label"]
+            for line in result.stdout.splitlines()] == [LABELS[0], LABELS[3]]
+    assert b"warning: no label embedding cache: " in result.stderr
+    assert b"is a file, not a folder" in result.stderr
+    # one given is still refused, before the encoder loads
+    given = tagsmith("zeroshot", corpus["vocab"], docs, "--cache-dir", home / "cache",
+                     env={"HOME": str(home)})
+    assert given.returncode == 3
+    assert b"--cache-dir" in given.stderr and b"is a file, not a folder" in given.stderr

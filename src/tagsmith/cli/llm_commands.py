@@ -505,7 +505,7 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
         from tagsmith.zeroshot.encoder import SentenceEncoder
 
         if cache_dir:
-            _check_cache_dir(cache_dir)
+            cache_dir = _check_cache_dir(cache_dir)
         encoder = SentenceEncoder(feature="taxonomy --map-by meaning")
     client = _cached(inner, llm["cache"])  # every check passed: the cache file may appear
     try:
@@ -694,7 +694,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
         _check_label_output(output)
     _check_cache_apart(llm["cache"], output=output, student=student)
     if shortlist_zeroshot and cache_dir:
-        _check_cache_dir(cache_dir)
+        cache_dir = _check_cache_dir(cache_dir)
     space = load_vocabulary(vocab, language=lang)
     warn_unnamed_language(space, lang)
     if shortlist_bundle:  # match the bundle's labels to VOCAB's by URI, not by position
@@ -803,13 +803,30 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
     print_json({**summary, "warnings": obj.get("warnings", [])}, err=True)
 
 
-def _check_cache_dir(cache_dir: str) -> None:
+def _check_cache_dir(cache_dir: str) -> str:
     """Refuse, before any work, a zero-shot ``--cache-dir`` that cannot be written or
-    whose path leaves no room for the cache's files (taxonomy, label, zeroshot)."""
+    whose path leaves no room for the cache's files (taxonomy, label, zeroshot).
+
+    The default one (``~/.cache/tagsmith/embeddings``), which nobody asked for, is
+    given up with a warning instead: a user whose home cannot be written (a service
+    account, an installation run by another user) could not run zeroshot at all
+    without ``--cache-dir ''``. Returns the folder to cache in, '' for none."""
+    from click.core import ParameterSource
+
     from tagsmith.data.textio import check_writable_dir
+    from tagsmith.exceptions import DataError
     from tagsmith.zeroshot.scorer import cache_name_bytes
 
-    check_writable_dir(cache_dir, "--cache-dir", room=cache_name_bytes())
+    try:
+        check_writable_dir(cache_dir, "--cache-dir", room=cache_name_bytes())
+    except DataError as exc:
+        ctx = click.get_current_context(silent=True)
+        if ctx is None or ctx.get_parameter_source("cache_dir") is not ParameterSource.DEFAULT:
+            raise
+        warn(f"no label embedding cache: {exc}; the label embeddings are computed again "
+             f"in each run (give --cache-dir a folder that can be written to keep them)")
+        return ""
+    return cache_dir
 
 
 def _shortlist(texts, space, bundle, zeroshot, k, show_progress):
@@ -1095,7 +1112,7 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
         # before the bundle, the encoder and every label text's embedding load
         require_hnswlib()
     if cache_dir:
-        _check_cache_dir(cache_dir)
+        cache_dir = _check_cache_dir(cache_dir)
     # before the encoder and bundle load; a vocabulary given as the documents or the
     # background is refused, naming the argument that takes one
     check_document_files(files, whole_file, vocab_option=_ZEROSHOT_VOCAB)
