@@ -70,6 +70,18 @@ def test_json_output_reads_back_whatever_stdout_encodes(corpus, encoding):
     assert [item["label"] for item in labels] == LABELS
 
 
+def test_a_file_name_the_posix_locale_cannot_decode_is_written_back_as_it_was(corpus):
+    # LC_ALL=POSIX with PYTHONUTF8=0: Python decodes the name's bytes as surrogate
+    # escapes, and click wrote them to its UTF-8 stdout as '?' ('sanasto_???.tsv')
+    named = corpus["folder"] / "sanasto_\u9e1f.tsv"
+    named.write_bytes(corpus["vocab"].read_bytes())
+    result = tagsmith("vocab", named, "--show", "4",
+                      env={"LC_ALL": "POSIX", "PYTHONUTF8": "0", "PYTHONIOENCODING": ""})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == f"path           {named}".encode()
+    assert "  \u9e1f\u7c7b".encode() in result.stdout  # a label, UTF-8 as click wrote it
+
+
 def test_a_closed_stdout_is_refused(corpus):
     # `tagsmith vocab V >&-` said nothing and exited 0, its output lost (suggest died in
     # an AttributeError traceback)

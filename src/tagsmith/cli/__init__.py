@@ -640,11 +640,31 @@ def _escape_what_stdout_cannot_encode() -> None:
     a latin-1 locale with ``PYTHONUTF8=0``), write those it cannot as Python's ``\u``
     escapes, with one warning, instead of ending in a UnicodeEncodeError traceback at
     the first Chinese label or emoji. JSON output is written with its own ``\u``
-    escapes there (:func:`print_json`), which any JSON reader decodes. An ASCII stdout
-    is left to click, which writes UTF-8 to it."""
+    escapes there (:func:`print_json`), which any JSON reader decodes.
+
+    An ASCII stdout (the C or POSIX locale with ``PYTHONUTF8=0``) is made UTF-8, its
+    surrogate escapes kept: click wrote UTF-8 to it anyway, but with "replace", so a file
+    name's bytes that the locale could not decode (``kissa_鸟.txt``, a document's id)
+    were written as '?', where the surrogate escapes now write them back as they were.
+    """
     import codecs
 
     stream = sys.stdout
+    encoding = getattr(stream, "encoding", None)
+    try:
+        ascii_only = isinstance(encoding, str) and codecs.lookup(encoding).name == "ascii"
+    except LookupError:
+        return
+    if ascii_only:
+        try:
+            # errors given again: reconfigure(encoding=...) alone makes them "strict";
+            # a strict ASCII stdout (PYTHONIOENCODING=ascii) gets click's "replace"
+            errors = getattr(stream, "errors", None)
+            stream.reconfigure(encoding="utf-8",  # type: ignore[union-attr]
+                               errors="replace" if errors in (None, "strict") else errors)
+        except (AttributeError, ValueError, OSError):  # not a TextIOWrapper, or closed
+            pass
+        return
     if _encodes(stream, "\U0010ffff") or getattr(stream, "errors", None) != "strict":
         return
 
@@ -667,12 +687,15 @@ def _escape_what_stdout_cannot_encode() -> None:
 
 def _encodes(stream: object, text: str) -> bool:
     """Whether ``stream``'s encoding can write ``text`` (True for a stream that names
-    no encoding, or an encoding Python does not know)."""
+    no encoding, or an encoding Python does not know): with its surrogate escapes where
+    it has them, a file name's bytes that the locale could not decode."""
     encoding = getattr(stream, "encoding", None)
     if not isinstance(encoding, str):
         return True
+    errors = "surrogateescape" if getattr(stream, "errors", None) == "surrogateescape" \
+        else "strict"
     try:
-        text.encode(encoding)
+        text.encode(encoding, errors)
     except UnicodeEncodeError:
         return False
     except LookupError:
