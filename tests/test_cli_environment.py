@@ -147,3 +147,73 @@ def test_a_default_embedding_cache_that_cannot_be_written_is_given_up(corpus, tm
                      env={"HOME": str(home)})
     assert given.returncode == 3
     assert b"--cache-dir" in given.stderr and b"is a file, not a folder" in given.stderr
+
+
+def _vocab_failing(monkeypatch, tmp_path, error):
+    """``tagsmith vocab`` in this process, its vocabulary's reading raising ``error``."""
+    from click.testing import CliRunner
+
+    import tagsmith.cli as tagsmith_cli
+    import tagsmith.data.vocab
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(tagsmith.data.vocab, "load_vocabulary", fail)
+    tagsmith_cli._register_commands()
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<urn:x:1>\tone\n", encoding="utf-8")
+    return CliRunner().invoke(tagsmith_cli.cli, ["vocab", str(vocab)])
+
+
+def _memory_limit(monkeypatch, megabytes):
+    import resource
+
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (megabytes * 2 ** 20,
+                                                              resource.RLIM_INFINITY))
+
+
+def test_running_out_of_memory_is_one_line_naming_the_limit(monkeypatch, tmp_path):
+    # under `ulimit -v`, a MemoryError traceback (exit code 1)
+    _memory_limit(monkeypatch, 195)
+    result = _vocab_failing(monkeypatch, tmp_path, MemoryError())
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "error: out of memory: the address-space limit (ulimit -v) is 195 MB; raise it "
+        "or give the command less to hold")
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["import", "as-missing-package"])
+def test_a_library_that_cannot_be_mapped_is_out_of_memory_not_missing(monkeypatch, tmp_path,
+                                                                       wrapped):
+    # `ulimit -v 700000` and zeroshot: "zero-shot labeling needs the package
+    # 'sentence-transformers': pip install 'tagsmith[embed]'" (exit code 5) of an
+    # installed package whose libtorch_cpu.so the loader could not map; train: an
+    # ImportError traceback of scipy's
+    from tagsmith.exceptions import MissingDependencyError
+
+    _memory_limit(monkeypatch, 683)
+    cause = ImportError("libtorch_cpu.so: failed to map segment from shared object")
+    error: Exception = cause
+    if wrapped:
+        error = MissingDependencyError("sentence-transformers", extra="embed",
+                                       feature="zero-shot labeling")
+        error.__cause__ = cause
+    result = _vocab_failing(monkeypatch, tmp_path, error)
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "error: out of memory loading a library (libtorch_cpu.so: failed to map segment "
+        "from shared object): the address-space limit (ulimit -v) is 683 MB; raise it or "
+        "give the command less to hold")
+
+
+def test_other_import_errors_keep_their_meaning(monkeypatch, tmp_path):
+    from tagsmith.exceptions import MissingDependencyError
+
+    missing = MissingDependencyError("rdflib", extra="skos", feature="reading SKOS")
+    missing.__cause__ = ModuleNotFoundError("No module named 'rdflib'")
+    result = _vocab_failing(monkeypatch, tmp_path, missing)
+    assert result.exit_code == 5
+    assert "needs the package 'rdflib'" in result.output
+    broken = _vocab_failing(monkeypatch, tmp_path, ImportError("undefined symbol: x"))
+    assert broken.exit_code == 1 and isinstance(broken.exception, ImportError)

@@ -27,7 +27,12 @@ import click
 
 from tagsmith import __version__
 from tagsmith._json import dumps as json_dumps
-from tagsmith.exceptions import DataError, InvalidParameterError, TagsmithError
+from tagsmith.exceptions import (
+    DataError,
+    InvalidParameterError,
+    MissingDependencyError,
+    TagsmithError,
+)
 
 if TYPE_CHECKING:
     from tagsmith.data.labelspace import LabelSpace
@@ -246,6 +251,10 @@ class _TagsmithGroup(click.Group):
             return super().invoke(ctx)
         except TagsmithError as exc:
             _hold_stops()  # before the line is built: as_typed, printable
+            if isinstance(exc, MissingDependencyError) and _memory_ran_out(exc):
+                # a library that is installed but could not be loaded
+                _say_closing(f"error: {_out_of_memory(exc)}", fg="red")
+                ctx.exit(EXIT_OUT_OF_MEMORY)
             message = str(exc)
             if isinstance(exc, InvalidParameterError) and ctx.invoked_subcommand:
                 message = as_typed(self.get_command(ctx, ctx.invoked_subcommand), exc)
@@ -262,8 +271,15 @@ class _TagsmithGroup(click.Group):
         except KeyboardInterrupt:
             _say_closing("interrupted")
             ctx.exit(EXIT_INTERRUPTED)
-        except OSError as exc:
+        except (MemoryError, ImportError, OSError) as exc:
             _hold_stops()
+            if _memory_ran_out(exc):
+                _say_closing(f"error: {_out_of_memory(exc)}", fg="red")
+                ctx.exit(EXIT_OUT_OF_MEMORY)
+            if not isinstance(exc, OSError):
+                if _stops is not None:  # a kill held since _hold_stops ends it, as below
+                    _stops.end_if_killed()
+                raise
             if exc.errno == errno.EPIPE:
                 # the reader went away (``| head``): stop at once, say nothing, as a Unix
                 # tool does; the output nobody reads is pointed at the null device so that
@@ -288,6 +304,64 @@ class _TagsmithGroup(click.Group):
                 raise
             _say_closing(f"error: {_output_failed(exc)}", fg="red")
             ctx.exit(1)
+
+
+#: the exit code of a command that ran out of memory (see :func:`_out_of_memory`)
+EXIT_OUT_OF_MEMORY = 1
+
+#: what the dynamic loader says where mapping a library fails for want of memory (a
+#: numpy, scipy, torch or llvmlite extension under ``ulimit -v``: an ImportError, or
+#: ctypes' OSError), and strerror(ENOMEM)
+_NO_MEMORY_SAID = ("failed to map segment from shared object", "Cannot allocate memory",
+                   "cannot allocate memory")
+
+
+def _memory_ran_out(exc: BaseException) -> bool:
+    """Whether ``exc``, or an exception it was raised from or while handling, says
+    the process ran out of memory: a MemoryError, an OSError of ENOMEM, or a library the
+    loader could not map (zeroshot under ``ulimit -v 700000`` said "needs the package
+    'sentence-transformers': pip install", exit code 5, of an installed package)."""
+    seen: set[int] = set()
+    one: BaseException | None = exc
+    while one is not None and id(one) not in seen and len(seen) < 20:
+        seen.add(id(one))
+        if isinstance(one, MemoryError):
+            return True
+        if isinstance(one, OSError) and one.errno == errno.ENOMEM:
+            return True
+        if isinstance(one, (ImportError, OSError)) and any(
+                said in str(one) for said in _NO_MEMORY_SAID):
+            return True
+        one = one.__cause__ or one.__context__
+    return False
+
+
+def _out_of_memory(exc: BaseException) -> str:
+    """The error line's text for ``exc``, where :func:`_memory_ran_out`: what ran out
+    (memory; the address-space limit, ``ulimit -v``, where one is set) and, of a library
+    that could not be loaded, its loader's words. It was a MemoryError, ImportError or
+    OSError traceback, exit code 1."""
+    loading = ""
+    one: BaseException | None = exc
+    for _ in range(20):
+        if one is None:
+            break
+        if isinstance(one, (ImportError, OSError)) and any(
+                said in str(one) for said in _NO_MEMORY_SAID[:1]):
+            loading = f" loading a library ({printable(str(one))})"
+            break
+        one = one.__cause__ or one.__context__
+    limit = ""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            limit = (f": the address-space limit (ulimit -v) is {soft // 2 ** 20:,} MB; "
+                     f"raise it or give the command less to hold")
+    except (ImportError, OSError, ValueError):  # no resource module (Windows)
+        pass
+    return f"out of memory{loading}{limit}"
 
 
 def _output_failed(exc: OSError) -> str:
@@ -586,10 +660,14 @@ def main(argv: list[str] | None = None) -> None:
     with _terminate_as_interrupt():
         try:
             cli.main(args=argv, prog_name="tagsmith", color=color)
-        except OSError as exc:
+        except (MemoryError, ImportError, OSError) as exc:
             # before any command ran, out of click's parsing: ``tagsmith --help``
             # to a full disk was an OSError traceback
-            if exc.errno not in _ENVIRONMENT_ERRNOS:
+            if _memory_ran_out(exc):
+                click.secho(f"error: {_out_of_memory(exc)}", fg="red", err=True,
+                            color=color)
+                sys.exit(EXIT_OUT_OF_MEMORY)
+            if not isinstance(exc, OSError) or exc.errno not in _ENVIRONMENT_ERRNOS:
                 raise
             click.secho(f"error: {_output_failed(exc)}", fg="red", err=True, color=color)
             sys.exit(1)
