@@ -217,3 +217,19 @@ def test_other_import_errors_keep_their_meaning(monkeypatch, tmp_path):
     assert "needs the package 'rdflib'" in result.output
     broken = _vocab_failing(monkeypatch, tmp_path, ImportError("undefined symbol: x"))
     assert broken.exit_code == 1 and isinstance(broken.exception, ImportError)
+
+
+def test_the_default_embedding_cache_follows_xdg_cache_home(corpus, tmp_path):
+    # numba's cache of the kernels went to $XDG_CACHE_HOME/numba, the label embeddings
+    # to ~/.cache whatever it said: with a home that cannot be written, none was kept
+    pytest.importorskip("sentence_transformers")
+    home = tmp_path / "home"
+    home.write_text("not a folder", encoding="utf-8")
+    docs = corpus["folder"] / "docs.txt"
+    docs.write_text("kissa naukuu\nfish swim\n", encoding="utf-8")
+    xdg = tmp_path / "xdg"
+    result = tagsmith("zeroshot", corpus["vocab"], docs, "-k", "1",
+                      env={"HOME": str(home), "XDG_CACHE_HOME": str(xdg)})
+    assert result.returncode == 0, result.stderr
+    assert b"warning" not in result.stderr
+    assert list((xdg / "tagsmith" / "embeddings").glob("labels-*.npz"))

@@ -48,6 +48,21 @@ BACKGROUND_SAMPLE = 5000
 
 
 
+def _embedding_cache() -> str:
+    """Where zero-shot label embeddings are cached by default: ``tagsmith/embeddings``
+    in ``$XDG_CACHE_HOME`` where that is an absolute path (the XDG base directory rule,
+    which numba's cache of tagsmith's kernels follows too), else in ``~/.cache``. It
+    was always ``~/.cache``: a user whose home cannot be written and who points
+    ``XDG_CACHE_HOME`` elsewhere got numba's cache there, but not this one."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    root = xdg if os.path.isabs(xdg) else os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(root, "tagsmith", "embeddings")
+
+
+#: the default ``--cache-dir`` of zeroshot, label and taxonomy
+EMBEDDING_CACHE = _embedding_cache()
+
+
 def llm_options(func: _Command) -> _Command:
     """The options every command that calls an LLM shares."""
     options = [
@@ -413,8 +428,7 @@ CORPUS is any corpus file (labels ignored) or a text file with one document per 
               "same name is about 0.8-0.9, synonyms 0.5-0.9, and in a vocabulary of thousands "
               "of concepts an unrelated label still finds a neighbour near 0.6 (there, try "
               "0.7).")
-@click.option("--cache-dir", default=os.path.join(os.path.expanduser("~"), ".cache",
-                                                  "tagsmith", "embeddings"),
+@click.option("--cache-dir", default=EMBEDDING_CACHE,
               show_default=True, callback=a_cache_dir,
               help="Where --map-by meaning caches the vocabulary's label "
               "embeddings, as zeroshot does, so a rerun does not embed it again ('' for no "
@@ -599,8 +613,7 @@ Interrupt at any time: answers are cached, a rerun resumes where it stopped.
               help="Offer the zero-shot top labels per document (needs tagsmith[embed]); "
               "with 100 or more documents, corrected for hub labels with the documents "
               "themselves as background.")
-@click.option("--cache-dir", default=os.path.join(os.path.expanduser("~"), ".cache",
-                                                  "tagsmith", "embeddings"),
+@click.option("--cache-dir", default=EMBEDDING_CACHE,
               show_default=True, callback=a_cache_dir,
               help="Where label embeddings are cached ('' for no cache).")
 @click.option("--shortlist-k", type=click.IntRange(min=1), default=30, show_default=True,
@@ -807,7 +820,7 @@ def _check_cache_dir(cache_dir: str) -> str:
     """Refuse, before any work, a zero-shot ``--cache-dir`` that cannot be written or
     whose path leaves no room for the cache's files (taxonomy, label, zeroshot).
 
-    The default one (``~/.cache/tagsmith/embeddings``), which nobody asked for, is
+    The default one (:data:`EMBEDDING_CACHE`), which nobody asked for, is
     given up with a warning instead: a user whose home cannot be written (a service
     account, an installation run by another user) could not run zeroshot at all
     without ``--cache-dir ''``. Returns the folder to cache in, '' for none."""
@@ -1055,8 +1068,7 @@ benchmarks/RESULTS.md).
               show_default=True, help="Label search (hnsw: approximate, for huge vocabularies).")
 @click.option("--template", default="{}", show_default=True,
               help="Text each label name is put in, e.g. 'This text is about {}.'")
-@click.option("--cache-dir", default=os.path.join(os.path.expanduser("~"), ".cache",
-                                                  "tagsmith", "embeddings"),
+@click.option("--cache-dir", default=EMBEDDING_CACHE,
               show_default=True, callback=a_cache_dir,
               help="Where label embeddings (and an HNSW label index) are "
               "cached ('' for no cache).")
