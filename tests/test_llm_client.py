@@ -2274,3 +2274,20 @@ def test_a_cache_past_the_file_size_limit_says_so_not_unusable(tmp_path, caplog)
     warnings = [r.getMessage() for r in caplog.records if "response cache" in r.getMessage()]
     assert len(warnings) == 1 and "file size limit" in warnings[0], warnings
     assert cache.get(request("kept")).text == "fine"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_error_in_an_http_200_reply_without_usage_bills_the_prompt_and_partial_text(stream):
+    # an error object comes with HTTP 200 only once the model has started on the request
+    # (OpenRouter): its prompt, and the text a stream sent before failing, were paid for
+    # on every try, and were billed "tokens 0 0"
+    error = {"error": {"message": "Provider disconnected", "code": 502}}
+    raw = (('data: {"choices": [{"delta": {"content": "' + "x" * 400 + '"}}]}\n\n'
+            f"data: {json.dumps(error)}\n\n") if stream else json.dumps(error))
+    with LocalChatServer(lambda body: Reply(raw=raw.encode())) as server:
+        client = client_for(server, max_retries=1)
+        with pytest.raises(LLMError, match="HTTP 200 reply that is an error"):
+            client.complete(request("hi " * 400))
+    assert len(server.requests) == 2
+    assert client.usage.prompt_tokens == 2 * 300
+    assert client.usage.completion_tokens == (2 * 100 if stream else 0)

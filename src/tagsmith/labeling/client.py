@@ -1007,7 +1007,16 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
             raise _Transient(why, billed=billed, final=True) from exc
         error = data.get("error") if isinstance(data, dict) else None
         if error and not data.get("choices"):
-            # OpenRouter and gateways report an upstream failure so, with HTTP 200
+            # OpenRouter and gateways report an upstream failure so, with HTTP 200: only
+            # once the model has started on the request, its prompt (and the text a
+            # stream sent before failing) paid for; billed 0 on every try where the
+            # reply reports no usage
+            partial = data.get(_PARTIAL)
+            processed = _prompt_estimate(request)
+            written = estimate_tokens(partial) if isinstance(partial, str) and partial else 0
+            billed = ((_count(usage.get("prompt_tokens"), processed),
+                       _count(usage.get("completion_tokens"), written))
+                      if isinstance(usage, dict) else (processed, written))
             said = error.get("message") if isinstance(error, dict) else error
             code = _error_status(error)
             # retried where its code says asking again may help (429, 5xx) or says
@@ -1078,13 +1087,18 @@ def _is_event_stream(raw: bytes) -> bool:
     return bool(_STREAM_START.match(raw.removeprefix(b"\xef\xbb\xbf").lstrip()))
 
 
+#: the key under which :func:`_event_stream` gives the text a stream sent before an
+#: error chunk (no JSON reply's key: a NUL in it)
+_PARTIAL = "\0partial"
+
+
 def _event_stream(raw: bytes) -> dict:
     """A reply sent as server-sent events (``data: {chunk}`` lines, ``data: [DONE]``)
     though ``stream`` was not asked for, as some proxies and servers do, as the one
     chat completion its chunks make: their ``delta`` contents joined, the last
     ``finish_reason`` and ``usage`` given, or the ``error`` of a chunk that has one
-    (with no choices, the text before it dropped). :class:`ValueError` where a line is
-    no JSON.
+    (with no choices, the text before it under :data:`_PARTIAL`, to be billed).
+    :class:`ValueError` where a line is no JSON.
 
     >>> _event_stream(b'data: {"choices": [{"delta": {"content": "o"}}]}\\n\\n'
     ...               b'data: {"choices": [{"delta": {"content": "k"}, '
@@ -1102,8 +1116,9 @@ def _event_stream(raw: bytes) -> dict:
             usage = chunk["usage"]
         if chunk.get("error"):
             # the provider failed mid-answer (OpenRouter): the text so far is no answer,
-            # and the reply fails as an error object in an HTTP 200 reply does
-            return {"error": chunk["error"], "usage": usage}
+            # and the reply fails as an error object in an HTTP 200 reply does (that
+            # text billed all the same)
+            return {"error": chunk["error"], "usage": usage, _PARTIAL: "".join(parts)}
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or choice.get("message") or {}
             if isinstance(delta.get("content"), str):
