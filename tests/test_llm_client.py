@@ -2291,3 +2291,33 @@ def test_an_error_in_an_http_200_reply_without_usage_bills_the_prompt_and_partia
     assert len(server.requests) == 2
     assert client.usage.prompt_tokens == 2 * 300
     assert client.usage.completion_tokens == (2 * 100 if stream else 0)
+
+
+@pytest.mark.parametrize("error, retried, what", [
+    ({"code": "context_length_exceeded", "type": "invalid_request_error"}, False,
+     "code context_length_exceeded"),
+    ({"code": "string_above_max_length"}, False, "code string_above_max_length"),
+    ({"code": None, "type": "invalid_request_error"}, False, "type invalid_request_error"),
+    ({"code": "invalid_request_error"}, False, "code invalid_request_error"),
+    ({"code": "rate_limit_exceeded", "type": "requests"}, True, ""),
+    ({"code": "server_error", "type": "server_error"}, True, ""),
+    ({"type": "overloaded_error"}, True, ""),
+    ({"code": "rate_limit_exceeded", "type": "invalid_request_error"}, True, ""),
+])
+def test_an_error_in_an_http_200_reply_naming_a_bad_request_is_not_retried(error, retried,
+                                                                           what):
+    # OpenAI's error objects name the failure by code and type, not by a number: a
+    # "context_length_exceeded" was asked again max_retries times, each try paid for
+    behaviour, state = _flaky([Reply(raw=json.dumps(
+        {"error": {"message": "too long", **error}}).encode())])
+    with LocalChatServer(behaviour) as server:
+        client = client_for(server)
+        if retried:
+            assert client.complete(request()).text == "finally"
+        else:
+            with pytest.raises(LLMError, match=f"HTTP 200 reply that is an error \\({what}\\)"
+                                               ": too long$") as info:
+                client.complete(request())
+            assert not isinstance(info.value, LLMConfigError)
+            assert client.usage.n_failed == 1 and client.usage.n_retries == 0
+    assert state["n"] == (2 if retried else 1)

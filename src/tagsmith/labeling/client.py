@@ -69,6 +69,18 @@ RETRY_STATUSES = frozenset({408, 409, 425, 429})
 #: server errors that say the request will never work there: not implemented, an HTTP
 #: version not supported (asking again gets the same answer)
 PERMANENT_SERVER_ERRORS = frozenset({501, 505})
+#: the names an error object's ``code`` or ``type`` gives a request that is refused as
+#: it is, asking again getting the same answer (OpenAI's, Anthropic's, Azure's)
+BAD_REQUEST_ERRORS = frozenset({
+    "invalid_request_error", "context_length_exceeded", "string_above_max_length",
+    "invalid_prompt", "invalid_value", "invalid_type", "missing_required_parameter",
+    "unsupported_parameter", "unsupported_value", "request_too_large", "content_filter",
+    "content_policy_violation"})
+#: the codes of failures worth a retry that an error object may give with a type of
+#: :data:`BAD_REQUEST_ERRORS` (rate limits, a server error, an overloaded server)
+RETRY_ERRORS = frozenset({
+    "rate_limit_exceeded", "rate_limit_error", "server_error", "overloaded_error",
+    "api_error", "timeout", "service_unavailable"})
 USER_AGENT = "tagsmith-llm-client"
 #: the longest per-request timeout accepted (a day), in seconds
 MAX_TIMEOUT = 86400.0
@@ -1018,14 +1030,13 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
                        _count(usage.get("completion_tokens"), written))
                       if isinstance(usage, dict) else (processed, written))
             said = error.get("message") if isinstance(error, dict) else error
-            code = _error_status(error)
             # retried where its code says asking again may help (429, 5xx) or says
             # nothing; a 400 (the context too long) was asked again, each try paid for
-            final = code is not None and 400 <= code <= 599 and not _is_transient(code)
+            what = _refused_by(error)
             raise _Transient(f"HTTP 200 reply that is an error"
-                             f"{f' (code {code})' if final else ''}: "
+                             f"{f' ({what})' if what else ''}: "
                              f"{_snippet(str(said).encode(), secret=secret)}",
-                             billed=billed, final=final) from exc
+                             billed=billed, final=bool(what)) from exc
         if isinstance(data, dict) and data.get("choices") == []:
             what = "no choice in it"  # "list index out of range"
         elif isinstance(data, dict) and message is None and isinstance(exc, KeyError):
@@ -1055,6 +1066,34 @@ def _error_status(error: object) -> int | None:
     if isinstance(code, str) and code.strip().isdecimal() and len(code.strip()) == 3:
         code = int(code)
     return code if isinstance(code, int) and not isinstance(code, bool) else None
+
+
+def _refused_by(error: object) -> str | None:
+    """What says that the error object ``error`` of an HTTP 200 reply refuses the request
+    itself, asking again getting the same (each try paid for): its ``code`` as an HTTP
+    status of 4xx but 408/409/425/429, or 501/505 (OpenRouter's), or else as a name of
+    :data:`BAD_REQUEST_ERRORS`, or its ``type`` so (OpenAI's ``invalid_request_error``,
+    unless the code names a failure worth a retry); None where asking again may help.
+
+    >>> _refused_by({"code": "context_length_exceeded", "type": "invalid_request_error"})
+    'code context_length_exceeded'
+    >>> _refused_by({"code": 400}), _refused_by({"code": 502}), _refused_by({"type": "api_error"})
+    ('code 400', None, None)
+    """
+    status = _error_status(error)
+    if status is not None:
+        return (f"code {status}" if 400 <= status <= 599 and not _is_transient(status)
+                else None)
+    if not isinstance(error, dict):
+        return None
+    code, kind = (error.get(key) for key in ("code", "type"))
+    code = code.strip() if isinstance(code, str) else ""
+    if code.lower() in BAD_REQUEST_ERRORS:
+        return f"code {code}"
+    if code.lower() in RETRY_ERRORS:
+        return None
+    kind = kind.strip() if isinstance(kind, str) else ""
+    return f"type {kind}" if kind.lower() in BAD_REQUEST_ERRORS else None
 
 
 def _json_reply(raw: bytes) -> Any:
