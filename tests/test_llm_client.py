@@ -2321,3 +2321,22 @@ def test_an_error_in_an_http_200_reply_naming_a_bad_request_is_not_retried(error
             assert not isinstance(info.value, LLMConfigError)
             assert client.usage.n_failed == 1 and client.usage.n_retries == 0
     assert state["n"] == (2 if retried else 1)
+
+
+@pytest.mark.parametrize("error", [
+    {"code": 401}, {"code": "403"}, {"type": "authentication_error"},
+    {"type": "permission_error"}, {"code": "invalid_api_key", "type": "invalid_request_error"}])
+def test_a_refused_key_in_an_http_200_reply_stops_the_whole_batch_as_a_401_does(error,
+                                                                                monkeypatch):
+    # a 401 status stops the run (every request is refused alike); a 401 code in an error
+    # object failed only its document, and the next, ... until 10 in a row had failed
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key")
+    raw = json.dumps({"error": {"message": "bad key", **error}}).encode()
+    with LocalChatServer(lambda body: Reply(raw=raw)) as server:
+        client = client_for(server)
+        with pytest.raises(LLMConfigError, match=r"HTTP 200 reply that is an error \(.*\): "
+                                                 r"bad key \(is the API key in \$OPENAI"):
+            complete_all(client, [request(str(i)) for i in range(50)], n_workers=1)
+    assert len(server.requests) <= 2  # the one refused, and one the worker had started
+    # refused before the model saw it: not billed as an error the model ran into is
+    assert client.usage.prompt_tokens == client.usage.completion_tokens == 0

@@ -76,6 +76,9 @@ BAD_REQUEST_ERRORS = frozenset({
     "invalid_prompt", "invalid_value", "invalid_type", "missing_required_parameter",
     "unsupported_parameter", "unsupported_value", "request_too_large", "content_filter",
     "content_policy_violation"})
+#: the names an error object's ``code`` or ``type`` gives a refused API key (OpenAI's
+#: ``invalid_api_key`` comes with the type ``invalid_request_error``)
+KEY_ERRORS = frozenset({"authentication_error", "permission_error", "invalid_api_key"})
 #: the codes of failures worth a retry that an error object may give with a type of
 #: :data:`BAD_REQUEST_ERRORS` (rate limits, a server error, an overloaded server)
 RETRY_ERRORS = frozenset({
@@ -328,7 +331,7 @@ class _Transient(Exception):
 
     def __init__(self, reason: str, retry_after: float | None = None,
                  billed: tuple[int, int] | None = None, refused: bool = False,
-                 final: bool = False):
+                 final: bool = False, config: bool = False):
         super().__init__(reason)
         self.retry_after = retry_after
         self.billed = billed
@@ -337,6 +340,9 @@ class _Transient(Exception):
         #: a reply without text that asking again would get again, paid for each time (a
         #: refusal, a tool call, the token limit reached before any answer): not retried
         self.final = final
+        #: the API key refused (in an error object of an HTTP 200 reply): every request
+        #: would be, and the run stops as at an HTTP 401 or 403
+        self.config = config
 
 
 class _Aborted(Exception):
@@ -525,6 +531,10 @@ class OpenAIChatClient:
                 last = exc
                 if exc.billed:
                     self.usage.bill(*exc.billed)
+                if exc.config:
+                    self.usage.count("failed")
+                    raise LLMConfigError(f"{self.shown_url}: {exc}{self._key_hint()}"
+                                         ) from None
                 if exc.final:
                     self.usage.count("failed")
                     raise LLMError(f"{self.shown_url}: {exc}") from None
@@ -566,6 +576,14 @@ class OpenAIChatClient:
                                    self._snippet(raw), OPTIONAL_PARAMETERS[name])
                 return True
         return False
+
+    def _key_hint(self) -> str:
+        """What a message about a refused key adds: whether one was sent, and from where."""
+        if not self._api_key():
+            return (f" (${self.api_key_env} is not set or empty, so no API key was sent; "
+                    "--api-key-env names the variable)" if self.api_key_env
+                    else " (no API key was sent)")
+        return f" (is the API key in ${self.api_key_env} right?)"
 
     def _delay(self, attempt: int, error: _Transient | None) -> float:
         if error is not None and error.retry_after is not None:
@@ -780,12 +798,8 @@ class OpenAIChatClient:
             return self._post(self._body(request), request, aborted)
         if status != 200:
             hint = ""
-            if status in (401, 403) and not self._api_key():
-                hint = (f" (${self.api_key_env} is not set or empty, so no API key was "
-                        "sent; --api-key-env names the variable)" if self.api_key_env
-                        else " (no API key was sent)")
-            elif status in (401, 403):
-                hint = f" (is the API key in ${self.api_key_env} right?)"
+            if status in (401, 403):
+                hint = self._key_hint()
             elif status == 404:
                 hint = f" (is the base URL right, and does it serve model {self.model!r}?)"
             elif 300 <= status <= 399:
@@ -1032,11 +1046,16 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
             said = error.get("message") if isinstance(error, dict) else error
             # retried where its code says asking again may help (429, 5xx) or says
             # nothing; a 400 (the context too long) was asked again, each try paid for
-            what = _refused_by(error)
+            # a key refused (401, 403) stops the run, as the HTTP status does; nothing
+            # was processed, so nothing is billed but the usage it reports
+            key = _key_refused(error)
+            if key and not isinstance(usage, dict):
+                billed = None
+            what = key or _refused_by(error)
             raise _Transient(f"HTTP 200 reply that is an error"
                              f"{f' ({what})' if what else ''}: "
                              f"{_snippet(str(said).encode(), secret=secret)}",
-                             billed=billed, final=bool(what)) from exc
+                             billed=billed, final=bool(what), config=bool(key)) from exc
         if isinstance(data, dict) and data.get("choices") == []:
             what = "no choice in it"  # "list index out of range"
         elif isinstance(data, dict) and message is None and isinstance(exc, KeyError):
@@ -1066,6 +1085,24 @@ def _error_status(error: object) -> int | None:
     if isinstance(code, str) and code.strip().isdecimal() and len(code.strip()) == 3:
         code = int(code)
     return code if isinstance(code, int) and not isinstance(code, bool) else None
+
+
+def _key_refused(error: object) -> str | None:
+    """What says that the error object ``error`` of an HTTP 200 reply refuses the API
+    key, as HTTP 401 and 403 do (every request alike): its ``code`` 401 or 403, or
+    :data:`KEY_ERRORS` naming its code or type; None otherwise.
+
+    >>> _key_refused({"code": 401}), _key_refused({"type": "authentication_error"})
+    ('code 401', 'type authentication_error')
+    """
+    status = _error_status(error)
+    if status is not None or not isinstance(error, dict):
+        return f"code {status}" if status in (401, 403) else None
+    for key in ("code", "type"):
+        value = error.get(key)
+        if isinstance(value, str) and value.strip().lower() in KEY_ERRORS:
+            return f"{key} {value.strip()}"
+    return None
 
 
 def _refused_by(error: object) -> str | None:
