@@ -241,3 +241,172 @@ def test_evaluate_classifier_reads_texts_given_as_an_iterator(seen, caplog):
         got = evaluate_classifier(classifier, (text for text in data.texts), data.Y)
     assert got == expected
     assert any("40 of its 40 documents" in r.getMessage() for r in caplog.records)
+
+
+@pytest.fixture(scope="module")
+def seen_cal(seen):
+    """``seen`` with a calibrated bundle ``cal``: half its training corpus set aside."""
+    if not (seen / "cal").exists():
+        run("train", seen / "train.tsv", "--output", seen / "cal", "--vocab",
+            seen / "vocab.tsv", "--calibration-fraction", "0.5", *FAST)
+    return seen
+
+
+def _eval_output(caplog, *args):
+    """eval's stdout and its log records (every level), one run."""
+    import logging
+
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, list(map(str, args)))
+    assert result.exit_code == 0, result.output
+    return result.stdout, [(r.levelname, r.getMessage()) for r in caplog.records]
+
+
+@pytest.mark.parametrize("calibration", [False, True])
+def test_eval_streams_its_corpus_with_the_output_of_a_corpus_held_whole(
+        seen_cal, caplog, monkeypatch, calibration):
+    """eval held every text of its corpus until it returned (15 MB per 100,000
+    documents), for the training-overlap check and the prediction. It keeps each text's
+    hash, and reads the texts again a chunk at a time to score them: whatever the
+    chunks, the figures, the overlap warning and every other line are those of the
+    texts held whole (as the library's list path, and eval before, has them)."""
+    import tagsmith.data.corpus as corpus_module
+    import tagsmith.pipeline.classifier as classifier_module
+    import tagsmith.pipeline.io as io
+
+    bundle = seen_cal / ("cal" if calibration else "model")
+    # 5 training documents and 7 it never saw; the calibrated bundle never saw its
+    # calibration half of train.tsv
+    corpus = seen_cal / ("train.tsv" if calibration else "mixed.tsv")
+    extra = ["--calibration"] if calibration else []
+    read = io.read_labelled
+
+    def held_whole(*args, **kwargs):  # eval before: the texts in a list, hashed at once
+        kwargs["keep_texts"] = True
+        data = read(*args, **kwargs)
+        return io.StreamedLabelledData(data.texts, data.Y, data.report, data.texts, True)
+
+    for size in (1, 5, 8192):  # the chunks hashed, and those scored (with a bar or not)
+        monkeypatch.setattr(corpus_module, "HASH_CHUNK", size)
+        monkeypatch.setattr(classifier_module, "PREDICT_CHUNK", size)
+        with monkeypatch.context() as patched:
+            patched.setattr(io, "read_labelled", held_whole)
+            expected = [_eval_output(caplog, "eval", bundle, corpus, *extra, *json_flag)
+                        for json_flag in ([], ["--json"])]
+        assert sum(f"of its {12 + 28 * calibration} documents are documents the bundle "
+                   "was trained on" in message for _, message in expected[0][1]) == 1
+        got = [_eval_output(caplog, "eval", bundle, corpus, *extra, *json_flag)
+               for json_flag in ([], ["--json"])]
+        assert got == expected, size
+
+
+def test_eval_scores_texts_it_does_not_hold(seen, monkeypatch):
+    """What eval gives the model is the corpus's texts read again (hashes held, the
+    texts a chunk at a time), not a list of every text."""
+    from tagsmith.data.corpus import StreamedTexts
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    given = []
+    predict = TextClassifier.predict_topks
+
+    def watched(self, texts, *requests):
+        given.append(texts)
+        return predict(self, texts, *requests)
+
+    monkeypatch.setattr(TextClassifier, "predict_topks", watched)
+    run("eval", seen / "model", seen / "mixed.tsv")
+    assert len(given) == 1 and isinstance(given[0], StreamedTexts)
+    assert len(given[0]) == 12 and len(given[0].hashes) == 12
+
+
+def test_streamed_texts_refuse_a_corpus_changed_after_its_labels_were_read(tmp_path):
+    """Texts read again are the texts first read, or the labels read first would be
+    matched with other documents' scores: a line changed, added or removed in between
+    is a DataError naming the file."""
+    from tagsmith.data import LabelSpace
+    from tagsmith.exceptions import DataError
+    from tagsmith.pipeline.io import read_labelled
+
+    space = LabelSpace.from_uris(["urn:x:a"])
+    path = tmp_path / "c.tsv"
+    lines = [f"text {i}\t<urn:x:a>\n" for i in range(5)]
+    path.write_text("".join(lines))
+    data = read_labelled(path, space, keep_texts=False)
+    assert data.texts == [] and len(data) == 5
+    assert [text for chunk in data.streamed.chunks(2) for text in chunk] == [
+        f"text {i}" for i in range(5)]
+    for changed, why in [(lines[:3] + ["other\t<urn:x:a>\n"] + lines[4:],
+                          "document 4 is not the one read first"),
+                         (lines + ["more\t<urn:x:a>\n"], "more than the 5 documents it had"),
+                         (lines[:4], "4 documents where it had 5")]:
+        path.write_text("".join(changed))
+        with pytest.raises(DataError, match=f"c.tsv: the corpus changed after it was read "
+                           f"for its labels \\({why}\\); run again once it is written"):
+            [chunk for chunk in data.streamed.chunks(2)]
+
+
+@pytest.mark.parametrize("content, name", [
+    ("text,labels\n,urn:x:a\n  ,urn:x:a\n", "c.csv"),  # every text blank
+    ("<urn:x:a>\ta\n<urn:x:b>\tb\n", "c.tsv"),  # a vocabulary given as the corpus
+    ("", "c.tsv"),  # no document
+])
+def test_a_corpus_read_without_its_texts_is_refused_as_with_them(tmp_path, content, name):
+    """The checks of read_labelled and require_text decide on hashed texts as on texts
+    held (the same refusal, word for word)."""
+    from tagsmith.data import LabelSpace
+    from tagsmith.exceptions import DataError
+    from tagsmith.pipeline.io import read_labelled
+
+    space = LabelSpace.from_uris(["urn:x:a", "urn:x:b"])
+    path = tmp_path / name
+    path.write_text(content)
+    errors = []
+    for keep in (True, False):
+        with pytest.raises(DataError) as caught:
+            read_labelled(path, space, keep_texts=keep, unknown_labels="skip").require_text(
+                path, "evaluate on")
+        errors.append(str(caught.value))
+    assert errors[0] == errors[1]
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="no named pipes")
+def test_eval_reads_a_named_pipe_once(seen, tmp_path):
+    """A corpus read again to be scored must be a file: a named pipe written once was
+    evaluated as any file, and a second read of it would wait for a writer for ever.
+    Its texts are held, as before, and the output is the file's."""
+    import os
+    import threading
+
+    fifo = tmp_path / "pipe.tsv"
+    os.mkfifo(fifo)
+    text = (seen / "mixed.tsv").read_text()
+    writer = threading.Thread(target=fifo.write_text, args=(text,), daemon=True)
+    writer.start()
+    try:
+        got = run("eval", seen / "model", fifo, "--json")
+    finally:
+        if writer.is_alive():  # the pipe was never opened: let the writer go
+            with open(fifo, encoding="utf-8") as handle:
+                handle.read()
+        writer.join()
+    assert got == run("eval", seen / "model", seen / "mixed.tsv", "--json")
+
+
+def test_eval_of_a_folder_says_what_its_reader_says_once(seen, caplog, tmp_path):
+    """The texts read again to be scored are read quietly: a folder whose document has
+    no label file, beside a file in another case, drew each of the folder reader's
+    warnings twice."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i, line in enumerate((seen / "mixed.tsv").read_text().splitlines()[:4]):
+        text, labels = line.split("\t")
+        (folder / f"d{i}.txt").write_text(text)
+        if i:  # d0 has no label file
+            (folder / f"d{i}.tsv").write_text(labels + "\n")
+    (folder / "other.TXT").write_text("not read")
+    _, records = _eval_output(caplog, "eval", seen / "model", folder)
+    said = [message for level, message in records if level == "WARNING"]
+    assert len(said) == 3, said  # the two folder warnings and the overlap's
+    assert sum("has no label file" in message for message in said) == 1
+    assert sum("in another case not read" in message for message in said) == 1

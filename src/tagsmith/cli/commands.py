@@ -1180,7 +1180,7 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
              reliability_k, reliability_png):
     from tagsmith.pipeline.classifier import TextClassifier
     from tagsmith.pipeline.evaluate import evaluate_classifier
-    from tagsmith.pipeline.io import read_labelled
+    from tagsmith.pipeline.io import StreamedLabelledData, read_labelled
 
     refuse_unused("--calibration", calibration, "alphas", "reliability_k", "reliability_png")
     from tagsmith.cli.confidence import check_png_output
@@ -1196,10 +1196,15 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
     # a corpus without labels measures nothing: every metric would read 0 (and the
     # set recall of --calibration is undefined)
     named = bundle_vocabulary(bundle)
+    # the texts are hashed as they are read (for the training-overlap check) and read
+    # again a chunk at a time to be scored: holding them all took 15 MB per 100,000
     data = read_labelled(corpus, classifier.label_space, on_error=on_error,
                          unknown_labels=unknown_labels, vocabulary=named,
-                         vocab_option=None).require_labels(corpus, named).require_text(
+                         vocab_option=None, keep_texts=False).require_labels(
+                             corpus, named).require_text(
                              corpus, "evaluate on")  # every figure measured nothing
+    # a named pipe cannot be read twice: its texts are held
+    texts = data.streamed if isinstance(data, StreamedLabelledData) else data.texts
     report = None
     if calibration:  # metrics and report from one scoring of the corpus
         from tagsmith.pipeline.confidence import evaluate_with_confidence
@@ -1209,11 +1214,11 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
             # a set at an alpha the conformal documents cannot meet is every label
             warn_alpha_too_small(classifier.conformal, alphas, "--alpha")
         metrics, report = evaluate_with_confidence(
-            classifier, data.texts, data.Y, threshold=threshold,
+            classifier, texts, data.Y, threshold=threshold,
             alphas=alphas, reliability_k=reliability_k,
             png=reliability_png, source=corpus)
     else:  # documents the bundle was trained on are warned of, naming the corpus
-        metrics = evaluate_classifier(classifier, data.texts, data.Y, threshold=threshold,
+        metrics = evaluate_classifier(classifier, texts, data.Y, threshold=threshold,
                                       source=corpus)
     if as_json:
         print_json(metrics if report is None else {**metrics, "calibration": report})

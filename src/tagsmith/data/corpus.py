@@ -19,6 +19,7 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import TypeVar
 
@@ -47,6 +48,7 @@ from tagsmith.data.textio import atomic_text_writer, reachable_kind
 from tagsmith.exceptions import (
     AmbiguousLabelError,
     CorpusFormatError,
+    DataError,
     InvalidParameterError,
     UnknownLabelError,
 )
@@ -454,6 +456,108 @@ def collect(corpus: Corpus | Iterable[Document],
         texts.append(doc.text)
         rows.add(doc.label_ids)
     return texts, rows.build()
+
+
+#: texts hashed at a time by :func:`collect_hashed`, and read again at a time by
+#: :meth:`StreamedTexts.chunks` where a caller asks no other size
+HASH_CHUNK = 8192
+
+
+def collect_hashed(docs: Iterable[Document], n_labels: int, *,
+                   seen: Callable[[list[str]], None] | None = None
+                   ) -> tuple[np.ndarray, sp.csr_matrix]:
+    """:func:`collect` keeping each text's hash (:func:`~tagsmith.data.texthash.hash_texts`)
+    instead of the text: the texts are hashed :data:`HASH_CHUNK` at a time and dropped
+    with their chunk, after ``seen`` (when given) is shown each chunk.
+
+    >>> hashes, Y = collect_hashed([Document("A  b", (1,)), Document("c")], 2)
+    >>> from tagsmith.data.texthash import hash_texts
+    >>> bool((hashes == hash_texts(["a b", "c"])).all()), Y.toarray().tolist()
+    (True, [[0.0, 1.0], [0.0, 0.0]])
+    """
+    from tagsmith.data.texthash import hash_texts
+
+    parts: list[np.ndarray] = []
+    chunk: list[str] = []
+    rows = _RowBuilder(n_labels)
+
+    def flush() -> None:
+        if seen is not None:
+            seen(chunk)
+        parts.append(hash_texts(chunk))
+        chunk.clear()
+
+    for doc in docs:
+        chunk.append(doc.text)
+        rows.add(doc.label_ids)
+        if len(chunk) == HASH_CHUNK:
+            flush()
+    if chunk:
+        flush()
+    hashes = np.concatenate(parts) if parts else np.zeros(0, "<u8")
+    return hashes, rows.build()
+
+
+class StreamedTexts:
+    """The texts of a corpus read once already, held as their hashes alone (one per
+    document, :func:`collect_hashed`) and read again from the file a chunk at a time by
+    :meth:`chunks`: ``eval`` held every text of its corpus until it returned (15 MB per
+    100,000 documents) for the training-overlap check and the prediction. A text read
+    again that is not the one read first (the file was changed in between) is a
+    :class:`~tagsmith.exceptions.DataError` naming the file and the document.
+    """
+
+    def __init__(self, corpus: Corpus, hashes: np.ndarray):
+        self.corpus = corpus
+        self.hashes = hashes
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+    def __repr__(self) -> str:
+        return f"StreamedTexts({self.corpus.source!r}, n_docs={len(self)})"
+
+    def chunks(self, size: int = HASH_CHUNK) -> Iterator[list[str]]:
+        """The texts in order, ``size`` at a time, each chunk checked against the hashes."""
+        size = check_int("size", size, 1)
+        texts = self.corpus.texts()
+        done = 0
+        while True:
+            # what the first read said (a folder's unlabelled documents, ...) is not said
+            # again; only the reading is quiet, not what is done with a chunk
+            logger.addFilter(_unsaid)
+            try:
+                chunk = list(islice(texts, size))
+            finally:
+                logger.removeFilter(_unsaid)
+            if not chunk:
+                break
+            self._check(chunk, done)
+            yield chunk
+            done += len(chunk)
+        if done != len(self):
+            raise self._changed(f"{done:,} document{plural_s(done)} where it had "
+                                f"{len(self):,}")
+
+    def _check(self, chunk: list[str], start: int) -> None:
+        from tagsmith.data.texthash import hash_texts
+
+        if start + len(chunk) > len(self):
+            raise self._changed(f"more than the {len(self):,} document{plural_s(len(self))} "
+                                "it had")
+        differ = np.flatnonzero(hash_texts(chunk) != self.hashes[start:start + len(chunk)])
+        if len(differ):
+            raise self._changed(f"document {start + int(differ[0]) + 1:,} is not the one "
+                                "read first")
+
+    def _changed(self, how: str) -> DataError:
+        return DataError(f"the corpus changed after it was read for its labels ({how}); "
+                         "run again once it is written", path=self.corpus.source)
+
+
+def _unsaid(record: logging.LogRecord) -> bool:
+    """A log filter dropping every record (:meth:`StreamedTexts.chunks`)."""
+    return False
 
 
 def write_tsv(records_or_docs: Iterable[Document | Record], path: str | Path,

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from tagsmith._typing import Featurizer
     from tagsmith.conformal.lpicp import PowersetSets
     from tagsmith.conformal.sets import LabelSets
+    from tagsmith.data.corpus import StreamedTexts
     from tagsmith.models.base import BaseModel
     from tagsmith.pipeline.confidence import ConformalModel
 
@@ -174,7 +175,8 @@ class TextClassifier:
                 f"label_shift={self.label_shift is not None})")
 
     # -- prediction ----------------------------------------------------------------------
-    def predict_topk(self, texts: Iterable[str], k: int = 10, *, calibrated: bool = True,
+    def predict_topk(self, texts: Iterable[str] | StreamedTexts, k: int = 10, *,
+                     calibrated: bool = True,
                      adjust_shift: bool = True) -> TopK:
         """Top ``k`` labels for each text (``TopK`` of shape n_docs x k).
 
@@ -184,11 +186,13 @@ class TextClassifier:
         one (``adjust_shift=False``: without it), so a smaller ``k`` gives the first
         labels of a larger one; with ``calibrated=False`` the model's raw scores. With
         :attr:`show_progress`, many
-        texts are scored in chunks under a progress bar (the same result).
+        texts are scored in chunks under a progress bar (the same result); ``texts`` read
+        again from their corpus (:class:`~tagsmith.data.corpus.StreamedTexts`) are read
+        and scored a chunk at a time.
         """
         return self.predict_topks(texts, (k, calibrated, adjust_shift))[0]
 
-    def predict_topks(self, texts: Iterable[str],
+    def predict_topks(self, texts: Iterable[str] | StreamedTexts,
                       *requests: tuple[int, bool, bool] | tuple[int, bool, bool, int]
                       ) -> list[TopK]:
         """:meth:`predict_topk` of the same texts for each ``(k, calibrated, adjust_shift)``
@@ -202,18 +206,31 @@ class TextClassifier:
         sets and label-shift estimation read probabilities over the candidates their
         statistics were fitted on.
         """
-        texts = texts if isinstance(texts, Sequence) else list(texts)
+        from tagsmith.data.corpus import StreamedTexts
+
+        held: Sequence[str] | None = None
+        chunks: Iterator[Sequence[str]]
+        if isinstance(texts, StreamedTexts):  # read again from their corpus, a chunk at a time
+            n_docs, chunks = len(texts), texts.chunks(PREDICT_CHUNK)
+        else:
+            held = texts if isinstance(texts, Sequence) else list(texts)
+            n_docs = len(held)
+            chunks = (held[start:start + PREDICT_CHUNK]
+                      for start in range(0, n_docs, PREDICT_CHUNK))
         if not requests:
             return []
         requests = tuple(self._check_request(request) for request in requests)
-        if not self.show_progress or len(texts) <= PREDICT_CHUNK:
-            return self._predict_topks(texts, requests)
+        if not n_docs:
+            return self._predict_topks([], requests)
+        if held is not None and (not self.show_progress or n_docs <= PREDICT_CHUNK):
+            return self._predict_topks(held, requests)
         # each chunk's rows go straight into arrays for all texts (stacking the chunks'
-        # results at the end held them twice)
-        fills = [RowFill(len(texts), self.n_labels) for _ in requests]
-        with progress_bar(total=len(texts), desc="predicting", unit="doc") as bar:
-            for start in range(0, len(texts), PREDICT_CHUNK):
-                chunk = texts[start:start + PREDICT_CHUNK]
+        # results at the end held them twice); texts read again from their corpus
+        # (StreamedTexts) are held a chunk at a time
+        fills = [RowFill(n_docs, self.n_labels) for _ in requests]
+        with progress_bar(total=n_docs, desc="predicting", unit="doc",
+                          enabled=self.show_progress and n_docs > PREDICT_CHUNK) as bar:
+            for chunk in chunks:
                 for fill, part in zip(fills, self._predict_topks(chunk, requests), strict=True):
                     fill.add(part)
                 bar.update(len(chunk))

@@ -51,6 +51,7 @@ if TYPE_CHECKING:  # the classifier imports this module
     from tagsmith.calibration.shift import LabelShift
     from tagsmith.conformal.lpicp import PowersetSets
     from tagsmith.conformal.sets import LabelSets
+    from tagsmith.data.corpus import StreamedTexts
     from tagsmith.pipeline.classifier import TextClassifier
 
 logger = logging.getLogger("tagsmith")
@@ -631,8 +632,8 @@ def evaluate_confidence(classifier: TextClassifier, texts: Iterable[str], Y: Lab
                               png=png)
 
 
-def evaluate_with_confidence(classifier: TextClassifier, texts: Iterable[str], Y: LabelMatrix,
-                             *, threshold: float | None = None,
+def evaluate_with_confidence(classifier: TextClassifier, texts: Iterable[str] | StreamedTexts,
+                             Y: LabelMatrix, *, threshold: float | None = None,
                              alphas: Iterable[float] = (0.05, 0.1, 0.2),
                              reliability_k: int | None = None,
                              png: str | os.PathLike[str] | None = None,
@@ -641,19 +642,17 @@ def evaluate_with_confidence(classifier: TextClassifier, texts: Iterable[str], Y
     documents (the same results), featurized and scored once for both; training
     documents among them draw :func:`evaluate_classifier`'s warning naming ``source``
     (``None``: not checked)."""
-    from tagsmith.features.tfidf import _as_list
     from tagsmith.pipeline.evaluate import (
         DEFAULT_KS,
         evaluate_topk,
         evaluation_k,
-        warn_training_overlap,
+        overlap_checked,
     )
 
     ks, k = evaluation_k(classifier, DEFAULT_KS, threshold)
     raw_k, reliability_k = _confidence_k(classifier, reliability_k)
     if source is not None:
-        texts = _as_list(texts)
-        warn_training_overlap(classifier, texts, source)
+        texts = overlap_checked(classifier, texts, source)
     topk, raw = classifier.predict_topks(texts, (k, True, True), (raw_k, False, False))
     return (evaluate_topk(classifier, Y, topk, ks=ks, threshold=threshold),
             _confidence_report(classifier, raw, Y, raw_k, alphas=alphas,

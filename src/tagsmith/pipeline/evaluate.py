@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -13,6 +13,7 @@ from tagsmith._typing import LabelMatrix
 from tagsmith.topk import TopK
 
 if TYPE_CHECKING:
+    from tagsmith.data.corpus import StreamedTexts
     from tagsmith.pipeline.classifier import TextClassifier
 
 logger = logging.getLogger("tagsmith")
@@ -50,7 +51,8 @@ def evaluate_topk(classifier: TextClassifier, Y: LabelMatrix, topk: TopK, *,
     return evaluate(Y, topk, y_pred, ks=tuple(ks), propensity=propensities_for(classifier))
 
 
-def evaluate_classifier(classifier: TextClassifier, texts: Sequence[str], Y: LabelMatrix, *,
+def evaluate_classifier(classifier: TextClassifier, texts: Sequence[str] | StreamedTexts,
+                        Y: LabelMatrix, *,
                         ks: Sequence[int] = DEFAULT_KS,
                         threshold: float | None = None,
                         source: str | None = "texts") -> dict:
@@ -59,31 +61,48 @@ def evaluate_classifier(classifier: TextClassifier, texts: Sequence[str], Y: Lab
     ``ks`` and ``threshold`` are checked before any text is scored. Texts the bundle
     records it was trained on draw a warning naming ``source`` (the figures are
     optimistic for them; see :func:`warn_training_overlap`); ``source=None`` checks
-    nothing, for a caller that checked already.
+    nothing, for a caller that checked already. ``texts`` may be
+    :class:`~tagsmith.data.corpus.StreamedTexts` (their hashes checked, the texts read
+    again a chunk at a time to be scored).
     """
     ks, k = evaluation_k(classifier, ks, threshold)
     if source is not None:
-        from tagsmith.features.tfidf import _as_list
-
-        texts = _as_list(texts)  # read twice: by the check, then by the model
-        warn_training_overlap(classifier, texts, source)
+        texts = overlap_checked(classifier, texts, source)
     return evaluate_topk(classifier, Y, classifier.predict_topk(texts, k), ks=ks,
                          threshold=threshold)
 
 
-def warn_training_overlap(classifier: TextClassifier, texts: Sequence[str],
+def overlap_checked(classifier: TextClassifier, texts: Iterable[str] | StreamedTexts,
+                    source: str) -> Sequence[str] | StreamedTexts:
+    """``texts`` (a list of them if an iterator, as they are read twice: by the check,
+    then by the model) once :func:`warn_training_overlap` has checked them."""
+    from tagsmith.data.corpus import StreamedTexts
+    from tagsmith.features.tfidf import _as_list
+
+    if not isinstance(texts, StreamedTexts):
+        texts = _as_list(texts)
+    warn_training_overlap(classifier, texts, source)
+    return texts
+
+
+def warn_training_overlap(classifier: TextClassifier, texts: Sequence[str] | StreamedTexts,
                           source: str) -> int:
     """How many of ``texts`` the classifier was trained on (as its bundle records them,
     :func:`~tagsmith.data.texthash.in_training`'s rule), with a warning naming
     ``source`` when any are. Evaluating on training documents may be intended, so it
     is not refused (as calibrating on them is): the figures are optimistic for them.
     A bundle that records no training texts (saved before they were kept) is not
-    checked."""
+    checked. ``texts`` may be
+    :class:`~tagsmith.data.corpus.StreamedTexts`, whose hashes are checked."""
+    from tagsmith.data.corpus import StreamedTexts
     from tagsmith.data.texthash import in_training
 
     if classifier.train_hashes is None or not len(texts):
         return 0
-    n_seen = int(in_training(classifier.train_hashes, texts).sum())
+    if isinstance(texts, StreamedTexts):  # hashed as they were read (in_training's rule)
+        n_seen = int(np.isin(texts.hashes, classifier.train_hashes).sum())
+    else:
+        n_seen = int(in_training(classifier.train_hashes, texts).sum())
     if n_seen:
         logger.warning("%s: %s of its %s document%s %s the bundle was trained on: the "
                        "figures are optimistic for them (evaluate on documents it never "

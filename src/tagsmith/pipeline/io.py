@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 import scipy.sparse as sp
 
 from tagsmith._plural import plural, plural_s
-from tagsmith.data.corpus import DerivingLabels
+from tagsmith.data.corpus import DerivingLabels, StreamedTexts
 from tagsmith.data.document import Document
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.readers import Record, check_not_a_vocabulary, no_documents, refuse_all_blank
@@ -87,6 +87,31 @@ class LabelledData:
         return self
 
 
+@dataclass(repr=False)
+class StreamedLabelledData(LabelledData):
+    """:class:`LabelledData` that holds no text: ``texts`` is empty and ``streamed``
+    holds each text's hash and reads the texts again a chunk at a time
+    (:class:`~tagsmith.data.corpus.StreamedTexts`); ``has_text``: whether any text is
+    not blank (:meth:`require_text`'s test)."""
+
+    streamed: StreamedTexts
+    has_text: bool
+
+    def __len__(self) -> int:
+        return len(self.streamed)
+
+    def __repr__(self) -> str:
+        return (f"StreamedLabelledData(n_docs={len(self)}, n_labels={self.Y.shape[1]}, "
+                f"n_assignments={self.Y.nnz}, "
+                f"source={getattr(self.report, 'source', None)!r})")
+
+    def require_text(self, path: str | Path, nothing_to: str,
+                     option: str | None = None) -> LabelledData:
+        if not self.has_text:  # every text blank: the refusal counts them
+            refuse_all_blank([""] * len(self), path, nothing_to, option=option)
+        return self
+
+
 def label_layout(path: str | Path) -> str:
     """Where the corpus at ``path`` gives a document's labels, for an error saying that
     no document names one: a folder's layout for a folder, the file formats' else.
@@ -130,7 +155,8 @@ def _annif_layout(path: str | Path) -> str:
 def read_labelled(path: str | Path, label_space: LabelSpace | DerivingLabels, *,
                   on_error: str = "fail", unknown_labels: str = "fail",
                   vocabulary: str | None = None,
-                  vocab_option: str | None = "--vocab") -> LabelledData:
+                  vocab_option: str | None = "--vocab",
+                  keep_texts: bool = True) -> LabelledData:
     """Stream a corpus file once into texts and a label matrix over ``label_space``.
 
     A file with no documents (empty, or every line skipped) is a :class:`DataError`
@@ -139,24 +165,64 @@ def read_labelled(path: str | Path, label_space: LabelSpace | DerivingLabels, *,
     model/"``; default "the vocabulary"). A vocabulary given as the corpus is refused
     (:func:`~tagsmith.data.readers.check_not_a_vocabulary`), naming ``vocab_option``,
     the command's option taking one (None: a bundle's command, eval or calibrate,
-    whose bundle holds it).
+    whose bundle holds it). ``keep_texts=False`` keeps each text's hash instead of the
+    text (a :class:`StreamedLabelledData`, whose texts are read again a chunk at a time
+    for scoring): ``eval`` held every text until it returned. A corpus that cannot be
+    read twice (a named pipe) keeps its texts all the same.
     """
-    from tagsmith.data.corpus import Corpus, collect, label_columns
+    from tagsmith.data.corpus import Corpus, collect, collect_hashed, label_columns
 
     corpus = Corpus(path, label_space, on_error=on_error, unknown_labels=unknown_labels)
+    # a second read of a named pipe waits for a writer that never comes
+    keep_texts = keep_texts or not (Path(path).is_file() or Path(path).is_dir())
     repeated = _RepeatedIds()
+    seen = _SeenTexts()
     try:
-        texts, Y = collect(repeated.watch(corpus.with_records()),
-                          label_columns(label_space))
+        docs = repeated.watch(corpus.with_records())
+        if keep_texts:
+            texts, Y = collect(docs, label_columns(label_space))
+        else:
+            hashes, Y = collect_hashed(docs, label_columns(label_space), seen=seen.add)
     except UnknownLabelError as exc:
         if vocabulary is None or isinstance(exc, AmbiguousLabelError):
             raise
         raise exc.in_vocabulary(vocabulary) from None
     repeated.warn(path)
-    if not texts:
+    if not (texts if keep_texts else seen.count):
         raise no_documents(path, getattr(corpus.report, "n_skipped_lines", 0))
-    check_not_a_vocabulary(texts, path, vocab_option=vocab_option, labelled=True)
-    return LabelledData(texts, Y, corpus.report)
+    # a text that is no lone URI is all the check needs to pass (the first text, to fail)
+    check_not_a_vocabulary(texts if keep_texts else seen.witness(), path,
+                           vocab_option=vocab_option, labelled=True)
+    if keep_texts:
+        return LabelledData(texts, Y, corpus.report)
+    return StreamedLabelledData([], Y, corpus.report, StreamedTexts(corpus, hashes),
+                                seen.has_text)
+
+
+class _SeenTexts:
+    """What :func:`read_labelled`'s checks need of texts it does not keep: how many,
+    whether any is not blank, the first, and the first that is no lone ``<URI>``."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.has_text = False
+        self.first: str | None = None
+        self.not_uri: str | None = None
+
+    def add(self, texts: list[str]) -> None:
+        from tagsmith.data.readers import is_lone_uri
+
+        if texts and self.first is None:
+            self.first = texts[0]
+        self.count += len(texts)
+        self.has_text = self.has_text or any(text.strip() for text in texts)
+        if self.not_uri is None:
+            self.not_uri = next((text for text in texts if not is_lone_uri(text)), None)
+
+    def witness(self) -> list[str]:
+        """One text :func:`check_not_a_vocabulary` decides on as on all of them."""
+        text = self.not_uri if self.not_uri is not None else self.first
+        return [] if text is None else [text]
 
 
 class _RepeatedIds:
