@@ -410,3 +410,28 @@ def test_eval_of_a_folder_says_what_its_reader_says_once(seen, caplog, tmp_path)
     assert len(said) == 3, said  # the two folder warnings and the overlap's
     assert sum("has no label file" in message for message in said) == 1
     assert sum("in another case not read" in message for message in said) == 1
+
+
+def test_eval_says_once_that_an_old_bundle_cannot_be_checked_for_training_documents(
+        seen, caplog, tmp_path):
+    """A bundle saved before it recorded its training texts was evaluated without a word
+    on the overlap check (a corpus of its training documents read as checked): one info
+    line names the corpus and says why; a bundle that records them says nothing of it."""
+    import shutil
+
+    from tagsmith.pipeline.classifier import TRAIN_HASHES
+
+    old = tmp_path / "old"
+    shutil.copytree(seen / "model", old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    del manifest["files"][TRAIN_HASHES]
+    (old / TRAIN_HASHES).unlink()
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    corpus = seen / "mixed.tsv"
+    _, records = _eval_output(caplog, "eval", old, corpus)
+    said = [(level, message) for level, message in records if "trained on" in message]
+    assert said == [("INFO", f"{corpus}: not checked for documents the bundle was trained "
+                     "on: the bundle records no training texts (it was saved by an older "
+                     "tagsmith); train it again with this version to have them checked")]
+    _, records = _eval_output(caplog, "eval", seen / "model", corpus)
+    assert not any("not checked" in message for _, message in records)

@@ -91,13 +91,19 @@ def warn_training_overlap(classifier: TextClassifier, texts: Sequence[str] | Str
     :func:`~tagsmith.data.texthash.in_training`'s rule), with a warning naming
     ``source`` when any are. Evaluating on training documents may be intended, so it
     is not refused (as calibrating on them is): the figures are optimistic for them.
-    A bundle that records no training texts (saved before they were kept) is not
-    checked. ``texts`` may be
+    A bundle that records no training texts (saved before they were kept) cannot be
+    checked: an info line says so. ``texts`` may be
     :class:`~tagsmith.data.corpus.StreamedTexts`, whose hashes are checked."""
     from tagsmith.data.corpus import StreamedTexts
     from tagsmith.data.texthash import in_training
 
-    if classifier.train_hashes is None or not len(texts):
+    if not len(texts):
+        return 0
+    if classifier.train_hashes is None:
+        # the overlap check said nothing: a corpus of training documents read as checked
+        logger.info("%s: not checked for documents the bundle was trained on: the bundle "
+                    "records no training texts (it was saved by an older tagsmith); train "
+                    "it again with this version to have them checked", source)
         return 0
     if isinstance(texts, StreamedTexts):  # hashed as they were read (in_training's rule)
         n_seen = int(np.isin(texts.hashes, classifier.train_hashes).sum())
