@@ -413,6 +413,89 @@ def test_forest_predicts_from_several_threads_on_numba_s_workqueue_layer(tmp_pat
     assert done.stdout.split() == ["workqueue", "True"]
 
 
+FORK_SCRIPT = """
+import multiprocessing
+import sys
+
+import numba
+import numpy as np
+
+sys.path.insert(0, sys.argv[1])
+from test_tree import _clustered_problem
+from tagsmith.models.tree import LabelTree
+
+X, Y = _clustered_problem(n_labels=30, n_docs=700, n_features=200)
+forest = LabelTree(n_trees=2, branching=2, leaf_size=4, n_jobs=1).fit(X[:500], Y[:500])
+alone = forest.predict_topk(X[500:], 5)  # the parent's kernels start its threads
+
+
+def child(queue):
+    top = forest.predict_topk(X[500:], 5)
+    # training launches the other parallel kernel (the beam over the nodes)
+    LabelTree(branching=2, leaf_size=4, negative_beam=2, n_jobs=1).fit(X[:200], Y[:200])
+    queue.put(np.array_equal(top.indices, alone.indices)
+              and np.array_equal(top.scores, alone.scores))
+
+
+context = multiprocessing.get_context("fork")
+queue = context.Queue()
+process = context.Process(target=child, args=(queue,))
+process.start()
+process.join(240)
+same = queue.get(timeout=5) if process.exitcode == 0 else None
+print(numba.threading_layer(), process.exitcode, same)
+"""
+
+
+def test_forest_predicts_in_a_process_forked_after_the_parent_predicted(tmp_path):
+    """A multiprocessing pool (fork, Linux's default) or a pre-forking server whose
+    parent had predicted with a tree lost every worker that predicted: on numba's usual
+    layer, GNU OpenMP, a parallel launch in the forked child aborted it ("Terminating:
+    fork() called from a process already using GNU OpenMP, this is unsafe."), and the
+    pool waited for ever. Such a child runs the kernels serially."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    script = tmp_path / "fork.py"
+    script.write_text(FORK_SCRIPT, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, str(script), str(ROOT / "tests")], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[1:] == ["0", "True"], done.stdout + done.stderr[-2000:]
+
+
+def test_serial_twins_give_what_the_parallel_kernels_give():
+    from tagsmith.models._tree_kernels import SERIAL_TWINS, beam_search, expand_beam
+
+    X, Y = _clustered_problem()
+    model = LabelTree(branching=4, leaf_size=6, n_jobs=1).fit(X, Y)
+    X = X[:40]
+    X.sort_indices()
+    arrays = (model.node_slot_ptr_, model.slot_target_, model.slot_is_label_, model.slot_bias_,
+              model.node_feat_ptr_, model.feat_ids_, model.feat_entry_ptr_, model.entry_child_,
+              model.entry_val_)
+    x = (X.data, X.indices, X.indptr.astype(np.int64))
+    max_children = int(np.diff(model.node_slot_ptr_).max())
+    results = []
+    for kernel in (beam_search, SERIAL_TWINS[beam_search]):
+        out = np.zeros((40, 5), np.int64), np.zeros((40, 5))
+        kernel(*x, *arrays, max_children, 4, 5, 0, *out)
+        results.append(out)
+    beam = np.zeros((40, 1), np.int32), np.zeros((40, 1))
+    for kernel in (expand_beam, SERIAL_TWINS[expand_beam]):
+        out = np.zeros((40, 3), np.int32), np.zeros((40, 3))
+        kernel(*x, *beam, *arrays, max_children, 0, *out)
+        results.append(out)
+    for a, b in (results[:2], results[2:]):
+        assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert (results[0][0][:, 0] >= 0).all() and (results[2][0][:, 0] >= 0).all()
+
+
 def test_depth_blocks_take_routed_documents_as_negatives():
     from tagsmith.models.tree import _depth_blocks
 

@@ -9,6 +9,8 @@ the node)`` plus the entries touched, whatever the node's size.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from collections.abc import Callable
 
@@ -25,6 +27,25 @@ SCORE_CODES = {"sigmoid": SCORE_SIGMOID, "l2-hinge": SCORE_L2_HINGE, "l3-hinge":
 #: numba's threading layers that take parallel launches from several threads at once
 THREADSAFE_LAYERS = frozenset({"tbb", "omp"})
 _LAUNCH_LOCK = threading.Lock()
+#: whether this process was forked from one whose GNU OpenMP threads were running
+_FORKED = {"after_gnu_openmp": False}
+
+
+def _gnu_openmp_started() -> bool:
+    """Whether numba's threads in this process run on GNU OpenMP (its ``omp`` layer
+    started with libgomp), which a forked child cannot use."""
+    parallel = sys.modules.get("numba.np.ufunc.parallel")
+    omppool = sys.modules.get("numba.np.ufunc.omppool")
+    return bool(parallel is not None and getattr(parallel, "_is_initialized", False)
+                and omppool is not None and getattr(omppool, "openmp_vendor", "") == "GNU")
+
+
+def _note_fork() -> None:
+    if _gnu_openmp_started():
+        _FORKED["after_gnu_openmp"] = True
+
+
+os.register_at_fork(after_in_child=_note_fork)
 
 
 def launch(kernel: Callable[..., object], *args: object) -> None:
@@ -36,7 +57,17 @@ def launch(kernel: Callable[..., object], *args: object) -> None:
     ("Concurrent access has been detected") when two threads launch a kernel at once:
     a service predicting with a tree from a thread pool died without an exception.
     The layer is chosen at the first launch, which is therefore serialised too.
+
+    In a process forked after its parent ran a kernel on GNU OpenMP (numba's usual
+    ``omp`` layer on Linux), a parallel launch aborted the child ("Terminating: fork()
+    called from a process already using GNU OpenMP, this is unsafe."): a
+    ``multiprocessing`` pool (fork, Linux's default) or a pre-forking server predicting
+    with a tree the parent had used waited for ever on its dead workers. Such a child
+    runs the kernel's serial twin, on the calling thread.
     """
+    if _FORKED["after_gnu_openmp"]:
+        SERIAL_TWINS[kernel](*args)
+        return
     import numba
 
     try:
@@ -125,59 +156,80 @@ def _child_margins(node, x_data, x_indices, start, end, node_slot_ptr, slot_bias
     return s0, n_children
 
 
+@njit(nogil=True, cache=True, error_model="numpy")
+def _beam_search_row(d, x_data, x_indices, x_indptr, node_slot_ptr, slot_target, slot_is_label,
+                     slot_bias, node_feat_ptr, feat_ids, feat_entry_ptr, entry_child, entry_val,
+                     max_children, beam_width, k, score, out_idx, out_score):
+    """:func:`beam_search` of row ``d``."""
+    start, end = x_indptr[d], x_indptr[d + 1]
+    beam_nodes = np.empty(beam_width, np.int64)
+    beam_scores = np.empty(beam_width, np.float64)
+    cand_nodes = np.empty(beam_width * max_children, np.int64)
+    cand_scores = np.empty(beam_width * max_children, np.float64)
+    margins = np.empty(max_children, np.float64)
+    top_label = np.full(k, -1, np.int64)
+    top_score = np.full(k, -np.inf, np.float64)
+    n_top = 0
+    beam_nodes[0] = 0
+    beam_scores[0] = 0.0
+    n_beam = 1
+    while n_beam > 0:
+        n_cand = 0
+        for b in range(n_beam):
+            s0, n_children = _child_margins(beam_nodes[b], x_data, x_indices, start, end,
+                                            node_slot_ptr, slot_bias, node_feat_ptr, feat_ids,
+                                            feat_entry_ptr, entry_child, entry_val, margins)
+            for j in range(n_children):
+                value = beam_scores[b] + _log_score(margins[j], score)
+                if slot_is_label[s0 + j]:
+                    n_top = _insert_sorted(top_score, top_label, n_top, value,
+                                           slot_target[s0 + j])
+                else:
+                    cand_nodes[n_cand] = slot_target[s0 + j]
+                    cand_scores[n_cand] = value
+                    n_cand += 1
+        if n_cand <= beam_width:
+            for c in range(n_cand):
+                beam_nodes[c] = cand_nodes[c]
+                beam_scores[c] = cand_scores[c]
+            n_beam = n_cand
+        else:
+            order = np.argsort(-cand_scores[:n_cand])
+            for c in range(beam_width):
+                beam_nodes[c] = cand_nodes[order[c]]
+                beam_scores[c] = cand_scores[order[c]]
+            n_beam = beam_width
+    for j in range(k):
+        if j < n_top:
+            out_idx[d, j] = top_label[j]
+            out_score[d, j] = np.exp(top_score[j])
+        else:
+            out_idx[d, j] = -1
+            out_score[d, j] = -np.inf
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
 def beam_search(x_data, x_indices, x_indptr, node_slot_ptr, slot_target, slot_is_label,
                 slot_bias, node_feat_ptr, feat_ids, feat_entry_ptr, entry_child, entry_val,
                 max_children, beam_width, k, score, out_idx, out_score):
     """Top-``k`` labels of every row of a CSR matrix (with sorted column indices)."""
-    n_docs = x_indptr.shape[0] - 1
-    for d in prange(n_docs):
-        start, end = x_indptr[d], x_indptr[d + 1]
-        beam_nodes = np.empty(beam_width, np.int64)
-        beam_scores = np.empty(beam_width, np.float64)
-        cand_nodes = np.empty(beam_width * max_children, np.int64)
-        cand_scores = np.empty(beam_width * max_children, np.float64)
-        margins = np.empty(max_children, np.float64)
-        top_label = np.full(k, -1, np.int64)
-        top_score = np.full(k, -np.inf, np.float64)
-        n_top = 0
-        beam_nodes[0] = 0
-        beam_scores[0] = 0.0
-        n_beam = 1
-        while n_beam > 0:
-            n_cand = 0
-            for b in range(n_beam):
-                s0, n_children = _child_margins(beam_nodes[b], x_data, x_indices, start, end,
-                                                node_slot_ptr, slot_bias, node_feat_ptr,
-                                                feat_ids, feat_entry_ptr, entry_child,
-                                                entry_val, margins)
-                for j in range(n_children):
-                    value = beam_scores[b] + _log_score(margins[j], score)
-                    if slot_is_label[s0 + j]:
-                        n_top = _insert_sorted(top_score, top_label, n_top, value,
-                                               slot_target[s0 + j])
-                    else:
-                        cand_nodes[n_cand] = slot_target[s0 + j]
-                        cand_scores[n_cand] = value
-                        n_cand += 1
-            if n_cand <= beam_width:
-                for c in range(n_cand):
-                    beam_nodes[c] = cand_nodes[c]
-                    beam_scores[c] = cand_scores[c]
-                n_beam = n_cand
-            else:
-                order = np.argsort(-cand_scores[:n_cand])
-                for c in range(beam_width):
-                    beam_nodes[c] = cand_nodes[order[c]]
-                    beam_scores[c] = cand_scores[order[c]]
-                n_beam = beam_width
-        for j in range(k):
-            if j < n_top:
-                out_idx[d, j] = top_label[j]
-                out_score[d, j] = np.exp(top_score[j])
-            else:
-                out_idx[d, j] = -1
-                out_score[d, j] = -np.inf
+    for d in prange(x_indptr.shape[0] - 1):
+        _beam_search_row(d, x_data, x_indices, x_indptr, node_slot_ptr, slot_target,
+                         slot_is_label, slot_bias, node_feat_ptr, feat_ids, feat_entry_ptr,
+                         entry_child, entry_val, max_children, beam_width, k, score, out_idx,
+                         out_score)
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def beam_search_serial(x_data, x_indices, x_indptr, node_slot_ptr, slot_target, slot_is_label,
+                       slot_bias, node_feat_ptr, feat_ids, feat_entry_ptr, entry_child,
+                       entry_val, max_children, beam_width, k, score, out_idx, out_score):
+    """:func:`beam_search` on the calling thread (see :func:`launch`)."""
+    for d in range(x_indptr.shape[0] - 1):
+        _beam_search_row(d, x_data, x_indices, x_indptr, node_slot_ptr, slot_target,
+                         slot_is_label, slot_bias, node_feat_ptr, feat_ids, feat_entry_ptr,
+                         entry_child, entry_val, max_children, beam_width, k, score, out_idx,
+                         out_score)
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
@@ -259,6 +311,37 @@ def balanced_two_means(data, indices, indptr, rows, n_iter, seed, local, min_sid
     return left
 
 
+@njit(nogil=True, cache=True, error_model="numpy")
+def _expand_beam_row(d, x_data, x_indices, x_indptr, beam_nodes, beam_scores, node_slot_ptr,
+                     slot_target, slot_is_label, slot_bias, node_feat_ptr, feat_ids,
+                     feat_entry_ptr, entry_child, entry_val, max_children, score, out_nodes,
+                     out_scores):
+    """:func:`expand_beam` of row ``d``."""
+    b_in = beam_nodes.shape[1]
+    b_out = out_nodes.shape[1]
+    start, end = x_indptr[d], x_indptr[d + 1]
+    margins = np.empty(max_children, np.float64)
+    best_nodes = np.full(b_out, -1, np.int64)
+    best_scores = np.full(b_out, -np.inf, np.float64)
+    n_best = 0
+    for b in range(b_in):
+        node = beam_nodes[d, b]
+        if node < 0:
+            continue
+        s0, n_children = _child_margins(node, x_data, x_indices, start, end, node_slot_ptr,
+                                        slot_bias, node_feat_ptr, feat_ids, feat_entry_ptr,
+                                        entry_child, entry_val, margins)
+        for j in range(n_children):
+            if slot_is_label[s0 + j]:
+                continue
+            value = beam_scores[d, b] + _log_score(margins[j], score)
+            n_best = _insert_sorted(best_scores, best_nodes, n_best, value,
+                                    slot_target[s0 + j])
+    for j in range(b_out):
+        out_nodes[d, j] = best_nodes[j]
+        out_scores[d, j] = best_scores[j]
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
 def expand_beam(x_data, x_indices, x_indptr, beam_nodes, beam_scores, node_slot_ptr,
                 slot_target, slot_is_label, slot_bias, node_feat_ptr, feat_ids, feat_entry_ptr,
@@ -270,31 +353,24 @@ def expand_beam(x_data, x_indices, x_indptr, beam_nodes, beam_scores, node_slot_
     labels) compete for the ``b_out`` places of ``out_nodes``/``out_scores`` (-1 and
     -inf where fewer). Used in training to find the nodes a document would reach.
     """
-    n_docs = x_indptr.shape[0] - 1
-    b_in = beam_nodes.shape[1]
-    b_out = out_nodes.shape[1]
-    for d in prange(n_docs):
-        start, end = x_indptr[d], x_indptr[d + 1]
-        margins = np.empty(max_children, np.float64)
-        best_nodes = np.full(b_out, -1, np.int64)
-        best_scores = np.full(b_out, -np.inf, np.float64)
-        n_best = 0
-        for b in range(b_in):
-            node = beam_nodes[d, b]
-            if node < 0:
-                continue
-            s0, n_children = _child_margins(node, x_data, x_indices, start, end,
-                                            node_slot_ptr, slot_bias, node_feat_ptr, feat_ids,
-                                            feat_entry_ptr, entry_child, entry_val, margins)
-            for j in range(n_children):
-                if slot_is_label[s0 + j]:
-                    continue
-                value = beam_scores[d, b] + _log_score(margins[j], score)
-                n_best = _insert_sorted(best_scores, best_nodes, n_best, value,
-                                        slot_target[s0 + j])
-        for j in range(b_out):
-            out_nodes[d, j] = best_nodes[j]
-            out_scores[d, j] = best_scores[j]
+    for d in prange(x_indptr.shape[0] - 1):
+        _expand_beam_row(d, x_data, x_indices, x_indptr, beam_nodes, beam_scores,
+                         node_slot_ptr, slot_target, slot_is_label, slot_bias, node_feat_ptr,
+                         feat_ids, feat_entry_ptr, entry_child, entry_val, max_children, score,
+                         out_nodes, out_scores)
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def expand_beam_serial(x_data, x_indices, x_indptr, beam_nodes, beam_scores, node_slot_ptr,
+                       slot_target, slot_is_label, slot_bias, node_feat_ptr, feat_ids,
+                       feat_entry_ptr, entry_child, entry_val, max_children, score, out_nodes,
+                       out_scores):
+    """:func:`expand_beam` on the calling thread (see :func:`launch`)."""
+    for d in range(x_indptr.shape[0] - 1):
+        _expand_beam_row(d, x_data, x_indices, x_indptr, beam_nodes, beam_scores,
+                         node_slot_ptr, slot_target, slot_is_label, slot_bias, node_feat_ptr,
+                         feat_ids, feat_entry_ptr, entry_child, entry_val, max_children, score,
+                         out_nodes, out_scores)
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
@@ -313,3 +389,7 @@ def children_in_range(node_slot_ptr, node_feat_ptr, feat_entry_ptr, entry_child)
                 if child < 0 or child >= width:
                     return False
     return True
+
+
+#: each parallel kernel's twin without ``prange`` (see :func:`launch`)
+SERIAL_TWINS = {beam_search: beam_search_serial, expand_beam: expand_beam_serial}
