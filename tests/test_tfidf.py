@@ -37,6 +37,19 @@ def test_composed_and_decomposed_text_give_the_same_features(fit_form):
     assert "naïve" in featurizer.blocks_[0].terms
 
 
+@pytest.mark.parametrize("options", [{}, {"lowercase": False, "unicode_form": "NFKC"}])
+def test_a_featurizer_that_has_featurized_pickles(options):
+    """A multiprocessing pool pickles its arguments: a classifier that had predicted
+    failed with "Can't pickle local object 'unicode_preprocessor.<locals>.preprocess'"
+    (its TF-IDF counter's preprocessor, made on first use), one that had not pickled."""
+    import pickle
+
+    featurizer = TfidfFeaturizer(min_df=1, **options).fit(TEXTS)
+    before = _dense(featurizer, TEXTS + ["ＦＩＮＡＬ Café"])
+    copy = pickle.loads(pickle.dumps(featurizer))
+    np.testing.assert_array_equal(_dense(copy, TEXTS + ["ＦＩＮＡＬ Café"]), before)
+
+
 @pytest.mark.parametrize("invisible", ["\u00ad", "\u2060", "\ufeff"])
 def test_soft_hyphens_and_word_joiners_do_not_split_words(invisible):
     """A soft hyphen (a hyphenation hint in web text), a word joiner or a zero-width

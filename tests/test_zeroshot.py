@@ -1196,6 +1196,29 @@ def test_concurrent_first_searches_build_one_label_index():
     assert scorer.index is indexes[0]
 
 
+@pytest.mark.parametrize("kind", ["exact", "hnsw"])
+def test_a_used_zeroshot_classifier_pickles(kind):
+    """A multiprocessing pool pickles its arguments: a classifier that had answered
+    failed with "cannot pickle '_thread.lock' object" (its index's and its own locks,
+    which made every request wait for one index). A copy answers the same, with locks
+    of its own."""
+    import pickle
+
+    if kind == "hnsw":
+        pytest.importorskip("hnswlib")
+    space = LabelSpace([Label(f"u:{i}", {"en": f"label {i}"}) for i in range(50)])
+    scorer = ZeroShotClassifier(space, _CountingEncoder(), index=kind)
+    texts = ["a document", "another one"]
+    before = scorer.predict_topk(texts, k=5)
+    copy = pickle.loads(pickle.dumps(scorer))
+    after = copy.predict_topk(texts, k=5)
+    np.testing.assert_array_equal(after.indices, before.indices)
+    np.testing.assert_array_equal(after.scores, before.scores)
+    assert copy._index_lock is not scorer._index_lock
+    if kind == "hnsw":
+        assert copy.index._lock is not scorer.index._lock
+
+
 def test_blank_background_documents_are_left_out_of_the_hubness(caplog):
     """A blank background text was embedded (as "." by the packaged encoder) and
     counted toward every label row's hubness, where predict_topk gives a blank

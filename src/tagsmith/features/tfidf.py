@@ -140,13 +140,24 @@ def unicode_preprocessor(lowercase: bool, form: str = "NFC") -> Callable[[str], 
     >>> unicode_preprocessor(True, "NFKC")("Ｆｉｎａｌ ﬁnal ２０２６")
     'final final 2026'
     """
-    normal_form: Literal["NFC", "NFKC"] = "NFKC" if form == "NFKC" else "NFC"
+    return _UnicodePreprocessor(lowercase, "NFKC" if form == "NFKC" else "NFC")
 
-    def preprocess(text: str) -> str:
-        text = INVISIBLE_IN_WORDS.sub("", unicodedata.normalize(normal_form, text))
-        return text.lower() if lowercase else text
 
-    return preprocess
+class _UnicodePreprocessor:
+    """:func:`unicode_preprocessor`'s function: an object rather than a closure, so that a
+    featurizer that has featurized pickles (a closure made a classifier that had
+    predicted fail to pickle, as a multiprocessing pool pickles its arguments: "Can't
+    pickle local object 'unicode_preprocessor.<locals>.preprocess'")."""
+
+    __slots__ = ("lowercase", "normal_form")
+
+    def __init__(self, lowercase: bool, normal_form: Literal["NFC", "NFKC"]):
+        self.lowercase = lowercase
+        self.normal_form: Literal["NFC", "NFKC"] = normal_form
+
+    def __call__(self, text: str) -> str:
+        text = INVISIBLE_IN_WORDS.sub("", unicodedata.normalize(self.normal_form, text))
+        return text.lower() if self.lowercase else text
 
 
 def _check_split_unspaced(value: object) -> bool:

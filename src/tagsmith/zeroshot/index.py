@@ -172,6 +172,15 @@ class HnswIndex:
         if self.cache_file is not None:
             _save_hnsw(self.index, self.cache_file, record)
 
+    def __getstate__(self) -> dict:
+        # pickled (a multiprocessing pool's arguments) with the graph, hnswlib's own
+        # pickling; the lock is not ("cannot pickle '_thread.lock' object")
+        return {name: value for name, value in self.__dict__.items() if name != "_lock"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """As :meth:`ExactIndex.search`; exact when every row is wanted or the search would
         keep them all (``ef`` at least the row count), or when the graph search reaches

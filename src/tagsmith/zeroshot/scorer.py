@@ -492,6 +492,15 @@ class ZeroShotClassifier:
     def index(self, index: ExactIndex | HnswIndex) -> None:
         self._index = index
 
+    def __getstate__(self) -> dict:
+        # a multiprocessing pool pickles its arguments: the lock failed it ("cannot
+        # pickle '_thread.lock' object"); the copy gets a lock of its own
+        return {name: value for name, value in self.__dict__.items() if name != "_index_lock"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._index_lock = threading.Lock()
+
     def clear_background(self) -> ZeroShotClassifier:
         """Drop the hubness correction: plain cosines again. Returns ``self``."""
         self.hubness = None
