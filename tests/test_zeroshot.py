@@ -91,6 +91,59 @@ def test_encoder_n_threads_holds_only_while_it_loads_and_encodes():
         torch.set_num_threads(before)
 
 
+TORCH_FORK_SCRIPT = """
+import faulthandler
+import multiprocessing
+
+import torch
+
+from tagsmith.zeroshot.encoder import torch_threads
+
+torch.set_num_threads(2)
+torch.manual_seed(0)
+matrix = torch.randn(1000, 1000)
+expected = matrix @ matrix  # the parent's OpenMP threads start
+
+
+def child(queue):
+    faulthandler.dump_traceback_later(60, exit=True)
+    with torch_threads(None):  # as the encoder embeds
+        queue.put(torch.allclose(matrix @ matrix, expected, rtol=1e-4, atol=1e-3))
+
+
+context = multiprocessing.get_context("fork")
+queue = context.Queue()
+process = context.Process(target=child, args=(queue,))
+process.start()
+process.join(120)
+if process.exitcode is None:
+    process.kill()
+print(process.exitcode, queue.get(timeout=5) if process.exitcode == 0 else None,
+      torch.get_num_threads())
+"""
+
+
+def test_the_encoder_embeds_in_a_process_forked_after_the_parent_embedded(tmp_path):
+    """A multiprocessing pool (fork, Linux's default) whose parent had embedded (an
+    embedding model's classifier, zero-shot) never answered: torch's GNU OpenMP threads
+    do not survive a fork, and the child's first parallel computation waited for ever.
+    A forked child embeds on one thread."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("torch")
+    from conftest import ROOT
+
+    script = tmp_path / "fork.py"
+    script.write_text(TORCH_FORK_SCRIPT, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["0", "True", "2"], done.stdout + done.stderr[-2000:]
+
+
 def test_encoder_leaves_transformers_log_level_as_it_was():
     # set_verbosity_error at load silenced transformers' warnings for good in an
     # application using tagsmith as a library; they are silenced only while it works

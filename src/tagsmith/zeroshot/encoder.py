@@ -15,6 +15,7 @@ import importlib
 import json
 import logging
 import os
+import sys
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
@@ -44,6 +45,16 @@ CUT_CHARS_PER_PIECE = 16
 # torch's thread count is the process's: set only while tagsmith's encoders work
 _THREADS_LOCK = threading.Lock()
 _THREADS: dict[str, int | None] = {"depth": 0, "before": None}
+#: whether this process was forked from one that had imported torch (see torch_threads)
+_FORKED = {"after_torch": False}
+
+
+def _note_fork() -> None:
+    if "torch" in sys.modules:
+        _FORKED["after_torch"] = True
+
+
+os.register_at_fork(after_in_child=_note_fork)
 # so is transformers' log level: errors only while tagsmith's encoders work
 _QUIET: dict[str, Any] = {"depth": 0, "before": None, "st_before": None,
                           "handlers": [], "propagate": None}
@@ -329,7 +340,14 @@ def torch_threads(n_threads: int | None) -> Iterator[None]:
     uses tagsmith as a library. Blocks running at once (threads encoding together)
     share the value saved by the first: the one that ends last restores it, and a block
     begun inside another puts back the other's count when it ends.
+
+    In a process forked from one that had imported torch, one thread whatever
+    ``n_threads``: torch's GNU OpenMP threads do not survive a fork, and a child's first
+    parallel computation after its parent's waited for ever (a ``multiprocessing`` pool
+    whose parent had embedded with the encoder never answered).
     """
+    if _FORKED["after_torch"]:
+        n_threads = 1
     if not n_threads:
         yield
         return
