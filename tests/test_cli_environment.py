@@ -219,6 +219,41 @@ def test_other_import_errors_keep_their_meaning(monkeypatch, tmp_path):
     assert broken.exit_code == 1 and isinstance(broken.exception, ImportError)
 
 
+@pytest.mark.parametrize("wrapped", [False, True], ids=["import", "as-missing-package"])
+def test_a_library_on_a_noexec_file_system_is_not_out_of_memory(monkeypatch, tmp_path,
+                                                                 wrapped):
+    # the loader says "failed to map segment from shared object" of a library on a file
+    # system mounted noexec (a venv or PYTHONPATH there) just as under `ulimit -v`:
+    # 'zeroshot --index hnsw' with hnswlib's .so there said "error: out of memory
+    # loading a library (...)", where nothing ran out
+    from tagsmith.exceptions import MissingDependencyError
+
+    library = str(tmp_path / "noexec" / "hnswlib.cpython-311-x86_64-linux-gnu.so")
+    real_statvfs = os.statvfs
+
+    def statvfs(path):
+        result = real_statvfs(tmp_path)
+        if os.fspath(path) != library:
+            return real_statvfs(path)
+        return os.statvfs_result((*result[:8], result.f_flag | os.ST_NOEXEC, *result[9:]))
+
+    monkeypatch.setattr(os, "statvfs", statvfs)
+    cause = ImportError(f"{library}: failed to map segment from shared object",
+                        name="hnswlib", path=library)
+    error: Exception = cause
+    if wrapped:
+        error = MissingDependencyError("hnswlib", extra="embed",
+                                       feature="approximate nearest-neighbour search")
+        error.__cause__ = cause
+    result = _vocab_failing(monkeypatch, tmp_path, error)
+    assert "out of memory" not in result.output
+    if wrapped:
+        assert result.exit_code == 5
+        assert "needs the package 'hnswlib'" in result.output
+    else:
+        assert result.exit_code == 1 and result.exception is cause
+
+
 def test_the_default_embedding_cache_follows_xdg_cache_home(corpus, tmp_path):
     # numba's cache of the kernels went to $XDG_CACHE_HOME/numba, the label embeddings
     # to ~/.cache whatever it said: with a home that cannot be written, none was kept

@@ -330,9 +330,30 @@ def _memory_ran_out(exc: BaseException) -> bool:
         if isinstance(one, OSError) and one.errno == errno.ENOMEM:
             return True
         if isinstance(one, (ImportError, OSError)) and any(
-                said in str(one) for said in _NO_MEMORY_SAID):
+                said in str(one) for said in _NO_MEMORY_SAID) and not _on_noexec(one):
             return True
         one = one.__cause__ or one.__context__
+    return False
+
+
+def _on_noexec(exc: ImportError | OSError) -> bool:
+    """Whether the library ``exc`` could not load lies on a file system mounted
+    ``noexec``: the loader says "failed to map segment from shared object" of it just
+    as under ``ulimit -v`` (hnswlib's .so on such a PYTHONPATH read as out of memory)."""
+    import os
+
+    paths = [getattr(exc, "path", None), getattr(exc, "filename", None)]
+    named = str(exc).split(": failed to map segment", 1)[0]
+    if os.path.isabs(named):
+        paths.append(named)
+    for path in paths:
+        if not isinstance(path, str) or not path:
+            continue
+        try:
+            if os.statvfs(path).f_flag & getattr(os, "ST_NOEXEC", 0):
+                return True
+        except (OSError, ValueError):
+            continue
     return False
 
 
