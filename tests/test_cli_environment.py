@@ -70,6 +70,19 @@ def test_json_output_reads_back_whatever_stdout_encodes(corpus, encoding):
     assert [item["label"] for item in labels] == LABELS
 
 
+def test_json_on_a_stdout_that_is_not_utf8_is_ascii_whatever_its_labels(corpus):
+    # a latin-1 stdout wrote 'caf\xe9' as its byte 0xE9 where every label of the text
+    # was latin-1 ('vocab V --json > v.json': jq read "caf\ufffd", json.loads refused
+    # it), and as \u00e9 where another label was an emoji: a JSON file's reader decodes
+    # UTF-8 (RFC 8259), which the ASCII of JSON's \u escapes is, whatever the locale
+    vocab = corpus["folder"] / "latin.tsv"
+    vocab.write_text("<http://ex.org/cafe>\tcaf\u00e9\n", encoding="utf-8")
+    result = tagsmith("vocab", vocab, "--json", env=LATIN1)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.isascii()
+    assert json.loads(result.stdout)["labels"][0]["label"] == "caf\u00e9"
+
+
 def test_a_file_name_the_posix_locale_cannot_decode_is_written_back_as_it_was(corpus):
     # LC_ALL=POSIX with PYTHONUTF8=0: Python decodes the name's bytes as surrogate
     # escapes, and click wrote them to its UTF-8 stdout as '?' ('sanasto_???.tsv')

@@ -1078,9 +1078,12 @@ def json_text(obj: object, *, indent: int | None = None, ascii: bool = False) ->
 
 def print_json(obj: object, *, indent: int | None = None, err: bool = False) -> None:
     """``obj`` as :func:`json_text` on stdout (``err``: stderr), non-ASCII characters
-    as ``\\u`` escapes where the stream's encoding cannot write them (a latin-1
-    stdout ended in a UnicodeEncodeError traceback at the first Chinese label)."""
+    as ``\\u`` escapes where the stream's encoding cannot write every character (a
+    latin-1 stdout ended in a UnicodeEncodeError traceback at the first Chinese label):
+    all of them, so that the JSON is ASCII, which a reader decoding UTF-8 reads (a
+    latin-1 label alone was written as its latin-1 byte, which jq read as U+FFFD)."""
+    stream = sys.stderr if err else sys.stdout
     text = json_text(obj, indent=indent)
-    if not _encodes(sys.stderr if err else sys.stdout, text):
+    if not _encodes(stream, "\U0010ffff") or not _encodes(stream, text):
         text = json_text(obj, indent=indent, ascii=True)
     click.echo(text, err=err)
