@@ -220,6 +220,31 @@ def test_a_library_that_cannot_be_mapped_is_out_of_memory_not_missing(monkeypatc
         "give the command less to hold")
 
 
+def test_running_out_of_memory_loading_the_commands_is_one_line(monkeypatch, capsys):
+    # `ulimit -v 60000 tagsmith vocab V`: numpy, imported as the commands register
+    # (before any command ran), ended in an ImportError traceback (libscipy_openblas
+    # ...so: failed to map segment from shared object); under 150000 a MemoryError one
+    import tagsmith.cli as tagsmith_cli
+
+    def fail():
+        try:
+            raise ImportError("libscipy_openblas64_.so: failed to map segment from shared "
+                              "object")
+        except ImportError as exc:  # numpy's: its advice, 24 lines, in the error line
+            raise ImportError("\n\nIMPORTANT: PLEASE READ THIS FOR ADVICE ON HOW TO SOLVE "
+                              f"THIS ISSUE!\n\nOriginal error was: {exc}\n") from exc
+
+    _memory_limit(monkeypatch, 58)
+    monkeypatch.setattr(tagsmith_cli, "_register_commands", fail)
+    with pytest.raises(SystemExit) as exited:
+        tagsmith_cli.main(["vocab", "v.tsv"])
+    assert exited.value.code == 1
+    assert capsys.readouterr().err.strip() == (
+        "error: out of memory loading a library (libscipy_openblas64_.so: failed to map "
+        "segment from shared object): the address-space limit (ulimit -v) is 58 MB; "
+        "raise it or give the command less to hold")
+
+
 def test_other_import_errors_keep_their_meaning(monkeypatch, tmp_path):
     from tagsmith.exceptions import MissingDependencyError
 

@@ -361,16 +361,19 @@ def _out_of_memory(exc: BaseException) -> str:
     """The error line's text for ``exc``, where :func:`_memory_ran_out`: what ran out
     (memory; the address-space limit, ``ulimit -v``, where one is set) and, of a library
     that could not be loaded, its loader's words. It was a MemoryError, ImportError or
-    OSError traceback, exit code 1."""
+    OSError traceback, exit code 1. The loader's words are its line, of the error
+    deepest in the chain that says them: numpy's ImportError has them after 24 lines of
+    its advice, which were the error line."""
     loading = ""
     one: BaseException | None = exc
     for _ in range(20):
         if one is None:
             break
-        if isinstance(one, (ImportError, OSError)) and any(
-                said in str(one) for said in _NO_MEMORY_SAID[:1]):
-            loading = f" loading a library ({printable(str(one))})"
-            break
+        if isinstance(one, (ImportError, OSError)) and _NO_MEMORY_SAID[0] in str(one):
+            said = next(line for line in str(one).splitlines()
+                        if _NO_MEMORY_SAID[0] in line)
+            said = said.strip().removeprefix("Original error was: ")
+            loading = f" loading a library ({printable(said)})"
         one = one.__cause__ or one.__context__
     limit = ""
     try:
@@ -677,21 +680,32 @@ def main(argv: list[str] | None = None) -> None:
         click.secho(f"error: {closed}", fg="red", err=True, color=color)
         sys.exit(closed.exit_code)
     _escape_what_stdout_cannot_encode()
-    _register_commands()
+    try:
+        # numpy, imported here, is the first library an address-space limit stops:
+        # `ulimit -v 60000 tagsmith vocab V` was an ImportError traceback
+        _register_commands()
+    except (MemoryError, ImportError) as exc:
+        _said_before_any_command(exc, color)
     with _terminate_as_interrupt():
         try:
             cli.main(args=argv, prog_name="tagsmith", color=color)
         except (MemoryError, ImportError, OSError) as exc:
-            # before any command ran, out of click's parsing: ``tagsmith --help``
-            # to a full disk was an OSError traceback
-            if _memory_ran_out(exc):
-                click.secho(f"error: {_out_of_memory(exc)}", fg="red", err=True,
-                            color=color)
-                sys.exit(EXIT_OUT_OF_MEMORY)
-            if not isinstance(exc, OSError) or exc.errno not in _ENVIRONMENT_ERRNOS:
-                raise
-            click.secho(f"error: {_output_failed(exc)}", fg="red", err=True, color=color)
-            sys.exit(1)
+            # out of click's parsing: ``tagsmith --help`` to a full disk was an
+            # OSError traceback
+            _said_before_any_command(exc, color)
+
+
+def _said_before_any_command(exc: MemoryError | ImportError | OSError,
+                             color: bool | None) -> NoReturn:
+    """Say ``exc``, raised before any command ran, as one line and exit, where it is
+    running out of memory or an output that cannot be written; else raise it again."""
+    if _memory_ran_out(exc):
+        click.secho(f"error: {_out_of_memory(exc)}", fg="red", err=True, color=color)
+        sys.exit(EXIT_OUT_OF_MEMORY)
+    if not isinstance(exc, OSError) or exc.errno not in _ENVIRONMENT_ERRNOS:
+        raise exc
+    click.secho(f"error: {_output_failed(exc)}", fg="red", err=True, color=color)
+    sys.exit(1)
 
 
 def _color() -> bool | None:
