@@ -257,7 +257,8 @@ def test_other_import_errors_keep_their_meaning(monkeypatch, tmp_path):
     assert broken.exit_code == 1 and isinstance(broken.exception, ImportError)
 
 
-@pytest.mark.parametrize("wrapped", [False, True], ids=["import", "as-missing-package"])
+@pytest.mark.parametrize("wrapped", [False, True, "numpy"],
+                         ids=["import", "as-missing-package", "numpy's-advice"])
 def test_a_library_on_a_noexec_file_system_is_not_out_of_memory(monkeypatch, tmp_path,
                                                                  wrapped):
     # the loader says "failed to map segment from shared object" of a library on a file
@@ -279,13 +280,18 @@ def test_a_library_on_a_noexec_file_system_is_not_out_of_memory(monkeypatch, tmp
     cause = ImportError(f"{library}: failed to map segment from shared object",
                         name="hnswlib", path=library)
     error: Exception = cause
-    if wrapped:
+    if wrapped == "numpy":  # numpy on such a PYTHONPATH: its advice, the loader's words
+        error = ImportError(f"IMPORTANT: PLEASE READ THIS\n\nOriginal error was: {cause}")
+        error.__cause__ = cause
+    elif wrapped:
         error = MissingDependencyError("hnswlib", extra="embed",
                                        feature="approximate nearest-neighbour search")
         error.__cause__ = cause
     result = _vocab_failing(monkeypatch, tmp_path, error)
     assert "out of memory" not in result.output
-    if wrapped:
+    if wrapped == "numpy":
+        assert result.exit_code == 1 and result.exception is error
+    elif wrapped:
         assert result.exit_code == 5
         assert "needs the package 'hnswlib'" in result.output
     else:

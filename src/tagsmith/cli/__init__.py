@@ -321,19 +321,20 @@ def _memory_ran_out(exc: BaseException) -> bool:
     the process ran out of memory: a MemoryError, an OSError of ENOMEM, or a library the
     loader could not map (zeroshot under ``ulimit -v 700000`` said "needs the package
     'sentence-transformers': pip install", exit code 5, of an installed package)."""
-    seen: set[int] = set()
+    chain: list[BaseException] = []
     one: BaseException | None = exc
-    while one is not None and id(one) not in seen and len(seen) < 20:
-        seen.add(id(one))
+    while one is not None and all(one is not other for other in chain) and len(chain) < 20:
+        chain.append(one)
         if isinstance(one, MemoryError):
             return True
         if isinstance(one, OSError) and one.errno == errno.ENOMEM:
             return True
-        if isinstance(one, (ImportError, OSError)) and any(
-                said in str(one) for said in _NO_MEMORY_SAID) and not _on_noexec(one):
-            return True
         one = one.__cause__ or one.__context__
-    return False
+    loading = [one for one in chain if isinstance(one, (ImportError, OSError))]
+    # a library on a noexec file system anywhere in the chain is no memory: numpy's
+    # ImportError repeats the loader's words of the one it was raised from
+    return any(any(said in str(one) for said in _NO_MEMORY_SAID) for one in loading) \
+        and not any(_on_noexec(one) for one in loading)
 
 
 def _on_noexec(exc: ImportError | OSError) -> bool:
