@@ -277,6 +277,7 @@ def test_a_library_on_a_noexec_file_system_is_not_out_of_memory(monkeypatch, tmp
         return os.statvfs_result((*result[:8], result.f_flag | os.ST_NOEXEC, *result[9:]))
 
     monkeypatch.setattr(os, "statvfs", statvfs)
+    _memory_limit(monkeypatch, 683)  # not memory even where a limit is set
     cause = ImportError(f"{library}: failed to map segment from shared object",
                         name="hnswlib", path=library)
     error: Exception = cause
@@ -296,6 +297,51 @@ def test_a_library_on_a_noexec_file_system_is_not_out_of_memory(monkeypatch, tmp
         assert "needs the package 'hnswlib'" in result.output
     else:
         assert result.exit_code == 1 and result.exception is cause
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["import", "as-missing-package"])
+def test_a_library_that_cannot_be_mapped_without_a_memory_limit_keeps_its_meaning(
+        monkeypatch, tmp_path, wrapped):
+    # the loader says "failed to map segment from shared object" of a library that
+    # SELinux or fapolicyd will not let be mapped too: with no limit on the address space
+    # (ulimit -v, ulimit -d) it read as "error: out of memory loading a library (...)"
+    import resource
+
+    from tagsmith.exceptions import MissingDependencyError
+
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (resource.RLIM_INFINITY,
+                                                              resource.RLIM_INFINITY))
+    cause = ImportError("/opt/venv/hnswlib.so: failed to map segment from shared object")
+    error: Exception = cause
+    if wrapped:
+        error = MissingDependencyError("hnswlib", extra="embed",
+                                       feature="approximate nearest-neighbour search")
+        error.__cause__ = cause
+    result = _vocab_failing(monkeypatch, tmp_path, error)
+    assert "out of memory" not in result.output
+    if wrapped:
+        assert result.exit_code == 5
+        assert "needs the package 'hnswlib'" in result.output
+    else:
+        assert result.exit_code == 1 and result.exception is cause
+
+
+def test_a_data_size_limit_is_a_memory_limit_too(monkeypatch, tmp_path):
+    # `ulimit -d` (RLIMIT_DATA) stops the loader mapping a library as `ulimit -v` does
+    import resource
+
+    def getrlimit(which):
+        if which == resource.RLIMIT_DATA:
+            return (500 * 2 ** 20, resource.RLIM_INFINITY)
+        return (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
+
+    monkeypatch.setattr(resource, "getrlimit", getrlimit)
+    error = ImportError("libtorch_cpu.so: failed to map segment from shared object")
+    result = _vocab_failing(monkeypatch, tmp_path, error)
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "error: out of memory loading a library (libtorch_cpu.so: failed to map segment "
+        "from shared object)")
 
 
 def test_the_default_embedding_cache_follows_xdg_cache_home(corpus, tmp_path):

@@ -331,10 +331,26 @@ def _memory_ran_out(exc: BaseException) -> bool:
             return True
         one = one.__cause__ or one.__context__
     loading = [one for one in chain if isinstance(one, (ImportError, OSError))]
-    # a library on a noexec file system anywhere in the chain is no memory: numpy's
-    # ImportError repeats the loader's words of the one it was raised from
-    return any(any(said in str(one) for said in _NO_MEMORY_SAID) for one in loading) \
-        and not any(_on_noexec(one) for one in loading)
+    # the loader's "failed to map segment" is memory only under a limit on the address
+    # space: it says so too of a library SELinux or fapolicyd will not let be mapped
+    # (read as out of memory), and of one on a noexec file system anywhere in the chain
+    # (numpy's ImportError repeats the loader's words of the one it was raised from)
+    said = any(any(words in str(one) for words in _NO_MEMORY_SAID[1:]) for one in loading) \
+        or (any(_NO_MEMORY_SAID[0] in str(one) for one in loading)
+            and _address_space_limited())
+    return said and not any(_on_noexec(one) for one in loading)
+
+
+def _address_space_limited() -> bool:
+    """Whether a limit on the process's memory is set (``ulimit -v``, RLIMIT_AS, or
+    ``ulimit -d``, RLIMIT_DATA), under which the loader cannot map a library."""
+    try:
+        import resource
+
+        return any(resource.getrlimit(which)[0] != resource.RLIM_INFINITY
+                   for which in (resource.RLIMIT_AS, resource.RLIMIT_DATA))
+    except (ImportError, OSError, ValueError, AttributeError):  # no resource module
+        return False
 
 
 def _on_noexec(exc: ImportError | OSError) -> bool:
