@@ -95,6 +95,31 @@ def test_a_file_name_the_posix_locale_cannot_decode_is_written_back_as_it_was(co
     assert "  \u9e1f\u7c7b".encode() in result.stdout  # a label, UTF-8 as click wrote it
 
 
+SUMMARY = """\
+import os, sys
+from tagsmith.cli import print_json
+print_json({"output": os.fsdecode(b"out_\\xff.tsv"), "labels": sys.argv[1:]}, err=True)
+"""
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "latin-1"])
+def test_a_json_summary_naming_a_file_the_locale_cannot_decode(encoding):
+    # label's and taxonomy's summary on stderr, in a UTF-8 locale: a file name holding
+    # the byte 0xff (a surrogate escape) was tested strictly where stderr writes it with
+    # backslashreplace (as JSON's \udcff), so every label was written \u-escaped too
+    labels = ["caf\u00e9", "\u9e1f", "\N{CAT FACE}"]
+    result = subprocess.run([sys.executable, "-c", SUMMARY, *labels], capture_output=True,
+                            env={**os.environ, "LC_ALL": "C.UTF-8", "PYTHONUTF8": "0",
+                                 "PYTHONIOENCODING": f"{encoding}:strict"}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stderr)
+    assert summary == {"output": "out_\udcff.tsv", "labels": labels}
+    if encoding == "utf-8":  # what stderr can write, as it is
+        assert "caf\u00e9 \u9e1f".replace(" ", '", "').encode() in result.stderr
+    else:  # a latin-1 stderr: JSON's escapes, every one (backslashreplace: \U0001f431)
+        assert result.stderr.isascii()
+
+
 def test_a_closed_stdout_is_refused(corpus):
     # `tagsmith vocab V >&-` said nothing and exited 0, its output lost (suggest died in
     # an AttributeError traceback)

@@ -795,7 +795,7 @@ def _escape_what_stdout_cannot_encode() -> None:
         except (AttributeError, ValueError, OSError):  # not a TextIOWrapper, or closed
             pass
         return
-    if _encodes(stream, "\U0010ffff") or getattr(stream, "errors", None) != "strict":
+    if _encodes(stream, "\U0010ffff", strict=True) or getattr(stream, "errors", None) != "strict":
         return
 
     def escape(exc: UnicodeError) -> tuple[str | bytes, int]:
@@ -815,15 +815,19 @@ def _escape_what_stdout_cannot_encode() -> None:
         pass
 
 
-def _encodes(stream: object, text: str) -> bool:
-    """Whether ``stream``'s encoding can write ``text`` (True for a stream that names
-    no encoding, or an encoding Python does not know): with its surrogate escapes where
-    it has them, a file name's bytes that the locale could not decode."""
+def _encodes(stream: object, text: str, *, strict: bool = False) -> bool:
+    r"""Whether ``stream``'s encoding can write ``text`` (True for a stream that names
+    no encoding, or an encoding Python does not know): with the error handler the
+    stream has where it writes a file name's bytes that the locale could not decode
+    back as they were (surrogate escapes) or as JSON reads them (``backslashreplace``,
+    stderr's: ``\udcff``; a UTF-8 stderr's JSON summary naming such a file was all
+    ``\u`` escapes); ``strict`` (or any other handler): the encoding's own."""
     encoding = getattr(stream, "encoding", None)
     if not isinstance(encoding, str):
         return True
-    errors = "surrogateescape" if getattr(stream, "errors", None) == "surrogateescape" \
-        else "strict"
+    errors = getattr(stream, "errors", None)
+    if strict or errors not in ("surrogateescape", "backslashreplace"):
+        errors = "strict"
     try:
         text.encode(encoding, errors)
     except UnicodeEncodeError:
@@ -1115,6 +1119,9 @@ def print_json(obj: object, *, indent: int | None = None, err: bool = False) -> 
     latin-1 label alone was written as its latin-1 byte, which jq read as U+FFFD)."""
     stream = sys.stderr if err else sys.stdout
     text = json_text(obj, indent=indent)
-    if not _encodes(stream, "\U0010ffff") or not _encodes(stream, text):
+    # every character strictly (a latin-1 stderr's backslashreplace would write an emoji
+    # as \U0001f431, no JSON), and the text with the stream's own handler: a UTF-8
+    # stream's writes a surrogate escape as JSON does, or back as the byte it was
+    if not _encodes(stream, "\U0010ffff", strict=True) or not _encodes(stream, text):
         text = json_text(obj, indent=indent, ascii=True)
     click.echo(text, err=err)
