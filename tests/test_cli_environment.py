@@ -120,6 +120,42 @@ def test_a_json_summary_naming_a_file_the_locale_cannot_decode(encoding):
         assert result.stderr.isascii()
 
 
+def _in_process(monkeypatch, encoding, errors, *args):
+    """``tagsmith.cli.main(ARGS)`` called by a host program whose stdout is ``encoding``
+    with ``errors``: its exit code, stdout's bytes and stderr's text."""
+    import io
+
+    import tagsmith.cli as tagsmith_cli
+
+    out, err = io.BytesIO(), io.BytesIO()
+    stdout = io.TextIOWrapper(out, encoding=encoding, errors=errors)
+    stderr = io.TextIOWrapper(err, encoding="utf-8", errors="backslashreplace")
+    monkeypatch.setattr(sys, "stdout", stdout)
+    monkeypatch.setattr(sys, "stderr", stderr)
+    with pytest.raises(SystemExit) as exited:
+        tagsmith_cli.main(list(map(str, args)))
+    assert sys.stdout is stdout and sys.stderr is stderr
+    assert (stdout.encoding, stdout.errors) == (encoding, errors)  # as they were
+    stdout.flush()
+    stderr.flush()
+    return exited.value.code, out.getvalue(), err.getvalue().decode()
+
+
+def test_main_in_process_leaves_the_hosts_stdout_as_it_was(corpus, monkeypatch):
+    # a host program calling tagsmith.cli.main([...]) kept a stdout reconfigured to
+    # UTF-8 (an ASCII one) or to the escaping handler (a latin-1 one) after it returned,
+    # and the warning of the escapes was said once in the process, not once per call
+    for _ in range(2):
+        code, out, err = _in_process(monkeypatch, "latin-1", "strict", "vocab",
+                                     corpus["vocab"])
+        assert code == 0, err
+        assert b"\\u9e1f\\u7c7b" in out
+        assert err.count("warning: stdout's encoding, latin-1") == 1
+    code, out, err = _in_process(monkeypatch, "ascii", "strict", "vocab", corpus["vocab"])
+    assert code == 0, err
+    assert "\u9e1f\u7c7b".encode() in out  # UTF-8 while main ran
+
+
 def test_a_closed_stdout_is_refused(corpus):
     # `tagsmith vocab V >&-` said nothing and exited 0, its output lost (suggest died in
     # an AttributeError traceback)

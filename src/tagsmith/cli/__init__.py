@@ -686,7 +686,31 @@ def _register_commands() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
+    """Console-script entry point. Called in process (``tagsmith.cli.main([...])``), it
+    leaves ``sys.stdout`` and ``sys.stderr`` as they were when it returns: a host
+    program kept a stdout made UTF-8 or writing escapes
+    (:func:`_escape_what_stdout_cannot_encode`) after it."""
+    stdout, stderr = sys.stdout, sys.stderr
+    settings = (getattr(stdout, "encoding", None), getattr(stdout, "errors", None))
+    _STDOUT_ESCAPES["warned"] = False  # its warning once a call, not once a process
+    try:
+        _main(argv)
+    finally:
+        if sys.stderr is not stderr:  # the null device _hold_closed_descriptors opened
+            try:
+                sys.stderr.close()
+            except (AttributeError, OSError, ValueError):
+                pass
+            sys.stderr = stderr
+        if (getattr(stdout, "encoding", None), getattr(stdout, "errors", None)) != settings:
+            try:
+                stdout.reconfigure(encoding=settings[0],  # type: ignore[union-attr]
+                                   errors=settings[1])
+            except (AttributeError, OSError, ValueError):  # closed
+                pass
+
+
+def _main(argv: list[str] | None) -> None:
     color = _color()
     _hold_closed_descriptors()
     if sys.stdout is None:
