@@ -166,6 +166,24 @@ def test_a_closed_stdout_is_refused(corpus):
         "output)")
 
 
+def test_a_command_whose_product_is_a_file_runs_with_a_closed_stdout(corpus, tmp_path):
+    # `tagsmith -q train C -o B --vocab V >&-` wrote its bundle (exit code 0) until a
+    # closed stdout was refused for every command: its stdout is a summary of the bundle
+    bundle = tmp_path / "model"
+    result = tagsmith("-q", "train", corpus["train"], "--vocab", corpus["vocab"], "-o",
+                      bundle, "--feature-param", "char_ngrams=null", "--feature-param",
+                      "min_df=1", shell_redirect=">&-")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == b""
+    assert (bundle / "manifest.json").exists()
+    # its help, and a file written to stdout, are stdout's: refused still
+    for args in (["train", "--help"], ["label", corpus["train"], "--vocab", corpus["vocab"],
+                                       "-o", "/dev/stdout"]):
+        refused = tagsmith(*args, shell_redirect=">&-")
+        assert refused.returncode == 3
+        assert refused.stderr.startswith(b"error: stdout: cannot be written (it is closed")
+
+
 def test_a_closed_stderr_does_not_end_the_command(corpus, tmp_path):
     # `tagsmith train ... 2>&-`: the progress bar asked the closed stderr (None) whether
     # it is a terminal, an AttributeError nobody saw, exit code 1, no bundle

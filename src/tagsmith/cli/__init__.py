@@ -696,12 +696,15 @@ def main(argv: list[str] | None = None) -> None:
     try:
         _main(argv)
     finally:
-        if sys.stderr is not stderr:  # the null device _hold_closed_descriptors opened
-            try:
-                sys.stderr.close()
-            except (AttributeError, OSError, ValueError):
-                pass
-            sys.stderr = stderr
+        # the null device in place of a closed stdout or stderr (_main and
+        # _hold_closed_descriptors)
+        for name, stream in (("stdout", stdout), ("stderr", stderr)):
+            if getattr(sys, name) is not stream:
+                try:
+                    getattr(sys, name).close()
+                except (AttributeError, OSError, ValueError):
+                    pass
+                setattr(sys, name, stream)
         if (getattr(stdout, "encoding", None), getattr(stdout, "errors", None)) != settings:
             try:
                 stdout.reconfigure(encoding=settings[0],  # type: ignore[union-attr]
@@ -713,6 +716,12 @@ def main(argv: list[str] | None = None) -> None:
 def _main(argv: list[str] | None) -> None:
     color = _color()
     _hold_closed_descriptors()
+    if sys.stdout is None and _product_is_a_file(sys.argv[1:] if argv is None else argv):
+        # its stdout lines are a summary of the file it writes: `train ... -o B >&-`
+        # was refused with the rest, where it wrote its bundle before
+        import os
+
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")
     if sys.stdout is None:
         # ``>&-``: suggest died in an AttributeError traceback, and vocab or info said
         # nothing and exited 0, their output lost
@@ -734,6 +743,42 @@ def _main(argv: list[str] | None) -> None:
             # out of click's parsing: ``tagsmith --help`` to a full disk was an
             # OSError traceback
             _said_before_any_command(exc, color)
+
+
+#: the commands whose product is a file they write, their stdout a summary of it (run
+#: with a closed stdout, ``>&-``, that summary goes to the null device); the others'
+#: product is stdout, refused closed
+FILE_COMMANDS = frozenset({"train", "calibrate", "audit", "apply-review", "label",
+                           "taxonomy", "distill"})
+
+#: the names of stdout as a path to write (``label -o /dev/stdout``)
+_STDOUT_PATHS = frozenset({"/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"})
+
+
+def _product_is_a_file(args: Sequence[str]) -> bool:
+    """Whether the command line ``args`` (after ``tagsmith``) runs one of
+    :data:`FILE_COMMANDS` writing no file to stdout and asking for no help: the group's
+    own options take no value, so its first word that is no option names the command.
+
+    >>> _product_is_a_file(["-q", "train", "c.tsv", "-o", "m"])
+    True
+    >>> [_product_is_a_file(args) for args in (["vocab", "v.tsv"], ["train", "--help"],
+    ...  ["label", "c.tsv", "-o/dev/stdout"], ["taxonomy", "c", "--skos=/dev/fd/1"])]
+    [False, False, False, False]
+    """
+    import os
+
+    words = [str(word) for word in args]
+    command = next((i for i, word in enumerate(words) if not word.startswith("-")), None)
+    if command is None or "--" in words[:command] or words[command] not in FILE_COMMANDS:
+        return False
+    for word in words[command + 1:]:
+        if word in ("-h", "--help"):
+            return False
+        for value in (word, word.partition("=")[2], word[2:] if word[:2] == "-o" else ""):
+            if value and os.path.normpath(value) in _STDOUT_PATHS:
+                return False
+    return True
 
 
 def _said_before_any_command(exc: MemoryError | ImportError | OSError,
