@@ -2601,7 +2601,7 @@ def test_quiet_and_verbose_together_are_refused(flags, goemotions_small):
 
 def test_an_alpha_too_small_for_the_conformal_documents_is_warned_about(bundle,
                                                                         goemotions_small,
-                                                                        tmp_path):
+                                                                        tmp_path, caplog):
     """20 conformal documents cannot meet alpha 0.01 (it needs 99): every set was every
     label, abstaining, and neither calibrate nor suggest --sets said why."""
     lines = goemotions_small["test"].read_text().splitlines(keepends=True)
@@ -2612,30 +2612,40 @@ def test_an_alpha_too_small_for_the_conformal_documents_is_warned_about(bundle,
     result = CliRunner().invoke(cli, ["calibrate", str(bundle), "--data", str(few), "-o",
                                       str(out), "--alpha", "0.01"])
     assert result.exit_code == 0, result.output
-    assert ("warning: --alpha: alpha 0.01 is below 1/(n + 1) = " in result.output
+    assert ("--alpha: alpha 0.01 is below 1/(n + 1) = " in caplog.text
             and "every recall set is every label; calibrate on at least 99 such documents"
-            in result.output), result.output
+            in caplog.text), caplog.text
     docs = tmp_path / "docs.txt"
     docs.write_text("Thank you so much!\nWhat a mess.\n")
+    caplog.clear()
     result = CliRunner().invoke(cli, ["suggest", str(out), str(docs), "--sets",
                                       "--format", "tsv"])
     assert result.exit_code == 0, result.output
-    assert result.output.count("warning: --alpha: alpha 0.01 is below") == 1, result.output
+    assert _warned(caplog).count("--alpha: alpha 0.01 is below") == 1, caplog.text
     assert "\t28\tabstain" in result.output  # the sets it warns of: every label
+    caplog.clear()
     result = CliRunner().invoke(cli, ["suggest", str(out), str(docs), "--sets", "--alpha",
                                       "0.3", "--format", "tsv"])
-    assert result.exit_code == 0 and "warning" not in result.output, result.output
+    assert result.exit_code == 0 and not _warned(caplog), caplog.text
     # eval --calibration measured those sets and said nothing of why they were everything
+    caplog.clear()
     result = CliRunner().invoke(cli, ["eval", str(out), str(few), "--calibration", "--alpha",
                                       "0.01", "--alpha", "0.3"])
     assert result.exit_code == 0, result.output
-    warned = [line for line in result.output.splitlines()
-              if line.startswith("warning: --alpha: alpha 0.01 is below")]
+    warned = [line for line in _warned(caplog).splitlines()
+              if line.startswith("--alpha: alpha 0.01 is below")]
     assert len(warned) == 2, result.output  # the recall sets and the mondrian ones
     assert "every recall set is every label;" in warned[0]
     assert "every mondrian set is every label of its band" in warned[1]
-    assert "alpha 0.3 is below" not in result.output, result.output
+    assert "alpha 0.3 is below" not in caplog.text, caplog.text
     assert "alpha=0.01 recall   recall 1.0000  set size 28.00" in result.output, result.output
+
+
+def _warned(caplog) -> str:
+    """The messages of the tagsmith warnings ``caplog`` holds, one a line (a command's
+    warnings are logged: pytest's handler on the root logger has them, not stderr)."""
+    return "\n".join(record.getMessage() for record in caplog.records
+                     if record.name.startswith("tagsmith") and record.levelno == logging.WARNING)
 
 
 def _train_with_share(goemotions_small, out, fraction: str, *extra: str):
@@ -2647,46 +2657,67 @@ def _train_with_share(goemotions_small, out, fraction: str, *extra: str):
 
 
 def test_train_warns_when_its_conformal_documents_cannot_meet_the_default_alpha(
-        goemotions_small, tmp_path):
+        goemotions_small, tmp_path, caplog):
     """train --calibration-fraction 0.004 of 3,000 documents keeps 6 conformal ones:
     every set at the bundle's alpha 0.1 (below 1/7) was every label, and train said
     nothing of it, where calibrate on the same documents warns."""
     out = tmp_path / "model"
     result = _train_with_share(goemotions_small, out, "0.004")
     assert result.exit_code == 0, result.output
-    assert ("warning: --calibration-fraction: alpha 0.1 is below 1/(n + 1) = 0.1429 for the "
-            "n = 6 conformal documents" in result.output), result.output
-    assert "every recall set is every label" in result.output, result.output
+    assert ("--calibration-fraction: alpha 0.1 is below 1/(n + 1) = 0.1429 for the "
+            "n = 6 conformal documents" in caplog.text), caplog.text
+    assert "every recall set is every label" in caplog.text, caplog.text
+    caplog.clear()
     result = _train_with_share(goemotions_small, tmp_path / "enough", "0.1")
-    assert result.exit_code == 0 and "warning" not in result.output, result.output
+    assert result.exit_code == 0 and "is below" not in caplog.text, caplog.text
 
 
 def test_train_warns_of_a_calibration_share_above_half_and_a_held_out_check_on_few(
-        goemotions_small, tmp_path):
+        goemotions_small, tmp_path, caplog):
     """--calibration-fraction 0.99 of 3,000 documents trained on 30, set 2,970 aside and
     printed no warning; its held-out check on 3 documents printed every metric as 1.0000
     as if it had measured something."""
     out = tmp_path / "model"
     result = _train_with_share(goemotions_small, out, "0.99")
     assert result.exit_code == 0, result.output
-    assert ("warning: --calibration-fraction 0.99 sets 2,970 documents aside for calibration "
+    assert ("--calibration-fraction 0.99 sets 2,970 documents aside for calibration "
             "and trains the model on 30: it learns from fewer documents than calibration "
-            "takes" in result.output), result.output
+            "takes" in _warned(caplog)), caplog.text
     held_out = [line for line in result.output.splitlines() if line.startswith("held-out")]
     assert len(held_out) == 1 and held_out[0].endswith(
         "(3 documents: too few for these figures to measure the model)"), result.output
+    caplog.clear()
     result = _train_with_share(goemotions_small, tmp_path / "json", "0.99", "--json")
     assert result.exit_code == 0, result.output
-    assert ("warning: the held-out check rests on 3 documents: too few for its figures to "
-            "measure the model" in result.stderr), result.stderr
+    assert ("the held-out check rests on 3 documents: too few for its figures to "
+            "measure the model" in _warned(caplog)), caplog.text
     # half or less set aside, and a held-out check on enough documents: nothing said
+    caplog.clear()
     result = _train_with_share(goemotions_small, tmp_path / "half", "0.5")
-    assert result.exit_code == 0 and "warning" not in result.output, result.output
-    assert "too few" not in result.output, result.output
+    assert result.exit_code == 0, result.output
+    assert not _warned(caplog) and "too few" not in result.output, caplog.text
+
+
+def test_every_warning_on_stderr_has_the_log_lines_form(goemotions_small, tmp_path):
+    """The warnings a command printed itself read ``warning: ...``, with no time, beside
+    the logged ``2026-... WARNING ...`` ones of the same run: train
+    --calibration-fraction 0.004 printed "WARNING calibrating on only 12 held-out
+    documents" and then "warning: --calibration-fraction: alpha 0.1 is below ..."."""
+    result = subprocess.run(
+        [sys.executable, "-m", "tagsmith", "train", str(goemotions_small["train"]),
+         "--vocab", str(goemotions_small["vocab"]), "-o", str(tmp_path / "model"), *FAST,
+         "--calibration-fraction", "0.004"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    logged = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|WARNING) ")
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line.lower()]
+    assert any("calibrating on only" in line for line in warnings), result.stderr
+    assert any("--calibration-fraction: alpha 0.1 is below" in line
+               for line in warnings), result.stderr
+    assert all(logged.match(line) for line in result.stderr.splitlines()), result.stderr
 
 
 def test_a_mondrian_band_without_conformal_documents_is_warned_about(bundle, goemotions_small,
-                                                                     tmp_path):
+                                                                     tmp_path, caplog):
     """Calibrated on documents of the one frequent label alone (neutral), the other bands
     had no conformal document: every mondrian set held every label of those bands, at
     any alpha, and neither calibrate nor suggest --sets --set-method mondrian said so
@@ -2702,16 +2733,18 @@ def test_a_mondrian_band_without_conformal_documents_is_warned_about(bundle, goe
     assert result.exit_code == 0, result.output
     said = ("frequency bands have no conformal document with a true label: every mondrian "
             "set holds every label of those bands, at any alpha")
-    assert result.output.count(said) == 1, result.output
+    assert _warned(caplog).count(said) == 1, caplog.text
     docs = tmp_path / "docs.txt"
     docs.write_text("Thank you so much!\nWhat a mess.\n")
+    caplog.clear()
     result = CliRunner().invoke(cli, ["suggest", str(out), str(docs), "--sets", "--set-method",
                                       "mondrian", "--alpha", "0.5", "--format", "tsv"])
     assert result.exit_code == 0, result.output
-    assert result.output.count(said) == 1, result.output
+    assert _warned(caplog).count(said) == 1, caplog.text
+    caplog.clear()
     result = CliRunner().invoke(cli, ["suggest", str(out), str(docs), "--sets", "--alpha",
                                       "0.5", "--format", "tsv"])
-    assert result.exit_code == 0 and "warning" not in result.output, result.output
+    assert result.exit_code == 0 and not _warned(caplog), caplog.text
 
 
 @pytest.mark.parametrize("width", [80, 60])

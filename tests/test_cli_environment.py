@@ -55,7 +55,8 @@ def test_a_label_stdout_cannot_encode_is_escaped_not_a_traceback(corpus):
     assert "<http://ex.org/\\u9e1f>  \\u9e1f\\u7c7b" in out
     assert "Kissa \\U0001f431" in out
     assert b"\\U0001f431" in result.stderr  # the warning's escape of the first one
-    assert result.stderr.count(b"warning: stdout's encoding, latin-1") == 1
+    # logged, as every warning ("TIME WARNING ...")
+    assert result.stderr.count(b" WARNING stdout's encoding, latin-1") == 1
 
 
 @pytest.mark.parametrize("encoding", ["latin-1", "ascii", "utf-8"])
@@ -232,7 +233,7 @@ def test_a_default_embedding_cache_that_cannot_be_written_is_given_up(corpus, tm
     assert result.returncode == 0, result.stderr
     assert [json.loads(line)["suggestions"][0]["label"]
             for line in result.stdout.splitlines()] == [LABELS[0], LABELS[3]]
-    assert b"warning: no label embedding cache: " in result.stderr
+    assert b" WARNING no label embedding cache: " in result.stderr  # logged, as every warning
     assert b"is a file, not a folder" in result.stderr
     # one given is still refused, before the encoder loads
     given = tagsmith("zeroshot", corpus["vocab"], docs, "--cache-dir", home / "cache",

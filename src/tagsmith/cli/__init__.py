@@ -1075,16 +1075,14 @@ def only_applies(given: list[str], needs: str) -> str:
 
 
 def warn(message: str) -> None:
-    """Print ``warning: MESSAGE`` on stderr, unless ``-q`` asked for errors only (the
-    warnings tagsmith logs are silenced there too); kept for the command's JSON
-    summary (its ``warnings``) either way."""
-    ctx = click.get_current_context(silent=True)
-    settings = ctx.find_object(dict) if ctx is not None else None
-    if settings and isinstance(settings.get("warnings"), list):
-        settings["warnings"].append(printable(message))
-    if settings and settings.get("quiet"):
-        return
-    click.secho(f"warning: {message}", fg="yellow", err=True)
+    """Log ``MESSAGE`` as a warning of the ``tagsmith`` logger: on stderr as every other
+    warning of the run (``2026-... WARNING MESSAGE``), unless ``-q`` asked for errors
+    only; kept for the command's JSON summary (its ``warnings``) either way.
+
+    Printed as ``warning: MESSAGE`` before, with no time, the two forms read side by
+    side in one run (``WARNING calibrating on only 12 held-out documents`` then
+    ``warning: --calibration-fraction: alpha 0.1 is below ...``)."""
+    logging.getLogger("tagsmith").warning("%s", message)
 
 
 def warn_alpha_too_small(conformal: ConformalModel, alphas: Sequence[float],
