@@ -2716,6 +2716,28 @@ def test_every_warning_on_stderr_has_the_log_lines_form(goemotions_small, tmp_pa
     assert all(logged.match(line) for line in result.stderr.splitlines()), result.stderr
 
 
+def test_a_warning_said_again_in_one_command_is_shown_once(tmp_path, caplog):
+    """train -p max_iter=1 warned "the solver stopped at max_iter=1 ..." twice, word for
+    word (the fit and the refit on all data), and audit five times (one a fold): the
+    second said nothing the first had not."""
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text("".join(f"text {i} word{i % 7} {'good' if i % 2 else 'bad'}\t"
+                              f"{'<u:a>' if i % 2 else '<u:b>'}\n" for i in range(40)))
+    result = CliRunner().invoke(tagsmith_cli.cli, ["train", str(corpus), "-o",
+                                                   str(tmp_path / "m"), "-p", "max_iter=1",
+                                                   *FAST])
+    assert result.exit_code == 0, result.output
+    assert "refit on all data" in caplog.text  # two fits
+    assert _warned(caplog).count("the solver stopped at max_iter=1") == 1, caplog.text
+    # once a command: the next command run in process says it again
+    caplog.clear()
+    result = CliRunner().invoke(tagsmith_cli.cli, ["train", str(corpus), "-o",
+                                                   str(tmp_path / "m2"), "-p", "max_iter=1",
+                                                   *FAST])
+    assert result.exit_code == 0, result.output
+    assert _warned(caplog).count("the solver stopped at max_iter=1") == 1, caplog.text
+
+
 def test_a_mondrian_band_without_conformal_documents_is_warned_about(bundle, goemotions_small,
                                                                      tmp_path, caplog):
     """Calibrated on documents of the one frequent label alone (neutral), the other bands

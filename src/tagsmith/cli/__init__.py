@@ -574,6 +574,26 @@ class _WarningCollector(logging.Handler):
             self.into.append(printable(record.getMessage()))
 
 
+class _OnceWarnings(logging.Filter):
+    """On the ``tagsmith`` logger for one command: a warning said again, word for word,
+    is dropped (shown and kept for the JSON summary once). train -p max_iter=1 warned
+    "the solver stopped at max_iter=1 ..." for the fit and again for the refit, audit
+    once a fold: the repeats said nothing the first had not."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.WARNING:
+            return True
+        message = record.getMessage()
+        if message in self.seen:
+            return False
+        self.seen.add(message)
+        return True
+
+
 def _not_quiet_warning(record: logging.LogRecord) -> bool:
     """A root-handler filter under ``-q``: tagsmith's warnings are logged (to be kept
     for the JSON summary), not shown."""
@@ -617,6 +637,8 @@ def _command_logging(verbose: int, quiet: bool,
              if handler not in dict(saved_formatters)]
     filtered = list(root.handlers) if quiet else []
     collector = None if warnings is None else _WarningCollector(warnings)
+    once = _OnceWarnings()
+    tagsmith_logger.addFilter(once)
     try:
         for handler in root.handlers:
             if not isinstance(handler.formatter, _PrintableFormatter):
@@ -628,6 +650,7 @@ def _command_logging(verbose: int, quiet: bool,
         tagsmith_logger.setLevel(level)
         yield
     finally:
+        tagsmith_logger.removeFilter(once)
         if collector is not None:
             tagsmith_logger.removeHandler(collector)
         for handler in filtered:
