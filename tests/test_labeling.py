@@ -718,8 +718,15 @@ def test_cli_label_failure_message_counts_1_failed_call_and_1_malformed_answer(t
             "--base-url", server.base_url, "--max-retries", "0",
             "--cache", str(tmp_path / "c2.sqlite")])
     assert result.exit_code == 0, result.output
-    # logged, as every warning (pytest's handler on the root has it, not stderr)
-    assert "1 failed call, 0 malformed answers; first error" in caplog.text
+    # logged, as every warning (pytest's handler on the root has it, not stderr); the
+    # counts once: "LLM labeling: 0 unknown labels rejected, 0 malformed answers, 1
+    # failed call" was followed by "1 failed call, 0 malformed answers; first error ..."
+    warned = [record.getMessage() for record in caplog.records
+              if record.levelno == logging.WARNING]
+    assert sum("1 failed call" in message for message in warned) == 1, warned
+    errors = [message for message in warned if "error: " in message]
+    assert len(errors) == 1 and errors[0].startswith("LLM labeling: error: "), warned
+    assert "overloaded" in errors[0] and "; last: " not in errors[0], warned
 
 
 def test_cli_label_reliability_leaves_out_unanswered_human_documents(tmp_path):
@@ -763,8 +770,7 @@ def test_cli_label_json_summary_carries_the_warnings_that_q_hides(tmp_path, capl
     assert any(warning.startswith("the LLM's per-label reliability is estimated from "
                                   "only 2 of the 2 human-labelled documents: a rough "
                                   "estimate") for warning in warnings), warnings
-    assert any(warning.startswith("1 failed call, 0 malformed answers; first error")
-               for warning in warnings), warnings
+    assert any(warning.startswith("LLM labeling: error: ") for warning in warnings), warnings
     # printed by the command, or logged (to pytest's handler, where a program's own
     # logging has them: the root has a handler)
     shown = [line for line in lines[:-1] if line.startswith("warning: ")] + [

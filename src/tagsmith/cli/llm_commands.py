@@ -760,9 +760,12 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
             raise LLMError(f"the LLM answered {none_of(labeling.get('n_docs') or len(texts))}"
                            f" ({_failures(labeling)}); {output} was not written. {why}")
         if labeling.get("last_error"):
-            warn(f"{_failures(labeling)}; first error: "
-                 f"{printable(labeling['first_error'])}; last: "
-                 f"{printable(labeling['last_error'])}")
+            # the counts are in the labeling's own warning, just before: said again here,
+            # a failed call was counted twice on two lines in a row
+            first, last = labeling.get("first_error") or "", labeling["last_error"]
+            warn("LLM labeling: " + (f"error: {printable(last)}" if first in ("", last) else
+                                     f"first error: {printable(first)}; "
+                                     f"last: {printable(last)}"))
         # a copy's line names its document's id: distill learns the text once
         copy_of = result.get("copy_of")
         written = write_soft_labels(output, [texts[i] for i in rows], result["Y"], space,
