@@ -1,6 +1,7 @@
 """The progress log (stderr no terminal): its closing count only when the work ended."""
 
 import logging
+import re
 
 import pytest
 
@@ -112,3 +113,65 @@ def test_a_terminal_of_no_width_gets_the_log_lines(log_lines, monkeypatch, colum
     finally:
         stderr.close()
         os.close(leader)
+
+
+_BARS_AND_A_LOG_LINE = """
+import logging, sys
+from tagsmith.progress import progress_bar
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s",
+                    stream=sys.stderr)
+with progress_bar(total=5, desc="outer", unit="step") as outer:
+    with progress_bar(total=10, desc="inner", unit="doc") as inner:
+        inner.update(4)
+        logging.getLogger("tagsmith").info("a log line while two bars are drawn")
+        inner.update(6)
+    outer.update(1)
+    logging.getLogger("tagsmith").warning("a warning under the outer bar")
+    outer.update(4)
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "openpty"), reason="needs a pty")
+def test_a_log_line_under_progress_bars_starts_a_line_of_its_own(tmp_path):
+    """On a terminal, audit's log lines ('audit: features done (2.1 s)') were written
+    where the bars had left the cursor, at the end of the outer bar's line: the line
+    showed '... 1/5 [00:02<00:08, 2.09s/step]2' and the next '026-12-05 ... INFO ...',
+    the bars' remains beside it."""
+    import fcntl
+    import os
+    import struct
+    import subprocess
+    import sys
+    import termios
+    from pathlib import Path
+
+    leader, follower = os.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+    src = Path(progress.__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    try:
+        child = subprocess.Popen([sys.executable, "-c", _BARS_AND_A_LOG_LINE],
+                                 stderr=follower, stdout=subprocess.DEVNULL, env=env)
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the child closed its end
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert child.wait(timeout=60) == 0
+    finally:
+        os.close(leader)
+    shown = b"".join(chunks).decode("utf-8", "replace")
+    for said in ("INFO a log line while two bars are drawn",
+                 "WARNING a warning under the outer bar"):
+        at = shown.index(said)
+        # the bars cleared and the cursor at the start of a line: nothing but cursor
+        # movements written since the last carriage return or line feed
+        start = max(shown.rfind("\r", 0, at), shown.rfind("\n", 0, at)) + 1
+        assert not re.sub(r"\x1b\[\d*[A-Za-z]", "", shown[start:at]), \
+            repr(shown[max(0, at - 200):at + 40])
+        assert said + "\r\n" in shown or said + "\n" in shown, repr(shown)

@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 logger = logging.getLogger("tagsmith")
@@ -168,6 +168,58 @@ def progress_set(settings: Sequence[tuple[Any, bool]]) -> Iterator[None]:
             part.show_progress = flag
 
 
+class _AboveBars:
+    """A log handler's stream while tqdm bars are drawn on it: each line is written
+    with the bars cleared first and drawn again after it (``tqdm.write``'s way).
+
+    Written as they came, audit's log lines ('audit: features done (2.1 s)') landed
+    where the nested bars had left the cursor, at the end of the outer bar's line,
+    beside what remained of the bars."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        from tqdm import tqdm
+
+        with tqdm.external_write_mode(file=self.stream):
+            written = self.stream.write(text)
+            self.stream.flush()
+        return written
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding: the stream's
+        return getattr(self.stream, name)
+
+
+#: how many tqdm bars are open (the outermost one puts the log handlers above them)
+_bars_open = 0
+
+
+@contextmanager
+def _logs_above_bars() -> Iterator[None]:
+    """The root logger's handlers writing to stderr write above the bars (see
+    :class:`_AboveBars`) while the outermost bar is open, and as before afterwards."""
+    global _bars_open
+    _bars_open += 1
+    swapped: list[tuple[logging.StreamHandler, Any]] = []
+    try:
+        if _bars_open == 1:
+            for handler in logging.getLogger().handlers:
+                if isinstance(handler, logging.StreamHandler) \
+                        and handler.stream is sys.stderr:
+                    swapped.append((handler, handler.stream))
+                    handler.setStream(_AboveBars(handler.stream))
+        yield
+    finally:
+        _bars_open -= 1
+        for handler, stream in swapped:
+            if isinstance(handler.stream, _AboveBars):
+                handler.setStream(stream)
+
+
 @contextmanager
 def progress_bar(*, total: int | None, desc: str, unit: str = "it", enabled: bool = True
                  ) -> Iterator[_NoProgress | _LogProgress]:
@@ -186,8 +238,11 @@ def progress_bar(*, total: int | None, desc: str, unit: str = "it", enabled: boo
                    dynamic_ncols=True)
     else:
         bar = _LogProgress(total, desc, unit)
+    above = _logs_above_bars() if not isinstance(bar, (_NoProgress, _LogProgress)) \
+        else nullcontext()
     try:
-        yield bar
+        with above:
+            yield bar
     except BaseException:
         # no closing count when the work failed or stopped: logged before the error
         # ('suggest: 0 docs', then a malformed record's message) it read as a success,
