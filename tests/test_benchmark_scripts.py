@@ -360,7 +360,7 @@ def test_audit_refuses_bad_options_and_rates_before_any_work(args, message, tmp_
 @pytest.mark.parametrize(("param", "message"), [
     ("beam_width", "--model-param: 'beam_width' is not KEY=VALUE with a JSON value"),
     ("beam_width={", "--model-param: 'beam_width={' is not KEY=VALUE with a JSON value"),
-    ("beam_widht=30", "--model-param: parameter 'beam_widht' must be a parameter of LabelTree"),
+    ("beam_widht=30", "--model-param: parameter 'beam_widht' must be a parameter of model 'tree'"),
 ], ids=["no-value", "not-json", "unknown-name"])
 def test_confidence_refuses_a_bad_model_param_before_any_work(param, message, tmp_path):
     """A --model-param without a JSON value ended in a JSONDecodeError traceback; an
@@ -378,7 +378,7 @@ def test_confidence_refuses_a_bad_model_param_before_any_work(param, message, tm
     (["--family", "tree", "--grid", '{"beam_width": 3}'],
      "--grid: the values of beam_width must be a non-empty JSON list"),
     (["--family", "tree", "--params", '{"beam_widht": 3}'],
-     "parameter 'beam_widht' must be a parameter of LabelTree"),
+     "parameter 'beam_widht' must be a parameter of model 'tree'"),
 ], ids=["family", "grid-json", "grid-values", "params-name"])
 def test_xmc_tune_checks_family_params_and_grid_before_any_work(args, message, tmp_path):
     """Bad JSON in --params or --grid was a JSONDecodeError traceback, and an unknown

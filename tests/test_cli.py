@@ -210,7 +210,9 @@ def test_train_and_info_print_one_json_object_with_json(goemotions_small, tmp_pa
 def test_mistyped_parameters_are_clear_errors(goemotions_small, tmp_path):
     model_typo = run("train", goemotions_small["dev"], "--output", tmp_path / "m", "-p", "CC=2")
     assert model_typo.exit_code == 2
-    assert "'CC'" in model_typo.output and "LinearOVR" in model_typo.output
+    # named as typed (--model linear, the default), not by its class (LinearOVR)
+    assert "'CC'" in model_typo.output and "model 'linear'" in model_typo.output
+    assert "LinearOVR" not in model_typo.output
     assert "Traceback" not in model_typo.output
     feature_typo = run("train", goemotions_small["dev"], "--output", tmp_path / "m",
                        "--feature-param", "min_dff=3")
@@ -2736,6 +2738,26 @@ def test_a_warning_said_again_in_one_command_is_shown_once(tmp_path, caplog):
                                                    *FAST])
     assert result.exit_code == 0, result.output
     assert _warned(caplog).count("the solver stopped at max_iter=1") == 1, caplog.text
+
+
+@pytest.mark.parametrize(("option", "family", "internal"), [
+    ("-p", "--model linear", "LinearOVR"), ("-p", "--model tree", "LabelTree"),
+    ("--feature-param", "--featurizer tfidf", "TfidfFeaturizer")])
+def test_an_unknown_param_key_is_refused_naming_the_family_typed(tmp_path, option, family,
+                                                                  internal):
+    """train -p foo=1 said "must be a parameter of LinearOVR (...)", a class the user
+    never typed (--model linear is the default); --feature-param foo=1 named
+    TfidfFeaturizer."""
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text("a text\t<u:a>\n")
+    result = CliRunner().invoke(tagsmith_cli.cli, ["train", str(corpus), "-o",
+                                                   str(tmp_path / "m"), *family.split(),
+                                                   option, "foo=1"])
+    assert result.exit_code == 2, result.output
+    kind, name = family.removeprefix("--").split()
+    assert f"parameter 'foo' must be a parameter of {kind} {name!r} (" in result.output, \
+        result.output
+    assert internal not in result.output, result.output
 
 
 def test_a_mondrian_band_without_conformal_documents_is_warned_about(bundle, goemotions_small,

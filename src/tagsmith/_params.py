@@ -26,8 +26,12 @@ def keyword_params(cls: type) -> list[str]:
     return [p.name for p in signature.parameters.values() if p.kind == p.KEYWORD_ONLY]
 
 
-def check_param_names(cls: type, params: Mapping[str, object]) -> None:
-    """Raise :class:`InvalidParameterError` naming the first unknown key of ``params``.
+def check_param_names(cls: type, params: Mapping[str, object], owner: str | None = None
+                      ) -> None:
+    """Raise :class:`InvalidParameterError` naming the first unknown key of ``params``;
+    ``owner`` names what they are given to, as the caller named it (``model 'linear'``),
+    where the class name is none of the caller's words (the CLI's ``-p foo=1`` was
+    told "must be a parameter of LinearOVR").
 
     >>> class Demo:
     ...     def __init__(self, *, alpha=1.0): ...
@@ -36,12 +40,17 @@ def check_param_names(cls: type, params: Mapping[str, object]) -> None:
     ... except InvalidParameterError as exc:
     ...     print(exc)
     parameter 'alhpa' must be a parameter of Demo (alpha), got 'alhpa'
+    >>> try:
+    ...     check_param_names(Demo, {"alhpa": 2}, owner="model 'demo'")
+    ... except InvalidParameterError as exc:
+    ...     print(exc)
+    parameter 'alhpa' must be a parameter of model 'demo' (alpha), got 'alhpa'
     """
     valid = keyword_params(cls)
     for key in params:
         if key not in valid:
-            raise InvalidParameterError(key, f"a parameter of {cls.__name__} ({', '.join(valid)})",
-                                        key)
+            raise InvalidParameterError(
+                key, f"a parameter of {owner or cls.__name__} ({', '.join(valid)})", key)
 
 
 # -- numeric checks ------------------------------------------------------------------------

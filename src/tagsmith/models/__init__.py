@@ -45,7 +45,7 @@ def make_model(name: str, **params: Any) -> BaseModel:
     from tagsmith._params import check_param_names
 
     model_class = get_model_class(name)
-    check_param_names(model_class, params)
+    check_param_names(model_class, params, owner=f"model {name!r}")
     return model_class(**params)
 
 

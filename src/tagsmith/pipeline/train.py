@@ -200,7 +200,7 @@ def _check_featurizer(kind: str, params: dict) -> None:
     )
 
     if check_kind(kind) != "views":
-        check_param_names(featurizer_class(kind), params)
+        check_param_names(featurizer_class(kind), params, owner=f"featurizer {kind!r}")
         if kind == "embedding" and params.get("encoder", DEFAULT_ENCODER) != DEFAULT_ENCODER:
             # a bundle loads only the packaged encoder (from_state): refuse before training
             # (and before validate, which would offer a model directory in its place)
