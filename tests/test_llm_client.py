@@ -1837,7 +1837,9 @@ def test_the_progress_postfix_counts_the_passs_own_calls(caplog):
         complete_all(client, [request("c"), request("d"), request("e")], desc="second pass",
                      show_progress=True)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("second")]
-    assert lines[-1] == "second pass: 3/3 calls (100%) calls 3 cached 0 cost 0.0000"
+    # "answered", as the usage line says: "3/3 calls (100%) calls 3 cached 0" said
+    # "calls" twice, of two counts (every call of the bar, then those not cached)
+    assert lines[-1] == "second pass: 3/3 calls (100%) answered 3 cached 0 cost 0.0000"
     assert client.usage.n_requests == 5  # the run's total, as the summary's usage says
 
 
