@@ -137,6 +137,20 @@ def test_a_log_line_under_progress_bars_starts_a_line_of_its_own(tmp_path):
     where the bars had left the cursor, at the end of the outer bar's line: the line
     showed '... 1/5 [00:02<00:08, 2.09s/step]2' and the next '026-12-05 ... INFO ...',
     the bars' remains beside it."""
+    shown = _on_a_terminal(_BARS_AND_A_LOG_LINE)
+    for said in ("INFO a log line while two bars are drawn",
+                 "WARNING a warning under the outer bar"):
+        at = shown.index(said)
+        # the bars cleared and the cursor at the start of a line: nothing but cursor
+        # movements written since the last carriage return or line feed
+        start = max(shown.rfind("\r", 0, at), shown.rfind("\n", 0, at)) + 1
+        assert not re.sub(r"\x1b\[\d*[A-Za-z]", "", shown[start:at]), \
+            repr(shown[max(0, at - 200):at + 40])
+        assert said + "\r\n" in shown or said + "\n" in shown, repr(shown)
+
+
+def _on_a_terminal(script: str) -> str:
+    """What Python running ``script`` writes on its stderr, a terminal of 100 columns."""
     import fcntl
     import os
     import struct
@@ -150,7 +164,7 @@ def test_a_log_line_under_progress_bars_starts_a_line_of_its_own(tmp_path):
     src = Path(progress.__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(src)}
     try:
-        child = subprocess.Popen([sys.executable, "-c", _BARS_AND_A_LOG_LINE],
+        child = subprocess.Popen([sys.executable, "-c", script],
                                  stderr=follower, stdout=subprocess.DEVNULL, env=env)
         os.close(follower)
         chunks = []
@@ -165,13 +179,32 @@ def test_a_log_line_under_progress_bars_starts_a_line_of_its_own(tmp_path):
         assert child.wait(timeout=60) == 0
     finally:
         os.close(leader)
-    shown = b"".join(chunks).decode("utf-8", "replace")
-    for said in ("INFO a log line while two bars are drawn",
-                 "WARNING a warning under the outer bar"):
-        at = shown.index(said)
-        # the bars cleared and the cursor at the start of a line: nothing but cursor
-        # movements written since the last carriage return or line feed
-        start = max(shown.rfind("\r", 0, at), shown.rfind("\n", 0, at)) + 1
-        assert not re.sub(r"\x1b\[\d*[A-Za-z]", "", shown[start:at]), \
-            repr(shown[max(0, at - 200):at + 40])
-        assert said + "\r\n" in shown or said + "\n" in shown, repr(shown)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+_A_BAR_LEFT_OPEN = """
+from tagsmith.cli import _say_closing
+from tagsmith.progress import progress_bar
+
+def documents():
+    with progress_bar(total=10, desc="features", unit="doc") as bar:
+        for i in range(10):
+            bar.update(1)
+            yield i
+
+left = documents()
+next(left), next(left)  # stopped there: the generator, and its bar, stay open
+_say_closing("terminated")
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "openpty"), reason="needs a pty")
+def test_the_closing_line_starts_a_line_of_its_own_past_a_bar_left_open():
+    """train stopped by kill while featurizing said 'terminated' at the end of the
+    features bar's line ('... 10000/43410 [00:01<00:03, 8484.22doc/s]terminated'): the
+    bar, inside a generator the stop left suspended, was cleared only after it."""
+    shown = _on_a_terminal(_A_BAR_LEFT_OPEN)
+    at = shown.index("terminated")
+    start = max(shown.rfind("\r", 0, at), shown.rfind("\n", 0, at)) + 1
+    assert not re.sub(r"\x1b\[\d*[A-Za-z]", "", shown[start:at]), \
+        repr(shown[max(0, at - 200):at + 40])

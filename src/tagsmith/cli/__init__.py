@@ -441,6 +441,9 @@ def _say_closing(line: str, fg: str | None = None) -> None:
     with stops:
         if _stops is not None:
             _stops.end_if_killed()  # a kill held while a stop unwound, or just now
+        from tagsmith.progress import close_bars
+
+        close_bars()  # the line on a line of its own, not after a bar left drawn
         click.secho(line, fg=fg, err=True)
 
 
