@@ -913,6 +913,7 @@ def test_an_error_in_an_http_200_reply_is_retried_only_where_its_code_says_so(co
                                                f"{code}\\): context too long$"):
                 client.complete(request())
             assert client.usage.n_failed == 1 and client.usage.n_retries == 0
+            assert client.usage.prompt_tokens == client.usage.completion_tokens == 0
     assert state["n"] == (2 if retried else 1)
 
 
@@ -2295,6 +2296,21 @@ def test_an_error_in_an_http_200_reply_without_usage_bills_the_prompt_and_partia
     assert client.usage.completion_tokens == (2 * 100 if stream else 0)
 
 
+def test_a_refused_error_after_a_streams_text_still_bills_the_prompt_and_text():
+    # a request refused as it is bills nothing, but a stream that sent text before its
+    # error chunk had the model started on it: its prompt and text were paid for
+    error = {"error": {"message": "filtered", "code": "content_filter"}}
+    raw = ('data: {"choices": [{"delta": {"content": "' + "x" * 400 + '"}}]}\n\n'
+           f"data: {json.dumps(error)}\n\n")
+    with LocalChatServer(lambda body: Reply(raw=raw.encode())) as server:
+        client = client_for(server, max_retries=1)
+        with pytest.raises(LLMError, match=r"HTTP 200 reply that is an error \(code "
+                                           r"content_filter\)"):
+            client.complete(request("hi " * 400))
+    assert len(server.requests) == 1
+    assert (client.usage.prompt_tokens, client.usage.completion_tokens) == (300, 100)
+
+
 @pytest.mark.parametrize("error, retried, what", [
     ({"code": "context_length_exceeded", "type": "invalid_request_error"}, False,
      "code context_length_exceeded"),
@@ -2322,6 +2338,9 @@ def test_an_error_in_an_http_200_reply_naming_a_bad_request_is_not_retried(error
                 client.complete(request())
             assert not isinstance(info.value, LLMConfigError)
             assert client.usage.n_failed == 1 and client.usage.n_retries == 0
+            # refused before the model saw it (a prompt too long is large just so):
+            # billed as nothing, not as the prompt estimated
+            assert client.usage.prompt_tokens == client.usage.completion_tokens == 0
     assert state["n"] == (2 if retried else 1)
 
 

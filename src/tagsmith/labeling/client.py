@@ -1033,10 +1033,10 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
             raise _Transient(why, billed=billed, final=True) from exc
         error = data.get("error") if isinstance(data, dict) else None
         if error and not data.get("choices"):
-            # OpenRouter and gateways report an upstream failure so, with HTTP 200: only
-            # once the model has started on the request, its prompt (and the text a
-            # stream sent before failing) paid for; billed 0 on every try where the
-            # reply reports no usage
+            # OpenRouter and gateways report an upstream failure so, with HTTP 200: a
+            # failure once the model has started on the request has its prompt (and the
+            # text a stream sent before failing) paid for; billed 0 on every try where
+            # the reply reports no usage
             partial = data.get(_PARTIAL)
             processed = _prompt_estimate(request)
             written = estimate_tokens(partial) if isinstance(partial, str) and partial else 0
@@ -1049,9 +1049,13 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
             # a key refused (401, 403) stops the run, as the HTTP status does; nothing
             # was processed, so nothing is billed but the usage it reports
             key = _key_refused(error)
-            if key and not isinstance(usage, dict):
-                billed = None
             what = key or _refused_by(error)
+            # nor for a request refused as it is (context_length_exceeded, a 400): the
+            # model never read the prompt, estimated the larger for being too long, so
+            # each one counted it; an error after the model began (text before it in a
+            # stream, a server error) keeps the estimate
+            if what and not written and not isinstance(usage, dict):
+                billed = None
             raise _Transient(f"HTTP 200 reply that is an error"
                              f"{f' ({what})' if what else ''}: "
                              f"{_snippet(str(said).encode(), secret=secret)}",
