@@ -1638,3 +1638,41 @@ def test_train_on_a_folder_whose_document_goes_after_the_listing_exits_3(tmp_pat
     says = (f"{docs}:2: b.txt: deleted after the folder was listed"
             if replaced_by == "nothing" else f"{docs / 'b.txt'}: cannot be read (Is a directory)")
     assert f"error: {says}" in result.output
+
+
+def test_a_corpus_read_again_is_quiet_in_its_own_thread_only(caplog):
+    # StreamedTexts.chunks dropped every record of the "tagsmith" logger while it read
+    # a chunk again: another thread's lines meanwhile were lost, and two reads at once
+    # shared the one filter, the first to end removing it from the other
+    import threading
+
+    from tagsmith.data.corpus import StreamedTexts
+    from tagsmith.data.texthash import hash_texts
+
+    reading, logged = threading.Event(), threading.Event()
+    texts = ["one text", "another"]
+
+    class Rereadable:
+        source = "corpus.tsv"
+
+        def texts(self):
+            for text in texts:
+                logging.getLogger("tagsmith").warning("said when read first")
+                reading.set()
+                assert logged.wait(10)
+                yield text
+
+    def other():
+        assert reading.wait(10)
+        logging.getLogger("tagsmith").warning("another thread's line")
+        logged.set()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    streamed = StreamedTexts(Rereadable(), hash_texts(texts))
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        assert list(streamed.chunks(1)) == [["one text"], ["another"]]
+        thread.join()
+        logging.getLogger("tagsmith").warning("after the reading")
+    assert [r.getMessage() for r in caplog.records] == ["another thread's line",
+                                                        "after the reading"]

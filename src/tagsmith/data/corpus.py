@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -524,12 +526,10 @@ class StreamedTexts:
         done = 0
         while True:
             # what the first read said (a folder's unlabelled documents, ...) is not said
-            # again; only the reading is quiet, not what is done with a chunk
-            logger.addFilter(_unsaid)
-            try:
+            # again; only this thread's reading is quiet, not what is done with a chunk,
+            # nor what another thread logs meanwhile (another eval, a progress line)
+            with _quiet_rereading():
                 chunk = list(islice(texts, size))
-            finally:
-                logger.removeFilter(_unsaid)
             if not chunk:
                 break
             self._check(chunk, done)
@@ -555,9 +555,37 @@ class StreamedTexts:
                          "run again once it is written", path=self.corpus.source)
 
 
+class _Rereading(threading.local):
+    """Whether this thread is reading a corpus again (:meth:`StreamedTexts.chunks`)."""
+
+    quiet = False
+
+
+_rereading = _Rereading()
+_install_lock = threading.Lock()
+
+
 def _unsaid(record: logging.LogRecord) -> bool:
-    """A log filter dropping every record (:meth:`StreamedTexts.chunks`)."""
-    return False
+    """The log filter of the ``tagsmith`` logger dropping the records logged while the
+    thread logging them reads a corpus again (:func:`_quiet_rereading`), and no other:
+    a filter dropping every record while one thread read again lost every other
+    thread's lines meanwhile, and two such reads at once shared it, the first to end
+    removing it from the other. It filters in the thread that logs (as logging does)."""
+    return not _rereading.quiet
+
+
+@contextmanager
+def _quiet_rereading() -> Iterator[None]:
+    """Within it, what this thread logs to the ``tagsmith`` logger is dropped. The
+    filter stays installed once added (adding and removing one while other threads log
+    could make them skip another filter of the logger)."""
+    with _install_lock:
+        logger.addFilter(_unsaid)  # once: a filter already there is not added again
+    was, _rereading.quiet = _rereading.quiet, True
+    try:
+        yield
+    finally:
+        _rereading.quiet = was
 
 
 def write_tsv(records_or_docs: Iterable[Document | Record], path: str | Path,
