@@ -2232,10 +2232,15 @@ def test_a_vocabulary_in_a_csv_pipe_is_refused_as_it_is_read(content, message, b
 
 
 def test_train_and_calibrate_summaries_group_thousands_as_the_other_counts(goemotions_small,
-                                                                           tmp_path):
+                                                                           tmp_path, caplog):
     """'trained linear on 39,069 documents (4,341 more set aside ...)' was followed by
     'held-out (dev corpus, 5426 docs)' and 'calibrated (isotonic) on 2171 set-aside
     documents': one summary, two ways of writing a count."""
+    caplog.set_level(logging.INFO, logger="tagsmith")
+
+    def run(*args):  # not -q: the INFO lines are shown
+        return CliRunner().invoke(tagsmith_cli.cli, [*map(str, args)])
+
     out = tmp_path / "m"
     train = goemotions_small["train"]  # 3,000 documents: the --dev, so 3,000 held out
     result = run("train", train, "-o", out, "--vocab", goemotions_small["vocab"], "--dev", train,
@@ -2244,10 +2249,16 @@ def test_train_and_calibrate_summaries_group_thousands_as_the_other_counts(goemo
     assert "trained linear on 900 documents (2,100 more set aside" in result.output
     assert "held-out (dev corpus, 3,000 docs)" in result.output
     assert "on 1,050 set-aside documents, conformal sets on 1,050 documents:" in result.output
+    # said once, on stdout: an INFO line on stderr said it again ('... in 0.6 s')
+    assert result.output.count("calibrated (isotonic) on") == 1, result.output
+    assert "calibrated (" not in caplog.text, caplog.text
     result = run("calibrate", out)
     assert result.exit_code == 0, result.output
     assert ("calibrated (isotonic) on 1,050 documents; conformal sets on 1,050 documents "
             in result.output)
+    assert result.output.count("calibrated (isotonic) on") == 1, result.output
+    assert "calibrated (" not in caplog.text, caplog.text
+    assert re.search(r", \d+\.\ds -> ", result.output), result.output  # as train's '2.4s'
     # every label counted: "the rest global" was said when no label was left
     own, band, rest = (int(n) for n in re.search(
         r"thresholds: (\d+) labels? own, (\d+) from their band, (\d+) global \(0\.\d+\)",

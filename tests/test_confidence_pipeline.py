@@ -1096,7 +1096,7 @@ def test_the_calibration_log_line_groups_thousands_as_the_summaries(caplog):
     heldout = HeldoutScores(TopK.from_scores(scores, 3),
                             sp.csr_matrix(rng.random((4000, 3)) < scores ** 2),
                             np.arange(4000), "demo")
-    caplog.set_level(logging.INFO, logger="tagsmith")
+    caplog.set_level(logging.DEBUG, logger="tagsmith")  # the CLI's summaries say it
     fit_confidence(heldout, options=ConfidenceOptions())
     assert "calibrated (isotonic) on 2,000 documents, conformal sets on 2,000 documents" \
         in caplog.text, caplog.text

@@ -457,13 +457,14 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
         "calibrated": cal_report.to_dict(), "thresholds": thresholds.summary(),
         "conformal": {"methods": conformal.methods(), "alpha": options.alpha},
     }
-    # counts grouped as the CLI's summaries group them ("2,171 documents")
-    logger.info("calibrated (%s) on %s document%s, conformal sets on %s "
-                "document%s: ECE %.4f -> %.4f (%s) in %.1f s", options.method,
-                f"{fit_Y.shape[0]:,}", plural_s(fit_Y.shape[0]), f"{len(conformal_part):,}",
-                plural_s(len(conformal_part)), raw_report.ece, cal_report.ece,
-                "in-sample: the calibrator's own documents" if how == "same"
-                else "held-out part", seconds)
+    # counts grouped as the CLI's summaries group them ("2,171 documents"); DEBUG: train
+    # and calibrate print it as their summary, which this line said again on stderr
+    logger.debug("calibrated (%s) on %s document%s, conformal sets on %s "
+                 "document%s: ECE %.4f -> %.4f (%s) in %.1fs", options.method,
+                 f"{fit_Y.shape[0]:,}", plural_s(fit_Y.shape[0]), f"{len(conformal_part):,}",
+                 plural_s(len(conformal_part)), raw_report.ece, cal_report.ece,
+                 "in-sample: the calibrator's own documents" if how == "same"
+                 else "held-out part", seconds)
     return calibrator, thresholds, conformal, report
 
 
