@@ -6,7 +6,7 @@ import os
 
 import click
 
-from tagsmith._plural import plural_s
+from tagsmith._plural import plural, plural_s
 from tagsmith.cli import (
     a_path,
     cli,
@@ -342,11 +342,16 @@ def _warn_unsupported(report: dict) -> None:
         return
     weak = report.get("n_labels_few_calibration_examples",
                       report.get("n_labels_few_calibration_positives", 0))
-    few = (f", {weak:,} of them on fewer than {report['min_calibration_positives']:g} "
-           f"expected positives or negatives among the {report['calibration_docs']:,} "
-           "calibration documents" if weak else "")
+    # "1 of the 1 label estimated moved ..., 1 of them on fewer than ...": one label
+    # (or every one) is said so
+    few = (f",{f' {weak:,} of them' if n_unsupported > 1 else ''} on fewer than "
+           f"{report['min_calibration_positives']:g} expected positives or negatives "
+           f"among the {report['calibration_docs']:,} calibration documents" if weak else "")
     n_estimated = report["n_labels_estimated"]
-    warn(f"{n_unsupported:,} of the {n_estimated:,} label{plural_s(n_estimated)} estimated "
+    which = (plural(n_estimated, "the only label", f"all {n_estimated:,} labels")
+             if n_unsupported >= n_estimated
+             else f"{n_unsupported:,} of the {n_estimated:,} labels")
+    warn(f"{which} estimated "
          f"moved within {SUPPORT_Z:g} standard errors or on too few calibration "
          f"positives or negatives{few}: not told from no shift (marked 'unsupported' in the list); "
          f"without them the shift is {report['total_variation_supported']:.4f}")
