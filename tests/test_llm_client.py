@@ -1840,7 +1840,8 @@ def test_the_progress_postfix_counts_the_passs_own_calls(caplog):
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("second")]
     # "answered", as the usage line says: "3/3 calls (100%) calls 3 cached 0" said
     # "calls" twice, of two counts (every call of the bar, then those not cached)
-    assert lines[-1] == "second pass: 3/3 calls (100%) answered 3 cached 0 cost 0.0000"
+    # no price given: 'cost 0.0000' read as free, the cost is unknown
+    assert lines[-1] == "second pass: 3/3 calls (100%) answered 3 cached 0"
     assert client.usage.n_requests == 5  # the run's total, as the summary's usage says
 
 
@@ -2361,3 +2362,31 @@ def test_a_refused_key_in_an_http_200_reply_stops_the_whole_batch_as_a_401_does(
     assert len(server.requests) <= 2  # the one refused, and one the worker had started
     # refused before the model saw it: not billed as an error the model ran into is
     assert client.usage.prompt_tokens == client.usage.completion_tokens == 0
+
+
+def test_usage_without_a_price_leaves_the_cost_unknown_not_free():
+    # no --price-*: the usage line said 'cost 0.0000' and the JSON '"cost": 0.0', which
+    # read as a free run
+    from tagsmith.labeling.client import Usage
+
+    unpriced, priced = Usage(), Usage(price_prompt=1.0)
+    for usage in (unpriced, priced):
+        usage.add(ChatResponse("x", prompt_tokens=1_000_000, completion_tokens=2))
+    assert unpriced.summary().endswith("1,000,002 tokens, cost unknown (no --price-*)")
+    assert unpriced.to_dict()["cost"] is None
+    assert priced.summary().endswith("1,000,002 tokens, cost 1.0000")
+    assert priced.to_dict()["cost"] == 1.0
+    # a price of 0 given for one kind of token, not the other, still prices the run
+    assert Usage(price_completion=2.0).to_dict()["cost"] == 0.0
+
+
+def test_the_progress_postfix_shows_the_cost_where_a_price_is_given(caplog):
+    from tagsmith.labeling.client import ScriptedLLM
+
+    client = ScriptedLLM(lambda request: "ok")
+    client.usage.price_prompt = 1e6
+    with caplog.at_level("INFO", logger="tagsmith"):
+        complete_all(client, [request("c")], desc="priced", show_progress=True)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("priced")]
+    assert re.fullmatch(r"priced: 1/1 calls? \(100%\) answered 1 cached 0 cost \d+\.\d{4}",
+                        lines[-1]), lines

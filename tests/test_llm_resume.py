@@ -203,7 +203,7 @@ def test_a_run_stopped_before_any_answer_does_not_speak_of_answers_kept(tmp_path
     assert process.returncode == 130, stderr
     assert stderr.decode().strip().splitlines() == [
         "LLM usage: 0 answered calls, 0 cached, 0 retries, 0 failed, 2 interrupted, "
-        "0 tokens, cost 0.0000", "interrupted"]
+        "0 tokens, cost unknown (no --price-*)", "interrupted"]
 
 
 def test_a_cache_in_a_read_only_folder_names_the_folder(request_cleanup):

@@ -245,11 +245,19 @@ class Usage:
         return (self.prompt_tokens * self.price_prompt
                 + self.completion_tokens * self.price_completion) / 1e6
 
+    @property
+    def priced(self) -> bool:
+        """Whether a price was given (either): without one the cost is unknown, not 0
+        (the summaries said 'cost 0.0000', which read as a free run)."""
+        return bool(self.price_prompt or self.price_completion)
+
     def to_dict(self) -> dict:
+        """The counts as JSON keys; ``cost`` is None where no price was given."""
         return {"requests": self.n_requests, "cached": self.n_cached,
                 "retries": self.n_retries, "failed": self.n_failed,
                 "interrupted": self.n_interrupted, "prompt_tokens": self.prompt_tokens,
-                "completion_tokens": self.completion_tokens, "cost": round(self.cost, 6)}
+                "completion_tokens": self.completion_tokens,
+                "cost": round(self.cost, 6) if self.priced else None}
 
     def summary(self) -> str:
         interrupted = f", {self.n_interrupted} interrupted" if self.n_interrupted else ""
@@ -260,7 +268,8 @@ class Usage:
                 f"{self.n_cached} cached, "
                 f"{self.n_retries} {plural(self.n_retries, 'retry', 'retries')}, "
                 f"{self.n_failed} failed{interrupted}, "
-                f"{tokens:,} token{plural_s(tokens)}, cost {self.cost:.4f}")
+                f"{tokens:,} token{plural_s(tokens)}, "
+                + (f"cost {self.cost:.4f}" if self.priced else "cost unknown (no --price-*)"))
 
 
 class _Hidden:
@@ -1444,9 +1453,11 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
                 usage = client.usage
                 # "answered", as the usage line: "calls" after the bar's own count of
                 # calls ("193/193 calls (100%) calls 83 cached 110") read as a second total
+                # no cost where no price was given: 'cost 0.0000' read as free
                 bar.set_postfix_str(f"answered {usage.n_requests - start[0]} "
-                                    f"cached {usage.n_cached - start[1]} "
-                                    f"cost {usage.cost - start[2]:.4f}", refresh=False)
+                                    f"cached {usage.n_cached - start[1]}"
+                                    + (f" cost {usage.cost - start[2]:.4f}" if usage.priced
+                                       else ""), refresh=False)
     except BaseException as exc:
         stop.set()
         pool.shutdown(wait=False, cancel_futures=True)

@@ -476,8 +476,9 @@ class _Counted:
             with self._lock:
                 self._bar.update(1)
                 usage = self.usage
-                self._bar.set_postfix_str(f"calls {usage.n_requests} cached {usage.n_cached} "
-                                          f"cost {usage.cost:.4f}", refresh=False)
+                self._bar.set_postfix_str(f"calls {usage.n_requests} cached {usage.n_cached}"
+                                          + (f" cost {usage.cost:.4f}" if usage.priced
+                                             else ""), refresh=False)
 
 
 def _parses(text: str, ids: list[str]) -> bool:
