@@ -1923,3 +1923,30 @@ def test_the_student_s_thresholds_of_labels_no_fold_model_can_learn_are_untuned(
     untuned = Thresholds.constant(2)
     assert thresholds.global_threshold == untuned.global_threshold
     assert np.array_equal(thresholds.per_label, untuned.per_label)
+
+
+def test_cli_label_with_a_budget_warns_of_each_rounds_rejections(goemotions_small, tmp_path):
+    """Each round's labeling warned 'LLM labeling: 5 unknown labels rejected, ...' in the
+    same words: a warning said again word for word is shown once, so 4 rounds of equal
+    size and equal counts read as one round's rejections (5, where 20 were), on stderr
+    and in the JSON summary's warnings."""
+    lines = goemotions_small["train"].read_text(encoding="utf-8").splitlines()[:40]
+    pool = tmp_path / "pool.tsv"
+    pool.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def teacher(body):
+        return json.dumps({"labels": [{"label": "neutral", "confidence": 0.9},
+                                      {"label": "no such emotion", "confidence": 0.5}]})
+
+    with LocalChatServer(teacher) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "label", str(pool), "--vocab", str(goemotions_small["vocab"]),
+            "-o", str(tmp_path / "labels.jsonl"), "--budget", "20", "--rounds", "4",
+            "--base-url", server.base_url, "--llm", "sim",
+            "--cache", str(tmp_path / "c.sqlite")])
+    assert result.exit_code == 0, result.output
+    warnings = json.loads(result.stderr.strip().splitlines()[-1])["warnings"]
+    rejected = [warning for warning in warnings if "unknown labels rejected" in warning]
+    assert len(rejected) == 4, warnings  # 4 rounds of 5 documents
+    assert sum(int(re.search(r"round \d: (\d+) unknown labels", warning)[1])
+               for warning in rejected) == 20, rejected

@@ -16,6 +16,7 @@ against the teacher's labels.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -600,10 +601,16 @@ def llm_teacher(texts: Sequence[str], label_space: LabelSpace, client: LLMClient
     """
     from tagsmith.labeling.labeler import label_documents
 
+    rounds = itertools.count(1)
+
     def teach(indices: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
         batch_shortlist = None if shortlist is None else shortlist[indices]
+        # each round's labeling named: a warning said again word for word is shown once
+        # (the CLI), and rounds of equal counts ('LLM labeling: 5 unknown labels
+        # rejected, ...') read as one
         result = label_documents([texts[i] for i in indices], label_space, client,
-                                 labeling_options, shortlist=batch_shortlist)
+                                 labeling_options, shortlist=batch_shortlist,
+                                 desc=f"LLM labeling, round {next(rounds)}")
         if report is not None:
             report.merge(result.report)
         Y = result.Y if reliability is None else reliability.soft_targets(result.Y)
