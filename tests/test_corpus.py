@@ -378,6 +378,30 @@ def test_csv_requires_a_text_column(tmp_path):
     assert "no 'text' column" in str(info.value) and "'body', 'labels'" in str(info.value)
 
 
+def test_csv_saved_by_a_spreadsheet_with_semicolons_or_tabs_reads_as_with_commas(tmp_path):
+    """A spreadsheet saves "CSV" with ';' where the decimal mark is a comma (Excel in
+    most European locales; with its "sep=;" line when meant for Excel), and exports
+    tab-separated text: each was refused, "no 'text' column in the header; found
+    columns: 'id;text;labels'" (or 'sep=;')."""
+    expected = [("d1", "a, b; c", ("x", "y"), 2), ("d2", "two\nlines", ("z",), 3)]
+    for name, content, offset in (
+            ("semi.csv", 'id;text;labels\r\nd1;"a, b; c";x y\r\nd2;"two\nlines";z\r\n', 0),
+            ("sep.csv", 'sep=;\r\nid;Text ;labels\r\nd1;"a, b; c";x y\r\nd2;"two\nlines";z', 1),
+            ("tab.csv", 'id\ttext\tlabels\nd1\ta, b; c\tx y\nd2\t"two\nlines"\tz\n', 0),
+            ("sept.csv", 'SEP=\t\nid\ttext\tlabels\nd1\ta, b; c\tx y\nd2\t"two\nlines"\tz\n', 1)):
+        path = write(tmp_path / name, content)
+        got = [(r.doc_id, r.text, r.labels, r.line) for r in read_csv(path)]
+        assert got == [(i, t, la, n + offset) for i, t, la, n in expected], name
+    # a ';' header with no text column is still refused, on the line of the header
+    path = write(tmp_path / "body.csv", "sep=;\nbody;labels\nhello;x\n")
+    with pytest.raises(CorpusFormatError) as info:
+        list(read_csv(path))
+    assert info.value.line == 2 and "found columns: 'body', 'labels'" in str(info.value)
+    # a comma's header naming text stays a comma's, ';' in its cells included
+    path = write(tmp_path / "comma.csv", "text,labels\na;b,x\n")
+    assert [(r.text, r.labels) for r in read_csv(path)] == [("a;b", ("x",))]
+
+
 def test_csv_blank_lines_before_the_header_are_named(tmp_path):
     """Blank lines before the header said "line 1: no 'text' column in the header;
     found columns: none", though the header was there, below them."""

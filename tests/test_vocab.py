@@ -273,6 +273,18 @@ def test_csv_lenient_header(tmp_path):
     assert [lab.pref_labels for lab in space] == [{"en": "apple", "fi": "omena"}, {}]
 
 
+def test_csv_saved_by_a_spreadsheet_with_semicolons_or_tabs(tmp_path):
+    # refused as "no 'uri' column in the CSV header; columns found: ['uri;label_en']"
+    for content in ("sep=;\r\nuri;label_en;label_de\r\nhttp://x/a;apple, red;Apfel\r\n",
+                    "uri;label_en;label_de\nhttp://x/a;apple, red;Apfel\n",
+                    "uri\tlabel_en\tlabel_de\nhttp://x/a\tapple, red\tApfel\n"):
+        path = tmp_path / "v.csv"
+        path.write_text(content, encoding="utf-8")
+        space = load_vocabulary(path, language="en")
+        assert [(lab.uri, lab.pref_labels) for lab in space] == [
+            ("http://x/a", {"en": "apple, red", "de": "Apfel"})], content
+
+
 def test_a_csv_corpus_given_as_a_vocabulary_is_named_a_corpus(tmp_path):
     # train --vocab corpus.csv said only "no 'uri' column ... columns found: ['text',
     # 'labels']", though the corpus readers name a vocabulary's header in the reverse case

@@ -14,6 +14,7 @@ application, and puts the process's limit back afterwards.
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -147,6 +148,40 @@ def next_csv_row(reader: Reader, path: str | Path, start: int, error: type[DataE
     finally:
         if previous < CSV_FIELD_LIMIT:
             csv.field_size_limit(previous)
+
+
+#: Excel's first line naming the delimiter of the lines below it (``sep=;``)
+_SEP_LINE = re.compile(r"sep=([^\r\n])\r?\n?\Z", re.IGNORECASE)
+
+
+def csv_delimiter(first_line: str | None, column: str) -> tuple[str, bool]:
+    r"""The delimiter of a CSV file whose header must name ``column``, told from its
+    first line, and whether that line is Excel's ``sep=;`` line (a line before the
+    header naming the delimiter, which the reader then skips).
+
+    A comma, as tagsmith writes; or the ``;`` (or tab) a spreadsheet saves "CSV" with
+    where the decimal mark is a comma (German, French, Dutch... locales), or a tab
+    export, when the header names ``column`` under that delimiter and not under a
+    comma: such a header cannot be a comma's, whose one column would be named
+    ``text;labels``. The file was refused, its header read as that one column.
+
+    >>> csv_delimiter("id;text;labels\r\n", "text"), csv_delimiter("text,labels", "text")
+    ((';', False), (',', False))
+    >>> csv_delimiter("sep=;\r\n", "text"), csv_delimiter("a;b", "text")
+    ((';', True), (',', False))
+    """
+    if first_line is None:
+        return ",", False
+    sep = _SEP_LINE.match(first_line)
+    if sep is not None:
+        return sep.group(1), True
+
+    def names(delimiter: str) -> set[str]:
+        return {name.strip().lower()
+                for name in next(csv.reader([first_line.rstrip("\r\n")],
+                                            delimiter=delimiter), [])}
+
+    return next((d for d in (",", ";", "\t") if column in names(d)), ","), False
 
 
 class _LineFeedRows:

@@ -51,6 +51,7 @@ from __future__ import annotations
 import csv
 import errno
 import gzip
+import itertools
 import json
 import logging
 import math
@@ -66,7 +67,7 @@ from typing import IO
 
 from tagsmith._params import check_choice
 from tagsmith._plural import plural, plural_s
-from tagsmith.data.csvlimits import blank_header_error, next_csv_row
+from tagsmith.data.csvlimits import blank_header_error, csv_delimiter, next_csv_row
 from tagsmith.data.textio import LONE_SURROGATE, check_may_look_into, reachable_kind
 from tagsmith.exceptions import (
     CorpusFormatError,
@@ -926,16 +927,24 @@ def _csv_records(path: Path, on_error) -> Iterator[Record]:
     refusal = feature_file_error(path)  # its header said "no 'text' column: '3 5 2'"
     if refusal is not None:
         raise refusal
+    lines = _decoded_lines(path)
+    first = next(lines, None)
+    # a spreadsheet's "CSV" where the decimal mark is a comma is ';'-separated, with
+    # Excel's "sep=;" line before the header when the file was meant for Excel
+    delimiter, sep_line = csv_delimiter(first, "text")
     # strict: a quote left open would otherwise swallow every later line into one
     # field, silently, up to the next quote or the end of the file
-    reader = csv.reader(_decoded_lines(path), strict=True)
-    header = next_csv_row(reader, path, 1, CorpusFormatError, "record")
+    reader = csv.reader(itertools.chain(() if first is None else (first,), lines),
+                        delimiter=delimiter, strict=True)
+    if sep_line:  # read, not dropped, so that reader.line_num counts it
+        next_csv_row(reader, path, 1, CorpusFormatError, "record")
+    header = next_csv_row(reader, path, reader.line_num + 1, CorpusFormatError, "record")
     if header is None:
         raise CorpusFormatError("empty file, expected a header row with a 'text' column",
                                 path=path, line=1)
     if not any(cell.strip() for cell in header):
         raise blank_header_error(reader, path, CorpusFormatError, "text", "record")
-    columns = _csv_columns(header, path)
+    columns = _csv_columns(header, path, reader.line_num)
     # columns read into no field: the unnamed ones after the first (metadata '')
     unread = tuple(sorted(set(range(len(header))) - set(columns.values())))
     source = str(path)
@@ -958,20 +967,21 @@ class NoTextColumnError(CorpusFormatError):
     the message says; ``tagsmith.cli.commands.refuse_csv_vocabulary`` names the command's
     argument taking it)."""
 
-    def __init__(self, columns: list[str], path: Path) -> None:
+    def __init__(self, columns: list[str], path: Path, line: int = 1) -> None:
         found = ", ".join(repr(name) for name in columns) or "none"
         self.columns = [name.lower() for name in columns]
         vocabulary = (" (a 'uri' column and no 'text': a CSV vocabulary's header, not a "
                       "corpus's)" if "uri" in self.columns else "")
         super().__init__(f"no 'text' column in the header; found columns: {found}"
-                         f"{vocabulary}", path=path, line=1)
+                         f"{vocabulary}", path=path, line=line)
 
 
-def _csv_columns(header: list[str], path: Path) -> dict[str, int]:
+def _csv_columns(header: list[str], path: Path, line: int = 1) -> dict[str, int]:
+    """The columns of a corpus's ``header`` (on ``line``: 2 below a ``sep=`` line)."""
     names = [name.strip() for name in header]
     lowered = [name.lower() for name in names]
     if "text" not in lowered:
-        raise NoTextColumnError(names, path)
+        raise NoTextColumnError(names, path, line)
     columns: dict[str, int] = {}
     for i, name in enumerate(names):
         key = lowered[i] if lowered[i] in ("text", "labels", "id") else name

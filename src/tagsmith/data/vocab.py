@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import itertools
 import json
 import logging
 import re
@@ -77,6 +78,7 @@ from tagsmith._params import check_choice
 from tagsmith._plural import plural, plural_s
 from tagsmith.data.csvlimits import (
     blank_header_error,
+    csv_delimiter,
     csv_writer,
     next_csv_row,
 )
@@ -323,8 +325,15 @@ def _csv_rows(path: Path, language: str) -> Iterator[Row]:
     with _reading(path) as handle:
         # strict: a quote left open would otherwise swallow every later row into one
         # cell, silently, up to the next quote or the end of the file
-        reader = csv.reader(handle, strict=True)
-        header = next_csv_row(reader, path, 1, VocabularyError)
+        first = next(handle, None)
+        # ';' or a tab (with Excel's "sep=;" line before the header) as a spreadsheet
+        # saves "CSV" where the decimal mark is a comma, as the corpus reader reads it
+        delimiter, sep_line = csv_delimiter(first, "uri")
+        reader = csv.reader(itertools.chain(() if first is None else (first,), handle),
+                            delimiter=delimiter, strict=True)
+        if sep_line:  # read, not dropped, so that reader.line_num counts it
+            next_csv_row(reader, path, 1, VocabularyError)
+        header = next_csv_row(reader, path, reader.line_num + 1, VocabularyError)
         if header is None:
             raise VocabularyError("empty file, expected a CSV header with a 'uri' column",
                                   path=path)
