@@ -402,6 +402,14 @@ def test_csv_saved_by_a_spreadsheet_with_semicolons_or_tabs_reads_as_with_commas
     assert [(r.text, r.labels) for r in read_csv(path)] == [("a;b", ("x",))]
 
 
+def test_csv_rows_of_empty_cells_a_spreadsheet_saves_below_the_data_are_no_records(tmp_path):
+    # two documents with no text and no labels each, trained on as such
+    path = write(tmp_path / "sheet.csv", "id,text,labels,,\r\nd1,hello,x,,\r\n,,,,\r\n"
+                                         " , ,,,\r\n\"\",,,,\r\nd2,,y,,\r\n,,,,")
+    assert [(r.doc_id, r.text, r.labels, r.line) for r in read_csv(path)] == [
+        ("d1", "hello", ("x",), 2), ("d2", "", ("y",), 6)]
+
+
 def test_csv_blank_lines_before_the_header_are_named(tmp_path):
     """Blank lines before the header said "line 1: no 'text' column in the header;
     found columns: none", though the header was there, below them."""

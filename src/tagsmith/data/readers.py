@@ -953,7 +953,9 @@ def _csv_records(path: Path, on_error) -> Iterator[Record]:
         row = next_csv_row(reader, path, start, CorpusFormatError, "record")
         if row is None:
             return
-        if not row:
+        # nor is a row of empty cells a record: a spreadsheet saves such rows below the
+        # data (",,,"), which were documents with no text and no labels, trained on
+        if not any(cell.strip() for cell in row):
             continue
         try:
             yield _csv_record(row, columns, len(header), start, source, unread)
