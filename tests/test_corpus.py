@@ -410,6 +410,24 @@ def test_csv_rows_of_empty_cells_a_spreadsheet_saves_below_the_data_are_no_recor
         ("d1", "hello", ("x",), 2), ("d2", "", ("y",), 6)]
 
 
+def test_csv_labels_listed_as_a_spreadsheet_lists_them(tmp_path):
+    # "billing,shipping" was one label of that name (a label space of its own without
+    # --vocab) and "billing, shipping" the labels 'billing,' and 'shipping'
+    path = write(tmp_path / "sheet.csv", 'text,labels\na,"billing,shipping"\n'
+                 'b,"billing, shipping"\nc,billing;shipping\nd,"billing\nshipping"\n'
+                 'e,"climate change; rain"\nf,"<http://x/a,b>,<http://x/c>"\ng,"Art, Modern|"\n')
+    assert [r.labels for r in read_csv(path)] == [("billing", "shipping")] * 4 + [
+        ("climate change", "rain"), ("<http://x/a,b>", "<http://x/c>"), ("Art, Modern",)]
+    # and such keys are written so that they read back as one
+    from tagsmith.data.writers import write_records
+
+    records = [Record(t, la, None, n, "m") for n, (t, la) in enumerate(
+        [("a", ("x,y",)), ("b", ("x;y", "z")), ("c", ("x", "y"))], 1)]
+    out = tmp_path / "out.csv"
+    write_records(records, out)
+    assert [r.labels for r in read_csv(out)] == [("x,y",), ("x;y", "z"), ("x", "y")]
+
+
 def test_csv_blank_lines_before_the_header_are_named(tmp_path):
     """Blank lines before the header said "line 1: no 'text' column in the header;
     found columns: none", though the header was there, below them."""

@@ -904,14 +904,29 @@ def _json_id(value: object) -> str | None:
 
 
 # -- CSV ----------------------------------------------------------------------------------------
+#: a ``;`` (else a ``,``) between labels in a cell, not inside a ``<uri>``
+_CELL_SEPARATORS = (re.compile(r";(?![^<>]*>)"), re.compile(r",(?![^<>]*>)"))
+
+
 def split_label_cell(cell: str) -> tuple[str, ...]:
-    """Split a CSV ``labels`` cell: on ``|`` when present, else on whitespace.
+    """Split a CSV ``labels`` cell: on ``|`` when present, else on ``;``, else on ``,``
+    (as a spreadsheet's users list labels: neither inside a ``<uri>``), else on
+    whitespace. ``billing,shipping`` was one label of that name, a label space of its
+    own when none was given, and ``billing, shipping`` the label ``billing,``.
 
     >>> split_label_cell("<http://x/1> <http://x/2>"), split_label_cell("climate change|rain")
     (('<http://x/1>', '<http://x/2>'), ('climate change', 'rain'))
+    >>> split_label_cell("billing, shipping"), split_label_cell("climate change; rain, snow")
+    (('billing', 'shipping'), ('climate change', 'rain, snow'))
+    >>> split_label_cell("<http://x/a,b>,<http://x/c;d>"), split_label_cell("Art, Modern|")
+    (('<http://x/a,b>', '<http://x/c;d>'), ('Art, Modern',))
     """
     if "|" in cell:
         return tuple(part.strip() for part in cell.split("|") if part.strip())
+    for separator in _CELL_SEPARATORS:
+        parts = separator.split(cell)
+        if len(parts) > 1:
+            return tuple(part.strip() for part in parts if part.strip())
     return tuple(cell.split())
 
 

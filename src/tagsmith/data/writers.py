@@ -155,16 +155,17 @@ class _TsvLosses:
 
 def label_cell(keys: Iterable[str]) -> str:
     """A CSV ``labels`` cell that :func:`~tagsmith.data.readers.split_label_cell` reads
-    back to ``keys``: space-separated, or ``|``-separated when a key has whitespace (a
-    single such key gets a trailing ``|``, or it would read back as several words).
+    back to ``keys``: space-separated, or ``|``-separated when a key has whitespace, a
+    ``;`` or a ``,`` (a single such key gets a trailing ``|``, or it would read back as
+    several).
 
     >>> label_cell(["<http://x/1>", "rain"]), label_cell(["climate change", "rain"])
     ('<http://x/1> rain', 'climate change|rain')
-    >>> label_cell(["climate change"])
-    'climate change|'
+    >>> label_cell(["climate change"]), label_cell(["a,b"])
+    ('climate change|', 'a,b|')
     """
     keys = list(keys)
-    if not any(any(c.isspace() for c in key) for key in keys):
+    if not any(any(c.isspace() or c in ";," for c in key) for key in keys):
         return " ".join(keys)
     return "|".join(keys) + ("|" if len(keys) == 1 else "")
 
