@@ -428,6 +428,26 @@ def test_csv_labels_listed_as_a_spreadsheet_lists_them(tmp_path):
     assert [r.labels for r in read_csv(out)] == [("x,y",), ("x;y", "z"), ("x", "y")]
 
 
+def test_a_spreadsheet_workbook_or_plain_csv_export_is_refused_saying_what_to_save(tmp_path):
+    # an .xlsx was "cannot tell the corpus format", one named .csv "not valid UTF-8 (invalid
+    # start byte at byte 14)" at line 1, and Excel's plain "CSV" (cp1252) gave no advice
+    workbook = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\xff\xfe"
+    for name in ("book.xlsx", "book.ods", "book.csv"):
+        path = tmp_path / name
+        path.write_bytes(workbook)
+        with pytest.raises((CorpusFormatError, UnsupportedFormatError)) as info:
+            list(read_records(path))
+        assert "a spreadsheet workbook" in str(info.value), str(info.value)
+        assert 'save the sheet as "CSV UTF-8" (Excel)' in str(info.value)
+    path = tmp_path / "plain.csv"
+    path.write_bytes("text,labels\nCaf\u00e9,x\n".encode("cp1252"))
+    with pytest.raises(CorpusFormatError) as info:
+        list(read_records(path))
+    assert str(info.value) == (f'{path}:2: not valid UTF-8 (byte 0xe9: invalid continuation '
+                               'byte at byte 3); save the file as UTF-8 (a spreadsheet\'s '
+                               '"CSV UTF-8")')
+
+
 def test_csv_blank_lines_before_the_header_are_named(tmp_path):
     """Blank lines before the header said "line 1: no 'text' column in the header;
     found columns: none", though the header was there, below them."""

@@ -142,6 +142,8 @@ def _peer_format_hint(path: Path) -> str:
     if _is_matrix_file(path):
         return ("; this is a NumPy/SciPy matrix file (as PECOS's X.npz and Y.npz), not "
                 f"text: {FEATURE_FILE_ADVICE}")
+    if Path(path).suffix.lower() in _WORKBOOK_SUFFIXES or _starts_with(path, _WORKBOOK_MAGIC):
+        return f"; this is {WORKBOOK_ADVICE}"
     lines = first_lines(path)
     kind = feature_file(lines)
     if kind is not None:
@@ -149,6 +151,21 @@ def _peer_format_hint(path: Path) -> str:
     if lines and 1 <= lines[0].count("\t") <= 2:
         return "; " + LIBMULTILABEL_ADVICE
     return ""
+
+
+#: the suffixes of spreadsheet workbooks
+_WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
+
+
+def _starts_with(path: Path, magic: tuple[bytes, ...]) -> bool:
+    """Whether the regular file ``path`` starts with one of ``magic``."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
+        with open(path, "rb") as handle:
+            return handle.read(8).startswith(magic)
+    except OSError:
+        return False
 
 
 #: LibMultiLabel's text format, and the commands converting it to a tagsmith TSV
@@ -421,7 +438,20 @@ def compression_mismatch(path: str | Path) -> str | None:
     if not named and head[:2] == _GZIP_MAGIC:
         return ("is gzip-compressed, but its name does not end in .gz: add .gz to its name "
                 "(or decompress it with gunzip)")
+    if (not named and head.startswith(_WORKBOOK_MAGIC)  # was "not valid UTF-8" at line 1
+            and path.suffix.lower() not in (".npz", ".npy")):  # NumPy's, said apart
+        return f"is {WORKBOOK_ADVICE}"
     return None
+
+
+#: how an Excel or LibreOffice workbook starts: a zip file (.xlsx, .ods), or an OLE2
+#: compound file (.xls of Excel 97-2003)
+_WORKBOOK_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
+#: what such a file is, and the export tagsmith reads
+WORKBOOK_ADVICE = ("a zip or OLE2 file, as a spreadsheet workbook (.xlsx, .ods, .xls) "
+                   "is, not text: save the sheet as \"CSV UTF-8\" (Excel) or Text CSV with "
+                   "character set UTF-8 (LibreOffice), or download it as .csv (Google "
+                   "Sheets), and give that file")
 
 
 def _inflated_start(head: bytes) -> bytes:
@@ -636,7 +666,11 @@ def decode_line(raw: bytes, number: int) -> str:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise NotUTF8(f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+        # the byte and what to do: a spreadsheet's plain "CSV" is cp1252 or latin-1 (an
+        # 'é' is the byte 0xe9), where its "CSV UTF-8" is read as it is
+        raise NotUTF8(f"not valid UTF-8 (byte 0x{raw[exc.start]:02x}: {exc.reason} at byte "
+                      f"{exc.start}); save the file as UTF-8 (a spreadsheet's "
+                      "\"CSV UTF-8\")") from None
     return text.removeprefix("\ufeff") if number == 1 else text
 
 
