@@ -406,8 +406,10 @@ def test_csv_rows_of_empty_cells_a_spreadsheet_saves_below_the_data_are_no_recor
     # two documents with no text and no labels each, trained on as such
     path = write(tmp_path / "sheet.csv", "id,text,labels,,\r\nd1,hello,x,,\r\n,,,,\r\n"
                                          " , ,,,\r\n\"\",,,,\r\nd2,,y,,\r\n,,,,")
+    # a quoted empty text ('"",,,,') is a document, as tagsmith writes one of no text,
+    # labels or id (which ',,,,' lost)
     assert [(r.doc_id, r.text, r.labels, r.line) for r in read_csv(path)] == [
-        ("d1", "hello", ("x",), 2), ("d2", "", ("y",), 6)]
+        ("d1", "hello", ("x",), 2), (None, "", (), 5), ("d2", "", ("y",), 6)]
 
 
 def test_csv_labels_listed_as_a_spreadsheet_lists_them(tmp_path):

@@ -67,6 +67,18 @@ def test_csv_text_with_a_lone_carriage_return_reads_back(tmp_path, gz):
         [("first\rsecond", ("banana",), "d1"), ("", (), "d2")]
 
 
+@pytest.mark.parametrize("text", ["", "  "])
+def test_csv_document_with_no_text_labels_or_id_reads_back(tmp_path, text):
+    # written as ",,", a row of empty cells, which the reader took for a spreadsheet's
+    # padding below the data: the document was lost (2 records of 3 read back)
+    path = tmp_path / "c.csv"
+    write_records([Record("Rain", ("banana",), None, 1, "in.jsonl"),
+                   Record(text, (), None, 2, "in.jsonl"),
+                   Record("Snow", (), None, 3, "in.jsonl")], path)
+    assert [(r.text, r.labels, r.line) for r in read_records(path)] == \
+        [("Rain", ("banana",), 2), ("", (), 3), ("Snow", (), 4)]
+
+
 @pytest.mark.parametrize("text", ["\ufeffHello", "\ufeff"])
 def test_a_first_tsv_text_starting_with_a_byte_order_mark_keeps_it(tmp_path, text):
     # the reader drops a BOM at the start of the file: the text lost its first

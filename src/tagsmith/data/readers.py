@@ -972,6 +972,13 @@ def _decoded_lines(path: Path) -> Iterator[str]:
             raise CorpusFormatError(exc.args[0], path=path, line=number) from None
 
 
+def _remembering(lines: Iterator[str], last: list[str]) -> Iterator[str]:
+    """``lines``, each put in ``last[0]`` as it is read."""
+    for line in lines:
+        last[0] = line
+        yield line
+
+
 def _csv_records(path: Path, on_error) -> Iterator[Record]:
     refusal = feature_file_error(path)  # its header said "no 'text' column: '3 5 2'"
     if refusal is not None:
@@ -983,7 +990,9 @@ def _csv_records(path: Path, on_error) -> Iterator[Record]:
     delimiter, sep_line = csv_delimiter(first, "text")
     # strict: a quote left open would otherwise swallow every later line into one
     # field, silently, up to the next quote or the end of the file
-    reader = csv.reader(itertools.chain(() if first is None else (first,), lines),
+    last = [""]  # the line the reader read last: does a row of empty cells quote one?
+    reader = csv.reader(_remembering(itertools.chain(() if first is None else (first,),
+                                                     lines), last),
                         delimiter=delimiter, strict=True)
     if sep_line:  # read, not dropped, so that reader.line_num counts it
         next_csv_row(reader, path, 1, CorpusFormatError, "record")
@@ -1002,9 +1011,11 @@ def _csv_records(path: Path, on_error) -> Iterator[Record]:
         row = next_csv_row(reader, path, start, CorpusFormatError, "record")
         if row is None:
             return
-        # nor is a row of empty cells a record: a spreadsheet saves such rows below the
-        # data (",,,"), which were documents with no text and no labels, trained on
-        if not any(cell.strip() for cell in row):
+        # nor is a row of bare empty cells a record: a spreadsheet saves such rows below
+        # the data (",,,"), which were documents with no text and no labels, trained on;
+        # a quoted one ('"",,', as tagsmith writes a document of no text, labels or id)
+        # is a document (a row spanning lines quotes a cell on its last line)
+        if not any(cell.strip() for cell in row) and '"' not in last[0]:
             continue
         try:
             yield _csv_record(row, columns, len(header), start, source, unread)

@@ -9,6 +9,7 @@ left half written; ``.gz`` paths are compressed.
 
 from __future__ import annotations
 
+import csv
 import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -89,6 +90,7 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
                 written += 1
             return written
         writer = csv_writer(out)  # quotes a text's lone \r, which csv readers split on
+        quoted = csv_writer(out, quoting=csv.QUOTE_ALL)
         columns: list[str] | None = None
         for number, record in enumerate(records, 1):
             if columns is None:
@@ -105,9 +107,12 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
                     f"label key {piped[0][:80]!r} contains '|', which a CSV labels cell "
                     "splits on; write this corpus as .jsonl or .tsv instead",
                     path=record.source, line=record.line)
+            row = [record.doc_id or "", record.text, label_cell(record.labels),
+                   *[_cell(record.metadata.get(c, "")) for c in columns]]
             try:
-                writer.writerow([record.doc_id or "", record.text, label_cell(record.labels),
-                                 *[_cell(record.metadata.get(c, "")) for c in columns]])
+                # a row of bare empty cells (",,") is a spreadsheet's padding to the
+                # reader, no document: quoted, it is this one, of no text and no labels
+                (writer if any(cell.strip() for cell in row) else quoted).writerow(row)
             except UnicodeEncodeError as exc:  # nothing is written: name the record
                 raise unencodable(exc, record.source, record.line) from None
             written += 1
