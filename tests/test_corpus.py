@@ -450,6 +450,21 @@ def test_a_spreadsheet_workbook_or_plain_csv_export_is_refused_saying_what_to_sa
                                '"CSV UTF-8")')
 
 
+@pytest.mark.parametrize("name", ["corpus.zip", "corpus.tsv"])
+def test_a_zip_archive_that_is_no_workbook_is_not_refused_as_a_spreadsheet(tmp_path, name):
+    # a zipped corpus (or a .docx) was "a zip or OLE2 file, as a spreadsheet workbook
+    # (.xlsx, .ods, .xls) is, not text: save the sheet as "CSV UTF-8" (Excel) ..."
+    import zipfile
+
+    path = tmp_path / name
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("corpus.tsv", "Rain\t<http://x/1>\n")
+    with pytest.raises((CorpusFormatError, UnsupportedFormatError)) as info:
+        list(read_records(path))
+    assert "sheet" not in str(info.value), str(info.value)
+    assert "a zip archive, not text: extract the file inside" in str(info.value)
+
+
 def test_csv_blank_lines_before_the_header_are_named(tmp_path):
     """Blank lines before the header said "line 1: no 'text' column in the header;
     found columns: none", though the header was there, below them."""

@@ -143,7 +143,7 @@ def _peer_format_hint(path: Path) -> str:
         return ("; this is a NumPy/SciPy matrix file (as PECOS's X.npz and Y.npz), not "
                 f"text: {FEATURE_FILE_ADVICE}")
     if Path(path).suffix.lower() in _WORKBOOK_SUFFIXES or _starts_with(path, _WORKBOOK_MAGIC):
-        return f"; this is {WORKBOOK_ADVICE}"
+        return f"; this is {binary_advice(path)}"
     lines = first_lines(path)
     kind = feature_file(lines)
     if kind is not None:
@@ -440,7 +440,7 @@ def compression_mismatch(path: str | Path) -> str | None:
                 "(or decompress it with gunzip)")
     if (not named and head.startswith(_WORKBOOK_MAGIC)  # was "not valid UTF-8" at line 1
             and path.suffix.lower() not in (".npz", ".npy")):  # NumPy's, said apart
-        return f"is {WORKBOOK_ADVICE}"
+        return f"is {binary_advice(path)}"
     return None
 
 
@@ -452,6 +452,33 @@ WORKBOOK_ADVICE = ("a zip or OLE2 file, as a spreadsheet workbook (.xlsx, .ods, 
                    "is, not text: save the sheet as \"CSV UTF-8\" (Excel) or Text CSV with "
                    "character set UTF-8 (LibreOffice), or download it as .csv (Google "
                    "Sheets), and give that file")
+
+
+#: what a zip archive that is no workbook is, and what to give instead
+ZIP_ADVICE = ("a zip archive, not text: extract the file inside (tagsmith reads files "
+              "compressed with gzip, .gz, not zip) and give that file")
+
+
+def binary_advice(path: Path) -> str:
+    """:data:`WORKBOOK_ADVICE`, or :data:`ZIP_ADVICE` for a zip archive (a zipped
+    corpus, a .docx) whose members are no spreadsheet's and whose name no workbook's;
+    one that cannot be listed (damaged, or an OLE2 file) is taken for a workbook."""
+    if Path(path).suffix.lower() in _WORKBOOK_SUFFIXES:
+        return WORKBOOK_ADVICE
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            mimetype = (archive.read("mimetype")[:100] if "mimetype" in names else b"")
+    except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, RuntimeError, ValueError):
+        return WORKBOOK_ADVICE
+    # .xlsx keeps its sheets under xl/, .ods names its kind in "mimetype", .numbers
+    # keeps Index/
+    if (any(name.startswith(("xl/", "Index/")) for name in names)
+            or b"spreadsheet" in mimetype):
+        return WORKBOOK_ADVICE
+    return ZIP_ADVICE
 
 
 def _inflated_start(head: bytes) -> bytes:
