@@ -22,7 +22,10 @@ Formats:
   (optional); other columns go to the record's metadata. A header naming a column twice
   is an error; of unnamed columns the first is metadata ``""`` and a value under a later
   one makes its row malformed. Labels are separated by
-  ``|`` when the cell contains one (so names with spaces work), else by whitespace.
+  ``|`` when the cell contains one (so names with spaces work), else by ``;``, else by
+  ``,`` (neither inside a ``<uri>``), else by whitespace. The separator of the columns
+  is ``,``, ``;`` or a tab, the one the header names ``text`` under; a spreadsheet's
+  ``sep=X`` first line is read and skipped.
   A record's ``line`` is the line where it starts (quoted fields may span lines).
 * **JSONL**: one object per line with ``text`` (string, required), ``labels`` (list
   of strings or integers, optional) and ``id`` (string or integer, optional); other
