@@ -3469,3 +3469,33 @@ def test_paths_below_a_folder_that_cannot_be_looked_into_are_refused_by_every_co
     assert said.format(**where, said="is a path that cannot be looked at (permission "
                        "denied)", inside="is a folder whose files cannot be looked at "
                        "(permission denied)") in result.output, result.output
+
+
+def _logging_to(monkeypatch, stream):
+    """The root logger with a single handler writing to ``stream`` (none of pytest's,
+    whose handleError raises), for the length of a test."""
+    handler = logging.StreamHandler(stream)
+    monkeypatch.setattr(logging.getLogger(), "handlers", [handler])
+    return handler
+
+
+def test_a_child_logger_s_repeated_warning_is_shown_and_kept_once(monkeypatch):
+    """The once-a-command filter of repeated warnings sat on the ``tagsmith`` logger, whose
+    filters the records of its children (``tagsmith._numba``, ``tagsmith.store.staging``)
+    do not pass: their repeats were shown and listed in the JSON summary each time."""
+    import io
+
+    stream = io.StringIO()
+    _logging_to(monkeypatch, stream)
+    warnings: list[str] = []
+    with tagsmith_cli._command_logging(0, False, warnings):
+        for name in ("tagsmith.store.staging", "tagsmith.store.staging", "tagsmith",
+                     "tagsmith._numba"):
+            logging.getLogger(name).warning("the same %s", "words")
+        logging.getLogger("tagsmith.store.staging").warning("other words")
+        logging.getLogger("elsewhere").warning("the same words")  # not tagsmith's
+        logging.getLogger("elsewhere").warning("the same words")
+    assert warnings == ["the same words", "other words"]
+    assert stream.getvalue().count("the same words") == 3, stream.getvalue()
+    assert stream.getvalue().count("other words") == 1
+

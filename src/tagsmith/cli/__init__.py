@@ -19,6 +19,8 @@ import errno
 import logging
 import re
 import sys
+import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -578,30 +580,45 @@ class _WarningCollector(logging.Handler):
 
 
 class _OnceWarnings(logging.Filter):
-    """On the ``tagsmith`` logger for one command: a warning said again, word for word,
-    is dropped (shown and kept for the JSON summary once). train -p max_iter=1 warned
-    "the solver stopped at max_iter=1 ..." for the fit and again for the refit, audit
-    once a fold: the repeats said nothing the first had not."""
+    """On every handler a tagsmith record passes, for one command: a warning said again,
+    word for word, is dropped (shown and kept for the JSON summary once). train -p
+    max_iter=1 warned "the solver stopped at max_iter=1 ..." for the fit and again for
+    the refit, audit once a fold: the repeats said nothing the first had not.
+
+    On handlers, not the ``tagsmith`` logger: a logger's filters do not see the records
+    of its children (``tagsmith._numba``, ``tagsmith.store.staging``), whose repeats
+    were shown and listed each time. A record is judged once, by the first handler it
+    reaches, and each other handler takes that verdict, so stderr and the JSON summary
+    show the same warnings."""
 
     def __init__(self) -> None:
         super().__init__()
         self.seen: set[str] = set()
+        self.verdicts: weakref.WeakKeyDictionary[logging.LogRecord, bool] = \
+            weakref.WeakKeyDictionary()
+        self.lock = threading.Lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno != logging.WARNING:
+        if record.levelno != logging.WARNING or not _is_tagsmith(record):
             return True
-        message = record.getMessage()
-        if message in self.seen:
-            return False
-        self.seen.add(message)
-        return True
+        with self.lock:
+            verdict = self.verdicts.get(record)
+            if verdict is None:
+                message = record.getMessage()
+                verdict = message not in self.seen
+                self.seen.add(message)
+                self.verdicts[record] = verdict
+        return verdict
+
+
+def _is_tagsmith(record: logging.LogRecord) -> bool:
+    return record.name == "tagsmith" or record.name.startswith("tagsmith.")
 
 
 def _not_quiet_warning(record: logging.LogRecord) -> bool:
     """A root-handler filter under ``-q``: tagsmith's warnings are logged (to be kept
     for the JSON summary), not shown."""
-    return record.levelno >= logging.ERROR or not (
-        record.name == "tagsmith" or record.name.startswith("tagsmith."))
+    return record.levelno >= logging.ERROR or not _is_tagsmith(record)
 
 
 @contextmanager
@@ -641,19 +658,26 @@ def _command_logging(verbose: int, quiet: bool,
     filtered = list(root.handlers) if quiet else []
     collector = None if warnings is None else _WarningCollector(warnings)
     once = _OnceWarnings()
-    tagsmith_logger.addFilter(once)
+    if collector is not None:
+        collector.addFilter(once)
+    # each handler a tagsmith record passes: the collector, the tagsmith logger's own
+    # (a host's) and the root's
+    once_filtered = [*tagsmith_logger.handlers, *root.handlers]
     try:
         for handler in root.handlers:
             if not isinstance(handler.formatter, _PrintableFormatter):
                 handler.setFormatter(_PrintableFormatter(_LOG_FORMAT))
         for handler in filtered:
             handler.addFilter(_not_quiet_warning)
+        for handler in once_filtered:
+            handler.addFilter(once)
         if collector is not None:
             tagsmith_logger.addHandler(collector)
         tagsmith_logger.setLevel(level)
         yield
     finally:
-        tagsmith_logger.removeFilter(once)
+        for handler in once_filtered:
+            handler.removeFilter(once)
         if collector is not None:
             tagsmith_logger.removeHandler(collector)
         for handler in filtered:
