@@ -3499,3 +3499,18 @@ def test_a_child_logger_s_repeated_warning_is_shown_and_kept_once(monkeypatch):
     assert stream.getvalue().count("the same words") == 3, stream.getvalue()
     assert stream.getvalue().count("other words") == 1
 
+
+
+def test_a_warning_with_a_bad_format_argument_is_reported_by_logging(monkeypatch, capsys):
+    """The filter of repeated warnings formatted the message itself: a bad format
+    argument raised out of ``logger.warning`` (the command failed on a log line) instead
+    of logging's '--- Logging error ---' report."""
+    import io
+
+    _logging_to(monkeypatch, io.StringIO())
+    warnings: list[str] = []
+    with tagsmith_cli._command_logging(0, False, warnings):
+        logging.getLogger("tagsmith").warning("%d documents", "many")
+        logging.getLogger("tagsmith.store.staging").warning("%d documents", "many")
+    assert "--- Logging error ---" in capsys.readouterr().err
+    assert warnings == []

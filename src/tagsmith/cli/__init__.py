@@ -576,7 +576,12 @@ class _WarningCollector(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.levelno < logging.ERROR:
-            self.into.append(printable(record.getMessage()))
+            try:
+                message = record.getMessage()
+            except Exception:  # a bad format argument, reported as other handlers do
+                self.handleError(record)
+                return
+            self.into.append(printable(message))
 
 
 class _OnceWarnings(logging.Filter):
@@ -604,7 +609,12 @@ class _OnceWarnings(logging.Filter):
         with self.lock:
             verdict = self.verdicts.get(record)
             if verdict is None:
-                message = record.getMessage()
+                try:
+                    message = record.getMessage()
+                except Exception:
+                    # a bad format argument: through, for logging's own report of it
+                    # ('--- Logging error ---'), where it raised out of logger.warning
+                    return True
                 verdict = message not in self.seen
                 self.seen.add(message)
                 self.verdicts[record] = verdict
