@@ -208,3 +208,62 @@ def test_the_closing_line_starts_a_line_of_its_own_past_a_bar_left_open():
     start = max(shown.rfind("\r", 0, at), shown.rfind("\n", 0, at)) + 1
     assert not re.sub(r"\x1b\[\d*[A-Za-z]", "", shown[start:at]), \
         repr(shown[max(0, at - 200):at + 40])
+
+
+@pytest.fixture
+def stderr_handler(monkeypatch):
+    """Bars drawn (stderr a terminal, pytest's capture behind it) and the root logger with
+    one handler on stderr, as the CLI's."""
+    monkeypatch.setattr(progress.sys.stderr, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(progress, "_zero_width_terminal", lambda: False)
+    handler = logging.StreamHandler(progress.sys.stderr)
+    monkeypatch.setattr(logging.getLogger(), "handlers", [handler])
+    return handler
+
+
+def test_an_outer_bar_closed_first_leaves_the_log_lines_above_the_inner_one(stderr_handler):
+    """The outermost bar put the handler's stream back when it closed, also while an
+    inner bar (a generator's, closed later) was still drawn."""
+    outer = progress.progress_bar(total=2, desc="outer")
+    inner = progress.progress_bar(total=2, desc="inner")
+    outer.__enter__()
+    inner.__enter__()
+    outer.__exit__(None, None, None)
+    assert isinstance(stderr_handler.stream, progress._AboveBars)
+    inner.__exit__(None, None, None)
+    assert stderr_handler.stream is progress.sys.stderr
+
+
+def test_a_bar_left_open_in_a_generator_kept_alive_is_no_open_bar_after_the_command(
+        stderr_handler):
+    """A bar in a generator left suspended, and never collected (a host program holding
+    the exception of an interrupt, whose traceback holds the generator), counted as open
+    for good: the next command's bars did not put its log lines above them."""
+    def documents():
+        with progress.progress_bar(total=10, desc="features") as bar:
+            bar.update(1)
+            yield 1
+
+    left = documents()
+    next(left)  # stopped there, and kept
+    progress.close_bars()  # the command's closing (its error, 'interrupted')
+    assert stderr_handler.stream is progress.sys.stderr
+    with progress.progress_bar(total=2, desc="next command"):
+        assert isinstance(stderr_handler.stream, progress._AboveBars)
+    assert stderr_handler.stream is progress.sys.stderr
+    left.close()
+    assert stderr_handler.stream is progress.sys.stderr
+
+
+def test_main_closes_the_bars_its_command_left_open(stderr_handler):
+    """main() ends with no bar of its command open (one whose command ended with no
+    closing line too), and leaves a host's own bars open."""
+    with progress.progress_bar(total=2, desc="the host's"):
+        before = progress.open_bars()
+        left = progress.progress_bar(total=2, desc="the command's")
+        left.__enter__()
+        progress.close_bars(keep=before)  # what main() does at its end
+        assert progress.open_bars() == before
+        assert isinstance(stderr_handler.stream, progress._AboveBars)
+    assert stderr_handler.stream is progress.sys.stderr
+    assert not progress.open_bars()

@@ -195,42 +195,61 @@ class _AboveBars:
         return getattr(self.stream, name)
 
 
-#: how many tqdm bars are open (the outermost one puts the log handlers above them)
-_bars_open = 0
-
-#: the tqdm bars open now, for :func:`close_bars`
+#: the tqdm bars open now (held weakly: a bar collected is closed), for
+#: :func:`close_bars`; while there is one, the log handlers write above the bars
 _open_bars: weakref.WeakSet[Any] = weakref.WeakSet()
 
+#: the root's handlers writing above the bars, with the stream each had before
+_swapped: list[tuple[logging.StreamHandler, Any]] = []
 
-def close_bars() -> None:
-    """Close (and so clear) every progress bar still drawn, before a command's closing
-    line: a bar in a generator that a stop or an error left suspended stayed drawn until
-    the generator was collected, after the line, which was written at the end of the
-    bar's (train stopped by ``kill`` while featurizing: '... 8484.22doc/s]terminated')."""
+
+def open_bars() -> set[Any]:
+    """The tqdm bars open now."""
+    return set(_open_bars)
+
+
+def close_bars(keep: set[Any] | frozenset[Any] = frozenset()) -> None:
+    """Close (and so clear) every progress bar still drawn but those in ``keep``, before
+    a command's closing line: a bar in a generator that a stop or an error left suspended
+    stayed drawn until the generator was collected, after the line, which was written at
+    the end of the bar's (train stopped by ``kill`` while featurizing: '...
+    8484.22doc/s]terminated'). With none left, the log handlers write as before: such a
+    generator, kept by a host program holding the stop's exception, counted as an open
+    bar for good, and the next command's log lines were not written above its bars."""
     for bar in list(_open_bars):
-        bar.close()
+        if bar not in keep:
+            bar.close()
+            _open_bars.discard(bar)
+    if not _open_bars:
+        _restore_streams()
+
+
+def _restore_streams() -> None:
+    for handler, stream in _swapped:
+        if isinstance(handler.stream, _AboveBars):
+            handler.setStream(stream)
+    _swapped.clear()
 
 
 @contextmanager
-def _logs_above_bars() -> Iterator[None]:
+def _logs_above_bars(bar: Any) -> Iterator[None]:
     """The root logger's handlers writing to stderr write above the bars (see
-    :class:`_AboveBars`) while the outermost bar is open, and as before afterwards."""
-    global _bars_open
-    _bars_open += 1
-    swapped: list[tuple[logging.StreamHandler, Any]] = []
+    :class:`_AboveBars`) while ``bar`` or any other is open, and as before once the last
+    one closes (the first opened, closed before an inner one, put them back while the
+    inner one was drawn)."""
+    if not _swapped:
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, logging.StreamHandler) \
+                    and handler.stream is sys.stderr:
+                _swapped.append((handler, handler.stream))
+                handler.setStream(_AboveBars(handler.stream))
+    _open_bars.add(bar)
     try:
-        if _bars_open == 1:
-            for handler in logging.getLogger().handlers:
-                if isinstance(handler, logging.StreamHandler) \
-                        and handler.stream is sys.stderr:
-                    swapped.append((handler, handler.stream))
-                    handler.setStream(_AboveBars(handler.stream))
         yield
     finally:
-        _bars_open -= 1
-        for handler, stream in swapped:
-            if isinstance(handler.stream, _AboveBars):
-                handler.setStream(stream)
+        _open_bars.discard(bar)
+        if not _open_bars:
+            _restore_streams()
 
 
 @contextmanager
@@ -249,10 +268,9 @@ def progress_bar(*, total: int | None, desc: str, unit: str = "it", enabled: boo
 
         bar = tqdm(total=total, desc=desc, unit=unit, leave=False,
                    dynamic_ncols=True)
-        _open_bars.add(bar)
     else:
         bar = _LogProgress(total, desc, unit)
-    above = _logs_above_bars() if not isinstance(bar, (_NoProgress, _LogProgress)) \
+    above = _logs_above_bars(bar) if not isinstance(bar, (_NoProgress, _LogProgress)) \
         else nullcontext()
     try:
         with above:

@@ -753,9 +753,15 @@ def main(argv: list[str] | None = None) -> None:
     stdout, stderr = sys.stdout, sys.stderr
     settings = (getattr(stdout, "encoding", None), getattr(stdout, "errors", None))
     _STDOUT_ESCAPES["warned"] = False  # its warning once a call, not once a process
+    from tagsmith import progress
+
+    hosts_bars = progress.open_bars()
     try:
         _main(argv)
     finally:
+        # no bar of the command left open: one in a generator a stop left suspended, and
+        # a host program kept (holding the stop's exception), counted as open for good
+        progress.close_bars(keep=hosts_bars)
         # the null device in place of a closed stdout or stderr (_main and
         # _hold_closed_descriptors)
         for name, stream in (("stdout", stdout), ("stderr", stderr)):
