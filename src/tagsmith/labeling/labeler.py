@@ -379,6 +379,14 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     report.n_docs_without_labels = int(np.count_nonzero(answered & (np.diff(Y.indptr) == 0)))
     report.n_unoffered_labels = _count_unoffered(report.unknown_labels, label_space,
                                                  options.lang)
+    warn_rejections(report, desc)
+    return LLMLabels(Y, answered, report)
+
+
+def warn_rejections(report: LabelingReport, desc: str) -> None:
+    """Warn of what ``report`` counts as rejected, malformed or failed (nothing when it
+    counts none): '<desc>: 5 unknown labels rejected, 0 malformed answers, 0 failed
+    calls'."""
     # invalid items and ambiguous names were dropped without a word outside the JSON
     # summary: a model giving some confidences as percentages lost those labels unseen
     others = [f"{count} {what}" for count, what in (
@@ -398,7 +406,6 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
                        plural_s(report.n_malformed_answers), report.n_failed_calls,
                        plural_s(report.n_failed_calls),
                        f"; also rejected: {' and '.join(others)}" if others else "")
-    return LLMLabels(Y, answered, report)
 
 
 def _count_unoffered(unknown: Counter[str], label_space: LabelSpace, lang: str) -> int:

@@ -763,7 +763,7 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     ``labeling.n_blank_docs`` counting them) and nothing is sent, not even ``human``;
     so with no ``texts``, as without a budget.
     """
-    from tagsmith.labeling.labeler import LabelingReport, label_documents
+    from tagsmith.labeling.labeler import LabelingReport, label_documents, warn_rejections
     from tagsmith.labeling.reliability import estimate_reliability
 
     summary: dict = {}
@@ -866,6 +866,10 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
                 "Y": sp.csr_matrix((0, len(label_space)), dtype=np.float32),
                 "summary": summary, "student": None}
     summary["labeling"] = report.to_dict()
+    if len(distilled.rounds) > 1:
+        # each round's warning names its round: the run's totals were nowhere else but
+        # in the summary's counts
+        warn_rejections(report, f"LLM labeling, all {len(distilled.rounds)} rounds")
     # the budget spent: blank documents and copies in the pool cut the one asked for
     summary["active"] = dict(distilled.classifier.manifest["distillation"])
     if budget is not None and active.budget < budget:  # the record had the capped one
