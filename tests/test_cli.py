@@ -599,12 +599,18 @@ def test_thresholds_must_be_finite_numbers_in_the_unit_interval(bundle, goemotio
 def test_suggest_and_shift_report_undecodable_inputs_and_missing_ones_before_any_output(
         bundle, tmp_path):
     binary = tmp_path / "bin.dat"
-    binary.write_bytes((bundle / "model.npz").read_bytes()[:3000])
+    binary.write_bytes(bytes(range(128, 256)) * 20)
+    zipped = tmp_path / "npz.dat"  # a .npz's head, a damaged zip: said to be a zip
+    zipped.write_bytes((bundle / "model.npz").read_bytes()[:3000])
     for args in (("suggest", bundle, binary), ("suggest", bundle, "--whole-file", binary),
                  ("shift", bundle, binary)):
         result = run(*args)
         assert result.exit_code == 3, (args, result.output)
         assert f"{binary}:1: not valid UTF-8" in result.output
+        assert "Traceback" not in result.output
+        result = run(*args[:-1], zipped)
+        assert result.exit_code == 3, (args, result.output)
+        assert f"{zipped}: is a zip archive, not text" in result.output, result.output
         assert "Traceback" not in result.output
     piped = run("suggest", bundle, input=b"fine line\n\xff\xfe broken\n")
     assert piped.exit_code == 3 and "stdin:2: not valid UTF-8" in piped.output

@@ -282,7 +282,8 @@ def test_calibrate_has_a_short_k_as_suggest_and_zeroshot_have():
 
 
 def _log_hook(logger_name, when, action):
-    """A logging handler that runs ``action`` on the first record starting with ``when``."""
+    """A logging handler that runs ``action`` on the first record starting with ``when``
+    (a debug record too: the command must run with ``-v`` for those to be made)."""
     class Hook(logging.Handler):
         done = False
 
@@ -291,7 +292,7 @@ def _log_hook(logger_name, when, action):
                 self.done = True
                 action()
 
-    hook = Hook(logging.INFO)
+    hook = Hook(logging.DEBUG)
     logging.getLogger(logger_name).addHandler(hook)
     return hook
 
@@ -309,7 +310,9 @@ def test_calibrate_writes_the_reliability_diagram_only_once_the_bundle_is_saved(
 
     hook = _log_hook("tagsmith", "calibrated (", block_the_output)
     try:
-        result = run("calibrate", bundle, "-o", out, "--reliability-png", png, quiet=False)
+        # calibrate logs "calibrated (...)" at debug level, its summary on stdout
+        result = run("-v", "calibrate", bundle, "-o", out, "--reliability-png", png,
+                     quiet=False)
     finally:
         logging.getLogger("tagsmith").removeHandler(hook)
     assert hook.done, result.output
@@ -332,7 +335,7 @@ def test_calibrate_in_place_refuses_a_bundle_it_cannot_replace_before_the_work(b
     calibrated = []
     hook = _log_hook("tagsmith", "calibrated (", lambda: calibrated.append(True))
     try:
-        result = run("calibrate", copy, quiet=False)
+        result = run("-v", "calibrate", copy, quiet=False)
     finally:
         logging.getLogger("tagsmith").removeHandler(hook)
     assert result.exit_code == 3 and "'notes.txt'" in result.output, result.output

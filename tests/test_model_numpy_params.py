@@ -159,6 +159,7 @@ class _Client:
     class usage:  # noqa: N801 - stands in for the attribute
         n_requests = n_cached = 0
         cost = 0.0
+        priced = False
 
     def complete(self, request):
         return request

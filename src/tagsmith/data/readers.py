@@ -465,7 +465,8 @@ ZIP_ADVICE = ("a zip archive, not text: extract the file inside (tagsmith reads 
 def binary_advice(path: Path) -> str:
     """:data:`WORKBOOK_ADVICE`, or :data:`ZIP_ADVICE` for a zip archive (a zipped
     corpus, a .docx) whose members are no spreadsheet's and whose name no workbook's;
-    one that cannot be listed (damaged, or an OLE2 file) is taken for a workbook."""
+    one that cannot be listed is taken for a workbook where it is an OLE2 file or named
+    ``.csv``, else for a zip archive."""
     if Path(path).suffix.lower() in _WORKBOOK_SUFFIXES:
         return WORKBOOK_ADVICE
     import zipfile
@@ -475,6 +476,15 @@ def binary_advice(path: Path) -> str:
             names = archive.namelist()
             mimetype = (archive.read("mimetype")[:100] if "mimetype" in names else b"")
     except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, RuntimeError, ValueError):
+        # an OLE2 file (.xls) or a damaged zip named .csv (a workbook renamed) is taken
+        # for a workbook; another damaged zip (the head of a .npz named .dat) is a zip
+        try:
+            with open(path, "rb") as stream:
+                head = stream.read(4)
+        except OSError:
+            return WORKBOOK_ADVICE
+        if head == b"PK\x03\x04" and Path(path).suffix.lower() != ".csv":
+            return ZIP_ADVICE
         return WORKBOOK_ADVICE
     # .xlsx keeps its sheets under xl/, .ods names its kind in "mimetype", .numbers
     # keeps Index/
