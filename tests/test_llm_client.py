@@ -2390,3 +2390,21 @@ def test_the_progress_postfix_shows_the_cost_where_a_price_is_given(caplog):
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("priced")]
     assert re.fullmatch(r"priced: 1/1 calls? \(100%\) answered 1 cached 0 cost \d+\.\d{4}",
                         lines[-1]), lines
+
+
+@pytest.mark.parametrize("status", [429, 200])
+def test_an_account_out_of_quota_stops_the_whole_batch_unbilled(status):
+    # OpenAI's insufficient_quota comes as HTTP 429, a rate limit's status: it was
+    # retried with backoff on every document, though no wait lifts it
+    raw = json.dumps({"error": {"message": "You exceeded your current quota",
+                                "type": "insufficient_quota",
+                                "code": "insufficient_quota"}}).encode()
+    with LocalChatServer(lambda body: Reply(raw=raw, status=status)) as server:
+        client = client_for(server, max_retries=3)
+        with pytest.raises(LLMConfigError, match=f"HTTP {status}") as info:
+            complete_all(client, [request(str(i)) for i in range(50)], n_workers=1)
+    assert "quota or credit is used up: see its plan and billing" in str(info.value)
+    assert "You exceeded your current quota" in str(info.value)
+    assert len(server.requests) <= 2  # the one refused, and one the worker had started
+    assert client.usage.n_retries == 0
+    assert client.usage.prompt_tokens == client.usage.completion_tokens == 0

@@ -79,6 +79,9 @@ BAD_REQUEST_ERRORS = frozenset({
 #: the names an error object's ``code`` or ``type`` gives a refused API key (OpenAI's
 #: ``invalid_api_key`` comes with the type ``invalid_request_error``)
 KEY_ERRORS = frozenset({"authentication_error", "permission_error", "invalid_api_key"})
+#: the names an error object's ``code`` or ``type`` gives an account out of quota or
+#: credit (OpenAI's comes as HTTP 429, a rate limit's status, but no wait lifts it)
+QUOTA_ERRORS = frozenset({"insufficient_quota"})
 #: the codes of failures worth a retry that an error object may give with a type of
 #: :data:`BAD_REQUEST_ERRORS` (rate limits, a server error, an overloaded server)
 RETRY_ERRORS = frozenset({
@@ -340,7 +343,7 @@ class _Transient(Exception):
 
     def __init__(self, reason: str, retry_after: float | None = None,
                  billed: tuple[int, int] | None = None, refused: bool = False,
-                 final: bool = False, config: bool = False):
+                 final: bool = False, config: str = ""):
         super().__init__(reason)
         self.retry_after = retry_after
         self.billed = billed
@@ -349,8 +352,9 @@ class _Transient(Exception):
         #: a reply without text that asking again would get again, paid for each time (a
         #: refusal, a tool call, the token limit reached before any answer): not retried
         self.final = final
-        #: the API key refused (in an error object of an HTTP 200 reply): every request
-        #: would be, and the run stops as at an HTTP 401 or 403
+        #: what is misconfigured (in an error object of an HTTP 200 reply): "key" (the
+        #: API key refused: the run stops as at an HTTP 401 or 403), "quota" (the
+        #: account's quota used up) or "" (nothing: the request alone failed)
         self.config = config
 
 
@@ -542,8 +546,8 @@ class OpenAIChatClient:
                     self.usage.bill(*exc.billed)
                 if exc.config:
                     self.usage.count("failed")
-                    raise LLMConfigError(f"{self.shown_url}: {exc}{self._key_hint()}"
-                                         ) from None
+                    raise LLMConfigError(f"{self.shown_url}: {exc}"
+                                         f"{self._config_hint(exc.config)}") from None
                 if exc.final:
                     self.usage.count("failed")
                     raise LLMError(f"{self.shown_url}: {exc}") from None
@@ -593,6 +597,13 @@ class OpenAIChatClient:
                     "--api-key-env names the variable)" if self.api_key_env
                     else " (no API key was sent)")
         return f" (is the API key in ${self.api_key_env} right?)"
+
+    def _config_hint(self, config: str) -> str:
+        """What a message about a refusal every request gets alike adds, for the
+        ``config`` of :class:`_Transient`: "key" or "quota"."""
+        if config == "quota":
+            return _QUOTA_HINT
+        return self._key_hint()
 
     def _delay(self, attempt: int, error: _Transient | None) -> float:
         if error is not None and error.retry_after is not None:
@@ -801,6 +812,11 @@ class OpenAIChatClient:
                 # whether to ask again (a 502 compressed as br failed for good at once)
                 said = str(exc).removeprefix(f"{self.shown_url}: ")
                 raw = f"[body not read: {said}]".encode()
+        if status == 429 and _quota_refused(raw):
+            # OpenAI's insufficient_quota: a 429 no wait lifts; retried with backoff on
+            # every document, none could succeed (nor was any billed)
+            raise LLMConfigError(f"{self.shown_url}: HTTP {status}{_QUOTA_HINT}: "
+                                 f"{self._snippet(raw)}")
         if _is_transient(status):
             raise _Transient(f"HTTP {status}: {self._snippet(raw)}", retry_after)
         if status != 200 and self._refused_parameter(body, status, raw):
@@ -823,6 +839,38 @@ class OpenAIChatClient:
                 else LLMError
             raise error(f"{self.shown_url}: HTTP {status}{hint}: {self._snippet(raw)}")
         return _parse_completion(raw, request, secret=self._api_key())
+
+
+#: what a message about an account out of quota adds
+_QUOTA_HINT = (" (the account's quota or credit is used up: see its plan and billing "
+               "with the provider; asking again cannot help)")
+
+
+def _quota_refused(raw: bytes) -> bool:
+    """Whether the error reply ``raw`` says that the account's quota is used up (its error
+    object's ``code`` or ``type`` in :data:`QUOTA_ERRORS`), which no retry changes.
+
+    >>> _quota_refused(b'{"error": {"type": "insufficient_quota"}}'), _quota_refused(b"slow")
+    (True, False)
+    """
+    try:
+        data = json.loads(raw[:65536].decode("utf-8", "replace"))
+    except (ValueError, RecursionError):
+        return False
+    error = data.get("error") if isinstance(data, dict) else None
+    return _error_named(error, QUOTA_ERRORS) is not None
+
+
+def _error_named(error: object, names: frozenset[str]) -> str | None:
+    """Which of the ``code`` and ``type`` of the error object ``error`` is one of
+    ``names`` (lower case), as "code NAME" or "type NAME"; None where neither is."""
+    if not isinstance(error, dict):
+        return None
+    for key in ("code", "type"):
+        value = error.get(key)
+        if isinstance(value, str) and value.strip().lower() in names:
+            return f"{key} {value.strip()}"
+    return None
 
 
 def _time_left(connection: http.client.HTTPConnection, deadline: float) -> None:
@@ -1058,7 +1106,9 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
             # a key refused (401, 403) stops the run, as the HTTP status does; nothing
             # was processed, so nothing is billed but the usage it reports
             key = _key_refused(error)
-            what = key or _refused_by(error)
+            # an account out of quota (OpenAI's insufficient_quota): every request alike
+            quota = None if key else _error_named(error, QUOTA_ERRORS)
+            what = key or quota or _refused_by(error)
             # nor for a request refused as it is (context_length_exceeded, a 400): the
             # model never read the prompt, estimated the larger for being too long, so
             # each one counted it; an error after the model began (text before it in a
@@ -1068,7 +1118,8 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
             raise _Transient(f"HTTP 200 reply that is an error"
                              f"{f' ({what})' if what else ''}: "
                              f"{_snippet(str(said).encode(), secret=secret)}",
-                             billed=billed, final=bool(what), config=bool(key)) from exc
+                             billed=billed, final=bool(what),
+                             config="key" if key else "quota" if quota else "") from exc
         if isinstance(data, dict) and data.get("choices") == []:
             what = "no choice in it"  # "list index out of range"
         elif isinstance(data, dict) and message is None and isinstance(exc, KeyError):
@@ -1111,11 +1162,7 @@ def _key_refused(error: object) -> str | None:
     status = _error_status(error)
     if status is not None or not isinstance(error, dict):
         return f"code {status}" if status in (401, 403) else None
-    for key in ("code", "type"):
-        value = error.get(key)
-        if isinstance(value, str) and value.strip().lower() in KEY_ERRORS:
-            return f"{key} {value.strip()}"
-    return None
+    return _error_named(error, KEY_ERRORS)
 
 
 def _refused_by(error: object) -> str | None:
