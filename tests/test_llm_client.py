@@ -2408,3 +2408,21 @@ def test_an_account_out_of_quota_stops_the_whole_batch_unbilled(status):
     assert len(server.requests) <= 2  # the one refused, and one the worker had started
     assert client.usage.n_retries == 0
     assert client.usage.prompt_tokens == client.usage.completion_tokens == 0
+
+
+@pytest.mark.parametrize("error", [
+    {"code": "model_not_found", "type": "invalid_request_error"},
+    {"type": "not_found_error"}])
+def test_a_model_not_found_in_an_http_200_reply_stops_the_whole_batch_as_a_404_does(error):
+    # an HTTP 404 stops the run naming the model; model_not_found in an error object
+    # failed only its document (each one refused alike), and not_found_error was retried
+    raw = json.dumps({"error": {"message": "no such model", **error}}).encode()
+    with LocalChatServer(lambda body: Reply(raw=raw)) as server:
+        client = client_for(server, max_retries=3)
+        with pytest.raises(LLMConfigError, match=r"HTTP 200 reply that is an error \(.*\): "
+                                                 r"no such model \(is the base URL right, "
+                                                 r"and does it serve model 'm'\?\)"):
+            complete_all(client, [request(str(i)) for i in range(50)], n_workers=1)
+    assert len(server.requests) <= 2  # the one refused, and one the worker had started
+    assert client.usage.n_retries == 0
+    assert client.usage.prompt_tokens == client.usage.completion_tokens == 0

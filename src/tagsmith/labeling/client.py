@@ -82,6 +82,10 @@ KEY_ERRORS = frozenset({"authentication_error", "permission_error", "invalid_api
 #: the names an error object's ``code`` or ``type`` gives an account out of quota or
 #: credit (OpenAI's comes as HTTP 429, a rate limit's status, but no wait lifts it)
 QUOTA_ERRORS = frozenset({"insufficient_quota"})
+#: the names an error object's ``code`` or ``type`` gives a model the endpoint does not
+#: serve (OpenAI's ``model_not_found`` comes with the type ``invalid_request_error``,
+#: Anthropic's ``not_found_error``), as HTTP 404 says
+MODEL_ERRORS = frozenset({"model_not_found", "not_found_error"})
 #: the codes of failures worth a retry that an error object may give with a type of
 #: :data:`BAD_REQUEST_ERRORS` (rate limits, a server error, an overloaded server)
 RETRY_ERRORS = frozenset({
@@ -353,8 +357,9 @@ class _Transient(Exception):
         #: refusal, a tool call, the token limit reached before any answer): not retried
         self.final = final
         #: what is misconfigured (in an error object of an HTTP 200 reply): "key" (the
-        #: API key refused: the run stops as at an HTTP 401 or 403), "quota" (the
-        #: account's quota used up) or "" (nothing: the request alone failed)
+        #: API key refused: the run stops as at an HTTP 401 or 403), "model" (a model
+        #: not served: as at an HTTP 404), "quota" (the account's quota used up) or ""
+        #: (nothing: the request alone failed)
         self.config = config
 
 
@@ -600,10 +605,16 @@ class OpenAIChatClient:
 
     def _config_hint(self, config: str) -> str:
         """What a message about a refusal every request gets alike adds, for the
-        ``config`` of :class:`_Transient`: "key" or "quota"."""
+        ``config`` of :class:`_Transient`: "key", "model" or "quota"."""
         if config == "quota":
             return _QUOTA_HINT
+        if config == "model":
+            return self._model_hint()
         return self._key_hint()
+
+    def _model_hint(self) -> str:
+        """What a message about a model not found (HTTP 404) adds."""
+        return f" (is the base URL right, and does it serve model {self.model!r}?)"
 
     def _delay(self, attempt: int, error: _Transient | None) -> float:
         if error is not None and error.retry_after is not None:
@@ -826,7 +837,7 @@ class OpenAIChatClient:
             if status in (401, 403):
                 hint = self._key_hint()
             elif status == 404:
-                hint = f" (is the base URL right, and does it serve model {self.model!r}?)"
+                hint = self._model_hint()
             elif 300 <= status <= 399:
                 # every request is redirected alike (http:// for an https:// API, a moved
                 # path): a wrong base URL. Not followed, so the key never goes elsewhere
@@ -1106,9 +1117,11 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
             # a key refused (401, 403) stops the run, as the HTTP status does; nothing
             # was processed, so nothing is billed but the usage it reports
             key = _key_refused(error)
-            # an account out of quota (OpenAI's insufficient_quota): every request alike
-            quota = None if key else _error_named(error, QUOTA_ERRORS)
-            what = key or quota or _refused_by(error)
+            # a model not served (as HTTP 404) and an account out of quota (OpenAI's
+            # insufficient_quota) too: every request alike
+            model = None if key else _error_named(error, MODEL_ERRORS)
+            quota = None if key or model else _error_named(error, QUOTA_ERRORS)
+            what = key or model or quota or _refused_by(error)
             # nor for a request refused as it is (context_length_exceeded, a 400): the
             # model never read the prompt, estimated the larger for being too long, so
             # each one counted it; an error after the model began (text before it in a
@@ -1119,7 +1132,8 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
                              f"{f' ({what})' if what else ''}: "
                              f"{_snippet(str(said).encode(), secret=secret)}",
                              billed=billed, final=bool(what),
-                             config="key" if key else "quota" if quota else "") from exc
+                             config="key" if key else "model" if model
+                             else "quota" if quota else "") from exc
         if isinstance(data, dict) and data.get("choices") == []:
             what = "no choice in it"  # "list index out of range"
         elif isinstance(data, dict) and message is None and isinstance(exc, KeyError):
