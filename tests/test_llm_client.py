@@ -2426,3 +2426,29 @@ def test_a_model_not_found_in_an_http_200_reply_stops_the_whole_batch_as_a_404_d
     assert len(server.requests) <= 2  # the one refused, and one the worker had started
     assert client.usage.n_retries == 0
     assert client.usage.prompt_tokens == client.usage.completion_tokens == 0
+
+
+def test_the_default_cache_in_a_read_only_working_folder_names_the_folder(tmp_path,
+                                                                          monkeypatch):
+    # refused as ".tagsmith-llm-cache.sqlite: --cache: . is not writable": "." named no
+    # folder, nor said that the user, who gave no --cache, could give one
+    from click.testing import CliRunner
+
+    import tagsmith.cli as tagsmith_cli
+    from tagsmith.data import textio
+
+    tagsmith_cli._register_commands()
+    (tmp_path / "d.txt").write_text("a text\n")
+    (tmp_path / "v.tsv").write_text("joy\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    real_access = textio.os.access  # tests run as root: chmod is ignored
+    monkeypatch.setattr(textio.os, "access", lambda path, mode: Path(path).absolute() != work
+                        and real_access(path, mode))
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "label", str(tmp_path / "d.txt"), "--vocab", str(tmp_path / "v.tsv"),
+        "-o", str(tmp_path / "o.jsonl"), "--base-url", "http://127.0.0.1:9/v1", "--llm", "m"])
+    assert result.exit_code == 3, result.output
+    assert (f"--cache: the working folder {work} is not writable (the cache defaults to "
+            "the working folder: give --cache a path elsewhere)") in result.output

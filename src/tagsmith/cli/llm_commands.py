@@ -45,6 +45,8 @@ _Command = TypeVar("_Command", bound=Callable[..., Any])
 #: (hubness correction), and the most it uses
 MIN_BACKGROUND = 100
 BACKGROUND_SAMPLE = 5000
+#: label's and taxonomy's --cache: in the working folder
+DEFAULT_LLM_CACHE = ".tagsmith-llm-cache.sqlite"
 
 
 
@@ -73,7 +75,7 @@ def llm_options(func: _Command) -> _Command:
                      help="Model name sent to the endpoint (env TAGSMITH_LLM_MODEL)."),
         click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True,
                      help="Environment variable holding the API key (none sent if unset)."),
-        click.option("--cache", default=".tagsmith-llm-cache.sqlite", show_default=True,
+        click.option("--cache", default=DEFAULT_LLM_CACHE, show_default=True,
                      callback=a_path,
                      help="SQLite response cache: reruns and resumed runs cost nothing."),
         click.option("--concurrency", type=click.IntRange(min=1), default=4, show_default=True,
@@ -115,7 +117,11 @@ def _client(base_url, llm_model, api_key_env, cache, concurrency, timeout, max_r
     try:  # a directory or no database: refused now, not once the work is done
         check_cache_path(cache)
     except DataError as exc:
-        raise DataError(f"--cache: {exc.reason}", path=cache) from None
+        hint = ""
+        if cache == DEFAULT_LLM_CACHE and exc.reason.endswith("is not writable"):
+            # the default, in a read-only working folder: the user named no folder
+            hint = " (the cache defaults to the working folder: give --cache a path elsewhere)"
+        raise DataError(f"--cache: {exc.reason}{hint}", path=cache) from None
     return client
 
 

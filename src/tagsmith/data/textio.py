@@ -262,7 +262,11 @@ def check_writable(path: str | Path) -> Path:
             if found != "a folder":
                 raise DataError(f"{folder} is {found}, not a folder", path=path)
             if not os.access(folder, os.W_OK | os.X_OK):
-                raise DataError(f"{folder} is not writable", path=path)
+                # "." named no folder the user could find (a default output, as label's
+                # --cache, in a read-only working folder): named by its absolute path
+                shown = (f"the working folder {os.path.abspath(folder)}"
+                         if folder == Path(".") else folder)
+                raise DataError(f"{shown} is not writable", path=path)
             break
     return path
 
