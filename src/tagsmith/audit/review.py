@@ -41,6 +41,7 @@ from tagsmith.data.csvlimits import (
     FORMULA_START,
     csv_dict_writer,
     csv_field_limit,
+    header_delimiter,
     next_csv_row,
     spreadsheet_safe,
 )
@@ -380,15 +381,7 @@ def _delimiter(header: str | None) -> str:
     >>> _delimiter("rank;accept;kind;label_uri;doc;doc_key")
     ';'
     """
-    if header is None:
-        return ","
-
-    def found(delimiter: str) -> int:
-        names = {name.strip().lower() for name in next(csv.reader([header],
-                                                                  delimiter=delimiter))}
-        return len(names.intersection(REQUIRED))
-
-    return max((",", ";", "\t"), key=found)
+    return header_delimiter(header, frozenset(REQUIRED))
 
 
 def _decided(value: object) -> bool:

@@ -175,13 +175,30 @@ def csv_delimiter(first_line: str | None, column: str) -> tuple[str, bool]:
     sep = _SEP_LINE.match(first_line)
     if sep is not None:
         return sep.group(1), True
+    return header_delimiter(first_line, frozenset({column})), False
 
-    def names(delimiter: str) -> set[str]:
-        return {name.strip().lower()
-                for name in next(csv.reader([first_line.rstrip("\r\n")],
-                                            delimiter=delimiter), [])}
 
-    return next((d for d in (",", ";", "\t") if column in names(d)), ","), False
+def header_delimiter(header: str | None, columns: frozenset[str]) -> str:
+    """Of ``,``, ``;`` and tab, the delimiter under which the header line ``header``
+    names the most of ``columns`` (lower-case names), a comma on a tie or where none
+    names any: the corpus and vocabulary readers (one column each, through
+    :func:`csv_delimiter`) and the review reader (its required columns) alike.
+
+    >>> header_delimiter("rank;accept;kind", frozenset({"rank", "kind"}))
+    ';'
+    >>> header_delimiter("a;b", frozenset({"text"})), header_delimiter(None, frozenset())
+    (',', ',')
+    """
+    if header is None:
+        return ","
+
+    def named(delimiter: str) -> int:
+        names = {name.strip().lower()
+                 for name in next(csv.reader([header.rstrip("\r\n")],
+                                             delimiter=delimiter), [])}
+        return len(names & columns)
+
+    return max((",", ";", "\t"), key=named)  # max keeps the first of equals: a comma
 
 
 class _LineFeedRows:

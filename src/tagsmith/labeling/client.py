@@ -865,7 +865,7 @@ def _quota_refused(raw: bytes) -> bool:
     (True, False)
     """
     try:
-        data = json.loads(raw[:65536].decode("utf-8", "replace"))
+        data = _json_reply(raw)
     except (ValueError, RecursionError):
         return False
     error = data.get("error") if isinstance(data, dict) else None
