@@ -224,14 +224,21 @@ def test_no_color_and_a_dumb_terminal_get_no_colours(tmp_path, env):
     assert (b"\x1b[" in result.stdout) == (not env.get("NO_COLOR") and "TERM" not in env)
 
 
-def test_a_default_embedding_cache_that_cannot_be_written_is_given_up(corpus, tmp_path):
-    # a home that cannot be written (a service account; here a file, which root cannot
-    # write below either): zeroshot was refused, exit code 3, for a cache nobody asked for
+def _unwritable_home_and_docs(corpus, tmp_path):
+    """A home that cannot be written (a service account's; here a file, which root
+    cannot write below either) and a document file of two lines for zeroshot."""
     pytest.importorskip("sentence_transformers")
     home = tmp_path / "home"
     home.write_text("not a folder", encoding="utf-8")
     docs = corpus["folder"] / "docs.txt"
     docs.write_text("kissa naukuu\nfish swim\n", encoding="utf-8")
+    return home, docs
+
+
+def test_a_default_embedding_cache_that_cannot_be_written_is_given_up(corpus, tmp_path):
+    # a home that cannot be written (a service account; here a file, which root cannot
+    # write below either): zeroshot was refused, exit code 3, for a cache nobody asked for
+    home, docs = _unwritable_home_and_docs(corpus, tmp_path)
     result = tagsmith("zeroshot", corpus["vocab"], docs, "-k", "1",
                       env={"HOME": str(home), "XDG_CACHE_HOME": str(home)})
     assert result.returncode == 0, result.stderr
@@ -431,11 +438,7 @@ def test_a_data_size_limit_is_a_memory_limit_too(monkeypatch, tmp_path):
 def test_the_default_embedding_cache_follows_xdg_cache_home(corpus, tmp_path):
     # numba's cache of the kernels went to $XDG_CACHE_HOME/numba, the label embeddings
     # to ~/.cache whatever it said: with a home that cannot be written, none was kept
-    pytest.importorskip("sentence_transformers")
-    home = tmp_path / "home"
-    home.write_text("not a folder", encoding="utf-8")
-    docs = corpus["folder"] / "docs.txt"
-    docs.write_text("kissa naukuu\nfish swim\n", encoding="utf-8")
+    home, docs = _unwritable_home_and_docs(corpus, tmp_path)
     xdg = tmp_path / "xdg"
     result = tagsmith("zeroshot", corpus["vocab"], docs, "-k", "1",
                       env={"HOME": str(home), "XDG_CACHE_HOME": str(xdg)})
