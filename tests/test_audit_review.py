@@ -1086,6 +1086,48 @@ def test_a_label_name_in_the_label_uri_column_says_which_uri_to_write(tmp_path, 
         apply_review(corpus, review, tmp_path / "fixed.tsv", SPACE)
 
 
+@pytest.mark.parametrize("cell", ["Snow", " SNOW ", "<Snow>", "Snowfall"])
+def test_a_label_name_in_another_case_in_the_label_uri_column_says_which_uri_to_write(
+        tmp_path, cell):
+    # a reviewer typing the label by name types it as the page shows it ("Snow"), or an
+    # alternative label: "unknown label 'Snow' (not in the vocabulary)" said the label
+    # was not there, where "snow" alone was told to write its URI
+    from tagsmith.data.labelspace import Label
+
+    space = LabelSpace([Label("http://x/rain", {"en": "rain"}),
+                        Label("http://x/snow", {"en": "snow"}, {"en": ["Snowfall"]})])
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text("Heavy rain\t<http://x/rain>\nSnowfall in the hills\n", encoding="utf-8")
+    rows = [{**_row(1, "missing", "http://x/snow", "Snowfall in the hills"),
+             "label_uri": cell, "label_name": ""}]
+    review = _review(tmp_path, rows)
+    with pytest.raises(ReviewFormatError, match=r":2: unknown label .* is a name of a label "
+                       r"\(another case or spacing aside\): the label_uri column takes its "
+                       r"URI, 'http://x/snow'$"):
+        apply_review(corpus, review, tmp_path / "fixed.tsv", space)
+    assert not (tmp_path / "fixed.tsv").exists()
+
+
+@pytest.mark.parametrize("name, says", [
+    ("Snow", r"label_uri is empty; label_name 'Snow' is a name of the label of URI "
+             r"'http://x/snow': write that URI in label_uri$"),
+    ("", r"label_uri is empty: write the URI of the label to add or remove \(the "
+         r"label_uri column\), or reject the row$")])
+def test_an_accepted_row_with_an_empty_label_uri_says_it_is_empty(tmp_path, corpus, name,
+                                                                   says):
+    # a row added by hand, the label typed in label_name alone: "unknown label '' (not
+    # in the vocabulary)" named no label and no column to fill in
+    rows = [_row(2, "missing", "http://x/snow", "Snowfall in the hills")]
+    rows[0].update(label_uri="", label_name=name)
+    review = _review(tmp_path, rows)
+    with pytest.raises(ReviewFormatError, match=":2: " + says):
+        apply_review(corpus, review, tmp_path / "fixed.tsv", SPACE)
+    assert not (tmp_path / "fixed.tsv").exists()
+    rows[0]["decision"] = "reject"  # a rejection changes nothing: no error
+    stats = apply_review(corpus, _review(tmp_path, rows), tmp_path / "fixed.tsv", SPACE)
+    assert (stats["n_added"], stats["review_rejected"]) == (0, 1)
+
+
 def test_a_label_name_several_labels_share_in_the_label_uri_column_lists_them(tmp_path):
     space = LabelSpace.from_uris(["http://x/a", "http://x/b"],
                                  names={"http://x/a": "bank", "http://x/b": "bank"})

@@ -554,6 +554,9 @@ def _doc_and_label(row: dict, space: LabelSpace, path: Path, line: int,
     if doc < 0:
         raise ReviewFormatError(f"doc must be >= 0, found {doc}", path=path, line=line)
     uri = _unquoted(str(row["label_uri"]).strip(), csv_cells)
+    if not uri.strip("<>").strip():  # a row added by hand, the label typed by name alone
+        raise ReviewFormatError("label_uri is empty" + _empty_uri_hint(row, space, csv_cells),
+                                path=path, line=line)
     label_id = space.lookup(f"<{uri.strip('<>')}>")
     if label_id is None:
         raise ReviewFormatError(f"unknown label {row['label_uri']!r} (not in "
@@ -599,10 +602,55 @@ def _name_hint(key: str, space: LabelSpace) -> str:
         found = space.lookup(key.strip("<>"))
     except AmbiguousLabelError as error:
         return f"; {error}"
-    if found is None:
+    if found is not None:
+        return (f"; {key.strip('<>')!r} is the name of a label: the label_uri column takes "
+                f"its URI, {space.uri_of(found)!r}")
+    # typed as the page shows it ("Snow" for "snow"), or an alternative label: "not in
+    # the vocabulary" alone said the label was not there
+    named = _named(key.strip("<>"), space)
+    if not named:
         return ""
-    return (f"; {key.strip('<>')!r} is the name of a label: the label_uri column takes "
-            f"its URI, {space.uri_of(found)!r}")
+    where = f"{key.strip('<>').strip()!r} is a name of "
+    if len(named) == 1:
+        return (f"; {where}a label (another case or spacing aside): the label_uri column "
+                f"takes its URI, {space.uri_of(named[0])!r}")
+    return (f"; {where}{len(named)} labels (another case or spacing aside), "
+            + ", ".join(repr(space.uri_of(i)) for i in named[:5])
+            + (", ..." if len(named) > 5 else "")
+            + ": the label_uri column takes the URI of the one meant")
+
+
+def _named(name: str, space: LabelSpace) -> list[int]:
+    """The labels one of whose names (preferred or alternative, any language) or
+    notation ``name`` is, case and spacing aside. Scans every label: for errors only.
+
+    >>> space = LabelSpace.from_uris(["http://x/a"], names={"http://x/a": "Apple pie"})
+    >>> _named(" apple  PIE", space), _named("pear", space)
+    ([0], [])
+    """
+    folded = " ".join(name.split()).casefold()
+    if not folded:
+        return []
+    found = []
+    for i in range(len(space)):
+        label = space[i]
+        names = [*label.pref_labels.values(), label.notation or "",
+                 *(n for names in label.alt_labels.values() for n in names)]
+        if any(" ".join(n.split()).casefold() == folded for n in names):
+            found.append(i)
+    return found
+
+
+def _empty_uri_hint(row: dict, space: LabelSpace, csv_cells: bool) -> str:
+    """What to do about an empty ``label_uri`` cell: the URI of the label its
+    ``label_name`` cell names, where it names one."""
+    name = _unquoted(str(row.get("label_name") or "").strip(), csv_cells)
+    named = _named(name, space)
+    if len(named) == 1:
+        return (f"; label_name {name!r} is a name of the label of URI "
+                f"{space.uri_of(named[0])!r}: write that URI in label_uri")
+    return (": write the URI of the label to add or remove (the label_uri column), or "
+            "reject the row")
 
 
 def _read_key(value: object, path: Path, line: int) -> str:
