@@ -784,6 +784,37 @@ def test_an_accepted_row_without_a_fingerprint_names_the_field(tmp_path, corpus,
     assert str(error.value).startswith(f"{review}:1: ")
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_row_added_by_hand_without_a_fingerprint_says_where_to_copy_it_from(
+        tmp_path, corpus, fmt):
+    # a reviewer adding a label the audit never proposed copies a row and leaves doc_key
+    # blank: "must be the 16 hexadecimal digits the audit wrote" did not say where to
+    # find them, where another row of the same document holds them
+    text = "Snowfall in the hills"
+    audited = _row(2, "wrong", "http://x/rain", text, decision="")
+    added = {**_row(2, "missing", "http://x/snow", text), "doc_key": ""}
+    def _review_of(*rows):
+        if fmt == "csv":
+            return _review(tmp_path, list(rows))
+        path = tmp_path / "review.jsonl"  # write_review writes JSONL undecided
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+        return path
+
+    review = _review_of(audited, added)
+    first = 2 if fmt == "csv" else 1
+    with pytest.raises(ReviewFormatError, match=rf":{first + 1}: doc_key must be the 16 "
+                       rf"hexadecimal digits the audit wrote, found ''; line {first} names "
+                       rf"the same document \(doc 2\): copy its doc_key, "
+                       rf"'{doc_key(text)}'$"):
+        apply_review(corpus, review, tmp_path / "fixed.tsv", SPACE)
+    review = _review_of(added)  # no other row of that document
+    with pytest.raises(ReviewFormatError, match=r"found ''; no other row names document 2: "
+                       r"its doc_key is the first 16 hexadecimal digits of the SHA-256 of "
+                       r"its text \(UTF-8\), tagsmith.audit.review.doc_key\(text\)$"):
+        apply_review(corpus, review, tmp_path / "fixed.tsv", SPACE)
+    assert not (tmp_path / "fixed.tsv").exists()
+
+
 @pytest.mark.parametrize("ids", [("a", "b", "c"),
                                  # numbered documents: 100001 is within a relative 1e-5
                                  # of 100000, which the first check took for the same id

@@ -506,7 +506,7 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
                                     line=line)
         doc, label_id = _doc_and_label(row, space, path, line, csv_cells, space_name)
         _check_label_name(row, space, label_id, path, line, csv_cells)
-        key = _read_key(row["doc_key"], path, line)
+        key = _read_key(row["doc_key"], path, line, doc)
         _check_verdict(verdicts, (doc, label_id), True, row, path, line)
         previous = accepted.get((doc, label_id))
         if previous is not None and previous.kind != kind:
@@ -653,19 +653,42 @@ def _empty_uri_hint(row: dict, space: LabelSpace, csv_cells: bool) -> str:
             "reject the row")
 
 
-def _read_key(value: object, path: Path, line: int) -> str:
+def _read_key(value: object, path: Path, line: int, doc: int | None = None) -> str:
     """The text fingerprint of an accepted row, as :func:`doc_key` wrote it. A cell
     that is none (blank, ``null``, or a number a spreadsheet made of it) was compared
     as it came, and failed as "a different text than when it was audited", blaming
-    the corpus for what happened to the review."""
+    the corpus for what happened to the review. A blank one (a row added by hand) is
+    told where the fingerprint of its document ``doc`` is."""
     key = str(value).strip().removeprefix("'").lower() if isinstance(value, str) else ""
     if not _DOC_KEY.fullmatch(key):
         hint = ("; a spreadsheet turned it into a number: open the review with this column "
                 "as text, or copy the cell from the audit's file"
-                if isinstance(value, (str, int, float)) and _looks_numeric(str(value)) else "")
+                if isinstance(value, (str, int, float)) and _looks_numeric(str(value)) else
+                _key_elsewhere(path, doc) if not _decided(value) and doc is not None
+                else "")
         raise ReviewFormatError(f"doc_key must be the 16 hexadecimal digits the audit wrote, "
                                 f"found {value!r}{hint}", path=path, line=line)
     return key
+
+
+def _key_elsewhere(path: Path, doc: int) -> str:
+    """``"; "`` and where the review holds the fingerprint of document ``doc`` (the first
+    other row naming it), or how to compute it. Reads the review again: for errors only
+    (a malformed row ends the search)."""
+    try:
+        for line, row in _review_records(path):
+            try:
+                same = int(str(row.get("doc")).strip().partition(".")[0]) == doc
+                key = _read_key(row.get("doc_key"), path, line)
+            except (ValueError, ReviewFormatError):
+                continue
+            if same:
+                return (f"; line {line} names the same document (doc {doc}): copy its "
+                        f"doc_key, {key!r}")
+    except ReviewFormatError:
+        pass
+    return (f"; no other row names document {doc}: its doc_key is the first 16 hexadecimal "
+            "digits of the SHA-256 of its text (UTF-8), tagsmith.audit.review.doc_key(text)")
 
 
 def _same_id(written: str, doc_id: str | None) -> bool:
