@@ -1763,3 +1763,23 @@ def test_a_corpus_read_again_is_quiet_in_its_own_thread_only(caplog):
         logging.getLogger("tagsmith").warning("after the reading")
     assert [r.getMessage() for r in caplog.records] == ["another thread's line",
                                                         "after the reading"]
+
+
+@pytest.mark.parametrize("sidecar", [".tsv", ".key"])
+def test_a_label_file_that_is_not_utf8_is_named_not_its_document(tmp_path, sidecar):
+    """A document's label file of cp1252 bytes was reported as "a.txt: not valid UTF-8",
+    the document, whose own bytes were fine: the label file is the one named."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("fine text", encoding="utf-8")
+    (docs / f"a{sidecar}").write_bytes(b"caf\xe9\n")
+    (docs / "b.txt").write_text("other text", encoding="utf-8")
+    (docs / f"b{sidecar}").write_text(f"<{U}a>\n", encoding="utf-8")
+    says = (f"a.txt: its label file a{sidecar} is not valid UTF-8 (invalid continuation "
+            "byte at byte 3)")
+    with pytest.raises(CorpusFormatError) as caught:
+        list(read_directory(docs))
+    assert str(caught.value) == f"{docs}:1: {says}"
+    corpus = Corpus(docs, SPACE, on_error="skip")
+    assert [d.doc_id for d in corpus] == ["b"]
+    assert corpus.report.skipped_lines == [(1, says)]

@@ -1235,7 +1235,10 @@ def _read_utf8(path: Path, what: str | None = None) -> str:
     try:
         return raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
-        raise _Malformed(f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
+        # a label file's bad byte was reported as the document's ("a.txt: not valid
+        # UTF-8"), whose own bytes were fine: the file to fix is named
+        bad = f"not valid UTF-8 ({exc.reason} at byte {exc.start})"
+        raise _Malformed(f"{what} is {bad}" if what else bad) from exc
 
 
 _LINE_END = re.compile(r"\r\n|\r|\n")
