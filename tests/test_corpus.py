@@ -13,6 +13,7 @@ import pytest
 
 from tagsmith.data.corpus import (
     Corpus,
+    ReadReport,
     Record,
     collect,
     derive_label_space,
@@ -1689,6 +1690,38 @@ def test_a_folder_file_deleted_after_the_listing_is_named_not_a_traceback(tmp_pa
     corpus = Corpus(docs, SPACE, on_error="skip")
     assert [d.doc_id for d in corpus] == ["a", "c"]
     assert corpus.report.n_skipped_lines == 1 and corpus.report.skipped_lines == [(2, says)]
+    # counted and worded as a file gone missing, not as "1 malformed line skipped"
+    assert corpus.report.n_missing_files == 1
+    assert corpus.report.summary() == (f"{docs}: 2 documents; 1 file skipped that went "
+                                       f"missing (first: document 2, {says})")
+
+
+def test_a_folder_reports_malformed_files_and_files_gone_missing_apart(tmp_path, monkeypatch):
+    """A document that is no UTF-8 is malformed; one deleted after the listing is a file
+    gone missing: the summary counts each under its own words, first example each."""
+    from tagsmith.data import readers
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for stem in "abcd":
+        (docs / f"{stem}.txt").write_text(f"text {stem}", encoding="utf-8")
+    (docs / "a.txt").write_bytes(b"caf\xe9")
+    real = readers._list_documents
+
+    def listing_then_deleting(path):
+        listed = real(path)
+        for stem in "cd":
+            (docs / f"{stem}.txt").unlink(missing_ok=True)
+        return listed
+
+    monkeypatch.setattr(readers, "_list_documents", listing_then_deleting)
+    report = ReadReport(source="docs")
+    assert [r.doc_id for r in read_directory(docs, on_error=report.skip_line)] == ["b"]
+    assert (report.n_skipped_lines, report.n_missing_files) == (3, 2)
+    assert report.summary() == (
+        "docs: 0 documents; 1 malformed line skipped (first at line 1: a.txt: not valid "
+        "UTF-8 (unexpected end of data at byte 3)); 2 files skipped that went missing "
+        "(first: document 3, c.txt: deleted after the folder was listed)")
 
 
 @pytest.mark.parametrize("replaced_by", ["nothing", "a folder"])

@@ -10,7 +10,7 @@ import pickle
 import pytest
 
 import tagsmith.exceptions as exceptions
-from tagsmith.data.readers import NoTextColumnError
+from tagsmith.data.readers import FileGoneError, NoTextColumnError
 from tagsmith.exceptions import TagsmithError
 
 #: representative arguments of each class that defines its own ``__init__``; a class
@@ -39,6 +39,8 @@ ARGUMENTS: dict[type, tuple[tuple, dict]] = {
                                      "rounds": [{"round": 1, "n_selected": 2}],
                                      "cause": exceptions.LLMConfigError("401 Unauthorized")}),
     NoTextColumnError: ((["URI", "label_en"], "v.csv"), {}),
+    FileGoneError: (("b.txt: deleted after the folder was listed",), {"path": "docs",
+                                                                      "line": 2}),
 }
 
 

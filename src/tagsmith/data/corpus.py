@@ -34,6 +34,7 @@ from tagsmith.data.document import Document
 from tagsmith.data.labelspace import LabelSpace, control_char, strip_brackets
 from tagsmith.data.readers import (
     FORMATS,
+    FileGoneError,
     Record,
     _check_format,
     detect_format,
@@ -95,6 +96,13 @@ class ReadReport:
     n_ambiguous_labels: int = 0
     n_docs_without_labels: int = 0
     n_empty_texts: int = 0
+    #: how many of the skipped lines were a folder's files deleted after it was listed
+    #: (:class:`~tagsmith.data.readers.FileGoneError`), which are no malformed lines
+    n_missing_files: int = 0
+    #: the first skipped malformed line and the first file gone missing, as
+    #: ``(line, reason)``, for the summary
+    first_malformed: tuple[int | None, str] | None = None
+    first_missing: tuple[int | None, str] | None = None
 
     def __repr__(self) -> str:
         """One line at a prompt: the dataclass repr printed every distinct unknown label
@@ -119,8 +127,14 @@ class ReadReport:
         return bool(self.n_skipped_lines or self.n_unknown_labels)
 
     def skip_line(self, error: CorpusFormatError) -> None:
-        """Count a malformed line (the ``on_error`` callback of the readers)."""
+        """Count a malformed line, or a folder's file gone missing (the ``on_error``
+        callback of the readers)."""
         self.n_skipped_lines += 1
+        if isinstance(error, FileGoneError):
+            self.n_missing_files += 1
+            self.first_missing = self.first_missing or (error.line, error.reason)
+        else:
+            self.first_malformed = self.first_malformed or (error.line, error.reason)
         if len(self.skipped_lines) < MAX_EXAMPLES:
             self.skipped_lines.append((error.line, error.reason))
 
@@ -139,10 +153,7 @@ class ReadReport:
     def summary(self) -> str:
         """A one-line account for logs and the CLI."""
         parts = [f"{self.n_docs:,} document{plural_s(self.n_docs)}"]
-        if self.n_skipped_lines:
-            line, reason = self.skipped_lines[0]
-            parts.append(f"{self.n_skipped_lines:,} malformed line{plural_s(self.n_skipped_lines)} "
-                         f"skipped (first at line {line}: {reason})")
+        parts += self._skipped_parts()
         if self.n_unknown_labels:
             key, count = self.unknown_labels.most_common(1)[0]
             parts.append(f"{self.n_unknown_labels:,} unknown label occurrence"
@@ -157,6 +168,25 @@ class ReadReport:
             parts.append(f"{self.n_empty_texts:,} with an empty text")
         prefix = f"{self.source}: " if self.source else ""
         return prefix + "; ".join(parts)
+
+    def _skipped_parts(self) -> list[str]:
+        """The summary's malformed lines and files gone missing, each counted and worded
+        apart: a folder's document deleted after the listing was "1 malformed line
+        skipped", though no line of it was read."""
+        gone = self.n_missing_files
+        malformed = self.n_skipped_lines - gone
+        parts = []
+        if malformed:
+            # a report filled by hand (its examples, not skip_line) has no first_malformed
+            first = self.first_malformed or (None if gone else next(iter(self.skipped_lines),
+                                                                      None))
+            told = f" (first at line {first[0]}: {first[1]})" if first else ""
+            parts.append(f"{malformed:,} malformed line{plural_s(malformed)} skipped{told}")
+        if gone:
+            first = self.first_missing
+            told = f" (first: document {first[0]}, {first[1]})" if first else ""
+            parts.append(f"{gone:,} file{plural_s(gone)} skipped that went missing{told}")
+        return parts
 
 
 

@@ -114,6 +114,16 @@ class _Malformed(Exception):
     """A line cannot be read; ``args[0]`` is the reason."""
 
 
+class _Gone(_Malformed):
+    """A folder's file deleted after the folder was listed; ``args[0]`` says which."""
+
+
+class FileGoneError(CorpusFormatError):
+    """A folder corpus's document or label file deleted after the folder was listed
+    (another process tidying up): skipped under ``on_error="skip"`` as a malformed line
+    is, but counted apart from them (:class:`~tagsmith.data.corpus.ReadReport`)."""
+
+
 def detect_format(path: str | Path) -> str:
     """The corpus format of ``path``: ``"tsv"``, ``"csv"``, ``"jsonl"`` or ``"dir"``.
 
@@ -1203,7 +1213,8 @@ def _directory_records(path: Path, on_error) -> Iterator[Record]:
             text = _read_utf8(txt)
             labels = _sidecar_labels(txt, sidecars)
         except _Malformed as exc:
-            on_error(CorpusFormatError(f"{txt.name}: {exc.args[0]}", path=path, line=index))
+            error = FileGoneError if isinstance(exc, _Gone) else CorpusFormatError
+            on_error(error(f"{txt.name}: {exc.args[0]}", path=path, line=index))
             continue
         n_read += 1
         if labels is None:
@@ -1228,7 +1239,7 @@ def _read_utf8(path: Path, what: str | None = None) -> str:
         raw = path.read_bytes()
     except FileNotFoundError:
         gone = "deleted after the folder was listed"
-        raise _Malformed(f"{what} was {gone}" if what else gone) from None
+        raise _Gone(f"{what} was {gone}" if what else gone) from None
     except OSError as exc:
         raise CorpusFormatError(f"cannot be read ({exc.strerror or exc})",
                                 path=path) from None
