@@ -1816,3 +1816,48 @@ def test_a_label_file_that_is_not_utf8_is_named_not_its_document(tmp_path, sidec
     corpus = Corpus(docs, SPACE, on_error="skip")
     assert [d.doc_id for d in corpus] == ["b"]
     assert corpus.report.skipped_lines == [(1, says)]
+
+
+def test_a_csv_corpus_with_no_header_row_is_told_to_start_with_one(tmp_path):
+    """A CSV of documents with no header row was refused as "no 'text' column in the
+    header; found columns: 'a doc about rain', 'weather'": its first line is shown, and
+    that the first line must be a header naming the columns."""
+    path = tmp_path / "c.csv"
+    path.write_text("a doc about rain,weather\nanother,snow\n", encoding="utf-8")
+    with pytest.raises(CorpusFormatError) as caught:
+        list(read_csv(path))
+    assert str(caught.value) == (
+        f"{path}:1: no 'text' column in the header; found columns: 'a doc about rain', "
+        "'weather'; the first line must be a header naming the columns ('text', optionally "
+        "'labels' and 'id'), then a document a line; line 1 reads 'a doc about rain,weather'")
+    path.write_text("sep=;\ntext;labels;TEXT\na;b;c\n", encoding="utf-8")
+    with pytest.raises(CorpusFormatError, match=re.escape(f"{path}:2: columns 1 ('text') "
+                                                          "and 3 ('TEXT')")):
+        list(read_csv(path))
+
+
+def test_labels_of_one_integer_written_as_integer_and_float_are_warned_about(tmp_path,
+                                                                                caplog):
+    """A pandas or Excel round trip writes integer labels as floats: a corpus with "1"
+    and "1.0" had two labels for one without a word. They stay two (which is meant
+    cannot be told), with one warning naming both forms, whichever way it is derived."""
+    from tagsmith.data.corpus import DerivingLabels
+
+    path = tmp_path / "c.csv"
+    path.write_text("text,labels\nfirst,1\nsecond,1.0\nthird,2\nfourth,2.5\n",
+                    encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        space = derive_label_space(path)
+    assert space.uris == ["1", "1.0", "2", "2.5"]
+    warned = [r.getMessage() for r in caplog.records if "as a float" in r.getMessage()]
+    assert warned == [f"{path}: 1 label written both as an integer and as a float ('1' and "
+                      "'1.0'), read as two labels: a spreadsheet or pandas round trip "
+                      "writes integer labels as floats; write each one way"]
+    caplog.clear()
+    deriving = DerivingLabels()
+    for key in ("1.0", "3", "1", "3.00"):
+        deriving.lookup(key)
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        deriving.finish(str(path))
+    assert "2 labels written both as an integer and as a float ('1' and '1.0', '3' and " \
+        "'3.00'), read as two labels each" in caplog.text

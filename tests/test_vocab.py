@@ -1447,3 +1447,20 @@ def test_large_skos_file_is_announced_before_its_parse(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="tagsmith"):
         load_vocabulary(small)
     assert "SKOS vocabulary" not in caplog.text
+
+
+def test_csv_header_errors_below_a_sep_line_name_the_header_line(tmp_path, caplog):
+    """A spreadsheet's "sep=;" line puts the header on line 2: its errors (no 'uri'
+    column, a column twice) and its warning (no label column) said line 1, the sep= line."""
+    path = tmp_path / "v.csv"
+    path.write_text("sep=;\r\nuri;label;URI\r\nhttp://x/a;A;b\r\n", encoding="utf-8")
+    with pytest.raises(VocabularyError, match=re.escape(f"{path}:2: columns 1 ('uri') and 3 "
+                                                         "('URI') of the header")):
+        load_vocabulary(path)
+    path.write_text("sep=;\r\nid;label\r\nx;A\r\n", encoding="utf-8")
+    with pytest.raises(VocabularyError, match=re.escape(f"{path}:2: no 'uri' column")):
+        load_vocabulary(path)
+    path.write_text("sep=;\r\nuri;name\r\nhttp://x/a;A\r\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        load_vocabulary(path)
+    assert f"{path}:2: no label column" in caplog.text

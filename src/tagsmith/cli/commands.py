@@ -818,7 +818,8 @@ def refuse_csv_vocabulary(exc: NoTextColumnError, name: str,
         raise exc
     raise vocabulary_refused("its header names a 'uri' column and no 'text' column, "
                              "a CSV vocabulary's header", name,
-                             vocab_option=vocab_option, line=1, labelled=False) from None
+                             vocab_option=vocab_option, line=exc.line, labelled=False
+                             ) from None
 
 
 def _stdin_documents(whole_file: bool, data: bytes | None = None):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from array import array
 from collections import Counter
@@ -29,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_choice, check_int
-from tagsmith._plural import plural_s
+from tagsmith._plural import plural, plural_s
 from tagsmith.data.document import Document
 from tagsmith.data.labelspace import LabelSpace, control_char, strip_brackets
 from tagsmith.data.readers import (
@@ -364,7 +365,39 @@ def derive_label_space(path_or_paths: str | Path | Iterable[str | Path], *,
     uris = sorted(uri for uri, n in counts.items() if n >= min_count)
     if not uris:
         logger.warning("no labels found in %s", ", ".join(str(p) for p in paths))
+    warn_float_twins(uris, ", ".join(str(p) for p in paths))
     return LabelSpace.from_uris(uris)
+
+
+def float_twins(uris: Iterable[str]) -> list[tuple[str, str]]:
+    """Pairs of labels that are one integer written twice, as an integer and as a float
+    (``1`` and ``1.0``): a pandas or spreadsheet round trip writes a column of integer
+    labels as floats, and a corpus joined from both kinds then holds two labels for one.
+
+    >>> float_twins(["1", "1.0", "2", "2.50", "3.00", "x"])
+    [('1', '1.0')]
+    """
+    uris = set(uris)
+    return sorted((uri.split(".")[0], uri) for uri in uris
+                  if _FLOAT_OF_INTEGER.fullmatch(uri) and uri.split(".")[0] in uris)
+
+
+#: an integer written as a float, as pandas writes one (``1.0``, ``-3.00``)
+_FLOAT_OF_INTEGER = re.compile(r"-?\d+\.0+")
+
+
+def warn_float_twins(uris: Iterable[str], source: str) -> None:
+    """Warn once, naming both forms, when labels of a space derived from ``source``
+    (its corpora) are one integer written both as an integer and as a float: they were
+    two labels without a word. They stay two (which is meant cannot be told)."""
+    twins = float_twins(uris)
+    if twins:
+        n = len(twins)
+        shown = ", ".join(f"{a!r} and {b!r}" for a, b in twins[:3]) + (", ..." if n > 3 else "")
+        logger.warning("%s: %d label%s written both as an integer and as a float (%s), "
+                       "read as %s: a spreadsheet or pandas round trip writes integer labels "
+                       "as floats; write each one way", source, n, plural_s(n), shown,
+                       plural(n, "two labels", "two labels each"))
 
 
 def _derivable(uri: str) -> bool:
@@ -407,11 +440,14 @@ class DerivingLabels:
             found = self._ids[uri] = len(self._ids)
         return found
 
-    def finish(self) -> tuple[LabelSpace, Callable[[sp.csr_matrix], sp.csr_matrix]]:
-        """The derived space, and a function moving a matrix's columns onto it."""
+    def finish(self, source: str = "the corpus"
+               ) -> tuple[LabelSpace, Callable[[sp.csr_matrix], sp.csr_matrix]]:
+        """The derived space, and a function moving a matrix's columns onto it;
+        ``source`` names the corpora read in a warning."""
         uris = sorted(self._ids)
         if not uris:
             logger.warning("no labels found in the corpus")
+        warn_float_twins(uris, source)
         position = np.empty(len(uris), dtype=np.int32)
         position[[self._ids[uri] for uri in uris]] = np.arange(len(uris), dtype=np.int32)
 

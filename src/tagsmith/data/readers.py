@@ -1052,7 +1052,7 @@ def _csv_records(path: Path, on_error) -> Iterator[Record]:
                                 path=path, line=1)
     if not any(cell.strip() for cell in header):
         raise blank_header_error(reader, path, CorpusFormatError, "text", "record")
-    columns = _csv_columns(header, path, reader.line_num)
+    columns = _csv_columns(header, path, reader.line_num, last[0])
     # columns read into no field: the unnamed ones after the first (metadata '')
     unread = tuple(sorted(set(range(len(header))) - set(columns.values())))
     source = str(path)
@@ -1077,23 +1077,36 @@ class NoTextColumnError(CorpusFormatError):
     """A CSV corpus whose header names no ``text`` column; ``columns``: the header's
     names, stripped and lower-case (``uri`` among them: a CSV vocabulary's header, which
     the message says; ``tagsmith.cli.commands.refuse_csv_vocabulary`` names the command's
-    argument taking it)."""
+    argument taking it). ``first_line``: the header line as read, shown where the header
+    is no vocabulary's: a file of no header row (its first document read as the header)
+    was refused as "no 'text' column", with no word that a header must come first."""
 
-    def __init__(self, columns: list[str], path: Path, line: int = 1) -> None:
+    def __init__(self, columns: list[str], path: Path, line: int = 1,
+                 first_line: str | None = None) -> None:
         found = ", ".join(repr(name) for name in columns) or "none"
         self.columns = [name.lower() for name in columns]
-        vocabulary = (" (a 'uri' column and no 'text': a CSV vocabulary's header, not a "
-                      "corpus's)" if "uri" in self.columns else "")
-        super().__init__(f"no 'text' column in the header; found columns: {found}"
-                         f"{vocabulary}", path=path, line=line)
+        if "uri" in self.columns:
+            more = " (a 'uri' column and no 'text': a CSV vocabulary's header, not a corpus's)"
+        elif first_line is not None:
+            shown = first_line.rstrip("\r\n")
+            shown = shown if len(shown) <= 200 else shown[:200] + "..."
+            more = ("; the first line must be a header naming the columns ('text', "
+                    "optionally 'labels' and 'id'), then a document a line; line "
+                    f"{line} reads {shown!r}")
+        else:
+            more = ""
+        super().__init__(f"no 'text' column in the header; found columns: {found}{more}",
+                         path=path, line=line)
 
 
-def _csv_columns(header: list[str], path: Path, line: int = 1) -> dict[str, int]:
-    """The columns of a corpus's ``header`` (on ``line``: 2 below a ``sep=`` line)."""
+def _csv_columns(header: list[str], path: Path, line: int = 1,
+                 first_line: str | None = None) -> dict[str, int]:
+    """The columns of a corpus's ``header`` (on ``line``: 2 below a ``sep=`` line;
+    ``first_line``, the line as read, for the error of a file with no header row)."""
     names = [name.strip() for name in header]
     lowered = [name.lower() for name in names]
     if "text" not in lowered:
-        raise NoTextColumnError(names, path, line)
+        raise NoTextColumnError(names, path, line, first_line)
     columns: dict[str, int] = {}
     for i, name in enumerate(names):
         key = lowered[i] if lowered[i] in ("text", "labels", "id") else name
@@ -1102,7 +1115,7 @@ def _csv_columns(header: list[str], path: Path, line: int = 1) -> dict[str, int]
             j = columns[key]
             raise CorpusFormatError(f"columns {j + 1} ({header[j]!r}) and {i + 1} "
                                     f"({header[i]!r}) of the header are both {key!r}; "
-                                    "rename or remove one", path=path, line=1)
+                                    "rename or remove one", path=path, line=line)
         columns.setdefault(key, i)
     return columns
 

@@ -346,14 +346,16 @@ def _csv_rows(path: Path, language: str) -> Iterator[Row]:
             corpus = ("text" in {name.strip().lstrip("\ufeff").lower() for name in header})
             raise VocabularyError(f"no 'uri' column in the CSV header; columns found: {header}"
                                   + ("; a 'text' column is a corpus's header, not a "
-                                     "vocabulary's" if corpus else ""), path=path, line=1)
-        _check_csv_columns(columns, header, path)
+                                     "vocabulary's" if corpus else ""), path=path,
+                                  line=reader.line_num)
+        # the header's own line: below a "sep=;" line it is line 2, not 1
+        _check_csv_columns(columns, header, path, reader.line_num)
         if not any(kind == "label" for kind, _ in columns):
             # a misspelt header (name, prefLabel, lable_en) read as a vocabulary of
             # nameless labels, silently: every label was shown, and named, by its URI
-            logger.warning("%s:1: no label column (label or label_xx) in the CSV header, so "
-                           "no label has a name (each is shown by its URI); columns found: "
-                           "%s", path, header)
+            logger.warning("%s:%d: no label column (label or label_xx) in the CSV header, "
+                           "so no label has a name (each is shown by its URI); columns "
+                           "found: %s", path, reader.line_num, header)
         # a row is named by the line it starts on: a quoted cell (a description, say,
         # which save_vocabulary_csv writes over several lines) may span lines, and
         # reader.line_num is then the row's last line
@@ -386,7 +388,7 @@ def _csv_column(name: str, language: str) -> tuple[str, str | None]:
 
 
 def _check_csv_columns(columns: list[tuple[str, str | None]], header: list[str],
-                       path: Path) -> None:
+                       path: Path, line: int = 1) -> None:
     """Refuse a header naming one column twice (``label_en`` twice, or ``label`` beside
     ``label_en`` in English): each row's cell under the later one would replace the
     earlier's, silently."""
@@ -398,7 +400,7 @@ def _check_csv_columns(columns: list[tuple[str, str | None]], header: list[str],
             j = first[column]
             raise VocabularyError(
                 f"columns {j + 1} ({header[j].strip()!r}) and {i + 1} ({header[i].strip()!r}) "
-                "of the header are the same column; keep one", path=path, line=1)
+                "of the header are the same column; keep one", path=path, line=line)
         first[column] = i
 
 

@@ -305,7 +305,7 @@ def read_deriving_labels(paths: Sequence[str | Path],
     """
     deriving = DerivingLabels()
     read_ = [read(path, deriving) for path in paths]
-    space, reindex = deriving.finish()
+    space, reindex = deriving.finish(", ".join(map(str, paths)))
     return space, [replace(data, Y=reindex(data.Y)) for data in read_]
 
 
