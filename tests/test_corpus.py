@@ -1861,3 +1861,41 @@ def test_labels_of_one_integer_written_as_integer_and_float_are_warned_about(tmp
         deriving.finish(str(path))
     assert "2 labels written both as an integer and as a float ('1' and '1.0', '3' and " \
         "'3.00'), read as two labels each" in caplog.text
+
+
+@pytest.mark.parametrize(("cell", "labels"), [
+    # one <uri> and its name: the comma in the name cut it into '<http://x/1> Art', 'Modern'
+    ("<http://x/1> Art, Modern", ("<http://x/1>",)),
+    ("<http://x/1> Art; Modern", ("<http://x/1>",)),
+    # a '>' closing no '<' ends no URI: 'a,' was kept, the comma taken as inside one
+    ("a, b>c", ("a", "b>c")),
+    ("<http://x/a,b>, c>d", ("<http://x/a,b>", "c>d")),
+    # as before
+    ("<http://x/1> Art", ("<http://x/1>", "Art")),
+    ("<http://x/1>, <http://x/2>", ("<http://x/1>", "<http://x/2>")),
+    ("<http://x/1> Art|<http://x/2>", ("<http://x/1> Art", "<http://x/2>")),
+    ("1,000", ("1", "000")),
+])
+def test_labels_cell_uris_end_only_at_a_closing_bracket(cell, labels):
+    from tagsmith.data.readers import split_label_cell
+
+    assert split_label_cell(cell) == labels
+
+
+def test_labels_cells_split_between_numbers_are_warned_about_once(tmp_path, caplog):
+    """'1,000' is the labels '1' and '000' by the cell's rule (a comma separates
+    labels), as README says; it was split without a word, where a spreadsheet may have
+    written one number with a thousands separator. One warning per file, not repeated
+    when the same file is read again (its labels, then its data)."""
+    path = tmp_path / "c.csv"
+    path.write_text('text,labels\na,"1,000"\nb,"x, y"\nc,"2, 5"\nd,"1,000|"\n',
+                    encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        records = list(read_csv(path))
+        list(read_csv(path))
+    assert [r.labels for r in records] == [("1", "000"), ("x", "y"), ("2", "5"), ("1,000",)]
+    warned = [r.getMessage() for r in caplog.records if "between numbers" in r.getMessage()]
+    assert warned == [f"{path}: 2 labels cells split at a comma between numbers (first: line "
+                      "2, '1,000' read as the labels '1', '000'): a comma separates labels; "
+                      "if it is one number's thousands separator, write the number without "
+                      "it (or end the cell with '|': '1,000|' is one label)"]

@@ -988,15 +988,24 @@ def _json_id(value: object) -> str | None:
 
 
 # -- CSV ----------------------------------------------------------------------------------------
-#: a ``;`` (else a ``,``) between labels in a cell, not inside a ``<uri>``
-_CELL_SEPARATORS = (re.compile(r";(?![^<>]*>)"), re.compile(r",(?![^<>]*>)"))
+#: a ``<uri>`` in a labels cell: a ``<`` and the ``>`` that closes it, neither between
+#: them; a ``,`` or ``;`` inside one is no separator (a ``>`` closing no ``<``, as in
+#: ``a, b>c``, ends nothing: the lookahead ``,(?![^<>]*>)`` took it for a URI's end)
+_CELL_URI = re.compile(r"<[^<>]*>")
+#: a cell of one ``<uri>`` followed by a name holding a ``,`` or ``;``: a label and its
+#: name (``<http://x/1> Art, Modern``), which a split cut into ``<http://x/1> Art``
+#: and ``Modern``
+_URI_AND_NAME = re.compile(r"\s*(<[^<>\s]+>)\s+[^<>|]*[;,][^<>|]*")
+#: a labels part that is a number (``1,000`` split at its comma gives ``1`` and ``000``)
+_NUMERIC = re.compile(r"\d+(?:\.\d+)?")
 
 
 def split_label_cell(cell: str) -> tuple[str, ...]:
     """Split a CSV ``labels`` cell: on ``|`` when present, else on ``;``, else on ``,``
     (as a spreadsheet's users list labels: neither inside a ``<uri>``), else on
     whitespace. ``billing,shipping`` was one label of that name, a label space of its
-    own when none was given, and ``billing, shipping`` the label ``billing,``.
+    own when none was given, and ``billing, shipping`` the label ``billing,``. A cell
+    of one ``<uri>`` followed by a name holding a ``,`` or ``;`` is that one label.
 
     >>> split_label_cell("<http://x/1> <http://x/2>"), split_label_cell("climate change|rain")
     (('<http://x/1>', '<http://x/2>'), ('climate change', 'rain'))
@@ -1004,14 +1013,32 @@ def split_label_cell(cell: str) -> tuple[str, ...]:
     (('billing', 'shipping'), ('climate change', 'rain, snow'))
     >>> split_label_cell("<http://x/a,b>,<http://x/c;d>"), split_label_cell("Art, Modern|")
     (('<http://x/a,b>', '<http://x/c;d>'), ('Art, Modern',))
+    >>> split_label_cell("<http://x/1> Art, Modern"), split_label_cell("a, b>c")
+    (('<http://x/1>',), ('a', 'b>c'))
     """
+    return _split_label_cell(cell)[0]
+
+
+def _split_label_cell(cell: str) -> tuple[tuple[str, ...], bool]:
+    """:func:`split_label_cell`'s labels, and whether a split at a ``,`` left a number on
+    each side of it (``1,000``: a thousands separator, or two labels?)."""
     if "|" in cell:
-        return tuple(part.strip() for part in cell.split("|") if part.strip())
-    for separator in _CELL_SEPARATORS:
-        parts = separator.split(cell)
-        if len(parts) > 1:
-            return tuple(part.strip() for part in parts if part.strip())
-    return tuple(cell.split())
+        return tuple(part.strip() for part in cell.split("|") if part.strip()), False
+    named = _URI_AND_NAME.fullmatch(cell)
+    if named is not None:
+        return (named.group(1),), False
+    # the separators outside every <uri>: the cell with its URIs blanked out, as long
+    masked = _CELL_URI.sub(lambda uri: " " * len(uri.group()), cell)
+    for separator in ";,":
+        cuts = [i for i, c in enumerate(masked) if c == separator]
+        if cuts:
+            parts = [cell[a + 1:b].strip() for a, b in zip([-1, *cuts], [*cuts, len(cell)],
+                                                           strict=True)]
+            numeric = separator == "," and any(
+                _NUMERIC.fullmatch(left) and _NUMERIC.fullmatch(right)
+                for left, right in itertools.pairwise(parts))
+            return tuple(part for part in parts if part), numeric
+    return tuple(cell.split()), False
 
 
 def _decoded_lines(path: Path) -> Iterator[str]:
@@ -1056,10 +1083,12 @@ def _csv_records(path: Path, on_error) -> Iterator[Record]:
     # columns read into no field: the unnamed ones after the first (metadata '')
     unread = tuple(sorted(set(range(len(header))) - set(columns.values())))
     source = str(path)
+    numbers: list[tuple[int, str, tuple[str, ...]]] = []  # cells split between numbers
     while True:
         start = reader.line_num + 1
         row = next_csv_row(reader, path, start, CorpusFormatError, "record")
         if row is None:
+            _warn_numbers_split(path, numbers)
             return
         # nor is a row of bare empty cells a record: a spreadsheet saves such rows below
         # the data (",,,"), which were documents with no text and no labels, trained on;
@@ -1068,9 +1097,31 @@ def _csv_records(path: Path, on_error) -> Iterator[Record]:
         if not any(cell.strip() for cell in row) and '"' not in last[0]:
             continue
         try:
-            yield _csv_record(row, columns, len(header), start, source, unread)
+            yield _csv_record(row, columns, len(header), start, source, unread, numbers)
         except _Malformed as exc:
             on_error(CorpusFormatError(exc.args[0], path=path, line=start))
+
+
+def _warn_numbers_split(path: Path, numbers: list[tuple[int, str, tuple[str, ...]]]
+                        ) -> None:
+    """Warn once a file is read (not again for the same unchanged file, read for its
+    labels and then its data) of its labels cells split at a comma with a number on
+    each side: ``1,000`` is the labels ``1`` and ``000`` by the cell's rule (a comma
+    separates labels), where a spreadsheet may have written one number with a thousands
+    separator."""
+    if not numbers:
+        return
+    key = (str(path), _modified(path), len(numbers), numbers[0][0])
+    if key in _WARNED:
+        return
+    _WARNED.add(key)
+    line, cell, labels = numbers[0]
+    n = len(numbers)
+    logger.warning("%s: %d labels cell%s split at a comma between numbers (first: line %d, "
+                   "%r read as the labels %s): a comma separates labels; if it is one "
+                   "number's thousands separator, write the number without it (or end the "
+                   "cell with '|': '1,000|' is one label)", path, n, plural_s(n), line, cell,
+                   ", ".join(map(repr, labels)))
 
 
 class NoTextColumnError(CorpusFormatError):
@@ -1121,7 +1172,10 @@ def _csv_columns(header: list[str], path: Path, line: int = 1,
 
 
 def _csv_record(row: list[str], columns: dict[str, int], width: int, line: int,
-                source: str, unread: tuple[int, ...] = ()) -> Record:
+                source: str, unread: tuple[int, ...] = (),
+                numbers: list[tuple[int, str, tuple[str, ...]]] | None = None) -> Record:
+    """The record of a CSV ``row``; a labels cell split at a comma between numbers is
+    added to ``numbers`` (its line, the cell and its labels)."""
     if len(row) != width:
         raise _Malformed(f"expected {width} column{plural_s(width)} as in the header, "
                          f"found {len(row)}")
@@ -1129,7 +1183,11 @@ def _csv_record(row: list[str], columns: dict[str, int], width: int, line: int,
         if row[i].strip():
             raise _Malformed(f"a value in column {i + 1}, which the header leaves unnamed "
                              f"as it does column {columns[''] + 1}; name the columns")
-    labels = split_label_cell(row[columns["labels"]]) if "labels" in columns else ()
+    labels: tuple[str, ...] = ()
+    if "labels" in columns:
+        labels, numeric = _split_label_cell(row[columns["labels"]])
+        if numeric and numbers is not None:
+            numbers.append((line, row[columns["labels"]], labels))
     doc_id = (row[columns["id"]].strip() or None) if "id" in columns else None
     metadata = {name: row[i] for name, i in columns.items() if name not in ("text", "labels", "id")}
     return Record(row[columns["text"]].strip(), labels, doc_id, line, source,
