@@ -447,8 +447,9 @@ def test_a_spreadsheet_workbook_or_plain_csv_export_is_refused_saying_what_to_sa
     with pytest.raises(CorpusFormatError) as info:
         list(read_records(path))
     assert str(info.value) == (f'{path}:2: not valid UTF-8 (byte 0xe9: invalid continuation '
-                               'byte at byte 3); save the file as UTF-8 (a spreadsheet\'s '
-                               '"CSV UTF-8")')
+                               'byte at byte 3); it reads as cp1252 text (Windows-1252, as a '
+                               'spreadsheet\'s plain "CSV" is): \'Café,x\'; save the file as '
+                               'UTF-8 (a spreadsheet\'s "CSV UTF-8")')
 
 
 @pytest.mark.parametrize("name", ["corpus.zip", "corpus.tsv"])
@@ -1899,3 +1900,47 @@ def test_labels_cells_split_between_numbers_are_warned_about_once(tmp_path, capl
                       "2, '1,000' read as the labels '1', '000'): a comma separates labels; "
                       "if it is one number's thousands separator, write the number without "
                       "it (or end the cell with '|': '1,000|' is one label)"]
+
+
+def test_bytes_that_are_no_cp1252_text_are_not_called_a_spreadsheets(tmp_path):
+    """Every line that is no UTF-8 was told to be saved as a spreadsheet's "CSV UTF-8":
+    that is said where the line reads as cp1252 text (shown), else that it is no text."""
+    path = tmp_path / "c.tsv"
+    path.write_bytes(b"fine\n\x00\x01\x02\x81 junk\n")
+    with pytest.raises(CorpusFormatError) as info:
+        list(read_tsv(path))
+    assert str(info.value) == (f"{path}:2: not valid UTF-8 (byte 0x81: invalid start byte at "
+                               "byte 3); the line is no text in UTF-8 or cp1252 (a binary "
+                               "file?): give a UTF-8 text file")
+    path.write_bytes(b"fine\nna\xefve\tx\n")
+    with pytest.raises(CorpusFormatError, match=re.escape(
+            "it reads as cp1252 text (Windows-1252, as a spreadsheet's plain \"CSV\" is): "
+            "'na\u00efve\\tx'; save the file as UTF-8")):
+        list(read_tsv(path))
+
+
+@pytest.mark.parametrize(("name", "stream", "what"), [
+    ("report.doc", "", "a Word document (.doc)"),
+    ("report.tsv", "WordDocument", "a Word document (.doc)"),
+    ("mail.msg", "", "an Outlook message (.msg)"),
+    ("mail.csv", "__substg1.0_0037001F", "an Outlook message (.msg)"),
+    ("thing.jsonl", "Contents", "an OLE2 compound file (as a Word .doc"),
+])
+def test_an_ole2_file_that_is_no_workbook_gets_advice_that_fits(tmp_path, name, stream, what):
+    """A Word .doc or Outlook .msg (an OLE2 file, as an .xls is) was told to save "the
+    sheet" as "CSV UTF-8": it is named for what it is, and told to export its text."""
+    path = tmp_path / name
+    path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504)
+                     + stream.encode("utf-16-le") + bytes(100))
+    with pytest.raises((CorpusFormatError, UnsupportedFormatError)) as info:
+        list(read_records(path))
+    message = str(info.value)
+    assert what in message and "sheet" not in message, message
+    assert "save or export its text as UTF-8 text (.txt" in message
+    for workbook, head in (("book.xls", ""), ("book.csv", ""), ("book.tsv", "Workbook")):
+        path = tmp_path / workbook
+        path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504)
+                         + head.encode("utf-16-le") + bytes(100))
+        with pytest.raises((CorpusFormatError, UnsupportedFormatError)) as info:
+            list(read_records(path))
+        assert 'save the sheet as "CSV UTF-8"' in str(info.value), workbook

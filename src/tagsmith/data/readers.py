@@ -479,6 +479,9 @@ def binary_advice(path: Path) -> str:
     ``.csv``, else for a zip archive."""
     if Path(path).suffix.lower() in _WORKBOOK_SUFFIXES:
         return WORKBOOK_ADVICE
+    ole2 = _ole2_advice(Path(path))
+    if ole2 is not None:
+        return ole2
     import zipfile
 
     try:
@@ -502,6 +505,45 @@ def binary_advice(path: Path) -> str:
             or b"spreadsheet" in mimetype):
         return WORKBOOK_ADVICE
     return ZIP_ADVICE
+
+
+#: what an OLE2 compound file that is no workbook is, told by its name's suffix, else by
+#: the names of the streams it holds (written in UTF-16 in its directory), and what to do
+_OLE2_KINDS = (
+    ((".doc", ".dot"), ("WordDocument",), "a Word document (.doc)"),
+    ((".msg",), ("__substg1.0_",), "an Outlook message (.msg)"),
+    ((".ppt", ".pps", ".pot"), ("PowerPoint Document",), "a PowerPoint presentation (.ppt)"),
+    ((".xlt",), ("Workbook", "Book"), ""),  # a workbook: WORKBOOK_ADVICE
+)
+#: the bytes of an OLE2 file looked through for its streams' names
+_OLE2_HEAD = 4 << 20
+
+
+def _ole2_advice(path: Path) -> str | None:
+    """What the OLE2 compound file ``path`` is and what to give instead, where it is no
+    spreadsheet workbook (a Word ``.doc``, an Outlook ``.msg``: all were given the
+    advice to save "the sheet" as CSV); None where it is a workbook, no OLE2 file, or
+    one named ``.csv`` (a workbook renamed, as before) whose kind its head does not tell."""
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(_OLE2_HEAD)
+    except OSError:
+        return None
+    if not head.startswith(_WORKBOOK_MAGIC[1]):
+        return None
+    suffix = path.suffix.lower()
+    what = next((kind for suffixes, _, kind in _OLE2_KINDS if suffix in suffixes), None)
+    if what is None:
+        what = next((kind for _, streams, kind in _OLE2_KINDS
+                     if any(name.encode("utf-16-le") in head for name in streams)), None)
+    if what == "" or (what is None and suffix == ".csv"):
+        return None
+    if what is None:
+        what = ("an OLE2 compound file (as a Word .doc, an Outlook .msg or an Excel .xls "
+                "is)")
+    return (f"{what}, not text: save or export its text as UTF-8 text (.txt, one document "
+            "a file in a folder, or one a line) or as \"CSV UTF-8\" with a 'text' column, "
+            "and give that")
 
 
 def _inflated_start(head: bytes) -> bytes:
@@ -716,12 +758,41 @@ def decode_line(raw: bytes, number: int) -> str:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        # the byte and what to do: a spreadsheet's plain "CSV" is cp1252 or latin-1 (an
-        # 'é' is the byte 0xe9), where its "CSV UTF-8" is read as it is
-        raise NotUTF8(f"not valid UTF-8 (byte 0x{raw[exc.start]:02x}: {exc.reason} at byte "
-                      f"{exc.start}); save the file as UTF-8 (a spreadsheet's "
-                      "\"CSV UTF-8\")") from None
+        raise NotUTF8(not_utf8_reason(raw, exc)) from None
     return text.removeprefix("\ufeff") if number == 1 else text
+
+
+def not_utf8_reason(raw: bytes, exc: UnicodeDecodeError) -> str:
+    """Why the line ``raw`` is no UTF-8 (``exc``: its decoding error): the byte, where,
+    and what to do. A spreadsheet's plain "CSV" is cp1252 (an 'é' is the byte 0xe9),
+    where its "CSV UTF-8" is read as it is: that is said only where the line reads as
+    cp1252 text (every byte defined there, no control character), shown so; any other
+    bytes (a binary file) were called a spreadsheet's too.
+
+    >>> def reason(raw):
+    ...     try:
+    ...         raw.decode("utf-8")
+    ...     except UnicodeDecodeError as exc:
+    ...         return not_utf8_reason(raw, exc)
+    >>> print(reason(b"caf\\xe9 au lait"))
+    not valid UTF-8 (byte 0xe9: invalid continuation byte at byte 3); it reads as cp1252 \
+text (Windows-1252, as a spreadsheet's plain "CSV" is): 'café au lait'; save the file as \
+UTF-8 (a spreadsheet's "CSV UTF-8")
+    >>> print(reason(b"\\x00\\x01\\x81"))
+    not valid UTF-8 (byte 0x81: invalid start byte at byte 2); the line is no text in \
+UTF-8 or cp1252 (a binary file?): give a UTF-8 text file
+    """
+    where = f"not valid UTF-8 (byte 0x{raw[exc.start]:02x}: {exc.reason} at byte {exc.start})"
+    try:
+        text = raw.decode("cp1252").rstrip("\r\n")
+    except UnicodeDecodeError:  # 0x81, 0x8d, 0x8f, 0x90, 0x9d: no cp1252 character
+        text = None
+    if text is None or any(ord(c) < 32 and c not in "\t\r\n" or c == "\x7f" for c in text):
+        return (f"{where}; the line is no text in UTF-8 or cp1252 (a binary file?): give "
+                "a UTF-8 text file")
+    shown = text[max(0, exc.start - 30):exc.start + 30]  # one byte a character in cp1252
+    return (f"{where}; it reads as cp1252 text (Windows-1252, as a spreadsheet's plain "
+            f"\"CSV\" is): {shown!r}; save the file as UTF-8 (a spreadsheet's \"CSV UTF-8\")")
 
 
 def _decode(raw: bytes, number: int) -> str:
