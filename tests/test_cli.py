@@ -3520,3 +3520,27 @@ def test_a_warning_with_a_bad_format_argument_is_reported_by_logging(monkeypatch
         logging.getLogger("tagsmith.store.staging").warning("%d documents", "many")
     assert "--- Logging error ---" in capsys.readouterr().err
     assert warnings == []
+
+
+def test_a_folder_document_named_in_bytes_that_are_no_utf8_gets_a_text_id(bundle, tmp_path):
+    """A file name of bytes that are not UTF-8 (caf\\xe9.txt, from a latin-1 system) went
+    into suggest's JSON as the raw byte 0xe9: no UTF-8 reader could read the output. Its
+    id is the name with such bytes written \\xNN, the corpus reader's id for it too."""
+    import json
+
+    from tagsmith.data.readers import read_directory
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    try:
+        with open(os.path.join(os.fsencode(docs), b"caf\xe9.txt"), "wb") as out:
+            out.write(b"so happy today")
+    except (OSError, ValueError):  # a file system of UTF-8 names only (macOS)
+        pytest.skip("this file system refuses file names that are not UTF-8")
+    (docs / "b.txt").write_text("so sad", encoding="utf-8")
+    result = CliRunner().invoke(tagsmith_cli.cli, ["-q", "suggest", str(bundle), str(docs),
+                                                   "--format", "json"])
+    assert result.exit_code == 0, result.output
+    ids = [json.loads(line)["doc"] for line in result.stdout_bytes.decode("utf-8").splitlines()]
+    assert ids == ["b", "caf\\xe9"]
+    assert [r.doc_id for r in read_directory(docs)] == ["b", "caf\\xe9"]

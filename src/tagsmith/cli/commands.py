@@ -543,12 +543,13 @@ def _folder_documents(name: str, *, warn: bool = True):
     """(path, doc_id, text) of each document of the folder ``name``, as the corpus
     reader selects, orders and names them (:func:`~tagsmith.data.readers.directory_files`),
     each file read only when its turn comes. The id is the file's stem (``a`` for
-    ``docs/a.txt``), the corpus reader's id for it, so that what suggest or zeroshot
+    ``docs/a.txt``; bytes that are not UTF-8 written ``\\xNN``), the corpus reader's
+    id for it (:func:`~tagsmith.data.readers.document_id`), so that what suggest or zeroshot
     answer for a folder joins with an audit or eval of it; ``path`` (``name`` joined
     with the file's name) is where an error points. The text is the file's, stripped,
     as the corpus reader reads it (its line ends kept, CR LF too). ``warn``: as
     :func:`~tagsmith.data.readers.directory_files` takes it."""
-    from tagsmith.data.readers import directory_files
+    from tagsmith.data.readers import directory_files, document_id
 
     for path in directory_files(name, warn=warn):
         where = os.path.join(name, path.name)
@@ -560,7 +561,7 @@ def _folder_documents(name: str, *, warn: bool = True):
         # line ends kept, as the corpus reader keeps them: CR LF made LF here gave one
         # file two texts (suggest's and zeroshot's, and train's, eval's, audit's, or
         # the LLM labeler's, whose prompts and cache keys hold the text)
-        yield where, path.stem, _decode_all(raw, where)
+        yield where, document_id(path), _decode_all(raw, where)
 
 
 def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = None, *,

@@ -1361,7 +1361,7 @@ def _directory_records(path: Path, on_error) -> Iterator[Record]:
         n_read += 1
         if labels is None:
             no_sidecar.append(txt.name)
-        yield Record(text.strip(), labels or (), txt.stem, index, str(txt))
+        yield Record(text.strip(), labels or (), document_id(txt), index, str(txt))
     if 0 < len(no_sidecar) < n_read:
         count = len(no_sidecar)
         logger.warning("%s: %d of %d documents %s no label file (first: %s) and %s read as "
@@ -1369,6 +1369,23 @@ def _directory_records(path: Path, on_error) -> Iterator[Record]:
                        "name ending in .tsv or .key instead of .txt", path, count, n_read,
                        plural(count, "has", "have"), no_sidecar[0],
                        plural(count, "is", "are"))
+
+
+def document_id(path: Path) -> str:
+    r"""The id of the folder document ``path``: its file's stem, where a name's bytes
+    that are not UTF-8 (Python reads them as lone surrogates) are written ``\xNN``, as
+    Python's ``backslashreplace`` writes them. The raw byte went into JSON output (a
+    file no UTF-8 reader could read) or failed the writer; written so, the id is text
+    and still tells the file's name byte for byte.
+
+    >>> import os
+    >>> document_id(Path("a.txt")), document_id(Path(os.fsdecode(b"caf\xe9.txt")))
+    ('a', 'caf\\xe9')
+    """
+    stem = path.stem
+    if LONE_SURROGATE.search(stem) is None:
+        return stem
+    return stem.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _read_utf8(path: Path, what: str | None = None) -> str:
