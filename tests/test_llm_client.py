@@ -768,6 +768,10 @@ def test_a_reply_without_text_is_retried_and_its_tokens_are_billed():
     ({"content": None, "reasoning_content": 'So {"labels": []}'}, "stop",
      "the reply holds the model's reasoning but no answer text"),
     ({"content": " ", "reasoning": "Hm."}, "stop", "reasoning but no answer text"),
+    # the model ended its turn having written nothing: retried as malformed, each try
+    # paid for and answered alike (one without a finish_reason still is)
+    ({"content": None}, "stop", "the model answered nothing \\(no text in its message, "
+     "finish_reason 'stop'\\)$"),
 ])
 def test_a_reply_without_text_that_says_why_is_not_retried(message, finish, said):
     # retried max_retries times, each try paid for and answered alike, the message

@@ -1332,8 +1332,9 @@ def _why_no_text(choice: dict, message: dict, secret: str = "") -> str | None:
     asking again would get the same: the model refused (``refusal``), answered with a
     tool call (vLLM's or a gateway's tool parser took a JSON answer for one), a content
     filter withheld it, the model reached its output token limit first
-    (``finish_reason`` "length": a reasoning model's thinking can take it all), or it
-    holds only the model's reasoning; None otherwise. ``secret`` (the API key) is masked
+    (``finish_reason`` "length": a reasoning model's thinking can take it all), it
+    holds only the model's reasoning, or the model ended its turn without writing
+    anything (``finish_reason`` "stop"); None otherwise. ``secret`` (the API key) is masked
     in a refusal's text, as :func:`_snippet` masks it.
 
     >>> _why_no_text({"finish_reason": "stop"}, {"content": None, "refusal": "No."})
@@ -1359,6 +1360,12 @@ def _why_no_text(choice: dict, message: dict, secret: str = "") -> str | None:
         # thinking, files all it wrote as reasoning
         return ("the reply holds the model's reasoning but no answer text (did the "
                 "server's reasoning parser take the answer for reasoning?)")
+    if choice.get("finish_reason") == "stop":
+        # the model ended its turn having written nothing: asked again at the same
+        # temperature it answers so again, each try paid for (a reply that gives no
+        # finish_reason says nothing of why: that one is retried as malformed)
+        return ("the model answered nothing (no text in its message, finish_reason "
+                "'stop')")
     return None
 
 
