@@ -790,6 +790,51 @@ def test_a_reply_without_text_that_says_why_is_not_retried(message, finish, said
     assert (usage.prompt_tokens, usage.completion_tokens) == (100, 40)  # billed
 
 
+@pytest.mark.parametrize("arguments, used", [
+    ('{"labels": [{"label": "billing"}]}', True),
+    ({"labels": []}, True),  # some servers give the arguments as an object
+    ('{"name": "billing"}', False),  # no object the prompt asked for
+    ('{"labels": [', False),  # no JSON
+    ("{}", False),
+])
+@pytest.mark.parametrize("content", [None, ""])
+def test_a_tool_call_whose_arguments_are_the_answer_asked_for_is_the_answer(arguments, used,
+                                                                            content):
+    # a server answering JSON mode through a tool call (or a tool parser taking the
+    # JSON answer for one): the answer, in function.arguments, failed the document
+    call = {"id": "c1", "type": "function", "function": {"name": "json",
+                                                         "arguments": arguments}}
+    reply = json.dumps({"choices": [{"finish_reason": "tool_calls", "message": {
+        "role": "assistant", "content": content, "tool_calls": [call]}}],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 9}}).encode()
+    asked = ChatRequest(model="m", json_mode=True, messages=({"role": "user", "content":
+        'Return exactly {"labels": [{"label": "<a label name>"}]}'},))
+    with LocalChatServer(lambda body: Reply(raw=reply)) as server:
+        client = client_for(server)
+        if used:
+            text = client.complete(asked).text
+            assert json.loads(text) == (json.loads(arguments) if isinstance(arguments, str)
+                                        else arguments)
+        elif content is None:
+            with pytest.raises(LLMError, match="the model answered with a tool call"):
+                client.complete(asked)
+        else:  # an empty answer, as before: the caller finds no JSON object in it
+            assert client.complete(asked).text == ""
+    assert len(server.requests) == 1 and client.usage.n_retries == 0
+    failed = not used and content is None
+    assert client.usage.n_requests == int(not failed) and client.usage.n_failed == failed
+    assert (client.usage.prompt_tokens, client.usage.completion_tokens) == (100, 9)
+
+
+def test_a_tool_call_is_no_answer_to_a_request_not_in_json_mode():
+    call = {"function": {"name": "json", "arguments": '{"labels": []}'}}
+    reply = json.dumps({"choices": [{"finish_reason": "tool_calls", "message": {
+        "role": "assistant", "content": None, "tool_calls": [call]}}]}).encode()
+    with LocalChatServer(lambda body: Reply(raw=reply)) as server:
+        with pytest.raises(LLMError, match="the model answered with a tool call"):
+            client_for(server).complete(request('Return exactly {"labels": []}'))
+
+
 def test_a_reply_without_text_nor_usage_bills_what_the_model_wrote():
     # a reasoning model out of tokens, its thinking all it wrote, on a server reporting
     # no usage: the completion was billed as 0 tokens, the run's cost its prompts' only

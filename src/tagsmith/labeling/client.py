@@ -1076,7 +1076,10 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
         data = _event_stream(raw) if _is_event_stream(raw) else _json_reply(raw)
         choice = data["choices"][0]
         message = choice["message"]
-        text = _message_text(message.get("content"))
+        content = message.get("content")
+        called = _tool_answer(message, request) if isinstance(message, dict) and (
+            content is None or content == "") else None
+        text = called if called is not None else _message_text(content)
         if not text.strip() and (choice.get("finish_reason") == "length"
                                  or _reasoning(message)):
             raise TypeError("content is empty")
@@ -1367,6 +1370,43 @@ def _why_no_text(choice: dict, message: dict, secret: str = "") -> str | None:
         return ("the model answered nothing (no text in its message, finish_reason "
                 "'stop')")
     return None
+
+
+def _tool_answer(message: dict, request: ChatRequest) -> str | None:
+    """The answer a reply ``message`` without text gives as its one tool call's
+    ``function.arguments`` (vLLM's or a gateway's tool parser, or a server answering
+    JSON mode through a tool call, takes the JSON answer for one), where that is the
+    answer the prompt asked for: ``request`` in JSON mode, and the arguments a JSON
+    object whose every key the prompt names in quotes (``"labels"``); None otherwise.
+
+    >>> ask = ChatRequest("m", ({"role": "user", "content": 'Return {"labels": []}'},),
+    ...                   json_mode=True)
+    >>> call = {"function": {"name": "json", "arguments": '{"labels": ["a"]}'}}
+    >>> _tool_answer({"tool_calls": [call]}, ask)
+    '{"labels": ["a"]}'
+    >>> _tool_answer({"tool_calls": [{"function": {"arguments": '{"x": 1}'}}]}, ask)
+    """
+    if not request.json_mode:
+        return None
+    calls = message.get("tool_calls")
+    if not calls and isinstance(message.get("function_call"), dict):
+        calls = [{"function": message["function_call"]}]
+    if not isinstance(calls, list) or len(calls) != 1 or not isinstance(calls[0], dict):
+        return None
+    function = calls[0].get("function")
+    arguments = function.get("arguments") if isinstance(function, dict) else None
+    try:
+        answer = json.loads(arguments) if isinstance(arguments, str) else arguments
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(answer, dict) or not answer:
+        return None
+    prompt = "".join(str(m.get("content", "")) for m in request.messages)
+    if not all(isinstance(key, str) and json.dumps(key, ensure_ascii=False) in prompt
+               for key in answer):
+        return None
+    return arguments.strip() if isinstance(arguments, str) \
+        else json.dumps(answer, ensure_ascii=False)
 
 
 def _written(message: dict) -> int:
