@@ -2363,7 +2363,8 @@ def test_a_refused_error_after_a_streams_text_still_bills_the_prompt_and_text():
 
 @pytest.mark.parametrize("error, retried, what", [
     ({"code": "context_length_exceeded", "type": "invalid_request_error"}, False,
-     "code context_length_exceeded"),
+     "code context_length_exceeded: the document is too long for the model, its prompt "
+     "over the model's context length: asking again cannot help"),
     ({"code": "string_above_max_length"}, False, "code string_above_max_length"),
     ({"code": None, "type": "invalid_request_error"}, False, "type invalid_request_error"),
     ({"code": "invalid_request_error"}, False, "code invalid_request_error"),
@@ -2461,7 +2462,9 @@ def test_an_account_out_of_quota_stops_the_whole_batch_unbilled(status):
 
 @pytest.mark.parametrize("error", [
     {"code": "model_not_found", "type": "invalid_request_error"},
-    {"type": "not_found_error"}])
+    {"type": "not_found_error"},
+    # OpenRouter passing the upstream status: it failed only its document, each alike
+    {"code": 404}, {"code": "404"}])
 def test_a_model_not_found_in_an_http_200_reply_stops_the_whole_batch_as_a_404_does(error):
     # an HTTP 404 stops the run naming the model; model_not_found in an error object
     # failed only its document (each one refused alike), and not_found_error was retried
@@ -2501,3 +2504,55 @@ def test_the_default_cache_in_a_read_only_working_folder_names_the_folder(tmp_pa
     assert result.exit_code == 3, result.output
     assert (f"--cache: the working folder {work} is not writable (the cache defaults to "
             "the working folder: give --cache a path elsewhere)") in result.output
+
+
+MODERATED = {"error": {"code": 403, "message": "Input was flagged for violence", "metadata": {
+    "reasons": ["violence"], "flagged_input": "a text", "provider_name": "p"}}}
+
+
+@pytest.mark.parametrize("status", [403, 200])
+def test_a_moderation_flag_fails_its_document_only(status, monkeypatch):
+    # OpenRouter's 403 for a prompt its moderation flagged stopped the whole run as a
+    # refused key does (saying to check the key), though it concerns one document
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key")
+
+    def behaviour(body):
+        return (Reply(raw=json.dumps(MODERATED).encode(), status=status)
+                if user_prompt(body) == "1" else "fine")
+
+    with LocalChatServer(behaviour) as server:
+        client = client_for(server, max_retries=3)
+        results = complete_all(client, [request(str(i)) for i in range(4)], n_workers=1)
+    assert [r.text for r in results if isinstance(r, ChatResponse)] == ["fine"] * 3
+    assert isinstance(results[1], LLMError) and not isinstance(results[1], LLMConfigError)
+    assert "the provider's moderation flagged this document's prompt" in str(results[1])
+    assert "API key" not in str(results[1])
+    assert len(server.requests) == 4 and client.usage.n_retries == 0
+
+
+def test_a_403_without_a_moderation_flag_still_stops_the_batch():
+    raw = json.dumps({"error": {"code": 403, "message": "forbidden",
+                                "metadata": {"provider_name": "p"}}}).encode()
+    with LocalChatServer(lambda body: Reply(raw=raw, status=403)) as server:
+        with pytest.raises(LLMConfigError, match="HTTP 403"):
+            complete_all(client_for(server), [request(str(i)) for i in range(5)],
+                         n_workers=1)
+
+
+@pytest.mark.parametrize("status", [400, 200])
+@pytest.mark.parametrize("error", [{"code": "context_length_exceeded"},
+                                   {"type": "context_length_exceeded"},
+                                   {"code": "context_length_exceeded",
+                                    "type": "invalid_request_error"}])
+def test_a_prompt_over_the_context_length_fails_at_once_saying_the_document_is_too_long(
+        status, error):
+    raw = json.dumps({"error": {"message": "maximum context length is 8192 tokens",
+                                **error}}).encode()
+    with LocalChatServer(lambda body: Reply(raw=raw, status=status)) as server:
+        client = client_for(server, max_retries=3)
+        with pytest.raises(LLMError, match="the document is too long for the model, its "
+                                           "prompt over the model's context length: "
+                                           "asking again cannot help") as info:
+            client.complete(request())
+    assert not isinstance(info.value, LLMConfigError)
+    assert len(server.requests) == 1 and client.usage.n_retries == 0

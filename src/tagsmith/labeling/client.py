@@ -834,6 +834,14 @@ class OpenAIChatClient:
             return self._post(self._body(request), request, aborted)
         if status != 200:
             hint = ""
+            error_object = _error_object(raw) if 400 <= status <= 499 else None
+            flagged = _moderation(error_object) if status == 403 else None
+            if flagged:
+                # OpenRouter's: this one document is refused (it stopped the whole run
+                # as a refused key does); the others go on
+                raise LLMError(f"{self.shown_url}: HTTP {status} ({flagged}; asking "
+                               f"again cannot help): {self._snippet(raw)}")
+            hint = _too_long(error_object, end=")")
             if status in (401, 403):
                 hint = self._key_hint()
             elif status == 404:
@@ -1119,18 +1127,25 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
             # nothing; a 400 (the context too long) was asked again, each try paid for
             # a key refused (401, 403) stops the run, as the HTTP status does; nothing
             # was processed, so nothing is billed but the usage it reports
-            key = _key_refused(error)
-            # a model not served (as HTTP 404) and an account out of quota (OpenAI's
+            # but not OpenRouter's 403 for a prompt its moderation flagged: that one
+            # document is refused, the others are not (it stopped the whole run)
+            flagged = _moderation(error)
+            key = None if flagged else _key_refused(error)
+            # a model not served (as HTTP 404: its name, or OpenRouter's code 404 with
+            # the upstream status) and an account out of quota (OpenAI's
             # insufficient_quota) too: every request alike
-            model = None if key else _error_named(error, MODEL_ERRORS)
-            quota = None if key or model else _error_named(error, QUOTA_ERRORS)
-            what = key or model or quota or _refused_by(error)
+            model = None if key or flagged else (
+                _error_named(error, MODEL_ERRORS)
+                or ("code 404" if _error_status(error) == 404 else None))
+            quota = None if key or model or flagged else _error_named(error, QUOTA_ERRORS)
+            what = flagged or key or model or quota or _refused_by(error)
             # nor for a request refused as it is (context_length_exceeded, a 400): the
             # model never read the prompt, estimated the larger for being too long, so
             # each one counted it; an error after the model began (text before it in a
             # stream, a server error) keeps the estimate
             if what and not written and not isinstance(usage, dict):
                 billed = None
+            what = f"{what}{_too_long(error, lead=': ')}" if what else what
             raise _Transient(f"HTTP 200 reply that is an error"
                              f"{f' ({what})' if what else ''}: "
                              f"{_snippet(str(said).encode(), secret=secret)}",
@@ -1166,6 +1181,48 @@ def _error_status(error: object) -> int | None:
     if isinstance(code, str) and code.strip().isdecimal() and len(code.strip()) == 3:
         code = int(code)
     return code if isinstance(code, int) and not isinstance(code, bool) else None
+
+
+#: the names an error object's ``code`` or ``type`` gives a prompt longer than the
+#: model's context (OpenAI's, vLLM's)
+TOO_LONG_ERRORS = frozenset({"context_length_exceeded"})
+
+
+def _too_long(error: object, lead: str = " (", end: str = "") -> str:
+    """What a message about the error object ``error`` adds where it says the prompt is
+    longer than the model's context (:data:`TOO_LONG_ERRORS`): that the document is,
+    asking again not helping, after ``lead`` and before ``end``; "" otherwise.
+
+    >>> _too_long({"code": "context_length_exceeded"}, end=")")[:40]
+    ' (the document is too long for the model'
+    """
+    return (f"{lead}the document is too long for the model, its prompt over the "
+            f"model's context length: asking again cannot help{end}"
+            if _error_named(error, TOO_LONG_ERRORS) else "")
+
+
+def _moderation(error: object) -> str | None:
+    """What says that the error object ``error`` is a moderation flag on the prompt
+    (OpenRouter's 403, its ``metadata`` giving ``reasons`` or ``flagged_input``): it
+    concerns that document alone, not the API key; None otherwise.
+
+    >>> _moderation({"code": 403, "metadata": {"reasons": ["violence"]}})
+    "the provider's moderation flagged this document's prompt"
+    >>> _moderation({"code": 403, "message": "forbidden"})
+    """
+    metadata = error.get("metadata") if isinstance(error, dict) else None
+    if isinstance(metadata, dict) and ("reasons" in metadata or "flagged_input" in metadata):
+        return "the provider's moderation flagged this document's prompt"
+    return None
+
+
+def _error_object(raw: bytes) -> object:
+    """The ``error`` of the JSON reply body ``raw``, or None where it has none."""
+    try:
+        data = _json_reply(raw)
+    except (ValueError, RecursionError):
+        return None
+    return data.get("error") if isinstance(data, dict) else None
 
 
 def _key_refused(error: object) -> str | None:
