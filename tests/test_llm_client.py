@@ -256,6 +256,38 @@ def test_a_reply_cut_short_is_reported_as_cut_short_and_retried():
     assert state["n"] == 3 and client.usage.n_retries == 2
 
 
+@pytest.mark.parametrize("stream, written", [(True, len('{"labels": ["billing"') // 4),
+                                              (False, 0)])
+def test_a_reply_cut_short_bills_its_prompt_and_the_text_it_sent(stream, written):
+    # a stream failing mid-answer (the connection lost, no usage ever sent): the prompt
+    # was processed and paid for on every try, and the text sent before the cut, but
+    # each try billed 0 tokens
+    if stream:
+        raw = (b'data: {"choices": [{"delta": {"content": "{\\"labels\\": "}}]}\n\n'
+               b'data: {"choices": [{"delta": {"content": "[\\"billing\\""}}]}\n\n'
+               b'data: {"choices": [{"delta": {"content": "]}"}, "finish_reason": "stop"}]}'
+               b'\n\ndata: [DONE]\n\n')
+        cut = len(raw) - raw.index(b'data: {"choices": [{"delta": {"content": "]}"') - 5
+    else:
+        raw, cut = json.dumps({"choices": [{"message": {"content": "{}"}}]}).encode(), 5
+    prompt = "a prompt of forty characters, give or ta"
+    with LocalChatServer(lambda body: Reply(raw=raw, cut_short=cut)) as server:
+        client = client_for(server, max_retries=1)
+        with pytest.raises(LLMError, match="reply cut short"):
+            client.complete(request(prompt))
+    assert len(server.requests) == 2
+    assert client.usage.prompt_tokens == 2 * estimate_tokens(prompt)
+    assert client.usage.completion_tokens == 2 * written
+
+
+def test_an_error_reply_cut_short_bills_nothing():
+    with LocalChatServer(lambda body: Reply("overloaded", status=503, cut_short=5)) as server:
+        client = client_for(server, max_retries=1)
+        with pytest.raises(LLMError, match="reply cut short"):
+            client.complete(request("a prompt"))
+    assert client.usage.prompt_tokens == client.usage.completion_tokens == 0
+
+
 def test_timeout_is_retried_then_succeeds():
     behaviour, state = _flaky([Reply("late", delay=1.0)])
     with LocalChatServer(behaviour) as server:

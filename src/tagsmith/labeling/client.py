@@ -756,6 +756,7 @@ class OpenAIChatClient:
         # byte at a time (whitespace padding, a stalled proxy) was never silent for a
         # whole timeout, and held the request (and the run) for as long as it liked
         deadline = time.monotonic() + self.timeout
+        reply: http.client.HTTPResponse | None = None
         try:
             # every read of the reply (status line, headers, body) waits only for the
             # time left: a server sending its headers a byte at a time held the request
@@ -796,7 +797,15 @@ class OpenAIChatClient:
             if exc.expected:
                 whole = len(exc.partial) + exc.expected
                 where = f"after {len(exc.partial):,} of {whole:,} byte{plural_s(whole)} of its body"
-            raise _Transient(f"reply cut short: the connection closed {where}") from exc
+            # an HTTP 200 reply cut short (a stream failing mid-answer): the prompt was
+            # processed and paid for, and the text sent before the cut; it billed 0
+            billed = None
+            if reply is not None and reply.status == 200:
+                partial = _partial_text(exc.partial)
+                billed = (_prompt_estimate(request),
+                          estimate_tokens(partial) if partial else 0)
+            raise _Transient(f"reply cut short: the connection closed {where}",
+                             billed=billed) from exc
         except (ConnectionError, http.client.HTTPException, OSError) as exc:
             self._drop_connection()
             if aborted is not None and aborted.is_set():
@@ -1338,6 +1347,30 @@ def _event_stream(raw: bytes) -> dict:
         raise ValueError("an event stream with no text in it")
     return {"choices": [{"message": {"role": "assistant", "content": "".join(parts)},
                          "finish_reason": finish}], "usage": usage}
+
+
+def _partial_text(raw: bytes) -> str:
+    """The answer text a reply cut short had sent: the ``delta`` contents of the
+    complete events of a server-sent event stream (the last, cut, skipped); "" for a
+    body that is no stream (a JSON reply cut short tells no text).
+
+    >>> _partial_text(b'data: {"choices": [{"delta": {"content": "ab"}}]}\\n\\ndata: {"cho')
+    'ab'
+    """
+    if not _is_event_stream(raw):
+        return ""
+    parts: list[str] = []
+    for event in _event_data(raw.decode("utf-8", "replace").removeprefix("\ufeff")):
+        try:
+            chunk = json.loads(event)
+        except (ValueError, RecursionError):
+            continue
+        for choice in (chunk.get("choices") if isinstance(chunk, dict) else None) or ():
+            delta = (choice.get("delta") or choice.get("message") or {}) \
+                if isinstance(choice, dict) else {}
+            if isinstance(delta, dict) and isinstance(delta.get("content"), str):
+                parts.append(delta["content"])
+    return "".join(parts)
 
 
 def _event_data(text: str) -> list[str]:
