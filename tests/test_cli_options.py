@@ -362,7 +362,8 @@ LLM_BAD = [["--timeout", "0"], ["--base-url", "ftp://x"], ["--llm", ""],
            ["--cache", "{corpus}"],  # a corpus is no SQLite cache
            # the endpoint's full URL: every request went to .../chat/completions twice
            ["--base-url", "http://127.0.0.1:9/v1/chat/completions"],
-           ["--api-key-env", "sk-not-a-variable-name"]]  # the key, not its variable
+           ["--api-key-env", "sk-not-a-variable-name"],  # the key, not its variable
+           ["--api-key-header", "Api Key: x"]]  # no header name
 
 
 @pytest.mark.parametrize("bad", LLM_BAD, ids=lambda bad: bad[0])
@@ -474,6 +475,7 @@ def test_label_votes_says_its_range_in_the_help():
 
 #: the str options that name no file or folder (values, names, URLs, templates)
 NOT_PATHS = {"param", "feature_param", "use_case", "base_url", "llm_model", "api_key_env",
+             "api_key_header",
              "base_uri", "template", "cooccurrence", "lang", "splits"}
 
 

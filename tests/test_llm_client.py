@@ -103,6 +103,46 @@ def test_azure_gets_the_api_key_in_its_api_key_header(monkeypatch, key, header):
     assert not OpenAIChatClient("https://api.openai.com/v1", "m")._azure
 
 
+@pytest.mark.parametrize("query", ["", "?api-version=2024-10-21"])
+def test_the_api_key_goes_in_the_header_named_for_a_gateway(monkeypatch, query):
+    # Azure API Management in front of Azure OpenAI under its own host name: it takes
+    # the key only as Ocp-Apim-Subscription-Key, which could not be sent (a bearer
+    # token, or api-key with an api-version query, answered 401 on every request)
+    monkeypatch.setenv("APIM_KEY", "sub-123")
+
+    def behaviour(body):
+        return "ok" if seen[-1] == ("sub-123", None, None) else Reply("denied", status=401)
+
+    seen: list = []
+    with LocalChatServer(behaviour) as server:
+        original = server._httpd.RequestHandlerClass.do_POST
+
+        def spy(handler):
+            seen.append(tuple(handler.headers.get(name) for name in (
+                "Ocp-Apim-Subscription-Key", "api-key", "Authorization")))
+            original(handler)
+
+        server._httpd.RequestHandlerClass.do_POST = spy
+        url = server.base_url + query
+        with pytest.raises(LLMConfigError, match="HTTP 401"):
+            OpenAIChatClient(url, "m", api_key_env="APIM_KEY").complete(request())
+        client = OpenAIChatClient(url, "m", api_key_env="APIM_KEY",
+                                  api_key_header="Ocp-Apim-Subscription-Key")
+        assert client.complete(request()).text == "ok"
+        # Authorization named: a bearer token there, even on Azure (refused here)
+        with pytest.raises(LLMConfigError, match="HTTP 401"):
+            OpenAIChatClient(url, "m", api_key_env="APIM_KEY",
+                             api_key_header="authorization").complete(request())
+    assert seen[1:] == [("sub-123", None, None), (None, None, "Bearer sub-123")]
+
+
+@pytest.mark.parametrize("name", ["Api Key", "x:y", "sk-\n", 3])
+def test_an_api_key_header_that_is_no_header_name_is_refused(name):
+    with pytest.raises(InvalidParameterError, match="api_key_header.*the name of an HTTP "
+                                                    "header"):
+        OpenAIChatClient("http://127.0.0.1:9/v1", "m", api_key_header=name)
+
+
 def _flaky(failures):
     """Answers with each failure in turn, then succeeds."""
     state = {"n": 0}

@@ -75,6 +75,12 @@ def llm_options(func: _Command) -> _Command:
                      help="Model name sent to the endpoint (env TAGSMITH_LLM_MODEL)."),
         click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True,
                      help="Environment variable holding the API key (none sent if unset)."),
+        click.option("--api-key-header", envvar="TAGSMITH_LLM_API_KEY_HEADER", default=None,
+                     metavar="NAME",
+                     help="HTTP header the API key is sent in, as it is, e.g. "
+                     "Ocp-Apim-Subscription-Key for an Azure API Management gateway "
+                     "(env TAGSMITH_LLM_API_KEY_HEADER; default: a bearer token, or "
+                     "Azure OpenAI's api-key header on its hosts)."),
         click.option("--cache", default=DEFAULT_LLM_CACHE, show_default=True,
                      callback=a_path,
                      help="SQLite response cache: reruns and resumed runs cost nothing."),
@@ -101,8 +107,8 @@ def llm_options(func: _Command) -> _Command:
     return func
 
 
-def _client(base_url, llm_model, api_key_env, cache, concurrency, timeout, max_retries,
-            price_prompt, price_completion):
+def _client(base_url, llm_model, api_key_env, api_key_header, cache, concurrency, timeout,
+            max_retries, price_prompt, price_completion):
     """The LLM client of the options, checked (each value names its option) but with no
     cache yet: nothing is created or sent. :func:`_cached` adds the cache once every
     other check has passed and the work begins."""
@@ -111,6 +117,7 @@ def _client(base_url, llm_model, api_key_env, cache, concurrency, timeout, max_r
     from tagsmith.pipeline.llm import make_client
 
     client = make_client(base_url, llm_model, cache=None, api_key_env=api_key_env,
+                         api_key_header=api_key_header,
                          timeout=timeout, max_retries=max_retries,
                          max_concurrency=concurrency, price_prompt=price_prompt,
                          price_completion=price_completion)

@@ -379,9 +379,10 @@ class OpenAIChatClient:
     ``base_url`` is the API root (``https://api.openai.com/v1``,
     ``http://127.0.0.1:8000/v1``); requests go to ``{base_url}/chat/completions``.
     The API key is read from the environment variable ``api_key_env`` (none is sent
-    when it is unset, as local servers need none). ``timeout`` is per request in
-    seconds (connecting, sending and the whole reply, however slowly it comes); a
-    request is tried ``1 + max_retries`` times, waiting
+    when it is unset, as local servers need none), and sent as a bearer token, or in
+    Azure OpenAI's ``api-key`` header there, or in the header ``api_key_header`` names.
+    ``timeout`` is per request in seconds (connecting, sending and the whole reply,
+    however slowly it comes); a request is tried ``1 + max_retries`` times, waiting
     ``min(backoff_max, backoff_base * 2**attempt)`` times a random factor in [0.5, 1]
     between tries, or the server's ``Retry-After`` (at most ``5 * max(backoff_max, 1)``
     seconds: a server asking for hours is asked again sooner). At most
@@ -394,7 +395,7 @@ class OpenAIChatClient:
                  timeout: float = 60.0, max_retries: int = 5, backoff_base: float = 1.0,
                  backoff_max: float = 60.0, max_concurrency: int = 4,
                  price_prompt: float = 0.0, price_completion: float = 0.0,
-                 seed: int | None = None):
+                 seed: int | None = None, api_key_header: str | None = None):
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InvalidParameterError("base_url", "an http:// or https:// URL", base_url)
@@ -425,6 +426,12 @@ class OpenAIChatClient:
             raise InvalidParameterError(
                 "api_key_env", "the name of the environment variable that holds the API "
                 "key (letters, digits and _), not the key itself", _Hidden(api_key_env))
+        if api_key_header is not None and not (
+                isinstance(api_key_header, str)
+                and re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]*", api_key_header)):
+            raise InvalidParameterError(
+                "api_key_header", "the name of an HTTP header (letters, digits and -, "
+                "e.g. Ocp-Apim-Subscription-Key)", _Hidden(api_key_header))
         # numpy numbers pass and are kept as plain Python ones (the costs they make go
         # into JSON reports); bools, strings and (for counts) floats are refused
         timeout = check_number("timeout", timeout, 0, strict=True, unit="seconds",
@@ -453,6 +460,9 @@ class OpenAIChatClient:
         self.shown_url = _redact(self.base_url)
         self.model = model
         self.api_key_env = api_key_env
+        #: the header the API key is sent in, as it is (an API Management gateway's
+        #: ``Ocp-Apim-Subscription-Key``); None or "": chosen by the endpoint (below)
+        self.api_key_header = api_key_header or None
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff_base = backoff_base
@@ -690,7 +700,11 @@ class OpenAIChatClient:
                 raise LLMConfigError(f"${self.api_key_env} holds characters an HTTP header "
                                      "cannot carry (a line break or a non-ASCII character "
                                      "inside the key?)")
-            if self._azure and not key.startswith("eyJ"):
+            if self.api_key_header and self.api_key_header.lower() != "authorization":
+                # named by the user: a gateway in front of Azure OpenAI under its own
+                # host name (Azure API Management) wants its subscription key so
+                headers[self.api_key_header] = key
+            elif self._azure and not key.startswith("eyJ") and not self.api_key_header:
                 # Azure OpenAI takes an API key in its own header only (as a bearer
                 # token it answered 401 "Access token is missing, invalid..."); a
                 # Microsoft Entra token (a JWT, "eyJ...") goes as a bearer token there too
