@@ -232,7 +232,8 @@ def test_an_answer_cut_at_the_token_limit_says_so_where_it_is_malformed():
         result = label_documents(["sport"], SPACE, client(running))
     assert result.report.n_malformed_answers == 1
     assert result.report.last_error.endswith(
-        "(the answer was cut at the server's output token limit: finish_reason 'length')")
+        "(the answer was cut at the server's output token limit: finish_reason 'length'; "
+        "--max-tokens raises it)")
 
 
 def test_interrupted_labeling_resumes_from_the_cache(server, tmp_path):

@@ -832,7 +832,7 @@ def test_a_reply_without_text_is_retried_and_its_tokens_are_billed():
     # answer never reached
     ({"content": None, "reasoning_content": "Let me think..."}, "length",
      "output token limit \\(finish_reason 'length'\\) before any answer text, its "
-     "reasoning having taken it all: raise"),
+     "reasoning having taken it all: --max-tokens raises it, or the server's own limit"),
     ({"content": "", "reasoning": "Let me think..."}, "length", "its reasoning having"),
     # Azure OpenAI
     ({"content": None}, "content_filter", "content filter withheld the answer"),
@@ -1142,6 +1142,9 @@ def test_an_error_reply_in_an_encoding_not_read_is_still_judged_by_its_status(st
     ("temperature", "Unsupported value: 'temperature' does not support 0 with this model. "
                     "Only the default (1) value is supported.", {}),
     ("seed", "Unsupported parameter: 'seed'", {"seed": 3}),
+    # OpenAI's reasoning models want max_completion_tokens
+    ("max_tokens", "Unsupported parameter: 'max_tokens' is not supported with this model. "
+                   "Use 'max_completion_tokens' instead.", {"max_tokens": 500}),
 ])
 def test_an_optional_parameter_the_server_refuses_is_left_out_from_then_on(
         caplog, name, error, kw):

@@ -132,6 +132,44 @@ def test_taxonomy_is_built_updated_with_the_previous_table_and_valid():
     assert 8 in taxonomy.ratings
 
 
+@pytest.mark.parametrize("extra, sent", [(["--max-tokens", "321"], 321), ([], None)])
+def test_cli_taxonomy_and_label_send_max_tokens(tmp_path, extra, sent):
+    # an answer cut at the server's output token limit failed on every rerun alike,
+    # with no option to raise the limit
+    llm = ScriptedTaxonomist(break_update=False)
+    seen = []
+
+    def spy(body):
+        seen.append(body.get("max_tokens"))
+        return llm(body)
+
+    vocab = tmp_path / "tax.csv"
+    runner = CliRunner()
+    with LocalChatServer(spy) as server:
+        common = ["--base-url", server.base_url, "--llm", "scripted", *extra,
+                  "--cache", str(tmp_path / "cache.sqlite")]
+        result = runner.invoke(tagsmith_cli.cli, [
+            "-q", "taxonomy", str(SAMPLE), "--use-case", "route newswire stories",
+            "-o", str(vocab), "--max-labels", "8", "--sample", "20", "--minibatch", "20",
+            *common])
+        assert result.exit_code == 0, result.output
+        n_taxonomy = len(seen)
+        result = runner.invoke(tagsmith_cli.cli, [
+            "-q", "label", str(SAMPLE), "--vocab", str(vocab), "-o",
+            str(tmp_path / "labels.jsonl"), "--limit", "3", *common])
+        assert result.exit_code == 0, result.output
+    assert 0 < n_taxonomy < len(seen) and seen == [sent] * len(seen)
+
+
+@pytest.mark.parametrize("value", ["0", "1000001", "x"])
+@pytest.mark.parametrize("command", ["taxonomy", "label"])
+def test_cli_max_tokens_out_of_range_is_refused_naming_it(tmp_path, command, value):
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        command, str(SAMPLE), "-o", str(tmp_path / "o.csv"), "--base-url",
+        "http://127.0.0.1:9/v1", "--llm", "m", "--max-tokens", value])
+    assert result.exit_code == 2 and "--max-tokens" in result.output, result.output
+
+
 def test_cli_taxonomy_skos_csv_and_labeling_pass(tmp_path):
     llm = ScriptedTaxonomist(break_update=False)
     vocab, skos, out = tmp_path / "tax.csv", tmp_path / "tax.ttl", tmp_path / "labels.jsonl"
@@ -191,7 +229,7 @@ def test_a_table_cut_at_the_token_limit_says_so():
         client = OpenAIChatClient(server.base_url, "m", backoff_base=0.01)
         with pytest.raises(LLMError, match=re.escape(
                 "(the answer was cut at the server's output token limit: finish_reason "
-                "'length')")):
+                "'length'; --max-tokens raises it)")):
             generate_taxonomy(["a text"], client, TaxonomyOptions(summarise=False))
 
 

@@ -35,7 +35,7 @@ from tagsmith.cli.commands import (
     shown_score,
 )
 from tagsmith.labeling import MAX_VOTES
-from tagsmith.labeling.client import MAX_PRICE, MAX_TIMEOUT
+from tagsmith.labeling.client import MAX_OUTPUT_TOKENS, MAX_PRICE, MAX_TIMEOUT
 from tagsmith.models import available_models
 
 #: a click command function (llm_options returns it with its options added)
@@ -92,6 +92,10 @@ def llm_options(func: _Command) -> _Command:
                      help="Tries after the first of a request that timed out, lost its "
                      "connection or got HTTP 408/409/425/429 or 5xx, with growing waits "
                      "(or the server's Retry-After); 0: one try."),
+        click.option("--max-tokens", type=click.IntRange(1, MAX_OUTPUT_TOKENS), default=None,
+                     help="Output token limit each request asks for (max_tokens; default: "
+                     "the server's own): raise it where answers are cut at the limit "
+                     "(finish_reason 'length')."),
         click.option("--price-prompt", type=float, default=0.0, show_default=True,
                      callback=finite_number(0, MAX_PRICE),
                      # the cap as --help writes its other large limits (86400) and
@@ -462,7 +466,8 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
     options = TaxonomyOptions(use_case=use_case, max_labels=max_labels, name_words=name_words,
                               description_words=description_words, sample_size=sample,
                               minibatch_size=minibatch, summarise=not no_summaries, seed=seed,
-                              n_workers=llm["concurrency"], show_progress=not obj["quiet"])
+                              n_workers=llm["concurrency"], show_progress=not obj["quiet"],
+                              max_tokens=llm.pop("max_tokens"))
     options.validate()
     inner = _client(**llm)  # before the corpus is read
     _check_output_file(output, "--output")
@@ -683,6 +688,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
     refuse_unused("--shortlist-zeroshot", bool(shortlist_zeroshot), "cache_dir")
     # every option first: the corpus, the shortlist model and the zero-shot embeddings
     # come after, and the cache file is created only once they all passed
+    max_tokens = llm.pop("max_tokens")
     inner = _client(**llm)
     if budget:  # the selection's settings (label_corpus checks them again on the pool)
         from tagsmith.pipeline.distill import ActiveOptions
@@ -697,7 +703,8 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
                                     "labels are for, or leave the option out", use_case)
     options = LabelingOptions(max_labels=max_labels, votes=votes, use_case=use_case,
                               shortlist_k=shortlist_k, n_workers=llm["concurrency"],
-                              show_progress=not obj["quiet"], lang=lang)
+                              show_progress=not obj["quiet"], lang=lang,
+                              max_tokens=max_tokens)
     options.validate()
     _check_output_file(output, "--output")
     _check_not_input("-o/--output", output, CORPUS=corpus, **{"--vocab": vocab, "--human": human})

@@ -111,6 +111,9 @@ CONNECT_POLL = 0.1
 MAX_REPORTED_TOKENS = 10**12
 #: the highest sampling temperature chat-completions endpoints accept
 MAX_TEMPERATURE = 2.0
+#: the largest ``max_tokens`` (output token limit) a request may ask for: no model
+#: writes a million tokens in one answer
+MAX_OUTPUT_TOKENS = 1_000_000
 #: the request parameters a server may refuse (HTTP 400 or 422 naming one), which are
 #: then left out, and what leaving each out means
 OPTIONAL_PARAMETERS = {
@@ -121,6 +124,8 @@ OPTIONAL_PARAMETERS = {
     "temperature": " (at the server's default temperature: answers may vary between "
                    "runs)",
     "seed": "",
+    # OpenAI's reasoning models want max_completion_tokens instead
+    "max_tokens": " (at the server's own output token limit: --max-tokens has no effect)",
 }
 #: what an API key may hold: visible ASCII and inner spaces
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
@@ -141,6 +146,21 @@ def check_temperature(name: str, value: object) -> float:
     """
     number = check_number(name, value, 0, maximum=MAX_TEMPERATURE, numpy=True)
     return value if type(value) is int else number
+
+
+def check_max_tokens(name: str, value: object) -> int | None:
+    """``value`` as an output token limit (``max_tokens``) in [1,
+    :data:`MAX_OUTPUT_TOKENS`], or None (the server's own), for an option to keep;
+    otherwise raise :class:`InvalidParameterError`.
+
+    >>> check_max_tokens("max_tokens", 2048), check_max_tokens("max_tokens", None)
+    (2048, None)
+    """
+    number = check_int(name, value, 1, allow_none=True, numpy=True)
+    if number is not None and number > MAX_OUTPUT_TOKENS:
+        raise InvalidParameterError(name, f"None or an integer in [1, {MAX_OUTPUT_TOKENS:,}]",
+                                    value)
+    return number
 
 
 @dataclass(frozen=True)
@@ -191,11 +211,12 @@ class ChatResponse:
         """What a message about a malformed answer adds when the answer was cut at the
         output token limit (its JSON unfinished): the reason, not the model, to fix.
 
-        >>> ChatResponse('{"labels": [', finish_reason="length").cut_note()
-        " (the answer was cut at the server's output token limit: finish_reason 'length')"
+        >>> ChatResponse('{"labels": [', finish_reason="length").cut_note()[-47:]
+        "finish_reason 'length'; --max-tokens raises it)"
         """
         return (" (the answer was cut at the server's output token limit: finish_reason "
-                "'length')" if self.finish_reason == "length" else "")
+                "'length'; --max-tokens raises it)" if self.finish_reason == "length"
+                else "")
 
 
 @dataclass
@@ -1461,7 +1482,7 @@ def _why_no_text(choice: dict, message: dict, secret: str = "") -> str | None:
         return ("the model reached its output token limit (finish_reason 'length') before "
                 "any answer text" + (", its reasoning having taken it all"
                                      if _reasoning(message) else "")
-                + ": raise the server's limit on output tokens")
+                + ": --max-tokens raises it, or the server's own limit on output tokens")
     if _reasoning(message):
         # vLLM's or llama.cpp's reasoning parser, when the model never closed its
         # thinking, files all it wrote as reasoning

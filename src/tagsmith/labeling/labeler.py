@@ -48,6 +48,7 @@ from tagsmith.labeling.cache import DropMalformed
 from tagsmith.labeling.client import (
     ChatRequest,
     LLMClient,
+    check_max_tokens,
     check_temperature,
     complete_all,
 )
@@ -78,6 +79,8 @@ class LabelingOptions:
     n_workers: int = 4
     lang: str = "en"
     show_progress: bool = False
+    #: the output token limit each request asks for (``max_tokens``; None: the server's)
+    max_tokens: int | None = None
 
     def validate(self) -> None:
         """Refuse a bad field before any call; numpy numbers pass and are kept as plain
@@ -91,6 +94,7 @@ class LabelingOptions:
                                          numpy=True)
         for name in ("temperature", "vote_temperature"):  # chat-completions: [0, 2]
             setattr(self, name, check_temperature(name, getattr(self, name)))
+        self.max_tokens = check_max_tokens("max_tokens", self.max_tokens)
         # a blank one ("", a shell variable left unset) was dropped from the prompt
         if self.use_case is not None and (not isinstance(self.use_case, str)
                                           or not self.use_case.strip()):
@@ -299,6 +303,7 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
                                         max_chars=options.max_doc_chars)
         several = options.votes > 1
         asked = [ChatRequest(model=client.model, messages=messages, json_mode=True,
+                             max_tokens=options.max_tokens,
                              temperature=options.vote_temperature if several
                              else options.temperature, seed=vote if several else None)
                  for vote in range(options.votes)]

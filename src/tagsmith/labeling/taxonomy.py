@@ -49,6 +49,7 @@ from tagsmith.labeling.client import (
     ChatRequest,
     ChatResponse,
     LLMClient,
+    check_max_tokens,
     check_temperature,
     complete_all,
 )
@@ -77,6 +78,8 @@ class TaxonomyOptions:
     max_doc_chars: int = 2000
     n_workers: int = 4
     show_progress: bool = False
+    #: the output token limit each request asks for (``max_tokens``; None: the server's)
+    max_tokens: int | None = None
 
     def validate(self) -> None:
         """Refuse a bad field before any call; numpy numbers pass and are kept as plain
@@ -88,6 +91,7 @@ class TaxonomyOptions:
             setattr(self, name, check_int(name, getattr(self, name), 1, numpy=True))
         self.seed = check_int("seed", self.seed, 0, numpy=True)
         self.temperature = check_temperature("temperature", self.temperature)
+        self.max_tokens = check_max_tokens("max_tokens", self.max_tokens)
         # None failed as an AttributeError on .strip()
         if not isinstance(self.use_case, str) or not self.use_case.strip():
             raise InvalidParameterError("use_case", "a description of what the labels are for",
@@ -403,7 +407,8 @@ def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyO
     labels: list[tuple[str, str]] | None = None
     for attempt in range(2):
         request = ChatRequest(model=client.model, messages=messages,
-                              temperature=options.temperature, json_mode=True)
+                              temperature=options.temperature, json_mode=True,
+                              max_tokens=options.max_tokens)
         try:
             response = client.complete(request)
         except LLMError as exc:  # the endpoint's message alone did not say which step
@@ -512,6 +517,7 @@ def _summarise(docs: list[str], client: LLMClient, options: TaxonomyOptions,
     batches = [list(range(start, min(len(docs), start + options.summary_batch)))
                for start in range(0, len(docs), options.summary_batch)]
     requests = [ChatRequest(model=client.model, temperature=options.temperature, json_mode=True,
+                            max_tokens=options.max_tokens,
                             messages=prompts.summarise_prompt(
                                 [{"id": ids[i], "text": docs[i]} for i in batch],
                                 options.use_case, options.summary_words))
