@@ -862,6 +862,22 @@ def test_a_reply_without_text_that_says_why_is_not_retried(message, finish, said
     assert (usage.prompt_tokens, usage.completion_tokens) == (100, 40)  # billed
 
 
+@pytest.mark.parametrize("content", ["", " \n", []])
+def test_an_empty_text_with_finish_reason_stop_answered_nothing_as_null_does(content):
+    # content null failed its document once ("the model answered nothing"); content ""
+    # (or blank, or an empty list of parts) was passed on as an empty answer, counted
+    # malformed by the caller
+    reply = json.dumps({"choices": [{"finish_reason": "stop", "message": {
+        "role": "assistant", "content": content}}],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 1}}).encode()
+    with LocalChatServer(lambda body: Reply(raw=reply)) as server:
+        client = client_for(server)
+        with pytest.raises(LLMError, match="the model answered nothing"):
+            client.complete(request())
+    assert len(server.requests) == 1 and client.usage.n_failed == 1
+    assert (client.usage.prompt_tokens, client.usage.completion_tokens) == (100, 1)
+
+
 @pytest.mark.parametrize("arguments, used", [
     ('{"labels": [{"label": "billing"}]}', True),
     ({"labels": []}, True),  # some servers give the arguments as an object

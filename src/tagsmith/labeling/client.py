@@ -1132,7 +1132,9 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
         called = _tool_answer(message, request) if isinstance(message, dict) and (
             content is None or content == "") else None
         text = called if called is not None else _message_text(content)
-        if not text.strip() and (choice.get("finish_reason") == "length"
+        # "" or blank with finish_reason "stop" answered nothing, as null does: it was
+        # passed on as an empty answer (counted malformed by the caller)
+        if not text.strip() and (choice.get("finish_reason") in ("length", "stop")
                                  or _reasoning(message)):
             raise TypeError("content is empty")
     except (ValueError, KeyError, IndexError, TypeError, AttributeError,
