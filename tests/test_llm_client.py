@@ -878,6 +878,32 @@ def test_an_empty_text_with_finish_reason_stop_answered_nothing_as_null_does(con
     assert (client.usage.prompt_tokens, client.usage.completion_tokens) == (100, 1)
 
 
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_reply_ended_by_finish_reason_error_is_a_failed_call_retried(stream):
+    # OpenRouter's stream failing mid-answer with no error object, only a finish_reason
+    # "error": its partial text was returned as the answer (counted malformed, never
+    # asked again); it is a failed call, retried, the prompt and the text billed
+    partial = '{"labels": [{"label": "bill'
+    if stream:
+        raw = (f"data: {json.dumps({'choices': [{'delta': {'content': partial}}]})}\n\n"
+               "data: " + json.dumps({"choices": [{"delta": {"content": ""},
+                                                   "finish_reason": "error"}]})
+               + "\n\ndata: [DONE]\n\n").encode()
+    else:
+        raw = json.dumps({"choices": [{"finish_reason": "error", "message": {
+            "role": "assistant", "content": partial}}]}).encode()
+    replies = iter([Reply(raw=raw), '{"labels": []}'])
+    with LocalChatServer(lambda body: next(replies)) as server:
+        client = client_for(server, max_retries=1)
+        assert client.complete(request()).text == '{"labels": []}'
+    assert len(server.requests) == 2 and client.usage.n_retries == 1
+    assert client.usage.completion_tokens >= estimate_tokens(partial) + 1
+    replies = iter([Reply(raw=raw)] * 2)
+    with LocalChatServer(lambda body: next(replies)) as server:
+        with pytest.raises(LLMError, match="finish_reason 'error'"):
+            client_for(server, max_retries=1).complete(request())
+
+
 @pytest.mark.parametrize("arguments, used", [
     ('{"labels": [{"label": "billing"}]}', True),
     ({"labels": []}, True),  # some servers give the arguments as an object

@@ -1211,6 +1211,15 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
     completion = usage.get("completion_tokens")
     text = _valid_text(text)  # a reply may escape a lone surrogate too ("\\udc00")
     finish = choice.get("finish_reason")
+    if finish == "error":
+        # the provider failed mid-answer, saying so by finish_reason alone (OpenRouter's
+        # stream, no error object): the text so far is no answer (it was taken for one,
+        # counted malformed, never asked again); retried as a failed call, its prompt
+        # and that text paid for
+        raise _Transient("the reply ended with finish_reason 'error' (the provider "
+                         f"failed mid-answer): {_snippet(raw, secret=secret)}",
+                         billed=(_count(prompt, _prompt_estimate(request)),
+                                 _count(completion, estimate_tokens(text))))
     return ChatResponse(text, _count(prompt, _prompt_estimate(request)),
                         _count(completion, estimate_tokens(text)),
                         finish_reason=finish if isinstance(finish, str) else None)
