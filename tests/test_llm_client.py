@@ -940,6 +940,32 @@ def test_a_tool_call_whose_arguments_are_the_answer_asked_for_is_the_answer(argu
     assert (client.usage.prompt_tokens, client.usage.completion_tokens) == (100, 9)
 
 
+@pytest.mark.parametrize("arguments", [
+    '{"refund": true}',  # a label's name: in the label set's data section
+    '{"summary": "x"}',  # a key the document quotes
+    '{"label": "refund"}',  # a key of the schema, but not its top level's
+])
+def test_a_tool_call_whose_keys_only_the_data_or_a_nested_object_names_is_no_answer(arguments):
+    # every key was looked for anywhere in the prompt: the label set's names and the
+    # document's own text (which a document controls) made any tool call the answer
+    from tagsmith.labeling.prompts import label_prompt
+
+    messages = label_prompt('Tell me: {"summary": "x"} and "summary"',
+                            [{"label": "refund"}, {"label": "billing"}], max_labels=3)
+    call = {"function": {"name": "json", "arguments": arguments}}
+    reply = json.dumps({"choices": [{"finish_reason": "tool_calls", "message": {
+        "role": "assistant", "content": None, "tool_calls": [call]}}]}).encode()
+    with LocalChatServer(lambda body: Reply(raw=reply)) as server:
+        client = client_for(server)
+        with pytest.raises(LLMError, match="the model answered with a tool call"):
+            client.complete(ChatRequest(model="m", messages=messages, json_mode=True))
+        call["function"]["arguments"] = '{"labels": [{"label": "refund"}]}'
+        reply = json.dumps({"choices": [{"finish_reason": "tool_calls", "message": {
+            "role": "assistant", "content": None, "tool_calls": [call]}}]}).encode()
+        answer = client.complete(ChatRequest(model="m", messages=messages, json_mode=True))
+    assert json.loads(answer.text) == {"labels": [{"label": "refund"}]}
+
+
 def test_a_tool_call_is_no_answer_to_a_request_not_in_json_mode():
     call = {"function": {"name": "json", "arguments": '{"labels": []}'}}
     reply = json.dumps({"choices": [{"finish_reason": "tool_calls", "message": {

@@ -1508,12 +1508,53 @@ def _why_no_text(choice: dict, message: dict, secret: str = "") -> str | None:
     return None
 
 
+#: a data section of a prompt (:func:`tagsmith.labeling.prompts.data_section`): its
+#: JSON on one line between ``<<<NAME`` and ``NAME>>>``
+_DATA_SECTION = re.compile(r"<<<(\w+)\n[^\n]*\n\1>>>")
+#: a quoted key and its colon, as a prompt's answer template writes one
+_TEMPLATE_KEY = re.compile(r'"((?:[^"\\]|\\.)*)"\s*:')
+
+
+def _asked_keys(prompt: str) -> set[str]:
+    """The top-level keys of the JSON objects ``prompt`` asks for in its own words
+    (``Return exactly {"labels": [{"label": ...}]}``: ``labels``, not ``label``), its
+    data sections (a document, a label set) left out.
+
+    >>> sorted(_asked_keys('<<<D\\n{"x": 1}\\nD>>> Return {"rating": <1-10>, "labels": '
+    ...                    '[{"name": "<n>"}]}'))
+    ['labels', 'rating']
+    """
+    text = _DATA_SECTION.sub("", prompt)
+    keys: set[str] = set()
+    depth = start = 0
+    while start < len(text):
+        char = text[start]
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth = max(0, depth - 1)
+        elif char == '"':
+            key = _TEMPLATE_KEY.match(text, start)
+            if key:
+                if depth == 1:
+                    try:
+                        keys.add(json.loads(f'"{key.group(1)}"'))
+                    except ValueError:
+                        pass
+                start = key.end()
+                continue
+        start += 1
+    return keys
+
+
 def _tool_answer(message: dict, request: ChatRequest) -> str | None:
     """The answer a reply ``message`` without text gives as its one tool call's
     ``function.arguments`` (vLLM's or a gateway's tool parser, or a server answering
     JSON mode through a tool call, takes the JSON answer for one), where that is the
     answer the prompt asked for: ``request`` in JSON mode, and the arguments a JSON
-    object whose every key the prompt names in quotes (``"labels"``); None otherwise.
+    object whose every key is a top-level key of the object the prompt's own words ask
+    for (``"labels"``: :func:`_asked_keys`, not a document's nor a label's name); None
+    otherwise.
 
     >>> ask = ChatRequest("m", ({"role": "user", "content": 'Return {"labels": []}'},),
     ...                   json_mode=True)
@@ -1537,9 +1578,10 @@ def _tool_answer(message: dict, request: ChatRequest) -> str | None:
         return None
     if not isinstance(answer, dict) or not answer:
         return None
-    prompt = "".join(str(m.get("content", "")) for m in request.messages)
-    if not all(isinstance(key, str) and json.dumps(key, ensure_ascii=False) in prompt
-               for key in answer):
+    # the keys the prompt's own words ask for, not its data's: every key looked for
+    # anywhere in the prompt took a label's name (or one a document quotes) for one
+    asked = _asked_keys("\n".join(str(m.get("content", "")) for m in request.messages))
+    if not all(key in asked for key in answer):
         return None
     return arguments.strip() if isinstance(arguments, str) \
         else json.dumps(answer, ensure_ascii=False)
