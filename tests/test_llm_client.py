@@ -143,6 +143,15 @@ def test_an_api_key_header_that_is_no_header_name_is_refused(name):
         OpenAIChatClient("http://127.0.0.1:9/v1", "m", api_key_header=name)
 
 
+@pytest.mark.parametrize("name", ["Content-Type", "content-length", "Host", "USER-AGENT"])
+def test_an_api_key_header_the_client_sends_itself_is_refused(name):
+    # --api-key-header Content-Type replaced the client's own header with the key: the
+    # server could not read the body, and the key went where no gateway looks
+    with pytest.raises(InvalidParameterError, match="api_key_header.*not one every "
+                                                    "request sends"):
+        OpenAIChatClient("http://127.0.0.1:9/v1", "m", api_key_header=name)
+
+
 def _flaky(failures):
     """Answers with each failure in turn, then succeeds."""
     state = {"n": 0}
@@ -2621,6 +2630,32 @@ def test_a_model_not_found_in_an_http_200_reply_stops_the_whole_batch_as_a_404_d
     assert len(server.requests) <= 2  # the one refused, and one the worker had started
     assert client.usage.n_retries == 0
     assert client.usage.prompt_tokens == client.usage.completion_tokens == 0
+
+
+@pytest.mark.parametrize("in_200", [False, True])
+def test_a_404_refusing_a_parameter_drops_it_rather_than_stopping_the_run(in_200, caplog):
+    # OpenRouter's "No endpoints found that support the requested output format
+    # (response_format)", as HTTP 404 or as code 404 in a 200 reply: the run stopped with
+    # "does it serve model 'm'?", though the model is served without that parameter
+    said = ("No endpoints found that support the requested output format "
+            "(response_format).")
+
+    def behaviour(body):
+        if "response_format" in body:
+            if in_200:
+                return Reply(raw=json.dumps({"error": {"message": said,
+                                                       "code": 404}}).encode())
+            return Reply(said, status=404)
+        return "ok"
+
+    with LocalChatServer(behaviour) as server:
+        client = client_for(server)
+        with caplog.at_level("WARNING", logger="tagsmith"):
+            assert client.complete(request("a", json_mode=True)).text == "ok"
+            assert client.complete(request("b", json_mode=True)).text == "ok"
+    assert ["response_format" in body for body in server.requests] == [True, False, False]
+    assert [r.getMessage() for r in caplog.records if "refuses response_format" in
+            r.getMessage()]
 
 
 def test_the_default_cache_in_a_read_only_working_folder_names_the_folder(tmp_path,

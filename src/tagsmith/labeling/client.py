@@ -453,6 +453,13 @@ class OpenAIChatClient:
             raise InvalidParameterError(
                 "api_key_header", "the name of an HTTP header (letters, digits and -, "
                 "e.g. Ocp-Apim-Subscription-Key)", _Hidden(api_key_header))
+        if api_key_header and api_key_header.lower() in _OWN_HEADERS:
+            # the key would replace a header the client sends itself (Content-Type: the
+            # server could not read the body)
+            raise InvalidParameterError(
+                "api_key_header", "a header of the key's own (e.g. "
+                "Ocp-Apim-Subscription-Key), not one every request sends "
+                f"({', '.join(sorted(_OWN_HEADERS))})", api_key_header)
         # numpy numbers pass and are kept as plain Python ones (the costs they make go
         # into JSON reports); bools, strings and (for counts) floats are refused
         timeout = check_number("timeout", timeout, 0, strict=True, unit="seconds",
@@ -610,7 +617,9 @@ class OpenAIChatClient:
         servers without JSON mode, ``temperature`` 0 on OpenAI's reasoning models); if
         so it is dropped from this and every later request, with one warning. The
         response cache's key stays the request's: a rerun finds the answers."""
-        if status not in (400, 422):
+        if status not in (400, 404, 422):
+            # 404 too: OpenRouter's "No endpoints found that support the requested
+            # output format (response_format)" is no model missing
             return False
         sent = json.loads(body)  # the request's own: another may have dropped one since
         text = raw[:4096].decode("utf-8", "replace").lower()
@@ -876,6 +885,13 @@ class OpenAIChatClient:
             raise _Transient(f"HTTP {status}: {self._snippet(raw)}", retry_after)
         if status != 200 and self._refused_parameter(body, status, raw):
             return self._post(self._body(request), request, aborted)
+        if status == 200 and b'"error"' in raw[:4096]:
+            # the same refusal as an error object in an HTTP 200 reply (OpenRouter's code
+            # 404 or 400 for a parameter no provider of the model takes): it failed every
+            # document alike, or stopped the run as a model not served
+            coded = _error_status(_error_object(raw))
+            if coded is not None and self._refused_parameter(body, coded, raw):
+                return self._post(self._body(request), request, aborted)
         if status != 200:
             hint = ""
             error_object = _error_object(raw) if 400 <= status <= 499 else None
@@ -903,6 +919,11 @@ class OpenAIChatClient:
             raise error(f"{self.shown_url}: HTTP {status}{hint}: {self._snippet(raw)}")
         return _parse_completion(raw, request, secret=self._api_key())
 
+
+#: the headers every request sends or http.client writes itself (lowercase), which
+#: ``api_key_header`` may not name
+_OWN_HEADERS = frozenset({"content-type", "content-length", "accept", "accept-encoding",
+                          "user-agent", "host", "connection", "transfer-encoding"})
 
 #: what a message about an account out of quota adds
 _QUOTA_HINT = (" (the account's quota or credit is used up: see its plan and billing "
