@@ -773,3 +773,60 @@ def test_auditing_with_ungrouped_bundle_folds_of_repeated_texts_warns(goemotions
     with caplog.at_level(logging.WARNING, logger="tagsmith"):
         audit_corpus(texts[:300], Y[:300], space, classifier=plain, options=options)
     assert "document by document" not in caplog.text
+
+
+def _counting_folds(monkeypatch) -> list:
+    """Each draw of the folds (fold_assignment orders them by folds_in_order), counted."""
+    import tagsmith.pipeline.crossfit as crossfit
+
+    drawn: list = []
+    original = crossfit.folds_in_order
+
+    def counted(*args, **kwargs):
+        drawn.append(args[1])
+        return original(*args, **kwargs)
+    monkeypatch.setattr(crossfit, "folds_in_order", counted)
+    return drawn
+
+
+def test_train_draws_its_crossfit_folds_once(goemotions_small, monkeypatch):
+    """The check that the folds do not put every labelled document in one
+    (fold_of_every_labelled) drew them, then cross_fit_topk drew them again (~0.2 s
+    each at 590k documents): drawn once, the check's folds are the ones fitted on."""
+    space = load_vocabulary(goemotions_small["vocab"])
+    train = read_labelled(goemotions_small["train"], space)
+    drawn = _counting_folds(monkeypatch)
+    options = TrainOptions(featurizer_params=FAST_FEATURES, model_params={"n_jobs": 1},
+                           dev_fraction=0.0, crossfit_folds=3, seed=2)
+    clf = train_classifier(train.texts[:300], train.Y[:300], space, options=options)
+    assert drawn == [3]
+    np.testing.assert_array_equal(clf.crossfit.fold, fold_assignment(
+        300, 3, 2, duplicate_groups(train.texts[:300])))
+
+
+@pytest.mark.parametrize("scores", ["crossfit", "auto"])
+def test_audit_draws_its_crossfit_folds_once(goemotions_small, monkeypatch, scores):
+    """Auto's check of the folds, the explicit scores' check and the cross-fitting each
+    drew them: drawn once."""
+    from tagsmith.pipeline.audit import AuditOptions, audit_corpus
+
+    space = load_vocabulary(goemotions_small["vocab"])
+    train = read_labelled(goemotions_small["train"], space)
+    drawn = _counting_folds(monkeypatch)
+    options = AuditOptions(scores=scores, n_folds=3, seed=1, model_params={"n_jobs": 1}
+                           if scores == "crossfit" else {}, featurizer_params=FAST_FEATURES)
+    result = audit_corpus(train.texts[:300], train.Y[:300], space, options=options)
+    assert drawn == [3]
+    assert result.report["scores"]["source"] == "crossfit"
+
+
+def test_folds_given_to_cross_fit_topk_are_used_and_checked():
+    X = sp.random(12, 5, density=0.5, random_state=0, format="csr")
+    Y = sp.csr_matrix(np.eye(12, 2) + np.eye(12, 2, -6))
+    fold = fold_assignment(12, 3, 5)
+    scores = cross_fit_topk(X, Y, "linear", {"n_jobs": 1}, n_folds=3, seed=5, fold=fold)
+    np.testing.assert_array_equal(scores.fold, fold)
+    with pytest.raises(InvalidParameterError, match=r"fold.*got .folds 1 to 3"):
+        cross_fit_topk(X, Y, "linear", {"n_jobs": 1}, n_folds=3, fold=fold + 1)
+    with pytest.raises(InvalidParameterError, match=r"fold.*got .shape \(11,\)"):
+        cross_fit_topk(X, Y, "linear", {"n_jobs": 1}, n_folds=3, fold=fold[:11])

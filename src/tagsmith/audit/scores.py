@@ -311,10 +311,12 @@ def crossfit_scores(X: FeatureMatrix | Views, Y: LabelMatrix, *, model: str,
                     k: int | None = None, seed: int = 0,
                     label_features: FeatureMatrix | Views | None = None,
                     groups: npt.ArrayLike | None = None,
+                    fold: npt.ArrayLike | None = None,
                     show_progress: bool = False) -> AuditScores:
     """K-fold cross-fitted scores (see :func:`tagsmith.pipeline.crossfit.cross_fit_topk`);
     ``groups`` (one id per document, e.g. :func:`tagsmith.pipeline.train.duplicate_groups`
-    of the texts) keeps each group of equal texts in one fold."""
+    of the texts) keeps each group of equal texts in one fold; ``fold``: those folds,
+    drawn already (not drawn again)."""
     from tagsmith.models import get_model_class
     from tagsmith.pipeline.crossfit import cross_fit_topk
 
@@ -322,7 +324,7 @@ def crossfit_scores(X: FeatureMatrix | Views, Y: LabelMatrix, *, model: str,
     if "show_progress" in get_model_class(model)._param_names():
         params.setdefault("show_progress", show_progress)
     result = cross_fit_topk(X, Y, model, params, n_folds=n_folds, k=k, seed=seed,
-                            label_features=label_features, groups=groups,
+                            label_features=label_features, groups=groups, fold=fold,
                             show_progress=show_progress)
     return from_crossfit(result, "crossfit")
 

@@ -60,6 +60,7 @@ from tagsmith.pipeline.crossfit import (
     MAX_FOLDS,
     HeldoutScores,
     default_k,
+    fold_assignment,
     fold_of_every_labelled,
     heldout_split,
     labelled_texts,
@@ -651,6 +652,7 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
             f"cross-fitting needs at least {n_folds:,} documents, it has {n_docs:,}{aside}; "
             f"give more documents, {fewer}or crossfit_folds 0 (no out-of-fold scores)",
             parameters=("crossfit_folds",))
+    folds = None  # the cross-fitting's folds, drawn once
     if options.crossfit_folds:
         # the fold holding a lone labelled text (or every copy of it) leaves its model
         # nothing to learn, whatever the folds or seed: found after the whole training,
@@ -670,7 +672,10 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
                 "leaves its fold model no labelled document to learn from; give more "
                 "labelled documents or crossfit_folds 0 (no out-of-fold scores)",
                 parameters=("crossfit_folds",))
-        fold = fold_of_every_labelled(Y, n_folds, options.seed, groups)
+        # the folds drawn once: the check's, then the cross-fitting's (~0.2 s each at
+        # 590k documents)
+        folds = fold_assignment(Y.shape[0], n_folds, options.seed, groups)
+        fold = fold_of_every_labelled(Y, n_folds, options.seed, groups, fold=folds)
         if fold is not None:
             # two labelled texts or more the seed's folds put in one: that fold's model
             # learnt nothing, found after the whole training, naming 'Y'
@@ -756,7 +761,7 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
     if options.crossfit_folds:
         if X_all is None:  # the final model saw only part of the texts
             X_all = featurizer.transform(texts)
-        crossfit = _cross_fit(featurizer, X_all, Y, options, label_space, groups)
+        crossfit = _cross_fit(featurizer, X_all, Y, options, label_space, groups, folds)
         report["crossfit"] = {"n_folds": crossfit.n_folds, "k": crossfit.topk.k,
                               "seconds": round(crossfit.seconds, 3)}
     if label_counts is None:  # the final model was fitted on all of Y (no tuning, or a refit)
@@ -1012,9 +1017,10 @@ def _calibration_source(options: TrainOptions) -> str:
 
 
 def _cross_fit(featurizer, X, Y, options: TrainOptions, label_space: LabelSpace,
-               groups: np.ndarray | None = None):
+               groups: np.ndarray | None = None, fold: np.ndarray | None = None):
     """Out-of-fold scores of the training documents (features ``X``) with the options' model;
-    ``groups`` (:func:`duplicate_groups`) keeps equal texts in one fold."""
+    ``groups`` (:func:`duplicate_groups`) keeps equal texts in one fold; ``fold``: the
+    folds drawn already (:func:`~tagsmith.pipeline.crossfit.fold_assignment`)."""
     from tagsmith.pipeline.crossfit import cross_fit_topk
 
     params = dict(options.model_params)
@@ -1026,7 +1032,7 @@ def _cross_fit(featurizer, X, Y, options: TrainOptions, label_space: LabelSpace,
                                      label_space)
     crossfit = cross_fit_topk(X, Y, options.model, params, n_folds=options.crossfit_folds,
                               k=options.crossfit_k, seed=options.seed,
-                              label_features=label_features, groups=groups,
+                              label_features=label_features, groups=groups, fold=fold,
                               show_progress=options.show_progress)
     if shown:  # the training's display setting, not the bundle's: stored as given
         crossfit.params = {key: value for key, value in crossfit.params.items()
