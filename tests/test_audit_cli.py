@@ -2164,10 +2164,50 @@ def test_scores_auto_that_cannot_cross_fit_warns_of_the_folds_given(tmp_path, ca
     reason = (f"--scores auto: the corpus has 4 documents, fewer than --folds {folds}, which "
               "cross-fitting cannot score: auditing with --scores knn (leave-one-out kNN, no "
               "folds) instead")
+    warnings = json.loads((out / "report.json").read_text(encoding="utf-8"))["warnings"]
     if warned:
         assert said == {f"{reason}; the --folds {folds} given is not used": logging.WARNING}
+        # report.json names the Python API's fields, as its meta.options does
+        assert warnings == [f"scores auto: the corpus has 4 documents, fewer than n_folds "
+                            f"{folds}, which cross-fitting cannot score: auditing with scores "
+                            f"knn (leave-one-out kNN, no folds) instead; the n_folds {folds} "
+                            "given is not used"]
     else:
         assert said == {reason: logging.INFO}
+        assert warnings == []
+
+
+@pytest.mark.parametrize("n_folds, warned", [(None, False), (10, True), (5, True)])
+def test_scores_auto_warns_python_callers_of_the_folds_given_too(caplog, n_folds, warned):
+    """The command line passed audit_corpus a private ``_given`` (in its public
+    signature) to have a --folds auto does not use warned of; AuditOptions(n_folds=10)
+    from Python drew an info line only, and report.json had no word of it. The options
+    record whether n_folds was given (None: the default); the warning is in the
+    report's warnings."""
+    import inspect
+
+    assert "_given" not in inspect.signature(audit_corpus).parameters
+    options = AuditOptions() if n_folds is None else AuditOptions(n_folds=n_folds)
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        result = audit_corpus([f"document number {i} about things" for i in range(4)],
+                              sp.csr_matrix(np.ones((4, 1), dtype=bool)),
+                              LabelSpace.from_uris(["u:a"]), options=options)
+    said = [(record.getMessage(), record.levelno) for record in caplog.records
+            if record.getMessage().startswith("scores auto:")]
+    folds = n_folds or 5
+    reason = (f"scores auto: the corpus has 4 documents, fewer than n_folds {folds}, which "
+              "cross-fitting cannot score: auditing with scores knn (leave-one-out kNN, no "
+              "folds) instead")
+    if warned:
+        warning = f"{reason}; the n_folds {folds} given is not used"
+        assert said == [(warning, logging.WARNING)]
+        assert result.report["warnings"] == [warning]
+    else:
+        assert said == [(reason, logging.INFO)] and result.report["warnings"] == []
+    assert result.report["meta"]["options"]["n_folds"] == folds
+    assert result.report["meta"]["options"]["seed"] == 0
+    options.validate()  # validated again: the default stays the default
+    assert options.was_given("n_folds") == warned and not options.was_given("seed")
 
 
 def test_scores_auto_choosing_knn_for_many_labels_warns_of_the_folds_given(tmp_path, caplog):

@@ -1510,7 +1510,10 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     refuse_unused("near-duplicate search (not with --no-near-duplicates)",
                   not no_near_duplicates, "near_duplicate_threshold")
     params = _parse_params(param, "--param")
-    options = AuditOptions(scores=scores, model=model, n_folds=folds, seed=seed, lang=lang,
+    # None where not given: scores auto warns of a --folds it does not use (not the default)
+    options = AuditOptions(scores=scores, model=model,
+                           n_folds=folds if given_on_command_line("folds") else None,
+                           seed=seed if given_on_command_line("seed") else None, lang=lang,
                            model_params=params if scores != "knn" else {},
                            knn_params=params if scores == "knn" else {},
                            cooccurrence=cooccurrence,
@@ -1559,10 +1562,6 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
                           doc_ids=data.doc_ids, source=corpus,
                           split_lines={name: split.lines for name, split in split_data.items()},
                           vocabulary=not derived,
-                          # a --folds auto does not use is warned of (the default's not)
-                          _given=tuple(name for option, name in (("folds", "n_folds"),
-                                                                 ("seed", "seed"))
-                                       if given_on_command_line(option)),
                           read=read_summary({corpus: data, **{paths[name]: split for name, split
                                                               in split_data.items()}}, on_error))
     written = result.write(output, html=not no_html, plots=not no_plots,

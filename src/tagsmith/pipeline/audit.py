@@ -29,7 +29,7 @@ import re
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -85,6 +85,9 @@ LOW_SIGNAL_WARNING = ("the scores recover few given labels (out-of-sample P@1 {p
 #: informative (GoEmotions' first 60 to 150 texts bounded both rates at 87% to 100%)
 MAX_INFORMATIVE_BOUND = 0.8
 #: the columns of ``labels.csv``, one row per label used or flagged (the README names them)
+#: the audit's cross-fitting folds where ``n_folds`` is not given
+N_FOLDS = 5
+
 LABEL_COLUMNS = ("id", "uri", "name", "n_given", "band", "threshold", "est_wrong",
                  "est_missing", "wrong_rate", "missing_rate", "n_flagged_wrong",
                  "n_flagged_missing")
@@ -109,7 +112,10 @@ class AuditOptions:
     (``auto`` refuses a value other than the default when it picks another source;
     ``crossfit`` and ``bundle`` ignore it).
     ``k``: top-k width (default: every label up to 100 labels,
-    else 50). The rest is passed to :func:`tagsmith.audit.detect.find_label_issues` or
+    else 50). ``n_folds`` (default 5) and ``seed`` (default 0): ``None`` is the default,
+    resolved by :meth:`validate`, which records which of them were given
+    (:meth:`was_given`): scores ``'auto'`` warns where it does not use the folds given.
+    The rest is passed to :func:`tagsmith.audit.detect.find_label_issues` or
     controls duplicates, the review queue (``max_review`` rows, all flagged by
     default) and progress.
     """
@@ -117,7 +123,7 @@ class AuditOptions:
     scores: str = "auto"
     model: str | None = None
     model_params: dict = field(default_factory=dict)
-    n_folds: int = 5
+    n_folds: int | None = None  # None: N_FOLDS, not given
     knn_params: dict = field(default_factory=dict)
     cooccurrence: float | str = COOCCURRENCE_WEIGHT
     k: int | None = None
@@ -132,15 +138,36 @@ class AuditOptions:
     near_duplicates: bool = True
     near_duplicate_threshold: float = NEAR_DUPLICATE_THRESHOLD
     max_review: int | None = None
-    seed: int = 0
+    seed: int | None = None  # None: 0, not given
     lang: str = "en"
     show_progress: bool = False
 
+    def __post_init__(self) -> None:
+        # the fields left to their default (None); not a field (asdict, the report's
+        # meta.options, holds the resolved values)
+        self._defaulted: set[str] = set()
+
+    def was_given(self, name: str) -> bool:
+        """Whether ``n_folds`` or ``seed`` was given (not ``None``, the default) as
+        :meth:`validate` last found it: scores ``'auto'`` warns of folds it does not
+        use where they were (the Python API's callers had an info line, the command
+        line a warning)."""
+        return name not in self._defaulted
+
     def validate(self) -> None:
         """Refuse a bad field; numpy numbers pass and are kept as plain Python ones,
-        as :meth:`TrainOptions.validate` keeps them."""
+        as :meth:`TrainOptions.validate` keeps them. ``n_folds`` and ``seed`` left
+        ``None`` take their defaults (noted by :meth:`was_given`)."""
         from tagsmith.pipeline.crossfit import check_n_folds
 
+        for name, default in (("n_folds", N_FOLDS), ("seed", 0)):
+            value = getattr(self, name)
+            if value is None:
+                self._defaulted.add(name)
+                setattr(self, name, default)
+            elif not (name in self._defaulted and value == default):
+                # a value set since (the default validated before stays the default)
+                self._defaulted.discard(name)
         self.scores = check_source(self.scores)
         self.n_folds = check_n_folds("n_folds", self.n_folds)
         self.near_duplicate_threshold = check_number(
@@ -484,15 +511,23 @@ def _features(texts, classifier, options: AuditOptions):
 
 
 def _choose_source(options: AuditOptions, classifier, texts, Y,
-                   groups: np.ndarray | None = None, given: Collection[str] = (),
-                   folds: Callable[[], np.ndarray] | None = None) -> str:
+                   groups: np.ndarray | None = None,
+                   folds: Callable[[], np.ndarray] | None = None,
+                   warnings: list[str] | None = None) -> str:
     """The scores' source: ``options.scores``, or what ``'auto'`` picks. ``groups``:
     the documents' exact-duplicate groups (equal texts share a fold), for auto to tell
-    whether cross-fitting can work here (kNN scores where it cannot). ``given``: the
-    option names the caller's user set (``n_folds``, ``seed``): auto picking scores
+    whether cross-fitting can work here (kNN scores where it cannot). Where the
+    options' ``n_folds`` was given (:meth:`AuditOptions.was_given`), auto picking scores
     that take no folds says so in a warning, where ``n_folds`` was ignored with an info
-    line at most, as does auto leaving folds of the ``seed`` given that cannot teach.
+    line at most, as does auto leaving folds of the ``seed`` given that cannot teach;
+    the warnings are appended to ``warnings`` too (the report's).
     ``folds``: the cross-fitting's folds, drawn once (:func:`_fold_drawer`)."""
+    given = {name for name in ("n_folds", "seed") if options.was_given(name)}
+
+    def warn(level: int, template: str, *values: object, parameters: tuple) -> None:
+        logger.log(level, template, *values, extra={"parameters": parameters})
+        if level >= logging.WARNING and warnings is not None:
+            warnings.append(template % values)
     from tagsmith.pipeline.train import data_fingerprint
 
     stored = classifier is not None and classifier.crossfit is not None
@@ -536,7 +571,7 @@ def _choose_source(options: AuditOptions, classifier, texts, Y,
         n_docs = len(texts)
         cannot: tuple[str, tuple] | None = None
         seeded = False  # whether the seed's folds are the reason
-        if n_docs < options.n_folds:
+        if n_docs < _folds_and_seed(options)[0]:
             cannot = ("the corpus has %s, fewer than n_folds %d",
                       (f"{n_docs:,} document{plural_s(n_docs)}", options.n_folds))
         elif groups is not None:
@@ -550,14 +585,14 @@ def _choose_source(options: AuditOptions, classifier, texts, Y,
             why, values = cannot
             folds_unused = "n_folds" in given  # the folds the user asked for: not used
             loud = folds_unused or (seeded and "seed" in given)
-            logger.log(logging.WARNING if loud else logging.INFO,
-                       f"scores auto: {why}, which cross-fitting cannot score: auditing with "
-                       "scores knn (leave-one-out kNN, no folds) instead"
-                       + ("; the n_folds %d given is not used" if folds_unused else ""),
-                       *values, *((options.n_folds,) if folds_unused else ()),
-                       extra={"parameters": ("scores", "seed", "n_folds")})
+            warn(logging.WARNING if loud else logging.INFO,
+                 f"scores auto: {why}, which cross-fitting cannot score: auditing with "
+                 "scores knn (leave-one-out kNN, no folds) instead"
+                 + ("; the n_folds %d given is not used" if folds_unused else ""),
+                 *values, *((options.n_folds,) if folds_unused else ()),
+                 parameters=("scores", "seed", "n_folds"))
             chosen = "knn"
-            given = ()  # said
+            given = set()  # said
     if chosen != "crossfit" and "n_folds" in given:
         # kNN scores for a large corpus or label space, or the bundle's: --folds was
         # ignored without a word (--model is refused below)
@@ -565,8 +600,8 @@ def _choose_source(options: AuditOptions, classifier, texts, Y,
                 f"document{plural_s(len(texts))} and {Y.shape[1]:,} label{plural_s(Y.shape[1])}"
                 if chosen == "knn" else "bundle (its stored out-of-fold scores, of its own "
                                         "folds)")
-        logger.warning(f"scores auto chose {what}: the n_folds %d given is not used",
-                       options.n_folds, extra={"parameters": ("scores", "n_folds")})
+        warn(logging.WARNING, f"scores auto chose {what}: the n_folds %d given is not used",
+             options.n_folds, parameters=("scores", "n_folds"))
     # a model or parameters for the source auto did not pick would be ignored silently;
     # each is used by one source, the one the message asks for
     used_by = {name: source for name, source, given in (
@@ -621,7 +656,8 @@ def _scores(source: str, X, Y, classifier, options: AuditOptions, featurizer, sp
 
     label_features = _label_features(featurizer, make_model(model, **params), space)
     return audit_scores.crossfit_scores(X, Y, model=model, params=params,
-                                        n_folds=options.n_folds, k=k, seed=options.seed,
+                                        n_folds=_folds_and_seed(options)[0], k=k,
+                                        seed=_folds_and_seed(options)[1],
                                         label_features=label_features, groups=groups,
                                         fold=None if folds is None else folds(),
                                         show_progress=options.show_progress)
@@ -676,7 +712,8 @@ def issue_options(options: AuditOptions) -> dict:
             "prior_strength": options.prior_strength,
             "min_probability": options.min_probability, "rates": options.rates,
             "every_doc_labelled": options.every_doc_labelled,
-            "calibration_folds": options.calibration_folds, "seed": options.seed}
+            "calibration_folds": options.calibration_folds,
+            "seed": 0 if options.seed is None else options.seed}  # None: not validated
 
 
 def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, *,
@@ -687,7 +724,7 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
                  doc_ids: Sequence[str | None] | None = None,
                  source: str | None = None, read: dict | None = None,
                  split_lines: Mapping[str, Sequence[int]] | None = None,
-                 vocabulary: bool = True, _given: Collection[str] = ()) -> AuditResult:
+                 vocabulary: bool = True) -> AuditResult:
     """Audit ``texts`` with labels ``Y`` (``n_docs x n_labels``) over ``label_space``.
 
     ``classifier`` (a :class:`~tagsmith.pipeline.classifier.TextClassifier`) lends its
@@ -703,9 +740,8 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
     ``vocabulary`` False: ``label_space`` was derived from the corpus, so
     ``unknown_labels`` are keys that name no label (``<>``), not keys a vocabulary lacks
     (``labels.not_in_vocabulary.vocabulary`` in the report).
-    ``_given`` (private, for ``tagsmith audit``): the names of ``options``' fields the
-    user set (``n_folds``, ``seed``), which scores ``'auto'`` warns of where it takes no
-    folds.
+    The warnings the audit gives of its own choices (scores ``'auto'`` not using the
+    ``n_folds`` given) are logged and listed in the report's ``warnings``.
     """
     from tagsmith.audit import duplicates as dup
     from tagsmith.audit import health
@@ -807,8 +843,9 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
         # apart (Unicode form, soft hyphens), which the duplicate report names as equal
         groups = dup.exact_groups(hashes)
         folds = _fold_drawer(len(texts), options, groups)
-        source_name = _choose_source(options, classifier, texts, Y, groups, _given, folds)
-        _check_enough_documents(source_name, len(texts), options.n_folds, source)
+        warnings: list[str] = []  # the report's
+        source_name = _choose_source(options, classifier, texts, Y, groups, folds, warnings)
+        _check_enough_documents(source_name, len(texts), _folds_and_seed(options)[0], source)
         if source_name == "crossfit":  # before the features (an encoder's, minutes)
             _check_folds_teach(Y, groups, options, source, folds)
         model_featurizer, model_X = _features(texts, classifier, options)
@@ -830,7 +867,7 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
                          cooccurrence_counts=counts,
                          groups=groups if source_name != "bundle" else None, folds=folds)
         if source_name == "bundle" and classifier is not None:
-            _warn_ungrouped_folds(classifier.crossfit, groups)
+            _warn_ungrouped_folds(classifier.crossfit, groups, warnings)
         del model_X
         step("scores")
         # every near pair, from the features (the kNN scores' neighbours miss some)
@@ -882,6 +919,9 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
                 else None, lines=lines),
             "leakage": leakage,
             "scores": {**scores.describe(), **quality},
+            # the warnings of the audit's own choices (its figures' stay in their
+            # sections): scores auto's of the folds given, logged alone before
+            "warnings": warnings,
             "top_candidates": [_short(row, label_space, lang)
                                for row in review[:HTML_CANDIDATES]],
         }
@@ -894,22 +934,24 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
     return AuditResult(issues, report, review, scores, label_space)
 
 
-def _warn_ungrouped_folds(crossfit, groups: np.ndarray) -> None:
+def _warn_ungrouped_folds(crossfit, groups: np.ndarray, warnings: list[str]) -> None:
     """Warn when a bundle's stored cross-fit scores come from folds drawn document by
     document (a bundle trained before the folds kept equal texts together) over a corpus
-    that repeats texts: each twin was scored by a model trained on its copy."""
+    that repeats texts: each twin was scored by a model trained on its copy. The
+    warning is appended to ``warnings`` (the report's) too."""
     if crossfit.grouped:
         return
     repeated = int(np.count_nonzero(np.bincount(groups)[groups] > 1))
     if not repeated:
         return
-    logger.warning("scores 'bundle': the bundle's stored cross-fit folds were drawn document "
-                   "by document (it was trained before equal texts were kept in one fold), "
-                   "and %d of the %d documents share their text with another (case and "
-                   "spacing aside): each of those was scored by a model trained on its "
-                   "twin, so a wrong label twins share looks right; retrain the bundle "
-                   "(train --crossfit-folds) or audit with scores 'crossfit'",
-                   repeated, len(groups), extra={"parameters": ("scores",)})
+    template = ("scores 'bundle': the bundle's stored cross-fit folds were drawn document "
+                "by document (it was trained before equal texts were kept in one fold), "
+                "and %d of the %d documents share their text with another (case and "
+                "spacing aside): each of those was scored by a model trained on its "
+                "twin, so a wrong label twins share looks right; retrain the bundle "
+                "(train --crossfit-folds) or audit with scores 'crossfit'")
+    logger.warning(template, repeated, len(groups), extra={"parameters": ("scores",)})
+    warnings.append(template % (repeated, len(groups)))
 
 
 def _check_enough_documents(source_name: str, n_docs: int, n_folds: int,
@@ -932,6 +974,13 @@ def _check_enough_documents(source_name: str, n_docs: int, n_folds: int,
                     path=corpus, parameters=("n_folds", "scores"))
 
 
+def _folds_and_seed(options: AuditOptions) -> tuple[int, int]:
+    """``(n_folds, seed)`` of options :meth:`AuditOptions.validate` resolved."""
+    if options.n_folds is None or options.seed is None:  # a caller's slip, not the user's
+        raise RuntimeError("AuditOptions.validate() resolves n_folds and seed first")
+    return options.n_folds, options.seed
+
+
 def _fold_drawer(n_docs: int, options: AuditOptions,
                  groups: np.ndarray | None) -> Callable[[], np.ndarray]:
     """The cross-fitting's folds of ``n_docs`` documents (``options.n_folds``,
@@ -944,7 +993,7 @@ def _fold_drawer(n_docs: int, options: AuditOptions,
         from tagsmith.pipeline.crossfit import fold_assignment
 
         if not drawn:
-            drawn.append(fold_assignment(n_docs, options.n_folds, options.seed, groups))
+            drawn.append(fold_assignment(n_docs, *_folds_and_seed(options), groups))
         return drawn[0]
     return folds
 
@@ -962,7 +1011,7 @@ def _folds_cannot_teach(Y, groups: np.ndarray, options: AuditOptions,
 
     n_labelled, n_texts = labelled_texts(Y, groups)
     if n_texts >= 2:
-        fold = fold_of_every_labelled(Y, options.n_folds, options.seed, groups,
+        fold = fold_of_every_labelled(Y, *_folds_and_seed(options), groups,
                                       fold=None if folds is None else folds())
         if fold is None:
             return None
