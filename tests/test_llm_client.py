@@ -745,7 +745,10 @@ def test_cli_prices_must_be_finite_and_not_negative(tmp_path, option, price):
     # way everywhere, as --help writes its other large limits (86400, 32767): --help
     # and the refusal said 1e+09, README and the library 1000000000
     if price == "2e9":
-        assert "expected a number in [0, 1000000000]" in result.output, result.output
+        # the value in the digits of the cap: it said "got 2000000000.0" (1e10: "got
+        # 10000000000.0")
+        assert "expected a number in [0, 1000000000], got 2000000000\n" in result.output, \
+            result.output
         helped = CliRunner().invoke(tagsmith_cli.cli, ["label", "--help"],
                                     terminal_width=400).output
         assert "at most 1000000000" in helped and "at most 86400" in helped

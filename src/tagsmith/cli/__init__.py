@@ -995,6 +995,17 @@ def _limit(value: float) -> str:
     return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
 
 
+def _number(value: float) -> str:
+    """A refused option value in the digits form of the bound beside it: a whole number
+    in digits (``--price-prompt 1e10`` said ``got 10000000000.0`` of the cap
+    ``1000000000``), else as Python writes it back (``1000000000.5``, ``nan``, ``1e+20``).
+
+    >>> _number(1e10), _number(-5.0), _number(2.5), _number(float("nan")), _number(1e20)
+    ('10000000000', '-5', '2.5', 'nan', '1e+20')
+    """
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(value)
+
+
 def finite_number(minimum: float | None = None, maximum: float | None = None,
                   min_open: bool = False
                   ) -> Callable[[click.Context, click.Parameter, float | None], float | None]:
@@ -1022,7 +1033,7 @@ def finite_number(minimum: float | None = None, maximum: float | None = None,
             else:
                 expected = "a finite number" if maximum is None \
                     else f"a finite number <= {_limit(maximum)}"
-            raise click.BadParameter(f"expected {expected}, got {value!r}", ctx=ctx,
+            raise click.BadParameter(f"expected {expected}, got {_number(value)}", ctx=ctx,
                                      param=param)
         return value
 
