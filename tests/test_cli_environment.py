@@ -2,6 +2,7 @@
 streams, a full disk under ``--help``, colours. Each runs ``python -m tagsmith`` in a
 process of its own, its environment or descriptors changed."""
 
+import errno
 import json
 import os
 import subprocess
@@ -447,3 +448,46 @@ def test_the_default_embedding_cache_follows_xdg_cache_home(corpus, tmp_path):
     # embedding cache: ...", which b"warning" alone no longer matched
     assert b"warning" not in result.stderr.lower(), result.stderr
     assert list((xdg / "tagsmith" / "embeddings").glob("labels-*.npz"))
+
+
+def test_too_few_file_descriptors_is_the_environment_not_a_damaged_bundle(corpus, tmp_path):
+    # `ulimit -n 12; tagsmith suggest BUNDLE doc.txt`: "error: BUNDLE: file thresholds.npz
+    # cannot be read (Too many open files)", exit code 4, as if the bundle were damaged
+    bundle, doc = tmp_path / "model", tmp_path / "doc.txt"
+    trained = tagsmith("-q", "train", corpus["train"], "--vocab", corpus["vocab"], "-o",
+                       bundle, "--feature-param", "char_ngrams=null", "--feature-param",
+                       "min_df=1")
+    assert trained.returncode == 0, trained.stderr
+    doc.write_text("kissa naukuu\n", encoding="utf-8")
+    command = [sys.executable, "-m", "tagsmith", "suggest", str(bundle), str(doc)]
+    result = subprocess.run(["sh", "-c", 'ulimit -n 12 && exec "$@"', "sh", *command],
+                            capture_output=True, timeout=300)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.decode().strip() == (
+        "error: too many open files: the open-files limit (ulimit -n) is 12; raise it "
+        "(ulimit -n 1024)")
+    assert tagsmith("suggest", bundle, doc).returncode == 0  # the bundle is sound
+
+
+@pytest.mark.parametrize("code, says", [
+    (errno.EMFILE, "too many open files: the open-files limit (ulimit -n) is 64; raise it "
+                   "(ulimit -n 1024)"),
+    (errno.ENFILE, "too many open files: the system's table of open files is full; close "
+                   "files other programs hold, or raise the system's limit (fs.file-max)")])
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_no_file_descriptor_left_is_one_line_however_it_is_raised(monkeypatch, tmp_path,
+                                                                  code, says, wrapped):
+    # a reader's own error (a corpus "cannot be read (Too many open files)", exit code
+    # 3) or the bare OSError (a traceback): the line says what ran out
+    import resource
+
+    from tagsmith.exceptions import CorpusFormatError
+
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (64, 4096))
+    cause = OSError(code, os.strerror(code), "v.tsv")
+    error: Exception = cause
+    if wrapped:
+        error = CorpusFormatError(f"cannot be read ({cause.strerror})", path="v.tsv")
+        error.__cause__ = cause
+    result = _vocab_failing(monkeypatch, tmp_path, error)
+    assert (result.exit_code, result.output.strip()) == (1, f"error: {says}")

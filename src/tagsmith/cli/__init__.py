@@ -253,6 +253,11 @@ class _TagsmithGroup(click.Group):
             return super().invoke(ctx)
         except TagsmithError as exc:
             _hold_stops()  # before the line is built: as_typed, printable
+            if _files_ran_out(exc) is not None:
+                # a bundle or corpus that could not be opened for want of a descriptor
+                # was called damaged (exit code 4) or unreadable: the machine's limit
+                _say_closing(f"error: {_too_many_files(exc)}", fg="red")
+                ctx.exit(EXIT_TOO_MANY_FILES)
             if isinstance(exc, MissingDependencyError) and _memory_ran_out(exc):
                 # a library that is installed but could not be loaded
                 _say_closing(f"error: {_out_of_memory(exc)}", fg="red")
@@ -290,6 +295,9 @@ class _TagsmithGroup(click.Group):
                 if _stops is not None:  # held since _hold_stops: no line ends it here
                     _stops.end_if_killed()
                 ctx.exit(EXIT_BROKEN_PIPE)
+            if _files_ran_out(exc) is not None:
+                _say_closing(f"error: {_too_many_files(exc)}", fg="red")
+                ctx.exit(EXIT_TOO_MANY_FILES)
             if exc.errno == errno.ENAMETOOLONG and exc.filename:
                 # a path the user gave (an input, a cache, a diagram) that no file system
                 # takes: bad input, exit code 3 as for a file not found, not a traceback
@@ -310,6 +318,8 @@ class _TagsmithGroup(click.Group):
 
 #: the exit code of a command that ran out of memory (see :func:`_out_of_memory`)
 EXIT_OUT_OF_MEMORY = 1
+#: the exit code of a command that ran out of file descriptors (:func:`_too_many_files`)
+EXIT_TOO_MANY_FILES = 1
 
 #: what the dynamic loader says where mapping a library fails for want of memory (a
 #: numpy, scipy, torch or llvmlite extension under ``ulimit -v``: an ImportError, or
@@ -405,6 +415,41 @@ def _out_of_memory(exc: BaseException) -> str:
     except (ImportError, OSError, ValueError):  # no resource module (Windows)
         pass
     return f"out of memory{loading}{limit}"
+
+
+def _files_ran_out(exc: BaseException) -> OSError | None:
+    """The OSError in ``exc``'s chain (``exc`` itself, its cause or context) that says
+    the process (EMFILE, ``ulimit -n``) or the system (ENFILE) has no file descriptor
+    left: the environment's doing, not the file's. None where there is none."""
+    one: BaseException | None = exc
+    for _ in range(20):
+        if one is None:
+            break
+        if isinstance(one, OSError) and one.errno in (errno.EMFILE, errno.ENFILE):
+            return one
+        one = one.__cause__ or one.__context__
+    return None
+
+
+def _too_many_files(exc: BaseException) -> str:
+    """The error line's text for ``exc``, where :func:`_files_ran_out`: what ran out and
+    the limit to raise, worded as :func:`_out_of_memory` words the address-space
+    limit. ``ulimit -n 12 tagsmith suggest B doc.txt`` called the bundle damaged
+    ("file thresholds.npz cannot be read (Too many open files)", exit code 4)."""
+    cause = _files_ran_out(exc)
+    if cause is not None and cause.errno == errno.ENFILE:
+        return ("too many open files: the system's table of open files is full; close "
+                "files other programs hold, or raise the system's limit (fs.file-max)")
+    limit = ""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY:
+            limit = f": the open-files limit (ulimit -n) is {soft:,}; raise it (ulimit -n 1024)"
+    except (ImportError, OSError, ValueError):  # no resource module (Windows)
+        pass
+    return f"too many open files{limit}"
 
 
 def _output_failed(exc: OSError) -> str:
