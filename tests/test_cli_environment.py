@@ -491,3 +491,21 @@ def test_no_file_descriptor_left_is_one_line_however_it_is_raised(monkeypatch, t
         error.__cause__ = cause
     result = _vocab_failing(monkeypatch, tmp_path, error)
     assert (result.exit_code, result.output.strip()) == (1, f"error: {says}")
+
+
+@pytest.mark.skipif(not Path("/usr/bin/script").exists(), reason="needs script(1) for a tty")
+@pytest.mark.parametrize("term", ["dumb", "xterm"])
+def test_a_dumb_terminal_gets_progress_log_lines_not_bars(corpus, tmp_path, term):
+    # `TERM=dumb tagsmith train ...` on a terminal drew tqdm's bars, redrawn with
+    # carriage returns a dumb terminal cannot honour
+    # a terminal of 100 columns (script's has none here, which gets the log lines too)
+    command = (f"stty cols 100 rows 40; {sys.executable} -m tagsmith train "
+               f"{corpus['train']} --vocab {corpus['vocab']} -o {tmp_path / 'model'} "
+               "--feature-param char_ngrams=null --feature-param min_df=1")
+    result = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True,
+                            env={**os.environ, "TERM": term}, timeout=300)
+    assert result.returncode == 0, result.stdout
+    shown = result.stdout.decode(errors="replace")
+    assert ("%|" in shown) == (term != "dumb"), shown  # tqdm's bar: "50%|#####     |"
+    if term == "dumb":
+        assert "INFO training labels: 4/4 labels (100%)" in shown

@@ -115,6 +115,26 @@ def test_a_terminal_of_no_width_gets_the_log_lines(log_lines, monkeypatch, colum
         os.close(leader)
 
 
+@pytest.mark.parametrize("term", ["dumb", "xterm"])
+def test_a_dumb_terminal_gets_the_log_lines(log_lines, monkeypatch, term):
+    # TERM=dumb (an editor's shell buffer) cannot move the cursor back: tqdm's bar,
+    # redrawn with a carriage return, was drawn there all the same
+    import os
+
+    monkeypatch.setenv("TERM", term)
+    leader, stderr = _pty_stderr(monkeypatch, 120)
+    try:
+        assert stderr.isatty()
+        with progress.progress_bar(total=2, desc="step", unit="doc") as bar:
+            is_log = isinstance(bar, progress._LogProgress)
+            bar.update(2)
+        assert is_log == (term == "dumb")
+        assert log_lines() == (["step: 2/2 docs (100%)"] if term == "dumb" else [])
+    finally:
+        stderr.close()
+        os.close(leader)
+
+
 _BARS_AND_A_LOG_LINE = """
 import logging, sys
 from tagsmith.progress import progress_bar
@@ -162,7 +182,7 @@ def _on_a_terminal(script: str) -> str:
     leader, follower = os.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
     src = Path(progress.__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": str(src)}
+    env = {**os.environ, "PYTHONPATH": str(src), "TERM": "xterm"}  # bars drawn
     try:
         child = subprocess.Popen([sys.executable, "-c", script],
                                  stderr=follower, stdout=subprocess.DEVNULL, env=env)
@@ -216,6 +236,7 @@ def stderr_handler(monkeypatch):
     one handler on stderr, as the CLI's."""
     monkeypatch.setattr(progress.sys.stderr, "isatty", lambda: True, raising=False)
     monkeypatch.setattr(progress, "_zero_width_terminal", lambda: False)
+    monkeypatch.setattr(progress, "_dumb_terminal", lambda: False)  # whatever TERM says
     handler = logging.StreamHandler(progress.sys.stderr)
     monkeypatch.setattr(logging.getLogger(), "handlers", [handler])
     return handler

@@ -101,6 +101,14 @@ def _zero_width_terminal() -> bool:
         return False
 
 
+def _dumb_terminal() -> bool:
+    """Whether ``TERM`` says the terminal is ``dumb``: one that cannot move the cursor
+    back (an editor's shell buffer, some CI logs), where tqdm's redrawn bar piled up
+    as one ever longer line of ``\r``-joined copies. It gets the log lines, as the
+    red ``error:`` gets no colour there."""
+    return os.environ.get("TERM") == "dumb"
+
+
 class _NoProgress:
     def update(self, n: int = 1) -> None:
         pass
@@ -263,7 +271,7 @@ def progress_bar(*, total: int | None, desc: str, unit: str = "it", enabled: boo
     bar: _NoProgress | _LogProgress
     if not enabled or _silenced:
         bar = _NoProgress()
-    elif sys.stderr.isatty() and not _zero_width_terminal():
+    elif sys.stderr.isatty() and not _zero_width_terminal() and not _dumb_terminal():
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total, desc=desc, unit=unit, leave=False,
