@@ -431,9 +431,11 @@ def test_a_data_size_limit_is_a_memory_limit_too(monkeypatch, tmp_path):
     error = ImportError("libtorch_cpu.so: failed to map segment from shared object")
     result = _vocab_failing(monkeypatch, tmp_path, error)
     assert result.exit_code == 1
+    # the limit that is set named, as the address-space limit is (it named none)
     assert result.output.strip() == (
         "error: out of memory loading a library (libtorch_cpu.so: failed to map segment "
-        "from shared object)")
+        "from shared object): the data-size limit (ulimit -d, RLIMIT_DATA) is 500 MB; "
+        "raise it or give the command less to hold")
 
 
 def test_the_default_embedding_cache_follows_xdg_cache_home(corpus, tmp_path):
@@ -509,3 +511,18 @@ def test_a_dumb_terminal_gets_progress_log_lines_not_bars(corpus, tmp_path, term
     assert ("%|" in shown) == (term != "dumb"), shown  # tqdm's bar: "50%|#####     |"
     if term == "dumb":
         assert "INFO training labels: 4/4 labels (100%)" in shown
+
+
+def test_a_closed_stdout_is_judged_by_the_parsed_command_not_its_words(corpus, tmp_path):
+    # `tagsmith -q train C -o -h >&-`, a bundle named -h: the word -h was taken for
+    # help, whose output is stdout's, and the run refused ("stdout: cannot be written
+    # (it is closed ...)", exit code 3); the words are parsed as the command parses them
+    import tagsmith as tagsmith_package
+
+    result = tagsmith("-q", "train", corpus["train"], "--vocab", corpus["vocab"], "-o", "-h",
+                      "--feature-param", "char_ngrams=null", "--feature-param", "min_df=1",
+                      shell_redirect=">&-", cwd=tmp_path,
+                      # this tagsmith, from another working folder
+                      env={"PYTHONPATH": str(Path(tagsmith_package.__file__).parents[1])})
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "-h" / "manifest.json").exists()

@@ -408,11 +408,16 @@ def _out_of_memory(exc: BaseException) -> str:
     try:
         import resource
 
-        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-        if soft != resource.RLIM_INFINITY:
-            limit = (f": the address-space limit (ulimit -v) is {soft // 2 ** 20:,} MB; "
-                     f"raise it or give the command less to hold")
-    except (ImportError, OSError, ValueError):  # no resource module (Windows)
+        # the address-space limit, else the data-size one (under `ulimit -d` alone the
+        # line named no limit)
+        for which, name in ((resource.RLIMIT_AS, "address-space limit (ulimit -v)"),
+                            (resource.RLIMIT_DATA, "data-size limit (ulimit -d, RLIMIT_DATA)")):
+            soft, _ = resource.getrlimit(which)
+            if soft != resource.RLIM_INFINITY:
+                limit = (f": the {name} is {soft // 2 ** 20:,} MB; raise it or give the "
+                         "command less to hold")
+                break
+    except (ImportError, OSError, ValueError, AttributeError):  # no resource module (Windows)
         pass
     return f"out of memory{loading}{limit}"
 
@@ -827,6 +832,13 @@ def main(argv: list[str] | None = None) -> None:
 def _main(argv: list[str] | None) -> None:
     color = _color()
     _hold_closed_descriptors()
+    try:
+        # numpy, imported here, is the first library an address-space limit stops:
+        # `ulimit -v 60000 tagsmith vocab V` was an ImportError traceback. First: a
+        # closed stdout is judged by the command the words parse to
+        _register_commands()
+    except (MemoryError, ImportError) as exc:
+        _said_before_any_command(exc, color)
     if sys.stdout is None and _product_is_a_file(sys.argv[1:] if argv is None else argv):
         # its stdout lines are a summary of the file it writes: `train ... -o B >&-`
         # was refused with the rest, where it wrote its bundle before
@@ -841,12 +853,6 @@ def _main(argv: list[str] | None) -> None:
         click.secho(f"error: {closed}", fg="red", err=True, color=color)
         sys.exit(closed.exit_code)
     _escape_what_stdout_cannot_encode()
-    try:
-        # numpy, imported here, is the first library an address-space limit stops:
-        # `ulimit -v 60000 tagsmith vocab V` was an ImportError traceback
-        _register_commands()
-    except (MemoryError, ImportError) as exc:
-        _said_before_any_command(exc, color)
     with _terminate_as_interrupt():
         try:
             cli.main(args=argv, prog_name="tagsmith", color=color)
@@ -869,13 +875,21 @@ _STDOUT_PATHS = frozenset({"/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"})
 def _product_is_a_file(args: Sequence[str]) -> bool:
     """Whether the command line ``args`` (after ``tagsmith``) runs one of
     :data:`FILE_COMMANDS` writing no file to stdout and asking for no help: the group's
-    own options take no value, so its first word that is no option names the command.
+    own options take no value, so its first word that is no option names the command;
+    the rest is parsed as the command parses it (its options' values, its help
+    option), with the commands registered. Words were read alone: a corpus named
+    ``-h`` (``train -- -h ...``) or ``/dev/fd/1``, or ``-p x=-h``, was taken for help
+    or stdout and the run refused.
 
+    >>> _register_commands()
     >>> _product_is_a_file(["-q", "train", "c.tsv", "-o", "m"])
     True
     >>> [_product_is_a_file(args) for args in (["vocab", "v.tsv"], ["train", "--help"],
     ...  ["label", "c.tsv", "-o/dev/stdout"], ["taxonomy", "c", "--skos=/dev/fd/1"])]
     [False, False, False, False]
+    >>> [_product_is_a_file(args) for args in (["train", "--", "-h", "-o", "m"],
+    ...  ["train", "/dev/fd/1", "-o", "m"], ["train", "c.tsv", "-o", "m", "-p", "x=-h"])]
+    [True, True, True]
     """
     import os
 
@@ -883,11 +897,25 @@ def _product_is_a_file(args: Sequence[str]) -> bool:
     command = next((i for i, word in enumerate(words) if not word.startswith("-")), None)
     if command is None or "--" in words[:command] or words[command] not in FILE_COMMANDS:
         return False
-    for word in words[command + 1:]:
-        if word in ("-h", "--help"):
-            return False
-        for value in (word, word.partition("=")[2], word[2:] if word[:2] == "-o" else ""):
-            if value and os.path.normpath(value) in _STDOUT_PATHS:
+    group = click.Context(cli, info_name="tagsmith", resilient_parsing=True,
+                          **cli.context_settings)
+    sub = cli.get_command(group, words[command])
+    if sub is None:  # not registered: the words alone cannot tell
+        return False
+    ctx = click.Context(sub, info_name=words[command], parent=group, resilient_parsing=True)
+    try:
+        given, _, _ = sub.make_parser(ctx).parse_args(words[command + 1:])
+    except click.UsageError:  # the command says what is wrong, on stderr
+        return True
+    names = set(ctx.help_option_names)
+    for param in sub.get_params(ctx):
+        if not isinstance(param, click.Option) or param.name not in given:
+            continue
+        if param.is_eager and names & set(param.opts):
+            return False  # its help: stdout's
+        values = given[param.name]
+        for value in values if isinstance(values, (list, tuple)) else [values]:
+            if isinstance(value, str) and value and os.path.normpath(value) in _STDOUT_PATHS:
                 return False
     return True
 
