@@ -823,3 +823,35 @@ def test_a_reliability_diagram_without_matplotlib_is_refused_before_the_work(bun
     result = run("eval", copy, files["corpus"], "--calibration", "--reliability-png", png)
     assert result.exit_code == 5, result.output
     assert "pip install 'tagsmith[plot]'" in result.output and not png.exists()
+
+
+def test_a_child_logger_s_record_names_the_option_too(monkeypatch, tmp_path, caplog):
+    """The filter renaming library parameters to option names sat on the ``tagsmith``
+    logger, whose filters never see a child logger's records (``tagsmith.store.staging``
+    logging with ``extra={"parameters": ...}`` kept the library's name): it is on the
+    handlers now. Another library's record is left alone."""
+    import tagsmith.data.vocab
+
+    real = tagsmith.data.vocab.load_vocabulary
+
+    def logging_load(*args, **kwargs):
+        for name in ("tagsmith", "tagsmith.data.child", "otherlib"):
+            logging.getLogger(name).warning("show 3 from %s", name,
+                                            extra={"parameters": ("show",)})
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tagsmith.data.vocab, "load_vocabulary", logging_load)
+    tagsmith_cli._register_commands()
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<urn:x:1>\tone\n", encoding="utf-8")
+    with caplog.at_level(logging.INFO):
+        result = CliRunner().invoke(tagsmith_cli.cli, ["vocab", str(vocab)])
+    assert result.exit_code == 0, result.output
+    said = [record.getMessage() for record in caplog.records
+            if record.getMessage().endswith(("tagsmith", "child", "otherlib"))]
+    assert said == ["--show 3 from tagsmith", "--show 3 from tagsmith.data.child",
+                    "show 3 from otherlib"]
+    # and Python callers keep the parameters' names once the command is over
+    caplog.clear()
+    logging.getLogger("tagsmith.data.child").warning("show 4", extra={"parameters": ("show",)})
+    assert [record.getMessage() for record in caplog.records] == ["show 4"]

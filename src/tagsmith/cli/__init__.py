@@ -546,8 +546,11 @@ class _OptionNames(logging.Filter):
     """Log records that name library parameters name the options of ``command`` instead,
     as :func:`as_typed` does for errors: the library tags such a record with
     ``extra={"parameters": ("dev_fraction", ...)}``, and ``dev_fraction 0.01 of ...``
-    reads ``--dev-fraction 0.01 of ...`` here. Installed on the ``tagsmith`` logger for
-    the length of one command, so Python callers keep the parameters' names."""
+    reads ``--dev-fraction 0.01 of ...`` here. Installed on the handlers every tagsmith
+    record passes (the ``tagsmith`` logger's, the warning collector, the root's) for the
+    length of one command, so Python callers keep the parameters' names: on the
+    ``tagsmith`` logger it missed the records of its children (``tagsmith.store...``),
+    which a logger's filter never sees. Records of other loggers are left alone."""
 
     def __init__(self, command: click.Command | None):
         super().__init__()
@@ -555,7 +558,7 @@ class _OptionNames(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         names = getattr(record, "parameters", None)
-        if not names:
+        if not names or not (record.name == "tagsmith" or record.name.startswith("tagsmith.")):
             return True
         # only the message's template: the values in its arguments (a corpus at
         # /data/on_error/c.tsv) are the user's own and are not renamed
@@ -776,9 +779,16 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     ctx.with_resource(_command_logging(verbose, quiet, warnings))
     if ctx.invoked_subcommand and isinstance(ctx.command, click.Group):
         # the command's warnings name its options, not the library's parameters
+        # on the handlers (a logger's filter sees only its own records, not its children's)
         names = _OptionNames(ctx.command.get_command(ctx, ctx.invoked_subcommand))
-        logging.getLogger("tagsmith").addFilter(names)
-        ctx.call_on_close(lambda: logging.getLogger("tagsmith").removeFilter(names))
+        handlers = [*logging.getLogger("tagsmith").handlers, *logging.getLogger().handlers]
+        for handler in handlers:
+            handler.addFilter(names)
+
+        def remove() -> None:
+            for handler in handlers:
+                handler.removeFilter(names)
+        ctx.call_on_close(remove)
     from tagsmith import progress
 
     # also the bars a loaded bundle's models would draw; for this command alone (set for
