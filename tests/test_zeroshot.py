@@ -1803,3 +1803,43 @@ def test_a_library_cache_dir_too_long_for_its_files_names_the_parameter(tmp_path
     with pytest.raises(DataError, match=re.escape(said)):
         map_to_vocabulary(space, space, encoder=encoder, cache_dir=folder)
     assert encoder.calls == 0  # before any embedding
+
+
+def test_cli_zeroshot_blend_says_how_vocab_differs_from_the_bundles(tmp_path, caplog):
+    """A VOCAB that changed since the bundle was trained (a label added, one renamed,
+    one deprecated, one removed) blended with not a word: the new label ranked on
+    zero-shot alone, the deprecated and removed ones the model had learnt were dropped
+    silently. One warning now says each, naming the labels."""
+    _save_small_bundle(tmp_path / "b", ["sport", "old", "gone", "food"], [
+        ("the team won the final", 0), ("an old story", 1), ("gone with the wind", 2),
+        ("bread and soup", 3)])
+    vocab = tmp_path / "v2.csv"
+    vocab.write_text("uri,label_en,deprecated\nu:sport,sports,false\nu:old,old,true\n"
+                     "u:food,food,false\nu:new,weather,false\n")
+    docs = tmp_path / "docs.txt"
+    docs.write_text("the team won again\n")
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "zeroshot", str(vocab), str(docs), "--k", "3", "--cache-dir", str(tmp_path),
+            "--bundle", str(tmp_path / "b")])
+    assert result.exit_code == 0, result.output
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1, warned
+    message = warned[0]
+    assert str(vocab) in message and str(tmp_path / "b") in message
+    assert "1 new label ('weather')" in message  # ranked on zero-shot alone
+    assert "'gone'" in message and "'old'" in message  # never suggested
+    assert "'sport' -> 'sports'" in message  # renamed: VOCAB's name shown
+    assert "tagsmith train" in message
+    names = {s["label"] for s in json.loads(result.stdout)["suggestions"]}
+    assert "sport" not in names and "gone" not in names and "old" not in names
+    # the bundle's own vocabulary, or one that only reorders it: no warning
+    same = tmp_path / "same.csv"
+    same.write_text("uri,label_en\nu:food,food\nu:gone,gone\nu:old,old\nu:sport,sport\n")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "zeroshot", str(same), str(docs), "--k", "3", "--cache-dir", str(tmp_path),
+            "--bundle", str(tmp_path / "b")])
+    assert result.exit_code == 0, result.output
+    assert not [r for r in caplog.records if r.levelname == "WARNING"], caplog.text

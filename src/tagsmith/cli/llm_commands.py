@@ -949,6 +949,65 @@ def _bundle_space(classifier, space, vocab: str):
     return merged
 
 
+def _warn_vocab_changed(classifier, space, vocab: str, bundle: str, lang: str,
+                        weight: float) -> None:
+    """Warn once, naming the labels, where VOCAB differs from the vocabulary ``bundle``
+    was trained on (matched by URI): labels it added (ranked on zero-shot alone), the
+    bundle's labels that it lacks or has since deprecated (never suggested) and labels
+    it renamed (shown with VOCAB's name). A thesaurus updated after training (YSO and
+    STW monthly) blended with not a word about any of it."""
+    trained = classifier.label_space
+    if trained.fingerprint == space.fingerprint and all(
+            trained.name_of(i, lang) == space.name_of(i, lang)
+            and trained[i].deprecated == space[i].deprecated for i in range(len(space))):
+        return
+
+    def listed(names: list[str]) -> str:
+        shown = ", ".join(repr(name) for name in names[:5])
+        return shown + (f" and {len(names) - 5:,} more" if len(names) > 5 else "")
+
+    new, gone, deprecated, renamed = [], [], [], []
+    for label_id, label in enumerate(space):
+        if label.uri not in trained and not label.deprecated:
+            new.append(space.name_of(label_id, lang))
+    for label_id, label in enumerate(trained):
+        name = trained.name_of(label_id, lang)
+        if label.uri not in space:
+            if not label.deprecated and classifier.label_counts[label_id] > 0:
+                gone.append(name)
+            continue
+        now = space.id_of(label.uri)
+        if space[now].deprecated and not label.deprecated \
+                and classifier.label_counts[label_id] > 0:
+            deprecated.append(name)
+        elif space.name_of(now, lang) != name:
+            renamed.append(f"{name!r} -> {space.name_of(now, lang)!r}")
+    parts = []
+    if new:
+        parts.append(f"{len(new):,} new label{plural_s(len(new))} ({listed(new)}) "
+                     f"{'ranks' if len(new) == 1 else 'rank'} on {weight:g} x "
+                     f"{plural(len(new), 'its', 'their')} zero-shot score alone")
+    if gone or deprecated:
+        said = [f"{len(gone):,} trained label{plural_s(len(gone))} not in it "
+                f"({listed(gone)})"] if gone else []
+        said += [f"{len(deprecated):,} it deprecates ({listed(deprecated)})"] \
+            if deprecated else []
+        one = len(gone) + len(deprecated) == 1
+        parts.append(f"{' and '.join(said)} {plural(int(one), 'is', 'are')} never suggested"
+                     + (" (a dct:isReplacedBy is not followed)" if deprecated else ""))
+    if renamed:
+        shown = ", ".join(renamed[:5]) + (f" and {len(renamed) - 5:,} more"
+                                          if len(renamed) > 5 else "")
+        parts.append(f"{len(renamed):,} renamed label{plural_s(len(renamed))} "
+                     f"{plural(len(renamed), 'is', 'are')} shown with "
+                     f"{plural(len(renamed), 'its', 'their')} new name{plural_s(len(renamed))}"
+                     f" ({shown})")
+    if parts:
+        warn(f"{vocab} differs from the vocabulary {bundle} was trained on (matched by "
+             f"URI): {'; '.join(parts)}; to learn its changes, retrain (tagsmith train "
+             f"CORPUS --vocab {vocab})")
+
+
 def _sample_rows(n: int, most: int):
     """Sorted rows of a seeded random sample of at most ``most`` of ``n``."""
     import numpy as np
@@ -1120,7 +1179,7 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
     import numpy as np
 
     from tagsmith.cli import refuse_unused
-    from tagsmith.data.vocab import load_or_update
+    from tagsmith.data.vocab import load_vocabulary
     from tagsmith.zeroshot.encoder import SentenceEncoder
     from tagsmith.zeroshot.scorer import (
         BLEND_CANDIDATES,
@@ -1157,7 +1216,10 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
         from tagsmith.pipeline.classifier import TextClassifier
 
         classifier = TextClassifier.load(bundle)
-    space = load_or_update(vocab, classifier.label_space if classifier else None, language=lang)
+    space = load_vocabulary(vocab, language=lang)
+    if classifier is not None:
+        _warn_vocab_changed(classifier, space, vocab, bundle, lang, weight)
+        space = classifier.label_space.updated(space)
     if len(space) and space.deprecated_mask.all():
         # the scorer said "at least one label with a name", after loading the encoder,
         # and with --bundle the bundle was refused as sharing no label instead
