@@ -167,6 +167,19 @@ def test_vocab_counts_no_deprecated_concept_as_a_root(name, roots):
     assert summary["n_roots"] == roots and summary["n_deprecated"] >= 1
 
 
+def test_vocab_says_which_labels_are_deprecated(tmp_path):
+    """vocab counted the deprecated labels (n_deprecated 2) but listed them as any other:
+    which of a thesaurus update's labels were deprecated could not be seen."""
+    vocab = tmp_path / "v2.csv"
+    vocab.write_text("uri,label_en,deprecated\nu:a,anger,false\nu:b,annoyance,true\n")
+    result = run("vocab", vocab)
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1].endswith("<u:b>  annoyance  (deprecated)")
+    assert result.output.splitlines()[-2].endswith("<u:a>  anger")
+    labels = json.loads(run("vocab", vocab, "--json").output)["labels"]
+    assert [label["deprecated"] for label in labels] == [False, True]
+
+
 def test_console_script_runs(bundle):
     out = subprocess.run([sys.executable, "-m", "tagsmith", "info", str(bundle)],
                          capture_output=True, text=True)

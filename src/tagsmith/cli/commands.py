@@ -1291,7 +1291,8 @@ def vocab(vocab, lang, show, as_json):
         # hierarchy ('n_roots 1157' for STW's 7 top concepts)
         "n_roots": sum(1 for i in space.roots() if not deprecated[i]),
         "fingerprint": space.fingerprint,
-        "labels": [{"id": i, "uri": space.uri_of(i), "label": space.name_of(i, lang)}
+        "labels": [{"id": i, "uri": space.uri_of(i), "label": space.name_of(i, lang),
+                    "deprecated": bool(deprecated[i])}
                    for i in range(min(show, len(space)))],
     }
     if as_json:
@@ -1304,7 +1305,8 @@ def vocab(vocab, lang, show, as_json):
                 "fingerprint"):
         click.echo(f"{key:<14} {printable(shown[key])}")
     for item in summary["labels"]:
-        click.echo(f"{item['id']:>8}  <{printable(item['uri'])}>  {printable(item['label'])}")
+        click.echo(f"{item['id']:>8}  <{printable(item['uri'])}>  {printable(item['label'])}"
+                   + ("  (deprecated)" if item["deprecated"] else ""))
 
 
 #: the help of ``tagsmith info``
