@@ -1487,6 +1487,28 @@ def test_an_accepted_row_whose_label_name_and_uri_disagree_is_an_error(tmp_path,
     assert read_decisions(_review(tmp_path, [row]), SPACE)[1]["rejected"] == 1
 
 
+def test_a_label_renamed_since_the_audit_is_named_as_a_possible_cause(tmp_path, corpus):
+    """A review written with a vocabulary whose label was renamed since (a thesaurus's
+    monthly update: same URI, new preferred name), applied with the new one, was
+    refused as "one of the two cells was edited", which no one had: where label_name
+    names no label of the vocabulary, the rename is named as a cause and the way out
+    (empty label_name, or the audit's vocabulary); a name of another label is an edit."""
+    renamed = LabelSpace.from_uris(["http://x/rain", "http://x/sun", "http://x/snow"],
+                                   names={"http://x/rain": "rain", "http://x/sun": "sun",
+                                          "http://x/snow": "snowfall"})
+    row = _row(2, "missing", "http://x/snow", "Snowfall in the hills")
+    with pytest.raises(ReviewFormatError) as error:
+        read_decisions(_review(tmp_path, [row]), renamed)
+    assert "'snow' is not a name of the label" in str(error.value)
+    assert "names no label of the vocabulary: renamed since the audit?" in str(error.value)
+    assert "empty label_name" in str(error.value)
+    row["label_name"] = "sun"  # another label's name: an edit, not a rename
+    with pytest.raises(ReviewFormatError) as error:
+        read_decisions(_review(tmp_path, [row]), renamed)
+    assert "one of the two cells was edited" in str(error.value)
+    assert "renamed since" not in str(error.value)
+
+
 def test_a_row_whose_doc_cell_was_edited_is_named_as_a_possible_cause(tmp_path, corpus):
     """Reuters-21578's review with a doc cell edited (696 to 7) failed "document 7 has a
     different text than when it was audited; was the corpus changed?", blaming the

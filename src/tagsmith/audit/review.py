@@ -576,17 +576,31 @@ def _check_label_name(row: dict, space: LabelSpace, label_id: int, path: Path, l
     written = row.get("label_name")
     if written is None or not str(written).strip():
         return
-    label = space[label_id]
-    names = {label.uri, label.notation or "", *label.pref_labels.values(),
-             *(name for names in label.alt_labels.values() for name in names)}
-    known = {" ".join(name.split()).casefold() for name in names}
+    known = _names(space[label_id])
     cells = {str(written), _unquoted(str(written).strip(), csv_cells)}
-    if not known & {" ".join(cell.split()).casefold() for cell in cells}:
+    written_keys = {" ".join(cell.split()).casefold() for cell in cells}
+    if not known & written_keys:
+        if any(_names(other) & written_keys for other in space):
+            why = ("one of the two cells was edited; to correct the label, edit both (or "
+                   "empty label_name), or reject this row")
+        else:  # the name of no label: a thesaurus update renamed it since the audit?
+            why = ("it names no label of the vocabulary: renamed since the audit? Then "
+                   "empty label_name (the row's label is taken by its URI) or apply the "
+                   "review with the vocabulary the audit used; if one of the two cells "
+                   "was edited, edit both, or reject this row")
         raise ReviewFormatError(
             f"label_name {written!r} is not a name of the label of label_uri "
-            f"{row['label_uri']!r} ({space.name_of(label_id)!r}): one of the two cells was "
-            "edited; to correct the label, edit both (or empty label_name), or reject this "
-            "row", path=path, line=line)
+            f"{row['label_uri']!r} ({space.name_of(label_id)!r}): {why}", path=path,
+            line=line)
+
+
+def _names(label) -> set[str]:
+    """Every name :func:`_check_label_name` matches a ``label_name`` cell to: any
+    language's preferred or alternative name, the notation and the URI, case and
+    spacing aside."""
+    names = {label.uri, label.notation or "", *label.pref_labels.values(),
+             *(name for names in label.alt_labels.values() for name in names)}
+    return {" ".join(name.split()).casefold() for name in names}
 
 
 def _name_hint(key: str, space: LabelSpace) -> str:
