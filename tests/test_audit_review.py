@@ -1487,6 +1487,24 @@ def test_an_accepted_row_whose_label_name_and_uri_disagree_is_an_error(tmp_path,
     assert read_decisions(_review(tmp_path, [row]), SPACE)[1]["rejected"] == 1
 
 
+def test_apply_review_says_it_writes_labels_the_vocabulary_lacks(tmp_path, corpus, caplog):
+    """A corpus key the vocabulary lacks (a concept removed by a thesaurus update, which
+    the audit left out, saying so) was written to the new corpus as it was, without a
+    word, where training with that vocabulary then refuses it."""
+    review = _review(tmp_path, [_row(2, "missing", "http://x/snow", "Snowfall in the hills")])
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        apply_review(corpus, review, tmp_path / "out.tsv", SPACE, space_name="v2.ttl")
+    assert "unknown-key" in (tmp_path / "out.tsv").read_text()  # kept: never dropped
+    assert f"{corpus}: 1 label occurrence not in v2.ttl (1 distinct, most often " \
+        "'unknown-key' x1) written as it was" in caplog.text
+    caplog.clear()
+    clean = tmp_path / "clean.tsv"
+    clean.write_text(CORPUS.replace(" unknown-key", ""))
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        apply_review(clean, review, tmp_path / "out2.tsv", SPACE)
+    assert "not in" not in caplog.text
+
+
 def test_a_label_renamed_since_the_audit_is_named_as_a_possible_cause(tmp_path, corpus):
     """A review written with a vocabulary whose label was renamed since (a thesaurus's
     monthly update: same URI, new preferred name), applied with the new one, was

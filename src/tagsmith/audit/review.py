@@ -27,6 +27,7 @@ import itertools
 import logging
 import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -874,6 +875,8 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
 
     # ids given to two documents: (id, first line, other line), for the warning
     repeated_ids: list[tuple[str, int, int]] = []
+    # the corpus's keys the space lacks (a concept a thesaurus update removed), kept
+    unknown: Counter[str] = Counter()
 
     def changed_records():
         style: list[str] = []  # the key style of the last labelled record, for new keys
@@ -893,6 +896,7 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                 uris = None
             if record.labels:
                 style = list(record.labels)
+                unknown.update(key for key in record.labels if _resolve(space, key) is None)
             if todo:
                 record = _apply(record, todo, space, review, stats, style,
                                 repeats_of.get(number, ()))
@@ -923,6 +927,14 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                        plural(n, "repeats", "repeat"), doc_id, first, other,
                        plural(n, "it", "them"), plural(n, "it is", "they are"),
                        plural(n, "it was", "they were"))
+    if unknown:  # the audit left them out, saying so; kept here, but not silently
+        n, (key, count) = sum(unknown.values()), unknown.most_common(1)[0]
+        logger.warning("%s: %s label occurrence%s not in %s (%s distinct, most often %r x%s) "
+                       "written as %s: train --vocab with that vocabulary refuses %s "
+                       "(--unknown-labels skip leaves %s out)", corpus, f"{n:,}", plural_s(n),
+                       space_name, f"{len(unknown):,}", key, f"{count:,}",
+                       plural(n, "it was", "they were"), plural(n, "it", "them"),
+                       plural(n, "it", "them"))
     # a malformed line is no record, so it cannot be written: say so, not silently
     stats["n_skipped_lines"] = report.n_skipped_lines
     if report.n_skipped_lines:
