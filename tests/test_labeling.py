@@ -1622,3 +1622,27 @@ def test_a_limit_taking_blank_documents_alone_is_refused_before_any_call(tmp_pat
     assert result.exit_code == 2, result.output
     assert (f"the first document of {corpus} has a blank text (empty or whitespace only): "
             "nothing to ask the LLM about; give a larger --limit") in result.output
+
+
+def test_label_shortlist_bundle_names_the_labels_vocab_adds_or_drops(caplog):
+    """label --shortlist BUNDLE with a VOCAB updated since training said "1 label of
+    v2.csv is not in the --shortlist bundle" (which one?) and nothing of the bundle's
+    labels it removed or deprecated, never offered either: each is named now."""
+    from tagsmith.cli.llm_commands import _bundle_space
+    from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+    trained = LabelSpace([Label("u:sport", {"en": "sport"}), Label("u:food", {"en": "food"}),
+                          Label("u:old", {"en": "old"})])
+    texts = ["the team won", "bread and soup", "old times"] * 4
+    Y = sp.csr_matrix(np.eye(3, dtype=np.float32)[[0, 1, 2] * 4])
+    classifier = train_classifier(texts, Y, trained, options=TrainOptions(
+        dev_fraction=0.0, featurizer_params=FAST_FEATURES))
+    vocab = LabelSpace([Label("u:sport", {"en": "sport"}),
+                        Label("u:food", {"en": "food"}, deprecated=True),
+                        Label("u:new", {"en": "weather"})])
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        merged = _bundle_space(classifier, vocab, "v2.csv")
+    assert merged.uris == ["u:sport", "u:food", "u:old", "u:new"]
+    assert "1 label of v2.csv ('weather') is not in the --shortlist bundle" in caplog.text
+    assert "1 of the bundle's labels not in v2.csv ('old') and 1 it deprecates ('food') " \
+        "are never offered" in caplog.text

@@ -941,12 +941,32 @@ def _bundle_space(classifier, space, vocab: str):
         raise InvalidParameterError("--shortlist", f"a bundle over the labels of {vocab} "
                                     "(matched by URI; none is shared)", trained.name)
     merged = trained.updated(space)
-    missing = len(space) - len(shared)
+    missing = [space.name_of(i) for i, label in enumerate(space) if label.uri not in trained
+               and not label.deprecated]
     if missing:
-        are = "is" if missing == 1 else "are"
-        warn(f"{missing} label{plural_s(missing)} of {vocab} {are} not in the --shortlist bundle "
-             f"and {are} never offered to the LLM")
+        are = plural(len(missing), "is", "are")
+        warn(f"{len(missing):,} label{plural_s(len(missing))} of {vocab} ({_listed(missing)}) "
+             f"{are} not in the --shortlist bundle and {are} never offered to the LLM")
+    # the bundle's labels VOCAB removed or deprecated (a thesaurus update): never offered
+    gone = [trained.name_of(i) for i, label in enumerate(trained)
+            if label.uri not in space and not label.deprecated]
+    deprecated = [trained.name_of(i) for i, label in enumerate(trained)
+                  if label.uri in space and not label.deprecated
+                  and space[space.id_of(label.uri)].deprecated]
+    if gone or deprecated:
+        said = [f"{len(gone):,} of the bundle's labels not in {vocab} ({_listed(gone)})"] \
+            if gone else []
+        said += [f"{len(deprecated):,} it deprecates ({_listed(deprecated)})"] \
+            if deprecated else []
+        warn(f"{' and '.join(said)} {plural(len(gone) + len(deprecated), 'is', 'are')} never "
+             "offered to the LLM")
     return merged
+
+
+def _listed(names: list[str], most: int = 5) -> str:
+    """The first ``most`` names, quoted, and how many more."""
+    shown = ", ".join(repr(name) for name in names[:most])
+    return shown + (f" and {len(names) - most:,} more" if len(names) > most else "")
 
 
 def _warn_vocab_changed(classifier, space, vocab: str, bundle: str, lang: str,
@@ -961,10 +981,6 @@ def _warn_vocab_changed(classifier, space, vocab: str, bundle: str, lang: str,
             trained.name_of(i, lang) == space.name_of(i, lang)
             and trained[i].deprecated == space[i].deprecated for i in range(len(space))):
         return
-
-    def listed(names: list[str]) -> str:
-        shown = ", ".join(repr(name) for name in names[:5])
-        return shown + (f" and {len(names) - 5:,} more" if len(names) > 5 else "")
 
     new, gone, deprecated, renamed = [], [], [], []
     for label_id, label in enumerate(space):
@@ -984,13 +1000,13 @@ def _warn_vocab_changed(classifier, space, vocab: str, bundle: str, lang: str,
             renamed.append(f"{name!r} -> {space.name_of(now, lang)!r}")
     parts = []
     if new:
-        parts.append(f"{len(new):,} new label{plural_s(len(new))} ({listed(new)}) "
+        parts.append(f"{len(new):,} new label{plural_s(len(new))} ({_listed(new)}) "
                      f"{'ranks' if len(new) == 1 else 'rank'} on {weight:g} x "
                      f"{plural(len(new), 'its', 'their')} zero-shot score alone")
     if gone or deprecated:
         said = [f"{len(gone):,} trained label{plural_s(len(gone))} not in it "
-                f"({listed(gone)})"] if gone else []
-        said += [f"{len(deprecated):,} it deprecates ({listed(deprecated)})"] \
+                f"({_listed(gone)})"] if gone else []
+        said += [f"{len(deprecated):,} it deprecates ({_listed(deprecated)})"] \
             if deprecated else []
         one = len(gone) + len(deprecated) == 1
         parts.append(f"{' and '.join(said)} {plural(int(one), 'is', 'are')} never suggested"
