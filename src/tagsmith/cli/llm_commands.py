@@ -1002,7 +1002,8 @@ def _warn_vocab_changed(classifier, space, vocab: str, bundle: str, lang: str,
     if new:
         parts.append(f"{len(new):,} new label{plural_s(len(new))} ({_listed(new)}) "
                      f"{'ranks' if len(new) == 1 else 'rank'} on {weight:g} x "
-                     f"{plural(len(new), 'its', 'their')} zero-shot score alone")
+                     f"{plural(len(new), 'its', 'their')} zero-shot score alone (a higher "
+                     "--weight favours new labels)")
     if gone or deprecated:
         said = [f"{len(gone):,} trained label{plural_s(len(gone))} not in it "
                 f"({_listed(gone)})"] if gone else []
