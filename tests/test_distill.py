@@ -177,6 +177,39 @@ def test_soft_labels_marked_copy_of_are_learnt_once(data, tmp_path, caplog):
         read_soft_labels(path, space)
 
 
+def test_soft_labels_a_document_given_twice_is_learnt_once(data, tmp_path, caplog):
+    """Two label outputs concatenated (a rerun's appended to the first) hold each
+    document twice, the same id and text: distill read them as two teacher votes and
+    learnt every text twice, without a word. The repeats are left out with a warning
+    naming the file and their lines; one document per id and text is learnt, from its
+    first line. Equal texts under other ids (a corpus's own copies) stay documents."""
+    space = data[0]
+    path = tmp_path / "soft.jsonl"
+    joy, sad = space.uri_of(0), space.uri_of(1)
+    records = [{"id": "c:1", "text": "joy", "labels": [joy], "scores": [0.9]},
+               {"id": "c:2", "text": "so sad", "labels": [sad], "scores": [0.8]},
+               {"id": "c:3", "text": "joy", "labels": [joy], "scores": [0.9]},
+               {"id": "c:1", "text": "joy", "labels": [joy], "scores": [0.9]},
+               {"id": "c:2", "text": "So  sad", "labels": [joy], "scores": [0.6]},
+               # the same id, another text: another document (ids of two corpora)
+               {"id": "c:1", "text": "anger", "labels": [sad], "scores": [0.7]}]
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        texts, Y = read_soft_labels(path, space)
+    assert texts == ["joy", "so sad", "joy", "anger"]
+    np.testing.assert_allclose(Y[:, :2].toarray(), [[0.9, 0], [0, 0.8], [0.9, 0], [0, 0.7]],
+                               atol=1e-6)
+    assert f"{path}: 2 lines repeat the id and text (case and spacing aside) of an " \
+        "earlier line, left out (at lines 4, 5)" in caplog.text
+    assert "1 of them with other labels or scores" in caplog.text
+    # without repeats, nothing is said
+    caplog.clear()
+    path.write_text("".join(json.dumps(record) + "\n" for record in records[:3]))
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        texts, _ = read_soft_labels(path, space)
+    assert texts == ["joy", "so sad", "joy"] and "repeat" not in caplog.text
+
+
 @pytest.mark.parametrize("records, line, message", [
     # a text that is not its document's: left out, a distinct text never learnt
     ([{"id": "a", "text": "joy"}, {"id": "b", "text": "so sad", "copy_of": "a"}], 2,

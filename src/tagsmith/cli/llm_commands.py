@@ -1038,8 +1038,9 @@ DISTILL_HELP = """Train a fast model on the LLM's soft LABELS (JSONL from `tagsm
 Lines marked "copy_of" (copies `label --budget` gave their document's labels) are
 left out: each text is learnt once, from its document's line. A mark the file
 contradicts (another text, case and spacing aside; a copy of a copy) is an error
-naming the line. LABELS is a file, not stdin ('-' is refused, as it is by every
-file or folder option).
+naming the line. A line repeating an earlier line's id and text (two label outputs
+concatenated) is left out with a warning: each document is learnt once. LABELS is
+a file, not stdin ('-' is refused, as it is by every file or folder option).
 """
 
 

@@ -466,11 +466,68 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace
     last[:-1] = (r[1:] != r[:-1]) | (c[1:] != c[:-1])
     Y = sp.csr_matrix((v[last], (r[last], c[last])), shape=(len(texts), len(label_space)))
     Y.eliminate_zeros()
+    keep = _not_repeated(path, doc_ids, lines, texts, Y)
+    if keep is not None:
+        texts = [text for text, kept in zip(texts, keep, strict=True) if kept]
+        Y = Y[keep]
+        kept_rows = np.flatnonzero(keep)
+        doc_ids = [doc_ids[row] for row in kept_rows]
+        copy_of = [copy_of[row] for row in kept_rows]
+        lines = [lines[row] for row in kept_rows]
     keep = _not_copies(path, doc_ids, copy_of, lines, texts)
     if keep is not None:
         texts = [text for text, kept in zip(texts, keep, strict=True) if kept]
         Y = Y[keep]
     return texts, Y
+
+
+def _not_repeated(path: str | Path, doc_ids: Sequence[str | None], lines: Sequence[int],
+                  texts: Sequence[str], Y: sp.csr_matrix) -> np.ndarray | None:
+    """Which of a soft-label file's documents to learn from (``None``: all of them): not
+    the lines that repeat the id and text (case and spacing aside) of an earlier line, a
+    document labelled twice (two ``label`` outputs concatenated), which were learnt as
+    two teacher votes. Warns naming the file and the lines left out, and how many of
+    them the teacher labelled otherwise (only the first line's labels are learnt).
+    Lines without an id, and equal texts under other ids (a corpus's own copies), stay
+    documents, as ``train`` reads them."""
+    if len(set(doc_ids)) == len(doc_ids) or all(doc_id is None for doc_id in doc_ids):
+        return None
+    from tagsmith.data.texthash import hash_texts
+
+    hashes = hash_texts(texts).tolist()
+    Y = Y.tocsr()
+    Y.sort_indices()
+    indptr, indices, data = Y.indptr.tolist(), Y.indices, Y.data
+
+    def targets(row: int) -> tuple[bytes, bytes]:  # a row's labels and scores, compared
+        start, end = indptr[row], indptr[row + 1]
+        return indices[start:end].tobytes(), data[start:end].tobytes()
+
+    first: dict[tuple[str, int], int] = {}  # per (id, text hash): its first row
+    keep = np.ones(len(texts), bool)
+    n_other = 0
+    for row, doc_id in enumerate(doc_ids):
+        if doc_id is None:
+            continue
+        earlier = first.setdefault((doc_id, hashes[row]), row)
+        if earlier != row:
+            keep[row] = False
+            n_other += targets(earlier) != targets(row)
+    left_out = np.flatnonzero(~keep)
+    if not len(left_out):
+        return None
+    shown = ", ".join(str(lines[row]) for row in left_out[:_SHOWN_LINES])
+    more = (f" and {len(left_out) - _SHOWN_LINES:,} more"
+            if len(left_out) > _SHOWN_LINES else "")
+    other = (f"; {n_other} of them with other labels or scores than that line, which are "
+             "not learnt" if n_other else "")
+    logger.warning("%s: %d line%s repeat%s the id and text (case and spacing aside) of an "
+                   "earlier line, left out (at line%s %s%s): a document labelled twice "
+                   "(label outputs concatenated?) is learnt once, from its first line, not "
+                   "as two teacher votes%s", path, len(left_out), plural_s(len(left_out)),
+                   "" if len(left_out) != 1 else "s", plural_s(len(left_out)), shown, more,
+                   other)
+    return keep
 
 
 def _not_copies(path: str | Path, doc_ids: Sequence[str | None],
