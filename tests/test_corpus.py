@@ -351,6 +351,26 @@ def test_jsonl_errors(tmp_path):
     assert records[1].text == "" and records[1].doc_id == "8"  # empty text is allowed
 
 
+def test_jsonl_last_line_cut_short_says_so(tmp_path):
+    """A JSONL file whose writing or copy stopped mid-line (label output copied while it
+    was written, a disk that filled) failed as 'invalid JSON: Unterminated string' at a
+    line number alone, which did not tell that the file is cut short, not written wrong.
+    Its last line, with no line end, now says so; a bad line in the middle does not."""
+    good = '{"id": 1, "text": "ok", "labels": ["cherry"]}\n'
+    path = write(tmp_path / "cut.jsonl", good + '{"id": 2, "text": "half a docu')
+    with pytest.raises(CorpusFormatError) as info:
+        list(read_jsonl(path))
+    assert str(info.value).startswith(f"{path}:2: invalid JSON: Unterminated string")
+    assert str(info.value).endswith("; it is the file's last line and has no line end: the "
+                                    "file was cut short (written or copied in part?)")
+    path = write(tmp_path / "bad.jsonl", good + '{"id": 2, "text": "half\n' + good)
+    with pytest.raises(CorpusFormatError) as info:
+        list(read_jsonl(path))
+    assert "cut short" not in str(info.value)
+    # a whole last line without a line end is read as ever
+    path = write(tmp_path / "whole.jsonl", good + good.rstrip("\n"))
+    assert len(list(read_jsonl(path))) == 2
+
 def test_jsonl_deep_nesting_and_huge_integers_are_malformed_lines(tmp_path):
     # json.loads raises RecursionError and ValueError (int digit limit) on these: they
     # used to escape as tracebacks, even with on_error="skip"

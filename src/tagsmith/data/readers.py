@@ -815,7 +815,13 @@ def _line_records(path: Path, parse: Callable[[str, int], Record | None],
         try:
             record = parse(_decode(raw, number).rstrip("\r\n"), number)
         except _Malformed as exc:
-            on_error(CorpusFormatError(exc.args[0], path=path, line=number))
+            reason = exc.args[0]
+            if reason.startswith("invalid JSON") and not raw.endswith((b"\n", b"\r")):
+                # only the last line lacks a line end: a file whose writing or copy
+                # stopped mid-line read as one written wrong
+                reason += ("; it is the file's last line and has no line end: the file "
+                           "was cut short (written or copied in part?)")
+            on_error(CorpusFormatError(reason, path=path, line=number))
             continue
         if record is not None:
             yield record
