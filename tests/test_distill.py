@@ -252,6 +252,30 @@ def test_cli_distill_refuses_a_copy_of_another_text(tmp_path):
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.parametrize("in_human", [False, True])
+def test_cli_distill_names_the_vocabulary_that_lacks_a_label(tmp_path, in_human):
+    """A label the vocabulary no longer has (LABELS written by a label run over an older
+    vocabulary) was refused as "not in the vocabulary", naming none, where train and
+    eval name the vocabulary file the label is missing from."""
+    vocab = sport_vocab(tmp_path)
+    labels = tmp_path / "l.jsonl"
+    human = tmp_path / "h.tsv"
+    gone, kept = ("u:sport", "u:gone") if in_human else ("u:gone", "u:sport")
+    labels.write_text("".join(json.dumps(r) + "\n" for r in (
+        {"id": "1", "text": "a football match", "labels": ["u:sport"], "scores": [0.9]},
+        {"id": "2", "text": "a tennis final", "labels": [gone], "scores": [0.8]})))
+    human.write_text(f"a rugby game\t<u:sport>\na piano concert\t<{kept}>\n")
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "distill", str(labels), "--vocab", str(vocab), "-o", str(tmp_path / "m"),
+        "--human", str(human)])
+    assert result.exit_code == 3, result.output
+    where = f"{human}:2" if in_human else f"{labels}:2"
+    label = "<u:gone>" if in_human else "u:gone"
+    assert f"{where}: unknown label {label!r} (not in the vocabulary {vocab})" \
+        in result.output, result.output
+    assert not (tmp_path / "m").exists()
+
+
 def test_soft_labels_an_empty_copy_of_cell_marks_no_copy(data, tmp_path, caplog):
     """A CSV with a 'copy_of' column has an empty cell on the lines that are no copies:
     each read as a copy of the id '' no line has, so only the first of them was kept and

@@ -1087,7 +1087,9 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
     check_bundle_target(output)  # the bundle writer's own rule, before any work
     space = load_vocabulary(vocab, language=lang)
     warn_unnamed_language(space, lang)  # as label does: a mistyped --lang went unnoticed
-    texts, Y = read_soft_labels(labels, space)
+    # an unknown label's error names the vocabulary file, as train's and eval's do
+    named = f"the vocabulary {vocab}"
+    texts, Y = read_soft_labels(labels, space, vocabulary=named)
     if not Y.nnz:
         from tagsmith.exceptions import CorpusFormatError
 
@@ -1096,7 +1098,7 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
                                 "score above 0): nothing to distill from", path=labels)
     # a --human corpus naming no label scored the student 0.0000 on every figure, as
     # if it were wrong everywhere; eval refuses such a corpus, so does distill
-    human_data = (read_labelled(human, space).require_labels(human, f"the vocabulary {vocab}")
+    human_data = (read_labelled(human, space, vocabulary=named).require_labels(human, named)
                   if human else None)
     classifier, report = distill_classifier(
         texts, Y, space, options=options,

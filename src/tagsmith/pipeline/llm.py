@@ -361,10 +361,12 @@ def _round_scores(values: np.ndarray) -> np.ndarray:
 _SHOWN_LINES = 10
 
 
-def read_soft_labels(path: str | Path, label_space: LabelSpace
-                     ) -> tuple[list[str], sp.csr_matrix]:
+def read_soft_labels(path: str | Path, label_space: LabelSpace, *,
+                     vocabulary: str = "the vocabulary") -> tuple[list[str], sp.csr_matrix]:
     """Texts and soft targets from :func:`write_soft_labels`'s JSONL (or any corpus:
-    labels without ``scores`` count 1).
+    labels without ``scores`` count 1). ``vocabulary`` names ``label_space`` in an
+    unknown label's error (``"the vocabulary V.tsv"``), as
+    :func:`~tagsmith.pipeline.io.read_labelled`'s does.
 
     A file whose every text is a lone ``<URI>`` (a vocabulary) is refused, naming it, as
     :func:`~tagsmith.pipeline.io.read_labelled` refuses one.
@@ -432,6 +434,7 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace
                 from tagsmith.exceptions import UnknownLabelError
 
                 raise UnknownLabelError(key, path=path, line=record.line,
+                                        vocabulary=vocabulary,
                                         hint=label_space.unknown_hint(key))
             rows.append(number)
             cols.append(label_id)
