@@ -276,6 +276,57 @@ def test_cli_distill_names_the_vocabulary_that_lacks_a_label(tmp_path, in_human)
     assert not (tmp_path / "m").exists()
 
 
+def test_soft_labels_skip_unknown_labels_and_malformed_lines_when_asked(data, tmp_path, caplog):
+    """distill had no --unknown-labels nor --on-error, as train has: a label its
+    vocabulary no longer has, or a malformed line (a last line cut mid-write), could only
+    fail the run, the file to be edited by hand. Skipped, each is counted in a warning;
+    a label dropped takes its score with it."""
+    space = data[0]
+    joy, sad = space.uri_of(0), space.uri_of(1)
+    path = tmp_path / "soft.jsonl"
+    path.write_text(json.dumps({"id": "1", "text": "joy", "labels": ["u:gone", joy],
+                                "scores": [0.3, 0.9]}) + "\n"
+                    + json.dumps({"id": "2", "text": "so sad", "labels": [sad],
+                                  "scores": [0.8]}) + "\n"
+                    + '{"id": "3", "text": "half a li', encoding="utf-8")
+    with pytest.raises(DataError, match=r"soft\.jsonl:1: unknown label 'u:gone'"):
+        read_soft_labels(path, space, on_error="skip")
+    with pytest.raises(CorpusFormatError, match=r"soft\.jsonl:3: invalid JSON"):
+        read_soft_labels(path, space, unknown_labels="skip")
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        texts, Y = read_soft_labels(path, space, on_error="skip", unknown_labels="skip")
+    assert texts == ["joy", "so sad"]
+    np.testing.assert_allclose(Y[:, :2].toarray(), [[0.9, 0], [0, 0.8]], atol=1e-6)
+    assert Y.nnz == 2
+    assert f"{path}: 2 documents; 1 malformed line skipped (first at line 3: invalid JSON" \
+        in caplog.text
+    assert "1 unknown label occurrence skipped (1 distinct, most often 'u:gone' x1)" \
+        in caplog.text
+
+
+def test_cli_distill_skips_unknown_labels_and_malformed_lines_when_asked(tmp_path):
+    vocab = sport_vocab(tmp_path)
+    labels = tmp_path / "l.jsonl"
+    labels.write_text("".join(json.dumps(r) + "\n" for r in (
+        {"id": "1", "text": "a football match", "labels": ["u:sport"], "scores": [0.9]},
+        {"id": "2", "text": "a piano concert", "labels": ["u:music"], "scores": [0.8]},
+        {"id": "3", "text": "a tennis final", "labels": ["u:gone"], "scores": [0.8]}))
+        + '{"id": "4", "text": "a rug')
+    human = tmp_path / "h.tsv"
+    human.write_text("a rugby game\t<u:sport> <u:gone>\na violin solo\t<u:music>\n")
+    args = ["distill", str(labels), "--vocab", str(vocab), "-o", str(tmp_path / "m"),
+            "--human", str(human), "--dev-fraction", "0"]
+    result = CliRunner().invoke(tagsmith_cli.cli, args)
+    assert result.exit_code == 3 and f"{labels}:3: unknown label" in result.output
+    result = CliRunner().invoke(tagsmith_cli.cli, args + ["--unknown-labels", "skip"])
+    assert result.exit_code == 3 and f"{labels}:4: invalid JSON" in result.output
+    result = CliRunner().invoke(tagsmith_cli.cli, args + ["--unknown-labels", "skip",
+                                                          "--on-error", "skip"])
+    assert result.exit_code == 0, result.output
+    assert "distilled linear from 3 LLM-labelled documents" in result.output
+    assert "accuracy against human labels (2 documents)" in result.output
+
+
 def test_soft_labels_an_empty_copy_of_cell_marks_no_copy(data, tmp_path, caplog):
     """A CSV with a 'copy_of' column has an empty cell on the lines that are no copies:
     each read as a copy of the id '' no line has, so only the first of them was kept and

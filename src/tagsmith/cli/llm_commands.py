@@ -23,6 +23,7 @@ from tagsmith.cli import (
     warn_unnamed_language,
 )
 from tagsmith.cli.commands import (
+    ERROR_POLICY,
     _batches,
     _parse_params,
     _read_documents,
@@ -1065,9 +1066,14 @@ a file, not stdin ('-' is refused, as it is by every file or folder option).
               help="Seed for the --dev-fraction split and the solver.")
 @click.option("--lang", default="en", show_default=True, callback=language_code,
               help="Language of label names.")
+@click.option("--on-error", type=ERROR_POLICY, default="fail", show_default=True,
+              help="Malformed lines (of LABELS and --human): fail, or skip and count.")
+@click.option("--unknown-labels", type=ERROR_POLICY, default="fail", show_default=True,
+              help="Labels not in the vocabulary (of LABELS, with their scores, and "
+              "--human): fail, or drop and count.")
 @click.pass_obj
 def distill(obj, labels, vocab, output, model, param, featurizer, feature_param, human,
-            dev_fraction, seed, lang):
+            dev_fraction, seed, lang, on_error, unknown_labels):
     from tagsmith.data.vocab import load_vocabulary
     from tagsmith.pipeline.distill import distill_classifier
     from tagsmith.pipeline.io import read_labelled
@@ -1089,7 +1095,8 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
     warn_unnamed_language(space, lang)  # as label does: a mistyped --lang went unnoticed
     # an unknown label's error names the vocabulary file, as train's and eval's do
     named = f"the vocabulary {vocab}"
-    texts, Y = read_soft_labels(labels, space, vocabulary=named)
+    texts, Y = read_soft_labels(labels, space, vocabulary=named, on_error=on_error,
+                                unknown_labels=unknown_labels)
     if not Y.nnz:
         from tagsmith.exceptions import CorpusFormatError
 
@@ -1098,7 +1105,8 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
                                 "score above 0): nothing to distill from", path=labels)
     # a --human corpus naming no label scored the student 0.0000 on every figure, as
     # if it were wrong everywhere; eval refuses such a corpus, so does distill
-    human_data = (read_labelled(human, space, vocabulary=named).require_labels(human, named)
+    human_data = (read_labelled(human, space, vocabulary=named, on_error=on_error,
+                                unknown_labels=unknown_labels).require_labels(human, named)
                   if human else None)
     classifier, report = distill_classifier(
         texts, Y, space, options=options,

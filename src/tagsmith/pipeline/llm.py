@@ -362,11 +362,15 @@ _SHOWN_LINES = 10
 
 
 def read_soft_labels(path: str | Path, label_space: LabelSpace, *,
-                     vocabulary: str = "the vocabulary") -> tuple[list[str], sp.csr_matrix]:
+                     vocabulary: str = "the vocabulary", on_error: str = "fail",
+                     unknown_labels: str = "fail") -> tuple[list[str], sp.csr_matrix]:
     """Texts and soft targets from :func:`write_soft_labels`'s JSONL (or any corpus:
     labels without ``scores`` count 1). ``vocabulary`` names ``label_space`` in an
     unknown label's error (``"the vocabulary V.tsv"``), as
-    :func:`~tagsmith.pipeline.io.read_labelled`'s does.
+    :func:`~tagsmith.pipeline.io.read_labelled`'s does. ``on_error`` and
+    ``unknown_labels`` (``"fail"`` or ``"skip"``), as for
+    :class:`~tagsmith.data.corpus.Corpus`: a malformed line, or a label not in
+    ``label_space`` (with its score), skipped and counted in a warning.
 
     A file whose every text is a lone ``<URI>`` (a vocabulary) is refused, naming it, as
     :func:`~tagsmith.pipeline.io.read_labelled` refuses one.
@@ -385,10 +389,11 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace, *,
     mark the file contradicts (a text not that of the line it names, case and spacing
     aside; a copy of a copy) is a :class:`CorpusFormatError` naming the marked line.
     """
-    from tagsmith.data.corpus import Corpus
+    from tagsmith.data.corpus import Corpus, ReadReport
     from tagsmith.data.readers import check_not_a_vocabulary
 
-    corpus = Corpus(path, label_space)
+    corpus = Corpus(path, label_space, on_error=on_error, unknown_labels=unknown_labels)
+    report = ReadReport(source=str(path))
     texts: list[str] = []
     rows: list[int] = []
     cols: list[int] = []
@@ -398,7 +403,8 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace, *,
     doc_ids: list[str | None] = []
     copy_of: list[str | None] = []
     lines: list[int] = []
-    for record in corpus.records():
+    for record in corpus.records(report):
+        report.n_docs += 1
         if not record.text.strip():
             # a document folder's record has no line: its file names it
             blank_lines.append(record.line if corpus.format != "dir" else record.source)
@@ -429,7 +435,13 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace, *,
             try:
                 label_id = label_space.lookup(key)
             except AmbiguousLabelError as exc:
-                raise exc.located(path, record.line) from None
+                if unknown_labels != "skip":
+                    raise exc.located(path, record.line) from None
+                report.add_unknown(key, ambiguous=True)
+                continue
+            if label_id is None and unknown_labels == "skip":
+                report.add_unknown(key)  # its score goes with it
+                continue
             if label_id is None:
                 from tagsmith.exceptions import UnknownLabelError
 
@@ -440,6 +452,8 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace, *,
             cols.append(label_id)
             vals.append(1.0 if scores is None else float(scores[position]))
         texts.append(record.text)
+    if report.has_skips:  # as a corpus read by train says what it skipped
+        logger.warning("%s", report.summary())
     if blank_lines:
         in_files = corpus.format == "dir"
         shown = ", ".join(str(where) for where in blank_lines[:_SHOWN_LINES])
