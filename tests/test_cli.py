@@ -2434,8 +2434,8 @@ def test_suggest_threshold_compares_the_score_it_prints(bundle, goemotions_small
 
 def test_every_command_reading_a_corpus_says_what_its_error_policies_do():
     """train explained --on-error and --unknown-labels; eval and calibrate listed them
-    with no help at all."""
-    for command in ("train", "eval", "calibrate"):
+    with no help at all; distill had neither."""
+    for command in ("train", "eval", "calibrate", "distill"):
         result = CliRunner().invoke(tagsmith_cli.cli, [command, "--help"], terminal_width=200)
         assert result.exit_code == 0
         text = " ".join(result.output.split())

@@ -24,6 +24,8 @@ from tagsmith.cli import (
 )
 from tagsmith.cli.commands import (
     ERROR_POLICY,
+    ON_ERROR_HELP,
+    UNKNOWN_LABELS_HELP,
     _batches,
     _parse_params,
     _read_documents,
@@ -1067,10 +1069,10 @@ a file, not stdin ('-' is refused, as it is by every file or folder option).
 @click.option("--lang", default="en", show_default=True, callback=language_code,
               help="Language of label names.")
 @click.option("--on-error", type=ERROR_POLICY, default="fail", show_default=True,
-              help="Malformed lines (of LABELS and --human): fail, or skip and count.")
+              help=ON_ERROR_HELP + " For LABELS and --human.")
 @click.option("--unknown-labels", type=ERROR_POLICY, default="fail", show_default=True,
-              help="Labels not in the vocabulary (of LABELS, with their scores, and "
-              "--human): fail, or drop and count.")
+              help=UNKNOWN_LABELS_HELP + " For LABELS (a label with its score) "
+              "and --human.")
 @click.pass_obj
 def distill(obj, labels, vocab, output, model, param, featurizer, feature_param, human,
             dev_fraction, seed, lang, on_error, unknown_labels):
