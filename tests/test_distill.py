@@ -327,6 +327,32 @@ def test_cli_distill_skips_unknown_labels_and_malformed_lines_when_asked(tmp_pat
     assert "accuracy against human labels (2 documents)" in result.output
 
 
+def test_cli_distill_keeps_what_the_student_was_distilled_from(tmp_path):
+    """info showed a distilled bundle's counts and human accuracy but not what it was
+    distilled from, where a calibrated one names its --data (its base name). The
+    manifest's distillation names LABELS and --human so."""
+    vocab = sport_vocab(tmp_path)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    labels = folder / "soft.jsonl"
+    labels.write_text("".join(json.dumps(r) + "\n" for r in (
+        {"id": "1", "text": "a football match", "labels": ["u:sport"], "scores": [0.9]},
+        {"id": "2", "text": "a piano concert", "labels": ["u:music"], "scores": [0.8]})))
+    human = folder / "sample.tsv"
+    human.write_text("a rugby game\t<u:sport>\na violin solo\t<u:music>\n")
+    for extra, expected in (([], {"labels_file": "soft.jsonl"}),
+                            (["--human", str(human)],
+                             {"labels_file": "soft.jsonl", "human_file": "sample.tsv"})):
+        out = tmp_path / f"m{len(extra)}"
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "distill", str(labels), "--vocab", str(vocab), "-o", str(out), "--dev-fraction",
+            "0", *extra])
+        assert result.exit_code == 0, result.output
+        distillation = TextClassifier.load(out).manifest["distillation"]
+        assert {key: distillation.get(key) for key in ("labels_file", "human_file")} == \
+            {"labels_file": None, "human_file": None, **expected}
+
+
 def test_soft_labels_an_empty_copy_of_cell_marks_no_copy(data, tmp_path, caplog):
     """A CSV with a 'copy_of' column has an empty cell on the lines that are no copies:
     each read as a copy of the id '' no line has, so only the first of them was kept and

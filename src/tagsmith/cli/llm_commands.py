@@ -1115,6 +1115,11 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
         human_texts=human_data.texts if human_data else None,
         human_Y=human_data.Y if human_data else None, human_name="--human",
         human_source=str(human))
+    # what info can say the student was distilled from, as calibrate keeps its --data's
+    # base name (normpath: a folder given as docs/ has the base name "")
+    classifier.manifest["distillation"].update(
+        {"labels_file": os.path.basename(os.path.normpath(labels)),
+         **({"human_file": os.path.basename(os.path.normpath(human))} if human else {})})
     classifier.save(output)
     click.echo(f"distilled {model} from {len(texts)} LLM-labelled "
                f"document{plural_s(len(texts))} -> {printable(output)}")
