@@ -1039,6 +1039,26 @@ def test_shift_of_one_document_does_not_advise_a_lower_min_count(calibrated_cli_
         assert "lower --min-count" not in shown.output + caplog.text
 
 
+def test_shift_of_identical_documents_does_not_advise_more_of_them(calibrated_cli_bundle,
+                                                                   goemotions_small, tmp_path,
+                                                                   caplog):
+    """30 copies of one text give every label one probability in every document, as one
+    document does: the refusal of --save said "Give more documents", which more copies
+    never satisfy. It says the documents score alike and to give ones that differ."""
+    same = tmp_path / "same.txt"
+    same.write_text(goemotions_small["test"].read_text().splitlines(True)[0] * 30)
+    saved = run("shift", calibrated_cli_bundle, same, "--save", "--min-count", "0")
+    assert saved.exit_code == 2, saved.output
+    text = " ".join(saved.output.split())
+    assert "Give more documents" not in text
+    assert "The model scores all 30 documents alike (copies of one text?): give documents " \
+        "that differ;" in text, text
+    caplog.clear()
+    shown = run("shift", calibrated_cli_bundle, same, "--min-count", "0", quiet=False)
+    assert shown.exit_code == 0, shown.output
+    assert "(documents that differ would estimate some)" in caplog.text
+
+
 def test_a_conformal_fraction_leaving_a_part_a_handful_is_refused_and_a_lopsided_one_warns(
         caplog):
     """--conformal-fraction 0.999 of 1,000 held-out documents fitted the calibrator on

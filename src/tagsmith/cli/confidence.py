@@ -483,18 +483,24 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
     # a lower --min-count helps only labels it left out: not those with one probability
     # in every document (one document, or all alike), nor any when it is 0 already
     lower = " or a lower --min-count" if n_sparse else ""
+    # documents the model scores alike (copies of one text): more of them never help
+    alike = estimated.n_docs > 1 and estimated.n_flat == estimated.n_labels
     if save and estimated.n_estimated == 0:
         # said plainly: "option '--save' must be a shift estimated ..., got 'none
         # estimated'" named neither the cause nor the remedy as a sentence
+        remedy = (f"The model scores all {estimated.n_docs:,} documents alike (copies of "
+                  "one text?): give documents that differ" if alike
+                  else f"Give more documents{lower}")
         raise click.UsageError(
             f"--save has nothing to save, so {printable(bundle)} is left as it was: the "
-            f"shift of no label could be estimated ({unestimated}). Give more documents"
-            f"{lower}; without --save, the report shows the estimate.")
+            f"shift of no label could be estimated ({unestimated}). {remedy}; without "
+            "--save, the report shows the estimate.")
     if estimated.n_estimated == 0:  # "most labels ...; the shift covers only 0 labels"
         # read as a shift of 0 measured, when none was measured at all
+        more = "documents that differ" if alike else f"more documents{lower}"
         warn(f"no label was estimated for lack of evidence ({unestimated}): the report shows "
-             f"the calibration shares unchanged, not a measured shift (more "
-             f"documents{lower} would estimate some)")
+             f"the calibration shares unchanged, not a measured shift ({more} would "
+             "estimate some)")
     elif estimated.n_frozen * 2 > estimated.n_labels:
         warn(f"most labels were not estimated for lack of evidence ({unestimated}); the "
              f"shift covers only {estimated.n_estimated} label{plural_s(estimated.n_estimated)} "
