@@ -370,6 +370,16 @@ def test_jsonl_last_line_cut_short_says_so(tmp_path):
     # a whole last line without a line end is read as ever
     path = write(tmp_path / "whole.jsonl", good + good.rstrip("\n"))
     assert len(list(read_jsonl(path))) == 2
+    # cut inside a character: "not valid UTF-8 ...; save the file as UTF-8" told to
+    # save again as UTF-8 a file that is UTF-8, cut short
+    path = tmp_path / "cut_char.jsonl"
+    path.write_bytes(good.encode() + '{"id": 2, "text": "café'.encode()[:-1])
+    with pytest.raises(CorpusFormatError) as info:
+        list(read_jsonl(path))
+    assert str(info.value) == (f"{path}:2: not valid UTF-8 (byte 0xc3: unexpected end of "
+                               "data at byte 22); it is the file's last line and has no "
+                               "line end: the file was cut short (written or copied in "
+                               "part?)")
 
 def test_jsonl_deep_nesting_and_huge_integers_are_malformed_lines(tmp_path):
     # json.loads raises RecursionError and ValueError (int digit limit) on these: they

@@ -816,11 +816,15 @@ def _line_records(path: Path, parse: Callable[[str, int], Record | None],
             record = parse(_decode(raw, number).rstrip("\r\n"), number)
         except _Malformed as exc:
             reason = exc.args[0]
-            if reason.startswith("invalid JSON") and not raw.endswith((b"\n", b"\r")):
-                # only the last line lacks a line end: a file whose writing or copy
-                # stopped mid-line read as one written wrong
-                reason += ("; it is the file's last line and has no line end: the file "
-                           "was cut short (written or copied in part?)")
+            # only the last line lacks a line end: a file whose writing or copy stopped
+            # mid-line (or mid-character, where "save the file as UTF-8" was the advice)
+            # read as one written wrong
+            cut_char = reason.startswith("not valid UTF-8") and "unexpected end" in reason
+            if (reason.startswith("invalid JSON") or cut_char) \
+                    and not raw.endswith((b"\n", b"\r")):
+                reason = (reason.split(";")[0] if cut_char else reason) + (
+                    "; it is the file's last line and has no line end: the file was cut "
+                    "short (written or copied in part?)")
             on_error(CorpusFormatError(reason, path=path, line=number))
             continue
         if record is not None:
