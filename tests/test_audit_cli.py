@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import sys
+from pathlib import Path
 
 import click
 import numpy as np
@@ -1151,16 +1152,20 @@ def test_an_audit_of_one_labelled_text_is_refused_naming_the_corpus(tmp_path, la
     assert written["scores"]["source"] == "knn"
 
 
-@pytest.mark.parametrize("n_skipped, n_shown, says", [
-    (1, 1, "1 malformed line skipped (listed below)"),
-    (3, 3, "3 malformed lines skipped (listed below)"),
-    (1234, 20, "1,234 malformed lines skipped (the first 20 below)"),
+@pytest.mark.parametrize("n_skipped, n_missing, n_shown, says", [
+    (1, 0, 1, "1 malformed line skipped (listed below)"),
+    (3, 0, 3, "3 malformed lines skipped (listed below)"),
+    (1234, 0, 20, "1,234 malformed lines skipped (the first 20 below)"),
+    # a folder's files deleted after the listing are no malformed lines
+    (1, 1, 1, "1 file skipped that went missing (listed below)"),
+    (3, 2, 3, "1 malformed line skipped, 2 files skipped that went missing (listed below)"),
 ])
-def test_the_page_says_which_skipped_lines_it_lists(small_result, n_skipped, n_shown, says):
+def test_the_page_says_which_skipped_lines_it_lists(small_result, n_skipped, n_missing,
+                                                    n_shown, says):
     # "1 malformed line skipped (the first 1 below)": every one is listed up to a cap
     from tagsmith.audit.report import render_html
 
-    read = {"on_error": "skip", "n_skipped_lines": n_skipped,
+    read = {"on_error": "skip", "n_skipped_lines": n_skipped, "n_missing_files": n_missing,
             "skipped_lines": [{"file": "c.tsv", "line": i + 2, "reason": "no text"}
                               for i in range(n_shown)]}
     report = {**small_result.report, "meta": {**small_result.report["meta"], "read": read}}
@@ -2254,3 +2259,44 @@ def test_scores_auto_warns_where_the_seed_given_draws_folds_that_cannot_teach(tm
                 f"documents in fold {fold} of --folds 5, which cross-fitting cannot score: "
                 "auditing with --scores knn (leave-one-out kNN, no folds) instead",
                 logging.WARNING)]
+
+
+def test_a_folder_file_gone_missing_is_no_malformed_line_of_the_audit(small_corpus,
+                                                                      goemotions_small,
+                                                                      tmp_path, monkeypatch):
+    """A folder's document deleted after the listing was "skipped 1 malformed line" in the
+    audit's summary, in report.json's count and on the page, and so was the only one of
+    an empty folder "no documents to audit (1 malformed line skipped)"."""
+    from tagsmith.data import readers
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i, line in enumerate(small_corpus.read_text(encoding="utf-8").splitlines()[:120]):
+        text, labels = line.split("\t")
+        (docs / f"d{i:03d}.txt").write_text(text, encoding="utf-8")
+        (docs / f"d{i:03d}.tsv").write_text(labels.replace(" ", "\n") + "\n",
+                                            encoding="utf-8")
+    real = readers._list_documents
+
+    def listing_a_file_then_gone(path):
+        listed, sidecars = real(path)
+        return [*listed, Path(path) / "zgone.txt"], sidecars
+
+    monkeypatch.setattr(readers, "_list_documents", listing_a_file_then_gone)
+    out = tmp_path / "out"
+    result = invoke("audit", docs, "--vocab", goemotions_small["vocab"], "-o", out,
+                    "--scores", "knn", "--no-plots", "--on-error", "skip")
+    assert result.exit_code == 0, result.output
+    assert "skipped 1 file that went missing (--on-error skip): give apply-review " \
+        "--on-error skip too" in result.output
+    assert "malformed" not in result.output
+    read = json.loads((out / "report.json").read_text(encoding="utf-8"))["meta"]["read"]
+    assert (read["n_skipped_lines"], read["n_missing_files"]) == (1, 1)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "1 file skipped that went missing (listed below)" in page
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = invoke("audit", empty, "--vocab", goemotions_small["vocab"], "-o",
+                    tmp_path / "out2", "--scores", "knn", "--on-error", "skip")
+    assert result.exit_code == 3
+    assert "no documents to audit (1 file skipped that went missing)" in result.output

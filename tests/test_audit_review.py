@@ -1538,3 +1538,50 @@ def test_a_row_whose_doc_cell_was_edited_is_named_as_a_possible_cause(tmp_path, 
     assert str(error.value).startswith(f"{tmp_path / 'review.csv'}:2: document 0 ")
     assert "or the row's doc cell edited" in str(error.value)
     assert not (tmp_path / "out.tsv").exists()
+
+
+def _folder_losing_a_file(tmp_path, monkeypatch, texts):
+    """A folder corpus holding ``texts`` (labelled rain) whose every listing names one
+    more document, ``zgone.txt``, deleted before it is read (another process tidying up)."""
+    from tagsmith.data import readers
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i, text in enumerate(texts):
+        (docs / f"d{i}.txt").write_text(text, encoding="utf-8")
+        (docs / f"d{i}.tsv").write_text("<http://x/rain>\n", encoding="utf-8")
+    real = readers._list_documents
+
+    def listing_a_file_then_gone(path):
+        listed, sidecars = real(path)
+        return [*listed, Path(path) / "zgone.txt"], sidecars
+
+    monkeypatch.setattr(readers, "_list_documents", listing_a_file_then_gone)
+    return docs
+
+
+def test_a_folder_file_gone_missing_is_not_called_a_malformed_line(tmp_path, monkeypatch,
+                                                                   caplog):
+    """apply-review's warning and summary said "1 malformed line ... skipped" of a folder's
+    document deleted after the listing, no line of which was read."""
+    docs = _folder_losing_a_file(tmp_path, monkeypatch, ["Heavy rain", "More rain"])
+    review = _review(tmp_path, [_row(1, "missing", "http://x/sun", "More rain")])
+    caplog.set_level("WARNING", logger="tagsmith")
+    stats = apply_review(docs, review, tmp_path / "out.tsv", SPACE, on_error="skip")
+    assert (stats["n_docs"], stats["n_skipped_lines"], stats["n_missing_files"]) == (2, 1, 1)
+    assert "1 file skipped that went missing (on_error skip) and not written" in caplog.text
+    assert "malformed" not in caplog.text
+    result = _apply_review_cli(tmp_path, docs, review, tmp_path / "out2.tsv")
+    assert result.exit_code == 0, result.output
+    assert (f"1 file of {docs} was skipped as it went missing (--on-error skip) and is not "
+            "in the new corpus") in result.output
+    assert "malformed" not in result.output
+
+
+def test_a_folder_whose_only_file_went_missing_has_no_malformed_line(tmp_path, monkeypatch):
+    # "no documents in the corpus (1 malformed line skipped)"
+    docs = _folder_losing_a_file(tmp_path, monkeypatch, [])
+    review = _review(tmp_path, [_row(0, "missing", "http://x/sun", "Sun")])
+    with pytest.raises(DataError, match=r"no documents in the corpus \(1 file skipped that "
+                                        r"went missing\)$"):
+        apply_review(docs, review, tmp_path / "out.tsv", SPACE, on_error="skip")

@@ -696,8 +696,13 @@ def _read_html(read: dict) -> str:
     shown = read.get("skipped_lines", [])
     # every skipped line is listed up to a cap: "(the first 1 below)" for the only one
     listed = "listed below" if len(shown) >= n else f"the first {_num(len(shown))} below"
+    # a folder's file deleted after the listing is no malformed line: counted apart
+    gone = read.get("n_missing_files", 0)
+    skipped = ", ".join(told for count, told in (
+        (n - gone, f'{_count(n - gone, "malformed line")} skipped'),
+        (gone, f'{_count(gone, "file")} skipped that went missing')) if count)
     parts = [f'<p class="warn">Read with --on-error {policy}: '
-             f'{_count(n, "malformed line")} skipped ({listed}). Document '
+             f'{skipped} ({listed}). Document '
              "numbers count the documents read: give apply-review the same --on-error "
              f"{policy}.</p>"]
     parts.append(_table(["where", "reason"],

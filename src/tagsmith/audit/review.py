@@ -48,7 +48,12 @@ from tagsmith.data.csvlimits import (
 )
 from tagsmith.data.ids import FirstSeen
 from tagsmith.data.labelspace import LabelSpace
-from tagsmith.data.readers import check_not_a_vocabulary, is_lone_uri, no_documents
+from tagsmith.data.readers import (
+    check_not_a_vocabulary,
+    is_lone_uri,
+    no_documents,
+    skipped_count,
+)
 from tagsmith.data.textio import (
     atomic_text_writer,
     check_writable,
@@ -810,7 +815,7 @@ def _check_corpus_first(source, corpus: Path) -> None:
             return
         uris.append(record.text)
     if not uris:
-        raise no_documents(corpus, report.n_skipped_lines)
+        raise no_documents(corpus, report.n_skipped_lines, report.n_missing_files)
     check_not_a_vocabulary(uris, corpus)
 
 
@@ -826,7 +831,8 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     ``keep`` (say, the vocabulary), and an existing ``output`` is replaced only with
     ``overwrite``. Returns counts: documents written and changed, labels added and
     removed, corrections already in place, malformed lines skipped under
-    ``on_error="skip"`` (they are not written: a warning says so), and the review's
+    ``on_error="skip"`` (they are not written: a warning says so; ``n_missing_files`` of
+    them a folder's files deleted after it was listed), and the review's
     decisions. ``space_name`` says where ``space`` came from (a label not in it is
     reported as not in ``space_name``). An id two documents of the corpus share is
     refused where an accepted decision names either of them (:class:`DataError`), and
@@ -863,7 +869,7 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
         _check_corpus_first(source, corpus)
     decisions, repeated, counts = _read_decisions(review, space, space_name)
     stats = {"n_docs": 0, "n_docs_changed": 0, "n_added": 0, "n_removed": 0,
-             "n_already_applied": 0, "n_skipped_lines": 0,
+             "n_already_applied": 0, "n_skipped_lines": 0, "n_missing_files": 0,
              **{f"review_{k}": v for k, v in counts.items()}}
     report = ReadReport(source=str(corpus))
     by_doc: dict[int, list[Decision]] = {}
@@ -902,7 +908,7 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                                 repeats_of.get(number, ()))
             yield record
         if not stats["n_docs"]:  # a pipe (a file or folder was checked before)
-            raise no_documents(corpus, report.n_skipped_lines)
+            raise no_documents(corpus, report.n_skipped_lines, report.n_missing_files)
         if uris:  # the audit refused it: no review is of it
             check_not_a_vocabulary(uris, corpus)
         if by_doc:  # raised inside the atomic writer: no output file appears
@@ -936,13 +942,15 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                        plural(n, "it was", "they were"), plural(n, "it", "them"),
                        plural(n, "it", "them"))
     # a malformed line is no record, so it cannot be written: say so, not silently
+    # a folder's file deleted after the listing is counted apart: no line of it was read
     stats["n_skipped_lines"] = report.n_skipped_lines
+    stats["n_missing_files"] = report.n_missing_files
     if report.n_skipped_lines:
         line, reason = report.skipped_lines[0]
-        logger.warning("%s: %d malformed line%s skipped (on_error skip) and not written "
-                       "to %s (first at line %s: %s)", corpus, report.n_skipped_lines,
-                       plural_s(report.n_skipped_lines), output,
-                       line, reason,
+        logger.warning("%s: %s (on_error skip) and not written to %s (first at line %s: "
+                       "%s)", corpus, skipped_count(report.n_skipped_lines,
+                                                    report.n_missing_files),
+                       output, line, reason,
                        extra={"parameters": ("on_error",)})  # the CLI: --on-error
     return stats
 

@@ -1630,9 +1630,13 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
                    + ", left out of the audit")
     read = report["meta"]["read"]
     if read["n_skipped_lines"]:
-        n = read["n_skipped_lines"]
-        click.echo(f"skipped {n:,} malformed line{plural_s(n)} (--on-error skip): "
-                   "give apply-review --on-error skip too")
+        # a folder's file deleted after the listing is no malformed line: worded apart
+        gone = read.get("n_missing_files", 0)
+        malformed = read["n_skipped_lines"] - gone
+        skipped = [f"{n:,} {what}{plural_s(n)}{more}" for n, what, more in (
+            (malformed, "malformed line", ""), (gone, "file", " that went missing")) if n]
+        click.echo(f"skipped {' and '.join(skipped)} (--on-error skip): give apply-review "
+                   "--on-error skip too")
     for key, path in written.items():
         click.echo(f"{key}: {printable(path)}")
     n_rows = noise["n_flagged_wrong"] + noise["n_flagged_missing"]
@@ -1716,7 +1720,13 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force)
                    f"{plural(repeated, 'repeats', 'repeat')} an earlier row's acceptance; "
                    "each correction was applied once")
     if stats["n_skipped_lines"]:
-        skipped = stats["n_skipped_lines"]
-        click.echo(f"{skipped:,} malformed line{plural_s(skipped)} of {printable(corpus)} "
-                   f"{plural(skipped, 'was', 'were')} skipped (--on-error skip) and "
-                   f"{plural(skipped, 'is', 'are')} not in the new corpus")
+        skipped, gone = stats["n_skipped_lines"], stats["n_missing_files"]
+        # a folder's file deleted after the listing is no malformed line: worded apart
+        told = [f"{n:,} {plural(n, one, many)} of {printable(corpus)} "
+                f"{plural(n, 'was', 'were')} skipped{why} (--on-error skip) and "
+                f"{plural(n, 'is', 'are')} not in the new corpus"
+                for n, one, many, why in ((skipped - gone, "malformed line", "malformed lines",
+                                          ""),
+                                         (gone, "file", "files", " as it went missing"))
+                if n]
+        click.echo("; ".join(told))

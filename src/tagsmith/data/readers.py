@@ -1500,17 +1500,39 @@ def check_not_a_vocabulary(texts: Sequence[str], path: str | Path, *,
                                  vocab_option=vocab_option, labelled=labelled)
 
 
-def no_documents(path: str | Path, n_skipped: int = 0) -> DataError:
+def skipped_count(n_skipped: int, n_missing: int = 0) -> str:
+    """How many entries ``on_error="skip"`` skipped, worded for a message: ``n_skipped``
+    counts them all, ``n_missing`` those that were a folder's files deleted after it was
+    listed (:class:`FileGoneError`), which are no malformed lines: no line of them was
+    read. Empty when none was skipped.
+
+    >>> skipped_count(3), skipped_count(1, 1), skipped_count(3, 1)
+    ('3 malformed lines skipped', '1 file skipped that went missing', \
+'2 malformed lines skipped, 1 file skipped that went missing')
+    """
+    malformed = n_skipped - n_missing
+    parts = []
+    if malformed:
+        parts.append(f"{malformed:,} malformed line{plural_s(malformed)} skipped")
+    if n_missing:
+        parts.append(f"{n_missing:,} file{plural_s(n_missing)} skipped that went missing")
+    return ", ".join(parts)
+
+
+def no_documents(path: str | Path, n_skipped: int = 0, n_missing: int = 0) -> DataError:
     """The error refusing the corpus at ``path`` that holds no document (empty, or every
-    line malformed and ``n_skipped`` of them skipped): nothing can be trained, evaluated,
+    line malformed and ``n_skipped`` of them skipped, ``n_missing`` of those a folder's
+    files gone missing: :func:`skipped_count`): nothing can be trained, evaluated,
     calibrated or reviewed on it (train, eval, calibrate, apply-review).
 
     >>> print(no_documents("c.tsv", 3))
     c.tsv: no documents in the corpus (3 malformed lines skipped)
+    >>> print(no_documents("docs", 1, 1))
+    docs: no documents in the corpus (1 file skipped that went missing)
     """
-    return DataError("no documents in the corpus" + (
-        f" ({n_skipped:,} malformed line{plural_s(n_skipped)} skipped)"
-        if n_skipped else ""), path=path)
+    skipped = skipped_count(n_skipped, n_missing)
+    return DataError("no documents in the corpus" + (f" ({skipped})" if skipped else ""),
+                     path=path)
 
 
 def refuse_all_blank(texts: Sequence[str], path: str | Path | None, nothing_to: str, *,

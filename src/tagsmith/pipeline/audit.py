@@ -1124,6 +1124,9 @@ class AuditCorpus:
     #: the first skipped lines as ``(line, reason)`` (``--on-error skip``)
     skipped_lines: list[tuple[int | None, str]] = field(default_factory=list)
     on_error: str = "fail"
+    #: how many of the skipped were a folder's files deleted after it was listed, which
+    #: are no malformed lines (:class:`~tagsmith.data.readers.FileGoneError`)
+    n_missing_files: int = 0
 
     def __repr__(self) -> str:
         # the dataclass repr printed every text, line and id (megabytes for a real corpus)
@@ -1139,12 +1142,14 @@ MAX_SKIPPED_SHOWN = 20
 
 def read_summary(corpora: dict[str, AuditCorpus], on_error: str) -> dict:
     """How the audited files were read, for the report: the ``on_error`` policy (which
-    ``apply-review`` must be given too), how many malformed lines were skipped and the
-    first :data:`MAX_SKIPPED_SHOWN` as ``file``, ``line``, ``reason``."""
+    ``apply-review`` must be given too), how many malformed lines were skipped (and of
+    them, ``n_missing_files``, a folder's files gone missing) and the first
+    :data:`MAX_SKIPPED_SHOWN` as ``file``, ``line``, ``reason``."""
     skipped = [{"file": str(path), "line": line, "reason": reason}
                for path, data in corpora.items() for line, reason in data.skipped_lines]
     return {"on_error": on_error,
             "n_skipped_lines": sum(data.n_skipped_lines for data in corpora.values()),
+            "n_missing_files": sum(data.n_missing_files for data in corpora.values()),
             "skipped_lines": skipped[:MAX_SKIPPED_SHOWN]}
 
 
@@ -1153,10 +1158,11 @@ def check_audit_corpus(data: AuditCorpus, *, corpus: str | Path,
     """Fail with a :class:`DataError` naming the files when ``data`` (read from
     ``corpus`` with the labels of ``vocab``) has no document or no label to audit."""
     if not data.texts:
-        skipped = (f" ({data.n_skipped_lines:,} malformed line"
-                   f"{'' if data.n_skipped_lines == 1 else 's'} skipped)"
-                   if data.n_skipped_lines else "")
-        raise DataError(f"no documents to audit{skipped}", path=corpus)
+        from tagsmith.data.readers import skipped_count
+
+        skipped = skipped_count(data.n_skipped_lines, data.n_missing_files)
+        raise DataError(f"no documents to audit{f' ({skipped})' if skipped else ''}",
+                        path=corpus)
     # a folder whose documents have no label file beside them, or a CSV column named
     # 'tags', reads as no labels at all: the error says where labels go
     # an in-memory corpus (Corpus.source "<memory>") has no file layout to follow: its
@@ -1238,4 +1244,4 @@ def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels
     return AuditCorpus(texts, labels_matrix(docs, len(label_space)), lines,
                        _UniqueIds(doc_ids),
                        report.unknown_labels, report.n_skipped_lines,
-                       list(report.skipped_lines), on_error)
+                       list(report.skipped_lines), on_error, report.n_missing_files)
