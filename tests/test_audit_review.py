@@ -1585,3 +1585,40 @@ def test_a_folder_whose_only_file_went_missing_has_no_malformed_line(tmp_path, m
     with pytest.raises(DataError, match=r"no documents in the corpus \(1 file skipped that "
                                         r"went missing\)$"):
         apply_review(docs, review, tmp_path / "out.tsv", SPACE, on_error="skip")
+
+
+def test_a_csv_corpus_keeps_its_labels_cell_separators(tmp_path):
+    """apply-review rewrote every CSV labels cell: 'rain|sun' became 'rain sun' in rows
+    no decision named, so a diff of input and output showed every row, not the accepted
+    changes. Each cell keeps what it put between its labels, a label added to a cell of
+    one is separated as the cells before it, and a cell whose separator would not read
+    back to its labels (a name with a space joined by spaces) is written as before."""
+    source = tmp_path / "c.csv"
+    rows = ["id,text,labels",
+            "d1,Heavy rain all day,rain|sun",
+            "d2,Bright sun,sun",
+            'd3,Cold snow,"snow; rain"',
+            "d4,Grey day,<http://x/rain> <http://x/sun>",
+            "d5,Snow at last,snow|",
+            "d6,Fog,"]
+    source.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    review = _review(tmp_path, [_row(1, "missing", "http://x/snow", "Bright sun"),
+                                _row(2, "wrong", "http://x/rain", "Cold snow"),
+                                _row(3, "missing", "http://x/snow", "Grey day")])
+    stats = apply_review(source, review, tmp_path / "out.csv", SPACE)
+    assert (stats["n_added"], stats["n_removed"]) == (2, 1)
+    written = (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines()
+    assert written == [*rows[:2], "d2,Bright sun,sun|snow", "d3,Cold snow,snow",
+                       "d4,Grey day,<http://x/rain> <http://x/sun> <http://x/snow>", *rows[5:]]
+    assert [r.labels for r in read_records(tmp_path / "out.csv")] == [
+        ("rain", "sun"), ("sun", "snow"), ("snow",),
+        ("<http://x/rain>", "<http://x/sun>", "<http://x/snow>"), ("snow",), ()]
+    # a separator that would split a name: written as a cell holding it always was
+    space = _literature_space("Greek language literature")
+    spaced = tmp_path / "spaced.csv"
+    spaced.write_text("text,labels\nHomer,<http://x/po> <http://x/gl>\nSappho,poetry\n",
+                      encoding="utf-8")
+    apply_review(spaced, _review(tmp_path, [_row(1, "missing", "http://x/gl", "Sappho")]),
+                 tmp_path / "spaced-out.csv", space)
+    assert (tmp_path / "spaced-out.csv").read_text(encoding="utf-8").splitlines()[2] == \
+        ",Sappho,poetry|Greek language literature"

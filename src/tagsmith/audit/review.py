@@ -886,6 +886,8 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
 
     def changed_records():
         style: list[str] = []  # the key style of the last labelled record, for new keys
+        # what the last CSV labels cell put between its labels: a CSV written keeps it
+        joiner: str | None = None
         # the texts read while each is a lone <URI>: a vocabulary, if none is not (a pipe
         # only: a file or folder was checked before the review was read)
         uris: list[str] | None = None if checked else []
@@ -903,9 +905,13 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
             if record.labels:
                 style = list(record.labels)
                 unknown.update(key for key in record.labels if _resolve(space, key) is None)
+            joiner = record.label_joiner or joiner
             if todo:
                 record = _apply(record, todo, space, review, stats, style,
                                 repeats_of.get(number, ()))
+                if record.label_joiner is None and joiner:
+                    # a label added to a cell of one: separated as the cells before it
+                    record = dataclasses.replace(record, label_joiner=joiner)
             yield record
         if not stats["n_docs"]:  # a pipe (a file or folder was checked before)
             raise no_documents(corpus, report.n_skipped_lines, report.n_missing_files)

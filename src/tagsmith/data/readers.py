@@ -108,6 +108,10 @@ class Record:
     metadata: Mapping[str, object] = field(default_factory=lambda: _EMPTY)
     #: a JSONL ``id`` given as an integer, so a rewritten corpus keeps it one
     int_id: int | None = field(default=None, compare=False)
+    #: what a CSV ``labels`` cell put between its labels (``"|"``, ``"; "``, ``" "``;
+    #: ``"|"`` of one label ending in ``|``), so a rewritten CSV keeps it
+    #: (:func:`~tagsmith.data.writers.label_cell`); None where the cell tells none
+    label_joiner: str | None = field(default=None, compare=False)
 
 
 class _Malformed(Exception):
@@ -1265,14 +1269,32 @@ def _csv_record(row: list[str], columns: dict[str, int], width: int, line: int,
             raise _Malformed(f"a value in column {i + 1}, which the header leaves unnamed "
                              f"as it does column {columns[''] + 1}; name the columns")
     labels: tuple[str, ...] = ()
+    joiner = None
     if "labels" in columns:
         labels, numeric = _split_label_cell(row[columns["labels"]])
         if numeric and numbers is not None:
             numbers.append((line, row[columns["labels"]], labels))
+        joiner = _label_joiner(row[columns["labels"]], labels)
     doc_id = (row[columns["id"]].strip() or None) if "id" in columns else None
     metadata = {name: row[i] for name, i in columns.items() if name not in ("text", "labels", "id")}
     return Record(row[columns["text"]].strip(), labels, doc_id, line, source,
-                  MappingProxyType(metadata) if metadata else _EMPTY)
+                  MappingProxyType(metadata) if metadata else _EMPTY, label_joiner=joiner)
+
+
+def _label_joiner(cell: str, labels: tuple[str, ...]) -> str | None:
+    """What ``cell`` puts between its first two ``labels`` (:attr:`Record.label_joiner`),
+    ``"|"`` for one label written with a ``|``, else None.
+
+    >>> _label_joiner("a | b|c", ("a", "b", "c")), _label_joiner("x|", ("x",))
+    (' | ', '|')
+    >>> _label_joiner("a", ("a",)) is None, _label_joiner("<u:1> Art, Modern", ("<u:1>",))
+    (True, None)
+    """
+    if len(labels) < 2:
+        return "|" if labels and "|" in cell else None
+    end = cell.find(labels[0]) + len(labels[0])
+    start = cell.find(labels[1], end)
+    return cell[end:start] if start > end else None
 
 
 # -- document directories -----------------------------------------------------------------------

@@ -20,7 +20,13 @@ from tagsmith._plural import plural_s
 from tagsmith.data.corpus import write_tsv
 from tagsmith.data.csvlimits import csv_writer
 from tagsmith.data.labelspace import LabelSpace
-from tagsmith.data.readers import Record, _check_format, detect_format, unencodable
+from tagsmith.data.readers import (
+    Record,
+    _check_format,
+    detect_format,
+    split_label_cell,
+    unencodable,
+)
 from tagsmith.data.textio import atomic_text_writer, json_line
 from tagsmith.exceptions import CorpusFormatError, UnsupportedFormatError
 
@@ -107,7 +113,8 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
                     f"label key {piped[0][:80]!r} contains '|', which a CSV labels cell "
                     "splits on; write this corpus as .jsonl or .tsv instead",
                     path=record.source, line=record.line)
-            row = [record.doc_id or "", record.text, label_cell(record.labels),
+            row = [record.doc_id or "", record.text,
+                   label_cell(record.labels, record.label_joiner),
                    *[_cell(record.metadata.get(c, "")) for c in columns]]
             try:
                 # a row of bare empty cells (",,") is a spreadsheet's padding to the
@@ -158,18 +165,29 @@ class _TsvLosses:
                            plural_s(self.reflowed))
 
 
-def label_cell(keys: Iterable[str]) -> str:
+def label_cell(keys: Iterable[str], joiner: str | None = None) -> str:
     """A CSV ``labels`` cell that :func:`~tagsmith.data.readers.split_label_cell` reads
-    back to ``keys``: space-separated, or ``|``-separated when a key has whitespace, a
-    ``;`` or a ``,`` (a single such key gets a trailing ``|``, or it would read back as
-    several).
+    back to ``keys``: joined with ``joiner`` (what the cell read had between its labels,
+    :attr:`~tagsmith.data.readers.Record.label_joiner`: a rewritten corpus differs from
+    its input only where its labels do) where that reads back to ``keys``, else
+    space-separated, or ``|``-separated when a key has whitespace, a ``;`` or a ``,`` (a
+    single such key gets a trailing ``|``, or it would read back as several).
 
     >>> label_cell(["<http://x/1>", "rain"]), label_cell(["climate change", "rain"])
     ('<http://x/1> rain', 'climate change|rain')
     >>> label_cell(["climate change"]), label_cell(["a,b"])
     ('climate change|', 'a,b|')
+    >>> label_cell(["rain", "sun"], "|"), label_cell(["a b", "c"], "; ")
+    ('rain|sun', 'a b; c')
+    >>> label_cell(["rain"], "|"), label_cell(["a b", "c"], " ")
+    ('rain|', 'a b|c')
     """
     keys = list(keys)
+    if joiner and keys:
+        # one label of a cell that had a "|" keeps it ("rain|"): it reads back as one
+        cell = joiner.join(keys) if len(keys) > 1 or "|" not in joiner else keys[0] + "|"
+        if split_label_cell(cell) == tuple(keys):
+            return cell
     if not any(any(c.isspace() or c in ";," for c in key) for key in keys):
         return " ".join(keys)
     return "|".join(keys) + ("|" if len(keys) == 1 else "")
