@@ -292,8 +292,8 @@ def test_apply_review_with_no_decision_filled_in_warns(audited, corpus_with_prob
     assert warnings == [f"none of the {n_rows:,} rows of {review} has a decision filled in: "
                         f"{out} holds the documents of {corpus} unchanged; fill in the "
                         "decision column with accept or reject (also accepted/rejected, "
-                        "yes/no, y/n, true/false, 1/0, 1.0/0.0, or x to accept) and run "
-                        "apply-review again"]
+                        "yes/no, y/n, true/false, 1/0, 1.0/0.0, or x, \u2713 or \u2714 to "
+                        "accept) and run apply-review again"]
     # one row rejected is a review: no warning
     with open(review, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
@@ -1750,7 +1750,9 @@ def test_apply_review_help_names_every_decision_spelling():
     from tagsmith.audit.review import ACCEPT, REJECT
 
     shown = invoke("apply-review", "--help").output
-    assert (ACCEPT | REJECT) <= set(re.findall(r"[a-z0-9]+(?:\.[0-9]+)?", shown.lower()))
+    # a tick (\u2713, \u2714) accepts as well
+    words = re.findall(r"[a-z0-9]+(?:\.[0-9]+)?|[\u2713\u2714]", shown.lower())
+    assert (ACCEPT | REJECT) <= set(words)
 
 
 def test_an_audit_of_few_distinct_texts_warns_its_bounds_say_nothing(tmp_path, caplog):

@@ -1339,7 +1339,8 @@ def test_every_decision_spelling_is_honoured_and_named_where_the_reviewer_looks(
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
     documented = readme[readme.index("**The review queue**"):][:400]
     for where in (str(error.value), documented):
-        assert spellings <= set(re.findall(r"[a-z0-9]+(?:\.[0-9]+)?", where.lower())), where
+        words = re.findall(r"[a-z0-9]+(?:\.[0-9]+)?|[\u2713\u2714]", where.lower())
+        assert spellings <= set(words), where
 
 
 def test_a_decision_of_1_0_or_0_0_is_honoured_as_1_or_0(tmp_path, corpus):
@@ -1622,3 +1623,38 @@ def test_a_csv_corpus_keeps_its_labels_cell_separators(tmp_path):
                  tmp_path / "spaced-out.csv", space)
     assert (tmp_path / "spaced-out.csv").read_text(encoding="utf-8").splitlines()[2] == \
         ",Sappho,poetry|Greek language literature"
+
+
+@pytest.mark.parametrize("action, kind, labels", [
+    ("add", "missing", [["rain"], ["rain", "sun", "snow"]]),
+    ("remove", "wrong", [["rain"], ["sun"]]),
+])
+def test_an_accepted_row_with_no_kind_takes_it_from_its_action(tmp_path, corpus, action,
+                                                               kind, labels):
+    """A row added by hand with kind left empty was refused as "kind must be one of
+    missing, wrong, found ''" though its action said what to do."""
+    uri = "http://x/snow" if action == "add" else "http://x/rain"
+    row = {**_row(1, kind, uri, "Bright sun and heat"), "kind": "", "action": action}
+    decisions, _ = read_decisions(_review(tmp_path, [row]), SPACE)
+    assert [d.kind for d in decisions] == [kind]
+    apply_review(corpus, _review(tmp_path, [row]), tmp_path / "out.jsonl", SPACE)
+    written = [json.loads(line)["labels"] for line in
+               (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()[:2]]
+    assert [[key.rsplit("/", 1)[1].strip(">") for key in keys] for keys in written] == labels
+
+
+def test_a_row_with_neither_kind_nor_action_is_refused_naming_both(tmp_path, corpus):
+    row = {**_row(1, "missing", "http://x/snow", "Bright sun and heat"), "kind": "",
+           "action": ""}
+    with pytest.raises(ReviewFormatError, match=r"review.csv:2: kind must be one of missing, "
+                                                r"wrong \(or leave it empty and give action "
+                                                r"add or remove\), found ''$"):
+        read_decisions(_review(tmp_path, [row]), SPACE)
+
+
+@pytest.mark.parametrize("tick", ["\u2713", "\u2714"])
+def test_a_tick_accepts_a_row(tmp_path, tick):
+    """A check mark, as many reviewers mark a row taken, was refused as no decision."""
+    row = _row(1, "missing", "http://x/snow", "Bright sun and heat", decision=tick)
+    decisions, counts = read_decisions(_review(tmp_path, [row]), SPACE)
+    assert counts["accepted"] == 1 and [d.kind for d in decisions] == ["missing"]

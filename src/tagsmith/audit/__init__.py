@@ -40,4 +40,4 @@ COOCCURRENCE_GRID = (0.0, 0.1, 0.3, 1.0, 3.0)
 #: the CLI can show it without loading numpy: ``TRUE``/``FALSE`` (a spreadsheet's
 #: boolean cell) and ``accepted``/``rejected`` were honoured but named nowhere
 DECISION_VALUES = ("accept or reject (also accepted/rejected, yes/no, y/n, true/false, 1/0, "
-                   "1.0/0.0, or x to accept)")
+                   "1.0/0.0, or x, \u2713 or \u2714 to accept)")

@@ -84,8 +84,12 @@ REQUIRED = ("decision", "kind", "label_uri", "doc", "doc_key")
 _READ = (*REQUIRED, "action", "doc_id")
 #: what accepting a candidate of each kind does to the corpus
 ACTIONS = {"missing": "add", "wrong": "remove"}
+#: the kind an accepted row's action implies, where its kind is left empty
+KIND_OF_ACTION = {action: kind for kind, action in ACTIONS.items()}
 # 1.0/0.0: a spreadsheet that turned the 1 into a number writes it so, and JSON's 1.0
-ACCEPT = frozenset({"accept", "accepted", "yes", "y", "1", "1.0", "true", "x"})
+# a tick (check mark) is how many reviewers mark a row taken
+ACCEPT = frozenset({"accept", "accepted", "yes", "y", "1", "1.0", "true", "x", "\u2713",
+                    "\u2714"})
 REJECT = frozenset({"reject", "rejected", "no", "n", "0", "0.0", "false"})
 #: every decision honoured (a set built once: the reader tests each filled cell)
 _DECISIONS = ACCEPT | REJECT
@@ -500,11 +504,15 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
             _check_verdict(verdicts, pair, False, row, path, line)
             continue
         # case-insensitive, as decision and action are ("Missing" from a spreadsheet)
-        kind = str(row["kind"]).strip().lower()
-        if kind not in KINDS:
-            raise ReviewFormatError(f"kind must be one of {', '.join(KINDS)}, found {kind!r}",
-                                    path=path, line=line)
+        kind = str(row["kind"] or "").strip().lower()
         action = str(row.get("action") or "").strip().lower()
+        if not kind and action in KIND_OF_ACTION:
+            # a row added by hand that says only what to do: the action tells the kind
+            kind = KIND_OF_ACTION[action]
+        if kind not in KINDS:
+            either = " (or leave it empty and give action add or remove)" if not kind else ""
+            raise ReviewFormatError(f"kind must be one of {', '.join(KINDS)}{either}, found "
+                                    f"{kind!r}", path=path, line=line)
         if action and action != ACTIONS[kind]:
             raise ReviewFormatError(f"action {action!r} contradicts kind {kind!r}, whose "
                                     f"accepted correction is to {ACTIONS[kind]} the label; "
