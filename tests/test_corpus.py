@@ -516,6 +516,22 @@ def test_csv_blank_lines_before_the_header_are_named(tmp_path):
             assert shown in str(info.value), str(info.value)
 
 
+@pytest.mark.parametrize("content, shown", [
+    ("sep=;\n\ntext;labels\nhello;x\n", "line 2 is blank: the header row (with a 'text' "
+     "column) must be the first line after the sep= line"),
+    ("sep=;\n\n\ntext;labels\nhello;x\n", "lines 2-3 are blank: the header row"),
+    ("sep=;\n\n\n", "every line after the sep= line is blank: no header row (expected a "
+     "header row with a 'text' column on line 2)"),
+])
+def test_csv_blank_lines_after_a_sep_line_are_counted_from_line_2(tmp_path, content, shown):
+    """Blank lines below Excel's sep=; line were counted from line 1, the sep= line:
+    "blank.csv:1: lines 1-3 are blank" of a file whose line 1 is not."""
+    path = write(tmp_path / "blank.csv", content)
+    with pytest.raises(CorpusFormatError) as info:
+        list(read_csv(path))
+    assert info.value.line == 2 and shown in str(info.value), str(info.value)
+
+
 def test_csv_header_naming_a_column_twice_is_refused(tmp_path):
     # the cells under the later column were dropped, silently (a second text column's
     # words, a second labels column's labels, a metadata column's values)

@@ -453,6 +453,18 @@ def test_csv_blank_lines_before_the_header_are_named_whatever_on_error_says(tmp_
             assert shown in str(info.value) and "columns found" not in str(info.value)
 
 
+def test_csv_blank_lines_after_a_sep_line_are_counted_from_line_2(tmp_path):
+    # "blank.csv:1: lines 1-2 are blank" where line 1 is Excel's sep=; line
+    path = tmp_path / "blank.csv"
+    path.write_text("sep=;\n\nuri;label_en\nhttp://x/a;a\n", encoding="utf-8")
+    with pytest.raises(VocabularyError) as info:
+        load_vocabulary(path)
+    assert info.value.line == 2 and str(info.value).startswith(
+        f"{path}:2: line 2 is blank: the header row (with a 'uri' column) must be the "
+        "first line after the sep= line")
+    assert str(info.value).endswith("remove the blank line before line 3")
+
+
 def test_csv_quote_left_open_is_an_error_naming_the_line_not_lost_concepts(tmp_path):
     # line 3 opens a quote it never closes: the concepts after it used to become part
     # of its label, silently (with on_error="skip" too)

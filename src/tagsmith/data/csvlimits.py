@@ -62,10 +62,11 @@ def csv_field_limit() -> Iterator[int]:
 
 
 def blank_header_error(reader: Reader, path: str | Path, error: type[DataError], column: str,
-                       unit: str = "row") -> DataError:
-    r"""The error for a CSV file (a corpus, a vocabulary) whose header row, line 1, is
-    blank (no cell but whitespace), naming the blank lines and the first line that is
-    not. ``reader`` has just read line 1; ``column`` is the one the header must name.
+                       unit: str = "row", first: int = 1) -> DataError:
+    r"""The error for a CSV file (a corpus, a vocabulary) whose header row, line
+    ``first`` (2 below Excel's ``sep=;`` line), is blank (no cell but whitespace),
+    naming the blank lines and the first line that is not. ``reader`` has just read
+    line ``first``; ``column`` is the one the header must name.
 
     It is an error whatever ``--on-error`` says: the header says which cell of every
     row is which, so it cannot be skipped as a malformed row is, and a later line taken
@@ -84,19 +85,29 @@ def blank_header_error(reader: Reader, path: str | Path, error: type[DataError],
     >>> one = blank_header_error(csv.reader(io.StringIO("\nuri\n")), "v.csv", DataError, "uri")
     >>> str(one).endswith("remove the blank line before line 2")
     True
+    >>> reader = csv.reader(io.StringIO('sep=;\n\nuri\n'))
+    >>> _, _ = next(reader), next(reader)
+    >>> error = blank_header_error(reader, "v.csv", DataError, "uri", first=2)
+    >>> error.line, str(error).split(": ", 1)[1].split(", as")[0].split(": ")[1]
+    (2, "the header row (with a 'uri' column) must be the first line after the sep= line")
+    >>> str(error).split(": ")[1], str(error).endswith("blank line before line 3")
+    ('line 2 is blank', True)
     """
     while True:
         start = reader.line_num + 1
         row = next_csv_row(reader, path, start, error, unit)
+        # below a sep= line, the blank lines counted from the line after it
+        after = "" if first == 1 else " after the sep= line"
         if row is None:
-            return error(f"every line is blank: no header row (expected a header row with "
-                         f"a {column!r} column on line 1)", path=path, line=1)
+            return error(f"every line{after} is blank: no header row (expected a header row "
+                         f"with a {column!r} column on line {first})", path=path, line=first)
         if any(cell.strip() for cell in row):
-            lines = "line 1 is" if start == 2 else f"lines 1-{start - 1} are"
+            n = start - first
+            lines = f"line {first} is" if n == 1 else f"lines {first}-{start - 1} are"
             return error(f"{lines} blank: the header row (with a {column!r} column) must be "
-                         "the first line, as --on-error skip cannot skip it (it says which "
-                         "cell of each row is which); remove the blank "
-                         f"line{plural_s(start - 1)} before line {start}", path=path, line=1)
+                         f"the first line{after}, as --on-error skip cannot skip it (it says "
+                         "which cell of each row is which); remove the blank "
+                         f"line{plural_s(n)} before line {start}", path=path, line=first)
 
 
 def next_csv_row(reader: Reader, path: str | Path, start: int, error: type[DataError],

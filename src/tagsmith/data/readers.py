@@ -1163,7 +1163,8 @@ def _csv_records(path: Path, on_error) -> Iterator[Record]:
         raise CorpusFormatError("empty file, expected a header row with a 'text' column",
                                 path=path, line=1)
     if not any(cell.strip() for cell in header):
-        raise blank_header_error(reader, path, CorpusFormatError, "text", "record")
+        raise blank_header_error(reader, path, CorpusFormatError, "text", "record",
+                                 first=2 if sep_line else 1)
     columns = _csv_columns(header, path, reader.line_num, last[0])
     # columns read into no field: the unnamed ones after the first (metadata '')
     unread = tuple(sorted(set(range(len(header))) - set(columns.values())))

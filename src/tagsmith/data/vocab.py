@@ -338,7 +338,8 @@ def _csv_rows(path: Path, language: str) -> Iterator[Row]:
             raise VocabularyError("empty file, expected a CSV header with a 'uri' column",
                                   path=path)
         if not any(cell.strip() for cell in header):
-            raise blank_header_error(reader, path, VocabularyError, "uri")
+            raise blank_header_error(reader, path, VocabularyError, "uri",
+                                     first=2 if sep_line else 1)
         columns = [_csv_column(name, language) for name in header]
         if ("uri", None) not in columns:
             # a corpus given where a vocabulary goes (train --vocab corpus.csv): say so,
