@@ -3557,3 +3557,26 @@ def test_a_folder_document_named_in_bytes_that_are_no_utf8_gets_a_text_id(bundle
     ids = [json.loads(line)["doc"] for line in result.stdout_bytes.decode("utf-8").splitlines()]
     assert ids == ["b", "caf\\xe9"]
     assert [r.doc_id for r in read_directory(docs)] == ["b", "caf\\xe9"]
+
+
+def test_a_message_naming_a_file_in_bytes_that_are_no_utf8_writes_them_as_ids_do(bundle,
+                                                                                  tmp_path):
+    """suggest and train on a folder whose caf\\xe9.txt holds bytes that are no UTF-8 said
+    'caf\\udce9.txt: not valid UTF-8' (stderr's escape of Python's lone surrogate): the
+    name is written \\xNN, as the document's id is, in errors and in warnings."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    try:
+        with open(os.path.join(os.fsencode(docs), b"caf\xe9.txt"), "wb") as out:
+            out.write(b"bad \xff\xfe text")
+    except (OSError, ValueError):  # a file system of UTF-8 names only (macOS)
+        pytest.skip("this file system refuses file names that are not UTF-8")
+    (docs / "a.txt").write_text("so sad", encoding="utf-8")
+    result = CliRunner().invoke(tagsmith_cli.cli, ["-q", "suggest", str(bundle), str(docs)])
+    assert result.exit_code == 3
+    assert f"{docs}/caf\\xe9.txt:1: not valid UTF-8" in result.output, result.output
+    assert "udce9" not in result.output
+    result = CliRunner().invoke(tagsmith_cli.cli, ["train", str(docs), "-o",
+                                                   str(tmp_path / "b")])
+    assert result.exit_code == 3
+    assert f"{docs}:2: caf\\xe9.txt: not valid UTF-8" in result.output, result.output

@@ -1279,14 +1279,32 @@ def warn_unnamed_language(space: LabelSpace, lang: str, option: str = "--lang") 
 
 #: C0 controls, DEL and C1 controls: what a terminal may take for (part of) an escape
 #: sequence (ESC starts CSI/OSC sequences, U+009B is an 8-bit CSI, U+009D an 8-bit OSC)
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-_CONTROL_NO_LAYOUT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# and a lone surrogate left by printable()'s _name_bytes (one that is no byte)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL_NO_LAYOUT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 _NAMED_CONTROLS = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+#: a file name's bytes that are not in the locale's encoding, as Python reads them
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+#: a run of them that stands for bytes (surrogateescape: U+DC80-U+DCFF, 0x80-0xff);
+#: another surrogate is escaped \uXXXX
+_ESCAPED_BYTES = re.compile("[\udc80-\udcff]+")
 
 
 def _escape_control(match: re.Match) -> str:
     char = match.group()
-    return _NAMED_CONTROLS.get(char) or f"\\x{ord(char):02x}"
+    code = ord(char)
+    if code >= 0xd800:  # a lone surrogate that stands for no byte of a name
+        return f"\\u{code:04x}"
+    return _NAMED_CONTROLS.get(char) or f"\\x{code:02x}"
+
+
+def _name_bytes(text: str) -> str:
+    r"""``text`` with the bytes of a file name that Python read as lone surrogates
+    (surrogateescape) decoded as UTF-8 where they are (a UTF-8 name read in a POSIX
+    locale: written back as it was) and written ``\xNN`` where they are not, as
+    :func:`~tagsmith.data.readers.document_id` writes them (stderr wrote "\udce9")."""
+    return _ESCAPED_BYTES.sub(lambda run: bytes(ord(c) - 0xdc00 for c in run.group())
+                              .decode("utf-8", "backslashreplace"), text)
 
 
 def printable(value: object, *, keep_layout: bool = False) -> str:
@@ -1300,9 +1318,21 @@ def printable(value: object, *, keep_layout: bool = False) -> str:
     'a\\x1b]0;pwned\\x07\\tb\\x9b'
     >>> printable("two\nlines\x1b", keep_layout=True)
     'two\nlines\\x1b'
+
+    A file name's bytes that are not UTF-8 (lone surrogates, as Python reads them) are
+    written ``\xNN``, as :func:`~tagsmith.data.readers.document_id` writes them:
+
+    >>> import os
+    >>> printable(os.fsdecode(b"docs/caf\xe9.txt: not valid UTF-8"))
+    'docs/caf\\xe9.txt: not valid UTF-8'
+    >>> printable("caf\udcc3\udca9 \ud800")  # UTF-8 bytes read as surrogates: as they were
+    'café \\ud800'
     """
     pattern = _CONTROL_NO_LAYOUT if keep_layout else _CONTROL
-    return pattern.sub(_escape_control, str(value))
+    text = str(value)
+    if _LONE_SURROGATE.search(text) is not None:
+        text = _name_bytes(text)
+    return pattern.sub(_escape_control, text)
 
 
 _TSV_SPECIAL = re.compile(r"[\\\x00-\x1f\x7f-\x9f]")
