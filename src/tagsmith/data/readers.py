@@ -1077,12 +1077,16 @@ def _json_id(value: object) -> str | None:
 #: them; a ``,`` or ``;`` inside one is no separator (a ``>`` closing no ``<``, as in
 #: ``a, b>c``, ends nothing: the lookahead ``,(?![^<>]*>)`` took it for a URI's end)
 _CELL_URI = re.compile(r"<[^<>]*>")
+#: a ``<uri>`` holding a ``,`` or ``;``
+_SEPARATOR_IN_URI = re.compile(r"<[^<>;,]*[;,][^<>]*>")
 #: a cell of one ``<uri>`` followed by a name holding a ``,`` or ``;``: a label and its
 #: name (``<http://x/1> Art, Modern``), which a split cut into ``<http://x/1> Art``
-#: and ``Modern``
-_URI_AND_NAME = re.compile(r"\s*(<[^<>\s]+>)\s+[^<>|]*[;,][^<>|]*")
-#: a labels part that is a number (``1,000`` split at its comma gives ``1`` and ``000``)
-_NUMERIC = re.compile(r"\d+(?:\.\d+)?")
+#: and ``Modern``; the name begins with no separator (``<http://x/1> , foo`` is two
+#: labels, where ``foo`` was dropped as the URI's name)
+_URI_AND_NAME = re.compile(r"\s*(<[^<>\s]+>)\s+[^<>|;,\s][^<>|]*[;,][^<>|]*")
+#: a number with thousands separators (``1,000``, ``12,345.5``), split at its commas
+#: into labels; ``4,27`` or ``2, 5`` (numeric label ids, as GoEmotions' are) is none
+_THOUSANDS = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w.])")
 
 
 def split_label_cell(cell: str) -> tuple[str, ...]:
@@ -1105,24 +1109,35 @@ def split_label_cell(cell: str) -> tuple[str, ...]:
 
 
 def _split_label_cell(cell: str) -> tuple[tuple[str, ...], bool]:
-    """:func:`split_label_cell`'s labels, and whether a split at a ``,`` left a number on
-    each side of it (``1,000``: a thousands separator, or two labels?)."""
+    """:func:`split_label_cell`'s labels, and whether a split at a ``,`` cut what reads
+    as one number with thousands separators (``1,000``: one number, or two labels?)."""
     if "|" in cell:
         return tuple(part.strip() for part in cell.split("|") if part.strip()), False
-    named = _URI_AND_NAME.fullmatch(cell)
-    if named is not None:
-        return (named.group(1),), False
-    # the separators outside every <uri>: the cell with its URIs blanked out, as long
-    masked = _CELL_URI.sub(lambda uri: " " * len(uri.group()), cell)
+    # the scans below ran on every row, a cell of space-separated <uri>s too, and read
+    # a corpus in twice the time: a cell of no separator, or of no '<', needs none
+    if ";" not in cell and "," not in cell:
+        return tuple(cell.split()), False
+    masked = cell
+    if "<" in cell:
+        named = _URI_AND_NAME.fullmatch(cell)
+        if named is not None:
+            return (named.group(1),), False
+        # the separators outside every <uri>: the cell with its URIs blanked out, as long
+        # (where one holds a separator)
+        if _SEPARATOR_IN_URI.search(cell) is not None:
+            masked = _CELL_URI.sub(lambda uri: " " * len(uri.group()), cell)
     for separator in ";,":
-        cuts = [i for i, c in enumerate(masked) if c == separator]
-        if cuts:
-            parts = [cell[a + 1:b].strip() for a, b in zip([-1, *cuts], [*cuts, len(cell)],
-                                                           strict=True)]
-            numeric = separator == "," and any(
-                _NUMERIC.fullmatch(left) and _NUMERIC.fullmatch(right)
-                for left, right in itertools.pairwise(parts))
-            return tuple(part for part in parts if part), numeric
+        if separator not in masked:
+            continue
+        if masked is cell:
+            parts = [part.strip() for part in cell.split(separator)]
+        else:
+            parts, start = [], 0
+            for piece in masked.split(separator):
+                parts.append(cell[start:start + len(piece)].strip())
+                start += len(piece) + 1
+        numeric = separator == "," and _THOUSANDS.search(masked) is not None
+        return tuple(part for part in parts if part), numeric
     return tuple(cell.split()), False
 
 
@@ -1191,10 +1206,10 @@ def _csv_records(path: Path, on_error) -> Iterator[Record]:
 def _warn_numbers_split(path: Path, numbers: list[tuple[int, str, tuple[str, ...]]]
                         ) -> None:
     """Warn once a file is read (not again for the same unchanged file, read for its
-    labels and then its data) of its labels cells split at a comma with a number on
-    each side: ``1,000`` is the labels ``1`` and ``000`` by the cell's rule (a comma
-    separates labels), where a spreadsheet may have written one number with a thousands
-    separator."""
+    labels and then its data) of its labels cells split at the commas of what reads as
+    one number with thousands separators: ``1,000`` is the labels ``1`` and ``000`` by
+    the cell's rule (a comma separates labels), where a spreadsheet may have written
+    one number so (``4,27`` or ``2, 5``, numeric label ids, is not warned about)."""
     if not numbers:
         return
     key = (str(path), _modified(path), len(numbers), numbers[0][0])
