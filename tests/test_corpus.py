@@ -2030,3 +2030,31 @@ def test_an_ole2_file_that_is_no_workbook_gets_advice_that_fits(tmp_path, name, 
         with pytest.raises((CorpusFormatError, UnsupportedFormatError)) as info:
             list(read_records(path))
         assert 'save the sheet as "CSV UTF-8"' in str(info.value), workbook
+
+
+def test_a_folder_id_written_with_xnn_that_another_file_has_is_refused(tmp_path):
+    """A name's bytes that are not UTF-8 are written \\xNN in its document's id, so
+    caf<0xe9>.txt and a file literally named caf\\xe9.txt had one id: read as two
+    documents of one id, refused by the audit as 'the id ... of the document at line 1
+    too ... (or drop the id column)', a folder having no id column, and trained on with
+    a warning to give each document an id of its own. Refused naming both files."""
+    from tagsmith.data.readers import read_directory
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    try:
+        with open(os.path.join(os.fsencode(docs), b"caf\xe9.txt"), "wb") as out:
+            out.write(b"one")
+    except (OSError, ValueError):  # a file system of UTF-8 names only (macOS)
+        pytest.skip("this file system refuses file names that are not UTF-8")
+    (docs / "caf\\xe9.txt").write_text("two", encoding="utf-8")
+    (docs / "b.txt").write_text("three", encoding="utf-8")
+    with pytest.raises(CorpusFormatError) as info:
+        list(read_directory(docs))
+    assert str(info.value) == (
+        f"{docs}:3: 'caf\\xe9.txt': its id 'caf\\xe9' is that of 'caf\\\\xe9.txt' too (a "
+        "name's bytes that are not UTF-8 are written \\xNN in its document's id): rename "
+        "one of them")
+    report = ReadReport()
+    assert [r.text for r in read_directory(docs, on_error=report.skip_line)] == ["three", "two"]
+    assert report.n_skipped_lines == 1

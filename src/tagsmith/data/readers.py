@@ -1398,7 +1398,18 @@ def _directory_records(path: Path, on_error) -> Iterator[Record]:
     n_read, no_sidecar = 0, []
     files, sidecars = _list_documents(path)
     _warn_other_case(path)
+    escaped: dict[str, str] = {}  # the ids holding a '\\' and their files' names
     for index, txt in enumerate(files, 1):
+        doc_id = document_id(txt)
+        if "\\" in doc_id and escaped.setdefault(doc_id, txt.name) != txt.name:
+            # caf<0xe9>.txt's id is that of a file named caf\xe9.txt: two documents
+            # of one id, refused by the audit as if the folder had an id column
+            on_error(CorpusFormatError(
+                f"{_bytes_name(txt.name)}: its id '{doc_id}' is that of "
+                f"{_bytes_name(escaped[doc_id])} too (a name's bytes that are not UTF-8 "
+                "are written \\xNN in its document's id): rename one of them",
+                path=path, line=index))
+            continue
         try:
             text = _read_utf8(txt)
             labels = _sidecar_labels(txt, sidecars)
@@ -1409,7 +1420,7 @@ def _directory_records(path: Path, on_error) -> Iterator[Record]:
         n_read += 1
         if labels is None:
             no_sidecar.append(txt.name)
-        yield Record(text.strip(), labels or (), document_id(txt), index, str(txt))
+        yield Record(text.strip(), labels or (), doc_id, index, str(txt))
     if 0 < len(no_sidecar) < n_read:
         count = len(no_sidecar)
         logger.warning("%s: %d of %d documents %s no label file (first: %s) and %s read as "
@@ -1434,6 +1445,17 @@ def document_id(path: Path) -> str:
     if LONE_SURROGATE.search(stem) is None:
         return stem
     return stem.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _bytes_name(name: str) -> str:
+    r"""A file's ``name`` quoted, byte for byte: a byte that is not UTF-8 written
+    ``\xNN``, a backslash ``\\`` (``'caf\xe9.txt'`` and ``'caf\\xe9.txt'`` told apart).
+
+    >>> import os
+    >>> print(_bytes_name(os.fsdecode(b"caf\xe9.txt")), _bytes_name("caf\\xe9.txt"))
+    'caf\xe9.txt' 'caf\\xe9.txt'
+    """
+    return repr(os.fsencode(name))[1:]
 
 
 def _read_utf8(path: Path, what: str | None = None) -> str:
