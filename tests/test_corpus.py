@@ -1883,6 +1883,24 @@ def test_a_csv_corpus_with_no_header_row_is_told_to_start_with_one(tmp_path):
         list(read_csv(path))
 
 
+def test_a_header_less_csv_whose_first_document_spans_lines_shows_its_start(tmp_path):
+    """A header-less CSV whose first document is a quoted text over two lines showed
+    the half of it on the header row's last line, "line 2 reads 'world",a'": the row's
+    first line is shown, named by its number, as every row is named by its first line."""
+    path = tmp_path / "c.csv"
+    path.write_text('"hello\nworld",weather\nanother,snow\n', encoding="utf-8")
+    with pytest.raises(CorpusFormatError) as caught:
+        list(read_csv(path))
+    assert str(caught.value).endswith(
+        "then a document a line; line 1 reads '\"hello'")
+    assert str(caught.value).startswith(f"{path}:1: ")
+    path.write_text('sep=;\n"hello\nworld";weather\n', encoding="utf-8")
+    with pytest.raises(CorpusFormatError) as caught:
+        list(read_csv(path))
+    assert str(caught.value).startswith(f"{path}:2: ")
+    assert str(caught.value).endswith("line 2 reads '\"hello'")
+
+
 def test_labels_of_one_integer_written_as_integer_and_float_are_warned_about(tmp_path,
                                                                                 caplog):
     """A pandas or Excel round trip writes integer labels as floats: a corpus with "1"

@@ -1149,10 +1149,14 @@ def _decoded_lines(path: Path) -> Iterator[str]:
             raise CorpusFormatError(exc.args[0], path=path, line=number) from None
 
 
-def _remembering(lines: Iterator[str], last: list[str]) -> Iterator[str]:
-    """``lines``, each put in ``last[0]`` as it is read."""
+def _remembering(lines: Iterator[str], last: list[str], head: list[str] | None = None
+                 ) -> Iterator[str]:
+    """``lines``, each put in ``last[0]`` as it is read; the first two kept in ``head``
+    (a header row's first line, below a ``sep=`` line or not)."""
     for line in lines:
         last[0] = line
+        if head is not None and len(head) < 2:
+            head.append(line)
         yield line
 
 
@@ -1168,19 +1172,23 @@ def _csv_records(path: Path, on_error) -> Iterator[Record]:
     # strict: a quote left open would otherwise swallow every later line into one
     # field, silently, up to the next quote or the end of the file
     last = [""]  # the line the reader read last: does a row of empty cells quote one?
+    head: list[str] = []  # the first lines: the header row's first, shown if no header
     reader = csv.reader(_remembering(itertools.chain(() if first is None else (first,),
-                                                     lines), last),
+                                                     lines), last, head),
                         delimiter=delimiter, strict=True)
     if sep_line:  # read, not dropped, so that reader.line_num counts it
         next_csv_row(reader, path, 1, CorpusFormatError, "record")
-    header = next_csv_row(reader, path, reader.line_num + 1, CorpusFormatError, "record")
+    header_line = reader.line_num + 1
+    header = next_csv_row(reader, path, header_line, CorpusFormatError, "record")
     if header is None:
         raise CorpusFormatError("empty file, expected a header row with a 'text' column",
                                 path=path, line=1)
     if not any(cell.strip() for cell in header):
         raise blank_header_error(reader, path, CorpusFormatError, "text", "record",
                                  first=2 if sep_line else 1)
-    columns = _csv_columns(header, path, reader.line_num, last[0])
+    # named by its first line, as a row is, and shown so: a header-less file's first
+    # document quoted over two lines showed the half on the second ('world",a')
+    columns = _csv_columns(header, path, header_line, head[header_line - 1])
     # columns read into no field: the unnamed ones after the first (metadata '')
     unread = tuple(sorted(set(range(len(header))) - set(columns.values())))
     source = str(path)
