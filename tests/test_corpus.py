@@ -2023,6 +2023,22 @@ def test_bytes_that_are_no_cp1252_text_are_not_called_a_spreadsheets(tmp_path):
         list(read_tsv(path))
 
 
+def test_a_utf16_file_with_no_byte_order_mark_is_told_so(tmp_path):
+    """A UTF-16 file with no byte-order mark was called "no text in UTF-8 or cp1252 (a
+    binary file?)": it is named UTF-16 text, its line shown, little- or big-endian,
+    its first line or a later one (which starts, or ends, with the NUL of an LF)."""
+    path = tmp_path / "c.tsv"
+    for encoding in ("utf-16-le", "utf-16-be"):
+        for text in ("caf\u00e9\tdrinks\n", "tea\tdrinks\nna\u00efve\tx\n"):
+            path.write_bytes(text.encode(encoding))
+            with pytest.raises(CorpusFormatError) as info:
+                list(read_tsv(path, on_error="fail"))
+            shown = text.splitlines()[-1]
+            assert str(info.value).endswith(
+                f"it reads as UTF-16 text with no byte-order mark: {shown!r}; save the file "
+                "as UTF-8"), (encoding, text, str(info.value))
+
+
 @pytest.mark.parametrize(("name", "stream", "what"), [
     ("report.doc", "", "a Word document (.doc)"),
     ("report.tsv", "WordDocument", "a Word document (.doc)"),

@@ -787,6 +787,10 @@ UTF-8 (a spreadsheet's "CSV UTF-8")
 UTF-8 or cp1252 (a binary file?): give a UTF-8 text file
     """
     where = f"not valid UTF-8 (byte 0x{raw[exc.start]:02x}: {exc.reason} at byte {exc.start})"
+    wide = _utf16_text(raw) if b"\x00" in raw else None
+    if wide is not None:  # was "no text in UTF-8 or cp1252 (a binary file?)"
+        return (f"{where}; it reads as UTF-16 text with no byte-order mark: "
+                f"{wide[:60]!r}; save the file as UTF-8")
     try:
         text = raw.decode("cp1252").rstrip("\r\n")
     except UnicodeDecodeError:  # 0x81, 0x8d, 0x8f, 0x90, 0x9d: no cp1252 character
@@ -797,6 +801,32 @@ UTF-8 or cp1252 (a binary file?): give a UTF-8 text file
     shown = text[max(0, exc.start - 30):exc.start + 30]  # one byte a character in cp1252
     return (f"{where}; it reads as cp1252 text (Windows-1252, as a spreadsheet's plain "
             f"\"CSV\" is): {shown!r}; save the file as UTF-8 (a spreadsheet's \"CSV UTF-8\")")
+
+
+def _utf16_text(raw: bytes) -> str | None:
+    r"""The line ``raw`` read as UTF-16 with no byte-order mark, or None where it is no
+    such text. Split at its LF bytes, a UTF-16 file's lines after the first start (LE)
+    or end (BE) with a stray NUL of the LF's pair: each alignment is tried.
+
+    >>> _utf16_text("café\tx".encode("utf-16-le")), _utf16_text(b"\x00\x01\x81")
+    ('café\tx', None)
+    """
+    body = raw.rstrip(b"\r\n")
+    if body.count(0) * 3 < len(body):  # UTF-16 text is mostly NULs between characters
+        return None
+    for encoding, chunk in (("utf-16-le", body), ("utf-16-le", body[1:]),
+                            ("utf-16-be", body), ("utf-16-be", body[:-1])):
+        if len(chunk) % 2:
+            continue
+        try:
+            text = chunk.decode(encoding).rstrip("\r")
+        except UnicodeDecodeError:
+            continue
+        # mostly Latin letters, as its NULs say: a binary line reads as CJK
+        if (text and 2 * sum(ord(c) < 0x100 for c in text) >= len(text)
+                and not any(ord(c) < 32 and c != "\t" or c == "\x7f" for c in text)):
+            return text
+    return None
 
 
 def _decode(raw: bytes, number: int) -> str:
