@@ -3580,3 +3580,22 @@ def test_a_message_naming_a_file_in_bytes_that_are_no_utf8_writes_them_as_ids_do
                                                    str(tmp_path / "b")])
     assert result.exit_code == 3
     assert f"{docs}:2: caf\\xe9.txt: not valid UTF-8" in result.output, result.output
+
+
+def test_a_folder_xnn_id_another_file_has_is_refused_by_suggest_naming_both(bundle, tmp_path):
+    """suggest refused caf<0xe9>.txt beside a file named caf\\xe9.txt, both of the id
+    caf\\xe9, naming 'caf\\udce9.txt' (Python's name for the byte) and no cause: it says
+    what the corpus reader says."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    try:
+        with open(os.path.join(os.fsencode(docs), b"caf\xe9.txt"), "wb") as out:
+            out.write(b"so happy today")
+    except (OSError, ValueError):  # a file system of UTF-8 names only (macOS)
+        pytest.skip("this file system refuses file names that are not UTF-8")
+    (docs / "caf\\xe9.txt").write_text("so sad", encoding="utf-8")
+    result = CliRunner().invoke(tagsmith_cli.cli, ["-q", "suggest", str(bundle), str(docs)])
+    assert result.exit_code != 0
+    assert (f"{docs}: 'caf\\xe9.txt': its id 'caf\\xe9' is that of 'caf\\\\xe9.txt' too (a "
+            "name's bytes that are not UTF-8 are written \\xNN in its document's id): "
+            "rename one of them") in result.output

@@ -549,10 +549,15 @@ def _folder_documents(name: str, *, warn: bool = True):
     with the file's name) is where an error points. The text is the file's, stripped,
     as the corpus reader reads it (its line ends kept, CR LF too). ``warn``: as
     :func:`~tagsmith.data.readers.directory_files` takes it."""
-    from tagsmith.data.readers import directory_files, document_id
+    from tagsmith.data.readers import directory_files, document_id, id_clash
 
+    escaped: dict[str, str] = {}
     for path in directory_files(name, warn=warn):
         where = os.path.join(name, path.name)
+        doc_id = document_id(path)
+        clash = id_clash(escaped, path, doc_id)
+        if clash is not None:  # as the corpus reader refuses it
+            raise DataError(clash, path=name)
         try:
             raw = path.read_bytes()
         except OSError as exc:
@@ -561,7 +566,7 @@ def _folder_documents(name: str, *, warn: bool = True):
         # line ends kept, as the corpus reader keeps them: CR LF made LF here gave one
         # file two texts (suggest's and zeroshot's, and train's, eval's, audit's, or
         # the LLM labeler's, whose prompts and cache keys hold the text)
-        yield where, document_id(path), _decode_all(raw, where)
+        yield where, doc_id, _decode_all(raw, where)
 
 
 def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = None, *,

@@ -1439,14 +1439,9 @@ def _directory_records(path: Path, on_error) -> Iterator[Record]:
     escaped: dict[str, str] = {}  # the ids holding a '\\' and their files' names
     for index, txt in enumerate(files, 1):
         doc_id = document_id(txt)
-        if "\\" in doc_id and escaped.setdefault(doc_id, txt.name) != txt.name:
-            # caf<0xe9>.txt's id is that of a file named caf\xe9.txt: two documents
-            # of one id, refused by the audit as if the folder had an id column
-            on_error(CorpusFormatError(
-                f"{_bytes_name(txt.name)}: its id '{doc_id}' is that of "
-                f"{_bytes_name(escaped[doc_id])} too (a name's bytes that are not UTF-8 "
-                "are written \\xNN in its document's id): rename one of them",
-                path=path, line=index))
+        clash = id_clash(escaped, txt, doc_id)
+        if clash is not None:
+            on_error(CorpusFormatError(clash, path=path, line=index))
             continue
         try:
             text = _read_utf8(txt)
@@ -1483,6 +1478,19 @@ def document_id(path: Path) -> str:
     if LONE_SURROGATE.search(stem) is None:
         return stem
     return stem.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def id_clash(escaped: dict[str, str], path: Path, doc_id: str) -> str | None:
+    r"""Why the folder document ``path``, of the id ``doc_id``, cannot be read, where an
+    earlier one of its folder has that id (``escaped``: the ids holding a ``\`` seen,
+    and their files' names; ``path``'s added), else None. caf<0xe9>.txt's id is that of
+    a file named caf\xe9.txt: two documents of one id, refused by the audit as if the
+    folder had an id column, by suggest naming caf\udce9.txt."""
+    if "\\" not in doc_id or escaped.setdefault(doc_id, path.name) == path.name:
+        return None
+    return (f"{_bytes_name(path.name)}: its id '{doc_id}' is that of "
+            f"{_bytes_name(escaped[doc_id])} too (a name's bytes that are not UTF-8 are "
+            "written \\xNN in its document's id): rename one of them")
 
 
 def _bytes_name(name: str) -> str:
