@@ -680,3 +680,24 @@ def _waits_for_a_lock(pid: int) -> bool:
     with open("/proc/locks", encoding="ascii") as locks:
         return any(line.split()[1] == "->" and line.split()[5] == str(pid)
                    for line in locks)
+
+
+def test_the_audits_own_warnings_are_on_the_page_too_escaped(weather):
+    """report.json gained a ``warnings`` list (scores auto not using the n_folds given,
+    a bundle's folds that split equal texts); report.html showed none of them, so a
+    reader of the page alone never learnt the folds asked for were not used."""
+    from tagsmith.audit.report import render_html
+
+    texts, Y, space = weather
+    report = audit_corpus(texts[:4], Y[:4], space, options=AuditOptions(n_folds=10)).report
+    assert len(report["warnings"]) == 1 and "the n_folds 10 given is not used" \
+        in report["warnings"][0]
+    assert f"<b>Warning:</b> {report['warnings'][0]}." in _overview(
+        render_html(report, plots=False))
+    # escaped, as every other text on the page
+    page = render_html({**report, "warnings": ["a <b>bold</b> & odd one"]}, plots=False)
+    assert "a &lt;b&gt;bold&lt;/b&gt; &amp; odd one" in _overview(page)
+    assert "<b>bold</b>" not in page
+    # a report of an older audit, with no warnings list, is drawn as before
+    assert "given is not used" not in render_html(
+        {key: value for key, value in report.items() if key != "warnings"}, plots=False)

@@ -253,6 +253,19 @@ def _signal_html(scores: dict) -> str:
     return f'<p class="warn"><b>Warning:</b> {_e(scores["warning"])}.</p>'
 
 
+def _warnings_html(warnings: list[str]) -> str:
+    """The warnings the audit gave of its own choices (report.json's ``warnings``:
+    scores auto not using the n_folds given, a bundle's folds that split equal texts),
+    highlighted as the figures' own are; report.json listed them, the page did not.
+    None for a report written before the list.
+
+    >>> _warnings_html(["scores auto chose <knn>"])
+    '<p class="warn"><b>Warning:</b> scores auto chose &lt;knn&gt;.</p>'
+    """
+    return "".join(f'<p class="warn"><b>Warning:</b> {_e(warning)}.</p>'
+                   for warning in warnings)
+
+
 def _cooccurrence_weight(scores: dict) -> str:
     """The kNN scores' co-occurrence weight for the scores line (nothing for other
     sources), and with ``auto`` the weights it was chosen among.
@@ -732,7 +745,8 @@ def is_report_html(path: str | Path) -> bool:
 
 def render_html(report: dict, *, plots: bool = True) -> str:
     """The report (as built by :func:`tagsmith.pipeline.audit.audit_corpus`) as one page."""
-    sections = [("Overview", _cards(report) + _corpus_html(report["corpus"])
+    sections = [("Overview", _cards(report) + _warnings_html(report.get("warnings", []))
+                 + _corpus_html(report["corpus"])
                  + _read_html(report.get("meta", {}).get("read", {}))
                  + (_plots(report) if plots else ""))]
     sections.append(("Labels", _labels_html(report["labels"])))
