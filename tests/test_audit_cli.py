@@ -2217,6 +2217,33 @@ def test_scores_auto_warns_python_callers_of_the_folds_given_too(caplog, n_folds
     assert options.was_given("n_folds") == warned and not options.was_given("seed")
 
 
+def test_options_validated_once_and_copied_with_replace_keep_their_defaults_unasked(caplog):
+    """audit_corpus validates the caller's options in place (n_folds None reads 5); a
+    copy of them with ``dataclasses.replace`` (the way to vary one option of a sweep)
+    took that 5 for one the caller gave, and scores auto warned 'the n_folds 5 given is
+    not used' of folds nobody asked for. Options never validated were 'given' too."""
+    import dataclasses
+
+    texts = [f"document number {i} about things" for i in range(4)]
+    Y, space = sp.csr_matrix(np.ones((4, 1), dtype=bool)), LabelSpace.from_uris(["u:a"])
+    options = AuditOptions()
+    assert not options.was_given("n_folds") and not options.was_given("seed")
+    audit_corpus(texts, Y, space, options=options)
+    assert options.n_folds == 5 and not options.was_given("n_folds")
+    copied = dataclasses.replace(options, k=1)
+    assert copied == dataclasses.replace(options, k=1) and "_defaulted" not in repr(copied)
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        result = audit_corpus(texts, Y, space, options=copied)
+    assert result.report["warnings"] == [], result.report["warnings"]
+    assert not copied.was_given("n_folds") and not copied.was_given("seed")
+    assert "_defaulted" not in result.report["meta"]["options"]
+    assert result.report["meta"]["options"]["n_folds"] == 5
+    # a value given in the copy is given
+    ten = dataclasses.replace(options, n_folds=10)
+    ten.validate()
+    assert ten.was_given("n_folds") and not ten.was_given("seed")
+
+
 def test_scores_auto_choosing_knn_for_many_labels_warns_of_the_folds_given(tmp_path, caplog):
     """--scores auto takes the kNN scores for a label space above 100 labels: a --folds
     the user gave was ignored without a word (--model is refused there)."""

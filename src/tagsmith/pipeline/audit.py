@@ -29,8 +29,8 @@ import re
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import InitVar, asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -141,18 +141,27 @@ class AuditOptions:
     seed: int | None = None  # None: 0, not given
     lang: str = "en"
     show_progress: bool = False
+    # the fields validate() found left to their default (None): an init-only variable,
+    # not a field (asdict, the report's meta.options, holds the resolved values), which
+    # dataclasses.replace passes on from the attribute __post_init__ sets: a plain
+    # attribute was lost there, and a validated copy's n_folds 5 read as given (scores
+    # auto warned of folds nobody asked for)
+    _defaulted: InitVar[Collection[str]] = ()
 
-    def __post_init__(self) -> None:
-        # the fields left to their default (None); not a field (asdict, the report's
-        # meta.options, holds the resolved values)
-        self._defaulted: set[str] = set()
+    def __post_init__(self, _defaulted: Collection[str]) -> None:
+        # the instance's own set, under the name replace reads (mypy knows it not)
+        vars(self)["_defaulted"] = set(_defaulted)
+
+    def _left_default(self) -> set[str]:
+        """The fields :meth:`validate` found ``None`` (see ``_defaulted``)."""
+        return vars(self)["_defaulted"]
 
     def was_given(self, name: str) -> bool:
         """Whether ``n_folds`` or ``seed`` was given (not ``None``, the default) as
         :meth:`validate` last found it: scores ``'auto'`` warns of folds it does not
         use where they were (the Python API's callers had an info line, the command
-        line a warning)."""
-        return name not in self._defaulted
+        line a warning). Options never validated: whether it is set (not ``None``)."""
+        return getattr(self, name) is not None and name not in self._left_default()
 
     def validate(self) -> None:
         """Refuse a bad field; numpy numbers pass and are kept as plain Python ones,
@@ -163,11 +172,11 @@ class AuditOptions:
         for name, default in (("n_folds", N_FOLDS), ("seed", 0)):
             value = getattr(self, name)
             if value is None:
-                self._defaulted.add(name)
+                self._left_default().add(name)
                 setattr(self, name, default)
-            elif not (name in self._defaulted and value == default):
+            elif not (name in self._left_default() and value == default):
                 # a value set since (the default validated before stays the default)
-                self._defaulted.discard(name)
+                self._left_default().discard(name)
         self.scores = check_source(self.scores)
         self.n_folds = check_n_folds("n_folds", self.n_folds)
         self.near_duplicate_threshold = check_number(
