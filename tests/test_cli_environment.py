@@ -471,6 +471,42 @@ def test_too_few_file_descriptors_is_the_environment_not_a_damaged_bundle(corpus
     assert tagsmith("suggest", bundle, doc).returncode == 0  # the bundle is sound
 
 
+_SQLITE_WITHOUT_DESCRIPTORS = """
+import os, resource, sys
+from tagsmith.cli import _files_ran_out, _too_many_files
+from tagsmith.labeling.cache import ResponseCache, check_cache_path
+path = sys.argv[1]
+ResponseCache(path).close()
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+held = []
+try:
+    while True:
+        held.append(os.open(os.devnull, os.O_RDONLY))
+except OSError:
+    pass
+for attempt in (lambda: check_cache_path(path), lambda: ResponseCache(path)):
+    try:
+        attempt()
+        print("opened")
+    except Exception as exc:
+        print(type(exc).__name__, _files_ran_out(exc) is not None, _too_many_files(exc))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs RLIMIT_NOFILE")
+def test_an_llm_cache_sqlite_cannot_open_for_want_of_descriptors_is_the_limit(tmp_path):
+    # SQLite says "unable to open database file" (no errno) where the process has no
+    # descriptor left: the cache was called "not a usable SQLite cache" (exit code 3),
+    # sending the user to a sound file, not to `ulimit -n`
+    result = subprocess.run([sys.executable, "-c", _SQLITE_WITHOUT_DESCRIPTORS,
+                             str(tmp_path / "cache.sqlite")], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    line = ("DataError True too many open files: the open-files limit (ulimit -n) is 64; "
+            "raise it (ulimit -n 1024)")
+    assert result.stdout.splitlines() == [line, line], result.stdout
+
+
 @pytest.mark.parametrize("code, says", [
     (errno.EMFILE, "too many open files: the open-files limit (ulimit -n) is 64; raise it "
                    "(ulimit -n 1024)"),

@@ -105,6 +105,7 @@ def check_cache_path(path: str | Path) -> Path:
         finally:
             connection.close()
     except sqlite3.DatabaseError as exc:
+        _raise_if_no_descriptor(exc, path)
         # a damaged database says what to do, as a run that meets the damage later
         # does; a file that is no database at all (NOTADB) may be anything the option
         # was given by mistake, which nothing here suggests deleting
@@ -184,6 +185,7 @@ class ResponseCache:
                 # every later write looks at it (they were called "not a usable cache")
                 code = getattr(exc, "sqlite_errorcode", None)
                 if code is None or code & 0xFF != sqlite3.SQLITE_BUSY:
+                    _raise_if_no_descriptor(exc, self.path)
                     _raise_if_full(exc, self.path)
                     raise DataError(f"not a usable SQLite cache ({exc})",
                                     path=self.path) from exc
@@ -296,6 +298,7 @@ class ResponseCache:
             if base in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                 raise DataError(f"locked by another process for {LOCK_TIMEOUT:g} s ({exc}); "
                                 "try again when it is done", path=self.path) from exc
+            _raise_if_no_descriptor(exc, self.path)  # a later connection of a thread
             _raise_if_full(exc, self.path)
             hint = ""
             if base in (None, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
@@ -309,6 +312,27 @@ class ResponseCache:
         if connection is not None:
             connection.close()
             self._local.connection = None
+
+
+def _raise_if_no_descriptor(exc: sqlite3.DatabaseError, path: Path) -> None:
+    """Raise a :class:`DataError` naming ``path``, caused by the ``OSError`` (EMFILE or
+    ENFILE) a probe meets, where ``exc`` is SQLite's SQLITE_CANTOPEN and the process
+    can open no file at all: SQLite says "unable to open database file", no errno,
+    where the process had no descriptor left (``ulimit -n``), and the cache was called
+    "not a usable SQLite cache" (exit code 3). The command line reads the cause as the
+    one line of the open-files limit."""
+    import errno
+    import os
+
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None or code & 0xFF != sqlite3.SQLITE_CANTOPEN:
+        return
+    try:
+        os.close(os.open(os.devnull, os.O_RDONLY))
+    except OSError as probe:
+        if probe.errno in (errno.EMFILE, errno.ENFILE):
+            raise DataError(f"cannot be opened ({exc}): {probe.strerror}",
+                            path=path) from probe
 
 
 def _raise_if_full(exc: sqlite3.DatabaseError, path: Path) -> None:
