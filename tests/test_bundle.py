@@ -1966,3 +1966,33 @@ def test_a_manifest_growing_as_it_is_read_is_read_no_further_than_the_cap(tmp_pa
     monkeypatch.setattr(bundle_module, "_open_regular", growing)
     assert bundle_module.is_bundle(path)
     assert sizes and max(sizes) <= 100_001
+
+
+def test_replacements_are_saved_and_a_bundle_saved_before_them_loads(tmp_path):
+    """A bundle keeps its vocabulary's replacements of deprecated labels; one written
+    before they were saved (no ``replaced_by`` key) loads with none, and both have the
+    fingerprint of the same ids."""
+    import scipy.sparse as sp
+
+    from tagsmith.data.labelspace import Label, LabelSpace
+    from tagsmith.pipeline.classifier import TextClassifier
+    from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+    space = LabelSpace([Label("u:pos"), Label("u:neg"),
+                        Label("u:odd", deprecated=True, replaced_by=["u:pos"])])
+    rows = [[1, 0, 0], [0, 1, 0], [1, 0, 1], [0, 1, 1], [1, 0, 0], [0, 1, 0]] * 6
+    path = train_classifier(_CORPUS, sp.csr_matrix(np.array(rows)), space, options=TrainOptions(
+        model="linear", dev_fraction=0.0, min_support=1,
+        featurizer_params={"char_ngrams": None, "min_df": 1})).save(tmp_path / "b")
+    saved = json.loads((path / "label_space.json").read_text())
+    assert saved["labels"][2]["replaced_by"] == ["u:pos"]
+    loaded = TextClassifier.load(path).label_space
+    assert loaded.replacements() == {2: [0]}
+
+    for label in saved["labels"]:  # as the previous format wrote it
+        label.pop("replaced_by", None)
+    (path / "label_space.json").write_text(json.dumps(saved))
+    _rehash(path, "label_space.json")
+    older = TextClassifier.load(path).label_space
+    assert older.replacements() == {} and older[2].deprecated
+    assert older.fingerprint == loaded.fingerprint

@@ -1476,3 +1476,107 @@ def test_csv_header_errors_below_a_sep_line_name_the_header_line(tmp_path, caplo
     with caplog.at_level(logging.WARNING, logger="tagsmith"):
         load_vocabulary(path)
     assert f"{path}:2: no label column" in caplog.text
+
+
+# -- replacements of deprecated labels (dct:isReplacedBy, replaced_by) --------------------------
+_REPLACED_TTL = """\
+@prefix skos: <http://www.w3.org/2004/02/skos/core#> .
+@prefix owl: <http://www.w3.org/2002/07/owl#> .
+@prefix {prefix}: <http://purl.org/dc/terms/> .
+<http://x/a> a skos:Concept ; skos:prefLabel "old"@en ; owl:deprecated true ;
+    {prefix}:isReplacedBy <http://x/b>, <http://other/z> .
+<http://x/b> a skos:Concept ; skos:prefLabel "mid"@en ; owl:deprecated true ;
+    <http://purl.org/dc/terms/isReplacedBy> <http://x/c> .
+<http://x/c> a skos:Concept ; skos:prefLabel "new"@en .
+<http://x/d> a skos:Concept ; skos:prefLabel "split"@en ; owl:deprecated true ;
+    {prefix}:isReplacedBy <http://x/e>, <http://x/c> .
+<http://x/e> a skos:Concept ; skos:prefLabel "other"@en .
+"""
+
+
+def _check_replaced(space):
+    ids = {uri: space.id_of(uri) for uri in space.uris}
+    assert space[ids["http://x/a"]].replaced_by == ["http://x/b"]  # outside one dropped
+    # a chain through a deprecated replacement resolves to the live one
+    assert space.replacement_ids(ids["http://x/a"]) == [ids["http://x/c"]]
+    assert sorted(space.replacement_ids(ids["http://x/d"])) == [ids["http://x/c"],
+                                                                ids["http://x/e"]]
+    assert space.replacement_ids(ids["http://x/c"]) == []
+
+
+@needs_rdflib
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:rdflib")  # rdflib's own JSON-LD parser
+@pytest.mark.parametrize("prefix", ["dct", "dcterms"])
+def test_skos_replacements_are_read_in_every_syntax(tmp_path, caplog, prefix):
+    import rdflib
+
+    path = tmp_path / "v.ttl"
+    path.write_text(_REPLACED_TTL.format(prefix=prefix), encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        space = load_vocabulary(path)
+    _check_replaced(space)
+    assert "replaced_by (dct:isReplacedBy) <http://other/z> of <http://x/a> is no concept" \
+        in caplog.text and str(path) in caplog.text
+    graph = rdflib.Graph().parse(path, format="turtle")
+    for suffix, rdf_format in ((".rdf", "xml"), (".jsonld", "json-ld"), (".nt", "nt")):
+        other = tmp_path / f"v{suffix}"
+        graph.serialize(other, format=rdf_format, encoding="utf-8")
+        _check_replaced(load_vocabulary(other))
+    # written and read back, as SKOS and CSV
+    for name in ("back.ttl", "back.csv"):
+        writer = save_vocabulary_skos if name.endswith(".ttl") else save_vocabulary_csv
+        back = load_vocabulary(writer(space, tmp_path / name))
+        assert back == space and back.fingerprint == space.fingerprint
+        _check_replaced(back)
+
+
+def test_csv_replaced_by_column(tmp_path, caplog):
+    path = tmp_path / "v.csv"
+    path.write_text("uri,label_en,deprecated,Replaced_By\n"
+                    "http://x/a,old,true,<http://x/b> http://other/z\n"
+                    "http://x/b,mid,true,http://x/c\nhttp://x/c,new,false,\n"
+                    "http://x/d,split,yes,http://x/e http://x/c\nhttp://x/e,other,,\n",
+                    encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        space = load_vocabulary(path)
+    _check_replaced(space)
+    assert f"{path}:2: replaced_by (dct:isReplacedBy) <http://other/z> of <http://x/a>" \
+        in caplog.text
+    assert "replaced_by" in save_vocabulary_csv(space, tmp_path / "back.csv").read_text()
+
+
+def test_replacement_cycle_is_refused_naming_it(tmp_path):
+    path = tmp_path / "v.csv"
+    path.write_text("uri,label_en,deprecated,replaced_by\nhttp://x/z,live,,\n"
+                    "http://x/a,a,true,http://x/b\nhttp://x/b,b,true,http://x/a\n",
+                    encoding="utf-8")
+    with pytest.raises(VocabularyError, match=r"v.csv:3: replaced_by \(dct:isReplacedBy\) "
+                                              r"cycle of deprecated labels: <http://x/a> -> "
+                                              r"<http://x/b> -> <http://x/a>"):
+        load_vocabulary(path)
+    # a replacement that is not deprecated ends the chain: no cycle
+    path.write_text("uri,label_en,deprecated,replaced_by\nhttp://x/a,a,true,http://x/b\n"
+                    "http://x/b,b,false,http://x/a\n", encoding="utf-8")
+    assert load_vocabulary(path).replacement_ids(0) == [1]
+
+
+@needs_rdflib
+def test_skos_replacement_cycle_is_refused(tmp_path):
+    path = tmp_path / "v.ttl"
+    path.write_text(_REPLACED_TTL.format(prefix="dct").replace(
+        '"new"@en .', '"new"@en ; owl:deprecated true ; dct:isReplacedBy <http://x/a> .'),
+        encoding="utf-8")
+    with pytest.raises(VocabularyError, match="v.ttl: replaced_by .* cycle of deprecated "
+                                              "labels: <http://x/a> -> <http://x/b> -> "
+                                              "<http://x/c> -> <http://x/a>"):
+        load_vocabulary(path)
+
+
+def test_replacements_survive_a_vocabulary_update_and_old_spaces_load():
+    old = LabelSpace.from_dict({"name": None, "labels": [{"uri": "u:a"}, {"uri": "u:b"}]})
+    assert [label.replaced_by for label in old] == [[], []] and old.replacements() == {}
+    new = LabelSpace([Label("u:b"), Label("u:a", deprecated=True, replaced_by=["u:b"])])
+    merged = old.updated(new)
+    assert merged.replacements() == {0: [1]}
+    assert merged.fingerprint == old.fingerprint  # replacements are no part of the ids
+    assert LabelSpace.from_json(merged.to_json()) == merged

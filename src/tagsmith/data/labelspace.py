@@ -2,7 +2,8 @@
 
 A label space maps ids ``0 .. n_labels-1`` to URIs and carries what a vocabulary
 knows about each label: preferred and alternative names per language, a notation,
-a description, broader (parent) labels and a deprecated flag.
+a description, broader (parent) labels, a deprecated flag and the labels that replace
+a deprecated one (``dct:isReplacedBy``).
 
 Ids are positions and never move: when a vocabulary is reloaded with additions and
 removals, :meth:`LabelSpace.updated` keeps every known URI on its old id, appends
@@ -44,6 +45,8 @@ class Label:
     description: dict[str, str] = field(default_factory=dict)
     broader: list[str] = field(default_factory=list)
     deprecated: bool = False
+    #: URIs of the labels that replace this one once deprecated (``dct:isReplacedBy``)
+    replaced_by: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         out: dict = {"uri": self.uri}
@@ -59,6 +62,8 @@ class Label:
             out["broader"] = list(self.broader)
         if self.deprecated:
             out["deprecated"] = True
+        if self.replaced_by:  # none: no key, as a space saved before replacements were read
+            out["replaced_by"] = list(self.replaced_by)
         return out
 
     @classmethod
@@ -71,6 +76,7 @@ class Label:
             description=dict(data.get("description", {})),
             broader=list(data.get("broader", [])),
             deprecated=bool(data.get("deprecated", False)),
+            replaced_by=list(data.get("replaced_by", [])),
         )
 
 
@@ -180,6 +186,29 @@ def cycle_message(cycle: list[str]) -> str:
     """The error message for a :func:`find_cycle` cycle, naming its labels in order."""
     shown = " -> ".join(f"<{uri}>" for uri in [*cycle, cycle[0]])
     return f"broader cycle: {shown} (a label cannot be its own ancestor)"
+
+
+def replacement_cycle(labels: Sequence[Label]) -> list[str] | None:
+    """A ``replaced_by`` cycle among deprecated ``labels`` (a retired label replaced,
+    through retired ones alone, by itself; its URIs from the earliest label), or None:
+    such a label has no replacement to follow. A link to a label that is not deprecated
+    ends a chain and is no part of any cycle, nor is one to a URI outside ``labels``.
+
+    >>> replacement_cycle([Label("u:a", deprecated=True, replaced_by=["u:b"]),
+    ...                    Label("u:b", deprecated=True, replaced_by=["u:a"])])
+    ['u:a', 'u:b']
+    """
+    rank = {label.uri: i for i, label in enumerate(labels)}
+    retired = {label.uri for label in labels if label.deprecated}
+    return find_cycle({label.uri: [r for r in label.replaced_by if r in retired]
+                       for label in labels if label.deprecated}, rank)
+
+
+def replacement_cycle_message(cycle: list[str]) -> str:
+    """The error message for a :func:`replacement_cycle`, naming its labels in order."""
+    shown = " -> ".join(f"<{uri}>" for uri in [*cycle, cycle[0]])
+    return (f"replaced_by (dct:isReplacedBy) cycle of deprecated labels: {shown} (a "
+            "deprecated label cannot be replaced, through deprecated ones, by itself)")
 
 
 def broader_cycle(labels: Sequence[Label]) -> list[str] | None:
@@ -458,6 +487,46 @@ class LabelSpace(Sequence[Label]):
         """Boolean array, ``True`` for deprecated labels (shape ``(n_labels,)``)."""
         return np.fromiter((lab.deprecated for lab in self._labels), dtype=bool, count=len(self))
 
+    def replacement_ids(self, label_id: int) -> list[int]:
+        """Ids of the labels that replace a deprecated label (its ``replaced_by`` URIs in
+        this space), a deprecated replacement followed on to its own (a -> b -> c with
+        ``b`` deprecated gives ``c``), in ``replaced_by`` order without repeats; ``[]``
+        for a label that is not deprecated or names no replacement in the space. A
+        replacement cycle (which the vocabulary readers refuse) ends where it closes.
+
+        >>> space = LabelSpace([Label("u:a", deprecated=True, replaced_by=["u:b"]),
+        ...                     Label("u:b", deprecated=True, replaced_by=["u:c", "u:x"]),
+        ...                     Label("u:c")])
+        >>> space.replacement_ids(0), space.replacement_ids(2)
+        ([2], [])
+        """
+        if not self._label(label_id).deprecated:
+            return []
+        found: list[int] = []
+        seen = {label_id}
+        todo = [label_id]
+        while todo:
+            for uri in self._labels[todo.pop(0)].replaced_by:
+                target = self._by_uri.get(uri)
+                if target is None or target in seen:
+                    continue
+                seen.add(target)
+                if self._labels[target].deprecated:
+                    todo.append(target)
+                else:
+                    found.append(target)
+        return found
+
+    def replacements(self) -> dict[int, list[int]]:
+        """:meth:`replacement_ids` of every deprecated label that has some."""
+        out = {}
+        for i, label in enumerate(self._labels):
+            if label.deprecated and label.replaced_by:
+                ids = self.replacement_ids(i)
+                if ids:
+                    out[i] = ids
+        return out
+
     # -- hierarchy ------------------------------------------------------------------------
     def broader_ids(self, label_id: int) -> list[int]:
         """Ids of the label's broader labels that are in this space."""
@@ -503,8 +572,8 @@ class LabelSpace(Sequence[Label]):
     def fingerprint(self) -> str:
         """SHA-256 over the id -> URI mapping: equal fingerprints mean equal ids.
 
-        Names and descriptions are not part of it, since a model stays valid when
-        they change; ids are.
+        Names, descriptions, deprecation and replacements are not part of it, since a
+        model stays valid when they change; ids are.
         """
         if self._fingerprint is None:
             digest = hashlib.sha256()

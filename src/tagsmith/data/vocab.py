@@ -12,7 +12,8 @@ as tags compare ignoring case.
 ``.csv`` -- Annif's CSV vocabulary: a header row naming a ``uri`` column and
     ``label_xx`` columns (one per language), optionally ``notation``, ``broader``
     (space-separated URIs), ``altlabel_xx`` (several separated by ``|``),
-    ``description_xx`` and ``deprecated`` (true/false/1/0/yes/no). Column names are
+    ``description_xx``, ``deprecated`` (true/false/1/0/yes/no) and ``replaced_by``
+    (space-separated URIs of the labels replacing a deprecated one). Column names are
     case-insensitive, a locale-style language is a language tag (``label_en_US`` gives
     ``en-us``), cells are stripped, unknown columns are ignored, and a bare
     ``label`` column is read as ``label_<language>``; a header naming one column twice
@@ -31,7 +32,8 @@ as tags compare ignoring case.
     sorted ``skos:altLabel``, first ``skos:notation``, description
     (``skos:definition``, else ``skos:scopeNote``), broader concepts (``skos:broader``
     and inverse ``skos:narrower``, within the vocabulary: links to other nodes are
-    dropped with one warning) and ``owl:deprecated``.
+    dropped with one warning), ``owl:deprecated`` and ``dct:isReplacedBy``
+    (``http://purl.org/dc/terms/isReplacedBy``, under any prefix).
     Untagged literals count as ``language``; literals are stripped, blank ones ignored.
     Files are UTF-8, except RDF/XML, which may be in the encoding its XML declaration
     names or UTF-16 with a byte-order mark. An escaped surrogate pair
@@ -46,7 +48,11 @@ A ``broader`` URI that is not in the vocabulary is dropped with one warning nami
 ``file:line`` in CSV, and the concept in SKOS (which has no lines), with the count of
 links dropped; a ``broader`` cycle (a label its own ancestor, a self-loop included)
 raises :class:`~tagsmith.exceptions.VocabularyError` naming the file (``file:line`` for
-CSV) and the concepts on the cycle, in CSV and SKOS alike.
+CSV) and the concepts on the cycle, in CSV and SKOS alike. So are the replacements
+(``replaced_by``, ``dct:isReplacedBy``): one outside the vocabulary is dropped with one
+warning naming the concept (and ``file:line`` in CSV), and a cycle of deprecated labels
+replacing each other is refused naming it; a chain (``a`` replaced by ``b``, itself
+deprecated and replaced by ``c``) resolves to ``c`` (:meth:`LabelSpace.replacement_ids`).
 
 A ``.gz`` suffix is recognised in any case (``vocab.TSV.GZ``). CSV fields may be as long
 as :data:`~tagsmith.data.csvlimits.CSV_FIELD_LIMIT` (the limit corpus files have, set
@@ -90,6 +96,8 @@ from tagsmith.data.labelspace import (
     cycle_message,
     find_cycle,
     in_language,
+    replacement_cycle,
+    replacement_cycle_message,
     strip_brackets,
 )
 from tagsmith.data.readers import compression_mismatch, open_binary, split_lines
@@ -221,8 +229,8 @@ def save_vocabulary_csv(space: LabelSpace, path: str | Path, *,
 
     Columns: ``uri``, ``label_xx`` per language (one empty ``label`` where no label has
     a name, so the file reads back without a warning of no label column), then
-    ``altlabel_xx``, ``description_xx``, ``notation``, ``broader`` and ``deprecated``
-    where any label has them. With
+    ``altlabel_xx``, ``description_xx``, ``notation``, ``broader``, ``deprecated`` and
+    ``replaced_by`` where any label has them. With
     ``close_matches`` (label URI -> the URI of a concept of another vocabulary, as
     ``taxonomy --map-to`` finds), a last ``closematch`` column holds each label's match
     (empty for a label with none; an empty mapping, where no label matched, writes the
@@ -267,7 +275,7 @@ def save_vocabulary_csv(space: LabelSpace, path: str | Path, *,
         # of ('no label column'): an empty 'label' column says the labels have none
         columns += [f"{kind}_{lang}" for lang in langs] or (["label"] if kind == "label"
                                                              else [])
-    columns += [name for name in ("notation", "broader", "deprecated")
+    columns += [name for name in ("notation", "broader", "deprecated", "replaced_by")
                 if any(getattr(label, name) for label in space)]
     with atomic_text_writer(path) as out:
         writer = csv_writer(out)  # quotes a lone \r, which a csv reader splits on
@@ -376,6 +384,8 @@ def _csv_rows(path: Path, language: str) -> Iterator[Row]:
 def _csv_column(name: str, language: str) -> tuple[str, str | None]:
     """``label_en`` -> ``("label", "en")``; ``URI`` -> ``("uri", None)``; unknown -> ``""``."""
     name = name.strip().lstrip("\ufeff")
+    if name.lower() == "replaced_by":  # not the column 'replaced' in language 'by'
+        return "replaced_by", None
     kind, _, lang = name.partition("_")
     kind = kind.lower()
     if kind in _LANG_COLUMNS:
@@ -424,6 +434,8 @@ def _csv_label(columns: list[tuple[str, str | None]], row: list[str]) -> Label |
             label.notation = cell
         elif kind == "broader":
             label.broader = [strip_brackets(uri) for uri in cell.split()]
+        elif kind == "replaced_by":
+            label.replaced_by = list(dict.fromkeys(strip_brackets(uri) for uri in cell.split()))
         elif cell.lower() in _BOOLEANS:
             label.deprecated = _BOOLEANS[cell.lower()]
         else:
@@ -434,6 +446,8 @@ def _csv_label(columns: list[tuple[str, str | None]], row: list[str]) -> Label |
 
 
 def _csv_cell(label: Label, column: str) -> str:
+    if column == "replaced_by":
+        return " ".join(label.replaced_by)
     kind, _, lang = column.partition("_")
     if kind == "label":
         return label.pref_labels.get(lang, "")
@@ -476,7 +490,9 @@ def _collect(rows: Iterable[Row], path: Path, on_error: str) -> list[Label]:
 
 def _check_hierarchy(labels: list[Label], line_of: dict[str, int], path: Path) -> None:
     """Drop ``broader`` URIs outside the vocabulary (one warning naming the first
-    file:line); refuse a cycle, naming the line of its first label in the file."""
+    file:line); refuse a cycle, naming the line of its first label in the file. The
+    same for ``replaced_by``."""
+    _check_replacements(labels, path, line_of)
     dangling: list[tuple[int, str]] = []
     for label in labels:
         kept = []
@@ -500,7 +516,7 @@ def _check_hierarchy(labels: list[Label], line_of: dict[str, int], path: Path) -
 def _read_skos(path: Path, language: str) -> list[Label]:
     try:
         import rdflib
-        from rdflib.namespace import OWL, RDF, RDFS, SKOS
+        from rdflib.namespace import DCTERMS, OWL, RDF, RDFS, SKOS
     except ImportError as exc:
         raise MissingDependencyError("rdflib", extra="skos",
                                      feature="reading SKOS vocabularies") from exc
@@ -554,6 +570,17 @@ def _read_skos(path: Path, language: str) -> list[Label]:
     for s, o in graph.subject_objects(OWL.deprecated):
         if str(s) in labels and str(o).strip().lower() in ("true", "1"):
             labels[str(s)].deprecated = True
+    outside: list[tuple[str, str]] = []  # (concept, a replacement that names none)
+    for s, o in sorted(graph.subject_objects(DCTERMS.isReplacedBy)):
+        if str(s) not in labels:
+            continue
+        if isinstance(o, rdflib.URIRef):
+            labels[str(s)].replaced_by.append(str(o))
+        else:  # a literal spelling a URI, or a blank node, names no concept
+            outside.append((str(s), "a blank node" if isinstance(o, rdflib.BNode)
+                            else f"{str(o)!r} (a literal, not a <URI>)"))
+    for label in labels.values():
+        label.replaced_by = list(dict.fromkeys(label.replaced_by))
     for uri, label in labels.items():
         # a parent is a concept's URI: a literal spelling one ("http://x/b") is no link
         label.broader = sorted({str(p) for p in parents[uri]
@@ -565,7 +592,35 @@ def _read_skos(path: Path, language: str) -> list[Label]:
                         {uri: i for i, uri in enumerate(labels)})
     if cycle:
         raise VocabularyError(cycle_message(cycle), path=path)
+    _check_replacements(list(labels.values()), path, outside=outside)
     return [_whole_characters(label) for label in labels.values()]
+
+
+def _check_replacements(labels: list[Label], path: Path, line_of: dict[str, int] | None = None,
+                        outside: list[tuple[str, str]] | None = None) -> None:
+    """Drop the ``replaced_by`` URIs of ``labels`` that name no label of the vocabulary
+    (a replacement in another scheme, or one the file lacks), with one warning naming
+    the first concept (and its ``file:line``, given ``line_of``) and the count, as a
+    ``broader`` URI outside it is; ``outside`` adds (concept, what) pairs already
+    dropped (a SKOS literal or blank node). A cycle of deprecated labels replacing each
+    other is refused, naming it."""
+    known = {label.uri for label in labels}
+    dropped = list(outside or [])
+    for label in labels:
+        dropped += [(label.uri, f"<{uri}>") for uri in label.replaced_by if uri not in known]
+        label.replaced_by = [uri for uri in label.replaced_by if uri in known]
+    if dropped:
+        order = {label.uri: i for i, label in enumerate(labels)}
+        dropped.sort(key=lambda pair: order.get(pair[0], 0))
+        uri, what = dropped[0]
+        where = f"{path}:{line_of[uri]}" if line_of else str(path)
+        logger.warning("%s: replaced_by (dct:isReplacedBy) %s of <%s> is no concept of the "
+                       "vocabulary; dropped %d replacement%s naming none", where, what, uri,
+                       len(dropped), plural_s(len(dropped)))
+    cycle = replacement_cycle(labels)
+    if cycle:
+        raise VocabularyError(replacement_cycle_message(cycle), path=path,
+                              line=line_of[cycle[0]] if line_of else None)
 
 
 def _joined_pairs(text: str) -> str:
@@ -593,6 +648,7 @@ def _whole_characters(label: Label) -> Label:
     label.description = {lang: _joined_pairs(v) for lang, v in label.description.items()}
     label.notation = None if label.notation is None else _joined_pairs(label.notation)
     label.broader = [_joined_pairs(uri) for uri in label.broader]
+    label.replaced_by = [_joined_pairs(uri) for uri in label.replaced_by]
     return label
 
 
@@ -1063,7 +1119,8 @@ def save_vocabulary_skos(space: LabelSpace, path: str | Path, *,
 
     Each label becomes a ``skos:Concept`` ``skos:inScheme`` the scheme, with its
     ``skos:prefLabel`` and ``skos:altLabel`` per language, ``skos:definition``,
-    ``skos:notation``, ``skos:broader`` and ``owl:deprecated``, and its id as
+    ``skos:notation``, ``skos:broader``, ``owl:deprecated`` and ``dct:isReplacedBy``,
+    and its id as
     :data:`LABEL_ID`; labels without a broader label are the scheme's top concepts.
     ``close_matches`` (label URI -> the URI of a concept of another vocabulary, as
     ``taxonomy --map-to`` finds) adds ``skos:closeMatch`` from each label to its match.
@@ -1126,6 +1183,8 @@ def save_vocabulary_skos(space: LabelSpace, path: str | Path, *,
             graph.add((scheme, SKOS.hasTopConcept, concept))
         if label.deprecated:
             graph.add((concept, OWL.deprecated, rdflib.Literal(True, datatype=XSD.boolean)))
+        for replacement in label.replaced_by:
+            graph.add((concept, DCTERMS.isReplacedBy, rdflib.URIRef(replacement)))
     with atomic_text_writer(path) as out:
         out.write(graph.serialize(format=RDF_FORMATS[suffix]))
     return Path(path)
