@@ -180,6 +180,23 @@ def test_vocab_says_which_labels_are_deprecated(tmp_path):
     assert [label["deprecated"] for label in labels] == [False, True]
 
 
+def test_vocab_names_what_replaces_a_deprecated_label(tmp_path):
+    """A thesaurus's dct:isReplacedBy (CSV replaced_by) was not read: vocab said
+    '(deprecated)' and could not say what to use instead."""
+    vocab = tmp_path / "v2.csv"
+    vocab.write_text("uri,label_en,deprecated,replaced_by\nu:a,anger,false,\n"
+                     "u:b,annoyance,true,u:c\nu:c,irritation,true,u:a u:d\nu:d,rage,,\n"
+                     "u:e,fury,true,\n")
+    result = run("vocab", vocab)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[-4].endswith("<u:b>  annoyance  (deprecated -> anger, rage)")
+    assert lines[-1].endswith("<u:e>  fury  (deprecated)")
+    labels = json.loads(run("vocab", vocab, "--json").output)["labels"]
+    assert [label["replaced_by"] for label in labels] == [[], ["u:a", "u:d"], ["u:a", "u:d"],
+                                                          [], []]
+
+
 def test_console_script_runs(bundle):
     out = subprocess.run([sys.executable, "-m", "tagsmith", "info", str(bundle)],
                          capture_output=True, text=True)

@@ -1296,8 +1296,11 @@ def vocab(vocab, lang, show, as_json):
         # hierarchy ('n_roots 1157' for STW's 7 top concepts)
         "n_roots": sum(1 for i in space.roots() if not deprecated[i]),
         "fingerprint": space.fingerprint,
+        # a deprecated label's replacements (dct:isReplacedBy), a chain followed to the
+        # labels not deprecated: what to use instead
         "labels": [{"id": i, "uri": space.uri_of(i), "label": space.name_of(i, lang),
-                    "deprecated": bool(deprecated[i])}
+                    "deprecated": bool(deprecated[i]),
+                    "replaced_by": [space.uri_of(j) for j in space.replacement_ids(i)]}
                    for i in range(min(show, len(space)))],
     }
     if as_json:
@@ -1310,8 +1313,10 @@ def vocab(vocab, lang, show, as_json):
                 "fingerprint"):
         click.echo(f"{key:<14} {printable(shown[key])}")
     for item in summary["labels"]:
+        instead = ", ".join(space.name_of(space.id_of(uri), lang) for uri in item["replaced_by"])
         click.echo(f"{item['id']:>8}  <{printable(item['uri'])}>  {printable(item['label'])}"
-                   + ("  (deprecated)" if item["deprecated"] else ""))
+                   + (f"  (deprecated -> {printable(instead)})" if instead
+                      else "  (deprecated)" if item["deprecated"] else ""))
 
 
 #: the help of ``tagsmith info``
