@@ -1843,3 +1843,55 @@ def test_cli_zeroshot_blend_says_how_vocab_differs_from_the_bundles(tmp_path, ca
             "--bundle", str(tmp_path / "b")])
     assert result.exit_code == 0, result.output
     assert not [r for r in caplog.records if r.levelname == "WARNING"], caplog.text
+
+
+def test_blend_passes_a_replaced_labels_model_score_on():
+    """A deprecated label's model score was lost: its replacement (dct:isReplacedBy)
+    now takes it (the larger of it and its own), each replacement of a split one too."""
+    model = TopK(np.array([[0, 1, 2]]), np.array([[0.8, 0.3, 0.1]]), 3)
+    zs = TopK(np.array([[3, 4, 1]]), np.array([[0.4, 0.35, 0.3]]), 5)
+    known = np.array([False, True, True, False, False])  # 0 deprecated, 3 and 4 new
+    exclude = np.array([True, False, False, False, False])
+    before = blend_topk(model, zs, weight=0.0, k=3, known_labels=known, exclude=exclude)
+    assert before.indices.tolist() == [[1, 2, -1]]
+    after = blend_topk(model, zs, weight=0.0, k=4, known_labels=known, exclude=exclude,
+                       replacements={0: [1, 4]})
+    assert after.indices.tolist()[0][:3] in ([1, 4, 2], [4, 1, 2])
+    np.testing.assert_allclose(after.scores[0, :3], [0.8, 0.8, 0.1], atol=1e-6)
+    # the maximum, not the sum: 2 keeps its own where higher
+    kept = blend_topk(model, zs, weight=0.0, k=3, known_labels=known, exclude=exclude,
+                      replacements={0: [2]})
+    assert kept.indices.tolist() == [[2, 1, -1]]
+    np.testing.assert_allclose(kept.scores[0, :2], [0.8, 0.3], atol=1e-6)
+    half = blend_topk(model, zs, weight=0.5, k=3, known_labels=known, exclude=exclude,
+                      replacements={0: [3]})
+    assert half.indices[0, 0] == 3 and 0 not in half.indices.tolist()[0]
+    with pytest.raises(InvalidParameterError, match="replacements"):
+        blend_topk(model, zs, k=3, replacements={0: [9]})
+
+
+def test_cli_zeroshot_blend_gives_a_deprecated_labels_score_to_its_replacement(tmp_path,
+                                                                              caplog):
+    """zeroshot --bundle with a VOCAB deprecating a trained label dropped its model score
+    ('a dct:isReplacedBy is not followed'): at --weight 0 a document the model tags 'old'
+    got nothing of it. Its replacement takes it now, and the warning says so."""
+    _save_small_bundle(tmp_path / "b", ["sport", "old", "food"], [
+        ("the team won the final", 0), ("an old story", 1), ("bread and soup", 2)])
+    vocab = tmp_path / "v2.csv"
+    vocab.write_text("uri,label_en,deprecated,replaced_by\nu:sport,sport,,\n"
+                     "u:old,old,true,u:history\nu:food,food,,\nu:history,history,,\n")
+    docs = tmp_path / "docs.txt"
+    docs.write_text("an old story\n")
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "zeroshot", str(vocab), str(docs), "--k", "2", "--cache-dir", str(tmp_path),
+            "--bundle", str(tmp_path / "b"), "--weight", "0"])
+    assert result.exit_code == 0, result.output
+    first = json.loads(result.stdout)["suggestions"][0]
+    assert first["uri"] == "u:history"
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1, warned
+    assert "1 trained label it deprecates with a replacement (dct:isReplacedBy: 'old' -> " \
+           "'history') is never suggested, its model score going to its replacement" \
+        in warned[0], warned[0]
+    assert "not followed" not in warned[0]

@@ -976,8 +976,9 @@ def _warn_vocab_changed(classifier, space, vocab: str, bundle: str, lang: str,
                         weight: float) -> None:
     """Warn once, naming the labels, where VOCAB differs from the vocabulary ``bundle``
     was trained on (matched by URI): labels it added (ranked on zero-shot alone), the
-    bundle's labels that it lacks or has since deprecated (never suggested) and labels
-    it renamed (shown with VOCAB's name). A thesaurus updated after training (YSO and
+    bundle's labels that it lacks or has since deprecated (never suggested; one it
+    replaces, ``dct:isReplacedBy``, passes its model score on to its replacements) and
+    labels it renamed (shown with VOCAB's name). A thesaurus updated after training (YSO and
     STW monthly) blended with not a word about any of it."""
     trained = classifier.label_space
     if trained.fingerprint == space.fingerprint and all(
@@ -985,7 +986,7 @@ def _warn_vocab_changed(classifier, space, vocab: str, bundle: str, lang: str,
             and trained[i].deprecated == space[i].deprecated for i in range(len(space))):
         return
 
-    new, gone, deprecated, renamed = [], [], [], []
+    new, gone, deprecated, renamed, replaced = [], [], [], [], []
     for label_id, label in enumerate(space):
         if label.uri not in trained and not label.deprecated:
             new.append(space.name_of(label_id, lang))
@@ -998,7 +999,11 @@ def _warn_vocab_changed(classifier, space, vocab: str, bundle: str, lang: str,
         now = space.id_of(label.uri)
         if space[now].deprecated and not label.deprecated \
                 and classifier.label_counts[label_id] > 0:
-            deprecated.append(name)
+            instead = [space.name_of(i, lang) for i in space.replacement_ids(now)]
+            if instead:
+                replaced.append(f"{name!r} -> " + ", ".join(map(repr, instead)))
+            else:
+                deprecated.append(name)
         elif space.name_of(now, lang) != name:
             renamed.append(f"{name!r} -> {space.name_of(now, lang)!r}")
     parts = []
@@ -1014,7 +1019,17 @@ def _warn_vocab_changed(classifier, space, vocab: str, bundle: str, lang: str,
             if deprecated else []
         one = len(gone) + len(deprecated) == 1
         parts.append(f"{' and '.join(said)} {plural(int(one), 'is', 'are')} never suggested"
-                     + (" (a dct:isReplacedBy is not followed)" if deprecated else ""))
+                     + (" (it names no replacement, dct:isReplacedBy)" if deprecated else ""))
+    if replaced:
+        shown = ", ".join(replaced[:5]) + (f" and {len(replaced) - 5:,} more"
+                                           if len(replaced) > 5 else "")
+        one = len(replaced) == 1
+        parts.append(f"{len(replaced):,} trained label{plural_s(len(replaced))} it deprecates "
+                     f"with a replacement (dct:isReplacedBy: {shown}) "
+                     f"{plural(int(one), 'is', 'are')} never suggested, "
+                     f"{plural(int(one), 'its', 'their')} model score going to "
+                     f"{plural(int(one), 'its', 'their')} replacement{plural_s(len(replaced))} "
+                     "(each, where higher than its own)")
     if renamed:
         shown = ", ".join(renamed[:5]) + (f" and {len(renamed) - 5:,} more"
                                           if len(renamed) > 5 else "")
@@ -1263,11 +1278,16 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
         raise VocabularyError("every label is deprecated, and zero-shot never suggests a "
                               "deprecated label: mark the labels to suggest as not "
                               "deprecated", path=vocab)
-    known, model_k, width = None, k, k
+    known, model_k, width, replacements = None, k, k, {}
     if classifier is not None:  # labels with training documents; new ones go zero-shot
         known = np.zeros(len(space), bool)
         known[:classifier.n_labels] = classifier.label_counts > 0
         known &= ~space.deprecated_mask
+        # a trained label VOCAB deprecates with a replacement (dct:isReplacedBy) gives
+        # its model score to its replacements: it was lost
+        replacements = {label_id: ids for label_id, ids in space.replacements().items()
+                        if label_id < classifier.n_labels
+                        and classifier.label_counts[label_id] > 0}
         # both sides offer the same candidates whatever k: the zero-shot distribution
         # was over its top k alone and the model's scores outside its top k were
         # dropped, so --k decided the ranking (--k 1 was not the first of --k 2)
@@ -1277,7 +1297,7 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
         # gives its k best of the others (at --weight 0 a document got fewer, or none)
         model_k = min(classifier.n_labels,
                       width + int((~known[:classifier.n_labels]).sum()))
-        if not known[:classifier.n_labels].any():
+        if not known[:classifier.n_labels].any() and not replacements:
             # a bundle of another vocabulary: the model would add nothing (--weight 0 gave
             # no suggestion at all, exit 0); refused before the encoder loads
             from tagsmith.exceptions import InvalidParameterError
@@ -1354,7 +1374,8 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
             if classifier is not None:
                 topk = blend_topk(classifier.predict_topk(texts, model_k), topk, weight=weight,
                                   k=k, known_labels=known, exclude=space.deprecated_mask,
-                                  model_space=classifier.label_space, zeroshot_space=space)
+                                  model_space=classifier.label_space, zeroshot_space=space,
+                                  replacements=replacements)
             for (doc_id, _), (ids, scores) in zip(batch, topk.rows(), strict=True):
                 # the threshold compares the score printed: 0.4999996, printed 0.5, was
                 # dropped at --threshold 0.5

@@ -31,7 +31,7 @@ import numbers
 import re
 import string
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -715,7 +715,8 @@ def blend_topk(model_topk: TopK | None, zeroshot_topk: TopK, *, weight: float = 
                k: int = 10, known_labels: np.ndarray | None = None,
                temperature: float = 0.05, exclude: np.ndarray | None = None,
                model_space: LabelSpace | None = None,
-               zeroshot_space: LabelSpace | None = None) -> TopK:
+               zeroshot_space: LabelSpace | None = None,
+               replacements: Mapping[int, Sequence[int]] | None = None) -> TopK:
     """``(1 - weight) * model + weight * zero-shot`` over the union of candidates.
 
     Zero-shot cosines first become a distribution over each document's candidates
@@ -743,6 +744,16 @@ def blend_topk(model_topk: TopK | None, zeroshot_topk: TopK, *, weight: float = 
     agree: every model id on the same URI in the zero-shot space, as
     ``LabelSpace.updated`` keeps them when a new vocabulary is merged into the model's
     (the CLI's ``zeroshot --bundle`` does that, and passes both).
+
+    ``replacements`` (label id -> the ids replacing it, as
+    :meth:`LabelSpace.replacements` gives a deprecated label's ``dct:isReplacedBy``)
+    passes each replaced label's model score on to each of its replacements, which
+    take the larger of it and their own (the maximum, not the sum: a score stays a
+    probability however many retired labels one replaces), and count as known: a
+    label the model learned as the old concept is suggested as the new one, where its
+    model score was lost. A replaced label passes its score on whether or not it is in
+    ``known_labels`` (a deprecated label is no label to suggest; it is also in
+    ``exclude``): give only the replacements of labels the model was trained on.
 
     The blend depends on how wide each top-k is (the zero-shot distribution is over
     ``zeroshot_topk``'s candidates, and a label outside ``model_topk`` has model score
@@ -774,6 +785,8 @@ def blend_topk(model_topk: TopK | None, zeroshot_topk: TopK, *, weight: float = 
                                    or model_topk.n_labels > n_labels):
         raise InvalidParameterError("model_topk", "one row per document, labels a prefix "
                                     "of the zero-shot label space", model_topk.n_labels)
+    if model_topk is not None and replacements:
+        model_topk, known = _passed_on(model_topk, known, replacements, n_labels)
     # one side alone is that side's own top k, in its order and with its scores: through
     # the sparse blend below, weight 0 dropped the model's labels of score 0 (a k-NN
     # model fills its top k with them, most frequent first) and re-ranked its ties by id
@@ -790,6 +803,50 @@ def blend_topk(model_topk: TopK | None, zeroshot_topk: TopK, *, weight: float = 
         topk = _blended_topk(model * (1.0 - weight) + probabilities.to_csr() * weight,
                              allowed, k, n_labels)
     return _without_suggestions(topk, zeroshot_topk.valid.sum(axis=1) == 0)
+
+
+def _passed_on(model_topk: TopK, known: np.ndarray, replacements: Mapping[int, Sequence[int]],
+               n_labels: int) -> tuple[TopK, np.ndarray]:
+    """``model_topk`` (over ``n_labels`` labels, its unknown labels dropped) with each
+    replaced label's score given to each of its replacements too, which keep the larger
+    of it and their own; and ``known`` with the replacements added."""
+    model = model_topk.to_csr().tocoo()
+    sources, targets = [], []
+    for source, ids in replacements.items():
+        for target in ids:
+            if not 0 <= source < n_labels or not 0 <= target < n_labels:
+                raise InvalidParameterError("replacements", f"label ids in [0, {n_labels})",
+                                            (source, target))
+            sources.append(source)
+            targets.append(target)
+    if not sources:
+        return model_topk, known
+    # every (source, target) pair: the entries of a source column, once per target
+    order = np.argsort(sources, kind="stable")
+    source_of, target_of = np.asarray(sources)[order], np.asarray(targets)[order]
+    keep = known[model.col]
+    own = (model.row[keep], model.col[keep], model.data[keep])
+    rows, cols, scores = model.row, model.col, model.data
+    first = np.searchsorted(source_of, cols, side="left")
+    last = np.searchsorted(source_of, cols, side="right")
+    counts = last - first
+    entry = np.repeat(np.arange(len(cols)), counts)
+    pair = np.repeat(first - np.cumsum(np.concatenate([[0], counts[:-1]])), counts) \
+        + np.arange(len(entry))
+    rows = np.concatenate([own[0], rows[entry]])
+    new_cols = np.concatenate([own[1], target_of[pair]])
+    scores = np.concatenate([own[2], scores[entry]])
+    # one entry per (row, label): the largest of its scores
+    by = np.lexsort((-scores, new_cols, rows))
+    rows, new_cols, scores = rows[by], new_cols[by], scores[by]
+    head = np.ones(len(rows), bool)
+    head[1:] = (rows[1:] != rows[:-1]) | (new_cols[1:] != new_cols[:-1])
+    passed = sp.csr_matrix((scores[head], (rows[head], new_cols[head])),
+                           shape=(len(model_topk), n_labels))
+    known = known.copy()
+    known[target_of] = True
+    width = max(int(np.diff(passed.indptr).max(initial=0)), 1)
+    return TopK.from_csr(passed, min(width, n_labels)), known
 
 
 def _first_allowed(topk: TopK, allowed: np.ndarray, k: int, n_labels: int) -> TopK:
