@@ -21,7 +21,7 @@ from tagsmith.audit.duplicates import find_duplicates, leakage, text_hashes
 from tagsmith.audit.health import cooccurrence_section, corpus_section, labels_section
 from tagsmith.audit.report import check_plotting
 from tagsmith.cli import main
-from tagsmith.data.labelspace import LabelSpace
+from tagsmith.data.labelspace import Label, LabelSpace
 from tagsmith.data.vocab import load_vocabulary
 from tagsmith.exceptions import DataError, InvalidParameterError, MissingDependencyError
 from tagsmith.models.knn import KNNModel
@@ -587,6 +587,25 @@ def test_label_statistics():
     top = pairs["top_by_count"][0]
     assert (top["a"]["uri"], top["b"]["uri"], top["count"]) == ("u:a", "u:b", 6)
     assert pairs["top_by_npmi"][0]["count"] >= 2
+
+
+def test_deprecated_labels_in_use_name_their_replacements():
+    """The audit listed deprecated labels in use with no word of what to use instead:
+    the vocabulary's dct:isReplacedBy was never read."""
+    from tagsmith.audit.report import render_html
+
+    space = LabelSpace([Label("u:a", {"en": "apple"}), Label("u:b", {"en": "old apple"},
+                                                            deprecated=True,
+                                                            replaced_by=["u:a"]),
+                        Label("u:c", {"en": "gone"}, deprecated=True)])
+    Y = sp.csr_matrix(np.array([[1, 1, 0], [0, 1, 1], [1, 0, 0]], bool))
+    labels = labels_section(Y, space)
+    used = {r["uri"]: [x["uri"] for x in r["replaced_by"]] for r in labels["deprecated_in_use"]}
+    assert used == {"u:b": ["u:a"], "u:c": []}
+    page = render_html({"corpus": corpus_section([""] * 3, Y), "labels": labels,
+                        "cooccurrence": cooccurrence_section(Y, space)}, plots=False)
+    table = page.split("Deprecated labels in use")[1].split("</table>")[0]
+    assert "replaced by" in table and "apple" in table.split("old apple")[1]
 
 
 def test_top_label_shares_round_the_label_count_up_and_say_so():

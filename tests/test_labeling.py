@@ -1646,3 +1646,14 @@ def test_label_shortlist_bundle_names_the_labels_vocab_adds_or_drops(caplog):
     assert "1 label of v2.csv ('weather') is not in the --shortlist bundle" in caplog.text
     assert "1 of the bundle's labels not in v2.csv ('old') and 1 it deprecates ('food') " \
         "are never offered" in caplog.text
+    assert "instead" not in caplog.text  # no replacement named
+    # a replacement (dct:isReplacedBy) is named: what the annotators use instead
+    vocab = LabelSpace([Label("u:sport", {"en": "sport"}), Label("u:old", {"en": "old"}),
+                        Label("u:food", {"en": "food"}, deprecated=True,
+                              replaced_by=["u:meal"]),
+                        Label("u:meal", {"en": "meal"})])
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        _bundle_space(classifier, vocab, "v3.csv")
+    assert "1 it deprecates ('food') is never offered to the LLM; what v3.csv uses instead " \
+        "(dct:isReplacedBy): <u:food> -> <u:meal> ('meal')" in caplog.text, caplog.text

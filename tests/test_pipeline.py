@@ -184,6 +184,23 @@ def test_training_on_deprecated_labels_is_warned_about(caplog):
     assert "deprecated" not in caplog.text  # unused, they say nothing
 
 
+def test_training_on_deprecated_labels_names_their_replacements(caplog):
+    """The warning of deprecated labels in use could not say what to use instead: the
+    vocabulary's dct:isReplacedBy was never read."""
+    caplog.set_level("WARNING", logger="tagsmith")
+    from tagsmith.data.labelspace import Label, LabelSpace
+
+    space = LabelSpace([Label("u:a", {"en": "apple"}),
+                        Label("u:b", deprecated=True, replaced_by=["u:a"]),
+                        Label("u:c", deprecated=True)])
+    options = TrainOptions(dev_fraction=0.0, featurizer_params=FAST_FEATURES)
+    Y = sp.csr_matrix(np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 1]]))
+    train_classifier(["good day", "bad day", "odd day", "odd night"], Y, space,
+                     options=options)
+    assert ("like any other label; relabel with the vocabulary's replacements "
+            "(<u:b> -> <u:a> ('apple'))" in caplog.text), caplog.text
+
+
 def test_training_on_an_empty_corpus_says_so():
     # it was refused, but as "none of the 0 training documents carries a label"
     from tagsmith.exceptions import DataError

@@ -130,7 +130,10 @@ def labels_section(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",
         "unused_examples": [_label_ref(space, i, lang) for i in unused[:MAX_EXAMPLES]],
         "rare_examples": [{**_label_ref(space, i, lang), "count": int(counts[i])}
                           for i in rare[:MAX_EXAMPLES]],
-        "deprecated_in_use": [{**_label_ref(space, i, lang), "count": int(counts[i])}
+        # with what the vocabulary replaces each (dct:isReplacedBy): what to use instead
+        "deprecated_in_use": [{**_label_ref(space, i, lang), "count": int(counts[i]),
+                               "replaced_by": [_label_ref(space, j, lang)
+                                               for j in space.replacement_ids(int(i))]}
                               for i in deprecated_used[:MAX_EXAMPLES]],
         # without ``unknown`` no key was checked against a vocabulary: the page then
         # said "Labels missing from the vocabulary: 0 occurrences" of one never given

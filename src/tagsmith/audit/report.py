@@ -397,10 +397,16 @@ def _labels_html(labels: dict) -> str:
             ("rare_examples", "Rare labels (first)", "n_rare", "rare label"),
             ("deprecated_in_use", "Deprecated labels in use", "n_deprecated_in_use",
              "deprecated label")):
-        if labels[key]:
-            parts.append(f"<h3>{title}</h3>" + _table(
-                ["label", "documents"], [[_label(r), r.get("count", 0)] for r in labels[key]],
-                {1}) + _more(labels[total], len(labels[key]), what))
+        if not labels[key]:
+            continue
+        # the vocabulary's replacements of deprecated labels (a report written before
+        # they were read has none)
+        replaced = any(r.get("replaced_by") for r in labels[key])
+        parts.append(f"<h3>{title}</h3>" + _table(
+            ["label", "documents"] + ["replaced by"] * replaced,
+            [[_label(r), r.get("count", 0)]
+             + [", ".join(_label(x) for x in r.get("replaced_by", [])) or "—"] * replaced
+             for r in labels[key]], {1}) + _more(labels[total], len(labels[key]), what))
     unknown = labels["not_in_vocabulary"]
     # none: "0 occurrences of 0 distinct keys named none (such as <>)" said it in riddles
     if unknown.get("vocabulary", True) and not unknown["n_occurrences"]:

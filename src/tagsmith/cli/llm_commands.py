@@ -953,16 +953,19 @@ def _bundle_space(classifier, space, vocab: str):
     # the bundle's labels VOCAB removed or deprecated (a thesaurus update): never offered
     gone = [trained.name_of(i) for i, label in enumerate(trained)
             if label.uri not in space and not label.deprecated]
-    deprecated = [trained.name_of(i) for i, label in enumerate(trained)
-                  if label.uri in space and not label.deprecated
-                  and space[space.id_of(label.uri)].deprecated]
+    retired = [i for i, label in enumerate(trained) if label.uri in space
+               and not label.deprecated and space[space.id_of(label.uri)].deprecated]
+    deprecated = [trained.name_of(i) for i in retired]
     if gone or deprecated:
         said = [f"{len(gone):,} of the bundle's labels not in {vocab} ({_listed(gone)})"] \
             if gone else []
         said += [f"{len(deprecated):,} it deprecates ({_listed(deprecated)})"] \
             if deprecated else []
+        # what VOCAB offers instead (dct:isReplacedBy): offered where shortlisted
+        replaced = space.replaced_as(space.id_of(trained.uri_of(i)) for i in retired)
         warn(f"{' and '.join(said)} {plural(len(gone) + len(deprecated), 'is', 'are')} never "
-             "offered to the LLM")
+             "offered to the LLM" + (f"; what {vocab} uses instead (dct:isReplacedBy): "
+                                     f"{replaced}" if replaced else ""))
     return merged
 
 

@@ -517,6 +517,22 @@ class LabelSpace(Sequence[Label]):
                     found.append(target)
         return found
 
+    def replaced_as(self, label_ids: Iterable[int], *, most: int = 3, lang: str = "en") -> str:
+        """For warnings of deprecated labels in use: ``<old> -> <new> ('name')`` for the
+        first ``most`` of ``label_ids`` that have replacements (:meth:`replacement_ids`),
+        ``; `` between them and how many more; ``""`` when none has one.
+
+        >>> space = LabelSpace([Label("u:a", deprecated=True, replaced_by=["u:b"]),
+        ...                     Label("u:b", {"en": "bee"})])
+        >>> space.replaced_as([0, 1])
+        "<u:a> -> <u:b> ('bee')"
+        """
+        found = [(i, ids) for i in label_ids if (ids := self.replacement_ids(int(i)))]
+        shown = "; ".join(f"<{self.uri_of(int(i))}> -> " + ", ".join(
+            f"<{self.uri_of(j)}> ({self.name_of(j, lang)!r})" for j in ids)
+            for i, ids in found[:most])
+        return shown + (f"; and {len(found) - most:,} more" if len(found) > most else "")
+
     def replacements(self) -> dict[int, list[int]]:
         """:meth:`replacement_ids` of every deprecated label that has some."""
         out = {}

@@ -846,12 +846,17 @@ def _warn_deprecated_in_use(Y: sp.csr_matrix, label_space: LabelSpace) -> None:
         return
     top = int(used[np.argmax(support[used])])
     n_docs = int(support[top])
+    # the vocabulary's replacements (dct:isReplacedBy), the most used first: what the
+    # corpus should carry instead
+    replaced = label_space.replaced_as(used[np.argsort(-support[used], kind="stable")])
     logger.warning("%d label%s the vocabulary marks deprecated %s carried by training "
                    "documents (%s<%s>, in %d document%s): the model learns and "
-                   "suggests %s like any other label", len(used), plural_s(len(used)),
+                   "suggests %s like any other label%s", len(used), plural_s(len(used)),
                    plural(len(used), "is", "are"), "most often " if len(used) > 1 else "",
                    label_space.uri_of(top), n_docs,
-                   plural_s(n_docs), plural(len(used), "it", "them"))
+                   plural_s(n_docs), plural(len(used), "it", "them"),
+                   f"; relabel with the vocabulary's replacements ({replaced})"
+                   if replaced else "")
 
 
 def _never_untrained(thresholds: Thresholds, labels: np.ndarray,
