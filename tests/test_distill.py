@@ -210,6 +210,31 @@ def test_soft_labels_a_document_given_twice_is_learnt_once(data, tmp_path, caplo
     assert texts == ["joy", "so sad", "joy"] and "repeat" not in caplog.text
 
 
+def test_soft_labels_an_id_given_to_other_texts_is_said(data, tmp_path, caplog):
+    """Two label outputs of corpora with the same file names (doc1.txt in each) give
+    one id to two texts: both are learnt (they are two documents), but it was without
+    a word, where the same id and text is warned of; a warning names the ids and lines."""
+    space = data[0]
+    path = tmp_path / "soft.jsonl"
+    joy, sad = space.uri_of(0), space.uri_of(1)
+    records = [{"id": "doc1.txt", "text": "joy", "labels": [joy]},
+               {"id": "doc2.txt", "text": "so sad", "labels": [sad]},
+               {"id": "doc1.txt", "text": "anger", "labels": [sad]},
+               {"id": "doc2.txt", "text": "so sad", "labels": [sad]}]
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        texts, _ = read_soft_labels(path, space)
+    assert texts == ["joy", "so sad", "anger"]
+    assert f"{path}: 1 id is given to lines of other texts ('doc1.txt' at lines 1, 3)" \
+        in caplog.text
+    assert "each learnt as its own document" in caplog.text
+    caplog.clear()  # the same id and text only: not said to be other texts
+    path.write_text("".join(json.dumps(record) + "\n" for record in records[1::2]))
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        read_soft_labels(path, space)
+    assert "other texts" not in caplog.text
+
+
 @pytest.mark.parametrize("records, line, message", [
     # a text that is not its document's: left out, a distinct text never learnt
     ([{"id": "a", "text": "joy"}, {"id": "b", "text": "so sad", "copy_of": "a"}], 2,

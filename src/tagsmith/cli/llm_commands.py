@@ -1060,7 +1060,8 @@ Lines marked "copy_of" (copies `label --budget` gave their document's labels) ar
 left out: each text is learnt once, from its document's line. A mark the file
 contradicts (another text, case and spacing aside; a copy of a copy) is an error
 naming the line. A line repeating an earlier line's id and text (two label outputs
-concatenated) is left out with a warning: each document is learnt once. LABELS is
+concatenated) is left out with a warning: each document is learnt once; an id given
+to other texts is warned of (each text is learnt as a document). LABELS is
 a file, not stdin ('-' is refused, as it is by every file or folder option).
 """
 

@@ -360,6 +360,9 @@ def _round_scores(values: np.ndarray) -> np.ndarray:
 #: how many lines of skipped blank documents :func:`read_soft_labels` names
 _SHOWN_LINES = 10
 
+#: how many ids a warning of ids given to other texts names
+_SHOWN_IDS = 5
+
 
 def read_soft_labels(path: str | Path, label_space: LabelSpace, *,
                      vocabulary: str = "the vocabulary", on_error: str = "fail",
@@ -521,6 +524,9 @@ def _not_repeated(path: str | Path, doc_ids: Sequence[str | None], lines: Sequen
         return indices[start:end].tobytes(), data[start:end].tobytes()
 
     first: dict[tuple[str, int], int] = {}  # per (id, text hash): its first row
+    # per id: the first row of each of its texts (two corpora with the same file names
+    # labelled into one file give an id to two texts, learnt as two documents)
+    by_id: dict[str, list[int]] = {}
     keep = np.ones(len(texts), bool)
     n_other = 0
     for row, doc_id in enumerate(doc_ids):
@@ -530,6 +536,9 @@ def _not_repeated(path: str | Path, doc_ids: Sequence[str | None], lines: Sequen
         if earlier != row:
             keep[row] = False
             n_other += targets(earlier) != targets(row)
+        else:
+            by_id.setdefault(doc_id, []).append(row)
+    _warn_ids_of_other_texts(path, by_id, lines)
     left_out = np.flatnonzero(~keep)
     if not len(left_out):
         return None
@@ -545,6 +554,25 @@ def _not_repeated(path: str | Path, doc_ids: Sequence[str | None], lines: Sequen
                    "" if len(left_out) != 1 else "s", plural_s(len(left_out)), shown, more,
                    other)
     return keep
+
+
+def _warn_ids_of_other_texts(path: str | Path, by_id: dict[str, list[int]],
+                             lines: Sequence[int]) -> None:
+    """Warns, naming the file, the first ids and their lines, of the ids ``by_id`` gives
+    to rows of more than one text (per id, the first row of each text): each is learnt
+    as its own document, which two label outputs of corpora with the same file names
+    (``doc1.txt`` in each) concatenated into one file make without a word."""
+    shared = [(doc_id, rows) for doc_id, rows in by_id.items() if len(rows) > 1]
+    if not shared:
+        return
+    shown = "; ".join(f"{doc_id!r} at lines {', '.join(str(lines[row]) for row in rows[:4])}"
+                      f"{', ...' if len(rows) > 4 else ''}"
+                      for doc_id, rows in shared[:_SHOWN_IDS])
+    more = f"; and {len(shared) - _SHOWN_IDS:,} more" if len(shared) > _SHOWN_IDS else ""
+    logger.warning("%s: %d id%s %s given to lines of other texts (%s%s), each learnt as "
+                   "its own document: label outputs of corpora with the same document "
+                   "names concatenated? An id names one document", path, len(shared),
+                   plural_s(len(shared)), "is" if len(shared) == 1 else "are", shown, more)
 
 
 def _not_copies(path: str | Path, doc_ids: Sequence[str | None],
