@@ -2113,3 +2113,22 @@ def test_cli_label_with_a_budget_warns_of_each_rounds_rejections(goemotions_smal
     # own, and the run's totals were nowhere but in the summary's counts)
     assert rejected[4].startswith("LLM labeling, all 4 rounds: 20 unknown labels "
                                   "rejected, 0 malformed answers, 0 failed calls"), rejected
+
+
+def test_cli_calibrate_a_distilled_bundle_without_data_gives_advice_that_fits(tmp_path):
+    """calibrate on a distilled bundle without --data told to 'train with
+    --calibration-fraction', which distill has no option for (nor label --budget)."""
+    vocab = sport_vocab(tmp_path)
+    labels = tmp_path / "soft.jsonl"
+    labels.write_text("".join(json.dumps(r) + "\n" for r in (
+        {"id": "1", "text": "a football match", "labels": ["u:sport"], "scores": [0.9]},
+        {"id": "2", "text": "a piano concert", "labels": ["u:music"], "scores": [0.8]})))
+    out = tmp_path / "student"
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "distill", str(labels), "--vocab", str(vocab), "-o", str(out), "--dev-fraction", "0"])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(tagsmith_cli.cli, ["calibrate", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "stores no calibration split: give --data" in result.output
+    assert "--calibration-fraction" not in result.output
+    assert "distilled" in result.output and "human-labelled" in result.output

@@ -159,10 +159,14 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
     elif classifier.heldout is not None:  # the documents the last calibration stored
         heldout = classifier.heldout
     else:
-        # a missing option, not a bad value: "..., got None" read as if one was given
+        # a missing option, not a bad value: "..., got None" read as if one was given.
+        # A distilled bundle (distill, label --budget) has no --calibration-fraction to
+        # train it again with: its advice was an option distill does not have
+        keep = (" (a human-labelled sample, as distill's --human: a distilled bundle keeps "
+                "no calibration split)" if "distillation" in classifier.manifest else
+                ", or train with --calibration-fraction to keep one")
         raise click.UsageError(f"{printable(bundle)} stores no calibration split: give "
-                               "--data, a labelled corpus the model was not trained on, or "
-                               "train with --calibration-fraction to keep one")
+                               f"--data, a labelled corpus the model was not trained on{keep}")
     had_shift = classifier.label_shift is not None
     report = calibrate_classifier(classifier, heldout, options=options)
     classifier.manifest["calibration"] = {**classifier.manifest["calibration"], **origin}
