@@ -2982,7 +2982,7 @@ def test_a_stop_as_the_error_line_is_built_does_not_lose_it(monkeypatch, capsys,
     err = capsys.readouterr().err
     assert "Aborted" not in err
     if signame == "SIGINT":
-        assert stopped.value.code == 2 and "error: parameter 'C'" in err, err
+        assert stopped.value.code == 2 and "error: option '--param': parameter 'C'" in err, err
     else:
         assert stopped.value.code == tagsmith_cli.EXIT_TERMINATED, err
 

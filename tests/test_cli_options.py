@@ -855,3 +855,26 @@ def test_a_child_logger_s_record_names_the_option_too(monkeypatch, tmp_path, cap
     caplog.clear()
     logging.getLogger("tagsmith.data.child").warning("show 4", extra={"parameters": ("show",)})
     assert [record.getMessage() for record in caplog.records] == ["show 4"]
+
+
+@pytest.mark.parametrize("command, args, message", [
+    ("train", ["-p", "C=abc"],
+     "option '--param': parameter 'C' must be a number > 0, got 'abc'"),
+    ("distill", ["-p", "C=abc"],
+     "option '--param': parameter 'C' must be a number > 0, got 'abc'"),
+    ("train", ["-p", "foo=1"], "option '--param': parameter 'foo' must be a parameter of "
+     "model 'linear'"),
+    ("distill", ["--feature-param", "min_df=abc"],
+     "option '--feature-param': parameter 'min_df' must be an integer >= 1, got 'abc'"),
+])
+def test_a_bad_model_or_feature_parameter_names_its_option(files, command, args, message):
+    """``train -p C=abc`` said "parameter 'C' must be a number > 0", naming no option:
+    C reads as a library name, and which of -p and --feature-param it was is unsaid."""
+    out = files["base"] / f"badparam-{command}"
+    corpus = files["corpus"]
+    if command == "distill":
+        corpus = files["base"] / "soft.jsonl"
+        corpus.write_text(json.dumps({"id": "1", "text": "so glad", "labels": ["joy"]}) + "\n")
+    result = run(command, corpus, "-o", out, "--vocab", files["vocab"], *args)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not out.exists()

@@ -43,6 +43,7 @@ from tagsmith.models import available_models
 if TYPE_CHECKING:
     from tagsmith.data.ids import FirstSeen
     from tagsmith.data.readers import NoTextColumnError
+    from tagsmith.pipeline.train import TrainOptions
     from tagsmith.progress import _LogProgress, _NoProgress
 
 ERROR_POLICY = click.Choice(["fail", "skip"])
@@ -77,6 +78,26 @@ def _parse_params(pairs: tuple[str, ...], option: str) -> dict:
                 f"(Python's recursion limit is {sys.getrecursionlimit()})",
                 f"{key}=... ({len(raw)} characters)") from None
     return params
+
+
+def validate_naming_params(options: TrainOptions) -> None:
+    """``options.validate()``, a refused ``-p``/``--feature-param`` value naming its
+    option: ``train -p C=abc`` said "parameter 'C' must be a number > 0", which named
+    no option (``C`` reads as a library name, and which of ``--param`` and
+    ``--feature-param`` gave it was unsaid). A name both options give, a member's
+    error (its own owner), and a message of its own (a subclass) stay as they are."""
+    try:
+        options.validate()
+    except InvalidParameterError as exc:
+        if type(exc) is not InvalidParameterError or exc.owner is not None:
+            raise
+        given = [option for option, params in (("--param", options.model_params),
+                                               ("--feature-param", options.featurizer_params))
+                 if exc.name in params]
+        if len(given) != 1:
+            raise
+        raise InvalidParameterError(exc.name, exc.expected, exc.got,
+                                    owner=f"option {given[0]!r}") from None
 
 
 #: ``train`` says its held-out figures rest on too few documents to measure the model
@@ -174,7 +195,7 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
                            confidence=ConfidenceOptions(method=calibration_method, seed=seed,
                                                         calibrator_source=calibrator_source)
                            if calibration_fraction else None)
-    options.validate()  # fail on a mistyped parameter before reading any data
+    validate_naming_params(options)  # fail on a mistyped parameter before reading any data
     from tagsmith.store.bundle import check_bundle_target
 
     check_bundle_target(output)  # and on an output the bundle cannot be written to

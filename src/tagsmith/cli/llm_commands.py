@@ -36,6 +36,7 @@ from tagsmith.cli.commands import (
     reads_stdin,
     refuse_csv_vocabulary,
     shown_score,
+    validate_naming_params,
 )
 from tagsmith.labeling import MAX_VOTES
 from tagsmith.labeling.client import MAX_OUTPUT_TOKENS, MAX_PRICE, MAX_TIMEOUT
@@ -1108,7 +1109,7 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
                            featurizer_params=_parse_params(feature_param, "--feature-param"),
                            dev_fraction=dev_fraction, seed=seed,
                            show_progress=not obj["quiet"])
-    options.validate()
+    validate_naming_params(options)
     from tagsmith.store.bundle import check_bundle_target
 
     check_bundle_target(output)  # the bundle writer's own rule, before any work
