@@ -329,6 +329,24 @@ def test_soft_labels_skip_unknown_labels_and_malformed_lines_when_asked(data, tm
         in caplog.text
 
 
+def test_soft_labels_skipping_a_document_s_only_label_counts_it_without_labels(data, tmp_path,
+                                                                             caplog):
+    """A document whose every label --unknown-labels skip dropped is learnt as one with
+    no label (0 for each): train's summary counts it ('1 without labels'), distill's did
+    not, so the skipped labels read as lost scores only."""
+    space = data[0]
+    joy = space.uri_of(0)
+    path = tmp_path / "soft.jsonl"
+    path.write_text("".join(json.dumps(record) + "\n" for record in (
+        {"id": "1", "text": "joy", "labels": [joy], "scores": [0.9]},
+        {"id": "2", "text": "gone", "labels": ["u:gone"], "scores": [0.8]})))
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        texts, Y = read_soft_labels(path, space, unknown_labels="skip")
+    assert texts == ["joy", "gone"] and Y[1].nnz == 0
+    assert f"{path}: 2 documents; 1 unknown label occurrence skipped (1 distinct, most " \
+        "often 'u:gone' x1); 1 without labels" in caplog.text
+
+
 def test_cli_distill_skips_unknown_labels_and_malformed_lines_when_asked(tmp_path):
     vocab = sport_vocab(tmp_path)
     labels = tmp_path / "l.jsonl"

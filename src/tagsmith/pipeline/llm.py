@@ -434,6 +434,7 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace, *,
                                               for s in scores)):
             raise CorpusFormatError("'scores' must be a list of numbers in [0, 1], one per "
                                     "label", path=path, line=record.line)
+        n_cells = len(rows)
         for position, key in enumerate(record.labels):
             try:
                 label_id = label_space.lookup(key)
@@ -454,6 +455,9 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace, *,
             rows.append(number)
             cols.append(label_id)
             vals.append(1.0 if scores is None else float(scores[position]))
+        # counted as train's corpus counts it: a document --unknown-labels skip left
+        # with no label is learnt as one the teacher gave none
+        report.n_docs_without_labels += len(rows) == n_cells
         texts.append(record.text)
     if report.has_skips:  # as a corpus read by train says what it skipped
         logger.warning("%s", report.summary())
