@@ -381,6 +381,25 @@ def test_jsonl_last_line_cut_short_says_so(tmp_path):
                                "line end: the file was cut short (written or copied in "
                                "part?)")
 
+def test_a_cp1252_last_line_ending_in_an_accent_is_not_said_cut_short(tmp_path):
+    """A Windows-1252 file whose last line ends in 'é' with no line end (b'caf\\xe9')
+    ends as a UTF-8 file cut mid-character does: it was said cut short, with no word of
+    cp1252, and no advice to save it as UTF-8. A line complete as cp1252, with nothing
+    before it showing the file is UTF-8, keeps that advice; a UTF-8 file cut so (its
+    other lines UTF-8) is still said cut short."""
+    path = tmp_path / "win.tsv"
+    path.write_bytes(b"a match\t<u:sport>\nun caf\xe9")
+    with pytest.raises(CorpusFormatError) as info:
+        list(read_tsv(path))
+    assert "reads as cp1252 text" in str(info.value) and "save the file as UTF-8" in \
+        str(info.value) and "cut short" not in str(info.value)
+    path = tmp_path / "utf8.tsv"
+    path.write_bytes("un café\t<u:sport>\nun caf".encode() + "é".encode()[:1])
+    with pytest.raises(CorpusFormatError) as info:
+        list(read_tsv(path))
+    assert "cut short" in str(info.value) and "reads as cp1252" not in str(info.value)
+
+
 def test_jsonl_deep_nesting_and_huge_integers_are_malformed_lines(tmp_path):
     # json.loads raises RecursionError and ValueError (int digit limit) on these: they
     # used to escape as tracebacks, even with on_error="skip"

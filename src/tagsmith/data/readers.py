@@ -836,6 +836,21 @@ def _decode(raw: bytes, number: int) -> str:
         raise _Malformed(exc.args[0]) from None
 
 
+def _complete_as_cp1252(raw: bytes, number: int,
+                        parse: Callable[[str, int], Record | None]) -> bool:
+    """Whether ``raw``, a last line whose UTF-8 ends mid-character, is rather a whole
+    line of a Windows-1252 file (``b'un caf\\xe9'``: its 'é' reads as the first byte of a
+    UTF-8 character): ASCII up to its last bytes, and ``parse`` takes it read as cp1252.
+    A UTF-8 file cut short is said so; this one keeps the advice to save it as UTF-8."""
+    if not raw.rstrip(bytes(range(0x80, 0x100))).isascii():
+        return False
+    try:
+        parse(raw.decode("cp1252"), number)
+    except (UnicodeDecodeError, _Malformed, CorpusFormatError):
+        return False
+    return True
+
+
 def _line_records(path: Path, parse: Callable[[str, int], Record | None],
                   on_error: Callable[[CorpusFormatError], None]) -> Iterator[Record]:
     """Records of a one-record-per-line file; ``parse`` returns ``None`` for blank lines.
@@ -845,15 +860,19 @@ def _line_records(path: Path, parse: Callable[[str, int], Record | None],
     refusal = feature_file_error(path)
     if refusal is not None:
         raise refusal
+    utf8_seen = False  # a line read with a character past ASCII: the file is UTF-8
     for number, raw in _raw_lines(path):
         try:
-            record = parse(_decode(raw, number).rstrip("\r\n"), number)
+            text = _decode(raw, number)
+            utf8_seen = utf8_seen or not raw.isascii()
+            record = parse(text.rstrip("\r\n"), number)
         except _Malformed as exc:
             reason = exc.args[0]
             # only the last line lacks a line end: a file whose writing or copy stopped
             # mid-line (or mid-character, where "save the file as UTF-8" was the advice)
             # read as one written wrong
-            cut_char = reason.startswith("not valid UTF-8") and "unexpected end" in reason
+            cut_char = reason.startswith("not valid UTF-8") and "unexpected end" in reason \
+                and not (not utf8_seen and _complete_as_cp1252(raw, number, parse))
             if (reason.startswith("invalid JSON") or cut_char) \
                     and not raw.endswith((b"\n", b"\r")):
                 reason = (reason.split(";")[0] if cut_char else reason) + (
