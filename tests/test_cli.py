@@ -3292,7 +3292,8 @@ def test_an_output_name_with_a_line_break_is_one_line_in_the_summary(goemotions_
 def test_a_gzip_corpus_cut_short_names_the_last_line_read_not_line_1(bundle, goemotions_small,
                                                                       tmp_path):
     # a .gz corpus still being copied or written: the file is read ahead of its lines,
-    # so the error said 'FILE:1: cannot read the file' wherever the file was cut
+    # so the error said 'FILE:1: cannot read the file' wherever the file was cut; and it
+    # says the file was cut short, plainly, as a last line with no line end does
     whole = gzip.compress(goemotions_small["train"].read_bytes())
     short, cut = tmp_path / "short.tsv.gz", tmp_path / "cut.tsv.gz"
     short.write_bytes(whole[:300])  # cut inside the first 64 KiB chunk
@@ -3304,7 +3305,9 @@ def test_a_gzip_corpus_cut_short_names_the_last_line_read_not_line_1(bundle, goe
         result = run("eval", bundle, path)
         assert result.exit_code == 3
         after = f" after line {n_whole_lines:,}" if n_whole_lines else ""
-        assert result.output.strip() == f"error: {path}: cannot read the file{after} {ended}"
+        assert result.output.strip() == (f"error: {path}: cannot read the file{after} "
+                                         f"{ended}: the file was cut short (written or "
+                                         "copied in part?)")
         assert path == short or n_whole_lines > 1
 
 

@@ -591,7 +591,11 @@ def numbered_lines(handle: Iterable[bytes], path: str | Path) -> Iterator[tuple[
             # KiB at a time, so a gzip file cut short (still being copied or written)
             # failed "at line 1" whatever line it was cut in; the lines read are known
             after = f" after line {number:,}" if number else ""
-            raise CorpusFormatError(f"cannot read the file{after} ({exc})",
+            # gzip's own words ("ended before the end-of-stream marker") said it, not
+            # plainly, as the line readers say a last line with no line end was cut
+            cut = (": the file was cut short (written or copied in part?)"
+                   if isinstance(exc, EOFError) else "")
+            raise CorpusFormatError(f"cannot read the file{after} ({exc}){cut}",
                                     path=path) from exc
         number += 1
         yield number, raw
