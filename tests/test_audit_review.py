@@ -1506,6 +1506,26 @@ def test_apply_review_says_it_writes_labels_the_vocabulary_lacks(tmp_path, corpu
     assert "not in" not in caplog.text
 
 
+def test_apply_review_does_not_say_a_name_of_several_labels_is_not_in_the_vocabulary(
+        tmp_path, caplog):
+    """A corpus key naming two labels of the vocabulary (a name a thesaurus update gave
+    a second concept) was counted in 'label occurrences not in V', which it is not: it is
+    ambiguous, and train refuses it asking for its <uri>."""
+    space = LabelSpace.from_uris(["http://x/rain", "http://x/sun", "http://x/snow",
+                                  "http://x/sun2"],
+                                 names={"http://x/rain": "rain", "http://x/sun": "sun",
+                                        "http://x/snow": "snow", "http://x/sun2": "sun"})
+    corpus = tmp_path / "named.tsv"
+    corpus.write_text("Heavy rain all day\train\nBright sun and heat\train sun\n"
+                      "Snowfall in the hills\n")
+    review = _review(tmp_path, [_row(2, "missing", "http://x/snow", "Snowfall in the hills")])
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        apply_review(corpus, review, tmp_path / "out.tsv", space, space_name="v2.ttl")
+    assert "not in v2.ttl" not in caplog.text
+    assert f"{corpus}: 1 label occurrence naming several labels of v2.ttl (1 distinct, " \
+        "most often 'sun' x1) written as it was" in caplog.text
+
+
 def test_a_label_renamed_since_the_audit_is_named_as_a_possible_cause(tmp_path, corpus):
     """A review written with a vocabulary whose label was renamed since (a thesaurus's
     monthly update: same URI, new preferred name), applied with the new one, was

@@ -891,6 +891,8 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     repeated_ids: list[tuple[str, int, int]] = []
     # the corpus's keys the space lacks (a concept a thesaurus update removed), kept
     unknown: Counter[str] = Counter()
+    # and those naming several of its labels (ambiguous: train asks for their <uri>)
+    ambiguous: Counter[str] = Counter()
 
     def changed_records():
         style: list[str] = []  # the key style of the last labelled record, for new keys
@@ -912,7 +914,12 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                 uris = None
             if record.labels:
                 style = list(record.labels)
-                unknown.update(key for key in record.labels if _resolve(space, key) is None)
+                for key in record.labels:
+                    try:
+                        if space.lookup(key) is None:
+                            unknown[key] += 1
+                    except AmbiguousLabelError:
+                        ambiguous[key] += 1
             joiner = record.label_joiner or joiner
             if todo:
                 record = _apply(record, todo, space, review, stats, style,
@@ -947,13 +954,17 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                        plural(n, "repeats", "repeat"), doc_id, first, other,
                        plural(n, "it", "them"), plural(n, "it is", "they are"),
                        plural(n, "it was", "they were"))
-    if unknown:  # the audit left them out, saying so; kept here, but not silently
-        n, (key, count) = sum(unknown.values()), unknown.most_common(1)[0]
-        logger.warning("%s: %s label occurrence%s not in %s (%s distinct, most often %r x%s) "
+    # the audit left them out, saying so; kept here, but not silently
+    for keys, what in ((unknown, "not in"), (ambiguous, "naming several labels of")):
+        if not keys:
+            continue
+        n, (key, count) = sum(keys.values()), keys.most_common(1)[0]
+        fix = f"write {plural(n, 'its', 'their')} <uri>, or " if keys is ambiguous else ""
+        logger.warning("%s: %s label occurrence%s %s %s (%s distinct, most often %r x%s) "
                        "written as %s: train --vocab with that vocabulary refuses %s "
-                       "(--unknown-labels skip leaves %s out)", corpus, f"{n:,}", plural_s(n),
-                       space_name, f"{len(unknown):,}", key, f"{count:,}",
-                       plural(n, "it was", "they were"), plural(n, "it", "them"),
+                       "(%s--unknown-labels skip leaves %s out)", corpus, f"{n:,}",
+                       plural_s(n), what, space_name, f"{len(keys):,}", key, f"{count:,}",
+                       plural(n, "it was", "they were"), plural(n, "it", "them"), fix,
                        plural(n, "it", "them"))
     # a malformed line is no record, so it cannot be written: say so, not silently
     # a folder's file deleted after the listing is counted apart: no line of it was read
