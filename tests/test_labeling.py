@@ -1358,6 +1358,30 @@ def test_vocabulary_labels_off_the_shortlist_are_counted_apart_from_made_up_ones
     assert made_up.report.n_unknown_labels == 1 and made_up.report.n_unoffered_labels == 0
 
 
+def test_an_answer_naming_only_labels_off_the_shortlist_is_not_paid_for_again(tmp_path):
+    # the model named a label of the vocabulary that its shortlist left out, and nothing
+    # else: the answer was dropped from the cache as malformed, so every rerun paid for
+    # the same prompt again and got the same answer (60% of YSO's documents at
+    # --shortlist-k 30); only a wider shortlist, another prompt, can change it
+    replies = {"a match": answer(("sport", 0.9)), "a hack": answer(("hacked", 1.0))}
+
+    def model(body):
+        return replies[read_data_section(user_prompt(body), "DOCUMENT")]
+
+    shortlist = TopK(np.array([[1], [1]]), np.array([[0.9], [0.8]]), 3)
+    with LocalChatServer(model) as running:
+        for _run in (1, 2):
+            result = label_documents(list(replies), SPACE, client(running, tmp_path),
+                                     LabelingOptions(shortlist_k=1, n_workers=1),
+                                     shortlist=shortlist)
+            assert result.answered.tolist() == [False, False]  # no label, and no negative
+            assert result.report.n_malformed_answers == 2
+            assert result.report.n_unoffered_labels == 1
+        asked = [read_data_section(user_prompt(body), "DOCUMENT") for body in running.requests]
+    # the made-up "hacked" is asked again, the answer off the shortlist is replayed
+    assert sorted(asked) == ["a hack", "a hack", "a match"]
+
+
 def test_a_long_vocabulary_name_off_the_shortlist_is_not_counted_as_made_up():
     """Unknown names were cut to 100 characters before they were looked up in the
     whole vocabulary, so a longer label name off the shortlist counted as made up."""

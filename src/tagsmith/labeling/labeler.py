@@ -331,7 +331,8 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     # an older run left there is asked once more instead of replayed (DropMalformed)
     checked = {request.cache_key(): functools.partial(
                    _parses, resolver=resolvers[id(offered[doc])],
-                   max_labels=options.max_labels)
+                   max_labels=options.max_labels, label_space=label_space,
+                   lang=options.lang)
                for doc, request in zip(owners, requests, strict=True)}
     answers = complete_all(DropMalformed(client, checked), requests,
                            n_workers=options.n_workers,
@@ -442,11 +443,21 @@ def _vocabulary_resolver(label_space: LabelSpace, lang: str) -> LabelResolver:
     return resolver
 
 
-def _parses(text: str, resolver: LabelResolver, max_labels: int) -> bool:
-    """Whether ``text`` is a labels answer among ``resolver``'s labels (not malformed:
-    the check the labeler makes of the answer)."""
+def _parses(text: str, resolver: LabelResolver, max_labels: int,
+            label_space: LabelSpace | None = None, lang: str = "en") -> bool:
+    """Whether ``text`` is an answer to keep in the response cache: a labels answer
+    among ``resolver``'s labels (not malformed: the check the labeler makes of the
+    answer), or one whose every item was rejected but that names a label of
+    ``label_space`` that was not offered (off the shortlist, or deprecated). The model
+    answered the question, outside the labels shown: the document stays unanswered,
+    but asking the same prompt again gets the same answer, paid for on every rerun
+    (only a wider shortlist, another prompt, can change it)."""
     try:
         parse_label_answer(text, resolver, max_labels=max_labels)
+    except RejectedItemsError as exc:
+        if label_space is None or not exc.unknown:
+            return False
+        return _count_unoffered(Counter(exc.unknown), label_space, lang) > 0
     except LLMOutputError:
         return False
     return True
