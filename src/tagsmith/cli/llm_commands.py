@@ -739,6 +739,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
 
         shortlist_bundle = TextClassifier.load(shortlist_bundle)
         space = _bundle_space(shortlist_bundle, space, vocab)
+        _warn_untrained_shortlist(shortlist_bundle, space, vocab)
     if not (shortlist_bundle or shortlist_zeroshot) \
             and len(space) > options.full_list_up_to:
         raise click.UsageError(
@@ -1045,6 +1046,27 @@ def _warn_vocab_changed(classifier, space, vocab: str, bundle: str, lang: str,
         warn(f"{vocab} differs from the vocabulary {bundle} was trained on (matched by "
              f"URI): {'; '.join(parts)}; to learn its changes, retrain (tagsmith train "
              f"CORPUS --vocab {vocab})")
+
+
+def _warn_untrained_shortlist(classifier, space, vocab: str) -> None:
+    """Warn of VOCAB's labels (not deprecated) that the ``--shortlist`` bundle has no
+    training document for: it never predicts them, so no shortlist offers them and the
+    LLM can never name them (a bundle trained on a few thousand YSO documents left
+    22,915 of its 27,754 labels out). A bundle without training statistics says
+    nothing."""
+    import numpy as np
+
+    if not classifier.n_train_docs:
+        return
+    untrained = np.zeros(len(space), bool)  # labels the bundle lacks: warned about apart
+    untrained[:classifier.n_labels] = classifier.label_counts == 0
+    n_untrained = int((untrained & ~space.deprecated_mask).sum())
+    n_offered = int((~space.deprecated_mask).sum())
+    if n_untrained:
+        warn(f"{n_untrained:,} of the {n_offered:,} labels of {vocab} "
+             f"{plural(n_untrained, 'has', 'have')} no training document in the "
+             "--shortlist bundle: it never offers them to the LLM (--shortlist-zeroshot "
+             "offers every label)")
 
 
 def _sample_rows(n: int, most: int):
